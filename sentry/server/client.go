@@ -304,8 +304,8 @@ func openClient(s *Server, hello *sentrypb.Hello, g grant) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.records, st.log, st.done, st.leaseHolder = k.recordsSince, k.log, k.done, k.leaseHolder
-	if err := k.startBackground(); err != nil {
+	st.records, st.log, st.done, st.leaseHolder = func(seq uint64, reply bool) []*sentrypb.StateRecord { return recordsSince(k, seq, reply) }, k.log, k.done, k.leaseHolder
+	if err := startBackground(k); err != nil {
 		return nil, err
 	}
 	return &client{k: k, s: s, stream: st}, nil
@@ -393,9 +393,9 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 // startBackground starts what runs on its own in the kernel: the sandbox network's
 // stack, which answers ARP and pings before any socket exists, and the
 // flusher (durable.go). On an error the kernel is unusable.
-func (k *clientState) startBackground() error {
+func startBackground(k *clientState) error {
 	if k.sandboxNet != nil {
-		if _, err := k.netStack(); err != nil {
+		if _, err := netStack(k); err != nil {
 			k.cancel()
 			return fmt.Errorf("sandbox network: %w", err)
 		}
@@ -403,7 +403,7 @@ func (k *clientState) startBackground() error {
 	k.workers.Add(1)
 	go func() {
 		defer k.workers.Done()
-		k.flusher()
+		flusher(k)
 	}()
 	return nil
 }
@@ -417,7 +417,7 @@ type deferred = kernel.Deferred
 func (c *client) destroy() {
 	k := c.k
 	var d deferred
-	if !k.beginDestroy(&d) {
+	if !beginDestroy(k, &d) {
 		return
 	}
 	// Calls waiting for posted ones return (awaitPostedLocked sees the
@@ -428,7 +428,7 @@ func (c *client) destroy() {
 		c.postedDone.Broadcast()
 	}
 	k.mu.Unlock()
-	k.endDestroy(&d)
+	endDestroy(k, &d)
 	c.s.removeClient(c)
 	k.log.Debug("client state freed")
 }
@@ -436,7 +436,7 @@ func (c *client) destroy() {
 // beginDestroy marks the kernel destroyed, which wakes its blocked calls,
 // and ends its processes and threads; what is left to do after the lock
 // goes into d. It reports false if the kernel was destroyed already.
-func (k *clientState) beginDestroy(d *deferred) bool {
+func beginDestroy(k *clientState, d *deferred) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.destroyed {
@@ -451,7 +451,7 @@ func (k *clientState) beginDestroy(d *deferred) bool {
 		p.Exiting = true
 		deleteTimersLocked(k, p, true)
 		if p.FDs != nil {
-			k.dropFDTableLocked(p.FDs, d)
+			dropFDTableLocked(k, p.FDs, d)
 			p.FDs = nil
 		}
 	}
@@ -465,7 +465,7 @@ func (k *clientState) beginDestroy(d *deferred) bool {
 
 // endDestroy finishes beginDestroy: it waits (briefly) for the calls
 // still running, then releases the kernel's files, handles and sockets.
-func (k *clientState) endDestroy(d *deferred) {
+func endDestroy(k *clientState, d *deferred) {
 	// Blocked calls return once done is closed; give in-flight gofer RPCs a
 	// moment before the handles they use go away.
 	waited := make(chan struct{})
@@ -495,7 +495,7 @@ func (k *clientState) endDestroy(d *deferred) {
 // client's mutations: a client that said Goodbye re-sends none (a client
 // whose stream merely broke may, so it is not forgotten then). Best
 // effort: entries are evicted anyway when the reply cache is full.
-func (k *clientState) forgetOrigins() {
+func forgetOrigins(k *clientState) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := k.gofer.ForgetClient(ctx, &goferpb.ForgetClientRequest{ClientId: k.originID}); err != nil {
@@ -690,7 +690,7 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 		tc.intr = nil
 		if t.Killed {
 			if _, isExit := r.Action.(*sentrypb.Reply_Exit); !isExit {
-				r = &sentrypb.Reply{Seq: call.Seq, Action: &sentrypb.Reply_Exit{Exit: k.killedExitLocked(t)}}
+				r = &sentrypb.Reply{Seq: call.Seq, Action: &sentrypb.Reply_Exit{Exit: killedExitLocked(k, t)}}
 			}
 		}
 		// A posted reply may wait for company: the reply of the
@@ -720,7 +720,7 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 }
 
 // killedExitLocked is the exit action for a thread the server ended.
-func (k *clientState) killedExitLocked(t *thread) *sentrypb.ExitAction {
+func killedExitLocked(k *clientState, t *thread) *sentrypb.ExitAction {
 	if k.appExited {
 		return &sentrypb.ExitAction{Group: true, WaitStatus: k.appStatus, AppExit: true}
 	}
@@ -840,11 +840,11 @@ func (c *client) execThreadCall(t *thread, call *sentrypb.Call, intr chan struct
 }
 
 // debug writes a description of the client's state.
-func (k *clientState) debug(b *strings.Builder) {
+func kernelDebug(k *clientState, b *strings.Builder) {
 	k.mu.Lock()
 	fmt.Fprintf(b, "client %s: %d process(es), %d thread(s)\n", k.id, len(k.procs), len(k.threads))
 	k.mu.Unlock()
-	k.debugNetwork(b) // takes the network stack's lock alone
+	debugNetwork(k, b) // takes the network stack's lock alone
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	pids := make([]int, 0, len(k.procs))

@@ -20,7 +20,7 @@ func openDevNode(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 		}
 		if n.Major == 5 && n.Minor == devpts.PtmxMinor {
 			ptmx := vfs.NewSynthDentry(c.k.vfs.ParentOf(d), c.k.vfs.NameOf(d), vfs.KindDevPtmx, unix.S_IFCHR|0666, vfs.SynthIno(3, devpts.PtmxMinor))
-			return c.openPty(ptmx, flags)
+			return openPty(c, ptmx, flags)
 		}
 	}
 	return nil, unix.ENXIO

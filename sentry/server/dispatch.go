@@ -373,5 +373,5 @@ func (k *clientState) sigpipeLocked(t *thread, d *deferred) {
 		pushSignalLocked(k, p, t, sig, info, p.Sig.Act[sig], d)
 		return
 	}
-	k.signalFromAppLocked(p, t, sig, info, d)
+	signalFromAppLocked(k, p, t, sig, info, d)
 }

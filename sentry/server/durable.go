@@ -27,7 +27,7 @@ const flushInterval = 500 * time.Millisecond
 
 // announceDurable pushes Durable for f if some of its writes became
 // durable and their WriteStates were sent.
-func (k *clientState) announceDurable(f *file) {
+func announceDurable(k *clientState, f *file) {
 	var release bool
 	err := k.out.SendBuilt(func() *sentrypb.ServerMessage {
 		seq, ok, rel := k.dur.Announce(f)
@@ -36,7 +36,7 @@ func (k *clientState) announceDurable(f *file) {
 			return nil
 		}
 		return &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_Durable{
-			Durable: &sentrypb.Durable{File: k.fileID(f), Seq: seq}}}}}
+			Durable: &sentrypb.Durable{File: fileID(k, f), Seq: seq}}}}}
 	})
 	if err != nil {
 		k.log.Debug("durable push dropped", "err", err)
@@ -52,7 +52,7 @@ const maxSyncBatch = 1024
 // flushAll flushes every file with writes not yet announced durable, with
 // one gofer Fsync for all of them (a syncfs in the gofer: one disk flush
 // instead of one per file), and announces them.
-func (k *clientState) flushAll() {
+func flushAll(k *clientState) {
 	files := k.dur.Pending()
 	type syncing struct {
 		f    *file
@@ -94,13 +94,13 @@ func (k *clientState) flushAll() {
 		}
 		batch = batch[n:]
 	}
-	k.announceDurableAll(files)
+	announceDurableAll(k, files)
 }
 
 // announceDurableAll is announceDurable for each of files, in one push
 // (a DurableBatch when several have news): one message for the client
 // to read and fold per flusher pass, not one per file.
-func (k *clientState) announceDurableAll(files []*file) {
+func announceDurableAll(k *clientState, files []*file) {
 	var released []*file
 	err := k.out.SendBuilt(func() *sentrypb.ServerMessage {
 		var ds []*sentrypb.Durable
@@ -110,7 +110,7 @@ func (k *clientState) announceDurableAll(files []*file) {
 				released = append(released, f)
 			}
 			if ok {
-				ds = append(ds, &sentrypb.Durable{File: k.fileID(f), Seq: seq})
+				ds = append(ds, &sentrypb.Durable{File: fileID(k, f), Seq: seq})
 			}
 		}
 		var p *sentrypb.Push
@@ -134,7 +134,7 @@ func (k *clientState) announceDurableAll(files []*file) {
 
 // flusher runs flushAll every flushInterval, or when kicked, until the
 // client is freed.
-func (k *clientState) flusher() {
+func flusher(k *clientState) {
 	t := time.NewTicker(flushInterval)
 	defer t.Stop()
 	for {
@@ -144,7 +144,7 @@ func (k *clientState) flusher() {
 		case <-t.C:
 		case <-k.dur.Kick():
 		}
-		k.flushAll()
+		flushAll(k)
 	}
 }
 
@@ -172,7 +172,7 @@ var _ fileOwner = (*clientState)(nil)
 // durable first (one fsync). If the call then fails, the caller runs
 // syncAfterFailedResize: superseded writes whose change did not happen
 // must reach stable storage after all.
-func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
+func syncBeforeResize(c *syscallCtx, d *dentry, toZero bool) error {
 	if d == nil || d.Kind != vfs.KindGofer {
 		return nil
 	}
@@ -193,7 +193,7 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 		for _, f := range files {
 			k.dur.Supersede(f)
 		}
-		k.announceDurableAll(files)
+		announceDurableAll(k, files)
 		return nil
 	}
 	seqs := make([][]uint64, len(files))
@@ -217,7 +217,7 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 			k.dur.EndSync(f, seqs[i], err == nil && len(hs) > 0)
 		}
 	}
-	k.announceDurableAll(files)
+	announceDurableAll(k, files)
 	if err != nil {
 		return fmt.Errorf("sync inode %d before resizing it: %w", d.Ino(), err)
 	}
@@ -227,7 +227,7 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 // syncAfterFailedResize makes d's data durable after a truncation to 0
 // that syncBeforeResize announced failed: the writes it superseded are
 // still in the file, and the client no longer holds them.
-func (c *syscallCtx) syncAfterFailedResize(d *dentry) {
+func syncAfterFailedResize(c *syscallCtx, d *dentry) {
 	if d == nil || d.Kind != vfs.KindGofer {
 		return
 	}

@@ -156,7 +156,7 @@ func pageWrite(k *clientState, seq uint64, pw *sentrypb.PageWrite, r *sentrypb.R
 	if end := pw.Offset + uint64(len(data)); end > st.Size {
 		data = data[:st.Size-pw.Offset]
 	}
-	n, _, err := c.writeAt(f, data, int64(pw.Offset), false)
+	n, _, err := writeAt(c, f, data, int64(pw.Offset), false)
 	if c.eff != nil {
 		k.trk.SetEffects(seq, c.eff)
 	}
@@ -299,7 +299,7 @@ func planExec(k *clientState, c *syscallCtx, start *dentry, filename string, arg
 			f.DecRef()
 			return ep, unix.EACCES
 		}
-		if k.inodeOpenForWrite(d.Ino()) {
+		if inodeOpenForWrite(k, d.Ino()) {
 			f.DecRef()
 			return ep, unix.ETXTBSY
 		}
@@ -561,7 +561,7 @@ func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 	k.trk.Changed(sigTable{Handlers: p.Sig})
 	deleteTimersLocked(k, p, false)
 	if gone := k.ipc.ProcessExeced(p.PID); len(gone) > 0 {
-		d.Do(func() { k.removeSegmentFiles(gone) })
+		d.Do(func() { removeSegmentFiles(k, gone) })
 	}
 	p.Comm = ep.Plan.Comm
 	p.Exe = ep.Exe
@@ -653,7 +653,7 @@ func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) er
 		var d deferred
 		k.mu.Lock()
 		if p.FDs != nil {
-			k.dropFDTableLocked(p.FDs, &d)
+			dropFDTableLocked(k, p.FDs, &d)
 			p.FDs = nil
 		}
 		reapLocked(k, p)

@@ -143,7 +143,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 		if timeout == 0 {
 			return 0, nil
 		}
-		if err := c.waitAny(chs, deadline); err != nil {
+		if err := waitAny(c, chs, deadline); err != nil {
 			if err == unix.ETIMEDOUT {
 				return 0, nil
 			}

@@ -34,7 +34,7 @@ func inotifyStatEvents(mask uint32) uint32 { return kobj.InotifyStatEvents(mask)
 
 // inotifyEvent reports events on d: to d's watches, and to its parent's
 // with d's name (IN_ISDIR added for a directory), as Linux's fsnotify.
-func (k *clientState) inotifyEvent(d *dentry, events uint32) {
+func inotifyEvent(k *clientState, d *dentry, events uint32) {
 	if !k.inotify.Any() || d == nil {
 		return
 	}
@@ -56,7 +56,7 @@ func (k *clientState) inotifyEvent(d *dentry, events uint32) {
 
 // inotifyChild reports an event of directory dir about its child name
 // (IN_CREATE, IN_DELETE).
-func (k *clientState) inotifyChild(dir *dentry, name string, events uint32, isDir bool) {
+func inotifyChild(k *clientState, dir *dentry, name string, events uint32, isDir bool) {
 	if !k.inotify.Any() || dir == nil {
 		return
 	}
@@ -72,7 +72,7 @@ func (k *clientState) inotifyChild(dir *dentry, name string, events uint32, isDi
 // isDir) from dir, in Linux's order: IN_ATTRIB for its link count,
 // IN_DELETE_SELF (and its watches dropped) when gone is set, then
 // IN_DELETE to dir.
-func (k *clientState) inotifyRemoved(dir *dentry, name string, ino uint64, isDir, gone bool) {
+func inotifyRemoved(k *clientState, dir *dentry, name string, ino uint64, isDir, gone bool) {
 	if !k.inotify.Any() {
 		return
 	}
@@ -84,12 +84,12 @@ func (k *clientState) inotifyRemoved(dir *dentry, name string, ino uint64, isDir
 			self.Deleted()
 		}
 	}
-	k.inotifyChild(dir, name, linux.IN_DELETE, isDir)
+	inotifyChild(k, dir, name, linux.IN_DELETE, isDir)
 }
 
 // inotifyRenamed reports a rename of the child oldName of oldDir to
 // newName in newDir (inode ino).
-func (k *clientState) inotifyRenamed(oldDir, newDir *dentry, oldName, newName string, ino uint64, isDir bool) {
+func inotifyRenamed(k *clientState, oldDir, newDir *dentry, oldName, newName string, ino uint64, isDir bool) {
 	if !k.inotify.Any() {
 		return
 	}
@@ -118,12 +118,12 @@ func (k *clientState) InotifyClosed(f *file) {
 	if f.Writable() {
 		ev = linux.IN_CLOSE_WRITE
 	}
-	k.inotifyEvent(dentryOf(f), ev)
+	inotifyEvent(k, dentryOf(f), ev)
 }
 
 // inotifyState is an instance's record: its live watches (by file handle
 // and path). Precondition: k.mu is held.
-func (k *clientState) inotifyState(i *inotify.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+func inotifyState(k *clientState, i *inotify.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	st := &sentrypb.KernelObjectState{}
 	for _, w := range i.Watches() {
 		d, _ := w.Dentry.(*dentry)
@@ -140,7 +140,7 @@ func (k *clientState) inotifyState(i *inotify.File) (sentrypb.FileState_Kind, *s
 // restoreInotify rebuilds an inotify instance with its watches and their
 // descriptors; a watch whose file is gone is dropped (its descriptor is
 // not reused).
-func (k *clientState) restoreInotify(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+func restoreInotify(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	f, err := inotify.New(0)
 	if err != nil {
 		return nil, err
@@ -191,13 +191,13 @@ func sysInotifyInit(c *syscallCtx) (int64, error) {
 
 // inotifyOf returns fd's inotify instance (EBADF, or EINVAL for another
 // kind of file).
-func (c *syscallCtx) inotifyOf(fd int32) (*file, *inotify.File, error) {
+func inotifyOf(c *syscallCtx, fd int32) (*file, *inotify.File, error) {
 	return fileAs[*inotify.File](c, fd, unix.EINVAL)
 }
 
 func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 	mask := uint32(c.args[2])
-	f, in, err := c.inotifyOf(c.argInt(0))
+	f, in, err := inotifyOf(c, c.argInt(0))
 	if err != nil {
 		return 0, err
 	}
@@ -233,7 +233,7 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 }
 
 func sysInotifyRmWatch(c *syscallCtx) (int64, error) {
-	f, in, err := c.inotifyOf(c.argInt(0))
+	f, in, err := inotifyOf(c, c.argInt(0))
 	if err != nil {
 		return 0, err
 	}

@@ -15,7 +15,7 @@ import (
 // through a kobj.Watch (anon.BlockOn).
 
 // seqIO runs read(v)/write(v) of f, a fdesc.SeqFile, on the buffers iov.
-func (c *syscallCtx) seqIO(f *file, sf fdesc.SeqFile, write bool, iov []sysabi.Iovec, off int64) (int64, error) {
+func seqIO(c *syscallCtx, f *file, sf fdesc.SeqFile, write bool, iov []sysabi.Iovec, off int64) (int64, error) {
 	if off >= 0 {
 		return 0, unix.ESPIPE
 	}

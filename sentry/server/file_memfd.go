@@ -79,7 +79,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 
 // fcntlSeals serves F_ADD_SEALS and F_GET_SEALS; a file that is not a
 // memfd has no seals (EINVAL), as a non-shmem file on Linux.
-func (c *syscallCtx) fcntlSeals(f *file, cmd int) (int64, error) {
+func fcntlSeals(c *syscallCtx, f *file, cmd int) (int64, error) {
 	m := vfs.MemfdOf(f)
 	if m == nil {
 		return 0, unix.EINVAL

@@ -25,7 +25,7 @@ import (
 
 // newPtyFile is a description of t's master or slave end, opened by d
 // (nil: none) with flags.
-func (k *clientState) newPtyFile(t *pty.Terminal, master bool, d *dentry, flags uint32) *file {
+func newPtyFile(k *clientState, t *pty.Terminal, master bool, d *dentry, flags uint32) *file {
 	ino := vfs.SynthIno(18, t.Index)
 	if master {
 		ino = vfs.SynthIno(3, devpts.PtmxMinor)
@@ -50,13 +50,13 @@ func (k *clientState) SignalGroup(pgid int32, sigs []linux.Signal) {
 
 // openPty opens /dev/ptmx (a new terminal's master) or /dev/pts/<n> (its
 // slave: EIO while locked or after the master closed).
-func (c *syscallCtx) openPty(d *dentry, flags uint32) (*file, error) {
+func openPty(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 	if d.Kind == vfs.KindDevPtmx {
 		t, err := c.k.ptys.New()
 		if err != nil {
 			return nil, err
 		}
-		return c.k.newPtyFile(t, true, d, flags), nil
+		return newPtyFile(c.k, t, true, d, flags), nil
 	}
 	t := c.k.ptys.Get(int(d.FD))
 	if t == nil {
@@ -65,12 +65,12 @@ func (c *syscallCtx) openPty(d *dentry, flags uint32) (*file, error) {
 	if err := t.OpenSlave(); err != nil {
 		return nil, err
 	}
-	return c.k.newPtyFile(t, false, d, flags), nil
+	return newPtyFile(c.k, t, false, d, flags), nil
 }
 
 // restorePtyFile rebuilds a description of an end of a restored
 // terminal (restore.go has made the terminals).
-func (k *clientState) restorePtyFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+func restorePtyFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	t := k.ptys.Get(int(fs.PtyIndex))
 	if t == nil {
 		return nil, fmt.Errorf("pty %d: no such terminal in the Restore: %w", fs.PtyIndex, unix.EINVAL)
@@ -86,7 +86,7 @@ func (k *clientState) restorePtyFile(rc *syscallCtx, fs *sentrypb.FileState) (*f
 	if rc != nil && fs.Path != "" {
 		d, _ = k.vfs.Resolve(rc, k.vfs.Root, fs.Path, false)
 	}
-	f := k.newPtyFile(t, fs.PtyMaster, d, fs.Flags)
+	f := newPtyFile(k, t, fs.PtyMaster, d, fs.Flags)
 	return f, nil
 }
 
@@ -227,7 +227,7 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 			return 0, err
 		}
 		flags := uint32(arg) & (unix.O_ACCMODE | unix.O_NONBLOCK | unix.O_NOCTTY)
-		nf := c.k.newPtyFile(t, false, nil, flags)
+		nf := newPtyFile(c.k, t, false, nil, flags)
 		fd, err := tab.Install(nf, 0, arg&unix.O_CLOEXEC != 0)
 		if err != nil {
 			return 0, err

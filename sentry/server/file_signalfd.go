@@ -62,7 +62,7 @@ func readinessOf(t *thread, f *file) (uint32, <-chan struct{}) {
 }
 
 // signalsPending handles a SignalsPending message.
-func (k *clientState) signalsPending(m *sentrypb.SignalsPending) {
+func signalsPending(k *clientState, m *sentrypb.SignalsPending) {
 	k.mu.Lock()
 	t := k.threads[m.Tid]
 	k.mu.Unlock()
@@ -145,7 +145,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 // signalfdTargetLocked is the thread a signal for a signalfd goes to: the
 // one it was sent to, or for a signal sent to the process the thread
 // that reads the signalfd, if it is one of p's. Precondition: k.mu held.
-func (k *clientState) signalfdTargetLocked(p *process, target *thread, reader int32) *thread {
+func signalfdTargetLocked(k *clientState, p *process, target *thread, reader int32) *thread {
 	if target != nil || reader == 0 {
 		return target
 	}

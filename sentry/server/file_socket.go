@@ -25,12 +25,12 @@ type socketState = kernel.Sockets
 
 // netStack returns the client's network stack: loopback only, or with
 // the sandbox network's interfaces; made at first use.
-func (k *clientState) netStack() (*socket.Stack, error) {
+func netStack(k *clientState) (*socket.Stack, error) {
 	return k.socks.Stack(func() (*socket.Stack, error) {
 		var st *socket.Stack
 		var err error
 		if k.sandboxNet != nil {
-			st, err = socket.NewSandboxStack(k.sandboxNet, k.sendFrames)
+			st, err = socket.NewSandboxStack(k.sandboxNet, func(nic int32, frames [][]byte) bool { return sendFrames(k, nic, frames) })
 		} else {
 			st, err = socket.NewLoopbackStack()
 		}
@@ -44,12 +44,12 @@ func (k *clientState) netStack() (*socket.Stack, error) {
 // Unbound is k's unixsock.Namespace: a named socket's endpoint be is
 // released.
 func (k *clientState) Unbound(be transport.BoundEndpoint) {
-	k.unixNames().Unbind(be)
+	unixNames(k).Unbind(be)
 	k.socks.SetBound(be, nil)
 }
 
 // unixNames returns the client's AF_UNIX name space.
-func (k *clientState) unixNames() *socket.Names {
+func unixNames(k *clientState) *socket.Names {
 	return k.socks.Names()
 }
 
@@ -62,7 +62,7 @@ func (r fileRef) DecRef() { r.f.DecRef() }
 // chargeSocket reserves socket file f's receive buffer in the client's
 // memory cap (memacct.SocketBuffers), whatever the cap when force (a
 // Restore); on failure (ENOBUFS) the caller drops f.
-func (k *clientState) chargeSocket(f *file, force bool) error {
+func chargeSocket(k *clientState, f *file, force bool) error {
 	switch s := f.Impl.(type) {
 	case *unixsock.File:
 		return s.Bufs.Reserve(k.mem, s.U.EP.SocketOptions().GetReceiveBufferSize(), force)
@@ -76,8 +76,8 @@ func (k *clientState) chargeSocket(f *file, force bool) error {
 // stype to connect or send to: an abstract name, or a path naming a
 // socket node, which the caller must be allowed to write and whose
 // socket must be of stype (EPROTOTYPE), as on Linux.
-func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr, stype linux.SockType) (transport.BoundEndpoint, error) {
-	names := c.k.unixNames()
+func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (transport.BoundEndpoint, error) {
+	names := unixNames(c.k)
 	if a.Abstract {
 		return names.LookupAbstract(a.Name)
 	}
@@ -107,7 +107,7 @@ func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr, stype linux.SockType) (tr
 
 // bindUnix names s at a: an abstract name, or a new socket node made
 // through the gofer at a path.
-func (c *syscallCtx) bindUnix(s *unixsock.File, a socket.UnixAddr) error {
+func bindUnix(c *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
 	be := s.U.Bound()
 	if be == nil {
 		return unix.EINVAL
@@ -115,13 +115,13 @@ func (c *syscallCtx) bindUnix(s *unixsock.File, a socket.UnixAddr) error {
 	if err := kobj.SysErr(s.U.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
 		return err
 	}
-	names := c.k.unixNames()
+	names := unixNames(c.k)
 	if a.Abstract {
 		if err := names.BindAbstract(a.Name, be); err != nil {
 			return err
 		}
 	} else {
-		ino, abs, err := c.mknodSocket(a.Name)
+		ino, abs, err := mknodSocket(c, a.Name)
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func (c *syscallCtx) bindUnix(s *unixsock.File, a socket.UnixAddr) error {
 
 // mknodSocket makes the S_IFSOCK node of a bind and returns its inode
 // and absolute path.
-func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
+func mknodSocket(c *syscallCtx, path string) (uint64, string, error) {
 	dir, name, _, err := c.createAt(atFDCWD, path)
 	if err != nil {
 		if err == unix.EEXIST {
@@ -179,8 +179,8 @@ func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
 
 // autobindName picks an unused abstract name for an autobind, as Linux
 // does (five hex digits).
-func (k *clientState) autobindName(be transport.BoundEndpoint) (socket.UnixAddr, error) {
-	names := k.unixNames()
+func autobindName(k *clientState, be transport.BoundEndpoint) (socket.UnixAddr, error) {
+	names := unixNames(k)
 	for i := 0; i < 1<<20; i++ {
 		a := socket.UnixAddr{Name: fmt.Sprintf("%05x", (autobindNext.Add(1))&0xfffff), Abstract: true}
 		if err := names.BindAbstract(a.Name, be); err == nil {
@@ -193,7 +193,7 @@ func (k *clientState) autobindName(be transport.BoundEndpoint) (socket.UnixAddr,
 // putSockaddr writes a socket address to (addr, lenAddr) as accept,
 // recvfrom, getsockname and getpeername do: truncated to the buffer, the
 // full length in *lenAddr.
-func (c *syscallCtx) putSockaddr(addr, lenAddr uint64, sa []byte) error {
+func putSockaddr(c *syscallCtx, addr, lenAddr uint64, sa []byte) error {
 	if addr == 0 || lenAddr == 0 {
 		return nil
 	}

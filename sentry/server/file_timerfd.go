@@ -48,7 +48,7 @@ func sysTimerfdCreate(c *syscallCtx) (int64, error) {
 }
 
 // timerfdAt returns the timerfd at fd (EINVAL if fd is another file).
-func (c *syscallCtx) timerfdAt(fd int32) (*file, *timerfd.File, error) {
+func timerfdAt(c *syscallCtx, fd int32) (*file, *timerfd.File, error) {
 	return fileAs[*timerfd.File](c, fd, unix.EINVAL)
 }
 
@@ -57,7 +57,7 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 	if flags&^timerfdSettableFlags != 0 {
 		return 0, unix.EINVAL
 	}
-	f, t, err := c.timerfdAt(c.argInt(0))
+	f, t, err := timerfdAt(c, c.argInt(0))
 	if err != nil {
 		return 0, err
 	}
@@ -89,7 +89,7 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 }
 
 func sysTimerfdGettime(c *syscallCtx) (int64, error) {
-	f, t, err := c.timerfdAt(c.argInt(0))
+	f, t, err := timerfdAt(c, c.argInt(0))
 	if err != nil {
 		return 0, err
 	}

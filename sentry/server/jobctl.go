@@ -216,7 +216,7 @@ func (k *clientState) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int)
 	}
 	info := ksignal.SiginfoKill(sig, ksignal.SIKernel, 0, 0)
 	for _, q := range processGroupLocked(k, p.PGID) {
-		k.signalFromAppLocked(q, nil, sig, info, &d)
+		signalFromAppLocked(k, q, nil, sig, info, &d)
 	}
 	k.mu.Unlock()
 	d.Run(k.out)

@@ -51,7 +51,7 @@ func parseFlock(b []byte) flockArg {
 
 // lockRange turns a struct flock's whence, start and len into [start,
 // end) of f.
-func (c *syscallCtx) lockRange(f *file, a flockArg) (uint64, uint64, error) {
+func lockRange(c *syscallCtx, f *file, a flockArg) (uint64, uint64, error) {
 	var base int64
 	switch a.whence {
 	case unix.SEEK_SET:
@@ -91,7 +91,7 @@ func (c *syscallCtx) lockRange(f *file, a flockArg) (uint64, uint64, error) {
 
 // fcntlLock implements F_GETLK, F_SETLK, F_SETLKW and their F_OFD_ forms
 // on f.
-func (c *syscallCtx) fcntlLock(f *file, cmd int) (int64, error) {
+func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 	b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
 	if err != nil {
 		return 0, err
@@ -107,7 +107,7 @@ func (c *syscallCtx) fcntlLock(f *file, cmd int) (int64, error) {
 	if a.typ != unix.F_RDLCK && a.typ != unix.F_WRLCK && a.typ != unix.F_UNLCK {
 		return 0, unix.EINVAL
 	}
-	start, end, err := c.lockRange(f, a)
+	start, end, err := lockRange(c, f, a)
 	if err != nil {
 		return 0, err
 	}
@@ -219,7 +219,7 @@ func sysFlock(c *syscallCtx) (int64, error) {
 
 // lockRecordLocked describes ino's locks. Preconditions: clientState.mu
 // is held (for the ids of fd tables).
-func (k *clientState) lockRecordLocked(ino uint64) *sentrypb.StateRecord {
+func lockRecordLocked(k *clientState, ino uint64) *sentrypb.StateRecord {
 	record, flocks, ok := k.locks.Locks(ino)
 	if !ok {
 		return deletedRec(statekey.Lock(ino))
@@ -228,9 +228,9 @@ func (k *clientState) lockRecordLocked(ino uint64) *sentrypb.StateRecord {
 	add := func(l filelock.Held[*fdTable, *file], flock bool) {
 		hl := &sentrypb.HeldLock{Flock: flock, Write: l.Write, Start: l.Start, End: l.End, Pid: l.Pid}
 		if l.Owner.Table != nil {
-			hl.FdTable = k.fdTableIDLocked(l.Owner.Table)
+			hl.FdTable = fdTableIDLocked(k, l.Owner.Table)
 		} else {
-			hl.File = k.fileID(l.Owner.File)
+			hl.File = fileID(k, l.Owner.File)
 		}
 		st.Locks = append(st.Locks, hl)
 	}
@@ -246,7 +246,7 @@ func (k *clientState) lockRecordLocked(ino uint64) *sentrypb.StateRecord {
 // restoreLocksLocked takes the locks of a Restore again for their
 // restored owners; a lock whose owner was not restored is dropped.
 // Precondition: clientState.mu is held.
-func (k *clientState) restoreLocksLocked(states []*sentrypb.LockState, tabs map[uint64]*fdTable, files map[uint64]*file) {
+func restoreLocksLocked(k *clientState, states []*sentrypb.LockState, tabs map[uint64]*fdTable, files map[uint64]*file) {
 	lt := k.locks
 	for _, st := range states {
 		var record, flocks []filelock.Held[*fdTable, *file]

@@ -52,7 +52,7 @@ func (e *pipeEnd) reopen() fileImpl {
 // reply. Precondition: p's mu is held (for the write's position).
 func recordPipeRead(c *syscallCtx, p *kpipe, n int) {
 	if c != nil && n > 0 {
-		c.effects().PipeReads = append(c.effects().PipeReads, pipeIO{Pipe: p, N: uint64(n)})
+		effects(c).PipeReads = append(effects(c).PipeReads, pipeIO{Pipe: p, N: uint64(n)})
 	}
 }
 
@@ -66,7 +66,7 @@ func recordPipeWrite(c *syscallCtx, p *kpipe, f *file, off uint64, data []byte) 
 	if !c.dataNotInCall {
 		data = nil
 	}
-	e := c.effects()
+	e := effects(c)
 	if l := len(e.PipeWrites); l > 0 && e.PipeWrites[l-1].Pipe == p {
 		e.PipeWrites[l-1].N += uint64(n)
 		e.PipeWrites[l-1].Data = append(e.PipeWrites[l-1].Data, data...)

@@ -90,7 +90,7 @@ var writeBehindCalls = map[int32]bool{unix.SYS_WRITE: true, unix.SYS_PWRITE64: t
 func (c *syscallCtx) requested() int64 {
 	switch c.sysno {
 	case unix.SYS_WRITEV, unix.SYS_PWRITEV:
-		_, total, err := c.iovecs()
+		_, total, err := iovecs(c)
 		if err != nil {
 			return -1
 		}
@@ -120,7 +120,7 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 			err = e
 		}
 		if len(inos) > 0 {
-			eff := c.effects()
+			eff := effects(c)
 			eff.WBErrInos = append(eff.WBErrInos, inos...)
 		}
 		return ret, false, err
@@ -161,7 +161,7 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 			// fsync of the file, once.
 			if e := k.wbErrs.Take(ino); e != 0 {
 				err = e
-				eff := c.effects()
+				eff := effects(c)
 				eff.WBErrInos = append(eff.WBErrInos, ino)
 			}
 		}
@@ -202,7 +202,7 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 // (commitEffectsLocked), so that c re-sent after a server kill that
 // lost its reply reports it again.
 func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, hasIno bool) {
-	eff := c.effects()
+	eff := effects(c)
 	if f.WBErr.CompareAndSwap(int32(kept), 0) {
 		eff.WBErrFiles = append(eff.WBErrFiles, f)
 	}

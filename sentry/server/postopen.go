@@ -21,7 +21,7 @@ import (
 // execution's reply was lost, restored the description it had made: it
 // is replaced, and calls re-sent after it redo what they did to it).
 func (c *syscallCtx) installPostedOpen(tab *fdTable, f *file, fd int32, cloexec bool) (int64, error) {
-	id := c.k.fileID(f)
+	id := fileID(c.k, f)
 	old, err := tab.InstallExact(fd, f, cloexec, c.resent())
 	if err != nil {
 		c.k.log.Warn("a posted open could not install its description at the fd the client told the application",

@@ -136,7 +136,7 @@ func exitProcessLocked(k *clientState, p *process, status int32, d *deferred) {
 	deleteTimersLocked(k, p, true)
 	// SEM_UNDO adjustments and shared memory attachments end with it.
 	if gone := k.ipc.ProcessExited(p.PID); len(gone) > 0 {
-		d.Do(func() { k.removeSegmentFiles(gone) })
+		d.Do(func() { removeSegmentFiles(k, gone) })
 	}
 	if p == k.init {
 		k.appExited = true
@@ -147,7 +147,7 @@ func exitProcessLocked(k *clientState, p *process, status int32, d *deferred) {
 	}
 	ptraceProcessExitLocked(k, p, d)
 	if p.FDs != nil {
-		k.dropFDTableLocked(p.FDs, d)
+		dropFDTableLocked(k, p.FDs, d)
 		p.FDs = nil
 	}
 	if p.FS != nil {

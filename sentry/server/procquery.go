@@ -79,11 +79,11 @@ func (st *clientStream) procAnswer(a *sentrypb.ProcAnswer) {
 
 // NetInterfaces lists the sandbox's interfaces for /proc/net.
 func (s procSource) NetInterfaces() ([]procfs.NetInterface, error) {
-	ifs, err := s.k.interfaces()
+	ifs, err := interfaces(s.k)
 	if err != nil {
 		return nil, err
 	}
-	stats, err := s.k.devStats()
+	stats, err := devStats(s.k)
 	if err != nil {
 		return nil, err
 	}

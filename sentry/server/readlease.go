@@ -230,7 +230,7 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 		// Its first record goes with this reply, as the fd's would
 		// have brought it (slotRecordLocked) had the id not been
 		// assigned here.
-		desc = k.fileID(f)
+		desc = fileID(k, f)
 		k.trk.TouchFile(f)
 	}
 	size, sized := k.attrs.SizeOf(g.Handle)

@@ -308,7 +308,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		k.restoreAsync(f, fs)
 		files[id] = f
 	}
-	k.restoreKobjLinks(s.files, files)
+	restoreKobjLinks(k, s.files, files)
 
 	// Working directories and executables.
 	cwds := make(map[uint64]*dentry)
@@ -369,7 +369,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			}
 		}
 	}
-	k.restoreLocksLocked(s.locks, k.restoreTabs, files)
+	restoreLocksLocked(k, s.locks, k.restoreTabs, files)
 	k.restoreTabs, k.restoreFSs = nil, nil
 	restoreSpawnedTTYsLocked(k, s.procs)
 	k.mu.Unlock()
@@ -633,11 +633,11 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		return f, nil
 	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD,
 		sentrypb.FileState_SIGNALFD:
-		return k.restoreKobjFile(rc, fs)
+		return restoreKobjFile(k, rc, fs)
 	case sentrypb.FileState_INOTIFY:
-		return k.restoreInotify(rc, fs)
+		return restoreInotify(k, rc, fs)
 	case sentrypb.FileState_PTY:
-		return k.restorePtyFile(rc, fs)
+		return restorePtyFile(k, rc, fs)
 	case sentrypb.FileState_SYNTHETIC:
 		if rc == nil || fs.Path == "" {
 			return nil, unix.ENOENT

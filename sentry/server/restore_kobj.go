@@ -33,10 +33,10 @@ func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 
 // epollState is an epoll instance's record: its interests in open
 // descriptions. Precondition: k.mu is held.
-func (k *clientState) epollState(ep *epoll.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+func epollState(k *clientState, ep *epoll.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	st := &sentrypb.KernelObjectState{}
 	for _, in := range ep.Interests() {
-		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.fileID(in.File), Fd: in.FD,
+		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: fileID(k, in.File), Fd: in.FD,
 			Events: in.Events, Data: in.Data, Disabled: in.Disabled})
 	}
 	return sentrypb.FileState_EPOLL, st
@@ -117,8 +117,8 @@ func inetState(s *inet.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectSta
 // connection is not rebuilt (its peer's state and the bytes in flight
 // were in the old stack): the socket comes back reset, its next I/O
 // fails with ECONNRESET, then reads see end of file and writes EPIPE.
-func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
-	stack, err := k.netStack()
+func restoreInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
+	stack, err := netStack(k)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 		return nil, err
 	}
 	f := inet.New(is, 0)
-	k.chargeSocket(f, true)
+	chargeSocket(k, f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*inet.File)
 	if st.SocketConnected {
@@ -164,7 +164,7 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 
 // restoreKobjFile rebuilds an eventfd, an epoll instance (its interests
 // come later, in restoreEpollInterests) or a socket.
-func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	st := fs.Kobj
 	if st == nil {
 		return nil, fmt.Errorf("%v file without its state: %w", fs.Kind, unix.EINVAL)
@@ -196,21 +196,21 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		return f, nil
 	case sentrypb.FileState_SOCKET:
 		if st.SocketFamily == unix.AF_NETLINK {
-			return k.restoreNetlinkSocket(fs, st), nil
+			return restoreNetlinkSocket(k, fs, st), nil
 		}
 		if st.SocketFamily == unix.AF_INET || st.SocketFamily == unix.AF_INET6 {
 			if st.SocketType != unix.SOCK_STREAM && st.SocketType != unix.SOCK_DGRAM {
 				return nil, fmt.Errorf("inet socket type %d: %w", st.SocketType, unix.EINVAL)
 			}
-			if k.hostNetwork() {
-				return k.restoreHostInetSocket(fs, st)
+			if hostNetwork(k) {
+				return restoreHostInetSocket(k, fs, st)
 			}
-			return k.restoreInetSocket(fs, st)
+			return restoreInetSocket(k, fs, st)
 		}
 		if st.SocketFamily != unix.AF_UNIX || !socket.ValidType(linux.SockType(st.SocketType)) {
 			return nil, fmt.Errorf("socket family %d type %d: %w", st.SocketFamily, st.SocketType, unix.EINVAL)
 		}
-		return k.restoreUnixSocket(rc, fs, st)
+		return restoreUnixSocket(k, rc, fs, st)
 	}
 	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
 }
@@ -220,7 +220,7 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 // are gone with the old server), so a connected socket comes back reset:
 // its next read or write fails with ECONNRESET, as after a reset on
 // Linux, and it then reads end of file.
-func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
+func restoreUnixSocket(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
 	stype := linux.SockType(st.SocketType)
 	var u *socket.Unix
 	creds := socket.Creds{Uid: 0, Gid: 0}
@@ -228,7 +228,7 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 		creds = unixsock.Creds(rc)
 	}
 	if st.SocketConn != 0 && (st.SocketSide == 0 || st.SocketSide == 1) {
-		return k.restorePairEnd(fs, st, stype, creds)
+		return restorePairEnd(k, fs, st, stype, creds)
 	}
 	if st.SocketConnected {
 		a, b := socket.NewUnixPair(stype, creds)
@@ -238,14 +238,14 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 		u = socket.NewUnix(stype, creds)
 	}
 	f := unixsock.New(k, u, 0)
-	k.chargeSocket(f, true)
+	chargeSocket(k, f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*unixsock.File)
 	s.Reset = st.SocketConnected
 	u.EP.SocketOptions().SetPassCred(st.SocketPasscred)
 	if len(st.SocketBound) > 0 && !st.SocketConnected {
 		a := socket.FromTransportName(string(st.SocketBound))
-		if err := k.rebindUnix(rc, s, a); err != nil {
+		if err := rebindUnix(k, rc, s, a); err != nil {
 			k.log.Warn("restore: socket name not re-bound", "name", a.Name, "abstract", a.Abstract, "err", err)
 		} else if st.SocketListening {
 			if err := kobj.SysErr(u.EP.Listen(kobj.Ctx(), int(max(st.SocketBacklog, 1)))); err != nil {
@@ -259,7 +259,7 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 }
 
 // restorePairEnd rebuilds one end of a socketpair.
-func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.KernelObjectState, stype linux.SockType, creds socket.Creds) (*file, error) {
+func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState, stype linux.SockType, creds socket.Creds) (*file, error) {
 	if k.restorePairs == nil {
 		k.restorePairs = make(map[uint64]*restoredPair)
 	}
@@ -274,7 +274,7 @@ func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.Kernel
 		return nil, fmt.Errorf("socketpair %d side %d restored twice: %w", st.SocketConn, side, unix.EINVAL)
 	}
 	f := unixsock.New(k, rp.ends[side], 0)
-	k.chargeSocket(f, true)
+	chargeSocket(k, f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*unixsock.File)
 	s.End.Store(&unixsock.ConnEnd{Conn: rp.conn, Side: side})
@@ -290,7 +290,7 @@ func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.Kernel
 // finishRestoredPairs puts each restored socketpair's queued data back
 // (sent by the other end) and closes an end that was not restored (it
 // had been closed: its peer reads the data, then end of file).
-func (k *clientState) finishRestoredPairs() {
+func finishRestoredPairs(k *clientState) {
 	for id, rp := range k.restorePairs {
 		cn := rp.conn
 		cn.Mu.Lock()
@@ -321,12 +321,12 @@ func (k *clientState) finishRestoredPairs() {
 
 // rebindUnix gives a restored socket its name back: the abstract name,
 // or the socket node still at its absolute path.
-func (k *clientState) rebindUnix(rc *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
+func rebindUnix(k *clientState, rc *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
 	be := s.U.Bound()
 	if be == nil {
 		return unix.EINVAL
 	}
-	names := k.unixNames()
+	names := unixNames(k)
 	if a.Abstract {
 		if err := names.BindAbstract(a.Name, be); err != nil {
 			return err
@@ -356,15 +356,15 @@ func (k *clientState) rebindUnix(rc *syscallCtx, s *unixsock.File, a socket.Unix
 
 // restoreKobjLinks finishes what spans several restored descriptions:
 // socketpairs' data, and epoll interests.
-func (k *clientState) restoreKobjLinks(states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
-	k.finishRestoredPairs()
-	k.restoreEpollInterests(states, files)
+func restoreKobjLinks(k *clientState, states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
+	finishRestoredPairs(k)
+	restoreEpollInterests(k, states, files)
 }
 
 // restoreEpollInterests links restored epoll instances to the restored
 // descriptions they watch (an interest in a description that was not
 // restored is dropped).
-func (k *clientState) restoreEpollInterests(states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
+func restoreEpollInterests(k *clientState, states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
 	for id, fs := range states {
 		if fs.Kind != sentrypb.FileState_EPOLL || fs.Kobj == nil {
 			continue

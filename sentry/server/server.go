@@ -250,7 +250,7 @@ func (s *Server) Debug(ctx context.Context, _ *sentrypb.DebugRequest) (_ *sentry
 		fmt.Fprintf(&b, "(only the clients of %s: other peers' clients are shown to operators only)\n", g.principal)
 	}
 	for _, c := range cs {
-		c.k.debug(&b)
+		kernelDebug(c.k, &b)
 	}
 	return &sentrypb.DebugReply{Text: b.String()}, nil
 }

@@ -151,13 +151,13 @@ func (c *client) serve(sess *session) error {
 			}
 			k.appEnded.Store(true)
 			c.destroy()
-			go k.forgetOrigins()
+			go forgetOrigins(k)
 			c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
 			c.stream.setSender(nil)
 			return nil
 		case *sentrypb.ClientMessage_SignalsPending:
 			if m.SignalsPending != nil {
-				k.signalsPending(m.SignalsPending)
+				signalsPending(k, m.SignalsPending)
 			}
 		case *sentrypb.ClientMessage_ProcAnswer:
 			if m.ProcAnswer != nil {
@@ -165,7 +165,7 @@ func (c *client) serve(sess *session) error {
 			}
 		case *sentrypb.ClientMessage_Frames:
 			if m.Frames != nil {
-				k.inboundFrames(m.Frames)
+				inboundFrames(k, m.Frames)
 			}
 		case *sentrypb.ClientMessage_LeaseRevoked:
 			c.leaseAcked(m.LeaseRevoked)

@@ -103,7 +103,7 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 		var d deferred
 		k.mu.Lock()
 		if p.FDs != nil {
-			k.dropFDTableLocked(p.FDs, &d)
+			dropFDTableLocked(k, p.FDs, &d)
 			p.FDs = nil
 		}
 		p.FS.Refs--

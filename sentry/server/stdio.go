@@ -156,7 +156,7 @@ func readStdin(k *clientState, c fdesc.Call, set uint32, st *stdinState, n int, 
 	for {
 		out, eof, ch, ask := st.Read(n)
 		if len(out) > 0 {
-			eff := callOf(c).effects()
+			eff := effects(callOf(c))
 			eff.StdinRead += uint64(len(out))
 			eff.StdinSet, eff.StdinOf = set, st
 			return out, nil

@@ -85,7 +85,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	}
 	if mode&fallocModeMask != 0 && mode&fallocModeMask != unix.FALLOC_FL_UNSHARE_RANGE {
 		// The mode removes or moves bytes (allocating does not).
-		if err := c.syncBeforeResize(d, false); err != nil {
+		if err := syncBeforeResize(c, d, false); err != nil {
 			return 0, err
 		}
 	}
@@ -98,7 +98,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	c.k.vfs.NoteAttrs(d, r.GetStat())
-	c.k.inotifyEvent(d, inModify)
+	inotifyEvent(c.k, d, inModify)
 	c.killPriv(d, g.Handle, attrs)
 	// The client's cached pages of the file: the range changed (zeroed,
 	// or, for a collapse or an insertion, everything after it moved).
@@ -107,7 +107,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 		changed = end - uint64(off) // up to the larger of the old and new ends
 	}
 	c.goferStat = r.GetStat()
-	c.noteMappedChange(f, uint64(off), changed)
+	noteMappedChange(c, f, uint64(off), changed)
 	return 0, nil
 }
 

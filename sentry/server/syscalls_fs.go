@@ -151,7 +151,7 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 		return 0, err
 	}
 	if !f.IsPath() {
-		c.k.inotifyEvent(dentryOf(f), inOpen)
+		inotifyEvent(c.k, dentryOf(f), inOpen)
 	}
 	c.checkOpenedLeasable(f)
 	if c.installFD != nil {
@@ -296,7 +296,7 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	// The dentry keeps the unopened handle (if the gofer gave one) for
 	// the new name's chown, chmod and stat.
 	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
-	c.k.inotifyChild(dir, name, inCreate, false)
+	inotifyChild(c.k, dir, name, inCreate, false)
 	return newFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
 }
 
@@ -327,7 +327,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	case vfs.KindDevTty:
 		return nil, unix.ENXIO
 	case vfs.KindDevPtmx, vfs.KindDevPts:
-		return c.openPty(d, kept)
+		return openPty(c, d, kept)
 	case vfs.KindDevNode:
 		return openDevNode(c, d, kept)
 	case vfs.KindProcFile, vfs.KindProcFdInfo:
@@ -337,13 +337,13 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		}
 		return c.k.synth.OpenProcFile(d, flags, kept)
 	case vfs.KindProcFd:
-		of, err := c.k.procFDFile(d.PID, d.FD)
+		of, err := procFDFile(c.k, d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
 		defer of.DecRef()
 		if g, ok := of.Impl.(*vfs.GoferFile); ok {
-			return c.reopenGoferFile(of, g, flags, kept)
+			return reopenGoferFile(c, of, g, flags, kept)
 		}
 		type reopener interface{ reopen() fileImpl }
 		if ro, ok := of.Impl.(reopener); ok {
@@ -370,7 +370,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if flags&unix.O_NOATIME != 0 && !c.creds().OwnerOrCapable(v.AttrsOf(d)) {
 		return nil, unix.EPERM
 	}
-	if (wantWrite || flags&unix.O_TRUNC != 0) && d.IsRegular() && c.k.inodeExecuting(d.Ino()) {
+	if (wantWrite || flags&unix.O_TRUNC != 0) && d.IsRegular() && inodeExecuting(c.k, d.Ino()) {
 		return nil, unix.ETXTBSY
 	}
 	if err := c.breakLeases(d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
@@ -390,14 +390,14 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return nil, unix.ENXIO
 	}
 	if flags&unix.O_TRUNC != 0 {
-		if err := c.syncBeforeResize(d, true); err != nil {
+		if err := syncBeforeResize(c, d, true); err != nil {
 			return nil, err
 		}
 	}
 	h, fh, err := v.OpenRegular(d, flags&(unix.O_ACCMODE|unix.O_TRUNC|unix.O_APPEND|unix.O_DIRECT|unix.O_SYNC|unix.O_DSYNC))
 	if err != nil {
 		if flags&unix.O_TRUNC != 0 {
-			c.syncAfterFailedResize(d)
+			syncAfterFailedResize(c, d)
 		}
 		return nil, err
 	}
@@ -457,7 +457,7 @@ func toStatx(st *goferpb.Stat) linux.Statx {
 
 // statOf returns the attributes of d, or of f when f is non-nil.
 func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
-	c.flushAttrRunOf() // a run's held changes are made before anything reads attributes
+	flushAttrRunOf(c) // a run's held changes are made before anything reads attributes
 	st, err := c.statOfFile(d, f)
 	if err != nil || !c.k.vfs.HasMounts() {
 		return st, err
@@ -485,7 +485,7 @@ func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
 		return f.Impl.Stat(c)
 	}
 	if d.Kind == vfs.KindProcFd {
-		of, err := c.k.procFDFile(d.PID, d.FD)
+		of, err := procFDFile(c.k, d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
@@ -792,7 +792,7 @@ func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, erro
 	if r.Handle != nil && r.Stat != nil {
 		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	c.k.inotifyChild(dir, name, inCreate, true)
+	inotifyChild(c.k, dir, name, inCreate, true)
 	return 0, nil
 }
 
@@ -835,7 +835,7 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 	if r.Handle != nil && r.Stat != nil {
 		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	c.k.inotifyChild(dir, name, inCreate, false)
+	inotifyChild(c.k, dir, name, inCreate, false)
 	return 0, nil
 }
 
@@ -907,7 +907,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if err := syserr.FromGofer("link "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	c.k.inotifyChild(dir, name, inCreate, false)
+	inotifyChild(c.k, dir, name, inCreate, false)
 	return 0, nil
 }
 
@@ -1001,7 +1001,7 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 	open := false
 	child := v.CachedChild(dir, name)
 	if child != nil && child.Kind == vfs.KindGofer && child.IsRegular() && flags&atRemovedir == 0 {
-		open = c.k.inodeOpen(child.Ino())
+		open = inodeOpen(c.k, child.Ino())
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
@@ -1018,9 +1018,9 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 		// Linux reports IN_DELETE_SELF when the inode goes: here when
 		// the name goes unless the file is still open (a hard link
 		// left is not known).
-		c.k.inotifyRemoved(dir, name, child.Ino(), flags&atRemovedir != 0, !open)
+		inotifyRemoved(c.k, dir, name, child.Ino(), flags&atRemovedir != 0, !open)
 	} else {
-		c.k.inotifyChild(dir, name, inDelete, flags&atRemovedir != 0)
+		inotifyChild(c.k, dir, name, inDelete, flags&atRemovedir != 0)
 	}
 	return 0, nil
 }
@@ -1130,7 +1130,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 	}
 	v.Moved(odir, oname, ndir, nname, flags&renameExchange != 0)
 	if src != nil {
-		c.k.inotifyRenamed(odir, ndir, oname, nname, src.Ino(), src.IsDir())
+		inotifyRenamed(c.k, odir, ndir, oname, nname, src.Ino(), src.IsDir())
 	}
 	return 0, nil
 }
@@ -1232,7 +1232,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 	}
 	req.Handle = h
 	req.Origin = c.origin(0)
-	if c.holdAttrs(d, f, req) {
+	if holdAttrs(c, d, f, req) {
 		return nil
 	}
 	ctx, cancel := v.RPCCtx()
@@ -1242,7 +1242,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 		return err
 	}
 	v.NoteAttrs(d, r.Stat)
-	c.k.inotifyEvent(d, inotifyStatEvents(req.Mask))
+	inotifyEvent(c.k, d, inotifyStatEvents(req.Mask))
 	return nil
 }
 
@@ -1338,12 +1338,12 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 				return 0, err
 			}
 		}
-		if err := c.syncBeforeResize(dentryOf(f), length == 0); err != nil {
+		if err := syncBeforeResize(c, dentryOf(f), length == 0); err != nil {
 			return 0, err
 		}
 		if err := c.setStat(nil, f, req); err != nil {
 			if length == 0 {
-				c.syncAfterFailedResize(dentryOf(f))
+				syncAfterFailedResize(c, dentryOf(f))
 			}
 			return 0, err
 		}
@@ -1370,7 +1370,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if !d.IsRegular() {
 		return 0, unix.EINVAL
 	}
-	if c.k.inodeExecuting(d.Ino()) {
+	if inodeExecuting(c.k, d.Ino()) {
 		return 0, unix.ETXTBSY
 	}
 	if _, err := fileSizeCheck(c, d, length, 0, true); err != nil {
@@ -1379,12 +1379,12 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if err := c.breakLeases(d, true, false); err != nil {
 		return 0, err
 	}
-	if err := c.syncBeforeResize(d, length == 0); err != nil {
+	if err := syncBeforeResize(c, d, length == 0); err != nil {
 		return 0, err
 	}
 	if err := c.setStat(d, nil, req); err != nil {
 		if length == 0 {
-			c.syncAfterFailedResize(d)
+			syncAfterFailedResize(c, d)
 		}
 		return 0, err
 	}
@@ -1790,6 +1790,6 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	if r.Handle != nil && r.Stat != nil {
 		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	c.k.inotifyChild(dir, name, inCreate, false)
+	inotifyChild(c.k, dir, name, inCreate, false)
 	return 0, nil
 }

@@ -25,7 +25,7 @@ const fileStatusFlags = unix.O_APPEND | unix.O_NONBLOCK | unix.O_ASYNC | unix.O_
 
 // readFile reads up to n bytes from f at off, or at (and advancing) its
 // offset when off < 0.
-func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
+func readFile(c *syscallCtx, f *file, n int, off int64) ([]byte, error) {
 	if !f.Readable() {
 		return nil, unix.EBADF
 	}
@@ -39,7 +39,7 @@ func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
 		}
 		b, err := f.Impl.Read(c, f, n, off)
 		if len(b) > 0 {
-			c.k.inotifyEvent(dentryOf(f), inAccess)
+			inotifyEvent(c.k, dentryOf(f), inAccess)
 		}
 		return b, err
 	}
@@ -51,14 +51,14 @@ func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
 	b, err := f.Impl.Read(c, f, n, f.Off)
 	if len(b) > 0 {
 		f.SetOffLocked(c, f.Off+int64(len(b)))
-		c.k.inotifyEvent(dentryOf(f), inAccess)
+		inotifyEvent(c.k, dentryOf(f), inAccess)
 	}
 	return b, err
 }
 
 // writeFile writes b to f at off, or at (and advancing) its offset when
 // off < 0. O_APPEND writes at the end, found with a Stat first.
-func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
+func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 	if !f.Writable() {
 		return 0, unix.EBADF
 	}
@@ -74,7 +74,7 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		n, _, err := c.writeAt(f, b[:m], off, false)
+		n, _, err := writeAt(c, f, b[:m], off, false)
 		return n, err
 	}
 	f.OffMu.Lock()
@@ -99,7 +99,7 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, o, err := c.writeAt(f, b[:m], o, appendMode)
+	n, o, err := writeAt(c, f, b[:m], o, appendMode)
 	if off < 0 && n > 0 {
 		f.SetOffLocked(c, o+int64(n))
 	}
@@ -111,7 +111,7 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 // append it returns the offset the data actually went to, taken from the
 // gofer's reply (a re-sent append answered from the gofer's reply cache
 // landed where the first one did).
-func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
+func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
 	if m := vfs.MemfdOf(f); m != nil && c.pageWrite == 0 {
 		// A PageWrite writes back stores made through a mapping that
 		// existed before the seal (F_SEAL_WRITE needs none, and
@@ -138,18 +138,18 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 		}
 	}
 	if n > 0 && dentryOf(f) != nil {
-		c.k.inotifyEvent(dentryOf(f), inModify)
+		inotifyEvent(c.k, dentryOf(f), inModify)
 	}
 	if n > 0 {
 		if !c.syncedWrites {
-			e := c.effects()
+			e := effects(c)
 			w := goferWrite{File: f, Off: off, N: uint64(n), Mapped: c.pageWrite}
 			if c.dataNotInCall {
 				w.Data = append([]byte(nil), b[:n]...)
 			}
 			e.Writes = append(e.Writes, w)
 		}
-		c.noteMappedChange(f, uint64(off), uint64(n))
+		noteMappedChange(c, f, uint64(off), uint64(n))
 	}
 	return n, off, err
 }
@@ -159,7 +159,7 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 // file (its page cache must follow). The Stat comes from the gofer's write
 // reply when there was one, else from a Stat RPC made only for a mapped
 // inode.
-func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
+func noteMappedChange(c *syscallCtx, f *file, off, n uint64) {
 	if c.reply == nil || dentryOf(f) == nil || dentryOf(f).Kind != vfs.KindGofer {
 		return
 	}
@@ -177,10 +177,10 @@ func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
 	c.reply.Mapped = append(c.reply.Mapped, mappedChanges(c.k, st, off, n, c.pageWrite)...)
 }
 
-func sysRead(c *syscallCtx) (int64, error)  { return c.doRead(-1) }
-func sysPread(c *syscallCtx) (int64, error) { return c.doRead(int64(c.args[3])) }
+func sysRead(c *syscallCtx) (int64, error)  { return doRead(c, -1) }
+func sysPread(c *syscallCtx) (int64, error) { return doRead(c, int64(c.args[3])) }
 
-func (c *syscallCtx) doRead(off int64) (int64, error) {
+func doRead(c *syscallCtx, off int64) (int64, error) {
 	if c.sysno == unix.SYS_PREAD64 && off < 0 {
 		return 0, unix.EINVAL
 	}
@@ -197,9 +197,9 @@ func (c *syscallCtx) doRead(off int64) (int64, error) {
 		return 0, unix.EFAULT
 	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
-		return c.seqIO(f, sf, false, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
+		return seqIO(c, f, sf, false, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
-	b, err := c.readFile(f, int(min(n, maxRW)), off)
+	b, err := readFile(c, f, int(min(n, maxRW)), off)
 	if err != nil {
 		return 0, err
 	}
@@ -209,10 +209,10 @@ func (c *syscallCtx) doRead(off int64) (int64, error) {
 	return int64(len(b)), nil
 }
 
-func sysWrite(c *syscallCtx) (int64, error)  { return c.doWrite(-1) }
-func sysPwrite(c *syscallCtx) (int64, error) { return c.doWrite(int64(c.args[3])) }
+func sysWrite(c *syscallCtx) (int64, error)  { return doWrite(c, -1) }
+func sysPwrite(c *syscallCtx) (int64, error) { return doWrite(c, int64(c.args[3])) }
 
-func (c *syscallCtx) doWrite(off int64) (int64, error) {
+func doWrite(c *syscallCtx, off int64) (int64, error) {
 	if c.sysno == unix.SYS_PWRITE64 && off < 0 {
 		return 0, unix.EINVAL
 	}
@@ -226,19 +226,19 @@ func (c *syscallCtx) doWrite(off int64) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
-		return c.seqIO(f, sf, true, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
+		return seqIO(c, f, sf, true, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
 	b, err := c.mem.CopyIn(c.args[1], int(min(n, maxRW)))
 	if err != nil {
 		return 0, err
 	}
-	w, err := c.writeFile(f, b, off)
+	w, err := writeFile(c, f, b, off)
 	return int64(w), err
 }
 
 // iovecs reads the iovec array of a readv/writev family call and returns
 // it with its total length (clamped to maxRW).
-func (c *syscallCtx) iovecs() ([]sysabi.Iovec, int, error) {
+func iovecs(c *syscallCtx) ([]sysabi.Iovec, int, error) {
 	cnt := int64(c.args[2])
 	if cnt < 0 || cnt > sysabi.MaxIovecs {
 		return nil, 0, unix.EINVAL
@@ -261,7 +261,7 @@ func (c *syscallCtx) iovecs() ([]sysabi.Iovec, int, error) {
 }
 
 // vecOffset returns the offset argument of preadv/pwritev(2), or -1.
-func (c *syscallCtx) vecOffset() (int64, error) {
+func vecOffset(c *syscallCtx) (int64, error) {
 	switch c.sysno {
 	case unix.SYS_PREADV, unix.SYS_PWRITEV:
 		if int64(c.args[3]) < 0 {
@@ -283,18 +283,18 @@ func sysReadv(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	off, err := c.vecOffset()
+	off, err := vecOffset(c)
 	if err != nil {
 		return 0, err
 	}
-	iov, total, err := c.iovecs()
+	iov, total, err := iovecs(c)
 	if err != nil {
 		return 0, err
 	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
-		return c.seqIO(f, sf, false, iov, off)
+		return seqIO(c, f, sf, false, iov, off)
 	}
-	b, err := c.readFile(f, total, off)
+	b, err := readFile(c, f, total, off)
 	if err != nil {
 		return 0, err
 	}
@@ -318,16 +318,16 @@ func sysWritev(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	off, err := c.vecOffset()
+	off, err := vecOffset(c)
 	if err != nil {
 		return 0, err
 	}
-	iov, total, err := c.iovecs()
+	iov, total, err := iovecs(c)
 	if err != nil {
 		return 0, err
 	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
-		return c.seqIO(f, sf, true, iov, off)
+		return seqIO(c, f, sf, true, iov, off)
 	}
 	b := make([]byte, 0, total)
 	for _, v := range iov {
@@ -343,7 +343,7 @@ func sysWritev(c *syscallCtx) (int64, error) {
 		}
 		return 0, nil
 	}
-	w, err := c.writeFile(f, b, off)
+	w, err := writeFile(c, f, b, off)
 	return int64(w), err
 }
 
@@ -459,7 +459,7 @@ func sysDup2(c *syscallCtx) (int64, error) {
 		f.DecRef()
 		return int64(newfd), nil
 	}
-	return c.dupTo(tab, f, newfd, false)
+	return dupTo(c, tab, f, newfd, false)
 }
 
 func sysDup3(c *syscallCtx) (int64, error) {
@@ -475,10 +475,10 @@ func sysDup3(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return c.dupTo(tab, f, newfd, flags&unix.O_CLOEXEC != 0)
+	return dupTo(c, tab, f, newfd, flags&unix.O_CLOEXEC != 0)
 }
 
-func (c *syscallCtx) dupTo(tab *fdTable, f *file, newfd int32, cloexec bool) (int64, error) {
+func dupTo(c *syscallCtx, tab *fdTable, f *file, newfd int32, cloexec bool) (int64, error) {
 	old, err := tab.InstallAt(newfd, f, cloexec, false)
 	if err != nil {
 		return 0, err
@@ -551,7 +551,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		f.Changed()
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
-		return c.fcntlLock(f, cmd)
+		return fcntlLock(c, f, cmd)
 	case unix.F_GETPIPE_SZ, fSetPipeSz:
 		e, ok := f.Impl.(*pipeEnd)
 		if !ok {
@@ -563,7 +563,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 	case unix.F_SETLEASE, unix.F_GETLEASE:
 		return c.fcntlLease(f, fd, cmd)
 	case unix.F_ADD_SEALS, unix.F_GET_SEALS:
-		return c.fcntlSeals(f, cmd)
+		return fcntlSeals(c, f, cmd)
 	}
 	return 0, unix.EINVAL
 }
@@ -638,7 +638,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	if handled, err := c.ifIoctl(f, req, arg); handled {
+	if handled, err := ifIoctl(c, f, req, arg); handled {
 		return 0, err
 	}
 	switch req {
@@ -793,7 +793,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	for i, g := range files {
 		if len(seqs[i]) > 0 {
 			c.k.dur.EndSync(g, seqs[i], err == nil)
-			c.k.announceDurable(g)
+			announceDurable(c.k, g)
 		}
 	}
 	return 0, err
@@ -809,7 +809,7 @@ func sysSync(c *syscallCtx) (int64, error) {
 	}
 	// Every file this client wrote becomes durable (and the client is
 	// told so before the reply).
-	c.k.flushAll()
+	flushAll(c.k)
 	v := c.k.vfs
 	h, err := c.HandleOf(v.Root)
 	if err != nil {

@@ -92,9 +92,9 @@ func sysMount(c *syscallCtx) (int64, error) {
 	defer v.MntMu.Unlock()
 	switch {
 	case flags&unix.MS_REMOUNT != 0:
-		return 0, c.remount(point, flags, data)
+		return 0, remount(c, point, flags, data)
 	case flags&unix.MS_BIND != 0:
-		return 0, c.bindMount(source, point)
+		return 0, bindMount(c, source, point)
 	case flags&unix.MS_MOVE != 0:
 		logUnsupportedOnce(c.k, "mount(MS_MOVE)")
 		return 0, fmt.Errorf("moving mounts: %w", unix.EINVAL)
@@ -132,7 +132,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		// Over the root or a synthesized directory (/dev, /proc).
 		return 0, fmt.Errorf("mount over %q: %w", target, unix.EINVAL)
 	}
-	ram, err := c.ramFor(data)
+	ram, err := ramFor(c, data)
 	if err != nil {
 		return 0, err
 	}
@@ -174,7 +174,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 
 // remount changes the flags (and, without MS_BIND, the options) of the
 // mount whose root is point: one the sentry made.
-func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
+func remount(c *syscallCtx, point *dentry, flags uint64, data string) error {
 	v := c.k.vfs
 	vm := v.MountRoot(point)
 	if vm == nil {
@@ -188,7 +188,7 @@ func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
 	var newData *string
 	fsopts := m.FSOptions
 	if flags&unix.MS_BIND == 0 && m.FSType == "tmpfs" {
-		ram, err := c.ramFor(data)
+		ram, err := ramFor(c, data)
 		if err != nil {
 			return err
 		}
@@ -240,7 +240,7 @@ func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
 // bindMount mounts the file at path source over point (MS_BIND): a new
 // mount of the same files, with the flags of the mount source is in. Its
 // submounts are not brought along (MS_REC changes nothing).
-func (c *syscallCtx) bindMount(source string, point *dentry) error {
+func bindMount(c *syscallCtx, source string, point *dentry) error {
 	v := c.k.vfs
 	if source == "" {
 		return unix.EFAULT
@@ -292,7 +292,7 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 		return err
 	}
 	c.k.trk.Changed(mountID(m.ID))
-	c.propagateBind(m, src)
+	propagateBind(c, m, src)
 	return nil
 }
 
@@ -302,7 +302,7 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 // with its copies in peers, and the slaves' copies are its slaves. A
 // copy whose mount point cannot be found there is left out, as Linux
 // does for a path its peer does not show. Precondition: v.MntMu.
-func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
+func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
 	v := c.k.vfs
 	parent, ok := v.Mounts.Get(m.ParentID)
 	if !ok || parent.Shared == 0 {
@@ -438,7 +438,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 // ramFor is the client machine's memory when tmpfs options data need it
 // (size=N%: Linux takes a share of the machine the application runs on),
 // else 0.
-func (c *syscallCtx) ramFor(data string) (uint64, error) {
+func ramFor(c *syscallCtx, data string) (uint64, error) {
 	if !strings.Contains(data, "%") {
 		return 0, nil
 	}

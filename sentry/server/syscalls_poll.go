@@ -19,7 +19,7 @@ type pollEntry struct {
 
 // pollOnce computes revents for every entry and returns how many are
 // ready and the channels to wait on.
-func (c *syscallCtx) pollOnce(tab *fdTable, es []pollEntry) (int, []<-chan struct{}) {
+func pollOnce(c *syscallCtx, tab *fdTable, es []pollEntry) (int, []<-chan struct{}) {
 	n := 0
 	var chs []<-chan struct{}
 	for i := range es {
@@ -55,7 +55,7 @@ func (c *syscallCtx) pollOnce(tab *fdTable, es []pollEntry) (int, []<-chan struc
 // waitAny blocks until a channel in chs is closed, deadline passes (zero:
 // no deadline), or the call is interrupted (ERESTARTNOHAND: poll and
 // select are not restarted after a handler ran).
-func (c *syscallCtx) waitAny(chs []<-chan struct{}, deadline time.Time) error {
+func waitAny(c *syscallCtx, chs []<-chan struct{}, deadline time.Time) error {
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
 		d := time.Until(deadline)
@@ -88,17 +88,17 @@ func (c *syscallCtx) waitAny(chs []<-chan struct{}, deadline time.Time) error {
 
 // doPoll polls es until something is ready or the deadline (zero: none;
 // immediate when now is set).
-func (c *syscallCtx) doPoll(es []pollEntry, deadline time.Time, immediate bool) (int, error) {
+func doPoll(c *syscallCtx, es []pollEntry, deadline time.Time, immediate bool) (int, error) {
 	tab, err := c.fdTable()
 	if err != nil {
 		return 0, err
 	}
 	for {
-		n, chs := c.pollOnce(tab, es)
+		n, chs := pollOnce(c, tab, es)
 		if n > 0 || immediate {
 			return n, nil
 		}
-		if err := c.waitAny(chs, deadline); err != nil {
+		if err := waitAny(c, chs, deadline); err != nil {
 			if err == unix.ETIMEDOUT {
 				return 0, nil
 			}
@@ -172,7 +172,7 @@ func sysPoll(c *syscallCtx) (int64, error) {
 		es[i].fd = int32(binary.LittleEndian.Uint32(raw[8*i:]))
 		es[i].events = uint32(binary.LittleEndian.Uint16(raw[8*i+4:]))
 	}
-	n, err := c.doPoll(es, deadline, immediate)
+	n, err := doPoll(c, es, deadline, immediate)
 	if err != nil {
 		return 0, err
 	}
@@ -264,7 +264,7 @@ func sysSelect(c *syscallCtx) (int64, error) {
 		f.DecRef()
 		es = append(es, pollEntry{fd: int32(fd), events: ev})
 	}
-	if _, err := c.doPoll(es, deadline, immediate); err != nil {
+	if _, err := doPoll(c, es, deadline, immediate); err != nil {
 		return 0, err
 	}
 	var out [3][]byte

@@ -26,7 +26,7 @@ func sysClone(c *syscallCtx) (int64, error) {
 	default:
 		flags = c.args[0]
 	}
-	tid, err := c.doClone(flags, 0)
+	tid, err := doClone(c, flags, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -41,7 +41,7 @@ func sysClone(c *syscallCtx) (int64, error) {
 
 // doClone makes the thread or process of a clone with flags, with TID
 // requested (0: the next free one).
-func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
+func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 	if flags&unix.CLONE_THREAD != 0 && flags&unix.CLONE_SIGHAND == 0 {
 		return 0, unix.EINVAL
 	}
@@ -228,7 +228,7 @@ type waitResult struct {
 // per options: its exit (with exited), a stop (WUNTRACED/WSTOPPED) or a
 // continue (WCONTINUED). It reaps an exited child and consumes a stop or
 // continue event, unless WNOWAIT. pid 0 with WNOHANG means none is ready.
-func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options uint32, exited bool) (waitResult, error) {
+func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options uint32, exited bool) (waitResult, error) {
 	k := c.k
 	for {
 		k.mu.Lock()
@@ -263,7 +263,7 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 				r := waitResult{pid: ch.PID, status: ch.ExitStatus, uid: ch.Creds.RUID}
 				r.code, r.sistatus = ksignal.ChildStatus(ch.ExitStatus)
 				if options&wNowait == 0 {
-					c.reapWaitedLocked(ch)
+					reapWaitedLocked(c, ch)
 				}
 				k.mu.Unlock()
 				return r, nil
@@ -306,7 +306,7 @@ func sysWait4(c *syscallCtx) (int64, error) {
 			return ch.PGID == -pid
 		}
 	}
-	r, err := c.waitFor(match, options, true)
+	r, err := waitFor(c, match, options, true)
 	if err != nil || r.pid == 0 {
 		return int64(r.pid), err
 	}
@@ -355,7 +355,7 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	r, err := c.waitFor(match, options, options&wExited != 0)
+	r, err := waitFor(c, match, options, options&wExited != 0)
 	if err != nil {
 		return 0, err
 	}
@@ -389,7 +389,7 @@ func sysGetppid(c *syscallCtx) (int64, error) {
 }
 
 // procByPID returns the process pid names (0: the caller).
-func (c *syscallCtx) procByPIDLocked(pid int32) (*process, error) {
+func procByPIDLocked(c *syscallCtx, pid int32) (*process, error) {
 	if pid == 0 {
 		return c.t.Proc, nil
 	}
@@ -410,7 +410,7 @@ func sysGetpgid(c *syscallCtx) (int64, error) {
 	}
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	p, err := c.procByPIDLocked(pid)
+	p, err := procByPIDLocked(c, pid)
 	if err != nil {
 		return 0, err
 	}
@@ -420,7 +420,7 @@ func sysGetpgid(c *syscallCtx) (int64, error) {
 func sysGetsid(c *syscallCtx) (int64, error) {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	p, err := c.procByPIDLocked(int32(c.args[0]))
+	p, err := procByPIDLocked(c, int32(c.args[0]))
 	if err != nil {
 		return 0, err
 	}
@@ -436,7 +436,7 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	self := c.t.Proc
-	target, err := c.procByPIDLocked(pid)
+	target, err := procByPIDLocked(c, pid)
 	if err != nil {
 		return 0, err
 	}
@@ -529,7 +529,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 		}
 		allowed++
 		if sig != 0 {
-			k.signalFromAppLocked(p, nil, sig, info, &d)
+			signalFromAppLocked(k, p, nil, sig, info, &d)
 		}
 	}
 	k.mu.Unlock()
@@ -558,7 +558,7 @@ func mayKillLocked(sender, target *process, sig int) bool {
 // signalFromAppLocked sends a signal the application asked for (kill,
 // tkill, sigqueue). As in a Linux PID namespace, init gets only signals
 // it has a handler for.
-func (k *clientState) signalFromAppLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
+func signalFromAppLocked(k *clientState, p *process, t *thread, sig int, info []byte, d *deferred) {
 	// A signalfd's signal is queued even for init: blocked, Linux does
 	// not count it ignored (sig_ignored).
 	if p == k.init && p.Sig.Act[sig].Handler == ksignal.SigDfl && !signalfdWantsLocked(p, sig) {
@@ -592,7 +592,7 @@ func sysTkill(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	if sig != 0 {
-		k.signalFromAppLocked(t.Proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.PID, self.Creds.RUID), &d)
+		signalFromAppLocked(k, t.Proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.PID, self.Creds.RUID), &d)
 	}
 	k.mu.Unlock()
 	d.Run(k.out)
@@ -604,7 +604,7 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	if sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	info, err := c.copyInSiginfo(c.args[2], sig)
+	info, err := copyInSiginfo(c, c.args[2], sig)
 	if err != nil {
 		return 0, err
 	}
@@ -631,7 +631,7 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	if sig != 0 && code == siTimer && p == c.t.Proc {
 		timerSignalLocked(k, p, nil, sig, info, &d) // the client's CPU-clock timers
 	} else if sig != 0 {
-		k.signalFromAppLocked(p, nil, sig, info, &d)
+		signalFromAppLocked(k, p, nil, sig, info, &d)
 	}
 	k.mu.Unlock()
 	d.Run(k.out)
@@ -720,7 +720,7 @@ func sysGetresuid(c *syscallCtx) (int64, error) {
 // anything; others may only use ids they already hold. Arguments of -1
 // mean "unchanged". A uid change then adjusts the capabilities
 // (creds.fixSetuid).
-func (c *syscallCtx) setIDs(gid bool, r, e, s int64, mode string) error {
+func setIDs(c *syscallCtx, gid bool, r, e, s int64, mode string) error {
 	k := c.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -802,20 +802,20 @@ func sysSetuid(c *syscallCtx) (int64, error) {
 		if argID(c.args[0]) == -1 {
 			return 0, unix.EINVAL
 		}
-		err = c.setIDs(false, -1, argID(c.args[0]), -1, "set")
+		err = setIDs(c, false, -1, argID(c.args[0]), -1, "set")
 	case unix.SYS_SETGID:
 		if argID(c.args[0]) == -1 {
 			return 0, unix.EINVAL
 		}
-		err = c.setIDs(true, -1, argID(c.args[0]), -1, "set")
+		err = setIDs(c, true, -1, argID(c.args[0]), -1, "set")
 	case unix.SYS_SETREUID:
-		err = c.setIDs(false, argID(c.args[0]), argID(c.args[1]), -1, "setre")
+		err = setIDs(c, false, argID(c.args[0]), argID(c.args[1]), -1, "setre")
 	case unix.SYS_SETREGID:
-		err = c.setIDs(true, argID(c.args[0]), argID(c.args[1]), -1, "setre")
+		err = setIDs(c, true, argID(c.args[0]), argID(c.args[1]), -1, "setre")
 	case unix.SYS_SETRESUID:
-		err = c.setIDs(false, argID(c.args[0]), argID(c.args[1]), argID(c.args[2]), "setres")
+		err = setIDs(c, false, argID(c.args[0]), argID(c.args[1]), argID(c.args[2]), "setres")
 	case unix.SYS_SETRESGID:
-		err = c.setIDs(true, argID(c.args[0]), argID(c.args[1]), argID(c.args[2]), "setres")
+		err = setIDs(c, true, argID(c.args[0]), argID(c.args[1]), argID(c.args[2]), "setres")
 	}
 	return 0, err
 }
@@ -896,7 +896,7 @@ func sysSetgroups(c *syscallCtx) (int64, error) {
 
 // copyInSiginfo reads the application's siginfo at addr for a queued
 // signal, its si_signo set to sig (rt_sigqueueinfo, rt_tgsigqueueinfo).
-func (c *syscallCtx) copyInSiginfo(addr uint64, sig int) ([]byte, error) {
+func copyInSiginfo(c *syscallCtx, addr uint64, sig int) ([]byte, error) {
 	info, err := c.mem.CopyIn(addr, ksignal.SizeofSiginfo)
 	if err != nil {
 		return nil, err
@@ -915,10 +915,10 @@ func (c *syscallCtx) copyInSiginfo(addr uint64, sig int) ([]byte, error) {
 // gone: a server that dies before the reply leaves the zombie in the
 // client's log, which the successor restores for the re-sent wait to
 // reap. Precondition: c.k.mu.
-func (c *syscallCtx) reapWaitedLocked(ch *process) {
+func reapWaitedLocked(c *syscallCtx, ch *process) {
 	if ch.Parent != nil {
 		delete(ch.Parent.Children, ch)
 	}
-	eff := c.effects()
+	eff := effects(c)
 	eff.Reaped = append(eff.Reaped, ch)
 }

@@ -31,7 +31,7 @@ const ipc64Flag = 0x100
 // segment's file (setStat uses part 0).
 const segmentCreatePart = 100
 
-func (c *syscallCtx) ipcCaller() sysvipc.Caller {
+func ipcCaller(c *syscallCtx) sysvipc.Caller {
 	cr := c.creds()
 	return sysvipc.Caller{Pid: c.pid(), UID: cr.EUID, GID: cr.EGID, Groups: cr.Groups, Privileged: cr.EUID == 0}
 }
@@ -45,7 +45,7 @@ func marshalBytes(m marshal.Marshallable) []byte {
 // ipcWait waits for a SysV object to change (ch), a signal (EINTR: these
 // calls are never restarted), or the deadline (EAGAIN); cancel ends the
 // wait and says EIDRM if the object went away.
-func (c *syscallCtx) ipcWait(ch <-chan struct{}, cancel func() error, deadline time.Time) error {
+func ipcWait(c *syscallCtx, ch <-chan struct{}, cancel func() error, deadline time.Time) error {
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
 		d := time.Until(deadline)
@@ -75,7 +75,7 @@ func (c *syscallCtx) ipcWait(ch <-chan struct{}, cancel func() error, deadline t
 // ---- semaphores ----
 
 func sysSemget(c *syscallCtx) (int64, error) {
-	id, err := c.k.ipc.SemGet(c.ipcCaller(), c.argInt(0), c.argInt(1), c.argInt(2))
+	id, err := c.k.ipc.SemGet(ipcCaller(c), c.argInt(0), c.argInt(1), c.argInt(2))
 	return int64(id), err
 }
 
@@ -108,7 +108,7 @@ func sysSemop(c *syscallCtx) (int64, error) {
 		}
 		deadline = time.Now().Add(time.Duration(min(sec, 1<<32))*time.Second + time.Duration(nsec))
 	}
-	caller := c.ipcCaller()
+	caller := ipcCaller(c)
 	var w sysvipc.SemWait
 	for {
 		ch, err := c.k.ipc.Semop(caller, c.seq, id, ops, &w)
@@ -116,10 +116,10 @@ func sysSemop(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if ch == nil {
-			c.effects().Sysv = true
+			effects(c).Sysv = true
 			return 0, nil
 		}
-		if err := c.ipcWait(ch, func() error { return nil }, deadline); err != nil {
+		if err := ipcWait(c, ch, func() error { return nil }, deadline); err != nil {
 			if e := c.k.ipc.EndWait(&w); e != nil {
 				return 0, e
 			}
@@ -133,7 +133,7 @@ func sysSemctl(c *syscallCtx) (int64, error) {
 	if id < 0 {
 		return 0, unix.EINVAL
 	}
-	r, caller := c.k.ipc, c.ipcCaller()
+	r, caller := c.k.ipc, ipcCaller(c)
 	switch cmd {
 	case linux.IPC_RMID:
 		return 0, r.SemRemove(caller, id)
@@ -191,7 +191,7 @@ func sysSemctl(c *syscallCtx) (int64, error) {
 // ---- message queues ----
 
 func sysMsgget(c *syscallCtx) (int64, error) {
-	id, err := c.k.ipc.MsgGet(c.ipcCaller(), c.argInt(0), c.argInt(1))
+	id, err := c.k.ipc.MsgGet(ipcCaller(c), c.argInt(0), c.argInt(1))
 	return int64(id), err
 }
 
@@ -209,17 +209,17 @@ func sysMsgsnd(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	caller := c.ipcCaller()
+	caller := ipcCaller(c)
 	for {
 		ch, cancel, err := c.k.ipc.MsgSend(caller, c.seq, id, typ, text, flags)
 		if err != nil {
 			return 0, err
 		}
 		if ch == nil {
-			c.effects().Sysv = true
+			effects(c).Sysv = true
 			return 0, nil
 		}
-		if err := c.ipcWait(ch, cancel, time.Time{}); err != nil {
+		if err := ipcWait(c, ch, cancel, time.Time{}); err != nil {
 			return 0, err
 		}
 	}
@@ -227,7 +227,7 @@ func sysMsgsnd(c *syscallCtx) (int64, error) {
 
 func sysMsgrcv(c *syscallCtx) (int64, error) {
 	id, addr, size, typ, flags := c.argInt(0), c.args[1], int64(c.args[2]), int64(c.args[3]), c.argInt(4)
-	caller := c.ipcCaller()
+	caller := ipcCaller(c)
 	for {
 		mtyp, text, ch, cancel, err := c.k.ipc.MsgReceive(caller, c.seq, id, typ, size, flags)
 		if err != nil {
@@ -235,7 +235,7 @@ func sysMsgrcv(c *syscallCtx) (int64, error) {
 		}
 		if ch == nil {
 			if flags&linux.MSG_COPY == 0 {
-				c.effects().Sysv = true
+				effects(c).Sysv = true
 			}
 			var tb [8]byte
 			binary.LittleEndian.PutUint64(tb[:], uint64(mtyp))
@@ -247,7 +247,7 @@ func sysMsgrcv(c *syscallCtx) (int64, error) {
 			}
 			return int64(len(text)), nil
 		}
-		if err := c.ipcWait(ch, cancel, time.Time{}); err != nil {
+		if err := ipcWait(c, ch, cancel, time.Time{}); err != nil {
 			return 0, err
 		}
 	}
@@ -258,7 +258,7 @@ func sysMsgctl(c *syscallCtx) (int64, error) {
 	if id < 0 || cmd < 0 {
 		return 0, unix.EINVAL
 	}
-	r, caller := c.k.ipc, c.ipcCaller()
+	r, caller := c.k.ipc, ipcCaller(c)
 	switch cmd {
 	case linux.IPC_RMID:
 		return 0, r.MsgRemove(caller, id)
@@ -289,7 +289,7 @@ func sysMsgctl(c *syscallCtx) (int64, error) {
 // ---- shared memory ----
 
 func sysShmget(c *syscallCtx) (int64, error) {
-	id, err := c.k.ipc.ShmGet(c.ipcCaller(), c.argInt(0), c.args[1], c.argInt(2))
+	id, err := c.k.ipc.ShmGet(ipcCaller(c), c.argInt(0), c.args[1], c.argInt(2))
 	return int64(id), err
 }
 
@@ -313,15 +313,15 @@ func sysShmat(c *syscallCtx) (int64, error) {
 	if id < 0 {
 		return 0, unix.EINVAL
 	}
-	at, err := c.k.ipc.ShmAttach(c.ipcCaller(), id, flags)
+	at, err := c.k.ipc.ShmAttach(ipcCaller(c), id, flags)
 	if err != nil {
 		return 0, err
 	}
-	f, st, err := c.segmentFile(at.File, at.Size)
+	f, st, err := segmentFile(c, at.File, at.Size)
 	if err != nil {
 		c.k.log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
 		if gone, _ := c.k.ipc.ShmAdjust(c.pid(), id, -1); gone != "" {
-			c.k.removeSegmentFiles([]string{gone})
+			removeSegmentFiles(c.k, []string{gone})
 		}
 		return 0, unix.ENOMEM
 	}
@@ -347,7 +347,7 @@ func sysShmdt(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if gone != "" {
-		c.k.removeSegmentFiles([]string{gone})
+		removeSegmentFiles(c.k, []string{gone})
 	}
 	return 0, nil
 }
@@ -357,12 +357,12 @@ func sysShmctl(c *syscallCtx) (int64, error) {
 	if id < 0 || cmd < 0 {
 		return 0, unix.EINVAL
 	}
-	r, caller := c.k.ipc, c.ipcCaller()
+	r, caller := c.k.ipc, ipcCaller(c)
 	switch cmd {
 	case linux.IPC_RMID:
 		gone, err := r.ShmRemove(caller, id)
 		if gone != "" {
-			c.k.removeSegmentFiles([]string{gone})
+			removeSegmentFiles(c.k, []string{gone})
 		}
 		return 0, err
 	case linux.IPC_SET:
@@ -404,7 +404,7 @@ func isSegmentFile(name string) bool { return strings.HasPrefix(name, sysvipc.Se
 // segmentFile opens (making it on first attach, owned by root, mode
 // 0600: only the sentry opens it) the file of a segment in the client's
 // /dev/shm directory, sized to whole pages as the segment's memory is.
-func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat, error) {
+func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat, error) {
 	c.k.segFileMu.Lock()
 	defer c.k.segFileMu.Unlock()
 	v := c.k.vfs
@@ -463,7 +463,7 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 
 // removeSegmentFiles removes the files of destroyed segments. The gofer
 // renames one the client still maps aside (as any unlinked open file).
-func (k *clientState) removeSegmentFiles(names []string) {
+func removeSegmentFiles(k *clientState, names []string) {
 	v := k.vfs
 	dir, dh := v.ShmIfMade()
 	if dir == nil {

@@ -17,7 +17,7 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 	if tgid <= 0 || tid <= 0 || sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	info, err := c.copyInSiginfo(c.args[3], sig)
+	info, err := copyInSiginfo(c, c.args[3], sig)
 	if err != nil {
 		return 0, err
 	}
@@ -46,7 +46,7 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 		// mask.
 		timerSignalLocked(k, t.Proc, t, sig, info, &d)
 	default:
-		k.signalFromAppLocked(t.Proc, t, sig, info, &d)
+		signalFromAppLocked(k, t.Proc, t, sig, info, &d)
 	}
 	k.mu.Unlock()
 	d.Run(k.out)

@@ -37,7 +37,7 @@ func setIPForward(k *clientState, v int) error {
 	if v != 0 && v != 1 {
 		return unix.EINVAL
 	}
-	if k.hostNetwork() {
+	if hostNetwork(k) {
 		return unix.EPERM
 	}
 	k.sysctl.SetIPForward(v == 1)

@@ -150,7 +150,7 @@ func timerSignalLocked(k *clientState, p *process, target *thread, sig int, info
 		}
 		return
 	}
-	k.signalFromAppLocked(p, target, sig, info, d)
+	signalFromAppLocked(k, p, target, sig, info, d)
 }
 
 // timerRecord is tm's TimerState. Precondition: k.mu held.

@@ -93,13 +93,13 @@ func (k *clientState) LiveThreads(pid int32) []int {
 }
 
 // procFDFile returns (a reference to) fd of process pid.
-func (k *clientState) procFDFile(pid, fd int32) (*file, error) {
+func procFDFile(k *clientState, pid, fd int32) (*file, error) {
 	f, _, err := k.FD(pid, fd)
 	return f, err
 }
 
 // fdTableOf returns process pid's fd table, nil if none.
-func (k *clientState) fdTableOf(pid int32) *fdTable {
+func fdTableOf(k *clientState, pid int32) *fdTable {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if p := k.procs[pid]; p != nil {
@@ -111,7 +111,7 @@ func (k *clientState) fdTableOf(pid int32) *fdTable {
 // FD is synth.Kernel's: a reference to fd of process pid, and its
 // close-on-exec flag.
 func (k *clientState) FD(pid, fd int32) (*file, bool, error) {
-	tab := k.fdTableOf(pid)
+	tab := fdTableOf(k, pid)
 	if tab == nil {
 		return nil, false, unix.ENOENT
 	}
@@ -120,7 +120,7 @@ func (k *clientState) FD(pid, fd int32) (*file, bool, error) {
 
 // FDs is synth.Kernel's: the fds of process pid.
 func (k *clientState) FDs(pid int32) ([]int32, bool) {
-	tab := k.fdTableOf(pid)
+	tab := fdTableOf(k, pid)
 	if tab == nil {
 		return nil, false
 	}
@@ -181,7 +181,7 @@ func (k *clientState) Source() procfs.Source { return procSource{k} }
 // reopenGoferFile opens a new description of of's file, as open of
 // /proc/<pid>/fd/<n> does on Linux: the same inode, whatever became of its
 // name, through a clone of of's gofer handle.
-func (c *syscallCtx) reopenGoferFile(of *file, g *vfs.GoferFile, flags, kept uint32) (*file, error) {
+func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint32) (*file, error) {
 	v := c.k.vfs
 	acc := flags & unix.O_ACCMODE
 	var mask uint32
