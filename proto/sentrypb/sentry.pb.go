@@ -9799,8 +9799,23 @@ type PathLease struct {
 	// alone depends (the directories searched, the files found): while
 	// they hold, a mkdir of the same path by the same credentials from the
 	// same start fails with EEXIST.
-	Ids           []uint64 `protobuf:"varint,430,rep,packed,name=ids,proto3" json:"ids,omitempty"`
-	SearchIds     []uint64 `protobuf:"varint,431,rep,packed,name=search_ids,json=searchIds,proto3" json:"search_ids,omitempty"`
+	Ids       []uint64 `protobuf:"varint,430,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	SearchIds []uint64 `protobuf:"varint,431,rep,packed,name=search_ids,json=searchIds,proto3" json:"search_ids,omitempty"`
+	// kinds and inos name, for each of ids in order, what it leases: the
+	// kind (0: the walk searched or found the inode, 1: the attributes
+	// of the inode it ended at, 2: the names missing in a directory) and
+	// the inode number. A client that posts a creation in a directory
+	// stops answering from the leases the creation will revoke (its
+	// attributes and missing names) until the creation's reply.
+	Kinds []uint32 `protobuf:"varint,470,rep,packed,name=kinds,proto3" json:"kinds,omitempty"`
+	Inos  []uint64 `protobuf:"varint,471,rep,packed,name=inos,proto3" json:"inos,omitempty"`
+	// creatable, in the reply of an unlink or unlinkat that failed with
+	// ENOENT because its last name is missing from a directory the walk
+	// reached, says that the caller may make a name there (write and
+	// search permission, a writable mount): while the lease holds, an open
+	// with O_CREAT of the same path, start and credentials creates the
+	// file (the client posts it, sentry/client/postcreate.go).
+	Creatable     bool `protobuf:"varint,472,opt,name=creatable,proto3" json:"creatable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9891,6 +9906,27 @@ func (x *PathLease) GetSearchIds() []uint64 {
 	return nil
 }
 
+func (x *PathLease) GetKinds() []uint32 {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *PathLease) GetInos() []uint64 {
+	if x != nil {
+		return x.Inos
+	}
+	return nil
+}
+
+func (x *PathLease) GetCreatable() bool {
+	if x != nil {
+		return x.Creatable
+	}
+	return false
+}
+
 // ListedStat is what lstat (newfstatat with AT_SYMLINK_NOFOLLOW) of
 // Syscall.listing_path/name answers (without a listing_path:
 // newfstatat(fd, name, AT_SYMLINK_NOFOLLOW) of the fd listed): the struct
@@ -9903,6 +9939,9 @@ type ListedStat struct {
 	// PathLease's ids: on the entry found (its existence: the first) and
 	// on its attributes (the second).
 	Ids []uint64 `protobuf:"varint,430,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	// ino is the entry's inode number as the ids lease it
+	// (PathLease.inos).
+	Ino uint64 `protobuf:"varint,470,opt,name=ino,proto3" json:"ino,omitempty"`
 	// statx is the struct statx statx with AT_SYMLINK_NOFOLLOW answers of
 	// the same path, whatever the mask asked (the server fills the basic
 	// stats and the birth time it knows alike for every mask).
@@ -9960,6 +9999,13 @@ func (x *ListedStat) GetIds() []uint64 {
 		return x.Ids
 	}
 	return nil
+}
+
+func (x *ListedStat) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
+	}
+	return 0
 }
 
 func (x *ListedStat) GetStatx() []byte {
@@ -10881,7 +10927,7 @@ const file_sentry_proto_rawDesc = "" +
 	"dataOffset\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
 	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
-	"\x06attach\x18\t \x01(\bR\x06attach\"\x89\x02\n" +
+	"\x06attach\x18\t \x01(\bR\x06attach\"\xd4\x02\n" +
 	"\tPathLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x15\n" +
@@ -10891,12 +10937,16 @@ const file_sentry_proto_rawDesc = "" +
 	"\bdir_file\x18\x06 \x01(\x04R\adirFile\x12\x11\n" +
 	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x1e\n" +
 	"\n" +
-	"search_ids\x18\xaf\x03 \x03(\x04R\tsearchIds\"^\n" +
+	"search_ids\x18\xaf\x03 \x03(\x04R\tsearchIds\x12\x15\n" +
+	"\x05kinds\x18\xd6\x03 \x03(\rR\x05kinds\x12\x13\n" +
+	"\x04inos\x18\xd7\x03 \x03(\x04R\x04inos\x12\x1d\n" +
+	"\tcreatable\x18\xd8\x03 \x01(\bR\tcreatable\"q\n" +
 	"\n" +
 	"ListedStat\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04stat\x18\x02 \x01(\fR\x04stat\x12\x11\n" +
-	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x15\n" +
+	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x11\n" +
+	"\x03ino\x18\xd6\x03 \x01(\x04R\x03ino\x12\x15\n" +
 	"\x05statx\x18\xaf\x03 \x01(\fR\x05statx\"5\n" +
 	"\vLeaseRevoke\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +

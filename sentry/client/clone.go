@@ -50,6 +50,7 @@ func (t *task) applyClone(sysno uintptr, a [6]uint64, res *pb.CloneResult) (uint
 	if flags&linux.CLONE_VM != 0 {
 		t.mm.IncUsers()
 		child.mm = t.mm
+		child.setStub(t.stub.Load())
 		child.futexes = t.futexes
 	} else {
 		m2, err := t.mm.Fork(t.gctx)
@@ -61,6 +62,7 @@ func (t *task) applyClone(sysno uintptr, a [6]uint64, res *pb.CloneResult) (uint
 			return 0, unix.ENOMEM
 		}
 		child.mm = m2
+		child.setStub(newStubCPU(m2.AddressSpace()))
 		child.futexes = t.c.futexRoot.Fork()
 	}
 	child.ac = t.ac.Fork()

@@ -131,6 +131,7 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 	t.mu.Lock()
 	t.mm = m
 	t.mu.Unlock()
+	t.setStub(newStubCPU(m.AddressSpace()))
 	t.futexes = t.c.futexRoot.Fork()
 	t.ac = ac
 	t.pctx.FullStateChanged()

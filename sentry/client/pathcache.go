@@ -155,6 +155,15 @@ type pathCache struct {
 	quietFor              time.Duration
 	quietUntil            time.Time
 
+	// dirsChanging counts, by a directory's inode number, the posted
+	// creations in it without a reply, while which no answer holding a
+	// lease on its attributes or missing names is given
+	// (pathHold.dirs); creationDone is closed (and cleared) when a
+	// posted creation's reply came, for the calls waiting for one
+	// (postcreate.go). Protected by mu.
+	dirsChanging map[uint64]int
+	creationDone chan struct{}
+
 	// openPaths is the path each description was opened by (absolute,
 	// or relative to the opener's cwd), for the listings of
 	// directories (listingPath). Protected by mu.
@@ -204,6 +213,14 @@ type pathHold struct {
 	// swept is the last sweep (pathCache.sweeps) that found a live
 	// answer holding it. Set under pathCache.mu.
 	swept uint64
+	// dir and dirs are the directories (inode numbers; dir 0: none)
+	// whose attributes or missing names its leases are on, and
+	// kindsUnknown says some lease's is not known (PathLease.kinds): a
+	// posted creation in one holds the answer back (postcreate.go). Set
+	// before the answer is kept, under pathCache.mu.
+	dir          uint64
+	dirs         []uint64
+	kindsUnknown bool
 }
 
 // revoked says whether a revocation ended one of a's leases.
@@ -247,6 +264,9 @@ var pathCallShapes = map[uintptr]pathCallShape{
 	unix.SYS_FACCESSAT2: {dirfd: 0, path: 1, buf: -1, size: -1, others: []int{2, 3}},
 	unix.SYS_READLINK:   {dirfd: -1, path: 0, buf: 1, size: 2, others: []int{2}},
 	unix.SYS_READLINKAT: {dirfd: 0, path: 1, buf: 2, size: 3, others: []int{3}},
+	// Only their failure with ENOENT is kept (postcreate.go).
+	unix.SYS_UNLINK:   {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_UNLINKAT: {dirfd: 0, path: 1, buf: -1, size: -1, others: []int{2}},
 }
 
 // pathMutators are the calls before whose forwarding the client drops
@@ -660,7 +680,16 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.answerLocked(k)
-	if a == nil || !(all || dirs && dirAnswer(sysno, a)) {
+	if a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a) {
+		// A posted creation's reply, on its way, ends or renews it
+		// (postcreate.go): wait for that rather than ask again.
+		pc.mu.Unlock()
+		pc.waitCreations()
+		all, dirs = t.pathAnswerScope()
+		pc.mu.Lock()
+		a = pc.answerLocked(k)
+	}
+	if a == nil || !(all || dirs && dirAnswer(sysno, a)) || pc.blockedLocked(a) {
 		wanted = !time.Now().Before(pc.quietUntil)
 		pc.mu.Unlock()
 		return k, true, wanted, 0, 0, false
@@ -720,7 +749,7 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	if !dirs && !pc.searchAll[t.proc.pid] {
 		return false
 	}
-	if pc.answerLocked(k) == nil {
+	if a := pc.answerLocked(k); a == nil || pc.blockedLocked(a) {
 		return false
 	}
 	pc.hitsSinceDrop++
@@ -783,11 +812,11 @@ func (pc *pathCache) keepParent(k pathKey, reply *pb.Reply, at leaseStamp) {
 		return
 	}
 	pc.roomLocked(2, len(l.Ids)+len(l.SearchIds))
-	pc.keepOwnLocked(k, &pathAnswer{out: reply.ParentStat, expires: expires}, l.Ids)
+	pc.keepLeasedLocked(k, &pathAnswer{out: reply.ParentStat, expires: expires}, l, l.Ids)
 	if len(l.SearchIds) > 0 {
 		e := k
 		e.sysno = existsCall
-		pc.keepOwnLocked(e, &pathAnswer{expires: expires}, l.SearchIds)
+		pc.keepLeasedLocked(e, &pathAnswer{expires: expires}, l, l.SearchIds)
 	}
 	pc.kept.Add(1)
 }
@@ -816,6 +845,12 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 	if shape.size >= 0 && reply.Errno == 0 && uint64(len(out)) != uint64(reply.Ret) {
 		return
 	}
+	if sysno == unix.SYS_UNLINK || sysno == unix.SYS_UNLINKAT {
+		if reply.Errno != int32(unix.ENOENT) {
+			return // a removal is never answered here
+		}
+		pc.keepMissing(k, l, at)
+	}
 	pc.keepAnswer(k, l, at, pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out},
 		reply.Errno == 0 && existsFrom[sysno])
 }
@@ -836,11 +871,11 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 	ids := leaseIDs(l)
 	pc.roomLocked(2, len(ids)+len(l.SearchIds))
 	a.expires = expires
-	pc.keepOwnLocked(k, &a, ids)
+	pc.keepLeasedLocked(k, &a, l, ids)
 	if exists && len(l.SearchIds) > 0 {
 		e := k
 		e.sysno, e.args = existsCall, [3]uint64{}
-		pc.keepOwnLocked(e, &pathAnswer{expires: expires}, l.SearchIds)
+		pc.keepLeasedLocked(e, &pathAnswer{expires: expires}, l, l.SearchIds)
 	}
 	pc.kept.Add(1)
 }
@@ -953,7 +988,7 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 	if !grantedAs(pathKey{creds: creds, start: v.start}, l) {
 		return
 	}
-	pc.keepListedLocked(v, leaseIDs(l), reply.Listed, expires)
+	pc.keepListedLocked(v, l, reply.Listed, expires)
 }
 
 // listedView is where a listing's answers are kept.
@@ -969,16 +1004,18 @@ type listedView struct {
 }
 
 // keepListedLocked keeps the answers of the entries listed under v,
-// until expires: the leases common hold all of them, each entry's
+// until expires: the leases of l (common) hold all of them, each entry's
 // ListedStat.ids its own (the first alone its existence). The common
 // leases mark one hold for the whole listing, so an entry costs its
 // answers, their keys and three holds under leases. Precondition: pc.mu.
-func (pc *pathCache) keepListedLocked(v listedView, common []uint64, listed []*pb.ListedStat, expires time.Time) {
+func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*pb.ListedStat, expires time.Time) {
+	common := leaseIDs(l)
 	// An entry: lstat and statx by path and relative to the fd listed,
 	// and its existence.
 	pc.roomLocked(5*len(listed), len(common)+3*len(listed))
 	shared := &pathHold{}
 	pc.holdLocked(shared, common)
+	shared.dirs, shared.kindsUnknown = dirsOf(l, common)
 	for _, ls := range listed {
 		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
 			continue
@@ -989,6 +1026,8 @@ func (pc *pathCache) keepListedLocked(v listedView, common []uint64, listed []*p
 			pc.holdLocked(&a.own, ls.Ids[:1]) // a file's one lease (readlease.AttrsKey)
 		} else {
 			pc.holdLocked(&a.own, ls.Ids)
+			// A directory's attributes (postcreate.go).
+			a.own.dir, a.own.kindsUnknown = ls.Ino, ls.Ino == 0
 		}
 		path := v.prefix + ls.Name
 		nofollow := [3]uint64{unix.AT_SYMLINK_NOFOLLOW}

@@ -154,9 +154,15 @@ type task struct {
 	// between (to force the default action eventually).
 	faultStreak int
 	// userNS and sysNS are the thread's CPU times; appSince is the
-	// cpuNow of its entry into the application (0 outside). Written by
-	// the task goroutine, read by any (cputime.go). Atomic.
-	userNS, sysNS, appSince atomic.Int64
+	// cpuNow of its entry into the application (0 outside); pendingNS is
+	// its wall time in the application not yet charged from stub. Written
+	// by the task goroutine, read (and pendingNS charged) by any
+	// (cputime.go). Atomic.
+	userNS, sysNS, appSince, pendingNS atomic.Int64
+	// stub is the host CPU time source of the thread's address space (nil
+	// on kvm). Set by the task goroutine (setStub) or, before the thread
+	// runs, its creator. Atomic.
+	stub atomic.Pointer[stubCPU]
 	// waitedNS is how long the current system call waited.
 	waitedNS int64
 	// seccomp is the thread's seccomp mode and filters (seccomp.go; nil:
@@ -527,6 +533,10 @@ func (t *task) exitCleanup() {
 	}
 	t.pctx.PrepareExit()
 	t.pctx.Release()
+	// Charge the last of the thread's time before its stub may go to
+	// another address space.
+	t.leaveApp()
+	t.setStub(nil)
 	if t.mm != nil {
 		t.mm.DecUsers(t.gctx)
 		t.mu.Lock()

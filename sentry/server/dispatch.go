@@ -85,6 +85,10 @@ type syscallCtx struct {
 	// installFD is a posted open's Syscall.install_fd: the fd its
 	// description goes at (postopen.go; nil: the lowest free). Set once.
 	installFD *int32
+	// missingIn is the directory an unlink's last name was found
+	// missing from when the caller may make names there (negunlink.go).
+	// Set by the handler.
+	missingIn *dentry
 }
 
 // resent says the call may be one the client re-sent after a Restore (its
@@ -270,13 +274,13 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 	pl := k.beginPathLease(c, sc.PathLeaseWanted, sc.ListingPath)
 	ret, skipped, err := k.runReportingDeferred(h, c, sc.Posted)
 	k.endPathLease(c, pl, skipped, err)
+	if c.eff != nil {
+		k.trk.SetEffects(seq, c.eff)
+	}
 	if skipped {
 		k.strace(c, ret, syserr.ErrnoOf(err))
 		r.Errno = int32(syserr.ErrnoOf(err))
 		return r
-	}
-	if c.eff != nil {
-		k.trk.SetEffects(seq, c.eff)
 	}
 	if c.sigpipe {
 		k.mu.Lock()

@@ -106,10 +106,17 @@
 //     granted in the replies of stat, access, readlink and read-only
 //     opens of paths whose walk crossed only gofer files (pathlease.go,
 //     postopen.go: the client posts the same open later, naming the fd
-//     its description goes at, Syscall.install_fd; the walk marks
+//     its description goes at, Syscall.install_fd), and of unlinks that
+//     failed with ENOENT (negunlink.go: the client posts an O_CREAT open
+//     of the missing name, syscallCtx.missingIn); the walk marks
 //     syscallCtx.notLeasable and notes what it touched in
 //     syscallCtx.pathView); a name another client unlinked or
-//     renamed is walked to again (the vfs's dentry validAt);
+//     renamed is walked to again (the vfs's dentry validAt); an
+//     unlink, rename, chmod or chown is announced before it is made
+//     (goferclient.WithChanging, readlease.BeginChange), and a client's
+//     LeaseRevoked counts once the calls it posted before it finished
+//     (client.leaseAcked, waiting on client.postedDone off the receiving
+//     goroutine);
 //   - inotify instances on gVisor's vfs.Inotify (package fsimpl/inotify:
 //     the instances and the watched inodes), with events from this
 //     server's own file operations (file_inotify.go);

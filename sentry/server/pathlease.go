@@ -33,6 +33,7 @@ var pathLeaseCalls = map[int32]bool{
 	unix.SYS_ACCESS: true, unix.SYS_FACCESSAT: true, unix.SYS_FACCESSAT2: true,
 	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true,
 	unix.SYS_OPEN: true, unix.SYS_OPENAT: true, // read-only (postopen.go)
+	unix.SYS_UNLINK: true, unix.SYS_UNLINKAT: true, // ENOENT (negunlink.go)
 }
 
 // namespaceCalls change this client's mount table: the answers of its
@@ -46,6 +47,7 @@ var pathArgs = map[int32][2]int{
 	unix.SYS_ACCESS: {-1, 0}, unix.SYS_FACCESSAT: {0, 1}, unix.SYS_FACCESSAT2: {0, 1},
 	unix.SYS_READLINK: {-1, 0}, unix.SYS_READLINKAT: {0, 1},
 	unix.SYS_MKDIR: {-1, 0}, unix.SYS_MKDIRAT: {0, 1}, unix.SYS_OPEN: {-1, 0}, unix.SYS_OPENAT: {0, 1},
+	unix.SYS_UNLINK: {-1, 0}, unix.SYS_UNLINKAT: {0, 1},
 }
 
 // creationCall says whether c is a call whose success made a name
@@ -284,7 +286,7 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 	}
 	reg := k.readLeases
 	e := syserr.ErrnoOf(err)
-	if skipped || c.notLeasable || !leasableErrno(c.sysno, e) || (err != nil && syserr.KeepsOutputs(err)) {
+	if skipped || c.notLeasable || !leasableErrno(c.sysno, e) || (err != nil && syserr.KeepsOutputs(err)) || !unlinkLeasable(c.sysno, e) {
 		return
 	}
 	if end, ok := c.viewOf(); !ok || !c.pathView.same(end) {
@@ -316,6 +318,8 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 		}
 		nSearch = len(keys) - 1
 		*tk = tk.After(1)
+	} else if c.missingIn != nil {
+		keys = missingKeys(c.pathView, c.missingIn)
 	} else {
 		final := c.pathView.final
 		if err == nil && final == nil {
@@ -333,19 +337,22 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 	if !ok || left <= 0 {
 		return
 	}
-	l := &sentrypb.PathLease{Id: ids[0], Epoch: epoch, TtlMs: uint32(left.Milliseconds())}
+	l := &sentrypb.PathLease{Id: ids[0], Epoch: epoch, TtlMs: uint32(left.Milliseconds()), Creatable: c.missingIn != nil}
 	if !k.leaseView(l, *c.pathView) {
 		return // the leases stay until they expire; the client knows nothing of them
 	}
 	if c.sysno == unix.SYS_GETDENTS64 {
 		common := len(keys) - 2*len(listed)
 		l.Ids = ids[:common]
+		l.Kinds, l.Inos = pathKinds(keys[:common])
 		for i, ls := range listed {
 			ls.Ids = ids[common+2*i : common+2*i+2]
+			ls.Ino = keys[common+2*i].Ino
 		}
 	} else {
 		l.Ids = ids
 		l.SearchIds = ids[:nSearch]
+		l.Kinds, l.Inos = pathKinds(keys)
 	}
 	c.reply.PathLease = l
 	c.reply.Listed = listed

@@ -59,6 +59,8 @@ func (c *syscallCtx) openLeasable() bool {
 		return openFlagsLeasable(uint32(c.args[1]))
 	case unix.SYS_OPENAT:
 		return openFlagsLeasable(uint32(c.args[2]))
+	case unix.SYS_UNLINKAT:
+		return c.args[2] == 0 // negunlink.go
 	}
 	return true
 }

@@ -646,7 +646,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		if err != nil {
 			return nil, err
 		}
-		f, err := rc.openDentry(d, fs.Flags&^(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL))
+		f, err := rc.openDentry(d, fs.Flags&^(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL), nil)
 		if err != nil {
 			return nil, err
 		}

@@ -177,13 +177,19 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 		return nil, err
 	}
 	follow := flags&unix.O_NOFOLLOW == 0
+	// pre is the file the last lookup opened with its walk, if it did
+	// (preOpenFor): the open takes it, or it is released.
+	var pre *vfs.PreOpened
+	defer func() { v.ReleasePreOpened(pre) }()
 	if flags&unix.O_CREAT == 0 {
 		for attempt := 0; ; attempt++ {
-			d, err := v.Resolve(c, start, path, follow)
+			v.ReleasePreOpened(pre)
+			pre = preOpenFor(flags)
+			d, err := v.ResolveForOpen(c, start, path, follow, pre)
 			if err != nil {
 				return nil, err
 			}
-			f, err := c.openDentry(d, flags)
+			f, err := c.openDentry(d, flags, pre)
 			if attempt < maxReplacedRetries && errors.Is(err, vfs.ErrReplaced) {
 				continue // the cached name was stale: walk it again
 			}
@@ -224,7 +230,12 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 		part++
 	}
 	for attempt := 0; ; attempt++ {
-		d, err := v.LookupChild(c, dir, name)
+		v.ReleasePreOpened(pre)
+		pre = nil
+		if flags&unix.O_EXCL == 0 {
+			pre = preOpenFor(flags)
+		}
+		d, err := v.LookupChildForOpen(c, dir, name, pre)
 		if err == nil {
 			if flags&unix.O_EXCL != 0 {
 				if c.resent() && dir.Kind == vfs.KindGofer {
@@ -247,7 +258,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 			if d.IsDir() {
 				return nil, unix.EISDIR // O_CREAT of a directory, as Linux's do_open
 			}
-			f, err := c.openDentry(d, flags)
+			f, err := c.openDentry(d, flags, pre)
 			if attempt < maxReplacedRetries && errors.Is(err, vfs.ErrReplaced) {
 				continue // the cached name was stale: look it up again
 			}
@@ -300,8 +311,23 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	return newFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
 }
 
-// openDentry opens d as a new file description.
-func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
+// goferOpenFlags are the open flags the gofer's open takes.
+const goferOpenFlags = unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC
+
+// preOpenFor returns what an open with flags asks its last lookup to open
+// with its walk (vfs.PreOpened), or nil: not an open that truncates (the
+// gofer would truncate before the permission checks), nor one of a
+// directory or of no file.
+func preOpenFor(flags uint32) *vfs.PreOpened {
+	if flags&(unix.O_TRUNC|unix.O_PATH|unix.O_DIRECTORY) != 0 {
+		return nil
+	}
+	return &vfs.PreOpened{Flags: flags & goferOpenFlags}
+}
+
+// openDentry opens d as a new file description; pre (nil: none) is the
+// file the lookup of d opened, if it did.
+func (c *syscallCtx) openDentry(d *dentry, flags uint32, pre *vfs.PreOpened) (*file, error) {
 	v := c.k.vfs
 	kept := flags & keptOpenFlags
 	acc := flags & unix.O_ACCMODE
@@ -394,7 +420,11 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 			return nil, err
 		}
 	}
-	h, fh, err := v.OpenRegular(d, flags&(unix.O_ACCMODE|unix.O_TRUNC|unix.O_APPEND|unix.O_DIRECT|unix.O_SYNC|unix.O_DSYNC))
+	h, fh, ok := v.TakePreOpened(pre, d, flags&goferOpenFlags)
+	var err error
+	if !ok {
+		h, fh, err = v.OpenRegular(d, flags&goferOpenFlags)
+	}
 	if err != nil {
 		if flags&unix.O_TRUNC != 0 {
 			syncAfterFailedResize(c, d)
@@ -967,7 +997,7 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 			// removed it; the gofer's reply cache knows.
 			return c.goferUnlink(dir, name, flags)
 		}
-		return 0, err
+		return 0, c.unlinkMissing(dir, err)
 	}
 	if rmdir && !d.IsDir() {
 		return 0, unix.ENOTDIR

@@ -636,6 +636,9 @@ func (a *AttrCache) Walk(ctx context.Context, req *goferpb.WalkRequest, opts ...
 			a.changed(ctx, f.GetHandle().GetId(), st)
 		}
 		a.openedForRead(f.GetHandle().GetId(), req.GetOpenFlags())
+		if p := r.GetPath(); p != nil {
+			a.learn(p.GetId(), st, start)
+		}
 	}
 	return r, err
 }

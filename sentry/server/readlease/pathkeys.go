@@ -61,6 +61,16 @@ func isPathKey(k Key) bool {
 	return k.Dev <= pathDevBase && k.Dev > pathDevBase-uint64(numPathKinds)
 }
 
+// PathKindOf returns the kind of path key k (ok false: k is no PathKey);
+// its inode number is k.Ino. A client that posts a change mirrors the
+// revocation it will bring with it (PathLease.kinds).
+func PathKindOf(k Key) (kind PathKind, ok bool) {
+	if !isPathKey(k) {
+		return 0, false
+	}
+	return PathKind(pathDevBase - k.Dev), true
+}
+
 // maxPathLeasesPerHolder bounds one client's live leases when a path
 // grant adds to them (a listing brings a couple per entry: find lists
 // up to ~8,000 entries a second here, and a lease lives a second).
