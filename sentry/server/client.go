@@ -348,7 +348,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		out:         out,
 	}
 	k.ctx = goferclient.WithRemovals(k.ctx, &k.ownRemovals)
-	k.initReadLeases(hello, leaseRevoked)
+	initReadLeases(k, hello, leaseRevoked)
 	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
 	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
 	k.releases = goferclient.NewReleaseQueue(k.gofer, k.log, releaseDelay)
@@ -794,9 +794,9 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		}
 	case *sentrypb.Call_Restore:
 		k.resentBelow.Store(call.Seq)
-		err = k.restore(op.Restore, r)
+		err = restore(k, op.Restore, r)
 	case *sentrypb.Call_Rewrite:
-		err = k.rewrite(op.Rewrite, r)
+		err = rewrite(k, op.Rewrite, r)
 	case *sentrypb.Call_Kill:
 		err = killFromOutside(k, op.Kill)
 	case *sentrypb.Call_TtyResize:
@@ -826,7 +826,7 @@ func (c *client) execThreadCall(t *thread, call *sentrypb.Call, intr chan struct
 		if op.Syscall == nil {
 			return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}
 		}
-		return k.dispatch(t, call.Seq, op.Syscall, intr, run)
+		return dispatch(k, t, call.Seq, op.Syscall, intr, run)
 	case *sentrypb.Call_PtraceStop:
 		return ptraceStop(k, t, call.Seq, op.PtraceStop)
 	case *sentrypb.Call_Fault:

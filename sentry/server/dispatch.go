@@ -95,11 +95,11 @@ type syscallCtx struct {
 // seq is below the Restore's): a gofer mutation whose effect is already
 // visible is then passed to the gofer anyway, whose reply cache answers
 // it as the first execution did.
-func (c *syscallCtx) resent() bool { return c.seq < c.k.resentBelow.Load() }
+func resent(c *syscallCtx) bool { return c.seq < c.k.resentBelow.Load() }
 
 // origin names this call to the gofer's reply cache; part tells apart the
 // gofer mutations one call makes.
-func (c *syscallCtx) origin(part uint32) *goferpb.Origin {
+func origin(c *syscallCtx, part uint32) *goferpb.Origin {
 	return &goferpb.Origin{ClientId: c.k.originID, Seq: c.seq, Part: part}
 }
 
@@ -113,11 +113,6 @@ func callOf(c fdesc.Call) *syscallCtx {
 
 var _ fdesc.Call = (*syscallCtx)(nil)
 
-// Block is c's fdesc.Call.Block.
-func (c *syscallCtx) Block(ch <-chan struct{}, timeout <-chan time.Time) error {
-	return c.block(ch, timeout)
-}
-
 // Seq is c's fdesc.Call.Seq.
 func (c *syscallCtx) Seq() uint64 { return c.seq }
 
@@ -128,7 +123,7 @@ func (c *syscallCtx) NextGoferOrigin() *goferpb.Origin {
 	if c.seq == 0 {
 		return nil
 	}
-	o := c.origin(c.goferParts)
+	o := origin(c, c.goferParts)
 	c.goferParts++
 	return o
 }
@@ -147,7 +142,7 @@ func (c *syscallCtx) PID() int32 {
 	if c.t == nil {
 		return 0
 	}
-	return c.pid()
+	return callPid(c)
 }
 
 // RaiseSIGPIPE is c's fdesc.Call.RaiseSIGPIPE.
@@ -160,10 +155,10 @@ type handler func(c *syscallCtx) (int64, error)
 // panicOnBug makes dispatch re-panic instead of answering EIO (tests).
 var panicOnBug = false
 
-// block waits until ch is closed (nil: never) or timeout fires (nil:
+// Block (c's fdesc.Call.Block) waits until ch is closed (nil: never) or timeout fires (nil:
 // never). It returns ERESTARTSYS if the call is interrupted, the thread
 // killed or the client freed, and ETIMEDOUT on timeout.
-func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
+func (c *syscallCtx) Block(ch <-chan struct{}, timeout <-chan time.Time) error {
 	c.t.Sleeping.Store(true)
 	defer c.t.Sleeping.Store(false)
 	select {
@@ -182,19 +177,19 @@ func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
 
 // blockUntil is block without a timeout: the wait a subsystem's blocking
 // operation is given (filelock.Table.Lock).
-func (c *syscallCtx) blockUntil(ch <-chan struct{}) error { return c.block(ch, nil) }
+func blockUntil(c *syscallCtx, ch <-chan struct{}) error { return c.Block(ch, nil) }
 
-func (c *syscallCtx) pid() int32 { return c.t.Proc.PID }
+func callPid(c *syscallCtx) int32 { return c.t.Proc.PID }
 
 // tid returns the caller's current TID.
-func (c *syscallCtx) tid() int32 {
+func callTid(c *syscallCtx) int32 {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
 	return c.t.TID
 }
 
 // fdTable returns the caller's fd table (EBADF... once exited: ESRCH).
-func (c *syscallCtx) fdTable() (*fdTable, error) {
+func callFdTable(c *syscallCtx) (*fdTable, error) {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
 	if c.t.Proc.FDs == nil {
@@ -204,8 +199,8 @@ func (c *syscallCtx) fdTable() (*fdTable, error) {
 }
 
 // getFile returns a reference to the caller's fd.
-func (c *syscallCtx) getFile(fd int32) (*file, error) {
-	tab, err := c.fdTable()
+func getFile(c *syscallCtx, fd int32) (*file, error) {
+	tab, err := callFdTable(c)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +214,7 @@ func (c *syscallCtx) getFile(fd int32) (*file, error) {
 // (Linux's fdget refuses it before the call looks at the kind).
 func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	var none T
-	f, err := c.getFile(fd)
+	f, err := getFile(c, fd)
 	if err != nil {
 		return nil, none, err
 	}
@@ -235,7 +230,7 @@ func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	return f, impl, nil
 }
 
-func (c *syscallCtx) argInt(i int) int32 { return int32(c.args[i]) }
+func argInt(c *syscallCtx, i int) int32 { return int32(c.args[i]) }
 
 // logUnsupportedOnce logs, once per server, that the application used a
 // feature (named by what) the server refuses with an errno.
@@ -247,7 +242,7 @@ func logUnsupportedOnce(k *clientState, what string) {
 
 // dispatch executes one forwarded system call of thread t; run is the
 // run of posted attribute calls it is part of (nil: none).
-func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
+func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
 	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.Dead, reply: r, noNewPrivs: sc.NoNewPrivs, attrRun: run,
 		leasedData: sc.LeasedData, posted: sc.Posted, installFD: sc.InstallFd}
@@ -268,17 +263,17 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 			k.log.Warn("unsupported system call", "sysno", sc.Sysno, "name", sysName(sc.Sysno))
 		}
 		r.Errno = int32(unix.ENOSYS)
-		k.strace(c, 0, unix.ENOSYS)
+		strace(k, c, 0, unix.ENOSYS)
 		return r
 	}
-	pl := k.beginPathLease(c, sc.PathLeaseWanted, sc.ListingPath)
-	ret, skipped, err := k.runReportingDeferred(h, c, sc.Posted)
-	k.endPathLease(c, pl, skipped, err)
+	pl := beginPathLease(k, c, sc.PathLeaseWanted, sc.ListingPath)
+	ret, skipped, err := runReportingDeferred(k, h, c, sc.Posted)
+	endPathLease(k, c, pl, skipped, err)
 	if c.eff != nil {
 		k.trk.SetEffects(seq, c.eff)
 	}
 	if skipped {
-		k.strace(c, ret, syserr.ErrnoOf(err))
+		strace(k, c, ret, syserr.ErrnoOf(err))
 		r.Errno = int32(syserr.ErrnoOf(err))
 		return r
 	}
@@ -286,7 +281,7 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 		k.mu.Lock()
 		var d deferred
 		if !t.Killed {
-			k.sigpipeLocked(t, &d)
+			sigpipeLocked(k, t, &d)
 		}
 		k.mu.Unlock()
 		d.Run(k.out)
@@ -309,17 +304,17 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 	} else {
 		r.Ret = ret
 		if sc.LeaseWanted {
-			k.grantReadLease(c, ret)
+			grantReadLease(k, c, ret)
 		}
 		for _, o := range c.mem.Outputs() {
 			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
 		}
 	}
-	k.strace(c, ret, syserr.ErrnoOf(err))
+	strace(k, c, ret, syserr.ErrnoOf(err))
 	return r
 }
 
-func (k *clientState) runHandler(h handler, c *syscallCtx) (ret int64, err error) {
+func runHandler(k *clientState, h handler, c *syscallCtx) (ret int64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			if panicOnBug {
@@ -329,7 +324,7 @@ func (k *clientState) runHandler(h handler, c *syscallCtx) (ret int64, err error
 			ret, err = 0, fmt.Errorf("handler panic: %v: %w", p, unix.EIO)
 		}
 	}()
-	defer c.unpinAll()
+	defer unpinAll(c)
 	return h(c)
 }
 
@@ -340,7 +335,7 @@ func sysName(sysno int32) string {
 	return sysabi.Name(uintptr(sysno))
 }
 
-func (k *clientState) strace(c *syscallCtx, ret int64, errno unix.Errno) {
+func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
 	if !k.straceOn {
 		return
 	}
@@ -353,7 +348,7 @@ func (k *clientState) strace(c *syscallCtx, ret int64, errno unix.Errno) {
 		fmt.Fprintf(&b, "%#x", a)
 	}
 	b.WriteString(")")
-	tid := c.tid()
+	tid := callTid(c)
 	if errno != 0 {
 		k.log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "errno", errno.Error())
 	} else {
@@ -369,7 +364,7 @@ func (k *clientState) strace(c *syscallCtx, ret int64, errno unix.Errno) {
 // Otherwise (a handler, ignored, the first process, a signalfd reading
 // it, a tracer, a stopped process) it is routed as kill routes it.
 // Precondition: k.mu held.
-func (k *clientState) sigpipeLocked(t *thread, d *deferred) {
+func sigpipeLocked(k *clientState, t *thread, d *deferred) {
 	p, sig := t.Proc, int(unix.SIGPIPE)
 	info := ksignal.SiginfoKill(sig, ksignal.SIUser, p.PID, 0)
 	if p != k.init && !p.Exiting && !p.Stopped && p.Sig.Act[sig].Handler == ksignal.SigDfl &&

@@ -136,7 +136,7 @@ func pageWrite(k *clientState, seq uint64, pw *sentrypb.PageWrite, r *sentrypb.R
 		return unix.EBADF
 	}
 	c := &syscallCtx{k: k, seq: seq, intr: make(chan struct{}), goferSize: -1, reply: r, pageWrite: pw.FileId}
-	defer c.unpinAll()
+	defer unpinAll(c)
 	// Stores through a mapping never extend the file: only the bytes
 	// below its size are written back (Linux writes back up to i_size).
 	// The size is the gofer's now, not the attribute cache's: a write
@@ -648,7 +648,7 @@ func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) er
 	k.mu.Unlock()
 
 	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.Dead, reply: r, mem: nil}
-	defer c.unpinAll()
+	defer unpinAll(c)
 	fail := func(err error) error {
 		var d deferred
 		k.mu.Lock()

@@ -66,7 +66,7 @@ func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 		}
 		ch := p.ChangedLocked()
 		p.Unlock()
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			f.DecRef()
 			return nil, err
 		}

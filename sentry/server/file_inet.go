@@ -26,14 +26,14 @@ func checkInetBind(c *syscallCtx, family int, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	if a.Port != 0 && a.Port < 1024 && c.creds().EUID != 0 {
+	if a.Port != 0 && a.Port < 1024 && creds(c).EUID != 0 {
 		return unix.EACCES
 	}
 	return nil
 }
 
 func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32) (*file, error) {
-	stream, err := inet.SockType(stype, proto, c.creds().EUID == 0)
+	stream, err := inet.SockType(stype, proto, creds(c).EUID == 0)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func inetAccept(c *syscallCtx, f *file, s *inet.File, flags uint32) (int64, erro
 		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		nf.DecRef()
 		return 0, err
@@ -130,7 +130,7 @@ func inetConnect(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 		return 0, err
 	}
 	for {
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return 0, err
 		}
 		ch = s.S.Watch.Changed()

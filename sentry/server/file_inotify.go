@@ -155,7 +155,7 @@ func restoreInotify(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*fi
 			return nil, fmt.Errorf("inotify watch descriptor %d after %d: %w", w.GetWd(), last, unix.EINVAL)
 		}
 		last = w.Wd
-		d, err := k.restoreDentry(rc, w.FileHandle, w.Path, false)
+		d, err := restoreDentry(k, rc, w.FileHandle, w.Path, false)
 		if err != nil {
 			k.log.Warn("an inotify watch's file is gone; the watch is dropped", "wd", w.Wd, "path", w.Path, "err", err)
 			continue
@@ -177,7 +177,7 @@ func sysInotifyInit(c *syscallCtx) (int64, error) {
 	if flags&^(unix.IN_CLOEXEC|unix.IN_NONBLOCK) != 0 {
 		return 0, unix.EINVAL
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -197,7 +197,7 @@ func inotifyOf(c *syscallCtx, fd int32) (*file, *inotify.File, error) {
 
 func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 	mask := uint32(c.args[2])
-	f, in, err := inotifyOf(c, c.argInt(0))
+	f, in, err := inotifyOf(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -208,11 +208,11 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 	if mask&linux.IN_MASK_ADD != 0 && mask&inotify.MaskCreate != 0 {
 		return 0, unix.EINVAL
 	}
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	d, _, err := c.lookupAt(atFDCWD, p, mask&linux.IN_DONT_FOLLOW == 0, false)
+	d, _, err := lookupAt(c, atFDCWD, p, mask&linux.IN_DONT_FOLLOW == 0, false)
 	if err != nil {
 		return 0, err
 	}
@@ -227,13 +227,13 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	c.k.revokeLeasesForWatch()
+	revokeLeasesForWatch(c.k)
 	f.Changed()
 	return int64(wd), nil
 }
 
 func sysInotifyRmWatch(c *syscallCtx) (int64, error) {
-	f, in, err := inotifyOf(c, c.argInt(0))
+	f, in, err := inotifyOf(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}

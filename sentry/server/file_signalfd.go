@@ -107,7 +107,7 @@ func signalfdReaderLocked(p *process, sig int) (bool, int32) {
 // sysSignalfd is signalfd(fd, mask, sizemask) and signalfd4(..., flags):
 // fd -1 makes a signalfd, an existing signalfd's fd changes its mask.
 func sysSignalfd(c *syscallCtx) (int64, error) {
-	fd := c.argInt(0)
+	fd := argInt(c, 0)
 	var flags uint32
 	if c.sysno == unix.SYS_SIGNALFD4 {
 		flags = uint32(c.args[3])
@@ -121,7 +121,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 	}
 	mask := binary.LittleEndian.Uint64(b) &^ signalfd.Unblockable
 	if fd != -1 {
-		f, err := c.getFile(fd)
+		f, err := getFile(c, fd)
 		if err != nil {
 			return 0, err
 		}
@@ -134,7 +134,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 		f.Changed()
 		return int64(fd), nil
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}

@@ -81,7 +81,7 @@ func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (tra
 	if a.Abstract {
 		return names.LookupAbstract(a.Name)
 	}
-	start, err := c.startDir(atFDCWD, a.Name)
+	start, err := startDir(c, atFDCWD, a.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func bindUnix(c *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
 // mknodSocket makes the S_IFSOCK node of a bind and returns its inode
 // and absolute path.
 func mknodSocket(c *syscallCtx, path string) (uint64, string, error) {
-	dir, name, _, err := c.createAt(atFDCWD, path)
+	dir, name, _, err := createAt(c, atFDCWD, path)
 	if err != nil {
 		if err == unix.EEXIST {
 			return 0, "", unix.EADDRINUSE
@@ -150,12 +150,12 @@ func mknodSocket(c *syscallCtx, path string) (uint64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	cr := c.creds()
+	cr := creds(c)
 	v := c.k.vfs
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^c.umask(),
-		Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.origin(0)})
+	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^umask(c),
+		Uid: cr.FSUID, Gid: cr.FSGID, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("mknod socket "+name, r.GetErrno(), err); err != nil {
 		if syserr.ErrnoOf(err) == unix.EEXIST {
 			return 0, "", unix.EADDRINUSE

@@ -35,7 +35,7 @@ func sysTimerfdCreate(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -57,7 +57,7 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 	if flags&^timerfdSettableFlags != 0 {
 		return 0, unix.EINVAL
 	}
-	f, t, err := timerfdAt(c, c.argInt(0))
+	f, t, err := timerfdAt(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -89,7 +89,7 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 }
 
 func sysTimerfdGettime(c *syscallCtx) (int64, error) {
-	f, t, err := timerfdAt(c, c.argInt(0))
+	f, t, err := timerfdAt(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}

@@ -73,7 +73,7 @@ func fuzzOne(t *testing.T, k *clientState, sysno int32, args []uint64, data []by
 	intr := make(chan struct{})
 	done := make(chan *sentrypb.Reply, 1)
 	sc := &sentrypb.Syscall{Sysno: sysno, Args: args, Inputs: []*sentrypb.Region{{Addr: fuzzAddr, Data: data}}}
-	go func() { done <- k.dispatch(th, 1, sc, intr, nil) }()
+	go func() { done <- dispatch(k, th, 1, sc, intr, nil) }()
 	select {
 	case r := <-done:
 		return r

@@ -60,7 +60,7 @@ func lockRange(c *syscallCtx, f *file, a flockArg) (uint64, uint64, error) {
 		base = f.Off
 		f.OffMu.Unlock()
 	case unix.SEEK_END:
-		st, err := c.statOf(nil, f)
+		st, err := statOf(c, nil, f)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -119,11 +119,11 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 	owner := filelock.Owner[*fdTable, *file]{File: f}
 	pid := int32(-1)
 	if !ofd {
-		tab, err := c.fdTable()
+		tab, err := callFdTable(c)
 		if err != nil {
 			return 0, err
 		}
-		owner, pid = filelock.Owner[*fdTable, *file]{Table: tab}, c.pid()
+		owner, pid = filelock.Owner[*fdTable, *file]{Table: tab}, callPid(c)
 	}
 	lt := c.k.locks
 	if cmd == unix.F_GETLK || cmd == fOFDGetlk {
@@ -168,13 +168,13 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 	}
 	var block func(<-chan struct{}) error
 	if cmd == unix.F_SETLKW || cmd == fOFDSetlkw {
-		block = c.blockUntil
+		block = func(ch <-chan struct{}) error { return blockUntil(c, ch) }
 	}
 	return 0, lt.Lock(ino, owner, false, start, end, nl, block)
 }
 
 func sysFlock(c *syscallCtx) (int64, error) {
-	f, err := c.fileArg(0)
+	f, err := fileArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -204,7 +204,7 @@ func sysFlock(c *syscallCtx) (int64, error) {
 		lt.DropFlockOfOtherType(ino, owner, nl.Write)
 		var block func(<-chan struct{}) error
 		if !nonblock {
-			block = c.blockUntil
+			block = func(ch <-chan struct{}) error { return blockUntil(c, ch) }
 		}
 		err := lt.Lock(ino, owner, true, 0, filelock.EOF, nl, block)
 		if err == unix.EAGAIN {

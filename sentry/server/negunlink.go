@@ -33,7 +33,7 @@ func unlinkLeasable(sysno int32, e unix.Errno) bool {
 // Linux's do_unlinkat (mnt_want_write before the lookup). For ENOENT of
 // a gofer directory in which the caller may make names it notes dir
 // (c.missingIn).
-func (c *syscallCtx) unlinkMissing(dir *dentry, err error) error {
+func unlinkMissing(c *syscallCtx, dir *dentry, err error) error {
 	if syserr.ErrnoOf(err) != unix.ENOENT {
 		return err
 	}

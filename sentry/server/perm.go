@@ -24,7 +24,7 @@ func callerCreds(c *syscallCtx) auth.Creds {
 	if c.accessCreds != nil {
 		return *c.accessCreds
 	}
-	return c.creds()
+	return creds(c)
 }
 
 // mayAccessDentry checks that the caller may access d for mask.
@@ -44,7 +44,7 @@ func (c *syscallCtx) MaySearch(d *dentry) error {
 	if c != nil && d.Kind != vfs.KindGofer {
 		c.notLeasable = true
 	}
-	c.pathSearched(d)
+	pathSearched(c, d)
 	if c == nil || c.t == nil {
 		return nil
 	}

@@ -87,7 +87,7 @@ var writeBehindCalls = map[int32]bool{unix.SYS_WRITE: true, unix.SYS_PWRITE64: t
 
 // requested is the count a write-family call asks for (clipped as its
 // handler clips it), -1 if its arguments are bad (it fails anyway).
-func (c *syscallCtx) requested() int64 {
+func requested(c *syscallCtx) int64 {
 	switch c.sysno {
 	case unix.SYS_WRITEV, unix.SYS_PWRITEV:
 		_, total, err := iovecs(c)
@@ -108,13 +108,13 @@ var reportsWriteError = map[int32]bool{
 
 // runReportingDeferred runs h for c under the error rule above. skipped
 // says h did not run: the call's result is the description's kept error.
-func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool) (ret int64, skipped bool, err error) {
+func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool) (ret int64, skipped bool, err error) {
 	if !reportsWriteError[c.sysno] {
-		return k.runHandlerPosted(h, c, posted)
+		return runHandlerPosted(k, h, c, posted)
 	}
 	if c.sysno == unix.SYS_SYNCFS {
 		// Any file's kept error (package wberr), after the sync.
-		ret, err = k.runHandler(h, c)
+		ret, err = runHandler(k, h, c)
 		e, inos := k.wbErrs.TakeAny()
 		if err == nil && e != 0 {
 			err = e
@@ -125,9 +125,9 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 		}
 		return ret, false, err
 	}
-	f, ferr := c.getFile(c.argInt(0))
+	f, ferr := getFile(c, argInt(c, 0))
 	if ferr != nil {
-		return k.runHandlerPosted(h, c, posted)
+		return runHandlerPosted(k, h, c, posted)
 	}
 	defer f.DecRef()
 	// Only a gofer file is written behind: its inode number names it.
@@ -140,8 +140,8 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 	kept := unix.Errno(f.WBErr.Load())
 	switch {
 	case kept == 0:
-		ret, err = k.runHandler(h, c)
-		if posted && writeBehindCalls[c.sysno] && (err != nil || ret < c.requested()) {
+		ret, err = runHandler(k, h, c)
+		if posted && writeBehindCalls[c.sysno] && (err != nil || ret < requested(c)) {
 			e := unix.EIO
 			if err != nil {
 				e = syserr.ErrnoOf(err)
@@ -152,7 +152,7 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 			if hasIno && k.wbErrs.Keep(ino, e) {
 				k.trk.Changed(kernel.WBErrIno(ino))
 			}
-			k.logWriteBehindError(f, "a write behind failed; the next fsync or fdatasync of the file reports it", e)
+			logWriteBehindError(k, f, "a write behind failed; the next fsync or fdatasync of the file reports it", e)
 			return ret, false, err
 		}
 		if hasIno && err == nil && (c.sysno == unix.SYS_FSYNC || c.sysno == unix.SYS_FDATASYNC) {
@@ -178,18 +178,18 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 		if hasIno && k.wbErrs.Keep(ino, kept) {
 			k.trk.Changed(kernel.WBErrIno(ino))
 		}
-		return k.runHandlerPosted(h, c, posted)
+		return runHandlerPosted(k, h, c, posted)
 	case c.sysno == unix.SYS_CLOSE:
 		// The fd is closed all the same.
 		reportedWriteError(c, f, kept, ino, hasIno)
-		ret, err = k.runHandler(h, c)
+		ret, err = runHandler(k, h, c)
 		if err == nil {
 			err = kept
 		}
 		return ret, false, err
 	case posted:
 		// Not a call the client posts (fsync, fdatasync).
-		return k.runHandlerPosted(h, c, posted)
+		return runHandlerPosted(k, h, c, posted)
 	default:
 		reportedWriteError(c, f, kept, ino, hasIno)
 		return 0, true, kept
@@ -214,7 +214,7 @@ func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, has
 // logWriteBehindError logs, at error level (which `do` shows), that a
 // write behind of f failed with e after the application was told it
 // succeeded, naming the file.
-func (k *clientState) logWriteBehindError(f *file, msg string, e unix.Errno) {
+func logWriteBehindError(k *clientState, f *file, msg string, e unix.Errno) {
 	path := "?"
 	if d := dentryOf(f); d != nil {
 		path, _ = k.vfs.PathOf(d)
@@ -224,8 +224,8 @@ func (k *clientState) logWriteBehindError(f *file, msg string, e unix.Errno) {
 
 // runHandlerPosted runs h; a posted call that fails is logged (the
 // client told the application it succeeded).
-func (k *clientState) runHandlerPosted(h handler, c *syscallCtx, posted bool) (int64, bool, error) {
-	ret, err := k.runHandler(h, c)
+func runHandlerPosted(k *clientState, h handler, c *syscallCtx, posted bool) (int64, bool, error) {
+	ret, err := runHandler(k, h, c)
 	if posted && err != nil {
 		k.log.Warn("a posted call failed after the application was told it succeeded", "name", sysName(c.sysno), "err", err)
 	}

@@ -75,12 +75,12 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		// whatever happens to the tracee.
 		k.mu.Unlock()
 		d.Run(k.out)
-		_ = c.block(entered, time.After(ptraceAttachWait))
+		_ = c.Block(entered, time.After(ptraceAttachWait))
 		k.mu.Lock()
 		return 0, nil
 	}
 	tt := k.threads[tid]
-	if c.resent() && tt != nil && (tt.Ptrace != nil && tt.Ptrace.Tracer == t && tt.Ptrace.ResumedBy(c.seq) ||
+	if resent(c) && tt != nil && (tt.Ptrace != nil && tt.Ptrace.Tracer == t && tt.Ptrace.ResumedBy(c.seq) ||
 		req == linux.PTRACE_DETACH && tt.Ptrace == nil && tt.PtraceDetachSeq == c.seq) {
 		// This call ended a stop (or the relation) before the server
 		// it went to died; the record of that came back, so it is done.

@@ -95,7 +95,7 @@ func versionOfStat(st *goferpb.Stat) readlease.Version {
 // k.ctx then names it, so that a change made by one of k's calls does not
 // wait for k's own acknowledgment (its revocation goes out before the
 // call's reply).
-func (k *clientState) initReadLeases(hello *sentrypb.Hello, revoked func()) {
+func initReadLeases(k *clientState, hello *sentrypb.Hello, revoked func()) {
 	if (!hello.GetReadLeases() && !hello.GetPathLeases()) || k.readLeases == nil {
 		return
 	}
@@ -172,7 +172,7 @@ func (c *client) leaseAcked(m *sentrypb.LeaseRevoked) {
 // between makes the grant fail (readlease.Registry.Grant). An open is
 // granted a new lease only when the server's data cache holds the whole
 // file: it reads nothing for a lease the application may never use.
-func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
+func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	h := k.leaseHolder
 	// A read of a watched file, or of a watched directory's child, is an
 	// IN_ACCESS event that only the server can raise: such reads are not
@@ -180,7 +180,7 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	if h == nil || c.reply == nil || h.Disabled() || k.inotify.Any() {
 		return
 	}
-	fd := c.argInt(0)
+	fd := argInt(c, 0)
 	next := int64(-1) // where the next read is likely, for a large file
 	open := false
 	switch c.sysno {
@@ -193,16 +193,16 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	case unix.SYS_SENDFILE:
 		// The in file: the lease answers the copies that follow (the
 		// one that finds its end, cp's and cat's) on the client.
-		fd = c.argInt(1)
+		fd = argInt(c, 1)
 	case unix.SYS_FSTAT:
 	case unix.SYS_NEWFSTATAT:
-		if p, err := c.pathArg(1); err != nil || p != "" || c.args[3]&atEmptyPath == 0 {
+		if p, err := pathArg(c, 1); err != nil || p != "" || c.args[3]&atEmptyPath == 0 {
 			return
 		}
 	default:
 		return
 	}
-	f, err := c.getFile(fd)
+	f, err := getFile(c, fd)
 	if err != nil {
 		return
 	}
@@ -337,7 +337,7 @@ func leaseable(st *goferpb.Stat, key readlease.Key) bool {
 // revoked (the watch may be a directory's, covering children the
 // registry cannot name) before the call's reply, and no more are granted
 // while the client has watches (grantReadLease).
-func (k *clientState) revokeLeasesForWatch() {
+func revokeLeasesForWatch(k *clientState) {
 	if k.leaseHolder != nil {
 		leaseObserver{r: k.readLeases, log: k.log}.ChangedAll(k.ctx)
 	}

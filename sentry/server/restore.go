@@ -223,7 +223,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 // records) fail the whole call with EINVAL; an object that cannot be
 // rebuilt (a file that is gone) is logged, replaced by a stand-in that
 // fails with ESTALE, and counted in the reply's ret.
-func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
+func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	if rs == nil {
 		return unix.EINVAL
 	}
@@ -248,7 +248,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	err = restoreStdioSetsLocked(k, rs.StdioSets, s.setStdin)
 	var rc *syscallCtx
 	if err == nil {
-		rc, err = k.restoreProcsLocked(s)
+		rc, err = restoreProcsLocked(k, s)
 	}
 	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
 		k.stdin.Restore(s.stdin.GetRead(), rs.StdinUnread)
@@ -262,7 +262,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		k.log.Warn("restore failed", "err", err)
 		return err
 	}
-	defer rc.unpinAll()
+	defer unpinAll(rc)
 	lost := 0
 	lose := func(what string, err error) {
 		lost++
@@ -270,7 +270,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 
 	// Mounts, before anything found by path.
-	for _, err := range k.restoreMounts(rc, s.mounts) {
+	for _, err := range restoreMounts(k, rc, s.mounts) {
 		lose("mount", err)
 	}
 
@@ -290,7 +290,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
 		fs := s.files[id]
-		f, err := k.restoreFile(rc, fs, s, pipes)
+		f, err := restoreFile(k, rc, fs, s, pipes)
 		if err != nil {
 			lose(fmt.Sprintf("file %d (%s %q)", id, fs.Kind, fs.Path), err)
 			f = newFile(&vfs.LostFile{FH: fs.FileHandle, Path: fs.Path}, nil, fs.Flags)
@@ -305,7 +305,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			f.Dir = fdesc.DirCursorAt(fs.Offset)
 		}
 		f.SetTracker(k.trk)
-		k.restoreAsync(f, fs)
+		restoreAsync(k, f, fs)
 		files[id] = f
 	}
 	restoreKobjLinks(k, s.files, files)
@@ -313,7 +313,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	// Working directories and executables.
 	cwds := make(map[uint64]*dentry)
 	for id, fs := range s.fss {
-		d, err := k.restoreDentry(rc, fs.CwdHandle, fs.Cwd, true)
+		d, err := restoreDentry(k, rc, fs.CwdHandle, fs.Cwd, true)
 		if err != nil {
 			lose(fmt.Sprintf("cwd %q of fs %d", fs.Cwd, id), err)
 			d = k.vfs.Root
@@ -379,7 +379,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 
 	// Mapped files.
 	for _, m := range s.maps {
-		f, st, err := k.restoreMapped(rc, m)
+		f, st, err := restoreMapped(k, rc, m)
 		if err != nil {
 			lose(fmt.Sprintf("mapped file %d %q", m.FileId, m.Path), err)
 			continue
@@ -437,7 +437,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 // restoreProcsLocked creates the processes, threads, fd tables (empty),
 // fs contexts and signal handler tables, and returns a context to resolve
 // paths with. Precondition: k.mu is held.
-func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
+func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 	k.trk.BumpID(s.maxID)
 	if s.ids != nil {
 		if s.ids.NextObject > 0 {
@@ -587,10 +587,10 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 }
 
 // restoreFile rebuilds one open file description.
-func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*kpipe) (*file, error) {
+func restoreFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*kpipe) (*file, error) {
 	switch fs.Kind {
 	case sentrypb.FileState_GOFER:
-		f, err := k.restoreGoferFile(rc, fs)
+		f, err := restoreGoferFile(k, rc, fs)
 		if err == nil && fs.Memfd != nil {
 			if g, ok := f.Impl.(*vfs.GoferFile); ok {
 				g.Memfd = s.memfds[string(fs.FileHandle)]
@@ -646,7 +646,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		if err != nil {
 			return nil, err
 		}
-		f, err := rc.openDentry(d, fs.Flags&^(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL), nil)
+		f, err := openDentry(rc, d, fs.Flags&^(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -660,7 +660,7 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 // (preferred: it follows renames) or its path. The dentry is the one at
 // path if that is still the same file, else a detached one (an unlinked
 // or moved file: its path is unknown).
-func (k *clientState) restoreDentry(rc *syscallCtx, fh []byte, p string, follow bool) (*dentry, error) {
+func restoreDentry(k *clientState, rc *syscallCtx, fh []byte, p string, follow bool) (*dentry, error) {
 	v := k.vfs
 	h, st, err := k.vfs.ReopenHandle(fh)
 	if err != nil {
@@ -670,12 +670,12 @@ func (k *clientState) restoreDentry(rc *syscallCtx, fh []byte, p string, follow 
 		return v.Resolve(rc, v.Root, p, follow)
 	}
 	defer k.releases.Release([]uint64{h})
-	return k.dentryFor(rc, p, st, fh), nil
+	return dentryFor(k, rc, p, st, fh), nil
 }
 
 // dentryFor returns the dentry for a file with attributes st last known at
 // path p.
-func (k *clientState) dentryFor(rc *syscallCtx, p string, st *goferpb.Stat, fh []byte) *dentry {
+func dentryFor(k *clientState, rc *syscallCtx, p string, st *goferpb.Stat, fh []byte) *dentry {
 	v := k.vfs
 	if st.Ino == v.Root.Ino() && st.Mode&unix.S_IFMT == unix.S_IFDIR && (p == "/" || p == "") {
 		return v.Root
@@ -691,13 +691,13 @@ func (k *clientState) dentryFor(rc *syscallCtx, p string, st *goferpb.Stat, fh [
 
 // restoreGoferFile reopens a gofer file description: by its file handle,
 // else by its path.
-func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+func restoreGoferFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	v := k.vfs
 	fh := fs.FileHandle
 	h, st, err := k.vfs.ReopenHandle(fh)
 	var d *dentry
 	if err == nil {
-		d = k.dentryFor(rc, fs.Path, st, fh)
+		d = dentryFor(k, rc, fs.Path, st, fh)
 	} else {
 		if rc == nil || fs.Path == "" {
 			return nil, err
@@ -741,13 +741,13 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 
 // restoreMapped reopens a mapped file: read-only, or read-write when the
 // client maps it shared and writable (PageWrite writes through it).
-func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState) (*file, *goferpb.Stat, error) {
+func restoreMapped(k *clientState, rc *syscallCtx, m *sentrypb.MappedFileState) (*file, *goferpb.Stat, error) {
 	acc := uint32(unix.O_RDONLY)
 	if m.Writable {
 		acc = unix.O_RDWR
 	}
 	if h, st, err := k.vfs.ReopenHandle(m.FileHandle); err == nil {
-		return openHandleMode(k, h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
+		return openHandleMode(k, h, m.FileHandle, dentryFor(k, rc, m.Path, st, m.FileHandle), acc)
 	}
 	if rc == nil || m.Path == "" {
 		return nil, nil, unix.ESTALE
@@ -773,7 +773,7 @@ func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState)
 // (its reply cache still has it) is not applied again. The write is
 // tracked for durability like the original one: a later Durable for the
 // file covers it.
-func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
+func rewrite(k *clientState, rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	if rw == nil || rw.Seq == 0 || rw.Offset < 0 {
 		return unix.EINVAL
 	}
@@ -789,7 +789,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 			return err
 		}
 		rw.FileHandle = fh
-		f, err = k.openForRewrite(rw)
+		f, err = openForRewrite(k, rw)
 		if err != nil {
 			k.log.Warn("rewrite: cannot reopen the file", "seq", rw.Seq, "path", rw.Path, "err", err)
 			return err
@@ -801,7 +801,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		return unix.ESTALE
 	}
 	c := &syscallCtx{k: k, seq: rw.Seq, intr: make(chan struct{}), goferSize: -1}
-	defer c.unpinAll()
+	defer unpinAll(c)
 	if !known {
 		// No file id the client knows to announce it under: make it
 		// durable before the reply.
@@ -833,7 +833,7 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 }
 
 // openForRewrite opens the file a Rewrite names for writing.
-func (k *clientState) openForRewrite(rw *sentrypb.Rewrite) (*file, error) {
+func openForRewrite(k *clientState, rw *sentrypb.Rewrite) (*file, error) {
 	rc := &syscallCtx{k: k, intr: make(chan struct{}), goferSize: -1}
 	k.mu.Lock()
 	for _, t := range k.threads {
@@ -841,8 +841,8 @@ func (k *clientState) openForRewrite(rw *sentrypb.Rewrite) (*file, error) {
 		break
 	}
 	k.mu.Unlock()
-	defer rc.unpinAll()
-	f, err := k.restoreGoferFile(rc, &sentrypb.FileState{Kind: sentrypb.FileState_GOFER, Flags: unix.O_WRONLY, FileHandle: rw.FileHandle, Path: rw.Path})
+	defer unpinAll(rc)
+	f, err := restoreGoferFile(k, rc, &sentrypb.FileState{Kind: sentrypb.FileState_GOFER, Flags: unix.O_WRONLY, FileHandle: rw.FileHandle, Path: rw.Path})
 	if err != nil {
 		return nil, err
 	}

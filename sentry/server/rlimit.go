@@ -18,7 +18,7 @@ import (
 // grants more than fdtable.NrOpen).
 func sysPrlimit64(c *syscallCtx) (int64, error) {
 	pid, resource, newAddr, oldAddr := int32(c.args[0]), c.args[1], c.args[2], c.args[3]
-	if pid != 0 && pid != c.pid() {
+	if pid != 0 && pid != callPid(c) {
 		return 0, unix.EPERM
 	}
 	if resource == unix.RLIMIT_FSIZE {
@@ -127,7 +127,7 @@ func fileSizeCheck(c *syscallCtx, d *dentry, off int64, n int, truncate bool) (i
 	}
 	var dd deferred
 	k.mu.Lock()
-	k.queueAsyncSignalLocked(p, c.t, int(unix.SIGXFSZ), ksignal.SiginfoKill(int(unix.SIGXFSZ), ksignal.SIKernel, 0, 0), &dd)
+	queueAsyncSignalLocked(k, p, c.t, int(unix.SIGXFSZ), ksignal.SiginfoKill(int(unix.SIGXFSZ), ksignal.SIKernel, 0, 0), &dd)
 	k.mu.Unlock()
 	dd.Run(k.out)
 	return 0, unix.EFBIG
@@ -136,7 +136,7 @@ func fileSizeCheck(c *syscallCtx, d *dentry, off int64, n int, truncate bool) (i
 // nofile is the caller's RLIMIT_NOFILE (fdtable.DefaultNofile without an fd
 // table).
 func nofile(c *syscallCtx) int {
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return fdtable.DefaultNofile
 	}

@@ -57,7 +57,7 @@ func signalProcessUntracedLocked(k *clientState, p *process, target *thread, sig
 		if wants, reader := signalfdReaderLocked(p, sig); wants {
 			// Pushed as SIGIO is: the client keeps it pending if
 			// blocked, else applies the default action.
-			k.queueAsyncSignalLocked(p, signalfdTargetLocked(k, p, target, reader), sig, info, d)
+			queueAsyncSignalLocked(k, p, signalfdTargetLocked(k, p, target, reader), sig, info, d)
 			return
 		}
 		switch ksignal.DefaultActionOf(sig) {

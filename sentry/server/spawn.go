@@ -96,7 +96,7 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 	k.mu.Unlock()
 
 	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.Dead, reply: r, mem: nil}
-	defer c.unpinAll()
+	defer unpinAll(c)
 	fail := func(err error) error {
 		// As Start's failure: the process never ran, so it vanishes
 		// without an exit (the client knows no task of it).

@@ -406,7 +406,7 @@ func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.St
 		return deletedRec(statekey.File(id))
 	}
 	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load(), WriteError: f.WBErr.Load()}
-	k.recordAsync(f, st)
+	recordAsync(k, f, st)
 	if dentryOf(f) != nil {
 		st.Path, _ = k.vfs.PathOf(dentryOf(f))
 	}

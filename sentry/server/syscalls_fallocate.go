@@ -25,7 +25,7 @@ const (
 // client's log: the gofer applied it before the reply.
 func sysFallocate(c *syscallCtx) (int64, error) {
 	mode, off, length := uint32(c.args[1]), int64(c.args[2]), int64(c.args[3])
-	f, err := c.fileArg(0)
+	f, err := fileArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -93,13 +93,13 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	ctx, cancel := c.k.vfs.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.Handle, Mode: mode,
-		Offset: uint64(off), Length: uint64(length), Origin: c.origin(0)})
+		Offset: uint64(off), Length: uint64(length), Origin: origin(c, 0)})
 	if err := syserr.FromGofer("fallocate", r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	c.k.vfs.NoteAttrs(d, r.GetStat())
 	inotifyEvent(c.k, d, inModify)
-	c.killPriv(d, g.Handle, attrs)
+	killPriv(c, d, g.Handle, attrs)
 	// The client's cached pages of the file: the range changed (zeroed,
 	// or, for a collapse or an insertion, everything after it moved).
 	changed := uint64(length)

@@ -29,19 +29,19 @@ const (
 )
 
 // pathArg copies in the path at argument i.
-func (c *syscallCtx) pathArg(i int) (string, error) {
+func pathArg(c *syscallCtx, i int) (string, error) {
 	return c.mem.CopyInString(c.args[i], sysabi.PathMax)
 }
 
 // startDir returns where a lookup of path relative to dirfd starts.
-func (c *syscallCtx) startDir(dirfd int32, path string) (*dentry, error) {
+func startDir(c *syscallCtx, dirfd int32, path string) (*dentry, error) {
 	if len(path) > 0 && path[0] == '/' {
 		return c.k.vfs.Root, nil
 	}
 	if dirfd == atFDCWD {
 		return callCwd(c), nil
 	}
-	f, err := c.getFile(dirfd)
+	f, err := getFile(c, dirfd)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (c *syscallCtx) startDir(dirfd int32, path string) (*dentry, error) {
 
 // lookupAt resolves path relative to dirfd. With AT_EMPTY_PATH and an
 // empty path it returns dirfd's file (a reference) instead.
-func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*dentry, *file, error) {
+func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*dentry, *file, error) {
 	if path == "" {
 		if !emptyOK {
 			return nil, nil, unix.ENOENT
@@ -63,13 +63,13 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 		if dirfd == atFDCWD {
 			return callCwd(c), nil, nil
 		}
-		f, err := c.getFile(dirfd)
+		f, err := getFile(c, dirfd)
 		if err != nil {
 			return nil, nil, err
 		}
 		return dentryOf(f), f, nil
 	}
-	start, err := c.startDir(dirfd, path)
+	start, err := startDir(c, dirfd, path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,17 +77,17 @@ func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*
 	if d != nil && d.Kind != vfs.KindGofer {
 		c.notLeasable = true
 	}
-	c.pathFinal(d)
+	pathFinal(c, d)
 	return d, nil, err
 }
 
-func (c *syscallCtx) creds() auth.Creds {
+func creds(c *syscallCtx) auth.Creds {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
 	return c.t.Proc.Creds
 }
 
-func (c *syscallCtx) umask() uint32 {
+func umask(c *syscallCtx) uint32 {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
 	if fs := c.t.Proc.FS; fs != nil {
@@ -99,34 +99,34 @@ func (c *syscallCtx) umask() uint32 {
 // ---- open ----
 
 func sysOpen(c *syscallCtx) (int64, error) {
-	p, err := c.pathArg(0)
+	p, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
-	return c.openAt(atFDCWD, p, uint32(c.args[1]), uint32(c.args[2]))
+	return openAt(c, atFDCWD, p, uint32(c.args[1]), uint32(c.args[2]))
 }
 
 func sysCreat(c *syscallCtx) (int64, error) {
-	p, err := c.pathArg(0)
+	p, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
-	return c.openAt(atFDCWD, p, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, uint32(c.args[1]))
+	return openAt(c, atFDCWD, p, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, uint32(c.args[1]))
 }
 
 func sysOpenat(c *syscallCtx) (int64, error) {
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return c.openAt(c.argInt(0), p, uint32(c.args[2]), uint32(c.args[3]))
+	return openAt(c, argInt(c, 0), p, uint32(c.args[2]), uint32(c.args[3]))
 }
 
 // keptOpenFlags are the open flags an open file description remembers.
 const keptOpenFlags = unix.O_ACCMODE | unix.O_APPEND | unix.O_NONBLOCK | unix.O_DIRECT | unix.O_SYNC |
 	unix.O_DSYNC | unix.O_NOATIME | unix.O_PATH | unix.O_ASYNC
 
-func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64, error) {
+func openAt(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (int64, error) {
 	if flags&unix.O_PATH != 0 {
 		flags &= unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	}
@@ -136,7 +136,7 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
 		return 0, unix.EOPNOTSUPP
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -146,16 +146,16 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 		// here and Install.)
 		return 0, unix.EMFILE
 	}
-	f, err := c.openFile(dirfd, path, flags, mode)
+	f, err := openFile(c, dirfd, path, flags, mode)
 	if err != nil {
 		return 0, err
 	}
 	if !f.IsPath() {
 		inotifyEvent(c.k, dentryOf(f), inOpen)
 	}
-	c.checkOpenedLeasable(f)
+	checkOpenedLeasable(c, f)
 	if c.installFD != nil {
-		return c.installPostedOpen(tab, f, *c.installFD, flags&unix.O_CLOEXEC != 0)
+		return installPostedOpen(c, tab, f, *c.installFD, flags&unix.O_CLOEXEC != 0)
 	}
 	fd, err := tab.Install(f, 0, flags&unix.O_CLOEXEC != 0)
 	return int64(fd), err
@@ -167,12 +167,12 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 // ENOENT.
 const maxReplacedRetries = 2
 
-func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*file, error) {
+func openFile(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (*file, error) {
 	if path == "" {
 		return nil, unix.ENOENT
 	}
 	v := c.k.vfs
-	start, err := c.startDir(dirfd, path)
+	start, err := startDir(c, dirfd, path)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 			if err != nil {
 				return nil, err
 			}
-			f, err := c.openDentry(d, flags, pre)
+			f, err := openDentry(c, d, flags, pre)
 			if attempt < maxReplacedRetries && errors.Is(err, vfs.ErrReplaced) {
 				continue // the cached name was stale: walk it again
 			}
@@ -223,7 +223,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 		// lookup below then opens. A call re-sent after a restore comes
 		// here too (a new server knows no names): the gofer's reply
 		// cache answers this part as it did.
-		f, err := c.createFile(dir, name, flags, mode, part)
+		f, err := createFile(c, dir, name, flags, mode, part)
 		if syserr.ErrnoOf(err) != unix.EEXIST || flags&unix.O_EXCL != 0 {
 			return f, err
 		}
@@ -238,10 +238,10 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 		d, err := v.LookupChildForOpen(c, dir, name, pre)
 		if err == nil {
 			if flags&unix.O_EXCL != 0 {
-				if c.resent() && dir.Kind == vfs.KindGofer {
+				if resent(c) && dir.Kind == vfs.KindGofer {
 					// Re-sent after a restore: the gofer's reply cache
 					// answers (see createAt).
-					return c.createFile(dir, name, flags, mode, part+uint32(attempt))
+					return createFile(c, dir, name, flags, mode, part+uint32(attempt))
 				}
 				return nil, unix.EEXIST
 			}
@@ -258,7 +258,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 			if d.IsDir() {
 				return nil, unix.EISDIR // O_CREAT of a directory, as Linux's do_open
 			}
-			f, err := c.openDentry(d, flags, pre)
+			f, err := openDentry(c, d, flags, pre)
 			if attempt < maxReplacedRetries && errors.Is(err, vfs.ErrReplaced) {
 				continue // the cached name was stale: look it up again
 			}
@@ -267,7 +267,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 		if syserr.ErrnoOf(err) != unix.ENOENT {
 			return nil, err
 		}
-		f, err := c.createFile(dir, name, flags, mode, part+uint32(attempt))
+		f, err := createFile(c, dir, name, flags, mode, part+uint32(attempt))
 		if syserr.ErrnoOf(err) == unix.EEXIST && flags&unix.O_EXCL == 0 && attempt == 0 {
 			continue // lost a race with another creator
 		}
@@ -275,7 +275,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 	}
 }
 
-func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint32) (*file, error) {
+func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint32) (*file, error) {
 	v := c.k.vfs
 	if dir.Kind != vfs.KindGofer {
 		return nil, unix.EACCES
@@ -287,13 +287,13 @@ func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint
 	if err != nil {
 		return nil, err
 	}
-	cr := c.creds()
-	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFREG|mode&07777&^c.umask())
+	cr := creds(c)
+	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFREG|mode&07777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{
 		Dir: dh, Name: name, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
-		Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(part), PathHandle: true,
+		Mode: m & 07777, Uid: uid, Gid: gid, Origin: origin(c, part), PathHandle: true,
 	})
 	if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 		return nil, err
@@ -327,7 +327,7 @@ func preOpenFor(flags uint32) *vfs.PreOpened {
 
 // openDentry opens d as a new file description; pre (nil: none) is the
 // file the lookup of d opened, if it did.
-func (c *syscallCtx) openDentry(d *dentry, flags uint32, pre *vfs.PreOpened) (*file, error) {
+func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*file, error) {
 	v := c.k.vfs
 	kept := flags & keptOpenFlags
 	acc := flags & unix.O_ACCMODE
@@ -357,7 +357,7 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32, pre *vfs.PreOpened) (*f
 	case vfs.KindDevNode:
 		return openDevNode(c, d, kept)
 	case vfs.KindProcFile, vfs.KindProcFdInfo:
-		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.creds().FSUID != 0 {
+		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && creds(c).FSUID != 0 {
 			// /proc/sys's writable files are root's, mode 0644.
 			return nil, unix.EACCES
 		}
@@ -393,13 +393,13 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32, pre *vfs.PreOpened) (*f
 	if err := mayAccessDentry(c, d, mask); err != nil {
 		return nil, err
 	}
-	if flags&unix.O_NOATIME != 0 && !c.creds().OwnerOrCapable(v.AttrsOf(d)) {
+	if flags&unix.O_NOATIME != 0 && !creds(c).OwnerOrCapable(v.AttrsOf(d)) {
 		return nil, unix.EPERM
 	}
 	if (wantWrite || flags&unix.O_TRUNC != 0) && d.IsRegular() && inodeExecuting(c.k, d.Ino()) {
 		return nil, unix.ETXTBSY
 	}
-	if err := c.breakLeases(d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
+	if err := breakLeases(c, d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
 		return nil, err
 	}
 	if d.Mode&unix.S_IFMT == unix.S_IFIFO {
@@ -432,15 +432,15 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32, pre *vfs.PreOpened) (*f
 		return nil, err
 	}
 	if flags&unix.O_TRUNC != 0 {
-		c.killPriv(d, h, v.AttrsOf(d))
-		c.noteMappedResize(d, h)
+		killPriv(c, d, h, v.AttrsOf(d))
+		noteMappedResize(c, d, h)
 	}
 	return newFile(vfs.NewGoferFile(v, h, fh, nil), d, kept), nil
 }
 
 // noteMappedResize tells the client, in this call's reply, the new size
 // of gofer file d (through handle h, 0: d's own) if the client maps it.
-func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
+func noteMappedResize(c *syscallCtx, d *dentry, h uint64) {
 	if c.reply == nil || d == nil || d.Kind != vfs.KindGofer || !c.k.maps.Holds(d.Ino()) {
 		return
 	}
@@ -486,9 +486,9 @@ func toStatx(st *goferpb.Stat) linux.Statx {
 }
 
 // statOf returns the attributes of d, or of f when f is non-nil.
-func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
+func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 	flushAttrRunOf(c) // a run's held changes are made before anything reads attributes
-	st, err := c.statOfFile(d, f)
+	st, err := statOfFile(c, d, f)
 	if err != nil || !c.k.vfs.HasMounts() {
 		return st, err
 	}
@@ -507,7 +507,7 @@ func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
 	return st, nil
 }
 
-func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
+func statOfFile(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 	if f != nil {
 		if f.IsPath() && dentryOf(f) != nil {
 			return c.k.vfs.StatDentry(c, dentryOf(f))
@@ -525,7 +525,7 @@ func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
 	return c.k.vfs.StatDentry(c, d)
 }
 
-func (c *syscallCtx) writeStat(addr uint64, st *goferpb.Stat) error {
+func writeStat(c *syscallCtx, addr uint64, st *goferpb.Stat) error {
 	ls := toLinuxStat(st)
 	b := make([]byte, ls.SizeBytes())
 	ls.MarshalBytes(b)
@@ -533,20 +533,20 @@ func (c *syscallCtx) writeStat(addr uint64, st *goferpb.Stat) error {
 }
 
 func sysFstat(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef()
-	st, err := c.statOf(nil, f)
+	st, err := statOf(c, nil, f)
 	if err != nil {
 		return 0, err
 	}
-	return 0, c.writeStat(c.args[1], st)
+	return 0, writeStat(c, c.args[1], st)
 }
 
 func sysStat(c *syscallCtx) (int64, error) {
-	p, err := c.pathArg(0)
+	p, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -554,55 +554,55 @@ func sysStat(c *syscallCtx) (int64, error) {
 	if c.sysno == unix.SYS_LSTAT {
 		flags = atSymlinkNofollow
 	}
-	return c.fstatat(atFDCWD, p, c.args[1], flags)
+	return fstatat(c, atFDCWD, p, c.args[1], flags)
 }
 
 func sysNewfstatat(c *syscallCtx) (int64, error) {
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return c.fstatat(c.argInt(0), p, c.args[2], uint32(c.args[3]))
+	return fstatat(c, argInt(c, 0), p, c.args[2], uint32(c.args[3]))
 }
 
-func (c *syscallCtx) fstatat(dirfd int32, path string, addr uint64, flags uint32) (int64, error) {
+func fstatat(c *syscallCtx, dirfd int32, path string, addr uint64, flags uint32) (int64, error) {
 	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount) != 0 {
 		return 0, unix.EINVAL
 	}
-	d, f, err := c.lookupAt(dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
+	d, f, err := lookupAt(c, dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 	if err != nil {
 		return 0, err
 	}
 	if f != nil {
 		defer f.DecRef()
 	}
-	st, err := c.statOf(d, f)
+	st, err := statOf(c, d, f)
 	if err != nil {
 		return 0, err
 	}
-	return 0, c.writeStat(addr, st)
+	return 0, writeStat(c, addr, st)
 }
 
 func sysStatx(c *syscallCtx) (int64, error) {
-	dirfd, flags, addr := c.argInt(0), uint32(c.args[2]), c.args[4]
+	dirfd, flags, addr := argInt(c, 0), uint32(c.args[2]), c.args[4]
 	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount|atStatxSyncType) != 0 || flags&atStatxSyncType == atStatxSyncType {
 		return 0, unix.EINVAL
 	}
 	if uint32(c.args[3])&linux.STATX__RESERVED != 0 {
 		return 0, unix.EINVAL
 	}
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	d, f, err := c.lookupAt(dirfd, p, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
+	d, f, err := lookupAt(c, dirfd, p, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 	if err != nil {
 		return 0, err
 	}
 	if f != nil {
 		defer f.DecRef()
 	}
-	st, err := c.statOf(d, f)
+	st, err := statOf(c, d, f)
 	if err != nil {
 		return 0, err
 	}
@@ -616,24 +616,24 @@ func sysStatx(c *syscallCtx) (int64, error) {
 
 func sysReadlink(c *syscallCtx) (int64, error) {
 	if c.sysno == unix.SYS_READLINK {
-		p, err := c.pathArg(0)
+		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return c.readlinkAt(atFDCWD, p, c.args[1], int64(c.args[2]))
+		return readlinkAt(c, atFDCWD, p, c.args[1], int64(c.args[2]))
 	}
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return c.readlinkAt(c.argInt(0), p, c.args[2], int64(c.args[3]))
+	return readlinkAt(c, argInt(c, 0), p, c.args[2], int64(c.args[3]))
 }
 
-func (c *syscallCtx) readlinkAt(dirfd int32, path string, buf uint64, size int64) (int64, error) {
+func readlinkAt(c *syscallCtx, dirfd int32, path string, buf uint64, size int64) (int64, error) {
 	if int32(size) <= 0 {
 		return 0, unix.EINVAL
 	}
-	d, f, err := c.lookupAt(dirfd, path, false, true)
+	d, f, err := lookupAt(c, dirfd, path, false, true)
 	if err != nil {
 		return 0, err
 	}
@@ -664,30 +664,30 @@ func (c *syscallCtx) readlinkAt(dirfd int32, path string, buf uint64, size int64
 func sysAccess(c *syscallCtx) (int64, error) {
 	switch c.sysno {
 	case unix.SYS_ACCESS:
-		p, err := c.pathArg(0)
+		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return c.accessAt(atFDCWD, p, uint32(c.args[1]), 0)
+		return accessAt(c, atFDCWD, p, uint32(c.args[1]), 0)
 	case unix.SYS_FACCESSAT:
-		p, err := c.pathArg(1)
+		p, err := pathArg(c, 1)
 		if err != nil {
 			return 0, err
 		}
-		return c.accessAt(c.argInt(0), p, uint32(c.args[2]), 0)
+		return accessAt(c, argInt(c, 0), p, uint32(c.args[2]), 0)
 	}
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return c.accessAt(c.argInt(0), p, uint32(c.args[2]), uint32(c.args[3]))
+	return accessAt(c, argInt(c, 0), p, uint32(c.args[2]), uint32(c.args[3]))
 }
 
-func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int64, error) {
+func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int64, error) {
 	if mode&^7 != 0 || flags&^(atEaccess|atSymlinkNofollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
 	}
-	cr := c.creds()
+	cr := creds(c)
 	if flags&atEaccess == 0 {
 		// access(2) checks with the real ids, and with the
 		// capabilities of the real uid: none unless it is 0, then the
@@ -701,7 +701,7 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 		}
 		c.accessCreds = &cr
 	}
-	d, f, err := c.lookupAt(dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
+	d, f, err := lookupAt(c, dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 	if err != nil {
 		return 0, err
 	}
@@ -711,7 +711,7 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	if mode == 0 {
 		return 0, nil
 	}
-	st, err := c.statOf(d, f)
+	st, err := statOf(c, d, f)
 	if err != nil {
 		return 0, err
 	}
@@ -741,23 +741,23 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 
 func sysMkdir(c *syscallCtx) (int64, error) {
 	if c.sysno == unix.SYS_MKDIR {
-		p, err := c.pathArg(0)
+		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return c.mkdirAt(atFDCWD, p, uint32(c.args[1]))
+		return mkdirAt(c, atFDCWD, p, uint32(c.args[1]))
 	}
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return c.mkdirAt(c.argInt(0), p, uint32(c.args[2]))
+	return mkdirAt(c, argInt(c, 0), p, uint32(c.args[2]))
 }
 
 // createAt resolves the parent of a path to create and checks that the
 // name does not exist.
-func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, error) {
-	return c.resolveCreate(dirfd, path, false)
+func createAt(c *syscallCtx, dirfd int32, path string) (*dentry, string, bool, error) {
+	return resolveCreate(c, dirfd, path, false)
 }
 
 // resolveCreate is createAt; with createFirst, a name the cache knows
@@ -766,8 +766,8 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 // exists (one gofer call where a Walk that finds nothing and the
 // creation are two). Only for a creation whose every other error comes
 // after EEXIST's (mkdir's; not mknod's EPERM of a device node).
-func (c *syscallCtx) resolveCreate(dirfd int32, path string, createFirst bool) (*dentry, string, bool, error) {
-	start, err := c.startDir(dirfd, path)
+func resolveCreate(c *syscallCtx, dirfd int32, path string, createFirst bool) (*dentry, string, bool, error) {
+	start, err := startDir(c, dirfd, path)
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -783,7 +783,7 @@ func (c *syscallCtx) resolveCreate(dirfd int32, path string, createFirst bool) (
 		return dir, name, trailing, nil
 	}
 	if _, err := v.LookupChild(c, dir, name); err == nil {
-		if !c.resent() || dir.Kind != vfs.KindGofer {
+		if !resent(c) || dir.Kind != vfs.KindGofer {
 			return nil, "", false, unix.EEXIST
 		}
 		// A call re-sent after a restore: the name may exist because the
@@ -801,8 +801,8 @@ func (c *syscallCtx) resolveCreate(dirfd int32, path string, createFirst bool) (
 	return dir, name, trailing, nil
 }
 
-func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, error) {
-	dir, name, _, err := c.resolveCreate(dirfd, path, true)
+func mkdirAt(c *syscallCtx, dirfd int32, path string, mode uint32) (int64, error) {
+	dir, name, _, err := resolveCreate(c, dirfd, path, true)
 	if err != nil {
 		return 0, err
 	}
@@ -811,11 +811,11 @@ func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, erro
 	if err != nil {
 		return 0, err
 	}
-	cr := c.creds()
-	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFDIR|mode&01777&^c.umask())
+	cr := creds(c)
+	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFDIR|mode&01777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(0)})
+	r, err := c.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -827,22 +827,22 @@ func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, erro
 }
 
 func sysSymlink(c *syscallCtx) (int64, error) {
-	target, err := c.pathArg(0)
+	target, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
 	dirfd, pi := int32(atFDCWD), 1
 	if c.sysno == unix.SYS_SYMLINKAT {
-		dirfd, pi = c.argInt(1), 2
+		dirfd, pi = argInt(c, 1), 2
 	}
-	p, err := c.pathArg(pi)
+	p, err := pathArg(c, pi)
 	if err != nil {
 		return 0, err
 	}
 	if target == "" {
 		return 0, unix.ENOENT
 	}
-	dir, name, trailing, err := c.createAt(dirfd, p)
+	dir, name, trailing, err := createAt(c, dirfd, p)
 	if err != nil {
 		return 0, err
 	}
@@ -854,11 +854,11 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	cr := c.creds()
+	cr := creds(c)
 	uid, gid, _ := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFLNK|0777)
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: c.origin(0)})
+	r, err := c.k.gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("symlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -876,20 +876,20 @@ func sysLink(c *syscallCtx) (int64, error) {
 		flags              uint32
 	)
 	if c.sysno == unix.SYS_LINKAT {
-		olddirfd, oi, newdirfd, ni, flags = c.argInt(0), 1, c.argInt(2), 3, uint32(c.args[4])
+		olddirfd, oi, newdirfd, ni, flags = argInt(c, 0), 1, argInt(c, 2), 3, uint32(c.args[4])
 	}
 	if flags&^(atSymlinkFollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
 	}
-	op, err := c.pathArg(oi)
+	op, err := pathArg(c, oi)
 	if err != nil {
 		return 0, err
 	}
-	np, err := c.pathArg(ni)
+	np, err := pathArg(c, ni)
 	if err != nil {
 		return 0, err
 	}
-	od, of, err := c.lookupAt(olddirfd, op, flags&atSymlinkFollow != 0, flags&atEmptyPath != 0)
+	od, of, err := lookupAt(c, olddirfd, op, flags&atSymlinkFollow != 0, flags&atEmptyPath != 0)
 	if err != nil {
 		return 0, err
 	}
@@ -905,7 +905,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if od.Kind != vfs.KindGofer {
 		return 0, unix.EXDEV
 	}
-	dir, name, trailing, err := c.createAt(newdirfd, np)
+	dir, name, trailing, err := createAt(c, newdirfd, np)
 	if err != nil {
 		return 0, err
 	}
@@ -915,8 +915,8 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if v := c.k.vfs; v.MountOf(od) != v.MountOf(dir) {
 		return 0, unix.EXDEV
 	}
-	if cr := c.creds(); !cr.Capable(linux.CAP_FOWNER) {
-		if a, err := c.targetAttrs(cr, od, nil); err != nil {
+	if cr := creds(c); !cr.Capable(linux.CAP_FOWNER) {
+		if a, err := targetAttrs(c, cr, od, nil); err != nil {
 			return 0, err
 		} else if !cr.MayHardlink(a) {
 			return 0, unix.EPERM
@@ -933,7 +933,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: c.origin(0)})
+	r, err := c.k.gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("link "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -944,19 +944,19 @@ func sysLink(c *syscallCtx) (int64, error) {
 func sysUnlink(c *syscallCtx) (int64, error) {
 	switch c.sysno {
 	case unix.SYS_UNLINK:
-		p, err := c.pathArg(0)
+		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return c.unlinkAt(atFDCWD, p, 0)
+		return unlinkAt(c, atFDCWD, p, 0)
 	case unix.SYS_RMDIR:
-		p, err := c.pathArg(0)
+		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return c.unlinkAt(atFDCWD, p, atRemovedir)
+		return unlinkAt(c, atFDCWD, p, atRemovedir)
 	}
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -964,11 +964,11 @@ func sysUnlink(c *syscallCtx) (int64, error) {
 	if flags&^atRemovedir != 0 {
 		return 0, unix.EINVAL
 	}
-	return c.unlinkAt(c.argInt(0), p, flags)
+	return unlinkAt(c, argInt(c, 0), p, flags)
 }
 
-func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, error) {
-	start, err := c.startDir(dirfd, path)
+func unlinkAt(c *syscallCtx, dirfd int32, path string, flags uint32) (int64, error) {
+	start, err := startDir(c, dirfd, path)
 	if err != nil {
 		return 0, err
 	}
@@ -992,12 +992,12 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	}
 	d, err := v.LookupChild(c, dir, name)
 	if err != nil {
-		if syserr.ErrnoOf(err) == unix.ENOENT && c.resent() && dir.Kind == vfs.KindGofer {
+		if syserr.ErrnoOf(err) == unix.ENOENT && resent(c) && dir.Kind == vfs.KindGofer {
 			// Re-sent after a restore: the first execution may have
 			// removed it; the gofer's reply cache knows.
-			return c.goferUnlink(dir, name, flags)
+			return goferUnlink(c, dir, name, flags)
 		}
-		return 0, c.unlinkMissing(dir, err)
+		return 0, unlinkMissing(c, dir, err)
 	}
 	if rmdir && !d.IsDir() {
 		return 0, unix.ENOTDIR
@@ -1017,10 +1017,10 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	if err := mayRemove(c, dir, d); err != nil {
 		return 0, err
 	}
-	return c.goferUnlink(dir, name, flags)
+	return goferUnlink(c, dir, name, flags)
 }
 
-func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64, error) {
+func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, error) {
 	v := c.k.vfs
 	dh, err := c.HandleOf(dir)
 	if err != nil {
@@ -1039,7 +1039,7 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 		// Other clients' leases on it go first (readlease.BeginChange).
 		ctx = goferclient.WithChanging(ctx, child.Ino())
 	}
-	r, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: c.origin(0), Open: open})
+	r, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: origin(c, 0), Open: open})
 	if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -1069,27 +1069,27 @@ func sysRename(c *syscallCtx) (int64, error) {
 	)
 	switch c.sysno {
 	case unix.SYS_RENAMEAT:
-		od, oi, nd, ni = c.argInt(0), 1, c.argInt(2), 3
+		od, oi, nd, ni = argInt(c, 0), 1, argInt(c, 2), 3
 	case unix.SYS_RENAMEAT2:
-		od, oi, nd, ni, flags = c.argInt(0), 1, c.argInt(2), 3, uint32(c.args[4])
+		od, oi, nd, ni, flags = argInt(c, 0), 1, argInt(c, 2), 3, uint32(c.args[4])
 	}
 	if flags&^(renameNoreplace|renameExchange) != 0 || flags == renameNoreplace|renameExchange {
 		return 0, unix.EINVAL
 	}
-	op, err := c.pathArg(oi)
+	op, err := pathArg(c, oi)
 	if err != nil {
 		return 0, err
 	}
-	np, err := c.pathArg(ni)
+	np, err := pathArg(c, ni)
 	if err != nil {
 		return 0, err
 	}
 	v := c.k.vfs
-	os, err := c.startDir(od, op)
+	os, err := startDir(c, od, op)
 	if err != nil {
 		return 0, err
 	}
-	ns, err := c.startDir(nd, np)
+	ns, err := startDir(c, nd, np)
 	if err != nil {
 		return 0, err
 	}
@@ -1108,7 +1108,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 	if err != nil {
 		// Re-sent after a restore, the source may be gone because the
 		// first execution moved it: the gofer's reply cache knows.
-		if syserr.ErrnoOf(err) != unix.ENOENT || !c.resent() {
+		if syserr.ErrnoOf(err) != unix.ENOENT || !resent(c) {
 			return 0, err
 		}
 	}
@@ -1154,7 +1154,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 		moved = append(moved, dst.Ino())
 	}
 	ctx = goferclient.WithChanging(ctx, moved...)
-	r, err := c.k.gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: c.origin(0)})
+	r, err := c.k.gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("rename "+oname, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -1170,7 +1170,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 func sysChdir(c *syscallCtx) (int64, error) {
 	var d *dentry
 	if c.sysno == unix.SYS_FCHDIR {
-		f, err := c.getFile(c.argInt(0))
+		f, err := getFile(c, argInt(c, 0))
 		if err != nil {
 			return 0, err
 		}
@@ -1180,7 +1180,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 			return 0, unix.ENOTDIR
 		}
 	} else {
-		p, err := c.pathArg(0)
+		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
@@ -1233,7 +1233,7 @@ func sysUmask(c *syscallCtx) (int64, error) {
 
 // setStat applies a SetStat to d (or f) and records the attributes it
 // left.
-func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) error {
+func setStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) error {
 	v := c.k.vfs
 	var h uint64
 	var err error
@@ -1261,7 +1261,7 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 		return unix.EROFS
 	}
 	req.Handle = h
-	req.Origin = c.origin(0)
+	req.Origin = origin(c, 0)
 	if holdAttrs(c, d, f, req) {
 		return nil
 	}
@@ -1286,11 +1286,11 @@ const killPrivPart = 1 << 30
 // a are the file's attributes before the change.
 // The gofer runs with CAP_FSETID, so the host kernel does not do it. A
 // failure is logged, not returned: the data change already happened.
-func (c *syscallCtx) killPriv(d *dentry, h uint64, a auth.FileAttrs) {
+func killPriv(c *syscallCtx, d *dentry, h uint64, a auth.FileAttrs) {
 	if c == nil || c.t == nil {
 		return
 	}
-	cr := c.creds()
+	cr := creds(c)
 	nm, changed := cr.KillPrivMode(a)
 	if !changed {
 		return
@@ -1304,7 +1304,7 @@ func (c *syscallCtx) killPriv(d *dentry, h uint64, a auth.FileAttrs) {
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: c.origin(killPrivPart)})
+	r, err := c.k.gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: origin(c, killPrivPart)})
 	if err := syserr.FromGofer("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
 		c.k.log.Debug("clearing set-id bits failed", "err", err)
 		return
@@ -1314,8 +1314,8 @@ func (c *syscallCtx) killPriv(d *dentry, h uint64, a auth.FileAttrs) {
 
 // fileArg returns the file of fd argument i for a call that needs an
 // open file, not an O_PATH one (EBADF, as Linux's fdget).
-func (c *syscallCtx) fileArg(i int) (*file, error) {
-	f, err := c.getFile(c.argInt(i))
+func fileArg(c *syscallCtx, i int) (*file, error) {
+	f, err := getFile(c, argInt(c, i))
 	if err != nil {
 		return nil, err
 	}
@@ -1331,14 +1331,14 @@ func (c *syscallCtx) fileArg(i int) (*file, error) {
 // utimensat). A holder of CAP_FOWNER, CAP_CHOWN and CAP_FSETID may make
 // any such change, so for it the stat round trip is skipped and the
 // attributes returned are zero.
-func (c *syscallCtx) targetAttrs(cr auth.Creds, d *dentry, f *file) (auth.FileAttrs, error) {
+func targetAttrs(c *syscallCtx, cr auth.Creds, d *dentry, f *file) (auth.FileAttrs, error) {
 	if d == nil && f == nil {
 		return auth.FileAttrs{}, unix.ENOENT
 	}
 	if cr.Capable(linux.CAP_FOWNER) && cr.Capable(linux.CAP_CHOWN) && cr.Capable(linux.CAP_FSETID) {
 		return auth.FileAttrs{}, nil
 	}
-	st, err := c.statOf(d, f)
+	st, err := statOf(c, d, f)
 	if err != nil {
 		return auth.FileAttrs{}, err
 	}
@@ -1352,7 +1352,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	}
 	req := &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: uint64(length)}
 	if c.sysno == unix.SYS_FTRUNCATE {
-		f, err := c.fileArg(0)
+		f, err := fileArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
@@ -1371,19 +1371,19 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if err := syncBeforeResize(c, dentryOf(f), length == 0); err != nil {
 			return 0, err
 		}
-		if err := c.setStat(nil, f, req); err != nil {
+		if err := setStat(c, nil, f, req); err != nil {
 			if length == 0 {
 				syncAfterFailedResize(c, dentryOf(f))
 			}
 			return 0, err
 		}
 		if h, ok := vfs.HandleOfFile(f); ok && dentryOf(f) != nil {
-			c.killPriv(dentryOf(f), h, c.k.vfs.AttrsOf(dentryOf(f)))
-			c.noteMappedResize(dentryOf(f), h)
+			killPriv(c, dentryOf(f), h, c.k.vfs.AttrsOf(dentryOf(f)))
+			noteMappedResize(c, dentryOf(f), h)
 		}
 		return 0, nil
 	}
-	p, err := c.pathArg(0)
+	p, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -1406,30 +1406,30 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if _, err := fileSizeCheck(c, d, length, 0, true); err != nil {
 		return 0, err
 	}
-	if err := c.breakLeases(d, true, false); err != nil {
+	if err := breakLeases(c, d, true, false); err != nil {
 		return 0, err
 	}
 	if err := syncBeforeResize(c, d, length == 0); err != nil {
 		return 0, err
 	}
-	if err := c.setStat(d, nil, req); err != nil {
+	if err := setStat(c, d, nil, req); err != nil {
 		if length == 0 {
 			syncAfterFailedResize(c, d)
 		}
 		return 0, err
 	}
-	c.killPriv(d, 0, c.k.vfs.AttrsOf(d))
-	c.noteMappedResize(d, 0)
+	killPriv(c, d, 0, c.k.vfs.AttrsOf(d))
+	noteMappedResize(c, d, 0)
 	return 0, nil
 }
 
 // attrTarget resolves the file a chmod/chown/utimensat-style call names.
-func (c *syscallCtx) attrTarget(dirfd int32, pathIdx int, follow bool, emptyOK bool) (*dentry, *file, error) {
-	p, err := c.pathArg(pathIdx)
+func attrTarget(c *syscallCtx, dirfd int32, pathIdx int, follow bool, emptyOK bool) (*dentry, *file, error) {
+	p, err := pathArg(c, pathIdx)
 	if err != nil {
 		return nil, nil, err
 	}
-	return c.lookupAt(dirfd, p, follow, emptyOK)
+	return lookupAt(c, dirfd, p, follow, emptyOK)
 }
 
 func sysChmod(c *syscallCtx) (int64, error) {
@@ -1439,13 +1439,13 @@ func sysChmod(c *syscallCtx) (int64, error) {
 	var mode uint32
 	switch c.sysno {
 	case unix.SYS_CHMOD:
-		d, f, err = c.attrTarget(atFDCWD, 0, true, false)
+		d, f, err = attrTarget(c, atFDCWD, 0, true, false)
 		mode = uint32(c.args[1])
 	case unix.SYS_FCHMOD:
-		f, err = c.fileArg(0)
+		f, err = fileArg(c, 0)
 		mode = uint32(c.args[1])
 	default:
-		d, f, err = c.attrTarget(c.argInt(0), 1, true, false)
+		d, f, err = attrTarget(c, argInt(c, 0), 1, true, false)
 		mode = uint32(c.args[2])
 	}
 	if err != nil {
@@ -1454,11 +1454,11 @@ func sysChmod(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.DecRef()
 	}
-	if err := c.mayChangeAttrs(d, f); err != nil {
+	if err := mayChangeAttrs(c, d, f); err != nil {
 		return 0, err
 	}
-	cr := c.creds()
-	a, err := c.targetAttrs(cr, d, f)
+	cr := creds(c)
+	a, err := targetAttrs(c, cr, d, f)
 	if err != nil {
 		return 0, err
 	}
@@ -1466,7 +1466,7 @@ func sysChmod(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	mode = cr.ChmodMode(a, mode&07777)
-	return 0, c.setStat(d, f, &goferpb.SetStatRequest{Mask: linux.STATX_MODE, Mode: mode})
+	return 0, setStat(c, d, f, &goferpb.SetStatRequest{Mask: linux.STATX_MODE, Mode: mode})
 }
 
 func sysChown(c *syscallCtx) (int64, error) {
@@ -1476,17 +1476,17 @@ func sysChown(c *syscallCtx) (int64, error) {
 	var uid, gid uint32
 	switch c.sysno {
 	case unix.SYS_CHOWN, unix.SYS_LCHOWN:
-		d, f, err = c.attrTarget(atFDCWD, 0, c.sysno == unix.SYS_CHOWN, false)
+		d, f, err = attrTarget(c, atFDCWD, 0, c.sysno == unix.SYS_CHOWN, false)
 		uid, gid = uint32(c.args[1]), uint32(c.args[2])
 	case unix.SYS_FCHOWN:
-		f, err = c.fileArg(0)
+		f, err = fileArg(c, 0)
 		uid, gid = uint32(c.args[1]), uint32(c.args[2])
 	default:
 		flags := uint32(c.args[4])
 		if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 			return 0, unix.EINVAL
 		}
-		d, f, err = c.attrTarget(c.argInt(0), 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
+		d, f, err = attrTarget(c, argInt(c, 0), 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 		uid, gid = uint32(c.args[2]), uint32(c.args[3])
 	}
 	if err != nil {
@@ -1495,7 +1495,7 @@ func sysChown(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.DecRef()
 	}
-	if err := c.mayChangeAttrs(d, f); err != nil {
+	if err := mayChangeAttrs(c, d, f); err != nil {
 		return 0, err
 	}
 	req := &goferpb.SetStatRequest{}
@@ -1512,11 +1512,11 @@ func sysChown(c *syscallCtx) (int64, error) {
 	}
 	// The mode is needed whoever calls: a chown clears set-id bits
 	// (perm.go: chownMode), even one that changes nothing.
-	st, err := c.statOf(d, f)
+	st, err := statOf(c, d, f)
 	if err != nil {
 		return 0, err
 	}
-	cr := c.creds()
+	cr := creds(c)
 	a := vfs.AttrsOfStat(st)
 	if !cr.MayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
 		return 0, unix.EPERM
@@ -1532,7 +1532,7 @@ func sysChown(c *syscallCtx) (int64, error) {
 	if req.Mask == 0 {
 		return 0, nil
 	}
-	return 0, c.setStat(d, f, req)
+	return 0, setStat(c, d, f, req)
 }
 
 const (
@@ -1541,7 +1541,7 @@ const (
 )
 
 func sysUtimensat(c *syscallCtx) (int64, error) {
-	dirfd, flags := c.argInt(0), uint32(c.args[3])
+	dirfd, flags := argInt(c, 0), uint32(c.args[3])
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
 	}
@@ -1566,9 +1566,9 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 	if c.args[1] == 0 && dirfd != atFDCWD {
 		// futimens: the fd itself. A NULL path with AT_FDCWD is no
 		// fd: Linux copies the path in and fails (EFAULT).
-		f, err = c.fileArg(0)
+		f, err = fileArg(c, 0)
 	} else {
-		d, f, err = c.attrTarget(dirfd, 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
+		d, f, err = attrTarget(c, dirfd, 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 	}
 	if err != nil {
 		return 0, err
@@ -1576,10 +1576,10 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.DecRef()
 	}
-	if err := c.mayChangeAttrs(d, f); err != nil {
+	if err := mayChangeAttrs(c, d, f); err != nil {
 		return 0, err
 	}
-	return 0, c.setTimes(d, f, times)
+	return 0, setTimes(c, d, f, times)
 }
 
 // timeArg is one time of utimensat: a time, or nsec utimeNow/utimeOmit.
@@ -1589,7 +1589,7 @@ type timeArg struct{ sec, nsec int64 }
 // utimensat does, with its permission rules: explicit times need the
 // owner or CAP_FOWNER (EPERM); setting both to now also lets anyone with
 // write permission (EACCES).
-func (c *syscallCtx) setTimes(d *dentry, f *file, times [2]timeArg) error {
+func setTimes(c *syscallCtx, d *dentry, f *file, times [2]timeArg) error {
 	req := &goferpb.SetStatRequest{}
 	explicit := false
 	for i, t := range times {
@@ -1614,8 +1614,8 @@ func (c *syscallCtx) setTimes(d *dentry, f *file, times [2]timeArg) error {
 	if req.Mask == 0 {
 		return nil
 	}
-	cr := c.creds()
-	a, err := c.targetAttrs(cr, d, f)
+	cr := creds(c)
+	a, err := targetAttrs(c, cr, d, f)
 	if err != nil {
 		return err
 	}
@@ -1627,7 +1627,7 @@ func (c *syscallCtx) setTimes(d *dentry, f *file, times [2]timeArg) error {
 			return unix.EACCES
 		}
 	}
-	return c.setStat(d, f, req)
+	return setStat(c, d, f, req)
 }
 
 // ---- statfs ----
@@ -1637,9 +1637,9 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	var f *file
 	var err error
 	if c.sysno == unix.SYS_FSTATFS {
-		f, err = c.getFile(c.argInt(0))
+		f, err = getFile(c, argInt(c, 0))
 	} else {
-		d, f, err = c.attrTarget(atFDCWD, 0, true, false)
+		d, f, err = attrTarget(c, atFDCWD, 0, true, false)
 	}
 	if err != nil {
 		return 0, err
@@ -1687,7 +1687,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 
 // mayChangeAttrs fails with EROFS for a file on a read-only mount
 // (Linux checks this before any permission: mnt_want_write).
-func (c *syscallCtx) mayChangeAttrs(d *dentry, f *file) error {
+func mayChangeAttrs(c *syscallCtx, d *dentry, f *file) error {
 	if f != nil {
 		d = dentryOf(f)
 	}
@@ -1728,7 +1728,7 @@ func tmpfsStatfs(sf *linux.Statfs, m *mount.Mount) {
 func sysUtime(c *syscallCtx) (int64, error) {
 	dirfd, pi, ti := int32(atFDCWD), 0, 1
 	if c.sysno == unix.SYS_FUTIMESAT {
-		dirfd, pi, ti = c.argInt(0), 1, 2
+		dirfd, pi, ti = argInt(c, 0), 1, 2
 	}
 	times := [2]timeArg{{nsec: utimeNow}, {nsec: utimeNow}}
 	if addr := c.args[ti]; addr != 0 {
@@ -1755,9 +1755,9 @@ func sysUtime(c *syscallCtx) (int64, error) {
 	var f *file
 	var err error
 	if c.sysno == unix.SYS_FUTIMESAT && c.args[pi] == 0 && dirfd != atFDCWD {
-		f, err = c.fileArg(0)
+		f, err = fileArg(c, 0)
 	} else {
-		d, f, err = c.attrTarget(dirfd, pi, true, false)
+		d, f, err = attrTarget(c, dirfd, pi, true, false)
 	}
 	if err != nil {
 		return 0, err
@@ -1765,10 +1765,10 @@ func sysUtime(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.DecRef()
 	}
-	if err := c.mayChangeAttrs(d, f); err != nil {
+	if err := mayChangeAttrs(c, d, f); err != nil {
 		return 0, err
 	}
-	return 0, c.setTimes(d, f, times)
+	return 0, setTimes(c, d, f, times)
 }
 
 // ---- mknod ----
@@ -1776,7 +1776,7 @@ func sysUtime(c *syscallCtx) (int64, error) {
 func sysMknod(c *syscallCtx) (int64, error) {
 	dirfd, pi, mode, dev := int32(atFDCWD), 0, uint32(c.args[1]), c.args[2]
 	if c.sysno == unix.SYS_MKNODAT {
-		dirfd, pi, mode, dev = c.argInt(0), 1, uint32(c.args[2]), c.args[3]
+		dirfd, pi, mode, dev = argInt(c, 0), 1, uint32(c.args[2]), c.args[3]
 	}
 	switch mode & unix.S_IFMT {
 	case 0:
@@ -1787,11 +1787,11 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	p, err := c.pathArg(pi)
+	p, err := pathArg(c, pi)
 	if err != nil {
 		return 0, err
 	}
-	dir, name, trailing, err := c.createAt(dirfd, p)
+	dir, name, trailing, err := createAt(c, dirfd, p)
 	if err != nil {
 		return 0, err
 	}
@@ -1809,11 +1809,11 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	cr := c.creds()
-	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), mode&unix.S_IFMT|mode&07777&^c.umask())
+	cr := creds(c)
+	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), mode&unix.S_IFMT|mode&07777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.origin(0)})
+	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("mknod "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}

@@ -184,7 +184,7 @@ func doRead(c *syscallCtx, off int64) (int64, error) {
 	if c.sysno == unix.SYS_PREAD64 && off < 0 {
 		return 0, unix.EINVAL
 	}
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -216,7 +216,7 @@ func doWrite(c *syscallCtx, off int64) (int64, error) {
 	if c.sysno == unix.SYS_PWRITE64 && off < 0 {
 		return 0, unix.EINVAL
 	}
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -278,7 +278,7 @@ func vecOffset(c *syscallCtx) (int64, error) {
 }
 
 func sysReadv(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -313,7 +313,7 @@ func sysReadv(c *syscallCtx) (int64, error) {
 }
 
 func sysWritev(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -348,7 +348,7 @@ func sysWritev(c *syscallCtx) (int64, error) {
 }
 
 func sysLseek(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -420,11 +420,11 @@ func sysLseek(c *syscallCtx) (int64, error) {
 }
 
 func sysClose(c *syscallCtx) (int64, error) {
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
-	f, err := tab.Remove(c.argInt(0))
+	f, err := tab.Remove(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -433,11 +433,11 @@ func sysClose(c *syscallCtx) (int64, error) {
 }
 
 func sysDup(c *syscallCtx) (int64, error) {
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
-	f, _, err := tab.Get(c.argInt(0))
+	f, _, err := tab.Get(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -446,8 +446,8 @@ func sysDup(c *syscallCtx) (int64, error) {
 }
 
 func sysDup2(c *syscallCtx) (int64, error) {
-	oldfd, newfd := c.argInt(0), c.argInt(1)
-	tab, err := c.fdTable()
+	oldfd, newfd := argInt(c, 0), argInt(c, 1)
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -463,11 +463,11 @@ func sysDup2(c *syscallCtx) (int64, error) {
 }
 
 func sysDup3(c *syscallCtx) (int64, error) {
-	oldfd, newfd, flags := c.argInt(0), c.argInt(1), c.args[2]
+	oldfd, newfd, flags := argInt(c, 0), argInt(c, 1), c.args[2]
 	if flags&^unix.O_CLOEXEC != 0 || oldfd == newfd {
 		return 0, unix.EINVAL
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -503,8 +503,8 @@ const (
 // anything (F_GETLK always reports F_UNLCK): there is one application per
 // client, and the gofer has no lock protocol yet.
 func sysFcntl(c *syscallCtx) (int64, error) {
-	fd, cmd := c.argInt(0), int(int32(c.args[1]))
-	tab, err := c.fdTable()
+	fd, cmd := argInt(c, 0), int(int32(c.args[1]))
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -537,7 +537,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		nf := uint32(c.args[2]) & fileStatusFlags
 		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && dentryOf(f) != nil &&
-			!c.creds().OwnerOrCapable(c.k.vfs.AttrsOf(dentryOf(f))) {
+			!creds(c).OwnerOrCapable(c.k.vfs.AttrsOf(dentryOf(f))) {
 			// Only the owner may stop access-time updates (EPERM).
 			return 0, unix.EPERM
 		}
@@ -547,7 +547,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 				break
 			}
 		}
-		c.k.setAsync(f, fd, nf&unix.O_ASYNC != 0)
+		setAsync(c.k, f, fd, nf&unix.O_ASYNC != 0)
 		f.Changed()
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
@@ -559,9 +559,9 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		return pipeSize(c, e, cmd == fSetPipeSz, c.args[2])
 	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
-		return c.fcntlOwner(f, cmd)
+		return fcntlOwner(c, f, cmd)
 	case unix.F_SETLEASE, unix.F_GETLEASE:
-		return c.fcntlLease(f, fd, cmd)
+		return fcntlLease(c, f, fd, cmd)
 	case unix.F_ADD_SEALS, unix.F_GET_SEALS:
 		return fcntlSeals(c, f, cmd)
 	}
@@ -579,7 +579,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if c.args[0] == 0 {
 		return 0, unix.EFAULT
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -587,7 +587,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if max := c.k.sysctl.PipeMaxSize(); max < pipeCapacity && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
+	if max := c.k.sysctl.PipeMaxSize(); max < pipeCapacity && !creds(c).Capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
 		r.Impl.(*pipeEnd).p.LimitNewCapacity(max)
@@ -625,8 +625,8 @@ const (
 )
 
 func sysIoctl(c *syscallCtx) (int64, error) {
-	fd, req, arg := c.argInt(0), uint32(c.args[1]), c.args[2]
-	tab, err := c.fdTable()
+	fd, req, arg := argInt(c, 0), uint32(c.args[1]), c.args[2]
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -759,7 +759,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 }
 
 func sysFsync(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -801,7 +801,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 
 func sysSync(c *syscallCtx) (int64, error) {
 	if c.sysno == unix.SYS_SYNCFS {
-		f, err := c.getFile(c.argInt(0))
+		f, err := getFile(c, argInt(c, 0))
 		if err != nil {
 			return 0, err
 		}
@@ -824,7 +824,7 @@ func sysSync(c *syscallCtx) (int64, error) {
 }
 
 func sysFadvise(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -840,7 +840,7 @@ func sysFadvise(c *syscallCtx) (int64, error) {
 
 // sysGetdents64 lists a directory: "." and ".." first, then the entries.
 func sysGetdents64(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -954,12 +954,12 @@ const (
 
 // sysMmap plans a file mapping; the client maps and faults it in.
 func sysMmap(c *syscallCtx) (int64, error) {
-	length, prot, flags, fd, off := c.args[1], c.args[2], c.args[3], c.argInt(4), c.args[5]
+	length, prot, flags, fd, off := c.args[1], c.args[2], c.args[3], argInt(c, 4), c.args[5]
 	if flags&mapAnon != 0 {
 		return 0, unix.EINVAL
 	}
 	// Linux looks the fd up first: a bad fd is EBADF whatever the rest.
-	f, err := c.getFile(fd)
+	f, err := getFile(c, fd)
 	if err != nil {
 		return 0, err
 	}

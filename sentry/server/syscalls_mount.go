@@ -52,7 +52,7 @@ func startPropagation(flags uint64) (kind uint64, rec bool, err error) {
 // mount the sentry made with other flags or options, bind mounts, and
 // propagation changes.
 func sysMount(c *syscallCtx) (int64, error) {
-	if !c.creds().Capable(linux.CAP_SYS_ADMIN) {
+	if !creds(c).Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	var source, fstype, data string
@@ -62,7 +62,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	target, err := c.pathArg(1)
+	target, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -352,10 +352,10 @@ func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
 
 // sysUmount2 implements umount2(2) of a mount the sentry made.
 func sysUmount2(c *syscallCtx) (int64, error) {
-	if !c.creds().Capable(linux.CAP_SYS_ADMIN) {
+	if !creds(c).Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
-	target, err := c.pathArg(0)
+	target, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -415,7 +415,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		return 0, fmt.Errorf("a bind mount's source is in this mount: %w", unix.EBUSY)
 	}
 	if !detach {
-		if c.k.mountBusy(vm.ID) {
+		if mountBusy(c.k, vm.ID) {
 			return 0, unix.EBUSY
 		}
 	}
@@ -428,7 +428,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 	// The mount and, detached with it, those under it (deepest first).
 	for _, m := range gone {
 		if g := v.GraftedByID(m.ID); g != nil {
-			v.Ungraft(g, detach && c.k.mountBusy(m.ID))
+			v.Ungraft(g, detach && mountBusy(c.k, m.ID))
 		}
 		c.k.trk.Changed(mountID(m.ID))
 	}

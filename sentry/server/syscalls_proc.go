@@ -33,7 +33,7 @@ func sysClone(c *syscallCtx) (int64, error) {
 	if flags&(unix.CLONE_THREAD|unix.CLONE_VM) == 0 {
 		// The child's copy of the address space has the parent's
 		// SysV shared memory attachments.
-		c.k.ipc.ProcessForked(c.pid(), tid)
+		c.k.ipc.ProcessForked(callPid(c), tid)
 	}
 	c.reply.Action = &sentrypb.Reply_Clone{Clone: &sentrypb.CloneResult{ChildTid: tid}}
 	return int64(tid), nil
@@ -117,12 +117,12 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 func sysExecve(c *syscallCtx) (int64, error) {
 	dirfd, pi, ai, ei, flags := int32(atFDCWD), 0, 1, 2, uint32(0)
 	if c.sysno == unix.SYS_EXECVEAT {
-		dirfd, pi, ai, ei, flags = c.argInt(0), 1, 2, 3, uint32(c.args[4])
+		dirfd, pi, ai, ei, flags = argInt(c, 0), 1, 2, 3, uint32(c.args[4])
 	}
 	if flags&^(atEmptyPath|atSymlinkNofollow) != 0 {
 		return 0, unix.EINVAL
 	}
-	path, err := c.pathArg(pi)
+	path, err := pathArg(c, pi)
 	if err != nil {
 		return 0, err
 	}
@@ -144,7 +144,7 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		if flags&atEmptyPath == 0 {
 			return 0, unix.ENOENT
 		}
-		f, err := c.getFile(dirfd)
+		f, err := getFile(c, dirfd)
 		if err != nil {
 			return 0, err
 		}
@@ -155,7 +155,7 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		}
 		p, _ := c.k.vfs.PathOf(d)
 		path, start = p, c.k.vfs.Root
-	} else if start, err = c.startDir(dirfd, path); err != nil {
+	} else if start, err = startDir(c, dirfd, path); err != nil {
 		return 0, err
 	}
 	ep, err := planExec(c.k, c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
@@ -280,7 +280,7 @@ func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options 
 		}
 		ch := k.waitq.Wait()
 		k.mu.Unlock()
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return waitResult{}, err
 		}
 	}
@@ -376,8 +376,8 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysGetpid(c *syscallCtx) (int64, error) { return int64(c.pid()), nil }
-func sysGettid(c *syscallCtx) (int64, error) { return int64(c.tid()), nil }
+func sysGetpid(c *syscallCtx) (int64, error) { return int64(callPid(c)), nil }
+func sysGettid(c *syscallCtx) (int64, error) { return int64(callTid(c)), nil }
 
 func sysGetppid(c *syscallCtx) (int64, error) {
 	c.k.mu.Lock()
@@ -687,7 +687,7 @@ func sysGetrusage(c *syscallCtx) (int64, error) {
 // ---- credentials ----
 
 func sysGetuid(c *syscallCtx) (int64, error) {
-	cr := c.creds()
+	cr := creds(c)
 	switch c.sysno {
 	case unix.SYS_GETUID:
 		return int64(cr.RUID), nil
@@ -700,7 +700,7 @@ func sysGetuid(c *syscallCtx) (int64, error) {
 }
 
 func sysGetresuid(c *syscallCtx) (int64, error) {
-	cr := c.creds()
+	cr := creds(c)
 	ids := [3]uint32{cr.RUID, cr.EUID, cr.SUID}
 	if c.sysno == unix.SYS_GETRESGID {
 		ids = [3]uint32{cr.RGID, cr.EGID, cr.SGID}
@@ -850,7 +850,7 @@ func sysGetgroups(c *syscallCtx) (int64, error) {
 	if size < 0 {
 		return 0, unix.EINVAL
 	}
-	groups := c.creds().Groups
+	groups := creds(c).Groups
 	if size == 0 {
 		return int64(len(groups)), nil
 	}

@@ -93,7 +93,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		f.DecRef()
 		return 0, err
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		f.DecRef()
 		return 0, err
@@ -112,7 +112,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 		if domain == unix.AF_INET || domain == unix.AF_INET6 {
 			// Linux makes the socket (its type and protocol
 			// checked) before it finds that inet has no pairs.
-			if _, err := inet.SockType(int(stype), proto, c.creds().EUID == 0); err != nil {
+			if _, err := inet.SockType(int(stype), proto, creds(c).EUID == 0); err != nil {
 				return 0, err
 			}
 			return 0, unix.EOPNOTSUPP
@@ -128,7 +128,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	if c.args[3] == 0 {
 		return 0, unix.EFAULT
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -170,19 +170,19 @@ func sockaddrArg(c *syscallCtx, i int) ([]byte, error) {
 }
 
 func sysBind(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetBind(c, f, is)
 	}
-	f, s, err := unixSock(c, c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -232,19 +232,19 @@ func sysBind(c *syscallCtx) (int64, error) {
 }
 
 func sysListen(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetListen(c, f, is)
 	}
-	f, s, err := unixSock(c, c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -269,11 +269,11 @@ func sysListen(c *syscallCtx) (int64, error) {
 }
 
 func sysAccept(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
@@ -284,11 +284,11 @@ func sysAccept(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	if f, is, ok := inetSock(c, c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetAccept(c, f, is, flags)
 	}
-	f, s, err := unixSock(c, c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -338,7 +338,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		nf.Impl.(*unixsock.File).End.Store(&unixsock.ConnEnd{Conn: cn, Side: 1})
 		cn.Changed()
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		nf.DecRef()
 		return 0, err
@@ -354,19 +354,19 @@ func sysAccept(c *syscallCtx) (int64, error) {
 }
 
 func sysConnect(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetConnect(c, f, is)
 	}
-	f, s, err := unixSock(c, c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -421,7 +421,7 @@ func sysConnect(c *syscallCtx) (int64, error) {
 		// The listener's backlog is full: wait for an accept (Linux
 		// blocks too), checking again every few milliseconds.
 		tm := time.NewTimer(5 * time.Millisecond)
-		err2 := c.block(nil, tm.C)
+		err2 := c.Block(nil, tm.C)
 		tm.Stop()
 		if err2 != unix.ETIMEDOUT {
 			return 0, err2
@@ -430,15 +430,15 @@ func sysConnect(c *syscallCtx) (int64, error) {
 }
 
 func sysShutdown(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		how, err := socket.ShutdownFlags(int(c.args[1]))
 		if err != nil {
@@ -446,7 +446,7 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 		}
 		return 0, kobj.TCPIPErr(is.S.EP.Shutdown(how))
 	}
-	f, s, err := unixSock(c, c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -455,19 +455,19 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 }
 
 func sysGetsockname(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetGetname(c, is, c.sysno == unix.SYS_GETPEERNAME)
 	}
-	f, s, err := unixSock(c, c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -513,15 +513,15 @@ func sendTarget(c *syscallCtx, s *unixsock.File, raw []byte) (transport.BoundEnd
 }
 
 func sysSendto(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		var raw []byte
 		if c.args[4] != 0 {
@@ -537,7 +537,7 @@ func sysSendto(c *syscallCtx) (int64, error) {
 		}
 		return inetSendto(c, f, is, src, raw, int(c.args[3]))
 	}
-	f, s, err := unixSock(c, c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -568,15 +568,15 @@ func sysSendto(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvfrom(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		flags := int(c.args[3])
 		dst, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
@@ -602,7 +602,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 		}
 		return n, nil
 	}
-	f, s, err := unixSock(c, c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -705,7 +705,7 @@ func parseControl(c *syscallCtx, b []byte) (transport.ControlMessages, error) {
 				return fail(unix.EINVAL)
 			}
 			for i := 0; i < n; i++ {
-				f, err := c.getFile(int32(binary.LittleEndian.Uint32(data[4*i:])))
+				f, err := getFile(c, int32(binary.LittleEndian.Uint32(data[4*i:])))
 				if err != nil {
 					return fail(err)
 				}
@@ -716,8 +716,8 @@ func parseControl(c *syscallCtx, b []byte) (transport.ControlMessages, error) {
 				return fail(unix.EINVAL)
 			}
 			cr := socket.Creds{Pid: int32(binary.LittleEndian.Uint32(data)), Uid: binary.LittleEndian.Uint32(data[4:]), Gid: binary.LittleEndian.Uint32(data[8:])}
-			me := c.creds()
-			if me.EUID != 0 && (cr.Pid != c.pid() || (cr.Uid != me.RUID && cr.Uid != me.EUID && cr.Uid != me.SUID) ||
+			me := creds(c)
+			if me.EUID != 0 && (cr.Pid != callPid(c) || (cr.Uid != me.RUID && cr.Uid != me.EUID && cr.Uid != me.SUID) ||
 				(cr.Gid != me.RGID && cr.Gid != me.EGID && cr.Gid != me.SGID)) {
 				return fail(unix.EPERM)
 			}
@@ -738,7 +738,7 @@ func parseControl(c *syscallCtx, b []byte) (transport.ControlMessages, error) {
 }
 
 func sysSendmsg(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
@@ -746,15 +746,15 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
 	}
-	if f, hs, ok := hostSock(c, c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetSendmsg(c, f, is)
 	}
-	f, s, err := unixSock(c, c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -802,7 +802,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvmsg(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
@@ -810,15 +810,15 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
 	}
-	if f, hs, ok := hostSock(c, c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetRecvmsg(c, f, is)
 	}
-	f, s, err := unixSock(c, c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -883,7 +883,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 			msgFlags |= unix.MSG_CTRUNC
 		}
 		if room > 0 {
-			tab, err := c.fdTable()
+			tab, err := callFdTable(c)
 			if err != nil {
 				return 0, err
 			}
@@ -957,11 +957,11 @@ func appendCmsg(b []byte, typ int32, data []byte) []byte {
 func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
 
 func sysGetsockopt(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
@@ -976,9 +976,9 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	if int32(binary.LittleEndian.Uint32(lb)) < 0 {
 		return 0, unix.EINVAL
 	}
-	if f, is, ok := inetSock(c, c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
-		v, err := is.Sockopt(true, level, name, nil, c.creds().EUID == 0)
+		v, err := is.Sockopt(true, level, name, nil, creds(c).EUID == 0)
 		if err != nil {
 			return 0, err
 		}
@@ -988,7 +988,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 		}
 		return 0, c.mem.CopyOut(c.args[4], putInt(int32(l)))
 	}
-	f, s, err := unixSock(c, c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -1058,15 +1058,15 @@ func boolInt(b bool) int32 {
 }
 
 func sysSetsockopt(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		n := int(int32(c.args[4]))
 		if n < 0 {
@@ -1076,10 +1076,10 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		_, err = is.Sockopt(false, int(int32(c.args[1])), int(int32(c.args[2])), v, c.creds().EUID == 0)
+		_, err = is.Sockopt(false, int(int32(c.args[1])), int(int32(c.args[2])), v, creds(c).EUID == 0)
 		return 0, err
 	}
-	f, s, err := unixSock(c, c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}

@@ -99,7 +99,7 @@ func waitPipeData(c *syscallCtx, p *kpipe, nonblock bool) (bool, error) {
 		}
 		ch := p.ChangedLocked()
 		p.Unlock()
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return false, err
 		}
 	}
@@ -126,7 +126,7 @@ func waitPipeSpace(c *syscallCtx, p *kpipe, nonblock bool) (int, error) {
 		}
 		ch := p.ChangedLocked()
 		p.Unlock()
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return 0, err
 		}
 	}
@@ -144,12 +144,12 @@ func pushPipeLocked(c *syscallCtx, out *pipeEnd, outF *file, b []byte) int {
 func sysSplice(c *syscallCtx) (int64, error) {
 	offInAddr, offOutAddr := c.args[1], c.args[3]
 	n, flags := c.args[4], uint32(c.args[5])
-	in, err := c.getFile(c.argInt(0))
+	in, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := c.getFile(c.argInt(2))
+	out, err := getFile(c, argInt(c, 2))
 	if err != nil {
 		return 0, err
 	}
@@ -312,12 +312,12 @@ func pipeToFile(c *syscallCtx, in *pipeEnd, out *file, off int64, n int, nonbloc
 
 func sysTee(c *syscallCtx) (int64, error) {
 	n, flags := c.args[2], uint32(c.args[3])
-	in, err := c.getFile(c.argInt(0))
+	in, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := c.getFile(c.argInt(1))
+	out, err := getFile(c, argInt(c, 1))
 	if err != nil {
 		return 0, err
 	}
@@ -347,12 +347,12 @@ func sysTee(c *syscallCtx) (int64, error) {
 func sysCopyFileRange(c *syscallCtx) (int64, error) {
 	offInAddr, offOutAddr := c.args[1], c.args[3]
 	n, flags := c.args[4], c.args[5]
-	in, err := c.getFile(c.argInt(0))
+	in, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := c.getFile(c.argInt(2))
+	out, err := getFile(c, argInt(c, 2))
 	if err != nil {
 		return 0, err
 	}

@@ -32,8 +32,8 @@ const ipc64Flag = 0x100
 const segmentCreatePart = 100
 
 func ipcCaller(c *syscallCtx) sysvipc.Caller {
-	cr := c.creds()
-	return sysvipc.Caller{Pid: c.pid(), UID: cr.EUID, GID: cr.EGID, Groups: cr.Groups, Privileged: cr.EUID == 0}
+	cr := creds(c)
+	return sysvipc.Caller{Pid: callPid(c), UID: cr.EUID, GID: cr.EGID, Groups: cr.Groups, Privileged: cr.EUID == 0}
 }
 
 func marshalBytes(m marshal.Marshallable) []byte {
@@ -59,7 +59,7 @@ func ipcWait(c *syscallCtx, ch <-chan struct{}, cancel func() error, deadline ti
 		defer tm.Stop()
 		timeout = tm.C
 	}
-	err := c.block(ch, timeout)
+	err := c.Block(ch, timeout)
 	if e := cancel(); e != nil {
 		return e
 	}
@@ -75,12 +75,12 @@ func ipcWait(c *syscallCtx, ch <-chan struct{}, cancel func() error, deadline ti
 // ---- semaphores ----
 
 func sysSemget(c *syscallCtx) (int64, error) {
-	id, err := c.k.ipc.SemGet(ipcCaller(c), c.argInt(0), c.argInt(1), c.argInt(2))
+	id, err := c.k.ipc.SemGet(ipcCaller(c), argInt(c, 0), argInt(c, 1), argInt(c, 2))
 	return int64(id), err
 }
 
 func sysSemop(c *syscallCtx) (int64, error) {
-	id, addr, nsops := c.argInt(0), c.args[1], uint32(c.args[2])
+	id, addr, nsops := argInt(c, 0), c.args[1], uint32(c.args[2])
 	if nsops < 1 || id < 0 {
 		return 0, unix.EINVAL
 	}
@@ -129,7 +129,7 @@ func sysSemop(c *syscallCtx) (int64, error) {
 }
 
 func sysSemctl(c *syscallCtx) (int64, error) {
-	id, num, cmd, arg := c.argInt(0), c.argInt(1), c.argInt(2)&^ipc64Flag, c.args[3]
+	id, num, cmd, arg := argInt(c, 0), argInt(c, 1), argInt(c, 2)&^ipc64Flag, c.args[3]
 	if id < 0 {
 		return 0, unix.EINVAL
 	}
@@ -191,12 +191,12 @@ func sysSemctl(c *syscallCtx) (int64, error) {
 // ---- message queues ----
 
 func sysMsgget(c *syscallCtx) (int64, error) {
-	id, err := c.k.ipc.MsgGet(ipcCaller(c), c.argInt(0), c.argInt(1))
+	id, err := c.k.ipc.MsgGet(ipcCaller(c), argInt(c, 0), argInt(c, 1))
 	return int64(id), err
 }
 
 func sysMsgsnd(c *syscallCtx) (int64, error) {
-	id, addr, size, flags := c.argInt(0), c.args[1], int64(c.args[2]), c.argInt(3)
+	id, addr, size, flags := argInt(c, 0), c.args[1], int64(c.args[2]), argInt(c, 3)
 	tb, err := c.mem.CopyIn(addr, 8)
 	if err != nil {
 		return 0, err
@@ -226,7 +226,7 @@ func sysMsgsnd(c *syscallCtx) (int64, error) {
 }
 
 func sysMsgrcv(c *syscallCtx) (int64, error) {
-	id, addr, size, typ, flags := c.argInt(0), c.args[1], int64(c.args[2]), int64(c.args[3]), c.argInt(4)
+	id, addr, size, typ, flags := argInt(c, 0), c.args[1], int64(c.args[2]), int64(c.args[3]), argInt(c, 4)
 	caller := ipcCaller(c)
 	for {
 		mtyp, text, ch, cancel, err := c.k.ipc.MsgReceive(caller, c.seq, id, typ, size, flags)
@@ -254,7 +254,7 @@ func sysMsgrcv(c *syscallCtx) (int64, error) {
 }
 
 func sysMsgctl(c *syscallCtx) (int64, error) {
-	id, cmd, arg := c.argInt(0), c.argInt(1)&^ipc64Flag, c.args[2]
+	id, cmd, arg := argInt(c, 0), argInt(c, 1)&^ipc64Flag, c.args[2]
 	if id < 0 || cmd < 0 {
 		return 0, unix.EINVAL
 	}
@@ -289,7 +289,7 @@ func sysMsgctl(c *syscallCtx) (int64, error) {
 // ---- shared memory ----
 
 func sysShmget(c *syscallCtx) (int64, error) {
-	id, err := c.k.ipc.ShmGet(ipcCaller(c), c.argInt(0), c.args[1], c.argInt(2))
+	id, err := c.k.ipc.ShmGet(ipcCaller(c), argInt(c, 0), c.args[1], argInt(c, 2))
 	return int64(id), err
 }
 
@@ -297,7 +297,7 @@ func sysShmget(c *syscallCtx) (int64, error) {
 const shmlba = 4096
 
 func sysShmat(c *syscallCtx) (int64, error) {
-	id, addr, flags := c.argInt(0), c.args[1], c.argInt(2)
+	id, addr, flags := argInt(c, 0), c.args[1], argInt(c, 2)
 	if addr != 0 {
 		if addr&(shmlba-1) != 0 {
 			if flags&linux.SHM_RND == 0 {
@@ -320,7 +320,7 @@ func sysShmat(c *syscallCtx) (int64, error) {
 	f, st, err := segmentFile(c, at.File, at.Size)
 	if err != nil {
 		c.k.log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
-		if gone, _ := c.k.ipc.ShmAdjust(c.pid(), id, -1); gone != "" {
+		if gone, _ := c.k.ipc.ShmAdjust(callPid(c), id, -1); gone != "" {
 			removeSegmentFiles(c.k, []string{gone})
 		}
 		return 0, unix.ENOMEM
@@ -342,7 +342,7 @@ func sysShmdt(c *syscallCtx) (int64, error) {
 	if delta < -math.MaxInt32 || delta > math.MaxInt32 {
 		return 0, unix.EINVAL
 	}
-	gone, err := c.k.ipc.ShmAdjust(c.pid(), c.argInt(1), int(delta))
+	gone, err := c.k.ipc.ShmAdjust(callPid(c), argInt(c, 1), int(delta))
 	if err != nil {
 		return 0, err
 	}
@@ -353,7 +353,7 @@ func sysShmdt(c *syscallCtx) (int64, error) {
 }
 
 func sysShmctl(c *syscallCtx) (int64, error) {
-	id, cmd, arg := c.argInt(0), c.argInt(1)&^ipc64Flag, c.args[2]
+	id, cmd, arg := argInt(c, 0), argInt(c, 1)&^ipc64Flag, c.args[2]
 	if id < 0 || cmd < 0 {
 		return 0, unix.EINVAL
 	}
@@ -435,7 +435,7 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 			return nil, nil, err
 		}
 		ctx, cancel := v.RPCCtx()
-		r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: c.origin(segmentCreatePart)})
+		r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: origin(c, segmentCreatePart)})
 		cancel()
 		if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 			return nil, nil, err
@@ -450,7 +450,7 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 	}
 	st, err := f.Impl.(*vfs.GoferFile).Stat(c)
 	if err == nil && st.Size < want {
-		if err = c.setStat(nil, f, &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: want}); err == nil {
+		if err = setStat(c, nil, f, &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: want}); err == nil {
 			st, err = f.Impl.(*vfs.GoferFile).Stat(c)
 		}
 	}

@@ -42,18 +42,18 @@ func xattrKindOf(sysno int32) xattrKind {
 func xattrFile(c *syscallCtx) error {
 	kind := xattrKindOf(c.sysno)
 	if kind == xattrFD {
-		f, err := c.fileArg(0)
+		f, err := fileArg(c, 0)
 		if err != nil {
 			return err
 		}
 		f.DecRef()
 		return nil
 	}
-	p, err := c.pathArg(0)
+	p, err := pathArg(c, 0)
 	if err != nil {
 		return err
 	}
-	_, f, err := c.lookupAt(atFDCWD, p, kind == xattrPath, false)
+	_, f, err := lookupAt(c, atFDCWD, p, kind == xattrPath, false)
 	if f != nil {
 		f.DecRef()
 	}

@@ -35,7 +35,7 @@ var (
 
 // KillPriv is vfs.Kernel's: killPriv for the kernel's call c.
 func (k *clientState) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
-	callOf(c).killPriv(d, h, a)
+	killPriv(callOf(c), d, h, a)
 }
 
 // HandleOf is vfs.VFS.PinHandle for the duration of system call c: the pin is
@@ -49,7 +49,7 @@ func (c *syscallCtx) HandleOf(d *dentry) (uint64, error) {
 }
 
 // unpinAll drops the pins c's handler took. c may be nil.
-func (c *syscallCtx) unpinAll() {
+func unpinAll(c *syscallCtx) {
 	if c == nil {
 		return
 	}
@@ -61,7 +61,7 @@ func (c *syscallCtx) unpinAll() {
 
 // mountBusy says a file of mount id is in use: open, a working
 // directory, or mapped.
-func (k *clientState) mountBusy(id int) bool {
+func mountBusy(k *clientState, id int) bool {
 	var ds []*dentry
 	k.mu.Lock()
 	seen := make(map[*fdTable]bool)
@@ -89,7 +89,7 @@ func (k *clientState) mountBusy(id int) bool {
 // and grafts the sentry's tmpfs mounts again over their mount points
 // (their gofer directories are found by name). It returns what could not
 // be rebuilt.
-func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState) []error {
+func restoreMounts(k *clientState, rc *syscallCtx, recs []*sentrypb.MountState) []error {
 	v := k.vfs
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Id < recs[j].Id })
 	v.MntMu.Lock()

@@ -172,7 +172,7 @@ func (k *clientState) FileName(f *file) (string, bool) {
 // CallerIDs is synth.Kernel's: the PID and TID of call c.
 func (k *clientState) CallerIDs(c vfs.Caller) (pid, tid int32) {
 	sc := callOf(c)
-	return sc.pid(), sc.tid()
+	return callPid(sc), callTid(sc)
 }
 
 // Source is synth.Kernel's: the state procfs renders.

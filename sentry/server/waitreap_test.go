@@ -72,7 +72,7 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 				if th == nil {
 					t.Fatalf("no thread %d", tid)
 				}
-				return k.dispatch(th, seq, &sentrypb.Syscall{Sysno: int32(sysno), Args: args}, make(chan struct{}), nil)
+				return dispatch(k, th, seq, &sentrypb.Syscall{Sysno: int32(sysno), Args: args}, make(chan struct{}), nil)
 			}
 
 			fork := run(1, 1, unix.SYS_CLONE, uint64(unix.SIGCHLD))
