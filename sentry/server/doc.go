@@ -271,11 +271,18 @@
 // own fact that a reply will tell of its end), nor of *Server (what it
 // reads of it, its registry of read leases among them, is its own). Its
 // fields name only packages below (and restoredPair, a Restore's
-// scratch); syscallCtx's name clientState and pathView. What keeps both
-// here is their methods (208 on *clientState in 36 files, 149 on
-// *syscallCtx): Go defines a method only in its type's package, so they
-// become functions first, then clientState kernel.Kernel and syscallCtx
-// kernel.Task, and the kernel's files move one at a time.
+// scratch); syscallCtx's name clientState and pathView. Their methods
+// are functions taking the kernel or the call first (f(k, ...),
+// f(c, ...); where both types had a name, the call's is callX, the
+// kernel's kernelX), so that the types can move: Go defines a method only
+// in its type's package. What is left on them are the methods that
+// satisfy an interface of a package below: 25 on *clientState
+// (synth.Kernel in vfs_synth.go, vfs.Kernel and fdesc.Owner, devpts.Kernel,
+// signalfd.Reader, unixsock.Namespace, netlink.Router) and 11 on
+// *syscallCtx (fdesc.Call, vfs.Caller, vfs.WalkObserver,
+// fdesc.OffsetRecorder). Next: clientState becomes kernel.Kernel and
+// syscallCtx kernel.Task, those methods on small adapters here, then the
+// kernel's files move one at a time.
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
