@@ -206,7 +206,7 @@ type clientState struct {
 	// restorePairs holds the socketpairs a Restore is rebuilding, by
 	// connection id (restore_kobj.go; used only by the restore, which
 	// runs before any call).
-	restorePairs map[uint64]*restoredPair
+	restorePairs map[uint64]*kernel.RestoredPair
 	// resentBelow is the seq of the Restore call: calls with lower seqs
 	// are re-sent ones.
 	resentBelow atomic.Uint64

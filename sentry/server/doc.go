@@ -270,8 +270,8 @@
 // through clientState.out; a thread keeps only inFlight, the kernel's
 // own fact that a reply will tell of its end), nor of *Server (what it
 // reads of it, its registry of read leases among them, is its own). Its
-// fields name only packages below (and restoredPair, a Restore's
-// scratch); syscallCtx's name clientState and pathView. Their methods
+// fields name only packages below (a Restore's socketpairs are
+// kernel.RestoredPair); syscallCtx's name clientState and pathView. Their methods
 // are functions taking the kernel or the call first (f(k, ...),
 // f(c, ...); where both types had a name, the call's is callX, the
 // kernel's kernelX), so that the types can move: Go defines a method only

@@ -15,6 +15,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -77,15 +78,6 @@ func timerfdState(t *timerfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 // signalfdState is a signalfd's record.
 func signalfdState(s *signalfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	return sentrypb.FileState_SIGNALFD, &sentrypb.KernelObjectState{SignalfdMask: s.Mask()}
-}
-
-// restoredPair is a socketpair being rebuilt: both ends are made when
-// the first is restored; the data goes in once both had their chance.
-type restoredPair struct {
-	conn   *unixsock.Conn
-	ends   [2]*socket.Unix
-	files  [2]*file
-	queued [2][][]byte
 }
 
 // inetState is a netstack socket's record.
@@ -261,29 +253,29 @@ func restoreUnixSocket(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s
 // restorePairEnd rebuilds one end of a socketpair.
 func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState, stype linux.SockType, creds socket.Creds) (*file, error) {
 	if k.restorePairs == nil {
-		k.restorePairs = make(map[uint64]*restoredPair)
+		k.restorePairs = make(map[uint64]*kernel.RestoredPair)
 	}
 	rp := k.restorePairs[st.SocketConn]
 	if rp == nil {
 		a, b := socket.NewUnixPair(stype, creds)
-		rp = &restoredPair{conn: unixsock.NewConn(st.SocketConn, stype == linux.SOCK_STREAM), ends: [2]*socket.Unix{a, b}}
+		rp = &kernel.RestoredPair{Conn: unixsock.NewConn(st.SocketConn, stype == linux.SOCK_STREAM), Ends: [2]*socket.Unix{a, b}}
 		k.restorePairs[st.SocketConn] = rp
 	}
 	side := int(st.SocketSide)
-	if rp.files[side] != nil {
+	if rp.Files[side] != nil {
 		return nil, fmt.Errorf("socketpair %d side %d restored twice: %w", st.SocketConn, side, unix.EINVAL)
 	}
-	f := unixsock.New(k, rp.ends[side], 0)
+	f := unixsock.New(k, rp.Ends[side], 0)
 	chargeSocket(k, f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*unixsock.File)
-	s.End.Store(&unixsock.ConnEnd{Conn: rp.conn, Side: side})
-	rp.conn.Mu.Lock()
-	rp.conn.Files[side] = f
-	rp.conn.Mu.Unlock()
-	rp.files[side] = f
-	rp.queued[side] = st.SocketQueued
-	rp.ends[side].EP.SocketOptions().SetPassCred(st.SocketPasscred)
+	s.End.Store(&unixsock.ConnEnd{Conn: rp.Conn, Side: side})
+	rp.Conn.Mu.Lock()
+	rp.Conn.Files[side] = f
+	rp.Conn.Mu.Unlock()
+	rp.Files[side] = f
+	rp.Queued[side] = st.SocketQueued
+	rp.Ends[side].EP.SocketOptions().SetPassCred(st.SocketPasscred)
 	return f, nil
 }
 
@@ -292,12 +284,12 @@ func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelO
 // had been closed: its peer reads the data, then end of file).
 func finishRestoredPairs(k *clientState) {
 	for id, rp := range k.restorePairs {
-		cn := rp.conn
+		cn := rp.Conn
 		cn.Mu.Lock()
 		for side := 0; side < 2; side++ {
-			for _, m := range rp.queued[side] {
+			for _, m := range rp.Queued[side] {
 				src := usermem.BytesIOSequence(m)
-				n, err := rp.ends[1-side].Send(src, transport.ControlMessages{}, nil)
+				n, err := rp.Ends[1-side].Send(src, transport.ControlMessages{}, nil)
 				if err != nil || n != int64(len(m)) {
 					k.log.Warn("restore: socketpair data not queued again", "pair", id, "bytes", len(m), "sent", n, "err", err)
 					cn.Broken = true
@@ -311,8 +303,8 @@ func finishRestoredPairs(k *clientState) {
 		}
 		cn.Mu.Unlock()
 		for side := 0; side < 2; side++ {
-			if rp.files[side] == nil {
-				rp.ends[side].Release()
+			if rp.Files[side] == nil {
+				rp.Ends[side].Release()
 			}
 		}
 	}
