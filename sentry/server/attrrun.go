@@ -75,9 +75,9 @@ func holdAttrs(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) b
 	if run.Dentry == nil {
 		// The handle must outlive the handler (whose pin ends with
 		// it) until the held change is sent.
-		if h, err := c.k.vfs.PinHandle(d); err != nil || h != req.Handle {
+		if h, err := c.k.VFS.PinHandle(d); err != nil || h != req.Handle {
 			if err == nil {
-				c.k.vfs.Unpin(d)
+				c.k.VFS.Unpin(d)
 			}
 			run.Pending.Take()
 			return false
@@ -106,7 +106,7 @@ func flushAttrRun(k *clientState, run *attrRun) {
 	merged, parts := run.Pending.Take()
 	d, replies := run.Dentry, run.PartReplies
 	run.Dentry, run.PartReplies = nil, nil
-	defer k.vfs.Unpin(d)
+	defer k.VFS.Unpin(d)
 	if len(parts) > 1 && setStatHeld(k, d, merged) == nil {
 		for _, p := range parts {
 			inotifyEvent(k, d, inotifyStatEvents(p.Mask))
@@ -116,7 +116,7 @@ func flushAttrRun(k *clientState, run *attrRun) {
 	for i, p := range parts {
 		if err := setStatHeld(k, d, p); err != nil {
 			replies[i].Errno, replies[i].Ret = int32(syserr.ErrnoOf(err)), 0
-			k.log.Warn("a posted call failed after the application was told it succeeded", "seq", replies[i].Seq, "err", err)
+			k.Log.Warn("a posted call failed after the application was told it succeeded", "seq", replies[i].Seq, "err", err)
 			continue
 		}
 		inotifyEvent(k, d, inotifyStatEvents(p.Mask))
@@ -126,13 +126,13 @@ func flushAttrRun(k *clientState, run *attrRun) {
 // setStatHeld sends req, a held change of d, and records the attributes
 // it left.
 func setStatHeld(k *clientState, d *dentry, req *goferpb.SetStatRequest) error {
-	ctx, cancel := k.vfs.RPCCtx()
+	ctx, cancel := k.VFS.RPCCtx()
 	defer cancel()
-	r, err := k.gofer.SetStat(ctx, req)
+	r, err := k.Gofer.SetStat(ctx, req)
 	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
 		return err
 	}
-	k.vfs.NoteAttrs(d, r.Stat)
+	k.VFS.NoteAttrs(d, r.Stat)
 	return nil
 }
 
@@ -166,9 +166,9 @@ func (c *client) endAttrRun(run *attrRun, held []heldReply, next *sentrypb.Call)
 			n = held[i+1].call
 		}
 		c.stream.replyPosted(h.r, n)
-		c.k.mu.Lock()
+		c.k.Mu.Lock()
 		c.postedFinishedLocked(h.call.Seq)
-		c.k.mu.Unlock()
+		c.k.Mu.Unlock()
 	}
 }
 
@@ -182,23 +182,23 @@ func (c *client) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
 	}
 	var start []worker
 	k := c.k
-	k.mu.Lock()
+	k.Mu.Lock()
 	for _, call := range calls {
-		if k.destroyed {
+		if k.Destroyed {
 			break
 		}
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		admitted := c.admitCall(sess, call)
-		k.mu.Lock()
+		k.Mu.Lock()
 		if !admitted {
 			continue
 		}
-		t := k.threads[call.Tid]
+		t := k.Threads[call.Tid]
 		if t == nil || call.GetSyscall() == nil || !isPosted(call) {
 			// Not a thread's posted system call: as one alone.
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			c.enqueue(call)
-			k.mu.Lock()
+			k.Mu.Lock()
 			continue
 		}
 		tc := c.callsOfLocked(t)
@@ -206,11 +206,11 @@ func (c *client) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
 		c.notePostedLocked(call.Seq)
 		if !tc.running {
 			tc.running = true
-			k.workers.Add(1)
+			k.Workers.Add(1)
 			start = append(start, worker{t, tc})
 		}
 	}
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	for _, w := range start {
 		c.s.workers.Go(func() { c.threadWorker(w.t, w.tc) })
 	}

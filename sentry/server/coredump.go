@@ -19,9 +19,9 @@ func prlimitCore(c *syscallCtx, newAddr uint64) (int64, error) {
 		return 0, err
 	}
 	k, p := c.k, c.t.Proc
-	k.mu.Lock()
+	k.Mu.Lock()
 	p.CoreDumps = cur != 0
-	k.trk.Changed(p)
-	k.mu.Unlock()
+	k.Trk.Changed(p)
+	k.Mu.Unlock()
 	return 0, nil
 }

@@ -95,12 +95,12 @@ type syscallCtx struct {
 // seq is below the Restore's): a gofer mutation whose effect is already
 // visible is then passed to the gofer anyway, whose reply cache answers
 // it as the first execution did.
-func resent(c *syscallCtx) bool { return c.seq < c.k.resentBelow.Load() }
+func resent(c *syscallCtx) bool { return c.seq < c.k.ResentBelow.Load() }
 
 // origin names this call to the gofer's reply cache; part tells apart the
 // gofer mutations one call makes.
 func origin(c *syscallCtx, part uint32) *goferpb.Origin {
-	return &goferpb.Origin{ClientId: c.k.originID, Seq: c.seq, Part: part}
+	return &goferpb.Origin{ClientId: c.k.OriginID, Seq: c.seq, Part: part}
 }
 
 // callOf returns the kernel's call behind c, a Call the kernel gave a
@@ -168,7 +168,7 @@ func (c *syscallCtx) Block(ch <-chan struct{}, timeout <-chan time.Time) error {
 		return syserr.RestartSys
 	case <-c.dead:
 		return syserr.RestartSys
-	case <-c.k.done:
+	case <-c.k.Done:
 		return syserr.RestartSys
 	case <-timeout:
 		return unix.ETIMEDOUT
@@ -183,15 +183,15 @@ func callPid(c *syscallCtx) int32 { return c.t.Proc.PID }
 
 // tid returns the caller's current TID.
 func callTid(c *syscallCtx) int32 {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	return c.t.TID
 }
 
 // fdTable returns the caller's fd table (EBADF... once exited: ESRCH).
 func callFdTable(c *syscallCtx) (*fdTable, error) {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	if c.t.Proc.FDs == nil {
 		return nil, unix.ESRCH
 	}
@@ -235,8 +235,8 @@ func argInt(c *syscallCtx, i int) int32 { return int32(c.args[i]) }
 // logUnsupportedOnce logs, once per server, that the application used a
 // feature (named by what) the server refuses with an errno.
 func logUnsupportedOnce(k *clientState, what string) {
-	if _, logged := k.unsupported.LoadOrStore(what, struct{}{}); !logged {
-		k.log.Warn("unsupported", "what", what)
+	if _, logged := k.Unsupported.LoadOrStore(what, struct{}{}); !logged {
+		k.Log.Warn("unsupported", "what", what)
 	}
 }
 
@@ -259,8 +259,8 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 	}
 	h := syscallTable[sc.Sysno]
 	if h == nil {
-		if _, logged := k.unsupported.LoadOrStore(sc.Sysno, struct{}{}); !logged {
-			k.log.Warn("unsupported system call", "sysno", sc.Sysno, "name", sysName(sc.Sysno))
+		if _, logged := k.Unsupported.LoadOrStore(sc.Sysno, struct{}{}); !logged {
+			k.Log.Warn("unsupported system call", "sysno", sc.Sysno, "name", sysName(sc.Sysno))
 		}
 		r.Errno = int32(unix.ENOSYS)
 		strace(k, c, 0, unix.ENOSYS)
@@ -270,7 +270,7 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 	ret, skipped, err := runReportingDeferred(k, h, c, sc.Posted)
 	endPathLease(k, c, pl, skipped, err)
 	if c.eff != nil {
-		k.trk.SetEffects(seq, c.eff)
+		k.Trk.SetEffects(seq, c.eff)
 	}
 	if skipped {
 		strace(k, c, ret, syserr.ErrnoOf(err))
@@ -278,18 +278,18 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 		return r
 	}
 	if c.sigpipe {
-		k.mu.Lock()
+		k.Mu.Lock()
 		var d deferred
 		if !t.Killed {
 			sigpipeLocked(k, t, &d)
 		}
-		k.mu.Unlock()
-		d.Run(k.out)
+		k.Mu.Unlock()
+		d.Run(k.Out)
 	}
 	if err != nil {
 		e := syserr.ErrnoOf(err)
 		if e == syserr.UnknownErrno && !syserr.IsErrno(err) {
-			k.log.Warn("system call failed", "name", sysName(sc.Sysno), "err", err)
+			k.Log.Warn("system call failed", "name", sysName(sc.Sysno), "err", err)
 		}
 		r.Errno = int32(e)
 		r.Ret = 0
@@ -320,7 +320,7 @@ func runHandler(k *clientState, h handler, c *syscallCtx) (ret int64, err error)
 			if panicOnBug {
 				panic(p)
 			}
-			k.log.Error("BUG: system call handler panicked", "name", sysName(c.sysno), "panic", p, "stack", string(debug.Stack()))
+			k.Log.Error("BUG: system call handler panicked", "name", sysName(c.sysno), "panic", p, "stack", string(debug.Stack()))
 			ret, err = 0, fmt.Errorf("handler panic: %v: %w", p, unix.EIO)
 		}
 	}()
@@ -336,7 +336,7 @@ func sysName(sysno int32) string {
 }
 
 func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
-	if !k.straceOn {
+	if !k.StraceOn {
 		return
 	}
 	var b strings.Builder
@@ -350,9 +350,9 @@ func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
 	b.WriteString(")")
 	tid := callTid(c)
 	if errno != 0 {
-		k.log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "errno", errno.Error())
+		k.Log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "errno", errno.Error())
 	} else {
-		k.log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "ret", ret)
+		k.Log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "ret", ret)
 	}
 }
 
@@ -363,11 +363,11 @@ func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
 // client sends it back to take its default action before t runs on.
 // Otherwise (a handler, ignored, the first process, a signalfd reading
 // it, a tracer, a stopped process) it is routed as kill routes it.
-// Precondition: k.mu held.
+// Precondition: k.Mu held.
 func sigpipeLocked(k *clientState, t *thread, d *deferred) {
 	p, sig := t.Proc, int(unix.SIGPIPE)
 	info := ksignal.SiginfoKill(sig, ksignal.SIUser, p.PID, 0)
-	if p != k.init && !p.Exiting && !p.Stopped && p.Sig.Act[sig].Handler == ksignal.SigDfl &&
+	if p != k.Init && !p.Exiting && !p.Stopped && p.Sig.Act[sig].Handler == ksignal.SigDfl &&
 		!signalfdWantsLocked(p, sig) && ptraceTracedTargetLocked(p, t) == nil {
 		pushSignalLocked(k, p, t, sig, info, p.Sig.Act[sig], d)
 		return

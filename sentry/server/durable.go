@@ -29,8 +29,8 @@ const flushInterval = 500 * time.Millisecond
 // durable and their WriteStates were sent.
 func announceDurable(k *clientState, f *file) {
 	var release bool
-	err := k.out.SendBuilt(func() *sentrypb.ServerMessage {
-		seq, ok, rel := k.dur.Announce(f)
+	err := k.Out.SendBuilt(func() *sentrypb.ServerMessage {
+		seq, ok, rel := k.Dur.Announce(f)
 		release = rel
 		if !ok {
 			return nil
@@ -39,7 +39,7 @@ func announceDurable(k *clientState, f *file) {
 			Durable: &sentrypb.Durable{File: fileID(k, f), Seq: seq}}}}}
 	})
 	if err != nil {
-		k.log.Debug("durable push dropped", "err", err)
+		k.Log.Debug("durable push dropped", "err", err)
 	}
 	if release {
 		f.DecRef()
@@ -53,7 +53,7 @@ const maxSyncBatch = 1024
 // one gofer Fsync for all of them (a syncfs in the gofer: one disk flush
 // instead of one per file), and announces them.
 func flushAll(k *clientState) {
-	files := k.dur.Pending()
+	files := k.Dur.Pending()
 	type syncing struct {
 		f    *file
 		h    uint64
@@ -61,14 +61,14 @@ func flushAll(k *clientState) {
 	}
 	var batch []syncing
 	for _, f := range files {
-		seqs := k.dur.StartSync(f)
+		seqs := k.Dur.StartSync(f)
 		if len(seqs) == 0 {
 			continue
 		}
 		h, ok := vfs.HandleOfFile(f)
 		if !ok {
-			k.log.Warn("background fsync: a tracked file has no gofer handle")
-			k.dur.EndSync(f, seqs, false)
+			k.Log.Warn("background fsync: a tracked file has no gofer handle")
+			k.Dur.EndSync(f, seqs, false)
 			continue
 		}
 		batch = append(batch, syncing{f, h, seqs})
@@ -79,18 +79,18 @@ func flushAll(k *clientState) {
 		for i := range hs {
 			hs[i] = batch[i].h
 		}
-		err := k.vfs.FsyncMany(hs)
+		err := k.VFS.FsyncMany(hs)
 		for _, s := range batch[:n] {
 			ferr := err
 			if err != nil && n > 1 {
 				// One file's failure (a handle lost to a gofer restart)
 				// must not hold back the others: each on its own.
-				ferr = k.vfs.Fsync(s.h, false)
+				ferr = k.VFS.Fsync(s.h, false)
 			}
 			if ferr != nil {
-				k.log.Warn("background fsync failed", "err", ferr)
+				k.Log.Warn("background fsync failed", "err", ferr)
 			}
-			k.dur.EndSync(s.f, s.seqs, ferr == nil)
+			k.Dur.EndSync(s.f, s.seqs, ferr == nil)
 		}
 		batch = batch[n:]
 	}
@@ -102,10 +102,10 @@ func flushAll(k *clientState) {
 // to read and fold per flusher pass, not one per file.
 func announceDurableAll(k *clientState, files []*file) {
 	var released []*file
-	err := k.out.SendBuilt(func() *sentrypb.ServerMessage {
+	err := k.Out.SendBuilt(func() *sentrypb.ServerMessage {
 		var ds []*sentrypb.Durable
 		for _, f := range files {
-			seq, ok, rel := k.dur.Announce(f)
+			seq, ok, rel := k.Dur.Announce(f)
 			if rel {
 				released = append(released, f)
 			}
@@ -125,7 +125,7 @@ func announceDurableAll(k *clientState, files []*file) {
 		return &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: p}}
 	})
 	if err != nil {
-		k.log.Debug("durable push dropped", "err", err)
+		k.Log.Debug("durable push dropped", "err", err)
 	}
 	for _, f := range released {
 		f.DecRef()
@@ -139,10 +139,10 @@ func flusher(k *clientState) {
 	defer t.Stop()
 	for {
 		select {
-		case <-k.done:
+		case <-k.Done:
 			return
 		case <-t.C:
-		case <-k.dur.Kick():
+		case <-k.Dur.Kick():
 		}
 		flushAll(k)
 	}
@@ -150,7 +150,7 @@ func flusher(k *clientState) {
 
 // durabilityHolds reports whether the durability tracker holds
 // description f (until its writes are durable): f's fileOwner.
-func (k *clientState) DurabilityHolds(f *file) bool { return k.dur.Holds(f) }
+func (k *clientState) DurabilityHolds(f *file) bool { return k.Dur.Holds(f) }
 
 var _ fileOwner = (*clientState)(nil)
 
@@ -177,7 +177,7 @@ func syncBeforeResize(c *syscallCtx, d *dentry, toZero bool) error {
 		return nil
 	}
 	k := c.k
-	files := k.dur.HoldWhere(func(f *file) bool {
+	files := k.Dur.HoldWhere(func(f *file) bool {
 		fd := dentryOf(f)
 		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
 	})
@@ -191,7 +191,7 @@ func syncBeforeResize(c *syscallCtx, d *dentry, toZero bool) error {
 	}()
 	if toZero {
 		for _, f := range files {
-			k.dur.Supersede(f)
+			k.Dur.Supersede(f)
 		}
 		announceDurableAll(k, files)
 		return nil
@@ -201,7 +201,7 @@ func syncBeforeResize(c *syscallCtx, d *dentry, toZero bool) error {
 	for i, f := range files {
 		// Also the writes the flusher is syncing now: they must be
 		// announced before this change, not after.
-		if seqs[i] = k.dur.StartSyncAll(f); len(seqs[i]) == 0 {
+		if seqs[i] = k.Dur.StartSyncAll(f); len(seqs[i]) == 0 {
 			continue
 		}
 		if h, ok := vfs.HandleOfFile(f); ok {
@@ -210,11 +210,11 @@ func syncBeforeResize(c *syscallCtx, d *dentry, toZero bool) error {
 	}
 	var err error
 	if len(hs) > 0 {
-		err = k.vfs.FsyncMany(hs)
+		err = k.VFS.FsyncMany(hs)
 	}
 	for i, f := range files {
 		if len(seqs[i]) > 0 {
-			k.dur.EndSync(f, seqs[i], err == nil && len(hs) > 0)
+			k.Dur.EndSync(f, seqs[i], err == nil && len(hs) > 0)
 		}
 	}
 	announceDurableAll(k, files)
@@ -233,9 +233,9 @@ func syncAfterFailedResize(c *syscallCtx, d *dentry) {
 	}
 	h, err := c.HandleOf(d)
 	if err == nil {
-		err = c.k.vfs.Fsync(h, false)
+		err = c.k.VFS.Fsync(h, false)
 	}
 	if err != nil {
-		c.k.log.Warn("fsync after a failed truncation", "ino", d.Ino(), "err", err)
+		c.k.Log.Warn("fsync after a failed truncation", "ino", d.Ino(), "err", err)
 	}
 }

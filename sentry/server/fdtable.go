@@ -22,7 +22,7 @@ func newFDTable(trk *stateTracker, locks *filelock.Table[*fdTable, *file]) *fdTa
 }
 
 // dropFDTableLocked drops a process's use of tab; the last one closes
-// every file (after k.mu is released, through d).
+// every file (after k.Mu is released, through d).
 func dropFDTableLocked(k *clientState, tab *fdTable, d *deferred) {
 	files := tab.Release()
 	if len(files) == 0 {

@@ -46,10 +46,10 @@ func dentryOf(f *file) *dentry { return vfs.DentryOf(f) }
 // file descriptions only the server keeps (until their writes are
 // durable) do not count.
 func inodeOpen(k *clientState, ino uint64) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	seen := make(map[*fdTable]bool)
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		t := p.FDs
 		if t == nil || seen[t] {
 			continue
@@ -63,7 +63,7 @@ func inodeOpen(k *clientState, ino uint64) bool {
 			return true
 		}
 	}
-	return k.maps.Holds(ino)
+	return k.Maps.Holds(ino)
 }
 
 // inodeOpenForWrite reports whether the application has the gofer file
@@ -72,16 +72,16 @@ func inodeOpen(k *clientState, ino uint64) bool {
 // i_writecount, which makes execve ETXTBSY). Descriptions of other
 // clients and of the host are not seen.
 func inodeOpenForWrite(k *clientState, ino uint64) bool {
-	if wfs := k.maps.WritablesOf(ino); len(wfs) > 0 {
+	if wfs := k.Maps.WritablesOf(ino); len(wfs) > 0 {
 		for _, wf := range wfs {
 			wf.DecRef()
 		}
 		return true
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	seen := make(map[*fdTable]bool)
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		t := p.FDs
 		if t == nil || seen[t] {
 			continue
@@ -106,9 +106,9 @@ func inodeOpenForWrite(k *clientState, ino uint64) bool {
 // truncation is ETXTBSY). A script's process runs its interpreter, not
 // the script.
 func inodeExecuting(k *clientState, ino uint64) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, p := range k.procs {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	for _, p := range k.Procs {
 		if e := p.Exe; e != nil && !p.Exiting && !p.Zombie && e.Kind == vfs.KindGofer && e.Ino() == ino {
 			return true
 		}

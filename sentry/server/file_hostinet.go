@@ -24,7 +24,7 @@ const (
 
 // hostNetwork reports whether the client's inet sockets are host sockets.
 func hostNetwork(k *clientState) bool {
-	return k.hostNet
+	return k.HostNet
 }
 
 // hostInetState is a host socket's record.
@@ -72,21 +72,21 @@ func restoreHostInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.
 	}
 	if len(st.SocketBound) > 0 {
 		if err := hs.Bind(st.SocketBound); err != nil {
-			k.log.Warn("restore: host socket not re-bound", "err", err)
+			k.Log.Warn("restore: host socket not re-bound", "err", err)
 			return f, nil
 		}
 	}
 	if st.SocketListening {
 		backlog := int(max(st.SocketBacklog, 1))
 		if err := hs.Listen(backlog); err != nil {
-			k.log.Warn("restore: host socket not listening again", "err", err)
+			k.Log.Warn("restore: host socket not listening again", "err", err)
 		} else {
 			s.SetBacklog(backlog)
 		}
 	}
 	if len(st.SocketPeer) > 0 {
 		if err := hs.Connect(st.SocketPeer); err != nil {
-			k.log.Warn("restore: UDP destination not set again", "err", err)
+			k.Log.Warn("restore: UDP destination not set again", "err", err)
 		}
 	}
 	return f, nil

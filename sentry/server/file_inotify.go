@@ -35,21 +35,21 @@ func inotifyStatEvents(mask uint32) uint32 { return kobj.InotifyStatEvents(mask)
 // inotifyEvent reports events on d: to d's watches, and to its parent's
 // with d's name (IN_ISDIR added for a directory), as Linux's fsnotify.
 func inotifyEvent(k *clientState, d *dentry, events uint32) {
-	if !k.inotify.Any() || d == nil {
+	if !k.Inotify.Any() || d == nil {
 		return
 	}
 	if d.IsDir() {
 		events |= linux.IN_ISDIR
 	}
-	v := k.vfs
+	v := k.VFS
 	if parent := v.ParentOf(d); parent != nil && parent != d {
-		if t := k.inotify.Target(parent.Ino(), false); t != nil {
+		if t := k.Inotify.Target(parent.Ino(), false); t != nil {
 			// An unlinked child still reports to its directory, but
 			// not to IN_EXCL_UNLINK watches.
 			t.NotifyChild(v.NameOf(d), events, v.IsDeleted(d))
 		}
 	}
-	if t := k.inotify.Target(d.Ino(), false); t != nil {
+	if t := k.Inotify.Target(d.Ino(), false); t != nil {
 		t.Notify("", events, 0, false)
 	}
 }
@@ -57,13 +57,13 @@ func inotifyEvent(k *clientState, d *dentry, events uint32) {
 // inotifyChild reports an event of directory dir about its child name
 // (IN_CREATE, IN_DELETE).
 func inotifyChild(k *clientState, dir *dentry, name string, events uint32, isDir bool) {
-	if !k.inotify.Any() || dir == nil {
+	if !k.Inotify.Any() || dir == nil {
 		return
 	}
 	if isDir {
 		events |= linux.IN_ISDIR
 	}
-	if t := k.inotify.Target(dir.Ino(), false); t != nil {
+	if t := k.Inotify.Target(dir.Ino(), false); t != nil {
 		t.Notify(name, events, 0, events&linux.IN_DELETE != 0)
 	}
 }
@@ -73,10 +73,10 @@ func inotifyChild(k *clientState, dir *dentry, name string, events uint32, isDir
 // IN_DELETE_SELF (and its watches dropped) when gone is set, then
 // IN_DELETE to dir.
 func inotifyRemoved(k *clientState, dir *dentry, name string, ino uint64, isDir, gone bool) {
-	if !k.inotify.Any() {
+	if !k.Inotify.Any() {
 		return
 	}
-	if self := k.inotify.Target(ino, false); self != nil {
+	if self := k.Inotify.Target(ino, false); self != nil {
 		if !isDir {
 			self.Notify("", linux.IN_ATTRIB, 0, true)
 		}
@@ -90,7 +90,7 @@ func inotifyRemoved(k *clientState, dir *dentry, name string, ino uint64, isDir,
 // inotifyRenamed reports a rename of the child oldName of oldDir to
 // newName in newDir (inode ino).
 func inotifyRenamed(k *clientState, oldDir, newDir *dentry, oldName, newName string, ino uint64, isDir bool) {
-	if !k.inotify.Any() {
+	if !k.Inotify.Any() {
 		return
 	}
 	var dirEv uint32
@@ -98,20 +98,20 @@ func inotifyRenamed(k *clientState, oldDir, newDir *dentry, oldName, newName str
 		dirEv = linux.IN_ISDIR
 	}
 	cookie := kobj.NewCookie()
-	if t := k.inotify.Target(oldDir.Ino(), false); t != nil {
+	if t := k.Inotify.Target(oldDir.Ino(), false); t != nil {
 		t.Notify(oldName, dirEv|linux.IN_MOVED_FROM, cookie, false)
 	}
-	if t := k.inotify.Target(newDir.Ino(), false); t != nil {
+	if t := k.Inotify.Target(newDir.Ino(), false); t != nil {
 		t.Notify(newName, dirEv|linux.IN_MOVED_TO, cookie, false)
 	}
-	if t := k.inotify.Target(ino, false); t != nil {
+	if t := k.Inotify.Target(ino, false); t != nil {
 		t.Notify("", linux.IN_MOVE_SELF, 0, false)
 	}
 }
 
 // inotifyClosed reports the release of description f.
 func (k *clientState) InotifyClosed(f *file) {
-	if !k.inotify.Any() || dentryOf(f) == nil || f.IsPath() || !f.CloseNoted.CompareAndSwap(false, true) {
+	if !k.Inotify.Any() || dentryOf(f) == nil || f.IsPath() || !f.CloseNoted.CompareAndSwap(false, true) {
 		return
 	}
 	ev := uint32(linux.IN_CLOSE_NOWRITE)
@@ -122,7 +122,7 @@ func (k *clientState) InotifyClosed(f *file) {
 }
 
 // inotifyState is an instance's record: its live watches (by file handle
-// and path). Precondition: k.mu is held.
+// and path). Precondition: k.Mu is held.
 func inotifyState(k *clientState, i *inotify.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	st := &sentrypb.KernelObjectState{}
 	for _, w := range i.Watches() {
@@ -130,9 +130,9 @@ func inotifyState(k *clientState, i *inotify.File) (sentrypb.FileState_Kind, *se
 		if d == nil {
 			continue
 		}
-		p, _ := k.vfs.PathOf(d)
+		p, _ := k.VFS.PathOf(d)
 		st.InotifyWatches = append(st.InotifyWatches, &sentrypb.InotifyWatchState{
-			Wd: w.WD, Mask: w.Mask, FileHandle: k.vfs.FileHandleOf(d), Path: p})
+			Wd: w.WD, Mask: w.Mask, FileHandle: k.VFS.FileHandleOf(d), Path: p})
 	}
 	return sentrypb.FileState_INOTIFY, st
 }
@@ -157,10 +157,10 @@ func restoreInotify(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*fi
 		last = w.Wd
 		d, err := restoreDentry(k, rc, w.FileHandle, w.Path, false)
 		if err != nil {
-			k.log.Warn("an inotify watch's file is gone; the watch is dropped", "wd", w.Wd, "path", w.Path, "err", err)
+			k.Log.Warn("an inotify watch's file is gone; the watch is dropped", "wd", w.Wd, "path", w.Path, "err", err)
 			continue
 		}
-		ws = append(ws, inotify.Watch{WD: w.Wd, Mask: w.Mask, Dentry: d, Target: k.inotify.Target(d.Ino(), true)})
+		ws = append(ws, inotify.Watch{WD: w.Wd, Mask: w.Mask, Dentry: d, Target: k.Inotify.Target(d.Ino(), true)})
 	}
 	if err := in.Restore(ws); err != nil {
 		f.DecRef()
@@ -223,7 +223,7 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 	if err := mayAccessDentry(c, d, auth.MayRead); err != nil {
 		return 0, err
 	}
-	wd, err := in.AddWatch(c.k.inotify.Target(d.Ino(), true), d, mask)
+	wd, err := in.AddWatch(c.k.Inotify.Target(d.Ino(), true), d, mask)
 	if err != nil {
 		return 0, err
 	}

@@ -18,8 +18,8 @@ func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, err
 		return nil, unix.ESOCKTNOSUPPORT
 	}
 	if proto != unix.NETLINK_ROUTE {
-		if _, logged := c.k.unsupported.LoadOrStore("netlink protocol", struct{}{}); !logged {
-			c.k.log.Info("netlink protocol not supported", "protocol", proto)
+		if _, logged := c.k.Unsupported.LoadOrStore("netlink protocol", struct{}{}); !logged {
+			c.k.Log.Info("netlink protocol not supported", "protocol", proto)
 		}
 		return nil, unix.EPROTONOSUPPORT
 	}
@@ -32,7 +32,7 @@ func (k *clientState) NetlinkRoute(port int32, req []byte) ([][]byte, error) {
 	if hostNetwork(k) {
 		answers, err := socket.HostNetlinkRoute(port, req)
 		if err != nil {
-			k.log.Warn("host netlink request failed", "err", err)
+			k.Log.Warn("host netlink request failed", "err", err)
 			return nil, unix.EIO
 		}
 		return answers, nil

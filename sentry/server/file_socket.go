@@ -26,15 +26,15 @@ type socketState = kernel.Sockets
 // netStack returns the client's network stack: loopback only, or with
 // the sandbox network's interfaces; made at first use.
 func netStack(k *clientState) (*socket.Stack, error) {
-	return k.socks.Stack(func() (*socket.Stack, error) {
+	return k.Socks.Stack(func() (*socket.Stack, error) {
 		var st *socket.Stack
 		var err error
-		if k.sandboxNet != nil {
-			st, err = socket.NewSandboxStack(k.sandboxNet, func(nic int32, frames [][]byte) bool { return sendFrames(k, nic, frames) })
+		if k.SandboxNet != nil {
+			st, err = socket.NewSandboxStack(k.SandboxNet, func(nic int32, frames [][]byte) bool { return sendFrames(k, nic, frames) })
 		} else {
 			st, err = socket.NewLoopbackStack()
 		}
-		if err == nil && k.sysctl.IPForward() == 1 {
+		if err == nil && k.Sysctl.IPForward() == 1 {
 			err = st.SetIPv4Forwarding(true)
 		}
 		return st, err
@@ -45,12 +45,12 @@ func netStack(k *clientState) (*socket.Stack, error) {
 // released.
 func (k *clientState) Unbound(be transport.BoundEndpoint) {
 	unixNames(k).Unbind(be)
-	k.socks.SetBound(be, nil)
+	k.Socks.SetBound(be, nil)
 }
 
 // unixNames returns the client's AF_UNIX name space.
 func unixNames(k *clientState) *socket.Names {
-	return k.socks.Names()
+	return k.Socks.Names()
 }
 
 // fileRef lets SCM_RIGHTS hold an open file description.
@@ -65,9 +65,9 @@ func (r fileRef) DecRef() { r.f.DecRef() }
 func chargeSocket(k *clientState, f *file, force bool) error {
 	switch s := f.Impl.(type) {
 	case *unixsock.File:
-		return s.Bufs.Reserve(k.mem, s.U.EP.SocketOptions().GetReceiveBufferSize(), force)
+		return s.Bufs.Reserve(k.Mem, s.U.EP.SocketOptions().GetReceiveBufferSize(), force)
 	case *inet.File:
-		return s.Bufs.Reserve(k.mem, s.S.EP.SocketOptions().GetReceiveBufferSize(), force)
+		return s.Bufs.Reserve(k.Mem, s.S.EP.SocketOptions().GetReceiveBufferSize(), force)
 	}
 	return nil
 }
@@ -85,7 +85,7 @@ func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (tra
 	if err != nil {
 		return nil, err
 	}
-	d, err := c.k.vfs.Resolve(c, start, a.Name, true)
+	d, err := c.k.VFS.Resolve(c, start, a.Name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (tra
 	if err != nil {
 		return nil, err
 	}
-	if bf := c.k.socks.BoundFile(be); bf != nil && bf.U.Type != stype {
+	if bf := c.k.Socks.BoundFile(be); bf != nil && bf.U.Type != stype {
 		return nil, unix.EPROTOTYPE
 	}
 	return be, nil
@@ -132,7 +132,7 @@ func bindUnix(c *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
 	s.Named = true
 	s.BoundName = a.TransportName()
 	s.Mu.Unlock()
-	c.k.socks.SetBound(be, s)
+	c.k.Socks.SetBound(be, s)
 	return nil
 }
 
@@ -151,10 +151,10 @@ func mknodSocket(c *syscallCtx, path string) (uint64, string, error) {
 		return 0, "", err
 	}
 	cr := creds(c)
-	v := c.k.vfs
+	v := c.k.VFS
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^umask(c),
+	r, err := c.k.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^umask(c),
 		Uid: cr.FSUID, Gid: cr.FSGID, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("mknod socket "+name, r.GetErrno(), err); err != nil {
 		if syserr.ErrnoOf(err) == unix.EEXIST {

@@ -18,7 +18,7 @@ const (
 
 // newTimerFile returns a new timerfd on the application's clock clockID.
 func newTimerFile(k *clientState, clockID int32, flags uint32) (*file, error) {
-	clk := k.clocks.ByID(clockID)
+	clk := k.Clocks.ByID(clockID)
 	if clk == nil {
 		return nil, unix.EINVAL
 	}

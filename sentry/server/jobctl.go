@@ -37,7 +37,7 @@ const contSignal = 1 << (unix.SIGCONT - 1)
 // handled SIGCONT is queued on the client before the threads run again,
 // together with what was queued during the stop, as on Linux.
 //
-// Preconditions: k.mu is held; p is not exiting.
+// Preconditions: k.Mu is held; p is not exiting.
 func jobControlOnSignalLocked(k *clientState, p *process, sig int, d *deferred) (discard uint64) {
 	switch {
 	case ksignal.DefaultActionOf(sig) == ksignal.ActStop:
@@ -46,9 +46,9 @@ func jobControlOnSignalLocked(k *clientState, p *process, sig int, d *deferred) 
 		if p.Stopped {
 			p.Stopped, p.StopSig = false, 0
 			p.WaitCode = ksignal.CLDContinued
-			k.trk.Changed(p)
+			k.Trk.Changed(p)
 			notifyParentStopLocked(k, p, ksignal.CLDContinued, int32(unix.SIGCONT), d)
-			k.waitq.Notify()
+			k.Waitq.Notify()
 		}
 		return stopSignals
 	}
@@ -60,7 +60,7 @@ func jobControlOnSignalLocked(k *clientState, p *process, sig int, d *deferred) 
 // orphaned (Linux discards those then: no one could continue the group).
 // A process already stopped stays as it is (no second report).
 //
-// Preconditions: k.mu is held; p is not exiting.
+// Preconditions: k.Mu is held; p is not exiting.
 func stopProcessLocked(k *clientState, p *process, sig int, d *deferred) {
 	if p.Stopped {
 		return
@@ -70,10 +70,10 @@ func stopProcessLocked(k *clientState, p *process, sig int, d *deferred) {
 	}
 	p.Stopped, p.StopSig = true, sig
 	p.WaitCode = ksignal.CLDStopped
-	k.trk.Changed(p)
+	k.Trk.Changed(p)
 	pushJobControlLocked(k, p, 0, d)
 	notifyParentStopLocked(k, p, ksignal.CLDStopped, int32(sig), d)
-	k.waitq.Notify()
+	k.Waitq.Notify()
 }
 
 // pushJobControlLocked tells the client p's stop state, discarding the
@@ -130,7 +130,7 @@ func waitEventLocked(k *clientState, ch *process, options uint32) (status, code,
 	}
 	if options&wNowait == 0 {
 		ch.WaitCode = 0
-		k.trk.Changed(ch)
+		k.Trk.Changed(ch)
 	}
 	return status, code, sistatus, true
 }
@@ -153,8 +153,8 @@ func restoreJobControlLocked(k *clientState, p *process, ps *sentrypb.ProcessSta
 
 // ttyStopsWrites says terminal term's TOSTOP flag is set.
 func ttyStopsWrites(k *clientState, term *ttyState) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	return pty.StopsWrites(term.Termios)
 }
 
@@ -164,16 +164,16 @@ func ttyStopsWrites(k *clientState, term *ttyState) bool {
 // the first process's; a spawned process's set names its own
 // (ttyState.sid).
 func ttyJobControl(k *clientState, c fdesc.Call, s *stdioFile, sig int) error {
-	k.mu.Lock()
+	k.Mu.Lock()
 	term := s.term
 	present, sid, fg := term.Present, term.Sid, term.FgPgrp
 	if s.set == 0 {
 		sid = -1
-		if k.init != nil {
-			sid = k.init.SID
+		if k.Init != nil {
+			sid = k.Init.SID
 		}
 	}
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	if !present {
 		return nil
 	}
@@ -197,29 +197,29 @@ func (k *clientState) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int)
 		return nil
 	}
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	p := sc.t.Proc
 	if sid <= 0 || p.SID != sid || fgPgrp == 0 || p.PGID == fgPgrp {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return nil
 	}
 	if p.Sig.Act[sig].Handler == ksignal.SigIgn {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		if sig == int(unix.SIGTTIN) {
 			return unix.EIO
 		}
 		return nil
 	}
 	if orphanedPgrpLocked(k, p.PGID) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return unix.EIO
 	}
 	info := ksignal.SiginfoKill(sig, ksignal.SIKernel, 0, 0)
 	for _, q := range processGroupLocked(k, p.PGID) {
 		signalFromAppLocked(k, q, nil, sig, info, &d)
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return syserr.RestartSys
 }
 
@@ -244,7 +244,7 @@ func orphanableByExitLocked(k *clientState, p *process) []int32 {
 // Linux does when an exit orphans a group with stopped jobs (no one could
 // continue them).
 //
-// Preconditions: k.mu is held; the exiting process is marked exiting and
+// Preconditions: k.Mu is held; the exiting process is marked exiting and
 // its children have their new parent.
 func hangUpOrphanedLocked(k *clientState, pgids []int32, d *deferred) {
 	for _, pgid := range pgids {
@@ -266,13 +266,13 @@ func hangUpOrphanedLocked(k *clientState, pgids []int32, d *deferred) {
 // first process's for the client's own stdio, a spawned process's for its
 // stdio set; 0 if p leads none.
 //
-// Preconditions: k.mu is locked.
+// Preconditions: k.Mu is locked.
 func ttyForegroundLocked(k *clientState, p *process) int32 {
-	if p == k.init && k.tty.Present {
-		return k.tty.FgPgrp
+	if p == k.Init && k.TTY.Present {
+		return k.TTY.FgPgrp
 	}
 	if p.Spawned {
-		for _, s := range k.stdioSets {
+		for _, s := range k.StdioSets {
 			if s.TTY.Present && s.TTY.Sid == p.PID {
 				return s.TTY.FgPgrp
 			}
@@ -284,14 +284,14 @@ func ttyForegroundLocked(k *clientState, p *process) int32 {
 // markTTYLeaderLocked marks the record of the process whose session
 // stdio terminal s is, after its foreground group changed.
 //
-// Preconditions: k.mu is locked.
+// Preconditions: k.Mu is locked.
 func markTTYLeaderLocked(k *clientState, s *stdioFile) {
-	leader := k.init
+	leader := k.Init
 	if s.set != 0 {
-		leader = k.procs[s.term.Sid]
+		leader = k.Procs[s.term.Sid]
 	}
 	if leader != nil {
-		k.trk.Changed(leader)
+		k.Trk.Changed(leader)
 	}
 }
 
@@ -299,7 +299,7 @@ func markTTYLeaderLocked(k *clientState, s *stdioFile) {
 // gets: the one ps recorded if that group still has a process, else def
 // (the session leader's own group).
 //
-// Preconditions: k.mu is locked.
+// Preconditions: k.Mu is locked.
 func restoredForegroundLocked(k *clientState, ps *sentrypb.ProcessState, def int32) int32 {
 	if fg := ps.GetTtyForegroundPgrp(); fg > 0 && len(processGroupLocked(k, fg)) > 0 {
 		return fg

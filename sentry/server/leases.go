@@ -45,14 +45,14 @@ const (
 )
 
 // ownerExistsLocked reports whether an owner of that type and id exists.
-// Precondition: k.mu held.
+// Precondition: k.Mu held.
 func ownerExistsLocked(k *clientState, typ, id int32) bool {
 	switch typ {
 	case fOwnerTID:
-		t := k.threads[id]
+		t := k.Threads[id]
 		return t != nil && !t.Killed
 	case fOwnerPID:
-		p := k.procs[id]
+		p := k.Procs[id]
 		return p != nil && !p.Zombie
 	case fOwnerPGRP:
 		return len(processGroupLocked(k, id)) > 0
@@ -114,9 +114,9 @@ func fcntlOwner(c *syscallCtx, f *file, cmd int) (int64, error) {
 // setOwner sets f's owner (id 0: none; else it must exist: ESRCH).
 func setOwner(c *syscallCtx, f *file, typ, id int32) error {
 	if id != 0 {
-		c.k.mu.Lock()
+		c.k.Mu.Lock()
 		ok := ownerExistsLocked(c.k, typ, id)
-		c.k.mu.Unlock()
+		c.k.Mu.Unlock()
 		if !ok {
 			return unix.ESRCH
 		}
@@ -154,14 +154,14 @@ func sendIOSignal(k *clientState, f *file, fd int32, code int32, band uint32) {
 		binary.LittleEndian.PutUint32(info[24:], uint32(fd))
 	}
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	switch typ {
 	case fOwnerTID:
-		if t := k.threads[id]; t != nil && !t.Killed {
+		if t := k.Threads[id]; t != nil && !t.Killed {
 			queueAsyncSignalLocked(k, t.Proc, t, signo, info, &d)
 		}
 	case fOwnerPID:
-		if p := k.procs[id]; p != nil {
+		if p := k.Procs[id]; p != nil {
 			queueAsyncSignalLocked(k, p, nil, signo, info, &d)
 		}
 	case fOwnerPGRP:
@@ -169,15 +169,15 @@ func sendIOSignal(k *clientState, f *file, fd int32, code int32, band uint32) {
 			queueAsyncSignalLocked(k, p, nil, signo, info, &d)
 		}
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 }
 
 // queueAsyncSignalLocked sends a signal the kernel raises on its own
 // (SIGIO): with a handler as kill does; without one it still goes to the
 // client, which holds the mask, so that a blocked one waits there for
 // sigtimedwait (the client drops an ignored one and sends one with a fatal
-// default action back). Precondition: k.mu held.
+// default action back). Precondition: k.Mu held.
 func queueAsyncSignalLocked(k *clientState, p *process, t *thread, sig int, info []byte, d *deferred) {
 	if p.Exiting {
 		return
@@ -225,7 +225,7 @@ func watchAsync(k *clientState, f *file, stop <-chan struct{}, ev uint32, ch <-c
 		case <-ch:
 		case <-stop:
 			return
-		case <-k.done:
+		case <-k.Done:
 			return
 		}
 		var now uint32
@@ -261,11 +261,11 @@ func leaseFile(f *file) (uint64, bool) {
 // openCounts counts the descriptions of the client's processes open for
 // reading and for writing on gofer file ino, but f.
 func openCounts(k *clientState, ino uint64, f *file) (readers, writers int) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	seenTab := make(map[*fdTable]bool)
 	seen := make(map[*file]bool)
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		t := p.FDs
 		if t == nil || seenTab[t] {
 			continue
@@ -294,7 +294,7 @@ func fcntlLease(c *syscallCtx, f *file, fd int32, cmd int) (int64, error) {
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	lt := c.k.leases
+	lt := c.k.Leases
 	if cmd == unix.F_GETLEASE {
 		return int64(lt.Get(ino, f).FcntlType()), nil
 	}
@@ -309,7 +309,7 @@ func fcntlLease(c *syscallCtx, f *file, fd int32, cmd int) (int64, error) {
 		f.Changed()
 		return 0, nil
 	}
-	if cr := creds(c); !cr.OwnerOrCapable(c.k.vfs.AttrsOf(dentryOf(f))) {
+	if cr := creds(c); !cr.OwnerOrCapable(c.k.VFS.AttrsOf(dentryOf(f))) {
 		return 0, unix.EACCES
 	}
 	if rank == lease.Read && f.Writable() {
@@ -331,7 +331,7 @@ func fcntlLease(c *syscallCtx, f *file, fd int32, cmd int) (int64, error) {
 // fileOwner.
 func (k *clientState) DropLease(f *file) {
 	if ino, ok := leaseFile(f); ok {
-		k.leases.Release(ino, f)
+		k.Leases.Release(ino, f)
 	}
 }
 
@@ -345,7 +345,7 @@ func breakLeases(c *syscallCtx, d *dentry, write, nonblock bool) error {
 	notify := func(f *file, fd int32) {
 		sendIOSignal(c.k, f, fd, pollMsgCode, pollIn|pollRdNorm|pollMsgBand)
 	}
-	return c.k.leases.Break(d.Ino(), write, nonblock, notify, (*file).Changed, c.Block)
+	return c.k.Leases.Break(d.Ino(), write, nonblock, notify, (*file).Changed, c.Block)
 }
 
 // pollMsgBand is POLLMSG, part of the si_band of a lease break.
@@ -361,7 +361,7 @@ func recordAsync(k *clientState, f *file, st *sentrypb.FileState) {
 	}
 	if f.HasLease.Load() {
 		if ino, ok := leaseFile(f); ok {
-			if rank, fd, ok := k.leases.LeaseOf(ino, f); ok {
+			if rank, fd, ok := k.Leases.LeaseOf(ino, f); ok {
 				st.HasLease, st.Lease, st.LeaseFd = true, rank.FcntlType(), fd
 			}
 		}
@@ -385,7 +385,7 @@ func restoreAsync(k *clientState, f *file, st *sentrypb.FileState) {
 	if st.GetHasLease() {
 		rank, ok := lease.RankOfType(st.GetLease())
 		if ino, isLeasable := leaseFile(f); ok && isLeasable && rank != lease.None {
-			k.leases.Restore(ino, f, rank, st.GetLeaseFd())
+			k.Leases.Restore(ino, f, rank, st.GetLeaseFd())
 			f.HasLease.Store(true)
 		}
 	}

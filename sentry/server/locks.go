@@ -18,7 +18,7 @@ const lockMand = 32
 // (its last reference went): f's fileOwner.
 func (k *clientState) DropDescriptionLocks(f *file) {
 	if ino, ok := lockIno(f); ok {
-		k.locks.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
+		k.Locks.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
 	}
 }
 
@@ -125,7 +125,7 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 		}
 		owner, pid = filelock.Owner[*fdTable, *file]{Table: tab}, callPid(c)
 	}
-	lt := c.k.locks
+	lt := c.k.Locks
 	if cmd == unix.F_GETLK || cmd == fOFDGetlk {
 		if a.typ == unix.F_UNLCK {
 			return 0, unix.EINVAL
@@ -191,7 +191,7 @@ func sysFlock(c *syscallCtx) (int64, error) {
 		logUnsupportedOnce(c.k, "flock on a file outside the gofer's tree")
 		return 0, unix.ENOLCK
 	}
-	lt := c.k.locks
+	lt := c.k.Locks
 	owner := filelock.Owner[*fdTable, *file]{File: f}
 	switch op &^ unix.LOCK_NB {
 	case unix.LOCK_UN:
@@ -217,10 +217,10 @@ func sysFlock(c *syscallCtx) (int64, error) {
 
 // ---- replay state ----
 
-// lockRecordLocked describes ino's locks. Preconditions: clientState.mu
+// lockRecordLocked describes ino's locks. Preconditions: clientState.Mu
 // is held (for the ids of fd tables).
 func lockRecordLocked(k *clientState, ino uint64) *sentrypb.StateRecord {
-	record, flocks, ok := k.locks.Locks(ino)
+	record, flocks, ok := k.Locks.Locks(ino)
 	if !ok {
 		return deletedRec(statekey.Lock(ino))
 	}
@@ -245,9 +245,9 @@ func lockRecordLocked(k *clientState, ino uint64) *sentrypb.StateRecord {
 
 // restoreLocksLocked takes the locks of a Restore again for their
 // restored owners; a lock whose owner was not restored is dropped.
-// Precondition: clientState.mu is held.
+// Precondition: clientState.Mu is held.
 func restoreLocksLocked(k *clientState, states []*sentrypb.LockState, tabs map[uint64]*fdTable, files map[uint64]*file) {
-	lt := k.locks
+	lt := k.Locks
 	for _, st := range states {
 		var record, flocks []filelock.Held[*fdTable, *file]
 		for _, hl := range st.Locks {
@@ -259,7 +259,7 @@ func restoreLocksLocked(k *clientState, states []*sentrypb.LockState, tabs map[u
 				l.Owner.File = files[hl.File]
 				l.Owner.File.HasLocks.Store(true)
 			default:
-				k.log.Warn("restore: lock of an owner that was not restored", "ino", st.Ino, "table", hl.FdTable, "file", hl.File)
+				k.Log.Warn("restore: lock of an owner that was not restored", "ino", st.Ino, "table", hl.FdTable, "file", hl.File)
 				continue
 			}
 			if hl.Flock {

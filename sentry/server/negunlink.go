@@ -37,7 +37,7 @@ func unlinkMissing(c *syscallCtx, dir *dentry, err error) error {
 	if syserr.ErrnoOf(err) != unix.ENOENT {
 		return err
 	}
-	if c.k.vfs.ReadOnly(dir) {
+	if c.k.VFS.ReadOnly(dir) {
 		return unix.EROFS
 	}
 	if c.pathView != nil && dir.Kind == vfs.KindGofer && mayWriteDir(c, dir) == nil {

@@ -65,13 +65,13 @@ func (s *Server) sandboxNetwork(cfg *sentrypb.NetworkConfig) (*socket.SandboxNet
 // Frames are not state: without a stream they are dropped, as a NIC
 // without a cable drops them.
 func sendFrames(k *clientState, nic int32, frames [][]byte) bool {
-	return k.out.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Frames{Frames: &sentrypb.Frames{Nic: nic, Frames: frames}}}) == nil
+	return k.Out.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Frames{Frames: &sentrypb.Frames{Nic: nic, Frames: frames}}}) == nil
 }
 
 // inboundFrames hands frames the client's interface received to the
 // sandbox stack (dropped when the client has none).
 func inboundFrames(k *clientState, f *sentrypb.Frames) {
-	if k.sandboxNet == nil {
+	if k.SandboxNet == nil {
 		return
 	}
 	st, err := netStack(k)
@@ -99,18 +99,18 @@ func (c *client) farewellAfterLinger() {
 // lingerNetwork waits until the sandbox network's stack has sent what
 // closed sockets still had to send, or sandboxLinger passed.
 func lingerNetwork(k *clientState) {
-	st := k.socks.MadeStack()
+	st := k.Socks.MadeStack()
 	if st != nil && !st.WaitDrained(sandboxLinger) {
-		k.log.Warn("sandbox network: connections still unacknowledged at the end; dropping them", "waited", sandboxLinger)
+		k.Log.Warn("sandbox network: connections still unacknowledged at the end; dropping them", "waited", sandboxLinger)
 	}
 }
 
 // debugNetwork writes the sandbox network's frame counts (Debug).
 func debugNetwork(k *clientState, b *strings.Builder) {
-	if k.sandboxNet == nil {
+	if k.SandboxNet == nil {
 		return
 	}
-	st := k.socks.MadeStack()
+	st := k.Socks.MadeStack()
 	if st == nil {
 		return
 	}

@@ -226,10 +226,10 @@ func leaseView(k *clientState, l *sentrypb.PathLease, v pathView) bool {
 	switch {
 	case v.cwd != nil:
 		l.Cwd = &sentrypb.FsState{Cwd: "/"}
-		l.Cwd.Cwd, _ = k.vfs.PathOf(v.cwd)
+		l.Cwd.Cwd, _ = k.VFS.PathOf(v.cwd)
 		// As the fs record carries it (bound to the client).
-		if fh := k.vfs.FileHandleOf(v.cwd); len(fh) > 0 {
-			l.Cwd.CwdHandle = k.binder.Bind(fh)
+		if fh := k.VFS.FileHandleOf(v.cwd); len(fh) > 0 {
+			l.Cwd.CwdHandle = k.Binder.Bind(fh)
 		}
 	case v.dir != nil:
 		if l.DirFile = v.dir.ID.Load(); l.DirFile == 0 {
@@ -257,7 +257,7 @@ func leasableErrno(sysno int32, e unix.Errno) bool {
 // in between makes the grant fail (readlease.Ticket). It returns nil
 // when c gets none.
 func beginPathLease(k *clientState, c *syscallCtx, wanted bool, listingPath string) *readlease.PathTicket {
-	if !wanted || !k.pathLeases || k.leaseHolder.Disabled() {
+	if !wanted || !k.PathLeases || k.LeaseHolder.Disabled() {
 		return nil
 	}
 	if c.sysno == unix.SYS_GETDENTS64 {
@@ -270,7 +270,7 @@ func beginPathLease(k *clientState, c *syscallCtx, wanted bool, listingPath stri
 		return nil
 	}
 	c.pathView = &view
-	t := k.readLeases.BeginPath()
+	t := k.ReadLeases.BeginPath()
 	return &t
 }
 
@@ -278,13 +278,13 @@ func beginPathLease(k *clientState, c *syscallCtx, wanted bool, listingPath stri
 // adding a PathLease to its reply if its answer may be kept. A mount or
 // umount revokes every path lease before its reply.
 func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipped bool, err error) {
-	if namespaceCalls[c.sysno] && err == nil && !skipped && k.readLeases != nil {
-		leaseObserver{r: k.readLeases, log: k.log}.logExpired(k.readLeases.ChangedPaths(k.ctx))
+	if namespaceCalls[c.sysno] && err == nil && !skipped && k.ReadLeases != nil {
+		leaseObserver{r: k.ReadLeases, log: k.Log}.logExpired(k.ReadLeases.ChangedPaths(k.Ctx))
 	}
 	if tk == nil {
 		return
 	}
-	reg := k.readLeases
+	reg := k.ReadLeases
 	e := syserr.ErrnoOf(err)
 	if skipped || c.notLeasable || !leasableErrno(c.sysno, e) || (err != nil && syserr.KeepsOutputs(err)) || !unlinkLeasable(c.sysno, e) {
 		return
@@ -333,7 +333,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 			nSearch = 0 // no name exists
 		}
 	}
-	ids, epoch, left, ok := reg.GrantPath(k.leaseHolder, *tk, keys)
+	ids, epoch, left, ok := reg.GrantPath(k.LeaseHolder, *tk, keys)
 	if !ok || left <= 0 {
 		return
 	}
@@ -404,7 +404,7 @@ func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
 // brought each entry's attributes (vfs.ListedStat: no gofer call here).
 // A directory with grafted mounts gets none (a name may be covered).
 func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readlease.Key) {
-	v := c.k.vfs
+	v := c.k.VFS
 	if v.HasMounts() {
 		return nil, nil, nil
 	}

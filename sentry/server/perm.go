@@ -29,11 +29,11 @@ func callerCreds(c *syscallCtx) auth.Creds {
 
 // mayAccessDentry checks that the caller may access d for mask.
 func mayAccessDentry(c *syscallCtx, d *dentry, mask uint32) error {
-	if mask&auth.MayWrite != 0 && c.k.vfs.ReadOnly(d) && !d.IsSymlink() {
+	if mask&auth.MayWrite != 0 && c.k.VFS.ReadOnly(d) && !d.IsSymlink() {
 		return unix.EROFS
 	}
 	cr := callerCreds(c)
-	if !cr.Permits(c.k.vfs.AttrsOf(d), mask) {
+	if !cr.Permits(c.k.VFS.AttrsOf(d), mask) {
 		return unix.EACCES
 	}
 	return nil
@@ -63,7 +63,7 @@ func mayRemove(c *syscallCtx, dir, child *dentry) error {
 		return err
 	}
 	cr := callerCreds(c)
-	v := c.k.vfs
+	v := c.k.VFS
 	if !cr.MayDelete(v.AttrsOf(dir), v.AttrsOf(child)) {
 		return unix.EPERM
 	}
@@ -79,7 +79,7 @@ func mayRename(c *syscallCtx, odir, src, ndir *dentry, nname string, flags uint3
 	if err := mayRemove(c, odir, src); err != nil {
 		return err
 	}
-	dst, err := c.k.vfs.LookupChild(c, ndir, nname)
+	dst, err := c.k.VFS.LookupChild(c, ndir, nname)
 	if err != nil {
 		dst = nil
 	}

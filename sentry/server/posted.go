@@ -45,29 +45,29 @@ func isPosted(call *sentrypb.Call) bool {
 }
 
 // notePostedLocked records that the posted call seq arrived.
-// Precondition: c.k.mu is held.
+// Precondition: c.k.Mu is held.
 func (c *client) notePostedLocked(seq uint64) {
 	if c.postedOut == nil {
 		c.postedOut = make(map[uint64]struct{})
 	}
 	if c.postedDone == nil {
-		c.postedDone = sync.NewCond(&c.k.mu)
+		c.postedDone = sync.NewCond(&c.k.Mu)
 	}
 	c.postedOut[seq] = struct{}{}
 }
 
 // postedFinishedLocked records that the posted call seq finished.
-// Precondition: c.k.mu is held.
+// Precondition: c.k.Mu is held.
 func (c *client) postedFinishedLocked(seq uint64) {
 	delete(c.postedOut, seq)
 	c.postedDone.Broadcast()
 }
 
 // awaitPostedLocked waits until no posted call below seq is unfinished,
-// or the client is destroyed. Precondition: c.k.mu is held (released
+// or the client is destroyed. Precondition: c.k.Mu is held (released
 // while waiting).
 func (c *client) awaitPostedLocked(seq uint64) {
-	for !c.k.destroyed && c.postedBelowLocked(seq) {
+	for !c.k.Destroyed && c.postedBelowLocked(seq) {
 		c.postedDone.Wait()
 	}
 }
@@ -115,7 +115,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 	if c.sysno == unix.SYS_SYNCFS {
 		// Any file's kept error (package wberr), after the sync.
 		ret, err = runHandler(k, h, c)
-		e, inos := k.wbErrs.TakeAny()
+		e, inos := k.WbErrs.TakeAny()
 		if err == nil && e != 0 {
 			err = e
 		}
@@ -149,8 +149,8 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 			if f.WBErr.CompareAndSwap(0, int32(e)) {
 				f.Changed()
 			}
-			if hasIno && k.wbErrs.Keep(ino, e) {
-				k.trk.Changed(kernel.WBErrIno(ino))
+			if hasIno && k.WbErrs.Keep(ino, e) {
+				k.Trk.Changed(kernel.WBErrIno(ino))
 			}
 			logWriteBehindError(k, f, "a write behind failed; the next fsync or fdatasync of the file reports it", e)
 			return ret, false, err
@@ -159,7 +159,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 			// Another description's write behind failed (or this one
 			// was opened after it did): Linux reports it to the next
 			// fsync of the file, once.
-			if e := k.wbErrs.Take(ino); e != 0 {
+			if e := k.WbErrs.Take(ino); e != 0 {
 				err = e
 				eff := effects(c)
 				eff.WBErrInos = append(eff.WBErrInos, ino)
@@ -175,8 +175,8 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 		// report their error, which stays on the description (its
 		// other fds' next fsync reports it) and on the file (package
 		// wberr: a copy's failure, copybehind, is kept here).
-		if hasIno && k.wbErrs.Keep(ino, kept) {
-			k.trk.Changed(kernel.WBErrIno(ino))
+		if hasIno && k.WbErrs.Keep(ino, kept) {
+			k.Trk.Changed(kernel.WBErrIno(ino))
 		}
 		return runHandlerPosted(k, h, c, posted)
 	case c.sysno == unix.SYS_CLOSE:
@@ -206,7 +206,7 @@ func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, has
 	if f.WBErr.CompareAndSwap(int32(kept), 0) {
 		eff.WBErrFiles = append(eff.WBErrFiles, f)
 	}
-	if hasIno && c.k.wbErrs.Seen(ino) {
+	if hasIno && c.k.WbErrs.Seen(ino) {
 		eff.WBErrInos = append(eff.WBErrInos, ino)
 	}
 }
@@ -217,9 +217,9 @@ func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, has
 func logWriteBehindError(k *clientState, f *file, msg string, e unix.Errno) {
 	path := "?"
 	if d := dentryOf(f); d != nil {
-		path, _ = k.vfs.PathOf(d)
+		path, _ = k.VFS.PathOf(d)
 	}
-	k.log.Error(msg, "path", path, "errno", e.Error())
+	k.Log.Error(msg, "path", path, "errno", e.Error())
 }
 
 // runHandlerPosted runs h; a posted call that fails is logged (the
@@ -227,7 +227,7 @@ func logWriteBehindError(k *clientState, f *file, msg string, e unix.Errno) {
 func runHandlerPosted(k *clientState, h handler, c *syscallCtx, posted bool) (int64, bool, error) {
 	ret, err := runHandler(k, h, c)
 	if posted && err != nil {
-		k.log.Warn("a posted call failed after the application was told it succeeded", "name", sysName(c.sysno), "err", err)
+		k.Log.Warn("a posted call failed after the application was told it succeeded", "name", sysName(c.sysno), "err", err)
 	}
 	return ret, false, err
 }

@@ -24,7 +24,7 @@ func installPostedOpen(c *syscallCtx, tab *fdTable, f *file, fd int32, cloexec b
 	id := fileID(c.k, f)
 	old, err := tab.InstallExact(fd, f, cloexec, resent(c))
 	if err != nil {
-		c.k.log.Warn("a posted open could not install its description at the fd the client told the application",
+		c.k.Log.Warn("a posted open could not install its description at the fd the client told the application",
 			"fd", fd, "errno", err)
 		return 0, err
 	}
@@ -33,7 +33,7 @@ func installPostedOpen(c *syscallCtx, tab *fdTable, f *file, fd int32, cloexec b
 	}
 	// The description's first record goes with this reply (its id was
 	// assigned here, not when its fd's record is derived).
-	c.k.trk.TouchFile(f)
+	c.k.Trk.TouchFile(f)
 	if c.reply != nil {
 		c.reply.OpenedFile = id
 	}

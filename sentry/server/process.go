@@ -18,7 +18,7 @@ const (
 type fsContext = kernel.FSContext
 
 // The kernel's processes and threads are package kernel's (Process,
-// Thread): their fields are protected by clientState.mu.
+// Thread): their fields are protected by clientState.Mu.
 type (
 	process = kernel.Process
 	thread  = kernel.Thread
@@ -27,34 +27,34 @@ type (
 // allocTIDLocked returns a free TID: requested if it is free and nonzero
 // (replay rebuilds the same ids), else the next free one.
 func allocTIDLocked(k *clientState, requested int32) (int32, error) {
-	if len(k.threads) >= maxThreads {
+	if len(k.Threads) >= maxThreads {
 		return 0, unix.EAGAIN
 	}
 	inUse := func(id int32) bool {
-		if _, ok := k.threads[id]; ok {
+		if _, ok := k.Threads[id]; ok {
 			return true
 		}
-		_, ok := k.procs[id]
+		_, ok := k.Procs[id]
 		return ok
 	}
 	if requested > 0 {
 		if requested >= maxTID || inUse(requested) {
 			return 0, unix.EEXIST
 		}
-		if requested > k.lastTID {
-			k.lastTID = requested
-			k.trk.IDsChanged()
+		if requested > k.LastTID {
+			k.LastTID = requested
+			k.Trk.IDsChanged()
 		}
 		return requested, nil
 	}
 	for i := 0; i < maxTID; i++ {
-		k.lastTID++
-		if k.lastTID >= maxTID {
-			k.lastTID = 2
+		k.LastTID++
+		if k.LastTID >= maxTID {
+			k.LastTID = 2
 		}
-		if !inUse(k.lastTID) {
-			k.trk.IDsChanged()
-			return k.lastTID, nil
+		if !inUse(k.LastTID) {
+			k.Trk.IDsChanged()
+			return k.LastTID, nil
 		}
 	}
 	return 0, unix.EAGAIN
@@ -65,8 +65,8 @@ func newThreadLocked(k *clientState, p *process, tid int32) *thread {
 	t := &thread{TID: tid, Proc: p, Dead: make(chan struct{})}
 	p.Live[t] = struct{}{}
 	p.All[t] = struct{}{}
-	k.threads[tid] = t
-	k.trk.Changed(t)
+	k.Threads[tid] = t
+	k.Trk.Changed(t)
 	return t
 }
 
@@ -88,8 +88,8 @@ func newProcessLocked(k *clientState, requestedPID int32, parent *process) (*pro
 	if parent != nil {
 		parent.Children[p] = struct{}{}
 	}
-	k.procs[pid] = p
-	k.trk.Changed(p)
+	k.Procs[pid] = p
+	k.Trk.Changed(p)
 	newThreadLocked(k, p, pid)
 	return p, nil
 }
@@ -108,15 +108,15 @@ func killThreadLocked(k *clientState, t *thread, status int32, d *deferred) {
 	t.ExitStatus = status
 	close(t.Dead)
 	delete(t.Proc.Live, t)
-	k.trk.Changed(t)
+	k.Trk.Changed(t)
 	ptraceThreadGoneLocked(k, t, d)
 	if t.TID != t.Proc.PID {
 		ptraceTraceeGoneLocked(k, t, status, d)
 	}
 	if !t.InFlight {
 		te := &sentrypb.TaskExit{Tid: t.TID, WaitStatus: status}
-		if k.appExited {
-			te.WaitStatus, te.AppExit = k.appStatus, true
+		if k.AppExited {
+			te.WaitStatus, te.AppExit = k.AppStatus, true
 		}
 		d.Push(&sentrypb.Push{Msg: &sentrypb.Push_TaskExit{TaskExit: te}})
 	}
@@ -132,15 +132,15 @@ func exitProcessLocked(k *clientState, p *process, status int32, d *deferred) {
 	}
 	p.Exiting = true
 	p.ExitStatus = status
-	k.trk.Changed(p)
+	k.Trk.Changed(p)
 	deleteTimersLocked(k, p, true)
 	// SEM_UNDO adjustments and shared memory attachments end with it.
-	if gone := k.ipc.ProcessExited(p.PID); len(gone) > 0 {
+	if gone := k.IPC.ProcessExited(p.PID); len(gone) > 0 {
 		d.Do(func() { removeSegmentFiles(k, gone) })
 	}
-	if p == k.init {
-		k.appExited = true
-		k.appStatus = status
+	if p == k.Init {
+		k.AppExited = true
+		k.AppStatus = status
 	}
 	for t := range p.Live {
 		killThreadLocked(k, t, status, d)
@@ -152,18 +152,18 @@ func exitProcessLocked(k *clientState, p *process, status int32, d *deferred) {
 	}
 	if p.FS != nil {
 		p.FS.Refs--
-		k.trk.Changed(p.FS)
+		k.Trk.Changed(p.FS)
 	}
-	k.trk.Changed(sigTable{Handlers: p.Sig})
-	if p == k.init {
+	k.Trk.Changed(sigTable{Handlers: p.Sig})
+	if p == k.Init {
 		// The application is over: end every other process.
-		for _, q := range k.procs {
+		for _, q := range k.Procs {
 			if q != p && !q.Exiting {
 				exitProcessLocked(k, q, status, d)
 			}
 		}
 		p.Zombie = true
-		k.waitq.Notify()
+		k.Waitq.Notify()
 		return
 	}
 	// Groups p kept from being orphaned (jobctl.go).
@@ -171,10 +171,10 @@ func exitProcessLocked(k *clientState, p *process, status int32, d *deferred) {
 	// Reparent children to init.
 	for c := range p.Children {
 		delete(p.Children, c)
-		k.trk.Changed(c)
-		if k.init != nil && !k.init.Exiting {
-			c.Parent = k.init
-			k.init.Children[c] = struct{}{}
+		k.Trk.Changed(c)
+		if k.Init != nil && !k.Init.Exiting {
+			c.Parent = k.Init
+			k.Init.Children[c] = struct{}{}
 			if c.Zombie {
 				notifyParentLocked(k, c, d)
 			}
@@ -191,7 +191,7 @@ func exitProcessLocked(k *clientState, p *process, status int32, d *deferred) {
 		d.Push(spawnExitPush(p))
 	}
 	notifyParentLocked(k, p, d)
-	k.waitq.Notify()
+	k.Waitq.Notify()
 }
 
 // notifyParentLocked signals zombie p's parent, or reaps p if the parent
@@ -221,7 +221,7 @@ func notifyParentLocked(k *clientState, p *process, d *deferred) {
 // reapLocked frees zombie p.
 func reapLocked(k *clientState, p *process) {
 	for _, o := range unlinkReapedLocked(k, p) {
-		k.trk.Changed(o)
+		k.Trk.Changed(o)
 	}
 }
 
@@ -236,14 +236,14 @@ func unlinkReapedLocked(k *clientState, p *process) []replayObject {
 		p.Parent = nil
 	}
 	for t := range p.All {
-		if k.threads[t.TID] == t {
-			delete(k.threads, t.TID)
+		if k.Threads[t.TID] == t {
+			delete(k.Threads, t.TID)
 		}
 		objs = append(objs, t)
 	}
 	p.All = map[*thread]struct{}{}
-	if k.procs[p.PID] == p {
-		delete(k.procs, p.PID)
+	if k.Procs[p.PID] == p {
+		delete(k.Procs, p.PID)
 	}
 	return objs
 }
@@ -253,7 +253,7 @@ func unlinkReapedLocked(k *clientState, p *process) []replayObject {
 // server ran, and whose process a wait reaped there, before the exit's
 // reply reached the client, which re-sent it. An exit cannot fail: the
 // thread ends as it asked (ESRCH left it spinning in libc's exit loop on
-// the client). Precondition: k.mu.
+// the client). Precondition: k.Mu.
 func goneThreadExitLocked(k *clientState, call *sentrypb.Call) *sentrypb.ExitAction {
 	sc := call.GetSyscall()
 	if sc == nil || (sc.Sysno != unix.SYS_EXIT && sc.Sysno != unix.SYS_EXIT_GROUP) {
@@ -264,8 +264,8 @@ func goneThreadExitLocked(k *clientState, call *sentrypb.Call) *sentrypb.ExitAct
 		code = int(sc.Args[0])
 	}
 	ea := &sentrypb.ExitAction{Group: sc.Sysno == unix.SYS_EXIT_GROUP, WaitStatus: exitWaitStatus(code)}
-	if k.appExited {
-		ea.WaitStatus, ea.AppExit = k.appStatus, true
+	if k.AppExited {
+		ea.WaitStatus, ea.AppExit = k.AppStatus, true
 	}
 	return ea
 }
@@ -278,19 +278,19 @@ func exitThreadLocked(k *clientState, t *thread, code int, d *deferred) *sentryp
 	t.Killed = true
 	t.ExitStatus = exitWaitStatus(code)
 	close(t.Dead)
-	k.trk.Changed(t)
+	k.Trk.Changed(t)
 	ptraceThreadGoneLocked(k, t, d)
 	if t.TID != p.PID {
 		ptraceTraceeGoneLocked(k, t, t.ExitStatus, d)
 		delete(p.All, t)
-		delete(k.threads, t.TID)
+		delete(k.Threads, t.TID)
 	}
 	if len(p.Live) == 0 {
 		exitProcessLocked(k, p, exitWaitStatus(code), d)
 	}
 	ea := &sentrypb.ExitAction{Group: false, WaitStatus: exitWaitStatus(code)}
-	if k.appExited {
-		ea.WaitStatus, ea.AppExit = k.appStatus, true
+	if k.AppExited {
+		ea.WaitStatus, ea.AppExit = k.AppStatus, true
 	}
 	return ea
 }
@@ -298,7 +298,7 @@ func exitThreadLocked(k *clientState, t *thread, code int, d *deferred) *sentryp
 // processGroupLocked returns the live (non-zombie) processes in pgid.
 func processGroupLocked(k *clientState, pgid int32) []*process {
 	var out []*process
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		if p.PGID == pgid && !p.Exiting {
 			out = append(out, p)
 		}

@@ -33,7 +33,7 @@ import (
 
 // ptraceTracee is a traced thread's relation: its tracer, and the
 // relation's and stop's state (package kernel's PtraceTracee, over
-// package ptrace's Tracee). Protected by clientState.mu.
+// package ptrace's Tracee). Protected by clientState.Mu.
 type ptraceTracee = kernel.PtraceTracee
 
 // sysPtrace serves the requests that change the relation or end a stop;
@@ -43,10 +43,10 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 	req, tid := int64(c.args[0]), int32(c.args[1])
 	k := c.k
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	defer func() {
-		k.mu.Unlock()
-		d.Run(k.out)
+		k.Mu.Unlock()
+		d.Run(k.Out)
 	}()
 	t := c.t
 	if t.Killed {
@@ -73,13 +73,13 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		// Linux's ptrace_attach, wait for it, so that the tracer's
 		// next request finds it stopped. Bounded: the attach is done
 		// whatever happens to the tracee.
-		k.mu.Unlock()
-		d.Run(k.out)
+		k.Mu.Unlock()
+		d.Run(k.Out)
 		_ = c.Block(entered, time.After(ptraceAttachWait))
-		k.mu.Lock()
+		k.Mu.Lock()
 		return 0, nil
 	}
-	tt := k.threads[tid]
+	tt := k.Threads[tid]
 	if resent(c) && tt != nil && (tt.Ptrace != nil && tt.Ptrace.Tracer == t && tt.Ptrace.ResumedBy(c.seq) ||
 		req == linux.PTRACE_DETACH && tt.Ptrace == nil && tt.PtraceDetachSeq == c.seq) {
 		// This call ended a stop (or the relation) before the server
@@ -115,7 +115,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 		tr.Options = opts
-		k.trk.Changed(tt)
+		k.Trk.Changed(tt)
 		d.Push(ptraceUpdatePush(tt, false))
 		return 0, nil
 	case linux.PTRACE_LISTEN:
@@ -159,7 +159,7 @@ func ptraceAttachLocked(k *clientState, t *thread, tid int32, seize bool, addr, 
 		}
 		opts = uint32(data)
 	}
-	tt := k.threads[tid]
+	tt := k.Threads[tid]
 	if tt == nil || tt.Killed || tt.Proc.Exiting {
 		return nil, unix.ESRCH
 	}
@@ -204,7 +204,7 @@ func ptraceLinkLocked(k *clientState, tracer, tt *thread, opts uint32, seized bo
 		tracer.Tracees = make(map[*thread]struct{})
 	}
 	tracer.Tracees[tt] = struct{}{}
-	k.trk.Changed(tt)
+	k.Trk.Changed(tt)
 	d.Push(ptraceUpdatePush(tt, false))
 }
 
@@ -216,7 +216,7 @@ func ptraceUnlinkLocked(k *clientState, tt *thread, d *deferred) {
 	}
 	delete(tr.Tracer.Tracees, tt)
 	tt.Ptrace = nil
-	k.trk.Changed(tt)
+	k.Trk.Changed(tt)
 	if !tt.Killed {
 		d.Push(ptraceUpdatePush(tt, false))
 	}
@@ -226,7 +226,7 @@ func ptraceUnlinkLocked(k *clientState, tt *thread, d *deferred) {
 // and the signal sig to inject.
 func ptraceResumeLocked(k *clientState, tt *thread, req, sig int32, seq uint64) {
 	tt.Ptrace.Resume(req, sig, seq)
-	k.trk.Changed(tt)
+	k.Trk.Changed(tt)
 }
 
 // ptraceUpdatePush tells the client tt's tracer and options.
@@ -248,40 +248,40 @@ func ptraceStop(k *clientState, t *thread, seq uint64, m *sentrypb.PtraceStop) *
 		return r
 	}
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	tr := t.Ptrace
 	if tr == nil || t.Killed {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		r.Action = &sentrypb.Reply_PtraceResume{PtraceResume: &sentrypb.PtraceResume{Detached: true}}
 		return r
 	}
 	fresh, err := tr.EnterStop(m.Gen, m.WaitStatus)
 	if err != nil {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		r.Errno = int32(syserr.ErrnoOf(err))
 		return r
 	}
 	if fresh {
-		k.trk.Changed(t)
+		k.Trk.Changed(t)
 		ptraceNotifyTracerLocked(k, t, ptrace.CLDTrapped, (m.WaitStatus>>8)&0xffff, &d)
-		k.waitq.Notify()
+		k.Waitq.Notify()
 	}
 	for tr.Stopped && !t.Killed {
 		ch := tr.Wake()
-		k.mu.Unlock()
-		d.Run(k.out)
+		k.Mu.Unlock()
+		d.Run(k.Out)
 		// Only SIGKILL (the thread's end) or the tracer ends a
 		// ptrace-stop; the client's Interrupts are not heeded.
 		freed := false
 		select {
 		case <-ch:
 		case <-t.Dead:
-		case <-k.done:
+		case <-k.Done:
 			freed = true
 		}
-		k.mu.Lock()
+		k.Mu.Lock()
 		if freed {
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			r.Errno = int32(unix.EIO)
 			return r
 		}
@@ -289,8 +289,8 @@ func ptraceStop(k *clientState, t *thread, seq uint64, m *sentrypb.PtraceStop) *
 	r.Action = &sentrypb.Reply_PtraceResume{PtraceResume: &sentrypb.PtraceResume{
 		Request: tr.ResumeReq, Signo: tr.ResumeSig, Detached: t.Ptrace != tr,
 	}}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return r
 }
 
@@ -373,10 +373,10 @@ func ptraceTraceeGoneLocked(k *clientState, t *thread, status int32, d *deferred
 		return
 	}
 	tr.ExitPending, tr.ExitStatus = true, status
-	k.trk.Changed(t)
+	k.Trk.Changed(t)
 	code, st := ksignal.ChildStatus(status)
 	ptraceNotifyTracerLocked(k, t, code, st, d)
-	k.waitq.Notify()
+	k.Waitq.Notify()
 }
 
 // ptraceWaitLocked reports a ptrace-stop or an exit of a tracee of p's
@@ -416,7 +416,7 @@ func ptraceWaitLocked(k *clientState, p *process, match func(p, ch *process, tid
 	r = waitResult{pid: best.TID, status: tr.StopStatus, uid: best.Proc.Creds.RUID, code: ptrace.CLDTrapped, sistatus: (tr.StopStatus >> 8) & 0xffff}
 	if options&wNowait == 0 {
 		tr.WaitPending = false
-		k.trk.Changed(best)
+		k.Trk.Changed(best)
 	}
 	return r, true, true
 }
@@ -457,21 +457,21 @@ func ptraceExecLocked(k *clientState, t *thread, d *deferred) {
 // tracers, ignoring relations no server could have recorded.
 func restorePtraceLocked(k *clientState, states []*sentrypb.ThreadState) {
 	for _, ts := range states {
-		if tt := k.threads[ts.Tid]; tt != nil {
+		if tt := k.Threads[ts.Tid]; tt != nil {
 			tt.PtraceDetachSeq = ts.PtraceDetachSeq
 		}
 		ps := ts.GetPtrace()
 		if ps == nil {
 			continue
 		}
-		tt, tracer := k.threads[ts.Tid], k.threads[ps.Tracer]
+		tt, tracer := k.Threads[ts.Tid], k.Threads[ps.Tracer]
 		if tt == nil || tracer == nil || tt.Killed && !ps.ExitPending || tracer.Killed || tracer.Proc == tt.Proc {
-			k.log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "tracer", ps.Tracer)
+			k.Log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "tracer", ps.Tracer)
 			continue
 		}
 		st, err := ptrace.FromProto(ps)
 		if err != nil {
-			k.log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "err", err)
+			k.Log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "err", err)
 			continue
 		}
 		tt.Ptrace = &ptraceTracee{Tracer: tracer, Tracee: *st}

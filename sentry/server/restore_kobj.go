@@ -33,7 +33,7 @@ func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 }
 
 // epollState is an epoll instance's record: its interests in open
-// descriptions. Precondition: k.mu is held.
+// descriptions. Precondition: k.Mu is held.
 func epollState(k *clientState, ep *epoll.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	st := &sentrypb.KernelObjectState{}
 	for _, in := range ep.Interests() {
@@ -45,7 +45,7 @@ func epollState(k *clientState, ep *epoll.File) (sentrypb.FileState_Kind, *sentr
 
 // unixState is an AF_UNIX socket's record: its name, listening state
 // and, for an end of a connection the mirror holds, the queued data.
-// Precondition: k.mu is held.
+// Precondition: k.Mu is held.
 func unixState(s *unixsock.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	s.Mu.Lock()
 	st := &sentrypb.KernelObjectState{
@@ -133,13 +133,13 @@ func restoreInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.Kern
 			err = is.Bind(a)
 		}
 		if err != nil {
-			k.log.Warn("restore: inet socket not re-bound", "err", err)
+			k.Log.Warn("restore: inet socket not re-bound", "err", err)
 			return f, nil
 		}
 	}
 	if st.SocketListening {
 		if err := kobj.TCPIPErr(is.EP.Listen(int(max(st.SocketBacklog, 1)))); err != nil {
-			k.log.Warn("restore: inet socket not listening again", "err", err)
+			k.Log.Warn("restore: inet socket not listening again", "err", err)
 		} else {
 			s.SetBacklog(int(st.SocketBacklog))
 		}
@@ -147,7 +147,7 @@ func restoreInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.Kern
 	if len(st.SocketPeer) > 0 {
 		if a, err := socket.ParseInetAddr(is.Family, st.SocketPeer); err == nil {
 			if err := is.Connect(a); err != nil {
-				k.log.Warn("restore: UDP destination not set again", "err", err)
+				k.Log.Warn("restore: UDP destination not set again", "err", err)
 			}
 		}
 	}
@@ -238,10 +238,10 @@ func restoreUnixSocket(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s
 	if len(st.SocketBound) > 0 && !st.SocketConnected {
 		a := socket.FromTransportName(string(st.SocketBound))
 		if err := rebindUnix(k, rc, s, a); err != nil {
-			k.log.Warn("restore: socket name not re-bound", "name", a.Name, "abstract", a.Abstract, "err", err)
+			k.Log.Warn("restore: socket name not re-bound", "name", a.Name, "abstract", a.Abstract, "err", err)
 		} else if st.SocketListening {
 			if err := kobj.SysErr(u.EP.Listen(kobj.Ctx(), int(max(st.SocketBacklog, 1)))); err != nil {
-				k.log.Warn("restore: socket not listening again", "name", a.Name, "err", err)
+				k.Log.Warn("restore: socket not listening again", "name", a.Name, "err", err)
 			} else {
 				s.Backlog = int(max(st.SocketBacklog, 1))
 			}
@@ -252,14 +252,14 @@ func restoreUnixSocket(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s
 
 // restorePairEnd rebuilds one end of a socketpair.
 func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState, stype linux.SockType, creds socket.Creds) (*file, error) {
-	if k.restorePairs == nil {
-		k.restorePairs = make(map[uint64]*kernel.RestoredPair)
+	if k.RestorePairs == nil {
+		k.RestorePairs = make(map[uint64]*kernel.RestoredPair)
 	}
-	rp := k.restorePairs[st.SocketConn]
+	rp := k.RestorePairs[st.SocketConn]
 	if rp == nil {
 		a, b := socket.NewUnixPair(stype, creds)
 		rp = &kernel.RestoredPair{Conn: unixsock.NewConn(st.SocketConn, stype == linux.SOCK_STREAM), Ends: [2]*socket.Unix{a, b}}
-		k.restorePairs[st.SocketConn] = rp
+		k.RestorePairs[st.SocketConn] = rp
 	}
 	side := int(st.SocketSide)
 	if rp.Files[side] != nil {
@@ -283,7 +283,7 @@ func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelO
 // (sent by the other end) and closes an end that was not restored (it
 // had been closed: its peer reads the data, then end of file).
 func finishRestoredPairs(k *clientState) {
-	for id, rp := range k.restorePairs {
+	for id, rp := range k.RestorePairs {
 		cn := rp.Conn
 		cn.Mu.Lock()
 		for side := 0; side < 2; side++ {
@@ -291,7 +291,7 @@ func finishRestoredPairs(k *clientState) {
 				src := usermem.BytesIOSequence(m)
 				n, err := rp.Ends[1-side].Send(src, transport.ControlMessages{}, nil)
 				if err != nil || n != int64(len(m)) {
-					k.log.Warn("restore: socketpair data not queued again", "pair", id, "bytes", len(m), "sent", n, "err", err)
+					k.Log.Warn("restore: socketpair data not queued again", "pair", id, "bytes", len(m), "sent", n, "err", err)
 					cn.Broken = true
 					break
 				}
@@ -308,7 +308,7 @@ func finishRestoredPairs(k *clientState) {
 			}
 		}
 	}
-	k.restorePairs = nil
+	k.RestorePairs = nil
 }
 
 // rebindUnix gives a restored socket its name back: the abstract name,
@@ -327,7 +327,7 @@ func rebindUnix(k *clientState, rc *syscallCtx, s *unixsock.File, a socket.UnixA
 		if rc == nil {
 			return unix.ENOENT
 		}
-		d, err := k.vfs.Resolve(rc, k.vfs.Root, a.Name, true)
+		d, err := k.VFS.Resolve(rc, k.VFS.Root, a.Name, true)
 		if err != nil {
 			return err
 		}
@@ -342,7 +342,7 @@ func rebindUnix(k *clientState, rc *syscallCtx, s *unixsock.File, a socket.UnixA
 	}
 	s.Named = true
 	s.BoundName = a.TransportName()
-	k.socks.SetBound(be, s)
+	k.Socks.SetBound(be, s)
 	return nil
 }
 
@@ -373,7 +373,7 @@ func restoreEpollInterests(k *clientState, states map[uint64]*sentrypb.FileState
 		for _, in := range fs.Kobj.Epoll {
 			tf := files[in.File]
 			if tf == nil || tf == f {
-				k.log.Warn("restore: epoll interest dropped", "epoll", id, "file", in.File, "fd", in.Fd)
+				k.Log.Warn("restore: epoll interest dropped", "epoll", id, "file", in.File, "fd", in.Fd)
 				continue
 			}
 			ins = append(ins, epoll.Interest{File: tf, FD: in.Fd, Events: in.Events, Data: in.Data, Disabled: in.Disabled})

@@ -56,7 +56,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 		cur = 1
 	}
 	tab.SetLimit(int32(min(cur, fdtable.NrOpen)))
-	c.k.trk.Changed(c.t.Proc)
+	c.k.Trk.Changed(c.t.Proc)
 	return 0, nil
 }
 
@@ -68,12 +68,12 @@ const rlimInfinity = ^uint64(0)
 func prlimitFsize(c *syscallCtx, newAddr, oldAddr uint64) (int64, error) {
 	k, p := c.k, c.t.Proc
 	if oldAddr != 0 {
-		k.mu.Lock()
+		k.Mu.Lock()
 		cur := rlimInfinity
 		if p.FsizeLimited {
 			cur = p.FsizeLimit
 		}
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		var b [16]byte
 		binary.LittleEndian.PutUint64(b[:], cur)
 		binary.LittleEndian.PutUint64(b[8:], rlimInfinity)
@@ -92,10 +92,10 @@ func prlimitFsize(c *syscallCtx, newAddr, oldAddr uint64) (int64, error) {
 	if cur > max {
 		return 0, unix.EINVAL
 	}
-	k.mu.Lock()
+	k.Mu.Lock()
 	p.FsizeLimited, p.FsizeLimit = cur != rlimInfinity, cur
-	k.trk.Changed(p)
-	k.mu.Unlock()
+	k.Trk.Changed(p)
+	k.Mu.Unlock()
 	return 0, nil
 }
 
@@ -109,9 +109,9 @@ func fileSizeCheck(c *syscallCtx, d *dentry, off int64, n int, truncate bool) (i
 		return n, nil
 	}
 	k, p := c.k, c.t.Proc
-	k.mu.Lock()
+	k.Mu.Lock()
 	limited, limit := p.FsizeLimited, p.FsizeLimit
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	if !limited {
 		return n, nil
 	}
@@ -126,10 +126,10 @@ func fileSizeCheck(c *syscallCtx, d *dentry, off int64, n int, truncate bool) (i
 		return n, nil
 	}
 	var dd deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	queueAsyncSignalLocked(k, p, c.t, int(unix.SIGXFSZ), ksignal.SiginfoKill(int(unix.SIGXFSZ), ksignal.SIKernel, 0, 0), &dd)
-	k.mu.Unlock()
-	dd.Run(k.out)
+	k.Mu.Unlock()
+	dd.Run(k.Out)
 	return 0, unix.EFBIG
 }
 

@@ -79,7 +79,7 @@ func signalProcessUntracedLocked(k *clientState, p *process, target *thread, sig
 	pushSignalLocked(k, p, target, sig, info, act, d)
 	if act.Flags&ksignal.SAResetHand != 0 {
 		p.Sig.Act[sig] = ksignal.Action{}
-		k.trk.Changed(sigTable{Handlers: p.Sig})
+		k.Trk.Changed(sigTable{Handlers: p.Sig})
 	}
 }
 
@@ -107,7 +107,7 @@ func fault(k *clientState, t *thread, f *sentrypb.Fault) error {
 	}
 	sig := int(f.Signo)
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	p := t.Proc
 	if !p.Exiting {
 		act := p.Sig.Act[sig]
@@ -123,8 +123,8 @@ func fault(k *clientState, t *thread, f *sentrypb.Fault) error {
 			signalProcessUntracedLocked(k, p, t, sig, f.Siginfo, &d)
 		}
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return nil
 }
 
@@ -141,42 +141,42 @@ func killFromOutside(k *clientState, m *sentrypb.Kill) error {
 	}
 	sig := int(m.Signo)
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	var targets []*process
 	if m.Pid != 0 {
 		// One spawned process, signalled by its exec's caller.
-		if p := k.procs[m.Pid]; p != nil && p.Spawned && !p.Exiting {
+		if p := k.Procs[m.Pid]; p != nil && p.Spawned && !p.Exiting {
 			targets = append(targets, p)
 		}
 	} else if m.Foreground {
-		if !k.tty.Present {
-			k.mu.Unlock()
+		if !k.TTY.Present {
+			k.Mu.Unlock()
 			return unix.ENOTTY
 		}
-		targets = processGroupLocked(k, k.tty.FgPgrp)
+		targets = processGroupLocked(k, k.TTY.FgPgrp)
 	} else if m.All {
-		for _, p := range k.procs {
+		for _, p := range k.Procs {
 			if !p.Exiting {
 				targets = append(targets, p)
 			}
 		}
-	} else if k.init != nil && !k.init.Exiting {
-		targets = append(targets, k.init)
+	} else if k.Init != nil && !k.Init.Exiting {
+		targets = append(targets, k.Init)
 	}
 	if len(targets) == 0 {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return unix.ESRCH
 	}
 	if sig != 0 {
 		info := ksignal.SiginfoKill(sig, ksignal.SIUser, 0, 0)
 		for _, p := range targets {
-			if m.AsContainer && p == k.init && sig != int(unix.SIGKILL) && p.Sig.Act[sig].Handler == ksignal.SigDfl {
+			if m.AsContainer && p == k.Init && sig != int(unix.SIGKILL) && p.Sig.Act[sig].Handler == ksignal.SigDfl {
 				continue
 			}
 			signalProcessLocked(k, p, nil, sig, info, &d)
 		}
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return nil
 }

@@ -16,16 +16,16 @@ const maxStdioSets = 4096
 // stdioSetLocked returns set id, making it from infos if it does not
 // exist yet.
 //
-// Preconditions: k.mu is locked.
+// Preconditions: k.Mu is locked.
 func stdioSetLocked(k *clientState, id uint32, infos []*sentrypb.StdioInfo) (*stdioSet, error) {
 	if id == 0 {
 		return nil, fmt.Errorf("stdio set 0 is the client's own: %w", unix.EINVAL)
 	}
-	if s := k.stdioSets[id]; s != nil {
+	if s := k.StdioSets[id]; s != nil {
 		return s, nil
 	}
-	if len(k.stdioSets) >= maxStdioSets {
-		return nil, fmt.Errorf("%d stdio sets: %w", len(k.stdioSets), unix.EAGAIN)
+	if len(k.StdioSets) >= maxStdioSets {
+		return nil, fmt.Errorf("%d stdio sets: %w", len(k.StdioSets), unix.EAGAIN)
 	}
 	s := &stdioSet{ID: id}
 	for _, si := range infos {
@@ -34,21 +34,21 @@ func stdioSetLocked(k *clientState, id uint32, infos []*sentrypb.StdioInfo) (*st
 		}
 	}
 	s.TTY.Init(s.Info)
-	if k.stdioSets == nil {
-		k.stdioSets = make(map[uint32]*stdioSet)
+	if k.StdioSets == nil {
+		k.StdioSets = make(map[uint32]*stdioSet)
 	}
-	k.stdioSets[id] = s
+	k.StdioSets[id] = s
 	return s, nil
 }
 
 // stdinOf returns the stdin buffer of stdio set id, or nil.
 func stdinOf(k *clientState, id uint32) *stdinState {
 	if id == 0 {
-		return &k.stdin
+		return &k.Stdin
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if s := k.stdioSets[id]; s != nil {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	if s := k.StdioSets[id]; s != nil {
 		return &s.Stdin
 	}
 	return nil
@@ -67,23 +67,23 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 	if len(st.Groups) > maxGroups {
 		return unix.EINVAL
 	}
-	if err := k.grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
-		k.log.Warn("refused Spawn", "err", err)
+	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
+		k.Log.Warn("refused Spawn", "err", err)
 		return err
 	}
-	k.mu.Lock()
-	if !k.started || k.destroyed || k.init == nil || k.init.Exiting {
-		k.mu.Unlock()
+	k.Mu.Lock()
+	if !k.Started || k.Destroyed || k.Init == nil || k.Init.Exiting {
+		k.Mu.Unlock()
 		return unix.ESRCH
 	}
 	set, err := stdioSetLocked(k, sp.Stdio.Id, sp.Stdio.Stdio)
 	if err != nil {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return err
 	}
 	p, err := newProcessLocked(k, 0, nil)
 	if err != nil {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return err
 	}
 	p.Spawned = true
@@ -92,8 +92,8 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 		set.TTY.FgPgrp, set.TTY.Sid = p.PID, p.PID
 	}
 	setUpRootProcessLocked(k, p, st, "exec")
-	t := k.threads[p.PID]
-	k.mu.Unlock()
+	t := k.Threads[p.PID]
+	k.Mu.Unlock()
 
 	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.Dead, reply: r, mem: nil}
 	defer unpinAll(c)
@@ -101,17 +101,17 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 		// As Start's failure: the process never ran, so it vanishes
 		// without an exit (the client knows no task of it).
 		var d deferred
-		k.mu.Lock()
+		k.Mu.Lock()
 		if p.FDs != nil {
 			dropFDTableLocked(k, p.FDs, &d)
 			p.FDs = nil
 		}
 		p.FS.Refs--
-		k.trk.Changed(p.FS)
-		k.trk.Changed(sigTable{Handlers: p.Sig})
+		k.Trk.Changed(p.FS)
+		k.Trk.Changed(sigTable{Handlers: p.Sig})
 		reapLocked(k, p)
-		k.mu.Unlock()
-		d.Run(k.out)
+		k.Mu.Unlock()
+		d.Run(k.Out)
 		return err
 	}
 	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.ID, set, set.IsTTY(i), &set.Stdin, &set.TTY) }
@@ -130,7 +130,7 @@ func spawnExitPush(p *process) *sentrypb.Push {
 // restoreStdioSetsLocked rebuilds the stdio sets of a Restore, before
 // the files that use them.
 //
-// Preconditions: k.mu is locked.
+// Preconditions: k.Mu is locked.
 func restoreStdioSetsLocked(k *clientState, sets []*sentrypb.StdioSet, reads map[uint32]*sentrypb.StdinState) error {
 	for _, ss := range sets {
 		if ss == nil {
@@ -153,13 +153,13 @@ func restoreStdioSetsLocked(k *clientState, sets []*sentrypb.StdioSet, reads map
 // process its session) and the foreground group its record names
 // (ProcessState.tty_foreground_pgrp; else the process's own group).
 //
-// Preconditions: k.mu is locked; fd tables are restored.
+// Preconditions: k.Mu is locked; fd tables are restored.
 func restoreSpawnedTTYsLocked(k *clientState, recs []*sentrypb.ProcessState) {
 	byPID := make(map[int32]*sentrypb.ProcessState, len(recs))
 	for _, ps := range recs {
 		byPID[ps.Pid] = ps
 	}
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		if !p.Spawned || p.FDs == nil {
 			continue
 		}

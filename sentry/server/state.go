@@ -105,16 +105,16 @@ func deletedRec(key statekey.Key) *sentrypb.StateRecord {
 	return &sentrypb.StateRecord{Key: key.String(), Deleted: true}
 }
 
-// Lazily assigned ids. f.id is atomic (read outside k.mu by the
-// durability tracker); the others are protected by k.mu (fsContext,
+// Lazily assigned ids. f.id is atomic (read outside k.Mu by the
+// durability tracker); the others are protected by k.Mu (fsContext,
 // sigHandlers, fdTable) or pipe.mu.
 func fileID(k *clientState, f *file) uint64 {
 	if id := f.ID.Load(); id != 0 {
 		return id
 	}
-	id := k.trk.NewID()
+	id := k.Trk.NewID()
 	if f.ID.CompareAndSwap(0, id) {
-		k.trk.IDsChanged()
+		k.Trk.IDsChanged()
 		return id
 	}
 	return f.ID.Load()
@@ -125,8 +125,8 @@ func fsIDLocked(k *clientState, fs *fsContext) uint64 {
 		return 0
 	}
 	if fs.ID == 0 {
-		fs.ID = k.trk.NewID()
-		k.trk.IDsChanged()
+		fs.ID = k.Trk.NewID()
+		k.Trk.IDsChanged()
 	}
 	return fs.ID
 }
@@ -136,8 +136,8 @@ func sigIDLocked(k *clientState, h *ksignal.Handlers) uint64 {
 		return 0
 	}
 	if h.ID == 0 {
-		h.ID = k.trk.NewID()
-		k.trk.IDsChanged()
+		h.ID = k.Trk.NewID()
+		k.Trk.IDsChanged()
 	}
 	return h.ID
 }
@@ -145,8 +145,8 @@ func sigIDLocked(k *clientState, h *ksignal.Handlers) uint64 {
 // pipeIDLocked returns p's id. Precondition: p's mu is held.
 func pipeIDLocked(k *clientState, p *kpipe) uint64 {
 	return p.IDLocked(func() uint64 {
-		id := k.trk.NewID()
-		k.trk.IDsChanged()
+		id := k.Trk.NewID()
+		k.Trk.IDsChanged()
 		return id
 	})
 }
@@ -155,10 +155,10 @@ func pipeIDLocked(k *clientState, p *kpipe) uint64 {
 type replayCollection = replay.Collection[*callEffects]
 
 // collectStateLocked turns the touched objects (and, for a reply, the
-// effects of call seq) into records. Preconditions: the stream's sendMu and k.mu are
+// effects of call seq) into records. Preconditions: the stream's sendMu and k.Mu are
 // held.
 func collectStateLocked(k *clientState, replySeq uint64, isReply bool) []*sentrypb.StateRecord {
-	c := k.trk.Take(replySeq, isReply)
+	c := k.Trk.Take(replySeq, isReply)
 	if c == nil {
 		return nil
 	}
@@ -169,7 +169,7 @@ func collectStateLocked(k *clientState, replySeq uint64, isReply bool) []*sentry
 		return deriveRecordLocked(k, c, order, obj)
 	}, func() *sentrypb.StateRecord {
 		return &sentrypb.StateRecord{Key: statekey.IDs().String(), Value: &sentrypb.StateRecord_Ids{Ids: &sentrypb.IdState{
-			NextObject: k.trk.NextID(), LastPid: k.lastTID}}}
+			NextObject: k.Trk.NextID(), LastPid: k.LastTID}}}
 	})
 }
 
@@ -214,7 +214,7 @@ func commitEffectsLocked(k *clientState, c *replayCollection, eff *callEffects) 
 		}
 	}
 	if eff.Sysv {
-		if key, ok := k.ipc.Commit(replySeq); ok {
+		if key, ok := k.IPC.Commit(replySeq); ok {
 			c.Touch(orderSysv, sysvKey(key))
 		}
 	}
@@ -231,7 +231,7 @@ func commitEffectsLocked(k *clientState, c *replayCollection, eff *callEffects) 
 	if eff.StdinRead > 0 {
 		in := eff.StdinOf
 		if in == nil {
-			in = &k.stdin
+			in = &k.Stdin
 		}
 		read := in.CommitRead(eff.StdinRead)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Stdin(eff.StdinSet).String(), Value: &sentrypb.StateRecord_Stdin{Stdin: &sentrypb.StdinState{Read: read, StdioSet: eff.StdinSet}}})
@@ -240,7 +240,7 @@ func commitEffectsLocked(k *clientState, c *replayCollection, eff *callEffects) 
 		c.Touch(orderFile, w.File)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
 			Seq: replySeq, File: fileID(k, w.File), Offset: w.Off, Length: w.N, MappedFile: w.Mapped, Data: w.Data}}})
-		k.dur.MarkSent(w.File, replySeq)
+		k.Dur.MarkSent(w.File, replySeq)
 	}
 }
 
@@ -251,7 +251,7 @@ func deriveRecordLocked(k *clientState, c *replayCollection, order replay.Order,
 	case deletedKey:
 		return deletedRec(statekey.Key(o))
 	case sysvKey:
-		return k.ipc.Record(statekey.Key(o))
+		return k.IPC.Record(statekey.Key(o))
 	case *process:
 		return procRecordLocked(k, o)
 	case *thread:
@@ -273,19 +273,19 @@ func deriveRecordLocked(k *clientState, c *replayCollection, order replay.Order,
 	case lockedIno:
 		return lockRecordLocked(k, uint64(o))
 	case mountID:
-		return k.vfs.Mounts.Record(int(o))
+		return k.VFS.Mounts.Record(int(o))
 	case ptyIndex:
-		return k.ptys.Record(int(o))
+		return k.Ptys.Record(int(o))
 	case kernel.WBErrIno:
-		return k.wbErrs.Record(uint64(o))
+		return k.WbErrs.Record(uint64(o))
 	}
-	k.log.Error("replay: a touched object of no known kind", "order", order, "type", fmt.Sprintf("%T", obj))
+	k.Log.Error("replay: a touched object of no known kind", "order", order, "type", fmt.Sprintf("%T", obj))
 	return nil
 }
 
 func threadRecordLocked(k *clientState, th *thread) *sentrypb.StateRecord {
 	if th.Proc != nil {
-		if _, live := th.Proc.Live[th]; live && k.threads[th.TID] == th {
+		if _, live := th.Proc.Live[th]; live && k.Threads[th.TID] == th {
 			ts := &sentrypb.ThreadState{Tid: th.TID, Pid: th.Proc.PID, PtraceDetachSeq: th.PtraceDetachSeq}
 			if th.Ptrace != nil {
 				ts.Ptrace = th.Ptrace.Proto(th.Ptrace.Tracer.TID)
@@ -303,8 +303,8 @@ func fsRecordLocked(k *clientState, fs *fsContext) *sentrypb.StateRecord {
 	}
 	st := &sentrypb.FsState{Id: id, Umask: fs.Umask, Cwd: "/"}
 	if fs.Cwd != nil {
-		st.Cwd, _ = k.vfs.PathOf(fs.Cwd)
-		st.CwdHandle = k.vfs.FileHandleOf(fs.Cwd)
+		st.Cwd, _ = k.VFS.PathOf(fs.Cwd)
+		st.CwdHandle = k.VFS.FileHandleOf(fs.Cwd)
 	}
 	return &sentrypb.StateRecord{Key: statekey.FS(id).String(), Value: &sentrypb.StateRecord_Fs{Fs: st}}
 }
@@ -333,14 +333,14 @@ func pipeRecord(k *clientState, p *kpipe) *sentrypb.StateRecord {
 }
 
 func procRecordLocked(k *clientState, p *process) *sentrypb.StateRecord {
-	if k.procs[p.PID] != p {
+	if k.Procs[p.PID] != p {
 		return deletedRec(statekey.Proc(p.PID))
 	}
 	st := &sentrypb.ProcessState{
 		Pid: p.PID, Pgid: p.PGID, Sid: p.SID, ExitSignal: int32(p.ExitSignal),
 		Ruid: p.Creds.RUID, Euid: p.Creds.EUID, Suid: p.Creds.SUID,
 		Rgid: p.Creds.RGID, Egid: p.Creds.EGID, Sgid: p.Creds.SGID,
-		Comm: p.Comm, Argv: p.Argv, Env: p.Env, Zombie: p.Zombie, ExitStatus: p.ExitStatus, Init: p == k.init,
+		Comm: p.Comm, Argv: p.Argv, Env: p.Env, Zombie: p.Zombie, ExitStatus: p.ExitStatus, Init: p == k.Init,
 		Groups: p.Creds.Groups, FsizeLimited: p.FsizeLimited, FsizeLimit: p.FsizeLimit, CoreDumps: p.CoreDumps,
 		Execed: p.Execed, Caps: capsProto(p.Creds.Caps),
 		Stopped: p.Stopped, StopSignal: int32(p.StopSig), WaitCode: p.WaitCode,
@@ -358,15 +358,15 @@ func procRecordLocked(k *clientState, p *process) *sentrypb.StateRecord {
 		st.Sighand = sigIDLocked(k, p.Sig)
 	}
 	if p.Exe != nil {
-		st.Exe, _ = k.vfs.PathOf(p.Exe)
+		st.Exe, _ = k.VFS.PathOf(p.Exe)
 	}
 	return &sentrypb.StateRecord{Key: statekey.Proc(p.PID).String(), Value: &sentrypb.StateRecord_Process{Process: st}}
 }
 
 func fdTableIDLocked(k *clientState, tab *fdTable) uint64 {
 	if tab.ID() == 0 {
-		tab.SetID(k.trk.NewID())
-		k.trk.IDsChanged()
+		tab.SetID(k.Trk.NewID())
+		k.Trk.IDsChanged()
 	}
 	return tab.ID()
 }
@@ -391,7 +391,7 @@ func slotRecordLocked(k *clientState, c *replayCollection, s fdSlot) *sentrypb.S
 
 // sigLiveLocked reports whether a process still uses h.
 func sigLiveLocked(k *clientState, h *ksignal.Handlers) bool {
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		if p.Sig == h && !p.Zombie {
 			return true
 		}
@@ -408,7 +408,7 @@ func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.St
 	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load(), WriteError: f.WBErr.Load()}
 	recordAsync(k, f, st)
 	if dentryOf(f) != nil {
-		st.Path, _ = k.vfs.PathOf(dentryOf(f))
+		st.Path, _ = k.VFS.PathOf(dentryOf(f))
 	}
 	switch impl := f.Impl.(type) {
 	case *vfs.GoferFile:
@@ -460,7 +460,7 @@ func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.St
 		st.Kind = sentrypb.FileState_SYNTHETIC
 		if impl.D.Kind == vfs.KindGofer {
 			st.Kind = sentrypb.FileState_GOFER
-			st.FileHandle = k.vfs.FileHandleOf(impl.D)
+			st.FileHandle = k.VFS.FileHandleOf(impl.D)
 		}
 	default:
 		st.Kind = sentrypb.FileState_SYNTHETIC
@@ -495,12 +495,12 @@ func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 // sent (with call seq's effects when reply), bound to the client: what
 // its stream attaches to the next message (clientStream.records).
 // Precondition: the stream's sendMu is held, which orders the records
-// with the messages; k.mu is not.
+// with the messages; k.Mu is not.
 func recordsSince(k *clientState, seq uint64, reply bool) []*sentrypb.StateRecord {
-	k.mu.Lock()
+	k.Mu.Lock()
 	recs := collectStateLocked(k, seq, reply)
-	k.mu.Unlock()
-	k.binder.BindRecords(recs)
+	k.Mu.Unlock()
+	k.Binder.BindRecords(recs)
 	return recs
 }
 

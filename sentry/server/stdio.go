@@ -45,8 +45,8 @@ type stdioFile struct {
 }
 
 func newStdioFile(k *clientState, stream int32) *file {
-	tty := k.stdio[stream] != nil && k.stdio[stream].IsTty
-	return newStdioFileOf(k, stream, 0, nil, tty, &k.stdin, &k.tty)
+	tty := k.Stdio[stream] != nil && k.Stdio[stream].IsTty
+	return newStdioFileOf(k, stream, 0, nil, tty, &k.Stdin, &k.TTY)
 }
 
 func newStdioFileOf(k *clientState, stream int32, set uint32, owner *stdioSet, tty bool, in *stdinState, term *ttyState) *file {
@@ -78,13 +78,13 @@ func (s *stdioFile) countIn(owner *stdioSet) {
 
 // release tells the client once the last file of a spawned process's
 // stdio set is gone. The push goes from a goroutine: release runs
-// under clientState.mu, which is taken after sendMu.
+// under clientState.Mu, which is taken after sendMu.
 func (s *stdioFile) Release() {
 	if s.owner == nil || s.owner.Files.Add(-1) != 0 {
 		return
 	}
 	id := s.set
-	go s.k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdioSetClosed{StdioSetClosed: &sentrypb.StdioSetClosed{StdioSet: id}}})
+	go s.k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdioSetClosed{StdioSetClosed: &sentrypb.StdioSetClosed{StdioSet: id}}})
 }
 
 func (s *stdioFile) Stream() bool { return true }
@@ -105,7 +105,7 @@ func (s *stdioFile) Write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error)
 	if c != nil {
 		seq = c.Seq()
 	}
-	s.k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq, StdioSet: s.set}}})
+	s.k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq, StdioSet: s.set}}})
 	return len(b), nil
 }
 
@@ -165,7 +165,7 @@ func readStdin(k *clientState, c fdesc.Call, set uint32, st *stdinState, n int, 
 			return nil, nil
 		}
 		if ask {
-			k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: uint32(n), StdioSet: set}}})
+			k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: uint32(n), StdioSet: set}}})
 		}
 		if nonblock {
 			return nil, unix.EAGAIN
@@ -187,7 +187,7 @@ func stdinReadiness(k *clientState, set uint32, st *stdinState) (uint32, <-chan 
 		// Pushed from another goroutine: readiness is asked with the
 		// poller's locks held (an epoll's mu), and a push collects the
 		// client's state, which takes them again.
-		go k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: 4096, StdioSet: set}}})
+		go k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: 4096, StdioSet: set}}})
 	}
 	return 0, ch
 }
@@ -197,15 +197,15 @@ func stdinReadiness(k *clientState, set uint32, st *stdinState) (uint32, <-chan 
 func stdinData(k *clientState, set uint32, offset uint64, data []byte, eof bool) {
 	st := stdinOf(k, set)
 	if st == nil {
-		k.log.Warn("stdin data for an unknown stdio set", "set", set)
+		k.Log.Warn("stdin data for an unknown stdio set", "set", set)
 		return
 	}
 	gap, expected, dropped := st.Data(offset, data, eof)
 	if gap {
-		k.log.Warn("stdin data skips bytes", "offset", offset, "expected", expected)
+		k.Log.Warn("stdin data skips bytes", "offset", offset, "expected", expected)
 	}
 	if dropped > 0 {
-		k.log.Warn("stdin buffer full; dropping data", "bytes", dropped)
+		k.Log.Warn("stdin buffer full; dropping data", "bytes", dropped)
 	}
 }
 
@@ -216,18 +216,18 @@ func ttyResize(k *clientState, m *sentrypb.TtyResize) error {
 		return unix.EINVAL
 	}
 	var d deferred
-	k.mu.Lock()
-	tty := &k.tty
+	k.Mu.Lock()
+	tty := &k.TTY
 	if m.StdioSet != 0 {
-		set := k.stdioSets[m.StdioSet]
+		set := k.StdioSets[m.StdioSet]
 		if set == nil {
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			return unix.ENOTTY
 		}
 		tty = &set.TTY
 	}
 	if !tty.Present {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return unix.ENOTTY
 	}
 	tty.Winsize = stdio.FixedLen(m.Winsize, stdio.SizeofWinsize)
@@ -235,7 +235,7 @@ func ttyResize(k *clientState, m *sentrypb.TtyResize) error {
 	for _, p := range processGroupLocked(k, tty.FgPgrp) {
 		signalProcessLocked(k, p, nil, int(unix.SIGWINCH), info, &d)
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return nil
 }

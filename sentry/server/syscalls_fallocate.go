@@ -70,7 +70,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	if length > math.MaxInt64-off {
 		return 0, unix.EFBIG
 	}
-	if c.k.vfs.ReadOnly(d) {
+	if c.k.VFS.ReadOnly(d) {
 		return 0, unix.EROFS
 	}
 	if mode&unix.FALLOC_FL_KEEP_SIZE == 0 {
@@ -89,15 +89,15 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	attrs := c.k.vfs.AttrsOf(d)
-	ctx, cancel := c.k.vfs.RPCCtx()
+	attrs := c.k.VFS.AttrsOf(d)
+	ctx, cancel := c.k.VFS.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.Handle, Mode: mode,
+	r, err := c.k.Gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.Handle, Mode: mode,
 		Offset: uint64(off), Length: uint64(length), Origin: origin(c, 0)})
 	if err := syserr.FromGofer("fallocate", r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	c.k.vfs.NoteAttrs(d, r.GetStat())
+	c.k.VFS.NoteAttrs(d, r.GetStat())
 	inotifyEvent(c.k, d, inModify)
 	killPriv(c, d, g.Handle, attrs)
 	// The client's cached pages of the file: the range changed (zeroed,

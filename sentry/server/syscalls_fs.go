@@ -36,7 +36,7 @@ func pathArg(c *syscallCtx, i int) (string, error) {
 // startDir returns where a lookup of path relative to dirfd starts.
 func startDir(c *syscallCtx, dirfd int32, path string) (*dentry, error) {
 	if len(path) > 0 && path[0] == '/' {
-		return c.k.vfs.Root, nil
+		return c.k.VFS.Root, nil
 	}
 	if dirfd == atFDCWD {
 		return callCwd(c), nil
@@ -73,7 +73,7 @@ func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*d
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := c.k.vfs.Resolve(c, start, path, follow)
+	d, err := c.k.VFS.Resolve(c, start, path, follow)
 	if d != nil && d.Kind != vfs.KindGofer {
 		c.notLeasable = true
 	}
@@ -82,14 +82,14 @@ func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*d
 }
 
 func creds(c *syscallCtx) auth.Creds {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	return c.t.Proc.Creds
 }
 
 func umask(c *syscallCtx) uint32 {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	if fs := c.t.Proc.FS; fs != nil {
 		return fs.Umask
 	}
@@ -171,7 +171,7 @@ func openFile(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (*fil
 	if path == "" {
 		return nil, unix.ENOENT
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	start, err := startDir(c, dirfd, path)
 	if err != nil {
 		return nil, err
@@ -276,7 +276,7 @@ func openFile(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (*fil
 }
 
 func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint32) (*file, error) {
-	v := c.k.vfs
+	v := c.k.VFS
 	if dir.Kind != vfs.KindGofer {
 		return nil, unix.EACCES
 	}
@@ -291,7 +291,7 @@ func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint3
 	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFREG|mode&07777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{
+	r, err := c.k.Gofer.Create(ctx, &goferpb.CreateRequest{
 		Dir: dh, Name: name, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
 		Mode: m & 07777, Uid: uid, Gid: gid, Origin: origin(c, part), PathHandle: true,
 	})
@@ -300,7 +300,7 @@ func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint3
 	}
 	if r.Handle == nil || r.Stat == nil {
 		if id := r.GetPath().GetId(); id != 0 {
-			c.k.releases.Release([]uint64{id})
+			c.k.Releases.Release([]uint64{id})
 		}
 		return nil, unix.EIO
 	}
@@ -328,7 +328,7 @@ func preOpenFor(flags uint32) *vfs.PreOpened {
 // openDentry opens d as a new file description; pre (nil: none) is the
 // file the lookup of d opened, if it did.
 func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*file, error) {
-	v := c.k.vfs
+	v := c.k.VFS
 	kept := flags & keptOpenFlags
 	acc := flags & unix.O_ACCMODE
 	wantWrite := acc == unix.O_WRONLY || acc == unix.O_RDWR
@@ -361,7 +361,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 			// /proc/sys's writable files are root's, mode 0644.
 			return nil, unix.EACCES
 		}
-		return c.k.synth.OpenProcFile(d, flags, kept)
+		return c.k.Synth.OpenProcFile(d, flags, kept)
 	case vfs.KindProcFd:
 		of, err := procFDFile(c.k, d.PID, d.FD)
 		if err != nil {
@@ -441,7 +441,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 // noteMappedResize tells the client, in this call's reply, the new size
 // of gofer file d (through handle h, 0: d's own) if the client maps it.
 func noteMappedResize(c *syscallCtx, d *dentry, h uint64) {
-	if c.reply == nil || d == nil || d.Kind != vfs.KindGofer || !c.k.maps.Holds(d.Ino()) {
+	if c.reply == nil || d == nil || d.Kind != vfs.KindGofer || !c.k.Maps.Holds(d.Ino()) {
 		return
 	}
 	if h == 0 {
@@ -450,7 +450,7 @@ func noteMappedResize(c *syscallCtx, d *dentry, h uint64) {
 			return
 		}
 	}
-	st, err := c.k.vfs.GoferStat(h)
+	st, err := c.k.VFS.GoferStat(h)
 	if err != nil {
 		return
 	}
@@ -489,7 +489,7 @@ func toStatx(st *goferpb.Stat) linux.Statx {
 func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 	flushAttrRunOf(c) // a run's held changes are made before anything reads attributes
 	st, err := statOfFile(c, d, f)
-	if err != nil || !c.k.vfs.HasMounts() {
+	if err != nil || !c.k.VFS.HasMounts() {
 		return st, err
 	}
 	if f != nil {
@@ -500,7 +500,7 @@ func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 	}
 	// A file of a grafted mount is on that mount's device, as Linux
 	// gives each tmpfs its own.
-	if m, grafted := c.k.vfs.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
+	if m, grafted := c.k.VFS.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
 		st = proto.Clone(st).(*goferpb.Stat)
 		st.Dev = m.Dev
 	}
@@ -510,7 +510,7 @@ func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 func statOfFile(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 	if f != nil {
 		if f.IsPath() && dentryOf(f) != nil {
-			return c.k.vfs.StatDentry(c, dentryOf(f))
+			return c.k.VFS.StatDentry(c, dentryOf(f))
 		}
 		return f.Impl.Stat(c)
 	}
@@ -522,7 +522,7 @@ func statOfFile(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 		defer of.DecRef()
 		return of.Impl.Stat(c)
 	}
-	return c.k.vfs.StatDentry(c, d)
+	return c.k.VFS.StatDentry(c, d)
 }
 
 func writeStat(c *syscallCtx, addr uint64, st *goferpb.Stat) error {
@@ -650,7 +650,7 @@ func readlinkAt(c *syscallCtx, dirfd int32, path string, buf uint64, size int64)
 		}
 		return 0, unix.EINVAL
 	}
-	t, err := c.k.vfs.Readlink(c, d)
+	t, err := c.k.VFS.Readlink(c, d)
 	if err != nil {
 		return 0, err
 	}
@@ -717,7 +717,7 @@ func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int6
 	}
 	a := vfs.AttrsOfStat(st)
 	if f == nil && d.Kind != vfs.KindGofer {
-		a = c.k.vfs.AttrsOf(d) // /proc/<pid>/... belongs to the process
+		a = c.k.VFS.AttrsOf(d) // /proc/<pid>/... belongs to the process
 	}
 	if !cr.Permits(a, mode) {
 		return 0, unix.EACCES
@@ -728,7 +728,7 @@ func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int6
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
 	default:
-		if mode&unix.W_OK != 0 && c.k.vfs.ReadOnly(d) {
+		if mode&unix.W_OK != 0 && c.k.VFS.ReadOnly(d) {
 			// SuS asks that a read-only file system be reported
 			// (Linux's do_faccessat), devices and FIFOs aside.
 			return 0, unix.EROFS
@@ -771,7 +771,7 @@ func resolveCreate(c *syscallCtx, dirfd int32, path string, createFirst bool) (*
 	if err != nil {
 		return nil, "", false, err
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	dir, name, trailing, err := v.ResolveParent(c, start, path)
 	if err != nil {
 		return nil, "", false, err
@@ -806,7 +806,7 @@ func mkdirAt(c *syscallCtx, dirfd int32, path string, mode uint32) (int64, error
 	if err != nil {
 		return 0, err
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
@@ -815,7 +815,7 @@ func mkdirAt(c *syscallCtx, dirfd int32, path string, mode uint32) (int64, error
 	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFDIR|mode&01777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: origin(c, 0)})
+	r, err := c.k.Gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -849,7 +849,7 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
@@ -858,7 +858,7 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 	uid, gid, _ := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFLNK|0777)
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: origin(c, 0)})
+	r, err := c.k.Gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("symlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -912,7 +912,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
-	if v := c.k.vfs; v.MountOf(od) != v.MountOf(dir) {
+	if v := c.k.VFS; v.MountOf(od) != v.MountOf(dir) {
 		return 0, unix.EXDEV
 	}
 	if cr := creds(c); !cr.Capable(linux.CAP_FOWNER) {
@@ -922,7 +922,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 			return 0, unix.EPERM
 		}
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	oh, err := c.HandleOf(od)
 	if err != nil {
 		return 0, err
@@ -933,7 +933,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: origin(c, 0)})
+	r, err := c.k.Gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("link "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -972,7 +972,7 @@ func unlinkAt(c *syscallCtx, dirfd int32, path string, flags uint32) (int64, err
 	if err != nil {
 		return 0, err
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	dir, name, trailing, err := v.ResolveParent(c, start, path)
 	if err != nil {
 		return 0, err
@@ -1021,7 +1021,7 @@ func unlinkAt(c *syscallCtx, dirfd int32, path string, flags uint32) (int64, err
 }
 
 func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, error) {
-	v := c.k.vfs
+	v := c.k.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
@@ -1039,7 +1039,7 @@ func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, 
 		// Other clients' leases on it go first (readlease.BeginChange).
 		ctx = goferclient.WithChanging(ctx, child.Ino())
 	}
-	r, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: origin(c, 0), Open: open})
+	r, err := c.k.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: origin(c, 0), Open: open})
 	if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -1084,7 +1084,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	os, err := startDir(c, od, op)
 	if err != nil {
 		return 0, err
@@ -1154,7 +1154,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 		moved = append(moved, dst.Ino())
 	}
 	ctx = goferclient.WithChanging(ctx, moved...)
-	r, err := c.k.gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: origin(c, 0)})
+	r, err := c.k.Gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("rename "+oname, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -1184,7 +1184,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		d, err = c.k.vfs.Resolve(c, callCwd(c), p, true)
+		d, err = c.k.VFS.Resolve(c, callCwd(c), p, true)
 		if err != nil {
 			return 0, err
 		}
@@ -1195,17 +1195,17 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	if err := mayAccessDentry(c, d, auth.MayExec); err != nil {
 		return 0, err
 	}
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	if fs := c.t.Proc.FS; fs != nil {
 		fs.Cwd = d
-		c.k.trk.Changed(fs)
+		c.k.Trk.Changed(fs)
 	}
 	return 0, nil
 }
 
 func sysGetcwd(c *syscallCtx) (int64, error) {
-	p, ok := c.k.vfs.PathOf(callCwd(c))
+	p, ok := c.k.VFS.PathOf(callCwd(c))
 	if !ok {
 		return 0, unix.ENOENT
 	}
@@ -1217,15 +1217,15 @@ func sysGetcwd(c *syscallCtx) (int64, error) {
 }
 
 func sysUmask(c *syscallCtx) (int64, error) {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	fs := c.t.Proc.FS
 	if fs == nil {
 		return 0, unix.ESRCH
 	}
 	old := fs.Umask
 	fs.Umask = uint32(c.args[0]) & 0777
-	c.k.trk.Changed(fs)
+	c.k.Trk.Changed(fs)
 	return int64(old), nil
 }
 
@@ -1234,7 +1234,7 @@ func sysUmask(c *syscallCtx) (int64, error) {
 // setStat applies a SetStat to d (or f) and records the attributes it
 // left.
 func setStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) error {
-	v := c.k.vfs
+	v := c.k.VFS
 	var h uint64
 	var err error
 	switch {
@@ -1267,7 +1267,7 @@ func setStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) err
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.SetStat(ctx, req)
+	r, err := c.k.Gofer.SetStat(ctx, req)
 	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
 		return err
 	}
@@ -1295,7 +1295,7 @@ func killPriv(c *syscallCtx, d *dentry, h uint64, a auth.FileAttrs) {
 	if !changed {
 		return
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	if h == 0 {
 		var err error
 		if h, err = c.HandleOf(d); err != nil {
@@ -1304,9 +1304,9 @@ func killPriv(c *syscallCtx, d *dentry, h uint64, a auth.FileAttrs) {
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: origin(c, killPrivPart)})
+	r, err := c.k.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: origin(c, killPrivPart)})
 	if err := syserr.FromGofer("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
-		c.k.log.Debug("clearing set-id bits failed", "err", err)
+		c.k.Log.Debug("clearing set-id bits failed", "err", err)
 		return
 	}
 	v.NoteAttrs(d, r.Stat)
@@ -1378,7 +1378,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if h, ok := vfs.HandleOfFile(f); ok && dentryOf(f) != nil {
-			killPriv(c, dentryOf(f), h, c.k.vfs.AttrsOf(dentryOf(f)))
+			killPriv(c, dentryOf(f), h, c.k.VFS.AttrsOf(dentryOf(f)))
 			noteMappedResize(c, dentryOf(f), h)
 		}
 		return 0, nil
@@ -1387,7 +1387,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	d, err := c.k.vfs.Resolve(c, callCwd(c), p, true)
+	d, err := c.k.VFS.Resolve(c, callCwd(c), p, true)
 	if err != nil {
 		return 0, err
 	}
@@ -1418,7 +1418,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		}
 		return 0, err
 	}
-	killPriv(c, d, 0, c.k.vfs.AttrsOf(d))
+	killPriv(c, d, 0, c.k.VFS.AttrsOf(d))
 	noteMappedResize(c, d, 0)
 	return 0, nil
 }
@@ -1662,16 +1662,16 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		ctx, cancel := c.k.vfs.RPCCtx()
+		ctx, cancel := c.k.VFS.RPCCtx()
 		defer cancel()
-		r, err := c.k.gofer.StatFS(ctx, &goferpb.StatFSRequest{Handle: h})
+		r, err := c.k.Gofer.StatFS(ctx, &goferpb.StatFSRequest{Handle: h})
 		if err := syserr.FromGofer("statfs", r.GetErrno(), err); err != nil {
 			return 0, err
 		}
 		sf = linux.Statfs{Type: r.Type, BlockSize: int64(r.BlockSize), Blocks: r.Blocks, BlocksFree: r.BlocksFree,
 			BlocksAvailable: r.BlocksAvailable, Files: r.Files, FilesFree: r.FilesFree, NameLength: r.NameLength,
 			FragmentSize: int64(r.BlockSize)}
-		if m, grafted := c.k.vfs.MountInfoOf(d); grafted {
+		if m, grafted := c.k.VFS.MountInfoOf(d); grafted {
 			tmpfsStatfs(&sf, &m)
 		}
 	case d.Kind >= vfs.KindProcDir:
@@ -1691,7 +1691,7 @@ func mayChangeAttrs(c *syscallCtx, d *dentry, f *file) error {
 	if f != nil {
 		d = dentryOf(f)
 	}
-	if c.k.vfs.ReadOnly(d) {
+	if c.k.VFS.ReadOnly(d) {
 		return unix.EROFS
 	}
 	return nil
@@ -1804,7 +1804,7 @@ func sysMknod(c *syscallCtx) (int64, error) {
 		logUnsupportedOnce(c.k, "mknod of a device node")
 		return 0, unix.EPERM
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
@@ -1813,7 +1813,7 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), mode&unix.S_IFMT|mode&07777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: origin(c, 0)})
+	r, err := c.k.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("mknod "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}

@@ -125,7 +125,7 @@ func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int,
 		return n, off, err
 	}
 	if !c.syncedWrites {
-		c.k.dur.Begin(f, c.seq)
+		c.k.Dur.Begin(f, c.seq)
 	}
 	c.goferSize = -1
 	n, err := f.Impl.Write(c, f, b, off)
@@ -133,7 +133,7 @@ func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int,
 		off = c.goferSize - int64(n)
 	}
 	if !c.syncedWrites {
-		if c.k.dur.End(f, c.seq, n) {
+		if c.k.Dur.End(f, c.seq, n) {
 			f.DecRef()
 		}
 	}
@@ -166,7 +166,7 @@ func noteMappedChange(c *syscallCtx, f *file, off, n uint64) {
 	st := c.goferStat
 	c.goferStat = nil
 	if st == nil {
-		if !c.k.maps.Holds(dentryOf(f).Ino()) {
+		if !c.k.Maps.Holds(dentryOf(f).Ino()) {
 			return
 		}
 		var err error
@@ -537,7 +537,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		nf := uint32(c.args[2]) & fileStatusFlags
 		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && dentryOf(f) != nil &&
-			!creds(c).OwnerOrCapable(c.k.vfs.AttrsOf(dentryOf(f))) {
+			!creds(c).OwnerOrCapable(c.k.VFS.AttrsOf(dentryOf(f))) {
 			// Only the owner may stop access-time updates (EPERM).
 			return 0, unix.EPERM
 		}
@@ -583,11 +583,11 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, w, err := newPipe(c.k.trk, c.k.mem)
+	r, w, err := newPipe(c.k.Trk, c.k.Mem)
 	if err != nil {
 		return 0, err
 	}
-	if max := c.k.sysctl.PipeMaxSize(); max < pipeCapacity && !creds(c).Capable(linux.CAP_SYS_RESOURCE) {
+	if max := c.k.Sysctl.PipeMaxSize(); max < pipeCapacity && !creds(c).Capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
 		r.Impl.(*pipeEnd).p.LimitNewCapacity(max)
@@ -702,16 +702,16 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		k.mu.Lock()
+		k.Mu.Lock()
 		s.term.Termios = b
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		// The host terminal gets the modes too (the client applies
 		// them): its line discipline is the one the application sees.
-		k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.set, Termios: b}}})
+		k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.set, Termios: b}}})
 		return 0, nil
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	switch req {
 	case unix.TCGETS:
 		return 0, c.mem.CopyOut(arg, s.term.Termios)
@@ -746,8 +746,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	case tiocgsid:
 		var b [4]byte
 		sid := int32(1)
-		if k.init != nil {
-			sid = k.init.SID
+		if k.Init != nil {
+			sid = k.Init.SID
 		}
 		if s.set != 0 {
 			sid = s.term.Sid
@@ -778,7 +778,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	// handle syncs the inode.
 	files := []*file{f}
 	if dentryOf(f) != nil && dentryOf(f).Kind == vfs.KindGofer {
-		for _, wf := range c.k.maps.WritablesOf(dentryOf(f).Ino()) {
+		for _, wf := range c.k.Maps.WritablesOf(dentryOf(f).Ino()) {
 			defer wf.DecRef()
 			if wf != f {
 				files = append(files, wf)
@@ -787,12 +787,12 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	}
 	seqs := make([][]uint64, len(files))
 	for i, g := range files {
-		seqs[i] = c.k.dur.StartSync(g)
+		seqs[i] = c.k.Dur.StartSync(g)
 	}
-	err = c.k.vfs.Fsync(h, c.sysno == unix.SYS_FDATASYNC)
+	err = c.k.VFS.Fsync(h, c.sysno == unix.SYS_FDATASYNC)
 	for i, g := range files {
 		if len(seqs[i]) > 0 {
-			c.k.dur.EndSync(g, seqs[i], err == nil)
+			c.k.Dur.EndSync(g, seqs[i], err == nil)
 			announceDurable(c.k, g)
 		}
 	}
@@ -810,7 +810,7 @@ func sysSync(c *syscallCtx) (int64, error) {
 	// Every file this client wrote becomes durable (and the client is
 	// told so before the reply).
 	flushAll(c.k)
-	v := c.k.vfs
+	v := c.k.VFS
 	h, err := c.HandleOf(v.Root)
 	if err != nil {
 		return 0, err
@@ -818,7 +818,7 @@ func sysSync(c *syscallCtx) (int64, error) {
 	// sync and syncfs cannot fail on Linux (syncfs reports writeback
 	// errors); a gofer error is logged, not returned.
 	if err := v.Fsync(h, false); err != nil {
-		c.k.log.Debug("sync", "err", err)
+		c.k.Log.Debug("sync", "err", err)
 	}
 	return 0, nil
 }
@@ -856,7 +856,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	if c.args[1] == 0 {
 		return 0, unix.EFAULT
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	f.OffMu.Lock()
 	defer f.OffMu.Unlock()
 	var buf []byte
@@ -896,7 +896,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		rpc:
 			for !cur.EOF {
 				ctx, cancel := v.RPCCtx()
-				r, seq, err := c.k.attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.Handle, Offset: cur.Cookie, Count: 256, Plus: true})
+				r, seq, err := c.k.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.Handle, Offset: cur.Cookie, Count: 256, Plus: true})
 				cancel()
 				if err == nil && r.GetErrno() == 0 {
 					// The entries' dentries and attributes: a stat of
@@ -926,7 +926,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 				}
 			}
 		} else {
-			ents := c.k.synth.List(d)
+			ents := c.k.Synth.List(d)
 			for i := int(cur.Cookie); i < len(ents); i++ {
 				e := ents[i]
 				if !emit(e.Name, e.Ino, e.Type, uint64(i)+3) {
@@ -1009,7 +1009,7 @@ func sysMmap(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	f.IncRef()
-	id := c.k.maps.Add(f, mappedKey(st), typ != mapPrivate && writable)
+	id := c.k.Maps.Add(f, mappedKey(st), typ != mapPrivate && writable)
 	c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable}}
 	return 0, nil
 }

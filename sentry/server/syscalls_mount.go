@@ -83,7 +83,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 	flags &^= mountFlagsIgnored
 	rec := flags&unix.MS_REC != 0
 	flags &^= unix.MS_REC
-	v := c.k.vfs
+	v := c.k.VFS
 	point, err := v.Resolve(c, callCwd(c), target, true)
 	if err != nil {
 		return 0, err
@@ -111,7 +111,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		}
 		ids, err := v.Mounts.SetPropagation(id, pt, rec)
 		for _, id := range ids {
-			c.k.trk.Changed(mountID(id))
+			c.k.Trk.Changed(mountID(id))
 		}
 		return 0, err
 	}
@@ -168,14 +168,14 @@ func sysMount(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	v.Mounts.SetDev(m.ID, dev)
-	c.k.trk.Changed(mountID(m.ID))
+	c.k.Trk.Changed(mountID(m.ID))
 	return 0, nil
 }
 
 // remount changes the flags (and, without MS_BIND, the options) of the
 // mount whose root is point: one the sentry made.
 func remount(c *syscallCtx, point *dentry, flags uint64, data string) error {
-	v := c.k.vfs
+	v := c.k.VFS
 	vm := v.MountRoot(point)
 	if vm == nil {
 		return fmt.Errorf("remount of a mount the sentry did not make: %w", unix.EINVAL)
@@ -233,7 +233,7 @@ func remount(c *syscallCtx, point *dentry, flags uint64, data string) error {
 		o, _ := mount.ParseTmpfsOptions(*newData, 0)
 		v.Mounts.SetTmpfs(vm.ID, o)
 	}
-	c.k.trk.Changed(mountID(vm.ID))
+	c.k.Trk.Changed(mountID(vm.ID))
 	return nil
 }
 
@@ -241,7 +241,7 @@ func remount(c *syscallCtx, point *dentry, flags uint64, data string) error {
 // mount of the same files, with the flags of the mount source is in. Its
 // submounts are not brought along (MS_REC changes nothing).
 func bindMount(c *syscallCtx, source string, point *dentry) error {
-	v := c.k.vfs
+	v := c.k.VFS
 	if source == "" {
 		return unix.EFAULT
 	}
@@ -291,7 +291,7 @@ func bindMount(c *syscallCtx, source string, point *dentry) error {
 		v.Mounts.Remove(m.ID, true)
 		return err
 	}
-	c.k.trk.Changed(mountID(m.ID))
+	c.k.Trk.Changed(mountID(m.ID))
 	propagateBind(c, m, src)
 	return nil
 }
@@ -303,7 +303,7 @@ func bindMount(c *syscallCtx, source string, point *dentry) error {
 // copy whose mount point cannot be found there is left out, as Linux
 // does for a path its peer does not show. Precondition: v.MntMu.
 func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
-	v := c.k.vfs
+	v := c.k.VFS
 	parent, ok := v.Mounts.Get(m.ParentID)
 	if !ok || parent.Shared == 0 {
 		return
@@ -311,7 +311,7 @@ func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
 	if m.Shared == 0 {
 		m.Shared = v.Mounts.NewGroup()
 		v.Mounts.SetShared(m.ID, m.Shared)
-		c.k.trk.Changed(mountID(m.ID))
+		c.k.Trk.Changed(mountID(m.ID))
 	}
 	for _, r := range v.Mounts.Receivers(parent.ID) {
 		if r.ID == m.ID {
@@ -346,7 +346,7 @@ func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
 			v.Mounts.Remove(cp.ID, true)
 			continue
 		}
-		c.k.trk.Changed(mountID(cp.ID))
+		c.k.Trk.Changed(mountID(cp.ID))
 	}
 }
 
@@ -372,7 +372,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		logUnsupportedOnce(c.k, "umount2(MNT_EXPIRE)")
 		return 0, unix.EINVAL
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	d, err := v.Resolve(c, callCwd(c), target, flags&linux.UMOUNT_NOFOLLOW == 0)
 	if err != nil {
 		return 0, err
@@ -387,7 +387,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 					return 0, err
 				}
 				v.SetMqueue(0)
-				c.k.trk.Changed(mountID(m.ID))
+				c.k.Trk.Changed(mountID(m.ID))
 				return 0, nil
 			}
 		}
@@ -430,7 +430,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		if g := v.GraftedByID(m.ID); g != nil {
 			v.Ungraft(g, detach && mountBusy(c.k, m.ID))
 		}
-		c.k.trk.Changed(mountID(m.ID))
+		c.k.Trk.Changed(mountID(m.ID))
 	}
 	return 0, nil
 }
@@ -442,7 +442,7 @@ func ramFor(c *syscallCtx, data string) (uint64, error) {
 	if !strings.Contains(data, "%") {
 		return 0, nil
 	}
-	a, err := c.k.out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
+	a, err := c.k.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
 	if err != nil {
 		return 0, fmt.Errorf("size=%%: the client's memory: %w", err)
 	}

@@ -62,7 +62,7 @@ func interfaces(k *clientState) ([]socket.Interface, error) {
 	if hostNetwork(k) {
 		ifs, err := socket.HostInterfaces()
 		if err != nil {
-			k.log.Warn("cannot list the host's interfaces", "err", err)
+			k.Log.Warn("cannot list the host's interfaces", "err", err)
 			return nil, unix.EIO
 		}
 		return ifs, nil
@@ -80,7 +80,7 @@ func devStats(k *clientState) (map[int32]socket.DevStats, error) {
 	if hostNetwork(k) {
 		st, err := socket.HostDevStats()
 		if err != nil {
-			k.log.Warn("cannot read the host's interface counters", "err", err)
+			k.Log.Warn("cannot read the host's interface counters", "err", err)
 			return nil, unix.EIO
 		}
 		return st, nil

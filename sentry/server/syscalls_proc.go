@@ -33,7 +33,7 @@ func sysClone(c *syscallCtx) (int64, error) {
 	if flags&(unix.CLONE_THREAD|unix.CLONE_VM) == 0 {
 		// The child's copy of the address space has the parent's
 		// SysV shared memory attachments.
-		c.k.ipc.ProcessForked(callPid(c), tid)
+		c.k.IPC.ProcessForked(callPid(c), tid)
 	}
 	c.reply.Action = &sentrypb.Reply_Clone{Clone: &sentrypb.CloneResult{ChildTid: tid}}
 	return int64(tid), nil
@@ -57,10 +57,10 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 	}
 	k := c.k
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	defer func() {
-		k.mu.Unlock()
-		d.Run(k.out)
+		k.Mu.Unlock()
+		d.Run(k.Out)
 	}()
 	p := c.t.Proc
 	if p.Exiting || c.t.Killed {
@@ -108,9 +108,9 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 	} else {
 		np.Sig = p.Sig.Clone()
 	}
-	k.trk.Changed(np.FS)
-	k.trk.Changed(sigTable{Handlers: np.Sig})
-	ptraceCloneLocked(k, c.t, k.threads[np.PID], flags, &d)
+	k.Trk.Changed(np.FS)
+	k.Trk.Changed(sigTable{Handlers: np.Sig})
+	ptraceCloneLocked(k, c.t, k.Threads[np.PID], flags, &d)
 	return np.PID, nil
 }
 
@@ -153,8 +153,8 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		if d == nil {
 			return 0, unix.EACCES
 		}
-		p, _ := c.k.vfs.PathOf(d)
-		path, start = p, c.k.vfs.Root
+		p, _ := c.k.VFS.PathOf(d)
+		path, start = p, c.k.VFS.Root
 	} else if start, err = startDir(c, dirfd, path); err != nil {
 		return 0, err
 	}
@@ -171,10 +171,10 @@ func sysExecve(c *syscallCtx) (int64, error) {
 func sysExit(c *syscallCtx) (int64, error) {
 	var d deferred
 	k := c.k
-	k.mu.Lock()
+	k.Mu.Lock()
 	ea := exitThreadLocked(k, c.t, int(c.args[0]), &d)
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
 	return 0, nil
 }
@@ -182,7 +182,7 @@ func sysExit(c *syscallCtx) (int64, error) {
 func sysExitGroup(c *syscallCtx) (int64, error) {
 	var d deferred
 	k := c.k
-	k.mu.Lock()
+	k.Mu.Lock()
 	p := c.t.Proc
 	status := exitWaitStatus(int(c.args[0]))
 	if p.Exiting {
@@ -190,11 +190,11 @@ func sysExitGroup(c *syscallCtx) (int64, error) {
 	}
 	exitProcessLocked(k, p, status, &d)
 	ea := &sentrypb.ExitAction{Group: true, WaitStatus: status}
-	if k.appExited {
-		ea.WaitStatus, ea.AppExit = k.appStatus, true
+	if k.AppExited {
+		ea.WaitStatus, ea.AppExit = k.AppStatus, true
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
 	return 0, nil
 }
@@ -231,7 +231,7 @@ type waitResult struct {
 func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options uint32, exited bool) (waitResult, error) {
 	k := c.k
 	for {
-		k.mu.Lock()
+		k.Mu.Lock()
 		p := c.t.Proc
 		var cands []*process
 		for ch := range p.Children {
@@ -247,11 +247,11 @@ func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options 
 		}
 		tr, traces, ok := ptraceWaitLocked(k, p, match, options)
 		if ok {
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			return tr, nil
 		}
 		if len(cands) == 0 && !traces {
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			return waitResult{}, unix.ECHILD
 		}
 		sort.Slice(cands, func(i, j int) bool { return cands[i].PID < cands[j].PID })
@@ -265,21 +265,21 @@ func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options 
 				if options&wNowait == 0 {
 					reapWaitedLocked(c, ch)
 				}
-				k.mu.Unlock()
+				k.Mu.Unlock()
 				return r, nil
 			}
 			if st, code, sist, ok := waitEventLocked(k, ch, options); ok {
 				r := waitResult{pid: ch.PID, status: st, uid: ch.Creds.RUID, code: code, sistatus: sist}
-				k.mu.Unlock()
+				k.Mu.Unlock()
 				return r, nil
 			}
 		}
 		if options&wNohang != 0 {
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			return waitResult{}, nil
 		}
-		ch := k.waitq.Wait()
-		k.mu.Unlock()
+		ch := k.Waitq.Wait()
+		k.Mu.Unlock()
 		if err := c.Block(ch, nil); err != nil {
 			return waitResult{}, err
 		}
@@ -380,8 +380,8 @@ func sysGetpid(c *syscallCtx) (int64, error) { return int64(callPid(c)), nil }
 func sysGettid(c *syscallCtx) (int64, error) { return int64(callTid(c)), nil }
 
 func sysGetppid(c *syscallCtx) (int64, error) {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	if par := c.t.Proc.Parent; par != nil {
 		return int64(par.PID), nil
 	}
@@ -396,7 +396,7 @@ func procByPIDLocked(c *syscallCtx, pid int32) (*process, error) {
 	if pid < 0 {
 		return nil, unix.EINVAL
 	}
-	p := c.k.procs[pid]
+	p := c.k.Procs[pid]
 	if p == nil {
 		return nil, unix.ESRCH
 	}
@@ -408,8 +408,8 @@ func sysGetpgid(c *syscallCtx) (int64, error) {
 	if c.sysno == unix.SYS_GETPGRP {
 		pid = 0
 	}
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	p, err := procByPIDLocked(c, pid)
 	if err != nil {
 		return 0, err
@@ -418,8 +418,8 @@ func sysGetpgid(c *syscallCtx) (int64, error) {
 }
 
 func sysGetsid(c *syscallCtx) (int64, error) {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	p, err := procByPIDLocked(c, int32(c.args[0]))
 	if err != nil {
 		return 0, err
@@ -433,8 +433,8 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	self := c.t.Proc
 	target, err := procByPIDLocked(c, pid)
 	if err != nil {
@@ -458,7 +458,7 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 	}
 	if pgid != target.PID {
 		found := false
-		for _, q := range k.procs {
+		for _, q := range k.Procs {
 			if q.PGID == pgid && q.SID == self.SID && !q.Zombie {
 				found = true
 				break
@@ -469,22 +469,22 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 		}
 	}
 	target.PGID = pgid
-	k.trk.Changed(target)
+	k.Trk.Changed(target)
 	return 0, nil
 }
 
 func sysSetsid(c *syscallCtx) (int64, error) {
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	p := c.t.Proc
-	for _, q := range k.procs {
+	for _, q := range k.Procs {
 		if q.PGID == p.PID {
 			return 0, unix.EPERM
 		}
 	}
 	p.SID, p.PGID = p.PID, p.PID
-	k.trk.Changed(p)
+	k.Trk.Changed(p)
 	return int64(p.SID), nil
 }
 
@@ -495,19 +495,19 @@ func sysKill(c *syscallCtx) (int64, error) {
 	}
 	k := c.k
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	self := c.t.Proc
 	var targets []*process
 	switch {
 	case pid > 0:
-		if p := k.procs[pid]; p != nil {
+		if p := k.Procs[pid]; p != nil {
 			targets = append(targets, p)
 		}
 	case pid == 0:
 		targets = processGroupLocked(k, self.PGID)
 	case pid == -1:
-		for _, p := range k.procs {
-			if p != k.init && p != self && !p.Exiting {
+		for _, p := range k.Procs {
+			if p != k.Init && p != self && !p.Exiting {
 				targets = append(targets, p)
 			}
 		}
@@ -516,7 +516,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 		targets = processGroupLocked(k, -pid)
 	}
 	if len(targets) == 0 {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
 	// As Linux's kill: success if any target could be signalled, EPERM
@@ -532,8 +532,8 @@ func sysKill(c *syscallCtx) (int64, error) {
 			signalFromAppLocked(k, p, nil, sig, info, &d)
 		}
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	if allowed == 0 {
 		return 0, unix.EPERM
 	}
@@ -561,7 +561,7 @@ func mayKillLocked(sender, target *process, sig int) bool {
 func signalFromAppLocked(k *clientState, p *process, t *thread, sig int, info []byte, d *deferred) {
 	// A signalfd's signal is queued even for init: blocked, Linux does
 	// not count it ignored (sig_ignored).
-	if p == k.init && p.Sig.Act[sig].Handler == ksignal.SigDfl && !signalfdWantsLocked(p, sig) {
+	if p == k.Init && p.Sig.Act[sig].Handler == ksignal.SigDfl && !signalfdWantsLocked(p, sig) {
 		return
 	}
 	signalProcessLocked(k, p, t, sig, info, d)
@@ -580,22 +580,22 @@ func sysTkill(c *syscallCtx) (int64, error) {
 	}
 	k := c.k
 	var d deferred
-	k.mu.Lock()
-	t := k.threads[tid]
+	k.Mu.Lock()
+	t := k.Threads[tid]
 	if t == nil || t.Killed || (tgid > 0 && t.Proc.PID != tgid) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
 	self := c.t.Proc
 	if !mayKillLocked(self, t.Proc, sig) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	if sig != 0 {
 		signalFromAppLocked(k, t.Proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.PID, self.Creds.RUID), &d)
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return 0, nil
 }
 
@@ -610,22 +610,22 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	}
 	k := c.k
 	var d deferred
-	k.mu.Lock()
-	p := k.procs[pid]
-	if t := k.threads[pid]; p == nil && t != nil && !t.Killed {
+	k.Mu.Lock()
+	p := k.Procs[pid]
+	if t := k.Threads[pid]; p == nil && t != nil && !t.Killed {
 		p = t.Proc // Linux finds the process by any of its threads' ids
 	}
 	if p == nil {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
 	if !mayKillLocked(c.t.Proc, p, sig) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	code := int32(binary.LittleEndian.Uint32(info[8:]))
 	if p != c.t.Proc && (code >= 0 || code == ksignal.SITkill) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	if sig != 0 && code == siTimer && p == c.t.Proc {
@@ -633,8 +633,8 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	} else if sig != 0 {
 		signalFromAppLocked(k, p, nil, sig, info, &d)
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return 0, nil
 }
 
@@ -659,8 +659,8 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 		na.Mask &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
 	}
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	h := c.t.Proc.Sig
 	old := h.Act[sig]
 	if oact != 0 {
@@ -670,7 +670,7 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 	}
 	if act != 0 {
 		h.Act[sig] = na
-		k.trk.Changed(sigTable{Handlers: h})
+		k.Trk.Changed(sigTable{Handlers: h})
 	}
 	return 0, nil
 }
@@ -722,10 +722,10 @@ func sysGetresuid(c *syscallCtx) (int64, error) {
 // (creds.fixSetuid).
 func setIDs(c *syscallCtx, gid bool, r, e, s int64, mode string) error {
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	p := c.t.Proc
-	k.trk.Changed(p)
+	k.Trk.Changed(p)
 	cr := &p.Creds
 	if !gid {
 		old := *cr
@@ -822,8 +822,8 @@ func sysSetuid(c *syscallCtx) (int64, error) {
 
 func sysSetfsuid(c *syscallCtx) (int64, error) {
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	cr := &c.t.Proc.Creds
 	id := uint32(c.args[0])
 	if c.sysno == unix.SYS_SETFSUID {
@@ -831,7 +831,7 @@ func sysSetfsuid(c *syscallCtx) (int64, error) {
 		if cr.Capable(linux.CAP_SETUID) || id == cr.RUID || id == cr.EUID || id == cr.SUID || id == cr.FSUID {
 			cr.FSUID = id
 			cr.FixSetfsuid(old)
-			k.trk.Changed(c.t.Proc)
+			k.Trk.Changed(c.t.Proc)
 		}
 		return int64(old), nil
 	}
@@ -883,14 +883,14 @@ func sysSetgroups(c *syscallCtx) (int64, error) {
 		}
 	}
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	p := c.t.Proc
 	if !p.Creds.Capable(linux.CAP_SETGID) {
 		return 0, unix.EPERM
 	}
 	p.Creds.Groups = groups
-	k.trk.Changed(p)
+	k.Trk.Changed(p)
 	return 0, nil
 }
 
@@ -914,7 +914,7 @@ func copyInSiginfo(c *syscallCtx, addr uint64, sig int) ([]byte, error) {
 // carrying ch's exit) reports it as the zombie of its parent, not as
 // gone: a server that dies before the reply leaves the zombie in the
 // client's log, which the successor restores for the re-sent wait to
-// reap. Precondition: c.k.mu.
+// reap. Precondition: c.k.Mu.
 func reapWaitedLocked(c *syscallCtx, ch *process) {
 	if ch.Parent != nil {
 		delete(ch.Parent.Children, ch)

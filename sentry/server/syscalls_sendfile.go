@@ -164,7 +164,7 @@ func abandoned(c *syscallCtx) bool {
 	select {
 	case <-c.dead:
 		return true
-	case <-c.k.done:
+	case <-c.k.Done:
 		return true
 	default:
 		return false
@@ -178,8 +178,8 @@ func syncedCopyDone(c *syscallCtx, out *file) error {
 	if !ok {
 		return unix.EIO
 	}
-	if err := c.k.vfs.Fsync(h, true); err != nil {
-		c.k.log.Warn("fsync after a large server-side copy failed", "err", err)
+	if err := c.k.VFS.Fsync(h, true); err != nil {
+		c.k.Log.Warn("fsync after a large server-side copy failed", "err", err)
 		return unix.EIO
 	}
 	return nil
@@ -200,7 +200,7 @@ func leasedCopy(c *syscallCtx, in, out *file, inOff int64, inOffAddr uint64, out
 		func(b []byte) (int, error) { return writeFile(c, out, b, outOff) })
 	if res.Kept != 0 {
 		out.Changed() // its record keeps the error (posted.go)
-		c.k.log.Warn("a posted copy failed; the next fsync, fdatasync, write or close of the file reports it",
+		c.k.Log.Warn("a posted copy failed; the next fsync, fdatasync, write or close of the file reports it",
 			"name", sysName(c.sysno), "errno", res.Kept.Error(), "written", res.Written, "of", len(c.leasedData))
 	}
 	if inOff >= 0 && res.Moved > 0 {

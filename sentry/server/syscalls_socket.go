@@ -217,7 +217,7 @@ func sysBind(c *syscallCtx) (int64, error) {
 		s.Named = true
 		s.BoundName = a.TransportName()
 		s.Mu.Unlock()
-		c.k.socks.SetBound(be, s)
+		c.k.Socks.SetBound(be, s)
 		f.Changed()
 		return 0, nil
 	}
@@ -387,7 +387,7 @@ func sysConnect(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	s.U.EP.SetPeerCreds(unixsock.Creds(c))
-	lf := c.k.socks.BoundFile(be)
+	lf := c.k.Socks.BoundFile(be)
 	if s.U.Type == linux.SOCK_DGRAM {
 		lf = nil
 	}

@@ -75,7 +75,7 @@ func ipcWait(c *syscallCtx, ch <-chan struct{}, cancel func() error, deadline ti
 // ---- semaphores ----
 
 func sysSemget(c *syscallCtx) (int64, error) {
-	id, err := c.k.ipc.SemGet(ipcCaller(c), argInt(c, 0), argInt(c, 1), argInt(c, 2))
+	id, err := c.k.IPC.SemGet(ipcCaller(c), argInt(c, 0), argInt(c, 1), argInt(c, 2))
 	return int64(id), err
 }
 
@@ -111,7 +111,7 @@ func sysSemop(c *syscallCtx) (int64, error) {
 	caller := ipcCaller(c)
 	var w sysvipc.SemWait
 	for {
-		ch, err := c.k.ipc.Semop(caller, c.seq, id, ops, &w)
+		ch, err := c.k.IPC.Semop(caller, c.seq, id, ops, &w)
 		if err != nil {
 			return 0, err
 		}
@@ -120,7 +120,7 @@ func sysSemop(c *syscallCtx) (int64, error) {
 			return 0, nil
 		}
 		if err := ipcWait(c, ch, func() error { return nil }, deadline); err != nil {
-			if e := c.k.ipc.EndWait(&w); e != nil {
+			if e := c.k.IPC.EndWait(&w); e != nil {
 				return 0, e
 			}
 			return 0, err
@@ -133,7 +133,7 @@ func sysSemctl(c *syscallCtx) (int64, error) {
 	if id < 0 {
 		return 0, unix.EINVAL
 	}
-	r, caller := c.k.ipc, ipcCaller(c)
+	r, caller := c.k.IPC, ipcCaller(c)
 	switch cmd {
 	case linux.IPC_RMID:
 		return 0, r.SemRemove(caller, id)
@@ -191,7 +191,7 @@ func sysSemctl(c *syscallCtx) (int64, error) {
 // ---- message queues ----
 
 func sysMsgget(c *syscallCtx) (int64, error) {
-	id, err := c.k.ipc.MsgGet(ipcCaller(c), argInt(c, 0), argInt(c, 1))
+	id, err := c.k.IPC.MsgGet(ipcCaller(c), argInt(c, 0), argInt(c, 1))
 	return int64(id), err
 }
 
@@ -211,7 +211,7 @@ func sysMsgsnd(c *syscallCtx) (int64, error) {
 	}
 	caller := ipcCaller(c)
 	for {
-		ch, cancel, err := c.k.ipc.MsgSend(caller, c.seq, id, typ, text, flags)
+		ch, cancel, err := c.k.IPC.MsgSend(caller, c.seq, id, typ, text, flags)
 		if err != nil {
 			return 0, err
 		}
@@ -229,7 +229,7 @@ func sysMsgrcv(c *syscallCtx) (int64, error) {
 	id, addr, size, typ, flags := argInt(c, 0), c.args[1], int64(c.args[2]), int64(c.args[3]), argInt(c, 4)
 	caller := ipcCaller(c)
 	for {
-		mtyp, text, ch, cancel, err := c.k.ipc.MsgReceive(caller, c.seq, id, typ, size, flags)
+		mtyp, text, ch, cancel, err := c.k.IPC.MsgReceive(caller, c.seq, id, typ, size, flags)
 		if err != nil {
 			return 0, err
 		}
@@ -258,7 +258,7 @@ func sysMsgctl(c *syscallCtx) (int64, error) {
 	if id < 0 || cmd < 0 {
 		return 0, unix.EINVAL
 	}
-	r, caller := c.k.ipc, ipcCaller(c)
+	r, caller := c.k.IPC, ipcCaller(c)
 	switch cmd {
 	case linux.IPC_RMID:
 		return 0, r.MsgRemove(caller, id)
@@ -289,7 +289,7 @@ func sysMsgctl(c *syscallCtx) (int64, error) {
 // ---- shared memory ----
 
 func sysShmget(c *syscallCtx) (int64, error) {
-	id, err := c.k.ipc.ShmGet(ipcCaller(c), argInt(c, 0), c.args[1], argInt(c, 2))
+	id, err := c.k.IPC.ShmGet(ipcCaller(c), argInt(c, 0), c.args[1], argInt(c, 2))
 	return int64(id), err
 }
 
@@ -313,19 +313,19 @@ func sysShmat(c *syscallCtx) (int64, error) {
 	if id < 0 {
 		return 0, unix.EINVAL
 	}
-	at, err := c.k.ipc.ShmAttach(ipcCaller(c), id, flags)
+	at, err := c.k.IPC.ShmAttach(ipcCaller(c), id, flags)
 	if err != nil {
 		return 0, err
 	}
 	f, st, err := segmentFile(c, at.File, at.Size)
 	if err != nil {
-		c.k.log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
-		if gone, _ := c.k.ipc.ShmAdjust(callPid(c), id, -1); gone != "" {
+		c.k.Log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
+		if gone, _ := c.k.IPC.ShmAdjust(callPid(c), id, -1); gone != "" {
 			removeSegmentFiles(c.k, []string{gone})
 		}
 		return 0, unix.ENOMEM
 	}
-	fid := c.k.maps.Add(f, mappedKey(st), true)
+	fid := c.k.Maps.Add(f, mappedKey(st), true)
 	c.reply.Action = &sentrypb.Reply_ShmAttach{ShmAttach: &sentrypb.ShmAttachPlan{
 		FileId: fid, Size: st.Size, Shmid: id, Key: at.Key, Readonly: flags&linux.SHM_RDONLY != 0}}
 	return 0, nil
@@ -342,7 +342,7 @@ func sysShmdt(c *syscallCtx) (int64, error) {
 	if delta < -math.MaxInt32 || delta > math.MaxInt32 {
 		return 0, unix.EINVAL
 	}
-	gone, err := c.k.ipc.ShmAdjust(callPid(c), argInt(c, 1), int(delta))
+	gone, err := c.k.IPC.ShmAdjust(callPid(c), argInt(c, 1), int(delta))
 	if err != nil {
 		return 0, err
 	}
@@ -357,7 +357,7 @@ func sysShmctl(c *syscallCtx) (int64, error) {
 	if id < 0 || cmd < 0 {
 		return 0, unix.EINVAL
 	}
-	r, caller := c.k.ipc, ipcCaller(c)
+	r, caller := c.k.IPC, ipcCaller(c)
 	switch cmd {
 	case linux.IPC_RMID:
 		gone, err := r.ShmRemove(caller, id)
@@ -405,9 +405,9 @@ func isSegmentFile(name string) bool { return strings.HasPrefix(name, sysvipc.Se
 // 0600: only the sentry opens it) the file of a segment in the client's
 // /dev/shm directory, sized to whole pages as the segment's memory is.
 func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat, error) {
-	c.k.segFileMu.Lock()
-	defer c.k.segFileMu.Unlock()
-	v := c.k.vfs
+	c.k.SegFileMu.Lock()
+	defer c.k.SegFileMu.Unlock()
+	v := c.k.VFS
 	dir, err := v.ShmDentry()
 	if err != nil {
 		return nil, nil, err
@@ -422,10 +422,10 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 			return nil, nil, err
 		}
 		ctx, cancel := v.RPCCtx()
-		r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR})
+		r, err := c.k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR})
 		cancel()
 		if err := syserr.FromGofer("open "+name, r.GetErrno(), err); err != nil {
-			c.k.releases.Release([]uint64{h})
+			c.k.Releases.Release([]uint64{h})
 			return nil, nil, err
 		}
 		f = newFile(vfs.NewGoferFile(v, h, fh, nil), d, unix.O_RDWR)
@@ -435,7 +435,7 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 			return nil, nil, err
 		}
 		ctx, cancel := v.RPCCtx()
-		r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: origin(c, segmentCreatePart)})
+		r, err := c.k.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: origin(c, segmentCreatePart)})
 		cancel()
 		if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 			return nil, nil, err
@@ -464,7 +464,7 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 // removeSegmentFiles removes the files of destroyed segments. The gofer
 // renames one the client still maps aside (as any unlinked open file).
 func removeSegmentFiles(k *clientState, names []string) {
-	v := k.vfs
+	v := k.VFS
 	dir, dh := v.ShmIfMade()
 	if dir == nil {
 		// A restored server that has not opened /dev/shm yet: the
@@ -473,12 +473,12 @@ func removeSegmentFiles(k *clientState, names []string) {
 	}
 	for _, name := range names {
 		child := v.CachedChild(dir, name)
-		open := child != nil && k.maps.Holds(child.Ino())
+		open := child != nil && k.Maps.Holds(child.Ino())
 		ctx, cancel := v.RPCCtx()
-		r, err := k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Open: open})
+		r, err := k.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Open: open})
 		cancel()
 		if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
-			k.log.Warn("removing a shared memory segment's file failed", "name", name, "err", err)
+			k.Log.Warn("removing a shared memory segment's file failed", "name", name, "err", err)
 		}
 		v.Forget(dir, name)
 	}

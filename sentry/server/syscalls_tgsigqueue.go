@@ -23,19 +23,19 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 	}
 	k := c.k
 	var d deferred
-	k.mu.Lock()
-	t := k.threads[tid]
+	k.Mu.Lock()
+	t := k.Threads[tid]
 	if t == nil || t.Killed || t.Proc.PID != tgid {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
 	if !mayKillLocked(c.t.Proc, t.Proc, sig) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	code := int32(binary.LittleEndian.Uint32(info[8:]))
 	if t != c.t && (code >= 0 || code == ksignal.SITkill) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	switch {
@@ -48,7 +48,7 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 	default:
 		signalFromAppLocked(k, t.Proc, t, sig, info, &d)
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return 0, nil
 }

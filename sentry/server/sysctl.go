@@ -40,8 +40,8 @@ func setIPForward(k *clientState, v int) error {
 	if hostNetwork(k) {
 		return unix.EPERM
 	}
-	k.sysctl.SetIPForward(v == 1)
-	return k.socks.WithStack(func(st *socket.Stack) error {
+	k.Sysctl.SetIPForward(v == 1)
+	return k.Socks.WithStack(func(st *socket.Stack) error {
 		if st != nil {
 			return st.SetIPv4Forwarding(v == 1)
 		}
@@ -65,11 +65,11 @@ func applySysctls(k *clientState, m map[string]string) error {
 		case name == "net.ipv4.ip_forward" && nerr == nil:
 			err = setIPForward(k, n)
 		case name == "fs.pipe-max-size" && nerr == nil:
-			err = k.sysctl.SetPipeMaxSize(n)
+			err = k.Sysctl.SetPipeMaxSize(n)
 		case name == "fs.lease-break-time" && nerr == nil && n >= 0:
-			k.leases.SetBreakTime(n)
+			k.Leases.SetBreakTime(n)
 		case name == "kernel.msgmni", name == "kernel.shmmni", name == "kernel.shmmax", name == "kernel.shmall":
-			err = k.ipc.SetLimit(strings.TrimPrefix(name, "kernel."), []byte(val))
+			err = k.IPC.SetLimit(strings.TrimPrefix(name, "kernel."), []byte(val))
 		case name == "net.ipv4.ip_forward", name == "fs.pipe-max-size", name == "fs.lease-break-time":
 			err = unix.EINVAL
 		default:

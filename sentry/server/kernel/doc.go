@@ -55,7 +55,7 @@
 // Who imports it: the server package (its kernel and its front).
 //
 // Lock order: it holds no lock. A Deferred belongs to the goroutine that
-// fills it; it is run with the kernel lock (clientState.mu) released,
+// fills it; it is run with the kernel lock (clientState.Mu) released,
 // since a Sender takes the front's send lock, which comes before it. An
 // FSContext's fields are protected by the kernel lock, as are a
 // Process's, a Thread's (but Sleeping, atomic, and SigWait, its own
