@@ -131,7 +131,7 @@ func flushReleases(e *env) {
 	}
 	e.srv.mu.Unlock()
 	for _, k := range ks {
-		k.releases.Flush()
+		k.Releases.Flush()
 	}
 }
 

@@ -33,14 +33,14 @@ func unlinkLeasable(sysno int32, e unix.Errno) bool {
 // Linux's do_unlinkat (mnt_want_write before the lookup). For ENOENT of
 // a gofer directory in which the caller may make names it notes dir
 // (c.missingIn).
-func (c *syscallCtx) unlinkMissing(dir *dentry, err error) error {
+func unlinkMissing(c *syscallCtx, dir *dentry, err error) error {
 	if syserr.ErrnoOf(err) != unix.ENOENT {
 		return err
 	}
-	if c.k.vfs.ReadOnly(dir) {
+	if c.k.VFS.ReadOnly(dir) {
 		return unix.EROFS
 	}
-	if c.pathView != nil && dir.Kind == vfs.KindGofer && c.mayWriteDir(dir) == nil {
+	if c.pathView != nil && dir.Kind == vfs.KindGofer && mayWriteDir(c, dir) == nil {
 		c.missingIn = dir
 	}
 	return err

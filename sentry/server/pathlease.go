@@ -54,7 +54,7 @@ var pathArgs = map[int32][2]int{
 // (mkdir, mkdirat, an open or openat with O_CREAT|O_EXCL): its reply may
 // carry the stat answer of the directory it made it in
 // (Reply.parent_stat).
-func (c *syscallCtx) creationCall() bool {
+func creationCall(c *syscallCtx) bool {
 	const excl = unix.O_CREAT | unix.O_EXCL
 	switch c.sysno {
 	case unix.SYS_MKDIR, unix.SYS_MKDIRAT:
@@ -94,7 +94,7 @@ type pathView struct {
 const maxWalkDentries = 128
 
 // pathSearched notes that c's walk searched directory d.
-func (c *syscallCtx) pathSearched(d *vfs.Dentry) {
+func pathSearched(c *syscallCtx, d *vfs.Dentry) {
 	if c == nil || c.pathView == nil {
 		return
 	}
@@ -118,7 +118,7 @@ func (c *syscallCtx) Found(d *vfs.Dentry) {
 }
 
 // pathFinal notes that c's walk ended at d.
-func (c *syscallCtx) pathFinal(d *vfs.Dentry) {
+func pathFinal(c *syscallCtx, d *vfs.Dentry) {
 	if c.pathView != nil {
 		c.pathView.final = d
 	}
@@ -171,33 +171,33 @@ func walkKeys(v *pathView, final *vfs.Dentry) (keys []readlease.Key, nSearch int
 }
 
 // viewOf returns c's pathView (ok false: its answer gets no lease).
-func (c *syscallCtx) viewOf() (pathView, bool) {
-	v := pathView{creds: c.creds()}
+func viewOf(c *syscallCtx) (pathView, bool) {
+	v := pathView{creds: creds(c)}
 	var path string
 	dirfd := int32(atFDCWD)
 	if c.sysno == unix.SYS_GETDENTS64 {
 		path = c.listingPath
 		if path == "" {
 			// Answers relative to the fd listed.
-			path, dirfd = ".", c.argInt(0)
+			path, dirfd = ".", argInt(c, 0)
 		}
 	} else {
 		idx := pathArgs[c.sysno]
-		p, err := c.pathArg(idx[1])
+		p, err := pathArg(c, idx[1])
 		if err != nil {
 			return pathView{}, false
 		}
 		path = p
 		if idx[0] >= 0 {
-			dirfd = c.argInt(idx[0])
+			dirfd = argInt(c, idx[0])
 		}
 	}
 	switch {
 	case strings.HasPrefix(path, "/"):
 	case dirfd == atFDCWD:
-		v.cwd = c.cwd()
+		v.cwd = callCwd(c)
 	default:
-		f, err := c.getFile(dirfd)
+		f, err := getFile(c, dirfd)
 		if err != nil {
 			return pathView{}, false
 		}
@@ -217,7 +217,7 @@ func (v pathView) same(w pathView) bool {
 
 // leaseView fills l's creds, cwd and dir_file from v (false: it cannot
 // name v's start).
-func (k *clientState) leaseView(l *sentrypb.PathLease, v pathView) bool {
+func leaseView(k *clientState, l *sentrypb.PathLease, v pathView) bool {
 	l.Creds = &sentrypb.ProcessState{
 		Ruid: v.creds.RUID, Euid: v.creds.EUID, Suid: v.creds.SUID,
 		Rgid: v.creds.RGID, Egid: v.creds.EGID, Sgid: v.creds.SGID,
@@ -226,10 +226,10 @@ func (k *clientState) leaseView(l *sentrypb.PathLease, v pathView) bool {
 	switch {
 	case v.cwd != nil:
 		l.Cwd = &sentrypb.FsState{Cwd: "/"}
-		l.Cwd.Cwd, _ = k.vfs.PathOf(v.cwd)
+		l.Cwd.Cwd, _ = k.VFS.PathOf(v.cwd)
 		// As the fs record carries it (bound to the client).
-		if fh := k.vfs.FileHandleOf(v.cwd); len(fh) > 0 {
-			l.Cwd.CwdHandle = k.binder.Bind(fh)
+		if fh := k.VFS.FileHandleOf(v.cwd); len(fh) > 0 {
+			l.Cwd.CwdHandle = k.Binder.Bind(fh)
 		}
 	case v.dir != nil:
 		if l.DirFile = v.dir.ID.Load(); l.DirFile == 0 {
@@ -256,40 +256,40 @@ func leasableErrno(sysno int32, e unix.Errno) bool {
 // its client wants one (Syscall.path_lease_wanted): a change of anything
 // in between makes the grant fail (readlease.Ticket). It returns nil
 // when c gets none.
-func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath string) *readlease.PathTicket {
-	if !wanted || !k.pathLeases || k.leaseHolder.Disabled() {
+func beginPathLease(k *clientState, c *syscallCtx, wanted bool, listingPath string) *readlease.PathTicket {
+	if !wanted || !k.PathLeases || k.LeaseHolder.Disabled() {
 		return nil
 	}
 	if c.sysno == unix.SYS_GETDENTS64 {
 		c.listingPath = listingPath // "": the answers of newfstatat(fd, name)
-	} else if !(pathLeaseCalls[c.sysno] && c.openLeasable()) && !c.creationCall() {
+	} else if !(pathLeaseCalls[c.sysno] && openLeasable(c)) && !creationCall(c) {
 		return nil
 	}
-	view, ok := c.viewOf()
+	view, ok := viewOf(c)
 	if !ok {
 		return nil
 	}
 	c.pathView = &view
-	t := k.readLeases.BeginPath()
+	t := k.ReadLeases.BeginPath()
 	return &t
 }
 
 // endPathLease ends the grant tk (nil: none) of c, which returned err, by
 // adding a PathLease to its reply if its answer may be kept. A mount or
 // umount revokes every path lease before its reply.
-func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skipped bool, err error) {
-	if namespaceCalls[c.sysno] && err == nil && !skipped && k.readLeases != nil {
-		leaseObserver{r: k.readLeases, log: k.log}.logExpired(k.readLeases.ChangedPaths(k.ctx))
+func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipped bool, err error) {
+	if namespaceCalls[c.sysno] && err == nil && !skipped && k.ReadLeases != nil {
+		leaseObserver{r: k.ReadLeases, log: k.Log}.logExpired(k.ReadLeases.ChangedPaths(k.Ctx))
 	}
 	if tk == nil {
 		return
 	}
-	reg := k.readLeases
+	reg := k.ReadLeases
 	e := syserr.ErrnoOf(err)
 	if skipped || c.notLeasable || !leasableErrno(c.sysno, e) || (err != nil && syserr.KeepsOutputs(err)) || !unlinkLeasable(c.sysno, e) {
 		return
 	}
-	if end, ok := c.viewOf(); !ok || !c.pathView.same(end) {
+	if end, ok := viewOf(c); !ok || !c.pathView.same(end) {
 		return
 	}
 	var keys []readlease.Key
@@ -298,7 +298,7 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 	var parentStat []byte
 	if c.sysno == unix.SYS_GETDENTS64 {
 		var entries []*vfs.Dentry
-		if listed, entries, keys = c.listedStats(); len(listed) == 0 {
+		if listed, entries, keys = listedStats(c); len(listed) == 0 {
 			return
 		}
 		// Each entry's own keys follow the listing's: its existence,
@@ -306,13 +306,13 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 		for _, d := range entries {
 			keys = append(keys, readlease.PathKey(readlease.PathSearch, d.Ino()), readlease.AttrsKey(d.Ino(), d.IsDir()))
 		}
-	} else if c.creationCall() {
+	} else if creationCall(c) {
 		if err != nil {
 			return
 		}
 		// The creation was one path change of this call's own: the
 		// grant holds if no one else's came since it began.
-		parentStat, keys = c.createdParentStat()
+		parentStat, keys = createdParentStat(c)
 		if parentStat == nil {
 			return
 		}
@@ -333,12 +333,12 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 			nSearch = 0 // no name exists
 		}
 	}
-	ids, epoch, left, ok := reg.GrantPath(k.leaseHolder, *tk, keys)
+	ids, epoch, left, ok := reg.GrantPath(k.LeaseHolder, *tk, keys)
 	if !ok || left <= 0 {
 		return
 	}
 	l := &sentrypb.PathLease{Id: ids[0], Epoch: epoch, TtlMs: uint32(left.Milliseconds()), Creatable: c.missingIn != nil}
-	if !k.leaseView(l, *c.pathView) {
+	if !leaseView(k, l, *c.pathView) {
 		return // the leases stay until they expire; the client knows nothing of them
 	}
 	if c.sysno == unix.SYS_GETDENTS64 {
@@ -364,9 +364,9 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 // component answers it now, and the keys that answer holds (the walk's
 // searches, then the directory's attributes, last), if that path names a
 // gofer directory the walk reaches without the gofer (nil: none).
-func (c *syscallCtx) createdParentStat() ([]byte, []readlease.Key) {
+func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
 	idx := pathArgs[c.sysno]
-	path, err := c.pathArg(idx[1])
+	path, err := pathArg(c, idx[1])
 	if err != nil {
 		return nil, nil
 	}
@@ -376,15 +376,15 @@ func (c *syscallCtx) createdParentStat() ([]byte, []readlease.Key) {
 	}
 	dirfd := int32(atFDCWD)
 	if idx[0] >= 0 {
-		dirfd = c.argInt(idx[0])
+		dirfd = argInt(c, idx[0])
 	}
 	// The creation's own walk noted the same directories; this one
 	// notes the end.
-	d, _, err := c.lookupAt(dirfd, parent, true, false)
+	d, _, err := lookupAt(c, dirfd, parent, true, false)
 	if err != nil || d == nil || c.notLeasable || d.Kind != vfs.KindGofer || !d.IsDir() {
 		return nil, nil
 	}
-	st, err := c.statOf(d, nil)
+	st, err := statOf(c, d, nil)
 	if err != nil {
 		return nil, nil
 	}
@@ -403,12 +403,12 @@ func (c *syscallCtx) createdParentStat() ([]byte, []readlease.Key) {
 // the directory listed, the caller may search it, and the listing
 // brought each entry's attributes (vfs.ListedStat: no gofer call here).
 // A directory with grafted mounts gets none (a name may be covered).
-func (c *syscallCtx) listedStats() ([]*sentrypb.ListedStat, []*vfs.Dentry, []readlease.Key) {
-	v := c.k.vfs
+func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readlease.Key) {
+	v := c.k.VFS
 	if v.HasMounts() {
 		return nil, nil, nil
 	}
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return nil, nil, nil
 	}
@@ -418,7 +418,7 @@ func (c *syscallCtx) listedStats() ([]*sentrypb.ListedStat, []*vfs.Dentry, []rea
 		return nil, nil, nil
 	}
 	if c.listingPath != "" {
-		d, _, err := c.lookupAt(atFDCWD, c.listingPath, true, false)
+		d, _, err := lookupAt(c, atFDCWD, c.listingPath, true, false)
 		if err != nil || d != dir {
 			return nil, nil, nil
 		}

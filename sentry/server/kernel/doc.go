@@ -22,7 +22,8 @@
 // (AnyLiveThread, KilledStatusLocked, ReplayOrder); the writable
 // /proc/sys numbers the kernel keeps itself (Sysctls, RoundPipeSize);
 // a client's sockets' state (Sockets: its AF_UNIX name space, the
-// bound endpoints' files, its network stack);
+// bound endpoints' files, its network stack; a socketpair a Restore
+// rebuilds, RestoredPair);
 // and the replay capture's entry points: the client's Tracker (Changed,
 // and the hooks given to the fd tables, descriptions, pipes, locks,
 // mapped files, SysV and pty objects), the keys of objects touched by
@@ -54,7 +55,7 @@
 // Who imports it: the server package (its kernel and its front).
 //
 // Lock order: it holds no lock. A Deferred belongs to the goroutine that
-// fills it; it is run with the kernel lock (clientState.mu) released,
+// fills it; it is run with the kernel lock (clientState.Mu) released,
 // since a Sender takes the front's send lock, which comes before it. An
 // FSContext's fields are protected by the kernel lock, as are a
 // Process's, a Thread's (but Sleeping, atomic, and SigWait, its own
