@@ -87,6 +87,10 @@ type clientState struct {
 	// pathLeases says the client asked for path leases (pathlease.go;
 	// then leaseHolder is set). Immutable after newClientState.
 	PathLeases bool
+	// CompleteNames says the client asked for its mkdirs' complete
+	// names leases (Hello.complete_names, with path leases; pathlease.go).
+	// Immutable after newClientState.
+	CompleteNames bool
 	// ctx scopes the client's gofer RPCs (and names leaseHolder);
 	// cancel is called by destroy.
 	Ctx    context.Context
