@@ -76,6 +76,10 @@ type Config struct {
 	// NoPostedCreates makes every creating open wait for its reply
 	// (postcreate.go); so does NoPostedOpens.
 	NoPostedCreates bool
+	// NoCompleteNames asks no lease on the complete names of the
+	// directories the client makes (completenames.go): tar's unlink of
+	// each new member waits for the server.
+	NoCompleteNames bool
 	// Channels lets the threads' synchronous calls use call channels
 	// (shared memory, transport/hop.go) where the wire allows: the
 	// framed wire on a Unix socket.
@@ -412,6 +416,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		c.rcache = newReadCache()
 		c.pcache = newPathCache()
 		hello.ReadLeases, hello.PathLeases = true, true
+		hello.CompleteNames = !cfg.NoCompleteNames
 	}
 	if cfg.Network != nil {
 		hello.Network = cfg.Network.Config()

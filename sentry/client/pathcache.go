@@ -169,6 +169,13 @@ type pathCache struct {
 	// Reply.parent_stat). Protected by mu.
 	renewing map[pathKey]int
 
+	// copies are the copies of the complete names of the directories
+	// this client made (completenames.go), by the mkdir's path key
+	// (copyKey); writeAll says the process's effective capabilities
+	// let it write any directory (CAP_DAC_OVERRIDE). Protected by mu.
+	copies   map[pathKey]*namesCopy
+	writeAll map[int32]bool
+
 	// openPaths is the path each description was opened by (absolute,
 	// or relative to the opener's cwd), for the listings of
 	// directories (listingPath). Protected by mu.
@@ -207,6 +214,10 @@ type pathAnswer struct {
 	// pc.mu.
 	holds [2]*pathHold
 	own   pathHold
+	// copy is the copy of a directory's complete names whose absence
+	// of a name this answer is (completenames.go), nil for the
+	// server's answers. Set before the answer is kept.
+	copy *namesCopy
 	// listedDesc is the description whose listing by path brought it
 	// (0: none): the answer relative to that description's fd too
 	// (fdAnswerLocked). Set before the answer is kept.
@@ -252,7 +263,7 @@ const (
 func newPathCache() *pathCache {
 	return &pathCache{answers: make(map[pathKey]*pathAnswer), openPaths: make(map[uint64]string),
 		byLease: make(map[uint64][]*pathHold), creds: make(map[int32]string), fs: make(map[int32]uint64),
-		cwds: make(map[uint64]string), searchAll: make(map[int32]bool)}
+		cwds: make(map[uint64]string), searchAll: make(map[int32]bool), writeAll: make(map[int32]bool)}
 }
 
 // pathCallShape is where a path call's path, dirfd and buffer are and
@@ -327,10 +338,12 @@ func (pc *pathCache) observe(recs []*pb.StateRecord) {
 				pc.creds[pid] = credsKey(st)
 				pc.fs[pid] = st.Fs
 				pc.searchAll[pid] = st.GetCaps().GetEffective()&(1<<capDACOverride|1<<capDACReadSearch) != 0
+				pc.writeAll[pid] = st.GetCaps().GetEffective()&(1<<capDACOverride) != 0
 			} else {
 				delete(pc.creds, pid)
 				delete(pc.fs, pid)
 				delete(pc.searchAll, pid)
+				delete(pc.writeAll, pid)
 			}
 		case statekey.KindFS:
 			if st := rec.GetFs(); !rec.Deleted && st != nil {
@@ -381,6 +394,7 @@ func grantedAs(k pathKey, l *pb.PathLease) bool {
 func (pc *pathCache) dropLocked() {
 	clear(pc.byLease)
 	pc.byLeaseLen = 0
+	pc.dropCopiesLocked()
 	if len(pc.answers) == 0 {
 		return
 	}
@@ -471,6 +485,13 @@ func (pc *pathCache) evictLocked() {
 				h.swept = pc.sweeps
 			}
 		}
+	}
+	for k, c := range pc.copies {
+		if !c.live() {
+			delete(pc.copies, k)
+			continue
+		}
+		c.hold.swept = pc.sweeps
 	}
 	pc.byLeaseLen = 0
 	for id, hs := range pc.byLease {

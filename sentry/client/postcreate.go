@@ -164,7 +164,12 @@ func (pc *pathCache) beginCreate(k pathKey, renews *pathKey) (uint64, bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	a := pc.answerLocked(k)
-	if a == nil || a.ret != 1 || a.errno != unix.ENOENT || pc.blockedLocked(a) {
+	if a == nil || a.ret != 1 || a.errno != unix.ENOENT {
+		return 0, false
+	}
+	// A copy's absence is not held back by creations in flight in
+	// its directory (completenames.go), but by its names.
+	if a.copy != nil && !pc.nameCreatedLocked(k, a) || a.copy == nil && pc.blockedLocked(a) {
 		return 0, false
 	}
 	// The server's lease of an unlink's creatable ENOENT is on the

@@ -272,7 +272,12 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			return fd, 0
 		}
 		if fd, ok := t.postCreate(sysno, args); ok {
+			t.c.pcache.namesAfter(t.namesBefore(sysno, args), nil)
 			return fd, 0
+		}
+	case unix.SYS_UNLINK, unix.SYS_UNLINKAT:
+		if t.completeNamesUnlink(sysno, args) {
+			return 0, unix.ENOENT
 		}
 	}
 	pathKey, pathKeyed, pathWanted, cret, cerrno, hit := t.cachedPath(sysno, args)
@@ -282,6 +287,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	if t.cachedExists(sysno, args) {
 		return 0, unix.EEXIST
 	}
+	namesChange := t.namesBefore(sysno, args)
 	if nameCalls[sysno] && t.pipelineMeta(sysno, args) {
 		return 0, 0
 	}
@@ -322,8 +328,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	if pathKeyed && reply.PathLease != nil {
 		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
 	}
+	t.c.pcache.namesAfter(namesChange, reply)
 	if parentWanted && reply.PathLease != nil {
 		t.c.pcache.keepParent(parentKey, reply, pathFrom)
+		t.keepMadeDir(sysno, args, reply, pathFrom)
 	}
 	if listing.wanted && reply.PathLease != nil {
 		t.keepListed(listing, reply, pathFrom)

@@ -127,7 +127,7 @@ func TestPostedCreateTarCalls(t *testing.T) {
 		minPosted, minWaited, maxWaited float64
 	}{
 		{name: "waited", flags: []string{"--posted-creates=false"}, minWaited: 1.9, maxWaited: 2.3},
-		{name: "posted", minPosted: 0.95, minWaited: 0.9, maxWaited: 1.3},
+		{name: "posted", flags: []string{"--complete-names=false"}, minPosted: 0.95, minWaited: 0.9, maxWaited: 1.3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,464 @@
+package client
+
+import (
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Complete names (docs/ARCHITECTURE.md, "Missing names and posted
+// creations").
+//
+// A client that asks (Hello.complete_names) gets with the reply of each
+// mkdir or mkdirat that carries parent_stat a lease on the complete
+// names of the directory it made (Reply.complete_names): empty at birth,
+// revoked by any other client's change of the directory or its names,
+// kept through this client's own. The client keeps a copy (namesCopy)
+// under the mkdir's path key (path, start, credentials), held by that
+// lease and the search leases of parent_stat (the walk to the
+// directory), and applies its own calls to it (namesBefore): a creation
+// of dir/name adds name; an unlink or rmdir of dir/name removes it after
+// its success; a chmod of dir updates the owner's permission bits. A
+// call it does not model drops copies: a rename, an rmdir or a creation
+// by any other path (a symlink or ".." could alias the directory), a
+// mode or owner change by fd or of a name that may be a symlink, a
+// chown giving the directory another owner.
+//
+// While the copy holds, an unlink or unlinkat (flags 0) of dir/name by
+// the same start and credentials, name not in it, fails with ENOENT
+// here, after the checks Linux makes before it: the mount is writable
+// (the mkdir wrote it; a mount record drops every copy) and the caller
+// may search dir (owner bits: the caller made it, or CAP_DAC_OVERRIDE,
+// CAP_DAC_READ_SEARCH). The absence is kept like the server's answer of
+// a negative unlink (missingCall), creatable when the caller may write
+// and search dir, so that the following open(O_CREAT) is posted
+// (postcreate.go); unlike the server's lease on a directory's missing
+// names, the complete-names lease is not revoked by this client's own
+// creations there, so a creation in flight in dir does not hold the
+// answer back.
+
+// namesCopy is the client's copy of the complete names of a directory
+// it made. Its fields are changed under pathCache.mu.
+type namesCopy struct {
+	// hold is marked by a revocation of the complete-names lease or a
+	// search lease of the walk to the directory; dirs names the
+	// directory's inode (beginCreate's).
+	hold pathHold
+	// names are the names the directory may have (a superset: a
+	// failed creation leaves its name); symlink says the name may be a
+	// symbolic link (a call following it may reach another file).
+	names map[string]bool
+	// ownerMode is the directory's owner permission bits (0o700), its
+	// owner the caller that made it (the key's credentials).
+	ownerMode uint32
+	expires   time.Time
+}
+
+// live says whether c still answers. Precondition: pathCache.mu.
+func (c *namesCopy) live() bool {
+	return c != nil && !c.hold.revoked && time.Now().Before(c.expires)
+}
+
+// cleanPath says whether p names its file lexically: no empty, "." or
+// ".." component, no trailing slash (another spelling could alias a
+// directory the client holds a copy of).
+func cleanPath(p string) bool {
+	if p == "" || p == "/" {
+		return false
+	}
+	for _, c := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		if c == "" || c == "." || c == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// splitName splits clean path p into its directory's path and its last
+// name ("" for a name in the start directory).
+func splitName(p string) (dir, name string) {
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return "", p
+	}
+	if i == 0 {
+		return "/", p[1:]
+	}
+	return p[:i], p[i+1:]
+}
+
+// copyKey is the key a copy of the directory of path k is kept under.
+func copyKey(k pathKey, dir string) pathKey {
+	return pathKey{creds: k.creds, start: k.start, path: dir}
+}
+
+// keepCompleteNames keeps the copy reply's complete-names lease grants
+// for the directory t's mkdir (key k: existsShapes', sent at at) made
+// with mode mode, if the caller's umask is known.
+func (t *task) keepCompleteNames(k pathKey, mode uint32, reply *pb.Reply, at leaseStamp) {
+	cn, l := reply.GetCompleteNames(), reply.GetPathLease()
+	pc := t.c.pcache
+	if pc == nil || cn == nil || l == nil || reply.Errno != 0 || cn.TtlMs == 0 || len(cn.Ids) == 0 || len(cn.Inos) != 1 ||
+		!cleanPath(k.path) || !grantedAs(k, l) {
+		return
+	}
+	umask, ok := t.knownUmask()
+	if !ok {
+		return
+	}
+	ttl := min(cn.TtlMs, l.TtlMs)
+	c := &namesCopy{names: make(map[string]bool), ownerMode: mode &^ umask & 0o700,
+		expires: at.sent.Add(time.Duration(ttl) * time.Millisecond)}
+	c.hold.dirs = []uint64{cn.Inos[0]}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if at.gen != pc.gen || cn.Epoch < pc.lastEpoch || l.Epoch < pc.lastEpoch {
+		return
+	}
+	pc.roomLocked(1, len(cn.Ids)+len(l.SearchIds))
+	pc.holdLocked(&c.hold, cn.Ids)
+	pc.holdLocked(&c.hold, l.SearchIds)
+	if pc.copies == nil {
+		pc.copies = make(map[pathKey]*namesCopy)
+	}
+	pc.copies[copyKey(k, k.path)] = c
+}
+
+// keepMadeDir keeps the copy of the names of the directory t's mkdir or
+// mkdirat made, if its reply granted one (Reply.complete_names).
+func (t *task) keepMadeDir(sysno uintptr, args [6]uint64, reply *pb.Reply, at leaseStamp) {
+	shape, ok := existsShapes[sysno]
+	if !ok || reply.GetCompleteNames() == nil {
+		return
+	}
+	k, ok := t.pathKeyShaped(existsCall, shape, args)
+	if !ok {
+		return
+	}
+	mode := args[1]
+	if sysno == unix.SYS_MKDIRAT {
+		mode = args[2]
+	}
+	t.keepCompleteNames(k, uint32(mode), reply, at)
+}
+
+// knownUmask returns the umask of t's fs context, if the client knows
+// it.
+func (t *task) knownUmask() (uint32, bool) {
+	ps := &t.c.pipe
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	pp, ok := ps.procs[t.proc.pid]
+	if !ok || pp.fs == 0 {
+		return 0, false
+	}
+	umask, ok := ps.umask[pp.fs]
+	return umask, ok
+}
+
+// copyLocked returns the live copy under key k, forgetting a dead one.
+// Precondition: pc.mu.
+func (pc *pathCache) copyLocked(k pathKey) *namesCopy {
+	c := pc.copies[k]
+	if c != nil && !c.live() {
+		delete(pc.copies, k)
+		return nil
+	}
+	return c
+}
+
+// unlinkShapes are the unlinks a copy answers.
+var unlinkShapes = map[uintptr]pathCallShape{
+	unix.SYS_UNLINK:   {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_UNLINKAT: {dirfd: 0, path: 1, buf: -1, size: -1},
+}
+
+// completeNamesUnlink says whether t's unlink fails with ENOENT by a
+// copy (see above), keeping the absence for a posted creation.
+func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
+	shape, ok := unlinkShapes[sysno]
+	if !ok || (sysno == unix.SYS_UNLINKAT && args[2] != 0) || t.c.pcache == nil {
+		return false
+	}
+	k, ok := t.pathKeyShaped(missingCall, shape, args)
+	if !ok || !cleanPath(k.path) {
+		return false
+	}
+	dir, name := splitName(k.path)
+	if dir == "" {
+		return false
+	}
+	pc := t.c.pcache
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	c := pc.copyLocked(copyKey(k, dir))
+	if c == nil {
+		return false
+	}
+	if _, exists := c.names[name]; exists {
+		return false
+	}
+	search := c.ownerMode&0o100 != 0 || pc.searchAll[t.proc.pid]
+	if !search {
+		return false // the server says EACCES
+	}
+	var creatable uint64
+	if pc.writeAll[t.proc.pid] || c.ownerMode&0o300 == 0o300 {
+		creatable = 1
+	}
+	a := &pathAnswer{ret: creatable, errno: unix.ENOENT, expires: c.expires, copy: c}
+	a.holds[0] = &c.hold
+	pc.answers[k] = a
+	pc.hitsSinceDrop++
+	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	pc.hits.Add(1)
+	t.cached = true
+	return true
+}
+
+// namesChange is what namesBefore leaves for after the call's reply:
+// the name to remove from a copy once it is gone, or that every copy
+// goes if the call succeeded (it made or removed a name in a directory
+// that may be a copy's by another spelling).
+type namesChange struct {
+	copy          *namesCopy
+	name          string
+	dropOnSuccess bool
+}
+
+// nameCreations are the calls that make a name, with the index of the
+// new name's dirfd (-1: none) and path.
+var nameCreations = map[uintptr]pathCallShape{
+	unix.SYS_OPEN:      {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_OPENAT:    {dirfd: 0, path: 1, buf: -1, size: -1},
+	unix.SYS_CREAT:     {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_MKDIR:     {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_MKDIRAT:   {dirfd: 0, path: 1, buf: -1, size: -1},
+	unix.SYS_MKNOD:     {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_MKNODAT:   {dirfd: 0, path: 1, buf: -1, size: -1},
+	unix.SYS_SYMLINK:   {dirfd: -1, path: 1, buf: -1, size: -1},
+	unix.SYS_SYMLINKAT: {dirfd: 1, path: 2, buf: -1, size: -1},
+	unix.SYS_LINK:      {dirfd: -1, path: 1, buf: -1, size: -1},
+	unix.SYS_LINKAT:    {dirfd: 2, path: 3, buf: -1, size: -1},
+}
+
+// nameRemovals are the calls that remove a name (rmdir's a directory).
+var nameRemovals = map[uintptr]pathCallShape{
+	unix.SYS_UNLINK:   {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_UNLINKAT: {dirfd: 0, path: 1, buf: -1, size: -1},
+	unix.SYS_RMDIR:    {dirfd: -1, path: 0, buf: -1, size: -1},
+}
+
+// modeChanges are the calls that change a file's mode or owner by path;
+// following says whether they follow a final symbolic link.
+var modeChanges = map[uintptr]pathCallShape{
+	unix.SYS_CHMOD:    {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_FCHMODAT: {dirfd: 0, path: 1, buf: -1, size: -1},
+	unix.SYS_CHOWN:    {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_LCHOWN:   {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_FCHOWNAT: {dirfd: 0, path: 1, buf: -1, size: -1},
+}
+
+// namesDroppers are the calls that change names or a directory's mode in
+// a way a copy does not model: every copy goes.
+var namesDroppers = map[uintptr]bool{
+	unix.SYS_RENAME: true, unix.SYS_RENAMEAT: true, unix.SYS_RENAMEAT2: true,
+	unix.SYS_FCHMOD: true, unix.SYS_FCHOWN: true, unix.SYS_OPENAT2: true,
+}
+
+// namesBefore applies t's call, about to be forwarded or posted, to the
+// copies (see above); the change it returns is for namesAfter.
+func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
+	pc := t.c.pcache
+	if pc == nil {
+		return namesChange{}
+	}
+	pc.mu.Lock()
+	none := len(pc.copies) == 0
+	pc.mu.Unlock()
+	if none {
+		return namesChange{}
+	}
+	if namesDroppers[sysno] {
+		pc.dropCopies()
+		return namesChange{}
+	}
+	shape, creation := nameCreations[sysno]
+	if creation && (sysno == unix.SYS_OPEN && args[1]&unix.O_CREAT == 0 || sysno == unix.SYS_OPENAT && args[2]&unix.O_CREAT == 0) {
+		return namesChange{} // an open that makes no name
+	}
+	removal := false
+	if !creation {
+		if shape, removal = nameRemovals[sysno]; !removal {
+			var ok bool
+			if shape, ok = modeChanges[sysno]; !ok {
+				return namesChange{}
+			}
+		}
+	}
+	rmdir := sysno == unix.SYS_RMDIR || sysno == unix.SYS_UNLINKAT && args[2]&unix.AT_REMOVEDIR != 0
+	// Another spelling of a copy's directory (another start, a
+	// symbolic link, "..") may name it or its parent: a creation or
+	// rmdir not modeled drops every copy if it succeeds (a failed one
+	// changed nothing), an unlink removes no directory, a mode or
+	// owner change drops them at once (it may be posted).
+	unknown := namesChange{dropOnSuccess: creation || rmdir}
+	k, ok := t.pathKeyShaped(missingCall, shape, args)
+	path := strings.TrimRight(k.path, "/")
+	if !ok || !cleanPath(path) || (path != k.path && !creation && !rmdir) {
+		if !creation && !removal {
+			pc.dropCopies()
+		}
+		return unknown
+	}
+	k.path = path
+	dir, name := splitName(k.path)
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if self := pc.copyLocked(copyKey(k, k.path)); self != nil {
+		// The call is of the directory itself: a creation fails
+		// (EEXIST, EISDIR) while the copy holds.
+		switch {
+		case creation:
+			return namesChange{}
+		case removal:
+			delete(pc.copies, copyKey(k, k.path))
+		case !t.modeChangeKept(sysno, args, self):
+			delete(pc.copies, copyKey(k, k.path))
+		default:
+			return namesChange{} // the name is the directory, not a link
+		}
+	}
+	c := pc.copyLocked(copyKey(k, dir))
+	if c == nil || dir == "" {
+		if !creation && !removal {
+			pc.dropCopiesLocked()
+		}
+		return unknown
+	}
+	symlink, exists := c.names[name]
+	switch {
+	case creation:
+		if symlink {
+			// It may create a name elsewhere.
+			pc.dropCopiesLocked()
+			return namesChange{}
+		}
+		if !exists {
+			c.names[name] = sysno == unix.SYS_SYMLINK || sysno == unix.SYS_SYMLINKAT || sysno == unix.SYS_LINK || sysno == unix.SYS_LINKAT
+		}
+	case removal:
+		return namesChange{copy: c, name: name, dropOnSuccess: rmdir && symlink}
+	default:
+		if symlink && modeFollows(sysno, args) {
+			pc.dropCopiesLocked()
+		}
+	}
+	return namesChange{}
+}
+
+// modeFollows says whether mode or owner change sysno follows a final
+// symbolic link.
+func modeFollows(sysno uintptr, args [6]uint64) bool {
+	switch sysno {
+	case unix.SYS_CHMOD, unix.SYS_CHOWN:
+		return true
+	case unix.SYS_FCHMODAT:
+		return args[3]&unix.AT_SYMLINK_NOFOLLOW == 0
+	case unix.SYS_FCHOWNAT:
+		return args[4]&unix.AT_SYMLINK_NOFOLLOW == 0
+	}
+	return false
+}
+
+// modeChangeKept applies t's chmod or chown of copy c's directory to c,
+// and says whether c still holds. Precondition: pc.mu.
+func (t *task) modeChangeKept(sysno uintptr, args [6]uint64, c *namesCopy) bool {
+	switch sysno {
+	case unix.SYS_CHMOD:
+		c.ownerMode = uint32(args[1]) & 0o700
+		return true
+	case unix.SYS_FCHMODAT:
+		c.ownerMode = uint32(args[2]) & 0o700
+		return true
+	}
+	// A chown keeps the owner's bits of a directory; another owner
+	// is not the caller.
+	uidArg := args[1]
+	if sysno == unix.SYS_FCHOWNAT {
+		uidArg = args[2]
+	}
+	if uint32(uidArg) == ^uint32(0) {
+		return true
+	}
+	ids, ok := t.ownIDs()
+	return ok && uint32(uidArg) == ids.euid
+}
+
+// namesAfter applies the result of a call namesBefore saw (errno): a
+// removed name is gone (or never was), a change not modeled drops every
+// copy.
+func (pc *pathCache) namesAfter(ch namesChange, reply *pb.Reply) {
+	if pc == nil {
+		return
+	}
+	var errno unix.Errno
+	if reply != nil {
+		errno = unix.Errno(reply.Errno)
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if ch.dropOnSuccess && errno == 0 && !pc.noCopyOfLocked(reply) {
+		pc.dropCopiesLocked()
+	}
+	if ch.copy != nil && (errno == 0 || errno == unix.ENOENT) {
+		delete(ch.copy.names, ch.name)
+	}
+}
+
+// noCopyOfLocked says whether creation reply's parent_stat names a
+// directory no copy is of (the stat of the directory it made its name
+// in). Precondition: pc.mu.
+func (pc *pathCache) noCopyOfLocked(reply *pb.Reply) bool {
+	var st linux.Stat
+	if reply == nil || len(reply.ParentStat) < st.SizeBytes() {
+		return false
+	}
+	st.UnmarshalBytes(reply.ParentStat)
+	for _, c := range pc.copies {
+		if c.hold.dirs[0] == st.Ino {
+			return false
+		}
+	}
+	return true
+}
+
+// dropCopies drops every copy.
+func (pc *pathCache) dropCopies() {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.dropCopiesLocked()
+}
+
+// dropCopiesLocked drops every copy. Precondition: pc.mu.
+func (pc *pathCache) dropCopiesLocked() {
+	clear(pc.copies)
+}
+
+// nameCreatedLocked notes that a posted creation by the copy's absence
+// answer a (under key k) makes its name. Precondition: pc.mu.
+func (pc *pathCache) nameCreatedLocked(k pathKey, a *pathAnswer) bool {
+	_, name := splitName(k.path)
+	if !a.copy.live() {
+		return false
+	}
+	if _, exists := a.copy.names[name]; exists {
+		return false
+	}
+	a.copy.names[name] = false
+	return true
+}

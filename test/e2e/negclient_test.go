@@ -1,0 +1,73 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// memberUnlink matches tar's unlink of a member in the strace log and
+// where the client answered it.
+var memberUnlink = regexp.MustCompile(`unlink\("top/d[01]/f\d+"\) = .*where=(\w+)`)
+
+// TestCompleteNamesTarCalls runs busybox tar -xf of 200 files in two
+// directories it makes, with the complete-names copies and without,
+// and counts the calls tar waited for per file: with them, the unlink
+// of each new member is answered by the client (ENOENT: the directory
+// was made by this client and the name not since), so neither it nor
+// the creation posted after it waits.
+func TestCompleteNamesTarCalls(t *testing.T) {
+	tu.RequireRoot(t)
+	const files = 200
+	archive := tarOf(t, files)
+	tests := []struct {
+		name  string
+		flags []string
+		// minLocal is the fewest member unlinks answered here per
+		// file; maxWaited the most waited calls per file but the
+		// stats of the directories.
+		minLocal, maxWaited float64
+	}{
+		{name: "without", flags: []string{"--complete-names=false"}, minLocal: 0, maxWaited: 1.3},
+		{name: "with", minLocal: 0.9, maxWaited: 0.75},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, log, _ := stracedRun(t, dir, tc.flags, "top", tu.Busybox, "tar", "-xf", archive)
+			for i := 0; i < files; i++ {
+				name := filepath.Join(dir, "top", "d"+strconv.Itoa(i%2), "f"+leftPad(i))
+				if got, err := os.ReadFile(name); err != nil || string(got) != strings.Repeat("0123456789abcdef", 32) {
+					t.Fatalf("%s extracted: %q, %v", name, got, err)
+				}
+			}
+			where := map[string]int{}
+			for _, m := range memberUnlink.FindAllStringSubmatch(log, -1) {
+				where[m[1]]++
+			}
+			local := float64(files-where["forwarded"]) / files
+			dirStats := len(dirStat.FindAllString(log, -1))
+			waited := float64(waitedCalls(t, log)) / files
+			others := waited - float64(dirStats)/files
+			t.Logf("per file: %.2f waited calls (%.2f besides the stats of the directories); unlinks %v", waited, others, where)
+			if local < tc.minLocal || (tc.minLocal == 0 && local != 0) {
+				t.Errorf("%.2f member unlinks per file answered by the client, want at least %v (none without)", local, tc.minLocal)
+			}
+			if others > tc.maxWaited {
+				t.Errorf("%.2f waited calls per file besides the stats of the directories, want at most %v", others, tc.maxWaited)
+			}
+			if t.Failed() {
+				for _, l := range strings.Split(log, "\n") {
+					if strings.Contains(l, "top/d0/f00") || strings.Contains(l, "mkdir") {
+						t.Log(l)
+					}
+				}
+			}
+		})
+	}
+}
