@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -69,5 +70,48 @@ func TestCompleteNamesTarCalls(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCompleteNamesTwoSandboxes runs testdata/negclient/othermade.c in
+// two sandboxes on one server and natively: the creator makes d and its
+// unlink of d/x is answered by its client (ENOENT, from its copy of d's
+// complete names); the other sandbox then makes d/x, and the creator's
+// next unlink of d/x must remove it, as natively (the other's creation
+// revoked the copy's lease before its reply). The server's leases last
+// a minute, so a copy not revoked would still answer ENOENT.
+func TestCompleteNamesTwoSandboxes(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "negclient", "othermade.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, t.TempDir(), "othermade", string(src))
+	run := func(t *testing.T, argv func(role, dir string) []string) string {
+		dir := t.TempDir()
+		r, out, err := tu.RunBeside(t, 3*time.Minute, dir, argv("other", dir), argv("creator", dir))
+		if r.ExitCode != 0 || err != nil {
+			t.Fatalf("creator: exit %d\n%s%s\nother: %v\n%s", r.ExitCode, r.Stdout, r.Stderr, err, out)
+		}
+		return out + r.Stdout
+	}
+	sock := t.TempDir()
+	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
+	native := run(t, func(role, dir string) []string { return []string{prog, role, dir} })
+	logs := t.TempDir()
+	sandboxed := run(t, func(role, dir string) []string {
+		return []string{tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir, "--strace",
+			"--debug-log", filepath.Join(logs, role+".log"), "--", prog, role, dir}
+	})
+	if sandboxed != native {
+		t.Errorf("in two sandboxes:\n%s\nnatively:\n%s", sandboxed, native)
+	}
+	log, err := os.ReadFile(filepath.Join(logs, "creator.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(regexp.MustCompile(`unlink\("[^"]*/d/x"\) = -1 ENOENT.*where=cached`).FindAll(log, -1)); n != 1 {
+		t.Errorf("%d of the creator's unlinks of d/x answered on the client, want 1 (the first)", n)
 	}
 }

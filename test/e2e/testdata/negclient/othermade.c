@@ -1,0 +1,60 @@
+// othermade creator DIR | other DIR: the creator makes DIR/sig and
+// DIR/d, unlinks DIR/d/x (ENOENT: its sandbox answers from its copy of
+// d's complete names), makes DIR/sig/ready and waits for DIR/sig/made;
+// the other waits for ready, makes DIR/d/x, then made. The creator's
+// next unlink of DIR/d/x must remove it, as natively: the other's
+// creation revoked the creator's lease on d's complete names before its
+// reply. Last the creator unlinks it again (ENOENT).
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char d[4096], x[4096], sig[2048], ready[4096], made[4096];
+
+static const char *err(int r) { return r < 0 ? strerror(errno) : "ok"; }
+
+// waitfor waits until path exists, polling with open(O_WRONLY), which
+// no sandbox answers from a lease.
+static int waitfor(const char *path) {
+	for (int i = 0; i < 120000; i++) {
+		int fd = open(path, O_WRONLY);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		usleep(1000);
+	}
+	printf("timed out waiting for %s\n", path);
+	return 1;
+}
+
+int main(int argc, char **argv) {
+	if (argc != 3)
+		return 2;
+	snprintf(d, sizeof d, "%s/d", argv[2]);
+	snprintf(x, sizeof x, "%s/x", d);
+	snprintf(sig, sizeof sig, "%s/sig", argv[2]);
+	snprintf(ready, sizeof ready, "%s/ready", sig);
+	snprintf(made, sizeof made, "%s/made", sig);
+	if (strcmp(argv[1], "other") == 0) {
+		if (waitfor(ready))
+			return 1;
+		int fd = open(x, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		printf("other: create d/x: %s\n", err(fd));
+		close(fd);
+		close(open(made, O_WRONLY | O_CREAT, 0644));
+		return 0;
+	}
+	mkdir(sig, 0755);
+	printf("creator: mkdir d: %s\n", err(mkdir(d, 0755)));
+	printf("creator: unlink d/x: %s\n", err(unlink(x)));
+	close(open(ready, O_WRONLY | O_CREAT, 0644));
+	if (waitfor(made))
+		return 1;
+	printf("creator: unlink d/x after the other made it: %s\n", err(unlink(x)));
+	printf("creator: unlink d/x again: %s\n", err(unlink(x)));
+	return 0;
+}
