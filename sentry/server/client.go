@@ -379,13 +379,13 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 	}
 	k.Maps = mapped.NewTable[*file](k.Trk.TouchMapped)
 	v, bindingKey, err := vfs.New(vfs.Config{Ctx: k.Ctx, Gofer: k.Gofer, Releases: k.Releases, Attrs: s.attrs,
-		ClientID: k.ID, Log: k.Log, Kernel: k})
+		ClientID: k.ID, Log: k.Log, Kernel: ports(k)})
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	k.VFS = v
-	k.Synth = synth.New(v, k, k.DevNodes, &k.Ptys)
+	k.Synth = synth.New(v, ports(k), k.DevNodes, &k.Ptys)
 	k.Binder = handlebind.New(bindingKey, k.OriginID)
 	return k, nil
 }

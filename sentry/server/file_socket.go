@@ -43,7 +43,8 @@ func netStack(k *clientState) (*socket.Stack, error) {
 
 // Unbound is k's unixsock.Namespace: a named socket's endpoint be is
 // released.
-func (k *clientState) Unbound(be transport.BoundEndpoint) {
+func (kp *kernelPorts) Unbound(be transport.BoundEndpoint) {
+	k := (*clientState)(kp)
 	unixNames(k).Unbind(be)
 	k.Socks.SetBound(be, nil)
 }
