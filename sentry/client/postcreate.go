@@ -28,7 +28,8 @@ import (
 //
 // A posted creating open: open or openat with O_CREAT (flags among
 // postedCreateFlags) of a name whose absence the cache holds, creatable,
-// by a process with one thread whose fd table is its own, while nothing
+// by a process with one thread whose fd table and fs context (the cwd a
+// relative path starts at) are its own, while nothing
 // posted may change a directory (pathAnswerScope's dirs), is answered at
 // once with the lowest free fd below RLIMIT_NOFILE and posted with
 // Syscall.install_fd, as a posted read-only open (postopen.go): the
@@ -157,8 +158,9 @@ func (pc *pathCache) keepMissing(k pathKey, l *pb.PathLease, at leaseStamp) {
 // beginCreate returns the inode number of the directory the name of key
 // k (missingCall) is missing from, if the cache holds that absence, the
 // caller may create the name, and no posted creation in flight may have
-// changed that; the directory then counts as changing until endCreate.
-func (pc *pathCache) beginCreate(k pathKey) (uint64, bool) {
+// changed that; the directory then counts as changing, and the answer
+// under renews (if not nil) as renewed by the reply, until endCreate.
+func (pc *pathCache) beginCreate(k pathKey, renews *pathKey) (uint64, bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	a := pc.answerLocked(k)
@@ -179,18 +181,30 @@ func (pc *pathCache) beginCreate(k pathKey) (uint64, bool) {
 		pc.dirsChanging = make(map[uint64]int)
 	}
 	pc.dirsChanging[dir]++
+	if renews != nil {
+		if pc.renewing == nil {
+			pc.renewing = make(map[pathKey]int)
+		}
+		pc.renewing[*renews]++
+	}
 	pc.hitsSinceDrop++
 	pc.quietFor, pc.quietUntil = 0, time.Time{}
 	return dir, true
 }
 
-// endCreate ends what beginCreate began for directory dir, and wakes
-// the calls waiting for a creation's reply (waitCreations).
-func (pc *pathCache) endCreate(dir uint64) {
+// endCreate ends what beginCreate began for directory dir (and the
+// answer under renews), and wakes the calls waiting for a creation's
+// reply (waitCreations).
+func (pc *pathCache) endCreate(dir uint64, renews *pathKey) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if pc.dirsChanging[dir]--; pc.dirsChanging[dir] <= 0 {
 		delete(pc.dirsChanging, dir)
+	}
+	if renews != nil {
+		if pc.renewing[*renews]--; pc.renewing[*renews] <= 0 {
+			delete(pc.renewing, *renews)
+		}
 	}
 	if pc.creationDone != nil {
 		close(pc.creationDone)
@@ -199,15 +213,17 @@ func (pc *pathCache) endCreate(dir uint64) {
 }
 
 // maxCreationWait bounds how long a path call waits for the reply of a
-// posted creation that holds its answer back; then it asks the server.
-const maxCreationWait = 20 * time.Millisecond
+// posted creation that holds its answer back (the thread takes no
+// signal meanwhile); then it asks the server.
+const maxCreationWait = 100 * time.Millisecond
 
 // waitCreations waits until the reply of a posted creation in flight
 // came (at most maxCreationWait): a call whose answer one holds back
-// (blockedLocked) is answered from the cache after it, if the reply
-// renewed the answer (the stat of the directory: Reply.parent_stat),
-// instead of making a round trip of its own. The creation was sent at
-// once, so its reply is less than a round trip away.
+// (blockedLocked) and renews (pathCache.renewing: the stat of the
+// directory, Reply.parent_stat) is answered from the cache after it
+// instead of making a round trip of its own, which the server would
+// answer only after the creation. The creation was sent at once, so
+// its reply is less than a round trip away.
 func (pc *pathCache) waitCreations() {
 	pc.mu.Lock()
 	if len(pc.dirsChanging) == 0 {
@@ -239,6 +255,24 @@ type postedCreate struct {
 	path         string
 }
 
+// fsShared says whether another process shares pid's fs context (its
+// working directory, which a relative path starts at), or pid's is not
+// known.
+func (ps *pipelineState) fsShared(pid int32) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	pp, ok := ps.procs[pid]
+	if !ok || pp.fs == 0 {
+		return true
+	}
+	for other, o := range ps.procs {
+		if other != pid && o.fs == pp.fs {
+			return true
+		}
+	}
+	return false
+}
+
 // postCreate posts an open that creates a name known to be missing, if it
 // may (see above), and returns its fd.
 func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
@@ -264,12 +298,17 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok || strings.HasSuffix(k.path, "/") {
 		return 0, false
 	}
-	if _, dirs := t.pathAnswerScope(); !dirs {
+	if _, dirs := t.pathAnswerScope(); !dirs || t.c.pipe.fsShared(t.proc.pid) {
 		return 0, false
 	}
 	limit, ok := t.c.pipe.fdLimit(t.proc.pid)
 	if !ok {
 		return 0, false
+	}
+	parentKey, parentWanted := t.parentStatKey(sysno, args)
+	var renews *pathKey
+	if parentWanted {
+		renews = &parentKey
 	}
 	// As for a posted open: a creation posted on an answer whose
 	// revocation announces a change (another sandbox's chmod of the
@@ -277,14 +316,14 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	// acknowledgment, so the server makes it before the change.
 	t.c.opens.revoking.RLock()
 	defer t.c.opens.revoking.RUnlock()
-	dir, ok := pc.beginCreate(k)
+	dir, ok := pc.beginCreate(k, renews)
 	if !ok {
 		return 0, false
 	}
 	prov := provisionalDesc | t.c.opens.next.Add(1)
 	table, fd, ok := t.c.ids.reserveOpen(t.proc.pid, prov, limit)
 	if !ok {
-		pc.endCreate(dir)
+		pc.endCreate(dir, renews)
 		return 0, false
 	}
 	ps := &t.c.pipe
@@ -296,7 +335,6 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	ps.mu.Unlock()
 	t.c.rcache.addProvisional(prov)
 	t.noteOpen(sysno, args, uint64(fd))
-	parentKey, parentWanted := t.parentStatKey(sysno, args)
 	pcr := postedCreate{
 		open: postedOpen{table: table, fd: fd, desc: prov, stamp: t.c.rcache.stamp()},
 		dir:  dir, parentKey: parentKey, parentWanted: parentWanted, pathStamp: pc.stamp(), path: k.path,
@@ -335,10 +373,15 @@ func (c *client) createDone(pcr postedCreate, r *pb.Reply) {
 		c.opens.setToken(po.desc, 0, real)
 	}
 	c.openDone(po, r)
-	c.pcache.endCreate(pcr.dir)
-	if opened && pcr.parentWanted && r.PathLease != nil {
-		c.pcache.keepParent(pcr.parentKey, r, pcr.pathStamp)
+	var renews *pathKey
+	if pcr.parentWanted {
+		renews = &pcr.parentKey
+		if opened && r.PathLease != nil {
+			// Kept before the waiting calls wake (endCreate).
+			c.pcache.keepParent(pcr.parentKey, r, pcr.pathStamp)
+		}
 	}
+	c.pcache.endCreate(pcr.dir, renews)
 	if r != nil && r.Errno != 0 {
 		c.log.Warn("a posted creating open failed; the application's calls on its fd get EBADF",
 			"path", pcr.path, "fd", po.fd, "errno", unix.Errno(r.Errno).Error())

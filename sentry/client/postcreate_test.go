@@ -71,15 +71,15 @@ func creationLeases(t *testing.T) (*pathCache, map[string]pathKey) {
 func TestPathCacheCreation(t *testing.T) {
 	pc, keys := creationLeases(t)
 	for _, name := range []string{"an absence not creatable", "an absence in two directories?"} {
-		if _, ok := pc.beginCreate(keys[name]); ok {
+		if _, ok := pc.beginCreate(keys[name], nil); ok {
 			t.Errorf("%s: a creation may be posted", name)
 		}
 	}
-	dir, ok := pc.beginCreate(keys["the absence of the name"])
+	dir, ok := pc.beginCreate(keys["the absence of the name"], nil)
 	if !ok || dir != 10 {
 		t.Fatalf("the absence of a creatable name: directory %d, %v; want 10, true", dir, ok)
 	}
-	if _, ok := pc.beginCreate(keys["the absence of the name"]); ok {
+	if _, ok := pc.beginCreate(keys["the absence of the name"], nil); ok {
 		t.Error("the same name may be created twice")
 	}
 	blocked := func(name string) bool {
@@ -115,7 +115,7 @@ func TestPathCacheCreation(t *testing.T) {
 		woke <- time.Since(start)
 	}()
 	time.Sleep(5 * time.Millisecond)
-	pc.endCreate(dir)
+	pc.endCreate(dir, nil)
 	if waited := <-woke; waited >= maxCreationWait {
 		t.Errorf("a call waited %v for the creation's reply, which came after 5 ms", waited)
 	}
@@ -162,5 +162,50 @@ func TestCreatedHandleAlias(t *testing.T) {
 		if f, c := count(); f != s.file || c != s.created {
 			t.Errorf("%s: %d counted under the file's handle, %d under the creation's; want %d, %d", s.name, f, c, s.file, s.created)
 		}
+	}
+}
+
+// TestKeepUnlinkAnswer checks which unlink answers the path cache keeps:
+// a failure with ENOENT (with the name's absence, creatable as the lease
+// says), never a removal, even under a lease.
+func TestKeepUnlinkAnswer(t *testing.T) {
+	creds := &pb.ProcessState{Ruid: 1000, Euid: 1000}
+	tests := []struct {
+		name      string
+		errno     unix.Errno
+		creatable bool
+		// kept says the unlink's answer is kept; missing is the
+		// absence's ret (-1: none kept).
+		kept    bool
+		missing int
+	}{
+		{name: "ENOENT, creatable", errno: unix.ENOENT, creatable: true, kept: true, missing: 1},
+		{name: "ENOENT", errno: unix.ENOENT, kept: true, missing: 0},
+		{name: "a removal", errno: 0, creatable: true, kept: false, missing: -1},
+		{name: "EACCES", errno: unix.EACCES, kept: false, missing: -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := newPathCache()
+			k := pathKey{sysno: unix.SYS_UNLINK, creds: credsKey(creds), start: "/", path: "/d/n"}
+			l := &pb.PathLease{Id: 1, Ids: []uint64{1, 2}, Kinds: []uint32{0, 2}, Inos: []uint64{2, 10}, TtlMs: 1000,
+				Creds: creds, Creatable: tc.creatable}
+			reply := &pb.Reply{Errno: int32(tc.errno), PathLease: l}
+			pc.keep(k, unix.SYS_UNLINK, [6]uint64{}, reply, leaseStamp{sent: time.Now(), gen: pc.gen})
+			pc.mu.Lock()
+			defer pc.mu.Unlock()
+			if got := pc.answerLocked(k) != nil; got != tc.kept {
+				t.Errorf("the unlink's answer kept: %v, want %v", got, tc.kept)
+			}
+			m := k
+			m.sysno = missingCall
+			a := pc.answerLocked(m)
+			switch {
+			case tc.missing < 0 && a != nil:
+				t.Errorf("the name's absence kept: %+v", a)
+			case tc.missing >= 0 && (a == nil || a.ret != uint64(tc.missing) || a.errno != unix.ENOENT):
+				t.Errorf("the name's absence: %+v, want ret %d", a, tc.missing)
+			}
+		})
 	}
 }

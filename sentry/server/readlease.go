@@ -79,6 +79,16 @@ func (o leaseObserver) Changing(ctx context.Context, inodes []*goferpb.InodeID) 
 	return end
 }
 
+// NamesChanging: a name is made in a directory only once every other
+// holder of a lease on the directory's names acknowledged its revocation
+// (readlease.BeginNamesChange), so that a creation a holder posted on a
+// name's absence before that is made first.
+func (o leaseObserver) NamesChanging(ctx context.Context, _, ino uint64) func() {
+	end, expired := o.r.BeginNamesChange(ctx, ino)
+	o.logExpired(expired)
+	return end
+}
+
 func (o leaseObserver) logExpired(n int) {
 	if n > 0 {
 		o.log.Warn("a client did not acknowledge the revocation of its read leases; the change waited for their expiry", "clients", n)

@@ -109,11 +109,11 @@ var dirStat = regexp.MustCompile(`newfstatat\(AT_FDCWD, "top/d[01]", .*where=for
 // predicts, and send it at once; a stat of the directory that comes
 // before the creation's reply (it must see the directory's new mtime)
 // waits for that reply, which brings the directory's stat, instead of
-// asking the server (a round trip) unless the reply takes over 20 ms.
+// asking the server (a round trip) unless the reply takes over 100 ms.
 // Counted: 2.1 waited calls per file before (the unlink and the
 // creation), 1.1 after (the unlink), besides the stats of the
 // directories that still asked the server (a few at the start, more on
-// a machine loaded enough to delay a reply 20 ms).
+// a machine loaded enough to delay a reply 100 ms).
 func TestPostedCreateTarCalls(t *testing.T) {
 	tu.RequireRoot(t)
 	const files = 200

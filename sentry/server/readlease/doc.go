@@ -27,9 +27,12 @@
 // client needs no wait, because its revocation is sent before the
 // change's reply on the same ordered stream. A change that may make an
 // open fail is announced before it is made (BeginChange, change.go): the
-// same revocation and wait come first, and the inodes are marked
-// changing (fileLeases.changing, Registry.changing) until it ends, so
-// that no grant is made on them meanwhile.
+// same revocation and wait come first (but for the caller's own leases,
+// which its Changed revokes after the change: another client's change
+// meanwhile then waits for the caller's acknowledgment, which follows
+// the calls it posted), and the inodes (BeginNamesChange: a directory's
+// names) are marked changing (fileLeases.changing, Registry.changing)
+// until it ends, so that no grant is made on them meanwhile.
 //
 // What it does not own: sending. A Holder queues its revocations and
 // calls its kick function; the server's glue (sentry/server/readlease.go)

@@ -315,8 +315,17 @@ type revocation struct {
 // revokeLocked takes every lease off e and queues their revocation on
 // their holders. Precondition: r.mu.
 func (r *Registry) revokeLocked(e *fileLeases, now time.Time) []revocation {
+	return r.revokeButLocked(e, now, nil)
+}
+
+// revokeButLocked is revokeLocked but for the leases of holder keep
+// (nil: none), which stay. Precondition: r.mu.
+func (r *Registry) revokeButLocked(e *fileLeases, now time.Time, keep *Holder) []revocation {
 	var out []revocation
 	for h, ls := range e.holders {
+		if h == keep {
+			continue
+		}
 		var ids []uint64
 		var last time.Time
 		for id, exp := range ls {
@@ -337,8 +346,8 @@ func (r *Registry) revokeLocked(e *fileLeases, now time.Time) []revocation {
 			out = append(out, revocation{h: h, epoch: h.epoch, expiry: last})
 		}
 		h.mu.Unlock()
+		delete(e.holders, h)
 	}
-	clear(e.holders)
 	return out
 }
 
