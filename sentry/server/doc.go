@@ -282,8 +282,8 @@
 // are kernelPorts' (ports.go), a defined type over the same struct:
 // ports(k) is a pointer conversion, and every interface value holding
 // the kernel holds a *kernelPorts. The call, syscallCtx, is still this
-// package's: its fields name clientState and pathView (pathlease.go),
-// and 11 methods satisfy fdesc.Call, vfs.Caller, vfs.WalkObserver and
+// package's: its fields name only packages below (pathView is
+// kernel.PathView), and 11 methods satisfy fdesc.Call, vfs.Caller, vfs.WalkObserver and
 // fdesc.OffsetRecorder. Next: syscallCtx becomes kernel.Task (its
 // interface methods on a port as the kernel's), then the kernel's files
 // move one at a time, each function turning back into a method.

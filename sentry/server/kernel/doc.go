@@ -23,7 +23,9 @@
 // /proc/sys numbers the kernel keeps itself (Sysctls, RoundPipeSize);
 // a client's sockets' state (Sockets: its AF_UNIX name space, the
 // bound endpoints' files, its network stack; a socketpair a Restore
-// rebuilds, RestoredPair);
+// rebuilds, RestoredPair); what a path call's answer depends on
+// besides the namespace (PathView: credentials and start, and the
+// walk's notes for a path lease);
 // and the replay capture's entry points: the client's Tracker (Changed,
 // and the hooks given to the fd tables, descriptions, pipes, locks,
 // mapped files, SysV and pty objects), the keys of objects touched by
