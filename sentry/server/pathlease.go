@@ -270,6 +270,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	nSearch := 0
 	var listed []*sentrypb.ListedStat
 	var parentStat []byte
+	var madeDir uint64 // the inode of the directory a mkdir made
 	if c.sysno == unix.SYS_GETDENTS64 {
 		var entries []*vfs.Dentry
 		if listed, entries, keys = listedStats(c); len(listed) == 0 {
@@ -292,6 +293,12 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 		}
 		nSearch = len(keys) - 1
 		*tk = tk.After(1)
+		if k.CompleteNames {
+			madeDir = createdDirIno(c)
+		}
+		if madeDir != 0 {
+			keys = append(keys, readlease.PathKey(readlease.PathComplete, madeDir))
+		}
 	} else if c.missingIn != nil {
 		keys = missingKeys(c.pathView, c.missingIn)
 	} else {
@@ -324,6 +331,12 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 			ls.Ino = keys[common+2*i].Ino
 		}
 	} else {
+		if madeDir != 0 {
+			last := len(ids) - 1
+			c.reply.CompleteNames = &sentrypb.PathLease{Id: ids[last], Epoch: epoch, TtlMs: l.TtlMs,
+				Ids: ids[last:], Kinds: []uint32{uint32(readlease.PathComplete)}, Inos: []uint64{madeDir}}
+			ids, keys = ids[:last], keys[:last]
+		}
 		l.Ids = ids
 		l.SearchIds = ids[:nSearch]
 		l.Kinds, l.Inos = pathKinds(keys)
@@ -367,6 +380,29 @@ func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
 	ls.MarshalBytes(b)
 	keys, _ := walkKeys(c.pathView, d)
 	return b, keys
+}
+
+// createdDirIno returns the inode of the gofer directory mkdir or
+// mkdirat call c made (0: c is no mkdir, or its path no longer names a
+// gofer directory). Its names are complete at birth: it is empty.
+func createdDirIno(c *syscallCtx) uint64 {
+	if c.sysno != unix.SYS_MKDIR && c.sysno != unix.SYS_MKDIRAT {
+		return 0
+	}
+	idx := pathArgs[c.sysno]
+	path, err := pathArg(c, idx[1])
+	if err != nil {
+		return 0
+	}
+	dirfd := int32(atFDCWD)
+	if idx[0] >= 0 {
+		dirfd = argInt(c, idx[0])
+	}
+	d, _, err := lookupAt(c, dirfd, path, true, false)
+	if err != nil || d == nil || c.notLeasable || d.Kind != vfs.KindGofer || !d.IsDir() {
+		return 0
+	}
+	return d.Ino()
 }
 
 // listedStats returns the lstat answers of c.listingPath/<name> (or,

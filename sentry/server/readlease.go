@@ -110,6 +110,7 @@ func initReadLeases(k *clientState, hello *sentrypb.Hello, revoked func()) {
 		return
 	}
 	k.PathLeases = hello.GetPathLeases()
+	k.CompleteNames = k.PathLeases && hello.GetCompleteNames()
 	k.LeaseHolder = k.ReadLeases.NewHolder(revoked)
 	k.Ctx = readlease.WithHolder(k.Ctx, k.LeaseHolder)
 }

@@ -182,14 +182,19 @@ func TestRevokeBeforeCreate(t *testing.T) {
 		t.Log(strings.TrimSpace(r.Stderr))
 		return r.Stdout
 	}
+	start := time.Now()
 	native := run(t, func(role, dir string) []string { return []string{prog, role, dir} })
+	t.Logf("natively: %d rounds in %v", rounds, time.Since(start))
 	sock, logs := t.TempDir(), t.TempDir()
 	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
 	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
+	bin := tu.Binary(t)
+	start = time.Now()
 	sandboxed := run(t, func(role, dir string) []string {
-		return []string{tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
+		return []string{bin, "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
 			"--debug-log", filepath.Join(logs, role+".log"), "--", prog, role, dir}
 	})
+	t.Logf("in two sandboxes: %d rounds in %v", rounds, time.Since(start))
 	if sandboxed != native {
 		t.Errorf("the creator in a sandbox said %q, natively %q", sandboxed, native)
 	}

@@ -80,6 +80,10 @@ type Kernel struct {
 	// PathLeases says the client asked for path leases (pathlease.go;
 	// then leaseHolder is set). Immutable after newClientState.
 	PathLeases bool
+	// CompleteNames says the client asked for its mkdirs' complete
+	// names leases (Hello.complete_names, with path leases; pathlease.go).
+	// Immutable after newClientState.
+	CompleteNames bool
 	// Ctx scopes the client's gofer RPCs (and names leaseHolder);
 	// Cancel is called by destroy.
 	Ctx    context.Context

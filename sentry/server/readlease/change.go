@@ -35,11 +35,11 @@ func (r *Registry) BeginChange(ctx context.Context, inodes []Key) (end func(), e
 	if len(inodes) == 0 {
 		return func() {}, 0
 	}
-	keys := make([]Key, 0, 4*len(inodes))
+	keys := make([]Key, 0, (1+int(numPathKinds))*len(inodes))
 	for _, k := range inodes {
 		keys = append(keys, k)
 		if !isPathKey(k) {
-			keys = append(keys, PathKey(PathSearch, k.Ino), PathKey(PathAttrs, k.Ino), PathKey(PathNames, k.Ino))
+			keys = append(keys, inodePathKeys(k.Ino)...)
 		}
 	}
 	// No pathGen move: a path grant begun before that ends during the
@@ -85,8 +85,9 @@ func (r *Registry) BeginChange(ctx context.Context, inodes []Key) (end func(), e
 // BeginNamesChange is BeginChange for a name about to be made in
 // directory inode ino (a creation, a link, a rename into it): the leases
 // DirChanged revokes (the answers that end at the directory or found a
-// name missing in it) go first, so that a creation another client posted
+// name missing in it, and its complete names but the caller's own) go
+// first, so that a creation another client posted
 // on a name's absence is made before this one.
 func (r *Registry) BeginNamesChange(ctx context.Context, ino uint64) (end func(), expired int) {
-	return r.BeginChange(ctx, []Key{PathKey(PathAttrs, ino), PathKey(PathNames, ino)})
+	return r.BeginChange(ctx, []Key{PathKey(PathAttrs, ino), PathKey(PathNames, ino), PathKey(PathComplete, ino)})
 }

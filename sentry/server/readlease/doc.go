@@ -9,7 +9,9 @@
 // (stat, access, readlink of a path; docs/ARCHITECTURE.md, "The client's
 // path cache"). Changed revokes every kind of the inode's number,
 // DirChanged a directory's attributes and missing names, ChangedPaths
-// all of them; a path grant (BeginPath, GrantPath) fails if any of these
+// all of them; a directory's complete names (PathComplete, held by the
+// client that made it) are revoked by every change of it but its
+// holder's own (HolderOf of the change's context); a path grant (BeginPath, GrantPath) fails if any of these
 // ran since it began, and gives a client asking again the lease it holds
 // on a key.
 //
