@@ -85,6 +85,13 @@ func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.Wal
 	rep := &goferpb.WalkReply{Errno: errnoOf(err), Files: files}
 	if req.GetOpen() {
 		rep.OpenErrno = errnoOf(s.walkOpen(req, files, err))
+		if rep.OpenErrno == 0 && req.GetPathHandle() {
+			// Optional: without it the sentry walks to the name.
+			last := files[len(files)-1]
+			if f, err := s.clone(last.GetHandle().GetId(), last.GetStat()); err == nil {
+				rep.Path = f.Handle
+			}
+		}
 	}
 	return rep, nil
 }

@@ -7,7 +7,7 @@
 // process setup the platforms need (Init), the MemoryFile that backs all
 // application memory (NewMemoryFile), the context handed to mm and to
 // platform.Context.Switch (NewContext), and finding an address space's
-// stub process (StubPID: the client charges its host CPU time). It must not hold application state
+// stub process (StubPIDs: the client charges their host CPU time). It must not hold application state
 // and must not import sentry/ or transport/.
 //
 // What we learned using gVisor's platforms as a library (gVisor module
@@ -58,11 +58,12 @@
 //     (the process's LimitSet; MapStack reads RLIMIT_STACK, Brk reads
 //     RLIMIT_DATA) and cpuid.CtxFeatureSet. auth.CtxCredentials is optional
 //     (mlock checks default to anonymous credentials).
-//   - Neither platform exports its stub's pid. StubPID reads it from the
-//     pinned version's unexported fields. On systrap one stub process runs
-//     all threads of an address space on up to GOMAXPROCS sysmsg threads,
-//     so which host thread ran an application thread is not known, only
-//     the process's CPU time.
+//   - Neither platform exports its stubs' pids. StubPIDs reads them from
+//     the pinned version's unexported fields. On systrap an address space
+//     runs on up to GOMAXPROCS sysmsg threads, each a process of its own
+//     (cloned without CLONE_THREAD) beside the stub that makes system
+//     calls, so which host process ran an application thread is not
+//     known, only their CPU time together.
 //   - gVisor's internal logging goes to its global logger (stderr by
 //     default, where it would mix with the application's output);
 //     SetLogger redirects it.

@@ -48,6 +48,7 @@ func runDo(args []string) int {
 	wire := fs.String("transport", "auto", "how calls travel to the remote sentry: auto (the framed wire on unix: targets, falling back to gRPC for a server without it; gRPC on TCP), grpc, or framed")
 	readCache := fs.Bool("read-cache", true, "answer reads and fstat of files opened read-only, and stat, access and readlink of paths asked before, from what the server leases to the client, revoked when anyone changes the file or the name (docs/ARCHITECTURE.md)")
 	postedOpens := fs.Bool("posted-opens", true, "answer a read-only open at once, with the lowest free fd, when the path cache holds the same open's success under a lease, and send it without waiting (docs/COMPATIBILITY.md)")
+	postedCreates := fs.Bool("posted-creates", true, "answer an open with O_CREAT of a name an unlink found missing under a lease at once, with the lowest free fd, and send it without waiting (docs/COMPATIBILITY.md); --posted-opens=false turns it off too")
 	channels := fs.Bool("channels", true, "with the framed wire on a Unix socket (a server on this machine), make the threads' synchronous calls over shared-memory call channels (gVisor's flipcall) instead of the socket")
 	postBatch := fs.Bool("post-batch", true, "send posted calls (write behind, pipelined close, chmod...) in batches with the next message, and take their replies in batches; false sends each at once and has each answered alone")
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
@@ -278,6 +279,7 @@ func runDo(args []string) int {
 		NoPostBatch:       !*postBatch,
 		NoReadCache:       !*readCache,
 		NoPostedOpens:     !*postedOpens,
+		NoPostedCreates:   !*postedCreates,
 		TLS:               tlsf.files,
 		Grace:             *grace,
 		RecoveryTimeout:   *recoveryTimeout,

@@ -91,6 +91,11 @@ func (c *StreamConn) flushPosted(channelFollows bool) error {
 	return c.sendLocked(&pb.ClientMessage{ChannelCallFollows: channelFollows})
 }
 
+// SendPosted sends the queued posted calls now, in a frame of their own,
+// if there are any: a posted call whose reply later calls may wait for
+// (a creation, sentry/client/postcreate.go) need not wait for company.
+func (c *StreamConn) SendPosted() error { return c.flushPosted(false) }
+
 // flushPostedLate is the queue's timer: the queue waited postedDelay.
 func (c *StreamConn) flushPostedLate() { c.flushPosted(false) }
 

@@ -32,6 +32,9 @@ func rangeHandlesKnown(m protoreflect.ProtoMessage, f func(*Handle, *Stat)) bool
 				f(h, wf.GetStat())
 			}
 		}
+		if h := r.GetPath(); h != nil {
+			f(h, nil) // as the reflective walk: a WalkReply has no stat
+		}
 	case *CreateReply:
 		if h := r.GetHandle(); h != nil {
 			f(h, r.GetStat())

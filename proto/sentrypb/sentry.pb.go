@@ -1170,7 +1170,11 @@ type Hello struct {
 	// faccessat, faccessat2, readlink and readlinkat of paths it asked
 	// before from the answers it kept, until the lease is revoked
 	// (Push.lease_revoke) or expires.
-	PathLeases    bool `protobuf:"varint,420,opt,name=path_leases,json=pathLeases,proto3" json:"path_leases,omitempty"`
+	PathLeases bool `protobuf:"varint,420,opt,name=path_leases,json=pathLeases,proto3" json:"path_leases,omitempty"`
+	// complete_names, with path_leases, asks for a lease on the complete
+	// names of each directory the client's mkdir makes
+	// (Reply.complete_names).
+	CompleteNames bool `protobuf:"varint,490,opt,name=complete_names,json=completeNames,proto3" json:"complete_names,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1278,6 +1282,13 @@ func (x *Hello) GetReadLeases() bool {
 func (x *Hello) GetPathLeases() bool {
 	if x != nil {
 		return x.PathLeases
+	}
+	return false
+}
+
+func (x *Hello) GetCompleteNames() bool {
+	if x != nil {
+		return x.CompleteNames
 	}
 	return false
 }
@@ -3648,6 +3659,13 @@ type Reply struct {
 	// component answers it, held by path_lease (tar's stat of the directory
 	// it extracts into).
 	ParentStat []byte `protobuf:"bytes,430,opt,name=parent_stat,json=parentStat,proto3" json:"parent_stat,omitempty"`
+	// complete_names, in the reply of a mkdir or mkdirat that carries
+	// parent_stat, is a lease on the complete names of the directory it
+	// made (ids: one, kinds: 3, inos: its inode): every change of that
+	// directory or its names revokes it but the caller's own, whose effect
+	// the client applies to its copy itself (docs/ARCHITECTURE.md,
+	// "Missing names and posted creations").
+	CompleteNames *PathLease `protobuf:"bytes,490,opt,name=complete_names,json=completeNames,proto3" json:"complete_names,omitempty"`
 	// failed_path names what a failed Start or Spawn could not use (errno
 	// says why): its working directory when failed_cwd, else its program.
 	FailedPath string `protobuf:"bytes,370,opt,name=failed_path,json=failedPath,proto3" json:"failed_path,omitempty"`
@@ -3843,6 +3861,13 @@ func (x *Reply) GetOpenedFile() uint64 {
 func (x *Reply) GetParentStat() []byte {
 	if x != nil {
 		return x.ParentStat
+	}
+	return nil
+}
+
+func (x *Reply) GetCompleteNames() *PathLease {
+	if x != nil {
+		return x.CompleteNames
 	}
 	return nil
 }
@@ -9799,8 +9824,24 @@ type PathLease struct {
 	// alone depends (the directories searched, the files found): while
 	// they hold, a mkdir of the same path by the same credentials from the
 	// same start fails with EEXIST.
-	Ids           []uint64 `protobuf:"varint,430,rep,packed,name=ids,proto3" json:"ids,omitempty"`
-	SearchIds     []uint64 `protobuf:"varint,431,rep,packed,name=search_ids,json=searchIds,proto3" json:"search_ids,omitempty"`
+	Ids       []uint64 `protobuf:"varint,430,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	SearchIds []uint64 `protobuf:"varint,431,rep,packed,name=search_ids,json=searchIds,proto3" json:"search_ids,omitempty"`
+	// kinds and inos name, for each of ids in order, what it leases: the
+	// kind (0: the walk searched or found the inode, 1: the attributes
+	// of the inode it ended at, 2: the names missing in a directory, 3:
+	// the complete names of a directory, Reply.complete_names) and
+	// the inode number. A client that posts a creation in a directory
+	// stops answering from the leases the creation will revoke (its
+	// attributes and missing names) until the creation's reply.
+	Kinds []uint32 `protobuf:"varint,470,rep,packed,name=kinds,proto3" json:"kinds,omitempty"`
+	Inos  []uint64 `protobuf:"varint,471,rep,packed,name=inos,proto3" json:"inos,omitempty"`
+	// creatable, in the reply of an unlink or unlinkat that failed with
+	// ENOENT because its last name is missing from a directory the walk
+	// reached, says that the caller may make a name there (write and
+	// search permission, a writable mount): while the lease holds, an open
+	// with O_CREAT of the same path, start and credentials creates the
+	// file (the client posts it, sentry/client/postcreate.go).
+	Creatable     bool `protobuf:"varint,472,opt,name=creatable,proto3" json:"creatable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9891,6 +9932,27 @@ func (x *PathLease) GetSearchIds() []uint64 {
 	return nil
 }
 
+func (x *PathLease) GetKinds() []uint32 {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *PathLease) GetInos() []uint64 {
+	if x != nil {
+		return x.Inos
+	}
+	return nil
+}
+
+func (x *PathLease) GetCreatable() bool {
+	if x != nil {
+		return x.Creatable
+	}
+	return false
+}
+
 // ListedStat is what lstat (newfstatat with AT_SYMLINK_NOFOLLOW) of
 // Syscall.listing_path/name answers (without a listing_path:
 // newfstatat(fd, name, AT_SYMLINK_NOFOLLOW) of the fd listed): the struct
@@ -9903,6 +9965,9 @@ type ListedStat struct {
 	// PathLease's ids: on the entry found (its existence: the first) and
 	// on its attributes (the second).
 	Ids []uint64 `protobuf:"varint,430,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	// ino is the entry's inode number as the ids lease it
+	// (PathLease.inos).
+	Ino uint64 `protobuf:"varint,470,opt,name=ino,proto3" json:"ino,omitempty"`
 	// statx is the struct statx statx with AT_SYMLINK_NOFOLLOW answers of
 	// the same path, whatever the mask asked (the server fills the basic
 	// stats and the birth time it knows alike for every mask).
@@ -9960,6 +10025,13 @@ func (x *ListedStat) GetIds() []uint64 {
 		return x.Ids
 	}
 	return nil
+}
+
+func (x *ListedStat) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
+	}
+	return 0
 }
 
 func (x *ListedStat) GetStatx() []byte {
@@ -10133,7 +10205,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"prefix_len\x18\x02 \x01(\rR\tprefixLen\x12\x18\n" +
 	"\agateway\x18\x03 \x01(\fR\agateway\x12\x10\n" +
-	"\x03nic\x18\x04 \x01(\x05R\x03nic\"\xcb\x04\n" +
+	"\x03nic\x18\x04 \x01(\x05R\x03nic\"\xf3\x04\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x129\n" +
 	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\x12\x16\n" +
@@ -10147,7 +10219,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\vread_leases\x18\xe8\x02 \x01(\bR\n" +
 	"readLeases\x12 \n" +
 	"\vpath_leases\x18\xa4\x03 \x01(\bR\n" +
-	"pathLeases\x1a:\n" +
+	"pathLeases\x12&\n" +
+	"\x0ecomplete_names\x18\xea\x03 \x01(\bR\rcompleteNames\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x01\n" +
@@ -10328,7 +10401,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\x86\t\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xd3\t\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -10353,7 +10426,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\vopened_file\x18\xb9\x03 \x01(\x04R\n" +
 	"openedFile\x12 \n" +
 	"\vparent_stat\x18\xae\x03 \x01(\fR\n" +
-	"parentStat\x12 \n" +
+	"parentStat\x12K\n" +
+	"\x0ecomplete_names\x18\xea\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\rcompleteNames\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +
 	"failedPath\x12\x1e\n" +
 	"\n" +
@@ -10881,7 +10955,7 @@ const file_sentry_proto_rawDesc = "" +
 	"dataOffset\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
 	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
-	"\x06attach\x18\t \x01(\bR\x06attach\"\x89\x02\n" +
+	"\x06attach\x18\t \x01(\bR\x06attach\"\xd4\x02\n" +
 	"\tPathLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x15\n" +
@@ -10891,12 +10965,16 @@ const file_sentry_proto_rawDesc = "" +
 	"\bdir_file\x18\x06 \x01(\x04R\adirFile\x12\x11\n" +
 	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x1e\n" +
 	"\n" +
-	"search_ids\x18\xaf\x03 \x03(\x04R\tsearchIds\"^\n" +
+	"search_ids\x18\xaf\x03 \x03(\x04R\tsearchIds\x12\x15\n" +
+	"\x05kinds\x18\xd6\x03 \x03(\rR\x05kinds\x12\x13\n" +
+	"\x04inos\x18\xd7\x03 \x03(\x04R\x04inos\x12\x1d\n" +
+	"\tcreatable\x18\xd8\x03 \x01(\bR\tcreatable\"q\n" +
 	"\n" +
 	"ListedStat\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04stat\x18\x02 \x01(\fR\x04stat\x12\x11\n" +
-	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x15\n" +
+	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x11\n" +
+	"\x03ino\x18\xd6\x03 \x01(\x04R\x03ino\x12\x15\n" +
 	"\x05statx\x18\xaf\x03 \x01(\fR\x05statx\"5\n" +
 	"\vLeaseRevoke\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
@@ -11092,77 +11170,78 @@ var file_sentry_proto_depIdxs = []int32{
 	101, // 58: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
 	102, // 59: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
 	103, // 60: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
-	41,  // 61: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
-	44,  // 62: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	44,  // 63: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	45,  // 64: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	62,  // 65: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	63,  // 66: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	64,  // 67: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	65,  // 68: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	59,  // 69: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	60,  // 70: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	61,  // 71: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
-	54,  // 72: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	29,  // 73: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
-	53,  // 74: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
-	52,  // 75: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
-	25,  // 76: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
-	51,  // 77: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
-	104, // 78: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
-	0,   // 79: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	56,  // 80: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	57,  // 81: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	58,  // 82: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	68,  // 83: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	60,  // 84: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
-	85,  // 85: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	86,  // 86: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	87,  // 87: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	88,  // 88: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	93,  // 89: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	94,  // 90: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	95,  // 91: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	96,  // 92: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	97,  // 93: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	98,  // 94: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	84,  // 95: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	81,  // 96: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	82,  // 97: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	74,  // 98: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	76,  // 99: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	78,  // 100: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	80,  // 101: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	71,  // 102: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	70,  // 103: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
-	69,  // 104: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
-	73,  // 105: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	75,  // 106: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	73,  // 107: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	77,  // 108: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	73,  // 109: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	79,  // 110: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	83,  // 111: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	37,  // 112: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	26,  // 113: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
-	1,   // 114: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	90,  // 115: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	89,  // 116: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	92,  // 117: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	91,  // 118: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	68,  // 119: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	28,  // 120: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	85,  // 121: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
-	93,  // 122: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
-	2,   // 123: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	66,  // 124: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 125: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	67,  // 126: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	125, // [125:127] is the sub-list for method output_type
-	123, // [123:125] is the sub-list for method input_type
-	123, // [123:123] is the sub-list for extension type_name
-	123, // [123:123] is the sub-list for extension extendee
-	0,   // [0:123] is the sub-list for field type_name
+	102, // 61: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
+	41,  // 62: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
+	44,  // 63: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	44,  // 64: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	45,  // 65: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	62,  // 66: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	63,  // 67: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	64,  // 68: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	65,  // 69: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	59,  // 70: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	60,  // 71: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	61,  // 72: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
+	54,  // 73: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	29,  // 74: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	53,  // 75: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
+	52,  // 76: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
+	25,  // 77: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
+	51,  // 78: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
+	104, // 79: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	0,   // 80: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	56,  // 81: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	57,  // 82: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	58,  // 83: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	68,  // 84: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	60,  // 85: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
+	85,  // 86: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	86,  // 87: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	87,  // 88: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	88,  // 89: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	93,  // 90: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	94,  // 91: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	95,  // 92: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	96,  // 93: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	97,  // 94: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	98,  // 95: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	84,  // 96: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	81,  // 97: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	82,  // 98: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	74,  // 99: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	76,  // 100: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	78,  // 101: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	80,  // 102: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	71,  // 103: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	70,  // 104: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
+	69,  // 105: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
+	73,  // 106: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	75,  // 107: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	73,  // 108: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	77,  // 109: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	73,  // 110: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	79,  // 111: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	83,  // 112: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	37,  // 113: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	26,  // 114: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	1,   // 115: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	90,  // 116: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	89,  // 117: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	92,  // 118: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	91,  // 119: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	68,  // 120: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	28,  // 121: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	85,  // 122: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
+	93,  // 123: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
+	2,   // 124: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	66,  // 125: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 126: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	67,  // 127: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	126, // [126:128] is the sub-list for method output_type
+	124, // [124:126] is the sub-list for method input_type
+	124, // [124:124] is the sub-list for extension type_name
+	124, // [124:124] is the sub-list for extension extendee
+	0,   // [0:124] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }

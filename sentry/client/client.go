@@ -73,6 +73,9 @@ type Config struct {
 	// NoPostedOpens makes every open wait for its reply (postopen.go);
 	// without the path cache none is posted anyway.
 	NoPostedOpens bool
+	// NoPostedCreates makes every creating open wait for its reply
+	// (postcreate.go); so does NoPostedOpens.
+	NoPostedCreates bool
 	// Channels lets the threads' synchronous calls use call channels
 	// (shared memory, transport/hop.go) where the wire allows: the
 	// framed wire on a Unix socket.
@@ -660,7 +663,7 @@ func (c *client) shutdown() {
 	// reads this line).
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(),
 		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
-		"posted_opens", c.opens.posted.Load())
+		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load())
 	select {
 	case <-c.conn.Done():
 	default:

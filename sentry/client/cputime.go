@@ -55,20 +55,62 @@ type stubCPU struct {
 // newStubCPU returns the CPU time source of address space as, nil when
 // the platform has no stub process whose time can be read.
 func newStubCPU(as gvplatform.AddressSpace) *stubCPU {
-	pid, ok := platform.StubPID(as)
+	c := &stubClocks{as: as, last: make(map[int]int64)}
+	return newStubCPUFrom(c.read)
+}
+
+// stubClocks reads the CPU time of an address space's stub processes
+// together (systrap runs one in several processes, platform.StubPIDs):
+// the sum of what each has run since it was first seen, so that it only
+// grows when a process comes or goes. Its fields are used only by read,
+// which runs under the stubCPU's mu (or before the stubCPU is shared).
+type stubClocks struct {
+	as gvplatform.AddressSpace
+	// last is each process's CPU time at the previous read; total the
+	// time they ran since the first.
+	last  map[int]int64
+	total int64
+	// started is set by the first read, whose processes' earlier time
+	// (a pooled stub ran other address spaces) is nobody's; a process
+	// seen later was made for this address space, all its time counts.
+	started bool
+}
+
+func (c *stubClocks) read() (int64, bool) {
+	pids, ok := platform.StubPIDs(c.as)
 	if !ok {
-		return nil
+		return 0, false
 	}
+	read := false
+	for _, pid := range pids {
+		ns, ok := processCPUTime(pid)
+		if !ok {
+			delete(c.last, pid)
+			continue
+		}
+		read = true
+		prev, seen := c.last[pid]
+		switch {
+		case seen:
+			c.total += max(ns-prev, 0)
+		case c.started:
+			c.total += ns
+		}
+		c.last[pid] = ns
+	}
+	c.started = true
+	return c.total, read
+}
+
+// processCPUTime reads the host CPU time of process pid, all its threads.
+func processCPUTime(pid int) (int64, bool) {
 	// Linux's CPU clockid of process pid: MAKE_PROCESS_CPUCLOCK(pid,
 	// CPUCLOCK_SCHED).
-	clk := int32(^pid<<3 | 2)
-	return newStubCPUFrom(func() (int64, bool) {
-		var ts unix.Timespec
-		if err := unix.ClockGettime(clk, &ts); err != nil {
-			return 0, false
-		}
-		return ts.Nano(), true
-	})
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(^pid<<3|2), &ts); err != nil {
+		return 0, false
+	}
+	return ts.Nano(), true
 }
 
 // newStubCPUFrom returns a stubCPU over read; the stub's time so far (a

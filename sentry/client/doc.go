@@ -128,7 +128,20 @@
 // lease, and posted with Syscall.install_fd; its reply names the
 // server's description, which replaces the provisional one.
 // client.opens (postedOpens, a leaf lock) maps descriptions to their
-// file's token and tokens to read leases.
+// file's token and tokens to read leases. A revocation's acknowledgment
+// is sent only once the opens posted on the answers it drops are on the
+// stream (postedOpens.revoking): the server then runs them before the
+// change that revoked them.
+//
+// Posted creations (postcreate.go): an unlink's ENOENT is kept under
+// its path lease (the same unlink is answered here) as the absence of
+// the name, with whether the caller may create it; an open with O_CREAT
+// of such a name is answered with the lowest free fd and posted as a
+// read-only open is, its provisional description written behind under a
+// handle of its own until the reply names the file's
+// (readCache.aliases). Until the reply, pathCache.dirsChanging holds
+// back the answers leasing the directory's attributes or missing names
+// (pathHold.dirs: the directories an answer's leases are on).
 //
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
@@ -162,7 +175,11 @@
 // and is otherwise a leaf (the receiving goroutine takes it for
 // revocations, a posted call's reply for its done). pathCache.mu
 // (pathcache.go) is a leaf (taken after procIDCache.mu and readCache.mu
-// were released), as is postedOpens.mu (postopen.go). metaPipeline.mu (metapipe.go) is
+// were released; it guards postcreate.go's dirsChanging too), as is
+// postedOpens.mu (postopen.go); postedOpens.revoking is held for reading
+// by a posting task across its Post (before remoteSession.mu) and taken
+// for writing, alone, by an acknowledgment's goroutine. metaPipeline.mu
+// (metapipe.go) is
 // taken only by task goroutines and held across a Post: it comes before
 // remoteSession.mu. futexWaiters.mu is taken before the
 // futex manager's bucket locks and the key lookups under them (mm's locks,

@@ -195,32 +195,43 @@ func (mp *metaPipeline) after(t *task, mc metaCheck, sysno uintptr, args [6]uint
 	case unix.SYS_MKDIRAT:
 		name, ok = t.pathAtDir(int32(args[0]), args[1])
 	}
-	name = strings.TrimRight(name, "/")
 	mp.mu.Lock()
 	defer mp.mu.Unlock()
 	if mp.gen != mc.gen || mp.noFSID[t.proc] {
 		return
 	}
-	cf := createdFile{owner: ids.euid, regular: sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT}
-	if ok && name != "" {
+	if !ok {
+		name = ""
+	}
+	if !fdOK {
+		file = 0
+	}
+	mp.noteCreatedLocked(t.proc, name, file, createdFile{owner: ids.euid, regular: sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT})
+}
+
+// noteCreatedLocked notes that process p created cf by name ("": not
+// known) and description file (0: none). Precondition: mp.mu.
+func (mp *metaPipeline) noteCreatedLocked(p *process, name string, file uint64, cf createdFile) {
+	name = strings.TrimRight(name, "/")
+	if name != "" {
 		if mp.names == nil {
 			mp.names = make(map[*process]map[string]createdFile)
 		}
-		m := mp.names[t.proc]
+		m := mp.names[p]
 		if m == nil || len(m) >= maxCreatedPerProcess {
 			m = make(map[string]createdFile)
-			mp.names[t.proc] = m
+			mp.names[p] = m
 		}
 		m[name] = cf
 	}
-	if fdOK {
+	if file != 0 {
 		if mp.fds == nil {
 			mp.fds = make(map[*process]map[uint64]createdFile)
 		}
-		m := mp.fds[t.proc]
+		m := mp.fds[p]
 		if m == nil || len(m) >= maxCreatedPerProcess {
 			m = make(map[uint64]createdFile)
-			mp.fds[t.proc] = m
+			mp.fds[p] = m
 		}
 		m[file] = cf
 	}

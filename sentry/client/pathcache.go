@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,7 +92,7 @@ import (
 // forwarded (its revocation precedes its reply) or posted (nothing is
 // answered until its reply).
 
-// maxPathAnswers bounds the answers kept (keys: a listed entry has 5);
+// maxPathAnswers bounds the answers kept (keys: a listed entry has 3);
 // beyond it, the gone ones are forgotten, and all of them if that frees
 // less than a quarter (evictLocked). find lists ~7,000 entries a second
 // and stats each while it walks the subdirectories listed before it:
@@ -155,6 +156,19 @@ type pathCache struct {
 	quietFor              time.Duration
 	quietUntil            time.Time
 
+	// dirsChanging counts, by a directory's inode number, the posted
+	// creations in it without a reply, while which no answer holding a
+	// lease on its attributes or missing names is given
+	// (pathHold.dirs); creationDone is closed (and cleared) when a
+	// posted creation's reply came, for the calls waiting for one
+	// (postcreate.go). Protected by mu.
+	dirsChanging map[uint64]int
+	creationDone chan struct{}
+	// renewing counts the posted creations in flight whose reply is to
+	// bring the answer kept under a key (the stat of the directory,
+	// Reply.parent_stat). Protected by mu.
+	renewing map[pathKey]int
+
 	// openPaths is the path each description was opened by (absolute,
 	// or relative to the opener's cwd), for the listings of
 	// directories (listingPath). Protected by mu.
@@ -193,6 +207,10 @@ type pathAnswer struct {
 	// pc.mu.
 	holds [2]*pathHold
 	own   pathHold
+	// listedDesc is the description whose listing by path brought it
+	// (0: none): the answer relative to that description's fd too
+	// (fdAnswerLocked). Set before the answer is kept.
+	listedDesc uint64
 }
 
 // pathHold is marked when one of the leases an answer (or a set of
@@ -204,6 +222,14 @@ type pathHold struct {
 	// swept is the last sweep (pathCache.sweeps) that found a live
 	// answer holding it. Set under pathCache.mu.
 	swept uint64
+	// dir and dirs are the directories (inode numbers; dir 0: none)
+	// whose attributes or missing names its leases are on, and
+	// kindsUnknown says some lease's is not known (PathLease.kinds): a
+	// posted creation in one holds the answer back (postcreate.go). Set
+	// before the answer is kept, under pathCache.mu.
+	dir          uint64
+	dirs         []uint64
+	kindsUnknown bool
 }
 
 // revoked says whether a revocation ended one of a's leases.
@@ -247,6 +273,9 @@ var pathCallShapes = map[uintptr]pathCallShape{
 	unix.SYS_FACCESSAT2: {dirfd: 0, path: 1, buf: -1, size: -1, others: []int{2, 3}},
 	unix.SYS_READLINK:   {dirfd: -1, path: 0, buf: 1, size: 2, others: []int{2}},
 	unix.SYS_READLINKAT: {dirfd: 0, path: 1, buf: 2, size: 3, others: []int{3}},
+	// Only their failure with ENOENT is kept (postcreate.go).
+	unix.SYS_UNLINK:   {dirfd: -1, path: 0, buf: -1, size: -1},
+	unix.SYS_UNLINKAT: {dirfd: 0, path: 1, buf: -1, size: -1, others: []int{2}},
 }
 
 // pathMutators are the calls before whose forwarding the client drops
@@ -471,6 +500,51 @@ func (pc *pathCache) keepOwnLocked(k pathKey, a *pathAnswer, ids []uint64) {
 	pc.answers[k] = a
 }
 
+// keptLocked returns the answer kept for key k of a call of process pid
+// (answerLocked), or, for a path relative to a dirfd, the answer a
+// listing of that description by path kept under the path's key
+// (fdAnswerLocked).
+// Precondition: pc.mu.
+func (pc *pathCache) keptLocked(k pathKey, pid int32) *pathAnswer {
+	if a := pc.answerLocked(k); a != nil || !strings.HasPrefix(k.start, "fd ") {
+		return a
+	}
+	return pc.fdAnswerLocked(k, pid)
+}
+
+// fdAnswerLocked returns the answer of key k, relative to the fd of a
+// description ("fd N") that the process pid listed by path, kept by that
+// listing under the path's key: the answer relative to the fd held while
+// the directory's search and the entry's leases do, which the path's
+// leases include, and it is the same listing's (pathAnswer.listedDesc),
+// so the path naming another directory since cannot answer for the fd.
+// A listing's entries then cost 3 keys, not 5. Precondition: pc.mu.
+func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
+	desc, err := strconv.ParseUint(strings.TrimPrefix(k.start, "fd "), 10, 64)
+	dir, opened := pc.openPaths[desc]
+	if err != nil || !opened || dir == "" {
+		return nil
+	}
+	switch {
+	case strings.HasPrefix(dir, "/"):
+		k.start = "/"
+	default:
+		cwd, known := pc.cwds[pc.fs[pid]]
+		if !known {
+			return nil
+		}
+		k.start = "cwd " + cwd
+	}
+	if !strings.HasSuffix(dir, "/") {
+		dir += "/"
+	}
+	k.path = dir + k.path
+	if a := pc.answerLocked(k); a != nil && a.listedDesc == desc {
+		return a
+	}
+	return nil
+}
+
 // answerLocked returns the answer kept under k if it still holds (not
 // expired, none of its leases revoked); a gone one is deleted.
 // Precondition: pc.mu.
@@ -572,7 +646,7 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 // AT_NO_AUTOMOUNT (the server has no automount points: no answer
 // depends on it), statx's mask 0 when it is valid (the server's answer
 // is the same for every valid mask: ListedStat.statx). A listing's
-// answers are then kept under 5 keys per entry, not 8.
+// answers then need fewer keys (listedView).
 func statKeyOf(sysno uintptr, args [3]uint64) (uintptr, [3]uint64) {
 	switch sysno {
 	case unix.SYS_STAT:
@@ -659,8 +733,18 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	all, dirs := t.pathAnswerScope()
 	pc := t.c.pcache
 	pc.mu.Lock()
-	a := pc.answerLocked(k)
-	if a == nil || !(all || dirs && dirAnswer(sysno, a)) {
+	a := pc.keptLocked(k, t.proc.pid)
+	if a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a) && pc.renewing[k] > 0 {
+		// A posted creation's reply, on its way, renews it
+		// (postcreate.go): wait for that rather than ask again (the
+		// server would answer only after the creation anyway).
+		pc.mu.Unlock()
+		pc.waitCreations()
+		all, dirs = t.pathAnswerScope()
+		pc.mu.Lock()
+		a = pc.keptLocked(k, t.proc.pid)
+	}
+	if a == nil || !(all || dirs && dirAnswer(sysno, a)) || pc.blockedLocked(a) {
 		wanted = !time.Now().Before(pc.quietUntil)
 		pc.mu.Unlock()
 		return k, true, wanted, 0, 0, false
@@ -720,7 +804,7 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	if !dirs && !pc.searchAll[t.proc.pid] {
 		return false
 	}
-	if pc.answerLocked(k) == nil {
+	if a := pc.answerLocked(k); a == nil || pc.blockedLocked(a) {
 		return false
 	}
 	pc.hitsSinceDrop++
@@ -783,11 +867,11 @@ func (pc *pathCache) keepParent(k pathKey, reply *pb.Reply, at leaseStamp) {
 		return
 	}
 	pc.roomLocked(2, len(l.Ids)+len(l.SearchIds))
-	pc.keepOwnLocked(k, &pathAnswer{out: reply.ParentStat, expires: expires}, l.Ids)
+	pc.keepLeasedLocked(k, &pathAnswer{out: reply.ParentStat, expires: expires}, l, l.Ids)
 	if len(l.SearchIds) > 0 {
 		e := k
 		e.sysno = existsCall
-		pc.keepOwnLocked(e, &pathAnswer{expires: expires}, l.SearchIds)
+		pc.keepLeasedLocked(e, &pathAnswer{expires: expires}, l, l.SearchIds)
 	}
 	pc.kept.Add(1)
 }
@@ -816,6 +900,12 @@ func (pc *pathCache) keep(k pathKey, sysno uintptr, args [6]uint64, reply *pb.Re
 	if shape.size >= 0 && reply.Errno == 0 && uint64(len(out)) != uint64(reply.Ret) {
 		return
 	}
+	if sysno == unix.SYS_UNLINK || sysno == unix.SYS_UNLINKAT {
+		if reply.Errno != int32(unix.ENOENT) {
+			return // a removal is never answered here
+		}
+		pc.keepMissing(k, l, at)
+	}
 	pc.keepAnswer(k, l, at, pathAnswer{ret: uint64(reply.Ret), errno: unix.Errno(reply.Errno), out: out},
 		reply.Errno == 0 && existsFrom[sysno])
 }
@@ -836,11 +926,11 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 	ids := leaseIDs(l)
 	pc.roomLocked(2, len(ids)+len(l.SearchIds))
 	a.expires = expires
-	pc.keepOwnLocked(k, &a, ids)
+	pc.keepLeasedLocked(k, &a, l, ids)
 	if exists && len(l.SearchIds) > 0 {
 		e := k
 		e.sysno, e.args = existsCall, [3]uint64{}
-		pc.keepOwnLocked(e, &pathAnswer{expires: expires}, l.SearchIds)
+		pc.keepLeasedLocked(e, &pathAnswer{expires: expires}, l, l.SearchIds)
 	}
 	pc.kept.Add(1)
 }
@@ -945,7 +1035,7 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 		v.start = "cwd " + cwd
 	}
 	if lst.path != "" {
-		v.prefix, v.fdStart = lst.path, fdStart
+		v.prefix, v.desc = lst.path, lst.desc
 		if !strings.HasSuffix(v.prefix, "/") {
 			v.prefix += "/"
 		}
@@ -953,7 +1043,7 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 	if !grantedAs(pathKey{creds: creds, start: v.start}, l) {
 		return
 	}
-	pc.keepListedLocked(v, leaseIDs(l), reply.Listed, expires)
+	pc.keepListedLocked(v, l, reply.Listed, expires)
 }
 
 // listedView is where a listing's answers are kept.
@@ -962,49 +1052,45 @@ type listedView struct {
 	// where its paths start ("/", "cwd ..." or, for a listing by
 	// description, "fd N").
 	creds, start string
-	// prefix is the listed directory's path and a slash, fdStart the
-	// listed description's start; both "" for a listing by
-	// description.
-	prefix, fdStart string
+	// prefix is the listed directory's path and a slash ("" for a
+	// listing by description), desc the description listed.
+	prefix string
+	desc   uint64
 }
 
 // keepListedLocked keeps the answers of the entries listed under v,
-// until expires: the leases common hold all of them, each entry's
+// until expires: the leases of l (common) hold all of them, each entry's
 // ListedStat.ids its own (the first alone its existence). The common
 // leases mark one hold for the whole listing, so an entry costs its
 // answers, their keys and three holds under leases. Precondition: pc.mu.
-func (pc *pathCache) keepListedLocked(v listedView, common []uint64, listed []*pb.ListedStat, expires time.Time) {
-	// An entry: lstat and statx by path and relative to the fd listed,
-	// and its existence.
-	pc.roomLocked(5*len(listed), len(common)+3*len(listed))
+func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*pb.ListedStat, expires time.Time) {
+	common := leaseIDs(l)
+	// An entry: lstat and statx, and its existence; relative to the fd
+	// listed, a listing by path's answers are found under the path's
+	// keys (fdAnswerLocked).
+	pc.roomLocked(3*len(listed), len(common)+3*len(listed))
 	shared := &pathHold{}
 	pc.holdLocked(shared, common)
+	shared.dirs, shared.kindsUnknown = dirsOf(l, common)
 	for _, ls := range listed {
 		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
 			continue
 		}
-		a := &pathAnswer{out: ls.Stat, expires: expires}
+		a := &pathAnswer{out: ls.Stat, expires: expires, listedDesc: v.desc}
 		a.holds = [2]*pathHold{shared, &a.own}
 		if ls.Ids[0] == ls.Ids[1] {
 			pc.holdLocked(&a.own, ls.Ids[:1]) // a file's one lease (readlease.AttrsKey)
 		} else {
 			pc.holdLocked(&a.own, ls.Ids)
+			// A directory's attributes (postcreate.go).
+			a.own.dir, a.own.kindsUnknown = ls.Ino, ls.Ino == 0
 		}
 		path := v.prefix + ls.Name
 		nofollow := [3]uint64{unix.AT_SYMLINK_NOFOLLOW}
 		pc.answers[pathKey{sysno: unix.SYS_NEWFSTATAT, creds: v.creds, start: v.start, path: path, args: nofollow}] = a
-		if v.fdStart != "" {
-			// Relative to the fd listed too: that answer holds while
-			// the directory's search and the entry's leases do, which
-			// the path's leases include.
-			pc.answers[pathKey{sysno: unix.SYS_NEWFSTATAT, creds: v.creds, start: v.fdStart, path: ls.Name, args: nofollow}] = a
-		}
 		if len(ls.Statx) > 0 {
-			x := &pathAnswer{out: ls.Statx, expires: expires, holds: a.holds}
+			x := &pathAnswer{out: ls.Statx, expires: expires, holds: a.holds, listedDesc: v.desc}
 			pc.answers[pathKey{sysno: unix.SYS_STATX, creds: v.creds, start: v.start, path: path, args: nofollow}] = x
-			if v.fdStart != "" {
-				pc.answers[pathKey{sysno: unix.SYS_STATX, creds: v.creds, start: v.fdStart, path: ls.Name, args: nofollow}] = x
-			}
 		}
 		e := &pathAnswer{expires: expires}
 		e.holds = [2]*pathHold{shared, &e.own}

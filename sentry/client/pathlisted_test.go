@@ -36,8 +36,8 @@ func listedReply(l *pb.PathLease, common []uint64, n int, next uint64) *pb.Reply
 // listing brings (find's getdents64 of /usr/include's 800 directories:
 // 8,000 entries, each stat'ed once): allocations, bytes, keys, and
 // entries in the index of leases. Keeping an answer under each of its
-// leases by key (80 bytes per lease per key, 8 keys per entry) made find
-// twice as costly on the client as before per-inode leases.
+// leases by key (80 bytes per lease per key, 8 keys per entry; 3 now)
+// made find twice as costly on the client as before per-inode leases.
 func TestPathCacheListedCost(t *testing.T) {
 	const (
 		dirs    = 40
@@ -83,7 +83,7 @@ func TestPathCacheListedCost(t *testing.T) {
 	}{
 		{"allocations", allocs, 8},
 		{"bytes", bytes, 1000},
-		{"keys", float64(keys) / entries, 5},
+		{"keys", float64(keys) / entries, 3},
 		{"lease index entries", float64(refs) / entries, 3.1},
 	} {
 		if c.got > c.max {
@@ -133,18 +133,19 @@ func TestPathCacheListedRevoke(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tk, l := listedTask()
 			pc := tk.c.pcache
+			pc.openPaths[100] = dir // as noteOpen keeps it
 			tk.keepListed(listing{wanted: true, path: dir, desc: 100}, listedReply(l, []uint64{1, 2, 3}, 2, 10), leaseStamp{sent: time.Now()})
 			pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: tc.revoke})
 			creds := pc.creds[7]
 			for _, k := range tc.gone {
 				k.creds = creds
-				if pc.answerLocked(k) != nil {
+				if pc.keptLocked(k, 7) != nil {
 					t.Errorf("%+v kept", k)
 				}
 			}
 			for _, k := range tc.kept {
 				k.creds = creds
-				if pc.answerLocked(k) == nil {
+				if pc.keptLocked(k, 7) == nil {
 					t.Errorf("%+v not kept", k)
 				}
 			}
@@ -231,6 +232,49 @@ func TestPathCacheEvict(t *testing.T) {
 					t.Errorf("%v kept, gone", k)
 					break
 				}
+			}
+		})
+	}
+}
+
+// TestPathCacheListedAtFD checks which listing answers a stat relative
+// to a directory's fd (fts's fstatat(dirfd, name)): that fd's own listing
+// by path, kept under the path's key, and no other answer of the path
+// (another description's listing, which may be of the directory that
+// now has the path).
+func TestPathCacheListedAtFD(t *testing.T) {
+	const dir = "/usr/include"
+	atFD := func(desc uint64) pathKey {
+		return pathKey{sysno: unix.SYS_NEWFSTATAT, start: fmt.Sprintf("fd %d", desc), path: "file0.h", args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}
+	}
+	tests := []struct {
+		name string
+		// listed are the descriptions listed by dir, in order;
+		// opened those noteOpen knows the path of.
+		listed, opened []uint64
+		ask            uint64
+		want           bool
+	}{
+		{name: "its own listing", listed: []uint64{100}, opened: []uint64{100}, ask: 100, want: true},
+		{name: "another description's listing of the path", listed: []uint64{200}, opened: []uint64{100, 200}, ask: 100},
+		{name: "a later listing by another description", listed: []uint64{100, 200}, opened: []uint64{100, 200}, ask: 100},
+		{name: "the later one's own", listed: []uint64{100, 200}, opened: []uint64{100, 200}, ask: 200, want: true},
+		{name: "a description whose path is not known", listed: []uint64{100}, ask: 100},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tk, l := listedTask()
+			pc := tk.c.pcache
+			for _, d := range tc.opened {
+				pc.openPaths[d] = dir
+			}
+			for i, d := range tc.listed {
+				tk.keepListed(listing{wanted: true, path: dir, desc: d}, listedReply(l, []uint64{1, 2, 3}, 2, 10+uint64(10*i)), leaseStamp{sent: time.Now()})
+			}
+			k := atFD(tc.ask)
+			k.creds = pc.creds[7]
+			if got := pc.keptLocked(k, 7) != nil; got != tc.want {
+				t.Errorf("answered %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -110,8 +110,8 @@ type postedOpens struct {
 	// asking for them. Protected by mu.
 	seen map[pathKey]bool
 	// next numbers provisional descriptions; posted counts the posted
-	// opens. Atomic.
-	next, posted atomic.Uint64
+	// opens, created the posted creating opens (postcreate.go). Atomic.
+	next, posted, created atomic.Uint64
 	// revoking orders posted opens before lease revocations'
 	// acknowledgments: postOpen holds it for reading from its look at
 	// the kept answer to its Post, and an acknowledgment takes it for
@@ -247,7 +247,7 @@ func (pc *pathCache) openAnswer(k pathKey) (kind, token uint64, handle string, o
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	a := pc.answerLocked(k)
-	if a == nil || len(a.out) < 8 || (a.ret != openedRegular && a.ret != openedDir) {
+	if a == nil || len(a.out) < 8 || (a.ret != openedRegular && a.ret != openedDir) || pc.blockedLocked(a) {
 		return 0, 0, "", false
 	}
 	pc.hitsSinceDrop++

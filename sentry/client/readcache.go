@@ -100,6 +100,10 @@ type readCache struct {
 	dataPostedAll  int
 	attrsPosted    int
 	attrsPostedAny int
+	// aliases maps the handle a posted creation's file was written
+	// behind under before its reply to the file's gofer handle
+	// (postcreate.go). Protected by mu.
+	aliases map[string]aliasedHandle
 
 	// hits and grants count the calls answered here and the leases
 	// taken, for the end-of-session log line. Atomic.
@@ -279,6 +283,7 @@ func (rc *readCache) postBegin(ch fileChange, handle string) posting {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if ch == dataChange {
+		handle = rc.aliasLocked(handle)
 		rc.dataPosted[handle]++
 		rc.dataPostedAll++
 	} else {
@@ -297,8 +302,9 @@ func (rc *readCache) postEnd(p posting) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if p.change == dataChange {
-		if rc.dataPosted[p.handle]--; rc.dataPosted[p.handle] <= 0 {
-			delete(rc.dataPosted, p.handle)
+		h := rc.aliasEndLocked(p.handle)
+		if rc.dataPosted[h]--; rc.dataPosted[h] <= 0 {
+			delete(rc.dataPosted, h)
 		}
 		rc.dataPostedAll--
 	} else {

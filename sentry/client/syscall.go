@@ -271,6 +271,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if fd, ok := t.postOpen(sysno, args); ok {
 			return fd, 0
 		}
+		if fd, ok := t.postCreate(sysno, args); ok {
+			return fd, 0
+		}
 	}
 	pathKey, pathKeyed, pathWanted, cret, cerrno, hit := t.cachedPath(sysno, args)
 	if hit {

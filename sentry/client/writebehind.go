@@ -391,17 +391,20 @@ func (t *task) wbBegin(file uint64, data []byte) func(*pb.Reply) {
 				}
 			}()
 		}
+		// A write to a posted creation's file before its reply: its
+		// error is the server's description's (postcreate.go).
+		failed := t.c.rcache.settled(file)
 		ps.mu.Lock()
 		defer ps.mu.Unlock()
 		if ps.wbInFlight[file]--; ps.wbInFlight[file] <= 0 {
 			delete(ps.wbInFlight, file)
 		}
 		if r != nil && r.Errno != 0 {
-			if _, open := ps.files[file]; open {
+			if _, open := ps.files[failed]; open {
 				if ps.wbFailed == nil {
 					ps.wbFailed = make(map[uint64]bool)
 				}
-				ps.wbFailed[file] = true
+				ps.wbFailed[failed] = true
 			}
 		}
 	}

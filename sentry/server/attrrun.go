@@ -57,17 +57,17 @@ type heldReply struct {
 // reports whether it did. Changes held before that req may not join are
 // sent first, so the gofer sees the changes in the calls' order. req has
 // its handle and Origin.
-func (c *syscallCtx) holdAttrs(d *dentry, f *file, req *goferpb.SetStatRequest) bool {
+func holdAttrs(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) bool {
 	if c.attrRun == nil || !attrRunCalls[c.sysno] {
 		return false
 	}
 	run := c.attrRun
 	if f != nil || d == nil || !d.IsRegular() || (run.Dentry != nil && run.Dentry != d) {
-		c.k.flushAttrRun(run)
+		flushAttrRun(c.k, run)
 		return false
 	}
 	if !run.Pending.Add(req) {
-		c.k.flushAttrRun(run)
+		flushAttrRun(c.k, run)
 		if !run.Pending.Add(req) {
 			return false
 		}
@@ -75,9 +75,9 @@ func (c *syscallCtx) holdAttrs(d *dentry, f *file, req *goferpb.SetStatRequest) 
 	if run.Dentry == nil {
 		// The handle must outlive the handler (whose pin ends with
 		// it) until the held change is sent.
-		if h, err := c.k.vfs.PinHandle(d); err != nil || h != req.Handle {
+		if h, err := c.k.VFS.PinHandle(d); err != nil || h != req.Handle {
 			if err == nil {
-				c.k.vfs.Unpin(d)
+				c.k.VFS.Unpin(d)
 			}
 			run.Pending.Take()
 			return false
@@ -90,49 +90,49 @@ func (c *syscallCtx) holdAttrs(d *dentry, f *file, req *goferpb.SetStatRequest) 
 
 // flushAttrRunOf sends the changes the run c is part of holds, if any:
 // c is about to read attributes.
-func (c *syscallCtx) flushAttrRunOf() {
+func flushAttrRunOf(c *syscallCtx) {
 	if c != nil && c.attrRun != nil {
-		c.k.flushAttrRun(c.attrRun)
+		flushAttrRun(c.k, c.attrRun)
 	}
 }
 
 // flushAttrRun sends the changes run holds: one SetStat, or, if that
 // fails, each call's own in order (their errors go into their held
 // replies, as a posted call's failure: logged).
-func (k *clientState) flushAttrRun(run *attrRun) {
+func flushAttrRun(k *clientState, run *attrRun) {
 	if run.Pending.Empty() {
 		return
 	}
 	merged, parts := run.Pending.Take()
 	d, replies := run.Dentry, run.PartReplies
 	run.Dentry, run.PartReplies = nil, nil
-	defer k.vfs.Unpin(d)
-	if len(parts) > 1 && k.setStatHeld(d, merged) == nil {
+	defer k.VFS.Unpin(d)
+	if len(parts) > 1 && setStatHeld(k, d, merged) == nil {
 		for _, p := range parts {
-			k.inotifyEvent(d, inotifyStatEvents(p.Mask))
+			inotifyEvent(k, d, inotifyStatEvents(p.Mask))
 		}
 		return
 	}
 	for i, p := range parts {
-		if err := k.setStatHeld(d, p); err != nil {
+		if err := setStatHeld(k, d, p); err != nil {
 			replies[i].Errno, replies[i].Ret = int32(syserr.ErrnoOf(err)), 0
-			k.log.Warn("a posted call failed after the application was told it succeeded", "seq", replies[i].Seq, "err", err)
+			k.Log.Warn("a posted call failed after the application was told it succeeded", "seq", replies[i].Seq, "err", err)
 			continue
 		}
-		k.inotifyEvent(d, inotifyStatEvents(p.Mask))
+		inotifyEvent(k, d, inotifyStatEvents(p.Mask))
 	}
 }
 
 // setStatHeld sends req, a held change of d, and records the attributes
 // it left.
-func (k *clientState) setStatHeld(d *dentry, req *goferpb.SetStatRequest) error {
-	ctx, cancel := k.vfs.RPCCtx()
+func setStatHeld(k *clientState, d *dentry, req *goferpb.SetStatRequest) error {
+	ctx, cancel := k.VFS.RPCCtx()
 	defer cancel()
-	r, err := k.gofer.SetStat(ctx, req)
+	r, err := k.Gofer.SetStat(ctx, req)
 	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
 		return err
 	}
-	k.vfs.NoteAttrs(d, r.Stat)
+	k.VFS.NoteAttrs(d, r.Stat)
 	return nil
 }
 
@@ -159,16 +159,16 @@ func (c *client) runAttrCall(tc *threadCalls, call *sentrypb.Call, r *sentrypb.R
 // order (next is the thread's next queued call: the last reply may wait
 // for it), and marks its calls finished.
 func (c *client) endAttrRun(run *attrRun, held []heldReply, next *sentrypb.Call) {
-	c.k.flushAttrRun(run)
+	flushAttrRun(c.k, run)
 	for i, h := range held {
 		n := next
 		if i+1 < len(held) {
 			n = held[i+1].call
 		}
 		c.stream.replyPosted(h.r, n)
-		c.k.mu.Lock()
+		c.k.Mu.Lock()
 		c.postedFinishedLocked(h.call.Seq)
-		c.k.mu.Unlock()
+		c.k.Mu.Unlock()
 	}
 }
 
@@ -182,23 +182,23 @@ func (c *client) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
 	}
 	var start []worker
 	k := c.k
-	k.mu.Lock()
+	k.Mu.Lock()
 	for _, call := range calls {
-		if k.destroyed {
+		if k.Destroyed {
 			break
 		}
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		admitted := c.admitCall(sess, call)
-		k.mu.Lock()
+		k.Mu.Lock()
 		if !admitted {
 			continue
 		}
-		t := k.threads[call.Tid]
+		t := k.Threads[call.Tid]
 		if t == nil || call.GetSyscall() == nil || !isPosted(call) {
 			// Not a thread's posted system call: as one alone.
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			c.enqueue(call)
-			k.mu.Lock()
+			k.Mu.Lock()
 			continue
 		}
 		tc := c.callsOfLocked(t)
@@ -206,11 +206,11 @@ func (c *client) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
 		c.notePostedLocked(call.Seq)
 		if !tc.running {
 			tc.running = true
-			k.workers.Add(1)
+			k.Workers.Add(1)
 			start = append(start, worker{t, tc})
 		}
 	}
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	for _, w := range start {
 		c.s.workers.Go(func() { c.threadWorker(w.t, w.tc) })
 	}

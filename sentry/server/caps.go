@@ -44,7 +44,7 @@ func capsProto(cs auth.CapSets) *sentrypb.CapSets {
 // 32-bit data structs its version takes and the pid. An unknown version
 // is written back as the preferred one and fails with EINVAL (libcap
 // probes the version this way).
-func (c *syscallCtx) capHeader(addr uint64) (words int, pid int32, err error) {
+func capHeader(c *syscallCtx, addr uint64) (words int, pid int32, err error) {
 	b, err := c.mem.CopyIn(addr, 8)
 	if err != nil {
 		return 0, 0, err
@@ -66,7 +66,7 @@ func (c *syscallCtx) capHeader(addr uint64) (words int, pid int32, err error) {
 }
 
 func sysCapget(c *syscallCtx) (int64, error) {
-	words, pid, err := c.capHeader(c.args[0])
+	words, pid, err := capHeader(c, c.args[0])
 	if err != nil {
 		return 0, err
 	}
@@ -77,18 +77,18 @@ func sysCapget(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	k := c.k
-	k.mu.Lock()
+	k.Mu.Lock()
 	p := c.t.Proc
 	if pid != 0 {
-		t := k.threads[pid]
+		t := k.Threads[pid]
 		if t == nil || t.Proc == nil {
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			return 0, unix.ESRCH
 		}
 		p = t.Proc
 	}
 	cs := p.Creds.Caps
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	b := make([]byte, 12*words)
 	for i := range words {
 		shift := 32 * uint(i)
@@ -104,7 +104,7 @@ func sysCapget(c *syscallCtx) (int64, error) {
 // permitted set, and inheritable may only gain what is permitted (any of
 // the bounding set with CAP_SETPCAP).
 func sysCapset(c *syscallCtx) (int64, error) {
-	words, pid, err := c.capHeader(c.args[0])
+	words, pid, err := capHeader(c, c.args[0])
 	if err != nil {
 		return 0, err
 	}
@@ -121,8 +121,8 @@ func sysCapset(c *syscallCtx) (int64, error) {
 	}
 	eff, prm, inh = eff&auth.CapAll, prm&auth.CapAll, inh&auth.CapAll
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	p := c.t.Proc
 	if pid != 0 && pid != p.PID && pid != c.t.TID {
 		return 0, unix.EPERM
@@ -136,7 +136,7 @@ func sysCapset(c *syscallCtx) (int64, error) {
 	}
 	cs.Effective, cs.Permitted, cs.Inheritable = eff, prm, inh
 	cs.Ambient &= prm & inh
-	k.trk.Changed(p)
+	k.Trk.Changed(p)
 	return 0, nil
 }
 
@@ -145,8 +145,8 @@ func sysCapset(c *syscallCtx) (int64, error) {
 func sysPrctlCaps(c *syscallCtx) (int64, error) {
 	option, arg2, arg3, arg4, arg5 := c.args[0], c.args[1], c.args[2], c.args[3], c.args[4]
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	p := c.t.Proc
 	cr := &p.Creds
 	cs := &cr.Caps
@@ -224,6 +224,6 @@ func sysPrctlCaps(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	k.trk.Changed(p)
+	k.Trk.Changed(p)
 	return 0, nil
 }

@@ -8,17 +8,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/durable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
@@ -27,195 +24,15 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wberr"
 )
 
 var errNoStream = errors.New("client has no stream")
 
-// clientState is one client's kernel: its PID namespace, processes, fd
-// tables, VFS view and stdio. It is deliberately not tied to a stream: a
-// later reconnection attaches a new stream to the same client. The
-// front's client holds it and names it; it names nothing of the front.
-type clientState struct {
-	// socks is the client's socket state (package kernel's Sockets, its
-	// own locks; file_socket.go).
-	socks socketState
-	// inotify is the client's watched inodes (file_inotify.go; its own
-	// lock).
-	inotify inotify.Targets
-
-	// id, grant, originID, log, gofer, ctx, cancel, done are immutable
-	// after creation.
-	id string
-	// grant is what the peer's authenticated identity allows (grant.go:
-	// the front's grant).
-	grant kernel.Grant
-	// originID is the client id the gofer's reply cache sees: id
-	// qualified by the peer's principal, so that a client cannot claim
-	// another peer's id and be answered with its replies.
-	originID string
-	// unsupported holds the names of the unsupported calls and flags
-	// already logged (the server's: each is logged once per server);
-	// straceOn and hostNet are the server's Config.Strace and
-	// Config.Network == NetworkHost; attrs is the server's attribute
-	// cache, shared by its clients; readLeases the server's registry of
-	// the clients' read and path leases (readlease.go, pathlease.go).
-	// What the kernel reads of the server (the front), set by
-	// newClientState; immutable.
-	unsupported       *sync.Map
-	straceOn, hostNet bool
-	attrs             *goferclient.AttrCache
-	readLeases        *readlease.Registry
-	// pageWriteSlots holds a token per PageWrite running
-	// (maxPageWritesInFlight). Made by newClientState.
-	pageWriteSlots chan struct{}
-	// binder binds the file handles in the client's state records to it
-	// (package handlebind). Set from newVFS's attach, immutable after newClientState.
-	binder handlebind.Binder
-	log    hclog.Logger
-	gofer  goferpb.GoferClient
-	// leaseHolder holds the client's read leases (readlease.go); nil
-	// unless it asked for them. Immutable after newClientState.
-	leaseHolder *readlease.Holder
-	// pathLeases says the client asked for path leases (pathlease.go;
-	// then leaseHolder is set). Immutable after newClientState.
-	pathLeases bool
-	// ctx scopes the client's gofer RPCs (and names leaseHolder);
-	// cancel is called by destroy.
-	ctx    context.Context
-	cancel context.CancelFunc
-	// done is closed by destroy; blocked calls then return.
-	done chan struct{}
-	// workers counts the goroutines that may use the kernel's handles:
-	// the front's call workers and the kernel's own (the flusher), which
-	// destroy waits for before it releases them.
-	workers sync.WaitGroup
-
-	// out is the client's stream as the kernel sends on it (the front's
-	// clientStream, session.go). Immutable.
-	out kernel.Sender
-
-	// stdio describes the client's fds 0-2 (from Hello). Immutable.
-	stdio [3]*sentrypb.StdioInfo
-	// stdin buffers data answering StdinWant; it has its own lock.
-	stdin stdinState
-	// vfs is the client's mount namespace. Immutable pointer.
-	vfs *vfs.VFS
-	// synth is the client's synthesized /dev and /proc (package
-	// fsimpl/synth: vfs_synth.go). Immutable pointer.
-	synth *synth.FS
-	// maps holds files the client maps (exec images, mmap; package
-	// mapped); own lock. Immutable pointer.
-	maps *mapped.Table[*file]
-	// fifos holds the pipes of the FIFOs the client has open; own lock.
-	fifos fifoTable
-	// mem is the memory account of the client's buffering objects
-	// (package memacct); its limit is set at creation, its use is
-	// atomic. Immutable pointer.
-	mem *memacct.Account
-	// locks holds the advisory file locks (package filelock; the calls in
-	// locks.go). Immutable pointer.
-	locks *filelock.Table[*fdTable, *file]
-	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
-	// own lock, taken after mu. Immutable pointer.
-	ipc *sysvipc.Registry
-	// segFileMu serializes opening (and making) SysV segments' files, so
-	// that processes attaching one at once make it once. Held across
-	// gofer RPCs, never with mu.
-	segFileMu sync.Mutex
-	// leases holds the file leases and lease-break-time (package lease;
-	// the calls in leases.go). Immutable pointer.
-	leases *lease.Table[*file]
-	// sysctl holds the writable /proc/sys numbers (sysctl.go); it has its
-	// own lock.
-	sysctl sysctls
-	// trk collects changes of the replay state (state.go); own lock.
-	trk *stateTracker
-	// dur tracks writes not yet durable (package durable; the flusher in
-	// durable.go); own lock. Immutable pointer.
-	dur *durable.Tracker[*file]
-	// wbErrs keeps the failed writes behind of each file for the next
-	// fsync of any description (package wberr; its own lock).
-	wbErrs wberr.Table
-	// releases queues gofer handles to release; own lock. Immutable
-	// pointer.
-	releases *goferclient.ReleaseQueue
-	// clocks are the application's clocks (Hello.clocks), for timers.
-	// Immutable.
-	clocks ktimer.Clocks
-
-	// mu is the kernel lock: it protects the process tree, threads, signal
-	// dispositions, credentials, fs contexts and the tty state below.
-	mu sync.Mutex
-	// destroyed is set by destroy. Protected by mu.
-	destroyed bool
-	// appEnded is set when the client said Goodbye (its application is
-	// over) before destroy: only then are its gofer directories (/dev/shm's
-	// and its tmpfs mounts') removed. A stream that merely broke may be a
-	// recovery racing this session's end (a missed heartbeat, then a
-	// reconnect to this same server) or a dead client that `resend` will
-	// revive: their successor restores from those directories.
-	appEnded atomic.Bool
-	// started is set by Start. Protected by mu.
-	started bool
-	// procs holds every process, zombies included, by PID. Protected by mu.
-	procs map[int32]*process
-	// threads holds every thread a call may name (live, or killed but not
-	// yet reaped), by TID. Protected by mu.
-	threads map[int32]*thread
-	// lastTID is the last TID handed out. Protected by mu.
-	lastTID int32
-	// init is the first process (PID 1). Protected by mu.
-	init *process
-	// waitq is notified whenever a child changes state. Protected by mu.
-	waitq wake.Notifier
-	// appExited and appStatus record that init exited, and its wait
-	// status. Protected by mu.
-	appExited bool
-	appStatus int32
-	// tty is the state of a terminal on the client's stdio. Protected by mu.
-	tty ttyState
-	// stdioSets are the stdio sets of spawned processes by id (spawn.go):
-	// added by Spawn and Restore, never removed while the client lives.
-	// Protected by mu; a set's fields have their own rules.
-	stdioSets map[uint32]*stdioSet
-	// sandboxNet is Hello.network (network_sandbox.go), nil without.
-	// Immutable.
-	sandboxNet *socket.SandboxNetwork
-	// devNodes are Hello.devices (devnodes.go). Immutable.
-	devNodes []*sentrypb.DeviceNode
-	// ptys are the pseudo-terminals of /dev/ptmx and /dev/pts
-	// (file_pty.go); own lock.
-	ptys pty.Table
-
-	// rewrites maps the seq of each write a Restore said is retained
-	// (WriteState, not a pipe write) to its file, which the map holds a
-	// reference on until the Rewrite arrives. Protected by mu.
-	rewrites map[uint64]*file
-	// restoreTabs and restoreFSs hold the fd tables and fs contexts a
-	// Restore is rebuilding, by id. Protected by mu.
-	restoreTabs map[uint64]*fdTable
-	restoreFSs  map[uint64]*fsContext
-	// restorePairs holds the socketpairs a Restore is rebuilding, by
-	// connection id (restore_kobj.go; used only by the restore, which
-	// runs before any call).
-	restorePairs map[uint64]*restoredPair
-	// resentBelow is the seq of the Restore call: calls with lower seqs
-	// are re-sent ones.
-	resentBelow atomic.Uint64
-	// ownRemovals counts this client's unlinks and renames through the
-	// attribute cache (goferclient.WithRemovals on ctx; atomic): the
-	// others' tell which of its cached names may be gone (the vfs's
-	// lookupName).
-	ownRemovals atomic.Uint64
-}
+// clientState is one client's kernel (package kernel's Kernel).
+type clientState = kernel.Kernel
 
 // client is the front's side of one client (one of Server.clients): its
 // stream and the dispatch of its calls to its kernel, k (serve and the
@@ -231,7 +48,7 @@ type client struct {
 	// (session.go). Immutable pointer.
 	stream *clientStream
 
-	// The dispatch state below is protected by k.mu, the kernel lock: a
+	// The dispatch state below is protected by k.Mu, the kernel lock: a
 	// call's thread is found, and its death seen, under it.
 
 	// auxQ holds Rewrite calls, run one at a time in arrival order by one
@@ -240,7 +57,7 @@ type client struct {
 	auxRunning bool
 	// postedOut holds the seqs of the posted calls (Syscall.posted) that
 	// arrived and have not finished; a waited call of a thread waits
-	// until none below its seq is left (posted.go). postedDone (on k.mu)
+	// until none below its seq is left (posted.go). postedDone (on k.Mu)
 	// is signalled when one finishes or the client is destroyed.
 	postedOut  map[uint64]struct{}
 	postedDone *sync.Cond
@@ -252,7 +69,7 @@ type client struct {
 
 // threadCalls is the front's record of one thread's calls: those queued
 // and the one in flight. Its fields are protected by the kernel lock
-// (k.mu) but attrRun and attrHeld, the worker's own.
+// (k.Mu) but attrRun and attrHeld, the worker's own.
 type threadCalls struct {
 	// queue holds calls not yet started; running says a worker drains
 	// it (threadWorker).
@@ -273,7 +90,7 @@ type threadCalls struct {
 }
 
 // callsOfLocked returns t's dispatch record, made if t has none.
-// Precondition: c.k.mu is held.
+// Precondition: c.k.Mu is held.
 func (c *client) callsOfLocked(t *thread) *threadCalls {
 	if tc := c.calls[t]; tc != nil {
 		return tc
@@ -281,12 +98,12 @@ func (c *client) callsOfLocked(t *thread) *threadCalls {
 	if c.calls == nil {
 		c.calls = make(map[*thread]*threadCalls)
 	}
-	if len(c.calls) >= 2*len(c.k.threads)+16 {
+	if len(c.calls) >= 2*len(c.k.Threads)+16 {
 		// Drop the records of the threads the kernel freed: no call
 		// finds them (it looks its thread up in the kernel's table
 		// first). Amortized: the map at least doubled since.
 		for th, tc := range c.calls {
-			if !tc.running && c.k.threads[th.TID] != th {
+			if !tc.running && c.k.Threads[th.TID] != th {
 				delete(c.calls, th)
 			}
 		}
@@ -304,8 +121,8 @@ func openClient(s *Server, hello *sentrypb.Hello, g grant) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.records, st.log, st.done, st.leaseHolder = k.recordsSince, k.log, k.done, k.leaseHolder
-	if err := k.startBackground(); err != nil {
+	st.records, st.log, st.done, st.leaseHolder = func(seq uint64, reply bool) []*sentrypb.StateRecord { return recordsSince(k, seq, reply) }, k.Log, k.Done, k.LeaseHolder
+	if err := startBackground(k); err != nil {
 		return nil, err
 	}
 	return &client{k: k, s: s, stream: st}, nil
@@ -327,43 +144,43 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		id = fmt.Sprintf("anon-%p", hello)
 	}
 	k := &clientState{
-		id:       id,
-		grant:    g,
-		originID: g.Principal() + "/" + id,
-		log:      s.log.With("client", id),
-		gofer:    s.cfg.Gofer,
-		ctx:      ctx,
-		cancel:   cancel,
-		done:     make(chan struct{}),
-		procs:    make(map[int32]*process),
-		threads:  make(map[int32]*thread),
-		trk:      kernel.NewTracker(),
-		clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
+		ID:       id,
+		Grant:    g,
+		OriginID: g.Principal() + "/" + id,
+		Log:      s.log.With("client", id),
+		Gofer:    s.cfg.Gofer,
+		Ctx:      ctx,
+		Cancel:   cancel,
+		Done:     make(chan struct{}),
+		Procs:    make(map[int32]*process),
+		Threads:  make(map[int32]*thread),
+		Trk:      kernel.NewTracker(),
+		Clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
 
-		unsupported: &s.enosys,
-		straceOn:    s.cfg.Strace,
-		hostNet:     s.cfg.Network == NetworkHost,
-		attrs:       s.attrs,
-		readLeases:  s.leases,
-		out:         out,
+		Unsupported: &s.enosys,
+		StraceOn:    s.cfg.Strace,
+		HostNet:     s.cfg.Network == NetworkHost,
+		Attrs:       s.attrs,
+		ReadLeases:  s.leases,
+		Out:         out,
 	}
-	k.ctx = goferclient.WithRemovals(k.ctx, &k.ownRemovals)
-	k.initReadLeases(hello, leaseRevoked)
-	k.pageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
-	k.mem = memacct.NewAccount(s.cfg.MaxClientMemory)
-	k.releases = goferclient.NewReleaseQueue(k.gofer, k.log, releaseDelay)
-	k.locks = filelock.NewTable[*fdTable, *file](k.trk.TouchLocks)
-	k.ipc = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.trk.TouchSysv, Memory: k.mem})
-	k.ptys.Changed = k.trk.TouchPty
-	k.leases = lease.NewTable[*file]()
-	k.dur = durable.NewTracker[*file]()
+	k.Ctx = goferclient.WithRemovals(k.Ctx, &k.OwnRemovals)
+	initReadLeases(k, hello, leaseRevoked)
+	k.PageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
+	k.Mem = memacct.NewAccount(s.cfg.MaxClientMemory)
+	k.Releases = goferclient.NewReleaseQueue(k.Gofer, k.Log, releaseDelay)
+	k.Locks = filelock.NewTable[*fdTable, *file](k.Trk.TouchLocks)
+	k.IPC = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.Trk.TouchSysv, Memory: k.Mem})
+	k.Ptys.Changed = k.Trk.TouchPty
+	k.Leases = lease.NewTable[*file]()
+	k.Dur = durable.NewTracker[*file]()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {
-			k.stdio[si.Fd] = si
+			k.Stdio[si.Fd] = si
 		}
 	}
-	k.tty.Init(k.stdio)
-	if err := k.applySysctls(hello.Sysctls); err != nil {
+	k.TTY.Init(k.Stdio)
+	if err := applySysctls(k, hello.Sysctls); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -372,43 +189,43 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		cancel()
 		return nil, err
 	}
-	k.devNodes = devNodes
-	if k.sandboxNet, err = s.sandboxNetwork(hello.Network); err != nil {
+	k.DevNodes = devNodes
+	if k.SandboxNet, err = s.sandboxNetwork(hello.Network); err != nil {
 		cancel()
 		return nil, err
 	}
-	k.maps = mapped.NewTable[*file](k.trk.TouchMapped)
-	v, bindingKey, err := vfs.New(vfs.Config{Ctx: k.ctx, Gofer: k.gofer, Releases: k.releases, Attrs: s.attrs,
-		ClientID: k.id, Log: k.log, Kernel: k})
+	k.Maps = mapped.NewTable[*file](k.Trk.TouchMapped)
+	v, bindingKey, err := vfs.New(vfs.Config{Ctx: k.Ctx, Gofer: k.Gofer, Releases: k.Releases, Attrs: s.attrs,
+		ClientID: k.ID, Log: k.Log, Kernel: ports(k)})
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	k.vfs = v
-	k.synth = synth.New(v, k, k.devNodes, &k.ptys)
-	k.binder = handlebind.New(bindingKey, k.originID)
+	k.VFS = v
+	k.Synth = synth.New(v, ports(k), k.DevNodes, &k.Ptys)
+	k.Binder = handlebind.New(bindingKey, k.OriginID)
 	return k, nil
 }
 
 // startBackground starts what runs on its own in the kernel: the sandbox network's
 // stack, which answers ARP and pings before any socket exists, and the
 // flusher (durable.go). On an error the kernel is unusable.
-func (k *clientState) startBackground() error {
-	if k.sandboxNet != nil {
-		if _, err := k.netStack(); err != nil {
-			k.cancel()
+func startBackground(k *clientState) error {
+	if k.SandboxNet != nil {
+		if _, err := netStack(k); err != nil {
+			k.Cancel()
 			return fmt.Errorf("sandbox network: %w", err)
 		}
 	}
-	k.workers.Add(1)
+	k.Workers.Add(1)
 	go func() {
-		defer k.workers.Done()
-		k.flusher()
+		defer k.Workers.Done()
+		flusher(k)
 	}()
 	return nil
 }
 
-// deferred collects what a function holding k.mu must do after releasing
+// deferred collects what a function holding k.Mu must do after releasing
 // it (package kernel's Deferred: run with k.out).
 type deferred = kernel.Deferred
 
@@ -417,89 +234,89 @@ type deferred = kernel.Deferred
 func (c *client) destroy() {
 	k := c.k
 	var d deferred
-	if !k.beginDestroy(&d) {
+	if !beginDestroy(k, &d) {
 		return
 	}
 	// Calls waiting for posted ones return (awaitPostedLocked sees the
 	// kernel destroyed), before destroy waits for the workers.
-	k.mu.Lock()
+	k.Mu.Lock()
 	c.postedOut = nil
 	if c.postedDone != nil {
 		c.postedDone.Broadcast()
 	}
-	k.mu.Unlock()
-	k.endDestroy(&d)
+	k.Mu.Unlock()
+	endDestroy(k, &d)
 	c.s.removeClient(c)
-	k.log.Debug("client state freed")
+	k.Log.Debug("client state freed")
 }
 
 // beginDestroy marks the kernel destroyed, which wakes its blocked calls,
 // and ends its processes and threads; what is left to do after the lock
 // goes into d. It reports false if the kernel was destroyed already.
-func (k *clientState) beginDestroy(d *deferred) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.destroyed {
+func beginDestroy(k *clientState, d *deferred) bool {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	if k.Destroyed {
 		return false
 	}
-	k.destroyed = true
-	close(k.done)
-	if k.leaseHolder != nil {
-		k.leaseHolder.Close()
+	k.Destroyed = true
+	close(k.Done)
+	if k.LeaseHolder != nil {
+		k.LeaseHolder.Close()
 	}
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		p.Exiting = true
-		k.deleteTimersLocked(p, true)
+		deleteTimersLocked(k, p, true)
 		if p.FDs != nil {
-			k.dropFDTableLocked(p.FDs, d)
+			dropFDTableLocked(k, p.FDs, d)
 			p.FDs = nil
 		}
 	}
-	for _, t := range k.threads {
+	for _, t := range k.Threads {
 		t.Killed = true
 	}
-	k.procs = map[int32]*process{}
-	k.threads = map[int32]*thread{}
+	k.Procs = map[int32]*process{}
+	k.Threads = map[int32]*thread{}
 	return true
 }
 
 // endDestroy finishes beginDestroy: it waits (briefly) for the calls
 // still running, then releases the kernel's files, handles and sockets.
-func (k *clientState) endDestroy(d *deferred) {
+func endDestroy(k *clientState, d *deferred) {
 	// Blocked calls return once done is closed; give in-flight gofer RPCs a
 	// moment before the handles they use go away.
 	waited := make(chan struct{})
-	go func() { k.workers.Wait(); close(waited) }()
+	go func() { k.Workers.Wait(); close(waited) }()
 	select {
 	case <-waited:
 	case <-time.After(2 * time.Second):
-		k.log.Warn("calls still running at client teardown")
+		k.Log.Warn("calls still running at client teardown")
 	}
-	k.mu.Lock()
-	for _, f := range k.rewrites {
+	k.Mu.Lock()
+	for _, f := range k.Rewrites {
 		d.Do(f.DecRef)
 	}
-	k.rewrites = nil
-	k.mu.Unlock()
-	d.Do(k.dur.ReleaseAll, k.maps.ReleaseAll, k.vfs.ReleaseAll)
-	if k.appEnded.Load() {
-		d.Do(k.vfs.RemoveShm, k.vfs.RemoveMounts)
+	k.Rewrites = nil
+	k.Mu.Unlock()
+	d.Do(k.Dur.ReleaseAll, k.Maps.ReleaseAll, k.VFS.ReleaseAll)
+	if k.AppEnded.Load() {
+		d.Do(k.VFS.RemoveShm, k.VFS.RemoveMounts)
 	}
-	d.Do(k.socks.Release)
+	d.Do(k.Socks.Release)
 	d.DropPushes()
-	d.Run(k.out)
-	k.cancel()
+	d.Run(k.Out)
+	k.Cancel()
 }
 
 // forgetOrigins tells the gofer to drop its cached replies of this
 // client's mutations: a client that said Goodbye re-sends none (a client
 // whose stream merely broke may, so it is not forgotten then). Best
 // effort: entries are evicted anyway when the reply cache is full.
-func (k *clientState) forgetOrigins() {
+func forgetOrigins(k *clientState) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := k.gofer.ForgetClient(ctx, &goferpb.ForgetClientRequest{ClientId: k.originID}); err != nil {
-		k.log.Debug("gofer ForgetClient failed", "err", err)
+	if _, err := k.Gofer.ForgetClient(ctx, &goferpb.ForgetClientRequest{ClientId: k.OriginID}); err != nil {
+		k.Log.Debug("gofer ForgetClient failed", "err", err)
 	}
 }
 
@@ -521,45 +338,45 @@ func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
 	switch call.Op.(type) {
 	case *sentrypb.Call_Rewrite:
 		// Rewrites run in order, one at a time: they may overlap.
-		k.mu.Lock()
-		if k.destroyed {
-			k.mu.Unlock()
+		k.Mu.Lock()
+		if k.Destroyed {
+			k.Mu.Unlock()
 			return
 		}
 		c.auxQ = append(c.auxQ, call)
 		if !c.auxRunning {
 			c.auxRunning = true
-			k.workers.Add(1)
+			k.Workers.Add(1)
 			go c.auxWorker()
 		}
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return
 	case *sentrypb.Call_Start, *sentrypb.Call_Spawn, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill, *sentrypb.Call_TtyResize:
-		k.mu.Lock()
-		if k.destroyed {
-			k.mu.Unlock()
+		k.Mu.Lock()
+		if k.Destroyed {
+			k.Mu.Unlock()
 			return
 		}
-		k.workers.Add(1)
-		k.mu.Unlock()
+		k.Workers.Add(1)
+		k.Mu.Unlock()
 		go func() {
-			defer k.workers.Done()
+			defer k.Workers.Done()
 			c.stream.reply(c.execAux(call))
 		}()
 		return
 	}
-	k.mu.Lock()
-	if k.destroyed {
-		k.mu.Unlock()
+	k.Mu.Lock()
+	if k.Destroyed {
+		k.Mu.Unlock()
 		return
 	}
-	t := k.threads[call.Tid]
+	t := k.Threads[call.Tid]
 	if t == nil {
 		r := &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.ESRCH)}
-		if ea := k.goneThreadExitLocked(call); ea != nil {
+		if ea := goneThreadExitLocked(k, call); ea != nil {
 			r.Errno, r.Action = 0, &sentrypb.Reply_Exit{Exit: ea}
 		}
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		c.stream.reply(r)
 		return
 	}
@@ -570,23 +387,23 @@ func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
 	}
 	if !tc.running {
 		tc.running = true
-		k.workers.Add(1)
+		k.Workers.Add(1)
 		if runHere || inlineCall(call) {
 			// t's queue holds just this call, and only this (receiving)
 			// goroutine adds to it: the worker returns after it. Running
 			// it here saves a goroutine start and a hand-off per call.
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			c.threadWorker(t, tc)
 			return
 		}
 		c.s.workers.Go(func() { c.threadWorker(t, tc) })
 	}
-	k.mu.Unlock()
+	k.Mu.Unlock()
 }
 
 // inlineSyscalls are the system calls the receiving goroutine may run
 // itself (enqueue): they only read or set state in memory (under
-// clientState.mu or vfs.mu), never block, never wait for the gofer, and
+// clientState.Mu or vfs.mu), never block, never wait for the gofer, and
 // their replies are small, so running them holds up the session's other
 // messages (heartbeats included) for microseconds. A call that may block
 // (wait4, read, poll), reach the gofer (open, stat, or a close or fcntl
@@ -611,19 +428,19 @@ func inlineCall(call *sentrypb.Call) bool {
 // auxWorker runs the queued Rewrite calls one at a time.
 func (c *client) auxWorker() {
 	k := c.k
-	defer k.workers.Done()
+	defer k.Workers.Done()
 	for {
-		k.mu.Lock()
-		if len(c.auxQ) == 0 || k.destroyed {
+		k.Mu.Lock()
+		if len(c.auxQ) == 0 || k.Destroyed {
 			c.auxRunning = false
 			c.auxQ = nil
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			return
 		}
 		call := c.auxQ[0]
 		c.auxQ[0] = nil
 		c.auxQ = c.auxQ[1:]
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		c.stream.reply(c.execAux(call))
 	}
 }
@@ -632,23 +449,23 @@ func (c *client) auxWorker() {
 // a time.
 func (c *client) threadWorker(t *thread, tc *threadCalls) {
 	k := c.k
-	defer k.workers.Done()
+	defer k.Workers.Done()
 	for {
-		k.mu.Lock()
-		if run := tc.attrRun; run != nil && (len(tc.queue) == 0 || k.destroyed) {
+		k.Mu.Lock()
+		if run := tc.attrRun; run != nil && (len(tc.queue) == 0 || k.Destroyed) {
 			// A run's end is normally seen with its last call; the
 			// client went away meanwhile. Ended before the worker
 			// is: no other may start the thread's next calls first.
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			held := tc.attrHeld
 			tc.attrRun, tc.attrHeld = nil, nil
 			c.endAttrRun(run, held, nil)
 			continue
 		}
-		if len(tc.queue) == 0 || k.destroyed {
+		if len(tc.queue) == 0 || k.Destroyed {
 			tc.running = false
 			tc.queue = nil
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			return
 		}
 		call := tc.queue[0]
@@ -675,7 +492,7 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 			c.awaitPostedLocked(call.Seq)
 		}
 		killed := t.Killed
-		k.mu.Unlock()
+		k.Mu.Unlock()
 
 		var r *sentrypb.Reply
 		if killed {
@@ -684,13 +501,13 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 			r = c.execThreadCall(t, call, intr, tc.attrRun)
 		}
 
-		k.mu.Lock()
+		k.Mu.Lock()
 		t.InFlight = false
 		tc.inFlightPosted = false
 		tc.intr = nil
 		if t.Killed {
 			if _, isExit := r.Action.(*sentrypb.Reply_Exit); !isExit {
-				r = &sentrypb.Reply{Seq: call.Seq, Action: &sentrypb.Reply_Exit{Exit: k.killedExitLocked(t)}}
+				r = &sentrypb.Reply{Seq: call.Seq, Action: &sentrypb.Reply_Exit{Exit: killedExitLocked(k, t)}}
 			}
 		}
 		// A posted reply may wait for company: the reply of the
@@ -699,7 +516,7 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 		if posted && len(tc.queue) > 0 {
 			next = tc.queue[0]
 		}
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		if posted && c.runAttrCall(tc, call, r, next) {
 			continue
 		}
@@ -712,17 +529,17 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 			// Only once its reply is on the stream: the reply of a call
 			// that waited for it (and may carry records it changed)
 			// must not reach the client first.
-			k.mu.Lock()
+			k.Mu.Lock()
 			c.postedFinishedLocked(call.Seq)
-			k.mu.Unlock()
+			k.Mu.Unlock()
 		}
 	}
 }
 
 // killedExitLocked is the exit action for a thread the server ended.
-func (k *clientState) killedExitLocked(t *thread) *sentrypb.ExitAction {
-	if k.appExited {
-		return &sentrypb.ExitAction{Group: true, WaitStatus: k.appStatus, AppExit: true}
+func killedExitLocked(k *clientState, t *thread) *sentrypb.ExitAction {
+	if k.AppExited {
+		return &sentrypb.ExitAction{Group: true, WaitStatus: k.AppStatus, AppExit: true}
 	}
 	return &sentrypb.ExitAction{Group: true, WaitStatus: t.ExitStatus}
 }
@@ -731,9 +548,9 @@ func (k *clientState) killedExitLocked(t *thread) *sentrypb.ExitAction {
 // it has queued).
 func (c *client) interrupt(tid int32) {
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	t := k.threads[tid]
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	t := k.Threads[tid]
 	if t == nil {
 		return
 	}
@@ -769,7 +586,7 @@ func (c *client) recoverCall(seq uint64, r **sentrypb.Reply) {
 	if panicOnBug {
 		panic(p)
 	}
-	c.k.log.Error("BUG: call panicked; it fails with EIO, the server carries on", "seq", seq, "panic", p, "stack", string(debug.Stack()))
+	c.k.Log.Error("BUG: call panicked; it fails with EIO, the server carries on", "seq", seq, "panic", p, "stack", string(debug.Stack()))
 	*r = &sentrypb.Reply{Seq: seq, Errno: int32(unix.EIO)}
 }
 
@@ -781,32 +598,32 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 	var err error
 	switch op := call.Op.(type) {
 	case *sentrypb.Call_Start:
-		err = k.start(call.Seq, op.Start, r)
+		err = start(k, call.Seq, op.Start, r)
 	case *sentrypb.Call_Spawn:
-		err = k.spawn(call.Seq, op.Spawn, r)
+		err = spawn(k, call.Seq, op.Spawn, r)
 	case *sentrypb.Call_PageRead:
-		err = k.pageRead(op.PageRead, r)
+		err = pageRead(k, op.PageRead, r)
 	case *sentrypb.Call_PageWrite:
-		err = k.pageWrite(call.Seq, op.PageWrite, r)
+		err = pageWrite(k, call.Seq, op.PageWrite, r)
 	case *sentrypb.Call_FileRelease:
 		if op.FileRelease != nil {
-			k.maps.Release(op.FileRelease.FileIds)
+			k.Maps.Release(op.FileRelease.FileIds)
 		}
 	case *sentrypb.Call_Restore:
-		k.resentBelow.Store(call.Seq)
-		err = k.restore(op.Restore, r)
+		k.ResentBelow.Store(call.Seq)
+		err = restore(k, op.Restore, r)
 	case *sentrypb.Call_Rewrite:
-		err = k.rewrite(op.Rewrite, r)
+		err = rewrite(k, op.Rewrite, r)
 	case *sentrypb.Call_Kill:
-		err = k.killFromOutside(op.Kill)
+		err = killFromOutside(k, op.Kill)
 	case *sentrypb.Call_TtyResize:
-		err = k.ttyResize(op.TtyResize)
+		err = ttyResize(k, op.TtyResize)
 	}
 	if err != nil {
 		r.Errno = int32(syserr.ErrnoOf(err))
 		r.Action = nil
 		if r.Errno == int32(syserr.UnknownErrno) {
-			k.log.Warn("call failed", "seq", call.Seq, "err", err)
+			k.Log.Warn("call failed", "seq", call.Seq, "err", err)
 		}
 		var pe *startPathError
 		if errors.As(err, &pe) {
@@ -826,12 +643,12 @@ func (c *client) execThreadCall(t *thread, call *sentrypb.Call, intr chan struct
 		if op.Syscall == nil {
 			return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}
 		}
-		return k.dispatch(t, call.Seq, op.Syscall, intr, run)
+		return dispatch(k, t, call.Seq, op.Syscall, intr, run)
 	case *sentrypb.Call_PtraceStop:
-		return k.ptraceStop(t, call.Seq, op.PtraceStop)
+		return ptraceStop(k, t, call.Seq, op.PtraceStop)
 	case *sentrypb.Call_Fault:
 		r := &sentrypb.Reply{Seq: call.Seq}
-		if err := k.fault(t, op.Fault); err != nil {
+		if err := fault(k, t, op.Fault); err != nil {
 			r.Errno = int32(syserr.ErrnoOf(err))
 		}
 		return r
@@ -840,20 +657,20 @@ func (c *client) execThreadCall(t *thread, call *sentrypb.Call, intr chan struct
 }
 
 // debug writes a description of the client's state.
-func (k *clientState) debug(b *strings.Builder) {
-	k.mu.Lock()
-	fmt.Fprintf(b, "client %s: %d process(es), %d thread(s)\n", k.id, len(k.procs), len(k.threads))
-	k.mu.Unlock()
-	k.debugNetwork(b) // takes the network stack's lock alone
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	pids := make([]int, 0, len(k.procs))
-	for pid := range k.procs {
+func kernelDebug(k *clientState, b *strings.Builder) {
+	k.Mu.Lock()
+	fmt.Fprintf(b, "client %s: %d process(es), %d thread(s)\n", k.ID, len(k.Procs), len(k.Threads))
+	k.Mu.Unlock()
+	debugNetwork(k, b) // takes the network stack's lock alone
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	pids := make([]int, 0, len(k.Procs))
+	for pid := range k.Procs {
 		pids = append(pids, int(pid))
 	}
 	sort.Ints(pids)
 	for _, pid := range pids {
-		p := k.procs[int32(pid)]
+		p := k.Procs[int32(pid)]
 		state := "running"
 		switch {
 		case p.Zombie:

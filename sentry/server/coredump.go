@@ -10,18 +10,18 @@ package server
 // prlimitCore sets whether the process dumps core: the client sends its
 // RLIMIT_CORE after each change (it owns the limit and answers
 // getrlimit itself).
-func (c *syscallCtx) prlimitCore(newAddr uint64) (int64, error) {
+func prlimitCore(c *syscallCtx, newAddr uint64) (int64, error) {
 	if newAddr == 0 {
 		return 0, nil
 	}
-	cur, err := c.copyInRlimit(newAddr)
+	cur, err := copyInRlimit(c, newAddr)
 	if err != nil {
 		return 0, err
 	}
 	k, p := c.k, c.t.Proc
-	k.mu.Lock()
+	k.Mu.Lock()
 	p.CoreDumps = cur != 0
-	k.trk.Changed(p)
-	k.mu.Unlock()
+	k.Trk.Changed(p)
+	k.Mu.Unlock()
 	return 0, nil
 }

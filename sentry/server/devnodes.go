@@ -10,8 +10,8 @@ import (
 
 // openDevNode opens a node of Hello.devices: as the sentry's own device
 // of its numbers, else ENXIO (no driver).
-func (c *syscallCtx) openDevNode(d *dentry, flags uint32) (*file, error) {
-	n := c.k.devNodes[d.FD]
+func openDevNode(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
+	n := c.k.DevNodes[d.FD]
 	if n.Mode&unix.S_IFMT == unix.S_IFCHR {
 		if n.Major == 1 {
 			if kind, ok := synth.DevKindOfMinor(n.Minor); ok {
@@ -19,8 +19,8 @@ func (c *syscallCtx) openDevNode(d *dentry, flags uint32) (*file, error) {
 			}
 		}
 		if n.Major == 5 && n.Minor == devpts.PtmxMinor {
-			ptmx := vfs.NewSynthDentry(c.k.vfs.ParentOf(d), c.k.vfs.NameOf(d), vfs.KindDevPtmx, unix.S_IFCHR|0666, vfs.SynthIno(3, devpts.PtmxMinor))
-			return c.openPty(ptmx, flags)
+			ptmx := vfs.NewSynthDentry(c.k.VFS.ParentOf(d), c.k.VFS.NameOf(d), vfs.KindDevPtmx, unix.S_IFCHR|0666, vfs.SynthIno(3, devpts.PtmxMinor))
+			return openPty(c, ptmx, flags)
 		}
 	}
 	return nil, unix.ENXIO

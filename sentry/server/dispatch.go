@@ -85,18 +85,22 @@ type syscallCtx struct {
 	// installFD is a posted open's Syscall.install_fd: the fd its
 	// description goes at (postopen.go; nil: the lowest free). Set once.
 	installFD *int32
+	// missingIn is the directory an unlink's last name was found
+	// missing from when the caller may make names there (negunlink.go).
+	// Set by the handler.
+	missingIn *dentry
 }
 
 // resent says the call may be one the client re-sent after a Restore (its
 // seq is below the Restore's): a gofer mutation whose effect is already
 // visible is then passed to the gofer anyway, whose reply cache answers
 // it as the first execution did.
-func (c *syscallCtx) resent() bool { return c.seq < c.k.resentBelow.Load() }
+func resent(c *syscallCtx) bool { return c.seq < c.k.ResentBelow.Load() }
 
 // origin names this call to the gofer's reply cache; part tells apart the
 // gofer mutations one call makes.
-func (c *syscallCtx) origin(part uint32) *goferpb.Origin {
-	return &goferpb.Origin{ClientId: c.k.originID, Seq: c.seq, Part: part}
+func origin(c *syscallCtx, part uint32) *goferpb.Origin {
+	return &goferpb.Origin{ClientId: c.k.OriginID, Seq: c.seq, Part: part}
 }
 
 // callOf returns the kernel's call behind c, a Call the kernel gave a
@@ -109,11 +113,6 @@ func callOf(c fdesc.Call) *syscallCtx {
 
 var _ fdesc.Call = (*syscallCtx)(nil)
 
-// Block is c's fdesc.Call.Block.
-func (c *syscallCtx) Block(ch <-chan struct{}, timeout <-chan time.Time) error {
-	return c.block(ch, timeout)
-}
-
 // Seq is c's fdesc.Call.Seq.
 func (c *syscallCtx) Seq() uint64 { return c.seq }
 
@@ -124,7 +123,7 @@ func (c *syscallCtx) NextGoferOrigin() *goferpb.Origin {
 	if c.seq == 0 {
 		return nil
 	}
-	o := c.origin(c.goferParts)
+	o := origin(c, c.goferParts)
 	c.goferParts++
 	return o
 }
@@ -136,14 +135,14 @@ func (c *syscallCtx) GoferWrote(st *goferpb.Stat) {
 }
 
 // Creds is c's fdesc.Call.Creds.
-func (c *syscallCtx) Creds() auth.Creds { return c.callerCreds() }
+func (c *syscallCtx) Creds() auth.Creds { return callerCreds(c) }
 
 // PID is c's fdesc.Call.PID.
 func (c *syscallCtx) PID() int32 {
 	if c.t == nil {
 		return 0
 	}
-	return c.pid()
+	return callPid(c)
 }
 
 // RaiseSIGPIPE is c's fdesc.Call.RaiseSIGPIPE.
@@ -156,10 +155,10 @@ type handler func(c *syscallCtx) (int64, error)
 // panicOnBug makes dispatch re-panic instead of answering EIO (tests).
 var panicOnBug = false
 
-// block waits until ch is closed (nil: never) or timeout fires (nil:
+// Block (c's fdesc.Call.Block) waits until ch is closed (nil: never) or timeout fires (nil:
 // never). It returns ERESTARTSYS if the call is interrupted, the thread
 // killed or the client freed, and ETIMEDOUT on timeout.
-func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
+func (c *syscallCtx) Block(ch <-chan struct{}, timeout <-chan time.Time) error {
 	c.t.Sleeping.Store(true)
 	defer c.t.Sleeping.Store(false)
 	select {
@@ -169,7 +168,7 @@ func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
 		return syserr.RestartSys
 	case <-c.dead:
 		return syserr.RestartSys
-	case <-c.k.done:
+	case <-c.k.Done:
 		return syserr.RestartSys
 	case <-timeout:
 		return unix.ETIMEDOUT
@@ -178,21 +177,21 @@ func (c *syscallCtx) block(ch <-chan struct{}, timeout <-chan time.Time) error {
 
 // blockUntil is block without a timeout: the wait a subsystem's blocking
 // operation is given (filelock.Table.Lock).
-func (c *syscallCtx) blockUntil(ch <-chan struct{}) error { return c.block(ch, nil) }
+func blockUntil(c *syscallCtx, ch <-chan struct{}) error { return c.Block(ch, nil) }
 
-func (c *syscallCtx) pid() int32 { return c.t.Proc.PID }
+func callPid(c *syscallCtx) int32 { return c.t.Proc.PID }
 
 // tid returns the caller's current TID.
-func (c *syscallCtx) tid() int32 {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+func callTid(c *syscallCtx) int32 {
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	return c.t.TID
 }
 
 // fdTable returns the caller's fd table (EBADF... once exited: ESRCH).
-func (c *syscallCtx) fdTable() (*fdTable, error) {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+func callFdTable(c *syscallCtx) (*fdTable, error) {
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	if c.t.Proc.FDs == nil {
 		return nil, unix.ESRCH
 	}
@@ -200,8 +199,8 @@ func (c *syscallCtx) fdTable() (*fdTable, error) {
 }
 
 // getFile returns a reference to the caller's fd.
-func (c *syscallCtx) getFile(fd int32) (*file, error) {
-	tab, err := c.fdTable()
+func getFile(c *syscallCtx, fd int32) (*file, error) {
+	tab, err := callFdTable(c)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +214,7 @@ func (c *syscallCtx) getFile(fd int32) (*file, error) {
 // (Linux's fdget refuses it before the call looks at the kind).
 func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	var none T
-	f, err := c.getFile(fd)
+	f, err := getFile(c, fd)
 	if err != nil {
 		return nil, none, err
 	}
@@ -231,19 +230,19 @@ func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	return f, impl, nil
 }
 
-func (c *syscallCtx) argInt(i int) int32 { return int32(c.args[i]) }
+func argInt(c *syscallCtx, i int) int32 { return int32(c.args[i]) }
 
 // logUnsupportedOnce logs, once per server, that the application used a
 // feature (named by what) the server refuses with an errno.
 func logUnsupportedOnce(k *clientState, what string) {
-	if _, logged := k.unsupported.LoadOrStore(what, struct{}{}); !logged {
-		k.log.Warn("unsupported", "what", what)
+	if _, logged := k.Unsupported.LoadOrStore(what, struct{}{}); !logged {
+		k.Log.Warn("unsupported", "what", what)
 	}
 }
 
 // dispatch executes one forwarded system call of thread t; run is the
 // run of posted attribute calls it is part of (nil: none).
-func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
+func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
 	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.Dead, reply: r, noNewPrivs: sc.NoNewPrivs, attrRun: run,
 		leasedData: sc.LeasedData, posted: sc.Posted, installFD: sc.InstallFd}
@@ -260,37 +259,37 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 	}
 	h := syscallTable[sc.Sysno]
 	if h == nil {
-		if _, logged := k.unsupported.LoadOrStore(sc.Sysno, struct{}{}); !logged {
-			k.log.Warn("unsupported system call", "sysno", sc.Sysno, "name", sysName(sc.Sysno))
+		if _, logged := k.Unsupported.LoadOrStore(sc.Sysno, struct{}{}); !logged {
+			k.Log.Warn("unsupported system call", "sysno", sc.Sysno, "name", sysName(sc.Sysno))
 		}
 		r.Errno = int32(unix.ENOSYS)
-		k.strace(c, 0, unix.ENOSYS)
+		strace(k, c, 0, unix.ENOSYS)
 		return r
 	}
-	pl := k.beginPathLease(c, sc.PathLeaseWanted, sc.ListingPath)
-	ret, skipped, err := k.runReportingDeferred(h, c, sc.Posted)
-	k.endPathLease(c, pl, skipped, err)
+	pl := beginPathLease(k, c, sc.PathLeaseWanted, sc.ListingPath)
+	ret, skipped, err := runReportingDeferred(k, h, c, sc.Posted)
+	endPathLease(k, c, pl, skipped, err)
+	if c.eff != nil {
+		k.Trk.SetEffects(seq, c.eff)
+	}
 	if skipped {
-		k.strace(c, ret, syserr.ErrnoOf(err))
+		strace(k, c, ret, syserr.ErrnoOf(err))
 		r.Errno = int32(syserr.ErrnoOf(err))
 		return r
 	}
-	if c.eff != nil {
-		k.trk.SetEffects(seq, c.eff)
-	}
 	if c.sigpipe {
-		k.mu.Lock()
+		k.Mu.Lock()
 		var d deferred
 		if !t.Killed {
-			k.sigpipeLocked(t, &d)
+			sigpipeLocked(k, t, &d)
 		}
-		k.mu.Unlock()
-		d.Run(k.out)
+		k.Mu.Unlock()
+		d.Run(k.Out)
 	}
 	if err != nil {
 		e := syserr.ErrnoOf(err)
 		if e == syserr.UnknownErrno && !syserr.IsErrno(err) {
-			k.log.Warn("system call failed", "name", sysName(sc.Sysno), "err", err)
+			k.Log.Warn("system call failed", "name", sysName(sc.Sysno), "err", err)
 		}
 		r.Errno = int32(e)
 		r.Ret = 0
@@ -305,27 +304,27 @@ func (k *clientState) dispatch(t *thread, seq uint64, sc *sentrypb.Syscall, intr
 	} else {
 		r.Ret = ret
 		if sc.LeaseWanted {
-			k.grantReadLease(c, ret)
+			grantReadLease(k, c, ret)
 		}
 		for _, o := range c.mem.Outputs() {
 			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
 		}
 	}
-	k.strace(c, ret, syserr.ErrnoOf(err))
+	strace(k, c, ret, syserr.ErrnoOf(err))
 	return r
 }
 
-func (k *clientState) runHandler(h handler, c *syscallCtx) (ret int64, err error) {
+func runHandler(k *clientState, h handler, c *syscallCtx) (ret int64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			if panicOnBug {
 				panic(p)
 			}
-			k.log.Error("BUG: system call handler panicked", "name", sysName(c.sysno), "panic", p, "stack", string(debug.Stack()))
+			k.Log.Error("BUG: system call handler panicked", "name", sysName(c.sysno), "panic", p, "stack", string(debug.Stack()))
 			ret, err = 0, fmt.Errorf("handler panic: %v: %w", p, unix.EIO)
 		}
 	}()
-	defer c.unpinAll()
+	defer unpinAll(c)
 	return h(c)
 }
 
@@ -336,8 +335,8 @@ func sysName(sysno int32) string {
 	return sysabi.Name(uintptr(sysno))
 }
 
-func (k *clientState) strace(c *syscallCtx, ret int64, errno unix.Errno) {
-	if !k.straceOn {
+func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
+	if !k.StraceOn {
 		return
 	}
 	var b strings.Builder
@@ -349,11 +348,11 @@ func (k *clientState) strace(c *syscallCtx, ret int64, errno unix.Errno) {
 		fmt.Fprintf(&b, "%#x", a)
 	}
 	b.WriteString(")")
-	tid := c.tid()
+	tid := callTid(c)
 	if errno != 0 {
-		k.log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "errno", errno.Error())
+		k.Log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "errno", errno.Error())
 	} else {
-		k.log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "ret", ret)
+		k.Log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "ret", ret)
 	}
 }
 
@@ -364,14 +363,14 @@ func (k *clientState) strace(c *syscallCtx, ret int64, errno unix.Errno) {
 // client sends it back to take its default action before t runs on.
 // Otherwise (a handler, ignored, the first process, a signalfd reading
 // it, a tracer, a stopped process) it is routed as kill routes it.
-// Precondition: k.mu held.
-func (k *clientState) sigpipeLocked(t *thread, d *deferred) {
+// Precondition: k.Mu held.
+func sigpipeLocked(k *clientState, t *thread, d *deferred) {
 	p, sig := t.Proc, int(unix.SIGPIPE)
 	info := ksignal.SiginfoKill(sig, ksignal.SIUser, p.PID, 0)
-	if p != k.init && !p.Exiting && !p.Stopped && p.Sig.Act[sig].Handler == ksignal.SigDfl &&
+	if p != k.Init && !p.Exiting && !p.Stopped && p.Sig.Act[sig].Handler == ksignal.SigDfl &&
 		!signalfdWantsLocked(p, sig) && ptraceTracedTargetLocked(p, t) == nil {
-		k.pushSignalLocked(p, t, sig, info, p.Sig.Act[sig], d)
+		pushSignalLocked(k, p, t, sig, info, p.Sig.Act[sig], d)
 		return
 	}
-	k.signalFromAppLocked(p, t, sig, info, d)
+	signalFromAppLocked(k, p, t, sig, info, d)
 }

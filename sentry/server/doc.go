@@ -19,7 +19,7 @@
 //     and delivery stay on the client, which gets SignalPush;
 //   - ptrace (ptrace.go, over package ptrace, which holds a tracee's
 //     relation and stop state and the rules): who traces whom
-//     (Thread.Ptrace, Thread.Tracees, under clientState.mu), the
+//     (Thread.Ptrace, Thread.Tracees, under clientState.Mu), the
 //     permission check, each tracee's
 //     ptrace-stop as its tracer's wait sees it (a PtraceStop call that
 //     blocks until the tracer resumes it), the relation's end when
@@ -47,9 +47,9 @@
 //     buffer and the terminal's state are package kernel/stdio's) and
 //     the stdio sets of spawned processes: processes the OCI runtime's
 //     exec adds from outside (Spawn, spawn.go; a set's stdio.Stdin.mu
-//     nests inside clientState.mu as set 0's does; a set counts its open files,
+//     nests inside clientState.Mu as set 0's does; a set counts its open files,
 //     atomically, and StdioSetClosed tells the client when none is left);
-//   - a mount namespace (package vfs, clientState.vfs): the dentry cache
+//   - a mount namespace (package vfs, clientState.VFS): the dentry cache
 //     over the gofer and the walk, the handle pins (a system call's are
 //     released with it, vfs.go), negative dentries, /dev/shm (which
 //     also holds the unlinked files of memfd_create: file_memfd.go has
@@ -58,7 +58,7 @@
 //     Restore's mounts in vfs.go), reported as mount/<id> records, and
 //     the gofer file kinds (vfs.GoferFile, GoferDir, LostFile, DevFile,
 //     PathFile); /dev and /proc are synthesized from the kernel's state
-//     by package fsimpl/synth (clientState.synth: the lookups, listings,
+//     by package fsimpl/synth (clientState.Synth: the lookups, listings,
 //     links and stats the vfs asks of its vfs.Kernel, which *clientState
 //     forwards there, and synth.ProcFile, whose files package procfs
 //     renders from procSource, what only the client knows asked for
@@ -97,7 +97,7 @@
 //     package fsimpl/devpts: an end's description, its I/O, job control
 //     and readiness; file_pty.go: /dev/ptmx, /dev/pts, ioctls and the
 //     signals of ISIG characters to the foreground group; pty.Table.mu and
-//     Terminal.mu are leaves, taken under clientState.mu only to derive a
+//     Terminal.mu are leaves, taken under clientState.Mu only to derive a
 //     terminal's replay record);
 //   - the client caches' leases (package readlease, over the attribute
 //     cache's observer): read leases of files opened read-only
@@ -106,10 +106,17 @@
 //     granted in the replies of stat, access, readlink and read-only
 //     opens of paths whose walk crossed only gofer files (pathlease.go,
 //     postopen.go: the client posts the same open later, naming the fd
-//     its description goes at, Syscall.install_fd; the walk marks
+//     its description goes at, Syscall.install_fd), and of unlinks that
+//     failed with ENOENT (negunlink.go: the client posts an O_CREAT open
+//     of the missing name, syscallCtx.missingIn); the walk marks
 //     syscallCtx.notLeasable and notes what it touched in
 //     syscallCtx.pathView); a name another client unlinked or
-//     renamed is walked to again (the vfs's dentry validAt);
+//     renamed is walked to again (the vfs's dentry validAt); an
+//     unlink, rename, chmod or chown is announced before it is made
+//     (goferclient.WithChanging, readlease.BeginChange), and a client's
+//     LeaseRevoked counts once the calls it posted before it finished
+//     (client.leaseAcked, waiting on client.postedDone off the receiving
+//     goroutine);
 //   - inotify instances on gVisor's vfs.Inotify (package fsimpl/inotify:
 //     the instances and the watched inodes), with events from this
 //     server's own file operations (file_inotify.go);
@@ -154,10 +161,10 @@
 // its client waits for runs only after every posted call that arrived
 // before it has finished and its reply is on the stream
 // (client.postedOut, waited on with client.postedDone under
-// clientState.mu), an Interrupt goes to the thread's next waited call,
+// clientState.Mu), an Interrupt goes to the thread's next waited call,
 // and a failed write behind leaves its errno on the description
 // (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close,
-// and on the file (clientState.wbErrs, package wberr) for the next fsync
+// and on the file (clientState.WbErrs, package wberr) for the next fsync
 // of any of its descriptions; both are replay state (FileState's
 // write_error, "wberr/<ino>" records), and a call that reports them has
 // their change go with its reply (CallEffects.WBErrInos, WBErrFiles).
@@ -230,8 +237,10 @@
 //     for after the kernel lock; the process tree's objects process,
 //     thread, ptraceTracee and appTimer, aliases of kernel.Process,
 //     Thread, PtraceTracee and AppTimer; the leaf objects fsContext,
-//     sigTable, execPlan, sysctls, socketState and attrRun, aliases of
-//     kernel.FSContext, SigTable, ExecPlan, Sysctls, Sockets and AttrRun;
+//     sigTable, execPlan and attrRun, aliases of kernel.FSContext,
+//     SigTable, ExecPlan and AttrRun (kernel.Sysctls and Sockets are
+//     named as they are); the client's kernel itself, clientState, an
+//     alias of kernel.Kernel;
 //     the replay capture's entry points, stateTracker, callEffects and
 //     the keys, aliases of kernel.Tracker, CallEffects, FDSlot...; the
 //     records' derivation order, kernel.ReplayObject and the Order
@@ -260,15 +269,24 @@
 // posted calls' order, the workers' records per thread, threadCalls;
 // serve, enqueue, the workers, hop.go, posted.go, attrrun.go's runs)
 // holds the kernel, clientState, which names nothing of it (it sends
-// through clientState.out; a thread keeps only inFlight, the kernel's
+// through clientState.Out; a thread keeps only inFlight, the kernel's
 // own fact that a reply will tell of its end), nor of *Server (what it
-// reads of it, its registry of read leases among them, is its own). Its
-// fields name only packages below (and restoredPair, a Restore's
-// scratch); syscallCtx's name clientState and pathView. What keeps both
-// here is their methods (208 on *clientState in 36 files, 149 on
-// *syscallCtx): Go defines a method only in its type's package, so they
-// become functions first, then clientState kernel.Kernel and syscallCtx
-// kernel.Task, and the kernel's files move one at a time.
+// reads of it, its registry of read leases among them, is its own).
+// clientState is kernel.Kernel, a struct of exported fields; the
+// functions over it are still here, taking the kernel or the call first
+// (f(k, ...), f(c, ...); where both types had a name, the call's is
+// callX, the kernel's kernelX): Go defines a method only in its type's
+// package. The methods by which the packages below reach the kernel
+// (vfs.Kernel and fdesc.Owner, synth.Kernel in vfs_synth.go,
+// devpts.Kernel, signalfd.Reader, unixsock.Namespace, netlink.Router)
+// are kernelPorts' (ports.go), a defined type over the same struct:
+// ports(k) is a pointer conversion, and every interface value holding
+// the kernel holds a *kernelPorts. The call, syscallCtx, is still this
+// package's: its fields name only packages below (pathView is
+// kernel.PathView), and 11 methods satisfy fdesc.Call, vfs.Caller, vfs.WalkObserver and
+// fdesc.OffsetRecorder. Next: syscallCtx becomes kernel.Task (its
+// interface methods on a port as the kernel's), then the kernel's files
+// move one at a time, each function turning back into a method.
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
@@ -355,16 +373,16 @@
 //
 // The front's dispatch state (client's queues and posted calls, each
 // thread's threadCalls but its attrRun) is protected by the kernel lock,
-// clientState.mu: a call's thread is found and its death seen under it.
+// clientState.Mu: a call's thread is found and its death seen under it.
 //
 //	fdesc.File.OffMu             (an open file description's offset lock;
 //	                              may be held across gofer RPCs)
 //	  clientStream.sendMu        (serializes stream sends; taken before
-//	                              clientState.mu to build state records;
+//	                              clientState.Mu to build state records;
 //	                              also routes call channels' replies,
 //	                              hop.go, stamped under it: the
 //	                              transport's locks come after it)
-//	    clientState.mu           (the kernel lock; never held across a gofer
+//	    clientState.Mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdtable.Table.mu
 //	        filelock.Table.mu    (closing an fd drops POSIX locks)
@@ -374,7 +392,7 @@
 //	        mount.Table.mu       (a leaf)
 //	      ktimer.Timer.mu                 (a timer's leaf; its expiry
 //	                                       callback runs unlocked and
-//	                                       takes clientState.mu)
+//	                                       takes clientState.Mu)
 //	      sysvipc.Registry.mu        (process exit and exec; its Changed
 //	                                  hook takes replay.Tracker.mu)
 //	      pty.Table.mu > pty.Terminal.mu  (deriving a terminal's record;
@@ -392,26 +410,26 @@
 //	                              before any other message; a change
 //	                              waits for acknowledgments with neither
 //	                              held, possibly under file.mu, never
-//	                              under clientState.mu)
+//	                              under clientState.Mu)
 //
 //	goferclient's locks (ReleaseQueue.mu among them)  (leaves, taken
 //	                              under no lock of the package and never
 //	                              held across an RPC)
 //
-//	clientState.segFileMu        (opening SysV segments' files; held
+//	clientState.SegFileMu        (opening SysV segments' files; held
 //	                              across gofer RPCs, never with mu)
 //
 //	vfs.VFS.MntMu                (mount, umount2 and their replay; held
 //	                              across gofer RPCs, before the vfs's
 //	                              own locks (package vfs); mountBusy
-//	                              takes clientState.mu under it)
+//	                              takes clientState.Mu under it)
 //
 // Kernel objects: epoll.File.mu is taken before the readiness locks of the
 // files it watches (pipe.Pipe.mu, a nested epoll.File.mu: never an
-// ancestor, EPOLL_CTL_ADD refuses loops) and inside clientState.mu when
+// ancestor, EPOLL_CTL_ADD refuses loops) and inside clientState.Mu when
 // its record is built; a listener's unixsock.File.ConnMu is held across
 // the transport's connect and accept; unixsock.Conn.Mu (a connection's
-// queue mirror) nests inside clientState.mu and outside gVisor's endpoint
+// queue mirror) nests inside clientState.Mu and outside gVisor's endpoint
 // locks; unixsock.File.Mu, kobj.Eventfd.mu and kernel.Sockets' mutexes are
 // leaves but for gVisor's own endpoint and queue locks, whose
 // notifications take only kobj.Watch.mu (a leaf); socket.Timeouts.mu (a
@@ -427,7 +445,7 @@
 // wait call) are leaves; a signalfd's mask is read under
 // fdtable.Table.mu when a signal is routed.
 //
-// Work that must follow a change made under clientState.mu (pushes, closing
+// Work that must follow a change made under clientState.Mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred
 // (kernel.Deferred) and run with k.out after the lock is released.
 //
@@ -435,8 +453,8 @@
 // holds the kernel and its stream, a clientStream (the attached stream, the held posted
 // replies, the call channels' reply routes, lease revocations sent first,
 // the ProcQuery answers awaited), which attaches to each message the
-// replay records it asks of the kernel (clientState.recordsSince). The
-// kernel sends only through clientState.out, the same stream as a
+// replay records it asks of the kernel (recordsSince). The
+// kernel sends only through clientState.Out, the same stream as a
 // kernel.Sender (Push, Send, SendBuilt, Ask), and checks credentials a
 // Start, Spawn or Restore asks for with its kernel.Grant. Blocking calls wait on channels (wake.Notifier)
 // with no lock held and return ERESTARTSYS when the client sends

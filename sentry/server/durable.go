@@ -27,19 +27,19 @@ const flushInterval = 500 * time.Millisecond
 
 // announceDurable pushes Durable for f if some of its writes became
 // durable and their WriteStates were sent.
-func (k *clientState) announceDurable(f *file) {
+func announceDurable(k *clientState, f *file) {
 	var release bool
-	err := k.out.SendBuilt(func() *sentrypb.ServerMessage {
-		seq, ok, rel := k.dur.Announce(f)
+	err := k.Out.SendBuilt(func() *sentrypb.ServerMessage {
+		seq, ok, rel := k.Dur.Announce(f)
 		release = rel
 		if !ok {
 			return nil
 		}
 		return &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_Durable{
-			Durable: &sentrypb.Durable{File: k.fileID(f), Seq: seq}}}}}
+			Durable: &sentrypb.Durable{File: fileID(k, f), Seq: seq}}}}}
 	})
 	if err != nil {
-		k.log.Debug("durable push dropped", "err", err)
+		k.Log.Debug("durable push dropped", "err", err)
 	}
 	if release {
 		f.DecRef()
@@ -52,8 +52,8 @@ const maxSyncBatch = 1024
 // flushAll flushes every file with writes not yet announced durable, with
 // one gofer Fsync for all of them (a syncfs in the gofer: one disk flush
 // instead of one per file), and announces them.
-func (k *clientState) flushAll() {
-	files := k.dur.Pending()
+func flushAll(k *clientState) {
+	files := k.Dur.Pending()
 	type syncing struct {
 		f    *file
 		h    uint64
@@ -61,14 +61,14 @@ func (k *clientState) flushAll() {
 	}
 	var batch []syncing
 	for _, f := range files {
-		seqs := k.dur.StartSync(f)
+		seqs := k.Dur.StartSync(f)
 		if len(seqs) == 0 {
 			continue
 		}
 		h, ok := vfs.HandleOfFile(f)
 		if !ok {
-			k.log.Warn("background fsync: a tracked file has no gofer handle")
-			k.dur.EndSync(f, seqs, false)
+			k.Log.Warn("background fsync: a tracked file has no gofer handle")
+			k.Dur.EndSync(f, seqs, false)
 			continue
 		}
 		batch = append(batch, syncing{f, h, seqs})
@@ -79,38 +79,38 @@ func (k *clientState) flushAll() {
 		for i := range hs {
 			hs[i] = batch[i].h
 		}
-		err := k.vfs.FsyncMany(hs)
+		err := k.VFS.FsyncMany(hs)
 		for _, s := range batch[:n] {
 			ferr := err
 			if err != nil && n > 1 {
 				// One file's failure (a handle lost to a gofer restart)
 				// must not hold back the others: each on its own.
-				ferr = k.vfs.Fsync(s.h, false)
+				ferr = k.VFS.Fsync(s.h, false)
 			}
 			if ferr != nil {
-				k.log.Warn("background fsync failed", "err", ferr)
+				k.Log.Warn("background fsync failed", "err", ferr)
 			}
-			k.dur.EndSync(s.f, s.seqs, ferr == nil)
+			k.Dur.EndSync(s.f, s.seqs, ferr == nil)
 		}
 		batch = batch[n:]
 	}
-	k.announceDurableAll(files)
+	announceDurableAll(k, files)
 }
 
 // announceDurableAll is announceDurable for each of files, in one push
 // (a DurableBatch when several have news): one message for the client
 // to read and fold per flusher pass, not one per file.
-func (k *clientState) announceDurableAll(files []*file) {
+func announceDurableAll(k *clientState, files []*file) {
 	var released []*file
-	err := k.out.SendBuilt(func() *sentrypb.ServerMessage {
+	err := k.Out.SendBuilt(func() *sentrypb.ServerMessage {
 		var ds []*sentrypb.Durable
 		for _, f := range files {
-			seq, ok, rel := k.dur.Announce(f)
+			seq, ok, rel := k.Dur.Announce(f)
 			if rel {
 				released = append(released, f)
 			}
 			if ok {
-				ds = append(ds, &sentrypb.Durable{File: k.fileID(f), Seq: seq})
+				ds = append(ds, &sentrypb.Durable{File: fileID(k, f), Seq: seq})
 			}
 		}
 		var p *sentrypb.Push
@@ -125,7 +125,7 @@ func (k *clientState) announceDurableAll(files []*file) {
 		return &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: p}}
 	})
 	if err != nil {
-		k.log.Debug("durable push dropped", "err", err)
+		k.Log.Debug("durable push dropped", "err", err)
 	}
 	for _, f := range released {
 		f.DecRef()
@@ -134,25 +134,25 @@ func (k *clientState) announceDurableAll(files []*file) {
 
 // flusher runs flushAll every flushInterval, or when kicked, until the
 // client is freed.
-func (k *clientState) flusher() {
+func flusher(k *clientState) {
 	t := time.NewTicker(flushInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-k.done:
+		case <-k.Done:
 			return
 		case <-t.C:
-		case <-k.dur.Kick():
+		case <-k.Dur.Kick():
 		}
-		k.flushAll()
+		flushAll(k)
 	}
 }
 
 // durabilityHolds reports whether the durability tracker holds
 // description f (until its writes are durable): f's fileOwner.
-func (k *clientState) DurabilityHolds(f *file) bool { return k.dur.Holds(f) }
+func (kp *kernelPorts) DurabilityHolds(f *file) bool { return kp.Dur.Holds(f) }
 
-var _ fileOwner = (*clientState)(nil)
+var _ fileOwner = (*kernelPorts)(nil)
 
 // syncBeforeResize tells the client to forget its retained writes to
 // gofer file d before a call shrinks d, punches or zeroes a range of it
@@ -172,12 +172,12 @@ var _ fileOwner = (*clientState)(nil)
 // durable first (one fsync). If the call then fails, the caller runs
 // syncAfterFailedResize: superseded writes whose change did not happen
 // must reach stable storage after all.
-func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
+func syncBeforeResize(c *syscallCtx, d *dentry, toZero bool) error {
 	if d == nil || d.Kind != vfs.KindGofer {
 		return nil
 	}
 	k := c.k
-	files := k.dur.HoldWhere(func(f *file) bool {
+	files := k.Dur.HoldWhere(func(f *file) bool {
 		fd := dentryOf(f)
 		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
 	})
@@ -191,9 +191,9 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 	}()
 	if toZero {
 		for _, f := range files {
-			k.dur.Supersede(f)
+			k.Dur.Supersede(f)
 		}
-		k.announceDurableAll(files)
+		announceDurableAll(k, files)
 		return nil
 	}
 	seqs := make([][]uint64, len(files))
@@ -201,7 +201,7 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 	for i, f := range files {
 		// Also the writes the flusher is syncing now: they must be
 		// announced before this change, not after.
-		if seqs[i] = k.dur.StartSyncAll(f); len(seqs[i]) == 0 {
+		if seqs[i] = k.Dur.StartSyncAll(f); len(seqs[i]) == 0 {
 			continue
 		}
 		if h, ok := vfs.HandleOfFile(f); ok {
@@ -210,14 +210,14 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 	}
 	var err error
 	if len(hs) > 0 {
-		err = k.vfs.FsyncMany(hs)
+		err = k.VFS.FsyncMany(hs)
 	}
 	for i, f := range files {
 		if len(seqs[i]) > 0 {
-			k.dur.EndSync(f, seqs[i], err == nil && len(hs) > 0)
+			k.Dur.EndSync(f, seqs[i], err == nil && len(hs) > 0)
 		}
 	}
-	k.announceDurableAll(files)
+	announceDurableAll(k, files)
 	if err != nil {
 		return fmt.Errorf("sync inode %d before resizing it: %w", d.Ino(), err)
 	}
@@ -227,15 +227,15 @@ func (c *syscallCtx) syncBeforeResize(d *dentry, toZero bool) error {
 // syncAfterFailedResize makes d's data durable after a truncation to 0
 // that syncBeforeResize announced failed: the writes it superseded are
 // still in the file, and the client no longer holds them.
-func (c *syscallCtx) syncAfterFailedResize(d *dentry) {
+func syncAfterFailedResize(c *syscallCtx, d *dentry) {
 	if d == nil || d.Kind != vfs.KindGofer {
 		return
 	}
 	h, err := c.HandleOf(d)
 	if err == nil {
-		err = c.k.vfs.Fsync(h, false)
+		err = c.k.VFS.Fsync(h, false)
 	}
 	if err != nil {
-		c.k.log.Warn("fsync after a failed truncation", "ino", d.Ino(), "err", err)
+		c.k.Log.Warn("fsync after a failed truncation", "ino", d.Ino(), "err", err)
 	}
 }

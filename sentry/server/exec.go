@@ -40,8 +40,8 @@ func mappedKey(st *goferpb.Stat) mapped.Key {
 }
 
 // mappedRecord describes mapped file id for the replay state.
-func (k *clientState) mappedRecord(id uint64) *sentrypb.StateRecord {
-	ms, ok := k.maps.StateOf(id)
+func mappedRecord(k *clientState, id uint64) *sentrypb.StateRecord {
+	ms, ok := k.Maps.StateOf(id)
 	if !ok {
 		return deletedRec(statekey.Mapped(id))
 	}
@@ -51,7 +51,7 @@ func (k *clientState) mappedRecord(id uint64) *sentrypb.StateRecord {
 		st.FileHandle = g.FH
 	}
 	if dentryOf(f) != nil {
-		st.Path, _ = k.vfs.PathOf(dentryOf(f))
+		st.Path, _ = k.VFS.PathOf(dentryOf(f))
 	}
 	return &sentrypb.StateRecord{Key: statekey.Mapped(id).String(), Value: &sentrypb.StateRecord_Mapped{Mapped: st}}
 }
@@ -60,9 +60,9 @@ func (k *clientState) mappedRecord(id uint64) *sentrypb.StateRecord {
 // file st describes (its state after the change), and returns the
 // changes of the mapped ids other than except for the reply
 // (mapped.Table.Changed).
-func (k *clientState) mappedChanges(st *goferpb.Stat, off, n uint64, except uint64) []*sentrypb.MappedFileChange {
+func mappedChanges(k *clientState, st *goferpb.Stat, off, n uint64, except uint64) []*sentrypb.MappedFileChange {
 	var out []*sentrypb.MappedFileChange
-	for _, id := range k.maps.Changed(mappedKey(st), except) {
+	for _, id := range k.Maps.Changed(mappedKey(st), except) {
 		out = append(out, &sentrypb.MappedFileChange{FileId: id, Offset: off, Length: n, Size: st.Size})
 	}
 	return out
@@ -71,11 +71,11 @@ func (k *clientState) mappedChanges(st *goferpb.Stat, off, n uint64, except uint
 // maxPageRead bounds one PageRead.
 const maxPageRead = 4 << 20
 
-func (k *clientState) pageRead(pr *sentrypb.PageRead, r *sentrypb.Reply) error {
+func pageRead(k *clientState, pr *sentrypb.PageRead, r *sentrypb.Reply) error {
 	if pr == nil {
 		return unix.EINVAL
 	}
-	f, err := k.maps.Get(pr.FileId)
+	f, err := k.Maps.Get(pr.FileId)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (k *clientState) pageRead(pr *sentrypb.PageRead, r *sentrypb.Reply) error {
 	if pr.Offset > 1<<62 {
 		return unix.EINVAL
 	}
-	data, err := k.vfs.GoferRead(h, n, int64(pr.Offset))
+	data, err := k.VFS.GoferRead(h, n, int64(pr.Offset))
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ const maxPageWritesInFlight = 16
 // PageWrite): a positional write through the mapping's writable
 // description, tracked and reported exactly as a pwrite(2) of the same
 // call seq, so that a re-sent PageWrite is applied once by the gofer.
-func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.Reply) error {
+func pageWrite(k *clientState, seq uint64, pw *sentrypb.PageWrite, r *sentrypb.Reply) error {
 	if pw == nil || pw.Offset > 1<<62 || len(pw.Data) > maxPageWrite {
 		return unix.EINVAL
 	}
@@ -120,14 +120,14 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	// counts against the client's memory cap, so that its pipes and
 	// sockets find less room meanwhile.
 	select {
-	case k.pageWriteSlots <- struct{}{}:
-		defer func() { <-k.pageWriteSlots }()
-	case <-k.ctx.Done():
+	case k.PageWriteSlots <- struct{}{}:
+		defer func() { <-k.PageWriteSlots }()
+	case <-k.Ctx.Done():
 		return unix.ESHUTDOWN
 	}
-	k.mem.Force(int64(len(pw.Data)))
-	defer k.mem.Release(int64(len(pw.Data)))
-	f, err := k.maps.GetWritable(pw.FileId)
+	k.Mem.Force(int64(len(pw.Data)))
+	defer k.Mem.Release(int64(len(pw.Data)))
+	f, err := k.Maps.GetWritable(pw.FileId)
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 		return unix.EBADF
 	}
 	c := &syscallCtx{k: k, seq: seq, intr: make(chan struct{}), goferSize: -1, reply: r, pageWrite: pw.FileId}
-	defer c.unpinAll()
+	defer unpinAll(c)
 	// Stores through a mapping never extend the file: only the bytes
 	// below its size are written back (Linux writes back up to i_size).
 	// The size is the gofer's now, not the attribute cache's: a write
@@ -156,9 +156,9 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 	if end := pw.Offset + uint64(len(data)); end > st.Size {
 		data = data[:st.Size-pw.Offset]
 	}
-	n, _, err := c.writeAt(f, data, int64(pw.Offset), false)
+	n, _, err := writeAt(c, f, data, int64(pw.Offset), false)
 	if c.eff != nil {
-		k.trk.SetEffects(seq, c.eff)
+		k.Trk.SetEffects(seq, c.eff)
 	}
 	if err != nil {
 		return err
@@ -168,34 +168,34 @@ func (k *clientState) pageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.
 }
 
 // openForRead opens regular gofer file d read-only, for exec.
-func (k *clientState) openForRead(d *dentry) (*file, *goferpb.Stat, error) {
+func openForRead(k *clientState, d *dentry) (*file, *goferpb.Stat, error) {
 	if d.Kind != vfs.KindGofer {
 		return nil, nil, unix.EACCES
 	}
-	h, _, fh, err := k.vfs.FreshHandle(d)
+	h, _, fh, err := k.VFS.FreshHandle(d)
 	if err != nil {
 		return nil, nil, err
 	}
-	return k.openHandleForRead(h, fh, d)
+	return openHandleForRead(k, h, fh, d)
 }
 
 // openHandleForRead opens gofer handle h (which it takes over) read-only.
-func (k *clientState) openHandleForRead(h uint64, fh []byte, d *dentry) (*file, *goferpb.Stat, error) {
-	return k.openHandleMode(h, fh, d, unix.O_RDONLY)
+func openHandleForRead(k *clientState, h uint64, fh []byte, d *dentry) (*file, *goferpb.Stat, error) {
+	return openHandleMode(k, h, fh, d, unix.O_RDONLY)
 }
 
 // openHandleMode opens gofer handle h (which it takes over) with access
 // mode acc (O_RDONLY or O_RDWR).
-func (k *clientState) openHandleMode(h uint64, fh []byte, d *dentry, acc uint32) (*file, *goferpb.Stat, error) {
-	ctx, cancel := k.vfs.RPCCtx()
-	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: acc})
+func openHandleMode(k *clientState, h uint64, fh []byte, d *dentry, acc uint32) (*file, *goferpb.Stat, error) {
+	ctx, cancel := k.VFS.RPCCtx()
+	r, err := k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: acc})
 	cancel()
 	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-		k.releases.Release([]uint64{h})
+		k.Releases.Release([]uint64{h})
 		return nil, nil, err
 	}
-	f := newFile(vfs.NewGoferFile(k.vfs, h, fh, nil), d, acc)
-	st, err := k.vfs.GoferStat(h)
+	f := newFile(vfs.NewGoferFile(k.VFS, h, fh, nil), d, acc)
+	st, err := k.VFS.GoferStat(h)
 	if err != nil {
 		f.DecRef()
 		return nil, nil, err
@@ -251,21 +251,21 @@ func (r *fileReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // (package kernel's ExecPlan).
 type execPlan = kernel.ExecPlan
 
-func (k *clientState) abandonPlan(p *execPlan) { k.maps.Release(p.IDs) }
+func abandonPlan(k *clientState, p *execPlan) { k.Maps.Release(p.IDs) }
 
 // planExec resolves filename from start and plans its exec with argv and
 // envp, following #! interpreters.
-func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, argv, envp []string, follow bool) (ep *execPlan, err error) {
+func planExec(k *clientState, c *syscallCtx, start *dentry, filename string, argv, envp []string, follow bool) (ep *execPlan, err error) {
 	ep = &execPlan{Plan: &sentrypb.ExecPlan{Argv: argv, Env: envp, Execfn: filename}}
 	defer func() {
 		if err != nil {
-			k.abandonPlan(ep)
+			abandonPlan(k, ep)
 			ep = nil
 		}
 	}()
-	k.mu.Lock()
+	k.Mu.Lock()
 	cr := c.t.Proc.Creds
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	ep.Plan.Uid, ep.Plan.Gid, ep.Plan.Euid, ep.Plan.Egid = cr.RUID, cr.RGID, cr.EUID, cr.EGID
 	base := filename
 	if i := strings.LastIndexByte(strings.TrimRight(base, "/"), '/'); i >= 0 {
@@ -281,7 +281,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 		if depth > maxInterpDepth {
 			return ep, unix.ELOOP
 		}
-		d, err := k.vfs.Resolve(c, start, name, follow || depth > 0)
+		d, err := k.VFS.Resolve(c, start, name, follow || depth > 0)
 		if err != nil {
 			return ep, err
 		}
@@ -291,7 +291,7 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 		if !d.IsRegular() {
 			return ep, unix.EACCES
 		}
-		f, st, err := k.openForRead(d)
+		f, st, err := openForRead(k, d)
 		if err != nil {
 			return ep, err
 		}
@@ -299,12 +299,12 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			f.DecRef()
 			return ep, unix.EACCES
 		}
-		if k.inodeOpenForWrite(d.Ino()) {
+		if inodeOpenForWrite(k, d.Ino()) {
 			f.DecRef()
 			return ep, unix.ETXTBSY
 		}
 		h, _ := vfs.HandleOfFile(f)
-		hdr, err := k.vfs.GoferRead(h, binprmBufSize, 0)
+		hdr, err := k.VFS.GoferRead(h, binprmBufSize, 0)
 		if err != nil {
 			f.DecRef()
 			return ep, err
@@ -328,14 +328,14 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			}
 			ep.Plan.Argv = nargv
 			name = interp
-			start = c.cwd()
+			start = callCwd(c)
 			continue
 		}
 		if !bytes.HasPrefix(hdr, []byte(elf.ELFMAG)) {
 			f.DecRef()
 			return ep, unix.ENOEXEC
 		}
-		img, interpPath, err := k.planImage(f, st)
+		img, interpPath, err := planImage(k, f, st)
 		if err != nil {
 			return ep, err
 		}
@@ -346,18 +346,18 @@ func (k *clientState) planExec(c *syscallCtx, start *dentry, filename string, ar
 			ep.Exe = d
 		}
 		if interpPath != "" {
-			id, err := k.vfs.Resolve(c, c.cwd(), interpPath, true)
+			id, err := k.VFS.Resolve(c, callCwd(c), interpPath, true)
 			if err != nil {
 				return ep, err
 			}
 			if !id.IsRegular() {
 				return ep, unix.ELIBBAD
 			}
-			jf, jst, err := k.openForRead(id)
+			jf, jst, err := openForRead(k, id)
 			if err != nil {
 				return ep, err
 			}
-			jimg, jinterp, err := k.planImage(jf, jst)
+			jimg, jinterp, err := planImage(k, jf, jst)
 			if err != nil {
 				if syserr.ErrnoOf(err) == unix.ENOEXEC {
 					err = fmt.Errorf("interpreter %q: %w", interpPath, unix.ELIBBAD)
@@ -403,9 +403,9 @@ func parseShebang(hdr []byte) (interp, arg string, err error) {
 
 // planImage parses ELF file f (consuming the reference) and returns its
 // image (registered in the mapping table) and its PT_INTERP path.
-func (k *clientState) planImage(f *file, st *goferpb.Stat) (*sentrypb.Image, string, error) {
+func planImage(k *clientState, f *file, st *goferpb.Stat) (*sentrypb.Image, string, error) {
 	h, _ := vfs.HandleOfFile(f)
-	ra := &fileReaderAt{v: k.vfs, h: h, size: int64(st.Size), block: make(map[int64][]byte)}
+	ra := &fileReaderAt{v: k.VFS, h: h, size: int64(st.Size), block: make(map[int64][]byte)}
 	ef, err := elf.NewFile(ra)
 	if err != nil {
 		f.DecRef()
@@ -420,7 +420,7 @@ func (k *clientState) planImage(f *file, st *goferpb.Stat) (*sentrypb.Image, str
 		return nil, "", err
 	}
 	img.FileSize = st.Size
-	img.FileId = k.maps.Add(f, mappedKey(st), false)
+	img.FileId = k.Maps.Add(f, mappedKey(st), false)
 	return img, interp, nil
 }
 
@@ -515,35 +515,35 @@ func le64(b []byte) uint64 {
 // commitExec applies a successful plan to the caller's process: other
 // threads end, the caller takes the PID as its TID, fds marked
 // close-on-exec close, caught signals reset.
-func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
+func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	t := c.t
 	p := t.Proc
 	for o := range p.Live {
 		if o != t {
-			k.killThreadLocked(o, 0, &d)
+			killThreadLocked(k, o, 0, &d)
 		}
 	}
 	if t.TID != p.PID {
-		if old := k.threads[p.PID]; old != nil {
+		if old := k.Threads[p.PID]; old != nil {
 			delete(p.All, old)
 		}
-		delete(k.threads, t.TID)
-		k.trk.Changed(deletedKey(statekey.Thread(t.TID)))
+		delete(k.Threads, t.TID)
+		k.Trk.Changed(deletedKey(statekey.Thread(t.TID)))
 		t.TID = p.PID
-		k.threads[p.PID] = t
+		k.Threads[p.PID] = t
 	}
-	k.trk.Changed(t)
-	k.trk.Changed(p)
+	k.Trk.Changed(t)
+	k.Trk.Changed(p)
 	// Forget killed threads: their TIDs are free again.
 	for o := range p.All {
 		if o != t {
 			delete(p.All, o)
-			if k.threads[o.TID] == o {
-				delete(k.threads, o.TID)
+			if k.Threads[o.TID] == o {
+				delete(k.Threads, o.TID)
 			}
-			k.trk.Changed(o)
+			k.Trk.Changed(o)
 		}
 	}
 	if p.FDs != nil {
@@ -555,13 +555,13 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 			}
 		})
 	}
-	k.trk.Changed(sigTable{Handlers: p.Sig})
+	k.Trk.Changed(sigTable{Handlers: p.Sig})
 	p.Sig = p.Sig.Clone()
 	p.Sig.ResetForExec()
-	k.trk.Changed(sigTable{Handlers: p.Sig})
-	k.deleteTimersLocked(p, false)
-	if gone := k.ipc.ProcessExeced(p.PID); len(gone) > 0 {
-		d.Do(func() { k.removeSegmentFiles(gone) })
+	k.Trk.Changed(sigTable{Handlers: p.Sig})
+	deleteTimersLocked(k, p, false)
+	if gone := k.IPC.ProcessExeced(p.PID); len(gone) > 0 {
+		d.Do(func() { removeSegmentFiles(k, gone) })
 	}
 	p.Comm = ep.Plan.Comm
 	p.Exe = ep.Exe
@@ -571,101 +571,101 @@ func (k *clientState) commitExec(c *syscallCtx, ep *execPlan) {
 	p.Creds.ExecSetID(ep.Image, ep.NoNewPrivs)
 	p.Creds.ExecCaps()
 	ep.Plan.Euid, ep.Plan.Egid = p.Creds.EUID, p.Creds.EGID
-	k.trk.Changed(p)
+	k.Trk.Changed(p)
 	ep.Plan.Tid = p.PID
-	k.ptraceExecLocked(t, &d)
-	k.mu.Unlock()
-	d.Run(k.out)
+	ptraceExecLocked(k, t, &d)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 }
 
 // cwd returns the caller's working directory.
-func (c *syscallCtx) cwd() *dentry {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+func callCwd(c *syscallCtx) *dentry {
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	if fs := c.t.Proc.FS; fs != nil && fs.Cwd != nil {
 		return fs.Cwd
 	}
-	return c.k.vfs.Root
+	return c.k.VFS.Root
 }
 
 // start handles Call.Start: it creates PID 1 and plans its exec.
-func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error {
+func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error {
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" {
 		return unix.EINVAL
 	}
 	if len(st.Groups) > maxGroups {
 		return unix.EINVAL
 	}
-	if err := k.grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
-		k.log.Warn("refused Start", "err", err)
+	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
+		k.Log.Warn("refused Start", "err", err)
 		return err
 	}
 	mounts, err := startMounts(st.Mounts)
 	if err != nil {
-		k.log.Warn("refused Start", "err", err)
+		k.Log.Warn("refused Start", "err", err)
 		return err
 	}
 	rootProp, rootRec, err := startPropagation(st.RootPropagation)
 	if err != nil {
-		k.log.Warn("refused Start", "err", err)
+		k.Log.Warn("refused Start", "err", err)
 		return err
 	}
-	k.mu.Lock()
-	if k.started || k.destroyed {
-		k.mu.Unlock()
+	k.Mu.Lock()
+	if k.Started || k.Destroyed {
+		k.Mu.Unlock()
 		return unix.EBUSY
 	}
-	k.started = true
+	k.Started = true
 	for _, m := range mounts {
-		if m, err := k.vfs.Mounts.Add(m); err == nil {
+		if m, err := k.VFS.Mounts.Add(m); err == nil {
 			if m.FSType != "bind" {
-				k.vfs.Mounts.SetDev(m.ID, uint64(unix.Mkdev(0, uint32(0x100+m.ID))))
+				k.VFS.Mounts.SetDev(m.ID, uint64(unix.Mkdev(0, uint32(0x100+m.ID))))
 			} else {
-				k.vfs.Mounts.SetDev(m.ID, k.vfs.RootDev)
+				k.VFS.Mounts.SetDev(m.ID, k.VFS.RootDev)
 			}
-			k.trk.Changed(mountID(m.ID))
+			k.Trk.Changed(mountID(m.ID))
 			if vfs.IsMqueueMount(m) {
-				k.vfs.SetMqueue(m.ID)
+				k.VFS.SetMqueue(m.ID)
 			}
 		}
 	}
 	if rootProp != 0 {
-		ids, _ := k.vfs.Mounts.SetPropagation(mount.RootID, rootProp, rootRec)
+		ids, _ := k.VFS.Mounts.SetPropagation(mount.RootID, rootProp, rootRec)
 		for _, id := range ids {
-			k.trk.Changed(mountID(id))
+			k.Trk.Changed(mountID(id))
 		}
 	}
-	p, err := k.newProcessLocked(1, nil)
+	p, err := newProcessLocked(k, 1, nil)
 	if err != nil {
-		k.started = false
-		k.mu.Unlock()
+		k.Started = false
+		k.Mu.Unlock()
 		return err
 	}
 	p.PGID, p.SID = p.PID, p.PID
-	k.setUpRootProcessLocked(p, st, "init")
-	k.init = p
-	t := k.threads[p.PID]
-	k.mu.Unlock()
+	setUpRootProcessLocked(k, p, st, "init")
+	k.Init = p
+	t := k.Threads[p.PID]
+	k.Mu.Unlock()
 
 	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.Dead, reply: r, mem: nil}
-	defer c.unpinAll()
+	defer unpinAll(c)
 	fail := func(err error) error {
 		var d deferred
-		k.mu.Lock()
+		k.Mu.Lock()
 		if p.FDs != nil {
-			k.dropFDTableLocked(p.FDs, &d)
+			dropFDTableLocked(k, p.FDs, &d)
 			p.FDs = nil
 		}
-		k.reapLocked(p)
-		delete(k.threads, t.TID)
-		k.init = nil
-		k.started = false
-		k.mu.Unlock()
-		d.Run(k.out)
+		reapLocked(k, p)
+		delete(k.Threads, t.TID)
+		k.Init = nil
+		k.Started = false
+		k.Mu.Unlock()
+		d.Run(k.Out)
 		return err
 	}
 	stdio := func(i int32) *file { return newStdioFile(k, i) }
-	if err := k.execFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
+	if err := execFirstImage(k, c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -675,7 +675,7 @@ func (k *clientState) start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) e
 // 1 and 2 from stdio), its working directory and its first program
 // (filename, else argv[0] looked up on env's PATH), and sets r's action
 // to the exec plan the client loads.
-func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32) *file, cwd, filename string, argv, env []string, noNewPrivs bool, r *sentrypb.Reply) error {
+func execFirstImage(k *clientState, c *syscallCtx, p *process, stdio func(int32) *file, cwd, filename string, argv, env []string, noNewPrivs bool, r *sentrypb.Reply) error {
 	for i := int32(0); i < 3; i++ {
 		// Whatever RLIMIT_NOFILE says, as a process inherits its
 		// stdio on Linux.
@@ -684,30 +684,30 @@ func (k *clientState) execFirstImage(c *syscallCtx, p *process, stdio func(int32
 		}
 	}
 	if cwd != "" {
-		d, err := k.vfs.Resolve(c, k.vfs.Root, cwd, true)
+		d, err := k.VFS.Resolve(c, k.VFS.Root, cwd, true)
 		if err != nil {
 			return &startPathError{path: cwd, cwd: true, err: err}
 		}
 		if !d.IsDir() {
 			return &startPathError{path: cwd, cwd: true, err: unix.ENOTDIR}
 		}
-		k.mu.Lock()
+		k.Mu.Lock()
 		p.FS.Cwd = d
-		k.trk.Changed(p.FS)
-		k.mu.Unlock()
+		k.Trk.Changed(p.FS)
+		k.Mu.Unlock()
 	}
 	if filename == "" {
 		filename = argv[0]
 	}
 	if !strings.Contains(filename, "/") {
-		filename = k.lookPath(c, filename, env)
+		filename = lookPath(k, c, filename, env)
 	}
-	ep, err := k.planExec(c, c.cwd(), filename, argv, env, true)
+	ep, err := planExec(k, c, callCwd(c), filename, argv, env, true)
 	if err != nil {
 		return &startPathError{path: filename, err: err}
 	}
 	ep.NoNewPrivs = noNewPrivs
-	k.commitExec(c, ep)
+	commitExec(k, c, ep)
 	r.Ret = int64(p.PID)
 	r.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return nil
@@ -732,7 +732,7 @@ func (e *startPathError) Unwrap() error { return e.err }
 
 // lookPath finds name on the PATH of env, as runsc does for a container's
 // argv[0]. It returns name unchanged if no executable is found.
-func (k *clientState) lookPath(c *syscallCtx, name string, env []string) string {
+func lookPath(k *clientState, c *syscallCtx, name string, env []string) string {
 	p := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	for _, e := range env {
 		if v, ok := strings.CutPrefix(e, "PATH="); ok {
@@ -744,11 +744,11 @@ func (k *clientState) lookPath(c *syscallCtx, name string, env []string) string 
 			dir = "."
 		}
 		cand := path.Join(dir, name)
-		d, err := k.vfs.Resolve(c, c.cwd(), cand, true)
+		d, err := k.VFS.Resolve(c, callCwd(c), cand, true)
 		if err != nil || !d.IsRegular() {
 			continue
 		}
-		st, err := k.vfs.StatDentry(c, d)
+		st, err := k.VFS.StatDentry(c, d)
 		if err == nil && st.Mode&0111 != 0 {
 			return cand
 		}
@@ -773,20 +773,20 @@ type rootProcessSpec interface {
 // or Spawn, the credentials, limits, fd table, file-system context and
 // signal handlers st asks for, and its name.
 //
-// Preconditions: k.mu is locked.
-func (k *clientState) setUpRootProcessLocked(p *process, st rootProcessSpec, comm string) {
+// Preconditions: k.Mu is locked.
+func setUpRootProcessLocked(k *clientState, p *process, st rootProcessSpec, comm string) {
 	p.Creds = auth.RootCreds(st.GetUid(), st.GetGid())
 	p.Creds.Groups = slices.Clone(st.GetGroups())
 	p.Creds.Caps = capsFromProto(st.GetCaps(), st.GetUid())
-	p.FDs = newFDTable(k.trk, k.locks)
+	p.FDs = newFDTable(k.Trk, k.Locks)
 	if n := st.GetNofile(); n > 0 {
 		p.FDs.SetLimit(int32(min(n, fdtable.NrOpen)))
 	}
 	p.FsizeLimited, p.FsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
 	p.CoreDumps = st.GetCoreDumps()
-	p.FS = &fsContext{Refs: 1, Cwd: k.vfs.Root, Umask: st.GetUmask() & 0777}
+	p.FS = &fsContext{Refs: 1, Cwd: k.VFS.Root, Umask: st.GetUmask() & 0777}
 	p.Sig = &ksignal.Handlers{}
-	k.trk.Changed(p.FS)
-	k.trk.Changed(sigTable{Handlers: p.Sig})
+	k.Trk.Changed(p.FS)
+	k.Trk.Changed(sigTable{Handlers: p.Sig})
 	p.Comm = comm
 }

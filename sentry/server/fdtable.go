@@ -22,8 +22,8 @@ func newFDTable(trk *stateTracker, locks *filelock.Table[*fdTable, *file]) *fdTa
 }
 
 // dropFDTableLocked drops a process's use of tab; the last one closes
-// every file (after k.mu is released, through d).
-func (k *clientState) dropFDTableLocked(tab *fdTable, d *deferred) {
+// every file (after k.Mu is released, through d).
+func dropFDTableLocked(k *clientState, tab *fdTable, d *deferred) {
 	files := tab.Release()
 	if len(files) == 0 {
 		return

@@ -3,7 +3,6 @@ package server
 import (
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -13,18 +12,15 @@ import (
 // number. Processes of one client therefore meet at a FIFO; processes of
 // two different clients (sandboxes) do not, even on one server.
 
-// fifoTable holds the pipes of the FIFOs a client has open.
-type fifoTable = pipe.FIFOTable[*dentry]
-
 // openFifo opens FIFO d with Linux's FIFO open rules: O_RDONLY waits for
 // a writer and O_WRONLY for a reader (unless O_NONBLOCK: a reader then
 // opens at once, a writer fails with ENXIO), O_RDWR never waits. A wait
 // ends early, with ERESTARTSYS, when the call is interrupted.
-func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
+func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 	acc := flags & unix.O_ACCMODE
 	nonblock := flags&unix.O_NONBLOCK != 0
-	tab := &c.k.fifos
-	p, err := tab.LockedGet(d.Ino(), d, c.k.mem, c.k.trk.TouchPipe, !(acc == unix.O_WRONLY && nonblock))
+	tab := &c.k.Fifos
+	p, err := tab.LockedGet(d.Ino(), d, c.k.Mem, c.k.Trk.TouchPipe, !(acc == unix.O_WRONLY && nonblock))
 	if err != nil {
 		tab.Unlock()
 		return nil, err
@@ -46,7 +42,7 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 	ropens, wopens := p.OpensLocked()
 	p.Unlock()
 	tab.Unlock()
-	c.k.trk.TouchPipe(p)
+	c.k.Trk.TouchPipe(p)
 	f := newFile(e, d, flags&keptOpenFlags)
 	if acc == unix.O_RDWR || (acc == unix.O_RDONLY && nonblock) {
 		return f, nil
@@ -66,7 +62,7 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 		}
 		ch := p.ChangedLocked()
 		p.Unlock()
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			f.DecRef()
 			return nil, err
 		}
@@ -75,14 +71,14 @@ func (c *syscallCtx) openFifo(d *dentry, flags uint32) (*file, error) {
 
 // restoreFifo registers restored pipe p as the pipe of the FIFO at path,
 // if path names one, and returns its dentry (nil for a pipe(2) pipe).
-func (k *clientState) restoreFifo(rc *syscallCtx, p *kpipe, path string) *dentry {
+func restoreFifo(k *clientState, rc *syscallCtx, p *kpipe, path string) *dentry {
 	if d := p.FIFO(); rc == nil || path == "" || d != nil {
 		return d
 	}
-	d, err := k.vfs.Resolve(rc, k.vfs.Root, path, false)
+	d, err := k.VFS.Resolve(rc, k.VFS.Root, path, false)
 	if err != nil || d.Kind != vfs.KindGofer || d.Mode&unix.S_IFMT != unix.S_IFIFO {
 		return nil
 	}
-	k.fifos.Register(p, d.Ino(), d)
+	k.Fifos.Register(p, d.Ino(), d)
 	return d
 }

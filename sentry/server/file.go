@@ -45,11 +45,11 @@ func dentryOf(f *file) *dentry { return vfs.DentryOf(f) }
 // number ino open: an fd of a process refers to it, or it is mapped. Open
 // file descriptions only the server keeps (until their writes are
 // durable) do not count.
-func (k *clientState) inodeOpen(ino uint64) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+func inodeOpen(k *clientState, ino uint64) bool {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	seen := make(map[*fdTable]bool)
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		t := p.FDs
 		if t == nil || seen[t] {
 			continue
@@ -63,7 +63,7 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 			return true
 		}
 	}
-	return k.maps.Holds(ino)
+	return k.Maps.Holds(ino)
 }
 
 // inodeOpenForWrite reports whether the application has the gofer file
@@ -71,17 +71,17 @@ func (k *clientState) inodeOpen(ino uint64) bool {
 // writable description of it, or a shared mapping keeps one (Linux's
 // i_writecount, which makes execve ETXTBSY). Descriptions of other
 // clients and of the host are not seen.
-func (k *clientState) inodeOpenForWrite(ino uint64) bool {
-	if wfs := k.maps.WritablesOf(ino); len(wfs) > 0 {
+func inodeOpenForWrite(k *clientState, ino uint64) bool {
+	if wfs := k.Maps.WritablesOf(ino); len(wfs) > 0 {
 		for _, wf := range wfs {
 			wf.DecRef()
 		}
 		return true
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	seen := make(map[*fdTable]bool)
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		t := p.FDs
 		if t == nil || seen[t] {
 			continue
@@ -105,10 +105,10 @@ func (k *clientState) inodeOpenForWrite(ino uint64) bool {
 // exec'd file, held by its mm until exit: opening it for writing or
 // truncation is ETXTBSY). A script's process runs its interpreter, not
 // the script.
-func (k *clientState) inodeExecuting(ino uint64) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, p := range k.procs {
+func inodeExecuting(k *clientState, ino uint64) bool {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	for _, p := range k.Procs {
 		if e := p.Exe; e != nil && !p.Exiting && !p.Zombie && e.Kind == vfs.KindGofer && e.Ino() == ino {
 			return true
 		}
@@ -123,7 +123,7 @@ func (c *syscallCtx) RecordOffset(f *file, ver uint64, off int64) {
 		f.OffRep.Store(off)
 		return
 	}
-	e := c.effects()
+	e := effects(c)
 	for i := range e.Offsets {
 		if e.Offsets[i].File == f {
 			e.Offsets[i].Ver, e.Offsets[i].Off = ver, off

@@ -30,7 +30,7 @@ func sysEpollCreate(c *syscallCtx) (int64, error) {
 	} else if int32(c.args[0]) <= 0 {
 		return 0, unix.EINVAL
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -39,13 +39,13 @@ func sysEpollCreate(c *syscallCtx) (int64, error) {
 }
 
 func sysEpollCtl(c *syscallCtx) (int64, error) {
-	op, fd := int(c.args[1]), c.argInt(2)
-	epf, err := c.getFile(c.argInt(0))
+	op, fd := int(c.args[1]), argInt(c, 2)
+	epf, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer epf.DecRef()
-	tf, err := c.getFile(fd)
+	tf, err := getFile(c, fd)
 	if err != nil {
 		return 0, err
 	}
@@ -108,7 +108,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 	} else if timeout > 0 {
 		d = time.Duration(timeout) * time.Millisecond
 	}
-	epf, err := c.getFile(c.argInt(0))
+	epf, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -143,7 +143,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 		if timeout == 0 {
 			return 0, nil
 		}
-		if err := c.waitAny(chs, deadline); err != nil {
+		if err := waitAny(c, chs, deadline); err != nil {
 			if err == unix.ETIMEDOUT {
 				return 0, nil
 			}

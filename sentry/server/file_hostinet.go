@@ -23,8 +23,8 @@ const (
 )
 
 // hostNetwork reports whether the client's inet sockets are host sockets.
-func (k *clientState) hostNetwork() bool {
-	return k.hostNet
+func hostNetwork(k *clientState) bool {
+	return k.HostNet
 }
 
 // hostInetState is a host socket's record.
@@ -57,7 +57,7 @@ func hostInetState(s *inet.HostFile) (sentrypb.FileState_Kind, *sentrypb.KernelO
 // a UDP socket's default destination. A TCP connection cannot come back
 // (its peer saw the old server's socket close): the socket comes back
 // reset, as restoreInetSocket's do.
-func (k *clientState) restoreHostInetSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
+func restoreHostInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
 	hs, err := socket.NewHostInet(int(st.SocketFamily), st.SocketType == unix.SOCK_STREAM)
 	if err != nil {
 		return nil, err
@@ -72,34 +72,34 @@ func (k *clientState) restoreHostInetSocket(fs *sentrypb.FileState, st *sentrypb
 	}
 	if len(st.SocketBound) > 0 {
 		if err := hs.Bind(st.SocketBound); err != nil {
-			k.log.Warn("restore: host socket not re-bound", "err", err)
+			k.Log.Warn("restore: host socket not re-bound", "err", err)
 			return f, nil
 		}
 	}
 	if st.SocketListening {
 		backlog := int(max(st.SocketBacklog, 1))
 		if err := hs.Listen(backlog); err != nil {
-			k.log.Warn("restore: host socket not listening again", "err", err)
+			k.Log.Warn("restore: host socket not listening again", "err", err)
 		} else {
 			s.SetBacklog(backlog)
 		}
 	}
 	if len(st.SocketPeer) > 0 {
 		if err := hs.Connect(st.SocketPeer); err != nil {
-			k.log.Warn("restore: UDP destination not set again", "err", err)
+			k.Log.Warn("restore: UDP destination not set again", "err", err)
 		}
 	}
 	return f, nil
 }
 
 // hostSock returns the host socket at fd, if it is one.
-func (c *syscallCtx) hostSock(fd int32) (*file, *inet.HostFile, bool) {
+func hostSock(c *syscallCtx, fd int32) (*file, *inet.HostFile, bool) {
 	f, s, err := fileAs[*inet.HostFile](c, fd, unix.ENOTSOCK)
 	return f, s, err == nil
 }
 
 func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*file, error) {
-	stream, err := inet.SockType(stype, proto, c.creds().EUID == 0)
+	stream, err := inet.SockType(stype, proto, creds(c).EUID == 0)
 	if err != nil {
 		return nil, err
 	}
@@ -114,11 +114,11 @@ func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*
 func hostSockCall(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	switch c.sysno {
 	case unix.SYS_BIND:
-		raw, err := c.sockaddrArg(1)
+		raw, err := sockaddrArg(c, 1)
 		if err != nil {
 			return 0, err
 		}
-		if err := c.checkInetBind(s.S.Family, raw); err != nil {
+		if err := checkInetBind(c, s.S.Family, raw); err != nil {
 			return 0, err
 		}
 		if err := s.S.Bind(raw); err != nil {
@@ -148,11 +148,11 @@ func hostSockCall(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		if c.args[1] == 0 || c.args[2] == 0 {
 			return 0, unix.EFAULT
 		}
-		return 0, c.putSockaddr(c.args[1], c.args[2], sa)
+		return 0, putSockaddr(c, c.args[1], c.args[2], sa)
 	case unix.SYS_SENDTO:
 		var raw []byte
 		if c.args[4] != 0 {
-			r, err := c.sockaddrArg(4)
+			r, err := sockaddrArg(c, 4)
 			if err != nil {
 				return 0, err
 			}
@@ -175,7 +175,7 @@ func hostSockCall(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		}
 		if c.args[4] != 0 {
 			// A stream's source has length 0, as on Linux.
-			if err := c.putSockaddr(c.args[4], c.args[5], from); err != nil {
+			if err := putSockaddr(c, c.args[4], c.args[5], from); err != nil {
 				return 0, err
 			}
 		}
@@ -212,7 +212,7 @@ func hostAccept(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	nf := inet.NewHost(ns, fflags)
 	// An accepted socket inherits the listener's options, as on Linux.
 	nf.Impl.(*inet.HostFile).SetReuseAddr(s.ReuseAddr())
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		nf.DecRef()
 		return 0, err
@@ -221,7 +221,7 @@ func hostAccept(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := c.putSockaddr(c.args[1], c.args[2], peer); err != nil {
+	if err := putSockaddr(c, c.args[1], c.args[2], peer); err != nil {
 		return 0, err
 	}
 	return int64(fd), nil
@@ -230,7 +230,7 @@ func hostAccept(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 // hostConnect connects; a blocking connect waits for the handshake (up
 // to SO_SNDTIMEO, as on Linux) and returns its outcome.
 func hostConnect(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
-	raw, err := c.sockaddrArg(1)
+	raw, err := sockaddrArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -253,11 +253,11 @@ func hostConnect(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 }
 
 func hostSendmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
-	h, iov, err := c.readMsghdr(c.args[1])
+	h, iov, err := readMsghdr(c, c.args[1])
 	if err != nil {
 		return 0, err
 	}
-	if err := c.checkInetControl(h, s.S.Stream); err != nil {
+	if err := checkInetControl(c, h, s.S.Stream); err != nil {
 		return 0, err
 	}
 	var raw []byte
@@ -278,7 +278,7 @@ func hostSendmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 
 func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	flags := int(c.args[2])
-	h, iov, err := c.readMsghdr(c.args[1])
+	h, iov, err := readMsghdr(c, c.args[1])
 	if err != nil {
 		return 0, err
 	}
@@ -301,7 +301,7 @@ func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		}
 		namelen = uint32(len(from))
 	}
-	if err := c.putMsgResult(c.args[1], namelen, msgFlags); err != nil {
+	if err := putMsgResult(c, c.args[1], namelen, msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 {
@@ -319,7 +319,7 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 		// server's.
 		if get {
 			v, _ := s.TimeoutOption(true, name, nil)
-			return c.putSockopt(v)
+			return putSockopt(c, v)
 		}
 		n := int(int32(c.args[4]))
 		if n < 0 {
@@ -336,7 +336,7 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 		// The host socket always has it (socket.NewHostInet); the
 		// application's value is the file's.
 		if get {
-			return c.putSockopt(putInt(boolInt(s.ReuseAddr())))
+			return putSockopt(c, putInt(boolInt(s.ReuseAddr())))
 		}
 		v, err := c.mem.CopyIn(c.args[3], min(max(int(int32(c.args[4])), 0), 4))
 		if err != nil {
@@ -352,7 +352,7 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 		// CAP_NET_ADMIN's way past the host's limits: the server does
 		// not hold it, so a root application gets SO_SNDBUF or
 		// SO_RCVBUF, within the host's wmem_max and rmem_max.
-		plain, err := inet.ForcedOption(name, c.creds().EUID == 0)
+		plain, err := inet.ForcedOption(name, creds(c).EUID == 0)
 		if err != nil {
 			return 0, err
 		}
@@ -384,7 +384,7 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		return c.putSockopt(v)
+		return putSockopt(c, v)
 	}
 	n := int(int32(c.args[4]))
 	if n < 0 {
@@ -399,7 +399,7 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 
 // putSockopt writes getsockopt's result v to (args[3], args[4]),
 // truncated to the caller's buffer.
-func (c *syscallCtx) putSockopt(v []byte) (int64, error) {
+func putSockopt(c *syscallCtx, v []byte) (int64, error) {
 	if c.args[4] == 0 {
 		return 0, unix.EFAULT
 	}

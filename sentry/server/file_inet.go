@@ -14,30 +14,30 @@ import (
 )
 
 // inetSock returns the inet socket at fd, if it is one.
-func (c *syscallCtx) inetSock(fd int32) (*file, *inet.File, bool) {
+func inetSock(c *syscallCtx, fd int32) (*file, *inet.File, bool) {
 	f, s, err := fileAs[*inet.File](c, fd, unix.ENOTSOCK)
 	return f, s, err == nil
 }
 
 // checkInetBind refuses, as Linux does, a port below 1024 to a caller
 // without CAP_NET_BIND_SERVICE (here: euid 0), on either network.
-func (c *syscallCtx) checkInetBind(family int, raw []byte) error {
+func checkInetBind(c *syscallCtx, family int, raw []byte) error {
 	a, err := socket.ParseInetAddr(family, raw)
 	if err != nil {
 		return err
 	}
-	if a.Port != 0 && a.Port < 1024 && c.creds().EUID != 0 {
+	if a.Port != 0 && a.Port < 1024 && creds(c).EUID != 0 {
 		return unix.EACCES
 	}
 	return nil
 }
 
 func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32) (*file, error) {
-	stream, err := inet.SockType(stype, proto, c.creds().EUID == 0)
+	stream, err := inet.SockType(stype, proto, creds(c).EUID == 0)
 	if err != nil {
 		return nil, err
 	}
-	st, err := c.k.netStack()
+	st, err := netStack(c.k)
 	if err != nil {
 		return nil, err
 	}
@@ -49,11 +49,11 @@ func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32
 }
 
 func inetBind(c *syscallCtx, f *file, s *inet.File) (int64, error) {
-	raw, err := c.sockaddrArg(1)
+	raw, err := sockaddrArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	if err := c.checkInetBind(s.S.Family, raw); err != nil {
+	if err := checkInetBind(c, s.S.Family, raw); err != nil {
 		return 0, err
 	}
 	a, err := socket.ParseInetAddr(s.S.Family, raw)
@@ -91,11 +91,11 @@ func inetAccept(c *syscallCtx, f *file, s *inet.File, flags uint32) (int64, erro
 		fflags = unix.O_NONBLOCK
 	}
 	nf := inet.New(ns, fflags)
-	if err := c.k.chargeSocket(nf, false); err != nil {
+	if err := chargeSocket(c.k, nf, false); err != nil {
 		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		nf.DecRef()
 		return 0, err
@@ -104,14 +104,14 @@ func inetAccept(c *syscallCtx, f *file, s *inet.File, flags uint32) (int64, erro
 	if err != nil {
 		return 0, err
 	}
-	if err := c.putSockaddr(c.args[1], c.args[2], socket.EncodeInetAddr(s.S.Family, peer)); err != nil {
+	if err := putSockaddr(c, c.args[1], c.args[2], socket.EncodeInetAddr(s.S.Family, peer)); err != nil {
 		return 0, err
 	}
 	return int64(fd), nil
 }
 
 func inetConnect(c *syscallCtx, f *file, s *inet.File) (int64, error) {
-	raw, err := c.sockaddrArg(1)
+	raw, err := sockaddrArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -130,7 +130,7 @@ func inetConnect(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 		return 0, err
 	}
 	for {
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return 0, err
 		}
 		ch = s.S.Watch.Changed()
@@ -154,7 +154,7 @@ func inetGetname(c *syscallCtx, s *inet.File, peer bool) (int64, error) {
 	if c.args[1] == 0 || c.args[2] == 0 {
 		return 0, unix.EFAULT
 	}
-	return 0, c.putSockaddr(c.args[1], c.args[2], socket.EncodeInetAddr(s.S.Family, a))
+	return 0, putSockaddr(c, c.args[1], c.args[2], socket.EncodeInetAddr(s.S.Family, a))
 }
 
 func inetSendto(c *syscallCtx, f *file, s *inet.File, src usermem.IOSequence, raw []byte, flags int) (int64, error) {
@@ -167,11 +167,11 @@ func inetSendto(c *syscallCtx, f *file, s *inet.File, src usermem.IOSequence, ra
 
 func inetSendmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 	flags := int(c.args[2])
-	h, iov, err := c.readMsghdr(c.args[1])
+	h, iov, err := readMsghdr(c, c.args[1])
 	if err != nil {
 		return 0, err
 	}
-	if err := c.checkInetControl(h, s.S.Stream); err != nil {
+	if err := checkInetControl(c, h, s.S.Stream); err != nil {
 		return 0, err
 	}
 	var raw []byte
@@ -192,7 +192,7 @@ func inetSendmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 
 func inetRecvmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 	flags := int(c.args[2])
-	h, iov, err := c.readMsghdr(c.args[1])
+	h, iov, err := readMsghdr(c, c.args[1])
 	if err != nil {
 		return 0, err
 	}
@@ -216,7 +216,7 @@ func inetRecvmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 		}
 		namelen = uint32(len(sa))
 	}
-	if err := c.putMsgResult(c.args[1], namelen, msgFlags); err != nil {
+	if err := putMsgResult(c, c.args[1], namelen, msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 && !s.S.Stream {
@@ -228,7 +228,7 @@ func inetRecvmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 // putMsgResult writes what recvmsg returns in the msghdr at addr besides
 // the data: msg_namelen, msg_controllen (no control messages: 0) and
 // msg_flags.
-func (c *syscallCtx) putMsgResult(addr uint64, namelen, msgFlags uint32) error {
+func putMsgResult(c *syscallCtx, addr uint64, namelen, msgFlags uint32) error {
 	var b [8]byte
 	binary.LittleEndian.PutUint32(b[:], namelen)
 	if err := c.mem.CopyOut(addr+8, b[:4]); err != nil {
@@ -247,7 +247,7 @@ func (c *syscallCtx) putMsgResult(addr uint64, namelen, msgFlags uint32) error {
 // (AF_UNIX's) are ignored, and so is every level but SOL_SOCKET on TCP;
 // the others (UDP's IP_PKTINFO, IP_TOS..., SO_MARK, SCM_TXTIME...) are
 // not supported: EINVAL.
-func (c *syscallCtx) checkInetControl(h msghdr, stream bool) error {
+func checkInetControl(c *syscallCtx, h msghdr, stream bool) error {
 	if h.controllen == 0 {
 		return nil
 	}

@@ -34,36 +34,36 @@ func inotifyStatEvents(mask uint32) uint32 { return kobj.InotifyStatEvents(mask)
 
 // inotifyEvent reports events on d: to d's watches, and to its parent's
 // with d's name (IN_ISDIR added for a directory), as Linux's fsnotify.
-func (k *clientState) inotifyEvent(d *dentry, events uint32) {
-	if !k.inotify.Any() || d == nil {
+func inotifyEvent(k *clientState, d *dentry, events uint32) {
+	if !k.Inotify.Any() || d == nil {
 		return
 	}
 	if d.IsDir() {
 		events |= linux.IN_ISDIR
 	}
-	v := k.vfs
+	v := k.VFS
 	if parent := v.ParentOf(d); parent != nil && parent != d {
-		if t := k.inotify.Target(parent.Ino(), false); t != nil {
+		if t := k.Inotify.Target(parent.Ino(), false); t != nil {
 			// An unlinked child still reports to its directory, but
 			// not to IN_EXCL_UNLINK watches.
 			t.NotifyChild(v.NameOf(d), events, v.IsDeleted(d))
 		}
 	}
-	if t := k.inotify.Target(d.Ino(), false); t != nil {
+	if t := k.Inotify.Target(d.Ino(), false); t != nil {
 		t.Notify("", events, 0, false)
 	}
 }
 
 // inotifyChild reports an event of directory dir about its child name
 // (IN_CREATE, IN_DELETE).
-func (k *clientState) inotifyChild(dir *dentry, name string, events uint32, isDir bool) {
-	if !k.inotify.Any() || dir == nil {
+func inotifyChild(k *clientState, dir *dentry, name string, events uint32, isDir bool) {
+	if !k.Inotify.Any() || dir == nil {
 		return
 	}
 	if isDir {
 		events |= linux.IN_ISDIR
 	}
-	if t := k.inotify.Target(dir.Ino(), false); t != nil {
+	if t := k.Inotify.Target(dir.Ino(), false); t != nil {
 		t.Notify(name, events, 0, events&linux.IN_DELETE != 0)
 	}
 }
@@ -72,11 +72,11 @@ func (k *clientState) inotifyChild(dir *dentry, name string, events uint32, isDi
 // isDir) from dir, in Linux's order: IN_ATTRIB for its link count,
 // IN_DELETE_SELF (and its watches dropped) when gone is set, then
 // IN_DELETE to dir.
-func (k *clientState) inotifyRemoved(dir *dentry, name string, ino uint64, isDir, gone bool) {
-	if !k.inotify.Any() {
+func inotifyRemoved(k *clientState, dir *dentry, name string, ino uint64, isDir, gone bool) {
+	if !k.Inotify.Any() {
 		return
 	}
-	if self := k.inotify.Target(ino, false); self != nil {
+	if self := k.Inotify.Target(ino, false); self != nil {
 		if !isDir {
 			self.Notify("", linux.IN_ATTRIB, 0, true)
 		}
@@ -84,13 +84,13 @@ func (k *clientState) inotifyRemoved(dir *dentry, name string, ino uint64, isDir
 			self.Deleted()
 		}
 	}
-	k.inotifyChild(dir, name, linux.IN_DELETE, isDir)
+	inotifyChild(k, dir, name, linux.IN_DELETE, isDir)
 }
 
 // inotifyRenamed reports a rename of the child oldName of oldDir to
 // newName in newDir (inode ino).
-func (k *clientState) inotifyRenamed(oldDir, newDir *dentry, oldName, newName string, ino uint64, isDir bool) {
-	if !k.inotify.Any() {
+func inotifyRenamed(k *clientState, oldDir, newDir *dentry, oldName, newName string, ino uint64, isDir bool) {
+	if !k.Inotify.Any() {
 		return
 	}
 	var dirEv uint32
@@ -98,41 +98,42 @@ func (k *clientState) inotifyRenamed(oldDir, newDir *dentry, oldName, newName st
 		dirEv = linux.IN_ISDIR
 	}
 	cookie := kobj.NewCookie()
-	if t := k.inotify.Target(oldDir.Ino(), false); t != nil {
+	if t := k.Inotify.Target(oldDir.Ino(), false); t != nil {
 		t.Notify(oldName, dirEv|linux.IN_MOVED_FROM, cookie, false)
 	}
-	if t := k.inotify.Target(newDir.Ino(), false); t != nil {
+	if t := k.Inotify.Target(newDir.Ino(), false); t != nil {
 		t.Notify(newName, dirEv|linux.IN_MOVED_TO, cookie, false)
 	}
-	if t := k.inotify.Target(ino, false); t != nil {
+	if t := k.Inotify.Target(ino, false); t != nil {
 		t.Notify("", linux.IN_MOVE_SELF, 0, false)
 	}
 }
 
 // inotifyClosed reports the release of description f.
-func (k *clientState) InotifyClosed(f *file) {
-	if !k.inotify.Any() || dentryOf(f) == nil || f.IsPath() || !f.CloseNoted.CompareAndSwap(false, true) {
+func (kp *kernelPorts) InotifyClosed(f *file) {
+	k := (*clientState)(kp)
+	if !k.Inotify.Any() || dentryOf(f) == nil || f.IsPath() || !f.CloseNoted.CompareAndSwap(false, true) {
 		return
 	}
 	ev := uint32(linux.IN_CLOSE_NOWRITE)
 	if f.Writable() {
 		ev = linux.IN_CLOSE_WRITE
 	}
-	k.inotifyEvent(dentryOf(f), ev)
+	inotifyEvent(k, dentryOf(f), ev)
 }
 
 // inotifyState is an instance's record: its live watches (by file handle
-// and path). Precondition: k.mu is held.
-func (k *clientState) inotifyState(i *inotify.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+// and path). Precondition: k.Mu is held.
+func inotifyState(k *clientState, i *inotify.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	st := &sentrypb.KernelObjectState{}
 	for _, w := range i.Watches() {
 		d, _ := w.Dentry.(*dentry)
 		if d == nil {
 			continue
 		}
-		p, _ := k.vfs.PathOf(d)
+		p, _ := k.VFS.PathOf(d)
 		st.InotifyWatches = append(st.InotifyWatches, &sentrypb.InotifyWatchState{
-			Wd: w.WD, Mask: w.Mask, FileHandle: k.vfs.FileHandleOf(d), Path: p})
+			Wd: w.WD, Mask: w.Mask, FileHandle: k.VFS.FileHandleOf(d), Path: p})
 	}
 	return sentrypb.FileState_INOTIFY, st
 }
@@ -140,7 +141,7 @@ func (k *clientState) inotifyState(i *inotify.File) (sentrypb.FileState_Kind, *s
 // restoreInotify rebuilds an inotify instance with its watches and their
 // descriptors; a watch whose file is gone is dropped (its descriptor is
 // not reused).
-func (k *clientState) restoreInotify(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+func restoreInotify(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	f, err := inotify.New(0)
 	if err != nil {
 		return nil, err
@@ -155,12 +156,12 @@ func (k *clientState) restoreInotify(rc *syscallCtx, fs *sentrypb.FileState) (*f
 			return nil, fmt.Errorf("inotify watch descriptor %d after %d: %w", w.GetWd(), last, unix.EINVAL)
 		}
 		last = w.Wd
-		d, err := k.restoreDentry(rc, w.FileHandle, w.Path, false)
+		d, err := restoreDentry(k, rc, w.FileHandle, w.Path, false)
 		if err != nil {
-			k.log.Warn("an inotify watch's file is gone; the watch is dropped", "wd", w.Wd, "path", w.Path, "err", err)
+			k.Log.Warn("an inotify watch's file is gone; the watch is dropped", "wd", w.Wd, "path", w.Path, "err", err)
 			continue
 		}
-		ws = append(ws, inotify.Watch{WD: w.Wd, Mask: w.Mask, Dentry: d, Target: k.inotify.Target(d.Ino(), true)})
+		ws = append(ws, inotify.Watch{WD: w.Wd, Mask: w.Mask, Dentry: d, Target: k.Inotify.Target(d.Ino(), true)})
 	}
 	if err := in.Restore(ws); err != nil {
 		f.DecRef()
@@ -177,7 +178,7 @@ func sysInotifyInit(c *syscallCtx) (int64, error) {
 	if flags&^(unix.IN_CLOEXEC|unix.IN_NONBLOCK) != 0 {
 		return 0, unix.EINVAL
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -191,13 +192,13 @@ func sysInotifyInit(c *syscallCtx) (int64, error) {
 
 // inotifyOf returns fd's inotify instance (EBADF, or EINVAL for another
 // kind of file).
-func (c *syscallCtx) inotifyOf(fd int32) (*file, *inotify.File, error) {
+func inotifyOf(c *syscallCtx, fd int32) (*file, *inotify.File, error) {
 	return fileAs[*inotify.File](c, fd, unix.EINVAL)
 }
 
 func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 	mask := uint32(c.args[2])
-	f, in, err := c.inotifyOf(c.argInt(0))
+	f, in, err := inotifyOf(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -208,11 +209,11 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 	if mask&linux.IN_MASK_ADD != 0 && mask&inotify.MaskCreate != 0 {
 		return 0, unix.EINVAL
 	}
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	d, _, err := c.lookupAt(atFDCWD, p, mask&linux.IN_DONT_FOLLOW == 0, false)
+	d, _, err := lookupAt(c, atFDCWD, p, mask&linux.IN_DONT_FOLLOW == 0, false)
 	if err != nil {
 		return 0, err
 	}
@@ -220,20 +221,20 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 		return 0, unix.ENOTDIR
 	}
 	// Linux needs read permission on the file.
-	if err := c.mayAccessDentry(d, auth.MayRead); err != nil {
+	if err := mayAccessDentry(c, d, auth.MayRead); err != nil {
 		return 0, err
 	}
-	wd, err := in.AddWatch(c.k.inotify.Target(d.Ino(), true), d, mask)
+	wd, err := in.AddWatch(c.k.Inotify.Target(d.Ino(), true), d, mask)
 	if err != nil {
 		return 0, err
 	}
-	c.k.revokeLeasesForWatch()
+	revokeLeasesForWatch(c.k)
 	f.Changed()
 	return int64(wd), nil
 }
 
 func sysInotifyRmWatch(c *syscallCtx) (int64, error) {
-	f, in, err := c.inotifyOf(c.argInt(0))
+	f, in, err := inotifyOf(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}

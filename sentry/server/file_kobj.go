@@ -15,7 +15,7 @@ import (
 // through a kobj.Watch (anon.BlockOn).
 
 // seqIO runs read(v)/write(v) of f, a fdesc.SeqFile, on the buffers iov.
-func (c *syscallCtx) seqIO(f *file, sf fdesc.SeqFile, write bool, iov []sysabi.Iovec, off int64) (int64, error) {
+func seqIO(c *syscallCtx, f *file, sf fdesc.SeqFile, write bool, iov []sysabi.Iovec, off int64) (int64, error) {
 	if off >= 0 {
 		return 0, unix.ESPIPE
 	}
@@ -41,7 +41,7 @@ func sysEventfd(c *syscallCtx) (int64, error) {
 	if flags&^(unix.EFD_CLOEXEC|unix.EFD_NONBLOCK|unix.EFD_SEMAPHORE) != 0 {
 		return 0, unix.EINVAL
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}

@@ -28,11 +28,11 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	if len(name) > vfs.MemfdNameMax {
 		return 0, unix.EINVAL
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	dir, err := v.ShmDentry()
 	if err != nil {
 		return 0, fmt.Errorf("memfd_create: /dev/shm: %w", err)
@@ -47,10 +47,10 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	}
 	// Linux's memfd is mode 0777 whatever the umask, owned by the
 	// caller's fsuid and fsgid.
-	cr := c.creds()
+	cr := creds(c)
 	ctx, cancel := v.RPCCtx()
-	cr0, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: hidden, Flags: unix.O_RDWR,
-		Mode: 0777, Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.origin(0)})
+	cr0, err := c.k.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: hidden, Flags: unix.O_RDWR,
+		Mode: 0777, Uid: cr.FSUID, Gid: cr.FSGID, Origin: origin(c, 0)})
 	cancel()
 	if err := syserr.FromGofer("create "+hidden, cr0.GetErrno(), err); err != nil {
 		return 0, fmt.Errorf("memfd_create %q: %w", name, err)
@@ -61,7 +61,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	d := v.InsertChild(dir, hidden, 0, cr0.Handle.FileHandle, cr0.Stat)
 	f := newFile(vfs.NewGoferFile(v, cr0.Handle.Id, cr0.Handle.FileHandle, nil), d, unix.O_RDWR)
 	ctx, cancel = v.RPCCtx()
-	ur, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: hidden, Origin: c.origin(1), Open: true})
+	ur, err := c.k.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: hidden, Origin: origin(c, 1), Open: true})
 	cancel()
 	v.Forget(dir, hidden)
 	if err := syserr.FromGofer("unlink "+hidden, ur.GetErrno(), err); err != nil {
@@ -79,7 +79,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 
 // fcntlSeals serves F_ADD_SEALS and F_GET_SEALS; a file that is not a
 // memfd has no seals (EINVAL), as a non-shmem file on Linux.
-func (c *syscallCtx) fcntlSeals(f *file, cmd int) (int64, error) {
+func fcntlSeals(c *syscallCtx, f *file, cmd int) (int64, error) {
 	m := vfs.MemfdOf(f)
 	if m == nil {
 		return 0, unix.EINVAL
@@ -99,7 +99,7 @@ func (c *syscallCtx) fcntlSeals(f *file, cmd int) (int64, error) {
 	// a race the application lost either way.)
 	mappedWritable := false
 	if add&unix.F_SEAL_WRITE != 0 && dentryOf(f) != nil {
-		ws := c.k.maps.WritablesOf(dentryOf(f).Ino())
+		ws := c.k.Maps.WritablesOf(dentryOf(f).Ino())
 		for _, w := range ws {
 			w.DecRef()
 		}

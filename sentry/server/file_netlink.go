@@ -18,26 +18,27 @@ func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, err
 		return nil, unix.ESOCKTNOSUPPORT
 	}
 	if proto != unix.NETLINK_ROUTE {
-		if _, logged := c.k.unsupported.LoadOrStore("netlink protocol", struct{}{}); !logged {
-			c.k.log.Info("netlink protocol not supported", "protocol", proto)
+		if _, logged := c.k.Unsupported.LoadOrStore("netlink protocol", struct{}{}); !logged {
+			c.k.Log.Info("netlink protocol not supported", "protocol", proto)
 		}
 		return nil, unix.EPROTONOSUPPORT
 	}
-	return netlink.New(c.k, flags), nil
+	return netlink.New(ports(c.k), flags), nil
 }
 
 // NetlinkRoute is k's netlink.Router: the host's route netlink with
 // --network=host, else answers from the client's netstack.
-func (k *clientState) NetlinkRoute(port int32, req []byte) ([][]byte, error) {
-	if k.hostNetwork() {
+func (kp *kernelPorts) NetlinkRoute(port int32, req []byte) ([][]byte, error) {
+	k := (*clientState)(kp)
+	if hostNetwork(k) {
 		answers, err := socket.HostNetlinkRoute(port, req)
 		if err != nil {
-			k.log.Warn("host netlink request failed", "err", err)
+			k.Log.Warn("host netlink request failed", "err", err)
 			return nil, unix.EIO
 		}
 		return answers, nil
 	}
-	st, err := k.netStack()
+	st, err := netStack(k)
 	if err != nil {
 		return nil, err
 	}
@@ -51,8 +52,8 @@ func netlinkState(n *netlink.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 		SocketType: unix.SOCK_RAW, SocketBound: n.Sockaddr()}
 }
 
-func (k *clientState) restoreNetlinkSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *file {
-	f := netlink.New(k, 0)
+func restoreNetlinkSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *file {
+	f := netlink.New(ports(k), 0)
 	f.Flags.Store(fs.Flags)
 	if len(st.SocketBound) >= netlink.SockaddrSize {
 		f.Impl.(*netlink.File).SetPort(int32(binary.LittleEndian.Uint32(st.SocketBound[4:])))
@@ -61,7 +62,7 @@ func (k *clientState) restoreNetlinkSocket(fs *sentrypb.FileState, st *sentrypb.
 }
 
 // netlinkSock returns fd's file if it is a netlink socket (referenced).
-func (c *syscallCtx) netlinkSock(fd int32) (*file, *netlink.File, bool) {
+func netlinkSock(c *syscallCtx, fd int32) (*file, *netlink.File, bool) {
 	f, n, err := fileAs[*netlink.File](c, fd, unix.ENOTSOCK)
 	return f, n, err == nil
 }
@@ -70,7 +71,7 @@ func (c *syscallCtx) netlinkSock(fd int32) (*file, *netlink.File, bool) {
 func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 	switch c.sysno {
 	case unix.SYS_BIND, unix.SYS_CONNECT:
-		raw, err := c.sockaddrArg(1)
+		raw, err := sockaddrArg(c, 1)
 		if err != nil {
 			return 0, err
 		}
@@ -82,9 +83,9 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		}
 		return 0, nil
 	case unix.SYS_GETSOCKNAME:
-		return 0, c.putSockaddr(c.args[1], c.args[2], n.Sockaddr())
+		return 0, putSockaddr(c, c.args[1], c.args[2], n.Sockaddr())
 	case unix.SYS_GETPEERNAME:
-		return 0, c.putSockaddr(c.args[1], c.args[2], netlink.KernelSockaddr())
+		return 0, putSockaddr(c, c.args[1], c.args[2], netlink.KernelSockaddr())
 	case unix.SYS_SENDTO:
 		b, err := c.mem.CopyIn(c.args[1], int(min(c.args[2], maxRW)))
 		if err != nil {
@@ -92,7 +93,7 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		}
 		return n.Send(c, b)
 	case unix.SYS_SENDMSG:
-		_, iov, err := c.readMsghdr(c.args[1])
+		_, iov, err := readMsghdr(c, c.args[1])
 		if err != nil {
 			return 0, err
 		}
@@ -115,7 +116,7 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if err := c.putSockaddr(c.args[4], c.args[5], netlink.KernelSockaddr()); err != nil {
+		if err := putSockaddr(c, c.args[4], c.args[5], netlink.KernelSockaddr()); err != nil {
 			return 0, err
 		}
 		if flags&unix.MSG_TRUNC != 0 {
@@ -142,7 +143,7 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		default:
 			return 0, unix.ENOPROTOOPT
 		}
-		return 0, c.putSockaddr(c.args[3], c.args[4], putInt(v))
+		return 0, putSockaddr(c, c.args[3], c.args[4], putInt(v))
 	case unix.SYS_SHUTDOWN:
 		return 0, nil
 	}
@@ -152,7 +153,7 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 // netlinkRecvmsg is recvmsg on a netlink socket: no control messages.
 func netlinkRecvmsg(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 	flags := int(c.args[2])
-	h, iov, err := c.readMsghdr(c.args[1])
+	h, iov, err := readMsghdr(c, c.args[1])
 	if err != nil {
 		return 0, err
 	}

@@ -25,53 +25,54 @@ import (
 
 // newPtyFile is a description of t's master or slave end, opened by d
 // (nil: none) with flags.
-func (k *clientState) newPtyFile(t *pty.Terminal, master bool, d *dentry, flags uint32) *file {
+func newPtyFile(k *clientState, t *pty.Terminal, master bool, d *dentry, flags uint32) *file {
 	ino := vfs.SynthIno(18, t.Index)
 	if master {
 		ino = vfs.SynthIno(3, devpts.PtmxMinor)
 	}
-	return newFile(devpts.New(k, t, master, ino, vfs.SynthDev), d, flags)
+	return newFile(devpts.New(ports(k), t, master, ino, vfs.SynthDev), d, flags)
 }
 
 // SignalGroup is k's devpts.Kernel: sigs to process group pgid, as a
 // terminal sends them.
-func (k *clientState) SignalGroup(pgid int32, sigs []linux.Signal) {
+func (kp *kernelPorts) SignalGroup(pgid int32, sigs []linux.Signal) {
+	k := (*clientState)(kp)
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	for _, sig := range sigs {
 		info := ksignal.SiginfoKill(int(sig), ksignal.SIKernel, 0, 0)
-		for _, q := range k.processGroupLocked(pgid) {
-			k.signalProcessLocked(q, nil, int(sig), info, &d)
+		for _, q := range processGroupLocked(k, pgid) {
+			signalProcessLocked(k, q, nil, int(sig), info, &d)
 		}
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 }
 
 // openPty opens /dev/ptmx (a new terminal's master) or /dev/pts/<n> (its
 // slave: EIO while locked or after the master closed).
-func (c *syscallCtx) openPty(d *dentry, flags uint32) (*file, error) {
+func openPty(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 	if d.Kind == vfs.KindDevPtmx {
-		t, err := c.k.ptys.New()
+		t, err := c.k.Ptys.New()
 		if err != nil {
 			return nil, err
 		}
-		return c.k.newPtyFile(t, true, d, flags), nil
+		return newPtyFile(c.k, t, true, d, flags), nil
 	}
-	t := c.k.ptys.Get(int(d.FD))
+	t := c.k.Ptys.Get(int(d.FD))
 	if t == nil {
 		return nil, unix.EIO
 	}
 	if err := t.OpenSlave(); err != nil {
 		return nil, err
 	}
-	return c.k.newPtyFile(t, false, d, flags), nil
+	return newPtyFile(c.k, t, false, d, flags), nil
 }
 
 // restorePtyFile rebuilds a description of an end of a restored
 // terminal (restore.go has made the terminals).
-func (k *clientState) restorePtyFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
-	t := k.ptys.Get(int(fs.PtyIndex))
+func restorePtyFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+	t := k.Ptys.Get(int(fs.PtyIndex))
 	if t == nil {
 		return nil, fmt.Errorf("pty %d: no such terminal in the Restore: %w", fs.PtyIndex, unix.EINVAL)
 	}
@@ -84,9 +85,9 @@ func (k *clientState) restorePtyFile(rc *syscallCtx, fs *sentrypb.FileState) (*f
 	}
 	var d *dentry
 	if rc != nil && fs.Path != "" {
-		d, _ = k.vfs.Resolve(rc, k.vfs.Root, fs.Path, false)
+		d, _ = k.VFS.Resolve(rc, k.VFS.Root, fs.Path, false)
 	}
-	f := k.newPtyFile(t, fs.PtyMaster, d, fs.Flags)
+	f := newPtyFile(k, t, fs.PtyMaster, d, fs.Flags)
 	return f, nil
 }
 
@@ -163,10 +164,10 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 		}
 		sid, _ := t.Session()
 		k := c.k
-		k.mu.Lock()
+		k.Mu.Lock()
 		callerSid := c.t.Proc.SID
-		members := k.processGroupLocked(pg)
-		k.mu.Unlock()
+		members := processGroupLocked(k, pg)
+		k.Mu.Unlock()
 		switch {
 		case sid == 0 || sid != callerSid:
 			return 0, unix.ENOTTY
@@ -179,23 +180,23 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 		return 0, nil
 	case unix.TIOCSCTTY:
 		k := c.k
-		k.mu.Lock()
+		k.Mu.Lock()
 		proc := c.t.Proc
 		leader, sid, pgid := proc.PID == proc.SID, proc.SID, proc.PGID
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		if !leader {
 			return 0, unix.EPERM
 		}
-		if cur, _ := t.Session(); cur != 0 && cur != sid && !c.creds().Capable(linux.CAP_SYS_ADMIN) {
+		if cur, _ := t.Session(); cur != 0 && cur != sid && !creds(c).Capable(linux.CAP_SYS_ADMIN) {
 			return 0, unix.EPERM
 		}
 		t.SetSession(sid, pgid)
 		return 0, nil
 	case unix.TIOCNOTTY:
 		sid, _ := t.Session()
-		c.k.mu.Lock()
+		c.k.Mu.Lock()
 		callerSid := c.t.Proc.SID
-		c.k.mu.Unlock()
+		c.k.Mu.Unlock()
 		if sid == 0 || sid != callerSid {
 			return 0, unix.ENOTTY
 		}
@@ -227,7 +228,7 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 			return 0, err
 		}
 		flags := uint32(arg) & (unix.O_ACCMODE | unix.O_NONBLOCK | unix.O_NOCTTY)
-		nf := c.k.newPtyFile(t, false, nil, flags)
+		nf := newPtyFile(c.k, t, false, nil, flags)
 		fd, err := tab.Install(nf, 0, arg&unix.O_CLOEXEC != 0)
 		if err != nil {
 			return 0, err

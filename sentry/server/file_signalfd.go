@@ -32,7 +32,7 @@ import (
 
 // SignalfdRead is k's signalfd.Reader: the client answers call c, a
 // read of a signalfd with mask.
-func (k *clientState) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int32 {
+func (kp *kernelPorts) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int32 {
 	sc := callOf(c)
 	if sc == nil || sc.t == nil || sc.reply == nil {
 		// Not a system call of a thread: nothing to answer.
@@ -62,10 +62,10 @@ func readinessOf(t *thread, f *file) (uint32, <-chan struct{}) {
 }
 
 // signalsPending handles a SignalsPending message.
-func (k *clientState) signalsPending(m *sentrypb.SignalsPending) {
-	k.mu.Lock()
-	t := k.threads[m.Tid]
-	k.mu.Unlock()
+func signalsPending(k *clientState, m *sentrypb.SignalsPending) {
+	k.Mu.Lock()
+	t := k.Threads[m.Tid]
+	k.Mu.Unlock()
 	if t != nil && m.CallGen != 0 {
 		t.SigWait.Update(m.CallGen, m.Pending)
 	}
@@ -74,7 +74,7 @@ func (k *clientState) signalsPending(m *sentrypb.SignalsPending) {
 // signalfdWantsLocked says a signalfd in p's fd table reads sig, so that
 // a signal with the default disposition goes to the client (where it
 // stays pending if blocked) rather than being dropped or killing p on
-// the server. Stop signals keep their own path. Precondition: k.mu held.
+// the server. Stop signals keep their own path. Precondition: k.Mu held.
 func signalfdWantsLocked(p *process, sig int) bool {
 	wants, _ := signalfdReaderLocked(p, sig)
 	return wants
@@ -82,7 +82,7 @@ func signalfdWantsLocked(p *process, sig int) bool {
 
 // signalfdReaderLocked is signalfdWantsLocked, with the thread id that
 // last read or waited on such a signalfd (0: none yet).
-// Precondition: k.mu held.
+// Precondition: k.Mu held.
 func signalfdReaderLocked(p *process, sig int) (bool, int32) {
 	switch unix.Signal(sig) {
 	case unix.SIGKILL, unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
@@ -107,7 +107,7 @@ func signalfdReaderLocked(p *process, sig int) (bool, int32) {
 // sysSignalfd is signalfd(fd, mask, sizemask) and signalfd4(..., flags):
 // fd -1 makes a signalfd, an existing signalfd's fd changes its mask.
 func sysSignalfd(c *syscallCtx) (int64, error) {
-	fd := c.argInt(0)
+	fd := argInt(c, 0)
 	var flags uint32
 	if c.sysno == unix.SYS_SIGNALFD4 {
 		flags = uint32(c.args[3])
@@ -121,7 +121,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 	}
 	mask := binary.LittleEndian.Uint64(b) &^ signalfd.Unblockable
 	if fd != -1 {
-		f, err := c.getFile(fd)
+		f, err := getFile(c, fd)
 		if err != nil {
 			return 0, err
 		}
@@ -134,22 +134,22 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 		f.Changed()
 		return int64(fd), nil
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
-	nfd, err := tab.Install(signalfd.New(c.k, mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
+	nfd, err := tab.Install(signalfd.New(ports(c.k), mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
 	return int64(nfd), err
 }
 
 // signalfdTargetLocked is the thread a signal for a signalfd goes to: the
 // one it was sent to, or for a signal sent to the process the thread
-// that reads the signalfd, if it is one of p's. Precondition: k.mu held.
-func (k *clientState) signalfdTargetLocked(p *process, target *thread, reader int32) *thread {
+// that reads the signalfd, if it is one of p's. Precondition: k.Mu held.
+func signalfdTargetLocked(k *clientState, p *process, target *thread, reader int32) *thread {
 	if target != nil || reader == 0 {
 		return target
 	}
-	if t := k.threads[reader]; t != nil && t.Proc == p && !t.Killed {
+	if t := k.Threads[reader]; t != nil && t.Proc == p && !t.Killed {
 		return t
 	}
 	return nil

@@ -12,29 +12,24 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
-// socketState is a client's socket state (package kernel's Sockets: the
-// AF_UNIX name space, the bound endpoints' files, the network stack).
-type socketState = kernel.Sockets
-
 // netStack returns the client's network stack: loopback only, or with
 // the sandbox network's interfaces; made at first use.
-func (k *clientState) netStack() (*socket.Stack, error) {
-	return k.socks.Stack(func() (*socket.Stack, error) {
+func netStack(k *clientState) (*socket.Stack, error) {
+	return k.Socks.Stack(func() (*socket.Stack, error) {
 		var st *socket.Stack
 		var err error
-		if k.sandboxNet != nil {
-			st, err = socket.NewSandboxStack(k.sandboxNet, k.sendFrames)
+		if k.SandboxNet != nil {
+			st, err = socket.NewSandboxStack(k.SandboxNet, func(nic int32, frames [][]byte) bool { return sendFrames(k, nic, frames) })
 		} else {
 			st, err = socket.NewLoopbackStack()
 		}
-		if err == nil && k.sysctl.IPForward() == 1 {
+		if err == nil && k.Sysctl.IPForward() == 1 {
 			err = st.SetIPv4Forwarding(true)
 		}
 		return st, err
@@ -43,14 +38,15 @@ func (k *clientState) netStack() (*socket.Stack, error) {
 
 // Unbound is k's unixsock.Namespace: a named socket's endpoint be is
 // released.
-func (k *clientState) Unbound(be transport.BoundEndpoint) {
-	k.unixNames().Unbind(be)
-	k.socks.SetBound(be, nil)
+func (kp *kernelPorts) Unbound(be transport.BoundEndpoint) {
+	k := (*clientState)(kp)
+	unixNames(k).Unbind(be)
+	k.Socks.SetBound(be, nil)
 }
 
 // unixNames returns the client's AF_UNIX name space.
-func (k *clientState) unixNames() *socket.Names {
-	return k.socks.Names()
+func unixNames(k *clientState) *socket.Names {
+	return k.Socks.Names()
 }
 
 // fileRef lets SCM_RIGHTS hold an open file description.
@@ -62,12 +58,12 @@ func (r fileRef) DecRef() { r.f.DecRef() }
 // chargeSocket reserves socket file f's receive buffer in the client's
 // memory cap (memacct.SocketBuffers), whatever the cap when force (a
 // Restore); on failure (ENOBUFS) the caller drops f.
-func (k *clientState) chargeSocket(f *file, force bool) error {
+func chargeSocket(k *clientState, f *file, force bool) error {
 	switch s := f.Impl.(type) {
 	case *unixsock.File:
-		return s.Bufs.Reserve(k.mem, s.U.EP.SocketOptions().GetReceiveBufferSize(), force)
+		return s.Bufs.Reserve(k.Mem, s.U.EP.SocketOptions().GetReceiveBufferSize(), force)
 	case *inet.File:
-		return s.Bufs.Reserve(k.mem, s.S.EP.SocketOptions().GetReceiveBufferSize(), force)
+		return s.Bufs.Reserve(k.Mem, s.S.EP.SocketOptions().GetReceiveBufferSize(), force)
 	}
 	return nil
 }
@@ -76,30 +72,30 @@ func (k *clientState) chargeSocket(f *file, force bool) error {
 // stype to connect or send to: an abstract name, or a path naming a
 // socket node, which the caller must be allowed to write and whose
 // socket must be of stype (EPROTOTYPE), as on Linux.
-func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr, stype linux.SockType) (transport.BoundEndpoint, error) {
-	names := c.k.unixNames()
+func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (transport.BoundEndpoint, error) {
+	names := unixNames(c.k)
 	if a.Abstract {
 		return names.LookupAbstract(a.Name)
 	}
-	start, err := c.startDir(atFDCWD, a.Name)
+	start, err := startDir(c, atFDCWD, a.Name)
 	if err != nil {
 		return nil, err
 	}
-	d, err := c.k.vfs.Resolve(c, start, a.Name, true)
+	d, err := c.k.VFS.Resolve(c, start, a.Name, true)
 	if err != nil {
 		return nil, err
 	}
 	if d.Kind != vfs.KindGofer || d.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return nil, unix.ECONNREFUSED
 	}
-	if err := c.mayAccessDentry(d, auth.MayWrite); err != nil {
+	if err := mayAccessDentry(c, d, auth.MayWrite); err != nil {
 		return nil, err
 	}
 	be, err := names.LookupNode(d.Ino())
 	if err != nil {
 		return nil, err
 	}
-	if bf := c.k.socks.BoundFile(be); bf != nil && bf.U.Type != stype {
+	if bf := c.k.Socks.BoundFile(be); bf != nil && bf.U.Type != stype {
 		return nil, unix.EPROTOTYPE
 	}
 	return be, nil
@@ -107,7 +103,7 @@ func (c *syscallCtx) unixEndpointAt(a socket.UnixAddr, stype linux.SockType) (tr
 
 // bindUnix names s at a: an abstract name, or a new socket node made
 // through the gofer at a path.
-func (c *syscallCtx) bindUnix(s *unixsock.File, a socket.UnixAddr) error {
+func bindUnix(c *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
 	be := s.U.Bound()
 	if be == nil {
 		return unix.EINVAL
@@ -115,13 +111,13 @@ func (c *syscallCtx) bindUnix(s *unixsock.File, a socket.UnixAddr) error {
 	if err := kobj.SysErr(s.U.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
 		return err
 	}
-	names := c.k.unixNames()
+	names := unixNames(c.k)
 	if a.Abstract {
 		if err := names.BindAbstract(a.Name, be); err != nil {
 			return err
 		}
 	} else {
-		ino, abs, err := c.mknodSocket(a.Name)
+		ino, abs, err := mknodSocket(c, a.Name)
 		if err != nil {
 			return err
 		}
@@ -132,14 +128,14 @@ func (c *syscallCtx) bindUnix(s *unixsock.File, a socket.UnixAddr) error {
 	s.Named = true
 	s.BoundName = a.TransportName()
 	s.Mu.Unlock()
-	c.k.socks.SetBound(be, s)
+	c.k.Socks.SetBound(be, s)
 	return nil
 }
 
 // mknodSocket makes the S_IFSOCK node of a bind and returns its inode
 // and absolute path.
-func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
-	dir, name, _, err := c.createAt(atFDCWD, path)
+func mknodSocket(c *syscallCtx, path string) (uint64, string, error) {
+	dir, name, _, err := createAt(c, atFDCWD, path)
 	if err != nil {
 		if err == unix.EEXIST {
 			return 0, "", unix.EADDRINUSE
@@ -150,12 +146,12 @@ func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	cr := c.creds()
-	v := c.k.vfs
+	cr := creds(c)
+	v := c.k.VFS
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^c.umask(),
-		Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.origin(0)})
+	r, err := c.k.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^umask(c),
+		Uid: cr.FSUID, Gid: cr.FSGID, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("mknod socket "+name, r.GetErrno(), err); err != nil {
 		if syserr.ErrnoOf(err) == unix.EEXIST {
 			return 0, "", unix.EADDRINUSE
@@ -179,8 +175,8 @@ func (c *syscallCtx) mknodSocket(path string) (uint64, string, error) {
 
 // autobindName picks an unused abstract name for an autobind, as Linux
 // does (five hex digits).
-func (k *clientState) autobindName(be transport.BoundEndpoint) (socket.UnixAddr, error) {
-	names := k.unixNames()
+func autobindName(k *clientState, be transport.BoundEndpoint) (socket.UnixAddr, error) {
+	names := unixNames(k)
 	for i := 0; i < 1<<20; i++ {
 		a := socket.UnixAddr{Name: fmt.Sprintf("%05x", (autobindNext.Add(1))&0xfffff), Abstract: true}
 		if err := names.BindAbstract(a.Name, be); err == nil {
@@ -193,7 +189,7 @@ func (k *clientState) autobindName(be transport.BoundEndpoint) (socket.UnixAddr,
 // putSockaddr writes a socket address to (addr, lenAddr) as accept,
 // recvfrom, getsockname and getpeername do: truncated to the buffer, the
 // full length in *lenAddr.
-func (c *syscallCtx) putSockaddr(addr, lenAddr uint64, sa []byte) error {
+func putSockaddr(c *syscallCtx, addr, lenAddr uint64, sa []byte) error {
 	if addr == 0 || lenAddr == 0 {
 		return nil
 	}

@@ -18,7 +18,7 @@ const (
 
 // newTimerFile returns a new timerfd on the application's clock clockID.
 func newTimerFile(k *clientState, clockID int32, flags uint32) (*file, error) {
-	clk := k.clocks.ByID(clockID)
+	clk := k.Clocks.ByID(clockID)
 	if clk == nil {
 		return nil, unix.EINVAL
 	}
@@ -35,7 +35,7 @@ func sysTimerfdCreate(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -48,7 +48,7 @@ func sysTimerfdCreate(c *syscallCtx) (int64, error) {
 }
 
 // timerfdAt returns the timerfd at fd (EINVAL if fd is another file).
-func (c *syscallCtx) timerfdAt(fd int32) (*file, *timerfd.File, error) {
+func timerfdAt(c *syscallCtx, fd int32) (*file, *timerfd.File, error) {
 	return fileAs[*timerfd.File](c, fd, unix.EINVAL)
 }
 
@@ -57,7 +57,7 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 	if flags&^timerfdSettableFlags != 0 {
 		return 0, unix.EINVAL
 	}
-	f, t, err := c.timerfdAt(c.argInt(0))
+	f, t, err := timerfdAt(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -89,7 +89,7 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 }
 
 func sysTimerfdGettime(c *syscallCtx) (int64, error) {
-	f, t, err := c.timerfdAt(c.argInt(0))
+	f, t, err := timerfdAt(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}

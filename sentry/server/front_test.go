@@ -17,9 +17,9 @@ func TestThreadCallsPruned(t *testing.T) {
 	c := fuzzClient(t, srv)
 	defer c.destroy()
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	live := k.threads[1]
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	live := k.Threads[1]
 	liveCalls := c.callsOfLocked(live)
 	if c.callsOfLocked(live) != liveCalls {
 		t.Fatal("a thread's second lookup made a new record")
@@ -51,7 +51,7 @@ func TestThreadCallsPruned(t *testing.T) {
 	if c.calls[live] != liveCalls {
 		t.Error("the live thread's record was replaced")
 	}
-	if n := len(c.calls); n > 2*len(k.threads)+17 {
-		t.Errorf("%d records after pruning for %d threads", n, len(k.threads))
+	if n := len(c.calls); n > 2*len(k.Threads)+17 {
+		t.Errorf("%d records after pruning for %d threads", n, len(k.Threads))
 	}
 }

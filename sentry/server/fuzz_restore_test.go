@@ -82,9 +82,9 @@ func FuzzRestore(f *testing.F) {
 		if r.GetErrno() != 0 {
 			return
 		}
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		for pid, p := range k.procs {
+		k.Mu.Lock()
+		defer k.Mu.Unlock()
+		for pid, p := range k.Procs {
 			if c := p.Creds; c.RUID != 1000 || c.EUID != 1000 || c.SUID != 1000 || c.RGID != 1000 || c.EGID != 1000 || c.SGID != 1000 {
 				t.Fatalf("restored process %d with creds %+v beyond the peer's grant", pid, c)
 			}

@@ -28,22 +28,22 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 	}
 	c.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
 	k := c.k
-	k.mu.Lock()
-	p, err := k.newProcessLocked(1, nil)
+	k.Mu.Lock()
+	p, err := newProcessLocked(k, 1, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	p.PGID, p.SID = 1, 1
-	p.FDs = newFDTable(k.trk, nil)
-	p.FS = &fsContext{Refs: 1, Cwd: k.vfs.Root, Umask: 022}
+	p.FDs = newFDTable(k.Trk, nil)
+	p.FS = &fsContext{Refs: 1, Cwd: k.VFS.Root, Umask: 022}
 	p.Sig = &ksignal.Handlers{}
-	k.init = p
-	k.started = true
-	k.mu.Unlock()
+	k.Init = p
+	k.Started = true
+	k.Mu.Unlock()
 	for i := int32(0); i < 3; i++ {
 		p.FDs.Install(newStdioFile(k, i), i, false)
 	}
-	r, w, err := newPipe(k.trk, k.mem)
+	r, w, err := newPipe(k.Trk, k.Mem)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 	// Kernel objects: a stream socketpair (5, 6), an epoll (7) and an
 	// eventfd (8).
 	ua, ub := socket.NewUnixPair(linux.SOCK_STREAM, socket.Creds{Pid: 1})
-	sa, sb := unixsock.New(k, ua, 0), unixsock.New(k, ub, 0)
+	sa, sb := unixsock.New(ports(k), ua, 0), unixsock.New(ports(k), ub, 0)
 	unixsock.NewConn(0, true).PairFiles(sa, sb)
 	p.FDs.InstallPair(sa, sb, false)
 	p.FDs.Install(epoll.New(0), 7, false)
@@ -64,16 +64,16 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 // fuzzOne runs one system call on thread 1, interrupting it if it blocks,
 // and fails if it does not return.
 func fuzzOne(t *testing.T, k *clientState, sysno int32, args []uint64, data []byte) *sentrypb.Reply {
-	k.mu.Lock()
-	th := k.threads[1]
-	k.mu.Unlock()
+	k.Mu.Lock()
+	th := k.Threads[1]
+	k.Mu.Unlock()
 	if th == nil {
 		return nil
 	}
 	intr := make(chan struct{})
 	done := make(chan *sentrypb.Reply, 1)
 	sc := &sentrypb.Syscall{Sysno: sysno, Args: args, Inputs: []*sentrypb.Region{{Addr: fuzzAddr, Data: data}}}
-	go func() { done <- k.dispatch(th, 1, sc, intr, nil) }()
+	go func() { done <- dispatch(k, th, 1, sc, intr, nil) }()
 	select {
 	case r := <-done:
 		return r

@@ -24,7 +24,7 @@ func TestGoodbyeForgetsCachedReplies(t *testing.T) {
 	e.srv.mu.Lock()
 	var origin string
 	for c := range e.srv.clients {
-		origin = c.k.originID
+		origin = c.k.OriginID
 	}
 	e.srv.mu.Unlock()
 	// The server's calls and these reach the gofer as the same peer.

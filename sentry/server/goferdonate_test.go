@@ -264,7 +264,7 @@ func TestDonatedWritesOutliveGofer(t *testing.T) {
 		pending := 0
 		e.srv.mu.Lock()
 		for c := range e.srv.clients {
-			pending += len(c.k.dur.Pending())
+			pending += len(c.k.Dur.Pending())
 		}
 		e.srv.mu.Unlock()
 		if pending == 0 {

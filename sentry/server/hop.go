@@ -60,7 +60,7 @@ func (c *client) openChannel(sess *session, m *sentrypb.ChannelOpen) {
 		return c.hopCall(sess, hs, route, call)
 	})
 	if err != nil {
-		c.k.log.Debug("call channel not granted", "err", err)
+		c.k.Log.Debug("call channel not granted", "err", err)
 	}
 }
 
@@ -71,13 +71,13 @@ func (c *client) hopCall(sess *session, hs transport.HopServer, route *hopRoute,
 	sess.heard.Store(time.Now().UnixNano())
 	if err := sess.seqs.admit(call); err != nil || call.GetSyscall() == nil || call.Tid == 0 {
 		// Only a thread's system calls use channels.
-		c.k.log.Warn("refused a call on a channel", "seq", call.Seq, "err", err)
+		c.k.Log.Warn("refused a call on a channel", "seq", call.Seq, "err", err)
 		c.stream.sendMu.Lock()
 		st := hs.StampReply()
 		c.stream.sendMu.Unlock()
 		return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}, st, true
 	}
-	observeClocks(c.k.clocks, call.GetSyscall().GetClocks())
+	observeClocks(c.k.Clocks, call.GetSyscall().GetClocks())
 	c.stream.sendMu.Lock()
 	if c.stream.hopRoutes == nil {
 		c.stream.hopRoutes = make(map[uint64]*hopRoute)
@@ -88,7 +88,7 @@ func (c *client) hopCall(sess *session, hs transport.HopServer, route *hopRoute,
 	select {
 	case res := <-route.ch:
 		return res.r, res.st, true
-	case <-c.k.done:
+	case <-c.k.Done:
 		c.stream.sendMu.Lock()
 		delete(c.stream.hopRoutes, call.Seq)
 		c.stream.sendMu.Unlock()

@@ -26,7 +26,7 @@ func TestHostSocketBadInput(t *testing.T) {
 		if r == nil || r.Errno != 0 {
 			t.Fatalf("socket: %v", r)
 		}
-		f, _, err := k.init.FDs.Get(int32(r.Ret))
+		f, _, err := k.Init.FDs.Get(int32(r.Ret))
 		if err != nil {
 			t.Fatal(err)
 		}

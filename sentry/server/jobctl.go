@@ -37,8 +37,8 @@ const contSignal = 1 << (unix.SIGCONT - 1)
 // handled SIGCONT is queued on the client before the threads run again,
 // together with what was queued during the stop, as on Linux.
 //
-// Preconditions: k.mu is held; p is not exiting.
-func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred) (discard uint64) {
+// Preconditions: k.Mu is held; p is not exiting.
+func jobControlOnSignalLocked(k *clientState, p *process, sig int, d *deferred) (discard uint64) {
 	switch {
 	case ksignal.DefaultActionOf(sig) == ksignal.ActStop:
 		return contSignal
@@ -46,9 +46,9 @@ func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred)
 		if p.Stopped {
 			p.Stopped, p.StopSig = false, 0
 			p.WaitCode = ksignal.CLDContinued
-			k.trk.Changed(p)
-			k.notifyParentStopLocked(p, ksignal.CLDContinued, int32(unix.SIGCONT), d)
-			k.waitq.Notify()
+			k.Trk.Changed(p)
+			notifyParentStopLocked(k, p, ksignal.CLDContinued, int32(unix.SIGCONT), d)
+			k.Waitq.Notify()
 		}
 		return stopSignals
 	}
@@ -60,25 +60,25 @@ func (k *clientState) jobControlOnSignalLocked(p *process, sig int, d *deferred)
 // orphaned (Linux discards those then: no one could continue the group).
 // A process already stopped stays as it is (no second report).
 //
-// Preconditions: k.mu is held; p is not exiting.
-func (k *clientState) stopProcessLocked(p *process, sig int, d *deferred) {
+// Preconditions: k.Mu is held; p is not exiting.
+func stopProcessLocked(k *clientState, p *process, sig int, d *deferred) {
 	if p.Stopped {
 		return
 	}
-	if sig != int(unix.SIGSTOP) && k.orphanedPgrpLocked(p.PGID) {
+	if sig != int(unix.SIGSTOP) && orphanedPgrpLocked(k, p.PGID) {
 		return
 	}
 	p.Stopped, p.StopSig = true, sig
 	p.WaitCode = ksignal.CLDStopped
-	k.trk.Changed(p)
-	k.pushJobControlLocked(p, 0, d)
-	k.notifyParentStopLocked(p, ksignal.CLDStopped, int32(sig), d)
-	k.waitq.Notify()
+	k.Trk.Changed(p)
+	pushJobControlLocked(k, p, 0, d)
+	notifyParentStopLocked(k, p, ksignal.CLDStopped, int32(sig), d)
+	k.Waitq.Notify()
 }
 
 // pushJobControlLocked tells the client p's stop state, discarding the
 // signals in discard that are pending in p's threads.
-func (k *clientState) pushJobControlLocked(p *process, discard uint64, d *deferred) {
+func pushJobControlLocked(k *clientState, p *process, discard uint64, d *deferred) {
 	d.Push(&sentrypb.Push{Msg: &sentrypb.Push_JobControl{JobControl: &sentrypb.JobControl{
 		Pid: p.PID, Stopped: p.Stopped, Discard: discard, StopSignal: int32(p.StopSig),
 	}}})
@@ -87,7 +87,7 @@ func (k *clientState) pushJobControlLocked(p *process, discard uint64, d *deferr
 // notifyParentStopLocked sends SIGCHLD with code (CLD_STOPPED or
 // CLD_CONTINUED) and status to p's parent, unless the parent ignores
 // SIGCHLD or set SA_NOCLDSTOP (Linux's do_notify_parent_cldstop).
-func (k *clientState) notifyParentStopLocked(p *process, code, status int32, d *deferred) {
+func notifyParentStopLocked(k *clientState, p *process, code, status int32, d *deferred) {
 	par := p.Parent
 	if par == nil || par.Exiting {
 		return
@@ -96,15 +96,15 @@ func (k *clientState) notifyParentStopLocked(p *process, code, status int32, d *
 	if act.Handler == ksignal.SigIgn || act.Flags&ksignal.SANoCldStop != 0 {
 		return
 	}
-	k.signalProcessLocked(par, nil, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, p.PID, p.Creds.RUID, status), d)
+	signalProcessLocked(k, par, nil, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, p.PID, p.Creds.RUID, status), d)
 }
 
 // orphanedPgrpLocked says process group pgid is orphaned: no member has a
 // parent in another group of the same session (POSIX; Linux's
 // will_become_orphaned_pgrp). The application's first process has no
 // parent here, as its real parent is outside the sandbox's session.
-func (k *clientState) orphanedPgrpLocked(pgid int32) bool {
-	for _, q := range k.processGroupLocked(pgid) {
+func orphanedPgrpLocked(k *clientState, pgid int32) bool {
+	for _, q := range processGroupLocked(k, pgid) {
 		par := q.Parent
 		if par != nil && !par.Exiting && par.PGID != pgid && par.SID == q.SID {
 			return false
@@ -116,7 +116,7 @@ func (k *clientState) orphanedPgrpLocked(pgid int32) bool {
 // waitEventLocked returns the stop or continue event of child ch that a
 // wait with options reports (its wait status and waitid's si_code and
 // si_status), consuming it unless WNOWAIT; ok is false if there is none.
-func (k *clientState) waitEventLocked(ch *process, options uint32) (status, code, sistatus int32, ok bool) {
+func waitEventLocked(k *clientState, ch *process, options uint32) (status, code, sistatus int32, ok bool) {
 	if ch.Exiting {
 		return 0, 0, 0, false
 	}
@@ -130,14 +130,14 @@ func (k *clientState) waitEventLocked(ch *process, options uint32) (status, code
 	}
 	if options&wNowait == 0 {
 		ch.WaitCode = 0
-		k.trk.Changed(ch)
+		k.Trk.Changed(ch)
 	}
 	return status, code, sistatus, true
 }
 
 // restoreJobControlLocked sets p's stop state from its record, ignoring
 // values no server could have reported.
-func (k *clientState) restoreJobControlLocked(p *process, ps *sentrypb.ProcessState) {
+func restoreJobControlLocked(k *clientState, p *process, ps *sentrypb.ProcessState) {
 	if ps.Stopped && ksignal.DefaultActionOf(int(ps.StopSignal)) == ksignal.ActStop && ps.StopSignal > 0 && ps.StopSignal <= ksignal.NumSignals {
 		p.Stopped, p.StopSig = true, int(ps.StopSignal)
 	}
@@ -152,9 +152,9 @@ func (k *clientState) restoreJobControlLocked(p *process, ps *sentrypb.ProcessSt
 }
 
 // ttyStopsWrites says terminal term's TOSTOP flag is set.
-func (k *clientState) ttyStopsWrites(term *ttyState) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+func ttyStopsWrites(k *clientState, term *ttyState) bool {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	return pty.StopsWrites(term.Termios)
 }
 
@@ -163,21 +163,21 @@ func (k *clientState) ttyStopsWrites(term *ttyState) bool {
 // (JobControlAccess). The session of the first stdio set's terminal is
 // the first process's; a spawned process's set names its own
 // (ttyState.sid).
-func (k *clientState) ttyJobControl(c fdesc.Call, s *stdioFile, sig int) error {
-	k.mu.Lock()
+func ttyJobControl(k *clientState, c fdesc.Call, s *stdioFile, sig int) error {
+	k.Mu.Lock()
 	term := s.term
 	present, sid, fg := term.Present, term.Sid, term.FgPgrp
 	if s.set == 0 {
 		sid = -1
-		if k.init != nil {
-			sid = k.init.SID
+		if k.Init != nil {
+			sid = k.Init.SID
 		}
 	}
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	if !present {
 		return nil
 	}
-	return k.JobControlAccess(c, sid, fg, sig)
+	return ports(k).JobControlAccess(c, sid, fg, sig)
 }
 
 // JobControlAccess applies a terminal's job control to a read (sig
@@ -190,43 +190,44 @@ func (k *clientState) ttyJobControl(c fdesc.Call, s *stdioFile, sig int) error {
 // ERESTARTSYS, to be made again once the group continues (in the
 // foreground, one hopes). Masks are the client's, so a blocked sig counts
 // as not ignored.
-func (k *clientState) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
+func (kp *kernelPorts) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
+	k := (*clientState)(kp)
 	sc := callOf(c)
 	if sc == nil || sc.t == nil {
 		// No calling thread (a PageWrite): no job control.
 		return nil
 	}
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	p := sc.t.Proc
 	if sid <= 0 || p.SID != sid || fgPgrp == 0 || p.PGID == fgPgrp {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return nil
 	}
 	if p.Sig.Act[sig].Handler == ksignal.SigIgn {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		if sig == int(unix.SIGTTIN) {
 			return unix.EIO
 		}
 		return nil
 	}
-	if k.orphanedPgrpLocked(p.PGID) {
-		k.mu.Unlock()
+	if orphanedPgrpLocked(k, p.PGID) {
+		k.Mu.Unlock()
 		return unix.EIO
 	}
 	info := ksignal.SiginfoKill(sig, ksignal.SIKernel, 0, 0)
-	for _, q := range k.processGroupLocked(p.PGID) {
-		k.signalFromAppLocked(q, nil, sig, info, &d)
+	for _, q := range processGroupLocked(k, p.PGID) {
+		signalFromAppLocked(k, q, nil, sig, info, &d)
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return syserr.RestartSys
 }
 
 // orphanableByExitLocked returns the process groups that exiting p may
 // leave orphaned: its own, if its parent is in another group of its
 // session, and each child's that is another group of its session.
-func (k *clientState) orphanableByExitLocked(p *process) []int32 {
+func orphanableByExitLocked(k *clientState, p *process) []int32 {
 	var out []int32
 	if par := p.Parent; par != nil && par.PGID != p.PGID && par.SID == p.SID {
 		out = append(out, p.PGID)
@@ -244,18 +245,18 @@ func (k *clientState) orphanableByExitLocked(p *process) []int32 {
 // Linux does when an exit orphans a group with stopped jobs (no one could
 // continue them).
 //
-// Preconditions: k.mu is held; the exiting process is marked exiting and
+// Preconditions: k.Mu is held; the exiting process is marked exiting and
 // its children have their new parent.
-func (k *clientState) hangUpOrphanedLocked(pgids []int32, d *deferred) {
+func hangUpOrphanedLocked(k *clientState, pgids []int32, d *deferred) {
 	for _, pgid := range pgids {
-		members := k.processGroupLocked(pgid)
-		if !slices.ContainsFunc(members, func(q *process) bool { return q.Stopped }) || !k.orphanedPgrpLocked(pgid) {
+		members := processGroupLocked(k, pgid)
+		if !slices.ContainsFunc(members, func(q *process) bool { return q.Stopped }) || !orphanedPgrpLocked(k, pgid) {
 			continue
 		}
 		for _, sig := range []int{int(unix.SIGHUP), int(unix.SIGCONT)} {
 			info := ksignal.SiginfoKill(sig, ksignal.SIKernel, 0, 0)
 			for _, q := range members {
-				k.signalProcessLocked(q, nil, sig, info, d)
+				signalProcessLocked(k, q, nil, sig, info, d)
 			}
 		}
 	}
@@ -266,13 +267,13 @@ func (k *clientState) hangUpOrphanedLocked(pgids []int32, d *deferred) {
 // first process's for the client's own stdio, a spawned process's for its
 // stdio set; 0 if p leads none.
 //
-// Preconditions: k.mu is locked.
-func (k *clientState) ttyForegroundLocked(p *process) int32 {
-	if p == k.init && k.tty.Present {
-		return k.tty.FgPgrp
+// Preconditions: k.Mu is locked.
+func ttyForegroundLocked(k *clientState, p *process) int32 {
+	if p == k.Init && k.TTY.Present {
+		return k.TTY.FgPgrp
 	}
 	if p.Spawned {
-		for _, s := range k.stdioSets {
+		for _, s := range k.StdioSets {
 			if s.TTY.Present && s.TTY.Sid == p.PID {
 				return s.TTY.FgPgrp
 			}
@@ -284,14 +285,14 @@ func (k *clientState) ttyForegroundLocked(p *process) int32 {
 // markTTYLeaderLocked marks the record of the process whose session
 // stdio terminal s is, after its foreground group changed.
 //
-// Preconditions: k.mu is locked.
-func (k *clientState) markTTYLeaderLocked(s *stdioFile) {
-	leader := k.init
+// Preconditions: k.Mu is locked.
+func markTTYLeaderLocked(k *clientState, s *stdioFile) {
+	leader := k.Init
 	if s.set != 0 {
-		leader = k.procs[s.term.Sid]
+		leader = k.Procs[s.term.Sid]
 	}
 	if leader != nil {
-		k.trk.Changed(leader)
+		k.Trk.Changed(leader)
 	}
 }
 
@@ -299,9 +300,9 @@ func (k *clientState) markTTYLeaderLocked(s *stdioFile) {
 // gets: the one ps recorded if that group still has a process, else def
 // (the session leader's own group).
 //
-// Preconditions: k.mu is locked.
-func (k *clientState) restoredForegroundLocked(ps *sentrypb.ProcessState, def int32) int32 {
-	if fg := ps.GetTtyForegroundPgrp(); fg > 0 && len(k.processGroupLocked(fg)) > 0 {
+// Preconditions: k.Mu is locked.
+func restoredForegroundLocked(k *clientState, ps *sentrypb.ProcessState, def int32) int32 {
+	if fg := ps.GetTtyForegroundPgrp(); fg > 0 && len(processGroupLocked(k, fg)) > 0 {
 		return fg
 	}
 	return def

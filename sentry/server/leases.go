@@ -45,24 +45,24 @@ const (
 )
 
 // ownerExistsLocked reports whether an owner of that type and id exists.
-// Precondition: k.mu held.
-func (k *clientState) ownerExistsLocked(typ, id int32) bool {
+// Precondition: k.Mu held.
+func ownerExistsLocked(k *clientState, typ, id int32) bool {
 	switch typ {
 	case fOwnerTID:
-		t := k.threads[id]
+		t := k.Threads[id]
 		return t != nil && !t.Killed
 	case fOwnerPID:
-		p := k.procs[id]
+		p := k.Procs[id]
 		return p != nil && !p.Zombie
 	case fOwnerPGRP:
-		return len(k.processGroupLocked(id)) > 0
+		return len(processGroupLocked(k, id)) > 0
 	}
 	return false
 }
 
 // fcntlOwner serves F_GETOWN, F_SETOWN, F_GETOWN_EX, F_SETOWN_EX,
 // F_GETSIG and F_SETSIG.
-func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
+func fcntlOwner(c *syscallCtx, f *file, cmd int) (int64, error) {
 	switch cmd {
 	case unix.F_GETOWN:
 		typ, id, _ := f.Async.Owner()
@@ -79,7 +79,7 @@ func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
 			}
 			typ, id = fOwnerPGRP, -arg
 		}
-		return 0, c.setOwner(f, typ, id)
+		return 0, setOwner(c, f, typ, id)
 	case unix.F_GETOWN_EX:
 		typ, id, _ := f.Async.Owner()
 		var b [8]byte
@@ -95,7 +95,7 @@ func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
 		if typ < fOwnerTID || typ > fOwnerPGRP {
 			return 0, unix.EINVAL
 		}
-		return 0, c.setOwner(f, typ, id)
+		return 0, setOwner(c, f, typ, id)
 	case unix.F_GETSIG:
 		_, _, sig := f.Async.Owner()
 		return int64(sig), nil
@@ -112,11 +112,11 @@ func (c *syscallCtx) fcntlOwner(f *file, cmd int) (int64, error) {
 }
 
 // setOwner sets f's owner (id 0: none; else it must exist: ESRCH).
-func (c *syscallCtx) setOwner(f *file, typ, id int32) error {
+func setOwner(c *syscallCtx, f *file, typ, id int32) error {
 	if id != 0 {
-		c.k.mu.Lock()
-		ok := c.k.ownerExistsLocked(typ, id)
-		c.k.mu.Unlock()
+		c.k.Mu.Lock()
+		ok := ownerExistsLocked(c.k, typ, id)
+		c.k.Mu.Unlock()
 		if !ok {
 			return unix.ESRCH
 		}
@@ -136,7 +136,7 @@ const (
 // sendIOSignal sends f's I/O signal to its owner: code is the si_code
 // (pollInCode...) and band the si_band it carries when F_SETSIG chose the
 // signal; fd is si_fd.
-func (k *clientState) sendIOSignal(f *file, fd int32, code int32, band uint32) {
+func sendIOSignal(k *clientState, f *file, fd int32, code int32, band uint32) {
 	typ, id, sig := f.Async.Owner()
 	if id == 0 {
 		return
@@ -154,37 +154,37 @@ func (k *clientState) sendIOSignal(f *file, fd int32, code int32, band uint32) {
 		binary.LittleEndian.PutUint32(info[24:], uint32(fd))
 	}
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	switch typ {
 	case fOwnerTID:
-		if t := k.threads[id]; t != nil && !t.Killed {
-			k.queueAsyncSignalLocked(t.Proc, t, signo, info, &d)
+		if t := k.Threads[id]; t != nil && !t.Killed {
+			queueAsyncSignalLocked(k, t.Proc, t, signo, info, &d)
 		}
 	case fOwnerPID:
-		if p := k.procs[id]; p != nil {
-			k.queueAsyncSignalLocked(p, nil, signo, info, &d)
+		if p := k.Procs[id]; p != nil {
+			queueAsyncSignalLocked(k, p, nil, signo, info, &d)
 		}
 	case fOwnerPGRP:
-		for _, p := range k.processGroupLocked(id) {
-			k.queueAsyncSignalLocked(p, nil, signo, info, &d)
+		for _, p := range processGroupLocked(k, id) {
+			queueAsyncSignalLocked(k, p, nil, signo, info, &d)
 		}
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 }
 
 // queueAsyncSignalLocked sends a signal the kernel raises on its own
 // (SIGIO): with a handler as kill does; without one it still goes to the
 // client, which holds the mask, so that a blocked one waits there for
 // sigtimedwait (the client drops an ignored one and sends one with a fatal
-// default action back). Precondition: k.mu held.
-func (k *clientState) queueAsyncSignalLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
+// default action back). Precondition: k.Mu held.
+func queueAsyncSignalLocked(k *clientState, p *process, t *thread, sig int, info []byte, d *deferred) {
 	if p.Exiting {
 		return
 	}
 	act := p.Sig.Act[sig]
 	if act.Handler != ksignal.SigDfl && act.Handler != ksignal.SigIgn {
-		k.signalProcessLocked(p, t, sig, info, d)
+		signalProcessLocked(k, p, t, sig, info, d)
 		return
 	}
 	if t == nil || t.Killed || t.Proc != p {
@@ -199,7 +199,7 @@ func (k *clientState) queueAsyncSignalLocked(p *process, t *thread, sig int, inf
 
 // setAsync starts or stops f's O_ASYNC watcher; fd is the fd its signals
 // name.
-func (k *clientState) setAsync(f *file, fd int32, on bool) {
+func setAsync(k *clientState, f *file, fd int32, on bool) {
 	var ev uint32
 	var ch <-chan struct{}
 	if on {
@@ -212,20 +212,20 @@ func (k *clientState) setAsync(f *file, fd int32, on bool) {
 		return
 	}
 	if stop, start := f.Async.StartWatch(fd); start {
-		go k.watchAsync(f, stop, ev, ch)
+		go watchAsync(k, f, stop, ev, ch)
 	}
 }
 
 // watchAsync signals f's owner each time f becomes readable or writable,
 // until stop is closed, f is released or the client goes; ev and ch are
 // f's readiness when O_ASYNC was set.
-func (k *clientState) watchAsync(f *file, stop <-chan struct{}, ev uint32, ch <-chan struct{}) {
+func watchAsync(k *clientState, f *file, stop <-chan struct{}, ev uint32, ch <-chan struct{}) {
 	for ch != nil {
 		select {
 		case <-ch:
 		case <-stop:
 			return
-		case <-k.done:
+		case <-k.Done:
 			return
 		}
 		var now uint32
@@ -242,10 +242,10 @@ func (k *clientState) watchAsync(f *file, stop <-chan struct{}, ev uint32, ch <-
 		ev = now
 		fd := f.Async.WatchFD()
 		if gained&pollIn != 0 {
-			k.sendIOSignal(f, fd, pollInCode, pollIn|pollRdNorm)
+			sendIOSignal(k, f, fd, pollInCode, pollIn|pollRdNorm)
 		}
 		if gained&pollOut != 0 {
-			k.sendIOSignal(f, fd, pollOutCode, pollOut|pollWrNorm)
+			sendIOSignal(k, f, fd, pollOutCode, pollOut|pollWrNorm)
 		}
 	}
 }
@@ -260,12 +260,12 @@ func leaseFile(f *file) (uint64, bool) {
 
 // openCounts counts the descriptions of the client's processes open for
 // reading and for writing on gofer file ino, but f.
-func (k *clientState) openCounts(ino uint64, f *file) (readers, writers int) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+func openCounts(k *clientState, ino uint64, f *file) (readers, writers int) {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	seenTab := make(map[*fdTable]bool)
 	seen := make(map[*file]bool)
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		t := p.FDs
 		if t == nil || seenTab[t] {
 			continue
@@ -289,12 +289,12 @@ func (k *clientState) openCounts(ino uint64, f *file) (readers, writers int) {
 }
 
 // fcntlLease serves F_SETLEASE and F_GETLEASE on fd.
-func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
+func fcntlLease(c *syscallCtx, f *file, fd int32, cmd int) (int64, error) {
 	ino, ok := leaseFile(f)
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	lt := c.k.leases
+	lt := c.k.Leases
 	if cmd == unix.F_GETLEASE {
 		return int64(lt.Get(ino, f).FcntlType()), nil
 	}
@@ -309,50 +309,51 @@ func (c *syscallCtx) fcntlLease(f *file, fd int32, cmd int) (int64, error) {
 		f.Changed()
 		return 0, nil
 	}
-	if cr := c.creds(); !cr.OwnerOrCapable(c.k.vfs.AttrsOf(dentryOf(f))) {
+	if cr := creds(c); !cr.OwnerOrCapable(c.k.VFS.AttrsOf(dentryOf(f))) {
 		return 0, unix.EACCES
 	}
 	if rank == lease.Read && f.Writable() {
 		return 0, unix.EAGAIN
 	}
-	readers, writers := c.k.openCounts(ino, f)
+	readers, writers := openCounts(c.k, ino, f)
 	if err := lt.Set(ino, f, rank, fd, readers, writers); err != nil {
 		return 0, err
 	}
 	f.HasLease.Store(true)
 	// As Linux, taking a lease makes the caller's process the owner its
 	// break signal goes to.
-	f.Async.SetOwner(fOwnerPID, c.pid())
+	f.Async.SetOwner(fOwnerPID, callPid(c))
 	f.Changed()
 	return 0, nil
 }
 
 // dropLease drops the lease of a description that is gone: f's
 // fileOwner.
-func (k *clientState) DropLease(f *file) {
+func (kp *kernelPorts) DropLease(f *file) {
+	k := (*clientState)(kp)
 	if ino, ok := leaseFile(f); ok {
-		k.leases.Release(ino, f)
+		k.Leases.Release(ino, f)
 	}
 }
 
 // breakLeases is called before d is opened (for writing if write, or
 // truncated) by the application: leases that conflict are broken, and the
 // call waits for their holders (see the top of this file).
-func (c *syscallCtx) breakLeases(d *dentry, write, nonblock bool) error {
+func breakLeases(c *syscallCtx, d *dentry, write, nonblock bool) error {
 	if d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() {
 		return nil
 	}
 	notify := func(f *file, fd int32) {
-		c.k.sendIOSignal(f, fd, pollMsgCode, pollIn|pollRdNorm|pollMsgBand)
+		sendIOSignal(c.k, f, fd, pollMsgCode, pollIn|pollRdNorm|pollMsgBand)
 	}
-	return c.k.leases.Break(d.Ino(), write, nonblock, notify, (*file).Changed, c.block)
+	return c.k.Leases.Break(d.Ino(), write, nonblock, notify, (*file).Changed, c.Block)
 }
 
 // pollMsgBand is POLLMSG, part of the si_band of a lease break.
 const pollMsgBand = 0x400
 
 // recordAsync fills the owner, signal and lease fields of f's FileState.
-func (k *clientState) recordAsync(f *file, st *sentrypb.FileState) {
+func recordAsync(k *clientState, f *file, st *sentrypb.FileState) {
 	var watchFD int32
 	var watching bool
 	st.OwnerType, st.OwnerId, st.IoSignal, watchFD, watching = f.Async.State()
@@ -361,7 +362,7 @@ func (k *clientState) recordAsync(f *file, st *sentrypb.FileState) {
 	}
 	if f.HasLease.Load() {
 		if ino, ok := leaseFile(f); ok {
-			if rank, fd, ok := k.leases.LeaseOf(ino, f); ok {
+			if rank, fd, ok := k.Leases.LeaseOf(ino, f); ok {
 				st.HasLease, st.Lease, st.LeaseFd = true, rank.FcntlType(), fd
 			}
 		}
@@ -370,7 +371,7 @@ func (k *clientState) recordAsync(f *file, st *sentrypb.FileState) {
 
 // restoreAsync gives restored description f the owner, signal, O_ASYNC
 // watcher and lease its FileState records.
-func (k *clientState) restoreAsync(f *file, st *sentrypb.FileState) {
+func restoreAsync(k *clientState, f *file, st *sentrypb.FileState) {
 	typ := st.GetOwnerType()
 	if typ < fOwnerTID || typ > fOwnerPGRP {
 		typ = fOwnerTID
@@ -380,12 +381,12 @@ func (k *clientState) restoreAsync(f *file, st *sentrypb.FileState) {
 		f.Async.SetSig(sig)
 	}
 	if f.Flags.Load()&unix.O_ASYNC != 0 {
-		k.setAsync(f, st.GetAsyncFd(), true)
+		setAsync(k, f, st.GetAsyncFd(), true)
 	}
 	if st.GetHasLease() {
 		rank, ok := lease.RankOfType(st.GetLease())
 		if ino, isLeasable := leaseFile(f); ok && isLeasable && rank != lease.None {
-			k.leases.Restore(ino, f, rank, st.GetLeaseFd())
+			k.Leases.Restore(ino, f, rank, st.GetLeaseFd())
 			f.HasLease.Store(true)
 		}
 	}

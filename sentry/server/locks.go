@@ -16,9 +16,10 @@ const lockMand = 32
 
 // dropDescriptionLocks drops the OFD and flock locks of description f
 // (its last reference went): f's fileOwner.
-func (k *clientState) DropDescriptionLocks(f *file) {
+func (kp *kernelPorts) DropDescriptionLocks(f *file) {
+	k := (*clientState)(kp)
 	if ino, ok := lockIno(f); ok {
-		k.locks.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
+		k.Locks.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
 	}
 }
 
@@ -51,7 +52,7 @@ func parseFlock(b []byte) flockArg {
 
 // lockRange turns a struct flock's whence, start and len into [start,
 // end) of f.
-func (c *syscallCtx) lockRange(f *file, a flockArg) (uint64, uint64, error) {
+func lockRange(c *syscallCtx, f *file, a flockArg) (uint64, uint64, error) {
 	var base int64
 	switch a.whence {
 	case unix.SEEK_SET:
@@ -60,7 +61,7 @@ func (c *syscallCtx) lockRange(f *file, a flockArg) (uint64, uint64, error) {
 		base = f.Off
 		f.OffMu.Unlock()
 	case unix.SEEK_END:
-		st, err := c.statOf(nil, f)
+		st, err := statOf(c, nil, f)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -91,7 +92,7 @@ func (c *syscallCtx) lockRange(f *file, a flockArg) (uint64, uint64, error) {
 
 // fcntlLock implements F_GETLK, F_SETLK, F_SETLKW and their F_OFD_ forms
 // on f.
-func (c *syscallCtx) fcntlLock(f *file, cmd int) (int64, error) {
+func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 	b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
 	if err != nil {
 		return 0, err
@@ -107,7 +108,7 @@ func (c *syscallCtx) fcntlLock(f *file, cmd int) (int64, error) {
 	if a.typ != unix.F_RDLCK && a.typ != unix.F_WRLCK && a.typ != unix.F_UNLCK {
 		return 0, unix.EINVAL
 	}
-	start, end, err := c.lockRange(f, a)
+	start, end, err := lockRange(c, f, a)
 	if err != nil {
 		return 0, err
 	}
@@ -119,13 +120,13 @@ func (c *syscallCtx) fcntlLock(f *file, cmd int) (int64, error) {
 	owner := filelock.Owner[*fdTable, *file]{File: f}
 	pid := int32(-1)
 	if !ofd {
-		tab, err := c.fdTable()
+		tab, err := callFdTable(c)
 		if err != nil {
 			return 0, err
 		}
-		owner, pid = filelock.Owner[*fdTable, *file]{Table: tab}, c.pid()
+		owner, pid = filelock.Owner[*fdTable, *file]{Table: tab}, callPid(c)
 	}
-	lt := c.k.locks
+	lt := c.k.Locks
 	if cmd == unix.F_GETLK || cmd == fOFDGetlk {
 		if a.typ == unix.F_UNLCK {
 			return 0, unix.EINVAL
@@ -168,13 +169,13 @@ func (c *syscallCtx) fcntlLock(f *file, cmd int) (int64, error) {
 	}
 	var block func(<-chan struct{}) error
 	if cmd == unix.F_SETLKW || cmd == fOFDSetlkw {
-		block = c.blockUntil
+		block = func(ch <-chan struct{}) error { return blockUntil(c, ch) }
 	}
 	return 0, lt.Lock(ino, owner, false, start, end, nl, block)
 }
 
 func sysFlock(c *syscallCtx) (int64, error) {
-	f, err := c.fileArg(0)
+	f, err := fileArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -191,7 +192,7 @@ func sysFlock(c *syscallCtx) (int64, error) {
 		logUnsupportedOnce(c.k, "flock on a file outside the gofer's tree")
 		return 0, unix.ENOLCK
 	}
-	lt := c.k.locks
+	lt := c.k.Locks
 	owner := filelock.Owner[*fdTable, *file]{File: f}
 	switch op &^ unix.LOCK_NB {
 	case unix.LOCK_UN:
@@ -204,7 +205,7 @@ func sysFlock(c *syscallCtx) (int64, error) {
 		lt.DropFlockOfOtherType(ino, owner, nl.Write)
 		var block func(<-chan struct{}) error
 		if !nonblock {
-			block = c.blockUntil
+			block = func(ch <-chan struct{}) error { return blockUntil(c, ch) }
 		}
 		err := lt.Lock(ino, owner, true, 0, filelock.EOF, nl, block)
 		if err == unix.EAGAIN {
@@ -217,10 +218,10 @@ func sysFlock(c *syscallCtx) (int64, error) {
 
 // ---- replay state ----
 
-// lockRecordLocked describes ino's locks. Preconditions: clientState.mu
+// lockRecordLocked describes ino's locks. Preconditions: clientState.Mu
 // is held (for the ids of fd tables).
-func (k *clientState) lockRecordLocked(ino uint64) *sentrypb.StateRecord {
-	record, flocks, ok := k.locks.Locks(ino)
+func lockRecordLocked(k *clientState, ino uint64) *sentrypb.StateRecord {
+	record, flocks, ok := k.Locks.Locks(ino)
 	if !ok {
 		return deletedRec(statekey.Lock(ino))
 	}
@@ -228,9 +229,9 @@ func (k *clientState) lockRecordLocked(ino uint64) *sentrypb.StateRecord {
 	add := func(l filelock.Held[*fdTable, *file], flock bool) {
 		hl := &sentrypb.HeldLock{Flock: flock, Write: l.Write, Start: l.Start, End: l.End, Pid: l.Pid}
 		if l.Owner.Table != nil {
-			hl.FdTable = k.fdTableIDLocked(l.Owner.Table)
+			hl.FdTable = fdTableIDLocked(k, l.Owner.Table)
 		} else {
-			hl.File = k.fileID(l.Owner.File)
+			hl.File = fileID(k, l.Owner.File)
 		}
 		st.Locks = append(st.Locks, hl)
 	}
@@ -245,9 +246,9 @@ func (k *clientState) lockRecordLocked(ino uint64) *sentrypb.StateRecord {
 
 // restoreLocksLocked takes the locks of a Restore again for their
 // restored owners; a lock whose owner was not restored is dropped.
-// Precondition: clientState.mu is held.
-func (k *clientState) restoreLocksLocked(states []*sentrypb.LockState, tabs map[uint64]*fdTable, files map[uint64]*file) {
-	lt := k.locks
+// Precondition: clientState.Mu is held.
+func restoreLocksLocked(k *clientState, states []*sentrypb.LockState, tabs map[uint64]*fdTable, files map[uint64]*file) {
+	lt := k.Locks
 	for _, st := range states {
 		var record, flocks []filelock.Held[*fdTable, *file]
 		for _, hl := range st.Locks {
@@ -259,7 +260,7 @@ func (k *clientState) restoreLocksLocked(states []*sentrypb.LockState, tabs map[
 				l.Owner.File = files[hl.File]
 				l.Owner.File.HasLocks.Store(true)
 			default:
-				k.log.Warn("restore: lock of an owner that was not restored", "ino", st.Ino, "table", hl.FdTable, "file", hl.File)
+				k.Log.Warn("restore: lock of an owner that was not restored", "ino", st.Ino, "table", hl.FdTable, "file", hl.File)
 				continue
 			}
 			if hl.Flock {

@@ -64,7 +64,7 @@ func TestClientMemoryCap(t *testing.T) {
 	}
 	e.srv.mu.Unlock()
 	for i := 0; i < maxPageWritesInFlight; i++ {
-		k.pageWriteSlots <- struct{}{} // as many PageWrites running
+		k.PageWriteSlots <- struct{}{} // as many PageWrites running
 	}
 	waiting := pageWrite()
 	select {
@@ -72,12 +72,12 @@ func TestClientMemoryCap(t *testing.T) {
 		t.Errorf("PageWrite beyond %d in flight ran at once: %v", maxPageWritesInFlight, got)
 	case <-time.After(200 * time.Millisecond):
 	}
-	<-k.pageWriteSlots
+	<-k.PageWriteSlots
 	if got := <-waiting; got != unix.EBADF {
 		t.Errorf("PageWrite once a slot freed: %v, want EBADF", got)
 	}
 	for i := 1; i < maxPageWritesInFlight; i++ {
-		<-k.pageWriteSlots
+		<-k.PageWriteSlots
 	}
 
 	// Another client has its own account.

@@ -64,17 +64,17 @@ func (s *Server) sandboxNetwork(cfg *sentrypb.NetworkConfig) (*socket.SandboxNet
 // sendFrames carries the sandbox stack's outbound frames to the client.
 // Frames are not state: without a stream they are dropped, as a NIC
 // without a cable drops them.
-func (k *clientState) sendFrames(nic int32, frames [][]byte) bool {
-	return k.out.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Frames{Frames: &sentrypb.Frames{Nic: nic, Frames: frames}}}) == nil
+func sendFrames(k *clientState, nic int32, frames [][]byte) bool {
+	return k.Out.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Frames{Frames: &sentrypb.Frames{Nic: nic, Frames: frames}}}) == nil
 }
 
 // inboundFrames hands frames the client's interface received to the
 // sandbox stack (dropped when the client has none).
-func (k *clientState) inboundFrames(f *sentrypb.Frames) {
-	if k.sandboxNet == nil {
+func inboundFrames(k *clientState, f *sentrypb.Frames) {
+	if k.SandboxNet == nil {
 		return
 	}
-	st, err := k.netStack()
+	st, err := netStack(k)
 	if err != nil {
 		return
 	}
@@ -90,27 +90,27 @@ const sandboxLinger = 5 * time.Second
 // network once its stack has sent what closed sockets still had to send
 // (or sandboxLinger passed), then frees the client.
 func (c *client) farewellAfterLinger() {
-	c.k.lingerNetwork()
+	lingerNetwork(c.k)
 	c.destroy()
-	go c.k.forgetOrigins()
+	go forgetOrigins(c.k)
 	c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
 }
 
 // lingerNetwork waits until the sandbox network's stack has sent what
 // closed sockets still had to send, or sandboxLinger passed.
-func (k *clientState) lingerNetwork() {
-	st := k.socks.MadeStack()
+func lingerNetwork(k *clientState) {
+	st := k.Socks.MadeStack()
 	if st != nil && !st.WaitDrained(sandboxLinger) {
-		k.log.Warn("sandbox network: connections still unacknowledged at the end; dropping them", "waited", sandboxLinger)
+		k.Log.Warn("sandbox network: connections still unacknowledged at the end; dropping them", "waited", sandboxLinger)
 	}
 }
 
 // debugNetwork writes the sandbox network's frame counts (Debug).
-func (k *clientState) debugNetwork(b *strings.Builder) {
-	if k.sandboxNet == nil {
+func debugNetwork(k *clientState, b *strings.Builder) {
+	if k.SandboxNet == nil {
 		return
 	}
-	st := k.socks.MadeStack()
+	st := k.Socks.MadeStack()
 	if st == nil {
 		return
 	}

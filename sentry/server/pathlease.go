@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -33,6 +33,7 @@ var pathLeaseCalls = map[int32]bool{
 	unix.SYS_ACCESS: true, unix.SYS_FACCESSAT: true, unix.SYS_FACCESSAT2: true,
 	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true,
 	unix.SYS_OPEN: true, unix.SYS_OPENAT: true, // read-only (postopen.go)
+	unix.SYS_UNLINK: true, unix.SYS_UNLINKAT: true, // ENOENT (negunlink.go)
 }
 
 // namespaceCalls change this client's mount table: the answers of its
@@ -46,13 +47,14 @@ var pathArgs = map[int32][2]int{
 	unix.SYS_ACCESS: {-1, 0}, unix.SYS_FACCESSAT: {0, 1}, unix.SYS_FACCESSAT2: {0, 1},
 	unix.SYS_READLINK: {-1, 0}, unix.SYS_READLINKAT: {0, 1},
 	unix.SYS_MKDIR: {-1, 0}, unix.SYS_MKDIRAT: {0, 1}, unix.SYS_OPEN: {-1, 0}, unix.SYS_OPENAT: {0, 1},
+	unix.SYS_UNLINK: {-1, 0}, unix.SYS_UNLINKAT: {0, 1},
 }
 
 // creationCall says whether c is a call whose success made a name
 // (mkdir, mkdirat, an open or openat with O_CREAT|O_EXCL): its reply may
 // carry the stat answer of the directory it made it in
 // (Reply.parent_stat).
-func (c *syscallCtx) creationCall() bool {
+func creationCall(c *syscallCtx) bool {
 	const excl = unix.O_CREAT | unix.O_EXCL
 	switch c.sysno {
 	case unix.SYS_MKDIR, unix.SYS_MKDIRAT:
@@ -66,41 +68,23 @@ func (c *syscallCtx) creationCall() bool {
 }
 
 // pathView is what a path call's answer depends on besides the
-// namespace, as it was when the call began: the caller's credentials,
-// and where a relative path starts (the cwd, or dirfd's description).
-// The grant fails if it changed by the end (another thread's set*id,
-// chdir or dup2), and the lease names it (PathLease.creds, cwd,
-// dir_file).
-type pathView struct {
-	creds auth.Creds
-	// cwd is the start of a path relative to the cwd; dir the
-	// description of dirfd for one relative to it; both nil for an
-	// absolute path.
-	cwd *vfs.Dentry
-	dir *file
-	// searched are the directories the walk searched (MaySearch),
-	// found the dentries it looked up (symlinks before they were
-	// followed), final the one it ended at (lookupAt), as the call's
-	// walk goes; only the begin view of c.pathView has them. Set by
-	// the call's goroutine alone.
-	searched, found []*vfs.Dentry
-	final           *vfs.Dentry
-}
+// namespace (package kernel's PathView).
+type pathView = kernel.PathView
 
 // maxWalkDentries bounds what a path lease's walk notes; a longer walk
 // (symlinks upon symlinks) gets no lease.
 const maxWalkDentries = 128
 
 // pathSearched notes that c's walk searched directory d.
-func (c *syscallCtx) pathSearched(d *vfs.Dentry) {
+func pathSearched(c *syscallCtx, d *vfs.Dentry) {
 	if c == nil || c.pathView == nil {
 		return
 	}
-	if len(c.pathView.searched) >= maxWalkDentries {
+	if len(c.pathView.Searched) >= maxWalkDentries {
 		c.notLeasable = true
 		return
 	}
-	c.pathView.searched = append(c.pathView.searched, d)
+	c.pathView.Searched = append(c.pathView.Searched, d)
 }
 
 // Found notes that c's walk looked up d (vfs.WalkObserver).
@@ -108,17 +92,17 @@ func (c *syscallCtx) Found(d *vfs.Dentry) {
 	if c.pathView == nil {
 		return
 	}
-	if len(c.pathView.found) >= maxWalkDentries {
+	if len(c.pathView.Found) >= maxWalkDentries {
 		c.notLeasable = true
 		return
 	}
-	c.pathView.found = append(c.pathView.found, d)
+	c.pathView.Found = append(c.pathView.Found, d)
 }
 
 // pathFinal notes that c's walk ended at d.
-func (c *syscallCtx) pathFinal(d *vfs.Dentry) {
+func pathFinal(c *syscallCtx, d *vfs.Dentry) {
 	if c.pathView != nil {
-		c.pathView.final = d
+		c.pathView.Final = d
 	}
 }
 
@@ -154,8 +138,8 @@ func (s *keySet) addKey(k readlease.Key) {
 // directory searched (the missing name may be in any).
 func walkKeys(v *pathView, final *vfs.Dentry) (keys []readlease.Key, nSearch int) {
 	var s keySet
-	s.add(readlease.PathSearch, v.searched...)
-	s.add(readlease.PathSearch, v.found...)
+	s.add(readlease.PathSearch, v.Searched...)
+	s.add(readlease.PathSearch, v.Found...)
 	if final != nil {
 		s.add(readlease.PathSearch, final)
 	}
@@ -163,74 +147,66 @@ func walkKeys(v *pathView, final *vfs.Dentry) (keys []readlease.Key, nSearch int
 	if final != nil {
 		s.addKey(readlease.AttrsKey(final.Ino(), final.IsDir()))
 	} else {
-		s.add(readlease.PathNames, v.searched...)
+		s.add(readlease.PathNames, v.Searched...)
 	}
 	return s.keys, nSearch
 }
 
 // viewOf returns c's pathView (ok false: its answer gets no lease).
-func (c *syscallCtx) viewOf() (pathView, bool) {
-	v := pathView{creds: c.creds()}
+func viewOf(c *syscallCtx) (pathView, bool) {
+	v := pathView{Creds: creds(c)}
 	var path string
 	dirfd := int32(atFDCWD)
 	if c.sysno == unix.SYS_GETDENTS64 {
 		path = c.listingPath
 		if path == "" {
 			// Answers relative to the fd listed.
-			path, dirfd = ".", c.argInt(0)
+			path, dirfd = ".", argInt(c, 0)
 		}
 	} else {
 		idx := pathArgs[c.sysno]
-		p, err := c.pathArg(idx[1])
+		p, err := pathArg(c, idx[1])
 		if err != nil {
 			return pathView{}, false
 		}
 		path = p
 		if idx[0] >= 0 {
-			dirfd = c.argInt(idx[0])
+			dirfd = argInt(c, idx[0])
 		}
 	}
 	switch {
 	case strings.HasPrefix(path, "/"):
 	case dirfd == atFDCWD:
-		v.cwd = c.cwd()
+		v.Cwd = callCwd(c)
 	default:
-		f, err := c.getFile(dirfd)
+		f, err := getFile(c, dirfd)
 		if err != nil {
 			return pathView{}, false
 		}
 		f.DecRef() // compared by identity only
-		v.dir = f
+		v.Dir = f
 	}
 	return v, true
 }
 
-// sameView says whether w, taken at the end of the call, is v.
-func (v pathView) same(w pathView) bool {
-	return v.cwd == w.cwd && v.dir == w.dir && v.creds.RUID == w.creds.RUID && v.creds.EUID == w.creds.EUID &&
-		v.creds.SUID == w.creds.SUID && v.creds.RGID == w.creds.RGID && v.creds.EGID == w.creds.EGID &&
-		v.creds.SGID == w.creds.SGID && v.creds.FSUID == w.creds.FSUID && v.creds.FSGID == w.creds.FSGID &&
-		v.creds.Caps == w.creds.Caps && slices.Equal(v.creds.Groups, w.creds.Groups)
-}
-
 // leaseView fills l's creds, cwd and dir_file from v (false: it cannot
 // name v's start).
-func (k *clientState) leaseView(l *sentrypb.PathLease, v pathView) bool {
+func leaseView(k *clientState, l *sentrypb.PathLease, v pathView) bool {
 	l.Creds = &sentrypb.ProcessState{
-		Ruid: v.creds.RUID, Euid: v.creds.EUID, Suid: v.creds.SUID,
-		Rgid: v.creds.RGID, Egid: v.creds.EGID, Sgid: v.creds.SGID,
-		Groups: v.creds.Groups, Caps: capsProto(v.creds.Caps),
+		Ruid: v.Creds.RUID, Euid: v.Creds.EUID, Suid: v.Creds.SUID,
+		Rgid: v.Creds.RGID, Egid: v.Creds.EGID, Sgid: v.Creds.SGID,
+		Groups: v.Creds.Groups, Caps: capsProto(v.Creds.Caps),
 	}
 	switch {
-	case v.cwd != nil:
+	case v.Cwd != nil:
 		l.Cwd = &sentrypb.FsState{Cwd: "/"}
-		l.Cwd.Cwd, _ = k.vfs.PathOf(v.cwd)
+		l.Cwd.Cwd, _ = k.VFS.PathOf(v.Cwd)
 		// As the fs record carries it (bound to the client).
-		if fh := k.vfs.FileHandleOf(v.cwd); len(fh) > 0 {
-			l.Cwd.CwdHandle = k.binder.Bind(fh)
+		if fh := k.VFS.FileHandleOf(v.Cwd); len(fh) > 0 {
+			l.Cwd.CwdHandle = k.Binder.Bind(fh)
 		}
-	case v.dir != nil:
-		if l.DirFile = v.dir.ID.Load(); l.DirFile == 0 {
+	case v.Dir != nil:
+		if l.DirFile = v.Dir.ID.Load(); l.DirFile == 0 {
 			return false
 		}
 	}
@@ -254,49 +230,50 @@ func leasableErrno(sysno int32, e unix.Errno) bool {
 // its client wants one (Syscall.path_lease_wanted): a change of anything
 // in between makes the grant fail (readlease.Ticket). It returns nil
 // when c gets none.
-func (k *clientState) beginPathLease(c *syscallCtx, wanted bool, listingPath string) *readlease.PathTicket {
-	if !wanted || !k.pathLeases || k.leaseHolder.Disabled() {
+func beginPathLease(k *clientState, c *syscallCtx, wanted bool, listingPath string) *readlease.PathTicket {
+	if !wanted || !k.PathLeases || k.LeaseHolder.Disabled() {
 		return nil
 	}
 	if c.sysno == unix.SYS_GETDENTS64 {
 		c.listingPath = listingPath // "": the answers of newfstatat(fd, name)
-	} else if !(pathLeaseCalls[c.sysno] && c.openLeasable()) && !c.creationCall() {
+	} else if !(pathLeaseCalls[c.sysno] && openLeasable(c)) && !creationCall(c) {
 		return nil
 	}
-	view, ok := c.viewOf()
+	view, ok := viewOf(c)
 	if !ok {
 		return nil
 	}
 	c.pathView = &view
-	t := k.readLeases.BeginPath()
+	t := k.ReadLeases.BeginPath()
 	return &t
 }
 
 // endPathLease ends the grant tk (nil: none) of c, which returned err, by
 // adding a PathLease to its reply if its answer may be kept. A mount or
 // umount revokes every path lease before its reply.
-func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skipped bool, err error) {
-	if namespaceCalls[c.sysno] && err == nil && !skipped && k.readLeases != nil {
-		leaseObserver{r: k.readLeases, log: k.log}.logExpired(k.readLeases.ChangedPaths(k.ctx))
+func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipped bool, err error) {
+	if namespaceCalls[c.sysno] && err == nil && !skipped && k.ReadLeases != nil {
+		leaseObserver{r: k.ReadLeases, log: k.Log}.logExpired(k.ReadLeases.ChangedPaths(k.Ctx))
 	}
 	if tk == nil {
 		return
 	}
-	reg := k.readLeases
+	reg := k.ReadLeases
 	e := syserr.ErrnoOf(err)
-	if skipped || c.notLeasable || !leasableErrno(c.sysno, e) || (err != nil && syserr.KeepsOutputs(err)) {
+	if skipped || c.notLeasable || !leasableErrno(c.sysno, e) || (err != nil && syserr.KeepsOutputs(err)) || !unlinkLeasable(c.sysno, e) {
 		return
 	}
-	if end, ok := c.viewOf(); !ok || !c.pathView.same(end) {
+	if end, ok := viewOf(c); !ok || !c.pathView.Same(end) {
 		return
 	}
 	var keys []readlease.Key
 	nSearch := 0
 	var listed []*sentrypb.ListedStat
 	var parentStat []byte
+	var madeDir uint64 // the inode of the directory a mkdir made
 	if c.sysno == unix.SYS_GETDENTS64 {
 		var entries []*vfs.Dentry
-		if listed, entries, keys = c.listedStats(); len(listed) == 0 {
+		if listed, entries, keys = listedStats(c); len(listed) == 0 {
 			return
 		}
 		// Each entry's own keys follow the listing's: its existence,
@@ -304,20 +281,28 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 		for _, d := range entries {
 			keys = append(keys, readlease.PathKey(readlease.PathSearch, d.Ino()), readlease.AttrsKey(d.Ino(), d.IsDir()))
 		}
-	} else if c.creationCall() {
+	} else if creationCall(c) {
 		if err != nil {
 			return
 		}
 		// The creation was one path change of this call's own: the
 		// grant holds if no one else's came since it began.
-		parentStat, keys = c.createdParentStat()
+		parentStat, keys = createdParentStat(c)
 		if parentStat == nil {
 			return
 		}
 		nSearch = len(keys) - 1
 		*tk = tk.After(1)
+		if k.CompleteNames {
+			madeDir = createdDirIno(c)
+		}
+		if madeDir != 0 {
+			keys = append(keys, readlease.PathKey(readlease.PathComplete, madeDir))
+		}
+	} else if c.missingIn != nil {
+		keys = missingKeys(c.pathView, c.missingIn)
 	} else {
-		final := c.pathView.final
+		final := c.pathView.Final
 		if err == nil && final == nil {
 			return // a walk whose end was not noted
 		}
@@ -329,23 +314,32 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 			nSearch = 0 // no name exists
 		}
 	}
-	ids, epoch, left, ok := reg.GrantPath(k.leaseHolder, *tk, keys)
+	ids, epoch, left, ok := reg.GrantPath(k.LeaseHolder, *tk, keys)
 	if !ok || left <= 0 {
 		return
 	}
-	l := &sentrypb.PathLease{Id: ids[0], Epoch: epoch, TtlMs: uint32(left.Milliseconds())}
-	if !k.leaseView(l, *c.pathView) {
+	l := &sentrypb.PathLease{Id: ids[0], Epoch: epoch, TtlMs: uint32(left.Milliseconds()), Creatable: c.missingIn != nil}
+	if !leaseView(k, l, *c.pathView) {
 		return // the leases stay until they expire; the client knows nothing of them
 	}
 	if c.sysno == unix.SYS_GETDENTS64 {
 		common := len(keys) - 2*len(listed)
 		l.Ids = ids[:common]
+		l.Kinds, l.Inos = pathKinds(keys[:common])
 		for i, ls := range listed {
 			ls.Ids = ids[common+2*i : common+2*i+2]
+			ls.Ino = keys[common+2*i].Ino
 		}
 	} else {
+		if madeDir != 0 {
+			last := len(ids) - 1
+			c.reply.CompleteNames = &sentrypb.PathLease{Id: ids[last], Epoch: epoch, TtlMs: l.TtlMs,
+				Ids: ids[last:], Kinds: []uint32{uint32(readlease.PathComplete)}, Inos: []uint64{madeDir}}
+			ids, keys = ids[:last], keys[:last]
+		}
 		l.Ids = ids
 		l.SearchIds = ids[:nSearch]
+		l.Kinds, l.Inos = pathKinds(keys)
 	}
 	c.reply.PathLease = l
 	c.reply.Listed = listed
@@ -357,9 +351,9 @@ func (k *clientState) endPathLease(c *syscallCtx, tk *readlease.PathTicket, skip
 // component answers it now, and the keys that answer holds (the walk's
 // searches, then the directory's attributes, last), if that path names a
 // gofer directory the walk reaches without the gofer (nil: none).
-func (c *syscallCtx) createdParentStat() ([]byte, []readlease.Key) {
+func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
 	idx := pathArgs[c.sysno]
-	path, err := c.pathArg(idx[1])
+	path, err := pathArg(c, idx[1])
 	if err != nil {
 		return nil, nil
 	}
@@ -369,15 +363,15 @@ func (c *syscallCtx) createdParentStat() ([]byte, []readlease.Key) {
 	}
 	dirfd := int32(atFDCWD)
 	if idx[0] >= 0 {
-		dirfd = c.argInt(idx[0])
+		dirfd = argInt(c, idx[0])
 	}
 	// The creation's own walk noted the same directories; this one
 	// notes the end.
-	d, _, err := c.lookupAt(dirfd, parent, true, false)
+	d, _, err := lookupAt(c, dirfd, parent, true, false)
 	if err != nil || d == nil || c.notLeasable || d.Kind != vfs.KindGofer || !d.IsDir() {
 		return nil, nil
 	}
-	st, err := c.statOf(d, nil)
+	st, err := statOf(c, d, nil)
 	if err != nil {
 		return nil, nil
 	}
@@ -388,6 +382,29 @@ func (c *syscallCtx) createdParentStat() ([]byte, []readlease.Key) {
 	return b, keys
 }
 
+// createdDirIno returns the inode of the gofer directory mkdir or
+// mkdirat call c made (0: c is no mkdir, or its path no longer names a
+// gofer directory). Its names are complete at birth: it is empty.
+func createdDirIno(c *syscallCtx) uint64 {
+	if c.sysno != unix.SYS_MKDIR && c.sysno != unix.SYS_MKDIRAT {
+		return 0
+	}
+	idx := pathArgs[c.sysno]
+	path, err := pathArg(c, idx[1])
+	if err != nil {
+		return 0
+	}
+	dirfd := int32(atFDCWD)
+	if idx[0] >= 0 {
+		dirfd = argInt(c, idx[0])
+	}
+	d, _, err := lookupAt(c, dirfd, path, true, false)
+	if err != nil || d == nil || c.notLeasable || d.Kind != vfs.KindGofer || !d.IsDir() {
+		return 0
+	}
+	return d.Ino()
+}
+
 // listedStats returns the lstat answers of c.listingPath/<name> (or,
 // without a listing path, of newfstatat(fd, name, AT_SYMLINK_NOFOLLOW))
 // for the entries getdents64 call c listed, with their dentries and the
@@ -396,12 +413,12 @@ func (c *syscallCtx) createdParentStat() ([]byte, []readlease.Key) {
 // the directory listed, the caller may search it, and the listing
 // brought each entry's attributes (vfs.ListedStat: no gofer call here).
 // A directory with grafted mounts gets none (a name may be covered).
-func (c *syscallCtx) listedStats() ([]*sentrypb.ListedStat, []*vfs.Dentry, []readlease.Key) {
-	v := c.k.vfs
+func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readlease.Key) {
+	v := c.k.VFS
 	if v.HasMounts() {
 		return nil, nil, nil
 	}
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return nil, nil, nil
 	}
@@ -411,7 +428,7 @@ func (c *syscallCtx) listedStats() ([]*sentrypb.ListedStat, []*vfs.Dentry, []rea
 		return nil, nil, nil
 	}
 	if c.listingPath != "" {
-		d, _, err := c.lookupAt(atFDCWD, c.listingPath, true, false)
+		d, _, err := lookupAt(c, atFDCWD, c.listingPath, true, false)
 		if err != nil || d != dir {
 			return nil, nil, nil
 		}

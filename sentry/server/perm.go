@@ -17,23 +17,23 @@ import (
 
 // callerCreds returns the caller's credentials, or root's for work the
 // server does on its own behalf (restore: c without a thread).
-func (c *syscallCtx) callerCreds() auth.Creds {
+func callerCreds(c *syscallCtx) auth.Creds {
 	if c == nil || c.t == nil {
 		return auth.Creds{}
 	}
 	if c.accessCreds != nil {
 		return *c.accessCreds
 	}
-	return c.creds()
+	return creds(c)
 }
 
 // mayAccessDentry checks that the caller may access d for mask.
-func (c *syscallCtx) mayAccessDentry(d *dentry, mask uint32) error {
-	if mask&auth.MayWrite != 0 && c.k.vfs.ReadOnly(d) && !d.IsSymlink() {
+func mayAccessDentry(c *syscallCtx, d *dentry, mask uint32) error {
+	if mask&auth.MayWrite != 0 && c.k.VFS.ReadOnly(d) && !d.IsSymlink() {
 		return unix.EROFS
 	}
-	cr := c.callerCreds()
-	if !cr.Permits(c.k.vfs.AttrsOf(d), mask) {
+	cr := callerCreds(c)
+	if !cr.Permits(c.k.VFS.AttrsOf(d), mask) {
 		return unix.EACCES
 	}
 	return nil
@@ -44,26 +44,26 @@ func (c *syscallCtx) MaySearch(d *dentry) error {
 	if c != nil && d.Kind != vfs.KindGofer {
 		c.notLeasable = true
 	}
-	c.pathSearched(d)
+	pathSearched(c, d)
 	if c == nil || c.t == nil {
 		return nil
 	}
-	return c.mayAccessDentry(d, auth.MayExec)
+	return mayAccessDentry(c, d, auth.MayExec)
 }
 
 // mayWriteDir checks that the caller may add or remove names in dir.
-func (c *syscallCtx) mayWriteDir(dir *dentry) error {
-	return c.mayAccessDentry(dir, auth.MayWrite|auth.MayExec)
+func mayWriteDir(c *syscallCtx, dir *dentry) error {
+	return mayAccessDentry(c, dir, auth.MayWrite|auth.MayExec)
 }
 
 // mayRemove checks that the caller may remove (or rename away, or
 // replace) child from dir: write and search on dir, and the sticky bit.
-func (c *syscallCtx) mayRemove(dir, child *dentry) error {
-	if err := c.mayWriteDir(dir); err != nil {
+func mayRemove(c *syscallCtx, dir, child *dentry) error {
+	if err := mayWriteDir(c, dir); err != nil {
 		return err
 	}
-	cr := c.callerCreds()
-	v := c.k.vfs
+	cr := callerCreds(c)
+	v := c.k.VFS
 	if !cr.MayDelete(v.AttrsOf(dir), v.AttrsOf(child)) {
 		return unix.EPERM
 	}
@@ -75,18 +75,18 @@ func (c *syscallCtx) mayRemove(dir, child *dentry) error {
 // swapping with it): removal rights in both directories, and write
 // permission on a directory that changes parent (its ".." entry
 // changes), as Linux's vfs_rename.
-func (c *syscallCtx) mayRename(odir, src, ndir *dentry, nname string, flags uint32) error {
-	if err := c.mayRemove(odir, src); err != nil {
+func mayRename(c *syscallCtx, odir, src, ndir *dentry, nname string, flags uint32) error {
+	if err := mayRemove(c, odir, src); err != nil {
 		return err
 	}
-	dst, err := c.k.vfs.LookupChild(c, ndir, nname)
+	dst, err := c.k.VFS.LookupChild(c, ndir, nname)
 	if err != nil {
 		dst = nil
 	}
 	if dst != nil {
-		err = c.mayRemove(ndir, dst)
+		err = mayRemove(c, ndir, dst)
 	} else {
-		err = c.mayWriteDir(ndir)
+		err = mayWriteDir(c, ndir)
 	}
 	if err != nil {
 		return err
@@ -95,12 +95,12 @@ func (c *syscallCtx) mayRename(odir, src, ndir *dentry, nname string, flags uint
 		return nil
 	}
 	if src.IsDir() {
-		if err := c.mayAccessDentry(src, auth.MayWrite); err != nil {
+		if err := mayAccessDentry(c, src, auth.MayWrite); err != nil {
 			return err
 		}
 	}
 	if flags&renameExchange != 0 && dst != nil && dst.IsDir() {
-		return c.mayAccessDentry(dst, auth.MayWrite)
+		return mayAccessDentry(c, dst, auth.MayWrite)
 	}
 	return nil
 }

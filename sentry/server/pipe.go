@@ -50,15 +50,15 @@ func (e *pipeEnd) reopen() fileImpl {
 
 // recordRead and recordWrite note pipe I/O of call c, committed with its
 // reply. Precondition: p's mu is held (for the write's position).
-func (c *syscallCtx) recordPipeRead(p *kpipe, n int) {
+func recordPipeRead(c *syscallCtx, p *kpipe, n int) {
 	if c != nil && n > 0 {
-		c.effects().PipeReads = append(c.effects().PipeReads, pipeIO{Pipe: p, N: uint64(n)})
+		effects(c).PipeReads = append(effects(c).PipeReads, pipeIO{Pipe: p, N: uint64(n)})
 	}
 }
 
 // data are the bytes written; they are kept only when the call did not
 // carry them (dataNotInCall).
-func (c *syscallCtx) recordPipeWrite(p *kpipe, f *file, off uint64, data []byte) {
+func recordPipeWrite(c *syscallCtx, p *kpipe, f *file, off uint64, data []byte) {
 	n := len(data)
 	if c == nil || n <= 0 {
 		return
@@ -66,7 +66,7 @@ func (c *syscallCtx) recordPipeWrite(p *kpipe, f *file, off uint64, data []byte)
 	if !c.dataNotInCall {
 		data = nil
 	}
-	e := c.effects()
+	e := effects(c)
 	if l := len(e.PipeWrites); l > 0 && e.PipeWrites[l-1].Pipe == p {
 		e.PipeWrites[l-1].N += uint64(n)
 		e.PipeWrites[l-1].Data = append(e.PipeWrites[l-1].Data, data...)
@@ -82,7 +82,7 @@ func (e *pipeEnd) Stream() bool { return true }
 // number of pages; above fs/pipe-max-size only root may go (EPERM), and
 // never below the bytes the pipe holds (EBUSY). Root is held to
 // maxPipeSize, since the server keeps every client's buffers.
-func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
+func pipeSize(c *syscallCtx, e *pipeEnd, set bool, arg uint64) (int64, error) {
 	if !set {
 		return int64(e.p.Capacity()), nil
 	}
@@ -90,7 +90,7 @@ func (c *syscallCtx) pipeSize(e *pipeEnd, set bool, arg uint64) (int64, error) {
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	if size > c.k.sysctl.PipeMaxSize() && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
+	if size > c.k.Sysctl.PipeMaxSize() && !creds(c).Capable(linux.CAP_SYS_RESOURCE) {
 		return 0, unix.EPERM
 	}
 	if size > maxPipeSize {
@@ -130,7 +130,7 @@ func (e *pipeEnd) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 		if p.LenLocked() > 0 {
 			out := p.PeekLocked(n)
 			p.ConsumeLocked(len(out))
-			callOf(c).recordPipeRead(p, len(out))
+			recordPipeRead(callOf(c), p, len(out))
 			p.Unlock()
 			return out, nil
 		}
@@ -170,7 +170,7 @@ func (e *pipeEnd) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 			return 0, unix.EPIPE
 		}
 		m, pos := p.PushLocked(b[written:], len(b) <= pipeBuf)
-		callOf(c).recordPipeWrite(p, f, pos, b[written:written+m])
+		recordPipeWrite(callOf(c), p, f, pos, b[written:written+m])
 		written += m
 		if written == len(b) {
 			p.Unlock()

@@ -68,8 +68,8 @@ func TestPostedRepliesHeld(t *testing.T) {
 				fc.stream.hopRoutes = map[uint64]*hopRoute{4: route}
 				fc.stream.sendMu.Unlock()
 			}
-			k.mu.Lock()
-			th := k.threads[1]
+			k.Mu.Lock()
+			th := k.Threads[1]
 			tcs := fc.callsOfLocked(th)
 			for seq := uint64(1); seq <= 4; seq++ {
 				c := call(seq, seq < 4)
@@ -79,8 +79,8 @@ func TestPostedRepliesHeld(t *testing.T) {
 				}
 			}
 			tcs.running = true
-			k.workers.Add(1)
-			k.mu.Unlock()
+			k.Workers.Add(1)
+			k.Mu.Unlock()
 			fc.threadWorker(th, tcs)
 			if route != nil {
 				select {
@@ -107,9 +107,9 @@ func TestPostedRepliesHeld(t *testing.T) {
 					}
 				}
 			}
-			k.mu.Lock()
+			k.Mu.Lock()
 			left := len(fc.postedOut)
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			if left != 0 {
 				t.Errorf("%d posted calls still counted unfinished", left)
 			}

@@ -45,29 +45,29 @@ func isPosted(call *sentrypb.Call) bool {
 }
 
 // notePostedLocked records that the posted call seq arrived.
-// Precondition: c.k.mu is held.
+// Precondition: c.k.Mu is held.
 func (c *client) notePostedLocked(seq uint64) {
 	if c.postedOut == nil {
 		c.postedOut = make(map[uint64]struct{})
 	}
 	if c.postedDone == nil {
-		c.postedDone = sync.NewCond(&c.k.mu)
+		c.postedDone = sync.NewCond(&c.k.Mu)
 	}
 	c.postedOut[seq] = struct{}{}
 }
 
 // postedFinishedLocked records that the posted call seq finished.
-// Precondition: c.k.mu is held.
+// Precondition: c.k.Mu is held.
 func (c *client) postedFinishedLocked(seq uint64) {
 	delete(c.postedOut, seq)
 	c.postedDone.Broadcast()
 }
 
 // awaitPostedLocked waits until no posted call below seq is unfinished,
-// or the client is destroyed. Precondition: c.k.mu is held (released
+// or the client is destroyed. Precondition: c.k.Mu is held (released
 // while waiting).
 func (c *client) awaitPostedLocked(seq uint64) {
-	for !c.k.destroyed && c.postedBelowLocked(seq) {
+	for !c.k.Destroyed && c.postedBelowLocked(seq) {
 		c.postedDone.Wait()
 	}
 }
@@ -87,10 +87,10 @@ var writeBehindCalls = map[int32]bool{unix.SYS_WRITE: true, unix.SYS_PWRITE64: t
 
 // requested is the count a write-family call asks for (clipped as its
 // handler clips it), -1 if its arguments are bad (it fails anyway).
-func (c *syscallCtx) requested() int64 {
+func requested(c *syscallCtx) int64 {
 	switch c.sysno {
 	case unix.SYS_WRITEV, unix.SYS_PWRITEV:
-		_, total, err := c.iovecs()
+		_, total, err := iovecs(c)
 		if err != nil {
 			return -1
 		}
@@ -108,26 +108,26 @@ var reportsWriteError = map[int32]bool{
 
 // runReportingDeferred runs h for c under the error rule above. skipped
 // says h did not run: the call's result is the description's kept error.
-func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool) (ret int64, skipped bool, err error) {
+func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool) (ret int64, skipped bool, err error) {
 	if !reportsWriteError[c.sysno] {
-		return k.runHandlerPosted(h, c, posted)
+		return runHandlerPosted(k, h, c, posted)
 	}
 	if c.sysno == unix.SYS_SYNCFS {
 		// Any file's kept error (package wberr), after the sync.
-		ret, err = k.runHandler(h, c)
-		e, inos := k.wbErrs.TakeAny()
+		ret, err = runHandler(k, h, c)
+		e, inos := k.WbErrs.TakeAny()
 		if err == nil && e != 0 {
 			err = e
 		}
 		if len(inos) > 0 {
-			eff := c.effects()
+			eff := effects(c)
 			eff.WBErrInos = append(eff.WBErrInos, inos...)
 		}
 		return ret, false, err
 	}
-	f, ferr := c.getFile(c.argInt(0))
+	f, ferr := getFile(c, argInt(c, 0))
 	if ferr != nil {
-		return k.runHandlerPosted(h, c, posted)
+		return runHandlerPosted(k, h, c, posted)
 	}
 	defer f.DecRef()
 	// Only a gofer file is written behind: its inode number names it.
@@ -140,8 +140,8 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 	kept := unix.Errno(f.WBErr.Load())
 	switch {
 	case kept == 0:
-		ret, err = k.runHandler(h, c)
-		if posted && writeBehindCalls[c.sysno] && (err != nil || ret < c.requested()) {
+		ret, err = runHandler(k, h, c)
+		if posted && writeBehindCalls[c.sysno] && (err != nil || ret < requested(c)) {
 			e := unix.EIO
 			if err != nil {
 				e = syserr.ErrnoOf(err)
@@ -149,19 +149,19 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 			if f.WBErr.CompareAndSwap(0, int32(e)) {
 				f.Changed()
 			}
-			if hasIno && k.wbErrs.Keep(ino, e) {
-				k.trk.Changed(kernel.WBErrIno(ino))
+			if hasIno && k.WbErrs.Keep(ino, e) {
+				k.Trk.Changed(kernel.WBErrIno(ino))
 			}
-			k.logWriteBehindError(f, "a write behind failed; the next fsync or fdatasync of the file reports it", e)
+			logWriteBehindError(k, f, "a write behind failed; the next fsync or fdatasync of the file reports it", e)
 			return ret, false, err
 		}
 		if hasIno && err == nil && (c.sysno == unix.SYS_FSYNC || c.sysno == unix.SYS_FDATASYNC) {
 			// Another description's write behind failed (or this one
 			// was opened after it did): Linux reports it to the next
 			// fsync of the file, once.
-			if e := k.wbErrs.Take(ino); e != 0 {
+			if e := k.WbErrs.Take(ino); e != 0 {
 				err = e
-				eff := c.effects()
+				eff := effects(c)
 				eff.WBErrInos = append(eff.WBErrInos, ino)
 			}
 		}
@@ -175,21 +175,21 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 		// report their error, which stays on the description (its
 		// other fds' next fsync reports it) and on the file (package
 		// wberr: a copy's failure, copybehind, is kept here).
-		if hasIno && k.wbErrs.Keep(ino, kept) {
-			k.trk.Changed(kernel.WBErrIno(ino))
+		if hasIno && k.WbErrs.Keep(ino, kept) {
+			k.Trk.Changed(kernel.WBErrIno(ino))
 		}
-		return k.runHandlerPosted(h, c, posted)
+		return runHandlerPosted(k, h, c, posted)
 	case c.sysno == unix.SYS_CLOSE:
 		// The fd is closed all the same.
 		reportedWriteError(c, f, kept, ino, hasIno)
-		ret, err = k.runHandler(h, c)
+		ret, err = runHandler(k, h, c)
 		if err == nil {
 			err = kept
 		}
 		return ret, false, err
 	case posted:
 		// Not a call the client posts (fsync, fdatasync).
-		return k.runHandlerPosted(h, c, posted)
+		return runHandlerPosted(k, h, c, posted)
 	default:
 		reportedWriteError(c, f, kept, ino, hasIno)
 		return 0, true, kept
@@ -202,11 +202,11 @@ func (k *clientState) runReportingDeferred(h handler, c *syscallCtx, posted bool
 // (commitEffectsLocked), so that c re-sent after a server kill that
 // lost its reply reports it again.
 func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, hasIno bool) {
-	eff := c.effects()
+	eff := effects(c)
 	if f.WBErr.CompareAndSwap(int32(kept), 0) {
 		eff.WBErrFiles = append(eff.WBErrFiles, f)
 	}
-	if hasIno && c.k.wbErrs.Seen(ino) {
+	if hasIno && c.k.WbErrs.Seen(ino) {
 		eff.WBErrInos = append(eff.WBErrInos, ino)
 	}
 }
@@ -214,20 +214,20 @@ func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, has
 // logWriteBehindError logs, at error level (which `do` shows), that a
 // write behind of f failed with e after the application was told it
 // succeeded, naming the file.
-func (k *clientState) logWriteBehindError(f *file, msg string, e unix.Errno) {
+func logWriteBehindError(k *clientState, f *file, msg string, e unix.Errno) {
 	path := "?"
 	if d := dentryOf(f); d != nil {
-		path, _ = k.vfs.PathOf(d)
+		path, _ = k.VFS.PathOf(d)
 	}
-	k.log.Error(msg, "path", path, "errno", e.Error())
+	k.Log.Error(msg, "path", path, "errno", e.Error())
 }
 
 // runHandlerPosted runs h; a posted call that fails is logged (the
 // client told the application it succeeded).
-func (k *clientState) runHandlerPosted(h handler, c *syscallCtx, posted bool) (int64, bool, error) {
-	ret, err := k.runHandler(h, c)
+func runHandlerPosted(k *clientState, h handler, c *syscallCtx, posted bool) (int64, bool, error) {
+	ret, err := runHandler(k, h, c)
 	if posted && err != nil {
-		k.log.Warn("a posted call failed after the application was told it succeeded", "name", sysName(c.sysno), "err", err)
+		k.Log.Warn("a posted call failed after the application was told it succeeded", "name", sysName(c.sysno), "err", err)
 	}
 	return ret, false, err
 }

@@ -20,11 +20,11 @@ import (
 // re-sent call (the fd's record, folded by the client before the first
 // execution's reply was lost, restored the description it had made: it
 // is replaced, and calls re-sent after it redo what they did to it).
-func (c *syscallCtx) installPostedOpen(tab *fdTable, f *file, fd int32, cloexec bool) (int64, error) {
-	id := c.k.fileID(f)
-	old, err := tab.InstallExact(fd, f, cloexec, c.resent())
+func installPostedOpen(c *syscallCtx, tab *fdTable, f *file, fd int32, cloexec bool) (int64, error) {
+	id := fileID(c.k, f)
+	old, err := tab.InstallExact(fd, f, cloexec, resent(c))
 	if err != nil {
-		c.k.log.Warn("a posted open could not install its description at the fd the client told the application",
+		c.k.Log.Warn("a posted open could not install its description at the fd the client told the application",
 			"fd", fd, "errno", err)
 		return 0, err
 	}
@@ -33,7 +33,7 @@ func (c *syscallCtx) installPostedOpen(tab *fdTable, f *file, fd int32, cloexec 
 	}
 	// The description's first record goes with this reply (its id was
 	// assigned here, not when its fd's record is derived).
-	c.k.trk.TouchFile(f)
+	c.k.Trk.TouchFile(f)
 	if c.reply != nil {
 		c.reply.OpenedFile = id
 	}
@@ -53,12 +53,14 @@ func openFlagsLeasable(flags uint32) bool {
 
 // openLeasable says whether c, if an open, may get a path lease
 // (pathlease.go): its flags are openFlagsLeasable. Other calls may.
-func (c *syscallCtx) openLeasable() bool {
+func openLeasable(c *syscallCtx) bool {
 	switch c.sysno {
 	case unix.SYS_OPEN:
 		return openFlagsLeasable(uint32(c.args[1]))
 	case unix.SYS_OPENAT:
 		return openFlagsLeasable(uint32(c.args[2]))
+	case unix.SYS_UNLINKAT:
+		return c.args[2] == 0 // negunlink.go
 	}
 	return true
 }
@@ -68,7 +70,7 @@ func (c *syscallCtx) openLeasable() bool {
 // covers: pathlease.go), and refuses the lease to one that opened
 // anything but a regular gofer file or a gofer directory: a device, a
 // FIFO (whose open may block), a synthesised file.
-func (c *syscallCtx) checkOpenedLeasable(f *file) {
+func checkOpenedLeasable(c *syscallCtx, f *file) {
 	if c.pathView == nil {
 		return
 	}
@@ -77,5 +79,5 @@ func (c *syscallCtx) checkOpenedLeasable(f *file) {
 		c.notLeasable = true
 		return
 	}
-	c.pathFinal(d)
+	pathFinal(c, d)
 }

@@ -18,7 +18,7 @@ const (
 type fsContext = kernel.FSContext
 
 // The kernel's processes and threads are package kernel's (Process,
-// Thread): their fields are protected by clientState.mu.
+// Thread): their fields are protected by clientState.Mu.
 type (
 	process = kernel.Process
 	thread  = kernel.Thread
@@ -26,54 +26,54 @@ type (
 
 // allocTIDLocked returns a free TID: requested if it is free and nonzero
 // (replay rebuilds the same ids), else the next free one.
-func (k *clientState) allocTIDLocked(requested int32) (int32, error) {
-	if len(k.threads) >= maxThreads {
+func allocTIDLocked(k *clientState, requested int32) (int32, error) {
+	if len(k.Threads) >= maxThreads {
 		return 0, unix.EAGAIN
 	}
 	inUse := func(id int32) bool {
-		if _, ok := k.threads[id]; ok {
+		if _, ok := k.Threads[id]; ok {
 			return true
 		}
-		_, ok := k.procs[id]
+		_, ok := k.Procs[id]
 		return ok
 	}
 	if requested > 0 {
 		if requested >= maxTID || inUse(requested) {
 			return 0, unix.EEXIST
 		}
-		if requested > k.lastTID {
-			k.lastTID = requested
-			k.trk.IDsChanged()
+		if requested > k.LastTID {
+			k.LastTID = requested
+			k.Trk.IDsChanged()
 		}
 		return requested, nil
 	}
 	for i := 0; i < maxTID; i++ {
-		k.lastTID++
-		if k.lastTID >= maxTID {
-			k.lastTID = 2
+		k.LastTID++
+		if k.LastTID >= maxTID {
+			k.LastTID = 2
 		}
-		if !inUse(k.lastTID) {
-			k.trk.IDsChanged()
-			return k.lastTID, nil
+		if !inUse(k.LastTID) {
+			k.Trk.IDsChanged()
+			return k.LastTID, nil
 		}
 	}
 	return 0, unix.EAGAIN
 }
 
 // newThreadLocked makes a thread of p with TID tid.
-func (k *clientState) newThreadLocked(p *process, tid int32) *thread {
+func newThreadLocked(k *clientState, p *process, tid int32) *thread {
 	t := &thread{TID: tid, Proc: p, Dead: make(chan struct{})}
 	p.Live[t] = struct{}{}
 	p.All[t] = struct{}{}
-	k.threads[tid] = t
-	k.trk.Changed(t)
+	k.Threads[tid] = t
+	k.Trk.Changed(t)
 	return t
 }
 
 // newProcessLocked makes a process with PID requestedPID (or the next
 // free one) and its leader thread. The caller fills in the rest.
-func (k *clientState) newProcessLocked(requestedPID int32, parent *process) (*process, error) {
-	pid, err := k.allocTIDLocked(requestedPID)
+func newProcessLocked(k *clientState, requestedPID int32, parent *process) (*process, error) {
+	pid, err := allocTIDLocked(k, requestedPID)
 	if err != nil {
 		return nil, err
 	}
@@ -88,9 +88,9 @@ func (k *clientState) newProcessLocked(requestedPID int32, parent *process) (*pr
 	if parent != nil {
 		parent.Children[p] = struct{}{}
 	}
-	k.procs[pid] = p
-	k.trk.Changed(p)
-	k.newThreadLocked(p, pid)
+	k.Procs[pid] = p
+	k.Trk.Changed(p)
+	newThreadLocked(k, p, pid)
 	return p, nil
 }
 
@@ -100,7 +100,7 @@ func exitWaitStatus(code int) int32 { return int32(code&0xff) << 8 }
 // killThreadLocked ends t because of something other than its own exit
 // call. A call in flight is woken and replied with an exit action; an idle
 // thread gets a TaskExit push.
-func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
+func killThreadLocked(k *clientState, t *thread, status int32, d *deferred) {
 	if t.Killed {
 		return
 	}
@@ -108,15 +108,15 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 	t.ExitStatus = status
 	close(t.Dead)
 	delete(t.Proc.Live, t)
-	k.trk.Changed(t)
-	k.ptraceThreadGoneLocked(t, d)
+	k.Trk.Changed(t)
+	ptraceThreadGoneLocked(k, t, d)
 	if t.TID != t.Proc.PID {
-		k.ptraceTraceeGoneLocked(t, status, d)
+		ptraceTraceeGoneLocked(k, t, status, d)
 	}
 	if !t.InFlight {
 		te := &sentrypb.TaskExit{Tid: t.TID, WaitStatus: status}
-		if k.appExited {
-			te.WaitStatus, te.AppExit = k.appStatus, true
+		if k.AppExited {
+			te.WaitStatus, te.AppExit = k.AppStatus, true
 		}
 		d.Push(&sentrypb.Push{Msg: &sentrypb.Push_TaskExit{TaskExit: te}})
 	}
@@ -126,102 +126,102 @@ func (k *clientState) killThreadLocked(t *thread, status int32, d *deferred) {
 // ended, its fds closed, its children reparented to init, and it becomes a
 // zombie for its parent (or is reaped at once if the parent ignores its
 // exit signal). If p is init, the whole application ends.
-func (k *clientState) exitProcessLocked(p *process, status int32, d *deferred) {
+func exitProcessLocked(k *clientState, p *process, status int32, d *deferred) {
 	if p.Exiting {
 		return
 	}
 	p.Exiting = true
 	p.ExitStatus = status
-	k.trk.Changed(p)
-	k.deleteTimersLocked(p, true)
+	k.Trk.Changed(p)
+	deleteTimersLocked(k, p, true)
 	// SEM_UNDO adjustments and shared memory attachments end with it.
-	if gone := k.ipc.ProcessExited(p.PID); len(gone) > 0 {
-		d.Do(func() { k.removeSegmentFiles(gone) })
+	if gone := k.IPC.ProcessExited(p.PID); len(gone) > 0 {
+		d.Do(func() { removeSegmentFiles(k, gone) })
 	}
-	if p == k.init {
-		k.appExited = true
-		k.appStatus = status
+	if p == k.Init {
+		k.AppExited = true
+		k.AppStatus = status
 	}
 	for t := range p.Live {
-		k.killThreadLocked(t, status, d)
+		killThreadLocked(k, t, status, d)
 	}
-	k.ptraceProcessExitLocked(p, d)
+	ptraceProcessExitLocked(k, p, d)
 	if p.FDs != nil {
-		k.dropFDTableLocked(p.FDs, d)
+		dropFDTableLocked(k, p.FDs, d)
 		p.FDs = nil
 	}
 	if p.FS != nil {
 		p.FS.Refs--
-		k.trk.Changed(p.FS)
+		k.Trk.Changed(p.FS)
 	}
-	k.trk.Changed(sigTable{Handlers: p.Sig})
-	if p == k.init {
+	k.Trk.Changed(sigTable{Handlers: p.Sig})
+	if p == k.Init {
 		// The application is over: end every other process.
-		for _, q := range k.procs {
+		for _, q := range k.Procs {
 			if q != p && !q.Exiting {
-				k.exitProcessLocked(q, status, d)
+				exitProcessLocked(k, q, status, d)
 			}
 		}
 		p.Zombie = true
-		k.waitq.Notify()
+		k.Waitq.Notify()
 		return
 	}
 	// Groups p kept from being orphaned (jobctl.go).
-	orphanable := k.orphanableByExitLocked(p)
+	orphanable := orphanableByExitLocked(k, p)
 	// Reparent children to init.
 	for c := range p.Children {
 		delete(p.Children, c)
-		k.trk.Changed(c)
-		if k.init != nil && !k.init.Exiting {
-			c.Parent = k.init
-			k.init.Children[c] = struct{}{}
+		k.Trk.Changed(c)
+		if k.Init != nil && !k.Init.Exiting {
+			c.Parent = k.Init
+			k.Init.Children[c] = struct{}{}
 			if c.Zombie {
-				k.notifyParentLocked(c, d)
+				notifyParentLocked(k, c, d)
 			}
 		} else {
 			c.Parent = nil
 			if c.Zombie {
-				k.reapLocked(c)
+				reapLocked(k, c)
 			}
 		}
 	}
-	k.hangUpOrphanedLocked(orphanable, d)
+	hangUpOrphanedLocked(k, orphanable, d)
 	p.Zombie = true
 	if p.Spawned {
 		d.Push(spawnExitPush(p))
 	}
-	k.notifyParentLocked(p, d)
-	k.waitq.Notify()
+	notifyParentLocked(k, p, d)
+	k.Waitq.Notify()
 }
 
 // notifyParentLocked signals zombie p's parent, or reaps p if the parent
 // does not wait for it (SIGCHLD ignored or SA_NOCLDWAIT).
-func (k *clientState) notifyParentLocked(p *process, d *deferred) {
+func notifyParentLocked(k *clientState, p *process, d *deferred) {
 	par := p.Parent
 	if par == nil || par.Exiting {
 		if par == nil {
-			k.reapLocked(p)
+			reapLocked(k, p)
 		}
 		return
 	}
 	if p.ExitSignal == int(unix.SIGCHLD) {
 		act := par.Sig.Act[unix.SIGCHLD]
 		if act.Handler == ksignal.SigIgn || act.Flags&ksignal.SANoCldWait != 0 {
-			k.reapLocked(p)
+			reapLocked(k, p)
 			return
 		}
 	}
 	if p.ExitSignal > 0 && p.ExitSignal <= ksignal.NumSignals {
 		code, st := ksignal.ChildStatus(p.ExitStatus)
 		info := ksignal.SiginfoChld(p.ExitSignal, code, p.PID, p.Creds.RUID, st)
-		k.signalProcessLocked(par, nil, p.ExitSignal, info, d)
+		signalProcessLocked(k, par, nil, p.ExitSignal, info, d)
 	}
 }
 
 // reapLocked frees zombie p.
-func (k *clientState) reapLocked(p *process) {
-	for _, o := range k.unlinkReapedLocked(p) {
-		k.trk.Changed(o)
+func reapLocked(k *clientState, p *process) {
+	for _, o := range unlinkReapedLocked(k, p) {
+		k.Trk.Changed(o)
 	}
 }
 
@@ -229,21 +229,21 @@ func (k *clientState) reapLocked(p *process) {
 // tables and returns the objects whose records that deleted (p and its
 // threads), for the caller to touch now (reapLocked) or as a wait's
 // reply is built (commitEffectsLocked, for reapWaitedLocked).
-func (k *clientState) unlinkReapedLocked(p *process) []replayObject {
+func unlinkReapedLocked(k *clientState, p *process) []replayObject {
 	objs := []replayObject{p}
 	if p.Parent != nil {
 		delete(p.Parent.Children, p)
 		p.Parent = nil
 	}
 	for t := range p.All {
-		if k.threads[t.TID] == t {
-			delete(k.threads, t.TID)
+		if k.Threads[t.TID] == t {
+			delete(k.Threads, t.TID)
 		}
 		objs = append(objs, t)
 	}
 	p.All = map[*thread]struct{}{}
-	if k.procs[p.PID] == p {
-		delete(k.procs, p.PID)
+	if k.Procs[p.PID] == p {
+		delete(k.Procs, p.PID)
 	}
 	return objs
 }
@@ -253,8 +253,8 @@ func (k *clientState) unlinkReapedLocked(p *process) []replayObject {
 // server ran, and whose process a wait reaped there, before the exit's
 // reply reached the client, which re-sent it. An exit cannot fail: the
 // thread ends as it asked (ESRCH left it spinning in libc's exit loop on
-// the client). Precondition: k.mu.
-func (k *clientState) goneThreadExitLocked(call *sentrypb.Call) *sentrypb.ExitAction {
+// the client). Precondition: k.Mu.
+func goneThreadExitLocked(k *clientState, call *sentrypb.Call) *sentrypb.ExitAction {
 	sc := call.GetSyscall()
 	if sc == nil || (sc.Sysno != unix.SYS_EXIT && sc.Sysno != unix.SYS_EXIT_GROUP) {
 		return nil
@@ -264,41 +264,41 @@ func (k *clientState) goneThreadExitLocked(call *sentrypb.Call) *sentrypb.ExitAc
 		code = int(sc.Args[0])
 	}
 	ea := &sentrypb.ExitAction{Group: sc.Sysno == unix.SYS_EXIT_GROUP, WaitStatus: exitWaitStatus(code)}
-	if k.appExited {
-		ea.WaitStatus, ea.AppExit = k.appStatus, true
+	if k.AppExited {
+		ea.WaitStatus, ea.AppExit = k.AppStatus, true
 	}
 	return ea
 }
 
 // exitThreadLocked ends t by its own exit(2). If it was the process's
 // last thread the process exits with status code.
-func (k *clientState) exitThreadLocked(t *thread, code int, d *deferred) *sentrypb.ExitAction {
+func exitThreadLocked(k *clientState, t *thread, code int, d *deferred) *sentrypb.ExitAction {
 	p := t.Proc
 	delete(p.Live, t)
 	t.Killed = true
 	t.ExitStatus = exitWaitStatus(code)
 	close(t.Dead)
-	k.trk.Changed(t)
-	k.ptraceThreadGoneLocked(t, d)
+	k.Trk.Changed(t)
+	ptraceThreadGoneLocked(k, t, d)
 	if t.TID != p.PID {
-		k.ptraceTraceeGoneLocked(t, t.ExitStatus, d)
+		ptraceTraceeGoneLocked(k, t, t.ExitStatus, d)
 		delete(p.All, t)
-		delete(k.threads, t.TID)
+		delete(k.Threads, t.TID)
 	}
 	if len(p.Live) == 0 {
-		k.exitProcessLocked(p, exitWaitStatus(code), d)
+		exitProcessLocked(k, p, exitWaitStatus(code), d)
 	}
 	ea := &sentrypb.ExitAction{Group: false, WaitStatus: exitWaitStatus(code)}
-	if k.appExited {
-		ea.WaitStatus, ea.AppExit = k.appStatus, true
+	if k.AppExited {
+		ea.WaitStatus, ea.AppExit = k.AppStatus, true
 	}
 	return ea
 }
 
 // processGroupLocked returns the live (non-zombie) processes in pgid.
-func (k *clientState) processGroupLocked(pgid int32) []*process {
+func processGroupLocked(k *clientState, pgid int32) []*process {
 	var out []*process
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		if p.PGID == pgid && !p.Exiting {
 			out = append(out, p)
 		}

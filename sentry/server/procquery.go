@@ -28,7 +28,7 @@ type procQueries struct {
 
 // Ask pushes q and waits for the client's answer (kernel.Sender). It
 // must not run on the session's receiving goroutine (which delivers the
-// answer) nor hold clientState.mu. A client that does not answer in time
+// answer) nor hold clientState.Mu. A client that does not answer in time
 // gets EIO.
 func (st *clientStream) Ask(q *sentrypb.ProcQuery) (*sentrypb.ProcAnswer, error) {
 	ch := make(chan *sentrypb.ProcAnswer, 1)
@@ -79,11 +79,11 @@ func (st *clientStream) procAnswer(a *sentrypb.ProcAnswer) {
 
 // NetInterfaces lists the sandbox's interfaces for /proc/net.
 func (s procSource) NetInterfaces() ([]procfs.NetInterface, error) {
-	ifs, err := s.k.interfaces()
+	ifs, err := interfaces(s.k)
 	if err != nil {
 		return nil, err
 	}
-	stats, err := s.k.devStats()
+	stats, err := devStats(s.k)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ type procSource struct{ k *clientState }
 var _ procfs.Source = procSource{}
 
 func (s procSource) Machine() (*sentrypb.MachineInfo, error) {
-	a, err := s.k.out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
+	a, err := s.k.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
 	if err != nil {
 		return nil, err
 	}
@@ -126,15 +126,15 @@ func (s procSource) Machine() (*sentrypb.MachineInfo, error) {
 }
 
 // Process describes pid. Thread states combine the server's view (a
-// forwarded call blocked in syscallCtx.block) with the client's (a thread
+// forwarded call blocked in syscallCtx.Block) with the client's (a thread
 // blocked in a call the client serves, such as futex wait or nanosleep);
 // if the client does not answer, only the server's view is used.
 func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	k := s.k
-	k.mu.Lock()
-	p := k.procs[pid]
+	k.Mu.Lock()
+	p := k.Procs[pid]
 	if p == nil {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return nil, unix.ENOENT
 	}
 	out := &procfs.Process{PID: pid, PGID: p.PGID, SID: p.SID, Comm: p.Comm, Argv: p.Argv, Env: p.Env,
@@ -146,7 +146,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	if p.Parent != nil {
 		out.PPID = p.Parent.PID
 	}
-	out.TracerPID = tracerPIDLocked(k.threads[pid])
+	out.TracerPID = tracerPIDLocked(k.Threads[pid])
 	if p.FS != nil {
 		out.Umask = p.FS.Umask
 	}
@@ -164,7 +164,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		out.State = 'Z'
 		out.Threads = nil
 	}
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	sort.Slice(out.Threads, func(i, j int) bool { return out.Threads[i].TID < out.Threads[j].TID })
 	if !threads || out.State == 'Z' {
 		if stopped && out.State != 'Z' {
@@ -173,13 +173,13 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		return out, nil
 	}
 	client := map[int32]*sentrypb.TaskActivity{}
-	if a, err := k.out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_TASKS, Pid: pid}); err == nil {
+	if a, err := k.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_TASKS, Pid: pid}); err == nil {
 		for _, ta := range a.Tasks {
 			client[ta.Tid] = ta
 		}
 		out.VMSize, out.RSS, out.MaxRSS, out.Locked = a.VmSize, a.Rss, a.MaxRss, a.Locked
 	} else {
-		k.log.Debug("thread states from the server only", "pid", pid, "err", err)
+		k.Log.Debug("thread states from the server only", "pid", pid, "err", err)
 	}
 	for i := range out.Threads {
 		t := &out.Threads[i]
@@ -212,9 +212,9 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 
 func (s procSource) Counts() (procs, running, threads int, lastPID int32) {
 	k := s.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, p := range k.procs {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	for _, p := range k.Procs {
 		if p.Zombie {
 			continue
 		}
@@ -226,16 +226,16 @@ func (s procSource) Counts() (procs, running, threads int, lastPID int32) {
 			}
 		}
 	}
-	return procs, running, threads, k.lastTID
+	return procs, running, threads, k.LastTID
 }
 
 // Maps asks the client for pid's VMAs and names the server files they map
 // by their current path.
 func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
-	s.k.mu.Lock()
-	p := s.k.procs[pid]
+	s.k.Mu.Lock()
+	p := s.k.Procs[pid]
 	zombie := p != nil && p.Zombie
-	s.k.mu.Unlock()
+	s.k.Mu.Unlock()
 	switch {
 	case p == nil:
 		return nil, unix.ENOENT
@@ -246,7 +246,7 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 	if smaps {
 		kind = sentrypb.ProcQuery_SMAPS
 	}
-	a, err := s.k.out.Ask(&sentrypb.ProcQuery{Kind: kind, Pid: pid})
+	a, err := s.k.Out.Ask(&sentrypb.ProcQuery{Kind: kind, Pid: pid})
 	if err != nil {
 		return nil, err
 	}
@@ -254,9 +254,9 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 	for _, v := range a.Maps {
 		m := procfs.Mapping{Start: v.Start, End: v.End, Perms: v.Perms, Shared: v.Shared, Offset: v.Offset, Path: v.Name, Smaps: v.Smaps}
 		if v.FileId != 0 {
-			if f, dev, ino, ok := s.k.maps.Lookup(v.FileId); ok {
+			if f, dev, ino, ok := s.k.Maps.Lookup(v.FileId); ok {
 				m.Dev, m.Ino = dev, ino
-				m.Path = s.k.synth.FilePath(f)
+				m.Path = s.k.Synth.FilePath(f)
 				f.DecRef()
 			}
 		}
@@ -267,7 +267,7 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 
 // Mounts is the sandbox's mount namespace, from its mount table.
 func (s procSource) Mounts() []procfs.Mount {
-	ms := s.k.vfs.Mounts.List()
+	ms := s.k.VFS.Mounts.List()
 	out := make([]procfs.Mount, len(ms))
 	for i := range ms {
 		out[i] = ms[i].Proc()
@@ -277,40 +277,40 @@ func (s procSource) Mounts() []procfs.Mount {
 
 func (s procSource) SetComm(pid, tid int32, comm string) error {
 	k := s.k
-	k.mu.Lock()
-	t := k.threads[tid]
+	k.Mu.Lock()
+	t := k.Threads[tid]
 	ok := t != nil && t.Proc.PID == pid && !t.Killed
 	if ok && tid == pid {
 		t.Proc.Comm = comm
 	}
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	if !ok {
 		return unix.ESRCH
 	}
-	_, err := k.out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_SET_COMM, Pid: pid, Tid: tid, Comm: comm})
+	_, err := k.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_SET_COMM, Pid: pid, Tid: tid, Comm: comm})
 	return err
 }
 
 // BootID derives the boot id from the client's id, which it keeps across
 // recoveries, so that it does not change when the server does.
 func (s procSource) BootID() [16]byte {
-	h := sha256.Sum256([]byte("boot_id\x00" + s.k.id))
+	h := sha256.Sum256([]byte("boot_id\x00" + s.k.ID))
 	var b [16]byte
 	copy(b[:], h[:])
 	return b
 }
 
 // SysvIPC renders /proc/sysvipc/<kind> from the client's IPC namespace.
-func (s procSource) SysvIPC(kind string) []byte { return s.k.ipc.ProcFile(kind) }
+func (s procSource) SysvIPC(kind string) []byte { return s.k.IPC.ProcFile(kind) }
 
 // SetSysvLimit sets an IPC limit of the client's namespace.
 func (s procSource) SetSysvLimit(kind string, data []byte) error {
-	return s.k.ipc.SetLimit(kind, data)
+	return s.k.IPC.SetLimit(kind, data)
 }
 
 func (s procSource) Limits() procfs.Limits {
-	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
-		LeaseBreakTime: s.k.leases.BreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.sysctl.IPForward()}
+	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
+		LeaseBreakTime: s.k.Leases.BreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.Sysctl.IPForward()}
 }
 
 // SetLimit sets fs/lease-break-time (seconds, not negative) or
@@ -322,12 +322,12 @@ func (s procSource) SetLimit(name string, v int) error {
 		if v < 0 {
 			return unix.EINVAL
 		}
-		s.k.leases.SetBreakTime(v)
+		s.k.Leases.SetBreakTime(v)
 		return nil
 	case "fs/pipe-max-size":
-		return s.k.sysctl.SetPipeMaxSize(v)
+		return s.k.Sysctl.SetPipeMaxSize(v)
 	case "net/ipv4/ip_forward":
-		return s.k.setIPForward(v)
+		return setIPForward(s.k, v)
 	}
 	return unix.EACCES
 }

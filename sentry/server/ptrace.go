@@ -33,7 +33,7 @@ import (
 
 // ptraceTracee is a traced thread's relation: its tracer, and the
 // relation's and stop's state (package kernel's PtraceTracee, over
-// package ptrace's Tracee). Protected by clientState.mu.
+// package ptrace's Tracee). Protected by clientState.Mu.
 type ptraceTracee = kernel.PtraceTracee
 
 // sysPtrace serves the requests that change the relation or end a stop;
@@ -43,10 +43,10 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 	req, tid := int64(c.args[0]), int32(c.args[1])
 	k := c.k
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	defer func() {
-		k.mu.Unlock()
-		d.Run(k.out)
+		k.Mu.Unlock()
+		d.Run(k.Out)
 	}()
 	t := c.t
 	if t.Killed {
@@ -62,10 +62,10 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		if tracer == nil {
 			return 0, unix.EPERM
 		}
-		k.ptraceLinkLocked(tracer, t, 0, false, &d)
+		ptraceLinkLocked(k, tracer, t, 0, false, &d)
 		return 0, nil
 	case linux.PTRACE_ATTACH, linux.PTRACE_SEIZE:
-		entered, err := k.ptraceAttachLocked(t, tid, req == linux.PTRACE_SEIZE, c.args[2], c.args[3], &d)
+		entered, err := ptraceAttachLocked(k, t, tid, req == linux.PTRACE_SEIZE, c.args[2], c.args[3], &d)
 		if err != nil || entered == nil {
 			return 0, err
 		}
@@ -73,14 +73,14 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		// Linux's ptrace_attach, wait for it, so that the tracer's
 		// next request finds it stopped. Bounded: the attach is done
 		// whatever happens to the tracee.
-		k.mu.Unlock()
-		d.Run(k.out)
-		_ = c.block(entered, time.After(ptraceAttachWait))
-		k.mu.Lock()
+		k.Mu.Unlock()
+		d.Run(k.Out)
+		_ = c.Block(entered, time.After(ptraceAttachWait))
+		k.Mu.Lock()
 		return 0, nil
 	}
-	tt := k.threads[tid]
-	if c.resent() && tt != nil && (tt.Ptrace != nil && tt.Ptrace.Tracer == t && tt.Ptrace.ResumedBy(c.seq) ||
+	tt := k.Threads[tid]
+	if resent(c) && tt != nil && (tt.Ptrace != nil && tt.Ptrace.Tracer == t && tt.Ptrace.ResumedBy(c.seq) ||
 		req == linux.PTRACE_DETACH && tt.Ptrace == nil && tt.PtraceDetachSeq == c.seq) {
 		// This call ended a stop (or the relation) before the server
 		// it went to died; the record of that came back, so it is done.
@@ -93,7 +93,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 	switch req {
 	case linux.PTRACE_KILL:
 		if !tt.Proc.Exiting {
-			k.exitProcessLocked(tt.Proc, ksignal.WaitStatus(int(unix.SIGKILL)), &d)
+			exitProcessLocked(k, tt.Proc, ksignal.WaitStatus(int(unix.SIGKILL)), &d)
 		}
 		return 0, nil
 	case linux.PTRACE_INTERRUPT:
@@ -115,7 +115,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 		tr.Options = opts
-		k.trk.Changed(tt)
+		k.Trk.Changed(tt)
 		d.Push(ptraceUpdatePush(tt, false))
 		return 0, nil
 	case linux.PTRACE_LISTEN:
@@ -123,16 +123,16 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		if !tr.CanListen(func(sig int) bool { return ksignal.DefaultActionOf(sig) == ksignal.ActStop }) {
 			return 0, unix.EIO
 		}
-		k.ptraceResumeLocked(tt, linux.PTRACE_LISTEN, 0, c.seq)
+		ptraceResumeLocked(k, tt, linux.PTRACE_LISTEN, 0, c.seq)
 		return 0, nil
 	case linux.PTRACE_CONT, linux.PTRACE_SYSCALL, linux.PTRACE_SINGLESTEP, linux.PTRACE_DETACH:
 		sig := int32(c.args[3])
 		if sig < 0 || sig > ksignal.NumSignals {
 			return 0, unix.EIO
 		}
-		k.ptraceResumeLocked(tt, int32(req), sig, c.seq)
+		ptraceResumeLocked(k, tt, int32(req), sig, c.seq)
 		if req == linux.PTRACE_DETACH {
-			k.ptraceUnlinkLocked(tt, &d)
+			ptraceUnlinkLocked(k, tt, &d)
 			tt.PtraceDetachSeq = c.seq
 		}
 		return 0, nil
@@ -151,7 +151,7 @@ const ptraceAttachWait = 2 * time.Second
 // which also sends it SIGSTOP, or PTRACE_SEIZE with options). If the
 // tracee's process is in a group stop, entered is closed once the tracee
 // reports it as a ptrace-stop.
-func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr, data uint64, d *deferred) (entered <-chan struct{}, err error) {
+func ptraceAttachLocked(k *clientState, t *thread, tid int32, seize bool, addr, data uint64, d *deferred) (entered <-chan struct{}, err error) {
 	var opts uint32
 	if seize {
 		if addr != 0 || data&^ptrace.OptionsMask != 0 {
@@ -159,7 +159,7 @@ func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr,
 		}
 		opts = uint32(data)
 	}
-	tt := k.threads[tid]
+	tt := k.Threads[tid]
 	if tt == nil || tt.Killed || tt.Proc.Exiting {
 		return nil, unix.ESRCH
 	}
@@ -169,12 +169,12 @@ func (k *clientState) ptraceAttachLocked(t *thread, tid int32, seize bool, addr,
 	if !ptraceMayAccess(t.Proc, tt.Proc) {
 		return nil, unix.EPERM
 	}
-	k.ptraceLinkLocked(t, tt, opts, seize, d)
+	ptraceLinkLocked(k, t, tt, opts, seize, d)
 	if tt.Proc.Stopped {
 		entered = tt.Ptrace.WaitEntered()
 	}
 	if !seize {
-		k.signalProcessLocked(tt.Proc, tt, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, t.Proc.PID, t.Proc.Creds.RUID), d)
+		signalProcessLocked(k, tt.Proc, tt, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, t.Proc.PID, t.Proc.Creds.RUID), d)
 	}
 	return entered, nil
 }
@@ -198,25 +198,25 @@ func ptraceCreds(cr auth.Creds) ptrace.Creds {
 }
 
 // ptraceLinkLocked makes tracer trace tt.
-func (k *clientState) ptraceLinkLocked(tracer, tt *thread, opts uint32, seized bool, d *deferred) {
+func ptraceLinkLocked(k *clientState, tracer, tt *thread, opts uint32, seized bool, d *deferred) {
 	tt.Ptrace = &ptraceTracee{Tracer: tracer, Tracee: ptrace.Tracee{Options: opts, Seized: seized}}
 	if tracer.Tracees == nil {
 		tracer.Tracees = make(map[*thread]struct{})
 	}
 	tracer.Tracees[tt] = struct{}{}
-	k.trk.Changed(tt)
+	k.Trk.Changed(tt)
 	d.Push(ptraceUpdatePush(tt, false))
 }
 
 // ptraceUnlinkLocked ends tt's relation with its tracer.
-func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
+func ptraceUnlinkLocked(k *clientState, tt *thread, d *deferred) {
 	tr := tt.Ptrace
 	if tr == nil {
 		return
 	}
 	delete(tr.Tracer.Tracees, tt)
 	tt.Ptrace = nil
-	k.trk.Changed(tt)
+	k.Trk.Changed(tt)
 	if !tt.Killed {
 		d.Push(ptraceUpdatePush(tt, false))
 	}
@@ -224,9 +224,9 @@ func (k *clientState) ptraceUnlinkLocked(tt *thread, d *deferred) {
 
 // ptraceResumeLocked ends tt's ptrace-stop with the tracer's request req
 // and the signal sig to inject.
-func (k *clientState) ptraceResumeLocked(tt *thread, req, sig int32, seq uint64) {
+func ptraceResumeLocked(k *clientState, tt *thread, req, sig int32, seq uint64) {
 	tt.Ptrace.Resume(req, sig, seq)
-	k.trk.Changed(tt)
+	k.Trk.Changed(tt)
 }
 
 // ptraceUpdatePush tells the client tt's tracer and options.
@@ -241,47 +241,47 @@ func ptraceUpdatePush(tt *thread, interrupt bool) *sentrypb.Push {
 // ptraceStop serves a PtraceStop call of traced thread t: it enters the
 // stop (unless it is the one t is already in: a call re-sent after a
 // recovery), tells the tracer, and waits for the tracer to end it.
-func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) *sentrypb.Reply {
+func ptraceStop(k *clientState, t *thread, seq uint64, m *sentrypb.PtraceStop) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
 	if m == nil {
 		r.Errno = int32(unix.EINVAL)
 		return r
 	}
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	tr := t.Ptrace
 	if tr == nil || t.Killed {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		r.Action = &sentrypb.Reply_PtraceResume{PtraceResume: &sentrypb.PtraceResume{Detached: true}}
 		return r
 	}
 	fresh, err := tr.EnterStop(m.Gen, m.WaitStatus)
 	if err != nil {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		r.Errno = int32(syserr.ErrnoOf(err))
 		return r
 	}
 	if fresh {
-		k.trk.Changed(t)
-		k.ptraceNotifyTracerLocked(t, ptrace.CLDTrapped, (m.WaitStatus>>8)&0xffff, &d)
-		k.waitq.Notify()
+		k.Trk.Changed(t)
+		ptraceNotifyTracerLocked(k, t, ptrace.CLDTrapped, (m.WaitStatus>>8)&0xffff, &d)
+		k.Waitq.Notify()
 	}
 	for tr.Stopped && !t.Killed {
 		ch := tr.Wake()
-		k.mu.Unlock()
-		d.Run(k.out)
+		k.Mu.Unlock()
+		d.Run(k.Out)
 		// Only SIGKILL (the thread's end) or the tracer ends a
 		// ptrace-stop; the client's Interrupts are not heeded.
 		freed := false
 		select {
 		case <-ch:
 		case <-t.Dead:
-		case <-k.done:
+		case <-k.Done:
 			freed = true
 		}
-		k.mu.Lock()
+		k.Mu.Lock()
 		if freed {
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			r.Errno = int32(unix.EIO)
 			return r
 		}
@@ -289,14 +289,14 @@ func (k *clientState) ptraceStop(t *thread, seq uint64, m *sentrypb.PtraceStop) 
 	r.Action = &sentrypb.Reply_PtraceResume{PtraceResume: &sentrypb.PtraceResume{
 		Request: tr.ResumeReq, Signo: tr.ResumeSig, Detached: t.Ptrace != tr,
 	}}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return r
 }
 
 // ptraceNotifyTracerLocked sends the tracer of tt SIGCHLD with code and
 // status, unless it ignores SIGCHLD or set SA_NOCLDSTOP.
-func (k *clientState) ptraceNotifyTracerLocked(tt *thread, code, status int32, d *deferred) {
+func ptraceNotifyTracerLocked(k *clientState, tt *thread, code, status int32, d *deferred) {
 	tp := tt.Ptrace.Tracer.Proc
 	if tp.Exiting {
 		return
@@ -305,7 +305,7 @@ func (k *clientState) ptraceNotifyTracerLocked(tt *thread, code, status int32, d
 	if act.Handler == ksignal.SigIgn || (code != ksignal.CLDExited && code != ksignal.CLDKilled && act.Flags&ksignal.SANoCldStop != 0) {
 		return
 	}
-	k.signalProcessLocked(tp, tt.Ptrace.Tracer, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, tt.TID, tt.Proc.Creds.RUID, status), d)
+	signalProcessLocked(k, tp, tt.Ptrace.Tracer, int(unix.SIGCHLD), ksignal.SiginfoChld(int(unix.SIGCHLD), code, tt.TID, tt.Proc.Creds.RUID, status), d)
 }
 
 // ptraceTracedTargetLocked returns the thread of p a signal sent to p (or
@@ -329,26 +329,26 @@ func ptraceTracedTargetLocked(p *process, target *thread) *thread {
 
 // ptraceThreadGoneLocked ends the relations of a thread that exits: its
 // tracees are detached (and resumed if stopped, as Linux's exit_ptrace).
-func (k *clientState) ptraceThreadGoneLocked(t *thread, d *deferred) {
+func ptraceThreadGoneLocked(k *clientState, t *thread, d *deferred) {
 	for tt := range t.Tracees {
 		if tt.Ptrace.Stopped {
-			k.ptraceResumeLocked(tt, linux.PTRACE_DETACH, 0, 0)
+			ptraceResumeLocked(k, tt, linux.PTRACE_DETACH, 0, 0)
 		}
 		if tt.Ptrace.Options&linux.PTRACE_O_EXITKILL != 0 && !tt.Proc.Exiting {
-			k.exitProcessLocked(tt.Proc, ksignal.WaitStatus(int(unix.SIGKILL)), d)
+			exitProcessLocked(k, tt.Proc, ksignal.WaitStatus(int(unix.SIGKILL)), d)
 		}
-		k.ptraceUnlinkLocked(tt, d)
+		ptraceUnlinkLocked(k, tt, d)
 	}
 	t.Tracees = nil
 }
 
 // ptraceProcessExitLocked ends the relations of exiting p's threads as
 // tracers and as tracees.
-func (k *clientState) ptraceProcessExitLocked(p *process, d *deferred) {
+func ptraceProcessExitLocked(k *clientState, p *process, d *deferred) {
 	for t := range p.All {
-		k.ptraceThreadGoneLocked(t, d)
+		ptraceThreadGoneLocked(k, t, d)
 		if t.TID == p.PID {
-			k.ptraceTraceeGoneLocked(t, p.ExitStatus, d)
+			ptraceTraceeGoneLocked(k, t, p.ExitStatus, d)
 		}
 	}
 }
@@ -358,7 +358,7 @@ func (k *clientState) ptraceProcessExitLocked(p *process, d *deferred) {
 // SIGCHLD), unless t is a process's leader whose tracer is its parent
 // (the parent's wait of the process reports it) or the tracer is gone.
 // A leader that ends before its process stays traced until then.
-func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferred) {
+func ptraceTraceeGoneLocked(k *clientState, t *thread, status int32, d *deferred) {
 	tr := t.Ptrace
 	if tr == nil || tr.ExitPending {
 		return
@@ -369,21 +369,21 @@ func (k *clientState) ptraceTraceeGoneLocked(t *thread, status int32, d *deferre
 		return
 	}
 	if tr.Tracer.Killed || tr.Tracer.Proc.Exiting || (leader && tr.Tracer.Proc == t.Proc.Parent) {
-		k.ptraceUnlinkLocked(t, d)
+		ptraceUnlinkLocked(k, t, d)
 		return
 	}
 	tr.ExitPending, tr.ExitStatus = true, status
-	k.trk.Changed(t)
+	k.Trk.Changed(t)
 	code, st := ksignal.ChildStatus(status)
-	k.ptraceNotifyTracerLocked(t, code, st, d)
-	k.waitq.Notify()
+	ptraceNotifyTracerLocked(k, t, code, st, d)
+	k.Waitq.Notify()
 }
 
 // ptraceWaitLocked reports a ptrace-stop or an exit of a tracee of p's
 // threads that match accepts, for wait4 and waitid; ok is false if there
 // is none. A tracee is eligible whatever __WCLONE says, and its stops
 // need no WUNTRACED, as on Linux.
-func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, tid int32) bool, options uint32) (r waitResult, found, ok bool) {
+func ptraceWaitLocked(k *clientState, p *process, match func(p, ch *process, tid int32) bool, options uint32) (r waitResult, found, ok bool) {
 	var best *thread
 	for th := range p.Live {
 		for tt := range th.Tracees {
@@ -409,14 +409,14 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 		r.code, r.sistatus = ksignal.ChildStatus(st)
 		if options&wNowait == 0 {
 			var d deferred
-			k.ptraceUnlinkLocked(best, &d)
+			ptraceUnlinkLocked(k, best, &d)
 		}
 		return r, true, true
 	}
 	r = waitResult{pid: best.TID, status: tr.StopStatus, uid: best.Proc.Creds.RUID, code: ptrace.CLDTrapped, sistatus: (tr.StopStatus >> 8) & 0xffff}
 	if options&wNowait == 0 {
 		tr.WaitPending = false
-		k.trk.Changed(best)
+		k.Trk.Changed(best)
 	}
 	return r, true, true
 }
@@ -426,7 +426,7 @@ func (k *clientState) ptraceWaitLocked(p *process, match func(p, ch *process, ti
 // (Linux's ptrace_init_task with PT_TRACE_*); a child of a PTRACE_ATTACH
 // relation starts with SIGSTOP pending, of PTRACE_SEIZE with a
 // PTRACE_EVENT_STOP.
-func (k *clientState) ptraceCloneLocked(t, child *thread, flags uint64, d *deferred) {
+func ptraceCloneLocked(k *clientState, t, child *thread, flags uint64, d *deferred) {
 	tr := t.Ptrace
 	if tr == nil || tr.Tracer.Killed {
 		return
@@ -434,44 +434,44 @@ func (k *clientState) ptraceCloneLocked(t, child *thread, flags uint64, d *defer
 	if tr.Options&ptrace.CloneOption(flags) == 0 {
 		return
 	}
-	k.ptraceLinkLocked(tr.Tracer, child, tr.Options, tr.Seized, d)
+	ptraceLinkLocked(k, tr.Tracer, child, tr.Options, tr.Seized, d)
 	if tr.Seized {
 		d.Push(ptraceUpdatePush(child, true))
 		return
 	}
-	k.pushSignalLocked(child.Proc, child, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, 0, 0), child.Proc.Sig.Act[unix.SIGSTOP], d)
+	pushSignalLocked(k, child.Proc, child, int(unix.SIGSTOP), ksignal.SiginfoKill(int(unix.SIGSTOP), ksignal.SIUser, 0, 0), child.Proc.Sig.Act[unix.SIGSTOP], d)
 }
 
 // ptraceExecLocked sends SIGTRAP to t after a successful exec if it is
 // traced by PTRACE_ATTACH or PTRACE_TRACEME without PTRACE_O_TRACEEXEC
 // (the legacy exec stop, a signal-delivery-stop on the client).
-func (k *clientState) ptraceExecLocked(t *thread, d *deferred) {
+func ptraceExecLocked(k *clientState, t *thread, d *deferred) {
 	tr := t.Ptrace
 	if tr == nil || tr.Seized || tr.Options&linux.PTRACE_O_TRACEEXEC != 0 {
 		return
 	}
-	k.pushSignalLocked(t.Proc, t, int(unix.SIGTRAP), ksignal.SiginfoKill(int(unix.SIGTRAP), ksignal.SIUser, 0, 0), t.Proc.Sig.Act[unix.SIGTRAP], d)
+	pushSignalLocked(k, t.Proc, t, int(unix.SIGTRAP), ksignal.SiginfoKill(int(unix.SIGTRAP), ksignal.SIUser, 0, 0), t.Proc.Sig.Act[unix.SIGTRAP], d)
 }
 
 // restorePtraceLocked links the restored threads of states to their
 // tracers, ignoring relations no server could have recorded.
-func (k *clientState) restorePtraceLocked(states []*sentrypb.ThreadState) {
+func restorePtraceLocked(k *clientState, states []*sentrypb.ThreadState) {
 	for _, ts := range states {
-		if tt := k.threads[ts.Tid]; tt != nil {
+		if tt := k.Threads[ts.Tid]; tt != nil {
 			tt.PtraceDetachSeq = ts.PtraceDetachSeq
 		}
 		ps := ts.GetPtrace()
 		if ps == nil {
 			continue
 		}
-		tt, tracer := k.threads[ts.Tid], k.threads[ps.Tracer]
+		tt, tracer := k.Threads[ts.Tid], k.Threads[ps.Tracer]
 		if tt == nil || tracer == nil || tt.Killed && !ps.ExitPending || tracer.Killed || tracer.Proc == tt.Proc {
-			k.log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "tracer", ps.Tracer)
+			k.Log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "tracer", ps.Tracer)
 			continue
 		}
 		st, err := ptrace.FromProto(ps)
 		if err != nil {
-			k.log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "err", err)
+			k.Log.Warn("restore: ptrace relation ignored", "tid", ts.Tid, "err", err)
 			continue
 		}
 		tt.Ptrace = &ptraceTracee{Tracer: tracer, Tracee: *st}

@@ -79,6 +79,16 @@ func (o leaseObserver) Changing(ctx context.Context, inodes []*goferpb.InodeID) 
 	return end
 }
 
+// NamesChanging: a name is made in a directory only once every other
+// holder of a lease on the directory's names acknowledged its revocation
+// (readlease.BeginNamesChange), so that a creation a holder posted on a
+// name's absence before that is made first.
+func (o leaseObserver) NamesChanging(ctx context.Context, _, ino uint64) func() {
+	end, expired := o.r.BeginNamesChange(ctx, ino)
+	o.logExpired(expired)
+	return end
+}
+
 func (o leaseObserver) logExpired(n int) {
 	if n > 0 {
 		o.log.Warn("a client did not acknowledge the revocation of its read leases; the change waited for their expiry", "clients", n)
@@ -95,13 +105,14 @@ func versionOfStat(st *goferpb.Stat) readlease.Version {
 // k.ctx then names it, so that a change made by one of k's calls does not
 // wait for k's own acknowledgment (its revocation goes out before the
 // call's reply).
-func (k *clientState) initReadLeases(hello *sentrypb.Hello, revoked func()) {
-	if (!hello.GetReadLeases() && !hello.GetPathLeases()) || k.readLeases == nil {
+func initReadLeases(k *clientState, hello *sentrypb.Hello, revoked func()) {
+	if (!hello.GetReadLeases() && !hello.GetPathLeases()) || k.ReadLeases == nil {
 		return
 	}
-	k.pathLeases = hello.GetPathLeases()
-	k.leaseHolder = k.readLeases.NewHolder(revoked)
-	k.ctx = readlease.WithHolder(k.ctx, k.leaseHolder)
+	k.PathLeases = hello.GetPathLeases()
+	k.CompleteNames = k.PathLeases && hello.GetCompleteNames()
+	k.LeaseHolder = k.ReadLeases.NewHolder(revoked)
+	k.Ctx = readlease.WithHolder(k.Ctx, k.LeaseHolder)
 }
 
 // sendLeaseRevokes sends the revocations queued for k.
@@ -141,24 +152,24 @@ func (st *clientStream) sendLeaseRevokesLocked() {
 // the leases expire.
 func (c *client) leaseAcked(m *sentrypb.LeaseRevoked) {
 	k := c.k
-	if k.leaseHolder == nil || m == nil {
+	if k.LeaseHolder == nil || m == nil {
 		return
 	}
-	k.mu.Lock()
+	k.Mu.Lock()
 	var last uint64
 	for seq := range c.postedOut {
 		last = max(last, seq)
 	}
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	if last == 0 {
-		k.leaseHolder.Acked(m.Epoch)
+		k.LeaseHolder.Acked(m.Epoch)
 		return
 	}
 	go func() {
-		k.mu.Lock()
+		k.Mu.Lock()
 		c.awaitPostedLocked(last + 1)
-		k.mu.Unlock()
-		k.leaseHolder.Acked(m.Epoch)
+		k.Mu.Unlock()
+		k.LeaseHolder.Acked(m.Epoch)
 	}()
 }
 
@@ -172,15 +183,15 @@ func (c *client) leaseAcked(m *sentrypb.LeaseRevoked) {
 // between makes the grant fail (readlease.Registry.Grant). An open is
 // granted a new lease only when the server's data cache holds the whole
 // file: it reads nothing for a lease the application may never use.
-func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
-	h := k.leaseHolder
+func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
+	h := k.LeaseHolder
 	// A read of a watched file, or of a watched directory's child, is an
 	// IN_ACCESS event that only the server can raise: such reads are not
 	// answered on the client.
-	if h == nil || c.reply == nil || h.Disabled() || k.inotify.Any() {
+	if h == nil || c.reply == nil || h.Disabled() || k.Inotify.Any() {
 		return
 	}
-	fd := c.argInt(0)
+	fd := argInt(c, 0)
 	next := int64(-1) // where the next read is likely, for a large file
 	open := false
 	switch c.sysno {
@@ -193,16 +204,16 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	case unix.SYS_SENDFILE:
 		// The in file: the lease answers the copies that follow (the
 		// one that finds its end, cp's and cat's) on the client.
-		fd = c.argInt(1)
+		fd = argInt(c, 1)
 	case unix.SYS_FSTAT:
 	case unix.SYS_NEWFSTATAT:
-		if p, err := c.pathArg(1); err != nil || p != "" || c.args[3]&atEmptyPath == 0 {
+		if p, err := pathArg(c, 1); err != nil || p != "" || c.args[3]&atEmptyPath == 0 {
 			return
 		}
 	default:
 		return
 	}
-	f, err := c.getFile(fd)
+	f, err := getFile(c, fd)
 	if err != nil {
 		return
 	}
@@ -219,21 +230,21 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 		next = f.Off
 		f.OffMu.Unlock()
 	}
-	dev, ino, known := k.attrs.InodeOf(g.Handle)
+	dev, ino, known := k.Attrs.InodeOf(g.Handle)
 	if !known {
 		return
 	}
 	key := readlease.Key{Dev: dev, Ino: ino}
-	reg := k.readLeases
+	reg := k.ReadLeases
 	desc := f.ID.Load()
 	if desc == 0 {
 		// Its first record goes with this reply, as the fd's would
 		// have brought it (slotRecordLocked) had the id not been
 		// assigned here.
-		desc = k.fileID(f)
-		k.trk.TouchFile(f)
+		desc = fileID(k, f)
+		k.Trk.TouchFile(f)
 	}
-	size, sized := k.attrs.SizeOf(g.Handle)
+	size, sized := k.Attrs.SizeOf(g.Handle)
 	if id, live := reg.Live(h, key); live && sized && size <= leaseWholeFile {
 		c.reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Attach: true}
 		return
@@ -242,10 +253,10 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	// through the fd): it is leased only what the server holds already,
 	// the whole content of a small file in its data cache; otherwise the
 	// first read or fstat takes the lease.
-	if open && !k.attrs.HoldsWhole(g.Handle) {
+	if open && !k.Attrs.HoldsWhole(g.Handle) {
 		return
 	}
-	if st := k.attrs.Recent(g.Handle); st != nil && !leaseable(st, key) {
+	if st := k.Attrs.Recent(g.Handle); st != nil && !leaseable(st, key) {
 		return
 	}
 	tk := reg.Begin(key)
@@ -257,7 +268,7 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	}()
 	// A grant only saves later round trips: it never holds the call up
 	// for long (a gofer being restarted, a handle being re-resolved).
-	ctx, cancel := context.WithTimeout(k.ctx, leaseGrantTimeout)
+	ctx, cancel := context.WithTimeout(k.Ctx, leaseGrantTimeout)
 	defer cancel()
 	// The content first, then the attributes: a change between them
 	// made through this server fails the grant; one made outside shows
@@ -272,7 +283,7 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	case sized:
 		n = uint32(size) + 1
 	}
-	r, err := k.gofer.Read(ctx, &goferpb.ReadRequest{Handle: g.Handle, Offset: off, Length: n})
+	r, err := k.Gofer.Read(ctx, &goferpb.ReadRequest{Handle: g.Handle, Offset: off, Length: n})
 	if err != nil {
 		h.PauseGrants(leaseGrantPause)
 		return
@@ -283,9 +294,9 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 	data := r.GetData()
 	// The attributes the server knows (a walk, a write's reply, a stat
 	// less than AttrTTL ago, with the atime of then), else the gofer's.
-	st := k.attrs.Recent(g.Handle)
+	st := k.Attrs.Recent(g.Handle)
 	if st == nil {
-		if st, err = k.vfs.GoferStatCtx(goferclient.FreshAttrs(ctx), g.Handle); err != nil {
+		if st, err = k.VFS.GoferStatCtx(goferclient.FreshAttrs(ctx), g.Handle); err != nil {
 			if ctx.Err() != nil {
 				h.PauseGrants(leaseGrantPause)
 			}
@@ -303,9 +314,9 @@ func (k *clientState) grantReadLease(c *syscallCtx, ret int64) {
 		return
 	}
 	full := st
-	if k.vfs.HasMounts() {
+	if k.VFS.HasMounts() {
 		// As statOf: a file of a grafted mount is on its device.
-		if m, grafted := k.vfs.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
+		if m, grafted := k.VFS.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
 			full = proto.Clone(st).(*goferpb.Stat)
 			full.Dev = m.Dev
 		}
@@ -337,8 +348,8 @@ func leaseable(st *goferpb.Stat, key readlease.Key) bool {
 // revoked (the watch may be a directory's, covering children the
 // registry cannot name) before the call's reply, and no more are granted
 // while the client has watches (grantReadLease).
-func (k *clientState) revokeLeasesForWatch() {
-	if k.leaseHolder != nil {
-		leaseObserver{r: k.readLeases, log: k.log}.ChangedAll(k.ctx)
+func revokeLeasesForWatch(k *clientState) {
+	if k.LeaseHolder != nil {
+		leaseObserver{r: k.ReadLeases, log: k.Log}.ChangedAll(k.Ctx)
 	}
 }

@@ -223,12 +223,12 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 // records) fail the whole call with EINVAL; an object that cannot be
 // rebuilt (a file that is gone) is logged, replaced by a stand-in that
 // fails with ESTALE, and counted in the reply's ret.
-func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
+func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	if rs == nil {
 		return unix.EINVAL
 	}
-	if err := k.binder.UnbindRecords(rs.Records); err != nil {
-		k.log.Warn("restore refused", "err", err)
+	if err := k.Binder.UnbindRecords(rs.Records); err != nil {
+		k.Log.Warn("restore refused", "err", err)
 		return err
 	}
 	s, err := parseRestore(rs)
@@ -236,49 +236,49 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		err = fmt.Errorf("%d bytes of unread stdin (at most %d): %w", len(rs.StdinUnread), stdio.MaxUnread, unix.EINVAL)
 	}
 	if err != nil {
-		k.log.Warn("restore refused", "err", err)
+		k.Log.Warn("restore refused", "err", err)
 		return err
 	}
-	k.mu.Lock()
-	if k.started || k.destroyed {
-		k.mu.Unlock()
+	k.Mu.Lock()
+	if k.Started || k.Destroyed {
+		k.Mu.Unlock()
 		return unix.EBUSY
 	}
-	k.started = true
-	err = k.restoreStdioSetsLocked(rs.StdioSets, s.setStdin)
+	k.Started = true
+	err = restoreStdioSetsLocked(k, rs.StdioSets, s.setStdin)
 	var rc *syscallCtx
 	if err == nil {
-		rc, err = k.restoreProcsLocked(s)
+		rc, err = restoreProcsLocked(k, s)
 	}
 	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
-		k.stdin.Restore(s.stdin.GetRead(), rs.StdinUnread)
+		k.Stdin.Restore(s.stdin.GetRead(), rs.StdinUnread)
 	}
 	var timers []restoredTimer
 	if err == nil {
-		timers = k.restoreTimersLocked(s.timers)
+		timers = restoreTimersLocked(k, s.timers)
 	}
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	if err != nil {
-		k.log.Warn("restore failed", "err", err)
+		k.Log.Warn("restore failed", "err", err)
 		return err
 	}
-	defer rc.unpinAll()
+	defer unpinAll(rc)
 	lost := 0
 	lose := func(what string, err error) {
 		lost++
-		k.log.Warn("restore: could not rebuild", "object", what, "err", err)
+		k.Log.Warn("restore: could not rebuild", "object", what, "err", err)
 	}
 
 	// Mounts, before anything found by path.
-	for _, err := range k.restoreMounts(rc, s.mounts) {
+	for _, err := range restoreMounts(k, rc, s.mounts) {
 		lose("mount", err)
 	}
 
 	// Terminals, before their ends' descriptions.
-	if err := k.ptys.Restore(s.ptys); err != nil {
+	if err := k.Ptys.Restore(s.ptys); err != nil {
 		return err
 	}
-	k.wbErrs.Restore(s.wbErrs)
+	k.WbErrs.Restore(s.wbErrs)
 
 	// Files (gofer RPCs; no lock held).
 	files := make(map[uint64]*file, len(s.files))
@@ -290,7 +290,7 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
 		fs := s.files[id]
-		f, err := k.restoreFile(rc, fs, s, pipes)
+		f, err := restoreFile(k, rc, fs, s, pipes)
 		if err != nil {
 			lose(fmt.Sprintf("file %d (%s %q)", id, fs.Kind, fs.Path), err)
 			f = newFile(&vfs.LostFile{FH: fs.FileHandle, Path: fs.Path}, nil, fs.Flags)
@@ -304,26 +304,26 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		if dentryOf(f) != nil && dentryOf(f).IsDir() {
 			f.Dir = fdesc.DirCursorAt(fs.Offset)
 		}
-		f.SetTracker(k.trk)
-		k.restoreAsync(f, fs)
+		f.SetTracker(k.Trk)
+		restoreAsync(k, f, fs)
 		files[id] = f
 	}
-	k.restoreKobjLinks(s.files, files)
+	restoreKobjLinks(k, s.files, files)
 
 	// Working directories and executables.
 	cwds := make(map[uint64]*dentry)
 	for id, fs := range s.fss {
-		d, err := k.restoreDentry(rc, fs.CwdHandle, fs.Cwd, true)
+		d, err := restoreDentry(k, rc, fs.CwdHandle, fs.Cwd, true)
 		if err != nil {
 			lose(fmt.Sprintf("cwd %q of fs %d", fs.Cwd, id), err)
-			d = k.vfs.Root
+			d = k.VFS.Root
 		}
 		cwds[id] = d
 	}
 	exes := make(map[int32]*dentry)
 	for _, p := range s.procs {
 		if p.Exe != "" && rc != nil {
-			if d, err := k.vfs.Resolve(rc, k.vfs.Root, p.Exe, true); err == nil {
+			if d, err := k.VFS.Resolve(rc, k.VFS.Root, p.Exe, true); err == nil {
 				exes[p.Pid] = d
 			}
 		}
@@ -331,12 +331,12 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 
 	// Fd tables.
 	var drop []*file
-	k.mu.Lock()
+	k.Mu.Lock()
 	for _, fd := range s.fds {
-		tab := k.restoreTabs[fd.FdTable]
+		tab := k.RestoreTabs[fd.FdTable]
 		f := files[fd.File]
 		if tab == nil || f == nil {
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			return fmt.Errorf("restore: fd %d of table %d names table or file %d that is not restored: %w", fd.Fd, fd.FdTable, fd.File, unix.EINVAL)
 		}
 		f.IncRef()
@@ -344,52 +344,52 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			drop = append(drop, old)
 		}
 	}
-	for id, fs := range k.restoreFSs {
+	for id, fs := range k.RestoreFSs {
 		if d := cwds[id]; d != nil {
 			fs.Cwd = d
 		}
 	}
 	for pid, d := range exes {
-		if p := k.procs[pid]; p != nil {
+		if p := k.Procs[pid]; p != nil {
 			p.Exe = d
 		}
 	}
 	// Retained writes: keep their files until the Rewrite arrives.
-	if k.rewrites == nil {
-		k.rewrites = make(map[uint64]*file)
+	if k.Rewrites == nil {
+		k.Rewrites = make(map[uint64]*file)
 	}
 	for _, w := range s.writes {
 		if w.Pipe != 0 {
 			continue
 		}
 		if f := files[w.File]; f != nil {
-			if _, ok := f.Impl.(*vfs.GoferFile); ok && k.rewrites[w.Seq] == nil {
+			if _, ok := f.Impl.(*vfs.GoferFile); ok && k.Rewrites[w.Seq] == nil {
 				f.IncRef()
-				k.rewrites[w.Seq] = f
+				k.Rewrites[w.Seq] = f
 			}
 		}
 	}
-	k.restoreLocksLocked(s.locks, k.restoreTabs, files)
-	k.restoreTabs, k.restoreFSs = nil, nil
-	k.restoreSpawnedTTYsLocked(s.procs)
-	k.mu.Unlock()
+	restoreLocksLocked(k, s.locks, k.RestoreTabs, files)
+	k.RestoreTabs, k.RestoreFSs = nil, nil
+	restoreSpawnedTTYsLocked(k, s.procs)
+	k.Mu.Unlock()
 	for _, f := range drop {
 		f.DecRef()
 	}
 
 	// Mapped files.
 	for _, m := range s.maps {
-		f, st, err := k.restoreMapped(rc, m)
+		f, st, err := restoreMapped(k, rc, m)
 		if err != nil {
 			lose(fmt.Sprintf("mapped file %d %q", m.FileId, m.Path), err)
 			continue
 		}
-		k.maps.Insert(m.FileId, f, mappedKey(st), int(m.Refs), f.Writable())
+		k.Maps.Insert(m.FileId, f, mappedKey(st), int(m.Refs), f.Writable())
 	}
 
 	// SysV IPC objects (a segment's file is opened again on its next
 	// shmat; its mappings were restored above).
-	for _, err := range k.ipc.Restore(s.sysvIDs, s.sysvSems, s.sysvMsgs, s.sysvShms) {
+	for _, err := range k.IPC.Restore(s.sysvIDs, s.sysvSems, s.sysvMsgs, s.sysvShms) {
 		lose("SysV IPC object", err)
 	}
 
@@ -403,32 +403,32 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 	}
 
-	k.ptys.Prune()
+	k.Ptys.Prune()
 
 	// The client has all of this already: report only what the restore
 	// dropped, and the allocators.
-	k.trk.Reset()
+	k.Trk.Reset()
 	for _, ps := range s.ptys {
 		// A terminal whose ends are gone is reported deleted.
-		k.trk.Changed(ptyIndex(ps.Index))
+		k.Trk.Changed(ptyIndex(ps.Index))
 	}
 	for _, id := range orphans {
-		k.trk.Changed(deletedKey(statekey.File(id)))
+		k.Trk.Changed(deletedKey(statekey.File(id)))
 	}
 	for id, p := range pipes {
 		if !p.InUse() {
-			k.trk.Changed(deletedKey(statekey.Pipe(id)))
+			k.Trk.Changed(deletedKey(statekey.Pipe(id)))
 		}
 	}
 	for id := range s.pipes {
 		if pipes[id] == nil {
-			k.trk.Changed(deletedKey(statekey.Pipe(id)))
+			k.Trk.Changed(deletedKey(statekey.Pipe(id)))
 		}
 	}
 	// Timers last: an expiration from now on is reported normally.
 	armRestoredTimers(timers)
 
-	k.log.Info("restored", "records", len(rs.GetRecords()), "processes", len(s.procs), "fds", len(s.fds),
+	k.Log.Info("restored", "records", len(rs.GetRecords()), "processes", len(s.procs), "fds", len(s.fds),
 		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "timers", len(s.timers), "lost", lost)
 	r.Ret = int64(lost)
 	return nil
@@ -436,15 +436,15 @@ func (k *clientState) restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 
 // restoreProcsLocked creates the processes, threads, fd tables (empty),
 // fs contexts and signal handler tables, and returns a context to resolve
-// paths with. Precondition: k.mu is held.
-func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
-	k.trk.BumpID(s.maxID)
+// paths with. Precondition: k.Mu is held.
+func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
+	k.Trk.BumpID(s.maxID)
 	if s.ids != nil {
 		if s.ids.NextObject > 0 {
-			k.trk.BumpID(s.ids.NextObject - 1)
+			k.Trk.BumpID(s.ids.NextObject - 1)
 		}
 		if s.ids.LastPid > 0 && s.ids.LastPid < maxTID {
-			k.lastTID = max(k.lastTID, s.ids.LastPid)
+			k.LastTID = max(k.LastTID, s.ids.LastPid)
 		}
 	}
 	sigs := make(map[uint64]*ksignal.Handlers)
@@ -455,12 +455,12 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 	}
 	fss := make(map[uint64]*fsContext)
 	for id, fs := range s.fss {
-		fss[id] = &fsContext{ID: id, Umask: fs.Umask & 0777, Cwd: k.vfs.Root}
+		fss[id] = &fsContext{ID: id, Umask: fs.Umask & 0777, Cwd: k.VFS.Root}
 	}
 	tabs := make(map[uint64]*fdTable)
 	byPID := make(map[int32]*sentrypb.ProcessState)
 	for _, ps := range s.procs {
-		p, err := k.newProcessLocked(ps.Pid, nil)
+		p, err := newProcessLocked(k, ps.Pid, nil)
 		if err != nil {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
@@ -469,11 +469,11 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		p.FsizeLimited, p.FsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.CoreDumps = ps.CoreDumps
 		p.Execed = ps.Execed
-		k.restoreJobControlLocked(p, ps)
+		restoreJobControlLocked(k, p, ps)
 		if p.ExitSignal < 0 || p.ExitSignal > ksignal.NumSignals {
 			p.ExitSignal = int(unix.SIGCHLD)
 		}
-		if err := k.grant.MayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
+		if err := k.Grant.MayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
 		p.Creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
@@ -484,14 +484,14 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		}
 		p.Comm, p.Argv, p.Env = ps.Comm, ps.Argv, ps.Env
 		if ps.Init {
-			if k.init != nil {
+			if k.Init != nil {
 				return nil, fmt.Errorf("restore: two init processes: %w", unix.EINVAL)
 			}
-			k.init = p
+			k.Init = p
 		}
 		if ps.Zombie {
 			p.Exiting, p.Zombie, p.ExitStatus = true, true, ps.ExitStatus
-			t := k.threads[p.PID]
+			t := k.Threads[p.PID]
 			t.Killed, t.ExitStatus = true, ps.ExitStatus
 			close(t.Dead)
 			delete(p.Live, t)
@@ -503,7 +503,7 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		if ps.FdTable != 0 {
 			tab := tabs[ps.FdTable]
 			if tab == nil {
-				tab = newFDTable(k.trk, k.locks)
+				tab = newFDTable(k.Trk, k.Locks)
 				tab.SetID(ps.FdTable)
 				tabs[ps.FdTable] = tab
 			} else {
@@ -514,10 +514,10 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			}
 			p.FDs = tab
 		} else {
-			p.FDs = newFDTable(k.trk, k.locks)
+			p.FDs = newFDTable(k.Trk, k.Locks)
 		}
 		if p.FS = fss[ps.Fs]; p.FS == nil {
-			p.FS = &fsContext{Umask: 022, Cwd: k.vfs.Root}
+			p.FS = &fsContext{Umask: 022, Cwd: k.VFS.Root}
 		}
 		p.FS.Refs++
 		if p.Sig = sigs[ps.Sighand]; p.Sig == nil {
@@ -525,8 +525,8 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 		}
 	}
 	for _, ps := range s.procs {
-		p := k.procs[ps.Pid]
-		if par := k.procs[ps.Ppid]; par != nil && par != p {
+		p := k.Procs[ps.Pid]
+		if par := k.Procs[ps.Ppid]; par != nil && par != p {
 			p.Parent = par
 			par.Children[p] = struct{}{}
 		} else if ps.Ppid == 0 && !ps.Init {
@@ -537,9 +537,9 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 	// leader no ThreadState names has exited (its process lives on).
 	named := make(map[int32]bool)
 	for _, ts := range s.threads {
-		p := k.procs[ts.Pid]
+		p := k.Procs[ts.Pid]
 		if p == nil || p.Zombie {
-			k.log.Warn("restore: thread of a missing or zombie process ignored", "tid", ts.Tid, "pid", ts.Pid)
+			k.Log.Warn("restore: thread of a missing or zombie process ignored", "tid", ts.Tid, "pid", ts.Pid)
 			continue
 		}
 		named[ts.Pid] = true
@@ -547,35 +547,35 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 			named[-ts.Pid] = true // the leader is alive
 			continue
 		}
-		tid, err := k.allocTIDLocked(ts.Tid)
+		tid, err := allocTIDLocked(k, ts.Tid)
 		if err != nil {
 			return nil, fmt.Errorf("restore: thread %d: %w", ts.Tid, err)
 		}
-		k.newThreadLocked(p, tid)
+		newThreadLocked(k, p, tid)
 	}
-	k.restorePtraceLocked(s.threads)
-	for pid, p := range k.procs {
+	restorePtraceLocked(k, s.threads)
+	for pid, p := range k.Procs {
 		if p.Zombie || !named[pid] || named[-pid] {
 			continue
 		}
-		t := k.threads[pid]
+		t := k.Threads[pid]
 		t.Killed = true
 		close(t.Dead)
 		delete(p.Live, t)
 	}
-	if k.init != nil && k.init.Zombie {
-		k.appExited, k.appStatus = true, k.init.ExitStatus
+	if k.Init != nil && k.Init.Zombie {
+		k.AppExited, k.AppStatus = true, k.Init.ExitStatus
 	}
-	if k.init != nil && k.tty.Present {
-		k.tty.FgPgrp = k.restoredForegroundLocked(byPID[k.init.PID], k.init.PGID)
+	if k.Init != nil && k.TTY.Present {
+		k.TTY.FgPgrp = restoredForegroundLocked(k, byPID[k.Init.PID], k.Init.PGID)
 	}
-	k.restoreTabs, k.restoreFSs = tabs, fss
+	k.RestoreTabs, k.RestoreFSs = tabs, fss
 	// A context for path lookups: any process's leader thread.
 	var t *thread
-	if k.init != nil {
-		t = k.threads[k.init.PID]
+	if k.Init != nil {
+		t = k.Threads[k.Init.PID]
 	}
-	for _, th := range k.threads {
+	for _, th := range k.Threads {
 		if t == nil || (t.Killed && !th.Killed) {
 			t = th
 		}
@@ -587,10 +587,10 @@ func (k *clientState) restoreProcsLocked(s *restoreSet) (*syscallCtx, error) {
 }
 
 // restoreFile rebuilds one open file description.
-func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*kpipe) (*file, error) {
+func restoreFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*kpipe) (*file, error) {
 	switch fs.Kind {
 	case sentrypb.FileState_GOFER:
-		f, err := k.restoreGoferFile(rc, fs)
+		f, err := restoreGoferFile(k, rc, fs)
 		if err == nil && fs.Memfd != nil {
 			if g, ok := f.Impl.(*vfs.GoferFile); ok {
 				g.Memfd = s.memfds[string(fs.FileHandle)]
@@ -605,12 +605,12 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 			}
 			// Reserved as the pipe's size, whatever the cap: the
 			// client held it on its previous server.
-			p = pipe.Restore(s.pipes[fs.Pipe], fs.Pipe, k.mem, k.trk.TouchPipe)
+			p = pipe.Restore(s.pipes[fs.Pipe], fs.Pipe, k.Mem, k.Trk.TouchPipe)
 			pipes[fs.Pipe] = p
 		}
 		e := &pipeEnd{p: p, writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
 			reads: fs.Kind == sentrypb.FileState_PIPE_READ}
-		d := k.restoreFifo(rc, p, fs.Path)
+		d := restoreFifo(k, rc, p, fs.Path)
 		p.Lock()
 		p.AddEndLocked(e.reads, e.writes)
 		p.Unlock()
@@ -621,9 +621,9 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		}
 		f := newStdioFile(k, fs.StdioStream)
 		if fs.StdioSet != 0 {
-			k.mu.Lock()
-			set := k.stdioSets[fs.StdioSet]
-			k.mu.Unlock()
+			k.Mu.Lock()
+			set := k.StdioSets[fs.StdioSet]
+			k.Mu.Unlock()
 			if set == nil {
 				return nil, fmt.Errorf("stdio set %d: not in the Restore: %w", fs.StdioSet, unix.EINVAL)
 			}
@@ -633,20 +633,20 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 		return f, nil
 	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD,
 		sentrypb.FileState_SIGNALFD:
-		return k.restoreKobjFile(rc, fs)
+		return restoreKobjFile(k, rc, fs)
 	case sentrypb.FileState_INOTIFY:
-		return k.restoreInotify(rc, fs)
+		return restoreInotify(k, rc, fs)
 	case sentrypb.FileState_PTY:
-		return k.restorePtyFile(rc, fs)
+		return restorePtyFile(k, rc, fs)
 	case sentrypb.FileState_SYNTHETIC:
 		if rc == nil || fs.Path == "" {
 			return nil, unix.ENOENT
 		}
-		d, err := k.vfs.Resolve(rc, k.vfs.Root, fs.Path, false)
+		d, err := k.VFS.Resolve(rc, k.VFS.Root, fs.Path, false)
 		if err != nil {
 			return nil, err
 		}
-		f, err := rc.openDentry(d, fs.Flags&^(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL))
+		f, err := openDentry(rc, d, fs.Flags&^(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -660,23 +660,23 @@ func (k *clientState) restoreFile(rc *syscallCtx, fs *sentrypb.FileState, s *res
 // (preferred: it follows renames) or its path. The dentry is the one at
 // path if that is still the same file, else a detached one (an unlinked
 // or moved file: its path is unknown).
-func (k *clientState) restoreDentry(rc *syscallCtx, fh []byte, p string, follow bool) (*dentry, error) {
-	v := k.vfs
-	h, st, err := k.vfs.ReopenHandle(fh)
+func restoreDentry(k *clientState, rc *syscallCtx, fh []byte, p string, follow bool) (*dentry, error) {
+	v := k.VFS
+	h, st, err := k.VFS.ReopenHandle(fh)
 	if err != nil {
 		if rc == nil || p == "" {
 			return nil, err
 		}
 		return v.Resolve(rc, v.Root, p, follow)
 	}
-	defer k.releases.Release([]uint64{h})
-	return k.dentryFor(rc, p, st, fh), nil
+	defer k.Releases.Release([]uint64{h})
+	return dentryFor(k, rc, p, st, fh), nil
 }
 
 // dentryFor returns the dentry for a file with attributes st last known at
 // path p.
-func (k *clientState) dentryFor(rc *syscallCtx, p string, st *goferpb.Stat, fh []byte) *dentry {
-	v := k.vfs
+func dentryFor(k *clientState, rc *syscallCtx, p string, st *goferpb.Stat, fh []byte) *dentry {
+	v := k.VFS
 	if st.Ino == v.Root.Ino() && st.Mode&unix.S_IFMT == unix.S_IFDIR && (p == "/" || p == "") {
 		return v.Root
 	}
@@ -691,13 +691,13 @@ func (k *clientState) dentryFor(rc *syscallCtx, p string, st *goferpb.Stat, fh [
 
 // restoreGoferFile reopens a gofer file description: by its file handle,
 // else by its path.
-func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
-	v := k.vfs
+func restoreGoferFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+	v := k.VFS
 	fh := fs.FileHandle
-	h, st, err := k.vfs.ReopenHandle(fh)
+	h, st, err := k.VFS.ReopenHandle(fh)
 	var d *dentry
 	if err == nil {
-		d = k.dentryFor(rc, fs.Path, st, fh)
+		d = dentryFor(k, rc, fs.Path, st, fh)
 	} else {
 		if rc == nil || fs.Path == "" {
 			return nil, err
@@ -721,19 +721,19 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 	flags := fs.Flags
 	switch {
 	case flags&unix.O_PATH != 0:
-		k.releases.Release([]uint64{h})
+		k.Releases.Release([]uint64{h})
 		return newFile(&vfs.PathFile{D: d}, d, flags), nil
 	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
 		return newFile(vfs.NewGoferDir(v, h, fh), d, flags), nil
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		k.releases.Release([]uint64{h})
+		k.Releases.Release([]uint64{h})
 		return nil, unix.ENXIO
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
+	r, err := k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
 	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-		k.releases.Release([]uint64{h})
+		k.Releases.Release([]uint64{h})
 		return nil, err
 	}
 	return newFile(vfs.NewGoferFile(v, h, fh, nil), d, flags), nil
@@ -741,29 +741,29 @@ func (k *clientState) restoreGoferFile(rc *syscallCtx, fs *sentrypb.FileState) (
 
 // restoreMapped reopens a mapped file: read-only, or read-write when the
 // client maps it shared and writable (PageWrite writes through it).
-func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState) (*file, *goferpb.Stat, error) {
+func restoreMapped(k *clientState, rc *syscallCtx, m *sentrypb.MappedFileState) (*file, *goferpb.Stat, error) {
 	acc := uint32(unix.O_RDONLY)
 	if m.Writable {
 		acc = unix.O_RDWR
 	}
-	if h, st, err := k.vfs.ReopenHandle(m.FileHandle); err == nil {
-		return k.openHandleMode(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
+	if h, st, err := k.VFS.ReopenHandle(m.FileHandle); err == nil {
+		return openHandleMode(k, h, m.FileHandle, dentryFor(k, rc, m.Path, st, m.FileHandle), acc)
 	}
 	if rc == nil || m.Path == "" {
 		return nil, nil, unix.ESTALE
 	}
-	d, err := k.vfs.Resolve(rc, k.vfs.Root, m.Path, true)
+	d, err := k.VFS.Resolve(rc, k.VFS.Root, m.Path, true)
 	if err != nil {
 		return nil, nil, err
 	}
 	if d.Kind != vfs.KindGofer {
 		return nil, nil, unix.EACCES
 	}
-	h, _, fh, err := k.vfs.FreshHandle(d)
+	h, _, fh, err := k.VFS.FreshHandle(d)
 	if err != nil {
 		return nil, nil, err
 	}
-	return k.openHandleMode(h, fh, d, acc)
+	return openHandleMode(k, h, fh, d, acc)
 }
 
 // rewrite re-applies a retained write (Rewrite): through the restored
@@ -773,59 +773,59 @@ func (k *clientState) restoreMapped(rc *syscallCtx, m *sentrypb.MappedFileState)
 // (its reply cache still has it) is not applied again. The write is
 // tracked for durability like the original one: a later Durable for the
 // file covers it.
-func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
+func rewrite(k *clientState, rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	if rw == nil || rw.Seq == 0 || rw.Offset < 0 {
 		return unix.EINVAL
 	}
-	k.mu.Lock()
-	f := k.rewrites[rw.Seq]
-	delete(k.rewrites, rw.Seq)
-	k.mu.Unlock()
+	k.Mu.Lock()
+	f := k.Rewrites[rw.Seq]
+	delete(k.Rewrites, rw.Seq)
+	k.Mu.Unlock()
 	known := f != nil
 	if !known {
-		fh, err := k.binder.Unbind(rw.FileHandle)
+		fh, err := k.Binder.Unbind(rw.FileHandle)
 		if err != nil {
-			k.log.Warn("rewrite refused", "seq", rw.Seq, "err", err)
+			k.Log.Warn("rewrite refused", "seq", rw.Seq, "err", err)
 			return err
 		}
 		rw.FileHandle = fh
-		f, err = k.openForRewrite(rw)
+		f, err = openForRewrite(k, rw)
 		if err != nil {
-			k.log.Warn("rewrite: cannot reopen the file", "seq", rw.Seq, "path", rw.Path, "err", err)
+			k.Log.Warn("rewrite: cannot reopen the file", "seq", rw.Seq, "path", rw.Path, "err", err)
 			return err
 		}
 	}
 	defer f.DecRef()
 	if _, ok := f.Impl.(*vfs.GoferFile); !ok {
-		k.log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
+		k.Log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
 		return unix.ESTALE
 	}
 	c := &syscallCtx{k: k, seq: rw.Seq, intr: make(chan struct{}), goferSize: -1}
-	defer c.unpinAll()
+	defer unpinAll(c)
 	if !known {
 		// No file id the client knows to announce it under: make it
 		// durable before the reply.
 		n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
 		if err == nil {
 			h, _ := vfs.HandleOfFile(f)
-			err = k.vfs.Fsync(h, false)
+			err = k.VFS.Fsync(h, false)
 		}
 		if err != nil {
-			k.log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
+			k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
 			return err
 		}
 		r.Ret = int64(n)
 		return nil
 	}
-	k.dur.Begin(f, rw.Seq)
+	k.Dur.Begin(f, rw.Seq)
 	n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
-	if k.dur.End(f, rw.Seq, n) {
+	if k.Dur.End(f, rw.Seq, n) {
 		f.DecRef()
 	}
 	// The client holds the WriteState already.
-	k.dur.MarkSent(f, rw.Seq)
+	k.Dur.MarkSent(f, rw.Seq)
 	if err != nil {
-		k.log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
+		k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
 		return err
 	}
 	r.Ret = int64(n)
@@ -833,16 +833,16 @@ func (k *clientState) rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 }
 
 // openForRewrite opens the file a Rewrite names for writing.
-func (k *clientState) openForRewrite(rw *sentrypb.Rewrite) (*file, error) {
+func openForRewrite(k *clientState, rw *sentrypb.Rewrite) (*file, error) {
 	rc := &syscallCtx{k: k, intr: make(chan struct{}), goferSize: -1}
-	k.mu.Lock()
-	for _, t := range k.threads {
+	k.Mu.Lock()
+	for _, t := range k.Threads {
 		rc.t, rc.dead = t, t.Dead
 		break
 	}
-	k.mu.Unlock()
-	defer rc.unpinAll()
-	f, err := k.restoreGoferFile(rc, &sentrypb.FileState{Kind: sentrypb.FileState_GOFER, Flags: unix.O_WRONLY, FileHandle: rw.FileHandle, Path: rw.Path})
+	k.Mu.Unlock()
+	defer unpinAll(rc)
+	f, err := restoreGoferFile(k, rc, &sentrypb.FileState{Kind: sentrypb.FileState_GOFER, Flags: unix.O_WRONLY, FileHandle: rw.FileHandle, Path: rw.Path})
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -32,11 +33,11 @@ func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 }
 
 // epollState is an epoll instance's record: its interests in open
-// descriptions. Precondition: k.mu is held.
-func (k *clientState) epollState(ep *epoll.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+// descriptions. Precondition: k.Mu is held.
+func epollState(k *clientState, ep *epoll.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	st := &sentrypb.KernelObjectState{}
 	for _, in := range ep.Interests() {
-		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.fileID(in.File), Fd: in.FD,
+		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: fileID(k, in.File), Fd: in.FD,
 			Events: in.Events, Data: in.Data, Disabled: in.Disabled})
 	}
 	return sentrypb.FileState_EPOLL, st
@@ -44,7 +45,7 @@ func (k *clientState) epollState(ep *epoll.File) (sentrypb.FileState_Kind, *sent
 
 // unixState is an AF_UNIX socket's record: its name, listening state
 // and, for an end of a connection the mirror holds, the queued data.
-// Precondition: k.mu is held.
+// Precondition: k.Mu is held.
 func unixState(s *unixsock.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	s.Mu.Lock()
 	st := &sentrypb.KernelObjectState{
@@ -79,15 +80,6 @@ func signalfdState(s *signalfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelO
 	return sentrypb.FileState_SIGNALFD, &sentrypb.KernelObjectState{SignalfdMask: s.Mask()}
 }
 
-// restoredPair is a socketpair being rebuilt: both ends are made when
-// the first is restored; the data goes in once both had their chance.
-type restoredPair struct {
-	conn   *unixsock.Conn
-	ends   [2]*socket.Unix
-	files  [2]*file
-	queued [2][][]byte
-}
-
 // inetState is a netstack socket's record.
 func inetState(s *inet.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	backlog := s.Backlog()
@@ -117,8 +109,8 @@ func inetState(s *inet.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectSta
 // connection is not rebuilt (its peer's state and the bytes in flight
 // were in the old stack): the socket comes back reset, its next I/O
 // fails with ECONNRESET, then reads see end of file and writes EPIPE.
-func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
-	stack, err := k.netStack()
+func restoreInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
+	stack, err := netStack(k)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +119,7 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 		return nil, err
 	}
 	f := inet.New(is, 0)
-	k.chargeSocket(f, true)
+	chargeSocket(k, f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*inet.File)
 	if st.SocketConnected {
@@ -141,13 +133,13 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 			err = is.Bind(a)
 		}
 		if err != nil {
-			k.log.Warn("restore: inet socket not re-bound", "err", err)
+			k.Log.Warn("restore: inet socket not re-bound", "err", err)
 			return f, nil
 		}
 	}
 	if st.SocketListening {
 		if err := kobj.TCPIPErr(is.EP.Listen(int(max(st.SocketBacklog, 1)))); err != nil {
-			k.log.Warn("restore: inet socket not listening again", "err", err)
+			k.Log.Warn("restore: inet socket not listening again", "err", err)
 		} else {
 			s.SetBacklog(int(st.SocketBacklog))
 		}
@@ -155,7 +147,7 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 	if len(st.SocketPeer) > 0 {
 		if a, err := socket.ParseInetAddr(is.Family, st.SocketPeer); err == nil {
 			if err := is.Connect(a); err != nil {
-				k.log.Warn("restore: UDP destination not set again", "err", err)
+				k.Log.Warn("restore: UDP destination not set again", "err", err)
 			}
 		}
 	}
@@ -164,7 +156,7 @@ func (k *clientState) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.Ker
 
 // restoreKobjFile rebuilds an eventfd, an epoll instance (its interests
 // come later, in restoreEpollInterests) or a socket.
-func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	st := fs.Kobj
 	if st == nil {
 		return nil, fmt.Errorf("%v file without its state: %w", fs.Kind, unix.EINVAL)
@@ -187,7 +179,7 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		f.Impl.(*timerfd.File).Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
 		return f, nil
 	case sentrypb.FileState_SIGNALFD:
-		f := signalfd.New(k, st.SignalfdMask, 0)
+		f := signalfd.New(ports(k), st.SignalfdMask, 0)
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EPOLL:
@@ -196,21 +188,21 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 		return f, nil
 	case sentrypb.FileState_SOCKET:
 		if st.SocketFamily == unix.AF_NETLINK {
-			return k.restoreNetlinkSocket(fs, st), nil
+			return restoreNetlinkSocket(k, fs, st), nil
 		}
 		if st.SocketFamily == unix.AF_INET || st.SocketFamily == unix.AF_INET6 {
 			if st.SocketType != unix.SOCK_STREAM && st.SocketType != unix.SOCK_DGRAM {
 				return nil, fmt.Errorf("inet socket type %d: %w", st.SocketType, unix.EINVAL)
 			}
-			if k.hostNetwork() {
-				return k.restoreHostInetSocket(fs, st)
+			if hostNetwork(k) {
+				return restoreHostInetSocket(k, fs, st)
 			}
-			return k.restoreInetSocket(fs, st)
+			return restoreInetSocket(k, fs, st)
 		}
 		if st.SocketFamily != unix.AF_UNIX || !socket.ValidType(linux.SockType(st.SocketType)) {
 			return nil, fmt.Errorf("socket family %d type %d: %w", st.SocketFamily, st.SocketType, unix.EINVAL)
 		}
-		return k.restoreUnixSocket(rc, fs, st)
+		return restoreUnixSocket(k, rc, fs, st)
 	}
 	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
 }
@@ -220,7 +212,7 @@ func (k *clientState) restoreKobjFile(rc *syscallCtx, fs *sentrypb.FileState) (*
 // are gone with the old server), so a connected socket comes back reset:
 // its next read or write fails with ECONNRESET, as after a reset on
 // Linux, and it then reads end of file.
-func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
+func restoreUnixSocket(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
 	stype := linux.SockType(st.SocketType)
 	var u *socket.Unix
 	creds := socket.Creds{Uid: 0, Gid: 0}
@@ -228,7 +220,7 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 		creds = unixsock.Creds(rc)
 	}
 	if st.SocketConn != 0 && (st.SocketSide == 0 || st.SocketSide == 1) {
-		return k.restorePairEnd(fs, st, stype, creds)
+		return restorePairEnd(k, fs, st, stype, creds)
 	}
 	if st.SocketConnected {
 		a, b := socket.NewUnixPair(stype, creds)
@@ -237,19 +229,19 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 	} else {
 		u = socket.NewUnix(stype, creds)
 	}
-	f := unixsock.New(k, u, 0)
-	k.chargeSocket(f, true)
+	f := unixsock.New(ports(k), u, 0)
+	chargeSocket(k, f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*unixsock.File)
 	s.Reset = st.SocketConnected
 	u.EP.SocketOptions().SetPassCred(st.SocketPasscred)
 	if len(st.SocketBound) > 0 && !st.SocketConnected {
 		a := socket.FromTransportName(string(st.SocketBound))
-		if err := k.rebindUnix(rc, s, a); err != nil {
-			k.log.Warn("restore: socket name not re-bound", "name", a.Name, "abstract", a.Abstract, "err", err)
+		if err := rebindUnix(k, rc, s, a); err != nil {
+			k.Log.Warn("restore: socket name not re-bound", "name", a.Name, "abstract", a.Abstract, "err", err)
 		} else if st.SocketListening {
 			if err := kobj.SysErr(u.EP.Listen(kobj.Ctx(), int(max(st.SocketBacklog, 1)))); err != nil {
-				k.log.Warn("restore: socket not listening again", "name", a.Name, "err", err)
+				k.Log.Warn("restore: socket not listening again", "name", a.Name, "err", err)
 			} else {
 				s.Backlog = int(max(st.SocketBacklog, 1))
 			}
@@ -259,47 +251,47 @@ func (k *clientState) restoreUnixSocket(rc *syscallCtx, fs *sentrypb.FileState, 
 }
 
 // restorePairEnd rebuilds one end of a socketpair.
-func (k *clientState) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.KernelObjectState, stype linux.SockType, creds socket.Creds) (*file, error) {
-	if k.restorePairs == nil {
-		k.restorePairs = make(map[uint64]*restoredPair)
+func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState, stype linux.SockType, creds socket.Creds) (*file, error) {
+	if k.RestorePairs == nil {
+		k.RestorePairs = make(map[uint64]*kernel.RestoredPair)
 	}
-	rp := k.restorePairs[st.SocketConn]
+	rp := k.RestorePairs[st.SocketConn]
 	if rp == nil {
 		a, b := socket.NewUnixPair(stype, creds)
-		rp = &restoredPair{conn: unixsock.NewConn(st.SocketConn, stype == linux.SOCK_STREAM), ends: [2]*socket.Unix{a, b}}
-		k.restorePairs[st.SocketConn] = rp
+		rp = &kernel.RestoredPair{Conn: unixsock.NewConn(st.SocketConn, stype == linux.SOCK_STREAM), Ends: [2]*socket.Unix{a, b}}
+		k.RestorePairs[st.SocketConn] = rp
 	}
 	side := int(st.SocketSide)
-	if rp.files[side] != nil {
+	if rp.Files[side] != nil {
 		return nil, fmt.Errorf("socketpair %d side %d restored twice: %w", st.SocketConn, side, unix.EINVAL)
 	}
-	f := unixsock.New(k, rp.ends[side], 0)
-	k.chargeSocket(f, true)
+	f := unixsock.New(ports(k), rp.Ends[side], 0)
+	chargeSocket(k, f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*unixsock.File)
-	s.End.Store(&unixsock.ConnEnd{Conn: rp.conn, Side: side})
-	rp.conn.Mu.Lock()
-	rp.conn.Files[side] = f
-	rp.conn.Mu.Unlock()
-	rp.files[side] = f
-	rp.queued[side] = st.SocketQueued
-	rp.ends[side].EP.SocketOptions().SetPassCred(st.SocketPasscred)
+	s.End.Store(&unixsock.ConnEnd{Conn: rp.Conn, Side: side})
+	rp.Conn.Mu.Lock()
+	rp.Conn.Files[side] = f
+	rp.Conn.Mu.Unlock()
+	rp.Files[side] = f
+	rp.Queued[side] = st.SocketQueued
+	rp.Ends[side].EP.SocketOptions().SetPassCred(st.SocketPasscred)
 	return f, nil
 }
 
 // finishRestoredPairs puts each restored socketpair's queued data back
 // (sent by the other end) and closes an end that was not restored (it
 // had been closed: its peer reads the data, then end of file).
-func (k *clientState) finishRestoredPairs() {
-	for id, rp := range k.restorePairs {
-		cn := rp.conn
+func finishRestoredPairs(k *clientState) {
+	for id, rp := range k.RestorePairs {
+		cn := rp.Conn
 		cn.Mu.Lock()
 		for side := 0; side < 2; side++ {
-			for _, m := range rp.queued[side] {
+			for _, m := range rp.Queued[side] {
 				src := usermem.BytesIOSequence(m)
-				n, err := rp.ends[1-side].Send(src, transport.ControlMessages{}, nil)
+				n, err := rp.Ends[1-side].Send(src, transport.ControlMessages{}, nil)
 				if err != nil || n != int64(len(m)) {
-					k.log.Warn("restore: socketpair data not queued again", "pair", id, "bytes", len(m), "sent", n, "err", err)
+					k.Log.Warn("restore: socketpair data not queued again", "pair", id, "bytes", len(m), "sent", n, "err", err)
 					cn.Broken = true
 					break
 				}
@@ -311,22 +303,22 @@ func (k *clientState) finishRestoredPairs() {
 		}
 		cn.Mu.Unlock()
 		for side := 0; side < 2; side++ {
-			if rp.files[side] == nil {
-				rp.ends[side].Release()
+			if rp.Files[side] == nil {
+				rp.Ends[side].Release()
 			}
 		}
 	}
-	k.restorePairs = nil
+	k.RestorePairs = nil
 }
 
 // rebindUnix gives a restored socket its name back: the abstract name,
 // or the socket node still at its absolute path.
-func (k *clientState) rebindUnix(rc *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
+func rebindUnix(k *clientState, rc *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
 	be := s.U.Bound()
 	if be == nil {
 		return unix.EINVAL
 	}
-	names := k.unixNames()
+	names := unixNames(k)
 	if a.Abstract {
 		if err := names.BindAbstract(a.Name, be); err != nil {
 			return err
@@ -335,7 +327,7 @@ func (k *clientState) rebindUnix(rc *syscallCtx, s *unixsock.File, a socket.Unix
 		if rc == nil {
 			return unix.ENOENT
 		}
-		d, err := k.vfs.Resolve(rc, k.vfs.Root, a.Name, true)
+		d, err := k.VFS.Resolve(rc, k.VFS.Root, a.Name, true)
 		if err != nil {
 			return err
 		}
@@ -350,21 +342,21 @@ func (k *clientState) rebindUnix(rc *syscallCtx, s *unixsock.File, a socket.Unix
 	}
 	s.Named = true
 	s.BoundName = a.TransportName()
-	k.socks.SetBound(be, s)
+	k.Socks.SetBound(be, s)
 	return nil
 }
 
 // restoreKobjLinks finishes what spans several restored descriptions:
 // socketpairs' data, and epoll interests.
-func (k *clientState) restoreKobjLinks(states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
-	k.finishRestoredPairs()
-	k.restoreEpollInterests(states, files)
+func restoreKobjLinks(k *clientState, states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
+	finishRestoredPairs(k)
+	restoreEpollInterests(k, states, files)
 }
 
 // restoreEpollInterests links restored epoll instances to the restored
 // descriptions they watch (an interest in a description that was not
 // restored is dropped).
-func (k *clientState) restoreEpollInterests(states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
+func restoreEpollInterests(k *clientState, states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
 	for id, fs := range states {
 		if fs.Kind != sentrypb.FileState_EPOLL || fs.Kobj == nil {
 			continue
@@ -381,7 +373,7 @@ func (k *clientState) restoreEpollInterests(states map[uint64]*sentrypb.FileStat
 		for _, in := range fs.Kobj.Epoll {
 			tf := files[in.File]
 			if tf == nil || tf == f {
-				k.log.Warn("restore: epoll interest dropped", "epoll", id, "file", in.File, "fd", in.Fd)
+				k.Log.Warn("restore: epoll interest dropped", "epoll", id, "file", in.File, "fd", in.Fd)
 				continue
 			}
 			ins = append(ins, epoll.Interest{File: tf, FD: in.Fd, Events: in.Events, Data: in.Data, Disabled: in.Disabled})

@@ -18,14 +18,14 @@ import (
 // grants more than fdtable.NrOpen).
 func sysPrlimit64(c *syscallCtx) (int64, error) {
 	pid, resource, newAddr, oldAddr := int32(c.args[0]), c.args[1], c.args[2], c.args[3]
-	if pid != 0 && pid != c.pid() {
+	if pid != 0 && pid != callPid(c) {
 		return 0, unix.EPERM
 	}
 	if resource == unix.RLIMIT_FSIZE {
-		return c.prlimitFsize(newAddr, oldAddr)
+		return prlimitFsize(c, newAddr, oldAddr)
 	}
 	if resource == unix.RLIMIT_CORE {
-		return c.prlimitCore(newAddr)
+		return prlimitCore(c, newAddr)
 	}
 	if resource != unix.RLIMIT_NOFILE {
 		return 0, unix.EINVAL
@@ -46,7 +46,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 	if newAddr == 0 {
 		return 0, nil
 	}
-	cur, err := c.copyInRlimit(newAddr)
+	cur, err := copyInRlimit(c, newAddr)
 	if err != nil {
 		return 0, err
 	}
@@ -56,7 +56,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 		cur = 1
 	}
 	tab.SetLimit(int32(min(cur, fdtable.NrOpen)))
-	c.k.trk.Changed(c.t.Proc)
+	c.k.Trk.Changed(c.t.Proc)
 	return 0, nil
 }
 
@@ -65,15 +65,15 @@ const rlimInfinity = ^uint64(0)
 
 // prlimitFsize gets and sets the process's RLIMIT_FSIZE soft limit (the
 // maximum is the client's business).
-func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
+func prlimitFsize(c *syscallCtx, newAddr, oldAddr uint64) (int64, error) {
 	k, p := c.k, c.t.Proc
 	if oldAddr != 0 {
-		k.mu.Lock()
+		k.Mu.Lock()
 		cur := rlimInfinity
 		if p.FsizeLimited {
 			cur = p.FsizeLimit
 		}
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		var b [16]byte
 		binary.LittleEndian.PutUint64(b[:], cur)
 		binary.LittleEndian.PutUint64(b[8:], rlimInfinity)
@@ -92,10 +92,10 @@ func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
 	if cur > max {
 		return 0, unix.EINVAL
 	}
-	k.mu.Lock()
+	k.Mu.Lock()
 	p.FsizeLimited, p.FsizeLimit = cur != rlimInfinity, cur
-	k.trk.Changed(p)
-	k.mu.Unlock()
+	k.Trk.Changed(p)
+	k.Mu.Unlock()
 	return 0, nil
 }
 
@@ -104,14 +104,14 @@ func (c *syscallCtx) prlimitFsize(newAddr, oldAddr uint64) (int64, error) {
 // many bytes may be written, or EFBIG with SIGXFSZ sent to the process
 // when the limit is at or before off (beyond it for a truncate), as
 // Linux's generic_write_check_limits and inode_newsize_ok do.
-func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (int, error) {
+func fileSizeCheck(c *syscallCtx, d *dentry, off int64, n int, truncate bool) (int, error) {
 	if d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() || off < 0 || (n == 0 && !truncate) {
 		return n, nil
 	}
 	k, p := c.k, c.t.Proc
-	k.mu.Lock()
+	k.Mu.Lock()
 	limited, limit := p.FsizeLimited, p.FsizeLimit
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	if !limited {
 		return n, nil
 	}
@@ -126,17 +126,17 @@ func (c *syscallCtx) fileSizeCheck(d *dentry, off int64, n int, truncate bool) (
 		return n, nil
 	}
 	var dd deferred
-	k.mu.Lock()
-	k.queueAsyncSignalLocked(p, c.t, int(unix.SIGXFSZ), ksignal.SiginfoKill(int(unix.SIGXFSZ), ksignal.SIKernel, 0, 0), &dd)
-	k.mu.Unlock()
-	dd.Run(k.out)
+	k.Mu.Lock()
+	queueAsyncSignalLocked(k, p, c.t, int(unix.SIGXFSZ), ksignal.SiginfoKill(int(unix.SIGXFSZ), ksignal.SIKernel, 0, 0), &dd)
+	k.Mu.Unlock()
+	dd.Run(k.Out)
 	return 0, unix.EFBIG
 }
 
 // nofile is the caller's RLIMIT_NOFILE (fdtable.DefaultNofile without an fd
 // table).
-func (c *syscallCtx) nofile() int {
-	tab, err := c.fdTable()
+func nofile(c *syscallCtx) int {
+	tab, err := callFdTable(c)
 	if err != nil {
 		return fdtable.DefaultNofile
 	}
@@ -146,7 +146,7 @@ func (c *syscallCtx) nofile() int {
 // copyInRlimit reads the struct rlimit64 at addr and returns its soft
 // limit: EINVAL if it is above the hard one, as prlimit64's check (the
 // hard limit is the client's business).
-func (c *syscallCtx) copyInRlimit(addr uint64) (uint64, error) {
+func copyInRlimit(c *syscallCtx, addr uint64) (uint64, error) {
 	b, err := c.mem.CopyIn(addr, 16)
 	if err != nil {
 		return 0, err

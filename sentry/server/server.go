@@ -221,7 +221,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 			}
 			// Returning cancels the stream, which ends serve's Recv; the
 			// state is freed now so that nothing waits on the silent client.
-			s.log.Warn("client silent; ending its session", "client", c.k.id, "silent", silent.Round(time.Millisecond))
+			s.log.Warn("client silent; ending its session", "client", c.k.ID, "silent", silent.Round(time.Millisecond))
 			c.stream.setSender(nil)
 			c.destroy()
 			return status.Errorf(codes.DeadlineExceeded, "no message from the client for %v", silent.Round(time.Millisecond))
@@ -238,19 +238,19 @@ func (s *Server) Debug(ctx context.Context, _ *sentrypb.DebugRequest) (_ *sentry
 	s.mu.Lock()
 	cs := make([]*client, 0, len(s.clients))
 	for c := range s.clients {
-		if g.operator || c.k.grant.Principal() == g.principal {
+		if g.operator || c.k.Grant.Principal() == g.principal {
 			cs = append(cs, c)
 		}
 	}
 	s.mu.Unlock()
-	sort.Slice(cs, func(i, j int) bool { return cs[i].k.id < cs[j].k.id })
+	sort.Slice(cs, func(i, j int) bool { return cs[i].k.ID < cs[j].k.ID })
 	var b strings.Builder
 	fmt.Fprintf(&b, "server %s: %d client(s)\n", s.id, len(cs))
 	if !g.operator {
 		fmt.Fprintf(&b, "(only the clients of %s: other peers' clients are shown to operators only)\n", g.principal)
 	}
 	for _, c := range cs {
-		c.k.debug(&b)
+		kernelDebug(c.k, &b)
 	}
 	return &sentrypb.DebugReply{Text: b.String()}, nil
 }
@@ -275,7 +275,7 @@ func (s *Server) newClient(hello *sentrypb.Hello, g grant) (*client, error) {
 	if !g.operator {
 		n := 0
 		for c := range s.clients {
-			if c.k.grant.Principal() == g.principal {
+			if c.k.Grant.Principal() == g.principal {
 				n++
 			}
 		}

@@ -36,7 +36,7 @@ type session struct {
 // sends; it asks the kernel for the replay records to attach (records).
 type clientStream struct {
 	// sendMu protects send, hopRoutes and postedHeld, and serializes
-	// sends. Taken before clientState.mu (records takes it).
+	// sends. Taken before clientState.Mu (records takes it).
 	sendMu sync.Mutex
 	// send delivers a message to the client's stream, or is nil while no
 	// stream is attached. Protected by sendMu.
@@ -103,7 +103,7 @@ func (c *client) serve(sess *session) error {
 		m, err := sess.stream.Recv()
 		sess.heard.Store(time.Now().UnixNano())
 		if err != nil {
-			k.log.Debug("session ended", "err", err)
+			k.Log.Debug("session ended", "err", err)
 			c.stream.setSender(nil)
 			c.destroy()
 			return nil
@@ -126,7 +126,7 @@ func (c *client) serve(sess *session) error {
 		case *sentrypb.ClientMessage_Call:
 			c.receiveCall(sess, m.Call)
 		case *sentrypb.ClientMessage_Heartbeat:
-			observeClocks(k.clocks, m.Heartbeat.GetClocks())
+			observeClocks(k.Clocks, m.Heartbeat.GetClocks())
 			c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}}})
 		case *sentrypb.ClientMessage_Interrupt:
 			if m.Interrupt != nil {
@@ -134,30 +134,30 @@ func (c *client) serve(sess *session) error {
 			}
 		case *sentrypb.ClientMessage_Stdin:
 			if m.Stdin != nil {
-				k.stdinData(m.Stdin.StdioSet, m.Stdin.Offset, m.Stdin.Data, m.Stdin.Eof)
+				stdinData(k, m.Stdin.StdioSet, m.Stdin.Offset, m.Stdin.Data, m.Stdin.Eof)
 			}
 		case *sentrypb.ClientMessage_Goodbye:
-			if k.sandboxNet != nil {
+			if k.SandboxNet != nil {
 				// The application's last TCP data and FINs still
 				// travel after it exits, as a host kernel sends them:
 				// frames keep flowing on this loop until the stack has
 				// drained (network_sandbox.go), then Farewell.
 				if !lingering {
 					lingering = true
-					k.appEnded.Store(true)
+					k.AppEnded.Store(true)
 					go c.farewellAfterLinger()
 				}
 				continue
 			}
-			k.appEnded.Store(true)
+			k.AppEnded.Store(true)
 			c.destroy()
-			go k.forgetOrigins()
+			go forgetOrigins(k)
 			c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
 			c.stream.setSender(nil)
 			return nil
 		case *sentrypb.ClientMessage_SignalsPending:
 			if m.SignalsPending != nil {
-				k.signalsPending(m.SignalsPending)
+				signalsPending(k, m.SignalsPending)
 			}
 		case *sentrypb.ClientMessage_ProcAnswer:
 			if m.ProcAnswer != nil {
@@ -165,7 +165,7 @@ func (c *client) serve(sess *session) error {
 			}
 		case *sentrypb.ClientMessage_Frames:
 			if m.Frames != nil {
-				k.inboundFrames(m.Frames)
+				inboundFrames(k, m.Frames)
 			}
 		case *sentrypb.ClientMessage_LeaseRevoked:
 			c.leaseAcked(m.LeaseRevoked)
@@ -174,7 +174,7 @@ func (c *client) serve(sess *session) error {
 				c.openChannel(sess, m.ChannelOpen)
 			}
 		case *sentrypb.ClientMessage_Hello:
-			k.log.Warn("ignoring a second Hello")
+			k.Log.Warn("ignoring a second Hello")
 		}
 	}
 }
@@ -196,9 +196,9 @@ func (c *client) admitCall(sess *session, call *sentrypb.Call) bool {
 	k := c.k
 	// Before it waits in its thread's queue: the reading's bound is
 	// tighter the sooner it is compared.
-	observeClocks(k.clocks, call.GetSyscall().GetClocks())
+	observeClocks(k.Clocks, call.GetSyscall().GetClocks())
 	if err := sess.seqs.admit(call); err != nil {
-		k.log.Warn("refused a call", "err", err)
+		k.Log.Warn("refused a call", "err", err)
 		c.stream.reply(&sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)})
 		return false
 	}

@@ -16,7 +16,7 @@ import (
 // action is fatal still kills the process (unless a signalfd of p reads
 // it: then the client keeps it pending), and a blocked stop signal
 // still stops it.
-func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
+func signalProcessLocked(k *clientState, p *process, target *thread, sig int, info []byte, d *deferred) {
 	if !p.Exiting && sig > 0 && sig <= ksignal.NumSignals && sig != int(unix.SIGKILL) {
 		if tt := ptraceTracedTargetLocked(p, target); tt != nil {
 			// A traced thread takes every signal but SIGKILL into a
@@ -24,30 +24,30 @@ func (k *clientState) signalProcessLocked(p *process, target *thread, sig int, i
 			// (ptrace.go): the client stops and applies what the
 			// tracer lets through (as a Fault, which comes back to
 			// signalProcessUntracedLocked).
-			if discard := k.jobControlOnSignalLocked(p, sig, d); discard != 0 {
-				defer k.pushJobControlLocked(p, discard, d)
+			if discard := jobControlOnSignalLocked(k, p, sig, d); discard != 0 {
+				defer pushJobControlLocked(k, p, discard, d)
 			}
-			k.pushSignalLocked(p, tt, sig, info, p.Sig.Act[sig], d)
+			pushSignalLocked(k, p, tt, sig, info, p.Sig.Act[sig], d)
 			return
 		}
 	}
-	k.signalProcessUntracedLocked(p, target, sig, info, d)
+	signalProcessUntracedLocked(k, p, target, sig, info, d)
 }
 
 // signalProcessUntracedLocked is signalProcessLocked without the
 // signal-delivery-stop of a traced thread.
-func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
+func signalProcessUntracedLocked(k *clientState, p *process, target *thread, sig int, info []byte, d *deferred) {
 	if p.Exiting || sig <= 0 || sig > ksignal.NumSignals {
 		return
 	}
 	if sig == int(unix.SIGKILL) {
-		k.exitProcessLocked(p, ksignal.WaitStatus(sig), d)
+		exitProcessLocked(k, p, ksignal.WaitStatus(sig), d)
 		return
 	}
-	if discard := k.jobControlOnSignalLocked(p, sig, d); discard != 0 {
+	if discard := jobControlOnSignalLocked(k, p, sig, d); discard != 0 {
 		// After the signal's own push (jobControlOnSignalLocked), with
 		// the stop state as it is then.
-		defer k.pushJobControlLocked(p, discard, d)
+		defer pushJobControlLocked(k, p, discard, d)
 	}
 	act := p.Sig.Act[sig]
 	switch act.Handler {
@@ -57,7 +57,7 @@ func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, si
 		if wants, reader := signalfdReaderLocked(p, sig); wants {
 			// Pushed as SIGIO is: the client keeps it pending if
 			// blocked, else applies the default action.
-			k.queueAsyncSignalLocked(p, k.signalfdTargetLocked(p, target, reader), sig, info, d)
+			queueAsyncSignalLocked(k, p, signalfdTargetLocked(k, p, target, reader), sig, info, d)
 			return
 		}
 		switch ksignal.DefaultActionOf(sig) {
@@ -67,25 +67,25 @@ func (k *clientState) signalProcessUntracedLocked(p *process, target *thread, si
 				// complete_signal): it waits in the client's queue and,
 				// once the process continues, comes back to take its
 				// default action (task.deliver).
-				k.pushSignalLocked(p, target, sig, info, act, d)
+				pushSignalLocked(k, p, target, sig, info, act, d)
 				return
 			}
-			k.exitProcessLocked(p, p.KilledStatusLocked(sig), d)
+			exitProcessLocked(k, p, p.KilledStatusLocked(sig), d)
 		case ksignal.ActStop:
-			k.stopProcessLocked(p, sig, d)
+			stopProcessLocked(k, p, sig, d)
 		}
 		return
 	}
-	k.pushSignalLocked(p, target, sig, info, act, d)
+	pushSignalLocked(k, p, target, sig, info, act, d)
 	if act.Flags&ksignal.SAResetHand != 0 {
 		p.Sig.Act[sig] = ksignal.Action{}
-		k.trk.Changed(sigTable{Handlers: p.Sig})
+		k.Trk.Changed(sigTable{Handlers: p.Sig})
 	}
 }
 
 // pushSignalLocked queues sig with disposition act in one of p's threads
 // (target if it is alive) on the client.
-func (k *clientState) pushSignalLocked(p *process, target *thread, sig int, info []byte, act ksignal.Action, d *deferred) {
+func pushSignalLocked(k *clientState, p *process, target *thread, sig int, info []byte, act ksignal.Action, d *deferred) {
 	if target == nil || target.Killed || target.Proc != p {
 		target = p.AnyLiveThread()
 	}
@@ -101,13 +101,13 @@ func (k *clientState) pushSignalLocked(p *process, target *thread, sig int, info
 // as Linux's force_sig does: the handler runs if there is one and the
 // signal is not blocked; otherwise the process dies of the signal, even if
 // it is the application's first process.
-func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
+func fault(k *clientState, t *thread, f *sentrypb.Fault) error {
 	if f == nil || f.Signo <= 0 || int(f.Signo) > ksignal.NumSignals {
 		return unix.EINVAL
 	}
 	sig := int(f.Signo)
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	p := t.Proc
 	if !p.Exiting {
 		act := p.Sig.Act[sig]
@@ -115,16 +115,16 @@ func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
 		case !f.Blocked && act.Handler == ksignal.SigDfl && ksignal.DefaultActionOf(sig) == ksignal.ActStop:
 			// A stop signal a tracer let through (ptrace.go): its
 			// default action, not routed to the tracer again.
-			k.stopProcessLocked(p, sig, &d)
+			stopProcessLocked(k, p, sig, &d)
 		case !f.Blocked && act.Handler == ksignal.SigDfl && (ksignal.DefaultActionOf(sig) == ksignal.ActIgnore || ksignal.DefaultActionOf(sig) == ksignal.ActContinue):
 		case f.Blocked || act.Handler == ksignal.SigIgn || act.Handler == ksignal.SigDfl:
-			k.exitProcessLocked(p, p.KilledStatusLocked(sig), &d)
+			exitProcessLocked(k, p, p.KilledStatusLocked(sig), &d)
 		default:
-			k.signalProcessUntracedLocked(p, t, sig, f.Siginfo, &d)
+			signalProcessUntracedLocked(k, p, t, sig, f.Siginfo, &d)
 		}
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return nil
 }
 
@@ -135,48 +135,48 @@ func (k *clientState) fault(t *thread, f *sentrypb.Fault) error {
 // is treated as Linux treats the init of a PID namespace signalled from
 // an ancestor namespace: it gets only signals it has a handler for, and
 // SIGKILL. The sender is the host (si_pid 0, si_code SI_USER).
-func (k *clientState) killFromOutside(m *sentrypb.Kill) error {
+func killFromOutside(k *clientState, m *sentrypb.Kill) error {
 	if m == nil || m.Signo < 0 || m.Signo > ksignal.NumSignals {
 		return unix.EINVAL
 	}
 	sig := int(m.Signo)
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	var targets []*process
 	if m.Pid != 0 {
 		// One spawned process, signalled by its exec's caller.
-		if p := k.procs[m.Pid]; p != nil && p.Spawned && !p.Exiting {
+		if p := k.Procs[m.Pid]; p != nil && p.Spawned && !p.Exiting {
 			targets = append(targets, p)
 		}
 	} else if m.Foreground {
-		if !k.tty.Present {
-			k.mu.Unlock()
+		if !k.TTY.Present {
+			k.Mu.Unlock()
 			return unix.ENOTTY
 		}
-		targets = k.processGroupLocked(k.tty.FgPgrp)
+		targets = processGroupLocked(k, k.TTY.FgPgrp)
 	} else if m.All {
-		for _, p := range k.procs {
+		for _, p := range k.Procs {
 			if !p.Exiting {
 				targets = append(targets, p)
 			}
 		}
-	} else if k.init != nil && !k.init.Exiting {
-		targets = append(targets, k.init)
+	} else if k.Init != nil && !k.Init.Exiting {
+		targets = append(targets, k.Init)
 	}
 	if len(targets) == 0 {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return unix.ESRCH
 	}
 	if sig != 0 {
 		info := ksignal.SiginfoKill(sig, ksignal.SIUser, 0, 0)
 		for _, p := range targets {
-			if m.AsContainer && p == k.init && sig != int(unix.SIGKILL) && p.Sig.Act[sig].Handler == ksignal.SigDfl {
+			if m.AsContainer && p == k.Init && sig != int(unix.SIGKILL) && p.Sig.Act[sig].Handler == ksignal.SigDfl {
 				continue
 			}
-			k.signalProcessLocked(p, nil, sig, info, &d)
+			signalProcessLocked(k, p, nil, sig, info, &d)
 		}
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return nil
 }

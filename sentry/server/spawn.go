@@ -16,16 +16,16 @@ const maxStdioSets = 4096
 // stdioSetLocked returns set id, making it from infos if it does not
 // exist yet.
 //
-// Preconditions: k.mu is locked.
-func (k *clientState) stdioSetLocked(id uint32, infos []*sentrypb.StdioInfo) (*stdioSet, error) {
+// Preconditions: k.Mu is locked.
+func stdioSetLocked(k *clientState, id uint32, infos []*sentrypb.StdioInfo) (*stdioSet, error) {
 	if id == 0 {
 		return nil, fmt.Errorf("stdio set 0 is the client's own: %w", unix.EINVAL)
 	}
-	if s := k.stdioSets[id]; s != nil {
+	if s := k.StdioSets[id]; s != nil {
 		return s, nil
 	}
-	if len(k.stdioSets) >= maxStdioSets {
-		return nil, fmt.Errorf("%d stdio sets: %w", len(k.stdioSets), unix.EAGAIN)
+	if len(k.StdioSets) >= maxStdioSets {
+		return nil, fmt.Errorf("%d stdio sets: %w", len(k.StdioSets), unix.EAGAIN)
 	}
 	s := &stdioSet{ID: id}
 	for _, si := range infos {
@@ -34,21 +34,21 @@ func (k *clientState) stdioSetLocked(id uint32, infos []*sentrypb.StdioInfo) (*s
 		}
 	}
 	s.TTY.Init(s.Info)
-	if k.stdioSets == nil {
-		k.stdioSets = make(map[uint32]*stdioSet)
+	if k.StdioSets == nil {
+		k.StdioSets = make(map[uint32]*stdioSet)
 	}
-	k.stdioSets[id] = s
+	k.StdioSets[id] = s
 	return s, nil
 }
 
 // stdinOf returns the stdin buffer of stdio set id, or nil.
-func (k *clientState) stdinOf(id uint32) *stdinState {
+func stdinOf(k *clientState, id uint32) *stdinState {
 	if id == 0 {
-		return &k.stdin
+		return &k.Stdin
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if s := k.stdioSets[id]; s != nil {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	if s := k.StdioSets[id]; s != nil {
 		return &s.Stdin
 	}
 	return nil
@@ -59,7 +59,7 @@ func (k *clientState) stdinOf(id uint32) *stdinState {
 // namespace with setns: no parent inside it (its orphans go to init),
 // a session of its own, and here its own stdio set. It is reaped when it
 // exits, and SpawnExit tells the client its status.
-func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) error {
+func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) error {
 	st := sp.GetProcess()
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" || sp.GetStdio() == nil {
 		return unix.EINVAL
@@ -67,23 +67,23 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 	if len(st.Groups) > maxGroups {
 		return unix.EINVAL
 	}
-	if err := k.grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
-		k.log.Warn("refused Spawn", "err", err)
+	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
+		k.Log.Warn("refused Spawn", "err", err)
 		return err
 	}
-	k.mu.Lock()
-	if !k.started || k.destroyed || k.init == nil || k.init.Exiting {
-		k.mu.Unlock()
+	k.Mu.Lock()
+	if !k.Started || k.Destroyed || k.Init == nil || k.Init.Exiting {
+		k.Mu.Unlock()
 		return unix.ESRCH
 	}
-	set, err := k.stdioSetLocked(sp.Stdio.Id, sp.Stdio.Stdio)
+	set, err := stdioSetLocked(k, sp.Stdio.Id, sp.Stdio.Stdio)
 	if err != nil {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return err
 	}
-	p, err := k.newProcessLocked(0, nil)
+	p, err := newProcessLocked(k, 0, nil)
 	if err != nil {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return err
 	}
 	p.Spawned = true
@@ -91,31 +91,31 @@ func (k *clientState) spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) e
 	if set.TTY.Present {
 		set.TTY.FgPgrp, set.TTY.Sid = p.PID, p.PID
 	}
-	k.setUpRootProcessLocked(p, st, "exec")
-	t := k.threads[p.PID]
-	k.mu.Unlock()
+	setUpRootProcessLocked(k, p, st, "exec")
+	t := k.Threads[p.PID]
+	k.Mu.Unlock()
 
 	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.Dead, reply: r, mem: nil}
-	defer c.unpinAll()
+	defer unpinAll(c)
 	fail := func(err error) error {
 		// As Start's failure: the process never ran, so it vanishes
 		// without an exit (the client knows no task of it).
 		var d deferred
-		k.mu.Lock()
+		k.Mu.Lock()
 		if p.FDs != nil {
-			k.dropFDTableLocked(p.FDs, &d)
+			dropFDTableLocked(k, p.FDs, &d)
 			p.FDs = nil
 		}
 		p.FS.Refs--
-		k.trk.Changed(p.FS)
-		k.trk.Changed(sigTable{Handlers: p.Sig})
-		k.reapLocked(p)
-		k.mu.Unlock()
-		d.Run(k.out)
+		k.Trk.Changed(p.FS)
+		k.Trk.Changed(sigTable{Handlers: p.Sig})
+		reapLocked(k, p)
+		k.Mu.Unlock()
+		d.Run(k.Out)
 		return err
 	}
 	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.ID, set, set.IsTTY(i), &set.Stdin, &set.TTY) }
-	if err := k.execFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
+	if err := execFirstImage(k, c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -130,8 +130,8 @@ func spawnExitPush(p *process) *sentrypb.Push {
 // restoreStdioSetsLocked rebuilds the stdio sets of a Restore, before
 // the files that use them.
 //
-// Preconditions: k.mu is locked.
-func (k *clientState) restoreStdioSetsLocked(sets []*sentrypb.StdioSet, reads map[uint32]*sentrypb.StdinState) error {
+// Preconditions: k.Mu is locked.
+func restoreStdioSetsLocked(k *clientState, sets []*sentrypb.StdioSet, reads map[uint32]*sentrypb.StdinState) error {
 	for _, ss := range sets {
 		if ss == nil {
 			return fmt.Errorf("nil stdio set: %w", unix.EINVAL)
@@ -139,7 +139,7 @@ func (k *clientState) restoreStdioSetsLocked(sets []*sentrypb.StdioSet, reads ma
 		if len(ss.StdinUnread) > stdio.MaxUnread {
 			return fmt.Errorf("stdio set %d: %d bytes of unread stdin (at most %d): %w", ss.Id, len(ss.StdinUnread), stdio.MaxUnread, unix.EINVAL)
 		}
-		s, err := k.stdioSetLocked(ss.Id, ss.Stdio)
+		s, err := stdioSetLocked(k, ss.Id, ss.Stdio)
 		if err != nil {
 			return err
 		}
@@ -153,13 +153,13 @@ func (k *clientState) restoreStdioSetsLocked(sets []*sentrypb.StdioSet, reads ma
 // process its session) and the foreground group its record names
 // (ProcessState.tty_foreground_pgrp; else the process's own group).
 //
-// Preconditions: k.mu is locked; fd tables are restored.
-func (k *clientState) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
+// Preconditions: k.Mu is locked; fd tables are restored.
+func restoreSpawnedTTYsLocked(k *clientState, recs []*sentrypb.ProcessState) {
 	byPID := make(map[int32]*sentrypb.ProcessState, len(recs))
 	for _, ps := range recs {
 		byPID[ps.Pid] = ps
 	}
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		if !p.Spawned || p.FDs == nil {
 			continue
 		}
@@ -168,7 +168,7 @@ func (k *clientState) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
 			continue
 		}
 		if s, ok := f.Impl.(*stdioFile); ok && s.set != 0 && s.term.Present && s.term.Sid == 0 {
-			s.term.Sid, s.term.FgPgrp = p.SID, k.restoredForegroundLocked(byPID[p.PID], p.PGID)
+			s.term.Sid, s.term.FgPgrp = p.SID, restoredForegroundLocked(k, byPID[p.PID], p.PGID)
 		}
 		f.DecRef()
 	}

@@ -93,7 +93,7 @@ type (
 	goferWrite  = kernel.GoferWrite
 )
 
-func (c *syscallCtx) effects() *callEffects {
+func effects(c *syscallCtx) *callEffects {
 	if c.eff == nil {
 		c.eff = &callEffects{}
 	}
@@ -105,48 +105,48 @@ func deletedRec(key statekey.Key) *sentrypb.StateRecord {
 	return &sentrypb.StateRecord{Key: key.String(), Deleted: true}
 }
 
-// Lazily assigned ids. f.id is atomic (read outside k.mu by the
-// durability tracker); the others are protected by k.mu (fsContext,
+// Lazily assigned ids. f.id is atomic (read outside k.Mu by the
+// durability tracker); the others are protected by k.Mu (fsContext,
 // sigHandlers, fdTable) or pipe.mu.
-func (k *clientState) fileID(f *file) uint64 {
+func fileID(k *clientState, f *file) uint64 {
 	if id := f.ID.Load(); id != 0 {
 		return id
 	}
-	id := k.trk.NewID()
+	id := k.Trk.NewID()
 	if f.ID.CompareAndSwap(0, id) {
-		k.trk.IDsChanged()
+		k.Trk.IDsChanged()
 		return id
 	}
 	return f.ID.Load()
 }
 
-func (k *clientState) fsIDLocked(fs *fsContext) uint64 {
+func fsIDLocked(k *clientState, fs *fsContext) uint64 {
 	if fs == nil {
 		return 0
 	}
 	if fs.ID == 0 {
-		fs.ID = k.trk.NewID()
-		k.trk.IDsChanged()
+		fs.ID = k.Trk.NewID()
+		k.Trk.IDsChanged()
 	}
 	return fs.ID
 }
 
-func (k *clientState) sigIDLocked(h *ksignal.Handlers) uint64 {
+func sigIDLocked(k *clientState, h *ksignal.Handlers) uint64 {
 	if h == nil {
 		return 0
 	}
 	if h.ID == 0 {
-		h.ID = k.trk.NewID()
-		k.trk.IDsChanged()
+		h.ID = k.Trk.NewID()
+		k.Trk.IDsChanged()
 	}
 	return h.ID
 }
 
 // pipeIDLocked returns p's id. Precondition: p's mu is held.
-func (k *clientState) pipeIDLocked(p *kpipe) uint64 {
+func pipeIDLocked(k *clientState, p *kpipe) uint64 {
 	return p.IDLocked(func() uint64 {
-		id := k.trk.NewID()
-		k.trk.IDsChanged()
+		id := k.Trk.NewID()
+		k.Trk.IDsChanged()
 		return id
 	})
 }
@@ -155,26 +155,28 @@ func (k *clientState) pipeIDLocked(p *kpipe) uint64 {
 type replayCollection = replay.Collection[*callEffects]
 
 // collectStateLocked turns the touched objects (and, for a reply, the
-// effects of call seq) into records. Preconditions: the stream's sendMu and k.mu are
+// effects of call seq) into records. Preconditions: the stream's sendMu and k.Mu are
 // held.
-func (k *clientState) collectStateLocked(replySeq uint64, isReply bool) []*sentrypb.StateRecord {
-	c := k.trk.Take(replySeq, isReply)
+func collectStateLocked(k *clientState, replySeq uint64, isReply bool) []*sentrypb.StateRecord {
+	c := k.Trk.Take(replySeq, isReply)
 	if c == nil {
 		return nil
 	}
 	if c.HasEffects {
-		k.commitEffectsLocked(c, c.Effects)
+		commitEffectsLocked(k, c, c.Effects)
 	}
-	return c.Derive(k.deriveRecordLocked, func() *sentrypb.StateRecord {
+	return c.Derive(func(c *replayCollection, order replay.Order, obj any) *sentrypb.StateRecord {
+		return deriveRecordLocked(k, c, order, obj)
+	}, func() *sentrypb.StateRecord {
 		return &sentrypb.StateRecord{Key: statekey.IDs().String(), Value: &sentrypb.StateRecord_Ids{Ids: &sentrypb.IdState{
-			NextObject: k.trk.NextID(), LastPid: k.lastTID}}}
+			NextObject: k.Trk.NextID(), LastPid: k.LastTID}}}
 	})
 }
 
 // commitEffectsLocked commits the effects of call c.ReplySeq as its reply
 // is built: their records go in c, and the objects they changed are
 // touched on c. Preconditions: as collectStateLocked.
-func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects) {
+func commitEffectsLocked(k *clientState, c *replayCollection, eff *callEffects) {
 	if eff == nil {
 		return
 	}
@@ -197,22 +199,22 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 	for _, w := range eff.PipeWrites {
 		w.Pipe.Lock()
 		w.Pipe.CommitWrittenLocked(w.N)
-		pid := k.pipeIDLocked(w.Pipe)
+		pid := pipeIDLocked(k, w.Pipe)
 		w.Pipe.Unlock()
 		c.Touch(orderPipe, pipeRef{Pipe: w.Pipe})
 		c.Touch(orderFile, w.File)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-			Seq: replySeq, File: k.fileID(w.File), Offset: int64(w.Off), Length: w.N, Pipe: pid, Data: w.Data}}})
+			Seq: replySeq, File: fileID(k, w.File), Offset: int64(w.Off), Length: w.N, Pipe: pid, Data: w.Data}}})
 	}
 	for _, p := range eff.Reaped {
-		for _, o := range k.unlinkReapedLocked(p) {
+		for _, o := range unlinkReapedLocked(k, p) {
 			if order, ok := o.ReplayOrder(); ok {
 				c.Touch(order, o)
 			}
 		}
 	}
 	if eff.Sysv {
-		if key, ok := k.ipc.Commit(replySeq); ok {
+		if key, ok := k.IPC.Commit(replySeq); ok {
 			c.Touch(orderSysv, sysvKey(key))
 		}
 	}
@@ -229,7 +231,7 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 	if eff.StdinRead > 0 {
 		in := eff.StdinOf
 		if in == nil {
-			in = &k.stdin
+			in = &k.Stdin
 		}
 		read := in.CommitRead(eff.StdinRead)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Stdin(eff.StdinSet).String(), Value: &sentrypb.StateRecord_Stdin{Stdin: &sentrypb.StdinState{Read: read, StdioSet: eff.StdinSet}}})
@@ -237,53 +239,53 @@ func (k *clientState) commitEffectsLocked(c *replayCollection, eff *callEffects)
 	for _, w := range eff.Writes {
 		c.Touch(orderFile, w.File)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-			Seq: replySeq, File: k.fileID(w.File), Offset: w.Off, Length: w.N, MappedFile: w.Mapped, Data: w.Data}}})
-		k.dur.MarkSent(w.File, replySeq)
+			Seq: replySeq, File: fileID(k, w.File), Offset: w.Off, Length: w.N, MappedFile: w.Mapped, Data: w.Data}}})
+		k.Dur.MarkSent(w.File, replySeq)
 	}
 }
 
 // deriveRecordLocked is the one place that turns a touched object into
 // its record (replay.Deriver). Preconditions: as collectStateLocked.
-func (k *clientState) deriveRecordLocked(c *replayCollection, order replay.Order, obj any) *sentrypb.StateRecord {
+func deriveRecordLocked(k *clientState, c *replayCollection, order replay.Order, obj any) *sentrypb.StateRecord {
 	switch o := obj.(type) {
 	case deletedKey:
 		return deletedRec(statekey.Key(o))
 	case sysvKey:
-		return k.ipc.Record(statekey.Key(o))
+		return k.IPC.Record(statekey.Key(o))
 	case *process:
-		return k.procRecordLocked(o)
+		return procRecordLocked(k, o)
 	case *thread:
-		return k.threadRecordLocked(o)
+		return threadRecordLocked(k, o)
 	case fdSlot:
-		return k.slotRecordLocked(c, o)
+		return slotRecordLocked(k, c, o)
 	case *fsContext:
-		return k.fsRecordLocked(o)
+		return fsRecordLocked(k, o)
 	case sigTable:
-		return k.sigRecordLocked(o.Handlers)
+		return sigRecordLocked(k, o.Handlers)
 	case *file:
-		return k.fileRecordLocked(c, o)
+		return fileRecordLocked(k, c, o)
 	case pipeRef:
-		return k.pipeRecord(o.Pipe)
+		return pipeRecord(k, o.Pipe)
 	case mappedID:
-		return k.mappedRecord(uint64(o))
+		return mappedRecord(k, uint64(o))
 	case *appTimer:
-		return k.timerRecordLocked(o)
+		return timerRecordLocked(k, o)
 	case lockedIno:
-		return k.lockRecordLocked(uint64(o))
+		return lockRecordLocked(k, uint64(o))
 	case mountID:
-		return k.vfs.Mounts.Record(int(o))
+		return k.VFS.Mounts.Record(int(o))
 	case ptyIndex:
-		return k.ptys.Record(int(o))
+		return k.Ptys.Record(int(o))
 	case kernel.WBErrIno:
-		return k.wbErrs.Record(uint64(o))
+		return k.WbErrs.Record(uint64(o))
 	}
-	k.log.Error("replay: a touched object of no known kind", "order", order, "type", fmt.Sprintf("%T", obj))
+	k.Log.Error("replay: a touched object of no known kind", "order", order, "type", fmt.Sprintf("%T", obj))
 	return nil
 }
 
-func (k *clientState) threadRecordLocked(th *thread) *sentrypb.StateRecord {
+func threadRecordLocked(k *clientState, th *thread) *sentrypb.StateRecord {
 	if th.Proc != nil {
-		if _, live := th.Proc.Live[th]; live && k.threads[th.TID] == th {
+		if _, live := th.Proc.Live[th]; live && k.Threads[th.TID] == th {
 			ts := &sentrypb.ThreadState{Tid: th.TID, Pid: th.Proc.PID, PtraceDetachSeq: th.PtraceDetachSeq}
 			if th.Ptrace != nil {
 				ts.Ptrace = th.Ptrace.Proto(th.Ptrace.Tracer.TID)
@@ -294,22 +296,22 @@ func (k *clientState) threadRecordLocked(th *thread) *sentrypb.StateRecord {
 	return deletedRec(statekey.Thread(th.TID))
 }
 
-func (k *clientState) fsRecordLocked(fs *fsContext) *sentrypb.StateRecord {
-	id := k.fsIDLocked(fs)
+func fsRecordLocked(k *clientState, fs *fsContext) *sentrypb.StateRecord {
+	id := fsIDLocked(k, fs)
 	if fs.Refs <= 0 {
 		return deletedRec(statekey.FS(id))
 	}
 	st := &sentrypb.FsState{Id: id, Umask: fs.Umask, Cwd: "/"}
 	if fs.Cwd != nil {
-		st.Cwd, _ = k.vfs.PathOf(fs.Cwd)
-		st.CwdHandle = k.vfs.FileHandleOf(fs.Cwd)
+		st.Cwd, _ = k.VFS.PathOf(fs.Cwd)
+		st.CwdHandle = k.VFS.FileHandleOf(fs.Cwd)
 	}
 	return &sentrypb.StateRecord{Key: statekey.FS(id).String(), Value: &sentrypb.StateRecord_Fs{Fs: st}}
 }
 
-func (k *clientState) sigRecordLocked(h *ksignal.Handlers) *sentrypb.StateRecord {
-	id := k.sigIDLocked(h)
-	if !k.sigLiveLocked(h) {
+func sigRecordLocked(k *clientState, h *ksignal.Handlers) *sentrypb.StateRecord {
+	id := sigIDLocked(k, h)
+	if !sigLiveLocked(k, h) {
 		return deletedRec(statekey.Sighand(id))
 	}
 	acts := make([]byte, 0, ksignal.NumSignals*ksignal.SizeofSigaction)
@@ -319,9 +321,9 @@ func (k *clientState) sigRecordLocked(h *ksignal.Handlers) *sentrypb.StateRecord
 	return &sentrypb.StateRecord{Key: statekey.Sighand(id).String(), Value: &sentrypb.StateRecord_Sighand{Sighand: &sentrypb.SigHandState{Id: id, Actions: acts}}}
 }
 
-func (k *clientState) pipeRecord(p *kpipe) *sentrypb.StateRecord {
+func pipeRecord(k *clientState, p *kpipe) *sentrypb.StateRecord {
 	p.Lock()
-	st, live := p.StateLocked(k.pipeIDLocked(p))
+	st, live := p.StateLocked(pipeIDLocked(k, p))
 	id := st.Id
 	p.Unlock()
 	if !live {
@@ -330,47 +332,47 @@ func (k *clientState) pipeRecord(p *kpipe) *sentrypb.StateRecord {
 	return &sentrypb.StateRecord{Key: statekey.Pipe(id).String(), Value: &sentrypb.StateRecord_Pipe{Pipe: st}}
 }
 
-func (k *clientState) procRecordLocked(p *process) *sentrypb.StateRecord {
-	if k.procs[p.PID] != p {
+func procRecordLocked(k *clientState, p *process) *sentrypb.StateRecord {
+	if k.Procs[p.PID] != p {
 		return deletedRec(statekey.Proc(p.PID))
 	}
 	st := &sentrypb.ProcessState{
 		Pid: p.PID, Pgid: p.PGID, Sid: p.SID, ExitSignal: int32(p.ExitSignal),
 		Ruid: p.Creds.RUID, Euid: p.Creds.EUID, Suid: p.Creds.SUID,
 		Rgid: p.Creds.RGID, Egid: p.Creds.EGID, Sgid: p.Creds.SGID,
-		Comm: p.Comm, Argv: p.Argv, Env: p.Env, Zombie: p.Zombie, ExitStatus: p.ExitStatus, Init: p == k.init,
+		Comm: p.Comm, Argv: p.Argv, Env: p.Env, Zombie: p.Zombie, ExitStatus: p.ExitStatus, Init: p == k.Init,
 		Groups: p.Creds.Groups, FsizeLimited: p.FsizeLimited, FsizeLimit: p.FsizeLimit, CoreDumps: p.CoreDumps,
 		Execed: p.Execed, Caps: capsProto(p.Creds.Caps),
 		Stopped: p.Stopped, StopSignal: int32(p.StopSig), WaitCode: p.WaitCode,
-		TtyForegroundPgrp: k.ttyForegroundLocked(p),
+		TtyForegroundPgrp: ttyForegroundLocked(k, p),
 	}
 	if p.Parent != nil {
 		st.Ppid = p.Parent.PID
 	}
 	if !p.Zombie {
 		if p.FDs != nil {
-			st.FdTable = k.fdTableIDLocked(p.FDs)
+			st.FdTable = fdTableIDLocked(k, p.FDs)
 			st.Nofile = uint32(p.FDs.Limit())
 		}
-		st.Fs = k.fsIDLocked(p.FS)
-		st.Sighand = k.sigIDLocked(p.Sig)
+		st.Fs = fsIDLocked(k, p.FS)
+		st.Sighand = sigIDLocked(k, p.Sig)
 	}
 	if p.Exe != nil {
-		st.Exe, _ = k.vfs.PathOf(p.Exe)
+		st.Exe, _ = k.VFS.PathOf(p.Exe)
 	}
 	return &sentrypb.StateRecord{Key: statekey.Proc(p.PID).String(), Value: &sentrypb.StateRecord_Process{Process: st}}
 }
 
-func (k *clientState) fdTableIDLocked(tab *fdTable) uint64 {
+func fdTableIDLocked(k *clientState, tab *fdTable) uint64 {
 	if tab.ID() == 0 {
-		tab.SetID(k.trk.NewID())
-		k.trk.IDsChanged()
+		tab.SetID(k.Trk.NewID())
+		k.Trk.IDsChanged()
 	}
 	return tab.ID()
 }
 
-func (k *clientState) slotRecordLocked(c *replayCollection, s fdSlot) *sentrypb.StateRecord {
-	tid := k.fdTableIDLocked(s.Table)
+func slotRecordLocked(k *clientState, c *replayCollection, s fdSlot) *sentrypb.StateRecord {
+	tid := fdTableIDLocked(k, s.Table)
 	key := statekey.FD(tid, s.FD)
 	if !s.Table.Live() {
 		return deletedRec(key)
@@ -384,12 +386,12 @@ func (k *clientState) slotRecordLocked(c *replayCollection, s fdSlot) *sentrypb.
 		c.Touch(orderFile, e.File)
 	}
 	return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_Fd{Fd: &sentrypb.FdState{
-		FdTable: tid, Fd: s.FD, File: k.fileID(e.File), Cloexec: e.Cloexec}}}
+		FdTable: tid, Fd: s.FD, File: fileID(k, e.File), Cloexec: e.Cloexec}}}
 }
 
 // sigLiveLocked reports whether a process still uses h.
-func (k *clientState) sigLiveLocked(h *ksignal.Handlers) bool {
-	for _, p := range k.procs {
+func sigLiveLocked(k *clientState, h *ksignal.Handlers) bool {
+	for _, p := range k.Procs {
 		if p.Sig == h && !p.Zombie {
 			return true
 		}
@@ -398,15 +400,15 @@ func (k *clientState) sigLiveLocked(h *ksignal.Handlers) bool {
 }
 
 // fileRecordLocked describes open file description f.
-func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.StateRecord {
-	id := k.fileID(f)
+func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.StateRecord {
+	id := fileID(k, f)
 	if f.Released() {
 		return deletedRec(statekey.File(id))
 	}
 	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load(), WriteError: f.WBErr.Load()}
-	k.recordAsync(f, st)
+	recordAsync(k, f, st)
 	if dentryOf(f) != nil {
-		st.Path, _ = k.vfs.PathOf(dentryOf(f))
+		st.Path, _ = k.VFS.PathOf(dentryOf(f))
 	}
 	switch impl := f.Impl.(type) {
 	case *vfs.GoferFile:
@@ -428,7 +430,7 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 			st.Kind = sentrypb.FileState_PIPE_WRITE
 		}
 		impl.p.Lock()
-		st.Pipe = k.pipeIDLocked(impl.p)
+		st.Pipe = pipeIDLocked(k, impl.p)
 		impl.p.Unlock()
 		c.Touch(orderPipe, pipeRef{Pipe: impl.p})
 	case *stdioFile:
@@ -443,9 +445,9 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 	case *signalfd.File:
 		st.Kind, st.Kobj = signalfdState(impl)
 	case *inotify.File:
-		st.Kind, st.Kobj = k.inotifyState(impl)
+		st.Kind, st.Kobj = inotifyState(k, impl)
 	case *epoll.File:
-		st.Kind, st.Kobj = k.epollState(impl)
+		st.Kind, st.Kobj = epollState(k, impl)
 	case *inet.File:
 		st.Kind, st.Kobj = inetState(impl)
 	case *inet.HostFile:
@@ -458,7 +460,7 @@ func (k *clientState) fileRecordLocked(c *replayCollection, f *file) *sentrypb.S
 		st.Kind = sentrypb.FileState_SYNTHETIC
 		if impl.D.Kind == vfs.KindGofer {
 			st.Kind = sentrypb.FileState_GOFER
-			st.FileHandle = k.vfs.FileHandleOf(impl.D)
+			st.FileHandle = k.VFS.FileHandleOf(impl.D)
 		}
 	default:
 		st.Kind = sentrypb.FileState_SYNTHETIC
@@ -493,12 +495,12 @@ func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 // sent (with call seq's effects when reply), bound to the client: what
 // its stream attaches to the next message (clientStream.records).
 // Precondition: the stream's sendMu is held, which orders the records
-// with the messages; k.mu is not.
-func (k *clientState) recordsSince(seq uint64, reply bool) []*sentrypb.StateRecord {
-	k.mu.Lock()
-	recs := k.collectStateLocked(seq, reply)
-	k.mu.Unlock()
-	k.binder.BindRecords(recs)
+// with the messages; k.Mu is not.
+func recordsSince(k *clientState, seq uint64, reply bool) []*sentrypb.StateRecord {
+	k.Mu.Lock()
+	recs := collectStateLocked(k, seq, reply)
+	k.Mu.Unlock()
+	k.Binder.BindRecords(recs)
 	return recs
 }
 

@@ -45,8 +45,8 @@ type stdioFile struct {
 }
 
 func newStdioFile(k *clientState, stream int32) *file {
-	tty := k.stdio[stream] != nil && k.stdio[stream].IsTty
-	return newStdioFileOf(k, stream, 0, nil, tty, &k.stdin, &k.tty)
+	tty := k.Stdio[stream] != nil && k.Stdio[stream].IsTty
+	return newStdioFileOf(k, stream, 0, nil, tty, &k.Stdin, &k.TTY)
 }
 
 func newStdioFileOf(k *clientState, stream int32, set uint32, owner *stdioSet, tty bool, in *stdinState, term *ttyState) *file {
@@ -78,20 +78,20 @@ func (s *stdioFile) countIn(owner *stdioSet) {
 
 // release tells the client once the last file of a spawned process's
 // stdio set is gone. The push goes from a goroutine: release runs
-// under clientState.mu, which is taken after sendMu.
+// under clientState.Mu, which is taken after sendMu.
 func (s *stdioFile) Release() {
 	if s.owner == nil || s.owner.Files.Add(-1) != 0 {
 		return
 	}
 	id := s.set
-	go s.k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdioSetClosed{StdioSetClosed: &sentrypb.StdioSetClosed{StdioSet: id}}})
+	go s.k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdioSetClosed{StdioSetClosed: &sentrypb.StdioSetClosed{StdioSet: id}}})
 }
 
 func (s *stdioFile) Stream() bool { return true }
 
 func (s *stdioFile) Write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
-	if s.tty && c != nil && s.k.ttyStopsWrites(s.term) {
-		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTOU)); err != nil {
+	if s.tty && c != nil && ttyStopsWrites(s.k, s.term) {
+		if err := ttyJobControl(s.k, c, s, int(unix.SIGTTOU)); err != nil {
 			return 0, err
 		}
 	}
@@ -105,17 +105,17 @@ func (s *stdioFile) Write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error)
 	if c != nil {
 		seq = c.Seq()
 	}
-	s.k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq, StdioSet: s.set}}})
+	s.k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq, StdioSet: s.set}}})
 	return len(b), nil
 }
 
 func (s *stdioFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 	if s.tty && c != nil {
-		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTIN)); err != nil {
+		if err := ttyJobControl(s.k, c, s, int(unix.SIGTTIN)); err != nil {
 			return nil, err
 		}
 	}
-	return s.k.readStdin(c, s.set, s.in, n, f.Nonblock())
+	return readStdin(s.k, c, s.set, s.in, n, f.Nonblock())
 }
 
 func (s *stdioFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
@@ -136,7 +136,7 @@ func (s *stdioFile) Readiness(*file) (uint32, <-chan struct{}) {
 	if s.fd != 0 && !s.tty {
 		return pollOut | pollWrNorm, nil
 	}
-	ev, ch := s.k.stdinReadiness(s.set, s.in)
+	ev, ch := stdinReadiness(s.k, s.set, s.in)
 	if s.tty {
 		ev |= pollOut | pollWrNorm
 	}
@@ -148,7 +148,7 @@ func (s *stdioFile) Readiness(*file) (uint32, <-chan struct{}) {
 // readStdin returns up to n bytes of stdin, asking the client for more
 // (StdinWant) and blocking until it answers. An EOF answer is returned
 // once, as a zero-byte read.
-func (k *clientState) readStdin(c fdesc.Call, set uint32, st *stdinState, n int, nonblock bool) ([]byte, error) {
+func readStdin(k *clientState, c fdesc.Call, set uint32, st *stdinState, n int, nonblock bool) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -156,7 +156,7 @@ func (k *clientState) readStdin(c fdesc.Call, set uint32, st *stdinState, n int,
 	for {
 		out, eof, ch, ask := st.Read(n)
 		if len(out) > 0 {
-			eff := callOf(c).effects()
+			eff := effects(callOf(c))
 			eff.StdinRead += uint64(len(out))
 			eff.StdinSet, eff.StdinOf = set, st
 			return out, nil
@@ -165,7 +165,7 @@ func (k *clientState) readStdin(c fdesc.Call, set uint32, st *stdinState, n int,
 			return nil, nil
 		}
 		if ask {
-			k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: uint32(n), StdioSet: set}}})
+			k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: uint32(n), StdioSet: set}}})
 		}
 		if nonblock {
 			return nil, unix.EAGAIN
@@ -178,7 +178,7 @@ func (k *clientState) readStdin(c fdesc.Call, set uint32, st *stdinState, n int,
 
 // stdinReadiness reports whether stdin can be read without blocking,
 // asking the client for data if none is buffered.
-func (k *clientState) stdinReadiness(set uint32, st *stdinState) (uint32, <-chan struct{}) {
+func stdinReadiness(k *clientState, set uint32, st *stdinState) (uint32, <-chan struct{}) {
 	ready, ch, ask := st.Readiness()
 	if ready {
 		return pollIn | pollRdNorm, nil
@@ -187,55 +187,55 @@ func (k *clientState) stdinReadiness(set uint32, st *stdinState) (uint32, <-chan
 		// Pushed from another goroutine: readiness is asked with the
 		// poller's locks held (an epoll's mu), and a push collects the
 		// client's state, which takes them again.
-		go k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: 4096, StdioSet: set}}})
+		go k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdinWant{StdinWant: &sentrypb.StdinWant{Max: 4096, StdioSet: set}}})
 	}
 	return 0, ch
 }
 
 // stdinData records the client's answer to StdinWant: data starts at
 // stream position offset.
-func (k *clientState) stdinData(set uint32, offset uint64, data []byte, eof bool) {
-	st := k.stdinOf(set)
+func stdinData(k *clientState, set uint32, offset uint64, data []byte, eof bool) {
+	st := stdinOf(k, set)
 	if st == nil {
-		k.log.Warn("stdin data for an unknown stdio set", "set", set)
+		k.Log.Warn("stdin data for an unknown stdio set", "set", set)
 		return
 	}
 	gap, expected, dropped := st.Data(offset, data, eof)
 	if gap {
-		k.log.Warn("stdin data skips bytes", "offset", offset, "expected", expected)
+		k.Log.Warn("stdin data skips bytes", "offset", offset, "expected", expected)
 	}
 	if dropped > 0 {
-		k.log.Warn("stdin buffer full; dropping data", "bytes", dropped)
+		k.Log.Warn("stdin buffer full; dropping data", "bytes", dropped)
 	}
 }
 
 // ttyResize records the terminal's new window size and sends SIGWINCH to
 // the foreground process group.
-func (k *clientState) ttyResize(m *sentrypb.TtyResize) error {
+func ttyResize(k *clientState, m *sentrypb.TtyResize) error {
 	if m == nil || len(m.Winsize) != stdio.SizeofWinsize {
 		return unix.EINVAL
 	}
 	var d deferred
-	k.mu.Lock()
-	tty := &k.tty
+	k.Mu.Lock()
+	tty := &k.TTY
 	if m.StdioSet != 0 {
-		set := k.stdioSets[m.StdioSet]
+		set := k.StdioSets[m.StdioSet]
 		if set == nil {
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			return unix.ENOTTY
 		}
 		tty = &set.TTY
 	}
 	if !tty.Present {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return unix.ENOTTY
 	}
 	tty.Winsize = stdio.FixedLen(m.Winsize, stdio.SizeofWinsize)
 	info := ksignal.SiginfoKill(int(unix.SIGWINCH), ksignal.SIKernel, 0, 0)
-	for _, p := range k.processGroupLocked(tty.FgPgrp) {
-		k.signalProcessLocked(p, nil, int(unix.SIGWINCH), info, &d)
+	for _, p := range processGroupLocked(k, tty.FgPgrp) {
+		signalProcessLocked(k, p, nil, int(unix.SIGWINCH), info, &d)
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return nil
 }

@@ -25,7 +25,7 @@ const (
 // client's log: the gofer applied it before the reply.
 func sysFallocate(c *syscallCtx) (int64, error) {
 	mode, off, length := uint32(c.args[1]), int64(c.args[2]), int64(c.args[3])
-	f, err := c.fileArg(0)
+	f, err := fileArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -70,11 +70,11 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	if length > math.MaxInt64-off {
 		return 0, unix.EFBIG
 	}
-	if c.k.vfs.ReadOnly(d) {
+	if c.k.VFS.ReadOnly(d) {
 		return 0, unix.EROFS
 	}
 	if mode&unix.FALLOC_FL_KEEP_SIZE == 0 {
-		if _, err := c.fileSizeCheck(d, off+length, 0, true); err != nil {
+		if _, err := fileSizeCheck(c, d, off+length, 0, true); err != nil {
 			return 0, err
 		}
 	}
@@ -85,21 +85,21 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	}
 	if mode&fallocModeMask != 0 && mode&fallocModeMask != unix.FALLOC_FL_UNSHARE_RANGE {
 		// The mode removes or moves bytes (allocating does not).
-		if err := c.syncBeforeResize(d, false); err != nil {
+		if err := syncBeforeResize(c, d, false); err != nil {
 			return 0, err
 		}
 	}
-	attrs := c.k.vfs.AttrsOf(d)
-	ctx, cancel := c.k.vfs.RPCCtx()
+	attrs := c.k.VFS.AttrsOf(d)
+	ctx, cancel := c.k.VFS.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.Handle, Mode: mode,
-		Offset: uint64(off), Length: uint64(length), Origin: c.origin(0)})
+	r, err := c.k.Gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.Handle, Mode: mode,
+		Offset: uint64(off), Length: uint64(length), Origin: origin(c, 0)})
 	if err := syserr.FromGofer("fallocate", r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	c.k.vfs.NoteAttrs(d, r.GetStat())
-	c.k.inotifyEvent(d, inModify)
-	c.killPriv(d, g.Handle, attrs)
+	c.k.VFS.NoteAttrs(d, r.GetStat())
+	inotifyEvent(c.k, d, inModify)
+	killPriv(c, d, g.Handle, attrs)
 	// The client's cached pages of the file: the range changed (zeroed,
 	// or, for a collapse or an insertion, everything after it moved).
 	changed := uint64(length)
@@ -107,7 +107,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 		changed = end - uint64(off) // up to the larger of the old and new ends
 	}
 	c.goferStat = r.GetStat()
-	c.noteMappedChange(f, uint64(off), changed)
+	noteMappedChange(c, f, uint64(off), changed)
 	return 0, nil
 }
 

@@ -29,19 +29,19 @@ const (
 )
 
 // pathArg copies in the path at argument i.
-func (c *syscallCtx) pathArg(i int) (string, error) {
+func pathArg(c *syscallCtx, i int) (string, error) {
 	return c.mem.CopyInString(c.args[i], sysabi.PathMax)
 }
 
 // startDir returns where a lookup of path relative to dirfd starts.
-func (c *syscallCtx) startDir(dirfd int32, path string) (*dentry, error) {
+func startDir(c *syscallCtx, dirfd int32, path string) (*dentry, error) {
 	if len(path) > 0 && path[0] == '/' {
-		return c.k.vfs.Root, nil
+		return c.k.VFS.Root, nil
 	}
 	if dirfd == atFDCWD {
-		return c.cwd(), nil
+		return callCwd(c), nil
 	}
-	f, err := c.getFile(dirfd)
+	f, err := getFile(c, dirfd)
 	if err != nil {
 		return nil, err
 	}
@@ -54,42 +54,42 @@ func (c *syscallCtx) startDir(dirfd int32, path string) (*dentry, error) {
 
 // lookupAt resolves path relative to dirfd. With AT_EMPTY_PATH and an
 // empty path it returns dirfd's file (a reference) instead.
-func (c *syscallCtx) lookupAt(dirfd int32, path string, follow, emptyOK bool) (*dentry, *file, error) {
+func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*dentry, *file, error) {
 	if path == "" {
 		if !emptyOK {
 			return nil, nil, unix.ENOENT
 		}
 		c.notLeasable = true // the answer is of a description, not a path
 		if dirfd == atFDCWD {
-			return c.cwd(), nil, nil
+			return callCwd(c), nil, nil
 		}
-		f, err := c.getFile(dirfd)
+		f, err := getFile(c, dirfd)
 		if err != nil {
 			return nil, nil, err
 		}
 		return dentryOf(f), f, nil
 	}
-	start, err := c.startDir(dirfd, path)
+	start, err := startDir(c, dirfd, path)
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := c.k.vfs.Resolve(c, start, path, follow)
+	d, err := c.k.VFS.Resolve(c, start, path, follow)
 	if d != nil && d.Kind != vfs.KindGofer {
 		c.notLeasable = true
 	}
-	c.pathFinal(d)
+	pathFinal(c, d)
 	return d, nil, err
 }
 
-func (c *syscallCtx) creds() auth.Creds {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+func creds(c *syscallCtx) auth.Creds {
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	return c.t.Proc.Creds
 }
 
-func (c *syscallCtx) umask() uint32 {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+func umask(c *syscallCtx) uint32 {
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	if fs := c.t.Proc.FS; fs != nil {
 		return fs.Umask
 	}
@@ -99,34 +99,34 @@ func (c *syscallCtx) umask() uint32 {
 // ---- open ----
 
 func sysOpen(c *syscallCtx) (int64, error) {
-	p, err := c.pathArg(0)
+	p, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
-	return c.openAt(atFDCWD, p, uint32(c.args[1]), uint32(c.args[2]))
+	return openAt(c, atFDCWD, p, uint32(c.args[1]), uint32(c.args[2]))
 }
 
 func sysCreat(c *syscallCtx) (int64, error) {
-	p, err := c.pathArg(0)
+	p, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
-	return c.openAt(atFDCWD, p, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, uint32(c.args[1]))
+	return openAt(c, atFDCWD, p, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, uint32(c.args[1]))
 }
 
 func sysOpenat(c *syscallCtx) (int64, error) {
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return c.openAt(c.argInt(0), p, uint32(c.args[2]), uint32(c.args[3]))
+	return openAt(c, argInt(c, 0), p, uint32(c.args[2]), uint32(c.args[3]))
 }
 
 // keptOpenFlags are the open flags an open file description remembers.
 const keptOpenFlags = unix.O_ACCMODE | unix.O_APPEND | unix.O_NONBLOCK | unix.O_DIRECT | unix.O_SYNC |
 	unix.O_DSYNC | unix.O_NOATIME | unix.O_PATH | unix.O_ASYNC
 
-func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64, error) {
+func openAt(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (int64, error) {
 	if flags&unix.O_PATH != 0 {
 		flags &= unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	}
@@ -136,7 +136,7 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
 		return 0, unix.EOPNOTSUPP
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -146,16 +146,16 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 		// here and Install.)
 		return 0, unix.EMFILE
 	}
-	f, err := c.openFile(dirfd, path, flags, mode)
+	f, err := openFile(c, dirfd, path, flags, mode)
 	if err != nil {
 		return 0, err
 	}
 	if !f.IsPath() {
-		c.k.inotifyEvent(dentryOf(f), inOpen)
+		inotifyEvent(c.k, dentryOf(f), inOpen)
 	}
-	c.checkOpenedLeasable(f)
+	checkOpenedLeasable(c, f)
 	if c.installFD != nil {
-		return c.installPostedOpen(tab, f, *c.installFD, flags&unix.O_CLOEXEC != 0)
+		return installPostedOpen(c, tab, f, *c.installFD, flags&unix.O_CLOEXEC != 0)
 	}
 	fd, err := tab.Install(f, 0, flags&unix.O_CLOEXEC != 0)
 	return int64(fd), err
@@ -167,23 +167,29 @@ func (c *syscallCtx) openAt(dirfd int32, path string, flags, mode uint32) (int64
 // ENOENT.
 const maxReplacedRetries = 2
 
-func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*file, error) {
+func openFile(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (*file, error) {
 	if path == "" {
 		return nil, unix.ENOENT
 	}
-	v := c.k.vfs
-	start, err := c.startDir(dirfd, path)
+	v := c.k.VFS
+	start, err := startDir(c, dirfd, path)
 	if err != nil {
 		return nil, err
 	}
 	follow := flags&unix.O_NOFOLLOW == 0
+	// pre is the file the last lookup opened with its walk, if it did
+	// (preOpenFor): the open takes it, or it is released.
+	var pre *vfs.PreOpened
+	defer func() { v.ReleasePreOpened(pre) }()
 	if flags&unix.O_CREAT == 0 {
 		for attempt := 0; ; attempt++ {
-			d, err := v.Resolve(c, start, path, follow)
+			v.ReleasePreOpened(pre)
+			pre = preOpenFor(flags)
+			d, err := v.ResolveForOpen(c, start, path, follow, pre)
 			if err != nil {
 				return nil, err
 			}
-			f, err := c.openDentry(d, flags)
+			f, err := openDentry(c, d, flags, pre)
 			if attempt < maxReplacedRetries && errors.Is(err, vfs.ErrReplaced) {
 				continue // the cached name was stale: walk it again
 			}
@@ -210,27 +216,32 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 	// part numbers the creations this call asks the gofer for (their
 	// Origin.part, which its reply cache tells apart).
 	part := uint32(0)
-	if v.CreateFirst(dir, name) && c.mayWriteDir(dir) == nil {
+	if v.CreateFirst(dir, name) && mayWriteDir(c, dir) == nil {
 		// Nothing is known of the name: a Create either makes the file
 		// (one gofer call, where a Walk that finds nothing and then a
 		// Create are two) or finds a file there (EEXIST), which the
 		// lookup below then opens. A call re-sent after a restore comes
 		// here too (a new server knows no names): the gofer's reply
 		// cache answers this part as it did.
-		f, err := c.createFile(dir, name, flags, mode, part)
+		f, err := createFile(c, dir, name, flags, mode, part)
 		if syserr.ErrnoOf(err) != unix.EEXIST || flags&unix.O_EXCL != 0 {
 			return f, err
 		}
 		part++
 	}
 	for attempt := 0; ; attempt++ {
-		d, err := v.LookupChild(c, dir, name)
+		v.ReleasePreOpened(pre)
+		pre = nil
+		if flags&unix.O_EXCL == 0 {
+			pre = preOpenFor(flags)
+		}
+		d, err := v.LookupChildForOpen(c, dir, name, pre)
 		if err == nil {
 			if flags&unix.O_EXCL != 0 {
-				if c.resent() && dir.Kind == vfs.KindGofer {
+				if resent(c) && dir.Kind == vfs.KindGofer {
 					// Re-sent after a restore: the gofer's reply cache
 					// answers (see createAt).
-					return c.createFile(dir, name, flags, mode, part+uint32(attempt))
+					return createFile(c, dir, name, flags, mode, part+uint32(attempt))
 				}
 				return nil, unix.EEXIST
 			}
@@ -247,7 +258,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 			if d.IsDir() {
 				return nil, unix.EISDIR // O_CREAT of a directory, as Linux's do_open
 			}
-			f, err := c.openDentry(d, flags)
+			f, err := openDentry(c, d, flags, pre)
 			if attempt < maxReplacedRetries && errors.Is(err, vfs.ErrReplaced) {
 				continue // the cached name was stale: look it up again
 			}
@@ -256,7 +267,7 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 		if syserr.ErrnoOf(err) != unix.ENOENT {
 			return nil, err
 		}
-		f, err := c.createFile(dir, name, flags, mode, part+uint32(attempt))
+		f, err := createFile(c, dir, name, flags, mode, part+uint32(attempt))
 		if syserr.ErrnoOf(err) == unix.EEXIST && flags&unix.O_EXCL == 0 && attempt == 0 {
 			continue // lost a race with another creator
 		}
@@ -264,45 +275,60 @@ func (c *syscallCtx) openFile(dirfd int32, path string, flags, mode uint32) (*fi
 	}
 }
 
-func (c *syscallCtx) createFile(dir *dentry, name string, flags, mode, part uint32) (*file, error) {
-	v := c.k.vfs
+func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint32) (*file, error) {
+	v := c.k.VFS
 	if dir.Kind != vfs.KindGofer {
 		return nil, unix.EACCES
 	}
-	if err := c.mayWriteDir(dir); err != nil {
+	if err := mayWriteDir(c, dir); err != nil {
 		return nil, err
 	}
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return nil, err
 	}
-	cr := c.creds()
-	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFREG|mode&07777&^c.umask())
+	cr := creds(c)
+	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFREG|mode&07777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{
+	r, err := c.k.Gofer.Create(ctx, &goferpb.CreateRequest{
 		Dir: dh, Name: name, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
-		Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(part), PathHandle: true,
+		Mode: m & 07777, Uid: uid, Gid: gid, Origin: origin(c, part), PathHandle: true,
 	})
 	if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 		return nil, err
 	}
 	if r.Handle == nil || r.Stat == nil {
 		if id := r.GetPath().GetId(); id != 0 {
-			c.k.releases.Release([]uint64{id})
+			c.k.Releases.Release([]uint64{id})
 		}
 		return nil, unix.EIO
 	}
 	// The dentry keeps the unopened handle (if the gofer gave one) for
 	// the new name's chown, chmod and stat.
 	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
-	c.k.inotifyChild(dir, name, inCreate, false)
+	inotifyChild(c.k, dir, name, inCreate, false)
 	return newFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
 }
 
-// openDentry opens d as a new file description.
-func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
-	v := c.k.vfs
+// goferOpenFlags are the open flags the gofer's open takes.
+const goferOpenFlags = unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC
+
+// preOpenFor returns what an open with flags asks its last lookup to open
+// with its walk (vfs.PreOpened), or nil: not an open that truncates (the
+// gofer would truncate before the permission checks), nor one of a
+// directory or of no file.
+func preOpenFor(flags uint32) *vfs.PreOpened {
+	if flags&(unix.O_TRUNC|unix.O_PATH|unix.O_DIRECTORY) != 0 {
+		return nil
+	}
+	return &vfs.PreOpened{Flags: flags & goferOpenFlags}
+}
+
+// openDentry opens d as a new file description; pre (nil: none) is the
+// file the lookup of d opened, if it did.
+func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*file, error) {
+	v := c.k.VFS
 	kept := flags & keptOpenFlags
 	acc := flags & unix.O_ACCMODE
 	wantWrite := acc == unix.O_WRONLY || acc == unix.O_RDWR
@@ -327,23 +353,23 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	case vfs.KindDevTty:
 		return nil, unix.ENXIO
 	case vfs.KindDevPtmx, vfs.KindDevPts:
-		return c.openPty(d, kept)
+		return openPty(c, d, kept)
 	case vfs.KindDevNode:
-		return c.openDevNode(d, kept)
+		return openDevNode(c, d, kept)
 	case vfs.KindProcFile, vfs.KindProcFdInfo:
-		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.creds().FSUID != 0 {
+		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && creds(c).FSUID != 0 {
 			// /proc/sys's writable files are root's, mode 0644.
 			return nil, unix.EACCES
 		}
-		return c.k.synth.OpenProcFile(d, flags, kept)
+		return c.k.Synth.OpenProcFile(d, flags, kept)
 	case vfs.KindProcFd:
-		of, err := c.k.procFDFile(d.PID, d.FD)
+		of, err := procFDFile(c.k, d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
 		defer of.DecRef()
 		if g, ok := of.Impl.(*vfs.GoferFile); ok {
-			return c.reopenGoferFile(of, g, flags, kept)
+			return reopenGoferFile(c, of, g, flags, kept)
 		}
 		type reopener interface{ reopen() fileImpl }
 		if ro, ok := of.Impl.(reopener); ok {
@@ -364,20 +390,20 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 	if wantWrite || flags&unix.O_TRUNC != 0 {
 		mask |= auth.MayWrite
 	}
-	if err := c.mayAccessDentry(d, mask); err != nil {
+	if err := mayAccessDentry(c, d, mask); err != nil {
 		return nil, err
 	}
-	if flags&unix.O_NOATIME != 0 && !c.creds().OwnerOrCapable(v.AttrsOf(d)) {
+	if flags&unix.O_NOATIME != 0 && !creds(c).OwnerOrCapable(v.AttrsOf(d)) {
 		return nil, unix.EPERM
 	}
-	if (wantWrite || flags&unix.O_TRUNC != 0) && d.IsRegular() && c.k.inodeExecuting(d.Ino()) {
+	if (wantWrite || flags&unix.O_TRUNC != 0) && d.IsRegular() && inodeExecuting(c.k, d.Ino()) {
 		return nil, unix.ETXTBSY
 	}
-	if err := c.breakLeases(d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
+	if err := breakLeases(c, d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
 		return nil, err
 	}
 	if d.Mode&unix.S_IFMT == unix.S_IFIFO {
-		return c.openFifo(d, flags)
+		return openFifo(c, d, flags)
 	}
 	if d.IsDir() {
 		h, _, fh, err := v.FreshHandle(d)
@@ -390,28 +416,32 @@ func (c *syscallCtx) openDentry(d *dentry, flags uint32) (*file, error) {
 		return nil, unix.ENXIO
 	}
 	if flags&unix.O_TRUNC != 0 {
-		if err := c.syncBeforeResize(d, true); err != nil {
+		if err := syncBeforeResize(c, d, true); err != nil {
 			return nil, err
 		}
 	}
-	h, fh, err := v.OpenRegular(d, flags&(unix.O_ACCMODE|unix.O_TRUNC|unix.O_APPEND|unix.O_DIRECT|unix.O_SYNC|unix.O_DSYNC))
+	h, fh, ok := v.TakePreOpened(pre, d, flags&goferOpenFlags)
+	var err error
+	if !ok {
+		h, fh, err = v.OpenRegular(d, flags&goferOpenFlags)
+	}
 	if err != nil {
 		if flags&unix.O_TRUNC != 0 {
-			c.syncAfterFailedResize(d)
+			syncAfterFailedResize(c, d)
 		}
 		return nil, err
 	}
 	if flags&unix.O_TRUNC != 0 {
-		c.killPriv(d, h, v.AttrsOf(d))
-		c.noteMappedResize(d, h)
+		killPriv(c, d, h, v.AttrsOf(d))
+		noteMappedResize(c, d, h)
 	}
 	return newFile(vfs.NewGoferFile(v, h, fh, nil), d, kept), nil
 }
 
 // noteMappedResize tells the client, in this call's reply, the new size
 // of gofer file d (through handle h, 0: d's own) if the client maps it.
-func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
-	if c.reply == nil || d == nil || d.Kind != vfs.KindGofer || !c.k.maps.Holds(d.Ino()) {
+func noteMappedResize(c *syscallCtx, d *dentry, h uint64) {
+	if c.reply == nil || d == nil || d.Kind != vfs.KindGofer || !c.k.Maps.Holds(d.Ino()) {
 		return
 	}
 	if h == 0 {
@@ -420,11 +450,11 @@ func (c *syscallCtx) noteMappedResize(d *dentry, h uint64) {
 			return
 		}
 	}
-	st, err := c.k.vfs.GoferStat(h)
+	st, err := c.k.VFS.GoferStat(h)
 	if err != nil {
 		return
 	}
-	c.reply.Mapped = append(c.reply.Mapped, c.k.mappedChanges(st, 0, 0, 0)...)
+	c.reply.Mapped = append(c.reply.Mapped, mappedChanges(c.k, st, 0, 0, 0)...)
 }
 
 // ---- stat ----
@@ -456,10 +486,10 @@ func toStatx(st *goferpb.Stat) linux.Statx {
 }
 
 // statOf returns the attributes of d, or of f when f is non-nil.
-func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
-	c.flushAttrRunOf() // a run's held changes are made before anything reads attributes
-	st, err := c.statOfFile(d, f)
-	if err != nil || !c.k.vfs.HasMounts() {
+func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
+	flushAttrRunOf(c) // a run's held changes are made before anything reads attributes
+	st, err := statOfFile(c, d, f)
+	if err != nil || !c.k.VFS.HasMounts() {
 		return st, err
 	}
 	if f != nil {
@@ -470,32 +500,32 @@ func (c *syscallCtx) statOf(d *dentry, f *file) (*goferpb.Stat, error) {
 	}
 	// A file of a grafted mount is on that mount's device, as Linux
 	// gives each tmpfs its own.
-	if m, grafted := c.k.vfs.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
+	if m, grafted := c.k.VFS.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
 		st = proto.Clone(st).(*goferpb.Stat)
 		st.Dev = m.Dev
 	}
 	return st, nil
 }
 
-func (c *syscallCtx) statOfFile(d *dentry, f *file) (*goferpb.Stat, error) {
+func statOfFile(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 	if f != nil {
 		if f.IsPath() && dentryOf(f) != nil {
-			return c.k.vfs.StatDentry(c, dentryOf(f))
+			return c.k.VFS.StatDentry(c, dentryOf(f))
 		}
 		return f.Impl.Stat(c)
 	}
 	if d.Kind == vfs.KindProcFd {
-		of, err := c.k.procFDFile(d.PID, d.FD)
+		of, err := procFDFile(c.k, d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
 		defer of.DecRef()
 		return of.Impl.Stat(c)
 	}
-	return c.k.vfs.StatDentry(c, d)
+	return c.k.VFS.StatDentry(c, d)
 }
 
-func (c *syscallCtx) writeStat(addr uint64, st *goferpb.Stat) error {
+func writeStat(c *syscallCtx, addr uint64, st *goferpb.Stat) error {
 	ls := toLinuxStat(st)
 	b := make([]byte, ls.SizeBytes())
 	ls.MarshalBytes(b)
@@ -503,20 +533,20 @@ func (c *syscallCtx) writeStat(addr uint64, st *goferpb.Stat) error {
 }
 
 func sysFstat(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef()
-	st, err := c.statOf(nil, f)
+	st, err := statOf(c, nil, f)
 	if err != nil {
 		return 0, err
 	}
-	return 0, c.writeStat(c.args[1], st)
+	return 0, writeStat(c, c.args[1], st)
 }
 
 func sysStat(c *syscallCtx) (int64, error) {
-	p, err := c.pathArg(0)
+	p, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -524,55 +554,55 @@ func sysStat(c *syscallCtx) (int64, error) {
 	if c.sysno == unix.SYS_LSTAT {
 		flags = atSymlinkNofollow
 	}
-	return c.fstatat(atFDCWD, p, c.args[1], flags)
+	return fstatat(c, atFDCWD, p, c.args[1], flags)
 }
 
 func sysNewfstatat(c *syscallCtx) (int64, error) {
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return c.fstatat(c.argInt(0), p, c.args[2], uint32(c.args[3]))
+	return fstatat(c, argInt(c, 0), p, c.args[2], uint32(c.args[3]))
 }
 
-func (c *syscallCtx) fstatat(dirfd int32, path string, addr uint64, flags uint32) (int64, error) {
+func fstatat(c *syscallCtx, dirfd int32, path string, addr uint64, flags uint32) (int64, error) {
 	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount) != 0 {
 		return 0, unix.EINVAL
 	}
-	d, f, err := c.lookupAt(dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
+	d, f, err := lookupAt(c, dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 	if err != nil {
 		return 0, err
 	}
 	if f != nil {
 		defer f.DecRef()
 	}
-	st, err := c.statOf(d, f)
+	st, err := statOf(c, d, f)
 	if err != nil {
 		return 0, err
 	}
-	return 0, c.writeStat(addr, st)
+	return 0, writeStat(c, addr, st)
 }
 
 func sysStatx(c *syscallCtx) (int64, error) {
-	dirfd, flags, addr := c.argInt(0), uint32(c.args[2]), c.args[4]
+	dirfd, flags, addr := argInt(c, 0), uint32(c.args[2]), c.args[4]
 	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount|atStatxSyncType) != 0 || flags&atStatxSyncType == atStatxSyncType {
 		return 0, unix.EINVAL
 	}
 	if uint32(c.args[3])&linux.STATX__RESERVED != 0 {
 		return 0, unix.EINVAL
 	}
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	d, f, err := c.lookupAt(dirfd, p, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
+	d, f, err := lookupAt(c, dirfd, p, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 	if err != nil {
 		return 0, err
 	}
 	if f != nil {
 		defer f.DecRef()
 	}
-	st, err := c.statOf(d, f)
+	st, err := statOf(c, d, f)
 	if err != nil {
 		return 0, err
 	}
@@ -586,24 +616,24 @@ func sysStatx(c *syscallCtx) (int64, error) {
 
 func sysReadlink(c *syscallCtx) (int64, error) {
 	if c.sysno == unix.SYS_READLINK {
-		p, err := c.pathArg(0)
+		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return c.readlinkAt(atFDCWD, p, c.args[1], int64(c.args[2]))
+		return readlinkAt(c, atFDCWD, p, c.args[1], int64(c.args[2]))
 	}
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return c.readlinkAt(c.argInt(0), p, c.args[2], int64(c.args[3]))
+	return readlinkAt(c, argInt(c, 0), p, c.args[2], int64(c.args[3]))
 }
 
-func (c *syscallCtx) readlinkAt(dirfd int32, path string, buf uint64, size int64) (int64, error) {
+func readlinkAt(c *syscallCtx, dirfd int32, path string, buf uint64, size int64) (int64, error) {
 	if int32(size) <= 0 {
 		return 0, unix.EINVAL
 	}
-	d, f, err := c.lookupAt(dirfd, path, false, true)
+	d, f, err := lookupAt(c, dirfd, path, false, true)
 	if err != nil {
 		return 0, err
 	}
@@ -620,7 +650,7 @@ func (c *syscallCtx) readlinkAt(dirfd int32, path string, buf uint64, size int64
 		}
 		return 0, unix.EINVAL
 	}
-	t, err := c.k.vfs.Readlink(c, d)
+	t, err := c.k.VFS.Readlink(c, d)
 	if err != nil {
 		return 0, err
 	}
@@ -634,30 +664,30 @@ func (c *syscallCtx) readlinkAt(dirfd int32, path string, buf uint64, size int64
 func sysAccess(c *syscallCtx) (int64, error) {
 	switch c.sysno {
 	case unix.SYS_ACCESS:
-		p, err := c.pathArg(0)
+		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return c.accessAt(atFDCWD, p, uint32(c.args[1]), 0)
+		return accessAt(c, atFDCWD, p, uint32(c.args[1]), 0)
 	case unix.SYS_FACCESSAT:
-		p, err := c.pathArg(1)
+		p, err := pathArg(c, 1)
 		if err != nil {
 			return 0, err
 		}
-		return c.accessAt(c.argInt(0), p, uint32(c.args[2]), 0)
+		return accessAt(c, argInt(c, 0), p, uint32(c.args[2]), 0)
 	}
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return c.accessAt(c.argInt(0), p, uint32(c.args[2]), uint32(c.args[3]))
+	return accessAt(c, argInt(c, 0), p, uint32(c.args[2]), uint32(c.args[3]))
 }
 
-func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int64, error) {
+func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int64, error) {
 	if mode&^7 != 0 || flags&^(atEaccess|atSymlinkNofollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
 	}
-	cr := c.creds()
+	cr := creds(c)
 	if flags&atEaccess == 0 {
 		// access(2) checks with the real ids, and with the
 		// capabilities of the real uid: none unless it is 0, then the
@@ -671,7 +701,7 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 		}
 		c.accessCreds = &cr
 	}
-	d, f, err := c.lookupAt(dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
+	d, f, err := lookupAt(c, dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 	if err != nil {
 		return 0, err
 	}
@@ -681,13 +711,13 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	if mode == 0 {
 		return 0, nil
 	}
-	st, err := c.statOf(d, f)
+	st, err := statOf(c, d, f)
 	if err != nil {
 		return 0, err
 	}
 	a := vfs.AttrsOfStat(st)
 	if f == nil && d.Kind != vfs.KindGofer {
-		a = c.k.vfs.AttrsOf(d) // /proc/<pid>/... belongs to the process
+		a = c.k.VFS.AttrsOf(d) // /proc/<pid>/... belongs to the process
 	}
 	if !cr.Permits(a, mode) {
 		return 0, unix.EACCES
@@ -698,7 +728,7 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
 	default:
-		if mode&unix.W_OK != 0 && c.k.vfs.ReadOnly(d) {
+		if mode&unix.W_OK != 0 && c.k.VFS.ReadOnly(d) {
 			// SuS asks that a read-only file system be reported
 			// (Linux's do_faccessat), devices and FIFOs aside.
 			return 0, unix.EROFS
@@ -711,23 +741,23 @@ func (c *syscallCtx) accessAt(dirfd int32, path string, mode, flags uint32) (int
 
 func sysMkdir(c *syscallCtx) (int64, error) {
 	if c.sysno == unix.SYS_MKDIR {
-		p, err := c.pathArg(0)
+		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return c.mkdirAt(atFDCWD, p, uint32(c.args[1]))
+		return mkdirAt(c, atFDCWD, p, uint32(c.args[1]))
 	}
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return c.mkdirAt(c.argInt(0), p, uint32(c.args[2]))
+	return mkdirAt(c, argInt(c, 0), p, uint32(c.args[2]))
 }
 
 // createAt resolves the parent of a path to create and checks that the
 // name does not exist.
-func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, error) {
-	return c.resolveCreate(dirfd, path, false)
+func createAt(c *syscallCtx, dirfd int32, path string) (*dentry, string, bool, error) {
+	return resolveCreate(c, dirfd, path, false)
 }
 
 // resolveCreate is createAt; with createFirst, a name the cache knows
@@ -736,12 +766,12 @@ func (c *syscallCtx) createAt(dirfd int32, path string) (*dentry, string, bool, 
 // exists (one gofer call where a Walk that finds nothing and the
 // creation are two). Only for a creation whose every other error comes
 // after EEXIST's (mkdir's; not mknod's EPERM of a device node).
-func (c *syscallCtx) resolveCreate(dirfd int32, path string, createFirst bool) (*dentry, string, bool, error) {
-	start, err := c.startDir(dirfd, path)
+func resolveCreate(c *syscallCtx, dirfd int32, path string, createFirst bool) (*dentry, string, bool, error) {
+	start, err := startDir(c, dirfd, path)
 	if err != nil {
 		return nil, "", false, err
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	dir, name, trailing, err := v.ResolveParent(c, start, path)
 	if err != nil {
 		return nil, "", false, err
@@ -749,11 +779,11 @@ func (c *syscallCtx) resolveCreate(dirfd int32, path string, createFirst bool) (
 	if name == "." || name == ".." {
 		return nil, "", false, unix.EEXIST
 	}
-	if createFirst && v.CreateFirst(dir, name) && c.mayWriteDir(dir) == nil {
+	if createFirst && v.CreateFirst(dir, name) && mayWriteDir(c, dir) == nil {
 		return dir, name, trailing, nil
 	}
 	if _, err := v.LookupChild(c, dir, name); err == nil {
-		if !c.resent() || dir.Kind != vfs.KindGofer {
+		if !resent(c) || dir.Kind != vfs.KindGofer {
 			return nil, "", false, unix.EEXIST
 		}
 		// A call re-sent after a restore: the name may exist because the
@@ -765,77 +795,77 @@ func (c *syscallCtx) resolveCreate(dirfd int32, path string, createFirst bool) (
 	if dir.Kind != vfs.KindGofer {
 		return nil, "", false, unix.EACCES
 	}
-	if err := c.mayWriteDir(dir); err != nil {
+	if err := mayWriteDir(c, dir); err != nil {
 		return nil, "", false, err
 	}
 	return dir, name, trailing, nil
 }
 
-func (c *syscallCtx) mkdirAt(dirfd int32, path string, mode uint32) (int64, error) {
-	dir, name, _, err := c.resolveCreate(dirfd, path, true)
+func mkdirAt(c *syscallCtx, dirfd int32, path string, mode uint32) (int64, error) {
+	dir, name, _, err := resolveCreate(c, dirfd, path, true)
 	if err != nil {
 		return 0, err
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
-	cr := c.creds()
-	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFDIR|mode&01777&^c.umask())
+	cr := creds(c)
+	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFDIR|mode&01777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.origin(0)})
+	r, err := c.k.Gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
 		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	c.k.inotifyChild(dir, name, inCreate, true)
+	inotifyChild(c.k, dir, name, inCreate, true)
 	return 0, nil
 }
 
 func sysSymlink(c *syscallCtx) (int64, error) {
-	target, err := c.pathArg(0)
+	target, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
 	dirfd, pi := int32(atFDCWD), 1
 	if c.sysno == unix.SYS_SYMLINKAT {
-		dirfd, pi = c.argInt(1), 2
+		dirfd, pi = argInt(c, 1), 2
 	}
-	p, err := c.pathArg(pi)
+	p, err := pathArg(c, pi)
 	if err != nil {
 		return 0, err
 	}
 	if target == "" {
 		return 0, unix.ENOENT
 	}
-	dir, name, trailing, err := c.createAt(dirfd, p)
+	dir, name, trailing, err := createAt(c, dirfd, p)
 	if err != nil {
 		return 0, err
 	}
 	if trailing {
 		return 0, unix.ENOENT
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
-	cr := c.creds()
+	cr := creds(c)
 	uid, gid, _ := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFLNK|0777)
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: c.origin(0)})
+	r, err := c.k.Gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("symlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
 		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	c.k.inotifyChild(dir, name, inCreate, false)
+	inotifyChild(c.k, dir, name, inCreate, false)
 	return 0, nil
 }
 
@@ -846,20 +876,20 @@ func sysLink(c *syscallCtx) (int64, error) {
 		flags              uint32
 	)
 	if c.sysno == unix.SYS_LINKAT {
-		olddirfd, oi, newdirfd, ni, flags = c.argInt(0), 1, c.argInt(2), 3, uint32(c.args[4])
+		olddirfd, oi, newdirfd, ni, flags = argInt(c, 0), 1, argInt(c, 2), 3, uint32(c.args[4])
 	}
 	if flags&^(atSymlinkFollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
 	}
-	op, err := c.pathArg(oi)
+	op, err := pathArg(c, oi)
 	if err != nil {
 		return 0, err
 	}
-	np, err := c.pathArg(ni)
+	np, err := pathArg(c, ni)
 	if err != nil {
 		return 0, err
 	}
-	od, of, err := c.lookupAt(olddirfd, op, flags&atSymlinkFollow != 0, flags&atEmptyPath != 0)
+	od, of, err := lookupAt(c, olddirfd, op, flags&atSymlinkFollow != 0, flags&atEmptyPath != 0)
 	if err != nil {
 		return 0, err
 	}
@@ -875,24 +905,24 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if od.Kind != vfs.KindGofer {
 		return 0, unix.EXDEV
 	}
-	dir, name, trailing, err := c.createAt(newdirfd, np)
+	dir, name, trailing, err := createAt(c, newdirfd, np)
 	if err != nil {
 		return 0, err
 	}
 	if trailing {
 		return 0, unix.ENOENT
 	}
-	if v := c.k.vfs; v.MountOf(od) != v.MountOf(dir) {
+	if v := c.k.VFS; v.MountOf(od) != v.MountOf(dir) {
 		return 0, unix.EXDEV
 	}
-	if cr := c.creds(); !cr.Capable(linux.CAP_FOWNER) {
-		if a, err := c.targetAttrs(cr, od, nil); err != nil {
+	if cr := creds(c); !cr.Capable(linux.CAP_FOWNER) {
+		if a, err := targetAttrs(c, cr, od, nil); err != nil {
 			return 0, err
 		} else if !cr.MayHardlink(a) {
 			return 0, unix.EPERM
 		}
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	oh, err := c.HandleOf(od)
 	if err != nil {
 		return 0, err
@@ -903,30 +933,30 @@ func sysLink(c *syscallCtx) (int64, error) {
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: c.origin(0)})
+	r, err := c.k.Gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("link "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	c.k.inotifyChild(dir, name, inCreate, false)
+	inotifyChild(c.k, dir, name, inCreate, false)
 	return 0, nil
 }
 
 func sysUnlink(c *syscallCtx) (int64, error) {
 	switch c.sysno {
 	case unix.SYS_UNLINK:
-		p, err := c.pathArg(0)
+		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return c.unlinkAt(atFDCWD, p, 0)
+		return unlinkAt(c, atFDCWD, p, 0)
 	case unix.SYS_RMDIR:
-		p, err := c.pathArg(0)
+		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return c.unlinkAt(atFDCWD, p, atRemovedir)
+		return unlinkAt(c, atFDCWD, p, atRemovedir)
 	}
-	p, err := c.pathArg(1)
+	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -934,15 +964,15 @@ func sysUnlink(c *syscallCtx) (int64, error) {
 	if flags&^atRemovedir != 0 {
 		return 0, unix.EINVAL
 	}
-	return c.unlinkAt(c.argInt(0), p, flags)
+	return unlinkAt(c, argInt(c, 0), p, flags)
 }
 
-func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, error) {
-	start, err := c.startDir(dirfd, path)
+func unlinkAt(c *syscallCtx, dirfd int32, path string, flags uint32) (int64, error) {
+	start, err := startDir(c, dirfd, path)
 	if err != nil {
 		return 0, err
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	dir, name, trailing, err := v.ResolveParent(c, start, path)
 	if err != nil {
 		return 0, err
@@ -962,12 +992,12 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	}
 	d, err := v.LookupChild(c, dir, name)
 	if err != nil {
-		if syserr.ErrnoOf(err) == unix.ENOENT && c.resent() && dir.Kind == vfs.KindGofer {
+		if syserr.ErrnoOf(err) == unix.ENOENT && resent(c) && dir.Kind == vfs.KindGofer {
 			// Re-sent after a restore: the first execution may have
 			// removed it; the gofer's reply cache knows.
-			return c.goferUnlink(dir, name, flags)
+			return goferUnlink(c, dir, name, flags)
 		}
-		return 0, err
+		return 0, unlinkMissing(c, dir, err)
 	}
 	if rmdir && !d.IsDir() {
 		return 0, unix.ENOTDIR
@@ -984,14 +1014,14 @@ func (c *syscallCtx) unlinkAt(dirfd int32, path string, flags uint32) (int64, er
 	if d == v.Root || v.MountRoot(d) != nil {
 		return 0, unix.EBUSY
 	}
-	if err := c.mayRemove(dir, d); err != nil {
+	if err := mayRemove(c, dir, d); err != nil {
 		return 0, err
 	}
-	return c.goferUnlink(dir, name, flags)
+	return goferUnlink(c, dir, name, flags)
 }
 
-func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64, error) {
-	v := c.k.vfs
+func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, error) {
+	v := c.k.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
@@ -1001,7 +1031,7 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 	open := false
 	child := v.CachedChild(dir, name)
 	if child != nil && child.Kind == vfs.KindGofer && child.IsRegular() && flags&atRemovedir == 0 {
-		open = c.k.inodeOpen(child.Ino())
+		open = inodeOpen(c.k, child.Ino())
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
@@ -1009,7 +1039,7 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 		// Other clients' leases on it go first (readlease.BeginChange).
 		ctx = goferclient.WithChanging(ctx, child.Ino())
 	}
-	r, err := c.k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: c.origin(0), Open: open})
+	r, err := c.k.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: origin(c, 0), Open: open})
 	if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -1018,9 +1048,9 @@ func (c *syscallCtx) goferUnlink(dir *dentry, name string, flags uint32) (int64,
 		// Linux reports IN_DELETE_SELF when the inode goes: here when
 		// the name goes unless the file is still open (a hard link
 		// left is not known).
-		c.k.inotifyRemoved(dir, name, child.Ino(), flags&atRemovedir != 0, !open)
+		inotifyRemoved(c.k, dir, name, child.Ino(), flags&atRemovedir != 0, !open)
 	} else {
-		c.k.inotifyChild(dir, name, inDelete, flags&atRemovedir != 0)
+		inotifyChild(c.k, dir, name, inDelete, flags&atRemovedir != 0)
 	}
 	return 0, nil
 }
@@ -1039,27 +1069,27 @@ func sysRename(c *syscallCtx) (int64, error) {
 	)
 	switch c.sysno {
 	case unix.SYS_RENAMEAT:
-		od, oi, nd, ni = c.argInt(0), 1, c.argInt(2), 3
+		od, oi, nd, ni = argInt(c, 0), 1, argInt(c, 2), 3
 	case unix.SYS_RENAMEAT2:
-		od, oi, nd, ni, flags = c.argInt(0), 1, c.argInt(2), 3, uint32(c.args[4])
+		od, oi, nd, ni, flags = argInt(c, 0), 1, argInt(c, 2), 3, uint32(c.args[4])
 	}
 	if flags&^(renameNoreplace|renameExchange) != 0 || flags == renameNoreplace|renameExchange {
 		return 0, unix.EINVAL
 	}
-	op, err := c.pathArg(oi)
+	op, err := pathArg(c, oi)
 	if err != nil {
 		return 0, err
 	}
-	np, err := c.pathArg(ni)
+	np, err := pathArg(c, ni)
 	if err != nil {
 		return 0, err
 	}
-	v := c.k.vfs
-	os, err := c.startDir(od, op)
+	v := c.k.VFS
+	os, err := startDir(c, od, op)
 	if err != nil {
 		return 0, err
 	}
-	ns, err := c.startDir(nd, np)
+	ns, err := startDir(c, nd, np)
 	if err != nil {
 		return 0, err
 	}
@@ -1078,7 +1108,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 	if err != nil {
 		// Re-sent after a restore, the source may be gone because the
 		// first execution moved it: the gofer's reply cache knows.
-		if syserr.ErrnoOf(err) != unix.ENOENT || !c.resent() {
+		if syserr.ErrnoOf(err) != unix.ENOENT || !resent(c) {
 			return 0, err
 		}
 	}
@@ -1100,7 +1130,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 		return 0, unix.EROFS
 	}
 	if src != nil {
-		if err := c.mayRename(odir, src, ndir, nname, flags); err != nil {
+		if err := mayRename(c, odir, src, ndir, nname, flags); err != nil {
 			return 0, err
 		}
 	}
@@ -1124,13 +1154,13 @@ func sysRename(c *syscallCtx) (int64, error) {
 		moved = append(moved, dst.Ino())
 	}
 	ctx = goferclient.WithChanging(ctx, moved...)
-	r, err := c.k.gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: c.origin(0)})
+	r, err := c.k.Gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("rename "+oname, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	v.Moved(odir, oname, ndir, nname, flags&renameExchange != 0)
 	if src != nil {
-		c.k.inotifyRenamed(odir, ndir, oname, nname, src.Ino(), src.IsDir())
+		inotifyRenamed(c.k, odir, ndir, oname, nname, src.Ino(), src.IsDir())
 	}
 	return 0, nil
 }
@@ -1140,7 +1170,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 func sysChdir(c *syscallCtx) (int64, error) {
 	var d *dentry
 	if c.sysno == unix.SYS_FCHDIR {
-		f, err := c.getFile(c.argInt(0))
+		f, err := getFile(c, argInt(c, 0))
 		if err != nil {
 			return 0, err
 		}
@@ -1150,11 +1180,11 @@ func sysChdir(c *syscallCtx) (int64, error) {
 			return 0, unix.ENOTDIR
 		}
 	} else {
-		p, err := c.pathArg(0)
+		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		d, err = c.k.vfs.Resolve(c, c.cwd(), p, true)
+		d, err = c.k.VFS.Resolve(c, callCwd(c), p, true)
 		if err != nil {
 			return 0, err
 		}
@@ -1162,20 +1192,20 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	if !d.IsDir() {
 		return 0, unix.ENOTDIR
 	}
-	if err := c.mayAccessDentry(d, auth.MayExec); err != nil {
+	if err := mayAccessDentry(c, d, auth.MayExec); err != nil {
 		return 0, err
 	}
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	if fs := c.t.Proc.FS; fs != nil {
 		fs.Cwd = d
-		c.k.trk.Changed(fs)
+		c.k.Trk.Changed(fs)
 	}
 	return 0, nil
 }
 
 func sysGetcwd(c *syscallCtx) (int64, error) {
-	p, ok := c.k.vfs.PathOf(c.cwd())
+	p, ok := c.k.VFS.PathOf(callCwd(c))
 	if !ok {
 		return 0, unix.ENOENT
 	}
@@ -1187,15 +1217,15 @@ func sysGetcwd(c *syscallCtx) (int64, error) {
 }
 
 func sysUmask(c *syscallCtx) (int64, error) {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	fs := c.t.Proc.FS
 	if fs == nil {
 		return 0, unix.ESRCH
 	}
 	old := fs.Umask
 	fs.Umask = uint32(c.args[0]) & 0777
-	c.k.trk.Changed(fs)
+	c.k.Trk.Changed(fs)
 	return int64(old), nil
 }
 
@@ -1203,8 +1233,8 @@ func sysUmask(c *syscallCtx) (int64, error) {
 
 // setStat applies a SetStat to d (or f) and records the attributes it
 // left.
-func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) error {
-	v := c.k.vfs
+func setStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) error {
+	v := c.k.VFS
 	var h uint64
 	var err error
 	switch {
@@ -1231,18 +1261,18 @@ func (c *syscallCtx) setStat(d *dentry, f *file, req *goferpb.SetStatRequest) er
 		return unix.EROFS
 	}
 	req.Handle = h
-	req.Origin = c.origin(0)
-	if c.holdAttrs(d, f, req) {
+	req.Origin = origin(c, 0)
+	if holdAttrs(c, d, f, req) {
 		return nil
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.SetStat(ctx, req)
+	r, err := c.k.Gofer.SetStat(ctx, req)
 	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
 		return err
 	}
 	v.NoteAttrs(d, r.Stat)
-	c.k.inotifyEvent(d, inotifyStatEvents(req.Mask))
+	inotifyEvent(c.k, d, inotifyStatEvents(req.Mask))
 	return nil
 }
 
@@ -1256,16 +1286,16 @@ const killPrivPart = 1 << 30
 // a are the file's attributes before the change.
 // The gofer runs with CAP_FSETID, so the host kernel does not do it. A
 // failure is logged, not returned: the data change already happened.
-func (c *syscallCtx) killPriv(d *dentry, h uint64, a auth.FileAttrs) {
+func killPriv(c *syscallCtx, d *dentry, h uint64, a auth.FileAttrs) {
 	if c == nil || c.t == nil {
 		return
 	}
-	cr := c.creds()
+	cr := creds(c)
 	nm, changed := cr.KillPrivMode(a)
 	if !changed {
 		return
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	if h == 0 {
 		var err error
 		if h, err = c.HandleOf(d); err != nil {
@@ -1274,9 +1304,9 @@ func (c *syscallCtx) killPriv(d *dentry, h uint64, a auth.FileAttrs) {
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: c.origin(killPrivPart)})
+	r, err := c.k.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: origin(c, killPrivPart)})
 	if err := syserr.FromGofer("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
-		c.k.log.Debug("clearing set-id bits failed", "err", err)
+		c.k.Log.Debug("clearing set-id bits failed", "err", err)
 		return
 	}
 	v.NoteAttrs(d, r.Stat)
@@ -1284,8 +1314,8 @@ func (c *syscallCtx) killPriv(d *dentry, h uint64, a auth.FileAttrs) {
 
 // fileArg returns the file of fd argument i for a call that needs an
 // open file, not an O_PATH one (EBADF, as Linux's fdget).
-func (c *syscallCtx) fileArg(i int) (*file, error) {
-	f, err := c.getFile(c.argInt(i))
+func fileArg(c *syscallCtx, i int) (*file, error) {
+	f, err := getFile(c, argInt(c, i))
 	if err != nil {
 		return nil, err
 	}
@@ -1301,14 +1331,14 @@ func (c *syscallCtx) fileArg(i int) (*file, error) {
 // utimensat). A holder of CAP_FOWNER, CAP_CHOWN and CAP_FSETID may make
 // any such change, so for it the stat round trip is skipped and the
 // attributes returned are zero.
-func (c *syscallCtx) targetAttrs(cr auth.Creds, d *dentry, f *file) (auth.FileAttrs, error) {
+func targetAttrs(c *syscallCtx, cr auth.Creds, d *dentry, f *file) (auth.FileAttrs, error) {
 	if d == nil && f == nil {
 		return auth.FileAttrs{}, unix.ENOENT
 	}
 	if cr.Capable(linux.CAP_FOWNER) && cr.Capable(linux.CAP_CHOWN) && cr.Capable(linux.CAP_FSETID) {
 		return auth.FileAttrs{}, nil
 	}
-	st, err := c.statOf(d, f)
+	st, err := statOf(c, d, f)
 	if err != nil {
 		return auth.FileAttrs{}, err
 	}
@@ -1322,7 +1352,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	}
 	req := &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: uint64(length)}
 	if c.sysno == unix.SYS_FTRUNCATE {
-		f, err := c.fileArg(0)
+		f, err := fileArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
@@ -1330,7 +1360,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if _, ok := f.Impl.(*vfs.GoferFile); !ok || !f.Writable() {
 			return 0, unix.EINVAL
 		}
-		if _, err := c.fileSizeCheck(dentryOf(f), length, 0, true); err != nil {
+		if _, err := fileSizeCheck(c, dentryOf(f), length, 0, true); err != nil {
 			return 0, err
 		}
 		if m := vfs.MemfdOf(f); m != nil {
@@ -1338,68 +1368,68 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 				return 0, err
 			}
 		}
-		if err := c.syncBeforeResize(dentryOf(f), length == 0); err != nil {
+		if err := syncBeforeResize(c, dentryOf(f), length == 0); err != nil {
 			return 0, err
 		}
-		if err := c.setStat(nil, f, req); err != nil {
+		if err := setStat(c, nil, f, req); err != nil {
 			if length == 0 {
-				c.syncAfterFailedResize(dentryOf(f))
+				syncAfterFailedResize(c, dentryOf(f))
 			}
 			return 0, err
 		}
 		if h, ok := vfs.HandleOfFile(f); ok && dentryOf(f) != nil {
-			c.killPriv(dentryOf(f), h, c.k.vfs.AttrsOf(dentryOf(f)))
-			c.noteMappedResize(dentryOf(f), h)
+			killPriv(c, dentryOf(f), h, c.k.VFS.AttrsOf(dentryOf(f)))
+			noteMappedResize(c, dentryOf(f), h)
 		}
 		return 0, nil
 	}
-	p, err := c.pathArg(0)
+	p, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
-	d, err := c.k.vfs.Resolve(c, c.cwd(), p, true)
+	d, err := c.k.VFS.Resolve(c, callCwd(c), p, true)
 	if err != nil {
 		return 0, err
 	}
 	if d.IsDir() {
 		return 0, unix.EISDIR
 	}
-	if err := c.mayAccessDentry(d, auth.MayWrite); err != nil {
+	if err := mayAccessDentry(c, d, auth.MayWrite); err != nil {
 		return 0, err
 	}
 	if !d.IsRegular() {
 		return 0, unix.EINVAL
 	}
-	if c.k.inodeExecuting(d.Ino()) {
+	if inodeExecuting(c.k, d.Ino()) {
 		return 0, unix.ETXTBSY
 	}
-	if _, err := c.fileSizeCheck(d, length, 0, true); err != nil {
+	if _, err := fileSizeCheck(c, d, length, 0, true); err != nil {
 		return 0, err
 	}
-	if err := c.breakLeases(d, true, false); err != nil {
+	if err := breakLeases(c, d, true, false); err != nil {
 		return 0, err
 	}
-	if err := c.syncBeforeResize(d, length == 0); err != nil {
+	if err := syncBeforeResize(c, d, length == 0); err != nil {
 		return 0, err
 	}
-	if err := c.setStat(d, nil, req); err != nil {
+	if err := setStat(c, d, nil, req); err != nil {
 		if length == 0 {
-			c.syncAfterFailedResize(d)
+			syncAfterFailedResize(c, d)
 		}
 		return 0, err
 	}
-	c.killPriv(d, 0, c.k.vfs.AttrsOf(d))
-	c.noteMappedResize(d, 0)
+	killPriv(c, d, 0, c.k.VFS.AttrsOf(d))
+	noteMappedResize(c, d, 0)
 	return 0, nil
 }
 
 // attrTarget resolves the file a chmod/chown/utimensat-style call names.
-func (c *syscallCtx) attrTarget(dirfd int32, pathIdx int, follow bool, emptyOK bool) (*dentry, *file, error) {
-	p, err := c.pathArg(pathIdx)
+func attrTarget(c *syscallCtx, dirfd int32, pathIdx int, follow bool, emptyOK bool) (*dentry, *file, error) {
+	p, err := pathArg(c, pathIdx)
 	if err != nil {
 		return nil, nil, err
 	}
-	return c.lookupAt(dirfd, p, follow, emptyOK)
+	return lookupAt(c, dirfd, p, follow, emptyOK)
 }
 
 func sysChmod(c *syscallCtx) (int64, error) {
@@ -1409,13 +1439,13 @@ func sysChmod(c *syscallCtx) (int64, error) {
 	var mode uint32
 	switch c.sysno {
 	case unix.SYS_CHMOD:
-		d, f, err = c.attrTarget(atFDCWD, 0, true, false)
+		d, f, err = attrTarget(c, atFDCWD, 0, true, false)
 		mode = uint32(c.args[1])
 	case unix.SYS_FCHMOD:
-		f, err = c.fileArg(0)
+		f, err = fileArg(c, 0)
 		mode = uint32(c.args[1])
 	default:
-		d, f, err = c.attrTarget(c.argInt(0), 1, true, false)
+		d, f, err = attrTarget(c, argInt(c, 0), 1, true, false)
 		mode = uint32(c.args[2])
 	}
 	if err != nil {
@@ -1424,11 +1454,11 @@ func sysChmod(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.DecRef()
 	}
-	if err := c.mayChangeAttrs(d, f); err != nil {
+	if err := mayChangeAttrs(c, d, f); err != nil {
 		return 0, err
 	}
-	cr := c.creds()
-	a, err := c.targetAttrs(cr, d, f)
+	cr := creds(c)
+	a, err := targetAttrs(c, cr, d, f)
 	if err != nil {
 		return 0, err
 	}
@@ -1436,7 +1466,7 @@ func sysChmod(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	mode = cr.ChmodMode(a, mode&07777)
-	return 0, c.setStat(d, f, &goferpb.SetStatRequest{Mask: linux.STATX_MODE, Mode: mode})
+	return 0, setStat(c, d, f, &goferpb.SetStatRequest{Mask: linux.STATX_MODE, Mode: mode})
 }
 
 func sysChown(c *syscallCtx) (int64, error) {
@@ -1446,17 +1476,17 @@ func sysChown(c *syscallCtx) (int64, error) {
 	var uid, gid uint32
 	switch c.sysno {
 	case unix.SYS_CHOWN, unix.SYS_LCHOWN:
-		d, f, err = c.attrTarget(atFDCWD, 0, c.sysno == unix.SYS_CHOWN, false)
+		d, f, err = attrTarget(c, atFDCWD, 0, c.sysno == unix.SYS_CHOWN, false)
 		uid, gid = uint32(c.args[1]), uint32(c.args[2])
 	case unix.SYS_FCHOWN:
-		f, err = c.fileArg(0)
+		f, err = fileArg(c, 0)
 		uid, gid = uint32(c.args[1]), uint32(c.args[2])
 	default:
 		flags := uint32(c.args[4])
 		if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 			return 0, unix.EINVAL
 		}
-		d, f, err = c.attrTarget(c.argInt(0), 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
+		d, f, err = attrTarget(c, argInt(c, 0), 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 		uid, gid = uint32(c.args[2]), uint32(c.args[3])
 	}
 	if err != nil {
@@ -1465,7 +1495,7 @@ func sysChown(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.DecRef()
 	}
-	if err := c.mayChangeAttrs(d, f); err != nil {
+	if err := mayChangeAttrs(c, d, f); err != nil {
 		return 0, err
 	}
 	req := &goferpb.SetStatRequest{}
@@ -1482,11 +1512,11 @@ func sysChown(c *syscallCtx) (int64, error) {
 	}
 	// The mode is needed whoever calls: a chown clears set-id bits
 	// (perm.go: chownMode), even one that changes nothing.
-	st, err := c.statOf(d, f)
+	st, err := statOf(c, d, f)
 	if err != nil {
 		return 0, err
 	}
-	cr := c.creds()
+	cr := creds(c)
 	a := vfs.AttrsOfStat(st)
 	if !cr.MayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
 		return 0, unix.EPERM
@@ -1502,7 +1532,7 @@ func sysChown(c *syscallCtx) (int64, error) {
 	if req.Mask == 0 {
 		return 0, nil
 	}
-	return 0, c.setStat(d, f, req)
+	return 0, setStat(c, d, f, req)
 }
 
 const (
@@ -1511,7 +1541,7 @@ const (
 )
 
 func sysUtimensat(c *syscallCtx) (int64, error) {
-	dirfd, flags := c.argInt(0), uint32(c.args[3])
+	dirfd, flags := argInt(c, 0), uint32(c.args[3])
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
 	}
@@ -1536,9 +1566,9 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 	if c.args[1] == 0 && dirfd != atFDCWD {
 		// futimens: the fd itself. A NULL path with AT_FDCWD is no
 		// fd: Linux copies the path in and fails (EFAULT).
-		f, err = c.fileArg(0)
+		f, err = fileArg(c, 0)
 	} else {
-		d, f, err = c.attrTarget(dirfd, 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
+		d, f, err = attrTarget(c, dirfd, 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 	}
 	if err != nil {
 		return 0, err
@@ -1546,10 +1576,10 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.DecRef()
 	}
-	if err := c.mayChangeAttrs(d, f); err != nil {
+	if err := mayChangeAttrs(c, d, f); err != nil {
 		return 0, err
 	}
-	return 0, c.setTimes(d, f, times)
+	return 0, setTimes(c, d, f, times)
 }
 
 // timeArg is one time of utimensat: a time, or nsec utimeNow/utimeOmit.
@@ -1559,7 +1589,7 @@ type timeArg struct{ sec, nsec int64 }
 // utimensat does, with its permission rules: explicit times need the
 // owner or CAP_FOWNER (EPERM); setting both to now also lets anyone with
 // write permission (EACCES).
-func (c *syscallCtx) setTimes(d *dentry, f *file, times [2]timeArg) error {
+func setTimes(c *syscallCtx, d *dentry, f *file, times [2]timeArg) error {
 	req := &goferpb.SetStatRequest{}
 	explicit := false
 	for i, t := range times {
@@ -1584,8 +1614,8 @@ func (c *syscallCtx) setTimes(d *dentry, f *file, times [2]timeArg) error {
 	if req.Mask == 0 {
 		return nil
 	}
-	cr := c.creds()
-	a, err := c.targetAttrs(cr, d, f)
+	cr := creds(c)
+	a, err := targetAttrs(c, cr, d, f)
 	if err != nil {
 		return err
 	}
@@ -1597,7 +1627,7 @@ func (c *syscallCtx) setTimes(d *dentry, f *file, times [2]timeArg) error {
 			return unix.EACCES
 		}
 	}
-	return c.setStat(d, f, req)
+	return setStat(c, d, f, req)
 }
 
 // ---- statfs ----
@@ -1607,9 +1637,9 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	var f *file
 	var err error
 	if c.sysno == unix.SYS_FSTATFS {
-		f, err = c.getFile(c.argInt(0))
+		f, err = getFile(c, argInt(c, 0))
 	} else {
-		d, f, err = c.attrTarget(atFDCWD, 0, true, false)
+		d, f, err = attrTarget(c, atFDCWD, 0, true, false)
 	}
 	if err != nil {
 		return 0, err
@@ -1632,16 +1662,16 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		ctx, cancel := c.k.vfs.RPCCtx()
+		ctx, cancel := c.k.VFS.RPCCtx()
 		defer cancel()
-		r, err := c.k.gofer.StatFS(ctx, &goferpb.StatFSRequest{Handle: h})
+		r, err := c.k.Gofer.StatFS(ctx, &goferpb.StatFSRequest{Handle: h})
 		if err := syserr.FromGofer("statfs", r.GetErrno(), err); err != nil {
 			return 0, err
 		}
 		sf = linux.Statfs{Type: r.Type, BlockSize: int64(r.BlockSize), Blocks: r.Blocks, BlocksFree: r.BlocksFree,
 			BlocksAvailable: r.BlocksAvailable, Files: r.Files, FilesFree: r.FilesFree, NameLength: r.NameLength,
 			FragmentSize: int64(r.BlockSize)}
-		if m, grafted := c.k.vfs.MountInfoOf(d); grafted {
+		if m, grafted := c.k.VFS.MountInfoOf(d); grafted {
 			tmpfsStatfs(&sf, &m)
 		}
 	case d.Kind >= vfs.KindProcDir:
@@ -1657,11 +1687,11 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 
 // mayChangeAttrs fails with EROFS for a file on a read-only mount
 // (Linux checks this before any permission: mnt_want_write).
-func (c *syscallCtx) mayChangeAttrs(d *dentry, f *file) error {
+func mayChangeAttrs(c *syscallCtx, d *dentry, f *file) error {
 	if f != nil {
 		d = dentryOf(f)
 	}
-	if c.k.vfs.ReadOnly(d) {
+	if c.k.VFS.ReadOnly(d) {
 		return unix.EROFS
 	}
 	return nil
@@ -1698,7 +1728,7 @@ func tmpfsStatfs(sf *linux.Statfs, m *mount.Mount) {
 func sysUtime(c *syscallCtx) (int64, error) {
 	dirfd, pi, ti := int32(atFDCWD), 0, 1
 	if c.sysno == unix.SYS_FUTIMESAT {
-		dirfd, pi, ti = c.argInt(0), 1, 2
+		dirfd, pi, ti = argInt(c, 0), 1, 2
 	}
 	times := [2]timeArg{{nsec: utimeNow}, {nsec: utimeNow}}
 	if addr := c.args[ti]; addr != 0 {
@@ -1725,9 +1755,9 @@ func sysUtime(c *syscallCtx) (int64, error) {
 	var f *file
 	var err error
 	if c.sysno == unix.SYS_FUTIMESAT && c.args[pi] == 0 && dirfd != atFDCWD {
-		f, err = c.fileArg(0)
+		f, err = fileArg(c, 0)
 	} else {
-		d, f, err = c.attrTarget(dirfd, pi, true, false)
+		d, f, err = attrTarget(c, dirfd, pi, true, false)
 	}
 	if err != nil {
 		return 0, err
@@ -1735,10 +1765,10 @@ func sysUtime(c *syscallCtx) (int64, error) {
 	if f != nil {
 		defer f.DecRef()
 	}
-	if err := c.mayChangeAttrs(d, f); err != nil {
+	if err := mayChangeAttrs(c, d, f); err != nil {
 		return 0, err
 	}
-	return 0, c.setTimes(d, f, times)
+	return 0, setTimes(c, d, f, times)
 }
 
 // ---- mknod ----
@@ -1746,7 +1776,7 @@ func sysUtime(c *syscallCtx) (int64, error) {
 func sysMknod(c *syscallCtx) (int64, error) {
 	dirfd, pi, mode, dev := int32(atFDCWD), 0, uint32(c.args[1]), c.args[2]
 	if c.sysno == unix.SYS_MKNODAT {
-		dirfd, pi, mode, dev = c.argInt(0), 1, uint32(c.args[2]), c.args[3]
+		dirfd, pi, mode, dev = argInt(c, 0), 1, uint32(c.args[2]), c.args[3]
 	}
 	switch mode & unix.S_IFMT {
 	case 0:
@@ -1757,11 +1787,11 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	p, err := c.pathArg(pi)
+	p, err := pathArg(c, pi)
 	if err != nil {
 		return 0, err
 	}
-	dir, name, trailing, err := c.createAt(dirfd, p)
+	dir, name, trailing, err := createAt(c, dirfd, p)
 	if err != nil {
 		return 0, err
 	}
@@ -1774,22 +1804,22 @@ func sysMknod(c *syscallCtx) (int64, error) {
 		logUnsupportedOnce(c.k, "mknod of a device node")
 		return 0, unix.EPERM
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
-	cr := c.creds()
-	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), mode&unix.S_IFMT|mode&07777&^c.umask())
+	cr := creds(c)
+	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), mode&unix.S_IFMT|mode&07777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.origin(0)})
+	r, err := c.k.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: origin(c, 0)})
 	if err := syserr.FromGofer("mknod "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
 		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	c.k.inotifyChild(dir, name, inCreate, false)
+	inotifyChild(c.k, dir, name, inCreate, false)
 	return 0, nil
 }

@@ -25,7 +25,7 @@ const fileStatusFlags = unix.O_APPEND | unix.O_NONBLOCK | unix.O_ASYNC | unix.O_
 
 // readFile reads up to n bytes from f at off, or at (and advancing) its
 // offset when off < 0.
-func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
+func readFile(c *syscallCtx, f *file, n int, off int64) ([]byte, error) {
 	if !f.Readable() {
 		return nil, unix.EBADF
 	}
@@ -39,7 +39,7 @@ func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
 		}
 		b, err := f.Impl.Read(c, f, n, off)
 		if len(b) > 0 {
-			c.k.inotifyEvent(dentryOf(f), inAccess)
+			inotifyEvent(c.k, dentryOf(f), inAccess)
 		}
 		return b, err
 	}
@@ -51,14 +51,14 @@ func (c *syscallCtx) readFile(f *file, n int, off int64) ([]byte, error) {
 	b, err := f.Impl.Read(c, f, n, f.Off)
 	if len(b) > 0 {
 		f.SetOffLocked(c, f.Off+int64(len(b)))
-		c.k.inotifyEvent(dentryOf(f), inAccess)
+		inotifyEvent(c.k, dentryOf(f), inAccess)
 	}
 	return b, err
 }
 
 // writeFile writes b to f at off, or at (and advancing) its offset when
 // off < 0. O_APPEND writes at the end, found with a Stat first.
-func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
+func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 	if !f.Writable() {
 		return 0, unix.EBADF
 	}
@@ -70,11 +70,11 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 	}
 	appendMode := f.Flags.Load()&unix.O_APPEND != 0
 	if off >= 0 && !appendMode {
-		m, err := c.fileSizeCheck(dentryOf(f), off, len(b), false)
+		m, err := fileSizeCheck(c, dentryOf(f), off, len(b), false)
 		if err != nil {
 			return 0, err
 		}
-		n, _, err := c.writeAt(f, b[:m], off, false)
+		n, _, err := writeAt(c, f, b[:m], off, false)
 		return n, err
 	}
 	f.OffMu.Lock()
@@ -95,11 +95,11 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 		}
 		o = int64(st.Size)
 	}
-	m, err := c.fileSizeCheck(dentryOf(f), o, len(b), false)
+	m, err := fileSizeCheck(c, dentryOf(f), o, len(b), false)
 	if err != nil {
 		return 0, err
 	}
-	n, o, err := c.writeAt(f, b[:m], o, appendMode)
+	n, o, err := writeAt(c, f, b[:m], o, appendMode)
 	if off < 0 && n > 0 {
 		f.SetOffLocked(c, o+int64(n))
 	}
@@ -111,7 +111,7 @@ func (c *syscallCtx) writeFile(f *file, b []byte, off int64) (int, error) {
 // append it returns the offset the data actually went to, taken from the
 // gofer's reply (a re-sent append answered from the gofer's reply cache
 // landed where the first one did).
-func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
+func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
 	if m := vfs.MemfdOf(f); m != nil && c.pageWrite == 0 {
 		// A PageWrite writes back stores made through a mapping that
 		// existed before the seal (F_SEAL_WRITE needs none, and
@@ -125,7 +125,7 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 		return n, off, err
 	}
 	if !c.syncedWrites {
-		c.k.dur.Begin(f, c.seq)
+		c.k.Dur.Begin(f, c.seq)
 	}
 	c.goferSize = -1
 	n, err := f.Impl.Write(c, f, b, off)
@@ -133,23 +133,23 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 		off = c.goferSize - int64(n)
 	}
 	if !c.syncedWrites {
-		if c.k.dur.End(f, c.seq, n) {
+		if c.k.Dur.End(f, c.seq, n) {
 			f.DecRef()
 		}
 	}
 	if n > 0 && dentryOf(f) != nil {
-		c.k.inotifyEvent(dentryOf(f), inModify)
+		inotifyEvent(c.k, dentryOf(f), inModify)
 	}
 	if n > 0 {
 		if !c.syncedWrites {
-			e := c.effects()
+			e := effects(c)
 			w := goferWrite{File: f, Off: off, N: uint64(n), Mapped: c.pageWrite}
 			if c.dataNotInCall {
 				w.Data = append([]byte(nil), b[:n]...)
 			}
 			e.Writes = append(e.Writes, w)
 		}
-		c.noteMappedChange(f, uint64(off), uint64(n))
+		noteMappedChange(c, f, uint64(off), uint64(n))
 	}
 	return n, off, err
 }
@@ -159,14 +159,14 @@ func (c *syscallCtx) writeAt(f *file, b []byte, off int64, appendMode bool) (int
 // file (its page cache must follow). The Stat comes from the gofer's write
 // reply when there was one, else from a Stat RPC made only for a mapped
 // inode.
-func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
+func noteMappedChange(c *syscallCtx, f *file, off, n uint64) {
 	if c.reply == nil || dentryOf(f) == nil || dentryOf(f).Kind != vfs.KindGofer {
 		return
 	}
 	st := c.goferStat
 	c.goferStat = nil
 	if st == nil {
-		if !c.k.maps.Holds(dentryOf(f).Ino()) {
+		if !c.k.Maps.Holds(dentryOf(f).Ino()) {
 			return
 		}
 		var err error
@@ -174,17 +174,17 @@ func (c *syscallCtx) noteMappedChange(f *file, off, n uint64) {
 			return
 		}
 	}
-	c.reply.Mapped = append(c.reply.Mapped, c.k.mappedChanges(st, off, n, c.pageWrite)...)
+	c.reply.Mapped = append(c.reply.Mapped, mappedChanges(c.k, st, off, n, c.pageWrite)...)
 }
 
-func sysRead(c *syscallCtx) (int64, error)  { return c.doRead(-1) }
-func sysPread(c *syscallCtx) (int64, error) { return c.doRead(int64(c.args[3])) }
+func sysRead(c *syscallCtx) (int64, error)  { return doRead(c, -1) }
+func sysPread(c *syscallCtx) (int64, error) { return doRead(c, int64(c.args[3])) }
 
-func (c *syscallCtx) doRead(off int64) (int64, error) {
+func doRead(c *syscallCtx, off int64) (int64, error) {
 	if c.sysno == unix.SYS_PREAD64 && off < 0 {
 		return 0, unix.EINVAL
 	}
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -197,9 +197,9 @@ func (c *syscallCtx) doRead(off int64) (int64, error) {
 		return 0, unix.EFAULT
 	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
-		return c.seqIO(f, sf, false, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
+		return seqIO(c, f, sf, false, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
-	b, err := c.readFile(f, int(min(n, maxRW)), off)
+	b, err := readFile(c, f, int(min(n, maxRW)), off)
 	if err != nil {
 		return 0, err
 	}
@@ -209,14 +209,14 @@ func (c *syscallCtx) doRead(off int64) (int64, error) {
 	return int64(len(b)), nil
 }
 
-func sysWrite(c *syscallCtx) (int64, error)  { return c.doWrite(-1) }
-func sysPwrite(c *syscallCtx) (int64, error) { return c.doWrite(int64(c.args[3])) }
+func sysWrite(c *syscallCtx) (int64, error)  { return doWrite(c, -1) }
+func sysPwrite(c *syscallCtx) (int64, error) { return doWrite(c, int64(c.args[3])) }
 
-func (c *syscallCtx) doWrite(off int64) (int64, error) {
+func doWrite(c *syscallCtx, off int64) (int64, error) {
 	if c.sysno == unix.SYS_PWRITE64 && off < 0 {
 		return 0, unix.EINVAL
 	}
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -226,19 +226,19 @@ func (c *syscallCtx) doWrite(off int64) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
-		return c.seqIO(f, sf, true, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
+		return seqIO(c, f, sf, true, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
 	b, err := c.mem.CopyIn(c.args[1], int(min(n, maxRW)))
 	if err != nil {
 		return 0, err
 	}
-	w, err := c.writeFile(f, b, off)
+	w, err := writeFile(c, f, b, off)
 	return int64(w), err
 }
 
 // iovecs reads the iovec array of a readv/writev family call and returns
 // it with its total length (clamped to maxRW).
-func (c *syscallCtx) iovecs() ([]sysabi.Iovec, int, error) {
+func iovecs(c *syscallCtx) ([]sysabi.Iovec, int, error) {
 	cnt := int64(c.args[2])
 	if cnt < 0 || cnt > sysabi.MaxIovecs {
 		return nil, 0, unix.EINVAL
@@ -261,7 +261,7 @@ func (c *syscallCtx) iovecs() ([]sysabi.Iovec, int, error) {
 }
 
 // vecOffset returns the offset argument of preadv/pwritev(2), or -1.
-func (c *syscallCtx) vecOffset() (int64, error) {
+func vecOffset(c *syscallCtx) (int64, error) {
 	switch c.sysno {
 	case unix.SYS_PREADV, unix.SYS_PWRITEV:
 		if int64(c.args[3]) < 0 {
@@ -278,23 +278,23 @@ func (c *syscallCtx) vecOffset() (int64, error) {
 }
 
 func sysReadv(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef()
-	off, err := c.vecOffset()
+	off, err := vecOffset(c)
 	if err != nil {
 		return 0, err
 	}
-	iov, total, err := c.iovecs()
+	iov, total, err := iovecs(c)
 	if err != nil {
 		return 0, err
 	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
-		return c.seqIO(f, sf, false, iov, off)
+		return seqIO(c, f, sf, false, iov, off)
 	}
-	b, err := c.readFile(f, total, off)
+	b, err := readFile(c, f, total, off)
 	if err != nil {
 		return 0, err
 	}
@@ -313,21 +313,21 @@ func sysReadv(c *syscallCtx) (int64, error) {
 }
 
 func sysWritev(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef()
-	off, err := c.vecOffset()
+	off, err := vecOffset(c)
 	if err != nil {
 		return 0, err
 	}
-	iov, total, err := c.iovecs()
+	iov, total, err := iovecs(c)
 	if err != nil {
 		return 0, err
 	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
-		return c.seqIO(f, sf, true, iov, off)
+		return seqIO(c, f, sf, true, iov, off)
 	}
 	b := make([]byte, 0, total)
 	for _, v := range iov {
@@ -343,12 +343,12 @@ func sysWritev(c *syscallCtx) (int64, error) {
 		}
 		return 0, nil
 	}
-	w, err := c.writeFile(f, b, off)
+	w, err := writeFile(c, f, b, off)
 	return int64(w), err
 }
 
 func sysLseek(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -420,11 +420,11 @@ func sysLseek(c *syscallCtx) (int64, error) {
 }
 
 func sysClose(c *syscallCtx) (int64, error) {
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
-	f, err := tab.Remove(c.argInt(0))
+	f, err := tab.Remove(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -433,11 +433,11 @@ func sysClose(c *syscallCtx) (int64, error) {
 }
 
 func sysDup(c *syscallCtx) (int64, error) {
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
-	f, _, err := tab.Get(c.argInt(0))
+	f, _, err := tab.Get(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -446,8 +446,8 @@ func sysDup(c *syscallCtx) (int64, error) {
 }
 
 func sysDup2(c *syscallCtx) (int64, error) {
-	oldfd, newfd := c.argInt(0), c.argInt(1)
-	tab, err := c.fdTable()
+	oldfd, newfd := argInt(c, 0), argInt(c, 1)
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -459,15 +459,15 @@ func sysDup2(c *syscallCtx) (int64, error) {
 		f.DecRef()
 		return int64(newfd), nil
 	}
-	return c.dupTo(tab, f, newfd, false)
+	return dupTo(c, tab, f, newfd, false)
 }
 
 func sysDup3(c *syscallCtx) (int64, error) {
-	oldfd, newfd, flags := c.argInt(0), c.argInt(1), c.args[2]
+	oldfd, newfd, flags := argInt(c, 0), argInt(c, 1), c.args[2]
 	if flags&^unix.O_CLOEXEC != 0 || oldfd == newfd {
 		return 0, unix.EINVAL
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -475,10 +475,10 @@ func sysDup3(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return c.dupTo(tab, f, newfd, flags&unix.O_CLOEXEC != 0)
+	return dupTo(c, tab, f, newfd, flags&unix.O_CLOEXEC != 0)
 }
 
-func (c *syscallCtx) dupTo(tab *fdTable, f *file, newfd int32, cloexec bool) (int64, error) {
+func dupTo(c *syscallCtx, tab *fdTable, f *file, newfd int32, cloexec bool) (int64, error) {
 	old, err := tab.InstallAt(newfd, f, cloexec, false)
 	if err != nil {
 		return 0, err
@@ -503,8 +503,8 @@ const (
 // anything (F_GETLK always reports F_UNLCK): there is one application per
 // client, and the gofer has no lock protocol yet.
 func sysFcntl(c *syscallCtx) (int64, error) {
-	fd, cmd := c.argInt(0), int(int32(c.args[1]))
-	tab, err := c.fdTable()
+	fd, cmd := argInt(c, 0), int(int32(c.args[1]))
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -537,7 +537,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		nf := uint32(c.args[2]) & fileStatusFlags
 		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && dentryOf(f) != nil &&
-			!c.creds().OwnerOrCapable(c.k.vfs.AttrsOf(dentryOf(f))) {
+			!creds(c).OwnerOrCapable(c.k.VFS.AttrsOf(dentryOf(f))) {
 			// Only the owner may stop access-time updates (EPERM).
 			return 0, unix.EPERM
 		}
@@ -547,23 +547,23 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 				break
 			}
 		}
-		c.k.setAsync(f, fd, nf&unix.O_ASYNC != 0)
+		setAsync(c.k, f, fd, nf&unix.O_ASYNC != 0)
 		f.Changed()
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
-		return c.fcntlLock(f, cmd)
+		return fcntlLock(c, f, cmd)
 	case unix.F_GETPIPE_SZ, fSetPipeSz:
 		e, ok := f.Impl.(*pipeEnd)
 		if !ok {
 			return 0, unix.EBADF
 		}
-		return c.pipeSize(e, cmd == fSetPipeSz, c.args[2])
+		return pipeSize(c, e, cmd == fSetPipeSz, c.args[2])
 	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
-		return c.fcntlOwner(f, cmd)
+		return fcntlOwner(c, f, cmd)
 	case unix.F_SETLEASE, unix.F_GETLEASE:
-		return c.fcntlLease(f, fd, cmd)
+		return fcntlLease(c, f, fd, cmd)
 	case unix.F_ADD_SEALS, unix.F_GET_SEALS:
-		return c.fcntlSeals(f, cmd)
+		return fcntlSeals(c, f, cmd)
 	}
 	return 0, unix.EINVAL
 }
@@ -579,15 +579,15 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if c.args[0] == 0 {
 		return 0, unix.EFAULT
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
-	r, w, err := newPipe(c.k.trk, c.k.mem)
+	r, w, err := newPipe(c.k.Trk, c.k.Mem)
 	if err != nil {
 		return 0, err
 	}
-	if max := c.k.sysctl.PipeMaxSize(); max < pipeCapacity && !c.creds().Capable(linux.CAP_SYS_RESOURCE) {
+	if max := c.k.Sysctl.PipeMaxSize(); max < pipeCapacity && !creds(c).Capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
 		r.Impl.(*pipeEnd).p.LimitNewCapacity(max)
@@ -625,8 +625,8 @@ const (
 )
 
 func sysIoctl(c *syscallCtx) (int64, error) {
-	fd, req, arg := c.argInt(0), uint32(c.args[1]), c.args[2]
-	tab, err := c.fdTable()
+	fd, req, arg := argInt(c, 0), uint32(c.args[1]), c.args[2]
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -638,7 +638,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	if handled, err := c.ifIoctl(f, req, arg); handled {
+	if handled, err := ifIoctl(c, f, req, arg); handled {
 		return 0, err
 	}
 	switch req {
@@ -702,16 +702,16 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		k.mu.Lock()
+		k.Mu.Lock()
 		s.term.Termios = b
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		// The host terminal gets the modes too (the client applies
 		// them): its line discipline is the one the application sees.
-		k.out.Push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.set, Termios: b}}})
+		k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.set, Termios: b}}})
 		return 0, nil
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	switch req {
 	case unix.TCGETS:
 		return 0, c.mem.CopyOut(arg, s.term.Termios)
@@ -737,17 +737,17 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		if pg <= 0 {
 			return 0, unix.EINVAL
 		}
-		if len(k.processGroupLocked(pg)) == 0 {
+		if len(processGroupLocked(k, pg)) == 0 {
 			return 0, unix.ESRCH
 		}
 		s.term.FgPgrp = pg
-		k.markTTYLeaderLocked(s)
+		markTTYLeaderLocked(k, s)
 		return 0, nil
 	case tiocgsid:
 		var b [4]byte
 		sid := int32(1)
-		if k.init != nil {
-			sid = k.init.SID
+		if k.Init != nil {
+			sid = k.Init.SID
 		}
 		if s.set != 0 {
 			sid = s.term.Sid
@@ -759,7 +759,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 }
 
 func sysFsync(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -778,7 +778,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	// handle syncs the inode.
 	files := []*file{f}
 	if dentryOf(f) != nil && dentryOf(f).Kind == vfs.KindGofer {
-		for _, wf := range c.k.maps.WritablesOf(dentryOf(f).Ino()) {
+		for _, wf := range c.k.Maps.WritablesOf(dentryOf(f).Ino()) {
 			defer wf.DecRef()
 			if wf != f {
 				files = append(files, wf)
@@ -787,13 +787,13 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	}
 	seqs := make([][]uint64, len(files))
 	for i, g := range files {
-		seqs[i] = c.k.dur.StartSync(g)
+		seqs[i] = c.k.Dur.StartSync(g)
 	}
-	err = c.k.vfs.Fsync(h, c.sysno == unix.SYS_FDATASYNC)
+	err = c.k.VFS.Fsync(h, c.sysno == unix.SYS_FDATASYNC)
 	for i, g := range files {
 		if len(seqs[i]) > 0 {
-			c.k.dur.EndSync(g, seqs[i], err == nil)
-			c.k.announceDurable(g)
+			c.k.Dur.EndSync(g, seqs[i], err == nil)
+			announceDurable(c.k, g)
 		}
 	}
 	return 0, err
@@ -801,7 +801,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 
 func sysSync(c *syscallCtx) (int64, error) {
 	if c.sysno == unix.SYS_SYNCFS {
-		f, err := c.getFile(c.argInt(0))
+		f, err := getFile(c, argInt(c, 0))
 		if err != nil {
 			return 0, err
 		}
@@ -809,8 +809,8 @@ func sysSync(c *syscallCtx) (int64, error) {
 	}
 	// Every file this client wrote becomes durable (and the client is
 	// told so before the reply).
-	c.k.flushAll()
-	v := c.k.vfs
+	flushAll(c.k)
+	v := c.k.VFS
 	h, err := c.HandleOf(v.Root)
 	if err != nil {
 		return 0, err
@@ -818,13 +818,13 @@ func sysSync(c *syscallCtx) (int64, error) {
 	// sync and syncfs cannot fail on Linux (syncfs reports writeback
 	// errors); a gofer error is logged, not returned.
 	if err := v.Fsync(h, false); err != nil {
-		c.k.log.Debug("sync", "err", err)
+		c.k.Log.Debug("sync", "err", err)
 	}
 	return 0, nil
 }
 
 func sysFadvise(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -840,7 +840,7 @@ func sysFadvise(c *syscallCtx) (int64, error) {
 
 // sysGetdents64 lists a directory: "." and ".." first, then the entries.
 func sysGetdents64(c *syscallCtx) (int64, error) {
-	f, err := c.getFile(c.argInt(0))
+	f, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -856,7 +856,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	if c.args[1] == 0 {
 		return 0, unix.EFAULT
 	}
-	v := c.k.vfs
+	v := c.k.VFS
 	f.OffMu.Lock()
 	defer f.OffMu.Unlock()
 	var buf []byte
@@ -896,7 +896,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		rpc:
 			for !cur.EOF {
 				ctx, cancel := v.RPCCtx()
-				r, seq, err := c.k.attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.Handle, Offset: cur.Cookie, Count: 256, Plus: true})
+				r, seq, err := c.k.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.Handle, Offset: cur.Cookie, Count: 256, Plus: true})
 				cancel()
 				if err == nil && r.GetErrno() == 0 {
 					// The entries' dentries and attributes: a stat of
@@ -926,7 +926,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 				}
 			}
 		} else {
-			ents := c.k.synth.List(d)
+			ents := c.k.Synth.List(d)
 			for i := int(cur.Cookie); i < len(ents); i++ {
 				e := ents[i]
 				if !emit(e.Name, e.Ino, e.Type, uint64(i)+3) {
@@ -954,12 +954,12 @@ const (
 
 // sysMmap plans a file mapping; the client maps and faults it in.
 func sysMmap(c *syscallCtx) (int64, error) {
-	length, prot, flags, fd, off := c.args[1], c.args[2], c.args[3], c.argInt(4), c.args[5]
+	length, prot, flags, fd, off := c.args[1], c.args[2], c.args[3], argInt(c, 4), c.args[5]
 	if flags&mapAnon != 0 {
 		return 0, unix.EINVAL
 	}
 	// Linux looks the fd up first: a bad fd is EBADF whatever the rest.
-	f, err := c.getFile(fd)
+	f, err := getFile(c, fd)
 	if err != nil {
 		return 0, err
 	}
@@ -1009,7 +1009,7 @@ func sysMmap(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	f.IncRef()
-	id := c.k.maps.Add(f, mappedKey(st), typ != mapPrivate && writable)
+	id := c.k.Maps.Add(f, mappedKey(st), typ != mapPrivate && writable)
 	c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable}}
 	return 0, nil
 }

@@ -17,10 +17,10 @@ const msgWaitforone = 0x10000
 // alike) once per struct mmsghdr of the vector, storing each message's
 // msg_len. As on Linux, an error after the first message ends the call
 // with the count so far; vlen is clamped to sysabi.MaxMmsg.
-func sysSendmmsg(c *syscallCtx) (int64, error) { return c.mmsg(false) }
-func sysRecvmmsg(c *syscallCtx) (int64, error) { return c.mmsg(true) }
+func sysSendmmsg(c *syscallCtx) (int64, error) { return mmsg(c, false) }
+func sysRecvmmsg(c *syscallCtx) (int64, error) { return mmsg(c, true) }
 
-func (c *syscallCtx) mmsg(recv bool) (int64, error) {
+func mmsg(c *syscallCtx, recv bool) (int64, error) {
 	vec, vlen, flags := c.args[1], min(uint64(uint32(c.args[2])), sysabi.MaxMmsg), c.args[3]
 	var deadline time.Time
 	if recv && c.args[4] != 0 {

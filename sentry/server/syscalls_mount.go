@@ -52,7 +52,7 @@ func startPropagation(flags uint64) (kind uint64, rec bool, err error) {
 // mount the sentry made with other flags or options, bind mounts, and
 // propagation changes.
 func sysMount(c *syscallCtx) (int64, error) {
-	if !c.creds().Capable(linux.CAP_SYS_ADMIN) {
+	if !creds(c).Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	var source, fstype, data string
@@ -62,7 +62,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	target, err := c.pathArg(1)
+	target, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -83,8 +83,8 @@ func sysMount(c *syscallCtx) (int64, error) {
 	flags &^= mountFlagsIgnored
 	rec := flags&unix.MS_REC != 0
 	flags &^= unix.MS_REC
-	v := c.k.vfs
-	point, err := v.Resolve(c, c.cwd(), target, true)
+	v := c.k.VFS
+	point, err := v.Resolve(c, callCwd(c), target, true)
 	if err != nil {
 		return 0, err
 	}
@@ -92,9 +92,9 @@ func sysMount(c *syscallCtx) (int64, error) {
 	defer v.MntMu.Unlock()
 	switch {
 	case flags&unix.MS_REMOUNT != 0:
-		return 0, c.remount(point, flags, data)
+		return 0, remount(c, point, flags, data)
 	case flags&unix.MS_BIND != 0:
-		return 0, c.bindMount(source, point)
+		return 0, bindMount(c, source, point)
 	case flags&unix.MS_MOVE != 0:
 		logUnsupportedOnce(c.k, "mount(MS_MOVE)")
 		return 0, fmt.Errorf("moving mounts: %w", unix.EINVAL)
@@ -111,7 +111,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		}
 		ids, err := v.Mounts.SetPropagation(id, pt, rec)
 		for _, id := range ids {
-			c.k.trk.Changed(mountID(id))
+			c.k.Trk.Changed(mountID(id))
 		}
 		return 0, err
 	}
@@ -132,7 +132,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		// Over the root or a synthesized directory (/dev, /proc).
 		return 0, fmt.Errorf("mount over %q: %w", target, unix.EINVAL)
 	}
-	ram, err := c.ramFor(data)
+	ram, err := ramFor(c, data)
 	if err != nil {
 		return 0, err
 	}
@@ -168,14 +168,14 @@ func sysMount(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	v.Mounts.SetDev(m.ID, dev)
-	c.k.trk.Changed(mountID(m.ID))
+	c.k.Trk.Changed(mountID(m.ID))
 	return 0, nil
 }
 
 // remount changes the flags (and, without MS_BIND, the options) of the
 // mount whose root is point: one the sentry made.
-func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
-	v := c.k.vfs
+func remount(c *syscallCtx, point *dentry, flags uint64, data string) error {
+	v := c.k.VFS
 	vm := v.MountRoot(point)
 	if vm == nil {
 		return fmt.Errorf("remount of a mount the sentry did not make: %w", unix.EINVAL)
@@ -188,7 +188,7 @@ func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
 	var newData *string
 	fsopts := m.FSOptions
 	if flags&unix.MS_BIND == 0 && m.FSType == "tmpfs" {
-		ram, err := c.ramFor(data)
+		ram, err := ramFor(c, data)
 		if err != nil {
 			return err
 		}
@@ -233,19 +233,19 @@ func (c *syscallCtx) remount(point *dentry, flags uint64, data string) error {
 		o, _ := mount.ParseTmpfsOptions(*newData, 0)
 		v.Mounts.SetTmpfs(vm.ID, o)
 	}
-	c.k.trk.Changed(mountID(vm.ID))
+	c.k.Trk.Changed(mountID(vm.ID))
 	return nil
 }
 
 // bindMount mounts the file at path source over point (MS_BIND): a new
 // mount of the same files, with the flags of the mount source is in. Its
 // submounts are not brought along (MS_REC changes nothing).
-func (c *syscallCtx) bindMount(source string, point *dentry) error {
-	v := c.k.vfs
+func bindMount(c *syscallCtx, source string, point *dentry) error {
+	v := c.k.VFS
 	if source == "" {
 		return unix.EFAULT
 	}
-	src, err := v.Resolve(c, c.cwd(), source, true)
+	src, err := v.Resolve(c, callCwd(c), source, true)
 	if err != nil {
 		return err
 	}
@@ -291,8 +291,8 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 		v.Mounts.Remove(m.ID, true)
 		return err
 	}
-	c.k.trk.Changed(mountID(m.ID))
-	c.propagateBind(m, src)
+	c.k.Trk.Changed(mountID(m.ID))
+	propagateBind(c, m, src)
 	return nil
 }
 
@@ -302,8 +302,8 @@ func (c *syscallCtx) bindMount(source string, point *dentry) error {
 // with its copies in peers, and the slaves' copies are its slaves. A
 // copy whose mount point cannot be found there is left out, as Linux
 // does for a path its peer does not show. Precondition: v.MntMu.
-func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
-	v := c.k.vfs
+func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
+	v := c.k.VFS
 	parent, ok := v.Mounts.Get(m.ParentID)
 	if !ok || parent.Shared == 0 {
 		return
@@ -311,7 +311,7 @@ func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 	if m.Shared == 0 {
 		m.Shared = v.Mounts.NewGroup()
 		v.Mounts.SetShared(m.ID, m.Shared)
-		c.k.trk.Changed(mountID(m.ID))
+		c.k.Trk.Changed(mountID(m.ID))
 	}
 	for _, r := range v.Mounts.Receivers(parent.ID) {
 		if r.ID == m.ID {
@@ -346,16 +346,16 @@ func (c *syscallCtx) propagateBind(m mount.Mount, src *dentry) {
 			v.Mounts.Remove(cp.ID, true)
 			continue
 		}
-		c.k.trk.Changed(mountID(cp.ID))
+		c.k.Trk.Changed(mountID(cp.ID))
 	}
 }
 
 // sysUmount2 implements umount2(2) of a mount the sentry made.
 func sysUmount2(c *syscallCtx) (int64, error) {
-	if !c.creds().Capable(linux.CAP_SYS_ADMIN) {
+	if !creds(c).Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
-	target, err := c.pathArg(0)
+	target, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -372,8 +372,8 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		logUnsupportedOnce(c.k, "umount2(MNT_EXPIRE)")
 		return 0, unix.EINVAL
 	}
-	v := c.k.vfs
-	d, err := v.Resolve(c, c.cwd(), target, flags&linux.UMOUNT_NOFOLLOW == 0)
+	v := c.k.VFS
+	d, err := v.Resolve(c, callCwd(c), target, flags&linux.UMOUNT_NOFOLLOW == 0)
 	if err != nil {
 		return 0, err
 	}
@@ -387,7 +387,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 					return 0, err
 				}
 				v.SetMqueue(0)
-				c.k.trk.Changed(mountID(m.ID))
+				c.k.Trk.Changed(mountID(m.ID))
 				return 0, nil
 			}
 		}
@@ -415,7 +415,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		return 0, fmt.Errorf("a bind mount's source is in this mount: %w", unix.EBUSY)
 	}
 	if !detach {
-		if c.k.mountBusy(vm.ID) {
+		if mountBusy(c.k, vm.ID) {
 			return 0, unix.EBUSY
 		}
 	}
@@ -428,9 +428,9 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 	// The mount and, detached with it, those under it (deepest first).
 	for _, m := range gone {
 		if g := v.GraftedByID(m.ID); g != nil {
-			v.Ungraft(g, detach && c.k.mountBusy(m.ID))
+			v.Ungraft(g, detach && mountBusy(c.k, m.ID))
 		}
-		c.k.trk.Changed(mountID(m.ID))
+		c.k.Trk.Changed(mountID(m.ID))
 	}
 	return 0, nil
 }
@@ -438,11 +438,11 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 // ramFor is the client machine's memory when tmpfs options data need it
 // (size=N%: Linux takes a share of the machine the application runs on),
 // else 0.
-func (c *syscallCtx) ramFor(data string) (uint64, error) {
+func ramFor(c *syscallCtx, data string) (uint64, error) {
 	if !strings.Contains(data, "%") {
 		return 0, nil
 	}
-	a, err := c.k.out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
+	a, err := c.k.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
 	if err != nil {
 		return 0, fmt.Errorf("size=%%: the client's memory: %w", err)
 	}

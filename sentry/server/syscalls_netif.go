@@ -34,7 +34,7 @@ var ifreqSetters = map[uint32]bool{
 // atmark is SIOCATMARK: a TCP socket is never at an urgent mark (urgent
 // data is not supported: MSG_OOB fails); other sockets do not know the
 // request (ENOTTY, as UDP's on Linux).
-func (c *syscallCtx) atmark(f *file, arg uint64) error {
+func atmark(c *syscallCtx, f *file, arg uint64) error {
 	stream := false
 	switch s := f.Impl.(type) {
 	case *inet.File:
@@ -58,16 +58,16 @@ func isSocketFile(f *file) bool {
 }
 
 // interfaces describes the sandbox's network interfaces.
-func (k *clientState) interfaces() ([]socket.Interface, error) {
-	if k.hostNetwork() {
+func interfaces(k *clientState) ([]socket.Interface, error) {
+	if hostNetwork(k) {
 		ifs, err := socket.HostInterfaces()
 		if err != nil {
-			k.log.Warn("cannot list the host's interfaces", "err", err)
+			k.Log.Warn("cannot list the host's interfaces", "err", err)
 			return nil, unix.EIO
 		}
 		return ifs, nil
 	}
-	st, err := k.netStack()
+	st, err := netStack(k)
 	if err != nil {
 		return nil, err
 	}
@@ -76,16 +76,16 @@ func (k *clientState) interfaces() ([]socket.Interface, error) {
 
 // devStats are the counters of the sandbox's interfaces by index: the
 // netstack's, or with --network=host the server machine's.
-func (k *clientState) devStats() (map[int32]socket.DevStats, error) {
-	if k.hostNetwork() {
+func devStats(k *clientState) (map[int32]socket.DevStats, error) {
+	if hostNetwork(k) {
 		st, err := socket.HostDevStats()
 		if err != nil {
-			k.log.Warn("cannot read the host's interface counters", "err", err)
+			k.Log.Warn("cannot read the host's interface counters", "err", err)
 			return nil, unix.EIO
 		}
 		return st, nil
 	}
-	st, err := k.netStack()
+	st, err := netStack(k)
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +94,9 @@ func (k *clientState) devStats() (map[int32]socket.DevStats, error) {
 
 // ifIoctl answers SIOCGIFCONF and the single-interface SIOCGIF* ioctls
 // (handled says req is one of them).
-func (c *syscallCtx) ifIoctl(f *file, req uint32, arg uint64) (handled bool, err error) {
+func ifIoctl(c *syscallCtx, f *file, req uint32, arg uint64) (handled bool, err error) {
 	if req == siocatmark {
-		return true, c.atmark(f, arg)
+		return true, atmark(c, f, arg)
 	}
 	if ifreqSetters[req] {
 		if !isSocketFile(f) {
@@ -116,7 +116,7 @@ func (c *syscallCtx) ifIoctl(f *file, req uint32, arg uint64) (handled bool, err
 	if !isSocketFile(f) {
 		return true, unix.ENOTTY
 	}
-	ifs, err := c.k.interfaces()
+	ifs, err := interfaces(c.k)
 	if err != nil {
 		return true, err
 	}
@@ -126,7 +126,7 @@ func (c *syscallCtx) ifIoctl(f *file, req uint32, arg uint64) (handled bool, err
 			return true, err
 		}
 		var out []byte
-		if c.k.hostNetwork() {
+		if hostNetwork(c.k) {
 			out, err = socket.HostIfreqIoctl(req, ifr)
 		} else {
 			out, err = socket.IfreqIoctl(ifs, req, ifr)

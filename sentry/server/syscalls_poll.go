@@ -19,7 +19,7 @@ type pollEntry struct {
 
 // pollOnce computes revents for every entry and returns how many are
 // ready and the channels to wait on.
-func (c *syscallCtx) pollOnce(tab *fdTable, es []pollEntry) (int, []<-chan struct{}) {
+func pollOnce(c *syscallCtx, tab *fdTable, es []pollEntry) (int, []<-chan struct{}) {
 	n := 0
 	var chs []<-chan struct{}
 	for i := range es {
@@ -55,7 +55,7 @@ func (c *syscallCtx) pollOnce(tab *fdTable, es []pollEntry) (int, []<-chan struc
 // waitAny blocks until a channel in chs is closed, deadline passes (zero:
 // no deadline), or the call is interrupted (ERESTARTNOHAND: poll and
 // select are not restarted after a handler ran).
-func (c *syscallCtx) waitAny(chs []<-chan struct{}, deadline time.Time) error {
+func waitAny(c *syscallCtx, chs []<-chan struct{}, deadline time.Time) error {
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
 		d := time.Until(deadline)
@@ -79,7 +79,7 @@ func (c *syscallCtx) waitAny(chs []<-chan struct{}, deadline time.Time) error {
 			}
 		}(ch)
 	}
-	err := c.block(merged, timeout)
+	err := c.Block(merged, timeout)
 	if err == syserr.RestartSys {
 		return syserr.RestartNoHand
 	}
@@ -88,17 +88,17 @@ func (c *syscallCtx) waitAny(chs []<-chan struct{}, deadline time.Time) error {
 
 // doPoll polls es until something is ready or the deadline (zero: none;
 // immediate when now is set).
-func (c *syscallCtx) doPoll(es []pollEntry, deadline time.Time, immediate bool) (int, error) {
-	tab, err := c.fdTable()
+func doPoll(c *syscallCtx, es []pollEntry, deadline time.Time, immediate bool) (int, error) {
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
 	for {
-		n, chs := c.pollOnce(tab, es)
+		n, chs := pollOnce(c, tab, es)
 		if n > 0 || immediate {
 			return n, nil
 		}
-		if err := c.waitAny(chs, deadline); err != nil {
+		if err := waitAny(c, chs, deadline); err != nil {
 			if err == unix.ETIMEDOUT {
 				return 0, nil
 			}
@@ -135,7 +135,7 @@ func putTimespec(d time.Duration, usec bool) []byte {
 
 func sysPoll(c *syscallCtx) (int64, error) {
 	addr, nfds := c.args[0], c.args[1]
-	if nfds > uint64(c.nofile()) {
+	if nfds > uint64(nofile(c)) {
 		return 0, unix.EINVAL // Linux: more than RLIMIT_NOFILE
 	}
 	var deadline time.Time
@@ -172,7 +172,7 @@ func sysPoll(c *syscallCtx) (int64, error) {
 		es[i].fd = int32(binary.LittleEndian.Uint32(raw[8*i:]))
 		es[i].events = uint32(binary.LittleEndian.Uint16(raw[8*i+4:]))
 	}
-	n, err := c.doPoll(es, deadline, immediate)
+	n, err := doPoll(c, es, deadline, immediate)
 	if err != nil {
 		return 0, err
 	}
@@ -201,7 +201,7 @@ func sysSelect(c *syscallCtx) (int64, error) {
 	if nfds < 0 {
 		return 0, unix.EINVAL
 	}
-	if lim := int64(c.nofile()); nfds > lim {
+	if lim := int64(nofile(c)); nfds > lim {
 		nfds = lim
 	}
 	setBytes := int((nfds + 63) / 64 * 8)
@@ -243,7 +243,7 @@ func sysSelect(c *syscallCtx) (int64, error) {
 	}
 	masks := [3]uint32{pollInSet, pollOutSet, pollExSet}
 	var es []pollEntry
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
@@ -264,7 +264,7 @@ func sysSelect(c *syscallCtx) (int64, error) {
 		f.DecRef()
 		es = append(es, pollEntry{fd: int32(fd), events: ev})
 	}
-	if _, err := c.doPoll(es, deadline, immediate); err != nil {
+	if _, err := doPoll(c, es, deadline, immediate); err != nil {
 		return 0, err
 	}
 	var out [3][]byte

@@ -26,14 +26,14 @@ func sysClone(c *syscallCtx) (int64, error) {
 	default:
 		flags = c.args[0]
 	}
-	tid, err := c.doClone(flags, 0)
+	tid, err := doClone(c, flags, 0)
 	if err != nil {
 		return 0, err
 	}
 	if flags&(unix.CLONE_THREAD|unix.CLONE_VM) == 0 {
 		// The child's copy of the address space has the parent's
 		// SysV shared memory attachments.
-		c.k.ipc.ProcessForked(c.pid(), tid)
+		c.k.IPC.ProcessForked(callPid(c), tid)
 	}
 	c.reply.Action = &sentrypb.Reply_Clone{Clone: &sentrypb.CloneResult{ChildTid: tid}}
 	return int64(tid), nil
@@ -41,7 +41,7 @@ func sysClone(c *syscallCtx) (int64, error) {
 
 // doClone makes the thread or process of a clone with flags, with TID
 // requested (0: the next free one).
-func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
+func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 	if flags&unix.CLONE_THREAD != 0 && flags&unix.CLONE_SIGHAND == 0 {
 		return 0, unix.EINVAL
 	}
@@ -57,21 +57,21 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	}
 	k := c.k
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	defer func() {
-		k.mu.Unlock()
-		d.Run(k.out)
+		k.Mu.Unlock()
+		d.Run(k.Out)
 	}()
 	p := c.t.Proc
 	if p.Exiting || c.t.Killed {
 		return 0, unix.ESRCH
 	}
 	if flags&unix.CLONE_THREAD != 0 {
-		tid, err := k.allocTIDLocked(requested)
+		tid, err := allocTIDLocked(k, requested)
 		if err != nil {
 			return 0, err
 		}
-		k.ptraceCloneLocked(c.t, k.newThreadLocked(p, tid), flags, &d)
+		ptraceCloneLocked(k, c.t, newThreadLocked(k, p, tid), flags, &d)
 		return tid, nil
 	}
 	parent := p
@@ -81,7 +81,7 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 		}
 		parent = p.Parent
 	}
-	np, err := k.newProcessLocked(requested, parent)
+	np, err := newProcessLocked(k, requested, parent)
 	if err != nil {
 		return 0, err
 	}
@@ -108,21 +108,21 @@ func (c *syscallCtx) doClone(flags uint64, requested int32) (int32, error) {
 	} else {
 		np.Sig = p.Sig.Clone()
 	}
-	k.trk.Changed(np.FS)
-	k.trk.Changed(sigTable{Handlers: np.Sig})
-	k.ptraceCloneLocked(c.t, k.threads[np.PID], flags, &d)
+	k.Trk.Changed(np.FS)
+	k.Trk.Changed(sigTable{Handlers: np.Sig})
+	ptraceCloneLocked(k, c.t, k.Threads[np.PID], flags, &d)
 	return np.PID, nil
 }
 
 func sysExecve(c *syscallCtx) (int64, error) {
 	dirfd, pi, ai, ei, flags := int32(atFDCWD), 0, 1, 2, uint32(0)
 	if c.sysno == unix.SYS_EXECVEAT {
-		dirfd, pi, ai, ei, flags = c.argInt(0), 1, 2, 3, uint32(c.args[4])
+		dirfd, pi, ai, ei, flags = argInt(c, 0), 1, 2, 3, uint32(c.args[4])
 	}
 	if flags&^(atEmptyPath|atSymlinkNofollow) != 0 {
 		return 0, unix.EINVAL
 	}
-	path, err := c.pathArg(pi)
+	path, err := pathArg(c, pi)
 	if err != nil {
 		return 0, err
 	}
@@ -144,7 +144,7 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		if flags&atEmptyPath == 0 {
 			return 0, unix.ENOENT
 		}
-		f, err := c.getFile(dirfd)
+		f, err := getFile(c, dirfd)
 		if err != nil {
 			return 0, err
 		}
@@ -153,17 +153,17 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		if d == nil {
 			return 0, unix.EACCES
 		}
-		p, _ := c.k.vfs.PathOf(d)
-		path, start = p, c.k.vfs.Root
-	} else if start, err = c.startDir(dirfd, path); err != nil {
+		p, _ := c.k.VFS.PathOf(d)
+		path, start = p, c.k.VFS.Root
+	} else if start, err = startDir(c, dirfd, path); err != nil {
 		return 0, err
 	}
-	ep, err := c.k.planExec(c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
+	ep, err := planExec(c.k, c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
 	if err != nil {
 		return 0, err
 	}
 	ep.NoNewPrivs = c.noNewPrivs
-	c.k.commitExec(c, ep)
+	commitExec(c.k, c, ep)
 	c.reply.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return 0, nil
 }
@@ -171,10 +171,10 @@ func sysExecve(c *syscallCtx) (int64, error) {
 func sysExit(c *syscallCtx) (int64, error) {
 	var d deferred
 	k := c.k
-	k.mu.Lock()
-	ea := k.exitThreadLocked(c.t, int(c.args[0]), &d)
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Lock()
+	ea := exitThreadLocked(k, c.t, int(c.args[0]), &d)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
 	return 0, nil
 }
@@ -182,19 +182,19 @@ func sysExit(c *syscallCtx) (int64, error) {
 func sysExitGroup(c *syscallCtx) (int64, error) {
 	var d deferred
 	k := c.k
-	k.mu.Lock()
+	k.Mu.Lock()
 	p := c.t.Proc
 	status := exitWaitStatus(int(c.args[0]))
 	if p.Exiting {
 		status = p.ExitStatus
 	}
-	k.exitProcessLocked(p, status, &d)
+	exitProcessLocked(k, p, status, &d)
 	ea := &sentrypb.ExitAction{Group: true, WaitStatus: status}
-	if k.appExited {
-		ea.WaitStatus, ea.AppExit = k.appStatus, true
+	if k.AppExited {
+		ea.WaitStatus, ea.AppExit = k.AppStatus, true
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
 	return 0, nil
 }
@@ -228,10 +228,10 @@ type waitResult struct {
 // per options: its exit (with exited), a stop (WUNTRACED/WSTOPPED) or a
 // continue (WCONTINUED). It reaps an exited child and consumes a stop or
 // continue event, unless WNOWAIT. pid 0 with WNOHANG means none is ready.
-func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options uint32, exited bool) (waitResult, error) {
+func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options uint32, exited bool) (waitResult, error) {
 	k := c.k
 	for {
-		k.mu.Lock()
+		k.Mu.Lock()
 		p := c.t.Proc
 		var cands []*process
 		for ch := range p.Children {
@@ -245,13 +245,13 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 				cands = append(cands, ch)
 			}
 		}
-		tr, traces, ok := k.ptraceWaitLocked(p, match, options)
+		tr, traces, ok := ptraceWaitLocked(k, p, match, options)
 		if ok {
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			return tr, nil
 		}
 		if len(cands) == 0 && !traces {
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			return waitResult{}, unix.ECHILD
 		}
 		sort.Slice(cands, func(i, j int) bool { return cands[i].PID < cands[j].PID })
@@ -263,24 +263,24 @@ func (c *syscallCtx) waitFor(match func(p, ch *process, tid int32) bool, options
 				r := waitResult{pid: ch.PID, status: ch.ExitStatus, uid: ch.Creds.RUID}
 				r.code, r.sistatus = ksignal.ChildStatus(ch.ExitStatus)
 				if options&wNowait == 0 {
-					c.reapWaitedLocked(ch)
+					reapWaitedLocked(c, ch)
 				}
-				k.mu.Unlock()
+				k.Mu.Unlock()
 				return r, nil
 			}
-			if st, code, sist, ok := k.waitEventLocked(ch, options); ok {
+			if st, code, sist, ok := waitEventLocked(k, ch, options); ok {
 				r := waitResult{pid: ch.PID, status: st, uid: ch.Creds.RUID, code: code, sistatus: sist}
-				k.mu.Unlock()
+				k.Mu.Unlock()
 				return r, nil
 			}
 		}
 		if options&wNohang != 0 {
-			k.mu.Unlock()
+			k.Mu.Unlock()
 			return waitResult{}, nil
 		}
-		ch := k.waitq.Wait()
-		k.mu.Unlock()
-		if err := c.block(ch, nil); err != nil {
+		ch := k.Waitq.Wait()
+		k.Mu.Unlock()
+		if err := c.Block(ch, nil); err != nil {
 			return waitResult{}, err
 		}
 	}
@@ -306,7 +306,7 @@ func sysWait4(c *syscallCtx) (int64, error) {
 			return ch.PGID == -pid
 		}
 	}
-	r, err := c.waitFor(match, options, true)
+	r, err := waitFor(c, match, options, true)
 	if err != nil || r.pid == 0 {
 		return int64(r.pid), err
 	}
@@ -355,7 +355,7 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	r, err := c.waitFor(match, options, options&wExited != 0)
+	r, err := waitFor(c, match, options, options&wExited != 0)
 	if err != nil {
 		return 0, err
 	}
@@ -376,12 +376,12 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysGetpid(c *syscallCtx) (int64, error) { return int64(c.pid()), nil }
-func sysGettid(c *syscallCtx) (int64, error) { return int64(c.tid()), nil }
+func sysGetpid(c *syscallCtx) (int64, error) { return int64(callPid(c)), nil }
+func sysGettid(c *syscallCtx) (int64, error) { return int64(callTid(c)), nil }
 
 func sysGetppid(c *syscallCtx) (int64, error) {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
 	if par := c.t.Proc.Parent; par != nil {
 		return int64(par.PID), nil
 	}
@@ -389,14 +389,14 @@ func sysGetppid(c *syscallCtx) (int64, error) {
 }
 
 // procByPID returns the process pid names (0: the caller).
-func (c *syscallCtx) procByPIDLocked(pid int32) (*process, error) {
+func procByPIDLocked(c *syscallCtx, pid int32) (*process, error) {
 	if pid == 0 {
 		return c.t.Proc, nil
 	}
 	if pid < 0 {
 		return nil, unix.EINVAL
 	}
-	p := c.k.procs[pid]
+	p := c.k.Procs[pid]
 	if p == nil {
 		return nil, unix.ESRCH
 	}
@@ -408,9 +408,9 @@ func sysGetpgid(c *syscallCtx) (int64, error) {
 	if c.sysno == unix.SYS_GETPGRP {
 		pid = 0
 	}
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
-	p, err := c.procByPIDLocked(pid)
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
+	p, err := procByPIDLocked(c, pid)
 	if err != nil {
 		return 0, err
 	}
@@ -418,9 +418,9 @@ func sysGetpgid(c *syscallCtx) (int64, error) {
 }
 
 func sysGetsid(c *syscallCtx) (int64, error) {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
-	p, err := c.procByPIDLocked(int32(c.args[0]))
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
+	p, err := procByPIDLocked(c, int32(c.args[0]))
 	if err != nil {
 		return 0, err
 	}
@@ -433,10 +433,10 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	self := c.t.Proc
-	target, err := c.procByPIDLocked(pid)
+	target, err := procByPIDLocked(c, pid)
 	if err != nil {
 		return 0, err
 	}
@@ -458,7 +458,7 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 	}
 	if pgid != target.PID {
 		found := false
-		for _, q := range k.procs {
+		for _, q := range k.Procs {
 			if q.PGID == pgid && q.SID == self.SID && !q.Zombie {
 				found = true
 				break
@@ -469,22 +469,22 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 		}
 	}
 	target.PGID = pgid
-	k.trk.Changed(target)
+	k.Trk.Changed(target)
 	return 0, nil
 }
 
 func sysSetsid(c *syscallCtx) (int64, error) {
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	p := c.t.Proc
-	for _, q := range k.procs {
+	for _, q := range k.Procs {
 		if q.PGID == p.PID {
 			return 0, unix.EPERM
 		}
 	}
 	p.SID, p.PGID = p.PID, p.PID
-	k.trk.Changed(p)
+	k.Trk.Changed(p)
 	return int64(p.SID), nil
 }
 
@@ -495,28 +495,28 @@ func sysKill(c *syscallCtx) (int64, error) {
 	}
 	k := c.k
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	self := c.t.Proc
 	var targets []*process
 	switch {
 	case pid > 0:
-		if p := k.procs[pid]; p != nil {
+		if p := k.Procs[pid]; p != nil {
 			targets = append(targets, p)
 		}
 	case pid == 0:
-		targets = k.processGroupLocked(self.PGID)
+		targets = processGroupLocked(k, self.PGID)
 	case pid == -1:
-		for _, p := range k.procs {
-			if p != k.init && p != self && !p.Exiting {
+		for _, p := range k.Procs {
+			if p != k.Init && p != self && !p.Exiting {
 				targets = append(targets, p)
 			}
 		}
 	case pid == -1<<31:
 	default:
-		targets = k.processGroupLocked(-pid)
+		targets = processGroupLocked(k, -pid)
 	}
 	if len(targets) == 0 {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
 	// As Linux's kill: success if any target could be signalled, EPERM
@@ -529,11 +529,11 @@ func sysKill(c *syscallCtx) (int64, error) {
 		}
 		allowed++
 		if sig != 0 {
-			k.signalFromAppLocked(p, nil, sig, info, &d)
+			signalFromAppLocked(k, p, nil, sig, info, &d)
 		}
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	if allowed == 0 {
 		return 0, unix.EPERM
 	}
@@ -558,13 +558,13 @@ func mayKillLocked(sender, target *process, sig int) bool {
 // signalFromAppLocked sends a signal the application asked for (kill,
 // tkill, sigqueue). As in a Linux PID namespace, init gets only signals
 // it has a handler for.
-func (k *clientState) signalFromAppLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
+func signalFromAppLocked(k *clientState, p *process, t *thread, sig int, info []byte, d *deferred) {
 	// A signalfd's signal is queued even for init: blocked, Linux does
 	// not count it ignored (sig_ignored).
-	if p == k.init && p.Sig.Act[sig].Handler == ksignal.SigDfl && !signalfdWantsLocked(p, sig) {
+	if p == k.Init && p.Sig.Act[sig].Handler == ksignal.SigDfl && !signalfdWantsLocked(p, sig) {
 		return
 	}
-	k.signalProcessLocked(p, t, sig, info, d)
+	signalProcessLocked(k, p, t, sig, info, d)
 }
 
 func sysTkill(c *syscallCtx) (int64, error) {
@@ -580,22 +580,22 @@ func sysTkill(c *syscallCtx) (int64, error) {
 	}
 	k := c.k
 	var d deferred
-	k.mu.Lock()
-	t := k.threads[tid]
+	k.Mu.Lock()
+	t := k.Threads[tid]
 	if t == nil || t.Killed || (tgid > 0 && t.Proc.PID != tgid) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
 	self := c.t.Proc
 	if !mayKillLocked(self, t.Proc, sig) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	if sig != 0 {
-		k.signalFromAppLocked(t.Proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.PID, self.Creds.RUID), &d)
+		signalFromAppLocked(k, t.Proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.PID, self.Creds.RUID), &d)
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return 0, nil
 }
 
@@ -604,37 +604,37 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	if sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	info, err := c.copyInSiginfo(c.args[2], sig)
+	info, err := copyInSiginfo(c, c.args[2], sig)
 	if err != nil {
 		return 0, err
 	}
 	k := c.k
 	var d deferred
-	k.mu.Lock()
-	p := k.procs[pid]
-	if t := k.threads[pid]; p == nil && t != nil && !t.Killed {
+	k.Mu.Lock()
+	p := k.Procs[pid]
+	if t := k.Threads[pid]; p == nil && t != nil && !t.Killed {
 		p = t.Proc // Linux finds the process by any of its threads' ids
 	}
 	if p == nil {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
 	if !mayKillLocked(c.t.Proc, p, sig) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	code := int32(binary.LittleEndian.Uint32(info[8:]))
 	if p != c.t.Proc && (code >= 0 || code == ksignal.SITkill) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	if sig != 0 && code == siTimer && p == c.t.Proc {
-		k.timerSignalLocked(p, nil, sig, info, &d) // the client's CPU-clock timers
+		timerSignalLocked(k, p, nil, sig, info, &d) // the client's CPU-clock timers
 	} else if sig != 0 {
-		k.signalFromAppLocked(p, nil, sig, info, &d)
+		signalFromAppLocked(k, p, nil, sig, info, &d)
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return 0, nil
 }
 
@@ -659,8 +659,8 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 		na.Mask &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
 	}
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	h := c.t.Proc.Sig
 	old := h.Act[sig]
 	if oact != 0 {
@@ -670,7 +670,7 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 	}
 	if act != 0 {
 		h.Act[sig] = na
-		k.trk.Changed(sigTable{Handlers: h})
+		k.Trk.Changed(sigTable{Handlers: h})
 	}
 	return 0, nil
 }
@@ -687,7 +687,7 @@ func sysGetrusage(c *syscallCtx) (int64, error) {
 // ---- credentials ----
 
 func sysGetuid(c *syscallCtx) (int64, error) {
-	cr := c.creds()
+	cr := creds(c)
 	switch c.sysno {
 	case unix.SYS_GETUID:
 		return int64(cr.RUID), nil
@@ -700,7 +700,7 @@ func sysGetuid(c *syscallCtx) (int64, error) {
 }
 
 func sysGetresuid(c *syscallCtx) (int64, error) {
-	cr := c.creds()
+	cr := creds(c)
 	ids := [3]uint32{cr.RUID, cr.EUID, cr.SUID}
 	if c.sysno == unix.SYS_GETRESGID {
 		ids = [3]uint32{cr.RGID, cr.EGID, cr.SGID}
@@ -720,12 +720,12 @@ func sysGetresuid(c *syscallCtx) (int64, error) {
 // anything; others may only use ids they already hold. Arguments of -1
 // mean "unchanged". A uid change then adjusts the capabilities
 // (creds.fixSetuid).
-func (c *syscallCtx) setIDs(gid bool, r, e, s int64, mode string) error {
+func setIDs(c *syscallCtx, gid bool, r, e, s int64, mode string) error {
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	p := c.t.Proc
-	k.trk.Changed(p)
+	k.Trk.Changed(p)
 	cr := &p.Creds
 	if !gid {
 		old := *cr
@@ -802,28 +802,28 @@ func sysSetuid(c *syscallCtx) (int64, error) {
 		if argID(c.args[0]) == -1 {
 			return 0, unix.EINVAL
 		}
-		err = c.setIDs(false, -1, argID(c.args[0]), -1, "set")
+		err = setIDs(c, false, -1, argID(c.args[0]), -1, "set")
 	case unix.SYS_SETGID:
 		if argID(c.args[0]) == -1 {
 			return 0, unix.EINVAL
 		}
-		err = c.setIDs(true, -1, argID(c.args[0]), -1, "set")
+		err = setIDs(c, true, -1, argID(c.args[0]), -1, "set")
 	case unix.SYS_SETREUID:
-		err = c.setIDs(false, argID(c.args[0]), argID(c.args[1]), -1, "setre")
+		err = setIDs(c, false, argID(c.args[0]), argID(c.args[1]), -1, "setre")
 	case unix.SYS_SETREGID:
-		err = c.setIDs(true, argID(c.args[0]), argID(c.args[1]), -1, "setre")
+		err = setIDs(c, true, argID(c.args[0]), argID(c.args[1]), -1, "setre")
 	case unix.SYS_SETRESUID:
-		err = c.setIDs(false, argID(c.args[0]), argID(c.args[1]), argID(c.args[2]), "setres")
+		err = setIDs(c, false, argID(c.args[0]), argID(c.args[1]), argID(c.args[2]), "setres")
 	case unix.SYS_SETRESGID:
-		err = c.setIDs(true, argID(c.args[0]), argID(c.args[1]), argID(c.args[2]), "setres")
+		err = setIDs(c, true, argID(c.args[0]), argID(c.args[1]), argID(c.args[2]), "setres")
 	}
 	return 0, err
 }
 
 func sysSetfsuid(c *syscallCtx) (int64, error) {
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	cr := &c.t.Proc.Creds
 	id := uint32(c.args[0])
 	if c.sysno == unix.SYS_SETFSUID {
@@ -831,7 +831,7 @@ func sysSetfsuid(c *syscallCtx) (int64, error) {
 		if cr.Capable(linux.CAP_SETUID) || id == cr.RUID || id == cr.EUID || id == cr.SUID || id == cr.FSUID {
 			cr.FSUID = id
 			cr.FixSetfsuid(old)
-			k.trk.Changed(c.t.Proc)
+			k.Trk.Changed(c.t.Proc)
 		}
 		return int64(old), nil
 	}
@@ -850,7 +850,7 @@ func sysGetgroups(c *syscallCtx) (int64, error) {
 	if size < 0 {
 		return 0, unix.EINVAL
 	}
-	groups := c.creds().Groups
+	groups := creds(c).Groups
 	if size == 0 {
 		return int64(len(groups)), nil
 	}
@@ -883,20 +883,20 @@ func sysSetgroups(c *syscallCtx) (int64, error) {
 		}
 	}
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	p := c.t.Proc
 	if !p.Creds.Capable(linux.CAP_SETGID) {
 		return 0, unix.EPERM
 	}
 	p.Creds.Groups = groups
-	k.trk.Changed(p)
+	k.Trk.Changed(p)
 	return 0, nil
 }
 
 // copyInSiginfo reads the application's siginfo at addr for a queued
 // signal, its si_signo set to sig (rt_sigqueueinfo, rt_tgsigqueueinfo).
-func (c *syscallCtx) copyInSiginfo(addr uint64, sig int) ([]byte, error) {
+func copyInSiginfo(c *syscallCtx, addr uint64, sig int) ([]byte, error) {
 	info, err := c.mem.CopyIn(addr, ksignal.SizeofSiginfo)
 	if err != nil {
 		return nil, err
@@ -914,11 +914,11 @@ func (c *syscallCtx) copyInSiginfo(addr uint64, sig int) ([]byte, error) {
 // carrying ch's exit) reports it as the zombie of its parent, not as
 // gone: a server that dies before the reply leaves the zombie in the
 // client's log, which the successor restores for the re-sent wait to
-// reap. Precondition: c.k.mu.
-func (c *syscallCtx) reapWaitedLocked(ch *process) {
+// reap. Precondition: c.k.Mu.
+func reapWaitedLocked(c *syscallCtx, ch *process) {
 	if ch.Parent != nil {
 		delete(ch.Parent.Children, ch)
 	}
-	eff := c.effects()
+	eff := effects(c)
 	eff.Reaped = append(eff.Reaped, ch)
 }

@@ -25,12 +25,12 @@ const linuxMaxRW = 0x7ffff000
 // spliceChunk made durable before the reply instead (syncedCopy), so that
 // one call moves what Linux's does without the client's log carrying it.
 func sysSendfile(c *syscallCtx) (int64, error) {
-	out, err := c.getFile(c.argInt(0))
+	out, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer out.DecRef()
-	in, err := c.getFile(c.argInt(1))
+	in, err := getFile(c, argInt(c, 1))
 	if err != nil {
 		return 0, err
 	}
@@ -75,7 +75,7 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 		}
 	}
 	if c.leasedData != nil {
-		return c.leasedCopy(in, out, off, offAddr, -1, 0, count)
+		return leasedCopy(c, in, out, off, offAddr, -1, 0, count)
 	}
 	// The bytes written come from in_fd: the write records carry them,
 	// or they are durable before the reply.
@@ -87,14 +87,14 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 		if toFile {
 			n = int(min(count-total, spliceChunk))
 		}
-		if synced && total > 0 && c.abandoned() {
+		if synced && total > 0 && abandoned(c) {
 			break
 		}
 		at := int64(-1)
 		if off >= 0 {
 			at = off + total
 		}
-		b, err := c.readFile(in, n, at)
+		b, err := readFile(c, in, n, at)
 		if err != nil {
 			if total > 0 {
 				break
@@ -104,7 +104,7 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 		if len(b) == 0 {
 			break
 		}
-		w, err := c.sendfileWrite(out, b)
+		w, err := sendfileWrite(c, out, b)
 		total += int64(w)
 		if w < len(b) && at < 0 && w >= 0 {
 			// Put back the input offset past what was not written.
@@ -123,7 +123,7 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 		}
 	}
 	if synced && total > 0 {
-		if err := c.syncedCopyDone(out); err != nil {
+		if err := syncedCopyDone(c, out); err != nil {
 			return 0, err
 		}
 	}
@@ -138,12 +138,12 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 }
 
 // sendfileWrite writes b to a socket, a pipe or the client's stdio.
-func (c *syscallCtx) sendfileWrite(out *file, b []byte) (int, error) {
+func sendfileWrite(c *syscallCtx, out *file, b []byte) (int, error) {
 	if sf, ok := out.Impl.(fdesc.SeqFile); ok {
 		n, err := sf.WriteSeq(c, out, usermem.BytesIOSequence(b))
 		return int(n), err
 	}
-	return c.writeFile(out, b, -1)
+	return writeFile(c, out, b, -1)
 }
 
 // Synced copies (docs/ARCHITECTURE.md, "Recovery"): a write the server
@@ -160,11 +160,11 @@ func (c *syscallCtx) sendfileWrite(out *file, b []byte) (int, error) {
 
 // abandoned says the call's thread was killed or its client freed: a long
 // copy stops at a chunk boundary with what it copied.
-func (c *syscallCtx) abandoned() bool {
+func abandoned(c *syscallCtx) bool {
 	select {
 	case <-c.dead:
 		return true
-	case <-c.k.done:
+	case <-c.k.Done:
 		return true
 	default:
 		return false
@@ -173,13 +173,13 @@ func (c *syscallCtx) abandoned() bool {
 
 // syncedCopyDone makes out's data durable before the reply of a synced
 // copy; a failure is EIO (the bytes are in no write record to retain).
-func (c *syscallCtx) syncedCopyDone(out *file) error {
+func syncedCopyDone(c *syscallCtx, out *file) error {
 	h, ok := vfs.HandleOfFile(out)
 	if !ok {
 		return unix.EIO
 	}
-	if err := c.k.vfs.Fsync(h, true); err != nil {
-		c.k.log.Warn("fsync after a large server-side copy failed", "err", err)
+	if err := c.k.VFS.Fsync(h, true); err != nil {
+		c.k.Log.Warn("fsync after a large server-side copy failed", "err", err)
 		return unix.EIO
 	}
 	return nil
@@ -190,26 +190,26 @@ func (c *syscallCtx) syncedCopyDone(out *file) error {
 // copybehind): they are written to out at outOff (-1: its offset), and
 // in's offset (inOff -1) or *inOffAddr, and *outOffAddr, move past them.
 // The bytes are in the call, so the write records need not carry them.
-func (c *syscallCtx) leasedCopy(in, out *file, inOff int64, inOffAddr uint64, outOff int64, outOffAddr uint64, count int64) (int64, error) {
+func leasedCopy(c *syscallCtx, in, out *file, inOff int64, inOffAddr uint64, outOff int64, outOffAddr uint64, count int64) (int64, error) {
 	_, fromFile := in.Impl.(*vfs.GoferFile)
 	_, toFile := out.Impl.(*vfs.GoferFile)
 	if !fromFile || !toFile || int64(len(c.leasedData)) > min(count, spliceChunk) {
 		return 0, unix.EINVAL
 	}
 	res, err := copybehind.Apply(c, copybehind.Copy{In: in, Out: out, Data: c.leasedData, InOff: inOff, Posted: c.posted},
-		func(b []byte) (int, error) { return c.writeFile(out, b, outOff) })
+		func(b []byte) (int, error) { return writeFile(c, out, b, outOff) })
 	if res.Kept != 0 {
 		out.Changed() // its record keeps the error (posted.go)
-		c.k.log.Warn("a posted copy failed; the next fsync, fdatasync, write or close of the file reports it",
+		c.k.Log.Warn("a posted copy failed; the next fsync, fdatasync, write or close of the file reports it",
 			"name", sysName(c.sysno), "errno", res.Kept.Error(), "written", res.Written, "of", len(c.leasedData))
 	}
 	if inOff >= 0 && res.Moved > 0 {
-		if perr := c.putOffset(inOffAddr, inOff+int64(res.Moved)); perr != nil && err == nil {
+		if perr := putOffset(c, inOffAddr, inOff+int64(res.Moved)); perr != nil && err == nil {
 			err = perr
 		}
 	}
 	if outOff >= 0 && res.Written > 0 {
-		if perr := c.putOffset(outOffAddr, outOff+int64(res.Written)); perr != nil && err == nil {
+		if perr := putOffset(c, outOffAddr, outOff+int64(res.Written)); perr != nil && err == nil {
 			err = perr
 		}
 	}

@@ -40,7 +40,7 @@ func cmsgAlign(n int) int { return (n + 7) &^ 7 }
 // unixSock returns the AF_UNIX socket at fd (ENOTSOCK if fd is another
 // kind of file, EBADF if an O_PATH one). The caller drops the file's
 // reference.
-func (c *syscallCtx) unixSock(fd int32) (*file, *unixsock.File, error) {
+func unixSock(c *syscallCtx, fd int32) (*file, *unixsock.File, error) {
 	return fileAs[*unixsock.File](c, fd, unix.ENOTSOCK)
 }
 
@@ -72,9 +72,9 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		if proto != 0 && proto != unix.AF_UNIX {
 			return 0, unix.EPROTONOSUPPORT
 		}
-		f = unixsock.New(c.k, socket.NewUnix(stype, unixsock.Creds(c)), flags)
+		f = unixsock.New(ports(c.k), socket.NewUnix(stype, unixsock.Creds(c)), flags)
 	case unix.AF_INET, unix.AF_INET6:
-		if c.k.hostNetwork() {
+		if hostNetwork(c.k) {
 			f, err = newHostInetSocket(c, domain, int(stype), proto, flags)
 		} else {
 			f, err = newInetSocket(c, domain, int(stype), proto, flags)
@@ -89,11 +89,11 @@ func sysSocket(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EAFNOSUPPORT
 	}
-	if err := c.k.chargeSocket(f, false); err != nil {
+	if err := chargeSocket(c.k, f, false); err != nil {
 		f.DecRef()
 		return 0, err
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		f.DecRef()
 		return 0, err
@@ -112,7 +112,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 		if domain == unix.AF_INET || domain == unix.AF_INET6 {
 			// Linux makes the socket (its type and protocol
 			// checked) before it finds that inet has no pairs.
-			if _, err := inet.SockType(int(stype), proto, c.creds().EUID == 0); err != nil {
+			if _, err := inet.SockType(int(stype), proto, creds(c).EUID == 0); err != nil {
 				return 0, err
 			}
 			return 0, unix.EOPNOTSUPP
@@ -128,15 +128,15 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	if c.args[3] == 0 {
 		return 0, unix.EFAULT
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
 	ua, ub := socket.NewUnixPair(stype, unixsock.Creds(c))
-	a, b := unixsock.New(c.k, ua, flags), unixsock.New(c.k, ub, flags)
+	a, b := unixsock.New(ports(c.k), ua, flags), unixsock.New(ports(c.k), ub, flags)
 	unixsock.NewConn(0, stype == linux.SOCK_STREAM).PairFiles(a, b)
 	for _, f := range []*file{a, b} {
-		if err := c.k.chargeSocket(f, false); err != nil {
+		if err := chargeSocket(c.k, f, false); err != nil {
 			a.DecRef()
 			b.DecRef()
 			return 0, err
@@ -161,7 +161,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 }
 
 // sockaddrArg reads the socket address at args[i] of length args[i+1].
-func (c *syscallCtx) sockaddrArg(i int) ([]byte, error) {
+func sockaddrArg(c *syscallCtx, i int) ([]byte, error) {
 	n := int64(int32(c.args[i+1]))
 	if n < 0 || n > 128 {
 		return nil, unix.EINVAL
@@ -170,24 +170,24 @@ func (c *syscallCtx) sockaddrArg(i int) ([]byte, error) {
 }
 
 func sysBind(c *syscallCtx) (int64, error) {
-	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetBind(c, f, is)
 	}
-	f, s, err := c.unixSock(c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef()
-	raw, err := c.sockaddrArg(1)
+	raw, err := sockaddrArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -205,26 +205,26 @@ func sysBind(c *syscallCtx) (int64, error) {
 		if la, _ := s.U.EP.GetLocalAddress(); la.Addr != "" {
 			return 0, nil
 		}
-		a, err = c.k.autobindName(be)
+		a, err = autobindName(c.k, be)
 		if err != nil {
 			return 0, err
 		}
 		if err := kobj.SysErr(s.U.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
-			c.k.unixNames().Unbind(be)
+			unixNames(c.k).Unbind(be)
 			return 0, err
 		}
 		s.Mu.Lock()
 		s.Named = true
 		s.BoundName = a.TransportName()
 		s.Mu.Unlock()
-		c.k.socks.SetBound(be, s)
+		c.k.Socks.SetBound(be, s)
 		f.Changed()
 		return 0, nil
 	}
 	if la, _ := s.U.EP.GetLocalAddress(); la.Addr != "" {
 		return 0, unix.EINVAL
 	}
-	if err := c.bindUnix(s, a); err != nil {
+	if err := bindUnix(c, s, a); err != nil {
 		return 0, err
 	}
 	f.Changed()
@@ -232,19 +232,19 @@ func sysBind(c *syscallCtx) (int64, error) {
 }
 
 func sysListen(c *syscallCtx) (int64, error) {
-	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetListen(c, f, is)
 	}
-	f, s, err := c.unixSock(c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -269,11 +269,11 @@ func sysListen(c *syscallCtx) (int64, error) {
 }
 
 func sysAccept(c *syscallCtx) (int64, error) {
-	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
@@ -284,11 +284,11 @@ func sysAccept(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetAccept(c, f, is, flags)
 	}
-	f, s, err := c.unixSock(c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -324,8 +324,8 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	if flags&unix.SOCK_NONBLOCK != 0 {
 		fflags = unix.O_NONBLOCK
 	}
-	nf := unixsock.New(c.k, socket.Accepted(ne), fflags)
-	if err := c.k.chargeSocket(nf, false); err != nil {
+	nf := unixsock.New(ports(c.k), socket.Accepted(ne), fflags)
+	if err := chargeSocket(c.k, nf, false); err != nil {
 		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}
@@ -338,7 +338,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		nf.Impl.(*unixsock.File).End.Store(&unixsock.ConnEnd{Conn: cn, Side: 1})
 		cn.Changed()
 	}
-	tab, err := c.fdTable()
+	tab, err := callFdTable(c)
 	if err != nil {
 		nf.DecRef()
 		return 0, err
@@ -347,31 +347,31 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := c.putSockaddr(c.args[1], c.args[2], socket.FromTransportName(peer.Addr).Encode()); err != nil {
+	if err := putSockaddr(c, c.args[1], c.args[2], socket.FromTransportName(peer.Addr).Encode()); err != nil {
 		return 0, err
 	}
 	return int64(fd), nil
 }
 
 func sysConnect(c *syscallCtx) (int64, error) {
-	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetConnect(c, f, is)
 	}
-	f, s, err := c.unixSock(c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef()
-	raw, err := c.sockaddrArg(1)
+	raw, err := sockaddrArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -382,12 +382,12 @@ func sysConnect(c *syscallCtx) (int64, error) {
 	if !named {
 		return 0, unix.EINVAL
 	}
-	be, err := c.unixEndpointAt(a, s.U.Type)
+	be, err := unixEndpointAt(c, a, s.U.Type)
 	if err != nil {
 		return 0, err
 	}
 	s.U.EP.SetPeerCreds(unixsock.Creds(c))
-	lf := c.k.socks.BoundFile(be)
+	lf := c.k.Socks.BoundFile(be)
 	if s.U.Type == linux.SOCK_DGRAM {
 		lf = nil
 	}
@@ -421,7 +421,7 @@ func sysConnect(c *syscallCtx) (int64, error) {
 		// The listener's backlog is full: wait for an accept (Linux
 		// blocks too), checking again every few milliseconds.
 		tm := time.NewTimer(5 * time.Millisecond)
-		err2 := c.block(nil, tm.C)
+		err2 := c.Block(nil, tm.C)
 		tm.Stop()
 		if err2 != unix.ETIMEDOUT {
 			return 0, err2
@@ -430,15 +430,15 @@ func sysConnect(c *syscallCtx) (int64, error) {
 }
 
 func sysShutdown(c *syscallCtx) (int64, error) {
-	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		how, err := socket.ShutdownFlags(int(c.args[1]))
 		if err != nil {
@@ -446,7 +446,7 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 		}
 		return 0, kobj.TCPIPErr(is.S.EP.Shutdown(how))
 	}
-	f, s, err := c.unixSock(c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -455,19 +455,19 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 }
 
 func sysGetsockname(c *syscallCtx) (int64, error) {
-	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetGetname(c, is, c.sysno == unix.SYS_GETPEERNAME)
 	}
-	f, s, err := c.unixSock(c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -485,11 +485,11 @@ func sysGetsockname(c *syscallCtx) (int64, error) {
 	if c.args[1] == 0 || c.args[2] == 0 {
 		return 0, unix.EFAULT
 	}
-	return 0, c.putSockaddr(c.args[1], c.args[2], socket.FromTransportName(addr.Addr).Encode())
+	return 0, putSockaddr(c, c.args[1], c.args[2], socket.FromTransportName(addr.Addr).Encode())
 }
 
 // sendTarget finds the target of a sendto/sendmsg with an address.
-func (c *syscallCtx) sendTarget(s *unixsock.File, raw []byte) (transport.BoundEndpoint, error) {
+func sendTarget(c *syscallCtx, s *unixsock.File, raw []byte) (transport.BoundEndpoint, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
@@ -509,23 +509,23 @@ func (c *syscallCtx) sendTarget(s *unixsock.File, raw []byte) (transport.BoundEn
 	if !named {
 		return nil, unix.EINVAL
 	}
-	return c.unixEndpointAt(a, s.U.Type)
+	return unixEndpointAt(c, a, s.U.Type)
 }
 
 func sysSendto(c *syscallCtx) (int64, error) {
-	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		var raw []byte
 		if c.args[4] != 0 {
-			r, err := c.sockaddrArg(4)
+			r, err := sockaddrArg(c, 4)
 			if err != nil {
 				return 0, err
 			}
@@ -537,7 +537,7 @@ func sysSendto(c *syscallCtx) (int64, error) {
 		}
 		return inetSendto(c, f, is, src, raw, int(c.args[3]))
 	}
-	f, s, err := c.unixSock(c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -552,11 +552,11 @@ func sysSendto(c *syscallCtx) (int64, error) {
 	}
 	var raw []byte
 	if c.args[4] != 0 {
-		if raw, err = c.sockaddrArg(4); err != nil {
+		if raw, err = sockaddrArg(c, 4); err != nil {
 			return 0, err
 		}
 	}
-	to, err := c.sendTarget(s, raw)
+	to, err := sendTarget(c, s, raw)
 	if err != nil {
 		return 0, err
 	}
@@ -568,15 +568,15 @@ func sysSendto(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvfrom(c *syscallCtx) (int64, error) {
-	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		flags := int(c.args[3])
 		dst, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
@@ -593,7 +593,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 			if !is.S.Stream {
 				sa = socket.EncodeInetAddr(is.S.Family, from)
 			}
-			if err := c.putSockaddr(c.args[4], c.args[5], sa); err != nil {
+			if err := putSockaddr(c, c.args[4], c.args[5], sa); err != nil {
 				return 0, err
 			}
 		}
@@ -602,7 +602,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 		}
 		return n, nil
 	}
-	f, s, err := c.unixSock(c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -625,7 +625,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if c.args[4] != 0 {
-		if err := c.putSockaddr(c.args[4], c.args[5], fromAddr(s, res.From)); err != nil {
+		if err := putSockaddr(c, c.args[4], c.args[5], fromAddr(s, res.From)); err != nil {
 			return 0, err
 		}
 	}
@@ -645,7 +645,7 @@ type msghdr struct {
 	controllen uint64
 }
 
-func (c *syscallCtx) readMsghdr(addr uint64) (msghdr, []sysabi.Iovec, error) {
+func readMsghdr(c *syscallCtx, addr uint64) (msghdr, []sysabi.Iovec, error) {
 	b, err := c.mem.CopyIn(addr, sysabi.SizeofMsghdr)
 	if err != nil {
 		return msghdr{}, nil, err
@@ -679,7 +679,7 @@ func (c *syscallCtx) readMsghdr(addr uint64) (msghdr, []sysabi.Iovec, error) {
 
 // parseControl reads sendmsg's control messages: SCM_RIGHTS (files of
 // the caller's fd table, referenced) and SCM_CREDENTIALS.
-func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
+func parseControl(c *syscallCtx, b []byte) (transport.ControlMessages, error) {
 	var ctl transport.ControlMessages
 	var rights []socket.Ref
 	fail := func(err error) (transport.ControlMessages, error) {
@@ -705,7 +705,7 @@ func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
 				return fail(unix.EINVAL)
 			}
 			for i := 0; i < n; i++ {
-				f, err := c.getFile(int32(binary.LittleEndian.Uint32(data[4*i:])))
+				f, err := getFile(c, int32(binary.LittleEndian.Uint32(data[4*i:])))
 				if err != nil {
 					return fail(err)
 				}
@@ -716,8 +716,8 @@ func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
 				return fail(unix.EINVAL)
 			}
 			cr := socket.Creds{Pid: int32(binary.LittleEndian.Uint32(data)), Uid: binary.LittleEndian.Uint32(data[4:]), Gid: binary.LittleEndian.Uint32(data[8:])}
-			me := c.creds()
-			if me.EUID != 0 && (cr.Pid != c.pid() || (cr.Uid != me.RUID && cr.Uid != me.EUID && cr.Uid != me.SUID) ||
+			me := creds(c)
+			if me.EUID != 0 && (cr.Pid != callPid(c) || (cr.Uid != me.RUID && cr.Uid != me.EUID && cr.Uid != me.SUID) ||
 				(cr.Gid != me.RGID && cr.Gid != me.EGID && cr.Gid != me.SGID)) {
 				return fail(unix.EPERM)
 			}
@@ -738,7 +738,7 @@ func (c *syscallCtx) parseControl(b []byte) (transport.ControlMessages, error) {
 }
 
 func sysSendmsg(c *syscallCtx) (int64, error) {
-	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
@@ -746,15 +746,15 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
 	}
-	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetSendmsg(c, f, is)
 	}
-	f, s, err := c.unixSock(c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -763,7 +763,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 	if flags&unix.MSG_OOB != 0 {
 		return 0, unix.EOPNOTSUPP
 	}
-	h, iov, err := c.readMsghdr(c.args[1])
+	h, iov, err := readMsghdr(c, c.args[1])
 	if err != nil {
 		return 0, err
 	}
@@ -776,7 +776,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	to, err := c.sendTarget(s, raw)
+	to, err := sendTarget(c, s, raw)
 	if err != nil {
 		return 0, err
 	}
@@ -789,7 +789,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if ctl, err = c.parseControl(b); err != nil {
+		if ctl, err = parseControl(c, b); err != nil {
 			return 0, err
 		}
 	}
@@ -802,7 +802,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 }
 
 func sysRecvmsg(c *syscallCtx) (int64, error) {
-	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
@@ -810,15 +810,15 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
 	}
-	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetRecvmsg(c, f, is)
 	}
-	f, s, err := c.unixSock(c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -827,7 +827,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	if flags&unix.MSG_OOB != 0 {
 		return 0, unix.EOPNOTSUPP
 	}
-	h, iov, err := c.readMsghdr(c.args[1])
+	h, iov, err := readMsghdr(c, c.args[1])
 	if err != nil {
 		return 0, err
 	}
@@ -883,7 +883,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 			msgFlags |= unix.MSG_CTRUNC
 		}
 		if room > 0 {
-			tab, err := c.fdTable()
+			tab, err := callFdTable(c)
 			if err != nil {
 				return 0, err
 			}
@@ -957,11 +957,11 @@ func appendCmsg(b []byte, typ int32, data []byte) []byte {
 func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
 
 func sysGetsockopt(c *syscallCtx) (int64, error) {
-	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
@@ -976,9 +976,9 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	if int32(binary.LittleEndian.Uint32(lb)) < 0 {
 		return 0, unix.EINVAL
 	}
-	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
-		v, err := is.Sockopt(true, level, name, nil, c.creds().EUID == 0)
+		v, err := is.Sockopt(true, level, name, nil, creds(c).EUID == 0)
 		if err != nil {
 			return 0, err
 		}
@@ -988,7 +988,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 		}
 		return 0, c.mem.CopyOut(c.args[4], putInt(int32(l)))
 	}
-	f, s, err := c.unixSock(c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -1058,15 +1058,15 @@ func boolInt(b bool) int32 {
 }
 
 func sysSetsockopt(c *syscallCtx) (int64, error) {
-	if f, nl, ok := c.netlinkSock(c.argInt(0)); ok {
+	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := c.hostSock(c.argInt(0)); ok {
+	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := c.inetSock(c.argInt(0)); ok {
+	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		n := int(int32(c.args[4]))
 		if n < 0 {
@@ -1076,10 +1076,10 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		_, err = is.Sockopt(false, int(int32(c.args[1])), int(int32(c.args[2])), v, c.creds().EUID == 0)
+		_, err = is.Sockopt(false, int(int32(c.args[1])), int(int32(c.args[2])), v, creds(c).EUID == 0)
 		return 0, err
 	}
-	f, s, err := c.unixSock(c.argInt(0))
+	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}

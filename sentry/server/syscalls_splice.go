@@ -55,7 +55,7 @@ func pipeEndOf(f *file) *pipeEnd {
 }
 
 // offsetArg reads the loff_t at addr (0: none, -1 returned).
-func (c *syscallCtx) offsetArg(addr uint64) (int64, error) {
+func offsetArg(c *syscallCtx, addr uint64) (int64, error) {
 	if addr == 0 {
 		return -1, nil
 	}
@@ -71,7 +71,7 @@ func (c *syscallCtx) offsetArg(addr uint64) (int64, error) {
 }
 
 // putOffset stores off at addr (if not 0).
-func (c *syscallCtx) putOffset(addr uint64, off int64) error {
+func putOffset(c *syscallCtx, addr uint64, off int64) error {
 	if addr == 0 {
 		return nil
 	}
@@ -82,7 +82,7 @@ func (c *syscallCtx) putOffset(addr uint64, off int64) error {
 
 // waitPipeData waits until p holds bytes (true) or has no writer left
 // (false: end of file).
-func (c *syscallCtx) waitPipeData(p *kpipe, nonblock bool) (bool, error) {
+func waitPipeData(c *syscallCtx, p *kpipe, nonblock bool) (bool, error) {
 	for {
 		p.Lock()
 		if p.LenLocked() > 0 {
@@ -99,7 +99,7 @@ func (c *syscallCtx) waitPipeData(p *kpipe, nonblock bool) (bool, error) {
 		}
 		ch := p.ChangedLocked()
 		p.Unlock()
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return false, err
 		}
 	}
@@ -108,7 +108,7 @@ func (c *syscallCtx) waitPipeData(p *kpipe, nonblock bool) (bool, error) {
 // waitPipeSpace waits until p has room below its size (F_SETPIPE_SZ)
 // and returns how much; with no reader it fails with EPIPE and the caller
 // gets SIGPIPE.
-func (c *syscallCtx) waitPipeSpace(p *kpipe, nonblock bool) (int, error) {
+func waitPipeSpace(c *syscallCtx, p *kpipe, nonblock bool) (int, error) {
 	for {
 		p.Lock()
 		if p.ReadersLocked() == 0 {
@@ -126,7 +126,7 @@ func (c *syscallCtx) waitPipeSpace(p *kpipe, nonblock bool) (int, error) {
 		}
 		ch := p.ChangedLocked()
 		p.Unlock()
-		if err := c.block(ch, nil); err != nil {
+		if err := c.Block(ch, nil); err != nil {
 			return 0, err
 		}
 	}
@@ -135,21 +135,21 @@ func (c *syscallCtx) waitPipeSpace(p *kpipe, nonblock bool) (int, error) {
 // pushPipeLocked appends up to len(b) bytes to out's pipe as a write
 // through outF, as far as there is room, and returns how many. Its
 // caller holds out.p's mu.
-func (c *syscallCtx) pushPipeLocked(out *pipeEnd, outF *file, b []byte) int {
+func pushPipeLocked(c *syscallCtx, out *pipeEnd, outF *file, b []byte) int {
 	n, pos := out.p.PushLocked(b, false)
-	c.recordPipeWrite(out.p, outF, pos, b[:n])
+	recordPipeWrite(c, out.p, outF, pos, b[:n])
 	return n
 }
 
 func sysSplice(c *syscallCtx) (int64, error) {
 	offInAddr, offOutAddr := c.args[1], c.args[3]
 	n, flags := c.args[4], uint32(c.args[5])
-	in, err := c.getFile(c.argInt(0))
+	in, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := c.getFile(c.argInt(2))
+	out, err := getFile(c, argInt(c, 2))
 	if err != nil {
 		return 0, err
 	}
@@ -173,11 +173,11 @@ func sysSplice(c *syscallCtx) (int64, error) {
 	if outPipe == nil && out.Flags.Load()&unix.O_APPEND != 0 {
 		return 0, unix.EINVAL
 	}
-	offIn, err := c.offsetArg(offInAddr)
+	offIn, err := offsetArg(c, offInAddr)
 	if err != nil {
 		return 0, err
 	}
-	offOut, err := c.offsetArg(offOutAddr)
+	offOut, err := offsetArg(c, offOutAddr)
 	if err != nil {
 		return 0, err
 	}
@@ -193,16 +193,16 @@ func sysSplice(c *syscallCtx) (int64, error) {
 		if inPipe.p == outPipe.p {
 			return 0, unix.EINVAL
 		}
-		moved, err = c.pipeToPipe(inPipe, outPipe, out, count, nonblock, false)
+		moved, err = pipeToPipe(c, inPipe, outPipe, out, count, nonblock, false)
 	case outPipe != nil:
-		moved, err = c.fileToPipe(in, outPipe, out, offIn, count, nonblock)
+		moved, err = fileToPipe(c, in, outPipe, out, offIn, count, nonblock)
 		if moved > 0 && offIn >= 0 {
-			err = c.putOffset(offInAddr, offIn+int64(moved))
+			err = putOffset(c, offInAddr, offIn+int64(moved))
 		}
 	default:
-		moved, err = c.pipeToFile(inPipe, out, offOut, count, nonblock)
+		moved, err = pipeToFile(c, inPipe, out, offOut, count, nonblock)
 		if moved > 0 && offOut >= 0 {
-			err = c.putOffset(offOutAddr, offOut+int64(moved))
+			err = putOffset(c, offOutAddr, offOut+int64(moved))
 		}
 	}
 	if moved > 0 {
@@ -212,13 +212,13 @@ func sysSplice(c *syscallCtx) (int64, error) {
 }
 
 // pipeToPipe moves (tee: copies) up to n bytes from in's pipe to out's.
-func (c *syscallCtx) pipeToPipe(in, out *pipeEnd, outF *file, n int, nonblock, copyOnly bool) (int, error) {
+func pipeToPipe(c *syscallCtx, in, out *pipeEnd, outF *file, n int, nonblock, copyOnly bool) (int, error) {
 	for {
-		ok, err := c.waitPipeData(in.p, nonblock)
+		ok, err := waitPipeData(c, in.p, nonblock)
 		if !ok || err != nil {
 			return 0, err
 		}
-		if _, err := c.waitPipeSpace(out.p, nonblock); err != nil {
+		if _, err := waitPipeSpace(c, out.p, nonblock); err != nil {
 			return 0, err
 		}
 		pipe.LockTwo(in.p, out.p)
@@ -228,10 +228,10 @@ func (c *syscallCtx) pipeToPipe(in, out *pipeEnd, outF *file, n int, nonblock, c
 			c.sigpipe = true
 			return 0, unix.EPIPE
 		}
-		moved := c.pushPipeLocked(out, outF, in.p.PeekLocked(n))
+		moved := pushPipeLocked(c, out, outF, in.p.PeekLocked(n))
 		if !copyOnly && moved > 0 {
 			in.p.ConsumeLocked(moved)
-			c.recordPipeRead(in.p, moved)
+			recordPipeRead(c, in.p, moved)
 		}
 		in.p.Unlock()
 		out.p.Unlock()
@@ -244,8 +244,8 @@ func (c *syscallCtx) pipeToPipe(in, out *pipeEnd, outF *file, n int, nonblock, c
 
 // fileToPipe reads up to n bytes of in (at off, or its offset if off < 0)
 // into out's pipe.
-func (c *syscallCtx) fileToPipe(in *file, out *pipeEnd, outF *file, off int64, n int, nonblock bool) (int, error) {
-	space, err := c.waitPipeSpace(out.p, nonblock)
+func fileToPipe(c *syscallCtx, in *file, out *pipeEnd, outF *file, off int64, n int, nonblock bool) (int, error) {
+	space, err := waitPipeSpace(c, out.p, nonblock)
 	if err != nil {
 		return 0, err
 	}
@@ -259,7 +259,7 @@ func (c *syscallCtx) fileToPipe(in *file, out *pipeEnd, outF *file, off int64, n
 		}
 		data = buf[:got]
 	} else {
-		data, err = c.readFile(in, n, off)
+		data, err = readFile(c, in, n, off)
 		if len(data) == 0 {
 			return 0, err
 		}
@@ -270,7 +270,7 @@ func (c *syscallCtx) fileToPipe(in *file, out *pipeEnd, outF *file, off int64, n
 		c.sigpipe = true
 		return 0, unix.EPIPE
 	}
-	moved := c.pushPipeLocked(out, outF, data)
+	moved := pushPipeLocked(c, out, outF, data)
 	out.p.Unlock()
 	if moved < len(data) && off < 0 && !in.Impl.Stream() {
 		// Another writer took the room: put the input offset back past
@@ -284,8 +284,8 @@ func (c *syscallCtx) fileToPipe(in *file, out *pipeEnd, outF *file, off int64, n
 
 // pipeToFile writes up to n bytes of in's pipe to out (at off, or its
 // offset if off < 0), then takes what was written out of the pipe.
-func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblock bool) (int, error) {
-	ok, err := c.waitPipeData(in.p, nonblock)
+func pipeToFile(c *syscallCtx, in *pipeEnd, out *file, off int64, n int, nonblock bool) (int, error) {
+	ok, err := waitPipeData(c, in.p, nonblock)
 	if !ok || err != nil {
 		return 0, err
 	}
@@ -298,12 +298,12 @@ func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblo
 		w64, err = sf.WriteSeq(c, out, usermem.BytesIOSequence(data))
 		w = int(w64)
 	} else {
-		w, err = c.writeFile(out, data, off)
+		w, err = writeFile(c, out, data, off)
 	}
 	if w > 0 {
 		in.p.Lock()
 		drop := in.p.ConsumeLocked(w)
-		c.recordPipeRead(in.p, drop)
+		recordPipeRead(c, in.p, drop)
 		in.p.Unlock()
 		return w, nil
 	}
@@ -312,12 +312,12 @@ func (c *syscallCtx) pipeToFile(in *pipeEnd, out *file, off int64, n int, nonblo
 
 func sysTee(c *syscallCtx) (int64, error) {
 	n, flags := c.args[2], uint32(c.args[3])
-	in, err := c.getFile(c.argInt(0))
+	in, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := c.getFile(c.argInt(1))
+	out, err := getFile(c, argInt(c, 1))
 	if err != nil {
 		return 0, err
 	}
@@ -337,7 +337,7 @@ func sysTee(c *syscallCtx) (int64, error) {
 	}
 	c.dataNotInCall = true
 	nonblock := flags&spliceNonblock != 0 || in.Nonblock() || out.Nonblock()
-	moved, err := c.pipeToPipe(inPipe, outPipe, out, int(min(n, spliceChunk)), nonblock, true)
+	moved, err := pipeToPipe(c, inPipe, outPipe, out, int(min(n, spliceChunk)), nonblock, true)
 	return int64(moved), err
 }
 
@@ -347,12 +347,12 @@ func sysTee(c *syscallCtx) (int64, error) {
 func sysCopyFileRange(c *syscallCtx) (int64, error) {
 	offInAddr, offOutAddr := c.args[1], c.args[3]
 	n, flags := c.args[4], c.args[5]
-	in, err := c.getFile(c.argInt(0))
+	in, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := c.getFile(c.argInt(2))
+	out, err := getFile(c, argInt(c, 2))
 	if err != nil {
 		return 0, err
 	}
@@ -371,11 +371,11 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	offIn, err := c.offsetArg(offInAddr)
+	offIn, err := offsetArg(c, offInAddr)
 	if err != nil {
 		return 0, err
 	}
-	offOut, err := c.offsetArg(offOutAddr)
+	offOut, err := offsetArg(c, offOutAddr)
 	if err != nil {
 		return 0, err
 	}
@@ -403,14 +403,14 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 		}
 	}
 	if c.leasedData != nil {
-		return c.leasedCopy(in, out, offIn, offInAddr, offOut, offOutAddr, int64(count))
+		return leasedCopy(c, in, out, offIn, offInAddr, offOut, offOutAddr, int64(count))
 	}
-	data, err := c.readFile(in, count, offIn)
+	data, err := readFile(c, in, count, offIn)
 	if len(data) == 0 {
 		return 0, err
 	}
 	c.dataNotInCall = true
-	w, err := c.writeFile(out, data, offOut)
+	w, err := writeFile(c, out, data, offOut)
 	if w < len(data) && offIn < 0 {
 		in.OffMu.Lock()
 		in.SetOffLocked(c, in.Off-int64(len(data)-max(w, 0)))
@@ -420,12 +420,12 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if offIn >= 0 {
-		if err := c.putOffset(offInAddr, offIn+int64(w)); err != nil {
+		if err := putOffset(c, offInAddr, offIn+int64(w)); err != nil {
 			return int64(w), nil
 		}
 	}
 	if offOut >= 0 {
-		if err := c.putOffset(offOutAddr, offOut+int64(w)); err != nil {
+		if err := putOffset(c, offOutAddr, offOut+int64(w)); err != nil {
 			return int64(w), nil
 		}
 	}

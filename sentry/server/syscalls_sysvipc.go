@@ -31,9 +31,9 @@ const ipc64Flag = 0x100
 // segment's file (setStat uses part 0).
 const segmentCreatePart = 100
 
-func (c *syscallCtx) ipcCaller() sysvipc.Caller {
-	cr := c.creds()
-	return sysvipc.Caller{Pid: c.pid(), UID: cr.EUID, GID: cr.EGID, Groups: cr.Groups, Privileged: cr.EUID == 0}
+func ipcCaller(c *syscallCtx) sysvipc.Caller {
+	cr := creds(c)
+	return sysvipc.Caller{Pid: callPid(c), UID: cr.EUID, GID: cr.EGID, Groups: cr.Groups, Privileged: cr.EUID == 0}
 }
 
 func marshalBytes(m marshal.Marshallable) []byte {
@@ -45,7 +45,7 @@ func marshalBytes(m marshal.Marshallable) []byte {
 // ipcWait waits for a SysV object to change (ch), a signal (EINTR: these
 // calls are never restarted), or the deadline (EAGAIN); cancel ends the
 // wait and says EIDRM if the object went away.
-func (c *syscallCtx) ipcWait(ch <-chan struct{}, cancel func() error, deadline time.Time) error {
+func ipcWait(c *syscallCtx, ch <-chan struct{}, cancel func() error, deadline time.Time) error {
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
 		d := time.Until(deadline)
@@ -59,7 +59,7 @@ func (c *syscallCtx) ipcWait(ch <-chan struct{}, cancel func() error, deadline t
 		defer tm.Stop()
 		timeout = tm.C
 	}
-	err := c.block(ch, timeout)
+	err := c.Block(ch, timeout)
 	if e := cancel(); e != nil {
 		return e
 	}
@@ -75,12 +75,12 @@ func (c *syscallCtx) ipcWait(ch <-chan struct{}, cancel func() error, deadline t
 // ---- semaphores ----
 
 func sysSemget(c *syscallCtx) (int64, error) {
-	id, err := c.k.ipc.SemGet(c.ipcCaller(), c.argInt(0), c.argInt(1), c.argInt(2))
+	id, err := c.k.IPC.SemGet(ipcCaller(c), argInt(c, 0), argInt(c, 1), argInt(c, 2))
 	return int64(id), err
 }
 
 func sysSemop(c *syscallCtx) (int64, error) {
-	id, addr, nsops := c.argInt(0), c.args[1], uint32(c.args[2])
+	id, addr, nsops := argInt(c, 0), c.args[1], uint32(c.args[2])
 	if nsops < 1 || id < 0 {
 		return 0, unix.EINVAL
 	}
@@ -108,19 +108,19 @@ func sysSemop(c *syscallCtx) (int64, error) {
 		}
 		deadline = time.Now().Add(time.Duration(min(sec, 1<<32))*time.Second + time.Duration(nsec))
 	}
-	caller := c.ipcCaller()
+	caller := ipcCaller(c)
 	var w sysvipc.SemWait
 	for {
-		ch, err := c.k.ipc.Semop(caller, c.seq, id, ops, &w)
+		ch, err := c.k.IPC.Semop(caller, c.seq, id, ops, &w)
 		if err != nil {
 			return 0, err
 		}
 		if ch == nil {
-			c.effects().Sysv = true
+			effects(c).Sysv = true
 			return 0, nil
 		}
-		if err := c.ipcWait(ch, func() error { return nil }, deadline); err != nil {
-			if e := c.k.ipc.EndWait(&w); e != nil {
+		if err := ipcWait(c, ch, func() error { return nil }, deadline); err != nil {
+			if e := c.k.IPC.EndWait(&w); e != nil {
 				return 0, e
 			}
 			return 0, err
@@ -129,11 +129,11 @@ func sysSemop(c *syscallCtx) (int64, error) {
 }
 
 func sysSemctl(c *syscallCtx) (int64, error) {
-	id, num, cmd, arg := c.argInt(0), c.argInt(1), c.argInt(2)&^ipc64Flag, c.args[3]
+	id, num, cmd, arg := argInt(c, 0), argInt(c, 1), argInt(c, 2)&^ipc64Flag, c.args[3]
 	if id < 0 {
 		return 0, unix.EINVAL
 	}
-	r, caller := c.k.ipc, c.ipcCaller()
+	r, caller := c.k.IPC, ipcCaller(c)
 	switch cmd {
 	case linux.IPC_RMID:
 		return 0, r.SemRemove(caller, id)
@@ -191,12 +191,12 @@ func sysSemctl(c *syscallCtx) (int64, error) {
 // ---- message queues ----
 
 func sysMsgget(c *syscallCtx) (int64, error) {
-	id, err := c.k.ipc.MsgGet(c.ipcCaller(), c.argInt(0), c.argInt(1))
+	id, err := c.k.IPC.MsgGet(ipcCaller(c), argInt(c, 0), argInt(c, 1))
 	return int64(id), err
 }
 
 func sysMsgsnd(c *syscallCtx) (int64, error) {
-	id, addr, size, flags := c.argInt(0), c.args[1], int64(c.args[2]), c.argInt(3)
+	id, addr, size, flags := argInt(c, 0), c.args[1], int64(c.args[2]), argInt(c, 3)
 	tb, err := c.mem.CopyIn(addr, 8)
 	if err != nil {
 		return 0, err
@@ -209,33 +209,33 @@ func sysMsgsnd(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	caller := c.ipcCaller()
+	caller := ipcCaller(c)
 	for {
-		ch, cancel, err := c.k.ipc.MsgSend(caller, c.seq, id, typ, text, flags)
+		ch, cancel, err := c.k.IPC.MsgSend(caller, c.seq, id, typ, text, flags)
 		if err != nil {
 			return 0, err
 		}
 		if ch == nil {
-			c.effects().Sysv = true
+			effects(c).Sysv = true
 			return 0, nil
 		}
-		if err := c.ipcWait(ch, cancel, time.Time{}); err != nil {
+		if err := ipcWait(c, ch, cancel, time.Time{}); err != nil {
 			return 0, err
 		}
 	}
 }
 
 func sysMsgrcv(c *syscallCtx) (int64, error) {
-	id, addr, size, typ, flags := c.argInt(0), c.args[1], int64(c.args[2]), int64(c.args[3]), c.argInt(4)
-	caller := c.ipcCaller()
+	id, addr, size, typ, flags := argInt(c, 0), c.args[1], int64(c.args[2]), int64(c.args[3]), argInt(c, 4)
+	caller := ipcCaller(c)
 	for {
-		mtyp, text, ch, cancel, err := c.k.ipc.MsgReceive(caller, c.seq, id, typ, size, flags)
+		mtyp, text, ch, cancel, err := c.k.IPC.MsgReceive(caller, c.seq, id, typ, size, flags)
 		if err != nil {
 			return 0, err
 		}
 		if ch == nil {
 			if flags&linux.MSG_COPY == 0 {
-				c.effects().Sysv = true
+				effects(c).Sysv = true
 			}
 			var tb [8]byte
 			binary.LittleEndian.PutUint64(tb[:], uint64(mtyp))
@@ -247,18 +247,18 @@ func sysMsgrcv(c *syscallCtx) (int64, error) {
 			}
 			return int64(len(text)), nil
 		}
-		if err := c.ipcWait(ch, cancel, time.Time{}); err != nil {
+		if err := ipcWait(c, ch, cancel, time.Time{}); err != nil {
 			return 0, err
 		}
 	}
 }
 
 func sysMsgctl(c *syscallCtx) (int64, error) {
-	id, cmd, arg := c.argInt(0), c.argInt(1)&^ipc64Flag, c.args[2]
+	id, cmd, arg := argInt(c, 0), argInt(c, 1)&^ipc64Flag, c.args[2]
 	if id < 0 || cmd < 0 {
 		return 0, unix.EINVAL
 	}
-	r, caller := c.k.ipc, c.ipcCaller()
+	r, caller := c.k.IPC, ipcCaller(c)
 	switch cmd {
 	case linux.IPC_RMID:
 		return 0, r.MsgRemove(caller, id)
@@ -289,7 +289,7 @@ func sysMsgctl(c *syscallCtx) (int64, error) {
 // ---- shared memory ----
 
 func sysShmget(c *syscallCtx) (int64, error) {
-	id, err := c.k.ipc.ShmGet(c.ipcCaller(), c.argInt(0), c.args[1], c.argInt(2))
+	id, err := c.k.IPC.ShmGet(ipcCaller(c), argInt(c, 0), c.args[1], argInt(c, 2))
 	return int64(id), err
 }
 
@@ -297,7 +297,7 @@ func sysShmget(c *syscallCtx) (int64, error) {
 const shmlba = 4096
 
 func sysShmat(c *syscallCtx) (int64, error) {
-	id, addr, flags := c.argInt(0), c.args[1], c.argInt(2)
+	id, addr, flags := argInt(c, 0), c.args[1], argInt(c, 2)
 	if addr != 0 {
 		if addr&(shmlba-1) != 0 {
 			if flags&linux.SHM_RND == 0 {
@@ -313,19 +313,19 @@ func sysShmat(c *syscallCtx) (int64, error) {
 	if id < 0 {
 		return 0, unix.EINVAL
 	}
-	at, err := c.k.ipc.ShmAttach(c.ipcCaller(), id, flags)
+	at, err := c.k.IPC.ShmAttach(ipcCaller(c), id, flags)
 	if err != nil {
 		return 0, err
 	}
-	f, st, err := c.segmentFile(at.File, at.Size)
+	f, st, err := segmentFile(c, at.File, at.Size)
 	if err != nil {
-		c.k.log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
-		if gone, _ := c.k.ipc.ShmAdjust(c.pid(), id, -1); gone != "" {
-			c.k.removeSegmentFiles([]string{gone})
+		c.k.Log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
+		if gone, _ := c.k.IPC.ShmAdjust(callPid(c), id, -1); gone != "" {
+			removeSegmentFiles(c.k, []string{gone})
 		}
 		return 0, unix.ENOMEM
 	}
-	fid := c.k.maps.Add(f, mappedKey(st), true)
+	fid := c.k.Maps.Add(f, mappedKey(st), true)
 	c.reply.Action = &sentrypb.Reply_ShmAttach{ShmAttach: &sentrypb.ShmAttachPlan{
 		FileId: fid, Size: st.Size, Shmid: id, Key: at.Key, Readonly: flags&linux.SHM_RDONLY != 0}}
 	return 0, nil
@@ -342,27 +342,27 @@ func sysShmdt(c *syscallCtx) (int64, error) {
 	if delta < -math.MaxInt32 || delta > math.MaxInt32 {
 		return 0, unix.EINVAL
 	}
-	gone, err := c.k.ipc.ShmAdjust(c.pid(), c.argInt(1), int(delta))
+	gone, err := c.k.IPC.ShmAdjust(callPid(c), argInt(c, 1), int(delta))
 	if err != nil {
 		return 0, err
 	}
 	if gone != "" {
-		c.k.removeSegmentFiles([]string{gone})
+		removeSegmentFiles(c.k, []string{gone})
 	}
 	return 0, nil
 }
 
 func sysShmctl(c *syscallCtx) (int64, error) {
-	id, cmd, arg := c.argInt(0), c.argInt(1)&^ipc64Flag, c.args[2]
+	id, cmd, arg := argInt(c, 0), argInt(c, 1)&^ipc64Flag, c.args[2]
 	if id < 0 || cmd < 0 {
 		return 0, unix.EINVAL
 	}
-	r, caller := c.k.ipc, c.ipcCaller()
+	r, caller := c.k.IPC, ipcCaller(c)
 	switch cmd {
 	case linux.IPC_RMID:
 		gone, err := r.ShmRemove(caller, id)
 		if gone != "" {
-			c.k.removeSegmentFiles([]string{gone})
+			removeSegmentFiles(c.k, []string{gone})
 		}
 		return 0, err
 	case linux.IPC_SET:
@@ -404,10 +404,10 @@ func isSegmentFile(name string) bool { return strings.HasPrefix(name, sysvipc.Se
 // segmentFile opens (making it on first attach, owned by root, mode
 // 0600: only the sentry opens it) the file of a segment in the client's
 // /dev/shm directory, sized to whole pages as the segment's memory is.
-func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat, error) {
-	c.k.segFileMu.Lock()
-	defer c.k.segFileMu.Unlock()
-	v := c.k.vfs
+func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat, error) {
+	c.k.SegFileMu.Lock()
+	defer c.k.SegFileMu.Unlock()
+	v := c.k.VFS
 	dir, err := v.ShmDentry()
 	if err != nil {
 		return nil, nil, err
@@ -422,10 +422,10 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 			return nil, nil, err
 		}
 		ctx, cancel := v.RPCCtx()
-		r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR})
+		r, err := c.k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR})
 		cancel()
 		if err := syserr.FromGofer("open "+name, r.GetErrno(), err); err != nil {
-			c.k.releases.Release([]uint64{h})
+			c.k.Releases.Release([]uint64{h})
 			return nil, nil, err
 		}
 		f = newFile(vfs.NewGoferFile(v, h, fh, nil), d, unix.O_RDWR)
@@ -435,7 +435,7 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 			return nil, nil, err
 		}
 		ctx, cancel := v.RPCCtx()
-		r, err := c.k.gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: c.origin(segmentCreatePart)})
+		r, err := c.k.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: origin(c, segmentCreatePart)})
 		cancel()
 		if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 			return nil, nil, err
@@ -450,7 +450,7 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 	}
 	st, err := f.Impl.(*vfs.GoferFile).Stat(c)
 	if err == nil && st.Size < want {
-		if err = c.setStat(nil, f, &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: want}); err == nil {
+		if err = setStat(c, nil, f, &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: want}); err == nil {
 			st, err = f.Impl.(*vfs.GoferFile).Stat(c)
 		}
 	}
@@ -463,8 +463,8 @@ func (c *syscallCtx) segmentFile(name string, size uint64) (*file, *goferpb.Stat
 
 // removeSegmentFiles removes the files of destroyed segments. The gofer
 // renames one the client still maps aside (as any unlinked open file).
-func (k *clientState) removeSegmentFiles(names []string) {
-	v := k.vfs
+func removeSegmentFiles(k *clientState, names []string) {
+	v := k.VFS
 	dir, dh := v.ShmIfMade()
 	if dir == nil {
 		// A restored server that has not opened /dev/shm yet: the
@@ -473,12 +473,12 @@ func (k *clientState) removeSegmentFiles(names []string) {
 	}
 	for _, name := range names {
 		child := v.CachedChild(dir, name)
-		open := child != nil && k.maps.Holds(child.Ino())
+		open := child != nil && k.Maps.Holds(child.Ino())
 		ctx, cancel := v.RPCCtx()
-		r, err := k.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Open: open})
+		r, err := k.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Open: open})
 		cancel()
 		if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
-			k.log.Warn("removing a shared memory segment's file failed", "name", name, "err", err)
+			k.Log.Warn("removing a shared memory segment's file failed", "name", name, "err", err)
 		}
 		v.Forget(dir, name)
 	}

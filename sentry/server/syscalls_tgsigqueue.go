@@ -17,25 +17,25 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 	if tgid <= 0 || tid <= 0 || sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	info, err := c.copyInSiginfo(c.args[3], sig)
+	info, err := copyInSiginfo(c, c.args[3], sig)
 	if err != nil {
 		return 0, err
 	}
 	k := c.k
 	var d deferred
-	k.mu.Lock()
-	t := k.threads[tid]
+	k.Mu.Lock()
+	t := k.Threads[tid]
 	if t == nil || t.Killed || t.Proc.PID != tgid {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
 	if !mayKillLocked(c.t.Proc, t.Proc, sig) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	code := int32(binary.LittleEndian.Uint32(info[8:]))
 	if t != c.t && (code >= 0 || code == ksignal.SITkill) {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	switch {
@@ -44,11 +44,11 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 		// The client's CPU-clock timers: as the server's timers, a
 		// signal without a handler goes to the client, which holds the
 		// mask.
-		k.timerSignalLocked(t.Proc, t, sig, info, &d)
+		timerSignalLocked(k, t.Proc, t, sig, info, &d)
 	default:
-		k.signalFromAppLocked(t.Proc, t, sig, info, &d)
+		signalFromAppLocked(k, t.Proc, t, sig, info, &d)
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 	return 0, nil
 }

@@ -39,21 +39,21 @@ func xattrKindOf(sysno int32) xattrKind {
 }
 
 // xattrFile checks that the file an xattr call names (argument 0) exists.
-func (c *syscallCtx) xattrFile() error {
+func xattrFile(c *syscallCtx) error {
 	kind := xattrKindOf(c.sysno)
 	if kind == xattrFD {
-		f, err := c.fileArg(0)
+		f, err := fileArg(c, 0)
 		if err != nil {
 			return err
 		}
 		f.DecRef()
 		return nil
 	}
-	p, err := c.pathArg(0)
+	p, err := pathArg(c, 0)
 	if err != nil {
 		return err
 	}
-	_, f, err := c.lookupAt(atFDCWD, p, kind == xattrPath, false)
+	_, f, err := lookupAt(c, atFDCWD, p, kind == xattrPath, false)
 	if f != nil {
 		f.DecRef()
 	}
@@ -61,7 +61,7 @@ func (c *syscallCtx) xattrFile() error {
 }
 
 // xattrName copies in and checks the attribute name (argument 1).
-func (c *syscallCtx) xattrName() error {
+func xattrName(c *syscallCtx) error {
 	name, err := c.mem.CopyInString(c.args[1], xattrNameMax+1)
 	if err == unix.ENAMETOOLONG || (err == nil && (name == "" || len(name) > xattrNameMax)) {
 		return unix.ERANGE
@@ -70,10 +70,10 @@ func (c *syscallCtx) xattrName() error {
 }
 
 func sysGetxattr(c *syscallCtx) (int64, error) {
-	if err := c.xattrName(); err != nil {
+	if err := xattrName(c); err != nil {
 		return 0, err
 	}
-	if err := c.xattrFile(); err != nil {
+	if err := xattrFile(c); err != nil {
 		return 0, err
 	}
 	return 0, unix.ENOTSUP
@@ -83,23 +83,23 @@ func sysSetxattr(c *syscallCtx) (int64, error) {
 	if flags := c.args[4]; flags&^(xattrCreate|xattrReplace) != 0 {
 		return 0, unix.EINVAL
 	}
-	if err := c.xattrName(); err != nil {
+	if err := xattrName(c); err != nil {
 		return 0, err
 	}
 	if c.args[3] > xattrSizeMax {
 		return 0, unix.E2BIG
 	}
-	if err := c.xattrFile(); err != nil {
+	if err := xattrFile(c); err != nil {
 		return 0, err
 	}
 	return 0, unix.ENOTSUP
 }
 
 func sysRemovexattr(c *syscallCtx) (int64, error) {
-	if err := c.xattrName(); err != nil {
+	if err := xattrName(c); err != nil {
 		return 0, err
 	}
-	if err := c.xattrFile(); err != nil {
+	if err := xattrFile(c); err != nil {
 		return 0, err
 	}
 	return 0, unix.ENOTSUP
@@ -107,7 +107,7 @@ func sysRemovexattr(c *syscallCtx) (int64, error) {
 
 // sysListxattr lists no attributes.
 func sysListxattr(c *syscallCtx) (int64, error) {
-	if err := c.xattrFile(); err != nil {
+	if err := xattrFile(c); err != nil {
 		return 0, err
 	}
 	return 0, nil

@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
@@ -27,21 +26,18 @@ const (
 	maxPipeSize = 16 << 20
 )
 
-// sysctls are a client's writable /proc/sys numbers.
-type sysctls = kernel.Sysctls
-
 // setIPForward sets net/ipv4/ip_forward (0 or 1) of the client's network
 // stack: its loopback stack's IPv4 forwarding; with the host's network
 // it is the server machine's, which the sandbox may not change (EPERM).
-func (k *clientState) setIPForward(v int) error {
+func setIPForward(k *clientState, v int) error {
 	if v != 0 && v != 1 {
 		return unix.EINVAL
 	}
-	if k.hostNetwork() {
+	if hostNetwork(k) {
 		return unix.EPERM
 	}
-	k.sysctl.SetIPForward(v == 1)
-	return k.socks.WithStack(func(st *socket.Stack) error {
+	k.Sysctl.SetIPForward(v == 1)
+	return k.Socks.WithStack(func(st *socket.Stack) error {
 		if st != nil {
 			return st.SetIPv4Forwarding(v == 1)
 		}
@@ -51,7 +47,7 @@ func (k *clientState) setIPForward(v int) error {
 
 // applySysctls sets the /proc/sys values of Hello.sysctls. A name the
 // server does not serve, or a bad value, is an error naming it.
-func (k *clientState) applySysctls(m map[string]string) error {
+func applySysctls(k *clientState, m map[string]string) error {
 	names := make([]string, 0, len(m))
 	for n := range m {
 		names = append(names, n)
@@ -63,13 +59,13 @@ func (k *clientState) applySysctls(m map[string]string) error {
 		var err error
 		switch {
 		case name == "net.ipv4.ip_forward" && nerr == nil:
-			err = k.setIPForward(n)
+			err = setIPForward(k, n)
 		case name == "fs.pipe-max-size" && nerr == nil:
-			err = k.sysctl.SetPipeMaxSize(n)
+			err = k.Sysctl.SetPipeMaxSize(n)
 		case name == "fs.lease-break-time" && nerr == nil && n >= 0:
-			k.leases.SetBreakTime(n)
+			k.Leases.SetBreakTime(n)
 		case name == "kernel.msgmni", name == "kernel.shmmni", name == "kernel.shmmax", name == "kernel.shmall":
-			err = k.ipc.SetLimit(strings.TrimPrefix(name, "kernel."), []byte(val))
+			err = k.IPC.SetLimit(strings.TrimPrefix(name, "kernel."), []byte(val))
 		case name == "net.ipv4.ip_forward", name == "fs.pipe-max-size", name == "fs.lease-break-time":
 			err = unix.EINVAL
 		default:

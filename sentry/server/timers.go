@@ -45,62 +45,62 @@ const (
 )
 
 // appTimer is one signal-raising timer of a process (package kernel's
-// AppTimer). Its fields are protected by clientState.mu; its ktimer.Timer
-// has its own lock (a leaf below clientState.mu), and its listener is
+// AppTimer). Its fields are protected by clientState.Mu; its ktimer.Timer
+// has its own lock (a leaf below clientState.Mu), and its listener is
 // timerExpired.
 type appTimer = kernel.AppTimer
 
-// newTimerLocked makes (not arms) timer id of p. Precondition: k.mu held.
-func (k *clientState) newTimerLocked(p *process, id, clockID int32, clk *ktimer.Clock) *appTimer {
+// newTimerLocked makes (not arms) timer id of p. Precondition: k.Mu held.
+func newTimerLocked(k *clientState, p *process, id, clockID int32, clk *ktimer.Clock) *appTimer {
 	tm := &appTimer{Proc: p, ID: id, ClockID: clockID, Notify: sigevSignal, Signo: int32(unix.SIGALRM)}
 	if clk != nil {
-		tm.Timer = ktimer.NewTimer(clk, ktimer.ListenerFunc(func(exp uint64) { k.timerExpired(tm, exp) }))
+		tm.Timer = ktimer.NewTimer(clk, ktimer.ListenerFunc(func(exp uint64) { timerExpired(k, tm, exp) }))
 	}
 	if p.Timers == nil {
 		p.Timers = make(map[int32]*appTimer)
 	}
 	p.Timers[id] = tm
-	k.trk.Changed(tm)
+	k.Trk.Changed(tm)
 	return tm
 }
 
-// deleteTimerLocked stops and forgets tm. Precondition: k.mu held.
-func (k *clientState) deleteTimerLocked(tm *appTimer) {
+// deleteTimerLocked stops and forgets tm. Precondition: k.Mu held.
+func deleteTimerLocked(k *clientState, tm *appTimer) {
 	tm.Deleted = true
 	if tm.Timer != nil {
 		tm.Timer.Destroy()
 	}
 	delete(tm.Proc.Timers, tm.ID)
-	k.trk.Changed(tm)
+	k.Trk.Changed(tm)
 }
 
 // deleteTimersLocked deletes p's POSIX timers, and its ITIMER_REAL too
 // when all is set (exit; exec keeps it, as Linux does).
-func (k *clientState) deleteTimersLocked(p *process, all bool) {
+func deleteTimersLocked(k *clientState, p *process, all bool) {
 	for id, tm := range p.Timers {
 		if all || id != itimerRealID {
-			k.deleteTimerLocked(tm)
+			deleteTimerLocked(k, tm)
 		}
 	}
 }
 
 // timerExpired routes the signal of exp expirations of tm (its ktimer
 // listener: called with no lock held).
-func (k *clientState) timerExpired(tm *appTimer, exp uint64) {
+func timerExpired(k *clientState, tm *appTimer, exp uint64) {
 	var d deferred
-	k.mu.Lock()
+	k.Mu.Lock()
 	if !tm.Deleted && !tm.Proc.Exiting {
 		// The setting moved on (or a one-shot timer disarmed): report it.
-		k.trk.Changed(tm)
-		k.timerFiredLocked(tm, exp, &d)
+		k.Trk.Changed(tm)
+		timerFiredLocked(k, tm, exp, &d)
 	}
-	k.mu.Unlock()
-	d.Run(k.out)
+	k.Mu.Unlock()
+	d.Run(k.Out)
 }
 
 // timerFiredLocked sends tm's signal for exp expirations; the ones after
-// the first are its overrun. Precondition: k.mu held.
-func (k *clientState) timerFiredLocked(tm *appTimer, exp uint64, d *deferred) {
+// the first are its overrun. Precondition: k.Mu held.
+func timerFiredLocked(k *clientState, tm *appTimer, exp uint64, d *deferred) {
 	if tm.Notify == sigevNone {
 		return
 	}
@@ -121,18 +121,18 @@ func (k *clientState) timerFiredLocked(tm *appTimer, exp uint64, d *deferred) {
 	p := tm.Proc
 	var target *thread
 	if tm.Notify&sigevThreadID != 0 {
-		if t := k.threads[tm.TID]; t != nil && t.Proc == p && !t.Killed {
+		if t := k.Threads[tm.TID]; t != nil && t.Proc == p && !t.Killed {
 			target = t
 		}
 	}
-	k.timerSignalLocked(p, target, sig, info, d)
+	timerSignalLocked(k, p, target, sig, info, d)
 }
 
 // timerSignalLocked sends a timer's signal to p (to target if not nil):
 // the server's timers' and, through rt_sigqueueinfo and
 // rt_tgsigqueueinfo with SI_TIMER, the client's CPU-clock timers'.
-// Precondition: k.mu held.
-func (k *clientState) timerSignalLocked(p *process, target *thread, sig int, info []byte, d *deferred) {
+// Precondition: k.Mu held.
+func timerSignalLocked(k *clientState, p *process, target *thread, sig int, info []byte, d *deferred) {
 	if act := p.Sig.Act[sig]; act.Handler == ksignal.SigDfl || act.Handler == ksignal.SigIgn {
 		// Without a handler the signal still goes to the client, which
 		// holds the mask: blocked, it waits there for sigwaitinfo (glibc's
@@ -150,10 +150,10 @@ func (k *clientState) timerSignalLocked(p *process, target *thread, sig int, inf
 		}
 		return
 	}
-	k.signalFromAppLocked(p, target, sig, info, d)
+	signalFromAppLocked(k, p, target, sig, info, d)
 }
 
-// timerRecord is tm's TimerState. Precondition: k.mu held.
+// timerRecord is tm's TimerState. Precondition: k.Mu held.
 func timerRecord(tm *appTimer) *sentrypb.StateRecord {
 	var s ktime.Setting
 	if tm.Timer != nil {
@@ -167,48 +167,48 @@ func timerRecord(tm *appTimer) *sentrypb.StateRecord {
 	return &sentrypb.StateRecord{Key: statekey.Timer(tm.Proc.PID, tm.ID).String(), Value: &sentrypb.StateRecord_Timer{Timer: st}}
 }
 
-// timerRecordLocked reports tm (deleted once gone). Precondition: k.mu
+// timerRecordLocked reports tm (deleted once gone). Precondition: k.Mu
 // held.
-func (k *clientState) timerRecordLocked(tm *appTimer) *sentrypb.StateRecord {
-	if tm.Deleted || tm.Proc.Exiting || k.procs[tm.Proc.PID] != tm.Proc {
+func timerRecordLocked(k *clientState, tm *appTimer) *sentrypb.StateRecord {
+	if tm.Deleted || tm.Proc.Exiting || k.Procs[tm.Proc.PID] != tm.Proc {
 		return deletedRec(statekey.Timer(tm.Proc.PID, tm.ID))
 	}
 	return timerRecord(tm)
 }
 
 // itimerRealLocked returns p's ITIMER_REAL, made on first use.
-// Precondition: k.mu held.
-func (k *clientState) itimerRealLocked(p *process) *appTimer {
+// Precondition: k.Mu held.
+func itimerRealLocked(k *clientState, p *process) *appTimer {
 	if tm := p.Timers[itimerRealID]; tm != nil {
 		return tm
 	}
-	return k.newTimerLocked(p, itimerRealID, unix.CLOCK_REALTIME, k.clocks.Realtime)
+	return newTimerLocked(k, p, itimerRealID, unix.CLOCK_REALTIME, k.Clocks.Realtime)
 }
 
 // setItimerReal arms p's ITIMER_REAL and returns its old (interval,
 // value).
-func (c *syscallCtx) setItimerReal(interval, value time.Duration) (time.Duration, time.Duration, error) {
+func setItimerReal(c *syscallCtx, interval, value time.Duration) (time.Duration, time.Duration, error) {
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	p := c.t.Proc
 	if p.Exiting {
 		return 0, 0, unix.ESRCH
 	}
-	tm := k.itimerRealLocked(p)
+	tm := itimerRealLocked(k, p)
 	var s ktime.Setting
 	if value > 0 {
 		s = ktime.Setting{Enabled: true, Next: tm.Timer.Clock().Now().Add(value), Period: interval}
 	}
 	now, old := tm.Timer.Set(s, nil)
-	k.trk.Changed(tm)
+	k.Trk.Changed(tm)
 	oi, ov := ktimer.SpecOf(now, old)
 	return oi, ov, nil
 }
 
 func sysAlarm(c *syscallCtx) (int64, error) {
 	secs := time.Duration(uint32(c.args[0])) * time.Second
-	_, old, err := c.setItimerReal(0, secs)
+	_, old, err := setItimerReal(c, 0, secs)
 	if err != nil {
 		return 0, err
 	}
@@ -223,7 +223,7 @@ func sysAlarm(c *syscallCtx) (int64, error) {
 func sysSetitimer(c *syscallCtx) (int64, error) {
 	which, newAddr, oldAddr := int32(c.args[0]), c.args[1], c.args[2]
 	if which != unix.ITIMER_REAL {
-		return 0, c.unsupportedItimer(which)
+		return 0, unsupportedItimer(c, which)
 	}
 	var interval, value time.Duration
 	if newAddr != 0 {
@@ -235,7 +235,7 @@ func sysSetitimer(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	oi, ov, err := c.setItimerReal(interval, value)
+	oi, ov, err := setItimerReal(c, interval, value)
 	if err != nil {
 		return 0, err
 	}
@@ -248,25 +248,25 @@ func sysSetitimer(c *syscallCtx) (int64, error) {
 func sysGetitimer(c *syscallCtx) (int64, error) {
 	which, addr := int32(c.args[0]), c.args[1]
 	if which != unix.ITIMER_REAL {
-		return 0, c.unsupportedItimer(which)
+		return 0, unsupportedItimer(c, which)
 	}
 	k := c.k
-	k.mu.Lock()
+	k.Mu.Lock()
 	var interval, value time.Duration
 	if tm := c.t.Proc.Timers[itimerRealID]; tm != nil {
 		interval, value = ktimer.SpecOf(tm.Timer.Get())
 	}
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	return 0, c.mem.CopyOut(addr, ktimer.ItimerBytes(interval, value, true))
 }
 
 // unsupportedItimer is the error for ITIMER_VIRTUAL and ITIMER_PROF
 // (logged once): they count the application's CPU time, which the client
 // measures, and the client keeps them; one never forwards them.
-func (c *syscallCtx) unsupportedItimer(which int32) error {
+func unsupportedItimer(c *syscallCtx, which int32) error {
 	if which == unix.ITIMER_VIRTUAL || which == unix.ITIMER_PROF {
-		if _, logged := c.k.unsupported.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
-			c.k.log.Warn("unsupported interval timer (CPU time is not known to the server)", "name", sysName(c.sysno), "which", which)
+		if _, logged := c.k.Unsupported.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
+			c.k.Log.Warn("unsupported interval timer (CPU time is not known to the server)", "name", sysName(c.sysno), "which", which)
 		}
 	}
 	return unix.EINVAL
@@ -275,7 +275,7 @@ func (c *syscallCtx) unsupportedItimer(which int32) error {
 func sysTimerCreate(c *syscallCtx) (int64, error) {
 	clockID, sevAddr, idAddr := int32(c.args[0]), c.args[1], c.args[2]
 	k := c.k
-	clk := k.clocks.ByID(clockID)
+	clk := k.Clocks.ByID(clockID)
 	if clk == nil && !isCPUClock(clockID) {
 		return 0, unix.EINVAL
 	}
@@ -300,17 +300,17 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	p := c.t.Proc
 	if p.Exiting {
 		return 0, unix.ESRCH
 	}
-	if clk == nil && !k.cpuClockExistsLocked(p, clockID) {
+	if clk == nil && !cpuClockExistsLocked(k, p, clockID) {
 		return 0, unix.EINVAL
 	}
 	if notify&sigevThreadID != 0 {
-		if t := k.threads[tid]; t == nil || t.Proc != p || t.Killed {
+		if t := k.Threads[tid]; t == nil || t.Proc != p || t.Killed {
 			return 0, unix.EINVAL
 		}
 	}
@@ -341,13 +341,13 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	if err := c.mem.CopyOut(idAddr, b); err != nil {
 		return 0, err
 	}
-	tm := k.newTimerLocked(p, id, clockID, clk)
+	tm := newTimerLocked(k, p, id, clockID, clk)
 	tm.Notify, tm.Signo, tm.TID, tm.Value = notify, signo, tid, value
 	return 0, nil
 }
 
-// posixTimerLocked returns the caller's timer id. Precondition: k.mu held.
-func (c *syscallCtx) posixTimerLocked(id int32) (*appTimer, error) {
+// posixTimerLocked returns the caller's timer id. Precondition: k.Mu held.
+func posixTimerLocked(c *syscallCtx, id int32) (*appTimer, error) {
 	tm := c.t.Proc.Timers[id]
 	if id < 0 || tm == nil {
 		return nil, unix.EINVAL
@@ -370,13 +370,13 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 	}
 	// Linux ignores flags other than TIMER_ABSTIME.
 	k := c.k
-	k.mu.Lock()
-	tm, err := c.posixTimerLocked(id)
+	k.Mu.Lock()
+	tm, err := posixTimerLocked(c, id)
 	if err == nil && tm.Timer == nil {
 		err = unix.EINVAL // a CPU-clock timer: the client sets it
 	}
 	if err != nil {
-		k.mu.Unlock()
+		k.Mu.Unlock()
 		return 0, err
 	}
 	var s ktime.Setting
@@ -389,8 +389,8 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 		s = ktime.Setting{Enabled: true, Next: tm.Timer.Clock().Now().Add(value), Period: interval}
 	}
 	now, old := tm.Timer.Set(s, nil)
-	k.trk.Changed(tm)
-	k.mu.Unlock()
+	k.Trk.Changed(tm)
+	k.Mu.Unlock()
 	if oldAddr != 0 {
 		oi, ov := ktimer.SpecOf(now, old)
 		return 0, c.mem.CopyOut(oldAddr, ktimer.ItimerBytes(oi, ov, false))
@@ -400,8 +400,8 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 
 func sysTimerGettime(c *syscallCtx) (int64, error) {
 	id, addr := int32(c.args[0]), c.args[1]
-	c.k.mu.Lock()
-	tm, err := c.posixTimerLocked(id)
+	c.k.Mu.Lock()
+	tm, err := posixTimerLocked(c, id)
 	var interval, value time.Duration
 	if err == nil && tm.Timer == nil {
 		err = unix.EINVAL // a CPU-clock timer: the client reads it
@@ -409,7 +409,7 @@ func sysTimerGettime(c *syscallCtx) (int64, error) {
 	if err == nil {
 		interval, value = ktimer.SpecOf(tm.Timer.Get())
 	}
-	c.k.mu.Unlock()
+	c.k.Mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
@@ -420,21 +420,21 @@ func sysTimerGettime(c *syscallCtx) (int64, error) {
 // the client's: only it knows which expirations coalesced into a signal
 // still pending (the server pushes one signal per firing).
 func sysTimerGetoverrun(c *syscallCtx) (int64, error) {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
-	_, err := c.posixTimerLocked(int32(c.args[0]))
+	c.k.Mu.Lock()
+	defer c.k.Mu.Unlock()
+	_, err := posixTimerLocked(c, int32(c.args[0]))
 	return 0, err
 }
 
 func sysTimerDelete(c *syscallCtx) (int64, error) {
 	k := c.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	tm, err := c.posixTimerLocked(int32(c.args[0]))
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	tm, err := posixTimerLocked(c, int32(c.args[0]))
 	if err != nil {
 		return 0, err
 	}
-	k.deleteTimerLocked(tm)
+	deleteTimerLocked(k, tm)
 	return 0, nil
 }
 
@@ -446,17 +446,17 @@ type restoredTimer struct {
 
 // restoreTimersLocked rebuilds the timers of restored processes, not yet
 // armed: armRestoredTimers arms them once the restore is complete.
-// Precondition: k.mu held.
-func (k *clientState) restoreTimersLocked(states []*sentrypb.TimerState) []restoredTimer {
+// Precondition: k.Mu held.
+func restoreTimersLocked(k *clientState, states []*sentrypb.TimerState) []restoredTimer {
 	var out []restoredTimer
 	for _, st := range states {
-		p := k.procs[st.Pid]
-		clk := k.clocks.ByID(st.Clock)
+		p := k.Procs[st.Pid]
+		clk := k.Clocks.ByID(st.Clock)
 		if p == nil || p.Exiting || (clk == nil && !isCPUClock(st.Clock)) || p.Timers[st.Id] != nil {
-			k.log.Warn("restore: timer dropped", "pid", st.Pid, "id", st.Id, "clock", st.Clock)
+			k.Log.Warn("restore: timer dropped", "pid", st.Pid, "id", st.Id, "clock", st.Clock)
 			continue
 		}
-		tm := k.newTimerLocked(p, st.Id, st.Clock, clk)
+		tm := newTimerLocked(k, p, st.Id, st.Clock, clk)
 		tm.Notify, tm.Signo, tm.TID, tm.Value = st.Notify, st.Signo, st.Tid, st.Value
 		if st.Id >= p.NextTimerID {
 			p.NextTimerID = st.Id + 1
@@ -510,8 +510,8 @@ func isCPUClock(clockID int32) bool {
 // cpuClockExistsLocked says whether CPU clock clockID names a live
 // process, or a live thread of caller p, for a timer of p (Linux's
 // encoding: ^id << 3 | per-thread 4 | which, which 3 invalid; id 0 is the
-// caller). Precondition: k.mu held.
-func (k *clientState) cpuClockExistsLocked(p *process, clockID int32) bool {
+// caller). Precondition: k.Mu held.
+func cpuClockExistsLocked(k *clientState, p *process, clockID int32) bool {
 	if clockID >= 0 {
 		return true
 	}
@@ -522,10 +522,10 @@ func (k *clientState) cpuClockExistsLocked(p *process, clockID int32) bool {
 	case id == 0:
 		return true
 	case perThread:
-		t := k.threads[id]
+		t := k.Threads[id]
 		return t != nil && !t.Killed && t.Proc == p
 	default:
-		p := k.procs[id]
+		p := k.Procs[id]
 		return p != nil && !p.Exiting
 	}
 }

@@ -29,19 +29,19 @@ import (
 type dentry = vfs.Dentry
 
 var (
-	_ vfs.Kernel = (*clientState)(nil)
+	_ vfs.Kernel = (*kernelPorts)(nil)
 	_ vfs.Caller = (*syscallCtx)(nil)
 )
 
 // KillPriv is vfs.Kernel's: killPriv for the kernel's call c.
-func (k *clientState) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
-	callOf(c).killPriv(d, h, a)
+func (kp *kernelPorts) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
+	killPriv(callOf(c), d, h, a)
 }
 
 // HandleOf is vfs.VFS.PinHandle for the duration of system call c: the pin is
 // dropped when c's handler returns (syscallCtx.unpinAll).
 func (c *syscallCtx) HandleOf(d *dentry) (uint64, error) {
-	h, err := c.k.vfs.PinHandle(d)
+	h, err := c.k.VFS.PinHandle(d)
 	if err == nil {
 		c.pinned = append(c.pinned, d)
 	}
@@ -49,23 +49,23 @@ func (c *syscallCtx) HandleOf(d *dentry) (uint64, error) {
 }
 
 // unpinAll drops the pins c's handler took. c may be nil.
-func (c *syscallCtx) unpinAll() {
+func unpinAll(c *syscallCtx) {
 	if c == nil {
 		return
 	}
 	for _, d := range c.pinned {
-		c.k.vfs.Unpin(d)
+		c.k.VFS.Unpin(d)
 	}
 	c.pinned = nil
 }
 
 // mountBusy says a file of mount id is in use: open, a working
 // directory, or mapped.
-func (k *clientState) mountBusy(id int) bool {
+func mountBusy(k *clientState, id int) bool {
 	var ds []*dentry
-	k.mu.Lock()
+	k.Mu.Lock()
 	seen := make(map[*fdTable]bool)
-	for _, p := range k.procs {
+	for _, p := range k.Procs {
 		if p.FS != nil {
 			ds = append(ds, p.FS.Cwd)
 		}
@@ -76,21 +76,21 @@ func (k *clientState) mountBusy(id int) bool {
 		seen[t] = true
 		t.Each(func(_ int32, e fdEntry) { ds = append(ds, dentryOf(e.File)) })
 	}
-	k.mu.Unlock()
-	for _, f := range k.maps.Files() {
+	k.Mu.Unlock()
+	for _, f := range k.Maps.Files() {
 		if f != nil {
 			ds = append(ds, dentryOf(f))
 		}
 	}
-	return k.vfs.MountHolds(id, ds)
+	return k.VFS.MountHolds(id, ds)
 }
 
 // restoreMounts puts a Restore's mounts back in the table, parents first,
 // and grafts the sentry's tmpfs mounts again over their mount points
 // (their gofer directories are found by name). It returns what could not
 // be rebuilt.
-func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState) []error {
-	v := k.vfs
+func restoreMounts(k *clientState, rc *syscallCtx, recs []*sentrypb.MountState) []error {
+	v := k.VFS
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Id < recs[j].Id })
 	v.MntMu.Lock()
 	defer v.MntMu.Unlock()
@@ -121,7 +121,7 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 				if m, err = v.Mounts.Add(m); err == nil {
 					if _, err = v.GraftBind(point, src, m); err != nil {
 						v.Mounts.Remove(m.ID, true)
-						k.trk.Changed(mountID(m.ID))
+						k.Trk.Changed(mountID(m.ID))
 					}
 				}
 			}
@@ -149,7 +149,7 @@ func (k *clientState) restoreMounts(rc *syscallCtx, recs []*sentrypb.MountState)
 			}
 			if _, err := v.GraftTmpfs(point, m, false); err != nil {
 				v.Mounts.Remove(m.ID, true)
-				k.trk.Changed(mountID(m.ID))
+				k.Trk.Changed(mountID(m.ID))
 				errs = append(errs, fmt.Errorf("tmpfs %d at %q: %w", m.ID, m.Target, err))
 			}
 			continue

@@ -15,48 +15,53 @@ import (
 )
 
 // The synthesized /dev and /proc are package fsimpl/synth's
-// (clientState.synth); this file is the kernel's side: what they read of
+// (clientState.Synth); this file is the kernel's side: what they read of
 // the kernel's state (synth.Kernel) and the vfs.Kernel methods that
 // reach them.
 
-var _ synth.Kernel = (*clientState)(nil)
+var _ synth.Kernel = (*kernelPorts)(nil)
 
 // SynthLookup is vfs.Kernel's: a name in a synthesized directory.
-func (k *clientState) SynthLookup(c vfs.Caller, dir *dentry, name string) (*dentry, error) {
-	return k.synth.Lookup(c, dir, name)
+func (kp *kernelPorts) SynthLookup(c vfs.Caller, dir *dentry, name string) (*dentry, error) {
+	k := (*clientState)(kp)
+	return k.Synth.Lookup(c, dir, name)
 }
 
 // SynthReadlink is vfs.Kernel's: a synthesized symlink's target.
-func (k *clientState) SynthReadlink(c vfs.Caller, d *dentry) (string, error) {
-	return k.synth.Readlink(c, d)
+func (kp *kernelPorts) SynthReadlink(c vfs.Caller, d *dentry) (string, error) {
+	k := (*clientState)(kp)
+	return k.Synth.Readlink(c, d)
 }
 
 // MagicTarget is vfs.Kernel's: what a /proc magic link names.
-func (k *clientState) MagicTarget(c vfs.Caller, d *dentry) (*dentry, bool, error) {
-	return k.synth.MagicTarget(c, d)
+func (kp *kernelPorts) MagicTarget(c vfs.Caller, d *dentry) (*dentry, bool, error) {
+	k := (*clientState)(kp)
+	return k.Synth.MagicTarget(c, d)
 }
 
 // SynthStat is vfs.Kernel's: a synthesized file's attributes.
-func (k *clientState) SynthStat(d *dentry) *goferpb.Stat { return k.synth.Stat(d) }
+func (kp *kernelPorts) SynthStat(d *dentry) *goferpb.Stat { return kp.Synth.Stat(d) }
 
 // ProcOwner is vfs.Kernel's: the euid and egid of process pid.
-func (k *clientState) ProcOwner(pid int32) (uid, gid uint32, ok bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if p := k.procs[pid]; p != nil {
+func (kp *kernelPorts) ProcOwner(pid int32) (uid, gid uint32, ok bool) {
+	k := (*clientState)(kp)
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	if p := k.Procs[pid]; p != nil {
 		return p.Creds.EUID, p.Creds.EGID, true
 	}
 	return 0, 0, false
 }
 
 // Lookup is synth.Kernel's: whether n is a process or a live thread.
-func (k *clientState) Lookup(n int32) (isProc bool, owner int32) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if _, ok := k.procs[n]; ok {
+func (kp *kernelPorts) Lookup(n int32) (isProc bool, owner int32) {
+	k := (*clientState)(kp)
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	if _, ok := k.Procs[n]; ok {
 		return true, 0
 	}
-	if t := k.threads[n]; t != nil {
+	if t := k.Threads[n]; t != nil {
 		if _, live := t.Proc.Live[t]; live {
 			return false, t.Proc.PID
 		}
@@ -66,10 +71,11 @@ func (k *clientState) Lookup(n int32) (isProc bool, owner int32) {
 
 // IsLiveThread is synth.Kernel's: whether tid is a live thread of
 // process pid.
-func (k *clientState) IsLiveThread(pid, tid int32) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	t := k.threads[tid]
+func (kp *kernelPorts) IsLiveThread(pid, tid int32) bool {
+	k := (*clientState)(kp)
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	t := k.Threads[tid]
 	if t == nil || t.Proc.PID != pid {
 		return false
 	}
@@ -79,11 +85,12 @@ func (k *clientState) IsLiveThread(pid, tid int32) bool {
 
 // LiveThreads is synth.Kernel's: the TIDs of process pid's live
 // threads.
-func (k *clientState) LiveThreads(pid int32) []int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+func (kp *kernelPorts) LiveThreads(pid int32) []int {
+	k := (*clientState)(kp)
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	var tids []int
-	if p := k.procs[pid]; p != nil {
+	if p := k.Procs[pid]; p != nil {
 		for t := range p.Live {
 			tids = append(tids, int(t.TID))
 		}
@@ -93,16 +100,16 @@ func (k *clientState) LiveThreads(pid int32) []int {
 }
 
 // procFDFile returns (a reference to) fd of process pid.
-func (k *clientState) procFDFile(pid, fd int32) (*file, error) {
-	f, _, err := k.FD(pid, fd)
+func procFDFile(k *clientState, pid, fd int32) (*file, error) {
+	f, _, err := ports(k).FD(pid, fd)
 	return f, err
 }
 
 // fdTableOf returns process pid's fd table, nil if none.
-func (k *clientState) fdTableOf(pid int32) *fdTable {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if p := k.procs[pid]; p != nil {
+func fdTableOf(k *clientState, pid int32) *fdTable {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	if p := k.Procs[pid]; p != nil {
 		return p.FDs
 	}
 	return nil
@@ -110,8 +117,9 @@ func (k *clientState) fdTableOf(pid int32) *fdTable {
 
 // FD is synth.Kernel's: a reference to fd of process pid, and its
 // close-on-exec flag.
-func (k *clientState) FD(pid, fd int32) (*file, bool, error) {
-	tab := k.fdTableOf(pid)
+func (kp *kernelPorts) FD(pid, fd int32) (*file, bool, error) {
+	k := (*clientState)(kp)
+	tab := fdTableOf(k, pid)
 	if tab == nil {
 		return nil, false, unix.ENOENT
 	}
@@ -119,8 +127,9 @@ func (k *clientState) FD(pid, fd int32) (*file, bool, error) {
 }
 
 // FDs is synth.Kernel's: the fds of process pid.
-func (k *clientState) FDs(pid int32) ([]int32, bool) {
-	tab := k.fdTableOf(pid)
+func (kp *kernelPorts) FDs(pid int32) ([]int32, bool) {
+	k := (*clientState)(kp)
+	tab := fdTableOf(k, pid)
 	if tab == nil {
 		return nil, false
 	}
@@ -128,23 +137,25 @@ func (k *clientState) FDs(pid int32) ([]int32, bool) {
 }
 
 // PIDs is synth.Kernel's: the processes, sorted.
-func (k *clientState) PIDs() []int {
-	k.mu.Lock()
-	pids := make([]int, 0, len(k.procs))
-	for pid := range k.procs {
+func (kp *kernelPorts) PIDs() []int {
+	k := (*clientState)(kp)
+	k.Mu.Lock()
+	pids := make([]int, 0, len(k.Procs))
+	for pid := range k.Procs {
 		pids = append(pids, int(pid))
 	}
-	k.mu.Unlock()
+	k.Mu.Unlock()
 	sort.Ints(pids)
 	return pids
 }
 
 // Links is synth.Kernel's: process pid's working directory and
 // executable.
-func (k *clientState) Links(pid int32) (cwd, exe *dentry, err error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	p := k.procs[pid]
+func (kp *kernelPorts) Links(pid int32) (cwd, exe *dentry, err error) {
+	k := (*clientState)(kp)
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	p := k.Procs[pid]
 	if p == nil || p.Zombie {
 		return nil, nil, unix.ENOENT
 	}
@@ -156,7 +167,7 @@ func (k *clientState) Links(pid int32) (cwd, exe *dentry, err error) {
 
 // FileName is synth.Kernel's: /proc/<pid>/fd/<n>'s name of a pipe end or
 // a stdio file.
-func (k *clientState) FileName(f *file) (string, bool) {
+func (kp *kernelPorts) FileName(f *file) (string, bool) {
 	switch impl := f.Impl.(type) {
 	case *pipeEnd:
 		return fmt.Sprintf("pipe:[%d]", impl.p.Ino()), true
@@ -170,19 +181,19 @@ func (k *clientState) FileName(f *file) (string, bool) {
 }
 
 // CallerIDs is synth.Kernel's: the PID and TID of call c.
-func (k *clientState) CallerIDs(c vfs.Caller) (pid, tid int32) {
+func (kp *kernelPorts) CallerIDs(c vfs.Caller) (pid, tid int32) {
 	sc := callOf(c)
-	return sc.pid(), sc.tid()
+	return callPid(sc), callTid(sc)
 }
 
 // Source is synth.Kernel's: the state procfs renders.
-func (k *clientState) Source() procfs.Source { return procSource{k} }
+func (kp *kernelPorts) Source() procfs.Source { return procSource{(*clientState)(kp)} }
 
 // reopenGoferFile opens a new description of of's file, as open of
 // /proc/<pid>/fd/<n> does on Linux: the same inode, whatever became of its
 // name, through a clone of of's gofer handle.
-func (c *syscallCtx) reopenGoferFile(of *file, g *vfs.GoferFile, flags, kept uint32) (*file, error) {
-	v := c.k.vfs
+func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint32) (*file, error) {
+	v := c.k.VFS
 	acc := flags & unix.O_ACCMODE
 	var mask uint32
 	if acc != unix.O_WRONLY {
@@ -195,7 +206,7 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *vfs.GoferFile, flags, kept uin
 	if err != nil {
 		return nil, err
 	}
-	if !c.callerCreds().Permits(vfs.AttrsOfStat(st), mask) {
+	if !callerCreds(c).Permits(vfs.AttrsOfStat(st), mask) {
 		return nil, unix.EACCES
 	}
 	if g.Memfd != nil && flags&unix.O_TRUNC != 0 {
@@ -205,7 +216,7 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *vfs.GoferFile, flags, kept uin
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	w, err := c.k.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.Handle, Clone: true})
+	w, err := c.k.Gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.Handle, Clone: true})
 	if err := syserr.FromGofer("clone", w.GetErrno(), err); err != nil {
 		return nil, err
 	}
@@ -213,9 +224,9 @@ func (c *syscallCtx) reopenGoferFile(of *file, g *vfs.GoferFile, flags, kept uin
 		return nil, fmt.Errorf("clone answered %d files: %w", len(w.Files), unix.EIO)
 	}
 	h := w.Files[0].Handle.Id
-	r, err := c.k.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
+	r, err := c.k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
 	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-		c.k.releases.Release([]uint64{h})
+		c.k.Releases.Release([]uint64{h})
 		return nil, err
 	}
 	return newFile(vfs.NewGoferFile(v, h, g.FH, g.Memfd), dentryOf(of), kept), nil

@@ -66,13 +66,13 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 			})
 			run := func(tid int32, seq uint64, sysno uint64, args ...uint64) *sentrypb.Reply {
 				t.Helper()
-				k.mu.Lock()
-				th := k.threads[tid]
-				k.mu.Unlock()
+				k.Mu.Lock()
+				th := k.Threads[tid]
+				k.Mu.Unlock()
 				if th == nil {
 					t.Fatalf("no thread %d", tid)
 				}
-				return k.dispatch(th, seq, &sentrypb.Syscall{Sysno: int32(sysno), Args: args}, make(chan struct{}), nil)
+				return dispatch(k, th, seq, &sentrypb.Syscall{Sysno: int32(sysno), Args: args}, make(chan struct{}), nil)
 			}
 
 			fork := run(1, 1, unix.SYS_CLONE, uint64(unix.SIGCHLD))
@@ -90,13 +90,13 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 			// wait reaps it in the window between sysExitGroup's unlock
 			// and its deferred pushes (the SIGCHLD for the parent),
 			// before either reply is built.
-			k.mu.Lock()
+			k.Mu.Lock()
 			var d deferred
-			k.exitProcessLocked(k.procs[child], exitWaitStatus(3), &d)
-			k.mu.Unlock()
+			exitProcessLocked(k, k.Procs[child], exitWaitStatus(3), &d)
+			k.Mu.Unlock()
 			wargs := tc.wait(child)
 			wait := run(1, 3, wargs[0], wargs[1:]...)
-			d.Run(k.out)
+			d.Run(k.Out)
 			exit := &sentrypb.Reply{Seq: 2, Action: &sentrypb.Reply_Exit{Exit: &sentrypb.ExitAction{Group: true, WaitStatus: exitWaitStatus(3)}}}
 			if wait.Errno != 0 {
 				t.Fatalf("wait: %v", unix.Errno(wait.Errno))
@@ -138,9 +138,9 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 				}
 			}
 			// And the pid is free once that reply is built.
-			k.mu.Lock()
-			_, inUse := k.procs[child]
-			k.mu.Unlock()
+			k.Mu.Lock()
+			_, inUse := k.Procs[child]
+			k.Mu.Unlock()
 			if inUse {
 				t.Errorf("process %d is still in the table after the wait's reply", child)
 			}

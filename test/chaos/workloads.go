@@ -275,8 +275,11 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		// directory, EEXIST but the first time; stat; unlink, ENOENT;
 		// create), with the directory renamed away every seventh
 		// file: the client answers the mkdirs of directories it knows
-		// exist from its path cache, and each answer must be the
-		// model's, though a kill takes the leases with the server.
+		// exist from its path cache and posts each creation (the
+		// unlink's lease says the name is missing) with the fd it
+		// chose, and each answer must be the model's, though a kill
+		// takes the leases with the server and finds creations and
+		// writes behind in flight.
 		Name:    "tar-names",
 		Script:  `./prog 400; rm prog; find t -type f | wc -l; ls t | wc -l`,
 		CSource: tarnamesC,

@@ -155,3 +155,56 @@ func TestWriteBehindErrorServerKill(t *testing.T) {
 		t.Errorf("%d fsyncs reported ENOSPC, want 2 (the writes written behind):\n%s", n, got.Stderr)
 	}
 }
+
+// TestRevokeBeforeCreate runs testdata/revoke/createrace.c as a creator
+// and another party in two sandboxes on one server (one gofer), and as
+// two host processes: both create (O_EXCL) and remove one name, over and
+// over; the creator's creations are posted while its path cache holds
+// the name's absence (its unlink's ENOENT). A creation in a directory is
+// made only once the other holders of leases on its names acknowledged
+// their revocation, after the calls they posted before: so a posted
+// creation never meets the other's on the server (it would fail there
+// with EEXIST, and the fd the application was told of answer EBADF), and
+// the creator sees what Linux allows (EEXIST, or an fd that is open).
+func TestRevokeBeforeCreate(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := revokeProgram(t, "createrace")
+	const rounds = 3000
+	run := func(t *testing.T, argv func(role, dir string) []string) string {
+		dir := t.TempDir()
+		r, out, err := tu.RunBeside(t, 3*time.Minute, dir, argv("other", dir), append(argv("creator", dir), strconv.Itoa(rounds)))
+		if err != nil || out != "other: done\n" {
+			t.Fatalf("other: %v\n%s", err, out)
+		}
+		if r.ExitCode != 0 {
+			t.Errorf("creator: exit %d\n%s%s", r.ExitCode, r.Stdout, r.Stderr)
+		}
+		t.Log(strings.TrimSpace(r.Stderr))
+		return r.Stdout
+	}
+	start := time.Now()
+	native := run(t, func(role, dir string) []string { return []string{prog, role, dir} })
+	t.Logf("natively: %d rounds in %v", rounds, time.Since(start))
+	sock, logs := t.TempDir(), t.TempDir()
+	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
+	bin := tu.Binary(t)
+	start = time.Now()
+	sandboxed := run(t, func(role, dir string) []string {
+		return []string{bin, "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
+			"--debug-log", filepath.Join(logs, role+".log"), "--", prog, role, dir}
+	})
+	t.Logf("in two sandboxes: %d rounds in %v", rounds, time.Since(start))
+	if sandboxed != native {
+		t.Errorf("the creator in a sandbox said %q, natively %q", sandboxed, native)
+	}
+	log, err := os.ReadFile(filepath.Join(logs, "creator.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := createsOf(t, string(log))
+	t.Logf("the creator posted %d creations", n)
+	if n < rounds/20 {
+		t.Errorf("the creator posted %d creations in %d rounds: the test tested little", n, rounds)
+	}
+}

@@ -35,8 +35,8 @@
 // auth, ksignal, ktimer, memacct, replay) must not.
 //
 // Lock order: File.OffMu is first in the server's order (held across
-// gofer RPCs, before clientState.mu). Async.mu is a leaf, taken with or
-// without clientState.mu held and never held while signalling. A
+// gofer RPCs, before clientState.Mu). Async.mu is a leaf, taken with or
+// without clientState.Mu held and never held while signalling. A
 // description's atomics (Flags, ID, OffRep, WBErr, ...) need no lock;
-// OffCommitted is written under clientState.mu.
+// OffCommitted is written under clientState.Mu.
 package fdesc

@@ -184,6 +184,11 @@ type Observer interface {
 	// made; it is made once Changing returns, and end is called after
 	// it (and after Changed), whatever its outcome.
 	Changing(ctx context.Context, inodes []*goferpb.InodeID) (end func())
+	// NamesChanging: a name is about to be made in directory dev/ino
+	// (Create, Mkdir, Symlink, Mknod, Link, Rename into it), which may
+	// make a creation of the name fail; it is made once NamesChanging
+	// returns, and end is called after it (and after NamesChanged).
+	NamesChanging(ctx context.Context, dev, ino uint64) (end func())
 }
 
 // changingKey marks a context with the inodes its Unlink or Rename will
@@ -222,6 +227,22 @@ func (a *AttrCache) changing(ctx context.Context, h, dir uint64) func() {
 		return func() {}
 	}
 	return a.obs.Changing(ctx, ids)
+}
+
+// namesChanging tells the observer that a name is about to be made in
+// the directory of handle dir, if the cache knows its inode; it returns
+// the function that ends the change.
+func (a *AttrCache) namesChanging(ctx context.Context, dir uint64) func() {
+	if a.obs == nil {
+		return func() {}
+	}
+	a.mu.Lock()
+	k, ok := a.handles[dir]
+	a.mu.Unlock()
+	if !ok {
+		return func() {}
+	}
+	return a.obs.NamesChanging(ctx, k.dev, k.ino)
 }
 
 // openRights are the SetStat fields that decide who may open a file.
@@ -340,7 +361,10 @@ func (a *AttrCache) NamesMadeIn(dir uint64) uint64 {
 }
 
 // nameMade counts a call that may have made a name in the directories of
-// handles dirs, once its reply is in (see names, madeIn).
+// handles dirs, once its reply is in (see names, madeIn), and before the
+// observer is told (namesChanged): a path lease granted after the
+// observer moved its count must come from a walk that no longer trusts
+// a negative dentry the name's creation made stale.
 func (a *AttrCache) nameMade(dirs ...uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -636,6 +660,9 @@ func (a *AttrCache) Walk(ctx context.Context, req *goferpb.WalkRequest, opts ...
 			a.changed(ctx, f.GetHandle().GetId(), st)
 		}
 		a.openedForRead(f.GetHandle().GetId(), req.GetOpenFlags())
+		if p := r.GetPath(); p != nil {
+			a.learn(p.GetId(), st, start)
+		}
 	}
 	return r, err
 }
@@ -864,9 +891,10 @@ func (a *AttrCache) created(dir uint64, h *goferpb.Handle, st, dirSt *goferpb.St
 }
 
 func (a *AttrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts ...grpc.CallOption) (*goferpb.CreateReply, error) {
-	defer a.nameMade(req.GetDir())
+	defer a.namesChanging(ctx, req.GetDir())()
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Create(ctx, req, opts...)
+	a.nameMade(req.GetDir())
 	if err != nil || r.GetErrno() != 0 {
 		a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	} else {
@@ -883,9 +911,10 @@ func (a *AttrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts
 }
 
 func (a *AttrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts ...grpc.CallOption) (*goferpb.MkdirReply, error) {
-	defer a.nameMade(req.GetDir())
+	defer a.namesChanging(ctx, req.GetDir())()
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mkdir(ctx, req, opts...)
+	a.nameMade(req.GetDir())
 	if err != nil || r.GetErrno() != 0 {
 		a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	} else {
@@ -898,9 +927,10 @@ func (a *AttrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts .
 }
 
 func (a *AttrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, opts ...grpc.CallOption) (*goferpb.SymlinkReply, error) {
-	defer a.nameMade(req.GetDir())
+	defer a.namesChanging(ctx, req.GetDir())()
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Symlink(ctx, req, opts...)
+	a.nameMade(req.GetDir())
 	if err != nil || r.GetErrno() != 0 {
 		a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	} else {
@@ -913,9 +943,10 @@ func (a *AttrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, op
 }
 
 func (a *AttrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts ...grpc.CallOption) (*goferpb.MknodReply, error) {
-	defer a.nameMade(req.GetDir())
+	defer a.namesChanging(ctx, req.GetDir())()
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Mknod(ctx, req, opts...)
+	a.nameMade(req.GetDir())
 	if err != nil || r.GetErrno() != 0 {
 		a.drop(req.GetDir()) // and after: a listing during it is not trusted
 	} else {
@@ -928,10 +959,11 @@ func (a *AttrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts .
 }
 
 func (a *AttrCache) Link(ctx context.Context, req *goferpb.LinkRequest, opts ...grpc.CallOption) (*goferpb.LinkReply, error) {
-	defer a.nameMade(req.GetDir())
+	defer a.namesChanging(ctx, req.GetDir())()
 	a.drop(req.GetDir())
 	start := a.drop(req.GetTarget())
 	r, err := a.GoferClient.Link(ctx, req, opts...)
+	a.nameMade(req.GetDir())
 	var st *goferpb.Stat
 	if err == nil && r.GetErrno() == 0 {
 		st = r.GetStat()
@@ -958,9 +990,10 @@ func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 }
 
 func (a *AttrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts ...grpc.CallOption) (*goferpb.RenameReply, error) {
-	defer a.nameMade(req.GetOldDir(), req.GetNewDir())
 	defer a.changing(ctx, 0, req.GetOldDir())()
+	defer a.namesChanging(ctx, req.GetNewDir())()
 	r, err := a.GoferClient.Rename(ctx, req, opts...)
+	a.nameMade(req.GetOldDir(), req.GetNewDir())
 	if err != nil || r.GetErrno() == 0 {
 		a.removed(ctx)
 		a.dropAll()

@@ -32,9 +32,13 @@
 //     own changes at once. Its Observer (the server's read leases) is
 //     told of every change of a file that goes through it and of every
 //     attribute the gofer reports, with no lock of the cache held, and,
-//     before it is made, of a change that may make an open fail
-//     (Changing: an Unlink or Rename of the inodes its caller names,
-//     WithChanging; a SetStat of the mode or owner).
+//     before it is made, of a change that may make an open or a creation
+//     fail (Changing: an Unlink or Rename of the inodes its caller names,
+//     WithChanging; a SetStat of the mode or owner; NamesChanging: a name
+//     made in a directory). A call that may make a name counts it
+//     (nameMade) as soon as the gofer answered, before the observer is
+//     told, so a lease granted after that is from a walk that no longer
+//     trusts a negative dentry the name made stale.
 //
 // Dependencies: proto/goferpb, transport (the framed wire and fd
 // passing) and sentry/server/donated. It knows nothing of the server's

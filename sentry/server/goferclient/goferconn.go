@@ -478,6 +478,13 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message, gif
 			if r.Open && errno == 0 && i == len(r.Names)-1 && rep.(*goferpb.WalkReply).OpenErrno == 0 {
 				e.recordOpen(r.OpenFlags) // a walk-open
 				adopt(e, f.GetStat())
+				// WalkReply.path: the same file's unopened handle.
+				if p := g.handles[rep.(*goferpb.WalkReply).GetPath().GetId()]; p != nil && p != e {
+					p.parent, p.name = e.parent, e.name
+					if st := f.GetStat(); st != nil {
+						p.ino, p.hasIno, p.dev = st.Ino, true, st.Dev
+					}
+				}
 			}
 		}
 	case interface {

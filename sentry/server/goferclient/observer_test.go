@@ -91,6 +91,10 @@ func (r *recorder) Changing(_ context.Context, inodes []*goferpb.InodeID) func()
 	}
 	return func() { r.got = append(r.got, "change ended") }
 }
+func (r *recorder) NamesChanging(_ context.Context, dev, ino uint64) func() {
+	r.got = append(r.got, fmt.Sprintf("names changing in %d/%d", dev, ino))
+	return func() { r.got = append(r.got, "names change ended") }
+}
 
 // TestObserverSeesChanges checks that every change of a file that goes
 // through the cache, and every attribute the gofer reports, reaches the
@@ -133,9 +137,12 @@ func TestObserverSeesChanges(t *testing.T) {
 		{"create (a name is made)", func(a *AttrCache) {
 			a.Create(ctx, &goferpb.CreateRequest{Dir: 2, Name: "n"})
 		}, []string{"names changed somewhere"}},
-		{"create in a directory the cache knows", func(a *AttrCache) {
+		{"create in a directory the cache knows is announced", func(a *AttrCache) {
 			a.Create(ctx, &goferpb.CreateRequest{Dir: 1, Name: "n"})
-		}, []string{"names changed in 1/10"}},
+		}, []string{"names changing in 1/10", "names changed in 1/10", "names change ended"}},
+		{"rename into a directory the cache knows is announced", func(a *AttrCache) {
+			a.Rename(ctx, &goferpb.RenameRequest{OldDir: 2, OldName: "f", NewDir: 1, NewName: "g"})
+		}, []string{"names changing in 1/10", "changed 1/10", "changed 1/11", "names changed somewhere", "names changed in 1/10", "names change ended"}},
 		{"mkdir that failed with EEXIST", func(a *AttrCache) {
 			a.Mkdir(ctx, &goferpb.MkdirRequest{Dir: 2, Name: "f"})
 		}, nil},

@@ -5,6 +5,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
@@ -94,4 +95,15 @@ func (s *Sockets) Release() {
 		s.net.Destroy()
 		s.net = nil
 	}
+}
+
+// RestoredPair is a socketpair being rebuilt by a Restore: both ends are
+// made when the first is restored; the queued data goes in once both had
+// their chance. Only the Restore that made it changes it (under the kernel
+// lock).
+type RestoredPair struct {
+	Conn   *unixsock.Conn
+	Ends   [2]*socket.Unix
+	Files  [2]*fdesc.File
+	Queued [2][][]byte
 }

@@ -15,5 +15,5 @@
 // owns no goroutines.
 //
 // Lock order: a Tracee has no lock of its own; its owner's lock
-// (clientState.mu) protects every field and method.
+// (clientState.Mu) protects every field and method.
 package ptrace

@@ -24,26 +24,37 @@ import (
 // seen the old state.
 
 // BeginChange announces that a change of inodes (read-lease keys,
-// dev/ino) is about to be made through this server: every lease on them
-// (read leases and the path leases of their inode numbers) is revoked,
+// dev/ino, or path keys: a directory's names, BeginNamesChange) is about
+// to be made through this server: every lease on them (read leases and
+// the path leases of their inode numbers) is revoked,
 // and BeginChange returns once each holder other than HolderOf(ctx)
-// acknowledged or its leases expired (how many expired: expired). No
-// lease on them is granted until end is called, after the change and its
-// Changed.
+// acknowledged or its leases expired (how many expired: expired); the
+// leases of HolderOf(ctx) stay for its Changed to revoke. No lease on
+// them is granted until end is called, after the change and its Changed.
 func (r *Registry) BeginChange(ctx context.Context, inodes []Key) (end func(), expired int) {
 	if len(inodes) == 0 {
 		return func() {}, 0
 	}
-	keys := make([]Key, 0, 4*len(inodes))
+	keys := make([]Key, 0, (1+int(numPathKinds))*len(inodes))
 	for _, k := range inodes {
 		keys = append(keys, k)
 		if !isPathKey(k) {
-			keys = append(keys, PathKey(PathSearch, k.Ino), PathKey(PathAttrs, k.Ino), PathKey(PathNames, k.Ino))
+			keys = append(keys, inodePathKeys(k.Ino)...)
 		}
 	}
+	// No pathGen move: a path grant begun before that ends during the
+	// change finds a key of it changing if its walk touched the inodes,
+	// and one that ends after finds the move of the change's own
+	// Changed; a grant of the change's own call that counts its changes
+	// (PathTicket.After) stays valid.
+	// The caller's own leases stay until its Changed, after the change,
+	// revokes them (before its reply): a change of another client that
+	// comes meanwhile must wait for this client's acknowledgment, which
+	// comes after this change if this call is a posted one that relied on
+	// them (a creation posted on a name's absence).
+	self := HolderOf(ctx)
 	r.mu.Lock()
 	now := r.now()
-	r.pathGen++
 	r.changing++
 	var revs []revocation
 	for _, key := range keys {
@@ -54,7 +65,7 @@ func (r *Registry) BeginChange(ctx context.Context, inodes []Key) (end func(), e
 		}
 		e.changing++
 		e.changes++
-		revs = append(revs, r.revokeLocked(e, now)...)
+		revs = append(revs, r.revokeButLocked(e, now, self)...)
 	}
 	r.mu.Unlock()
 	expired = r.finish(ctx, revs)
@@ -69,4 +80,14 @@ func (r *Registry) BeginChange(ctx context.Context, inodes []Key) (end func(), e
 			}
 		}
 	}, expired
+}
+
+// BeginNamesChange is BeginChange for a name about to be made in
+// directory inode ino (a creation, a link, a rename into it): the leases
+// DirChanged revokes (the answers that end at the directory or found a
+// name missing in it, and its complete names but the caller's own) go
+// first, so that a creation another client posted
+// on a name's absence is made before this one.
+func (r *Registry) BeginNamesChange(ctx context.Context, ino uint64) (end func(), expired int) {
+	return r.BeginChange(ctx, []Key{PathKey(PathAttrs, ino), PathKey(PathNames, ino), PathKey(PathComplete, ino)})
 }

@@ -8,9 +8,10 @@ import (
 
 // TestBeginChange checks a change announced before it is made: the
 // leases on the inode (read and path) are revoked at once, BeginChange
-// returns only after the holder acknowledged (or its leases expired;
-// never waiting for the caller's own client), and no lease on the inode
-// is granted until the change ends, while other inodes' still are.
+// returns only after the holder acknowledged (or its leases expired);
+// the caller's own client is not waited for, and its leases stay until
+// the change's Changed; no lease on the inode is granted until the
+// change ends, while other inodes' still are.
 func TestBeginChange(t *testing.T) {
 	const ino = 10
 	inode := Key{Dev: 1, Ino: ino}
@@ -63,8 +64,10 @@ func TestBeginChange(t *testing.T) {
 				t.Errorf("BeginChange returned after %v with %d expired; want %d expired after %v to %v",
 					took, expired, tc.wantExpired, tc.minWait, tc.maxWait)
 			}
-			if _, live := r.Live(h, inode); live {
-				t.Errorf("read lease %d still live during the change", readID)
+			// The caller's own leases stay for its Changed, after the
+			// change.
+			if _, live := r.Live(h, inode); live != tc.own {
+				t.Errorf("read lease %d live during the change: %v, want %v", readID, live, tc.own)
 			}
 			again, _, _, ok := r.GrantPath(h, r.BeginPath(), []Key{PathKey(PathSearch, ino)})
 			if ok {
@@ -75,6 +78,12 @@ func TestBeginChange(t *testing.T) {
 			}
 			if _, _, _, ok := r.GrantPath(h, r.BeginPath(), []Key{PathKey(PathSearch, other.Ino)}); !ok && tc.wantExpired == 0 {
 				t.Error("a path grant on another inode refused during the change")
+			}
+			if tc.own {
+				r.Changed(ctx, inode)
+				if _, live := r.Live(h, inode); live {
+					t.Errorf("read lease %d live after the change's Changed", readID)
+				}
 			}
 			end()
 			if tc.wantExpired == 0 {
@@ -98,5 +107,53 @@ func TestBeginChangeLeavesNoEntries(t *testing.T) {
 	end()
 	if len(r.files) != 0 || r.changing != 0 {
 		t.Errorf("after the change: %d entries, %d changes left", len(r.files), r.changing)
+	}
+}
+
+// TestBeginNamesChange checks that a name about to be made in a
+// directory revokes, first, the answers that found a name missing in it
+// or end at it, not those that only crossed it, and that no such answer
+// is granted until the change ends.
+func TestBeginNamesChange(t *testing.T) {
+	const dir = 20
+	tests := []struct {
+		name        string
+		keys        []Key
+		wantRevoked bool
+	}{
+		{"a name found missing", []Key{PathKey(PathSearch, dir), PathKey(PathNames, dir)}, true},
+		{"the directory's attributes", []Key{PathKey(PathSearch, dir), PathKey(PathAttrs, dir)}, true},
+		{"a walk that crossed it", []Key{PathKey(PathSearch, dir), PathKey(PathSearch, dir+1)}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(time.Minute)
+			c := newClient(r, true)
+			ids, _, _, ok := r.GrantPath(c.h, r.BeginPath(), tc.keys)
+			if !ok {
+				t.Fatal("grant refused")
+			}
+			end, expired := r.BeginNamesChange(context.Background(), dir)
+			if expired != 0 {
+				t.Errorf("%d waits expired", expired)
+			}
+			revoked := false
+			for _, id := range c.revoked {
+				for _, mine := range ids {
+					revoked = revoked || id == mine
+				}
+			}
+			if revoked != tc.wantRevoked {
+				t.Errorf("revoked %v of %v before the change, want revoked: %v", c.revoked, ids, tc.wantRevoked)
+			}
+			_, _, _, again := r.GrantPath(c.h, r.BeginPath(), tc.keys)
+			if again == tc.wantRevoked {
+				t.Errorf("granted again during the change: %v, want %v", again, !tc.wantRevoked)
+			}
+			end()
+			if _, _, _, ok := r.GrantPath(c.h, r.BeginPath(), tc.keys); !ok {
+				t.Error("grant refused after the change ended")
+			}
+		})
 	}
 }

@@ -9,7 +9,9 @@
 // (stat, access, readlink of a path; docs/ARCHITECTURE.md, "The client's
 // path cache"). Changed revokes every kind of the inode's number,
 // DirChanged a directory's attributes and missing names, ChangedPaths
-// all of them; a path grant (BeginPath, GrantPath) fails if any of these
+// all of them; a directory's complete names (PathComplete, held by the
+// client that made it) are revoked by every change of it but its
+// holder's own (HolderOf of the change's context); a path grant (BeginPath, GrantPath) fails if any of these
 // ran since it began, and gives a client asking again the lease it holds
 // on a key.
 //
@@ -27,9 +29,12 @@
 // client needs no wait, because its revocation is sent before the
 // change's reply on the same ordered stream. A change that may make an
 // open fail is announced before it is made (BeginChange, change.go): the
-// same revocation and wait come first, and the inodes are marked
-// changing (fileLeases.changing, Registry.changing) until it ends, so
-// that no grant is made on them meanwhile.
+// same revocation and wait come first (but for the caller's own leases,
+// which its Changed revokes after the change: another client's change
+// meanwhile then waits for the caller's acknowledgment, which follows
+// the calls it posted), and the inodes (BeginNamesChange: a directory's
+// names) are marked changing (fileLeases.changing, Registry.changing)
+// until it ends, so that no grant is made on them meanwhile.
 //
 // What it does not own: sending. A Holder queues its revocations and
 // calls its kick function; the server's glue (sentry/server/readlease.go)

@@ -29,6 +29,13 @@ const (
 	// PathNames: a lookup in the directory failed (ENOENT). A name made
 	// in it revokes it.
 	PathNames
+	// PathComplete: the holder knows the directory's every name and its
+	// mode and owner (it made the directory: empty at birth). Every
+	// change of the inode or its names revokes it but the holder's own
+	// (HolderOf of the change's context), whose effect the holder applies
+	// to its copy itself; a change whose directory is not known
+	// (ChangedPaths, ChangedAll) revokes the holder's too.
+	PathComplete
 	numPathKinds
 )
 
@@ -59,6 +66,16 @@ func AttrsKey(ino uint64, dir bool) Key {
 // isPathKey says whether k is a PathKey.
 func isPathKey(k Key) bool {
 	return k.Dev <= pathDevBase && k.Dev > pathDevBase-uint64(numPathKinds)
+}
+
+// PathKindOf returns the kind of path key k (ok false: k is no PathKey);
+// its inode number is k.Ino. A client that posts a change mirrors the
+// revocation it will bring with it (PathLease.kinds).
+func PathKindOf(k Key) (kind PathKind, ok bool) {
+	if !isPathKey(k) {
+		return 0, false
+	}
+	return PathKind(pathDevBase - k.Dev), true
 }
 
 // maxPathLeasesPerHolder bounds one client's live leases when a path
@@ -156,9 +173,10 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 // DirChanged says that a name was made in or removed from directory
 // inode ino through this server: the leases of the answers that end at
 // it (PathAttrs) or found a name missing in it (PathNames) are revoked,
-// as Changed revokes.
+// as Changed revokes, and its complete names (PathComplete) but the
+// changing client's own.
 func (r *Registry) DirChanged(ctx context.Context, ino uint64) int {
-	return r.changeKeys(ctx, []Key{PathKey(PathAttrs, ino), PathKey(PathNames, ino)})
+	return r.changeKeys(ctx, []Key{PathKey(PathAttrs, ino), PathKey(PathNames, ino), PathKey(PathComplete, ino)})
 }
 
 // ChangedPaths revokes every path lease (a change of names whose

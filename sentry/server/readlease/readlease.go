@@ -315,8 +315,17 @@ type revocation struct {
 // revokeLocked takes every lease off e and queues their revocation on
 // their holders. Precondition: r.mu.
 func (r *Registry) revokeLocked(e *fileLeases, now time.Time) []revocation {
+	return r.revokeButLocked(e, now, nil)
+}
+
+// revokeButLocked is revokeLocked but for the leases of holder keep
+// (nil: none), which stay. Precondition: r.mu.
+func (r *Registry) revokeButLocked(e *fileLeases, now time.Time, keep *Holder) []revocation {
 	var out []revocation
 	for h, ls := range e.holders {
+		if h == keep {
+			continue
+		}
 		var ids []uint64
 		var last time.Time
 		for id, exp := range ls {
@@ -337,8 +346,8 @@ func (r *Registry) revokeLocked(e *fileLeases, now time.Time) []revocation {
 			out = append(out, revocation{h: h, epoch: h.epoch, expiry: last})
 		}
 		h.mu.Unlock()
+		delete(e.holders, h)
 	}
-	clear(e.holders)
 	return out
 }
 
@@ -362,12 +371,13 @@ func (r *Registry) Changed(ctx context.Context, k Key) int {
 	if !isPathKey(k) {
 		// Path keys name the inode number alone: a file of another
 		// device with the same number only loses its answers too.
-		keys = append(keys, PathKey(PathSearch, k.Ino), PathKey(PathAttrs, k.Ino), PathKey(PathNames, k.Ino))
+		keys = append(keys, inodePathKeys(k.Ino)...)
 	}
 	return r.changeKeys(ctx, keys)
 }
 
-// changeKeys revokes every lease on keys (see Changed).
+// changeKeys revokes every lease on keys (see Changed) but the
+// caller's own on a directory's complete names (PathComplete).
 func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 	r.mu.Lock()
 	now := r.now()
@@ -379,11 +389,24 @@ func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 			continue
 		}
 		e.changes++
-		revs = append(revs, r.revokeLocked(e, now)...)
+		var keep *Holder
+		if kind, ok := PathKindOf(key); ok && kind == PathComplete {
+			keep = HolderOf(ctx)
+		}
+		revs = append(revs, r.revokeButLocked(e, now, keep)...)
 		r.gcLocked(key, e)
 	}
 	r.mu.Unlock()
 	return r.finish(ctx, revs)
+}
+
+// inodePathKeys returns the path keys of every kind of inode number ino.
+func inodePathKeys(ino uint64) []Key {
+	keys := make([]Key, numPathKinds)
+	for kind := range numPathKinds {
+		keys[kind] = PathKey(kind, ino)
+	}
+	return keys
 }
 
 // ChangedAll is Changed for every inode (a change whose inode the caller

@@ -41,5 +41,5 @@
 // Lock order: Tracker.mu is a leaf lock (taken by Touch from anywhere,
 // with any server lock held). Derive runs without it, under the locks
 // the caller's Deriver needs (the server holds clientState.sendMu and
-// clientState.mu).
+// clientState.Mu).
 package replay

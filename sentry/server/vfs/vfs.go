@@ -345,11 +345,23 @@ func (v *VFS) ReleaseAll() {
 
 // walkOne walks name from directory handle dir.
 func (v *VFS) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
+	wf, _, _, err := v.walkOneOpen(dir, name, nil)
+	return wf, err
+}
+
+// walkOneOpen is walkOne; with open set, the walk opens the file too
+// (with open.Flags), and opened says whether it did; path is then the
+// file's unopened handle, if the gofer gave one (WalkReply.path).
+func (v *VFS) walkOneOpen(dir uint64, name string, open *PreOpened) (wf *goferpb.WalkedFile, opened bool, path uint64, err error) {
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: []string{name}})
+	req := &goferpb.WalkRequest{Dir: dir, Names: []string{name}}
+	if open != nil {
+		req.Open, req.OpenFlags, req.PathHandle = true, open.Flags, true
+	}
+	r, err := v.gofer.Walk(ctx, req)
 	if err != nil {
-		return nil, syserr.FromGofer("walk", 0, err)
+		return nil, false, 0, syserr.FromGofer("walk", 0, err)
 	}
 	if len(r.Files) > 0 && r.Files[0].GetHandle() != nil && r.Files[0].Stat != nil {
 		// Release anything beyond what we asked for.
@@ -362,17 +374,61 @@ func (v *VFS) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
 		if len(extra) > 0 {
 			v.releases.Release(extra)
 		}
-		return r.Files[0], nil
+		opened := open != nil && r.Errno == 0 && r.OpenErrno == 0 && len(r.Files) == 1
+		if p := r.GetPath().GetId(); p != 0 && !opened {
+			v.releases.Release([]uint64{p})
+		} else if opened {
+			path = p
+		}
+		return r.Files[0], opened, path, nil
 	}
 	for _, f := range r.Files {
 		if f.GetHandle() != nil {
 			v.releases.Release([]uint64{f.Handle.Id})
 		}
 	}
-	if r.Errno == 0 {
-		return nil, fmt.Errorf("walk %q: empty reply: %w", name, unix.ENOENT)
+	if p := r.GetPath().GetId(); p != 0 {
+		v.releases.Release([]uint64{p})
 	}
-	return nil, syserr.FromGofer("walk "+name, r.Errno, nil)
+	if r.Errno == 0 {
+		return nil, false, 0, fmt.Errorf("walk %q: empty reply: %w", name, unix.ENOENT)
+	}
+	return nil, false, 0, syserr.FromGofer("walk "+name, r.Errno, nil)
+}
+
+// PreOpened is a regular file that a lookup made for an open opened with
+// its gofer Walk (ResolveForOpen, LookupChildForOpen): one Walk, where a
+// lookup and then the open's walk-open were two. The open uses it
+// (TakePreOpened) if it opens that dentry with the same flags; the
+// caller releases it otherwise (ReleasePreOpened). Used by one call's
+// goroutine.
+type PreOpened struct {
+	// Flags are the gofer open flags (OpenRegular's), set by the caller.
+	Flags uint32
+	// D is the dentry opened, H its opened handle (0: none), FH its
+	// file handle; set by the lookup.
+	D  *Dentry
+	H  uint64
+	FH []byte
+}
+
+// TakePreOpened returns p's handle if it opened d with flags (then p
+// holds it no more).
+func (v *VFS) TakePreOpened(p *PreOpened, d *Dentry, flags uint32) (uint64, []byte, bool) {
+	if p == nil || p.H == 0 || p.D != d || p.Flags != flags {
+		return 0, nil, false
+	}
+	h, fh := p.H, p.FH
+	p.H, p.FH, p.D = 0, nil, nil
+	return h, fh, true
+}
+
+// ReleasePreOpened releases p's handle if the open did not take it.
+func (v *VFS) ReleasePreOpened(p *PreOpened) {
+	if p != nil && p.H != 0 {
+		v.releases.Release([]uint64{p.H})
+		p.H, p.FH, p.D = 0, nil, nil
+	}
 }
 
 // FileHandleOf returns d's gofer file handle, if known.
@@ -577,15 +633,24 @@ func errnoOr32(e int32, def unix.Errno) int32 {
 // LookupChild returns dir's child name (not "." or ".."), or the root of
 // the mount on top of it.
 func (v *VFS) LookupChild(c Caller, dir *Dentry, name string) (*Dentry, error) {
-	d, err := v.lookupName(c, dir, name)
+	return v.LookupChildForOpen(c, dir, name, nil)
+}
+
+// LookupChildForOpen is LookupChild for an open of the child with gofer
+// open flags open.Flags: a lookup that walks the gofer opens it too
+// (PreOpened; nil: none).
+func (v *VFS) LookupChildForOpen(c Caller, dir *Dentry, name string, open *PreOpened) (*Dentry, error) {
+	d, err := v.lookupName(c, dir, name, open)
 	if err != nil {
 		return nil, err
 	}
 	return v.crossMounts(d), nil
 }
 
-// lookupName returns dir's child name (not "." or "..") itself.
-func (v *VFS) lookupName(c Caller, dir *Dentry, name string) (*Dentry, error) {
+// lookupName returns dir's child name (not "." or "..") itself. With
+// open set, a lookup that walks the gofer opens the file too, and open
+// holds it if it is a regular file (PreOpened).
+func (v *VFS) lookupName(c Caller, dir *Dentry, name string, open *PreOpened) (*Dentry, error) {
 	if !dir.IsDir() {
 		return nil, unix.ENOTDIR
 	}
@@ -637,7 +702,10 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string) (*Dentry, error) {
 	if err != nil {
 		return nil, err
 	}
-	wf, err := v.walkOne(dh, name)
+	if open != nil && open.H != 0 {
+		open = nil // holds one already (a symlink's target looked up after)
+	}
+	wf, opened, path, err := v.walkOneOpen(dh, name, open)
 	if syserr.ErrnoOf(err) == unix.ENOENT {
 		v.mu.Lock()
 		v.forgetStaleLocked(dir, name, stale)
@@ -652,8 +720,22 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string) (*Dentry, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := v.InsertChild(dir, name, wf.Handle.Id, wf.Handle.FileHandle, wf.Stat)
+	h := wf.Handle.Id
+	if opened {
+		// An opened handle is the open's, not the dentry's (the gofer
+		// counts it open until released): the dentry keeps the unopened
+		// one (WalkReply.path), or none.
+		h = path
+		if wf.Stat.Mode&unix.S_IFMT != unix.S_IFREG {
+			v.releases.Release([]uint64{wf.Handle.Id})
+			opened = false
+		}
+	}
+	d := v.InsertChild(dir, name, h, wf.Handle.FileHandle, wf.Stat)
 	v.noteValid(d, removals)
+	if opened {
+		open.D, open.H, open.FH = d, wf.Handle.Id, wf.Handle.FileHandle
+	}
 	return d, nil
 }
 
@@ -958,11 +1040,18 @@ func (v *VFS) NoteListing(dir *Dentry, ents []*goferpb.Dirent, stats []*goferpb.
 // following symlinks everywhere except, unless follow, in the last
 // component.
 func (v *VFS) Resolve(c Caller, start *Dentry, path string, follow bool) (*Dentry, error) {
-	hops := 0
-	return v.resolveHops(c, start, path, follow, &hops)
+	return v.ResolveForOpen(c, start, path, follow, nil)
 }
 
-func (v *VFS) resolveHops(c Caller, start *Dentry, path string, follow bool, hops *int) (*Dentry, error) {
+// ResolveForOpen is Resolve for an open of the file path ends at with
+// gofer open flags open.Flags: the last component's lookup, if it walks
+// the gofer, opens the file too (PreOpened; nil: none).
+func (v *VFS) ResolveForOpen(c Caller, start *Dentry, path string, follow bool, open *PreOpened) (*Dentry, error) {
+	hops := 0
+	return v.resolveHops(c, start, path, follow, &hops, open)
+}
+
+func (v *VFS) resolveHops(c Caller, start *Dentry, path string, follow bool, hops *int, open *PreOpened) (*Dentry, error) {
 	if path == "" {
 		return nil, unix.ENOENT
 	}
@@ -999,7 +1088,11 @@ func (v *VFS) resolveHops(c Caller, start *Dentry, path string, follow bool, hop
 			cur = v.ParentOf(cur)
 			continue
 		}
-		child, err := v.LookupChild(c, cur, name)
+		var lastOpen *PreOpened
+		if i == last && !trailing {
+			lastOpen = open
+		}
+		child, err := v.LookupChildForOpen(c, cur, name, lastOpen)
 		if err != nil {
 			return nil, err
 		}
@@ -1039,7 +1132,7 @@ func (v *VFS) FollowLink(c Caller, dir, link *Dentry, hops *int) (*Dentry, error
 	if target == "" {
 		return nil, unix.ENOENT
 	}
-	return v.resolveHops(c, dir, target, true, hops)
+	return v.resolveHops(c, dir, target, true, hops, nil)
 }
 
 // ResolveParent resolves all of path but its last component, which it
@@ -1065,7 +1158,7 @@ func (v *VFS) ResolveParent(c Caller, start *Dentry, path string) (dir *Dentry, 
 	dir = start
 	if prefix != "" {
 		hops := 0
-		dir, err = v.resolveHops(c, start, prefix, true, &hops)
+		dir, err = v.resolveHops(c, start, prefix, true, &hops, nil)
 		if err != nil {
 			return nil, "", false, err
 		}

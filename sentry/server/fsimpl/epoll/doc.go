@@ -21,6 +21,6 @@
 //
 // Lock order: File.mu is taken before the readiness locks of the files
 // it watches (pipe.Pipe.mu, a nested File.mu: never an ancestor,
-// EPOLL_CTL_ADD refuses loops) and inside the server's clientState.mu
+// EPOLL_CTL_ADD refuses loops) and inside the server's clientState.Mu
 // when its record is built; the exclusive claims' mutex is a leaf.
 package epoll

@@ -1,0 +1,211 @@
+package client
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// creationLeases keeps, in a new path cache, answers leased as a walk
+// from "/" would have them (dir and other are directories' inode
+// numbers) and returns the cache and the key of each.
+func creationLeases(t *testing.T) (*pathCache, map[string]pathKey) {
+	t.Helper()
+	pc := newPathCache()
+	creds := &pb.ProcessState{Ruid: 1000, Euid: 1000}
+	const root, dir, other = 2, 10, 20
+	at := leaseStamp{sent: time.Now(), gen: pc.gen}
+	type leased struct {
+		id   uint64
+		kind uint32
+		ino  uint64
+	}
+	lease := func(ls ...leased) *pb.PathLease {
+		l := &pb.PathLease{Id: ls[0].id, TtlMs: 1000, Creds: creds}
+		for _, x := range ls {
+			l.Ids, l.Kinds, l.Inos = append(l.Ids, x.id), append(l.Kinds, x.kind), append(l.Inos, x.ino)
+		}
+		return l
+	}
+	key := func(sysno uintptr, path string) pathKey {
+		return pathKey{sysno: sysno, creds: credsKey(creds), start: "/", path: path}
+	}
+	keys := map[string]pathKey{
+		"stat of the directory":          key(unix.SYS_STAT, "/d"),
+		"a missing name in it":           key(unix.SYS_STAT, "/d/x"),
+		"stat of another directory":      key(unix.SYS_STAT, "/e"),
+		"a missing name in another":      key(unix.SYS_STAT, "/e/x"),
+		"the existence of a name in it":  key(existsCall, "/d/y"),
+		"an answer of an unknown lease":  key(unix.SYS_LSTAT, "/e"),
+		"the absence of the name":        key(missingCall, "/d/n"),
+		"an absence not creatable":       key(missingCall, "/e/n"),
+		"an absence in two directories?": key(missingCall, "/d/z"),
+	}
+	search := func(id, ino uint64) leased { return leased{id, pathSearchKind, ino} }
+	attrs := func(id, ino uint64) leased { return leased{id, 1, ino} }
+	names := func(id, ino uint64) leased { return leased{id, 2, ino} }
+	pc.keepAnswer(keys["stat of the directory"], lease(search(1, root), search(2, dir), attrs(3, dir)), at, pathAnswer{}, false)
+	pc.keepAnswer(keys["a missing name in it"], lease(search(1, root), search(2, dir), names(4, dir)), at, pathAnswer{errno: unix.ENOENT}, false)
+	pc.keepAnswer(keys["stat of another directory"], lease(search(1, root), search(5, other), attrs(6, other)), at, pathAnswer{}, false)
+	pc.keepAnswer(keys["a missing name in another"], lease(search(1, root), search(5, other), names(7, other)), at, pathAnswer{errno: unix.ENOENT}, false)
+	pc.keepAnswer(keys["the existence of a name in it"], lease(search(1, root), search(2, dir), search(8, 30)), at, pathAnswer{}, false)
+	// A lease without kinds (an older server): its kind is not known.
+	pc.keepAnswer(keys["an answer of an unknown lease"], &pb.PathLease{Id: 9, Ids: []uint64{9}, TtlMs: 1000, Creds: creds}, at, pathAnswer{}, false)
+	creatable := lease(search(1, root), search(2, dir), names(4, dir))
+	creatable.Creatable = true
+	pc.keepMissing(keys["the absence of the name"], creatable, at)
+	pc.keepMissing(keys["an absence not creatable"], lease(search(1, root), search(5, other), names(7, other)), at)
+	twoDirs := lease(search(1, root), names(4, dir), names(7, other))
+	twoDirs.Creatable = true
+	pc.keepMissing(keys["an absence in two directories?"], twoDirs, at)
+	return pc, keys
+}
+
+// TestPathCacheCreation checks what a posted creation in a directory
+// holds back until its reply: the answers leasing that directory's
+// attributes or missing names, and those of leases of unknown kind; not
+// another directory's, nor the existence of names.
+func TestPathCacheCreation(t *testing.T) {
+	pc, keys := creationLeases(t)
+	for _, name := range []string{"an absence not creatable", "an absence in two directories?"} {
+		if _, ok := pc.beginCreate(keys[name], nil); ok {
+			t.Errorf("%s: a creation may be posted", name)
+		}
+	}
+	dir, ok := pc.beginCreate(keys["the absence of the name"], nil)
+	if !ok || dir != 10 {
+		t.Fatalf("the absence of a creatable name: directory %d, %v; want 10, true", dir, ok)
+	}
+	if _, ok := pc.beginCreate(keys["the absence of the name"], nil); ok {
+		t.Error("the same name may be created twice")
+	}
+	blocked := func(name string) bool {
+		pc.mu.Lock()
+		defer pc.mu.Unlock()
+		a := pc.answers[keys[name]]
+		if a == nil {
+			t.Fatalf("%s: no answer kept", name)
+		}
+		return pc.blockedLocked(a)
+	}
+	tests := []struct {
+		name    string
+		blocked bool
+	}{
+		{"stat of the directory", true},
+		{"a missing name in it", true},
+		{"stat of another directory", false},
+		{"a missing name in another", false},
+		{"the existence of a name in it", false},
+		{"an answer of an unknown lease", true},
+	}
+	for _, tc := range tests {
+		if got := blocked(tc.name); got != tc.blocked {
+			t.Errorf("%s while the creation is in flight: blocked %v, want %v", tc.name, got, tc.blocked)
+		}
+	}
+	// A call waiting for the creation's reply wakes when it comes.
+	woke := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		pc.waitCreations()
+		woke <- time.Since(start)
+	}()
+	time.Sleep(5 * time.Millisecond)
+	pc.endCreate(dir, nil)
+	if waited := <-woke; waited >= maxCreationWait {
+		t.Errorf("a call waited %v for the creation's reply, which came after 5 ms", waited)
+	}
+	for _, tc := range tests {
+		if blocked(tc.name) {
+			t.Errorf("%s after the creation's reply: blocked", tc.name)
+		}
+	}
+	// The server revokes the directory's names: the absence goes.
+	pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{4}})
+	pc.mu.Lock()
+	kept := pc.answerLocked(keys["a missing name in it"]) != nil
+	pc.mu.Unlock()
+	if kept {
+		t.Error("after the revocation of the directory's names: the answer of a missing name in it is kept")
+	}
+}
+
+// TestCreatedHandleAlias checks that the writes behind posted under a
+// posted creation's handle count under the file's gofer handle once its
+// reply named it, and so do those posted under it later.
+func TestCreatedHandleAlias(t *testing.T) {
+	rc := newReadCache()
+	created := createdHandleOf(provisionalDesc | 5)
+	first := rc.postBegin(dataChange, created)
+	rc.aliasHandle(created, "gofer-handle")
+	second := rc.postBegin(dataChange, created)
+	count := func() (int, int) {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		return rc.dataPosted["gofer-handle"], rc.dataPosted[created]
+	}
+	steps := []struct {
+		name          string
+		do            func()
+		file, created int
+	}{
+		{"both in flight", func() {}, 2, 0},
+		{"the first answered", func() { rc.postEnd(first) }, 1, 0},
+		{"the second answered", func() { rc.postEnd(second) }, 0, 0},
+	}
+	for _, s := range steps {
+		s.do()
+		if f, c := count(); f != s.file || c != s.created {
+			t.Errorf("%s: %d counted under the file's handle, %d under the creation's; want %d, %d", s.name, f, c, s.file, s.created)
+		}
+	}
+}
+
+// TestKeepUnlinkAnswer checks which unlink answers the path cache keeps:
+// a failure with ENOENT (with the name's absence, creatable as the lease
+// says), never a removal, even under a lease.
+func TestKeepUnlinkAnswer(t *testing.T) {
+	creds := &pb.ProcessState{Ruid: 1000, Euid: 1000}
+	tests := []struct {
+		name      string
+		errno     unix.Errno
+		creatable bool
+		// kept says the unlink's answer is kept; missing is the
+		// absence's ret (-1: none kept).
+		kept    bool
+		missing int
+	}{
+		{name: "ENOENT, creatable", errno: unix.ENOENT, creatable: true, kept: true, missing: 1},
+		{name: "ENOENT", errno: unix.ENOENT, kept: true, missing: 0},
+		{name: "a removal", errno: 0, creatable: true, kept: false, missing: -1},
+		{name: "EACCES", errno: unix.EACCES, kept: false, missing: -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := newPathCache()
+			k := pathKey{sysno: unix.SYS_UNLINK, creds: credsKey(creds), start: "/", path: "/d/n"}
+			l := &pb.PathLease{Id: 1, Ids: []uint64{1, 2}, Kinds: []uint32{0, 2}, Inos: []uint64{2, 10}, TtlMs: 1000,
+				Creds: creds, Creatable: tc.creatable}
+			reply := &pb.Reply{Errno: int32(tc.errno), PathLease: l}
+			pc.keep(k, unix.SYS_UNLINK, [6]uint64{}, reply, leaseStamp{sent: time.Now(), gen: pc.gen})
+			pc.mu.Lock()
+			defer pc.mu.Unlock()
+			if got := pc.answerLocked(k) != nil; got != tc.kept {
+				t.Errorf("the unlink's answer kept: %v, want %v", got, tc.kept)
+			}
+			m := k
+			m.sysno = missingCall
+			a := pc.answerLocked(m)
+			switch {
+			case tc.missing < 0 && a != nil:
+				t.Errorf("the name's absence kept: %+v", a)
+			case tc.missing >= 0 && (a == nil || a.ret != uint64(tc.missing) || a.errno != unix.ENOENT):
+				t.Errorf("the name's absence: %+v, want ret %d", a, tc.missing)
+			}
+		})
+	}
+}

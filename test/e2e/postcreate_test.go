@@ -1,0 +1,340 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// Posted creating opens and the negative unlink
+// (sentry/client/postcreate.go, docs/COMPATIBILITY.md "Pipelined
+// calls").
+
+// postedCreates matches how many creating opens the client posted (the
+// end-of-session line of sentry/client).
+var postedCreates = regexp.MustCompile(`posted_creates=(\d+)`)
+
+// createsOf returns the posted creating opens of a client's log.
+func createsOf(t *testing.T, log string) int {
+	t.Helper()
+	m := postedCreates.FindStringSubmatch(log)
+	if m == nil {
+		t.Fatal("no posted_creates in the client's log")
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// postCreateProgram compiles testdata/postcreate/name.c.
+func postCreateProgram(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "postcreate", name+".c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+}
+
+// TestPostedCreates runs testdata/postcreate/creates.c natively and under
+// do, with posted creates and without: creations with O_EXCL, O_TRUNC,
+// neither, O_APPEND and relative to a dirfd, under several umasks and
+// in a setgid directory, each after two unlinks of the missing name, an
+// fstat and writes right after the creation, then tar's chown, chmod
+// and utimensat; the fd the creation gets when a lower one is free; a
+// trailing slash, a missing directory, and names made by mkdir and
+// rename after the unlink found them missing. The output must be the
+// native one; with posted creates, the creations (six) are posted and
+// the second unlink of each name answered on the client.
+func TestPostedCreates(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := postCreateProgram(t, "creates")
+	want := tu.Run(t, time.Minute, t.TempDir(), "", prog)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	tests := []struct {
+		name  string
+		flags []string
+		// minCreates is the fewest creations posted, minUnlinks the
+		// fewest unlinks answered on the client.
+		minCreates, minUnlinks int
+	}{
+		{name: "posted", minCreates: 6, minUnlinks: 6},
+		{name: "waited", flags: []string{"--posted-creates=false"}, minUnlinks: 6},
+		{name: "without the caches", flags: []string{"--read-cache=false"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			got, log, counts := stracedRun(t, dir, tc.flags, "w/", prog)
+			compare(t, want, got)
+			creates := createsOf(t, log)
+			cached := counts["unlink cached"] + counts["unlinkat cached"]
+			t.Logf("%d creations posted; unlinks: %d answered on the client, %d forwarded", creates, cached,
+				counts["unlink forwarded"]+counts["unlinkat forwarded"])
+			if creates < tc.minCreates || (tc.minCreates == 0 && creates != 0) {
+				t.Errorf("%d creations posted, want at least %d (none without)", creates, tc.minCreates)
+			}
+			if cached < tc.minUnlinks || (tc.minUnlinks == 0 && cached != 0) {
+				t.Errorf("%d unlinks answered on the client, want at least %d (none without)", cached, tc.minUnlinks)
+			}
+		})
+	}
+}
+
+// createdOpen matches busybox tar's open of a member in the client's
+// strace (O_WRONLY|O_CREAT|O_EXCL) and where the client answered it.
+var createdOpen = regexp.MustCompile(`openat\(AT_FDCWD, "top/[^"]*", 0xc1, 0x[0-9a-f]+\) = \d+ \(0x[0-9a-f]+\): tid=\d+ where=(\w+)`)
+
+// dirStat matches tar's stat of a member's directory that waited for the
+// server.
+var dirStat = regexp.MustCompile(`newfstatat\(AT_FDCWD, "top/d[01]", .*where=forwarded`)
+
+// TestPostedCreateTarCalls runs busybox tar -xf of 200 files in two
+// directories under do, with posted creates and without, and counts the
+// calls tar waited for per file. Per member tar unlinks its name
+// (ENOENT, waited), creates it with O_CREAT|O_EXCL, copies its data
+// (sendfile, posted) and restores its attributes (posted); before the
+// next member it stats the member's directory. The unlink's lease on the
+// name's absence lets the client post the creation, with the fd it
+// predicts, and send it at once; a stat of the directory that comes
+// before the creation's reply (it must see the directory's new mtime)
+// waits for that reply, which brings the directory's stat, instead of
+// asking the server (a round trip) unless the reply takes over 100 ms.
+// Counted: 2.1 waited calls per file before (the unlink and the
+// creation), 1.1 after (the unlink), besides the stats of the
+// directories that still asked the server (a few at the start, more on
+// a machine loaded enough to delay a reply 100 ms).
+func TestPostedCreateTarCalls(t *testing.T) {
+	tu.RequireRoot(t)
+	const files = 200
+	archive := tarOf(t, files)
+	tests := []struct {
+		name  string
+		flags []string
+		// minPosted is the fewest creations posted per file; the
+		// waited calls per file but the stats of the directories are
+		// between minWaited and maxWaited.
+		minPosted, minWaited, maxWaited float64
+	}{
+		{name: "waited", flags: []string{"--posted-creates=false"}, minWaited: 1.9, maxWaited: 2.3},
+		{name: "posted", minPosted: 0.95, minWaited: 0.9, maxWaited: 1.3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, log, _ := stracedRun(t, dir, tc.flags, "top", tu.Busybox, "tar", "-xf", archive)
+			for i := 0; i < files; i++ {
+				name := filepath.Join(dir, "top", "d"+strconv.Itoa(i%2), "f"+leftPad(i))
+				if got, err := os.ReadFile(name); err != nil || string(got) != strings.Repeat("0123456789abcdef", 32) {
+					t.Fatalf("%s extracted: %q, %v", name, got, err)
+				}
+			}
+			where := map[string]int{}
+			for _, m := range createdOpen.FindAllStringSubmatch(log, -1) {
+				where[m[1]]++
+			}
+			dirStats := len(dirStat.FindAllString(log, -1))
+			waited := float64(waitedCalls(t, log)) / files
+			posted := float64(where["posted"]) / files
+			others := waited - float64(dirStats)/files
+			t.Logf("per file: %.2f waited calls, %.2f of them stats of the directory; creations %.2f posted, %.2f forwarded",
+				waited, float64(dirStats)/files, posted, float64(where["forwarded"])/files)
+			if posted < tc.minPosted || (tc.minPosted == 0 && posted != 0) {
+				t.Errorf("%.2f creations posted per file, want at least %v (none without)", posted, tc.minPosted)
+			}
+			if others < tc.minWaited || others > tc.maxWaited {
+				t.Errorf("%.2f waited calls per file besides the stats of the directories, want %v to %v", others, tc.minWaited, tc.maxWaited)
+			}
+		})
+	}
+}
+
+// leftPad formats i as tarOf names its files (%03d).
+func leftPad(i int) string {
+	s := strconv.Itoa(i)
+	for len(s) < 3 {
+		s = "0" + s
+	}
+	return s
+}
+
+// TestPostedCreateTwoSandboxes runs testdata/postcreate/racer.c as a
+// creator and another party in two sandboxes on one server (one gofer),
+// and as two host processes: the creator's unlink finds a name missing,
+// the other then makes it (a file, or a directory), and the creator's
+// next open with O_CREAT must fail with EEXIST (EISDIR), as natively:
+// the other's creation revoked the creator's lease on the name's absence
+// before its reply. The server's leases last a minute, so a lease not
+// revoked would have the creator's open posted.
+func TestPostedCreateTwoSandboxes(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := postCreateProgram(t, "racer")
+	run := func(t *testing.T, kind string, argv func(role, dir string) []string) string {
+		dir := t.TempDir()
+		r, out, err := tu.RunBeside(t, 3*time.Minute, dir, append(argv("other", dir), kind), append(argv("creator", dir), kind))
+		if r.ExitCode != 0 || err != nil {
+			t.Fatalf("creator: exit %d\n%s%s\nother: %v\n%s", r.ExitCode, r.Stdout, r.Stderr, err, out)
+		}
+		return out + r.Stdout
+	}
+	sock := t.TempDir()
+	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
+	for _, kind := range []string{"file", "dir"} {
+		t.Run(kind, func(t *testing.T) {
+			native := run(t, kind, func(role, dir string) []string { return []string{prog, role, dir} })
+			logs := t.TempDir()
+			sandboxed := run(t, kind, func(role, dir string) []string {
+				return []string{tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir, "--strace",
+					"--debug-log", filepath.Join(logs, role+".log"), "--", prog, role, dir}
+			})
+			if sandboxed != native {
+				t.Errorf("in two sandboxes:\n%s\nnatively:\n%s", sandboxed, native)
+			}
+			log, err := os.ReadFile(filepath.Join(logs, "creator.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The second unlink was answered from the lease, and the
+			// creation of m, which no one else made, was posted: the
+			// creator held the lease on n's absence until the other's
+			// creation revoked it.
+			if !regexp.MustCompile(`unlink\("[^"]*/n"\) = -1 ENOENT.*where=cached`).Match(log) {
+				t.Error("the creator's second unlink was not answered on the client: it held no lease on the name's absence")
+			}
+			if n := createsOf(t, string(log)); n != 1 {
+				t.Errorf("the creator posted %d creations, want 1 (of m)", n)
+			}
+		})
+	}
+}
+
+// TestPostedCreateServerKill runs test/chaos/testdata/tarnames.c (tar's
+// per-member calls: mkdir and stat of the directory, an unlink that
+// finds the name missing, a creation, a write, a close, a stat; now and
+// then its directory renamed away) under do while the remote sentry is
+// killed with kill -9 three times and restarted on the same address:
+// the creations posted and the writes behind them in flight are re-sent
+// to the new server, which must make each file at the fd the client
+// chose, so the program's output and files are the native ones.
+func TestPostedCreateServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("..", "chaos", "testdata", "tarnames.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const files, kills = 6000, 3
+	prog := tu.StaticProgram(t, t.TempDir(), "tarnames", string(src))
+	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	want := tu.Run(t, timeout, nativeDir, "", prog, strconv.Itoa(files))
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	done := make(chan tu.Result, 1)
+	go func() {
+		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
+			"--server", a.Target, "--cwd", sandboxDir, "--grace", "1s", "--heartbeat", "50ms", "--debug-log", logFile,
+		}, prog, strconv.Itoa(files))
+	}()
+	made := func() int {
+		m, _ := filepath.Glob(filepath.Join(sandboxDir, "t", "*", "f*"))
+		return len(m)
+	}
+	var got tu.Result
+	finished := false
+	for k := 0; k < kills && !finished; k++ {
+		// Kill once the program has made more files since the last one.
+		for !finished && made() < (k+1)*files/(kills+1) {
+			select {
+			case got = <-done:
+				finished = true
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		if finished {
+			break
+		}
+		a.Kill()
+		t.Logf("kill %d at %d files", k+1, made())
+		time.Sleep(100 * time.Millisecond)
+		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
+			t.Fatal("server did not restart")
+		}
+	}
+	if !finished {
+		got = <-done
+	}
+	compare(t, want, got)
+	compareTrees(t, nativeDir, sandboxDir)
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n == 0 {
+		t.Errorf("no recovery logged (the program finished before the first kill?)")
+	}
+	if creates := createsOf(t, string(log)); creates < files/2 {
+		t.Errorf("%d creations posted of %d: the test tested little", creates, files)
+	}
+}
+
+// fullCreate matches full.c's last line: the creation that failed (its
+// number) and how.
+var fullCreate = regexp.MustCompile(`^create (\d+): (.*)\n$`)
+
+// TestPostedCreateFails runs testdata/postcreate/full.c, which creates
+// files as tar does until one fails, natively and under do in a tmpfs
+// with few inodes: natively the open that finds no inode left fails
+// with ENOSPC; under do the client posted it (the name was missing and
+// creatable), the server's creation fails, the client logs it and
+// forgets the fd, and the fstat that follows fails with EBADF, as
+// docs/COMPATIBILITY.md says. The same creation fails in both.
+func TestPostedCreateFails(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := postCreateProgram(t, "full")
+	run := func(t *testing.T, sandboxed bool) (int, string, string) {
+		dir := t.TempDir()
+		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "nr_inodes=24,size=1m"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+		var r tu.Result
+		log := ""
+		if sandboxed {
+			r, log, _ = stracedRun(t, dir, nil, "", prog, dir)
+		} else {
+			r = tu.Run(t, time.Minute, dir, "", prog, dir)
+		}
+		m := fullCreate.FindStringSubmatch(r.Stdout)
+		if r.ExitCode != 0 || m == nil {
+			t.Fatalf("exit %d, output %q", r.ExitCode, r.Stdout)
+		}
+		k, _ := strconv.Atoi(m[1])
+		return k, m[2], log
+	}
+	nk, native, _ := run(t, false)
+	sk, sandboxed, log := run(t, true)
+	t.Logf("natively creation %d: %s; under do: %s", nk, native, sandboxed)
+	if native != "No space left on device" {
+		t.Errorf("natively: %q, want ENOSPC", native)
+	}
+	if sk != nk || !regexp.MustCompile(`^fd \d+, fstat: Bad file descriptor$`).MatchString(sandboxed) {
+		t.Errorf("under do creation %d: %q; want creation %d told an fd whose fstat fails with EBADF", sk, sandboxed, nk)
+	}
+	if !strings.Contains(log, "a posted creating open failed") || !strings.Contains(log, "no space left on device") {
+		t.Error("the failed posted creation was not logged with its errno")
+	}
+}
