@@ -77,13 +77,30 @@ func (c *client) processByPIDLocked(pid int32) *process {
 }
 
 // setStopped stops or continues p after dropping the signals in discard
-// pending in its threads.
+// pending in its threads. They are dropped first, as Linux's
+// prepare_signal does: a thread that a continue wakes must not find a
+// stop signal the SIGCONT discarded (it would stop the process again).
 func (p *process) setStopped(stopped bool, discard linux.SignalSet) {
 	p.mu.Lock()
 	threads := make([]*task, 0, len(p.threads))
 	for _, t := range p.threads {
 		threads = append(threads, t)
 	}
+	p.mu.Unlock()
+	if discard != 0 {
+		for _, t := range threads {
+			t.mu.Lock()
+			kept := t.pending[:0]
+			for _, qs := range t.pending {
+				if discard&linux.SignalSetOf(linux.Signal(qs.info.Signo)) == 0 {
+					kept = append(kept, qs)
+				}
+			}
+			t.pending = kept
+			t.mu.Unlock()
+		}
+	}
+	p.mu.Lock()
 	changed := stopped != (p.stop.resume != nil)
 	if changed {
 		if stopped {
@@ -95,21 +112,12 @@ func (p *process) setStopped(stopped bool, discard linux.SignalSet) {
 		p.stop.stopped.Store(stopped)
 	}
 	p.mu.Unlock()
-	for _, t := range threads {
-		t.mu.Lock()
-		if discard != 0 {
-			kept := t.pending[:0]
-			for _, qs := range t.pending {
-				if discard&linux.SignalSetOf(linux.Signal(qs.info.Signo)) == 0 {
-					kept = append(kept, qs)
-				}
-			}
-			t.pending = kept
-		}
-		if changed && stopped {
+	if changed && stopped {
+		for _, t := range threads {
+			t.mu.Lock()
 			t.notifyLocked()
+			t.mu.Unlock()
 		}
-		t.mu.Unlock()
 	}
 }
 

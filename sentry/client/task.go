@@ -172,6 +172,11 @@ type task struct {
 	mu sync.Mutex
 	// state is what the task goroutine is doing. Protected by mu.
 	state taskState
+	// notified says notifyLocked ran while the task goroutine was in
+	// stateKernel, after the run loop's checks (a PTRACE_INTERRUPT, a
+	// group stop): the loop checks again before it enters the
+	// application. Protected by mu.
+	notified bool
 	// killed says the task must stop without returning to the
 	// application. Protected by mu.
 	killed bool
@@ -339,6 +344,8 @@ func (t *task) kill() {
 // Preconditions: t.mu is locked.
 func (t *task) notifyLocked() {
 	switch t.state {
+	case stateKernel:
+		t.notified = true
 	case stateApp:
 		t.pctx.Interrupt()
 	case stateBlocked:
@@ -411,7 +418,9 @@ func (t *task) blockOn(ch <-chan struct{}, deadline time.Time) error {
 			return errTimedOut
 		case <-t.wake:
 			t.mu.Lock()
-			intr := t.killed || t.deliverableLocked()
+			// A stop or a PTRACE_INTERRUPT also ends the wait: the
+			// call restarts after the stop.
+			intr := t.killed || t.deliverableLocked() || t.trace.interrupt || t.proc.stop.stopped.Load()
 			t.mu.Unlock()
 			if intr {
 				return errInterrupted
@@ -438,7 +447,11 @@ func (t *task) run() {
 		}
 	}()
 	for {
-		if t.isKilled() {
+		t.mu.Lock()
+		killed := t.killed
+		t.notified = false
+		t.mu.Unlock()
+		if killed {
 			return
 		}
 		t.parkWhileStopped()
@@ -452,7 +465,7 @@ func (t *task) run() {
 			t.mu.Unlock()
 			return
 		}
-		if t.deliverableLocked() {
+		if t.deliverableLocked() || t.notified {
 			t.mu.Unlock()
 			continue
 		}

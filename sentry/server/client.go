@@ -8,17 +8,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/durable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
@@ -27,199 +24,15 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wberr"
 )
 
 var errNoStream = errors.New("client has no stream")
 
-// clientState is one client's kernel: its PID namespace, processes, fd
-// tables, VFS view and stdio. It is deliberately not tied to a stream: a
-// later reconnection attaches a new stream to the same client. The
-// front's client holds it and names it; it names nothing of the front.
-type clientState struct {
-	// socks is the client's socket state (package kernel's Sockets, its
-	// own locks; file_socket.go).
-	Socks socketState
-	// inotify is the client's watched inodes (file_inotify.go; its own
-	// lock).
-	Inotify inotify.Targets
-
-	// id, grant, originID, log, gofer, ctx, cancel, done are immutable
-	// after creation.
-	ID string
-	// grant is what the peer's authenticated identity allows (grant.go:
-	// the front's grant).
-	Grant kernel.Grant
-	// originID is the client id the gofer's reply cache sees: id
-	// qualified by the peer's principal, so that a client cannot claim
-	// another peer's id and be answered with its replies.
-	OriginID string
-	// unsupported holds the names of the unsupported calls and flags
-	// already logged (the server's: each is logged once per server);
-	// straceOn and hostNet are the server's Config.Strace and
-	// Config.Network == NetworkHost; attrs is the server's attribute
-	// cache, shared by its clients; readLeases the server's registry of
-	// the clients' read and path leases (readlease.go, pathlease.go).
-	// What the kernel reads of the server (the front), set by
-	// newClientState; immutable.
-	Unsupported       *sync.Map
-	StraceOn, HostNet bool
-	Attrs             *goferclient.AttrCache
-	ReadLeases        *readlease.Registry
-	// pageWriteSlots holds a token per PageWrite running
-	// (maxPageWritesInFlight). Made by newClientState.
-	PageWriteSlots chan struct{}
-	// binder binds the file handles in the client's state records to it
-	// (package handlebind). Set from newVFS's attach, immutable after newClientState.
-	Binder handlebind.Binder
-	Log    hclog.Logger
-	Gofer  goferpb.GoferClient
-	// leaseHolder holds the client's read leases (readlease.go); nil
-	// unless it asked for them. Immutable after newClientState.
-	LeaseHolder *readlease.Holder
-	// pathLeases says the client asked for path leases (pathlease.go;
-	// then leaseHolder is set). Immutable after newClientState.
-	PathLeases bool
-	// CompleteNames says the client asked for its mkdirs' complete
-	// names leases (Hello.complete_names, with path leases; pathlease.go).
-	// Immutable after newClientState.
-	CompleteNames bool
-	// ctx scopes the client's gofer RPCs (and names leaseHolder);
-	// cancel is called by destroy.
-	Ctx    context.Context
-	Cancel context.CancelFunc
-	// done is closed by destroy; blocked calls then return.
-	Done chan struct{}
-	// workers counts the goroutines that may use the kernel's handles:
-	// the front's call workers and the kernel's own (the flusher), which
-	// destroy waits for before it releases them.
-	Workers sync.WaitGroup
-
-	// out is the client's stream as the kernel sends on it (the front's
-	// clientStream, session.go). Immutable.
-	Out kernel.Sender
-
-	// stdio describes the client's fds 0-2 (from Hello). Immutable.
-	Stdio [3]*sentrypb.StdioInfo
-	// stdin buffers data answering StdinWant; it has its own lock.
-	Stdin stdinState
-	// vfs is the client's mount namespace. Immutable pointer.
-	VFS *vfs.VFS
-	// synth is the client's synthesized /dev and /proc (package
-	// fsimpl/synth: vfs_synth.go). Immutable pointer.
-	Synth *synth.FS
-	// maps holds files the client maps (exec images, mmap; package
-	// mapped); own lock. Immutable pointer.
-	Maps *mapped.Table[*file]
-	// fifos holds the pipes of the FIFOs the client has open; own lock.
-	Fifos fifoTable
-	// mem is the memory account of the client's buffering objects
-	// (package memacct); its limit is set at creation, its use is
-	// atomic. Immutable pointer.
-	Mem *memacct.Account
-	// locks holds the advisory file locks (package filelock; the calls in
-	// locks.go). Immutable pointer.
-	Locks *filelock.Table[*fdTable, *file]
-	// ipc is the client's SysV IPC namespace (syscalls_sysvipc.go);
-	// own lock, taken after mu. Immutable pointer.
-	IPC *sysvipc.Registry
-	// segFileMu serializes opening (and making) SysV segments' files, so
-	// that processes attaching one at once make it once. Held across
-	// gofer RPCs, never with mu.
-	SegFileMu sync.Mutex
-	// leases holds the file leases and lease-break-time (package lease;
-	// the calls in leases.go). Immutable pointer.
-	Leases *lease.Table[*file]
-	// sysctl holds the writable /proc/sys numbers (sysctl.go); it has its
-	// own lock.
-	Sysctl sysctls
-	// trk collects changes of the replay state (state.go); own lock.
-	Trk *stateTracker
-	// dur tracks writes not yet durable (package durable; the flusher in
-	// durable.go); own lock. Immutable pointer.
-	Dur *durable.Tracker[*file]
-	// wbErrs keeps the failed writes behind of each file for the next
-	// fsync of any description (package wberr; its own lock).
-	WbErrs wberr.Table
-	// releases queues gofer handles to release; own lock. Immutable
-	// pointer.
-	Releases *goferclient.ReleaseQueue
-	// clocks are the application's clocks (Hello.clocks), for timers.
-	// Immutable.
-	Clocks ktimer.Clocks
-
-	// mu is the kernel lock: it protects the process tree, threads, signal
-	// dispositions, credentials, fs contexts and the tty state below.
-	Mu sync.Mutex
-	// destroyed is set by destroy. Protected by mu.
-	Destroyed bool
-	// appEnded is set when the client said Goodbye (its application is
-	// over) before destroy: only then are its gofer directories (/dev/shm's
-	// and its tmpfs mounts') removed. A stream that merely broke may be a
-	// recovery racing this session's end (a missed heartbeat, then a
-	// reconnect to this same server) or a dead client that `resend` will
-	// revive: their successor restores from those directories.
-	AppEnded atomic.Bool
-	// started is set by Start. Protected by mu.
-	Started bool
-	// procs holds every process, zombies included, by PID. Protected by mu.
-	Procs map[int32]*process
-	// threads holds every thread a call may name (live, or killed but not
-	// yet reaped), by TID. Protected by mu.
-	Threads map[int32]*thread
-	// lastTID is the last TID handed out. Protected by mu.
-	LastTID int32
-	// init is the first process (PID 1). Protected by mu.
-	Init *process
-	// waitq is notified whenever a child changes state. Protected by mu.
-	Waitq wake.Notifier
-	// appExited and appStatus record that init exited, and its wait
-	// status. Protected by mu.
-	AppExited bool
-	AppStatus int32
-	// tty is the state of a terminal on the client's stdio. Protected by mu.
-	TTY ttyState
-	// stdioSets are the stdio sets of spawned processes by id (spawn.go):
-	// added by Spawn and Restore, never removed while the client lives.
-	// Protected by mu; a set's fields have their own rules.
-	StdioSets map[uint32]*stdioSet
-	// sandboxNet is Hello.network (network_sandbox.go), nil without.
-	// Immutable.
-	SandboxNet *socket.SandboxNetwork
-	// devNodes are Hello.devices (devnodes.go). Immutable.
-	DevNodes []*sentrypb.DeviceNode
-	// ptys are the pseudo-terminals of /dev/ptmx and /dev/pts
-	// (file_pty.go); own lock.
-	Ptys pty.Table
-
-	// rewrites maps the seq of each write a Restore said is retained
-	// (WriteState, not a pipe write) to its file, which the map holds a
-	// reference on until the Rewrite arrives. Protected by mu.
-	Rewrites map[uint64]*file
-	// restoreTabs and restoreFSs hold the fd tables and fs contexts a
-	// Restore is rebuilding, by id. Protected by mu.
-	RestoreTabs map[uint64]*fdTable
-	RestoreFSs  map[uint64]*fsContext
-	// restorePairs holds the socketpairs a Restore is rebuilding, by
-	// connection id (restore_kobj.go; used only by the restore, which
-	// runs before any call).
-	RestorePairs map[uint64]*kernel.RestoredPair
-	// resentBelow is the seq of the Restore call: calls with lower seqs
-	// are re-sent ones.
-	ResentBelow atomic.Uint64
-	// ownRemovals counts this client's unlinks and renames through the
-	// attribute cache (goferclient.WithRemovals on ctx; atomic): the
-	// others' tell which of its cached names may be gone (the vfs's
-	// lookupName).
-	OwnRemovals atomic.Uint64
-}
+// clientState is one client's kernel (package kernel's Kernel).
+type clientState = kernel.Kernel
 
 // client is the front's side of one client (one of Server.clients): its
 // stream and the dispatch of its calls to its kernel, k (serve and the
@@ -383,13 +196,13 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 	}
 	k.Maps = mapped.NewTable[*file](k.Trk.TouchMapped)
 	v, bindingKey, err := vfs.New(vfs.Config{Ctx: k.Ctx, Gofer: k.Gofer, Releases: k.Releases, Attrs: s.attrs,
-		ClientID: k.ID, Log: k.Log, Kernel: k})
+		ClientID: k.ID, Log: k.Log, Kernel: ports(k)})
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	k.VFS = v
-	k.Synth = synth.New(v, k, k.DevNodes, &k.Ptys)
+	k.Synth = synth.New(v, ports(k), k.DevNodes, &k.Ptys)
 	k.Binder = handlebind.New(bindingKey, k.OriginID)
 	return k, nil
 }

@@ -237,8 +237,10 @@
 //     for after the kernel lock; the process tree's objects process,
 //     thread, ptraceTracee and appTimer, aliases of kernel.Process,
 //     Thread, PtraceTracee and AppTimer; the leaf objects fsContext,
-//     sigTable, execPlan, sysctls, socketState and attrRun, aliases of
-//     kernel.FSContext, SigTable, ExecPlan, Sysctls, Sockets and AttrRun;
+//     sigTable, execPlan and attrRun, aliases of kernel.FSContext,
+//     SigTable, ExecPlan and AttrRun (kernel.Sysctls and Sockets are
+//     named as they are); the client's kernel itself, clientState, an
+//     alias of kernel.Kernel;
 //     the replay capture's entry points, stateTracker, callEffects and
 //     the keys, aliases of kernel.Tracker, CallEffects, FDSlot...; the
 //     records' derivation order, kernel.ReplayObject and the Order
@@ -269,20 +271,22 @@
 // holds the kernel, clientState, which names nothing of it (it sends
 // through clientState.Out; a thread keeps only inFlight, the kernel's
 // own fact that a reply will tell of its end), nor of *Server (what it
-// reads of it, its registry of read leases among them, is its own). Its
-// fields name only packages below (a Restore's socketpairs are
-// kernel.RestoredPair); syscallCtx's name clientState and pathView. Their methods
-// are functions taking the kernel or the call first (f(k, ...),
-// f(c, ...); where both types had a name, the call's is callX, the
-// kernel's kernelX), so that the types can move: Go defines a method only
-// in its type's package. What is left on them are the methods that
-// satisfy an interface of a package below: 25 on *clientState
-// (synth.Kernel in vfs_synth.go, vfs.Kernel and fdesc.Owner, devpts.Kernel,
-// signalfd.Reader, unixsock.Namespace, netlink.Router) and 11 on
-// *syscallCtx (fdesc.Call, vfs.Caller, vfs.WalkObserver,
-// fdesc.OffsetRecorder). Next: clientState becomes kernel.Kernel and
-// syscallCtx kernel.Task, those methods on small adapters here, then the
-// kernel's files move one at a time.
+// reads of it, its registry of read leases among them, is its own).
+// clientState is kernel.Kernel, a struct of exported fields; the
+// functions over it are still here, taking the kernel or the call first
+// (f(k, ...), f(c, ...); where both types had a name, the call's is
+// callX, the kernel's kernelX): Go defines a method only in its type's
+// package. The methods by which the packages below reach the kernel
+// (vfs.Kernel and fdesc.Owner, synth.Kernel in vfs_synth.go,
+// devpts.Kernel, signalfd.Reader, unixsock.Namespace, netlink.Router)
+// are kernelPorts' (ports.go), a defined type over the same struct:
+// ports(k) is a pointer conversion, and every interface value holding
+// the kernel holds a *kernelPorts. The call, syscallCtx, is still this
+// package's: its fields name only packages below (pathView is
+// kernel.PathView), and 11 methods satisfy fdesc.Call, vfs.Caller, vfs.WalkObserver and
+// fdesc.OffsetRecorder. Next: syscallCtx becomes kernel.Task (its
+// interface methods on a port as the kernel's), then the kernel's files
+// move one at a time, each function turning back into a method.
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'

@@ -150,9 +150,9 @@ func flusher(k *clientState) {
 
 // durabilityHolds reports whether the durability tracker holds
 // description f (until its writes are durable): f's fileOwner.
-func (k *clientState) DurabilityHolds(f *file) bool { return k.Dur.Holds(f) }
+func (kp *kernelPorts) DurabilityHolds(f *file) bool { return kp.Dur.Holds(f) }
 
-var _ fileOwner = (*clientState)(nil)
+var _ fileOwner = (*kernelPorts)(nil)
 
 // syncBeforeResize tells the client to forget its retained writes to
 // gofer file d before a call shrinks d, punches or zeroes a range of it

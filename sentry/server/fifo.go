@@ -3,7 +3,6 @@ package server
 import (
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -12,9 +11,6 @@ import (
 // that node while any description has it open, keyed by the node's inode
 // number. Processes of one client therefore meet at a FIFO; processes of
 // two different clients (sandboxes) do not, even on one server.
-
-// fifoTable holds the pipes of the FIFOs a client has open.
-type fifoTable = pipe.FIFOTable[*dentry]
 
 // openFifo opens FIFO d with Linux's FIFO open rules: O_RDONLY waits for
 // a writer and O_WRONLY for a reader (unless O_NONBLOCK: a reader then

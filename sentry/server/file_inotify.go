@@ -110,7 +110,8 @@ func inotifyRenamed(k *clientState, oldDir, newDir *dentry, oldName, newName str
 }
 
 // inotifyClosed reports the release of description f.
-func (k *clientState) InotifyClosed(f *file) {
+func (kp *kernelPorts) InotifyClosed(f *file) {
+	k := (*clientState)(kp)
 	if !k.Inotify.Any() || dentryOf(f) == nil || f.IsPath() || !f.CloseNoted.CompareAndSwap(false, true) {
 		return
 	}

@@ -23,12 +23,13 @@ func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, err
 		}
 		return nil, unix.EPROTONOSUPPORT
 	}
-	return netlink.New(c.k, flags), nil
+	return netlink.New(ports(c.k), flags), nil
 }
 
 // NetlinkRoute is k's netlink.Router: the host's route netlink with
 // --network=host, else answers from the client's netstack.
-func (k *clientState) NetlinkRoute(port int32, req []byte) ([][]byte, error) {
+func (kp *kernelPorts) NetlinkRoute(port int32, req []byte) ([][]byte, error) {
+	k := (*clientState)(kp)
 	if hostNetwork(k) {
 		answers, err := socket.HostNetlinkRoute(port, req)
 		if err != nil {
@@ -52,7 +53,7 @@ func netlinkState(n *netlink.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 }
 
 func restoreNetlinkSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *file {
-	f := netlink.New(k, 0)
+	f := netlink.New(ports(k), 0)
 	f.Flags.Store(fs.Flags)
 	if len(st.SocketBound) >= netlink.SockaddrSize {
 		f.Impl.(*netlink.File).SetPort(int32(binary.LittleEndian.Uint32(st.SocketBound[4:])))

@@ -30,12 +30,13 @@ func newPtyFile(k *clientState, t *pty.Terminal, master bool, d *dentry, flags u
 	if master {
 		ino = vfs.SynthIno(3, devpts.PtmxMinor)
 	}
-	return newFile(devpts.New(k, t, master, ino, vfs.SynthDev), d, flags)
+	return newFile(devpts.New(ports(k), t, master, ino, vfs.SynthDev), d, flags)
 }
 
 // SignalGroup is k's devpts.Kernel: sigs to process group pgid, as a
 // terminal sends them.
-func (k *clientState) SignalGroup(pgid int32, sigs []linux.Signal) {
+func (kp *kernelPorts) SignalGroup(pgid int32, sigs []linux.Signal) {
+	k := (*clientState)(kp)
 	var d deferred
 	k.Mu.Lock()
 	for _, sig := range sigs {

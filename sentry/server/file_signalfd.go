@@ -32,7 +32,7 @@ import (
 
 // SignalfdRead is k's signalfd.Reader: the client answers call c, a
 // read of a signalfd with mask.
-func (k *clientState) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int32 {
+func (kp *kernelPorts) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int32 {
 	sc := callOf(c)
 	if sc == nil || sc.t == nil || sc.reply == nil {
 		// Not a system call of a thread: nothing to answer.
@@ -138,7 +138,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	nfd, err := tab.Install(signalfd.New(c.k, mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
+	nfd, err := tab.Install(signalfd.New(ports(c.k), mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
 	return int64(nfd), err
 }
 

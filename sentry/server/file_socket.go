@@ -12,16 +12,11 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
-
-// socketState is a client's socket state (package kernel's Sockets: the
-// AF_UNIX name space, the bound endpoints' files, the network stack).
-type socketState = kernel.Sockets
 
 // netStack returns the client's network stack: loopback only, or with
 // the sandbox network's interfaces; made at first use.
@@ -43,7 +38,8 @@ func netStack(k *clientState) (*socket.Stack, error) {
 
 // Unbound is k's unixsock.Namespace: a named socket's endpoint be is
 // released.
-func (k *clientState) Unbound(be transport.BoundEndpoint) {
+func (kp *kernelPorts) Unbound(be transport.BoundEndpoint) {
+	k := (*clientState)(kp)
 	unixNames(k).Unbind(be)
 	k.Socks.SetBound(be, nil)
 }

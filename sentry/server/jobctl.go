@@ -177,7 +177,7 @@ func ttyJobControl(k *clientState, c fdesc.Call, s *stdioFile, sig int) error {
 	if !present {
 		return nil
 	}
-	return k.JobControlAccess(c, sid, fg, sig)
+	return ports(k).JobControlAccess(c, sid, fg, sig)
 }
 
 // JobControlAccess applies a terminal's job control to a read (sig
@@ -190,7 +190,8 @@ func ttyJobControl(k *clientState, c fdesc.Call, s *stdioFile, sig int) error {
 // ERESTARTSYS, to be made again once the group continues (in the
 // foreground, one hopes). Masks are the client's, so a blocked sig counts
 // as not ignored.
-func (k *clientState) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
+func (kp *kernelPorts) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
+	k := (*clientState)(kp)
 	sc := callOf(c)
 	if sc == nil || sc.t == nil {
 		// No calling thread (a PageWrite): no job control.

@@ -329,7 +329,8 @@ func fcntlLease(c *syscallCtx, f *file, fd int32, cmd int) (int64, error) {
 
 // dropLease drops the lease of a description that is gone: f's
 // fileOwner.
-func (k *clientState) DropLease(f *file) {
+func (kp *kernelPorts) DropLease(f *file) {
+	k := (*clientState)(kp)
 	if ino, ok := leaseFile(f); ok {
 		k.Leases.Release(ino, f)
 	}

@@ -16,7 +16,8 @@ const lockMand = 32
 
 // dropDescriptionLocks drops the OFD and flock locks of description f
 // (its last reference went): f's fileOwner.
-func (k *clientState) DropDescriptionLocks(f *file) {
+func (kp *kernelPorts) DropDescriptionLocks(f *file) {
+	k := (*clientState)(kp)
 	if ino, ok := lockIno(f); ok {
 		k.Locks.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
 	}

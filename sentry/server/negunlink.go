@@ -51,8 +51,8 @@ func unlinkMissing(c *syscallCtx, dir *dentry, err error) error {
 // found, then dir's missing names.
 func missingKeys(v *pathView, dir *dentry) []readlease.Key {
 	var s keySet
-	s.add(readlease.PathSearch, v.searched...)
-	s.add(readlease.PathSearch, v.found...)
+	s.add(readlease.PathSearch, v.Searched...)
+	s.add(readlease.PathSearch, v.Found...)
 	s.add(readlease.PathNames, dir)
 	return s.keys
 }

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -68,26 +68,8 @@ func creationCall(c *syscallCtx) bool {
 }
 
 // pathView is what a path call's answer depends on besides the
-// namespace, as it was when the call began: the caller's credentials,
-// and where a relative path starts (the cwd, or dirfd's description).
-// The grant fails if it changed by the end (another thread's set*id,
-// chdir or dup2), and the lease names it (PathLease.creds, cwd,
-// dir_file).
-type pathView struct {
-	creds auth.Creds
-	// cwd is the start of a path relative to the cwd; dir the
-	// description of dirfd for one relative to it; both nil for an
-	// absolute path.
-	cwd *vfs.Dentry
-	dir *file
-	// searched are the directories the walk searched (MaySearch),
-	// found the dentries it looked up (symlinks before they were
-	// followed), final the one it ended at (lookupAt), as the call's
-	// walk goes; only the begin view of c.pathView has them. Set by
-	// the call's goroutine alone.
-	searched, found []*vfs.Dentry
-	final           *vfs.Dentry
-}
+// namespace (package kernel's PathView).
+type pathView = kernel.PathView
 
 // maxWalkDentries bounds what a path lease's walk notes; a longer walk
 // (symlinks upon symlinks) gets no lease.
@@ -98,11 +80,11 @@ func pathSearched(c *syscallCtx, d *vfs.Dentry) {
 	if c == nil || c.pathView == nil {
 		return
 	}
-	if len(c.pathView.searched) >= maxWalkDentries {
+	if len(c.pathView.Searched) >= maxWalkDentries {
 		c.notLeasable = true
 		return
 	}
-	c.pathView.searched = append(c.pathView.searched, d)
+	c.pathView.Searched = append(c.pathView.Searched, d)
 }
 
 // Found notes that c's walk looked up d (vfs.WalkObserver).
@@ -110,17 +92,17 @@ func (c *syscallCtx) Found(d *vfs.Dentry) {
 	if c.pathView == nil {
 		return
 	}
-	if len(c.pathView.found) >= maxWalkDentries {
+	if len(c.pathView.Found) >= maxWalkDentries {
 		c.notLeasable = true
 		return
 	}
-	c.pathView.found = append(c.pathView.found, d)
+	c.pathView.Found = append(c.pathView.Found, d)
 }
 
 // pathFinal notes that c's walk ended at d.
 func pathFinal(c *syscallCtx, d *vfs.Dentry) {
 	if c.pathView != nil {
-		c.pathView.final = d
+		c.pathView.Final = d
 	}
 }
 
@@ -156,8 +138,8 @@ func (s *keySet) addKey(k readlease.Key) {
 // directory searched (the missing name may be in any).
 func walkKeys(v *pathView, final *vfs.Dentry) (keys []readlease.Key, nSearch int) {
 	var s keySet
-	s.add(readlease.PathSearch, v.searched...)
-	s.add(readlease.PathSearch, v.found...)
+	s.add(readlease.PathSearch, v.Searched...)
+	s.add(readlease.PathSearch, v.Found...)
 	if final != nil {
 		s.add(readlease.PathSearch, final)
 	}
@@ -165,14 +147,14 @@ func walkKeys(v *pathView, final *vfs.Dentry) (keys []readlease.Key, nSearch int
 	if final != nil {
 		s.addKey(readlease.AttrsKey(final.Ino(), final.IsDir()))
 	} else {
-		s.add(readlease.PathNames, v.searched...)
+		s.add(readlease.PathNames, v.Searched...)
 	}
 	return s.keys, nSearch
 }
 
 // viewOf returns c's pathView (ok false: its answer gets no lease).
 func viewOf(c *syscallCtx) (pathView, bool) {
-	v := pathView{creds: creds(c)}
+	v := pathView{Creds: creds(c)}
 	var path string
 	dirfd := int32(atFDCWD)
 	if c.sysno == unix.SYS_GETDENTS64 {
@@ -195,44 +177,36 @@ func viewOf(c *syscallCtx) (pathView, bool) {
 	switch {
 	case strings.HasPrefix(path, "/"):
 	case dirfd == atFDCWD:
-		v.cwd = callCwd(c)
+		v.Cwd = callCwd(c)
 	default:
 		f, err := getFile(c, dirfd)
 		if err != nil {
 			return pathView{}, false
 		}
 		f.DecRef() // compared by identity only
-		v.dir = f
+		v.Dir = f
 	}
 	return v, true
-}
-
-// sameView says whether w, taken at the end of the call, is v.
-func (v pathView) same(w pathView) bool {
-	return v.cwd == w.cwd && v.dir == w.dir && v.creds.RUID == w.creds.RUID && v.creds.EUID == w.creds.EUID &&
-		v.creds.SUID == w.creds.SUID && v.creds.RGID == w.creds.RGID && v.creds.EGID == w.creds.EGID &&
-		v.creds.SGID == w.creds.SGID && v.creds.FSUID == w.creds.FSUID && v.creds.FSGID == w.creds.FSGID &&
-		v.creds.Caps == w.creds.Caps && slices.Equal(v.creds.Groups, w.creds.Groups)
 }
 
 // leaseView fills l's creds, cwd and dir_file from v (false: it cannot
 // name v's start).
 func leaseView(k *clientState, l *sentrypb.PathLease, v pathView) bool {
 	l.Creds = &sentrypb.ProcessState{
-		Ruid: v.creds.RUID, Euid: v.creds.EUID, Suid: v.creds.SUID,
-		Rgid: v.creds.RGID, Egid: v.creds.EGID, Sgid: v.creds.SGID,
-		Groups: v.creds.Groups, Caps: capsProto(v.creds.Caps),
+		Ruid: v.Creds.RUID, Euid: v.Creds.EUID, Suid: v.Creds.SUID,
+		Rgid: v.Creds.RGID, Egid: v.Creds.EGID, Sgid: v.Creds.SGID,
+		Groups: v.Creds.Groups, Caps: capsProto(v.Creds.Caps),
 	}
 	switch {
-	case v.cwd != nil:
+	case v.Cwd != nil:
 		l.Cwd = &sentrypb.FsState{Cwd: "/"}
-		l.Cwd.Cwd, _ = k.VFS.PathOf(v.cwd)
+		l.Cwd.Cwd, _ = k.VFS.PathOf(v.Cwd)
 		// As the fs record carries it (bound to the client).
-		if fh := k.VFS.FileHandleOf(v.cwd); len(fh) > 0 {
+		if fh := k.VFS.FileHandleOf(v.Cwd); len(fh) > 0 {
 			l.Cwd.CwdHandle = k.Binder.Bind(fh)
 		}
-	case v.dir != nil:
-		if l.DirFile = v.dir.ID.Load(); l.DirFile == 0 {
+	case v.Dir != nil:
+		if l.DirFile = v.Dir.ID.Load(); l.DirFile == 0 {
 			return false
 		}
 	}
@@ -289,7 +263,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	if skipped || c.notLeasable || !leasableErrno(c.sysno, e) || (err != nil && syserr.KeepsOutputs(err)) || !unlinkLeasable(c.sysno, e) {
 		return
 	}
-	if end, ok := viewOf(c); !ok || !c.pathView.same(end) {
+	if end, ok := viewOf(c); !ok || !c.pathView.Same(end) {
 		return
 	}
 	var keys []readlease.Key
@@ -328,7 +302,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	} else if c.missingIn != nil {
 		keys = missingKeys(c.pathView, c.missingIn)
 	} else {
-		final := c.pathView.final
+		final := c.pathView.Final
 		if err == nil && final == nil {
 			return // a walk whose end was not noted
 		}

@@ -179,7 +179,7 @@ func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*f
 		f.Impl.(*timerfd.File).Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
 		return f, nil
 	case sentrypb.FileState_SIGNALFD:
-		f := signalfd.New(k, st.SignalfdMask, 0)
+		f := signalfd.New(ports(k), st.SignalfdMask, 0)
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EPOLL:
@@ -229,7 +229,7 @@ func restoreUnixSocket(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s
 	} else {
 		u = socket.NewUnix(stype, creds)
 	}
-	f := unixsock.New(k, u, 0)
+	f := unixsock.New(ports(k), u, 0)
 	chargeSocket(k, f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*unixsock.File)
@@ -265,7 +265,7 @@ func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelO
 	if rp.Files[side] != nil {
 		return nil, fmt.Errorf("socketpair %d side %d restored twice: %w", st.SocketConn, side, unix.EINVAL)
 	}
-	f := unixsock.New(k, rp.Ends[side], 0)
+	f := unixsock.New(ports(k), rp.Ends[side], 0)
 	chargeSocket(k, f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*unixsock.File)

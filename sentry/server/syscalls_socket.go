@@ -72,7 +72,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		if proto != 0 && proto != unix.AF_UNIX {
 			return 0, unix.EPROTONOSUPPORT
 		}
-		f = unixsock.New(c.k, socket.NewUnix(stype, unixsock.Creds(c)), flags)
+		f = unixsock.New(ports(c.k), socket.NewUnix(stype, unixsock.Creds(c)), flags)
 	case unix.AF_INET, unix.AF_INET6:
 		if hostNetwork(c.k) {
 			f, err = newHostInetSocket(c, domain, int(stype), proto, flags)
@@ -133,7 +133,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	ua, ub := socket.NewUnixPair(stype, unixsock.Creds(c))
-	a, b := unixsock.New(c.k, ua, flags), unixsock.New(c.k, ub, flags)
+	a, b := unixsock.New(ports(c.k), ua, flags), unixsock.New(ports(c.k), ub, flags)
 	unixsock.NewConn(0, stype == linux.SOCK_STREAM).PairFiles(a, b)
 	for _, f := range []*file{a, b} {
 		if err := chargeSocket(c.k, f, false); err != nil {
@@ -324,7 +324,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	if flags&unix.SOCK_NONBLOCK != 0 {
 		fflags = unix.O_NONBLOCK
 	}
-	nf := unixsock.New(c.k, socket.Accepted(ne), fflags)
+	nf := unixsock.New(ports(c.k), socket.Accepted(ne), fflags)
 	if err := chargeSocket(c.k, nf, false); err != nil {
 		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err

@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
@@ -26,9 +25,6 @@ const (
 	// to 2 GiB; the server holds the buffers of all its clients).
 	maxPipeSize = 16 << 20
 )
-
-// sysctls are a client's writable /proc/sys numbers.
-type sysctls = kernel.Sysctls
 
 // setIPForward sets net/ipv4/ip_forward (0 or 1) of the client's network
 // stack: its loopback stack's IPv4 forwarding; with the host's network

@@ -29,12 +29,12 @@ import (
 type dentry = vfs.Dentry
 
 var (
-	_ vfs.Kernel = (*clientState)(nil)
+	_ vfs.Kernel = (*kernelPorts)(nil)
 	_ vfs.Caller = (*syscallCtx)(nil)
 )
 
 // KillPriv is vfs.Kernel's: killPriv for the kernel's call c.
-func (k *clientState) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
+func (kp *kernelPorts) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
 	killPriv(callOf(c), d, h, a)
 }
 

@@ -19,28 +19,32 @@ import (
 // the kernel's state (synth.Kernel) and the vfs.Kernel methods that
 // reach them.
 
-var _ synth.Kernel = (*clientState)(nil)
+var _ synth.Kernel = (*kernelPorts)(nil)
 
 // SynthLookup is vfs.Kernel's: a name in a synthesized directory.
-func (k *clientState) SynthLookup(c vfs.Caller, dir *dentry, name string) (*dentry, error) {
+func (kp *kernelPorts) SynthLookup(c vfs.Caller, dir *dentry, name string) (*dentry, error) {
+	k := (*clientState)(kp)
 	return k.Synth.Lookup(c, dir, name)
 }
 
 // SynthReadlink is vfs.Kernel's: a synthesized symlink's target.
-func (k *clientState) SynthReadlink(c vfs.Caller, d *dentry) (string, error) {
+func (kp *kernelPorts) SynthReadlink(c vfs.Caller, d *dentry) (string, error) {
+	k := (*clientState)(kp)
 	return k.Synth.Readlink(c, d)
 }
 
 // MagicTarget is vfs.Kernel's: what a /proc magic link names.
-func (k *clientState) MagicTarget(c vfs.Caller, d *dentry) (*dentry, bool, error) {
+func (kp *kernelPorts) MagicTarget(c vfs.Caller, d *dentry) (*dentry, bool, error) {
+	k := (*clientState)(kp)
 	return k.Synth.MagicTarget(c, d)
 }
 
 // SynthStat is vfs.Kernel's: a synthesized file's attributes.
-func (k *clientState) SynthStat(d *dentry) *goferpb.Stat { return k.Synth.Stat(d) }
+func (kp *kernelPorts) SynthStat(d *dentry) *goferpb.Stat { return kp.Synth.Stat(d) }
 
 // ProcOwner is vfs.Kernel's: the euid and egid of process pid.
-func (k *clientState) ProcOwner(pid int32) (uid, gid uint32, ok bool) {
+func (kp *kernelPorts) ProcOwner(pid int32) (uid, gid uint32, ok bool) {
+	k := (*clientState)(kp)
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	if p := k.Procs[pid]; p != nil {
@@ -50,7 +54,8 @@ func (k *clientState) ProcOwner(pid int32) (uid, gid uint32, ok bool) {
 }
 
 // Lookup is synth.Kernel's: whether n is a process or a live thread.
-func (k *clientState) Lookup(n int32) (isProc bool, owner int32) {
+func (kp *kernelPorts) Lookup(n int32) (isProc bool, owner int32) {
+	k := (*clientState)(kp)
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	if _, ok := k.Procs[n]; ok {
@@ -66,7 +71,8 @@ func (k *clientState) Lookup(n int32) (isProc bool, owner int32) {
 
 // IsLiveThread is synth.Kernel's: whether tid is a live thread of
 // process pid.
-func (k *clientState) IsLiveThread(pid, tid int32) bool {
+func (kp *kernelPorts) IsLiveThread(pid, tid int32) bool {
+	k := (*clientState)(kp)
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	t := k.Threads[tid]
@@ -79,7 +85,8 @@ func (k *clientState) IsLiveThread(pid, tid int32) bool {
 
 // LiveThreads is synth.Kernel's: the TIDs of process pid's live
 // threads.
-func (k *clientState) LiveThreads(pid int32) []int {
+func (kp *kernelPorts) LiveThreads(pid int32) []int {
+	k := (*clientState)(kp)
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	var tids []int
@@ -94,7 +101,7 @@ func (k *clientState) LiveThreads(pid int32) []int {
 
 // procFDFile returns (a reference to) fd of process pid.
 func procFDFile(k *clientState, pid, fd int32) (*file, error) {
-	f, _, err := k.FD(pid, fd)
+	f, _, err := ports(k).FD(pid, fd)
 	return f, err
 }
 
@@ -110,7 +117,8 @@ func fdTableOf(k *clientState, pid int32) *fdTable {
 
 // FD is synth.Kernel's: a reference to fd of process pid, and its
 // close-on-exec flag.
-func (k *clientState) FD(pid, fd int32) (*file, bool, error) {
+func (kp *kernelPorts) FD(pid, fd int32) (*file, bool, error) {
+	k := (*clientState)(kp)
 	tab := fdTableOf(k, pid)
 	if tab == nil {
 		return nil, false, unix.ENOENT
@@ -119,7 +127,8 @@ func (k *clientState) FD(pid, fd int32) (*file, bool, error) {
 }
 
 // FDs is synth.Kernel's: the fds of process pid.
-func (k *clientState) FDs(pid int32) ([]int32, bool) {
+func (kp *kernelPorts) FDs(pid int32) ([]int32, bool) {
+	k := (*clientState)(kp)
 	tab := fdTableOf(k, pid)
 	if tab == nil {
 		return nil, false
@@ -128,7 +137,8 @@ func (k *clientState) FDs(pid int32) ([]int32, bool) {
 }
 
 // PIDs is synth.Kernel's: the processes, sorted.
-func (k *clientState) PIDs() []int {
+func (kp *kernelPorts) PIDs() []int {
+	k := (*clientState)(kp)
 	k.Mu.Lock()
 	pids := make([]int, 0, len(k.Procs))
 	for pid := range k.Procs {
@@ -141,7 +151,8 @@ func (k *clientState) PIDs() []int {
 
 // Links is synth.Kernel's: process pid's working directory and
 // executable.
-func (k *clientState) Links(pid int32) (cwd, exe *dentry, err error) {
+func (kp *kernelPorts) Links(pid int32) (cwd, exe *dentry, err error) {
+	k := (*clientState)(kp)
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	p := k.Procs[pid]
@@ -156,7 +167,7 @@ func (k *clientState) Links(pid int32) (cwd, exe *dentry, err error) {
 
 // FileName is synth.Kernel's: /proc/<pid>/fd/<n>'s name of a pipe end or
 // a stdio file.
-func (k *clientState) FileName(f *file) (string, bool) {
+func (kp *kernelPorts) FileName(f *file) (string, bool) {
 	switch impl := f.Impl.(type) {
 	case *pipeEnd:
 		return fmt.Sprintf("pipe:[%d]", impl.p.Ino()), true
@@ -170,13 +181,13 @@ func (k *clientState) FileName(f *file) (string, bool) {
 }
 
 // CallerIDs is synth.Kernel's: the PID and TID of call c.
-func (k *clientState) CallerIDs(c vfs.Caller) (pid, tid int32) {
+func (kp *kernelPorts) CallerIDs(c vfs.Caller) (pid, tid int32) {
 	sc := callOf(c)
 	return callPid(sc), callTid(sc)
 }
 
 // Source is synth.Kernel's: the state procfs renders.
-func (k *clientState) Source() procfs.Source { return procSource{k} }
+func (kp *kernelPorts) Source() procfs.Source { return procSource{(*clientState)(kp)} }
 
 // reopenGoferFile opens a new description of of's file, as open of
 // /proc/<pid>/fd/<n> does on Linux: the same inode, whatever became of its

@@ -132,14 +132,7 @@ func fmtSyscallCounts(c map[string]float64) string {
 // openat2 2, getxattr, readlinkat); after: 9 and 12.
 func TestGoferSyscallsPerFileCall(t *testing.T) {
 	tu.RequireRoot(t)
-	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "srvcpu", "fileloop.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, dir, "fileloop", string(src))
-	g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
-	s := tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
+	prog, s, g := fileLoopDaemons(t)
 	for _, tc := range []struct {
 		op     string
 		rounds int

@@ -37,16 +37,7 @@ var stracedPathCall = regexp.MustCompile(`do\.client: (\w+)\((?:AT_FDCWD, |0x[0-
 // forwarded": n).
 func stracedRun(t *testing.T, dir string, flags []string, prefix string, argv ...string) (tu.Result, string, map[string]int) {
 	t.Helper()
-	logFile := filepath.Join(t.TempDir(), "do.log")
-	flags = append([]string{"--cwd", dir, "--strace", "--debug-log", logFile}, flags...)
-	r := tu.Sandbox(t, 3*time.Minute, dir, "", flags, argv...)
-	if r.ExitCode != 0 {
-		t.Fatalf("%v: exit %d\n%s%s", argv, r.ExitCode, r.Stdout, r.Stderr)
-	}
-	log, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, log := sandboxLogged(t, dir, append([]string{"--strace"}, flags...), nil, argv...)
 	counts := map[string]int{}
 	for _, m := range stracedPathCall.FindAllStringSubmatch(string(log), -1) {
 		if path := m[2]; path != "" && strings.HasPrefix(path, prefix) {
@@ -60,13 +51,7 @@ func stracedRun(t *testing.T, dir string, flags []string, prefix string, argv ..
 // log.
 func waitedCalls(t *testing.T, log string) int {
 	t.Helper()
-	m := callCounts.FindStringSubmatch(log)
-	if m == nil {
-		t.Fatal("no call counts in the client's log")
-	}
-	var n int
-	fmt.Sscan(m[1], &n)
-	return n
+	return logInts(t, []byte(log), callCounts)[0]
 }
 
 // TestDirLeaseTarCalls runs busybox tar -xf of 200 files in two

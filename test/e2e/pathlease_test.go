@@ -32,21 +32,8 @@ func pathLeaseProgram(t *testing.T, name string) string {
 // hits.
 func pathCounts(t *testing.T, dir string, flags []string, want tu.Result, argv ...string) (waited, hits int) {
 	t.Helper()
-	logFile := filepath.Join(t.TempDir(), "do.log")
-	flags = append([]string{"--cwd", dir, "--debug-log", logFile}, flags...)
-	got := tu.Sandbox(t, 3*time.Minute, dir, "", flags, argv...)
-	compare(t, want, got)
-	log, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, h := callCounts.FindSubmatch(log), pathHits.FindSubmatch(log)
-	if m == nil || h == nil {
-		t.Fatalf("no call counts in the client's log:\n%s", log)
-	}
-	waited, _ = strconv.Atoi(string(m[1]))
-	hits, _ = strconv.Atoi(string(h[1]))
-	return waited, hits
+	_, log := sandboxLogged(t, dir, flags, &want, argv...)
+	return logInts(t, log, callCounts)[0], logInts(t, log, pathHits)[0]
 }
 
 // TestPathCacheRoundTrips counts the waited-for round trips of what find

@@ -33,18 +33,7 @@ func postOpenProgram(t *testing.T, name string) string {
 // posted opens.
 func openCounts(t *testing.T, dir string, flags []string, want *tu.Result, argv ...string) (waited, opens int) {
 	t.Helper()
-	logFile := filepath.Join(t.TempDir(), "do.log")
-	flags = append([]string{"--cwd", dir, "--debug-log", logFile}, flags...)
-	got := tu.Sandbox(t, 3*time.Minute, dir, "", flags, argv...)
-	if want != nil {
-		compare(t, *want, got)
-	} else if got.ExitCode != 0 {
-		t.Fatalf("%v: exit %d\n%s%s", argv, got.ExitCode, got.Stdout, got.Stderr)
-	}
-	log, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, log := sandboxLogged(t, dir, flags, want, argv...)
 	return logCounts(t, log)
 }
 
@@ -52,13 +41,7 @@ func openCounts(t *testing.T, dir string, flags []string, want *tu.Result, argv 
 // log.
 func logCounts(t *testing.T, log []byte) (waited, opens int) {
 	t.Helper()
-	m, o := callCounts.FindSubmatch(log), postedOpens.FindSubmatch(log)
-	if m == nil || o == nil {
-		t.Fatalf("no call counts in the client's log:\n%s", log)
-	}
-	waited, _ = strconv.Atoi(string(m[1]))
-	opens, _ = strconv.Atoi(string(o[1]))
-	return waited, opens
+	return logInts(t, log, callCounts)[0], logInts(t, log, postedOpens)[0]
 }
 
 // TestPostedOpenRoundTrips counts the waited-for round trips per round

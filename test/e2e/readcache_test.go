@@ -30,26 +30,9 @@ func readCacheProgram(t *testing.T, name string) string {
 // read cache hits.
 func sandboxCounts(t *testing.T, dir string, flags []string, want *tu.Result, argv ...string) (waited, hits, leases int) {
 	t.Helper()
-	logFile := filepath.Join(t.TempDir(), "do.log")
-	flags = append([]string{"--cwd", dir, "--debug-log", logFile}, flags...)
-	got := tu.Sandbox(t, 3*time.Minute, dir, "", flags, argv...)
-	if want != nil {
-		compare(t, *want, got)
-	} else if got.ExitCode != 0 {
-		t.Fatalf("%v: exit %d\n%s%s", argv, got.ExitCode, got.Stdout, got.Stderr)
-	}
-	log, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, h := callCounts.FindSubmatch(log), cacheHits.FindSubmatch(log)
-	if m == nil || h == nil {
-		t.Fatalf("no call counts in the client's log:\n%s", log)
-	}
-	waited, _ = strconv.Atoi(string(m[1]))
-	hits, _ = strconv.Atoi(string(h[1]))
-	leases, _ = strconv.Atoi(string(h[2]))
-	return waited, hits, leases
+	_, log := sandboxLogged(t, dir, flags, want, argv...)
+	h := logInts(t, log, cacheHits)
+	return logInts(t, log, callCounts)[0], h[0], h[1]
 }
 
 // TestReadCacheRoundTrips counts the waited-for round trips of what tar x

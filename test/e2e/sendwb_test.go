@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,26 +81,9 @@ func perMemberCosts(t *testing.T, few, many int, argv func(dir string, n int) []
 	t.Helper()
 	run := func(n int) (int, map[string]int) {
 		dir := t.TempDir()
-		logFile := filepath.Join(t.TempDir(), "do.log")
-		args := argv(dir, n)
-		r := tu.Sandbox(t, 3*time.Minute, dir, "", []string{"--cwd", dir, "--strace", "--debug-log", logFile}, args...)
-		if r.ExitCode != 0 {
-			t.Fatalf("%v: exit %d\n%s%s", args, r.ExitCode, r.Stdout, r.Stderr)
-		}
+		_, log := sandboxLogged(t, dir, []string{"--strace"}, nil, argv(dir, n)...)
 		check(dir)
-		log, err := os.ReadFile(logFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := callCounts.FindSubmatch(log)
-		if m == nil {
-			t.Fatalf("no call counts in the client's log")
-		}
-		waited, err := strconv.Atoi(string(m[1]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return waited, copyCounts(log)
+		return logInts(t, log, callCounts)[0], copyCounts(log)
 	}
 	w1, _ := run(few)
 	w2, where := run(many)

@@ -10,6 +10,21 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
+// fileLoopDaemons compiles testdata/srvcpu/fileloop.c and starts a gofer
+// of / and a server over it.
+func fileLoopDaemons(t *testing.T) (prog string, s, g *tu.Daemon) {
+	t.Helper()
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "srvcpu", "fileloop.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog = tu.StaticProgram(t, dir, "fileloop", string(src))
+	g = tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
+	s = tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
+	return prog, s, g
+}
+
 // fileLoopCounts runs testdata/srvcpu/fileloop.c's op for rounds rounds
 // under do against the server s and its gofer g, and returns the
 // server's and the gofer's host counters per round of the second pass
@@ -49,14 +64,7 @@ func fileLoopCounts(t *testing.T, prog string, s, g *tu.Daemon, op string, round
 //     (Reply.posted_replies; before, a frame of its own).
 func TestFileCallSocketHops(t *testing.T) {
 	tu.RequireRoot(t)
-	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "srvcpu", "fileloop.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, dir, "fileloop", string(src))
-	g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
-	s := tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
+	prog, s, g := fileLoopDaemons(t)
 	const rounds = 500
 	for _, tc := range []struct {
 		op string

@@ -23,7 +23,9 @@
 // /proc/sys numbers the kernel keeps itself (Sysctls, RoundPipeSize);
 // a client's sockets' state (Sockets: its AF_UNIX name space, the
 // bound endpoints' files, its network stack; a socketpair a Restore
-// rebuilds, RestoredPair);
+// rebuilds, RestoredPair); what a path call's answer depends on
+// besides the namespace (PathView: credentials and start, and the
+// walk's notes for a path lease);
 // and the replay capture's entry points: the client's Tracker (Changed,
 // and the hooks given to the fd tables, descriptions, pipes, locks,
 // mapped files, SysV and pty objects), the keys of objects touched by
@@ -35,11 +37,15 @@
 // change them are still the server's (process.go, signals.go,
 // jobctl.go, timers.go, ptrace.go).
 //
-// What it does not own, yet: the client state (the flat package's
-// clientState, the future Kernel) with the functions over processes,
-// threads and timers, the call (syscallCtx, the future Task), and the
-// replay records themselves (derived by the server's state.go from the
-// objects a Tracker collected, and the effects committed); its
+// It also owns the client's kernel itself, Kernel (the flat package's
+// clientState): its fields, which the server's functions change (f(k,
+// ...): process.go, signals.go, jobctl.go, timers.go, ... still in the
+// server package; each field's comment says where and under which lock).
+// What it does not own, yet: those functions, the methods by which the
+// packages below reach the kernel (the server's kernelPorts), the call
+// (syscallCtx, the future Task), and the replay records themselves
+// (derived by the server's state.go from the objects a Tracker
+// collected, and the effects committed); its
 // sub-packages fdtable and stdio hold the pieces that moved first.
 //
 // Dependencies: proto/sentrypb, and the layers below the kernel it names:
@@ -47,15 +53,20 @@
 // timer's clock), ptrace (a relation's state), replay, pipe and fdesc
 // (the objects an effect names), attrrun (a run's merged changes),
 // socket and fsimpl/unixsock (a
-// client's name space, stack and bound sockets), sentry/statekey, and
+// client's name space, stack and bound sockets), sentry/statekey, and for
+// Kernel's fields the objects it holds (fsimpl/synth, fsimpl/inotify,
+// goferclient, readlease, handlebind, mapped, memacct, filelock, sysvipc,
+// lease, durable, wberr, pty, wake, the gofer client, hclog), and
 // gVisor's unix transport (a bound endpoint, as a key), and its own
 // kernel/fdtable (a process's fd table) and kernel/stdio (a stdin
 // buffer an effect names). It must not import the server package.
 //
 // Who imports it: the server package (its kernel and its front).
 //
-// Lock order: it holds no lock. A Deferred belongs to the goroutine that
-// fills it; it is run with the kernel lock (clientState.Mu) released,
+// Lock order: Kernel.Mu is the kernel lock, the first of every
+// subsystem's order (the fields say which it protects); SegFileMu is
+// never held with it. The rest holds no lock. A Deferred belongs to the goroutine that
+// fills it; it is run with the kernel lock (Kernel.Mu) released,
 // since a Sender takes the front's send lock, which comes before it. An
 // FSContext's fields are protected by the kernel lock, as are a
 // Process's, a Thread's (but Sleeping, atomic, and SigWait, its own

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
@@ -84,4 +85,36 @@ func BlockOnUntil(c fdesc.Call, f *fdesc.File, w *kobj.Watch, nonblock bool, dea
 			return n, err
 		}
 	}
+}
+
+// SendAll is a socket's send loop: send (one try, returning what it took
+// of src) runs as BlockOnUntil's try until a stream's src is all sent (a
+// datagram's is one try), unless non-blocking (MSG_DONTWAIT or the
+// description's), up to deadline (SO_SNDTIMEO). EPIPE raises SIGPIPE
+// unless MSG_NOSIGNAL; part sent before another error (it would block,
+// was interrupted or timed out) is a short count.
+func SendAll(c fdesc.Call, f *fdesc.File, w *kobj.Watch, stream bool, deadline time.Time, src usermem.IOSequence, flags int,
+	send func(src usermem.IOSequence) (int64, error)) (int64, error) {
+	var total int64
+	first := true
+	n, err := BlockOnUntil(c, f, w, flags&unix.MSG_DONTWAIT != 0, deadline, func() (int64, error) {
+		if !first && src.NumBytes() == 0 {
+			return total, nil
+		}
+		first = false
+		n, err := send(src)
+		total += n
+		src = src.DropFirst64(n)
+		if err == nil && stream && src.NumBytes() > 0 {
+			return total, unix.EAGAIN
+		}
+		return total, err
+	})
+	if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
+		c.RaiseSIGPIPE()
+	}
+	if n > 0 && err != nil && err != unix.EPIPE {
+		return n, nil
+	}
+	return n, err
 }

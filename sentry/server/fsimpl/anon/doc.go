@@ -6,10 +6,11 @@
 //
 // What it owns: Base (an anonymous inode's number and mode; immutable)
 // and the inode numbers' counter (atomic); BlockOn and BlockOnUntil, the
-// wait of an object's would-block operation in a call.
+// wait of an object's would-block operation in a call; SendAll, the
+// sockets' send loop over it.
 //
 // Dependencies: package fdesc (the description and the call), kobj (the
-// objects' readiness), proto/goferpb (Stat). Nothing of the server
+// objects' readiness), proto/goferpb (Stat), gVisor's usermem. Nothing of the server
 // package.
 //
 // Who imports it: the file kinds' packages and the server package.

@@ -90,28 +90,7 @@ func (s *Common) send(c fdesc.Call, f *fdesc.File, w *kobj.Watch, stream bool, s
 		}
 		return 0, unix.EPIPE
 	}
-	var total int64
-	first := true
-	n, err := anon.BlockOnUntil(c, f, w, flags&unix.MSG_DONTWAIT != 0, s.Timeo.Deadline(true), func() (int64, error) {
-		if !first && src.NumBytes() == 0 {
-			return total, nil
-		}
-		first = false
-		n, err := send(src)
-		total += n
-		src = src.DropFirst64(n)
-		if err == nil && stream && src.NumBytes() > 0 {
-			return total, unix.EAGAIN
-		}
-		return total, err
-	})
-	if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
-		c.RaiseSIGPIPE()
-	}
-	if n > 0 && err != nil && err != unix.EPIPE {
-		return n, nil
-	}
-	return n, err
+	return anon.SendAll(c, f, w, stream, s.Timeo.Deadline(true), src, flags, send)
 }
 
 // recv is the receive loop of both kinds: dst is filled by recv (one

@@ -186,19 +186,13 @@ func (s *File) Send(c fdesc.Call, f *fdesc.File, src usermem.IOSequence, ctl tra
 			ctl.Credentials = Creds(c)
 		}
 	}
-	var total int64
 	rightsSent := false
 	defer func() {
 		if !rightsSent && ctl.Rights != nil {
 			ctl.Rights.Release(kobj.Ctx())
 		}
 	}()
-	first := true
-	n, err := anon.BlockOnUntil(c, f, s.U.Watch, flags&unix.MSG_DONTWAIT != 0, s.Timeo.Deadline(true), func() (int64, error) {
-		if !first && src.NumBytes() == 0 {
-			return total, nil
-		}
-		first = false
+	return anon.SendAll(c, f, s.U.Watch, s.IsStream(), s.Timeo.Deadline(true), src, flags, func(src usermem.IOSequence) (int64, error) {
 		var cn *Conn
 		side := 0
 		if e := s.End.Load(); e != nil {
@@ -206,7 +200,7 @@ func (s *File) Send(c fdesc.Call, f *fdesc.File, src usermem.IOSequence, ctl tra
 			cn.Mu.Lock()
 			if cn.DgramFullLocked(side, s.U.EP.SocketOptions().GetSendBufferSize()) {
 				cn.Mu.Unlock()
-				return total, unix.EAGAIN
+				return 0, unix.EAGAIN
 			}
 		}
 		rights := ctl.Rights != nil
@@ -222,22 +216,8 @@ func (s *File) Send(c fdesc.Call, f *fdesc.File, src usermem.IOSequence, ctl tra
 			rightsSent = true
 			ctl.Rights = nil
 		}
-		total += n
-		src = src.DropFirst64(n)
-		if err == nil && s.IsStream() && src.NumBytes() > 0 {
-			return total, unix.EAGAIN
-		}
-		return total, err
+		return n, err
 	})
-	if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
-		c.RaiseSIGPIPE()
-	}
-	if n > 0 && err != nil && err != unix.EPIPE {
-		// Part was sent before the send would block, was interrupted
-		// or timed out: report what was sent.
-		return n, nil
-	}
-	return n, err
 }
 
 // Recv receives into dst. The caller owns res.Control.

@@ -1,0 +1,51 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// sandboxLogged runs argv under do in dir (also its working directory)
+// with flags and a client debug log, checks its output against want (with
+// want nil: that it exited 0), and returns the result and the log.
+func sandboxLogged(t *testing.T, dir string, flags []string, want *tu.Result, argv ...string) (tu.Result, []byte) {
+	t.Helper()
+	logFile := filepath.Join(t.TempDir(), "do.log")
+	flags = append([]string{"--cwd", dir, "--debug-log", logFile}, flags...)
+	got := tu.Sandbox(t, 3*time.Minute, dir, "", flags, argv...)
+	if want != nil {
+		compare(t, *want, got)
+	} else if got.ExitCode != 0 {
+		t.Fatalf("%v: exit %d\n%s%s", argv, got.ExitCode, got.Stdout, got.Stderr)
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, log
+}
+
+// logInts returns the numbers re's groups match in a client's log (the
+// first match); the test fails if re does not match.
+func logInts(t *testing.T, log []byte, re *regexp.Regexp) []int {
+	t.Helper()
+	m := re.FindSubmatch(log)
+	if m == nil {
+		t.Fatalf("no %q in the client's log:\n%s", re, log)
+	}
+	ns := make([]int, len(m)-1)
+	for i, g := range m[1:] {
+		n, err := strconv.Atoi(string(g))
+		if err != nil {
+			t.Fatalf("%q in the client's log: %v", re, err)
+		}
+		ns[i] = n
+	}
+	return ns
+}
