@@ -143,6 +143,13 @@
 // back the answers leasing the directory's attributes or missing names
 // (pathHold.dirs: the directories an answer's leases are on).
 //
+// Complete names (completenames.go): a mkdir's reply may lease the
+// complete names of the directory it made; the client keeps a copy
+// (pathCache.copies, under pathCache.mu), applies its own calls spelled
+// dir/name to it, drops it on any other that may change the directory's
+// names or mode, and answers an unlink of a name not in it with ENOENT,
+// kept as a creatable absence for a posted creation.
+//
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into
 // the compacted replay log (package replaylog) before the caller sees the
