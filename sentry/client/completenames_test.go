@@ -1,0 +1,110 @@
+package client
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+func TestCleanPathAndSplitName(t *testing.T) {
+	tests := []struct {
+		path      string
+		clean     bool
+		dir, name string
+	}{
+		{path: "d/x", clean: true, dir: "d", name: "x"},
+		{path: "/tmp/d/x", clean: true, dir: "/tmp/d", name: "x"},
+		{path: "/x", clean: true, dir: "/", name: "x"},
+		{path: "x", clean: true, dir: "", name: "x"},
+		{path: "d//x"},
+		{path: "d/./x"},
+		{path: "d/../x"},
+		{path: "d/x/"},
+		{path: ".."},
+		{path: "/"},
+		{path: ""},
+	}
+	for _, tc := range tests {
+		if got := cleanPath(tc.path); got != tc.clean {
+			t.Errorf("cleanPath(%q) = %v, want %v", tc.path, got, tc.clean)
+		}
+		if !tc.clean {
+			continue
+		}
+		if dir, name := splitName(tc.path); dir != tc.dir || name != tc.name {
+			t.Errorf("splitName(%q) = %q, %q, want %q, %q", tc.path, dir, name, tc.dir, tc.name)
+		}
+	}
+}
+
+// TestNamesAfter checks what a call's result does to the copies: a
+// removal's success (or ENOENT) removes its name, a creation spelled
+// otherwise drops every copy when it succeeds unless its parent_stat
+// names a directory no copy is of, a revocation kills a copy.
+func TestNamesAfter(t *testing.T) {
+	const copyIno = 42
+	parentStat := func(ino uint64) []byte {
+		st := linux.Stat{Ino: ino}
+		b := make([]byte, st.SizeBytes())
+		st.MarshalBytes(b)
+		return b
+	}
+	tests := []struct {
+		name      string
+		change    func(c *namesCopy) namesChange
+		reply     *pb.Reply
+		wantCopy  bool
+		wantNameX bool
+	}{
+		{name: "removed", change: func(c *namesCopy) namesChange { return namesChange{copy: c, name: "x"} },
+			reply: &pb.Reply{}, wantCopy: true},
+		{name: "removal found nothing", change: func(c *namesCopy) namesChange { return namesChange{copy: c, name: "x"} },
+			reply: &pb.Reply{Errno: int32(unix.ENOENT)}, wantCopy: true},
+		{name: "removal failed", change: func(c *namesCopy) namesChange { return namesChange{copy: c, name: "x"} },
+			reply: &pb.Reply{Errno: int32(unix.EACCES)}, wantCopy: true, wantNameX: true},
+		{name: "creation elsewhere, parent not known", change: func(*namesCopy) namesChange { return namesChange{dropOnSuccess: true} },
+			reply: &pb.Reply{}},
+		{name: "creation elsewhere failed", change: func(*namesCopy) namesChange { return namesChange{dropOnSuccess: true} },
+			reply: &pb.Reply{Errno: int32(unix.EEXIST)}, wantCopy: true, wantNameX: true},
+		{name: "creation in another directory", change: func(*namesCopy) namesChange { return namesChange{dropOnSuccess: true} },
+			reply: &pb.Reply{ParentStat: parentStat(copyIno + 1)}, wantCopy: true, wantNameX: true},
+		{name: "creation in the copy's directory by another spelling", change: func(*namesCopy) namesChange { return namesChange{dropOnSuccess: true} },
+			reply: &pb.Reply{ParentStat: parentStat(copyIno)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := newPathCache()
+			c := &namesCopy{names: map[string]bool{"x": false}, ownerMode: 0o700, expires: time.Now().Add(time.Minute)}
+			c.hold.dirs = []uint64{copyIno}
+			k := pathKey{creds: "c", start: "/", path: "/d"}
+			pc.copies = map[pathKey]*namesCopy{k: c}
+			pc.namesAfter(tc.change(c), tc.reply)
+			got := pc.copyLocked(k)
+			if (got != nil) != tc.wantCopy {
+				t.Fatalf("copy kept: %v, want %v", got != nil, tc.wantCopy)
+			}
+			if got == nil {
+				return
+			}
+			if _, ok := got.names["x"]; ok != tc.wantNameX {
+				t.Errorf("name x in the copy: %v, want %v", ok, tc.wantNameX)
+			}
+		})
+	}
+	t.Run("revoked", func(t *testing.T) {
+		pc := newPathCache()
+		c := &namesCopy{names: map[string]bool{}, expires: time.Now().Add(time.Minute)}
+		c.hold.dirs = []uint64{copyIno}
+		pc.holdLocked(&c.hold, []uint64{7})
+		k := pathKey{path: "/d"}
+		pc.copies = map[pathKey]*namesCopy{k: c}
+		pc.revoke(&pb.LeaseRevoke{Ids: []uint64{7}})
+		if pc.copyLocked(k) != nil {
+			t.Error("a revoked copy still answers")
+		}
+	})
+}
