@@ -126,7 +126,7 @@ func TestPostedCreateTarCalls(t *testing.T) {
 		// between minWaited and maxWaited.
 		minPosted, minWaited, maxWaited float64
 	}{
-		{name: "waited", flags: []string{"--posted-creates=false"}, minWaited: 1.9, maxWaited: 2.3},
+		{name: "waited", flags: []string{"--posted-creates=false", "--complete-names=false"}, minWaited: 1.9, maxWaited: 2.3},
 		{name: "posted", flags: []string{"--complete-names=false"}, minPosted: 0.95, minWaited: 0.9, maxWaited: 1.3},
 	}
 	for _, tc := range tests {
