@@ -133,12 +133,7 @@ func TestPostedCreateTarCalls(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			_, log, _ := stracedRun(t, dir, tc.flags, "top", tu.Busybox, "tar", "-xf", archive)
-			for i := 0; i < files; i++ {
-				name := filepath.Join(dir, "top", "d"+strconv.Itoa(i%2), "f"+leftPad(i))
-				if got, err := os.ReadFile(name); err != nil || string(got) != strings.Repeat("0123456789abcdef", 32) {
-					t.Fatalf("%s extracted: %q, %v", name, got, err)
-				}
-			}
+			checkTarExtracted(t, dir, files)
 			where := map[string]int{}
 			for _, m := range createdOpen.FindAllStringSubmatch(log, -1) {
 				where[m[1]]++
@@ -157,15 +152,6 @@ func TestPostedCreateTarCalls(t *testing.T) {
 			}
 		})
 	}
-}
-
-// leftPad formats i as tarOf names its files (%03d).
-func leftPad(i int) string {
-	s := strconv.Itoa(i)
-	for len(s) < 3 {
-		s = "0" + s
-	}
-	return s
 }
 
 // TestPostedCreateTwoSandboxes runs testdata/postcreate/racer.c as a

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +61,19 @@ func tarOf(t *testing.T, n int) string {
 		t.Fatalf("tar -c: exit %d\n%s", r.ExitCode, r.Stderr)
 	}
 	return archive
+}
+
+// checkTarExtracted fails t unless dir holds the n members of tarOf(t, n)
+// with their contents.
+func checkTarExtracted(t *testing.T, dir string, n int) {
+	t.Helper()
+	data := strings.Repeat("0123456789abcdef", 32)
+	for i := 0; i < n; i++ {
+		name := filepath.Join(dir, "top", fmt.Sprintf("d%d", i%2), fmt.Sprintf("f%03d", i))
+		if got, err := os.ReadFile(name); err != nil || string(got) != data {
+			t.Fatalf("%s extracted: %q, %v", name, got, err)
+		}
+	}
 }
 
 // TestRoundTripsPerFile counts the client→server round trips a workload
