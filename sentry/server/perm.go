@@ -18,22 +18,22 @@ import (
 // callerCreds returns the caller's credentials, or root's for work the
 // server does on its own behalf (restore: c without a thread).
 func callerCreds(c *syscallCtx) auth.Creds {
-	if c == nil || c.t == nil {
+	if c == nil || c.Thread == nil {
 		return auth.Creds{}
 	}
-	if c.accessCreds != nil {
-		return *c.accessCreds
+	if c.AccessCreds != nil {
+		return *c.AccessCreds
 	}
 	return creds(c)
 }
 
 // mayAccessDentry checks that the caller may access d for mask.
 func mayAccessDentry(c *syscallCtx, d *dentry, mask uint32) error {
-	if mask&auth.MayWrite != 0 && c.k.VFS.ReadOnly(d) && !d.IsSymlink() {
+	if mask&auth.MayWrite != 0 && c.Kernel.VFS.ReadOnly(d) && !d.IsSymlink() {
 		return unix.EROFS
 	}
 	cr := callerCreds(c)
-	if !cr.Permits(c.k.VFS.AttrsOf(d), mask) {
+	if !cr.Permits(c.Kernel.VFS.AttrsOf(d), mask) {
 		return unix.EACCES
 	}
 	return nil
@@ -42,10 +42,10 @@ func mayAccessDentry(c *syscallCtx, d *dentry, mask uint32) error {
 // maySearch checks search permission on directory d during a path walk.
 func (c *syscallCtx) MaySearch(d *dentry) error {
 	if c != nil && d.Kind != vfs.KindGofer {
-		c.notLeasable = true
+		c.NotLeasable = true
 	}
 	pathSearched(c, d)
-	if c == nil || c.t == nil {
+	if c == nil || c.Thread == nil {
 		return nil
 	}
 	return mayAccessDentry(c, d, auth.MayExec)
@@ -63,7 +63,7 @@ func mayRemove(c *syscallCtx, dir, child *dentry) error {
 		return err
 	}
 	cr := callerCreds(c)
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	if !cr.MayDelete(v.AttrsOf(dir), v.AttrsOf(child)) {
 		return unix.EPERM
 	}
@@ -79,7 +79,7 @@ func mayRename(c *syscallCtx, odir, src, ndir *dentry, nname string, flags uint3
 	if err := mayRemove(c, odir, src); err != nil {
 		return err
 	}
-	dst, err := c.k.VFS.LookupChild(c, ndir, nname)
+	dst, err := c.Kernel.VFS.LookupChild(c, ndir, nname)
 	if err != nil {
 		dst = nil
 	}

@@ -63,7 +63,7 @@ func recordPipeWrite(c *syscallCtx, p *kpipe, f *file, off uint64, data []byte) 
 	if c == nil || n <= 0 {
 		return
 	}
-	if !c.dataNotInCall {
+	if !c.DataNotInCall {
 		data = nil
 	}
 	e := effects(c)
@@ -90,7 +90,7 @@ func pipeSize(c *syscallCtx, e *pipeEnd, set bool, arg uint64) (int64, error) {
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	if size > c.k.Sysctl.PipeMaxSize() && !creds(c).Capable(linux.CAP_SYS_RESOURCE) {
+	if size > c.Kernel.Sysctl.PipeMaxSize() && !creds(c).Capable(linux.CAP_SYS_RESOURCE) {
 		return 0, unix.EPERM
 	}
 	if size > maxPipeSize {

@@ -583,7 +583,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 	if t == nil {
 		return nil, nil
 	}
-	return &syscallCtx{k: k, t: t, intr: make(chan struct{}), dead: t.Dead, goferSize: -1}, nil
+	return &syscallCtx{Kernel: k, Thread: t, Intr: make(chan struct{}), Dead: t.Dead, GoferSize: -1}, nil
 }
 
 // restoreFile rebuilds one open file description.
@@ -800,7 +800,7 @@ func rewrite(k *clientState, rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		k.Log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
 		return unix.ESTALE
 	}
-	c := &syscallCtx{k: k, seq: rw.Seq, intr: make(chan struct{}), goferSize: -1}
+	c := &syscallCtx{Kernel: k, CallSeq: rw.Seq, Intr: make(chan struct{}), GoferSize: -1}
 	defer unpinAll(c)
 	if !known {
 		// No file id the client knows to announce it under: make it
@@ -834,10 +834,10 @@ func rewrite(k *clientState, rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 
 // openForRewrite opens the file a Rewrite names for writing.
 func openForRewrite(k *clientState, rw *sentrypb.Rewrite) (*file, error) {
-	rc := &syscallCtx{k: k, intr: make(chan struct{}), goferSize: -1}
+	rc := &syscallCtx{Kernel: k, Intr: make(chan struct{}), GoferSize: -1}
 	k.Mu.Lock()
 	for _, t := range k.Threads {
-		rc.t, rc.dead = t, t.Dead
+		rc.Thread, rc.Dead = t, t.Dead
 		break
 	}
 	k.Mu.Unlock()

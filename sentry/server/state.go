@@ -94,10 +94,10 @@ type (
 )
 
 func effects(c *syscallCtx) *callEffects {
-	if c.eff == nil {
-		c.eff = &callEffects{}
+	if c.Eff == nil {
+		c.Eff = &callEffects{}
 	}
-	return c.eff
+	return c.Eff
 }
 
 // deletedRec is the record saying key's object is gone.

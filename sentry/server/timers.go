@@ -188,10 +188,10 @@ func itimerRealLocked(k *clientState, p *process) *appTimer {
 // setItimerReal arms p's ITIMER_REAL and returns its old (interval,
 // value).
 func setItimerReal(c *syscallCtx, interval, value time.Duration) (time.Duration, time.Duration, error) {
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	p := c.t.Proc
+	p := c.Thread.Proc
 	if p.Exiting {
 		return 0, 0, unix.ESRCH
 	}
@@ -207,7 +207,7 @@ func setItimerReal(c *syscallCtx, interval, value time.Duration) (time.Duration,
 }
 
 func sysAlarm(c *syscallCtx) (int64, error) {
-	secs := time.Duration(uint32(c.args[0])) * time.Second
+	secs := time.Duration(uint32(c.Args[0])) * time.Second
 	_, old, err := setItimerReal(c, 0, secs)
 	if err != nil {
 		return 0, err
@@ -221,13 +221,13 @@ func sysAlarm(c *syscallCtx) (int64, error) {
 }
 
 func sysSetitimer(c *syscallCtx) (int64, error) {
-	which, newAddr, oldAddr := int32(c.args[0]), c.args[1], c.args[2]
+	which, newAddr, oldAddr := int32(c.Args[0]), c.Args[1], c.Args[2]
 	if which != unix.ITIMER_REAL {
 		return 0, unsupportedItimer(c, which)
 	}
 	var interval, value time.Duration
 	if newAddr != 0 {
-		b, err := c.mem.CopyIn(newAddr, sizeofItimerval)
+		b, err := c.Mem.CopyIn(newAddr, sizeofItimerval)
 		if err != nil {
 			return 0, err
 		}
@@ -240,24 +240,24 @@ func sysSetitimer(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if oldAddr != 0 {
-		return 0, c.mem.CopyOut(oldAddr, ktimer.ItimerBytes(oi, ov, true))
+		return 0, c.Mem.CopyOut(oldAddr, ktimer.ItimerBytes(oi, ov, true))
 	}
 	return 0, nil
 }
 
 func sysGetitimer(c *syscallCtx) (int64, error) {
-	which, addr := int32(c.args[0]), c.args[1]
+	which, addr := int32(c.Args[0]), c.Args[1]
 	if which != unix.ITIMER_REAL {
 		return 0, unsupportedItimer(c, which)
 	}
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
 	var interval, value time.Duration
-	if tm := c.t.Proc.Timers[itimerRealID]; tm != nil {
+	if tm := c.Thread.Proc.Timers[itimerRealID]; tm != nil {
 		interval, value = ktimer.SpecOf(tm.Timer.Get())
 	}
 	k.Mu.Unlock()
-	return 0, c.mem.CopyOut(addr, ktimer.ItimerBytes(interval, value, true))
+	return 0, c.Mem.CopyOut(addr, ktimer.ItimerBytes(interval, value, true))
 }
 
 // unsupportedItimer is the error for ITIMER_VIRTUAL and ITIMER_PROF
@@ -265,16 +265,16 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 // measures, and the client keeps them; one never forwards them.
 func unsupportedItimer(c *syscallCtx, which int32) error {
 	if which == unix.ITIMER_VIRTUAL || which == unix.ITIMER_PROF {
-		if _, logged := c.k.Unsupported.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
-			c.k.Log.Warn("unsupported interval timer (CPU time is not known to the server)", "name", sysName(c.sysno), "which", which)
+		if _, logged := c.Kernel.Unsupported.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
+			c.Kernel.Log.Warn("unsupported interval timer (CPU time is not known to the server)", "name", sysName(c.Sysno), "which", which)
 		}
 	}
 	return unix.EINVAL
 }
 
 func sysTimerCreate(c *syscallCtx) (int64, error) {
-	clockID, sevAddr, idAddr := int32(c.args[0]), c.args[1], c.args[2]
-	k := c.k
+	clockID, sevAddr, idAddr := int32(c.Args[0]), c.Args[1], c.Args[2]
+	k := c.Kernel
 	clk := k.Clocks.ByID(clockID)
 	if clk == nil && !isCPUClock(clockID) {
 		return 0, unix.EINVAL
@@ -282,7 +282,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	notify, signo, tid, value := int32(sigevSignal), int32(unix.SIGALRM), int32(0), uint64(0)
 	haveValue := false
 	if sevAddr != 0 {
-		b, err := c.mem.CopyIn(sevAddr, sizeofSigevent)
+		b, err := c.Mem.CopyIn(sevAddr, sizeofSigevent)
 		if err != nil {
 			return 0, err
 		}
@@ -302,7 +302,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	}
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	p := c.t.Proc
+	p := c.Thread.Proc
 	if p.Exiting {
 		return 0, unix.ESRCH
 	}
@@ -338,7 +338,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	}
 	b := make([]byte, 4)
 	binary.LittleEndian.PutUint32(b, uint32(id))
-	if err := c.mem.CopyOut(idAddr, b); err != nil {
+	if err := c.Mem.CopyOut(idAddr, b); err != nil {
 		return 0, err
 	}
 	tm := newTimerLocked(k, p, id, clockID, clk)
@@ -348,7 +348,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 
 // posixTimerLocked returns the caller's timer id. Precondition: k.Mu held.
 func posixTimerLocked(c *syscallCtx, id int32) (*appTimer, error) {
-	tm := c.t.Proc.Timers[id]
+	tm := c.Thread.Proc.Timers[id]
 	if id < 0 || tm == nil {
 		return nil, unix.EINVAL
 	}
@@ -356,11 +356,11 @@ func posixTimerLocked(c *syscallCtx, id int32) (*appTimer, error) {
 }
 
 func sysTimerSettime(c *syscallCtx) (int64, error) {
-	id, flags, newAddr, oldAddr := int32(c.args[0]), int32(c.args[1]), c.args[2], c.args[3]
+	id, flags, newAddr, oldAddr := int32(c.Args[0]), int32(c.Args[1]), c.Args[2], c.Args[3]
 	if newAddr == 0 {
 		return 0, unix.EINVAL // Linux checks it first
 	}
-	b, err := c.mem.CopyIn(newAddr, sizeofItimerspec)
+	b, err := c.Mem.CopyIn(newAddr, sizeofItimerspec)
 	if err != nil {
 		return 0, err
 	}
@@ -369,7 +369,7 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	// Linux ignores flags other than TIMER_ABSTIME.
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
 	tm, err := posixTimerLocked(c, id)
 	if err == nil && tm.Timer == nil {
@@ -393,14 +393,14 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 	k.Mu.Unlock()
 	if oldAddr != 0 {
 		oi, ov := ktimer.SpecOf(now, old)
-		return 0, c.mem.CopyOut(oldAddr, ktimer.ItimerBytes(oi, ov, false))
+		return 0, c.Mem.CopyOut(oldAddr, ktimer.ItimerBytes(oi, ov, false))
 	}
 	return 0, nil
 }
 
 func sysTimerGettime(c *syscallCtx) (int64, error) {
-	id, addr := int32(c.args[0]), c.args[1]
-	c.k.Mu.Lock()
+	id, addr := int32(c.Args[0]), c.Args[1]
+	c.Kernel.Mu.Lock()
 	tm, err := posixTimerLocked(c, id)
 	var interval, value time.Duration
 	if err == nil && tm.Timer == nil {
@@ -409,28 +409,28 @@ func sysTimerGettime(c *syscallCtx) (int64, error) {
 	if err == nil {
 		interval, value = ktimer.SpecOf(tm.Timer.Get())
 	}
-	c.k.Mu.Unlock()
+	c.Kernel.Mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
-	return 0, c.mem.CopyOut(addr, ktimer.ItimerBytes(interval, value, false))
+	return 0, c.Mem.CopyOut(addr, ktimer.ItimerBytes(interval, value, false))
 }
 
 // sysTimerGetoverrun checks the timer id. The overrun count itself is
 // the client's: only it knows which expirations coalesced into a signal
 // still pending (the server pushes one signal per firing).
 func sysTimerGetoverrun(c *syscallCtx) (int64, error) {
-	c.k.Mu.Lock()
-	defer c.k.Mu.Unlock()
-	_, err := posixTimerLocked(c, int32(c.args[0]))
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	_, err := posixTimerLocked(c, int32(c.Args[0]))
 	return 0, err
 }
 
 func sysTimerDelete(c *syscallCtx) (int64, error) {
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	tm, err := posixTimerLocked(c, int32(c.args[0]))
+	tm, err := posixTimerLocked(c, int32(c.Args[0]))
 	if err != nil {
 		return 0, err
 	}

@@ -41,9 +41,9 @@ func (kp *kernelPorts) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAt
 // HandleOf is vfs.VFS.PinHandle for the duration of system call c: the pin is
 // dropped when c's handler returns (syscallCtx.unpinAll).
 func (c *syscallCtx) HandleOf(d *dentry) (uint64, error) {
-	h, err := c.k.VFS.PinHandle(d)
+	h, err := c.Kernel.VFS.PinHandle(d)
 	if err == nil {
-		c.pinned = append(c.pinned, d)
+		c.Pinned = append(c.Pinned, d)
 	}
 	return h, err
 }
@@ -53,10 +53,10 @@ func unpinAll(c *syscallCtx) {
 	if c == nil {
 		return
 	}
-	for _, d := range c.pinned {
-		c.k.VFS.Unpin(d)
+	for _, d := range c.Pinned {
+		c.Kernel.VFS.Unpin(d)
 	}
-	c.pinned = nil
+	c.Pinned = nil
 }
 
 // mountBusy says a file of mount id is in use: open, a working
