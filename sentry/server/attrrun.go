@@ -42,7 +42,7 @@ func attrRunCall(call *sentrypb.Call) bool {
 // gofer (package kernel's AttrRun: the merged changes, their file and
 // the replies of the calls that made them). Owned by the thread's worker
 // goroutine (threadWorker and the handlers it runs, which find it in
-// syscallCtx.attrRun): no lock. The run's replies, sent at its end, are
+// kernel.Task.AttrRun): no lock. The run's replies, sent at its end, are
 // the front's (threadCalls.attrHeld).
 type attrRun = kernel.AttrRun
 

@@ -4,104 +4,26 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
-// syscallCtx is one forwarded system call being executed.
-type syscallCtx struct {
-	Kernel  *clientState
-	Thread  *thread
-	CallSeq uint64
-	Sysno   int32
-	Args    [6]uint64
-	Mem     *sysabi.Memory
-	// Intr is closed by Interrupt; Dead when the thread is killed.
-	Intr <-chan struct{}
-	Dead <-chan struct{}
-	// Reply is the reply being built; handlers set its action.
-	Reply *sentrypb.Reply
-	// RaisedSIGPIPE asks dispatch to send SIGPIPE to the caller (EPIPE write).
-	RaisedSIGPIPE bool
-	// Eff collects the effects committed with the reply (state.go).
-	Eff *callEffects
-	// GoferSize is the file size a gofer write reported last (-1: none);
-	// GoferStat is that write's whole Stat (nil: none).
-	GoferSize int64
-	GoferStat *goferpb.Stat
-	// PageWrite is the mapped file id of a PageWrite being executed (0
-	// for a system call): its own mapping is not told of the change.
-	PageWrite uint64
-	// Pinned are the dentries whose gofer handles the handler uses
-	// (HandleOf), unpinned when it returns.
-	Pinned []*dentry
-	// DataNotInCall says the bytes this call writes are not in its inputs
-	// (sendfile, splice, tee, copy_file_range read them from another
-	// file): its write records then carry them (WriteState.data), so
-	// that the client can retain them. Set by the handler.
-	DataNotInCall bool
-	// NoNewPrivs is the call's Syscall.no_new_privs (an execve of a
-	// process with no_new_privs: set-id bits are ignored). Set once.
-	NoNewPrivs bool
-	// NotLeasable says the call's path walk crossed something other
-	// than gofer files (/proc, /dev, an fd): its answer gets no
-	// PathLease (pathlease.go). Set by the walk (MaySearch, lookupAt).
-	NotLeasable bool
-	// ListingPath is the getdents64's Syscall.listing_path when its
-	// reply may carry the entries' lstat answers (pathlease.go).
-	ListingPath string
-	// PathView is what a path call's answer depends on as the call
-	// began, when it may get a path lease (pathlease.go).
-	PathView *pathView
-	// AccessCreds, when set, are the credentials the call's permission
-	// checks use instead of the caller's: access(2)'s real ids (Linux's
-	// access_override_creds), for its walk too. Set by the handler.
-	AccessCreds *auth.Creds
-	// SyncedWrites says the handler makes this call's gofer writes
-	// durable before its reply (a server-side copy too large for the
-	// client's log to carry, syncedCopy): they are neither tracked for
-	// durability nor reported as WriteStates. Set by the handler.
-	SyncedWrites bool
-	// GoferParts counts the gofer writes this call made: each has its
-	// own Origin part, so that a call writing several times is not
-	// answered from the gofer's reply cache for its own earlier write.
-	GoferParts uint32
-	// AttrRun is the run of posted attribute calls this call is part of
-	// (the front's, attrrun.go), nil when none. Set by dispatch.
-	AttrRun *attrRun
-	// LeasedData and Posted are the call's Syscall.leased_data and
-	// posted (leasedCopy, package copybehind). Set once.
-	LeasedData []byte
-	Posted     bool
-	// InstallFD is a posted open's Syscall.install_fd: the fd its
-	// description goes at (postopen.go; nil: the lowest free). Set once.
-	InstallFD *int32
-	// MissingIn is the directory an unlink's last name was found
-	// missing from when the caller may make names there (negunlink.go).
-	// Set by the handler.
-	MissingIn *dentry
-}
+// syscallCtx is one forwarded system call being executed (package
+// kernel's Task).
+type syscallCtx = kernel.Task
 
 // resent says the call may be one the client re-sent after a Restore (its
 // seq is below the Restore's): a gofer mutation whose effect is already
 // visible is then passed to the gofer anyway, whose reply cache answers
 // it as the first execution did.
 func resent(c *syscallCtx) bool { return c.CallSeq < c.Kernel.ResentBelow.Load() }
-
-// origin names this call to the gofer's reply cache; part tells apart the
-// gofer mutations one call makes.
-func origin(c *syscallCtx, part uint32) *goferpb.Origin {
-	return &goferpb.Origin{ClientId: c.Kernel.OriginID, Seq: c.CallSeq, Part: part}
-}
 
 // callOf returns the kernel's call behind c, a Call the kernel gave a
 // file operation (as gVisor's kernel.TaskFromContext): only this package,
@@ -111,43 +33,6 @@ func callOf(c fdesc.Call) *syscallCtx {
 	return sc
 }
 
-var _ fdesc.Call = (*syscallCtx)(nil)
-
-// Seq is c's fdesc.Call.Seq.
-func (c *syscallCtx) Seq() uint64 { return c.CallSeq }
-
-// NextGoferOrigin is c's fdesc.Call.NextGoferOrigin: nil for a call the
-// server makes for itself (seq 0), whose gofer writes the reply cache
-// need not know.
-func (c *syscallCtx) NextGoferOrigin() *goferpb.Origin {
-	if c.CallSeq == 0 {
-		return nil
-	}
-	o := origin(c, c.GoferParts)
-	c.GoferParts++
-	return o
-}
-
-// GoferWrote is c's fdesc.Call.GoferWrote.
-func (c *syscallCtx) GoferWrote(st *goferpb.Stat) {
-	c.GoferSize = int64(st.Size)
-	c.GoferStat = st
-}
-
-// Creds is c's fdesc.Call.Creds.
-func (c *syscallCtx) Creds() auth.Creds { return callerCreds(c) }
-
-// PID is c's fdesc.Call.PID.
-func (c *syscallCtx) PID() int32 {
-	if c.Thread == nil {
-		return 0
-	}
-	return callPid(c)
-}
-
-// RaiseSIGPIPE is c's fdesc.Call.RaiseSIGPIPE.
-func (c *syscallCtx) RaiseSIGPIPE() { c.RaisedSIGPIPE = true }
-
 // handler executes one system call and returns its result or an error
 // carrying the errno.
 type handler func(c *syscallCtx) (int64, error)
@@ -155,31 +40,9 @@ type handler func(c *syscallCtx) (int64, error)
 // panicOnBug makes dispatch re-panic instead of answering EIO (tests).
 var panicOnBug = false
 
-// Block (c's fdesc.Call.Block) waits until ch is closed (nil: never) or timeout fires (nil:
-// never). It returns ERESTARTSYS if the call is interrupted, the thread
-// killed or the client freed, and ETIMEDOUT on timeout.
-func (c *syscallCtx) Block(ch <-chan struct{}, timeout <-chan time.Time) error {
-	c.Thread.Sleeping.Store(true)
-	defer c.Thread.Sleeping.Store(false)
-	select {
-	case <-ch:
-		return nil
-	case <-c.Intr:
-		return syserr.RestartSys
-	case <-c.Dead:
-		return syserr.RestartSys
-	case <-c.Kernel.Done:
-		return syserr.RestartSys
-	case <-timeout:
-		return unix.ETIMEDOUT
-	}
-}
-
 // blockUntil is block without a timeout: the wait a subsystem's blocking
 // operation is given (filelock.Table.Lock).
 func blockUntil(c *syscallCtx, ch <-chan struct{}) error { return c.Block(ch, nil) }
-
-func callPid(c *syscallCtx) int32 { return c.Thread.Proc.PID }
 
 // tid returns the caller's current TID.
 func callTid(c *syscallCtx) int32 {

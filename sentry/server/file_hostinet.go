@@ -99,7 +99,7 @@ func hostSock(c *syscallCtx, fd int32) (*file, *inet.HostFile, bool) {
 }
 
 func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*file, error) {
-	stream, err := inet.SockType(stype, proto, creds(c).EUID == 0)
+	stream, err := inet.SockType(stype, proto, c.ProcessCreds().EUID == 0)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +352,7 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 		// CAP_NET_ADMIN's way past the host's limits: the server does
 		// not hold it, so a root application gets SO_SNDBUF or
 		// SO_RCVBUF, within the host's wmem_max and rmem_max.
-		plain, err := inet.ForcedOption(name, creds(c).EUID == 0)
+		plain, err := inet.ForcedOption(name, c.ProcessCreds().EUID == 0)
 		if err != nil {
 			return 0, err
 		}

@@ -26,14 +26,14 @@ func checkInetBind(c *syscallCtx, family int, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	if a.Port != 0 && a.Port < 1024 && creds(c).EUID != 0 {
+	if a.Port != 0 && a.Port < 1024 && c.ProcessCreds().EUID != 0 {
 		return unix.EACCES
 	}
 	return nil
 }
 
 func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32) (*file, error) {
-	stream, err := inet.SockType(stype, proto, creds(c).EUID == 0)
+	stream, err := inet.SockType(stype, proto, c.ProcessCreds().EUID == 0)
 	if err != nil {
 		return nil, err
 	}

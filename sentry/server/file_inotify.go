@@ -221,7 +221,7 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 		return 0, unix.ENOTDIR
 	}
 	// Linux needs read permission on the file.
-	if err := mayAccessDentry(c, d, auth.MayRead); err != nil {
+	if err := c.MayAccess(d, auth.MayRead); err != nil {
 		return 0, err
 	}
 	wd, err := in.AddWatch(c.Kernel.Inotify.Target(d.Ino(), true), d, mask)

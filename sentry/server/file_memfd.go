@@ -47,10 +47,10 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	}
 	// Linux's memfd is mode 0777 whatever the umask, owned by the
 	// caller's fsuid and fsgid.
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	ctx, cancel := v.RPCCtx()
 	cr0, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: hidden, Flags: unix.O_RDWR,
-		Mode: 0777, Uid: cr.FSUID, Gid: cr.FSGID, Origin: origin(c, 0)})
+		Mode: 0777, Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.GoferOrigin(0)})
 	cancel()
 	if err := syserr.FromGofer("create "+hidden, cr0.GetErrno(), err); err != nil {
 		return 0, fmt.Errorf("memfd_create %q: %w", name, err)
@@ -61,7 +61,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	d := v.InsertChild(dir, hidden, 0, cr0.Handle.FileHandle, cr0.Stat)
 	f := newFile(vfs.NewGoferFile(v, cr0.Handle.Id, cr0.Handle.FileHandle, nil), d, unix.O_RDWR)
 	ctx, cancel = v.RPCCtx()
-	ur, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: hidden, Origin: origin(c, 1), Open: true})
+	ur, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: hidden, Origin: c.GoferOrigin(1), Open: true})
 	cancel()
 	v.Forget(dir, hidden)
 	if err := syserr.FromGofer("unlink "+hidden, ur.GetErrno(), err); err != nil {

@@ -187,7 +187,7 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 		if !leader {
 			return 0, unix.EPERM
 		}
-		if cur, _ := t.Session(); cur != 0 && cur != sid && !creds(c).Capable(linux.CAP_SYS_ADMIN) {
+		if cur, _ := t.Session(); cur != 0 && cur != sid && !c.ProcessCreds().Capable(linux.CAP_SYS_ADMIN) {
 			return 0, unix.EPERM
 		}
 		t.SetSession(sid, pgid)

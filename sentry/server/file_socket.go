@@ -88,7 +88,7 @@ func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (tra
 	if d.Kind != vfs.KindGofer || d.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return nil, unix.ECONNREFUSED
 	}
-	if err := mayAccessDentry(c, d, auth.MayWrite); err != nil {
+	if err := c.MayAccess(d, auth.MayWrite); err != nil {
 		return nil, err
 	}
 	be, err := names.LookupNode(d.Ino())
@@ -146,12 +146,12 @@ func mknodSocket(c *syscallCtx, path string) (uint64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	v := c.Kernel.VFS
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^umask(c),
-		Uid: cr.FSUID, Gid: cr.FSGID, Origin: origin(c, 0)})
+		Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("mknod socket "+name, r.GetErrno(), err); err != nil {
 		if syserr.ErrnoOf(err) == unix.EEXIST {
 			return 0, "", unix.EADDRINUSE

@@ -309,7 +309,7 @@ func fcntlLease(c *syscallCtx, f *file, fd int32, cmd int) (int64, error) {
 		f.Changed()
 		return 0, nil
 	}
-	if cr := creds(c); !cr.OwnerOrCapable(c.Kernel.VFS.AttrsOf(dentryOf(f))) {
+	if cr := c.ProcessCreds(); !cr.OwnerOrCapable(c.Kernel.VFS.AttrsOf(dentryOf(f))) {
 		return 0, unix.EACCES
 	}
 	if rank == lease.Read && f.Writable() {
@@ -322,7 +322,7 @@ func fcntlLease(c *syscallCtx, f *file, fd int32, cmd int) (int64, error) {
 	f.HasLease.Store(true)
 	// As Linux, taking a lease makes the caller's process the owner its
 	// break signal goes to.
-	f.Async.SetOwner(fOwnerPID, callPid(c))
+	f.Async.SetOwner(fOwnerPID, c.PID())
 	f.Changed()
 	return 0, nil
 }

@@ -124,7 +124,7 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		owner, pid = filelock.Owner[*fdTable, *file]{Table: tab}, callPid(c)
+		owner, pid = filelock.Owner[*fdTable, *file]{Table: tab}, c.PID()
 	}
 	lt := c.Kernel.Locks
 	if cmd == unix.F_GETLK || cmd == fOFDGetlk {

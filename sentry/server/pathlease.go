@@ -71,34 +71,6 @@ func creationCall(c *syscallCtx) bool {
 // namespace (package kernel's PathView).
 type pathView = kernel.PathView
 
-// maxWalkDentries bounds what a path lease's walk notes; a longer walk
-// (symlinks upon symlinks) gets no lease.
-const maxWalkDentries = 128
-
-// pathSearched notes that c's walk searched directory d.
-func pathSearched(c *syscallCtx, d *vfs.Dentry) {
-	if c == nil || c.PathView == nil {
-		return
-	}
-	if len(c.PathView.Searched) >= maxWalkDentries {
-		c.NotLeasable = true
-		return
-	}
-	c.PathView.Searched = append(c.PathView.Searched, d)
-}
-
-// Found notes that c's walk looked up d (vfs.WalkObserver).
-func (c *syscallCtx) Found(d *vfs.Dentry) {
-	if c.PathView == nil {
-		return
-	}
-	if len(c.PathView.Found) >= maxWalkDentries {
-		c.NotLeasable = true
-		return
-	}
-	c.PathView.Found = append(c.PathView.Found, d)
-}
-
 // pathFinal notes that c's walk ended at d.
 func pathFinal(c *syscallCtx, d *vfs.Dentry) {
 	if c.PathView != nil {
@@ -154,7 +126,7 @@ func walkKeys(v *pathView, final *vfs.Dentry) (keys []readlease.Key, nSearch int
 
 // viewOf returns c's pathView (ok false: its answer gets no lease).
 func viewOf(c *syscallCtx) (pathView, bool) {
-	v := pathView{Creds: creds(c)}
+	v := pathView{Creds: c.ProcessCreds()}
 	var path string
 	dirfd := int32(atFDCWD)
 	if c.Sysno == unix.SYS_GETDENTS64 {

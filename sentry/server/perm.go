@@ -4,7 +4,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Discretionary access control against dentries: every permission
@@ -15,45 +14,9 @@ import (
 
 // ---- checks against dentries ----
 
-// callerCreds returns the caller's credentials, or root's for work the
-// server does on its own behalf (restore: c without a thread).
-func callerCreds(c *syscallCtx) auth.Creds {
-	if c == nil || c.Thread == nil {
-		return auth.Creds{}
-	}
-	if c.AccessCreds != nil {
-		return *c.AccessCreds
-	}
-	return creds(c)
-}
-
-// mayAccessDentry checks that the caller may access d for mask.
-func mayAccessDentry(c *syscallCtx, d *dentry, mask uint32) error {
-	if mask&auth.MayWrite != 0 && c.Kernel.VFS.ReadOnly(d) && !d.IsSymlink() {
-		return unix.EROFS
-	}
-	cr := callerCreds(c)
-	if !cr.Permits(c.Kernel.VFS.AttrsOf(d), mask) {
-		return unix.EACCES
-	}
-	return nil
-}
-
-// maySearch checks search permission on directory d during a path walk.
-func (c *syscallCtx) MaySearch(d *dentry) error {
-	if c != nil && d.Kind != vfs.KindGofer {
-		c.NotLeasable = true
-	}
-	pathSearched(c, d)
-	if c == nil || c.Thread == nil {
-		return nil
-	}
-	return mayAccessDentry(c, d, auth.MayExec)
-}
-
 // mayWriteDir checks that the caller may add or remove names in dir.
 func mayWriteDir(c *syscallCtx, dir *dentry) error {
-	return mayAccessDentry(c, dir, auth.MayWrite|auth.MayExec)
+	return c.MayAccess(dir, auth.MayWrite|auth.MayExec)
 }
 
 // mayRemove checks that the caller may remove (or rename away, or
@@ -62,7 +25,7 @@ func mayRemove(c *syscallCtx, dir, child *dentry) error {
 	if err := mayWriteDir(c, dir); err != nil {
 		return err
 	}
-	cr := callerCreds(c)
+	cr := c.Creds()
 	v := c.Kernel.VFS
 	if !cr.MayDelete(v.AttrsOf(dir), v.AttrsOf(child)) {
 		return unix.EPERM
@@ -95,12 +58,12 @@ func mayRename(c *syscallCtx, odir, src, ndir *dentry, nname string, flags uint3
 		return nil
 	}
 	if src.IsDir() {
-		if err := mayAccessDentry(c, src, auth.MayWrite); err != nil {
+		if err := c.MayAccess(src, auth.MayWrite); err != nil {
 			return err
 		}
 	}
 	if flags&renameExchange != 0 && dst != nil && dst.IsDir() {
-		return mayAccessDentry(c, dst, auth.MayWrite)
+		return c.MayAccess(dst, auth.MayWrite)
 	}
 	return nil
 }

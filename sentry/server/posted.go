@@ -120,7 +120,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 			err = e
 		}
 		if len(inos) > 0 {
-			eff := effects(c)
+			eff := c.Effects()
 			eff.WBErrInos = append(eff.WBErrInos, inos...)
 		}
 		return ret, false, err
@@ -161,7 +161,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 			// fsync of the file, once.
 			if e := k.WbErrs.Take(ino); e != 0 {
 				err = e
-				eff := effects(c)
+				eff := c.Effects()
 				eff.WBErrInos = append(eff.WBErrInos, ino)
 			}
 		}
@@ -202,7 +202,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 // (commitEffectsLocked), so that c re-sent after a server kill that
 // lost its reply reports it again.
 func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, hasIno bool) {
-	eff := effects(c)
+	eff := c.Effects()
 	if f.WBErr.CompareAndSwap(int32(kept), 0) {
 		eff.WBErrFiles = append(eff.WBErrFiles, f)
 	}

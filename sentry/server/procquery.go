@@ -126,7 +126,7 @@ func (s procSource) Machine() (*sentrypb.MachineInfo, error) {
 }
 
 // Process describes pid. Thread states combine the server's view (a
-// forwarded call blocked in syscallCtx.Block) with the client's (a thread
+// forwarded call blocked in kernel.Task.Block) with the client's (a thread
 // blocked in a call the client serves, such as futex wait or nanosleep);
 // if the client does not answer, only the server's view is used.
 func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {

@@ -18,7 +18,7 @@ import (
 // grants more than fdtable.NrOpen).
 func sysPrlimit64(c *syscallCtx) (int64, error) {
 	pid, resource, newAddr, oldAddr := int32(c.Args[0]), c.Args[1], c.Args[2], c.Args[3]
-	if pid != 0 && pid != callPid(c) {
+	if pid != 0 && pid != c.PID() {
 		return 0, unix.EPERM
 	}
 	if resource == unix.RLIMIT_FSIZE {

@@ -89,16 +89,8 @@ type stateTracker = kernel.Tracker
 type (
 	callEffects = kernel.CallEffects
 	pipeIO      = kernel.PipeIO
-	offChange   = kernel.OffChange
 	goferWrite  = kernel.GoferWrite
 )
-
-func effects(c *syscallCtx) *callEffects {
-	if c.Eff == nil {
-		c.Eff = &callEffects{}
-	}
-	return c.Eff
-}
 
 // deletedRec is the record saying key's object is gone.
 func deletedRec(key statekey.Key) *sentrypb.StateRecord {

@@ -93,7 +93,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	ctx, cancel := c.Kernel.VFS.RPCCtx()
 	defer cancel()
 	r, err := c.Kernel.Gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.Handle, Mode: mode,
-		Offset: uint64(off), Length: uint64(length), Origin: origin(c, 0)})
+		Offset: uint64(off), Length: uint64(length), Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("fallocate", r.GetErrno(), err); err != nil {
 		return 0, err
 	}

@@ -81,12 +81,6 @@ func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*d
 	return d, nil, err
 }
 
-func creds(c *syscallCtx) auth.Creds {
-	c.Kernel.Mu.Lock()
-	defer c.Kernel.Mu.Unlock()
-	return c.Thread.Proc.Creds
-}
-
 func umask(c *syscallCtx) uint32 {
 	c.Kernel.Mu.Lock()
 	defer c.Kernel.Mu.Unlock()
@@ -287,13 +281,13 @@ func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint3
 	if err != nil {
 		return nil, err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFREG|mode&07777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{
 		Dir: dh, Name: name, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
-		Mode: m & 07777, Uid: uid, Gid: gid, Origin: origin(c, part), PathHandle: true,
+		Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.GoferOrigin(part), PathHandle: true,
 	})
 	if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 		return nil, err
@@ -357,7 +351,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	case vfs.KindDevNode:
 		return openDevNode(c, d, kept)
 	case vfs.KindProcFile, vfs.KindProcFdInfo:
-		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && creds(c).FSUID != 0 {
+		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.ProcessCreds().FSUID != 0 {
 			// /proc/sys's writable files are root's, mode 0644.
 			return nil, unix.EACCES
 		}
@@ -390,10 +384,10 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	if wantWrite || flags&unix.O_TRUNC != 0 {
 		mask |= auth.MayWrite
 	}
-	if err := mayAccessDentry(c, d, mask); err != nil {
+	if err := c.MayAccess(d, mask); err != nil {
 		return nil, err
 	}
-	if flags&unix.O_NOATIME != 0 && !creds(c).OwnerOrCapable(v.AttrsOf(d)) {
+	if flags&unix.O_NOATIME != 0 && !c.ProcessCreds().OwnerOrCapable(v.AttrsOf(d)) {
 		return nil, unix.EPERM
 	}
 	if (wantWrite || flags&unix.O_TRUNC != 0) && d.IsRegular() && inodeExecuting(c.Kernel, d.Ino()) {
@@ -687,7 +681,7 @@ func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int6
 	if mode&^7 != 0 || flags&^(atEaccess|atSymlinkNofollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	if flags&atEaccess == 0 {
 		// access(2) checks with the real ids, and with the
 		// capabilities of the real uid: none unless it is 0, then the
@@ -811,11 +805,11 @@ func mkdirAt(c *syscallCtx, dirfd int32, path string, mode uint32) (int64, error
 	if err != nil {
 		return 0, err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFDIR|mode&01777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.Kernel.Gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: origin(c, 0)})
+	r, err := c.Kernel.Gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -854,11 +848,11 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	uid, gid, _ := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFLNK|0777)
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.Kernel.Gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: origin(c, 0)})
+	r, err := c.Kernel.Gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("symlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -915,7 +909,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if v := c.Kernel.VFS; v.MountOf(od) != v.MountOf(dir) {
 		return 0, unix.EXDEV
 	}
-	if cr := creds(c); !cr.Capable(linux.CAP_FOWNER) {
+	if cr := c.ProcessCreds(); !cr.Capable(linux.CAP_FOWNER) {
 		if a, err := targetAttrs(c, cr, od, nil); err != nil {
 			return 0, err
 		} else if !cr.MayHardlink(a) {
@@ -933,7 +927,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.Kernel.Gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: origin(c, 0)})
+	r, err := c.Kernel.Gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("link "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -1039,7 +1033,7 @@ func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, 
 		// Other clients' leases on it go first (readlease.BeginChange).
 		ctx = goferclient.WithChanging(ctx, child.Ino())
 	}
-	r, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: origin(c, 0), Open: open})
+	r, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: c.GoferOrigin(0), Open: open})
 	if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -1154,7 +1148,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 		moved = append(moved, dst.Ino())
 	}
 	ctx = goferclient.WithChanging(ctx, moved...)
-	r, err := c.Kernel.Gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: origin(c, 0)})
+	r, err := c.Kernel.Gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("rename "+oname, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -1192,7 +1186,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	if !d.IsDir() {
 		return 0, unix.ENOTDIR
 	}
-	if err := mayAccessDentry(c, d, auth.MayExec); err != nil {
+	if err := c.MayAccess(d, auth.MayExec); err != nil {
 		return 0, err
 	}
 	c.Kernel.Mu.Lock()
@@ -1261,7 +1255,7 @@ func setStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) err
 		return unix.EROFS
 	}
 	req.Handle = h
-	req.Origin = origin(c, 0)
+	req.Origin = c.GoferOrigin(0)
 	if holdAttrs(c, d, f, req) {
 		return nil
 	}
@@ -1290,7 +1284,7 @@ func killPriv(c *syscallCtx, d *dentry, h uint64, a auth.FileAttrs) {
 	if c == nil || c.Thread == nil {
 		return
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	nm, changed := cr.KillPrivMode(a)
 	if !changed {
 		return
@@ -1304,7 +1298,7 @@ func killPriv(c *syscallCtx, d *dentry, h uint64, a auth.FileAttrs) {
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.Kernel.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: origin(c, killPrivPart)})
+	r, err := c.Kernel.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: c.GoferOrigin(killPrivPart)})
 	if err := syserr.FromGofer("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
 		c.Kernel.Log.Debug("clearing set-id bits failed", "err", err)
 		return
@@ -1394,7 +1388,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if d.IsDir() {
 		return 0, unix.EISDIR
 	}
-	if err := mayAccessDentry(c, d, auth.MayWrite); err != nil {
+	if err := c.MayAccess(d, auth.MayWrite); err != nil {
 		return 0, err
 	}
 	if !d.IsRegular() {
@@ -1457,7 +1451,7 @@ func sysChmod(c *syscallCtx) (int64, error) {
 	if err := mayChangeAttrs(c, d, f); err != nil {
 		return 0, err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	a, err := targetAttrs(c, cr, d, f)
 	if err != nil {
 		return 0, err
@@ -1516,7 +1510,7 @@ func sysChown(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	a := vfs.AttrsOfStat(st)
 	if !cr.MayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
 		return 0, unix.EPERM
@@ -1614,7 +1608,7 @@ func setTimes(c *syscallCtx, d *dentry, f *file, times [2]timeArg) error {
 	if req.Mask == 0 {
 		return nil
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	a, err := targetAttrs(c, cr, d, f)
 	if err != nil {
 		return err
@@ -1809,11 +1803,11 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), mode&unix.S_IFMT|mode&07777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: origin(c, 0)})
+	r, err := c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("mknod "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}

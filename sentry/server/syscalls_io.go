@@ -142,7 +142,7 @@ func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int,
 	}
 	if n > 0 {
 		if !c.SyncedWrites {
-			e := effects(c)
+			e := c.Effects()
 			w := goferWrite{File: f, Off: off, N: uint64(n), Mapped: c.PageWrite}
 			if c.DataNotInCall {
 				w.Data = append([]byte(nil), b[:n]...)
@@ -537,7 +537,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		nf := uint32(c.Args[2]) & fileStatusFlags
 		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && dentryOf(f) != nil &&
-			!creds(c).OwnerOrCapable(c.Kernel.VFS.AttrsOf(dentryOf(f))) {
+			!c.ProcessCreds().OwnerOrCapable(c.Kernel.VFS.AttrsOf(dentryOf(f))) {
 			// Only the owner may stop access-time updates (EPERM).
 			return 0, unix.EPERM
 		}
@@ -587,7 +587,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if max := c.Kernel.Sysctl.PipeMaxSize(); max < pipeCapacity && !creds(c).Capable(linux.CAP_SYS_RESOURCE) {
+	if max := c.Kernel.Sysctl.PipeMaxSize(); max < pipeCapacity && !c.ProcessCreds().Capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
 		r.Impl.(*pipeEnd).p.LimitNewCapacity(max)

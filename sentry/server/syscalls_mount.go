@@ -52,7 +52,7 @@ func startPropagation(flags uint64) (kind uint64, rec bool, err error) {
 // mount the sentry made with other flags or options, bind mounts, and
 // propagation changes.
 func sysMount(c *syscallCtx) (int64, error) {
-	if !creds(c).Capable(linux.CAP_SYS_ADMIN) {
+	if !c.ProcessCreds().Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	var source, fstype, data string
@@ -352,7 +352,7 @@ func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
 
 // sysUmount2 implements umount2(2) of a mount the sentry made.
 func sysUmount2(c *syscallCtx) (int64, error) {
-	if !creds(c).Capable(linux.CAP_SYS_ADMIN) {
+	if !c.ProcessCreds().Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	target, err := pathArg(c, 0)

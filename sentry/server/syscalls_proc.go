@@ -33,7 +33,7 @@ func sysClone(c *syscallCtx) (int64, error) {
 	if flags&(unix.CLONE_THREAD|unix.CLONE_VM) == 0 {
 		// The child's copy of the address space has the parent's
 		// SysV shared memory attachments.
-		c.Kernel.IPC.ProcessForked(callPid(c), tid)
+		c.Kernel.IPC.ProcessForked(c.PID(), tid)
 	}
 	c.Reply.Action = &sentrypb.Reply_Clone{Clone: &sentrypb.CloneResult{ChildTid: tid}}
 	return int64(tid), nil
@@ -376,7 +376,7 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysGetpid(c *syscallCtx) (int64, error) { return int64(callPid(c)), nil }
+func sysGetpid(c *syscallCtx) (int64, error) { return int64(c.PID()), nil }
 func sysGettid(c *syscallCtx) (int64, error) { return int64(callTid(c)), nil }
 
 func sysGetppid(c *syscallCtx) (int64, error) {
@@ -687,7 +687,7 @@ func sysGetrusage(c *syscallCtx) (int64, error) {
 // ---- credentials ----
 
 func sysGetuid(c *syscallCtx) (int64, error) {
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	switch c.Sysno {
 	case unix.SYS_GETUID:
 		return int64(cr.RUID), nil
@@ -700,7 +700,7 @@ func sysGetuid(c *syscallCtx) (int64, error) {
 }
 
 func sysGetresuid(c *syscallCtx) (int64, error) {
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	ids := [3]uint32{cr.RUID, cr.EUID, cr.SUID}
 	if c.Sysno == unix.SYS_GETRESGID {
 		ids = [3]uint32{cr.RGID, cr.EGID, cr.SGID}
@@ -850,7 +850,7 @@ func sysGetgroups(c *syscallCtx) (int64, error) {
 	if size < 0 {
 		return 0, unix.EINVAL
 	}
-	groups := creds(c).Groups
+	groups := c.ProcessCreds().Groups
 	if size == 0 {
 		return int64(len(groups)), nil
 	}
@@ -919,6 +919,6 @@ func reapWaitedLocked(c *syscallCtx, ch *process) {
 	if ch.Parent != nil {
 		delete(ch.Parent.Children, ch)
 	}
-	eff := effects(c)
+	eff := c.Effects()
 	eff.Reaped = append(eff.Reaped, ch)
 }

@@ -150,7 +150,7 @@ func sendfileWrite(c *syscallCtx, out *file, b []byte) (int, error) {
 // makes from bytes in no call is retained by the client from its write
 // record until the gofer makes it durable, which bounds such a write to
 // what one reply may carry (spliceChunk). A larger copy to a regular file
-// instead writes in chunks without write records (syscallCtx.syncedWrites)
+// instead writes in chunks without write records (kernel.Task.SyncedWrites)
 // and makes the file durable before the reply, so the client has nothing
 // to retain: what the application sees acknowledged is on stable storage.
 // A call re-sent after a server failure copies again from the offsets of

@@ -112,7 +112,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 		if domain == unix.AF_INET || domain == unix.AF_INET6 {
 			// Linux makes the socket (its type and protocol
 			// checked) before it finds that inet has no pairs.
-			if _, err := inet.SockType(int(stype), proto, creds(c).EUID == 0); err != nil {
+			if _, err := inet.SockType(int(stype), proto, c.ProcessCreds().EUID == 0); err != nil {
 				return 0, err
 			}
 			return 0, unix.EOPNOTSUPP
@@ -716,8 +716,8 @@ func parseControl(c *syscallCtx, b []byte) (transport.ControlMessages, error) {
 				return fail(unix.EINVAL)
 			}
 			cr := socket.Creds{Pid: int32(binary.LittleEndian.Uint32(data)), Uid: binary.LittleEndian.Uint32(data[4:]), Gid: binary.LittleEndian.Uint32(data[8:])}
-			me := creds(c)
-			if me.EUID != 0 && (cr.Pid != callPid(c) || (cr.Uid != me.RUID && cr.Uid != me.EUID && cr.Uid != me.SUID) ||
+			me := c.ProcessCreds()
+			if me.EUID != 0 && (cr.Pid != c.PID() || (cr.Uid != me.RUID && cr.Uid != me.EUID && cr.Uid != me.SUID) ||
 				(cr.Gid != me.RGID && cr.Gid != me.EGID && cr.Gid != me.SGID)) {
 				return fail(unix.EPERM)
 			}
@@ -978,7 +978,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	}
 	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
-		v, err := is.Sockopt(true, level, name, nil, creds(c).EUID == 0)
+		v, err := is.Sockopt(true, level, name, nil, c.ProcessCreds().EUID == 0)
 		if err != nil {
 			return 0, err
 		}
@@ -1076,7 +1076,7 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		_, err = is.Sockopt(false, int(int32(c.Args[1])), int(int32(c.Args[2])), v, creds(c).EUID == 0)
+		_, err = is.Sockopt(false, int(int32(c.Args[1])), int(int32(c.Args[2])), v, c.ProcessCreds().EUID == 0)
 		return 0, err
 	}
 	f, s, err := unixSock(c, argInt(c, 0))

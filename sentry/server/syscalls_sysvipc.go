@@ -32,8 +32,8 @@ const ipc64Flag = 0x100
 const segmentCreatePart = 100
 
 func ipcCaller(c *syscallCtx) sysvipc.Caller {
-	cr := creds(c)
-	return sysvipc.Caller{Pid: callPid(c), UID: cr.EUID, GID: cr.EGID, Groups: cr.Groups, Privileged: cr.EUID == 0}
+	cr := c.ProcessCreds()
+	return sysvipc.Caller{Pid: c.PID(), UID: cr.EUID, GID: cr.EGID, Groups: cr.Groups, Privileged: cr.EUID == 0}
 }
 
 func marshalBytes(m marshal.Marshallable) []byte {
@@ -116,7 +116,7 @@ func sysSemop(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if ch == nil {
-			effects(c).Sysv = true
+			c.Effects().Sysv = true
 			return 0, nil
 		}
 		if err := ipcWait(c, ch, func() error { return nil }, deadline); err != nil {
@@ -216,7 +216,7 @@ func sysMsgsnd(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if ch == nil {
-			effects(c).Sysv = true
+			c.Effects().Sysv = true
 			return 0, nil
 		}
 		if err := ipcWait(c, ch, cancel, time.Time{}); err != nil {
@@ -235,7 +235,7 @@ func sysMsgrcv(c *syscallCtx) (int64, error) {
 		}
 		if ch == nil {
 			if flags&linux.MSG_COPY == 0 {
-				effects(c).Sysv = true
+				c.Effects().Sysv = true
 			}
 			var tb [8]byte
 			binary.LittleEndian.PutUint64(tb[:], uint64(mtyp))
@@ -320,7 +320,7 @@ func sysShmat(c *syscallCtx) (int64, error) {
 	f, st, err := segmentFile(c, at.File, at.Size)
 	if err != nil {
 		c.Kernel.Log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
-		if gone, _ := c.Kernel.IPC.ShmAdjust(callPid(c), id, -1); gone != "" {
+		if gone, _ := c.Kernel.IPC.ShmAdjust(c.PID(), id, -1); gone != "" {
 			removeSegmentFiles(c.Kernel, []string{gone})
 		}
 		return 0, unix.ENOMEM
@@ -342,7 +342,7 @@ func sysShmdt(c *syscallCtx) (int64, error) {
 	if delta < -math.MaxInt32 || delta > math.MaxInt32 {
 		return 0, unix.EINVAL
 	}
-	gone, err := c.Kernel.IPC.ShmAdjust(callPid(c), argInt(c, 1), int(delta))
+	gone, err := c.Kernel.IPC.ShmAdjust(c.PID(), argInt(c, 1), int(delta))
 	if err != nil {
 		return 0, err
 	}
@@ -435,7 +435,7 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 			return nil, nil, err
 		}
 		ctx, cancel := v.RPCCtx()
-		r, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: origin(c, segmentCreatePart)})
+		r, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: c.GoferOrigin(segmentCreatePart)})
 		cancel()
 		if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 			return nil, nil, err

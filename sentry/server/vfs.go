@@ -28,24 +28,11 @@ import (
 
 type dentry = vfs.Dentry
 
-var (
-	_ vfs.Kernel = (*kernelPorts)(nil)
-	_ vfs.Caller = (*syscallCtx)(nil)
-)
+var _ vfs.Kernel = (*kernelPorts)(nil)
 
 // KillPriv is vfs.Kernel's: killPriv for the kernel's call c.
 func (kp *kernelPorts) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
 	killPriv(callOf(c), d, h, a)
-}
-
-// HandleOf is vfs.VFS.PinHandle for the duration of system call c: the pin is
-// dropped when c's handler returns (syscallCtx.unpinAll).
-func (c *syscallCtx) HandleOf(d *dentry) (uint64, error) {
-	h, err := c.Kernel.VFS.PinHandle(d)
-	if err == nil {
-		c.Pinned = append(c.Pinned, d)
-	}
-	return h, err
 }
 
 // unpinAll drops the pins c's handler took. c may be nil.

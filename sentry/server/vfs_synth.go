@@ -183,7 +183,7 @@ func (kp *kernelPorts) FileName(f *file) (string, bool) {
 // CallerIDs is synth.Kernel's: the PID and TID of call c.
 func (kp *kernelPorts) CallerIDs(c vfs.Caller) (pid, tid int32) {
 	sc := callOf(c)
-	return callPid(sc), callTid(sc)
+	return sc.PID(), callTid(sc)
 }
 
 // Source is synth.Kernel's: the state procfs renders.
@@ -206,7 +206,7 @@ func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint
 	if err != nil {
 		return nil, err
 	}
-	if !callerCreds(c).Permits(vfs.AttrsOfStat(st), mask) {
+	if !c.Creds().Permits(vfs.AttrsOfStat(st), mask) {
 		return nil, unix.EACCES
 	}
 	if g.Memfd != nil && flags&unix.O_TRUNC != 0 {
