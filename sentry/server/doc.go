@@ -80,7 +80,7 @@
 //   - permission checks: DAC against the calling process's credentials
 //     (supplementary groups and capabilities included), the sticky bit,
 //     set-id clearing and the owner and group of new files (the rules in
-//     package auth, applied to dentries in perm.go); the gofer
+//     package auth, applied to dentries in kernel/perm.go); the gofer
 //     runs as root and checks nothing for the sentry; the xattr calls
 //     answer as a filesystem without extended attributes
 //     (syscalls_xattr.go);

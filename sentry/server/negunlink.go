@@ -40,7 +40,7 @@ func unlinkMissing(c *syscallCtx, dir *dentry, err error) error {
 	if c.Kernel.VFS.ReadOnly(dir) {
 		return unix.EROFS
 	}
-	if c.PathView != nil && dir.Kind == vfs.KindGofer && mayWriteDir(c, dir) == nil {
+	if c.PathView != nil && dir.Kind == vfs.KindGofer && c.MayWriteDir(dir) == nil {
 		c.MissingIn = dir
 	}
 	return err

@@ -210,7 +210,7 @@ func openFile(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (*fil
 	// part numbers the creations this call asks the gofer for (their
 	// Origin.part, which its reply cache tells apart).
 	part := uint32(0)
-	if v.CreateFirst(dir, name) && mayWriteDir(c, dir) == nil {
+	if v.CreateFirst(dir, name) && c.MayWriteDir(dir) == nil {
 		// Nothing is known of the name: a Create either makes the file
 		// (one gofer call, where a Walk that finds nothing and then a
 		// Create are two) or finds a file there (EEXIST), which the
@@ -274,7 +274,7 @@ func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint3
 	if dir.Kind != vfs.KindGofer {
 		return nil, unix.EACCES
 	}
-	if err := mayWriteDir(c, dir); err != nil {
+	if err := c.MayWriteDir(dir); err != nil {
 		return nil, err
 	}
 	dh, err := c.HandleOf(dir)
@@ -773,7 +773,7 @@ func resolveCreate(c *syscallCtx, dirfd int32, path string, createFirst bool) (*
 	if name == "." || name == ".." {
 		return nil, "", false, unix.EEXIST
 	}
-	if createFirst && v.CreateFirst(dir, name) && mayWriteDir(c, dir) == nil {
+	if createFirst && v.CreateFirst(dir, name) && c.MayWriteDir(dir) == nil {
 		return dir, name, trailing, nil
 	}
 	if _, err := v.LookupChild(c, dir, name); err == nil {
@@ -789,7 +789,7 @@ func resolveCreate(c *syscallCtx, dirfd int32, path string, createFirst bool) (*
 	if dir.Kind != vfs.KindGofer {
 		return nil, "", false, unix.EACCES
 	}
-	if err := mayWriteDir(c, dir); err != nil {
+	if err := c.MayWriteDir(dir); err != nil {
 		return nil, "", false, err
 	}
 	return dir, name, trailing, nil
@@ -1008,7 +1008,7 @@ func unlinkAt(c *syscallCtx, dirfd int32, path string, flags uint32) (int64, err
 	if d == v.Root || v.MountRoot(d) != nil {
 		return 0, unix.EBUSY
 	}
-	if err := mayRemove(c, dir, d); err != nil {
+	if err := c.MayRemove(dir, d); err != nil {
 		return 0, err
 	}
 	return goferUnlink(c, dir, name, flags)
@@ -1124,7 +1124,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 		return 0, unix.EROFS
 	}
 	if src != nil {
-		if err := mayRename(c, odir, src, ndir, nname, flags); err != nil {
+		if err := c.MayRename(odir, src, ndir, nname, flags); err != nil {
 			return 0, err
 		}
 	}

@@ -223,18 +223,6 @@ func (c *Task) HandleOf(d *vfs.Dentry) (uint64, error) {
 	return h, err
 }
 
-// MayAccess checks that the caller may access d for mask.
-func (c *Task) MayAccess(d *vfs.Dentry, mask uint32) error {
-	if mask&auth.MayWrite != 0 && c.Kernel.VFS.ReadOnly(d) && !d.IsSymlink() {
-		return unix.EROFS
-	}
-	cr := c.Creds()
-	if !cr.Permits(c.Kernel.VFS.AttrsOf(d), mask) {
-		return unix.EACCES
-	}
-	return nil
-}
-
 // MaySearch checks search permission on directory d during a path walk
 // (vfs.Caller). A nil c, the server's own walk, may search anything.
 func (c *Task) MaySearch(d *vfs.Dentry) error {

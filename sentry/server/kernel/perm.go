@@ -1,9 +1,10 @@
-package server
+package kernel
 
 import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Discretionary access control against dentries: every permission
@@ -14,15 +15,27 @@ import (
 
 // ---- checks against dentries ----
 
-// mayWriteDir checks that the caller may add or remove names in dir.
-func mayWriteDir(c *syscallCtx, dir *dentry) error {
+// MayAccess checks that the caller may access d for mask.
+func (c *Task) MayAccess(d *vfs.Dentry, mask uint32) error {
+	if mask&auth.MayWrite != 0 && c.Kernel.VFS.ReadOnly(d) && !d.IsSymlink() {
+		return unix.EROFS
+	}
+	cr := c.Creds()
+	if !cr.Permits(c.Kernel.VFS.AttrsOf(d), mask) {
+		return unix.EACCES
+	}
+	return nil
+}
+
+// MayWriteDir checks that the caller may add or remove names in dir.
+func (c *Task) MayWriteDir(dir *vfs.Dentry) error {
 	return c.MayAccess(dir, auth.MayWrite|auth.MayExec)
 }
 
-// mayRemove checks that the caller may remove (or rename away, or
+// MayRemove checks that the caller may remove (or rename away, or
 // replace) child from dir: write and search on dir, and the sticky bit.
-func mayRemove(c *syscallCtx, dir, child *dentry) error {
-	if err := mayWriteDir(c, dir); err != nil {
+func (c *Task) MayRemove(dir, child *vfs.Dentry) error {
+	if err := c.MayWriteDir(dir); err != nil {
 		return err
 	}
 	cr := c.Creds()
@@ -33,13 +46,13 @@ func mayRemove(c *syscallCtx, dir, child *dentry) error {
 	return nil
 }
 
-// mayRename checks that the caller may move src, a child of odir, to
+// MayRename checks that the caller may move src, a child of odir, to
 // nname in ndir (replacing what is there, or with RENAME_EXCHANGE
 // swapping with it): removal rights in both directories, and write
 // permission on a directory that changes parent (its ".." entry
 // changes), as Linux's vfs_rename.
-func mayRename(c *syscallCtx, odir, src, ndir *dentry, nname string, flags uint32) error {
-	if err := mayRemove(c, odir, src); err != nil {
+func (c *Task) MayRename(odir, src, ndir *vfs.Dentry, nname string, flags uint32) error {
+	if err := c.MayRemove(odir, src); err != nil {
 		return err
 	}
 	dst, err := c.Kernel.VFS.LookupChild(c, ndir, nname)
@@ -47,9 +60,9 @@ func mayRename(c *syscallCtx, odir, src, ndir *dentry, nname string, flags uint3
 		dst = nil
 	}
 	if dst != nil {
-		err = mayRemove(c, ndir, dst)
+		err = c.MayRemove(ndir, dst)
 	} else {
-		err = mayWriteDir(c, ndir)
+		err = c.MayWriteDir(ndir)
 	}
 	if err != nil {
 		return err
@@ -62,7 +75,7 @@ func mayRename(c *syscallCtx, odir, src, ndir *dentry, nname string, flags uint3
 			return err
 		}
 	}
-	if flags&renameExchange != 0 && dst != nil && dst.IsDir() {
+	if flags&unix.RENAME_EXCHANGE != 0 && dst != nil && dst.IsDir() {
 		return c.MayAccess(dst, auth.MayWrite)
 	}
 	return nil
