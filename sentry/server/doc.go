@@ -31,7 +31,8 @@
 //     and continue events wait reports, orphaned process groups, and the
 //     terminal's SIGTTIN/SIGTTOU for background reads and writes;
 //   - timers that raise signals: each process's ITIMER_REAL and POSIX
-//     timers (timers.go), on ktimer's clocks shifted to the client's
+//     timers (package kernel's timers.go; their calls in timers.go), on
+//     ktimer's clocks shifted to the client's
 //     (Hello.clocks);
 //   - fd tables (package kernel/fdtable; which process uses which, and
 //     their replay records, here: fdtable.go, state.go) and open file

@@ -43,7 +43,7 @@ func mappedKey(st *goferpb.Stat) mapped.Key {
 func mappedRecord(k *clientState, id uint64) *sentrypb.StateRecord {
 	ms, ok := k.Maps.StateOf(id)
 	if !ok {
-		return deletedRec(statekey.Mapped(id))
+		return kernel.DeletedRec(statekey.Mapped(id))
 	}
 	f := ms.File
 	st := &sentrypb.MappedFileState{FileId: id, Size: ms.Size, Refs: uint32(ms.Refs), Writable: ms.Writable}
@@ -559,7 +559,7 @@ func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 	p.Sig = p.Sig.Clone()
 	p.Sig.ResetForExec()
 	k.Trk.Changed(sigTable{Handlers: p.Sig})
-	deleteTimersLocked(k, p, false)
+	k.DeleteTimersLocked(p, false)
 	if gone := k.IPC.ProcessExeced(p.PID); len(gone) > 0 {
 		d.Do(func() { removeSegmentFiles(k, gone) })
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
@@ -223,7 +224,7 @@ func sysFlock(c *syscallCtx) (int64, error) {
 func lockRecordLocked(k *clientState, ino uint64) *sentrypb.StateRecord {
 	record, flocks, ok := k.Locks.Locks(ino)
 	if !ok {
-		return deletedRec(statekey.Lock(ino))
+		return kernel.DeletedRec(statekey.Lock(ino))
 	}
 	st := &sentrypb.LockState{Ino: ino}
 	add := func(l filelock.Held[*fdTable, *file], flock bool) {

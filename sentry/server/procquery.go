@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
@@ -309,7 +310,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 }
 
 func (s procSource) Limits() procfs.Limits {
-	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
+	return procfs.Limits{PIDMax: kernel.MaxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
 		LeaseBreakTime: s.k.Leases.BreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.Sysctl.IPForward()}
 }
 

@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -555,6 +556,11 @@ func mayKillLocked(sender, target *process, sig int) bool {
 	return s.Capable(linux.CAP_KILL)
 }
 
+// SignalFromAppLocked is kernel.SignalRouter's: signalFromAppLocked.
+func (kp *kernelPorts) SignalFromAppLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
+	signalFromAppLocked((*clientState)(kp), p, t, sig, info, d)
+}
+
 // signalFromAppLocked sends a signal the application asked for (kill,
 // tkill, sigqueue). As in a Linux PID namespace, init gets only signals
 // it has a handler for.
@@ -628,8 +634,8 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
-	if sig != 0 && code == siTimer && p == c.Thread.Proc {
-		timerSignalLocked(k, p, nil, sig, info, &d) // the client's CPU-clock timers
+	if sig != 0 && code == kernel.SITimer && p == c.Thread.Proc {
+		k.TimerSignalLocked(p, nil, sig, info, &d) // the client's CPU-clock timers
 	} else if sig != 0 {
 		signalFromAppLocked(k, p, nil, sig, info, &d)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 )
 
@@ -40,11 +41,11 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 	}
 	switch {
 	case sig == 0:
-	case code == siTimer && t.Proc == c.Thread.Proc:
+	case code == kernel.SITimer && t.Proc == c.Thread.Proc:
 		// The client's CPU-clock timers: as the server's timers, a
 		// signal without a handler goes to the client, which holds the
 		// mask.
-		timerSignalLocked(k, t.Proc, t, sig, info, &d)
+		k.TimerSignalLocked(t.Proc, t, sig, info, &d)
 	default:
 		signalFromAppLocked(k, t.Proc, t, sig, info, &d)
 	}

@@ -33,13 +33,17 @@
 // PtyIndex, PipeRef) and a call's effects committed with its reply
 // (CallEffects, PipeIO, OffChange, GoferWrite); what a run of posted
 // attribute calls holds back from the gofer (AttrRun, which the front
-// starts and ends and each of the run's calls finds in its call). The functions that
-// change them are still the server's (process.go, signals.go,
-// jobctl.go, timers.go, ptrace.go).
+// starts and ends and each of the run's calls finds in its call). The
+// functions that change the process tree are still the server's
+// (process.go, signals.go, jobctl.go, ptrace.go), but for the timers'
+// (timers.go: making, deleting, arming and restoring a process's
+// ITIMER_REAL and POSIX timers, their expiry and records, methods of
+// Kernel and Task), which route a signal through the SignalRouter the
+// server gives the kernel (Kernel.Signals) until signals.go moves here.
 //
 // It also owns the client's kernel itself, Kernel (the flat package's
 // clientState): its fields, which the server's functions change (f(k,
-// ...): process.go, signals.go, jobctl.go, timers.go, ... still in the
+// ...): process.go, signals.go, jobctl.go, ... still in the
 // server package; each field's comment says where and under which lock);
 // and the call, Task (the flat package's syscallCtx): its fields, set by
 // the front's dispatch and the handlers, and its methods, what the
