@@ -164,7 +164,6 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		ReadLeases:  s.leases,
 		Out:         out,
 	}
-	k.Signals = ports(k)
 	k.Ctx = goferclient.WithRemovals(k.Ctx, &k.OwnRemovals)
 	initReadLeases(k, hello, leaseRevoked)
 	k.PageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
@@ -269,7 +268,7 @@ func beginDestroy(k *clientState, d *deferred) bool {
 		p.Exiting = true
 		k.DeleteTimersLocked(p, true)
 		if p.FDs != nil {
-			dropFDTableLocked(k, p.FDs, d)
+			k.DropFDTableLocked(p.FDs, d)
 			p.FDs = nil
 		}
 	}
@@ -374,7 +373,7 @@ func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
 	t := k.Threads[call.Tid]
 	if t == nil {
 		r := &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.ESRCH)}
-		if ea := goneThreadExitLocked(k, call); ea != nil {
+		if ea := k.GoneThreadExitLocked(call); ea != nil {
 			r.Errno, r.Action = 0, &sentrypb.Reply_Exit{Exit: ea}
 		}
 		k.Mu.Unlock()
@@ -616,7 +615,7 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 	case *sentrypb.Call_Rewrite:
 		err = rewrite(k, op.Rewrite, r)
 	case *sentrypb.Call_Kill:
-		err = killFromOutside(k, op.Kill)
+		err = k.KillFromOutside(op.Kill)
 	case *sentrypb.Call_TtyResize:
 		err = ttyResize(k, op.TtyResize)
 	}
@@ -646,10 +645,10 @@ func (c *client) execThreadCall(t *thread, call *sentrypb.Call, intr chan struct
 		}
 		return dispatch(k, t, call.Seq, op.Syscall, intr, run)
 	case *sentrypb.Call_PtraceStop:
-		return ptraceStop(k, t, call.Seq, op.PtraceStop)
+		return k.PtraceStop(t, call.Seq, op.PtraceStop)
 	case *sentrypb.Call_Fault:
 		r := &sentrypb.Reply{Seq: call.Seq}
-		if err := fault(k, t, op.Fault); err != nil {
+		if err := k.Fault(t, op.Fault); err != nil {
 			r.Errno = int32(syserr.ErrnoOf(err))
 		}
 		return r

@@ -19,12 +19,6 @@ import (
 // kernel's Task).
 type syscallCtx = kernel.Task
 
-// resent says the call may be one the client re-sent after a Restore (its
-// seq is below the Restore's): a gofer mutation whose effect is already
-// visible is then passed to the gofer anyway, whose reply cache answers
-// it as the first execution did.
-func resent(c *syscallCtx) bool { return c.CallSeq < c.Kernel.ResentBelow.Load() }
-
 // callOf returns the kernel's call behind c, a Call the kernel gave a
 // file operation (as gVisor's kernel.TaskFromContext): only this package,
 // which made the call, may look behind the interface. nil for a nil c.
@@ -231,9 +225,9 @@ func sigpipeLocked(k *clientState, t *thread, d *deferred) {
 	p, sig := t.Proc, int(unix.SIGPIPE)
 	info := ksignal.SiginfoKill(sig, ksignal.SIUser, p.PID, 0)
 	if p != k.Init && !p.Exiting && !p.Stopped && p.Sig.Act[sig].Handler == ksignal.SigDfl &&
-		!signalfdWantsLocked(p, sig) && ptraceTracedTargetLocked(p, t) == nil {
-		pushSignalLocked(k, p, t, sig, info, p.Sig.Act[sig], d)
+		!kernel.SignalfdWantsLocked(p, sig) && kernel.PtraceTracedTargetLocked(p, t) == nil {
+		k.PushSignalLocked(p, t, sig, info, p.Sig.Act[sig], d)
 		return
 	}
-	signalFromAppLocked(k, p, t, sig, info, d)
+	k.SignalFromAppLocked(p, t, sig, info, d)
 }

@@ -9,15 +9,18 @@
 //
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials with their
-//     capability sets (process.go, syscalls_proc.go, caps.go; the
+//     capability sets (package kernel's process.go; syscalls_proc.go,
+//     caps.go; the
 //     credentials and their rules are package auth);
 //   - signal dispositions and routing: kill/tkill (with Linux's
 //     permission check), the Kill call from outside (the OCI runtime,
 //     do; to the terminal's foreground group for its keys), SIGCHLD,
-//     SIGPIPE, default actions (signals.go; the dispositions, default
+//     SIGPIPE, default actions (package kernel's signals.go; the
+//     dispositions, default
 //     actions and siginfo layouts are package ksignal). Masks, frames
 //     and delivery stay on the client, which gets SignalPush;
-//   - ptrace (ptrace.go, over package ptrace, which holds a tracee's
+//   - ptrace (package kernel's ptrace.go and the call in ptrace.go, over
+//     package ptrace, which holds a tracee's
 //     relation and stop state and the rules): who traces whom
 //     (Thread.Ptrace, Thread.Tracees, under clientState.Mu), the
 //     permission check, each tracee's
@@ -25,7 +28,8 @@
 //     blocks until the tracer resumes it), the relation's end when
 //     either side exits, and the thread records that carry it across a
 //     recovery; the tracee's registers and memory are the client's;
-//   - job control (jobctl.go): the decision that a process stops or
+//   - job control (package kernel's jobctl.go; the terminal's side in
+//     jobctl.go): the decision that a process stops or
 //     continues (Process.Stopped, reported in its record and to the
 //     client with a JobControl push, which parks its threads), the stop
 //     and continue events wait reports, orphaned process groups, and the
@@ -139,7 +143,7 @@
 //     mask; the pending signals are the client's.
 //
 // Ids are restart-friendly: the functions that create processes and fds
-// take a requested number (newProcessLocked, allocTIDLocked, doClone,
+// take a requested number (NewProcessLocked, AllocTIDLocked, doClone,
 // fdtable.Table.InstallAt), so that replay of a client's log can rebuild the same
 // PIDs and fd numbers on a fresh server.
 //
@@ -236,8 +240,11 @@
 //     kernel.Sender, the client's stream, *clientStream; kernel.Grant,
 //     the peer's grant; kernel.Deferred, the pushes and cleanups left
 //     for after the kernel lock; the process tree's objects process,
-//     thread, ptraceTracee and appTimer, aliases of kernel.Process,
-//     Thread, PtraceTracee and AppTimer; the leaf objects fsContext,
+//     thread and appTimer, aliases of kernel.Process, Thread and
+//     AppTimer (kernel.PtraceTracee is named as it is), and the
+//     functions over them (processes and threads, exit and wait's
+//     events, signals, job control, ptrace, timers, as methods of
+//     kernel.Kernel); the leaf objects fsContext,
 //     sigTable, execPlan and attrRun, aliases of kernel.FSContext,
 //     SigTable, ExecPlan and AttrRun (kernel.Sysctls and Sockets are
 //     named as they are); the client's kernel itself, clientState, an
@@ -275,7 +282,10 @@
 // own fact that a reply will tell of its end), nor of *Server (what it
 // reads of it, its registry of read leases among them, is its own).
 // clientState is kernel.Kernel, a struct of exported fields; the
-// functions over it are still here, taking the kernel or the call first
+// process tree's functions, signals, job control, ptrace, the timers and
+// the permission checks are its methods (and the call's) in package
+// kernel; the rest of the functions over it are still here, taking the
+// kernel or the call first
 // (f(k, ...), f(c, ...); where both types had a name, the call's is
 // callX, the kernel's kernelX): Go defines a method only in its type's
 // package. The methods by which the packages below reach the kernel
@@ -286,8 +296,9 @@
 // the kernel holds a *kernelPorts. The call, syscallCtx, is kernel.Task,
 // whose 11 methods (fdesc.Call, vfs.Caller, vfs.WalkObserver,
 // fdesc.OffsetRecorder, and the checks they need: Creds, MayAccess,
-// Effects, GoferOrigin) are package kernel's. Next: the kernel's files
-// move one at a time, each function turning back into a method.
+// Effects, GoferOrigin) are package kernel's. Next: the rest of the
+// kernel's files move one at a time (exec.go, state.go, restore*.go),
+// each function turning back into a method.
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'

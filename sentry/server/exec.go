@@ -522,7 +522,7 @@ func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 	p := t.Proc
 	for o := range p.Live {
 		if o != t {
-			killThreadLocked(k, o, 0, &d)
+			k.KillThreadLocked(o, 0, &d)
 		}
 	}
 	if t.TID != p.PID {
@@ -561,7 +561,7 @@ func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 	k.Trk.Changed(sigTable{Handlers: p.Sig})
 	k.DeleteTimersLocked(p, false)
 	if gone := k.IPC.ProcessExeced(p.PID); len(gone) > 0 {
-		d.Do(func() { removeSegmentFiles(k, gone) })
+		d.Do(func() { k.RemoveSegmentFiles(gone) })
 	}
 	p.Comm = ep.Plan.Comm
 	p.Exe = ep.Exe
@@ -573,7 +573,7 @@ func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 	ep.Plan.Euid, ep.Plan.Egid = p.Creds.EUID, p.Creds.EGID
 	k.Trk.Changed(p)
 	ep.Plan.Tid = p.PID
-	ptraceExecLocked(k, t, &d)
+	k.PtraceExecLocked(t, &d)
 	k.Mu.Unlock()
 	d.Run(k.Out)
 }
@@ -635,7 +635,7 @@ func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) er
 			k.Trk.Changed(mountID(id))
 		}
 	}
-	p, err := newProcessLocked(k, 1, nil)
+	p, err := k.NewProcessLocked(1, nil)
 	if err != nil {
 		k.Started = false
 		k.Mu.Unlock()
@@ -653,10 +653,10 @@ func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) er
 		var d deferred
 		k.Mu.Lock()
 		if p.FDs != nil {
-			dropFDTableLocked(k, p.FDs, &d)
+			k.DropFDTableLocked(p.FDs, &d)
 			p.FDs = nil
 		}
-		reapLocked(k, p)
+		k.ReapLocked(p)
 		delete(k.Threads, t.TID)
 		k.Init = nil
 		k.Started = false

@@ -20,17 +20,3 @@ func newFDTable(trk *stateTracker, locks *filelock.Table[*fdTable, *file]) *fdTa
 	}
 	return fdtable.New(tt, locks, lockIno)
 }
-
-// dropFDTableLocked drops a process's use of tab; the last one closes
-// every file (after k.Mu is released, through d).
-func dropFDTableLocked(k *clientState, tab *fdTable, d *deferred) {
-	files := tab.Release()
-	if len(files) == 0 {
-		return
-	}
-	d.Do(func() {
-		for _, f := range files {
-			f.DecRef()
-		}
-	})
-}

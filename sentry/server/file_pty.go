@@ -41,8 +41,8 @@ func (kp *kernelPorts) SignalGroup(pgid int32, sigs []linux.Signal) {
 	k.Mu.Lock()
 	for _, sig := range sigs {
 		info := ksignal.SiginfoKill(int(sig), ksignal.SIKernel, 0, 0)
-		for _, q := range processGroupLocked(k, pgid) {
-			signalProcessLocked(k, q, nil, int(sig), info, &d)
+		for _, q := range k.ProcessGroupLocked(pgid) {
+			k.SignalProcessLocked(q, nil, int(sig), info, &d)
 		}
 	}
 	k.Mu.Unlock()
@@ -166,7 +166,7 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 		k := c.Kernel
 		k.Mu.Lock()
 		callerSid := c.Thread.Proc.SID
-		members := processGroupLocked(k, pg)
+		members := k.ProcessGroupLocked(pg)
 		k.Mu.Unlock()
 		switch {
 		case sid == 0 || sid != callerSid:

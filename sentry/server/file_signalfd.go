@@ -27,7 +27,7 @@ import (
 //   - routing: a signal whose disposition is the default is dropped (or
 //     kills) on the server; one that a signalfd of the target process
 //     watches is pushed to the client instead, where it stays pending if
-//     blocked (signalfdWantsLocked); a signal sent to the process goes
+//     blocked (SignalfdWantsLocked); a signal sent to the process goes
 //     to the thread that last read or waited on such a signalfd.
 
 // SignalfdRead is k's signalfd.Reader: the client answers call c, a
@@ -71,39 +71,6 @@ func signalsPending(k *clientState, m *sentrypb.SignalsPending) {
 	}
 }
 
-// signalfdWantsLocked says a signalfd in p's fd table reads sig, so that
-// a signal with the default disposition goes to the client (where it
-// stays pending if blocked) rather than being dropped or killing p on
-// the server. Stop signals keep their own path. Precondition: k.Mu held.
-func signalfdWantsLocked(p *process, sig int) bool {
-	wants, _ := signalfdReaderLocked(p, sig)
-	return wants
-}
-
-// signalfdReaderLocked is signalfdWantsLocked, with the thread id that
-// last read or waited on such a signalfd (0: none yet).
-// Precondition: k.Mu held.
-func signalfdReaderLocked(p *process, sig int) (bool, int32) {
-	switch unix.Signal(sig) {
-	case unix.SIGKILL, unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
-		return false, 0
-	}
-	if p.FDs == nil {
-		return false, 0
-	}
-	bit := uint64(1) << (sig - 1)
-	wants, reader := false, int32(0)
-	p.FDs.Each(func(_ int32, e fdEntry) {
-		if s, ok := e.File.Impl.(*signalfd.File); ok && s.Mask()&bit != 0 {
-			wants = true
-			if r := s.LastReader(); r != 0 {
-				reader = r
-			}
-		}
-	})
-	return wants, reader
-}
-
 // sysSignalfd is signalfd(fd, mask, sizemask) and signalfd4(..., flags):
 // fd -1 makes a signalfd, an existing signalfd's fd changes its mask.
 func sysSignalfd(c *syscallCtx) (int64, error) {
@@ -140,17 +107,4 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 	}
 	nfd, err := tab.Install(signalfd.New(ports(c.Kernel), mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
 	return int64(nfd), err
-}
-
-// signalfdTargetLocked is the thread a signal for a signalfd goes to: the
-// one it was sent to, or for a signal sent to the process the thread
-// that reads the signalfd, if it is one of p's. Precondition: k.Mu held.
-func signalfdTargetLocked(k *clientState, p *process, target *thread, reader int32) *thread {
-	if target != nil || reader == 0 {
-		return target
-	}
-	if t := k.Threads[reader]; t != nil && t.Proc == p && !t.Killed {
-		return t
-	}
-	return nil
 }

@@ -30,7 +30,7 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 	c.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
 	k := c.k
 	k.Mu.Lock()
-	p, err := newProcessLocked(k, 1, nil)
+	p, err := k.NewProcessLocked(1, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 )
 
 // jobControlPushes returns the JobControl pushes for pid seen so far.
@@ -69,14 +70,14 @@ func TestJobControl(t *testing.T) {
 		signalPush  int32 // a SignalPush for the child (0: none)
 		discardLast uint64
 	}{
-		{name: "SIGSTOP stops", signals: []unix.Signal{unix.SIGSTOP}, wait: uint32(unix.SIGSTOP)<<8 | stopStatus, stopped: true, pushes: 2, discardLast: contSignal},
-		{name: "a second SIGSTOP is no new stop", signals: []unix.Signal{unix.SIGSTOP, unix.SIGSTOP}, wait: uint32(unix.SIGSTOP)<<8 | stopStatus, stopped: true, pushes: 3, discardLast: contSignal},
-		{name: "SIGTSTP in an orphaned group is discarded", group: "session", signals: []unix.Signal{unix.SIGTSTP}, pushes: 1, discardLast: contSignal},
-		{name: "SIGSTOP in an orphaned group stops", group: "session", signals: []unix.Signal{unix.SIGSTOP}, wait: uint32(unix.SIGSTOP)<<8 | stopStatus, stopped: true, pushes: 2, discardLast: contSignal},
-		{name: "SIGTTIN with a parent in the session stops", group: "own", signals: []unix.Signal{unix.SIGTTIN}, wait: uint32(unix.SIGTTIN)<<8 | stopStatus, stopped: true, pushes: 2, discardLast: contSignal},
-		{name: "SIGCONT continues", signals: []unix.Signal{unix.SIGSTOP, unix.SIGCONT}, wait: 0xffff, pushes: 3, discardLast: stopSignals},
-		{name: "SIGCONT of a running process", signals: []unix.Signal{unix.SIGCONT}, pushes: 1, discardLast: stopSignals},
-		{name: "SIGTERM waits while stopped", signals: []unix.Signal{unix.SIGSTOP, unix.SIGTERM}, wait: uint32(unix.SIGSTOP)<<8 | stopStatus, stopped: true, pushes: 2, signalPush: int32(unix.SIGTERM), discardLast: contSignal},
+		{name: "SIGSTOP stops", signals: []unix.Signal{unix.SIGSTOP}, wait: uint32(unix.SIGSTOP)<<8 | stopStatus, stopped: true, pushes: 2, discardLast: kernel.ContSignal},
+		{name: "a second SIGSTOP is no new stop", signals: []unix.Signal{unix.SIGSTOP, unix.SIGSTOP}, wait: uint32(unix.SIGSTOP)<<8 | stopStatus, stopped: true, pushes: 3, discardLast: kernel.ContSignal},
+		{name: "SIGTSTP in an orphaned group is discarded", group: "session", signals: []unix.Signal{unix.SIGTSTP}, pushes: 1, discardLast: kernel.ContSignal},
+		{name: "SIGSTOP in an orphaned group stops", group: "session", signals: []unix.Signal{unix.SIGSTOP}, wait: uint32(unix.SIGSTOP)<<8 | stopStatus, stopped: true, pushes: 2, discardLast: kernel.ContSignal},
+		{name: "SIGTTIN with a parent in the session stops", group: "own", signals: []unix.Signal{unix.SIGTTIN}, wait: uint32(unix.SIGTTIN)<<8 | stopStatus, stopped: true, pushes: 2, discardLast: kernel.ContSignal},
+		{name: "SIGCONT continues", signals: []unix.Signal{unix.SIGSTOP, unix.SIGCONT}, wait: 0xffff, pushes: 3, discardLast: kernel.StopSignals},
+		{name: "SIGCONT of a running process", signals: []unix.Signal{unix.SIGCONT}, pushes: 1, discardLast: kernel.StopSignals},
+		{name: "SIGTERM waits while stopped", signals: []unix.Signal{unix.SIGSTOP, unix.SIGTERM}, wait: uint32(unix.SIGSTOP)<<8 | stopStatus, stopped: true, pushes: 2, signalPush: int32(unix.SIGTERM), discardLast: kernel.ContSignal},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := started(t)

@@ -55,7 +55,7 @@ func ownerExistsLocked(k *clientState, typ, id int32) bool {
 		p := k.Procs[id]
 		return p != nil && !p.Zombie
 	case fOwnerPGRP:
-		return len(processGroupLocked(k, id)) > 0
+		return len(k.ProcessGroupLocked(id)) > 0
 	}
 	return false
 }
@@ -158,43 +158,19 @@ func sendIOSignal(k *clientState, f *file, fd int32, code int32, band uint32) {
 	switch typ {
 	case fOwnerTID:
 		if t := k.Threads[id]; t != nil && !t.Killed {
-			queueAsyncSignalLocked(k, t.Proc, t, signo, info, &d)
+			k.QueueAsyncSignalLocked(t.Proc, t, signo, info, &d)
 		}
 	case fOwnerPID:
 		if p := k.Procs[id]; p != nil {
-			queueAsyncSignalLocked(k, p, nil, signo, info, &d)
+			k.QueueAsyncSignalLocked(p, nil, signo, info, &d)
 		}
 	case fOwnerPGRP:
-		for _, p := range processGroupLocked(k, id) {
-			queueAsyncSignalLocked(k, p, nil, signo, info, &d)
+		for _, p := range k.ProcessGroupLocked(id) {
+			k.QueueAsyncSignalLocked(p, nil, signo, info, &d)
 		}
 	}
 	k.Mu.Unlock()
 	d.Run(k.Out)
-}
-
-// queueAsyncSignalLocked sends a signal the kernel raises on its own
-// (SIGIO): with a handler as kill does; without one it still goes to the
-// client, which holds the mask, so that a blocked one waits there for
-// sigtimedwait (the client drops an ignored one and sends one with a fatal
-// default action back). Precondition: k.Mu held.
-func queueAsyncSignalLocked(k *clientState, p *process, t *thread, sig int, info []byte, d *deferred) {
-	if p.Exiting {
-		return
-	}
-	act := p.Sig.Act[sig]
-	if act.Handler != ksignal.SigDfl && act.Handler != ksignal.SigIgn {
-		signalProcessLocked(k, p, t, sig, info, d)
-		return
-	}
-	if t == nil || t.Killed || t.Proc != p {
-		t = p.AnyLiveThread()
-	}
-	if t == nil {
-		return
-	}
-	d.Push(&sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
-		Tid: t.TID, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes()}}})
 }
 
 // setAsync starts or stops f's O_ASYNC watcher; fd is the fd its signals

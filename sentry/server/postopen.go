@@ -22,7 +22,7 @@ import (
 // is replaced, and calls re-sent after it redo what they did to it).
 func installPostedOpen(c *syscallCtx, tab *fdTable, f *file, fd int32, cloexec bool) (int64, error) {
 	id := fileID(c.Kernel, f)
-	old, err := tab.InstallExact(fd, f, cloexec, resent(c))
+	old, err := tab.InstallExact(fd, f, cloexec, c.Resent())
 	if err != nil {
 		c.Kernel.Log.Warn("a posted open could not install its description at the fd the client told the application",
 			"fd", fd, "errno", err)

@@ -147,7 +147,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	if p.Parent != nil {
 		out.PPID = p.Parent.PID
 	}
-	out.TracerPID = tracerPIDLocked(k.Threads[pid])
+	out.TracerPID = kernel.TracerPIDLocked(k.Threads[pid])
 	if p.FS != nil {
 		out.Umask = p.FS.Umask
 	}
@@ -310,7 +310,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 }
 
 func (s procSource) Limits() procfs.Limits {
-	return procfs.Limits{PIDMax: kernel.MaxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
+	return procfs.Limits{PIDMax: kernel.MaxTID, ThreadsMax: kernel.MaxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
 		LeaseBreakTime: s.k.Leases.BreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.Sysctl.IPForward()}
 }
 

@@ -461,7 +461,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 	tabs := make(map[uint64]*fdTable)
 	byPID := make(map[int32]*sentrypb.ProcessState)
 	for _, ps := range s.procs {
-		p, err := newProcessLocked(k, ps.Pid, nil)
+		p, err := k.NewProcessLocked(ps.Pid, nil)
 		if err != nil {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
@@ -470,7 +470,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		p.FsizeLimited, p.FsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.CoreDumps = ps.CoreDumps
 		p.Execed = ps.Execed
-		restoreJobControlLocked(k, p, ps)
+		k.RestoreJobControlLocked(p, ps)
 		if p.ExitSignal < 0 || p.ExitSignal > ksignal.NumSignals {
 			p.ExitSignal = int(unix.SIGCHLD)
 		}
@@ -548,13 +548,13 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 			named[-ts.Pid] = true // the leader is alive
 			continue
 		}
-		tid, err := allocTIDLocked(k, ts.Tid)
+		tid, err := k.AllocTIDLocked(ts.Tid)
 		if err != nil {
 			return nil, fmt.Errorf("restore: thread %d: %w", ts.Tid, err)
 		}
-		newThreadLocked(k, p, tid)
+		k.NewThreadLocked(p, tid)
 	}
-	restorePtraceLocked(k, s.threads)
+	k.RestorePtraceLocked(s.threads)
 	for pid, p := range k.Procs {
 		if p.Zombie || !named[pid] || named[-pid] {
 			continue
@@ -568,7 +568,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		k.AppExited, k.AppStatus = true, k.Init.ExitStatus
 	}
 	if k.Init != nil && k.TTY.Present {
-		k.TTY.FgPgrp = restoredForegroundLocked(k, byPID[k.Init.PID], k.Init.PGID)
+		k.TTY.FgPgrp = k.RestoredForegroundLocked(byPID[k.Init.PID], k.Init.PGID)
 	}
 	k.RestoreTabs, k.RestoreFSs = tabs, fss
 	// A context for path lookups: any process's leader thread.

@@ -127,7 +127,7 @@ func fileSizeCheck(c *syscallCtx, d *dentry, off int64, n int, truncate bool) (i
 	}
 	var dd deferred
 	k.Mu.Lock()
-	queueAsyncSignalLocked(k, p, c.Thread, int(unix.SIGXFSZ), ksignal.SiginfoKill(int(unix.SIGXFSZ), ksignal.SIKernel, 0, 0), &dd)
+	k.QueueAsyncSignalLocked(p, c.Thread, int(unix.SIGXFSZ), ksignal.SiginfoKill(int(unix.SIGXFSZ), ksignal.SIKernel, 0, 0), &dd)
 	k.Mu.Unlock()
 	dd.Run(k.Out)
 	return 0, unix.EFBIG

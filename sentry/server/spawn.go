@@ -81,7 +81,7 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 		k.Mu.Unlock()
 		return err
 	}
-	p, err := newProcessLocked(k, 0, nil)
+	p, err := k.NewProcessLocked(0, nil)
 	if err != nil {
 		k.Mu.Unlock()
 		return err
@@ -103,13 +103,13 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 		var d deferred
 		k.Mu.Lock()
 		if p.FDs != nil {
-			dropFDTableLocked(k, p.FDs, &d)
+			k.DropFDTableLocked(p.FDs, &d)
 			p.FDs = nil
 		}
 		p.FS.Refs--
 		k.Trk.Changed(p.FS)
 		k.Trk.Changed(sigTable{Handlers: p.Sig})
-		reapLocked(k, p)
+		k.ReapLocked(p)
 		k.Mu.Unlock()
 		d.Run(k.Out)
 		return err
@@ -119,12 +119,6 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 		return fail(err)
 	}
 	return nil
-}
-
-// spawnExitPush is the push that tells the client spawned process p
-// exited with its wait status.
-func spawnExitPush(p *process) *sentrypb.Push {
-	return &sentrypb.Push{Msg: &sentrypb.Push_SpawnExit{SpawnExit: &sentrypb.SpawnExit{Pid: p.PID, WaitStatus: p.ExitStatus}}}
 }
 
 // restoreStdioSetsLocked rebuilds the stdio sets of a Restore, before
@@ -168,7 +162,7 @@ func restoreSpawnedTTYsLocked(k *clientState, recs []*sentrypb.ProcessState) {
 			continue
 		}
 		if s, ok := f.Impl.(*stdioFile); ok && s.set != 0 && s.term.Present && s.term.Sid == 0 {
-			s.term.Sid, s.term.FgPgrp = p.SID, restoredForegroundLocked(k, byPID[p.PID], p.PGID)
+			s.term.Sid, s.term.FgPgrp = p.SID, k.RestoredForegroundLocked(byPID[p.PID], p.PGID)
 		}
 		f.DecRef()
 	}

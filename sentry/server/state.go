@@ -74,10 +74,6 @@ const (
 	orderPty     = kernel.OrderPty
 )
 
-// replayObject is what has a replay record of its own (package kernel's
-// ReplayObject); deriveRecordLocked knows the record of each.
-type replayObject = kernel.ReplayObject
-
 // stateTracker is the client's replay.Tracker (package kernel's
 // Tracker), with the one call the kernel objects make when their record
 // changed (Changed) and the subsystems' hooks (TouchLocks, ...).
@@ -194,7 +190,7 @@ func commitEffectsLocked(k *clientState, c *replayCollection, eff *callEffects) 
 			Seq: replySeq, File: fileID(k, w.File), Offset: int64(w.Off), Length: w.N, Pipe: pid, Data: w.Data}}})
 	}
 	for _, p := range eff.Reaped {
-		for _, o := range unlinkReapedLocked(k, p) {
+		for _, o := range k.UnlinkReapedLocked(p) {
 			if order, ok := o.ReplayOrder(); ok {
 				c.Touch(order, o)
 			}
@@ -331,7 +327,7 @@ func procRecordLocked(k *clientState, p *process) *sentrypb.StateRecord {
 		Groups: p.Creds.Groups, FsizeLimited: p.FsizeLimited, FsizeLimit: p.FsizeLimit, CoreDumps: p.CoreDumps,
 		Execed: p.Execed, Caps: capsProto(p.Creds.Caps),
 		Stopped: p.Stopped, StopSignal: int32(p.StopSig), WaitCode: p.WaitCode,
-		TtyForegroundPgrp: ttyForegroundLocked(k, p),
+		TtyForegroundPgrp: k.TTYForegroundLocked(p),
 	}
 	if p.Parent != nil {
 		st.Ppid = p.Parent.PID

@@ -232,8 +232,8 @@ func ttyResize(k *clientState, m *sentrypb.TtyResize) error {
 	}
 	tty.Winsize = stdio.FixedLen(m.Winsize, stdio.SizeofWinsize)
 	info := ksignal.SiginfoKill(int(unix.SIGWINCH), ksignal.SIKernel, 0, 0)
-	for _, p := range processGroupLocked(k, tty.FgPgrp) {
-		signalProcessLocked(k, p, nil, int(unix.SIGWINCH), info, &d)
+	for _, p := range k.ProcessGroupLocked(tty.FgPgrp) {
+		k.SignalProcessLocked(p, nil, int(unix.SIGWINCH), info, &d)
 	}
 	k.Mu.Unlock()
 	d.Run(k.Out)

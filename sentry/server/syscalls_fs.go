@@ -232,7 +232,7 @@ func openFile(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (*fil
 		d, err := v.LookupChildForOpen(c, dir, name, pre)
 		if err == nil {
 			if flags&unix.O_EXCL != 0 {
-				if resent(c) && dir.Kind == vfs.KindGofer {
+				if c.Resent() && dir.Kind == vfs.KindGofer {
 					// Re-sent after a restore: the gofer's reply cache
 					// answers (see createAt).
 					return createFile(c, dir, name, flags, mode, part+uint32(attempt))
@@ -777,7 +777,7 @@ func resolveCreate(c *syscallCtx, dirfd int32, path string, createFirst bool) (*
 		return dir, name, trailing, nil
 	}
 	if _, err := v.LookupChild(c, dir, name); err == nil {
-		if !resent(c) || dir.Kind != vfs.KindGofer {
+		if !c.Resent() || dir.Kind != vfs.KindGofer {
 			return nil, "", false, unix.EEXIST
 		}
 		// A call re-sent after a restore: the name may exist because the
@@ -986,7 +986,7 @@ func unlinkAt(c *syscallCtx, dirfd int32, path string, flags uint32) (int64, err
 	}
 	d, err := v.LookupChild(c, dir, name)
 	if err != nil {
-		if syserr.ErrnoOf(err) == unix.ENOENT && resent(c) && dir.Kind == vfs.KindGofer {
+		if syserr.ErrnoOf(err) == unix.ENOENT && c.Resent() && dir.Kind == vfs.KindGofer {
 			// Re-sent after a restore: the first execution may have
 			// removed it; the gofer's reply cache knows.
 			return goferUnlink(c, dir, name, flags)
@@ -1102,7 +1102,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 	if err != nil {
 		// Re-sent after a restore, the source may be gone because the
 		// first execution moved it: the gofer's reply cache knows.
-		if syserr.ErrnoOf(err) != unix.ENOENT || !resent(c) {
+		if syserr.ErrnoOf(err) != unix.ENOENT || !c.Resent() {
 			return 0, err
 		}
 	}

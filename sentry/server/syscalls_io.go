@@ -737,7 +737,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		if pg <= 0 {
 			return 0, unix.EINVAL
 		}
-		if len(processGroupLocked(k, pg)) == 0 {
+		if len(k.ProcessGroupLocked(pg)) == 0 {
 			return 0, unix.ESRCH
 		}
 		s.term.FgPgrp = pg

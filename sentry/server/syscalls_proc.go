@@ -68,11 +68,11 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 		return 0, unix.ESRCH
 	}
 	if flags&unix.CLONE_THREAD != 0 {
-		tid, err := allocTIDLocked(k, requested)
+		tid, err := k.AllocTIDLocked(requested)
 		if err != nil {
 			return 0, err
 		}
-		ptraceCloneLocked(k, c.Thread, newThreadLocked(k, p, tid), flags, &d)
+		k.PtraceCloneLocked(c.Thread, k.NewThreadLocked(p, tid), flags, &d)
 		return tid, nil
 	}
 	parent := p
@@ -82,7 +82,7 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 		}
 		parent = p.Parent
 	}
-	np, err := newProcessLocked(k, requested, parent)
+	np, err := k.NewProcessLocked(requested, parent)
 	if err != nil {
 		return 0, err
 	}
@@ -111,7 +111,7 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 	}
 	k.Trk.Changed(np.FS)
 	k.Trk.Changed(sigTable{Handlers: np.Sig})
-	ptraceCloneLocked(k, c.Thread, k.Threads[np.PID], flags, &d)
+	k.PtraceCloneLocked(c.Thread, k.Threads[np.PID], flags, &d)
 	return np.PID, nil
 }
 
@@ -173,7 +173,7 @@ func sysExit(c *syscallCtx) (int64, error) {
 	var d deferred
 	k := c.Kernel
 	k.Mu.Lock()
-	ea := exitThreadLocked(k, c.Thread, int(c.Args[0]), &d)
+	ea := k.ExitThreadLocked(c.Thread, int(c.Args[0]), &d)
 	k.Mu.Unlock()
 	d.Run(k.Out)
 	c.Reply.Action = &sentrypb.Reply_Exit{Exit: ea}
@@ -185,11 +185,11 @@ func sysExitGroup(c *syscallCtx) (int64, error) {
 	k := c.Kernel
 	k.Mu.Lock()
 	p := c.Thread.Proc
-	status := exitWaitStatus(int(c.Args[0]))
+	status := kernel.ExitWaitStatus(int(c.Args[0]))
 	if p.Exiting {
 		status = p.ExitStatus
 	}
-	exitProcessLocked(k, p, status, &d)
+	k.ExitProcessLocked(p, status, &d)
 	ea := &sentrypb.ExitAction{Group: true, WaitStatus: status}
 	if k.AppExited {
 		ea.WaitStatus, ea.AppExit = k.AppStatus, true
@@ -215,21 +215,12 @@ const (
 	pPGID = 2
 )
 
-// waitResult is what a wait reports of one child.
-type waitResult struct {
-	pid    int32
-	status int32 // the wait status (wait4)
-	uid    uint32
-	// code and sistatus are waitid's si_code and si_status.
-	code, sistatus int32
-}
-
 // waitFor waits for a child matching match (given the child's pid, or a
 // tracee's TID) to have something to report
 // per options: its exit (with exited), a stop (WUNTRACED/WSTOPPED) or a
 // continue (WCONTINUED). It reaps an exited child and consumes a stop or
 // continue event, unless WNOWAIT. pid 0 with WNOHANG means none is ready.
-func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options uint32, exited bool) (waitResult, error) {
+func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options uint32, exited bool) (kernel.WaitResult, error) {
 	k := c.Kernel
 	for {
 		k.Mu.Lock()
@@ -246,14 +237,14 @@ func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options 
 				cands = append(cands, ch)
 			}
 		}
-		tr, traces, ok := ptraceWaitLocked(k, p, match, options)
+		tr, traces, ok := k.PtraceWaitLocked(p, match, options)
 		if ok {
 			k.Mu.Unlock()
 			return tr, nil
 		}
 		if len(cands) == 0 && !traces {
 			k.Mu.Unlock()
-			return waitResult{}, unix.ECHILD
+			return kernel.WaitResult{}, unix.ECHILD
 		}
 		sort.Slice(cands, func(i, j int) bool { return cands[i].PID < cands[j].PID })
 		for _, ch := range cands {
@@ -261,28 +252,28 @@ func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options 
 				if !exited {
 					continue
 				}
-				r := waitResult{pid: ch.PID, status: ch.ExitStatus, uid: ch.Creds.RUID}
-				r.code, r.sistatus = ksignal.ChildStatus(ch.ExitStatus)
+				r := kernel.WaitResult{PID: ch.PID, Status: ch.ExitStatus, UID: ch.Creds.RUID}
+				r.Code, r.SIStatus = ksignal.ChildStatus(ch.ExitStatus)
 				if options&wNowait == 0 {
 					reapWaitedLocked(c, ch)
 				}
 				k.Mu.Unlock()
 				return r, nil
 			}
-			if st, code, sist, ok := waitEventLocked(k, ch, options); ok {
-				r := waitResult{pid: ch.PID, status: st, uid: ch.Creds.RUID, code: code, sistatus: sist}
+			if st, code, sist, ok := k.WaitEventLocked(ch, options); ok {
+				r := kernel.WaitResult{PID: ch.PID, Status: st, UID: ch.Creds.RUID, Code: code, SIStatus: sist}
 				k.Mu.Unlock()
 				return r, nil
 			}
 		}
 		if options&wNohang != 0 {
 			k.Mu.Unlock()
-			return waitResult{}, nil
+			return kernel.WaitResult{}, nil
 		}
 		ch := k.Waitq.Wait()
 		k.Mu.Unlock()
 		if err := c.Block(ch, nil); err != nil {
-			return waitResult{}, err
+			return kernel.WaitResult{}, err
 		}
 	}
 }
@@ -308,12 +299,12 @@ func sysWait4(c *syscallCtx) (int64, error) {
 		}
 	}
 	r, err := waitFor(c, match, options, true)
-	if err != nil || r.pid == 0 {
-		return int64(r.pid), err
+	if err != nil || r.PID == 0 {
+		return int64(r.PID), err
 	}
 	if statusAddr != 0 {
 		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], uint32(r.status))
+		binary.LittleEndian.PutUint32(b[:], uint32(r.Status))
 		if err := c.Mem.CopyOut(statusAddr, b[:]); err != nil {
 			return 0, err
 		}
@@ -323,7 +314,7 @@ func sysWait4(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	return int64(r.pid), nil
+	return int64(r.PID), nil
 }
 
 func sysWaitid(c *syscallCtx) (int64, error) {
@@ -362,8 +353,8 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 	}
 	if infop != 0 {
 		info := make([]byte, ksignal.SizeofSiginfo)
-		if r.pid != 0 {
-			info = ksignal.SiginfoChld(int(unix.SIGCHLD), r.code, r.pid, r.uid, r.sistatus)
+		if r.PID != 0 {
+			info = ksignal.SiginfoChld(int(unix.SIGCHLD), r.Code, r.PID, r.UID, r.SIStatus)
 		}
 		if err := c.Mem.CopyOut(infop, info); err != nil {
 			return 0, err
@@ -505,7 +496,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 			targets = append(targets, p)
 		}
 	case pid == 0:
-		targets = processGroupLocked(k, self.PGID)
+		targets = k.ProcessGroupLocked(self.PGID)
 	case pid == -1:
 		for _, p := range k.Procs {
 			if p != k.Init && p != self && !p.Exiting {
@@ -514,7 +505,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 		}
 	case pid == -1<<31:
 	default:
-		targets = processGroupLocked(k, -pid)
+		targets = k.ProcessGroupLocked(-pid)
 	}
 	if len(targets) == 0 {
 		k.Mu.Unlock()
@@ -530,7 +521,7 @@ func sysKill(c *syscallCtx) (int64, error) {
 		}
 		allowed++
 		if sig != 0 {
-			signalFromAppLocked(k, p, nil, sig, info, &d)
+			k.SignalFromAppLocked(p, nil, sig, info, &d)
 		}
 	}
 	k.Mu.Unlock()
@@ -554,23 +545,6 @@ func mayKillLocked(sender, target *process, sig int) bool {
 		return true
 	}
 	return s.Capable(linux.CAP_KILL)
-}
-
-// SignalFromAppLocked is kernel.SignalRouter's: signalFromAppLocked.
-func (kp *kernelPorts) SignalFromAppLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
-	signalFromAppLocked((*clientState)(kp), p, t, sig, info, d)
-}
-
-// signalFromAppLocked sends a signal the application asked for (kill,
-// tkill, sigqueue). As in a Linux PID namespace, init gets only signals
-// it has a handler for.
-func signalFromAppLocked(k *clientState, p *process, t *thread, sig int, info []byte, d *deferred) {
-	// A signalfd's signal is queued even for init: blocked, Linux does
-	// not count it ignored (sig_ignored).
-	if p == k.Init && p.Sig.Act[sig].Handler == ksignal.SigDfl && !signalfdWantsLocked(p, sig) {
-		return
-	}
-	signalProcessLocked(k, p, t, sig, info, d)
 }
 
 func sysTkill(c *syscallCtx) (int64, error) {
@@ -598,7 +572,7 @@ func sysTkill(c *syscallCtx) (int64, error) {
 		return 0, unix.EPERM
 	}
 	if sig != 0 {
-		signalFromAppLocked(k, t.Proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.PID, self.Creds.RUID), &d)
+		k.SignalFromAppLocked(t.Proc, t, sig, ksignal.SiginfoKill(sig, ksignal.SITkill, self.PID, self.Creds.RUID), &d)
 	}
 	k.Mu.Unlock()
 	d.Run(k.Out)
@@ -637,7 +611,7 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 	if sig != 0 && code == kernel.SITimer && p == c.Thread.Proc {
 		k.TimerSignalLocked(p, nil, sig, info, &d) // the client's CPU-clock timers
 	} else if sig != 0 {
-		signalFromAppLocked(k, p, nil, sig, info, &d)
+		k.SignalFromAppLocked(p, nil, sig, info, &d)
 	}
 	k.Mu.Unlock()
 	d.Run(k.Out)

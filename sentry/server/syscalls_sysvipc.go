@@ -321,7 +321,7 @@ func sysShmat(c *syscallCtx) (int64, error) {
 	if err != nil {
 		c.Kernel.Log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
 		if gone, _ := c.Kernel.IPC.ShmAdjust(c.PID(), id, -1); gone != "" {
-			removeSegmentFiles(c.Kernel, []string{gone})
+			c.Kernel.RemoveSegmentFiles([]string{gone})
 		}
 		return 0, unix.ENOMEM
 	}
@@ -347,7 +347,7 @@ func sysShmdt(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if gone != "" {
-		removeSegmentFiles(c.Kernel, []string{gone})
+		c.Kernel.RemoveSegmentFiles([]string{gone})
 	}
 	return 0, nil
 }
@@ -362,7 +362,7 @@ func sysShmctl(c *syscallCtx) (int64, error) {
 	case linux.IPC_RMID:
 		gone, err := r.ShmRemove(caller, id)
 		if gone != "" {
-			removeSegmentFiles(c.Kernel, []string{gone})
+			c.Kernel.RemoveSegmentFiles([]string{gone})
 		}
 		return 0, err
 	case linux.IPC_SET:
@@ -459,27 +459,4 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 		return nil, nil, err
 	}
 	return f, st, nil
-}
-
-// removeSegmentFiles removes the files of destroyed segments. The gofer
-// renames one the client still maps aside (as any unlinked open file).
-func removeSegmentFiles(k *clientState, names []string) {
-	v := k.VFS
-	dir, dh := v.ShmIfMade()
-	if dir == nil {
-		// A restored server that has not opened /dev/shm yet: the
-		// files go with the directory when the client's state is freed.
-		return
-	}
-	for _, name := range names {
-		child := v.CachedChild(dir, name)
-		open := child != nil && k.Maps.Holds(child.Ino())
-		ctx, cancel := v.RPCCtx()
-		r, err := k.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Open: open})
-		cancel()
-		if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
-			k.Log.Warn("removing a shared memory segment's file failed", "name", name, "err", err)
-		}
-		v.Forget(dir, name)
-	}
 }

@@ -47,7 +47,7 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 		// mask.
 		k.TimerSignalLocked(t.Proc, t, sig, info, &d)
 	default:
-		signalFromAppLocked(k, t.Proc, t, sig, info, &d)
+		k.SignalFromAppLocked(t.Proc, t, sig, info, &d)
 	}
 	k.Mu.Unlock()
 	d.Run(k.Out)

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -92,12 +93,12 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 			// before either reply is built.
 			k.Mu.Lock()
 			var d deferred
-			exitProcessLocked(k, k.Procs[child], exitWaitStatus(3), &d)
+			k.ExitProcessLocked(k.Procs[child], kernel.ExitWaitStatus(3), &d)
 			k.Mu.Unlock()
 			wargs := tc.wait(child)
 			wait := run(1, 3, wargs[0], wargs[1:]...)
 			d.Run(k.Out)
-			exit := &sentrypb.Reply{Seq: 2, Action: &sentrypb.Reply_Exit{Exit: &sentrypb.ExitAction{Group: true, WaitStatus: exitWaitStatus(3)}}}
+			exit := &sentrypb.Reply{Seq: 2, Action: &sentrypb.Reply_Exit{Exit: &sentrypb.ExitAction{Group: true, WaitStatus: kernel.ExitWaitStatus(3)}}}
 			if wait.Errno != 0 {
 				t.Fatalf("wait: %v", unix.Errno(wait.Errno))
 			}

@@ -33,18 +33,20 @@
 // PtyIndex, PipeRef) and a call's effects committed with its reply
 // (CallEffects, PipeIO, OffChange, GoferWrite); what a run of posted
 // attribute calls holds back from the gofer (AttrRun, which the front
-// starts and ends and each of the run's calls finds in its call). The
-// functions that change the process tree are still the server's
-// (process.go, signals.go, jobctl.go, ptrace.go), but for the timers'
-// (timers.go: making, deleting, arming and restoring a process's
-// ITIMER_REAL and POSIX timers, their expiry and records, methods of
-// Kernel and Task), which route a signal through the SignalRouter the
-// server gives the kernel (Kernel.Signals) until signals.go moves here.
+// starts and ends and each of the run's calls finds in its call); and
+// the functions that change the process tree, as methods of Kernel (and
+// of Process, Thread): making and ending processes and threads, exit,
+// reaping and wait's events (process.go), routing and sending signals,
+// the signalfd's claim on them, faults and the Kill call (signals.go),
+// group stops and SIGCONT, orphaned groups and the terminal's foreground
+// group (jobctl.go), the ptrace relations, stops and wait reports
+// (ptrace.go), and the timers that raise signals (timers.go).
 //
 // It also owns the client's kernel itself, Kernel (the flat package's
-// clientState): its fields, which the server's functions change (f(k,
-// ...): process.go, signals.go, jobctl.go, ... still in the
-// server package; each field's comment says where and under which lock);
+// clientState): its fields, which the functions above and the server's
+// remaining ones change (f(k, ...): exec.go, state.go, restore*.go, the
+// system calls, ... still in the server package; each field's comment
+// says where and under which lock);
 // and the call, Task (the flat package's syscallCtx): its fields, set by
 // the front's dispatch and the handlers, and its methods, what the
 // packages below ask of a call (fdesc.Call, fdesc.OffsetRecorder,
@@ -61,14 +63,16 @@
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel
 // it names:
 // vfs (a working directory, an exec's file), auth, ksignal, ktimer (a
-// timer's clock), ptrace (a relation's state), replay, pipe and fdesc
+// timer's clock), ptrace (a relation's state and rules), fsimpl/signalfd
+// (a signalfd's claim on a signal), replay, pipe and fdesc
 // (the objects an effect names), attrrun (a run's merged changes),
 // socket and fsimpl/unixsock (a
 // client's name space, stack and bound sockets), sentry/statekey, and for
 // Kernel's fields the objects it holds (fsimpl/synth, fsimpl/inotify,
 // goferclient, readlease, handlebind, mapped, memacct, filelock, sysvipc,
 // lease, durable, wberr, pty, wake, the gofer client, hclog), and
-// gVisor's unix transport (a bound endpoint, as a key), and its own
+// gVisor's unix transport (a bound endpoint, as a key), abi/linux and
+// ktime, and its own
 // kernel/fdtable (a process's fd table) and kernel/stdio (a stdin
 // buffer an effect names). It must not import the server package.
 //

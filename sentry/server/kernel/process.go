@@ -3,17 +3,26 @@ package kernel
 import (
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ptrace"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
-// MaxTID bounds TIDs (pid_max).
-const MaxTID = 1 << 22
+// MaxTID bounds TIDs (pid_max); MaxThreads bounds live threads per
+// client.
+const (
+	MaxTID     = 1 << 22
+	MaxThreads = 4096
+)
 
 // Thread is one application thread. TID changes only on an exec by a
 // thread that is not the leader. All fields are protected by the kernel
@@ -175,3 +184,328 @@ type AppTimer struct {
 
 // ReplayOrder places its record among a message's (ReplayObject).
 func (tm *AppTimer) ReplayOrder() (replay.Order, bool) { return OrderTimer, tm != nil }
+
+// AllocTIDLocked returns a free TID: requested if it is free and nonzero
+// (replay rebuilds the same ids), else the next free one.
+func (k *Kernel) AllocTIDLocked(requested int32) (int32, error) {
+	if len(k.Threads) >= MaxThreads {
+		return 0, unix.EAGAIN
+	}
+	inUse := func(id int32) bool {
+		if _, ok := k.Threads[id]; ok {
+			return true
+		}
+		_, ok := k.Procs[id]
+		return ok
+	}
+	if requested > 0 {
+		if requested >= MaxTID || inUse(requested) {
+			return 0, unix.EEXIST
+		}
+		if requested > k.LastTID {
+			k.LastTID = requested
+			k.Trk.IDsChanged()
+		}
+		return requested, nil
+	}
+	for i := 0; i < MaxTID; i++ {
+		k.LastTID++
+		if k.LastTID >= MaxTID {
+			k.LastTID = 2
+		}
+		if !inUse(k.LastTID) {
+			k.Trk.IDsChanged()
+			return k.LastTID, nil
+		}
+	}
+	return 0, unix.EAGAIN
+}
+
+// NewThreadLocked makes a thread of p with TID tid.
+func (k *Kernel) NewThreadLocked(p *Process, tid int32) *Thread {
+	t := &Thread{TID: tid, Proc: p, Dead: make(chan struct{})}
+	p.Live[t] = struct{}{}
+	p.All[t] = struct{}{}
+	k.Threads[tid] = t
+	k.Trk.Changed(t)
+	return t
+}
+
+// NewProcessLocked makes a process with PID requestedPID (or the next
+// free one) and its leader thread. The caller fills in the rest.
+func (k *Kernel) NewProcessLocked(requestedPID int32, parent *Process) (*Process, error) {
+	pid, err := k.AllocTIDLocked(requestedPID)
+	if err != nil {
+		return nil, err
+	}
+	p := &Process{
+		PID:        pid,
+		Parent:     parent,
+		Children:   make(map[*Process]struct{}),
+		Live:       make(map[*Thread]struct{}),
+		All:        make(map[*Thread]struct{}),
+		ExitSignal: int(unix.SIGCHLD),
+	}
+	if parent != nil {
+		parent.Children[p] = struct{}{}
+	}
+	k.Procs[pid] = p
+	k.Trk.Changed(p)
+	k.NewThreadLocked(p, pid)
+	return p, nil
+}
+
+// ExitWaitStatus is the wait status of exit(code).
+func ExitWaitStatus(code int) int32 { return int32(code&0xff) << 8 }
+
+// KillThreadLocked ends t because of something other than its own exit
+// call. A call in flight is woken and replied with an exit action; an idle
+// thread gets a TaskExit push.
+func (k *Kernel) KillThreadLocked(t *Thread, status int32, d *Deferred) {
+	if t.Killed {
+		return
+	}
+	t.Killed = true
+	t.ExitStatus = status
+	close(t.Dead)
+	delete(t.Proc.Live, t)
+	k.Trk.Changed(t)
+	k.ptraceThreadGoneLocked(t, d)
+	if t.TID != t.Proc.PID {
+		k.ptraceTraceeGoneLocked(t, status, d)
+	}
+	if !t.InFlight {
+		te := &sentrypb.TaskExit{Tid: t.TID, WaitStatus: status}
+		if k.AppExited {
+			te.WaitStatus, te.AppExit = k.AppStatus, true
+		}
+		d.Push(&sentrypb.Push{Msg: &sentrypb.Push_TaskExit{TaskExit: te}})
+	}
+}
+
+// ExitProcessLocked makes p exit with wait status status: its threads are
+// ended, its fds closed, its children reparented to init, and it becomes a
+// zombie for its parent (or is reaped at once if the parent ignores its
+// exit signal). If p is init, the whole application ends.
+func (k *Kernel) ExitProcessLocked(p *Process, status int32, d *Deferred) {
+	if p.Exiting {
+		return
+	}
+	p.Exiting = true
+	p.ExitStatus = status
+	k.Trk.Changed(p)
+	k.DeleteTimersLocked(p, true)
+	// SEM_UNDO adjustments and shared memory attachments end with it.
+	if gone := k.IPC.ProcessExited(p.PID); len(gone) > 0 {
+		d.Do(func() { k.RemoveSegmentFiles(gone) })
+	}
+	if p == k.Init {
+		k.AppExited = true
+		k.AppStatus = status
+	}
+	for t := range p.Live {
+		k.KillThreadLocked(t, status, d)
+	}
+	k.ptraceProcessExitLocked(p, d)
+	if p.FDs != nil {
+		k.DropFDTableLocked(p.FDs, d)
+		p.FDs = nil
+	}
+	if p.FS != nil {
+		p.FS.Refs--
+		k.Trk.Changed(p.FS)
+	}
+	k.Trk.Changed(SigTable{Handlers: p.Sig})
+	if p == k.Init {
+		// The application is over: end every other process.
+		for _, q := range k.Procs {
+			if q != p && !q.Exiting {
+				k.ExitProcessLocked(q, status, d)
+			}
+		}
+		p.Zombie = true
+		k.Waitq.Notify()
+		return
+	}
+	// Groups p kept from being orphaned (jobctl.go).
+	orphanable := k.orphanableByExitLocked(p)
+	// Reparent children to init.
+	for c := range p.Children {
+		delete(p.Children, c)
+		k.Trk.Changed(c)
+		if k.Init != nil && !k.Init.Exiting {
+			c.Parent = k.Init
+			k.Init.Children[c] = struct{}{}
+			if c.Zombie {
+				k.notifyParentLocked(c, d)
+			}
+		} else {
+			c.Parent = nil
+			if c.Zombie {
+				k.ReapLocked(c)
+			}
+		}
+	}
+	k.hangUpOrphanedLocked(orphanable, d)
+	p.Zombie = true
+	if p.Spawned {
+		d.Push(SpawnExitPush(p))
+	}
+	k.notifyParentLocked(p, d)
+	k.Waitq.Notify()
+}
+
+// notifyParentLocked signals zombie p's parent, or reaps p if the parent
+// does not wait for it (SIGCHLD ignored or SA_NOCLDWAIT).
+func (k *Kernel) notifyParentLocked(p *Process, d *Deferred) {
+	par := p.Parent
+	if par == nil || par.Exiting {
+		if par == nil {
+			k.ReapLocked(p)
+		}
+		return
+	}
+	if p.ExitSignal == int(unix.SIGCHLD) {
+		act := par.Sig.Act[unix.SIGCHLD]
+		if act.Handler == ksignal.SigIgn || act.Flags&ksignal.SANoCldWait != 0 {
+			k.ReapLocked(p)
+			return
+		}
+	}
+	if p.ExitSignal > 0 && p.ExitSignal <= ksignal.NumSignals {
+		code, st := ksignal.ChildStatus(p.ExitStatus)
+		info := ksignal.SiginfoChld(p.ExitSignal, code, p.PID, p.Creds.RUID, st)
+		k.SignalProcessLocked(par, nil, p.ExitSignal, info, d)
+	}
+}
+
+// ReapLocked frees zombie p.
+func (k *Kernel) ReapLocked(p *Process) {
+	for _, o := range k.UnlinkReapedLocked(p) {
+		k.Trk.Changed(o)
+	}
+}
+
+// UnlinkReapedLocked removes reaped process p and its threads from the
+// tables and returns the objects whose records that deleted (p and its
+// threads), for the caller to touch now (ReapLocked) or as a wait's
+// reply is built (commitEffectsLocked, for reapWaitedLocked).
+func (k *Kernel) UnlinkReapedLocked(p *Process) []ReplayObject {
+	objs := []ReplayObject{p}
+	if p.Parent != nil {
+		delete(p.Parent.Children, p)
+		p.Parent = nil
+	}
+	for t := range p.All {
+		if k.Threads[t.TID] == t {
+			delete(k.Threads, t.TID)
+		}
+		objs = append(objs, t)
+	}
+	p.All = map[*Thread]struct{}{}
+	if k.Procs[p.PID] == p {
+		delete(k.Procs, p.PID)
+	}
+	return objs
+}
+
+// GoneThreadExitLocked answers an exit or exit_group (nil for any other
+// call) of a thread this server does not know: one whose exit a dead
+// server ran, and whose process a wait reaped there, before the exit's
+// reply reached the client, which re-sent it. An exit cannot fail: the
+// thread ends as it asked (ESRCH left it spinning in libc's exit loop on
+// the client). Precondition: k.Mu.
+func (k *Kernel) GoneThreadExitLocked(call *sentrypb.Call) *sentrypb.ExitAction {
+	sc := call.GetSyscall()
+	if sc == nil || (sc.Sysno != unix.SYS_EXIT && sc.Sysno != unix.SYS_EXIT_GROUP) {
+		return nil
+	}
+	var code int
+	if len(sc.Args) > 0 {
+		code = int(sc.Args[0])
+	}
+	ea := &sentrypb.ExitAction{Group: sc.Sysno == unix.SYS_EXIT_GROUP, WaitStatus: ExitWaitStatus(code)}
+	if k.AppExited {
+		ea.WaitStatus, ea.AppExit = k.AppStatus, true
+	}
+	return ea
+}
+
+// ExitThreadLocked ends t by its own exit(2). If it was the process's
+// last thread the process exits with status code.
+func (k *Kernel) ExitThreadLocked(t *Thread, code int, d *Deferred) *sentrypb.ExitAction {
+	p := t.Proc
+	delete(p.Live, t)
+	t.Killed = true
+	t.ExitStatus = ExitWaitStatus(code)
+	close(t.Dead)
+	k.Trk.Changed(t)
+	k.ptraceThreadGoneLocked(t, d)
+	if t.TID != p.PID {
+		k.ptraceTraceeGoneLocked(t, t.ExitStatus, d)
+		delete(p.All, t)
+		delete(k.Threads, t.TID)
+	}
+	if len(p.Live) == 0 {
+		k.ExitProcessLocked(p, ExitWaitStatus(code), d)
+	}
+	ea := &sentrypb.ExitAction{Group: false, WaitStatus: ExitWaitStatus(code)}
+	if k.AppExited {
+		ea.WaitStatus, ea.AppExit = k.AppStatus, true
+	}
+	return ea
+}
+
+// ProcessGroupLocked returns the live (non-zombie) processes in pgid.
+func (k *Kernel) ProcessGroupLocked(pgid int32) []*Process {
+	var out []*Process
+	for _, p := range k.Procs {
+		if p.PGID == pgid && !p.Exiting {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// SpawnExitPush is the push that tells the client spawned process p
+// exited with its wait status.
+func SpawnExitPush(p *Process) *sentrypb.Push {
+	return &sentrypb.Push{Msg: &sentrypb.Push_SpawnExit{SpawnExit: &sentrypb.SpawnExit{Pid: p.PID, WaitStatus: p.ExitStatus}}}
+}
+
+// RemoveSegmentFiles removes the files of destroyed segments. The gofer
+// renames one the client still maps aside (as any unlinked open file).
+func (k *Kernel) RemoveSegmentFiles(names []string) {
+	v := k.VFS
+	dir, dh := v.ShmIfMade()
+	if dir == nil {
+		// A restored server that has not opened /dev/shm yet: the
+		// files go with the directory when the client's state is freed.
+		return
+	}
+	for _, name := range names {
+		child := v.CachedChild(dir, name)
+		open := child != nil && k.Maps.Holds(child.Ino())
+		ctx, cancel := v.RPCCtx()
+		r, err := k.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Open: open})
+		cancel()
+		if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
+			k.Log.Warn("removing a shared memory segment's file failed", "name", name, "err", err)
+		}
+		v.Forget(dir, name)
+	}
+}
+
+// DropFDTableLocked drops a process's use of tab; the last one closes
+// every file (after k.Mu is released, through d).
+func (k *Kernel) DropFDTableLocked(tab *fdtable.Table, d *Deferred) {
+	files := tab.Release()
+	if len(files) == 0 {
+		return
+	}
+	d.Do(func() {
+		for _, f := range files {
+			f.DecRef()
+		}
+	})
+}

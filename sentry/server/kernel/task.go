@@ -263,3 +263,9 @@ func (c *Task) Found(d *vfs.Dentry) {
 	}
 	c.PathView.Found = append(c.PathView.Found, d)
 }
+
+// Resent says the call may be one the client re-sent after a Restore (its
+// seq is below the Restore's): a gofer mutation whose effect is already
+// visible is then passed to the gofer anyway, whose reply cache answers
+// it as the first execution did.
+func (c *Task) Resent() bool { return c.CallSeq < c.Kernel.ResentBelow.Load() }

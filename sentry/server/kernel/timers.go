@@ -17,7 +17,7 @@ import (
 // This file holds the timers that raise signals: a process's ITIMER_REAL
 // (alarm, setitimer) and its POSIX timers (timer_create). Each is an
 // AppTimer over a ktimer.Timer on the application's clock; an expiration
-// routes its signal as kill does (SignalRouter.SignalFromAppLocked).
+// routes its signal as kill does (SignalFromAppLocked).
 // Timers are replay state ("timer/<pid>/<id>", TimerState): their setting
 // is reported when it changes and after each expiration, and a restored
 // server re-arms them (RestoreTimersLocked), firing at once those due
@@ -36,15 +36,6 @@ const (
 	SigevThread   = 2
 	SigevThreadID = 4
 )
-
-// SignalRouter routes a signal the application raised (kill's rules:
-// a handler, or the client); the server's signal delivery, which the
-// kernel's timers call until it moves here.
-type SignalRouter interface {
-	// SignalFromAppLocked sends sig with info to p (to target if not
-	// nil). Precondition: the kernel lock held.
-	SignalFromAppLocked(p *Process, target *Thread, sig int, info []byte, d *Deferred)
-}
 
 // NewTimerLocked makes (not arms) timer id of p. Precondition: k.Mu held.
 func (k *Kernel) NewTimerLocked(p *Process, id, clockID int32, clk *ktimer.Clock) *AppTimer {
@@ -146,7 +137,7 @@ func (k *Kernel) TimerSignalLocked(p *Process, target *Thread, sig int, info []b
 		}
 		return
 	}
-	k.Signals.SignalFromAppLocked(p, target, sig, info, d)
+	k.SignalFromAppLocked(p, target, sig, info, d)
 }
 
 // timerRecord is tm's TimerState. Precondition: k.Mu held.

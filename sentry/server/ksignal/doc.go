@@ -8,8 +8,8 @@
 // and delivery are the client's.
 //
 // What it owns: nothing of a client's state; a process's Handlers belong
-// to the server's process, which decides where a signal goes (signals.go,
-// jobctl.go).
+// to the server's process, which decides where a signal goes (package
+// kernel's signals.go, jobctl.go).
 //
 // Dependencies: golang.org/x/sys/unix and the standard library. It
 // imports nothing of the server, and every layer of the server may
