@@ -243,6 +243,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if old, ok := t.pipelineUmask(args); ok {
 			return old, 0
 		}
+	case unix.SYS_RT_SIGACTION:
+		if t.pipelineSigaction(args) {
+			return 0, 0
+		}
 	case unix.SYS_DUP, unix.SYS_DUP2, unix.SYS_DUP3, unix.SYS_FCNTL:
 		if fd, ok := t.pipelineDup(sysno, args); ok {
 			return fd, 0
