@@ -202,7 +202,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		return nil, err
 	}
 	k.VFS = v
-	k.Synth = synth.New(v, ports(k), k.DevNodes, &k.Ptys)
+	k.Synth = synth.New(v, ports(k), k.DevNodes, &k.Ptys, synth.BornNs(hello.Clocks))
 	k.Binder = handlebind.New(bindingKey, k.OriginID)
 	return k, nil
 }

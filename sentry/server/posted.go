@@ -276,7 +276,7 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
 	}
 	st.sendLeaseRevokesLocked()
 	recs := st.records(r.Seq, true)
-	r.State = append(r.State, recs...)
+	r.State = withRecords(r.State, recs)
 	if !st.postedHeld.Hold(r) {
 		if err := st.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
 			st.log.Debug("reply dropped", "seq", r.Seq, "err", err)

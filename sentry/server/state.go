@@ -463,7 +463,7 @@ func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	recs := st.records(seq, r != nil)
 	if len(recs) > 0 {
 		if r != nil {
-			r.State = append(r.State, recs...)
+			r.State = withRecords(r.State, recs)
 		} else {
 			up := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}}
 			if err := st.sendRawLocked(up); err != nil {
@@ -472,6 +472,16 @@ func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 		}
 	}
 	return st.sendRawLocked(m)
+}
+
+// withRecords returns a reply's records followed by recs (records
+// returns a slice of the caller's, taken as it is when the reply has
+// none).
+func withRecords(state, recs []*sentrypb.StateRecord) []*sentrypb.StateRecord {
+	if len(state) == 0 {
+		return recs
+	}
+	return append(state, recs...)
 }
 
 // recordsSince returns the replay records changed since the last message

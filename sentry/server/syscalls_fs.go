@@ -197,19 +197,52 @@ func openFile(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (*fil
 	if err != nil {
 		return nil, err
 	}
+	// As Linux's open_last_lookups, a symlink in the last component is
+	// followed to its target's directory and the target's name looked
+	// up, or created, there in turn: O_CREAT through a dangling symlink
+	// makes its target.
+	hops := 0
+	for {
+		f, link, err := openOrCreate(c, dir, name, trailing, flags, mode, uint32(hops)<<16, &pre)
+		if link == nil {
+			return f, err
+		}
+		if !follow {
+			return nil, unix.ELOOP
+		}
+		var target *dentry
+		dir, name, trailing, target, err = v.FollowLinkParent(c, dir, link, &hops)
+		if err != nil {
+			return nil, err
+		}
+		if target != nil {
+			// A magic link names a file, no name to create.
+			if target.IsDir() {
+				return nil, unix.EISDIR
+			}
+			return openDentry(c, target, flags, nil)
+		}
+	}
+}
+
+// openOrCreate is the last step of an open with O_CREAT of dir's child
+// name (trailing: the path ended with a slash): it opens the file there or
+// creates it, or returns the symlink it found there as link (f and err
+// nil) for the caller to follow. The gofer creations it asks for are
+// numbered from part on (their Origin.part); *pre is the file the lookup
+// opened with its walk, if it did, which the caller releases.
+func openOrCreate(c *syscallCtx, dir *dentry, name string, trailing bool, flags, mode, part uint32, pre **vfs.PreOpened) (f *file, link *dentry, err error) {
+	v := c.Kernel.VFS
 	if name == "." || name == ".." {
 		// Linux's do_open: O_EXCL's EEXIST before the directory's EISDIR.
 		if flags&unix.O_EXCL != 0 {
-			return nil, unix.EEXIST
+			return nil, nil, unix.EEXIST
 		}
-		return nil, unix.EISDIR
+		return nil, nil, unix.EISDIR
 	}
 	if trailing {
-		return nil, unix.EISDIR
+		return nil, nil, unix.EISDIR
 	}
-	// part numbers the creations this call asks the gofer for (their
-	// Origin.part, which its reply cache tells apart).
-	part := uint32(0)
 	if v.CreateFirst(dir, name) && c.MayWriteDir(dir) == nil {
 		// Nothing is known of the name: a Create either makes the file
 		// (one gofer call, where a Walk that finds nothing and then a
@@ -219,53 +252,47 @@ func openFile(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (*fil
 		// cache answers this part as it did.
 		f, err := createFile(c, dir, name, flags, mode, part)
 		if syserr.ErrnoOf(err) != unix.EEXIST || flags&unix.O_EXCL != 0 {
-			return f, err
+			return f, nil, err
 		}
 		part++
 	}
 	for attempt := 0; ; attempt++ {
-		v.ReleasePreOpened(pre)
-		pre = nil
+		v.ReleasePreOpened(*pre)
+		*pre = nil
 		if flags&unix.O_EXCL == 0 {
-			pre = preOpenFor(flags)
+			*pre = preOpenFor(flags)
 		}
-		d, err := v.LookupChildForOpen(c, dir, name, pre)
+		d, err := v.LookupChildForOpen(c, dir, name, *pre)
 		if err == nil {
 			if flags&unix.O_EXCL != 0 {
 				if c.Resent() && dir.Kind == vfs.KindGofer {
 					// Re-sent after a restore: the gofer's reply cache
 					// answers (see createAt).
-					return createFile(c, dir, name, flags, mode, part+uint32(attempt))
+					f, err := createFile(c, dir, name, flags, mode, part+uint32(attempt))
+					return f, nil, err
 				}
-				return nil, unix.EEXIST
+				return nil, nil, unix.EEXIST
 			}
 			if d.IsSymlink() {
-				if !follow {
-					return nil, unix.ELOOP
-				}
-				hops := 1
-				d, err = v.FollowLink(c, dir, d, &hops)
-				if err != nil {
-					return nil, err
-				}
+				return nil, d, nil
 			}
 			if d.IsDir() {
-				return nil, unix.EISDIR // O_CREAT of a directory, as Linux's do_open
+				return nil, nil, unix.EISDIR // O_CREAT of a directory, as Linux's do_open
 			}
-			f, err := openDentry(c, d, flags, pre)
+			f, err := openDentry(c, d, flags, *pre)
 			if attempt < maxReplacedRetries && errors.Is(err, vfs.ErrReplaced) {
 				continue // the cached name was stale: look it up again
 			}
-			return f, err
+			return f, nil, err
 		}
 		if syserr.ErrnoOf(err) != unix.ENOENT {
-			return nil, err
+			return nil, nil, err
 		}
 		f, err := createFile(c, dir, name, flags, mode, part+uint32(attempt))
 		if syserr.ErrnoOf(err) == unix.EEXIST && flags&unix.O_EXCL == 0 && attempt == 0 {
 			continue // lost a race with another creator
 		}
-		return f, err
+		return f, nil, err
 	}
 }
 
