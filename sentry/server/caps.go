@@ -6,7 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -18,27 +17,6 @@ import (
 // no file capabilities (the gofer does not report security.capability)
 // and no user namespaces, so execve applies Linux's transform for a file
 // without capabilities.
-
-// capsFromProto returns the sets pb describes (nil: initialCaps(uid)),
-// limited to the capabilities this kernel knows.
-func capsFromProto(pb *sentrypb.CapSets, uid uint32) auth.CapSets {
-	if pb == nil {
-		return auth.InitialCaps(uid)
-	}
-	return auth.CapSets{
-		Effective: pb.Effective & auth.CapAll, Permitted: pb.Permitted & auth.CapAll,
-		Inheritable: pb.Inheritable & auth.CapAll, Bounding: pb.Bounding & auth.CapAll,
-		Ambient: pb.Ambient & auth.CapAll, Securebits: pb.Securebits & auth.SecbitsAll,
-	}
-}
-
-// capsProto is cs as a replay record carries it.
-func capsProto(cs auth.CapSets) *sentrypb.CapSets {
-	return &sentrypb.CapSets{
-		Effective: cs.Effective, Permitted: cs.Permitted, Inheritable: cs.Inheritable,
-		Bounding: cs.Bounding, Ambient: cs.Ambient, Securebits: cs.Securebits,
-	}
-}
 
 // capHeader reads capget/capset's header at addr and returns how many
 // 32-bit data structs its version takes and the pid. An unknown version

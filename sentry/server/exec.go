@@ -299,7 +299,7 @@ func planExec(k *clientState, c *syscallCtx, start *dentry, filename string, arg
 			f.DecRef()
 			return ep, unix.EACCES
 		}
-		if inodeOpenForWrite(k, d.Ino()) {
+		if k.InodeOpenForWrite(d.Ino()) {
 			f.DecRef()
 			return ep, unix.ETXTBSY
 		}
@@ -777,8 +777,8 @@ type rootProcessSpec interface {
 func setUpRootProcessLocked(k *clientState, p *process, st rootProcessSpec, comm string) {
 	p.Creds = auth.RootCreds(st.GetUid(), st.GetGid())
 	p.Creds.Groups = slices.Clone(st.GetGroups())
-	p.Creds.Caps = capsFromProto(st.GetCaps(), st.GetUid())
-	p.FDs = newFDTable(k.Trk, k.Locks)
+	p.Creds.Caps = kernel.CapsFromProto(st.GetCaps(), st.GetUid())
+	p.FDs = kernel.NewFDTable(k.Trk, k.Locks)
 	if n := st.GetNofile(); n > 0 {
 		p.FDs.SetLimit(int32(min(n, fdtable.NrOpen)))
 	}

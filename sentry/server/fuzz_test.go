@@ -35,7 +35,7 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 		tb.Fatal(err)
 	}
 	p.PGID, p.SID = 1, 1
-	p.FDs = newFDTable(k.Trk, nil)
+	p.FDs = kernel.NewFDTable(k.Trk, nil)
 	p.FS = &fsContext{Refs: 1, Cwd: k.VFS.Root, Umask: 022}
 	p.Sig = &ksignal.Handlers{}
 	k.Init = p

@@ -8,7 +8,6 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -19,19 +18,9 @@ const lockMand = 32
 // (its last reference went): f's fileOwner.
 func (kp *kernelPorts) DropDescriptionLocks(f *file) {
 	k := (*clientState)(kp)
-	if ino, ok := lockIno(f); ok {
+	if ino, ok := kernel.LockIno(f); ok {
 		k.Locks.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
 	}
-}
-
-// lockIno returns the inode number that keys f's locks (the fd tables'
-// fdtable.LockKey). Only files of the gofer's tree can be locked: their inode numbers stay the same across a
-// server restart, so the locks can be taken again.
-func lockIno(f *file) (uint64, bool) {
-	if dentryOf(f) == nil || dentryOf(f).Kind != vfs.KindGofer {
-		return 0, false
-	}
-	return dentryOf(f).Ino(), true
 }
 
 // ---- fcntl and flock ----
@@ -113,7 +102,7 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ino, ok := lockIno(f)
+	ino, ok := kernel.LockIno(f)
 	if !ok {
 		logUnsupportedOnce(c.Kernel, "fcntl locks on a file outside the gofer's tree")
 		return 0, unix.ENOLCK
@@ -188,7 +177,7 @@ func sysFlock(c *syscallCtx) (int64, error) {
 		return 0, nil
 	}
 	nonblock := op&unix.LOCK_NB != 0
-	ino, ok := lockIno(f)
+	ino, ok := kernel.LockIno(f)
 	if !ok {
 		logUnsupportedOnce(c.Kernel, "flock on a file outside the gofer's tree")
 		return 0, unix.ENOLCK

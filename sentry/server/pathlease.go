@@ -167,7 +167,7 @@ func leaseView(k *clientState, l *sentrypb.PathLease, v pathView) bool {
 	l.Creds = &sentrypb.ProcessState{
 		Ruid: v.Creds.RUID, Euid: v.Creds.EUID, Suid: v.Creds.SUID,
 		Rgid: v.Creds.RGID, Egid: v.Creds.EGID, Sgid: v.Creds.SGID,
-		Groups: v.Creds.Groups, Caps: capsProto(v.Creds.Caps),
+		Groups: v.Creds.Groups, Caps: kernel.CapsProto(v.Creds.Caps),
 	}
 	switch {
 	case v.Cwd != nil:

@@ -479,7 +479,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		}
 		p.Creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
 			RGID: ps.Rgid, EGID: ps.Egid, SGID: ps.Sgid, FSGID: ps.Egid,
-			Caps: capsFromProto(ps.Caps, ps.Euid)}
+			Caps: kernel.CapsFromProto(ps.Caps, ps.Euid)}
 		if n := len(ps.Groups); n > 0 && n <= maxGroups {
 			p.Creds.Groups = slices.Clone(ps.Groups)
 		}
@@ -504,7 +504,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		if ps.FdTable != 0 {
 			tab := tabs[ps.FdTable]
 			if tab == nil {
-				tab = newFDTable(k.Trk, k.Locks)
+				tab = kernel.NewFDTable(k.Trk, k.Locks)
 				tab.SetID(ps.FdTable)
 				tabs[ps.FdTable] = tab
 			} else {
@@ -515,7 +515,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 			}
 			p.FDs = tab
 		} else {
-			p.FDs = newFDTable(k.Trk, k.Locks)
+			p.FDs = kernel.NewFDTable(k.Trk, k.Locks)
 		}
 		if p.FS = fss[ps.Fs]; p.FS == nil {
 			p.FS = &fsContext{Umask: 022, Cwd: k.VFS.Root}

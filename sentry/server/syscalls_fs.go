@@ -417,7 +417,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	if flags&unix.O_NOATIME != 0 && !c.ProcessCreds().OwnerOrCapable(v.AttrsOf(d)) {
 		return nil, unix.EPERM
 	}
-	if (wantWrite || flags&unix.O_TRUNC != 0) && d.IsRegular() && inodeExecuting(c.Kernel, d.Ino()) {
+	if (wantWrite || flags&unix.O_TRUNC != 0) && d.IsRegular() && c.Kernel.InodeExecuting(d.Ino()) {
 		return nil, unix.ETXTBSY
 	}
 	if err := breakLeases(c, d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
@@ -1052,7 +1052,7 @@ func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, 
 	open := false
 	child := v.CachedChild(dir, name)
 	if child != nil && child.Kind == vfs.KindGofer && child.IsRegular() && flags&atRemovedir == 0 {
-		open = inodeOpen(c.Kernel, child.Ino())
+		open = c.Kernel.InodeOpen(child.Ino())
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
@@ -1421,7 +1421,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if !d.IsRegular() {
 		return 0, unix.EINVAL
 	}
-	if inodeExecuting(c.Kernel, d.Ino()) {
+	if c.Kernel.InodeExecuting(d.Ino()) {
 		return 0, unix.ETXTBSY
 	}
 	if _, err := fileSizeCheck(c, d, length, 0, true); err != nil {

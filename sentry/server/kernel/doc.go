@@ -40,7 +40,10 @@
 // the signalfd's claim on them, faults and the Kill call (signals.go),
 // group stops and SIGCONT, orphaned groups and the terminal's foreground
 // group (jobctl.go), the ptrace relations, stops and wait reports
-// (ptrace.go), and the timers that raise signals (timers.go).
+// (ptrace.go), and the timers that raise signals (timers.go); a
+// process's fd table as the kernel makes it and the questions asked of
+// every fd (files.go: NewFDTable, LockIno, InodeOpen...), and capability
+// sets as records carry them (caps.go).
 //
 // It also owns the client's kernel itself, Kernel (the flat package's
 // clientState): its fields, which the functions above and the server's

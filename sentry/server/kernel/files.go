@@ -1,0 +1,109 @@
+package kernel
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+)
+
+// The kernel's side of open files: a process's fd table made with the
+// client's hooks (NewFDTable, LockIno) and the questions asked of every
+// fd and mapping (InodeOpen, InodeOpenForWrite, InodeExecuting).
+
+// InodeOpen reports whether the application has the gofer file with inode
+// number ino open: an fd of a process refers to it, or it is mapped. Open
+// file descriptions only the server keeps (until their writes are
+// durable) do not count.
+func (k *Kernel) InodeOpen(ino uint64) bool {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	seen := make(map[*fdtable.Table]bool)
+	for _, p := range k.Procs {
+		t := p.FDs
+		if t == nil || seen[t] {
+			continue
+		}
+		seen[t] = true
+		open := false
+		t.Each(func(_ int32, e fdtable.Entry) {
+			open = open || (vfs.DentryOf(e.File) != nil && vfs.DentryOf(e.File).Kind == vfs.KindGofer && vfs.DentryOf(e.File).Ino() == ino)
+		})
+		if open {
+			return true
+		}
+	}
+	return k.Maps.Holds(ino)
+}
+
+// InodeOpenForWrite reports whether the application has the gofer file
+// with inode number ino open for writing: an fd of a process refers to a
+// writable description of it, or a shared mapping keeps one (Linux's
+// i_writecount, which makes execve ETXTBSY). Descriptions of other
+// clients and of the host are not seen.
+func (k *Kernel) InodeOpenForWrite(ino uint64) bool {
+	if wfs := k.Maps.WritablesOf(ino); len(wfs) > 0 {
+		for _, wf := range wfs {
+			wf.DecRef()
+		}
+		return true
+	}
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	seen := make(map[*fdtable.Table]bool)
+	for _, p := range k.Procs {
+		t := p.FDs
+		if t == nil || seen[t] {
+			continue
+		}
+		seen[t] = true
+		found := false
+		t.Each(func(_ int32, e fdtable.Entry) {
+			if d := vfs.DentryOf(e.File); d != nil && d.Kind == vfs.KindGofer && d.Ino() == ino && e.File.AccMode() != unix.O_RDONLY {
+				found = true
+			}
+		})
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+// InodeExecuting reports whether a live process of the application runs
+// the gofer file with inode number ino (Linux's deny_write_access of an
+// exec'd file, held by its mm until exit: opening it for writing or
+// truncation is ETXTBSY). A script's process runs its interpreter, not
+// the script.
+func (k *Kernel) InodeExecuting(ino uint64) bool {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	for _, p := range k.Procs {
+		if e := p.Exe; e != nil && !p.Exiting && !p.Zombie && e.Kind == vfs.KindGofer && e.Ino() == ino {
+			return true
+		}
+	}
+	return false
+}
+
+// NewFDTable returns an empty table of the client whose replay tracker
+// is trk and lock table locks (either nil in tests without one).
+func NewFDTable(trk *Tracker, locks *filelock.Table[*fdtable.Table, *fdesc.File]) *fdtable.Table {
+	var tt fdtable.Tracker
+	if trk != nil {
+		tt = trk
+	}
+	return fdtable.New(tt, locks, LockIno)
+}
+
+// LockIno returns the inode number that keys f's locks (the fd tables'
+// fdtable.LockKey). Only files of the gofer's tree can be locked: their inode numbers stay the same across a
+// server restart, so the locks can be taken again.
+func LockIno(f *fdesc.File) (uint64, bool) {
+	if vfs.DentryOf(f) == nil || vfs.DentryOf(f).Kind != vfs.KindGofer {
+		return 0, false
+	}
+	return vfs.DentryOf(f).Ino(), true
+}
