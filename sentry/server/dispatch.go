@@ -8,7 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -18,14 +17,6 @@ import (
 // syscallCtx is one forwarded system call being executed (package
 // kernel's Task).
 type syscallCtx = kernel.Task
-
-// callOf returns the kernel's call behind c, a Call the kernel gave a
-// file operation (as gVisor's kernel.TaskFromContext): only this package,
-// which made the call, may look behind the interface. nil for a nil c.
-func callOf(c fdesc.Call) *syscallCtx {
-	sc, _ := c.(*syscallCtx)
-	return sc
-}
 
 // handler executes one system call and returns its result or an error
 // carrying the errno.

@@ -309,8 +309,8 @@
 // replay changes, set when an fd table first holds it), the
 // OffsetRecorder (the call its offset changes in) and its Dentry, an
 // interface vfs.Dentry implements (dentryOf, vfs.DentryOf, gets it back).
-// *kernel.Task implements Call, and only this package looks behind it
-// (callOf, as gVisor's kernel.TaskFromContext): the kernel functions a
+// *kernel.Task implements Call, and only package kernel and this one look behind it
+// (kernel.TaskFromCall, as gVisor's kernel.TaskFromContext): the kernel functions a
 // file kind is given at construction (job control, a dentry's stat, a
 // signalfd's read) and the kinds that stay kernel glue (pipe ends and
 // their effects, stdio). The file kinds are packages of their own

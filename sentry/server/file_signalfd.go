@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
@@ -33,7 +34,7 @@ import (
 // SignalfdRead is k's signalfd.Reader: the client answers call c, a
 // read of a signalfd with mask.
 func (kp *kernelPorts) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int32 {
-	sc := callOf(c)
+	sc := kernel.TaskFromCall(c)
 	if sc == nil || sc.Thread == nil || sc.Reply == nil {
 		// Not a system call of a thread: nothing to answer.
 		return 0

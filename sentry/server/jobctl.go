@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -54,7 +55,7 @@ func ttyJobControl(k *clientState, c fdesc.Call, s *stdioFile, sig int) error {
 // as not ignored.
 func (kp *kernelPorts) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
 	k := (*clientState)(kp)
-	sc := callOf(c)
+	sc := kernel.TaskFromCall(c)
 	if sc == nil || sc.Thread == nil {
 		// No calling thread (a PageWrite): no job control.
 		return nil

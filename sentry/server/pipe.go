@@ -130,7 +130,7 @@ func (e *pipeEnd) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 		if p.LenLocked() > 0 {
 			out := p.PeekLocked(n)
 			p.ConsumeLocked(len(out))
-			recordPipeRead(callOf(c), p, len(out))
+			recordPipeRead(kernel.TaskFromCall(c), p, len(out))
 			p.Unlock()
 			return out, nil
 		}
@@ -170,7 +170,7 @@ func (e *pipeEnd) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 			return 0, unix.EPIPE
 		}
 		m, pos := p.PushLocked(b[written:], len(b) <= pipeBuf)
-		recordPipeWrite(callOf(c), p, f, pos, b[written:written+m])
+		recordPipeWrite(kernel.TaskFromCall(c), p, f, pos, b[written:written+m])
 		written += m
 		if written == len(b) {
 			p.Unlock()

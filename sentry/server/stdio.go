@@ -8,6 +8,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 )
@@ -156,7 +157,7 @@ func readStdin(k *clientState, c fdesc.Call, set uint32, st *stdinState, n int, 
 	for {
 		out, eof, ch, ask := st.Read(n)
 		if len(out) > 0 {
-			eff := callOf(c).Effects()
+			eff := kernel.TaskFromCall(c).Effects()
 			eff.StdinRead += uint64(len(out))
 			eff.StdinSet, eff.StdinOf = set, st
 			return out, nil

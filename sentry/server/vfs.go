@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -32,7 +33,7 @@ var _ vfs.Kernel = (*kernelPorts)(nil)
 
 // KillPriv is vfs.Kernel's: killPriv for the kernel's call c.
 func (kp *kernelPorts) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
-	killPriv(callOf(c), d, h, a)
+	killPriv(kernel.TaskFromCall(c), d, h, a)
 }
 
 // unpinAll drops the pins c's handler took. c may be nil.

@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -182,7 +183,7 @@ func (kp *kernelPorts) FileName(f *file) (string, bool) {
 
 // CallerIDs is synth.Kernel's: the PID and TID of call c.
 func (kp *kernelPorts) CallerIDs(c vfs.Caller) (pid, tid int32) {
-	sc := callOf(c)
+	sc := kernel.TaskFromCall(c)
 	return sc.PID(), callTid(sc)
 }
 

@@ -269,3 +269,12 @@ func (c *Task) Found(d *vfs.Dentry) {
 // visible is then passed to the gofer anyway, whose reply cache answers
 // it as the first execution did.
 func (c *Task) Resent() bool { return c.CallSeq < c.Kernel.ResentBelow.Load() }
+
+// TaskFromCall returns the kernel's call behind c, a Call the kernel gave
+// a file operation (as gVisor's kernel.TaskFromContext): only the kernel
+// and the server, which made the call, look behind the interface. nil for
+// a nil c.
+func TaskFromCall(c fdesc.Call) *Task {
+	t, _ := c.(*Task)
+	return t
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc/fdesctest"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -138,5 +139,22 @@ func TestTaskBlock(t *testing.T) {
 				t.Errorf("the thread still shows as sleeping")
 			}
 		})
+	}
+}
+
+func TestTaskFromCall(t *testing.T) {
+	c := newTask(1, 1, auth.Creds{})
+	for _, tc := range []struct {
+		name string
+		call fdesc.Call
+		want *Task
+	}{
+		{"a task", c, c},
+		{"nil", nil, nil},
+		{"another call", &fdesctest.Call{}, nil},
+	} {
+		if got := TaskFromCall(tc.call); got != tc.want {
+			t.Errorf("%s: TaskFromCall = %p, want %p", tc.name, got, tc.want)
+		}
 	}
 }
