@@ -29,40 +29,13 @@ var panicOnBug = false
 // operation is given (filelock.Table.Lock).
 func blockUntil(c *syscallCtx, ch <-chan struct{}) error { return c.Block(ch, nil) }
 
-// tid returns the caller's current TID.
-func callTid(c *syscallCtx) int32 {
-	c.Kernel.Mu.Lock()
-	defer c.Kernel.Mu.Unlock()
-	return c.Thread.TID
-}
-
-// fdTable returns the caller's fd table (EBADF... once exited: ESRCH).
-func callFdTable(c *syscallCtx) (*fdTable, error) {
-	c.Kernel.Mu.Lock()
-	defer c.Kernel.Mu.Unlock()
-	if c.Thread.Proc.FDs == nil {
-		return nil, unix.ESRCH
-	}
-	return c.Thread.Proc.FDs, nil
-}
-
-// getFile returns a reference to the caller's fd.
-func getFile(c *syscallCtx, fd int32) (*file, error) {
-	tab, err := callFdTable(c)
-	if err != nil {
-		return nil, err
-	}
-	f, _, err := tab.Get(fd)
-	return f, err
-}
-
 // fileAs returns the file at fd with its implementation when that is a T,
 // with a reference the caller drops. For another kind of file it returns
 // notT, or EBADF for an O_PATH descriptor, which is for its path only
 // (Linux's fdget refuses it before the call looks at the kind).
 func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	var none T
-	f, err := getFile(c, fd)
+	f, err := c.GetFile(fd)
 	if err != nil {
 		return nil, none, err
 	}
@@ -172,7 +145,7 @@ func runHandler(k *clientState, h handler, c *syscallCtx) (ret int64, err error)
 			ret, err = 0, fmt.Errorf("handler panic: %v: %w", p, unix.EIO)
 		}
 	}()
-	defer unpinAll(c)
+	defer c.UnpinAll()
 	return h(c)
 }
 
@@ -196,7 +169,7 @@ func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
 		fmt.Fprintf(&b, "%#x", a)
 	}
 	b.WriteString(")")
-	tid := callTid(c)
+	tid := c.TID()
 	if errno != 0 {
 		k.Log.Info("strace", "tid", tid, "seq", c.CallSeq, "call", b.String(), "errno", errno.Error())
 	} else {

@@ -136,7 +136,7 @@ func pageWrite(k *clientState, seq uint64, pw *sentrypb.PageWrite, r *sentrypb.R
 		return unix.EBADF
 	}
 	c := &syscallCtx{Kernel: k, CallSeq: seq, Intr: make(chan struct{}), GoferSize: -1, Reply: r, PageWrite: pw.FileId}
-	defer unpinAll(c)
+	defer c.UnpinAll()
 	// Stores through a mapping never extend the file: only the bytes
 	// below its size are written back (Linux writes back up to i_size).
 	// The size is the gofer's now, not the attribute cache's: a write
@@ -648,7 +648,7 @@ func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) er
 	k.Mu.Unlock()
 
 	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Intr: make(chan struct{}), Dead: t.Dead, Reply: r, Mem: nil}
-	defer unpinAll(c)
+	defer c.UnpinAll()
 	fail := func(err error) error {
 		var d deferred
 		k.Mu.Lock()

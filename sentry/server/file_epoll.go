@@ -30,7 +30,7 @@ func sysEpollCreate(c *syscallCtx) (int64, error) {
 	} else if int32(c.Args[0]) <= 0 {
 		return 0, unix.EINVAL
 	}
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}
@@ -40,12 +40,12 @@ func sysEpollCreate(c *syscallCtx) (int64, error) {
 
 func sysEpollCtl(c *syscallCtx) (int64, error) {
 	op, fd := int(c.Args[1]), argInt(c, 2)
-	epf, err := getFile(c, argInt(c, 0))
+	epf, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer epf.DecRef()
-	tf, err := getFile(c, fd)
+	tf, err := c.GetFile(fd)
 	if err != nil {
 		return 0, err
 	}
@@ -108,7 +108,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 	} else if timeout > 0 {
 		d = time.Duration(timeout) * time.Millisecond
 	}
-	epf, err := getFile(c, argInt(c, 0))
+	epf, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}

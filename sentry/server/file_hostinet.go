@@ -212,7 +212,7 @@ func hostAccept(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	nf := inet.NewHost(ns, fflags)
 	// An accepted socket inherits the listener's options, as on Linux.
 	nf.Impl.(*inet.HostFile).SetReuseAddr(s.ReuseAddr())
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		nf.DecRef()
 		return 0, err

@@ -95,7 +95,7 @@ func inetAccept(c *syscallCtx, f *file, s *inet.File, flags uint32) (int64, erro
 		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		nf.DecRef()
 		return 0, err

@@ -178,7 +178,7 @@ func sysInotifyInit(c *syscallCtx) (int64, error) {
 	if flags&^(unix.IN_CLOEXEC|unix.IN_NONBLOCK) != 0 {
 		return 0, unix.EINVAL
 	}
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}

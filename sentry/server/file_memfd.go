@@ -28,7 +28,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	if len(name) > vfs.MemfdNameMax {
 		return 0, unix.EINVAL
 	}
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}

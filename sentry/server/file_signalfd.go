@@ -89,7 +89,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 	}
 	mask := binary.LittleEndian.Uint64(b) &^ signalfd.Unblockable
 	if fd != -1 {
-		f, err := getFile(c, fd)
+		f, err := c.GetFile(fd)
 		if err != nil {
 			return 0, err
 		}
@@ -102,7 +102,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 		f.Changed()
 		return int64(fd), nil
 	}
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}

@@ -35,7 +35,7 @@ func sysTimerfdCreate(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}

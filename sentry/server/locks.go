@@ -110,7 +110,7 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 	owner := filelock.Owner[*fdTable, *file]{File: f}
 	pid := int32(-1)
 	if !ofd {
-		tab, err := callFdTable(c)
+		tab, err := c.FDTable()
 		if err != nil {
 			return 0, err
 		}

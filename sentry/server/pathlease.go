@@ -151,7 +151,7 @@ func viewOf(c *syscallCtx) (pathView, bool) {
 	case dirfd == atFDCWD:
 		v.Cwd = callCwd(c)
 	default:
-		f, err := getFile(c, dirfd)
+		f, err := c.GetFile(dirfd)
 		if err != nil {
 			return pathView{}, false
 		}
@@ -390,7 +390,7 @@ func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readle
 	if v.HasMounts() {
 		return nil, nil, nil
 	}
-	f, err := getFile(c, argInt(c, 0))
+	f, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return nil, nil, nil
 	}

@@ -125,7 +125,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 		}
 		return ret, false, err
 	}
-	f, ferr := getFile(c, argInt(c, 0))
+	f, ferr := c.GetFile(argInt(c, 0))
 	if ferr != nil {
 		return runHandlerPosted(k, h, c, posted)
 	}

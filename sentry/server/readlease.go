@@ -213,7 +213,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	default:
 		return
 	}
-	f, err := getFile(c, fd)
+	f, err := c.GetFile(fd)
 	if err != nil {
 		return
 	}

@@ -263,7 +263,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		k.Log.Warn("restore failed", "err", err)
 		return err
 	}
-	defer unpinAll(rc)
+	defer rc.UnpinAll()
 	lost := 0
 	lose := func(what string, err error) {
 		lost++
@@ -802,7 +802,7 @@ func rewrite(k *clientState, rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		return unix.ESTALE
 	}
 	c := &syscallCtx{Kernel: k, CallSeq: rw.Seq, Intr: make(chan struct{}), GoferSize: -1}
-	defer unpinAll(c)
+	defer c.UnpinAll()
 	if !known {
 		// No file id the client knows to announce it under: make it
 		// durable before the reply.
@@ -842,7 +842,7 @@ func openForRewrite(k *clientState, rw *sentrypb.Rewrite) (*file, error) {
 		break
 	}
 	k.Mu.Unlock()
-	defer unpinAll(rc)
+	defer rc.UnpinAll()
 	f, err := restoreGoferFile(k, rc, &sentrypb.FileState{Kind: sentrypb.FileState_GOFER, Flags: unix.O_WRONLY, FileHandle: rw.FileHandle, Path: rw.Path})
 	if err != nil {
 		return nil, err

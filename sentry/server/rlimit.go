@@ -136,7 +136,7 @@ func fileSizeCheck(c *syscallCtx, d *dentry, off int64, n int, truncate bool) (i
 // nofile is the caller's RLIMIT_NOFILE (fdtable.DefaultNofile without an fd
 // table).
 func nofile(c *syscallCtx) int {
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return fdtable.DefaultNofile
 	}

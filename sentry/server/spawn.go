@@ -96,7 +96,7 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 	k.Mu.Unlock()
 
 	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Intr: make(chan struct{}), Dead: t.Dead, Reply: r, Mem: nil}
-	defer unpinAll(c)
+	defer c.UnpinAll()
 	fail := func(err error) error {
 		// As Start's failure: the process never ran, so it vanishes
 		// without an exit (the client knows no task of it).

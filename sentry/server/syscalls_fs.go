@@ -41,7 +41,7 @@ func startDir(c *syscallCtx, dirfd int32, path string) (*dentry, error) {
 	if dirfd == atFDCWD {
 		return callCwd(c), nil
 	}
-	f, err := getFile(c, dirfd)
+	f, err := c.GetFile(dirfd)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*d
 		if dirfd == atFDCWD {
 			return callCwd(c), nil, nil
 		}
-		f, err := getFile(c, dirfd)
+		f, err := c.GetFile(dirfd)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -130,7 +130,7 @@ func openAt(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (int64,
 	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
 		return 0, unix.EOPNOTSUPP
 	}
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}
@@ -554,7 +554,7 @@ func writeStat(c *syscallCtx, addr uint64, st *goferpb.Stat) error {
 }
 
 func sysFstat(c *syscallCtx) (int64, error) {
-	f, err := getFile(c, argInt(c, 0))
+	f, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -1191,7 +1191,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 func sysChdir(c *syscallCtx) (int64, error) {
 	var d *dentry
 	if c.Sysno == unix.SYS_FCHDIR {
-		f, err := getFile(c, argInt(c, 0))
+		f, err := c.GetFile(argInt(c, 0))
 		if err != nil {
 			return 0, err
 		}
@@ -1336,7 +1336,7 @@ func killPriv(c *syscallCtx, d *dentry, h uint64, a auth.FileAttrs) {
 // fileArg returns the file of fd argument i for a call that needs an
 // open file, not an O_PATH one (EBADF, as Linux's fdget).
 func fileArg(c *syscallCtx, i int) (*file, error) {
-	f, err := getFile(c, argInt(c, i))
+	f, err := c.GetFile(argInt(c, i))
 	if err != nil {
 		return nil, err
 	}
@@ -1658,7 +1658,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	var f *file
 	var err error
 	if c.Sysno == unix.SYS_FSTATFS {
-		f, err = getFile(c, argInt(c, 0))
+		f, err = c.GetFile(argInt(c, 0))
 	} else {
 		d, f, err = attrTarget(c, atFDCWD, 0, true, false)
 	}

@@ -184,7 +184,7 @@ func doRead(c *syscallCtx, off int64) (int64, error) {
 	if c.Sysno == unix.SYS_PREAD64 && off < 0 {
 		return 0, unix.EINVAL
 	}
-	f, err := getFile(c, argInt(c, 0))
+	f, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -216,7 +216,7 @@ func doWrite(c *syscallCtx, off int64) (int64, error) {
 	if c.Sysno == unix.SYS_PWRITE64 && off < 0 {
 		return 0, unix.EINVAL
 	}
-	f, err := getFile(c, argInt(c, 0))
+	f, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -278,7 +278,7 @@ func vecOffset(c *syscallCtx) (int64, error) {
 }
 
 func sysReadv(c *syscallCtx) (int64, error) {
-	f, err := getFile(c, argInt(c, 0))
+	f, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -313,7 +313,7 @@ func sysReadv(c *syscallCtx) (int64, error) {
 }
 
 func sysWritev(c *syscallCtx) (int64, error) {
-	f, err := getFile(c, argInt(c, 0))
+	f, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -348,7 +348,7 @@ func sysWritev(c *syscallCtx) (int64, error) {
 }
 
 func sysLseek(c *syscallCtx) (int64, error) {
-	f, err := getFile(c, argInt(c, 0))
+	f, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -420,7 +420,7 @@ func sysLseek(c *syscallCtx) (int64, error) {
 }
 
 func sysClose(c *syscallCtx) (int64, error) {
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}
@@ -433,7 +433,7 @@ func sysClose(c *syscallCtx) (int64, error) {
 }
 
 func sysDup(c *syscallCtx) (int64, error) {
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}
@@ -447,7 +447,7 @@ func sysDup(c *syscallCtx) (int64, error) {
 
 func sysDup2(c *syscallCtx) (int64, error) {
 	oldfd, newfd := argInt(c, 0), argInt(c, 1)
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}
@@ -467,7 +467,7 @@ func sysDup3(c *syscallCtx) (int64, error) {
 	if flags&^unix.O_CLOEXEC != 0 || oldfd == newfd {
 		return 0, unix.EINVAL
 	}
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}
@@ -504,7 +504,7 @@ const (
 // client, and the gofer has no lock protocol yet.
 func sysFcntl(c *syscallCtx) (int64, error) {
 	fd, cmd := argInt(c, 0), int(int32(c.Args[1]))
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}
@@ -579,7 +579,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if c.Args[0] == 0 {
 		return 0, unix.EFAULT
 	}
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}
@@ -626,7 +626,7 @@ const (
 
 func sysIoctl(c *syscallCtx) (int64, error) {
 	fd, req, arg := argInt(c, 0), uint32(c.Args[1]), c.Args[2]
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}
@@ -759,7 +759,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 }
 
 func sysFsync(c *syscallCtx) (int64, error) {
-	f, err := getFile(c, argInt(c, 0))
+	f, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -801,7 +801,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 
 func sysSync(c *syscallCtx) (int64, error) {
 	if c.Sysno == unix.SYS_SYNCFS {
-		f, err := getFile(c, argInt(c, 0))
+		f, err := c.GetFile(argInt(c, 0))
 		if err != nil {
 			return 0, err
 		}
@@ -824,7 +824,7 @@ func sysSync(c *syscallCtx) (int64, error) {
 }
 
 func sysFadvise(c *syscallCtx) (int64, error) {
-	f, err := getFile(c, argInt(c, 0))
+	f, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -840,7 +840,7 @@ func sysFadvise(c *syscallCtx) (int64, error) {
 
 // sysGetdents64 lists a directory: "." and ".." first, then the entries.
 func sysGetdents64(c *syscallCtx) (int64, error) {
-	f, err := getFile(c, argInt(c, 0))
+	f, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -959,7 +959,7 @@ func sysMmap(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	// Linux looks the fd up first: a bad fd is EBADF whatever the rest.
-	f, err := getFile(c, fd)
+	f, err := c.GetFile(fd)
 	if err != nil {
 		return 0, err
 	}

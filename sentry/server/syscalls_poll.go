@@ -89,7 +89,7 @@ func waitAny(c *syscallCtx, chs []<-chan struct{}, deadline time.Time) error {
 // doPoll polls es until something is ready or the deadline (zero: none;
 // immediate when now is set).
 func doPoll(c *syscallCtx, es []pollEntry, deadline time.Time, immediate bool) (int, error) {
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}
@@ -243,7 +243,7 @@ func sysSelect(c *syscallCtx) (int64, error) {
 	}
 	masks := [3]uint32{pollInSet, pollOutSet, pollExSet}
 	var es []pollEntry
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}

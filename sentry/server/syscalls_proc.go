@@ -145,7 +145,7 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		if flags&atEmptyPath == 0 {
 			return 0, unix.ENOENT
 		}
-		f, err := getFile(c, dirfd)
+		f, err := c.GetFile(dirfd)
 		if err != nil {
 			return 0, err
 		}
@@ -369,7 +369,7 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 }
 
 func sysGetpid(c *syscallCtx) (int64, error) { return int64(c.PID()), nil }
-func sysGettid(c *syscallCtx) (int64, error) { return int64(callTid(c)), nil }
+func sysGettid(c *syscallCtx) (int64, error) { return int64(c.TID()), nil }
 
 func sysGetppid(c *syscallCtx) (int64, error) {
 	c.Kernel.Mu.Lock()

@@ -25,12 +25,12 @@ const linuxMaxRW = 0x7ffff000
 // spliceChunk made durable before the reply instead (syncedCopy), so that
 // one call moves what Linux's does without the client's log carrying it.
 func sysSendfile(c *syscallCtx) (int64, error) {
-	out, err := getFile(c, argInt(c, 0))
+	out, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer out.DecRef()
-	in, err := getFile(c, argInt(c, 1))
+	in, err := c.GetFile(argInt(c, 1))
 	if err != nil {
 		return 0, err
 	}

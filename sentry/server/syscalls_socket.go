@@ -93,7 +93,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		f.DecRef()
 		return 0, err
 	}
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		f.DecRef()
 		return 0, err
@@ -128,7 +128,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	if c.Args[3] == 0 {
 		return 0, unix.EFAULT
 	}
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}
@@ -338,7 +338,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		nf.Impl.(*unixsock.File).End.Store(&unixsock.ConnEnd{Conn: cn, Side: 1})
 		cn.Changed()
 	}
-	tab, err := callFdTable(c)
+	tab, err := c.FDTable()
 	if err != nil {
 		nf.DecRef()
 		return 0, err
@@ -705,7 +705,7 @@ func parseControl(c *syscallCtx, b []byte) (transport.ControlMessages, error) {
 				return fail(unix.EINVAL)
 			}
 			for i := 0; i < n; i++ {
-				f, err := getFile(c, int32(binary.LittleEndian.Uint32(data[4*i:])))
+				f, err := c.GetFile(int32(binary.LittleEndian.Uint32(data[4*i:])))
 				if err != nil {
 					return fail(err)
 				}
@@ -883,7 +883,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 			msgFlags |= unix.MSG_CTRUNC
 		}
 		if room > 0 {
-			tab, err := callFdTable(c)
+			tab, err := c.FDTable()
 			if err != nil {
 				return 0, err
 			}

@@ -144,12 +144,12 @@ func pushPipeLocked(c *syscallCtx, out *pipeEnd, outF *file, b []byte) int {
 func sysSplice(c *syscallCtx) (int64, error) {
 	offInAddr, offOutAddr := c.Args[1], c.Args[3]
 	n, flags := c.Args[4], uint32(c.Args[5])
-	in, err := getFile(c, argInt(c, 0))
+	in, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := getFile(c, argInt(c, 2))
+	out, err := c.GetFile(argInt(c, 2))
 	if err != nil {
 		return 0, err
 	}
@@ -312,12 +312,12 @@ func pipeToFile(c *syscallCtx, in *pipeEnd, out *file, off int64, n int, nonbloc
 
 func sysTee(c *syscallCtx) (int64, error) {
 	n, flags := c.Args[2], uint32(c.Args[3])
-	in, err := getFile(c, argInt(c, 0))
+	in, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := getFile(c, argInt(c, 1))
+	out, err := c.GetFile(argInt(c, 1))
 	if err != nil {
 		return 0, err
 	}
@@ -347,12 +347,12 @@ func sysTee(c *syscallCtx) (int64, error) {
 func sysCopyFileRange(c *syscallCtx) (int64, error) {
 	offInAddr, offOutAddr := c.Args[1], c.Args[3]
 	n, flags := c.Args[4], c.Args[5]
-	in, err := getFile(c, argInt(c, 0))
+	in, err := c.GetFile(argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := getFile(c, argInt(c, 2))
+	out, err := c.GetFile(argInt(c, 2))
 	if err != nil {
 		return 0, err
 	}

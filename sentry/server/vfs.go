@@ -36,17 +36,6 @@ func (kp *kernelPorts) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAt
 	killPriv(kernel.TaskFromCall(c), d, h, a)
 }
 
-// unpinAll drops the pins c's handler took. c may be nil.
-func unpinAll(c *syscallCtx) {
-	if c == nil {
-		return
-	}
-	for _, d := range c.Pinned {
-		c.Kernel.VFS.Unpin(d)
-	}
-	c.Pinned = nil
-}
-
 // mountBusy says a file of mount id is in use: open, a working
 // directory, or mapped.
 func mountBusy(k *clientState, id int) bool {

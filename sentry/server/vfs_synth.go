@@ -184,7 +184,7 @@ func (kp *kernelPorts) FileName(f *file) (string, bool) {
 // CallerIDs is synth.Kernel's: the PID and TID of call c.
 func (kp *kernelPorts) CallerIDs(c vfs.Caller) (pid, tid int32) {
 	sc := kernel.TaskFromCall(c)
-	return sc.PID(), callTid(sc)
+	return sc.PID(), sc.TID()
 }
 
 // Source is synth.Kernel's: the state procfs renders.

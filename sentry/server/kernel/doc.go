@@ -54,7 +54,9 @@
 // the front's dispatch and the handlers, and its methods, what the
 // packages below ask of a call (fdesc.Call, fdesc.OffsetRecorder,
 // vfs.Caller, vfs.WalkObserver) with the checks they need (Creds,
-// ProcessCreds, Effects, GoferOrigin), and the permission checks against
+// ProcessCreds, Effects, GoferOrigin, Resent), the caller's fd table and
+// files (FDTable, GetFile), TID, the release of its pins (UnpinAll),
+// TaskFromCall, and the permission checks against
 // dentries (perm.go: MayAccess, MayWriteDir, MayRemove, MayRename).
 // What it does not own, yet: the server's functions, the methods by
 // which the packages below reach the kernel (the server's kernelPorts),

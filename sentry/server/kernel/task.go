@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -214,7 +215,7 @@ func (c *Task) RecordOffset(f *fdesc.File, ver uint64, off int64) {
 }
 
 // HandleOf is vfs.VFS.PinHandle for the duration of c (vfs.Caller): the
-// pin is dropped when c's handler returns (the server's unpinAll).
+// pin is dropped when c's handler returns (UnpinAll).
 func (c *Task) HandleOf(d *vfs.Dentry) (uint64, error) {
 	h, err := c.Kernel.VFS.PinHandle(d)
 	if err == nil {
@@ -277,4 +278,42 @@ func (c *Task) Resent() bool { return c.CallSeq < c.Kernel.ResentBelow.Load() }
 func TaskFromCall(c fdesc.Call) *Task {
 	t, _ := c.(*Task)
 	return t
+}
+
+// TID returns the caller's current TID.
+func (c *Task) TID() int32 {
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	return c.Thread.TID
+}
+
+// FDTable returns the caller's fd table (EBADF... once exited: ESRCH).
+func (c *Task) FDTable() (*fdtable.Table, error) {
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	if c.Thread.Proc.FDs == nil {
+		return nil, unix.ESRCH
+	}
+	return c.Thread.Proc.FDs, nil
+}
+
+// GetFile returns a reference to the caller's fd.
+func (c *Task) GetFile(fd int32) (*fdesc.File, error) {
+	tab, err := c.FDTable()
+	if err != nil {
+		return nil, err
+	}
+	f, _, err := tab.Get(fd)
+	return f, err
+}
+
+// UnpinAll drops the pins c's handler took. c may be nil.
+func (c *Task) UnpinAll() {
+	if c == nil {
+		return
+	}
+	for _, d := range c.Pinned {
+		c.Kernel.VFS.Unpin(d)
+	}
+	c.Pinned = nil
 }
