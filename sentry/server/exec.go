@@ -328,7 +328,7 @@ func planExec(k *clientState, c *syscallCtx, start *dentry, filename string, arg
 			}
 			ep.Plan.Argv = nargv
 			name = interp
-			start = callCwd(c)
+			start = c.Cwd()
 			continue
 		}
 		if !bytes.HasPrefix(hdr, []byte(elf.ELFMAG)) {
@@ -346,7 +346,7 @@ func planExec(k *clientState, c *syscallCtx, start *dentry, filename string, arg
 			ep.Exe = d
 		}
 		if interpPath != "" {
-			id, err := k.VFS.Resolve(c, callCwd(c), interpPath, true)
+			id, err := k.VFS.Resolve(c, c.Cwd(), interpPath, true)
 			if err != nil {
 				return ep, err
 			}
@@ -578,16 +578,6 @@ func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 	d.Run(k.Out)
 }
 
-// cwd returns the caller's working directory.
-func callCwd(c *syscallCtx) *dentry {
-	c.Kernel.Mu.Lock()
-	defer c.Kernel.Mu.Unlock()
-	if fs := c.Thread.Proc.FS; fs != nil && fs.Cwd != nil {
-		return fs.Cwd
-	}
-	return c.Kernel.VFS.Root
-}
-
 // start handles Call.Start: it creates PID 1 and plans its exec.
 func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error {
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" {
@@ -702,7 +692,7 @@ func execFirstImage(k *clientState, c *syscallCtx, p *process, stdio func(int32)
 	if !strings.Contains(filename, "/") {
 		filename = lookPath(k, c, filename, env)
 	}
-	ep, err := planExec(k, c, callCwd(c), filename, argv, env, true)
+	ep, err := planExec(k, c, c.Cwd(), filename, argv, env, true)
 	if err != nil {
 		return &startPathError{path: filename, err: err}
 	}
@@ -744,7 +734,7 @@ func lookPath(k *clientState, c *syscallCtx, name string, env []string) string {
 			dir = "."
 		}
 		cand := path.Join(dir, name)
-		d, err := k.VFS.Resolve(c, callCwd(c), cand, true)
+		d, err := k.VFS.Resolve(c, c.Cwd(), cand, true)
 		if err != nil || !d.IsRegular() {
 			continue
 		}

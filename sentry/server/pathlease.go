@@ -149,7 +149,7 @@ func viewOf(c *syscallCtx) (pathView, bool) {
 	switch {
 	case strings.HasPrefix(path, "/"):
 	case dirfd == atFDCWD:
-		v.Cwd = callCwd(c)
+		v.Cwd = c.Cwd()
 	default:
 		f, err := c.GetFile(dirfd)
 		if err != nil {

@@ -39,7 +39,7 @@ func startDir(c *syscallCtx, dirfd int32, path string) (*dentry, error) {
 		return c.Kernel.VFS.Root, nil
 	}
 	if dirfd == atFDCWD {
-		return callCwd(c), nil
+		return c.Cwd(), nil
 	}
 	f, err := c.GetFile(dirfd)
 	if err != nil {
@@ -61,7 +61,7 @@ func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*d
 		}
 		c.NotLeasable = true // the answer is of a description, not a path
 		if dirfd == atFDCWD {
-			return callCwd(c), nil, nil
+			return c.Cwd(), nil, nil
 		}
 		f, err := c.GetFile(dirfd)
 		if err != nil {
@@ -79,15 +79,6 @@ func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*d
 	}
 	pathFinal(c, d)
 	return d, nil, err
-}
-
-func umask(c *syscallCtx) uint32 {
-	c.Kernel.Mu.Lock()
-	defer c.Kernel.Mu.Unlock()
-	if fs := c.Thread.Proc.FS; fs != nil {
-		return fs.Umask
-	}
-	return 022
 }
 
 // ---- open ----
@@ -309,7 +300,7 @@ func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint3
 		return nil, err
 	}
 	cr := c.ProcessCreds()
-	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFREG|mode&07777&^umask(c))
+	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFREG|mode&07777&^c.Umask())
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{
@@ -833,7 +824,7 @@ func mkdirAt(c *syscallCtx, dirfd int32, path string, mode uint32) (int64, error
 		return 0, err
 	}
 	cr := c.ProcessCreds()
-	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFDIR|mode&01777&^umask(c))
+	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFDIR|mode&01777&^c.Umask())
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.Kernel.Gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
@@ -1205,7 +1196,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		d, err = c.Kernel.VFS.Resolve(c, callCwd(c), p, true)
+		d, err = c.Kernel.VFS.Resolve(c, c.Cwd(), p, true)
 		if err != nil {
 			return 0, err
 		}
@@ -1226,7 +1217,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 }
 
 func sysGetcwd(c *syscallCtx) (int64, error) {
-	p, ok := c.Kernel.VFS.PathOf(callCwd(c))
+	p, ok := c.Kernel.VFS.PathOf(c.Cwd())
 	if !ok {
 		return 0, unix.ENOENT
 	}
@@ -1408,7 +1399,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	d, err := c.Kernel.VFS.Resolve(c, callCwd(c), p, true)
+	d, err := c.Kernel.VFS.Resolve(c, c.Cwd(), p, true)
 	if err != nil {
 		return 0, err
 	}
@@ -1831,7 +1822,7 @@ func sysMknod(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	cr := c.ProcessCreds()
-	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), mode&unix.S_IFMT|mode&07777&^umask(c))
+	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), mode&unix.S_IFMT|mode&07777&^c.Umask())
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.GoferOrigin(0)})

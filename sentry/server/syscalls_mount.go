@@ -84,7 +84,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 	rec := flags&unix.MS_REC != 0
 	flags &^= unix.MS_REC
 	v := c.Kernel.VFS
-	point, err := v.Resolve(c, callCwd(c), target, true)
+	point, err := v.Resolve(c, c.Cwd(), target, true)
 	if err != nil {
 		return 0, err
 	}
@@ -245,7 +245,7 @@ func bindMount(c *syscallCtx, source string, point *dentry) error {
 	if source == "" {
 		return unix.EFAULT
 	}
-	src, err := v.Resolve(c, callCwd(c), source, true)
+	src, err := v.Resolve(c, c.Cwd(), source, true)
 	if err != nil {
 		return err
 	}
@@ -373,7 +373,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	v := c.Kernel.VFS
-	d, err := v.Resolve(c, callCwd(c), target, flags&linux.UMOUNT_NOFOLLOW == 0)
+	d, err := v.Resolve(c, c.Cwd(), target, flags&linux.UMOUNT_NOFOLLOW == 0)
 	if err != nil {
 		return 0, err
 	}

@@ -55,7 +55,8 @@
 // packages below ask of a call (fdesc.Call, fdesc.OffsetRecorder,
 // vfs.Caller, vfs.WalkObserver) with the checks they need (Creds,
 // ProcessCreds, Effects, GoferOrigin, Resent), the caller's fd table and
-// files (FDTable, GetFile), TID, the release of its pins (UnpinAll),
+// files (FDTable, GetFile), TID, Cwd, Umask, the release of its pins
+// (UnpinAll),
 // TaskFromCall, and the permission checks against
 // dentries (perm.go: MayAccess, MayWriteDir, MayRemove, MayRename).
 // What it does not own, yet: the server's functions, the methods by

@@ -317,3 +317,23 @@ func (c *Task) UnpinAll() {
 	}
 	c.Pinned = nil
 }
+
+// Umask returns the caller's umask (022 without an fs context).
+func (c *Task) Umask() uint32 {
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	if fs := c.Thread.Proc.FS; fs != nil {
+		return fs.Umask
+	}
+	return 022
+}
+
+// Cwd returns the caller's working directory (the root without one).
+func (c *Task) Cwd() *vfs.Dentry {
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	if fs := c.Thread.Proc.FS; fs != nil && fs.Cwd != nil {
+		return fs.Cwd
+	}
+	return c.Kernel.VFS.Root
+}
