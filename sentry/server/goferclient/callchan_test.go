@@ -328,3 +328,56 @@ func currentCallConn(gc *GoferConn) *callConn {
 	defer g.mu.Unlock()
 	return g.cur
 }
+
+// TestGoferChannelContextWatch: a call channel watches the end of its
+// calls' context once per context (the calls of a second share one,
+// goferclient.CallDeadlines), not per call, and a context that ends
+// after its calls returned leaves the channel open: the next call, under
+// another context, goes on the same channel (no request for a new one on
+// the socket).
+func TestGoferChannelContextWatch(t *testing.T) {
+	root := t.TempDir()
+	p := gofertest.New(t, root)
+	p.Start()
+	t.Cleanup(p.Kill)
+	var sent atomic.Int64
+	target := transport.Target{Network: "unix", Address: p.Sock}
+	gc := NewGoferConn(p.Dial(t), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+		st, err := transport.DialFramedStream(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		return countedStream{st, &sent}, nil
+	}))
+	t.Cleanup(gc.Close)
+	c := goferpb.NewGoferClient(gc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := c.Attach(ctx, &goferpb.AttachRequest{})
+	if err != nil || a.Errno != 0 {
+		t.Fatalf("Attach: %v %v", err, unix.Errno(a.GetErrno()))
+	}
+	stat := func(ctx context.Context) {
+		t.Helper()
+		// FreshAttrs: past any cache, to the gofer, under a value of
+		// the call's own on the shared context.
+		if r, err := c.Stat(FreshAttrs(ctx), &goferpb.StatRequest{Handle: a.Root.Id}); err != nil || r.Errno != 0 {
+			t.Fatalf("Stat: %v %v", err, unix.Errno(r.GetErrno()))
+		}
+	}
+	shared, endShared := context.WithCancel(ctx)
+	stat(shared)
+	perCall := testing.AllocsPerRun(200, func() { stat(shared) })
+	t.Logf("allocations per Stat on a channel (server and in-process gofer): %.1f", perCall)
+	// 38 with a context.AfterFunc per call.
+	if perCall > 35 {
+		t.Errorf("%.1f allocations per Stat on a channel, want at most 35 (the context's end watched once)", perCall)
+	}
+	sent.Store(0)
+	endShared()
+	time.Sleep(20 * time.Millisecond) // the watch's callback runs
+	stat(ctx)
+	if n := sent.Load(); n != 0 {
+		t.Errorf("the call after its channel's last context ended sent %d messages on the socket (a new channel asked for), want 0", n)
+	}
+}
