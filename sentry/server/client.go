@@ -76,7 +76,8 @@ type threadCalls struct {
 	queue   []*sentrypb.Call
 	running bool
 	// intr is closed to interrupt the call in flight; nil when none is.
-	intr chan struct{}
+	// intrSpare is the last call's, not closed, for the next call.
+	intr, intrSpare chan struct{}
 	// intrPending interrupts the next queued call that is not posted.
 	intrPending bool
 	// inFlightPosted says the call in flight is posted (Syscall.posted).
@@ -477,7 +478,11 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 		}
 		t.InFlight = true
 		tc.inFlightPosted = posted
-		intr := make(chan struct{})
+		intr := tc.intrSpare
+		if intr == nil {
+			intr = make(chan struct{})
+		}
+		tc.intrSpare = nil
 		if tc.intrPending && !posted {
 			// An Interrupt is for a call the thread waits on, never
 			// for a posted one (its result was given already).
@@ -505,6 +510,13 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 		t.InFlight = false
 		tc.inFlightPosted = false
 		tc.intr = nil
+		select {
+		case <-intr:
+		default:
+			// Not interrupted, and no longer reachable by interrupt:
+			// the next call's.
+			tc.intrSpare = intr
+		}
 		if t.Killed {
 			if _, isExit := r.Action.(*sentrypb.Reply_Exit); !isExit {
 				r = &sentrypb.Reply{Seq: call.Seq, Action: &sentrypb.Reply_Exit{Exit: killedExitLocked(k, t)}}

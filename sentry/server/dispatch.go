@@ -25,6 +25,9 @@ type syscallCtx struct {
 	sysno int32
 	args  [6]uint64
 	mem   *sysabi.Memory
+	// memory is mem for a system call (dispatch): one allocation with
+	// the context.
+	memory sysabi.Memory
 	// intr is closed by Interrupt; dead when the thread is killed.
 	intr <-chan struct{}
 	dead <-chan struct{}
@@ -253,7 +256,8 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 			inputs = append(inputs, sysabi.Region{Addr: in.Addr, Data: in.Data})
 		}
 	}
-	c.mem = sysabi.NewMemory(inputs)
+	c.memory = sysabi.MakeMemory(inputs)
+	c.mem = &c.memory
 	if sc.CallGen != 0 {
 		t.SigWait.Update(sc.CallGen, sc.PendingSignals)
 	}
