@@ -67,6 +67,9 @@ type client struct {
 	calls map[*thread]*threadCalls
 }
 
+// maxKeptQueue bounds the array a thread's idle queue keeps.
+const maxKeptQueue = 64
+
 // threadCalls is the front's record of one thread's calls: those queued
 // and the one in flight. Its fields are protected by the kernel lock
 // (k.Mu) but attrRun and attrHeld, the worker's own.
@@ -465,13 +468,21 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 		}
 		if len(tc.queue) == 0 || k.Destroyed {
 			tc.running = false
-			tc.queue = nil
+			clear(tc.queue)
+			tc.queue = tc.queue[:0]
+			if cap(tc.queue) > maxKeptQueue {
+				tc.queue = nil
+			}
 			k.Mu.Unlock()
 			return
 		}
+		// Taken off the front by moving the rest (a queue holds a few
+		// calls, a batch of posted ones at most): its array is the next
+		// calls', not one allocated per call.
 		call := tc.queue[0]
-		tc.queue[0] = nil
-		tc.queue = tc.queue[1:]
+		n := copy(tc.queue, tc.queue[1:])
+		tc.queue[n] = nil
+		tc.queue = tc.queue[:n]
 		posted := isPosted(call)
 		if tc.attrRun == nil && attrRunCall(call) && len(tc.queue) > 0 && attrRunCall(tc.queue[0]) {
 			tc.attrRun = &attrRun{}
