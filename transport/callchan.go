@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -36,11 +37,23 @@ const CallChannelWindow = hopWindow
 // with Destroy.
 type CallChannel struct {
 	h hopEndpoint
-	// mu orders Shutdown with Destroy (a context's AfterFunc may shut
-	// the channel down while its user destroys it); destroyed is set by
-	// Destroy. A Call does not take mu.
+	// mu orders Shutdown with Destroy (a context's end may shut the
+	// channel down while its user destroys it) and with the start and
+	// end of a CallAppend; destroyed is set by Destroy. A Call does not
+	// take mu.
 	mu        sync.Mutex
 	destroyed bool
+	// callDone is the Done channel of the context of the CallCtx in
+	// progress (nil: none); abandoned says its end shut the channel
+	// down. watched is the Done channel whose closing is watched
+	// (context.AfterFunc, stopped by stopWatch): the last call's, kept
+	// for the next call whose context ends with it, since the server's
+	// gofer calls share one per second (goferclient.CallDeadlines), some
+	// under a value of their own. Protected by mu.
+	callDone  <-chan struct{}
+	abandoned bool
+	watched   <-chan struct{}
+	stopWatch func() bool
 	// fdSock is the server's end of the channel's fd socket, or -1 if
 	// the gofer granted none. Set once by AdoptFDSocket before the first
 	// Call; closed by Destroy (under mu).
@@ -48,7 +61,8 @@ type CallChannel struct {
 	// oob is TakeFD's control buffer (room for four fds: more are
 	// truncated, an error). Used by the channel's one user.
 	oob [cmsgSpace4FDs]byte
-	// req is CallAppend's buffer. Used by the channel's one user.
+	// req is the request buffer (Request, CallCtx). Used by the
+	// channel's one user.
 	req []byte
 }
 
@@ -141,15 +155,60 @@ func (ch *CallChannel) Call(req []byte, max int) ([]byte, error) {
 	return msg, err
 }
 
-// CallAppend is Call with a request appendReq builds by appending to the
-// channel's own buffer (empty; kept for the next CallAppend): the
-// caller need not allocate one per call.
-func (ch *CallChannel) CallAppend(appendReq func(b []byte) []byte, max int) ([]byte, error) {
-	req := appendReq(ch.req[:0])
+// Request returns the channel's request buffer, empty: the caller builds
+// the next call's request by appending to it and passes it to CallCtx,
+// which keeps it for the call after (so a call allocates none).
+func (ch *CallChannel) Request() []byte { return ch.req[:0] }
+
+// CallCtx is Call abandoned if ctx ends first: the channel is then shut
+// down (abandoned is true, and err is its shutdown). req is built on
+// Request's buffer. The watch on ctx's end is the last call's when ctx
+// is the same: no allocation per call.
+func (ch *CallChannel) CallCtx(ctx context.Context, req []byte, max int) (res []byte, abandoned bool, err error) {
 	if cap(req) <= maxKeptBuffer {
 		ch.req = req
 	}
-	return ch.Call(req, max)
+	ch.beginCall(ctx)
+	res, err = ch.Call(req, max)
+	ch.mu.Lock()
+	abandoned = ch.abandoned
+	ch.callDone, ch.abandoned = nil, false
+	ch.mu.Unlock()
+	return res, abandoned, err
+}
+
+// beginCall makes ctx's end shut the channel down while the call under
+// it is in progress.
+func (ch *CallChannel) beginCall(ctx context.Context) {
+	done := ctx.Done()
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	ch.callDone = done
+	if done == nil || ch.watched == done {
+		return
+	}
+	if ch.stopWatch != nil {
+		// Its callback, if running, finds another call's context.
+		ch.stopWatch()
+	}
+	// Registered after callDone is set: a context that ended already
+	// runs ctxEnded now, which finds this call.
+	ch.watched = done
+	ch.stopWatch = context.AfterFunc(ctx, func() { ch.ctxEnded(done) })
+}
+
+// ctxEnded shuts the channel down if a call under a context that ends
+// with done is in progress.
+func (ch *CallChannel) ctxEnded(done <-chan struct{}) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.watched == done {
+		ch.watched, ch.stopWatch = nil, nil
+	}
+	if ch.callDone == done && !ch.destroyed {
+		ch.abandoned = true
+		ch.h.ep.Shutdown()
+	}
 }
 
 // Shutdown makes a Call in progress, and every later one, fail; the
@@ -168,6 +227,10 @@ func (ch *CallChannel) Destroy() {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if !ch.destroyed {
+		if ch.stopWatch != nil {
+			ch.stopWatch()
+			ch.watched, ch.stopWatch = nil, nil
+		}
 		ch.h.ep.Shutdown()
 		ch.h.ep.Destroy()
 		ch.destroyed = true

@@ -67,6 +67,9 @@ type client struct {
 	calls map[*thread]*threadCalls
 }
 
+// maxKeptQueue bounds the array a thread's idle queue keeps.
+const maxKeptQueue = 64
+
 // threadCalls is the front's record of one thread's calls: those queued
 // and the one in flight. Its fields are protected by the kernel lock
 // (k.Mu) but attrRun and attrHeld, the worker's own.
@@ -76,7 +79,8 @@ type threadCalls struct {
 	queue   []*sentrypb.Call
 	running bool
 	// intr is closed to interrupt the call in flight; nil when none is.
-	intr chan struct{}
+	// intrSpare is the last call's, not closed, for the next call.
+	intr, intrSpare chan struct{}
 	// intrPending interrupts the next queued call that is not posted.
 	intrPending bool
 	// inFlightPosted says the call in flight is posted (Syscall.posted).
@@ -464,20 +468,32 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 		}
 		if len(tc.queue) == 0 || k.Destroyed {
 			tc.running = false
-			tc.queue = nil
+			clear(tc.queue)
+			tc.queue = tc.queue[:0]
+			if cap(tc.queue) > maxKeptQueue {
+				tc.queue = nil
+			}
 			k.Mu.Unlock()
 			return
 		}
+		// Taken off the front by moving the rest (a queue holds a few
+		// calls, a batch of posted ones at most): its array is the next
+		// calls', not one allocated per call.
 		call := tc.queue[0]
-		tc.queue[0] = nil
-		tc.queue = tc.queue[1:]
+		n := copy(tc.queue, tc.queue[1:])
+		tc.queue[n] = nil
+		tc.queue = tc.queue[:n]
 		posted := isPosted(call)
 		if tc.attrRun == nil && attrRunCall(call) && len(tc.queue) > 0 && attrRunCall(tc.queue[0]) {
 			tc.attrRun = &attrRun{}
 		}
 		t.InFlight = true
 		tc.inFlightPosted = posted
-		intr := make(chan struct{})
+		intr := tc.intrSpare
+		if intr == nil {
+			intr = make(chan struct{})
+		}
+		tc.intrSpare = nil
 		if tc.intrPending && !posted {
 			// An Interrupt is for a call the thread waits on, never
 			// for a posted one (its result was given already).
@@ -505,6 +521,13 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 		t.InFlight = false
 		tc.inFlightPosted = false
 		tc.intr = nil
+		select {
+		case <-intr:
+		default:
+			// Not interrupted, and no longer reachable by interrupt:
+			// the next call's.
+			tc.intrSpare = intr
+		}
 		if t.Killed {
 			if _, isExit := r.Action.(*sentrypb.Reply_Exit); !isExit {
 				r = &sentrypb.Reply{Seq: call.Seq, Action: &sentrypb.Reply_Exit{Exit: killedExitLocked(k, t)}}

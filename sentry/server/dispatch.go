@@ -74,7 +74,8 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 			inputs = append(inputs, sysabi.Region{Addr: in.Addr, Data: in.Data})
 		}
 	}
-	c.Mem = sysabi.NewMemory(inputs)
+	c.Memory = sysabi.MakeMemory(inputs)
+	c.Mem = &c.Memory
 	if sc.CallGen != 0 {
 		t.SigWait.Update(sc.CallGen, sc.PendingSignals)
 	}

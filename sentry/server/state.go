@@ -95,9 +95,7 @@ func fileID(k *clientState, f *file) uint64 {
 	if id := f.ID.Load(); id != 0 {
 		return id
 	}
-	id := k.Trk.NewID()
-	if f.ID.CompareAndSwap(0, id) {
-		k.Trk.IDsChanged()
+	if id := k.Trk.NewID(); f.ID.CompareAndSwap(0, id) {
 		return id
 	}
 	return f.ID.Load()
@@ -109,7 +107,6 @@ func fsIDLocked(k *clientState, fs *fsContext) uint64 {
 	}
 	if fs.ID == 0 {
 		fs.ID = k.Trk.NewID()
-		k.Trk.IDsChanged()
 	}
 	return fs.ID
 }
@@ -120,18 +117,13 @@ func sigIDLocked(k *clientState, h *ksignal.Handlers) uint64 {
 	}
 	if h.ID == 0 {
 		h.ID = k.Trk.NewID()
-		k.Trk.IDsChanged()
 	}
 	return h.ID
 }
 
 // pipeIDLocked returns p's id. Precondition: p's mu is held.
 func pipeIDLocked(k *clientState, p *kpipe) uint64 {
-	return p.IDLocked(func() uint64 {
-		id := k.Trk.NewID()
-		k.Trk.IDsChanged()
-		return id
-	})
+	return p.IDLocked(k.Trk.NewID)
 }
 
 // replayCollection is the records of one message being built.
@@ -152,7 +144,7 @@ func collectStateLocked(k *clientState, replySeq uint64, isReply bool) []*sentry
 		return deriveRecordLocked(k, c, order, obj)
 	}, func() *sentrypb.StateRecord {
 		return &sentrypb.StateRecord{Key: statekey.IDs().String(), Value: &sentrypb.StateRecord_Ids{Ids: &sentrypb.IdState{
-			NextObject: k.Trk.NextID(), LastPid: k.LastTID}}}
+			NextObject: k.Trk.ReserveIDs(), LastPid: k.LastTID}}}
 	})
 }
 
@@ -349,7 +341,6 @@ func procRecordLocked(k *clientState, p *process) *sentrypb.StateRecord {
 func fdTableIDLocked(k *clientState, tab *fdTable) uint64 {
 	if tab.ID() == 0 {
 		tab.SetID(k.Trk.NewID())
-		k.Trk.IDsChanged()
 	}
 	return tab.ID()
 }

@@ -30,20 +30,30 @@ type Memory struct {
 // MaxOutput bounds the bytes one call may write back.
 const MaxOutput = 32 << 20
 
-// NewMemory returns a view over inputs. Overlapping or adjacent regions
-// are merged (they are copies of the same application memory).
+// NewMemory returns a view over inputs (MakeMemory).
 func NewMemory(inputs []Region) *Memory {
-	if len(inputs) == 0 {
-		return &Memory{}
-	}
-	rs := make([]Region, 0, len(inputs))
+	m := MakeMemory(inputs)
+	return &m
+}
+
+// MakeMemory returns a view over inputs, which it sorts and merges in
+// place: the slice is the Memory's from then on (the regions' bytes are
+// not written). Overlapping or adjacent regions are merged (they are
+// copies of the same application memory).
+func MakeMemory(inputs []Region) Memory {
+	rs := inputs[:0]
 	for _, r := range inputs {
 		if len(r.Data) > 0 && r.Addr+uint64(len(r.Data)) > r.Addr {
 			rs = append(rs, r)
 		}
 	}
+	if len(rs) == 0 {
+		return Memory{}
+	}
 	slices.SortStableFunc(rs, func(a, b Region) int { return cmp.Compare(a.Addr, b.Addr) })
-	var out []Region
+	// Merged into the front of rs: an element is written only once it
+	// was read.
+	out := rs[:0]
 	for _, r := range rs {
 		if n := len(out); n > 0 {
 			last := &out[n-1]
@@ -57,7 +67,7 @@ func NewMemory(inputs []Region) *Memory {
 		}
 		out = append(out, Region{Addr: r.Addr, Data: r.Data})
 	}
-	return &Memory{inputs: out}
+	return Memory{inputs: out}
 }
 
 // CopyIn returns n bytes at addr. It fails with EFAULT unless a single

@@ -210,15 +210,37 @@ func TestCopyOutOverlaysLaterReads(t *testing.T) {
 	}
 }
 
+// TestNewMemoryMergesOverlaps: regions given in any order are sorted and
+// merged in place, without writing the regions' bytes, and a view of
+// separate regions allocates nothing (a forwarded call's inputs are its
+// own).
 func TestNewMemoryMergesOverlaps(t *testing.T) {
+	abcd, cdefgh := []byte("abcd"), []byte("cdefgh")
 	m := NewMemory([]Region{
-		{Addr: 10, Data: []byte("abcd")},
-		{Addr: 12, Data: []byte("cdefgh")},
 		{Addr: 18, Data: []byte("ij")},
+		{Addr: 40, Data: []byte("xy")},
+		{Addr: 12, Data: cdefgh},
+		{Addr: 10, Data: abcd},
+		{Addr: 30, Data: nil},
 	})
 	b, err := m.CopyIn(10, 10)
 	if err != nil || string(b) != "abcdefghij" {
 		t.Errorf("CopyIn = %q, %v", b, err)
+	}
+	if b, err := m.CopyIn(40, 2); err != nil || string(b) != "xy" {
+		t.Errorf("CopyIn(40) = %q, %v", b, err)
+	}
+	if string(abcd) != "abcd" || string(cdefgh) != "cdefgh" {
+		t.Errorf("merging wrote the regions' bytes: %q %q", abcd, cdefgh)
+	}
+	in := make([]Region, 3)
+	if n := testing.AllocsPerRun(100, func() {
+		in[0], in[1], in[2] = Region{Addr: 30, Data: abcd}, Region{Addr: 10, Data: abcd}, Region{Addr: 20, Data: abcd}
+		if m := MakeMemory(in); len(m.inputs) != 3 || m.inputs[0].Addr != 10 {
+			t.Fatalf("MakeMemory: %+v", m.inputs)
+		}
+	}); n != 0 {
+		t.Errorf("MakeMemory of three separate regions: %.0f allocations, want none", n)
 	}
 }
 

@@ -172,17 +172,12 @@ func (c *callConn) putChannel(ch *transport.CallChannel, broken bool) {
 // broke the protocol) ends the stream, so the call is re-sent like any
 // call in flight when a stream ends (codes.Unavailable).
 func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel, method string, req, rep proto.Message, slot *donated.Slot) error {
-	stop := context.AfterFunc(ctx, ch.Shutdown)
-	var marshalErr error
-	res, err := ch.CallAppend(func(b []byte) []byte {
-		b, marshalErr = appendGoferCall(b, method, req)
-		return b
-	}, transport.MaxMessageSize)
-	abandoned := !stop()
-	if marshalErr != nil {
+	b, err := appendGoferCall(ch.Request(), method, req)
+	if err != nil {
 		c.putChannel(ch, false)
-		return status.Errorf(codes.Internal, "gofer call %s: %v", method, marshalErr)
+		return status.Errorf(codes.Internal, "gofer call %s: %v", method, err)
 	}
+	res, abandoned, err := ch.CallCtx(ctx, b, transport.MaxMessageSize)
 	var r rawResult
 	if err == nil {
 		r, err = parseResult(res)

@@ -32,6 +32,39 @@ func (s countedStream) SendMsg(m any) error {
 	return s.FramedStream.SendMsg(m)
 }
 
+// countedGoferConn starts the real gofer on root and connects to it over
+// the framed wire, counting in sent the calls sent on the socket; without
+// channels the stream takes no fds, and so opens no channels either.
+func countedGoferConn(t *testing.T, root string, sent *atomic.Int64, channels bool) (*gofertest.Gofer, *GoferConn) {
+	t.Helper()
+	p := gofertest.New(t, root)
+	p.Start()
+	t.Cleanup(p.Kill)
+	target := transport.Target{Network: "unix", Address: p.Sock}
+	gc := NewGoferConn(p.Dial(t), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+		st, err := transport.DialFramedStream(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		if !channels {
+			return struct{ MsgStream }{countedStream{st, sent}}, nil
+		}
+		return countedStream{st, sent}, nil
+	}))
+	t.Cleanup(gc.Close)
+	return p, gc
+}
+
+// attachRoot attaches to the gofer's root.
+func attachRoot(t *testing.T, ctx context.Context, c goferpb.GoferClient) *goferpb.AttachReply {
+	t.Helper()
+	a, err := c.Attach(ctx, &goferpb.AttachRequest{})
+	if err != nil || a.Errno != 0 {
+		t.Fatalf("Attach: %v %v", err, unix.Errno(a.GetErrno()))
+	}
+	return a
+}
+
 // TestGoferCallsOnChannels: on the framed wire over a Unix socket, calls
 // travel on call channels, not on the socket (only the requests for
 // channels do), those that take a donated fd too (it comes on the
@@ -48,30 +81,12 @@ func testGoferCallsOnChannels(t *testing.T, channels bool) {
 	if err := os.WriteFile(filepath.Join(root, "f"), []byte("donated"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := gofertest.New(t, root)
-	p.Start()
-	t.Cleanup(p.Kill)
 	var sent atomic.Int64
-	target := transport.Target{Network: "unix", Address: p.Sock}
-	gc := NewGoferConn(p.Dial(t), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
-		st, err := transport.DialFramedStream(ctx, target)
-		if err != nil {
-			return nil, err
-		}
-		if !channels {
-			// A stream that takes no fds: no channels either.
-			return struct{ MsgStream }{countedStream{st, &sent}}, nil
-		}
-		return countedStream{st, &sent}, nil
-	}))
-	t.Cleanup(gc.Close)
+	p, gc := countedGoferConn(t, root, &sent, channels)
 	c := goferpb.NewGoferClient(gc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a, err := c.Attach(ctx, &goferpb.AttachRequest{})
-	if err != nil || a.Errno != 0 {
-		t.Fatalf("Attach: %v %v", err, unix.Errno(a.GetErrno()))
-	}
+	a := attachRoot(t, ctx, c)
 	stats := func(workers, each int) {
 		t.Helper()
 		var wg sync.WaitGroup
@@ -213,10 +228,7 @@ func TestGoferChannelCallsAbandoned(t *testing.T) {
 	c := goferpb.NewGoferClient(gc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a, err := c.Attach(ctx, &goferpb.AttachRequest{})
-	if err != nil || a.Errno != 0 {
-		t.Fatalf("Attach: %v %v", err, unix.Errno(a.GetErrno()))
-	}
+	a := attachRoot(t, ctx, c)
 	var wg sync.WaitGroup
 	var abandoned atomic.Int64
 	for w := 0; w < 4; w++ {
@@ -327,4 +339,42 @@ func currentCallConn(gc *GoferConn) *callConn {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.cur
+}
+
+// TestGoferChannelContextWatch: a call channel watches the end of its
+// calls' context once per context (the calls of a second share one,
+// goferclient.CallDeadlines), not per call, and a context that ends
+// after its calls returned leaves the channel open: the next call, under
+// another context, goes on the same channel (no request for a new one on
+// the socket).
+func TestGoferChannelContextWatch(t *testing.T) {
+	var sent atomic.Int64
+	_, gc := countedGoferConn(t, t.TempDir(), &sent, true)
+	c := goferpb.NewGoferClient(gc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := attachRoot(t, ctx, c)
+	stat := func(ctx context.Context) {
+		t.Helper()
+		// FreshAttrs: past any cache, to the gofer, under a value of
+		// the call's own on the shared context.
+		if r, err := c.Stat(FreshAttrs(ctx), &goferpb.StatRequest{Handle: a.Root.Id}); err != nil || r.Errno != 0 {
+			t.Fatalf("Stat: %v %v", err, unix.Errno(r.GetErrno()))
+		}
+	}
+	shared, endShared := context.WithCancel(ctx)
+	stat(shared)
+	perCall := testing.AllocsPerRun(200, func() { stat(shared) })
+	t.Logf("allocations per Stat on a channel (server and in-process gofer): %.1f", perCall)
+	// 38 with a context.AfterFunc per call.
+	if perCall > 35 {
+		t.Errorf("%.1f allocations per Stat on a channel, want at most 35 (the context's end watched once)", perCall)
+	}
+	sent.Store(0)
+	endShared()
+	time.Sleep(20 * time.Millisecond) // the watch's callback runs
+	stat(ctx)
+	if n := sent.Load(); n != 0 {
+		t.Errorf("the call after its channel's last context ended sent %d messages on the socket (a new channel asked for), want 0", n)
+	}
 }

@@ -33,6 +33,9 @@ type Task struct {
 	Sysno   int32
 	Args    [6]uint64
 	Mem     *sysabi.Memory
+	// Memory is Mem for a system call (dispatch): one allocation with
+	// the Task.
+	Memory sysabi.Memory
 	// Intr is closed by Interrupt; Dead when the thread is killed.
 	Intr <-chan struct{}
 	Dead <-chan struct{}

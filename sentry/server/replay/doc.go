@@ -28,7 +28,10 @@
 // The Tracker also allocates the ids of objects that have no natural
 // number (files, fd tables, fs contexts, signal handler tables, pipes):
 // NewID, BumpID after a Restore, and a flag (IDsChanged) that makes the
-// next message carry the allocators' record.
+// next message carry the allocators' record. That record reserves ids
+// ahead (ReserveIDs: a restored server allocates past them), so a new
+// object's id sets the flag only once the reserve is used up, not per
+// object.
 //
 // What it owns: the set of touched objects, the per-call effects until
 // their reply, the id allocator. A message's buffers (its touched set and

@@ -21,6 +21,10 @@ type Tracker[E any] struct {
 	// lastID is the last object id allocated (atomic: ids are assigned
 	// under various server locks).
 	lastID atomic.Uint64
+	// reserved is the next object id the last allocators' record
+	// reported (ReserveIDs; atomic): a restored server allocates from
+	// it, so ids below it need no record of their own.
+	reserved atomic.Uint64
 
 	// mu protects the fields below. It is a leaf lock.
 	mu sync.Mutex
@@ -112,9 +116,21 @@ func (t *Tracker[E]) IDsChanged() {
 	t.mu.Unlock()
 }
 
-// NewID allocates an object id. The caller calls IDsChanged (it may hold
-// locks that order before mu; the flag is only read by Take).
-func (t *Tracker[E]) NewID() uint64 { return t.lastID.Add(1) }
+// idReserve is how many ids the allocators' record reserves ahead of
+// the last one allocated: a new object's id makes the next message carry
+// that record only once in idReserve ids, not per object (a restored
+// server skips the ids reserved and not used: only a gap).
+const idReserve = 1024
+
+// NewID allocates an object id; one past the ids the last allocators'
+// record reserved makes the next message carry a new one.
+func (t *Tracker[E]) NewID() uint64 {
+	id := t.lastID.Add(1)
+	if id >= t.reserved.Load() {
+		t.IDsChanged()
+	}
+	return id
+}
 
 // BumpID makes later ids greater than id.
 func (t *Tracker[E]) BumpID(id uint64) {
@@ -126,8 +142,24 @@ func (t *Tracker[E]) BumpID(id uint64) {
 	}
 }
 
-// NextID is the id NewID would allocate next (the allocators' record).
+// NextID is the id NewID would allocate next.
 func (t *Tracker[E]) NextID() uint64 { return t.lastID.Load() + 1 }
+
+// ReserveIDs returns the next object id of the allocators' record being
+// built: idReserve ids past NextID, which need no record until NewID
+// reaches it.
+func (t *Tracker[E]) ReserveIDs() uint64 {
+	next := t.NextID() + idReserve
+	for {
+		cur := t.reserved.Load()
+		if cur >= next {
+			return cur
+		}
+		if t.reserved.CompareAndSwap(cur, next) {
+			return next
+		}
+	}
+}
 
 // SetEffects registers the effects of call seq, handed back by the Take
 // that builds its reply.

@@ -203,3 +203,44 @@ func TestTrackerManyObjects(t *testing.T) {
 		}
 	}
 }
+
+// TestIDsReserved: the allocators' record reserves ids ahead, so new
+// objects' ids make a message carry it only once the reserve is used up,
+// and a server restored from it allocates past every id handed out.
+func TestIDsReserved(t *testing.T) {
+	tr := NewTracker[*effects]()
+	var reported uint64
+	records := func() (ids int) {
+		c := tr.Take(0, false)
+		if c == nil {
+			return 0
+		}
+		for _, r := range c.Derive(derive(nil, nil), func() *sentrypb.StateRecord {
+			reported = tr.ReserveIDs()
+			return idsRec()
+		}) {
+			if r.Key == statekey.IDs().String() {
+				ids++
+			}
+		}
+		return ids
+	}
+	var last uint64
+	carried := 0
+	for range 3 * idReserve {
+		last = tr.NewID()
+		carried += records()
+		if reported <= last {
+			t.Fatalf("id %d handed out with next_object %d reported", last, reported)
+		}
+	}
+	if carried > 4 {
+		t.Errorf("%d allocators' records for %d ids, want one per %d", carried, 3*idReserve, idReserve)
+	}
+	// A server restored from the record: BumpID(next_object - 1).
+	restored := NewTracker[*effects]()
+	restored.BumpID(reported - 1)
+	if id := restored.NewID(); id <= last {
+		t.Fatalf("the restored server allocated %d, handed out before: up to %d", id, last)
+	}
+}
