@@ -6,6 +6,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
 
 // maxTID bounds TIDs (pid_max); maxThreads bounds live threads per client.
@@ -84,6 +85,8 @@ func newProcessLocked(k *clientState, requestedPID int32, parent *process) (*pro
 		Live:       make(map[*thread]struct{}),
 		All:        make(map[*thread]struct{}),
 		ExitSignal: int(unix.SIGCHLD),
+
+		CoredumpFilter: procfs.DefaultCoredumpFilter,
 	}
 	if parent != nil {
 		parent.Children[p] = struct{}{}

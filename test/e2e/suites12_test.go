@@ -18,6 +18,9 @@ func TestSuites12Fixes(t *testing.T) {
 		// synth_times: /dev's and /proc's times stand still and are
 		// older than the program (they were each stat's time).
 		"synth_times",
+		// coredump_filter: /proc/<pid>/coredump_filter's mask, its
+		// writes, fork and execve (it did not exist).
+		"coredump_filter",
 	} {
 		t.Run(name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "suites12", name))

@@ -74,6 +74,10 @@ type Process struct {
 	FsizeLimit   uint64
 	// CoreDumps says the RLIMIT_CORE soft limit is not 0; copied by fork.
 	CoreDumps bool
+	// CoredumpFilter is /proc/<pid>/coredump_filter's mask (what a core
+	// would hold; no core file is written): procfs.DefaultCoredumpFilter at
+	// first, copied by fork, kept by execve.
+	CoredumpFilter uint32
 	// Execed is set by execve (Linux: PF_FORKNOEXEC cleared): the parent
 	// may no longer setpgid it.
 	Execed bool

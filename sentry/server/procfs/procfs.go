@@ -30,6 +30,8 @@ type Source interface {
 	Mounts() []Mount
 	// SetComm renames thread tid of process pid.
 	SetComm(pid, tid int32, comm string) error
+	// SetCoredumpFilter sets process pid's coredump_filter mask.
+	SetCoredumpFilter(pid int32, mask uint32) error
 	// Limits gives the numbers /proc/sys shows.
 	Limits() Limits
 	// SetLimit sets a writable /proc/sys number (by its path under
@@ -86,8 +88,10 @@ type Process struct {
 	CapInh, CapPrm, CapEff, CapBnd, CapAmb uint64
 	Argv, Env                              []string
 	Umask                                  uint32
-	FDs                                    int
-	ExitSignal                             int32
+	// CoredumpFilter is its coredump_filter mask.
+	CoredumpFilter uint32
+	FDs            int
+	ExitSignal     int32
 	// VMSize, RSS and MaxRSS are the address space's size and resident
 	// set, current and peak, in bytes (known when threads were asked for).
 	VMSize, RSS, MaxRSS uint64
@@ -240,14 +244,15 @@ var tables = map[Scope]map[string]fileSpec{
 		"sysvipc/shm":         {gen: sysvIPC("shm")},
 	},
 	PID: {
-		"cmdline":   {gen: genCmdline},
-		"comm":      {mode: 0644, gen: genComm, write: writeComm},
-		"environ":   {mode: 0400, gen: genEnviron},
-		"maps":      {gen: genMaps},
-		"smaps":     {gen: genSmaps},
-		"mountinfo": {gen: genMountinfo},
-		"mounts":    {gen: genMounts},
-		"statm":     {gen: genStatm},
+		"cmdline":         {gen: genCmdline},
+		"comm":            {mode: 0644, gen: genComm, write: writeComm},
+		"coredump_filter": {mode: 0644, gen: genCoredumpFilter, write: writeCoredumpFilter},
+		"environ":         {mode: 0400, gen: genEnviron},
+		"maps":            {gen: genMaps},
+		"smaps":           {gen: genSmaps},
+		"mountinfo":       {gen: genMountinfo},
+		"mounts":          {gen: genMounts},
+		"statm":           {gen: genStatm},
 		// The sandbox has no chroot: every process's root is /.
 		"root":   {kind: Link, target: "/"},
 		"stat":   {gen: genPidStat},

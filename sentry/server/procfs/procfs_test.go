@@ -75,6 +75,15 @@ func (f *fakeSource) SetComm(pid, tid int32, comm string) error {
 	return nil
 }
 
+func (f *fakeSource) SetCoredumpFilter(pid int32, mask uint32) error {
+	p := f.procs[pid]
+	if p == nil || p.State == 'Z' {
+		return unix.ESRCH
+	}
+	p.CoredumpFilter = mask
+	return nil
+}
+
 func (f *fakeSource) Limits() Limits {
 	return Limits{PIDMax: 4194304, ThreadsMax: 4096, PipeMaxSize: 65536, NrOpen: 1024,
 		LeaseBreakTime: f.leaseBreakTime, PipeUserPagesSoft: 16384, PipeUserPagesHard: 0}
@@ -271,6 +280,50 @@ func TestWrite(t *testing.T) {
 		if Writable(scope, p) {
 			t.Errorf("%s writable", p)
 		}
+	}
+}
+
+// TestCoredumpFilter: /proc/<pid>/coredump_filter reads "%08x\n" and
+// takes a number in C's notation, of which 9 bits count, as Linux's
+// kstrtouint(..., 0) and proc_coredump_filter_write.
+func TestCoredumpFilter(t *testing.T) {
+	for _, tc := range []struct {
+		data    string
+		want    string
+		wantErr error
+	}{
+		{data: "0x7f", want: "0000007f\n"},
+		{data: "0X3\n", want: "00000003\n"},
+		{data: "51", want: "00000033\n"},
+		{data: "017", want: "0000000f\n"},
+		{data: "0", want: "00000000\n"},
+		{data: "0xfff", want: "000001ff\n"},
+		{data: "0x100000000", want: "00000033\n", wantErr: unix.ERANGE},
+		{data: " 1", want: "00000033\n", wantErr: unix.EINVAL},
+		{data: "1\n\n", want: "00000033\n", wantErr: unix.EINVAL},
+		{data: "0x", want: "00000033\n", wantErr: unix.EINVAL},
+		{data: "08", want: "00000033\n", wantErr: unix.EINVAL},
+		{data: "1_0", want: "00000033\n", wantErr: unix.EINVAL},
+		{data: "-1", want: "00000033\n", wantErr: unix.EINVAL},
+	} {
+		f := newFake()
+		f.procs[1].CoredumpFilter = DefaultCoredumpFilter
+		if err := Write(f, PID, "coredump_filter", 1, 0, []byte(tc.data)); !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+			t.Errorf("write %q: %v, want %v", tc.data, err, tc.wantErr)
+		}
+		if got, err := Generate(f, PID, "coredump_filter", 1, 0); err != nil || string(got) != tc.want {
+			t.Errorf("after writing %q: %q, %v; want %q", tc.data, got, err, tc.want)
+		}
+	}
+	f := newFake()
+	if err := Write(f, PID, "coredump_filter", 7, 0, []byte("1")); !errors.Is(err, unix.ESRCH) {
+		t.Errorf("write of a zombie's: %v, want ESRCH", err)
+	}
+	if got, err := Generate(f, PID, "coredump_filter", 7, 0); err != nil || len(got) != 0 {
+		t.Errorf("a zombie's: %q, %v; want empty", got, err)
+	}
+	if _, ok := Lookup(Task, "", "coredump_filter"); ok {
+		t.Error("task/<tid>/coredump_filter exists (Linux has it per process only)")
 	}
 }
 
