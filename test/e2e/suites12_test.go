@@ -24,6 +24,9 @@ func TestSuites12Fixes(t *testing.T) {
 		// seek_hole: lseek SEEK_DATA and SEEK_HOLE of a sparse file
 		// (they answered as if it had no holes).
 		"seek_hole",
+		// pagemap: /proc/self/pagemap's present and file bits of
+		// mapped pages (it did not exist).
+		"pagemap",
 	} {
 		t.Run(name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "suites12", name))

@@ -187,9 +187,11 @@ type fileSpec struct {
 	kind   Kind
 	mode   uint32
 	target string
-	// gen renders the file; write, when set, accepts a write.
-	gen   func(src Source, pid, tid int32) ([]byte, error)
-	write func(src Source, pid, tid int32, data []byte) error
+	// gen renders the file; write, when set, accepts a write; readAt,
+	// set instead of gen, reads a file too large to render by range.
+	gen    func(src Source, pid, tid int32) ([]byte, error)
+	write  func(src Source, pid, tid int32, data []byte) error
+	readAt func(src Source, pid, tid int32, off int64, n int) ([]byte, error)
 }
 
 // tables map a path relative to the scope's directory to its file. A
@@ -252,6 +254,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"smaps":           {gen: genSmaps},
 		"mountinfo":       {gen: genMountinfo},
 		"mounts":          {gen: genMounts},
+		"pagemap":         {mode: 0400, readAt: readPagemap},
 		"statm":           {gen: genStatm},
 		// The sandbox has no chroot: every process's root is /.
 		"root":   {kind: Link, target: "/"},
@@ -263,6 +266,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"comm":    {mode: 0644, gen: genComm, write: writeComm},
 		"environ": {mode: 0400, gen: genEnviron},
 		"maps":    {gen: genMaps},
+		"pagemap": {mode: 0400, readAt: readPagemap},
 		"smaps":   {gen: genSmaps},
 		"stat":    {gen: genPidStat},
 		"statm":   {gen: genStatm},
@@ -321,6 +325,21 @@ func Generate(src Source, scope Scope, path string, pid, tid int32) ([]byte, err
 		return nil, unix.ENOENT
 	}
 	return spec.gen(src, pid, tid)
+}
+
+// Ranged says whether file path of scope is read by range (ReadAt), not
+// rendered whole (Generate).
+func Ranged(scope Scope, path string) bool {
+	return tables[scope][path].readAt != nil
+}
+
+// ReadAt reads n bytes at off of file path of scope, one that is Ranged.
+func ReadAt(src Source, scope Scope, path string, pid, tid int32, off int64, n int) ([]byte, error) {
+	spec, ok := tables[scope][path]
+	if !ok || spec.readAt == nil {
+		return nil, unix.ENOENT
+	}
+	return spec.readAt(src, pid, tid, off, n)
 }
 
 // Writable says whether file path of scope accepts writes.

@@ -1,6 +1,7 @@
 package procfs
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"regexp"
@@ -356,5 +357,53 @@ func TestWriteLimit(t *testing.T) {
 		if _, err := Generate(newFake(), Top, p, 1, 0); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
+	}
+}
+
+// TestPagemap: pagemap's entries by range: present (and PM_FILE for a
+// file's or shared pages) inside the mappings, zero outside, Linux's
+// EINVAL for a range not in whole entries, nothing past the last address,
+// at most maxPagemapRead bytes a read.
+func TestPagemap(t *testing.T) {
+	f := newFake()
+	entry := func(addr uint64) int64 { return int64(addr / pageSize * pagemapEntry) }
+	for _, tc := range []struct {
+		name    string
+		off     int64
+		n       int
+		want    []uint64
+		wantLen int
+		wantErr error
+	}{
+		{name: "around a file page", off: entry(0x3ff000), n: 24, want: []uint64{0, pmPresent | pmFile, 0}},
+		{name: "anonymous pages", off: entry(0x500000), n: 24, want: []uint64{pmPresent, pmPresent, 0}},
+		{name: "shared anonymous", off: entry(0x7f0000000000), n: 8, want: []uint64{pmPresent | pmFile}},
+		{name: "odd offset", off: 4, n: 8, wantErr: unix.EINVAL},
+		{name: "odd size", off: 0, n: 12, wantErr: unix.EINVAL},
+		{name: "past the end", off: entry(taskSize), n: 8},
+		{name: "a large read is cut", off: 0, n: 1 << 30, wantLen: maxPagemapRead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := ReadAt(f, PID, "pagemap", 1, 0, tc.off, tc.n)
+			if !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+				t.Fatalf("err %v, want %v", err, tc.wantErr)
+			}
+			if tc.wantLen != 0 {
+				if len(b) != tc.wantLen {
+					t.Errorf("read %d bytes, want %d", len(b), tc.wantLen)
+				}
+				return
+			}
+			var got []uint64
+			for i := 0; i+8 <= len(b); i += 8 {
+				got = append(got, binary.LittleEndian.Uint64(b[i:]))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+				t.Errorf("entries %x, want %x", got, tc.want)
+			}
+		})
+	}
+	if !Ranged(PID, "pagemap") || !Ranged(Task, "pagemap") || Ranged(PID, "maps") {
+		t.Error("pagemap (and only it) is read by range")
 	}
 }

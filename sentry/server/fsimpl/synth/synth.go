@@ -522,7 +522,8 @@ func (fs *FS) fileData(d *vfs.Dentry) ([]byte, error) {
 
 // OpenProcFile opens procfs file d (or an fdinfo file). Its content is
 // taken at open, as Linux's seq files take it at the first read, and
-// again at each later read at offset 0 (ProcFile.Read).
+// again at each later read at offset 0 (ProcFile.Read); a ranged file's
+// (pagemap) at each read, for the range read.
 func (fs *FS) OpenProcFile(d *vfs.Dentry, flags, kept uint32) (*fdesc.File, error) {
 	v := fs.v
 	acc := flags & unix.O_ACCMODE
@@ -536,7 +537,7 @@ func (fs *FS) OpenProcFile(d *vfs.Dentry, flags, kept uint32) (*fdesc.File, erro
 		pf.pollEvent, _ = v.Mounts.Event()
 	}
 	var data []byte
-	if acc != unix.O_WRONLY {
+	if acc != unix.O_WRONLY && !pf.ranged() {
 		var err error
 		if data, err = fs.fileData(d); err != nil {
 			return nil, err
