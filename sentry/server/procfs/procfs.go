@@ -239,11 +239,15 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/kernel/shmmni": {mode: 0644, gen: sysvIPC("shmmni"), write: writeSysvIPC("shmmni")},
 		// No huge pages: a write is taken, and reading back says 0.
 		"sys/vm/nr_hugepages": {mode: 0644, gen: constant("0\n"), write: func(Source, int32, int32, []byte) error { return nil }},
-		"net/dev":             {gen: genNetDev},
-		"net/if_inet6":        {gen: genIfInet6},
-		"sysvipc/msg":         {gen: sysvIPC("msg")},
-		"sysvipc/sem":         {gen: sysvIPC("sem")},
-		"sysvipc/shm":         {gen: sysvIPC("shm")},
+		// Root's write of 1 to 4 is taken (the caches it names are the
+		// host's and the server's, which drop what they need to
+		// themselves); write-only, as Linux's.
+		"sys/vm/drop_caches": {mode: 0200, write: writeDropCaches},
+		"net/dev":            {gen: genNetDev},
+		"net/if_inet6":       {gen: genIfInet6},
+		"sysvipc/msg":        {gen: sysvIPC("msg")},
+		"sysvipc/sem":        {gen: sysvIPC("sem")},
+		"sysvipc/shm":        {gen: sysvIPC("shm")},
 	},
 	PID: {
 		"cmdline":         {gen: genCmdline},
@@ -340,6 +344,13 @@ func ReadAt(src Source, scope Scope, path string, pid, tid int32, off int64, n i
 		return nil, unix.ENOENT
 	}
 	return spec.readAt(src, pid, tid, off, n)
+}
+
+// Readable says whether file path of scope can be read (opened for
+// reading): not a write-only one.
+func Readable(scope Scope, path string) bool {
+	spec := tables[scope][path]
+	return spec.gen != nil || spec.readAt != nil
 }
 
 // Writable says whether file path of scope accepts writes.

@@ -407,3 +407,25 @@ func TestPagemap(t *testing.T) {
 		t.Error("pagemap (and only it) is read by range")
 	}
 }
+
+// TestDropCaches: /proc/sys/vm/drop_caches takes 1 to 4 and cannot be
+// read.
+func TestDropCaches(t *testing.T) {
+	f := newFake()
+	for _, tc := range []struct {
+		data    string
+		wantErr error
+	}{
+		{"3\n", nil}, {"1", nil}, {"4", nil}, {"0", unix.EINVAL}, {"5", unix.EINVAL}, {"x", unix.EINVAL}, {"", unix.EINVAL},
+	} {
+		if err := Write(f, Top, "sys/vm/drop_caches", 1, 0, []byte(tc.data)); !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+			t.Errorf("write %q: %v, want %v", tc.data, err, tc.wantErr)
+		}
+	}
+	if Readable(Top, "sys/vm/drop_caches") || !Writable(Top, "sys/vm/drop_caches") {
+		t.Error("drop_caches must be write-only")
+	}
+	if e, ok := Lookup(Top, "sys/vm", "drop_caches"); !ok || e.Mode != 0200 {
+		t.Errorf("drop_caches: %+v %v, want mode 0200", e, ok)
+	}
+}

@@ -44,6 +44,16 @@ func writeLimit(name string) func(Source, int32, int32, []byte) error {
 	}
 }
 
+// writeDropCaches takes a write of /proc/sys/vm/drop_caches: a number
+// from 1 to 4, as Linux's proc_dointvec_minmax.
+func writeDropCaches(_ Source, _, _ int32, data []byte) error {
+	v, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || v < 1 || v > 4 {
+		return unix.EINVAL
+	}
+	return nil
+}
+
 func machineField(f func(*sentrypb.MachineInfo) string) func(Source, int32, int32) ([]byte, error) {
 	return func(src Source, _, _ int32) ([]byte, error) {
 		m, err := src.Machine()

@@ -530,6 +530,9 @@ func (fs *FS) OpenProcFile(d *vfs.Dentry, flags, kept uint32) (*fdesc.File, erro
 	if acc != unix.O_RDONLY && (d.Kind != vfs.KindProcFile || !procfs.Writable(d.ProcScope, d.ProcName)) {
 		return nil, unix.EACCES
 	}
+	if acc != unix.O_WRONLY && d.Kind == vfs.KindProcFile && !procfs.Readable(d.ProcScope, d.ProcName) {
+		return nil, unix.EACCES // write-only, even for root, as Linux's sysctls
+	}
 	pf := &ProcFile{fs: fs, d: d, unread: true}
 	if d.Kind == vfs.KindProcFile && d.ProcScope == procfs.PID && (d.ProcName == "mounts" || d.ProcName == "mountinfo") {
 		// Before the content is taken: a change after it is reported.
