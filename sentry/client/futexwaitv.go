@@ -57,11 +57,7 @@ func sysFutexWaitv(t *task, a [6]uint64) (uint64, unix.Errno) {
 		if d < 0 {
 			return 0, unix.EINVAL
 		}
-		now, _ := clockNow(clockid)
-		deadline = time.Now().Add(d - now)
-		if !deadline.After(time.Now()) {
-			deadline = time.Now().Add(-1)
-		}
+		deadline = futexDeadline(clockid, d)
 	}
 	buf := make([]byte, futexWaitvSize*nr)
 	if errno := t.copyIn(waiters, buf); errno != 0 {
