@@ -111,6 +111,8 @@
 //     file does not count the silly name (st_nlink 0, as Linux says of an
 //     unlinked file). A gofer killed while such a name exists leaves it on
 //     disk if no sentry reopens the file.
+//   - Seek answers lseek's SEEK_DATA and SEEK_HOLE from the handle's host
+//     fd (seek.go), so a sparse file's holes are the host's.
 //   - Mutations carrying an Origin (Create, Write, Mkdir, Symlink, Link,
 //     Mknod, Unlink, Rename, SetStat, Fallocate) go through a reply cache keyed by
 //     (peer identity, method, client_id, seq, part), bounded to

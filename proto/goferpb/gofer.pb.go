@@ -1585,6 +1585,119 @@ func (x *FallocateReply) GetStat() *Stat {
 	return nil
 }
 
+// whence is unix.SEEK_DATA or unix.SEEK_HOLE.
+type SeekRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handle        uint64                 `protobuf:"varint,500,opt,name=handle,proto3" json:"handle,omitempty"`
+	Offset        int64                  `protobuf:"varint,501,opt,name=offset,proto3" json:"offset,omitempty"`
+	Whence        uint32                 `protobuf:"varint,502,opt,name=whence,proto3" json:"whence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeekRequest) Reset() {
+	*x = SeekRequest{}
+	mi := &file_gofer_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeekRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeekRequest) ProtoMessage() {}
+
+func (x *SeekRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeekRequest.ProtoReflect.Descriptor instead.
+func (*SeekRequest) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SeekRequest) GetHandle() uint64 {
+	if x != nil {
+		return x.Handle
+	}
+	return 0
+}
+
+func (x *SeekRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *SeekRequest) GetWhence() uint32 {
+	if x != nil {
+		return x.Whence
+	}
+	return 0
+}
+
+type SeekReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Errno         int32                  `protobuf:"varint,500,opt,name=errno,proto3" json:"errno,omitempty"`
+	Offset        int64                  `protobuf:"varint,501,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeekReply) Reset() {
+	*x = SeekReply{}
+	mi := &file_gofer_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeekReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeekReply) ProtoMessage() {}
+
+func (x *SeekReply) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeekReply.ProtoReflect.Descriptor instead.
+func (*SeekReply) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SeekReply) GetErrno() int32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *SeekReply) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
 type OpenRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Handle uint64                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
@@ -1605,7 +1718,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_gofer_proto_msgTypes[23]
+	mi := &file_gofer_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1730,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[23]
+	mi := &file_gofer_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1743,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{23}
+	return file_gofer_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *OpenRequest) GetHandle() uint64 {
@@ -1663,7 +1776,7 @@ type OpenReply struct {
 
 func (x *OpenReply) Reset() {
 	*x = OpenReply{}
-	mi := &file_gofer_proto_msgTypes[24]
+	mi := &file_gofer_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1675,7 +1788,7 @@ func (x *OpenReply) String() string {
 func (*OpenReply) ProtoMessage() {}
 
 func (x *OpenReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[24]
+	mi := &file_gofer_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1688,7 +1801,7 @@ func (x *OpenReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenReply.ProtoReflect.Descriptor instead.
 func (*OpenReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{24}
+	return file_gofer_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *OpenReply) GetErrno() int32 {
@@ -1720,7 +1833,7 @@ type CreateRequest struct {
 
 func (x *CreateRequest) Reset() {
 	*x = CreateRequest{}
-	mi := &file_gofer_proto_msgTypes[25]
+	mi := &file_gofer_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1845,7 @@ func (x *CreateRequest) String() string {
 func (*CreateRequest) ProtoMessage() {}
 
 func (x *CreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[25]
+	mi := &file_gofer_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1858,7 @@ func (x *CreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
 func (*CreateRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{25}
+	return file_gofer_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateRequest) GetDir() uint64 {
@@ -1832,7 +1945,7 @@ type CreateReply struct {
 
 func (x *CreateReply) Reset() {
 	*x = CreateReply{}
-	mi := &file_gofer_proto_msgTypes[26]
+	mi := &file_gofer_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +1957,7 @@ func (x *CreateReply) String() string {
 func (*CreateReply) ProtoMessage() {}
 
 func (x *CreateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[26]
+	mi := &file_gofer_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +1970,7 @@ func (x *CreateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReply.ProtoReflect.Descriptor instead.
 func (*CreateReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{26}
+	return file_gofer_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateReply) GetErrno() int32 {
@@ -1906,7 +2019,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_gofer_proto_msgTypes[27]
+	mi := &file_gofer_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1918,7 +2031,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[27]
+	mi := &file_gofer_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1931,7 +2044,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{27}
+	return file_gofer_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReadRequest) GetHandle() uint64 {
@@ -1965,7 +2078,7 @@ type ReadReply struct {
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_gofer_proto_msgTypes[28]
+	mi := &file_gofer_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1977,7 +2090,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[28]
+	mi := &file_gofer_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1990,7 +2103,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{28}
+	return file_gofer_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReadReply) GetErrno() int32 {
@@ -2022,7 +2135,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_gofer_proto_msgTypes[29]
+	mi := &file_gofer_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2147,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[29]
+	mi := &file_gofer_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2160,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{29}
+	return file_gofer_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WriteRequest) GetHandle() uint64 {
@@ -2096,7 +2209,7 @@ type WriteReply struct {
 
 func (x *WriteReply) Reset() {
 	*x = WriteReply{}
-	mi := &file_gofer_proto_msgTypes[30]
+	mi := &file_gofer_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2108,7 +2221,7 @@ func (x *WriteReply) String() string {
 func (*WriteReply) ProtoMessage() {}
 
 func (x *WriteReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[30]
+	mi := &file_gofer_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2121,7 +2234,7 @@ func (x *WriteReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReply.ProtoReflect.Descriptor instead.
 func (*WriteReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{30}
+	return file_gofer_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WriteReply) GetErrno() int32 {
@@ -2159,7 +2272,7 @@ type MkdirRequest struct {
 
 func (x *MkdirRequest) Reset() {
 	*x = MkdirRequest{}
-	mi := &file_gofer_proto_msgTypes[31]
+	mi := &file_gofer_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2171,7 +2284,7 @@ func (x *MkdirRequest) String() string {
 func (*MkdirRequest) ProtoMessage() {}
 
 func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[31]
+	mi := &file_gofer_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2184,7 +2297,7 @@ func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirRequest.ProtoReflect.Descriptor instead.
 func (*MkdirRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{31}
+	return file_gofer_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MkdirRequest) GetDir() uint64 {
@@ -2241,7 +2354,7 @@ type MkdirReply struct {
 
 func (x *MkdirReply) Reset() {
 	*x = MkdirReply{}
-	mi := &file_gofer_proto_msgTypes[32]
+	mi := &file_gofer_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2366,7 @@ func (x *MkdirReply) String() string {
 func (*MkdirReply) ProtoMessage() {}
 
 func (x *MkdirReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[32]
+	mi := &file_gofer_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2379,7 @@ func (x *MkdirReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirReply.ProtoReflect.Descriptor instead.
 func (*MkdirReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{32}
+	return file_gofer_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *MkdirReply) GetErrno() int32 {
@@ -2311,7 +2424,7 @@ type SymlinkRequest struct {
 
 func (x *SymlinkRequest) Reset() {
 	*x = SymlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[33]
+	mi := &file_gofer_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2436,7 @@ func (x *SymlinkRequest) String() string {
 func (*SymlinkRequest) ProtoMessage() {}
 
 func (x *SymlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[33]
+	mi := &file_gofer_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2449,7 @@ func (x *SymlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SymlinkRequest.ProtoReflect.Descriptor instead.
 func (*SymlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{33}
+	return file_gofer_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SymlinkRequest) GetDir() uint64 {
@@ -2393,7 +2506,7 @@ type SymlinkReply struct {
 
 func (x *SymlinkReply) Reset() {
 	*x = SymlinkReply{}
-	mi := &file_gofer_proto_msgTypes[34]
+	mi := &file_gofer_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2518,7 @@ func (x *SymlinkReply) String() string {
 func (*SymlinkReply) ProtoMessage() {}
 
 func (x *SymlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[34]
+	mi := &file_gofer_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2531,7 @@ func (x *SymlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SymlinkReply.ProtoReflect.Descriptor instead.
 func (*SymlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{34}
+	return file_gofer_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SymlinkReply) GetErrno() int32 {
@@ -2461,7 +2574,7 @@ type LinkRequest struct {
 
 func (x *LinkRequest) Reset() {
 	*x = LinkRequest{}
-	mi := &file_gofer_proto_msgTypes[35]
+	mi := &file_gofer_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2473,7 +2586,7 @@ func (x *LinkRequest) String() string {
 func (*LinkRequest) ProtoMessage() {}
 
 func (x *LinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[35]
+	mi := &file_gofer_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2486,7 +2599,7 @@ func (x *LinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
 func (*LinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{35}
+	return file_gofer_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LinkRequest) GetDir() uint64 {
@@ -2527,7 +2640,7 @@ type LinkReply struct {
 
 func (x *LinkReply) Reset() {
 	*x = LinkReply{}
-	mi := &file_gofer_proto_msgTypes[36]
+	mi := &file_gofer_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2539,7 +2652,7 @@ func (x *LinkReply) String() string {
 func (*LinkReply) ProtoMessage() {}
 
 func (x *LinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[36]
+	mi := &file_gofer_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2552,7 +2665,7 @@ func (x *LinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkReply.ProtoReflect.Descriptor instead.
 func (*LinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{36}
+	return file_gofer_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *LinkReply) GetErrno() int32 {
@@ -2584,7 +2697,7 @@ type MknodRequest struct {
 
 func (x *MknodRequest) Reset() {
 	*x = MknodRequest{}
-	mi := &file_gofer_proto_msgTypes[37]
+	mi := &file_gofer_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +2709,7 @@ func (x *MknodRequest) String() string {
 func (*MknodRequest) ProtoMessage() {}
 
 func (x *MknodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[37]
+	mi := &file_gofer_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +2722,7 @@ func (x *MknodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MknodRequest.ProtoReflect.Descriptor instead.
 func (*MknodRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{37}
+	return file_gofer_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *MknodRequest) GetDir() uint64 {
@@ -2673,7 +2786,7 @@ type MknodReply struct {
 
 func (x *MknodReply) Reset() {
 	*x = MknodReply{}
-	mi := &file_gofer_proto_msgTypes[38]
+	mi := &file_gofer_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2685,7 +2798,7 @@ func (x *MknodReply) String() string {
 func (*MknodReply) ProtoMessage() {}
 
 func (x *MknodReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[38]
+	mi := &file_gofer_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2698,7 +2811,7 @@ func (x *MknodReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MknodReply.ProtoReflect.Descriptor instead.
 func (*MknodReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{38}
+	return file_gofer_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *MknodReply) GetErrno() int32 {
@@ -2738,7 +2851,7 @@ type ReadlinkRequest struct {
 
 func (x *ReadlinkRequest) Reset() {
 	*x = ReadlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[39]
+	mi := &file_gofer_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2750,7 +2863,7 @@ func (x *ReadlinkRequest) String() string {
 func (*ReadlinkRequest) ProtoMessage() {}
 
 func (x *ReadlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[39]
+	mi := &file_gofer_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2763,7 +2876,7 @@ func (x *ReadlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadlinkRequest.ProtoReflect.Descriptor instead.
 func (*ReadlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{39}
+	return file_gofer_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReadlinkRequest) GetHandle() uint64 {
@@ -2783,7 +2896,7 @@ type ReadlinkReply struct {
 
 func (x *ReadlinkReply) Reset() {
 	*x = ReadlinkReply{}
-	mi := &file_gofer_proto_msgTypes[40]
+	mi := &file_gofer_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2795,7 +2908,7 @@ func (x *ReadlinkReply) String() string {
 func (*ReadlinkReply) ProtoMessage() {}
 
 func (x *ReadlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[40]
+	mi := &file_gofer_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2808,7 +2921,7 @@ func (x *ReadlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadlinkReply.ProtoReflect.Descriptor instead.
 func (*ReadlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{40}
+	return file_gofer_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReadlinkReply) GetErrno() int32 {
@@ -2844,7 +2957,7 @@ type UnlinkRequest struct {
 
 func (x *UnlinkRequest) Reset() {
 	*x = UnlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[41]
+	mi := &file_gofer_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2856,7 +2969,7 @@ func (x *UnlinkRequest) String() string {
 func (*UnlinkRequest) ProtoMessage() {}
 
 func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[41]
+	mi := &file_gofer_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2869,7 +2982,7 @@ func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkRequest.ProtoReflect.Descriptor instead.
 func (*UnlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{41}
+	return file_gofer_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *UnlinkRequest) GetDir() uint64 {
@@ -2920,7 +3033,7 @@ type UnlinkReply struct {
 
 func (x *UnlinkReply) Reset() {
 	*x = UnlinkReply{}
-	mi := &file_gofer_proto_msgTypes[42]
+	mi := &file_gofer_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +3045,7 @@ func (x *UnlinkReply) String() string {
 func (*UnlinkReply) ProtoMessage() {}
 
 func (x *UnlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[42]
+	mi := &file_gofer_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +3058,7 @@ func (x *UnlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkReply.ProtoReflect.Descriptor instead.
 func (*UnlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{42}
+	return file_gofer_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *UnlinkReply) GetErrno() int32 {
@@ -2973,7 +3086,7 @@ type InodeID struct {
 
 func (x *InodeID) Reset() {
 	*x = InodeID{}
-	mi := &file_gofer_proto_msgTypes[43]
+	mi := &file_gofer_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2985,7 +3098,7 @@ func (x *InodeID) String() string {
 func (*InodeID) ProtoMessage() {}
 
 func (x *InodeID) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[43]
+	mi := &file_gofer_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2998,7 +3111,7 @@ func (x *InodeID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InodeID.ProtoReflect.Descriptor instead.
 func (*InodeID) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{43}
+	return file_gofer_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *InodeID) GetDev() uint64 {
@@ -3030,7 +3143,7 @@ type RenameRequest struct {
 
 func (x *RenameRequest) Reset() {
 	*x = RenameRequest{}
-	mi := &file_gofer_proto_msgTypes[44]
+	mi := &file_gofer_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3042,7 +3155,7 @@ func (x *RenameRequest) String() string {
 func (*RenameRequest) ProtoMessage() {}
 
 func (x *RenameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[44]
+	mi := &file_gofer_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3055,7 +3168,7 @@ func (x *RenameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameRequest.ProtoReflect.Descriptor instead.
 func (*RenameRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{44}
+	return file_gofer_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RenameRequest) GetOldDir() uint64 {
@@ -3113,7 +3226,7 @@ type RenameReply struct {
 
 func (x *RenameReply) Reset() {
 	*x = RenameReply{}
-	mi := &file_gofer_proto_msgTypes[45]
+	mi := &file_gofer_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3125,7 +3238,7 @@ func (x *RenameReply) String() string {
 func (*RenameReply) ProtoMessage() {}
 
 func (x *RenameReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[45]
+	mi := &file_gofer_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3138,7 +3251,7 @@ func (x *RenameReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameReply.ProtoReflect.Descriptor instead.
 func (*RenameReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{45}
+	return file_gofer_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RenameReply) GetErrno() int32 {
@@ -3172,7 +3285,7 @@ type GetdentsRequest struct {
 
 func (x *GetdentsRequest) Reset() {
 	*x = GetdentsRequest{}
-	mi := &file_gofer_proto_msgTypes[46]
+	mi := &file_gofer_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3184,7 +3297,7 @@ func (x *GetdentsRequest) String() string {
 func (*GetdentsRequest) ProtoMessage() {}
 
 func (x *GetdentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[46]
+	mi := &file_gofer_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3197,7 +3310,7 @@ func (x *GetdentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetdentsRequest.ProtoReflect.Descriptor instead.
 func (*GetdentsRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{46}
+	return file_gofer_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetdentsRequest) GetDir() uint64 {
@@ -3240,7 +3353,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_gofer_proto_msgTypes[47]
+	mi := &file_gofer_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3252,7 +3365,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[47]
+	mi := &file_gofer_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3265,7 +3378,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{47}
+	return file_gofer_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Dirent) GetName() string {
@@ -3313,7 +3426,7 @@ type GetdentsReply struct {
 
 func (x *GetdentsReply) Reset() {
 	*x = GetdentsReply{}
-	mi := &file_gofer_proto_msgTypes[48]
+	mi := &file_gofer_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3325,7 +3438,7 @@ func (x *GetdentsReply) String() string {
 func (*GetdentsReply) ProtoMessage() {}
 
 func (x *GetdentsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[48]
+	mi := &file_gofer_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3338,7 +3451,7 @@ func (x *GetdentsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetdentsReply.ProtoReflect.Descriptor instead.
 func (*GetdentsReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{48}
+	return file_gofer_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetdentsReply) GetErrno() int32 {
@@ -3385,7 +3498,7 @@ type FsyncRequest struct {
 
 func (x *FsyncRequest) Reset() {
 	*x = FsyncRequest{}
-	mi := &file_gofer_proto_msgTypes[49]
+	mi := &file_gofer_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3397,7 +3510,7 @@ func (x *FsyncRequest) String() string {
 func (*FsyncRequest) ProtoMessage() {}
 
 func (x *FsyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[49]
+	mi := &file_gofer_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3410,7 +3523,7 @@ func (x *FsyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncRequest.ProtoReflect.Descriptor instead.
 func (*FsyncRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{49}
+	return file_gofer_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *FsyncRequest) GetHandle() uint64 {
@@ -3445,7 +3558,7 @@ type FsyncReply struct {
 
 func (x *FsyncReply) Reset() {
 	*x = FsyncReply{}
-	mi := &file_gofer_proto_msgTypes[50]
+	mi := &file_gofer_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3457,7 +3570,7 @@ func (x *FsyncReply) String() string {
 func (*FsyncReply) ProtoMessage() {}
 
 func (x *FsyncReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[50]
+	mi := &file_gofer_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3470,7 +3583,7 @@ func (x *FsyncReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncReply.ProtoReflect.Descriptor instead.
 func (*FsyncReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{50}
+	return file_gofer_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *FsyncReply) GetErrno() int32 {
@@ -3503,7 +3616,7 @@ type StatFSRequest struct {
 
 func (x *StatFSRequest) Reset() {
 	*x = StatFSRequest{}
-	mi := &file_gofer_proto_msgTypes[51]
+	mi := &file_gofer_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3515,7 +3628,7 @@ func (x *StatFSRequest) String() string {
 func (*StatFSRequest) ProtoMessage() {}
 
 func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[51]
+	mi := &file_gofer_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3528,7 +3641,7 @@ func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSRequest.ProtoReflect.Descriptor instead.
 func (*StatFSRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{51}
+	return file_gofer_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *StatFSRequest) GetHandle() uint64 {
@@ -3555,7 +3668,7 @@ type StatFSReply struct {
 
 func (x *StatFSReply) Reset() {
 	*x = StatFSReply{}
-	mi := &file_gofer_proto_msgTypes[52]
+	mi := &file_gofer_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3567,7 +3680,7 @@ func (x *StatFSReply) String() string {
 func (*StatFSReply) ProtoMessage() {}
 
 func (x *StatFSReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[52]
+	mi := &file_gofer_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3580,7 +3693,7 @@ func (x *StatFSReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSReply.ProtoReflect.Descriptor instead.
 func (*StatFSReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{52}
+	return file_gofer_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *StatFSReply) GetErrno() int32 {
@@ -3655,7 +3768,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_gofer_proto_msgTypes[53]
+	mi := &file_gofer_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3667,7 +3780,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[53]
+	mi := &file_gofer_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3680,7 +3793,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{53}
+	return file_gofer_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ReleaseRequest) GetHandles() []uint64 {
@@ -3698,7 +3811,7 @@ type ReleaseReply struct {
 
 func (x *ReleaseReply) Reset() {
 	*x = ReleaseReply{}
-	mi := &file_gofer_proto_msgTypes[54]
+	mi := &file_gofer_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3710,7 +3823,7 @@ func (x *ReleaseReply) String() string {
 func (*ReleaseReply) ProtoMessage() {}
 
 func (x *ReleaseReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[54]
+	mi := &file_gofer_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3723,7 +3836,7 @@ func (x *ReleaseReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseReply.ProtoReflect.Descriptor instead.
 func (*ReleaseReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{54}
+	return file_gofer_proto_rawDescGZIP(), []int{56}
 }
 
 var File_gofer_proto protoreflect.FileDescriptor
@@ -3849,7 +3962,14 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06origin\x18\x05 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"Y\n" +
 	"\x0eFallocateReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x121\n" +
-	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"T\n" +
+	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"X\n" +
+	"\vSeekRequest\x12\x17\n" +
+	"\x06handle\x18\xf4\x03 \x01(\x04R\x06handle\x12\x17\n" +
+	"\x06offset\x18\xf5\x03 \x01(\x03R\x06offset\x12\x17\n" +
+	"\x06whence\x18\xf6\x03 \x01(\rR\x06whence\";\n" +
+	"\tSeekReply\x12\x15\n" +
+	"\x05errno\x18\xf4\x03 \x01(\x05R\x05errno\x12\x17\n" +
+	"\x06offset\x18\xf5\x03 \x01(\x03R\x06offset\"T\n" +
 	"\vOpenRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x14\n" +
 	"\x05flags\x18\x02 \x01(\rR\x05flags\x12\x17\n" +
@@ -4009,7 +4129,7 @@ const file_gofer_proto_rawDesc = "" +
 	"nameLength\"*\n" +
 	"\x0eReleaseRequest\x12\x18\n" +
 	"\ahandles\x18\x01 \x03(\x04R\ahandles\"\x0e\n" +
-	"\fReleaseReply2\xd1\x10\n" +
+	"\fReleaseReply2\xa3\x11\n" +
 	"\x05Gofer\x12V\n" +
 	"\x06Attach\x12&.runscdecoupled.gofer.v1.AttachRequest\x1a$.runscdecoupled.gofer.v1.AttachReply\x12P\n" +
 	"\x04Walk\x12$.runscdecoupled.gofer.v1.WalkRequest\x1a\".runscdecoupled.gofer.v1.WalkReply\x12P\n" +
@@ -4019,7 +4139,8 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06Create\x12&.runscdecoupled.gofer.v1.CreateRequest\x1a$.runscdecoupled.gofer.v1.CreateReply\x12P\n" +
 	"\x04Read\x12$.runscdecoupled.gofer.v1.ReadRequest\x1a\".runscdecoupled.gofer.v1.ReadReply\x12S\n" +
 	"\x05Write\x12%.runscdecoupled.gofer.v1.WriteRequest\x1a#.runscdecoupled.gofer.v1.WriteReply\x12_\n" +
-	"\tFallocate\x12).runscdecoupled.gofer.v1.FallocateRequest\x1a'.runscdecoupled.gofer.v1.FallocateReply\x12S\n" +
+	"\tFallocate\x12).runscdecoupled.gofer.v1.FallocateRequest\x1a'.runscdecoupled.gofer.v1.FallocateReply\x12P\n" +
+	"\x04Seek\x12$.runscdecoupled.gofer.v1.SeekRequest\x1a\".runscdecoupled.gofer.v1.SeekReply\x12S\n" +
 	"\x05Mkdir\x12%.runscdecoupled.gofer.v1.MkdirRequest\x1a#.runscdecoupled.gofer.v1.MkdirReply\x12Y\n" +
 	"\aSymlink\x12'.runscdecoupled.gofer.v1.SymlinkRequest\x1a%.runscdecoupled.gofer.v1.SymlinkReply\x12P\n" +
 	"\x04Link\x12$.runscdecoupled.gofer.v1.LinkRequest\x1a\".runscdecoupled.gofer.v1.LinkReply\x12S\n" +
@@ -4048,7 +4169,7 @@ func file_gofer_proto_rawDescGZIP() []byte {
 	return file_gofer_proto_rawDescData
 }
 
-var file_gofer_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_gofer_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_gofer_proto_goTypes = []any{
 	(*GoferCall)(nil),           // 0: runscdecoupled.gofer.v1.GoferCall
 	(*CallChannelGrant)(nil),    // 1: runscdecoupled.gofer.v1.CallChannelGrant
@@ -4073,38 +4194,40 @@ var file_gofer_proto_goTypes = []any{
 	(*SetStatReply)(nil),        // 20: runscdecoupled.gofer.v1.SetStatReply
 	(*FallocateRequest)(nil),    // 21: runscdecoupled.gofer.v1.FallocateRequest
 	(*FallocateReply)(nil),      // 22: runscdecoupled.gofer.v1.FallocateReply
-	(*OpenRequest)(nil),         // 23: runscdecoupled.gofer.v1.OpenRequest
-	(*OpenReply)(nil),           // 24: runscdecoupled.gofer.v1.OpenReply
-	(*CreateRequest)(nil),       // 25: runscdecoupled.gofer.v1.CreateRequest
-	(*CreateReply)(nil),         // 26: runscdecoupled.gofer.v1.CreateReply
-	(*ReadRequest)(nil),         // 27: runscdecoupled.gofer.v1.ReadRequest
-	(*ReadReply)(nil),           // 28: runscdecoupled.gofer.v1.ReadReply
-	(*WriteRequest)(nil),        // 29: runscdecoupled.gofer.v1.WriteRequest
-	(*WriteReply)(nil),          // 30: runscdecoupled.gofer.v1.WriteReply
-	(*MkdirRequest)(nil),        // 31: runscdecoupled.gofer.v1.MkdirRequest
-	(*MkdirReply)(nil),          // 32: runscdecoupled.gofer.v1.MkdirReply
-	(*SymlinkRequest)(nil),      // 33: runscdecoupled.gofer.v1.SymlinkRequest
-	(*SymlinkReply)(nil),        // 34: runscdecoupled.gofer.v1.SymlinkReply
-	(*LinkRequest)(nil),         // 35: runscdecoupled.gofer.v1.LinkRequest
-	(*LinkReply)(nil),           // 36: runscdecoupled.gofer.v1.LinkReply
-	(*MknodRequest)(nil),        // 37: runscdecoupled.gofer.v1.MknodRequest
-	(*MknodReply)(nil),          // 38: runscdecoupled.gofer.v1.MknodReply
-	(*ReadlinkRequest)(nil),     // 39: runscdecoupled.gofer.v1.ReadlinkRequest
-	(*ReadlinkReply)(nil),       // 40: runscdecoupled.gofer.v1.ReadlinkReply
-	(*UnlinkRequest)(nil),       // 41: runscdecoupled.gofer.v1.UnlinkRequest
-	(*UnlinkReply)(nil),         // 42: runscdecoupled.gofer.v1.UnlinkReply
-	(*InodeID)(nil),             // 43: runscdecoupled.gofer.v1.InodeID
-	(*RenameRequest)(nil),       // 44: runscdecoupled.gofer.v1.RenameRequest
-	(*RenameReply)(nil),         // 45: runscdecoupled.gofer.v1.RenameReply
-	(*GetdentsRequest)(nil),     // 46: runscdecoupled.gofer.v1.GetdentsRequest
-	(*Dirent)(nil),              // 47: runscdecoupled.gofer.v1.Dirent
-	(*GetdentsReply)(nil),       // 48: runscdecoupled.gofer.v1.GetdentsReply
-	(*FsyncRequest)(nil),        // 49: runscdecoupled.gofer.v1.FsyncRequest
-	(*FsyncReply)(nil),          // 50: runscdecoupled.gofer.v1.FsyncReply
-	(*StatFSRequest)(nil),       // 51: runscdecoupled.gofer.v1.StatFSRequest
-	(*StatFSReply)(nil),         // 52: runscdecoupled.gofer.v1.StatFSReply
-	(*ReleaseRequest)(nil),      // 53: runscdecoupled.gofer.v1.ReleaseRequest
-	(*ReleaseReply)(nil),        // 54: runscdecoupled.gofer.v1.ReleaseReply
+	(*SeekRequest)(nil),         // 23: runscdecoupled.gofer.v1.SeekRequest
+	(*SeekReply)(nil),           // 24: runscdecoupled.gofer.v1.SeekReply
+	(*OpenRequest)(nil),         // 25: runscdecoupled.gofer.v1.OpenRequest
+	(*OpenReply)(nil),           // 26: runscdecoupled.gofer.v1.OpenReply
+	(*CreateRequest)(nil),       // 27: runscdecoupled.gofer.v1.CreateRequest
+	(*CreateReply)(nil),         // 28: runscdecoupled.gofer.v1.CreateReply
+	(*ReadRequest)(nil),         // 29: runscdecoupled.gofer.v1.ReadRequest
+	(*ReadReply)(nil),           // 30: runscdecoupled.gofer.v1.ReadReply
+	(*WriteRequest)(nil),        // 31: runscdecoupled.gofer.v1.WriteRequest
+	(*WriteReply)(nil),          // 32: runscdecoupled.gofer.v1.WriteReply
+	(*MkdirRequest)(nil),        // 33: runscdecoupled.gofer.v1.MkdirRequest
+	(*MkdirReply)(nil),          // 34: runscdecoupled.gofer.v1.MkdirReply
+	(*SymlinkRequest)(nil),      // 35: runscdecoupled.gofer.v1.SymlinkRequest
+	(*SymlinkReply)(nil),        // 36: runscdecoupled.gofer.v1.SymlinkReply
+	(*LinkRequest)(nil),         // 37: runscdecoupled.gofer.v1.LinkRequest
+	(*LinkReply)(nil),           // 38: runscdecoupled.gofer.v1.LinkReply
+	(*MknodRequest)(nil),        // 39: runscdecoupled.gofer.v1.MknodRequest
+	(*MknodReply)(nil),          // 40: runscdecoupled.gofer.v1.MknodReply
+	(*ReadlinkRequest)(nil),     // 41: runscdecoupled.gofer.v1.ReadlinkRequest
+	(*ReadlinkReply)(nil),       // 42: runscdecoupled.gofer.v1.ReadlinkReply
+	(*UnlinkRequest)(nil),       // 43: runscdecoupled.gofer.v1.UnlinkRequest
+	(*UnlinkReply)(nil),         // 44: runscdecoupled.gofer.v1.UnlinkReply
+	(*InodeID)(nil),             // 45: runscdecoupled.gofer.v1.InodeID
+	(*RenameRequest)(nil),       // 46: runscdecoupled.gofer.v1.RenameRequest
+	(*RenameReply)(nil),         // 47: runscdecoupled.gofer.v1.RenameReply
+	(*GetdentsRequest)(nil),     // 48: runscdecoupled.gofer.v1.GetdentsRequest
+	(*Dirent)(nil),              // 49: runscdecoupled.gofer.v1.Dirent
+	(*GetdentsReply)(nil),       // 50: runscdecoupled.gofer.v1.GetdentsReply
+	(*FsyncRequest)(nil),        // 51: runscdecoupled.gofer.v1.FsyncRequest
+	(*FsyncReply)(nil),          // 52: runscdecoupled.gofer.v1.FsyncReply
+	(*StatFSRequest)(nil),       // 53: runscdecoupled.gofer.v1.StatFSRequest
+	(*StatFSReply)(nil),         // 54: runscdecoupled.gofer.v1.StatFSReply
+	(*ReleaseRequest)(nil),      // 55: runscdecoupled.gofer.v1.ReleaseRequest
+	(*ReleaseReply)(nil),        // 56: runscdecoupled.gofer.v1.ReleaseReply
 }
 var file_gofer_proto_depIdxs = []int32{
 	11, // 0: runscdecoupled.gofer.v1.ReopenReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
@@ -4142,61 +4265,63 @@ var file_gofer_proto_depIdxs = []int32{
 	10, // 32: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
 	10, // 33: runscdecoupled.gofer.v1.MknodReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
 	7,  // 34: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	43, // 35: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	45, // 35: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
 	7,  // 36: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	43, // 37: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
-	47, // 38: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
+	45, // 37: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	49, // 38: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
 	10, // 39: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
 	12, // 40: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
 	14, // 41: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
 	17, // 42: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
 	19, // 43: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
-	23, // 44: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
-	25, // 45: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
-	27, // 46: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
-	29, // 47: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
+	25, // 44: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
+	27, // 45: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
+	29, // 46: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
+	31, // 47: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
 	21, // 48: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
-	31, // 49: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
-	33, // 50: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
-	35, // 51: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
-	37, // 52: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
-	39, // 53: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
-	41, // 54: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
-	44, // 55: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
-	46, // 56: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
-	49, // 57: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
-	51, // 58: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
-	53, // 59: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
-	8,  // 60: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
-	5,  // 61: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
-	0,  // 62: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
-	3,  // 63: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
-	13, // 64: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
-	16, // 65: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
-	18, // 66: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
-	20, // 67: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
-	24, // 68: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
-	26, // 69: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
-	28, // 70: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
-	30, // 71: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
-	22, // 72: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
-	32, // 73: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
-	34, // 74: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
-	36, // 75: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
-	38, // 76: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
-	40, // 77: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
-	42, // 78: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
-	45, // 79: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
-	48, // 80: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
-	50, // 81: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
-	52, // 82: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
-	54, // 83: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
-	9,  // 84: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
-	6,  // 85: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
-	2,  // 86: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
-	4,  // 87: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
-	64, // [64:88] is the sub-list for method output_type
-	40, // [40:64] is the sub-list for method input_type
+	23, // 49: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
+	33, // 50: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
+	35, // 51: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
+	37, // 52: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
+	39, // 53: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
+	41, // 54: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
+	43, // 55: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
+	46, // 56: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
+	48, // 57: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
+	51, // 58: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
+	53, // 59: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
+	55, // 60: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
+	8,  // 61: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
+	5,  // 62: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
+	0,  // 63: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
+	3,  // 64: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
+	13, // 65: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
+	16, // 66: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
+	18, // 67: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
+	20, // 68: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
+	26, // 69: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
+	28, // 70: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
+	30, // 71: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
+	32, // 72: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
+	22, // 73: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
+	24, // 74: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
+	34, // 75: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
+	36, // 76: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
+	38, // 77: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
+	40, // 78: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
+	42, // 79: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
+	44, // 80: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
+	47, // 81: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
+	50, // 82: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
+	52, // 83: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
+	54, // 84: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
+	56, // 85: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
+	9,  // 86: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
+	6,  // 87: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
+	2,  // 88: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
+	4,  // 89: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
+	65, // [65:90] is the sub-list for method output_type
+	40, // [40:65] is the sub-list for method input_type
 	40, // [40:40] is the sub-list for extension type_name
 	40, // [40:40] is the sub-list for extension extendee
 	0,  // [0:40] is the sub-list for field type_name
@@ -4213,7 +4338,7 @@ func file_gofer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gofer_proto_rawDesc), len(file_gofer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   55,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,6 +33,7 @@ const (
 	Gofer_Read_FullMethodName         = "/runscdecoupled.gofer.v1.Gofer/Read"
 	Gofer_Write_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Write"
 	Gofer_Fallocate_FullMethodName    = "/runscdecoupled.gofer.v1.Gofer/Fallocate"
+	Gofer_Seek_FullMethodName         = "/runscdecoupled.gofer.v1.Gofer/Seek"
 	Gofer_Mkdir_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Mkdir"
 	Gofer_Symlink_FullMethodName      = "/runscdecoupled.gofer.v1.Gofer/Symlink"
 	Gofer_Link_FullMethodName         = "/runscdecoupled.gofer.v1.Gofer/Link"
@@ -72,6 +73,11 @@ type GoferClient interface {
 	// Fallocate is fallocate(2) on a handle open for writing: mode is
 	// Linux's FALLOC_FL_* flags, passed to the host as they are.
 	Fallocate(ctx context.Context, in *FallocateRequest, opts ...grpc.CallOption) (*FallocateReply, error)
+	// Seek is lseek(2) with SEEK_DATA or SEEK_HOLE on a handle open for
+	// reading or writing: where the host file's next data or hole at or
+	// after offset starts, as its file system tells (ENXIO at or past the
+	// end). A read-only question: no Origin.
+	Seek(ctx context.Context, in *SeekRequest, opts ...grpc.CallOption) (*SeekReply, error)
 	Mkdir(ctx context.Context, in *MkdirRequest, opts ...grpc.CallOption) (*MkdirReply, error)
 	Symlink(ctx context.Context, in *SymlinkRequest, opts ...grpc.CallOption) (*SymlinkReply, error)
 	Link(ctx context.Context, in *LinkRequest, opts ...grpc.CallOption) (*LinkReply, error)
@@ -213,6 +219,16 @@ func (c *goferClient) Fallocate(ctx context.Context, in *FallocateRequest, opts 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(FallocateReply)
 	err := c.cc.Invoke(ctx, Gofer_Fallocate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *goferClient) Seek(ctx context.Context, in *SeekRequest, opts ...grpc.CallOption) (*SeekReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SeekReply)
+	err := c.cc.Invoke(ctx, Gofer_Seek_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -403,6 +419,11 @@ type GoferServer interface {
 	// Fallocate is fallocate(2) on a handle open for writing: mode is
 	// Linux's FALLOC_FL_* flags, passed to the host as they are.
 	Fallocate(context.Context, *FallocateRequest) (*FallocateReply, error)
+	// Seek is lseek(2) with SEEK_DATA or SEEK_HOLE on a handle open for
+	// reading or writing: where the host file's next data or hole at or
+	// after offset starts, as its file system tells (ENXIO at or past the
+	// end). A read-only question: no Origin.
+	Seek(context.Context, *SeekRequest) (*SeekReply, error)
 	Mkdir(context.Context, *MkdirRequest) (*MkdirReply, error)
 	Symlink(context.Context, *SymlinkRequest) (*SymlinkReply, error)
 	Link(context.Context, *LinkRequest) (*LinkReply, error)
@@ -486,6 +507,9 @@ func (UnimplementedGoferServer) Write(context.Context, *WriteRequest) (*WriteRep
 }
 func (UnimplementedGoferServer) Fallocate(context.Context, *FallocateRequest) (*FallocateReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Fallocate not implemented")
+}
+func (UnimplementedGoferServer) Seek(context.Context, *SeekRequest) (*SeekReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Seek not implemented")
 }
 func (UnimplementedGoferServer) Mkdir(context.Context, *MkdirRequest) (*MkdirReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Mkdir not implemented")
@@ -711,6 +735,24 @@ func _Gofer_Fallocate_Handler(srv interface{}, ctx context.Context, dec func(int
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(GoferServer).Fallocate(ctx, req.(*FallocateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Gofer_Seek_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SeekRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GoferServer).Seek(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gofer_Seek_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GoferServer).Seek(ctx, req.(*SeekRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1009,6 +1051,10 @@ var Gofer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Fallocate",
 			Handler:    _Gofer_Fallocate_Handler,
+		},
+		{
+			MethodName: "Seek",
+			Handler:    _Gofer_Seek_Handler,
 		},
 		{
 			MethodName: "Mkdir",

@@ -7977,6 +7977,8 @@ type ProcessState struct {
 	FsizeLimit   uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
 	// core_dumps: the RLIMIT_CORE soft limit is not 0 (Start.core_dumps).
 	CoreDumps bool `protobuf:"varint,381,opt,name=core_dumps,json=coreDumps,proto3" json:"core_dumps,omitempty"`
+	// coredump_filter is /proc/<pid>/coredump_filter's mask (9 bits).
+	CoredumpFilter uint32 `protobuf:"varint,500,opt,name=coredump_filter,json=coredumpFilter,proto3" json:"coredump_filter,omitempty"`
 	// execed says the process called execve since its fork (its parent may
 	// no longer change its process group: EACCES).
 	Execed bool `protobuf:"varint,102,opt,name=execed,proto3" json:"execed,omitempty"`
@@ -8211,6 +8213,13 @@ func (x *ProcessState) GetCoreDumps() bool {
 		return x.CoreDumps
 	}
 	return false
+}
+
+func (x *ProcessState) GetCoredumpFilter() uint32 {
+	if x != nil {
+		return x.CoredumpFilter
+	}
+	return 0
 }
 
 func (x *ProcessState) GetExeced() bool {
@@ -10760,7 +10769,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xc3\x06\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xed\x06\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -10792,7 +10801,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\vfsize_limit\x18e \x01(\x04R\n" +
 	"fsizeLimit\x12\x1e\n" +
 	"\n" +
-	"core_dumps\x18\xfd\x02 \x01(\bR\tcoreDumps\x12\x16\n" +
+	"core_dumps\x18\xfd\x02 \x01(\bR\tcoreDumps\x12(\n" +
+	"\x0fcoredump_filter\x18\xf4\x03 \x01(\rR\x0ecoredumpFilter\x12\x16\n" +
 	"\x06execed\x18f \x01(\bR\x06execed\x126\n" +
 	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\x12\x19\n" +
 	"\astopped\x18\xc8\x01 \x01(\bR\astopped\x12 \n" +

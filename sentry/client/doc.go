@@ -9,7 +9,8 @@
 // from the server with PageRead on first fault and shared by every process
 // through a memmap.Mappable per server file; for MAP_SHARED mappings it is
 // the page cache: dirty pages are tracked and written back with PageWrite,
-// mappable.go and dirty.go), futexes, clocks and the threads' CPU time
+// mappable.go and dirty.go), futexes (futex.go; futex_waitv, futexwaitv.go),
+// clocks and the threads' CPU time
 // (cputime.go: the stub processes' host CPU time, handed to the threads
 // in the application), getrandom, signal masks, sigaltstack, signal frames and
 // rt_sigreturn, resource limits, and syscall restart after an interrupted

@@ -212,6 +212,17 @@ func (t *task) futexWait(addr hostarch.Addr, private bool, val, mask uint32, dea
 	}
 }
 
+// futexDeadline returns the time.Time of absolute time at on clock clk,
+// already past if at is (a wait then times out at once, not never).
+func futexDeadline(clk int32, at time.Duration) time.Time {
+	now, _ := clockNow(clk)
+	deadline := time.Now().Add(at - now)
+	if !deadline.After(time.Now()) {
+		deadline = time.Now().Add(-1)
+	}
+	return deadline
+}
+
 func sysFutex(t *task, a [6]uint64) (uint64, unix.Errno) {
 	addr := hostarch.Addr(a[0])
 	op := int32(a[1])
@@ -251,8 +262,7 @@ func sysFutex(t *task, a [6]uint64) (uint64, unix.Errno) {
 				if realtime {
 					clk = linux.CLOCK_REALTIME
 				}
-				now, _ := clockNow(clk)
-				deadline = time.Now().Add(d - now)
+				deadline = futexDeadline(clk, d)
 			}
 			if !deadline.After(time.Now()) {
 				deadline = time.Now().Add(-1)
@@ -298,11 +308,7 @@ func sysFutex(t *task, a [6]uint64) (uint64, unix.Errno) {
 			if d < 0 {
 				return 0, unix.EINVAL
 			}
-			now, _ := clockNow(linux.CLOCK_REALTIME)
-			deadline = time.Now().Add(d - now)
-			if !deadline.After(time.Now()) {
-				deadline = time.Now().Add(-1)
-			}
+			deadline = futexDeadline(linux.CLOCK_REALTIME, d)
 		}
 		w := futex.NewWaiter()
 		locked, err := t.futexes.LockPI(w, tgt, addr, uint32(t.tid), private, cmd == linux.FUTEX_TRYLOCK_PI)

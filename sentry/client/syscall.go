@@ -50,6 +50,7 @@ func init() {
 		unix.SYS_RSEQ:              sysENOSYS,
 		unix.SYS_CLONE3:            sysENOSYS, // glibc falls back to clone
 		unix.SYS_FUTEX:             sysFutex,
+		unix.SYS_FUTEX_WAITV:       sysFutexWaitv,
 		unix.SYS_CLOCK_GETTIME:     sysClockGettime,
 		unix.SYS_CLOCK_GETRES:      sysClockGetres,
 		unix.SYS_GETTIMEOFDAY:      sysGettimeofday,

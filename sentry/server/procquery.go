@@ -143,7 +143,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		UID:    [4]uint32{p.Creds.RUID, p.Creds.EUID, p.Creds.SUID, p.Creds.FSUID},
 		GID:    [4]uint32{p.Creds.RGID, p.Creds.EGID, p.Creds.SGID, p.Creds.FSGID},
 		CapInh: p.Creds.Caps.Inheritable, CapPrm: p.Creds.Caps.Permitted, CapEff: p.Creds.Caps.Effective,
-		CapBnd: p.Creds.Caps.Bounding, CapAmb: p.Creds.Caps.Ambient}
+		CapBnd: p.Creds.Caps.Bounding, CapAmb: p.Creds.Caps.Ambient, CoredumpFilter: p.CoredumpFilter}
 	if p.Parent != nil {
 		out.PPID = p.Parent.PID
 	}
@@ -290,6 +290,21 @@ func (s procSource) SetComm(pid, tid int32, comm string) error {
 	}
 	_, err := k.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_SET_COMM, Pid: pid, Tid: tid, Comm: comm})
 	return err
+}
+
+// SetCoredumpFilter sets pid's coredump_filter; a zombie has none
+// (ESRCH, as Linux's process without an mm).
+func (s procSource) SetCoredumpFilter(pid int32, mask uint32) error {
+	k := s.k
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	p := k.Procs[pid]
+	if p == nil || p.Zombie || p.Exiting {
+		return unix.ESRCH
+	}
+	p.CoredumpFilter = mask
+	k.Trk.Changed(p)
+	return nil
 }
 
 // BootID derives the boot id from the client's id, which it keeps across

@@ -468,7 +468,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		byPID[ps.Pid] = ps
 		p.PGID, p.SID, p.ExitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.FsizeLimited, p.FsizeLimit = ps.FsizeLimited, ps.FsizeLimit
-		p.CoreDumps = ps.CoreDumps
+		p.CoreDumps, p.CoredumpFilter = ps.CoreDumps, ps.CoredumpFilter
 		p.Execed = ps.Execed
 		k.RestoreJobControlLocked(p, ps)
 		if p.ExitSignal < 0 || p.ExitSignal > ksignal.NumSignals {

@@ -317,7 +317,8 @@ func procRecordLocked(k *clientState, p *process) *sentrypb.StateRecord {
 		Rgid: p.Creds.RGID, Egid: p.Creds.EGID, Sgid: p.Creds.SGID,
 		Comm: p.Comm, Argv: p.Argv, Env: p.Env, Zombie: p.Zombie, ExitStatus: p.ExitStatus, Init: p == k.Init,
 		Groups: p.Creds.Groups, FsizeLimited: p.FsizeLimited, FsizeLimit: p.FsizeLimit, CoreDumps: p.CoreDumps,
-		Execed: p.Execed, Caps: kernel.CapsProto(p.Creds.Caps),
+		CoredumpFilter: p.CoredumpFilter,
+		Execed:         p.Execed, Caps: kernel.CapsProto(p.Creds.Caps),
 		Stopped: p.Stopped, StopSignal: int32(p.StopSig), WaitCode: p.WaitCode,
 		TtyForegroundPgrp: k.TTYForegroundLocked(p),
 	}

@@ -10,8 +10,8 @@ import (
 )
 
 // TestLeasesOwnersLimitsSurviveRestore: a description's lease, owner and
-// I/O signal, a pipe's size and a process's RLIMIT_FSIZE come back after
-// the server is replaced.
+// I/O signal, a pipe's size and a process's RLIMIT_FSIZE and
+// coredump_filter come back after the server is replaced.
 func TestLeasesOwnersLimitsSurviveRestore(t *testing.T) {
 	r := newReplayer(t)
 	m := r.mem
@@ -38,8 +38,13 @@ func TestLeasesOwnersLimitsSurviveRestore(t *testing.T) {
 		t.Fatalf("prlimit64: %v", unix.Errno(rep.Errno))
 	}
 
+	r.write(1, r.open("/proc/self/coredump_filter", unix.O_WRONLY), "0x7f", nil)
+
 	if rep := r.recover(nil); rep.Ret != 0 {
 		t.Fatalf("Restore lost %d objects", rep.Ret)
+	}
+	if got := r.readStr(1, r.open("/proc/self/coredump_filter", unix.O_RDONLY), 16); got != "0000007f\n" {
+		t.Errorf("coredump_filter after restore: %q, want 0000007f", got)
 	}
 
 	old := m.zeros(16)

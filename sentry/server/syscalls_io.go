@@ -377,6 +377,16 @@ func sysLseek(c *syscallCtx) (int64, error) {
 		}
 		return off, nil
 	}
+	if g, ok := f.Impl.(*vfs.GoferFile); ok && (whence == unix.SEEK_DATA || whence == unix.SEEK_HOLE) {
+		// The host file's data and holes, as its file system keeps them.
+		if n, known, err := g.VFS().GoferSeek(g.Handle, off, whence); known {
+			if err != nil {
+				return 0, err
+			}
+			f.SetOffLocked(c, n)
+			return n, nil
+		}
+	}
 	var n int64
 	switch whence {
 	case unix.SEEK_SET:
@@ -393,18 +403,14 @@ func sysLseek(c *syscallCtx) (int64, error) {
 		case unix.SEEK_END:
 			n = size + off
 		case unix.SEEK_DATA:
-			if off < 0 {
-				return 0, unix.EINVAL
-			}
-			if off >= size {
+			// All data, as Linux's generic_file_llseek_size (ENXIO
+			// for a negative offset too).
+			if off < 0 || off >= size {
 				return 0, unix.ENXIO
 			}
 			n = off
 		case unix.SEEK_HOLE:
-			if off < 0 {
-				return 0, unix.EINVAL
-			}
-			if off >= size {
+			if off < 0 || off >= size {
 				return 0, unix.ENXIO
 			}
 			n = size

@@ -89,7 +89,7 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 	np.PGID, np.SID = p.PGID, p.SID
 	np.Creds = p.Creds
 	np.FsizeLimited, np.FsizeLimit = p.FsizeLimited, p.FsizeLimit
-	np.CoreDumps = p.CoreDumps
+	np.CoreDumps, np.CoredumpFilter = p.CoreDumps, p.CoredumpFilter
 	np.ExitSignal = exitSig
 	np.Comm, np.Exe, np.Argv, np.Env = p.Comm, p.Exe, p.Argv, p.Env
 	if flags&unix.CLONE_FILES != 0 {

@@ -18,6 +18,20 @@ func TestSuites12Fixes(t *testing.T) {
 		// synth_times: /dev's and /proc's times stand still and are
 		// older than the program (they were each stat's time).
 		"synth_times",
+		// coredump_filter: /proc/<pid>/coredump_filter's mask, its
+		// writes, fork and execve (it did not exist).
+		"coredump_filter",
+		// seek_hole: lseek SEEK_DATA and SEEK_HOLE of a sparse file
+		// (they answered as if it had no holes).
+		"seek_hole",
+		// pagemap: /proc/self/pagemap's present and file bits of
+		// mapped pages (it did not exist).
+		"pagemap",
+		// drop_caches: root's writes of /proc/sys/vm/drop_caches (it
+		// was read-only; LTP's hugepage setup writes it).
+		"drop_caches",
+		// futex_waitv: futex_waitv(2) on the client (it was ENOSYS).
+		"futex_waitv",
 	} {
 		t.Run(name, func(t *testing.T) {
 			prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, "suites12", name))

@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ptrace"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -86,6 +87,10 @@ type Process struct {
 	FsizeLimit   uint64
 	// CoreDumps says the RLIMIT_CORE soft limit is not 0; copied by fork.
 	CoreDumps bool
+	// CoredumpFilter is /proc/<pid>/coredump_filter's mask (what a core
+	// would hold; no core file is written): procfs.DefaultCoredumpFilter at
+	// first, copied by fork, kept by execve.
+	CoredumpFilter uint32
 	// Execed is set by execve (Linux: PF_FORKNOEXEC cleared): the parent
 	// may no longer setpgid it.
 	Execed bool
@@ -245,6 +250,8 @@ func (k *Kernel) NewProcessLocked(requestedPID int32, parent *Process) (*Process
 		Live:       make(map[*Thread]struct{}),
 		All:        make(map[*Thread]struct{}),
 		ExitSignal: int(unix.SIGCHLD),
+
+		CoredumpFilter: procfs.DefaultCoredumpFilter,
 	}
 	if parent != nil {
 		parent.Children[p] = struct{}{}

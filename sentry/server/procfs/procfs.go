@@ -30,6 +30,8 @@ type Source interface {
 	Mounts() []Mount
 	// SetComm renames thread tid of process pid.
 	SetComm(pid, tid int32, comm string) error
+	// SetCoredumpFilter sets process pid's coredump_filter mask.
+	SetCoredumpFilter(pid int32, mask uint32) error
 	// Limits gives the numbers /proc/sys shows.
 	Limits() Limits
 	// SetLimit sets a writable /proc/sys number (by its path under
@@ -86,8 +88,10 @@ type Process struct {
 	CapInh, CapPrm, CapEff, CapBnd, CapAmb uint64
 	Argv, Env                              []string
 	Umask                                  uint32
-	FDs                                    int
-	ExitSignal                             int32
+	// CoredumpFilter is its coredump_filter mask.
+	CoredumpFilter uint32
+	FDs            int
+	ExitSignal     int32
 	// VMSize, RSS and MaxRSS are the address space's size and resident
 	// set, current and peak, in bytes (known when threads were asked for).
 	VMSize, RSS, MaxRSS uint64
@@ -183,9 +187,11 @@ type fileSpec struct {
 	kind   Kind
 	mode   uint32
 	target string
-	// gen renders the file; write, when set, accepts a write.
-	gen   func(src Source, pid, tid int32) ([]byte, error)
-	write func(src Source, pid, tid int32, data []byte) error
+	// gen renders the file; write, when set, accepts a write; readAt,
+	// set instead of gen, reads a file too large to render by range.
+	gen    func(src Source, pid, tid int32) ([]byte, error)
+	write  func(src Source, pid, tid int32, data []byte) error
+	readAt func(src Source, pid, tid int32, off int64, n int) ([]byte, error)
 }
 
 // tables map a path relative to the scope's directory to its file. A
@@ -233,21 +239,27 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/kernel/shmmni": {mode: 0644, gen: sysvIPC("shmmni"), write: writeSysvIPC("shmmni")},
 		// No huge pages: a write is taken, and reading back says 0.
 		"sys/vm/nr_hugepages": {mode: 0644, gen: constant("0\n"), write: func(Source, int32, int32, []byte) error { return nil }},
-		"net/dev":             {gen: genNetDev},
-		"net/if_inet6":        {gen: genIfInet6},
-		"sysvipc/msg":         {gen: sysvIPC("msg")},
-		"sysvipc/sem":         {gen: sysvIPC("sem")},
-		"sysvipc/shm":         {gen: sysvIPC("shm")},
+		// Root's write of 1 to 4 is taken (the caches it names are the
+		// host's and the server's, which drop what they need to
+		// themselves); write-only, as Linux's.
+		"sys/vm/drop_caches": {mode: 0200, write: writeDropCaches},
+		"net/dev":            {gen: genNetDev},
+		"net/if_inet6":       {gen: genIfInet6},
+		"sysvipc/msg":        {gen: sysvIPC("msg")},
+		"sysvipc/sem":        {gen: sysvIPC("sem")},
+		"sysvipc/shm":        {gen: sysvIPC("shm")},
 	},
 	PID: {
-		"cmdline":   {gen: genCmdline},
-		"comm":      {mode: 0644, gen: genComm, write: writeComm},
-		"environ":   {mode: 0400, gen: genEnviron},
-		"maps":      {gen: genMaps},
-		"smaps":     {gen: genSmaps},
-		"mountinfo": {gen: genMountinfo},
-		"mounts":    {gen: genMounts},
-		"statm":     {gen: genStatm},
+		"cmdline":         {gen: genCmdline},
+		"comm":            {mode: 0644, gen: genComm, write: writeComm},
+		"coredump_filter": {mode: 0644, gen: genCoredumpFilter, write: writeCoredumpFilter},
+		"environ":         {mode: 0400, gen: genEnviron},
+		"maps":            {gen: genMaps},
+		"smaps":           {gen: genSmaps},
+		"mountinfo":       {gen: genMountinfo},
+		"mounts":          {gen: genMounts},
+		"pagemap":         {mode: 0400, readAt: readPagemap},
+		"statm":           {gen: genStatm},
 		// The sandbox has no chroot: every process's root is /.
 		"root":   {kind: Link, target: "/"},
 		"stat":   {gen: genPidStat},
@@ -258,6 +270,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"comm":    {mode: 0644, gen: genComm, write: writeComm},
 		"environ": {mode: 0400, gen: genEnviron},
 		"maps":    {gen: genMaps},
+		"pagemap": {mode: 0400, readAt: readPagemap},
 		"smaps":   {gen: genSmaps},
 		"stat":    {gen: genPidStat},
 		"statm":   {gen: genStatm},
@@ -316,6 +329,28 @@ func Generate(src Source, scope Scope, path string, pid, tid int32) ([]byte, err
 		return nil, unix.ENOENT
 	}
 	return spec.gen(src, pid, tid)
+}
+
+// Ranged says whether file path of scope is read by range (ReadAt), not
+// rendered whole (Generate).
+func Ranged(scope Scope, path string) bool {
+	return tables[scope][path].readAt != nil
+}
+
+// ReadAt reads n bytes at off of file path of scope, one that is Ranged.
+func ReadAt(src Source, scope Scope, path string, pid, tid int32, off int64, n int) ([]byte, error) {
+	spec, ok := tables[scope][path]
+	if !ok || spec.readAt == nil {
+		return nil, unix.ENOENT
+	}
+	return spec.readAt(src, pid, tid, off, n)
+}
+
+// Readable says whether file path of scope can be read (opened for
+// reading): not a write-only one.
+func Readable(scope Scope, path string) bool {
+	spec := tables[scope][path]
+	return spec.gen != nil || spec.readAt != nil
 }
 
 // Writable says whether file path of scope accepts writes.

@@ -1,6 +1,7 @@
 package procfs
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"regexp"
@@ -72,6 +73,15 @@ func (f *fakeSource) SetComm(pid, tid int32, comm string) error {
 		f.renamed = map[int32]string{}
 	}
 	f.renamed[tid] = comm
+	return nil
+}
+
+func (f *fakeSource) SetCoredumpFilter(pid int32, mask uint32) error {
+	p := f.procs[pid]
+	if p == nil || p.State == 'Z' {
+		return unix.ESRCH
+	}
+	p.CoredumpFilter = mask
 	return nil
 }
 
@@ -274,6 +284,50 @@ func TestWrite(t *testing.T) {
 	}
 }
 
+// TestCoredumpFilter: /proc/<pid>/coredump_filter reads "%08x\n" and
+// takes a number in C's notation, of which 9 bits count, as Linux's
+// kstrtouint(..., 0) and proc_coredump_filter_write.
+func TestCoredumpFilter(t *testing.T) {
+	for _, tc := range []struct {
+		data    string
+		want    string
+		wantErr error
+	}{
+		{data: "0x7f", want: "0000007f\n"},
+		{data: "0X3\n", want: "00000003\n"},
+		{data: "51", want: "00000033\n"},
+		{data: "017", want: "0000000f\n"},
+		{data: "0", want: "00000000\n"},
+		{data: "0xfff", want: "000001ff\n"},
+		{data: "0x100000000", want: "00000033\n", wantErr: unix.ERANGE},
+		{data: " 1", want: "00000033\n", wantErr: unix.EINVAL},
+		{data: "1\n\n", want: "00000033\n", wantErr: unix.EINVAL},
+		{data: "0x", want: "00000033\n", wantErr: unix.EINVAL},
+		{data: "08", want: "00000033\n", wantErr: unix.EINVAL},
+		{data: "1_0", want: "00000033\n", wantErr: unix.EINVAL},
+		{data: "-1", want: "00000033\n", wantErr: unix.EINVAL},
+	} {
+		f := newFake()
+		f.procs[1].CoredumpFilter = DefaultCoredumpFilter
+		if err := Write(f, PID, "coredump_filter", 1, 0, []byte(tc.data)); !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+			t.Errorf("write %q: %v, want %v", tc.data, err, tc.wantErr)
+		}
+		if got, err := Generate(f, PID, "coredump_filter", 1, 0); err != nil || string(got) != tc.want {
+			t.Errorf("after writing %q: %q, %v; want %q", tc.data, got, err, tc.want)
+		}
+	}
+	f := newFake()
+	if err := Write(f, PID, "coredump_filter", 7, 0, []byte("1")); !errors.Is(err, unix.ESRCH) {
+		t.Errorf("write of a zombie's: %v, want ESRCH", err)
+	}
+	if got, err := Generate(f, PID, "coredump_filter", 7, 0); err != nil || len(got) != 0 {
+		t.Errorf("a zombie's: %q, %v; want empty", got, err)
+	}
+	if _, ok := Lookup(Task, "", "coredump_filter"); ok {
+		t.Error("task/<tid>/coredump_filter exists (Linux has it per process only)")
+	}
+}
+
 func TestWriteLimit(t *testing.T) {
 	for _, tc := range []struct {
 		data    string
@@ -303,5 +357,75 @@ func TestWriteLimit(t *testing.T) {
 		if _, err := Generate(newFake(), Top, p, 1, 0); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
+	}
+}
+
+// TestPagemap: pagemap's entries by range: present (and PM_FILE for a
+// file's or shared pages) inside the mappings, zero outside, Linux's
+// EINVAL for a range not in whole entries, nothing past the last address,
+// at most maxPagemapRead bytes a read.
+func TestPagemap(t *testing.T) {
+	f := newFake()
+	entry := func(addr uint64) int64 { return int64(addr / pageSize * pagemapEntry) }
+	for _, tc := range []struct {
+		name    string
+		off     int64
+		n       int
+		want    []uint64
+		wantLen int
+		wantErr error
+	}{
+		{name: "around a file page", off: entry(0x3ff000), n: 24, want: []uint64{0, pmPresent | pmFile, 0}},
+		{name: "anonymous pages", off: entry(0x500000), n: 24, want: []uint64{pmPresent, pmPresent, 0}},
+		{name: "shared anonymous", off: entry(0x7f0000000000), n: 8, want: []uint64{pmPresent | pmFile}},
+		{name: "odd offset", off: 4, n: 8, wantErr: unix.EINVAL},
+		{name: "odd size", off: 0, n: 12, wantErr: unix.EINVAL},
+		{name: "past the end", off: entry(taskSize), n: 8},
+		{name: "a large read is cut", off: 0, n: 1 << 30, wantLen: maxPagemapRead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := ReadAt(f, PID, "pagemap", 1, 0, tc.off, tc.n)
+			if !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+				t.Fatalf("err %v, want %v", err, tc.wantErr)
+			}
+			if tc.wantLen != 0 {
+				if len(b) != tc.wantLen {
+					t.Errorf("read %d bytes, want %d", len(b), tc.wantLen)
+				}
+				return
+			}
+			var got []uint64
+			for i := 0; i+8 <= len(b); i += 8 {
+				got = append(got, binary.LittleEndian.Uint64(b[i:]))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+				t.Errorf("entries %x, want %x", got, tc.want)
+			}
+		})
+	}
+	if !Ranged(PID, "pagemap") || !Ranged(Task, "pagemap") || Ranged(PID, "maps") {
+		t.Error("pagemap (and only it) is read by range")
+	}
+}
+
+// TestDropCaches: /proc/sys/vm/drop_caches takes 1 to 4 and cannot be
+// read.
+func TestDropCaches(t *testing.T) {
+	f := newFake()
+	for _, tc := range []struct {
+		data    string
+		wantErr error
+	}{
+		{"3\n", nil}, {"1", nil}, {"4", nil}, {"0", unix.EINVAL}, {"5", unix.EINVAL}, {"x", unix.EINVAL}, {"", unix.EINVAL},
+	} {
+		if err := Write(f, Top, "sys/vm/drop_caches", 1, 0, []byte(tc.data)); !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+			t.Errorf("write %q: %v, want %v", tc.data, err, tc.wantErr)
+		}
+	}
+	if Readable(Top, "sys/vm/drop_caches") || !Writable(Top, "sys/vm/drop_caches") {
+		t.Error("drop_caches must be write-only")
+	}
+	if e, ok := Lookup(Top, "sys/vm", "drop_caches"); !ok || e.Mode != 0200 {
+		t.Errorf("drop_caches: %+v %v, want mode 0200", e, ok)
 	}
 }

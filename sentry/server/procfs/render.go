@@ -3,6 +3,7 @@ package procfs
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -41,6 +42,16 @@ func writeLimit(name string) func(Source, int32, int32, []byte) error {
 		}
 		return src.SetLimit(name, v)
 	}
+}
+
+// writeDropCaches takes a write of /proc/sys/vm/drop_caches: a number
+// from 1 to 4, as Linux's proc_dointvec_minmax.
+func writeDropCaches(_ Source, _, _ int32, data []byte) error {
+	v, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || v < 1 || v > 4 {
+		return unix.EINVAL
+	}
+	return nil
 }
 
 func machineField(f func(*sentrypb.MachineInfo) string) func(Source, int32, int32) ([]byte, error) {
@@ -248,6 +259,48 @@ func writeComm(src Source, pid, tid int32, data []byte) error {
 		tid = pid
 	}
 	return src.SetComm(pid, tid, string(data))
+}
+
+// DefaultCoredumpFilter is a process's first coredump_filter: Linux's
+// MMF_DUMP_FILTER_DEFAULT (anonymous private and shared memory, ELF
+// headers, private huge pages).
+const DefaultCoredumpFilter = 0x33
+
+// coredumpFilterBits are the mask's bits a write sets
+// (MMF_DUMP_FILTER_BITS).
+const coredumpFilterBits = 9
+
+func genCoredumpFilter(src Source, pid, _ int32) ([]byte, error) {
+	p, err := src.Process(pid, false)
+	if err != nil {
+		return nil, err
+	}
+	if p.State == 'Z' {
+		return nil, nil // no address space left, as on Linux
+	}
+	return []byte(fmt.Sprintf("%08x\n", p.CoredumpFilter)), nil
+}
+
+// writeCoredumpFilter sets the mask as Linux's
+// proc_coredump_filter_write: a number in C's notation (0x hex, 0 octal,
+// else decimal, one newline after it at most), of which the low
+// coredumpFilterBits count.
+func writeCoredumpFilter(src Source, pid, _ int32, data []byte) error {
+	s, base := strings.TrimSuffix(string(data), "\n"), 10
+	switch {
+	case strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X"):
+		s, base = s[2:], 16
+	case len(s) > 1 && s[0] == '0':
+		s, base = s[1:], 8
+	}
+	v, err := strconv.ParseUint(s, base, 32)
+	if errors.Is(err, strconv.ErrRange) {
+		return unix.ERANGE
+	}
+	if err != nil {
+		return unix.EINVAL
+	}
+	return src.SetCoredumpFilter(pid, uint32(v)&(1<<coredumpFilterBits-1))
 }
 
 var stateNames = map[byte]string{'R': "R (running)", 'S': "S (sleeping)", 'T': "T (stopped)", 't': "t (tracing stop)", 'Z': "Z (zombie)"}

@@ -5,6 +5,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
@@ -75,6 +77,23 @@ func (v *VFS) GoferStatCtx(ctx context.Context, h uint64, opts ...grpc.CallOptio
 		return nil, err
 	}
 	return r.Stat, nil
+}
+
+// GoferSeek returns where the next data (whence SEEK_DATA) or hole
+// (SEEK_HOLE) of h's file at or after off starts, as the host's file
+// system keeps them; known is false when the gofer has no Seek (an older
+// gofer).
+func (v *VFS) GoferSeek(h uint64, off int64, whence int) (n int64, known bool, err error) {
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	r, err := v.gofer.Seek(ctx, &goferpb.SeekRequest{Handle: h, Offset: off, Whence: uint32(whence)})
+	if status.Code(err) == codes.Unimplemented {
+		return 0, false, nil
+	}
+	if err := syserr.FromGofer("seek", r.GetErrno(), err); err != nil {
+		return 0, true, err
+	}
+	return r.Offset, true, nil
 }
 
 // FsyncMany makes the files of handles hs durable: by an fsync for one,

@@ -16,7 +16,8 @@
 //     and every file of package procfs, rendered from the kernel's
 //     procfs.Source when opened and again at each read at offset 0
 //     (ProcFile; /proc/<pid>/mounts and mountinfo poll the mount
-//     table's changes);
+//     table's changes; pagemap, procfs.Ranged, is read by range at each
+//     read);
 //   - the synthesized dentries' attributes (Stat; their times are the
 //     client host's boot, BornNs) and listings (List).
 //

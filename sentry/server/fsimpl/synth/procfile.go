@@ -70,7 +70,19 @@ func (f *ProcFile) Readiness(*fdesc.File) (uint32, <-chan struct{}) {
 // regular files).
 func (f *ProcFile) PollsMounts() bool { return f.mounts != nil }
 
+// ranged says f is read by range (procfs.Ranged: pagemap).
+func (f *ProcFile) ranged() bool {
+	return f.d.Kind == vfs.KindProcFile && procfs.Ranged(f.d.ProcScope, f.d.ProcName)
+}
+
 func (f *ProcFile) Read(_ fdesc.Call, _ *fdesc.File, n int, off int64) ([]byte, error) {
+	if f.ranged() {
+		b, err := procfs.ReadAt(f.fs.k.Source(), f.d.ProcScope, f.d.ProcName, f.d.PID, f.d.TID, off, n)
+		if errors.Is(err, unix.ENOENT) {
+			return nil, nil // the process is gone: no address space to show
+		}
+		return b, err
+	}
 	f.mu.Lock()
 	again := off == 0 && !f.unread
 	f.unread = false

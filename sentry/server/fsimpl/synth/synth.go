@@ -522,12 +522,16 @@ func (fs *FS) fileData(d *vfs.Dentry) ([]byte, error) {
 
 // OpenProcFile opens procfs file d (or an fdinfo file). Its content is
 // taken at open, as Linux's seq files take it at the first read, and
-// again at each later read at offset 0 (ProcFile.Read).
+// again at each later read at offset 0 (ProcFile.Read); a ranged file's
+// (pagemap) at each read, for the range read.
 func (fs *FS) OpenProcFile(d *vfs.Dentry, flags, kept uint32) (*fdesc.File, error) {
 	v := fs.v
 	acc := flags & unix.O_ACCMODE
 	if acc != unix.O_RDONLY && (d.Kind != vfs.KindProcFile || !procfs.Writable(d.ProcScope, d.ProcName)) {
 		return nil, unix.EACCES
+	}
+	if acc != unix.O_WRONLY && d.Kind == vfs.KindProcFile && !procfs.Readable(d.ProcScope, d.ProcName) {
+		return nil, unix.EACCES // write-only, even for root, as Linux's sysctls
 	}
 	pf := &ProcFile{fs: fs, d: d, unread: true}
 	if d.Kind == vfs.KindProcFile && d.ProcScope == procfs.PID && (d.ProcName == "mounts" || d.ProcName == "mountinfo") {
@@ -536,7 +540,7 @@ func (fs *FS) OpenProcFile(d *vfs.Dentry, flags, kept uint32) (*fdesc.File, erro
 		pf.pollEvent, _ = v.Mounts.Event()
 	}
 	var data []byte
-	if acc != unix.O_WRONLY {
+	if acc != unix.O_WRONLY && !pf.ranged() {
 		var err error
 		if data, err = fs.fileData(d); err != nil {
 			return nil, err
