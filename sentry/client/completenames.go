@@ -188,13 +188,28 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	if !ok || !cleanPath(k.path) {
 		return false
 	}
+	pc := t.c.pcache
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if !pc.copyAbsenceLocked(k, t.proc.pid) {
+		return false
+	}
+	pc.hitsSinceDrop++
+	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	pc.hits.Add(1)
+	t.cached = true
+	return true
+}
+
+// copyAbsenceLocked keeps, under missing-name key k (a clean path), the
+// absence of its name a copy of its directory says, if the caller pid
+// may search the directory (creatable if it may write it too), and
+// reports whether it did. Precondition: pc.mu.
+func (pc *pathCache) copyAbsenceLocked(k pathKey, pid int32) bool {
 	dir, name := splitName(k.path)
 	if dir == "" {
 		return false
 	}
-	pc := t.c.pcache
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
 	c := pc.copyLocked(copyKey(k, dir))
 	if c == nil {
 		return false
@@ -202,22 +217,36 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	if _, exists := c.names[name]; exists {
 		return false
 	}
-	search := c.ownerMode&0o100 != 0 || pc.searchAll[t.proc.pid]
+	search := c.ownerMode&0o100 != 0 || pc.searchAll[pid]
 	if !search {
 		return false // the server says EACCES
 	}
 	var creatable uint64
-	if pc.writeAll[t.proc.pid] || c.ownerMode&0o300 == 0o300 {
+	if pc.writeAll[pid] || c.ownerMode&0o300 == 0o300 {
 		creatable = 1
 	}
 	a := &pathAnswer{ret: creatable, errno: unix.ENOENT, expires: c.expires, copy: c}
 	a.holds[0] = &c.hold
 	pc.answers[k] = a
-	pc.hitsSinceDrop++
-	pc.quietFor, pc.quietUntil = 0, time.Time{}
-	pc.hits.Add(1)
-	t.cached = true
 	return true
+}
+
+// keepCopyAbsence keeps the absence of the name t's creation (missing-name
+// key k) would make, from a copy of its directory, unless an answer is
+// kept under k already: the creation is then posted (postcreate.go)
+// without an unlink before it (a shell's redirection to a new file in a
+// directory it made).
+func (t *task) keepCopyAbsence(k pathKey) {
+	pc := t.c.pcache
+	if !cleanPath(k.path) {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if len(pc.copies) == 0 || pc.answerLocked(k) != nil {
+		return
+	}
+	pc.copyAbsenceLocked(k, t.proc.pid)
 }
 
 // namesChange is what namesBefore leaves for after the call's reply:
