@@ -1,6 +1,8 @@
 package client
 
 import (
+	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +29,12 @@ import (
 // by any other path (a symlink or ".." could alias the directory), a
 // mode or owner change by fd or of a name that may be a symlink, a
 // chown giving the directory another owner.
+//
+// A chdir or fchdir to the directory (Reply.cwd_ino names the new working
+// directory's inode, and its path is the copy's) keeps the copy for the
+// names in the new working directory too (keepCwdCopy: path "", start
+// the new cwd), so a shell's `cd dir; echo > name` is as `echo >
+// dir/name`.
 //
 // While the copy holds, an unlink or unlinkat (flags 0) of dir/name by
 // the same start and credentials, name not in it, fails with ENOENT
@@ -207,9 +215,6 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 // reports whether it did. Precondition: pc.mu.
 func (pc *pathCache) copyAbsenceLocked(k pathKey, pid int32) bool {
 	dir, name := splitName(k.path)
-	if dir == "" {
-		return false
-	}
 	c := pc.copyLocked(copyKey(k, dir))
 	if c == nil {
 		return false
@@ -354,16 +359,14 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 		switch {
 		case creation:
 			return namesChange{}
-		case removal:
-			delete(pc.copies, copyKey(k, k.path))
-		case !t.modeChangeKept(sysno, args, self):
-			delete(pc.copies, copyKey(k, k.path))
+		case removal, !t.modeChangeKept(sysno, args, self):
+			pc.deleteCopyLocked(self)
 		default:
 			return namesChange{} // the name is the directory, not a link
 		}
 	}
 	c := pc.copyLocked(copyKey(k, dir))
-	if c == nil || dir == "" {
+	if c == nil {
 		if !creation && !removal {
 			pc.dropCopiesLocked()
 		}
@@ -464,6 +467,74 @@ func (pc *pathCache) noCopyOfLocked(reply *pb.Reply) bool {
 		}
 	}
 	return true
+}
+
+// keepCwdCopy keeps the copy of the directory t's chdir or fchdir made
+// its working directory (reply.cwd_ino: a copy of the same credentials
+// whose directory has that inode) for the names in it: under the key of
+// a name without a directory part (path "", start the new cwd, whose
+// record came with the reply). A shell's `cd w` then makes its
+// `echo > f` in w as `echo > w/f` before it. The two keys share the
+// copy, so the calls spelled either way keep it up to date, and the
+// removal or a mode change of the directory drops both
+// (deleteCopyLocked).
+func (t *task) keepCwdCopy(sysno uintptr, reply *pb.Reply) {
+	pc := t.c.pcache
+	ino := reply.GetCwdIno()
+	if pc == nil || ino == 0 || reply.Errno != 0 || (sysno != unix.SYS_CHDIR && sysno != unix.SYS_FCHDIR) {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	creds, ok := pc.creds[t.proc.pid]
+	cwd, known := pc.cwds[pc.fs[t.proc.pid]]
+	if !ok || !known || pc.fsIDsChanged || len(pc.copies) == 0 {
+		return
+	}
+	cwdKey := pathKey{creds: creds, start: "cwd " + cwd}
+	at, ok := copyDirPath(cwdKey)
+	if !ok {
+		return
+	}
+	for k, c := range pc.copies {
+		// The inode and the path: host inode numbers repeat across
+		// file systems.
+		if p, ok := copyDirPath(k); ok && p == at && k.creds == creds && c.live() && c.hold.dirs[0] == ino {
+			pc.copies[cwdKey] = c
+			return
+		}
+	}
+}
+
+// copyDirPath returns the absolute path of the directory of copy key k:
+// its path, from its start ("/", or a cwd as cwdKey spells it).
+func copyDirPath(k pathKey) (string, bool) {
+	if k.start == "/" {
+		return k.path, strings.HasPrefix(k.path, "/")
+	}
+	rest, ok := strings.CutPrefix(k.start, "cwd ")
+	if !ok {
+		return "", false
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return "", false
+	}
+	cwd, err := strconv.Unquote(q)
+	if err != nil || !strings.HasPrefix(cwd, "/") {
+		return "", false
+	}
+	return path.Join(cwd, k.path), true
+}
+
+// deleteCopyLocked forgets copy c under every key it is kept under.
+// Precondition: pc.mu.
+func (pc *pathCache) deleteCopyLocked(c *namesCopy) {
+	for k, o := range pc.copies {
+		if o == c {
+			delete(pc.copies, k)
+		}
+	}
 }
 
 // dropCopies drops every copy.

@@ -1201,6 +1201,9 @@ func sysChdir(c *syscallCtx) (int64, error) {
 		fs.Cwd = d
 		c.k.Trk.Changed(fs)
 	}
+	if d.Kind == vfs.KindGofer {
+		c.reply.CwdIno = d.Ino()
+	}
 	return 0, nil
 }
 
