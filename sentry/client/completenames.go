@@ -202,10 +202,7 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	if !pc.copyAbsenceLocked(k, t.proc.pid) {
 		return false
 	}
-	pc.hitsSinceDrop++
-	pc.quietFor, pc.quietUntil = 0, time.Time{}
-	pc.hits.Add(1)
-	t.cached = true
+	t.answeredLocked(pc)
 	return true
 }
 
