@@ -3666,6 +3666,12 @@ type Reply struct {
 	// the client applies to its copy itself (docs/ARCHITECTURE.md,
 	// "Missing names and posted creations").
 	CompleteNames *PathLease `protobuf:"bytes,490,opt,name=complete_names,json=completeNames,proto3" json:"complete_names,omitempty"`
+	// cwd_ino, in the reply of a chdir or fchdir that made a gofer
+	// directory the caller's working directory, is that directory's inode
+	// number: a client holding a copy of its complete names keeps it for
+	// the names relative to the new working directory too
+	// (sentry/client/completenames.go).
+	CwdIno uint64 `protobuf:"varint,491,opt,name=cwd_ino,json=cwdIno,proto3" json:"cwd_ino,omitempty"`
 	// failed_path names what a failed Start or Spawn could not use (errno
 	// says why): its working directory when failed_cwd, else its program.
 	FailedPath string `protobuf:"bytes,370,opt,name=failed_path,json=failedPath,proto3" json:"failed_path,omitempty"`
@@ -3870,6 +3876,13 @@ func (x *Reply) GetCompleteNames() *PathLease {
 		return x.CompleteNames
 	}
 	return nil
+}
+
+func (x *Reply) GetCwdIno() uint64 {
+	if x != nil {
+		return x.CwdIno
+	}
+	return 0
 }
 
 func (x *Reply) GetFailedPath() string {
@@ -10410,7 +10423,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xd3\t\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xed\t\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -10436,7 +10449,8 @@ const file_sentry_proto_rawDesc = "" +
 	"openedFile\x12 \n" +
 	"\vparent_stat\x18\xae\x03 \x01(\fR\n" +
 	"parentStat\x12K\n" +
-	"\x0ecomplete_names\x18\xea\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\rcompleteNames\x12 \n" +
+	"\x0ecomplete_names\x18\xea\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\rcompleteNames\x12\x18\n" +
+	"\acwd_ino\x18\xeb\x03 \x01(\x04R\x06cwdIno\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +
 	"failedPath\x12\x1e\n" +
 	"\n" +

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +29,12 @@ import (
 // by any other path (a symlink or ".." could alias the directory), a
 // mode or owner change by fd or of a name that may be a symlink, a
 // chown giving the directory another owner.
+//
+// A chdir or fchdir to the directory (Reply.cwd_ino names the new working
+// directory's inode, and its path is the copy's) keeps the copy for the
+// names in the new working directory too (keepCwdCopy: path "", start
+// the new cwd), so a shell's `cd dir; echo > name` is as `echo >
+// dir/name`.
 //
 // While the copy holds, an unlink or unlinkat (flags 0) of dir/name by
 // the same start and credentials, name not in it, fails with ENOENT
@@ -188,13 +196,22 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	if !ok || !cleanPath(k.path) {
 		return false
 	}
-	dir, name := splitName(k.path)
-	if dir == "" {
-		return false
-	}
 	pc := t.c.pcache
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
+	if !pc.copyAbsenceLocked(k, t.proc.pid) {
+		return false
+	}
+	t.answeredLocked(pc)
+	return true
+}
+
+// copyAbsenceLocked keeps, under missing-name key k (a clean path), the
+// absence of its name a copy of its directory says, if the caller pid
+// may search the directory (creatable if it may write it too), and
+// reports whether it did. Precondition: pc.mu.
+func (pc *pathCache) copyAbsenceLocked(k pathKey, pid int32) bool {
+	dir, name := splitName(k.path)
 	c := pc.copyLocked(copyKey(k, dir))
 	if c == nil {
 		return false
@@ -202,22 +219,36 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	if _, exists := c.names[name]; exists {
 		return false
 	}
-	search := c.ownerMode&0o100 != 0 || pc.searchAll[t.proc.pid]
+	search := c.ownerMode&0o100 != 0 || pc.searchAll[pid]
 	if !search {
 		return false // the server says EACCES
 	}
 	var creatable uint64
-	if pc.writeAll[t.proc.pid] || c.ownerMode&0o300 == 0o300 {
+	if pc.writeAll[pid] || c.ownerMode&0o300 == 0o300 {
 		creatable = 1
 	}
 	a := &pathAnswer{ret: creatable, errno: unix.ENOENT, expires: c.expires, copy: c}
 	a.holds[0] = &c.hold
 	pc.answers[k] = a
-	pc.hitsSinceDrop++
-	pc.quietFor, pc.quietUntil = 0, time.Time{}
-	pc.hits.Add(1)
-	t.cached = true
 	return true
+}
+
+// keepCopyAbsence keeps the absence of the name t's creation (missing-name
+// key k) would make, from a copy of its directory, unless an answer is
+// kept under k already: the creation is then posted (postcreate.go)
+// without an unlink before it (a shell's redirection to a new file in a
+// directory it made).
+func (t *task) keepCopyAbsence(k pathKey) {
+	pc := t.c.pcache
+	if !cleanPath(k.path) {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if len(pc.copies) == 0 || pc.answerLocked(k) != nil {
+		return
+	}
+	pc.copyAbsenceLocked(k, t.proc.pid)
 }
 
 // namesChange is what namesBefore leaves for after the call's reply:
@@ -325,16 +356,14 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 		switch {
 		case creation:
 			return namesChange{}
-		case removal:
-			delete(pc.copies, copyKey(k, k.path))
-		case !t.modeChangeKept(sysno, args, self):
-			delete(pc.copies, copyKey(k, k.path))
+		case removal, !t.modeChangeKept(sysno, args, self):
+			pc.deleteCopyLocked(self)
 		default:
 			return namesChange{} // the name is the directory, not a link
 		}
 	}
 	c := pc.copyLocked(copyKey(k, dir))
-	if c == nil || dir == "" {
+	if c == nil {
 		if !creation && !removal {
 			pc.dropCopiesLocked()
 		}
@@ -435,6 +464,74 @@ func (pc *pathCache) noCopyOfLocked(reply *pb.Reply) bool {
 		}
 	}
 	return true
+}
+
+// keepCwdCopy keeps the copy of the directory t's chdir or fchdir made
+// its working directory (reply.cwd_ino: a copy of the same credentials
+// whose directory has that inode) for the names in it: under the key of
+// a name without a directory part (path "", start the new cwd, whose
+// record came with the reply). A shell's `cd w` then makes its
+// `echo > f` in w as `echo > w/f` before it. The two keys share the
+// copy, so the calls spelled either way keep it up to date, and the
+// removal or a mode change of the directory drops both
+// (deleteCopyLocked).
+func (t *task) keepCwdCopy(sysno uintptr, reply *pb.Reply) {
+	pc := t.c.pcache
+	ino := reply.GetCwdIno()
+	if pc == nil || ino == 0 || reply.Errno != 0 || (sysno != unix.SYS_CHDIR && sysno != unix.SYS_FCHDIR) {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	creds, ok := pc.creds[t.proc.pid]
+	cwd, known := pc.cwds[pc.fs[t.proc.pid]]
+	if !ok || !known || pc.fsIDsChanged || len(pc.copies) == 0 {
+		return
+	}
+	cwdKey := pathKey{creds: creds, start: "cwd " + cwd}
+	at, ok := copyDirPath(cwdKey)
+	if !ok {
+		return
+	}
+	for k, c := range pc.copies {
+		// The inode and the path: host inode numbers repeat across
+		// file systems.
+		if p, ok := copyDirPath(k); ok && p == at && k.creds == creds && c.live() && c.hold.dirs[0] == ino {
+			pc.copies[cwdKey] = c
+			return
+		}
+	}
+}
+
+// copyDirPath returns the absolute path of the directory of copy key k:
+// its path, from its start ("/", or a cwd as cwdKey spells it).
+func copyDirPath(k pathKey) (string, bool) {
+	if k.start == "/" {
+		return k.path, strings.HasPrefix(k.path, "/")
+	}
+	rest, ok := strings.CutPrefix(k.start, "cwd ")
+	if !ok {
+		return "", false
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return "", false
+	}
+	cwd, err := strconv.Unquote(q)
+	if err != nil || !strings.HasPrefix(cwd, "/") {
+		return "", false
+	}
+	return path.Join(cwd, k.path), true
+}
+
+// deleteCopyLocked forgets copy c under every key it is kept under.
+// Precondition: pc.mu.
+func (pc *pathCache) deleteCopyLocked(c *namesCopy) {
+	for k, o := range pc.copies {
+		if o == c {
+			delete(pc.copies, k)
+		}
+	}
 }
 
 // dropCopies drops every copy.

@@ -1,8 +1,6 @@
 package client
 
 import (
-	"time"
-
 	"golang.org/x/sys/unix"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -48,15 +46,11 @@ func (t *task) cachedMissingOpen(sysno uintptr, args [6]uint64) bool {
 	}
 	pc := t.c.pcache
 	pc.mu.Lock()
+	defer pc.mu.Unlock()
 	a := pc.keptLocked(k, t.proc.pid)
 	if a == nil || a.errno != unix.ENOENT || pc.blockedLocked(a) {
-		pc.mu.Unlock()
 		return false
 	}
-	pc.hitsSinceDrop++
-	pc.quietFor, pc.quietUntil = 0, time.Time{}
-	pc.mu.Unlock()
-	pc.hits.Add(1)
-	t.cached = true
+	t.answeredLocked(pc)
 	return true
 }

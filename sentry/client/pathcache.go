@@ -828,11 +828,18 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	if a := pc.answerLocked(k); a == nil || pc.blockedLocked(a) {
 		return false
 	}
+	t.answeredLocked(pc)
+	return true
+}
+
+// answeredLocked notes that t's call was answered from pc: the client
+// wants leases again (wasted), and the strace says so. Precondition:
+// pc.mu.
+func (t *task) answeredLocked(pc *pathCache) {
 	pc.hitsSinceDrop++
 	pc.quietFor, pc.quietUntil = 0, time.Time{}
 	pc.hits.Add(1)
 	t.cached = true
-	return true
 }
 
 // parentStatShapes are the creations whose reply may carry the stat

@@ -321,6 +321,7 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	// acknowledgment, so the server makes it before the change.
 	t.c.opens.revoking.RLock()
 	defer t.c.opens.revoking.RUnlock()
+	t.keepCopyAbsence(k)
 	dir, ok := pc.beginCreate(k, renews)
 	if !ok {
 		return 0, false

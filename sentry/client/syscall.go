@@ -337,6 +337,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
 	}
 	t.c.pcache.namesAfter(namesChange, reply)
+	t.keepCwdCopy(sysno, reply)
 	if parentWanted && reply.PathLease != nil {
 		t.c.pcache.keepParent(parentKey, reply, pathFrom)
 		t.keepMadeDir(sysno, args, reply, pathFrom)

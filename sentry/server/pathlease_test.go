@@ -381,6 +381,10 @@ func TestPathLeaseParentStat(t *testing.T) {
 	if errno != 0 {
 		t.Fatalf("stat /tmp: %v", errno)
 	}
+	rootIno, errno := statIno(l, "/")
+	if errno != 0 {
+		t.Fatalf("stat /: %v", errno)
+	}
 	tests := []struct {
 		name      string
 		sysno     uintptr
@@ -395,7 +399,9 @@ func TestPathLeaseParentStat(t *testing.T) {
 		{"mkdir of a name that exists", unix.SYS_MKDIR, []uint64{m.str("/tmp/pd"), 0o755}, unix.EEXIST, 0},
 		{"open with O_CREAT|O_EXCL", unix.SYS_OPENAT, []uint64{uint64(atFDCWD64), m.str("/tmp/pd/f"), unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY, 0o644}, 0, 1},
 		{"open with O_CREAT alone", unix.SYS_OPENAT, []uint64{uint64(atFDCWD64), m.str("/tmp/pd/g"), unix.O_CREAT | unix.O_WRONLY, 0o644}, 0, 0},
-		{"mkdir of a name without a directory part", unix.SYS_MKDIR, []uint64{m.str("ph"), 0o755}, 0, 0},
+		// The directory it is made in is the start: the working
+		// directory, "/" here (sysabi.ParentPath's ".").
+		{"mkdir of a name without a directory part", unix.SYS_MKDIR, []uint64{m.str("ph"), 0o755}, 0, rootIno},
 	}
 	for _, tc := range tests {
 		r := pathSys(l, tc.sysno, tc.args...)

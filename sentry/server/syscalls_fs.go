@@ -1213,6 +1213,9 @@ func sysChdir(c *syscallCtx) (int64, error) {
 		fs.Cwd = d
 		c.Kernel.Trk.Changed(fs)
 	}
+	if d.Kind == vfs.KindGofer {
+		c.reply.CwdIno = d.Ino()
+	}
 	return 0, nil
 }
 

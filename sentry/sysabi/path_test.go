@@ -11,8 +11,11 @@ func TestParentPath(t *testing.T) {
 		{"a/b/", "a", true},
 		{"/x", "/", true},
 		{"/x/y//", "/x", true},
-		{"x", "", false},
-		{"x/", "", false},
+		{"x", ".", true},
+		{"x/", ".", true},
+		{".", "", false},
+		{"..", "", false},
+		{"a/..", "a", true},
 		{"", "", false},
 		{"/", "", false},
 	} {

@@ -93,8 +93,10 @@ func TestCompleteNamesTarCalls(t *testing.T) {
 // unlink of d/x is answered by its client (ENOENT, from its copy of d's
 // complete names); the other sandbox then makes d/x, and the creator's
 // next unlink of d/x must remove it, as natively (the other's creation
-// revoked the copy's lease before its reply). The server's leases last
-// a minute, so a copy not revoked would still answer ENOENT.
+// revoked the copy's lease before its reply). The same for y in e, made
+// and then the creator's working directory, unlinked as y (the copy kept
+// for the working directory). The server's leases last a minute, so a
+// copy not revoked would still answer ENOENT.
 func TestCompleteNamesTwoSandboxes(t *testing.T) {
 	tu.RequireRoot(t)
 	src, err := os.ReadFile(filepath.Join("testdata", "negclient", "othermade.c"))
@@ -125,6 +127,9 @@ func TestCompleteNamesTwoSandboxes(t *testing.T) {
 	log, err := os.ReadFile(filepath.Join(logs, "creator.log"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := len(regexp.MustCompile(`unlink\("y"\) = -1 ENOENT.*where=cached`).FindAll(log, -1)); n != 1 {
+		t.Errorf("%d of the creator's unlinks of y in e, its working directory, answered on the client, want 1 (the first)", n)
 	}
 	if n := len(regexp.MustCompile(`unlink\("[^"]*/d/x"\) = -1 ENOENT.*where=cached`).FindAll(log, -1)); n != 1 {
 		t.Errorf("%d of the creator's unlinks of d/x answered on the client, want 1 (the first)", n)

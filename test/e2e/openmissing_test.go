@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"testing"
 
@@ -22,20 +20,7 @@ var missingOpen = regexp.MustCompile(`openat\(AT_FDCWD, "[^"]*", 0x80000, 0x0\) 
 // lease before its reply).
 func TestMissingOpenOnClient(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "openmissing", "missing.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "missing", string(src))
-	want := tu.Run(t, timeout, t.TempDir(), "", prog)
-	if want.ExitCode != 0 {
-		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
-	}
-	_, log := sandboxLogged(t, t.TempDir(), []string{"--strace"}, &want, prog)
-	where := map[string]int{}
-	for _, m := range missingOpen.FindAllSubmatch(log, -1) {
-		where[string(m[1])]++
-	}
+	where := whereCounts(missingOpen, stracedTestdata(t, "openmissing", "missing"))
 	t.Logf("opens failing ENOENT: %v", where)
 	// Each of the 5 rounds forwards its first two opens (the second
 	// wants the lease), and one more when the lease (1 s) expires.

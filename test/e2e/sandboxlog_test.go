@@ -49,3 +49,28 @@ func logInts(t *testing.T, log []byte, re *regexp.Regexp) []int {
 	}
 	return ns
 }
+
+// stracedTestdata builds testdata/DIR/NAME.c (testdataSource), runs it
+// natively and under do with --strace, fails t if the sandbox's run
+// differs from the native one, and returns the client's log.
+func stracedTestdata(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, dir, name))
+	want := tu.Run(t, timeout, t.TempDir(), "", prog)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	_, log := sandboxLogged(t, t.TempDir(), []string{"--strace"}, &want, prog)
+	return log
+}
+
+// whereCounts counts the calls re matches in a client's strace log by
+// where they were answered (re's first group: forwarded, cached,
+// posted...).
+func whereCounts(re *regexp.Regexp, log []byte) map[string]int {
+	where := map[string]int{}
+	for _, m := range re.FindAllSubmatch(log, -1) {
+		where[string(m[1])]++
+	}
+	return where
+}

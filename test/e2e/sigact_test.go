@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"testing"
 
@@ -22,20 +20,7 @@ var sigactionCall = regexp.MustCompile(`rt_sigaction\(.*tid=\d+ where=(\w+)`)
 // Only the 7 calls the server refuses are forwarded.
 func TestSigactionOnClient(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "sigact", "sigact.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "sigact", string(src))
-	want := tu.Run(t, timeout, t.TempDir(), "", prog)
-	if want.ExitCode != 0 {
-		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
-	}
-	_, log := sandboxLogged(t, t.TempDir(), []string{"--strace"}, &want, prog)
-	where := map[string]int{}
-	for _, m := range sigactionCall.FindAllSubmatch(log, -1) {
-		where[string(m[1])]++
-	}
+	where := whereCounts(sigactionCall, stracedTestdata(t, "sigact", "sigact"))
 	t.Logf("rt_sigaction: %v", where)
 	if where["forwarded"] > 7 || where["cached"] < 300 || where["posted"] < 300 {
 		t.Errorf("rt_sigaction answered %v, want at most the 7 refused forwarded, at least 300 queries answered by the client and 300 changes posted", where)

@@ -4,7 +4,10 @@
 // the other waits for ready, makes DIR/d/x, then made. The creator's
 // next unlink of DIR/d/x must remove it, as natively: the other's
 // creation revoked the creator's lease on d's complete names before its
-// reply. Last the creator unlinks it again (ENOENT).
+// reply. Last the creator unlinks it again (ENOENT). The same then with
+// the name y in DIR/e, which the creator makes and chdirs into (its
+// sandbox keeps e's copy for the working directory: Reply.cwd_ino), and
+// unlinks as y; the other makes DIR/e/y between ready2 and made2.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 static char d[4096], x[4096], sig[2048], ready[4096], made[4096];
+static char e[4096], y[4096], ready2[4096], made2[4096];
 
 static const char *err(int r) { return r < 0 ? strerror(errno) : "ok"; }
 
@@ -39,6 +43,10 @@ int main(int argc, char **argv) {
 	snprintf(sig, sizeof sig, "%s/sig", argv[2]);
 	snprintf(ready, sizeof ready, "%s/ready", sig);
 	snprintf(made, sizeof made, "%s/made", sig);
+	snprintf(e, sizeof e, "%s/e", argv[2]);
+	snprintf(y, sizeof y, "%s/y", e);
+	snprintf(ready2, sizeof ready2, "%s/ready2", sig);
+	snprintf(made2, sizeof made2, "%s/made2", sig);
 	if (strcmp(argv[1], "other") == 0) {
 		if (waitfor(ready))
 			return 1;
@@ -46,6 +54,12 @@ int main(int argc, char **argv) {
 		printf("other: create d/x: %s\n", err(fd));
 		close(fd);
 		close(open(made, O_WRONLY | O_CREAT, 0644));
+		if (waitfor(ready2))
+			return 1;
+		fd = open(y, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		printf("other: create e/y: %s\n", err(fd));
+		close(fd);
+		close(open(made2, O_WRONLY | O_CREAT, 0644));
 		return 0;
 	}
 	mkdir(sig, 0755);
@@ -56,5 +70,13 @@ int main(int argc, char **argv) {
 		return 1;
 	printf("creator: unlink d/x after the other made it: %s\n", err(unlink(x)));
 	printf("creator: unlink d/x again: %s\n", err(unlink(x)));
+	printf("creator: mkdir e: %s\n", err(mkdir(e, 0755)));
+	printf("creator: chdir e: %s\n", err(chdir(e)));
+	printf("creator: unlink y: %s\n", err(unlink("y")));
+	close(open(ready2, O_WRONLY | O_CREAT, 0644));
+	if (waitfor(made2))
+		return 1;
+	printf("creator: unlink y after the other made it: %s\n", err(unlink("y")));
+	printf("creator: unlink y again: %s\n", err(unlink("y")));
 	return 0;
 }
