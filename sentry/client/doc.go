@@ -100,7 +100,7 @@
 // client.meta). The remoteSession counts waited and posted calls and
 // logs them at the end.
 //
-// Read cache (readcache.go): the server leases files opened read-only
+// Read cache (readcache.go): the server leases files opened for reading
 // (ReadLease in a reply); the client answers read, pread64, readv,
 // preadv, fstat and newfstatat(fd, "", AT_EMPTY_PATH) of the
 // descriptions attached to a live lease from its copy (and lseek of
