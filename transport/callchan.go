@@ -1,9 +1,11 @@
 package transport
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/flipcall"
@@ -43,7 +45,21 @@ type CallChannel struct {
 	// the gofer granted none. Set once by AdoptFDSocket before the first
 	// Call; closed by Destroy (under mu).
 	fdSock int
+	// oob is TakeFD's control buffer (room for four fds: more are
+	// truncated, an error). Used by the channel's one user.
+	oob [cmsgSpace4FDs]byte
+	// req is CallAppend's buffer. Used by the channel's one user.
+	req []byte
 }
+
+// The sizes of control messages on Linux (amd64 and arm64), whose header
+// is 16 bytes and alignment 8: unix.CmsgLen(0), unix.CmsgSpace of four
+// fds and of one (TestTakeFDAllocs checks them).
+const (
+	cmsgLen0      = 16
+	cmsgSpace4FDs = cmsgLen0 + 16
+	cmsgSpace1FD  = cmsgLen0 + 8
+)
 
 // AttachCallChannel connects to the call channel whose window is fd
 // (window bytes, as granted); fd stays the caller's to close.
@@ -82,29 +98,26 @@ func (ch *CallChannel) TakeFD() (int, error) {
 		return -1, errors.New("call channel: a result claims an fd on a channel without an fd socket")
 	}
 	var b [1]byte
-	oob := make([]byte, unix.CmsgSpace(4*4))
-	_, oobn, flags, _, err := unix.Recvmsg(ch.fdSock, b[:], oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
-	if err != nil {
-		return -1, fmt.Errorf("call channel: the fd of a result: %w", err)
+	iov := unix.Iovec{Base: &b[0]}
+	iov.SetLen(len(b))
+	msg := unix.Msghdr{Iov: &iov, Control: &ch.oob[0]}
+	msg.SetIovlen(1)
+	msg.SetControllen(len(ch.oob))
+	// recvmsg(2) itself: unix.Recvmsg allocates the control messages'
+	// slices and the peer's address, a call's worth of garbage per fd.
+	_, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(ch.fdSock), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	if errno != 0 {
+		return -1, fmt.Errorf("call channel: the fd of a result: %w", errno)
 	}
-	var fds []int
-	if flags&unix.MSG_CTRUNC != 0 {
+	var buf [4]int
+	fds, err := appendRights(buf[:0], ch.oob[:msg.Controllen])
+	if err != nil {
+		err = fmt.Errorf("call channel: the fd of a result: %w", err)
+	} else if msg.Flags&unix.MSG_CTRUNC != 0 {
 		// As on the stream (fds.go): the fds that fit are closed below;
 		// the caller's stream fails with this, so no more are asked for.
 		err = fmt.Errorf("call channel: %w", ErrFDsTruncated)
-	}
-	if oobn > 0 {
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil {
-			return -1, fmt.Errorf("call channel: the fd of a result: %w", err)
-		}
-		for _, m := range msgs {
-			if rights, err := unix.ParseUnixRights(&m); err == nil {
-				fds = append(fds, rights...)
-			}
-		}
-	}
-	if err == nil && len(fds) != 1 {
+	} else if len(fds) != 1 {
 		err = fmt.Errorf("call channel: a result's message carried %d fds, want 1", len(fds))
 	}
 	if err != nil {
@@ -126,6 +139,17 @@ func (ch *CallChannel) Call(req []byte, max int) ([]byte, error) {
 	}
 	_, _, msg, err := ch.h.recv(dl, hopReply, max)
 	return msg, err
+}
+
+// CallAppend is Call with a request appendReq builds by appending to the
+// channel's own buffer (empty; kept for the next CallAppend): the
+// caller need not allocate one per call.
+func (ch *CallChannel) CallAppend(appendReq func(b []byte) []byte, max int) ([]byte, error) {
+	req := appendReq(ch.req[:0])
+	if cap(req) <= maxKeptBuffer {
+		ch.req = req
+	}
+	return ch.Call(req, max)
 }
 
 // Shutdown makes a Call in progress, and every later one, fail; the
@@ -152,6 +176,29 @@ func (ch *CallChannel) Destroy() {
 			ch.fdSock = -1
 		}
 	}
+}
+
+// sendOneFD sends fd as SCM_RIGHTS with a one-byte message on sock,
+// never blocking (EAGAIN when the peer's queue is full) and with EPIPE,
+// not a SIGPIPE, when the peer is gone; sendmsg(2) itself, as TakeFD's
+// recvmsg, with the control message on the stack.
+func sendOneFD(sock, fd int) error {
+	b := [1]byte{0}
+	iov := unix.Iovec{Base: &b[0]}
+	iov.SetLen(len(b))
+	var oob [cmsgSpace1FD]byte
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_RIGHTS
+	h.SetLen(cmsgLen0 + 4)
+	binary.NativeEndian.PutUint32(oob[cmsgLen0:], uint32(fd))
+	msg := unix.Msghdr{Iov: &iov, Control: &oob[0]}
+	msg.SetIovlen(1)
+	msg.SetControllen(len(oob))
+	_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(sock), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // IsShutdown reports an error of a CallChannel that was shut down.
@@ -202,9 +249,7 @@ func (s *FramedStream) NewCallChannel(handle func(req []byte, donate func(fd int
 	// (the answer then says none came), rather than stalling the
 	// channel's goroutine and the stream's end that waits for it; a peer
 	// gone is EPIPE, not a SIGPIPE.
-	donate := func(fd int) error {
-		return unix.Sendmsg(mine, []byte{0}, unix.UnixRights(fd), nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-	}
+	donate := func(fd int) error { return sendOneFD(mine, fd) }
 	// The caller closes the memfd once sent: the mappings keep the
 	// window.
 	ended := make(chan struct{})

@@ -72,3 +72,47 @@ func TestCallChannelFDsTruncated(t *testing.T) {
 		})
 	}
 }
+
+// TestTakeFDAllocs: donating an fd on a call channel's fd socket and
+// taking it off allocate nothing (sendmsg and recvmsg with control
+// buffers on the stack and the channel's own, sized as unix says).
+func TestTakeFDAllocs(t *testing.T) {
+	if unix.CmsgLen(0) != cmsgLen0 || unix.CmsgSpace(4*4) != cmsgSpace4FDs || unix.CmsgSpace(4) != cmsgSpace1FD {
+		t.Fatalf("control message sizes %d, %d, %d; unix says %d, %d, %d", cmsgLen0, cmsgSpace4FDs, cmsgSpace1FD, unix.CmsgLen(0), unix.CmsgSpace(16), unix.CmsgSpace(4))
+	}
+	socks, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(socks[0])
+	defer unix.Close(socks[1])
+	f, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const runs = 50
+	null := int(f.Fd())
+	var sendErr error
+	if allocs := testing.AllocsPerRun(runs, func() {
+		if err := sendOneFD(socks[0], null); err != nil {
+			sendErr = err
+		}
+	}); allocs != 0 {
+		t.Errorf("%.1f allocations per fd sent, want none", allocs)
+	}
+	if sendErr != nil {
+		t.Fatal(sendErr)
+	}
+	ch := &CallChannel{fdSock: socks[1]}
+	allocs := testing.AllocsPerRun(runs, func() {
+		fd, err := ch.TakeFD()
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd)
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per TakeFD, want none", allocs)
+	}
+}

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -78,15 +79,13 @@ func (r *fdReader) Read(b []byte) (int, error) {
 
 // queue parses the fds of a control message and queues them.
 func (r *fdReader) queue(oob []byte) error {
-	msgs, err := unix.ParseSocketControlMessage(oob)
+	var buf [4]int
+	fds, err := appendRights(buf[:0], oob)
 	if err != nil {
-		return fmt.Errorf("framed stream: control message: %w", err)
-	}
-	var fds []int
-	for i := range msgs {
-		if got, err := unix.ParseUnixRights(&msgs[i]); err == nil {
-			fds = append(fds, got...)
+		for _, fd := range fds {
+			unix.Close(fd)
 		}
+		return fmt.Errorf("framed stream: control message: %w", err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -101,6 +100,26 @@ func (r *fdReader) queue(oob []byte) error {
 	}
 	r.fds = append(r.fds, fds...)
 	return nil
+}
+
+// appendRights appends the fds of the SCM_RIGHTS messages in oob (the
+// control bytes of one recvmsg) to fds; other messages are skipped. On a
+// malformed message it returns the fds parsed before it with the error
+// (they are open: the caller closes them).
+func appendRights(fds []int, oob []byte) ([]int, error) {
+	for len(oob) > 0 {
+		hdr, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return fds, err
+		}
+		if hdr.Level == unix.SOL_SOCKET && hdr.Type == unix.SCM_RIGHTS {
+			for ; len(data) >= 4; data = data[4:] {
+				fds = append(fds, int(int32(binary.NativeEndian.Uint32(data))))
+			}
+		}
+		oob = rest
+	}
+	return fds, nil
 }
 
 // take returns the oldest queued fd, or -1 if none.

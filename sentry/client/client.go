@@ -250,6 +250,9 @@ type client struct {
 	// meta is what the client knows to post metadata calls
 	// (metapipe.go); its own lock.
 	meta metaPipeline
+	// sigs are the copies of the signal tables rt_sigaction is answered
+	// from (sigactions.go); its own lock.
+	sigs sigActions
 	// rl is the compacted replay log.
 	rl   *replaylog.Log
 	plat gvplatform.Platform
@@ -730,6 +733,7 @@ func (c *client) onPush(p *pb.Push) {
 		c.observeStdin(p.GetState().GetRecords())
 		c.ids.observe(p.GetState().GetRecords())
 		c.pipe.observe(p.GetState().GetRecords())
+		c.sigs.observe(p.GetState().GetRecords())
 		c.pcache.observe(p.GetState().GetRecords())
 	case *pb.Push_SpawnExit:
 		if m.SpawnExit != nil {

@@ -91,7 +91,9 @@
 // posts (remoteSession.Post, Syscall.posted) without waiting for the
 // reply a close of an fd its fd table's records name, dup, dup2, dup3
 // and F_DUPFD whose new fd the records tell (fdpipe.go), umask (the umask
-// of its "fs/" record), a write to a regular unmapped gofer file (write
+// of its "fs/" record), rt_sigaction (queries answered and changes
+// posted from a copy of the "sig/" records: sigactions.go, client.sigs,
+// its own leaf lock), a write to a regular unmapped gofer file (write
 // behind; its error surfaces at the description's next fsync, fdatasync,
 // write or close, kept by the server), a sendfile or copy_file_range
 // from a read-leased file into such a file with the bytes read from the
@@ -195,8 +197,9 @@
 // futex manager's bucket locks and the key lookups under them (mm's locks,
 // a shared file mapping's Translate). Leaves: anonShared.mu (a shared
 // anonymous mapping's pages, taken in Translate under mm's locks),
-// hostTerminals.mu (ttymodes.go), platMu (the process-wide platforms)
-// and stubCPU.mu (cputime.go; taken under process.mu).
+// hostTerminals.mu (ttymodes.go), platMu (the process-wide platforms),
+// sigActions.mu (sigactions.go) and stubCPU.mu (cputime.go; taken under
+// process.mu).
 //
 // Dependencies: platform/, transport/, sentry/sysabi, sentry/statekey,
 // sentry/client/replaylog, proto/sentrypb and gVisor's

@@ -53,6 +53,9 @@ type createdFile struct {
 	// regular says it was made by an open (a regular file), not a
 	// mkdir.
 	regular bool
+	// born is the number of its creation (readCache.creationSent; 0:
+	// not known).
+	born uint64
 }
 
 // metaPipeline is what the client knows to post metadata calls. mu is
@@ -138,6 +141,8 @@ type metaCheck struct {
 	// flight, at generation gen.
 	learn bool
 	gen   uint64
+	// born is the creation's number (readCache.creationSent).
+	born uint64
 }
 
 // before is called by forward before sending a call that was not
@@ -160,7 +165,7 @@ func (mp *metaPipeline) before(t *task, sysno uintptr, args [6]uint64) metaCheck
 		return metaCheck{unsafe: true}
 	}
 	if creates(sysno, args) && mp.unsafeInFlight == 0 {
-		return metaCheck{learn: true, gen: mp.gen}
+		return metaCheck{learn: true, gen: mp.gen, born: t.c.rcache.creationSent()}
 	}
 	return metaCheck{}
 }
@@ -206,7 +211,7 @@ func (mp *metaPipeline) after(t *task, mc metaCheck, sysno uintptr, args [6]uint
 	if !fdOK {
 		file = 0
 	}
-	mp.noteCreatedLocked(t.proc, name, file, createdFile{owner: ids.euid, regular: sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT})
+	mp.noteCreatedLocked(t.proc, name, file, createdFile{owner: ids.euid, regular: sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT, born: mc.born})
 }
 
 // noteCreatedLocked notes that process p created cf by name ("": not
@@ -366,7 +371,7 @@ func (t *task) pipelineMeta(sysno uintptr, args [6]uint64) bool {
 		change = fileAttrsChange
 	}
 	sc := &pb.Syscall{Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs)}
-	if !t.postChange(sc, done, "", change) {
+	if !t.postChange(sc, done, "", change, cf.born) {
 		return false
 	}
 	if chown && uid != ^uint32(0) {

@@ -345,6 +345,7 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		dir:  dir, parentKey: parentKey, parentWanted: parentWanted, pathStamp: pc.stamp(), path: k.path,
 	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
+	born := t.c.rcache.creationSent()
 	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), Posted: true,
 		InstallFd: &fd, PathLeaseWanted: parentWanted,
@@ -359,7 +360,7 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	t.c.conn.sendPosted()
 	t.posted = true
 	t.c.opens.created.Add(1)
-	t.c.meta.learnCreated(t, sysno, args, prov)
+	t.c.meta.learnCreated(t, sysno, args, prov, born)
 	return uint64(fd), true
 }
 
@@ -472,8 +473,9 @@ func (rc *readCache) aliasEndLocked(h string) string {
 
 // learnCreated notes that t's posted open of a name (sysno, args)
 // created description desc's file: its chown, chmod and utimensat are
-// posted as after a waited O_CREAT|O_EXCL open's (before, after).
-func (mp *metaPipeline) learnCreated(t *task, sysno uintptr, args [6]uint64, desc uint64) {
+// posted as after a waited O_CREAT|O_EXCL open's (before, after). born
+// is the creation's number (readCache.creationSent).
+func (mp *metaPipeline) learnCreated(t *task, sysno uintptr, args [6]uint64, desc, born uint64) {
 	ids, ok := t.ownIDs()
 	if !ok {
 		return
@@ -492,7 +494,7 @@ func (mp *metaPipeline) learnCreated(t *task, sysno uintptr, args [6]uint64, des
 	if mp.unsafeInFlight > 0 || mp.noFSID[t.proc] {
 		return
 	}
-	mp.noteCreatedLocked(t.proc, name, desc, createdFile{owner: ids.euid, regular: true})
+	mp.noteCreatedLocked(t.proc, name, desc, createdFile{owner: ids.euid, regular: true, born: born})
 }
 
 // sendPosted sends the posted calls queued on the connection now

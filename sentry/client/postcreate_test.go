@@ -140,9 +140,9 @@ func TestPathCacheCreation(t *testing.T) {
 func TestCreatedHandleAlias(t *testing.T) {
 	rc := newReadCache()
 	created := createdHandleOf(provisionalDesc | 5)
-	first := rc.postBegin(dataChange, created)
+	first := rc.postBegin(dataChange, created, 0)
 	rc.aliasHandle(created, "gofer-handle")
-	second := rc.postBegin(dataChange, created)
+	second := rc.postBegin(dataChange, created, 0)
 	count := func() (int, int) {
 		rc.mu.Lock()
 		defer rc.mu.Unlock()

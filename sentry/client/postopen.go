@@ -71,7 +71,8 @@ const postedOpenFlags = unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_LARGEFILE | unix
 const postedOpenKey = 1<<16 | unix.SYS_OPENAT
 
 // openedRegular and openedDir are what a kept open answer opened
-// (pathAnswer.ret); its out is the file's token (8 bytes, little-endian)
+// (pathAnswer.ret); its out is the file's token (8 bytes, little-endian),
+// the count of creations sent when it arrived (8 bytes: mayPostOpen)
 // and its gofer handle.
 const (
 	openedRegular = 1
@@ -214,6 +215,7 @@ func (t *task) keepOpen(k pathKey, reply *pb.Reply, at leaseStamp) {
 		return
 	}
 	out := binary.LittleEndian.AppendUint64(nil, t.c.opens.tokenOf(desc))
+	out = binary.LittleEndian.AppendUint64(out, t.c.rcache.creationsSeen())
 	t.c.pcache.keepAnswer(k, reply.PathLease, at, pathAnswer{ret: kind, out: append(out, f.handle...)}, true)
 }
 
@@ -243,17 +245,18 @@ func (po *postedOpens) setToken(desc, prov, token uint64) {
 }
 
 // openAnswer returns what the kept answer of key k opened, the file's
-// token and its gofer handle, if the answer holds.
-func (pc *pathCache) openAnswer(k pathKey) (kind, token uint64, handle string, ok bool) {
+// token, the count of creations sent when the answer arrived and the
+// file's gofer handle, if the answer holds.
+func (pc *pathCache) openAnswer(k pathKey) (kind, token, seen uint64, handle string, ok bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	a := pc.answerLocked(k)
-	if a == nil || len(a.out) < 8 || (a.ret != openedRegular && a.ret != openedDir) || pc.blockedLocked(a) {
-		return 0, 0, "", false
+	if a == nil || len(a.out) < 16 || (a.ret != openedRegular && a.ret != openedDir) || pc.blockedLocked(a) {
+		return 0, 0, 0, "", false
 	}
 	pc.hitsSinceDrop++
 	pc.quietFor, pc.quietUntil = 0, time.Time{}
-	return a.ret, binary.LittleEndian.Uint64(a.out), string(a.out[8:]), true
+	return a.ret, binary.LittleEndian.Uint64(a.out), binary.LittleEndian.Uint64(a.out[8:]), string(a.out[16:]), true
 }
 
 // postOpen posts a read-only open if it may (see above) and returns its
@@ -265,8 +268,8 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	t.c.opens.revoking.RLock()
 	defer t.c.opens.revoking.RUnlock()
-	kind, token, handle, ok := t.c.pcache.openAnswer(k)
-	if !ok || !t.mayPostOpen(handle) || t.c.pipe.anyFileLease() {
+	kind, token, seen, handle, ok := t.c.pcache.openAnswer(k)
+	if !ok || !t.mayPostOpen(handle, seen) || t.c.pipe.anyFileLease() {
 		return 0, false
 	}
 	limit, ok := t.c.pipe.fdLimit(t.proc.pid)
@@ -335,15 +338,21 @@ func (t *task) unpostOpen(table uint64, fd int32) bool {
 
 // mayPostOpen says whether nothing this client has in flight may change
 // the kept answer of an open of the file of gofer handle handle ("": a
-// file without one): pathAnswerScope's all, except that writes behind
-// (and leased copies) of other files with known handles may be without
-// their reply. A write changes only its file's data, size and times: no
-// walk, no directory, and not whether a file exists or may be read; the
-// opened file's own writes are checked here, and its reads answered
-// from the read lease are checked again by liveLocked. (A shell's or
-// tar's close of the file it wrote is posted, so the next open comes
-// while that file's writes are in flight.)
-func (t *task) mayPostOpen(handle string) bool {
+// file without one), which arrived when seen creations had been sent:
+// pathAnswerScope's all, except that writes behind (and leased copies)
+// of other files with known handles, and attribute changes of regular
+// files created after the answer arrived, may be without their reply. A
+// write changes only its file's data, size and times: no walk, no
+// directory, and not whether a file exists or may be read; the opened
+// file's own writes are checked here, and its reads answered from the
+// read lease are checked again by liveLocked. A chmod, chown or
+// utimensat of a regular file created later changes only that file,
+// which is not the answer's (readCache.attrsOnlyOfNewerLocked). (A
+// shell's or tar's close of the file it wrote is posted, so the next
+// open comes while that file's writes are in flight; tar's open of
+// /etc/passwd for each member comes while the previous member's
+// chown, chmod and utimensat are.)
+func (t *task) mayPostOpen(handle string, seen uint64) bool {
 	if t.c.files.pending() {
 		return false
 	}
@@ -353,7 +362,7 @@ func (t *task) mayPostOpen(handle string) bool {
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.attrsPosted != 0 || rc.dataPosted[""] != 0 {
+	if !rc.attrsOnlyOfNewerLocked(seen) || rc.dataPosted[""] != 0 {
 		return false
 	}
 	return handle == "" || rc.dataPosted[handle] == 0

@@ -102,6 +102,11 @@ type readCache struct {
 	dataPostedAll  int
 	attrsPosted    int
 	attrsPostedAny int
+	// attrsBorn counts the posted attribute changes of regular files
+	// this process created (fileAttrsChange) by the number of their
+	// file's creation (metaPipeline.creations; 0: not known), for
+	// attrsOnlyOfNewerLocked. Protected by mu.
+	attrsBorn map[uint64]int
 	// aliases maps the handle a posted creation's file was written
 	// behind under before its reply to the file's gofer handle
 	// (postcreate.go). Protected by mu.
@@ -118,6 +123,9 @@ type readCache struct {
 	// hits and grants count the calls answered here and the leases
 	// taken, for the end-of-session log line. Atomic.
 	hits, grants atomic.Uint64
+	// creations numbers the creations of files this client sends
+	// (creationSent), as the count when they are sent. Atomic.
+	creations atomic.Uint64
 }
 
 // leasedFile is one lease: until expires, the file's struct stat is stat,
@@ -130,6 +138,10 @@ type leasedFile struct {
 	dataOff uint64
 	data    []byte
 	seq     uint64
+	// seen is the count of creations sent (metaPipeline.creations)
+	// when the grant arrived: the file is none created later
+	// (attrsOnlyOfNewerLocked).
+	seen uint64
 }
 
 func newReadCache() *readCache {
@@ -191,7 +203,7 @@ func (rc *readCache) grant(l *pb.ReadLease, at leaseStamp) {
 	}
 	rc.files[l.Id] = &leasedFile{
 		expires: at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond), stat: l.Stat,
-		size: l.Size, dataOff: l.DataOffset, data: l.Data, seq: seq + 1,
+		size: l.Size, dataOff: l.DataOffset, data: l.Data, seq: seq + 1, seen: rc.creations.Load(),
 	}
 	rc.bytes += len(l.Data)
 	rc.attachLocked(l.File, l.Id)
@@ -280,14 +292,17 @@ var changesFile = map[uintptr]fileChange{
 type posting struct {
 	change fileChange
 	// handle is the gofer handle of the file a data change is to ("":
-	// not known).
+	// not known); born the number of the creation of the file a
+	// fileAttrsChange is to (0: not known).
 	handle string
+	born   uint64
 }
 
 // postBegin counts a posted call that may make change ch to a file (of
 // gofer handle handle, "" if not known); the caller calls postEnd with
-// what it returns (change noChange: nothing to end).
-func (rc *readCache) postBegin(ch fileChange, handle string) posting {
+// what it returns (change noChange: nothing to end). born is the number
+// of the creation of the file a fileAttrsChange is to (0: not known).
+func (rc *readCache) postBegin(ch fileChange, handle string, born uint64) posting {
 	if rc == nil || ch == noChange {
 		return posting{}
 	}
@@ -302,9 +317,15 @@ func (rc *readCache) postBegin(ch fileChange, handle string) posting {
 		rc.attrsPosted++
 		if ch == attrsChange {
 			rc.attrsPostedAny++
+			born = 0
+		} else {
+			if rc.attrsBorn == nil {
+				rc.attrsBorn = make(map[uint64]int)
+			}
+			rc.attrsBorn[born]++
 		}
 	}
-	return posting{change: ch, handle: handle}
+	return posting{change: ch, handle: handle, born: born}
 }
 
 func (rc *readCache) postEnd(p posting) {
@@ -323,8 +344,53 @@ func (rc *readCache) postEnd(p posting) {
 		rc.attrsPosted--
 		if p.change == attrsChange {
 			rc.attrsPostedAny--
+		} else if rc.attrsBorn[p.born]--; rc.attrsBorn[p.born] <= 0 {
+			delete(rc.attrsBorn, p.born)
 		}
 	}
+}
+
+// creationSent numbers a creation of a file (an open with
+// O_CREAT|O_EXCL, a posted creation, a mkdir) about to be sent: the
+// file is none of those the answers and leases that arrived before
+// know (attrsOnlyOfNewerLocked). 0: no cache.
+func (rc *readCache) creationSent() uint64 {
+	if rc == nil {
+		return 0
+	}
+	return rc.creations.Add(1)
+}
+
+// creationsSeen returns the count of creations sent, for an answer that
+// just arrived (0: no cache).
+func (rc *readCache) creationsSeen() uint64 {
+	if rc == nil {
+		return 0
+	}
+	return rc.creations.Load()
+}
+
+// attrsOnlyOfNewerLocked says whether every posted attribute change
+// without a reply is to a regular file this process created after seen
+// creations were sent (fileAttrsChange, born > seen). Such a file is
+// none that an answer or lease which arrived when the count was seen is
+// about: the creation (O_CREAT|O_EXCL, or a posted creation of a name
+// known missing) made a new inode after the server gave that answer,
+// and while the answer's leases hold, its path names the same file and
+// that file was not changed. Precondition: rc.mu.
+func (rc *readCache) attrsOnlyOfNewerLocked(seen uint64) bool {
+	if rc.attrsPosted == 0 {
+		return true
+	}
+	if rc.attrsPostedAny != 0 {
+		return false
+	}
+	for born := range rc.attrsBorn {
+		if born <= seen {
+			return false
+		}
+	}
+	return true
 }
 
 // liveLocked returns the lease of description desc, a file of gofer
@@ -335,7 +401,7 @@ func (rc *readCache) postEnd(p posting) {
 func (rc *readCache) liveLocked(desc uint64, attrs bool, handle string) *leasedFile {
 	id := rc.descs[desc]
 	f := rc.files[id]
-	if f == nil || (attrs && rc.attrsPosted > 0) {
+	if f == nil || (attrs && !rc.attrsOnlyOfNewerLocked(f.seen)) {
 		return nil
 	}
 	if rc.dataPostedAll > 0 && (handle == "" || rc.dataPosted[""] > 0 || rc.dataPosted[handle] > 0) {

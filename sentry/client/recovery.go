@@ -344,6 +344,7 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	s.c.observeStdin(r.State)
 	s.c.ids.observe(r.State)
 	s.c.pipe.observe(r.State)
+	s.c.sigs.observe(r.State)
 	s.c.pcache.observe(r.State)
 	if p != nil && p.posted {
 		if p.done != nil {

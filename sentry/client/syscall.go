@@ -245,6 +245,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if old, ok := t.pipelineUmask(args); ok {
 			return old, 0
 		}
+	case unix.SYS_RT_SIGACTION:
+		if t.pipelineSigaction(args) {
+			return 0, 0
+		}
 	case unix.SYS_DUP, unix.SYS_DUP2, unix.SYS_DUP3, unix.SYS_FCNTL:
 		if fd, ok := t.pipelineDup(sysno, args); ok {
 			return fd, 0
@@ -270,6 +274,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			return off, 0
 		}
 	case unix.SYS_OPEN, unix.SYS_OPENAT:
+		if t.cachedMissingOpen(sysno, args) {
+			return 0, unix.ENOENT
+		}
 		if fd, ok := t.postOpen(sysno, args); ok {
 			return fd, 0
 		}
@@ -341,6 +348,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	if openKeyed && reply.PathLease != nil {
 		t.keepOpen(openKey, reply, pathFrom)
+		t.keepMissingOpen(openKey, reply, pathFrom)
 	}
 	if reply.Errno == 0 && (sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT) {
 		t.noteOpen(sysno, args, uint64(reply.Ret))

@@ -230,15 +230,15 @@ func (t *task) postTo(sysno uintptr, args [6]uint64, inputs []sysabi.Region, don
 
 // postSyscall is postTo for a call already built (marked posted here).
 func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string) bool {
-	return t.postChange(sc, done, handle, changesFile[uintptr(sc.Sysno)])
+	return t.postChange(sc, done, handle, changesFile[uintptr(sc.Sysno)], 0)
 }
 
 // postChange is postSyscall for a call that may make change ch to its
-// file.
-func (t *task) postChange(sc *pb.Syscall, done func(*pb.Reply), handle string, ch fileChange) bool {
+// file (of creation number born, for a fileAttrsChange: postBegin).
+func (t *task) postChange(sc *pb.Syscall, done func(*pb.Reply), handle string, ch fileChange, born uint64) bool {
 	sc.Posted = true
 	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: sc}}
-	if ch := t.c.rcache.postBegin(ch, handle); ch.change != noChange {
+	if ch := t.c.rcache.postBegin(ch, handle, born); ch.change != noChange {
 		// The read cache does not answer what it may change until
 		// its reply, before which the server revokes the leases of
 		// what it changed.

@@ -42,7 +42,7 @@ func attrRunCall(call *sentrypb.Call) bool {
 // gofer (package kernel's AttrRun: the merged changes, their file and
 // the replies of the calls that made them). Owned by the thread's worker
 // goroutine (threadWorker and the handlers it runs, which find it in
-// syscallCtx.attrRun): no lock. The run's replies, sent at its end, are
+// kernel.Task.AttrRun): no lock. The run's replies, sent at its end, are
 // the front's (threadCalls.attrHeld).
 type attrRun = kernel.AttrRun
 
@@ -58,16 +58,16 @@ type heldReply struct {
 // sent first, so the gofer sees the changes in the calls' order. req has
 // its handle and Origin.
 func holdAttrs(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) bool {
-	if c.attrRun == nil || !attrRunCalls[c.sysno] {
+	if c.AttrRun == nil || !attrRunCalls[c.Sysno] {
 		return false
 	}
-	run := c.attrRun
+	run := c.AttrRun
 	if f != nil || d == nil || !d.IsRegular() || (run.Dentry != nil && run.Dentry != d) {
-		flushAttrRun(c.k, run)
+		flushAttrRun(c.Kernel, run)
 		return false
 	}
 	if !run.Pending.Add(req) {
-		flushAttrRun(c.k, run)
+		flushAttrRun(c.Kernel, run)
 		if !run.Pending.Add(req) {
 			return false
 		}
@@ -75,24 +75,24 @@ func holdAttrs(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) b
 	if run.Dentry == nil {
 		// The handle must outlive the handler (whose pin ends with
 		// it) until the held change is sent.
-		if h, err := c.k.VFS.PinHandle(d); err != nil || h != req.Handle {
+		if h, err := c.Kernel.VFS.PinHandle(d); err != nil || h != req.Handle {
 			if err == nil {
-				c.k.VFS.Unpin(d)
+				c.Kernel.VFS.Unpin(d)
 			}
 			run.Pending.Take()
 			return false
 		}
 		run.Dentry = d
 	}
-	run.PartReplies = append(run.PartReplies, c.reply)
+	run.PartReplies = append(run.PartReplies, c.Reply)
 	return true
 }
 
 // flushAttrRunOf sends the changes the run c is part of holds, if any:
 // c is about to read attributes.
 func flushAttrRunOf(c *syscallCtx) {
-	if c != nil && c.attrRun != nil {
-		flushAttrRun(c.k, c.attrRun)
+	if c != nil && c.AttrRun != nil {
+		flushAttrRun(c.Kernel, c.AttrRun)
 	}
 }
 

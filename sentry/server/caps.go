@@ -45,7 +45,7 @@ func capsProto(cs auth.CapSets) *sentrypb.CapSets {
 // is written back as the preferred one and fails with EINVAL (libcap
 // probes the version this way).
 func capHeader(c *syscallCtx, addr uint64) (words int, pid int32, err error) {
-	b, err := c.mem.CopyIn(addr, 8)
+	b, err := c.Mem.CopyIn(addr, 8)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -57,7 +57,7 @@ func capHeader(c *syscallCtx, addr uint64) (words int, pid int32, err error) {
 	default:
 		var v [4]byte
 		binary.LittleEndian.PutUint32(v[:], linux.HighestCapabilityVersion)
-		if err := c.mem.CopyOut(addr, v[:]); err != nil {
+		if err := c.Mem.CopyOut(addr, v[:]); err != nil {
 			return 0, 0, err
 		}
 		return 0, 0, syserr.KeepOutputs(unix.EINVAL)
@@ -66,19 +66,19 @@ func capHeader(c *syscallCtx, addr uint64) (words int, pid int32, err error) {
 }
 
 func sysCapget(c *syscallCtx) (int64, error) {
-	words, pid, err := capHeader(c, c.args[0])
+	words, pid, err := capHeader(c, c.Args[0])
 	if err != nil {
 		return 0, err
 	}
-	if c.args[1] == 0 {
+	if c.Args[1] == 0 {
 		return 0, nil // a version probe
 	}
 	if pid < 0 {
 		return 0, unix.EINVAL
 	}
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
-	p := c.t.Proc
+	p := c.Thread.Proc
 	if pid != 0 {
 		t := k.Threads[pid]
 		if t == nil || t.Proc == nil {
@@ -96,7 +96,7 @@ func sysCapget(c *syscallCtx) (int64, error) {
 		binary.LittleEndian.PutUint32(b[12*i+4:], uint32(cs.Permitted>>shift))
 		binary.LittleEndian.PutUint32(b[12*i+8:], uint32(cs.Inheritable>>shift))
 	}
-	return 0, c.mem.CopyOut(c.args[1], b)
+	return 0, c.Mem.CopyOut(c.Args[1], b)
 }
 
 // sysCapset sets the caller's own sets on Linux's rules (cap_capset): the
@@ -104,11 +104,11 @@ func sysCapget(c *syscallCtx) (int64, error) {
 // permitted set, and inheritable may only gain what is permitted (any of
 // the bounding set with CAP_SETPCAP).
 func sysCapset(c *syscallCtx) (int64, error) {
-	words, pid, err := capHeader(c, c.args[0])
+	words, pid, err := capHeader(c, c.Args[0])
 	if err != nil {
 		return 0, err
 	}
-	b, err := c.mem.CopyIn(c.args[1], 12*words)
+	b, err := c.Mem.CopyIn(c.Args[1], 12*words)
 	if err != nil {
 		return 0, err
 	}
@@ -120,11 +120,11 @@ func sysCapset(c *syscallCtx) (int64, error) {
 		inh |= uint64(binary.LittleEndian.Uint32(b[12*i+8:])) << shift
 	}
 	eff, prm, inh = eff&auth.CapAll, prm&auth.CapAll, inh&auth.CapAll
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	p := c.t.Proc
-	if pid != 0 && pid != p.PID && pid != c.t.TID {
+	p := c.Thread.Proc
+	if pid != 0 && pid != p.PID && pid != c.Thread.TID {
 		return 0, unix.EPERM
 	}
 	cs := &p.Creds.Caps
@@ -143,11 +143,11 @@ func sysCapset(c *syscallCtx) (int64, error) {
 // sysPrctlCaps implements the prctl options on capabilities and securebits
 // (the client forwards them; the rest of prctl is local to the client).
 func sysPrctlCaps(c *syscallCtx) (int64, error) {
-	option, arg2, arg3, arg4, arg5 := c.args[0], c.args[1], c.args[2], c.args[3], c.args[4]
-	k := c.k
+	option, arg2, arg3, arg4, arg5 := c.Args[0], c.Args[1], c.Args[2], c.Args[3], c.Args[4]
+	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	p := c.t.Proc
+	p := c.Thread.Proc
 	cr := &p.Creds
 	cs := &cr.Caps
 	valid := func(cp uint64) bool { return cp <= uint64(linux.CAP_LAST_CAP) }

@@ -164,6 +164,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		ReadLeases:  s.leases,
 		Out:         out,
 	}
+	k.Signals = ports(k)
 	k.Ctx = goferclient.WithRemovals(k.Ctx, &k.OwnRemovals)
 	initReadLeases(k, hello, leaseRevoked)
 	k.PageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
@@ -202,7 +203,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		return nil, err
 	}
 	k.VFS = v
-	k.Synth = synth.New(v, ports(k), k.DevNodes, &k.Ptys)
+	k.Synth = synth.New(v, ports(k), k.DevNodes, &k.Ptys, synth.BornNs(hello.Clocks))
 	k.Binder = handlebind.New(bindingKey, k.OriginID)
 	return k, nil
 }
@@ -266,7 +267,7 @@ func beginDestroy(k *clientState, d *deferred) bool {
 	}
 	for _, p := range k.Procs {
 		p.Exiting = true
-		deleteTimersLocked(k, p, true)
+		k.DeleteTimersLocked(p, true)
 		if p.FDs != nil {
 			dropFDTableLocked(k, p.FDs, d)
 			p.FDs = nil

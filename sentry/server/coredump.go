@@ -18,7 +18,7 @@ func prlimitCore(c *syscallCtx, newAddr uint64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	k, p := c.k, c.t.Proc
+	k, p := c.Kernel, c.Thread.Proc
 	k.Mu.Lock()
 	p.CoreDumps = cur != 0
 	k.Trk.Changed(p)

@@ -11,7 +11,7 @@ import (
 // openDevNode opens a node of Hello.devices: as the sentry's own device
 // of its numbers, else ENXIO (no driver).
 func openDevNode(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
-	n := c.k.DevNodes[d.FD]
+	n := c.Kernel.DevNodes[d.FD]
 	if n.Mode&unix.S_IFMT == unix.S_IFCHR {
 		if n.Major == 1 {
 			if kind, ok := synth.DevKindOfMinor(n.Minor); ok {
@@ -19,7 +19,7 @@ func openDevNode(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 			}
 		}
 		if n.Major == 5 && n.Minor == devpts.PtmxMinor {
-			ptmx := vfs.NewSynthDentry(c.k.VFS.ParentOf(d), c.k.VFS.NameOf(d), vfs.KindDevPtmx, unix.S_IFCHR|0666, vfs.SynthIno(3, devpts.PtmxMinor))
+			ptmx := vfs.NewSynthDentry(c.Kernel.VFS.ParentOf(d), c.Kernel.VFS.NameOf(d), vfs.KindDevPtmx, unix.S_IFCHR|0666, vfs.SynthIno(3, devpts.PtmxMinor))
 			return openPty(c, ptmx, flags)
 		}
 	}

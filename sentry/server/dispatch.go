@@ -4,104 +4,26 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
-// syscallCtx is one forwarded system call being executed.
-type syscallCtx struct {
-	k     *clientState
-	t     *thread
-	seq   uint64
-	sysno int32
-	args  [6]uint64
-	mem   *sysabi.Memory
-	// intr is closed by Interrupt; dead when the thread is killed.
-	intr <-chan struct{}
-	dead <-chan struct{}
-	// reply is the reply being built; handlers set its action.
-	reply *sentrypb.Reply
-	// sigpipe asks dispatch to send SIGPIPE to the caller (EPIPE write).
-	sigpipe bool
-	// eff collects the effects committed with the reply (state.go).
-	eff *callEffects
-	// goferSize is the file size a gofer write reported last (-1: none);
-	// goferStat is that write's whole Stat (nil: none).
-	goferSize int64
-	goferStat *goferpb.Stat
-	// pageWrite is the mapped file id of a PageWrite being executed (0
-	// for a system call): its own mapping is not told of the change.
-	pageWrite uint64
-	// pinned are the dentries whose gofer handles the handler uses
-	// (handleOf), unpinned when it returns.
-	pinned []*dentry
-	// dataNotInCall says the bytes this call writes are not in its inputs
-	// (sendfile, splice, tee, copy_file_range read them from another
-	// file): its write records then carry them (WriteState.data), so
-	// that the client can retain them. Set by the handler.
-	dataNotInCall bool
-	// noNewPrivs is the call's Syscall.no_new_privs (an execve of a
-	// process with no_new_privs: set-id bits are ignored). Set once.
-	noNewPrivs bool
-	// notLeasable says the call's path walk crossed something other
-	// than gofer files (/proc, /dev, an fd): its answer gets no
-	// PathLease (pathlease.go). Set by the walk (maySearch, lookupAt).
-	notLeasable bool
-	// listingPath is the getdents64's Syscall.listing_path when its
-	// reply may carry the entries' lstat answers (pathlease.go).
-	listingPath string
-	// pathView is what a path call's answer depends on as the call
-	// began, when it may get a path lease (pathlease.go).
-	pathView *pathView
-	// accessCreds, when set, are the credentials the call's permission
-	// checks use instead of the caller's: access(2)'s real ids (Linux's
-	// access_override_creds), for its walk too. Set by the handler.
-	accessCreds *auth.Creds
-	// syncedWrites says the handler makes this call's gofer writes
-	// durable before its reply (a server-side copy too large for the
-	// client's log to carry, syncedCopy): they are neither tracked for
-	// durability nor reported as WriteStates. Set by the handler.
-	syncedWrites bool
-	// goferParts counts the gofer writes this call made: each has its
-	// own Origin part, so that a call writing several times is not
-	// answered from the gofer's reply cache for its own earlier write.
-	goferParts uint32
-	// attrRun is the run of posted attribute calls this call is part of
-	// (the front's, attrrun.go), nil when none. Set by dispatch.
-	attrRun *attrRun
-	// leasedData and posted are the call's Syscall.leased_data and
-	// posted (leasedCopy, package copybehind). Set once.
-	leasedData []byte
-	posted     bool
-	// installFD is a posted open's Syscall.install_fd: the fd its
-	// description goes at (postopen.go; nil: the lowest free). Set once.
-	installFD *int32
-	// missingIn is the directory an unlink's last name was found
-	// missing from when the caller may make names there (negunlink.go).
-	// Set by the handler.
-	missingIn *dentry
-}
+// syscallCtx is one forwarded system call being executed (package
+// kernel's Task).
+type syscallCtx = kernel.Task
 
 // resent says the call may be one the client re-sent after a Restore (its
 // seq is below the Restore's): a gofer mutation whose effect is already
 // visible is then passed to the gofer anyway, whose reply cache answers
 // it as the first execution did.
-func resent(c *syscallCtx) bool { return c.seq < c.k.ResentBelow.Load() }
-
-// origin names this call to the gofer's reply cache; part tells apart the
-// gofer mutations one call makes.
-func origin(c *syscallCtx, part uint32) *goferpb.Origin {
-	return &goferpb.Origin{ClientId: c.k.OriginID, Seq: c.seq, Part: part}
-}
+func resent(c *syscallCtx) bool { return c.CallSeq < c.Kernel.ResentBelow.Load() }
 
 // callOf returns the kernel's call behind c, a Call the kernel gave a
 // file operation (as gVisor's kernel.TaskFromContext): only this package,
@@ -111,43 +33,6 @@ func callOf(c fdesc.Call) *syscallCtx {
 	return sc
 }
 
-var _ fdesc.Call = (*syscallCtx)(nil)
-
-// Seq is c's fdesc.Call.Seq.
-func (c *syscallCtx) Seq() uint64 { return c.seq }
-
-// NextGoferOrigin is c's fdesc.Call.NextGoferOrigin: nil for a call the
-// server makes for itself (seq 0), whose gofer writes the reply cache
-// need not know.
-func (c *syscallCtx) NextGoferOrigin() *goferpb.Origin {
-	if c.seq == 0 {
-		return nil
-	}
-	o := origin(c, c.goferParts)
-	c.goferParts++
-	return o
-}
-
-// GoferWrote is c's fdesc.Call.GoferWrote.
-func (c *syscallCtx) GoferWrote(st *goferpb.Stat) {
-	c.goferSize = int64(st.Size)
-	c.goferStat = st
-}
-
-// Creds is c's fdesc.Call.Creds.
-func (c *syscallCtx) Creds() auth.Creds { return callerCreds(c) }
-
-// PID is c's fdesc.Call.PID.
-func (c *syscallCtx) PID() int32 {
-	if c.t == nil {
-		return 0
-	}
-	return callPid(c)
-}
-
-// RaiseSIGPIPE is c's fdesc.Call.RaiseSIGPIPE.
-func (c *syscallCtx) RaiseSIGPIPE() { c.sigpipe = true }
-
 // handler executes one system call and returns its result or an error
 // carrying the errno.
 type handler func(c *syscallCtx) (int64, error)
@@ -155,47 +40,25 @@ type handler func(c *syscallCtx) (int64, error)
 // panicOnBug makes dispatch re-panic instead of answering EIO (tests).
 var panicOnBug = false
 
-// Block (c's fdesc.Call.Block) waits until ch is closed (nil: never) or timeout fires (nil:
-// never). It returns ERESTARTSYS if the call is interrupted, the thread
-// killed or the client freed, and ETIMEDOUT on timeout.
-func (c *syscallCtx) Block(ch <-chan struct{}, timeout <-chan time.Time) error {
-	c.t.Sleeping.Store(true)
-	defer c.t.Sleeping.Store(false)
-	select {
-	case <-ch:
-		return nil
-	case <-c.intr:
-		return syserr.RestartSys
-	case <-c.dead:
-		return syserr.RestartSys
-	case <-c.k.Done:
-		return syserr.RestartSys
-	case <-timeout:
-		return unix.ETIMEDOUT
-	}
-}
-
 // blockUntil is block without a timeout: the wait a subsystem's blocking
 // operation is given (filelock.Table.Lock).
 func blockUntil(c *syscallCtx, ch <-chan struct{}) error { return c.Block(ch, nil) }
 
-func callPid(c *syscallCtx) int32 { return c.t.Proc.PID }
-
 // tid returns the caller's current TID.
 func callTid(c *syscallCtx) int32 {
-	c.k.Mu.Lock()
-	defer c.k.Mu.Unlock()
-	return c.t.TID
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	return c.Thread.TID
 }
 
 // fdTable returns the caller's fd table (EBADF... once exited: ESRCH).
 func callFdTable(c *syscallCtx) (*fdTable, error) {
-	c.k.Mu.Lock()
-	defer c.k.Mu.Unlock()
-	if c.t.Proc.FDs == nil {
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	if c.Thread.Proc.FDs == nil {
 		return nil, unix.ESRCH
 	}
-	return c.t.Proc.FDs, nil
+	return c.Thread.Proc.FDs, nil
 }
 
 // getFile returns a reference to the caller's fd.
@@ -230,7 +93,7 @@ func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	return f, impl, nil
 }
 
-func argInt(c *syscallCtx, i int) int32 { return int32(c.args[i]) }
+func argInt(c *syscallCtx, i int) int32 { return int32(c.Args[i]) }
 
 // logUnsupportedOnce logs, once per server, that the application used a
 // feature (named by what) the server refuses with an errno.
@@ -244,16 +107,16 @@ func logUnsupportedOnce(k *clientState, what string) {
 // run of posted attribute calls it is part of (nil: none).
 func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
 	r := &sentrypb.Reply{Seq: seq}
-	c := &syscallCtx{k: k, t: t, seq: seq, sysno: sc.Sysno, intr: intr, dead: t.Dead, reply: r, noNewPrivs: sc.NoNewPrivs, attrRun: run,
-		leasedData: sc.LeasedData, posted: sc.Posted, installFD: sc.InstallFd}
-	copy(c.args[:], sc.Args)
+	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Sysno: sc.Sysno, Intr: intr, Dead: t.Dead, Reply: r, NoNewPrivs: sc.NoNewPrivs, AttrRun: run,
+		LeasedData: sc.LeasedData, Posted: sc.Posted, InstallFD: sc.InstallFd}
+	copy(c.Args[:], sc.Args)
 	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
 	for _, in := range sc.Inputs {
 		if in != nil {
 			inputs = append(inputs, sysabi.Region{Addr: in.Addr, Data: in.Data})
 		}
 	}
-	c.mem = sysabi.NewMemory(inputs)
+	c.Mem = sysabi.NewMemory(inputs)
 	if sc.CallGen != 0 {
 		t.SigWait.Update(sc.CallGen, sc.PendingSignals)
 	}
@@ -269,15 +132,15 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 	pl := beginPathLease(k, c, sc.PathLeaseWanted, sc.ListingPath)
 	ret, skipped, err := runReportingDeferred(k, h, c, sc.Posted)
 	endPathLease(k, c, pl, skipped, err)
-	if c.eff != nil {
-		k.Trk.SetEffects(seq, c.eff)
+	if c.Eff != nil {
+		k.Trk.SetEffects(seq, c.Eff)
 	}
 	if skipped {
 		strace(k, c, ret, syserr.ErrnoOf(err))
 		r.Errno = int32(syserr.ErrnoOf(err))
 		return r
 	}
-	if c.sigpipe {
+	if c.RaisedSIGPIPE {
 		k.Mu.Lock()
 		var d deferred
 		if !t.Killed {
@@ -294,7 +157,7 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 		r.Errno = int32(e)
 		r.Ret = 0
 		if syserr.KeepsOutputs(err) {
-			for _, o := range c.mem.Outputs() {
+			for _, o := range c.Mem.Outputs() {
 				r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
 			}
 		}
@@ -306,7 +169,7 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 		if sc.LeaseWanted {
 			grantReadLease(k, c, ret)
 		}
-		for _, o := range c.mem.Outputs() {
+		for _, o := range c.Mem.Outputs() {
 			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
 		}
 	}
@@ -320,7 +183,7 @@ func runHandler(k *clientState, h handler, c *syscallCtx) (ret int64, err error)
 			if panicOnBug {
 				panic(p)
 			}
-			k.Log.Error("BUG: system call handler panicked", "name", sysName(c.sysno), "panic", p, "stack", string(debug.Stack()))
+			k.Log.Error("BUG: system call handler panicked", "name", sysName(c.Sysno), "panic", p, "stack", string(debug.Stack()))
 			ret, err = 0, fmt.Errorf("handler panic: %v: %w", p, unix.EIO)
 		}
 	}()
@@ -340,8 +203,8 @@ func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s(", sysName(c.sysno))
-	for i, a := range c.args {
+	fmt.Fprintf(&b, "%s(", sysName(c.Sysno))
+	for i, a := range c.Args {
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -350,9 +213,9 @@ func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
 	b.WriteString(")")
 	tid := callTid(c)
 	if errno != 0 {
-		k.Log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "errno", errno.Error())
+		k.Log.Info("strace", "tid", tid, "seq", c.CallSeq, "call", b.String(), "errno", errno.Error())
 	} else {
-		k.Log.Info("strace", "tid", tid, "seq", c.seq, "call", b.String(), "ret", ret)
+		k.Log.Info("strace", "tid", tid, "seq", c.CallSeq, "call", b.String(), "ret", ret)
 	}
 }
 

@@ -31,7 +31,8 @@
 //     and continue events wait reports, orphaned process groups, and the
 //     terminal's SIGTTIN/SIGTTOU for background reads and writes;
 //   - timers that raise signals: each process's ITIMER_REAL and POSIX
-//     timers (timers.go), on ktimer's clocks shifted to the client's
+//     timers (package kernel's timers.go; their calls in timers.go), on
+//     ktimer's clocks shifted to the client's
 //     (Hello.clocks);
 //   - fd tables (package kernel/fdtable; which process uses which, and
 //     their replay records, here: fdtable.go, state.go) and open file
@@ -80,7 +81,7 @@
 //   - permission checks: DAC against the calling process's credentials
 //     (supplementary groups and capabilities included), the sticky bit,
 //     set-id clearing and the owner and group of new files (the rules in
-//     package auth, applied to dentries in perm.go); the gofer
+//     package auth, applied to dentries in kernel/perm.go); the gofer
 //     runs as root and checks nothing for the sentry; the xattr calls
 //     answer as a filesystem without extended attributes
 //     (syscalls_xattr.go);
@@ -92,7 +93,7 @@
 //   - splice, tee, copy_file_range and sendfile, copying through the
 //     server (syscalls_splice.go, syscalls_sendfile.go): the bytes they
 //     write are in no call, so their write records carry them
-//     (syscallCtx.dataNotInCall);
+//     (kernel.Task.DataNotInCall);
 //   - pseudo-terminals (package pty: the terminal and its line discipline;
 //     package fsimpl/devpts: an end's description, its I/O, job control
 //     and readiness; file_pty.go: /dev/ptmx, /dev/pts, ioctls and the
@@ -108,9 +109,9 @@
 //     postopen.go: the client posts the same open later, naming the fd
 //     its description goes at, Syscall.install_fd), and of unlinks that
 //     failed with ENOENT (negunlink.go: the client posts an O_CREAT open
-//     of the missing name, syscallCtx.missingIn); the walk marks
-//     syscallCtx.notLeasable and notes what it touched in
-//     syscallCtx.pathView); a name another client unlinked or
+//     of the missing name, kernel.Task.MissingIn); the walk marks
+//     kernel.Task.NotLeasable and notes what it touched in
+//     kernel.Task.PathView); a name another client unlinked or
 //     renamed is walked to again (the vfs's dentry validAt); an
 //     unlink, rename, chmod or chown is announced before it is made
 //     (goferclient.WithChanging, readlease.BeginChange), and a client's
@@ -169,7 +170,7 @@
 // write_error, "wberr/<ino>" records), and a call that reports them has
 // their change go with its reply (CallEffects.WBErrInos, WBErrFiles).
 // A sendfile or copy_file_range that carries the bytes the client read
-// from its read lease (Syscall.leased_data, syscallCtx.leasedData) writes
+// from its read lease (Syscall.leased_data, kernel.Task.LeasedData) writes
 // them instead of reading the in file (leasedCopy, package copybehind),
 // and fails as a write behind does.
 // Batches (package postbatch): calls a client batched
@@ -187,7 +188,7 @@
 // attrrun): while a thread's posted chown, chmod or utimensat by path of a
 // regular file is followed in its queue by another, their SetStats are
 // held in threadCalls.attrRun (a kernel.AttrRun, the worker's own: no
-// lock; its calls find it in syscallCtx.attrRun) and sent merged
+// lock; its calls find it in kernel.Task.AttrRun) and sent merged
 // before the run's replies, before anything reads attributes (statOf),
 // and before a change that cannot join; the run's calls are finished
 // only once their replies are sent, after that.
@@ -227,7 +228,7 @@
 //     mounts, /dev/shm, the gofer file kinds), given the kernel as a
 //     vfs.Kernel (*clientState: the synthesized files, the descriptions'
 //     owner, the set-id rule of a write) and each walk's call as a
-//     vfs.Caller (*syscallCtx: its pins and its search permission);
+//     vfs.Caller (*kernel.Task: its pins and its search permission);
 //   - the synthesized /dev and /proc (package fsimpl/synth), above the
 //     vfs, given the kernel's state as a synth.Kernel (*clientState);
 //   - the kernel's pieces that moved out: package kernel (what the
@@ -240,7 +241,8 @@
 //     sigTable, execPlan and attrRun, aliases of kernel.FSContext,
 //     SigTable, ExecPlan and AttrRun (kernel.Sysctls and Sockets are
 //     named as they are); the client's kernel itself, clientState, an
-//     alias of kernel.Kernel;
+//     alias of kernel.Kernel; the call, syscallCtx, an alias of
+//     kernel.Task;
 //     the replay capture's entry points, stateTracker, callEffects and
 //     the keys, aliases of kernel.Tracker, CallEffects, FDSlot...; the
 //     records' derivation order, kernel.ReplayObject and the Order
@@ -281,11 +283,10 @@
 // devpts.Kernel, signalfd.Reader, unixsock.Namespace, netlink.Router)
 // are kernelPorts' (ports.go), a defined type over the same struct:
 // ports(k) is a pointer conversion, and every interface value holding
-// the kernel holds a *kernelPorts. The call, syscallCtx, is still this
-// package's: its fields name only packages below (pathView is
-// kernel.PathView), and 11 methods satisfy fdesc.Call, vfs.Caller, vfs.WalkObserver and
-// fdesc.OffsetRecorder. Next: syscallCtx becomes kernel.Task (its
-// interface methods on a port as the kernel's), then the kernel's files
+// the kernel holds a *kernelPorts. The call, syscallCtx, is kernel.Task,
+// whose 11 methods (fdesc.Call, vfs.Caller, vfs.WalkObserver,
+// fdesc.OffsetRecorder, and the checks they need: Creds, MayAccess,
+// Effects, GoferOrigin) are package kernel's. Next: the kernel's files
 // move one at a time, each function turning back into a method.
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
@@ -297,7 +298,7 @@
 // replay changes, set when an fd table first holds it), the
 // OffsetRecorder (the call its offset changes in) and its Dentry, an
 // interface vfs.Dentry implements (dentryOf, vfs.DentryOf, gets it back).
-// *syscallCtx implements Call, and only this package looks behind it
+// *kernel.Task implements Call, and only this package looks behind it
 // (callOf, as gVisor's kernel.TaskFromContext): the kernel functions a
 // file kind is given at construction (job control, a dentry's stat, a
 // signalfd's read) and the kinds that stay kernel glue (pipe ends and

@@ -176,7 +176,7 @@ func syncBeforeResize(c *syscallCtx, d *dentry, toZero bool) error {
 	if d == nil || d.Kind != vfs.KindGofer {
 		return nil
 	}
-	k := c.k
+	k := c.Kernel
 	files := k.Dur.HoldWhere(func(f *file) bool {
 		fd := dentryOf(f)
 		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
@@ -233,9 +233,9 @@ func syncAfterFailedResize(c *syscallCtx, d *dentry) {
 	}
 	h, err := c.HandleOf(d)
 	if err == nil {
-		err = c.k.VFS.Fsync(h, false)
+		err = c.Kernel.VFS.Fsync(h, false)
 	}
 	if err != nil {
-		c.k.Log.Warn("fsync after a failed truncation", "ino", d.Ino(), "err", err)
+		c.Kernel.Log.Warn("fsync after a failed truncation", "ino", d.Ino(), "err", err)
 	}
 }

@@ -43,7 +43,7 @@ func mappedKey(st *goferpb.Stat) mapped.Key {
 func mappedRecord(k *clientState, id uint64) *sentrypb.StateRecord {
 	ms, ok := k.Maps.StateOf(id)
 	if !ok {
-		return deletedRec(statekey.Mapped(id))
+		return kernel.DeletedRec(statekey.Mapped(id))
 	}
 	f := ms.File
 	st := &sentrypb.MappedFileState{FileId: id, Size: ms.Size, Refs: uint32(ms.Refs), Writable: ms.Writable}
@@ -135,7 +135,7 @@ func pageWrite(k *clientState, seq uint64, pw *sentrypb.PageWrite, r *sentrypb.R
 	if _, ok := f.Impl.(*vfs.GoferFile); !ok {
 		return unix.EBADF
 	}
-	c := &syscallCtx{k: k, seq: seq, intr: make(chan struct{}), goferSize: -1, reply: r, pageWrite: pw.FileId}
+	c := &syscallCtx{Kernel: k, CallSeq: seq, Intr: make(chan struct{}), GoferSize: -1, Reply: r, PageWrite: pw.FileId}
 	defer unpinAll(c)
 	// Stores through a mapping never extend the file: only the bytes
 	// below its size are written back (Linux writes back up to i_size).
@@ -157,8 +157,8 @@ func pageWrite(k *clientState, seq uint64, pw *sentrypb.PageWrite, r *sentrypb.R
 		data = data[:st.Size-pw.Offset]
 	}
 	n, _, err := writeAt(c, f, data, int64(pw.Offset), false)
-	if c.eff != nil {
-		k.Trk.SetEffects(seq, c.eff)
+	if c.Eff != nil {
+		k.Trk.SetEffects(seq, c.Eff)
 	}
 	if err != nil {
 		return err
@@ -264,7 +264,7 @@ func planExec(k *clientState, c *syscallCtx, start *dentry, filename string, arg
 		}
 	}()
 	k.Mu.Lock()
-	cr := c.t.Proc.Creds
+	cr := c.Thread.Proc.Creds
 	k.Mu.Unlock()
 	ep.Plan.Uid, ep.Plan.Gid, ep.Plan.Euid, ep.Plan.Egid = cr.RUID, cr.RGID, cr.EUID, cr.EGID
 	base := filename
@@ -518,7 +518,7 @@ func le64(b []byte) uint64 {
 func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 	var d deferred
 	k.Mu.Lock()
-	t := c.t
+	t := c.Thread
 	p := t.Proc
 	for o := range p.Live {
 		if o != t {
@@ -559,7 +559,7 @@ func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 	p.Sig = p.Sig.Clone()
 	p.Sig.ResetForExec()
 	k.Trk.Changed(sigTable{Handlers: p.Sig})
-	deleteTimersLocked(k, p, false)
+	k.DeleteTimersLocked(p, false)
 	if gone := k.IPC.ProcessExeced(p.PID); len(gone) > 0 {
 		d.Do(func() { removeSegmentFiles(k, gone) })
 	}
@@ -580,12 +580,12 @@ func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 
 // cwd returns the caller's working directory.
 func callCwd(c *syscallCtx) *dentry {
-	c.k.Mu.Lock()
-	defer c.k.Mu.Unlock()
-	if fs := c.t.Proc.FS; fs != nil && fs.Cwd != nil {
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	if fs := c.Thread.Proc.FS; fs != nil && fs.Cwd != nil {
 		return fs.Cwd
 	}
-	return c.k.VFS.Root
+	return c.Kernel.VFS.Root
 }
 
 // start handles Call.Start: it creates PID 1 and plans its exec.
@@ -647,7 +647,7 @@ func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) er
 	t := k.Threads[p.PID]
 	k.Mu.Unlock()
 
-	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.Dead, reply: r, mem: nil}
+	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Intr: make(chan struct{}), Dead: t.Dead, Reply: r, Mem: nil}
 	defer unpinAll(c)
 	fail := func(err error) error {
 		var d deferred

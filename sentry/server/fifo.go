@@ -19,8 +19,8 @@ import (
 func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 	acc := flags & unix.O_ACCMODE
 	nonblock := flags&unix.O_NONBLOCK != 0
-	tab := &c.k.Fifos
-	p, err := tab.LockedGet(d.Ino(), d, c.k.Mem, c.k.Trk.TouchPipe, !(acc == unix.O_WRONLY && nonblock))
+	tab := &c.Kernel.Fifos
+	p, err := tab.LockedGet(d.Ino(), d, c.Kernel.Mem, c.Kernel.Trk.TouchPipe, !(acc == unix.O_WRONLY && nonblock))
 	if err != nil {
 		tab.Unlock()
 		return nil, err
@@ -42,7 +42,7 @@ func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 	ropens, wopens := p.OpensLocked()
 	p.Unlock()
 	tab.Unlock()
-	c.k.Trk.TouchPipe(p)
+	c.Kernel.Trk.TouchPipe(p)
 	f := newFile(e, d, flags&keptOpenFlags)
 	if acc == unix.O_RDWR || (acc == unix.O_RDONLY && nonblock) {
 		return f, nil

@@ -115,20 +115,3 @@ func inodeExecuting(k *clientState, ino uint64) bool {
 	}
 	return false
 }
-
-// RecordOffset is c's fdesc.OffsetRecorder: a nil c reports the value at
-// once.
-func (c *syscallCtx) RecordOffset(f *file, ver uint64, off int64) {
-	if c == nil {
-		f.OffRep.Store(off)
-		return
-	}
-	e := effects(c)
-	for i := range e.Offsets {
-		if e.Offsets[i].File == f {
-			e.Offsets[i].Ver, e.Offsets[i].Off = ver, off
-			return
-		}
-	}
-	e.Offsets = append(e.Offsets, offChange{File: f, Ver: ver, Off: off})
-}

@@ -22,12 +22,12 @@ func epollReadiness(t *thread) epoll.Readiness {
 
 func sysEpollCreate(c *syscallCtx) (int64, error) {
 	var flags uint32
-	if c.sysno == unix.SYS_EPOLL_CREATE1 {
-		flags = uint32(c.args[0])
+	if c.Sysno == unix.SYS_EPOLL_CREATE1 {
+		flags = uint32(c.Args[0])
 		if flags&^unix.EPOLL_CLOEXEC != 0 {
 			return 0, unix.EINVAL
 		}
-	} else if int32(c.args[0]) <= 0 {
+	} else if int32(c.Args[0]) <= 0 {
 		return 0, unix.EINVAL
 	}
 	tab, err := callFdTable(c)
@@ -39,7 +39,7 @@ func sysEpollCreate(c *syscallCtx) (int64, error) {
 }
 
 func sysEpollCtl(c *syscallCtx) (int64, error) {
-	op, fd := int(c.args[1]), argInt(c, 2)
+	op, fd := int(c.Args[1]), argInt(c, 2)
 	epf, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
@@ -67,14 +67,14 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 	var events uint32
 	var data uint64
 	if op != unix.EPOLL_CTL_DEL {
-		b, err := c.mem.CopyIn(c.args[3], epoll.EventSize)
+		b, err := c.Mem.CopyIn(c.Args[3], epoll.EventSize)
 		if err != nil {
 			return 0, err
 		}
 		events = binary.LittleEndian.Uint32(b)
 		data = binary.LittleEndian.Uint64(b[4:])
 	}
-	if err := ep.Ctl(epollReadiness(c.t), op, tf, fd, events, data); err != nil {
+	if err := ep.Ctl(epollReadiness(c.Thread), op, tf, fd, events, data); err != nil {
 		return 0, err
 	}
 	epf.Changed()
@@ -85,15 +85,15 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 // timeout is a timespec). The signal mask of the p variants is the
 // client's: it installs it around the forwarded wait.
 func sysEpollWait(c *syscallCtx) (int64, error) {
-	maxEv, timeout := int(int32(c.args[2])), int(int32(c.args[3]))
+	maxEv, timeout := int(int32(c.Args[2])), int(int32(c.Args[3]))
 	if maxEv <= 0 || maxEv > epoll.MaxEvents {
 		return 0, unix.EINVAL
 	}
 	var d time.Duration
-	if c.sysno == unix.SYS_EPOLL_PWAIT2 {
+	if c.Sysno == unix.SYS_EPOLL_PWAIT2 {
 		timeout = -1
-		if c.args[3] != 0 {
-			b, err := c.mem.CopyIn(c.args[3], 16)
+		if c.Args[3] != 0 {
+			b, err := c.Mem.CopyIn(c.Args[3], 16)
 			if err != nil {
 				return 0, err
 			}
@@ -117,7 +117,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	if c.args[1] == 0 {
+	if c.Args[1] == 0 {
 		return 0, unix.EFAULT
 	}
 	var deadline time.Time
@@ -125,14 +125,14 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 		deadline = time.Now().Add(d)
 	}
 	for {
-		evs, chs, disabled := ep.Collect(epollReadiness(c.t), maxEv, true)
+		evs, chs, disabled := ep.Collect(epollReadiness(c.Thread), maxEv, true)
 		if len(evs) > 0 {
 			b := make([]byte, epoll.EventSize*len(evs))
 			for i, e := range evs {
 				binary.LittleEndian.PutUint32(b[epoll.EventSize*i:], e.Events)
 				binary.LittleEndian.PutUint64(b[epoll.EventSize*i+4:], e.Data)
 			}
-			if err := c.mem.CopyOut(c.args[1], b); err != nil {
+			if err := c.Mem.CopyOut(c.Args[1], b); err != nil {
 				return 0, err
 			}
 			if disabled {

@@ -99,7 +99,7 @@ func hostSock(c *syscallCtx, fd int32) (*file, *inet.HostFile, bool) {
 }
 
 func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*file, error) {
-	stream, err := inet.SockType(stype, proto, creds(c).EUID == 0)
+	stream, err := inet.SockType(stype, proto, c.ProcessCreds().EUID == 0)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*
 
 // hostSockCall runs a socket system call on a host socket.
 func hostSockCall(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_BIND:
 		raw, err := sockaddrArg(c, 1)
 		if err != nil {
@@ -127,7 +127,7 @@ func hostSockCall(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		f.Changed()
 		return 0, nil
 	case unix.SYS_LISTEN:
-		backlog := max(0, min(int(int32(c.args[1])), unix.SOMAXCONN))
+		backlog := max(0, min(int(int32(c.Args[1])), unix.SOMAXCONN))
 		if err := s.S.Listen(backlog); err != nil {
 			return 0, err
 		}
@@ -139,33 +139,33 @@ func hostSockCall(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	case unix.SYS_CONNECT:
 		return hostConnect(c, f, s)
 	case unix.SYS_SHUTDOWN:
-		return 0, s.S.Shutdown(int(c.args[1]))
+		return 0, s.S.Shutdown(int(c.Args[1]))
 	case unix.SYS_GETSOCKNAME, unix.SYS_GETPEERNAME:
-		sa, err := s.S.Name(c.sysno == unix.SYS_GETPEERNAME)
+		sa, err := s.S.Name(c.Sysno == unix.SYS_GETPEERNAME)
 		if err != nil {
 			return 0, err
 		}
-		if c.args[1] == 0 || c.args[2] == 0 {
+		if c.Args[1] == 0 || c.Args[2] == 0 {
 			return 0, unix.EFAULT
 		}
-		return 0, putSockaddr(c, c.args[1], c.args[2], sa)
+		return 0, putSockaddr(c, c.Args[1], c.Args[2], sa)
 	case unix.SYS_SENDTO:
 		var raw []byte
-		if c.args[4] != 0 {
+		if c.Args[4] != 0 {
 			r, err := sockaddrArg(c, 4)
 			if err != nil {
 				return 0, err
 			}
 			raw = r
 		}
-		src, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
+		src, err := kobj.BufferSequence(c.Mem, c.Args[1], uint64(min(int64(c.Args[2]), maxRW)))
 		if err != nil {
 			return 0, err
 		}
-		return s.Send(c, f, src, raw, int(c.args[3]))
+		return s.Send(c, f, src, raw, int(c.Args[3]))
 	case unix.SYS_RECVFROM:
-		flags := int(c.args[3])
-		dst, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
+		flags := int(c.Args[3])
+		dst, err := kobj.BufferSequence(c.Mem, c.Args[1], uint64(min(int64(c.Args[2]), maxRW)))
 		if err != nil {
 			return 0, err
 		}
@@ -173,9 +173,9 @@ func hostSockCall(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if c.args[4] != 0 {
+		if c.Args[4] != 0 {
 			// A stream's source has length 0, as on Linux.
-			if err := putSockaddr(c, c.args[4], c.args[5], from); err != nil {
+			if err := putSockaddr(c, c.Args[4], c.Args[5], from); err != nil {
 				return 0, err
 			}
 		}
@@ -195,8 +195,8 @@ func hostSockCall(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 
 func hostAccept(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	var flags uint32
-	if c.sysno == unix.SYS_ACCEPT4 {
-		flags = uint32(c.args[3])
+	if c.Sysno == unix.SYS_ACCEPT4 {
+		flags = uint32(c.Args[3])
 		if flags&^(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0 {
 			return 0, unix.EINVAL
 		}
@@ -221,7 +221,7 @@ func hostAccept(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := putSockaddr(c, c.args[1], c.args[2], peer); err != nil {
+	if err := putSockaddr(c, c.Args[1], c.Args[2], peer); err != nil {
 		return 0, err
 	}
 	return int64(fd), nil
@@ -253,7 +253,7 @@ func hostConnect(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 }
 
 func hostSendmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
-	h, iov, err := readMsghdr(c, c.args[1])
+	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
 		return 0, err
 	}
@@ -265,24 +265,24 @@ func hostSendmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		if h.namelen > 128 {
 			return 0, unix.EINVAL
 		}
-		if raw, err = c.mem.CopyIn(h.name, int(h.namelen)); err != nil {
+		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
 			return 0, err
 		}
 	}
-	src, err := kobj.Sequence(c.mem, iov)
+	src, err := kobj.Sequence(c.Mem, iov)
 	if err != nil {
 		return 0, err
 	}
-	return s.Send(c, f, src, raw, int(c.args[2]))
+	return s.Send(c, f, src, raw, int(c.Args[2]))
 }
 
 func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
-	flags := int(c.args[2])
-	h, iov, err := readMsghdr(c, c.args[1])
+	flags := int(c.Args[2])
+	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
 		return 0, err
 	}
-	dst, err := kobj.Sequence(c.mem, iov)
+	dst, err := kobj.Sequence(c.Mem, iov)
 	if err != nil {
 		return 0, err
 	}
@@ -296,12 +296,12 @@ func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	}
 	namelen := uint32(0)
 	if h.name != 0 && !s.S.Stream && len(from) > 0 {
-		if err := c.mem.CopyOut(h.name, from[:min(len(from), int(h.namelen))]); err != nil {
+		if err := c.Mem.CopyOut(h.name, from[:min(len(from), int(h.namelen))]); err != nil {
 			return 0, err
 		}
 		namelen = uint32(len(from))
 	}
-	if err := putMsgResult(c, c.args[1], namelen, msgFlags); err != nil {
+	if err := putMsgResult(c, c.Args[1], namelen, msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 {
@@ -312,8 +312,8 @@ func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 
 // hostSockopt runs getsockopt or setsockopt on a host socket.
 func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
-	level, name := int(int32(c.args[1])), int(int32(c.args[2]))
-	get := c.sysno == unix.SYS_GETSOCKOPT
+	level, name := int(int32(c.Args[1])), int(int32(c.Args[2]))
+	get := c.Sysno == unix.SYS_GETSOCKOPT
 	if level == unix.SOL_SOCKET && (name == unix.SO_RCVTIMEO || name == unix.SO_SNDTIMEO) {
 		// The server waits, not the host: the timeouts are the
 		// server's.
@@ -321,11 +321,11 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 			v, _ := s.TimeoutOption(true, name, nil)
 			return putSockopt(c, v)
 		}
-		n := int(int32(c.args[4]))
+		n := int(int32(c.Args[4]))
 		if n < 0 {
 			return 0, unix.EINVAL
 		}
-		v, err := c.mem.CopyIn(c.args[3], min(n, 128))
+		v, err := c.Mem.CopyIn(c.Args[3], min(n, 128))
 		if err != nil {
 			return 0, err
 		}
@@ -338,7 +338,7 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 		if get {
 			return putSockopt(c, putInt(boolInt(s.ReuseAddr())))
 		}
-		v, err := c.mem.CopyIn(c.args[3], min(max(int(int32(c.args[4])), 0), 4))
+		v, err := c.Mem.CopyIn(c.Args[3], min(max(int(int32(c.Args[4])), 0), 4))
 		if err != nil {
 			return 0, err
 		}
@@ -352,11 +352,11 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 		// CAP_NET_ADMIN's way past the host's limits: the server does
 		// not hold it, so a root application gets SO_SNDBUF or
 		// SO_RCVBUF, within the host's wmem_max and rmem_max.
-		plain, err := inet.ForcedOption(name, creds(c).EUID == 0)
+		plain, err := inet.ForcedOption(name, c.ProcessCreds().EUID == 0)
 		if err != nil {
 			return 0, err
 		}
-		v, err := c.mem.CopyIn(c.args[3], min(max(int(int32(c.args[4])), 0), 4))
+		v, err := c.Mem.CopyIn(c.Args[3], min(max(int(int32(c.Args[4])), 0), 4))
 		if err != nil {
 			return 0, err
 		}
@@ -369,10 +369,10 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 		return 0, err
 	}
 	if get {
-		if c.args[4] == 0 {
+		if c.Args[4] == 0 {
 			return 0, unix.EFAULT
 		}
-		lb, err := c.mem.CopyIn(c.args[4], 4)
+		lb, err := c.Mem.CopyIn(c.Args[4], 4)
 		if err != nil {
 			return 0, err
 		}
@@ -386,11 +386,11 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 		}
 		return putSockopt(c, v)
 	}
-	n := int(int32(c.args[4]))
+	n := int(int32(c.Args[4]))
 	if n < 0 {
 		return 0, unix.EINVAL
 	}
-	v, err := c.mem.CopyIn(c.args[3], min(n, 512))
+	v, err := c.Mem.CopyIn(c.Args[3], min(n, 512))
 	if err != nil {
 		return 0, err
 	}
@@ -400,10 +400,10 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 // putSockopt writes getsockopt's result v to (args[3], args[4]),
 // truncated to the caller's buffer.
 func putSockopt(c *syscallCtx, v []byte) (int64, error) {
-	if c.args[4] == 0 {
+	if c.Args[4] == 0 {
 		return 0, unix.EFAULT
 	}
-	lb, err := c.mem.CopyIn(c.args[4], 4)
+	lb, err := c.Mem.CopyIn(c.Args[4], 4)
 	if err != nil {
 		return 0, err
 	}
@@ -412,8 +412,8 @@ func putSockopt(c *syscallCtx, v []byte) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	l := min(int(size), len(v))
-	if err := c.mem.CopyOut(c.args[3], v[:l]); err != nil {
+	if err := c.Mem.CopyOut(c.Args[3], v[:l]); err != nil {
 		return 0, err
 	}
-	return 0, c.mem.CopyOut(c.args[4], putInt(int32(l)))
+	return 0, c.Mem.CopyOut(c.Args[4], putInt(int32(l)))
 }

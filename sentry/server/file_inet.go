@@ -26,18 +26,18 @@ func checkInetBind(c *syscallCtx, family int, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	if a.Port != 0 && a.Port < 1024 && creds(c).EUID != 0 {
+	if a.Port != 0 && a.Port < 1024 && c.ProcessCreds().EUID != 0 {
 		return unix.EACCES
 	}
 	return nil
 }
 
 func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32) (*file, error) {
-	stream, err := inet.SockType(stype, proto, creds(c).EUID == 0)
+	stream, err := inet.SockType(stype, proto, c.ProcessCreds().EUID == 0)
 	if err != nil {
 		return nil, err
 	}
-	st, err := netStack(c.k)
+	st, err := netStack(c.Kernel)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func inetListen(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 	if !s.S.Stream {
 		return 0, unix.EOPNOTSUPP
 	}
-	backlog := int(int32(c.args[1]))
+	backlog := int(int32(c.Args[1]))
 	backlog = max(0, min(backlog, unix.SOMAXCONN))
 	if err := kobj.TCPIPErr(s.S.EP.Listen(backlog)); err != nil {
 		return 0, err
@@ -91,7 +91,7 @@ func inetAccept(c *syscallCtx, f *file, s *inet.File, flags uint32) (int64, erro
 		fflags = unix.O_NONBLOCK
 	}
 	nf := inet.New(ns, fflags)
-	if err := chargeSocket(c.k, nf, false); err != nil {
+	if err := chargeSocket(c.Kernel, nf, false); err != nil {
 		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}
@@ -104,7 +104,7 @@ func inetAccept(c *syscallCtx, f *file, s *inet.File, flags uint32) (int64, erro
 	if err != nil {
 		return 0, err
 	}
-	if err := putSockaddr(c, c.args[1], c.args[2], socket.EncodeInetAddr(s.S.Family, peer)); err != nil {
+	if err := putSockaddr(c, c.Args[1], c.Args[2], socket.EncodeInetAddr(s.S.Family, peer)); err != nil {
 		return 0, err
 	}
 	return int64(fd), nil
@@ -151,10 +151,10 @@ func inetGetname(c *syscallCtx, s *inet.File, peer bool) (int64, error) {
 	} else {
 		a, _ = s.S.EP.GetLocalAddress()
 	}
-	if c.args[1] == 0 || c.args[2] == 0 {
+	if c.Args[1] == 0 || c.Args[2] == 0 {
 		return 0, unix.EFAULT
 	}
-	return 0, putSockaddr(c, c.args[1], c.args[2], socket.EncodeInetAddr(s.S.Family, a))
+	return 0, putSockaddr(c, c.Args[1], c.Args[2], socket.EncodeInetAddr(s.S.Family, a))
 }
 
 func inetSendto(c *syscallCtx, f *file, s *inet.File, src usermem.IOSequence, raw []byte, flags int) (int64, error) {
@@ -166,8 +166,8 @@ func inetSendto(c *syscallCtx, f *file, s *inet.File, src usermem.IOSequence, ra
 }
 
 func inetSendmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
-	flags := int(c.args[2])
-	h, iov, err := readMsghdr(c, c.args[1])
+	flags := int(c.Args[2])
+	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
 		return 0, err
 	}
@@ -179,11 +179,11 @@ func inetSendmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 		if h.namelen > 128 {
 			return 0, unix.EINVAL
 		}
-		if raw, err = c.mem.CopyIn(h.name, int(h.namelen)); err != nil {
+		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
 			return 0, err
 		}
 	}
-	src, err := kobj.Sequence(c.mem, iov)
+	src, err := kobj.Sequence(c.Mem, iov)
 	if err != nil {
 		return 0, err
 	}
@@ -191,12 +191,12 @@ func inetSendmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 }
 
 func inetRecvmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
-	flags := int(c.args[2])
-	h, iov, err := readMsghdr(c, c.args[1])
+	flags := int(c.Args[2])
+	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
 		return 0, err
 	}
-	dst, err := kobj.Sequence(c.mem, iov)
+	dst, err := kobj.Sequence(c.Mem, iov)
 	if err != nil {
 		return 0, err
 	}
@@ -211,12 +211,12 @@ func inetRecvmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 	namelen := uint32(0)
 	if h.name != 0 && !s.S.Stream {
 		sa := socket.EncodeInetAddr(s.S.Family, from)
-		if err := c.mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
+		if err := c.Mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
 			return 0, err
 		}
 		namelen = uint32(len(sa))
 	}
-	if err := putMsgResult(c, c.args[1], namelen, msgFlags); err != nil {
+	if err := putMsgResult(c, c.Args[1], namelen, msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 && !s.S.Stream {
@@ -231,15 +231,15 @@ func inetRecvmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 func putMsgResult(c *syscallCtx, addr uint64, namelen, msgFlags uint32) error {
 	var b [8]byte
 	binary.LittleEndian.PutUint32(b[:], namelen)
-	if err := c.mem.CopyOut(addr+8, b[:4]); err != nil {
+	if err := c.Mem.CopyOut(addr+8, b[:4]); err != nil {
 		return err
 	}
 	binary.LittleEndian.PutUint64(b[:], 0)
-	if err := c.mem.CopyOut(addr+40, b[:]); err != nil {
+	if err := c.Mem.CopyOut(addr+40, b[:]); err != nil {
 		return err
 	}
 	binary.LittleEndian.PutUint32(b[:], msgFlags)
-	return c.mem.CopyOut(addr+48, b[:4])
+	return c.Mem.CopyOut(addr+48, b[:4])
 }
 
 // checkInetControl checks the control messages of an inet sendmsg (on a
@@ -254,7 +254,7 @@ func checkInetControl(c *syscallCtx, h msghdr, stream bool) error {
 	if h.controllen > sysabi.MaxControl {
 		return unix.ENOBUFS
 	}
-	b, err := c.mem.CopyIn(h.control, int(h.controllen))
+	b, err := c.Mem.CopyIn(h.control, int(h.controllen))
 	if err != nil {
 		return err
 	}

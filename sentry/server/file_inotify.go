@@ -172,8 +172,8 @@ func restoreInotify(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*fi
 
 func sysInotifyInit(c *syscallCtx) (int64, error) {
 	var flags uint32
-	if c.sysno == unix.SYS_INOTIFY_INIT1 {
-		flags = uint32(c.args[0])
+	if c.Sysno == unix.SYS_INOTIFY_INIT1 {
+		flags = uint32(c.Args[0])
 	}
 	if flags&^(unix.IN_CLOEXEC|unix.IN_NONBLOCK) != 0 {
 		return 0, unix.EINVAL
@@ -197,7 +197,7 @@ func inotifyOf(c *syscallCtx, fd int32) (*file, *inotify.File, error) {
 }
 
 func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
-	mask := uint32(c.args[2])
+	mask := uint32(c.Args[2])
 	f, in, err := inotifyOf(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
@@ -221,14 +221,14 @@ func sysInotifyAddWatch(c *syscallCtx) (int64, error) {
 		return 0, unix.ENOTDIR
 	}
 	// Linux needs read permission on the file.
-	if err := mayAccessDentry(c, d, auth.MayRead); err != nil {
+	if err := c.MayAccess(d, auth.MayRead); err != nil {
 		return 0, err
 	}
-	wd, err := in.AddWatch(c.k.Inotify.Target(d.Ino(), true), d, mask)
+	wd, err := in.AddWatch(c.Kernel.Inotify.Target(d.Ino(), true), d, mask)
 	if err != nil {
 		return 0, err
 	}
-	revokeLeasesForWatch(c.k)
+	revokeLeasesForWatch(c.Kernel)
 	f.Changed()
 	return int64(wd), nil
 }
@@ -239,7 +239,7 @@ func sysInotifyRmWatch(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	wd := int32(c.args[1])
+	wd := int32(c.Args[1])
 	if err := in.RmWatch(wd); err != nil {
 		return 0, err
 	}

@@ -22,7 +22,7 @@ func seqIO(c *syscallCtx, f *file, sf fdesc.SeqFile, write bool, iov []sysabi.Io
 	if (write && !f.Writable()) || (!write && !f.Readable()) {
 		return 0, unix.EBADF
 	}
-	seq, err := kobj.Sequence(c.mem, iov)
+	seq, err := kobj.Sequence(c.Mem, iov)
 	if err != nil {
 		return 0, err
 	}
@@ -35,8 +35,8 @@ func seqIO(c *syscallCtx, f *file, sf fdesc.SeqFile, write bool, iov []sysabi.Io
 // sysEventfd is eventfd(initval) and eventfd2(initval, flags).
 func sysEventfd(c *syscallCtx) (int64, error) {
 	var flags uint32
-	if c.sysno == unix.SYS_EVENTFD2 {
-		flags = uint32(c.args[1])
+	if c.Sysno == unix.SYS_EVENTFD2 {
+		flags = uint32(c.Args[1])
 	}
 	if flags&^(unix.EFD_CLOEXEC|unix.EFD_NONBLOCK|unix.EFD_SEMAPHORE) != 0 {
 		return 0, unix.EINVAL
@@ -45,7 +45,7 @@ func sysEventfd(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := eventfd.New(uint64(uint32(c.args[0])), flags&unix.EFD_SEMAPHORE != 0, flags)
+	f, err := eventfd.New(uint64(uint32(c.Args[0])), flags&unix.EFD_SEMAPHORE != 0, flags)
 	if err != nil {
 		return 0, err
 	}

@@ -13,12 +13,12 @@ import (
 )
 
 func sysMemfdCreate(c *syscallCtx) (int64, error) {
-	flags := uint32(c.args[1])
+	flags := uint32(c.Args[1])
 	if flags&^(unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING) != 0 {
 		// MFD_HUGETLB, MFD_EXEC and MFD_NOEXEC_SEAL are not supported.
 		return 0, unix.EINVAL
 	}
-	name, err := c.mem.CopyInString(c.args[0], sysabi.PathMax)
+	name, err := c.Mem.CopyInString(c.Args[0], sysabi.PathMax)
 	if errors.Is(err, unix.ENAMETOOLONG) {
 		return 0, unix.EINVAL
 	}
@@ -32,7 +32,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	dir, err := v.ShmDentry()
 	if err != nil {
 		return 0, fmt.Errorf("memfd_create: /dev/shm: %w", err)
@@ -40,17 +40,17 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	// The name follows the call's seq, which is unique in this client's
 	// directory and the same when the call is re-sent after a Restore, so
 	// the gofer's reply cache answers the create and the unlink again.
-	hidden := fmt.Sprintf(".rd-memfd-%d", c.seq)
+	hidden := fmt.Sprintf(".rd-memfd-%d", c.CallSeq)
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, fmt.Errorf("memfd_create: /dev/shm: %w", err)
 	}
 	// Linux's memfd is mode 0777 whatever the umask, owned by the
 	// caller's fsuid and fsgid.
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	ctx, cancel := v.RPCCtx()
-	cr0, err := c.k.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: hidden, Flags: unix.O_RDWR,
-		Mode: 0777, Uid: cr.FSUID, Gid: cr.FSGID, Origin: origin(c, 0)})
+	cr0, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: hidden, Flags: unix.O_RDWR,
+		Mode: 0777, Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.GoferOrigin(0)})
 	cancel()
 	if err := syserr.FromGofer("create "+hidden, cr0.GetErrno(), err); err != nil {
 		return 0, fmt.Errorf("memfd_create %q: %w", name, err)
@@ -61,7 +61,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	d := v.InsertChild(dir, hidden, 0, cr0.Handle.FileHandle, cr0.Stat)
 	f := newFile(vfs.NewGoferFile(v, cr0.Handle.Id, cr0.Handle.FileHandle, nil), d, unix.O_RDWR)
 	ctx, cancel = v.RPCCtx()
-	ur, err := c.k.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: hidden, Origin: origin(c, 1), Open: true})
+	ur, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: hidden, Origin: c.GoferOrigin(1), Open: true})
 	cancel()
 	v.Forget(dir, hidden)
 	if err := syserr.FromGofer("unlink "+hidden, ur.GetErrno(), err); err != nil {
@@ -87,7 +87,7 @@ func fcntlSeals(c *syscallCtx, f *file, cmd int) (int64, error) {
 	if cmd == unix.F_GET_SEALS {
 		return int64(m.Seals()), nil
 	}
-	add := uint32(c.args[2])
+	add := uint32(c.Args[2])
 	if add&^vfs.MemfdSeals != 0 {
 		return 0, unix.EINVAL
 	}
@@ -99,7 +99,7 @@ func fcntlSeals(c *syscallCtx, f *file, cmd int) (int64, error) {
 	// a race the application lost either way.)
 	mappedWritable := false
 	if add&unix.F_SEAL_WRITE != 0 && dentryOf(f) != nil {
-		ws := c.k.Maps.WritablesOf(dentryOf(f).Ino())
+		ws := c.Kernel.Maps.WritablesOf(dentryOf(f).Ino())
 		for _, w := range ws {
 			w.DecRef()
 		}

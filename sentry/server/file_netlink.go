@@ -18,12 +18,12 @@ func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, err
 		return nil, unix.ESOCKTNOSUPPORT
 	}
 	if proto != unix.NETLINK_ROUTE {
-		if _, logged := c.k.Unsupported.LoadOrStore("netlink protocol", struct{}{}); !logged {
-			c.k.Log.Info("netlink protocol not supported", "protocol", proto)
+		if _, logged := c.Kernel.Unsupported.LoadOrStore("netlink protocol", struct{}{}); !logged {
+			c.Kernel.Log.Info("netlink protocol not supported", "protocol", proto)
 		}
 		return nil, unix.EPROTONOSUPPORT
 	}
-	return netlink.New(ports(c.k), flags), nil
+	return netlink.New(ports(c.Kernel), flags), nil
 }
 
 // NetlinkRoute is k's netlink.Router: the host's route netlink with
@@ -69,7 +69,7 @@ func netlinkSock(c *syscallCtx, fd int32) (*file, *netlink.File, bool) {
 
 // netlinkCall runs a socket system call on a netlink socket.
 func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_BIND, unix.SYS_CONNECT:
 		raw, err := sockaddrArg(c, 1)
 		if err != nil {
@@ -78,28 +78,28 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		if len(raw) < netlink.SockaddrSize || binary.LittleEndian.Uint16(raw) != unix.AF_NETLINK {
 			return 0, unix.EINVAL
 		}
-		if c.sysno == unix.SYS_BIND {
+		if c.Sysno == unix.SYS_BIND {
 			n.Bind(c, int32(binary.LittleEndian.Uint32(raw[4:])))
 		}
 		return 0, nil
 	case unix.SYS_GETSOCKNAME:
-		return 0, putSockaddr(c, c.args[1], c.args[2], n.Sockaddr())
+		return 0, putSockaddr(c, c.Args[1], c.Args[2], n.Sockaddr())
 	case unix.SYS_GETPEERNAME:
-		return 0, putSockaddr(c, c.args[1], c.args[2], netlink.KernelSockaddr())
+		return 0, putSockaddr(c, c.Args[1], c.Args[2], netlink.KernelSockaddr())
 	case unix.SYS_SENDTO:
-		b, err := c.mem.CopyIn(c.args[1], int(min(c.args[2], maxRW)))
+		b, err := c.Mem.CopyIn(c.Args[1], int(min(c.Args[2], maxRW)))
 		if err != nil {
 			return 0, err
 		}
 		return n.Send(c, b)
 	case unix.SYS_SENDMSG:
-		_, iov, err := readMsghdr(c, c.args[1])
+		_, iov, err := readMsghdr(c, c.Args[1])
 		if err != nil {
 			return 0, err
 		}
 		var b []byte
 		for _, v := range iov {
-			d, err := c.mem.CopyIn(v.Base, int(v.Len))
+			d, err := c.Mem.CopyIn(v.Base, int(v.Len))
 			if err != nil {
 				return 0, err
 			}
@@ -107,8 +107,8 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		}
 		return n.Send(c, b)
 	case unix.SYS_RECVFROM:
-		flags := int(c.args[3])
-		dst, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
+		flags := int(c.Args[3])
+		dst, err := kobj.BufferSequence(c.Mem, c.Args[1], uint64(min(int64(c.Args[2]), maxRW)))
 		if err != nil {
 			return 0, err
 		}
@@ -116,7 +116,7 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if err := putSockaddr(c, c.args[4], c.args[5], netlink.KernelSockaddr()); err != nil {
+		if err := putSockaddr(c, c.Args[4], c.Args[5], netlink.KernelSockaddr()); err != nil {
 			return 0, err
 		}
 		if flags&unix.MSG_TRUNC != 0 {
@@ -132,18 +132,18 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 	case unix.SYS_GETSOCKOPT:
 		var v int32
 		switch {
-		case c.args[1] == unix.SOL_SOCKET && (c.args[2] == unix.SO_RCVBUF || c.args[2] == unix.SO_SNDBUF):
+		case c.Args[1] == unix.SOL_SOCKET && (c.Args[2] == unix.SO_RCVBUF || c.Args[2] == unix.SO_SNDBUF):
 			v = netlink.RcvBuf
-		case c.args[1] == unix.SOL_SOCKET && c.args[2] == unix.SO_TYPE:
+		case c.Args[1] == unix.SOL_SOCKET && c.Args[2] == unix.SO_TYPE:
 			v = unix.SOCK_RAW
-		case c.args[1] == unix.SOL_SOCKET && c.args[2] == unix.SO_DOMAIN:
+		case c.Args[1] == unix.SOL_SOCKET && c.Args[2] == unix.SO_DOMAIN:
 			v = unix.AF_NETLINK
-		case c.args[1] == unix.SOL_SOCKET && c.args[2] == unix.SO_PROTOCOL:
+		case c.Args[1] == unix.SOL_SOCKET && c.Args[2] == unix.SO_PROTOCOL:
 			v = unix.NETLINK_ROUTE
 		default:
 			return 0, unix.ENOPROTOOPT
 		}
-		return 0, putSockaddr(c, c.args[3], c.args[4], putInt(v))
+		return 0, putSockaddr(c, c.Args[3], c.Args[4], putInt(v))
 	case unix.SYS_SHUTDOWN:
 		return 0, nil
 	}
@@ -152,12 +152,12 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 
 // netlinkRecvmsg is recvmsg on a netlink socket: no control messages.
 func netlinkRecvmsg(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
-	flags := int(c.args[2])
-	h, iov, err := readMsghdr(c, c.args[1])
+	flags := int(c.Args[2])
+	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
 		return 0, err
 	}
-	dst, err := kobj.Sequence(c.mem, iov)
+	dst, err := kobj.Sequence(c.Mem, iov)
 	if err != nil {
 		return 0, err
 	}
@@ -172,22 +172,22 @@ func netlinkRecvmsg(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 	var namelen uint32
 	if h.name != 0 {
 		sa := netlink.KernelSockaddr()
-		if err := c.mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
+		if err := c.Mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
 			return 0, err
 		}
 		namelen = uint32(len(sa))
 	}
 	var b4 [4]byte
 	binary.LittleEndian.PutUint32(b4[:], namelen)
-	if err := c.mem.CopyOut(c.args[1]+8, b4[:]); err != nil {
+	if err := c.Mem.CopyOut(c.Args[1]+8, b4[:]); err != nil {
 		return 0, err
 	}
 	var b8 [8]byte
-	if err := c.mem.CopyOut(c.args[1]+40, b8[:]); err != nil {
+	if err := c.Mem.CopyOut(c.Args[1]+40, b8[:]); err != nil {
 		return 0, err
 	}
 	binary.LittleEndian.PutUint32(b4[:], msgFlags)
-	if err := c.mem.CopyOut(c.args[1]+48, b4[:]); err != nil {
+	if err := c.Mem.CopyOut(c.Args[1]+48, b4[:]); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 {

@@ -53,20 +53,20 @@ func (kp *kernelPorts) SignalGroup(pgid int32, sigs []linux.Signal) {
 // slave: EIO while locked or after the master closed).
 func openPty(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 	if d.Kind == vfs.KindDevPtmx {
-		t, err := c.k.Ptys.New()
+		t, err := c.Kernel.Ptys.New()
 		if err != nil {
 			return nil, err
 		}
-		return newPtyFile(c.k, t, true, d, flags), nil
+		return newPtyFile(c.Kernel, t, true, d, flags), nil
 	}
-	t := c.k.Ptys.Get(int(d.FD))
+	t := c.Kernel.Ptys.Get(int(d.FD))
 	if t == nil {
 		return nil, unix.EIO
 	}
 	if err := t.OpenSlave(); err != nil {
 		return nil, err
 	}
-	return newPtyFile(c.k, t, false, d, flags), nil
+	return newPtyFile(c.Kernel, t, false, d, flags), nil
 }
 
 // restorePtyFile rebuilds a description of an end of a restored
@@ -97,10 +97,10 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 	putInt := func(v int32) (int64, error) {
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], uint32(v))
-		return 0, c.mem.CopyOut(arg, b[:])
+		return 0, c.Mem.CopyOut(arg, b[:])
 	}
 	getInt := func() (int32, error) {
-		b, err := c.mem.CopyIn(arg, 4)
+		b, err := c.Mem.CopyIn(arg, 4)
 		if err != nil {
 			return 0, err
 		}
@@ -108,9 +108,9 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 	}
 	switch req {
 	case unix.TCGETS:
-		return 0, c.mem.CopyOut(arg, t.Termios())
+		return 0, c.Mem.CopyOut(arg, t.Termios())
 	case unix.TCSETS, unix.TCSETSW, unix.TCSETSF:
-		b, err := c.mem.CopyIn(arg, pty.SizeofTermios)
+		b, err := c.Mem.CopyIn(arg, pty.SizeofTermios)
 		if err != nil {
 			return 0, err
 		}
@@ -119,9 +119,9 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 		}
 		return 0, t.SetTermios(b)
 	case unix.TIOCGWINSZ:
-		return 0, c.mem.CopyOut(arg, t.Winsize())
+		return 0, c.Mem.CopyOut(arg, t.Winsize())
 	case unix.TIOCSWINSZ:
-		b, err := c.mem.CopyIn(arg, pty.SizeofWinsize)
+		b, err := c.Mem.CopyIn(arg, pty.SizeofWinsize)
 		if err != nil {
 			return 0, err
 		}
@@ -163,9 +163,9 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 			return 0, err
 		}
 		sid, _ := t.Session()
-		k := c.k
+		k := c.Kernel
 		k.Mu.Lock()
-		callerSid := c.t.Proc.SID
+		callerSid := c.Thread.Proc.SID
 		members := processGroupLocked(k, pg)
 		k.Mu.Unlock()
 		switch {
@@ -179,24 +179,24 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 		t.SetForeground(pg)
 		return 0, nil
 	case unix.TIOCSCTTY:
-		k := c.k
+		k := c.Kernel
 		k.Mu.Lock()
-		proc := c.t.Proc
+		proc := c.Thread.Proc
 		leader, sid, pgid := proc.PID == proc.SID, proc.SID, proc.PGID
 		k.Mu.Unlock()
 		if !leader {
 			return 0, unix.EPERM
 		}
-		if cur, _ := t.Session(); cur != 0 && cur != sid && !creds(c).Capable(linux.CAP_SYS_ADMIN) {
+		if cur, _ := t.Session(); cur != 0 && cur != sid && !c.ProcessCreds().Capable(linux.CAP_SYS_ADMIN) {
 			return 0, unix.EPERM
 		}
 		t.SetSession(sid, pgid)
 		return 0, nil
 	case unix.TIOCNOTTY:
 		sid, _ := t.Session()
-		c.k.Mu.Lock()
-		callerSid := c.t.Proc.SID
-		c.k.Mu.Unlock()
+		c.Kernel.Mu.Lock()
+		callerSid := c.Thread.Proc.SID
+		c.Kernel.Mu.Unlock()
 		if sid == 0 || sid != callerSid {
 			return 0, unix.ENOTTY
 		}
@@ -228,7 +228,7 @@ func ptyIoctl(c *syscallCtx, p *devpts.File, tab *fdTable, req uint32, arg uint6
 			return 0, err
 		}
 		flags := uint32(arg) & (unix.O_ACCMODE | unix.O_NONBLOCK | unix.O_NOCTTY)
-		nf := newPtyFile(c.k, t, false, nil, flags)
+		nf := newPtyFile(c.Kernel, t, false, nil, flags)
 		fd, err := tab.Install(nf, 0, arg&unix.O_CLOEXEC != 0)
 		if err != nil {
 			return 0, err

@@ -34,12 +34,12 @@ import (
 // read of a signalfd with mask.
 func (kp *kernelPorts) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int32 {
 	sc := callOf(c)
-	if sc == nil || sc.t == nil || sc.reply == nil {
+	if sc == nil || sc.Thread == nil || sc.Reply == nil {
 		// Not a system call of a thread: nothing to answer.
 		return 0
 	}
-	sc.reply.Action = &sentrypb.Reply_SignalfdRead{SignalfdRead: &sentrypb.SignalfdRead{Mask: mask, Nonblock: nonblock}}
-	return sc.t.TID
+	sc.Reply.Action = &sentrypb.Reply_SignalfdRead{SignalfdRead: &sentrypb.SignalfdRead{Mask: mask, Nonblock: nonblock}}
+	return sc.Thread.TID
 }
 
 // signalfdReadiness is signalfd s's readiness for a wait of thread t.
@@ -109,13 +109,13 @@ func signalfdReaderLocked(p *process, sig int) (bool, int32) {
 func sysSignalfd(c *syscallCtx) (int64, error) {
 	fd := argInt(c, 0)
 	var flags uint32
-	if c.sysno == unix.SYS_SIGNALFD4 {
-		flags = uint32(c.args[3])
+	if c.Sysno == unix.SYS_SIGNALFD4 {
+		flags = uint32(c.Args[3])
 	}
-	if flags&^(unix.SFD_CLOEXEC|unix.SFD_NONBLOCK) != 0 || c.args[2] != linux.SignalSetSize {
+	if flags&^(unix.SFD_CLOEXEC|unix.SFD_NONBLOCK) != 0 || c.Args[2] != linux.SignalSetSize {
 		return 0, unix.EINVAL
 	}
-	b, err := c.mem.CopyIn(c.args[1], linux.SignalSetSize)
+	b, err := c.Mem.CopyIn(c.Args[1], linux.SignalSetSize)
 	if err != nil {
 		return 0, err
 	}
@@ -138,7 +138,7 @@ func sysSignalfd(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	nfd, err := tab.Install(signalfd.New(ports(c.k), mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
+	nfd, err := tab.Install(signalfd.New(ports(c.Kernel), mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
 	return int64(nfd), err
 }
 

@@ -73,7 +73,7 @@ func chargeSocket(k *clientState, f *file, force bool) error {
 // socket node, which the caller must be allowed to write and whose
 // socket must be of stype (EPROTOTYPE), as on Linux.
 func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (transport.BoundEndpoint, error) {
-	names := unixNames(c.k)
+	names := unixNames(c.Kernel)
 	if a.Abstract {
 		return names.LookupAbstract(a.Name)
 	}
@@ -81,21 +81,21 @@ func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (tra
 	if err != nil {
 		return nil, err
 	}
-	d, err := c.k.VFS.Resolve(c, start, a.Name, true)
+	d, err := c.Kernel.VFS.Resolve(c, start, a.Name, true)
 	if err != nil {
 		return nil, err
 	}
 	if d.Kind != vfs.KindGofer || d.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return nil, unix.ECONNREFUSED
 	}
-	if err := mayAccessDentry(c, d, auth.MayWrite); err != nil {
+	if err := c.MayAccess(d, auth.MayWrite); err != nil {
 		return nil, err
 	}
 	be, err := names.LookupNode(d.Ino())
 	if err != nil {
 		return nil, err
 	}
-	if bf := c.k.Socks.BoundFile(be); bf != nil && bf.U.Type != stype {
+	if bf := c.Kernel.Socks.BoundFile(be); bf != nil && bf.U.Type != stype {
 		return nil, unix.EPROTOTYPE
 	}
 	return be, nil
@@ -111,7 +111,7 @@ func bindUnix(c *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
 	if err := kobj.SysErr(s.U.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
 		return err
 	}
-	names := unixNames(c.k)
+	names := unixNames(c.Kernel)
 	if a.Abstract {
 		if err := names.BindAbstract(a.Name, be); err != nil {
 			return err
@@ -128,7 +128,7 @@ func bindUnix(c *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
 	s.Named = true
 	s.BoundName = a.TransportName()
 	s.Mu.Unlock()
-	c.k.Socks.SetBound(be, s)
+	c.Kernel.Socks.SetBound(be, s)
 	return nil
 }
 
@@ -146,12 +146,12 @@ func mknodSocket(c *syscallCtx, path string) (uint64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	cr := creds(c)
-	v := c.k.VFS
+	cr := c.ProcessCreds()
+	v := c.Kernel.VFS
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^umask(c),
-		Uid: cr.FSUID, Gid: cr.FSGID, Origin: origin(c, 0)})
+	r, err := c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^umask(c),
+		Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("mknod socket "+name, r.GetErrno(), err); err != nil {
 		if syserr.ErrnoOf(err) == unix.EEXIST {
 			return 0, "", unix.EADDRINUSE
@@ -193,7 +193,7 @@ func putSockaddr(c *syscallCtx, addr, lenAddr uint64, sa []byte) error {
 	if addr == 0 || lenAddr == 0 {
 		return nil
 	}
-	lb, err := c.mem.CopyIn(lenAddr, 4)
+	lb, err := c.Mem.CopyIn(lenAddr, 4)
 	if err != nil {
 		return err
 	}
@@ -204,11 +204,11 @@ func putSockaddr(c *syscallCtx, addr, lenAddr uint64, sa []byte) error {
 	if int(l) > len(sa) {
 		l = int32(len(sa))
 	}
-	if err := c.mem.CopyOut(addr, sa[:l]); err != nil {
+	if err := c.Mem.CopyOut(addr, sa[:l]); err != nil {
 		return err
 	}
 	binary.LittleEndian.PutUint32(lb, uint32(len(sa)))
-	return c.mem.CopyOut(lenAddr, lb)
+	return c.Mem.CopyOut(lenAddr, lb)
 }
 
 // queuedFile is a socket that reports how much it has to read

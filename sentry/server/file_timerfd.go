@@ -26,7 +26,7 @@ func newTimerFile(k *clientState, clockID int32, flags uint32) (*file, error) {
 }
 
 func sysTimerfdCreate(c *syscallCtx) (int64, error) {
-	clockID, flags := int32(c.args[0]), uint32(c.args[1])
+	clockID, flags := int32(c.Args[0]), uint32(c.Args[1])
 	if flags&^(unix.TFD_NONBLOCK|unix.TFD_CLOEXEC) != 0 {
 		return 0, unix.EINVAL
 	}
@@ -39,7 +39,7 @@ func sysTimerfdCreate(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := newTimerFile(c.k, clockID, flags)
+	f, err := newTimerFile(c.Kernel, clockID, flags)
 	if err != nil {
 		return 0, err
 	}
@@ -53,7 +53,7 @@ func timerfdAt(c *syscallCtx, fd int32) (*file, *timerfd.File, error) {
 }
 
 func sysTimerfdSettime(c *syscallCtx) (int64, error) {
-	flags, newAddr, oldAddr := int32(c.args[1]), c.args[2], c.args[3]
+	flags, newAddr, oldAddr := int32(c.Args[1]), c.Args[2], c.Args[3]
 	if flags&^timerfdSettableFlags != 0 {
 		return 0, unix.EINVAL
 	}
@@ -62,7 +62,7 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	b, err := c.mem.CopyIn(newAddr, sizeofItimerspec)
+	b, err := c.Mem.CopyIn(newAddr, sizeofItimerspec)
 	if err != nil {
 		return 0, err
 	}
@@ -83,7 +83,7 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 	f.Changed()
 	if oldAddr != 0 {
 		oi, ov := ktimer.SpecOf(now, old)
-		return 0, c.mem.CopyOut(oldAddr, ktimer.ItimerBytes(oi, ov, false))
+		return 0, c.Mem.CopyOut(oldAddr, ktimer.ItimerBytes(oi, ov, false))
 	}
 	return 0, nil
 }
@@ -95,7 +95,7 @@ func sysTimerfdGettime(c *syscallCtx) (int64, error) {
 	}
 	defer f.DecRef()
 	interval, value := ktimer.SpecOf(t.Get())
-	return 0, c.mem.CopyOut(c.args[1], ktimer.ItimerBytes(interval, value, false))
+	return 0, c.Mem.CopyOut(c.Args[1], ktimer.ItimerBytes(interval, value, false))
 }
 
 // timerfdSetting is the setting a restored timerfd gets.

@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -115,7 +116,7 @@ func FuzzSyscall(f *testing.F) {
 	seed(unix.SYS_IOCTL, nil, 3, fionread, fuzzAddr)
 	seed(unix.SYS_RENAMEAT2, append(p("/tmp/a"), p("/tmp/b")...), atFDCWD64, fuzzAddr, atFDCWD64, fuzzAddr+7, 1)
 	seed(unix.SYS_MMAP, nil, 0, 4096, 1, 2, 3, 0)
-	seed(unix.SYS_TIMER_CREATE, sigevent(sigevSignal|sigevThreadID, 10, 1, 0), unix.CLOCK_MONOTONIC, fuzzAddr, fuzzAddr+64)
+	seed(unix.SYS_TIMER_CREATE, sigevent(kernel.SigevSignal|kernel.SigevThreadID, 10, 1, 0), unix.CLOCK_MONOTONIC, fuzzAddr, fuzzAddr+64)
 	seed(unix.SYS_TIMER_SETTIME, timerSpec(time.Millisecond, time.Millisecond, false), 0, 1, fuzzAddr, fuzzAddr)
 	seed(unix.SYS_SETITIMER, timerSpec(0, time.Millisecond, true), unix.ITIMER_REAL, fuzzAddr, fuzzAddr)
 	le := func(vs ...uint64) []byte {

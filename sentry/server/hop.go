@@ -132,7 +132,7 @@ func (st *clientStream) hopReplyLocked(r *sentrypb.Reply) bool {
 	}
 	delete(st.hopRoutes, r.Seq)
 	recs := st.records(r.Seq, true)
-	r.State = append(r.State, recs...)
+	r.State = withRecords(r.State, recs)
 	route.ch <- hopResult{r: r, st: route.stamp()}
 	return true
 }

@@ -193,13 +193,13 @@ func ttyJobControl(k *clientState, c fdesc.Call, s *stdioFile, sig int) error {
 func (kp *kernelPorts) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
 	k := (*clientState)(kp)
 	sc := callOf(c)
-	if sc == nil || sc.t == nil {
+	if sc == nil || sc.Thread == nil {
 		// No calling thread (a PageWrite): no job control.
 		return nil
 	}
 	var d deferred
 	k.Mu.Lock()
-	p := sc.t.Proc
+	p := sc.Thread.Proc
 	if sid <= 0 || p.SID != sid || fgPgrp == 0 || p.PGID == fgPgrp {
 		k.Mu.Unlock()
 		return nil

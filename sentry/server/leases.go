@@ -71,7 +71,7 @@ func fcntlOwner(c *syscallCtx, f *file, cmd int) (int64, error) {
 		}
 		return int64(id), nil
 	case unix.F_SETOWN:
-		arg := int32(c.args[2])
+		arg := int32(c.Args[2])
 		typ, id := int32(fOwnerPID), arg
 		if arg < 0 {
 			if arg == -1<<31 {
@@ -85,9 +85,9 @@ func fcntlOwner(c *syscallCtx, f *file, cmd int) (int64, error) {
 		var b [8]byte
 		binary.LittleEndian.PutUint32(b[0:], uint32(typ))
 		binary.LittleEndian.PutUint32(b[4:], uint32(id))
-		return 0, c.mem.CopyOut(c.args[2], b[:])
+		return 0, c.Mem.CopyOut(c.Args[2], b[:])
 	case unix.F_SETOWN_EX:
-		b, err := c.mem.CopyIn(c.args[2], 8)
+		b, err := c.Mem.CopyIn(c.Args[2], 8)
 		if err != nil {
 			return 0, err
 		}
@@ -100,7 +100,7 @@ func fcntlOwner(c *syscallCtx, f *file, cmd int) (int64, error) {
 		_, _, sig := f.Async.Owner()
 		return int64(sig), nil
 	case unix.F_SETSIG:
-		sig := int64(c.args[2])
+		sig := int64(c.Args[2])
 		if sig < 0 || sig > ksignal.NumSignals {
 			return 0, unix.EINVAL
 		}
@@ -114,9 +114,9 @@ func fcntlOwner(c *syscallCtx, f *file, cmd int) (int64, error) {
 // setOwner sets f's owner (id 0: none; else it must exist: ESRCH).
 func setOwner(c *syscallCtx, f *file, typ, id int32) error {
 	if id != 0 {
-		c.k.Mu.Lock()
-		ok := ownerExistsLocked(c.k, typ, id)
-		c.k.Mu.Unlock()
+		c.Kernel.Mu.Lock()
+		ok := ownerExistsLocked(c.Kernel, typ, id)
+		c.Kernel.Mu.Unlock()
 		if !ok {
 			return unix.ESRCH
 		}
@@ -294,11 +294,11 @@ func fcntlLease(c *syscallCtx, f *file, fd int32, cmd int) (int64, error) {
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	lt := c.k.Leases
+	lt := c.Kernel.Leases
 	if cmd == unix.F_GETLEASE {
 		return int64(lt.Get(ino, f).FcntlType()), nil
 	}
-	rank, ok := lease.RankOfType(int32(c.args[2]))
+	rank, ok := lease.RankOfType(int32(c.Args[2]))
 	if !ok {
 		return 0, unix.EINVAL
 	}
@@ -309,20 +309,20 @@ func fcntlLease(c *syscallCtx, f *file, fd int32, cmd int) (int64, error) {
 		f.Changed()
 		return 0, nil
 	}
-	if cr := creds(c); !cr.OwnerOrCapable(c.k.VFS.AttrsOf(dentryOf(f))) {
+	if cr := c.ProcessCreds(); !cr.OwnerOrCapable(c.Kernel.VFS.AttrsOf(dentryOf(f))) {
 		return 0, unix.EACCES
 	}
 	if rank == lease.Read && f.Writable() {
 		return 0, unix.EAGAIN
 	}
-	readers, writers := openCounts(c.k, ino, f)
+	readers, writers := openCounts(c.Kernel, ino, f)
 	if err := lt.Set(ino, f, rank, fd, readers, writers); err != nil {
 		return 0, err
 	}
 	f.HasLease.Store(true)
 	// As Linux, taking a lease makes the caller's process the owner its
 	// break signal goes to.
-	f.Async.SetOwner(fOwnerPID, callPid(c))
+	f.Async.SetOwner(fOwnerPID, c.PID())
 	f.Changed()
 	return 0, nil
 }
@@ -344,9 +344,9 @@ func breakLeases(c *syscallCtx, d *dentry, write, nonblock bool) error {
 		return nil
 	}
 	notify := func(f *file, fd int32) {
-		sendIOSignal(c.k, f, fd, pollMsgCode, pollIn|pollRdNorm|pollMsgBand)
+		sendIOSignal(c.Kernel, f, fd, pollMsgCode, pollIn|pollRdNorm|pollMsgBand)
 	}
-	return c.k.Leases.Break(d.Ino(), write, nonblock, notify, (*file).Changed, c.Block)
+	return c.Kernel.Leases.Break(d.Ino(), write, nonblock, notify, (*file).Changed, c.Block)
 }
 
 // pollMsgBand is POLLMSG, part of the si_band of a lease break.

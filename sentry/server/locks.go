@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
@@ -93,7 +94,7 @@ func lockRange(c *syscallCtx, f *file, a flockArg) (uint64, uint64, error) {
 // fcntlLock implements F_GETLK, F_SETLK, F_SETLKW and their F_OFD_ forms
 // on f.
 func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
-	b, err := c.mem.CopyIn(c.args[2], sizeofFlock)
+	b, err := c.Mem.CopyIn(c.Args[2], sizeofFlock)
 	if err != nil {
 		return 0, err
 	}
@@ -114,7 +115,7 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 	}
 	ino, ok := lockIno(f)
 	if !ok {
-		logUnsupportedOnce(c.k, "fcntl locks on a file outside the gofer's tree")
+		logUnsupportedOnce(c.Kernel, "fcntl locks on a file outside the gofer's tree")
 		return 0, unix.ENOLCK
 	}
 	owner := filelock.Owner[*fdTable, *file]{File: f}
@@ -124,9 +125,9 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		owner, pid = filelock.Owner[*fdTable, *file]{Table: tab}, callPid(c)
+		owner, pid = filelock.Owner[*fdTable, *file]{Table: tab}, c.PID()
 	}
-	lt := c.k.Locks
+	lt := c.Kernel.Locks
 	if cmd == unix.F_GETLK || cmd == fOFDGetlk {
 		if a.typ == unix.F_UNLCK {
 			return 0, unix.EINVAL
@@ -134,7 +135,7 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 		l, found := lt.Test(ino, owner, a.typ == unix.F_WRLCK, start, end)
 		if !found {
 			binary.LittleEndian.PutUint16(b[0:], unix.F_UNLCK)
-			return 0, c.mem.CopyOut(c.args[2], b)
+			return 0, c.Mem.CopyOut(c.Args[2], b)
 		}
 		typ, length := uint16(unix.F_RDLCK), int64(0)
 		if l.Write {
@@ -149,7 +150,7 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 		binary.LittleEndian.PutUint64(out[8:], l.Start)
 		binary.LittleEndian.PutUint64(out[16:], uint64(length))
 		binary.LittleEndian.PutUint32(out[24:], uint32(l.Pid))
-		return 0, c.mem.CopyOut(c.args[2], out)
+		return 0, c.Mem.CopyOut(c.Args[2], out)
 	}
 	var nl *filelock.Held[*fdTable, *file]
 	switch a.typ {
@@ -180,19 +181,19 @@ func sysFlock(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	op := int(c.args[1])
+	op := int(c.Args[1])
 	if op&lockMand != 0 {
 		// Linux ignores the removed LOCK_MAND locks: success.
-		logUnsupportedOnce(c.k, "flock LOCK_MAND")
+		logUnsupportedOnce(c.Kernel, "flock LOCK_MAND")
 		return 0, nil
 	}
 	nonblock := op&unix.LOCK_NB != 0
 	ino, ok := lockIno(f)
 	if !ok {
-		logUnsupportedOnce(c.k, "flock on a file outside the gofer's tree")
+		logUnsupportedOnce(c.Kernel, "flock on a file outside the gofer's tree")
 		return 0, unix.ENOLCK
 	}
-	lt := c.k.Locks
+	lt := c.Kernel.Locks
 	owner := filelock.Owner[*fdTable, *file]{File: f}
 	switch op &^ unix.LOCK_NB {
 	case unix.LOCK_UN:
@@ -223,7 +224,7 @@ func sysFlock(c *syscallCtx) (int64, error) {
 func lockRecordLocked(k *clientState, ino uint64) *sentrypb.StateRecord {
 	record, flocks, ok := k.Locks.Locks(ino)
 	if !ok {
-		return deletedRec(statekey.Lock(ino))
+		return kernel.DeletedRec(statekey.Lock(ino))
 	}
 	st := &sentrypb.LockState{Ino: ino}
 	add := func(l filelock.Held[*fdTable, *file], flock bool) {

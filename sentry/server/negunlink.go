@@ -37,11 +37,11 @@ func unlinkMissing(c *syscallCtx, dir *dentry, err error) error {
 	if syserr.ErrnoOf(err) != unix.ENOENT {
 		return err
 	}
-	if c.k.VFS.ReadOnly(dir) {
+	if c.Kernel.VFS.ReadOnly(dir) {
 		return unix.EROFS
 	}
-	if c.pathView != nil && dir.Kind == vfs.KindGofer && mayWriteDir(c, dir) == nil {
-		c.missingIn = dir
+	if c.PathView != nil && dir.Kind == vfs.KindGofer && c.MayWriteDir(dir) == nil {
+		c.MissingIn = dir
 	}
 	return err
 }

@@ -56,13 +56,13 @@ var pathArgs = map[int32][2]int{
 // (Reply.parent_stat).
 func creationCall(c *syscallCtx) bool {
 	const excl = unix.O_CREAT | unix.O_EXCL
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_MKDIR, unix.SYS_MKDIRAT:
 		return true
 	case unix.SYS_OPEN:
-		return c.args[1]&excl == excl
+		return c.Args[1]&excl == excl
 	case unix.SYS_OPENAT:
-		return c.args[2]&excl == excl
+		return c.Args[2]&excl == excl
 	}
 	return false
 }
@@ -71,38 +71,10 @@ func creationCall(c *syscallCtx) bool {
 // namespace (package kernel's PathView).
 type pathView = kernel.PathView
 
-// maxWalkDentries bounds what a path lease's walk notes; a longer walk
-// (symlinks upon symlinks) gets no lease.
-const maxWalkDentries = 128
-
-// pathSearched notes that c's walk searched directory d.
-func pathSearched(c *syscallCtx, d *vfs.Dentry) {
-	if c == nil || c.pathView == nil {
-		return
-	}
-	if len(c.pathView.Searched) >= maxWalkDentries {
-		c.notLeasable = true
-		return
-	}
-	c.pathView.Searched = append(c.pathView.Searched, d)
-}
-
-// Found notes that c's walk looked up d (vfs.WalkObserver).
-func (c *syscallCtx) Found(d *vfs.Dentry) {
-	if c.pathView == nil {
-		return
-	}
-	if len(c.pathView.Found) >= maxWalkDentries {
-		c.notLeasable = true
-		return
-	}
-	c.pathView.Found = append(c.pathView.Found, d)
-}
-
 // pathFinal notes that c's walk ended at d.
 func pathFinal(c *syscallCtx, d *vfs.Dentry) {
-	if c.pathView != nil {
-		c.pathView.Final = d
+	if c.PathView != nil {
+		c.PathView.Final = d
 	}
 }
 
@@ -154,17 +126,17 @@ func walkKeys(v *pathView, final *vfs.Dentry) (keys []readlease.Key, nSearch int
 
 // viewOf returns c's pathView (ok false: its answer gets no lease).
 func viewOf(c *syscallCtx) (pathView, bool) {
-	v := pathView{Creds: creds(c)}
+	v := pathView{Creds: c.ProcessCreds()}
 	var path string
 	dirfd := int32(atFDCWD)
-	if c.sysno == unix.SYS_GETDENTS64 {
-		path = c.listingPath
+	if c.Sysno == unix.SYS_GETDENTS64 {
+		path = c.ListingPath
 		if path == "" {
 			// Answers relative to the fd listed.
 			path, dirfd = ".", argInt(c, 0)
 		}
 	} else {
-		idx := pathArgs[c.sysno]
+		idx := pathArgs[c.Sysno]
 		p, err := pathArg(c, idx[1])
 		if err != nil {
 			return pathView{}, false
@@ -234,16 +206,16 @@ func beginPathLease(k *clientState, c *syscallCtx, wanted bool, listingPath stri
 	if !wanted || !k.PathLeases || k.LeaseHolder.Disabled() {
 		return nil
 	}
-	if c.sysno == unix.SYS_GETDENTS64 {
-		c.listingPath = listingPath // "": the answers of newfstatat(fd, name)
-	} else if !(pathLeaseCalls[c.sysno] && openLeasable(c)) && !creationCall(c) {
+	if c.Sysno == unix.SYS_GETDENTS64 {
+		c.ListingPath = listingPath // "": the answers of newfstatat(fd, name)
+	} else if !(pathLeaseCalls[c.Sysno] && openLeasable(c)) && !creationCall(c) {
 		return nil
 	}
 	view, ok := viewOf(c)
 	if !ok {
 		return nil
 	}
-	c.pathView = &view
+	c.PathView = &view
 	t := k.ReadLeases.BeginPath()
 	return &t
 }
@@ -252,7 +224,7 @@ func beginPathLease(k *clientState, c *syscallCtx, wanted bool, listingPath stri
 // adding a PathLease to its reply if its answer may be kept. A mount or
 // umount revokes every path lease before its reply.
 func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipped bool, err error) {
-	if namespaceCalls[c.sysno] && err == nil && !skipped && k.ReadLeases != nil {
+	if namespaceCalls[c.Sysno] && err == nil && !skipped && k.ReadLeases != nil {
 		leaseObserver{r: k.ReadLeases, log: k.Log}.logExpired(k.ReadLeases.ChangedPaths(k.Ctx))
 	}
 	if tk == nil {
@@ -260,10 +232,10 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	}
 	reg := k.ReadLeases
 	e := syserr.ErrnoOf(err)
-	if skipped || c.notLeasable || !leasableErrno(c.sysno, e) || (err != nil && syserr.KeepsOutputs(err)) || !unlinkLeasable(c.sysno, e) {
+	if skipped || c.NotLeasable || !leasableErrno(c.Sysno, e) || (err != nil && syserr.KeepsOutputs(err)) || !unlinkLeasable(c.Sysno, e) {
 		return
 	}
-	if end, ok := viewOf(c); !ok || !c.pathView.Same(end) {
+	if end, ok := viewOf(c); !ok || !c.PathView.Same(end) {
 		return
 	}
 	var keys []readlease.Key
@@ -271,7 +243,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	var listed []*sentrypb.ListedStat
 	var parentStat []byte
 	var madeDir uint64 // the inode of the directory a mkdir made
-	if c.sysno == unix.SYS_GETDENTS64 {
+	if c.Sysno == unix.SYS_GETDENTS64 {
 		var entries []*vfs.Dentry
 		if listed, entries, keys = listedStats(c); len(listed) == 0 {
 			return
@@ -299,17 +271,17 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 		if madeDir != 0 {
 			keys = append(keys, readlease.PathKey(readlease.PathComplete, madeDir))
 		}
-	} else if c.missingIn != nil {
-		keys = missingKeys(c.pathView, c.missingIn)
+	} else if c.MissingIn != nil {
+		keys = missingKeys(c.PathView, c.MissingIn)
 	} else {
-		final := c.pathView.Final
+		final := c.PathView.Final
 		if err == nil && final == nil {
 			return // a walk whose end was not noted
 		}
 		if err != nil && e != unix.EINVAL {
 			final = nil // a lookup's failure: nothing was found at the end
 		}
-		keys, nSearch = walkKeys(c.pathView, final)
+		keys, nSearch = walkKeys(c.PathView, final)
 		if err != nil {
 			nSearch = 0 // no name exists
 		}
@@ -318,11 +290,11 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	if !ok || left <= 0 {
 		return
 	}
-	l := &sentrypb.PathLease{Id: ids[0], Epoch: epoch, TtlMs: uint32(left.Milliseconds()), Creatable: c.missingIn != nil}
-	if !leaseView(k, l, *c.pathView) {
+	l := &sentrypb.PathLease{Id: ids[0], Epoch: epoch, TtlMs: uint32(left.Milliseconds()), Creatable: c.MissingIn != nil}
+	if !leaseView(k, l, *c.PathView) {
 		return // the leases stay until they expire; the client knows nothing of them
 	}
-	if c.sysno == unix.SYS_GETDENTS64 {
+	if c.Sysno == unix.SYS_GETDENTS64 {
 		common := len(keys) - 2*len(listed)
 		l.Ids = ids[:common]
 		l.Kinds, l.Inos = pathKinds(keys[:common])
@@ -333,7 +305,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	} else {
 		if madeDir != 0 {
 			last := len(ids) - 1
-			c.reply.CompleteNames = &sentrypb.PathLease{Id: ids[last], Epoch: epoch, TtlMs: l.TtlMs,
+			c.Reply.CompleteNames = &sentrypb.PathLease{Id: ids[last], Epoch: epoch, TtlMs: l.TtlMs,
 				Ids: ids[last:], Kinds: []uint32{uint32(readlease.PathComplete)}, Inos: []uint64{madeDir}}
 			ids, keys = ids[:last], keys[:last]
 		}
@@ -341,9 +313,9 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 		l.SearchIds = ids[:nSearch]
 		l.Kinds, l.Inos = pathKinds(keys)
 	}
-	c.reply.PathLease = l
-	c.reply.Listed = listed
-	c.reply.ParentStat = parentStat
+	c.Reply.PathLease = l
+	c.Reply.Listed = listed
+	c.Reply.ParentStat = parentStat
 }
 
 // createdParentStat returns the struct stat of the directory creation
@@ -352,7 +324,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 // searches, then the directory's attributes, last), if that path names a
 // gofer directory the walk reaches without the gofer (nil: none).
 func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
-	idx := pathArgs[c.sysno]
+	idx := pathArgs[c.Sysno]
 	path, err := pathArg(c, idx[1])
 	if err != nil {
 		return nil, nil
@@ -368,7 +340,7 @@ func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
 	// The creation's own walk noted the same directories; this one
 	// notes the end.
 	d, _, err := lookupAt(c, dirfd, parent, true, false)
-	if err != nil || d == nil || c.notLeasable || d.Kind != vfs.KindGofer || !d.IsDir() {
+	if err != nil || d == nil || c.NotLeasable || d.Kind != vfs.KindGofer || !d.IsDir() {
 		return nil, nil
 	}
 	st, err := statOf(c, d, nil)
@@ -378,7 +350,7 @@ func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
 	ls := toLinuxStat(st)
 	b := make([]byte, ls.SizeBytes())
 	ls.MarshalBytes(b)
-	keys, _ := walkKeys(c.pathView, d)
+	keys, _ := walkKeys(c.PathView, d)
 	return b, keys
 }
 
@@ -386,10 +358,10 @@ func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
 // mkdirat call c made (0: c is no mkdir, or its path no longer names a
 // gofer directory). Its names are complete at birth: it is empty.
 func createdDirIno(c *syscallCtx) uint64 {
-	if c.sysno != unix.SYS_MKDIR && c.sysno != unix.SYS_MKDIRAT {
+	if c.Sysno != unix.SYS_MKDIR && c.Sysno != unix.SYS_MKDIRAT {
 		return 0
 	}
-	idx := pathArgs[c.sysno]
+	idx := pathArgs[c.Sysno]
 	path, err := pathArg(c, idx[1])
 	if err != nil {
 		return 0
@@ -399,7 +371,7 @@ func createdDirIno(c *syscallCtx) uint64 {
 		dirfd = argInt(c, idx[0])
 	}
 	d, _, err := lookupAt(c, dirfd, path, true, false)
-	if err != nil || d == nil || c.notLeasable || d.Kind != vfs.KindGofer || !d.IsDir() {
+	if err != nil || d == nil || c.NotLeasable || d.Kind != vfs.KindGofer || !d.IsDir() {
 		return 0
 	}
 	return d.Ino()
@@ -414,7 +386,7 @@ func createdDirIno(c *syscallCtx) uint64 {
 // brought each entry's attributes (vfs.ListedStat: no gofer call here).
 // A directory with grafted mounts gets none (a name may be covered).
 func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readlease.Key) {
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	if v.HasMounts() {
 		return nil, nil, nil
 	}
@@ -427,21 +399,21 @@ func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readle
 	if dir == nil || dir.Kind != vfs.KindGofer {
 		return nil, nil, nil
 	}
-	if c.listingPath != "" {
-		d, _, err := lookupAt(c, atFDCWD, c.listingPath, true, false)
+	if c.ListingPath != "" {
+		d, _, err := lookupAt(c, atFDCWD, c.ListingPath, true, false)
 		if err != nil || d != dir {
 			return nil, nil, nil
 		}
 	}
-	if c.notLeasable || c.MaySearch(dir) != nil {
+	if c.NotLeasable || c.MaySearch(dir) != nil {
 		return nil, nil, nil
 	}
-	common, _ := walkKeys(c.pathView, dir)
+	common, _ := walkKeys(c.PathView, dir)
 	common = slices.DeleteFunc(common, func(k readlease.Key) bool { return k == readlease.PathKey(readlease.PathAttrs, dir.Ino()) })
 	var out []*sentrypb.ListedStat
 	var entries []*vfs.Dentry
-	for _, o := range c.mem.Outputs() {
-		if o.Addr != c.args[1] {
+	for _, o := range c.Mem.Outputs() {
+		if o.Addr != c.Args[1] {
 			continue
 		}
 		for b := o.Data; len(b) >= 19; {

@@ -52,7 +52,7 @@ func (e *pipeEnd) reopen() fileImpl {
 // reply. Precondition: p's mu is held (for the write's position).
 func recordPipeRead(c *syscallCtx, p *kpipe, n int) {
 	if c != nil && n > 0 {
-		effects(c).PipeReads = append(effects(c).PipeReads, pipeIO{Pipe: p, N: uint64(n)})
+		c.Effects().PipeReads = append(c.Effects().PipeReads, pipeIO{Pipe: p, N: uint64(n)})
 	}
 }
 
@@ -63,10 +63,10 @@ func recordPipeWrite(c *syscallCtx, p *kpipe, f *file, off uint64, data []byte) 
 	if c == nil || n <= 0 {
 		return
 	}
-	if !c.dataNotInCall {
+	if !c.DataNotInCall {
 		data = nil
 	}
-	e := effects(c)
+	e := c.Effects()
 	if l := len(e.PipeWrites); l > 0 && e.PipeWrites[l-1].Pipe == p {
 		e.PipeWrites[l-1].N += uint64(n)
 		e.PipeWrites[l-1].Data = append(e.PipeWrites[l-1].Data, data...)
@@ -90,7 +90,7 @@ func pipeSize(c *syscallCtx, e *pipeEnd, set bool, arg uint64) (int64, error) {
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	if size > c.k.Sysctl.PipeMaxSize() && !creds(c).Capable(linux.CAP_SYS_RESOURCE) {
+	if size > c.Kernel.Sysctl.PipeMaxSize() && !c.ProcessCreds().Capable(linux.CAP_SYS_RESOURCE) {
 		return 0, unix.EPERM
 	}
 	if size > maxPipeSize {

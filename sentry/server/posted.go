@@ -88,7 +88,7 @@ var writeBehindCalls = map[int32]bool{unix.SYS_WRITE: true, unix.SYS_PWRITE64: t
 // requested is the count a write-family call asks for (clipped as its
 // handler clips it), -1 if its arguments are bad (it fails anyway).
 func requested(c *syscallCtx) int64 {
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_WRITEV, unix.SYS_PWRITEV:
 		_, total, err := iovecs(c)
 		if err != nil {
@@ -96,7 +96,7 @@ func requested(c *syscallCtx) int64 {
 		}
 		return int64(total)
 	}
-	return int64(min(c.args[2], maxRW))
+	return int64(min(c.Args[2], maxRW))
 }
 
 // reportsWriteError are the calls that return a description's kept
@@ -109,10 +109,10 @@ var reportsWriteError = map[int32]bool{
 // runReportingDeferred runs h for c under the error rule above. skipped
 // says h did not run: the call's result is the description's kept error.
 func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool) (ret int64, skipped bool, err error) {
-	if !reportsWriteError[c.sysno] {
+	if !reportsWriteError[c.Sysno] {
 		return runHandlerPosted(k, h, c, posted)
 	}
-	if c.sysno == unix.SYS_SYNCFS {
+	if c.Sysno == unix.SYS_SYNCFS {
 		// Any file's kept error (package wberr), after the sync.
 		ret, err = runHandler(k, h, c)
 		e, inos := k.WbErrs.TakeAny()
@@ -120,7 +120,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 			err = e
 		}
 		if len(inos) > 0 {
-			eff := effects(c)
+			eff := c.Effects()
 			eff.WBErrInos = append(eff.WBErrInos, inos...)
 		}
 		return ret, false, err
@@ -141,7 +141,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 	switch {
 	case kept == 0:
 		ret, err = runHandler(k, h, c)
-		if posted && writeBehindCalls[c.sysno] && (err != nil || ret < requested(c)) {
+		if posted && writeBehindCalls[c.Sysno] && (err != nil || ret < requested(c)) {
 			e := unix.EIO
 			if err != nil {
 				e = syserr.ErrnoOf(err)
@@ -155,21 +155,21 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 			logWriteBehindError(k, f, "a write behind failed; the next fsync or fdatasync of the file reports it", e)
 			return ret, false, err
 		}
-		if hasIno && err == nil && (c.sysno == unix.SYS_FSYNC || c.sysno == unix.SYS_FDATASYNC) {
+		if hasIno && err == nil && (c.Sysno == unix.SYS_FSYNC || c.Sysno == unix.SYS_FDATASYNC) {
 			// Another description's write behind failed (or this one
 			// was opened after it did): Linux reports it to the next
 			// fsync of the file, once.
 			if e := k.WbErrs.Take(ino); e != 0 {
 				err = e
-				eff := effects(c)
+				eff := c.Effects()
 				eff.WBErrInos = append(eff.WBErrInos, ino)
 			}
 		}
 		return ret, false, err
-	case posted && writeBehindCalls[c.sysno]:
+	case posted && writeBehindCalls[c.Sysno]:
 		// A later write behind of a failed description does not write.
 		return 0, true, kept
-	case c.sysno == unix.SYS_CLOSE && posted:
+	case c.Sysno == unix.SYS_CLOSE && posted:
 		// The client posts a close while writes behind of the
 		// description are unanswered: as on Linux, the close does not
 		// report their error, which stays on the description (its
@@ -179,7 +179,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 			k.Trk.Changed(kernel.WBErrIno(ino))
 		}
 		return runHandlerPosted(k, h, c, posted)
-	case c.sysno == unix.SYS_CLOSE:
+	case c.Sysno == unix.SYS_CLOSE:
 		// The fd is closed all the same.
 		reportedWriteError(c, f, kept, ino, hasIno)
 		ret, err = runHandler(k, h, c)
@@ -202,11 +202,11 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 // (commitEffectsLocked), so that c re-sent after a server kill that
 // lost its reply reports it again.
 func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, hasIno bool) {
-	eff := effects(c)
+	eff := c.Effects()
 	if f.WBErr.CompareAndSwap(int32(kept), 0) {
 		eff.WBErrFiles = append(eff.WBErrFiles, f)
 	}
-	if hasIno && c.k.WbErrs.Seen(ino) {
+	if hasIno && c.Kernel.WbErrs.Seen(ino) {
 		eff.WBErrInos = append(eff.WBErrInos, ino)
 	}
 }
@@ -227,7 +227,7 @@ func logWriteBehindError(k *clientState, f *file, msg string, e unix.Errno) {
 func runHandlerPosted(k *clientState, h handler, c *syscallCtx, posted bool) (int64, bool, error) {
 	ret, err := runHandler(k, h, c)
 	if posted && err != nil {
-		k.Log.Warn("a posted call failed after the application was told it succeeded", "name", sysName(c.sysno), "err", err)
+		k.Log.Warn("a posted call failed after the application was told it succeeded", "name", sysName(c.Sysno), "err", err)
 	}
 	return ret, false, err
 }
@@ -276,7 +276,7 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
 	}
 	st.sendLeaseRevokesLocked()
 	recs := st.records(r.Seq, true)
-	r.State = append(r.State, recs...)
+	r.State = withRecords(r.State, recs)
 	if !st.postedHeld.Hold(r) {
 		if err := st.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
 			st.log.Debug("reply dropped", "seq", r.Seq, "err", err)

@@ -21,10 +21,10 @@ import (
 // execution's reply was lost, restored the description it had made: it
 // is replaced, and calls re-sent after it redo what they did to it).
 func installPostedOpen(c *syscallCtx, tab *fdTable, f *file, fd int32, cloexec bool) (int64, error) {
-	id := fileID(c.k, f)
+	id := fileID(c.Kernel, f)
 	old, err := tab.InstallExact(fd, f, cloexec, resent(c))
 	if err != nil {
-		c.k.Log.Warn("a posted open could not install its description at the fd the client told the application",
+		c.Kernel.Log.Warn("a posted open could not install its description at the fd the client told the application",
 			"fd", fd, "errno", err)
 		return 0, err
 	}
@@ -33,9 +33,9 @@ func installPostedOpen(c *syscallCtx, tab *fdTable, f *file, fd int32, cloexec b
 	}
 	// The description's first record goes with this reply (its id was
 	// assigned here, not when its fd's record is derived).
-	c.k.Trk.TouchFile(f)
-	if c.reply != nil {
-		c.reply.OpenedFile = id
+	c.Kernel.Trk.TouchFile(f)
+	if c.Reply != nil {
+		c.Reply.OpenedFile = id
 	}
 	return int64(fd), nil
 }
@@ -54,13 +54,13 @@ func openFlagsLeasable(flags uint32) bool {
 // openLeasable says whether c, if an open, may get a path lease
 // (pathlease.go): its flags are openFlagsLeasable. Other calls may.
 func openLeasable(c *syscallCtx) bool {
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_OPEN:
-		return openFlagsLeasable(uint32(c.args[1]))
+		return openFlagsLeasable(uint32(c.Args[1]))
 	case unix.SYS_OPENAT:
-		return openFlagsLeasable(uint32(c.args[2]))
+		return openFlagsLeasable(uint32(c.Args[2]))
 	case unix.SYS_UNLINKAT:
-		return c.args[2] == 0 // negunlink.go
+		return c.Args[2] == 0 // negunlink.go
 	}
 	return true
 }
@@ -71,12 +71,12 @@ func openLeasable(c *syscallCtx) bool {
 // anything but a regular gofer file or a gofer directory: a device, a
 // FIFO (whose open may block), a synthesised file.
 func checkOpenedLeasable(c *syscallCtx, f *file) {
-	if c.pathView == nil {
+	if c.PathView == nil {
 		return
 	}
 	d := dentryOf(f)
 	if d == nil || d.Kind != vfs.KindGofer || !(d.IsRegular() || d.IsDir()) {
-		c.notLeasable = true
+		c.NotLeasable = true
 		return
 	}
 	pathFinal(c, d)

@@ -8,11 +8,8 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 )
 
-// maxTID bounds TIDs (pid_max); maxThreads bounds live threads per client.
-const (
-	maxTID     = 1 << 22
-	maxThreads = 4096
-)
+// maxThreads bounds live threads per client (TIDs: kernel.MaxTID).
+const maxThreads = 4096
 
 // fsContext is a process's cwd and umask (package kernel's FSContext).
 type fsContext = kernel.FSContext
@@ -38,7 +35,7 @@ func allocTIDLocked(k *clientState, requested int32) (int32, error) {
 		return ok
 	}
 	if requested > 0 {
-		if requested >= maxTID || inUse(requested) {
+		if requested >= kernel.MaxTID || inUse(requested) {
 			return 0, unix.EEXIST
 		}
 		if requested > k.LastTID {
@@ -47,9 +44,9 @@ func allocTIDLocked(k *clientState, requested int32) (int32, error) {
 		}
 		return requested, nil
 	}
-	for i := 0; i < maxTID; i++ {
+	for i := 0; i < kernel.MaxTID; i++ {
 		k.LastTID++
-		if k.LastTID >= maxTID {
+		if k.LastTID >= kernel.MaxTID {
 			k.LastTID = 2
 		}
 		if !inUse(k.LastTID) {
@@ -133,7 +130,7 @@ func exitProcessLocked(k *clientState, p *process, status int32, d *deferred) {
 	p.Exiting = true
 	p.ExitStatus = status
 	k.Trk.Changed(p)
-	deleteTimersLocked(k, p, true)
+	k.DeleteTimersLocked(p, true)
 	// SEM_UNDO adjustments and shared memory attachments end with it.
 	if gone := k.IPC.ProcessExited(p.PID); len(gone) > 0 {
 		d.Do(func() { removeSegmentFiles(k, gone) })

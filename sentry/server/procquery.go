@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
@@ -126,7 +127,7 @@ func (s procSource) Machine() (*sentrypb.MachineInfo, error) {
 }
 
 // Process describes pid. Thread states combine the server's view (a
-// forwarded call blocked in syscallCtx.Block) with the client's (a thread
+// forwarded call blocked in kernel.Task.Block) with the client's (a thread
 // blocked in a call the client serves, such as futex wait or nanosleep);
 // if the client does not answer, only the server's view is used.
 func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
@@ -309,7 +310,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 }
 
 func (s procSource) Limits() procfs.Limits {
-	return procfs.Limits{PIDMax: maxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
+	return procfs.Limits{PIDMax: kernel.MaxTID, ThreadsMax: maxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
 		LeaseBreakTime: s.k.Leases.BreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.Sysctl.IPForward()}
 }
 

@@ -40,15 +40,15 @@ type ptraceTracee = kernel.PtraceTracee
 // the client serves the ones that read or write the stopped tracee's
 // registers and memory, so those never reach the server (EIO if they do).
 func sysPtrace(c *syscallCtx) (int64, error) {
-	req, tid := int64(c.args[0]), int32(c.args[1])
-	k := c.k
+	req, tid := int64(c.Args[0]), int32(c.Args[1])
+	k := c.Kernel
 	var d deferred
 	k.Mu.Lock()
 	defer func() {
 		k.Mu.Unlock()
 		d.Run(k.Out)
 	}()
-	t := c.t
+	t := c.Thread
 	if t.Killed {
 		return 0, unix.ESRCH
 	}
@@ -65,7 +65,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		ptraceLinkLocked(k, tracer, t, 0, false, &d)
 		return 0, nil
 	case linux.PTRACE_ATTACH, linux.PTRACE_SEIZE:
-		entered, err := ptraceAttachLocked(k, t, tid, req == linux.PTRACE_SEIZE, c.args[2], c.args[3], &d)
+		entered, err := ptraceAttachLocked(k, t, tid, req == linux.PTRACE_SEIZE, c.Args[2], c.Args[3], &d)
 		if err != nil || entered == nil {
 			return 0, err
 		}
@@ -80,8 +80,8 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		return 0, nil
 	}
 	tt := k.Threads[tid]
-	if resent(c) && tt != nil && (tt.Ptrace != nil && tt.Ptrace.Tracer == t && tt.Ptrace.ResumedBy(c.seq) ||
-		req == linux.PTRACE_DETACH && tt.Ptrace == nil && tt.PtraceDetachSeq == c.seq) {
+	if resent(c) && tt != nil && (tt.Ptrace != nil && tt.Ptrace.Tracer == t && tt.Ptrace.ResumedBy(c.CallSeq) ||
+		req == linux.PTRACE_DETACH && tt.Ptrace == nil && tt.PtraceDetachSeq == c.CallSeq) {
 		// This call ended a stop (or the relation) before the server
 		// it went to died; the record of that came back, so it is done.
 		return 0, nil
@@ -110,7 +110,7 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 	}
 	switch req {
 	case linux.PTRACE_SETOPTIONS:
-		opts := uint32(c.args[3])
+		opts := uint32(c.Args[3])
 		if opts&^ptrace.OptionsMask != 0 {
 			return 0, unix.EINVAL
 		}
@@ -123,17 +123,17 @@ func sysPtrace(c *syscallCtx) (int64, error) {
 		if !tr.CanListen(func(sig int) bool { return ksignal.DefaultActionOf(sig) == ksignal.ActStop }) {
 			return 0, unix.EIO
 		}
-		ptraceResumeLocked(k, tt, linux.PTRACE_LISTEN, 0, c.seq)
+		ptraceResumeLocked(k, tt, linux.PTRACE_LISTEN, 0, c.CallSeq)
 		return 0, nil
 	case linux.PTRACE_CONT, linux.PTRACE_SYSCALL, linux.PTRACE_SINGLESTEP, linux.PTRACE_DETACH:
-		sig := int32(c.args[3])
+		sig := int32(c.Args[3])
 		if sig < 0 || sig > ksignal.NumSignals {
 			return 0, unix.EIO
 		}
-		ptraceResumeLocked(k, tt, int32(req), sig, c.seq)
+		ptraceResumeLocked(k, tt, int32(req), sig, c.CallSeq)
 		if req == linux.PTRACE_DETACH {
 			ptraceUnlinkLocked(k, tt, &d)
-			tt.PtraceDetachSeq = c.seq
+			tt.PtraceDetachSeq = c.CallSeq
 		}
 		return 0, nil
 	}

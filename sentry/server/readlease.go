@@ -191,18 +191,18 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	// A read of a watched file, or of a watched directory's child, is an
 	// IN_ACCESS event that only the server can raise: such reads are not
 	// answered on the client.
-	if h == nil || c.reply == nil || h.Disabled() || k.Inotify.Any() {
+	if h == nil || c.Reply == nil || h.Disabled() || k.Inotify.Any() {
 		return
 	}
 	fd := argInt(c, 0)
 	next := int64(-1) // where the next read is likely, for a large file
 	open := false
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_OPEN, unix.SYS_OPENAT:
 		fd, open = int32(ret), true
 	case unix.SYS_READ, unix.SYS_READV:
 	case unix.SYS_PREAD64, unix.SYS_PREADV:
-		next = int64(c.args[3]) + ret
+		next = int64(c.Args[3]) + ret
 	case unix.SYS_COPY_FILE_RANGE:
 	case unix.SYS_SENDFILE:
 		// The in file: the lease answers the copies that follow (the
@@ -210,7 +210,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 		fd = argInt(c, 1)
 	case unix.SYS_FSTAT:
 	case unix.SYS_NEWFSTATAT:
-		if p, err := pathArg(c, 1); err != nil || p != "" || c.args[3]&atEmptyPath == 0 {
+		if p, err := pathArg(c, 1); err != nil || p != "" || c.Args[3]&atEmptyPath == 0 {
 			return
 		}
 	default:
@@ -249,7 +249,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	}
 	size, sized := k.Attrs.SizeOf(g.Handle)
 	if id, live := reg.Live(h, key); live && sized && size <= leaseWholeFile {
-		c.reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Attach: true}
+		c.Reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Attach: true}
 		return
 	}
 	// An open may be followed by no read at all (open+close, a stat
@@ -332,7 +332,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	if !ok {
 		return
 	}
-	c.reply.Lease = &sentrypb.ReadLease{
+	c.Reply.Lease = &sentrypb.ReadLease{
 		Id: id, File: desc, Epoch: epoch, Stat: sb, Size: st.Size,
 		DataOffset: off, Data: data, TtlMs: uint32(reg.TTL().Milliseconds()),
 	}

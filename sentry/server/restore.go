@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
@@ -88,13 +89,13 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 		switch v := rec.Value.(type) {
 		case *sentrypb.StateRecord_Process:
 			p := v.Process
-			if p == nil || p.Pid <= 0 || p.Pid >= maxTID || p.Ppid < 0 || p.Ppid >= maxTID {
+			if p == nil || p.Pid <= 0 || p.Pid >= kernel.MaxTID || p.Ppid < 0 || p.Ppid >= kernel.MaxTID {
 				return nil, bad(rec, "bad pid")
 			}
 			s.procs = append(s.procs, p)
 		case *sentrypb.StateRecord_Thread:
 			t := v.Thread
-			if t == nil || t.Tid <= 0 || t.Tid >= maxTID || t.Pid <= 0 {
+			if t == nil || t.Tid <= 0 || t.Tid >= kernel.MaxTID || t.Pid <= 0 {
 				return nil, bad(rec, "bad tid")
 			}
 			s.threads = append(s.threads, t)
@@ -151,7 +152,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 		case *sentrypb.StateRecord_Ids:
 			s.ids = v.Ids
 		case *sentrypb.StateRecord_Timer:
-			if !validTimerState(v.Timer) {
+			if !kernel.ValidTimerState(v.Timer) {
 				return nil, bad(rec, "bad timer")
 			}
 			s.timers = append(s.timers, v.Timer)
@@ -253,9 +254,9 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
 		k.Stdin.Restore(s.stdin.GetRead(), rs.StdinUnread)
 	}
-	var timers []restoredTimer
+	var timers []kernel.RestoredTimer
 	if err == nil {
-		timers = restoreTimersLocked(k, s.timers)
+		timers = k.RestoreTimersLocked(s.timers)
 	}
 	k.Mu.Unlock()
 	if err != nil {
@@ -426,7 +427,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 	}
 	// Timers last: an expiration from now on is reported normally.
-	armRestoredTimers(timers)
+	kernel.ArmRestoredTimers(timers)
 
 	k.Log.Info("restored", "records", len(rs.GetRecords()), "processes", len(s.procs), "fds", len(s.fds),
 		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "timers", len(s.timers), "lost", lost)
@@ -443,7 +444,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		if s.ids.NextObject > 0 {
 			k.Trk.BumpID(s.ids.NextObject - 1)
 		}
-		if s.ids.LastPid > 0 && s.ids.LastPid < maxTID {
+		if s.ids.LastPid > 0 && s.ids.LastPid < kernel.MaxTID {
 			k.LastTID = max(k.LastTID, s.ids.LastPid)
 		}
 	}
@@ -583,7 +584,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 	if t == nil {
 		return nil, nil
 	}
-	return &syscallCtx{k: k, t: t, intr: make(chan struct{}), dead: t.Dead, goferSize: -1}, nil
+	return &syscallCtx{Kernel: k, Thread: t, Intr: make(chan struct{}), Dead: t.Dead, GoferSize: -1}, nil
 }
 
 // restoreFile rebuilds one open file description.
@@ -800,7 +801,7 @@ func rewrite(k *clientState, rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		k.Log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
 		return unix.ESTALE
 	}
-	c := &syscallCtx{k: k, seq: rw.Seq, intr: make(chan struct{}), goferSize: -1}
+	c := &syscallCtx{Kernel: k, CallSeq: rw.Seq, Intr: make(chan struct{}), GoferSize: -1}
 	defer unpinAll(c)
 	if !known {
 		// No file id the client knows to announce it under: make it
@@ -834,10 +835,10 @@ func rewrite(k *clientState, rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 
 // openForRewrite opens the file a Rewrite names for writing.
 func openForRewrite(k *clientState, rw *sentrypb.Rewrite) (*file, error) {
-	rc := &syscallCtx{k: k, intr: make(chan struct{}), goferSize: -1}
+	rc := &syscallCtx{Kernel: k, Intr: make(chan struct{}), GoferSize: -1}
 	k.Mu.Lock()
 	for _, t := range k.Threads {
-		rc.t, rc.dead = t, t.Dead
+		rc.Thread, rc.Dead = t, t.Dead
 		break
 	}
 	k.Mu.Unlock()

@@ -17,8 +17,8 @@ import (
 // of one of these two (and so may a hostile client: the server never
 // grants more than fdtable.NrOpen).
 func sysPrlimit64(c *syscallCtx) (int64, error) {
-	pid, resource, newAddr, oldAddr := int32(c.args[0]), c.args[1], c.args[2], c.args[3]
-	if pid != 0 && pid != callPid(c) {
+	pid, resource, newAddr, oldAddr := int32(c.Args[0]), c.Args[1], c.Args[2], c.Args[3]
+	if pid != 0 && pid != c.PID() {
 		return 0, unix.EPERM
 	}
 	if resource == unix.RLIMIT_FSIZE {
@@ -30,7 +30,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 	if resource != unix.RLIMIT_NOFILE {
 		return 0, unix.EINVAL
 	}
-	tab := c.t.Proc.FDs
+	tab := c.Thread.Proc.FDs
 	if tab == nil {
 		return 0, unix.ESRCH
 	}
@@ -39,7 +39,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 		cur := uint64(tab.Limit())
 		binary.LittleEndian.PutUint64(b[:], cur)
 		binary.LittleEndian.PutUint64(b[8:], fdtable.NrOpen)
-		if err := c.mem.CopyOut(oldAddr, b[:]); err != nil {
+		if err := c.Mem.CopyOut(oldAddr, b[:]); err != nil {
 			return 0, err
 		}
 	}
@@ -56,7 +56,7 @@ func sysPrlimit64(c *syscallCtx) (int64, error) {
 		cur = 1
 	}
 	tab.SetLimit(int32(min(cur, fdtable.NrOpen)))
-	c.k.Trk.Changed(c.t.Proc)
+	c.Kernel.Trk.Changed(c.Thread.Proc)
 	return 0, nil
 }
 
@@ -66,7 +66,7 @@ const rlimInfinity = ^uint64(0)
 // prlimitFsize gets and sets the process's RLIMIT_FSIZE soft limit (the
 // maximum is the client's business).
 func prlimitFsize(c *syscallCtx, newAddr, oldAddr uint64) (int64, error) {
-	k, p := c.k, c.t.Proc
+	k, p := c.Kernel, c.Thread.Proc
 	if oldAddr != 0 {
 		k.Mu.Lock()
 		cur := rlimInfinity
@@ -77,14 +77,14 @@ func prlimitFsize(c *syscallCtx, newAddr, oldAddr uint64) (int64, error) {
 		var b [16]byte
 		binary.LittleEndian.PutUint64(b[:], cur)
 		binary.LittleEndian.PutUint64(b[8:], rlimInfinity)
-		if err := c.mem.CopyOut(oldAddr, b[:]); err != nil {
+		if err := c.Mem.CopyOut(oldAddr, b[:]); err != nil {
 			return 0, err
 		}
 	}
 	if newAddr == 0 {
 		return 0, nil
 	}
-	b, err := c.mem.CopyIn(newAddr, 16)
+	b, err := c.Mem.CopyIn(newAddr, 16)
 	if err != nil {
 		return 0, err
 	}
@@ -108,7 +108,7 @@ func fileSizeCheck(c *syscallCtx, d *dentry, off int64, n int, truncate bool) (i
 	if d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() || off < 0 || (n == 0 && !truncate) {
 		return n, nil
 	}
-	k, p := c.k, c.t.Proc
+	k, p := c.Kernel, c.Thread.Proc
 	k.Mu.Lock()
 	limited, limit := p.FsizeLimited, p.FsizeLimit
 	k.Mu.Unlock()
@@ -127,7 +127,7 @@ func fileSizeCheck(c *syscallCtx, d *dentry, off int64, n int, truncate bool) (i
 	}
 	var dd deferred
 	k.Mu.Lock()
-	queueAsyncSignalLocked(k, p, c.t, int(unix.SIGXFSZ), ksignal.SiginfoKill(int(unix.SIGXFSZ), ksignal.SIKernel, 0, 0), &dd)
+	queueAsyncSignalLocked(k, p, c.Thread, int(unix.SIGXFSZ), ksignal.SiginfoKill(int(unix.SIGXFSZ), ksignal.SIKernel, 0, 0), &dd)
 	k.Mu.Unlock()
 	dd.Run(k.Out)
 	return 0, unix.EFBIG
@@ -147,7 +147,7 @@ func nofile(c *syscallCtx) int {
 // limit: EINVAL if it is above the hard one, as prlimit64's check (the
 // hard limit is the client's business).
 func copyInRlimit(c *syscallCtx, addr uint64) (uint64, error) {
-	b, err := c.mem.CopyIn(addr, 16)
+	b, err := c.Mem.CopyIn(addr, 16)
 	if err != nil {
 		return 0, err
 	}

@@ -95,7 +95,7 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 	t := k.Threads[p.PID]
 	k.Mu.Unlock()
 
-	c := &syscallCtx{k: k, t: t, seq: seq, intr: make(chan struct{}), dead: t.Dead, reply: r, mem: nil}
+	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Intr: make(chan struct{}), Dead: t.Dead, Reply: r, Mem: nil}
 	defer unpinAll(c)
 	fail := func(err error) error {
 		// As Start's failure: the process never ran, so it vanishes

@@ -89,21 +89,8 @@ type stateTracker = kernel.Tracker
 type (
 	callEffects = kernel.CallEffects
 	pipeIO      = kernel.PipeIO
-	offChange   = kernel.OffChange
 	goferWrite  = kernel.GoferWrite
 )
-
-func effects(c *syscallCtx) *callEffects {
-	if c.eff == nil {
-		c.eff = &callEffects{}
-	}
-	return c.eff
-}
-
-// deletedRec is the record saying key's object is gone.
-func deletedRec(key statekey.Key) *sentrypb.StateRecord {
-	return &sentrypb.StateRecord{Key: key.String(), Deleted: true}
-}
 
 // Lazily assigned ids. f.id is atomic (read outside k.Mu by the
 // durability tracker); the others are protected by k.Mu (fsContext,
@@ -249,7 +236,7 @@ func commitEffectsLocked(k *clientState, c *replayCollection, eff *callEffects) 
 func deriveRecordLocked(k *clientState, c *replayCollection, order replay.Order, obj any) *sentrypb.StateRecord {
 	switch o := obj.(type) {
 	case deletedKey:
-		return deletedRec(statekey.Key(o))
+		return kernel.DeletedRec(statekey.Key(o))
 	case sysvKey:
 		return k.IPC.Record(statekey.Key(o))
 	case *process:
@@ -269,7 +256,7 @@ func deriveRecordLocked(k *clientState, c *replayCollection, order replay.Order,
 	case mappedID:
 		return mappedRecord(k, uint64(o))
 	case *appTimer:
-		return timerRecordLocked(k, o)
+		return k.TimerRecordLocked(o)
 	case lockedIno:
 		return lockRecordLocked(k, uint64(o))
 	case mountID:
@@ -293,13 +280,13 @@ func threadRecordLocked(k *clientState, th *thread) *sentrypb.StateRecord {
 			return &sentrypb.StateRecord{Key: statekey.Thread(th.TID).String(), Value: &sentrypb.StateRecord_Thread{Thread: ts}}
 		}
 	}
-	return deletedRec(statekey.Thread(th.TID))
+	return kernel.DeletedRec(statekey.Thread(th.TID))
 }
 
 func fsRecordLocked(k *clientState, fs *fsContext) *sentrypb.StateRecord {
 	id := fsIDLocked(k, fs)
 	if fs.Refs <= 0 {
-		return deletedRec(statekey.FS(id))
+		return kernel.DeletedRec(statekey.FS(id))
 	}
 	st := &sentrypb.FsState{Id: id, Umask: fs.Umask, Cwd: "/"}
 	if fs.Cwd != nil {
@@ -312,7 +299,7 @@ func fsRecordLocked(k *clientState, fs *fsContext) *sentrypb.StateRecord {
 func sigRecordLocked(k *clientState, h *ksignal.Handlers) *sentrypb.StateRecord {
 	id := sigIDLocked(k, h)
 	if !sigLiveLocked(k, h) {
-		return deletedRec(statekey.Sighand(id))
+		return kernel.DeletedRec(statekey.Sighand(id))
 	}
 	acts := make([]byte, 0, ksignal.NumSignals*ksignal.SizeofSigaction)
 	for sig := 1; sig <= ksignal.NumSignals; sig++ {
@@ -327,14 +314,14 @@ func pipeRecord(k *clientState, p *kpipe) *sentrypb.StateRecord {
 	id := st.Id
 	p.Unlock()
 	if !live {
-		return deletedRec(statekey.Pipe(id))
+		return kernel.DeletedRec(statekey.Pipe(id))
 	}
 	return &sentrypb.StateRecord{Key: statekey.Pipe(id).String(), Value: &sentrypb.StateRecord_Pipe{Pipe: st}}
 }
 
 func procRecordLocked(k *clientState, p *process) *sentrypb.StateRecord {
 	if k.Procs[p.PID] != p {
-		return deletedRec(statekey.Proc(p.PID))
+		return kernel.DeletedRec(statekey.Proc(p.PID))
 	}
 	st := &sentrypb.ProcessState{
 		Pid: p.PID, Pgid: p.PGID, Sid: p.SID, ExitSignal: int32(p.ExitSignal),
@@ -375,11 +362,11 @@ func slotRecordLocked(k *clientState, c *replayCollection, s fdSlot) *sentrypb.S
 	tid := fdTableIDLocked(k, s.Table)
 	key := statekey.FD(tid, s.FD)
 	if !s.Table.Live() {
-		return deletedRec(key)
+		return kernel.DeletedRec(key)
 	}
 	e := s.Table.Entry(s.FD)
 	if e.File == nil {
-		return deletedRec(key)
+		return kernel.DeletedRec(key)
 	}
 	if e.File.ID.Load() == 0 {
 		// A file reported for the first time.
@@ -403,7 +390,7 @@ func sigLiveLocked(k *clientState, h *ksignal.Handlers) bool {
 func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.StateRecord {
 	id := fileID(k, f)
 	if f.Released() {
-		return deletedRec(statekey.File(id))
+		return kernel.DeletedRec(statekey.File(id))
 	}
 	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load(), WriteError: f.WBErr.Load()}
 	recordAsync(k, f, st)
@@ -480,7 +467,7 @@ func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	recs := st.records(seq, r != nil)
 	if len(recs) > 0 {
 		if r != nil {
-			r.State = append(r.State, recs...)
+			r.State = withRecords(r.State, recs)
 		} else {
 			up := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}}
 			if err := st.sendRawLocked(up); err != nil {
@@ -489,6 +476,16 @@ func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 		}
 	}
 	return st.sendRawLocked(m)
+}
+
+// withRecords returns a reply's records followed by recs (records
+// returns a slice of the caller's, taken as it is when the reply has
+// none).
+func withRecords(state, recs []*sentrypb.StateRecord) []*sentrypb.StateRecord {
+	if len(state) == 0 {
+		return recs
+	}
+	return append(state, recs...)
 }
 
 // recordsSince returns the replay records changed since the last message

@@ -156,7 +156,7 @@ func readStdin(k *clientState, c fdesc.Call, set uint32, st *stdinState, n int, 
 	for {
 		out, eof, ch, ask := st.Read(n)
 		if len(out) > 0 {
-			eff := effects(callOf(c))
+			eff := callOf(c).Effects()
 			eff.StdinRead += uint64(len(out))
 			eff.StdinSet, eff.StdinOf = set, st
 			return out, nil

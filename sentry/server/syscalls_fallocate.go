@@ -24,7 +24,7 @@ const (
 // once (as ftruncate's SetStat). Like ftruncate it is not retained in the
 // client's log: the gofer applied it before the reply.
 func sysFallocate(c *syscallCtx) (int64, error) {
-	mode, off, length := uint32(c.args[1]), int64(c.args[2]), int64(c.args[3])
+	mode, off, length := uint32(c.Args[1]), int64(c.Args[2]), int64(c.Args[3])
 	f, err := fileArg(c, 0)
 	if err != nil {
 		return 0, err
@@ -70,7 +70,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	if length > math.MaxInt64-off {
 		return 0, unix.EFBIG
 	}
-	if c.k.VFS.ReadOnly(d) {
+	if c.Kernel.VFS.ReadOnly(d) {
 		return 0, unix.EROFS
 	}
 	if mode&unix.FALLOC_FL_KEEP_SIZE == 0 {
@@ -89,16 +89,16 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	attrs := c.k.VFS.AttrsOf(d)
-	ctx, cancel := c.k.VFS.RPCCtx()
+	attrs := c.Kernel.VFS.AttrsOf(d)
+	ctx, cancel := c.Kernel.VFS.RPCCtx()
 	defer cancel()
-	r, err := c.k.Gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.Handle, Mode: mode,
-		Offset: uint64(off), Length: uint64(length), Origin: origin(c, 0)})
+	r, err := c.Kernel.Gofer.Fallocate(ctx, &goferpb.FallocateRequest{Handle: g.Handle, Mode: mode,
+		Offset: uint64(off), Length: uint64(length), Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("fallocate", r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	c.k.VFS.NoteAttrs(d, r.GetStat())
-	inotifyEvent(c.k, d, inModify)
+	c.Kernel.VFS.NoteAttrs(d, r.GetStat())
+	inotifyEvent(c.Kernel, d, inModify)
 	killPriv(c, d, g.Handle, attrs)
 	// The client's cached pages of the file: the range changed (zeroed,
 	// or, for a collapse or an insertion, everything after it moved).
@@ -106,7 +106,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	if end := r.GetStat().GetSize() + uint64(length); mode&(unix.FALLOC_FL_COLLAPSE_RANGE|unix.FALLOC_FL_INSERT_RANGE) != 0 && end > uint64(off) {
 		changed = end - uint64(off) // up to the larger of the old and new ends
 	}
-	c.goferStat = r.GetStat()
+	c.GoferStat = r.GetStat()
 	noteMappedChange(c, f, uint64(off), changed)
 	return 0, nil
 }

@@ -30,13 +30,13 @@ const (
 
 // pathArg copies in the path at argument i.
 func pathArg(c *syscallCtx, i int) (string, error) {
-	return c.mem.CopyInString(c.args[i], sysabi.PathMax)
+	return c.Mem.CopyInString(c.Args[i], sysabi.PathMax)
 }
 
 // startDir returns where a lookup of path relative to dirfd starts.
 func startDir(c *syscallCtx, dirfd int32, path string) (*dentry, error) {
 	if len(path) > 0 && path[0] == '/' {
-		return c.k.VFS.Root, nil
+		return c.Kernel.VFS.Root, nil
 	}
 	if dirfd == atFDCWD {
 		return callCwd(c), nil
@@ -59,7 +59,7 @@ func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*d
 		if !emptyOK {
 			return nil, nil, unix.ENOENT
 		}
-		c.notLeasable = true // the answer is of a description, not a path
+		c.NotLeasable = true // the answer is of a description, not a path
 		if dirfd == atFDCWD {
 			return callCwd(c), nil, nil
 		}
@@ -73,24 +73,18 @@ func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*d
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := c.k.VFS.Resolve(c, start, path, follow)
+	d, err := c.Kernel.VFS.Resolve(c, start, path, follow)
 	if d != nil && d.Kind != vfs.KindGofer {
-		c.notLeasable = true
+		c.NotLeasable = true
 	}
 	pathFinal(c, d)
 	return d, nil, err
 }
 
-func creds(c *syscallCtx) auth.Creds {
-	c.k.Mu.Lock()
-	defer c.k.Mu.Unlock()
-	return c.t.Proc.Creds
-}
-
 func umask(c *syscallCtx) uint32 {
-	c.k.Mu.Lock()
-	defer c.k.Mu.Unlock()
-	if fs := c.t.Proc.FS; fs != nil {
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	if fs := c.Thread.Proc.FS; fs != nil {
 		return fs.Umask
 	}
 	return 022
@@ -103,7 +97,7 @@ func sysOpen(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return openAt(c, atFDCWD, p, uint32(c.args[1]), uint32(c.args[2]))
+	return openAt(c, atFDCWD, p, uint32(c.Args[1]), uint32(c.Args[2]))
 }
 
 func sysCreat(c *syscallCtx) (int64, error) {
@@ -111,7 +105,7 @@ func sysCreat(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return openAt(c, atFDCWD, p, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, uint32(c.args[1]))
+	return openAt(c, atFDCWD, p, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, uint32(c.Args[1]))
 }
 
 func sysOpenat(c *syscallCtx) (int64, error) {
@@ -119,7 +113,7 @@ func sysOpenat(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return openAt(c, argInt(c, 0), p, uint32(c.args[2]), uint32(c.args[3]))
+	return openAt(c, argInt(c, 0), p, uint32(c.Args[2]), uint32(c.Args[3]))
 }
 
 // keptOpenFlags are the open flags an open file description remembers.
@@ -151,11 +145,11 @@ func openAt(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (int64,
 		return 0, err
 	}
 	if !f.IsPath() {
-		inotifyEvent(c.k, dentryOf(f), inOpen)
+		inotifyEvent(c.Kernel, dentryOf(f), inOpen)
 	}
 	checkOpenedLeasable(c, f)
-	if c.installFD != nil {
-		return installPostedOpen(c, tab, f, *c.installFD, flags&unix.O_CLOEXEC != 0)
+	if c.InstallFD != nil {
+		return installPostedOpen(c, tab, f, *c.InstallFD, flags&unix.O_CLOEXEC != 0)
 	}
 	fd, err := tab.Install(f, 0, flags&unix.O_CLOEXEC != 0)
 	return int64(fd), err
@@ -171,7 +165,7 @@ func openFile(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (*fil
 	if path == "" {
 		return nil, unix.ENOENT
 	}
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	start, err := startDir(c, dirfd, path)
 	if err != nil {
 		return nil, err
@@ -203,20 +197,53 @@ func openFile(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (*fil
 	if err != nil {
 		return nil, err
 	}
+	// As Linux's open_last_lookups, a symlink in the last component is
+	// followed to its target's directory and the target's name looked
+	// up, or created, there in turn: O_CREAT through a dangling symlink
+	// makes its target.
+	hops := 0
+	for {
+		f, link, err := openOrCreate(c, dir, name, trailing, flags, mode, uint32(hops)<<16, &pre)
+		if link == nil {
+			return f, err
+		}
+		if !follow {
+			return nil, unix.ELOOP
+		}
+		var target *dentry
+		dir, name, trailing, target, err = v.FollowLinkParent(c, dir, link, &hops)
+		if err != nil {
+			return nil, err
+		}
+		if target != nil {
+			// A magic link names a file, no name to create.
+			if target.IsDir() {
+				return nil, unix.EISDIR
+			}
+			return openDentry(c, target, flags, nil)
+		}
+	}
+}
+
+// openOrCreate is the last step of an open with O_CREAT of dir's child
+// name (trailing: the path ended with a slash): it opens the file there or
+// creates it, or returns the symlink it found there as link (f and err
+// nil) for the caller to follow. The gofer creations it asks for are
+// numbered from part on (their Origin.part); *pre is the file the lookup
+// opened with its walk, if it did, which the caller releases.
+func openOrCreate(c *syscallCtx, dir *dentry, name string, trailing bool, flags, mode, part uint32, pre **vfs.PreOpened) (f *file, link *dentry, err error) {
+	v := c.Kernel.VFS
 	if name == "." || name == ".." {
 		// Linux's do_open: O_EXCL's EEXIST before the directory's EISDIR.
 		if flags&unix.O_EXCL != 0 {
-			return nil, unix.EEXIST
+			return nil, nil, unix.EEXIST
 		}
-		return nil, unix.EISDIR
+		return nil, nil, unix.EISDIR
 	}
 	if trailing {
-		return nil, unix.EISDIR
+		return nil, nil, unix.EISDIR
 	}
-	// part numbers the creations this call asks the gofer for (their
-	// Origin.part, which its reply cache tells apart).
-	part := uint32(0)
-	if v.CreateFirst(dir, name) && mayWriteDir(c, dir) == nil {
+	if v.CreateFirst(dir, name) && c.MayWriteDir(dir) == nil {
 		// Nothing is known of the name: a Create either makes the file
 		// (one gofer call, where a Walk that finds nothing and then a
 		// Create are two) or finds a file there (EEXIST), which the
@@ -225,89 +252,83 @@ func openFile(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (*fil
 		// cache answers this part as it did.
 		f, err := createFile(c, dir, name, flags, mode, part)
 		if syserr.ErrnoOf(err) != unix.EEXIST || flags&unix.O_EXCL != 0 {
-			return f, err
+			return f, nil, err
 		}
 		part++
 	}
 	for attempt := 0; ; attempt++ {
-		v.ReleasePreOpened(pre)
-		pre = nil
+		v.ReleasePreOpened(*pre)
+		*pre = nil
 		if flags&unix.O_EXCL == 0 {
-			pre = preOpenFor(flags)
+			*pre = preOpenFor(flags)
 		}
-		d, err := v.LookupChildForOpen(c, dir, name, pre)
+		d, err := v.LookupChildForOpen(c, dir, name, *pre)
 		if err == nil {
 			if flags&unix.O_EXCL != 0 {
 				if resent(c) && dir.Kind == vfs.KindGofer {
 					// Re-sent after a restore: the gofer's reply cache
 					// answers (see createAt).
-					return createFile(c, dir, name, flags, mode, part+uint32(attempt))
+					f, err := createFile(c, dir, name, flags, mode, part+uint32(attempt))
+					return f, nil, err
 				}
-				return nil, unix.EEXIST
+				return nil, nil, unix.EEXIST
 			}
 			if d.IsSymlink() {
-				if !follow {
-					return nil, unix.ELOOP
-				}
-				hops := 1
-				d, err = v.FollowLink(c, dir, d, &hops)
-				if err != nil {
-					return nil, err
-				}
+				return nil, d, nil
 			}
 			if d.IsDir() {
-				return nil, unix.EISDIR // O_CREAT of a directory, as Linux's do_open
+				return nil, nil, unix.EISDIR // O_CREAT of a directory, as Linux's do_open
 			}
-			f, err := openDentry(c, d, flags, pre)
+			f, err := openDentry(c, d, flags, *pre)
 			if attempt < maxReplacedRetries && errors.Is(err, vfs.ErrReplaced) {
 				continue // the cached name was stale: look it up again
 			}
-			return f, err
+			return f, nil, err
 		}
 		if syserr.ErrnoOf(err) != unix.ENOENT {
-			return nil, err
+			return nil, nil, err
 		}
 		f, err := createFile(c, dir, name, flags, mode, part+uint32(attempt))
 		if syserr.ErrnoOf(err) == unix.EEXIST && flags&unix.O_EXCL == 0 && attempt == 0 {
 			continue // lost a race with another creator
 		}
-		return f, err
+		return f, nil, err
 	}
 }
 
 func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint32) (*file, error) {
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	if dir.Kind != vfs.KindGofer {
 		return nil, unix.EACCES
 	}
-	if err := mayWriteDir(c, dir); err != nil {
+	if err := c.MayWriteDir(dir); err != nil {
 		return nil, err
 	}
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return nil, err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFREG|mode&07777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.Gofer.Create(ctx, &goferpb.CreateRequest{
+	r, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{
 		Dir: dh, Name: name, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
-		Mode: m & 07777, Uid: uid, Gid: gid, Origin: origin(c, part), PathHandle: true,
+		Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.GoferOrigin(part), PathHandle: true,
 	})
 	if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 		return nil, err
 	}
 	if r.Handle == nil || r.Stat == nil {
 		if id := r.GetPath().GetId(); id != 0 {
-			c.k.Releases.Release([]uint64{id})
+			c.Kernel.Releases.Release([]uint64{id})
 		}
 		return nil, unix.EIO
 	}
 	// The dentry keeps the unopened handle (if the gofer gave one) for
 	// the new name's chown, chmod and stat.
 	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
-	inotifyChild(c.k, dir, name, inCreate, false)
+	inotifyChild(c.Kernel, dir, name, inCreate, false)
 	return newFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
 }
 
@@ -328,7 +349,7 @@ func preOpenFor(flags uint32) *vfs.PreOpened {
 // openDentry opens d as a new file description; pre (nil: none) is the
 // file the lookup of d opened, if it did.
 func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*file, error) {
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	kept := flags & keptOpenFlags
 	acc := flags & unix.O_ACCMODE
 	wantWrite := acc == unix.O_WRONLY || acc == unix.O_RDWR
@@ -357,13 +378,13 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	case vfs.KindDevNode:
 		return openDevNode(c, d, kept)
 	case vfs.KindProcFile, vfs.KindProcFdInfo:
-		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && creds(c).FSUID != 0 {
+		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.ProcessCreds().FSUID != 0 {
 			// /proc/sys's writable files are root's, mode 0644.
 			return nil, unix.EACCES
 		}
-		return c.k.Synth.OpenProcFile(d, flags, kept)
+		return c.Kernel.Synth.OpenProcFile(d, flags, kept)
 	case vfs.KindProcFd:
-		of, err := procFDFile(c.k, d.PID, d.FD)
+		of, err := procFDFile(c.Kernel, d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
@@ -390,13 +411,13 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	if wantWrite || flags&unix.O_TRUNC != 0 {
 		mask |= auth.MayWrite
 	}
-	if err := mayAccessDentry(c, d, mask); err != nil {
+	if err := c.MayAccess(d, mask); err != nil {
 		return nil, err
 	}
-	if flags&unix.O_NOATIME != 0 && !creds(c).OwnerOrCapable(v.AttrsOf(d)) {
+	if flags&unix.O_NOATIME != 0 && !c.ProcessCreds().OwnerOrCapable(v.AttrsOf(d)) {
 		return nil, unix.EPERM
 	}
-	if (wantWrite || flags&unix.O_TRUNC != 0) && d.IsRegular() && inodeExecuting(c.k, d.Ino()) {
+	if (wantWrite || flags&unix.O_TRUNC != 0) && d.IsRegular() && inodeExecuting(c.Kernel, d.Ino()) {
 		return nil, unix.ETXTBSY
 	}
 	if err := breakLeases(c, d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
@@ -441,7 +462,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 // noteMappedResize tells the client, in this call's reply, the new size
 // of gofer file d (through handle h, 0: d's own) if the client maps it.
 func noteMappedResize(c *syscallCtx, d *dentry, h uint64) {
-	if c.reply == nil || d == nil || d.Kind != vfs.KindGofer || !c.k.Maps.Holds(d.Ino()) {
+	if c.Reply == nil || d == nil || d.Kind != vfs.KindGofer || !c.Kernel.Maps.Holds(d.Ino()) {
 		return
 	}
 	if h == 0 {
@@ -450,11 +471,11 @@ func noteMappedResize(c *syscallCtx, d *dentry, h uint64) {
 			return
 		}
 	}
-	st, err := c.k.VFS.GoferStat(h)
+	st, err := c.Kernel.VFS.GoferStat(h)
 	if err != nil {
 		return
 	}
-	c.reply.Mapped = append(c.reply.Mapped, mappedChanges(c.k, st, 0, 0, 0)...)
+	c.Reply.Mapped = append(c.Reply.Mapped, mappedChanges(c.Kernel, st, 0, 0, 0)...)
 }
 
 // ---- stat ----
@@ -489,7 +510,7 @@ func toStatx(st *goferpb.Stat) linux.Statx {
 func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 	flushAttrRunOf(c) // a run's held changes are made before anything reads attributes
 	st, err := statOfFile(c, d, f)
-	if err != nil || !c.k.VFS.HasMounts() {
+	if err != nil || !c.Kernel.VFS.HasMounts() {
 		return st, err
 	}
 	if f != nil {
@@ -500,7 +521,7 @@ func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 	}
 	// A file of a grafted mount is on that mount's device, as Linux
 	// gives each tmpfs its own.
-	if m, grafted := c.k.VFS.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
+	if m, grafted := c.Kernel.VFS.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
 		st = proto.Clone(st).(*goferpb.Stat)
 		st.Dev = m.Dev
 	}
@@ -510,26 +531,26 @@ func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 func statOfFile(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 	if f != nil {
 		if f.IsPath() && dentryOf(f) != nil {
-			return c.k.VFS.StatDentry(c, dentryOf(f))
+			return c.Kernel.VFS.StatDentry(c, dentryOf(f))
 		}
 		return f.Impl.Stat(c)
 	}
 	if d.Kind == vfs.KindProcFd {
-		of, err := procFDFile(c.k, d.PID, d.FD)
+		of, err := procFDFile(c.Kernel, d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
 		defer of.DecRef()
 		return of.Impl.Stat(c)
 	}
-	return c.k.VFS.StatDentry(c, d)
+	return c.Kernel.VFS.StatDentry(c, d)
 }
 
 func writeStat(c *syscallCtx, addr uint64, st *goferpb.Stat) error {
 	ls := toLinuxStat(st)
 	b := make([]byte, ls.SizeBytes())
 	ls.MarshalBytes(b)
-	return c.mem.CopyOut(addr, b)
+	return c.Mem.CopyOut(addr, b)
 }
 
 func sysFstat(c *syscallCtx) (int64, error) {
@@ -542,7 +563,7 @@ func sysFstat(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return 0, writeStat(c, c.args[1], st)
+	return 0, writeStat(c, c.Args[1], st)
 }
 
 func sysStat(c *syscallCtx) (int64, error) {
@@ -551,10 +572,10 @@ func sysStat(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	flags := uint32(0)
-	if c.sysno == unix.SYS_LSTAT {
+	if c.Sysno == unix.SYS_LSTAT {
 		flags = atSymlinkNofollow
 	}
-	return fstatat(c, atFDCWD, p, c.args[1], flags)
+	return fstatat(c, atFDCWD, p, c.Args[1], flags)
 }
 
 func sysNewfstatat(c *syscallCtx) (int64, error) {
@@ -562,7 +583,7 @@ func sysNewfstatat(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return fstatat(c, argInt(c, 0), p, c.args[2], uint32(c.args[3]))
+	return fstatat(c, argInt(c, 0), p, c.Args[2], uint32(c.Args[3]))
 }
 
 func fstatat(c *syscallCtx, dirfd int32, path string, addr uint64, flags uint32) (int64, error) {
@@ -584,11 +605,11 @@ func fstatat(c *syscallCtx, dirfd int32, path string, addr uint64, flags uint32)
 }
 
 func sysStatx(c *syscallCtx) (int64, error) {
-	dirfd, flags, addr := argInt(c, 0), uint32(c.args[2]), c.args[4]
+	dirfd, flags, addr := argInt(c, 0), uint32(c.Args[2]), c.Args[4]
 	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount|atStatxSyncType) != 0 || flags&atStatxSyncType == atStatxSyncType {
 		return 0, unix.EINVAL
 	}
-	if uint32(c.args[3])&linux.STATX__RESERVED != 0 {
+	if uint32(c.Args[3])&linux.STATX__RESERVED != 0 {
 		return 0, unix.EINVAL
 	}
 	p, err := pathArg(c, 1)
@@ -609,24 +630,24 @@ func sysStatx(c *syscallCtx) (int64, error) {
 	sx := toStatx(st)
 	b := make([]byte, sx.SizeBytes())
 	sx.MarshalBytes(b)
-	return 0, c.mem.CopyOut(addr, b)
+	return 0, c.Mem.CopyOut(addr, b)
 }
 
 // ---- readlink, access ----
 
 func sysReadlink(c *syscallCtx) (int64, error) {
-	if c.sysno == unix.SYS_READLINK {
+	if c.Sysno == unix.SYS_READLINK {
 		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return readlinkAt(c, atFDCWD, p, c.args[1], int64(c.args[2]))
+		return readlinkAt(c, atFDCWD, p, c.Args[1], int64(c.Args[2]))
 	}
 	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return readlinkAt(c, argInt(c, 0), p, c.args[2], int64(c.args[3]))
+	return readlinkAt(c, argInt(c, 0), p, c.Args[2], int64(c.Args[3]))
 }
 
 func readlinkAt(c *syscallCtx, dirfd int32, path string, buf uint64, size int64) (int64, error) {
@@ -650,7 +671,7 @@ func readlinkAt(c *syscallCtx, dirfd int32, path string, buf uint64, size int64)
 		}
 		return 0, unix.EINVAL
 	}
-	t, err := c.k.VFS.Readlink(c, d)
+	t, err := c.Kernel.VFS.Readlink(c, d)
 	if err != nil {
 		return 0, err
 	}
@@ -658,36 +679,36 @@ func readlinkAt(c *syscallCtx, dirfd int32, path string, buf uint64, size int64)
 	if int64(len(b)) > size {
 		b = b[:size]
 	}
-	return int64(len(b)), c.mem.CopyOut(buf, b)
+	return int64(len(b)), c.Mem.CopyOut(buf, b)
 }
 
 func sysAccess(c *syscallCtx) (int64, error) {
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_ACCESS:
 		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return accessAt(c, atFDCWD, p, uint32(c.args[1]), 0)
+		return accessAt(c, atFDCWD, p, uint32(c.Args[1]), 0)
 	case unix.SYS_FACCESSAT:
 		p, err := pathArg(c, 1)
 		if err != nil {
 			return 0, err
 		}
-		return accessAt(c, argInt(c, 0), p, uint32(c.args[2]), 0)
+		return accessAt(c, argInt(c, 0), p, uint32(c.Args[2]), 0)
 	}
 	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return accessAt(c, argInt(c, 0), p, uint32(c.args[2]), uint32(c.args[3]))
+	return accessAt(c, argInt(c, 0), p, uint32(c.Args[2]), uint32(c.Args[3]))
 }
 
 func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int64, error) {
 	if mode&^7 != 0 || flags&^(atEaccess|atSymlinkNofollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	if flags&atEaccess == 0 {
 		// access(2) checks with the real ids, and with the
 		// capabilities of the real uid: none unless it is 0, then the
@@ -699,7 +720,7 @@ func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int6
 		} else {
 			cr.Caps.Effective = cr.Caps.Permitted
 		}
-		c.accessCreds = &cr
+		c.AccessCreds = &cr
 	}
 	d, f, err := lookupAt(c, dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
 	if err != nil {
@@ -717,7 +738,7 @@ func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int6
 	}
 	a := vfs.AttrsOfStat(st)
 	if f == nil && d.Kind != vfs.KindGofer {
-		a = c.k.VFS.AttrsOf(d) // /proc/<pid>/... belongs to the process
+		a = c.Kernel.VFS.AttrsOf(d) // /proc/<pid>/... belongs to the process
 	}
 	if !cr.Permits(a, mode) {
 		return 0, unix.EACCES
@@ -728,7 +749,7 @@ func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int6
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
 	default:
-		if mode&unix.W_OK != 0 && c.k.VFS.ReadOnly(d) {
+		if mode&unix.W_OK != 0 && c.Kernel.VFS.ReadOnly(d) {
 			// SuS asks that a read-only file system be reported
 			// (Linux's do_faccessat), devices and FIFOs aside.
 			return 0, unix.EROFS
@@ -740,18 +761,18 @@ func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int6
 // ---- directory and name operations ----
 
 func sysMkdir(c *syscallCtx) (int64, error) {
-	if c.sysno == unix.SYS_MKDIR {
+	if c.Sysno == unix.SYS_MKDIR {
 		p, err := pathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return mkdirAt(c, atFDCWD, p, uint32(c.args[1]))
+		return mkdirAt(c, atFDCWD, p, uint32(c.Args[1]))
 	}
 	p, err := pathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return mkdirAt(c, argInt(c, 0), p, uint32(c.args[2]))
+	return mkdirAt(c, argInt(c, 0), p, uint32(c.Args[2]))
 }
 
 // createAt resolves the parent of a path to create and checks that the
@@ -771,7 +792,7 @@ func resolveCreate(c *syscallCtx, dirfd int32, path string, createFirst bool) (*
 	if err != nil {
 		return nil, "", false, err
 	}
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	dir, name, trailing, err := v.ResolveParent(c, start, path)
 	if err != nil {
 		return nil, "", false, err
@@ -779,7 +800,7 @@ func resolveCreate(c *syscallCtx, dirfd int32, path string, createFirst bool) (*
 	if name == "." || name == ".." {
 		return nil, "", false, unix.EEXIST
 	}
-	if createFirst && v.CreateFirst(dir, name) && mayWriteDir(c, dir) == nil {
+	if createFirst && v.CreateFirst(dir, name) && c.MayWriteDir(dir) == nil {
 		return dir, name, trailing, nil
 	}
 	if _, err := v.LookupChild(c, dir, name); err == nil {
@@ -795,7 +816,7 @@ func resolveCreate(c *syscallCtx, dirfd int32, path string, createFirst bool) (*
 	if dir.Kind != vfs.KindGofer {
 		return nil, "", false, unix.EACCES
 	}
-	if err := mayWriteDir(c, dir); err != nil {
+	if err := c.MayWriteDir(dir); err != nil {
 		return nil, "", false, err
 	}
 	return dir, name, trailing, nil
@@ -806,23 +827,23 @@ func mkdirAt(c *syscallCtx, dirfd int32, path string, mode uint32) (int64, error
 	if err != nil {
 		return 0, err
 	}
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFDIR|mode&01777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.Gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: origin(c, 0)})
+	r, err := c.Kernel.Gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
 		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	inotifyChild(c.k, dir, name, inCreate, true)
+	inotifyChild(c.Kernel, dir, name, inCreate, true)
 	return 0, nil
 }
 
@@ -832,7 +853,7 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	dirfd, pi := int32(atFDCWD), 1
-	if c.sysno == unix.SYS_SYMLINKAT {
+	if c.Sysno == unix.SYS_SYMLINKAT {
 		dirfd, pi = argInt(c, 1), 2
 	}
 	p, err := pathArg(c, pi)
@@ -849,23 +870,23 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	uid, gid, _ := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFLNK|0777)
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.Gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: origin(c, 0)})
+	r, err := c.Kernel.Gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("symlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
 		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	inotifyChild(c.k, dir, name, inCreate, false)
+	inotifyChild(c.Kernel, dir, name, inCreate, false)
 	return 0, nil
 }
 
@@ -875,8 +896,8 @@ func sysLink(c *syscallCtx) (int64, error) {
 		oi, ni                   = 0, 1
 		flags              uint32
 	)
-	if c.sysno == unix.SYS_LINKAT {
-		olddirfd, oi, newdirfd, ni, flags = argInt(c, 0), 1, argInt(c, 2), 3, uint32(c.args[4])
+	if c.Sysno == unix.SYS_LINKAT {
+		olddirfd, oi, newdirfd, ni, flags = argInt(c, 0), 1, argInt(c, 2), 3, uint32(c.Args[4])
 	}
 	if flags&^(atSymlinkFollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
@@ -912,17 +933,17 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
-	if v := c.k.VFS; v.MountOf(od) != v.MountOf(dir) {
+	if v := c.Kernel.VFS; v.MountOf(od) != v.MountOf(dir) {
 		return 0, unix.EXDEV
 	}
-	if cr := creds(c); !cr.Capable(linux.CAP_FOWNER) {
+	if cr := c.ProcessCreds(); !cr.Capable(linux.CAP_FOWNER) {
 		if a, err := targetAttrs(c, cr, od, nil); err != nil {
 			return 0, err
 		} else if !cr.MayHardlink(a) {
 			return 0, unix.EPERM
 		}
 	}
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	oh, err := c.HandleOf(od)
 	if err != nil {
 		return 0, err
@@ -933,16 +954,16 @@ func sysLink(c *syscallCtx) (int64, error) {
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.Gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: origin(c, 0)})
+	r, err := c.Kernel.Gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("link "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	inotifyChild(c.k, dir, name, inCreate, false)
+	inotifyChild(c.Kernel, dir, name, inCreate, false)
 	return 0, nil
 }
 
 func sysUnlink(c *syscallCtx) (int64, error) {
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_UNLINK:
 		p, err := pathArg(c, 0)
 		if err != nil {
@@ -960,7 +981,7 @@ func sysUnlink(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	flags := uint32(c.args[2])
+	flags := uint32(c.Args[2])
 	if flags&^atRemovedir != 0 {
 		return 0, unix.EINVAL
 	}
@@ -972,7 +993,7 @@ func unlinkAt(c *syscallCtx, dirfd int32, path string, flags uint32) (int64, err
 	if err != nil {
 		return 0, err
 	}
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	dir, name, trailing, err := v.ResolveParent(c, start, path)
 	if err != nil {
 		return 0, err
@@ -1014,14 +1035,14 @@ func unlinkAt(c *syscallCtx, dirfd int32, path string, flags uint32) (int64, err
 	if d == v.Root || v.MountRoot(d) != nil {
 		return 0, unix.EBUSY
 	}
-	if err := mayRemove(c, dir, d); err != nil {
+	if err := c.MayRemove(dir, d); err != nil {
 		return 0, err
 	}
 	return goferUnlink(c, dir, name, flags)
 }
 
 func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, error) {
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
@@ -1031,7 +1052,7 @@ func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, 
 	open := false
 	child := v.CachedChild(dir, name)
 	if child != nil && child.Kind == vfs.KindGofer && child.IsRegular() && flags&atRemovedir == 0 {
-		open = inodeOpen(c.k, child.Ino())
+		open = inodeOpen(c.Kernel, child.Ino())
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
@@ -1039,7 +1060,7 @@ func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, 
 		// Other clients' leases on it go first (readlease.BeginChange).
 		ctx = goferclient.WithChanging(ctx, child.Ino())
 	}
-	r, err := c.k.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: origin(c, 0), Open: open})
+	r, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: c.GoferOrigin(0), Open: open})
 	if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -1048,9 +1069,9 @@ func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, 
 		// Linux reports IN_DELETE_SELF when the inode goes: here when
 		// the name goes unless the file is still open (a hard link
 		// left is not known).
-		inotifyRemoved(c.k, dir, name, child.Ino(), flags&atRemovedir != 0, !open)
+		inotifyRemoved(c.Kernel, dir, name, child.Ino(), flags&atRemovedir != 0, !open)
 	} else {
-		inotifyChild(c.k, dir, name, inDelete, flags&atRemovedir != 0)
+		inotifyChild(c.Kernel, dir, name, inDelete, flags&atRemovedir != 0)
 	}
 	return 0, nil
 }
@@ -1067,11 +1088,11 @@ func sysRename(c *syscallCtx) (int64, error) {
 		oi, ni       = 0, 1
 		flags  uint32
 	)
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_RENAMEAT:
 		od, oi, nd, ni = argInt(c, 0), 1, argInt(c, 2), 3
 	case unix.SYS_RENAMEAT2:
-		od, oi, nd, ni, flags = argInt(c, 0), 1, argInt(c, 2), 3, uint32(c.args[4])
+		od, oi, nd, ni, flags = argInt(c, 0), 1, argInt(c, 2), 3, uint32(c.Args[4])
 	}
 	if flags&^(renameNoreplace|renameExchange) != 0 || flags == renameNoreplace|renameExchange {
 		return 0, unix.EINVAL
@@ -1084,7 +1105,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	os, err := startDir(c, od, op)
 	if err != nil {
 		return 0, err
@@ -1130,7 +1151,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 		return 0, unix.EROFS
 	}
 	if src != nil {
-		if err := mayRename(c, odir, src, ndir, nname, flags); err != nil {
+		if err := c.MayRename(odir, src, ndir, nname, flags); err != nil {
 			return 0, err
 		}
 	}
@@ -1154,13 +1175,13 @@ func sysRename(c *syscallCtx) (int64, error) {
 		moved = append(moved, dst.Ino())
 	}
 	ctx = goferclient.WithChanging(ctx, moved...)
-	r, err := c.k.Gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: origin(c, 0)})
+	r, err := c.Kernel.Gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("rename "+oname, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	v.Moved(odir, oname, ndir, nname, flags&renameExchange != 0)
 	if src != nil {
-		inotifyRenamed(c.k, odir, ndir, oname, nname, src.Ino(), src.IsDir())
+		inotifyRenamed(c.Kernel, odir, ndir, oname, nname, src.Ino(), src.IsDir())
 	}
 	return 0, nil
 }
@@ -1169,7 +1190,7 @@ func sysRename(c *syscallCtx) (int64, error) {
 
 func sysChdir(c *syscallCtx) (int64, error) {
 	var d *dentry
-	if c.sysno == unix.SYS_FCHDIR {
+	if c.Sysno == unix.SYS_FCHDIR {
 		f, err := getFile(c, argInt(c, 0))
 		if err != nil {
 			return 0, err
@@ -1184,7 +1205,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		d, err = c.k.VFS.Resolve(c, callCwd(c), p, true)
+		d, err = c.Kernel.VFS.Resolve(c, callCwd(c), p, true)
 		if err != nil {
 			return 0, err
 		}
@@ -1192,40 +1213,40 @@ func sysChdir(c *syscallCtx) (int64, error) {
 	if !d.IsDir() {
 		return 0, unix.ENOTDIR
 	}
-	if err := mayAccessDentry(c, d, auth.MayExec); err != nil {
+	if err := c.MayAccess(d, auth.MayExec); err != nil {
 		return 0, err
 	}
-	c.k.Mu.Lock()
-	defer c.k.Mu.Unlock()
-	if fs := c.t.Proc.FS; fs != nil {
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	if fs := c.Thread.Proc.FS; fs != nil {
 		fs.Cwd = d
-		c.k.Trk.Changed(fs)
+		c.Kernel.Trk.Changed(fs)
 	}
 	return 0, nil
 }
 
 func sysGetcwd(c *syscallCtx) (int64, error) {
-	p, ok := c.k.VFS.PathOf(callCwd(c))
+	p, ok := c.Kernel.VFS.PathOf(callCwd(c))
 	if !ok {
 		return 0, unix.ENOENT
 	}
 	b := append([]byte(p), 0)
-	if uint64(len(b)) > c.args[1] {
+	if uint64(len(b)) > c.Args[1] {
 		return 0, unix.ERANGE
 	}
-	return int64(len(b)), c.mem.CopyOut(c.args[0], b)
+	return int64(len(b)), c.Mem.CopyOut(c.Args[0], b)
 }
 
 func sysUmask(c *syscallCtx) (int64, error) {
-	c.k.Mu.Lock()
-	defer c.k.Mu.Unlock()
-	fs := c.t.Proc.FS
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	fs := c.Thread.Proc.FS
 	if fs == nil {
 		return 0, unix.ESRCH
 	}
 	old := fs.Umask
-	fs.Umask = uint32(c.args[0]) & 0777
-	c.k.Trk.Changed(fs)
+	fs.Umask = uint32(c.Args[0]) & 0777
+	c.Kernel.Trk.Changed(fs)
 	return int64(old), nil
 }
 
@@ -1234,7 +1255,7 @@ func sysUmask(c *syscallCtx) (int64, error) {
 // setStat applies a SetStat to d (or f) and records the attributes it
 // left.
 func setStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) error {
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	var h uint64
 	var err error
 	switch {
@@ -1261,18 +1282,18 @@ func setStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) err
 		return unix.EROFS
 	}
 	req.Handle = h
-	req.Origin = origin(c, 0)
+	req.Origin = c.GoferOrigin(0)
 	if holdAttrs(c, d, f, req) {
 		return nil
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.Gofer.SetStat(ctx, req)
+	r, err := c.Kernel.Gofer.SetStat(ctx, req)
 	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
 		return err
 	}
 	v.NoteAttrs(d, r.Stat)
-	inotifyEvent(c.k, d, inotifyStatEvents(req.Mask))
+	inotifyEvent(c.Kernel, d, inotifyStatEvents(req.Mask))
 	return nil
 }
 
@@ -1287,15 +1308,15 @@ const killPrivPart = 1 << 30
 // The gofer runs with CAP_FSETID, so the host kernel does not do it. A
 // failure is logged, not returned: the data change already happened.
 func killPriv(c *syscallCtx, d *dentry, h uint64, a auth.FileAttrs) {
-	if c == nil || c.t == nil {
+	if c == nil || c.Thread == nil {
 		return
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	nm, changed := cr.KillPrivMode(a)
 	if !changed {
 		return
 	}
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	if h == 0 {
 		var err error
 		if h, err = c.HandleOf(d); err != nil {
@@ -1304,9 +1325,9 @@ func killPriv(c *syscallCtx, d *dentry, h uint64, a auth.FileAttrs) {
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: origin(c, killPrivPart)})
+	r, err := c.Kernel.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: c.GoferOrigin(killPrivPart)})
 	if err := syserr.FromGofer("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
-		c.k.Log.Debug("clearing set-id bits failed", "err", err)
+		c.Kernel.Log.Debug("clearing set-id bits failed", "err", err)
 		return
 	}
 	v.NoteAttrs(d, r.Stat)
@@ -1346,12 +1367,12 @@ func targetAttrs(c *syscallCtx, cr auth.Creds, d *dentry, f *file) (auth.FileAtt
 }
 
 func sysTruncate(c *syscallCtx) (int64, error) {
-	length := int64(c.args[1])
+	length := int64(c.Args[1])
 	if length < 0 {
 		return 0, unix.EINVAL
 	}
 	req := &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: uint64(length)}
-	if c.sysno == unix.SYS_FTRUNCATE {
+	if c.Sysno == unix.SYS_FTRUNCATE {
 		f, err := fileArg(c, 0)
 		if err != nil {
 			return 0, err
@@ -1378,7 +1399,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if h, ok := vfs.HandleOfFile(f); ok && dentryOf(f) != nil {
-			killPriv(c, dentryOf(f), h, c.k.VFS.AttrsOf(dentryOf(f)))
+			killPriv(c, dentryOf(f), h, c.Kernel.VFS.AttrsOf(dentryOf(f)))
 			noteMappedResize(c, dentryOf(f), h)
 		}
 		return 0, nil
@@ -1387,20 +1408,20 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	d, err := c.k.VFS.Resolve(c, callCwd(c), p, true)
+	d, err := c.Kernel.VFS.Resolve(c, callCwd(c), p, true)
 	if err != nil {
 		return 0, err
 	}
 	if d.IsDir() {
 		return 0, unix.EISDIR
 	}
-	if err := mayAccessDentry(c, d, auth.MayWrite); err != nil {
+	if err := c.MayAccess(d, auth.MayWrite); err != nil {
 		return 0, err
 	}
 	if !d.IsRegular() {
 		return 0, unix.EINVAL
 	}
-	if inodeExecuting(c.k, d.Ino()) {
+	if inodeExecuting(c.Kernel, d.Ino()) {
 		return 0, unix.ETXTBSY
 	}
 	if _, err := fileSizeCheck(c, d, length, 0, true); err != nil {
@@ -1418,7 +1439,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		}
 		return 0, err
 	}
-	killPriv(c, d, 0, c.k.VFS.AttrsOf(d))
+	killPriv(c, d, 0, c.Kernel.VFS.AttrsOf(d))
 	noteMappedResize(c, d, 0)
 	return 0, nil
 }
@@ -1437,16 +1458,16 @@ func sysChmod(c *syscallCtx) (int64, error) {
 	var f *file
 	var err error
 	var mode uint32
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_CHMOD:
 		d, f, err = attrTarget(c, atFDCWD, 0, true, false)
-		mode = uint32(c.args[1])
+		mode = uint32(c.Args[1])
 	case unix.SYS_FCHMOD:
 		f, err = fileArg(c, 0)
-		mode = uint32(c.args[1])
+		mode = uint32(c.Args[1])
 	default:
 		d, f, err = attrTarget(c, argInt(c, 0), 1, true, false)
-		mode = uint32(c.args[2])
+		mode = uint32(c.Args[2])
 	}
 	if err != nil {
 		return 0, err
@@ -1457,7 +1478,7 @@ func sysChmod(c *syscallCtx) (int64, error) {
 	if err := mayChangeAttrs(c, d, f); err != nil {
 		return 0, err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	a, err := targetAttrs(c, cr, d, f)
 	if err != nil {
 		return 0, err
@@ -1474,20 +1495,20 @@ func sysChown(c *syscallCtx) (int64, error) {
 	var f *file
 	var err error
 	var uid, gid uint32
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_CHOWN, unix.SYS_LCHOWN:
-		d, f, err = attrTarget(c, atFDCWD, 0, c.sysno == unix.SYS_CHOWN, false)
-		uid, gid = uint32(c.args[1]), uint32(c.args[2])
+		d, f, err = attrTarget(c, atFDCWD, 0, c.Sysno == unix.SYS_CHOWN, false)
+		uid, gid = uint32(c.Args[1]), uint32(c.Args[2])
 	case unix.SYS_FCHOWN:
 		f, err = fileArg(c, 0)
-		uid, gid = uint32(c.args[1]), uint32(c.args[2])
+		uid, gid = uint32(c.Args[1]), uint32(c.Args[2])
 	default:
-		flags := uint32(c.args[4])
+		flags := uint32(c.Args[4])
 		if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 			return 0, unix.EINVAL
 		}
 		d, f, err = attrTarget(c, argInt(c, 0), 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
-		uid, gid = uint32(c.args[2]), uint32(c.args[3])
+		uid, gid = uint32(c.Args[2]), uint32(c.Args[3])
 	}
 	if err != nil {
 		return 0, err
@@ -1516,7 +1537,7 @@ func sysChown(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	a := vfs.AttrsOfStat(st)
 	if !cr.MayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
 		return 0, unix.EPERM
@@ -1541,13 +1562,13 @@ const (
 )
 
 func sysUtimensat(c *syscallCtx) (int64, error) {
-	dirfd, flags := argInt(c, 0), uint32(c.args[3])
+	dirfd, flags := argInt(c, 0), uint32(c.Args[3])
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 		return 0, unix.EINVAL
 	}
 	var times [2]timeArg
-	if c.args[2] != 0 {
-		b, err := c.mem.CopyIn(c.args[2], 32)
+	if c.Args[2] != 0 {
+		b, err := c.Mem.CopyIn(c.Args[2], 32)
 		if err != nil {
 			return 0, err
 		}
@@ -1563,7 +1584,7 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 	var d *dentry
 	var f *file
 	var err error
-	if c.args[1] == 0 && dirfd != atFDCWD {
+	if c.Args[1] == 0 && dirfd != atFDCWD {
 		// futimens: the fd itself. A NULL path with AT_FDCWD is no
 		// fd: Linux copies the path in and fails (EFAULT).
 		f, err = fileArg(c, 0)
@@ -1614,7 +1635,7 @@ func setTimes(c *syscallCtx, d *dentry, f *file, times [2]timeArg) error {
 	if req.Mask == 0 {
 		return nil
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	a, err := targetAttrs(c, cr, d, f)
 	if err != nil {
 		return err
@@ -1636,7 +1657,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	var d *dentry
 	var f *file
 	var err error
-	if c.sysno == unix.SYS_FSTATFS {
+	if c.Sysno == unix.SYS_FSTATFS {
 		f, err = getFile(c, argInt(c, 0))
 	} else {
 		d, f, err = attrTarget(c, atFDCWD, 0, true, false)
@@ -1662,16 +1683,16 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		ctx, cancel := c.k.VFS.RPCCtx()
+		ctx, cancel := c.Kernel.VFS.RPCCtx()
 		defer cancel()
-		r, err := c.k.Gofer.StatFS(ctx, &goferpb.StatFSRequest{Handle: h})
+		r, err := c.Kernel.Gofer.StatFS(ctx, &goferpb.StatFSRequest{Handle: h})
 		if err := syserr.FromGofer("statfs", r.GetErrno(), err); err != nil {
 			return 0, err
 		}
 		sf = linux.Statfs{Type: r.Type, BlockSize: int64(r.BlockSize), Blocks: r.Blocks, BlocksFree: r.BlocksFree,
 			BlocksAvailable: r.BlocksAvailable, Files: r.Files, FilesFree: r.FilesFree, NameLength: r.NameLength,
 			FragmentSize: int64(r.BlockSize)}
-		if m, grafted := c.k.VFS.MountInfoOf(d); grafted {
+		if m, grafted := c.Kernel.VFS.MountInfoOf(d); grafted {
 			tmpfsStatfs(&sf, &m)
 		}
 	case d.Kind >= vfs.KindProcDir:
@@ -1682,7 +1703,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	}
 	b := make([]byte, sf.SizeBytes())
 	sf.MarshalBytes(b)
-	return 0, c.mem.CopyOut(c.args[1], b)
+	return 0, c.Mem.CopyOut(c.Args[1], b)
 }
 
 // mayChangeAttrs fails with EROFS for a file on a read-only mount
@@ -1691,7 +1712,7 @@ func mayChangeAttrs(c *syscallCtx, d *dentry, f *file) error {
 	if f != nil {
 		d = dentryOf(f)
 	}
-	if c.k.VFS.ReadOnly(d) {
+	if c.Kernel.VFS.ReadOnly(d) {
 		return unix.EROFS
 	}
 	return nil
@@ -1727,20 +1748,20 @@ func tmpfsStatfs(sf *linux.Statfs, m *mount.Mount) {
 // seconds (utime) or timevals instead of timespecs, NULL for now.
 func sysUtime(c *syscallCtx) (int64, error) {
 	dirfd, pi, ti := int32(atFDCWD), 0, 1
-	if c.sysno == unix.SYS_FUTIMESAT {
+	if c.Sysno == unix.SYS_FUTIMESAT {
 		dirfd, pi, ti = argInt(c, 0), 1, 2
 	}
 	times := [2]timeArg{{nsec: utimeNow}, {nsec: utimeNow}}
-	if addr := c.args[ti]; addr != 0 {
-		b, err := c.mem.CopyIn(addr, 16)
-		if c.sysno != unix.SYS_UTIME {
-			b, err = c.mem.CopyIn(addr, 32)
+	if addr := c.Args[ti]; addr != 0 {
+		b, err := c.Mem.CopyIn(addr, 16)
+		if c.Sysno != unix.SYS_UTIME {
+			b, err = c.Mem.CopyIn(addr, 32)
 		}
 		if err != nil {
 			return 0, err
 		}
 		for i := range times {
-			if c.sysno == unix.SYS_UTIME {
+			if c.Sysno == unix.SYS_UTIME {
 				times[i] = timeArg{sec: int64(le64(b[8*i:]))}
 				continue
 			}
@@ -1754,7 +1775,7 @@ func sysUtime(c *syscallCtx) (int64, error) {
 	var d *dentry
 	var f *file
 	var err error
-	if c.sysno == unix.SYS_FUTIMESAT && c.args[pi] == 0 && dirfd != atFDCWD {
+	if c.Sysno == unix.SYS_FUTIMESAT && c.Args[pi] == 0 && dirfd != atFDCWD {
 		f, err = fileArg(c, 0)
 	} else {
 		d, f, err = attrTarget(c, dirfd, pi, true, false)
@@ -1774,9 +1795,9 @@ func sysUtime(c *syscallCtx) (int64, error) {
 // ---- mknod ----
 
 func sysMknod(c *syscallCtx) (int64, error) {
-	dirfd, pi, mode, dev := int32(atFDCWD), 0, uint32(c.args[1]), c.args[2]
-	if c.sysno == unix.SYS_MKNODAT {
-		dirfd, pi, mode, dev = argInt(c, 0), 1, uint32(c.args[2]), c.args[3]
+	dirfd, pi, mode, dev := int32(atFDCWD), 0, uint32(c.Args[1]), c.Args[2]
+	if c.Sysno == unix.SYS_MKNODAT {
+		dirfd, pi, mode, dev = argInt(c, 0), 1, uint32(c.Args[2]), c.Args[3]
 	}
 	switch mode & unix.S_IFMT {
 	case 0:
@@ -1801,25 +1822,25 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	if t := mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK {
 		// Device nodes are not served (a node in the gofer's tree would
 		// reach the host's device), for root too, as runsc.
-		logUnsupportedOnce(c.k, "mknod of a device node")
+		logUnsupportedOnce(c.Kernel, "mknod of a device node")
 		return 0, unix.EPERM
 	}
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), mode&unix.S_IFMT|mode&07777&^umask(c))
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.k.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: origin(c, 0)})
+	r, err := c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("mknod "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if r.Handle != nil && r.Stat != nil {
 		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	inotifyChild(c.k, dir, name, inCreate, false)
+	inotifyChild(c.Kernel, dir, name, inCreate, false)
 	return 0, nil
 }

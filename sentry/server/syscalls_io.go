@@ -39,7 +39,7 @@ func readFile(c *syscallCtx, f *file, n int, off int64) ([]byte, error) {
 		}
 		b, err := f.Impl.Read(c, f, n, off)
 		if len(b) > 0 {
-			inotifyEvent(c.k, dentryOf(f), inAccess)
+			inotifyEvent(c.Kernel, dentryOf(f), inAccess)
 		}
 		return b, err
 	}
@@ -51,7 +51,7 @@ func readFile(c *syscallCtx, f *file, n int, off int64) ([]byte, error) {
 	b, err := f.Impl.Read(c, f, n, f.Off)
 	if len(b) > 0 {
 		f.SetOffLocked(c, f.Off+int64(len(b)))
-		inotifyEvent(c.k, dentryOf(f), inAccess)
+		inotifyEvent(c.Kernel, dentryOf(f), inAccess)
 	}
 	return b, err
 }
@@ -112,7 +112,7 @@ func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 // gofer's reply (a re-sent append answered from the gofer's reply cache
 // landed where the first one did).
 func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
-	if m := vfs.MemfdOf(f); m != nil && c.pageWrite == 0 {
+	if m := vfs.MemfdOf(f); m != nil && c.PageWrite == 0 {
 		// A PageWrite writes back stores made through a mapping that
 		// existed before the seal (F_SEAL_WRITE needs none, and
 		// F_SEAL_FUTURE_WRITE leaves them).
@@ -120,31 +120,31 @@ func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int,
 			return 0, off, err
 		}
 	}
-	if _, ok := f.Impl.(*vfs.GoferFile); !ok || c.seq == 0 {
+	if _, ok := f.Impl.(*vfs.GoferFile); !ok || c.CallSeq == 0 {
 		n, err := f.Impl.Write(c, f, b, off)
 		return n, off, err
 	}
-	if !c.syncedWrites {
-		c.k.Dur.Begin(f, c.seq)
+	if !c.SyncedWrites {
+		c.Kernel.Dur.Begin(f, c.CallSeq)
 	}
-	c.goferSize = -1
+	c.GoferSize = -1
 	n, err := f.Impl.Write(c, f, b, off)
-	if appendMode && n > 0 && c.goferSize >= int64(n) {
-		off = c.goferSize - int64(n)
+	if appendMode && n > 0 && c.GoferSize >= int64(n) {
+		off = c.GoferSize - int64(n)
 	}
-	if !c.syncedWrites {
-		if c.k.Dur.End(f, c.seq, n) {
+	if !c.SyncedWrites {
+		if c.Kernel.Dur.End(f, c.CallSeq, n) {
 			f.DecRef()
 		}
 	}
 	if n > 0 && dentryOf(f) != nil {
-		inotifyEvent(c.k, dentryOf(f), inModify)
+		inotifyEvent(c.Kernel, dentryOf(f), inModify)
 	}
 	if n > 0 {
-		if !c.syncedWrites {
-			e := effects(c)
-			w := goferWrite{File: f, Off: off, N: uint64(n), Mapped: c.pageWrite}
-			if c.dataNotInCall {
+		if !c.SyncedWrites {
+			e := c.Effects()
+			w := goferWrite{File: f, Off: off, N: uint64(n), Mapped: c.PageWrite}
+			if c.DataNotInCall {
 				w.Data = append([]byte(nil), b[:n]...)
 			}
 			e.Writes = append(e.Writes, w)
@@ -160,13 +160,13 @@ func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int,
 // reply when there was one, else from a Stat RPC made only for a mapped
 // inode.
 func noteMappedChange(c *syscallCtx, f *file, off, n uint64) {
-	if c.reply == nil || dentryOf(f) == nil || dentryOf(f).Kind != vfs.KindGofer {
+	if c.Reply == nil || dentryOf(f) == nil || dentryOf(f).Kind != vfs.KindGofer {
 		return
 	}
-	st := c.goferStat
-	c.goferStat = nil
+	st := c.GoferStat
+	c.GoferStat = nil
 	if st == nil {
-		if !c.k.Maps.Holds(dentryOf(f).Ino()) {
+		if !c.Kernel.Maps.Holds(dentryOf(f).Ino()) {
 			return
 		}
 		var err error
@@ -174,14 +174,14 @@ func noteMappedChange(c *syscallCtx, f *file, off, n uint64) {
 			return
 		}
 	}
-	c.reply.Mapped = append(c.reply.Mapped, mappedChanges(c.k, st, off, n, c.pageWrite)...)
+	c.Reply.Mapped = append(c.Reply.Mapped, mappedChanges(c.Kernel, st, off, n, c.PageWrite)...)
 }
 
 func sysRead(c *syscallCtx) (int64, error)  { return doRead(c, -1) }
-func sysPread(c *syscallCtx) (int64, error) { return doRead(c, int64(c.args[3])) }
+func sysPread(c *syscallCtx) (int64, error) { return doRead(c, int64(c.Args[3])) }
 
 func doRead(c *syscallCtx, off int64) (int64, error) {
-	if c.sysno == unix.SYS_PREAD64 && off < 0 {
+	if c.Sysno == unix.SYS_PREAD64 && off < 0 {
 		return 0, unix.EINVAL
 	}
 	f, err := getFile(c, argInt(c, 0))
@@ -189,31 +189,31 @@ func doRead(c *syscallCtx, off int64) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	n := int64(c.args[2])
+	n := int64(c.Args[2])
 	if n < 0 {
 		return 0, unix.EINVAL
 	}
-	if n > 0 && c.args[1] == 0 {
+	if n > 0 && c.Args[1] == 0 {
 		return 0, unix.EFAULT
 	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
-		return seqIO(c, f, sf, false, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
+		return seqIO(c, f, sf, false, []sysabi.Iovec{{Base: c.Args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
 	b, err := readFile(c, f, int(min(n, maxRW)), off)
 	if err != nil {
 		return 0, err
 	}
-	if err := c.mem.CopyOut(c.args[1], b); err != nil {
+	if err := c.Mem.CopyOut(c.Args[1], b); err != nil {
 		return 0, err
 	}
 	return int64(len(b)), nil
 }
 
 func sysWrite(c *syscallCtx) (int64, error)  { return doWrite(c, -1) }
-func sysPwrite(c *syscallCtx) (int64, error) { return doWrite(c, int64(c.args[3])) }
+func sysPwrite(c *syscallCtx) (int64, error) { return doWrite(c, int64(c.Args[3])) }
 
 func doWrite(c *syscallCtx, off int64) (int64, error) {
-	if c.sysno == unix.SYS_PWRITE64 && off < 0 {
+	if c.Sysno == unix.SYS_PWRITE64 && off < 0 {
 		return 0, unix.EINVAL
 	}
 	f, err := getFile(c, argInt(c, 0))
@@ -221,14 +221,14 @@ func doWrite(c *syscallCtx, off int64) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	n := int64(c.args[2])
+	n := int64(c.Args[2])
 	if n < 0 {
 		return 0, unix.EINVAL
 	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
-		return seqIO(c, f, sf, true, []sysabi.Iovec{{Base: c.args[1], Len: uint64(min(n, maxRW))}}, off)
+		return seqIO(c, f, sf, true, []sysabi.Iovec{{Base: c.Args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
-	b, err := c.mem.CopyIn(c.args[1], int(min(n, maxRW)))
+	b, err := c.Mem.CopyIn(c.Args[1], int(min(n, maxRW)))
 	if err != nil {
 		return 0, err
 	}
@@ -239,11 +239,11 @@ func doWrite(c *syscallCtx, off int64) (int64, error) {
 // iovecs reads the iovec array of a readv/writev family call and returns
 // it with its total length (clamped to maxRW).
 func iovecs(c *syscallCtx) ([]sysabi.Iovec, int, error) {
-	cnt := int64(c.args[2])
+	cnt := int64(c.Args[2])
 	if cnt < 0 || cnt > sysabi.MaxIovecs {
 		return nil, 0, unix.EINVAL
 	}
-	iov, err := c.mem.CopyInIovecs(c.args[1], int(cnt))
+	iov, err := c.Mem.CopyInIovecs(c.Args[1], int(cnt))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -262,17 +262,17 @@ func iovecs(c *syscallCtx) ([]sysabi.Iovec, int, error) {
 
 // vecOffset returns the offset argument of preadv/pwritev(2), or -1.
 func vecOffset(c *syscallCtx) (int64, error) {
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_PREADV, unix.SYS_PWRITEV:
-		if int64(c.args[3]) < 0 {
+		if int64(c.Args[3]) < 0 {
 			return 0, unix.EINVAL
 		}
-		return int64(c.args[3]), nil
+		return int64(c.Args[3]), nil
 	case unix.SYS_PREADV2, unix.SYS_PWRITEV2:
-		if int64(c.args[3]) < -1 {
+		if int64(c.Args[3]) < -1 {
 			return 0, unix.EINVAL
 		}
-		return int64(c.args[3]), nil
+		return int64(c.Args[3]), nil
 	}
 	return -1, nil
 }
@@ -304,7 +304,7 @@ func sysReadv(c *syscallCtx) (int64, error) {
 			break
 		}
 		m := min(int(v.Len), len(b))
-		if err := c.mem.CopyOut(v.Base, b[:m]); err != nil {
+		if err := c.Mem.CopyOut(v.Base, b[:m]); err != nil {
 			return 0, err
 		}
 		b = b[m:]
@@ -331,7 +331,7 @@ func sysWritev(c *syscallCtx) (int64, error) {
 	}
 	b := make([]byte, 0, total)
 	for _, v := range iov {
-		p, err := c.mem.CopyIn(v.Base, int(v.Len))
+		p, err := c.Mem.CopyIn(v.Base, int(v.Len))
 		if err != nil {
 			return 0, err
 		}
@@ -359,7 +359,7 @@ func sysLseek(c *syscallCtx) (int64, error) {
 	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	off, whence := int64(c.args[1]), int(c.args[2])
+	off, whence := int64(c.Args[1]), int(c.Args[2])
 	f.OffMu.Lock()
 	defer f.OffMu.Unlock()
 	if _, isDir := f.Impl.(*vfs.GoferDir); isDir || (dentryOf(f) != nil && dentryOf(f).IsDir()) {
@@ -463,7 +463,7 @@ func sysDup2(c *syscallCtx) (int64, error) {
 }
 
 func sysDup3(c *syscallCtx) (int64, error) {
-	oldfd, newfd, flags := argInt(c, 0), argInt(c, 1), c.args[2]
+	oldfd, newfd, flags := argInt(c, 0), argInt(c, 1), c.Args[2]
 	if flags&^unix.O_CLOEXEC != 0 || oldfd == newfd {
 		return 0, unix.EINVAL
 	}
@@ -503,7 +503,7 @@ const (
 // anything (F_GETLK always reports F_UNLCK): there is one application per
 // client, and the gofer has no lock protocol yet.
 func sysFcntl(c *syscallCtx) (int64, error) {
-	fd, cmd := argInt(c, 0), int(int32(c.args[1]))
+	fd, cmd := argInt(c, 0), int(int32(c.Args[1]))
 	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
@@ -515,7 +515,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 	defer f.DecRef()
 	switch cmd {
 	case unix.F_DUPFD, fDupfdCloexec:
-		min := int64(int32(c.args[2]))
+		min := int64(int32(c.Args[2]))
 		if min < 0 || min >= fdtable.NrOpen {
 			return 0, unix.EINVAL // the table's own limit: fdtable's Install
 		}
@@ -528,16 +528,16 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		return 0, nil
 	case unix.F_SETFD:
-		return 0, tab.SetCloexec(fd, c.args[2]&unix.FD_CLOEXEC != 0)
+		return 0, tab.SetCloexec(fd, c.Args[2]&unix.FD_CLOEXEC != 0)
 	case unix.F_GETFL:
 		return int64(f.Flags.Load()) | 0x8000, nil // O_LARGEFILE
 	case unix.F_SETFL:
 		if f.IsPath() {
 			return 0, unix.EBADF
 		}
-		nf := uint32(c.args[2]) & fileStatusFlags
+		nf := uint32(c.Args[2]) & fileStatusFlags
 		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && dentryOf(f) != nil &&
-			!creds(c).OwnerOrCapable(c.k.VFS.AttrsOf(dentryOf(f))) {
+			!c.ProcessCreds().OwnerOrCapable(c.Kernel.VFS.AttrsOf(dentryOf(f))) {
 			// Only the owner may stop access-time updates (EPERM).
 			return 0, unix.EPERM
 		}
@@ -547,7 +547,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 				break
 			}
 		}
-		setAsync(c.k, f, fd, nf&unix.O_ASYNC != 0)
+		setAsync(c.Kernel, f, fd, nf&unix.O_ASYNC != 0)
 		f.Changed()
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
@@ -557,7 +557,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		if !ok {
 			return 0, unix.EBADF
 		}
-		return pipeSize(c, e, cmd == fSetPipeSz, c.args[2])
+		return pipeSize(c, e, cmd == fSetPipeSz, c.Args[2])
 	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
 		return fcntlOwner(c, f, cmd)
 	case unix.F_SETLEASE, unix.F_GETLEASE:
@@ -570,24 +570,24 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 
 func sysPipe2(c *syscallCtx) (int64, error) {
 	flags := uint32(0)
-	if c.sysno == unix.SYS_PIPE2 {
-		flags = uint32(c.args[1])
+	if c.Sysno == unix.SYS_PIPE2 {
+		flags = uint32(c.Args[1])
 	}
 	if flags&^(unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_DIRECT) != 0 {
 		return 0, unix.EINVAL
 	}
-	if c.args[0] == 0 {
+	if c.Args[0] == 0 {
 		return 0, unix.EFAULT
 	}
 	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
 	}
-	r, w, err := newPipe(c.k.Trk, c.k.Mem)
+	r, w, err := newPipe(c.Kernel.Trk, c.Kernel.Mem)
 	if err != nil {
 		return 0, err
 	}
-	if max := c.k.Sysctl.PipeMaxSize(); max < pipeCapacity && !creds(c).Capable(linux.CAP_SYS_RESOURCE) {
+	if max := c.Kernel.Sysctl.PipeMaxSize(); max < pipeCapacity && !c.ProcessCreds().Capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
 		r.Impl.(*pipeEnd).p.LimitNewCapacity(max)
@@ -603,7 +603,7 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	var b [8]byte
 	binary.LittleEndian.PutUint32(b[0:], uint32(rfd))
 	binary.LittleEndian.PutUint32(b[4:], uint32(wfd))
-	if err := c.mem.CopyOut(c.args[0], b[:]); err != nil {
+	if err := c.Mem.CopyOut(c.Args[0], b[:]); err != nil {
 		for _, fd := range []int32{rfd, wfd} {
 			if f, err := tab.Remove(fd); err == nil {
 				f.DecRef()
@@ -625,7 +625,7 @@ const (
 )
 
 func sysIoctl(c *syscallCtx) (int64, error) {
-	fd, req, arg := argInt(c, 0), uint32(c.args[1]), c.args[2]
+	fd, req, arg := argInt(c, 0), uint32(c.Args[1]), c.Args[2]
 	tab, err := callFdTable(c)
 	if err != nil {
 		return 0, err
@@ -645,7 +645,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	case fioclex, fionclex:
 		return 0, tab.SetCloexec(fd, req == fioclex)
 	case fionbio:
-		b, err := c.mem.CopyIn(arg, 4)
+		b, err := c.Mem.CopyIn(arg, 4)
 		if err != nil {
 			return 0, err
 		}
@@ -687,7 +687,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		}
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], uint32(min(n, 1<<31-1)))
-		return 0, c.mem.CopyOut(arg, b[:])
+		return 0, c.Mem.CopyOut(arg, b[:])
 	}
 	if pf, ok := f.Impl.(*devpts.File); ok {
 		return ptyIoctl(c, pf, tab, req, arg)
@@ -696,9 +696,9 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	if !ok || !s.tty {
 		return 0, unix.ENOTTY
 	}
-	k := c.k
+	k := c.Kernel
 	if req == unix.TCSETS || req == unix.TCSETSW || req == unix.TCSETSF {
-		b, err := c.mem.CopyIn(arg, stdio.SizeofTermios)
+		b, err := c.Mem.CopyIn(arg, stdio.SizeofTermios)
 		if err != nil {
 			return 0, err
 		}
@@ -714,11 +714,11 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	defer k.Mu.Unlock()
 	switch req {
 	case unix.TCGETS:
-		return 0, c.mem.CopyOut(arg, s.term.Termios)
+		return 0, c.Mem.CopyOut(arg, s.term.Termios)
 	case unix.TIOCGWINSZ:
-		return 0, c.mem.CopyOut(arg, s.term.Winsize)
+		return 0, c.Mem.CopyOut(arg, s.term.Winsize)
 	case unix.TIOCSWINSZ:
-		b, err := c.mem.CopyIn(arg, stdio.SizeofWinsize)
+		b, err := c.Mem.CopyIn(arg, stdio.SizeofWinsize)
 		if err != nil {
 			return 0, err
 		}
@@ -727,9 +727,9 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	case tiocgpgrp:
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], uint32(s.term.FgPgrp))
-		return 0, c.mem.CopyOut(arg, b[:])
+		return 0, c.Mem.CopyOut(arg, b[:])
 	case tiocspgrp:
-		b, err := c.mem.CopyIn(arg, 4)
+		b, err := c.Mem.CopyIn(arg, 4)
 		if err != nil {
 			return 0, err
 		}
@@ -753,7 +753,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			sid = s.term.Sid
 		}
 		binary.LittleEndian.PutUint32(b[:], uint32(sid))
-		return 0, c.mem.CopyOut(arg, b[:])
+		return 0, c.Mem.CopyOut(arg, b[:])
 	}
 	return 0, unix.ENOTTY
 }
@@ -778,7 +778,7 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	// handle syncs the inode.
 	files := []*file{f}
 	if dentryOf(f) != nil && dentryOf(f).Kind == vfs.KindGofer {
-		for _, wf := range c.k.Maps.WritablesOf(dentryOf(f).Ino()) {
+		for _, wf := range c.Kernel.Maps.WritablesOf(dentryOf(f).Ino()) {
 			defer wf.DecRef()
 			if wf != f {
 				files = append(files, wf)
@@ -787,20 +787,20 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	}
 	seqs := make([][]uint64, len(files))
 	for i, g := range files {
-		seqs[i] = c.k.Dur.StartSync(g)
+		seqs[i] = c.Kernel.Dur.StartSync(g)
 	}
-	err = c.k.VFS.Fsync(h, c.sysno == unix.SYS_FDATASYNC)
+	err = c.Kernel.VFS.Fsync(h, c.Sysno == unix.SYS_FDATASYNC)
 	for i, g := range files {
 		if len(seqs[i]) > 0 {
-			c.k.Dur.EndSync(g, seqs[i], err == nil)
-			announceDurable(c.k, g)
+			c.Kernel.Dur.EndSync(g, seqs[i], err == nil)
+			announceDurable(c.Kernel, g)
 		}
 	}
 	return 0, err
 }
 
 func sysSync(c *syscallCtx) (int64, error) {
-	if c.sysno == unix.SYS_SYNCFS {
+	if c.Sysno == unix.SYS_SYNCFS {
 		f, err := getFile(c, argInt(c, 0))
 		if err != nil {
 			return 0, err
@@ -809,8 +809,8 @@ func sysSync(c *syscallCtx) (int64, error) {
 	}
 	// Every file this client wrote becomes durable (and the client is
 	// told so before the reply).
-	flushAll(c.k)
-	v := c.k.VFS
+	flushAll(c.Kernel)
+	v := c.Kernel.VFS
 	h, err := c.HandleOf(v.Root)
 	if err != nil {
 		return 0, err
@@ -818,7 +818,7 @@ func sysSync(c *syscallCtx) (int64, error) {
 	// sync and syncfs cannot fail on Linux (syncfs reports writeback
 	// errors); a gofer error is logged, not returned.
 	if err := v.Fsync(h, false); err != nil {
-		c.k.Log.Debug("sync", "err", err)
+		c.Kernel.Log.Debug("sync", "err", err)
 	}
 	return 0, nil
 }
@@ -832,7 +832,7 @@ func sysFadvise(c *syscallCtx) (int64, error) {
 	if f.Impl.Stream() {
 		return 0, unix.ESPIPE
 	}
-	if int64(c.args[2]) < 0 || c.args[3] > 5 {
+	if int64(c.Args[2]) < 0 || c.Args[3] > 5 {
 		return 0, unix.EINVAL
 	}
 	return 0, nil
@@ -852,11 +852,11 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	if d == nil || !d.IsDir() {
 		return 0, unix.ENOTDIR
 	}
-	count := int(min(uint64(c.args[2]), 1<<20))
-	if c.args[1] == 0 {
+	count := int(min(uint64(c.Args[2]), 1<<20))
+	if c.Args[1] == 0 {
 		return 0, unix.EFAULT
 	}
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	f.OffMu.Lock()
 	defer f.OffMu.Unlock()
 	var buf []byte
@@ -896,7 +896,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 		rpc:
 			for !cur.EOF {
 				ctx, cancel := v.RPCCtx()
-				r, seq, err := c.k.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.Handle, Offset: cur.Cookie, Count: 256, Plus: true})
+				r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.Handle, Offset: cur.Cookie, Count: 256, Plus: true})
 				cancel()
 				if err == nil && r.GetErrno() == 0 {
 					// The entries' dentries and attributes: a stat of
@@ -926,7 +926,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 				}
 			}
 		} else {
-			ents := c.k.Synth.List(d)
+			ents := c.Kernel.Synth.List(d)
 			for i := int(cur.Cookie); i < len(ents); i++ {
 				e := ents[i]
 				if !emit(e.Name, e.Ino, e.Type, uint64(i)+3) {
@@ -940,7 +940,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	if len(buf) == 0 && pending {
 		return 0, unix.EINVAL
 	}
-	if err := c.mem.CopyOut(c.args[1], buf); err != nil {
+	if err := c.Mem.CopyOut(c.Args[1], buf); err != nil {
 		return 0, err
 	}
 	return int64(len(buf)), nil
@@ -954,7 +954,7 @@ const (
 
 // sysMmap plans a file mapping; the client maps and faults it in.
 func sysMmap(c *syscallCtx) (int64, error) {
-	length, prot, flags, fd, off := c.args[1], c.args[2], c.args[3], argInt(c, 4), c.args[5]
+	length, prot, flags, fd, off := c.Args[1], c.Args[2], c.Args[3], argInt(c, 4), c.Args[5]
 	if flags&mapAnon != 0 {
 		return 0, unix.EINVAL
 	}
@@ -987,7 +987,7 @@ func sysMmap(c *syscallCtx) (int64, error) {
 		if typ != mapPrivate && prot&unix.PROT_WRITE != 0 && !f.Writable() {
 			return 0, unix.EACCES
 		}
-		c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{Anonymous: true, Writable: f.Writable()}}
+		c.Reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{Anonymous: true, Writable: f.Writable()}}
 		return 0, nil
 	}
 	g := f.Impl.(*vfs.GoferFile)
@@ -1009,7 +1009,7 @@ func sysMmap(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	f.IncRef()
-	id := c.k.Maps.Add(f, mappedKey(st), typ != mapPrivate && writable)
-	c.reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable}}
+	id := c.Kernel.Maps.Add(f, mappedKey(st), typ != mapPrivate && writable)
+	c.Reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable}}
 	return 0, nil
 }

@@ -21,10 +21,10 @@ func sysSendmmsg(c *syscallCtx) (int64, error) { return mmsg(c, false) }
 func sysRecvmmsg(c *syscallCtx) (int64, error) { return mmsg(c, true) }
 
 func mmsg(c *syscallCtx, recv bool) (int64, error) {
-	vec, vlen, flags := c.args[1], min(uint64(uint32(c.args[2])), sysabi.MaxMmsg), c.args[3]
+	vec, vlen, flags := c.Args[1], min(uint64(uint32(c.Args[2])), sysabi.MaxMmsg), c.Args[3]
 	var deadline time.Time
-	if recv && c.args[4] != 0 {
-		b, err := c.mem.CopyIn(c.args[4], 16)
+	if recv && c.Args[4] != 0 {
+		b, err := c.Mem.CopyIn(c.Args[4], 16)
 		if err != nil {
 			return 0, err
 		}
@@ -35,8 +35,8 @@ func mmsg(c *syscallCtx, recv bool) (int64, error) {
 		deadline = time.Now().Add(d)
 	}
 	// Each message runs as its own sendmsg or recvmsg on this context.
-	saved, savedNo := c.args, c.sysno
-	defer func() { c.args, c.sysno = saved, savedNo }()
+	saved, savedNo := c.Args, c.Sysno
+	defer func() { c.Args, c.Sysno = saved, savedNo }()
 	one, sysno := sysSendmsg, int32(unix.SYS_SENDMSG)
 	if recv {
 		one, sysno = sysRecvmsg, unix.SYS_RECVMSG
@@ -45,8 +45,8 @@ func mmsg(c *syscallCtx, recv bool) (int64, error) {
 	var done uint64
 	for ; done < vlen; done++ {
 		hdr := vec + done*sysabi.SizeofMmsghdr
-		c.args, c.sysno = saved, sysno
-		c.args[1], c.args[2] = hdr, perMsg
+		c.Args, c.Sysno = saved, sysno
+		c.Args[1], c.Args[2] = hdr, perMsg
 		n, err := one(c)
 		if err != nil {
 			if done > 0 {
@@ -56,7 +56,7 @@ func mmsg(c *syscallCtx, recv bool) (int64, error) {
 		}
 		var l [4]byte
 		binary.LittleEndian.PutUint32(l[:], uint32(n))
-		if err := c.mem.CopyOut(hdr+sysabi.SizeofMsghdr, l[:]); err != nil {
+		if err := c.Mem.CopyOut(hdr+sysabi.SizeofMsghdr, l[:]); err != nil {
 			if done > 0 {
 				break
 			}
@@ -72,7 +72,7 @@ func mmsg(c *syscallCtx, recv bool) (int64, error) {
 	}
 	if !deadline.IsZero() && done > 0 {
 		// Linux writes back the time left.
-		if err := c.mem.CopyOut(saved[4], putTimespec(time.Until(deadline), false)); err != nil {
+		if err := c.Mem.CopyOut(saved[4], putTimespec(time.Until(deadline), false)); err != nil {
 			return 0, err
 		}
 	}

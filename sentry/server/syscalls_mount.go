@@ -52,13 +52,13 @@ func startPropagation(flags uint64) (kind uint64, rec bool, err error) {
 // mount the sentry made with other flags or options, bind mounts, and
 // propagation changes.
 func sysMount(c *syscallCtx) (int64, error) {
-	if !creds(c).Capable(linux.CAP_SYS_ADMIN) {
+	if !c.ProcessCreds().Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	var source, fstype, data string
 	var err error
-	if c.args[0] != 0 {
-		if source, err = c.mem.CopyInString(c.args[0], sysabi.PathMax); err != nil {
+	if c.Args[0] != 0 {
+		if source, err = c.Mem.CopyInString(c.Args[0], sysabi.PathMax); err != nil {
 			return 0, err
 		}
 	}
@@ -66,24 +66,24 @@ func sysMount(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if c.args[2] != 0 {
-		if fstype, err = c.mem.CopyInString(c.args[2], 256); err != nil {
+	if c.Args[2] != 0 {
+		if fstype, err = c.Mem.CopyInString(c.Args[2], 256); err != nil {
 			return 0, err
 		}
 	}
-	if c.args[4] != 0 {
-		if data, err = c.mem.CopyInString(c.args[4], mountDataMax); err != nil {
+	if c.Args[4] != 0 {
+		if data, err = c.Mem.CopyInString(c.Args[4], mountDataMax); err != nil {
 			return 0, err
 		}
 	}
-	flags := c.args[3]
+	flags := c.Args[3]
 	if flags&linux.MS_MGC_MSK == linux.MS_MGC_VAL {
 		flags &^= linux.MS_MGC_MSK
 	}
 	flags &^= mountFlagsIgnored
 	rec := flags&unix.MS_REC != 0
 	flags &^= unix.MS_REC
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	point, err := v.Resolve(c, callCwd(c), target, true)
 	if err != nil {
 		return 0, err
@@ -96,7 +96,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 	case flags&unix.MS_BIND != 0:
 		return 0, bindMount(c, source, point)
 	case flags&unix.MS_MOVE != 0:
-		logUnsupportedOnce(c.k, "mount(MS_MOVE)")
+		logUnsupportedOnce(c.Kernel, "mount(MS_MOVE)")
 		return 0, fmt.Errorf("moving mounts: %w", unix.EINVAL)
 	case flags&propagationFlags != 0:
 		// Exactly one propagation type, with only MS_REC and MS_SILENT
@@ -111,7 +111,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		}
 		ids, err := v.Mounts.SetPropagation(id, pt, rec)
 		for _, id := range ids {
-			c.k.Trk.Changed(mountID(id))
+			c.Kernel.Trk.Changed(mountID(id))
 		}
 		return 0, err
 	}
@@ -168,14 +168,14 @@ func sysMount(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	v.Mounts.SetDev(m.ID, dev)
-	c.k.Trk.Changed(mountID(m.ID))
+	c.Kernel.Trk.Changed(mountID(m.ID))
 	return 0, nil
 }
 
 // remount changes the flags (and, without MS_BIND, the options) of the
 // mount whose root is point: one the sentry made.
 func remount(c *syscallCtx, point *dentry, flags uint64, data string) error {
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	vm := v.MountRoot(point)
 	if vm == nil {
 		return fmt.Errorf("remount of a mount the sentry did not make: %w", unix.EINVAL)
@@ -233,7 +233,7 @@ func remount(c *syscallCtx, point *dentry, flags uint64, data string) error {
 		o, _ := mount.ParseTmpfsOptions(*newData, 0)
 		v.Mounts.SetTmpfs(vm.ID, o)
 	}
-	c.k.Trk.Changed(mountID(vm.ID))
+	c.Kernel.Trk.Changed(mountID(vm.ID))
 	return nil
 }
 
@@ -241,7 +241,7 @@ func remount(c *syscallCtx, point *dentry, flags uint64, data string) error {
 // mount of the same files, with the flags of the mount source is in. Its
 // submounts are not brought along (MS_REC changes nothing).
 func bindMount(c *syscallCtx, source string, point *dentry) error {
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	if source == "" {
 		return unix.EFAULT
 	}
@@ -291,7 +291,7 @@ func bindMount(c *syscallCtx, source string, point *dentry) error {
 		v.Mounts.Remove(m.ID, true)
 		return err
 	}
-	c.k.Trk.Changed(mountID(m.ID))
+	c.Kernel.Trk.Changed(mountID(m.ID))
 	propagateBind(c, m, src)
 	return nil
 }
@@ -303,7 +303,7 @@ func bindMount(c *syscallCtx, source string, point *dentry) error {
 // copy whose mount point cannot be found there is left out, as Linux
 // does for a path its peer does not show. Precondition: v.MntMu.
 func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	parent, ok := v.Mounts.Get(m.ParentID)
 	if !ok || parent.Shared == 0 {
 		return
@@ -311,7 +311,7 @@ func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
 	if m.Shared == 0 {
 		m.Shared = v.Mounts.NewGroup()
 		v.Mounts.SetShared(m.ID, m.Shared)
-		c.k.Trk.Changed(mountID(m.ID))
+		c.Kernel.Trk.Changed(mountID(m.ID))
 	}
 	for _, r := range v.Mounts.Receivers(parent.ID) {
 		if r.ID == m.ID {
@@ -346,20 +346,20 @@ func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
 			v.Mounts.Remove(cp.ID, true)
 			continue
 		}
-		c.k.Trk.Changed(mountID(cp.ID))
+		c.Kernel.Trk.Changed(mountID(cp.ID))
 	}
 }
 
 // sysUmount2 implements umount2(2) of a mount the sentry made.
 func sysUmount2(c *syscallCtx) (int64, error) {
-	if !creds(c).Capable(linux.CAP_SYS_ADMIN) {
+	if !c.ProcessCreds().Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
 	target, err := pathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
-	flags := uint32(c.args[1])
+	flags := uint32(c.Args[1])
 	if flags&^(linux.MNT_FORCE|linux.MNT_DETACH|linux.MNT_EXPIRE|linux.UMOUNT_NOFOLLOW) != 0 {
 		return 0, unix.EINVAL
 	}
@@ -369,10 +369,10 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		}
 		// Expiry marks an unused mount on a first call (EAGAIN) and
 		// unmounts it on a second: not kept here.
-		logUnsupportedOnce(c.k, "umount2(MNT_EXPIRE)")
+		logUnsupportedOnce(c.Kernel, "umount2(MNT_EXPIRE)")
 		return 0, unix.EINVAL
 	}
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	d, err := v.Resolve(c, callCwd(c), target, flags&linux.UMOUNT_NOFOLLOW == 0)
 	if err != nil {
 		return 0, err
@@ -387,7 +387,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 					return 0, err
 				}
 				v.SetMqueue(0)
-				c.k.Trk.Changed(mountID(m.ID))
+				c.Kernel.Trk.Changed(mountID(m.ID))
 				return 0, nil
 			}
 		}
@@ -415,7 +415,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		return 0, fmt.Errorf("a bind mount's source is in this mount: %w", unix.EBUSY)
 	}
 	if !detach {
-		if mountBusy(c.k, vm.ID) {
+		if mountBusy(c.Kernel, vm.ID) {
 			return 0, unix.EBUSY
 		}
 	}
@@ -428,9 +428,9 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 	// The mount and, detached with it, those under it (deepest first).
 	for _, m := range gone {
 		if g := v.GraftedByID(m.ID); g != nil {
-			v.Ungraft(g, detach && mountBusy(c.k, m.ID))
+			v.Ungraft(g, detach && mountBusy(c.Kernel, m.ID))
 		}
-		c.k.Trk.Changed(mountID(m.ID))
+		c.Kernel.Trk.Changed(mountID(m.ID))
 	}
 	return 0, nil
 }
@@ -442,7 +442,7 @@ func ramFor(c *syscallCtx, data string) (uint64, error) {
 	if !strings.Contains(data, "%") {
 		return 0, nil
 	}
-	a, err := c.k.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
+	a, err := c.Kernel.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
 	if err != nil {
 		return 0, fmt.Errorf("size=%%: the client's memory: %w", err)
 	}

@@ -45,7 +45,7 @@ func atmark(c *syscallCtx, f *file, arg uint64) error {
 	if !stream {
 		return unix.ENOTTY
 	}
-	return c.mem.CopyOut(arg, make([]byte, 4))
+	return c.Mem.CopyOut(arg, make([]byte, 4))
 }
 
 // isSocketFile says f is a socket of any family.
@@ -105,7 +105,7 @@ func ifIoctl(c *syscallCtx, f *file, req uint32, arg uint64) (handled bool, err 
 		// The sandbox cannot change the network: the ifreq is read
 		// (EFAULT first, as Linux copies it in before its checks),
 		// then refused as for a caller without CAP_NET_ADMIN.
-		if _, err := c.mem.CopyIn(arg, socket.SizeofIfreq); err != nil {
+		if _, err := c.Mem.CopyIn(arg, socket.SizeofIfreq); err != nil {
 			return true, err
 		}
 		return true, unix.EPERM
@@ -116,17 +116,17 @@ func ifIoctl(c *syscallCtx, f *file, req uint32, arg uint64) (handled bool, err 
 	if !isSocketFile(f) {
 		return true, unix.ENOTTY
 	}
-	ifs, err := interfaces(c.k)
+	ifs, err := interfaces(c.Kernel)
 	if err != nil {
 		return true, err
 	}
 	if req != socket.SIOCGIFCONF {
-		ifr, err := c.mem.CopyIn(arg, socket.SizeofIfreq)
+		ifr, err := c.Mem.CopyIn(arg, socket.SizeofIfreq)
 		if err != nil {
 			return true, err
 		}
 		var out []byte
-		if hostNetwork(c.k) {
+		if hostNetwork(c.Kernel) {
 			out, err = socket.HostIfreqIoctl(req, ifr)
 		} else {
 			out, err = socket.IfreqIoctl(ifs, req, ifr)
@@ -134,10 +134,10 @@ func ifIoctl(c *syscallCtx, f *file, req uint32, arg uint64) (handled bool, err 
 		if err != nil {
 			return true, err
 		}
-		return true, c.mem.CopyOut(arg, out)
+		return true, c.Mem.CopyOut(arg, out)
 	}
 	// struct ifconf { int ifc_len; (pad); char *ifc_buf; }
-	ifc, err := c.mem.CopyIn(arg, 16)
+	ifc, err := c.Mem.CopyIn(arg, 16)
 	if err != nil {
 		return true, err
 	}
@@ -147,11 +147,11 @@ func ifIoctl(c *syscallCtx, f *file, req uint32, arg uint64) (handled bool, err 
 	}
 	recs, length := socket.IfConf(ifs, int(n), buf == 0)
 	if len(recs) > 0 {
-		if err := c.mem.CopyOut(buf, recs); err != nil {
+		if err := c.Mem.CopyOut(buf, recs); err != nil {
 			return true, err
 		}
 	}
 	out := append([]byte(nil), ifc...)
 	binary.LittleEndian.PutUint32(out, uint32(length))
-	return true, c.mem.CopyOut(arg, out[:4])
+	return true, c.Mem.CopyOut(arg, out[:4])
 }

@@ -39,7 +39,7 @@ func pollOnce(c *syscallCtx, tab *fdTable, es []pollEntry) (int, []<-chan struct
 		if f.IsPath() {
 			ev = pollNval
 		} else {
-			ev, ch = readinessOf(c.t, f)
+			ev, ch = readinessOf(c.Thread, f)
 		}
 		f.DecRef()
 		e.revents = ev & (e.events | pollErr | pollHup | pollNval)
@@ -134,24 +134,24 @@ func putTimespec(d time.Duration, usec bool) []byte {
 }
 
 func sysPoll(c *syscallCtx) (int64, error) {
-	addr, nfds := c.args[0], c.args[1]
+	addr, nfds := c.Args[0], c.Args[1]
 	if nfds > uint64(nofile(c)) {
 		return 0, unix.EINVAL // Linux: more than RLIMIT_NOFILE
 	}
 	var deadline time.Time
 	immediate := false
 	var tsAddr uint64
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_POLL:
-		ms := int32(c.args[2])
+		ms := int32(c.Args[2])
 		if ms == 0 {
 			immediate = true
 		} else if ms > 0 {
 			deadline = time.Now().Add(time.Duration(ms) * time.Millisecond)
 		}
 	default: // ppoll
-		if tsAddr = c.args[2]; tsAddr != 0 {
-			b, err := c.mem.CopyIn(tsAddr, 16)
+		if tsAddr = c.Args[2]; tsAddr != 0 {
+			b, err := c.Mem.CopyIn(tsAddr, 16)
 			if err != nil {
 				return 0, err
 			}
@@ -163,7 +163,7 @@ func sysPoll(c *syscallCtx) (int64, error) {
 			deadline = time.Now().Add(d)
 		}
 	}
-	raw, err := c.mem.CopyIn(addr, int(nfds*8))
+	raw, err := c.Mem.CopyIn(addr, int(nfds*8))
 	if err != nil {
 		return 0, err
 	}
@@ -179,11 +179,11 @@ func sysPoll(c *syscallCtx) (int64, error) {
 	for i := range es {
 		binary.LittleEndian.PutUint16(raw[8*i+6:], uint16(es[i].revents))
 	}
-	if err := c.mem.CopyOut(addr, raw); err != nil {
+	if err := c.Mem.CopyOut(addr, raw); err != nil {
 		return 0, err
 	}
 	if tsAddr != 0 && !immediate {
-		if err := c.mem.CopyOut(tsAddr, putTimespec(time.Until(deadline), false)); err != nil {
+		if err := c.Mem.CopyOut(tsAddr, putTimespec(time.Until(deadline), false)); err != nil {
 			return 0, err
 		}
 	}
@@ -197,7 +197,7 @@ const (
 )
 
 func sysSelect(c *syscallCtx) (int64, error) {
-	nfds := int64(int32(c.args[0]))
+	nfds := int64(int32(c.Args[0]))
 	if nfds < 0 {
 		return 0, unix.EINVAL
 	}
@@ -207,8 +207,8 @@ func sysSelect(c *syscallCtx) (int64, error) {
 	setBytes := int((nfds + 63) / 64 * 8)
 	var sets [3][]byte
 	for i := 0; i < 3; i++ {
-		if a := c.args[1+i]; a != 0 && setBytes > 0 {
-			b, err := c.mem.CopyIn(a, setBytes)
+		if a := c.Args[1+i]; a != 0 && setBytes > 0 {
+			b, err := c.Mem.CopyIn(a, setBytes)
 			if err != nil {
 				return 0, err
 			}
@@ -217,10 +217,10 @@ func sysSelect(c *syscallCtx) (int64, error) {
 	}
 	var deadline time.Time
 	immediate := false
-	tAddr := c.args[4]
-	usec := c.sysno == unix.SYS_SELECT
+	tAddr := c.Args[4]
+	usec := c.Sysno == unix.SYS_SELECT
 	if tAddr != 0 {
-		b, err := c.mem.CopyIn(tAddr, 16)
+		b, err := c.Mem.CopyIn(tAddr, 16)
 		if err != nil {
 			return 0, err
 		}
@@ -287,13 +287,13 @@ func sysSelect(c *syscallCtx) (int64, error) {
 	}
 	for i := 0; i < 3; i++ {
 		if out[i] != nil {
-			if err := c.mem.CopyOut(c.args[1+i], out[i]); err != nil {
+			if err := c.Mem.CopyOut(c.Args[1+i], out[i]); err != nil {
 				return 0, err
 			}
 		}
 	}
 	if tAddr != 0 && !immediate {
-		if err := c.mem.CopyOut(tAddr, putTimespec(time.Until(deadline), usec)); err != nil {
+		if err := c.Mem.CopyOut(tAddr, putTimespec(time.Until(deadline), usec)); err != nil {
 			return 0, err
 		}
 	}

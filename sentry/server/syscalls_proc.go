@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -18,13 +19,13 @@ const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_
 
 func sysClone(c *syscallCtx) (int64, error) {
 	var flags uint64
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_FORK:
 		flags = uint64(unix.SIGCHLD)
 	case unix.SYS_VFORK:
 		flags = unix.CLONE_VM | unix.CLONE_VFORK | uint64(unix.SIGCHLD)
 	default:
-		flags = c.args[0]
+		flags = c.Args[0]
 	}
 	tid, err := doClone(c, flags, 0)
 	if err != nil {
@@ -33,9 +34,9 @@ func sysClone(c *syscallCtx) (int64, error) {
 	if flags&(unix.CLONE_THREAD|unix.CLONE_VM) == 0 {
 		// The child's copy of the address space has the parent's
 		// SysV shared memory attachments.
-		c.k.IPC.ProcessForked(callPid(c), tid)
+		c.Kernel.IPC.ProcessForked(c.PID(), tid)
 	}
-	c.reply.Action = &sentrypb.Reply_Clone{Clone: &sentrypb.CloneResult{ChildTid: tid}}
+	c.Reply.Action = &sentrypb.Reply_Clone{Clone: &sentrypb.CloneResult{ChildTid: tid}}
 	return int64(tid), nil
 }
 
@@ -55,15 +56,15 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 	if exitSig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	k := c.k
+	k := c.Kernel
 	var d deferred
 	k.Mu.Lock()
 	defer func() {
 		k.Mu.Unlock()
 		d.Run(k.Out)
 	}()
-	p := c.t.Proc
-	if p.Exiting || c.t.Killed {
+	p := c.Thread.Proc
+	if p.Exiting || c.Thread.Killed {
 		return 0, unix.ESRCH
 	}
 	if flags&unix.CLONE_THREAD != 0 {
@@ -71,7 +72,7 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 		if err != nil {
 			return 0, err
 		}
-		ptraceCloneLocked(k, c.t, newThreadLocked(k, p, tid), flags, &d)
+		ptraceCloneLocked(k, c.Thread, newThreadLocked(k, p, tid), flags, &d)
 		return tid, nil
 	}
 	parent := p
@@ -110,14 +111,14 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 	}
 	k.Trk.Changed(np.FS)
 	k.Trk.Changed(sigTable{Handlers: np.Sig})
-	ptraceCloneLocked(k, c.t, k.Threads[np.PID], flags, &d)
+	ptraceCloneLocked(k, c.Thread, k.Threads[np.PID], flags, &d)
 	return np.PID, nil
 }
 
 func sysExecve(c *syscallCtx) (int64, error) {
 	dirfd, pi, ai, ei, flags := int32(atFDCWD), 0, 1, 2, uint32(0)
-	if c.sysno == unix.SYS_EXECVEAT {
-		dirfd, pi, ai, ei, flags = argInt(c, 0), 1, 2, 3, uint32(c.args[4])
+	if c.Sysno == unix.SYS_EXECVEAT {
+		dirfd, pi, ai, ei, flags = argInt(c, 0), 1, 2, 3, uint32(c.Args[4])
 	}
 	if flags&^(atEmptyPath|atSymlinkNofollow) != 0 {
 		return 0, unix.EINVAL
@@ -126,7 +127,7 @@ func sysExecve(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	argv, err := c.mem.CopyInStringVector(c.args[ai], sysabi.MaxArgStrings, sysabi.MaxArgBytes)
+	argv, err := c.Mem.CopyInStringVector(c.Args[ai], sysabi.MaxArgStrings, sysabi.MaxArgBytes)
 	if err != nil {
 		return 0, err
 	}
@@ -135,7 +136,7 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		// program sees argc 0 (and argv[1] as its environment).
 		argv = []string{""}
 	}
-	envp, err := c.mem.CopyInStringVector(c.args[ei], sysabi.MaxArgStrings, sysabi.MaxArgBytes)
+	envp, err := c.Mem.CopyInStringVector(c.Args[ei], sysabi.MaxArgStrings, sysabi.MaxArgBytes)
 	if err != nil {
 		return 0, err
 	}
@@ -153,38 +154,38 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		if d == nil {
 			return 0, unix.EACCES
 		}
-		p, _ := c.k.VFS.PathOf(d)
-		path, start = p, c.k.VFS.Root
+		p, _ := c.Kernel.VFS.PathOf(d)
+		path, start = p, c.Kernel.VFS.Root
 	} else if start, err = startDir(c, dirfd, path); err != nil {
 		return 0, err
 	}
-	ep, err := planExec(c.k, c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
+	ep, err := planExec(c.Kernel, c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
 	if err != nil {
 		return 0, err
 	}
-	ep.NoNewPrivs = c.noNewPrivs
-	commitExec(c.k, c, ep)
-	c.reply.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
+	ep.NoNewPrivs = c.NoNewPrivs
+	commitExec(c.Kernel, c, ep)
+	c.Reply.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return 0, nil
 }
 
 func sysExit(c *syscallCtx) (int64, error) {
 	var d deferred
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
-	ea := exitThreadLocked(k, c.t, int(c.args[0]), &d)
+	ea := exitThreadLocked(k, c.Thread, int(c.Args[0]), &d)
 	k.Mu.Unlock()
 	d.Run(k.Out)
-	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
+	c.Reply.Action = &sentrypb.Reply_Exit{Exit: ea}
 	return 0, nil
 }
 
 func sysExitGroup(c *syscallCtx) (int64, error) {
 	var d deferred
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
-	p := c.t.Proc
-	status := exitWaitStatus(int(c.args[0]))
+	p := c.Thread.Proc
+	status := exitWaitStatus(int(c.Args[0]))
 	if p.Exiting {
 		status = p.ExitStatus
 	}
@@ -195,7 +196,7 @@ func sysExitGroup(c *syscallCtx) (int64, error) {
 	}
 	k.Mu.Unlock()
 	d.Run(k.Out)
-	c.reply.Action = &sentrypb.Reply_Exit{Exit: ea}
+	c.Reply.Action = &sentrypb.Reply_Exit{Exit: ea}
 	return 0, nil
 }
 
@@ -229,10 +230,10 @@ type waitResult struct {
 // continue (WCONTINUED). It reaps an exited child and consumes a stop or
 // continue event, unless WNOWAIT. pid 0 with WNOHANG means none is ready.
 func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options uint32, exited bool) (waitResult, error) {
-	k := c.k
+	k := c.Kernel
 	for {
 		k.Mu.Lock()
-		p := c.t.Proc
+		p := c.Thread.Proc
 		var cands []*process
 		for ch := range p.Children {
 			if options&wAll == 0 {
@@ -287,7 +288,7 @@ func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options 
 }
 
 func sysWait4(c *syscallCtx) (int64, error) {
-	pid, statusAddr, options, rusage := int32(c.args[0]), c.args[1], uint32(c.args[2]), c.args[3]
+	pid, statusAddr, options, rusage := int32(c.Args[0]), c.Args[1], uint32(c.Args[2]), c.Args[3]
 	if options&^(wNohang|wUntraced|wContinued|wNothread|wAll|wClone) != 0 {
 		return 0, unix.EINVAL
 	}
@@ -313,12 +314,12 @@ func sysWait4(c *syscallCtx) (int64, error) {
 	if statusAddr != 0 {
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], uint32(r.status))
-		if err := c.mem.CopyOut(statusAddr, b[:]); err != nil {
+		if err := c.Mem.CopyOut(statusAddr, b[:]); err != nil {
 			return 0, err
 		}
 	}
 	if rusage != 0 {
-		if err := c.mem.CopyOut(rusage, make([]byte, 144)); err != nil {
+		if err := c.Mem.CopyOut(rusage, make([]byte, 144)); err != nil {
 			return 0, err
 		}
 	}
@@ -326,7 +327,7 @@ func sysWait4(c *syscallCtx) (int64, error) {
 }
 
 func sysWaitid(c *syscallCtx) (int64, error) {
-	idtype, id, infop, options, rusage := int(c.args[0]), int32(c.args[1]), c.args[2], uint32(c.args[3]), c.args[4]
+	idtype, id, infop, options, rusage := int(c.Args[0]), int32(c.Args[1]), c.Args[2], uint32(c.Args[3]), c.Args[4]
 	if options&^(wNohang|wUntraced|wExited|wContinued|wNowait|wNothread|wAll|wClone) != 0 {
 		return 0, unix.EINVAL
 	}
@@ -364,25 +365,25 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 		if r.pid != 0 {
 			info = ksignal.SiginfoChld(int(unix.SIGCHLD), r.code, r.pid, r.uid, r.sistatus)
 		}
-		if err := c.mem.CopyOut(infop, info); err != nil {
+		if err := c.Mem.CopyOut(infop, info); err != nil {
 			return 0, err
 		}
 	}
 	if rusage != 0 {
-		if err := c.mem.CopyOut(rusage, make([]byte, 144)); err != nil {
+		if err := c.Mem.CopyOut(rusage, make([]byte, 144)); err != nil {
 			return 0, err
 		}
 	}
 	return 0, nil
 }
 
-func sysGetpid(c *syscallCtx) (int64, error) { return int64(callPid(c)), nil }
+func sysGetpid(c *syscallCtx) (int64, error) { return int64(c.PID()), nil }
 func sysGettid(c *syscallCtx) (int64, error) { return int64(callTid(c)), nil }
 
 func sysGetppid(c *syscallCtx) (int64, error) {
-	c.k.Mu.Lock()
-	defer c.k.Mu.Unlock()
-	if par := c.t.Proc.Parent; par != nil {
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	if par := c.Thread.Proc.Parent; par != nil {
 		return int64(par.PID), nil
 	}
 	return 0, nil
@@ -391,12 +392,12 @@ func sysGetppid(c *syscallCtx) (int64, error) {
 // procByPID returns the process pid names (0: the caller).
 func procByPIDLocked(c *syscallCtx, pid int32) (*process, error) {
 	if pid == 0 {
-		return c.t.Proc, nil
+		return c.Thread.Proc, nil
 	}
 	if pid < 0 {
 		return nil, unix.EINVAL
 	}
-	p := c.k.Procs[pid]
+	p := c.Kernel.Procs[pid]
 	if p == nil {
 		return nil, unix.ESRCH
 	}
@@ -404,12 +405,12 @@ func procByPIDLocked(c *syscallCtx, pid int32) (*process, error) {
 }
 
 func sysGetpgid(c *syscallCtx) (int64, error) {
-	pid := int32(c.args[0])
-	if c.sysno == unix.SYS_GETPGRP {
+	pid := int32(c.Args[0])
+	if c.Sysno == unix.SYS_GETPGRP {
 		pid = 0
 	}
-	c.k.Mu.Lock()
-	defer c.k.Mu.Unlock()
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
 	p, err := procByPIDLocked(c, pid)
 	if err != nil {
 		return 0, err
@@ -418,9 +419,9 @@ func sysGetpgid(c *syscallCtx) (int64, error) {
 }
 
 func sysGetsid(c *syscallCtx) (int64, error) {
-	c.k.Mu.Lock()
-	defer c.k.Mu.Unlock()
-	p, err := procByPIDLocked(c, int32(c.args[0]))
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	p, err := procByPIDLocked(c, int32(c.Args[0]))
 	if err != nil {
 		return 0, err
 	}
@@ -428,14 +429,14 @@ func sysGetsid(c *syscallCtx) (int64, error) {
 }
 
 func sysSetpgid(c *syscallCtx) (int64, error) {
-	pid, pgid := int32(c.args[0]), int32(c.args[1])
+	pid, pgid := int32(c.Args[0]), int32(c.Args[1])
 	if pgid < 0 {
 		return 0, unix.EINVAL
 	}
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	self := c.t.Proc
+	self := c.Thread.Proc
 	target, err := procByPIDLocked(c, pid)
 	if err != nil {
 		return 0, err
@@ -474,10 +475,10 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 }
 
 func sysSetsid(c *syscallCtx) (int64, error) {
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	p := c.t.Proc
+	p := c.Thread.Proc
 	for _, q := range k.Procs {
 		if q.PGID == p.PID {
 			return 0, unix.EPERM
@@ -489,14 +490,14 @@ func sysSetsid(c *syscallCtx) (int64, error) {
 }
 
 func sysKill(c *syscallCtx) (int64, error) {
-	pid, sig := int32(c.args[0]), int(int32(c.args[1]))
+	pid, sig := int32(c.Args[0]), int(int32(c.Args[1]))
 	if sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	k := c.k
+	k := c.Kernel
 	var d deferred
 	k.Mu.Lock()
-	self := c.t.Proc
+	self := c.Thread.Proc
 	var targets []*process
 	switch {
 	case pid > 0:
@@ -555,6 +556,11 @@ func mayKillLocked(sender, target *process, sig int) bool {
 	return s.Capable(linux.CAP_KILL)
 }
 
+// SignalFromAppLocked is kernel.SignalRouter's: signalFromAppLocked.
+func (kp *kernelPorts) SignalFromAppLocked(p *process, t *thread, sig int, info []byte, d *deferred) {
+	signalFromAppLocked((*clientState)(kp), p, t, sig, info, d)
+}
+
 // signalFromAppLocked sends a signal the application asked for (kill,
 // tkill, sigqueue). As in a Linux PID namespace, init gets only signals
 // it has a handler for.
@@ -568,9 +574,9 @@ func signalFromAppLocked(k *clientState, p *process, t *thread, sig int, info []
 }
 
 func sysTkill(c *syscallCtx) (int64, error) {
-	tgid, tid, sig := int32(-1), int32(c.args[0]), int(int32(c.args[1]))
-	if c.sysno == unix.SYS_TGKILL {
-		tgid, tid, sig = int32(c.args[0]), int32(c.args[1]), int(int32(c.args[2]))
+	tgid, tid, sig := int32(-1), int32(c.Args[0]), int(int32(c.Args[1]))
+	if c.Sysno == unix.SYS_TGKILL {
+		tgid, tid, sig = int32(c.Args[0]), int32(c.Args[1]), int(int32(c.Args[2]))
 		if tgid <= 0 {
 			return 0, unix.EINVAL
 		}
@@ -578,7 +584,7 @@ func sysTkill(c *syscallCtx) (int64, error) {
 	if tid <= 0 || sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	k := c.k
+	k := c.Kernel
 	var d deferred
 	k.Mu.Lock()
 	t := k.Threads[tid]
@@ -586,7 +592,7 @@ func sysTkill(c *syscallCtx) (int64, error) {
 		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
-	self := c.t.Proc
+	self := c.Thread.Proc
 	if !mayKillLocked(self, t.Proc, sig) {
 		k.Mu.Unlock()
 		return 0, unix.EPERM
@@ -600,15 +606,15 @@ func sysTkill(c *syscallCtx) (int64, error) {
 }
 
 func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
-	pid, sig := int32(c.args[0]), int(int32(c.args[1]))
+	pid, sig := int32(c.Args[0]), int(int32(c.Args[1]))
 	if sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	info, err := copyInSiginfo(c, c.args[2], sig)
+	info, err := copyInSiginfo(c, c.Args[2], sig)
 	if err != nil {
 		return 0, err
 	}
-	k := c.k
+	k := c.Kernel
 	var d deferred
 	k.Mu.Lock()
 	p := k.Procs[pid]
@@ -619,17 +625,17 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
-	if !mayKillLocked(c.t.Proc, p, sig) {
+	if !mayKillLocked(c.Thread.Proc, p, sig) {
 		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	code := int32(binary.LittleEndian.Uint32(info[8:]))
-	if p != c.t.Proc && (code >= 0 || code == ksignal.SITkill) {
+	if p != c.Thread.Proc && (code >= 0 || code == ksignal.SITkill) {
 		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
-	if sig != 0 && code == siTimer && p == c.t.Proc {
-		timerSignalLocked(k, p, nil, sig, info, &d) // the client's CPU-clock timers
+	if sig != 0 && code == kernel.SITimer && p == c.Thread.Proc {
+		k.TimerSignalLocked(p, nil, sig, info, &d) // the client's CPU-clock timers
 	} else if sig != 0 {
 		signalFromAppLocked(k, p, nil, sig, info, &d)
 	}
@@ -639,7 +645,7 @@ func sysRtSigqueueinfo(c *syscallCtx) (int64, error) {
 }
 
 func sysRtSigaction(c *syscallCtx) (int64, error) {
-	sig, act, oact, size := int(int32(c.args[0])), c.args[1], c.args[2], c.args[3]
+	sig, act, oact, size := int(int32(c.Args[0])), c.Args[1], c.Args[2], c.Args[3]
 	if size != 8 {
 		return 0, unix.EINVAL
 	}
@@ -651,20 +657,20 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
 			return 0, unix.EINVAL
 		}
-		b, err := c.mem.CopyIn(act, ksignal.SizeofSigaction)
+		b, err := c.Mem.CopyIn(act, ksignal.SizeofSigaction)
 		if err != nil {
 			return 0, err
 		}
 		na = ksignal.ParseAction(b)
 		na.Mask &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
 	}
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	h := c.t.Proc.Sig
+	h := c.Thread.Proc.Sig
 	old := h.Act[sig]
 	if oact != 0 {
-		if err := c.mem.CopyOut(oact, old.Bytes()); err != nil {
+		if err := c.Mem.CopyOut(oact, old.Bytes()); err != nil {
 			return 0, err
 		}
 	}
@@ -676,19 +682,19 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 }
 
 func sysGetrusage(c *syscallCtx) (int64, error) {
-	switch int32(c.args[0]) {
+	switch int32(c.Args[0]) {
 	case 0, -1, 1:
 	default:
 		return 0, unix.EINVAL
 	}
-	return 0, c.mem.CopyOut(c.args[1], make([]byte, 144))
+	return 0, c.Mem.CopyOut(c.Args[1], make([]byte, 144))
 }
 
 // ---- credentials ----
 
 func sysGetuid(c *syscallCtx) (int64, error) {
-	cr := creds(c)
-	switch c.sysno {
+	cr := c.ProcessCreds()
+	switch c.Sysno {
 	case unix.SYS_GETUID:
 		return int64(cr.RUID), nil
 	case unix.SYS_GETEUID:
@@ -700,15 +706,15 @@ func sysGetuid(c *syscallCtx) (int64, error) {
 }
 
 func sysGetresuid(c *syscallCtx) (int64, error) {
-	cr := creds(c)
+	cr := c.ProcessCreds()
 	ids := [3]uint32{cr.RUID, cr.EUID, cr.SUID}
-	if c.sysno == unix.SYS_GETRESGID {
+	if c.Sysno == unix.SYS_GETRESGID {
 		ids = [3]uint32{cr.RGID, cr.EGID, cr.SGID}
 	}
 	for i, id := range ids {
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], id)
-		if err := c.mem.CopyOut(c.args[i], b[:]); err != nil {
+		if err := c.Mem.CopyOut(c.Args[i], b[:]); err != nil {
 			return 0, err
 		}
 	}
@@ -721,10 +727,10 @@ func sysGetresuid(c *syscallCtx) (int64, error) {
 // mean "unchanged". A uid change then adjusts the capabilities
 // (creds.fixSetuid).
 func setIDs(c *syscallCtx, gid bool, r, e, s int64, mode string) error {
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	p := c.t.Proc
+	p := c.Thread.Proc
 	k.Trk.Changed(p)
 	cr := &p.Creds
 	if !gid {
@@ -797,41 +803,41 @@ func argID(a uint64) int64 {
 
 func sysSetuid(c *syscallCtx) (int64, error) {
 	var err error
-	switch c.sysno {
+	switch c.Sysno {
 	case unix.SYS_SETUID:
-		if argID(c.args[0]) == -1 {
+		if argID(c.Args[0]) == -1 {
 			return 0, unix.EINVAL
 		}
-		err = setIDs(c, false, -1, argID(c.args[0]), -1, "set")
+		err = setIDs(c, false, -1, argID(c.Args[0]), -1, "set")
 	case unix.SYS_SETGID:
-		if argID(c.args[0]) == -1 {
+		if argID(c.Args[0]) == -1 {
 			return 0, unix.EINVAL
 		}
-		err = setIDs(c, true, -1, argID(c.args[0]), -1, "set")
+		err = setIDs(c, true, -1, argID(c.Args[0]), -1, "set")
 	case unix.SYS_SETREUID:
-		err = setIDs(c, false, argID(c.args[0]), argID(c.args[1]), -1, "setre")
+		err = setIDs(c, false, argID(c.Args[0]), argID(c.Args[1]), -1, "setre")
 	case unix.SYS_SETREGID:
-		err = setIDs(c, true, argID(c.args[0]), argID(c.args[1]), -1, "setre")
+		err = setIDs(c, true, argID(c.Args[0]), argID(c.Args[1]), -1, "setre")
 	case unix.SYS_SETRESUID:
-		err = setIDs(c, false, argID(c.args[0]), argID(c.args[1]), argID(c.args[2]), "setres")
+		err = setIDs(c, false, argID(c.Args[0]), argID(c.Args[1]), argID(c.Args[2]), "setres")
 	case unix.SYS_SETRESGID:
-		err = setIDs(c, true, argID(c.args[0]), argID(c.args[1]), argID(c.args[2]), "setres")
+		err = setIDs(c, true, argID(c.Args[0]), argID(c.Args[1]), argID(c.Args[2]), "setres")
 	}
 	return 0, err
 }
 
 func sysSetfsuid(c *syscallCtx) (int64, error) {
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	cr := &c.t.Proc.Creds
-	id := uint32(c.args[0])
-	if c.sysno == unix.SYS_SETFSUID {
+	cr := &c.Thread.Proc.Creds
+	id := uint32(c.Args[0])
+	if c.Sysno == unix.SYS_SETFSUID {
 		old := cr.FSUID
 		if cr.Capable(linux.CAP_SETUID) || id == cr.RUID || id == cr.EUID || id == cr.SUID || id == cr.FSUID {
 			cr.FSUID = id
 			cr.FixSetfsuid(old)
-			k.Trk.Changed(c.t.Proc)
+			k.Trk.Changed(c.Thread.Proc)
 		}
 		return int64(old), nil
 	}
@@ -846,11 +852,11 @@ func sysSetfsuid(c *syscallCtx) (int64, error) {
 const maxGroups = 65536
 
 func sysGetgroups(c *syscallCtx) (int64, error) {
-	size := int32(c.args[0])
+	size := int32(c.Args[0])
 	if size < 0 {
 		return 0, unix.EINVAL
 	}
-	groups := creds(c).Groups
+	groups := c.ProcessCreds().Groups
 	if size == 0 {
 		return int64(len(groups)), nil
 	}
@@ -861,19 +867,19 @@ func sysGetgroups(c *syscallCtx) (int64, error) {
 	for i, g := range groups {
 		binary.LittleEndian.PutUint32(b[4*i:], g)
 	}
-	return int64(len(groups)), c.mem.CopyOut(c.args[1], b)
+	return int64(len(groups)), c.Mem.CopyOut(c.Args[1], b)
 }
 
 // sysSetgroups sets the supplementary groups permission checks use
 // (perm.go); it needs CAP_SETGID.
 func sysSetgroups(c *syscallCtx) (int64, error) {
-	n := int32(c.args[0])
+	n := int32(c.Args[0])
 	if n < 0 || n > maxGroups {
 		return 0, unix.EINVAL
 	}
 	var groups []uint32
 	if n > 0 {
-		b, err := c.mem.CopyIn(c.args[1], 4*int(n))
+		b, err := c.Mem.CopyIn(c.Args[1], 4*int(n))
 		if err != nil {
 			return 0, err
 		}
@@ -882,10 +888,10 @@ func sysSetgroups(c *syscallCtx) (int64, error) {
 			groups[i] = binary.LittleEndian.Uint32(b[4*i:])
 		}
 	}
-	k := c.k
+	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	p := c.t.Proc
+	p := c.Thread.Proc
 	if !p.Creds.Capable(linux.CAP_SETGID) {
 		return 0, unix.EPERM
 	}
@@ -897,7 +903,7 @@ func sysSetgroups(c *syscallCtx) (int64, error) {
 // copyInSiginfo reads the application's siginfo at addr for a queued
 // signal, its si_signo set to sig (rt_sigqueueinfo, rt_tgsigqueueinfo).
 func copyInSiginfo(c *syscallCtx, addr uint64, sig int) ([]byte, error) {
-	info, err := c.mem.CopyIn(addr, ksignal.SizeofSiginfo)
+	info, err := c.Mem.CopyIn(addr, ksignal.SizeofSiginfo)
 	if err != nil {
 		return nil, err
 	}
@@ -919,6 +925,6 @@ func reapWaitedLocked(c *syscallCtx, ch *process) {
 	if ch.Parent != nil {
 		delete(ch.Parent.Children, ch)
 	}
-	eff := effects(c)
+	eff := c.Effects()
 	eff.Reaped = append(eff.Reaped, ch)
 }

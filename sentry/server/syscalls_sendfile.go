@@ -53,7 +53,7 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 		// Linux reads only from files that can be mapped.
 		return 0, unix.EINVAL
 	}
-	count := int64(c.args[3])
+	count := int64(c.Args[3])
 	if count < 0 {
 		return 0, unix.EINVAL
 	}
@@ -63,10 +63,10 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 	} else {
 		count = min(count, maxRW)
 	}
-	offAddr := c.args[2]
+	offAddr := c.Args[2]
 	off := int64(-1)
 	if offAddr != 0 {
-		b, err := c.mem.CopyIn(offAddr, 8)
+		b, err := c.Mem.CopyIn(offAddr, 8)
 		if err != nil {
 			return 0, err
 		}
@@ -74,13 +74,13 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	if c.leasedData != nil {
+	if c.LeasedData != nil {
 		return leasedCopy(c, in, out, off, offAddr, -1, 0, count)
 	}
 	// The bytes written come from in_fd: the write records carry them,
 	// or they are durable before the reply.
-	c.dataNotInCall = !synced
-	c.syncedWrites = synced
+	c.DataNotInCall = !synced
+	c.SyncedWrites = synced
 	var total int64
 	for total < count {
 		n := int(min(count-total, sendfileChunk))
@@ -130,7 +130,7 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 	if offAddr != 0 {
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], uint64(off+total))
-		if err := c.mem.CopyOut(offAddr, b[:]); err != nil {
+		if err := c.Mem.CopyOut(offAddr, b[:]); err != nil {
 			return 0, err
 		}
 	}
@@ -150,7 +150,7 @@ func sendfileWrite(c *syscallCtx, out *file, b []byte) (int, error) {
 // makes from bytes in no call is retained by the client from its write
 // record until the gofer makes it durable, which bounds such a write to
 // what one reply may carry (spliceChunk). A larger copy to a regular file
-// instead writes in chunks without write records (syscallCtx.syncedWrites)
+// instead writes in chunks without write records (kernel.Task.SyncedWrites)
 // and makes the file durable before the reply, so the client has nothing
 // to retain: what the application sees acknowledged is on stable storage.
 // A call re-sent after a server failure copies again from the offsets of
@@ -162,9 +162,9 @@ func sendfileWrite(c *syscallCtx, out *file, b []byte) (int, error) {
 // copy stops at a chunk boundary with what it copied.
 func abandoned(c *syscallCtx) bool {
 	select {
-	case <-c.dead:
+	case <-c.Dead:
 		return true
-	case <-c.k.Done:
+	case <-c.Kernel.Done:
 		return true
 	default:
 		return false
@@ -178,8 +178,8 @@ func syncedCopyDone(c *syscallCtx, out *file) error {
 	if !ok {
 		return unix.EIO
 	}
-	if err := c.k.VFS.Fsync(h, true); err != nil {
-		c.k.Log.Warn("fsync after a large server-side copy failed", "err", err)
+	if err := c.Kernel.VFS.Fsync(h, true); err != nil {
+		c.Kernel.Log.Warn("fsync after a large server-side copy failed", "err", err)
 		return unix.EIO
 	}
 	return nil
@@ -193,15 +193,15 @@ func syncedCopyDone(c *syscallCtx, out *file) error {
 func leasedCopy(c *syscallCtx, in, out *file, inOff int64, inOffAddr uint64, outOff int64, outOffAddr uint64, count int64) (int64, error) {
 	_, fromFile := in.Impl.(*vfs.GoferFile)
 	_, toFile := out.Impl.(*vfs.GoferFile)
-	if !fromFile || !toFile || int64(len(c.leasedData)) > min(count, spliceChunk) {
+	if !fromFile || !toFile || int64(len(c.LeasedData)) > min(count, spliceChunk) {
 		return 0, unix.EINVAL
 	}
-	res, err := copybehind.Apply(c, copybehind.Copy{In: in, Out: out, Data: c.leasedData, InOff: inOff, Posted: c.posted},
+	res, err := copybehind.Apply(c, copybehind.Copy{In: in, Out: out, Data: c.LeasedData, InOff: inOff, Posted: c.Posted},
 		func(b []byte) (int, error) { return writeFile(c, out, b, outOff) })
 	if res.Kept != 0 {
 		out.Changed() // its record keeps the error (posted.go)
-		c.k.Log.Warn("a posted copy failed; the next fsync, fdatasync, write or close of the file reports it",
-			"name", sysName(c.sysno), "errno", res.Kept.Error(), "written", res.Written, "of", len(c.leasedData))
+		c.Kernel.Log.Warn("a posted copy failed; the next fsync, fdatasync, write or close of the file reports it",
+			"name", sysName(c.Sysno), "errno", res.Kept.Error(), "written", res.Written, "of", len(c.LeasedData))
 	}
 	if inOff >= 0 && res.Moved > 0 {
 		if perr := putOffset(c, inOffAddr, inOff+int64(res.Moved)); perr != nil && err == nil {

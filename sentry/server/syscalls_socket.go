@@ -58,8 +58,8 @@ func sockTypeFlags(arg uint64) (linux.SockType, uint32, bool, error) {
 }
 
 func sysSocket(c *syscallCtx) (int64, error) {
-	domain, proto := int(c.args[0]), int(c.args[2])
-	stype, flags, cloexec, err := sockTypeFlags(c.args[1])
+	domain, proto := int(c.Args[0]), int(c.Args[2])
+	stype, flags, cloexec, err := sockTypeFlags(c.Args[1])
 	if err != nil {
 		return 0, err
 	}
@@ -72,9 +72,9 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		if proto != 0 && proto != unix.AF_UNIX {
 			return 0, unix.EPROTONOSUPPORT
 		}
-		f = unixsock.New(ports(c.k), socket.NewUnix(stype, unixsock.Creds(c)), flags)
+		f = unixsock.New(ports(c.Kernel), socket.NewUnix(stype, unixsock.Creds(c)), flags)
 	case unix.AF_INET, unix.AF_INET6:
-		if hostNetwork(c.k) {
+		if hostNetwork(c.Kernel) {
 			f, err = newHostInetSocket(c, domain, int(stype), proto, flags)
 		} else {
 			f, err = newInetSocket(c, domain, int(stype), proto, flags)
@@ -89,7 +89,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EAFNOSUPPORT
 	}
-	if err := chargeSocket(c.k, f, false); err != nil {
+	if err := chargeSocket(c.Kernel, f, false); err != nil {
 		f.DecRef()
 		return 0, err
 	}
@@ -103,8 +103,8 @@ func sysSocket(c *syscallCtx) (int64, error) {
 }
 
 func sysSocketpair(c *syscallCtx) (int64, error) {
-	domain, proto := int(c.args[0]), int(c.args[2])
-	stype, flags, cloexec, err := sockTypeFlags(c.args[1])
+	domain, proto := int(c.Args[0]), int(c.Args[2])
+	stype, flags, cloexec, err := sockTypeFlags(c.Args[1])
 	if err != nil {
 		return 0, err
 	}
@@ -112,7 +112,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 		if domain == unix.AF_INET || domain == unix.AF_INET6 {
 			// Linux makes the socket (its type and protocol
 			// checked) before it finds that inet has no pairs.
-			if _, err := inet.SockType(int(stype), proto, creds(c).EUID == 0); err != nil {
+			if _, err := inet.SockType(int(stype), proto, c.ProcessCreds().EUID == 0); err != nil {
 				return 0, err
 			}
 			return 0, unix.EOPNOTSUPP
@@ -125,7 +125,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	if proto != 0 && proto != unix.AF_UNIX {
 		return 0, unix.EPROTONOSUPPORT
 	}
-	if c.args[3] == 0 {
+	if c.Args[3] == 0 {
 		return 0, unix.EFAULT
 	}
 	tab, err := callFdTable(c)
@@ -133,10 +133,10 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	ua, ub := socket.NewUnixPair(stype, unixsock.Creds(c))
-	a, b := unixsock.New(ports(c.k), ua, flags), unixsock.New(ports(c.k), ub, flags)
+	a, b := unixsock.New(ports(c.Kernel), ua, flags), unixsock.New(ports(c.Kernel), ub, flags)
 	unixsock.NewConn(0, stype == linux.SOCK_STREAM).PairFiles(a, b)
 	for _, f := range []*file{a, b} {
-		if err := chargeSocket(c.k, f, false); err != nil {
+		if err := chargeSocket(c.Kernel, f, false); err != nil {
 			a.DecRef()
 			b.DecRef()
 			return 0, err
@@ -149,7 +149,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	var out [8]byte
 	binary.LittleEndian.PutUint32(out[0:], uint32(fa))
 	binary.LittleEndian.PutUint32(out[4:], uint32(fb))
-	if err := c.mem.CopyOut(c.args[3], out[:]); err != nil {
+	if err := c.Mem.CopyOut(c.Args[3], out[:]); err != nil {
 		for _, fd := range []int32{fa, fb} {
 			if f, err := tab.Remove(fd); err == nil {
 				f.DecRef()
@@ -162,11 +162,11 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 
 // sockaddrArg reads the socket address at args[i] of length args[i+1].
 func sockaddrArg(c *syscallCtx, i int) ([]byte, error) {
-	n := int64(int32(c.args[i+1]))
+	n := int64(int32(c.Args[i+1]))
 	if n < 0 || n > 128 {
 		return nil, unix.EINVAL
 	}
-	return c.mem.CopyIn(c.args[i], int(n))
+	return c.Mem.CopyIn(c.Args[i], int(n))
 }
 
 func sysBind(c *syscallCtx) (int64, error) {
@@ -205,19 +205,19 @@ func sysBind(c *syscallCtx) (int64, error) {
 		if la, _ := s.U.EP.GetLocalAddress(); la.Addr != "" {
 			return 0, nil
 		}
-		a, err = autobindName(c.k, be)
+		a, err = autobindName(c.Kernel, be)
 		if err != nil {
 			return 0, err
 		}
 		if err := kobj.SysErr(s.U.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
-			unixNames(c.k).Unbind(be)
+			unixNames(c.Kernel).Unbind(be)
 			return 0, err
 		}
 		s.Mu.Lock()
 		s.Named = true
 		s.BoundName = a.TransportName()
 		s.Mu.Unlock()
-		c.k.Socks.SetBound(be, s)
+		c.Kernel.Socks.SetBound(be, s)
 		f.Changed()
 		return 0, nil
 	}
@@ -252,7 +252,7 @@ func sysListen(c *syscallCtx) (int64, error) {
 	if s.U.Type == linux.SOCK_DGRAM {
 		return 0, unix.EOPNOTSUPP
 	}
-	backlog := int(int32(c.args[1]))
+	backlog := int(int32(c.Args[1]))
 	if backlog <= 0 {
 		backlog = 1
 	}
@@ -278,8 +278,8 @@ func sysAccept(c *syscallCtx) (int64, error) {
 		return hostSockCall(c, f, hs)
 	}
 	var flags uint32
-	if c.sysno == unix.SYS_ACCEPT4 {
-		flags = uint32(c.args[3])
+	if c.Sysno == unix.SYS_ACCEPT4 {
+		flags = uint32(c.Args[3])
 		if flags&^(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0 {
 			return 0, unix.EINVAL
 		}
@@ -324,8 +324,8 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	if flags&unix.SOCK_NONBLOCK != 0 {
 		fflags = unix.O_NONBLOCK
 	}
-	nf := unixsock.New(ports(c.k), socket.Accepted(ne), fflags)
-	if err := chargeSocket(c.k, nf, false); err != nil {
+	nf := unixsock.New(ports(c.Kernel), socket.Accepted(ne), fflags)
+	if err := chargeSocket(c.Kernel, nf, false); err != nil {
 		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}
@@ -347,7 +347,7 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := putSockaddr(c, c.args[1], c.args[2], socket.FromTransportName(peer.Addr).Encode()); err != nil {
+	if err := putSockaddr(c, c.Args[1], c.Args[2], socket.FromTransportName(peer.Addr).Encode()); err != nil {
 		return 0, err
 	}
 	return int64(fd), nil
@@ -387,7 +387,7 @@ func sysConnect(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	s.U.EP.SetPeerCreds(unixsock.Creds(c))
-	lf := c.k.Socks.BoundFile(be)
+	lf := c.Kernel.Socks.BoundFile(be)
 	if s.U.Type == linux.SOCK_DGRAM {
 		lf = nil
 	}
@@ -440,7 +440,7 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 	}
 	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
-		how, err := socket.ShutdownFlags(int(c.args[1]))
+		how, err := socket.ShutdownFlags(int(c.Args[1]))
 		if err != nil {
 			return 0, err
 		}
@@ -451,7 +451,7 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	return 0, s.U.Shutdown(int(c.args[1]))
+	return 0, s.U.Shutdown(int(c.Args[1]))
 }
 
 func sysGetsockname(c *syscallCtx) (int64, error) {
@@ -465,7 +465,7 @@ func sysGetsockname(c *syscallCtx) (int64, error) {
 	}
 	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
-		return inetGetname(c, is, c.sysno == unix.SYS_GETPEERNAME)
+		return inetGetname(c, is, c.Sysno == unix.SYS_GETPEERNAME)
 	}
 	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
@@ -473,7 +473,7 @@ func sysGetsockname(c *syscallCtx) (int64, error) {
 	}
 	defer f.DecRef()
 	var addr transport.Address
-	if c.sysno == unix.SYS_GETPEERNAME {
+	if c.Sysno == unix.SYS_GETPEERNAME {
 		a, terr := s.U.EP.GetRemoteAddress()
 		if terr != nil {
 			return 0, kobj.TCPIPErr(terr)
@@ -482,10 +482,10 @@ func sysGetsockname(c *syscallCtx) (int64, error) {
 	} else {
 		addr, _ = s.U.EP.GetLocalAddress()
 	}
-	if c.args[1] == 0 || c.args[2] == 0 {
+	if c.Args[1] == 0 || c.Args[2] == 0 {
 		return 0, unix.EFAULT
 	}
-	return 0, putSockaddr(c, c.args[1], c.args[2], socket.FromTransportName(addr.Addr).Encode())
+	return 0, putSockaddr(c, c.Args[1], c.Args[2], socket.FromTransportName(addr.Addr).Encode())
 }
 
 // sendTarget finds the target of a sendto/sendmsg with an address.
@@ -524,34 +524,34 @@ func sysSendto(c *syscallCtx) (int64, error) {
 	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
 		var raw []byte
-		if c.args[4] != 0 {
+		if c.Args[4] != 0 {
 			r, err := sockaddrArg(c, 4)
 			if err != nil {
 				return 0, err
 			}
 			raw = r
 		}
-		src, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
+		src, err := kobj.BufferSequence(c.Mem, c.Args[1], uint64(min(int64(c.Args[2]), maxRW)))
 		if err != nil {
 			return 0, err
 		}
-		return inetSendto(c, f, is, src, raw, int(c.args[3]))
+		return inetSendto(c, f, is, src, raw, int(c.Args[3]))
 	}
 	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef()
-	flags := int(c.args[3])
+	flags := int(c.Args[3])
 	if flags&unix.MSG_OOB != 0 {
 		return 0, unix.EOPNOTSUPP
 	}
-	n := min(int64(c.args[2]), maxRW)
+	n := min(int64(c.Args[2]), maxRW)
 	if n < 0 {
 		return 0, unix.EINVAL
 	}
 	var raw []byte
-	if c.args[4] != 0 {
+	if c.Args[4] != 0 {
 		if raw, err = sockaddrArg(c, 4); err != nil {
 			return 0, err
 		}
@@ -560,7 +560,7 @@ func sysSendto(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	src, err := kobj.BufferSequence(c.mem, c.args[1], uint64(n))
+	src, err := kobj.BufferSequence(c.Mem, c.Args[1], uint64(n))
 	if err != nil {
 		return 0, err
 	}
@@ -578,8 +578,8 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 	}
 	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
-		flags := int(c.args[3])
-		dst, err := kobj.BufferSequence(c.mem, c.args[1], uint64(min(int64(c.args[2]), maxRW)))
+		flags := int(c.Args[3])
+		dst, err := kobj.BufferSequence(c.Mem, c.Args[1], uint64(min(int64(c.Args[2]), maxRW)))
 		if err != nil {
 			return 0, err
 		}
@@ -587,13 +587,13 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if c.args[4] != 0 {
+		if c.Args[4] != 0 {
 			// A stream's source has length 0, as on Linux.
 			var sa []byte
 			if !is.S.Stream {
 				sa = socket.EncodeInetAddr(is.S.Family, from)
 			}
-			if err := putSockaddr(c, c.args[4], c.args[5], sa); err != nil {
+			if err := putSockaddr(c, c.Args[4], c.Args[5], sa); err != nil {
 				return 0, err
 			}
 		}
@@ -607,15 +607,15 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	flags := int(c.args[3])
+	flags := int(c.Args[3])
 	if flags&unix.MSG_OOB != 0 {
 		return 0, unix.EOPNOTSUPP
 	}
-	n := min(int64(c.args[2]), maxRW)
+	n := min(int64(c.Args[2]), maxRW)
 	if n < 0 {
 		return 0, unix.EINVAL
 	}
-	dst, err := kobj.BufferSequence(c.mem, c.args[1], uint64(n))
+	dst, err := kobj.BufferSequence(c.Mem, c.Args[1], uint64(n))
 	if err != nil {
 		return 0, err
 	}
@@ -624,8 +624,8 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if c.args[4] != 0 {
-		if err := putSockaddr(c, c.args[4], c.args[5], fromAddr(s, res.From)); err != nil {
+	if c.Args[4] != 0 {
+		if err := putSockaddr(c, c.Args[4], c.Args[5], fromAddr(s, res.From)); err != nil {
 			return 0, err
 		}
 	}
@@ -646,7 +646,7 @@ type msghdr struct {
 }
 
 func readMsghdr(c *syscallCtx, addr uint64) (msghdr, []sysabi.Iovec, error) {
-	b, err := c.mem.CopyIn(addr, sysabi.SizeofMsghdr)
+	b, err := c.Mem.CopyIn(addr, sysabi.SizeofMsghdr)
 	if err != nil {
 		return msghdr{}, nil, err
 	}
@@ -660,7 +660,7 @@ func readMsghdr(c *syscallCtx, addr uint64) (msghdr, []sysabi.Iovec, error) {
 	}
 	var iov []sysabi.Iovec
 	if h.iovlen > 0 {
-		if iov, err = c.mem.CopyInIovecs(h.iov, int(h.iovlen)); err != nil {
+		if iov, err = c.Mem.CopyInIovecs(h.iov, int(h.iovlen)); err != nil {
 			return h, nil, err
 		}
 	}
@@ -716,8 +716,8 @@ func parseControl(c *syscallCtx, b []byte) (transport.ControlMessages, error) {
 				return fail(unix.EINVAL)
 			}
 			cr := socket.Creds{Pid: int32(binary.LittleEndian.Uint32(data)), Uid: binary.LittleEndian.Uint32(data[4:]), Gid: binary.LittleEndian.Uint32(data[8:])}
-			me := creds(c)
-			if me.EUID != 0 && (cr.Pid != callPid(c) || (cr.Uid != me.RUID && cr.Uid != me.EUID && cr.Uid != me.SUID) ||
+			me := c.ProcessCreds()
+			if me.EUID != 0 && (cr.Pid != c.PID() || (cr.Uid != me.RUID && cr.Uid != me.EUID && cr.Uid != me.SUID) ||
 				(cr.Gid != me.RGID && cr.Gid != me.EGID && cr.Gid != me.SGID)) {
 				return fail(unix.EPERM)
 			}
@@ -742,7 +742,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if c.args[2]&msgCmsgCompat != 0 {
+	if c.Args[2]&msgCmsgCompat != 0 {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
 	}
@@ -759,11 +759,11 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	flags := int(c.args[2])
+	flags := int(c.Args[2])
 	if flags&unix.MSG_OOB != 0 {
 		return 0, unix.EOPNOTSUPP
 	}
-	h, iov, err := readMsghdr(c, c.args[1])
+	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
 		return 0, err
 	}
@@ -772,7 +772,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		if h.namelen > 128 {
 			return 0, unix.EINVAL
 		}
-		if raw, err = c.mem.CopyIn(h.name, int(h.namelen)); err != nil {
+		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
 			return 0, err
 		}
 	}
@@ -785,7 +785,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		if h.controllen > sysabi.MaxControl {
 			return 0, unix.ENOBUFS
 		}
-		b, err := c.mem.CopyIn(h.control, int(h.controllen))
+		b, err := c.Mem.CopyIn(h.control, int(h.controllen))
 		if err != nil {
 			return 0, err
 		}
@@ -793,7 +793,7 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	src, err := kobj.Sequence(c.mem, iov)
+	src, err := kobj.Sequence(c.Mem, iov)
 	if err != nil {
 		ctl.Release(kobj.Ctx())
 		return 0, err
@@ -806,7 +806,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if c.args[2]&msgCmsgCompat != 0 {
+	if c.Args[2]&msgCmsgCompat != 0 {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
 	}
@@ -823,15 +823,15 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	flags := int(c.args[2])
+	flags := int(c.Args[2])
 	if flags&unix.MSG_OOB != 0 {
 		return 0, unix.EOPNOTSUPP
 	}
-	h, iov, err := readMsghdr(c, c.args[1])
+	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
 		return 0, err
 	}
-	dst, err := kobj.Sequence(c.mem, iov)
+	dst, err := kobj.Sequence(c.Mem, iov)
 	if err != nil {
 		return 0, err
 	}
@@ -850,7 +850,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	if h.name != 0 {
 		sa := fromAddr(s, res.From)
 		if len(sa) > 0 {
-			if err := c.mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
+			if err := c.Mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
 				return 0, err
 			}
 		}
@@ -908,22 +908,22 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 		msgFlags |= unix.MSG_CTRUNC
 	}
 	if len(cmsgs) > 0 {
-		if err := c.mem.CopyOut(h.control, cmsgs); err != nil {
+		if err := c.Mem.CopyOut(h.control, cmsgs); err != nil {
 			return 0, err
 		}
 	}
 	var hb [4]byte
 	binary.LittleEndian.PutUint32(hb[:], namelen)
-	if err := c.mem.CopyOut(c.args[1]+8, hb[:]); err != nil {
+	if err := c.Mem.CopyOut(c.Args[1]+8, hb[:]); err != nil {
 		return 0, err
 	}
 	var cl [8]byte
 	binary.LittleEndian.PutUint64(cl[:], uint64(len(cmsgs)))
-	if err := c.mem.CopyOut(c.args[1]+40, cl[:]); err != nil {
+	if err := c.Mem.CopyOut(c.Args[1]+40, cl[:]); err != nil {
 		return 0, err
 	}
 	binary.LittleEndian.PutUint32(hb[:], msgFlags)
-	if err := c.mem.CopyOut(c.args[1]+48, hb[:]); err != nil {
+	if err := c.Mem.CopyOut(c.Args[1]+48, hb[:]); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 && s.U.Type != linux.SOCK_STREAM {
@@ -965,11 +965,11 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	level, name := int(int32(c.args[1])), int(int32(c.args[2]))
-	if c.args[4] == 0 {
+	level, name := int(int32(c.Args[1])), int(int32(c.Args[2]))
+	if c.Args[4] == 0 {
 		return 0, unix.EFAULT
 	}
-	lb, err := c.mem.CopyIn(c.args[4], 4)
+	lb, err := c.Mem.CopyIn(c.Args[4], 4)
 	if err != nil {
 		return 0, err
 	}
@@ -978,15 +978,15 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	}
 	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
-		v, err := is.Sockopt(true, level, name, nil, creds(c).EUID == 0)
+		v, err := is.Sockopt(true, level, name, nil, c.ProcessCreds().EUID == 0)
 		if err != nil {
 			return 0, err
 		}
 		l := min(int(binary.LittleEndian.Uint32(lb)), len(v))
-		if err := c.mem.CopyOut(c.args[3], v[:l]); err != nil {
+		if err := c.Mem.CopyOut(c.Args[3], v[:l]); err != nil {
 			return 0, err
 		}
-		return 0, c.mem.CopyOut(c.args[4], putInt(int32(l)))
+		return 0, c.Mem.CopyOut(c.Args[4], putInt(int32(l)))
 	}
 	f, s, err := unixSock(c, argInt(c, 0))
 	if err != nil {
@@ -1044,10 +1044,10 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 		return 0, unix.ENOPROTOOPT
 	}
 	l := min(int(binary.LittleEndian.Uint32(lb)), len(v))
-	if err := c.mem.CopyOut(c.args[3], v[:l]); err != nil {
+	if err := c.Mem.CopyOut(c.Args[3], v[:l]); err != nil {
 		return 0, err
 	}
-	return 0, c.mem.CopyOut(c.args[4], putInt(int32(l)))
+	return 0, c.Mem.CopyOut(c.Args[4], putInt(int32(l)))
 }
 
 func boolInt(b bool) int32 {
@@ -1068,15 +1068,15 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 	}
 	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
-		n := int(int32(c.args[4]))
+		n := int(int32(c.Args[4]))
 		if n < 0 {
 			return 0, unix.EINVAL
 		}
-		v, err := c.mem.CopyIn(c.args[3], min(n, 128))
+		v, err := c.Mem.CopyIn(c.Args[3], min(n, 128))
 		if err != nil {
 			return 0, err
 		}
-		_, err = is.Sockopt(false, int(int32(c.args[1])), int(int32(c.args[2])), v, creds(c).EUID == 0)
+		_, err = is.Sockopt(false, int(int32(c.Args[1])), int(int32(c.Args[2])), v, c.ProcessCreds().EUID == 0)
 		return 0, err
 	}
 	f, s, err := unixSock(c, argInt(c, 0))
@@ -1084,15 +1084,15 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	level, name := int(int32(c.args[1])), int(int32(c.args[2]))
-	n := int(int32(c.args[4]))
+	level, name := int(int32(c.Args[1])), int(int32(c.Args[2]))
+	n := int(int32(c.Args[4]))
 	if n < 0 {
 		return 0, unix.EINVAL
 	}
 	if level != unix.SOL_SOCKET {
 		return 0, unix.EOPNOTSUPP
 	}
-	v, err := c.mem.CopyIn(c.args[3], min(n, 128))
+	v, err := c.Mem.CopyIn(c.Args[3], min(n, 128))
 	if err != nil {
 		return 0, err
 	}

@@ -59,7 +59,7 @@ func offsetArg(c *syscallCtx, addr uint64) (int64, error) {
 	if addr == 0 {
 		return -1, nil
 	}
-	b, err := c.mem.CopyIn(addr, 8)
+	b, err := c.Mem.CopyIn(addr, 8)
 	if err != nil {
 		return 0, err
 	}
@@ -77,7 +77,7 @@ func putOffset(c *syscallCtx, addr uint64, off int64) error {
 	}
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], uint64(off))
-	return c.mem.CopyOut(addr, b[:])
+	return c.Mem.CopyOut(addr, b[:])
 }
 
 // waitPipeData waits until p holds bytes (true) or has no writer left
@@ -113,7 +113,7 @@ func waitPipeSpace(c *syscallCtx, p *kpipe, nonblock bool) (int, error) {
 		p.Lock()
 		if p.ReadersLocked() == 0 {
 			p.Unlock()
-			c.sigpipe = true
+			c.RaisedSIGPIPE = true
 			return 0, unix.EPIPE
 		}
 		if space := p.SpaceLocked(); space > 0 {
@@ -142,8 +142,8 @@ func pushPipeLocked(c *syscallCtx, out *pipeEnd, outF *file, b []byte) int {
 }
 
 func sysSplice(c *syscallCtx) (int64, error) {
-	offInAddr, offOutAddr := c.args[1], c.args[3]
-	n, flags := c.args[4], uint32(c.args[5])
+	offInAddr, offOutAddr := c.Args[1], c.Args[3]
+	n, flags := c.Args[4], uint32(c.Args[5])
 	in, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
@@ -186,7 +186,7 @@ func sysSplice(c *syscallCtx) (int64, error) {
 	}
 	count := int(min(n, spliceChunk))
 	nonblock := flags&spliceNonblock != 0 || in.Nonblock() || out.Nonblock()
-	c.dataNotInCall = true
+	c.DataNotInCall = true
 	var moved int
 	switch {
 	case inPipe != nil && outPipe != nil:
@@ -225,7 +225,7 @@ func pipeToPipe(c *syscallCtx, in, out *pipeEnd, outF *file, n int, nonblock, co
 		if out.p.ReadersLocked() == 0 {
 			in.p.Unlock()
 			out.p.Unlock()
-			c.sigpipe = true
+			c.RaisedSIGPIPE = true
 			return 0, unix.EPIPE
 		}
 		moved := pushPipeLocked(c, out, outF, in.p.PeekLocked(n))
@@ -267,7 +267,7 @@ func fileToPipe(c *syscallCtx, in *file, out *pipeEnd, outF *file, off int64, n 
 	out.p.Lock()
 	if out.p.ReadersLocked() == 0 {
 		out.p.Unlock()
-		c.sigpipe = true
+		c.RaisedSIGPIPE = true
 		return 0, unix.EPIPE
 	}
 	moved := pushPipeLocked(c, out, outF, data)
@@ -311,7 +311,7 @@ func pipeToFile(c *syscallCtx, in *pipeEnd, out *file, off int64, n int, nonbloc
 }
 
 func sysTee(c *syscallCtx) (int64, error) {
-	n, flags := c.args[2], uint32(c.args[3])
+	n, flags := c.Args[2], uint32(c.Args[3])
 	in, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
@@ -335,7 +335,7 @@ func sysTee(c *syscallCtx) (int64, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	c.dataNotInCall = true
+	c.DataNotInCall = true
 	nonblock := flags&spliceNonblock != 0 || in.Nonblock() || out.Nonblock()
 	moved, err := pipeToPipe(c, inPipe, outPipe, out, int(min(n, spliceChunk)), nonblock, true)
 	return int64(moved), err
@@ -345,8 +345,8 @@ func sysTee(c *syscallCtx) (int64, error) {
 // read and one write a call (so that the write is one retained record),
 // of at most spliceChunk bytes.
 func sysCopyFileRange(c *syscallCtx) (int64, error) {
-	offInAddr, offOutAddr := c.args[1], c.args[3]
-	n, flags := c.args[4], c.args[5]
+	offInAddr, offOutAddr := c.Args[1], c.Args[3]
+	n, flags := c.Args[4], c.Args[5]
 	in, err := getFile(c, argInt(c, 0))
 	if err != nil {
 		return 0, err
@@ -402,14 +402,14 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	if c.leasedData != nil {
+	if c.LeasedData != nil {
 		return leasedCopy(c, in, out, offIn, offInAddr, offOut, offOutAddr, int64(count))
 	}
 	data, err := readFile(c, in, count, offIn)
 	if len(data) == 0 {
 		return 0, err
 	}
-	c.dataNotInCall = true
+	c.DataNotInCall = true
 	w, err := writeFile(c, out, data, offOut)
 	if w < len(data) && offIn < 0 {
 		in.OffMu.Lock()

@@ -32,8 +32,8 @@ const ipc64Flag = 0x100
 const segmentCreatePart = 100
 
 func ipcCaller(c *syscallCtx) sysvipc.Caller {
-	cr := creds(c)
-	return sysvipc.Caller{Pid: callPid(c), UID: cr.EUID, GID: cr.EGID, Groups: cr.Groups, Privileged: cr.EUID == 0}
+	cr := c.ProcessCreds()
+	return sysvipc.Caller{Pid: c.PID(), UID: cr.EUID, GID: cr.EGID, Groups: cr.Groups, Privileged: cr.EUID == 0}
 }
 
 func marshalBytes(m marshal.Marshallable) []byte {
@@ -75,19 +75,19 @@ func ipcWait(c *syscallCtx, ch <-chan struct{}, cancel func() error, deadline ti
 // ---- semaphores ----
 
 func sysSemget(c *syscallCtx) (int64, error) {
-	id, err := c.k.IPC.SemGet(ipcCaller(c), argInt(c, 0), argInt(c, 1), argInt(c, 2))
+	id, err := c.Kernel.IPC.SemGet(ipcCaller(c), argInt(c, 0), argInt(c, 1), argInt(c, 2))
 	return int64(id), err
 }
 
 func sysSemop(c *syscallCtx) (int64, error) {
-	id, addr, nsops := argInt(c, 0), c.args[1], uint32(c.args[2])
+	id, addr, nsops := argInt(c, 0), c.Args[1], uint32(c.Args[2])
 	if nsops < 1 || id < 0 {
 		return 0, unix.EINVAL
 	}
 	if nsops > linux.SEMOPM {
 		return 0, unix.E2BIG
 	}
-	raw, err := c.mem.CopyIn(addr, int(nsops)*6)
+	raw, err := c.Mem.CopyIn(addr, int(nsops)*6)
 	if err != nil {
 		return 0, err
 	}
@@ -97,8 +97,8 @@ func sysSemop(c *syscallCtx) (int64, error) {
 		ops[i] = linux.Sembuf{SemNum: binary.LittleEndian.Uint16(b), SemOp: int16(binary.LittleEndian.Uint16(b[2:])), SemFlg: int16(binary.LittleEndian.Uint16(b[4:]))}
 	}
 	var deadline time.Time
-	if c.sysno == unix.SYS_SEMTIMEDOP && c.args[3] != 0 {
-		ts, err := c.mem.CopyIn(c.args[3], 16)
+	if c.Sysno == unix.SYS_SEMTIMEDOP && c.Args[3] != 0 {
+		ts, err := c.Mem.CopyIn(c.Args[3], 16)
 		if err != nil {
 			return 0, err
 		}
@@ -111,16 +111,16 @@ func sysSemop(c *syscallCtx) (int64, error) {
 	caller := ipcCaller(c)
 	var w sysvipc.SemWait
 	for {
-		ch, err := c.k.IPC.Semop(caller, c.seq, id, ops, &w)
+		ch, err := c.Kernel.IPC.Semop(caller, c.CallSeq, id, ops, &w)
 		if err != nil {
 			return 0, err
 		}
 		if ch == nil {
-			effects(c).Sysv = true
+			c.Effects().Sysv = true
 			return 0, nil
 		}
 		if err := ipcWait(c, ch, func() error { return nil }, deadline); err != nil {
-			if e := c.k.IPC.EndWait(&w); e != nil {
+			if e := c.Kernel.IPC.EndWait(&w); e != nil {
 				return 0, e
 			}
 			return 0, err
@@ -129,17 +129,17 @@ func sysSemop(c *syscallCtx) (int64, error) {
 }
 
 func sysSemctl(c *syscallCtx) (int64, error) {
-	id, num, cmd, arg := argInt(c, 0), argInt(c, 1), argInt(c, 2)&^ipc64Flag, c.args[3]
+	id, num, cmd, arg := argInt(c, 0), argInt(c, 1), argInt(c, 2)&^ipc64Flag, c.Args[3]
 	if id < 0 {
 		return 0, unix.EINVAL
 	}
-	r, caller := c.k.IPC, ipcCaller(c)
+	r, caller := c.Kernel.IPC, ipcCaller(c)
 	switch cmd {
 	case linux.IPC_RMID:
 		return 0, r.SemRemove(caller, id)
 	case linux.IPC_SET:
 		var ds linux.SemidDS
-		b, err := c.mem.CopyIn(arg, ds.SizeBytes())
+		b, err := c.Mem.CopyIn(arg, ds.SizeBytes())
 		if err != nil {
 			return 0, err
 		}
@@ -150,10 +150,10 @@ func sysSemctl(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		return int64(ret), c.mem.CopyOut(arg, marshalBytes(&ds))
+		return int64(ret), c.Mem.CopyOut(arg, marshalBytes(&ds))
 	case linux.IPC_INFO, linux.SEM_INFO:
 		info, hi := r.SemInfo(cmd)
-		if err := c.mem.CopyOut(arg, marshalBytes(&info)); err != nil {
+		if err := c.Mem.CopyOut(arg, marshalBytes(&info)); err != nil {
 			return 0, err
 		}
 		return int64(max(hi, 0)), nil
@@ -169,12 +169,12 @@ func sysSemctl(c *syscallCtx) (int64, error) {
 		for i, v := range vals {
 			binary.LittleEndian.PutUint16(b[2*i:], v)
 		}
-		return 0, c.mem.CopyOut(arg, b)
+		return 0, c.Mem.CopyOut(arg, b)
 	case linux.SETVAL:
 		return 0, r.SemSetVal(caller, id, num, int32(arg))
 	case linux.SETALL:
 		return 0, r.SemSetAll(caller, id, func(n int) ([]uint16, error) {
-			b, err := c.mem.CopyIn(arg, 2*n)
+			b, err := c.Mem.CopyIn(arg, 2*n)
 			if err != nil {
 				return nil, err
 			}
@@ -191,13 +191,13 @@ func sysSemctl(c *syscallCtx) (int64, error) {
 // ---- message queues ----
 
 func sysMsgget(c *syscallCtx) (int64, error) {
-	id, err := c.k.IPC.MsgGet(ipcCaller(c), argInt(c, 0), argInt(c, 1))
+	id, err := c.Kernel.IPC.MsgGet(ipcCaller(c), argInt(c, 0), argInt(c, 1))
 	return int64(id), err
 }
 
 func sysMsgsnd(c *syscallCtx) (int64, error) {
-	id, addr, size, flags := argInt(c, 0), c.args[1], int64(c.args[2]), argInt(c, 3)
-	tb, err := c.mem.CopyIn(addr, 8)
+	id, addr, size, flags := argInt(c, 0), c.Args[1], int64(c.Args[2]), argInt(c, 3)
+	tb, err := c.Mem.CopyIn(addr, 8)
 	if err != nil {
 		return 0, err
 	}
@@ -205,18 +205,18 @@ func sysMsgsnd(c *syscallCtx) (int64, error) {
 	if size > linux.MSGMAX || size < 0 || id < 0 || typ < 1 {
 		return 0, unix.EINVAL
 	}
-	text, err := c.mem.CopyIn(addr+8, int(size))
+	text, err := c.Mem.CopyIn(addr+8, int(size))
 	if err != nil {
 		return 0, err
 	}
 	caller := ipcCaller(c)
 	for {
-		ch, cancel, err := c.k.IPC.MsgSend(caller, c.seq, id, typ, text, flags)
+		ch, cancel, err := c.Kernel.IPC.MsgSend(caller, c.CallSeq, id, typ, text, flags)
 		if err != nil {
 			return 0, err
 		}
 		if ch == nil {
-			effects(c).Sysv = true
+			c.Effects().Sysv = true
 			return 0, nil
 		}
 		if err := ipcWait(c, ch, cancel, time.Time{}); err != nil {
@@ -226,23 +226,23 @@ func sysMsgsnd(c *syscallCtx) (int64, error) {
 }
 
 func sysMsgrcv(c *syscallCtx) (int64, error) {
-	id, addr, size, typ, flags := argInt(c, 0), c.args[1], int64(c.args[2]), int64(c.args[3]), argInt(c, 4)
+	id, addr, size, typ, flags := argInt(c, 0), c.Args[1], int64(c.Args[2]), int64(c.Args[3]), argInt(c, 4)
 	caller := ipcCaller(c)
 	for {
-		mtyp, text, ch, cancel, err := c.k.IPC.MsgReceive(caller, c.seq, id, typ, size, flags)
+		mtyp, text, ch, cancel, err := c.Kernel.IPC.MsgReceive(caller, c.CallSeq, id, typ, size, flags)
 		if err != nil {
 			return 0, err
 		}
 		if ch == nil {
 			if flags&linux.MSG_COPY == 0 {
-				effects(c).Sysv = true
+				c.Effects().Sysv = true
 			}
 			var tb [8]byte
 			binary.LittleEndian.PutUint64(tb[:], uint64(mtyp))
-			if err := c.mem.CopyOut(addr, tb[:]); err != nil {
+			if err := c.Mem.CopyOut(addr, tb[:]); err != nil {
 				return 0, err
 			}
-			if err := c.mem.CopyOut(addr+8, text); err != nil {
+			if err := c.Mem.CopyOut(addr+8, text); err != nil {
 				return 0, err
 			}
 			return int64(len(text)), nil
@@ -254,17 +254,17 @@ func sysMsgrcv(c *syscallCtx) (int64, error) {
 }
 
 func sysMsgctl(c *syscallCtx) (int64, error) {
-	id, cmd, arg := argInt(c, 0), argInt(c, 1)&^ipc64Flag, c.args[2]
+	id, cmd, arg := argInt(c, 0), argInt(c, 1)&^ipc64Flag, c.Args[2]
 	if id < 0 || cmd < 0 {
 		return 0, unix.EINVAL
 	}
-	r, caller := c.k.IPC, ipcCaller(c)
+	r, caller := c.Kernel.IPC, ipcCaller(c)
 	switch cmd {
 	case linux.IPC_RMID:
 		return 0, r.MsgRemove(caller, id)
 	case linux.IPC_SET:
 		var ds linux.MsqidDS
-		b, err := c.mem.CopyIn(arg, ds.SizeBytes())
+		b, err := c.Mem.CopyIn(arg, ds.SizeBytes())
 		if err != nil {
 			return 0, err
 		}
@@ -275,10 +275,10 @@ func sysMsgctl(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		return int64(ret), c.mem.CopyOut(arg, marshalBytes(&ds))
+		return int64(ret), c.Mem.CopyOut(arg, marshalBytes(&ds))
 	case linux.IPC_INFO, linux.MSG_INFO:
 		info, hi := r.MsgInfo(cmd)
-		if err := c.mem.CopyOut(arg, marshalBytes(&info)); err != nil {
+		if err := c.Mem.CopyOut(arg, marshalBytes(&info)); err != nil {
 			return 0, err
 		}
 		return int64(max(hi, 0)), nil
@@ -289,7 +289,7 @@ func sysMsgctl(c *syscallCtx) (int64, error) {
 // ---- shared memory ----
 
 func sysShmget(c *syscallCtx) (int64, error) {
-	id, err := c.k.IPC.ShmGet(ipcCaller(c), argInt(c, 0), c.args[1], argInt(c, 2))
+	id, err := c.Kernel.IPC.ShmGet(ipcCaller(c), argInt(c, 0), c.Args[1], argInt(c, 2))
 	return int64(id), err
 }
 
@@ -297,7 +297,7 @@ func sysShmget(c *syscallCtx) (int64, error) {
 const shmlba = 4096
 
 func sysShmat(c *syscallCtx) (int64, error) {
-	id, addr, flags := argInt(c, 0), c.args[1], argInt(c, 2)
+	id, addr, flags := argInt(c, 0), c.Args[1], argInt(c, 2)
 	if addr != 0 {
 		if addr&(shmlba-1) != 0 {
 			if flags&linux.SHM_RND == 0 {
@@ -313,20 +313,20 @@ func sysShmat(c *syscallCtx) (int64, error) {
 	if id < 0 {
 		return 0, unix.EINVAL
 	}
-	at, err := c.k.IPC.ShmAttach(ipcCaller(c), id, flags)
+	at, err := c.Kernel.IPC.ShmAttach(ipcCaller(c), id, flags)
 	if err != nil {
 		return 0, err
 	}
 	f, st, err := segmentFile(c, at.File, at.Size)
 	if err != nil {
-		c.k.Log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
-		if gone, _ := c.k.IPC.ShmAdjust(callPid(c), id, -1); gone != "" {
-			removeSegmentFiles(c.k, []string{gone})
+		c.Kernel.Log.Warn("shmat: cannot open the segment's file", "shmid", id, "err", err)
+		if gone, _ := c.Kernel.IPC.ShmAdjust(c.PID(), id, -1); gone != "" {
+			removeSegmentFiles(c.Kernel, []string{gone})
 		}
 		return 0, unix.ENOMEM
 	}
-	fid := c.k.Maps.Add(f, mappedKey(st), true)
-	c.reply.Action = &sentrypb.Reply_ShmAttach{ShmAttach: &sentrypb.ShmAttachPlan{
+	fid := c.Kernel.Maps.Add(f, mappedKey(st), true)
+	c.Reply.Action = &sentrypb.Reply_ShmAttach{ShmAttach: &sentrypb.ShmAttachPlan{
 		FileId: fid, Size: st.Size, Shmid: id, Key: at.Key, Readonly: flags&linux.SHM_RDONLY != 0}}
 	return 0, nil
 }
@@ -338,36 +338,36 @@ func sysShmat(c *syscallCtx) (int64, error) {
 // it from ShmAttachPlan), and args[2], the change of the calling
 // process's count of that segment's mappings (an int64).
 func sysShmdt(c *syscallCtx) (int64, error) {
-	delta := int64(c.args[2])
+	delta := int64(c.Args[2])
 	if delta < -math.MaxInt32 || delta > math.MaxInt32 {
 		return 0, unix.EINVAL
 	}
-	gone, err := c.k.IPC.ShmAdjust(callPid(c), argInt(c, 1), int(delta))
+	gone, err := c.Kernel.IPC.ShmAdjust(c.PID(), argInt(c, 1), int(delta))
 	if err != nil {
 		return 0, err
 	}
 	if gone != "" {
-		removeSegmentFiles(c.k, []string{gone})
+		removeSegmentFiles(c.Kernel, []string{gone})
 	}
 	return 0, nil
 }
 
 func sysShmctl(c *syscallCtx) (int64, error) {
-	id, cmd, arg := argInt(c, 0), argInt(c, 1)&^ipc64Flag, c.args[2]
+	id, cmd, arg := argInt(c, 0), argInt(c, 1)&^ipc64Flag, c.Args[2]
 	if id < 0 || cmd < 0 {
 		return 0, unix.EINVAL
 	}
-	r, caller := c.k.IPC, ipcCaller(c)
+	r, caller := c.Kernel.IPC, ipcCaller(c)
 	switch cmd {
 	case linux.IPC_RMID:
 		gone, err := r.ShmRemove(caller, id)
 		if gone != "" {
-			removeSegmentFiles(c.k, []string{gone})
+			removeSegmentFiles(c.Kernel, []string{gone})
 		}
 		return 0, err
 	case linux.IPC_SET:
 		var ds linux.ShmidDS
-		b, err := c.mem.CopyIn(arg, ds.SizeBytes())
+		b, err := c.Mem.CopyIn(arg, ds.SizeBytes())
 		if err != nil {
 			return 0, err
 		}
@@ -378,16 +378,16 @@ func sysShmctl(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		return int64(ret), c.mem.CopyOut(arg, marshalBytes(&ds))
+		return int64(ret), c.Mem.CopyOut(arg, marshalBytes(&ds))
 	case linux.IPC_INFO:
 		p, hi := r.ShmParams()
-		if err := c.mem.CopyOut(arg, marshalBytes(&p)); err != nil {
+		if err := c.Mem.CopyOut(arg, marshalBytes(&p)); err != nil {
 			return 0, err
 		}
 		return int64(max(hi, 0)), nil
 	case linux.SHM_INFO:
 		info, hi := r.ShmInfo()
-		if err := c.mem.CopyOut(arg, marshalBytes(&info)); err != nil {
+		if err := c.Mem.CopyOut(arg, marshalBytes(&info)); err != nil {
 			return 0, err
 		}
 		return int64(max(hi, 0)), nil
@@ -405,9 +405,9 @@ func isSegmentFile(name string) bool { return strings.HasPrefix(name, sysvipc.Se
 // 0600: only the sentry opens it) the file of a segment in the client's
 // /dev/shm directory, sized to whole pages as the segment's memory is.
 func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat, error) {
-	c.k.SegFileMu.Lock()
-	defer c.k.SegFileMu.Unlock()
-	v := c.k.VFS
+	c.Kernel.SegFileMu.Lock()
+	defer c.Kernel.SegFileMu.Unlock()
+	v := c.Kernel.VFS
 	dir, err := v.ShmDentry()
 	if err != nil {
 		return nil, nil, err
@@ -422,10 +422,10 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 			return nil, nil, err
 		}
 		ctx, cancel := v.RPCCtx()
-		r, err := c.k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR})
+		r, err := c.Kernel.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR})
 		cancel()
 		if err := syserr.FromGofer("open "+name, r.GetErrno(), err); err != nil {
-			c.k.Releases.Release([]uint64{h})
+			c.Kernel.Releases.Release([]uint64{h})
 			return nil, nil, err
 		}
 		f = newFile(vfs.NewGoferFile(v, h, fh, nil), d, unix.O_RDWR)
@@ -435,7 +435,7 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 			return nil, nil, err
 		}
 		ctx, cancel := v.RPCCtx()
-		r, err := c.k.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: origin(c, segmentCreatePart)})
+		r, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: c.GoferOrigin(segmentCreatePart)})
 		cancel()
 		if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 			return nil, nil, err

@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 )
 
@@ -13,15 +14,15 @@ import (
 // signal through it). As Linux, a siginfo that claims to come from a user
 // (si_code >= 0, or SI_TKILL) may go only to the calling thread.
 func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
-	tgid, tid, sig := int32(c.args[0]), int32(c.args[1]), int(int32(c.args[2]))
+	tgid, tid, sig := int32(c.Args[0]), int32(c.Args[1]), int(int32(c.Args[2]))
 	if tgid <= 0 || tid <= 0 || sig < 0 || sig > ksignal.NumSignals {
 		return 0, unix.EINVAL
 	}
-	info, err := copyInSiginfo(c, c.args[3], sig)
+	info, err := copyInSiginfo(c, c.Args[3], sig)
 	if err != nil {
 		return 0, err
 	}
-	k := c.k
+	k := c.Kernel
 	var d deferred
 	k.Mu.Lock()
 	t := k.Threads[tid]
@@ -29,22 +30,22 @@ func sysRtTgsigqueueinfo(c *syscallCtx) (int64, error) {
 		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
-	if !mayKillLocked(c.t.Proc, t.Proc, sig) {
+	if !mayKillLocked(c.Thread.Proc, t.Proc, sig) {
 		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	code := int32(binary.LittleEndian.Uint32(info[8:]))
-	if t != c.t && (code >= 0 || code == ksignal.SITkill) {
+	if t != c.Thread && (code >= 0 || code == ksignal.SITkill) {
 		k.Mu.Unlock()
 		return 0, unix.EPERM
 	}
 	switch {
 	case sig == 0:
-	case code == siTimer && t.Proc == c.t.Proc:
+	case code == kernel.SITimer && t.Proc == c.Thread.Proc:
 		// The client's CPU-clock timers: as the server's timers, a
 		// signal without a handler goes to the client, which holds the
 		// mask.
-		timerSignalLocked(k, t.Proc, t, sig, info, &d)
+		k.TimerSignalLocked(t.Proc, t, sig, info, &d)
 	default:
 		signalFromAppLocked(k, t.Proc, t, sig, info, &d)
 	}

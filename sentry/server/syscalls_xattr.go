@@ -40,7 +40,7 @@ func xattrKindOf(sysno int32) xattrKind {
 
 // xattrFile checks that the file an xattr call names (argument 0) exists.
 func xattrFile(c *syscallCtx) error {
-	kind := xattrKindOf(c.sysno)
+	kind := xattrKindOf(c.Sysno)
 	if kind == xattrFD {
 		f, err := fileArg(c, 0)
 		if err != nil {
@@ -62,7 +62,7 @@ func xattrFile(c *syscallCtx) error {
 
 // xattrName copies in and checks the attribute name (argument 1).
 func xattrName(c *syscallCtx) error {
-	name, err := c.mem.CopyInString(c.args[1], xattrNameMax+1)
+	name, err := c.Mem.CopyInString(c.Args[1], xattrNameMax+1)
 	if err == unix.ENAMETOOLONG || (err == nil && (name == "" || len(name) > xattrNameMax)) {
 		return unix.ERANGE
 	}
@@ -80,13 +80,13 @@ func sysGetxattr(c *syscallCtx) (int64, error) {
 }
 
 func sysSetxattr(c *syscallCtx) (int64, error) {
-	if flags := c.args[4]; flags&^(xattrCreate|xattrReplace) != 0 {
+	if flags := c.Args[4]; flags&^(xattrCreate|xattrReplace) != 0 {
 		return 0, unix.EINVAL
 	}
 	if err := xattrName(c); err != nil {
 		return 0, err
 	}
-	if c.args[3] > xattrSizeMax {
+	if c.Args[3] > xattrSizeMax {
 		return 0, unix.E2BIG
 	}
 	if err := xattrFile(c); err != nil {

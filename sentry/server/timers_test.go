@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
@@ -94,11 +95,11 @@ func TestTimerSyscalls(t *testing.T) {
 
 	// timer_create: SIGEV_SIGNAL with a value, SI_TIMER, the timer id.
 	id := m.zeros(4)
-	e.ok(1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(sigevSignal, int32(unix.SIGUSR1), 0, 77)), id)
+	e.ok(1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(kernel.SigevSignal, int32(unix.SIGUSR1), 0, 77)), id)
 	tid := uint64(m.u32(id))
 	e.ok(1, unix.SYS_TIMER_SETTIME, tid, 0, m.alloc(timerSpec(0, 10*time.Millisecond, false)), 0)
 	p = e.waitPush(isSignal(int32(unix.SIGUSR1)))
-	if _, code, timerID, overrun, value := signalInfo(p); code != siTimer || timerID != int32(tid) || overrun != 0 || value != 77 {
+	if _, code, timerID, overrun, value := signalInfo(p); code != kernel.SITimer || timerID != int32(tid) || overrun != 0 || value != 77 {
 		t.Errorf("timer signal: code %d id %d overrun %d value %d", code, timerID, overrun, value)
 	}
 	// An absolute expiration in the past fires at once.
@@ -115,7 +116,7 @@ func TestTimerSyscalls(t *testing.T) {
 
 	// A signal without a handler goes to the client too (it may be
 	// blocked there, waited for by sigwaitinfo): the process lives on.
-	e.ok(1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(sigevSignal, int32(unix.SIGUSR2), 0, 3)), id)
+	e.ok(1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(kernel.SigevSignal, int32(unix.SIGUSR2), 0, 3)), id)
 	e.ok(1, unix.SYS_TIMER_SETTIME, uint64(m.u32(id)), 0, m.alloc(timerSpec(0, time.Millisecond, false)), 0)
 	p = e.waitPush(isSignal(int32(unix.SIGUSR2)))
 	if act := ksignal.ParseAction(p.GetSignal().Sigaction); act.Handler != ksignal.SigDfl {
@@ -127,8 +128,8 @@ func TestTimerSyscalls(t *testing.T) {
 	e.ok(1, unix.SYS_TIMER_DELETE, uint64(m.u32(id)))
 
 	// SIGEV_THREAD_ID must name a thread of the process.
-	e.fails(unix.EINVAL, 1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(sigevSignal|sigevThreadID, int32(unix.SIGUSR1), 4242, 0)), id)
-	e.ok(1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(sigevSignal|sigevThreadID, int32(unix.SIGUSR1), 1, 0)), id)
+	e.fails(unix.EINVAL, 1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(kernel.SigevSignal|kernel.SigevThreadID, int32(unix.SIGUSR1), 4242, 0)), id)
+	e.ok(1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(kernel.SigevSignal|kernel.SigevThreadID, int32(unix.SIGUSR1), 1, 0)), id)
 	if next := m.u32(id); uint64(next) <= tid {
 		t.Errorf("timer ids: %d after %d", next, tid)
 	}
@@ -159,7 +160,7 @@ func TestTimerSyscalls(t *testing.T) {
 		{"timer_create CPU clock of no process", unix.SYS_TIMER_CREATE, []uint64{cpuClockID(4242, 2), 0, id}, unix.EINVAL},
 		{"timer_create CPU clock of no thread", unix.SYS_TIMER_CREATE, []uint64{cpuClockID(4242, 6), 0, id}, unix.EINVAL},
 		{"timer_create CPU clock which 3", unix.SYS_TIMER_CREATE, []uint64{cpuClockID(1, 3), 0, id}, unix.EINVAL},
-		{"timer_create bad signal", unix.SYS_TIMER_CREATE, []uint64{unix.CLOCK_REALTIME, m.alloc(sigevent(sigevSignal, 65, 0, 0)), id}, unix.EINVAL},
+		{"timer_create bad signal", unix.SYS_TIMER_CREATE, []uint64{unix.CLOCK_REALTIME, m.alloc(sigevent(kernel.SigevSignal, 65, 0, 0)), id}, unix.EINVAL},
 		{"timer_create bad notify", unix.SYS_TIMER_CREATE, []uint64{unix.CLOCK_REALTIME, m.alloc(sigevent(8, 10, 0, 0)), id}, unix.EINVAL},
 		{"timer_settime no new setting", unix.SYS_TIMER_SETTIME, []uint64{uint64(m.u32(id)), 0, 0, 0}, unix.EINVAL},
 		{"timer_settime unknown id", unix.SYS_TIMER_SETTIME, []uint64{999, 0, m.alloc(timerSpec(0, time.Second, false)), 0}, unix.EINVAL},
@@ -185,7 +186,7 @@ func TestTimerRecovery(t *testing.T) {
 	catch(t, r.ok, m, int(unix.SIGUSR1))
 	catch(t, r.ok, m, int(unix.SIGALRM))
 	id := m.zeros(4)
-	r.ok(1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(sigevSignal, int32(unix.SIGUSR1), 0, 5)), id)
+	r.ok(1, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, m.alloc(sigevent(kernel.SigevSignal, int32(unix.SIGUSR1), 0, 5)), id)
 	r.ok(1, unix.SYS_TIMER_SETTIME, uint64(m.u32(id)), 0, m.alloc(timerSpec(10*time.Millisecond, 10*time.Millisecond, false)), 0)
 	r.ok(1, unix.SYS_ALARM, 0) // makes the ITIMER_REAL, disarmed
 	r.ok(1, unix.SYS_SETITIMER, unix.ITIMER_REAL, m.alloc(timerSpec(0, time.Millisecond, true)), 0)
@@ -213,7 +214,7 @@ func TestTimerRecovery(t *testing.T) {
 	var real, posix *sentrypb.TimerState
 	for _, rec := range r.records() {
 		switch rec.Key {
-		case statekey.Timer(1, itimerRealID).String():
+		case statekey.Timer(1, kernel.ITimerRealID).String():
 			real = rec.GetTimer()
 		case statekey.Timer(1, int32(m.u32(id))).String():
 			posix = rec.GetTimer()
@@ -231,7 +232,7 @@ func TestTimerRecovery(t *testing.T) {
 	}
 	r.recover(nil)
 	p := waitSig(int32(unix.SIGUSR1))
-	if _, code, timerID, overrun, value := signalInfo(p); code != siTimer || timerID != int32(m.u32(id)) || value != 5 || overrun < 3 {
+	if _, code, timerID, overrun, value := signalInfo(p); code != kernel.SITimer || timerID != int32(m.u32(id)) || value != 5 || overrun < 3 {
 		t.Errorf("first signal after the restore: code %d id %d value %d overrun %d (want the outage's firings counted)", code, timerID, value, overrun)
 	}
 	for i := 0; i < 3; i++ {

@@ -28,24 +28,11 @@ import (
 
 type dentry = vfs.Dentry
 
-var (
-	_ vfs.Kernel = (*kernelPorts)(nil)
-	_ vfs.Caller = (*syscallCtx)(nil)
-)
+var _ vfs.Kernel = (*kernelPorts)(nil)
 
 // KillPriv is vfs.Kernel's: killPriv for the kernel's call c.
 func (kp *kernelPorts) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
 	killPriv(callOf(c), d, h, a)
-}
-
-// HandleOf is vfs.VFS.PinHandle for the duration of system call c: the pin is
-// dropped when c's handler returns (syscallCtx.unpinAll).
-func (c *syscallCtx) HandleOf(d *dentry) (uint64, error) {
-	h, err := c.k.VFS.PinHandle(d)
-	if err == nil {
-		c.pinned = append(c.pinned, d)
-	}
-	return h, err
 }
 
 // unpinAll drops the pins c's handler took. c may be nil.
@@ -53,10 +40,10 @@ func unpinAll(c *syscallCtx) {
 	if c == nil {
 		return
 	}
-	for _, d := range c.pinned {
-		c.k.VFS.Unpin(d)
+	for _, d := range c.Pinned {
+		c.Kernel.VFS.Unpin(d)
 	}
-	c.pinned = nil
+	c.Pinned = nil
 }
 
 // mountBusy says a file of mount id is in use: open, a working

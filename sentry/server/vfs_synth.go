@@ -183,7 +183,7 @@ func (kp *kernelPorts) FileName(f *file) (string, bool) {
 // CallerIDs is synth.Kernel's: the PID and TID of call c.
 func (kp *kernelPorts) CallerIDs(c vfs.Caller) (pid, tid int32) {
 	sc := callOf(c)
-	return callPid(sc), callTid(sc)
+	return sc.PID(), callTid(sc)
 }
 
 // Source is synth.Kernel's: the state procfs renders.
@@ -193,7 +193,7 @@ func (kp *kernelPorts) Source() procfs.Source { return procSource{(*clientState)
 // /proc/<pid>/fd/<n> does on Linux: the same inode, whatever became of its
 // name, through a clone of of's gofer handle.
 func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint32) (*file, error) {
-	v := c.k.VFS
+	v := c.Kernel.VFS
 	acc := flags & unix.O_ACCMODE
 	var mask uint32
 	if acc != unix.O_WRONLY {
@@ -206,7 +206,7 @@ func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint
 	if err != nil {
 		return nil, err
 	}
-	if !callerCreds(c).Permits(vfs.AttrsOfStat(st), mask) {
+	if !c.Creds().Permits(vfs.AttrsOfStat(st), mask) {
 		return nil, unix.EACCES
 	}
 	if g.Memfd != nil && flags&unix.O_TRUNC != 0 {
@@ -216,7 +216,7 @@ func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	w, err := c.k.Gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.Handle, Clone: true})
+	w, err := c.Kernel.Gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.Handle, Clone: true})
 	if err := syserr.FromGofer("clone", w.GetErrno(), err); err != nil {
 		return nil, err
 	}
@@ -224,9 +224,9 @@ func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint
 		return nil, fmt.Errorf("clone answered %d files: %w", len(w.Files), unix.EIO)
 	}
 	h := w.Files[0].Handle.Id
-	r, err := c.k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
+	r, err := c.Kernel.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
 	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-		c.k.Releases.Release([]uint64{h})
+		c.Kernel.Releases.Release([]uint64{h})
 		return nil, err
 	}
 	return newFile(vfs.NewGoferFile(v, h, g.FH, g.Memfd), dentryOf(of), kept), nil

@@ -225,6 +225,10 @@ func (k Key) String() string {
 		return fmt.Sprintf("invalid(%d/%d/%d)", uint8(k.Kind), k.ID, k.Sub)
 	}
 	p := prefixes[k.Kind]
+	// Built in one buffer: one allocation per key (the string), as a
+	// reply carries a few keys.
+	var buf [48]byte
+	b := append(buf[:0], p...)
 	switch k.Kind {
 	case KindIDs, KindSysvIDs:
 		return p
@@ -232,16 +236,20 @@ func (k Key) String() string {
 		if k.ID == 0 {
 			return p
 		}
-		return p + "/" + strconv.FormatUint(k.ID, 10)
+		b = strconv.AppendUint(append(b, '/'), k.ID, 10)
 	case KindFD:
-		return p + strconv.FormatUint(k.ID, 10) + "/" + strconv.FormatInt(k.Sub, 10)
+		b = strconv.AppendInt(append(strconv.AppendUint(b, k.ID, 10), '/'), k.Sub, 10)
 	case KindTimer:
+		b = append(strconv.AppendUint(b, k.ID, 10), '/')
 		if k.Sub == TimerReal {
-			return p + strconv.FormatUint(k.ID, 10) + "/real"
+			b = append(b, "real"...)
+		} else {
+			b = strconv.AppendInt(b, k.Sub, 10)
 		}
-		return p + strconv.FormatUint(k.ID, 10) + "/" + strconv.FormatInt(k.Sub, 10)
+	default:
+		b = strconv.AppendUint(b, k.ID, 10)
 	}
-	return p + strconv.FormatUint(k.ID, 10)
+	return string(b)
 }
 
 // ErrBadKey is wrapped by every error Parse returns.

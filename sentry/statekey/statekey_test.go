@@ -7,6 +7,9 @@ import (
 	"testing"
 )
 
+// TestKeyStrings checks each kind's string, that Parse takes it back, and
+// that building it allocates the string only (a reply's keys are built
+// per call).
 func TestKeyStrings(t *testing.T) {
 	for _, tc := range []struct {
 		key  Key
@@ -22,6 +25,7 @@ func TestKeyStrings(t *testing.T) {
 		{File(math.MaxUint64), "file/18446744073709551615"},
 		{FD(3, 0), "fdt/3/0"},
 		{FD(12, 1048575), "fdt/12/1048575"},
+		{FD(math.MaxUint64, math.MaxInt32), "fdt/18446744073709551615/2147483647"},
 		{Mapped(5), "map/5"},
 		{Write(99), "write/99"},
 		{Lock(1234), "lock/1234"},
@@ -48,6 +52,9 @@ func TestKeyStrings(t *testing.T) {
 			}
 			if back != tc.key {
 				t.Fatalf("Parse(%q) = %+v, want %+v", tc.want, back, tc.key)
+			}
+			if n := testing.AllocsPerRun(10, func() { _ = tc.key.String() }); n > 1 {
+				t.Fatalf("String() allocates %.0f times, want at most once", n)
 			}
 		})
 	}

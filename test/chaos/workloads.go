@@ -134,6 +134,14 @@ cat <&4 | md5sum; ls`,
 		Script: `n=0; trap 'n=$((n+1))' USR1; i=0; while [ $i -lt 10000 ]; do kill -USR1 $$; i=$((i+1)); done; echo handled $n`,
 	},
 	{
+		// Signal actions changed by posted calls (the client answers
+		// rt_sigaction from its copy of the table): a change whose reply
+		// was lost is re-sent, so each kill finds the action the shell
+		// set last (ignored: not counted; default: the shell dies).
+		Name:   "sigactions",
+		Script: `n=0; i=0; while [ $i -lt 1500 ]; do trap 'n=$((n+1))' USR1; kill -USR1 $$; trap '' USR1; kill -USR1 $$; trap - USR1; i=$((i+1)); done; echo handled $n`,
+	},
+	{
 		// Stdin the server buffered but the application had not read
 		// when the server died must be read after recovery, once.
 		Name: "stdin",

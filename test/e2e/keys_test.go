@@ -1,7 +1,7 @@
 package e2e
 
 import (
-	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -33,61 +33,19 @@ func TestKeysPrograms(t *testing.T) {
 // output and file are identical to a native run.
 func TestSendfileBigServerKill(t *testing.T) {
 	tu.RequireRoot(t)
-	prog := tu.StaticProgram(t, t.TempDir(), "sendfile_loop", testdataSource(t, "keys", "sendfile_loop"))
-	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
-	want := tu.Run(t, timeout, nativeDir, "", prog)
-
-	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
-	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
-	logFile := filepath.Join(sockDir, "client.log")
-	done := make(chan tu.Result, 1)
-	go func() {
-		done <- tu.Sandbox(t, 4*timeout, sandboxDir, "", []string{
-			"--server", a.Target, "--cwd", sandboxDir, "--grace", "2s", "--heartbeat", "50ms",
-			"--debug-log", logFile,
-		}, prog)
-	}()
 	const copyBytes = 12 << 20
-	out := filepath.Join(sandboxDir, "out")
-	var got tu.Result
-	finished, kills := false, 0
-	for k := 1; k <= 3 && !finished; k++ {
+	serverKillRun(t, serverKill{
+		prog:  tu.StaticProgram(t, t.TempDir(), "sendfile_loop", testdataSource(t, "keys", "sendfile_loop")),
+		kills: 3,
 		// Kill inside copy 2k-1 (the file has grown past its start).
-		for !finished && size(out) <= int64(2*k-1)*copyBytes+copyBytes/3 {
-			select {
-			case got = <-done:
-				finished = true
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-		if finished {
-			break
-		}
-		a.Kill()
-		kills++
-		t.Logf("kill %d at %d bytes", k, size(out))
-		time.Sleep(100 * time.Millisecond)
-		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
-			t.Fatal("server did not restart")
-		}
-	}
-	if !finished {
-		got = <-done
-	}
-	if kills == 0 {
-		t.Error("the program finished before the first kill")
-	}
-	log, _ := os.ReadFile(logFile)
-	// Each kill is recovered from; on a loaded machine a 50 ms heartbeat
-	// can also miss a beat and the client recover once more from the live
-	// server (a recovery the output comparison below covers too).
-	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n < kills {
-		t.Errorf("%d recoveries logged, want at least %d (one per kill)", n, kills)
-	} else if n > kills {
-		t.Logf("%d recoveries for %d kills (a missed heartbeat)", n, kills)
-	}
-	compare(t, want, got)
-	compareTrees(t, nativeDir, sandboxDir)
+		ready: func(dir string, k int) bool {
+			return size(filepath.Join(dir, "out")) > int64(2*k-1)*copyBytes+copyBytes/3
+		},
+		progress:   func(dir string) string { return fmt.Sprintf("%d bytes", size(filepath.Join(dir, "out"))) },
+		grace:      "2s",
+		runTimeout: 4 * timeout,
+		poll:       2 * time.Millisecond,
+	})
 }
 
 func size(path string) int64 {

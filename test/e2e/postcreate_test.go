@@ -1,7 +1,7 @@
 package e2e
 
 import (
-	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -220,58 +220,18 @@ func TestPostedCreateServerKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	const files, kills = 6000, 3
-	prog := tu.StaticProgram(t, t.TempDir(), "tarnames", string(src))
-	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
-	want := tu.Run(t, timeout, nativeDir, "", prog, strconv.Itoa(files))
-	if want.ExitCode != 0 {
-		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
-	}
-	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
-	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
-	logFile := filepath.Join(sockDir, "client.log")
-	done := make(chan tu.Result, 1)
-	go func() {
-		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
-			"--server", a.Target, "--cwd", sandboxDir, "--grace", "1s", "--heartbeat", "50ms", "--debug-log", logFile,
-		}, prog, strconv.Itoa(files))
-	}()
-	made := func() int {
-		m, _ := filepath.Glob(filepath.Join(sandboxDir, "t", "*", "f*"))
+	made := func(dir string) int {
+		m, _ := filepath.Glob(filepath.Join(dir, "t", "*", "f*"))
 		return len(m)
 	}
-	var got tu.Result
-	finished := false
-	for k := 0; k < kills && !finished; k++ {
+	log := serverKillRun(t, serverKill{
+		prog:  tu.StaticProgram(t, t.TempDir(), "tarnames", string(src)),
+		args:  []string{strconv.Itoa(files)},
+		kills: kills,
 		// Kill once the program has made more files since the last one.
-		for !finished && made() < (k+1)*files/(kills+1) {
-			select {
-			case got = <-done:
-				finished = true
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-		if finished {
-			break
-		}
-		a.Kill()
-		t.Logf("kill %d at %d files", k+1, made())
-		time.Sleep(100 * time.Millisecond)
-		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
-			t.Fatal("server did not restart")
-		}
-	}
-	if !finished {
-		got = <-done
-	}
-	compare(t, want, got)
-	compareTrees(t, nativeDir, sandboxDir)
-	log, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n == 0 {
-		t.Errorf("no recovery logged (the program finished before the first kill?)")
-	}
+		ready:    func(dir string, k int) bool { return made(dir) >= k*files/(kills+1) },
+		progress: func(dir string) string { return fmt.Sprintf("%d files", made(dir)) },
+	})
 	if creates := createsOf(t, string(log)); creates < files/2 {
 		t.Errorf("%d creations posted of %d: the test tested little", creates, files)
 	}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"debug/elf"
 	"fmt"
 	"os"
@@ -222,55 +221,16 @@ func TestPostedOpenServerKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	const rounds, kills = 20000, 3
-	prog := tu.StaticProgram(t, t.TempDir(), "openloop", string(src))
-	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
-	want := tu.Run(t, timeout, nativeDir, "", prog, strconv.Itoa(rounds))
-	if want.ExitCode != 0 {
-		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
-	}
-	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
-	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
-	logFile := filepath.Join(sockDir, "client.log")
-	done := make(chan tu.Result, 1)
-	go func() {
-		done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", []string{
-			"--server", a.Target, "--cwd", sandboxDir, "--grace", "1s", "--heartbeat", "50ms", "--debug-log", logFile,
-		}, prog, strconv.Itoa(rounds))
-	}()
-	var got tu.Result
-	finished := false
-	for k := 0; k < kills && !finished; k++ {
+	progress := func(dir string) int { return lines(filepath.Join(dir, "progress.txt")) }
+	log := serverKillRun(t, serverKill{
+		prog:  tu.StaticProgram(t, t.TempDir(), "openloop", string(src)),
+		args:  []string{strconv.Itoa(rounds)},
+		kills: kills,
 		// Kill once the loop has made progress since the last one (a
 		// line in progress.txt every 1000 rounds).
-		for !finished && lines(filepath.Join(sandboxDir, "progress.txt")) < (k+1)*rounds/1000/(kills+1) {
-			select {
-			case got = <-done:
-				finished = true
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-		if finished {
-			break
-		}
-		a.Kill()
-		t.Logf("kill %d at %d progress lines", k+1, lines(filepath.Join(sandboxDir, "progress.txt")))
-		time.Sleep(100 * time.Millisecond)
-		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
-			t.Fatal("server did not restart")
-		}
-	}
-	if !finished {
-		got = <-done
-	}
-	compare(t, want, got)
-	compareTrees(t, nativeDir, sandboxDir)
-	log, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n == 0 {
-		t.Errorf("no recovery logged (the loop finished before the first kill?)")
-	}
+		ready:    func(dir string, k int) bool { return progress(dir) >= k*rounds/1000/(kills+1) },
+		progress: func(dir string) string { return fmt.Sprintf("%d progress lines", progress(dir)) },
+	})
 	if _, opens := logCounts(t, log); opens < rounds {
 		t.Errorf("%d opens posted in %d rounds of three opens: the test tested little", opens, rounds)
 	}

@@ -12,7 +12,7 @@
 //
 // What it owns: the rules. A process's Creds are the server's (process,
 // under clientState.Mu); what a dentry's attributes are, and which call
-// checks what, is the server's (perm.go and the system calls).
+// checks what, is the server's (kernel/perm.go and the system calls).
 //
 // Dependencies: gVisor's abi/linux (capability numbers) and
 // golang.org/x/sys/unix. It imports nothing of the server, and every

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -163,27 +164,31 @@ func (c *callConn) putChannel(ch *transport.CallChannel, broken bool) {
 	c.chans.idle = append(c.chans.idle, ch)
 }
 
-// callOnChannel makes call gc on ch and decodes its result into rep; a
-// donated fd that comes with it goes to slot (or is closed if slot is
-// nil). A context that ends shuts the channel down: the call is
+// callOnChannel makes call method(req) on ch and decodes its result into
+// rep; a donated fd that comes with it goes to slot (or is closed if slot
+// is nil). The call is built in the channel's buffer and its result read
+// in place. A context that ends shuts the channel down: the call is
 // abandoned, as on the stream. A channel that fails otherwise (the gofer
 // broke the protocol) ends the stream, so the call is re-sent like any
 // call in flight when a stream ends (codes.Unavailable).
-func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel, gc *goferpb.GoferCall, rep proto.Message, slot *donated.Slot) error {
-	b, err := proto.Marshal(gc)
-	if err != nil {
-		c.putChannel(ch, false)
-		return status.Errorf(codes.Internal, "gofer call %s: %v", gc.GetMethod(), err)
-	}
+func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel, method string, req, rep proto.Message, slot *donated.Slot) error {
 	stop := context.AfterFunc(ctx, ch.Shutdown)
-	res, err := ch.Call(b, transport.MaxMessageSize)
+	var marshalErr error
+	res, err := ch.CallAppend(func(b []byte) []byte {
+		b, marshalErr = appendGoferCall(b, method, req)
+		return b
+	}, transport.MaxMessageSize)
 	abandoned := !stop()
-	var r goferpb.GoferResult
+	if marshalErr != nil {
+		c.putChannel(ch, false)
+		return status.Errorf(codes.Internal, "gofer call %s: %v", method, marshalErr)
+	}
+	var r rawResult
 	if err == nil {
-		err = proto.Unmarshal(res, &r)
+		r, err = parseResult(res)
 	}
 	if err == nil {
-		switch n := r.GetFds(); {
+		switch n := r.fds; {
 		case n > 1:
 			err = fmt.Errorf("a channel result claims %d fds", n)
 		case n == 1:
@@ -197,9 +202,14 @@ func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel,
 			}
 		}
 	}
+	// Decoded before the channel goes back: the reply is in its buffer.
+	var out error
+	if err == nil {
+		out = outcome(r.code, r.msg, r.reply, rep)
+	}
 	// A channel the gofer answered Unavailable on is going away with its
 	// stream (an fd it donated may still be queued on it): not reused.
-	c.putChannel(ch, err != nil || abandoned || codes.Code(r.GetCode()) == codes.Unavailable)
+	c.putChannel(ch, err != nil || abandoned || codes.Code(r.code) == codes.Unavailable)
 	if err != nil {
 		if abandoned && ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err()
@@ -209,5 +219,26 @@ func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel,
 		}
 		return status.Errorf(codes.Unavailable, "gofer call stream ended: %v", c.cause())
 	}
-	return outcome(r.GetCode(), r.GetMessage(), r.GetReply(), rep)
+	return out
 }
+
+// appendGoferCall appends GoferCall{method, request: req}'s wire bytes
+// to b, marshalling req in place (proto.Marshal of the GoferCall would
+// marshal req into a slice of its own first).
+func appendGoferCall(b []byte, method string, req proto.Message) ([]byte, error) {
+	b = protowire.AppendTag(b, goferCallMethod, protowire.BytesType)
+	b = protowire.AppendString(b, method)
+	n := proto.Size(req)
+	if n == 0 {
+		return b, nil
+	}
+	b = protowire.AppendTag(b, goferCallRequest, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(n))
+	return proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, req)
+}
+
+// The field numbers of GoferCall's method and request.
+const (
+	goferCallMethod  = 2
+	goferCallRequest = 3
+)

@@ -316,15 +316,15 @@ func (c *callConn) call(ctx context.Context, method string, req, rep proto.Messa
 		// As gRPC: a call whose context has ended is not sent.
 		return status.FromContextError(err).Err()
 	}
+	if ch := c.channel(ctx); ch != nil {
+		if slot == nil || ch.CarriesFDs() {
+			return c.callOnChannel(ctx, ch, method, req, rep, slot)
+		}
+		c.putChannel(ch, false)
+	}
 	b, err := proto.Marshal(req)
 	if err != nil {
 		return status.Errorf(codes.Internal, "gofer call %s: %v", method, err)
-	}
-	if ch := c.channel(ctx); ch != nil {
-		if slot == nil || ch.CarriesFDs() {
-			return c.callOnChannel(ctx, ch, &goferpb.GoferCall{Method: method, Request: b}, rep, slot)
-		}
-		c.putChannel(ch, false)
 	}
 	return c.callOnStream(ctx, &goferpb.GoferCall{Method: method, Request: b}, rep, slot)
 }
@@ -436,71 +436,84 @@ func outcome(code uint32, msg string, reply []byte, rep proto.Message) error {
 	return nil
 }
 
-// deliverRaw decodes a GoferResult from its wire bytes (valid only until
-// the next read) and delivers it; reply bytes are decoded straight into
-// the waiting call's reply. An error means the frame is malformed.
-func (c *callConn) deliverRaw(b []byte) error {
-	var (
-		id    uint32
-		code  uint32
-		msg   string
-		reply []byte
-		fds   uint32
-	)
+// rawResult is a GoferResult read from its wire bytes: reply is a slice
+// of them.
+type rawResult struct {
+	id, code, fds uint32
+	msg           string
+	reply         []byte
+}
+
+// parseResult reads a GoferResult from its wire bytes without copying
+// the reply out of them (proto.Unmarshal would, and allocate the
+// message).
+func parseResult(b []byte) (rawResult, error) {
+	var r rawResult
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return fmt.Errorf("gofer result: %w", protowire.ParseError(n))
+			return r, fmt.Errorf("gofer result: %w", protowire.ParseError(n))
 		}
 		b = b[n:]
 		switch {
 		case num == 1 && typ == protowire.VarintType:
 			v, m := protowire.ConsumeVarint(b)
 			if m < 0 {
-				return fmt.Errorf("gofer result id: %w", protowire.ParseError(m))
+				return r, fmt.Errorf("gofer result id: %w", protowire.ParseError(m))
 			}
-			id, n = uint32(v), m
+			r.id, n = uint32(v), m
 		case num == 2 && typ == protowire.BytesType:
 			v, m := protowire.ConsumeBytes(b)
 			if m < 0 {
-				return fmt.Errorf("gofer result reply: %w", protowire.ParseError(m))
+				return r, fmt.Errorf("gofer result reply: %w", protowire.ParseError(m))
 			}
-			reply, n = v, m
+			r.reply, n = v, m
 		case num == 3 && typ == protowire.VarintType:
 			v, m := protowire.ConsumeVarint(b)
 			if m < 0 {
-				return fmt.Errorf("gofer result code: %w", protowire.ParseError(m))
+				return r, fmt.Errorf("gofer result code: %w", protowire.ParseError(m))
 			}
-			code, n = uint32(v), m
+			r.code, n = uint32(v), m
 		case num == 4 && typ == protowire.BytesType:
 			v, m := protowire.ConsumeBytes(b)
 			if m < 0 {
-				return fmt.Errorf("gofer result message: %w", protowire.ParseError(m))
+				return r, fmt.Errorf("gofer result message: %w", protowire.ParseError(m))
 			}
-			msg, n = string(v), m
+			r.msg, n = string(v), m
 		case num == 290 && typ == protowire.VarintType:
 			v, m := protowire.ConsumeVarint(b)
 			if m < 0 {
-				return fmt.Errorf("gofer result fds: %w", protowire.ParseError(m))
+				return r, fmt.Errorf("gofer result fds: %w", protowire.ParseError(m))
 			}
-			fds, n = uint32(v), m
+			r.fds, n = uint32(v), m
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
 			if n < 0 {
-				return fmt.Errorf("gofer result field %d: %w", num, protowire.ParseError(n))
+				return r, fmt.Errorf("gofer result field %d: %w", num, protowire.ParseError(n))
 			}
 		}
 		b = b[n:]
 	}
-	p := c.take(id)
-	if err := c.takeFDs(fds, p); err != nil {
+	return r, nil
+}
+
+// deliverRaw decodes a GoferResult from its wire bytes (valid only until
+// the next read) and delivers it; reply bytes are decoded straight into
+// the waiting call's reply. An error means the frame is malformed.
+func (c *callConn) deliverRaw(b []byte) error {
+	r, err := parseResult(b)
+	if err != nil {
+		return err
+	}
+	p := c.take(r.id)
+	if err := c.takeFDs(r.fds, p); err != nil {
 		if p != nil {
 			p.done <- errStreamEnded
 		}
 		return err
 	}
 	if p != nil {
-		p.done <- outcome(code, msg, reply, p.rep)
+		p.done <- outcome(r.code, r.msg, r.reply, p.rep)
 	}
 	return nil
 }

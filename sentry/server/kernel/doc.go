@@ -33,22 +33,33 @@
 // PtyIndex, PipeRef) and a call's effects committed with its reply
 // (CallEffects, PipeIO, OffChange, GoferWrite); what a run of posted
 // attribute calls holds back from the gofer (AttrRun, which the front
-// starts and ends and each of the run's calls finds in its call). The functions that
-// change them are still the server's (process.go, signals.go,
-// jobctl.go, timers.go, ptrace.go).
+// starts and ends and each of the run's calls finds in its call). The
+// functions that change the process tree are still the server's
+// (process.go, signals.go, jobctl.go, ptrace.go), but for the timers'
+// (timers.go: making, deleting, arming and restoring a process's
+// ITIMER_REAL and POSIX timers, their expiry and records, methods of
+// Kernel and Task), which route a signal through the SignalRouter the
+// server gives the kernel (Kernel.Signals) until signals.go moves here.
 //
 // It also owns the client's kernel itself, Kernel (the flat package's
 // clientState): its fields, which the server's functions change (f(k,
-// ...): process.go, signals.go, jobctl.go, timers.go, ... still in the
-// server package; each field's comment says where and under which lock).
-// What it does not own, yet: those functions, the methods by which the
-// packages below reach the kernel (the server's kernelPorts), the call
-// (syscallCtx, the future Task), and the replay records themselves
-// (derived by the server's state.go from the objects a Tracker
-// collected, and the effects committed); its
+// ...): process.go, signals.go, jobctl.go, ... still in the
+// server package; each field's comment says where and under which lock);
+// and the call, Task (the flat package's syscallCtx): its fields, set by
+// the front's dispatch and the handlers, and its methods, what the
+// packages below ask of a call (fdesc.Call, fdesc.OffsetRecorder,
+// vfs.Caller, vfs.WalkObserver) with the checks they need (Creds,
+// ProcessCreds, Effects, GoferOrigin), and the permission checks against
+// dentries (perm.go: MayAccess, MayWriteDir, MayRemove, MayRename).
+// What it does not own, yet: the server's functions, the methods by
+// which the packages below reach the kernel (the server's kernelPorts),
+// and the replay records themselves (derived by the server's state.go
+// from the objects a Tracker collected, and the effects committed); its
 // sub-packages fdtable and stdio hold the pieces that moved first.
 //
-// Dependencies: proto/sentrypb, and the layers below the kernel it names:
+// Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
+// syserr (a blocked call's ERESTARTSYS), and the layers below the kernel
+// it names:
 // vfs (a working directory, an exec's file), auth, ksignal, ktimer (a
 // timer's clock), ptrace (a relation's state), replay, pipe and fdesc
 // (the objects an effect names), attrrun (a run's merged changes),
@@ -78,5 +89,7 @@
 // with the client's ip_forward) and held while the stack is made,
 // changed (WithStack) or destroyed; a Tracker's (replay.Tracker's) is a
 // leaf too. CallEffects belong to the call collecting them until it
-// hands them to the Tracker; an AttrRun to its thread's worker.
+// hands them to the Tracker; an AttrRun to its thread's worker; a Task
+// to the goroutine executing it (its Creds, ProcessCreds take the kernel
+// lock; Block is called with no lock held).
 package kernel

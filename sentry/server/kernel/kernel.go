@@ -98,6 +98,9 @@ type Kernel struct {
 	// Out is the client's stream as the kernel sends on it (the front's
 	// clientStream, session.go). Immutable.
 	Out Sender
+	// Signals routes the signals the kernel's timers raise (the server's
+	// signal delivery, its kernelPorts). Set by newClientState; immutable.
+	Signals SignalRouter
 
 	// Stdio describes the client's fds 0-2 (from Hello). Immutable.
 	Stdio [3]*sentrypb.StdioInfo

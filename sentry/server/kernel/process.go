@@ -12,6 +12,9 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
+// MaxTID bounds TIDs (pid_max).
+const MaxTID = 1 << 22
+
 // Thread is one application thread. TID changes only on an exec by a
 // thread that is not the leader. All fields are protected by the kernel
 // lock (the server's clientState.Mu) unless said otherwise. Its calls'

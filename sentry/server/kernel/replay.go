@@ -1,6 +1,10 @@
 package kernel
 
-import "github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
+import (
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
+)
 
 // ReplayObject is what has a replay record of its own: a kernel object
 // (by pointer) or the key of one. ReplayOrder is where its record is
@@ -32,3 +36,8 @@ const (
 	OrderPty
 	OrderWBErr
 )
+
+// DeletedRec is the record saying key's object is gone.
+func DeletedRec(key statekey.Key) *sentrypb.StateRecord {
+	return &sentrypb.StateRecord{Key: key.String(), Deleted: true}
+}

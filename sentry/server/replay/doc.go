@@ -31,7 +31,9 @@
 // next message carry the allocators' record.
 //
 // What it owns: the set of touched objects, the per-call effects until
-// their reply, the id allocator. It does not know the server's types: an
+// their reply, the id allocator. A message's buffers (its touched set and
+// the records being built) are the last message's, handed back by Derive:
+// a message allocates only the records and the slice Derive returns. It does not know the server's types: an
 // object is any comparable value (a pointer to a kernel object, or a key
 // type), and the record of an object is the Deriver's.
 //

@@ -24,34 +24,84 @@ type Tracker[E any] struct {
 
 	// mu protects the fields below. It is a leaf lock.
 	mu sync.Mutex
-	// touched holds the touched objects by order.
-	touched map[Order]map[any]struct{}
+	// touched holds the touched objects.
+	touched touchSet
 	// ids says an id was allocated or bumped since the last message.
 	ids bool
 	// effects are the uncommitted effects of calls, by seq.
 	effects map[uint64]E
+	// spare is the last message's Collection once derived: the next Take
+	// reuses its buffers (nil while it is in use).
+	spare *Collection[E]
+}
+
+// touchSet is a set of touched objects in the order they were touched,
+// reused from message to message: a message touches a few objects, so
+// it is a slice searched linearly, with an index once it grows.
+type touchSet struct {
+	objs  []touchedObj
+	index map[touchedObj]struct{}
+}
+
+// touchedObj is an object touched in an order.
+type touchedObj struct {
+	order Order
+	obj   any
+}
+
+// indexFrom is the size from which a touchSet indexes its objects.
+const indexFrom = 16
+
+// add adds obj in order unless it is there already.
+func (s *touchSet) add(order Order, obj any) {
+	o := touchedObj{order, obj}
+	if s.index != nil && len(s.objs) >= indexFrom {
+		if _, ok := s.index[o]; ok {
+			return
+		}
+		s.index[o] = struct{}{}
+		s.objs = append(s.objs, o)
+		return
+	}
+	for _, t := range s.objs {
+		if t == o {
+			return
+		}
+	}
+	s.objs = append(s.objs, o)
+	if len(s.objs) == indexFrom {
+		if s.index == nil {
+			s.index = make(map[touchedObj]struct{}, 2*indexFrom)
+		}
+		for _, t := range s.objs {
+			s.index[t] = struct{}{}
+		}
+	}
+}
+
+// reset empties s, keeping its buffers (an index that grew large is
+// dropped rather than kept).
+func (s *touchSet) reset() {
+	clear(s.objs)
+	s.objs = s.objs[:0]
+	if len(s.index) > 1024 {
+		s.index = nil
+	} else {
+		clear(s.index)
+	}
 }
 
 // NewTracker returns an empty tracker.
 func NewTracker[E any]() *Tracker[E] {
-	return &Tracker[E]{touched: make(map[Order]map[any]struct{}), effects: make(map[uint64]E)}
+	return &Tracker[E]{effects: make(map[uint64]E)}
 }
 
 // Touch says obj's record changed. obj must be comparable (a pointer or
 // a small key value).
 func (t *Tracker[E]) Touch(order Order, obj any) {
 	t.mu.Lock()
-	touch(t.touched, order, obj)
+	t.touched.add(order, obj)
 	t.mu.Unlock()
-}
-
-func touch(m map[Order]map[any]struct{}, order Order, obj any) {
-	s := m[order]
-	if s == nil {
-		s = make(map[any]struct{})
-		m[order] = s
-	}
-	s[obj] = struct{}{}
 }
 
 // IDsChanged says the id allocators' record must go with the next
@@ -91,7 +141,7 @@ func (t *Tracker[E]) SetEffects(seq uint64, e E) {
 // changed (a Restore: the client has the state already).
 func (t *Tracker[E]) Reset() {
 	t.mu.Lock()
-	t.touched = make(map[Order]map[any]struct{})
+	t.touched.reset()
 	t.ids = true
 	t.mu.Unlock()
 }
@@ -109,22 +159,32 @@ func (t *Tracker[E]) Take(replySeq uint64, isReply bool) *Collection[E] {
 		eff, hasEff = t.effects[replySeq]
 		delete(t.effects, replySeq)
 	}
-	if len(t.touched) == 0 && !t.ids && !hasEff {
+	if len(t.touched.objs) == 0 && !t.ids && !hasEff {
 		return nil
 	}
-	c := &Collection[E]{t: t, touched: t.touched, ids: t.ids, Effects: eff, HasEffects: hasEff, ReplySeq: replySeq}
-	t.touched = make(map[Order]map[any]struct{})
+	c := t.spare
+	t.spare = nil
+	if c == nil {
+		c = &Collection[E]{t: t}
+	}
+	c.touched, t.touched = t.touched, c.touched
+	c.ids, c.Effects, c.HasEffects, c.ReplySeq = t.ids, eff, hasEff, replySeq
 	t.ids = false
 	return c
 }
 
 // Collection is the records of one message being built. It is used by
-// one goroutine.
+// one goroutine, from Take to Derive; Derive hands its buffers back to
+// the Tracker.
 type Collection[E any] struct {
-	t       *Tracker[E]
-	touched map[Order]map[any]struct{}
+	t *Tracker[E]
+	// touched are the objects to derive; those before derived are done.
+	touched touchSet
+	derived int
 	ids     bool
-	recs    []*sentrypb.StateRecord
+	// recs are the records derived or added (a buffer reused from
+	// message to message: Derive returns a copy).
+	recs []*sentrypb.StateRecord
 
 	// Effects are the effects of call ReplySeq when HasEffects (the
 	// message is its reply).
@@ -135,7 +195,9 @@ type Collection[E any] struct {
 
 // Touch adds obj to this message's objects (a derivation that needs
 // obj's record to go with its own, or a committed effect).
-func (c *Collection[E]) Touch(order Order, obj any) { touch(c.touched, order, obj) }
+// An object derived already in this message is not derived again: its
+// record cannot have changed under the locks the derivation holds.
+func (c *Collection[E]) Touch(order Order, obj any) { c.touched.add(order, obj) }
 
 // Add adds a record that is not an object's (a committed effect's).
 func (c *Collection[E]) Add(rec *sentrypb.StateRecord) {
@@ -150,19 +212,20 @@ type Deriver[E any] func(c *Collection[E], order Order, obj any) *sentrypb.State
 
 // Derive derives the records of the touched objects in ascending order,
 // then appends the id allocators' record (from idsRecord) if an id
-// changed, and returns the records in message order.
+// changed, and returns the records in message order (a slice of the
+// caller's). c is done: its buffers go back to the Tracker.
 func (c *Collection[E]) Derive(derive Deriver[E], idsRecord func() *sentrypb.StateRecord) []*sentrypb.StateRecord {
-	for len(c.touched) > 0 {
-		lowest, first := Order(0), true
-		for o := range c.touched {
-			if first || o < lowest {
-				lowest, first = o, false
-			}
+	for c.derived < len(c.touched.objs) {
+		// The lowest order left first; derive appends the objects it
+		// touches, to be derived in a later round.
+		pending := c.touched.objs[c.derived:]
+		slices.SortStableFunc(pending, func(a, b touchedObj) int { return cmp.Compare(a.order, b.order) })
+		lowest, end := pending[0].order, c.derived
+		for end < len(c.touched.objs) && c.touched.objs[end].order == lowest {
+			end++
 		}
-		objs := c.touched[lowest]
-		delete(c.touched, lowest)
-		for obj := range objs {
-			c.Add(derive(c, lowest, obj))
+		for ; c.derived < end; c.derived++ {
+			c.Add(derive(c, lowest, c.touched.objs[c.derived].obj))
 		}
 	}
 	// Deriving may have allocated ids.
@@ -176,7 +239,25 @@ func (c *Collection[E]) Derive(derive Deriver[E], idsRecord func() *sentrypb.Sta
 	// slices' sort: sort.SliceStable's swapper and closure were 2 of a
 	// call's allocations.
 	slices.SortStableFunc(c.recs, func(a, b *sentrypb.StateRecord) int { return cmp.Compare(recRank(a.Key), recRank(b.Key)) })
-	return c.recs
+	var recs []*sentrypb.StateRecord
+	if len(c.recs) > 0 {
+		recs = slices.Clone(c.recs)
+	}
+	c.release()
+	return recs
+}
+
+// release empties c and makes it the Tracker's spare.
+func (c *Collection[E]) release() {
+	c.touched.reset()
+	c.derived = 0
+	clear(c.recs)
+	c.recs = c.recs[:0]
+	var none E
+	c.Effects, c.HasEffects, c.ReplySeq, c.ids = none, false, 0, false
+	c.t.mu.Lock()
+	c.t.spare = c
+	c.t.mu.Unlock()
 }
 
 // recRank orders records so that a reader folding them one by one sees

@@ -143,3 +143,63 @@ func TestIDsAllocatedWhileDerivingAreReported(t *testing.T) {
 		t.Fatal("Reset did not mark the allocators' record")
 	}
 }
+
+// TestTrackerReusesBuffers: a message's Take and Derive allocate only
+// the slice of records they return: the touched objects' set and the
+// collection are the previous message's (the records are the Deriver's,
+// prebuilt here).
+func TestTrackerReusesBuffers(t *testing.T) {
+	tr := NewTracker[*effects]()
+	fds := []*fd{{3}, {4}, {5}}
+	recs := map[any]*sentrypb.StateRecord{}
+	for _, f := range fds {
+		recs[f] = &sentrypb.StateRecord{Key: statekey.FD(1, f.n).String()}
+	}
+	idsR := idsRec()
+	message := func() {
+		for _, f := range fds {
+			tr.Touch(orderFD, f)
+		}
+		tr.Touch(orderFD, fds[0])
+		tr.IDsChanged()
+		c := tr.Take(7, true)
+		got := c.Derive(func(_ *Collection[*effects], _ Order, obj any) *sentrypb.StateRecord { return recs[obj] }, func() *sentrypb.StateRecord { return idsR })
+		if len(got) != len(fds)+1 {
+			t.Fatalf("%d records, want %d", len(got), len(fds)+1)
+		}
+	}
+	message()
+	if n := testing.AllocsPerRun(100, message); n > 1 {
+		t.Fatalf("%.0f allocations per message, want 1 (its records' slice)", n)
+	}
+}
+
+// TestTrackerManyObjects: a message touching more objects than are
+// searched linearly (an exec closing many fds) still reports each once,
+// from message to message.
+func TestTrackerManyObjects(t *testing.T) {
+	tr := NewTracker[*effects]()
+	for round := range 3 {
+		n := 10 + 40*round
+		var fds []*fd
+		for i := range n {
+			fds = append(fds, &fd{int32(i)})
+		}
+		for range 2 {
+			for _, f := range fds {
+				tr.Touch(orderFD, f)
+			}
+		}
+		got := tr.Take(0, false).Derive(derive(nil, nil), idsRec)
+		seen := map[string]bool{}
+		for _, r := range got {
+			if seen[r.Key] {
+				t.Fatalf("round %d: %s reported twice", round, r.Key)
+			}
+			seen[r.Key] = true
+		}
+		if len(got) != n {
+			t.Fatalf("round %d: %d records, want %d", round, len(got), n)
+		}
+	}
+}

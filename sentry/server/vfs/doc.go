@@ -23,7 +23,8 @@
 //     (Caller.HandleOf, PinHandle/Unpin); an evicted dentry keeps its
 //     place and walks to a new handle from its parent when needed.
 //   - the walk (Resolve, ResolveParent, LookupChild, FollowLink,
-//     Readlink, StatDentry), fresh handles for open file descriptions
+//     FollowLinkParent for O_CREAT's last component, Readlink,
+//     StatDentry), fresh handles for open file descriptions
 //     (FreshHandle, OpenRegular, HandleForOpen, ReopenHandle) and the
 //     cache's updates after a change (InsertChild, Forget, Moved).
 //   - the mount table (package mount: VFS.Mounts) and the mounts grafted

@@ -1135,9 +1135,38 @@ func (v *VFS) FollowLink(c Caller, dir, link *Dentry, hops *int) (*Dentry, error
 	return v.resolveHops(c, dir, target, true, hops, nil)
 }
 
+// FollowLinkParent resolves symlink link found in dir as an open with
+// O_CREAT does (Linux's open_last_lookups): all of its target but the last
+// component, which it returns as name in dir (trailing: the target ends
+// with a slash), for the open to look up or create. hops counts the links
+// followed, link included. A magic link (/proc/<pid>/fd/<n>) names a file
+// and no name: it returns that file as target.
+func (v *VFS) FollowLinkParent(c Caller, dir, link *Dentry, hops *int) (pdir *Dentry, name string, trailing bool, target *Dentry, err error) {
+	*hops++
+	if *hops > maxSymlinkHops {
+		return nil, "", false, nil, unix.ELOOP
+	}
+	if t, ok, err := v.kern.MagicTarget(c, link); ok || err != nil {
+		return nil, "", false, t, err
+	}
+	body, err := v.Readlink(c, link)
+	if err != nil {
+		return nil, "", false, nil, err
+	}
+	pdir, name, trailing, err = v.resolveParentHops(c, dir, body, hops)
+	return pdir, name, trailing, nil, err
+}
+
 // ResolveParent resolves all of path but its last component, which it
 // returns as name ("." for "/", and "." or ".." as written).
 func (v *VFS) ResolveParent(c Caller, start *Dentry, path string) (dir *Dentry, name string, trailing bool, err error) {
+	hops := 0
+	return v.resolveParentHops(c, start, path, &hops)
+}
+
+// resolveParentHops is ResolveParent with hops counting the symlinks
+// followed before.
+func (v *VFS) resolveParentHops(c Caller, start *Dentry, path string, hops *int) (dir *Dentry, name string, trailing bool, err error) {
 	if path == "" {
 		return nil, "", false, unix.ENOENT
 	}
@@ -1157,8 +1186,7 @@ func (v *VFS) ResolveParent(c Caller, start *Dentry, path string) (dir *Dentry, 
 	prefix := trimmed[:i+1]
 	dir = start
 	if prefix != "" {
-		hops := 0
-		dir, err = v.resolveHops(c, start, prefix, true, &hops, nil)
+		dir, err = v.resolveHops(c, start, prefix, true, hops, nil)
 		if err != nil {
 			return nil, "", false, err
 		}

@@ -17,7 +17,8 @@
 //     procfs.Source when opened and again at each read at offset 0
 //     (ProcFile; /proc/<pid>/mounts and mountinfo poll the mount
 //     table's changes);
-//   - the synthesized dentries' attributes (Stat) and listings (List).
+//   - the synthesized dentries' attributes (Stat; their times are the
+//     client host's boot, BornNs) and listings (List).
 //
 // # What it depends on
 //

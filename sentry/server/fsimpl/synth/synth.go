@@ -56,18 +56,34 @@ type Kernel interface {
 
 // FS is a client's synthesized /dev and /proc.
 type FS struct {
-	// v, k, devNodes (Hello.devices, checked by CheckDevNodes) and ptys
-	// are immutable.
+	// v, k, devNodes (Hello.devices, checked by CheckDevNodes), ptys and
+	// bornNs are immutable.
 	v        *vfs.VFS
 	k        Kernel
 	devNodes []*sentrypb.DeviceNode
 	ptys     *pty.Table
+	// bornNs is every synthesized file's atime, mtime and ctime
+	// (nanoseconds of CLOCK_REALTIME), as devtmpfs's nodes show the time
+	// they were made at boot.
+	bornNs int64
 }
 
 // New returns the synthesized files of namespace v, showing k's state,
-// the device nodes devNodes and the terminals of ptys.
-func New(v *vfs.VFS, k Kernel, devNodes []*sentrypb.DeviceNode, ptys *pty.Table) *FS {
-	return &FS{v: v, k: k, devNodes: devNodes, ptys: ptys}
+// the device nodes devNodes and the terminals of ptys, with times bornNs.
+func New(v *vfs.VFS, k Kernel, devNodes []*sentrypb.DeviceNode, ptys *pty.Table, bornNs int64) *FS {
+	return &FS{v: v, k: k, devNodes: devNodes, ptys: ptys, bornNs: bornNs}
+}
+
+// BornNs returns the times of a client's synthesized files: its host's
+// boot (the Hello's CLOCK_REALTIME less its CLOCK_BOOTTIME) in whole
+// seconds, which a client reconnecting to another server gives again;
+// now for a Hello without clocks.
+func BornNs(clocks *sentrypb.ClockSample) int64 {
+	if clocks.GetRealtime() == 0 {
+		return time.Now().UnixNano()
+	}
+	boot := clocks.GetRealtime() - clocks.GetBoottime()
+	return boot - boot%int64(time.Second)
 }
 
 // devNodes are the devices the sentry serves itself.
@@ -368,9 +384,8 @@ func (fs *FS) MagicTarget(c vfs.Caller, d *vfs.Dentry) (*vfs.Dentry, bool, error
 
 // Stat returns the attributes of a synthesized file.
 func (fs *FS) Stat(d *vfs.Dentry) *goferpb.Stat {
-	now := time.Now().UnixNano()
 	st := &goferpb.Stat{Mode: d.Mode, Nlink: 1, Ino: d.Ino(), Dev: vfs.SynthDev, Blksize: 4096,
-		AtimeNs: now, MtimeNs: now, CtimeNs: now}
+		AtimeNs: fs.bornNs, MtimeNs: fs.bornNs, CtimeNs: fs.bornNs}
 	if d.IsDir() {
 		st.Nlink = 2
 	}

@@ -157,7 +157,7 @@ func newFixture(t *testing.T, devices []*sentrypb.DeviceNode) *fixture {
 		t.Fatal(err)
 	}
 	ptys := &pty.Table{}
-	k.fs, k.v = New(v, k, nodes, ptys), v
+	k.fs, k.v = New(v, k, nodes, ptys, 0), v
 	c := &testCall{v: v}
 	if k.cwd, err = v.Resolve(c, v.Root, "/dir", true); err != nil {
 		t.Fatal(err)
@@ -354,5 +354,27 @@ func TestCheckDevNodes(t *testing.T) {
 	}
 	if kind, ok := DevKindOfMinor(5); !ok || kind != vfs.DevZero {
 		t.Errorf("1:5 is %v, %v", kind, ok)
+	}
+}
+
+// TestBornNs: the synthesized files' times are the client host's boot in
+// whole seconds, the same for two Hellos of one client.
+func TestBornNs(t *testing.T) {
+	const boot = 1_700_000_000*int64(time.Second) + 250_000_000
+	for _, tc := range []struct {
+		name     string
+		realtime int64
+		boottime int64
+	}{
+		{"first hello", boot + 5*int64(time.Second), 5 * int64(time.Second)},
+		{"reconnect an hour later", boot + 3605*int64(time.Second) + 7, 3605*int64(time.Second) + 7},
+	} {
+		got := BornNs(&sentrypb.ClockSample{Realtime: tc.realtime, Boottime: tc.boottime})
+		if want := boot - 250_000_000; got != want {
+			t.Errorf("%s: BornNs = %d, want %d", tc.name, got, want)
+		}
+	}
+	if got := BornNs(nil); got <= 0 {
+		t.Errorf("BornNs(nil) = %d, want now", got)
 	}
 }

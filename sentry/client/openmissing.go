@@ -1,0 +1,62 @@
+package client
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Opens of missing files (docs/ARCHITECTURE.md, "The client's path
+// cache").
+//
+// gcc looks for each header in every directory of its include path and
+// for its locale files in several places, and each of the compilers,
+// assemblers and linkers a make runs does it again: 539 waited opens
+// failing ENOENT of 89 paths in a make -j2 of 9 files. The server
+// grants a path lease for a read-only open that fails ENOENT as for a
+// stat that does (the directories searched and the name missing in the
+// last: the walk's leases), so the client keeps that answer of the
+// second such open (openToKeep) under the same key as a successful
+// open's (openKeyOf: path, start, credentials, flags but O_CLOEXEC) and
+// fails the same open with ENOENT while the leases hold and the walk's
+// answers may be given (pathAnswerScope's dirs: a walk that failed
+// ENOENT searched directories only, which posted changes of regular
+// files do not change). A creation of the name, by this sandbox or
+// another, revokes the missing name's lease before its reply.
+
+// keepMissingOpen keeps the answer of a waited read-only open of key k,
+// sent at at, that failed ENOENT under a path lease.
+func (t *task) keepMissingOpen(k pathKey, reply *pb.Reply, at leaseStamp) {
+	l := reply.PathLease
+	if unix.Errno(reply.Errno) != unix.ENOENT || l == nil || l.Id == 0 || l.TtlMs == 0 {
+		return
+	}
+	t.c.pcache.keepAnswer(k, l, at, pathAnswer{errno: unix.ENOENT}, false)
+}
+
+// cachedMissingOpen reports whether t's read-only open fails ENOENT by a
+// kept answer of the same open.
+func (t *task) cachedMissingOpen(sysno uintptr, args [6]uint64) bool {
+	k, _, ok := t.openKeyOf(sysno, args)
+	if !ok {
+		return false
+	}
+	if _, dirs := t.pathAnswerScope(); !dirs {
+		return false
+	}
+	pc := t.c.pcache
+	pc.mu.Lock()
+	a := pc.keptLocked(k, t.proc.pid)
+	if a == nil || a.errno != unix.ENOENT || pc.blockedLocked(a) {
+		pc.mu.Unlock()
+		return false
+	}
+	pc.hitsSinceDrop++
+	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	pc.mu.Unlock()
+	pc.hits.Add(1)
+	t.cached = true
+	return true
+}

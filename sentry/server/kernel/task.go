@@ -1,0 +1,265 @@
+package kernel
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// Task is one forwarded system call being executed: the call the
+// server's handlers are given (the flat package's syscallCtx), made by
+// the front's dispatch for the calling thread. It belongs to the
+// goroutine executing it; its fields are set by dispatch before the
+// handler runs and, where a field says so, by the handler or the
+// walk. Its methods are what the packages below ask of a call
+// (fdesc.Call, fdesc.OffsetRecorder, vfs.Caller, vfs.WalkObserver).
+type Task struct {
+	// Kernel is the calling client's kernel; Thread the calling thread
+	// (nil for work the server does on its own behalf: a Restore's);
+	// CallSeq the call's seq (0: the server's own); Sysno and Args the
+	// call; Mem the application memory its inputs carry. Set by dispatch.
+	Kernel  *Kernel
+	Thread  *Thread
+	CallSeq uint64
+	Sysno   int32
+	Args    [6]uint64
+	Mem     *sysabi.Memory
+	// Intr is closed by Interrupt; Dead when the thread is killed.
+	Intr <-chan struct{}
+	Dead <-chan struct{}
+	// Reply is the reply being built; handlers set its action.
+	Reply *sentrypb.Reply
+	// RaisedSIGPIPE asks dispatch to send SIGPIPE to the caller (EPIPE
+	// write).
+	RaisedSIGPIPE bool
+	// Eff collects the effects committed with the reply (state.go).
+	Eff *CallEffects
+	// GoferSize is the file size a gofer write reported last (-1: none);
+	// GoferStat is that write's whole Stat (nil: none).
+	GoferSize int64
+	GoferStat *goferpb.Stat
+	// PageWrite is the mapped file id of a PageWrite being executed (0
+	// for a system call): its own mapping is not told of the change.
+	PageWrite uint64
+	// Pinned are the dentries whose gofer handles the handler uses
+	// (HandleOf), unpinned when it returns.
+	Pinned []*vfs.Dentry
+	// DataNotInCall says the bytes this call writes are not in its inputs
+	// (sendfile, splice, tee, copy_file_range read them from another
+	// file): its write records then carry them (WriteState.data), so
+	// that the client can retain them. Set by the handler.
+	DataNotInCall bool
+	// NoNewPrivs is the call's Syscall.no_new_privs (an execve of a
+	// process with no_new_privs: set-id bits are ignored). Set once.
+	NoNewPrivs bool
+	// NotLeasable says the call's path walk crossed something other
+	// than gofer files (/proc, /dev, an fd): its answer gets no
+	// PathLease (pathlease.go). Set by the walk (MaySearch, lookupAt).
+	NotLeasable bool
+	// ListingPath is the getdents64's Syscall.listing_path when its
+	// reply may carry the entries' lstat answers (pathlease.go).
+	ListingPath string
+	// PathView is what a path call's answer depends on as the call
+	// began, when it may get a path lease (pathlease.go).
+	PathView *PathView
+	// AccessCreds, when set, are the credentials the call's permission
+	// checks use instead of the caller's: access(2)'s real ids (Linux's
+	// access_override_creds), for its walk too. Set by the handler.
+	AccessCreds *auth.Creds
+	// SyncedWrites says the handler makes this call's gofer writes
+	// durable before its reply (a server-side copy too large for the
+	// client's log to carry, syncedCopy): they are neither tracked for
+	// durability nor reported as WriteStates. Set by the handler.
+	SyncedWrites bool
+	// GoferParts counts the gofer writes this call made: each has its
+	// own Origin part, so that a call writing several times is not
+	// answered from the gofer's reply cache for its own earlier write.
+	GoferParts uint32
+	// AttrRun is the run of posted attribute calls this call is part of
+	// (the front's, attrrun.go), nil when none. Set by dispatch.
+	AttrRun *AttrRun
+	// LeasedData and Posted are the call's Syscall.leased_data and
+	// posted (leasedCopy, package copybehind). Set once.
+	LeasedData []byte
+	Posted     bool
+	// InstallFD is a posted open's Syscall.install_fd: the fd its
+	// description goes at (postopen.go; nil: the lowest free). Set once.
+	InstallFD *int32
+	// MissingIn is the directory an unlink's last name was found
+	// missing from when the caller may make names there (negunlink.go).
+	// Set by the handler.
+	MissingIn *vfs.Dentry
+}
+
+var (
+	_ fdesc.Call           = (*Task)(nil)
+	_ fdesc.OffsetRecorder = (*Task)(nil)
+	_ vfs.Caller           = (*Task)(nil)
+	_ vfs.WalkObserver     = (*Task)(nil)
+)
+
+// Seq is c's fdesc.Call.Seq.
+func (c *Task) Seq() uint64 { return c.CallSeq }
+
+// GoferOrigin names this call to the gofer's reply cache; part tells
+// apart the gofer mutations one call makes.
+func (c *Task) GoferOrigin(part uint32) *goferpb.Origin {
+	return &goferpb.Origin{ClientId: c.Kernel.OriginID, Seq: c.CallSeq, Part: part}
+}
+
+// NextGoferOrigin is c's fdesc.Call.NextGoferOrigin: nil for a call the
+// server makes for itself (seq 0), whose gofer writes the reply cache
+// need not know.
+func (c *Task) NextGoferOrigin() *goferpb.Origin {
+	if c.CallSeq == 0 {
+		return nil
+	}
+	o := c.GoferOrigin(c.GoferParts)
+	c.GoferParts++
+	return o
+}
+
+// GoferWrote is c's fdesc.Call.GoferWrote.
+func (c *Task) GoferWrote(st *goferpb.Stat) {
+	c.GoferSize = int64(st.Size)
+	c.GoferStat = st
+}
+
+// Creds is c's fdesc.Call.Creds: the caller's credentials (AccessCreds
+// when set), or root's for work the server does on its own behalf
+// (restore: c without a thread).
+func (c *Task) Creds() auth.Creds {
+	if c == nil || c.Thread == nil {
+		return auth.Creds{}
+	}
+	if c.AccessCreds != nil {
+		return *c.AccessCreds
+	}
+	return c.ProcessCreds()
+}
+
+// ProcessCreds returns the calling process's credentials. It takes the
+// kernel lock.
+func (c *Task) ProcessCreds() auth.Creds {
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	return c.Thread.Proc.Creds
+}
+
+// PID is c's fdesc.Call.PID: the calling process's PID, 0 for work the
+// server does on its own behalf.
+func (c *Task) PID() int32 {
+	if c.Thread == nil {
+		return 0
+	}
+	return c.Thread.Proc.PID
+}
+
+// RaiseSIGPIPE is c's fdesc.Call.RaiseSIGPIPE.
+func (c *Task) RaiseSIGPIPE() { c.RaisedSIGPIPE = true }
+
+// Block (c's fdesc.Call.Block) waits until ch is closed (nil: never) or
+// timeout fires (nil: never). It returns ERESTARTSYS if the call is
+// interrupted, the thread killed or the client freed, and ETIMEDOUT on
+// timeout.
+func (c *Task) Block(ch <-chan struct{}, timeout <-chan time.Time) error {
+	c.Thread.Sleeping.Store(true)
+	defer c.Thread.Sleeping.Store(false)
+	select {
+	case <-ch:
+		return nil
+	case <-c.Intr:
+		return syserr.RestartSys
+	case <-c.Dead:
+		return syserr.RestartSys
+	case <-c.Kernel.Done:
+		return syserr.RestartSys
+	case <-timeout:
+		return unix.ETIMEDOUT
+	}
+}
+
+// Effects returns the effects c commits with its reply, made on first
+// use.
+func (c *Task) Effects() *CallEffects {
+	if c.Eff == nil {
+		c.Eff = &CallEffects{}
+	}
+	return c.Eff
+}
+
+// RecordOffset is c's fdesc.OffsetRecorder: a nil c reports the value at
+// once.
+func (c *Task) RecordOffset(f *fdesc.File, ver uint64, off int64) {
+	if c == nil {
+		f.OffRep.Store(off)
+		return
+	}
+	e := c.Effects()
+	for i := range e.Offsets {
+		if e.Offsets[i].File == f {
+			e.Offsets[i].Ver, e.Offsets[i].Off = ver, off
+			return
+		}
+	}
+	e.Offsets = append(e.Offsets, OffChange{File: f, Ver: ver, Off: off})
+}
+
+// HandleOf is vfs.VFS.PinHandle for the duration of c (vfs.Caller): the
+// pin is dropped when c's handler returns (the server's unpinAll).
+func (c *Task) HandleOf(d *vfs.Dentry) (uint64, error) {
+	h, err := c.Kernel.VFS.PinHandle(d)
+	if err == nil {
+		c.Pinned = append(c.Pinned, d)
+	}
+	return h, err
+}
+
+// MaySearch checks search permission on directory d during a path walk
+// (vfs.Caller). A nil c, the server's own walk, may search anything.
+func (c *Task) MaySearch(d *vfs.Dentry) error {
+	if c != nil && d.Kind != vfs.KindGofer {
+		c.NotLeasable = true
+	}
+	c.Searched(d)
+	if c == nil || c.Thread == nil {
+		return nil
+	}
+	return c.MayAccess(d, auth.MayExec)
+}
+
+// maxWalkDentries bounds what a path lease's walk notes; a longer walk
+// (symlinks upon symlinks) gets no lease.
+const maxWalkDentries = 128
+
+// Searched notes that c's walk searched directory d.
+func (c *Task) Searched(d *vfs.Dentry) {
+	if c == nil || c.PathView == nil {
+		return
+	}
+	if len(c.PathView.Searched) >= maxWalkDentries {
+		c.NotLeasable = true
+		return
+	}
+	c.PathView.Searched = append(c.PathView.Searched, d)
+}
+
+// Found notes that c's walk looked up d (vfs.WalkObserver).
+func (c *Task) Found(d *vfs.Dentry) {
+	if c.PathView == nil {
+		return
+	}
+	if len(c.PathView.Found) >= maxWalkDentries {
+		c.NotLeasable = true
+		return
+	}
+	c.PathView.Found = append(c.PathView.Found, d)
+}

@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// serverKill describes a program run under do while the remote sentry is
+// killed with kill -9 and restarted on the same address (serverKillRun).
+type serverKill struct {
+	// prog and args: the static program and its arguments.
+	prog string
+	args []string
+	// kills: how many times the server is killed at most.
+	kills int
+	// ready reports, from the sandbox's directory, whether the program
+	// has got far enough for kill k (from 1); progress says how far it
+	// got, for the log.
+	ready    func(dir string, k int) bool
+	progress func(dir string) string
+	// grace is the client's --grace (default 1s); runTimeout bounds the
+	// sandboxed run (default 2*timeout).
+	grace      string
+	runTimeout time.Duration
+	// poll is how often ready is asked (default 5 ms).
+	poll time.Duration
+}
+
+// serverKillRun runs k.prog natively in a fresh directory, then under do
+// against a server (and gofer) of its own, killing the server with
+// kill -9 whenever k.ready says so and restarting it on the same address
+// 100 ms later, up to k.kills times. It checks that the output and files
+// are the native ones, that at least one kill happened before the
+// program ended and that the client logged a recovery per kill, and
+// returns the client's debug log for the caller's own counts.
+//
+// A 50 ms heartbeat on a loaded machine can also miss a beat and the
+// client recover once more from the live server: more recoveries than
+// kills are logged, not an error (the output comparison covers them).
+func serverKillRun(t *testing.T, k serverKill) []byte {
+	t.Helper()
+	if k.grace == "" {
+		k.grace = "1s"
+	}
+	if k.runTimeout == 0 {
+		k.runTimeout = 2 * timeout
+	}
+	if k.poll == 0 {
+		k.poll = 5 * time.Millisecond
+	}
+	argv := append([]string{k.prog}, k.args...)
+	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
+	want := tu.Run(t, timeout, nativeDir, "", argv...)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
+	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
+	logFile := filepath.Join(sockDir, "client.log")
+	done := make(chan tu.Result, 1)
+	go func() {
+		done <- tu.Sandbox(t, k.runTimeout, sandboxDir, "", []string{
+			"--server", a.Target, "--cwd", sandboxDir, "--grace", k.grace, "--heartbeat", "50ms",
+			"--debug-log", logFile,
+		}, argv...)
+	}()
+	var got tu.Result
+	finished, kills := false, 0
+	for n := 1; n <= k.kills && !finished; n++ {
+		for !finished && !k.ready(sandboxDir, n) {
+			select {
+			case got = <-done:
+				finished = true
+			case <-time.After(k.poll):
+			}
+		}
+		if finished {
+			break
+		}
+		a.Kill()
+		kills++
+		t.Logf("kill %d at %s", n, k.progress(sandboxDir))
+		time.Sleep(100 * time.Millisecond)
+		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
+			t.Fatal("server did not restart")
+		}
+	}
+	if !finished {
+		got = <-done
+	}
+	compare(t, want, got)
+	compareTrees(t, nativeDir, sandboxDir)
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kills == 0 {
+		t.Error("the program finished before the first kill")
+	}
+	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n < kills {
+		t.Errorf("%d recoveries logged, want at least %d (one per kill)", n, kills)
+	} else if n > kills {
+		t.Logf("%d recoveries for %d kills (a missed heartbeat)", n, kills)
+	}
+	return log
+}
