@@ -184,16 +184,23 @@ func TestPostedCallsBatched(t *testing.T) {
 	}
 }
 
-// TestPostedBatchBounded: a queue of maxPostedBatch calls goes out at
-// once, without waiting for the timer or a next message.
-func TestPostedBatchBounded(t *testing.T) {
+// dialBatchServer starts a batchServer and dials it on the framed wire;
+// the connection is closed when the test ends.
+func dialBatchServer(t *testing.T) (*batchServer, *StreamConn) {
 	s := &batchServer{}
 	target, _ := serveSentryMux(t, s, s.Session)
 	c, err := Dial(context.Background(), target, Options{Wire: WireFramed})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return s, c
+}
+
+// TestPostedBatchBounded: a queue of maxPostedBatch calls goes out at
+// once, without waiting for the timer or a next message.
+func TestPostedBatchBounded(t *testing.T) {
+	s, c := dialBatchServer(t)
 	// Stop the timer from sending: only the bound may.
 	c.sendMu.Lock()
 	for i := 0; i < maxPostedBatch-1; i++ {
@@ -220,13 +227,7 @@ func TestPostedBatchBounded(t *testing.T) {
 // the queue's last and unsent; the taken one is never sent, the others
 // go as usual with the next call.
 func TestUnqueuePosted(t *testing.T) {
-	s := &batchServer{}
-	target, _ := serveSentryMux(t, s, s.Session)
-	c, err := Dial(context.Background(), target, Options{Wire: WireFramed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	s, c := dialBatchServer(t)
 	// Hold the send lock so that the timer cannot send the queue while
 	// it is built.
 	c.sendMu.Lock()

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -10,24 +8,14 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// posted10Program compiles testdata/posted10/name.c.
-func posted10Program(t *testing.T, name string) string {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "posted10", name+".c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tu.StaticProgram(t, t.TempDir(), name, string(src))
-}
-
-// TestPathAtPageEnd runs testdata/posted10/pathpage.c natively and under
+// TestPathAtPageEnd runs testdata/postopen/pathpage.c natively and under
 // do: paths the client reads from application memory in chunks
 // (appMemory.ReadString) must be found whole when they end just before
 // an unmapped page, cross a page or are PATH_MAX long, and fail EFAULT
 // when they run into the unmapped page, as on Linux.
 func TestPathAtPageEnd(t *testing.T) {
 	tu.RequireRoot(t)
-	prog := posted10Program(t, "pathpage")
+	prog := postOpenProgram(t, "pathpage")
 	want := tu.Run(t, timeout, t.TempDir(), "", prog)
 	if want.ExitCode != 0 {
 		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
@@ -41,7 +29,7 @@ func TestPathAtPageEnd(t *testing.T) {
 // (the end-of-session line of sentry/client).
 var unpostedOpens = regexp.MustCompile(`unposted_opens=(\d+)`)
 
-// TestUnpostedOpenClose runs testdata/posted10/openclose.c: an open the
+// TestUnpostedOpenClose runs testdata/postopen/openclose.c: an open the
 // client posts (its answer kept under a path lease) and the close of its
 // fd before the open was sent are both taken back, never sent, so a
 // loop of open+close pairs of a file the process holds (the benchmark's
@@ -53,7 +41,7 @@ var unpostedOpens = regexp.MustCompile(`unposted_opens=(\d+)`)
 // sees every IN_OPEN and IN_CLOSE_NOWRITE, as on Linux.
 func TestUnpostedOpenClose(t *testing.T) {
 	tu.RequireRoot(t)
-	prog := posted10Program(t, "openclose")
+	prog := postOpenProgram(t, "openclose")
 	for _, mode := range []string{"loop", "fstat"} {
 		t.Run(mode, func(t *testing.T) {
 			const few, many = 100, 1100
