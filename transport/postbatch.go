@@ -96,6 +96,29 @@ func (c *StreamConn) flushPosted(channelFollows bool) error {
 // (a creation, sentry/client/postcreate.go) need not wait for company.
 func (c *StreamConn) SendPosted() error { return c.flushPosted(false) }
 
+// UnqueuePosted takes call, queued by GoPosted, back out of the queue if
+// it is still there and its last call (nothing was queued after it), and
+// forgets its reply channel: the call is never sent. The caller makes as
+// if it had never been posted (sentry/client's open+close pairs).
+func (c *StreamConn) UnqueuePosted(call *pb.Call) bool {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	n := len(c.postQ)
+	if n == 0 || c.postQ[n-1] != call {
+		return false
+	}
+	c.postQ[n-1] = nil
+	c.postQ = c.postQ[:n-1]
+	c.postQBytes -= callInputBytes(call)
+	if len(c.postQ) == 0 {
+		c.postTimer.Stop()
+	}
+	c.mu.Lock()
+	delete(c.pending, call.Seq)
+	c.mu.Unlock()
+	return true
+}
+
 // flushPostedLate is the queue's timer: the queue waited postedDelay.
 func (c *StreamConn) flushPostedLate() { c.flushPosted(false) }
 

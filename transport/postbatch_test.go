@@ -184,16 +184,23 @@ func TestPostedCallsBatched(t *testing.T) {
 	}
 }
 
-// TestPostedBatchBounded: a queue of maxPostedBatch calls goes out at
-// once, without waiting for the timer or a next message.
-func TestPostedBatchBounded(t *testing.T) {
+// dialBatchServer starts a batchServer and dials it on the framed wire;
+// the connection is closed when the test ends.
+func dialBatchServer(t *testing.T) (*batchServer, *StreamConn) {
 	s := &batchServer{}
 	target, _ := serveSentryMux(t, s, s.Session)
 	c, err := Dial(context.Background(), target, Options{Wire: WireFramed})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return s, c
+}
+
+// TestPostedBatchBounded: a queue of maxPostedBatch calls goes out at
+// once, without waiting for the timer or a next message.
+func TestPostedBatchBounded(t *testing.T) {
+	s, c := dialBatchServer(t)
 	// Stop the timer from sending: only the bound may.
 	c.sendMu.Lock()
 	for i := 0; i < maxPostedBatch-1; i++ {
@@ -213,5 +220,49 @@ func TestPostedBatchBounded(t *testing.T) {
 	}
 	if len(frames) != 1 || len(frames[0]) != maxPostedBatch {
 		t.Fatalf("frames %v, want one of %d posted calls", frames, maxPostedBatch)
+	}
+}
+
+// TestUnqueuePosted: a queued posted call is taken back only while it is
+// the queue's last and unsent; the taken one is never sent, the others
+// go as usual with the next call.
+func TestUnqueuePosted(t *testing.T) {
+	s, c := dialBatchServer(t)
+	// Hold the send lock so that the timer cannot send the queue while
+	// it is built.
+	c.sendMu.Lock()
+	first, second := postedCall(), postedCall()
+	for _, call := range []*pb.Call{first, second} {
+		if _, err := c.register(call); err != nil {
+			t.Fatal(err)
+		}
+		c.postQ = append(c.postQ, call)
+	}
+	c.sendMu.Unlock()
+	if c.UnqueuePosted(first) {
+		t.Error("took back a posted call with another queued after it")
+	}
+	if !c.UnqueuePosted(second) {
+		t.Fatal("could not take back the last queued posted call")
+	}
+	if c.UnqueuePosted(second) {
+		t.Error("took back a posted call twice")
+	}
+	r, err := c.Call(context.Background(), &pb.Call{Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, calls := s.seen()
+	if len(frames) != 1 || len(frames[0]) != 1 || frames[0][0] != first.Seq || calls[0] != r.Seq {
+		t.Errorf("frames carried posted seqs %v with calls %v, want [%d] before call %d", frames, calls, first.Seq, r.Seq)
+	}
+	if c.UnqueuePosted(first) {
+		t.Error("took back a posted call already sent")
+	}
+	c.mu.Lock()
+	_, pending := c.pending[second.Seq]
+	c.mu.Unlock()
+	if pending {
+		t.Error("the taken-back call's reply is still awaited")
 	}
 }

@@ -309,6 +309,9 @@ type client struct {
 
 	// enosys records syscall names the server answered ENOSYS for.
 	enosys sync.Map
+	// inotifyUsed says a process made an inotify instance (a posted
+	// open+close pair is then sent, for the watches to see: unpostOpen).
+	inotifyUsed atomic.Bool
 	// shm knows which mapped files are SysV segments (shm.go); own lock.
 	shm shmSegments
 
@@ -671,7 +674,8 @@ func (c *client) shutdown() {
 	// reads this line).
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(),
 		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
-		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load())
+		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(),
+		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load())
 	select {
 	case <-c.conn.Done():
 	default:

@@ -103,7 +103,7 @@
 // client.meta). The remoteSession counts waited and posted calls and
 // logs them at the end.
 //
-// Read cache (readcache.go): the server leases files opened read-only
+// Read cache (readcache.go): the server leases files opened for reading
 // (ReadLease in a reply); the client answers read, pread64, readv,
 // preadv, fstat and newfstatat(fd, "", AT_EMPTY_PATH) of the
 // descriptions attached to a live lease from its copy (and lseek of
@@ -131,7 +131,10 @@
 // lease, and posted with Syscall.install_fd; its reply names the
 // server's description, which replaces the provisional one.
 // client.opens (postedOpens, a leaf lock) maps descriptions to their
-// file's token and tokens to read leases. A revocation's acknowledgment
+// file's token and tokens to read leases. A close of the fd while the
+// open is still unsent and last in the posted queue takes it back
+// (task.unpostOpen, remoteSession.Unpost): neither call is sent. A
+// revocation's acknowledgment
 // is sent only once the opens posted on the answers it drops are on the
 // stream (postedOpens.revoking): the server then runs them before the
 // change that revoked them.

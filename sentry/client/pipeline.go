@@ -127,6 +127,11 @@ func (t *task) pipelineClose(fd int32) bool {
 		t.c.ids.postedFD(ids.fdTable, fd, -1)
 		t.c.ids.mu.Unlock()
 	}
+	if t.unpostOpen(ids.fdTable, fd) {
+		// The fd's open was never sent: neither is its close.
+		done(nil)
+		return true
+	}
 	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno: unix.SYS_CLOSE, Args: []uint64{uint64(uint32(fd)), 0, 0, 0, 0, 0}, Posted: true,
 	}}}

@@ -111,8 +111,9 @@ type postedOpens struct {
 	// asking for them. Protected by mu.
 	seen map[pathKey]bool
 	// next numbers provisional descriptions; posted counts the posted
-	// opens, created the posted creating opens (postcreate.go). Atomic.
-	next, posted, created atomic.Uint64
+	// opens, created the posted creating opens (postcreate.go), unposted
+	// the posted opens taken back with their close (unpostOpen). Atomic.
+	next, posted, created, unposted atomic.Uint64
 	// revoking orders posted opens before lease revocations'
 	// acknowledgments: postOpen holds it for reading from its look at
 	// the kept answer to its Post, and an acknowledgment takes it for
@@ -306,7 +307,33 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	t.posted = true
 	t.c.opens.posted.Add(1)
+	t.lastOpen = &unsentOpen{call: call, po: po}
 	return uint64(fd), true
+}
+
+// unsentOpen is a posted open and its call, which may not have been sent
+// yet.
+type unsentOpen struct {
+	call *pb.Call
+	po   postedOpen
+}
+
+// unpostOpen takes back the posted open of fd in table, which the caller
+// is closing (pipelineClose took the fd), if the open was not sent yet
+// and nothing was posted after it, and forgets its description: the
+// open and the close, answered under the open's lease, are then never
+// sent, and the pair changed nothing (as a close that runs right after
+// its open). Not in a sandbox that made an inotify instance: a watch
+// there would see the pair (IN_OPEN, IN_CLOSE_NOWRITE).
+func (t *task) unpostOpen(table uint64, fd int32) bool {
+	o := t.lastOpen
+	t.lastOpen = nil
+	if o == nil || o.po.table != table || o.po.fd != fd || t.c.inotifyUsed.Load() || !t.c.conn.Unpost(o.call) {
+		return false
+	}
+	t.c.openDone(o.po, nil)
+	t.c.opens.unposted.Add(1)
+	return true
 }
 
 // mayPostOpen says whether nothing this client has in flight may change

@@ -19,8 +19,10 @@ import (
 // The read cache (docs/ARCHITECTURE.md, "The client's read cache").
 //
 // The server grants a ReadLease (Hello.read_leases) in the reply of an
-// open, read or fstat of a regular file opened read-only, made by a
-// process that could use it (Syscall.lease_wanted: it has one thread):
+// open, read or fstat of a regular file opened for reading, made by a
+// process that could use it (Syscall.lease_wanted: it has one thread;
+// for a read of a writable description, also the second read of the
+// file in a row, rwReads):
 // the file's struct stat and its data (the whole file when small, else a
 // window). While the lease holds, the client answers read, pread64,
 // readv, preadv, fstat, newfstatat(fd, "", AT_EMPTY_PATH) and lseek of the
@@ -109,6 +111,14 @@ type readCache struct {
 	// behind under before its reply to the file's gofer handle
 	// (postcreate.go). Protected by mu.
 	aliases map[string]aliasedHandle
+	// rwReads are the gofer handles of files a writable description
+	// of which was read by a forwarded call since the last write the
+	// client made to them (posted, postBegin; or waited, which forgets
+	// them all): a read of a writable description asks for a lease
+	// only when its file is among them, so that a file written and read
+	// in turn is not leased at each read for the next write to revoke.
+	// Protected by mu.
+	rwReads map[string]bool
 
 	// hits and grants count the calls answered here and the leases
 	// taken, for the end-of-session log line. Atomic.
@@ -136,7 +146,8 @@ type leasedFile struct {
 
 func newReadCache() *readCache {
 	return &readCache{files: make(map[uint64]*leasedFile), descs: make(map[uint64]uint64),
-		seekPosted: make(map[uint64]int), offsets: make(map[uint64]int64), dataPosted: make(map[string]int)}
+		seekPosted: make(map[uint64]int), offsets: make(map[uint64]int64), dataPosted: make(map[string]int),
+		rwReads: make(map[string]bool)}
 }
 
 // leaseStamp is when a call that may bring a lease was sent, and in which
@@ -301,6 +312,7 @@ func (rc *readCache) postBegin(ch fileChange, handle string, born uint64) postin
 		handle = rc.aliasLocked(handle)
 		rc.dataPosted[handle]++
 		rc.dataPostedAll++
+		rc.wroteLocked(handle)
 	} else {
 		rc.attrsPosted++
 		if ch == attrsChange {
@@ -494,8 +506,12 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	// A positional read does not use the offset: others may share it.
+	// A writable description's reads are answered as a read-only one's:
+	// a write through it is posted (liveLocked answers nothing of the
+	// file until its reply) or waited, and revokes the lease before its
+	// reply either way.
 	desc, pf, ok := t.cachedFile(fd, !positional)
-	if !ok || pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
+	if !ok || pf.flags&unix.O_ACCMODE == unix.O_WRONLY {
 		return 0, false
 	}
 	iov, total, ok := t.readBuffers(sysno, args)
@@ -716,6 +732,70 @@ var leaseCalls = map[uintptr]bool{
 // file for it.
 func (t *task) wantsLease(sysno uintptr) bool {
 	return t.c.rcache != nil && leaseCalls[sysno] && t.singleThreaded()
+}
+
+// readCalls are the calls cachedRead answers.
+var readCalls = map[uintptr]bool{
+	unix.SYS_READ: true, unix.SYS_PREAD64: true, unix.SYS_READV: true, unix.SYS_PREADV: true,
+}
+
+// readMayLease says whether forwarded read-family call sysno on fd is
+// worth a lease: always for a read-only description; for a writable one
+// only if its file was read before with no write by this client since
+// (rwReads), which this call then records.
+func (t *task) readMayLease(sysno uintptr, fd int32) bool {
+	rc := t.c.rcache
+	if rc == nil || !readCalls[sysno] {
+		return true
+	}
+	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
+	if !ok {
+		return true
+	}
+	ps := &t.c.pipe
+	ps.mu.Lock()
+	pf, known := ps.files[desc]
+	ps.mu.Unlock()
+	if !known || pf.flags&unix.O_ACCMODE == unix.O_RDONLY || pf.handle == "" {
+		return true
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.rwReads[pf.handle] {
+		return true
+	}
+	if len(rc.rwReads) >= maxAttached {
+		clear(rc.rwReads)
+	}
+	rc.rwReads[pf.handle] = true
+	return false
+}
+
+// wroteLocked forgets that the file of gofer handle handle ("": any file)
+// was read since its last write. Precondition: rc.mu.
+func (rc *readCache) wroteLocked(handle string) {
+	if handle == "" {
+		clear(rc.rwReads)
+		return
+	}
+	delete(rc.rwReads, handle)
+}
+
+// waitedWrite notes a forwarded call that may write a file's data: no
+// file was read since.
+func (rc *readCache) waitedWrite(sysno uintptr) {
+	if rc == nil || (changesFile[sysno] != dataChange && !truncates[sysno]) {
+		return
+	}
+	rc.mu.Lock()
+	rc.wroteLocked("")
+	rc.mu.Unlock()
+}
+
+// truncates are the calls that change a file's size without being
+// posted.
+var truncates = map[uintptr]bool{
+	unix.SYS_TRUNCATE: true, unix.SYS_FTRUNCATE: true, unix.SYS_FALLOCATE: true,
 }
 
 // hitCount and grantCount are the calls answered here and the leases

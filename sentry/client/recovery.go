@@ -147,9 +147,10 @@ type remoteSession struct {
 	recvGen uint64
 
 	// waitedCalls counts the calls sent with Call (the caller waited for
-	// the reply), postedCalls those sent with Post. Atomic; reported at
-	// the end (the round trips a workload cost).
-	waitedCalls, postedCalls atomic.Uint64
+	// the reply), postedCalls those sent with Post (but taken back with
+	// Unpost, which unposted counts). Atomic; reported at the end (the
+	// round trips a workload cost).
+	waitedCalls, postedCalls, unposted atomic.Uint64
 	// postedOut and postedBytes are the posted calls without a reply and
 	// the bytes of their inputs: Post refuses beyond maxPostedCalls or
 	// maxPostedBytes, so the caller waits and a fast writer cannot run
@@ -555,6 +556,33 @@ func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
 	// company on the connection (transport's GoPosted): the next message
 	// takes it along.
 	p.ch, _ = s.conn.GoPosted(c)
+	return true
+}
+
+// Unpost takes back posted call c if it was not sent yet and nothing was
+// posted after it (transport's UnqueuePosted): it is no longer in flight
+// and its done is never called; the caller undoes what it did for it.
+func (s *remoteSession) Unpost(c *pb.Call) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recovering || s.fatal != nil {
+		return false
+	}
+	s.imu.Lock()
+	p := s.inflight[c.Seq]
+	s.imu.Unlock()
+	// Under s.mu no call is posted or sent meanwhile, and an unsent
+	// call gets no reply.
+	if p == nil || !p.posted || p.call != c || p.conn != s.conn || !s.conn.UnqueuePosted(c) {
+		return false
+	}
+	s.imu.Lock()
+	delete(s.inflight, c.Seq)
+	s.postedOut--
+	s.postedBytes -= inputBytes(c)
+	s.imu.Unlock()
+	s.postedCalls.Add(^uint64(0))
+	s.unposted.Add(1)
 	return true
 }
 

@@ -236,6 +236,8 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		}
 	}
 	switch sysno {
+	case unix.SYS_INOTIFY_INIT, unix.SYS_INOTIFY_INIT1:
+		t.c.inotifyUsed.Store(true)
 	case unix.SYS_CLOSE:
 		if !t.writeBehindFailed(int32(args[0])) && t.pipelineClose(int32(args[0])) {
 			return 0, 0
@@ -316,13 +318,14 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	parentKey, parentWanted := t.parentStatKey(sysno, args)
 	openKey, openKeyed := t.openToKeep(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
+	t.c.rcache.waitedWrite(sysno)
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno:           int32(sysno),
 		Args:            args[:],
 		Inputs:          toPBRegions(inputs),
 		NoNewPrivs:      noNewPrivs,
 		Clocks:          clocksFor(sysno),
-		LeaseWanted:     t.wantsLease(sysno) && t.copyMayLease(sysno, args),
+		LeaseWanted:     t.wantsLease(sysno) && t.copyMayLease(sysno, args) && t.readMayLease(sysno, int32(args[0])),
 		PathLeaseWanted: pathWanted || listing.wanted || parentWanted || openKeyed,
 		ListingPath:     listing.path,
 	}}})

@@ -150,6 +150,10 @@ type task struct {
 	// cached says the current call was answered from the read cache
 	// (readcache.go; --strace shows it). Owned by the task goroutine.
 	cached bool
+	// lastOpen is the last open this task posted, which a close of its
+	// fd may take back with it while it is unsent (postopen.go,
+	// unpostOpen). Owned by the task goroutine.
+	lastOpen *unsentOpen
 	// faultStreak counts synchronous faults reported with no syscall in
 	// between (to force the default action eventually).
 	faultStreak int

@@ -18,7 +18,7 @@ import (
 // Read leases (docs/ARCHITECTURE.md, "The client's read cache"): the glue
 // between package readlease and the server. A client that asks
 // (Hello.read_leases) gets a ReadLease in the reply of a read or fstat of
-// a regular gofer file it opened read-only; the attribute cache tells the
+// a regular gofer file it opened for reading; the attribute cache tells the
 // registry of every change (leaseObserver), which revokes the leases with
 // a LeaseRevoke push sent before any later message to their client.
 
@@ -176,7 +176,10 @@ func (c *client) leaseAcked(m *sentrypb.LeaseRevoked) {
 // grantReadLease adds a ReadLease to the reply of c, a successful open,
 // openat, read, pread64, readv, preadv, fstat or newfstatat(fd, "",
 // AT_EMPTY_PATH), when its client takes leases and the description is a
-// regular gofer file opened read-only. If the client holds a live lease
+// regular gofer file opened for reading (O_RDONLY or O_RDWR: a write
+// through this server, the holder's own included, revokes the lease
+// before its reply, and the holder answers nothing of a file while its
+// posted writes to it are unanswered). If the client holds a live lease
 // on the file (another description's) and it covers the whole file, the
 // description is attached to it; else the lease carries the file (or a
 // window of a large one), read after the grant began, so that a change
@@ -222,7 +225,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	d := dentryOf(f)
 	flags := f.Flags.Load()
 	if !ok || g.Memfd != nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() ||
-		flags&unix.O_ACCMODE != unix.O_RDONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
+		flags&unix.O_ACCMODE == unix.O_WRONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
 		return
 	}
 	if next < 0 {

@@ -156,3 +156,57 @@ func TestReadCacheTwoSandboxes(t *testing.T) {
 		}
 	})
 }
+
+// TestReadCacheWritableFile runs testdata/readcache/rwread.c: reads of a
+// file the process holds open O_RDWR and writes through the same
+// description. Its steps must look as on Linux with the cache answering
+// some reads; a loop of preads of a file written once (the benchmark's
+// read4k) is answered from the cache after the second read (waited
+// round trips per pread: 1 before writable descriptions were leased);
+// a loop of pwrite and pread in turn takes no lease (each write would
+// revoke it) and waits once per round, for the pread.
+func TestReadCacheWritableFile(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := readCacheProgram(t, "rwread")
+	t.Run("steps", func(t *testing.T) {
+		dir := t.TempDir()
+		want := tu.Run(t, time.Minute, dir, "", prog, "steps")
+		if want.ExitCode != 0 {
+			t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+		}
+		if _, hits, _ := sandboxCounts(t, t.TempDir(), nil, &want, prog, "steps"); hits == 0 {
+			t.Error("no call was answered from the read cache: the test tested nothing")
+		}
+	})
+	const few, many = 50, 550
+	tests := []struct {
+		mode string
+		// maxWaited bounds the waited-for round trips per round;
+		// maxLeases the leases taken per round.
+		minWaited, maxWaited, maxLeases float64
+	}{
+		{"loop", 0, 0.02, 0.01},
+		{"mixed", 1, 1, 0.01},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode, func(t *testing.T) {
+			var waited, hits, leases [2]int
+			for i, n := range []int{few, many} {
+				waited[i], hits[i], leases[i] = sandboxCounts(t, t.TempDir(), nil, nil, prog, tc.mode, strconv.Itoa(n))
+			}
+			w := float64(waited[1]-waited[0]) / (many - few)
+			h := float64(hits[1]-hits[0]) / (many - few)
+			l := float64(leases[1]-leases[0]) / (many - few)
+			t.Logf("per round: %.3f waited-for round trips, %.3f answered from the cache, %.3f leases", w, h, l)
+			// A tenth of a call per round of slack: a post that
+			// waits now and then, or a lease that expired and was
+			// taken again.
+			if w < tc.minWaited-0.1 || w > tc.maxWaited+0.1 {
+				t.Errorf("a round costs %.3f waited-for round trips, want %v to %v", w, tc.minWaited, tc.maxWaited)
+			}
+			if l > tc.maxLeases+0.01 {
+				t.Errorf("%.3f leases per round, want at most %v", l, tc.maxLeases)
+			}
+		})
+	}
+}

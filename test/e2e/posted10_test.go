@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"regexp"
+	"strconv"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestPathAtPageEnd runs testdata/postopen/pathpage.c natively and under
+// do: paths the client reads from application memory in chunks
+// (appMemory.ReadString) must be found whole when they end just before
+// an unmapped page, cross a page or are PATH_MAX long, and fail EFAULT
+// when they run into the unmapped page, as on Linux.
+func TestPathAtPageEnd(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := postOpenProgram(t, "pathpage")
+	want := tu.Run(t, timeout, t.TempDir(), "", prog)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	dir := t.TempDir()
+	got := tu.Sandbox(t, timeout, dir, "", []string{"--cwd", dir}, prog)
+	compare(t, want, got)
+}
+
+// unpostedOpens matches the posted opens taken back with their close
+// (the end-of-session line of sentry/client).
+var unpostedOpens = regexp.MustCompile(`unposted_opens=(\d+)`)
+
+// TestUnpostedOpenClose runs testdata/postopen/openclose.c: an open the
+// client posts (its answer kept under a path lease) and the close of its
+// fd before the open was sent are both taken back, never sent, so a
+// loop of open+close pairs of a file the process holds (the benchmark's
+// openclose row), or of open, fstat (from the read lease) and close,
+// costs no round trip and no server work (per pair before: 0 waited, 2
+// posted). The posted queue leaves within 500 µs, so on a loaded
+// machine some pairs are sent: the bound is a quarter of them. Under an
+// inotify watch made in the sandbox the pairs are sent, and the watch
+// sees every IN_OPEN and IN_CLOSE_NOWRITE, as on Linux.
+func TestUnpostedOpenClose(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := postOpenProgram(t, "openclose")
+	for _, mode := range []string{"loop", "fstat"} {
+		t.Run(mode, func(t *testing.T) {
+			const few, many = 100, 1100
+			var waited, posted, unposted [2]int
+			for i, n := range []int{few, many} {
+				_, log := sandboxLogged(t, t.TempDir(), nil, nil, prog, mode, strconv.Itoa(n))
+				c := logInts(t, log, callCounts)
+				waited[i], posted[i], unposted[i] = c[0], c[1], logInts(t, log, unpostedOpens)[0]
+			}
+			w := float64(waited[1]-waited[0]) / (many - few)
+			p := float64(posted[1]-posted[0]) / (many - few)
+			u := float64(unposted[1]-unposted[0]) / (many - few)
+			t.Logf("per pair: %.3f waited, %.3f posted, %.3f opens taken back", w, p, u)
+			if w > 0.05 {
+				t.Errorf("a pair waits %.3f round trips, want none", w)
+			}
+			if p > 1.5 || u < 0.25 {
+				t.Errorf("a pair posts %.3f calls (%.3f opens taken back), want at most 1.5 (2 when sent)", p, u)
+			}
+		})
+	}
+	t.Run("inotify", func(t *testing.T) {
+		want := tu.Run(t, timeout, t.TempDir(), "", prog, "inotify", "300")
+		if want.ExitCode != 0 {
+			t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+		}
+		_, log := sandboxLogged(t, t.TempDir(), nil, &want, prog, "inotify", "300")
+		if u := logInts(t, log, unpostedOpens)[0]; u != 0 {
+			t.Errorf("%d opens taken back under an inotify watch", u)
+		}
+	})
+}
