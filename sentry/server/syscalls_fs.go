@@ -1214,7 +1214,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 		c.Kernel.Trk.Changed(fs)
 	}
 	if d.Kind == vfs.KindGofer {
-		c.reply.CwdIno = d.Ino()
+		c.Reply.CwdIno = d.Ino()
 	}
 	return 0, nil
 }
