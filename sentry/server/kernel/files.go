@@ -18,6 +18,22 @@ import (
 // file descriptions only the server keeps (until their writes are
 // durable) do not count.
 func (k *Kernel) InodeOpen(ino uint64) bool {
+	if k.anyFD(func(e fdtable.Entry) bool { return isGoferIno(e, ino) }) {
+		return true
+	}
+	return k.Maps.Holds(ino)
+}
+
+// isGoferIno reports whether e's file is the gofer file with inode number
+// ino.
+func isGoferIno(e fdtable.Entry, ino uint64) bool {
+	d := vfs.DentryOf(e.File)
+	return d != nil && d.Kind == vfs.KindGofer && d.Ino() == ino
+}
+
+// anyFD reports whether some fd of some process (each table once) has an
+// entry for which match is true. It takes k.Mu.
+func (k *Kernel) anyFD(match func(fdtable.Entry) bool) bool {
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	seen := make(map[*fdtable.Table]bool)
@@ -27,15 +43,15 @@ func (k *Kernel) InodeOpen(ino uint64) bool {
 			continue
 		}
 		seen[t] = true
-		open := false
+		found := false
 		t.Each(func(_ int32, e fdtable.Entry) {
-			open = open || (vfs.DentryOf(e.File) != nil && vfs.DentryOf(e.File).Kind == vfs.KindGofer && vfs.DentryOf(e.File).Ino() == ino)
+			found = found || match(e)
 		})
-		if open {
+		if found {
 			return true
 		}
 	}
-	return k.Maps.Holds(ino)
+	return false
 }
 
 // InodeOpenForWrite reports whether the application has the gofer file
@@ -50,26 +66,9 @@ func (k *Kernel) InodeOpenForWrite(ino uint64) bool {
 		}
 		return true
 	}
-	k.Mu.Lock()
-	defer k.Mu.Unlock()
-	seen := make(map[*fdtable.Table]bool)
-	for _, p := range k.Procs {
-		t := p.FDs
-		if t == nil || seen[t] {
-			continue
-		}
-		seen[t] = true
-		found := false
-		t.Each(func(_ int32, e fdtable.Entry) {
-			if d := vfs.DentryOf(e.File); d != nil && d.Kind == vfs.KindGofer && d.Ino() == ino && e.File.AccMode() != unix.O_RDONLY {
-				found = true
-			}
-		})
-		if found {
-			return true
-		}
-	}
-	return false
+	return k.anyFD(func(e fdtable.Entry) bool {
+		return isGoferIno(e, ino) && e.File.AccMode() != unix.O_RDONLY
+	})
 }
 
 // InodeExecuting reports whether a live process of the application runs
