@@ -11,7 +11,6 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ptrace"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -62,6 +61,11 @@ type Thread struct {
 // ReplayOrder places its record among a message's (ReplayObject).
 func (th *Thread) ReplayOrder() (replay.Order, bool) { return OrderThread, th != nil }
 
+// DefaultCoredumpFilter is a process's first coredump_filter: Linux's
+// MMF_DUMP_FILTER_DEFAULT (anonymous private and shared memory, ELF
+// headers, private huge pages).
+const DefaultCoredumpFilter = 0x33
+
 // Process is a thread group. Fields are protected by the kernel lock.
 type Process struct {
 	PID int32
@@ -88,7 +92,7 @@ type Process struct {
 	// CoreDumps says the RLIMIT_CORE soft limit is not 0; copied by fork.
 	CoreDumps bool
 	// CoredumpFilter is /proc/<pid>/coredump_filter's mask (what a core
-	// would hold; no core file is written): procfs.DefaultCoredumpFilter at
+	// would hold; no core file is written): DefaultCoredumpFilter at
 	// first, copied by fork, kept by execve.
 	CoredumpFilter uint32
 	// Execed is set by execve (Linux: PF_FORKNOEXEC cleared): the parent
@@ -251,7 +255,7 @@ func (k *Kernel) NewProcessLocked(requestedPID int32, parent *Process) (*Process
 		All:        make(map[*Thread]struct{}),
 		ExitSignal: int(unix.SIGCHLD),
 
-		CoredumpFilter: procfs.DefaultCoredumpFilter,
+		CoredumpFilter: DefaultCoredumpFilter,
 	}
 	if parent != nil {
 		parent.Children[p] = struct{}{}

@@ -308,7 +308,7 @@ func TestCoredumpFilter(t *testing.T) {
 		{data: "-1", want: "00000033\n", wantErr: unix.EINVAL},
 	} {
 		f := newFake()
-		f.procs[1].CoredumpFilter = DefaultCoredumpFilter
+		f.procs[1].CoredumpFilter = 0x33 // a process's first mask (kernel.DefaultCoredumpFilter)
 		if err := Write(f, PID, "coredump_filter", 1, 0, []byte(tc.data)); !errors.Is(err, tc.wantErr) && err != tc.wantErr {
 			t.Errorf("write %q: %v, want %v", tc.data, err, tc.wantErr)
 		}

@@ -261,11 +261,6 @@ func writeComm(src Source, pid, tid int32, data []byte) error {
 	return src.SetComm(pid, tid, string(data))
 }
 
-// DefaultCoredumpFilter is a process's first coredump_filter: Linux's
-// MMF_DUMP_FILTER_DEFAULT (anonymous private and shared memory, ELF
-// headers, private huge pages).
-const DefaultCoredumpFilter = 0x33
-
 // coredumpFilterBits are the mask's bits a write sets
 // (MMF_DUMP_FILTER_BITS).
 const coredumpFilterBits = 9
