@@ -287,6 +287,10 @@ var pathCallShapes = map[uintptr]pathCallShape{
 	unix.SYS_FACCESSAT2: {dirfd: 0, path: 1, buf: -1, size: -1, others: []int{2, 3}},
 	unix.SYS_READLINK:   {dirfd: -1, path: 0, buf: 1, size: 2, others: []int{2}},
 	unix.SYS_READLINKAT: {dirfd: 0, path: 1, buf: 2, size: 3, others: []int{3}},
+	// getcwd names no path: its answer is the cwd's (its key's start),
+	// held by the search leases of the cwd and each directory above it,
+	// which a rename of any of them revokes.
+	unix.SYS_GETCWD: {dirfd: -1, path: -1, buf: 0, size: 1, others: []int{1}},
 	// Only their failure with ENOENT is kept (postcreate.go).
 	unix.SYS_UNLINK:   {dirfd: -1, path: 0, buf: -1, size: -1},
 	unix.SYS_UNLINKAT: {dirfd: 0, path: 1, buf: -1, size: -1, others: []int{2}},
@@ -620,13 +624,17 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 	if pc == nil {
 		return pathKey{}, false
 	}
-	raw, err := appMemory{t}.ReadString(args[shape.path], sysabi.PathMax)
-	if err != nil || len(raw) < 2 {
-		// Unreadable, too long or empty (an empty path names dirfd's
-		// file: the read cache's fstat): the server decides.
-		return pathKey{}, false
+	var k pathKey
+	if shape.path >= 0 {
+		raw, err := appMemory{t}.ReadString(args[shape.path], sysabi.PathMax)
+		if err != nil || len(raw) < 2 {
+			// Unreadable, too long or empty (an empty path names dirfd's
+			// file: the read cache's fstat): the server decides.
+			return pathKey{}, false
+		}
+		k.path = string(raw[:len(raw)-1])
 	}
-	k := pathKey{sysno: sysno, path: string(raw[:len(raw)-1])}
+	k.sysno = sysno
 	for i, a := range shape.others {
 		k.args[i] = args[a]
 	}
@@ -727,6 +735,8 @@ func dirAnswer(sysno uintptr, a *pathAnswer) bool {
 		return false
 	}
 	switch sysno {
+	case unix.SYS_GETCWD:
+		return true // the names of directories alone
 	case unix.SYS_STAT, unix.SYS_LSTAT, unix.SYS_NEWFSTATAT:
 		var st linux.Stat
 		if len(a.out) < st.SizeBytes() {

@@ -34,6 +34,7 @@ var pathLeaseCalls = map[int32]bool{
 	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true,
 	unix.SYS_OPEN: true, unix.SYS_OPENAT: true, // read-only (postopen.go)
 	unix.SYS_UNLINK: true, unix.SYS_UNLINKAT: true, // ENOENT (negunlink.go)
+	unix.SYS_GETCWD: true, // the cwd's path (search leases of it and each directory above)
 }
 
 // namespaceCalls change this client's mount table: the answers of its
@@ -129,6 +130,10 @@ func viewOf(c *syscallCtx) (pathView, bool) {
 	v := pathView{Creds: c.ProcessCreds()}
 	var path string
 	dirfd := int32(atFDCWD)
+	if c.Sysno == unix.SYS_GETCWD {
+		v.Cwd = c.Cwd()
+		return v, true
+	}
 	if c.Sysno == unix.SYS_GETDENTS64 {
 		path = c.ListingPath
 		if path == "" {
@@ -273,6 +278,13 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 		}
 	} else if c.MissingIn != nil {
 		keys = missingKeys(c.PathView, c.MissingIn)
+	} else if c.Sysno == unix.SYS_GETCWD {
+		if err != nil {
+			return
+		}
+		var s keySet
+		s.add(readlease.PathSearch, c.PathView.Searched...)
+		keys = s.keys
 	} else {
 		final := c.PathView.Final
 		if err == nil && final == nil {

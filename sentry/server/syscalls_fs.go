@@ -1224,6 +1224,16 @@ func sysGetcwd(c *syscallCtx) (int64, error) {
 	if !ok {
 		return 0, unix.ENOENT
 	}
+	if c.PathView != nil {
+		// The answer holds while no directory on the path changes
+		// (a rename of any of them revokes its search lease).
+		for _, d := range c.Kernel.VFS.AncestorsOf(c.Cwd()) {
+			if d.Kind != vfs.KindGofer {
+				c.NotLeasable = true
+			}
+			c.Searched(d)
+		}
+	}
 	b := append([]byte(p), 0)
 	if uint64(len(b)) > c.Args[1] {
 		return 0, unix.ERANGE

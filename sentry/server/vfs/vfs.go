@@ -918,6 +918,22 @@ func (v *VFS) PathOf(d *Dentry) (string, bool) {
 	return b.String(), ok
 }
 
+// AncestorsOf returns d and the directories above it up to the root, as
+// PathOf names them (a path lease of getcwd's answer holds each).
+func (v *VFS) AncestorsOf(d *Dentry) []*Dentry {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var ds []*Dentry
+	for n := 0; d != nil && n < 4096; n++ {
+		ds = append(ds, d)
+		if d == v.Root {
+			break
+		}
+		d = d.parent
+	}
+	return ds
+}
+
 // Readlink returns symlink d's target.
 func (v *VFS) Readlink(c Caller, d *Dentry) (string, error) {
 	switch d.Kind {
