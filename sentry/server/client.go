@@ -126,6 +126,7 @@ func openClient(s *Server, hello *sentrypb.Hello, g grant) (*client, error) {
 		return nil, err
 	}
 	st.records, st.log, st.done, st.leaseHolder = func(seq uint64, reply bool) []*sentrypb.StateRecord { return recordsSince(k, seq, reply) }, k.Log, k.Done, k.LeaseHolder
+	st.effectRecords = func(seq uint64) []*sentrypb.StateRecord { return effectRecords(k, seq) }
 	if err := startBackground(k); err != nil {
 		return nil, err
 	}
