@@ -430,6 +430,17 @@ func inlineCall(call *sentrypb.Call) bool {
 	return ok && sc.Syscall != nil && inlineSyscalls[sc.Syscall.Sysno]
 }
 
+// allInline reports whether every call of a thread's queue may run on
+// the receiving goroutine (inlineCall).
+func allInline(queue []*sentrypb.Call) bool {
+	for _, call := range queue {
+		if !inlineCall(call) {
+			return false
+		}
+	}
+	return true
+}
+
 // auxWorker runs the queued Rewrite calls one at a time.
 func (c *client) auxWorker() {
 	k := c.k

@@ -211,3 +211,87 @@ func TestPostedBatchRecordsOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestPostedBatchInline: a frame's posted calls of one thread that only
+// touch memory (umask) run on the receiving goroutine, as one such call
+// does: no worker is started or woken, and the batch's replies are sent
+// when the frame is handled. A batch with a call that may reach the gofer
+// (a posted fcntl here) goes to a worker. The server's allocations per
+// posted umask are counted too.
+func TestPostedBatchInline(t *testing.T) {
+	const calls = 64
+	for _, tc := range []struct {
+		name    string
+		sysno   int32
+		inline  bool
+		allocs  float64
+		measure bool
+	}{
+		{"umask", unix.SYS_UMASK, true, 4, true},
+		{"fcntl", unix.SYS_FCNTL, false, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := New(Config{Gofer: startGofer(t, newRoot(t)), Log: testLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			fc := fuzzClient(t, srv)
+			defer fc.destroy()
+			fc.stream.postBatch, fc.stream.channelPosted = true, true
+			var mu sync.Mutex
+			var replies int
+			fc.stream.setSender(func(m *sentrypb.ServerMessage) error {
+				mu.Lock()
+				defer mu.Unlock()
+				replies += len(m.PostedReplies)
+				if m.GetReply() != nil {
+					replies++
+				}
+				return nil
+			})
+			sess := &session{}
+			seq := uint64(0)
+			batch := func() []*sentrypb.Call {
+				b := make([]*sentrypb.Call, calls)
+				for i := range b {
+					seq++
+					args := []uint64{0o22, 0, 0, 0, 0, 0}
+					if tc.sysno == unix.SYS_FCNTL {
+						args = []uint64{0, unix.F_GETFD, 0, 0, 0, 0}
+					}
+					b[i] = &sentrypb.Call{Seq: seq, Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: tc.sysno, Args: args, Posted: true}}}
+				}
+				return b
+			}
+			fc.receivePostedBatch(sess, batch())
+			mu.Lock()
+			sent := replies
+			mu.Unlock()
+			started := srv.workers.Started()
+			if tc.inline && (started != 0 || sent != calls) {
+				t.Errorf("a batch of %d posted umasks started %d workers and had %d replies sent on return, want none and all", calls, started, sent)
+			}
+			if !tc.inline && started != 1 {
+				t.Errorf("a batch of %d posted fcntls started %d workers, want 1", calls, started)
+			}
+			if !tc.measure {
+				return
+			}
+			const runs = 20
+			batches := make([][]*sentrypb.Call, runs+1)
+			for i := range batches {
+				batches[i] = batch()
+			}
+			i := 0
+			perCall := testing.AllocsPerRun(runs, func() {
+				fc.receivePostedBatch(sess, batches[i])
+				i++
+			}) / calls
+			t.Logf("%.1f allocations per posted %s", perCall, tc.name)
+			if perCall > tc.allocs {
+				t.Errorf("%.1f allocations per posted %s, want at most %v", perCall, tc.name, tc.allocs)
+			}
+		})
+	}
+}

@@ -14,7 +14,9 @@ import (
 // carry it (the server's socket reader and worker, the client's timer
 // and reader), also per batch. Counts, not times: a loaded machine makes
 // the loop slower, and so its batches smaller (the queue leaves within
-// 2 ms), which the bounds allow for.
+// 2 ms), which the bounds allow for. The client's sleeps are logged, not
+// checked: most are its task thread's waits for the application's stub,
+// local or posted, and how many depends on the load.
 func TestPostedCallCosts(t *testing.T) {
 	tu.RequireRoot(t)
 	dir, prog, s := hopSetup(t)
@@ -40,8 +42,5 @@ func TestPostedCallCosts(t *testing.T) {
 	}
 	if posted.server.sleeps > 0.25 {
 		t.Errorf("posted umask: the server sleeps %.3f times per call, want a few per batch", posted.server.sleeps)
-	}
-	if extra := posted.client.sleeps - localSleeps; extra > 0.25 {
-		t.Errorf("a posted umask costs the client %.3f sleeps more than a local call, want a few per batch", extra)
 	}
 }
