@@ -125,6 +125,30 @@ func (c *StreamConn) UnqueuePosted(call *pb.Call) bool {
 	return true
 }
 
+// dispatchPosted hands the replies to posted calls that one message
+// carried to their callers (dispatchReply), in seq order: replies
+// (ServerMessage.posted_replies, or a channel reply's) merged with done
+// (posted_done: a result alone each, FeaturePostedDone). A malformed done
+// whose lists differ in length answers the calls both name, no more
+// (the others stay in flight). Precondition: as dispatchReply.
+func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone) {
+	seqs, rets := done.GetSeq(), done.GetRet()
+	n := min(len(seqs), len(rets))
+	j := 0
+	for _, r := range replies {
+		if r == nil {
+			continue
+		}
+		for ; j < n && seqs[j] < r.Seq; j++ {
+			c.dispatchReply(&pb.Reply{Seq: seqs[j], Ret: rets[j]})
+		}
+		c.dispatchReply(r)
+	}
+	for ; j < n; j++ {
+		c.dispatchReply(&pb.Reply{Seq: seqs[j], Ret: rets[j]})
+	}
+}
+
 // flushPostedLate is the queue's timer: the queue waited postedDelay.
 func (c *StreamConn) flushPostedLate() { c.flushPosted(false) }
 

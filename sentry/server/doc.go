@@ -186,8 +186,8 @@
 // FeatureChannelPosted, they go alone before it is stamped), so "on the
 // stream" includes held. A held reply carries its call's effects only
 // (replay.Tracker.TakeEffects); the records of what the batch touched go
-// once, on the last held reply, as the held replies leave
-// (clientStream.sealHeldLocked). After a batch the client says a channel call
+// once, after the held replies in the frame that carries them
+// (clientStream.sendHeldWithLocked). After a batch the client says a channel call
 // follows, a posted reply with no next call is held for it too
 // (clientStream.channelFollows). A frame's posted
 // calls are all queued before their threads' workers start

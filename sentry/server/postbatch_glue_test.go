@@ -118,12 +118,15 @@ func TestPostedRepliesHeld(t *testing.T) {
 }
 
 // TestPostedBatchRecordsOnce runs a thread's queue of posted umasks and
-// counts the "fs/" records the server sends: one for the batch, on its
-// last reply (with the last umask), not one per call; and however the
-// held replies leave: with the run's last reply, or, when the client
-// said a channel call follows (so every reply is held), in front of a
-// heartbeat's answer, which must carry them too (a reply without the
-// record of its change would be lost to a recovery).
+// counts the "fs/" records the server sends: one for the batch (with the
+// last umask), not one per call, and after every reply of the batch in
+// the frame that carries them (a record folded before a reply could be
+// lost: the client ignores the records of what a posted call without a
+// reply changes). However the held replies leave: in front of the run's
+// last reply, which carries the record, or, when the client said a
+// channel call follows (so every reply is held), in front of a
+// StateUpdate before a heartbeat's answer (a reply without the record of
+// its change would be lost to a recovery).
 func TestPostedBatchRecordsOnce(t *testing.T) {
 	const calls = 20
 	for _, heartbeat := range []bool{false, true} {
@@ -144,18 +147,35 @@ func TestPostedBatchRecordsOnce(t *testing.T) {
 			// What fuzzClient's set-up touched goes first.
 			fc.stream.sendMu.Lock()
 			fc.stream.records(0, false)
+			fc.stream.channelFollows = heartbeat
 			fc.stream.sendMu.Unlock()
+			// events are what the client would handle, in order: a
+			// reply's seq, or 0 for a record of the fs context.
 			var mu sync.Mutex
-			var replies []*sentrypb.Reply
-			var msgs int
+			var events []uint64
+			var umask uint32
+			var frames int
 			fc.stream.setSender(func(m *sentrypb.ServerMessage) error {
 				mu.Lock()
 				defer mu.Unlock()
-				msgs++
-				replies = append(replies, m.PostedReplies...)
-				if r := m.GetReply(); r != nil {
-					replies = append(replies, r)
+				frames++
+				fold := func(recs []*sentrypb.StateRecord) {
+					for _, rec := range recs {
+						if fs := rec.GetFs(); fs != nil {
+							events = append(events, 0)
+							umask = fs.Umask
+						}
+					}
 				}
+				for _, r := range m.PostedReplies {
+					fold(r.State)
+					events = append(events, r.Seq)
+				}
+				if r := m.GetReply(); r != nil {
+					fold(r.State)
+					events = append(events, r.Seq)
+				}
+				fold(m.GetPush().GetState().GetRecords())
 				return nil
 			})
 			fc.stream.sendMu.Lock()
@@ -175,38 +195,47 @@ func TestPostedBatchRecordsOnce(t *testing.T) {
 			fc.threadWorker(th, tcs)
 			if heartbeat {
 				mu.Lock()
-				n := len(replies)
+				n := len(events)
 				mu.Unlock()
 				if n != 0 {
-					t.Fatalf("%d replies sent while a channel call was said to follow, want all held", n)
+					t.Fatalf("%d replies or records sent while a channel call was said to follow, want all held", n)
 				}
 				fc.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{}}})
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if msgs != 1 || len(replies) != calls {
-				t.Fatalf("%d messages carried %d replies, want 1 carrying %d", msgs, len(replies), calls)
+			wantFrames := 1
+			if heartbeat {
+				wantFrames = 2 // the replies and the StateUpdate, the answer
 			}
-			var fsRecs int
-			for i, r := range replies {
-				if r.Seq != uint64(i+1) {
-					t.Fatalf("reply %d has seq %d", i, r.Seq)
+			if frames != wantFrames {
+				t.Errorf("%d frames sent, want %d", frames, wantFrames)
+			}
+			var replies []uint64
+			records := 0
+			for i, e := range events {
+				if e != 0 {
+					replies = append(replies, e)
+					continue
 				}
-				for _, rec := range r.State {
-					if rec.GetFs() == nil {
-						continue
-					}
-					fsRecs++
-					if i != calls-1 {
-						t.Errorf("the fs record rides on reply %d, want the last (%d)", i+1, calls)
-					}
-					if got := rec.GetFs().Umask; got != calls&0o777 {
-						t.Errorf("the fs record says umask %#o, want the last call's %#o", got, calls&0o777)
-					}
+				records++
+				if len(replies) < calls-1 || (!heartbeat && i != len(events)-2) {
+					t.Errorf("the fs record comes after %d replies (events %v), want after the batch's", len(replies), events)
 				}
 			}
-			if fsRecs != 1 {
-				t.Errorf("%d fs records for a batch of %d umasks, want 1", fsRecs, calls)
+			if len(replies) != calls {
+				t.Fatalf("%d replies sent, want %d", len(replies), calls)
+			}
+			for i, s := range replies {
+				if s != uint64(i+1) {
+					t.Fatalf("reply %d has seq %d", i, s)
+				}
+			}
+			if records != 1 {
+				t.Errorf("%d fs records for a batch of %d umasks, want 1", records, calls)
+			}
+			if umask != calls&0o777 {
+				t.Errorf("the fs record says umask %#o, want the last call's %#o", umask, calls&0o777)
 			}
 		})
 	}

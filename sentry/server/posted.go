@@ -276,7 +276,7 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
 	}
 	st.sendLeaseRevokesLocked()
 	// Only the call's effects go with it now; what it changed goes, for
-	// the whole batch, with the last held reply (sealHeldLocked).
+	// the whole batch, after the held replies (sendHeldWithLocked).
 	r.State = withRecords(r.State, st.effectRecords(r.Seq))
 	if !st.postedHeld.Hold(r) {
 		if err := st.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
@@ -298,27 +298,45 @@ func (st *clientStream) sendPostedLocked(r *sentrypb.Reply) {
 }
 
 // sendRawLocked sends m as it is, with the held posted replies in front
-// of it. Precondition: st.sendMu is held and a sender attached.
+// of it, and the records changed since the last message, if any, in a
+// StateUpdate between the two (sendHeldLocked). Precondition: st.sendMu
+// is held and a sender attached.
 func (st *clientStream) sendRawLocked(m *sentrypb.ServerMessage) error {
-	st.sealHeldLocked()
+	if st.postedHeld.Len() > 0 {
+		if recs := st.records(0, false); len(recs) > 0 {
+			if err := st.sendHeldWithLocked(recs); err != nil {
+				return err
+			}
+		}
+	}
 	return st.send(st.postedHeld.Attach(m))
 }
 
-// sealHeldLocked puts the records changed since the last message on the
-// last held posted reply, before the held replies leave (every way out:
-// sendRawLocked, channelReplyLocked). A held reply carries its call's
-// effects only (replyPosted), so a batch of posted calls carries one
-// record per object they changed, not one per call (a loop of umasks:
-// one "fs/" record a batch); and no reply reaches the client before the
-// record of what its call changed (a call answered is no longer re-sent
-// by a recovery, which restores the records). Precondition: st.sendMu is
-// held.
-func (st *clientStream) sealHeldLocked() {
-	last := st.postedHeld.Last()
-	if last == nil {
-		return
+// sendHeldLocked sends the held posted replies in a message of their
+// own, followed in it by the records changed since the last message (a
+// StateUpdate push), if any. Precondition: as sendRawLocked, and replies
+// are held.
+func (st *clientStream) sendHeldLocked() error {
+	return st.sendHeldWithLocked(st.records(0, false))
+}
+
+// sendHeldWithLocked is sendHeldLocked with the records recs.
+//
+// A held reply carries its call's effects only (replyPosted): the records
+// of what the batch changed go once, after the held replies in the same
+// frame (in the reply they ride in front of, or a StateUpdate behind
+// them), so that a loop of posted umasks sends one "fs/" record a batch,
+// not one a call. After, not on one of them: the client counts a posted
+// call's change as made until its reply and ignores records of what such
+// a call changes meanwhile (an fd's, a umask's), so a record folded
+// before a reply of the batch could be one of a later call (an open
+// taking the fd a posted close freed) and be lost. In the same frame: a
+// call answered is no longer re-sent by a recovery, which restores the
+// records. Precondition: as sendHeldLocked.
+func (st *clientStream) sendHeldWithLocked(recs []*sentrypb.StateRecord) error {
+	m := &sentrypb.ServerMessage{}
+	if len(recs) > 0 {
+		m.Msg = &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}
 	}
-	if recs := st.records(0, false); len(recs) > 0 {
-		last.State = withRecords(last.State, recs)
-	}
+	return st.send(st.postedHeld.Attach(m))
 }

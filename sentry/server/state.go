@@ -138,7 +138,7 @@ func collectStateLocked(k *clientState, replySeq uint64, isReply bool) []*sentry
 
 // collectEffectsLocked turns the effects of call seq alone into records:
 // those of a posted reply held for a later message, which carries the
-// touched objects' records (clientStream.sealHeldLocked). Preconditions:
+// touched objects' records (clientStream.sendRawLocked). Preconditions:
 // as collectStateLocked.
 func collectEffectsLocked(k *clientState, seq uint64) []*sentrypb.StateRecord {
 	return deriveLocked(k, k.Trk.TakeEffects(seq))
@@ -464,10 +464,6 @@ func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	r := m.GetReply()
 	if r != nil {
 		seq = r.Seq
-	} else {
-		// Not a reply: the held posted replies in front of m take the
-		// records, on the last of them (no StateUpdate needed).
-		st.sealHeldLocked()
 	}
 	recs := st.records(seq, r != nil)
 	if len(recs) > 0 {
