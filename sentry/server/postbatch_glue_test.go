@@ -10,6 +10,20 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
+// batchTestClient starts a server on a fresh gofer and a client of it
+// (fuzzClient's process), both closed when the test ends.
+func batchTestClient(t *testing.T) (*Server, *client) {
+	t.Helper()
+	srv, err := New(Config{Gofer: startGofer(t, newRoot(t)), Log: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	fc := fuzzClient(t, srv)
+	t.Cleanup(fc.destroy)
+	return srv, fc
+}
+
 // TestPostedRepliesHeld runs a thread's queue of three posted calls
 // followed by a waited one and looks at what the server sends on the
 // socket: for a client that takes batches, the posted replies are held
@@ -31,13 +45,7 @@ func TestPostedRepliesHeld(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, err := New(Config{Gofer: startGofer(t, newRoot(t)), Log: testLog()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
-			fc := fuzzClient(t, srv)
-			defer fc.destroy()
+			_, fc := batchTestClient(t)
 			k := fc.k
 			fc.stream.postBatch = tc.batch
 			var mu sync.Mutex
@@ -135,13 +143,7 @@ func TestPostedBatchRecordsOnce(t *testing.T) {
 			name = "heartbeat carries them"
 		}
 		t.Run(name, func(t *testing.T) {
-			srv, err := New(Config{Gofer: startGofer(t, newRoot(t)), Log: testLog()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
-			fc := fuzzClient(t, srv)
-			defer fc.destroy()
+			_, fc := batchTestClient(t)
 			k := fc.k
 			fc.stream.postBatch, fc.stream.channelPosted = true, true
 			// What fuzzClient's set-up touched goes first.
@@ -260,13 +262,7 @@ func TestPostedBatchInline(t *testing.T) {
 		{"fcntl", unix.SYS_FCNTL, false, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, err := New(Config{Gofer: startGofer(t, newRoot(t)), Log: testLog()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
-			fc := fuzzClient(t, srv)
-			defer fc.destroy()
+			srv, fc := batchTestClient(t)
 			fc.stream.postBatch, fc.stream.channelPosted = true, true
 			var mu sync.Mutex
 			var replies int

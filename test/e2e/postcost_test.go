@@ -19,15 +19,11 @@ import (
 // local or posted, and how many depends on the load.
 func TestPostedCallCosts(t *testing.T) {
 	tu.RequireRoot(t)
-	dir, prog, s := hopSetup(t)
 	const calls = 20000
-	local := hopRoundOn(t, dir, prog, s, "ids", calls/5)
-	posted := hopRoundOn(t, dir, prog, s, "umask", calls)
-	// "ids" makes five calls per round.
-	localSleeps := local.client.sleeps / 5
+	posted, localSleeps, localPerCall := roundAgainstLocal(t, "umask", calls, calls/5)
 	t.Logf("per call: local: client %.3f sleeps; posted: client %.3f sleeps %.4f writes %.4f reads, server %.3f sleeps %.4f reads %.4f writes; %.1f µs a posted call, %.1f a local one",
 		localSleeps, posted.client.sleeps, posted.client.writes, posted.client.reads, posted.server.sleeps, posted.server.reads, posted.server.writes,
-		float64(posted.perCall.Nanoseconds())/1000, float64(local.perCall.Nanoseconds())/5000)
+		float64(posted.perCall.Nanoseconds())/1000, float64(localPerCall.Nanoseconds())/1000)
 	for _, c := range []struct {
 		what string
 		got  float64
