@@ -304,7 +304,7 @@
 // the open file description (fdesc.File, named file here), its kinds'
 // interface (fdesc.FileImpl, fileImpl) and the call a file operation
 // runs in (fdesc.Call). A description reaches its client only through
-// what it is given: its Owner (set by newFile: the durability check,
+// what it is given: its Owner (set by vfs.NewFile: the durability check,
 // inotify's close event, dropping its locks and lease), its Tracker (its
 // replay changes, set when an fd table first holds it), the
 // OffsetRecorder (the call its offset changes in) and its Dentry, an

@@ -194,7 +194,7 @@ func openHandleMode(k *clientState, h uint64, fh []byte, d *dentry, acc uint32) 
 		k.Releases.Release([]uint64{h})
 		return nil, nil, err
 	}
-	f := newFile(vfs.NewGoferFile(k.VFS, h, fh, nil), d, acc)
+	f := vfs.NewFile(vfs.NewGoferFile(k.VFS, h, fh, nil), d, acc)
 	st, err := k.VFS.GoferStat(h)
 	if err != nil {
 		f.DecRef()

@@ -59,7 +59,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 		return 0, unix.EIO
 	}
 	d := v.InsertChild(dir, hidden, 0, cr0.Handle.FileHandle, cr0.Stat)
-	f := newFile(vfs.NewGoferFile(v, cr0.Handle.Id, cr0.Handle.FileHandle, nil), d, unix.O_RDWR)
+	f := vfs.NewFile(vfs.NewGoferFile(v, cr0.Handle.Id, cr0.Handle.FileHandle, nil), d, unix.O_RDWR)
 	ctx, cancel = v.RPCCtx()
 	ur, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: hidden, Origin: c.GoferOrigin(1), Open: true})
 	cancel()

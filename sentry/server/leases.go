@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
@@ -217,11 +218,11 @@ func watchAsync(k *clientState, f *file, stop <-chan struct{}, ev uint32, ch <-c
 		}
 		ev = now
 		fd := f.Async.WatchFD()
-		if gained&pollIn != 0 {
-			sendIOSignal(k, f, fd, pollInCode, pollIn|pollRdNorm)
+		if gained&linux.POLLIN != 0 {
+			sendIOSignal(k, f, fd, pollInCode, linux.POLLIN|linux.POLLRDNORM)
 		}
-		if gained&pollOut != 0 {
-			sendIOSignal(k, f, fd, pollOutCode, pollOut|pollWrNorm)
+		if gained&linux.POLLOUT != 0 {
+			sendIOSignal(k, f, fd, pollOutCode, linux.POLLOUT|linux.POLLWRNORM)
 		}
 	}
 }
@@ -320,7 +321,7 @@ func breakLeases(c *syscallCtx, d *dentry, write, nonblock bool) error {
 		return nil
 	}
 	notify := func(f *file, fd int32) {
-		sendIOSignal(c.Kernel, f, fd, pollMsgCode, pollIn|pollRdNorm|pollMsgBand)
+		sendIOSignal(c.Kernel, f, fd, pollMsgCode, linux.POLLIN|linux.POLLRDNORM|pollMsgBand)
 	}
 	return c.Kernel.Leases.Break(d.Ino(), write, nonblock, notify, (*file).Changed, c.Block)
 }

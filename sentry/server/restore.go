@@ -294,7 +294,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f, err := restoreFile(k, rc, fs, s, pipes)
 		if err != nil {
 			lose(fmt.Sprintf("file %d (%s %q)", id, fs.Kind, fs.Path), err)
-			f = newFile(&vfs.LostFile{FH: fs.FileHandle, Path: fs.Path}, nil, fs.Flags)
+			f = vfs.NewFile(&vfs.LostFile{FH: fs.FileHandle, Path: fs.Path}, nil, fs.Flags)
 		}
 		f.ID.Store(id)
 		f.Off = fs.Offset
@@ -615,7 +615,7 @@ func restoreFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s *rest
 		p.Lock()
 		p.AddEndLocked(e.reads, e.writes)
 		p.Unlock()
-		return newFile(e, d, fs.Flags), nil
+		return vfs.NewFile(e, d, fs.Flags), nil
 	case sentrypb.FileState_STDIO:
 		if fs.StdioStream < 0 || fs.StdioStream > 2 {
 			return nil, fmt.Errorf("stdio stream %d: %w", fs.StdioStream, unix.EINVAL)
@@ -723,9 +723,9 @@ func restoreGoferFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*
 	switch {
 	case flags&unix.O_PATH != 0:
 		k.Releases.Release([]uint64{h})
-		return newFile(&vfs.PathFile{D: d}, d, flags), nil
+		return vfs.NewFile(&vfs.PathFile{D: d}, d, flags), nil
 	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
-		return newFile(vfs.NewGoferDir(v, h, fh), d, flags), nil
+		return vfs.NewFile(vfs.NewGoferDir(v, h, fh), d, flags), nil
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		k.Releases.Release([]uint64{h})
 		return nil, unix.ENXIO
@@ -737,7 +737,7 @@ func restoreGoferFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*
 		k.Releases.Release([]uint64{h})
 		return nil, err
 	}
-	return newFile(vfs.NewGoferFile(v, h, fh, nil), d, flags), nil
+	return vfs.NewFile(vfs.NewGoferFile(v, h, fh, nil), d, flags), nil
 }
 
 // restoreMapped reopens a mapped file: read-only, or read-write when the

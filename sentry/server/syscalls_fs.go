@@ -320,7 +320,7 @@ func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint3
 	// the new name's chown, chmod and stat.
 	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
 	inotifyChild(c.Kernel, dir, name, inCreate, false)
-	return newFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
+	return vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
 }
 
 // goferOpenFlags are the open flags the gofer's open takes.
@@ -348,7 +348,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		if flags&unix.O_DIRECTORY != 0 && !d.IsDir() {
 			return nil, unix.ENOTDIR
 		}
-		return newFile(&vfs.PathFile{D: d}, d, kept), nil
+		return vfs.NewFile(&vfs.PathFile{D: d}, d, kept), nil
 	}
 	if d.IsSymlink() && d.Kind != vfs.KindProcFd {
 		return nil, unix.ELOOP
@@ -361,7 +361,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	}
 	switch d.Kind {
 	case vfs.KindDev:
-		return newFile(&vfs.DevFile{Kind: d.Dev, D: d}, d, kept), nil
+		return vfs.NewFile(&vfs.DevFile{Kind: d.Dev, D: d}, d, kept), nil
 	case vfs.KindDevTty:
 		return nil, unix.ENXIO
 	case vfs.KindDevPtmx, vfs.KindDevPts:
@@ -385,13 +385,13 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		}
 		type reopener interface{ reopen() fileImpl }
 		if ro, ok := of.Impl.(reopener); ok {
-			return newFile(ro.reopen(), nil, kept), nil
+			return vfs.NewFile(ro.reopen(), nil, kept), nil
 		}
 		return nil, unix.ENXIO
 	case vfs.KindGofer:
 	default:
 		if d.IsDir() {
-			return newFile(&vfs.PathFile{D: d}, d, kept), nil
+			return vfs.NewFile(&vfs.PathFile{D: d}, d, kept), nil
 		}
 		return nil, unix.ENXIO
 	}
@@ -422,7 +422,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		if err != nil {
 			return nil, err
 		}
-		return newFile(vfs.NewGoferDir(v, h, fh), d, kept), nil
+		return vfs.NewFile(vfs.NewGoferDir(v, h, fh), d, kept), nil
 	}
 	if !d.IsRegular() {
 		return nil, unix.ENXIO
@@ -447,7 +447,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		killPriv(c, d, h, v.AttrsOf(d))
 		noteMappedResize(c, d, h)
 	}
-	return newFile(vfs.NewGoferFile(v, h, fh, nil), d, kept), nil
+	return vfs.NewFile(vfs.NewGoferFile(v, h, fh, nil), d, kept), nil
 }
 
 // noteMappedResize tells the client, in this call's reply, the new size

@@ -428,7 +428,7 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 			c.Kernel.Releases.Release([]uint64{h})
 			return nil, nil, err
 		}
-		f = newFile(vfs.NewGoferFile(v, h, fh, nil), d, unix.O_RDWR)
+		f = vfs.NewFile(vfs.NewGoferFile(v, h, fh, nil), d, unix.O_RDWR)
 	case syserr.ErrnoOf(err) == unix.ENOENT:
 		dh, err := c.HandleOf(dir)
 		if err != nil {
@@ -444,7 +444,7 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 			return nil, nil, unix.EIO
 		}
 		d = v.InsertChild(dir, name, 0, r.Handle.FileHandle, r.Stat)
-		f = newFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, unix.O_RDWR)
+		f = vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, unix.O_RDWR)
 	default:
 		return nil, nil, err
 	}
