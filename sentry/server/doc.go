@@ -308,7 +308,7 @@
 // inotify's close event, dropping its locks and lease), its Tracker (its
 // replay changes, set when an fd table first holds it), the
 // OffsetRecorder (the call its offset changes in) and its Dentry, an
-// interface vfs.Dentry implements (dentryOf, vfs.DentryOf, gets it back).
+// interface vfs.Dentry implements (vfs.DentryOf gets it back).
 // *kernel.Task implements Call, and only package kernel and this one look behind it
 // (kernel.TaskFromCall, as gVisor's kernel.TaskFromContext): the kernel functions a
 // file kind is given at construction (job control, a dentry's stat, a

@@ -50,8 +50,8 @@ func mappedRecord(k *clientState, id uint64) *sentrypb.StateRecord {
 	if g, ok := f.Impl.(*vfs.GoferFile); ok {
 		st.FileHandle = g.FH
 	}
-	if dentryOf(f) != nil {
-		st.Path, _ = k.VFS.PathOf(dentryOf(f))
+	if vfs.DentryOf(f) != nil {
+		st.Path, _ = k.VFS.PathOf(vfs.DentryOf(f))
 	}
 	return &sentrypb.StateRecord{Key: statekey.Mapped(id).String(), Value: &sentrypb.StateRecord_Mapped{Mapped: st}}
 }
@@ -583,19 +583,19 @@ func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) er
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" {
 		return unix.EINVAL
 	}
-	if len(st.Groups) > maxGroups {
+	if len(st.Groups) > auth.MaxGroups {
 		return unix.EINVAL
 	}
 	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
 		k.Log.Warn("refused Start", "err", err)
 		return err
 	}
-	mounts, err := startMounts(st.Mounts)
+	mounts, err := mount.FromStart(st.Mounts)
 	if err != nil {
 		k.Log.Warn("refused Start", "err", err)
 		return err
 	}
-	rootProp, rootRec, err := startPropagation(st.RootPropagation)
+	rootProp, rootRec, err := mount.StartPropagation(st.RootPropagation)
 	if err != nil {
 		k.Log.Warn("refused Start", "err", err)
 		return err

@@ -1,9 +1,6 @@
 package server
 
-import (
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
-)
+import "github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 
 // The file layer's types, as this package names them (package fdesc).
 type (
@@ -11,6 +8,3 @@ type (
 	fileImpl  = fdesc.FileImpl
 	fileOwner = fdesc.Owner
 )
-
-// dentryOf returns f's dentry (nil when it has no path).
-func dentryOf(f *file) *dentry { return vfs.DentryOf(f) }

@@ -98,8 +98,8 @@ func fcntlSeals(c *syscallCtx, f *file, cmd int) (int64, error) {
 	// (A mapping made meanwhile by another thread of the application is
 	// a race the application lost either way.)
 	mappedWritable := false
-	if add&unix.F_SEAL_WRITE != 0 && dentryOf(f) != nil {
-		ws := c.Kernel.Maps.WritablesOf(dentryOf(f).Ino())
+	if add&unix.F_SEAL_WRITE != 0 && vfs.DentryOf(f) != nil {
+		ws := c.Kernel.Maps.WritablesOf(vfs.DentryOf(f).Ino())
 		for _, w := range ws {
 			w.DecRef()
 		}

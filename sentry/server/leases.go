@@ -229,10 +229,10 @@ func watchAsync(k *clientState, f *file, stop <-chan struct{}, ev uint32, ch <-c
 
 // leaseFile returns f's inode number if f can hold a lease.
 func leaseFile(f *file) (uint64, bool) {
-	if _, ok := f.Impl.(*vfs.GoferFile); !ok || dentryOf(f) == nil || !dentryOf(f).IsRegular() {
+	if _, ok := f.Impl.(*vfs.GoferFile); !ok || vfs.DentryOf(f) == nil || !vfs.DentryOf(f).IsRegular() {
 		return 0, false
 	}
-	return dentryOf(f).Ino(), true
+	return vfs.DentryOf(f).Ino(), true
 }
 
 // openCounts counts the descriptions of the client's processes open for
@@ -250,7 +250,7 @@ func openCounts(k *clientState, ino uint64, f *file) (readers, writers int) {
 		seenTab[t] = true
 		t.Each(func(_ int32, e fdEntry) {
 			of := e.File
-			if of == f || seen[of] || dentryOf(of) == nil || dentryOf(of).Kind != vfs.KindGofer || dentryOf(of).Ino() != ino || of.IsPath() {
+			if of == f || seen[of] || vfs.DentryOf(of) == nil || vfs.DentryOf(of).Kind != vfs.KindGofer || vfs.DentryOf(of).Ino() != ino || of.IsPath() {
 				return
 			}
 			seen[of] = true
@@ -286,7 +286,7 @@ func fcntlLease(c *syscallCtx, f *file, fd int32, cmd int) (int64, error) {
 		f.Changed()
 		return 0, nil
 	}
-	if cr := c.ProcessCreds(); !cr.OwnerOrCapable(c.Kernel.VFS.AttrsOf(dentryOf(f))) {
+	if cr := c.ProcessCreds(); !cr.OwnerOrCapable(c.Kernel.VFS.AttrsOf(vfs.DentryOf(f))) {
 		return 0, unix.EACCES
 	}
 	if rank == lease.Read && f.Writable() {

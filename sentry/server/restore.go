@@ -302,7 +302,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		if fs.WriteError > 0 && fs.WriteError <= syserr.MaxErrno {
 			f.WBErr.Store(fs.WriteError)
 		}
-		if dentryOf(f) != nil && dentryOf(f).IsDir() {
+		if vfs.DentryOf(f) != nil && vfs.DentryOf(f).IsDir() {
 			f.Dir = fdesc.DirCursorAt(fs.Offset)
 		}
 		f.SetTracker(k.Trk)
@@ -480,7 +480,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		p.Creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
 			RGID: ps.Rgid, EGID: ps.Egid, SGID: ps.Sgid, FSGID: ps.Egid,
 			Caps: kernel.CapsFromProto(ps.Caps, ps.Euid)}
-		if n := len(ps.Groups); n > 0 && n <= maxGroups {
+		if n := len(ps.Groups); n > 0 && n <= auth.MaxGroups {
 			p.Creds.Groups = slices.Clone(ps.Groups)
 		}
 		p.Comm, p.Argv, p.Env = ps.Comm, ps.Argv, ps.Env

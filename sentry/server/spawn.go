@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 )
 
@@ -64,7 +65,7 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" || sp.GetStdio() == nil {
 		return unix.EINVAL
 	}
-	if len(st.Groups) > maxGroups {
+	if len(st.Groups) > auth.MaxGroups {
 		return unix.EINVAL
 	}
 	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {

@@ -46,10 +46,10 @@ func startDir(c *syscallCtx, dirfd int32, path string) (*dentry, error) {
 		return nil, err
 	}
 	defer f.DecRef()
-	if dentryOf(f) == nil || !dentryOf(f).IsDir() {
+	if vfs.DentryOf(f) == nil || !vfs.DentryOf(f).IsDir() {
 		return nil, unix.ENOTDIR
 	}
-	return dentryOf(f), nil
+	return vfs.DentryOf(f), nil
 }
 
 // lookupAt resolves path relative to dirfd. With AT_EMPTY_PATH and an
@@ -67,7 +67,7 @@ func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*d
 		if err != nil {
 			return nil, nil, err
 		}
-		return dentryOf(f), f, nil
+		return vfs.DentryOf(f), f, nil
 	}
 	start, err := startDir(c, dirfd, path)
 	if err != nil {
@@ -136,7 +136,7 @@ func openAt(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (int64,
 		return 0, err
 	}
 	if !f.IsPath() {
-		inotifyEvent(c.Kernel, dentryOf(f), inOpen)
+		inotifyEvent(c.Kernel, vfs.DentryOf(f), inOpen)
 	}
 	checkOpenedLeasable(c, f)
 	if c.InstallFD != nil {
@@ -505,7 +505,7 @@ func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 		return st, err
 	}
 	if f != nil {
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 	}
 	if d == nil || d.Kind != vfs.KindGofer {
 		return st, nil
@@ -521,8 +521,8 @@ func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 
 func statOfFile(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 	if f != nil {
-		if f.IsPath() && dentryOf(f) != nil {
-			return c.Kernel.VFS.StatDentry(c, dentryOf(f))
+		if f.IsPath() && vfs.DentryOf(f) != nil {
+			return c.Kernel.VFS.StatDentry(c, vfs.DentryOf(f))
 		}
 		return f.Impl.Stat(c)
 	}
@@ -735,7 +735,7 @@ func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int6
 		return 0, unix.EACCES
 	}
 	if f != nil {
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
@@ -1187,7 +1187,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		defer f.DecRef()
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 		if d == nil {
 			return 0, unix.ENOTDIR
 		}
@@ -1256,13 +1256,13 @@ func setStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) err
 	case f != nil && !f.IsPath():
 		var ok bool
 		if h, ok = vfs.HandleOfFile(f); !ok {
-			if dentryOf(f) == nil {
+			if vfs.DentryOf(f) == nil {
 				return unix.EPERM
 			}
 		}
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 	case f != nil:
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 	}
 	if h == 0 {
 		if d == nil || d.Kind != vfs.KindGofer {
@@ -1375,7 +1375,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if _, ok := f.Impl.(*vfs.GoferFile); !ok || !f.Writable() {
 			return 0, unix.EINVAL
 		}
-		if _, err := fileSizeCheck(c, dentryOf(f), length, 0, true); err != nil {
+		if _, err := fileSizeCheck(c, vfs.DentryOf(f), length, 0, true); err != nil {
 			return 0, err
 		}
 		if m := vfs.MemfdOf(f); m != nil {
@@ -1383,18 +1383,18 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 				return 0, err
 			}
 		}
-		if err := syncBeforeResize(c, dentryOf(f), length == 0); err != nil {
+		if err := syncBeforeResize(c, vfs.DentryOf(f), length == 0); err != nil {
 			return 0, err
 		}
 		if err := setStat(c, nil, f, req); err != nil {
 			if length == 0 {
-				syncAfterFailedResize(c, dentryOf(f))
+				syncAfterFailedResize(c, vfs.DentryOf(f))
 			}
 			return 0, err
 		}
-		if h, ok := vfs.HandleOfFile(f); ok && dentryOf(f) != nil {
-			killPriv(c, dentryOf(f), h, c.Kernel.VFS.AttrsOf(dentryOf(f)))
-			noteMappedResize(c, dentryOf(f), h)
+		if h, ok := vfs.HandleOfFile(f); ok && vfs.DentryOf(f) != nil {
+			killPriv(c, vfs.DentryOf(f), h, c.Kernel.VFS.AttrsOf(vfs.DentryOf(f)))
+			noteMappedResize(c, vfs.DentryOf(f), h)
 		}
 		return 0, nil
 	}
@@ -1661,7 +1661,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	}
 	if f != nil {
 		defer f.DecRef()
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 	}
 	sf := linux.Statfs{Type: linux.TMPFS_MAGIC, BlockSize: 4096, NameLength: 255, FragmentSize: 4096}
 	switch {
@@ -1704,7 +1704,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 // (Linux checks this before any permission: mnt_want_write).
 func mayChangeAttrs(c *syscallCtx, d *dentry, f *file) error {
 	if f != nil {
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 	}
 	if c.Kernel.VFS.ReadOnly(d) {
 		return unix.EROFS

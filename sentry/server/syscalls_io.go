@@ -39,7 +39,7 @@ func readFile(c *syscallCtx, f *file, n int, off int64) ([]byte, error) {
 		}
 		b, err := f.Impl.Read(c, f, n, off)
 		if len(b) > 0 {
-			inotifyEvent(c.Kernel, dentryOf(f), inAccess)
+			inotifyEvent(c.Kernel, vfs.DentryOf(f), inAccess)
 		}
 		return b, err
 	}
@@ -51,7 +51,7 @@ func readFile(c *syscallCtx, f *file, n int, off int64) ([]byte, error) {
 	b, err := f.Impl.Read(c, f, n, f.Off)
 	if len(b) > 0 {
 		f.SetOffLocked(c, f.Off+int64(len(b)))
-		inotifyEvent(c.Kernel, dentryOf(f), inAccess)
+		inotifyEvent(c.Kernel, vfs.DentryOf(f), inAccess)
 	}
 	return b, err
 }
@@ -70,7 +70,7 @@ func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 	}
 	appendMode := f.Flags.Load()&unix.O_APPEND != 0
 	if off >= 0 && !appendMode {
-		m, err := fileSizeCheck(c, dentryOf(f), off, len(b), false)
+		m, err := fileSizeCheck(c, vfs.DentryOf(f), off, len(b), false)
 		if err != nil {
 			return 0, err
 		}
@@ -95,7 +95,7 @@ func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 		}
 		o = int64(st.Size)
 	}
-	m, err := fileSizeCheck(c, dentryOf(f), o, len(b), false)
+	m, err := fileSizeCheck(c, vfs.DentryOf(f), o, len(b), false)
 	if err != nil {
 		return 0, err
 	}
@@ -137,8 +137,8 @@ func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int,
 			f.DecRef()
 		}
 	}
-	if n > 0 && dentryOf(f) != nil {
-		inotifyEvent(c.Kernel, dentryOf(f), inModify)
+	if n > 0 && vfs.DentryOf(f) != nil {
+		inotifyEvent(c.Kernel, vfs.DentryOf(f), inModify)
 	}
 	if n > 0 {
 		if !c.SyncedWrites {
@@ -160,13 +160,13 @@ func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int,
 // reply when there was one, else from a Stat RPC made only for a mapped
 // inode.
 func noteMappedChange(c *syscallCtx, f *file, off, n uint64) {
-	if c.Reply == nil || dentryOf(f) == nil || dentryOf(f).Kind != vfs.KindGofer {
+	if c.Reply == nil || vfs.DentryOf(f) == nil || vfs.DentryOf(f).Kind != vfs.KindGofer {
 		return
 	}
 	st := c.GoferStat
 	c.GoferStat = nil
 	if st == nil {
-		if !c.Kernel.Maps.Holds(dentryOf(f).Ino()) {
+		if !c.Kernel.Maps.Holds(vfs.DentryOf(f).Ino()) {
 			return
 		}
 		var err error
@@ -362,7 +362,7 @@ func sysLseek(c *syscallCtx) (int64, error) {
 	off, whence := int64(c.Args[1]), int(c.Args[2])
 	f.OffMu.Lock()
 	defer f.OffMu.Unlock()
-	if _, isDir := f.Impl.(*vfs.GoferDir); isDir || (dentryOf(f) != nil && dentryOf(f).IsDir()) {
+	if _, isDir := f.Impl.(*vfs.GoferDir); isDir || (vfs.DentryOf(f) != nil && vfs.DentryOf(f).IsDir()) {
 		if whence != unix.SEEK_SET || off < 0 {
 			return 0, unix.EINVAL
 		}
@@ -542,8 +542,8 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 			return 0, unix.EBADF
 		}
 		nf := uint32(c.Args[2]) & fileStatusFlags
-		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && dentryOf(f) != nil &&
-			!c.ProcessCreds().OwnerOrCapable(c.Kernel.VFS.AttrsOf(dentryOf(f))) {
+		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && vfs.DentryOf(f) != nil &&
+			!c.ProcessCreds().OwnerOrCapable(c.Kernel.VFS.AttrsOf(vfs.DentryOf(f))) {
 			// Only the owner may stop access-time updates (EPERM).
 			return 0, unix.EPERM
 		}
@@ -783,8 +783,8 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	// goes through the mapping's own description): the fsync of one
 	// handle syncs the inode.
 	files := []*file{f}
-	if dentryOf(f) != nil && dentryOf(f).Kind == vfs.KindGofer {
-		for _, wf := range c.Kernel.Maps.WritablesOf(dentryOf(f).Ino()) {
+	if vfs.DentryOf(f) != nil && vfs.DentryOf(f).Kind == vfs.KindGofer {
+		for _, wf := range c.Kernel.Maps.WritablesOf(vfs.DentryOf(f).Ino()) {
 			defer wf.DecRef()
 			if wf != f {
 				files = append(files, wf)
@@ -854,7 +854,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	d := dentryOf(f)
+	d := vfs.DentryOf(f)
 	if d == nil || !d.IsDir() {
 		return 0, unix.ENOTDIR
 	}
