@@ -168,6 +168,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		ReadLeases:  s.leases,
 		Out:         out,
 	}
+	k.Files = ports(k)
 	k.Ctx = goferclient.WithRemovals(k.Ctx, &k.OwnRemovals)
 	initReadLeases(k, hello, leaseRevoked)
 	k.PageWriteSlots = make(chan struct{}, maxPageWritesInFlight)

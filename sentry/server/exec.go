@@ -156,7 +156,7 @@ func pageWrite(k *clientState, seq uint64, pw *sentrypb.PageWrite, r *sentrypb.R
 	if end := pw.Offset + uint64(len(data)); end > st.Size {
 		data = data[:st.Size-pw.Offset]
 	}
-	n, _, err := writeAt(c, f, data, int64(pw.Offset), false)
+	n, _, err := k.Files.WriteAt(c, f, data, int64(pw.Offset), false)
 	if c.Eff != nil {
 		k.Trk.SetEffects(seq, c.Eff)
 	}
@@ -654,7 +654,7 @@ func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) er
 		d.Run(k.Out)
 		return err
 	}
-	stdio := func(i int32) *file { return newStdioFile(k, i) }
+	stdio := k.Files.NewStdioFile
 	if err := execFirstImage(k, c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}

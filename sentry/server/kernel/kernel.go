@@ -99,6 +99,10 @@ type Kernel struct {
 	// clientStream, session.go). Immutable.
 	Out Sender
 
+	// Files is what the kernel asks of the server's file calls not yet
+	// below it (the flat package's kernelPorts). Immutable.
+	Files Files
+
 	// Stdio describes the client's fds 0-2 (from Hello). Immutable.
 	Stdio [3]*sentrypb.StdioInfo
 	// Stdin buffers data answering StdinWant; it has its own lock.
