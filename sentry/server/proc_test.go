@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -428,7 +429,7 @@ func TestPageWrite(t *testing.T) {
 	if r := pageWrite(9999, 0, "x"); r.Errno != int32(unix.EBADF) {
 		t.Errorf("PageWrite of an unknown id: %v, want EBADF", r)
 	}
-	if r := pageWrite(id, 0, strings.Repeat("x", maxPageWrite+1)); r.Errno != int32(unix.EINVAL) {
+	if r := pageWrite(id, 0, strings.Repeat("x", kernel.MaxPageWrite+1)); r.Errno != int32(unix.EINVAL) {
 		t.Errorf("oversized PageWrite: errno %v, want EINVAL", unix.Errno(r.Errno))
 	}
 }

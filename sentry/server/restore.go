@@ -385,7 +385,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			lose(fmt.Sprintf("mapped file %d %q", m.FileId, m.Path), err)
 			continue
 		}
-		k.Maps.Insert(m.FileId, f, mappedKey(st), int(m.Refs), f.Writable())
+		k.Maps.Insert(m.FileId, f, kernel.MappedKey(st), int(m.Refs), f.Writable())
 	}
 
 	// SysV IPC objects (a segment's file is opened again on its next
@@ -748,7 +748,7 @@ func restoreMapped(k *clientState, rc *syscallCtx, m *sentrypb.MappedFileState) 
 		acc = unix.O_RDWR
 	}
 	if h, st, err := k.VFS.ReopenHandle(m.FileHandle); err == nil {
-		return openHandleMode(k, h, m.FileHandle, dentryFor(k, rc, m.Path, st, m.FileHandle), acc)
+		return k.OpenHandleMode(h, m.FileHandle, dentryFor(k, rc, m.Path, st, m.FileHandle), acc)
 	}
 	if rc == nil || m.Path == "" {
 		return nil, nil, unix.ESTALE
@@ -764,7 +764,7 @@ func restoreMapped(k *clientState, rc *syscallCtx, m *sentrypb.MappedFileState) 
 	if err != nil {
 		return nil, nil, err
 	}
-	return openHandleMode(k, h, fh, d, acc)
+	return k.OpenHandleMode(h, fh, d, acc)
 }
 
 // rewrite re-applies a retained write (Rewrite): through the restored

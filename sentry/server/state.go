@@ -242,7 +242,7 @@ func deriveRecordLocked(k *clientState, c *replayCollection, order replay.Order,
 	case pipeRef:
 		return pipeRecord(k, o.Pipe)
 	case mappedID:
-		return mappedRecord(k, uint64(o))
+		return k.MappedRecord(uint64(o))
 	case *appTimer:
 		return k.TimerRecordLocked(o)
 	case lockedIno:

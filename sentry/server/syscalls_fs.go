@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"errors"
 
 	"golang.org/x/sys/unix"
@@ -466,7 +467,7 @@ func noteMappedResize(c *syscallCtx, d *dentry, h uint64) {
 	if err != nil {
 		return
 	}
-	c.Reply.Mapped = append(c.Reply.Mapped, mappedChanges(c.Kernel, st, 0, 0, 0)...)
+	c.Reply.Mapped = append(c.Reply.Mapped, c.Kernel.MappedChanges(st, 0, 0, 0)...)
 }
 
 // ---- stat ----
@@ -1567,7 +1568,7 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		for i := range times {
-			times[i] = timeArg{sec: int64(le64(b[16*i:])), nsec: int64(le64(b[16*i+8:]))}
+			times[i] = timeArg{sec: int64(binary.LittleEndian.Uint64(b[16*i:])), nsec: int64(binary.LittleEndian.Uint64(b[16*i+8:]))}
 			if n := times[i].nsec; n != utimeNow && n != utimeOmit && (n < 0 || n >= 1e9) {
 				return 0, unix.EINVAL
 			}
@@ -1756,10 +1757,10 @@ func sysUtime(c *syscallCtx) (int64, error) {
 		}
 		for i := range times {
 			if c.Sysno == unix.SYS_UTIME {
-				times[i] = timeArg{sec: int64(le64(b[8*i:]))}
+				times[i] = timeArg{sec: int64(binary.LittleEndian.Uint64(b[8*i:]))}
 				continue
 			}
-			sec, usec := int64(le64(b[16*i:])), int64(le64(b[16*i+8:]))
+			sec, usec := int64(binary.LittleEndian.Uint64(b[16*i:])), int64(binary.LittleEndian.Uint64(b[16*i+8:]))
 			if usec < 0 || usec >= 1e6 {
 				return 0, unix.EINVAL
 			}

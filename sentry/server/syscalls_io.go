@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -174,7 +175,7 @@ func noteMappedChange(c *syscallCtx, f *file, off, n uint64) {
 			return
 		}
 	}
-	c.Reply.Mapped = append(c.Reply.Mapped, mappedChanges(c.Kernel, st, off, n, c.PageWrite)...)
+	c.Reply.Mapped = append(c.Reply.Mapped, c.Kernel.MappedChanges(st, off, n, c.PageWrite)...)
 }
 
 func sysRead(c *syscallCtx) (int64, error)  { return doRead(c, -1) }
@@ -1015,7 +1016,7 @@ func sysMmap(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	f.IncRef()
-	id := c.Kernel.Maps.Add(f, mappedKey(st), typ != mapPrivate && writable)
+	id := c.Kernel.Maps.Add(f, kernel.MappedKey(st), typ != mapPrivate && writable)
 	c.Reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable}}
 	return 0, nil
 }

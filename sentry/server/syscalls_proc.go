@@ -161,12 +161,12 @@ func sysExecve(c *syscallCtx) (int64, error) {
 	} else if start, err = startDir(c, dirfd, path); err != nil {
 		return 0, err
 	}
-	ep, err := planExec(c.Kernel, c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
+	ep, err := c.Kernel.PlanExec(c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
 	if err != nil {
 		return 0, err
 	}
 	ep.NoNewPrivs = c.NoNewPrivs
-	commitExec(c.Kernel, c, ep)
+	c.Kernel.CommitExec(c, ep)
 	c.Reply.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return 0, nil
 }

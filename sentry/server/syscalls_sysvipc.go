@@ -13,6 +13,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -325,7 +326,7 @@ func sysShmat(c *syscallCtx) (int64, error) {
 		}
 		return 0, unix.ENOMEM
 	}
-	fid := c.Kernel.Maps.Add(f, mappedKey(st), true)
+	fid := c.Kernel.Maps.Add(f, kernel.MappedKey(st), true)
 	c.Reply.Action = &sentrypb.Reply_ShmAttach{ShmAttach: &sentrypb.ShmAttachPlan{
 		FileId: fid, Size: st.Size, Shmid: id, Key: at.Key, Readonly: flags&linux.SHM_RDONLY != 0}}
 	return 0, nil

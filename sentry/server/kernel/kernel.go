@@ -67,7 +67,7 @@ type Kernel struct {
 	Attrs             *goferclient.AttrCache
 	ReadLeases        *readlease.Registry
 	// PageWriteSlots holds a token per PageWrite running
-	// (maxPageWritesInFlight). Made by newClientState.
+	// (MaxPageWritesInFlight). Made by newClientState.
 	PageWriteSlots chan struct{}
 	// Binder binds the file handles in the client's state records to it
 	// (package handlebind). Set from newVFS's attach, immutable after newClientState.
