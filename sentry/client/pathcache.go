@@ -556,10 +556,7 @@ func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
 		}
 		k.start = "cwd " + cwd
 	}
-	if !strings.HasSuffix(dir, "/") {
-		dir += "/"
-	}
-	k.path = dir + k.path
+	k.path = listedPrefix(dir) + k.path
 	if a := pc.answerLocked(k); a != nil && a.listedDesc == desc {
 		return a
 	}
@@ -1063,15 +1060,26 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 		v.start = "cwd " + cwd
 	}
 	if lst.path != "" {
-		v.prefix, v.desc = lst.path, lst.desc
-		if !strings.HasSuffix(v.prefix, "/") {
-			v.prefix += "/"
-		}
+		v.prefix, v.desc = listedPrefix(lst.path), lst.desc
 	}
 	if !grantedAs(pathKey{creds: creds, start: v.start}, l) {
 		return
 	}
 	pc.keepListedLocked(v, l, reply.Listed, expires)
+}
+
+// listedPrefix returns what the paths of the entries of directory dir
+// (a listing's path, not "") start with: dir and a slash, nothing for
+// "." (a name in the start directory, as `cat f*` spells the names a
+// shell's glob of "." listed: the same walk).
+func listedPrefix(dir string) string {
+	switch {
+	case dir == "." || dir == "./":
+		return ""
+	case strings.HasSuffix(dir, "/"):
+		return dir
+	}
+	return dir + "/"
 }
 
 // listedView is where a listing's answers are kept.
@@ -1080,8 +1088,8 @@ type listedView struct {
 	// where its paths start ("/", "cwd ..." or, for a listing by
 	// description, "fd N").
 	creds, start string
-	// prefix is the listed directory's path and a slash ("" for a
-	// listing by description), desc the description listed.
+	// prefix is the listed directory's path and a slash (listedPrefix;
+	// "" for a listing by description), desc the description listed.
 	prefix string
 	desc   uint64
 }

@@ -95,8 +95,12 @@ type pipeProc struct {
 // pipeFile is what a description's record says for pipelining.
 type pipeFile struct {
 	regular bool
-	flags   uint32
-	handle  string
+	// streamOut says the description is a pipe's write end or the
+	// client's stdio: a sendfile to it that finds its in file's end
+	// returns 0 without writing (sendfile.go).
+	streamOut bool
+	flags     uint32
+	handle    string
 	// offset is the description's offset as its record says (the read
 	// cache's, readcache.go).
 	offset int64
@@ -159,8 +163,9 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 					ps.leased--
 				}
 				ps.files[id] = pipeFile{
-					regular: st.Kind == pb.FileState_GOFER && st.Regular && st.Memfd == nil,
-					flags:   st.Flags, handle: string(st.FileHandle), offset: st.Offset, leased: st.HasLease,
+					regular:   st.Kind == pb.FileState_GOFER && st.Regular && st.Memfd == nil,
+					streamOut: st.Kind == pb.FileState_PIPE_WRITE || st.Kind == pb.FileState_STDIO,
+					flags:     st.Flags, handle: string(st.FileHandle), offset: st.Offset, leased: st.HasLease,
 				}
 				if st.HasLease {
 					ps.leased++
