@@ -164,6 +164,11 @@ type pathCache struct {
 	// (postcreate.go). Protected by mu.
 	dirsChanging map[uint64]int
 	creationDone chan struct{}
+	// inosChanging counts, by inode number, the posted removals of a
+	// name of the inode without a reply, while which no answer holding
+	// a lease on it is given (pathHold.inos; postunlink.go).
+	// Protected by mu.
+	inosChanging map[uint64]int
 	// renewing counts the posted creations in flight whose reply is to
 	// bring the answer kept under a key (the stat of the directory,
 	// Reply.parent_stat). Protected by mu.
@@ -241,6 +246,21 @@ type pathHold struct {
 	dir          uint64
 	dirs         []uint64
 	kindsUnknown bool
+	// inos are the inodes its leases are on (any kind): a posted
+	// removal of one holds the answer back (postunlink.go). Set
+	// before the answer is kept, under pathCache.mu.
+	inos []uint64
+	// listing is what a listing's leases (the hold its entries'
+	// answers share) say of the directory listed; nil for other holds.
+	// Set before the answer is kept.
+	listing *listedDir
+}
+
+// listedDir is what a listing's reply says of the directory it listed
+// (PathLease.writable, removable, dir_ino).
+type listedDir struct {
+	ino                 uint64
+	writable, removable bool
 }
 
 // revoked says whether a revocation ended one of a's leases.
@@ -1105,15 +1125,17 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 	// listed, a listing by path's answers are found under the path's
 	// keys (fdAnswerLocked).
 	pc.roomLocked(3*len(listed), len(common)+3*len(listed))
-	shared := &pathHold{}
+	shared := &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0}}
 	pc.holdLocked(shared, common)
-	shared.dirs, shared.kindsUnknown = dirsOf(l, common)
+	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, common)
 	for _, ls := range listed {
 		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
 			continue
 		}
 		a := &pathAnswer{out: ls.Stat, expires: expires, listedDesc: v.desc}
 		a.holds = [2]*pathHold{shared, &a.own}
+		a.own.inos = []uint64{ls.Ino}
+		a.own.kindsUnknown = ls.Ino == 0
 		if ls.Ids[0] == ls.Ids[1] {
 			pc.holdLocked(&a.own, ls.Ids[:1]) // a file's one lease (readlease.AttrsKey)
 		} else {
@@ -1130,6 +1152,7 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		}
 		e := &pathAnswer{expires: expires}
 		e.holds = [2]*pathHold{shared, &e.own}
+		e.own.inos = a.own.inos
 		pc.holdLocked(&e.own, ls.Ids[:1])
 		pc.answers[pathKey{sysno: existsCall, creds: v.creds, start: v.start, path: path}] = e
 		pc.kept.Add(1)

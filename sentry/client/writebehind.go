@@ -86,9 +86,11 @@ type pipeProc struct {
 	// nofile is the fd table's RLIMIT_NOFILE (0: none set).
 	nofile uint32
 	// capsKnown says the record had the capability sets; capsEffective
-	// is the effective set. groups are the supplementary groups.
+	// and capsPermitted are the effective and permitted sets. groups are
+	// the supplementary groups.
 	capsKnown     bool
 	capsEffective uint64
+	capsPermitted uint64
 	groups        map[uint32]bool
 }
 
@@ -131,7 +133,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				}
 				pp := pipeProc{fs: st.Fs, fsizeLimited: st.FsizeLimited, nofile: st.Nofile}
 				if c := st.GetCaps(); c != nil {
-					pp.capsKnown, pp.capsEffective = true, c.Effective
+					pp.capsKnown, pp.capsEffective, pp.capsPermitted = true, c.Effective, c.Permitted
 				}
 				if len(st.Groups) > 0 {
 					pp.groups = make(map[uint32]bool, len(st.Groups))
