@@ -246,9 +246,11 @@ type pathHold struct {
 	dir          uint64
 	dirs         []uint64
 	kindsUnknown bool
-	// inos are the inodes its leases are on (any kind): a posted
+	// ino and inos are the inodes its leases are on (any kind; ino 0:
+	// none, a listed entry's one without an allocation): a posted
 	// removal of one holds the answer back (postunlink.go). Set
 	// before the answer is kept, under pathCache.mu.
+	ino  uint64
 	inos []uint64
 	// listing is what a listing's leases (the hold its entries'
 	// answers share) say of the directory listed; nil for other holds.
@@ -1134,8 +1136,7 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		}
 		a := &pathAnswer{out: ls.Stat, expires: expires, listedDesc: v.desc}
 		a.holds = [2]*pathHold{shared, &a.own}
-		a.own.inos = []uint64{ls.Ino}
-		a.own.kindsUnknown = ls.Ino == 0
+		a.own.ino, a.own.kindsUnknown = ls.Ino, ls.Ino == 0
 		if ls.Ids[0] == ls.Ids[1] {
 			pc.holdLocked(&a.own, ls.Ids[:1]) // a file's one lease (readlease.AttrsKey)
 		} else {
@@ -1152,7 +1153,7 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		}
 		e := &pathAnswer{expires: expires}
 		e.holds = [2]*pathHold{shared, &e.own}
-		e.own.inos = a.own.inos
+		e.own.ino, e.own.kindsUnknown = a.own.ino, a.own.kindsUnknown
 		pc.holdLocked(&e.own, ls.Ids[:1])
 		pc.answers[pathKey{sysno: existsCall, creds: v.creds, start: v.start, path: path}] = e
 		pc.kept.Add(1)

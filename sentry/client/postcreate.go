@@ -145,6 +145,12 @@ func (pc *pathCache) blockedLocked(a *pathAnswer) bool {
 				return true
 			}
 		}
+		if len(pc.inosChanging) == 0 {
+			continue
+		}
+		if h.ino != 0 && pc.inosChanging[h.ino] > 0 {
+			return true
+		}
 		for _, ino := range h.inos {
 			if pc.inosChanging[ino] > 0 {
 				return true

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -188,7 +189,12 @@ func (pc *pathCache) beginRemoval(k pathKey, pid int32, all, dirs bool) (removal
 	if !ok || lst == nil || !lst.removable || st.Mode&linux.S_IFMT == linux.S_IFDIR || a.holds[1] == nil {
 		return removal{}, false
 	}
-	rm := removal{dir: lst.ino, inos: append([]uint64{st.Ino}, a.holds[1].inos...)}
+	rm := removal{dir: lst.ino}
+	for _, ino := range append([]uint64{st.Ino, a.holds[1].ino}, a.holds[1].inos...) {
+		if ino != 0 && !slices.Contains(rm.inos, ino) {
+			rm.inos = append(rm.inos, ino)
+		}
+	}
 	if pc.dirsChanging == nil {
 		pc.dirsChanging = make(map[uint64]int)
 	}
