@@ -356,6 +356,10 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		ps.files = make(map[uint64]pipeFile)
 	}
 	ps.files[prov] = pipeFile{regular: true, flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_NONBLOCK), handle: createdHandleOf(prov)}
+	if ps.createdAt == nil {
+		ps.createdAt = make(map[string]uint64)
+	}
+	ps.createdAt[createdHandleOf(prov)] = ps.mappedSeq
 	ps.mu.Unlock()
 	t.c.rcache.addProvisional(prov)
 	t.noteOpen(sysno, args, uint64(fd))
@@ -390,12 +394,34 @@ func (c *client) createDone(pcr postedCreate, r *pb.Reply) {
 	po := pcr.open
 	opened := r != nil && r.Errno == 0
 	if real := r.GetOpenedFile(); opened && real != 0 {
+		created := createdHandleOf(po.desc)
 		c.pipe.mu.Lock()
-		h := c.pipe.files[real].handle
+		f, known := c.pipe.files[real]
+		if known && f.handle == "" {
+			// A file without a gofer handle: it stays known by the
+			// creation's (pipelineState.createdHandles).
+			if c.pipe.createdHandles == nil {
+				c.pipe.createdHandles = make(map[uint64]string)
+			}
+			c.pipe.createdHandles[real] = created
+			f.handle = created
+			c.pipe.files[real] = f
+		}
+		h := f.handle
+		if h != created {
+			delete(c.pipe.createdAt, created)
+		}
 		c.pipe.mu.Unlock()
-		c.rcache.aliasHandle(createdHandleOf(po.desc), h)
+		if h != created {
+			c.rcache.aliasHandle(created, h)
+		}
 		// The new file is its own (postopen.go's tokens).
 		c.opens.setToken(po.desc, 0, real)
+	}
+	if !opened {
+		c.pipe.mu.Lock()
+		delete(c.pipe.createdAt, createdHandleOf(po.desc))
+		c.pipe.mu.Unlock()
 	}
 	c.openDone(po, r)
 	var renews *pathKey
