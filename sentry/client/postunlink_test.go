@@ -2,7 +2,6 @@ package client
 
 import (
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -108,17 +107,7 @@ func TestPathCacheRemoval(t *testing.T) {
 	if !ok {
 		t.Fatal("a second removal in the directory may not be posted")
 	}
-	woke := make(chan time.Duration, 1)
-	go func() {
-		start := time.Now()
-		pc.waitCreations()
-		woke <- time.Since(start)
-	}()
-	time.Sleep(5 * time.Millisecond)
-	pc.endRemoval(rm, false)
-	if waited := <-woke; waited >= maxCreationWait {
-		t.Errorf("a call waited %v for the removal's reply, which came after 5 ms", waited)
-	}
+	checkWakes(t, pc, "the removal's", func() { pc.endRemoval(rm, false) })
 	if !blocked(dirStat) || blocked(link) {
 		t.Error("after the first removal's reply: the directory's stat should still wait for the second, the link's not")
 	}

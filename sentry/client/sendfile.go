@@ -121,15 +121,10 @@ func (t *task) copyMayLease(sysno uintptr, args [6]uint64) bool {
 // client's stdio open for writing: the server's sendfile to it reads in
 // first and returns 0 at in's end without writing.
 func (t *task) streamOut(fd int32) bool {
-	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
-	if !ok {
-		return false
-	}
-	ps := &t.c.pipe
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	f, known := ps.files[desc]
-	return known && f.streamOut && f.flags&unix.O_ACCMODE != unix.O_RDONLY && f.flags&unix.O_PATH == 0
+	// wbTarget returns the record (zero if not known) whether or not
+	// a write to it may be written behind.
+	_, f, _ := t.wbTarget(fd)
+	return f.streamOut && f.flags&unix.O_ACCMODE != unix.O_RDONLY && f.flags&unix.O_PATH == 0
 }
 
 // leasedCopy answers sendfile or copy_file_range from the read cache and
