@@ -9863,7 +9863,20 @@ type PathLease struct {
 	// search permission, a writable mount): while the lease holds, an open
 	// with O_CREAT of the same path, start and credentials creates the
 	// file (the client posts it, sentry/client/postcreate.go).
-	Creatable     bool `protobuf:"varint,472,opt,name=creatable,proto3" json:"creatable,omitempty"`
+	Creatable bool `protobuf:"varint,472,opt,name=creatable,proto3" json:"creatable,omitempty"`
+	// For a listing (getdents64 whose reply has listed): writable says
+	// the listed directory's mount is writable (its entries' too: a
+	// directory with grafted mounts gets no listed answers), so that an
+	// access(W_OK) of an entry that is no device, FIFO or socket gets no
+	// EROFS; removable says the caller may also remove its entries
+	// (write and search permission on it, no sticky bit in its way): an
+	// unlink of an entry that is no directory succeeds while the entry's
+	// answer holds (the client posts it, sentry/client/postunlink.go);
+	// dir_ino is the directory's inode number. Both depend on the
+	// directory's mode and owner, which the listing's ids lease.
+	Writable      bool   `protobuf:"varint,510,opt,name=writable,proto3" json:"writable,omitempty"`
+	Removable     bool   `protobuf:"varint,511,opt,name=removable,proto3" json:"removable,omitempty"`
+	DirIno        uint64 `protobuf:"varint,512,opt,name=dir_ino,json=dirIno,proto3" json:"dir_ino,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9973,6 +9986,27 @@ func (x *PathLease) GetCreatable() bool {
 		return x.Creatable
 	}
 	return false
+}
+
+func (x *PathLease) GetWritable() bool {
+	if x != nil {
+		return x.Writable
+	}
+	return false
+}
+
+func (x *PathLease) GetRemovable() bool {
+	if x != nil {
+		return x.Removable
+	}
+	return false
+}
+
+func (x *PathLease) GetDirIno() uint64 {
+	if x != nil {
+		return x.DirIno
+	}
+	return 0
 }
 
 // ListedStat is what lstat (newfstatat with AT_SYMLINK_NOFOLLOW) of
@@ -10979,7 +11013,7 @@ const file_sentry_proto_rawDesc = "" +
 	"dataOffset\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
 	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
-	"\x06attach\x18\t \x01(\bR\x06attach\"\xd4\x02\n" +
+	"\x06attach\x18\t \x01(\bR\x06attach\"\xaa\x03\n" +
 	"\tPathLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x15\n" +
@@ -10992,7 +11026,10 @@ const file_sentry_proto_rawDesc = "" +
 	"search_ids\x18\xaf\x03 \x03(\x04R\tsearchIds\x12\x15\n" +
 	"\x05kinds\x18\xd6\x03 \x03(\rR\x05kinds\x12\x13\n" +
 	"\x04inos\x18\xd7\x03 \x03(\x04R\x04inos\x12\x1d\n" +
-	"\tcreatable\x18\xd8\x03 \x01(\bR\tcreatable\"q\n" +
+	"\tcreatable\x18\xd8\x03 \x01(\bR\tcreatable\x12\x1b\n" +
+	"\bwritable\x18\xfe\x03 \x01(\bR\bwritable\x12\x1d\n" +
+	"\tremovable\x18\xff\x03 \x01(\bR\tremovable\x12\x18\n" +
+	"\adir_ino\x18\x80\x04 \x01(\x04R\x06dirIno\"q\n" +
 	"\n" +
 	"ListedStat\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
