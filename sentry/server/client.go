@@ -126,6 +126,7 @@ func openClient(s *Server, hello *sentrypb.Hello, g grant) (*client, error) {
 		return nil, err
 	}
 	st.records, st.log, st.done, st.leaseHolder = func(seq uint64, reply bool) []*sentrypb.StateRecord { return recordsSince(k, seq, reply) }, k.Log, k.Done, k.LeaseHolder
+	st.effectRecords = func(seq uint64) []*sentrypb.StateRecord { return effectRecords(k, seq) }
 	if err := startBackground(k); err != nil {
 		return nil, err
 	}
@@ -428,6 +429,17 @@ var inlineSyscalls = map[int32]bool{
 func inlineCall(call *sentrypb.Call) bool {
 	sc, ok := call.Op.(*sentrypb.Call_Syscall)
 	return ok && sc.Syscall != nil && inlineSyscalls[sc.Syscall.Sysno]
+}
+
+// allInline reports whether every call of a thread's queue may run on
+// the receiving goroutine (inlineCall).
+func allInline(queue []*sentrypb.Call) bool {
+	for _, call := range queue {
+		if !inlineCall(call) {
+			return false
+		}
+	}
+	return true
 }
 
 // auxWorker runs the queued Rewrite calls one at a time.

@@ -184,11 +184,15 @@
 // held replies in front of it (sendRawLocked; a channel reply carries
 // them in Reply.posted_replies, or, for a client without
 // FeatureChannelPosted, they go alone before it is stamped), so "on the
-// stream" includes held. After a batch the client says a channel call
+// stream" includes held. A held reply carries its call's effects only
+// (replay.Tracker.TakeEffects); the records of what the batch touched go
+// once, on the last held reply, as the held replies leave
+// (clientStream.sealHeldLocked). After a batch the client says a channel call
 // follows, a posted reply with no next call is held for it too
 // (clientStream.channelFollows). A frame's posted
 // calls are all queued before their threads' workers start
-// (receivePostedBatch). Runs of attribute calls (attrrun.go, package
+// (receivePostedBatch), or, for one thread's calls that are all
+// inlineSyscalls, run on the receiving goroutine. Runs of attribute calls (attrrun.go, package
 // attrrun): while a thread's posted chown, chmod or utimensat by path of a
 // regular file is followed in its queue by another, their SetStats are
 // held in threadCalls.attrRun (a kernel.AttrRun, the worker's own: no

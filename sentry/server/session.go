@@ -70,6 +70,11 @@ type clientStream struct {
 	// kernel's recordsSince. Called under sendMu. Immutable after
 	// openClient.
 	records func(seq uint64, reply bool) []*sentrypb.StateRecord
+	// effectRecords returns the records of call seq's effects alone,
+	// bound to the client (the kernel's effectRecords): a held posted
+	// reply's (posted.go). Called under sendMu. Immutable after
+	// openClient.
+	effectRecords func(seq uint64) []*sentrypb.StateRecord
 	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own
 	// lock.
 	procQ procQueries
