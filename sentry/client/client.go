@@ -241,6 +241,9 @@ type client struct {
 	// pcache is the path cache (pathcache.go); nil with
 	// Config.NoReadCache. Immutable after newClient; own lock.
 	pcache *pathCache
+	// renewal is the renewals of both caches' leases (leaserenew.go);
+	// nil with Config.NoReadCache. Immutable after newClient; own lock.
+	renewal *leaseRenewal
 	// opens is what posted opens need besides the caches (postopen.go);
 	// its own lock.
 	opens postedOpens
@@ -419,8 +422,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 
 	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices}
 	if !cfg.NoReadCache {
-		c.rcache = newReadCache()
-		c.pcache = newPathCache()
+		c.renewal = &leaseRenewal{}
+		c.rcache = newReadCache(c.renewal)
+		c.pcache = newPathCache(c.renewal)
 		hello.ReadLeases, hello.PathLeases = true, true
 		hello.CompleteNames = !cfg.NoCompleteNames
 	}
