@@ -1659,9 +1659,18 @@ type Heartbeat struct {
 	// clocks are the client's clocks read just before it sent the
 	// heartbeat (client to server only): they refine the server's view of
 	// the application's clocks, as Syscall.clocks does.
-	Clocks        *ClockSample `protobuf:"bytes,281,opt,name=clocks,proto3" json:"clocks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Clocks *ClockSample `protobuf:"bytes,281,opt,name=clocks,proto3" json:"clocks,omitempty"`
+	// renewed_unix_nanos (server to client only) is the unix_nanos of the
+	// client's heartbeat whose arrival renewed the client's leases: every
+	// read and path lease the server had not revoked before this answer
+	// holds until lease_ttl_ms after that heartbeat was sent, but never
+	// longer than lease_life_ms after its grant (docs/ARCHITECTURE.md,
+	// "The client's read cache", Renewal). 0: nothing was renewed.
+	RenewedUnixNanos int64  `protobuf:"varint,520,opt,name=renewed_unix_nanos,json=renewedUnixNanos,proto3" json:"renewed_unix_nanos,omitempty"`
+	LeaseTtlMs       uint32 `protobuf:"varint,521,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
+	LeaseLifeMs      uint32 `protobuf:"varint,522,opt,name=lease_life_ms,json=leaseLifeMs,proto3" json:"lease_life_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Heartbeat) Reset() {
@@ -1706,6 +1715,27 @@ func (x *Heartbeat) GetClocks() *ClockSample {
 		return x.Clocks
 	}
 	return nil
+}
+
+func (x *Heartbeat) GetRenewedUnixNanos() int64 {
+	if x != nil {
+		return x.RenewedUnixNanos
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetLeaseTtlMs() uint32 {
+	if x != nil {
+		return x.LeaseTtlMs
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetLeaseLifeMs() uint32 {
+	if x != nil {
+		return x.LeaseLifeMs
+	}
+	return 0
 }
 
 type Interrupt struct {
@@ -9943,7 +9973,20 @@ type PathLease struct {
 	// search permission, a writable mount): while the lease holds, an open
 	// with O_CREAT of the same path, start and credentials creates the
 	// file (the client posts it, sentry/client/postcreate.go).
-	Creatable     bool `protobuf:"varint,472,opt,name=creatable,proto3" json:"creatable,omitempty"`
+	Creatable bool `protobuf:"varint,472,opt,name=creatable,proto3" json:"creatable,omitempty"`
+	// For a listing (getdents64 whose reply has listed): writable says
+	// the listed directory's mount is writable (its entries' too: a
+	// directory with grafted mounts gets no listed answers), so that an
+	// access(W_OK) of an entry that is no device, FIFO or socket gets no
+	// EROFS; removable says the caller may also remove its entries
+	// (write and search permission on it, no sticky bit in its way): an
+	// unlink of an entry that is no directory succeeds while the entry's
+	// answer holds (the client posts it, sentry/client/postunlink.go);
+	// dir_ino is the directory's inode number. Both depend on the
+	// directory's mode and owner, which the listing's ids lease.
+	Writable      bool   `protobuf:"varint,510,opt,name=writable,proto3" json:"writable,omitempty"`
+	Removable     bool   `protobuf:"varint,511,opt,name=removable,proto3" json:"removable,omitempty"`
+	DirIno        uint64 `protobuf:"varint,512,opt,name=dir_ino,json=dirIno,proto3" json:"dir_ino,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10053,6 +10096,27 @@ func (x *PathLease) GetCreatable() bool {
 		return x.Creatable
 	}
 	return false
+}
+
+func (x *PathLease) GetWritable() bool {
+	if x != nil {
+		return x.Writable
+	}
+	return false
+}
+
+func (x *PathLease) GetRemovable() bool {
+	if x != nil {
+		return x.Removable
+	}
+	return false
+}
+
+func (x *PathLease) GetDirIno() uint64 {
+	if x != nil {
+		return x.DirIno
+	}
+	return 0
 }
 
 // ListedStat is what lstat (newfstatat with AT_SYMLINK_NOFOLLOW) of
@@ -10353,11 +10417,15 @@ const file_sentry_proto_rawDesc = "" +
 	"\tserver_id\x18\x01 \x01(\tR\bserverId\x12)\n" +
 	"\x10protocol_version\x18< \x01(\rR\x0fprotocolVersion\x12\x1a\n" +
 	"\bfeatures\x18= \x01(\x04R\bfeatures\x12\x18\n" +
-	"\arefused\x18> \x01(\tR\arefused\"j\n" +
+	"\arefused\x18> \x01(\tR\arefused\"\xe1\x01\n" +
 	"\tHeartbeat\x12\x1d\n" +
 	"\n" +
 	"unix_nanos\x18\x01 \x01(\x03R\tunixNanos\x12>\n" +
-	"\x06clocks\x18\x99\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"\x1d\n" +
+	"\x06clocks\x18\x99\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12-\n" +
+	"\x12renewed_unix_nanos\x18\x88\x04 \x01(\x03R\x10renewedUnixNanos\x12!\n" +
+	"\flease_ttl_ms\x18\x89\x04 \x01(\rR\n" +
+	"leaseTtlMs\x12#\n" +
+	"\rlease_life_ms\x18\x8a\x04 \x01(\rR\vleaseLifeMs\"\x1d\n" +
 	"\tInterrupt\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\"g\n" +
 	"\tStdinData\x12\x12\n" +
@@ -11068,7 +11136,7 @@ const file_sentry_proto_rawDesc = "" +
 	"dataOffset\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
 	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
-	"\x06attach\x18\t \x01(\bR\x06attach\"\xd4\x02\n" +
+	"\x06attach\x18\t \x01(\bR\x06attach\"\xaa\x03\n" +
 	"\tPathLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x15\n" +
@@ -11081,7 +11149,10 @@ const file_sentry_proto_rawDesc = "" +
 	"search_ids\x18\xaf\x03 \x03(\x04R\tsearchIds\x12\x15\n" +
 	"\x05kinds\x18\xd6\x03 \x03(\rR\x05kinds\x12\x13\n" +
 	"\x04inos\x18\xd7\x03 \x03(\x04R\x04inos\x12\x1d\n" +
-	"\tcreatable\x18\xd8\x03 \x01(\bR\tcreatable\"q\n" +
+	"\tcreatable\x18\xd8\x03 \x01(\bR\tcreatable\x12\x1b\n" +
+	"\bwritable\x18\xfe\x03 \x01(\bR\bwritable\x12\x1d\n" +
+	"\tremovable\x18\xff\x03 \x01(\bR\tremovable\x12\x18\n" +
+	"\adir_ino\x18\x80\x04 \x01(\x04R\x06dirIno\"q\n" +
 	"\n" +
 	"ListedStat\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +

@@ -32,7 +32,8 @@ import (
 // (LeaseRevoke) when that inode or directory changes through it, by any
 // client, this one included, before that change's reply; a change made
 // outside the server (the host, another server sharing the gofer) shows
-// when the lease expires (1 s). While all the leases of an answer hold,
+// when the lease expires (1 s after the last heartbeat that renewed it,
+// leaserenew.go; at most 10 s after its grant). While all the leases of an answer hold,
 // the client answers the same call with the same arguments from the reply
 // it kept: the result, the errno (ENOENT, ENOTDIR, EACCES, ELOOP,
 // ENAMETOOLONG; EINVAL of readlink) and the bytes written to the buffer.
@@ -112,6 +113,8 @@ const (
 // and keep).
 type pathCache struct {
 	mu sync.Mutex
+	// renewal extends the leases' expiry (leaserenew.go). Immutable.
+	renewal *leaseRenewal
 	// answers are the kept answers (the existence of names among
 	// them: existsCall). Protected by mu.
 	answers map[pathKey]*pathAnswer
@@ -164,6 +167,11 @@ type pathCache struct {
 	// (postcreate.go). Protected by mu.
 	dirsChanging map[uint64]int
 	creationDone chan struct{}
+	// inosChanging counts, by inode number, the posted removals of a
+	// name of the inode without a reply, while which no answer holding
+	// a lease on it is given (pathHold.inos; postunlink.go).
+	// Protected by mu.
+	inosChanging map[uint64]int
 	// renewing counts the posted creations in flight whose reply is to
 	// bring the answer kept under a key (the stat of the directory,
 	// Reply.parent_stat). Protected by mu.
@@ -241,6 +249,23 @@ type pathHold struct {
 	dir          uint64
 	dirs         []uint64
 	kindsUnknown bool
+	// ino and inos are the inodes its leases are on (any kind; ino 0:
+	// none, a listed entry's one without an allocation): a posted
+	// removal of one holds the answer back (postunlink.go). Set
+	// before the answer is kept, under pathCache.mu.
+	ino  uint64
+	inos []uint64
+	// listing is what a listing's leases (the hold its entries'
+	// answers share) say of the directory listed; nil for other holds.
+	// Set before the answer is kept.
+	listing *listedDir
+}
+
+// listedDir is what a listing's reply says of the directory it listed
+// (PathLease.writable, removable, dir_ino).
+type listedDir struct {
+	ino                 uint64
+	writable, removable bool
 }
 
 // revoked says whether a revocation ended one of a's leases.
@@ -260,8 +285,8 @@ const (
 	capDACReadSearch = 2
 )
 
-func newPathCache() *pathCache {
-	return &pathCache{answers: make(map[pathKey]*pathAnswer), openPaths: make(map[uint64]string),
+func newPathCache(renewal *leaseRenewal) *pathCache {
+	return &pathCache{renewal: renewal, answers: make(map[pathKey]*pathAnswer), openPaths: make(map[uint64]string),
 		byLease: make(map[uint64][]*pathHold), creds: make(map[int32]string), fs: make(map[int32]uint64),
 		cwds: make(map[uint64]string), searchAll: make(map[int32]bool), writeAll: make(map[int32]bool)}
 }
@@ -476,7 +501,7 @@ func (pc *pathCache) evictLocked() {
 	pc.sweeps++
 	now := time.Now()
 	for k, a := range pc.answers {
-		if a.revoked() || !now.Before(a.expires) {
+		if a.revoked() || !pc.renewal.live(a.expires, now) {
 			delete(pc.answers, k)
 			continue
 		}
@@ -556,10 +581,7 @@ func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
 		}
 		k.start = "cwd " + cwd
 	}
-	if !strings.HasSuffix(dir, "/") {
-		dir += "/"
-	}
-	k.path = dir + k.path
+	k.path = listedPrefix(dir) + k.path
 	if a := pc.answerLocked(k); a != nil && a.listedDesc == desc {
 		return a
 	}
@@ -571,7 +593,7 @@ func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
 // Precondition: pc.mu.
 func (pc *pathCache) answerLocked(k pathKey) *pathAnswer {
 	a := pc.answers[k]
-	if a != nil && (a.revoked() || !time.Now().Before(a.expires)) {
+	if a != nil && (a.revoked() || !pc.renewal.live(a.expires, time.Now())) {
 		delete(pc.answers, k)
 		return nil
 	}
@@ -1063,15 +1085,26 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 		v.start = "cwd " + cwd
 	}
 	if lst.path != "" {
-		v.prefix, v.desc = lst.path, lst.desc
-		if !strings.HasSuffix(v.prefix, "/") {
-			v.prefix += "/"
-		}
+		v.prefix, v.desc = listedPrefix(lst.path), lst.desc
 	}
 	if !grantedAs(pathKey{creds: creds, start: v.start}, l) {
 		return
 	}
 	pc.keepListedLocked(v, l, reply.Listed, expires)
+}
+
+// listedPrefix returns what the paths of the entries of directory dir
+// (a listing's path, not "") start with: dir and a slash, nothing for
+// "." (a name in the start directory, as `cat f*` spells the names a
+// shell's glob of "." listed: the same walk).
+func listedPrefix(dir string) string {
+	switch {
+	case dir == "." || dir == "./":
+		return ""
+	case strings.HasSuffix(dir, "/"):
+		return dir
+	}
+	return dir + "/"
 }
 
 // listedView is where a listing's answers are kept.
@@ -1080,8 +1113,8 @@ type listedView struct {
 	// where its paths start ("/", "cwd ..." or, for a listing by
 	// description, "fd N").
 	creds, start string
-	// prefix is the listed directory's path and a slash ("" for a
-	// listing by description), desc the description listed.
+	// prefix is the listed directory's path and a slash (listedPrefix;
+	// "" for a listing by description), desc the description listed.
 	prefix string
 	desc   uint64
 }
@@ -1097,15 +1130,16 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 	// listed, a listing by path's answers are found under the path's
 	// keys (fdAnswerLocked).
 	pc.roomLocked(3*len(listed), len(common)+3*len(listed))
-	shared := &pathHold{}
+	shared := &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0}}
 	pc.holdLocked(shared, common)
-	shared.dirs, shared.kindsUnknown = dirsOf(l, common)
+	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, common)
 	for _, ls := range listed {
 		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
 			continue
 		}
 		a := &pathAnswer{out: ls.Stat, expires: expires, listedDesc: v.desc}
 		a.holds = [2]*pathHold{shared, &a.own}
+		a.own.ino, a.own.kindsUnknown = ls.Ino, ls.Ino == 0
 		if ls.Ids[0] == ls.Ids[1] {
 			pc.holdLocked(&a.own, ls.Ids[:1]) // a file's one lease (readlease.AttrsKey)
 		} else {
@@ -1122,6 +1156,7 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		}
 		e := &pathAnswer{expires: expires}
 		e.holds = [2]*pathHold{shared, &e.own}
+		e.own.ino, e.own.kindsUnknown = a.own.ino, a.own.kindsUnknown
 		pc.holdLocked(&e.own, ls.Ids[:1])
 		pc.answers[pathKey{sysno: existsCall, creds: v.creds, start: v.start, path: path}] = e
 		pc.kept.Add(1)

@@ -14,7 +14,7 @@ import (
 // numbers) and returns the cache and the key of each.
 func creationLeases(t *testing.T) (*pathCache, map[string]pathKey) {
 	t.Helper()
-	pc := newPathCache()
+	pc := newPathCache(nil)
 	creds := &pb.ProcessState{Ruid: 1000, Euid: 1000}
 	const root, dir, other = 2, 10, 20
 	at := leaseStamp{sent: time.Now(), gen: pc.gen}
@@ -64,6 +64,24 @@ func creationLeases(t *testing.T) (*pathCache, map[string]pathKey) {
 	return pc, keys
 }
 
+// checkWakes checks that a call waiting for a posted change's reply
+// (waitCreations) wakes when reply, which comes 5 ms later, ends the
+// change.
+func checkWakes(t *testing.T, pc *pathCache, what string, reply func()) {
+	t.Helper()
+	woke := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		pc.waitCreations()
+		woke <- time.Since(start)
+	}()
+	time.Sleep(5 * time.Millisecond)
+	reply()
+	if waited := <-woke; waited >= maxCreationWait {
+		t.Errorf("a call waited %v for %s reply, which came after 5 ms", waited, what)
+	}
+}
+
 // TestPathCacheCreation checks what a posted creation in a directory
 // holds back until its reply: the answers leasing that directory's
 // attributes or missing names, and those of leases of unknown kind; not
@@ -108,17 +126,7 @@ func TestPathCacheCreation(t *testing.T) {
 		}
 	}
 	// A call waiting for the creation's reply wakes when it comes.
-	woke := make(chan time.Duration, 1)
-	go func() {
-		start := time.Now()
-		pc.waitCreations()
-		woke <- time.Since(start)
-	}()
-	time.Sleep(5 * time.Millisecond)
-	pc.endCreate(dir, nil)
-	if waited := <-woke; waited >= maxCreationWait {
-		t.Errorf("a call waited %v for the creation's reply, which came after 5 ms", waited)
-	}
+	checkWakes(t, pc, "the creation's", func() { pc.endCreate(dir, nil) })
 	for _, tc := range tests {
 		if blocked(tc.name) {
 			t.Errorf("%s after the creation's reply: blocked", tc.name)
@@ -138,7 +146,7 @@ func TestPathCacheCreation(t *testing.T) {
 // posted creation's handle count under the file's gofer handle once its
 // reply named it, and so do those posted under it later.
 func TestCreatedHandleAlias(t *testing.T) {
-	rc := newReadCache()
+	rc := newReadCache(nil)
 	created := createdHandleOf(provisionalDesc | 5)
 	first := rc.postBegin(dataChange, created, 0)
 	rc.aliasHandle(created, "gofer-handle")
@@ -186,7 +194,7 @@ func TestKeepUnlinkAnswer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pc := newPathCache()
+			pc := newPathCache(nil)
 			k := pathKey{sysno: unix.SYS_UNLINK, creds: credsKey(creds), start: "/", path: "/d/n"}
 			l := &pb.PathLease{Id: 1, Ids: []uint64{1, 2}, Kinds: []uint32{0, 2}, Inos: []uint64{2, 10}, TtlMs: 1000,
 				Creds: creds, Creatable: tc.creatable}

@@ -34,7 +34,8 @@ import (
 // A lease holds until the server revokes it (LeaseRevoke, which the client
 // acknowledges once it no longer answers from it: the server does not let
 // the change's call return before) or it expires (ttl_ms after the call
-// that brought it was sent: the server waits no longer than that for an
+// that brought it was sent, or after the last heartbeat whose arrival
+// renewed it, leaserenew.go: the server waits no longer than that for an
 // acknowledgment). A recovery drops every lease: nothing cached is trusted
 // across servers.
 //
@@ -119,6 +120,13 @@ type readCache struct {
 	// in turn is not leased at each read for the next write to revoke.
 	// Protected by mu.
 	rwReads map[string]bool
+	// removalsPosted counts the posted unlinks without a reply
+	// (postunlink.go): a removal changes its file's link count and
+	// ctime, so no fstat is answered meanwhile. Protected by mu.
+	removalsPosted int
+
+	// renewal extends the leases' expiry (leaserenew.go). Immutable.
+	renewal *leaseRenewal
 
 	// hits and grants count the calls answered here and the leases
 	// taken, for the end-of-session log line. Atomic.
@@ -144,8 +152,8 @@ type leasedFile struct {
 	seen uint64
 }
 
-func newReadCache() *readCache {
-	return &readCache{files: make(map[uint64]*leasedFile), descs: make(map[uint64]uint64),
+func newReadCache(renewal *leaseRenewal) *readCache {
+	return &readCache{renewal: renewal, files: make(map[uint64]*leasedFile), descs: make(map[uint64]uint64),
 		seekPosted: make(map[uint64]int), offsets: make(map[uint64]int64), dataPosted: make(map[string]int),
 		rwReads: make(map[string]bool)}
 }
@@ -401,13 +409,13 @@ func (rc *readCache) attrsOnlyOfNewerLocked(seen uint64) bool {
 func (rc *readCache) liveLocked(desc uint64, attrs bool, handle string) *leasedFile {
 	id := rc.descs[desc]
 	f := rc.files[id]
-	if f == nil || (attrs && !rc.attrsOnlyOfNewerLocked(f.seen)) {
+	if f == nil || (attrs && (!rc.attrsOnlyOfNewerLocked(f.seen) || rc.removalsPosted > 0)) {
 		return nil
 	}
 	if rc.dataPostedAll > 0 && (handle == "" || rc.dataPosted[""] > 0 || rc.dataPosted[handle] > 0) {
 		return nil
 	}
-	if !time.Now().Before(f.expires) {
+	if !rc.renewal.live(f.expires, time.Now()) {
 		rc.dropLocked(id)
 		return nil
 	}

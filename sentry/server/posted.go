@@ -132,7 +132,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 	defer f.DecRef()
 	// Only a gofer file is written behind: its inode number names it.
 	var ino uint64
-	d := dentryOf(f)
+	d := vfs.DentryOf(f)
 	hasIno := d != nil && d.Kind == vfs.KindGofer
 	if hasIno {
 		ino = d.Ino()
@@ -216,7 +216,7 @@ func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, has
 // succeeded, naming the file.
 func logWriteBehindError(k *clientState, f *file, msg string, e unix.Errno) {
 	path := "?"
-	if d := dentryOf(f); d != nil {
+	if d := vfs.DentryOf(f); d != nil {
 		path, _ = k.VFS.PathOf(d)
 	}
 	k.Log.Error(msg, "path", path, "errno", e.Error())

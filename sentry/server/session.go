@@ -132,7 +132,7 @@ func (c *client) serve(sess *session) error {
 			c.receiveCall(sess, m.Call)
 		case *sentrypb.ClientMessage_Heartbeat:
 			observeClocks(k.Clocks, m.Heartbeat.GetClocks())
-			c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}}})
+			c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: renewLeases(k, m.Heartbeat)}})
 		case *sentrypb.ClientMessage_Interrupt:
 			if m.Interrupt != nil {
 				c.interrupt(m.Interrupt.Tid)

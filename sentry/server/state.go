@@ -255,7 +255,7 @@ func deriveRecordLocked(k *clientState, c *replayCollection, order replay.Order,
 	case pipeRef:
 		return pipeRecord(k, o.Pipe)
 	case mappedID:
-		return mappedRecord(k, uint64(o))
+		return k.MappedRecord(uint64(o))
 	case *appTimer:
 		return k.TimerRecordLocked(o)
 	case lockedIno:
@@ -395,13 +395,13 @@ func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.St
 	}
 	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load(), WriteError: f.WBErr.Load()}
 	recordAsync(k, f, st)
-	if dentryOf(f) != nil {
-		st.Path, _ = k.VFS.PathOf(dentryOf(f))
+	if vfs.DentryOf(f) != nil {
+		st.Path, _ = k.VFS.PathOf(vfs.DentryOf(f))
 	}
 	switch impl := f.Impl.(type) {
 	case *vfs.GoferFile:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
-		st.Regular = impl.Memfd == nil && dentryOf(f) != nil && dentryOf(f).IsRegular()
+		st.Regular = impl.Memfd == nil && vfs.DentryOf(f) != nil && vfs.DentryOf(f).IsRegular()
 		if impl.Memfd != nil {
 			// No path: a memfd is found again by its handle only.
 			st.Path, st.Memfd = "", impl.Memfd.State()
