@@ -160,7 +160,7 @@ func runServer(args []string) int {
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the server to `FILE` until it stops")
 	profileHeap := fs.String("profile-heap", "", "write a Go heap profile of the server to `FILE` on each SIGUSR2")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket clients of these `UIDS` (comma-separated; the server's own uid and root always may); they may run applications only as themselves")
-	readLeaseTTL := fs.Duration("read-lease-ttl", readlease.DefaultTTL, "how long a client may answer reads and fstat of a file from the copy it was leased (`DURATION`): the bound on how stale it may be after a change the server does not see (the host's, another server's), and on how long a change waits for a client that does not acknowledge a revocation")
+	readLeaseTTL := fs.Duration("read-lease-ttl", readlease.DefaultTTL, "how long a client's leases last past its last heartbeat, each of which renews them (`DURATION`); ten times it is a lease's longest life, the bound on how stale a client's copy may be after a change the server does not see (the host's, another server's); a change waits at most this long after the last renewal for a client that does not acknowledge a revocation")
 	maxClients := fs.Int("max-clients-per-peer", server.DefaultMaxClientsPerPeer, "refuse a Unix socket peer that is not an operator more than this many live clients")
 	seccompMode := seccompFlag(fs)
 	namespaces := namespacesFlag(fs)

@@ -108,6 +108,13 @@ type Options struct {
 	// server sends (--network=sandbox), from the receiving goroutine like
 	// OnPush; it must only queue them. Without it they are dropped.
 	OnFrames func(*pb.Frames)
+	// OnLeaseRenewed, when set, is called from the receiving goroutine,
+	// in order with OnPush, when the server's answer to a heartbeat says
+	// that its arrival renewed the client's leases
+	// (Heartbeat.renewed_unix_nanos): sent is when this connection sent
+	// that heartbeat (its monotonic clock), ttl and life the lease times
+	// the answer tells.
+	OnLeaseRenewed func(sent time.Time, ttl, life time.Duration)
 	// HeartbeatInterval is how often the client sends a heartbeat
 	// (default 100ms).
 	HeartbeatInterval time.Duration
@@ -251,6 +258,10 @@ type StreamConn struct {
 	// idle fires idleTakeover after the token was last released, and
 	// takes it for a background reader (takeover). Immutable pointer.
 	idle *time.Timer
+
+	// beats are the heartbeats sent whose answer has not arrived yet, in
+	// order (at most maxBeats), for OnLeaseRenewed. Protected by mu.
+	beats []sentBeat
 
 	// heard is set by the receiving goroutine for every message and
 	// cleared by the heartbeat goroutine, which so learns that the server
@@ -760,6 +771,52 @@ func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 	case *pb.ServerMessage_ChannelGrant:
 		c.granted(m.ChannelGrant)
 	case *pb.ServerMessage_Heartbeat:
+		c.beatAnswered(m.Heartbeat)
+	}
+}
+
+// sentBeat is a heartbeat sent (StreamConn.beats): its unix_nanos and
+// when, on the monotonic clock.
+type sentBeat struct {
+	nanos int64
+	at    time.Time
+}
+
+// maxBeats bounds StreamConn.beats (answers that never come).
+const maxBeats = 64
+
+// beatSent records heartbeat hb, sent at now.
+func (c *StreamConn) beatSent(hb *pb.Heartbeat, now time.Time) {
+	if c.opts.OnLeaseRenewed == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.beats) >= maxBeats {
+		c.beats = c.beats[1:]
+	}
+	c.beats = append(c.beats, sentBeat{nanos: hb.UnixNanos, at: now})
+}
+
+// beatAnswered handles the server's heartbeat hb: if it answers one of
+// beats and renewed the leases, OnLeaseRenewed hears when that one was
+// sent. Precondition: the caller holds the read token.
+func (c *StreamConn) beatAnswered(hb *pb.Heartbeat) {
+	if c.opts.OnLeaseRenewed == nil || hb.GetRenewedUnixNanos() == 0 || hb.GetLeaseTtlMs() == 0 {
+		return
+	}
+	c.mu.Lock()
+	var sent time.Time
+	n := 0
+	for ; n < len(c.beats) && c.beats[n].nanos <= hb.RenewedUnixNanos; n++ {
+		if c.beats[n].nanos == hb.RenewedUnixNanos {
+			sent = c.beats[n].at
+		}
+	}
+	c.beats = c.beats[n:]
+	c.mu.Unlock()
+	if !sent.IsZero() {
+		c.opts.OnLeaseRenewed(sent, time.Duration(hb.LeaseTtlMs)*time.Millisecond, time.Duration(hb.LeaseLifeMs)*time.Millisecond)
 	}
 }
 
@@ -798,10 +855,13 @@ func (c *StreamConn) heartbeatLoop() {
 				return
 			}
 			c.closeIdleChannels(now)
+			// now is the ticker's, read before the send: the renewal
+			// the answer tells counts from no later than the server's.
 			hb := &pb.Heartbeat{UnixNanos: now.UnixNano()}
 			if c.opts.HeartbeatClocks != nil {
 				hb.Clocks = c.opts.HeartbeatClocks()
 			}
+			c.beatSent(hb, now)
 			c.send(&pb.ClientMessage{Msg: &pb.ClientMessage_Heartbeat{Heartbeat: hb}})
 		}
 	}

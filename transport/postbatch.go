@@ -27,8 +27,14 @@ import (
 // that carries them.
 
 const (
-	// postedDelay bounds how long a posted call waits in the queue.
-	postedDelay = 500 * time.Microsecond
+	// postedDelay bounds how long a posted call waits in the queue: long
+	// enough that a program posting in a loop (umask, writes behind)
+	// fills a batch of maxPostedBatch before it runs out, so that each
+	// batch's fixed cost (a socket write and a wake-up on either side,
+	// the server's hand-off to the thread's worker, the replies' frame)
+	// is spread over many calls; nothing in the sandbox waits for it (a
+	// waited call takes the queue along).
+	postedDelay = 2 * time.Millisecond
 	// postedFlushBytes and maxPostedBatch bound a batch: a queue that
 	// reaches either goes out at once.
 	postedFlushBytes = 256 << 10

@@ -266,3 +266,40 @@ func TestUnqueuePosted(t *testing.T) {
 		t.Error("the taken-back call's reply is still awaited")
 	}
 }
+
+// TestPostedLoopBatches: a loop of posted calls with nothing else sent
+// (a program calling umask in a loop) goes out in full batches of
+// maxPostedBatch, not a frame per call or per timer tick: frames per N
+// calls is N/maxPostedBatch, with slack for a loaded machine (a loop
+// descheduled past postedDelay sends a partial batch), and every call
+// is answered.
+func TestPostedLoopBatches(t *testing.T) {
+	const calls = 40 * maxPostedBatch
+	s, c := dialBatchServer(t)
+	chs := make([]<-chan *pb.Reply, 0, calls)
+	for i := 0; i < calls; i++ {
+		ch, err := c.GoPosted(postedCall())
+		if err != nil {
+			t.Fatal(err)
+		}
+		chs = append(chs, ch)
+	}
+	for i, ch := range chs {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("posted call %d never answered", i+1)
+		}
+	}
+	frames, _ := s.seen()
+	full := 0
+	for _, f := range frames {
+		if len(f) == maxPostedBatch {
+			full++
+		}
+	}
+	if got := c.PostedBatches(); got != uint64(len(frames)) || len(frames) > calls/maxPostedBatch+10 || full < calls/maxPostedBatch-10 {
+		t.Errorf("%d posted calls in a loop went in %d frames (PostedBatches %d), %d of them full, want about %d full ones",
+			calls, len(frames), got, full, calls/maxPostedBatch)
+	}
+}

@@ -1590,9 +1590,18 @@ type Heartbeat struct {
 	// clocks are the client's clocks read just before it sent the
 	// heartbeat (client to server only): they refine the server's view of
 	// the application's clocks, as Syscall.clocks does.
-	Clocks        *ClockSample `protobuf:"bytes,281,opt,name=clocks,proto3" json:"clocks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Clocks *ClockSample `protobuf:"bytes,281,opt,name=clocks,proto3" json:"clocks,omitempty"`
+	// renewed_unix_nanos (server to client only) is the unix_nanos of the
+	// client's heartbeat whose arrival renewed the client's leases: every
+	// read and path lease the server had not revoked before this answer
+	// holds until lease_ttl_ms after that heartbeat was sent, but never
+	// longer than lease_life_ms after its grant (docs/ARCHITECTURE.md,
+	// "The client's read cache", Renewal). 0: nothing was renewed.
+	RenewedUnixNanos int64  `protobuf:"varint,520,opt,name=renewed_unix_nanos,json=renewedUnixNanos,proto3" json:"renewed_unix_nanos,omitempty"`
+	LeaseTtlMs       uint32 `protobuf:"varint,521,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
+	LeaseLifeMs      uint32 `protobuf:"varint,522,opt,name=lease_life_ms,json=leaseLifeMs,proto3" json:"lease_life_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Heartbeat) Reset() {
@@ -1637,6 +1646,27 @@ func (x *Heartbeat) GetClocks() *ClockSample {
 		return x.Clocks
 	}
 	return nil
+}
+
+func (x *Heartbeat) GetRenewedUnixNanos() int64 {
+	if x != nil {
+		return x.RenewedUnixNanos
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetLeaseTtlMs() uint32 {
+	if x != nil {
+		return x.LeaseTtlMs
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetLeaseLifeMs() uint32 {
+	if x != nil {
+		return x.LeaseLifeMs
+	}
+	return 0
 }
 
 type Interrupt struct {
@@ -10301,11 +10331,15 @@ const file_sentry_proto_rawDesc = "" +
 	"\tserver_id\x18\x01 \x01(\tR\bserverId\x12)\n" +
 	"\x10protocol_version\x18< \x01(\rR\x0fprotocolVersion\x12\x1a\n" +
 	"\bfeatures\x18= \x01(\x04R\bfeatures\x12\x18\n" +
-	"\arefused\x18> \x01(\tR\arefused\"j\n" +
+	"\arefused\x18> \x01(\tR\arefused\"\xe1\x01\n" +
 	"\tHeartbeat\x12\x1d\n" +
 	"\n" +
 	"unix_nanos\x18\x01 \x01(\x03R\tunixNanos\x12>\n" +
-	"\x06clocks\x18\x99\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\"\x1d\n" +
+	"\x06clocks\x18\x99\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12-\n" +
+	"\x12renewed_unix_nanos\x18\x88\x04 \x01(\x03R\x10renewedUnixNanos\x12!\n" +
+	"\flease_ttl_ms\x18\x89\x04 \x01(\rR\n" +
+	"leaseTtlMs\x12#\n" +
+	"\rlease_life_ms\x18\x8a\x04 \x01(\rR\vleaseLifeMs\"\x1d\n" +
 	"\tInterrupt\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\"g\n" +
 	"\tStdinData\x12\x12\n" +

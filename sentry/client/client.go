@@ -241,6 +241,9 @@ type client struct {
 	// pcache is the path cache (pathcache.go); nil with
 	// Config.NoReadCache. Immutable after newClient; own lock.
 	pcache *pathCache
+	// renewal is the renewals of both caches' leases (leaserenew.go);
+	// nil with Config.NoReadCache. Immutable after newClient; own lock.
+	renewal *leaseRenewal
 	// opens is what posted opens need besides the caches (postopen.go);
 	// its own lock.
 	opens postedOpens
@@ -419,8 +422,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 
 	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices}
 	if !cfg.NoReadCache {
-		c.rcache = newReadCache()
-		c.pcache = newPathCache()
+		c.renewal = &leaseRenewal{}
+		c.rcache = newReadCache(c.renewal)
+		c.pcache = newPathCache(c.renewal)
 		hello.ReadLeases, hello.PathLeases = true, true
 		hello.CompleteNames = !cfg.NoCompleteNames
 	}
@@ -672,7 +676,7 @@ func (c *client) shutdown() {
 	c.conn.beginShutdown()
 	// What the workload cost in round trips (test/e2e TestRoundTripsPerFile
 	// reads this line).
-	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(),
+	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(), "posted_batches", c.conn.postedBatches(),
 		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
 		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(), "posted_unlinks", c.opens.removed.Load(),
 		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load())

@@ -64,11 +64,13 @@ type namesCopy struct {
 	// owner the caller that made it (the key's credentials).
 	ownerMode uint32
 	expires   time.Time
+	// renewal is the path cache's (leaserenew.go). Immutable.
+	renewal *leaseRenewal
 }
 
 // live says whether c still answers. Precondition: pathCache.mu.
 func (c *namesCopy) live() bool {
-	return c != nil && !c.hold.revoked && time.Now().Before(c.expires)
+	return c != nil && !c.hold.revoked && c.renewal.live(c.expires, time.Now())
 }
 
 // cleanPath says whether p names its file lexically: no empty, "." or
@@ -120,7 +122,7 @@ func (t *task) keepCompleteNames(k pathKey, mode uint32, reply *pb.Reply, at lea
 	}
 	ttl := min(cn.TtlMs, l.TtlMs)
 	c := &namesCopy{names: make(map[string]bool), ownerMode: mode &^ umask & 0o700,
-		expires: at.sent.Add(time.Duration(ttl) * time.Millisecond)}
+		expires: at.sent.Add(time.Duration(ttl) * time.Millisecond), renewal: pc.renewal}
 	c.hold.dirs = []uint64{cn.Inos[0]}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()

@@ -77,7 +77,7 @@ func TestNamesAfter(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pc := newPathCache()
+			pc := newPathCache(nil)
 			c := &namesCopy{names: map[string]bool{"x": false}, ownerMode: 0o700, expires: time.Now().Add(time.Minute)}
 			c.hold.dirs = []uint64{copyIno}
 			k := pathKey{creds: "c", start: "/", path: "/d"}
@@ -96,7 +96,7 @@ func TestNamesAfter(t *testing.T) {
 		})
 	}
 	t.Run("revoked", func(t *testing.T) {
-		pc := newPathCache()
+		pc := newPathCache(nil)
 		c := &namesCopy{names: map[string]bool{}, expires: time.Now().Add(time.Minute)}
 		c.hold.dirs = []uint64{copyIno}
 		pc.holdLocked(&c.hold, []uint64{7})

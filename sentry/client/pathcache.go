@@ -32,7 +32,8 @@ import (
 // (LeaseRevoke) when that inode or directory changes through it, by any
 // client, this one included, before that change's reply; a change made
 // outside the server (the host, another server sharing the gofer) shows
-// when the lease expires (1 s). While all the leases of an answer hold,
+// when the lease expires (1 s after the last heartbeat that renewed it,
+// leaserenew.go; at most 10 s after its grant). While all the leases of an answer hold,
 // the client answers the same call with the same arguments from the reply
 // it kept: the result, the errno (ENOENT, ENOTDIR, EACCES, ELOOP,
 // ENAMETOOLONG; EINVAL of readlink) and the bytes written to the buffer.
@@ -112,6 +113,8 @@ const (
 // and keep).
 type pathCache struct {
 	mu sync.Mutex
+	// renewal extends the leases' expiry (leaserenew.go). Immutable.
+	renewal *leaseRenewal
 	// answers are the kept answers (the existence of names among
 	// them: existsCall). Protected by mu.
 	answers map[pathKey]*pathAnswer
@@ -282,8 +285,8 @@ const (
 	capDACReadSearch = 2
 )
 
-func newPathCache() *pathCache {
-	return &pathCache{answers: make(map[pathKey]*pathAnswer), openPaths: make(map[uint64]string),
+func newPathCache(renewal *leaseRenewal) *pathCache {
+	return &pathCache{renewal: renewal, answers: make(map[pathKey]*pathAnswer), openPaths: make(map[uint64]string),
 		byLease: make(map[uint64][]*pathHold), creds: make(map[int32]string), fs: make(map[int32]uint64),
 		cwds: make(map[uint64]string), searchAll: make(map[int32]bool), writeAll: make(map[int32]bool)}
 }
@@ -498,7 +501,7 @@ func (pc *pathCache) evictLocked() {
 	pc.sweeps++
 	now := time.Now()
 	for k, a := range pc.answers {
-		if a.revoked() || !now.Before(a.expires) {
+		if a.revoked() || !pc.renewal.live(a.expires, now) {
 			delete(pc.answers, k)
 			continue
 		}
@@ -590,7 +593,7 @@ func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
 // Precondition: pc.mu.
 func (pc *pathCache) answerLocked(k pathKey) *pathAnswer {
 	a := pc.answers[k]
-	if a != nil && (a.revoked() || !time.Now().Before(a.expires)) {
+	if a != nil && (a.revoked() || !pc.renewal.live(a.expires, time.Now())) {
 		delete(pc.answers, k)
 		return nil
 	}

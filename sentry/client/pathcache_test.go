@@ -79,7 +79,7 @@ func TestPathCacheKeep(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pc := newPathCache()
+			pc := newPathCache(nil)
 			k := pathKey{sysno: tc.sysno, creds: credsKey(&pb.ProcessState{Euid: 1000}), start: "/", path: "/x"}
 			at := pc.stamp()
 			if tc.before != nil {
@@ -124,7 +124,7 @@ func TestPathCacheQuiet(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pc := newPathCache()
+			pc := newPathCache(nil)
 			for i := 0; i < tc.drops; i++ {
 				cycle(pc, tc.used)
 			}

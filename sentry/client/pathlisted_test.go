@@ -15,7 +15,7 @@ import (
 // credentials, and the lease a listing's reply names them by.
 func listedTask() (*task, *pb.PathLease) {
 	creds := &pb.ProcessState{Euid: 1000}
-	pc := newPathCache()
+	pc := newPathCache(nil)
 	pc.creds[7] = credsKey(creds)
 	return &task{c: &client{pcache: pc}, proc: &process{pid: 7}}, &pb.PathLease{TtlMs: 1000, Creds: creds}
 }
@@ -203,7 +203,7 @@ func TestPathCacheEvict(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pc := newPathCache()
+			pc := newPathCache(nil)
 			now := time.Now()
 			var revoked []uint64
 			pc.mu.Lock()

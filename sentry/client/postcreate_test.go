@@ -14,7 +14,7 @@ import (
 // numbers) and returns the cache and the key of each.
 func creationLeases(t *testing.T) (*pathCache, map[string]pathKey) {
 	t.Helper()
-	pc := newPathCache()
+	pc := newPathCache(nil)
 	creds := &pb.ProcessState{Ruid: 1000, Euid: 1000}
 	const root, dir, other = 2, 10, 20
 	at := leaseStamp{sent: time.Now(), gen: pc.gen}
@@ -146,7 +146,7 @@ func TestPathCacheCreation(t *testing.T) {
 // posted creation's handle count under the file's gofer handle once its
 // reply named it, and so do those posted under it later.
 func TestCreatedHandleAlias(t *testing.T) {
-	rc := newReadCache()
+	rc := newReadCache(nil)
 	created := createdHandleOf(provisionalDesc | 5)
 	first := rc.postBegin(dataChange, created, 0)
 	rc.aliasHandle(created, "gofer-handle")
@@ -194,7 +194,7 @@ func TestKeepUnlinkAnswer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pc := newPathCache()
+			pc := newPathCache(nil)
 			k := pathKey{sysno: unix.SYS_UNLINK, creds: credsKey(creds), start: "/", path: "/d/n"}
 			l := &pb.PathLease{Id: 1, Ids: []uint64{1, 2}, Kinds: []uint32{0, 2}, Inos: []uint64{2, 10}, TtlMs: 1000,
 				Creds: creds, Creatable: tc.creatable}

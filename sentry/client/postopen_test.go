@@ -89,7 +89,7 @@ func TestReserveOpen(t *testing.T) {
 func TestSettleOpenReadCache(t *testing.T) {
 	const prov, real, lease = provisionalDesc | 1, 42, 9
 	for _, opened := range []bool{true, false} {
-		rc := newReadCache()
+		rc := newReadCache(nil)
 		rc.grant(&pb.ReadLease{Id: lease, File: 5, Stat: []byte{1}, Size: 3, Data: []byte("abc"), TtlMs: 60000}, leaseStamp{sent: time.Now()})
 		rc.addProvisional(prov)
 		rc.mu.Lock()

@@ -34,7 +34,8 @@ import (
 // A lease holds until the server revokes it (LeaseRevoke, which the client
 // acknowledges once it no longer answers from it: the server does not let
 // the change's call return before) or it expires (ttl_ms after the call
-// that brought it was sent: the server waits no longer than that for an
+// that brought it was sent, or after the last heartbeat whose arrival
+// renewed it, leaserenew.go: the server waits no longer than that for an
 // acknowledgment). A recovery drops every lease: nothing cached is trusted
 // across servers.
 //
@@ -124,6 +125,9 @@ type readCache struct {
 	// ctime, so no fstat is answered meanwhile. Protected by mu.
 	removalsPosted int
 
+	// renewal extends the leases' expiry (leaserenew.go). Immutable.
+	renewal *leaseRenewal
+
 	// hits and grants count the calls answered here and the leases
 	// taken, for the end-of-session log line. Atomic.
 	hits, grants atomic.Uint64
@@ -148,8 +152,8 @@ type leasedFile struct {
 	seen uint64
 }
 
-func newReadCache() *readCache {
-	return &readCache{files: make(map[uint64]*leasedFile), descs: make(map[uint64]uint64),
+func newReadCache(renewal *leaseRenewal) *readCache {
+	return &readCache{renewal: renewal, files: make(map[uint64]*leasedFile), descs: make(map[uint64]uint64),
 		seekPosted: make(map[uint64]int), offsets: make(map[uint64]int64), dataPosted: make(map[string]int),
 		rwReads: make(map[string]bool)}
 }
@@ -411,7 +415,7 @@ func (rc *readCache) liveLocked(desc uint64, attrs bool, handle string) *leasedF
 	if rc.dataPostedAll > 0 && (handle == "" || rc.dataPosted[""] > 0 || rc.dataPosted[handle] > 0) {
 		return nil
 	}
-	if !time.Now().Before(f.expires) {
+	if !rc.renewal.live(f.expires, time.Now()) {
 		rc.dropLocked(id)
 		return nil
 	}

@@ -122,7 +122,7 @@ func TestReadCacheLeases(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rc := newReadCache()
+			rc := newReadCache(nil)
 			tc.run(rc, rc.stamp())
 			rc.mu.Lock()
 			defer rc.mu.Unlock()
@@ -149,7 +149,7 @@ func TestReadCacheLeases(t *testing.T) {
 // TestReadCacheBound checks that the cache holds at most readCacheLimit
 // bytes, dropping the oldest grants first.
 func TestReadCacheBound(t *testing.T) {
-	rc := newReadCache()
+	rc := newReadCache(nil)
 	chunk := make([]byte, readCacheLimit/4)
 	for id := uint64(1); id <= 6; id++ {
 		rc.grant(&pb.ReadLease{Id: id, File: id, Stat: []byte{1}, Size: uint64(len(chunk)), Data: chunk, TtlMs: 1000}, rc.stamp())

@@ -194,11 +194,16 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		s.timeout = DefaultRecoveryTimeout
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	var onRenewed func(time.Time, time.Duration, time.Duration)
+	if c.renewal != nil {
+		onRenewed = c.renewal.renewed
+	}
 	s.opts = transport.Options{
 		OnPush:            c.onPush,
 		OnReply:           s.onReply,
 		OnFarewell:        func() { c.farewellOnce.Do(func() { close(c.farewell) }) },
 		OnFrames:          c.onFrames,
+		OnLeaseRenewed:    onRenewed,
 		HeartbeatInterval: c.cfg.HeartbeatInterval,
 		HeartbeatClocks:   sampleClocks,
 		DeadAfter:         c.cfg.DeadAfter,
@@ -559,6 +564,17 @@ func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
 	return true
 }
 
+// postedBatches is the number of frames that carried posted calls on
+// the current connection (transport's PostedBatches).
+func (s *remoteSession) postedBatches() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return 0
+	}
+	return s.conn.PostedBatches()
+}
+
 // Unpost takes back posted call c if it was not sent yet and nothing was
 // posted after it (transport's UnqueuePosted): it is no longer in flight
 // and its done is never called; the caller undoes what it did for it.
@@ -716,6 +732,7 @@ func (s *remoteSession) recover(dead *transport.StreamConn, t0 time.Time) {
 	// The dead server's leases die with it (readcache.go).
 	s.c.rcache.dropAll()
 	s.c.pcache.dropAll()
+	s.c.renewal.reset()
 	s.mu.Lock()
 	idx := s.server
 	s.mu.Unlock()

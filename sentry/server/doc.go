@@ -47,7 +47,7 @@
 //     client's memory account (package memacct: Config.MaxClientMemory,
 //     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
 //     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and
-//     PageWrite data while it is written (at most maxPageWritesInFlight
+//     PageWrite data while it is written (at most kernel.MaxPageWritesInFlight
 //     at once, never refused), the client's stdio (stdio.go; the stdin
 //     buffer and the terminal's state are package kernel/stdio's) and
 //     the stdio sets of spawned processes: processes the OCI runtime's
@@ -90,7 +90,7 @@
 //     answer as a filesystem without extended attributes
 //     (syscalls_xattr.go);
 //   - exec planning: #! scripts and ELF images read through the gofer, and
-//     the files the client maps (exec.go): served by PageRead, written
+//     the files the client maps (kernel/exec.go): served by PageRead, written
 //     back by PageWrite (as a positional write through the mapping's
 //     writable description), and named in Reply.mapped when a call of the
 //     client changes one (noteMappedChange, noteMappedResize);
@@ -184,11 +184,15 @@
 // held replies in front of it (sendRawLocked; a channel reply carries
 // them in Reply.posted_replies, or, for a client without
 // FeatureChannelPosted, they go alone before it is stamped), so "on the
-// stream" includes held. After a batch the client says a channel call
+// stream" includes held. A held reply carries its call's effects only
+// (replay.Tracker.TakeEffects); the records of what the batch touched go
+// once, on the last held reply, as the held replies leave
+// (clientStream.sealHeldLocked). After a batch the client says a channel call
 // follows, a posted reply with no next call is held for it too
 // (clientStream.channelFollows). A frame's posted
 // calls are all queued before their threads' workers start
-// (receivePostedBatch). Runs of attribute calls (attrrun.go, package
+// (receivePostedBatch), or, for one thread's calls that are all
+// inlineSyscalls, run on the receiving goroutine. Runs of attribute calls (attrrun.go, package
 // attrrun): while a thread's posted chown, chmod or utimensat by path of a
 // regular file is followed in its queue by another, their SetStats are
 // held in threadCalls.attrRun (a kernel.AttrRun, the worker's own: no
@@ -245,8 +249,8 @@
 //     functions over them (processes and threads, exit and wait's
 //     events, signals, job control, ptrace, timers, as methods of
 //     kernel.Kernel); the leaf objects fsContext,
-//     sigTable, execPlan and attrRun, aliases of kernel.FSContext,
-//     SigTable, ExecPlan and AttrRun (kernel.Sysctls and Sockets are
+//     sigTable and attrRun, aliases of kernel.FSContext,
+//     SigTable and AttrRun (kernel.Sysctls and Sockets are
 //     named as they are); the client's kernel itself, clientState, an
 //     alias of kernel.Kernel; the call, syscallCtx, an alias of
 //     kernel.Task;
@@ -297,18 +301,19 @@
 // whose 11 methods (fdesc.Call, vfs.Caller, vfs.WalkObserver,
 // fdesc.OffsetRecorder, and the checks they need: Creds, MayAccess,
 // Effects, GoferOrigin) are package kernel's. Next: the rest of the
-// kernel's files move one at a time (exec.go, state.go, restore*.go),
-// each function turning back into a method.
+// kernel's files move one at a time (exec.go has: kernel.Start,
+// PlanExec, CommitExec, PageRead, PageWrite; then state.go,
+// restore*.go), each function turning back into a method.
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
 // interface (fdesc.FileImpl, fileImpl) and the call a file operation
 // runs in (fdesc.Call). A description reaches its client only through
-// what it is given: its Owner (set by newFile: the durability check,
+// what it is given: its Owner (set by vfs.NewFile: the durability check,
 // inotify's close event, dropping its locks and lease), its Tracker (its
 // replay changes, set when an fd table first holds it), the
 // OffsetRecorder (the call its offset changes in) and its Dentry, an
-// interface vfs.Dentry implements (dentryOf, vfs.DentryOf, gets it back).
+// interface vfs.Dentry implements (vfs.DentryOf gets it back).
 // *kernel.Task implements Call, and only package kernel and this one look behind it
 // (kernel.TaskFromCall, as gVisor's kernel.TaskFromContext): the kernel functions a
 // file kind is given at construction (job control, a dentry's stat, a

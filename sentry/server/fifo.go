@@ -43,7 +43,7 @@ func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 	p.Unlock()
 	tab.Unlock()
 	c.Kernel.Trk.TouchPipe(p)
-	f := newFile(e, d, flags&keptOpenFlags)
+	f := vfs.NewFile(e, d, flags&keptOpenFlags)
 	if acc == unix.O_RDWR || (acc == unix.O_RDONLY && nonblock) {
 		return f, nil
 	}

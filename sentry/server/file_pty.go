@@ -30,7 +30,7 @@ func newPtyFile(k *clientState, t *pty.Terminal, master bool, d *dentry, flags u
 	if master {
 		ino = vfs.SynthIno(3, devpts.PtmxMinor)
 	}
-	return newFile(devpts.New(ports(k), t, master, ino, vfs.SynthDev), d, flags)
+	return vfs.NewFile(devpts.New(ports(k), t, master, ino, vfs.SynthDev), d, flags)
 }
 
 // SignalGroup is k's devpts.Kernel: sigs to process group pgid, as a

@@ -111,6 +111,7 @@ func (st *clientStream) channelReplyLocked(r *sentrypb.Reply) bool {
 	if len(st.hopRoutes) == 0 || st.hopRoutes[r.Seq] == nil {
 		return false
 	}
+	st.sealHeldLocked()
 	if st.channelPosted {
 		r.PostedReplies = st.postedHeld.TakeReplies()
 		st.channelFollows = false

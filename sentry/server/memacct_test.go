@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 )
 
 // TestClientMemoryCap: a client's pipes reserve their capacity from its
@@ -45,7 +46,7 @@ func TestClientMemoryCap(t *testing.T) {
 
 	// A PageWrite is not refused with the cap full (the client's stores
 	// would be lost): it runs, its data counted meanwhile (here the
-	// unknown file id is EBADF). At most maxPageWritesInFlight of a
+	// unknown file id is EBADF). At most kernel.MaxPageWritesInFlight of a
 	// client run at once; another waits for one to end.
 	pageWrite := func() <-chan unix.Errno {
 		ch := make(chan unix.Errno, 1)
@@ -63,20 +64,20 @@ func TestClientMemoryCap(t *testing.T) {
 		k = c.k
 	}
 	e.srv.mu.Unlock()
-	for i := 0; i < maxPageWritesInFlight; i++ {
+	for i := 0; i < kernel.MaxPageWritesInFlight; i++ {
 		k.PageWriteSlots <- struct{}{} // as many PageWrites running
 	}
 	waiting := pageWrite()
 	select {
 	case got := <-waiting:
-		t.Errorf("PageWrite beyond %d in flight ran at once: %v", maxPageWritesInFlight, got)
+		t.Errorf("PageWrite beyond %d in flight ran at once: %v", kernel.MaxPageWritesInFlight, got)
 	case <-time.After(200 * time.Millisecond):
 	}
 	<-k.PageWriteSlots
 	if got := <-waiting; got != unix.EBADF {
 		t.Errorf("PageWrite once a slot freed: %v, want EBADF", got)
 	}
-	for i := 1; i < maxPageWritesInFlight; i++ {
+	for i := 1; i < kernel.MaxPageWritesInFlight; i++ {
 		<-k.PageWriteSlots
 	}
 

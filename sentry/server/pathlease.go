@@ -400,7 +400,7 @@ func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readle
 	if err != nil {
 		return nil, nil, nil, nil
 	}
-	dir := dentryOf(f)
+	dir := vfs.DentryOf(f)
 	f.DecRef()
 	if dir == nil || dir.Kind != vfs.KindGofer {
 		return nil, nil, nil, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 const (
@@ -34,8 +35,8 @@ func newPipe(trk *stateTracker, acct *memacct.Account) (r, w *file, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r = newFile(&pipeEnd{p: p, reads: true}, nil, unix.O_RDONLY)
-	w = newFile(&pipeEnd{p: p, writes: true}, nil, unix.O_WRONLY)
+	r = vfs.NewFile(&pipeEnd{p: p, reads: true}, nil, unix.O_RDONLY)
+	w = vfs.NewFile(&pipeEnd{p: p, writes: true}, nil, unix.O_WRONLY)
 	return r, w, nil
 }
 
@@ -202,17 +203,17 @@ func (e *pipeEnd) Readiness(*file) (uint32, <-chan struct{}) {
 	var ev uint32
 	if e.writes {
 		if noReader {
-			ev |= pollErr
+			ev |= linux.POLLERR
 		} else if hasSpace {
-			ev |= pollOut | pollWrNorm
+			ev |= linux.POLLOUT | linux.POLLWRNORM
 		}
 	}
 	if e.reads {
 		if hasData {
-			ev |= pollIn | pollRdNorm
+			ev |= linux.POLLIN | linux.POLLRDNORM
 		}
 		if hungUp {
-			ev |= pollHup
+			ev |= linux.POLLHUP
 		}
 	}
 	return ev, ch

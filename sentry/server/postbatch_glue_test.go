@@ -116,3 +116,182 @@ func TestPostedRepliesHeld(t *testing.T) {
 		})
 	}
 }
+
+// TestPostedBatchRecordsOnce runs a thread's queue of posted umasks and
+// counts the "fs/" records the server sends: one for the batch, on its
+// last reply (with the last umask), not one per call; and however the
+// held replies leave: with the run's last reply, or, when the client
+// said a channel call follows (so every reply is held), in front of a
+// heartbeat's answer, which must carry them too (a reply without the
+// record of its change would be lost to a recovery).
+func TestPostedBatchRecordsOnce(t *testing.T) {
+	const calls = 20
+	for _, heartbeat := range []bool{false, true} {
+		name := "run ends"
+		if heartbeat {
+			name = "heartbeat carries them"
+		}
+		t.Run(name, func(t *testing.T) {
+			srv, err := New(Config{Gofer: startGofer(t, newRoot(t)), Log: testLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			fc := fuzzClient(t, srv)
+			defer fc.destroy()
+			k := fc.k
+			fc.stream.postBatch, fc.stream.channelPosted = true, true
+			// What fuzzClient's set-up touched goes first.
+			fc.stream.sendMu.Lock()
+			fc.stream.records(0, false)
+			fc.stream.sendMu.Unlock()
+			var mu sync.Mutex
+			var replies []*sentrypb.Reply
+			var msgs int
+			fc.stream.setSender(func(m *sentrypb.ServerMessage) error {
+				mu.Lock()
+				defer mu.Unlock()
+				msgs++
+				replies = append(replies, m.PostedReplies...)
+				if r := m.GetReply(); r != nil {
+					replies = append(replies, r)
+				}
+				return nil
+			})
+			fc.stream.sendMu.Lock()
+			fc.stream.channelFollows = heartbeat
+			fc.stream.sendMu.Unlock()
+			k.Mu.Lock()
+			th := k.Threads[1]
+			tcs := fc.callsOfLocked(th)
+			for seq := uint64(1); seq <= calls; seq++ {
+				tcs.queue = append(tcs.queue, &sentrypb.Call{Seq: seq, Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+					Sysno: unix.SYS_UMASK, Args: []uint64{seq & 0o777, 0, 0, 0, 0, 0}, Posted: true}}})
+				fc.notePostedLocked(seq)
+			}
+			tcs.running = true
+			k.Workers.Add(1)
+			k.Mu.Unlock()
+			fc.threadWorker(th, tcs)
+			if heartbeat {
+				mu.Lock()
+				n := len(replies)
+				mu.Unlock()
+				if n != 0 {
+					t.Fatalf("%d replies sent while a channel call was said to follow, want all held", n)
+				}
+				fc.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{}}})
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if msgs != 1 || len(replies) != calls {
+				t.Fatalf("%d messages carried %d replies, want 1 carrying %d", msgs, len(replies), calls)
+			}
+			var fsRecs int
+			for i, r := range replies {
+				if r.Seq != uint64(i+1) {
+					t.Fatalf("reply %d has seq %d", i, r.Seq)
+				}
+				for _, rec := range r.State {
+					if rec.GetFs() == nil {
+						continue
+					}
+					fsRecs++
+					if i != calls-1 {
+						t.Errorf("the fs record rides on reply %d, want the last (%d)", i+1, calls)
+					}
+					if got := rec.GetFs().Umask; got != calls&0o777 {
+						t.Errorf("the fs record says umask %#o, want the last call's %#o", got, calls&0o777)
+					}
+				}
+			}
+			if fsRecs != 1 {
+				t.Errorf("%d fs records for a batch of %d umasks, want 1", fsRecs, calls)
+			}
+		})
+	}
+}
+
+// TestPostedBatchInline: a frame's posted calls of one thread that only
+// touch memory (umask) run on the receiving goroutine, as one such call
+// does: no worker is started or woken, and the batch's replies are sent
+// when the frame is handled. A batch with a call that may reach the gofer
+// (a posted fcntl here) goes to a worker. The server's allocations per
+// posted umask are counted too.
+func TestPostedBatchInline(t *testing.T) {
+	const calls = 64
+	for _, tc := range []struct {
+		name    string
+		sysno   int32
+		inline  bool
+		allocs  float64
+		measure bool
+	}{
+		{"umask", unix.SYS_UMASK, true, 4, true},
+		{"fcntl", unix.SYS_FCNTL, false, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := New(Config{Gofer: startGofer(t, newRoot(t)), Log: testLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			fc := fuzzClient(t, srv)
+			defer fc.destroy()
+			fc.stream.postBatch, fc.stream.channelPosted = true, true
+			var mu sync.Mutex
+			var replies int
+			fc.stream.setSender(func(m *sentrypb.ServerMessage) error {
+				mu.Lock()
+				defer mu.Unlock()
+				replies += len(m.PostedReplies)
+				if m.GetReply() != nil {
+					replies++
+				}
+				return nil
+			})
+			sess := &session{}
+			seq := uint64(0)
+			batch := func() []*sentrypb.Call {
+				b := make([]*sentrypb.Call, calls)
+				for i := range b {
+					seq++
+					args := []uint64{0o22, 0, 0, 0, 0, 0}
+					if tc.sysno == unix.SYS_FCNTL {
+						args = []uint64{0, unix.F_GETFD, 0, 0, 0, 0}
+					}
+					b[i] = &sentrypb.Call{Seq: seq, Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: tc.sysno, Args: args, Posted: true}}}
+				}
+				return b
+			}
+			fc.receivePostedBatch(sess, batch())
+			mu.Lock()
+			sent := replies
+			mu.Unlock()
+			started := srv.workers.Started()
+			if tc.inline && (started != 0 || sent != calls) {
+				t.Errorf("a batch of %d posted umasks started %d workers and had %d replies sent on return, want none and all", calls, started, sent)
+			}
+			if !tc.inline && started != 1 {
+				t.Errorf("a batch of %d posted fcntls started %d workers, want 1", calls, started)
+			}
+			if !tc.measure {
+				return
+			}
+			const runs = 20
+			batches := make([][]*sentrypb.Call, runs+1)
+			for i := range batches {
+				batches[i] = batch()
+			}
+			i := 0
+			perCall := testing.AllocsPerRun(runs, func() {
+				fc.receivePostedBatch(sess, batches[i])
+				i++
+			}) / calls
+			t.Logf("%.1f allocations per posted %s", perCall, tc.name)
+			if perCall > tc.allocs {
+				t.Errorf("%.1f allocations per posted %s, want at most %v", perCall, tc.name, tc.allocs)
+			}
+		})
+	}
+}

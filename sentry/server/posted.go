@@ -132,7 +132,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 	defer f.DecRef()
 	// Only a gofer file is written behind: its inode number names it.
 	var ino uint64
-	d := dentryOf(f)
+	d := vfs.DentryOf(f)
 	hasIno := d != nil && d.Kind == vfs.KindGofer
 	if hasIno {
 		ino = d.Ino()
@@ -216,7 +216,7 @@ func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, has
 // succeeded, naming the file.
 func logWriteBehindError(k *clientState, f *file, msg string, e unix.Errno) {
 	path := "?"
-	if d := dentryOf(f); d != nil {
+	if d := vfs.DentryOf(f); d != nil {
 		path, _ = k.VFS.PathOf(d)
 	}
 	k.Log.Error(msg, "path", path, "errno", e.Error())
@@ -275,8 +275,9 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
 		return
 	}
 	st.sendLeaseRevokesLocked()
-	recs := st.records(r.Seq, true)
-	r.State = withRecords(r.State, recs)
+	// Only the call's effects go with it now; what it changed goes, for
+	// the whole batch, with the last held reply (sealHeldLocked).
+	r.State = withRecords(r.State, st.effectRecords(r.Seq))
 	if !st.postedHeld.Hold(r) {
 		if err := st.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
 			st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
@@ -299,5 +300,25 @@ func (st *clientStream) sendPostedLocked(r *sentrypb.Reply) {
 // sendRawLocked sends m as it is, with the held posted replies in front
 // of it. Precondition: st.sendMu is held and a sender attached.
 func (st *clientStream) sendRawLocked(m *sentrypb.ServerMessage) error {
+	st.sealHeldLocked()
 	return st.send(st.postedHeld.Attach(m))
+}
+
+// sealHeldLocked puts the records changed since the last message on the
+// last held posted reply, before the held replies leave (every way out:
+// sendRawLocked, channelReplyLocked). A held reply carries its call's
+// effects only (replyPosted), so a batch of posted calls carries one
+// record per object they changed, not one per call (a loop of umasks:
+// one "fs/" record a batch); and no reply reaches the client before the
+// record of what its call changed (a call answered is no longer re-sent
+// by a recovery, which restores the records). Precondition: st.sendMu is
+// held.
+func (st *clientStream) sealHeldLocked() {
+	last := st.postedHeld.Last()
+	if last == nil {
+		return
+	}
+	if recs := st.records(0, false); len(recs) > 0 {
+		last.State = withRecords(last.State, recs)
+	}
 }

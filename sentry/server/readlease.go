@@ -115,6 +115,20 @@ func initReadLeases(k *clientState, hello *sentrypb.Hello, revoked func()) {
 	k.Ctx = readlease.WithHolder(k.Ctx, k.LeaseHolder)
 }
 
+// renewLeases renews k's leases at the arrival of its heartbeat hb
+// (readlease.Holder.Renew) and returns the answer to it, which says so:
+// sendMsg sends it after every revocation decided before the renewal.
+func renewLeases(k *clientState, hb *sentrypb.Heartbeat) *sentrypb.Heartbeat {
+	answer := &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}
+	if h := k.LeaseHolder; h != nil && hb.GetUnixNanos() != 0 {
+		h.Renew()
+		answer.RenewedUnixNanos = hb.GetUnixNanos()
+		answer.LeaseTtlMs = uint32(k.ReadLeases.TTL().Milliseconds())
+		answer.LeaseLifeMs = uint32(k.ReadLeases.Life().Milliseconds())
+	}
+	return answer
+}
+
 // sendLeaseRevokes sends the revocations queued for k.
 func (st *clientStream) sendLeaseRevokes() {
 	st.sendMu.Lock()
@@ -222,7 +236,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	}
 	defer f.DecRef()
 	g, ok := f.Impl.(*vfs.GoferFile)
-	d := dentryOf(f)
+	d := vfs.DentryOf(f)
 	flags := f.Flags.Load()
 	if !ok || g.Memfd != nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() ||
 		flags&unix.O_ACCMODE == unix.O_WRONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {

@@ -70,6 +70,11 @@ type clientStream struct {
 	// kernel's recordsSince. Called under sendMu. Immutable after
 	// openClient.
 	records func(seq uint64, reply bool) []*sentrypb.StateRecord
+	// effectRecords returns the records of call seq's effects alone,
+	// bound to the client (the kernel's effectRecords): a held posted
+	// reply's (posted.go). Called under sendMu. Immutable after
+	// openClient.
+	effectRecords func(seq uint64) []*sentrypb.StateRecord
 	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own
 	// lock.
 	procQ procQueries
@@ -127,7 +132,7 @@ func (c *client) serve(sess *session) error {
 			c.receiveCall(sess, m.Call)
 		case *sentrypb.ClientMessage_Heartbeat:
 			observeClocks(k.Clocks, m.Heartbeat.GetClocks())
-			c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}}})
+			c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Heartbeat{Heartbeat: renewLeases(k, m.Heartbeat)}})
 		case *sentrypb.ClientMessage_Interrupt:
 			if m.Interrupt != nil {
 				c.interrupt(m.Interrupt.Tid)

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 )
 
@@ -64,7 +65,7 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" || sp.GetStdio() == nil {
 		return unix.EINVAL
 	}
-	if len(st.Groups) > maxGroups {
+	if len(st.Groups) > auth.MaxGroups {
 		return unix.EINVAL
 	}
 	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
@@ -91,7 +92,7 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 	if set.TTY.Present {
 		set.TTY.FgPgrp, set.TTY.Sid = p.PID, p.PID
 	}
-	setUpRootProcessLocked(k, p, st, "exec")
+	k.SetUpRootProcessLocked(p, st, "exec")
 	t := k.Threads[p.PID]
 	k.Mu.Unlock()
 
@@ -115,7 +116,7 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 		return err
 	}
 	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.ID, set, set.IsTTY(i), &set.Stdin, &set.TTY) }
-	if err := execFirstImage(k, c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
+	if err := k.ExecFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
 	return nil

@@ -133,7 +133,20 @@ type replayCollection = replay.Collection[*callEffects]
 // effects of call seq) into records. Preconditions: the stream's sendMu and k.Mu are
 // held.
 func collectStateLocked(k *clientState, replySeq uint64, isReply bool) []*sentrypb.StateRecord {
-	c := k.Trk.Take(replySeq, isReply)
+	return deriveLocked(k, k.Trk.Take(replySeq, isReply))
+}
+
+// collectEffectsLocked turns the effects of call seq alone into records:
+// those of a posted reply held for a later message, which carries the
+// touched objects' records (clientStream.sealHeldLocked). Preconditions:
+// as collectStateLocked.
+func collectEffectsLocked(k *clientState, seq uint64) []*sentrypb.StateRecord {
+	return deriveLocked(k, k.Trk.TakeEffects(seq))
+}
+
+// deriveLocked commits c's effects and derives its records (none if c
+// is nil). Preconditions: as collectStateLocked.
+func deriveLocked(k *clientState, c *replayCollection) []*sentrypb.StateRecord {
 	if c == nil {
 		return nil
 	}
@@ -242,7 +255,7 @@ func deriveRecordLocked(k *clientState, c *replayCollection, order replay.Order,
 	case pipeRef:
 		return pipeRecord(k, o.Pipe)
 	case mappedID:
-		return mappedRecord(k, uint64(o))
+		return k.MappedRecord(uint64(o))
 	case *appTimer:
 		return k.TimerRecordLocked(o)
 	case lockedIno:
@@ -382,13 +395,13 @@ func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.St
 	}
 	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load(), WriteError: f.WBErr.Load()}
 	recordAsync(k, f, st)
-	if dentryOf(f) != nil {
-		st.Path, _ = k.VFS.PathOf(dentryOf(f))
+	if vfs.DentryOf(f) != nil {
+		st.Path, _ = k.VFS.PathOf(vfs.DentryOf(f))
 	}
 	switch impl := f.Impl.(type) {
 	case *vfs.GoferFile:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
-		st.Regular = impl.Memfd == nil && dentryOf(f) != nil && dentryOf(f).IsRegular()
+		st.Regular = impl.Memfd == nil && vfs.DentryOf(f) != nil && vfs.DentryOf(f).IsRegular()
 		if impl.Memfd != nil {
 			// No path: a memfd is found again by its handle only.
 			st.Path, st.Memfd = "", impl.Memfd.State()
@@ -451,6 +464,10 @@ func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	r := m.GetReply()
 	if r != nil {
 		seq = r.Seq
+	} else {
+		// Not a reply: the held posted replies in front of m take the
+		// records, on the last of them (no StateUpdate needed).
+		st.sealHeldLocked()
 	}
 	recs := st.records(seq, r != nil)
 	if len(recs) > 0 {
@@ -484,6 +501,17 @@ func withRecords(state, recs []*sentrypb.StateRecord) []*sentrypb.StateRecord {
 func recordsSince(k *clientState, seq uint64, reply bool) []*sentrypb.StateRecord {
 	k.Mu.Lock()
 	recs := collectStateLocked(k, seq, reply)
+	k.Mu.Unlock()
+	k.Binder.BindRecords(recs)
+	return recs
+}
+
+// effectRecords returns the records of call seq's effects alone, bound
+// to the client: what a held posted reply carries
+// (clientStream.effectRecords). Precondition: as recordsSince.
+func effectRecords(k *clientState, seq uint64) []*sentrypb.StateRecord {
+	k.Mu.Lock()
+	recs := collectEffectsLocked(k, seq)
 	k.Mu.Unlock()
 	k.Binder.BindRecords(recs)
 	return recs

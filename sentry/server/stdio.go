@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -11,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Synthetic device numbers.
@@ -60,7 +62,7 @@ func newStdioFileOf(k *clientState, stream int32, set uint32, owner *stdioSet, t
 	}
 	s := &stdioFile{k: k, fd: stream, tty: tty, set: set, in: in, term: term}
 	s.countIn(owner)
-	return newFile(s, nil, flags)
+	return vfs.NewFile(s, nil, flags)
 }
 
 func (s *stdioFile) reopen() fileImpl {
@@ -135,11 +137,11 @@ func (s *stdioFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
 
 func (s *stdioFile) Readiness(*file) (uint32, <-chan struct{}) {
 	if s.fd != 0 && !s.tty {
-		return pollOut | pollWrNorm, nil
+		return linux.POLLOUT | linux.POLLWRNORM, nil
 	}
 	ev, ch := stdinReadiness(s.k, s.set, s.in)
 	if s.tty {
-		ev |= pollOut | pollWrNorm
+		ev |= linux.POLLOUT | linux.POLLWRNORM
 	}
 	return ev, ch
 }
@@ -182,7 +184,7 @@ func readStdin(k *clientState, c fdesc.Call, set uint32, st *stdinState, n int, 
 func stdinReadiness(k *clientState, set uint32, st *stdinState) (uint32, <-chan struct{}) {
 	ready, ch, ask := st.Readiness()
 	if ready {
-		return pollIn | pollRdNorm, nil
+		return linux.POLLIN | linux.POLLRDNORM, nil
 	}
 	if ask {
 		// Pushed from another goroutine: readiness is asked with the

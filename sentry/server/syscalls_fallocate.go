@@ -30,7 +30,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	d := dentryOf(f)
+	d := vfs.DentryOf(f)
 	if off < 0 || length <= 0 {
 		return 0, unix.EINVAL
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -39,7 +40,7 @@ func readFile(c *syscallCtx, f *file, n int, off int64) ([]byte, error) {
 		}
 		b, err := f.Impl.Read(c, f, n, off)
 		if len(b) > 0 {
-			inotifyEvent(c.Kernel, dentryOf(f), inAccess)
+			inotifyEvent(c.Kernel, vfs.DentryOf(f), inAccess)
 		}
 		return b, err
 	}
@@ -51,7 +52,7 @@ func readFile(c *syscallCtx, f *file, n int, off int64) ([]byte, error) {
 	b, err := f.Impl.Read(c, f, n, f.Off)
 	if len(b) > 0 {
 		f.SetOffLocked(c, f.Off+int64(len(b)))
-		inotifyEvent(c.Kernel, dentryOf(f), inAccess)
+		inotifyEvent(c.Kernel, vfs.DentryOf(f), inAccess)
 	}
 	return b, err
 }
@@ -70,7 +71,7 @@ func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 	}
 	appendMode := f.Flags.Load()&unix.O_APPEND != 0
 	if off >= 0 && !appendMode {
-		m, err := fileSizeCheck(c, dentryOf(f), off, len(b), false)
+		m, err := fileSizeCheck(c, vfs.DentryOf(f), off, len(b), false)
 		if err != nil {
 			return 0, err
 		}
@@ -95,7 +96,7 @@ func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 		}
 		o = int64(st.Size)
 	}
-	m, err := fileSizeCheck(c, dentryOf(f), o, len(b), false)
+	m, err := fileSizeCheck(c, vfs.DentryOf(f), o, len(b), false)
 	if err != nil {
 		return 0, err
 	}
@@ -137,8 +138,8 @@ func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int,
 			f.DecRef()
 		}
 	}
-	if n > 0 && dentryOf(f) != nil {
-		inotifyEvent(c.Kernel, dentryOf(f), inModify)
+	if n > 0 && vfs.DentryOf(f) != nil {
+		inotifyEvent(c.Kernel, vfs.DentryOf(f), inModify)
 	}
 	if n > 0 {
 		if !c.SyncedWrites {
@@ -160,13 +161,13 @@ func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int,
 // reply when there was one, else from a Stat RPC made only for a mapped
 // inode.
 func noteMappedChange(c *syscallCtx, f *file, off, n uint64) {
-	if c.Reply == nil || dentryOf(f) == nil || dentryOf(f).Kind != vfs.KindGofer {
+	if c.Reply == nil || vfs.DentryOf(f) == nil || vfs.DentryOf(f).Kind != vfs.KindGofer {
 		return
 	}
 	st := c.GoferStat
 	c.GoferStat = nil
 	if st == nil {
-		if !c.Kernel.Maps.Holds(dentryOf(f).Ino()) {
+		if !c.Kernel.Maps.Holds(vfs.DentryOf(f).Ino()) {
 			return
 		}
 		var err error
@@ -174,7 +175,7 @@ func noteMappedChange(c *syscallCtx, f *file, off, n uint64) {
 			return
 		}
 	}
-	c.Reply.Mapped = append(c.Reply.Mapped, mappedChanges(c.Kernel, st, off, n, c.PageWrite)...)
+	c.Reply.Mapped = append(c.Reply.Mapped, c.Kernel.MappedChanges(st, off, n, c.PageWrite)...)
 }
 
 func sysRead(c *syscallCtx) (int64, error)  { return doRead(c, -1) }
@@ -362,7 +363,7 @@ func sysLseek(c *syscallCtx) (int64, error) {
 	off, whence := int64(c.Args[1]), int(c.Args[2])
 	f.OffMu.Lock()
 	defer f.OffMu.Unlock()
-	if _, isDir := f.Impl.(*vfs.GoferDir); isDir || (dentryOf(f) != nil && dentryOf(f).IsDir()) {
+	if _, isDir := f.Impl.(*vfs.GoferDir); isDir || (vfs.DentryOf(f) != nil && vfs.DentryOf(f).IsDir()) {
 		if whence != unix.SEEK_SET || off < 0 {
 			return 0, unix.EINVAL
 		}
@@ -542,8 +543,8 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 			return 0, unix.EBADF
 		}
 		nf := uint32(c.Args[2]) & fileStatusFlags
-		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && dentryOf(f) != nil &&
-			!c.ProcessCreds().OwnerOrCapable(c.Kernel.VFS.AttrsOf(dentryOf(f))) {
+		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && vfs.DentryOf(f) != nil &&
+			!c.ProcessCreds().OwnerOrCapable(c.Kernel.VFS.AttrsOf(vfs.DentryOf(f))) {
 			// Only the owner may stop access-time updates (EPERM).
 			return 0, unix.EPERM
 		}
@@ -783,8 +784,8 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	// goes through the mapping's own description): the fsync of one
 	// handle syncs the inode.
 	files := []*file{f}
-	if dentryOf(f) != nil && dentryOf(f).Kind == vfs.KindGofer {
-		for _, wf := range c.Kernel.Maps.WritablesOf(dentryOf(f).Ino()) {
+	if vfs.DentryOf(f) != nil && vfs.DentryOf(f).Kind == vfs.KindGofer {
+		for _, wf := range c.Kernel.Maps.WritablesOf(vfs.DentryOf(f).Ino()) {
 			defer wf.DecRef()
 			if wf != f {
 				files = append(files, wf)
@@ -854,7 +855,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	d := dentryOf(f)
+	d := vfs.DentryOf(f)
 	if d == nil || !d.IsDir() {
 		return 0, unix.ENOTDIR
 	}
@@ -1015,7 +1016,7 @@ func sysMmap(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	f.IncRef()
-	id := c.Kernel.Maps.Add(f, mappedKey(st), typ != mapPrivate && writable)
+	id := c.Kernel.Maps.Add(f, kernel.MappedKey(st), typ != mapPrivate && writable)
 	c.Reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable}}
 	return 0, nil
 }

@@ -364,7 +364,7 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 		return 0, unix.EBADF
 	}
 	for _, f := range []*file{in, out} {
-		if dentryOf(f) != nil && dentryOf(f).IsDir() {
+		if vfs.DentryOf(f) != nil && vfs.DentryOf(f).IsDir() {
 			return 0, unix.EISDIR
 		}
 		if _, ok := f.Impl.(*vfs.GoferFile); !ok {
@@ -383,7 +383,7 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 		return 0, nil
 	}
 	count := int(min(n, spliceChunk))
-	if dentryOf(in) != nil && dentryOf(out) != nil && dentryOf(in).Ino() == dentryOf(out).Ino() {
+	if vfs.DentryOf(in) != nil && vfs.DentryOf(out) != nil && vfs.DentryOf(in).Ino() == vfs.DentryOf(out).Ino() {
 		// The same file: Linux refuses overlapping ranges.
 		ri, ro := offIn, offOut
 		if ri < 0 || ro < 0 {

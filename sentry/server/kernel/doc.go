@@ -42,12 +42,17 @@
 // group (jobctl.go), the ptrace relations, stops and wait reports
 // (ptrace.go), and the timers that raise signals (timers.go); a
 // process's fd table as the kernel makes it and the questions asked of
-// every fd (files.go: NewFDTable, LockIno, InodeOpen...), and capability
-// sets as records carry them (caps.go).
+// every fd (files.go: NewFDTable, LockIno, InodeOpen...), capability
+// sets as records carry them (caps.go), and a program's start and exec
+// (exec.go: Start's first process, PlanExec and CommitExec over #!
+// scripts and ELF images read through the gofer, the mapped files'
+// pages, PageRead and PageWrite); what it asks of the file calls above
+// it goes through Files (WriteAt, NewStdioFile), which the server's
+// kernelPorts implements.
 //
 // It also owns the client's kernel itself, Kernel (the flat package's
 // clientState): its fields, which the functions above and the server's
-// remaining ones change (f(k, ...): exec.go, state.go, restore*.go, the
+// remaining ones change (f(k, ...): state.go, restore*.go, the
 // system calls, ... still in the server package; each field's comment
 // says where and under which lock);
 // and the call, Task (the flat package's syscallCtx): its fields, set by

@@ -24,6 +24,14 @@ func (b *Replies) Hold(r *sentrypb.Reply) bool {
 	return true
 }
 
+// Last is the reply held last, nil if none.
+func (b *Replies) Last() *sentrypb.Reply {
+	if len(b.held) == 0 {
+		return nil
+	}
+	return b.held[len(b.held)-1]
+}
+
 // Len is the number of replies held.
 func (b *Replies) Len() int { return len(b.held) }
 

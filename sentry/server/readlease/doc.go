@@ -21,8 +21,11 @@
 // leases, the revocations decided for it (numbered by an epoch), which
 // were sent and which the client acknowledged, and its leases in the
 // order granted (their expiry's: a path grant forgets the expired ones
-// from the front, so the table holds a find's live leases alone). A
-// change of a file
+// from the front, so the table holds a find's live leases alone), when
+// its last renewal arrived (Renew: every lease it holds then lives a TTL
+// more, within its life of ten TTLs) and the releases that make room in
+// a full table (revocations without a change, forgotten once
+// acknowledged). A change of a file
 // (Registry.Changed, from the attribute cache's observer hooks) revokes
 // every lease on it and waits until each holder other than the caller's
 // own client acknowledged, or its leases expired; the caller's own

@@ -112,6 +112,12 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	if len(keys) == 0 {
 		return nil, 0, 0, false
 	}
+	kick := false
+	defer func() {
+		if kick && h.kick != nil {
+			h.kick()
+		}
+	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.pathGen != t.gen {
@@ -136,6 +142,7 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	// then holds the live leases alone.
 	r.pruneHolderLocked(h, now)
 	if len(h.leases)+len(keys) > maxPathLeasesPerHolder {
+		kick = r.releaseLocked(h, max(len(keys), maxPathLeasesPerHolder/4))
 		return nil, 0, 0, false
 	}
 	left = r.ttl
@@ -151,6 +158,8 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 			ls = make(map[uint64]time.Time)
 			e.holders[h] = ls
 		}
+		// By the grant's own expiry, not the renewed one: the client
+		// counts the lease's life from the expiry it is told (left).
 		var last time.Time
 		for id, exp := range ls {
 			if exp.After(last) {

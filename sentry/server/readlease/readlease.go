@@ -12,6 +12,11 @@ import (
 // client that does not acknowledge its revocation.
 const DefaultTTL = time.Second
 
+// lifeTTLs is how many TTLs a lease lives at most from its grant, however
+// often it is renewed (Holder.Renew): it bounds how long a client may
+// answer from a file changed where this server does not see it.
+const lifeTTLs = 10
+
 // maxLeasesPerHolder bounds one client's live leases (a grant beyond it
 // is refused once expired leases are pruned).
 const maxLeasesPerHolder = 4096
@@ -91,8 +96,44 @@ func (r *Registry) clock() time.Time {
 	return r.now()
 }
 
-// TTL is the lifetime of a lease.
+// TTL is the lifetime of a lease not renewed.
 func (r *Registry) TTL() time.Duration { return r.ttl }
+
+// Life is the longest a lease lives from its grant, renewed or not.
+func (r *Registry) Life() time.Duration { return lifeTTLs * r.ttl }
+
+// Renew extends every lease of h not revoked until a TTL from now (at
+// most its life): the client's heartbeat arrived. The answer to it,
+// sent after every revocation decided before (the server's send path
+// takes them first), tells the client that its leases not revoked by
+// then hold a TTL after it sent the heartbeat, which is no later than
+// the server's renewal.
+func (h *Holder) Renew() {
+	now := h.reg.clock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now.After(h.renewedAt) {
+		h.renewedAt = now
+	}
+}
+
+// expiryLocked is when a lease of h granted to expire at exp (one TTL
+// after its grant) ends: the last renewal plus a TTL, if later, but no
+// later than its life. Precondition: h.mu.
+func (h *Holder) expiryLocked(exp time.Time) time.Time {
+	if h.renewedAt.IsZero() {
+		return exp
+	}
+	r := h.reg
+	renewed := h.renewedAt.Add(r.ttl)
+	if life := exp.Add(r.Life() - r.ttl); renewed.After(life) {
+		renewed = life
+	}
+	if renewed.After(exp) {
+		return renewed
+	}
+	return exp
+}
 
 // Holder is one client's side of the registry.
 type Holder struct {
@@ -122,6 +163,22 @@ type Holder struct {
 	disabled bool
 	// pausedUntil is when grants resume after PauseGrants.
 	pausedUntil time.Time
+	// renewedAt is when the client's last renewal arrived (Renew; zero:
+	// none): every lease of h not revoked lives until renewedAt plus the
+	// TTL, at most its life (expiryLocked).
+	renewedAt time.Time
+	// releases are the revocations that made room in a full table
+	// (releaseLocked), in epoch order: their leases stay (a change of
+	// them still revokes and waits) until the client acknowledged them;
+	// released counts the front of granted they took.
+	releases []releasedLeases
+	released int
+}
+
+// releasedLeases are the leases one release revoked (Holder.releases).
+type releasedLeases struct {
+	epoch uint64
+	ids   []uint64
 }
 
 // grantedLease is a lease's id and expiry (Holder.granted).
@@ -220,6 +277,9 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 	if len(h.leases) >= maxLeasesPerHolder {
 		r.pruneHolderLocked(h, now)
 		if len(h.leases) >= maxLeasesPerHolder {
+			if r.releaseLocked(h, maxLeasesPerHolder/4) {
+				revoked = append(revoked, revocation{h: h})
+			}
 			return 0, 0, time.Time{}, false
 		}
 	}
@@ -251,8 +311,10 @@ func (r *Registry) Live(h *Holder, k Key) (uint64, bool) {
 	now := r.now()
 	var best uint64
 	var last time.Time
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for id, exp := range e.holders[h] {
-		if now.Before(exp) && exp.After(last) {
+		if exp = h.expiryLocked(exp); now.Before(exp) && exp.After(last) {
 			best, last = id, exp
 		}
 	}
@@ -262,39 +324,86 @@ func (r *Registry) Live(h *Holder, k Key) (uint64, bool) {
 // liveLocked says whether e has a lease not yet expired.
 // Precondition: r.mu.
 func (r *Registry) liveLocked(e *fileLeases, now time.Time) bool {
-	for _, ls := range e.holders {
+	for h, ls := range e.holders {
+		h.mu.Lock()
 		for _, exp := range ls {
-			if now.Before(exp) {
+			if now.Before(h.expiryLocked(exp)) {
+				h.mu.Unlock()
 				return true
 			}
 		}
+		h.mu.Unlock()
 	}
 	return false
 }
 
-// pruneHolderLocked forgets h's expired leases: those at the front of
-// h.granted, so that it costs the leases it forgets, not those h holds
-// (a find holds two per file listed in the last second). Preconditions:
-// r.mu and h.mu.
+// pruneHolderLocked forgets h's expired leases, those at the front of
+// h.granted (so that it costs the leases it forgets, not those h holds: a
+// find holds two per file listed in the last second; renewals move every
+// expiry alike, so the order stays), and the released ones the client
+// acknowledged. Preconditions: r.mu and h.mu.
 func (r *Registry) pruneHolderLocked(h *Holder, now time.Time) {
+	for len(h.releases) > 0 && h.releases[0].epoch <= h.acked {
+		for _, id := range h.releases[0].ids {
+			r.forgetLocked(h, id)
+		}
+		h.releases = h.releases[1:]
+	}
 	n := 0
-	for ; n < len(h.granted) && !now.Before(h.granted[n].expiry); n++ {
+	for ; n < len(h.granted); n++ {
 		id := h.granted[n].id
-		k, ok := h.leases[id]
-		if !ok {
-			continue // revoked
+		if _, ok := h.leases[id]; ok && now.Before(h.expiryLocked(h.granted[n].expiry)) {
+			break
 		}
-		delete(h.leases, id)
-		if e := r.files[k]; e != nil {
-			ls := e.holders[h]
-			delete(ls, id)
-			if len(ls) == 0 {
-				delete(e.holders, h)
-			}
-			r.gcLocked(k, e)
-		}
+		r.forgetLocked(h, id)
 	}
 	h.granted = h.granted[n:]
+	h.released = max(0, h.released-n)
+}
+
+// forgetLocked drops h's lease id, if h still holds it (a revocation
+// took it off already). Preconditions: r.mu and h.mu.
+func (r *Registry) forgetLocked(h *Holder, id uint64) {
+	k, ok := h.leases[id]
+	if !ok {
+		return
+	}
+	delete(h.leases, id)
+	if e := r.files[k]; e != nil {
+		ls := e.holders[h]
+		delete(ls, id)
+		if len(ls) == 0 {
+			delete(e.holders, h)
+		}
+		r.gcLocked(k, e)
+	}
+}
+
+// releaseLocked makes room in h's full table: it revokes h's n oldest
+// leases not released yet, which stay (a change of their files still
+// revokes them and waits) until the client acknowledges; pruneHolderLocked
+// then forgets them. It says whether it queued a revocation (the caller
+// kicks h once unlocked). One release at a time: while one is not
+// acknowledged, the grants that find the table full only fail.
+// Preconditions: r.mu and h.mu.
+func (r *Registry) releaseLocked(h *Holder, n int) bool {
+	if len(h.releases) > 0 {
+		return false
+	}
+	var ids []uint64
+	for ; h.released < len(h.granted) && len(ids) < n; h.released++ {
+		id := h.granted[h.released].id
+		if _, ok := h.leases[id]; ok {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return false
+	}
+	h.epoch++
+	h.queued = append(h.queued, ids...)
+	h.releases = append(h.releases, releasedLeases{epoch: h.epoch, ids: ids})
+	return true
 }
 
 // gcLocked drops e (k's entry) when nothing is left in it.
@@ -328,15 +437,17 @@ func (r *Registry) revokeButLocked(e *fileLeases, now time.Time, keep *Holder) [
 		}
 		var ids []uint64
 		var last time.Time
+		h.mu.Lock()
 		for id, exp := range ls {
-			if now.Before(exp) {
+			// The expiry as renewed so far: a renewal after this one
+			// no longer moves it (the lease is no longer h's).
+			if exp = h.expiryLocked(exp); now.Before(exp) {
 				ids = append(ids, id)
 				if exp.After(last) {
 					last = exp
 				}
 			}
 		}
-		h.mu.Lock()
 		for id := range ls {
 			delete(h.leases, id)
 		}
