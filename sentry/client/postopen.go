@@ -638,20 +638,20 @@ func (pc *pathCache) settleOpen(prov, real uint64) {
 // statOpenAnswer returns what a read-only open of key k (openKeyOf's)
 // opens, told by the kept lstat answer of the same path, start and
 // credentials (a listing's, keepListed: cat's open of each name a
-// shell's glob listed): a regular file, or, with O_DIRECTORY, a
-// directory, which the caller may read (its mode and owner, the
+// shell's glob listed): a regular file the caller may read (its mode and owner, the
 // caller's fs ids, groups and capabilities: permitsRead). The open
 // walks the same path with the same credentials as that lstat, and
 // does not follow its last name, which is no symbolic link; the
 // answer's leases are those of the walk and of the file's attributes,
 // which are what the server's lease of the open's own answer covers
 // (pathlease.go's walkKeys), so while they hold the open succeeds and
-// opens that file. Only while nothing posted may change a file
-// (pathAnswerScope's all): the answer's arrival is not numbered
-// against creations (mayPostOpen's seen).
+// opens that file. Only while no posted change of a mode or owner is
+// unanswered (modesSettled): the answer's arrival is not numbered
+// against creations (mayPostOpen's seen). No read lease is attached to
+// the new description (its token is new), so its reads and fstat wait
+// for the server, after the writes in flight.
 func (t *task) statOpenAnswer(k pathKey) (kind uint64, ok bool) {
-	all, _ := t.pathAnswerScope()
-	if !all {
+	if !t.modesSettled() {
 		return 0, false
 	}
 	ids, ok := t.ownIDs()
@@ -662,28 +662,19 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, ok bool) {
 	sk := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: k.creds, start: k.start, path: k.path,
 		args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}
 	pc.mu.Lock()
-	a := pc.keptLocked(sk, t.proc.pid)
-	var st linux.Stat
-	if a == nil || a.errno != 0 || len(a.out) < st.SizeBytes() || pc.blockedLocked(a) {
-		pc.mu.Unlock()
-		return 0, false
-	}
-	st.UnmarshalBytes(a.out)
+	_, st, _, ok := pc.keptStatLocked(sk, t.proc.pid)
 	pc.mu.Unlock()
-	switch st.Mode & linux.S_IFMT {
-	case linux.S_IFREG:
-		if k.args[0]&unix.O_DIRECTORY != 0 {
-			return 0, false // ENOTDIR: the server says so
-		}
-		kind = openedRegular
-	case linux.S_IFDIR:
-		if k.args[0]&unix.O_DIRECTORY == 0 {
-			return 0, false
-		}
-		kind = openedDir
-	default:
+	if !ok {
 		return 0, false
 	}
+	// A regular file only: a directory's listing through a
+	// provisional description (fts's openat of each subdirectory it
+	// lists) would be keyed by an id the server's lease does not name,
+	// and its entries' answers lost.
+	if st.Mode&linux.S_IFMT != linux.S_IFREG || k.args[0]&unix.O_DIRECTORY != 0 {
+		return 0, false // ENOTDIR: the server says so
+	}
+	kind = openedRegular
 	if !t.c.pipe.permitsRead(t.proc.pid, ids.euid, ids.egid, st) {
 		return 0, false
 	}

@@ -71,12 +71,13 @@ func (t *task) listedStatKey(shape pathCallShape, args [6]uint64) (pathKey, bool
 
 // keptStatLocked returns the kept lstat answer of key k of a call of
 // process pid, its struct stat and the listing facts its leases carry
-// (nil: not a listing's), if it may be given now (all, dirs:
-// pathAnswerScope's). Precondition: pc.mu.
-func (pc *pathCache) keptStatLocked(k pathKey, pid int32, all, dirs bool) (*pathAnswer, linux.Stat, *listedDir, bool) {
+// (nil: not a listing's), if it holds. Its caller checks modesSettled:
+// it uses the answer's type, mode and owner, not its size or times.
+// Precondition: pc.mu.
+func (pc *pathCache) keptStatLocked(k pathKey, pid int32) (*pathAnswer, linux.Stat, *listedDir, bool) {
 	var st linux.Stat
 	a := pc.keptLocked(k, pid)
-	if a == nil || a.errno != 0 || len(a.out) < st.SizeBytes() || !(all || dirs && dirAnswer(k.sysno, a)) || pc.blockedLocked(a) {
+	if a == nil || a.errno != 0 || len(a.out) < st.SizeBytes() || pc.blockedLocked(a) {
 		return nil, st, nil, false
 	}
 	st.UnmarshalBytes(a.out)
@@ -85,6 +86,22 @@ func (pc *pathCache) keptStatLocked(k pathKey, pid int32, all, dirs bool) (*path
 		lst = a.holds[0].listing
 	}
 	return a, st, lst, true
+}
+
+// modesSettled says whether no posted call without a reply may change
+// a file's type, mode or owner: no chmod, chown or utimensat (writes
+// behind and leased copies change data, size and times; posted
+// creations and unlinks hold back the answers they change themselves,
+// blockedLocked). What an open, access or unlink answered from an
+// lstat answer depends on is then what the answer's leases cover.
+func (t *task) modesSettled() bool {
+	rc := t.c.rcache
+	if rc == nil {
+		return true
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.attrsPosted == 0
 }
 
 // accessShapes are the access calls answered from a kept lstat answer,
@@ -113,10 +130,12 @@ func (t *task) statAccess(sysno uintptr, args [6]uint64) (unix.Errno, bool) {
 	if !ok {
 		return 0, false
 	}
-	all, dirs := t.pathAnswerScope()
+	if !t.modesSettled() {
+		return 0, false
+	}
 	pc := t.c.pcache
 	pc.mu.Lock()
-	_, st, lst, ok := pc.keptStatLocked(k, t.proc.pid, all, dirs)
+	_, st, lst, ok := pc.keptStatLocked(k, t.proc.pid)
 	pc.mu.Unlock()
 	if !ok || st.Mode&linux.S_IFMT == linux.S_IFLNK {
 		return 0, false
@@ -180,12 +199,12 @@ func (ps *pipelineState) permitsAccess(pid int32, uid, gid uint32, st linux.Stat
 
 // beginRemoval returns the removal of the name whose lstat answer k
 // holds, if a listing's leases say the caller pid may remove it and it
-// is no directory (see above); its directory and inodes then count as
-// changing until endRemoval. Precondition: not pc.mu.
-func (pc *pathCache) beginRemoval(k pathKey, pid int32, all, dirs bool) (removal, bool) {
+// is no directory (see above; the caller checked modesSettled); its
+// directory and inodes then count as changing until endRemoval.
+func (pc *pathCache) beginRemoval(k pathKey, pid int32) (removal, bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	a, st, lst, ok := pc.keptStatLocked(k, pid, all, dirs)
+	a, st, lst, ok := pc.keptStatLocked(k, pid)
 	if !ok || lst == nil || !lst.removable || st.Mode&linux.S_IFMT == linux.S_IFDIR || a.holds[1] == nil {
 		return removal{}, false
 	}
@@ -256,12 +275,14 @@ func (t *task) postUnlink(sysno uintptr, args [6]uint64) bool {
 	if !ok {
 		return false
 	}
-	all, dirs := t.pathAnswerScope()
+	if !t.modesSettled() {
+		return false
+	}
 	// As for a posted open: on the stream before the acknowledgment of
 	// a revocation of the answer it relied on.
 	t.c.opens.revoking.RLock()
 	defer t.c.opens.revoking.RUnlock()
-	rm, ok := pc.beginRemoval(k, t.proc.pid, all, dirs)
+	rm, ok := pc.beginRemoval(k, t.proc.pid)
 	if !ok {
 		return false
 	}

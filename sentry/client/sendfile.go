@@ -36,12 +36,13 @@ import (
 // bytes. The cost is the bytes on the client-to-server hop (tar's
 // members are small, and the server makes no read of in).
 //
-// A sendfile from such a description to a pipe's write end or the
-// client's stdio (cat's) whose in offset is at or past the leased size
-// returns 0 here and is not sent: the server reads in before it looks
-// at the pipe (a full pipe, or one without a reader, makes no
-// difference at in's end). A copy of bytes to a pipe is forwarded: the
-// pipe's room and readers are the server's.
+// A sendfile from such a description to a pipe's write end, the
+// client's stdio or any regular file open for writing (cat's) whose in
+// offset is at or past the leased size returns 0 here and is not sent:
+// the server reads in before it looks at the pipe (a full pipe, or one
+// without a reader, makes no difference at in's end). A copy of bytes
+// to a pipe is forwarded: the pipe's room and readers are the
+// server's.
 //
 // An error of the write surfaces as a write behind's: kept on out's
 // description for its next fsync, fdatasync, waited write or close.
@@ -103,8 +104,8 @@ func (t *task) offsetIn(addr uint64) (int64, bool) {
 // copyMayLease says whether a lease of the in file that sendfile or
 // copy_file_range (true for other calls) brings could answer the
 // process's next copies: when they go to a file written behind, or,
-// for sendfile, to a pipe or the stdio, where the copy that finds in's
-// end (cat's second sendfile of each file) is answered (a copy to a
+// for sendfile, to a pipe, the stdio or another file, where the copy
+// that finds in's end (cat's second sendfile of each file) is answered (a copy to a
 // socket would have the server read each file twice for nothing).
 func (t *task) copyMayLease(sysno uintptr, args [6]uint64) bool {
 	ca, ok := parseCopyArgs(sysno, args)
@@ -114,17 +115,20 @@ func (t *task) copyMayLease(sysno uintptr, args [6]uint64) bool {
 	if _, out, ok := t.wbTarget(ca.out); ok {
 		return out.flags&unix.O_APPEND == 0
 	}
-	return sysno == unix.SYS_SENDFILE && t.streamOut(ca.out)
+	return sysno == unix.SYS_SENDFILE && t.copyEndOut(ca.out)
 }
 
-// streamOut says whether fd of t's process is a pipe's write end or the
-// client's stdio open for writing: the server's sendfile to it reads in
-// first and returns 0 at in's end without writing.
-func (t *task) streamOut(fd int32) bool {
+// copyEndOut says whether fd of t's process is a pipe's write end, the
+// client's stdio or a regular gofer file (not O_APPEND: EINVAL first)
+// open for writing: the server's sendfile to it reads in first and
+// returns 0 at in's end without writing.
+func (t *task) copyEndOut(fd int32) bool {
 	// wbTarget returns the record (zero if not known) whether or not
-	// a write to it may be written behind.
+	// a write to it may be written behind (a file of do's overlay has
+	// no gofer handle: it may not).
 	_, f, _ := t.wbTarget(fd)
-	return f.streamOut && f.flags&unix.O_ACCMODE != unix.O_RDONLY && f.flags&unix.O_PATH == 0
+	return (f.streamOut || f.regular && f.flags&unix.O_APPEND == 0) &&
+		f.flags&unix.O_ACCMODE != unix.O_RDONLY && f.flags&unix.O_PATH == 0
 }
 
 // leasedCopy answers sendfile or copy_file_range from the read cache and
@@ -146,7 +150,7 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if toFile && (out.flags&unix.O_APPEND != 0 || out.handle == in.handle) {
 		return 0, false
 	}
-	if !toFile && !(sysno == unix.SYS_SENDFILE && t.streamOut(ca.out)) {
+	if !toFile && !(sysno == unix.SYS_SENDFILE && t.copyEndOut(ca.out)) {
 		return 0, false
 	}
 	inOff, ok := t.offsetIn(ca.inOffAddr)
