@@ -29,7 +29,7 @@
 //     either side exits, and the thread records that carry it across a
 //     recovery; the tracee's registers and memory are the client's;
 //   - job control (package kernel's jobctl.go; the terminal's side in
-//     jobctl.go): the decision that a process stops or
+//     kernel/tty.go): the decision that a process stops or
 //     continues (Process.Stopped, reported in its record and to the
 //     client with a JobControl push, which parks its threads), the stop
 //     and continue events wait reports, orphaned process groups, and the
@@ -42,13 +42,13 @@
 //     their replay records, here: fdtable.go, state.go) and open file
 //     descriptions with their offsets and status flags (package fdesc,
 //     file.go), pipes and the pipes of open FIFOs
-//     (package pipe; their descriptions and records in pipe.go,
+//     (package pipe; their descriptions and records in kernel/pipe.go,
 //     fifo.go), each pipe reserving its capacity from the
 //     client's memory account (package memacct: Config.MaxClientMemory,
 //     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
 //     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and
 //     PageWrite data while it is written (at most kernel.MaxPageWritesInFlight
-//     at once, never refused), the client's stdio (stdio.go; the stdin
+//     at once, never refused), the client's stdio (kernel/stdio.go; the stdin
 //     buffer and the terminal's state are package kernel/stdio's) and
 //     the stdio sets of spawned processes: processes the OCI runtime's
 //     exec adds from outside (Spawn, spawn.go; a set's stdio.Stdin.mu
@@ -250,14 +250,14 @@
 //     named as they are); the client's kernel itself, clientState, an
 //     alias of kernel.Kernel; the call, syscallCtx, an alias of
 //     kernel.Task;
-//     the replay capture's entry points, stateTracker, callEffects and
-//     the keys, aliases of kernel.Tracker, CallEffects, FDSlot...; the
+//     the replay capture's entry points, kernel.Tracker, and callEffects and
+//     the keys, aliases of kernel.CallEffects, FDSlot...; the
 //     records' derivation order, kernel.ReplayObject and the Order
 //     constants), kernel/fdtable (a process's fd
 //     table, over fdesc and filelock; its changes told to the Tracker it
-//     is given, *stateTracker), kernel/stdio (a stdio set's stdin buffer
+//     is given, *kernel.Tracker), kernel/stdio (a stdio set's stdin buffer
 //     and terminal state; the stdio description, StdinWant pushes and
-//     the read records stay here);
+//     the read records are kernel/stdio.go's);
 //   - subsystem objects, generic over this package's owner types or told
 //     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
 //     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated),

@@ -46,9 +46,13 @@
 // sets as records carry them (caps.go), and a program's start and exec
 // (exec.go: Start's first process, PlanExec and CommitExec over #!
 // scripts and ELF images read through the gofer, the mapped files'
-// pages, PageRead and PageWrite); what it asks of the file calls above
-// it goes through Files (WriteAt, NewStdioFile), which the server's
-// kernelPorts implements.
+// pages, PageRead and PageWrite), pipes' descriptions (pipe.go: PipeEnd,
+// NewPipe, the call's pipe I/O records, F_SETPIPE_SZ), the client's
+// stdio descriptions (stdio.go: StdioFile, stdin data, a terminal's
+// resize) and the terminal's side of job control (tty.go:
+// JobControlAccess, SIGTTIN/SIGTTOU); what it asks of the file calls
+// above it goes through Files (WriteAt), which the server's kernelPorts
+// implements.
 //
 // It also owns the client's kernel itself, Kernel (the flat package's
 // clientState): its fields, which the functions above and the server's
