@@ -52,7 +52,7 @@ func (e *PipeEnd) Reopen() fdesc.FileImpl {
 	return &PipeEnd{P: e.P, Reads: e.Reads, Writes: e.Writes}
 }
 
-// recordRead and recordWrite note pipe I/O of call c, committed with its
+// RecordPipeRead and RecordPipeWrite note pipe I/O of call c, committed with its
 // reply. Precondition: p's mu is held (for the write's position).
 func (c *Task) RecordPipeRead(p *Pipe, n int) {
 	if c != nil && n > 0 {
