@@ -653,7 +653,7 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 	case *sentrypb.Call_Kill:
 		err = k.KillFromOutside(op.Kill)
 	case *sentrypb.Call_TtyResize:
-		err = ttyResize(k, op.TtyResize)
+		err = k.TtyResize(op.TtyResize)
 	}
 	if err != nil {
 		r.Errno = int32(syserr.ErrnoOf(err))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -208,7 +209,7 @@ func watchAsync(k *clientState, f *file, stop <-chan struct{}, ev uint32, ch <-c
 		var now uint32
 		now, ch = f.Impl.Readiness(f)
 		gained := now &^ ev
-		if e, ok := f.Impl.(*pipeEnd); ok && e.reads != e.writes {
+		if e, ok := f.Impl.(*kernel.PipeEnd); ok && e.Reads != e.Writes {
 			// One end of a pipe wakes at each write into it (its
 			// read end) or read that made room (its write end), as
 			// Linux signals each: a write right after a read that

@@ -18,7 +18,7 @@ import (
 // reservation back, and another client's account is its own.
 func TestClientMemoryCap(t *testing.T) {
 	const pipes = 3
-	limit := func(c *Config) { c.MaxClientMemory = pipes * pipeCapacity }
+	limit := func(c *Config) { c.MaxClientMemory = pipes * kernel.PipeCapacity }
 	e := newEnvConfig(t, nil, limit)
 	if r := e.start(busybox, "sh"); r.Errno != 0 {
 		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
@@ -92,20 +92,20 @@ func TestClientMemoryCap(t *testing.T) {
 // TestPipeResizeCharged: F_SETPIPE_SZ moves a pipe's reservation with its
 // size: growing needs room in the cap (ENOMEM), shrinking gives it back.
 func TestPipeResizeCharged(t *testing.T) {
-	e := newEnvConfig(t, nil, func(c *Config) { c.MaxClientMemory = 3 * pipeCapacity })
+	e := newEnvConfig(t, nil, func(c *Config) { c.MaxClientMemory = 3 * kernel.PipeCapacity })
 	if r := e.start(busybox, "sh"); r.Errno != 0 {
 		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
 	}
 	m := e.mem
 	a, b, c := m.zeros(8), m.zeros(8), m.zeros(8)
 	e.ok(1, unix.SYS_PIPE2, a, 0)
-	if got := e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, 2*pipeCapacity); got != 2*pipeCapacity {
+	if got := e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, 2*kernel.PipeCapacity); got != 2*kernel.PipeCapacity {
 		t.Fatalf("F_SETPIPE_SZ = %d", got)
 	}
 	e.ok(1, unix.SYS_PIPE2, b, 0)
 	e.fails(unix.ENOMEM, 1, unix.SYS_PIPE2, c, 0)
-	e.fails(unix.ENOMEM, 1, unix.SYS_FCNTL, uint64(m.u32(b)), fSetPipeSz, 2*pipeCapacity)
-	e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, pipeCapacity)
+	e.fails(unix.ENOMEM, 1, unix.SYS_FCNTL, uint64(m.u32(b)), fSetPipeSz, 2*kernel.PipeCapacity)
+	e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, kernel.PipeCapacity)
 	e.ok(1, unix.SYS_PIPE2, c, 0)
 }
 

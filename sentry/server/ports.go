@@ -23,8 +23,3 @@ var _ kernel.Files = (*kernelPorts)(nil)
 func (kp *kernelPorts) WriteAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
 	return writeAt(c, f, b, off, appendMode)
 }
-
-// NewStdioFile is a description of the client's stdio stream (stdio.go).
-func (kp *kernelPorts) NewStdioFile(stream int32) *file {
-	return newStdioFile((*clientState)(kp), stream)
-}

@@ -135,7 +135,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.sigs[id(v.Sighand.Id)] = v.Sighand
 		case *sentrypb.StateRecord_Pipe:
 			p := v.Pipe
-			if p == nil || p.Id == 0 || len(p.Data) > max(pipeCapacity, int(p.Capacity)) || p.Capacity > maxPipeSize {
+			if p == nil || p.Id == 0 || len(p.Data) > max(kernel.PipeCapacity, int(p.Capacity)) || p.Capacity > kernel.MaxPipeSize {
 				return nil, bad(rec, "bad pipe")
 			}
 			s.pipes[id(p.Id)] = p
@@ -283,7 +283,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 
 	// Files (gofer RPCs; no lock held).
 	files := make(map[uint64]*file, len(s.files))
-	pipes := make(map[uint64]*kpipe)
+	pipes := make(map[uint64]*kernel.Pipe)
 	ids := make([]uint64, 0, len(s.files))
 	for id := range s.files {
 		ids = append(ids, id)
@@ -588,7 +588,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 }
 
 // restoreFile rebuilds one open file description.
-func restoreFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*kpipe) (*file, error) {
+func restoreFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*kernel.Pipe) (*file, error) {
 	switch fs.Kind {
 	case sentrypb.FileState_GOFER:
 		f, err := restoreGoferFile(k, rc, fs)
@@ -609,18 +609,18 @@ func restoreFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s *rest
 			p = pipe.Restore(s.pipes[fs.Pipe], fs.Pipe, k.Mem, k.Trk.TouchPipe)
 			pipes[fs.Pipe] = p
 		}
-		e := &pipeEnd{p: p, writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
-			reads: fs.Kind == sentrypb.FileState_PIPE_READ}
+		e := &kernel.PipeEnd{P: p, Writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
+			Reads: fs.Kind == sentrypb.FileState_PIPE_READ}
 		d := restoreFifo(k, rc, p, fs.Path)
 		p.Lock()
-		p.AddEndLocked(e.reads, e.writes)
+		p.AddEndLocked(e.Reads, e.Writes)
 		p.Unlock()
 		return vfs.NewFile(e, d, fs.Flags), nil
 	case sentrypb.FileState_STDIO:
 		if fs.StdioStream < 0 || fs.StdioStream > 2 {
 			return nil, fmt.Errorf("stdio stream %d: %w", fs.StdioStream, unix.EINVAL)
 		}
-		f := newStdioFile(k, fs.StdioStream)
+		f := k.NewStdioFile(fs.StdioStream)
 		if fs.StdioSet != 0 {
 			k.Mu.Lock()
 			set := k.StdioSets[fs.StdioSet]
@@ -628,7 +628,7 @@ func restoreFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s *rest
 			if set == nil {
 				return nil, fmt.Errorf("stdio set %d: not in the Restore: %w", fs.StdioSet, unix.EINVAL)
 			}
-			f = newStdioFileOf(k, fs.StdioStream, set.ID, set, set.IsTTY(fs.StdioStream), &set.Stdin, &set.TTY)
+			f = k.NewStdioFileOf(fs.StdioStream, set.ID, set, set.IsTTY(fs.StdioStream), &set.Stdin, &set.TTY)
 		}
 		f.Flags.Store(fs.Flags)
 		return f, nil

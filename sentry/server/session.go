@@ -139,7 +139,7 @@ func (c *client) serve(sess *session) error {
 			}
 		case *sentrypb.ClientMessage_Stdin:
 			if m.Stdin != nil {
-				stdinData(k, m.Stdin.StdioSet, m.Stdin.Offset, m.Stdin.Data, m.Stdin.Eof)
+				k.StdinData(m.Stdin.StdioSet, m.Stdin.Offset, m.Stdin.Data, m.Stdin.Eof)
 			}
 		case *sentrypb.ClientMessage_Goodbye:
 			if k.SandboxNet != nil {

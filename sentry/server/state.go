@@ -74,17 +74,11 @@ const (
 	orderPty     = kernel.OrderPty
 )
 
-// stateTracker is the client's replay.Tracker (package kernel's
-// Tracker), with the one call the kernel objects make when their record
-// changed (Changed) and the subsystems' hooks (TouchLocks, ...).
-type stateTracker = kernel.Tracker
-
 // callEffects are the effects of one call committed with its reply
 // (package kernel's CallEffects: offsets, pipe I/O, gofer writes, stdin
 // read, a SysV change, reaped zombies).
 type (
 	callEffects = kernel.CallEffects
-	pipeIO      = kernel.PipeIO
 	goferWrite  = kernel.GoferWrite
 )
 
@@ -122,7 +116,7 @@ func sigIDLocked(k *clientState, h *ksignal.Handlers) uint64 {
 }
 
 // pipeIDLocked returns p's id. Precondition: p's mu is held.
-func pipeIDLocked(k *clientState, p *kpipe) uint64 {
+func pipeIDLocked(k *clientState, p *kernel.Pipe) uint64 {
 	return p.IDLocked(k.Trk.NewID)
 }
 
@@ -309,7 +303,7 @@ func sigRecordLocked(k *clientState, h *ksignal.Handlers) *sentrypb.StateRecord 
 	return &sentrypb.StateRecord{Key: statekey.Sighand(id).String(), Value: &sentrypb.StateRecord_Sighand{Sighand: &sentrypb.SigHandState{Id: id, Actions: acts}}}
 }
 
-func pipeRecord(k *clientState, p *kpipe) *sentrypb.StateRecord {
+func pipeRecord(k *clientState, p *kernel.Pipe) *sentrypb.StateRecord {
 	p.Lock()
 	st, live := p.StateLocked(pipeIDLocked(k, p))
 	id := st.Id
@@ -410,19 +404,19 @@ func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.St
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
 	case *vfs.LostFile:
 		st.Kind, st.FileHandle, st.Path = sentrypb.FileState_GOFER, impl.FH, impl.Path
-	case *pipeEnd:
+	case *kernel.PipeEnd:
 		// A FIFO end that reads and writes is PIPE_READ with O_RDWR in
 		// flags.
 		st.Kind = sentrypb.FileState_PIPE_READ
-		if !impl.reads {
+		if !impl.Reads {
 			st.Kind = sentrypb.FileState_PIPE_WRITE
 		}
-		impl.p.Lock()
-		st.Pipe = pipeIDLocked(k, impl.p)
-		impl.p.Unlock()
-		c.Touch(orderPipe, pipeRef{Pipe: impl.p})
-	case *stdioFile:
-		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
+		impl.P.Lock()
+		st.Pipe = pipeIDLocked(k, impl.P)
+		impl.P.Unlock()
+		c.Touch(orderPipe, pipeRef{Pipe: impl.P})
+	case *kernel.StdioFile:
+		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.Fd, impl.Set
 	case *devpts.File:
 		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.Terminal().Index), impl.Master()
 		c.Touch(orderPty, ptyIndex(impl.Terminal().Index))

@@ -384,9 +384,9 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		if g, ok := of.Impl.(*vfs.GoferFile); ok {
 			return reopenGoferFile(c, of, g, flags, kept)
 		}
-		type reopener interface{ reopen() fileImpl }
+		type reopener interface{ Reopen() fileImpl }
 		if ro, ok := of.Impl.(reopener); ok {
-			return vfs.NewFile(ro.reopen(), nil, kept), nil
+			return vfs.NewFile(ro.Reopen(), nil, kept), nil
 		}
 		return nil, unix.ENXIO
 	case vfs.KindGofer:

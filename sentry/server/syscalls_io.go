@@ -560,11 +560,11 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
 		return fcntlLock(c, f, cmd)
 	case unix.F_GETPIPE_SZ, fSetPipeSz:
-		e, ok := f.Impl.(*pipeEnd)
+		e, ok := f.Impl.(*kernel.PipeEnd)
 		if !ok {
 			return 0, unix.EBADF
 		}
-		return pipeSize(c, e, cmd == fSetPipeSz, c.Args[2])
+		return c.PipeSize(e, cmd == fSetPipeSz, c.Args[2])
 	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
 		return fcntlOwner(c, f, cmd)
 	case unix.F_SETLEASE, unix.F_GETLEASE:
@@ -590,14 +590,14 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, w, err := newPipe(c.Kernel.Trk, c.Kernel.Mem)
+	r, w, err := kernel.NewPipe(c.Kernel.Trk, c.Kernel.Mem)
 	if err != nil {
 		return 0, err
 	}
-	if max := c.Kernel.Sysctl.PipeMaxSize(); max < pipeCapacity && !c.ProcessCreds().Capable(linux.CAP_SYS_RESOURCE) {
+	if max := c.Kernel.Sysctl.PipeMaxSize(); max < kernel.PipeCapacity && !c.ProcessCreds().Capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
-		r.Impl.(*pipeEnd).p.LimitNewCapacity(max)
+		r.Impl.(*kernel.PipeEnd).P.LimitNewCapacity(max)
 	}
 	if flags&unix.O_NONBLOCK != 0 {
 		r.Flags.Store(r.Flags.Load() | unix.O_NONBLOCK)
@@ -671,8 +671,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	case fionread:
 		var n int
 		switch impl := f.Impl.(type) {
-		case *pipeEnd:
-			n = impl.available()
+		case *kernel.PipeEnd:
+			n = impl.Available()
 		case *vfs.GoferFile:
 			st, err := impl.Stat(c)
 			if err != nil {
@@ -681,8 +681,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			f.OffMu.Lock()
 			n = int(max(int64(st.Size)-f.Off, 0))
 			f.OffMu.Unlock()
-		case *stdioFile:
-			n = impl.in.Buffered()
+		case *kernel.StdioFile:
+			n = impl.In.Buffered()
 		case *devpts.File:
 			n = impl.Readable()
 		case queuedFile:
@@ -699,8 +699,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	if pf, ok := f.Impl.(*devpts.File); ok {
 		return ptyIoctl(c, pf, tab, req, arg)
 	}
-	s, ok := f.Impl.(*stdioFile)
-	if !ok || !s.tty {
+	s, ok := f.Impl.(*kernel.StdioFile)
+	if !ok || !s.Tty {
 		return 0, unix.ENOTTY
 	}
 	k := c.Kernel
@@ -710,30 +710,30 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		k.Mu.Lock()
-		s.term.Termios = b
+		s.Term.Termios = b
 		k.Mu.Unlock()
 		// The host terminal gets the modes too (the client applies
 		// them): its line discipline is the one the application sees.
-		k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.set, Termios: b}}})
+		k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.Set, Termios: b}}})
 		return 0, nil
 	}
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	switch req {
 	case unix.TCGETS:
-		return 0, c.Mem.CopyOut(arg, s.term.Termios)
+		return 0, c.Mem.CopyOut(arg, s.Term.Termios)
 	case unix.TIOCGWINSZ:
-		return 0, c.Mem.CopyOut(arg, s.term.Winsize)
+		return 0, c.Mem.CopyOut(arg, s.Term.Winsize)
 	case unix.TIOCSWINSZ:
 		b, err := c.Mem.CopyIn(arg, stdio.SizeofWinsize)
 		if err != nil {
 			return 0, err
 		}
-		s.term.Winsize = b
+		s.Term.Winsize = b
 		return 0, nil
 	case tiocgpgrp:
 		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], uint32(s.term.FgPgrp))
+		binary.LittleEndian.PutUint32(b[:], uint32(s.Term.FgPgrp))
 		return 0, c.Mem.CopyOut(arg, b[:])
 	case tiocspgrp:
 		b, err := c.Mem.CopyIn(arg, 4)
@@ -747,8 +747,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		if len(k.ProcessGroupLocked(pg)) == 0 {
 			return 0, unix.ESRCH
 		}
-		s.term.FgPgrp = pg
-		markTTYLeaderLocked(k, s)
+		s.Term.FgPgrp = pg
+		k.MarkTTYLeaderLocked(s)
 		return 0, nil
 	case tiocgsid:
 		var b [4]byte
@@ -756,8 +756,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		if k.Init != nil {
 			sid = k.Init.SID
 		}
-		if s.set != 0 {
-			sid = s.term.Sid
+		if s.Set != 0 {
+			sid = s.Term.Sid
 		}
 		binary.LittleEndian.PutUint32(b[:], uint32(sid))
 		return 0, c.Mem.CopyOut(arg, b[:])

@@ -170,13 +170,13 @@ func (kp *kernelPorts) Links(pid int32) (cwd, exe *dentry, err error) {
 // a stdio file.
 func (kp *kernelPorts) FileName(f *file) (string, bool) {
 	switch impl := f.Impl.(type) {
-	case *pipeEnd:
-		return fmt.Sprintf("pipe:[%d]", impl.p.Ino()), true
-	case *stdioFile:
-		if impl.tty {
+	case *kernel.PipeEnd:
+		return fmt.Sprintf("pipe:[%d]", impl.P.Ino()), true
+	case *kernel.StdioFile:
+		if impl.Tty {
 			return "/dev/pts/0", true
 		}
-		return fmt.Sprintf("pipe:[stdio%d]", impl.fd), true
+		return fmt.Sprintf("pipe:[stdio%d]", impl.Fd), true
 	}
 	return "", false
 }

@@ -646,8 +646,7 @@ func (k *Kernel) Start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error 
 		d.Run(k.Out)
 		return err
 	}
-	stdio := k.Files.NewStdioFile
-	if err := k.ExecFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
+	if err := k.ExecFirstImage(c, p, k.NewStdioFile, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
 	return nil

@@ -45,13 +45,10 @@ type Grant interface {
 
 // Files is what the kernel asks of the server's file system calls, which
 // are above it: a write through a description as write(2) makes it (an
-// exec's page write-back), and a description of one of the client's
-// stdio streams (a Start's fds 0-2).
+// exec's page write-back).
 type Files interface {
 	// WriteAt writes b at off through f for the call c, as pwrite(2)
 	// (appendMode: as write(2) to an O_APPEND file), returning the
 	// count and the offset written at.
 	WriteAt(c *Task, f *fdesc.File, b []byte, off int64, appendMode bool) (int, int64, error)
-	// NewStdioFile returns a description of the client's stdio stream.
-	NewStdioFile(stream int32) *fdesc.File
 }
