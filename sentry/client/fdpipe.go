@@ -47,13 +47,15 @@ type dupSlot struct {
 	prev     uint64
 	wasOpen  bool
 	replaced bool
+	// prevCloexec is the fd's close-on-exec flag before.
+	prevCloexec bool
 }
 
 // reserveDup sets, in pid's table, fd newfd (or, when newfd < 0, the
-// lowest free fd at or above lowest) to oldfd's description if the
-// result is known (see above), and marks the fd as changed by a posted
-// call. It returns the new fd.
-func (c *procIDCache) reserveDup(pid, oldfd, newfd, lowest, limit int32) (int32, dupSlot, bool) {
+// lowest free fd at or above lowest) to oldfd's description, with
+// close-on-exec flag cloexec, if the result is known (see above), and
+// marks the fd as changed by a posted call. It returns the new fd.
+func (c *procIDCache) reserveDup(pid, oldfd, newfd, lowest, limit int32, cloexec bool) (int32, dupSlot, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ids, ok := c.byPID[pid]
@@ -97,8 +99,10 @@ func (c *procIDCache) reserveDup(pid, oldfd, newfd, lowest, limit int32) (int32,
 		}
 	}
 	fds[newfd] = file
+	prevCloexec := c.cloexec[ids.fdTable][newfd]
+	c.setCloexecLocked(ids.fdTable, newfd, cloexec)
 	c.postedFD(ids.fdTable, newfd, 1)
-	return newfd, dupSlot{table: ids.fdTable, fd: newfd, prev: prev, wasOpen: wasOpen, replaced: true}, true
+	return newfd, dupSlot{table: ids.fdTable, fd: newfd, prev: prev, wasOpen: wasOpen, replaced: true, prevCloexec: prevCloexec}, true
 }
 
 // postedFD counts the posted calls without a reply that change fd of
@@ -135,11 +139,13 @@ func (c *procIDCache) dupDone(s dupSlot, r *pb.Reply) {
 	} else {
 		delete(fds, s.fd)
 	}
+	c.setCloexecLocked(s.table, s.fd, s.wasOpen && s.prevCloexec)
 }
 
 // pipelineDup posts a dup-family call if it may and returns its fd.
 func (t *task) pipelineDup(sysno uintptr, args [6]uint64) (uint64, bool) {
 	oldfd, newfd, lowest := int32(args[0]), int32(-1), int32(0)
+	cloexec := false // dup and dup2 clear the new fd's flag
 	switch sysno {
 	case unix.SYS_DUP:
 	case unix.SYS_DUP2:
@@ -149,11 +155,13 @@ func (t *task) pipelineDup(sysno uintptr, args [6]uint64) (uint64, bool) {
 			return 0, false
 		}
 		newfd = int32(args[1])
+		cloexec = args[2]&unix.O_CLOEXEC != 0
 	case unix.SYS_FCNTL:
 		if args[1] != unix.F_DUPFD && args[1] != unix.F_DUPFD_CLOEXEC {
 			return 0, false
 		}
 		lowest = int32(args[2]) // as the server reads it; < 0 is EINVAL
+		cloexec = args[1] == unix.F_DUPFD_CLOEXEC
 	default:
 		return 0, false
 	}
@@ -164,7 +172,7 @@ func (t *task) pipelineDup(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	fd, slot, ok := t.c.ids.reserveDup(t.proc.pid, oldfd, newfd, lowest, limit)
+	fd, slot, ok := t.c.ids.reserveDup(t.proc.pid, oldfd, newfd, lowest, limit, cloexec)
 	if !ok {
 		return 0, false
 	}

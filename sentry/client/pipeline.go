@@ -25,8 +25,9 @@ import (
 // replay log like any other.
 
 // observeFD folds the record of fd n of fd table t (file is its
-// description's id). Precondition: c.mu is not held.
-func (c *procIDCache) observeFD(t uint64, n int32, deleted bool, file uint64) {
+// description's id, cloexec its close-on-exec flag). Precondition: c.mu
+// is not held.
+func (c *procIDCache) observeFD(t uint64, n int32, deleted bool, file uint64, cloexec bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.fdPosted[t][n] > 0 {
@@ -35,6 +36,7 @@ func (c *procIDCache) observeFD(t uint64, n int32, deleted bool, file uint64) {
 		return
 	}
 	fds := c.openFDs[t]
+	c.setCloexecLocked(t, n, cloexec && !deleted)
 	if deleted {
 		delete(fds, n)
 		if len(fds) == 0 {
@@ -108,6 +110,7 @@ func (c *procIDCache) takeFD(pid, fd int32) bool {
 		}
 	}
 	delete(fds, fd)
+	c.setCloexecLocked(ids.fdTable, fd, false)
 	c.postedFD(ids.fdTable, fd, 1)
 	return true
 }

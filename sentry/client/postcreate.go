@@ -345,7 +345,7 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	prov := provisionalDesc | t.c.opens.next.Add(1)
-	table, fd, ok := t.c.ids.reserveOpen(t.proc.pid, prov, limit)
+	table, fd, ok := t.c.ids.reserveOpen(t.proc.pid, prov, limit, flags&unix.O_CLOEXEC != 0)
 	if !ok {
 		pc.endCreate(dir, renews)
 		return 0, false

@@ -291,7 +291,7 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	desc := provisionalDesc | t.c.opens.next.Add(1)
-	table, fd, ok := t.c.ids.reserveOpen(t.proc.pid, desc, limit)
+	table, fd, ok := t.c.ids.reserveOpen(t.proc.pid, desc, limit, flags&unix.O_CLOEXEC != 0)
 	if !ok {
 		return 0, false
 	}
@@ -383,9 +383,10 @@ func (t *task) mayPostOpen(handle string, seen uint64) bool {
 }
 
 // reserveOpen sets the lowest free fd of pid's table, which no other
-// process shares, to description desc, if it is below limit, and marks
-// it as changed by a posted call. It returns the table and the fd.
-func (c *procIDCache) reserveOpen(pid int32, desc uint64, limit int32) (uint64, int32, bool) {
+// process shares, to description desc with close-on-exec flag cloexec,
+// if it is below limit, and marks it as changed by a posted call. It
+// returns the table and the fd.
+func (c *procIDCache) reserveOpen(pid int32, desc uint64, limit int32, cloexec bool) (uint64, int32, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ids, ok := c.byPID[pid]
@@ -415,6 +416,7 @@ func (c *procIDCache) reserveOpen(pid int32, desc uint64, limit int32) (uint64, 
 		c.openFDs[ids.fdTable] = fds
 	}
 	fds[fd] = desc
+	c.setCloexecLocked(ids.fdTable, fd, cloexec)
 	c.postedFD(ids.fdTable, fd, 1)
 	return ids.fdTable, fd, true
 }
@@ -435,6 +437,7 @@ func (c *procIDCache) settleOpen(table uint64, fd int32, prov, real uint64, open
 			fds[n] = real
 		} else {
 			delete(fds, n)
+			c.setCloexecLocked(table, n, false)
 		}
 	}
 }

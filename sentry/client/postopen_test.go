@@ -43,7 +43,7 @@ func TestReserveOpen(t *testing.T) {
 			if tc.shared {
 				c.byPID[2] = procIDs{fdTable: 7}
 			}
-			table, fd, ok := c.reserveOpen(1, prov, tc.limit)
+			table, fd, ok := c.reserveOpen(1, prov, tc.limit, false)
 			if ok != tc.wantOK || (ok && (fd != tc.wantFD || table != 7)) {
 				t.Fatalf("reserveOpen: table %d fd %d %v; want table 7 fd %d %v", table, fd, ok, tc.wantFD, tc.wantOK)
 			}

@@ -53,6 +53,10 @@ type procIDCache struct {
 	// are not folded meanwhile, as the client set the fd itself
 	// (fdpipe.go). Protected by mu.
 	fdPosted map[uint64]map[int32]int
+	// cloexec holds, per fd table, the fds of openFDs whose
+	// close-on-exec flag is set (FdState.cloexec, or set by a posted
+	// call: fdflags.go). Protected by mu.
+	cloexec map[uint64]map[int32]bool
 	// locks holds who holds the record and flock locks of each inode, by
 	// inode number (statekey.Lock records; pipeline.go). Protected by mu.
 	locks map[uint64][]lockHolder
@@ -68,7 +72,7 @@ func (c *procIDCache) observe(recs []*pb.StateRecord) {
 		}
 		switch key.Kind {
 		case statekey.KindFD:
-			c.observeFD(key.ID, key.FD(), rec.Deleted, rec.GetFd().GetFile())
+			c.observeFD(key.ID, key.FD(), rec.Deleted, rec.GetFd().GetFile(), rec.GetFd().GetCloexec())
 			continue
 		case statekey.KindLock:
 			c.observeLock(key.ID, rec.Deleted, rec.GetLock())

@@ -1,0 +1,138 @@
+package client
+
+import (
+	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// File descriptor flags on the client (docs/COMPATIBILITY.md, "Pipelined
+// calls").
+//
+// An fd's only flag is close-on-exec, which matters at exec, and exec
+// runs on the server. The client's copy of each fd table (pipeline.go)
+// keeps it: from the fd records (FdState.cloexec), folded before the
+// reply that follows the change (open with O_CLOEXEC, dup3, fcntl
+// F_DUPFD_CLOEXEC and F_SETFD, accept4, pipe2, socket with SOCK_CLOEXEC,
+// exec, which closes such fds), and as the client sets it when it posts
+// a call that makes an fd (a dup, an open or creation with O_CLOEXEC:
+// fdpipe.go, postopen.go, postcreate.go). So fcntl F_GETFD of an fd the
+// copy has open is answered here, as the server would at that point of
+// the calls' order, and F_SETFD of one (0 on Linux once the fd is open)
+// is posted after setting the flag in the copy, by a process with one
+// thread and a table of its own: the exec that reads it is a waited
+// call, which runs after every posted call sent before it.
+
+// fdFlagsOnClient answers fcntl(fd, F_GETFD) or posts fcntl(fd, F_SETFD,
+// arg) if the caller's fd table has fd open as the client knows it.
+func (t *task) fdFlagsOnClient(sysno uintptr, args [6]uint64) (uint64, bool) {
+	if sysno != unix.SYS_FCNTL {
+		return 0, false
+	}
+	fd := int32(args[0])
+	switch int32(args[1]) {
+	case unix.F_GETFD:
+		cloexec, ok := t.c.ids.cloexecOf(t.proc.pid, fd)
+		if !ok {
+			return 0, false
+		}
+		t.cached = true
+		if cloexec {
+			return unix.FD_CLOEXEC, true
+		}
+		return 0, true
+	case unix.F_SETFD:
+		if !t.singleThreaded() {
+			return 0, false
+		}
+		slot, ok := t.c.ids.reserveCloexec(t.proc.pid, fd, args[2]&unix.FD_CLOEXEC != 0)
+		if !ok {
+			return 0, false
+		}
+		if !t.post(sysno, args, nil, func(r *pb.Reply) { t.c.ids.cloexecDone(slot, r) }) {
+			t.c.ids.cloexecDone(slot, nil)
+			return 0, false
+		}
+		return 0, true
+	}
+	return 0, false
+}
+
+// cloexecSlot is what reserveCloexec changed, to undo it when the call
+// cannot be posted.
+type cloexecSlot struct {
+	table uint64
+	fd    int32
+	prev  bool
+}
+
+// cloexecOf returns the close-on-exec flag of pid's fd, if its table has
+// the fd open as the client knows it.
+func (c *procIDCache) cloexecOf(pid, fd int32) (bool, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, ok := c.byPID[pid]
+	if !ok || ids.fdTable == 0 {
+		return false, false
+	}
+	if _, open := c.openFDs[ids.fdTable][fd]; !open {
+		return false, false
+	}
+	return c.cloexec[ids.fdTable][fd], true
+}
+
+// reserveCloexec sets the close-on-exec flag of pid's fd to v if the
+// table, which no other process shares, has the fd open, and marks the
+// fd as changed by a posted call.
+func (c *procIDCache) reserveCloexec(pid, fd int32, v bool) (cloexecSlot, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, ok := c.byPID[pid]
+	if !ok || ids.fdTable == 0 {
+		return cloexecSlot{}, false
+	}
+	for other, o := range c.byPID {
+		if other != pid && o.fdTable == ids.fdTable {
+			return cloexecSlot{}, false
+		}
+	}
+	if _, open := c.openFDs[ids.fdTable][fd]; !open {
+		return cloexecSlot{}, false
+	}
+	s := cloexecSlot{table: ids.fdTable, fd: fd, prev: c.cloexec[ids.fdTable][fd]}
+	c.setCloexecLocked(ids.fdTable, fd, v)
+	c.postedFD(ids.fdTable, fd, 1)
+	return s, true
+}
+
+// cloexecDone is called with the reply of a posted F_SETFD (nil: never
+// posted, undo).
+func (c *procIDCache) cloexecDone(s cloexecSlot, r *pb.Reply) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.postedFD(s.table, s.fd, -1)
+	if r == nil {
+		c.setCloexecLocked(s.table, s.fd, s.prev)
+	}
+}
+
+// setCloexecLocked sets the close-on-exec flag of fd of table to v.
+// Precondition: c.mu.
+func (c *procIDCache) setCloexecLocked(table uint64, fd int32, v bool) {
+	m := c.cloexec[table]
+	if !v {
+		delete(m, fd)
+		if len(m) == 0 {
+			delete(c.cloexec, table)
+		}
+		return
+	}
+	if m == nil {
+		if c.cloexec == nil {
+			c.cloexec = make(map[uint64]map[int32]bool)
+		}
+		m = make(map[int32]bool)
+		c.cloexec[table] = m
+	}
+	m[fd] = true
+}
