@@ -313,10 +313,11 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	}
 	hello.ProtocolVersion = pb.ProtocolVersion
 	if opts.NoPostBatch {
-		hello.Features &^= pb.FeaturePostBatch | pb.FeatureChannelPosted
+		hello.Features &^= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeaturePostedDone
 	} else {
-		// foldChannelReply handles a channel reply's posted_replies.
-		hello.Features |= pb.FeaturePostBatch | pb.FeatureChannelPosted
+		// foldChannelReply handles a channel reply's posted_replies,
+		// dispatchPosted the posted_done beside them.
+		hello.Features |= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeaturePostedDone
 	}
 	var w wire
 	var welcome *pb.Welcome
@@ -724,7 +725,7 @@ func (c *StreamConn) takeover() {
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.waiters > 0 || ((m.GetReply() != nil || len(m.PostedReplies) > 0) && len(c.pending) == 0)
+		return c.waiters > 0 || ((m.GetReply() != nil || len(m.PostedReplies) > 0 || m.PostedDone != nil) && len(c.pending) == 0)
 	})
 }
 
@@ -746,11 +747,7 @@ func (c *StreamConn) closeRecvDoneLocked() {
 func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 	// The replies to posted calls the server batched come before the
 	// message that carries them.
-	for _, r := range m.PostedReplies {
-		if r != nil {
-			c.dispatchReply(r)
-		}
-	}
+	c.dispatchPosted(m.PostedReplies, m.PostedDone)
 	switch m := m.Msg.(type) {
 	case *pb.ServerMessage_Reply:
 		if m.Reply != nil {

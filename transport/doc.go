@@ -44,7 +44,7 @@
 // Posted calls in batches (postbatch.go): GoPosted queues a posted call
 // on the connection (StreamConn.postQ, under sendMu); the next message
 // sent carries the queue in front of it (ClientMessage.posted_calls), or
-// FlushPosted (before a channel call, saying one follows) or a 500 µs
+// FlushPosted (before a channel call, saying one follows) or a 2 ms
 // timer sends it alone; replies the server held
 // (ServerMessage.posted_replies, or a channel reply's
 // Reply.posted_replies, FeatureChannelPosted) are dispatched before the

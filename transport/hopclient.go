@@ -161,13 +161,9 @@ func (c *StreamConn) foldChannelReply(r *pb.Reply, st HopStamp) error {
 	c.mu.Unlock()
 	// The posted calls' replies the server sent before r, in its frame
 	// (FeatureChannelPosted): in their place, as a socket message's.
-	posted := r.PostedReplies
-	r.PostedReplies = nil
-	for _, p := range posted {
-		if p != nil {
-			c.dispatchReply(p)
-		}
-	}
+	posted, done := r.PostedReplies, r.PostedDone
+	r.PostedReplies, r.PostedDone = nil, nil
+	c.dispatchPosted(posted, done)
 	if c.opts.OnReply != nil {
 		c.opts.OnReply(r)
 	}

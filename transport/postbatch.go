@@ -27,8 +27,14 @@ import (
 // that carries them.
 
 const (
-	// postedDelay bounds how long a posted call waits in the queue.
-	postedDelay = 500 * time.Microsecond
+	// postedDelay bounds how long a posted call waits in the queue: long
+	// enough that a program posting in a loop (umask, writes behind)
+	// fills a batch of maxPostedBatch before it runs out, so that each
+	// batch's fixed cost (a socket write and a wake-up on either side,
+	// the server's hand-off to the thread's worker, the replies' frame)
+	// is spread over many calls; nothing in the sandbox waits for it (a
+	// waited call takes the queue along).
+	postedDelay = 2 * time.Millisecond
 	// postedFlushBytes and maxPostedBatch bound a batch: a queue that
 	// reaches either goes out at once.
 	postedFlushBytes = 256 << 10
@@ -117,6 +123,30 @@ func (c *StreamConn) UnqueuePosted(call *pb.Call) bool {
 	delete(c.pending, call.Seq)
 	c.mu.Unlock()
 	return true
+}
+
+// dispatchPosted hands the replies to posted calls that one message
+// carried to their callers (dispatchReply), in seq order: replies
+// (ServerMessage.posted_replies, or a channel reply's) merged with done
+// (posted_done: a result alone each, FeaturePostedDone). A malformed done
+// whose lists differ in length answers the calls both name, no more
+// (the others stay in flight). Precondition: as dispatchReply.
+func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone) {
+	seqs, rets := done.GetSeq(), done.GetRet()
+	n := min(len(seqs), len(rets))
+	j := 0
+	for _, r := range replies {
+		if r == nil {
+			continue
+		}
+		for ; j < n && seqs[j] < r.Seq; j++ {
+			c.dispatchReply(&pb.Reply{Seq: seqs[j], Ret: rets[j]})
+		}
+		c.dispatchReply(r)
+	}
+	for ; j < n; j++ {
+		c.dispatchReply(&pb.Reply{Seq: seqs[j], Ret: rets[j]})
+	}
 }
 
 // flushPostedLate is the queue's timer: the queue waited postedDelay.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -264,5 +265,99 @@ func TestUnqueuePosted(t *testing.T) {
 	c.mu.Unlock()
 	if pending {
 		t.Error("the taken-back call's reply is still awaited")
+	}
+}
+
+// TestPostedLoopBatches: a loop of posted calls with nothing else sent
+// (a program calling umask in a loop) goes out in full batches of
+// maxPostedBatch, not a frame per call or per timer tick: frames per N
+// calls is N/maxPostedBatch, with slack for a loaded machine (a loop
+// descheduled past postedDelay sends a partial batch), and every call
+// is answered.
+func TestPostedLoopBatches(t *testing.T) {
+	const calls = 40 * maxPostedBatch
+	s, c := dialBatchServer(t)
+	chs := make([]<-chan *pb.Reply, 0, calls)
+	for i := 0; i < calls; i++ {
+		ch, err := c.GoPosted(postedCall())
+		if err != nil {
+			t.Fatal(err)
+		}
+		chs = append(chs, ch)
+	}
+	for i, ch := range chs {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("posted call %d never answered", i+1)
+		}
+	}
+	frames, _ := s.seen()
+	full := 0
+	for _, f := range frames {
+		if len(f) == maxPostedBatch {
+			full++
+		}
+	}
+	if got := c.PostedBatches(); got != uint64(len(frames)) || len(frames) > calls/maxPostedBatch+10 || full < calls/maxPostedBatch-10 {
+		t.Errorf("%d posted calls in a loop went in %d frames (PostedBatches %d), %d of them full, want about %d full ones",
+			calls, len(frames), got, full, calls/maxPostedBatch)
+	}
+}
+
+// TestDispatchPosted: the replies of a batch, some packed
+// (ServerMessage.posted_done: a result alone each) and some whole, reach
+// OnReply and their callers merged in seq order, with their results; a
+// malformed packed list (more seqs than results) answers only the calls
+// it gives a result for.
+func TestDispatchPosted(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		full    []uint64
+		done    *pb.PostedDone
+		want    []uint64
+		wantRet map[uint64]int64
+	}{
+		{"packed alone", nil, &pb.PostedDone{Seq: []uint64{1, 2, 3}, Ret: []int64{18, 0, -1}}, []uint64{1, 2, 3}, map[uint64]int64{1: 18, 3: -1}},
+		{"merged", []uint64{2, 5}, &pb.PostedDone{Seq: []uint64{1, 3, 4, 6}, Ret: []int64{1, 3, 4, 6}}, []uint64{1, 2, 3, 4, 5, 6}, map[uint64]int64{1: 1, 3: 3, 4: 4, 6: 6}},
+		{"whole alone", []uint64{7, 8}, nil, []uint64{7, 8}, nil},
+		{"malformed", nil, &pb.PostedDone{Seq: []uint64{1, 2, 3}, Ret: []int64{5}}, []uint64{1}, map[uint64]int64{1: 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []uint64
+			rets := map[uint64]int64{}
+			c := &StreamConn{pending: map[uint64]chan *pb.Reply{}, opts: Options{OnReply: func(r *pb.Reply) {
+				got = append(got, r.Seq)
+				if r.Ret != 0 {
+					rets[r.Seq] = r.Ret
+				}
+			}}}
+			chs := map[uint64]chan *pb.Reply{}
+			for seq := uint64(1); seq <= 8; seq++ {
+				chs[seq] = make(chan *pb.Reply, 1)
+				c.pending[seq] = chs[seq]
+			}
+			var full []*pb.Reply
+			for _, s := range tc.full {
+				full = append(full, &pb.Reply{Seq: s, Errno: 1})
+			}
+			c.dispatchPosted(full, tc.done)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("OnReply saw %v, want %v", got, tc.want)
+			}
+			for _, s := range tc.want {
+				select {
+				case r := <-chs[s]:
+					if r.Ret != tc.wantRet[s] {
+						t.Errorf("seq %d got result %d, want %d", s, r.Ret, tc.wantRet[s])
+					}
+				default:
+					t.Errorf("seq %d got no reply", s)
+				}
+			}
+			if len(c.pending) != 8-len(tc.want) {
+				t.Errorf("%d calls still pending, want %d", len(c.pending), 8-len(tc.want))
+			}
+		})
 	}
 }

@@ -31,6 +31,11 @@ const (
 	// copy_file_range's bytes from Syscall.leased_data, so the client
 	// may post one whose source its read lease holds.
 	FeatureLeasedCopy uint64 = 1 << 48
+	// FeaturePostedDone: the client takes the replies of posted calls
+	// that carry a result alone packed in a batch
+	// (ServerMessage.posted_done, Reply.posted_done). Only with
+	// FeaturePostBatch.
+	FeaturePostedDone uint64 = 1 << 53
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.

@@ -167,6 +167,11 @@ type pathCache struct {
 	// (postcreate.go). Protected by mu.
 	dirsChanging map[uint64]int
 	creationDone chan struct{}
+	// inosChanging counts, by inode number, the posted removals of a
+	// name of the inode without a reply, while which no answer holding
+	// a lease on it is given (pathHold.inos; postunlink.go).
+	// Protected by mu.
+	inosChanging map[uint64]int
 	// renewing counts the posted creations in flight whose reply is to
 	// bring the answer kept under a key (the stat of the directory,
 	// Reply.parent_stat). Protected by mu.
@@ -244,6 +249,23 @@ type pathHold struct {
 	dir          uint64
 	dirs         []uint64
 	kindsUnknown bool
+	// ino and inos are the inodes its leases are on (any kind; ino 0:
+	// none, a listed entry's one without an allocation): a posted
+	// removal of one holds the answer back (postunlink.go). Set
+	// before the answer is kept, under pathCache.mu.
+	ino  uint64
+	inos []uint64
+	// listing is what a listing's leases (the hold its entries'
+	// answers share) say of the directory listed; nil for other holds.
+	// Set before the answer is kept.
+	listing *listedDir
+}
+
+// listedDir is what a listing's reply says of the directory it listed
+// (PathLease.writable, removable, dir_ino).
+type listedDir struct {
+	ino                 uint64
+	writable, removable bool
 }
 
 // revoked says whether a revocation ended one of a's leases.
@@ -563,10 +585,7 @@ func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
 		}
 		k.start = "cwd " + cwd
 	}
-	if !strings.HasSuffix(dir, "/") {
-		dir += "/"
-	}
-	k.path = dir + k.path
+	k.path = listedPrefix(dir) + k.path
 	if a := pc.answerLocked(k); a != nil && a.listedDesc == desc {
 		return a
 	}
@@ -1076,15 +1095,26 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 		v.start = "cwd " + cwd
 	}
 	if lst.path != "" {
-		v.prefix, v.desc = lst.path, lst.desc
-		if !strings.HasSuffix(v.prefix, "/") {
-			v.prefix += "/"
-		}
+		v.prefix, v.desc = listedPrefix(lst.path), lst.desc
 	}
 	if !grantedAs(pathKey{creds: creds, start: v.start}, l) {
 		return
 	}
 	pc.keepListedLocked(v, l, reply.Listed, expires)
+}
+
+// listedPrefix returns what the paths of the entries of directory dir
+// (a listing's path, not "") start with: dir and a slash, nothing for
+// "." (a name in the start directory, as `cat f*` spells the names a
+// shell's glob of "." listed: the same walk).
+func listedPrefix(dir string) string {
+	switch {
+	case dir == "." || dir == "./":
+		return ""
+	case strings.HasSuffix(dir, "/"):
+		return dir
+	}
+	return dir + "/"
 }
 
 // listedView is where a listing's answers are kept.
@@ -1093,8 +1123,8 @@ type listedView struct {
 	// where its paths start ("/", "cwd ..." or, for a listing by
 	// description, "fd N").
 	creds, start string
-	// prefix is the listed directory's path and a slash ("" for a
-	// listing by description), desc the description listed.
+	// prefix is the listed directory's path and a slash (listedPrefix;
+	// "" for a listing by description), desc the description listed.
 	prefix string
 	desc   uint64
 }
@@ -1110,15 +1140,16 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 	// listed, a listing by path's answers are found under the path's
 	// keys (fdAnswerLocked).
 	pc.roomLocked(3*len(listed), len(common)+3*len(listed))
-	shared := &pathHold{}
+	shared := &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0}}
 	pc.holdLocked(shared, common)
-	shared.dirs, shared.kindsUnknown = dirsOf(l, common)
+	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, common)
 	for _, ls := range listed {
 		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
 			continue
 		}
 		a := &pathAnswer{out: ls.Stat, expires: expires, listedDesc: v.desc}
 		a.holds = [2]*pathHold{shared, &a.own}
+		a.own.ino, a.own.kindsUnknown = ls.Ino, ls.Ino == 0
 		if ls.Ids[0] == ls.Ids[1] {
 			pc.holdLocked(&a.own, ls.Ids[:1]) // a file's one lease (readlease.AttrsKey)
 		} else {
@@ -1135,6 +1166,7 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		}
 		e := &pathAnswer{expires: expires}
 		e.holds = [2]*pathHold{shared, &e.own}
+		e.own.ino, e.own.kindsUnknown = a.own.ino, a.own.kindsUnknown
 		pc.holdLocked(&e.own, ls.Ids[:1])
 		pc.answers[pathKey{sysno: existsCall, creds: v.creds, start: v.start, path: path}] = e
 		pc.kept.Add(1)

@@ -93,37 +93,44 @@ func createdHandleOf(prov uint64) string {
 }
 
 // dirsOf returns the directories (inode numbers) whose attributes or
-// missing names the leases ids of l are on, and whether the kind of one
-// is not known (a server that does not say, PathLease.kinds).
-func dirsOf(l *pb.PathLease, ids []uint64) (dirs []uint64, unknown bool) {
+// missing names the leases ids of l are on, the inodes they are on (any
+// kind), and whether the kind of one is not known (a server that does
+// not say, PathLease.kinds).
+func dirsOf(l *pb.PathLease, ids []uint64) (dirs, inos []uint64, unknown bool) {
 	if len(l.Kinds) != len(l.Ids) || len(l.Inos) != len(l.Ids) {
-		return nil, true
+		return nil, nil, true
 	}
 	for _, id := range ids {
 		i := slices.Index(l.Ids, id)
-		switch {
-		case i < 0:
+		if i < 0 {
 			unknown = true
-		case l.Kinds[i] != pathSearchKind && !slices.Contains(dirs, l.Inos[i]):
+			continue
+		}
+		if l.Kinds[i] != pathSearchKind && !slices.Contains(dirs, l.Inos[i]) {
 			dirs = append(dirs, l.Inos[i])
 		}
+		if !slices.Contains(inos, l.Inos[i]) {
+			inos = append(inos, l.Inos[i])
+		}
 	}
-	return dirs, unknown
+	return dirs, inos, unknown
 }
 
 // keepLeasedLocked keeps a under k, held by the leases ids of l (after
-// roomLocked), noting the directories they are on. Precondition: pc.mu.
+// roomLocked), noting the directories and inodes they are on.
+// Precondition: pc.mu.
 func (pc *pathCache) keepLeasedLocked(k pathKey, a *pathAnswer, l *pb.PathLease, ids []uint64) {
-	a.own.dirs, a.own.kindsUnknown = dirsOf(l, ids)
+	a.own.dirs, a.own.inos, a.own.kindsUnknown = dirsOf(l, ids)
 	pc.keepOwnLocked(k, a, ids)
 }
 
 // blockedLocked says whether answer a may have been changed by a posted
-// creation without a reply: a lease of it is on the attributes or
-// missing names of a directory one is in, or of a kind not known.
+// creation or removal without a reply: a lease of it is on the
+// attributes or missing names of a directory one is in, on the file a
+// removal removes (postunlink.go), or of a kind not known.
 // Precondition: pc.mu.
 func (pc *pathCache) blockedLocked(a *pathAnswer) bool {
-	if len(pc.dirsChanging) == 0 {
+	if len(pc.dirsChanging) == 0 && len(pc.inosChanging) == 0 {
 		return false
 	}
 	for _, h := range a.holds {
@@ -135,6 +142,17 @@ func (pc *pathCache) blockedLocked(a *pathAnswer) bool {
 		}
 		for _, d := range h.dirs {
 			if pc.dirsChanging[d] > 0 {
+				return true
+			}
+		}
+		if len(pc.inosChanging) == 0 {
+			continue
+		}
+		if h.ino != 0 && pc.inosChanging[h.ino] > 0 {
+			return true
+		}
+		for _, ino := range h.inos {
+			if pc.inosChanging[ino] > 0 {
 				return true
 			}
 		}
@@ -338,6 +356,10 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		ps.files = make(map[uint64]pipeFile)
 	}
 	ps.files[prov] = pipeFile{regular: true, flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_NONBLOCK), handle: createdHandleOf(prov)}
+	if ps.createdAt == nil {
+		ps.createdAt = make(map[string]uint64)
+	}
+	ps.createdAt[createdHandleOf(prov)] = ps.mappedSeq
 	ps.mu.Unlock()
 	t.c.rcache.addProvisional(prov)
 	t.noteOpen(sysno, args, uint64(fd))
@@ -372,12 +394,34 @@ func (c *client) createDone(pcr postedCreate, r *pb.Reply) {
 	po := pcr.open
 	opened := r != nil && r.Errno == 0
 	if real := r.GetOpenedFile(); opened && real != 0 {
+		created := createdHandleOf(po.desc)
 		c.pipe.mu.Lock()
-		h := c.pipe.files[real].handle
+		f, known := c.pipe.files[real]
+		if known && f.handle == "" {
+			// A file without a gofer handle: it stays known by the
+			// creation's (pipelineState.createdHandles).
+			if c.pipe.createdHandles == nil {
+				c.pipe.createdHandles = make(map[uint64]string)
+			}
+			c.pipe.createdHandles[real] = created
+			f.handle = created
+			c.pipe.files[real] = f
+		}
+		h := f.handle
+		if h != created {
+			delete(c.pipe.createdAt, created)
+		}
 		c.pipe.mu.Unlock()
-		c.rcache.aliasHandle(createdHandleOf(po.desc), h)
+		if h != created {
+			c.rcache.aliasHandle(created, h)
+		}
 		// The new file is its own (postopen.go's tokens).
 		c.opens.setToken(po.desc, 0, real)
+	}
+	if !opened {
+		c.pipe.mu.Lock()
+		delete(c.pipe.createdAt, createdHandleOf(po.desc))
+		c.pipe.mu.Unlock()
 	}
 	c.openDone(po, r)
 	var renews *pathKey

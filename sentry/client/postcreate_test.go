@@ -64,6 +64,24 @@ func creationLeases(t *testing.T) (*pathCache, map[string]pathKey) {
 	return pc, keys
 }
 
+// checkWakes checks that a call waiting for a posted change's reply
+// (waitCreations) wakes when reply, which comes 5 ms later, ends the
+// change.
+func checkWakes(t *testing.T, pc *pathCache, what string, reply func()) {
+	t.Helper()
+	woke := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		pc.waitCreations()
+		woke <- time.Since(start)
+	}()
+	time.Sleep(5 * time.Millisecond)
+	reply()
+	if waited := <-woke; waited >= maxCreationWait {
+		t.Errorf("a call waited %v for %s reply, which came after 5 ms", waited, what)
+	}
+}
+
 // TestPathCacheCreation checks what a posted creation in a directory
 // holds back until its reply: the answers leasing that directory's
 // attributes or missing names, and those of leases of unknown kind; not
@@ -108,17 +126,7 @@ func TestPathCacheCreation(t *testing.T) {
 		}
 	}
 	// A call waiting for the creation's reply wakes when it comes.
-	woke := make(chan time.Duration, 1)
-	go func() {
-		start := time.Now()
-		pc.waitCreations()
-		woke <- time.Since(start)
-	}()
-	time.Sleep(5 * time.Millisecond)
-	pc.endCreate(dir, nil)
-	if waited := <-woke; waited >= maxCreationWait {
-		t.Errorf("a call waited %v for the creation's reply, which came after 5 ms", waited)
-	}
+	checkWakes(t, pc, "the creation's", func() { pc.endCreate(dir, nil) })
 	for _, tc := range tests {
 		if blocked(tc.name) {
 			t.Errorf("%s after the creation's reply: blocked", tc.name)

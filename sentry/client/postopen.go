@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -79,6 +80,10 @@ const (
 	openedDir     = 2
 )
 
+// statToken is the bit of the token of a file a posted open found by a
+// kept stat answer (statOpenAnswer): no description's id has it.
+const statToken = 1 << 61
+
 // atFDCWD is AT_FDCWD as an argument register holds it.
 const atFDCWD uint64 = 1<<64 + unix.AT_FDCWD
 
@@ -114,6 +119,8 @@ type postedOpens struct {
 	// opens, created the posted creating opens (postcreate.go), unposted
 	// the posted opens taken back with their close (unpostOpen). Atomic.
 	next, posted, created, unposted atomic.Uint64
+	// removed counts the posted unlinks (postunlink.go). Atomic.
+	removed atomic.Uint64
 	// revoking orders posted opens before lease revocations'
 	// acknowledgments: postOpen holds it for reading from its look at
 	// the kept answer to its Post, and an acknowledgment takes it for
@@ -269,7 +276,14 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	t.c.opens.revoking.RLock()
 	defer t.c.opens.revoking.RUnlock()
 	kind, token, seen, handle, ok := t.c.pcache.openAnswer(k)
-	if !ok || !t.mayPostOpen(handle, seen) || t.c.pipe.anyFileLease() {
+	if ok {
+		ok = t.mayPostOpen(handle, seen)
+	} else if kind, ok = t.statOpenAnswer(k); ok {
+		// A new token: no read lease is the file's yet (the open's
+		// reply may bring one).
+		token = statToken | t.c.opens.next.Add(1)
+	}
+	if !ok || t.c.pipe.anyFileLease() {
 		return 0, false
 	}
 	limit, ok := t.c.pipe.fdLimit(t.proc.pid)
@@ -622,4 +636,69 @@ func (pc *pathCache) settleOpen(prov, real uint64) {
 	if real != 0 {
 		pc.openPaths[real] = path
 	}
+}
+
+// statOpenAnswer returns what a read-only open of key k (openKeyOf's)
+// opens, told by the kept lstat answer of the same path, start and
+// credentials (a listing's, keepListed: cat's open of each name a
+// shell's glob listed): a regular file the caller may read (its mode and owner, the
+// caller's fs ids, groups and capabilities: permitsRead). The open
+// walks the same path with the same credentials as that lstat, and
+// does not follow its last name, which is no symbolic link; the
+// answer's leases are those of the walk and of the file's attributes,
+// which are what the server's lease of the open's own answer covers
+// (pathlease.go's walkKeys), so while they hold the open succeeds and
+// opens that file. Only while no posted change of a mode or owner is
+// unanswered (modesSettled): the answer's arrival is not numbered
+// against creations (mayPostOpen's seen). No read lease is attached to
+// the new description (its token is new), so its reads and fstat wait
+// for the server, after the writes in flight.
+func (t *task) statOpenAnswer(k pathKey) (kind uint64, ok bool) {
+	if !t.modesSettled() {
+		return 0, false
+	}
+	ids, ok := t.ownIDs()
+	if !ok {
+		return 0, false
+	}
+	pc := t.c.pcache
+	sk := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: k.creds, start: k.start, path: k.path,
+		args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}
+	pc.mu.Lock()
+	_, st, _, ok := pc.keptStatLocked(sk, t.proc.pid)
+	pc.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	// A regular file only: a directory's listing through a
+	// provisional description (fts's openat of each subdirectory it
+	// lists) would be keyed by an id the server's lease does not name,
+	// and its entries' answers lost.
+	if st.Mode&linux.S_IFMT != linux.S_IFREG || k.args[0]&unix.O_DIRECTORY != 0 {
+		return 0, false // ENOTDIR: the server says so
+	}
+	kind = openedRegular
+	if !t.c.pipe.permitsRead(t.proc.pid, ids.euid, ids.egid, st) {
+		return 0, false
+	}
+	pc.mu.Lock()
+	t.answeredLocked(pc)
+	pc.mu.Unlock()
+	t.cached = false // posted, not answered: --strace says so
+	return kind, true
+}
+
+// permitsRead says whether process pid, of effective (fs) ids uid and
+// gid, may read a file of attributes st, as the server's permission
+// check decides (sysabi.Permits), if its record told its groups and
+// capabilities.
+func (ps *pipelineState) permitsRead(pid int32, uid, gid uint32, st linux.Stat) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	pp, ok := ps.procs[pid]
+	if !ok || !pp.capsKnown {
+		return false
+	}
+	return sysabi.Permits(sysabi.FileAttrs{Mode: st.Mode, UID: st.UID, GID: st.GID},
+		sysabi.Creds{FSUID: uid, InGroup: gid == st.GID || pp.groups[st.GID], Caps: pp.capsEffective}, sysabi.MayRead)
 }

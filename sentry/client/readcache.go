@@ -120,6 +120,10 @@ type readCache struct {
 	// in turn is not leased at each read for the next write to revoke.
 	// Protected by mu.
 	rwReads map[string]bool
+	// removalsPosted counts the posted unlinks without a reply
+	// (postunlink.go): a removal changes its file's link count and
+	// ctime, so no fstat is answered meanwhile. Protected by mu.
+	removalsPosted int
 
 	// renewal extends the leases' expiry (leaserenew.go). Immutable.
 	renewal *leaseRenewal
@@ -405,7 +409,7 @@ func (rc *readCache) attrsOnlyOfNewerLocked(seen uint64) bool {
 func (rc *readCache) liveLocked(desc uint64, attrs bool, handle string) *leasedFile {
 	id := rc.descs[desc]
 	f := rc.files[id]
-	if f == nil || (attrs && !rc.attrsOnlyOfNewerLocked(f.seen)) {
+	if f == nil || (attrs && (!rc.attrsOnlyOfNewerLocked(f.seen) || rc.removalsPosted > 0)) {
 		return nil
 	}
 	if rc.dataPostedAll > 0 && (handle == "" || rc.dataPosted[""] > 0 || rc.dataPosted[handle] > 0) {

@@ -564,6 +564,17 @@ func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
 	return true
 }
 
+// postedBatches is the number of frames that carried posted calls on
+// the current connection (transport's PostedBatches).
+func (s *remoteSession) postedBatches() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return 0
+	}
+	return s.conn.PostedBatches()
+}
+
 // Unpost takes back posted call c if it was not sent yet and nothing was
 // posted after it (transport's UnqueuePosted): it is no longer in flight
 // and its done is never called; the caller undoes what it did for it.

@@ -36,6 +36,14 @@ import (
 // bytes. The cost is the bytes on the client-to-server hop (tar's
 // members are small, and the server makes no read of in).
 //
+// A sendfile from such a description to a pipe's write end, the
+// client's stdio or any regular file open for writing (cat's) whose in
+// offset is at or past the leased size returns 0 here and is not sent:
+// the server reads in before it looks at the pipe (a full pipe, or one
+// without a reader, makes no difference at in's end). A copy of bytes
+// to a pipe is forwarded: the pipe's room and readers are the
+// server's.
+//
 // An error of the write surfaces as a write behind's: kept on out's
 // description for its next fsync, fdatasync, waited write or close.
 //
@@ -95,16 +103,32 @@ func (t *task) offsetIn(addr uint64) (int64, bool) {
 
 // copyMayLease says whether a lease of the in file that sendfile or
 // copy_file_range (true for other calls) brings could answer the
-// process's next copies: only when they go to a file written behind (a
-// copy to a socket or a pipe would have the server read each file
-// twice for nothing).
+// process's next copies: when they go to a file written behind, or,
+// for sendfile, to a pipe, the stdio or another file, where the copy
+// that finds in's end (cat's second sendfile of each file) is answered (a copy to a
+// socket would have the server read each file twice for nothing).
 func (t *task) copyMayLease(sysno uintptr, args [6]uint64) bool {
 	ca, ok := parseCopyArgs(sysno, args)
 	if !ok {
 		return sysno != unix.SYS_SENDFILE && sysno != unix.SYS_COPY_FILE_RANGE
 	}
-	_, out, ok := t.wbTarget(ca.out)
-	return ok && out.flags&unix.O_APPEND == 0
+	if _, out, ok := t.wbTarget(ca.out); ok {
+		return out.flags&unix.O_APPEND == 0
+	}
+	return sysno == unix.SYS_SENDFILE && t.copyEndOut(ca.out)
+}
+
+// copyEndOut says whether fd of t's process is a pipe's write end, the
+// client's stdio or a regular gofer file (not O_APPEND: EINVAL first)
+// open for writing: the server's sendfile to it reads in first and
+// returns 0 at in's end without writing.
+func (t *task) copyEndOut(fd int32) bool {
+	// wbTarget returns the record (zero if not known) whether or not
+	// a write to it may be written behind (a file of do's overlay has
+	// no gofer handle: it may not).
+	_, f, _ := t.wbTarget(fd)
+	return (f.streamOut || f.regular && f.flags&unix.O_APPEND == 0) &&
+		f.flags&unix.O_ACCMODE != unix.O_RDONLY && f.flags&unix.O_PATH == 0
 }
 
 // leasedCopy answers sendfile or copy_file_range from the read cache and
@@ -120,10 +144,13 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok || in.flags&unix.O_ACCMODE != unix.O_RDONLY {
 		return 0, false
 	}
-	outDesc, out, ok := t.wbTarget(ca.out)
+	outDesc, out, toFile := t.wbTarget(ca.out)
 	// O_APPEND: sendfile's EINVAL, copy_file_range's EBADF. The same
 	// file: its lease would not hold across the write.
-	if !ok || out.flags&unix.O_APPEND != 0 || out.handle == in.handle {
+	if toFile && (out.flags&unix.O_APPEND != 0 || out.handle == in.handle) {
+		return 0, false
+	}
+	if !toFile && !(sysno == unix.SYS_SENDFILE && t.copyEndOut(ca.out)) {
 		return 0, false
 	}
 	inOff, ok := t.offsetIn(ca.inOffAddr)
@@ -158,11 +185,18 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	n := uint64(len(data))
 	if n == 0 {
-		// At the end of in (or a count of 0): nothing moves.
+		// At the end of in (or a count of 0): nothing moves, and
+		// nothing is written (the server reads in first).
 		rc.mu.Unlock()
 		rc.hits.Add(1)
 		t.cached = true
 		return 0, true
+	}
+	if !toFile {
+		// A write to a pipe may block or fail (no reader): its
+		// free space is the server's.
+		rc.mu.Unlock()
+		return 0, false
 	}
 	if ca.inOffAddr == 0 {
 		rc.seekPosted[inDesc]++

@@ -292,6 +292,13 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if t.completeNamesUnlink(sysno, args) {
 			return 0, unix.ENOENT
 		}
+		if t.postUnlink(sysno, args) {
+			return 0, 0
+		}
+	case unix.SYS_ACCESS, unix.SYS_FACCESSAT:
+		if errno, ok := t.statAccess(sysno, args); ok {
+			return 0, errno
+		}
 	}
 	pathKey, pathKeyed, pathWanted, cret, cerrno, hit := t.cachedPath(sysno, args)
 	if hit {

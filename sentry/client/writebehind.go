@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/binary"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -65,14 +66,26 @@ type pipelineState struct {
 	// files are the open file descriptions ("file/" records). Protected
 	// by mu.
 	files map[uint64]pipeFile
-	// mapped are the gofer handles of the files this client maps, by
-	// mapped file id ("map/" records). Protected by mu.
-	mapped map[uint64]string
+	// mapped are the files this client maps, by mapped file id ("map/"
+	// records); mappedSeq numbers the mapped file ids as they appear.
+	// Protected by mu.
+	mapped    map[uint64]mappedFile
+	mappedSeq uint64
 	// wbInFlight counts a description's writes behind without a reply;
 	// wbFailed marks a description whose write behind failed and whose
 	// error the server keeps. Protected by mu.
 	wbInFlight map[uint64]int
 	wbFailed   map[uint64]bool
+	// createdHandles are the handles the descriptions of posted
+	// creations whose records name no gofer handle (a file of do's
+	// overlay) are known by: the creation's own (createdHandleOf), so
+	// that their writes are still written behind after the creation's
+	// reply (postcreate.go). createdAt is, by such a handle, mappedSeq
+	// when the creation was posted: a mapped file without a gofer
+	// handle that appeared before is not the created file. Protected
+	// by mu.
+	createdHandles map[uint64]string
+	createdAt      map[string]uint64
 	// leased counts the descriptions that hold a file lease (F_SETLEASE,
 	// FileState.has_lease): no open is posted meanwhile (postopen.go).
 	// Protected by mu.
@@ -86,22 +99,47 @@ type pipeProc struct {
 	// nofile is the fd table's RLIMIT_NOFILE (0: none set).
 	nofile uint32
 	// capsKnown says the record had the capability sets; capsEffective
-	// is the effective set. groups are the supplementary groups.
+	// and capsPermitted are the effective and permitted sets. groups are
+	// the supplementary groups.
 	capsKnown     bool
 	capsEffective uint64
+	capsPermitted uint64
 	groups        map[uint32]bool
 }
 
 // pipeFile is what a description's record says for pipelining.
 type pipeFile struct {
 	regular bool
-	flags   uint32
-	handle  string
+	// streamOut says the description is a pipe's write end or the
+	// client's stdio: a sendfile to it that finds its in file's end
+	// returns 0 without writing (sendfile.go).
+	streamOut bool
+	flags     uint32
+	handle    string
 	// offset is the description's offset as its record says (the read
 	// cache's, readcache.go).
 	offset int64
 	// leased says the description holds a file lease (F_SETLEASE).
 	leased bool
+}
+
+// mappedFile is a mapped file's gofer handle ("": none) and its number
+// (pipelineState.mappedSeq).
+type mappedFile struct {
+	handle string
+	seq    uint64
+}
+
+// mayBeCreatedLocked says whether mapped file m, without a gofer handle,
+// may be the file of the posted creation whose handle is handle: it
+// appeared after the creation was posted (or that is not known).
+// Precondition: ps.mu.
+func (ps *pipelineState) mayBeCreatedLocked(handle string, m mappedFile) bool {
+	if !strings.HasPrefix(handle, createdHandlePrefix) {
+		return false
+	}
+	at, ok := ps.createdAt[handle]
+	return !ok || m.seq > at
 }
 
 // observe folds the records among recs that pipelining reads.
@@ -127,7 +165,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				}
 				pp := pipeProc{fs: st.Fs, fsizeLimited: st.FsizeLimited, nofile: st.Nofile}
 				if c := st.GetCaps(); c != nil {
-					pp.capsKnown, pp.capsEffective = true, c.Effective
+					pp.capsKnown, pp.capsEffective, pp.capsPermitted = true, c.Effective, c.Permitted
 				}
 				if len(st.Groups) > 0 {
 					pp.groups = make(map[uint32]bool, len(st.Groups))
@@ -158,9 +196,14 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				if ps.files[id].leased {
 					ps.leased--
 				}
+				handle := string(st.FileHandle)
+				if handle == "" {
+					handle = ps.createdHandles[id]
+				}
 				ps.files[id] = pipeFile{
-					regular: st.Kind == pb.FileState_GOFER && st.Regular && st.Memfd == nil,
-					flags:   st.Flags, handle: string(st.FileHandle), offset: st.Offset, leased: st.HasLease,
+					regular:   st.Kind == pb.FileState_GOFER && st.Regular && st.Memfd == nil,
+					streamOut: st.Kind == pb.FileState_PIPE_WRITE || st.Kind == pb.FileState_STDIO,
+					flags:     st.Flags, handle: handle, offset: st.Offset, leased: st.HasLease,
 				}
 				if st.HasLease {
 					ps.leased++
@@ -171,13 +214,23 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				}
 				delete(ps.files, id)
 				delete(ps.wbFailed, id)
+				if h, ok := ps.createdHandles[id]; ok {
+					delete(ps.createdHandles, id)
+					delete(ps.createdAt, h)
+				}
 			}
 		case statekey.KindMapped:
 			if st := rec.GetMapped(); !rec.Deleted && st != nil {
 				if ps.mapped == nil {
-					ps.mapped = make(map[uint64]string)
+					ps.mapped = make(map[uint64]mappedFile)
 				}
-				ps.mapped[id] = string(st.FileHandle)
+				m, seen := ps.mapped[id]
+				if !seen {
+					ps.mappedSeq++
+					m.seq = ps.mappedSeq
+				}
+				m.handle = string(st.FileHandle)
+				ps.mapped[id] = m
 			} else {
 				delete(ps.mapped, id)
 			}
@@ -359,8 +412,8 @@ func (t *task) wbTarget(fd int32) (uint64, pipeFile, bool) {
 	pp, procKnown := ps.procs[t.proc.pid]
 	ok = known && procKnown && f.regular && f.handle != "" && !pp.fsizeLimited && !ps.wbFailed[file] &&
 		f.flags&unix.O_ACCMODE != unix.O_RDONLY && f.flags&unix.O_PATH == 0 && f.flags&wbOpenFlags == 0
-	for _, h := range ps.mapped {
-		if h == f.handle {
+	for _, m := range ps.mapped {
+		if m.handle == f.handle || (m.handle == "" && ps.mayBeCreatedLocked(f.handle, m)) {
 			ok = false
 		}
 	}

@@ -126,6 +126,7 @@ func openClient(s *Server, hello *sentrypb.Hello, g grant) (*client, error) {
 		return nil, err
 	}
 	st.records, st.log, st.done, st.leaseHolder = func(seq uint64, reply bool) []*sentrypb.StateRecord { return recordsSince(k, seq, reply) }, k.Log, k.Done, k.LeaseHolder
+	st.effectRecords = func(seq uint64) []*sentrypb.StateRecord { return effectRecords(k, seq) }
 	if err := startBackground(k); err != nil {
 		return nil, err
 	}
@@ -168,9 +169,10 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		ReadLeases:  s.leases,
 		Out:         out,
 	}
+	k.Files = ports(k)
 	k.Ctx = goferclient.WithRemovals(k.Ctx, &k.OwnRemovals)
 	initReadLeases(k, hello, leaseRevoked)
-	k.PageWriteSlots = make(chan struct{}, maxPageWritesInFlight)
+	k.PageWriteSlots = make(chan struct{}, kernel.MaxPageWritesInFlight)
 	k.Mem = memacct.NewAccount(s.cfg.MaxClientMemory)
 	k.Releases = goferclient.NewReleaseQueue(k.Gofer, k.Log, releaseDelay)
 	k.Locks = filelock.NewTable[*fdTable, *file](k.Trk.TouchLocks)
@@ -429,6 +431,17 @@ func inlineCall(call *sentrypb.Call) bool {
 	return ok && sc.Syscall != nil && inlineSyscalls[sc.Syscall.Sysno]
 }
 
+// allInline reports whether every call of a thread's queue may run on
+// the receiving goroutine (inlineCall).
+func allInline(queue []*sentrypb.Call) bool {
+	for _, call := range queue {
+		if !inlineCall(call) {
+			return false
+		}
+	}
+	return true
+}
+
 // auxWorker runs the queued Rewrite calls one at a time.
 func (c *client) auxWorker() {
 	k := c.k
@@ -621,13 +634,13 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 	var err error
 	switch op := call.Op.(type) {
 	case *sentrypb.Call_Start:
-		err = start(k, call.Seq, op.Start, r)
+		err = k.Start(call.Seq, op.Start, r)
 	case *sentrypb.Call_Spawn:
 		err = spawn(k, call.Seq, op.Spawn, r)
 	case *sentrypb.Call_PageRead:
-		err = pageRead(k, op.PageRead, r)
+		err = k.PageRead(op.PageRead, r)
 	case *sentrypb.Call_PageWrite:
-		err = pageWrite(k, call.Seq, op.PageWrite, r)
+		err = k.PageWrite(call.Seq, op.PageWrite, r)
 	case *sentrypb.Call_FileRelease:
 		if op.FileRelease != nil {
 			k.Maps.Release(op.FileRelease.FileIds)
@@ -640,7 +653,7 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 	case *sentrypb.Call_Kill:
 		err = k.KillFromOutside(op.Kill)
 	case *sentrypb.Call_TtyResize:
-		err = ttyResize(k, op.TtyResize)
+		err = k.TtyResize(op.TtyResize)
 	}
 	if err != nil {
 		r.Errno = int32(syserr.ErrnoOf(err))
@@ -648,9 +661,9 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		if r.Errno == int32(syserr.UnknownErrno) {
 			k.Log.Warn("call failed", "seq", call.Seq, "err", err)
 		}
-		var pe *startPathError
+		var pe *kernel.StartPathError
 		if errors.As(err, &pe) {
-			r.FailedPath, r.FailedCwd = pe.path, pe.cwd
+			r.FailedPath, r.FailedCwd = pe.Path, pe.Cwd
 		}
 	}
 	return r

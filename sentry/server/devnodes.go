@@ -15,7 +15,7 @@ func openDevNode(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 	if n.Mode&unix.S_IFMT == unix.S_IFCHR {
 		if n.Major == 1 {
 			if kind, ok := synth.DevKindOfMinor(n.Minor); ok {
-				return newFile(&vfs.DevFile{Kind: kind, D: d}, d, flags), nil
+				return vfs.NewFile(&vfs.DevFile{Kind: kind, D: d}, d, flags), nil
 			}
 		}
 		if n.Major == 5 && n.Minor == devpts.PtmxMinor {

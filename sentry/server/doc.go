@@ -29,7 +29,7 @@
 //     either side exits, and the thread records that carry it across a
 //     recovery; the tracee's registers and memory are the client's;
 //   - job control (package kernel's jobctl.go; the terminal's side in
-//     jobctl.go): the decision that a process stops or
+//     kernel/tty.go): the decision that a process stops or
 //     continues (Process.Stopped, reported in its record and to the
 //     client with a JobControl push, which parks its threads), the stop
 //     and continue events wait reports, orphaned process groups, and the
@@ -42,13 +42,13 @@
 //     their replay records, here: fdtable.go, state.go) and open file
 //     descriptions with their offsets and status flags (package fdesc,
 //     file.go), pipes and the pipes of open FIFOs
-//     (package pipe; their descriptions and records in pipe.go,
+//     (package pipe; their descriptions and records in kernel/pipe.go,
 //     fifo.go), each pipe reserving its capacity from the
 //     client's memory account (package memacct: Config.MaxClientMemory,
 //     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
 //     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and
-//     PageWrite data while it is written (at most maxPageWritesInFlight
-//     at once, never refused), the client's stdio (stdio.go; the stdin
+//     PageWrite data while it is written (at most kernel.MaxPageWritesInFlight
+//     at once, never refused), the client's stdio (kernel/stdio.go; the stdin
 //     buffer and the terminal's state are package kernel/stdio's) and
 //     the stdio sets of spawned processes: processes the OCI runtime's
 //     exec adds from outside (Spawn, spawn.go; a set's stdio.Stdin.mu
@@ -90,7 +90,7 @@
 //     answer as a filesystem without extended attributes
 //     (syscalls_xattr.go);
 //   - exec planning: #! scripts and ELF images read through the gofer, and
-//     the files the client maps (exec.go): served by PageRead, written
+//     the files the client maps (kernel/exec.go): served by PageRead, written
 //     back by PageWrite (as a positional write through the mapping's
 //     writable description), and named in Reply.mapped when a call of the
 //     client changes one (noteMappedChange, noteMappedResize);
@@ -184,11 +184,15 @@
 // held replies in front of it (sendRawLocked; a channel reply carries
 // them in Reply.posted_replies, or, for a client without
 // FeatureChannelPosted, they go alone before it is stamped), so "on the
-// stream" includes held. After a batch the client says a channel call
+// stream" includes held. A held reply carries its call's effects only
+// (replay.Tracker.TakeEffects); the records of what the batch touched go
+// once, after the held replies in the frame that carries them
+// (clientStream.sendHeldWithLocked). After a batch the client says a channel call
 // follows, a posted reply with no next call is held for it too
 // (clientStream.channelFollows). A frame's posted
 // calls are all queued before their threads' workers start
-// (receivePostedBatch). Runs of attribute calls (attrrun.go, package
+// (receivePostedBatch), or, for one thread's calls that are all
+// inlineSyscalls, run on the receiving goroutine. Runs of attribute calls (attrrun.go, package
 // attrrun): while a thread's posted chown, chmod or utimensat by path of a
 // regular file is followed in its queue by another, their SetStats are
 // held in threadCalls.attrRun (a kernel.AttrRun, the worker's own: no
@@ -235,29 +239,12 @@
 //     vfs.Caller (*kernel.Task: its pins and its search permission);
 //   - the synthesized /dev and /proc (package fsimpl/synth), above the
 //     vfs, given the kernel's state as a synth.Kernel (*clientState);
-//   - the kernel's pieces that moved out: package kernel (what the
-//     kernel needs of the front, as interfaces the front implements:
-//     kernel.Sender, the client's stream, *clientStream; kernel.Grant,
-//     the peer's grant; kernel.Deferred, the pushes and cleanups left
-//     for after the kernel lock; the process tree's objects process,
-//     thread and appTimer, aliases of kernel.Process, Thread and
-//     AppTimer (kernel.PtraceTracee is named as it is), and the
-//     functions over them (processes and threads, exit and wait's
-//     events, signals, job control, ptrace, timers, as methods of
-//     kernel.Kernel); the leaf objects fsContext,
-//     sigTable, execPlan and attrRun, aliases of kernel.FSContext,
-//     SigTable, ExecPlan and AttrRun (kernel.Sysctls and Sockets are
-//     named as they are); the client's kernel itself, clientState, an
-//     alias of kernel.Kernel; the call, syscallCtx, an alias of
-//     kernel.Task;
-//     the replay capture's entry points, stateTracker, callEffects and
-//     the keys, aliases of kernel.Tracker, CallEffects, FDSlot...; the
-//     records' derivation order, kernel.ReplayObject and the Order
-//     constants), kernel/fdtable (a process's fd
-//     table, over fdesc and filelock; its changes told to the Tracker it
-//     is given, *stateTracker), kernel/stdio (a stdio set's stdin buffer
-//     and terminal state; the stdio description, StdinWant pushes and
-//     the read records stay here);
+//   - the kernel: package kernel (Kernel, the client's kernel, here
+//     clientState; Task, the call, here syscallCtx; the process tree,
+//     signals, job control, ptrace, timers, permissions, a Start and
+//     exec, pipe ends, stdio descriptions, the replay capture's Tracker
+//     and keys, as its doc.go says), kernel/fdtable (a process's fd
+//     table), kernel/stdio (a stdio set's stdin and terminal);
 //   - subsystem objects, generic over this package's owner types or told
 //     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
 //     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated),
@@ -272,43 +259,33 @@
 // A package may import a layer below its own, never this package nor a
 // layer above it.
 //
-// What keeps the rest of the kernel here (docs/ARCHITECTURE.md, step
-// 3.2): the front and the kernel are two types now (client.go): the
-// front's client (the stream, clientStream; the dispatch queues, the
-// posted calls' order, the workers' records per thread, threadCalls;
-// serve, enqueue, the workers, hop.go, posted.go, attrrun.go's runs)
-// holds the kernel, clientState, which names nothing of it (it sends
-// through clientState.Out; a thread keeps only inFlight, the kernel's
-// own fact that a reply will tell of its end), nor of *Server (what it
-// reads of it, its registry of read leases among them, is its own).
-// clientState is kernel.Kernel, a struct of exported fields; the
-// process tree's functions, signals, job control, ptrace, the timers and
-// the permission checks are its methods (and the call's) in package
-// kernel; the rest of the functions over it are still here, taking the
-// kernel or the call first
-// (f(k, ...), f(c, ...); where both types had a name, the call's is
-// callX, the kernel's kernelX): Go defines a method only in its type's
-// package. The methods by which the packages below reach the kernel
-// (vfs.Kernel and fdesc.Owner, synth.Kernel in vfs_synth.go,
+// What keeps the rest of the kernel here (docs/ARCHITECTURE.md, "The
+// remote sentry's packages"): the front's client (the stream,
+// clientStream; the dispatch queues, the posted calls' order, the
+// workers' records per thread, threadCalls; serve, enqueue, the
+// workers, hop.go, posted.go, attrrun.go's runs) holds the kernel,
+// clientState, which names nothing of it. The functions over the
+// kernel or the call not yet moved take it first (f(k, ...),
+// f(c, ...)): the records' derivation (state.go), Restore
+// (restore*.go), the file kinds' glue and the system calls; Go defines
+// a method only in its type's package, so each turns back into a
+// method as its file moves. The methods by which the packages below
+// reach the kernel (vfs.Kernel and fdesc.Owner, synth.Kernel,
 // devpts.Kernel, signalfd.Reader, unixsock.Namespace, netlink.Router)
-// are kernelPorts' (ports.go), a defined type over the same struct:
+// and the kernel reaches the calls above it (kernel.Files) are
+// kernelPorts' (ports.go), a defined type over the same struct:
 // ports(k) is a pointer conversion, and every interface value holding
-// the kernel holds a *kernelPorts. The call, syscallCtx, is kernel.Task,
-// whose 11 methods (fdesc.Call, vfs.Caller, vfs.WalkObserver,
-// fdesc.OffsetRecorder, and the checks they need: Creds, MayAccess,
-// Effects, GoferOrigin) are package kernel's. Next: the rest of the
-// kernel's files move one at a time (exec.go, state.go, restore*.go),
-// each function turning back into a method.
+// the kernel holds a *kernelPorts.
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
 // interface (fdesc.FileImpl, fileImpl) and the call a file operation
 // runs in (fdesc.Call). A description reaches its client only through
-// what it is given: its Owner (set by newFile: the durability check,
+// what it is given: its Owner (set by vfs.NewFile: the durability check,
 // inotify's close event, dropping its locks and lease), its Tracker (its
 // replay changes, set when an fd table first holds it), the
 // OffsetRecorder (the call its offset changes in) and its Dentry, an
-// interface vfs.Dentry implements (dentryOf, vfs.DentryOf, gets it back).
+// interface vfs.Dentry implements (vfs.DentryOf gets it back).
 // *kernel.Task implements Call, and only package kernel and this one look behind it
 // (kernel.TaskFromCall, as gVisor's kernel.TaskFromContext): the kernel functions a
 // file kind is given at construction (job control, a dentry's stat, a

@@ -178,7 +178,7 @@ func syncBeforeResize(c *syscallCtx, d *dentry, toZero bool) error {
 	}
 	k := c.Kernel
 	files := k.Dur.HoldWhere(func(f *file) bool {
-		fd := dentryOf(f)
+		fd := vfs.DentryOf(f)
 		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
 	})
 	if len(files) == 0 {

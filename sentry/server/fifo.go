@@ -3,6 +3,7 @@ package server
 import (
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -29,21 +30,21 @@ func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 		tab.Unlock()
 		return nil, unix.ENXIO
 	}
-	e := &pipeEnd{p: p, reads: acc != unix.O_WRONLY, writes: acc != unix.O_RDONLY}
+	e := &kernel.PipeEnd{P: p, Reads: acc != unix.O_WRONLY, Writes: acc != unix.O_RDONLY}
 	p.Lock()
 	if acc == unix.O_WRONLY && nonblock && p.ReadersLocked() == 0 {
 		p.Unlock()
 		tab.Unlock()
 		return nil, unix.ENXIO
 	}
-	e.p.AddEndLocked(e.reads, e.writes)
+	e.P.AddEndLocked(e.Reads, e.Writes)
 	// The partner opens counted before this one: a wait ends once
 	// another one is made.
 	ropens, wopens := p.OpensLocked()
 	p.Unlock()
 	tab.Unlock()
 	c.Kernel.Trk.TouchPipe(p)
-	f := newFile(e, d, flags&keptOpenFlags)
+	f := vfs.NewFile(e, d, flags&keptOpenFlags)
 	if acc == unix.O_RDWR || (acc == unix.O_RDONLY && nonblock) {
 		return f, nil
 	}
@@ -71,7 +72,7 @@ func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 
 // restoreFifo registers restored pipe p as the pipe of the FIFO at path,
 // if path names one, and returns its dentry (nil for a pipe(2) pipe).
-func restoreFifo(k *clientState, rc *syscallCtx, p *kpipe, path string) *dentry {
+func restoreFifo(k *clientState, rc *syscallCtx, p *kernel.Pipe, path string) *dentry {
 	if d := p.FIFO(); rc == nil || path == "" || d != nil {
 		return d
 	}

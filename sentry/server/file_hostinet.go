@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
@@ -241,7 +242,7 @@ func hostConnect(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		return 0, err
 	}
 	_, err = anon.BlockOnUntil(c, f, s.S.Watch, false, s.Timeo.Deadline(true), func() (int64, error) {
-		if s.S.Readiness()&(pollOut|pollErr|pollHup) == 0 {
+		if s.S.Readiness()&(linux.POLLOUT|linux.POLLERR|linux.POLLHUP) == 0 {
 			return 0, unix.EAGAIN
 		}
 		return 0, s.S.SockError()

@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // inotify runs on gVisor's vfs.Inotify (kobj.Inotify; the file kind is
@@ -112,14 +113,14 @@ func inotifyRenamed(k *clientState, oldDir, newDir *dentry, oldName, newName str
 // inotifyClosed reports the release of description f.
 func (kp *kernelPorts) InotifyClosed(f *file) {
 	k := (*clientState)(kp)
-	if !k.Inotify.Any() || dentryOf(f) == nil || f.IsPath() || !f.CloseNoted.CompareAndSwap(false, true) {
+	if !k.Inotify.Any() || vfs.DentryOf(f) == nil || f.IsPath() || !f.CloseNoted.CompareAndSwap(false, true) {
 		return
 	}
 	ev := uint32(linux.IN_CLOSE_NOWRITE)
 	if f.Writable() {
 		ev = linux.IN_CLOSE_WRITE
 	}
-	inotifyEvent(k, dentryOf(f), ev)
+	inotifyEvent(k, vfs.DentryOf(f), ev)
 }
 
 // inotifyState is an instance's record: its live watches (by file handle

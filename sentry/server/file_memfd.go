@@ -59,7 +59,7 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 		return 0, unix.EIO
 	}
 	d := v.InsertChild(dir, hidden, 0, cr0.Handle.FileHandle, cr0.Stat)
-	f := newFile(vfs.NewGoferFile(v, cr0.Handle.Id, cr0.Handle.FileHandle, nil), d, unix.O_RDWR)
+	f := vfs.NewFile(vfs.NewGoferFile(v, cr0.Handle.Id, cr0.Handle.FileHandle, nil), d, unix.O_RDWR)
 	ctx, cancel = v.RPCCtx()
 	ur, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: hidden, Origin: c.GoferOrigin(1), Open: true})
 	cancel()
@@ -98,8 +98,8 @@ func fcntlSeals(c *syscallCtx, f *file, cmd int) (int64, error) {
 	// (A mapping made meanwhile by another thread of the application is
 	// a race the application lost either way.)
 	mappedWritable := false
-	if add&unix.F_SEAL_WRITE != 0 && dentryOf(f) != nil {
-		ws := c.Kernel.Maps.WritablesOf(dentryOf(f).Ino())
+	if add&unix.F_SEAL_WRITE != 0 && vfs.DentryOf(f) != nil {
+		ws := c.Kernel.Maps.WritablesOf(vfs.DentryOf(f).Ino())
 		for _, w := range ws {
 			w.DecRef()
 		}

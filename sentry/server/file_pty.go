@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
@@ -30,7 +31,13 @@ func newPtyFile(k *clientState, t *pty.Terminal, master bool, d *dentry, flags u
 	if master {
 		ino = vfs.SynthIno(3, devpts.PtmxMinor)
 	}
-	return newFile(devpts.New(ports(k), t, master, ino, vfs.SynthDev), d, flags)
+	return vfs.NewFile(devpts.New(ports(k), t, master, ino, vfs.SynthDev), d, flags)
+}
+
+// JobControlAccess is k's devpts.Kernel: a terminal's job control for
+// the call c (jobControlAccess).
+func (kp *kernelPorts) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
+	return (*clientState)(kp).JobControlAccess(c, sid, fgPgrp, sig)
 }
 
 // SignalGroup is k's devpts.Kernel: sigs to process group pgid, as a

@@ -42,9 +42,9 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 	k.Started = true
 	k.Mu.Unlock()
 	for i := int32(0); i < 3; i++ {
-		p.FDs.Install(newStdioFile(k, i), i, false)
+		p.FDs.Install(k.NewStdioFile(i), i, false)
 	}
-	r, w, err := newPipe(k.Trk, k.Mem)
+	r, w, err := kernel.NewPipe(k.Trk, k.Mem)
 	if err != nil {
 		tb.Fatal(err)
 	}

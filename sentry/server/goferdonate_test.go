@@ -63,9 +63,7 @@ func donatingEnvWrap(t *testing.T, donate bool, wrap func(*transport.FramedStrea
 // pwrites the fds itself) and when it does not (one each, as
 // TestGoferRPCsPerCall shows), and checks the bytes landed.
 func TestGoferRPCsPerCallDonated(t *testing.T) {
-	old := releaseDelay
-	releaseDelay = time.Hour // no timed flush during the test: Releases come in batches only
-	t.Cleanup(func() { releaseDelay = old })
+	releasesInBatchesOnly(t)
 	for _, donate := range []bool{true, false} {
 		t.Run(fmt.Sprintf("donate=%v", donate), func(t *testing.T) {
 			e, rc, _, gc := donatingEnv(t, donate)

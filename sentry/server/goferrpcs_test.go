@@ -152,9 +152,7 @@ func (c *countingConn) Invoke(ctx context.Context, method string, args, reply an
 // batched off the calls' path (goferclient.ReleaseQueue) and the durability flusher's
 // Fsyncs come on their own schedule: neither is counted per call.
 func TestGoferRPCsPerCall(t *testing.T) {
-	old := releaseDelay
-	releaseDelay = time.Hour // no timed flush during the test: Releases come in batches only
-	t.Cleanup(func() { releaseDelay = old })
+	releasesInBatchesOnly(t)
 	e, rc := countingEnv(t)
 	freezeClock(e) // no cached attribute expires during the test
 	m := e.mem

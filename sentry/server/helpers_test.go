@@ -47,6 +47,17 @@ func newRoot(tb testing.TB) string {
 	return root
 }
 
+// releasesInBatchesOnly turns off the timed flush of gofer Releases
+// (releaseDelay) for the test: closed files' handles are released in
+// full batches only (goferclient.ReleaseQueue), so that what a test counts per call
+// (gofer RPCs, allocations) does not depend on how fast the machine runs
+// its calls (on a loaded machine the timer cuts batches short).
+func releasesInBatchesOnly(tb testing.TB) {
+	old := releaseDelay
+	releaseDelay = time.Hour
+	tb.Cleanup(func() { releaseDelay = old })
+}
+
 func testLog() hclog.Logger {
 	if os.Getenv("SENTRY_TEST_LOG") != "" {
 		return hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: os.Stderr})

@@ -112,10 +112,12 @@ func (st *clientStream) channelReplyLocked(r *sentrypb.Reply) bool {
 		return false
 	}
 	if st.channelPosted {
-		r.PostedReplies = st.postedHeld.TakeReplies()
+		// The batch's records go with r (hopReplyLocked), folded
+		// after these.
+		st.postedHeld.TakeInto(r)
 		st.channelFollows = false
-	} else if held := st.postedHeld.Take(); held != nil && st.send != nil {
-		if err := st.send(held); err != nil {
+	} else if st.postedHeld.Len() > 0 && st.send != nil {
+		if err := st.sendHeldLocked(); err != nil {
 			st.log.Debug("posted replies dropped", "err", err)
 		}
 	}

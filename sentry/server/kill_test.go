@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 )
 
@@ -136,7 +137,7 @@ func TestStartGroups(t *testing.T) {
 	}{
 		{"none", nil, 0},
 		{"two", []uint32{5, 7}, 0},
-		{"too many", make([]uint32, maxGroups+1), unix.EINVAL},
+		{"too many", make([]uint32, auth.MaxGroups+1), unix.EINVAL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)

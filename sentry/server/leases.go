@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -207,7 +209,7 @@ func watchAsync(k *clientState, f *file, stop <-chan struct{}, ev uint32, ch <-c
 		var now uint32
 		now, ch = f.Impl.Readiness(f)
 		gained := now &^ ev
-		if e, ok := f.Impl.(*pipeEnd); ok && e.reads != e.writes {
+		if e, ok := f.Impl.(*kernel.PipeEnd); ok && e.Reads != e.Writes {
 			// One end of a pipe wakes at each write into it (its
 			// read end) or read that made room (its write end), as
 			// Linux signals each: a write right after a read that
@@ -217,21 +219,21 @@ func watchAsync(k *clientState, f *file, stop <-chan struct{}, ev uint32, ch <-c
 		}
 		ev = now
 		fd := f.Async.WatchFD()
-		if gained&pollIn != 0 {
-			sendIOSignal(k, f, fd, pollInCode, pollIn|pollRdNorm)
+		if gained&linux.POLLIN != 0 {
+			sendIOSignal(k, f, fd, pollInCode, linux.POLLIN|linux.POLLRDNORM)
 		}
-		if gained&pollOut != 0 {
-			sendIOSignal(k, f, fd, pollOutCode, pollOut|pollWrNorm)
+		if gained&linux.POLLOUT != 0 {
+			sendIOSignal(k, f, fd, pollOutCode, linux.POLLOUT|linux.POLLWRNORM)
 		}
 	}
 }
 
 // leaseFile returns f's inode number if f can hold a lease.
 func leaseFile(f *file) (uint64, bool) {
-	if _, ok := f.Impl.(*vfs.GoferFile); !ok || dentryOf(f) == nil || !dentryOf(f).IsRegular() {
+	if _, ok := f.Impl.(*vfs.GoferFile); !ok || vfs.DentryOf(f) == nil || !vfs.DentryOf(f).IsRegular() {
 		return 0, false
 	}
-	return dentryOf(f).Ino(), true
+	return vfs.DentryOf(f).Ino(), true
 }
 
 // openCounts counts the descriptions of the client's processes open for
@@ -249,7 +251,7 @@ func openCounts(k *clientState, ino uint64, f *file) (readers, writers int) {
 		seenTab[t] = true
 		t.Each(func(_ int32, e fdEntry) {
 			of := e.File
-			if of == f || seen[of] || dentryOf(of) == nil || dentryOf(of).Kind != vfs.KindGofer || dentryOf(of).Ino() != ino || of.IsPath() {
+			if of == f || seen[of] || vfs.DentryOf(of) == nil || vfs.DentryOf(of).Kind != vfs.KindGofer || vfs.DentryOf(of).Ino() != ino || of.IsPath() {
 				return
 			}
 			seen[of] = true
@@ -285,7 +287,7 @@ func fcntlLease(c *syscallCtx, f *file, fd int32, cmd int) (int64, error) {
 		f.Changed()
 		return 0, nil
 	}
-	if cr := c.ProcessCreds(); !cr.OwnerOrCapable(c.Kernel.VFS.AttrsOf(dentryOf(f))) {
+	if cr := c.ProcessCreds(); !cr.OwnerOrCapable(c.Kernel.VFS.AttrsOf(vfs.DentryOf(f))) {
 		return 0, unix.EACCES
 	}
 	if rank == lease.Read && f.Writable() {
@@ -320,7 +322,7 @@ func breakLeases(c *syscallCtx, d *dentry, write, nonblock bool) error {
 		return nil
 	}
 	notify := func(f *file, fd int32) {
-		sendIOSignal(c.Kernel, f, fd, pollMsgCode, pollIn|pollRdNorm|pollMsgBand)
+		sendIOSignal(c.Kernel, f, fd, pollMsgCode, linux.POLLIN|linux.POLLRDNORM|pollMsgBand)
 	}
 	return c.Kernel.Leases.Break(d.Ino(), write, nonblock, notify, (*file).Changed, c.Block)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 )
 
 // TestClientMemoryCap: a client's pipes reserve their capacity from its
@@ -17,7 +18,7 @@ import (
 // reservation back, and another client's account is its own.
 func TestClientMemoryCap(t *testing.T) {
 	const pipes = 3
-	limit := func(c *Config) { c.MaxClientMemory = pipes * pipeCapacity }
+	limit := func(c *Config) { c.MaxClientMemory = pipes * kernel.PipeCapacity }
 	e := newEnvConfig(t, nil, limit)
 	if r := e.start(busybox, "sh"); r.Errno != 0 {
 		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
@@ -45,7 +46,7 @@ func TestClientMemoryCap(t *testing.T) {
 
 	// A PageWrite is not refused with the cap full (the client's stores
 	// would be lost): it runs, its data counted meanwhile (here the
-	// unknown file id is EBADF). At most maxPageWritesInFlight of a
+	// unknown file id is EBADF). At most kernel.MaxPageWritesInFlight of a
 	// client run at once; another waits for one to end.
 	pageWrite := func() <-chan unix.Errno {
 		ch := make(chan unix.Errno, 1)
@@ -63,20 +64,20 @@ func TestClientMemoryCap(t *testing.T) {
 		k = c.k
 	}
 	e.srv.mu.Unlock()
-	for i := 0; i < maxPageWritesInFlight; i++ {
+	for i := 0; i < kernel.MaxPageWritesInFlight; i++ {
 		k.PageWriteSlots <- struct{}{} // as many PageWrites running
 	}
 	waiting := pageWrite()
 	select {
 	case got := <-waiting:
-		t.Errorf("PageWrite beyond %d in flight ran at once: %v", maxPageWritesInFlight, got)
+		t.Errorf("PageWrite beyond %d in flight ran at once: %v", kernel.MaxPageWritesInFlight, got)
 	case <-time.After(200 * time.Millisecond):
 	}
 	<-k.PageWriteSlots
 	if got := <-waiting; got != unix.EBADF {
 		t.Errorf("PageWrite once a slot freed: %v, want EBADF", got)
 	}
-	for i := 1; i < maxPageWritesInFlight; i++ {
+	for i := 1; i < kernel.MaxPageWritesInFlight; i++ {
 		<-k.PageWriteSlots
 	}
 
@@ -91,20 +92,20 @@ func TestClientMemoryCap(t *testing.T) {
 // TestPipeResizeCharged: F_SETPIPE_SZ moves a pipe's reservation with its
 // size: growing needs room in the cap (ENOMEM), shrinking gives it back.
 func TestPipeResizeCharged(t *testing.T) {
-	e := newEnvConfig(t, nil, func(c *Config) { c.MaxClientMemory = 3 * pipeCapacity })
+	e := newEnvConfig(t, nil, func(c *Config) { c.MaxClientMemory = 3 * kernel.PipeCapacity })
 	if r := e.start(busybox, "sh"); r.Errno != 0 {
 		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
 	}
 	m := e.mem
 	a, b, c := m.zeros(8), m.zeros(8), m.zeros(8)
 	e.ok(1, unix.SYS_PIPE2, a, 0)
-	if got := e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, 2*pipeCapacity); got != 2*pipeCapacity {
+	if got := e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, 2*kernel.PipeCapacity); got != 2*kernel.PipeCapacity {
 		t.Fatalf("F_SETPIPE_SZ = %d", got)
 	}
 	e.ok(1, unix.SYS_PIPE2, b, 0)
 	e.fails(unix.ENOMEM, 1, unix.SYS_PIPE2, c, 0)
-	e.fails(unix.ENOMEM, 1, unix.SYS_FCNTL, uint64(m.u32(b)), fSetPipeSz, 2*pipeCapacity)
-	e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, pipeCapacity)
+	e.fails(unix.ENOMEM, 1, unix.SYS_FCNTL, uint64(m.u32(b)), fSetPipeSz, 2*kernel.PipeCapacity)
+	e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, kernel.PipeCapacity)
 	e.ok(1, unix.SYS_PIPE2, c, 0)
 }
 

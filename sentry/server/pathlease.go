@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
@@ -248,9 +249,10 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	var listed []*sentrypb.ListedStat
 	var parentStat []byte
 	var madeDir uint64 // the inode of the directory a mkdir made
+	var listedDir *vfs.Dentry
 	if c.Sysno == unix.SYS_GETDENTS64 {
 		var entries []*vfs.Dentry
-		if listed, entries, keys = listedStats(c); len(listed) == 0 {
+		if listed, entries, keys, listedDir = listedStats(c); len(listed) == 0 {
 			return
 		}
 		// Each entry's own keys follow the listing's: its existence,
@@ -310,6 +312,9 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 		common := len(keys) - 2*len(listed)
 		l.Ids = ids[:common]
 		l.Kinds, l.Inos = pathKinds(keys[:common])
+		l.DirIno = listedDir.Ino()
+		l.Writable = !c.Kernel.VFS.ReadOnly(listedDir)
+		l.Removable = l.Writable && mayRemoveAny(c, listedDir)
 		for i, ls := range listed {
 			ls.Ids = ids[common+2*i : common+2*i+2]
 			ls.Ino = keys[common+2*i].Ino
@@ -391,34 +396,35 @@ func createdDirIno(c *syscallCtx) uint64 {
 
 // listedStats returns the lstat answers of c.listingPath/<name> (or,
 // without a listing path, of newfstatat(fd, name, AT_SYMLINK_NOFOLLOW))
-// for the entries getdents64 call c listed, with their dentries and the
+// for the entries getdents64 call c listed, with their dentries, the
 // keys that the answers of all of them hold (the walk to the directory
-// and the directory's search permission), if c.listingPath still names
-// the directory listed, the caller may search it, and the listing
-// brought each entry's attributes (vfs.ListedStat: no gofer call here).
-// A directory with grafted mounts gets none (a name may be covered).
-func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readlease.Key) {
+// and the directory's search permission) and the directory, if
+// c.listingPath still names the directory listed, the caller may search
+// it, and the listing brought each entry's attributes (vfs.ListedStat:
+// no gofer call here). A directory with grafted mounts gets none (a name
+// may be covered).
+func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readlease.Key, *vfs.Dentry) {
 	v := c.Kernel.VFS
 	if v.HasMounts() {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	f, err := c.GetFile(argInt(c, 0))
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
-	dir := dentryOf(f)
+	dir := vfs.DentryOf(f)
 	f.DecRef()
 	if dir == nil || dir.Kind != vfs.KindGofer {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	if c.ListingPath != "" {
 		d, _, err := lookupAt(c, atFDCWD, c.ListingPath, true, false)
 		if err != nil || d != dir {
-			return nil, nil, nil
+			return nil, nil, nil, nil
 		}
 	}
 	if c.NotLeasable || c.MaySearch(dir) != nil {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	common, _ := walkKeys(c.PathView, dir)
 	common = slices.DeleteFunc(common, func(k readlease.Key) bool { return k == readlease.PathKey(readlease.PathAttrs, dir.Ino()) })
@@ -456,5 +462,18 @@ func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readle
 			entries = append(entries, ch)
 		}
 	}
-	return out, entries, common
+	return out, entries, common, dir
+}
+
+// mayRemoveAny says whether c's caller may remove any entry of dir that
+// is no directory, as unlinkAt checks (kernel.Task.MayRemove): write
+// and search permission, and no sticky bit, or one that the caller's
+// owning dir or CAP_FOWNER lets past whoever owns the entry.
+func mayRemoveAny(c *syscallCtx, dir *vfs.Dentry) bool {
+	if c.MayWriteDir(dir) != nil {
+		return false
+	}
+	cr := c.Creds()
+	a := c.Kernel.VFS.AttrsOf(dir)
+	return a.Mode&unix.S_ISVTX == 0 || cr.FSUID == a.UID || cr.Capable(linux.CAP_FOWNER)
 }

@@ -132,7 +132,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 	defer f.DecRef()
 	// Only a gofer file is written behind: its inode number names it.
 	var ino uint64
-	d := dentryOf(f)
+	d := vfs.DentryOf(f)
 	hasIno := d != nil && d.Kind == vfs.KindGofer
 	if hasIno {
 		ino = d.Ino()
@@ -216,7 +216,7 @@ func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, has
 // succeeded, naming the file.
 func logWriteBehindError(k *clientState, f *file, msg string, e unix.Errno) {
 	path := "?"
-	if d := dentryOf(f); d != nil {
+	if d := vfs.DentryOf(f); d != nil {
 		path, _ = k.VFS.PathOf(d)
 	}
 	k.Log.Error(msg, "path", path, "errno", e.Error())
@@ -275,8 +275,9 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
 		return
 	}
 	st.sendLeaseRevokesLocked()
-	recs := st.records(r.Seq, true)
-	r.State = withRecords(r.State, recs)
+	// Only the call's effects go with it now; what it changed goes, for
+	// the whole batch, after the held replies (sendHeldWithLocked).
+	r.State = withRecords(r.State, st.effectRecords(r.Seq))
 	if !st.postedHeld.Hold(r) {
 		if err := st.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
 			st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
@@ -297,7 +298,45 @@ func (st *clientStream) sendPostedLocked(r *sentrypb.Reply) {
 }
 
 // sendRawLocked sends m as it is, with the held posted replies in front
-// of it. Precondition: st.sendMu is held and a sender attached.
+// of it, and the records changed since the last message, if any, in a
+// StateUpdate between the two (sendHeldLocked). Precondition: st.sendMu
+// is held and a sender attached.
 func (st *clientStream) sendRawLocked(m *sentrypb.ServerMessage) error {
+	if st.postedHeld.Len() > 0 {
+		if recs := st.records(0, false); len(recs) > 0 {
+			if err := st.sendHeldWithLocked(recs); err != nil {
+				return err
+			}
+		}
+	}
+	return st.send(st.postedHeld.Attach(m))
+}
+
+// sendHeldLocked sends the held posted replies in a message of their
+// own, followed in it by the records changed since the last message (a
+// StateUpdate push), if any. Precondition: as sendRawLocked, and replies
+// are held.
+func (st *clientStream) sendHeldLocked() error {
+	return st.sendHeldWithLocked(st.records(0, false))
+}
+
+// sendHeldWithLocked is sendHeldLocked with the records recs.
+//
+// A held reply carries its call's effects only (replyPosted): the records
+// of what the batch changed go once, after the held replies in the same
+// frame (in the reply they ride in front of, or a StateUpdate behind
+// them), so that a loop of posted umasks sends one "fs/" record a batch,
+// not one a call. After, not on one of them: the client counts a posted
+// call's change as made until its reply and ignores records of what such
+// a call changes meanwhile (an fd's, a umask's), so a record folded
+// before a reply of the batch could be one of a later call (an open
+// taking the fd a posted close freed) and be lost. In the same frame: a
+// call answered is no longer re-sent by a recovery, which restores the
+// records. Precondition: as sendHeldLocked.
+func (st *clientStream) sendHeldWithLocked(recs []*sentrypb.StateRecord) error {
+	m := &sentrypb.ServerMessage{}
+	if len(recs) > 0 {
+		m.Msg = &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}
+	}
 	return st.send(st.postedHeld.Attach(m))
 }

@@ -74,7 +74,7 @@ func checkOpenedLeasable(c *syscallCtx, f *file) {
 	if c.PathView == nil {
 		return
 	}
-	d := dentryOf(f)
+	d := vfs.DentryOf(f)
 	if d == nil || d.Kind != vfs.KindGofer || !(d.IsRegular() || d.IsDir()) {
 		c.NotLeasable = true
 		return

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -427,7 +429,7 @@ func TestPageWrite(t *testing.T) {
 	if r := pageWrite(9999, 0, "x"); r.Errno != int32(unix.EBADF) {
 		t.Errorf("PageWrite of an unknown id: %v, want EBADF", r)
 	}
-	if r := pageWrite(id, 0, strings.Repeat("x", maxPageWrite+1)); r.Errno != int32(unix.EINVAL) {
+	if r := pageWrite(id, 0, strings.Repeat("x", kernel.MaxPageWrite+1)); r.Errno != int32(unix.EINVAL) {
 		t.Errorf("oversized PageWrite: errno %v, want EINVAL", unix.Errno(r.Errno))
 	}
 }
@@ -440,11 +442,11 @@ func TestPoll(t *testing.T) {
 	rfd, wfd := m.u32(fds), m.u32(fds+4)
 	pfd := make([]byte, 24)
 	binary.LittleEndian.PutUint32(pfd[0:], rfd)
-	binary.LittleEndian.PutUint16(pfd[4:], pollIn)
+	binary.LittleEndian.PutUint16(pfd[4:], linux.POLLIN)
 	binary.LittleEndian.PutUint32(pfd[8:], wfd)
-	binary.LittleEndian.PutUint16(pfd[12:], pollOut)
+	binary.LittleEndian.PutUint16(pfd[12:], linux.POLLOUT)
 	binary.LittleEndian.PutUint32(pfd[16:], 99)
-	binary.LittleEndian.PutUint16(pfd[20:], pollIn)
+	binary.LittleEndian.PutUint16(pfd[20:], linux.POLLIN)
 	a := m.alloc(pfd)
 	if n := e.ok(1, unix.SYS_POLL, a, 3, 0); n != 2 {
 		t.Errorf("poll = %d, want 2 (write end ready, bad fd)", n)
@@ -452,7 +454,7 @@ func TestPoll(t *testing.T) {
 	if rev := binary.LittleEndian.Uint16(m.bytes(a+6, 2)); rev != 0 {
 		t.Errorf("read end revents %#x", rev)
 	}
-	if rev := binary.LittleEndian.Uint16(m.bytes(a+22, 2)); rev != pollNval {
+	if rev := binary.LittleEndian.Uint16(m.bytes(a+22, 2)); rev != linux.POLLNVAL {
 		t.Errorf("bad fd revents %#x", rev)
 	}
 	// A blocking poll on the read end wakes on a write.

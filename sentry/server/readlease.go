@@ -236,7 +236,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	}
 	defer f.DecRef()
 	g, ok := f.Impl.(*vfs.GoferFile)
-	d := dentryOf(f)
+	d := vfs.DentryOf(f)
 	flags := f.Flags.Load()
 	if !ok || g.Memfd != nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() ||
 		flags&unix.O_ACCMODE == unix.O_WRONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {

@@ -135,7 +135,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.sigs[id(v.Sighand.Id)] = v.Sighand
 		case *sentrypb.StateRecord_Pipe:
 			p := v.Pipe
-			if p == nil || p.Id == 0 || len(p.Data) > max(pipeCapacity, int(p.Capacity)) || p.Capacity > maxPipeSize {
+			if p == nil || p.Id == 0 || len(p.Data) > max(kernel.PipeCapacity, int(p.Capacity)) || p.Capacity > kernel.MaxPipeSize {
 				return nil, bad(rec, "bad pipe")
 			}
 			s.pipes[id(p.Id)] = p
@@ -283,7 +283,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 
 	// Files (gofer RPCs; no lock held).
 	files := make(map[uint64]*file, len(s.files))
-	pipes := make(map[uint64]*kpipe)
+	pipes := make(map[uint64]*kernel.Pipe)
 	ids := make([]uint64, 0, len(s.files))
 	for id := range s.files {
 		ids = append(ids, id)
@@ -294,7 +294,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f, err := restoreFile(k, rc, fs, s, pipes)
 		if err != nil {
 			lose(fmt.Sprintf("file %d (%s %q)", id, fs.Kind, fs.Path), err)
-			f = newFile(&vfs.LostFile{FH: fs.FileHandle, Path: fs.Path}, nil, fs.Flags)
+			f = vfs.NewFile(&vfs.LostFile{FH: fs.FileHandle, Path: fs.Path}, nil, fs.Flags)
 		}
 		f.ID.Store(id)
 		f.Off = fs.Offset
@@ -302,7 +302,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		if fs.WriteError > 0 && fs.WriteError <= syserr.MaxErrno {
 			f.WBErr.Store(fs.WriteError)
 		}
-		if dentryOf(f) != nil && dentryOf(f).IsDir() {
+		if vfs.DentryOf(f) != nil && vfs.DentryOf(f).IsDir() {
 			f.Dir = fdesc.DirCursorAt(fs.Offset)
 		}
 		f.SetTracker(k.Trk)
@@ -385,7 +385,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			lose(fmt.Sprintf("mapped file %d %q", m.FileId, m.Path), err)
 			continue
 		}
-		k.Maps.Insert(m.FileId, f, mappedKey(st), int(m.Refs), f.Writable())
+		k.Maps.Insert(m.FileId, f, kernel.MappedKey(st), int(m.Refs), f.Writable())
 	}
 
 	// SysV IPC objects (a segment's file is opened again on its next
@@ -480,7 +480,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		p.Creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
 			RGID: ps.Rgid, EGID: ps.Egid, SGID: ps.Sgid, FSGID: ps.Egid,
 			Caps: kernel.CapsFromProto(ps.Caps, ps.Euid)}
-		if n := len(ps.Groups); n > 0 && n <= maxGroups {
+		if n := len(ps.Groups); n > 0 && n <= auth.MaxGroups {
 			p.Creds.Groups = slices.Clone(ps.Groups)
 		}
 		p.Comm, p.Argv, p.Env = ps.Comm, ps.Argv, ps.Env
@@ -588,7 +588,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 }
 
 // restoreFile rebuilds one open file description.
-func restoreFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*kpipe) (*file, error) {
+func restoreFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*kernel.Pipe) (*file, error) {
 	switch fs.Kind {
 	case sentrypb.FileState_GOFER:
 		f, err := restoreGoferFile(k, rc, fs)
@@ -609,18 +609,18 @@ func restoreFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s *rest
 			p = pipe.Restore(s.pipes[fs.Pipe], fs.Pipe, k.Mem, k.Trk.TouchPipe)
 			pipes[fs.Pipe] = p
 		}
-		e := &pipeEnd{p: p, writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
-			reads: fs.Kind == sentrypb.FileState_PIPE_READ}
+		e := &kernel.PipeEnd{P: p, Writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
+			Reads: fs.Kind == sentrypb.FileState_PIPE_READ}
 		d := restoreFifo(k, rc, p, fs.Path)
 		p.Lock()
-		p.AddEndLocked(e.reads, e.writes)
+		p.AddEndLocked(e.Reads, e.Writes)
 		p.Unlock()
-		return newFile(e, d, fs.Flags), nil
+		return vfs.NewFile(e, d, fs.Flags), nil
 	case sentrypb.FileState_STDIO:
 		if fs.StdioStream < 0 || fs.StdioStream > 2 {
 			return nil, fmt.Errorf("stdio stream %d: %w", fs.StdioStream, unix.EINVAL)
 		}
-		f := newStdioFile(k, fs.StdioStream)
+		f := k.NewStdioFile(fs.StdioStream)
 		if fs.StdioSet != 0 {
 			k.Mu.Lock()
 			set := k.StdioSets[fs.StdioSet]
@@ -628,7 +628,7 @@ func restoreFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s *rest
 			if set == nil {
 				return nil, fmt.Errorf("stdio set %d: not in the Restore: %w", fs.StdioSet, unix.EINVAL)
 			}
-			f = newStdioFileOf(k, fs.StdioStream, set.ID, set, set.IsTTY(fs.StdioStream), &set.Stdin, &set.TTY)
+			f = k.NewStdioFileOf(fs.StdioStream, set.ID, set, set.IsTTY(fs.StdioStream), &set.Stdin, &set.TTY)
 		}
 		f.Flags.Store(fs.Flags)
 		return f, nil
@@ -723,9 +723,9 @@ func restoreGoferFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*
 	switch {
 	case flags&unix.O_PATH != 0:
 		k.Releases.Release([]uint64{h})
-		return newFile(&vfs.PathFile{D: d}, d, flags), nil
+		return vfs.NewFile(&vfs.PathFile{D: d}, d, flags), nil
 	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
-		return newFile(vfs.NewGoferDir(v, h, fh), d, flags), nil
+		return vfs.NewFile(vfs.NewGoferDir(v, h, fh), d, flags), nil
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		k.Releases.Release([]uint64{h})
 		return nil, unix.ENXIO
@@ -737,7 +737,7 @@ func restoreGoferFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*
 		k.Releases.Release([]uint64{h})
 		return nil, err
 	}
-	return newFile(vfs.NewGoferFile(v, h, fh, nil), d, flags), nil
+	return vfs.NewFile(vfs.NewGoferFile(v, h, fh, nil), d, flags), nil
 }
 
 // restoreMapped reopens a mapped file: read-only, or read-write when the
@@ -748,7 +748,7 @@ func restoreMapped(k *clientState, rc *syscallCtx, m *sentrypb.MappedFileState) 
 		acc = unix.O_RDWR
 	}
 	if h, st, err := k.VFS.ReopenHandle(m.FileHandle); err == nil {
-		return openHandleMode(k, h, m.FileHandle, dentryFor(k, rc, m.Path, st, m.FileHandle), acc)
+		return k.OpenHandleMode(h, m.FileHandle, dentryFor(k, rc, m.Path, st, m.FileHandle), acc)
 	}
 	if rc == nil || m.Path == "" {
 		return nil, nil, unix.ESTALE
@@ -764,7 +764,7 @@ func restoreMapped(k *clientState, rc *syscallCtx, m *sentrypb.MappedFileState) 
 	if err != nil {
 		return nil, nil, err
 	}
-	return openHandleMode(k, h, fh, d, acc)
+	return k.OpenHandleMode(h, fh, d, acc)
 }
 
 // rewrite re-applies a retained write (Rewrite): through the restored

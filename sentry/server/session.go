@@ -70,6 +70,11 @@ type clientStream struct {
 	// kernel's recordsSince. Called under sendMu. Immutable after
 	// openClient.
 	records func(seq uint64, reply bool) []*sentrypb.StateRecord
+	// effectRecords returns the records of call seq's effects alone,
+	// bound to the client (the kernel's effectRecords): a held posted
+	// reply's (posted.go). Called under sendMu. Immutable after
+	// openClient.
+	effectRecords func(seq uint64) []*sentrypb.StateRecord
 	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own
 	// lock.
 	procQ procQueries
@@ -134,7 +139,7 @@ func (c *client) serve(sess *session) error {
 			}
 		case *sentrypb.ClientMessage_Stdin:
 			if m.Stdin != nil {
-				stdinData(k, m.Stdin.StdioSet, m.Stdin.Offset, m.Stdin.Data, m.Stdin.Eof)
+				k.StdinData(m.Stdin.StdioSet, m.Stdin.Offset, m.Stdin.Data, m.Stdin.Eof)
 			}
 		case *sentrypb.ClientMessage_Goodbye:
 			if k.SandboxNet != nil {

@@ -6,6 +6,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 )
 
@@ -17,7 +19,7 @@ const maxStdioSets = 4096
 // exist yet.
 //
 // Preconditions: k.Mu is locked.
-func stdioSetLocked(k *clientState, id uint32, infos []*sentrypb.StdioInfo) (*stdioSet, error) {
+func stdioSetLocked(k *clientState, id uint32, infos []*sentrypb.StdioInfo) (*stdio.Set, error) {
 	if id == 0 {
 		return nil, fmt.Errorf("stdio set 0 is the client's own: %w", unix.EINVAL)
 	}
@@ -27,7 +29,7 @@ func stdioSetLocked(k *clientState, id uint32, infos []*sentrypb.StdioInfo) (*st
 	if len(k.StdioSets) >= maxStdioSets {
 		return nil, fmt.Errorf("%d stdio sets: %w", len(k.StdioSets), unix.EAGAIN)
 	}
-	s := &stdioSet{ID: id}
+	s := &stdio.Set{ID: id}
 	for _, si := range infos {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {
 			s.Info[si.Fd] = si
@@ -35,23 +37,10 @@ func stdioSetLocked(k *clientState, id uint32, infos []*sentrypb.StdioInfo) (*st
 	}
 	s.TTY.Init(s.Info)
 	if k.StdioSets == nil {
-		k.StdioSets = make(map[uint32]*stdioSet)
+		k.StdioSets = make(map[uint32]*stdio.Set)
 	}
 	k.StdioSets[id] = s
 	return s, nil
-}
-
-// stdinOf returns the stdin buffer of stdio set id, or nil.
-func stdinOf(k *clientState, id uint32) *stdinState {
-	if id == 0 {
-		return &k.Stdin
-	}
-	k.Mu.Lock()
-	defer k.Mu.Unlock()
-	if s := k.StdioSets[id]; s != nil {
-		return &s.Stdin
-	}
-	return nil
 }
 
 // spawn handles Call.Spawn: a process made from outside the application
@@ -64,7 +53,7 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" || sp.GetStdio() == nil {
 		return unix.EINVAL
 	}
-	if len(st.Groups) > maxGroups {
+	if len(st.Groups) > auth.MaxGroups {
 		return unix.EINVAL
 	}
 	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
@@ -91,7 +80,7 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 	if set.TTY.Present {
 		set.TTY.FgPgrp, set.TTY.Sid = p.PID, p.PID
 	}
-	setUpRootProcessLocked(k, p, st, "exec")
+	k.SetUpRootProcessLocked(p, st, "exec")
 	t := k.Threads[p.PID]
 	k.Mu.Unlock()
 
@@ -114,8 +103,8 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 		d.Run(k.Out)
 		return err
 	}
-	stdio := func(i int32) *file { return newStdioFileOf(k, i, set.ID, set, set.IsTTY(i), &set.Stdin, &set.TTY) }
-	if err := execFirstImage(k, c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
+	stdio := func(i int32) *file { return k.NewStdioFileOf(i, set.ID, set, set.IsTTY(i), &set.Stdin, &set.TTY) }
+	if err := k.ExecFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -161,8 +150,8 @@ func restoreSpawnedTTYsLocked(k *clientState, recs []*sentrypb.ProcessState) {
 		if err != nil {
 			continue
 		}
-		if s, ok := f.Impl.(*stdioFile); ok && s.set != 0 && s.term.Present && s.term.Sid == 0 {
-			s.term.Sid, s.term.FgPgrp = p.SID, k.RestoredForegroundLocked(byPID[p.PID], p.PGID)
+		if s, ok := f.Impl.(*kernel.StdioFile); ok && s.Set != 0 && s.Term.Present && s.Term.Sid == 0 {
+			s.Term.Sid, s.Term.FgPgrp = p.SID, k.RestoredForegroundLocked(byPID[p.PID], p.PGID)
 		}
 		f.DecRef()
 	}

@@ -74,17 +74,11 @@ const (
 	orderPty     = kernel.OrderPty
 )
 
-// stateTracker is the client's replay.Tracker (package kernel's
-// Tracker), with the one call the kernel objects make when their record
-// changed (Changed) and the subsystems' hooks (TouchLocks, ...).
-type stateTracker = kernel.Tracker
-
 // callEffects are the effects of one call committed with its reply
 // (package kernel's CallEffects: offsets, pipe I/O, gofer writes, stdin
 // read, a SysV change, reaped zombies).
 type (
 	callEffects = kernel.CallEffects
-	pipeIO      = kernel.PipeIO
 	goferWrite  = kernel.GoferWrite
 )
 
@@ -122,7 +116,7 @@ func sigIDLocked(k *clientState, h *ksignal.Handlers) uint64 {
 }
 
 // pipeIDLocked returns p's id. Precondition: p's mu is held.
-func pipeIDLocked(k *clientState, p *kpipe) uint64 {
+func pipeIDLocked(k *clientState, p *kernel.Pipe) uint64 {
 	return p.IDLocked(k.Trk.NewID)
 }
 
@@ -133,7 +127,20 @@ type replayCollection = replay.Collection[*callEffects]
 // effects of call seq) into records. Preconditions: the stream's sendMu and k.Mu are
 // held.
 func collectStateLocked(k *clientState, replySeq uint64, isReply bool) []*sentrypb.StateRecord {
-	c := k.Trk.Take(replySeq, isReply)
+	return deriveLocked(k, k.Trk.Take(replySeq, isReply))
+}
+
+// collectEffectsLocked turns the effects of call seq alone into records:
+// those of a posted reply held for a later message, which carries the
+// touched objects' records (clientStream.sendRawLocked). Preconditions:
+// as collectStateLocked.
+func collectEffectsLocked(k *clientState, seq uint64) []*sentrypb.StateRecord {
+	return deriveLocked(k, k.Trk.TakeEffects(seq))
+}
+
+// deriveLocked commits c's effects and derives its records (none if c
+// is nil). Preconditions: as collectStateLocked.
+func deriveLocked(k *clientState, c *replayCollection) []*sentrypb.StateRecord {
 	if c == nil {
 		return nil
 	}
@@ -242,7 +249,7 @@ func deriveRecordLocked(k *clientState, c *replayCollection, order replay.Order,
 	case pipeRef:
 		return pipeRecord(k, o.Pipe)
 	case mappedID:
-		return mappedRecord(k, uint64(o))
+		return k.MappedRecord(uint64(o))
 	case *appTimer:
 		return k.TimerRecordLocked(o)
 	case lockedIno:
@@ -296,7 +303,7 @@ func sigRecordLocked(k *clientState, h *ksignal.Handlers) *sentrypb.StateRecord 
 	return &sentrypb.StateRecord{Key: statekey.Sighand(id).String(), Value: &sentrypb.StateRecord_Sighand{Sighand: &sentrypb.SigHandState{Id: id, Actions: acts}}}
 }
 
-func pipeRecord(k *clientState, p *kpipe) *sentrypb.StateRecord {
+func pipeRecord(k *clientState, p *kernel.Pipe) *sentrypb.StateRecord {
 	p.Lock()
 	st, live := p.StateLocked(pipeIDLocked(k, p))
 	id := st.Id
@@ -382,13 +389,13 @@ func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.St
 	}
 	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load(), WriteError: f.WBErr.Load()}
 	recordAsync(k, f, st)
-	if dentryOf(f) != nil {
-		st.Path, _ = k.VFS.PathOf(dentryOf(f))
+	if vfs.DentryOf(f) != nil {
+		st.Path, _ = k.VFS.PathOf(vfs.DentryOf(f))
 	}
 	switch impl := f.Impl.(type) {
 	case *vfs.GoferFile:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
-		st.Regular = impl.Memfd == nil && dentryOf(f) != nil && dentryOf(f).IsRegular()
+		st.Regular = impl.Memfd == nil && vfs.DentryOf(f) != nil && vfs.DentryOf(f).IsRegular()
 		if impl.Memfd != nil {
 			// No path: a memfd is found again by its handle only.
 			st.Path, st.Memfd = "", impl.Memfd.State()
@@ -397,19 +404,19 @@ func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.St
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
 	case *vfs.LostFile:
 		st.Kind, st.FileHandle, st.Path = sentrypb.FileState_GOFER, impl.FH, impl.Path
-	case *pipeEnd:
+	case *kernel.PipeEnd:
 		// A FIFO end that reads and writes is PIPE_READ with O_RDWR in
 		// flags.
 		st.Kind = sentrypb.FileState_PIPE_READ
-		if !impl.reads {
+		if !impl.Reads {
 			st.Kind = sentrypb.FileState_PIPE_WRITE
 		}
-		impl.p.Lock()
-		st.Pipe = pipeIDLocked(k, impl.p)
-		impl.p.Unlock()
-		c.Touch(orderPipe, pipeRef{Pipe: impl.p})
-	case *stdioFile:
-		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.fd, impl.set
+		impl.P.Lock()
+		st.Pipe = pipeIDLocked(k, impl.P)
+		impl.P.Unlock()
+		c.Touch(orderPipe, pipeRef{Pipe: impl.P})
+	case *kernel.StdioFile:
+		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.Fd, impl.Set
 	case *devpts.File:
 		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.Terminal().Index), impl.Master()
 		c.Touch(orderPty, ptyIndex(impl.Terminal().Index))
@@ -484,6 +491,17 @@ func withRecords(state, recs []*sentrypb.StateRecord) []*sentrypb.StateRecord {
 func recordsSince(k *clientState, seq uint64, reply bool) []*sentrypb.StateRecord {
 	k.Mu.Lock()
 	recs := collectStateLocked(k, seq, reply)
+	k.Mu.Unlock()
+	k.Binder.BindRecords(recs)
+	return recs
+}
+
+// effectRecords returns the records of call seq's effects alone, bound
+// to the client: what a held posted reply carries
+// (clientStream.effectRecords). Precondition: as recordsSince.
+func effectRecords(k *clientState, seq uint64) []*sentrypb.StateRecord {
+	k.Mu.Lock()
+	recs := collectEffectsLocked(k, seq)
 	k.Mu.Unlock()
 	k.Binder.BindRecords(recs)
 	return recs

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -30,7 +31,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	d := dentryOf(f)
+	d := vfs.DentryOf(f)
 	if off < 0 || length <= 0 {
 		return 0, unix.EINVAL
 	}
@@ -113,6 +114,6 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 
 // isPipeEnd says f is a pipe's or FIFO's end.
 func isPipeEnd(f *file) bool {
-	_, ok := f.Impl.(*pipeEnd)
+	_, ok := f.Impl.(*kernel.PipeEnd)
 	return ok
 }

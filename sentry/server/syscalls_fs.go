@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"errors"
 
 	"golang.org/x/sys/unix"
@@ -46,10 +47,10 @@ func startDir(c *syscallCtx, dirfd int32, path string) (*dentry, error) {
 		return nil, err
 	}
 	defer f.DecRef()
-	if dentryOf(f) == nil || !dentryOf(f).IsDir() {
+	if vfs.DentryOf(f) == nil || !vfs.DentryOf(f).IsDir() {
 		return nil, unix.ENOTDIR
 	}
-	return dentryOf(f), nil
+	return vfs.DentryOf(f), nil
 }
 
 // lookupAt resolves path relative to dirfd. With AT_EMPTY_PATH and an
@@ -67,7 +68,7 @@ func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*d
 		if err != nil {
 			return nil, nil, err
 		}
-		return dentryOf(f), f, nil
+		return vfs.DentryOf(f), f, nil
 	}
 	start, err := startDir(c, dirfd, path)
 	if err != nil {
@@ -136,7 +137,7 @@ func openAt(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (int64,
 		return 0, err
 	}
 	if !f.IsPath() {
-		inotifyEvent(c.Kernel, dentryOf(f), inOpen)
+		inotifyEvent(c.Kernel, vfs.DentryOf(f), inOpen)
 	}
 	checkOpenedLeasable(c, f)
 	if c.InstallFD != nil {
@@ -320,7 +321,7 @@ func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint3
 	// the new name's chown, chmod and stat.
 	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
 	inotifyChild(c.Kernel, dir, name, inCreate, false)
-	return newFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
+	return vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
 }
 
 // goferOpenFlags are the open flags the gofer's open takes.
@@ -348,7 +349,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		if flags&unix.O_DIRECTORY != 0 && !d.IsDir() {
 			return nil, unix.ENOTDIR
 		}
-		return newFile(&vfs.PathFile{D: d}, d, kept), nil
+		return vfs.NewFile(&vfs.PathFile{D: d}, d, kept), nil
 	}
 	if d.IsSymlink() && d.Kind != vfs.KindProcFd {
 		return nil, unix.ELOOP
@@ -361,7 +362,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	}
 	switch d.Kind {
 	case vfs.KindDev:
-		return newFile(&vfs.DevFile{Kind: d.Dev, D: d}, d, kept), nil
+		return vfs.NewFile(&vfs.DevFile{Kind: d.Dev, D: d}, d, kept), nil
 	case vfs.KindDevTty:
 		return nil, unix.ENXIO
 	case vfs.KindDevPtmx, vfs.KindDevPts:
@@ -383,15 +384,15 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		if g, ok := of.Impl.(*vfs.GoferFile); ok {
 			return reopenGoferFile(c, of, g, flags, kept)
 		}
-		type reopener interface{ reopen() fileImpl }
+		type reopener interface{ Reopen() fileImpl }
 		if ro, ok := of.Impl.(reopener); ok {
-			return newFile(ro.reopen(), nil, kept), nil
+			return vfs.NewFile(ro.Reopen(), nil, kept), nil
 		}
 		return nil, unix.ENXIO
 	case vfs.KindGofer:
 	default:
 		if d.IsDir() {
-			return newFile(&vfs.PathFile{D: d}, d, kept), nil
+			return vfs.NewFile(&vfs.PathFile{D: d}, d, kept), nil
 		}
 		return nil, unix.ENXIO
 	}
@@ -422,7 +423,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		if err != nil {
 			return nil, err
 		}
-		return newFile(vfs.NewGoferDir(v, h, fh), d, kept), nil
+		return vfs.NewFile(vfs.NewGoferDir(v, h, fh), d, kept), nil
 	}
 	if !d.IsRegular() {
 		return nil, unix.ENXIO
@@ -447,7 +448,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		killPriv(c, d, h, v.AttrsOf(d))
 		noteMappedResize(c, d, h)
 	}
-	return newFile(vfs.NewGoferFile(v, h, fh, nil), d, kept), nil
+	return vfs.NewFile(vfs.NewGoferFile(v, h, fh, nil), d, kept), nil
 }
 
 // noteMappedResize tells the client, in this call's reply, the new size
@@ -466,7 +467,7 @@ func noteMappedResize(c *syscallCtx, d *dentry, h uint64) {
 	if err != nil {
 		return
 	}
-	c.Reply.Mapped = append(c.Reply.Mapped, mappedChanges(c.Kernel, st, 0, 0, 0)...)
+	c.Reply.Mapped = append(c.Reply.Mapped, c.Kernel.MappedChanges(st, 0, 0, 0)...)
 }
 
 // ---- stat ----
@@ -505,7 +506,7 @@ func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 		return st, err
 	}
 	if f != nil {
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 	}
 	if d == nil || d.Kind != vfs.KindGofer {
 		return st, nil
@@ -521,8 +522,8 @@ func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 
 func statOfFile(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 	if f != nil {
-		if f.IsPath() && dentryOf(f) != nil {
-			return c.Kernel.VFS.StatDentry(c, dentryOf(f))
+		if f.IsPath() && vfs.DentryOf(f) != nil {
+			return c.Kernel.VFS.StatDentry(c, vfs.DentryOf(f))
 		}
 		return f.Impl.Stat(c)
 	}
@@ -735,7 +736,7 @@ func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int6
 		return 0, unix.EACCES
 	}
 	if f != nil {
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
@@ -1187,7 +1188,7 @@ func sysChdir(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		defer f.DecRef()
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 		if d == nil {
 			return 0, unix.ENOTDIR
 		}
@@ -1266,13 +1267,13 @@ func setStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) err
 	case f != nil && !f.IsPath():
 		var ok bool
 		if h, ok = vfs.HandleOfFile(f); !ok {
-			if dentryOf(f) == nil {
+			if vfs.DentryOf(f) == nil {
 				return unix.EPERM
 			}
 		}
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 	case f != nil:
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 	}
 	if h == 0 {
 		if d == nil || d.Kind != vfs.KindGofer {
@@ -1385,7 +1386,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if _, ok := f.Impl.(*vfs.GoferFile); !ok || !f.Writable() {
 			return 0, unix.EINVAL
 		}
-		if _, err := fileSizeCheck(c, dentryOf(f), length, 0, true); err != nil {
+		if _, err := fileSizeCheck(c, vfs.DentryOf(f), length, 0, true); err != nil {
 			return 0, err
 		}
 		if m := vfs.MemfdOf(f); m != nil {
@@ -1393,18 +1394,18 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 				return 0, err
 			}
 		}
-		if err := syncBeforeResize(c, dentryOf(f), length == 0); err != nil {
+		if err := syncBeforeResize(c, vfs.DentryOf(f), length == 0); err != nil {
 			return 0, err
 		}
 		if err := setStat(c, nil, f, req); err != nil {
 			if length == 0 {
-				syncAfterFailedResize(c, dentryOf(f))
+				syncAfterFailedResize(c, vfs.DentryOf(f))
 			}
 			return 0, err
 		}
-		if h, ok := vfs.HandleOfFile(f); ok && dentryOf(f) != nil {
-			killPriv(c, dentryOf(f), h, c.Kernel.VFS.AttrsOf(dentryOf(f)))
-			noteMappedResize(c, dentryOf(f), h)
+		if h, ok := vfs.HandleOfFile(f); ok && vfs.DentryOf(f) != nil {
+			killPriv(c, vfs.DentryOf(f), h, c.Kernel.VFS.AttrsOf(vfs.DentryOf(f)))
+			noteMappedResize(c, vfs.DentryOf(f), h)
 		}
 		return 0, nil
 	}
@@ -1577,7 +1578,7 @@ func sysUtimensat(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		for i := range times {
-			times[i] = timeArg{sec: int64(le64(b[16*i:])), nsec: int64(le64(b[16*i+8:]))}
+			times[i] = timeArg{sec: int64(binary.LittleEndian.Uint64(b[16*i:])), nsec: int64(binary.LittleEndian.Uint64(b[16*i+8:]))}
 			if n := times[i].nsec; n != utimeNow && n != utimeOmit && (n < 0 || n >= 1e9) {
 				return 0, unix.EINVAL
 			}
@@ -1671,7 +1672,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 	}
 	if f != nil {
 		defer f.DecRef()
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 	}
 	sf := linux.Statfs{Type: linux.TMPFS_MAGIC, BlockSize: 4096, NameLength: 255, FragmentSize: 4096}
 	switch {
@@ -1714,7 +1715,7 @@ func sysStatfs(c *syscallCtx) (int64, error) {
 // (Linux checks this before any permission: mnt_want_write).
 func mayChangeAttrs(c *syscallCtx, d *dentry, f *file) error {
 	if f != nil {
-		d = dentryOf(f)
+		d = vfs.DentryOf(f)
 	}
 	if c.Kernel.VFS.ReadOnly(d) {
 		return unix.EROFS
@@ -1766,10 +1767,10 @@ func sysUtime(c *syscallCtx) (int64, error) {
 		}
 		for i := range times {
 			if c.Sysno == unix.SYS_UTIME {
-				times[i] = timeArg{sec: int64(le64(b[8*i:]))}
+				times[i] = timeArg{sec: int64(binary.LittleEndian.Uint64(b[8*i:]))}
 				continue
 			}
-			sec, usec := int64(le64(b[16*i:])), int64(le64(b[16*i+8:]))
+			sec, usec := int64(binary.LittleEndian.Uint64(b[16*i:])), int64(binary.LittleEndian.Uint64(b[16*i+8:]))
 			if usec < 0 || usec >= 1e6 {
 				return 0, unix.EINVAL
 			}

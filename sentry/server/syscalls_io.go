@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -39,7 +40,7 @@ func readFile(c *syscallCtx, f *file, n int, off int64) ([]byte, error) {
 		}
 		b, err := f.Impl.Read(c, f, n, off)
 		if len(b) > 0 {
-			inotifyEvent(c.Kernel, dentryOf(f), inAccess)
+			inotifyEvent(c.Kernel, vfs.DentryOf(f), inAccess)
 		}
 		return b, err
 	}
@@ -51,7 +52,7 @@ func readFile(c *syscallCtx, f *file, n int, off int64) ([]byte, error) {
 	b, err := f.Impl.Read(c, f, n, f.Off)
 	if len(b) > 0 {
 		f.SetOffLocked(c, f.Off+int64(len(b)))
-		inotifyEvent(c.Kernel, dentryOf(f), inAccess)
+		inotifyEvent(c.Kernel, vfs.DentryOf(f), inAccess)
 	}
 	return b, err
 }
@@ -70,7 +71,7 @@ func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 	}
 	appendMode := f.Flags.Load()&unix.O_APPEND != 0
 	if off >= 0 && !appendMode {
-		m, err := fileSizeCheck(c, dentryOf(f), off, len(b), false)
+		m, err := fileSizeCheck(c, vfs.DentryOf(f), off, len(b), false)
 		if err != nil {
 			return 0, err
 		}
@@ -95,7 +96,7 @@ func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 		}
 		o = int64(st.Size)
 	}
-	m, err := fileSizeCheck(c, dentryOf(f), o, len(b), false)
+	m, err := fileSizeCheck(c, vfs.DentryOf(f), o, len(b), false)
 	if err != nil {
 		return 0, err
 	}
@@ -137,8 +138,8 @@ func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int,
 			f.DecRef()
 		}
 	}
-	if n > 0 && dentryOf(f) != nil {
-		inotifyEvent(c.Kernel, dentryOf(f), inModify)
+	if n > 0 && vfs.DentryOf(f) != nil {
+		inotifyEvent(c.Kernel, vfs.DentryOf(f), inModify)
 	}
 	if n > 0 {
 		if !c.SyncedWrites {
@@ -160,13 +161,13 @@ func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int,
 // reply when there was one, else from a Stat RPC made only for a mapped
 // inode.
 func noteMappedChange(c *syscallCtx, f *file, off, n uint64) {
-	if c.Reply == nil || dentryOf(f) == nil || dentryOf(f).Kind != vfs.KindGofer {
+	if c.Reply == nil || vfs.DentryOf(f) == nil || vfs.DentryOf(f).Kind != vfs.KindGofer {
 		return
 	}
 	st := c.GoferStat
 	c.GoferStat = nil
 	if st == nil {
-		if !c.Kernel.Maps.Holds(dentryOf(f).Ino()) {
+		if !c.Kernel.Maps.Holds(vfs.DentryOf(f).Ino()) {
 			return
 		}
 		var err error
@@ -174,7 +175,7 @@ func noteMappedChange(c *syscallCtx, f *file, off, n uint64) {
 			return
 		}
 	}
-	c.Reply.Mapped = append(c.Reply.Mapped, mappedChanges(c.Kernel, st, off, n, c.PageWrite)...)
+	c.Reply.Mapped = append(c.Reply.Mapped, c.Kernel.MappedChanges(st, off, n, c.PageWrite)...)
 }
 
 func sysRead(c *syscallCtx) (int64, error)  { return doRead(c, -1) }
@@ -362,7 +363,7 @@ func sysLseek(c *syscallCtx) (int64, error) {
 	off, whence := int64(c.Args[1]), int(c.Args[2])
 	f.OffMu.Lock()
 	defer f.OffMu.Unlock()
-	if _, isDir := f.Impl.(*vfs.GoferDir); isDir || (dentryOf(f) != nil && dentryOf(f).IsDir()) {
+	if _, isDir := f.Impl.(*vfs.GoferDir); isDir || (vfs.DentryOf(f) != nil && vfs.DentryOf(f).IsDir()) {
 		if whence != unix.SEEK_SET || off < 0 {
 			return 0, unix.EINVAL
 		}
@@ -542,8 +543,8 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 			return 0, unix.EBADF
 		}
 		nf := uint32(c.Args[2]) & fileStatusFlags
-		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && dentryOf(f) != nil &&
-			!c.ProcessCreds().OwnerOrCapable(c.Kernel.VFS.AttrsOf(dentryOf(f))) {
+		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && vfs.DentryOf(f) != nil &&
+			!c.ProcessCreds().OwnerOrCapable(c.Kernel.VFS.AttrsOf(vfs.DentryOf(f))) {
 			// Only the owner may stop access-time updates (EPERM).
 			return 0, unix.EPERM
 		}
@@ -559,11 +560,11 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
 		return fcntlLock(c, f, cmd)
 	case unix.F_GETPIPE_SZ, fSetPipeSz:
-		e, ok := f.Impl.(*pipeEnd)
+		e, ok := f.Impl.(*kernel.PipeEnd)
 		if !ok {
 			return 0, unix.EBADF
 		}
-		return pipeSize(c, e, cmd == fSetPipeSz, c.Args[2])
+		return c.PipeSize(e, cmd == fSetPipeSz, c.Args[2])
 	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
 		return fcntlOwner(c, f, cmd)
 	case unix.F_SETLEASE, unix.F_GETLEASE:
@@ -589,14 +590,14 @@ func sysPipe2(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, w, err := newPipe(c.Kernel.Trk, c.Kernel.Mem)
+	r, w, err := kernel.NewPipe(c.Kernel.Trk, c.Kernel.Mem)
 	if err != nil {
 		return 0, err
 	}
-	if max := c.Kernel.Sysctl.PipeMaxSize(); max < pipeCapacity && !c.ProcessCreds().Capable(linux.CAP_SYS_RESOURCE) {
+	if max := c.Kernel.Sysctl.PipeMaxSize(); max < kernel.PipeCapacity && !c.ProcessCreds().Capable(linux.CAP_SYS_RESOURCE) {
 		// As Linux: an unprivileged pipe starts no larger than
 		// fs/pipe-max-size.
-		r.Impl.(*pipeEnd).p.LimitNewCapacity(max)
+		r.Impl.(*kernel.PipeEnd).P.LimitNewCapacity(max)
 	}
 	if flags&unix.O_NONBLOCK != 0 {
 		r.Flags.Store(r.Flags.Load() | unix.O_NONBLOCK)
@@ -670,8 +671,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	case fionread:
 		var n int
 		switch impl := f.Impl.(type) {
-		case *pipeEnd:
-			n = impl.available()
+		case *kernel.PipeEnd:
+			n = impl.Available()
 		case *vfs.GoferFile:
 			st, err := impl.Stat(c)
 			if err != nil {
@@ -680,8 +681,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			f.OffMu.Lock()
 			n = int(max(int64(st.Size)-f.Off, 0))
 			f.OffMu.Unlock()
-		case *stdioFile:
-			n = impl.in.Buffered()
+		case *kernel.StdioFile:
+			n = impl.In.Buffered()
 		case *devpts.File:
 			n = impl.Readable()
 		case queuedFile:
@@ -698,8 +699,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	if pf, ok := f.Impl.(*devpts.File); ok {
 		return ptyIoctl(c, pf, tab, req, arg)
 	}
-	s, ok := f.Impl.(*stdioFile)
-	if !ok || !s.tty {
+	s, ok := f.Impl.(*kernel.StdioFile)
+	if !ok || !s.Tty {
 		return 0, unix.ENOTTY
 	}
 	k := c.Kernel
@@ -709,30 +710,30 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		k.Mu.Lock()
-		s.term.Termios = b
+		s.Term.Termios = b
 		k.Mu.Unlock()
 		// The host terminal gets the modes too (the client applies
 		// them): its line discipline is the one the application sees.
-		k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.set, Termios: b}}})
+		k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_TtyModes{TtyModes: &sentrypb.TtyModes{StdioSet: s.Set, Termios: b}}})
 		return 0, nil
 	}
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	switch req {
 	case unix.TCGETS:
-		return 0, c.Mem.CopyOut(arg, s.term.Termios)
+		return 0, c.Mem.CopyOut(arg, s.Term.Termios)
 	case unix.TIOCGWINSZ:
-		return 0, c.Mem.CopyOut(arg, s.term.Winsize)
+		return 0, c.Mem.CopyOut(arg, s.Term.Winsize)
 	case unix.TIOCSWINSZ:
 		b, err := c.Mem.CopyIn(arg, stdio.SizeofWinsize)
 		if err != nil {
 			return 0, err
 		}
-		s.term.Winsize = b
+		s.Term.Winsize = b
 		return 0, nil
 	case tiocgpgrp:
 		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], uint32(s.term.FgPgrp))
+		binary.LittleEndian.PutUint32(b[:], uint32(s.Term.FgPgrp))
 		return 0, c.Mem.CopyOut(arg, b[:])
 	case tiocspgrp:
 		b, err := c.Mem.CopyIn(arg, 4)
@@ -746,8 +747,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		if len(k.ProcessGroupLocked(pg)) == 0 {
 			return 0, unix.ESRCH
 		}
-		s.term.FgPgrp = pg
-		markTTYLeaderLocked(k, s)
+		s.Term.FgPgrp = pg
+		k.MarkTTYLeaderLocked(s)
 		return 0, nil
 	case tiocgsid:
 		var b [4]byte
@@ -755,8 +756,8 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 		if k.Init != nil {
 			sid = k.Init.SID
 		}
-		if s.set != 0 {
-			sid = s.term.Sid
+		if s.Set != 0 {
+			sid = s.Term.Sid
 		}
 		binary.LittleEndian.PutUint32(b[:], uint32(sid))
 		return 0, c.Mem.CopyOut(arg, b[:])
@@ -783,8 +784,8 @@ func sysFsync(c *syscallCtx) (int64, error) {
 	// goes through the mapping's own description): the fsync of one
 	// handle syncs the inode.
 	files := []*file{f}
-	if dentryOf(f) != nil && dentryOf(f).Kind == vfs.KindGofer {
-		for _, wf := range c.Kernel.Maps.WritablesOf(dentryOf(f).Ino()) {
+	if vfs.DentryOf(f) != nil && vfs.DentryOf(f).Kind == vfs.KindGofer {
+		for _, wf := range c.Kernel.Maps.WritablesOf(vfs.DentryOf(f).Ino()) {
 			defer wf.DecRef()
 			if wf != f {
 				files = append(files, wf)
@@ -854,7 +855,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	d := dentryOf(f)
+	d := vfs.DentryOf(f)
 	if d == nil || !d.IsDir() {
 		return 0, unix.ENOTDIR
 	}
@@ -1015,7 +1016,7 @@ func sysMmap(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	f.IncRef()
-	id := c.Kernel.Maps.Add(f, mappedKey(st), typ != mapPrivate && writable)
+	id := c.Kernel.Maps.Add(f, kernel.MappedKey(st), typ != mapPrivate && writable)
 	c.Reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable}}
 	return 0, nil
 }

@@ -13,9 +13,6 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
-// mountDataMax bounds mount(2)'s data (Linux copies one page).
-const mountDataMax = 4096
-
 // blockFS are file systems that need a block device, which the sandbox
 // has none of: mount(2) of one is EPERM, as in runsc; other types it
 // does not serve are ENODEV.
@@ -30,23 +27,6 @@ var blockFS = map[string]bool{
 // superblock's sync/mand/lazytime flags, and MS_KERNMOUNT-like internals.
 const mountFlagsIgnored = unix.MS_SILENT | unix.MS_SYNCHRONOUS | unix.MS_DIRSYNC |
 	unix.MS_MANDLOCK | unix.MS_LAZYTIME | unix.MS_I_VERSION
-
-// propagationFlags change a mount's propagation (with MS_REC, that of the
-// mounts under it too).
-const propagationFlags = unix.MS_SHARED | unix.MS_PRIVATE | unix.MS_SLAVE | unix.MS_UNBINDABLE
-
-// startPropagation checks Start's root_propagation: 0, or one propagation
-// flag with or without MS_REC.
-func startPropagation(flags uint64) (kind uint64, rec bool, err error) {
-	kind = flags &^ unix.MS_REC
-	if flags == 0 {
-		return 0, false, nil
-	}
-	if kind&^propagationFlags != 0 || kind == 0 || kind&(kind-1) != 0 {
-		return 0, false, fmt.Errorf("start: root propagation %#x: %w", flags, unix.EINVAL)
-	}
-	return kind, flags&unix.MS_REC != 0, nil
-}
 
 // sysMount implements mount(2): a tmpfs at a directory, remounting a
 // mount the sentry made with other flags or options, bind mounts, and
@@ -72,7 +52,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		}
 	}
 	if c.Args[4] != 0 {
-		if data, err = c.Mem.CopyInString(c.Args[4], mountDataMax); err != nil {
+		if data, err = c.Mem.CopyInString(c.Args[4], mount.DataMax); err != nil {
 			return 0, err
 		}
 	}
@@ -98,11 +78,11 @@ func sysMount(c *syscallCtx) (int64, error) {
 	case flags&unix.MS_MOVE != 0:
 		logUnsupportedOnce(c.Kernel, "mount(MS_MOVE)")
 		return 0, fmt.Errorf("moving mounts: %w", unix.EINVAL)
-	case flags&propagationFlags != 0:
+	case flags&mount.PropagationFlags != 0:
 		// Exactly one propagation type, with only MS_REC and MS_SILENT
 		// beside it (Linux's flags_to_propagation_type).
-		pt := flags & propagationFlags
-		if pt&(pt-1) != 0 || flags&^propagationFlags != 0 {
+		pt := flags & mount.PropagationFlags
+		if pt&(pt-1) != 0 || flags&^mount.PropagationFlags != 0 {
 			return 0, unix.EINVAL
 		}
 		id, ok := v.MountIDAt(point)

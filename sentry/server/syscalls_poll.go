@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
@@ -30,19 +31,19 @@ func pollOnce(c *syscallCtx, tab *fdTable, es []pollEntry) (int, []<-chan struct
 		}
 		f, _, err := tab.Get(e.fd)
 		if err != nil {
-			e.revents = pollNval
+			e.revents = linux.POLLNVAL
 			n++
 			continue
 		}
 		var ev uint32
 		var ch <-chan struct{}
 		if f.IsPath() {
-			ev = pollNval
+			ev = linux.POLLNVAL
 		} else {
 			ev, ch = readinessOf(c.Thread, f)
 		}
 		f.DecRef()
-		e.revents = ev & (e.events | pollErr | pollHup | pollNval)
+		e.revents = ev & (e.events | linux.POLLERR | linux.POLLHUP | linux.POLLNVAL)
 		if e.revents != 0 {
 			n++
 		} else if ch != nil {
@@ -191,9 +192,9 @@ func sysPoll(c *syscallCtx) (int64, error) {
 }
 
 const (
-	pollInSet  = pollIn | pollRdNorm | pollHup | pollErr
-	pollOutSet = pollOut | pollWrNorm | pollErr
-	pollExSet  = pollPri
+	pollInSet  = linux.POLLIN | linux.POLLRDNORM | linux.POLLHUP | linux.POLLERR
+	pollOutSet = linux.POLLOUT | linux.POLLWRNORM | linux.POLLERR
+	pollExSet  = linux.POLLPRI
 )
 
 func sysSelect(c *syscallCtx) (int64, error) {

@@ -8,8 +8,10 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -149,7 +151,7 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		d := dentryOf(f)
+		d := vfs.DentryOf(f)
 		f.DecRef()
 		if d == nil {
 			return 0, unix.EACCES
@@ -159,12 +161,12 @@ func sysExecve(c *syscallCtx) (int64, error) {
 	} else if start, err = startDir(c, dirfd, path); err != nil {
 		return 0, err
 	}
-	ep, err := planExec(c.Kernel, c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
+	ep, err := c.Kernel.PlanExec(c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
 	if err != nil {
 		return 0, err
 	}
 	ep.NoNewPrivs = c.NoNewPrivs
-	commitExec(c.Kernel, c, ep)
+	c.Kernel.CommitExec(c, ep)
 	c.Reply.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return 0, nil
 }
@@ -822,9 +824,6 @@ func sysSetfsuid(c *syscallCtx) (int64, error) {
 	return int64(old), nil
 }
 
-// maxGroups is Linux's NGROUPS_MAX.
-const maxGroups = 65536
-
 func sysGetgroups(c *syscallCtx) (int64, error) {
 	size := int32(c.Args[0])
 	if size < 0 {
@@ -848,7 +847,7 @@ func sysGetgroups(c *syscallCtx) (int64, error) {
 // (perm.go); it needs CAP_SETGID.
 func sysSetgroups(c *syscallCtx) (int64, error) {
 	n := int32(c.Args[0])
-	if n < 0 || n > maxGroups {
+	if n < 0 || n > auth.MaxGroups {
 		return 0, unix.EINVAL
 	}
 	var groups []uint32

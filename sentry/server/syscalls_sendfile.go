@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/copybehind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -41,7 +42,7 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 	_, toFile := out.Impl.(*vfs.GoferFile)
 	if _, ok := out.Impl.(fdesc.SeqFile); !ok && !toFile {
 		switch out.Impl.(type) {
-		case *pipeEnd, *stdioFile:
+		case *kernel.PipeEnd, *kernel.StdioFile:
 		default:
 			return 0, unix.EINVAL
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -43,14 +44,14 @@ const spliceChunk = 4 << 20
 // timerfd or inotify instance: EINVAL).
 func spliceable(f *file) bool {
 	switch f.Impl.(type) {
-	case *vfs.GoferFile, *vfs.DevFile, *synth.ProcFile, *stdioFile, *unixsock.File, *inet.File, *inet.HostFile:
+	case *vfs.GoferFile, *vfs.DevFile, *synth.ProcFile, *kernel.StdioFile, *unixsock.File, *inet.File, *inet.HostFile:
 		return true
 	}
 	return false
 }
 
-func pipeEndOf(f *file) *pipeEnd {
-	e, _ := f.Impl.(*pipeEnd)
+func pipeEndOf(f *file) *kernel.PipeEnd {
+	e, _ := f.Impl.(*kernel.PipeEnd)
 	return e
 }
 
@@ -82,7 +83,7 @@ func putOffset(c *syscallCtx, addr uint64, off int64) error {
 
 // waitPipeData waits until p holds bytes (true) or has no writer left
 // (false: end of file).
-func waitPipeData(c *syscallCtx, p *kpipe, nonblock bool) (bool, error) {
+func waitPipeData(c *syscallCtx, p *kernel.Pipe, nonblock bool) (bool, error) {
 	for {
 		p.Lock()
 		if p.LenLocked() > 0 {
@@ -108,7 +109,7 @@ func waitPipeData(c *syscallCtx, p *kpipe, nonblock bool) (bool, error) {
 // waitPipeSpace waits until p has room below its size (F_SETPIPE_SZ)
 // and returns how much; with no reader it fails with EPIPE and the caller
 // gets SIGPIPE.
-func waitPipeSpace(c *syscallCtx, p *kpipe, nonblock bool) (int, error) {
+func waitPipeSpace(c *syscallCtx, p *kernel.Pipe, nonblock bool) (int, error) {
 	for {
 		p.Lock()
 		if p.ReadersLocked() == 0 {
@@ -135,9 +136,9 @@ func waitPipeSpace(c *syscallCtx, p *kpipe, nonblock bool) (int, error) {
 // pushPipeLocked appends up to len(b) bytes to out's pipe as a write
 // through outF, as far as there is room, and returns how many. Its
 // caller holds out.p's mu.
-func pushPipeLocked(c *syscallCtx, out *pipeEnd, outF *file, b []byte) int {
-	n, pos := out.p.PushLocked(b, false)
-	recordPipeWrite(c, out.p, outF, pos, b[:n])
+func pushPipeLocked(c *syscallCtx, out *kernel.PipeEnd, outF *file, b []byte) int {
+	n, pos := out.P.PushLocked(b, false)
+	c.RecordPipeWrite(out.P, outF, pos, b[:n])
 	return n
 }
 
@@ -190,7 +191,7 @@ func sysSplice(c *syscallCtx) (int64, error) {
 	var moved int
 	switch {
 	case inPipe != nil && outPipe != nil:
-		if inPipe.p == outPipe.p {
+		if inPipe.P == outPipe.P {
 			return 0, unix.EINVAL
 		}
 		moved, err = pipeToPipe(c, inPipe, outPipe, out, count, nonblock, false)
@@ -212,29 +213,29 @@ func sysSplice(c *syscallCtx) (int64, error) {
 }
 
 // pipeToPipe moves (tee: copies) up to n bytes from in's pipe to out's.
-func pipeToPipe(c *syscallCtx, in, out *pipeEnd, outF *file, n int, nonblock, copyOnly bool) (int, error) {
+func pipeToPipe(c *syscallCtx, in, out *kernel.PipeEnd, outF *file, n int, nonblock, copyOnly bool) (int, error) {
 	for {
-		ok, err := waitPipeData(c, in.p, nonblock)
+		ok, err := waitPipeData(c, in.P, nonblock)
 		if !ok || err != nil {
 			return 0, err
 		}
-		if _, err := waitPipeSpace(c, out.p, nonblock); err != nil {
+		if _, err := waitPipeSpace(c, out.P, nonblock); err != nil {
 			return 0, err
 		}
-		pipe.LockTwo(in.p, out.p)
-		if out.p.ReadersLocked() == 0 {
-			in.p.Unlock()
-			out.p.Unlock()
+		pipe.LockTwo(in.P, out.P)
+		if out.P.ReadersLocked() == 0 {
+			in.P.Unlock()
+			out.P.Unlock()
 			c.RaisedSIGPIPE = true
 			return 0, unix.EPIPE
 		}
-		moved := pushPipeLocked(c, out, outF, in.p.PeekLocked(n))
+		moved := pushPipeLocked(c, out, outF, in.P.PeekLocked(n))
 		if !copyOnly && moved > 0 {
-			in.p.ConsumeLocked(moved)
-			recordPipeRead(c, in.p, moved)
+			in.P.ConsumeLocked(moved)
+			c.RecordPipeRead(in.P, moved)
 		}
-		in.p.Unlock()
-		out.p.Unlock()
+		in.P.Unlock()
+		out.P.Unlock()
 		if moved > 0 {
 			return moved, nil
 		}
@@ -244,8 +245,8 @@ func pipeToPipe(c *syscallCtx, in, out *pipeEnd, outF *file, n int, nonblock, co
 
 // fileToPipe reads up to n bytes of in (at off, or its offset if off < 0)
 // into out's pipe.
-func fileToPipe(c *syscallCtx, in *file, out *pipeEnd, outF *file, off int64, n int, nonblock bool) (int, error) {
-	space, err := waitPipeSpace(c, out.p, nonblock)
+func fileToPipe(c *syscallCtx, in *file, out *kernel.PipeEnd, outF *file, off int64, n int, nonblock bool) (int, error) {
+	space, err := waitPipeSpace(c, out.P, nonblock)
 	if err != nil {
 		return 0, err
 	}
@@ -264,14 +265,14 @@ func fileToPipe(c *syscallCtx, in *file, out *pipeEnd, outF *file, off int64, n 
 			return 0, err
 		}
 	}
-	out.p.Lock()
-	if out.p.ReadersLocked() == 0 {
-		out.p.Unlock()
+	out.P.Lock()
+	if out.P.ReadersLocked() == 0 {
+		out.P.Unlock()
 		c.RaisedSIGPIPE = true
 		return 0, unix.EPIPE
 	}
 	moved := pushPipeLocked(c, out, outF, data)
-	out.p.Unlock()
+	out.P.Unlock()
 	if moved < len(data) && off < 0 && !in.Impl.Stream() {
 		// Another writer took the room: put the input offset back past
 		// what was not moved (a socket's bytes cannot be put back).
@@ -284,14 +285,14 @@ func fileToPipe(c *syscallCtx, in *file, out *pipeEnd, outF *file, off int64, n 
 
 // pipeToFile writes up to n bytes of in's pipe to out (at off, or its
 // offset if off < 0), then takes what was written out of the pipe.
-func pipeToFile(c *syscallCtx, in *pipeEnd, out *file, off int64, n int, nonblock bool) (int, error) {
-	ok, err := waitPipeData(c, in.p, nonblock)
+func pipeToFile(c *syscallCtx, in *kernel.PipeEnd, out *file, off int64, n int, nonblock bool) (int, error) {
+	ok, err := waitPipeData(c, in.P, nonblock)
 	if !ok || err != nil {
 		return 0, err
 	}
-	in.p.Lock()
-	data := in.p.PeekLocked(n)
-	in.p.Unlock()
+	in.P.Lock()
+	data := in.P.PeekLocked(n)
+	in.P.Unlock()
 	var w int
 	if sf, ok := out.Impl.(fdesc.SeqFile); ok {
 		var w64 int64
@@ -301,10 +302,10 @@ func pipeToFile(c *syscallCtx, in *pipeEnd, out *file, off int64, n int, nonbloc
 		w, err = writeFile(c, out, data, off)
 	}
 	if w > 0 {
-		in.p.Lock()
-		drop := in.p.ConsumeLocked(w)
-		recordPipeRead(c, in.p, drop)
-		in.p.Unlock()
+		in.P.Lock()
+		drop := in.P.ConsumeLocked(w)
+		c.RecordPipeRead(in.P, drop)
+		in.P.Unlock()
 		return w, nil
 	}
 	return 0, err
@@ -329,7 +330,7 @@ func sysTee(c *syscallCtx) (int64, error) {
 		return 0, unix.EBADF
 	}
 	inPipe, outPipe := pipeEndOf(in), pipeEndOf(out)
-	if inPipe == nil || outPipe == nil || inPipe.p == outPipe.p {
+	if inPipe == nil || outPipe == nil || inPipe.P == outPipe.P {
 		return 0, unix.EINVAL
 	}
 	if n == 0 {
@@ -364,7 +365,7 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 		return 0, unix.EBADF
 	}
 	for _, f := range []*file{in, out} {
-		if dentryOf(f) != nil && dentryOf(f).IsDir() {
+		if vfs.DentryOf(f) != nil && vfs.DentryOf(f).IsDir() {
 			return 0, unix.EISDIR
 		}
 		if _, ok := f.Impl.(*vfs.GoferFile); !ok {
@@ -383,7 +384,7 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 		return 0, nil
 	}
 	count := int(min(n, spliceChunk))
-	if dentryOf(in) != nil && dentryOf(out) != nil && dentryOf(in).Ino() == dentryOf(out).Ino() {
+	if vfs.DentryOf(in) != nil && vfs.DentryOf(out) != nil && vfs.DentryOf(in).Ino() == vfs.DentryOf(out).Ino() {
 		// The same file: Linux refuses overlapping ranges.
 		ri, ro := offIn, offOut
 		if ri < 0 || ro < 0 {

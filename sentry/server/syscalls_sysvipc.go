@@ -13,6 +13,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -325,7 +326,7 @@ func sysShmat(c *syscallCtx) (int64, error) {
 		}
 		return 0, unix.ENOMEM
 	}
-	fid := c.Kernel.Maps.Add(f, mappedKey(st), true)
+	fid := c.Kernel.Maps.Add(f, kernel.MappedKey(st), true)
 	c.Reply.Action = &sentrypb.Reply_ShmAttach{ShmAttach: &sentrypb.ShmAttachPlan{
 		FileId: fid, Size: st.Size, Shmid: id, Key: at.Key, Readonly: flags&linux.SHM_RDONLY != 0}}
 	return 0, nil
@@ -428,7 +429,7 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 			c.Kernel.Releases.Release([]uint64{h})
 			return nil, nil, err
 		}
-		f = newFile(vfs.NewGoferFile(v, h, fh, nil), d, unix.O_RDWR)
+		f = vfs.NewFile(vfs.NewGoferFile(v, h, fh, nil), d, unix.O_RDWR)
 	case syserr.ErrnoOf(err) == unix.ENOENT:
 		dh, err := c.HandleOf(dir)
 		if err != nil {
@@ -444,7 +445,7 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 			return nil, nil, unix.EIO
 		}
 		d = v.InsertChild(dir, name, 0, r.Handle.FileHandle, r.Stat)
-		f = newFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, unix.O_RDWR)
+		f = vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, unix.O_RDWR)
 	default:
 		return nil, nil, err
 	}

@@ -17,14 +17,9 @@ import (
 // state: after a server failure they are back to their defaults
 // (lease-break-time lives in lease.Table, likewise).
 
-const (
-	// pipeUserPagesSoft is Linux's fs/pipe-user-pages-soft (shown, not
-	// enforced: a pipe is charged to no user here).
-	pipeUserPagesSoft = 16384
-	// maxPipeSize bounds F_SETPIPE_SZ even for root (Linux allows root up
-	// to 2 GiB; the server holds the buffers of all its clients).
-	maxPipeSize = 16 << 20
-)
+// pipeUserPagesSoft is Linux's fs/pipe-user-pages-soft (shown, not
+// enforced: a pipe is charged to no user here).
+const pipeUserPagesSoft = 16384
 
 // setIPForward sets net/ipv4/ip_forward (0 or 1) of the client's network
 // stack: its loopback stack's IPv4 forwarding; with the host's network

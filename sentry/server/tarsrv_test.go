@@ -50,9 +50,7 @@ func leasingEnv(t *testing.T) (*env, *rpcCounter) {
 // what the file holds, and a large file's first window, at offset 0, is
 // granted (a window that came back full is not a short read).
 func TestLeaseGrantCost(t *testing.T) {
-	old := releaseDelay
-	releaseDelay = time.Hour // Releases come in batches only
-	t.Cleanup(func() { releaseDelay = old })
+	releasesInBatchesOnly(t)
 	e, rc := leasingEnv(t)
 	freezeClock(e)            // no cached attribute expires during the test
 	var leaseNow atomic.Int64 // the read lease registry's clock

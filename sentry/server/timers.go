@@ -115,7 +115,7 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		value, haveValue = le64(b[0:]), true
+		value, haveValue = binary.LittleEndian.Uint64(b[0:]), true
 		signo = int32(binary.LittleEndian.Uint32(b[8:]))
 		notify = int32(binary.LittleEndian.Uint32(b[12:]))
 		tid = int32(binary.LittleEndian.Uint32(b[16:]))

@@ -2,9 +2,7 @@ package server
 
 import (
 	"fmt"
-	"path"
 	"sort"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -25,7 +23,7 @@ import (
 // vfs.Caller
 // (the handles it pins, its search permission). What stays here is the
 // kernel's side: the pins' release with the call, a mount's users, and
-// the mounts of a Start and a Restore.
+// the mounts of a Restore.
 
 type dentry = vfs.Dentry
 
@@ -51,12 +49,12 @@ func mountBusy(k *clientState, id int) bool {
 			continue
 		}
 		seen[t] = true
-		t.Each(func(_ int32, e fdEntry) { ds = append(ds, dentryOf(e.File)) })
+		t.Each(func(_ int32, e fdEntry) { ds = append(ds, vfs.DentryOf(e.File)) })
 	}
 	k.Mu.Unlock()
 	for _, f := range k.Maps.Files() {
 		if f != nil {
-			ds = append(ds, dentryOf(f))
+			ds = append(ds, vfs.DentryOf(f))
 		}
 	}
 	return k.VFS.MountHolds(id, ds)
@@ -138,54 +136,4 @@ func restoreMounts(k *clientState, rc *syscallCtx, recs []*sentrypb.MountState) 
 		}
 	}
 	return errs
-}
-
-// maxStartMounts bounds the mounts a Start may list.
-const maxStartMounts = 64
-
-// startMounts checks the mounts a Start lists (made outside the sentry:
-// the gofer serves them, the table only lists them; but /dev/mqueue,
-// which the sentry serves: isMqueueMount).
-func startMounts(specs []*sentrypb.MountSpec) ([]mount.Mount, error) {
-	if len(specs) > maxStartMounts {
-		return nil, fmt.Errorf("start: %d mounts (at most %d): %w", len(specs), maxStartMounts, unix.EINVAL)
-	}
-	var out []mount.Mount
-	for i, sp := range specs {
-		bad := func(why string) error {
-			return fmt.Errorf("start: mounts[%d] (%q): %s: %w", i, sp.GetTarget(), why, unix.EINVAL)
-		}
-		if sp == nil || !path.IsAbs(sp.Target) || len(sp.Target) >= 4096 || len(sp.Source) >= 4096 || len(sp.Data) > mountDataMax {
-			return nil, bad("want an absolute target")
-		}
-		if sp.Fstype == "" || len(sp.Fstype) > 64 || strings.ContainsAny(sp.Fstype, " \t\n/") {
-			return nil, bad("bad type")
-		}
-		if sp.Flags&^mount.PerMountFlags != 0 {
-			return nil, bad("bad flags")
-		}
-		m := mount.Mount{FSType: sp.Fstype, Source: sp.Source, Target: path.Clean(sp.Target), Flags: sp.Flags, Data: sp.Data,
-			SuperReadOnly: sp.Flags&unix.MS_RDONLY != 0 && sp.Fstype != "bind"}
-		if m.Flags&(unix.MS_NOATIME|unix.MS_STRICTATIME) == 0 {
-			m.Flags |= unix.MS_RELATIME
-		}
-		m.Flags &^= unix.MS_STRICTATIME
-		if m.Source == "" {
-			m.Source = sp.Fstype
-		}
-		if sp.Fstype == "bind" && path.IsAbs(sp.Source) {
-			// mountinfo's root: the bound directory's path (in the
-			// host's file system, as the gofer mounted it).
-			m.Root = path.Clean(sp.Source)
-		}
-		if sp.Fstype == "tmpfs" {
-			o, err := mount.ParseTmpfsOptions(sp.Data, 0)
-			if err != nil {
-				return nil, bad(err.Error())
-			}
-			m.Tmpfs, m.FSOptions = o, o.String()
-		}
-		out = append(out, m)
-	}
-	return out, nil
 }

@@ -170,13 +170,13 @@ func (kp *kernelPorts) Links(pid int32) (cwd, exe *dentry, err error) {
 // a stdio file.
 func (kp *kernelPorts) FileName(f *file) (string, bool) {
 	switch impl := f.Impl.(type) {
-	case *pipeEnd:
-		return fmt.Sprintf("pipe:[%d]", impl.p.Ino()), true
-	case *stdioFile:
-		if impl.tty {
+	case *kernel.PipeEnd:
+		return fmt.Sprintf("pipe:[%d]", impl.P.Ino()), true
+	case *kernel.StdioFile:
+		if impl.Tty {
 			return "/dev/pts/0", true
 		}
-		return fmt.Sprintf("pipe:[stdio%d]", impl.fd), true
+		return fmt.Sprintf("pipe:[stdio%d]", impl.Fd), true
 	}
 	return "", false
 }
@@ -230,5 +230,5 @@ func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint
 		c.Kernel.Releases.Release([]uint64{h})
 		return nil, err
 	}
-	return newFile(vfs.NewGoferFile(v, h, g.FH, g.Memfd), dentryOf(of), kept), nil
+	return vfs.NewFile(vfs.NewGoferFile(v, h, g.FH, g.Memfd), vfs.DentryOf(of), kept), nil
 }

@@ -11,6 +11,10 @@
 // without the server ever touching the client's memory, and the client's
 // syscall log holds everything replay needs.
 //
+// It also holds the checks whose answer the client gives from what it
+// keeps and the server decides with the same code: the permission check
+// of a file's mode (perm.go).
+//
 // Dependencies: gVisor's pkg/abi/linux and pkg/hostarch only. Both sentries
 // import this package; it imports neither.
 package sysabi

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"testing"
+	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -19,12 +20,8 @@ import (
 // room for the Go runtime's own sleeps.
 func TestForwardedCallHandOffs(t *testing.T) {
 	tu.RequireRoot(t)
-	dir, prog, s := hopSetup(t)
 	const calls = 3000
-	local := hopRoundOn(t, dir, prog, s, "ids", calls)
-	hop := hopRoundOn(t, dir, prog, s, "hop", calls)
-	// "ids" makes five calls per round.
-	localSleeps := local.client.sleeps / 5
+	hop, localSleeps, _ := roundAgainstLocal(t, "hop", calls, calls)
 	t.Logf("per call: local: client %.2f sleeps; forwarded: client %.2f sleeps, server %.2f sleeps, %.2f reads, %.2f writes",
 		localSleeps, hop.client.sleeps, hop.server.sleeps, hop.server.reads, hop.server.writes)
 	if hop.server.sleeps > 1.8 {
@@ -33,4 +30,16 @@ func TestForwardedCallHandOffs(t *testing.T) {
 	if extra := hop.client.sleeps - localSleeps; extra > 1.3 {
 		t.Errorf("a forwarded call costs the client %.2f sleeps more than a local one, want about one (the wait for the reply)", extra)
 	}
+}
+
+// roundAgainstLocal runs calls rounds of testdata/speed/hop.c's op and,
+// on the same server first, localRounds rounds of "ids" (five calls the
+// client answers itself a round): the op's round, and a local call's
+// client sleeps and time.
+func roundAgainstLocal(t *testing.T, op string, calls, localRounds int) (r hopRound, localSleeps float64, localPerCall time.Duration) {
+	t.Helper()
+	dir, prog, s := hopSetup(t)
+	local := hopRoundOn(t, dir, prog, s, "ids", localRounds)
+	r = hopRoundOn(t, dir, prog, s, op, calls)
+	return r, local.client.sleeps / 5, local.perCall / 5
 }

@@ -35,7 +35,7 @@ var unpostedOpens = regexp.MustCompile(`unposted_opens=(\d+)`)
 // loop of open+close pairs of a file the process holds (the benchmark's
 // openclose row), or of open, fstat (from the read lease) and close,
 // costs no round trip and no server work (per pair before: 0 waited, 2
-// posted). The posted queue leaves within 500 µs, so on a loaded
+// posted). The posted queue leaves within 2 ms, so on a loaded
 // machine some pairs are sent: the bound is a quarter of them. Under an
 // inotify watch made in the sandbox the pairs are sent, and the watch
 // sees every IN_OPEN and IN_CLOSE_NOWRITE, as on Linux.

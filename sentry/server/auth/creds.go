@@ -17,6 +17,10 @@ type Creds struct {
 	Caps CapSets
 }
 
+// MaxGroups is Linux's NGROUPS_MAX: the most supplementary groups a
+// process may have.
+const MaxGroups = 65536
+
 // RootCreds are the credentials of a first process running as uid and
 // gid: every id the same, the capabilities of InitialCaps.
 func RootCreds(uid, gid uint32) Creds {

@@ -14,8 +14,9 @@
 // under clientState.Mu); what a dentry's attributes are, and which call
 // checks what, is the server's (kernel/perm.go and the system calls).
 //
-// Dependencies: gVisor's abi/linux (capability numbers) and
-// golang.org/x/sys/unix. It imports nothing of the server, and every
+// Dependencies: gVisor's abi/linux (capability numbers),
+// golang.org/x/sys/unix and sentry/sysabi (the permission check the
+// client makes too). It imports nothing of the server, and every
 // layer of the server may import it.
 //
 // It must not import another package of the server: it is a leaf.

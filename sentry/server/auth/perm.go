@@ -5,14 +5,16 @@ import (
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // Access mask bits (Linux's MAY_EXEC, MAY_WRITE, MAY_READ; access(2)'s
 // X_OK, W_OK, R_OK).
 const (
-	MayExec  = 1
-	MayWrite = 2
-	MayRead  = 4
+	MayExec  = sysabi.MayExec
+	MayWrite = sysabi.MayWrite
+	MayRead  = sysabi.MayRead
 )
 
 // FileAttrs are the attributes a permission check reads.
@@ -38,28 +40,10 @@ func (cr Creds) OwnerOrCapable(a FileAttrs) bool {
 }
 
 // Permits reports whether the process may access a file with attributes
-// a for mask (Linux's generic_permission): the owner's, the group's or
-// the others' bits decide, in that order; CAP_DAC_OVERRIDE then grants
-// everything except executing a file with no x bit at all.
+// a for mask (Linux's generic_permission, sysabi.Permits: the client
+// answers with the same check).
 func (cr Creds) Permits(a FileAttrs, mask uint32) bool {
-	var bits uint32
-	switch {
-	case a.UID == cr.FSUID:
-		bits = a.Mode >> 6
-	case cr.InGroup(a.GID):
-		bits = a.Mode >> 3
-	default:
-		bits = a.Mode
-	}
-	if bits&7&mask == mask {
-		return true
-	}
-	if cr.Capable(linux.CAP_DAC_OVERRIDE) && (mask&MayExec == 0 || a.IsDir() || a.Mode&0111 != 0) {
-		return true
-	}
-	// CAP_DAC_READ_SEARCH grants reading any file and reading and
-	// searching any directory.
-	return cr.Capable(linux.CAP_DAC_READ_SEARCH) && (mask == MayRead || (a.IsDir() && mask&^(MayRead|MayExec) == 0))
+	return sysabi.Permits(sysabi.FileAttrs(a), sysabi.Creds{FSUID: cr.FSUID, InGroup: cr.InGroup(a.GID), Caps: cr.Caps.Effective}, mask)
 }
 
 // MayDelete reports whether the process may remove or rename away a

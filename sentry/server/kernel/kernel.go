@@ -67,7 +67,7 @@ type Kernel struct {
 	Attrs             *goferclient.AttrCache
 	ReadLeases        *readlease.Registry
 	// PageWriteSlots holds a token per PageWrite running
-	// (maxPageWritesInFlight). Made by newClientState.
+	// (MaxPageWritesInFlight). Made by newClientState.
 	PageWriteSlots chan struct{}
 	// Binder binds the file handles in the client's state records to it
 	// (package handlebind). Set from newVFS's attach, immutable after newClientState.
@@ -98,6 +98,10 @@ type Kernel struct {
 	// Out is the client's stream as the kernel sends on it (the front's
 	// clientStream, session.go). Immutable.
 	Out Sender
+
+	// Files is what the kernel asks of the server's file calls not yet
+	// below it (the flat package's kernelPorts). Immutable.
+	Files Files
 
 	// Stdio describes the client's fds 0-2 (from Hello). Immutable.
 	Stdio [3]*sentrypb.StdioInfo

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 )
 
 // Sender is the client's stream as the kernel reaches it. The front
@@ -40,4 +41,14 @@ type Grant interface {
 	// MayRunAs reports (an error wrapping EPERM) whether the
 	// application may hold the given user and group ids.
 	MayRunAs(uids, gids []uint32) error
+}
+
+// Files is what the kernel asks of the server's file system calls, which
+// are above it: a write through a description as write(2) makes it (an
+// exec's page write-back).
+type Files interface {
+	// WriteAt writes b at off through f for the call c, as pwrite(2)
+	// (appendMode: as write(2) to an O_APPEND file), returning the
+	// count and the offset written at.
+	WriteAt(c *Task, f *fdesc.File, b []byte, off int64, appendMode bool) (int, int64, error)
 }

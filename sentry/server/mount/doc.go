@@ -3,7 +3,9 @@
 // order the mounts were made. It renders /proc/<pid>/mounts and
 // mountinfo's lines (procfs.Mount), parses tmpfs's mount options as
 // Linux does, and converts mounts to and from their replay records
-// ("mount/<id>", sentrypb.MountState).
+// ("mount/<id>", sentrypb.MountState); it checks the mounts a Start
+// lists and its root propagation (start.go: FromStart, StartPropagation,
+// with mount(2)'s limits DataMax and PropagationFlags).
 //
 // It owns no files: the server's vfs grafts a mount's root dentry over
 // its mount point and keeps the gofer directory that holds a tmpfs's

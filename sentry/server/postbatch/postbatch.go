@@ -1,6 +1,11 @@
 package postbatch
 
-import "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+import (
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
 
 // MaxHeld bounds the replies held at once: the next one goes out with
 // them.
@@ -11,6 +16,10 @@ const MaxHeld = 64
 // lock protects it.
 type Replies struct {
 	held []*sentrypb.Reply
+	// Packed says the client takes the replies that carry a result alone
+	// packed (FeaturePostedDone: sentrypb.PostedDone). Set by the owner
+	// before the first Hold.
+	Packed bool
 }
 
 // Hold keeps r for the next message and reports true, unless MaxHeld are
@@ -28,13 +37,15 @@ func (b *Replies) Hold(r *sentrypb.Reply) bool {
 func (b *Replies) Len() int { return len(b.held) }
 
 // Attach puts the held replies in front of m's content
-// (ServerMessage.posted_replies) and forgets them; it returns m.
+// (ServerMessage.posted_replies, and posted_done when Packed) and
+// forgets them; it returns m.
 func (b *Replies) Attach(m *sentrypb.ServerMessage) *sentrypb.ServerMessage {
 	if len(b.held) == 0 {
 		return m
 	}
-	m.PostedReplies = append(b.held, m.PostedReplies...)
-	b.held = nil
+	full, done := b.take()
+	m.PostedReplies = append(full, m.PostedReplies...)
+	m.PostedDone = done
 	return m
 }
 
@@ -47,12 +58,56 @@ func (b *Replies) Take() *sentrypb.ServerMessage {
 	return b.Attach(&sentrypb.ServerMessage{})
 }
 
-// TakeReplies returns the held replies, nil if none, and forgets them
-// (a call channel's reply carries them: Reply.posted_replies).
-func (b *Replies) TakeReplies() []*sentrypb.Reply {
-	r := b.held
+// TakeInto puts the held replies in r, a call channel's reply
+// (Reply.posted_replies and posted_done), and forgets them.
+func (b *Replies) TakeInto(r *sentrypb.Reply) {
+	r.PostedReplies, r.PostedDone = b.take()
+}
+
+// take returns the held replies, those that carry a result alone packed
+// in done when Packed, and forgets them.
+func (b *Replies) take() (full []*sentrypb.Reply, done *sentrypb.PostedDone) {
+	held := b.held
 	b.held = nil
-	return r
+	if !b.Packed {
+		return held, nil
+	}
+	full = held[:0]
+	for _, r := range held {
+		if !resultAlone(r) {
+			full = append(full, r)
+			continue
+		}
+		if done == nil {
+			done = &sentrypb.PostedDone{Seq: make([]uint64, 0, len(held)), Ret: make([]int64, 0, len(held))}
+		}
+		done.Seq = append(done.Seq, r.Seq)
+		done.Ret = append(done.Ret, r.Ret)
+	}
+	if len(full) == 0 {
+		full = nil
+	}
+	return full, done
+}
+
+// Reply's field numbers of seq and ret.
+const (
+	seqField protowire.Number = 1
+	retField protowire.Number = 2
+)
+
+// resultAlone reports whether r carries nothing but its seq and ret: its
+// encoded size is theirs (so a field added to Reply later is never lost
+// by packing).
+func resultAlone(r *sentrypb.Reply) bool {
+	want := 0
+	if r.Seq != 0 {
+		want += protowire.SizeTag(seqField) + protowire.SizeVarint(r.Seq)
+	}
+	if r.Ret != 0 {
+		want += protowire.SizeTag(retField) + protowire.SizeVarint(uint64(r.Ret))
+	}
+	return proto.Size(r) == want
 }
 
 // Drop forgets the held replies: their stream is gone, and the client

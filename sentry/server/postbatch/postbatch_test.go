@@ -1,6 +1,7 @@
 package postbatch
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -84,33 +85,52 @@ func TestRepliesBounded(t *testing.T) {
 	}
 }
 
-// TestTakeReplies: the held replies go, in order, into a call channel's
-// reply (Reply.posted_replies), and nothing stays held.
-func TestTakeReplies(t *testing.T) {
+// TestTakeInto: the held replies go, in order, into a call channel's
+// reply (Reply.posted_replies, and posted_done when packed: those that
+// carry a result alone), and nothing stays held.
+func TestTakeInto(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		hold []uint64
+		name   string
+		packed bool
+		hold   []*sentrypb.Reply
+		// wantFull and wantDone are the seqs in posted_replies and
+		// posted_done.
+		wantFull, wantDone []uint64
 	}{
-		{"none", nil},
-		{"one", []uint64{3}},
-		{"three", []uint64{4, 5, 6}},
+		{"none", false, nil, nil, nil},
+		{"one", false, []*sentrypb.Reply{{Seq: 3}}, []uint64{3}, nil},
+		{"three", false, []*sentrypb.Reply{{Seq: 4}, {Seq: 5}, {Seq: 6}}, []uint64{4, 5, 6}, nil},
+		{"packed", true, []*sentrypb.Reply{{Seq: 4, Ret: 18}, {Seq: 5, Errno: 9}, {Seq: 6}, {Seq: 7, Ret: -1},
+			{Seq: 8, State: []*sentrypb.StateRecord{{Key: "fs/1"}}}}, []uint64{5, 8}, []uint64{4, 6, 7}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var b Replies
-			for _, s := range tc.hold {
-				b.Hold(&sentrypb.Reply{Seq: s})
+			b := Replies{Packed: tc.packed}
+			rets := map[uint64]int64{}
+			for _, r := range tc.hold {
+				b.Hold(r)
+				rets[r.Seq] = r.Ret
 			}
-			got := b.TakeReplies()
-			if len(got) != len(tc.hold) {
-				t.Fatalf("TakeReplies gave %d replies, want %d", len(got), len(tc.hold))
+			var r sentrypb.Reply
+			b.TakeInto(&r)
+			var full []uint64
+			for _, p := range r.PostedReplies {
+				full = append(full, p.Seq)
 			}
-			for i, r := range got {
-				if r.Seq != tc.hold[i] {
-					t.Errorf("reply %d has seq %d, want %d (order kept)", i, r.Seq, tc.hold[i])
+			if !slices.Equal(full, tc.wantFull) || !slices.Equal(r.GetPostedDone().GetSeq(), tc.wantDone) {
+				t.Fatalf("posted_replies %v, posted_done %v; want %v, %v (order kept)", full, r.GetPostedDone().GetSeq(), tc.wantFull, tc.wantDone)
+			}
+			if d := r.GetPostedDone(); d != nil {
+				if len(d.Ret) != len(d.Seq) {
+					t.Fatalf("posted_done has %d seqs and %d results", len(d.Seq), len(d.Ret))
+				}
+				for i, s := range d.Seq {
+					if d.Ret[i] != rets[s] {
+						t.Errorf("posted_done says seq %d returned %d, want %d", s, d.Ret[i], rets[s])
+					}
 				}
 			}
-			if b.Len() != 0 || b.TakeReplies() != nil {
-				t.Errorf("replies still held after TakeReplies")
+			if b.Len() != 0 {
+				t.Errorf("replies still held after TakeInto")
 			}
 		})
 	}

@@ -23,7 +23,10 @@
 // Effects of one call that must be committed with that call's own reply
 // (pipe counters, retained writes; a re-sent call must not apply twice)
 // are registered per seq (SetEffects) and handed back by Take for that
-// reply only. Their type is the server's (the E of Tracker[E]).
+// reply only, or by TakeEffects for a reply held back to go out with a
+// later message (a batch of posted replies), whose touched objects that
+// message's Take reports once for the whole batch. Their type is the
+// server's (the E of Tracker[E]).
 //
 // The Tracker also allocates the ids of objects that have no natural
 // number (files, fd tables, fs contexts, signal handler tables, pipes):

@@ -205,6 +205,29 @@ func (t *Tracker[E]) Take(replySeq uint64, isReply bool) *Collection[E] {
 	return c
 }
 
+// TakeEffects starts the records that must go with the reply to call
+// replySeq when that reply is held for a later message (a posted call's,
+// in a batch): that call's effects alone. The touched objects stay for
+// the message that carries the reply out, whose Take reports each of
+// them once however many held replies touched it. It returns nil when
+// the call registered no effects.
+func (t *Tracker[E]) TakeEffects(replySeq uint64) *Collection[E] {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	eff, ok := t.effects[replySeq]
+	if !ok {
+		return nil
+	}
+	delete(t.effects, replySeq)
+	c := t.spare
+	t.spare = nil
+	if c == nil {
+		c = &Collection[E]{t: t}
+	}
+	c.Effects, c.HasEffects, c.ReplySeq = eff, true, replySeq
+	return c
+}
+
 // Collection is the records of one message being built. It is used by
 // one goroutine, from Take to Derive; Derive hands its buffers back to
 // the Tracker.

@@ -244,3 +244,31 @@ func TestIDsReserved(t *testing.T) {
 		t.Fatalf("the restored server allocated %d, handed out before: up to %d", id, last)
 	}
 }
+
+// TestTakeEffectsLeavesTouched: a held reply takes its call's effects
+// alone; the objects touched stay for the message that carries it out,
+// reported there once.
+func TestTakeEffectsLeavesTouched(t *testing.T) {
+	tr := NewTracker[*effects]()
+	f := &file{3}
+	tr.Touch(orderFile, f)
+	if c := tr.TakeEffects(5); c != nil {
+		t.Fatalf("TakeEffects of a call without effects = %+v, want nil", c)
+	}
+	tr.SetEffects(5, &effects{"five"})
+	c := tr.TakeEffects(5)
+	if c == nil || !c.HasEffects || c.Effects.note != "five" || c.ReplySeq != 5 {
+		t.Fatalf("TakeEffects(5) = %+v, want call 5's effects", c)
+	}
+	if got := keys(c.Derive(derive(nil, nil), idsRec)); got != "" {
+		t.Fatalf("a held reply's records %q, want none of the touched objects", got)
+	}
+	tr.Touch(orderFile, f)
+	c = tr.Take(0, false)
+	if c == nil || c.HasEffects {
+		t.Fatalf("Take after TakeEffects = %+v, want the touched objects alone", c)
+	}
+	if got := keys(c.Derive(derive(nil, nil), idsRec)); got != "file/3" {
+		t.Fatalf("the carrying message's records %q, want file/3 once", got)
+	}
+}

@@ -43,6 +43,15 @@ func NewGoferDir(v *VFS, h uint64, fh []byte) *GoferDir {
 // VFS is the namespace g's file is in.
 func (g *GoferFile) VFS() *VFS { return g.v }
 
+// NewFile returns a description of impl opened by d (nil: none) with
+// flags; its owner is d's client.
+func NewFile(impl fdesc.FileImpl, d *Dentry, flags uint32) *fdesc.File {
+	if d == nil {
+		return fdesc.NewFile(impl, nil, nil, flags)
+	}
+	return fdesc.NewFile(impl, d, d.Owner(), flags)
+}
+
 // DentryOf returns f's dentry (nil when it has none or it is not a
 // vfs's).
 func DentryOf(f *fdesc.File) *Dentry {

@@ -41,6 +41,10 @@ func (p *Pool) Go(f func()) {
 	}
 }
 
+// Started is the number of goroutines the pool started (tests: a call
+// run where it arrived starts none).
+func (p *Pool) Started() int64 { return p.started.Load() }
+
 func (p *Pool) worker(f func()) {
 	t := time.NewTimer(p.idleAfter)
 	defer t.Stop()

@@ -5,20 +5,13 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
-)
-
-// Linux's poll bits a ProcFile reports.
-const (
-	pollIn     = 0x1
-	pollPri    = 0x2
-	pollErr    = 0x8
-	pollRdNorm = 0x40
 )
 
 // ProcFile is a synthesized /proc file whose content was taken at open
@@ -55,11 +48,11 @@ func (f *ProcFile) Readiness(*fdesc.File) (uint32, <-chan struct{}) {
 		return f.FileBase.Readiness(nil)
 	}
 	event, ch := f.mounts.Event()
-	r := uint32(pollIn | pollRdNorm)
+	r := uint32(linux.POLLIN | linux.POLLRDNORM)
 	f.mu.Lock()
 	if event != f.pollEvent {
 		f.pollEvent = event
-		r |= pollErr | pollPri
+		r |= linux.POLLERR | linux.POLLPRI
 	}
 	f.mu.Unlock()
 	return r, ch

@@ -1,7 +1,8 @@
 /* hop OP N: N rounds of OP ("hop": one forwarded call the server
-   answers at once, getgroups(0, NULL) (umask is posted: the client does
-   not wait for it); "ids": getppid, getpgrp, getpgid(0), getsid(0) and
-   getuid, which the client answers), twice; after each time it prints a
+   answers at once, getgroups(0, NULL); "umask": umask(022), which the
+   client answers and posts, not waiting for it; "ids": getppid,
+   getpgrp, getpgid(0), getsid(0) and getuid, which the client
+   answers), twice; after each time it prints a
    line and waits for one on stdin, so that the test can read the
    daemons' counters in between. */
 #include <stdlib.h>
@@ -12,7 +13,7 @@
 
 int main(int argc, char **argv) {
 	if (argc != 3) return 2;
-	int ids = !strcmp(argv[1], "ids");
+	int ids = !strcmp(argv[1], "ids"), posted = !strcmp(argv[1], "umask");
 	long n = atol(argv[2]);
 	char line[16];
 	for (int round = 0; round < 2; round++) {
@@ -24,6 +25,8 @@ int main(int argc, char **argv) {
 				syscall(SYS_getpgid, 0);
 				syscall(SYS_getsid, 0);
 				syscall(SYS_getuid);
+			} else if (posted) {
+				umask(022);
 			} else {
 				getgroups(0, NULL);
 			}

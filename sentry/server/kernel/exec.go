@@ -1,8 +1,9 @@
-package server
+package kernel
 
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"path"
@@ -14,7 +15,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
@@ -34,35 +35,35 @@ const (
 	maxPhnum = 1024
 )
 
-// mappedKey is the contents key of the file st describes.
-func mappedKey(st *goferpb.Stat) mapped.Key {
+// MappedKey is the contents key of the file st describes.
+func MappedKey(st *goferpb.Stat) mapped.Key {
 	return mapped.Key{Dev: st.Dev, Ino: st.Ino, Size: st.Size, Mtime: st.MtimeNs}
 }
 
-// mappedRecord describes mapped file id for the replay state.
-func mappedRecord(k *clientState, id uint64) *sentrypb.StateRecord {
+// MappedRecord describes mapped file id for the replay state.
+func (k *Kernel) MappedRecord(id uint64) *sentrypb.StateRecord {
 	ms, ok := k.Maps.StateOf(id)
 	if !ok {
-		return kernel.DeletedRec(statekey.Mapped(id))
+		return DeletedRec(statekey.Mapped(id))
 	}
 	f := ms.File
 	st := &sentrypb.MappedFileState{FileId: id, Size: ms.Size, Refs: uint32(ms.Refs), Writable: ms.Writable}
 	if g, ok := f.Impl.(*vfs.GoferFile); ok {
 		st.FileHandle = g.FH
 	}
-	if dentryOf(f) != nil {
-		st.Path, _ = k.VFS.PathOf(dentryOf(f))
+	if vfs.DentryOf(f) != nil {
+		st.Path, _ = k.VFS.PathOf(vfs.DentryOf(f))
 	}
 	return &sentrypb.StateRecord{Key: statekey.Mapped(id).String(), Value: &sentrypb.StateRecord_Mapped{Mapped: st}}
 }
 
-// mappedChanges notes that this client changed bytes [off, off+n) of the
+// MappedChanges notes that this client changed bytes [off, off+n) of the
 // file st describes (its state after the change), and returns the
 // changes of the mapped ids other than except for the reply
 // (mapped.Table.Changed).
-func mappedChanges(k *clientState, st *goferpb.Stat, off, n uint64, except uint64) []*sentrypb.MappedFileChange {
+func (k *Kernel) MappedChanges(st *goferpb.Stat, off, n uint64, except uint64) []*sentrypb.MappedFileChange {
 	var out []*sentrypb.MappedFileChange
-	for _, id := range k.Maps.Changed(mappedKey(st), except) {
+	for _, id := range k.Maps.Changed(MappedKey(st), except) {
 		out = append(out, &sentrypb.MappedFileChange{FileId: id, Offset: off, Length: n, Size: st.Size})
 	}
 	return out
@@ -71,7 +72,7 @@ func mappedChanges(k *clientState, st *goferpb.Stat, off, n uint64, except uint6
 // maxPageRead bounds one PageRead.
 const maxPageRead = 4 << 20
 
-func pageRead(k *clientState, pr *sentrypb.PageRead, r *sentrypb.Reply) error {
+func (k *Kernel) PageRead(pr *sentrypb.PageRead, r *sentrypb.Reply) error {
 	if pr == nil {
 		return unix.EINVAL
 	}
@@ -99,19 +100,19 @@ func pageRead(k *clientState, pr *sentrypb.PageRead, r *sentrypb.Reply) error {
 	return nil
 }
 
-// maxPageWrite bounds one PageWrite.
-const maxPageWrite = 4 << 20
+// MaxPageWrite bounds one PageWrite.
+const MaxPageWrite = 4 << 20
 
-// maxPageWritesInFlight bounds the PageWrites of one client the server
+// MaxPageWritesInFlight bounds the PageWrites of one client the server
 // runs at once (so at most 64 MiB of their data held).
-const maxPageWritesInFlight = 16
+const MaxPageWritesInFlight = 16
 
-// pageWrite writes back pages of a shared mapping the client dirtied (see
-// PageWrite): a positional write through the mapping's writable
+// PageWrite writes back pages of a shared mapping the client dirtied (see
+// sentrypb.PageWrite): a positional write through the mapping's writable
 // description, tracked and reported exactly as a pwrite(2) of the same
 // call seq, so that a re-sent PageWrite is applied once by the gofer.
-func pageWrite(k *clientState, seq uint64, pw *sentrypb.PageWrite, r *sentrypb.Reply) error {
-	if pw == nil || pw.Offset > 1<<62 || len(pw.Data) > maxPageWrite {
+func (k *Kernel) PageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.Reply) error {
+	if pw == nil || pw.Offset > 1<<62 || len(pw.Data) > MaxPageWrite {
 		return unix.EINVAL
 	}
 	// The data is held until the gofer has it, which may take long: at
@@ -135,7 +136,7 @@ func pageWrite(k *clientState, seq uint64, pw *sentrypb.PageWrite, r *sentrypb.R
 	if _, ok := f.Impl.(*vfs.GoferFile); !ok {
 		return unix.EBADF
 	}
-	c := &syscallCtx{Kernel: k, CallSeq: seq, Intr: make(chan struct{}), GoferSize: -1, Reply: r, PageWrite: pw.FileId}
+	c := &Task{Kernel: k, CallSeq: seq, Intr: make(chan struct{}), GoferSize: -1, Reply: r, PageWrite: pw.FileId}
 	defer c.UnpinAll()
 	// Stores through a mapping never extend the file: only the bytes
 	// below its size are written back (Linux writes back up to i_size).
@@ -156,7 +157,7 @@ func pageWrite(k *clientState, seq uint64, pw *sentrypb.PageWrite, r *sentrypb.R
 	if end := pw.Offset + uint64(len(data)); end > st.Size {
 		data = data[:st.Size-pw.Offset]
 	}
-	n, _, err := writeAt(c, f, data, int64(pw.Offset), false)
+	n, _, err := k.Files.WriteAt(c, f, data, int64(pw.Offset), false)
 	if c.Eff != nil {
 		k.Trk.SetEffects(seq, c.Eff)
 	}
@@ -168,7 +169,7 @@ func pageWrite(k *clientState, seq uint64, pw *sentrypb.PageWrite, r *sentrypb.R
 }
 
 // openForRead opens regular gofer file d read-only, for exec.
-func openForRead(k *clientState, d *dentry) (*file, *goferpb.Stat, error) {
+func (k *Kernel) openForRead(d *vfs.Dentry) (*fdesc.File, *goferpb.Stat, error) {
 	if d.Kind != vfs.KindGofer {
 		return nil, nil, unix.EACCES
 	}
@@ -176,17 +177,17 @@ func openForRead(k *clientState, d *dentry) (*file, *goferpb.Stat, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return openHandleForRead(k, h, fh, d)
+	return k.openHandleForRead(h, fh, d)
 }
 
 // openHandleForRead opens gofer handle h (which it takes over) read-only.
-func openHandleForRead(k *clientState, h uint64, fh []byte, d *dentry) (*file, *goferpb.Stat, error) {
-	return openHandleMode(k, h, fh, d, unix.O_RDONLY)
+func (k *Kernel) openHandleForRead(h uint64, fh []byte, d *vfs.Dentry) (*fdesc.File, *goferpb.Stat, error) {
+	return k.OpenHandleMode(h, fh, d, unix.O_RDONLY)
 }
 
-// openHandleMode opens gofer handle h (which it takes over) with access
+// OpenHandleMode opens gofer handle h (which it takes over) with access
 // mode acc (O_RDONLY or O_RDWR).
-func openHandleMode(k *clientState, h uint64, fh []byte, d *dentry, acc uint32) (*file, *goferpb.Stat, error) {
+func (k *Kernel) OpenHandleMode(h uint64, fh []byte, d *vfs.Dentry, acc uint32) (*fdesc.File, *goferpb.Stat, error) {
 	ctx, cancel := k.VFS.RPCCtx()
 	r, err := k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: acc})
 	cancel()
@@ -194,7 +195,7 @@ func openHandleMode(k *clientState, h uint64, fh []byte, d *dentry, acc uint32) 
 		k.Releases.Release([]uint64{h})
 		return nil, nil, err
 	}
-	f := newFile(vfs.NewGoferFile(k.VFS, h, fh, nil), d, acc)
+	f := vfs.NewFile(vfs.NewGoferFile(k.VFS, h, fh, nil), d, acc)
 	st, err := k.VFS.GoferStat(h)
 	if err != nil {
 		f.DecRef()
@@ -247,19 +248,18 @@ func (r *fileReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// execPlan is a planned exec, not yet committed to the process
+// ExecPlan is a planned exec, not yet committed to the process
 // (package kernel's ExecPlan).
-type execPlan = kernel.ExecPlan
 
-func abandonPlan(k *clientState, p *execPlan) { k.Maps.Release(p.IDs) }
+func (k *Kernel) abandonPlan(p *ExecPlan) { k.Maps.Release(p.IDs) }
 
-// planExec resolves filename from start and plans its exec with argv and
+// PlanExec resolves filename from start and plans its exec with argv and
 // envp, following #! interpreters.
-func planExec(k *clientState, c *syscallCtx, start *dentry, filename string, argv, envp []string, follow bool) (ep *execPlan, err error) {
-	ep = &execPlan{Plan: &sentrypb.ExecPlan{Argv: argv, Env: envp, Execfn: filename}}
+func (k *Kernel) PlanExec(c *Task, start *vfs.Dentry, filename string, argv, envp []string, follow bool) (ep *ExecPlan, err error) {
+	ep = &ExecPlan{Plan: &sentrypb.ExecPlan{Argv: argv, Env: envp, Execfn: filename}}
 	defer func() {
 		if err != nil {
-			abandonPlan(k, ep)
+			k.abandonPlan(ep)
 			ep = nil
 		}
 	}()
@@ -291,7 +291,7 @@ func planExec(k *clientState, c *syscallCtx, start *dentry, filename string, arg
 		if !d.IsRegular() {
 			return ep, unix.EACCES
 		}
-		f, st, err := openForRead(k, d)
+		f, st, err := k.openForRead(d)
 		if err != nil {
 			return ep, err
 		}
@@ -335,7 +335,7 @@ func planExec(k *clientState, c *syscallCtx, start *dentry, filename string, arg
 			f.DecRef()
 			return ep, unix.ENOEXEC
 		}
-		img, interpPath, err := planImage(k, f, st)
+		img, interpPath, err := k.planImage(f, st)
 		if err != nil {
 			return ep, err
 		}
@@ -353,11 +353,11 @@ func planExec(k *clientState, c *syscallCtx, start *dentry, filename string, arg
 			if !id.IsRegular() {
 				return ep, unix.ELIBBAD
 			}
-			jf, jst, err := openForRead(k, id)
+			jf, jst, err := k.openForRead(id)
 			if err != nil {
 				return ep, err
 			}
-			jimg, jinterp, err := planImage(k, jf, jst)
+			jimg, jinterp, err := k.planImage(jf, jst)
 			if err != nil {
 				if syserr.ErrnoOf(err) == unix.ENOEXEC {
 					err = fmt.Errorf("interpreter %q: %w", interpPath, unix.ELIBBAD)
@@ -403,7 +403,7 @@ func parseShebang(hdr []byte) (interp, arg string, err error) {
 
 // planImage parses ELF file f (consuming the reference) and returns its
 // image (registered in the mapping table) and its PT_INTERP path.
-func planImage(k *clientState, f *file, st *goferpb.Stat) (*sentrypb.Image, string, error) {
+func (k *Kernel) planImage(f *fdesc.File, st *goferpb.Stat) (*sentrypb.Image, string, error) {
 	h, _ := vfs.HandleOfFile(f)
 	ra := &fileReaderAt{v: k.VFS, h: h, size: int64(st.Size), block: make(map[int64][]byte)}
 	ef, err := elf.NewFile(ra)
@@ -420,7 +420,7 @@ func planImage(k *clientState, f *file, st *goferpb.Stat) (*sentrypb.Image, stri
 		return nil, "", err
 	}
 	img.FileSize = st.Size
-	img.FileId = k.Maps.Add(f, mappedKey(st), false)
+	img.FileId = k.Maps.Add(f, MappedKey(st), false)
 	return img, interp, nil
 }
 
@@ -441,7 +441,7 @@ func imageFromELF(ef *elf.File, ra io.ReaderAt) (*sentrypb.Image, string, error)
 	if _, err := ra.ReadAt(eh[:], 0); err != nil {
 		return nil, "", fmt.Errorf("read ELF header: %w", unix.ENOEXEC)
 	}
-	phoff := le64(eh[32:])
+	phoff := binary.LittleEndian.Uint64(eh[32:])
 	phent := uint32(eh[54]) | uint32(eh[55])<<8
 	img := &sentrypb.Image{
 		ElfType: uint32(ef.Type),
@@ -504,19 +504,11 @@ func imageFromELF(ef *elf.File, ra io.ReaderAt) (*sentrypb.Image, string, error)
 	return img, interp, nil
 }
 
-func le64(b []byte) uint64 {
-	var v uint64
-	for i := 7; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
-	}
-	return v
-}
-
-// commitExec applies a successful plan to the caller's process: other
+// CommitExec applies a successful plan to the caller's process: other
 // threads end, the caller takes the PID as its TID, fds marked
 // close-on-exec close, caught signals reset.
-func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
-	var d deferred
+func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) {
+	var d Deferred
 	k.Mu.Lock()
 	t := c.Thread
 	p := t.Proc
@@ -530,7 +522,7 @@ func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 			delete(p.All, old)
 		}
 		delete(k.Threads, t.TID)
-		k.Trk.Changed(deletedKey(statekey.Thread(t.TID)))
+		k.Trk.Changed(DeletedKey(statekey.Thread(t.TID)))
 		t.TID = p.PID
 		k.Threads[p.PID] = t
 	}
@@ -548,17 +540,17 @@ func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 	}
 	if p.FDs != nil {
 		p.FDs = p.FDs.Unshare()
-		closed := p.FDs.RemoveIf(func(e fdEntry) bool { return e.Cloexec })
+		closed := p.FDs.RemoveIf(func(e fdtable.Entry) bool { return e.Cloexec })
 		d.Do(func() {
 			for _, f := range closed {
 				f.DecRef()
 			}
 		})
 	}
-	k.Trk.Changed(sigTable{Handlers: p.Sig})
+	k.Trk.Changed(SigTable{Handlers: p.Sig})
 	p.Sig = p.Sig.Clone()
 	p.Sig.ResetForExec()
-	k.Trk.Changed(sigTable{Handlers: p.Sig})
+	k.Trk.Changed(SigTable{Handlers: p.Sig})
 	k.DeleteTimersLocked(p, false)
 	if gone := k.IPC.ProcessExeced(p.PID); len(gone) > 0 {
 		d.Do(func() { k.RemoveSegmentFiles(gone) })
@@ -578,24 +570,24 @@ func commitExec(k *clientState, c *syscallCtx, ep *execPlan) {
 	d.Run(k.Out)
 }
 
-// start handles Call.Start: it creates PID 1 and plans its exec.
-func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error {
+// Start handles Call.Start: it creates PID 1 and plans its exec.
+func (k *Kernel) Start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error {
 	if st == nil || len(st.Argv) == 0 && st.Filename == "" {
 		return unix.EINVAL
 	}
-	if len(st.Groups) > maxGroups {
+	if len(st.Groups) > auth.MaxGroups {
 		return unix.EINVAL
 	}
 	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
 		k.Log.Warn("refused Start", "err", err)
 		return err
 	}
-	mounts, err := startMounts(st.Mounts)
+	mounts, err := mount.FromStart(st.Mounts)
 	if err != nil {
 		k.Log.Warn("refused Start", "err", err)
 		return err
 	}
-	rootProp, rootRec, err := startPropagation(st.RootPropagation)
+	rootProp, rootRec, err := mount.StartPropagation(st.RootPropagation)
 	if err != nil {
 		k.Log.Warn("refused Start", "err", err)
 		return err
@@ -613,7 +605,7 @@ func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) er
 			} else {
 				k.VFS.Mounts.SetDev(m.ID, k.VFS.RootDev)
 			}
-			k.Trk.Changed(mountID(m.ID))
+			k.Trk.Changed(MountID(m.ID))
 			if vfs.IsMqueueMount(m) {
 				k.VFS.SetMqueue(m.ID)
 			}
@@ -622,7 +614,7 @@ func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) er
 	if rootProp != 0 {
 		ids, _ := k.VFS.Mounts.SetPropagation(mount.RootID, rootProp, rootRec)
 		for _, id := range ids {
-			k.Trk.Changed(mountID(id))
+			k.Trk.Changed(MountID(id))
 		}
 	}
 	p, err := k.NewProcessLocked(1, nil)
@@ -632,15 +624,15 @@ func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) er
 		return err
 	}
 	p.PGID, p.SID = p.PID, p.PID
-	setUpRootProcessLocked(k, p, st, "init")
+	k.SetUpRootProcessLocked(p, st, "init")
 	k.Init = p
 	t := k.Threads[p.PID]
 	k.Mu.Unlock()
 
-	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Intr: make(chan struct{}), Dead: t.Dead, Reply: r, Mem: nil}
+	c := &Task{Kernel: k, Thread: t, CallSeq: seq, Intr: make(chan struct{}), Dead: t.Dead, Reply: r, Mem: nil}
 	defer c.UnpinAll()
 	fail := func(err error) error {
-		var d deferred
+		var d Deferred
 		k.Mu.Lock()
 		if p.FDs != nil {
 			k.DropFDTableLocked(p.FDs, &d)
@@ -654,18 +646,17 @@ func start(k *clientState, seq uint64, st *sentrypb.Start, r *sentrypb.Reply) er
 		d.Run(k.Out)
 		return err
 	}
-	stdio := func(i int32) *file { return newStdioFile(k, i) }
-	if err := execFirstImage(k, c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
+	if err := k.ExecFirstImage(c, p, k.NewStdioFile, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
 	return nil
 }
 
-// execFirstImage gives a process made by Start or Spawn its stdio (fds 0,
+// ExecFirstImage gives a process made by Start or Spawn its stdio (fds 0,
 // 1 and 2 from stdio), its working directory and its first program
 // (filename, else argv[0] looked up on env's PATH), and sets r's action
 // to the exec plan the client loads.
-func execFirstImage(k *clientState, c *syscallCtx, p *process, stdio func(int32) *file, cwd, filename string, argv, env []string, noNewPrivs bool, r *sentrypb.Reply) error {
+func (k *Kernel) ExecFirstImage(c *Task, p *Process, stdio func(int32) *fdesc.File, cwd, filename string, argv, env []string, noNewPrivs bool, r *sentrypb.Reply) error {
 	for i := int32(0); i < 3; i++ {
 		// Whatever RLIMIT_NOFILE says, as a process inherits its
 		// stdio on Linux.
@@ -676,10 +667,10 @@ func execFirstImage(k *clientState, c *syscallCtx, p *process, stdio func(int32)
 	if cwd != "" {
 		d, err := k.VFS.Resolve(c, k.VFS.Root, cwd, true)
 		if err != nil {
-			return &startPathError{path: cwd, cwd: true, err: err}
+			return &StartPathError{Path: cwd, Cwd: true, err: err}
 		}
 		if !d.IsDir() {
-			return &startPathError{path: cwd, cwd: true, err: unix.ENOTDIR}
+			return &StartPathError{Path: cwd, Cwd: true, err: unix.ENOTDIR}
 		}
 		k.Mu.Lock()
 		p.FS.Cwd = d
@@ -690,39 +681,39 @@ func execFirstImage(k *clientState, c *syscallCtx, p *process, stdio func(int32)
 		filename = argv[0]
 	}
 	if !strings.Contains(filename, "/") {
-		filename = lookPath(k, c, filename, env)
+		filename = k.lookPath(c, filename, env)
 	}
-	ep, err := planExec(k, c, c.Cwd(), filename, argv, env, true)
+	ep, err := k.PlanExec(c, c.Cwd(), filename, argv, env, true)
 	if err != nil {
-		return &startPathError{path: filename, err: err}
+		return &StartPathError{Path: filename, err: err}
 	}
 	ep.NoNewPrivs = noNewPrivs
-	commitExec(k, c, ep)
+	k.CommitExec(c, ep)
 	r.Ret = int64(p.PID)
 	r.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return nil
 }
 
-// startPathError is a Start or Spawn that failed on its working
+// StartPathError is a Start or Spawn that failed on its working
 // directory (cwd) or its program: the reply names it (Reply.failed_path).
-type startPathError struct {
-	path string
-	cwd  bool
+type StartPathError struct {
+	Path string
+	Cwd  bool
 	err  error
 }
 
-func (e *startPathError) Error() string {
-	if e.cwd {
-		return fmt.Sprintf("cwd %q: %v", e.path, e.err)
+func (e *StartPathError) Error() string {
+	if e.Cwd {
+		return fmt.Sprintf("cwd %q: %v", e.Path, e.err)
 	}
-	return fmt.Sprintf("%q: %v", e.path, e.err)
+	return fmt.Sprintf("%q: %v", e.Path, e.err)
 }
 
-func (e *startPathError) Unwrap() error { return e.err }
+func (e *StartPathError) Unwrap() error { return e.err }
 
 // lookPath finds name on the PATH of env, as runsc does for a container's
 // argv[0]. It returns name unchanged if no executable is found.
-func lookPath(k *clientState, c *syscallCtx, name string, env []string) string {
+func (k *Kernel) lookPath(c *Task, name string, env []string) string {
 	p := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	for _, e := range env {
 		if v, ok := strings.CutPrefix(e, "PATH="); ok {
@@ -746,8 +737,8 @@ func lookPath(k *clientState, c *syscallCtx, name string, env []string) string {
 	return name
 }
 
-// rootProcessSpec is what Start and Spawn say of the process they make.
-type rootProcessSpec interface {
+// RootProcessSpec is what Start and Spawn say of the process they make.
+type RootProcessSpec interface {
 	GetUid() uint32
 	GetGid() uint32
 	GetGroups() []uint32
@@ -759,24 +750,24 @@ type rootProcessSpec interface {
 	GetUmask() uint32
 }
 
-// setUpRootProcessLocked gives p, a process with no parent made by Start
+// SetUpRootProcessLocked gives p, a process with no parent made by Start
 // or Spawn, the credentials, limits, fd table, file-system context and
 // signal handlers st asks for, and its name.
 //
 // Preconditions: k.Mu is locked.
-func setUpRootProcessLocked(k *clientState, p *process, st rootProcessSpec, comm string) {
+func (k *Kernel) SetUpRootProcessLocked(p *Process, st RootProcessSpec, comm string) {
 	p.Creds = auth.RootCreds(st.GetUid(), st.GetGid())
 	p.Creds.Groups = slices.Clone(st.GetGroups())
-	p.Creds.Caps = kernel.CapsFromProto(st.GetCaps(), st.GetUid())
-	p.FDs = kernel.NewFDTable(k.Trk, k.Locks)
+	p.Creds.Caps = CapsFromProto(st.GetCaps(), st.GetUid())
+	p.FDs = NewFDTable(k.Trk, k.Locks)
 	if n := st.GetNofile(); n > 0 {
 		p.FDs.SetLimit(int32(min(n, fdtable.NrOpen)))
 	}
 	p.FsizeLimited, p.FsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
 	p.CoreDumps = st.GetCoreDumps()
-	p.FS = &fsContext{Refs: 1, Cwd: k.VFS.Root, Umask: st.GetUmask() & 0777}
+	p.FS = &FSContext{Refs: 1, Cwd: k.VFS.Root, Umask: st.GetUmask() & 0777}
 	p.Sig = &ksignal.Handlers{}
 	k.Trk.Changed(p.FS)
-	k.Trk.Changed(sigTable{Handlers: p.Sig})
+	k.Trk.Changed(SigTable{Handlers: p.Sig})
 	p.Comm = comm
 }

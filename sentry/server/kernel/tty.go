@@ -1,21 +1,21 @@
-package server
+package kernel
 
 import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
-// The terminal's side of job control (package kernel's jobctl.go holds
+// The terminal's side of job control (jobctl.go holds
 // the group stops and SIGCONT): SIGTTIN and SIGTTOU for a background
 // process group's reads and writes, and the session leader's terminal.
 
 // ttyStopsWrites says terminal term's TOSTOP flag is set.
-func ttyStopsWrites(k *clientState, term *ttyState) bool {
+func (k *Kernel) ttyStopsWrites(term *stdio.TTY) bool {
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	return pty.StopsWrites(term.Termios)
@@ -23,14 +23,14 @@ func ttyStopsWrites(k *clientState, term *ttyState) bool {
 
 // ttyJobControl applies job control to a read (sig SIGTTIN) or a write
 // with TOSTOP (SIGTTOU) of terminal stdio s by the calling process
-// (JobControlAccess). The session of the first stdio set's terminal is
+// (jobControlAccess). The session of the first stdio set's terminal is
 // the first process's; a spawned process's set names its own
-// (ttyState.sid).
-func ttyJobControl(k *clientState, c fdesc.Call, s *stdioFile, sig int) error {
+// (stdio.TTY.sid).
+func (k *Kernel) ttyJobControl(c fdesc.Call, s *StdioFile, sig int) error {
 	k.Mu.Lock()
-	term := s.term
+	term := s.Term
 	present, sid, fg := term.Present, term.Sid, term.FgPgrp
-	if s.set == 0 {
+	if s.Set == 0 {
 		sid = -1
 		if k.Init != nil {
 			sid = k.Init.SID
@@ -40,7 +40,7 @@ func ttyJobControl(k *clientState, c fdesc.Call, s *stdioFile, sig int) error {
 	if !present {
 		return nil
 	}
-	return ports(k).JobControlAccess(c, sid, fg, sig)
+	return k.JobControlAccess(c, sid, fg, sig)
 }
 
 // JobControlAccess applies a terminal's job control to a read (sig
@@ -53,14 +53,13 @@ func ttyJobControl(k *clientState, c fdesc.Call, s *stdioFile, sig int) error {
 // ERESTARTSYS, to be made again once the group continues (in the
 // foreground, one hopes). Masks are the client's, so a blocked sig counts
 // as not ignored.
-func (kp *kernelPorts) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
-	k := (*clientState)(kp)
-	sc := kernel.TaskFromCall(c)
+func (k *Kernel) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int) error {
+	sc := TaskFromCall(c)
 	if sc == nil || sc.Thread == nil {
 		// No calling thread (a PageWrite): no job control.
 		return nil
 	}
-	var d deferred
+	var d Deferred
 	k.Mu.Lock()
 	p := sc.Thread.Proc
 	if sid <= 0 || p.SID != sid || fgPgrp == 0 || p.PGID == fgPgrp {
@@ -87,14 +86,14 @@ func (kp *kernelPorts) JobControlAccess(c fdesc.Call, sid, fgPgrp int32, sig int
 	return syserr.RestartSys
 }
 
-// markTTYLeaderLocked marks the record of the process whose session
+// MarkTTYLeaderLocked marks the record of the process whose session
 // stdio terminal s is, after its foreground group changed.
 //
 // Preconditions: k.Mu is locked.
-func markTTYLeaderLocked(k *clientState, s *stdioFile) {
+func (k *Kernel) MarkTTYLeaderLocked(s *StdioFile) {
 	leader := k.Init
-	if s.set != 0 {
-		leader = k.Procs[s.term.Sid]
+	if s.Set != 0 {
+		leader = k.Procs[s.Term.Sid]
 	}
 	if leader != nil {
 		k.Trk.Changed(leader)

@@ -1,16 +1,17 @@
-package server
+package kernel
 
 import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Synthetic device numbers.
@@ -19,38 +20,30 @@ const (
 	stdioDev = 0x0d
 )
 
-// The stdio state (a set's stdin buffer, its terminal) is package
-// kernel/stdio's.
-type (
-	stdinState = stdio.Stdin
-	ttyState   = stdio.TTY
-	stdioSet   = stdio.Set
-)
-
-// stdioFile is one of the client's stdin/stdout/stderr: writes become
+// StdioFile is one of the client's stdin/stdout/stderr: writes become
 // StdioOutput pushes, reads ask the client for stdin data.
-type stdioFile struct {
-	k *clientState
+type StdioFile struct {
+	k *Kernel
 	// stream is 0, 1 or 2: the client's fd this description stands for.
-	fd  int32
-	tty bool
+	Fd  int32
+	Tty bool
 	// set is the stdio set (0: the client's own; else a spawned
 	// process's, spawn.go); in and term are its stdin buffer and terminal
 	// state. Immutable.
-	set  uint32
-	in   *stdinState
-	term *ttyState
-	// owner is set's stdioSet (nil for set 0), whose files count this
+	Set  uint32
+	In   *stdio.Stdin
+	Term *stdio.TTY
+	// owner is the stdio set (nil for set 0), whose files count this
 	// description. Immutable.
-	owner *stdioSet
+	owner *stdio.Set
 }
 
-func newStdioFile(k *clientState, stream int32) *file {
+func (k *Kernel) NewStdioFile(stream int32) *fdesc.File {
 	tty := k.Stdio[stream] != nil && k.Stdio[stream].IsTty
-	return newStdioFileOf(k, stream, 0, nil, tty, &k.Stdin, &k.TTY)
+	return k.NewStdioFileOf(stream, 0, nil, tty, &k.Stdin, &k.TTY)
 }
 
-func newStdioFileOf(k *clientState, stream int32, set uint32, owner *stdioSet, tty bool, in *stdinState, term *ttyState) *file {
+func (k *Kernel) NewStdioFileOf(stream int32, set uint32, owner *stdio.Set, tty bool, in *stdio.Stdin, term *stdio.TTY) *fdesc.File {
 	flags := uint32(unix.O_WRONLY)
 	if stream == 0 {
 		flags = unix.O_RDONLY
@@ -58,19 +51,21 @@ func newStdioFileOf(k *clientState, stream int32, set uint32, owner *stdioSet, t
 	if tty {
 		flags = unix.O_RDWR
 	}
-	s := &stdioFile{k: k, fd: stream, tty: tty, set: set, in: in, term: term}
+	s := &StdioFile{k: k, Fd: stream, Tty: tty, Set: set, In: in, Term: term}
 	s.countIn(owner)
-	return newFile(s, nil, flags)
+	return vfs.NewFile(s, nil, flags)
 }
 
-func (s *stdioFile) reopen() fileImpl {
-	n := &stdioFile{k: s.k, fd: s.fd, tty: s.tty, set: s.set, in: s.in, term: s.term}
+// Reopen returns another description of the same stream (open of
+// /proc/<pid>/fd/N).
+func (s *StdioFile) Reopen() fdesc.FileImpl {
+	n := &StdioFile{k: s.k, Fd: s.Fd, Tty: s.Tty, Set: s.Set, In: s.In, Term: s.Term}
 	n.countIn(s.owner)
 	return n
 }
 
 // countIn makes s one of owner's files (nil: set 0, not counted).
-func (s *stdioFile) countIn(owner *stdioSet) {
+func (s *StdioFile) countIn(owner *stdio.Set) {
 	if owner != nil {
 		s.owner = owner
 		owner.Files.Add(1)
@@ -80,23 +75,23 @@ func (s *stdioFile) countIn(owner *stdioSet) {
 // release tells the client once the last file of a spawned process's
 // stdio set is gone. The push goes from a goroutine: release runs
 // under clientState.Mu, which is taken after sendMu.
-func (s *stdioFile) Release() {
+func (s *StdioFile) Release() {
 	if s.owner == nil || s.owner.Files.Add(-1) != 0 {
 		return
 	}
-	id := s.set
+	id := s.Set
 	go s.k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_StdioSetClosed{StdioSetClosed: &sentrypb.StdioSetClosed{StdioSet: id}}})
 }
 
-func (s *stdioFile) Stream() bool { return true }
+func (s *StdioFile) Stream() bool { return true }
 
-func (s *stdioFile) Write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error) {
-	if s.tty && c != nil && ttyStopsWrites(s.k, s.term) {
-		if err := ttyJobControl(s.k, c, s, int(unix.SIGTTOU)); err != nil {
+func (s *StdioFile) Write(c fdesc.Call, _ *fdesc.File, b []byte, _ int64) (int, error) {
+	if s.Tty && c != nil && s.k.ttyStopsWrites(s.Term) {
+		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTOU)); err != nil {
 			return 0, err
 		}
 	}
-	out := s.fd
+	out := s.Fd
 	if out == 0 {
 		out = 1 // a terminal on stdin is written through stdout
 	}
@@ -106,50 +101,50 @@ func (s *stdioFile) Write(c fdesc.Call, _ *file, b []byte, _ int64) (int, error)
 	if c != nil {
 		seq = c.Seq()
 	}
-	s.k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq, StdioSet: s.set}}})
+	s.k.Out.Push(&sentrypb.Push{Msg: &sentrypb.Push_Output{Output: &sentrypb.StdioOutput{Fd: out, Data: append([]byte(nil), b...), Seq: seq, StdioSet: s.Set}}})
 	return len(b), nil
 }
 
-func (s *stdioFile) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
-	if s.tty && c != nil {
-		if err := ttyJobControl(s.k, c, s, int(unix.SIGTTIN)); err != nil {
+func (s *StdioFile) Read(c fdesc.Call, f *fdesc.File, n int, _ int64) ([]byte, error) {
+	if s.Tty && c != nil {
+		if err := s.k.ttyJobControl(c, s, int(unix.SIGTTIN)); err != nil {
 			return nil, err
 		}
 	}
-	return readStdin(s.k, c, s.set, s.in, n, f.Nonblock())
+	return s.k.readStdin(c, s.Set, s.In, n, f.Nonblock())
 }
 
-func (s *stdioFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
+func (s *StdioFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
 	now := time.Now().UnixNano()
 	mode := uint32(unix.S_IFIFO | 0600)
-	if s.tty {
+	if s.Tty {
 		mode = unix.S_IFCHR | 0620
 	}
-	st := &goferpb.Stat{Mode: mode, Nlink: 1, Ino: uint64(s.set)*3 + uint64(s.fd) + 1, Dev: stdioDev, Blksize: 4096,
+	st := &goferpb.Stat{Mode: mode, Nlink: 1, Ino: uint64(s.Set)*3 + uint64(s.Fd) + 1, Dev: stdioDev, Blksize: 4096,
 		AtimeNs: now, MtimeNs: now, CtimeNs: now}
-	if s.tty {
+	if s.Tty {
 		st.Rdev = 136 << 8 // /dev/pts/0: major 136, minor 0
 	}
 	return st, nil
 }
 
-func (s *stdioFile) Readiness(*file) (uint32, <-chan struct{}) {
-	if s.fd != 0 && !s.tty {
-		return pollOut | pollWrNorm, nil
+func (s *StdioFile) Readiness(*fdesc.File) (uint32, <-chan struct{}) {
+	if s.Fd != 0 && !s.Tty {
+		return linux.POLLOUT | linux.POLLWRNORM, nil
 	}
-	ev, ch := stdinReadiness(s.k, s.set, s.in)
-	if s.tty {
-		ev |= pollOut | pollWrNorm
+	ev, ch := s.k.stdinReadiness(s.Set, s.In)
+	if s.Tty {
+		ev |= linux.POLLOUT | linux.POLLWRNORM
 	}
 	return ev, ch
 }
 
-// stdinState buffers data the client sent for the application's stdin.
+// stdio.Stdin buffers data the client sent for the application's stdin.
 //
 // readStdin returns up to n bytes of stdin, asking the client for more
 // (StdinWant) and blocking until it answers. An EOF answer is returned
 // once, as a zero-byte read.
-func readStdin(k *clientState, c fdesc.Call, set uint32, st *stdinState, n int, nonblock bool) ([]byte, error) {
+func (k *Kernel) readStdin(c fdesc.Call, set uint32, st *stdio.Stdin, n int, nonblock bool) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -157,7 +152,7 @@ func readStdin(k *clientState, c fdesc.Call, set uint32, st *stdinState, n int, 
 	for {
 		out, eof, ch, ask := st.Read(n)
 		if len(out) > 0 {
-			eff := kernel.TaskFromCall(c).Effects()
+			eff := TaskFromCall(c).Effects()
 			eff.StdinRead += uint64(len(out))
 			eff.StdinSet, eff.StdinOf = set, st
 			return out, nil
@@ -179,10 +174,10 @@ func readStdin(k *clientState, c fdesc.Call, set uint32, st *stdinState, n int, 
 
 // stdinReadiness reports whether stdin can be read without blocking,
 // asking the client for data if none is buffered.
-func stdinReadiness(k *clientState, set uint32, st *stdinState) (uint32, <-chan struct{}) {
+func (k *Kernel) stdinReadiness(set uint32, st *stdio.Stdin) (uint32, <-chan struct{}) {
 	ready, ch, ask := st.Readiness()
 	if ready {
-		return pollIn | pollRdNorm, nil
+		return linux.POLLIN | linux.POLLRDNORM, nil
 	}
 	if ask {
 		// Pushed from another goroutine: readiness is asked with the
@@ -193,10 +188,10 @@ func stdinReadiness(k *clientState, set uint32, st *stdinState) (uint32, <-chan 
 	return 0, ch
 }
 
-// stdinData records the client's answer to StdinWant: data starts at
+// StdinData records the client's answer to StdinWant: data starts at
 // stream position offset.
-func stdinData(k *clientState, set uint32, offset uint64, data []byte, eof bool) {
-	st := stdinOf(k, set)
+func (k *Kernel) StdinData(set uint32, offset uint64, data []byte, eof bool) {
+	st := k.stdinOf(set)
 	if st == nil {
 		k.Log.Warn("stdin data for an unknown stdio set", "set", set)
 		return
@@ -210,13 +205,13 @@ func stdinData(k *clientState, set uint32, offset uint64, data []byte, eof bool)
 	}
 }
 
-// ttyResize records the terminal's new window size and sends SIGWINCH to
+// TtyResize records the terminal's new window size and sends SIGWINCH to
 // the foreground process group.
-func ttyResize(k *clientState, m *sentrypb.TtyResize) error {
+func (k *Kernel) TtyResize(m *sentrypb.TtyResize) error {
 	if m == nil || len(m.Winsize) != stdio.SizeofWinsize {
 		return unix.EINVAL
 	}
-	var d deferred
+	var d Deferred
 	k.Mu.Lock()
 	tty := &k.TTY
 	if m.StdioSet != 0 {
@@ -238,5 +233,18 @@ func ttyResize(k *clientState, m *sentrypb.TtyResize) error {
 	}
 	k.Mu.Unlock()
 	d.Run(k.Out)
+	return nil
+}
+
+// stdinOf returns the stdin buffer of stdio set id, or nil.
+func (k *Kernel) stdinOf(id uint32) *stdio.Stdin {
+	if id == 0 {
+		return &k.Stdin
+	}
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	if s := k.StdioSets[id]; s != nil {
+		return &s.Stdin
+	}
 	return nil
 }

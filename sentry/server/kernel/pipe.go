@@ -1,4 +1,4 @@
-package server
+package kernel
 
 import (
 	"time"
@@ -8,57 +8,61 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 const (
-	pipeCapacity = pipe.DefaultCapacity
+	PipeCapacity = pipe.DefaultCapacity
 	pipeBuf      = pipe.AtomicIOBytes // PIPE_BUF: writes up to this size are atomic
 )
 
-// kpipe is the server's pipe (package pipe): its FIFO node is a dentry.
-type kpipe = pipe.Pipe[*dentry]
+// Pipe is the server's pipe (package pipe): its FIFO node is a dentry.
+type Pipe = pipe.Pipe[*vfs.Dentry]
 
-// pipeEnd is one end of a pipe, backing one open file description: it
+// MaxPipeSize bounds F_SETPIPE_SZ even for root (Linux allows root up
+// to 2 GiB; the server holds the buffers of all its clients).
+const MaxPipeSize = 16 << 20
+
+// PipeEnd is one end of a pipe, backing one open file description: it
 // reads, writes, or (a FIFO opened O_RDWR) both. Immutable.
-type pipeEnd struct {
-	p             *kpipe
-	reads, writes bool
+type PipeEnd struct {
+	P             *Pipe
+	Reads, Writes bool
 }
 
-// newPipe makes a pipe(2), charged to acct (ENOMEM beyond its limit).
-func newPipe(trk *stateTracker, acct *memacct.Account) (r, w *file, err error) {
+// NewPipe makes a pipe(2), charged to acct (ENOMEM beyond its limit).
+func NewPipe(trk *Tracker, acct *memacct.Account) (r, w *fdesc.File, err error) {
 	p, err := pipe.New(acct, trk.TouchPipe)
 	if err != nil {
 		return nil, nil, err
 	}
-	r = newFile(&pipeEnd{p: p, reads: true}, nil, unix.O_RDONLY)
-	w = newFile(&pipeEnd{p: p, writes: true}, nil, unix.O_WRONLY)
+	r = vfs.NewFile(&PipeEnd{P: p, Reads: true}, nil, unix.O_RDONLY)
+	w = vfs.NewFile(&PipeEnd{P: p, Writes: true}, nil, unix.O_WRONLY)
 	return r, w, nil
 }
 
-// reopen returns another description of the same end (open of
+// Reopen returns another description of the same end (open of
 // /proc/<pid>/fd/N).
-func (e *pipeEnd) reopen() fileImpl {
-	e.p.Lock()
-	defer e.p.Unlock()
-	e.p.AddEndLocked(e.reads, e.writes)
-	return &pipeEnd{p: e.p, reads: e.reads, writes: e.writes}
+func (e *PipeEnd) Reopen() fdesc.FileImpl {
+	e.P.Lock()
+	defer e.P.Unlock()
+	e.P.AddEndLocked(e.Reads, e.Writes)
+	return &PipeEnd{P: e.P, Reads: e.Reads, Writes: e.Writes}
 }
 
-// recordRead and recordWrite note pipe I/O of call c, committed with its
+// RecordPipeRead and RecordPipeWrite note pipe I/O of call c, committed with its
 // reply. Precondition: p's mu is held (for the write's position).
-func recordPipeRead(c *syscallCtx, p *kpipe, n int) {
+func (c *Task) RecordPipeRead(p *Pipe, n int) {
 	if c != nil && n > 0 {
-		c.Effects().PipeReads = append(c.Effects().PipeReads, pipeIO{Pipe: p, N: uint64(n)})
+		c.Effects().PipeReads = append(c.Effects().PipeReads, PipeIO{Pipe: p, N: uint64(n)})
 	}
 }
 
 // data are the bytes written; they are kept only when the call did not
 // carry them (dataNotInCall).
-func recordPipeWrite(c *syscallCtx, p *kpipe, f *file, off uint64, data []byte) {
+func (c *Task) RecordPipeWrite(p *Pipe, f *fdesc.File, off uint64, data []byte) {
 	n := len(data)
 	if c == nil || n <= 0 {
 		return
@@ -72,65 +76,65 @@ func recordPipeWrite(c *syscallCtx, p *kpipe, f *file, off uint64, data []byte) 
 		e.PipeWrites[l-1].Data = append(e.PipeWrites[l-1].Data, data...)
 		return
 	}
-	e.PipeWrites = append(e.PipeWrites, pipeIO{Pipe: p, File: f, Off: off, N: uint64(n), Data: append([]byte(nil), data...)})
+	e.PipeWrites = append(e.PipeWrites, PipeIO{Pipe: p, File: f, Off: off, N: uint64(n), Data: append([]byte(nil), data...)})
 }
 
-func (e *pipeEnd) Stream() bool { return true }
+func (e *PipeEnd) Stream() bool { return true }
 
-// pipeSize serves F_GETPIPE_SZ and F_SETPIPE_SZ (arg: the size asked for)
+// PipeSize serves F_GETPIPE_SZ and F_SETPIPE_SZ (arg: the size asked for)
 // as Linux's pipe_fcntl does: the size is rounded up to a power-of-two
 // number of pages; above fs/pipe-max-size only root may go (EPERM), and
 // never below the bytes the pipe holds (EBUSY). Root is held to
-// maxPipeSize, since the server keeps every client's buffers.
-func pipeSize(c *syscallCtx, e *pipeEnd, set bool, arg uint64) (int64, error) {
+// MaxPipeSize, since the server keeps every client's buffers.
+func (c *Task) PipeSize(e *PipeEnd, set bool, arg uint64) (int64, error) {
 	if !set {
-		return int64(e.p.Capacity()), nil
+		return int64(e.P.Capacity()), nil
 	}
-	size, ok := kernel.RoundPipeSize(int64(uint32(arg)))
+	size, ok := RoundPipeSize(int64(uint32(arg)))
 	if !ok {
 		return 0, unix.EINVAL
 	}
 	if size > c.Kernel.Sysctl.PipeMaxSize() && !c.ProcessCreds().Capable(linux.CAP_SYS_RESOURCE) {
 		return 0, unix.EPERM
 	}
-	if size > maxPipeSize {
+	if size > MaxPipeSize {
 		return 0, unix.EPERM
 	}
-	if err := e.p.SetCapacity(size); err != nil {
+	if err := e.P.SetCapacity(size); err != nil {
 		return 0, err
 	}
 	return int64(size), nil
 }
 
-func (e *pipeEnd) Release() { e.p.ReleaseEnd(e.reads, e.writes) }
+func (e *PipeEnd) Release() { e.P.ReleaseEnd(e.Reads, e.Writes) }
 
-func (e *pipeEnd) Stat(c fdesc.Call) (*goferpb.Stat, error) {
-	if d := e.p.FIFO(); d != nil && c != nil {
+func (e *PipeEnd) Stat(c fdesc.Call) (*goferpb.Stat, error) {
+	if d := e.P.FIFO(); d != nil && c != nil {
 		return d.VFS().StatDentry(c, d)
 	}
 	now := time.Now().UnixNano()
-	n := e.p.Len()
-	return &goferpb.Stat{Mode: unix.S_IFIFO | 0600, Nlink: 1, Ino: e.p.Ino(), Dev: pipeDev, Size: uint64(n),
+	n := e.P.Len()
+	return &goferpb.Stat{Mode: unix.S_IFIFO | 0600, Nlink: 1, Ino: e.P.Ino(), Dev: pipeDev, Size: uint64(n),
 		Blksize: 4096, AtimeNs: now, MtimeNs: now, CtimeNs: now}, nil
 }
 
-// available returns how many bytes can be read now (FIONREAD).
-func (e *pipeEnd) available() int { return e.p.Len() }
+// Available returns how many bytes can be read now (FIONREAD).
+func (e *PipeEnd) Available() int { return e.P.Len() }
 
-func (e *pipeEnd) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
-	if !e.reads {
+func (e *PipeEnd) Read(c fdesc.Call, f *fdesc.File, n int, _ int64) ([]byte, error) {
+	if !e.Reads {
 		return nil, unix.EBADF
 	}
 	if n == 0 {
 		return nil, nil
 	}
-	p := e.p
+	p := e.P
 	for {
 		p.Lock()
 		if p.LenLocked() > 0 {
 			out := p.PeekLocked(n)
 			p.ConsumeLocked(len(out))
-			recordPipeRead(kernel.TaskFromCall(c), p, len(out))
+			TaskFromCall(c).RecordPipeRead(p, len(out))
 			p.Unlock()
 			return out, nil
 		}
@@ -153,14 +157,14 @@ func (e *pipeEnd) Read(c fdesc.Call, f *file, n int, _ int64) ([]byte, error) {
 // write appends b. Writes of at most pipeBuf bytes are atomic; larger ones
 // may be split and block until all is written. With no readers it fails
 // with EPIPE and the caller gets SIGPIPE.
-func (e *pipeEnd) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
-	if !e.writes {
+func (e *PipeEnd) Write(c fdesc.Call, f *fdesc.File, b []byte, _ int64) (int, error) {
+	if !e.Writes {
 		return 0, unix.EBADF
 	}
 	if len(b) == 0 {
 		return 0, nil
 	}
-	p := e.p
+	p := e.P
 	written := 0
 	for {
 		p.Lock()
@@ -170,7 +174,7 @@ func (e *pipeEnd) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 			return 0, unix.EPIPE
 		}
 		m, pos := p.PushLocked(b[written:], len(b) <= pipeBuf)
-		recordPipeWrite(kernel.TaskFromCall(c), p, f, pos, b[written:written+m])
+		TaskFromCall(c).RecordPipeWrite(p, f, pos, b[written:written+m])
 		written += m
 		if written == len(b) {
 			p.Unlock()
@@ -194,25 +198,25 @@ func (e *pipeEnd) Write(c fdesc.Call, f *file, b []byte, _ int64) (int, error) {
 	}
 }
 
-func (e *pipeEnd) Readiness(*file) (uint32, <-chan struct{}) {
-	p := e.p
+func (e *PipeEnd) Readiness(*fdesc.File) (uint32, <-chan struct{}) {
+	p := e.P
 	p.Lock()
 	defer p.Unlock()
-	hasData, hasSpace, noReader, hungUp, ch := p.ReadyLocked(e.reads, e.writes)
+	hasData, hasSpace, noReader, hungUp, ch := p.ReadyLocked(e.Reads, e.Writes)
 	var ev uint32
-	if e.writes {
+	if e.Writes {
 		if noReader {
-			ev |= pollErr
+			ev |= linux.POLLERR
 		} else if hasSpace {
-			ev |= pollOut | pollWrNorm
+			ev |= linux.POLLOUT | linux.POLLWRNORM
 		}
 	}
-	if e.reads {
+	if e.Reads {
 		if hasData {
-			ev |= pollIn | pollRdNorm
+			ev |= linux.POLLIN | linux.POLLRDNORM
 		}
 		if hungUp {
-			ev |= pollHup
+			ev |= linux.POLLHUP
 		}
 	}
 	return ev, ch

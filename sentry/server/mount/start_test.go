@@ -1,4 +1,4 @@
-package server
+package mount
 
 import (
 	"testing"
@@ -21,9 +21,9 @@ func TestStartPropagation(t *testing.T) {
 		{flags: unix.MS_SHARED | unix.MS_BIND},
 		{flags: 1 << 62},
 	} {
-		kind, rec, err := startPropagation(tc.flags)
+		kind, rec, err := StartPropagation(tc.flags)
 		if (err == nil) != tc.ok || kind != tc.kind || rec != tc.rec {
-			t.Errorf("startPropagation(%#x) = %#x, %v, %v", tc.flags, kind, rec, err)
+			t.Errorf("StartPropagation(%#x) = %#x, %v, %v", tc.flags, kind, rec, err)
 		}
 	}
 }
