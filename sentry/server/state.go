@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
@@ -450,39 +451,6 @@ func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.St
 	return &sentrypb.StateRecord{Key: statekey.File(id).String(), Value: &sentrypb.StateRecord_File{File: st}}
 }
 
-// sendWithStateLocked sends m with the replay state changed since the last
-// message: in m's state if m is a reply, else in a StateUpdate push sent
-// just before m. Precondition: st.sendMu is held and a sender attached.
-func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
-	var seq uint64
-	r := m.GetReply()
-	if r != nil {
-		seq = r.Seq
-	}
-	recs := st.records(seq, r != nil)
-	if len(recs) > 0 {
-		if r != nil {
-			r.State = withRecords(r.State, recs)
-		} else {
-			up := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}}
-			if err := st.sendRawLocked(up); err != nil {
-				return err
-			}
-		}
-	}
-	return st.sendRawLocked(m)
-}
-
-// withRecords returns a reply's records followed by recs (records
-// returns a slice of the caller's, taken as it is when the reply has
-// none).
-func withRecords(state, recs []*sentrypb.StateRecord) []*sentrypb.StateRecord {
-	if len(state) == 0 {
-		return recs
-	}
-	return append(state, recs...)
-}
-
 // recordsSince returns the replay records changed since the last message
 // sent (with call seq's effects when reply), bound to the client: what
 // its stream attaches to the next message (clientStream.records).
@@ -516,4 +484,30 @@ func parseSigActions(b []byte, h *ksignal.Handlers) bool {
 		h.Act[sig] = ksignal.ParseAction(b[(sig-1)*ksignal.SizeofSigaction:])
 	}
 	return true
+}
+
+// lockRecordLocked describes ino's locks. Preconditions: clientState.Mu
+// is held (for the ids of fd tables).
+func lockRecordLocked(k *clientState, ino uint64) *sentrypb.StateRecord {
+	record, flocks, ok := k.Locks.Locks(ino)
+	if !ok {
+		return kernel.DeletedRec(statekey.Lock(ino))
+	}
+	st := &sentrypb.LockState{Ino: ino}
+	add := func(l filelock.Held[*fdTable, *file], flock bool) {
+		hl := &sentrypb.HeldLock{Flock: flock, Write: l.Write, Start: l.Start, End: l.End, Pid: l.Pid}
+		if l.Owner.Table != nil {
+			hl.FdTable = fdTableIDLocked(k, l.Owner.Table)
+		} else {
+			hl.File = fileID(k, l.Owner.File)
+		}
+		st.Locks = append(st.Locks, hl)
+	}
+	for _, l := range record {
+		add(l, false)
+	}
+	for _, l := range flocks {
+		add(l, true)
+	}
+	return &sentrypb.StateRecord{Key: statekey.Lock(ino).String(), Value: &sentrypb.StateRecord_Lock{Lock: st}}
 }
