@@ -125,8 +125,8 @@ func openClient(s *Server, hello *sentrypb.Hello, g grant) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.records, st.log, st.done, st.leaseHolder = func(seq uint64, reply bool) []*sentrypb.StateRecord { return recordsSince(k, seq, reply) }, k.Log, k.Done, k.LeaseHolder
-	st.effectRecords = func(seq uint64) []*sentrypb.StateRecord { return effectRecords(k, seq) }
+	st.records, st.log, st.done, st.leaseHolder = func(seq uint64, reply bool) []*sentrypb.StateRecord { return k.RecordsSince(seq, reply) }, k.Log, k.Done, k.LeaseHolder
+	st.effectRecords = func(seq uint64) []*sentrypb.StateRecord { return k.EffectRecords(seq) }
 	if err := startBackground(k); err != nil {
 		return nil, err
 	}

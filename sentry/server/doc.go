@@ -39,7 +39,7 @@
 //     ktimer's clocks shifted to the client's
 //     (Hello.clocks);
 //   - fd tables (package kernel/fdtable; which process uses which, and
-//     their replay records, here: fdtable.go, state.go) and open file
+//     their replay records, fdtable.go and kernel/state.go) and open file
 //     descriptions with their offsets and status flags (package fdesc,
 //     file.go), pipes and the pipes of open FIFOs
 //     (package pipe; their descriptions and records in kernel/pipe.go,
@@ -266,8 +266,7 @@
 // workers, hop.go, posted.go, attrrun.go's runs) holds the kernel,
 // clientState, which names nothing of it. The functions over the
 // kernel or the call not yet moved take it first (f(k, ...),
-// f(c, ...)): the records' derivation (state.go), Restore
-// (restore*.go), the file kinds' glue and the system calls; Go defines
+// f(c, ...)): Restore (restore*.go), the file kinds' glue and the system calls; Go defines
 // a method only in its type's package, so each turns back into a
 // method as its file moves. The methods by which the packages below
 // reach the kernel (vfs.Kernel and fdesc.Owner, synth.Kernel,
@@ -319,7 +318,7 @@
 //
 // # Recovery (sentry.proto, Recovery section; docs/ARCHITECTURE.md)
 //
-// Replay state is captured by package replay and derived in state.go:
+// Replay state is captured by package replay and derived in kernel/state.go:
 // code that changes a process, thread, fd slot, file description, fs
 // context, signal handler table, pipe, mapped file, timer, lock set, SysV
 // object or mount only touches it (kernel.Tracker.Changed, one typed entry

@@ -36,7 +36,7 @@ func announceDurable(k *clientState, f *file) {
 			return nil
 		}
 		return &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_Durable{
-			Durable: &sentrypb.Durable{File: fileID(k, f), Seq: seq}}}}}
+			Durable: &sentrypb.Durable{File: k.FileID(f), Seq: seq}}}}}
 	})
 	if err != nil {
 		k.Log.Debug("durable push dropped", "err", err)
@@ -110,7 +110,7 @@ func announceDurableAll(k *clientState, files []*file) {
 				released = append(released, f)
 			}
 			if ok {
-				ds = append(ds, &sentrypb.Durable{File: fileID(k, f), Seq: seq})
+				ds = append(ds, &sentrypb.Durable{File: k.FileID(f), Seq: seq})
 			}
 		}
 		var p *sentrypb.Push

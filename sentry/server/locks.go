@@ -8,7 +8,6 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // lockMand is flock's LOCK_MAND, which Linux ignores.
@@ -207,32 +206,6 @@ func sysFlock(c *syscallCtx) (int64, error) {
 }
 
 // ---- replay state ----
-
-// lockRecordLocked describes ino's locks. Preconditions: clientState.Mu
-// is held (for the ids of fd tables).
-func lockRecordLocked(k *clientState, ino uint64) *sentrypb.StateRecord {
-	record, flocks, ok := k.Locks.Locks(ino)
-	if !ok {
-		return kernel.DeletedRec(statekey.Lock(ino))
-	}
-	st := &sentrypb.LockState{Ino: ino}
-	add := func(l filelock.Held[*fdTable, *file], flock bool) {
-		hl := &sentrypb.HeldLock{Flock: flock, Write: l.Write, Start: l.Start, End: l.End, Pid: l.Pid}
-		if l.Owner.Table != nil {
-			hl.FdTable = fdTableIDLocked(k, l.Owner.Table)
-		} else {
-			hl.File = fileID(k, l.Owner.File)
-		}
-		st.Locks = append(st.Locks, hl)
-	}
-	for _, l := range record {
-		add(l, false)
-	}
-	for _, l := range flocks {
-		add(l, true)
-	}
-	return &sentrypb.StateRecord{Key: statekey.Lock(ino).String(), Value: &sentrypb.StateRecord_Lock{Lock: st}}
-}
 
 // restoreLocksLocked takes the locks of a Restore again for their
 // restored owners; a lock whose owner was not restored is dropped.

@@ -21,7 +21,7 @@ import (
 // execution's reply was lost, restored the description it had made: it
 // is replaced, and calls re-sent after it redo what they did to it).
 func installPostedOpen(c *syscallCtx, tab *fdTable, f *file, fd int32, cloexec bool) (int64, error) {
-	id := fileID(c.Kernel, f)
+	id := c.Kernel.FileID(f)
 	old, err := tab.InstallExact(fd, f, cloexec, c.Resent())
 	if err != nil {
 		c.Kernel.Log.Warn("a posted open could not install its description at the fd the client told the application",

@@ -258,7 +258,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 		// Its first record goes with this reply, as the fd's would
 		// have brought it (slotRecordLocked) had the id not been
 		// assigned here.
-		desc = fileID(k, f)
+		desc = k.FileID(f)
 		k.Trk.TouchFile(f)
 	}
 	size, sized := k.Attrs.SizeOf(g.Handle)

@@ -411,19 +411,19 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	k.Trk.Reset()
 	for _, ps := range s.ptys {
 		// A terminal whose ends are gone is reported deleted.
-		k.Trk.Changed(ptyIndex(ps.Index))
+		k.Trk.Changed(kernel.PtyIndex(ps.Index))
 	}
 	for _, id := range orphans {
-		k.Trk.Changed(deletedKey(statekey.File(id)))
+		k.Trk.Changed(kernel.DeletedKey(statekey.File(id)))
 	}
 	for id, p := range pipes {
 		if !p.InUse() {
-			k.Trk.Changed(deletedKey(statekey.Pipe(id)))
+			k.Trk.Changed(kernel.DeletedKey(statekey.Pipe(id)))
 		}
 	}
 	for id := range s.pipes {
 		if pipes[id] == nil {
-			k.Trk.Changed(deletedKey(statekey.Pipe(id)))
+			k.Trk.Changed(kernel.DeletedKey(statekey.Pipe(id)))
 		}
 	}
 	// Timers last: an expiration from now on is reported normally.
@@ -451,7 +451,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 	sigs := make(map[uint64]*ksignal.Handlers)
 	for id, sh := range s.sigs {
 		h := &ksignal.Handlers{ID: id}
-		parseSigActions(sh.Actions, h)
+		kernel.ParseSigActions(sh.Actions, h)
 		sigs[id] = h
 	}
 	fss := make(map[uint64]*fsContext)

@@ -37,7 +37,7 @@ func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 func epollState(k *clientState, ep *epoll.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	st := &sentrypb.KernelObjectState{}
 	for _, in := range ep.Interests() {
-		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: fileID(k, in.File), Fd: in.FD,
+		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.FileID(in.File), Fd: in.FD,
 			Events: in.Events, Data: in.Data, Disabled: in.Disabled})
 	}
 	return sentrypb.FileState_EPOLL, st

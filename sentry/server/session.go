@@ -282,3 +282,36 @@ func (st *clientStream) reply(r *sentrypb.Reply) {
 		st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 	}
 }
+
+// sendWithStateLocked sends m with the replay state changed since the last
+// message: in m's state if m is a reply, else in a StateUpdate push sent
+// just before m. Precondition: st.sendMu is held and a sender attached.
+func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
+	var seq uint64
+	r := m.GetReply()
+	if r != nil {
+		seq = r.Seq
+	}
+	recs := st.records(seq, r != nil)
+	if len(recs) > 0 {
+		if r != nil {
+			r.State = withRecords(r.State, recs)
+		} else {
+			up := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}}
+			if err := st.sendRawLocked(up); err != nil {
+				return err
+			}
+		}
+	}
+	return st.sendRawLocked(m)
+}
+
+// withRecords returns a reply's records followed by recs (records
+// returns a slice of the caller's, taken as it is when the reply has
+// none).
+func withRecords(state, recs []*sentrypb.StateRecord) []*sentrypb.StateRecord {
+	if len(state) == 0 {
+		return recs
+	}
+	return append(state, recs...)
+}

@@ -97,7 +97,7 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 		}
 		p.FS.Refs--
 		k.Trk.Changed(p.FS)
-		k.Trk.Changed(sigTable{Handlers: p.Sig})
+		k.Trk.Changed(kernel.SigTable{Handlers: p.Sig})
 		k.ReapLocked(p)
 		k.Mu.Unlock()
 		d.Run(k.Out)

@@ -144,7 +144,7 @@ func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int,
 	if n > 0 {
 		if !c.SyncedWrites {
 			e := c.Effects()
-			w := goferWrite{File: f, Off: off, N: uint64(n), Mapped: c.PageWrite}
+			w := kernel.GoferWrite{File: f, Off: off, N: uint64(n), Mapped: c.PageWrite}
 			if c.DataNotInCall {
 				w.Data = append([]byte(nil), b[:n]...)
 			}

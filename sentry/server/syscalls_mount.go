@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -91,7 +92,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		}
 		ids, err := v.Mounts.SetPropagation(id, pt, rec)
 		for _, id := range ids {
-			c.Kernel.Trk.Changed(mountID(id))
+			c.Kernel.Trk.Changed(kernel.MountID(id))
 		}
 		return 0, err
 	}
@@ -148,7 +149,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	v.Mounts.SetDev(m.ID, dev)
-	c.Kernel.Trk.Changed(mountID(m.ID))
+	c.Kernel.Trk.Changed(kernel.MountID(m.ID))
 	return 0, nil
 }
 
@@ -213,7 +214,7 @@ func remount(c *syscallCtx, point *dentry, flags uint64, data string) error {
 		o, _ := mount.ParseTmpfsOptions(*newData, 0)
 		v.Mounts.SetTmpfs(vm.ID, o)
 	}
-	c.Kernel.Trk.Changed(mountID(vm.ID))
+	c.Kernel.Trk.Changed(kernel.MountID(vm.ID))
 	return nil
 }
 
@@ -271,7 +272,7 @@ func bindMount(c *syscallCtx, source string, point *dentry) error {
 		v.Mounts.Remove(m.ID, true)
 		return err
 	}
-	c.Kernel.Trk.Changed(mountID(m.ID))
+	c.Kernel.Trk.Changed(kernel.MountID(m.ID))
 	propagateBind(c, m, src)
 	return nil
 }
@@ -291,7 +292,7 @@ func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
 	if m.Shared == 0 {
 		m.Shared = v.Mounts.NewGroup()
 		v.Mounts.SetShared(m.ID, m.Shared)
-		c.Kernel.Trk.Changed(mountID(m.ID))
+		c.Kernel.Trk.Changed(kernel.MountID(m.ID))
 	}
 	for _, r := range v.Mounts.Receivers(parent.ID) {
 		if r.ID == m.ID {
@@ -326,7 +327,7 @@ func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
 			v.Mounts.Remove(cp.ID, true)
 			continue
 		}
-		c.Kernel.Trk.Changed(mountID(cp.ID))
+		c.Kernel.Trk.Changed(kernel.MountID(cp.ID))
 	}
 }
 
@@ -367,7 +368,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 					return 0, err
 				}
 				v.SetMqueue(0)
-				c.Kernel.Trk.Changed(mountID(m.ID))
+				c.Kernel.Trk.Changed(kernel.MountID(m.ID))
 				return 0, nil
 			}
 		}
@@ -410,7 +411,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		if g := v.GraftedByID(m.ID); g != nil {
 			v.Ungraft(g, detach && mountBusy(c.Kernel, m.ID))
 		}
-		c.Kernel.Trk.Changed(mountID(m.ID))
+		c.Kernel.Trk.Changed(kernel.MountID(m.ID))
 	}
 	return 0, nil
 }

@@ -112,7 +112,7 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 		np.Sig = p.Sig.Clone()
 	}
 	k.Trk.Changed(np.FS)
-	k.Trk.Changed(sigTable{Handlers: np.Sig})
+	k.Trk.Changed(kernel.SigTable{Handlers: np.Sig})
 	k.PtraceCloneLocked(c.Thread, k.Threads[np.PID], flags, &d)
 	return np.PID, nil
 }
@@ -652,7 +652,7 @@ func sysRtSigaction(c *syscallCtx) (int64, error) {
 	}
 	if act != 0 {
 		h.Act[sig] = na
-		k.Trk.Changed(sigTable{Handlers: h})
+		k.Trk.Changed(kernel.SigTable{Handlers: h})
 	}
 	return 0, nil
 }

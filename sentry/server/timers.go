@@ -29,12 +29,6 @@ const (
 	sizeofSigevent   = 64
 )
 
-// appTimer is one signal-raising timer of a process (package kernel's
-// AppTimer). Its fields are protected by clientState.Mu; its ktimer.Timer
-// has its own lock (a leaf below clientState.Mu), and its listener is
-// timerExpired.
-type appTimer = kernel.AppTimer
-
 func sysAlarm(c *syscallCtx) (int64, error) {
 	secs := time.Duration(uint32(c.Args[0])) * time.Second
 	_, old, err := c.SetItimerReal(0, secs)

@@ -96,7 +96,7 @@ func restoreMounts(k *clientState, rc *syscallCtx, recs []*sentrypb.MountState) 
 				if m, err = v.Mounts.Add(m); err == nil {
 					if _, err = v.GraftBind(point, src, m); err != nil {
 						v.Mounts.Remove(m.ID, true)
-						k.Trk.Changed(mountID(m.ID))
+						k.Trk.Changed(kernel.MountID(m.ID))
 					}
 				}
 			}
@@ -124,7 +124,7 @@ func restoreMounts(k *clientState, rc *syscallCtx, recs []*sentrypb.MountState) 
 			}
 			if _, err := v.GraftTmpfs(point, m, false); err != nil {
 				v.Mounts.Remove(m.ID, true)
-				k.Trk.Changed(mountID(m.ID))
+				k.Trk.Changed(kernel.MountID(m.ID))
 				errs = append(errs, fmt.Errorf("tmpfs %d at %q: %w", m.ID, m.Target, err))
 			}
 			continue

@@ -30,11 +30,14 @@
 //     subsystems' hooks), the keys of objects touched by number (FDSlot,
 //     MappedID, ...), a call's effects committed with its reply
 //     (CallEffects), and the records' derivation order (ReplayObject,
-//     the Order constants). The records themselves are still derived by
-//     the server's state.go.
+//     the Order constants), and the records' derivation from what the
+//     Tracker collected and the effects committed (state.go:
+//     RecordsSince, EffectRecords, FileID), but the file kinds' parts the
+//     server's glue derives (Files: KobjState, RecordAsync).
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
-//     run as) and Files (the file calls: WriteAt).
+//     run as) and Files (the file calls and kinds' glue: WriteAt,
+//     KobjState, RecordAsync).
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel

@@ -45,10 +45,16 @@ type Grant interface {
 
 // Files is what the kernel asks of the server's file system calls, which
 // are above it: a write through a description as write(2) makes it (an
-// exec's page write-back).
+// exec's page write-back), and the parts of a description's replay
+// record that the file kinds' glue derives.
 type Files interface {
 	// WriteAt writes b at off through f for the call c, as pwrite(2)
 	// (appendMode: as write(2) to an O_APPEND file), returning the
 	// count and the offset written at.
 	WriteAt(c *Task, f *fdesc.File, b []byte, off int64, appendMode bool) (int, int64, error)
+	// KobjState returns the kind and state of f's record when f is a
+	// kernel object whose record the server derives (ok false: none).
+	KobjState(f *fdesc.File) (kind sentrypb.FileState_Kind, kobj *sentrypb.KernelObjectState, ok bool)
+	// RecordAsync fills the owner, signal and lease fields of f's record.
+	RecordAsync(f *fdesc.File, st *sentrypb.FileState)
 }

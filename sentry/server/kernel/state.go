@@ -1,19 +1,13 @@
-package server
+package kernel
 
 import (
 	"fmt"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -31,61 +25,15 @@ import (
 // it, and never after a message that could reveal it to the application.
 //
 // Pipe I/O and gofer writes are different: their effects are recorded per
-// call (callEffects) and committed when that call's own reply is built, so
+// call (CallEffects) and committed when that call's own reply is built, so
 // the pipe's reported counters and the WriteStates never include a call
 // whose reply the client has not got (a re-sent in-flight call must not
 // be applied twice).
 
-// The replay objects without a pointer of their own: an fd (fdtable's
-// Slot) and the keys of objects touched by number (package kernel's).
-type (
-	fdSlot     = kernel.FDSlot
-	mappedID   = kernel.MappedID
-	lockedIno  = kernel.LockedIno
-	mountID    = kernel.MountID
-	sysvKey    = kernel.SysvKey
-	deletedKey = kernel.DeletedKey
-	ptyIndex   = kernel.PtyIndex
-)
-
-// sigTable is a process's signal handler table as a replay object
-// (package kernel's SigTable).
-type sigTable = kernel.SigTable
-
-// pipeRef is a pipe as a replay object (the pipe is package pipe's).
-type pipeRef = kernel.PipeRef
-
-// The orders in which the touched objects' records are derived within
-// one message (package kernel's: an fd's record touches its file the
-// first time it is reported, a file's record its pipe; deleted keys are
-// reported first).
-const (
-	orderDeleted = kernel.OrderDeleted
-	orderProc    = kernel.OrderProc
-	orderThread  = kernel.OrderThread
-	orderSlot    = kernel.OrderSlot
-	orderFile    = kernel.OrderFile
-	orderPipe    = kernel.OrderPipe
-	orderMap     = kernel.OrderMap
-	orderTimer   = kernel.OrderTimer
-	orderLocks   = kernel.OrderLocks
-	orderSysv    = kernel.OrderSysv
-	orderMount   = kernel.OrderMount
-	orderPty     = kernel.OrderPty
-)
-
-// callEffects are the effects of one call committed with its reply
-// (package kernel's CallEffects: offsets, pipe I/O, gofer writes, stdin
-// read, a SysV change, reaped zombies).
-type (
-	callEffects = kernel.CallEffects
-	goferWrite  = kernel.GoferWrite
-)
-
 // Lazily assigned ids. f.id is atomic (read outside k.Mu by the
 // durability tracker); the others are protected by k.Mu (fsContext,
 // sigHandlers, fdTable) or pipe.mu.
-func fileID(k *clientState, f *file) uint64 {
+func (k *Kernel) FileID(f *fdesc.File) uint64 {
 	if id := f.ID.Load(); id != 0 {
 		return id
 	}
@@ -95,7 +43,7 @@ func fileID(k *clientState, f *file) uint64 {
 	return f.ID.Load()
 }
 
-func fsIDLocked(k *clientState, fs *fsContext) uint64 {
+func (k *Kernel) fsIDLocked(fs *FSContext) uint64 {
 	if fs == nil {
 		return 0
 	}
@@ -105,7 +53,7 @@ func fsIDLocked(k *clientState, fs *fsContext) uint64 {
 	return fs.ID
 }
 
-func sigIDLocked(k *clientState, h *ksignal.Handlers) uint64 {
+func (k *Kernel) sigIDLocked(h *ksignal.Handlers) uint64 {
 	if h == nil {
 		return 0
 	}
@@ -116,39 +64,39 @@ func sigIDLocked(k *clientState, h *ksignal.Handlers) uint64 {
 }
 
 // pipeIDLocked returns p's id. Precondition: p's mu is held.
-func pipeIDLocked(k *clientState, p *kernel.Pipe) uint64 {
+func (k *Kernel) pipeIDLocked(p *Pipe) uint64 {
 	return p.IDLocked(k.Trk.NewID)
 }
 
 // replayCollection is the records of one message being built.
-type replayCollection = replay.Collection[*callEffects]
+type replayCollection = replay.Collection[*CallEffects]
 
 // collectStateLocked turns the touched objects (and, for a reply, the
 // effects of call seq) into records. Preconditions: the stream's sendMu and k.Mu are
 // held.
-func collectStateLocked(k *clientState, replySeq uint64, isReply bool) []*sentrypb.StateRecord {
-	return deriveLocked(k, k.Trk.Take(replySeq, isReply))
+func (k *Kernel) collectStateLocked(replySeq uint64, isReply bool) []*sentrypb.StateRecord {
+	return k.deriveLocked(k.Trk.Take(replySeq, isReply))
 }
 
 // collectEffectsLocked turns the effects of call seq alone into records:
 // those of a posted reply held for a later message, which carries the
 // touched objects' records (clientStream.sendRawLocked). Preconditions:
 // as collectStateLocked.
-func collectEffectsLocked(k *clientState, seq uint64) []*sentrypb.StateRecord {
-	return deriveLocked(k, k.Trk.TakeEffects(seq))
+func (k *Kernel) collectEffectsLocked(seq uint64) []*sentrypb.StateRecord {
+	return k.deriveLocked(k.Trk.TakeEffects(seq))
 }
 
 // deriveLocked commits c's effects and derives its records (none if c
 // is nil). Preconditions: as collectStateLocked.
-func deriveLocked(k *clientState, c *replayCollection) []*sentrypb.StateRecord {
+func (k *Kernel) deriveLocked(c *replayCollection) []*sentrypb.StateRecord {
 	if c == nil {
 		return nil
 	}
 	if c.HasEffects {
-		commitEffectsLocked(k, c, c.Effects)
+		k.commitEffectsLocked(c, c.Effects)
 	}
 	return c.Derive(func(c *replayCollection, order replay.Order, obj any) *sentrypb.StateRecord {
-		return deriveRecordLocked(k, c, order, obj)
+		return k.deriveRecordLocked(c, order, obj)
 	}, func() *sentrypb.StateRecord {
 		return &sentrypb.StateRecord{Key: statekey.IDs().String(), Value: &sentrypb.StateRecord_Ids{Ids: &sentrypb.IdState{
 			NextObject: k.Trk.ReserveIDs(), LastPid: k.LastTID}}}
@@ -158,7 +106,7 @@ func deriveLocked(k *clientState, c *replayCollection) []*sentrypb.StateRecord {
 // commitEffectsLocked commits the effects of call c.ReplySeq as its reply
 // is built: their records go in c, and the objects they changed are
 // touched on c. Preconditions: as collectStateLocked.
-func commitEffectsLocked(k *clientState, c *replayCollection, eff *callEffects) {
+func (k *Kernel) commitEffectsLocked(c *replayCollection, eff *CallEffects) {
 	if eff == nil {
 		return
 	}
@@ -168,7 +116,7 @@ func commitEffectsLocked(k *clientState, c *replayCollection, eff *callEffects) 
 			o.File.OffCommitted = o.Ver
 			o.File.OffRep.Store(o.Off)
 			if o.File.Tracker() != nil {
-				c.Touch(orderFile, o.File)
+				c.Touch(OrderFile, o.File)
 			}
 		}
 	}
@@ -176,17 +124,17 @@ func commitEffectsLocked(k *clientState, c *replayCollection, eff *callEffects) 
 		r.Pipe.Lock()
 		r.Pipe.CommitReadLocked(r.N)
 		r.Pipe.Unlock()
-		c.Touch(orderPipe, pipeRef{Pipe: r.Pipe})
+		c.Touch(OrderPipe, PipeRef{Pipe: r.Pipe})
 	}
 	for _, w := range eff.PipeWrites {
 		w.Pipe.Lock()
 		w.Pipe.CommitWrittenLocked(w.N)
-		pid := pipeIDLocked(k, w.Pipe)
+		pid := k.pipeIDLocked(w.Pipe)
 		w.Pipe.Unlock()
-		c.Touch(orderPipe, pipeRef{Pipe: w.Pipe})
-		c.Touch(orderFile, w.File)
+		c.Touch(OrderPipe, PipeRef{Pipe: w.Pipe})
+		c.Touch(OrderFile, w.File)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-			Seq: replySeq, File: fileID(k, w.File), Offset: int64(w.Off), Length: w.N, Pipe: pid, Data: w.Data}}})
+			Seq: replySeq, File: k.FileID(w.File), Offset: int64(w.Off), Length: w.N, Pipe: pid, Data: w.Data}}})
 	}
 	for _, p := range eff.Reaped {
 		for _, o := range k.UnlinkReapedLocked(p) {
@@ -197,17 +145,17 @@ func commitEffectsLocked(k *clientState, c *replayCollection, eff *callEffects) 
 	}
 	if eff.Sysv {
 		if key, ok := k.IPC.Commit(replySeq); ok {
-			c.Touch(orderSysv, sysvKey(key))
+			c.Touch(OrderSysv, SysvKey(key))
 		}
 	}
 	// Write-behind errors the call reported (posted.go) are gone from
 	// its reply on.
 	for _, ino := range eff.WBErrInos {
-		c.Touch(kernel.OrderWBErr, kernel.WBErrIno(ino))
+		c.Touch(OrderWBErr, WBErrIno(ino))
 	}
 	for _, f := range eff.WBErrFiles {
 		if f.Tracker() != nil {
-			c.Touch(orderFile, f)
+			c.Touch(OrderFile, f)
 		}
 	}
 	if eff.StdinRead > 0 {
@@ -219,53 +167,53 @@ func commitEffectsLocked(k *clientState, c *replayCollection, eff *callEffects) 
 		c.Add(&sentrypb.StateRecord{Key: statekey.Stdin(eff.StdinSet).String(), Value: &sentrypb.StateRecord_Stdin{Stdin: &sentrypb.StdinState{Read: read, StdioSet: eff.StdinSet}}})
 	}
 	for _, w := range eff.Writes {
-		c.Touch(orderFile, w.File)
+		c.Touch(OrderFile, w.File)
 		c.Add(&sentrypb.StateRecord{Key: statekey.Write(replySeq).String(), Value: &sentrypb.StateRecord_Write{Write: &sentrypb.WriteState{
-			Seq: replySeq, File: fileID(k, w.File), Offset: w.Off, Length: w.N, MappedFile: w.Mapped, Data: w.Data}}})
+			Seq: replySeq, File: k.FileID(w.File), Offset: w.Off, Length: w.N, MappedFile: w.Mapped, Data: w.Data}}})
 		k.Dur.MarkSent(w.File, replySeq)
 	}
 }
 
 // deriveRecordLocked is the one place that turns a touched object into
 // its record (replay.Deriver). Preconditions: as collectStateLocked.
-func deriveRecordLocked(k *clientState, c *replayCollection, order replay.Order, obj any) *sentrypb.StateRecord {
+func (k *Kernel) deriveRecordLocked(c *replayCollection, order replay.Order, obj any) *sentrypb.StateRecord {
 	switch o := obj.(type) {
-	case deletedKey:
-		return kernel.DeletedRec(statekey.Key(o))
-	case sysvKey:
+	case DeletedKey:
+		return DeletedRec(statekey.Key(o))
+	case SysvKey:
 		return k.IPC.Record(statekey.Key(o))
-	case *process:
-		return procRecordLocked(k, o)
-	case *thread:
-		return threadRecordLocked(k, o)
-	case fdSlot:
-		return slotRecordLocked(k, c, o)
-	case *fsContext:
-		return fsRecordLocked(k, o)
-	case sigTable:
-		return sigRecordLocked(k, o.Handlers)
-	case *file:
-		return fileRecordLocked(k, c, o)
-	case pipeRef:
-		return pipeRecord(k, o.Pipe)
-	case mappedID:
+	case *Process:
+		return k.procRecordLocked(o)
+	case *Thread:
+		return k.threadRecordLocked(o)
+	case FDSlot:
+		return k.slotRecordLocked(c, o)
+	case *FSContext:
+		return k.fsRecordLocked(o)
+	case SigTable:
+		return k.sigRecordLocked(o.Handlers)
+	case *fdesc.File:
+		return k.fileRecordLocked(c, o)
+	case PipeRef:
+		return k.pipeRecord(o.Pipe)
+	case MappedID:
 		return k.MappedRecord(uint64(o))
-	case *appTimer:
+	case *AppTimer:
 		return k.TimerRecordLocked(o)
-	case lockedIno:
-		return lockRecordLocked(k, uint64(o))
-	case mountID:
+	case LockedIno:
+		return k.lockRecordLocked(uint64(o))
+	case MountID:
 		return k.VFS.Mounts.Record(int(o))
-	case ptyIndex:
+	case PtyIndex:
 		return k.Ptys.Record(int(o))
-	case kernel.WBErrIno:
+	case WBErrIno:
 		return k.WbErrs.Record(uint64(o))
 	}
 	k.Log.Error("replay: a touched object of no known kind", "order", order, "type", fmt.Sprintf("%T", obj))
 	return nil
 }
 
-func threadRecordLocked(k *clientState, th *thread) *sentrypb.StateRecord {
+func (k *Kernel) threadRecordLocked(th *Thread) *sentrypb.StateRecord {
 	if th.Proc != nil {
 		if _, live := th.Proc.Live[th]; live && k.Threads[th.TID] == th {
 			ts := &sentrypb.ThreadState{Tid: th.TID, Pid: th.Proc.PID, PtraceDetachSeq: th.PtraceDetachSeq}
@@ -275,13 +223,13 @@ func threadRecordLocked(k *clientState, th *thread) *sentrypb.StateRecord {
 			return &sentrypb.StateRecord{Key: statekey.Thread(th.TID).String(), Value: &sentrypb.StateRecord_Thread{Thread: ts}}
 		}
 	}
-	return kernel.DeletedRec(statekey.Thread(th.TID))
+	return DeletedRec(statekey.Thread(th.TID))
 }
 
-func fsRecordLocked(k *clientState, fs *fsContext) *sentrypb.StateRecord {
-	id := fsIDLocked(k, fs)
+func (k *Kernel) fsRecordLocked(fs *FSContext) *sentrypb.StateRecord {
+	id := k.fsIDLocked(fs)
 	if fs.Refs <= 0 {
-		return kernel.DeletedRec(statekey.FS(id))
+		return DeletedRec(statekey.FS(id))
 	}
 	st := &sentrypb.FsState{Id: id, Umask: fs.Umask, Cwd: "/"}
 	if fs.Cwd != nil {
@@ -291,10 +239,10 @@ func fsRecordLocked(k *clientState, fs *fsContext) *sentrypb.StateRecord {
 	return &sentrypb.StateRecord{Key: statekey.FS(id).String(), Value: &sentrypb.StateRecord_Fs{Fs: st}}
 }
 
-func sigRecordLocked(k *clientState, h *ksignal.Handlers) *sentrypb.StateRecord {
-	id := sigIDLocked(k, h)
-	if !sigLiveLocked(k, h) {
-		return kernel.DeletedRec(statekey.Sighand(id))
+func (k *Kernel) sigRecordLocked(h *ksignal.Handlers) *sentrypb.StateRecord {
+	id := k.sigIDLocked(h)
+	if !k.sigLiveLocked(h) {
+		return DeletedRec(statekey.Sighand(id))
 	}
 	acts := make([]byte, 0, ksignal.NumSignals*ksignal.SizeofSigaction)
 	for sig := 1; sig <= ksignal.NumSignals; sig++ {
@@ -303,20 +251,20 @@ func sigRecordLocked(k *clientState, h *ksignal.Handlers) *sentrypb.StateRecord 
 	return &sentrypb.StateRecord{Key: statekey.Sighand(id).String(), Value: &sentrypb.StateRecord_Sighand{Sighand: &sentrypb.SigHandState{Id: id, Actions: acts}}}
 }
 
-func pipeRecord(k *clientState, p *kernel.Pipe) *sentrypb.StateRecord {
+func (k *Kernel) pipeRecord(p *Pipe) *sentrypb.StateRecord {
 	p.Lock()
-	st, live := p.StateLocked(pipeIDLocked(k, p))
+	st, live := p.StateLocked(k.pipeIDLocked(p))
 	id := st.Id
 	p.Unlock()
 	if !live {
-		return kernel.DeletedRec(statekey.Pipe(id))
+		return DeletedRec(statekey.Pipe(id))
 	}
 	return &sentrypb.StateRecord{Key: statekey.Pipe(id).String(), Value: &sentrypb.StateRecord_Pipe{Pipe: st}}
 }
 
-func procRecordLocked(k *clientState, p *process) *sentrypb.StateRecord {
+func (k *Kernel) procRecordLocked(p *Process) *sentrypb.StateRecord {
 	if k.Procs[p.PID] != p {
-		return kernel.DeletedRec(statekey.Proc(p.PID))
+		return DeletedRec(statekey.Proc(p.PID))
 	}
 	st := &sentrypb.ProcessState{
 		Pid: p.PID, Pgid: p.PGID, Sid: p.SID, ExitSignal: int32(p.ExitSignal),
@@ -325,7 +273,7 @@ func procRecordLocked(k *clientState, p *process) *sentrypb.StateRecord {
 		Comm: p.Comm, Argv: p.Argv, Env: p.Env, Zombie: p.Zombie, ExitStatus: p.ExitStatus, Init: p == k.Init,
 		Groups: p.Creds.Groups, FsizeLimited: p.FsizeLimited, FsizeLimit: p.FsizeLimit, CoreDumps: p.CoreDumps,
 		CoredumpFilter: p.CoredumpFilter,
-		Execed:         p.Execed, Caps: kernel.CapsProto(p.Creds.Caps),
+		Execed:         p.Execed, Caps: CapsProto(p.Creds.Caps),
 		Stopped: p.Stopped, StopSignal: int32(p.StopSig), WaitCode: p.WaitCode,
 		TtyForegroundPgrp: k.TTYForegroundLocked(p),
 	}
@@ -334,11 +282,11 @@ func procRecordLocked(k *clientState, p *process) *sentrypb.StateRecord {
 	}
 	if !p.Zombie {
 		if p.FDs != nil {
-			st.FdTable = fdTableIDLocked(k, p.FDs)
+			st.FdTable = k.fdTableIDLocked(p.FDs)
 			st.Nofile = uint32(p.FDs.Limit())
 		}
-		st.Fs = fsIDLocked(k, p.FS)
-		st.Sighand = sigIDLocked(k, p.Sig)
+		st.Fs = k.fsIDLocked(p.FS)
+		st.Sighand = k.sigIDLocked(p.Sig)
 	}
 	if p.Exe != nil {
 		st.Exe, _ = k.VFS.PathOf(p.Exe)
@@ -346,33 +294,33 @@ func procRecordLocked(k *clientState, p *process) *sentrypb.StateRecord {
 	return &sentrypb.StateRecord{Key: statekey.Proc(p.PID).String(), Value: &sentrypb.StateRecord_Process{Process: st}}
 }
 
-func fdTableIDLocked(k *clientState, tab *fdTable) uint64 {
+func (k *Kernel) fdTableIDLocked(tab *fdtable.Table) uint64 {
 	if tab.ID() == 0 {
 		tab.SetID(k.Trk.NewID())
 	}
 	return tab.ID()
 }
 
-func slotRecordLocked(k *clientState, c *replayCollection, s fdSlot) *sentrypb.StateRecord {
-	tid := fdTableIDLocked(k, s.Table)
+func (k *Kernel) slotRecordLocked(c *replayCollection, s FDSlot) *sentrypb.StateRecord {
+	tid := k.fdTableIDLocked(s.Table)
 	key := statekey.FD(tid, s.FD)
 	if !s.Table.Live() {
-		return kernel.DeletedRec(key)
+		return DeletedRec(key)
 	}
 	e := s.Table.Entry(s.FD)
 	if e.File == nil {
-		return kernel.DeletedRec(key)
+		return DeletedRec(key)
 	}
 	if e.File.ID.Load() == 0 {
 		// A file reported for the first time.
-		c.Touch(orderFile, e.File)
+		c.Touch(OrderFile, e.File)
 	}
 	return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_Fd{Fd: &sentrypb.FdState{
-		FdTable: tid, Fd: s.FD, File: fileID(k, e.File), Cloexec: e.Cloexec}}}
+		FdTable: tid, Fd: s.FD, File: k.FileID(e.File), Cloexec: e.Cloexec}}}
 }
 
 // sigLiveLocked reports whether a process still uses h.
-func sigLiveLocked(k *clientState, h *ksignal.Handlers) bool {
+func (k *Kernel) sigLiveLocked(h *ksignal.Handlers) bool {
 	for _, p := range k.Procs {
 		if p.Sig == h && !p.Zombie {
 			return true
@@ -382,13 +330,13 @@ func sigLiveLocked(k *clientState, h *ksignal.Handlers) bool {
 }
 
 // fileRecordLocked describes open file description f.
-func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.StateRecord {
-	id := fileID(k, f)
+func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.StateRecord {
+	id := k.FileID(f)
 	if f.Released() {
-		return kernel.DeletedRec(statekey.File(id))
+		return DeletedRec(statekey.File(id))
 	}
 	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load(), WriteError: f.WBErr.Load()}
-	recordAsync(k, f, st)
+	k.Files.RecordAsync(f, st)
 	if vfs.DentryOf(f) != nil {
 		st.Path, _ = k.VFS.PathOf(vfs.DentryOf(f))
 	}
@@ -404,7 +352,7 @@ func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.St
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
 	case *vfs.LostFile:
 		st.Kind, st.FileHandle, st.Path = sentrypb.FileState_GOFER, impl.FH, impl.Path
-	case *kernel.PipeEnd:
+	case *PipeEnd:
 		// A FIFO end that reads and writes is PIPE_READ with O_RDWR in
 		// flags.
 		st.Kind = sentrypb.FileState_PIPE_READ
@@ -412,32 +360,14 @@ func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.St
 			st.Kind = sentrypb.FileState_PIPE_WRITE
 		}
 		impl.P.Lock()
-		st.Pipe = pipeIDLocked(k, impl.P)
+		st.Pipe = k.pipeIDLocked(impl.P)
 		impl.P.Unlock()
-		c.Touch(orderPipe, pipeRef{Pipe: impl.P})
-	case *kernel.StdioFile:
+		c.Touch(OrderPipe, PipeRef{Pipe: impl.P})
+	case *StdioFile:
 		st.Kind, st.StdioStream, st.StdioSet = sentrypb.FileState_STDIO, impl.Fd, impl.Set
 	case *devpts.File:
 		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.Terminal().Index), impl.Master()
-		c.Touch(orderPty, ptyIndex(impl.Terminal().Index))
-	case *eventfd.File:
-		st.Kind, st.Kobj = eventfdState(impl)
-	case *timerfd.File:
-		st.Kind, st.Kobj = timerfdState(impl)
-	case *signalfd.File:
-		st.Kind, st.Kobj = signalfdState(impl)
-	case *inotify.File:
-		st.Kind, st.Kobj = inotifyState(k, impl)
-	case *epoll.File:
-		st.Kind, st.Kobj = epollState(k, impl)
-	case *inet.File:
-		st.Kind, st.Kobj = inetState(impl)
-	case *inet.HostFile:
-		st.Kind, st.Kobj = hostInetState(impl)
-	case *netlink.File:
-		st.Kind, st.Kobj = netlinkState(impl)
-	case *unixsock.File:
-		st.Kind, st.Kobj = unixState(impl)
+		c.Touch(OrderPty, PtyIndex(impl.Terminal().Index))
 	case *vfs.PathFile:
 		st.Kind = sentrypb.FileState_SYNTHETIC
 		if impl.D.Kind == vfs.KindGofer {
@@ -446,69 +376,39 @@ func fileRecordLocked(k *clientState, c *replayCollection, f *file) *sentrypb.St
 		}
 	default:
 		st.Kind = sentrypb.FileState_SYNTHETIC
+		if kind, kobj, ok := k.Files.KobjState(f); ok {
+			st.Kind, st.Kobj = kind, kobj
+		}
 	}
 	return &sentrypb.StateRecord{Key: statekey.File(id).String(), Value: &sentrypb.StateRecord_File{File: st}}
 }
 
-// sendWithStateLocked sends m with the replay state changed since the last
-// message: in m's state if m is a reply, else in a StateUpdate push sent
-// just before m. Precondition: st.sendMu is held and a sender attached.
-func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
-	var seq uint64
-	r := m.GetReply()
-	if r != nil {
-		seq = r.Seq
-	}
-	recs := st.records(seq, r != nil)
-	if len(recs) > 0 {
-		if r != nil {
-			r.State = withRecords(r.State, recs)
-		} else {
-			up := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}}
-			if err := st.sendRawLocked(up); err != nil {
-				return err
-			}
-		}
-	}
-	return st.sendRawLocked(m)
-}
-
-// withRecords returns a reply's records followed by recs (records
-// returns a slice of the caller's, taken as it is when the reply has
-// none).
-func withRecords(state, recs []*sentrypb.StateRecord) []*sentrypb.StateRecord {
-	if len(state) == 0 {
-		return recs
-	}
-	return append(state, recs...)
-}
-
-// recordsSince returns the replay records changed since the last message
+// RecordsSince returns the replay records changed since the last message
 // sent (with call seq's effects when reply), bound to the client: what
 // its stream attaches to the next message (clientStream.records).
 // Precondition: the stream's sendMu is held, which orders the records
 // with the messages; k.Mu is not.
-func recordsSince(k *clientState, seq uint64, reply bool) []*sentrypb.StateRecord {
+func (k *Kernel) RecordsSince(seq uint64, reply bool) []*sentrypb.StateRecord {
 	k.Mu.Lock()
-	recs := collectStateLocked(k, seq, reply)
+	recs := k.collectStateLocked(seq, reply)
 	k.Mu.Unlock()
 	k.Binder.BindRecords(recs)
 	return recs
 }
 
-// effectRecords returns the records of call seq's effects alone, bound
+// EffectRecords returns the records of call seq's effects alone, bound
 // to the client: what a held posted reply carries
 // (clientStream.effectRecords). Precondition: as recordsSince.
-func effectRecords(k *clientState, seq uint64) []*sentrypb.StateRecord {
+func (k *Kernel) EffectRecords(seq uint64) []*sentrypb.StateRecord {
 	k.Mu.Lock()
-	recs := collectEffectsLocked(k, seq)
+	recs := k.collectEffectsLocked(seq)
 	k.Mu.Unlock()
 	k.Binder.BindRecords(recs)
 	return recs
 }
 
 // sigActionsBytes parses SigHandState.actions.
-func parseSigActions(b []byte, h *ksignal.Handlers) bool {
+func ParseSigActions(b []byte, h *ksignal.Handlers) bool {
 	if len(b) != ksignal.NumSignals*ksignal.SizeofSigaction {
 		return false
 	}
@@ -516,4 +416,30 @@ func parseSigActions(b []byte, h *ksignal.Handlers) bool {
 		h.Act[sig] = ksignal.ParseAction(b[(sig-1)*ksignal.SizeofSigaction:])
 	}
 	return true
+}
+
+// lockRecordLocked describes ino's locks. Preconditions: clientState.Mu
+// is held (for the ids of fd tables).
+func (k *Kernel) lockRecordLocked(ino uint64) *sentrypb.StateRecord {
+	record, flocks, ok := k.Locks.Locks(ino)
+	if !ok {
+		return DeletedRec(statekey.Lock(ino))
+	}
+	st := &sentrypb.LockState{Ino: ino}
+	add := func(l filelock.Held[*fdtable.Table, *fdesc.File], flock bool) {
+		hl := &sentrypb.HeldLock{Flock: flock, Write: l.Write, Start: l.Start, End: l.End, Pid: l.Pid}
+		if l.Owner.Table != nil {
+			hl.FdTable = k.fdTableIDLocked(l.Owner.Table)
+		} else {
+			hl.File = k.FileID(l.Owner.File)
+		}
+		st.Locks = append(st.Locks, hl)
+	}
+	for _, l := range record {
+		add(l, false)
+	}
+	for _, l := range flocks {
+		add(l, true)
+	}
+	return &sentrypb.StateRecord{Key: statekey.Lock(ino).String(), Value: &sentrypb.StateRecord_Lock{Lock: st}}
 }
