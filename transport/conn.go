@@ -515,10 +515,18 @@ func (c *StreamConn) Go(call *pb.Call) (<-chan *pb.Reply, error) {
 // the channel returned gets its reply.
 func (c *StreamConn) register(call *pb.Call) (chan *pb.Reply, error) {
 	ch := make(chan *pb.Reply, 1)
+	if err := c.registerAs(call, ch); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// registerAs is register with the channel ch (noReceiver: none).
+func (c *StreamConn) registerAs(call *pb.Call, ch chan *pb.Reply) error {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
-		return nil, ErrConnDead
+		return ErrConnDead
 	}
 	if call.Seq == 0 {
 		c.seq++
@@ -528,11 +536,11 @@ func (c *StreamConn) register(call *pb.Call) (chan *pb.Reply, error) {
 	}
 	if _, dup := c.pending[call.Seq]; dup {
 		c.mu.Unlock()
-		return nil, fmt.Errorf("transport: call seq %d already in flight", call.Seq)
+		return fmt.Errorf("transport: call seq %d already in flight", call.Seq)
 	}
 	c.pending[call.Seq] = ch
 	c.mu.Unlock()
-	return ch, nil
+	return nil
 }
 
 // Call implements Conn.Call.
@@ -641,7 +649,9 @@ func (c *StreamConn) fail(err error) {
 	// connection dead.
 	close(c.done)
 	for seq, ch := range c.pending {
-		close(ch)
+		if ch != noReceiver {
+			close(ch)
+		}
 		delete(c.pending, seq)
 	}
 	if !c.reading {
@@ -828,7 +838,9 @@ func (c *StreamConn) dispatchReply(r *pb.Reply) {
 		if c.opts.OnReply != nil {
 			c.opts.OnReply(r)
 		}
-		ch <- r
+		if ch != noReceiver {
+			ch <- r
+		}
 	}
 }
 

@@ -41,14 +41,15 @@
 // The server's side is HopServer (the framed Session stream); the
 // client's is StreamConn.Channel, Channel.Call and PutChannel.
 //
-// Posted calls in batches (postbatch.go): GoPosted queues a posted call
-// on the connection (StreamConn.postQ, under sendMu); the next message
-// sent carries the queue in front of it (ClientMessage.posted_calls), or
-// FlushPosted (before a channel call, saying one follows) or a 2 ms
-// timer sends it alone; replies the server held
-// (ServerMessage.posted_replies, or a channel reply's
-// Reply.posted_replies, FeatureChannelPosted) are dispatched before the
-// message that carries them.
+// Posted calls in batches (postbatch.go): GoPosted (or Post, whose
+// reply reaches OnReply alone) queues a posted call on the connection
+// (StreamConn.postQ, under sendMu); the next message sent carries the
+// queue in front of it (ClientMessage.posted_calls), or FlushPosted
+// (before a channel call, saying one follows) or a 2 ms timer sends it
+// alone; replies the server held (ServerMessage.posted_replies and
+// posted_done, packed, FeaturePostedDone; or a channel reply's,
+// FeatureChannelPosted) are dispatched, merged in seq order, before the
+// message that carries them (dispatchPosted).
 //
 // Dependencies: proto/sentrypb, grpc, protobuf, gVisor's pkg/flipcall. It
 // must not import sentry/ or the command.

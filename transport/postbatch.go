@@ -58,9 +58,32 @@ func (c *StreamConn) GoPosted(call *pb.Call) (<-chan *pb.Reply, error) {
 	if !c.batchPosted {
 		return c.Go(call)
 	}
-	ch, err := c.register(call)
-	if err != nil {
+	ch := make(chan *pb.Reply, 1)
+	if err := c.queuePosted(call, ch); err != nil {
 		return nil, err
+	}
+	return ch, nil
+}
+
+// Post is GoPosted for a caller that takes the reply through
+// Options.OnReply alone (the client sentry's posted calls): no reply
+// channel is made for it, nor sent to.
+func (c *StreamConn) Post(call *pb.Call) error {
+	if !c.batchPosted {
+		_, err := c.Go(call)
+		return err
+	}
+	return c.queuePosted(call, noReceiver)
+}
+
+// noReceiver is the pending entry of a call queued by Post: its reply
+// goes to OnReply alone (dispatchReply).
+var noReceiver = make(chan *pb.Reply)
+
+// queuePosted registers call, whose reply goes to ch, and queues it.
+func (c *StreamConn) queuePosted(call *pb.Call, ch chan *pb.Reply) error {
+	if err := c.registerAs(call, ch); err != nil {
+		return err
 	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
@@ -68,13 +91,11 @@ func (c *StreamConn) GoPosted(call *pb.Call) (<-chan *pb.Reply, error) {
 	c.postQBytes += callInputBytes(call)
 	switch {
 	case c.postQBytes >= postedFlushBytes || len(c.postQ) >= maxPostedBatch:
-		if err := c.sendLocked(&pb.ClientMessage{}); err != nil {
-			return nil, err
-		}
+		return c.sendLocked(&pb.ClientMessage{})
 	case len(c.postQ) == 1:
 		c.postTimer.Reset(postedDelay)
 	}
-	return ch, nil
+	return nil
 }
 
 // FlushPosted sends the queued posted calls now, in a frame of their

@@ -361,3 +361,58 @@ func TestDispatchPosted(t *testing.T) {
 		})
 	}
 }
+
+// TestPostNoChannel: a call queued by Post reaches OnReply with its reply
+// and costs no reply channel; GoPosted still makes one. Allocations per
+// Post are counted (the Call is the caller's).
+func TestPostNoChannel(t *testing.T) {
+	s := &batchServer{}
+	target, _ := serveSentryMux(t, s, s.Session)
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	c, err := Dial(context.Background(), target, Options{Wire: WireFramed, OnReply: func(r *pb.Reply) {
+		mu.Lock()
+		seen[r.Seq] = true
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	call := postedCall()
+	if err := c.Post(call); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	ch := c.pending[call.Seq]
+	c.mu.Unlock()
+	if ch != noReceiver {
+		t.Errorf("Post registered a reply channel")
+	}
+	// A waited call takes the queue along; its reply comes after.
+	if _, err := c.Call(context.Background(), &pb.Call{Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := seen[call.Seq]
+	mu.Unlock()
+	if !got {
+		t.Errorf("the posted call's reply did not reach OnReply")
+	}
+	// Amortized: the queue's and the pending map's growth.
+	calls := make([]*pb.Call, 0, 101)
+	for i := 0; i < 101; i++ {
+		calls = append(calls, postedCall())
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(50, func() {
+		if err := c.Post(calls[i]); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	})
+	t.Logf("%.2f allocations per Post", allocs)
+	if allocs > 1 {
+		t.Errorf("%.2f allocations per Post, want at most 1 (no reply channel)", allocs)
+	}
+}

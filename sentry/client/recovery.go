@@ -79,7 +79,8 @@ type RecoveryStats struct {
 type pending struct {
 	call *pb.Call
 	// ch is where its reply arrives, on conn, the connection of
-	// generation gen. Protected by session.mu.
+	// generation gen (nil for a posted call until a recovery re-sends
+	// it: its reply reaches onReply alone). Protected by session.mu.
 	ch   <-chan *pb.Reply
 	conn *transport.StreamConn
 	gen  uint64
@@ -558,9 +559,9 @@ func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
 	s.imu.Unlock()
 	// A failed send leaves the call in flight: the recovery the dead
 	// connection starts (monitor) re-sends it. The call may wait for
-	// company on the connection (transport's GoPosted): the next message
-	// takes it along.
-	p.ch, _ = s.conn.GoPosted(c)
+	// company on the connection (transport's Post): the next message
+	// takes it along. Its reply reaches onReply alone (no channel).
+	s.conn.Post(c)
 	return true
 }
 
