@@ -31,8 +31,8 @@ var (
 //   - tar restores each member's owner, mode and times with a posted
 //     chown, chmod and utimensat; the server merges them into one gofer
 //     SetStat (three before). A quarter per file of slack: a batch the
-//     client's 500 µs timer cut between them on a loaded machine costs
-//     one more.
+//     client's 2 ms timer (transport's postedDelay) cut between them on
+//     a loaded machine costs one more.
 //
 // The server's leases last a minute here, so an expiry on a loaded
 // machine cannot add a forwarded read.
