@@ -119,20 +119,31 @@ func (c *procIDCache) cloexecDone(s cloexecSlot, r *pb.Reply) {
 // setCloexecLocked sets the close-on-exec flag of fd of table to v.
 // Precondition: c.mu.
 func (c *procIDCache) setCloexecLocked(table uint64, fd int32, v bool) {
-	m := c.cloexec[table]
-	if !v {
-		delete(m, fd)
-		if len(m) == 0 {
-			delete(c.cloexec, table)
-		}
-		return
+	if v {
+		setInner(&c.cloexec, table, fd, true)
+	} else {
+		deleteInner(c.cloexec, table, fd)
 	}
-	if m == nil {
-		if c.cloexec == nil {
-			c.cloexec = make(map[uint64]map[int32]bool)
-		}
-		m = make(map[int32]bool)
-		c.cloexec[table] = m
+}
+
+// setInner sets m[outer][inner] to v, making the maps it needs.
+func setInner[O, I comparable, V any](m *map[O]map[I]V, outer O, inner I, v V) {
+	if *m == nil {
+		*m = make(map[O]map[I]V)
 	}
-	m[fd] = true
+	in := (*m)[outer]
+	if in == nil {
+		in = make(map[I]V)
+		(*m)[outer] = in
+	}
+	in[inner] = v
+}
+
+// deleteInner deletes m[outer][inner], and m[outer] once it is empty.
+func deleteInner[O, I comparable, V any](m map[O]map[I]V, outer O, inner I) {
+	in := m[outer]
+	delete(in, inner)
+	if len(in) == 0 {
+		delete(m, outer)
+	}
 }

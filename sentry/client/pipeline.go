@@ -35,23 +35,12 @@ func (c *procIDCache) observeFD(t uint64, n int32, deleted bool, file uint64, cl
 		// set it, and this record may be older.
 		return
 	}
-	fds := c.openFDs[t]
 	c.setCloexecLocked(t, n, cloexec && !deleted)
 	if deleted {
-		delete(fds, n)
-		if len(fds) == 0 {
-			delete(c.openFDs, t)
-		}
+		deleteInner(c.openFDs, t, n)
 		return
 	}
-	if fds == nil {
-		if c.openFDs == nil {
-			c.openFDs = make(map[uint64]map[int32]uint64)
-		}
-		fds = make(map[int32]uint64)
-		c.openFDs[t] = fds
-	}
-	fds[n] = file
+	setInner(&c.openFDs, t, n, file)
 }
 
 // lockHolder is who holds one lock: a process's fd table (a POSIX record
