@@ -22,8 +22,8 @@ func TestForwardedCallHandOffs(t *testing.T) {
 	tu.RequireRoot(t)
 	const calls = 3000
 	hop, localSleeps, _ := roundAgainstLocal(t, "hop", calls, calls)
-	t.Logf("per call: local: client %.2f sleeps; forwarded: client %.2f sleeps, server %.2f sleeps, %.2f reads, %.2f writes",
-		localSleeps, hop.client.sleeps, hop.server.sleeps, hop.server.reads, hop.server.writes)
+	t.Logf("per call: local: client %.2f sleeps; forwarded: client %.2f sleeps %.1f µs CPU, server %.2f sleeps %.1f µs CPU, %.2f reads, %.2f writes",
+		localSleeps, hop.client.sleeps, us(hop.client.cpu), hop.server.sleeps, us(hop.server.cpu), hop.server.reads, hop.server.writes)
 	if hop.server.sleeps > 1.8 {
 		t.Errorf("the server sleeps %.2f times per forwarded call, want about one (its channel goroutine's wait)", hop.server.sleeps)
 	}

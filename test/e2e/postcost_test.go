@@ -26,8 +26,8 @@ func TestPostedCallCosts(t *testing.T) {
 	// second each way).
 	batches := 1.0/64 + posted.perCall.Seconds()/0.002
 	beats := posted.perCall.Seconds() * 10
-	t.Logf("per call: local: client %.3f sleeps; posted: client %.3f sleeps %.4f writes %.4f reads, server %.3f sleeps %.4f reads %.4f writes; %.1f µs a posted call, %.1f a local one; at most %.4f batches",
-		localSleeps, posted.client.sleeps, posted.client.writes, posted.client.reads, posted.server.sleeps, posted.server.reads, posted.server.writes,
+	t.Logf("per call: local: client %.3f sleeps; posted: client %.3f sleeps %.4f writes %.4f reads %.1f µs CPU, server %.3f sleeps %.4f reads %.4f writes %.1f µs CPU; %.1f µs a posted call, %.1f a local one; at most %.4f batches",
+		localSleeps, posted.client.sleeps, posted.client.writes, posted.client.reads, us(posted.client.cpu), posted.server.sleeps, posted.server.reads, posted.server.writes, us(posted.server.cpu),
 		float64(posted.perCall.Nanoseconds())/1000, float64(localPerCall.Nanoseconds())/1000, batches)
 	for _, c := range []struct {
 		what     string

@@ -14,12 +14,18 @@ import (
 )
 
 // hostCounters are what a process did, summed over its threads: its read-
-// and write-family system calls (/proc/PID/io) and the times its threads
+// and write-family system calls (/proc/PID/io), the times its threads
 // went to sleep (voluntary context switches: a futex wait, epoll_wait or
-// blocking read each is one).
+// blocking read each is one), and its CPU time (user and system,
+// /proc/PID/stat, in clock ticks of 10 ms: count thousands of calls).
 type hostCounters struct {
 	reads, writes, sleeps int64
+	cpuTicks              int64
 }
+
+// clockTick is the unit of /proc/PID/stat's utime and stime (USER_HZ,
+// 100 on Linux/amd64).
+const clockTick = 10 * time.Millisecond
 
 func readHostCounters(t *testing.T, pid int) hostCounters {
 	t.Helper()
@@ -36,6 +42,19 @@ func readHostCounters(t *testing.T, pid int) hostCounters {
 			c.reads = n
 		case "syscw":
 			c.writes = n
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command's closing parenthesis: state is the
+	// first, utime the 12th and stime the 13th.
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 {
+		if f := strings.Fields(string(stat[i+1:])); len(f) > 12 {
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			c.cpuTicks = ut + st
 		}
 	}
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
@@ -60,12 +79,19 @@ func readHostCounters(t *testing.T, pid int) hostCounters {
 // perCallCounters are hostCounters per call.
 type perCallCounters struct {
 	reads, writes, sleeps float64
+	// cpu is the process's CPU time (user and system) per call.
+	cpu time.Duration
 }
 
 // perCall is the difference of two samples divided by n calls.
 func (c hostCounters) perCall(before hostCounters, n int) perCallCounters {
 	f := float64(n)
-	return perCallCounters{float64(c.reads-before.reads) / f, float64(c.writes-before.writes) / f, float64(c.sleeps-before.sleeps) / f}
+	return perCallCounters{
+		reads:  float64(c.reads-before.reads) / f,
+		writes: float64(c.writes-before.writes) / f,
+		sleeps: float64(c.sleeps-before.sleeps) / f,
+		cpu:    time.Duration(c.cpuTicks-before.cpuTicks) * clockTick / time.Duration(n),
+	}
 }
 
 // hopCounters runs testdata/speed/hop.c's op for calls rounds under do
@@ -210,3 +236,6 @@ func TestPipelinedCloseLikeLinux(t *testing.T) {
 		t.Fatalf("under do: exit %d\n%s\nwant:\n%s\nstderr:\n%s", r.ExitCode, r.Stdout, native.Stdout, r.Stderr)
 	}
 }
+
+// us is d in microseconds, for logs.
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
