@@ -416,3 +416,34 @@ func TestPostNoChannel(t *testing.T) {
 		t.Errorf("%.2f allocations per Post, want at most 1 (no reply channel)", allocs)
 	}
 }
+
+// TestDispatchPostedAllocs: the packed replies of a batch (posted_done)
+// cost one allocation per batch, not one per call: the Replies handed to
+// OnReply are made together.
+func TestDispatchPostedAllocs(t *testing.T) {
+	const batch = 64
+	var answered int
+	c := &StreamConn{pending: map[uint64]chan *pb.Reply{}, opts: Options{OnReply: func(r *pb.Reply) {
+		if r.Ret == int64(r.Seq) {
+			answered++
+		}
+	}}}
+	done := &pb.PostedDone{}
+	for seq := uint64(1); seq <= batch; seq++ {
+		done.Seq = append(done.Seq, seq)
+		done.Ret = append(done.Ret, int64(seq))
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		for _, seq := range done.Seq {
+			c.pending[seq] = noReceiver
+		}
+		c.dispatchPosted(nil, done)
+	})
+	t.Logf("%.2f allocations per batch of %d packed replies", allocs, batch)
+	if allocs > 1 {
+		t.Errorf("%.2f allocations per batch of %d packed replies, want at most 1", allocs, batch)
+	}
+	if answered != 21*batch {
+		t.Errorf("OnReply saw %d replies with their results, want %d", answered, 21*batch)
+	}
+}
