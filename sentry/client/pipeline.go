@@ -124,10 +124,7 @@ func (t *task) pipelineClose(fd int32) bool {
 		done(nil)
 		return true
 	}
-	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
-		Sysno: unix.SYS_CLOSE, Args: []uint64{uint64(uint32(fd)), 0, 0, 0, 0, 0}, Posted: true,
-	}}}
-	if !t.c.conn.Post(call, done) {
+	if !t.c.conn.PostCall(newPostedSyscall(t.tid, unix.SYS_CLOSE, [6]uint64{uint64(uint32(fd))}, nil), done) {
 		// Recovering: make the call as usual. The fd's record comes
 		// back with the reply.
 		done(nil)

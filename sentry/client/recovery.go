@@ -538,6 +538,55 @@ func (s *remoteSession) channelFor(c *pb.Call) (*transport.Channel, *transport.S
 // maxPostedBytes are in flight: the caller then uses Call. done,
 // if not nil, gets the reply (on the receiving goroutine).
 func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
+	return s.post(&pending{call: c}, done)
+}
+
+// postedCall is a posted system call and its in-flight record in one
+// allocation (newPostedSyscall, PostCall): with the Call come its oneof,
+// Syscall and arguments, which a posted call would otherwise allocate
+// each (TestPostedUmaskAllocs).
+type postedCall struct {
+	pending
+	call pb.Call
+	op   pb.Call_Syscall
+	sc   pb.Syscall
+	args [6]uint64
+}
+
+// newPostedSyscall returns the posted call of thread tid making system
+// call sysno with args and inputs.
+func newPostedSyscall(tid int32, sysno uintptr, args [6]uint64, inputs []*pb.Region) *postedCall {
+	pc := &postedCall{args: args}
+	pc.sc.Sysno, pc.sc.Args, pc.sc.Inputs = int32(sysno), pc.args[:], inputs
+	pc.init(tid, &pc.sc)
+	return pc
+}
+
+// newPostedCall returns the posted call of thread tid making system call
+// sc, built by the caller.
+func newPostedCall(tid int32, sc *pb.Syscall) *postedCall {
+	pc := &postedCall{}
+	pc.init(tid, sc)
+	return pc
+}
+
+// init makes pc the call of thread tid making sc, marked posted.
+func (pc *postedCall) init(tid int32, sc *pb.Syscall) {
+	sc.Posted = true
+	pc.op.Syscall = sc
+	pc.call.Tid, pc.call.Op = tid, &pc.op
+	pc.pending.call = &pc.call
+}
+
+// PostCall is Post for a call newPostedSyscall made.
+func (s *remoteSession) PostCall(pc *postedCall, done func(*pb.Reply)) bool {
+	return s.post(&pc.pending, done)
+}
+
+// post is Post of p.call, p its in-flight record (the other fields
+// unset).
+func (s *remoteSession) post(p *pending, done func(*pb.Reply)) bool {
+	c := p.call
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.recovering || s.fatal != nil {
@@ -552,7 +601,7 @@ func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
 	s.seq++
 	c.Seq = s.seq
 	s.postedCalls.Add(1)
-	p := &pending{call: c, conn: s.conn, gen: s.connGen, posted: true, done: done}
+	p.conn, p.gen, p.posted, p.done = s.conn, s.connGen, true, done
 	s.inflight[c.Seq] = p
 	s.postedOut++
 	s.postedBytes += size

@@ -63,6 +63,9 @@ type pipelineState struct {
 	// ignored. Protected by mu.
 	umask       map[uint64]uint32
 	umaskPosted map[uint64]int
+	// umaskDone is each fs context's callback of its posted umasks'
+	// replies (umaskDoneLocked), made once. Protected by mu.
+	umaskDone map[uint64]func(*pb.Reply)
 	// files are the open file descriptions ("file/" records). Protected
 	// by mu.
 	files map[uint64]pipeFile
@@ -187,6 +190,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				}
 			} else {
 				delete(ps.umask, id)
+				delete(ps.umaskDone, id)
 			}
 		case statekey.KindFile:
 			if st := rec.GetFile(); !rec.Deleted && st != nil {
@@ -278,19 +282,17 @@ func (t *task) post(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done 
 // known, or no file), which the read cache then does not answer from
 // until the reply.
 func (t *task) postTo(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done func(*pb.Reply), handle string) bool {
-	return t.postSyscall(&pb.Syscall{Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs)}, done, handle)
+	return t.postChange(newPostedSyscall(t.tid, sysno, args, toPBRegions(inputs)), done, handle, changesFile[sysno], 0)
 }
 
 // postSyscall is postTo for a call already built (marked posted here).
 func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string) bool {
-	return t.postChange(sc, done, handle, changesFile[uintptr(sc.Sysno)], 0)
+	return t.postChange(newPostedCall(t.tid, sc), done, handle, changesFile[uintptr(sc.Sysno)], 0)
 }
 
-// postChange is postSyscall for a call that may make change ch to its
-// file (of creation number born, for a fileAttrsChange: postBegin).
-func (t *task) postChange(sc *pb.Syscall, done func(*pb.Reply), handle string, ch fileChange, born uint64) bool {
-	sc.Posted = true
-	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: sc}}
+// postChange posts pc, a call that may make change ch to its file (of
+// creation number born, for a fileAttrsChange: postBegin).
+func (t *task) postChange(pc *postedCall, done func(*pb.Reply), handle string, ch fileChange, born uint64) bool {
 	if ch := t.c.rcache.postBegin(ch, handle, born); ch.change != noChange {
 		// The read cache does not answer what it may change until
 		// its reply, before which the server revokes the leases of
@@ -302,14 +304,14 @@ func (t *task) postChange(sc *pb.Syscall, done func(*pb.Reply), handle string, c
 				inner(r)
 			}
 		}
-		if !t.c.conn.Post(call, done) {
+		if !t.c.conn.PostCall(pc, done) {
 			t.c.rcache.postEnd(ch)
 			return false
 		}
 		t.posted = true
 		return true
 	}
-	if !t.c.conn.Post(call, done) {
+	if !t.c.conn.PostCall(pc, done) {
 		return false
 	}
 	t.posted = true
@@ -340,15 +342,9 @@ func (t *task) pipelineUmask(args [6]uint64) (uint64, bool) {
 		ps.umaskPosted = make(map[uint64]int)
 	}
 	ps.umaskPosted[pp.fs]++
-	ps.mu.Unlock()
 	fs := pp.fs
-	done := func(*pb.Reply) {
-		ps.mu.Lock()
-		if ps.umaskPosted[fs]--; ps.umaskPosted[fs] <= 0 {
-			delete(ps.umaskPosted, fs)
-		}
-		ps.mu.Unlock()
-	}
+	done := ps.umaskDoneLocked(fs)
+	ps.mu.Unlock()
 	if !t.post(unix.SYS_UMASK, args, nil, done) {
 		ps.mu.Lock()
 		ps.umask[fs] = old
@@ -357,6 +353,27 @@ func (t *task) pipelineUmask(args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	return uint64(old), true
+}
+
+// umaskDoneLocked returns the callback of fs context fs's posted umasks'
+// replies: it counts one fewer without a reply. One per fs context, so
+// that a posted umask allocates none. Precondition: ps.mu is held.
+func (ps *pipelineState) umaskDoneLocked(fs uint64) func(*pb.Reply) {
+	if done := ps.umaskDone[fs]; done != nil {
+		return done
+	}
+	done := func(*pb.Reply) {
+		ps.mu.Lock()
+		if ps.umaskPosted[fs]--; ps.umaskPosted[fs] <= 0 {
+			delete(ps.umaskPosted, fs)
+		}
+		ps.mu.Unlock()
+	}
+	if ps.umaskDone == nil {
+		ps.umaskDone = make(map[uint64]func(*pb.Reply))
+	}
+	ps.umaskDone[fs] = done
+	return done
 }
 
 // reportsWriteError are the calls whose reply returns a description's
