@@ -89,6 +89,9 @@ type pending struct {
 	// done, if set, is called with a posted call's reply on the
 	// receiving goroutine, after its records were folded. Immutable.
 	done func(*pb.Reply)
+	// into, if set, is where a reply that comes over a call channel is
+	// decoded (sessionCall.reply). Immutable.
+	into *pb.Reply
 }
 
 // remoteSession is the client's recovering connection.
@@ -388,6 +391,13 @@ func (s *remoteSession) forget(p *pending) {
 // Call sends c (assigning its seq) and waits for its reply, across
 // server failures.
 func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error) {
+	return s.call(ctx, &pending{call: c})
+}
+
+// call is Call of p.call, p its in-flight record (call and into set, the
+// other fields unset).
+func (s *remoteSession) call(ctx context.Context, p *pending) (*pb.Reply, error) {
+	c := p.call
 	hop, hopConn := s.channelFor(c)
 	s.mu.Lock()
 	if hop != nil && (s.recovering || s.conn != hopConn) {
@@ -415,7 +425,7 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 	s.seq++
 	c.Seq = s.seq
 	s.waitedCalls.Add(1)
-	p := &pending{call: c, conn: s.conn, gen: s.connGen}
+	p.conn, p.gen = s.conn, s.connGen
 	s.imu.Lock()
 	s.inflight[c.Seq] = p
 	s.imu.Unlock()
@@ -427,7 +437,7 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 		s.conn.FlushPosted()
 		sent := s.conn.Sent()
 		s.mu.Unlock()
-		r, err := hop.Call(c, sent)
+		r, err := hop.CallInto(c, sent, p.into)
 		hopConn.PutChannel(hop)
 		if err == nil {
 			return r, nil
@@ -541,46 +551,58 @@ func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
 	return s.post(&pending{call: c}, done)
 }
 
-// postedCall is a posted system call and its in-flight record in one
-// allocation (newPostedSyscall, PostCall): with the Call come its oneof,
-// Syscall and arguments, which a posted call would otherwise allocate
-// each (TestPostedUmaskAllocs).
-type postedCall struct {
+// sessionCall is a thread's system call and its in-flight record in
+// one allocation (newSessionCall, CallSyscall, PostCall): with the Call
+// come its oneof, Syscall and arguments, and the Reply a call channel
+// decodes into, which a call would otherwise allocate each
+// (TestPostedUmaskAllocs, TestForwardedCallAllocs).
+type sessionCall struct {
 	pending
-	call pb.Call
-	op   pb.Call_Syscall
-	sc   pb.Syscall
-	args [6]uint64
+	call  pb.Call
+	op    pb.Call_Syscall
+	sc    pb.Syscall
+	args  [6]uint64
+	reply pb.Reply
 }
 
-// newPostedSyscall returns the posted call of thread tid making system
-// call sysno with args and inputs.
-func newPostedSyscall(tid int32, sysno uintptr, args [6]uint64, inputs []*pb.Region) *postedCall {
-	pc := &postedCall{args: args}
-	pc.sc.Sysno, pc.sc.Args, pc.sc.Inputs = int32(sysno), pc.args[:], inputs
-	pc.init(tid, &pc.sc)
-	return pc
+// newSessionCall returns the call of thread tid making system call sysno
+// with args and inputs; the caller may set the Syscall's other fields
+// (syscall) before sending it.
+func newSessionCall(tid int32, sysno uintptr, args [6]uint64, inputs []*pb.Region) *sessionCall {
+	sc := &sessionCall{args: args}
+	sc.sc.Sysno, sc.sc.Args, sc.sc.Inputs = int32(sysno), sc.args[:], inputs
+	sc.init(tid, &sc.sc)
+	return sc
 }
 
-// newPostedCall returns the posted call of thread tid making system call
-// sc, built by the caller.
-func newPostedCall(tid int32, sc *pb.Syscall) *postedCall {
-	pc := &postedCall{}
-	pc.init(tid, sc)
-	return pc
+// newSessionCallOf returns the call of thread tid making system call
+// sys, built by the caller.
+func newSessionCallOf(tid int32, sys *pb.Syscall) *sessionCall {
+	sc := &sessionCall{}
+	sc.init(tid, sys)
+	return sc
 }
 
-// init makes pc the call of thread tid making sc, marked posted.
-func (pc *postedCall) init(tid int32, sc *pb.Syscall) {
-	sc.Posted = true
-	pc.op.Syscall = sc
-	pc.call.Tid, pc.call.Op = tid, &pc.op
-	pc.pending.call = &pc.call
+// init makes sc the call of thread tid making sys.
+func (sc *sessionCall) init(tid int32, sys *pb.Syscall) {
+	sc.op.Syscall = sys
+	sc.call.Tid, sc.call.Op = tid, &sc.op
+	sc.pending.call = &sc.call
+	sc.pending.into = &sc.reply
 }
 
-// PostCall is Post for a call newPostedSyscall made.
-func (s *remoteSession) PostCall(pc *postedCall, done func(*pb.Reply)) bool {
-	return s.post(&pc.pending, done)
+// syscall is sc's system call.
+func (sc *sessionCall) syscall() *pb.Syscall { return sc.op.Syscall }
+
+// PostCall is Post for a call newSessionCall made (marked posted here).
+func (s *remoteSession) PostCall(sc *sessionCall, done func(*pb.Reply)) bool {
+	sc.syscall().Posted = true
+	return s.post(&sc.pending, done)
+}
+
+// CallSyscall is Call for a call newSessionCall made.
+func (s *remoteSession) CallSyscall(ctx context.Context, sc *sessionCall) (*pb.Reply, error) {
+	return s.call(ctx, &sc.pending)
 }
 
 // post is Post of p.call, p its in-flight record (the other fields

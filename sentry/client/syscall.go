@@ -329,16 +329,14 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	openKey, openKeyed := t.openToKeep(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	t.c.rcache.waitedWrite(sysno)
-	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
-		Sysno:           int32(sysno),
-		Args:            args[:],
-		Inputs:          toPBRegions(inputs),
-		NoNewPrivs:      noNewPrivs,
-		Clocks:          clocksFor(sysno),
-		LeaseWanted:     t.wantsLease(sysno) && t.copyMayLease(sysno, args) && t.readMayLease(sysno, int32(args[0])),
-		PathLeaseWanted: pathWanted || listing.wanted || parentWanted || openKeyed,
-		ListingPath:     listing.path,
-	}}})
+	call := newSessionCall(t.tid, sysno, args, toPBRegions(inputs))
+	sc := call.syscall()
+	sc.NoNewPrivs = noNewPrivs
+	sc.Clocks = clocksFor(sysno)
+	sc.LeaseWanted = t.wantsLease(sysno) && t.copyMayLease(sysno, args) && t.readMayLease(sysno, int32(args[0]))
+	sc.PathLeaseWanted = pathWanted || listing.wanted || parentWanted || openKeyed
+	sc.ListingPath = listing.path
+	reply, err := t.callSyscall(call)
 	if err != nil {
 		return 0, unix.EIO
 	}
@@ -436,6 +434,18 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 // The session hides server failures (the call waits for the recovery); an
 // error means the application is over or could not be recovered.
 func (t *task) call(c *pb.Call) (*pb.Reply, error) {
+	return t.callPending(&pending{call: c})
+}
+
+// callSyscall is call for a system call newSessionCall made.
+func (t *task) callSyscall(sc *sessionCall) (*pb.Reply, error) {
+	return t.callPending(&sc.pending)
+}
+
+// callPending is call of p.call, p its in-flight record (remoteSession's
+// call).
+func (t *task) callPending(p *pending) (*pb.Reply, error) {
+	c := p.call
 	t.mu.Lock()
 	t.state = stateForwarding
 	t.interruptSent = false
@@ -443,7 +453,7 @@ func (t *task) call(c *pb.Call) (*pb.Reply, error) {
 	t.markWaitCallLocked(c)
 	t.mu.Unlock()
 	start := cpuNow()
-	reply, err := t.c.conn.Call(t.c.ctx, c)
+	reply, err := t.c.conn.call(t.c.ctx, p)
 	t.waited(start)
 	t.setState(stateKernel)
 	if err != nil {

@@ -282,17 +282,17 @@ func (t *task) post(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done 
 // known, or no file), which the read cache then does not answer from
 // until the reply.
 func (t *task) postTo(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done func(*pb.Reply), handle string) bool {
-	return t.postChange(newPostedSyscall(t.tid, sysno, args, toPBRegions(inputs)), done, handle, changesFile[sysno], 0)
+	return t.postChange(newSessionCall(t.tid, sysno, args, toPBRegions(inputs)), done, handle, changesFile[sysno], 0)
 }
 
 // postSyscall is postTo for a call already built (marked posted here).
 func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string) bool {
-	return t.postChange(newPostedCall(t.tid, sc), done, handle, changesFile[uintptr(sc.Sysno)], 0)
+	return t.postChange(newSessionCallOf(t.tid, sc), done, handle, changesFile[uintptr(sc.Sysno)], 0)
 }
 
 // postChange posts pc, a call that may make change ch to its file (of
 // creation number born, for a fileAttrsChange: postBegin).
-func (t *task) postChange(pc *postedCall, done func(*pb.Reply), handle string, ch fileChange, born uint64) bool {
+func (t *task) postChange(pc *sessionCall, done func(*pb.Reply), handle string, ch fileChange, born uint64) bool {
 	if ch := t.c.rcache.postBegin(ch, handle, born); ch.change != noChange {
 		// The read cache does not answer what it may change until
 		// its reply, before which the server revokes the leases of
