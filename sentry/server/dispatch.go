@@ -64,9 +64,12 @@ func logUnsupportedOnce(k *clientState, what string) {
 // dispatch executes one forwarded system call of thread t; run is the
 // run of posted attribute calls it is part of (nil: none).
 func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
-	r := &sentrypb.Reply{Seq: seq}
-	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Sysno: sc.Sysno, Intr: intr, Dead: t.Dead, Reply: r, NoNewPrivs: sc.NoNewPrivs, AttrRun: run,
+	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Sysno: sc.Sysno, Intr: intr, Dead: t.Dead, NoNewPrivs: sc.NoNewPrivs, AttrRun: run,
 		LeasedData: sc.LeasedData, Posted: sc.Posted, InstallFD: sc.InstallFd}
+	// The reply is made with the context (TestChannelCallCost).
+	r := &c.ReplyMsg
+	r.Seq = seq
+	c.Reply = r
 	copy(c.Args[:], sc.Args)
 	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
 	for _, in := range sc.Inputs {

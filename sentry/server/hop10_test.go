@@ -27,14 +27,15 @@ func channelGetgroups(tb testing.TB, h *hopClient) func() {
 }
 
 // maxChannelCallAllocs bounds the heap allocations of one forwarded
-// getgroups over a channel, client transport and server together (11:
-// the call as the test builds it, the call and its reply decoded on each
-// side, the thread's syscall context, its memory view inside, and its
-// reply). The route back to the channel is the channel's, a channel reply
-// is not wrapped in a ServerMessage (20 before), a thread's interrupt
-// channel is the last call's when that was not interrupted, and its
-// queue's array the last call's (14 before).
-const maxChannelCallAllocs = 11
+// getgroups over a channel, client transport and server together (10:
+// the call as the test builds it, the call decoded on the server and
+// the reply on the client, and the thread's syscall context, which holds
+// its memory view and its reply). The route back to the channel is the
+// channel's, a channel reply is not wrapped in a ServerMessage (20
+// before), a thread's interrupt channel is the last call's when that was
+// not interrupted, and its queue's array the last call's (14 before);
+// the reply is made with the context (11 before).
+const maxChannelCallAllocs = 10
 
 // TestChannelCallCost: a forwarded call the server answers at once,
 // over a call channel through the real server's dispatch on a Unix

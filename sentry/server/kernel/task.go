@@ -41,6 +41,9 @@ type Task struct {
 	Dead <-chan struct{}
 	// Reply is the reply being built; handlers set its action.
 	Reply *sentrypb.Reply
+	// ReplyMsg is Reply for a system call (dispatch): one allocation
+	// with the Task.
+	ReplyMsg sentrypb.Reply
 	// RaisedSIGPIPE asks dispatch to send SIGPIPE to the caller (EPIPE
 	// write).
 	RaisedSIGPIPE bool
