@@ -150,7 +150,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 		case *sentrypb.StateRecord_Ids:
 			s.ids = v.Ids
 		case *sentrypb.StateRecord_Timer:
-			if !ValidTimerState(v.Timer) {
+			if !validTimerState(v.Timer) {
 				return nil, bad(rec, "bad timer")
 			}
 			s.timers = append(s.timers, v.Timer)
@@ -252,9 +252,9 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
 		k.Stdin.Restore(s.stdin.GetRead(), rs.StdinUnread)
 	}
-	var timers []RestoredTimer
+	var timers []restoredTimer
 	if err == nil {
-		timers = k.RestoreTimersLocked(s.timers)
+		timers = k.restoreTimersLocked(s.timers)
 	}
 	k.Mu.Unlock()
 	if err != nil {
@@ -332,7 +332,7 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	var drop []*fdesc.File
 	k.Mu.Lock()
 	for _, fd := range s.fds {
-		tab := k.RestoreTabs[fd.FdTable]
+		tab := k.restoreTabs[fd.FdTable]
 		f := files[fd.File]
 		if tab == nil || f == nil {
 			k.Mu.Unlock()
@@ -343,7 +343,7 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			drop = append(drop, old)
 		}
 	}
-	for id, fs := range k.RestoreFSs {
+	for id, fs := range k.restoreFSs {
 		if d := cwds[id]; d != nil {
 			fs.Cwd = d
 		}
@@ -368,8 +368,8 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			}
 		}
 	}
-	k.restoreLocksLocked(s.locks, k.RestoreTabs, files)
-	k.RestoreTabs, k.RestoreFSs = nil, nil
+	k.restoreLocksLocked(s.locks, k.restoreTabs, files)
+	k.restoreTabs, k.restoreFSs = nil, nil
 	k.restoreSpawnedTTYsLocked(s.procs)
 	k.Mu.Unlock()
 	for _, f := range drop {
@@ -425,7 +425,7 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 	}
 	// Timers last: an expiration from now on is reported normally.
-	ArmRestoredTimers(timers)
+	armRestoredTimers(timers)
 
 	k.Log.Info("restored", "records", len(rs.GetRecords()), "processes", len(s.procs), "fds", len(s.fds),
 		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "timers", len(s.timers), "lost", lost)
@@ -449,7 +449,7 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 	sigs := make(map[uint64]*ksignal.Handlers)
 	for id, sh := range s.sigs {
 		h := &ksignal.Handlers{ID: id}
-		ParseSigActions(sh.Actions, h)
+		parseSigActions(sh.Actions, h)
 		sigs[id] = h
 	}
 	fss := make(map[uint64]*FSContext)
@@ -468,7 +468,7 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		p.FsizeLimited, p.FsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.CoreDumps, p.CoredumpFilter = ps.CoreDumps, ps.CoredumpFilter
 		p.Execed = ps.Execed
-		k.RestoreJobControlLocked(p, ps)
+		k.restoreJobControlLocked(p, ps)
 		if p.ExitSignal < 0 || p.ExitSignal > ksignal.NumSignals {
 			p.ExitSignal = int(unix.SIGCHLD)
 		}
@@ -477,7 +477,7 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		}
 		p.Creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
 			RGID: ps.Rgid, EGID: ps.Egid, SGID: ps.Sgid, FSGID: ps.Egid,
-			Caps: CapsFromProto(ps.Caps, ps.Euid)}
+			Caps: capsFromProto(ps.Caps, ps.Euid)}
 		if n := len(ps.Groups); n > 0 && n <= auth.MaxGroups {
 			p.Creds.Groups = slices.Clone(ps.Groups)
 		}
@@ -552,7 +552,7 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		}
 		k.NewThreadLocked(p, tid)
 	}
-	k.RestorePtraceLocked(s.threads)
+	k.restorePtraceLocked(s.threads)
 	for pid, p := range k.Procs {
 		if p.Zombie || !named[pid] || named[-pid] {
 			continue
@@ -566,9 +566,9 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		k.AppExited, k.AppStatus = true, k.Init.ExitStatus
 	}
 	if k.Init != nil && k.TTY.Present {
-		k.TTY.FgPgrp = k.RestoredForegroundLocked(byPID[k.Init.PID], k.Init.PGID)
+		k.TTY.FgPgrp = k.restoredForegroundLocked(byPID[k.Init.PID], k.Init.PGID)
 	}
-	k.RestoreTabs, k.RestoreFSs = tabs, fss
+	k.restoreTabs, k.restoreFSs = tabs, fss
 	// A context for path lookups: any process's leader thread.
 	var t *Thread
 	if k.Init != nil {
@@ -626,7 +626,7 @@ func (k *Kernel) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
 			continue
 		}
 		if s, ok := f.Impl.(*StdioFile); ok && s.Set != 0 && s.Term.Present && s.Term.Sid == 0 {
-			s.Term.Sid, s.Term.FgPgrp = p.SID, k.RestoredForegroundLocked(byPID[p.PID], p.PGID)
+			s.Term.Sid, s.Term.FgPgrp = p.SID, k.restoredForegroundLocked(byPID[p.PID], p.PGID)
 		}
 		f.DecRef()
 	}

@@ -161,7 +161,7 @@ func (k *Kernel) restoreMapped(rc *Task, m *sentrypb.MappedFileState) (*fdesc.Fi
 		acc = unix.O_RDWR
 	}
 	if h, st, err := k.VFS.ReopenHandle(m.FileHandle); err == nil {
-		return k.OpenHandleMode(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
+		return k.openHandleMode(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
 	}
 	if rc == nil || m.Path == "" {
 		return nil, nil, unix.ESTALE
@@ -177,7 +177,7 @@ func (k *Kernel) restoreMapped(rc *Task, m *sentrypb.MappedFileState) (*fdesc.Fi
 	if err != nil {
 		return nil, nil, err
 	}
-	return k.OpenHandleMode(h, fh, d, acc)
+	return k.openHandleMode(h, fh, d, acc)
 }
 
 // rewrite re-applies a retained write (Rewrite): through the restored
