@@ -35,7 +35,8 @@
 //     and continue events wait reports, orphaned process groups, and the
 //     terminal's SIGTTIN/SIGTTOU for background reads and writes;
 //   - timers that raise signals: each process's ITIMER_REAL and POSIX
-//     timers (package kernel's timers.go; their calls in timers.go), on
+//     timers (package kernel's timers.go; their calls in package
+//     syscalls' timers.go), on
 //     ktimer's clocks shifted to the client's
 //     (Hello.clocks);
 //   - fd tables (package kernel/fdtable; which process uses which, and
@@ -232,6 +233,9 @@
 // call handlers. Below it, importing
 // nothing of it:
 //
+//   - the system call handlers moved so far (package syscalls, as
+//     gVisor's syscalls/linux: each a function of a *kernel.Task; the
+//     table, syscalls.go, is still here and names them);
 //   - the vfs (package vfs: dentries, the walk and its caches, grafted
 //     mounts, /dev/shm, the gofer file kinds), given the kernel as a
 //     vfs.Kernel (*clientState: the synthesized files, the descriptions'

@@ -68,7 +68,8 @@
 // kernel/fdtable (a process's fd table) and kernel/stdio (a stdin
 // buffer an effect names). It must not import the server package.
 //
-// Who imports it: the server package (its kernel and its front).
+// Who imports it: the server package (its kernel and its front) and
+// package syscalls (the handlers, each a function of a *Task).
 //
 // Lock order: Kernel.Mu is the kernel lock, the first of every
 // subsystem's order (the fields say which it protects); SegFileMu is

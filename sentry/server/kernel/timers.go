@@ -21,7 +21,7 @@ import (
 // Timers are replay state ("timer/<pid>/<id>", TimerState): their setting
 // is reported when it changes and after each expiration, and a restored
 // server re-arms them (restoreTimersLocked), firing at once those due
-// during the outage. The system calls are the server's (timers.go).
+// during the outage. The system calls are package syscalls' (timers.go).
 
 const (
 	// ITimerRealID is the TimerState id of a process's ITIMER_REAL.
