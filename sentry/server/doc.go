@@ -235,7 +235,7 @@
 //
 //   - the system call handlers moved so far (package syscalls, as
 //     gVisor's syscalls/linux: each a function of a *kernel.Task; the
-//     table, syscalls.go, is still here and names them);
+//     table, table.go, is still here and names them);
 //   - the vfs (package vfs: dentries, the walk and its caches, grafted
 //     mounts, /dev/shm, the gofer file kinds), given the kernel as a
 //     vfs.Kernel (*clientState: the synthesized files, the descriptions'

@@ -2,7 +2,7 @@
 // gVisor's pkg/sentry/syscalls/linux: each is a function of the call, a
 // *kernel.Task, returning the call's result or an error wrapping its
 // errno (package syserr; the server's dispatch maps it at its one
-// boundary). The server package's table (syscalls.go) maps each number to
+// boundary). The server package's table (table.go) maps each number to
 // its handler; a number it lacks fails with ENOSYS there.
 //
 // What it owns, one file a subsystem:
