@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
@@ -326,6 +327,24 @@ func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint3
 
 // goferOpenFlags are the open flags the gofer's open takes.
 const goferOpenFlags = unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC
+
+// restoreSyntheticFile opens again, by its path, a synthesized file (of
+// /dev or /proc) a Restore names.
+func restoreSyntheticFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+	if rc == nil || fs.Path == "" {
+		return nil, unix.ENOENT
+	}
+	d, err := k.VFS.Resolve(rc, k.VFS.Root, fs.Path, false)
+	if err != nil {
+		return nil, err
+	}
+	f, err := openDentry(rc, d, fs.Flags&^(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL), nil)
+	if err != nil {
+		return nil, err
+	}
+	f.Flags.Store(fs.Flags & keptOpenFlags)
+	return f, nil
+}
 
 // preOpenFor returns what an open with flags asks its last lookup to open
 // with its walk (vfs.PreOpened), or nil: not an open that truncates (the

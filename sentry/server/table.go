@@ -1,6 +1,10 @@
 package server
 
-import "golang.org/x/sys/unix"
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
+)
 
 // syscallTable maps amd64 system call numbers to their handlers. A
 // forwarded call missing here fails with ENOSYS (logged once per call).
@@ -209,15 +213,15 @@ func init() {
 		unix.SYS_CAPSET:          sysCapset,
 		unix.SYS_PRCTL:           sysPrctlCaps,
 
-		// Timers (timers.go).
-		unix.SYS_ALARM:            sysAlarm,
-		unix.SYS_SETITIMER:        sysSetitimer,
-		unix.SYS_GETITIMER:        sysGetitimer,
-		unix.SYS_TIMER_CREATE:     sysTimerCreate,
-		unix.SYS_TIMER_SETTIME:    sysTimerSettime,
-		unix.SYS_TIMER_GETTIME:    sysTimerGettime,
-		unix.SYS_TIMER_GETOVERRUN: sysTimerGetoverrun,
-		unix.SYS_TIMER_DELETE:     sysTimerDelete,
+		// Timers (package syscalls: timers.go).
+		unix.SYS_ALARM:            syscalls.Alarm,
+		unix.SYS_SETITIMER:        syscalls.Setitimer,
+		unix.SYS_GETITIMER:        syscalls.Getitimer,
+		unix.SYS_TIMER_CREATE:     syscalls.TimerCreate,
+		unix.SYS_TIMER_SETTIME:    syscalls.TimerSettime,
+		unix.SYS_TIMER_GETTIME:    syscalls.TimerGettime,
+		unix.SYS_TIMER_GETOVERRUN: syscalls.TimerGetoverrun,
+		unix.SYS_TIMER_DELETE:     syscalls.TimerDelete,
 
 		// A signal with its siginfo to one thread (syscalls_tgsigqueue.go).
 		unix.SYS_RT_TGSIGQUEUEINFO: sysRtTgsigqueueinfo,
