@@ -39,7 +39,8 @@
 // Replies are folded in the server's order with the socket's messages
 // (counts both ways; docs/ARCHITECTURE.md, "The client-to-server hop").
 // The server's side is HopServer (the framed Session stream); the
-// client's is StreamConn.Channel, Channel.Call and PutChannel.
+// client's is StreamConn.Channel, Channel.Call (CallInto: the reply
+// decoded into the caller's) and PutChannel.
 //
 // Posted calls in batches (postbatch.go): GoPosted (or Post, whose
 // reply reaches OnReply alone) queues a posted call on the connection
