@@ -89,7 +89,7 @@
 //     package auth, applied to dentries in kernel/perm.go); the gofer
 //     runs as root and checks nothing for the sentry; the xattr calls
 //     answer as a filesystem without extended attributes
-//     (syscalls_xattr.go);
+//     (package syscalls: xattr.go);
 //   - exec planning: #! scripts and ELF images read through the gofer, and
 //     the files the client maps (kernel/exec.go): served by PageRead, written
 //     back by PageWrite (as a positional write through the mapping's

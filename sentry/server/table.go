@@ -154,19 +154,19 @@ func init() {
 		unix.SYS_MKNOD:      sysMknod,
 		unix.SYS_MKNODAT:    sysMknod,
 
-		// Extended attributes (syscalls_xattr.go).
-		unix.SYS_GETXATTR:     sysGetxattr,
-		unix.SYS_LGETXATTR:    sysGetxattr,
-		unix.SYS_FGETXATTR:    sysGetxattr,
-		unix.SYS_SETXATTR:     sysSetxattr,
-		unix.SYS_LSETXATTR:    sysSetxattr,
-		unix.SYS_FSETXATTR:    sysSetxattr,
-		unix.SYS_LISTXATTR:    sysListxattr,
-		unix.SYS_LLISTXATTR:   sysListxattr,
-		unix.SYS_FLISTXATTR:   sysListxattr,
-		unix.SYS_REMOVEXATTR:  sysRemovexattr,
-		unix.SYS_LREMOVEXATTR: sysRemovexattr,
-		unix.SYS_FREMOVEXATTR: sysRemovexattr,
+		// Extended attributes (package syscalls: xattr.go).
+		unix.SYS_GETXATTR:     syscalls.Getxattr,
+		unix.SYS_LGETXATTR:    syscalls.Getxattr,
+		unix.SYS_FGETXATTR:    syscalls.Getxattr,
+		unix.SYS_SETXATTR:     syscalls.Setxattr,
+		unix.SYS_LSETXATTR:    syscalls.Setxattr,
+		unix.SYS_FSETXATTR:    syscalls.Setxattr,
+		unix.SYS_LISTXATTR:    syscalls.Listxattr,
+		unix.SYS_LLISTXATTR:   syscalls.Listxattr,
+		unix.SYS_FLISTXATTR:   syscalls.Listxattr,
+		unix.SYS_REMOVEXATTR:  syscalls.Removexattr,
+		unix.SYS_LREMOVEXATTR: syscalls.Removexattr,
+		unix.SYS_FREMOVEXATTR: syscalls.Removexattr,
 
 		// Processes.
 		unix.SYS_CLONE:           sysClone,
