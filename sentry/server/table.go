@@ -187,11 +187,11 @@ func init() {
 		unix.SYS_SETPGID:         sysSetpgid,
 		unix.SYS_SETSID:          sysSetsid,
 		unix.SYS_GETSID:          sysGetsid,
-		unix.SYS_KILL:            sysKill,
-		unix.SYS_TKILL:           sysTkill,
-		unix.SYS_TGKILL:          sysTkill,
-		unix.SYS_RT_SIGACTION:    sysRtSigaction,
-		unix.SYS_RT_SIGQUEUEINFO: sysRtSigqueueinfo,
+		unix.SYS_KILL:            syscalls.Kill,
+		unix.SYS_TKILL:           syscalls.Tkill,
+		unix.SYS_TGKILL:          syscalls.Tkill,
+		unix.SYS_RT_SIGACTION:    syscalls.RtSigaction,
+		unix.SYS_RT_SIGQUEUEINFO: syscalls.RtSigqueueinfo,
 		unix.SYS_GETRUSAGE:       sysGetrusage,
 		unix.SYS_GETUID:          sysGetuid,
 		unix.SYS_GETEUID:         sysGetuid,
@@ -223,8 +223,8 @@ func init() {
 		unix.SYS_TIMER_GETOVERRUN: syscalls.TimerGetoverrun,
 		unix.SYS_TIMER_DELETE:     syscalls.TimerDelete,
 
-		// A signal with its siginfo to one thread (syscalls_tgsigqueue.go).
-		unix.SYS_RT_TGSIGQUEUEINFO: sysRtTgsigqueueinfo,
+		// A signal with its siginfo to one thread (package syscalls: signal.go).
+		unix.SYS_RT_TGSIGQUEUEINFO: syscalls.RtTgsigqueueinfo,
 		// fallocate of a gofer file (syscalls_fallocate.go).
 		unix.SYS_FALLOCATE: sysFallocate,
 	}

@@ -8,6 +8,9 @@
 // What it owns, one file a subsystem:
 //   - args.go: a call's arguments (ArgInt, PathArg, FileArg) and where
 //     the walk of a path it names starts and ends (StartDir, LookupAt);
+//   - signal.go: the signal calls (kill, tkill, tgkill, rt_sigqueueinfo,
+//     rt_tgsigqueueinfo, rt_sigaction) with Linux's permission check,
+//     over package kernel's signals;
 //   - timers.go: the timers that raise signals (alarm, setitimer,
 //     getitimer, timer_*), over package kernel's timers and package
 //     ktimer's clocks and layouts;
