@@ -136,23 +136,10 @@ func RtSigqueueinfo(c *kernel.Task) (int64, error) {
 		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
-	if !mayKillLocked(c.Thread.Proc, p, sig) {
-		k.Mu.Unlock()
-		return 0, unix.EPERM
-	}
-	code := int32(binary.LittleEndian.Uint32(info[8:]))
-	if p != c.Thread.Proc && (code >= 0 || code == ksignal.SITkill) {
-		k.Mu.Unlock()
-		return 0, unix.EPERM
-	}
-	if sig != 0 && code == kernel.SITimer && p == c.Thread.Proc {
-		k.TimerSignalLocked(p, nil, sig, info, &d) // the client's CPU-clock timers
-	} else if sig != 0 {
-		k.SignalFromAppLocked(p, nil, sig, info, &d)
-	}
+	err = queueSiginfoLocked(c, p, nil, sig, info, &d)
 	k.Mu.Unlock()
 	d.Run(k.Out)
-	return 0, nil
+	return 0, err
 }
 
 // RtSigaction implements rt_sigaction(2): the dispositions are the
@@ -226,26 +213,38 @@ func RtTgsigqueueinfo(c *kernel.Task) (int64, error) {
 		k.Mu.Unlock()
 		return 0, unix.ESRCH
 	}
-	if !mayKillLocked(c.Thread.Proc, t.Proc, sig) {
-		k.Mu.Unlock()
-		return 0, unix.EPERM
+	err = queueSiginfoLocked(c, t.Proc, t, sig, info, &d)
+	k.Mu.Unlock()
+	d.Run(k.Out)
+	return 0, err
+}
+
+// queueSiginfoLocked queues sig (0: none, only the checks) with the
+// caller's siginfo to process p, or to its thread t (nil: any thread), as
+// rt_sigqueueinfo and rt_tgsigqueueinfo do. As Linux, a siginfo that
+// claims to come from a user (si_code >= 0, or SI_TKILL) may go only to
+// the caller itself. Precondition: c.Kernel.Mu is held.
+func queueSiginfoLocked(c *kernel.Task, p *kernel.Process, t *kernel.Thread, sig int, info []byte, d *kernel.Deferred) error {
+	if !mayKillLocked(c.Thread.Proc, p, sig) {
+		return unix.EPERM
 	}
 	code := int32(binary.LittleEndian.Uint32(info[8:]))
-	if t != c.Thread && (code >= 0 || code == ksignal.SITkill) {
-		k.Mu.Unlock()
-		return 0, unix.EPERM
+	self := p == c.Thread.Proc
+	if t != nil {
+		self = t == c.Thread
+	}
+	if !self && (code >= 0 || code == ksignal.SITkill) {
+		return unix.EPERM
 	}
 	switch {
 	case sig == 0:
-	case code == kernel.SITimer && t.Proc == c.Thread.Proc:
+	case code == kernel.SITimer && p == c.Thread.Proc:
 		// The client's CPU-clock timers: as the server's timers, a
 		// signal without a handler goes to the client, which holds the
 		// mask.
-		k.TimerSignalLocked(t.Proc, t, sig, info, &d)
+		c.Kernel.TimerSignalLocked(p, t, sig, info, d)
 	default:
-		k.SignalFromAppLocked(t.Proc, t, sig, info, &d)
+		c.Kernel.SignalFromAppLocked(p, t, sig, info, d)
 	}
-	k.Mu.Unlock()
-	d.Run(k.Out)
-	return 0, nil
+	return nil
 }
