@@ -49,6 +49,9 @@ func hostInetState(s *inet.HostFile) (sentrypb.FileState_Kind, *sentrypb.KernelO
 			st.SocketPeer = ra
 		}
 	}
+	// A connection lost with an earlier server has a fresh socket: it
+	// stays a lost connection.
+	st.SocketConnected = st.SocketConnected || s.Lost()
 	return sentrypb.FileState_SOCKET, st
 }
 

@@ -100,6 +100,9 @@ func inetState(s *inet.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectSta
 			st.SocketPeer = socket.EncodeInetAddr(s.S.Family, ra)
 		}
 	}
+	// A connection lost with an earlier server has a fresh endpoint:
+	// it stays a lost connection.
+	st.SocketConnected = st.SocketConnected || s.Lost()
 	return sentrypb.FileState_SOCKET, st
 }
 

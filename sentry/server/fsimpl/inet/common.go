@@ -47,6 +47,11 @@ func (s *Common) SetBacklog(n int) {
 // connection that was lost with a server.
 func (s *Common) SetReset() { s.lost.setReset() }
 
+// Lost reports whether the socket is a connection lost with a server
+// (its reset taken or not): its replay record says connected, so that
+// the next restore brings it back lost again.
+func (s *Common) Lost() bool { return s.lost.lost() }
+
 // lostConn is an inet connection lost with a server: the next I/O fails
 // with ECONNRESET; after it, reads see end of file and writes EPIPE, as
 // on a connection the peer reset.
@@ -60,6 +65,14 @@ func (l *lostConn) setReset() {
 	l.mu.Lock()
 	l.reset = true
 	l.mu.Unlock()
+}
+
+// lost reports whether the connection was lost with a server, its
+// reset taken or not.
+func (l *lostConn) lost() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reset || l.dead
 }
 
 // take reports (once) that the connection was lost with a server, and
@@ -80,8 +93,18 @@ func (l *lostConn) take() (reset, dead bool) {
 // unless non-blocking, up to SO_SNDTIMEO. A lost connection's send
 // fails with ECONNRESET, then EPIPE; EPIPE raises SIGPIPE unless
 // MSG_NOSIGNAL. Part sent before an error is a short count.
+//
+// A send re-sent after a Restore on a lost connection is the exception:
+// the dead server may have sent its bytes (and the peer answered them)
+// before its reply was lost, so it succeeds whole, as a send the reset
+// came after does on Linux, and leaves the reset to the next call.
+// Failing it would tell the application that bytes its peer got were
+// never sent.
 func (s *Common) send(c fdesc.Call, f *fdesc.File, w *kobj.Watch, stream bool, src usermem.IOSequence, flags int,
 	send func(src usermem.IOSequence) (int64, error)) (int64, error) {
+	if c.Resent() && s.lost.lost() {
+		return src.NumBytes(), nil
+	}
 	if reset, dead := s.lost.take(); reset {
 		return 0, unix.ECONNRESET
 	} else if dead {

@@ -98,10 +98,24 @@ func TestTCP(t *testing.T) {
 	}
 
 	// A connection lost with a server: ECONNRESET once, then end of
-	// file for reads and EPIPE (with SIGPIPE) for writes.
+	// file for reads and EPIPE (with SIGPIPE) for writes; a send
+	// re-sent after the Restore succeeds whole and leaves the reset.
+	if a.Lost() {
+		t.Errorf("Lost() before SetReset")
+	}
 	a.SetReset()
+	resent := &fdesctest.Call{Again: true}
+	if n, err := a.Write(resent, af, []byte("xyz"), 0); n != 3 || err != nil {
+		t.Errorf("re-sent Write after the loss = %d, %v; want 3, nil", n, err)
+	}
 	if _, err := a.Read(c, af, 4, 0); err != unix.ECONNRESET {
 		t.Errorf("first read after the loss = %v, want ECONNRESET", err)
+	}
+	if n, err := a.Send(resent, af, usermem.BytesIOSequence([]byte("xy")), nil, 0); n != 2 || err != nil || resent.SIGPIPE {
+		t.Errorf("re-sent Send after the reset was taken = %d, %v (SIGPIPE %v); want 2, nil", n, err, resent.SIGPIPE)
+	}
+	if !a.Lost() {
+		t.Errorf("Lost() = false after the reset was taken")
 	}
 	if b, err := a.Read(c, af, 4, 0); len(b) != 0 || err != nil {
 		t.Errorf("then Read = %q, %v; want end of file", b, err)
