@@ -8841,6 +8841,9 @@ type KernelObjectState struct {
 	SocketPasscred  bool   `protobuf:"varint,10,opt,name=socket_passcred,json=socketPasscred,proto3" json:"socket_passcred,omitempty"`
 	// socket_peer is a UDP socket's connected address (a sockaddr); UDP
 	// connections are only a default destination, so they are rebuilt.
+	// On a TCP connection it is the peer's address, with socket_bound the
+	// connection's own: whether the peer is outside the sandbox decides
+	// what a send re-sent after the restore returns.
 	SocketPeer []byte `protobuf:"bytes,11,opt,name=socket_peer,json=socketPeer,proto3" json:"socket_peer,omitempty"`
 	// An AF_UNIX socketpair's end: socket_conn names the pair (both ends
 	// carry it), socket_side which end this is, socket_queued what is

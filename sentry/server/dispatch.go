@@ -52,8 +52,6 @@ func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	return f, impl, nil
 }
 
-func argInt(c *syscallCtx, i int) int32 { return int32(c.Args[i]) }
-
 // logUnsupportedOnce logs, once per server, that the application used a
 // feature (named by what) the server refuses with an errno.
 func logUnsupportedOnce(k *clientState, what string) {

@@ -15,8 +15,8 @@
 //   - signal dispositions and routing: kill/tkill (with Linux's
 //     permission check), the Kill call from outside (the OCI runtime,
 //     do; to the terminal's foreground group for its keys), SIGCHLD,
-//     SIGPIPE, default actions (package kernel's signals.go; the
-//     dispositions, default
+//     SIGPIPE, default actions (package kernel's signals.go; the calls
+//     in package syscalls' signal.go; the dispositions, default
 //     actions and siginfo layouts are package ksignal). Masks, frames
 //     and delivery stay on the client, which gets SignalPush;
 //   - ptrace (package kernel's ptrace.go and the call in ptrace.go, over
@@ -89,7 +89,7 @@
 //     package auth, applied to dentries in kernel/perm.go); the gofer
 //     runs as root and checks nothing for the sentry; the xattr calls
 //     answer as a filesystem without extended attributes
-//     (syscalls_xattr.go);
+//     (package syscalls: xattr.go);
 //   - exec planning: #! scripts and ELF images read through the gofer, and
 //     the files the client maps (kernel/exec.go): served by PageRead, written
 //     back by PageWrite (as a positional write through the mapping's

@@ -43,11 +43,12 @@ func hostInetState(s *inet.HostFile) (sentrypb.FileState_Kind, *sentrypb.KernelO
 		st.SocketListening, st.SocketBacklog = true, int32(backlog)
 	}
 	if ra, err := s.S.Name(true); err == nil {
-		if s.S.Stream {
-			st.SocketConnected = true
-		} else {
-			st.SocketPeer = ra
-		}
+		st.SocketPeer, st.SocketConnected = ra, s.S.Stream
+	}
+	if local, peer, lost := s.Lost(); lost {
+		// Lost with an earlier server (a fresh socket): it stays a
+		// lost connection, to the same peer.
+		st.SocketConnected, st.SocketBound, st.SocketPeer = true, local, peer
 	}
 	return sentrypb.FileState_SOCKET, st
 }
@@ -68,7 +69,7 @@ func restoreHostInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.
 	s := f.Impl.(*inet.HostFile)
 	s.SetReuseAddr(hs.Stream && st.SocketReuseAddr)
 	if st.SocketConnected {
-		s.SetReset()
+		s.SetLost(hs.Family, st.SocketBound, st.SocketPeer)
 		return f, nil
 	}
 	if len(st.SocketBound) > 0 {

@@ -94,11 +94,12 @@ func inetState(s *inet.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectSta
 		st.SocketListening, st.SocketBacklog = true, int32(backlog)
 	}
 	if ra, err := s.S.EP.GetRemoteAddress(); err == nil {
-		if s.S.Stream {
-			st.SocketConnected = true
-		} else {
-			st.SocketPeer = socket.EncodeInetAddr(s.S.Family, ra)
-		}
+		st.SocketPeer, st.SocketConnected = socket.EncodeInetAddr(s.S.Family, ra), s.S.Stream
+	}
+	if local, peer, lost := s.Lost(); lost {
+		// Lost with an earlier server (a fresh endpoint): it stays a
+		// lost connection, to the same peer.
+		st.SocketConnected, st.SocketBound, st.SocketPeer = true, local, peer
 	}
 	return sentrypb.FileState_SOCKET, st
 }
@@ -123,7 +124,7 @@ func restoreInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.Kern
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*inet.File)
 	if st.SocketConnected {
-		s.SetReset()
+		s.SetLost(is.Family, st.SocketBound, st.SocketPeer)
 		return f, nil
 	}
 	if len(st.SocketBound) > 0 {

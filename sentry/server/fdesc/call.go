@@ -24,6 +24,10 @@ type Call interface {
 	// Seq is the call's number on its client's stream (0: a call the
 	// server makes for itself).
 	Seq() uint64
+	// Resent says the call may be one its client re-sent after a
+	// Restore: in flight when a server died, its first execution's
+	// effects may have happened on that server, its reply lost.
+	Resent() bool
 	// NextGoferOrigin names the call's next gofer mutation to the
 	// gofer's reply cache; each mutation of one call gets its own part,
 	// so that a call writing twice is not answered from the cache for

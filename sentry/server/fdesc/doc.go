@@ -13,9 +13,10 @@
 //   - FileImpl, what kind of file a description is (each file kind
 //     implements it; FileBase gives the defaults);
 //   - Call, the system call a file operation runs in as a file kind sees
-//     it (blocking, the call's seq and gofer Origin, the gofer write's
-//     attributes, the caller's credentials and pid, SIGPIPE; the
-//     server's syscallCtx implements it).
+//     it (blocking, the call's seq, whether it was re-sent after a
+//     Restore, its gofer Origin, the gofer write's attributes, the
+//     caller's credentials and pid, SIGPIPE; the server's syscallCtx
+//     implements it).
 //
 // What it is given: a description's Dentry (the path it was opened by;
 // the server's dentry), its Owner (its client: what its last

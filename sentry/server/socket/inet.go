@@ -208,6 +208,38 @@ func EncodeInetAddr(family int, a tcpip.FullAddress) []byte {
 	return b
 }
 
+// PeerOutside reports whether a connection's peer, as its replay record
+// has it (local and peer: sockaddrs of a socket of family), is outside
+// the sandbox: neither a loopback address nor the connection's own
+// local address (a connection the sandbox made to itself). An address
+// that does not parse (an older record without the peer) is inside.
+func PeerOutside(family int, local, peer []byte) bool {
+	pa, err := ParseInetAddr(family, peer)
+	if err != nil || pa.Addr.Len() == 0 {
+		return false
+	}
+	if la, err := ParseInetAddr(family, local); err == nil && la.Addr == pa.Addr {
+		return false
+	}
+	return !isLoopback(pa.Addr)
+}
+
+// isLoopback reports whether a is 127.0.0.0/8, ::1 or 127.0.0.0/8
+// mapped into IPv6.
+func isLoopback(a tcpip.Address) bool {
+	switch a.Len() {
+	case 4:
+		return a.As4()[0] == 127
+	case 16:
+		ip := a.As16()
+		if ip == [16]byte{15: 1} {
+			return true
+		}
+		return [12]byte(ip[:12]) == [12]byte{10: 0xff, 11: 0xff} && ip[12] == 127
+	}
+	return false
+}
+
 // seqPayload is a tcpip.Payloader over an IOSequence (the application's
 // buffers, through kobj.IO).
 type seqPayload struct {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
 func sun(path string) []byte { return append([]byte{unix.AF_UNIX, 0}, path...) }
@@ -65,5 +66,38 @@ func TestNames(t *testing.T) {
 	}
 	if _, err := n.LookupNode(7); !errors.Is(err, unix.ECONNREFUSED) {
 		t.Fatalf("lookup of an unbound node: %v", err)
+	}
+}
+
+func TestPeerOutside(t *testing.T) {
+	v4 := func(a, b, c, d byte) []byte {
+		return EncodeInetAddr(unix.AF_INET, tcpip.FullAddress{Addr: tcpip.AddrFrom4([4]byte{a, b, c, d}), Port: 80})
+	}
+	v6 := func(ip [16]byte) []byte {
+		return EncodeInetAddr(unix.AF_INET6, tcpip.FullAddress{Addr: tcpip.AddrFrom16(ip), Port: 80})
+	}
+	mapped := func(a, b, c, d byte) [16]byte { return [16]byte{10: 0xff, 11: 0xff, 12: a, 13: b, 14: c, 15: d} }
+	for _, tc := range []struct {
+		name        string
+		family      int
+		local, peer []byte
+		want        bool
+	}{
+		{"v4 outside", unix.AF_INET, v4(10, 0, 0, 2), v4(10, 0, 0, 1), true},
+		{"v4 loopback", unix.AF_INET, v4(127, 0, 0, 1), v4(127, 0, 0, 1), false},
+		{"v4 other loopback", unix.AF_INET, v4(10, 0, 0, 2), v4(127, 1, 2, 3), false},
+		{"v4 own address", unix.AF_INET, v4(10, 0, 0, 2), v4(10, 0, 0, 2), false},
+		{"v4 no local", unix.AF_INET, nil, v4(10, 0, 0, 1), true},
+		{"no peer", unix.AF_INET, v4(10, 0, 0, 2), nil, false},
+		{"short peer", unix.AF_INET, v4(10, 0, 0, 2), []byte{unix.AF_INET, 0, 0}, false},
+		{"unspecified peer", unix.AF_INET, v4(10, 0, 0, 2), v4(0, 0, 0, 0), false},
+		{"v6 outside", unix.AF_INET6, v6([16]byte{0: 0xfd, 15: 2}), v6([16]byte{0: 0xfd, 15: 1}), true},
+		{"v6 loopback", unix.AF_INET6, v6([16]byte{15: 1}), v6([16]byte{15: 1}), false},
+		{"v6 mapped loopback", unix.AF_INET6, v6(mapped(10, 0, 0, 2)), v6(mapped(127, 0, 0, 1)), false},
+		{"v6 mapped outside", unix.AF_INET6, v6(mapped(10, 0, 0, 2)), v6(mapped(10, 0, 0, 1)), true},
+	} {
+		if got := PeerOutside(tc.family, tc.local, tc.peer); got != tc.want {
+			t.Errorf("%s: PeerOutside = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

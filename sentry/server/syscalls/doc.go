@@ -6,9 +6,16 @@
 // its handler; a number it lacks fails with ENOSYS there.
 //
 // What it owns, one file a subsystem:
+//   - args.go: a call's arguments (ArgInt, PathArg, FileArg) and where
+//     the walk of a path it names starts and ends (StartDir, LookupAt);
+//   - signal.go: the signal calls (kill, tkill, tgkill, rt_sigqueueinfo,
+//     rt_tgsigqueueinfo, rt_sigaction) with Linux's permission check,
+//     over package kernel's signals;
 //   - timers.go: the timers that raise signals (alarm, setitimer,
 //     getitimer, timer_*), over package kernel's timers and package
 //     ktimer's clocks and layouts;
+//   - xattr.go: the extended attribute calls, as a filesystem without
+//     them answers;
 //   - name.go: a system call's name for the logs (Name).
 //
 // The server package still holds the other handlers and the helpers they
@@ -17,7 +24,8 @@
 // (docs/ARCHITECTURE.md, "The remote sentry's packages").
 //
 // Dependencies: package kernel (the call, the kernel state and its
-// functions), the layers below it the handlers name (ktimer, ksignal),
+// functions), the layers below it the handlers name (vfs: a path's walk;
+// fdesc: a call's files; ktimer, ksignal),
 // sentry/sysabi (system call names), gVisor's abi/linux and ktime, and
 // golang.org/x/sys/unix. It must not import the server package, which
 // imports it.

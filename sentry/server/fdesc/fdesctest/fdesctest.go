@@ -23,6 +23,8 @@ type Call struct {
 	SeqNo  uint64
 	Caller auth.Creds
 	Pid    int32
+	// Again is what Resent returns: a call re-sent after a Restore.
+	Again bool
 	// SIGPIPE is set by RaiseSIGPIPE; Blocks counts the waits;
 	// Wrote is the last GoferWrote's Stat; Parts counts the origins.
 	SIGPIPE bool
@@ -48,6 +50,9 @@ func (c *Call) Block(ch <-chan struct{}, timeout <-chan time.Time) error {
 
 // Seq returns SeqNo.
 func (c *Call) Seq() uint64 { return c.SeqNo }
+
+// Resent returns Again.
+func (c *Call) Resent() bool { return c.Again }
 
 // NextGoferOrigin returns the next part's Origin.
 func (c *Call) NextGoferOrigin() *goferpb.Origin {

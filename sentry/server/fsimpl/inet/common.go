@@ -43,23 +43,49 @@ func (s *Common) SetBacklog(n int) {
 	s.mu.Unlock()
 }
 
-// SetReset makes the next I/O fail with ECONNRESET: a restored
-// connection that was lost with a server.
-func (s *Common) SetReset() { s.lost.setReset() }
+// SetLost makes the socket a restored connection that was lost with a
+// server, whose record had the local and peer addresses (sockaddrs of
+// family; either may be nil): its next I/O fails with ECONNRESET. A send
+// re-sent after the Restore succeeds instead when the peer is outside
+// the sandbox (socket.PeerOutside; see send).
+func (s *Common) SetLost(family int, local, peer []byte) {
+	s.lost.mu.Lock()
+	s.lost.reset = true
+	s.lost.local, s.lost.peer = local, peer
+	s.lost.outside = socket.PeerOutside(family, local, peer)
+	s.lost.mu.Unlock()
+}
+
+// Lost reports whether the socket is a connection lost with a server
+// (its reset taken or not) and the addresses SetLost was given: its
+// replay record keeps them and says connected, so that the next restore
+// brings it back lost again.
+func (s *Common) Lost() (local, peer []byte, lost bool) {
+	s.lost.mu.Lock()
+	defer s.lost.mu.Unlock()
+	return s.lost.local, s.lost.peer, s.lost.reset || s.lost.dead
+}
 
 // lostConn is an inet connection lost with a server: the next I/O fails
 // with ECONNRESET; after it, reads see end of file and writes EPIPE, as
 // on a connection the peer reset.
 type lostConn struct {
-	// mu protects reset and dead. It is a leaf lock.
+	// mu protects the fields below. It is a leaf lock.
 	mu          sync.Mutex
 	reset, dead bool
+	// local and peer are the connection's addresses as its record had
+	// them; outside says the peer is not the sandbox's own. Set by
+	// SetLost.
+	local, peer []byte
+	outside     bool
 }
 
-func (l *lostConn) setReset() {
+// resentSendDone reports whether a send re-sent after the Restore is
+// taken as done: on a lost connection to a peer outside the sandbox.
+func (l *lostConn) resentSendDone() bool {
 	l.mu.Lock()
-	l.reset = true
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	return l.outside && (l.reset || l.dead)
 }
 
 // take reports (once) that the connection was lost with a server, and
@@ -80,8 +106,21 @@ func (l *lostConn) take() (reset, dead bool) {
 // unless non-blocking, up to SO_SNDTIMEO. A lost connection's send
 // fails with ECONNRESET, then EPIPE; EPIPE raises SIGPIPE unless
 // MSG_NOSIGNAL. Part sent before an error is a short count.
+//
+// A send re-sent after a Restore on a lost connection to a peer outside
+// the sandbox is the exception: the dead server may have sent its bytes
+// (and the peer answered them) before its reply was lost, so it
+// succeeds whole, as a send the reset came after does on Linux, and
+// leaves the reset to the next call. Failing it would tell the
+// application that bytes its peer got were never sent. A peer inside
+// the sandbox comes back reset too and reads none of them after the
+// restore: there the send fails and the application sends them again
+// (a peer that read them before the kill sees them twice).
 func (s *Common) send(c fdesc.Call, f *fdesc.File, w *kobj.Watch, stream bool, src usermem.IOSequence, flags int,
 	send func(src usermem.IOSequence) (int64, error)) (int64, error) {
+	if c.Resent() && s.lost.resentSendDone() {
+		return src.NumBytes(), nil
+	}
 	if reset, dead := s.lost.take(); reset {
 		return 0, unix.ECONNRESET
 	} else if dead {

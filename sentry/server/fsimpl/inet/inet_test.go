@@ -99,7 +99,7 @@ func TestTCP(t *testing.T) {
 
 	// A connection lost with a server: ECONNRESET once, then end of
 	// file for reads and EPIPE (with SIGPIPE) for writes.
-	a.SetReset()
+	a.SetLost(unix.AF_INET, nil, nil)
 	if _, err := a.Read(c, af, 4, 0); err != unix.ECONNRESET {
 		t.Errorf("first read after the loss = %v, want ECONNRESET", err)
 	}
@@ -112,6 +112,59 @@ func TestTCP(t *testing.T) {
 	c2 := &fdesctest.Call{}
 	if _, err := a.Send(c2, af, usermem.BytesIOSequence([]byte("x")), nil, unix.MSG_NOSIGNAL); err != unix.EPIPE || c2.SIGPIPE {
 		t.Errorf("Send(MSG_NOSIGNAL) = %v (SIGPIPE %v), want EPIPE without", err, c2.SIGPIPE)
+	}
+}
+
+// TestLostResentSend: on a connection lost with a server, a send the
+// client re-sent after the Restore succeeds whole when the peer is
+// outside the sandbox (its bytes may have reached it), before or after
+// the reset was taken, and leaves the reset to the next call; with a
+// peer of the sandbox's own (loopback, the connection's own address, or
+// unknown) it fails as any send does.
+func TestLostResentSend(t *testing.T) {
+	v4 := func(a, b, c, d byte, port uint16) []byte {
+		return socket.EncodeInetAddr(unix.AF_INET, tcpip.FullAddress{Addr: tcpip.AddrFrom4([4]byte{a, b, c, d}), Port: port})
+	}
+	st := newStack(t)
+	for _, tc := range []struct {
+		name        string
+		local, peer []byte
+		done        bool
+	}{
+		{"outside", v4(10, 0, 0, 2, 40000), v4(10, 0, 0, 1, 80), true},
+		{"loopback", v4(127, 0, 0, 1, 40000), v4(127, 0, 0, 1, 80), false},
+		{"own address", v4(10, 0, 0, 2, 40000), v4(10, 0, 0, 2, 80), false},
+		{"unknown peer", v4(10, 0, 0, 2, 40000), nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, s := newSock(t, st, true, 0)
+			if _, _, lost := s.Lost(); lost {
+				t.Errorf("Lost before SetLost")
+			}
+			s.SetLost(unix.AF_INET, tc.local, tc.peer)
+			resent := &fdesctest.Call{Again: true}
+			n, err := s.Write(resent, f, []byte("xyz"), 0)
+			if tc.done && (n != 3 || err != nil) {
+				t.Errorf("re-sent Write = %d, %v; want 3, nil", n, err)
+			} else if !tc.done && err != unix.ECONNRESET {
+				t.Errorf("re-sent Write = %d, %v; want ECONNRESET", n, err)
+			}
+			if tc.done {
+				if _, err := s.Read(&fdesctest.Call{}, f, 4, 0); err != unix.ECONNRESET {
+					t.Errorf("read after the re-sent write = %v, want ECONNRESET", err)
+				}
+				if n, err := s.Send(resent, f, usermem.BytesIOSequence([]byte("xy")), nil, 0); n != 2 || err != nil || resent.SIGPIPE {
+					t.Errorf("re-sent Send after the reset was taken = %d, %v (SIGPIPE %v); want 2, nil", n, err, resent.SIGPIPE)
+				}
+			}
+			if n, err := s.Write(&fdesctest.Call{}, f, []byte("x"), 0); err != unix.EPIPE {
+				t.Errorf("a new Write = %d, %v; want EPIPE", n, err)
+			}
+			local, peer, lost := s.Lost()
+			if !lost || !bytes.Equal(local, tc.local) || !bytes.Equal(peer, tc.peer) {
+				t.Errorf("Lost() = %x, %x, %v; want %x, %x, true", local, peer, lost, tc.local, tc.peer)
+			}
+		})
 	}
 }
 
