@@ -20,8 +20,9 @@ import (
 // file, and those that follow it in its thread's queue, make a run: each
 // call's checks and request are its own, but its SetStat is held and
 // merged with the next one's (attrrun.Merge) instead of sent. The run
-// outlives the client's batch: while it holds a change and the thread
-// has nothing queued, the worker waits for the thread's next call, at
+// outlives the client's batch: while it holds a change that does not
+// set the times yet (they come last) and the thread has nothing queued,
+// the worker waits for the thread's next call, at
 // most attrRunWait (the client's posted queue goes out after 2 ms, and
 // may cut a member's calls in two); the run ends at the thread's next
 // call that is not such a call, at another thread's call that waits for
@@ -174,20 +175,23 @@ func (c *client) runAttrCall(tc *threadCalls, call *sentrypb.Call, r *sentrypb.R
 // endAttrRunLocked is threadWorker's check, before it takes the thread's
 // next call, that the run tc holds (if any) goes on: only while the next
 // call is another attribute call. A run that holds a change and finds
-// the queue empty waits for the next call (awaitRunLocked) unless a call
-// of another thread waits for posted calls; on a goroutine the worker
-// borrowed (borrowed: a call channel's or the socket reader's), whose
-// caller waits for it, a worker of the pool takes over the thread's
-// calls first (handedOff). Otherwise the run ends: what it holds is
-// sent, then its replies. It reports whether it released c.k.Mu (the
-// caller then looks at the queue again). Precondition: c.k.Mu is held.
+// the queue empty waits for the next call (awaitRunLocked), unless a
+// call of another thread waits for posted calls or the change sets the
+// times (attrrun.Pending.SetsTimes: the run is likely whole, and its
+// replies, which the client's path cache may wait for, go at once); on
+// a goroutine the worker borrowed (borrowed: a call channel's or the
+// socket reader's), whose caller waits for it, a worker of the pool
+// takes over the thread's calls first (handedOff). Otherwise the run
+// ends: what it holds is sent, then its replies. It reports whether it
+// released c.k.Mu meanwhile (it holds it again; the caller looks at the
+// queue again). Precondition: c.k.Mu is held.
 func (c *client) endAttrRunLocked(t *thread, tc *threadCalls, borrowed bool) (unlocked, handedOff bool) {
 	run := tc.attrRun
 	if run == nil {
 		return false, false
 	}
 	k := c.k
-	if len(tc.queue) == 0 && !k.Destroyed && !run.Pending.Empty() && c.postedWaiters == 0 && !tc.runWaited {
+	if len(tc.queue) == 0 && !k.Destroyed && !run.Pending.Empty() && !run.Pending.SetsTimes() && c.postedWaiters == 0 && !tc.runWaited {
 		if borrowed {
 			k.Workers.Add(1)
 			c.s.workers.Go(func() { c.threadWorker(t, tc, false) })
