@@ -32,8 +32,9 @@ var (
 //     chown, chmod and utimensat; the server merges them into one gofer
 //     SetStat (three before), also when the client's 2 ms timer
 //     (transport's postedDelay) sent them in two batches: the server's
-//     run waits up to 10 ms for the thread's next call (1.05-1.11 per
-//     file with two busy loops, load 7-17; 1.24-1.42 when it did not).
+//     run waits up to 10 ms for the thread's next call (1.05-1.16 per
+//     file with two or three busy loops, load 7-25; 1.24-1.42 when it
+//     did not).
 //     A quarter per file of slack: a tar descheduled for longer costs
 //     one more.
 //
