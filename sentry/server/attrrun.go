@@ -1,6 +1,9 @@
 package server
 
 import (
+	"sync"
+	"time"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -13,11 +16,18 @@ import (
 // "Posted calls in batches"). tar restores a member's owner, mode and
 // times with a posted chown, chmod and utimensat, which arrive together;
 // each was a serial gofer SetStat that the thread's next waited call
-// queued behind. While a posted chown, chmod or utimensat by path of a
-// regular file is followed in its thread's queue by another, the thread's
-// worker runs them as a run: each call's checks and request are its own,
-// but its SetStat is held and merged with the next one's (attrrun.Merge)
-// instead of sent. The held changes are sent as one SetStat before the
+// queued behind. A posted chown, chmod or utimensat by path of a regular
+// file, and those that follow it in its thread's queue, make a run: each
+// call's checks and request are its own, but its SetStat is held and
+// merged with the next one's (attrrun.Merge) instead of sent. The run
+// outlives the client's batch: while it holds a change that does not
+// set the times yet (they come last) and the thread has nothing queued,
+// the worker waits for the thread's next call, at
+// most attrRunWait (the client's posted queue goes out after 2 ms, and
+// may cut a member's calls in two); the run ends at the thread's next
+// call that is not such a call, at another thread's call that waits for
+// posted ones (awaitPostedLocked: it may observe the file), at the
+// client's end, or when the wait runs out. The held changes are sent as one SetStat before the
 // run's replies, before anything in the run reads the file's attributes
 // (statOf: a chown's set-id rule), and before a change that cannot be
 // merged (another file, a truncation, UTIME_NOW, one through an fd).
@@ -136,23 +146,117 @@ func setStatHeld(k *clientState, d *dentry, req *goferpb.SetStatRequest) error {
 	return nil
 }
 
+// attrRunWait bounds how long a run whose thread has nothing queued
+// waits for the thread's next call (awaitRunLocked): longer than the
+// client's posted queue waits before it goes out (transport's
+// postedDelay, 2 ms), so that a batch the client's timer cut between a
+// member's chown and chmod still merges them when the thread was
+// descheduled for a few milliseconds. A variable for tests.
+var attrRunWait = 10 * time.Millisecond
+
+// startsAttrRun says the worker's call, posted, starts a run: it is an
+// attribute call followed in the thread's queue by another, or by
+// nothing yet (the rest of the run may come in the client's next batch).
+func startsAttrRun(call *sentrypb.Call, queue []*sentrypb.Call) bool {
+	return attrRunCall(call) && (len(queue) == 0 || attrRunCall(queue[0]))
+}
+
 // runAttrCall is threadWorker's part of a run: call, posted, just ran
-// with reply r, and next is the thread's next queued call (nil: none).
-// It reports whether call is part of a run (its reply is then held, or
-// sent with the run's at its end).
-func (c *client) runAttrCall(tc *threadCalls, call *sentrypb.Call, r *sentrypb.Reply, next *sentrypb.Call) bool {
-	run := tc.attrRun
-	if run == nil {
+// with reply r. It reports whether call is part of a run: its reply is
+// then held, and sent with the run's at its end (endAttrRunLocked).
+func (c *client) runAttrCall(tc *threadCalls, call *sentrypb.Call, r *sentrypb.Reply) bool {
+	if tc.attrRun == nil {
 		return false
 	}
 	tc.attrHeld = append(tc.attrHeld, heldReply{r: r, call: call})
-	if next != nil && attrRunCall(next) {
-		return true
+	return true
+}
+
+// endAttrRunLocked is threadWorker's check, before it takes the thread's
+// next call, that the run tc holds (if any) goes on: only while the next
+// call is another attribute call. A run that holds a change and finds
+// the queue empty waits for the next call (awaitRunLocked), unless a
+// call of another thread waits for posted calls or the change sets the
+// times (attrrun.Pending.SetsTimes: the run is likely whole, and its
+// replies, which the client's path cache may wait for, go at once); on
+// a goroutine the worker borrowed (borrowed: a call channel's or the
+// socket reader's), whose caller waits for it, a worker of the pool
+// takes over the thread's calls first (handedOff). Otherwise the run
+// ends: what it holds is sent, then its replies. It reports whether it
+// released c.k.Mu meanwhile (it holds it again; the caller looks at the
+// queue again). Precondition: c.k.Mu is held.
+func (c *client) endAttrRunLocked(t *thread, tc *threadCalls, borrowed bool) (unlocked, handedOff bool) {
+	run := tc.attrRun
+	if run == nil {
+		return false, false
+	}
+	k := c.k
+	if len(tc.queue) == 0 && !k.Destroyed && !run.Pending.Empty() && !run.Pending.SetsTimes() && c.postedWaiters == 0 && !tc.runWaited {
+		if borrowed {
+			k.Workers.Add(1)
+			c.s.workers.Go(func() { c.threadWorker(t, tc, false) })
+			return false, true
+		}
+		// The batch's other posted replies go now: the client may wait
+		// for one (a creation's, sentry/client's waitCreations).
+		k.Mu.Unlock()
+		c.stream.sendHeld()
+		k.Mu.Lock()
+		c.awaitRunLocked(tc)
+		return true, false
+	}
+	if !k.Destroyed && len(tc.queue) > 0 && attrRunCall(tc.queue[0]) {
+		tc.runWaited = false
+		return false, false
+	}
+	var next *sentrypb.Call
+	if !k.Destroyed && len(tc.queue) > 0 {
+		next = tc.queue[0]
 	}
 	held := tc.attrHeld
-	tc.attrRun, tc.attrHeld = nil, nil
+	tc.attrRun, tc.attrHeld, tc.runWaited = nil, nil, false
+	k.Mu.Unlock()
 	c.endAttrRun(run, held, next)
-	return true
+	k.Mu.Lock()
+	return true, false
+}
+
+// awaitRunLocked waits, at most attrRunWait, until tc's thread has a
+// call queued, a call of another thread waits for posted calls
+// (awaitPostedLocked), or the client is destroyed. Precondition: c.k.Mu
+// is held (released while waiting).
+func (c *client) awaitRunLocked(tc *threadCalls) {
+	if c.runWake == nil {
+		c.runWake = sync.NewCond(&c.k.Mu)
+	}
+	if tc.runTimer == nil {
+		tc.runTimer = time.AfterFunc(attrRunWait, func() {
+			c.k.Mu.Lock()
+			tc.runExpired = true
+			c.runWake.Broadcast()
+			c.k.Mu.Unlock()
+		})
+	} else {
+		tc.runTimer.Reset(attrRunWait)
+	}
+	tc.runExpired = false
+	c.runsWaiting++
+	for len(tc.queue) == 0 && !c.k.Destroyed && !tc.runExpired && c.postedWaiters == 0 {
+		c.runWake.Wait()
+	}
+	c.runsWaiting--
+	tc.runTimer.Stop()
+	// Once per empty queue: the run ends if it is still empty.
+	tc.runWaited = true
+}
+
+// wakeRunsLocked wakes the workers whose runs wait (awaitRunLocked): a
+// call was queued, a call waits for posted ones, or the client is
+// destroyed. Precondition: c.k.Mu is held.
+func (c *client) wakeRunsLocked() {
+	if c.runsWaiting > 0 {
+		c.runWake.Broadcast()
+	}
 }
 
 // endAttrRun sends what run holds, then its calls' replies, held, in
@@ -204,6 +308,7 @@ func (c *client) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
 		tc := c.callsOfLocked(t)
 		tc.queue = append(tc.queue, call)
 		c.notePostedLocked(call.Seq)
+		c.wakeRunsLocked()
 		if !tc.running {
 			tc.running = true
 			k.Workers.Add(1)
@@ -216,10 +321,10 @@ func (c *client) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
 	here := len(start) == 1 && allInline(start[0].tc.queue)
 	k.Mu.Unlock()
 	if here {
-		c.threadWorker(start[0].t, start[0].tc)
+		c.threadWorker(start[0].t, start[0].tc, true)
 		return
 	}
 	for _, w := range start {
-		c.s.workers.Go(func() { c.threadWorker(w.t, w.tc) })
+		c.s.workers.Go(func() { c.threadWorker(w.t, w.tc, false) })
 	}
 }

@@ -55,6 +55,12 @@ type client struct {
 	// worker while auxRunning.
 	auxQ       []*sentrypb.Call
 	auxRunning bool
+	// runWake (on k.Mu) wakes the workers whose runs of attribute calls
+	// wait for their threads' next calls (attrrun.go), runsWaiting
+	// of them; postedWaiters counts the calls waiting for posted ones
+	// (awaitPostedLocked), which such a run does not keep waiting.
+	runWake                    *sync.Cond
+	runsWaiting, postedWaiters int
 	// postedOut holds the seqs of the posted calls (Syscall.posted) that
 	// arrived and have not finished; a waited call of a thread waits
 	// until none below its seq is left (posted.go). postedDone (on k.Mu)
@@ -87,10 +93,16 @@ type threadCalls struct {
 	inFlightPosted bool
 	// attrRun is what the run of posted attribute calls the thread's
 	// worker is executing holds back (attrrun.go), nil when none;
-	// attrHeld are the run's replies, sent at its end. Owned by the
-	// worker goroutine: no lock.
-	attrRun  *attrRun
-	attrHeld []heldReply
+	// attrHeld are the run's replies, sent at its end; runWaited says
+	// the run waited for the thread's next call since its last call;
+	// runTimer ends such a wait (awaitRunLocked), made at the first.
+	// Owned by the worker goroutine: no lock.
+	attrRun   *attrRun
+	attrHeld  []heldReply
+	runWaited bool
+	runTimer  *time.Timer
+	// runExpired says runTimer fired (k.Mu, as the queue).
+	runExpired bool
 }
 
 // callsOfLocked returns t's dispatch record, made if t has none.
@@ -250,6 +262,7 @@ func (c *client) destroy() {
 	if c.postedDone != nil {
 		c.postedDone.Broadcast()
 	}
+	c.wakeRunsLocked()
 	k.Mu.Unlock()
 	endDestroy(k, &d)
 	c.s.removeClient(c)
@@ -391,6 +404,7 @@ func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
 	if isPosted(call) {
 		c.notePostedLocked(call.Seq)
 	}
+	c.wakeRunsLocked()
 	if !tc.running {
 		tc.running = true
 		k.Workers.Add(1)
@@ -399,10 +413,10 @@ func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
 			// goroutine adds to it: the worker returns after it. Running
 			// it here saves a goroutine start and a hand-off per call.
 			k.Mu.Unlock()
-			c.threadWorker(t, tc)
+			c.threadWorker(t, tc, true)
 			return
 		}
-		c.s.workers.Go(func() { c.threadWorker(t, tc) })
+		c.s.workers.Go(func() { c.threadWorker(t, tc, false) })
 	}
 	k.Mu.Unlock()
 }
@@ -463,20 +477,22 @@ func (c *client) auxWorker() {
 }
 
 // threadWorker runs the queued calls of thread t (its record tc) one at
-// a time.
-func (c *client) threadWorker(t *thread, tc *threadCalls) {
+// a time; borrowed says it runs on a goroutine whose caller waits for it
+// to return (the socket reader's, a call channel's).
+func (c *client) threadWorker(t *thread, tc *threadCalls, borrowed bool) {
 	k := c.k
 	defer k.Workers.Done()
 	for {
 		k.Mu.Lock()
-		if run := tc.attrRun; run != nil && (len(tc.queue) == 0 || k.Destroyed) {
-			// A run's end is normally seen with its last call; the
-			// client went away meanwhile. Ended before the worker
-			// is: no other may start the thread's next calls first.
+		// A run ends before the worker does: no other may start the
+		// thread's next calls first.
+		unlocked, handedOff := c.endAttrRunLocked(t, tc, borrowed)
+		if handedOff {
 			k.Mu.Unlock()
-			held := tc.attrHeld
-			tc.attrRun, tc.attrHeld = nil, nil
-			c.endAttrRun(run, held, nil)
+			return
+		}
+		if unlocked {
+			k.Mu.Unlock()
 			continue
 		}
 		if len(tc.queue) == 0 || k.Destroyed {
@@ -497,7 +513,7 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 		tc.queue[n] = nil
 		tc.queue = tc.queue[:n]
 		posted := isPosted(call)
-		if tc.attrRun == nil && attrRunCall(call) && len(tc.queue) > 0 && attrRunCall(tc.queue[0]) {
+		if tc.attrRun == nil && posted && startsAttrRun(call, tc.queue) {
 			tc.attrRun = &attrRun{}
 		}
 		t.InFlight = true
@@ -553,7 +569,7 @@ func (c *client) threadWorker(t *thread, tc *threadCalls) {
 			next = tc.queue[0]
 		}
 		k.Mu.Unlock()
-		if posted && c.runAttrCall(tc, call, r, next) {
+		if posted && c.runAttrCall(tc, call, r) {
 			continue
 		}
 		if posted {

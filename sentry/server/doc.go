@@ -194,13 +194,16 @@
 // calls are all queued before their threads' workers start
 // (receivePostedBatch), or, for one thread's calls that are all
 // inlineSyscalls, run on the receiving goroutine. Runs of attribute calls (attrrun.go, package
-// attrrun): while a thread's posted chown, chmod or utimensat by path of a
-// regular file is followed in its queue by another, their SetStats are
+// attrrun): from a thread's posted chown, chmod or utimensat by path of a
+// regular file on, while its next call is another, their SetStats are
 // held in threadCalls.attrRun (a kernel.AttrRun, the worker's own: no
 // lock; its calls find it in kernel.Task.AttrRun) and sent merged
 // before the run's replies, before anything reads attributes (statOf),
 // and before a change that cannot join; the run's calls are finished
-// only once their replies are sent, after that.
+// only once their replies are sent, after that. A run holding a change
+// whose thread has nothing queued waits for its next call on a pool
+// worker (client.runWake, at most attrRunWait), cut short by a call
+// waiting for posted ones (client.postedWaiters).
 //
 // # Peers (grant.go, package seqguard)
 //

@@ -89,7 +89,7 @@ func TestPostedRepliesHeld(t *testing.T) {
 			tcs.running = true
 			k.Workers.Add(1)
 			k.Mu.Unlock()
-			fc.threadWorker(th, tcs)
+			fc.threadWorker(th, tcs, true)
 			if route != nil {
 				select {
 				case res := <-route.ch:
@@ -194,7 +194,7 @@ func TestPostedBatchRecordsOnce(t *testing.T) {
 			tcs.running = true
 			k.Workers.Add(1)
 			k.Mu.Unlock()
-			fc.threadWorker(th, tcs)
+			fc.threadWorker(th, tcs, true)
 			if heartbeat {
 				mu.Lock()
 				n := len(events)

@@ -69,7 +69,12 @@ func (c *client) postedFinishedLocked(seq uint64) {
 // while waiting).
 func (c *client) awaitPostedLocked(seq uint64) {
 	for !c.k.Destroyed && c.postedBelowLocked(seq) {
+		// A run of attribute calls waiting for its thread's next
+		// call ends: this call may observe the file.
+		c.postedWaiters++
+		c.wakeRunsLocked()
 		c.postedDone.Wait()
+		c.postedWaiters--
 	}
 }
 
@@ -283,6 +288,21 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
 		if err := st.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
 			st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 		}
+	}
+}
+
+// sendHeld sends the held posted replies now, in a message of their own,
+// if there are any and no call channel's reply is said to take them
+// (channelFollows).
+func (st *clientStream) sendHeld() {
+	st.sendMu.Lock()
+	defer st.sendMu.Unlock()
+	if st.postedHeld.Len() == 0 || st.send == nil || st.channelFollows {
+		return
+	}
+	st.sendLeaseRevokesLocked()
+	if err := st.sendHeldLocked(); err != nil {
+		st.log.Debug("posted replies dropped", "err", err)
 	}
 }
 

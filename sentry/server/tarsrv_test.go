@@ -290,3 +290,144 @@ func TestAttrRunMerges(t *testing.T) {
 		}
 	}
 }
+
+// runWaiting waits until a worker's run of attribute calls waits for its
+// thread's next call (awaitRunLocked).
+func runWaiting(t *testing.T, e *env) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		e.srv.mu.Lock()
+		var cs []*client
+		for c := range e.srv.clients {
+			cs = append(cs, c)
+		}
+		e.srv.mu.Unlock()
+		for _, c := range cs {
+			c.k.Mu.Lock()
+			n := c.runsWaiting
+			c.k.Mu.Unlock()
+			if n > 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no run of attribute calls waits for its thread's next call")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestAttrRunAcrossBatches counts the gofer SetStats of tar's chown,
+// chmod and utimensat of a file when the client's posted queue went out
+// between them (its 2 ms timer, sooner on a loaded machine): the run the
+// first batch ended stays open while the thread's queue is empty, and
+// the next batch's calls join it (attrrun.go). The run ends at the
+// thread's next call that cannot join, at a call of another process
+// that waits for the posted ones (it may stat the file), or after
+// attrRunWait; each sees the changes made.
+func TestAttrRunAcrossBatches(t *testing.T) {
+	old := attrRunWait
+	t.Cleanup(func() { attrRunWait = old })
+	e, rc := countingEnv(t)
+	freezeClock(e)
+	m := e.mem
+	sb := m.zeros(144)
+	times := func() uint64 {
+		buf := make([]byte, 32)
+		binary.LittleEndian.PutUint64(buf[0:], 1000)
+		binary.LittleEndian.PutUint64(buf[16:], 2000)
+		return m.alloc(buf)
+	}()
+	child := e.fork(1)
+	tests := []struct {
+		name string
+		// cut is the number of calls (chown, chmod, utimensat) in the
+		// first batch.
+		cut int
+		// end is what ends the run: "next" the thread's waited call,
+		// "other" a stat of the file by another process, "timer"
+		// nothing, "none": it does not wait.
+		end string
+		// wait is attrRunWait.
+		wait time.Duration
+	}{
+		{"cut after the chown, ended by the next call", 1, "next", time.Minute},
+		{"cut after the chmod, ended by the next call", 2, "next", time.Minute},
+		{"cut after the chown, ended by another process's stat", 1, "other", time.Minute},
+		// No utimensat: the run waits after the chmod.
+		{"cut after the chown, no times, ended by the timer", 1, "timer", 20 * time.Millisecond},
+		// The times come last: a run that set them does not wait, and
+		// its replies come with no other call.
+		{"all three in one batch", 3, "none", time.Minute},
+	}
+	for i, tc := range tests {
+		attrRunWait = tc.wait
+		name := fmt.Sprintf("tmp/g%d", i)
+		if err := os.WriteFile(filepath.Join(e.root, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := m.str("/" + name)
+		e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, p, sb, 0) // looked up before
+		rc.take()
+		steps := [][]uint64{{unix.SYS_CHOWN, p, 1000, 1001}, {unix.SYS_CHMOD, p, 0o640}, {unix.SYS_UTIMENSAT, atFDCWD64, p, times, 0}}
+		wantMtime := int64(2000)
+		if tc.end == "timer" {
+			steps = steps[:2]
+			wantMtime = -1
+		}
+		var replies []<-chan *sentrypb.Reply
+		for j, s := range steps {
+			if j == tc.cut {
+				break
+			}
+			replies = append(replies, e.goPosted(1, uintptr(s[0]), s[1:]...))
+		}
+		if err := e.conn.SendPosted(); err != nil {
+			t.Fatal(err)
+		}
+		if tc.end != "none" {
+			runWaiting(t, e)
+		}
+		for _, s := range steps[tc.cut:] {
+			replies = append(replies, e.goPosted(1, uintptr(s[0]), s[1:]...))
+		}
+		if tc.end == "timer" {
+			if err := e.conn.SendPosted(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		switch tc.end {
+		case "next":
+			e.ok(1, unix.SYS_GETPPID) // the posted calls go in front of it
+		case "other":
+			if err := e.conn.SendPosted(); err != nil {
+				t.Fatal(err)
+			}
+			runWaiting(t, e)
+			e.ok(child, unix.SYS_NEWFSTATAT, atFDCWD64, p, sb, 0)
+			if uid, mode := m.u32(sb+28), m.u32(sb+24); uid != 1000 || mode&0o7777 != 0o640 {
+				t.Errorf("%s: the other process's stat: uid %d mode %#o, want 1000 and 0640", tc.name, uid, mode&0o7777)
+			}
+		}
+		for j, ch := range replies {
+			select {
+			case r := <-ch:
+				if r.Errno != 0 {
+					t.Errorf("%s: posted call %d: errno %v", tc.name, j, unix.Errno(r.Errno))
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%s: no reply of posted call %d", tc.name, j)
+			}
+		}
+		if got := rc.take()["SetStat"]; got != 1 {
+			t.Errorf("%s: %d gofer SetStats, want 1", tc.name, got)
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(e.root, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Uid != 1000 || st.Gid != 1001 || st.Mode&0o7777 != 0o640 || (wantMtime >= 0 && st.Mtim.Sec != wantMtime) {
+			t.Errorf("%s: the file's owner %d:%d, mode %#o, mtime %d; want 1000:1001, 0640, mtime %d (-1: any)", tc.name, st.Uid, st.Gid, st.Mode&0o7777, st.Mtim.Sec, wantMtime)
+		}
+	}
+}

@@ -64,7 +64,11 @@ func serverKillRun(t *testing.T, k serverKill) []byte {
 	logFile := filepath.Join(sockDir, "client.log")
 	done := make(chan tu.Result, 1)
 	go func() {
-		done <- tu.Sandbox(t, k.runTimeout, sandboxDir, "", []string{
+		// Sent also when Sandbox fails the test (a timeout ends this
+		// goroutine): the loop below would wait for it forever.
+		var r tu.Result
+		defer func() { done <- r }()
+		r = tu.Sandbox(t, k.runTimeout, sandboxDir, "", []string{
 			"--server", a.Target, "--cwd", sandboxDir, "--grace", k.grace, "--heartbeat", "50ms",
 			"--debug-log", logFile,
 		}, argv...)

@@ -88,6 +88,13 @@ func (p *Pending) Add(req *goferpb.SetStatRequest) bool {
 	return true
 }
 
+// SetsTimes says the held changes set the file's modification time: a
+// restore of a file's attributes (tar, cpio) sets the times last, after
+// the owner and the mode, so nothing more is likely to join.
+func (p *Pending) SetsTimes() bool {
+	return p.Merged != nil && p.Merged.Mask&unix.STATX_MTIME != 0
+}
+
 // MergedPart is the Origin part of a merged request: the last part's
 // call's seq with a part number of its own, so that the gofer's reply
 // cache tells the merged request from that call's request sent alone

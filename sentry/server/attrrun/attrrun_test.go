@@ -56,9 +56,15 @@ func TestPending(t *testing.T) {
 		{Handle: 1, Mask: unix.STATX_MODE, Mode: 0o600, Origin: o(3)},
 		{Handle: 1, Mask: unix.STATX_MTIME, MtimeNs: 9, Origin: o(4)},
 	} {
+		if p.SetsTimes() {
+			t.Fatalf("before part %d: the held changes set the times", i)
+		}
 		if !p.Add(r) {
 			t.Fatalf("part %d not held", i)
 		}
+	}
+	if !p.SetsTimes() {
+		t.Error("a held utimensat does not set the times")
 	}
 	if p.Add(&goferpb.SetStatRequest{Handle: 2, Mask: unix.STATX_MODE, Origin: o(5)}) {
 		t.Fatal("another file's change was held with these")

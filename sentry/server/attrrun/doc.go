@@ -14,9 +14,10 @@
 // What it does not own: deciding which calls form a run, permission
 // checks, the dentries the changes are for, replies. The server's glue
 // (sentry/server/attrrun.go) holds a posted call's change while the
-// thread's next queued call is another posted attribute call, and sends
-// the held changes before anything reads the file's attributes and
-// before the run's replies.
+// thread's next call is another posted attribute call (waiting briefly
+// for it when the thread has none queued), and sends the held changes
+// before anything reads the file's attributes and before the run's
+// replies.
 //
 // Dependencies: proto/goferpb and the standard library.
 //
