@@ -52,6 +52,7 @@ func runDo(args []string) int {
 	completeNames := fs.Bool("complete-names", true, "ask a lease on the complete names of each directory the sandbox makes, and answer an unlink of a name not made there since with ENOENT at once (docs/ARCHITECTURE.md)")
 	channels := fs.Bool("channels", true, "with the framed wire on a Unix socket (a server on this machine), make the threads' synchronous calls over shared-memory call channels (gVisor's flipcall) instead of the socket")
 	postBatch := fs.Bool("post-batch", true, "send posted calls (write behind, pipelined close, chmod...) in batches with the next message, and take their replies in batches; false sends each at once and has each answered alone")
+	postDelay := fs.Duration("post-delay", transport.DefaultPostDelay, "how long a posted call may wait for others to be sent with them in one frame, at most 1s: a change posted by the sandbox may reach another sandbox or the host that much later")
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
 	allowSetuid := fs.Bool("allow-setuid", false, "let the embedded gofer keep setuid/setgid bits the application sets (stripped by default, so the application cannot plant set-id binaries on the host)")
 	donateFDs := fs.Bool("donate-fds", true, "let the embedded gofer give the embedded sentry the host fds of the regular files it opens, so that reads and writes of them skip the gofer (ignored with --server: that gofer's --donate-fds decides)")
@@ -102,6 +103,10 @@ func runDo(args []string) int {
 	}
 	if *heartbeat <= 0 || *deadAfter < 0 || *grace <= 0 || *recoveryTimeout <= 0 {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --heartbeat, --grace and --recovery-timeout must be positive, --dead-after not negative\n")
+		return 2
+	}
+	if *postDelay <= 0 || *postDelay > transport.MaxPostDelay {
+		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --post-delay %v must be positive and at most %v\n", *postDelay, transport.MaxPostDelay)
 		return 2
 	}
 	if *seccompMode != "" {
@@ -278,6 +283,7 @@ func runDo(args []string) int {
 		Wire:              wireKind,
 		Channels:          *channels,
 		NoPostBatch:       !*postBatch,
+		PostDelay:         *postDelay,
 		NoReadCache:       !*readCache,
 		NoPostedOpens:     !*postedOpens,
 		NoPostedCreates:   !*postedCreates,

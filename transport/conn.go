@@ -138,6 +138,10 @@ type Options struct {
 	// GoPosted sends at once, and the Hello does not ask the server to
 	// batch their replies.
 	NoPostBatch bool
+	// PostDelay bounds how long a queued posted call waits before its
+	// batch is sent on its own (postbatch.go); 0 is DefaultPostDelay,
+	// and at most MaxPostDelay.
+	PostDelay time.Duration
 	// FailIfNotListening makes Dial fail at once, with ErrNotListening,
 	// when nothing listens at the target (no socket file, connection
 	// refused) instead of retrying until ctx ends: for a first
@@ -227,9 +231,11 @@ type StreamConn struct {
 	// their inputs' size (postbatch.go). Protected by sendMu.
 	postQ      []*pb.Call
 	postQBytes int
-	// postTimer sends the queue postedDelay after its first call.
+	// postTimer sends the queue postDelay after its first call.
 	// Immutable pointer.
 	postTimer *time.Timer
+	// postDelay is Options.PostDelay, defaulted. Immutable after Dial.
+	postDelay time.Duration
 	// postBatches counts the frames that carried queued posted calls.
 	// Atomic.
 	postBatches atomic.Uint64
@@ -359,6 +365,7 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	c.initHop(opts)
 	c.batchPosted = !opts.NoPostBatch && welcome.GetFeatures()&pb.FeaturePostBatch != 0
 	c.channelPosted = c.batchPosted && welcome.GetFeatures()&pb.FeatureChannelPosted != 0
+	c.postDelay = opts.postDelay()
 	c.postTimer = time.AfterFunc(time.Hour, c.flushPostedLate)
 	c.postTimer.Stop()
 	c.idle = time.AfterFunc(time.Hour, c.takeover)

@@ -16,7 +16,7 @@ import (
 // (ClientMessage.posted_calls), in one frame. A call channel's call is
 // preceded by FlushPosted, which sends the queue as a frame of its own,
 // since a channel call runs only after the socket messages sent before it.
-// Nothing is held long: the queue goes out postedDelay after its first
+// Nothing is held long: the queue goes out Options.PostDelay after its first
 // call at the latest, or at once once it holds postedFlushBytes of inputs
 // or maxPostedBatch calls. Order is unchanged: the queue is the
 // connection's, in seq order, and every message sent after a queued call
@@ -27,19 +27,34 @@ import (
 // that carries them.
 
 const (
-	// postedDelay bounds how long a posted call waits in the queue: long
-	// enough that a program posting in a loop (umask, writes behind)
-	// fills a batch of maxPostedBatch before it runs out, so that each
-	// batch's fixed cost (a socket write and a wake-up on either side,
-	// the server's hand-off to the thread's worker, the replies' frame)
-	// is spread over many calls; nothing in the sandbox waits for it (a
-	// waited call takes the queue along).
-	postedDelay = 2 * time.Millisecond
+	// DefaultPostDelay bounds how long a posted call waits in the queue
+	// (Options.PostDelay): long enough that a program posting in a loop
+	// (umask, writes behind) fills a batch of maxPostedBatch before it
+	// runs out, so that each batch's fixed cost (a socket write and a
+	// wake-up on either side, the server's hand-off to the thread's
+	// worker, the replies' frame) is spread over many calls; nothing in
+	// the sandbox waits for it (a waited call takes the queue along).
+	// MaxPostDelay bounds the option: what another sandbox or the host
+	// sees of a posted change may lag by the delay.
+	DefaultPostDelay = 2 * time.Millisecond
+	MaxPostDelay     = time.Second
 	// postedFlushBytes and maxPostedBatch bound a batch: a queue that
 	// reaches either goes out at once.
 	postedFlushBytes = 256 << 10
 	maxPostedBatch   = 64
 )
+
+// postDelay is PostDelay, defaulted and bounded (validated by the
+// command line; a library caller's out-of-range value is clamped).
+func (o Options) postDelay() time.Duration {
+	switch {
+	case o.PostDelay <= 0:
+		return DefaultPostDelay
+	case o.PostDelay > MaxPostDelay:
+		return MaxPostDelay
+	}
+	return o.PostDelay
+}
 
 // callInputBytes is the size of c's by-reference inputs, the bulk of a
 // posted write.
@@ -52,7 +67,7 @@ func callInputBytes(c *pb.Call) int {
 }
 
 // GoPosted is Go for a posted call: the call is queued and sent with the
-// next message, or on its own within postedDelay (see above); on a
+// next message, or on its own within the post delay (see above); on a
 // server without FeaturePostBatch it is sent at once, as Go sends.
 func (c *StreamConn) GoPosted(call *pb.Call) (<-chan *pb.Reply, error) {
 	if !c.batchPosted {
@@ -93,7 +108,7 @@ func (c *StreamConn) queuePosted(call *pb.Call, ch chan *pb.Reply) error {
 	case c.postQBytes >= postedFlushBytes || len(c.postQ) >= maxPostedBatch:
 		return c.sendLocked(&pb.ClientMessage{})
 	case len(c.postQ) == 1:
-		c.postTimer.Reset(postedDelay)
+		c.postTimer.Reset(c.postDelay)
 	}
 	return nil
 }
@@ -182,7 +197,7 @@ func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone) {
 	}
 }
 
-// flushPostedLate is the queue's timer: the queue waited postedDelay.
+// flushPostedLate is the queue's timer: the queue waited postDelay.
 func (c *StreamConn) flushPostedLate() { c.flushPosted(false) }
 
 // withPostedLocked returns m with the queued posted calls in front of

@@ -168,7 +168,7 @@ func TestPostedCallsBatched(t *testing.T) {
 			}
 
 			// A posted call with nothing after it still goes, within
-			// postedDelay, alone, and is answered.
+			// post delay, alone, and is answered.
 			ch, err := c.GoPosted(postedCall())
 			if err != nil {
 				t.Fatal(err)
@@ -272,7 +272,7 @@ func TestUnqueuePosted(t *testing.T) {
 // (a program calling umask in a loop) goes out in full batches of
 // maxPostedBatch, not a frame per call or per timer tick: frames per N
 // calls is N/maxPostedBatch, with slack for a loaded machine (a loop
-// descheduled past postedDelay sends a partial batch), and every call
+// descheduled past the post delay sends a partial batch), and every call
 // is answered.
 func TestPostedLoopBatches(t *testing.T) {
 	const calls = 40 * maxPostedBatch
@@ -445,5 +445,23 @@ func TestDispatchPostedAllocs(t *testing.T) {
 	}
 	if answered != 21*batch {
 		t.Errorf("OnReply saw %d replies with their results, want %d", answered, 21*batch)
+	}
+}
+
+// TestPostDelayOption: Options.PostDelay is defaulted when unset and
+// bounded by MaxPostDelay.
+func TestPostDelayOption(t *testing.T) {
+	for _, tc := range []struct {
+		set, want time.Duration
+	}{
+		{0, DefaultPostDelay},
+		{-time.Millisecond, DefaultPostDelay},
+		{500 * time.Microsecond, 500 * time.Microsecond},
+		{MaxPostDelay, MaxPostDelay},
+		{time.Hour, MaxPostDelay},
+	} {
+		if got := (Options{PostDelay: tc.set}).postDelay(); got != tc.want {
+			t.Errorf("PostDelay %v: got %v, want %v", tc.set, got, tc.want)
+		}
 	}
 }

@@ -87,6 +87,9 @@ type Config struct {
 	// NoPostBatch sends every posted call at once and asks for each
 	// reply alone (transport.Options.NoPostBatch).
 	NoPostBatch bool
+	// PostDelay bounds how long a posted call waits to be sent with
+	// others (transport.Options.PostDelay; 0: the default).
+	PostDelay time.Duration
 	// TLS secures TCP servers with mutual TLS when it names files.
 	TLS transport.TLSFiles
 	// Grace is how long a recovery keeps retrying one server before

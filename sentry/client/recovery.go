@@ -215,6 +215,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		TLS:               c.cfg.TLS,
 		Channels:          c.cfg.Channels,
 		NoPostBatch:       c.cfg.NoPostBatch,
+		PostDelay:         c.cfg.PostDelay,
 	}
 	return s
 }

@@ -149,7 +149,7 @@ func setStatHeld(k *clientState, d *dentry, req *goferpb.SetStatRequest) error {
 // attrRunWait bounds how long a run whose thread has nothing queued
 // waits for the thread's next call (awaitRunLocked): longer than the
 // client's posted queue waits before it goes out (transport's
-// postedDelay, 2 ms), so that a batch the client's timer cut between a
+// DefaultPostDelay, 2 ms), so that a batch the client's timer cut between a
 // member's chown and chmod still merges them when the thread was
 // descheduled for a few milliseconds. A variable for tests.
 var attrRunWait = 10 * time.Millisecond
