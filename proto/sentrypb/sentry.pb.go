@@ -3758,6 +3758,14 @@ type Reply struct {
 	// component answers it, held by path_lease (tar's stat of the directory
 	// it extracts into).
 	ParentStat []byte `protobuf:"bytes,430,opt,name=parent_stat,json=parentStat,proto3" json:"parent_stat,omitempty"`
+	// opened_stat, in the reply of a read-only open or openat that opened a
+	// file and carries path_lease, is the struct stat of that file, as stat
+	// of the call's path answers it (the open's walk follows a last
+	// symbolic link as stat's does), held by path_lease: it answers fstat
+	// of the descriptions opened by that path and stat of the path
+	// (glibc's fstat of the locale directory it opened, gcc's of each
+	// header).
+	OpenedStat []byte `protobuf:"bytes,540,opt,name=opened_stat,json=openedStat,proto3" json:"opened_stat,omitempty"`
 	// complete_names, in the reply of a mkdir or mkdirat that carries
 	// parent_stat, is a lease on the complete names of the directory it
 	// made (ids: one, kinds: 3, inos: its inode): every change of that
@@ -3970,6 +3978,13 @@ func (x *Reply) GetOpenedFile() uint64 {
 func (x *Reply) GetParentStat() []byte {
 	if x != nil {
 		return x.ParentStat
+	}
+	return nil
+}
+
+func (x *Reply) GetOpenedStat() []byte {
+	if x != nil {
+		return x.OpenedStat
 	}
 	return nil
 }
@@ -10577,7 +10592,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xb5\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xd7\n" +
 	"\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
@@ -10603,7 +10618,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\vopened_file\x18\xb9\x03 \x01(\x04R\n" +
 	"openedFile\x12 \n" +
 	"\vparent_stat\x18\xae\x03 \x01(\fR\n" +
-	"parentStat\x12K\n" +
+	"parentStat\x12 \n" +
+	"\vopened_stat\x18\x9c\x04 \x01(\fR\n" +
+	"openedStat\x12K\n" +
 	"\x0ecomplete_names\x18\xea\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\rcompleteNames\x12\x18\n" +
 	"\acwd_ino\x18\xeb\x03 \x01(\x04R\x06cwdIno\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +

@@ -19,7 +19,7 @@ import (
 // the client knows its result:
 //   - the path cache holds the answer of the same open (same path,
 //     flags but O_CLOEXEC, start, credentials) that a waited one got under
-//     a path lease: success, a regular file or (O_DIRECTORY) a directory.
+//     a path lease: success, a regular file or a directory.
 //     The server grants that lease only for a read-only open of a gofer
 //     file or directory, and revokes it before the reply of any change to
 //     a name or a file's attributes, so while it holds, the same open
@@ -109,11 +109,12 @@ type postedOpens struct {
 	// Protected by mu.
 	leaseOf map[uint64]uint64
 	tokens  map[uint64]uint64
-	// seen are the keys of waited opens made once: only the second
-	// wants a path lease, so that files opened once (a build's
-	// sources, find's directories) hold no lease whose revocation
-	// would count as wasted (pathCache.wasted) and make the client stop
-	// asking for them. Protected by mu.
+	// seen are the keys of waited opens made before: the answers of
+	// an open made for the first time are kept as unasked
+	// (pathHold.unasked), so that files opened once (a build's
+	// sources, find's directories) hold leases whose revocation does
+	// not count as wasted (pathCache.wasted) and make the client stop
+	// asking for leases. Protected by mu.
 	seen map[pathKey]bool
 	// next numbers provisional descriptions; posted counts the posted
 	// opens, created the posted creating opens (postcreate.go), unposted
@@ -164,17 +165,19 @@ func (t *task) openKeyOf(sysno uintptr, args [6]uint64) (pathKey, uint32, bool) 
 }
 
 // openToKeep returns the key of a waited open whose answer the path
-// cache would keep (its call then wants a path lease): an open made
-// before.
-func (t *task) openToKeep(sysno uintptr, args [6]uint64) (pathKey, bool) {
+// cache would keep (its call then wants a path lease), and whether no
+// open of that key was made before (first: its answers are kept
+// unasked).
+func (t *task) openToKeep(sysno uintptr, args [6]uint64) (k pathKey, wanted, first bool) {
 	k, _, ok := t.openKeyOf(sysno, args)
-	if !ok || !t.c.opens.seenBefore(k) {
-		return pathKey{}, false
+	if !ok {
+		return pathKey{}, false, false
 	}
+	first = !t.c.opens.seenBefore(k)
 	pc := t.c.pcache
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	return k, !time.Now().Before(pc.quietUntil)
+	return k, !time.Now().Before(pc.quietUntil), first
 }
 
 // maxSeenOpens bounds postedOpens.seen; beyond it, all is forgotten.
@@ -195,10 +198,10 @@ func (po *postedOpens) seenBefore(k pathKey) bool {
 	return false
 }
 
-// keepOpen keeps the answer of a waited open of key k, sent at at, if its
-// reply carries a path lease and it opened a regular file or, with
-// O_DIRECTORY, a directory.
-func (t *task) keepOpen(k pathKey, reply *pb.Reply, at leaseStamp) {
+// keepOpen keeps the answer of a waited open of key k (made for the first
+// time: openToKeep), sent at at, if its reply carries a path lease (it
+// opened a regular file or a directory).
+func (t *task) keepOpen(k pathKey, first bool, reply *pb.Reply, at leaseStamp) {
 	if reply.Errno != 0 || reply.PathLease == nil || reply.PathLease.Id == 0 || reply.PathLease.TtlMs == 0 {
 		return
 	}
@@ -216,14 +219,16 @@ func (t *task) keepOpen(k pathKey, reply *pb.Reply, at leaseStamp) {
 		return
 	case f.regular:
 		kind = openedRegular
-	case k.args[0]&unix.O_DIRECTORY != 0:
-		kind = openedDir
 	default:
-		return
+		// The server leases the opens of regular files and
+		// directories only (checkOpenedLeasable).
+		kind = openedDir
 	}
 	out := binary.LittleEndian.AppendUint64(nil, t.c.opens.tokenOf(desc))
 	out = binary.LittleEndian.AppendUint64(out, t.c.rcache.creationsSeen())
-	t.c.pcache.keepAnswer(k, reply.PathLease, at, pathAnswer{ret: kind, out: append(out, f.handle...)}, true)
+	a := pathAnswer{ret: kind, out: append(out, f.handle...)}
+	a.own.unasked = first
+	t.c.pcache.keepAnswer(k, reply.PathLease, at, a, true)
 }
 
 // tokenOf returns description desc's token (see above).
@@ -261,8 +266,7 @@ func (pc *pathCache) openAnswer(k pathKey) (kind, token, seen uint64, handle str
 	if a == nil || len(a.out) < 16 || (a.ret != openedRegular && a.ret != openedDir) || pc.blockedLocked(a) {
 		return 0, 0, 0, "", false
 	}
-	pc.hitsSinceDrop++
-	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	pc.usedLocked()
 	return a.ret, binary.LittleEndian.Uint64(a.out), binary.LittleEndian.Uint64(a.out[8:]), string(a.out[16:]), true
 }
 
@@ -628,6 +632,7 @@ func (pc *pathCache) settleOpen(prov, real uint64) {
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
+	pc.settleOpenedStatLocked(prov, real)
 	path, ok := pc.openPaths[prov]
 	if !ok {
 		return

@@ -326,7 +326,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	listing := t.listingOf(sysno, args)
 	parentKey, parentWanted := t.parentStatKey(sysno, args)
-	openKey, openKeyed := t.openToKeep(sysno, args)
+	openKey, openKeyed, openFirst := t.openToKeep(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	t.c.rcache.waitedWrite(sysno)
 	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
@@ -359,8 +359,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.keepListed(listing, reply, pathFrom)
 	}
 	if openKeyed && reply.PathLease != nil {
-		t.keepOpen(openKey, reply, pathFrom)
-		t.keepMissingOpen(openKey, reply, pathFrom)
+		t.keepOpen(openKey, openFirst, reply, pathFrom)
+		t.keepOpenedStat(openKey, openFirst, reply, pathFrom)
+		t.keepMissingOpen(openKey, openFirst, reply, pathFrom)
 	}
 	if reply.Errno == 0 && (sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT) {
 		t.noteOpen(sysno, args, uint64(reply.Ret))
