@@ -29,7 +29,11 @@ import (
 // (so its holds still hear revocations), not revoked, expired or held
 // back (blockedLocked), and pathAnswerScope allows it (any answer with
 // nothing posted in flight; a directory's while only regular files'
-// writes and attributes are).
+// writes and attributes are). An fstat of a regular file that may be
+// leased (it has blocks, and the process one thread) is sent all the
+// same: its reply brings the read lease that answers the reads after it
+// (the read would take it otherwise: no round trip is saved, and a
+// sendfile from the file would not be posted).
 
 // openedStat is the kept stat answer a description's open found.
 type openedStat struct {
@@ -122,6 +126,13 @@ func (t *task) openedFstat(fd int32, addr uint64) bool {
 	}
 	out := os.answer.out // immutable
 	pc.mu.Unlock()
+	var st linux.Stat
+	st.UnmarshalBytes(out)
+	if st.Mode&linux.S_IFMT == linux.S_IFREG && st.Blocks != 0 && t.wantsLease(unix.SYS_FSTAT) {
+		// The forwarded fstat brings the file's read lease, which
+		// answers the reads that follow.
+		return false
+	}
 	if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(addr), out, usermem.IOOpts{}); err != nil {
 		return false // a fault: the server says what it makes of it
 	}

@@ -192,6 +192,9 @@ type pathCache struct {
 	// were opened by, which answer their fstat (openstat.go).
 	// Protected by mu.
 	openedStats map[uint64]openedStat
+	// listingEnds are the descriptions at their listing's end
+	// (direof.go). Protected by mu.
+	listingEnds map[uint64]bool
 
 	// hits counts the calls answered here, kept the answers kept, for
 	// the end-of-session log line. Atomic.
@@ -464,6 +467,7 @@ func (pc *pathCache) dropAll() {
 	pc.gen++
 	pc.lastEpoch = 0
 	pc.dropLocked()
+	clear(pc.listingEnds) // a new server's cursors are its own
 }
 
 // revoke ends the path leases r names (the receiving goroutine, in order

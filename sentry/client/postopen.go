@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/binary"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -633,6 +634,12 @@ func (pc *pathCache) settleOpen(prov, real uint64) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	pc.settleOpenedStatLocked(prov, real)
+	if pc.listingEnds[prov] {
+		delete(pc.listingEnds, prov)
+		if real != 0 {
+			pc.listingEnds[real] = true
+		}
+	}
 	path, ok := pc.openPaths[prov]
 	if !ok {
 		return
@@ -646,8 +653,9 @@ func (pc *pathCache) settleOpen(prov, real uint64) {
 // statOpenAnswer returns what a read-only open of key k (openKeyOf's)
 // opens, told by the kept lstat answer of the same path, start and
 // credentials (a listing's, keepListed: cat's open of each name a
-// shell's glob listed): a regular file the caller may read (its mode and owner, the
-// caller's fs ids, groups and capabilities: permitsRead). The open
+// shell's glob listed, find's open of each directory it lists): a
+// regular file or a directory the caller may read (its mode and owner,
+// the caller's fs ids, groups and capabilities: permitsRead). The open
 // walks the same path with the same credentials as that lstat, and
 // does not follow its last name, which is no symbolic link; the
 // answer's leases are those of the walk and of the file's attributes,
@@ -675,14 +683,20 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, ok bool) {
 	if !ok {
 		return 0, false
 	}
-	// A regular file only: a directory's listing through a
-	// provisional description (fts's openat of each subdirectory it
-	// lists) would be keyed by an id the server's lease does not name,
-	// and its entries' answers lost.
-	if st.Mode&linux.S_IFMT != linux.S_IFREG || k.args[0]&unix.O_DIRECTORY != 0 {
-		return 0, false // ENOTDIR: the server says so
+	// A directory only by a path its listing can name
+	// (Syscall.listing_path: absolute or relative to the cwd, find's):
+	// a listing through a provisional description opened relative to a
+	// dirfd (fts's openat of each subdirectory it lists) would be keyed
+	// by an id the server's lease does not name, and its entries'
+	// answers lost.
+	switch typ := st.Mode & linux.S_IFMT; {
+	case typ == linux.S_IFREG && k.args[0]&unix.O_DIRECTORY == 0:
+		kind = openedRegular
+	case typ == linux.S_IFDIR && !strings.HasPrefix(k.start, "fd "):
+		kind = openedDir
+	default:
+		return 0, false // ENOTDIR, or a directory relative to a dirfd: the server says so
 	}
-	kind = openedRegular
 	if !t.c.pipe.permitsRead(t.proc.pid, ids.euid, ids.egid, st) {
 		return 0, false
 	}

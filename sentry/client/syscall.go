@@ -273,7 +273,12 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if t.cachedFstat(sysno, args) {
 			return 0, 0
 		}
+	case unix.SYS_GETDENTS64:
+		if t.listingAtEnd(args) {
+			return 0, 0
+		}
 	case unix.SYS_LSEEK:
+		t.forgetListingEnd(int32(args[0]))
 		if off, ok := t.cachedLseek(args); ok {
 			return off, 0
 		}
@@ -357,6 +362,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	if listing.wanted && reply.PathLease != nil {
 		t.keepListed(listing, reply, pathFrom)
+	}
+	if sysno == unix.SYS_GETDENTS64 {
+		t.noteListingEnd(int32(args[0]), reply)
 	}
 	if openKeyed && reply.PathLease != nil {
 		t.keepOpen(openKey, openFirst, reply, pathFrom)

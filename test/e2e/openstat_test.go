@@ -1,8 +1,13 @@
 package e2e
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -40,5 +45,75 @@ func TestFstatOfOpenedPath(t *testing.T) {
 	// directory opens after the mkdir), are waited for.
 	if opens["posted"]+opens["forwarded"] != calls || opens["forwarded"] > 20 {
 		t.Errorf("opens answered %v, want %d in all, at most 20 forwarded", opens, calls)
+	}
+}
+
+// listing matches a successful getdents64 in the client's strace: its
+// result and where it was answered.
+var listing = regexp.MustCompile(`getdents64\(0x[0-9a-f]+, 0x[0-9a-f]+, 0x[0-9a-f]+\) = (\d+) .*where=(\w+)`)
+
+// TestListingEndOnClient runs testdata/openstat/relist.c natively and
+// under do: 20 rounds of a directory listed to its end, then again, then
+// after a rewinddir, then after a name was made and a rewinddir (the
+// server lists again, the new name too). Each getdents64 that returns 0
+// is answered by the client (the reply of the one before said the
+// listing was at its end, Reply.listing_eof; an lseek forgets that). The
+// output must match the native run's.
+func TestListingEndOnClient(t *testing.T) {
+	tu.RequireRoot(t)
+	log := stracedTestdata(t, "openstat", "relist")
+	ends := map[string]int{}
+	for _, m := range listing.FindAllSubmatch(log, -1) {
+		if string(m[1]) == "0" {
+			ends[string(m[2])]++
+		}
+	}
+	t.Logf("getdents64 at the end: %v", ends)
+	// 4 listings a round, each ending with a call that returns 0 after
+	// the call that listed the entries (and reached the end: the
+	// buffer holds them all), or at once (the second).
+	if ends["cached"]+ends["forwarded"] != 80 || ends["forwarded"] > 4 {
+		t.Errorf("getdents64 returning 0 answered %v, want 80 in all, at most 4 forwarded", ends)
+	}
+}
+
+// TestFindPerDirectory counts the waited-for round trips per directory
+// of busybox find over trees of 20 and 80 directories (3 files each,
+// nested 4 deep): find lstats an entry (answered from its directory's
+// listing), opens it (posted on that answer), fstats the fd (answered
+// from the same answer) and lists it until getdents64 returns 0 (the
+// last call answered on the client): one waited call per directory, the
+// listing. The output must be the native one.
+func TestFindPerDirectory(t *testing.T) {
+	tu.RequireRoot(t)
+	const few, many = 20, 80
+	script := `find t -type f -size +0 | sort | md5sum`
+	tree := func(t *testing.T, n int) string {
+		dir := t.TempDir()
+		for i := 0; i < n; i++ {
+			sub := filepath.Join(dir, "t", fmt.Sprintf("a%d", i%5), fmt.Sprintf("b%d", i%4), fmt.Sprintf("c%d", i))
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for j := 0; j < 3; j++ {
+				if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%d", j)), []byte(strings.Repeat("x", j)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return dir
+	}
+	var waited, dirs [2]int
+	for i, n := range []int{few, many} {
+		dir := tree(t, n)
+		want := tu.Run(t, time.Minute, dir, "", tu.Busybox, "sh", "-c", script)
+		waited[i], _ = pathCounts(t, dir, []string{"--force-overlay=false"}, want, tu.Busybox, "sh", "-c", script)
+		// t, its 5 a*, their 4 b* each (as many as n reaches), n c*.
+		dirs[i] = 1 + 5 + min(n, 20) + n
+	}
+	perDir := float64(waited[1]-waited[0]) / float64(dirs[1]-dirs[0])
+	t.Logf("per directory: %.2f waited-for round trips", perDir)
+	if perDir < 0.9 || perDir > 1.3 {
+		t.Errorf("a directory costs %.2f waited-for round trips, want 1 (its listing) to 1.3", perDir)
 	}
 }
