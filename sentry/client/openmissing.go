@@ -51,6 +51,9 @@ func (t *task) cachedMissingOpen(sysno uintptr, args [6]uint64) bool {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	a := pc.keptLocked(k, t.proc.pid)
+	if a == nil {
+		a = pc.missingPrefixLocked(k)
+	}
 	if a == nil || a.errno != unix.ENOENT || pc.blockedLocked(a) {
 		return false
 	}

@@ -195,6 +195,9 @@ type pathCache struct {
 	// listingEnds are the descriptions at their listing's end
 	// (direof.go). Protected by mu.
 	listingEnds map[uint64]bool
+	// missing indexes the kept answers that say a path is missing
+	// (missingprefix.go). Protected by mu.
+	missing map[missingKey]missingRef
 
 	// hits counts the calls answered here, kept the answers kept, for
 	// the end-of-session log line. Atomic.
@@ -440,6 +443,7 @@ func (pc *pathCache) dropLocked() {
 		return
 	}
 	clear(pc.answers)
+	clear(pc.missing)
 	pc.droppedLocked()
 }
 
@@ -561,6 +565,7 @@ func (pc *pathCache) keepOwnLocked(k pathKey, a *pathAnswer, ids []uint64) {
 	a.holds[0] = &a.own
 	pc.holdLocked(&a.own, ids)
 	pc.answers[k] = a
+	pc.noteMissingLocked(k, a)
 }
 
 // keptLocked returns the answer kept for key k of a call of process pid
@@ -800,6 +805,9 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.keptLocked(k, t.proc.pid)
+	if a == nil && dirs {
+		a = pc.missingPrefixLocked(k)
+	}
 	if a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a) && pc.renewing[k] > 0 {
 		// A posted creation's reply, on its way, renews it
 		// (postcreate.go): wait for that rather than ask again (the

@@ -117,3 +117,28 @@ func TestFindPerDirectory(t *testing.T) {
 		t.Errorf("a directory costs %.2f waited-for round trips, want 1 (its listing) to 1.3", perDir)
 	}
 }
+
+// missingUnder matches a newfstatat, readlink or open of a name under
+// testdata/openstat/under.c's missing directory that failed ENOENT, and
+// where it was answered.
+var missingUnder = regexp.MustCompile(`(?:newfstatat|readlink|openat)\((?:AT_FDCWD, )?"nodir/sub/h\d+\.h"[^)]*\) = -1 ENOENT .*where=(\w+)`)
+
+// TestMissingPrefixOnClient runs testdata/openstat/under.c natively and
+// under do: a stat, a readlink and an open of each of 100 names under a
+// directory that does not exist fail ENOENT, answered on the client once
+// a readlink of the directory found it missing, as gcc's of each include
+// directory does (sentry/client/missingprefix.go);
+// once the directory is made, and then a file in it, the same calls find
+// them (the mkdir revokes the missing name's lease before its reply). The
+// output must match the native run's.
+func TestMissingPrefixOnClient(t *testing.T) {
+	tu.RequireRoot(t)
+	where := whereCounts(missingUnder, stracedTestdata(t, "openstat", "under"))
+	t.Logf("calls failing ENOENT under a missing directory: %v", where)
+	// 300 while the directory is missing, all answered on the client;
+	// 300 while it is empty and 297 once a file is in it, each name's
+	// first walk waited for.
+	if n := where["cached"] + where["forwarded"]; n != 897 || where["cached"] < 290 {
+		t.Errorf("calls failing ENOENT answered %v, want 897, at least 290 on the client", where)
+	}
+}
