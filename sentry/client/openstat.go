@@ -84,19 +84,6 @@ func (t *task) openedStatKeys(dirfd, path uint64, flags uint32) ([2]pathKey, boo
 	return [2]pathKey{lk, sk}, true
 }
 
-// settleOpenedStatLocked moves provisional description prov's answer to
-// real, the server's (0: the open failed). Precondition: pc.mu.
-func (pc *pathCache) settleOpenedStatLocked(prov, real uint64) {
-	os, ok := pc.openedStats[prov]
-	if !ok {
-		return
-	}
-	delete(pc.openedStats, prov)
-	if real != 0 {
-		pc.openedStats[real] = os
-	}
-}
-
 // openedFstat answers an fstat of fd (buffer at addr) from the stat
 // answer its description's open found (see above), if it may.
 func (t *task) openedFstat(fd int32, addr uint64) bool {

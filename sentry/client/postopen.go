@@ -625,28 +625,30 @@ func (rc *readCache) movedLocked(desc uint64) uint64 {
 	return m.to
 }
 
-// settleOpen moves the path provisional description prov was opened by
-// to real, the server's (0: the open failed).
+// settleOpen moves what the cache holds of provisional description prov
+// (the path it was opened by, its stat answer, its listing's end) to
+// real, the server's (0: the open failed: forgotten).
 func (pc *pathCache) settleOpen(prov, real uint64) {
 	if pc == nil {
 		return
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	pc.settleOpenedStatLocked(prov, real)
-	if pc.listingEnds[prov] {
-		delete(pc.listingEnds, prov)
-		if real != 0 {
-			pc.listingEnds[real] = true
-		}
-	}
-	path, ok := pc.openPaths[prov]
+	settleDesc(pc.openPaths, prov, real)
+	settleDesc(pc.openedStats, prov, real)
+	settleDesc(pc.listingEnds, prov, real)
+}
+
+// settleDesc moves m's entry of provisional description prov to real
+// (0: it is forgotten).
+func settleDesc[V any](m map[uint64]V, prov, real uint64) {
+	v, ok := m[prov]
 	if !ok {
 		return
 	}
-	delete(pc.openPaths, prov)
+	delete(m, prov)
 	if real != 0 {
-		pc.openPaths[real] = path
+		m[real] = v
 	}
 }
 
