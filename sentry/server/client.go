@@ -647,9 +647,9 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		}
 	case *sentrypb.Call_Restore:
 		k.ResentBelow.Store(call.Seq)
-		err = restore(k, op.Restore, r)
+		err = k.Restore(op.Restore, r)
 	case *sentrypb.Call_Rewrite:
-		err = rewrite(k, op.Rewrite, r)
+		err = k.Rewrite(op.Rewrite, r)
 	case *sentrypb.Call_Kill:
 		err = k.KillFromOutside(op.Kill)
 	case *sentrypb.Call_TtyResize:

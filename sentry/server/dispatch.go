@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -51,8 +52,6 @@ func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	return f, impl, nil
 }
 
-func argInt(c *syscallCtx, i int) int32 { return int32(c.Args[i]) }
-
 // logUnsupportedOnce logs, once per server, that the application used a
 // feature (named by what) the server refuses with an errno.
 func logUnsupportedOnce(k *clientState, what string) {
@@ -82,7 +81,7 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 	h := syscallTable[sc.Sysno]
 	if h == nil {
 		if _, logged := k.Unsupported.LoadOrStore(sc.Sysno, struct{}{}); !logged {
-			k.Log.Warn("unsupported system call", "sysno", sc.Sysno, "name", sysName(sc.Sysno))
+			k.Log.Warn("unsupported system call", "sysno", sc.Sysno, "name", syscalls.Name(sc.Sysno))
 		}
 		r.Errno = int32(unix.ENOSYS)
 		strace(k, c, 0, unix.ENOSYS)
@@ -111,7 +110,7 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 	if err != nil {
 		e := syserr.ErrnoOf(err)
 		if e == syserr.UnknownErrno && !syserr.IsErrno(err) {
-			k.Log.Warn("system call failed", "name", sysName(sc.Sysno), "err", err)
+			k.Log.Warn("system call failed", "name", syscalls.Name(sc.Sysno), "err", err)
 		}
 		r.Errno = int32(e)
 		r.Ret = 0
@@ -142,7 +141,7 @@ func runHandler(k *clientState, h handler, c *syscallCtx) (ret int64, err error)
 			if panicOnBug {
 				panic(p)
 			}
-			k.Log.Error("BUG: system call handler panicked", "name", sysName(c.Sysno), "panic", p, "stack", string(debug.Stack()))
+			k.Log.Error("BUG: system call handler panicked", "name", syscalls.Name(c.Sysno), "panic", p, "stack", string(debug.Stack()))
 			ret, err = 0, fmt.Errorf("handler panic: %v: %w", p, unix.EIO)
 		}
 	}()
@@ -150,19 +149,12 @@ func runHandler(k *clientState, h handler, c *syscallCtx) (ret int64, err error)
 	return h(c)
 }
 
-func sysName(sysno int32) string {
-	if sysno < 0 {
-		return fmt.Sprintf("syscall_%d", sysno)
-	}
-	return sysabi.Name(uintptr(sysno))
-}
-
 func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
 	if !k.StraceOn {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s(", sysName(c.Sysno))
+	fmt.Fprintf(&b, "%s(", syscalls.Name(c.Sysno))
 	for i, a := range c.Args {
 		if i > 0 {
 			b.WriteString(", ")

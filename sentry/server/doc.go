@@ -15,8 +15,8 @@
 //   - signal dispositions and routing: kill/tkill (with Linux's
 //     permission check), the Kill call from outside (the OCI runtime,
 //     do; to the terminal's foreground group for its keys), SIGCHLD,
-//     SIGPIPE, default actions (package kernel's signals.go; the
-//     dispositions, default
+//     SIGPIPE, default actions (package kernel's signals.go; the calls
+//     in package syscalls' signal.go; the dispositions, default
 //     actions and siginfo layouts are package ksignal). Masks, frames
 //     and delivery stay on the client, which gets SignalPush;
 //   - ptrace (package kernel's ptrace.go and the call in ptrace.go, over
@@ -35,7 +35,8 @@
 //     and continue events wait reports, orphaned process groups, and the
 //     terminal's SIGTTIN/SIGTTOU for background reads and writes;
 //   - timers that raise signals: each process's ITIMER_REAL and POSIX
-//     timers (package kernel's timers.go; their calls in timers.go), on
+//     timers (package kernel's timers.go; their calls in package
+//     syscalls' timers.go), on
 //     ktimer's clocks shifted to the client's
 //     (Hello.clocks);
 //   - fd tables (package kernel/fdtable; which process uses which, and
@@ -59,8 +60,8 @@
 //     released with it, vfs.go), negative dentries, /dev/shm (which
 //     also holds the unlinked files of memfd_create: file_memfd.go has
 //     the call, vfs.Memfd a memfd's name and seals), the grafted tmpfs
-//     and bind mounts of mount(2) (syscalls_mount.go; a Start's and a
-//     Restore's mounts in vfs.go), reported as mount/<id> records, and
+//     and bind mounts of mount(2) (syscalls_mount.go; a Start's mounts
+//     in vfs.go, a Restore's in kernel/restore.go), reported as mount/<id> records, and
 //     the gofer file kinds (vfs.GoferFile, GoferDir, LostFile, DevFile,
 //     PathFile); /dev and /proc are synthesized from the kernel's state
 //     by package fsimpl/synth (clientState.Synth: the lookups, listings,
@@ -88,7 +89,7 @@
 //     package auth, applied to dentries in kernel/perm.go); the gofer
 //     runs as root and checks nothing for the sentry; the xattr calls
 //     answer as a filesystem without extended attributes
-//     (syscalls_xattr.go);
+//     (package syscalls: xattr.go);
 //   - exec planning: #! scripts and ELF images read through the gofer, and
 //     the files the client maps (kernel/exec.go): served by PageRead, written
 //     back by PageWrite (as a positional write through the mapping's
@@ -228,10 +229,13 @@
 // client and its dispatch) and, until the split by subsystem is done,
 // the kernel core: the client state and its functions over processes
 // and threads, pipe ends and stdio,
-// the system calls that make and change every file kind, the system
-// call handlers, the replay records and Restore. Below it, importing
+// the system calls that make and change every file kind and the system
+// call handlers. Below it, importing
 // nothing of it:
 //
+//   - the system call handlers moved so far (package syscalls, as
+//     gVisor's syscalls/linux: each a function of a *kernel.Task; the
+//     table, table.go, is still here and names them);
 //   - the vfs (package vfs: dentries, the walk and its caches, grafted
 //     mounts, /dev/shm, the gofer file kinds), given the kernel as a
 //     vfs.Kernel (*clientState: the synthesized files, the descriptions'
@@ -266,7 +270,7 @@
 // workers, hop.go, posted.go, attrrun.go's runs) holds the kernel,
 // clientState, which names nothing of it. The functions over the
 // kernel or the call not yet moved take it first (f(k, ...),
-// f(c, ...)): Restore (restore*.go), the file kinds' glue and the system calls; Go defines
+// f(c, ...)): the file kinds' glue and the system calls; Go defines
 // a method only in its type's package, so each turns back into a
 // method as its file moves. The methods by which the packages below
 // reach the kernel (vfs.Kernel and fdesc.Owner, synth.Kernel,
@@ -334,8 +338,9 @@
 // signal tables and pipes are assigned when first reported. The gofer
 // file handles in the records a client receives are bound to it (package
 // handlebind: a tag under the gofer's binding key), and checked when they
-// come back. restore.go rebuilds a client from a Restore and applies
-// Rewrites (in arrival order, one at a time); package durable tracks
+// come back. Package kernel's restore.go rebuilds a client from a Restore
+// (asking the file kinds' glue, kernel.Files, for their descriptions)
+// and applies Rewrites (in arrival order, one at a time); package durable tracks
 // writes until a gofer fsync (durable.go: one batched Fsync per flusher
 // pass) and pushes Durable. Every gofer mutation carries
 // Origin{principal/client_id, seq, part} for the gofer's reply cache; a

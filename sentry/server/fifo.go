@@ -69,17 +69,3 @@ func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 		}
 	}
 }
-
-// restoreFifo registers restored pipe p as the pipe of the FIFO at path,
-// if path names one, and returns its dentry (nil for a pipe(2) pipe).
-func restoreFifo(k *clientState, rc *syscallCtx, p *kernel.Pipe, path string) *dentry {
-	if d := p.FIFO(); rc == nil || path == "" || d != nil {
-		return d
-	}
-	d, err := k.VFS.Resolve(rc, k.VFS.Root, path, false)
-	if err != nil || d.Kind != vfs.KindGofer || d.Mode&unix.S_IFMT != unix.S_IFIFO {
-		return nil
-	}
-	k.Fifos.Register(p, d.Ino(), d)
-	return d
-}

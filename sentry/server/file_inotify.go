@@ -157,7 +157,7 @@ func restoreInotify(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*fi
 			return nil, fmt.Errorf("inotify watch descriptor %d after %d: %w", w.GetWd(), last, unix.EINVAL)
 		}
 		last = w.Wd
-		d, err := restoreDentry(k, rc, w.FileHandle, w.Path, false)
+		d, err := k.RestoreDentry(rc, w.FileHandle, w.Path, false)
 		if err != nil {
 			k.Log.Warn("an inotify watch's file is gone; the watch is dropped", "wd", w.Wd, "path", w.Path, "err", err)
 			continue

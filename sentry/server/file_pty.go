@@ -77,7 +77,7 @@ func openPty(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 }
 
 // restorePtyFile rebuilds a description of an end of a restored
-// terminal (restore.go has made the terminals).
+// terminal (kernel/restore.go has made the terminals).
 func restorePtyFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	t := k.Ptys.Get(int(fs.PtyIndex))
 	if t == nil {

@@ -62,7 +62,7 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	b, err := c.Mem.CopyIn(newAddr, sizeofItimerspec)
+	b, err := c.Mem.CopyIn(newAddr, ktimer.SizeofItimerspec)
 	if err != nil {
 		return 0, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
@@ -85,7 +86,7 @@ func fuzzOne(t *testing.T, k *clientState, sysno int32, args []uint64, data []by
 	case r := <-done:
 		return r
 	case <-time.After(10 * time.Second):
-		t.Fatalf("%s%v did not return after an interrupt", sysName(sysno), args)
+		t.Fatalf("%s%v did not return after an interrupt", syscalls.Name(sysno), args)
 		return nil
 	}
 }
@@ -179,14 +180,14 @@ func FuzzSyscall(f *testing.F) {
 			return
 		}
 		if r.Errno < 0 || r.Errno > syserr.MaxErrno {
-			t.Fatalf("%s: errno %d out of range", sysName(sysno), r.Errno)
+			t.Fatalf("%s: errno %d out of range", syscalls.Name(sysno), r.Errno)
 		}
 		if r.Errno != 0 && len(r.Outputs) != 0 {
-			t.Fatalf("%s: failed call has outputs", sysName(sysno))
+			t.Fatalf("%s: failed call has outputs", syscalls.Name(sysno))
 		}
 		// The kernel is still usable.
 		if r2 := fuzzOne(t, k, unix.SYS_GETPID, nil, nil); r2 != nil && r2.GetExit() == nil && r2.Errno == 0 && r2.Ret != 1 {
-			t.Fatalf("getpid after %s = %d", sysName(sysno), r2.Ret)
+			t.Fatalf("getpid after %s = %d", syscalls.Name(sysno), r2.Ret)
 		}
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/gofer/gofertest"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
@@ -271,7 +272,7 @@ func (e *env) ok(tid int32, sysno uintptr, args ...uint64) int64 {
 	e.t.Helper()
 	r := e.sys(tid, sysno, args...)
 	if r.Errno != 0 {
-		e.t.Fatalf("%s%v: errno %v", sysName(int32(sysno)), args, unix.Errno(r.Errno))
+		e.t.Fatalf("%s%v: errno %v", syscalls.Name(int32(sysno)), args, unix.Errno(r.Errno))
 	}
 	return r.Ret
 }
@@ -281,7 +282,7 @@ func (e *env) fails(want unix.Errno, tid int32, sysno uintptr, args ...uint64) {
 	e.t.Helper()
 	r := e.sys(tid, sysno, args...)
 	if unix.Errno(r.Errno) != want {
-		e.t.Fatalf("%s%v: got ret %d errno %v, want errno %v", sysName(int32(sysno)), args, r.Ret, unix.Errno(r.Errno), want)
+		e.t.Fatalf("%s%v: got ret %d errno %v, want errno %v", syscalls.Name(int32(sysno)), args, r.Ret, unix.Errno(r.Errno), want)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 )
 
 // TestHostSocketBadInput makes calls with bad arguments on host sockets
@@ -94,7 +95,7 @@ func TestHostSocketBadInput(t *testing.T) {
 			copy(args, tc.args)
 			r := fuzzOne(t, k, tc.sysno, args, tc.data)
 			if r == nil || unix.Errno(r.Errno) != tc.want {
-				t.Fatalf("%s%v: %v, want errno %v", sysName(tc.sysno), tc.args, r, tc.want)
+				t.Fatalf("%s%v: %v, want errno %v", syscalls.Name(tc.sysno), tc.args, r, tc.want)
 			}
 			if len(r.Outputs) != 0 {
 				t.Fatalf("a failed call has outputs: %v", r.Outputs)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -163,4 +164,60 @@ func TestStartGroups(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSigqueueinfoChecks checks rt_sigqueueinfo's and rt_tgsigqueueinfo's
+// rules: the target must exist (ESRCH), and a siginfo that claims to come
+// from a user (si_code >= 0, or SI_TKILL) may go only to the caller
+// itself (EPERM), as Linux. Signal 0 makes the checks alone.
+func TestSigqueueinfoChecks(t *testing.T) {
+	const siQueue, siUser, siTkill = -1, 0, -6
+	for _, tc := range []struct {
+		name   string
+		tgsig  bool  // rt_tgsigqueueinfo, else rt_sigqueueinfo
+		toSelf bool  // to the caller (process or thread), else to its child
+		tgid   int32 // rt_tgsigqueueinfo's tgid if not the target's (-1: the caller's)
+		sig    uint64
+		code   int32
+		want   unix.Errno
+	}{
+		{name: "queue to self, SI_USER", toSelf: true, code: siUser},
+		{name: "queue to another, SI_QUEUE", code: siQueue},
+		{name: "queue to another, SI_USER", code: siUser, want: unix.EPERM},
+		{name: "queue to another, SI_TKILL", code: siTkill, want: unix.EPERM},
+		{name: "queue, bad signal", toSelf: true, sig: ksignal.NumSignals + 1, code: siQueue, want: unix.EINVAL},
+		{name: "tg to own thread, SI_USER", tgsig: true, toSelf: true, code: siUser},
+		{name: "tg to another, SI_QUEUE", tgsig: true, code: siQueue},
+		{name: "tg to another, SI_USER", tgsig: true, code: siUser, want: unix.EPERM},
+		{name: "tg to another, SI_TKILL", tgsig: true, code: siTkill, want: unix.EPERM},
+		{name: "tg, thread of another group", tgsig: true, tgid: -1, code: siQueue, want: unix.ESRCH},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := started(t)
+			target := e.fork(1)
+			if tc.toSelf {
+				target = 1
+			}
+			info := make([]byte, ksignal.SizeofSiginfo)
+			binary.LittleEndian.PutUint32(info[8:], uint32(tc.code))
+			addr := e.mem.alloc(info)
+			sysno, args := uintptr(unix.SYS_RT_SIGQUEUEINFO), []uint64{uint64(target), tc.sig, addr}
+			if tc.tgsig {
+				tgid := target
+				if tc.tgid == -1 {
+					tgid = 1
+				}
+				sysno, args = unix.SYS_RT_TGSIGQUEUEINFO, []uint64{uint64(tgid), uint64(target), tc.sig, addr}
+			}
+			if tc.want != 0 {
+				e.fails(tc.want, 1, sysno, args...)
+			} else {
+				e.ok(1, sysno, args...)
+			}
+		})
+	}
+	t.Run("queue to no process", func(t *testing.T) {
+		e := started(t)
+		e.fails(unix.ESRCH, 1, unix.SYS_RT_SIGQUEUEINFO, 999, 0, e.mem.alloc(make([]byte, ksignal.SizeofSiginfo)))
+	})
 }

@@ -5,7 +5,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 )
@@ -203,35 +202,4 @@ func sysFlock(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	return 0, unix.EINVAL
-}
-
-// ---- replay state ----
-
-// restoreLocksLocked takes the locks of a Restore again for their
-// restored owners; a lock whose owner was not restored is dropped.
-// Precondition: clientState.Mu is held.
-func restoreLocksLocked(k *clientState, states []*sentrypb.LockState, tabs map[uint64]*fdTable, files map[uint64]*file) {
-	lt := k.Locks
-	for _, st := range states {
-		var record, flocks []filelock.Held[*fdTable, *file]
-		for _, hl := range st.Locks {
-			l := filelock.Held[*fdTable, *file]{Write: hl.Write, Start: hl.Start, End: hl.End, Pid: hl.Pid}
-			switch {
-			case hl.FdTable != 0 && tabs[hl.FdTable] != nil:
-				l.Owner.Table = tabs[hl.FdTable]
-			case hl.File != 0 && files[hl.File] != nil:
-				l.Owner.File = files[hl.File]
-				l.Owner.File.HasLocks.Store(true)
-			default:
-				k.Log.Warn("restore: lock of an owner that was not restored", "ino", st.Ino, "table", hl.FdTable, "file", hl.File)
-				continue
-			}
-			if hl.Flock {
-				flocks = append(flocks, l)
-			} else {
-				record = append(record, l)
-			}
-		}
-		lt.Restore(st.Ino, record, flocks)
-	}
 }

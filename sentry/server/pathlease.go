@@ -73,13 +73,6 @@ func creationCall(c *syscallCtx) bool {
 // namespace (package kernel's PathView).
 type pathView = kernel.PathView
 
-// pathFinal notes that c's walk ended at d.
-func pathFinal(c *syscallCtx, d *vfs.Dentry) {
-	if c.PathView != nil {
-		c.PathView.Final = d
-	}
-}
-
 // keySet collects path lease keys, each once, in order.
 type keySet struct {
 	keys []readlease.Key

@@ -1,6 +1,10 @@
 package server
 
 import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
@@ -71,8 +75,34 @@ func (kp *kernelPorts) KobjState(f *file) (sentrypb.FileState_Kind, *sentrypb.Ke
 	return 0, nil, false
 }
 
+// RestoreFile rebuilds a description of a kind whose glue is here: the
+// kernel objects (restore_kobj.go), inotify instances (file_inotify.go),
+// pseudo-terminal ends (file_pty.go) and synthesized files, opened again
+// by path as open(2) opens them (syscalls_fs.go).
+func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+	k := (*clientState)(kp)
+	switch fs.Kind {
+	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD,
+		sentrypb.FileState_SIGNALFD:
+		return restoreKobjFile(k, rc, fs)
+	case sentrypb.FileState_INOTIFY:
+		return restoreInotify(k, rc, fs)
+	case sentrypb.FileState_PTY:
+		return restorePtyFile(k, rc, fs)
+	case sentrypb.FileState_SYNTHETIC:
+		return restoreSyntheticFile(k, rc, fs)
+	}
+	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
+}
+
 // RecordAsync fills the owner, signal and lease fields of f's record
 // (leases.go).
 func (kp *kernelPorts) RecordAsync(f *file, st *sentrypb.FileState) {
 	recordAsync((*clientState)(kp), f, st)
+}
+
+// RestoreAsync gives a restored description the owner, signal, O_ASYNC
+// watcher and lease its record names (leases.go).
+func (kp *kernelPorts) RestoreAsync(f *file, st *sentrypb.FileState) {
+	restoreAsync((*clientState)(kp), f, st)
 }

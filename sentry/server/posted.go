@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -227,7 +228,7 @@ func logWriteBehindError(k *clientState, f *file, msg string, e unix.Errno) {
 func runHandlerPosted(k *clientState, h handler, c *syscallCtx, posted bool) (int64, bool, error) {
 	ret, err := runHandler(k, h, c)
 	if posted && err != nil {
-		k.Log.Warn("a posted call failed after the application was told it succeeded", "name", sysName(c.Sysno), "err", err)
+		k.Log.Warn("a posted call failed after the application was told it succeeded", "name", syscalls.Name(c.Sysno), "err", err)
 	}
 	return ret, false, err
 }

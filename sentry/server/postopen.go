@@ -79,5 +79,5 @@ func checkOpenedLeasable(c *syscallCtx, f *file) {
 		c.NotLeasable = true
 		return
 	}
-	pathFinal(c, d)
+	c.PathView.NoteFinal(d)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
@@ -240,7 +241,7 @@ func (r *replayer) ok(tid int32, sysno uintptr, args ...uint64) int64 {
 	r.t.Helper()
 	rep := r.sys(tid, sysno, args...)
 	if rep.Errno != 0 {
-		r.t.Fatalf("%s%v: errno %v", sysName(int32(sysno)), args, unix.Errno(rep.Errno))
+		r.t.Fatalf("%s%v: errno %v", syscalls.Name(int32(sysno)), args, unix.Errno(rep.Errno))
 	}
 	return rep.Ret
 }

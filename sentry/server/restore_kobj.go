@@ -6,7 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
-	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
@@ -23,8 +22,9 @@ import (
 
 // Replay state of kernel-object files (FileState.kobj): derived from the
 // file kinds' accessors when their description is reported
-// (fileRecordLocked: eventfdState, unixState, ...), and rebuilt by
-// restoreKobjFile and restoreEpollInterests.
+// (kernelPorts.KobjState: eventfdState, unixState, ...), and rebuilt by
+// restoreKobjFile (kernelPorts.RestoreFile, for package kernel's
+// Restore, which then links epoll interests and socketpairs).
 
 // eventfdState is an eventfd's record.
 func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
@@ -155,7 +155,7 @@ func restoreInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.Kern
 }
 
 // restoreKobjFile rebuilds an eventfd, an epoll instance (its interests
-// come later, in restoreEpollInterests) or a socket.
+// come later: package kernel's Restore links them) or a socket.
 func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	st := fs.Kobj
 	if st == nil {
@@ -279,38 +279,6 @@ func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelO
 	return f, nil
 }
 
-// finishRestoredPairs puts each restored socketpair's queued data back
-// (sent by the other end) and closes an end that was not restored (it
-// had been closed: its peer reads the data, then end of file).
-func finishRestoredPairs(k *clientState) {
-	for id, rp := range k.RestorePairs {
-		cn := rp.Conn
-		cn.Mu.Lock()
-		for side := 0; side < 2; side++ {
-			for _, m := range rp.Queued[side] {
-				src := usermem.BytesIOSequence(m)
-				n, err := rp.Ends[1-side].Send(src, transport.ControlMessages{}, nil)
-				if err != nil || n != int64(len(m)) {
-					k.Log.Warn("restore: socketpair data not queued again", "pair", id, "bytes", len(m), "sent", n, "err", err)
-					cn.Broken = true
-					break
-				}
-				cn.Queued[side] = append(cn.Queued[side], m)
-				if !cn.Stream {
-					cn.Charge[side] += unixsock.DgramCharge(len(m))
-				}
-			}
-		}
-		cn.Mu.Unlock()
-		for side := 0; side < 2; side++ {
-			if rp.Files[side] == nil {
-				rp.Ends[side].Release()
-			}
-		}
-	}
-	k.RestorePairs = nil
-}
-
 // rebindUnix gives a restored socket its name back: the abstract name,
 // or the socket node still at its absolute path.
 func rebindUnix(k *clientState, rc *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
@@ -344,40 +312,4 @@ func rebindUnix(k *clientState, rc *syscallCtx, s *unixsock.File, a socket.UnixA
 	s.BoundName = a.TransportName()
 	k.Socks.SetBound(be, s)
 	return nil
-}
-
-// restoreKobjLinks finishes what spans several restored descriptions:
-// socketpairs' data, and epoll interests.
-func restoreKobjLinks(k *clientState, states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
-	finishRestoredPairs(k)
-	restoreEpollInterests(k, states, files)
-}
-
-// restoreEpollInterests links restored epoll instances to the restored
-// descriptions they watch (an interest in a description that was not
-// restored is dropped).
-func restoreEpollInterests(k *clientState, states map[uint64]*sentrypb.FileState, files map[uint64]*file) {
-	for id, fs := range states {
-		if fs.Kind != sentrypb.FileState_EPOLL || fs.Kobj == nil {
-			continue
-		}
-		f := files[id]
-		if f == nil {
-			continue
-		}
-		ep, ok := f.Impl.(*epoll.File)
-		if !ok {
-			continue
-		}
-		var ins []epoll.Interest
-		for _, in := range fs.Kobj.Epoll {
-			tf := files[in.File]
-			if tf == nil || tf == f {
-				k.Log.Warn("restore: epoll interest dropped", "epoll", id, "file", in.File, "fd", in.Fd)
-				continue
-			}
-			ins = append(ins, epoll.Interest{File: tf, FD: in.Fd, Events: in.Events, Data: in.Data, Disabled: in.Disabled})
-		}
-		ep.Restore(ins)
-	}
 }

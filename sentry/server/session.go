@@ -10,6 +10,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/postbatch"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 )
@@ -314,4 +315,13 @@ func withRecords(state, recs []*sentrypb.StateRecord) []*sentrypb.StateRecord {
 		return recs
 	}
 	return append(state, recs...)
+}
+
+// observeClocks refines the application's clocks from a sample of the
+// client's (Syscall.clocks, Heartbeat.clocks) taken before the message
+// being handled was sent (ktimer.Clock.Observe).
+func observeClocks(c ktimer.Clocks, cs *sentrypb.ClockSample) {
+	if cs != nil {
+		c.Observe(cs.GetRealtime(), cs.GetMonotonic(), cs.GetBoottime())
+	}
 }

@@ -9,13 +9,13 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 const (
@@ -28,59 +28,6 @@ const (
 	atEaccess         = 0x200
 	atStatxSyncType   = 0x6000
 )
-
-// pathArg copies in the path at argument i.
-func pathArg(c *syscallCtx, i int) (string, error) {
-	return c.Mem.CopyInString(c.Args[i], sysabi.PathMax)
-}
-
-// startDir returns where a lookup of path relative to dirfd starts.
-func startDir(c *syscallCtx, dirfd int32, path string) (*dentry, error) {
-	if len(path) > 0 && path[0] == '/' {
-		return c.Kernel.VFS.Root, nil
-	}
-	if dirfd == atFDCWD {
-		return c.Cwd(), nil
-	}
-	f, err := c.GetFile(dirfd)
-	if err != nil {
-		return nil, err
-	}
-	defer f.DecRef()
-	if vfs.DentryOf(f) == nil || !vfs.DentryOf(f).IsDir() {
-		return nil, unix.ENOTDIR
-	}
-	return vfs.DentryOf(f), nil
-}
-
-// lookupAt resolves path relative to dirfd. With AT_EMPTY_PATH and an
-// empty path it returns dirfd's file (a reference) instead.
-func lookupAt(c *syscallCtx, dirfd int32, path string, follow, emptyOK bool) (*dentry, *file, error) {
-	if path == "" {
-		if !emptyOK {
-			return nil, nil, unix.ENOENT
-		}
-		c.NotLeasable = true // the answer is of a description, not a path
-		if dirfd == atFDCWD {
-			return c.Cwd(), nil, nil
-		}
-		f, err := c.GetFile(dirfd)
-		if err != nil {
-			return nil, nil, err
-		}
-		return vfs.DentryOf(f), f, nil
-	}
-	start, err := startDir(c, dirfd, path)
-	if err != nil {
-		return nil, nil, err
-	}
-	d, err := c.Kernel.VFS.Resolve(c, start, path, follow)
-	if d != nil && d.Kind != vfs.KindGofer {
-		c.NotLeasable = true
-	}
-	pathFinal(c, d)
-	return d, nil, err
-}
 
 // ---- open ----
 
@@ -326,6 +273,24 @@ func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint3
 
 // goferOpenFlags are the open flags the gofer's open takes.
 const goferOpenFlags = unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC
+
+// restoreSyntheticFile opens again, by its path, a synthesized file (of
+// /dev or /proc) a Restore names.
+func restoreSyntheticFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+	if rc == nil || fs.Path == "" {
+		return nil, unix.ENOENT
+	}
+	d, err := k.VFS.Resolve(rc, k.VFS.Root, fs.Path, false)
+	if err != nil {
+		return nil, err
+	}
+	f, err := openDentry(rc, d, fs.Flags&^(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL), nil)
+	if err != nil {
+		return nil, err
+	}
+	f.Flags.Store(fs.Flags & keptOpenFlags)
+	return f, nil
+}
 
 // preOpenFor returns what an open with flags asks its last lookup to open
 // with its walk (vfs.PreOpened), or nil: not an open that truncates (the
@@ -1336,20 +1301,6 @@ func killPriv(c *syscallCtx, d *dentry, h uint64, a auth.FileAttrs) {
 		return
 	}
 	v.NoteAttrs(d, r.Stat)
-}
-
-// fileArg returns the file of fd argument i for a call that needs an
-// open file, not an O_PATH one (EBADF, as Linux's fdget).
-func fileArg(c *syscallCtx, i int) (*file, error) {
-	f, err := c.GetFile(argInt(c, i))
-	if err != nil {
-		return nil, err
-	}
-	if f.IsPath() {
-		f.DecRef()
-		return nil, unix.EBADF
-	}
-	return f, nil
 }
 
 // targetAttrs returns the current attributes of d (or f) for a

@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/copybehind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -202,7 +203,7 @@ func leasedCopy(c *syscallCtx, in, out *file, inOff int64, inOffAddr uint64, out
 	if res.Kept != 0 {
 		out.Changed() // its record keeps the error (posted.go)
 		c.Kernel.Log.Warn("a posted copy failed; the next fsync, fdatasync, write or close of the file reports it",
-			"name", sysName(c.Sysno), "errno", res.Kept.Error(), "written", res.Written, "of", len(c.LeasedData))
+			"name", syscalls.Name(c.Sysno), "errno", res.Kept.Error(), "written", res.Written, "of", len(c.LeasedData))
 	}
 	if inOff >= 0 && res.Moved > 0 {
 		if perr := putOffset(c, inOffAddr, inOff+int64(res.Moved)); perr != nil && err == nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -151,7 +152,7 @@ func (e *env) goPosted(tid int32, sysno uintptr, args ...uint64) <-chan *sentryp
 	ch, err := e.conn.GoPosted(&sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
 		Sysno: int32(sysno), Args: a[:], Inputs: inputs, Posted: true}}})
 	if err != nil {
-		e.t.Fatalf("post %s: %v", sysName(int32(sysno)), err)
+		e.t.Fatalf("post %s: %v", syscalls.Name(int32(sysno)), err)
 	}
 	return ch
 }

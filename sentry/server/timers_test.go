@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
@@ -15,7 +16,7 @@ import (
 
 // sigevent builds a struct sigevent.
 func sigevent(notify, signo, tid int32, value uint64) []byte {
-	b := make([]byte, sizeofSigevent)
+	b := make([]byte, 64) // struct sigevent
 	binary.LittleEndian.PutUint64(b[0:], value)
 	binary.LittleEndian.PutUint32(b[8:], uint32(signo))
 	binary.LittleEndian.PutUint32(b[12:], uint32(notify))
@@ -103,7 +104,7 @@ func TestTimerSyscalls(t *testing.T) {
 		t.Errorf("timer signal: code %d id %d overrun %d value %d", code, timerID, overrun, value)
 	}
 	// An absolute expiration in the past fires at once.
-	e.ok(1, unix.SYS_TIMER_SETTIME, tid, timerAbstime, m.alloc(timerSpec(0, time.Nanosecond, false)), 0)
+	e.ok(1, unix.SYS_TIMER_SETTIME, tid, linux.TIMER_ABSTIME, m.alloc(timerSpec(0, time.Nanosecond, false)), 0)
 	e.waitPush(isSignal(int32(unix.SIGUSR1)))
 	// timer_gettime counts down.
 	e.ok(1, unix.SYS_TIMER_SETTIME, tid, 0, m.alloc(timerSpec(time.Second, time.Hour, false)), 0)

@@ -1,16 +1,9 @@
 package server
 
 import (
-	"fmt"
-	"sort"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -58,82 +51,4 @@ func mountBusy(k *clientState, id int) bool {
 		}
 	}
 	return k.VFS.MountHolds(id, ds)
-}
-
-// restoreMounts puts a Restore's mounts back in the table, parents first,
-// and grafts the sentry's tmpfs mounts again over their mount points
-// (their gofer directories are found by name). It returns what could not
-// be rebuilt.
-func restoreMounts(k *clientState, rc *syscallCtx, recs []*sentrypb.MountState) []error {
-	v := k.VFS
-	sort.Slice(recs, func(i, j int) bool { return recs[i].Id < recs[j].Id })
-	v.MntMu.Lock()
-	defer v.MntMu.Unlock()
-	var errs []error
-	for _, st := range recs {
-		if mount.IsFixed(int(st.GetId())) {
-			if err := v.Mounts.RestoreFixedPropagation(st); err != nil {
-				errs = append(errs, fmt.Errorf("mount %d: %w", st.GetId(), err))
-			}
-			continue
-		}
-		m, err := mount.FromRecord(st, 0)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("mount %d: %w", st.Id, err))
-			continue
-		}
-		if m.BindPath != "" {
-			if rc == nil {
-				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
-				continue
-			}
-			src, err := v.Resolve(rc, v.Root, m.BindPath, true)
-			var point *dentry
-			if err == nil {
-				point, err = v.Resolve(rc, v.Root, m.Target, true)
-			}
-			if err == nil {
-				if m, err = v.Mounts.Add(m); err == nil {
-					if _, err = v.GraftBind(point, src, m); err != nil {
-						v.Mounts.Remove(m.ID, true)
-						k.Trk.Changed(kernel.MountID(m.ID))
-					}
-				}
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("bind mount %d of %q at %q: %w", st.Id, st.BindPath, st.Target, err))
-			}
-			continue
-		}
-		if m.Backed {
-			if rc == nil {
-				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
-				continue
-			}
-			point, err := v.Resolve(rc, v.Root, m.Target, true)
-			if err == nil && (point == v.Root || point.Kind != vfs.KindGofer || !point.IsDir()) {
-				err = unix.EINVAL
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
-				continue
-			}
-			if m, err = v.Mounts.Add(m); err != nil {
-				errs = append(errs, fmt.Errorf("mount %d at %q: %w", st.Id, st.Target, err))
-				continue
-			}
-			if _, err := v.GraftTmpfs(point, m, false); err != nil {
-				v.Mounts.Remove(m.ID, true)
-				k.Trk.Changed(kernel.MountID(m.ID))
-				errs = append(errs, fmt.Errorf("tmpfs %d at %q: %w", m.ID, m.Target, err))
-			}
-			continue
-		}
-		if _, err := v.Mounts.Add(m); err != nil {
-			errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
-		} else if vfs.IsMqueueMount(m) {
-			v.SetMqueue(m.ID)
-		}
-	}
-	return errs
 }

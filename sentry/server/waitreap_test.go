@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -185,7 +186,7 @@ func TestCallOfUnknownThread(t *testing.T) {
 		c.enqueue(&sentrypb.Call{Seq: seq, Tid: unknown, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
 			Sysno: int32(tc.sysno), Args: []uint64{tc.arg, 0, 0, 0, 0, 0}}}})
 		r := <-replies
-		name := sysName(int32(tc.sysno))
+		name := syscalls.Name(int32(tc.sysno))
 		if r.Seq != seq || unix.Errno(r.Errno) != tc.wantErrno {
 			t.Errorf("%s: reply seq %d errno %v, want seq %d errno %v", name, r.Seq, unix.Errno(r.Errno), seq, tc.wantErrno)
 		}

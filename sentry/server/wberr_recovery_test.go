@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 )
 
 // TestWriteBehindErrorRecovery: a failed write behind's error, kept on
@@ -95,7 +96,7 @@ func (r *replayer) fails(e unix.Errno, sysno uintptr, args ...uint64) *sentrypb.
 	r.t.Helper()
 	rep := r.sys(1, sysno, args...)
 	if unix.Errno(rep.Errno) != e {
-		r.t.Fatalf("%s%v: errno %v, want %v", sysName(int32(sysno)), args, unix.Errno(rep.Errno), e)
+		r.t.Fatalf("%s%v: errno %v, want %v", syscalls.Name(int32(sysno)), args, unix.Errno(rep.Errno), e)
 	}
 	return rep
 }

@@ -8,9 +8,9 @@ import (
 // A process's capability sets as a Hello or a replay record carries them
 // (the system calls that change them are the server's caps.go).
 
-// CapsFromProto returns the sets pb describes (nil: initialCaps(uid)),
+// capsFromProto returns the sets pb describes (nil: initialCaps(uid)),
 // limited to the capabilities this kernel knows.
-func CapsFromProto(pb *sentrypb.CapSets, uid uint32) auth.CapSets {
+func capsFromProto(pb *sentrypb.CapSets, uid uint32) auth.CapSets {
 	if pb == nil {
 		return auth.InitialCaps(uid)
 	}

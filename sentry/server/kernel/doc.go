@@ -34,15 +34,26 @@
 //     Tracker collected and the effects committed (state.go:
 //     RecordsSince, EffectRecords, FileID), but the file kinds' parts the
 //     server's glue derives (Files: KobjState, RecordAsync).
+//   - Restore, the inverse: a client's kernel rebuilt from a Restore's
+//     records after a server restart (restore.go: the processes,
+//     threads, fd tables, stdio sets, locks and mounts;
+//     restore_files.go: the open file descriptions it owns, gofer files,
+//     pipe and FIFO ends, stdio, mapped files, then the links between
+//     descriptions: epoll interests, socketpairs' queued data), asking
+//     the server's glue for the kinds whose records it derives (Files:
+//     RestoreFile, RestoreAsync); Rewrite, a retained write applied
+//     again.
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
 //     run as) and Files (the file calls and kinds' glue: WriteAt,
-//     KobjState, RecordAsync).
+//     KobjState and RestoreFile, RecordAsync and RestoreAsync).
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel
 // it names:
-// vfs (a working directory, an exec's file), mount (a Start's mounts), auth, ksignal, ktimer (a
+// vfs (a working directory, an exec's file), mount (a Start's and a
+// Restore's mounts), filelock (a Restore's locks), fsimpl/epoll (a
+// restored instance's interests), auth, ksignal, ktimer (a
 // timer's clock), ptrace (a relation's state and rules), fsimpl/signalfd
 // (a signalfd's claim on a signal), replay, pipe and fdesc
 // (the objects an effect names), attrrun (a run's merged changes),
@@ -51,12 +62,14 @@
 // Kernel's fields the objects it holds (fsimpl/synth, fsimpl/inotify,
 // goferclient, readlease, handlebind, mapped, memacct, filelock, sysvipc,
 // lease, durable, wberr, pty, wake, the gofer client, hclog), and
-// gVisor's unix transport (a bound endpoint, as a key), abi/linux and
+// gVisor's unix transport (a bound endpoint, as a key; a restored
+// socketpair's queued data) and usermem, abi/linux and
 // ktime, and its own
 // kernel/fdtable (a process's fd table) and kernel/stdio (a stdin
 // buffer an effect names). It must not import the server package.
 //
-// Who imports it: the server package (its kernel and its front).
+// Who imports it: the server package (its kernel and its front) and
+// package syscalls (the handlers, each a function of a *Task).
 //
 // Lock order: Kernel.Mu is the kernel lock, the first of every
 // subsystem's order (the fields say which it protects); SegFileMu is

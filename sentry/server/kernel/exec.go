@@ -182,12 +182,12 @@ func (k *Kernel) openForRead(d *vfs.Dentry) (*fdesc.File, *goferpb.Stat, error) 
 
 // openHandleForRead opens gofer handle h (which it takes over) read-only.
 func (k *Kernel) openHandleForRead(h uint64, fh []byte, d *vfs.Dentry) (*fdesc.File, *goferpb.Stat, error) {
-	return k.OpenHandleMode(h, fh, d, unix.O_RDONLY)
+	return k.openHandleMode(h, fh, d, unix.O_RDONLY)
 }
 
-// OpenHandleMode opens gofer handle h (which it takes over) with access
+// openHandleMode opens gofer handle h (which it takes over) with access
 // mode acc (O_RDONLY or O_RDWR).
-func (k *Kernel) OpenHandleMode(h uint64, fh []byte, d *vfs.Dentry, acc uint32) (*fdesc.File, *goferpb.Stat, error) {
+func (k *Kernel) openHandleMode(h uint64, fh []byte, d *vfs.Dentry, acc uint32) (*fdesc.File, *goferpb.Stat, error) {
 	ctx, cancel := k.VFS.RPCCtx()
 	r, err := k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: acc})
 	cancel()
@@ -758,7 +758,7 @@ type RootProcessSpec interface {
 func (k *Kernel) SetUpRootProcessLocked(p *Process, st RootProcessSpec, comm string) {
 	p.Creds = auth.RootCreds(st.GetUid(), st.GetGid())
 	p.Creds.Groups = slices.Clone(st.GetGroups())
-	p.Creds.Caps = CapsFromProto(st.GetCaps(), st.GetUid())
+	p.Creds.Caps = capsFromProto(st.GetCaps(), st.GetUid())
 	p.FDs = NewFDTable(k.Trk, k.Locks)
 	if n := st.GetNofile(); n > 0 {
 		p.FDs.SetLimit(int32(min(n, fdtable.NrOpen)))

@@ -133,9 +133,9 @@ func (k *Kernel) WaitEventLocked(ch *Process, options uint32) (status, code, sis
 	return status, code, sistatus, true
 }
 
-// RestoreJobControlLocked sets p's stop state from its record, ignoring
+// restoreJobControlLocked sets p's stop state from its record, ignoring
 // values no server could have reported.
-func (k *Kernel) RestoreJobControlLocked(p *Process, ps *sentrypb.ProcessState) {
+func (k *Kernel) restoreJobControlLocked(p *Process, ps *sentrypb.ProcessState) {
 	if ps.Stopped && ksignal.DefaultActionOf(int(ps.StopSignal)) == ksignal.ActStop && ps.StopSignal > 0 && ps.StopSignal <= ksignal.NumSignals {
 		p.Stopped, p.StopSig = true, int(ps.StopSignal)
 	}
@@ -207,12 +207,12 @@ func (k *Kernel) TTYForegroundLocked(p *Process) int32 {
 	return 0
 }
 
-// RestoredForegroundLocked is the foreground group a restored terminal
+// restoredForegroundLocked is the foreground group a restored terminal
 // gets: the one ps recorded if that group still has a process, else def
 // (the session leader's own group).
 //
 // Preconditions: k.Mu is locked.
-func (k *Kernel) RestoredForegroundLocked(ps *sentrypb.ProcessState, def int32) int32 {
+func (k *Kernel) restoredForegroundLocked(ps *sentrypb.ProcessState, def int32) int32 {
 	if fg := ps.GetTtyForegroundPgrp(); fg > 0 && len(k.ProcessGroupLocked(fg)) > 0 {
 		return fg
 	}

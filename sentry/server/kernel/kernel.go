@@ -200,13 +200,13 @@ type Kernel struct {
 	// (WriteState, not a pipe write) to its file, which the map holds a
 	// reference on until the Rewrite arrives. Protected by Mu.
 	Rewrites map[uint64]*fdesc.File
-	// RestoreTabs and restoreFSs hold the fd tables and fs contexts a
+	// restoreTabs and restoreFSs hold the fd tables and fs contexts a
 	// Restore is rebuilding, by id. Protected by Mu.
-	RestoreTabs map[uint64]*fdtable.Table
-	RestoreFSs  map[uint64]*FSContext
+	restoreTabs map[uint64]*fdtable.Table
+	restoreFSs  map[uint64]*FSContext
 	// RestorePairs holds the socketpairs a Restore is rebuilding, by
-	// connection id (restore_kobj.go; used only by the restore, which
-	// runs before any call).
+	// connection id (the server's glue adds each end, restore_files.go
+	// links them; used only by the restore, which runs before any call).
 	RestorePairs map[uint64]*RestoredPair
 	// ResentBelow is the seq of the Restore call: calls with lower seqs
 	// are re-sent ones.

@@ -23,11 +23,19 @@ type PathView struct {
 	Dir *fdesc.File
 	// Searched are the directories the walk searched (MaySearch),
 	// Found the dentries it looked up (symlinks before they were
-	// followed), Final the one it ended at (lookupAt), as the call's
+	// followed), Final the one it ended at (NoteFinal), as the call's
 	// walk goes; only the view taken when the call began has them. Set
 	// by the call's goroutine alone.
 	Searched, Found []*vfs.Dentry
 	Final           *vfs.Dentry
+}
+
+// NoteFinal notes that the walk of v's call ended at d (v nil: the call
+// keeps no view).
+func (v *PathView) NoteFinal(d *vfs.Dentry) {
+	if v != nil {
+		v.Final = d
+	}
 }
 
 // Same says whether w, taken at the end of the call, is v (the same

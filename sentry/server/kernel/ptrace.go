@@ -334,9 +334,9 @@ func (k *Kernel) PtraceExecLocked(t *Thread, d *Deferred) {
 	k.PushSignalLocked(t.Proc, t, int(unix.SIGTRAP), ksignal.SiginfoKill(int(unix.SIGTRAP), ksignal.SIUser, 0, 0), t.Proc.Sig.Act[unix.SIGTRAP], d)
 }
 
-// RestorePtraceLocked links the restored threads of states to their
+// restorePtraceLocked links the restored threads of states to their
 // tracers, ignoring relations no server could have recorded.
-func (k *Kernel) RestorePtraceLocked(states []*sentrypb.ThreadState) {
+func (k *Kernel) restorePtraceLocked(states []*sentrypb.ThreadState) {
 	for _, ts := range states {
 		if tt := k.Threads[ts.Tid]; tt != nil {
 			tt.PtraceDetachSeq = ts.PtraceDetachSeq

@@ -46,7 +46,7 @@ type Grant interface {
 // Files is what the kernel asks of the server's file system calls, which
 // are above it: a write through a description as write(2) makes it (an
 // exec's page write-back), and the parts of a description's replay
-// record that the file kinds' glue derives.
+// record that the file kinds' glue derives and, for a Restore, rebuilds.
 type Files interface {
 	// WriteAt writes b at off through f for the call c, as pwrite(2)
 	// (appendMode: as write(2) to an O_APPEND file), returning the
@@ -55,6 +55,14 @@ type Files interface {
 	// KobjState returns the kind and state of f's record when f is a
 	// kernel object whose record the server derives (ok false: none).
 	KobjState(f *fdesc.File) (kind sentrypb.FileState_Kind, kobj *sentrypb.KernelObjectState, ok bool)
+	// RestoreFile rebuilds, for a Restore, a description of a kind whose
+	// record KobjState derives (eventfd, timerfd, signalfd, inotify,
+	// epoll, sockets), of a pseudo-terminal's end, or of a synthesized
+	// file (opened again by path); c (nil: no process) resolves paths.
+	RestoreFile(c *Task, fs *sentrypb.FileState) (*fdesc.File, error)
 	// RecordAsync fills the owner, signal and lease fields of f's record.
 	RecordAsync(f *fdesc.File, st *sentrypb.FileState)
+	// RestoreAsync gives restored f the owner, signal, O_ASYNC watcher
+	// and lease of its record st.
+	RestoreAsync(f *fdesc.File, st *sentrypb.FileState)
 }

@@ -408,7 +408,7 @@ func (k *Kernel) EffectRecords(seq uint64) []*sentrypb.StateRecord {
 }
 
 // sigActionsBytes parses SigHandState.actions.
-func ParseSigActions(b []byte, h *ksignal.Handlers) bool {
+func parseSigActions(b []byte, h *ksignal.Handlers) bool {
 	if len(b) != ksignal.NumSignals*ksignal.SizeofSigaction {
 		return false
 	}

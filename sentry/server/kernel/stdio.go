@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -247,4 +248,36 @@ func (k *Kernel) stdinOf(id uint32) *stdio.Stdin {
 		return &s.Stdin
 	}
 	return nil
+}
+
+// maxStdioSets bounds the stdio sets of one client (one per spawned
+// process, kept while the client lives).
+const maxStdioSets = 4096
+
+// StdioSetLocked returns set id, making it from infos if it does not
+// exist yet.
+//
+// Preconditions: k.Mu is locked.
+func (k *Kernel) StdioSetLocked(id uint32, infos []*sentrypb.StdioInfo) (*stdio.Set, error) {
+	if id == 0 {
+		return nil, fmt.Errorf("stdio set 0 is the client's own: %w", unix.EINVAL)
+	}
+	if s := k.StdioSets[id]; s != nil {
+		return s, nil
+	}
+	if len(k.StdioSets) >= maxStdioSets {
+		return nil, fmt.Errorf("%d stdio sets: %w", len(k.StdioSets), unix.EAGAIN)
+	}
+	s := &stdio.Set{ID: id}
+	for _, si := range infos {
+		if si != nil && si.Fd >= 0 && si.Fd < 3 {
+			s.Info[si.Fd] = si
+		}
+	}
+	s.TTY.Init(s.Info)
+	if k.StdioSets == nil {
+		k.StdioSets = make(map[uint32]*stdio.Set)
+	}
+	k.StdioSets[id] = s
+	return s, nil
 }

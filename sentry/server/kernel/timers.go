@@ -20,8 +20,8 @@ import (
 // routes its signal as kill does (SignalFromAppLocked).
 // Timers are replay state ("timer/<pid>/<id>", TimerState): their setting
 // is reported when it changes and after each expiration, and a restored
-// server re-arms them (RestoreTimersLocked), firing at once those due
-// during the outage. The system calls are the server's (timers.go).
+// server re-arms them (restoreTimersLocked), firing at once those due
+// during the outage. The system calls are package syscalls' (timers.go).
 
 const (
 	// ITimerRealID is the TimerState id of a process's ITIMER_REAL.
@@ -202,17 +202,17 @@ func (c *Task) PosixTimerLocked(id int32) (*AppTimer, error) {
 	return tm, nil
 }
 
-// RestoredTimer is a restored timer and the setting to arm it with.
-type RestoredTimer struct {
+// restoredTimer is a restored timer and the setting to arm it with.
+type restoredTimer struct {
 	tm *AppTimer
 	s  ktime.Setting
 }
 
-// RestoreTimersLocked rebuilds the timers of restored processes, not yet
-// armed: ArmRestoredTimers arms them once the restore is complete.
+// restoreTimersLocked rebuilds the timers of restored processes, not yet
+// armed: armRestoredTimers arms them once the restore is complete.
 // Precondition: k.Mu held.
-func (k *Kernel) RestoreTimersLocked(states []*sentrypb.TimerState) []RestoredTimer {
-	var out []RestoredTimer
+func (k *Kernel) restoreTimersLocked(states []*sentrypb.TimerState) []restoredTimer {
+	var out []restoredTimer
 	for _, st := range states {
 		p := k.Procs[st.Pid]
 		clk := k.Clocks.ByID(st.Clock)
@@ -226,23 +226,23 @@ func (k *Kernel) RestoreTimersLocked(states []*sentrypb.TimerState) []RestoredTi
 			p.NextTimerID = st.Id + 1
 		}
 		if st.Next != 0 && tm.Timer != nil {
-			out = append(out, RestoredTimer{tm, ktime.Setting{Enabled: true, Next: ktime.FromNanoseconds(st.Next), Period: time.Duration(st.Interval)}})
+			out = append(out, restoredTimer{tm, ktime.Setting{Enabled: true, Next: ktime.FromNanoseconds(st.Next), Period: time.Duration(st.Interval)}})
 		}
 	}
 	return out
 }
 
-// ArmRestoredTimers arms restored timers at their recorded expirations:
+// armRestoredTimers arms restored timers at their recorded expirations:
 // one due during the outage fires at once, the expirations it missed
 // after the first counted as its overrun.
-func ArmRestoredTimers(rts []RestoredTimer) {
+func armRestoredTimers(rts []restoredTimer) {
 	for _, rt := range rts {
 		rt.tm.Timer.Set(rt.s, nil)
 	}
 }
 
-// ValidTimerState checks a restored TimerState's fields.
-func ValidTimerState(st *sentrypb.TimerState) bool {
+// validTimerState checks a restored TimerState's fields.
+func validTimerState(st *sentrypb.TimerState) bool {
 	if st == nil || st.Pid <= 0 || st.Pid >= MaxTID || st.Id < ITimerRealID || st.Interval < 0 || st.Next < 0 {
 		return false
 	}

@@ -9,6 +9,13 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/ktime"
 )
 
+// The sizes of the structs ParseItimerval, ParseItimerspec and
+// ItimerBytes read and write.
+const (
+	SizeofItimerval  = 32
+	SizeofItimerspec = 32
+)
+
 // Struct conversions. A timeval or timespec with a negative part or a
 // fraction out of range is EINVAL, as Linux checks.
 
@@ -45,7 +52,7 @@ func ParseItimerspec(b []byte) (interval, value time.Duration, err error) {
 // ItimerBytes encodes (interval, value) as a struct itimerval (usec) or
 // itimerspec.
 func ItimerBytes(interval, value time.Duration, usec bool) []byte {
-	b := make([]byte, 32)
+	b := make([]byte, SizeofItimerspec)
 	put := func(off int, d time.Duration) {
 		d = max(d, 0)
 		binary.LittleEndian.PutUint64(b[off:], uint64(d/time.Second))

@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
@@ -8,7 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/sentry/ktime"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
@@ -24,12 +23,11 @@ const (
 
 	timerAbstime = 1
 
-	sizeofItimerval  = 32
-	sizeofItimerspec = 32
-	sizeofSigevent   = 64
+	sizeofSigevent = 64
 )
 
-func sysAlarm(c *syscallCtx) (int64, error) {
+// Alarm implements alarm(2).
+func Alarm(c *kernel.Task) (int64, error) {
 	secs := time.Duration(uint32(c.Args[0])) * time.Second
 	_, old, err := c.SetItimerReal(0, secs)
 	if err != nil {
@@ -43,14 +41,15 @@ func sysAlarm(c *syscallCtx) (int64, error) {
 	return left, nil
 }
 
-func sysSetitimer(c *syscallCtx) (int64, error) {
+// Setitimer implements setitimer(2).
+func Setitimer(c *kernel.Task) (int64, error) {
 	which, newAddr, oldAddr := int32(c.Args[0]), c.Args[1], c.Args[2]
 	if which != unix.ITIMER_REAL {
 		return 0, unsupportedItimer(c, which)
 	}
 	var interval, value time.Duration
 	if newAddr != 0 {
-		b, err := c.Mem.CopyIn(newAddr, sizeofItimerval)
+		b, err := c.Mem.CopyIn(newAddr, ktimer.SizeofItimerval)
 		if err != nil {
 			return 0, err
 		}
@@ -68,7 +67,8 @@ func sysSetitimer(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysGetitimer(c *syscallCtx) (int64, error) {
+// Getitimer implements getitimer(2).
+func Getitimer(c *kernel.Task) (int64, error) {
 	which, addr := int32(c.Args[0]), c.Args[1]
 	if which != unix.ITIMER_REAL {
 		return 0, unsupportedItimer(c, which)
@@ -86,16 +86,17 @@ func sysGetitimer(c *syscallCtx) (int64, error) {
 // unsupportedItimer is the error for ITIMER_VIRTUAL and ITIMER_PROF
 // (logged once): they count the application's CPU time, which the client
 // measures, and the client keeps them; one never forwards them.
-func unsupportedItimer(c *syscallCtx, which int32) error {
+func unsupportedItimer(c *kernel.Task, which int32) error {
 	if which == unix.ITIMER_VIRTUAL || which == unix.ITIMER_PROF {
 		if _, logged := c.Kernel.Unsupported.LoadOrStore("itimer/"+strconv.Itoa(int(which)), struct{}{}); !logged {
-			c.Kernel.Log.Warn("unsupported interval timer (CPU time is not known to the server)", "name", sysName(c.Sysno), "which", which)
+			c.Kernel.Log.Warn("unsupported interval timer (CPU time is not known to the server)", "name", Name(c.Sysno), "which", which)
 		}
 	}
 	return unix.EINVAL
 }
 
-func sysTimerCreate(c *syscallCtx) (int64, error) {
+// TimerCreate implements timer_create(2).
+func TimerCreate(c *kernel.Task) (int64, error) {
 	clockID, sevAddr, idAddr := int32(c.Args[0]), c.Args[1], c.Args[2]
 	k := c.Kernel
 	clk := k.Clocks.ByID(clockID)
@@ -169,12 +170,13 @@ func sysTimerCreate(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysTimerSettime(c *syscallCtx) (int64, error) {
+// TimerSettime implements timer_settime(2).
+func TimerSettime(c *kernel.Task) (int64, error) {
 	id, flags, newAddr, oldAddr := int32(c.Args[0]), int32(c.Args[1]), c.Args[2], c.Args[3]
 	if newAddr == 0 {
 		return 0, unix.EINVAL // Linux checks it first
 	}
-	b, err := c.Mem.CopyIn(newAddr, sizeofItimerspec)
+	b, err := c.Mem.CopyIn(newAddr, ktimer.SizeofItimerspec)
 	if err != nil {
 		return 0, err
 	}
@@ -212,7 +214,8 @@ func sysTimerSettime(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysTimerGettime(c *syscallCtx) (int64, error) {
+// TimerGettime implements timer_gettime(2).
+func TimerGettime(c *kernel.Task) (int64, error) {
 	id, addr := int32(c.Args[0]), c.Args[1]
 	c.Kernel.Mu.Lock()
 	tm, err := c.PosixTimerLocked(id)
@@ -230,17 +233,18 @@ func sysTimerGettime(c *syscallCtx) (int64, error) {
 	return 0, c.Mem.CopyOut(addr, ktimer.ItimerBytes(interval, value, false))
 }
 
-// sysTimerGetoverrun checks the timer id. The overrun count itself is
+// TimerGetoverrun checks the timer id. The overrun count itself is
 // the client's: only it knows which expirations coalesced into a signal
 // still pending (the server pushes one signal per firing).
-func sysTimerGetoverrun(c *syscallCtx) (int64, error) {
+func TimerGetoverrun(c *kernel.Task) (int64, error) {
 	c.Kernel.Mu.Lock()
 	defer c.Kernel.Mu.Unlock()
 	_, err := c.PosixTimerLocked(int32(c.Args[0]))
 	return 0, err
 }
 
-func sysTimerDelete(c *syscallCtx) (int64, error) {
+// TimerDelete implements timer_delete(2).
+func TimerDelete(c *kernel.Task) (int64, error) {
 	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
@@ -250,13 +254,4 @@ func sysTimerDelete(c *syscallCtx) (int64, error) {
 	}
 	k.DeleteTimerLocked(tm)
 	return 0, nil
-}
-
-// observeClocks refines the application's clocks from a sample of the
-// client's (Syscall.clocks, Heartbeat.clocks) taken before the message
-// being handled was sent (ktimer.Clock.Observe).
-func observeClocks(c ktimer.Clocks, cs *sentrypb.ClockSample) {
-	if cs != nil {
-		c.Observe(cs.GetRealtime(), cs.GetMonotonic(), cs.GetBoottime())
-	}
 }

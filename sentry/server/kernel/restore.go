@@ -1,22 +1,20 @@
-package server
+package kernel
 
 import (
 	"fmt"
-	"path"
 	"slices"
 	"sort"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -45,7 +43,7 @@ type restoreSet struct {
 	sysvSems []*sentrypb.SysvSemState
 	sysvMsgs []*sentrypb.SysvMsgState
 	sysvShms []*sentrypb.SysvShmState
-	// mounts are the mount table's records (package vfs: mount.go).
+	// mounts are the mount table's records (package mount).
 	mounts []*sentrypb.MountState
 	maxID  uint64
 	// memfds are the memfds of the files, by gofer file handle: the
@@ -89,13 +87,13 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 		switch v := rec.Value.(type) {
 		case *sentrypb.StateRecord_Process:
 			p := v.Process
-			if p == nil || p.Pid <= 0 || p.Pid >= kernel.MaxTID || p.Ppid < 0 || p.Ppid >= kernel.MaxTID {
+			if p == nil || p.Pid <= 0 || p.Pid >= MaxTID || p.Ppid < 0 || p.Ppid >= MaxTID {
 				return nil, bad(rec, "bad pid")
 			}
 			s.procs = append(s.procs, p)
 		case *sentrypb.StateRecord_Thread:
 			t := v.Thread
-			if t == nil || t.Tid <= 0 || t.Tid >= kernel.MaxTID || t.Pid <= 0 {
+			if t == nil || t.Tid <= 0 || t.Tid >= MaxTID || t.Pid <= 0 {
 				return nil, bad(rec, "bad tid")
 			}
 			s.threads = append(s.threads, t)
@@ -135,7 +133,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.sigs[id(v.Sighand.Id)] = v.Sighand
 		case *sentrypb.StateRecord_Pipe:
 			p := v.Pipe
-			if p == nil || p.Id == 0 || len(p.Data) > max(kernel.PipeCapacity, int(p.Capacity)) || p.Capacity > kernel.MaxPipeSize {
+			if p == nil || p.Id == 0 || len(p.Data) > max(PipeCapacity, int(p.Capacity)) || p.Capacity > MaxPipeSize {
 				return nil, bad(rec, "bad pipe")
 			}
 			s.pipes[id(p.Id)] = p
@@ -152,7 +150,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 		case *sentrypb.StateRecord_Ids:
 			s.ids = v.Ids
 		case *sentrypb.StateRecord_Timer:
-			if !kernel.ValidTimerState(v.Timer) {
+			if !validTimerState(v.Timer) {
 				return nil, bad(rec, "bad timer")
 			}
 			s.timers = append(s.timers, v.Timer)
@@ -224,7 +222,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 // records) fail the whole call with EINVAL; an object that cannot be
 // rebuilt (a file that is gone) is logged, replaced by a stand-in that
 // fails with ESTALE, and counted in the reply's ret.
-func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
+func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	if rs == nil {
 		return unix.EINVAL
 	}
@@ -246,17 +244,17 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		return unix.EBUSY
 	}
 	k.Started = true
-	err = restoreStdioSetsLocked(k, rs.StdioSets, s.setStdin)
-	var rc *syscallCtx
+	err = k.restoreStdioSetsLocked(rs.StdioSets, s.setStdin)
+	var rc *Task
 	if err == nil {
-		rc, err = restoreProcsLocked(k, s)
+		rc, err = k.restoreProcsLocked(s)
 	}
 	if err == nil && (s.stdin != nil || len(rs.StdinUnread) > 0) {
 		k.Stdin.Restore(s.stdin.GetRead(), rs.StdinUnread)
 	}
-	var timers []kernel.RestoredTimer
+	var timers []restoredTimer
 	if err == nil {
-		timers = k.RestoreTimersLocked(s.timers)
+		timers = k.restoreTimersLocked(s.timers)
 	}
 	k.Mu.Unlock()
 	if err != nil {
@@ -271,7 +269,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 
 	// Mounts, before anything found by path.
-	for _, err := range restoreMounts(k, rc, s.mounts) {
+	for _, err := range k.restoreMounts(rc, s.mounts) {
 		lose("mount", err)
 	}
 
@@ -282,8 +280,8 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	k.WbErrs.Restore(s.wbErrs)
 
 	// Files (gofer RPCs; no lock held).
-	files := make(map[uint64]*file, len(s.files))
-	pipes := make(map[uint64]*kernel.Pipe)
+	files := make(map[uint64]*fdesc.File, len(s.files))
+	pipes := make(map[uint64]*Pipe)
 	ids := make([]uint64, 0, len(s.files))
 	for id := range s.files {
 		ids = append(ids, id)
@@ -291,7 +289,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
 		fs := s.files[id]
-		f, err := restoreFile(k, rc, fs, s, pipes)
+		f, err := k.restoreFile(rc, fs, s, pipes)
 		if err != nil {
 			lose(fmt.Sprintf("file %d (%s %q)", id, fs.Kind, fs.Path), err)
 			f = vfs.NewFile(&vfs.LostFile{FH: fs.FileHandle, Path: fs.Path}, nil, fs.Flags)
@@ -306,22 +304,22 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			f.Dir = fdesc.DirCursorAt(fs.Offset)
 		}
 		f.SetTracker(k.Trk)
-		restoreAsync(k, f, fs)
+		k.Files.RestoreAsync(f, fs)
 		files[id] = f
 	}
-	restoreKobjLinks(k, s.files, files)
+	k.restoreLinks(s.files, files)
 
 	// Working directories and executables.
-	cwds := make(map[uint64]*dentry)
+	cwds := make(map[uint64]*vfs.Dentry)
 	for id, fs := range s.fss {
-		d, err := restoreDentry(k, rc, fs.CwdHandle, fs.Cwd, true)
+		d, err := k.RestoreDentry(rc, fs.CwdHandle, fs.Cwd, true)
 		if err != nil {
 			lose(fmt.Sprintf("cwd %q of fs %d", fs.Cwd, id), err)
 			d = k.VFS.Root
 		}
 		cwds[id] = d
 	}
-	exes := make(map[int32]*dentry)
+	exes := make(map[int32]*vfs.Dentry)
 	for _, p := range s.procs {
 		if p.Exe != "" && rc != nil {
 			if d, err := k.VFS.Resolve(rc, k.VFS.Root, p.Exe, true); err == nil {
@@ -331,10 +329,10 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 
 	// Fd tables.
-	var drop []*file
+	var drop []*fdesc.File
 	k.Mu.Lock()
 	for _, fd := range s.fds {
-		tab := k.RestoreTabs[fd.FdTable]
+		tab := k.restoreTabs[fd.FdTable]
 		f := files[fd.File]
 		if tab == nil || f == nil {
 			k.Mu.Unlock()
@@ -345,7 +343,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			drop = append(drop, old)
 		}
 	}
-	for id, fs := range k.RestoreFSs {
+	for id, fs := range k.restoreFSs {
 		if d := cwds[id]; d != nil {
 			fs.Cwd = d
 		}
@@ -357,7 +355,7 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 	// Retained writes: keep their files until the Rewrite arrives.
 	if k.Rewrites == nil {
-		k.Rewrites = make(map[uint64]*file)
+		k.Rewrites = make(map[uint64]*fdesc.File)
 	}
 	for _, w := range s.writes {
 		if w.Pipe != 0 {
@@ -370,9 +368,9 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			}
 		}
 	}
-	restoreLocksLocked(k, s.locks, k.RestoreTabs, files)
-	k.RestoreTabs, k.RestoreFSs = nil, nil
-	restoreSpawnedTTYsLocked(k, s.procs)
+	k.restoreLocksLocked(s.locks, k.restoreTabs, files)
+	k.restoreTabs, k.restoreFSs = nil, nil
+	k.restoreSpawnedTTYsLocked(s.procs)
 	k.Mu.Unlock()
 	for _, f := range drop {
 		f.DecRef()
@@ -380,12 +378,12 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 
 	// Mapped files.
 	for _, m := range s.maps {
-		f, st, err := restoreMapped(k, rc, m)
+		f, st, err := k.restoreMapped(rc, m)
 		if err != nil {
 			lose(fmt.Sprintf("mapped file %d %q", m.FileId, m.Path), err)
 			continue
 		}
-		k.Maps.Insert(m.FileId, f, kernel.MappedKey(st), int(m.Refs), f.Writable())
+		k.Maps.Insert(m.FileId, f, MappedKey(st), int(m.Refs), f.Writable())
 	}
 
 	// SysV IPC objects (a segment's file is opened again on its next
@@ -411,23 +409,23 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	k.Trk.Reset()
 	for _, ps := range s.ptys {
 		// A terminal whose ends are gone is reported deleted.
-		k.Trk.Changed(kernel.PtyIndex(ps.Index))
+		k.Trk.Changed(PtyIndex(ps.Index))
 	}
 	for _, id := range orphans {
-		k.Trk.Changed(kernel.DeletedKey(statekey.File(id)))
+		k.Trk.Changed(DeletedKey(statekey.File(id)))
 	}
 	for id, p := range pipes {
 		if !p.InUse() {
-			k.Trk.Changed(kernel.DeletedKey(statekey.Pipe(id)))
+			k.Trk.Changed(DeletedKey(statekey.Pipe(id)))
 		}
 	}
 	for id := range s.pipes {
 		if pipes[id] == nil {
-			k.Trk.Changed(kernel.DeletedKey(statekey.Pipe(id)))
+			k.Trk.Changed(DeletedKey(statekey.Pipe(id)))
 		}
 	}
 	// Timers last: an expiration from now on is reported normally.
-	kernel.ArmRestoredTimers(timers)
+	armRestoredTimers(timers)
 
 	k.Log.Info("restored", "records", len(rs.GetRecords()), "processes", len(s.procs), "fds", len(s.fds),
 		"files", len(s.files), "pipes", len(pipes), "retained_writes", len(s.writes), "timers", len(s.timers), "lost", lost)
@@ -438,27 +436,27 @@ func restore(k *clientState, rs *sentrypb.Restore, r *sentrypb.Reply) error {
 // restoreProcsLocked creates the processes, threads, fd tables (empty),
 // fs contexts and signal handler tables, and returns a context to resolve
 // paths with. Precondition: k.Mu is held.
-func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
+func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 	k.Trk.BumpID(s.maxID)
 	if s.ids != nil {
 		if s.ids.NextObject > 0 {
 			k.Trk.BumpID(s.ids.NextObject - 1)
 		}
-		if s.ids.LastPid > 0 && s.ids.LastPid < kernel.MaxTID {
+		if s.ids.LastPid > 0 && s.ids.LastPid < MaxTID {
 			k.LastTID = max(k.LastTID, s.ids.LastPid)
 		}
 	}
 	sigs := make(map[uint64]*ksignal.Handlers)
 	for id, sh := range s.sigs {
 		h := &ksignal.Handlers{ID: id}
-		kernel.ParseSigActions(sh.Actions, h)
+		parseSigActions(sh.Actions, h)
 		sigs[id] = h
 	}
-	fss := make(map[uint64]*fsContext)
+	fss := make(map[uint64]*FSContext)
 	for id, fs := range s.fss {
-		fss[id] = &fsContext{ID: id, Umask: fs.Umask & 0777, Cwd: k.VFS.Root}
+		fss[id] = &FSContext{ID: id, Umask: fs.Umask & 0777, Cwd: k.VFS.Root}
 	}
-	tabs := make(map[uint64]*fdTable)
+	tabs := make(map[uint64]*fdtable.Table)
 	byPID := make(map[int32]*sentrypb.ProcessState)
 	for _, ps := range s.procs {
 		p, err := k.NewProcessLocked(ps.Pid, nil)
@@ -470,7 +468,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		p.FsizeLimited, p.FsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.CoreDumps, p.CoredumpFilter = ps.CoreDumps, ps.CoredumpFilter
 		p.Execed = ps.Execed
-		k.RestoreJobControlLocked(p, ps)
+		k.restoreJobControlLocked(p, ps)
 		if p.ExitSignal < 0 || p.ExitSignal > ksignal.NumSignals {
 			p.ExitSignal = int(unix.SIGCHLD)
 		}
@@ -479,7 +477,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		}
 		p.Creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
 			RGID: ps.Rgid, EGID: ps.Egid, SGID: ps.Sgid, FSGID: ps.Egid,
-			Caps: kernel.CapsFromProto(ps.Caps, ps.Euid)}
+			Caps: capsFromProto(ps.Caps, ps.Euid)}
 		if n := len(ps.Groups); n > 0 && n <= auth.MaxGroups {
 			p.Creds.Groups = slices.Clone(ps.Groups)
 		}
@@ -504,7 +502,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		if ps.FdTable != 0 {
 			tab := tabs[ps.FdTable]
 			if tab == nil {
-				tab = kernel.NewFDTable(k.Trk, k.Locks)
+				tab = NewFDTable(k.Trk, k.Locks)
 				tab.SetID(ps.FdTable)
 				tabs[ps.FdTable] = tab
 			} else {
@@ -515,10 +513,10 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 			}
 			p.FDs = tab
 		} else {
-			p.FDs = kernel.NewFDTable(k.Trk, k.Locks)
+			p.FDs = NewFDTable(k.Trk, k.Locks)
 		}
 		if p.FS = fss[ps.Fs]; p.FS == nil {
-			p.FS = &fsContext{Umask: 022, Cwd: k.VFS.Root}
+			p.FS = &FSContext{Umask: 022, Cwd: k.VFS.Root}
 		}
 		p.FS.Refs++
 		if p.Sig = sigs[ps.Sighand]; p.Sig == nil {
@@ -554,7 +552,7 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		}
 		k.NewThreadLocked(p, tid)
 	}
-	k.RestorePtraceLocked(s.threads)
+	k.restorePtraceLocked(s.threads)
 	for pid, p := range k.Procs {
 		if p.Zombie || !named[pid] || named[-pid] {
 			continue
@@ -568,11 +566,11 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 		k.AppExited, k.AppStatus = true, k.Init.ExitStatus
 	}
 	if k.Init != nil && k.TTY.Present {
-		k.TTY.FgPgrp = k.RestoredForegroundLocked(byPID[k.Init.PID], k.Init.PGID)
+		k.TTY.FgPgrp = k.restoredForegroundLocked(byPID[k.Init.PID], k.Init.PGID)
 	}
-	k.RestoreTabs, k.RestoreFSs = tabs, fss
+	k.restoreTabs, k.restoreFSs = tabs, fss
 	// A context for path lookups: any process's leader thread.
-	var t *thread
+	var t *Thread
 	if k.Init != nil {
 		t = k.Threads[k.Init.PID]
 	}
@@ -584,268 +582,159 @@ func restoreProcsLocked(k *clientState, s *restoreSet) (*syscallCtx, error) {
 	if t == nil {
 		return nil, nil
 	}
-	return &syscallCtx{Kernel: k, Thread: t, Intr: make(chan struct{}), Dead: t.Dead, GoferSize: -1}, nil
+	return &Task{Kernel: k, Thread: t, Intr: make(chan struct{}), Dead: t.Dead, GoferSize: -1}, nil
 }
 
-// restoreFile rebuilds one open file description.
-func restoreFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*kernel.Pipe) (*file, error) {
-	switch fs.Kind {
-	case sentrypb.FileState_GOFER:
-		f, err := restoreGoferFile(k, rc, fs)
-		if err == nil && fs.Memfd != nil {
-			if g, ok := f.Impl.(*vfs.GoferFile); ok {
-				g.Memfd = s.memfds[string(fs.FileHandle)]
-			}
+// restoreStdioSetsLocked rebuilds the stdio sets of a Restore, before
+// the files that use them.
+//
+// Preconditions: k.Mu is locked.
+func (k *Kernel) restoreStdioSetsLocked(sets []*sentrypb.StdioSet, reads map[uint32]*sentrypb.StdinState) error {
+	for _, ss := range sets {
+		if ss == nil {
+			return fmt.Errorf("nil stdio set: %w", unix.EINVAL)
 		}
-		return f, err
-	case sentrypb.FileState_PIPE_READ, sentrypb.FileState_PIPE_WRITE:
-		p := pipes[fs.Pipe]
-		if p == nil {
-			if fs.Pipe == 0 {
-				return nil, fmt.Errorf("pipe end without a pipe: %w", unix.EINVAL)
-			}
-			// Reserved as the pipe's size, whatever the cap: the
-			// client held it on its previous server.
-			p = pipe.Restore(s.pipes[fs.Pipe], fs.Pipe, k.Mem, k.Trk.TouchPipe)
-			pipes[fs.Pipe] = p
+		if len(ss.StdinUnread) > stdio.MaxUnread {
+			return fmt.Errorf("stdio set %d: %d bytes of unread stdin (at most %d): %w", ss.Id, len(ss.StdinUnread), stdio.MaxUnread, unix.EINVAL)
 		}
-		e := &kernel.PipeEnd{P: p, Writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
-			Reads: fs.Kind == sentrypb.FileState_PIPE_READ}
-		d := restoreFifo(k, rc, p, fs.Path)
-		p.Lock()
-		p.AddEndLocked(e.Reads, e.Writes)
-		p.Unlock()
-		return vfs.NewFile(e, d, fs.Flags), nil
-	case sentrypb.FileState_STDIO:
-		if fs.StdioStream < 0 || fs.StdioStream > 2 {
-			return nil, fmt.Errorf("stdio stream %d: %w", fs.StdioStream, unix.EINVAL)
-		}
-		f := k.NewStdioFile(fs.StdioStream)
-		if fs.StdioSet != 0 {
-			k.Mu.Lock()
-			set := k.StdioSets[fs.StdioSet]
-			k.Mu.Unlock()
-			if set == nil {
-				return nil, fmt.Errorf("stdio set %d: not in the Restore: %w", fs.StdioSet, unix.EINVAL)
-			}
-			f = k.NewStdioFileOf(fs.StdioStream, set.ID, set, set.IsTTY(fs.StdioStream), &set.Stdin, &set.TTY)
-		}
-		f.Flags.Store(fs.Flags)
-		return f, nil
-	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD,
-		sentrypb.FileState_SIGNALFD:
-		return restoreKobjFile(k, rc, fs)
-	case sentrypb.FileState_INOTIFY:
-		return restoreInotify(k, rc, fs)
-	case sentrypb.FileState_PTY:
-		return restorePtyFile(k, rc, fs)
-	case sentrypb.FileState_SYNTHETIC:
-		if rc == nil || fs.Path == "" {
-			return nil, unix.ENOENT
-		}
-		d, err := k.VFS.Resolve(rc, k.VFS.Root, fs.Path, false)
+		s, err := k.StdioSetLocked(ss.Id, ss.Stdio)
 		if err != nil {
-			return nil, err
-		}
-		f, err := openDentry(rc, d, fs.Flags&^(unix.O_CREAT|unix.O_TRUNC|unix.O_EXCL), nil)
-		if err != nil {
-			return nil, err
-		}
-		f.Flags.Store(fs.Flags & keptOpenFlags)
-		return f, nil
-	}
-	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
-}
-
-// restoreDentry returns the dentry of a file known by its file handle
-// (preferred: it follows renames) or its path. The dentry is the one at
-// path if that is still the same file, else a detached one (an unlinked
-// or moved file: its path is unknown).
-func restoreDentry(k *clientState, rc *syscallCtx, fh []byte, p string, follow bool) (*dentry, error) {
-	v := k.VFS
-	h, st, err := k.VFS.ReopenHandle(fh)
-	if err != nil {
-		if rc == nil || p == "" {
-			return nil, err
-		}
-		return v.Resolve(rc, v.Root, p, follow)
-	}
-	defer k.Releases.Release([]uint64{h})
-	return dentryFor(k, rc, p, st, fh), nil
-}
-
-// dentryFor returns the dentry for a file with attributes st last known at
-// path p.
-func dentryFor(k *clientState, rc *syscallCtx, p string, st *goferpb.Stat, fh []byte) *dentry {
-	v := k.VFS
-	if st.Ino == v.Root.Ino() && st.Mode&unix.S_IFMT == unix.S_IFDIR && (p == "/" || p == "") {
-		return v.Root
-	}
-	if rc != nil && p != "" {
-		if d, err := v.Resolve(rc, v.Root, p, false); err == nil && d.Kind == vfs.KindGofer && d.Ino() == st.Ino &&
-			d.Mode&unix.S_IFMT == st.Mode&unix.S_IFMT {
-			return d
-		}
-	}
-	return v.NewDetachedDentry(st, fh, path.Base(p))
-}
-
-// restoreGoferFile reopens a gofer file description: by its file handle,
-// else by its path.
-func restoreGoferFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
-	v := k.VFS
-	fh := fs.FileHandle
-	h, st, err := k.VFS.ReopenHandle(fh)
-	var d *dentry
-	if err == nil {
-		d = dentryFor(k, rc, fs.Path, st, fh)
-	} else {
-		if rc == nil || fs.Path == "" {
-			return nil, err
-		}
-		d, err = v.Resolve(rc, v.Root, fs.Path, false)
-		if err != nil {
-			return nil, err
-		}
-		if d.Kind != vfs.KindGofer {
-			return nil, unix.ESTALE
-		}
-		var nfh []byte
-		h, st, nfh, err = v.FreshHandle(d)
-		if err != nil {
-			return nil, err
-		}
-		if len(fh) == 0 {
-			fh = nfh
-		}
-	}
-	flags := fs.Flags
-	switch {
-	case flags&unix.O_PATH != 0:
-		k.Releases.Release([]uint64{h})
-		return vfs.NewFile(&vfs.PathFile{D: d}, d, flags), nil
-	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
-		return vfs.NewFile(vfs.NewGoferDir(v, h, fh), d, flags), nil
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		k.Releases.Release([]uint64{h})
-		return nil, unix.ENXIO
-	}
-	ctx, cancel := v.RPCCtx()
-	defer cancel()
-	r, err := k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
-	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-		k.Releases.Release([]uint64{h})
-		return nil, err
-	}
-	return vfs.NewFile(vfs.NewGoferFile(v, h, fh, nil), d, flags), nil
-}
-
-// restoreMapped reopens a mapped file: read-only, or read-write when the
-// client maps it shared and writable (PageWrite writes through it).
-func restoreMapped(k *clientState, rc *syscallCtx, m *sentrypb.MappedFileState) (*file, *goferpb.Stat, error) {
-	acc := uint32(unix.O_RDONLY)
-	if m.Writable {
-		acc = unix.O_RDWR
-	}
-	if h, st, err := k.VFS.ReopenHandle(m.FileHandle); err == nil {
-		return k.OpenHandleMode(h, m.FileHandle, dentryFor(k, rc, m.Path, st, m.FileHandle), acc)
-	}
-	if rc == nil || m.Path == "" {
-		return nil, nil, unix.ESTALE
-	}
-	d, err := k.VFS.Resolve(rc, k.VFS.Root, m.Path, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	if d.Kind != vfs.KindGofer {
-		return nil, nil, unix.EACCES
-	}
-	h, _, fh, err := k.VFS.FreshHandle(d)
-	if err != nil {
-		return nil, nil, err
-	}
-	return k.OpenHandleMode(h, fh, d, acc)
-}
-
-// rewrite re-applies a retained write (Rewrite): through the restored
-// description it was made by when Restore named it (WriteState), else
-// through a description opened by the Rewrite's file handle or path. The
-// gofer sees the write's original Origin, so a write it already applied
-// (its reply cache still has it) is not applied again. The write is
-// tracked for durability like the original one: a later Durable for the
-// file covers it.
-func rewrite(k *clientState, rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
-	if rw == nil || rw.Seq == 0 || rw.Offset < 0 {
-		return unix.EINVAL
-	}
-	k.Mu.Lock()
-	f := k.Rewrites[rw.Seq]
-	delete(k.Rewrites, rw.Seq)
-	k.Mu.Unlock()
-	known := f != nil
-	if !known {
-		fh, err := k.Binder.Unbind(rw.FileHandle)
-		if err != nil {
-			k.Log.Warn("rewrite refused", "seq", rw.Seq, "err", err)
 			return err
 		}
-		rw.FileHandle = fh
-		f, err = openForRewrite(k, rw)
-		if err != nil {
-			k.Log.Warn("rewrite: cannot reopen the file", "seq", rw.Seq, "path", rw.Path, "err", err)
-			return err
-		}
+		s.Stdin.Restore(reads[ss.Id].GetRead(), ss.StdinUnread)
 	}
-	defer f.DecRef()
-	if _, ok := f.Impl.(*vfs.GoferFile); !ok {
-		k.Log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
-		return unix.ESTALE
-	}
-	c := &syscallCtx{Kernel: k, CallSeq: rw.Seq, Intr: make(chan struct{}), GoferSize: -1}
-	defer c.UnpinAll()
-	if !known {
-		// No file id the client knows to announce it under: make it
-		// durable before the reply.
-		n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
-		if err == nil {
-			h, _ := vfs.HandleOfFile(f)
-			err = k.VFS.Fsync(h, false)
-		}
-		if err != nil {
-			k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
-			return err
-		}
-		r.Ret = int64(n)
-		return nil
-	}
-	k.Dur.Begin(f, rw.Seq)
-	n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
-	if k.Dur.End(f, rw.Seq, n) {
-		f.DecRef()
-	}
-	// The client holds the WriteState already.
-	k.Dur.MarkSent(f, rw.Seq)
-	if err != nil {
-		k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
-		return err
-	}
-	r.Ret = int64(n)
 	return nil
 }
 
-// openForRewrite opens the file a Rewrite names for writing.
-func openForRewrite(k *clientState, rw *sentrypb.Rewrite) (*file, error) {
-	rc := &syscallCtx{Kernel: k, Intr: make(chan struct{}), GoferSize: -1}
-	k.Mu.Lock()
-	for _, t := range k.Threads {
-		rc.Thread, rc.Dead = t, t.Dead
-		break
+// restoreSpawnedTTYsLocked gives each restored stdio set's terminal the
+// session of the spawned process whose stdin it is (Spawn made that
+// process its session) and the foreground group its record names
+// (ProcessState.tty_foreground_pgrp; else the process's own group).
+//
+// Preconditions: k.Mu is locked; fd tables are restored.
+func (k *Kernel) restoreSpawnedTTYsLocked(recs []*sentrypb.ProcessState) {
+	byPID := make(map[int32]*sentrypb.ProcessState, len(recs))
+	for _, ps := range recs {
+		byPID[ps.Pid] = ps
 	}
-	k.Mu.Unlock()
-	defer rc.UnpinAll()
-	f, err := restoreGoferFile(k, rc, &sentrypb.FileState{Kind: sentrypb.FileState_GOFER, Flags: unix.O_WRONLY, FileHandle: rw.FileHandle, Path: rw.Path})
-	if err != nil {
-		return nil, err
+	for _, p := range k.Procs {
+		if !p.Spawned || p.FDs == nil {
+			continue
+		}
+		f, _, err := p.FDs.Get(0)
+		if err != nil {
+			continue
+		}
+		if s, ok := f.Impl.(*StdioFile); ok && s.Set != 0 && s.Term.Present && s.Term.Sid == 0 {
+			s.Term.Sid, s.Term.FgPgrp = p.SID, k.restoredForegroundLocked(byPID[p.PID], p.PGID)
+		}
+		f.DecRef()
 	}
-	return f, nil
+}
+
+// restoreLocksLocked takes the locks of a Restore again for their
+// restored owners; a lock whose owner was not restored is dropped.
+// Precondition: k.Mu is held.
+func (k *Kernel) restoreLocksLocked(states []*sentrypb.LockState, tabs map[uint64]*fdtable.Table, files map[uint64]*fdesc.File) {
+	lt := k.Locks
+	for _, st := range states {
+		var record, flocks []filelock.Held[*fdtable.Table, *fdesc.File]
+		for _, hl := range st.Locks {
+			l := filelock.Held[*fdtable.Table, *fdesc.File]{Write: hl.Write, Start: hl.Start, End: hl.End, Pid: hl.Pid}
+			switch {
+			case hl.FdTable != 0 && tabs[hl.FdTable] != nil:
+				l.Owner.Table = tabs[hl.FdTable]
+			case hl.File != 0 && files[hl.File] != nil:
+				l.Owner.File = files[hl.File]
+				l.Owner.File.HasLocks.Store(true)
+			default:
+				k.Log.Warn("restore: lock of an owner that was not restored", "ino", st.Ino, "table", hl.FdTable, "file", hl.File)
+				continue
+			}
+			if hl.Flock {
+				flocks = append(flocks, l)
+			} else {
+				record = append(record, l)
+			}
+		}
+		lt.Restore(st.Ino, record, flocks)
+	}
+}
+
+// restoreMounts puts a Restore's mounts back in the table, parents first,
+// and grafts the sentry's tmpfs mounts again over their mount points
+// (their gofer directories are found by name). It returns what could not
+// be rebuilt.
+func (k *Kernel) restoreMounts(rc *Task, recs []*sentrypb.MountState) []error {
+	v := k.VFS
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Id < recs[j].Id })
+	v.MntMu.Lock()
+	defer v.MntMu.Unlock()
+	var errs []error
+	for _, st := range recs {
+		if mount.IsFixed(int(st.GetId())) {
+			if err := v.Mounts.RestoreFixedPropagation(st); err != nil {
+				errs = append(errs, fmt.Errorf("mount %d: %w", st.GetId(), err))
+			}
+			continue
+		}
+		m, err := mount.FromRecord(st, 0)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mount %d: %w", st.Id, err))
+			continue
+		}
+		if m.BindPath != "" {
+			if rc == nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
+				continue
+			}
+			src, err := v.Resolve(rc, v.Root, m.BindPath, true)
+			var point *vfs.Dentry
+			if err == nil {
+				point, err = v.Resolve(rc, v.Root, m.Target, true)
+			}
+			if err == nil {
+				if m, err = v.Mounts.Add(m); err == nil {
+					if _, err = v.GraftBind(point, src, m); err != nil {
+						v.Mounts.Remove(m.ID, true)
+						k.Trk.Changed(MountID(m.ID))
+					}
+				}
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("bind mount %d of %q at %q: %w", st.Id, st.BindPath, st.Target, err))
+			}
+			continue
+		}
+		if m.Backed {
+			if rc == nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: no process to resolve it", m.ID, m.Target))
+				continue
+			}
+			point, err := v.Resolve(rc, v.Root, m.Target, true)
+			if err == nil && (point == v.Root || point.Kind != vfs.KindGofer || !point.IsDir()) {
+				err = unix.EINVAL
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
+				continue
+			}
+			if m, err = v.Mounts.Add(m); err != nil {
+				errs = append(errs, fmt.Errorf("mount %d at %q: %w", st.Id, st.Target, err))
+				continue
+			}
+			if _, err := v.GraftTmpfs(point, m, false); err != nil {
+				v.Mounts.Remove(m.ID, true)
+				k.Trk.Changed(MountID(m.ID))
+				errs = append(errs, fmt.Errorf("tmpfs %d at %q: %w", m.ID, m.Target, err))
+			}
+			continue
+		}
+		if _, err := v.Mounts.Add(m); err != nil {
+			errs = append(errs, fmt.Errorf("mount %d at %q: %w", m.ID, m.Target, err))
+		} else if vfs.IsMqueueMount(m) {
+			v.SetMqueue(m.ID)
+		}
+	}
+	return errs
 }

@@ -1,6 +1,10 @@
 package server
 
-import "golang.org/x/sys/unix"
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
+)
 
 // syscallTable maps amd64 system call numbers to their handlers. A
 // forwarded call missing here fails with ENOSYS (logged once per call).
@@ -150,19 +154,19 @@ func init() {
 		unix.SYS_MKNOD:      sysMknod,
 		unix.SYS_MKNODAT:    sysMknod,
 
-		// Extended attributes (syscalls_xattr.go).
-		unix.SYS_GETXATTR:     sysGetxattr,
-		unix.SYS_LGETXATTR:    sysGetxattr,
-		unix.SYS_FGETXATTR:    sysGetxattr,
-		unix.SYS_SETXATTR:     sysSetxattr,
-		unix.SYS_LSETXATTR:    sysSetxattr,
-		unix.SYS_FSETXATTR:    sysSetxattr,
-		unix.SYS_LISTXATTR:    sysListxattr,
-		unix.SYS_LLISTXATTR:   sysListxattr,
-		unix.SYS_FLISTXATTR:   sysListxattr,
-		unix.SYS_REMOVEXATTR:  sysRemovexattr,
-		unix.SYS_LREMOVEXATTR: sysRemovexattr,
-		unix.SYS_FREMOVEXATTR: sysRemovexattr,
+		// Extended attributes (package syscalls: xattr.go).
+		unix.SYS_GETXATTR:     syscalls.Getxattr,
+		unix.SYS_LGETXATTR:    syscalls.Getxattr,
+		unix.SYS_FGETXATTR:    syscalls.Getxattr,
+		unix.SYS_SETXATTR:     syscalls.Setxattr,
+		unix.SYS_LSETXATTR:    syscalls.Setxattr,
+		unix.SYS_FSETXATTR:    syscalls.Setxattr,
+		unix.SYS_LISTXATTR:    syscalls.Listxattr,
+		unix.SYS_LLISTXATTR:   syscalls.Listxattr,
+		unix.SYS_FLISTXATTR:   syscalls.Listxattr,
+		unix.SYS_REMOVEXATTR:  syscalls.Removexattr,
+		unix.SYS_LREMOVEXATTR: syscalls.Removexattr,
+		unix.SYS_FREMOVEXATTR: syscalls.Removexattr,
 
 		// Processes.
 		unix.SYS_CLONE:           sysClone,
@@ -183,11 +187,11 @@ func init() {
 		unix.SYS_SETPGID:         sysSetpgid,
 		unix.SYS_SETSID:          sysSetsid,
 		unix.SYS_GETSID:          sysGetsid,
-		unix.SYS_KILL:            sysKill,
-		unix.SYS_TKILL:           sysTkill,
-		unix.SYS_TGKILL:          sysTkill,
-		unix.SYS_RT_SIGACTION:    sysRtSigaction,
-		unix.SYS_RT_SIGQUEUEINFO: sysRtSigqueueinfo,
+		unix.SYS_KILL:            syscalls.Kill,
+		unix.SYS_TKILL:           syscalls.Tkill,
+		unix.SYS_TGKILL:          syscalls.Tkill,
+		unix.SYS_RT_SIGACTION:    syscalls.RtSigaction,
+		unix.SYS_RT_SIGQUEUEINFO: syscalls.RtSigqueueinfo,
 		unix.SYS_GETRUSAGE:       sysGetrusage,
 		unix.SYS_GETUID:          sysGetuid,
 		unix.SYS_GETEUID:         sysGetuid,
@@ -209,18 +213,18 @@ func init() {
 		unix.SYS_CAPSET:          sysCapset,
 		unix.SYS_PRCTL:           sysPrctlCaps,
 
-		// Timers (timers.go).
-		unix.SYS_ALARM:            sysAlarm,
-		unix.SYS_SETITIMER:        sysSetitimer,
-		unix.SYS_GETITIMER:        sysGetitimer,
-		unix.SYS_TIMER_CREATE:     sysTimerCreate,
-		unix.SYS_TIMER_SETTIME:    sysTimerSettime,
-		unix.SYS_TIMER_GETTIME:    sysTimerGettime,
-		unix.SYS_TIMER_GETOVERRUN: sysTimerGetoverrun,
-		unix.SYS_TIMER_DELETE:     sysTimerDelete,
+		// Timers (package syscalls: timers.go).
+		unix.SYS_ALARM:            syscalls.Alarm,
+		unix.SYS_SETITIMER:        syscalls.Setitimer,
+		unix.SYS_GETITIMER:        syscalls.Getitimer,
+		unix.SYS_TIMER_CREATE:     syscalls.TimerCreate,
+		unix.SYS_TIMER_SETTIME:    syscalls.TimerSettime,
+		unix.SYS_TIMER_GETTIME:    syscalls.TimerGettime,
+		unix.SYS_TIMER_GETOVERRUN: syscalls.TimerGetoverrun,
+		unix.SYS_TIMER_DELETE:     syscalls.TimerDelete,
 
-		// A signal with its siginfo to one thread (syscalls_tgsigqueue.go).
-		unix.SYS_RT_TGSIGQUEUEINFO: sysRtTgsigqueueinfo,
+		// A signal with its siginfo to one thread (package syscalls: signal.go).
+		unix.SYS_RT_TGSIGQUEUEINFO: syscalls.RtTgsigqueueinfo,
 		// fallocate of a gofer file (syscalls_fallocate.go).
 		unix.SYS_FALLOCATE: sysFallocate,
 	}

@@ -1,7 +1,10 @@
-package server
+package syscalls
 
 import (
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 )
 
 // Extended attributes. The filesystem the gofer serves has none, as far
@@ -39,21 +42,21 @@ func xattrKindOf(sysno int32) xattrKind {
 }
 
 // xattrFile checks that the file an xattr call names (argument 0) exists.
-func xattrFile(c *syscallCtx) error {
+func xattrFile(c *kernel.Task) error {
 	kind := xattrKindOf(c.Sysno)
 	if kind == xattrFD {
-		f, err := fileArg(c, 0)
+		f, err := FileArg(c, 0)
 		if err != nil {
 			return err
 		}
 		f.DecRef()
 		return nil
 	}
-	p, err := pathArg(c, 0)
+	p, err := PathArg(c, 0)
 	if err != nil {
 		return err
 	}
-	_, f, err := lookupAt(c, atFDCWD, p, kind == xattrPath, false)
+	_, f, err := LookupAt(c, linux.AT_FDCWD, p, kind == xattrPath, false)
 	if f != nil {
 		f.DecRef()
 	}
@@ -61,7 +64,7 @@ func xattrFile(c *syscallCtx) error {
 }
 
 // xattrName copies in and checks the attribute name (argument 1).
-func xattrName(c *syscallCtx) error {
+func xattrName(c *kernel.Task) error {
 	name, err := c.Mem.CopyInString(c.Args[1], xattrNameMax+1)
 	if err == unix.ENAMETOOLONG || (err == nil && (name == "" || len(name) > xattrNameMax)) {
 		return unix.ERANGE
@@ -69,7 +72,8 @@ func xattrName(c *syscallCtx) error {
 	return err
 }
 
-func sysGetxattr(c *syscallCtx) (int64, error) {
+// Getxattr implements getxattr(2).
+func Getxattr(c *kernel.Task) (int64, error) {
 	if err := xattrName(c); err != nil {
 		return 0, err
 	}
@@ -79,7 +83,8 @@ func sysGetxattr(c *syscallCtx) (int64, error) {
 	return 0, unix.ENOTSUP
 }
 
-func sysSetxattr(c *syscallCtx) (int64, error) {
+// Setxattr implements setxattr(2).
+func Setxattr(c *kernel.Task) (int64, error) {
 	if flags := c.Args[4]; flags&^(xattrCreate|xattrReplace) != 0 {
 		return 0, unix.EINVAL
 	}
@@ -95,7 +100,8 @@ func sysSetxattr(c *syscallCtx) (int64, error) {
 	return 0, unix.ENOTSUP
 }
 
-func sysRemovexattr(c *syscallCtx) (int64, error) {
+// Removexattr implements removexattr(2).
+func Removexattr(c *kernel.Task) (int64, error) {
 	if err := xattrName(c); err != nil {
 		return 0, err
 	}
@@ -105,8 +111,8 @@ func sysRemovexattr(c *syscallCtx) (int64, error) {
 	return 0, unix.ENOTSUP
 }
 
-// sysListxattr lists no attributes.
-func sysListxattr(c *syscallCtx) (int64, error) {
+// Listxattr lists no attributes.
+func Listxattr(c *kernel.Task) (int64, error) {
 	if err := xattrFile(c); err != nil {
 		return 0, err
 	}

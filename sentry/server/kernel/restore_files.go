@@ -1,0 +1,346 @@
+package kernel
+
+import (
+	"fmt"
+	"path"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+)
+
+// restoreFile rebuilds one open file description.
+func (k *Kernel) restoreFile(rc *Task, fs *sentrypb.FileState, s *restoreSet, pipes map[uint64]*Pipe) (*fdesc.File, error) {
+	switch fs.Kind {
+	case sentrypb.FileState_GOFER:
+		f, err := k.restoreGoferFile(rc, fs)
+		if err == nil && fs.Memfd != nil {
+			if g, ok := f.Impl.(*vfs.GoferFile); ok {
+				g.Memfd = s.memfds[string(fs.FileHandle)]
+			}
+		}
+		return f, err
+	case sentrypb.FileState_PIPE_READ, sentrypb.FileState_PIPE_WRITE:
+		p := pipes[fs.Pipe]
+		if p == nil {
+			if fs.Pipe == 0 {
+				return nil, fmt.Errorf("pipe end without a pipe: %w", unix.EINVAL)
+			}
+			// Reserved as the pipe's size, whatever the cap: the
+			// client held it on its previous server.
+			p = pipe.Restore(s.pipes[fs.Pipe], fs.Pipe, k.Mem, k.Trk.TouchPipe)
+			pipes[fs.Pipe] = p
+		}
+		e := &PipeEnd{P: p, Writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
+			Reads: fs.Kind == sentrypb.FileState_PIPE_READ}
+		d := k.restoreFifo(rc, p, fs.Path)
+		p.Lock()
+		p.AddEndLocked(e.Reads, e.Writes)
+		p.Unlock()
+		return vfs.NewFile(e, d, fs.Flags), nil
+	case sentrypb.FileState_STDIO:
+		if fs.StdioStream < 0 || fs.StdioStream > 2 {
+			return nil, fmt.Errorf("stdio stream %d: %w", fs.StdioStream, unix.EINVAL)
+		}
+		f := k.NewStdioFile(fs.StdioStream)
+		if fs.StdioSet != 0 {
+			k.Mu.Lock()
+			set := k.StdioSets[fs.StdioSet]
+			k.Mu.Unlock()
+			if set == nil {
+				return nil, fmt.Errorf("stdio set %d: not in the Restore: %w", fs.StdioSet, unix.EINVAL)
+			}
+			f = k.NewStdioFileOf(fs.StdioStream, set.ID, set, set.IsTTY(fs.StdioStream), &set.Stdin, &set.TTY)
+		}
+		f.Flags.Store(fs.Flags)
+		return f, nil
+	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD,
+		sentrypb.FileState_SIGNALFD, sentrypb.FileState_INOTIFY, sentrypb.FileState_PTY, sentrypb.FileState_SYNTHETIC:
+		return k.Files.RestoreFile(rc, fs)
+	}
+	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
+}
+
+// RestoreDentry returns the dentry of a file known by its file handle
+// (preferred: it follows renames) or its path. The dentry is the one at
+// path if that is still the same file, else a detached one (an unlinked
+// or moved file: its path is unknown).
+func (k *Kernel) RestoreDentry(rc *Task, fh []byte, p string, follow bool) (*vfs.Dentry, error) {
+	v := k.VFS
+	h, st, err := k.VFS.ReopenHandle(fh)
+	if err != nil {
+		if rc == nil || p == "" {
+			return nil, err
+		}
+		return v.Resolve(rc, v.Root, p, follow)
+	}
+	defer k.Releases.Release([]uint64{h})
+	return k.dentryFor(rc, p, st, fh), nil
+}
+
+// dentryFor returns the dentry for a file with attributes st last known at
+// path p.
+func (k *Kernel) dentryFor(rc *Task, p string, st *goferpb.Stat, fh []byte) *vfs.Dentry {
+	v := k.VFS
+	if st.Ino == v.Root.Ino() && st.Mode&unix.S_IFMT == unix.S_IFDIR && (p == "/" || p == "") {
+		return v.Root
+	}
+	if rc != nil && p != "" {
+		if d, err := v.Resolve(rc, v.Root, p, false); err == nil && d.Kind == vfs.KindGofer && d.Ino() == st.Ino &&
+			d.Mode&unix.S_IFMT == st.Mode&unix.S_IFMT {
+			return d
+		}
+	}
+	return v.NewDetachedDentry(st, fh, path.Base(p))
+}
+
+// restoreGoferFile reopens a gofer file description: by its file handle,
+// else by its path.
+func (k *Kernel) restoreGoferFile(rc *Task, fs *sentrypb.FileState) (*fdesc.File, error) {
+	v := k.VFS
+	fh := fs.FileHandle
+	h, st, err := k.VFS.ReopenHandle(fh)
+	var d *vfs.Dentry
+	if err == nil {
+		d = k.dentryFor(rc, fs.Path, st, fh)
+	} else {
+		if rc == nil || fs.Path == "" {
+			return nil, err
+		}
+		d, err = v.Resolve(rc, v.Root, fs.Path, false)
+		if err != nil {
+			return nil, err
+		}
+		if d.Kind != vfs.KindGofer {
+			return nil, unix.ESTALE
+		}
+		var nfh []byte
+		h, st, nfh, err = v.FreshHandle(d)
+		if err != nil {
+			return nil, err
+		}
+		if len(fh) == 0 {
+			fh = nfh
+		}
+	}
+	flags := fs.Flags
+	switch {
+	case flags&unix.O_PATH != 0:
+		k.Releases.Release([]uint64{h})
+		return vfs.NewFile(&vfs.PathFile{D: d}, d, flags), nil
+	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return vfs.NewFile(vfs.NewGoferDir(v, h, fh), d, flags), nil
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		k.Releases.Release([]uint64{h})
+		return nil, unix.ENXIO
+	}
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	r, err := k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
+	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
+		k.Releases.Release([]uint64{h})
+		return nil, err
+	}
+	return vfs.NewFile(vfs.NewGoferFile(v, h, fh, nil), d, flags), nil
+}
+
+// restoreMapped reopens a mapped file: read-only, or read-write when the
+// client maps it shared and writable (PageWrite writes through it).
+func (k *Kernel) restoreMapped(rc *Task, m *sentrypb.MappedFileState) (*fdesc.File, *goferpb.Stat, error) {
+	acc := uint32(unix.O_RDONLY)
+	if m.Writable {
+		acc = unix.O_RDWR
+	}
+	if h, st, err := k.VFS.ReopenHandle(m.FileHandle); err == nil {
+		return k.openHandleMode(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
+	}
+	if rc == nil || m.Path == "" {
+		return nil, nil, unix.ESTALE
+	}
+	d, err := k.VFS.Resolve(rc, k.VFS.Root, m.Path, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.Kind != vfs.KindGofer {
+		return nil, nil, unix.EACCES
+	}
+	h, _, fh, err := k.VFS.FreshHandle(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return k.openHandleMode(h, fh, d, acc)
+}
+
+// rewrite re-applies a retained write (Rewrite): through the restored
+// description it was made by when Restore named it (WriteState), else
+// through a description opened by the Rewrite's file handle or path. The
+// gofer sees the write's original Origin, so a write it already applied
+// (its reply cache still has it) is not applied again. The write is
+// tracked for durability like the original one: a later Durable for the
+// file covers it.
+func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
+	if rw == nil || rw.Seq == 0 || rw.Offset < 0 {
+		return unix.EINVAL
+	}
+	k.Mu.Lock()
+	f := k.Rewrites[rw.Seq]
+	delete(k.Rewrites, rw.Seq)
+	k.Mu.Unlock()
+	known := f != nil
+	if !known {
+		fh, err := k.Binder.Unbind(rw.FileHandle)
+		if err != nil {
+			k.Log.Warn("rewrite refused", "seq", rw.Seq, "err", err)
+			return err
+		}
+		rw.FileHandle = fh
+		f, err = k.openForRewrite(rw)
+		if err != nil {
+			k.Log.Warn("rewrite: cannot reopen the file", "seq", rw.Seq, "path", rw.Path, "err", err)
+			return err
+		}
+	}
+	defer f.DecRef()
+	if _, ok := f.Impl.(*vfs.GoferFile); !ok {
+		k.Log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
+		return unix.ESTALE
+	}
+	c := &Task{Kernel: k, CallSeq: rw.Seq, Intr: make(chan struct{}), GoferSize: -1}
+	defer c.UnpinAll()
+	if !known {
+		// No file id the client knows to announce it under: make it
+		// durable before the reply.
+		n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
+		if err == nil {
+			h, _ := vfs.HandleOfFile(f)
+			err = k.VFS.Fsync(h, false)
+		}
+		if err != nil {
+			k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
+			return err
+		}
+		r.Ret = int64(n)
+		return nil
+	}
+	k.Dur.Begin(f, rw.Seq)
+	n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
+	if k.Dur.End(f, rw.Seq, n) {
+		f.DecRef()
+	}
+	// The client holds the WriteState already.
+	k.Dur.MarkSent(f, rw.Seq)
+	if err != nil {
+		k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
+		return err
+	}
+	r.Ret = int64(n)
+	return nil
+}
+
+// openForRewrite opens the file a Rewrite names for writing.
+func (k *Kernel) openForRewrite(rw *sentrypb.Rewrite) (*fdesc.File, error) {
+	rc := &Task{Kernel: k, Intr: make(chan struct{}), GoferSize: -1}
+	k.Mu.Lock()
+	for _, t := range k.Threads {
+		rc.Thread, rc.Dead = t, t.Dead
+		break
+	}
+	k.Mu.Unlock()
+	defer rc.UnpinAll()
+	f, err := k.restoreGoferFile(rc, &sentrypb.FileState{Kind: sentrypb.FileState_GOFER, Flags: unix.O_WRONLY, FileHandle: rw.FileHandle, Path: rw.Path})
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// restoreFifo registers restored pipe p as the pipe of the FIFO at path,
+// if path names one, and returns its dentry (nil for a pipe(2) pipe).
+func (k *Kernel) restoreFifo(rc *Task, p *Pipe, path string) *vfs.Dentry {
+	if d := p.FIFO(); rc == nil || path == "" || d != nil {
+		return d
+	}
+	d, err := k.VFS.Resolve(rc, k.VFS.Root, path, false)
+	if err != nil || d.Kind != vfs.KindGofer || d.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return nil
+	}
+	k.Fifos.Register(p, d.Ino(), d)
+	return d
+}
+
+// restoreLinks finishes what spans several restored descriptions:
+// socketpairs' data, and epoll interests.
+func (k *Kernel) restoreLinks(states map[uint64]*sentrypb.FileState, files map[uint64]*fdesc.File) {
+	k.finishRestoredPairs()
+	k.restoreEpollInterests(states, files)
+}
+
+// finishRestoredPairs puts each restored socketpair's queued data back
+// (sent by the other end) and closes an end that was not restored (it
+// had been closed: its peer reads the data, then end of file).
+func (k *Kernel) finishRestoredPairs() {
+	for id, rp := range k.RestorePairs {
+		cn := rp.Conn
+		cn.Mu.Lock()
+		for side := 0; side < 2; side++ {
+			for _, m := range rp.Queued[side] {
+				src := usermem.BytesIOSequence(m)
+				n, err := rp.Ends[1-side].Send(src, transport.ControlMessages{}, nil)
+				if err != nil || n != int64(len(m)) {
+					k.Log.Warn("restore: socketpair data not queued again", "pair", id, "bytes", len(m), "sent", n, "err", err)
+					cn.Broken = true
+					break
+				}
+				cn.Queued[side] = append(cn.Queued[side], m)
+				if !cn.Stream {
+					cn.Charge[side] += unixsock.DgramCharge(len(m))
+				}
+			}
+		}
+		cn.Mu.Unlock()
+		for side := 0; side < 2; side++ {
+			if rp.Files[side] == nil {
+				rp.Ends[side].Release()
+			}
+		}
+	}
+	k.RestorePairs = nil
+}
+
+// restoreEpollInterests links restored epoll instances to the restored
+// descriptions they watch (an interest in a description that was not
+// restored is dropped).
+func (k *Kernel) restoreEpollInterests(states map[uint64]*sentrypb.FileState, files map[uint64]*fdesc.File) {
+	for id, fs := range states {
+		if fs.Kind != sentrypb.FileState_EPOLL || fs.Kobj == nil {
+			continue
+		}
+		f := files[id]
+		if f == nil {
+			continue
+		}
+		ep, ok := f.Impl.(*epoll.File)
+		if !ok {
+			continue
+		}
+		var ins []epoll.Interest
+		for _, in := range fs.Kobj.Epoll {
+			tf := files[in.File]
+			if tf == nil || tf == f {
+				k.Log.Warn("restore: epoll interest dropped", "epoll", id, "file", in.File, "fd", in.Fd)
+				continue
+			}
+			ins = append(ins, epoll.Interest{File: tf, FD: in.Fd, Events: in.Events, Data: in.Data, Disabled: in.Disabled})
+		}
+		ep.Restore(ins)
+	}
+}

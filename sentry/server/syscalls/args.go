@@ -1,0 +1,86 @@
+package syscalls
+
+import (
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// A call's arguments: its numbers, the paths it names (copied in from
+// its memory) and the files its fds name, and where a path's walk starts
+// and ends. Exported while handlers of the server package still use them
+// (its args.go names them as it did).
+
+// ArgInt is argument i as an int (an fd, a count, a flag word).
+func ArgInt(c *kernel.Task, i int) int32 { return int32(c.Args[i]) }
+
+// PathArg copies in the path at argument i.
+func PathArg(c *kernel.Task, i int) (string, error) {
+	return c.Mem.CopyInString(c.Args[i], sysabi.PathMax)
+}
+
+// StartDir returns where a lookup of path relative to dirfd starts.
+func StartDir(c *kernel.Task, dirfd int32, path string) (*vfs.Dentry, error) {
+	if len(path) > 0 && path[0] == '/' {
+		return c.Kernel.VFS.Root, nil
+	}
+	if dirfd == linux.AT_FDCWD {
+		return c.Cwd(), nil
+	}
+	f, err := c.GetFile(dirfd)
+	if err != nil {
+		return nil, err
+	}
+	defer f.DecRef()
+	if vfs.DentryOf(f) == nil || !vfs.DentryOf(f).IsDir() {
+		return nil, unix.ENOTDIR
+	}
+	return vfs.DentryOf(f), nil
+}
+
+// LookupAt resolves path relative to dirfd. With AT_EMPTY_PATH and an
+// empty path it returns dirfd's file (a reference) instead.
+func LookupAt(c *kernel.Task, dirfd int32, path string, follow, emptyOK bool) (*vfs.Dentry, *fdesc.File, error) {
+	if path == "" {
+		if !emptyOK {
+			return nil, nil, unix.ENOENT
+		}
+		c.NotLeasable = true // the answer is of a description, not a path
+		if dirfd == linux.AT_FDCWD {
+			return c.Cwd(), nil, nil
+		}
+		f, err := c.GetFile(dirfd)
+		if err != nil {
+			return nil, nil, err
+		}
+		return vfs.DentryOf(f), f, nil
+	}
+	start, err := StartDir(c, dirfd, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := c.Kernel.VFS.Resolve(c, start, path, follow)
+	if d != nil && d.Kind != vfs.KindGofer {
+		c.NotLeasable = true
+	}
+	c.PathView.NoteFinal(d)
+	return d, nil, err
+}
+
+// FileArg returns the file of fd argument i for a call that needs an
+// open file, not an O_PATH one (EBADF, as Linux's fdget).
+func FileArg(c *kernel.Task, i int) (*fdesc.File, error) {
+	f, err := c.GetFile(ArgInt(c, i))
+	if err != nil {
+		return nil, err
+	}
+	if f.IsPath() {
+		f.DecRef()
+		return nil, unix.EBADF
+	}
+	return f, nil
+}

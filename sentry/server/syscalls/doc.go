@@ -1,0 +1,39 @@
+// Package syscalls holds the remote sentry's system call handlers, as
+// gVisor's pkg/sentry/syscalls/linux: each is a function of the call, a
+// *kernel.Task, returning the call's result or an error wrapping its
+// errno (package syserr; the server's dispatch maps it at its one
+// boundary). The server package's table (table.go) maps each number to
+// its handler; a number it lacks fails with ENOSYS there.
+//
+// What it owns, one file a subsystem:
+//   - args.go: a call's arguments (ArgInt, PathArg, FileArg) and where
+//     the walk of a path it names starts and ends (StartDir, LookupAt);
+//   - signal.go: the signal calls (kill, tkill, tgkill, rt_sigqueueinfo,
+//     rt_tgsigqueueinfo, rt_sigaction) with Linux's permission check,
+//     over package kernel's signals;
+//   - timers.go: the timers that raise signals (alarm, setitimer,
+//     getitimer, timer_*), over package kernel's timers and package
+//     ktimer's clocks and layouts;
+//   - xattr.go: the extended attribute calls, as a filesystem without
+//     them answers;
+//   - name.go: a system call's name for the logs (Name).
+//
+// The server package still holds the other handlers and the helpers they
+// share (the arguments, the path walk, the file kinds' glue); they move
+// here one subsystem at a time, those with the fewest ties to it first
+// (docs/ARCHITECTURE.md, "The remote sentry's packages").
+//
+// Dependencies: package kernel (the call, the kernel state and its
+// functions), the layers below it the handlers name (vfs: a path's walk;
+// fdesc: a call's files; ktimer, ksignal),
+// sentry/sysabi (system call names), gVisor's abi/linux and ktime, and
+// golang.org/x/sys/unix. It must not import the server package, which
+// imports it.
+//
+// Lock order: none of its own. A handler takes the kernel lock
+// (kernel.Kernel.Mu) around what it reads or changes of the kernel state
+// and calls the kernel's ...Locked functions only under it, never across
+// a gofer RPC, a blocking wait or a send; the call's memory
+// (kernel.Task.Mem: the inputs the client sent, the outputs its reply
+// carries) is local and needs no lock.
+package syscalls
