@@ -3758,6 +3758,18 @@ type Reply struct {
 	// component answers it, held by path_lease (tar's stat of the directory
 	// it extracts into).
 	ParentStat []byte `protobuf:"bytes,430,opt,name=parent_stat,json=parentStat,proto3" json:"parent_stat,omitempty"`
+	// opened_stat, in the reply of a read-only open or openat that opened a
+	// file and carries path_lease, is the struct stat of that file, as stat
+	// of the call's path answers it (the open's walk follows a last
+	// symbolic link as stat's does), held by path_lease: it answers fstat
+	// of the descriptions opened by that path and stat of the path
+	// (glibc's fstat of the locale directory it opened, gcc's of each
+	// header).
+	OpenedStat []byte `protobuf:"bytes,540,opt,name=opened_stat,json=openedStat,proto3" json:"opened_stat,omitempty"`
+	// listing_eof, in the reply of a getdents64, says the description's
+	// listing reached the directory's end: every later getdents64 of it
+	// returns 0 until an lseek of it (sentry/client/direof.go).
+	ListingEof bool `protobuf:"varint,541,opt,name=listing_eof,json=listingEof,proto3" json:"listing_eof,omitempty"`
 	// complete_names, in the reply of a mkdir or mkdirat that carries
 	// parent_stat, is a lease on the complete names of the directory it
 	// made (ids: one, kinds: 3, inos: its inode): every change of that
@@ -3972,6 +3984,20 @@ func (x *Reply) GetParentStat() []byte {
 		return x.ParentStat
 	}
 	return nil
+}
+
+func (x *Reply) GetOpenedStat() []byte {
+	if x != nil {
+		return x.OpenedStat
+	}
+	return nil
+}
+
+func (x *Reply) GetListingEof() bool {
+	if x != nil {
+		return x.ListingEof
+	}
+	return false
 }
 
 func (x *Reply) GetCompleteNames() *PathLease {
@@ -10580,7 +10606,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xb5\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xf9\n" +
 	"\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
@@ -10606,7 +10632,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\vopened_file\x18\xb9\x03 \x01(\x04R\n" +
 	"openedFile\x12 \n" +
 	"\vparent_stat\x18\xae\x03 \x01(\fR\n" +
-	"parentStat\x12K\n" +
+	"parentStat\x12 \n" +
+	"\vopened_stat\x18\x9c\x04 \x01(\fR\n" +
+	"openedStat\x12 \n" +
+	"\vlisting_eof\x18\x9d\x04 \x01(\bR\n" +
+	"listingEof\x12K\n" +
 	"\x0ecomplete_names\x18\xea\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\rcompleteNames\x12\x18\n" +
 	"\acwd_ino\x18\xeb\x03 \x01(\x04R\x06cwdIno\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +

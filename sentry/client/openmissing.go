@@ -15,8 +15,8 @@ import (
 // failing ENOENT of 89 paths in a make -j2 of 9 files. The server
 // grants a path lease for a read-only open that fails ENOENT as for a
 // stat that does (the directories searched and the name missing in the
-// last: the walk's leases), so the client keeps that answer of the
-// second such open (openToKeep) under the same key as a successful
+// last: the walk's leases), so the client keeps that answer of such an
+// open (openToKeep) under the same key as a successful
 // open's (openKeyOf: path, start, credentials, flags but O_CLOEXEC) and
 // fails the same open with ENOENT while the leases hold and the walk's
 // answers may be given (pathAnswerScope's dirs: a walk that failed
@@ -24,14 +24,17 @@ import (
 // files do not change). A creation of the name, by this sandbox or
 // another, revokes the missing name's lease before its reply.
 
-// keepMissingOpen keeps the answer of a waited read-only open of key k,
-// sent at at, that failed ENOENT under a path lease.
-func (t *task) keepMissingOpen(k pathKey, reply *pb.Reply, at leaseStamp) {
+// keepMissingOpen keeps the answer of a waited read-only open of key k
+// (made for the first time: openToKeep), sent at at, that failed ENOENT
+// under a path lease.
+func (t *task) keepMissingOpen(k pathKey, first bool, reply *pb.Reply, at leaseStamp) {
 	l := reply.PathLease
 	if unix.Errno(reply.Errno) != unix.ENOENT || l == nil || l.Id == 0 || l.TtlMs == 0 {
 		return
 	}
-	t.c.pcache.keepAnswer(k, l, at, pathAnswer{errno: unix.ENOENT}, false)
+	a := pathAnswer{errno: unix.ENOENT}
+	a.own.unasked = first
+	t.c.pcache.keepAnswer(k, l, at, a, false)
 }
 
 // cachedMissingOpen reports whether t's read-only open fails ENOENT by a
@@ -48,6 +51,9 @@ func (t *task) cachedMissingOpen(sysno uintptr, args [6]uint64) bool {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	a := pc.keptLocked(k, t.proc.pid)
+	if a == nil {
+		a = pc.missingPrefixLocked(k)
+	}
 	if a == nil || a.errno != unix.ENOENT || pc.blockedLocked(a) {
 		return false
 	}

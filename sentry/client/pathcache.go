@@ -188,6 +188,16 @@ type pathCache struct {
 	// or relative to the opener's cwd), for the listings of
 	// directories (listingPath). Protected by mu.
 	openPaths map[uint64]string
+	// openedStats are the kept stat answers of the paths descriptions
+	// were opened by, which answer their fstat (openstat.go).
+	// Protected by mu.
+	openedStats map[uint64]openedStat
+	// listingEnds are the descriptions at their listing's end
+	// (direof.go). Protected by mu.
+	listingEnds map[uint64]bool
+	// missing indexes the kept answers that say a path is missing
+	// (missingprefix.go). Protected by mu.
+	missing map[missingKey]missingRef
 
 	// hits counts the calls answered here, kept the answers kept, for
 	// the end-of-session log line. Atomic.
@@ -238,6 +248,11 @@ type pathAnswer struct {
 type pathHold struct {
 	// revoked is set by revoke under pathCache.mu.
 	revoked bool
+	// unasked says the hold is of an answer kept from an open of a key
+	// made for the first time (openToKeep): most files are opened once,
+	// so its revocation is no sign of waste (pathCache.wasted). Set
+	// before the answer is kept.
+	unasked bool
 	// swept is the last sweep (pathCache.sweeps) that found a live
 	// answer holding it. Set under pathCache.mu.
 	swept uint64
@@ -428,6 +443,7 @@ func (pc *pathCache) dropLocked() {
 		return
 	}
 	clear(pc.answers)
+	clear(pc.missing)
 	pc.droppedLocked()
 }
 
@@ -455,6 +471,7 @@ func (pc *pathCache) dropAll() {
 	pc.gen++
 	pc.lastEpoch = 0
 	pc.dropLocked()
+	clear(pc.listingEnds) // a new server's cursors are its own
 }
 
 // revoke ends the path leases r names (the receiving goroutine, in order
@@ -471,7 +488,7 @@ func (pc *pathCache) revoke(r *pb.LeaseRevoke) {
 		for _, h := range pc.byLease[id] {
 			if !h.revoked {
 				h.revoked = true
-				dropped = true
+				dropped = dropped || !h.unasked
 			}
 		}
 		pc.byLeaseLen -= len(pc.byLease[id])
@@ -548,6 +565,7 @@ func (pc *pathCache) keepOwnLocked(k pathKey, a *pathAnswer, ids []uint64) {
 	a.holds[0] = &a.own
 	pc.holdLocked(&a.own, ids)
 	pc.answers[k] = a
+	pc.noteMissingLocked(k, a)
 }
 
 // keptLocked returns the answer kept for key k of a call of process pid
@@ -787,6 +805,9 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.keptLocked(k, t.proc.pid)
+	if a == nil && dirs {
+		a = pc.missingPrefixLocked(k)
+	}
 	if a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a) && pc.renewing[k] > 0 {
 		// A posted creation's reply, on its way, renews it
 		// (postcreate.go): wait for that rather than ask again (the
@@ -802,8 +823,7 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 		pc.mu.Unlock()
 		return k, true, wanted, 0, 0, false
 	}
-	pc.hitsSinceDrop++
-	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	pc.usedLocked()
 	pc.mu.Unlock()
 	shape := pathCallShapes[sysno]
 	if len(a.out) > 0 {
@@ -864,12 +884,18 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	return true
 }
 
+// usedLocked notes that a kept answer was used: the client wants leases
+// again (wasted). Precondition: pc.mu.
+func (pc *pathCache) usedLocked() {
+	pc.hitsSinceDrop++
+	pc.quietFor, pc.quietUntil = 0, time.Time{}
+}
+
 // answeredLocked notes that t's call was answered from pc: the client
 // wants leases again (wasted), and the strace says so. Precondition:
 // pc.mu.
 func (t *task) answeredLocked(pc *pathCache) {
-	pc.hitsSinceDrop++
-	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	pc.usedLocked()
 	pc.hits.Add(1)
 	t.cached = true
 }
@@ -990,7 +1016,9 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 	if exists && len(l.SearchIds) > 0 {
 		e := k
 		e.sysno, e.args = existsCall, [3]uint64{}
-		pc.keepLeasedLocked(e, &pathAnswer{expires: expires}, l, l.SearchIds)
+		ea := &pathAnswer{expires: expires}
+		ea.own.unasked = a.own.unasked
+		pc.keepLeasedLocked(e, ea, l, l.SearchIds)
 	}
 	pc.kept.Add(1)
 }
@@ -1006,28 +1034,34 @@ func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 	if pc == nil || (sysno != unix.SYS_OPEN && sysno != unix.SYS_OPENAT) {
 		return
 	}
-	pathArg := args[0]
+	dirfd, pathArg, flags := atFDCWD, args[0], uint32(args[1])
 	if sysno == unix.SYS_OPENAT {
-		pathArg = args[1]
+		dirfd, pathArg, flags = args[0], args[1], uint32(args[2])
 	}
 	raw, err := appMemory{t}.ReadString(pathArg, sysabi.PathMax)
 	if err != nil || len(raw) < 2 {
 		return
 	}
 	path := string(raw[:len(raw)-1])
-	if sysno == unix.SYS_OPENAT && !strings.HasPrefix(path, "/") && int32(args[0]) != unix.AT_FDCWD {
+	if !strings.HasPrefix(path, "/") && int32(dirfd) != unix.AT_FDCWD {
 		return
 	}
 	desc, ok := t.c.ids.soleFD(t.proc.pid, int32(fd))
 	if !ok {
 		return
 	}
+	statKeys, statKeyed := t.openedStatKeys(dirfd, pathArg, flags)
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if len(pc.openPaths) >= maxOpenPaths {
 		clear(pc.openPaths)
 	}
 	pc.openPaths[desc] = path
+	if statKeyed {
+		pc.noteOpenedStatLocked(desc, statKeys)
+	} else {
+		delete(pc.openedStats, desc)
+	}
 }
 
 // listing is what a getdents64 asks of the path cache: the answers of

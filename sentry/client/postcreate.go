@@ -210,8 +210,7 @@ func (pc *pathCache) beginCreate(k pathKey, renews *pathKey) (uint64, bool) {
 		}
 		pc.renewing[*renews]++
 	}
-	pc.hitsSinceDrop++
-	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	pc.usedLocked()
 	return dir, true
 }
 

@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/binary"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,7 @@ import (
 // the client knows its result:
 //   - the path cache holds the answer of the same open (same path,
 //     flags but O_CLOEXEC, start, credentials) that a waited one got under
-//     a path lease: success, a regular file or (O_DIRECTORY) a directory.
+//     a path lease: success, a regular file or a directory.
 //     The server grants that lease only for a read-only open of a gofer
 //     file or directory, and revokes it before the reply of any change to
 //     a name or a file's attributes, so while it holds, the same open
@@ -109,11 +110,12 @@ type postedOpens struct {
 	// Protected by mu.
 	leaseOf map[uint64]uint64
 	tokens  map[uint64]uint64
-	// seen are the keys of waited opens made once: only the second
-	// wants a path lease, so that files opened once (a build's
-	// sources, find's directories) hold no lease whose revocation
-	// would count as wasted (pathCache.wasted) and make the client stop
-	// asking for them. Protected by mu.
+	// seen are the keys of waited opens made before: the answers of
+	// an open made for the first time are kept as unasked
+	// (pathHold.unasked), so that files opened once (a build's
+	// sources, find's directories) hold leases whose revocation does
+	// not count as wasted (pathCache.wasted) and make the client stop
+	// asking for leases. Protected by mu.
 	seen map[pathKey]bool
 	// next numbers provisional descriptions; posted counts the posted
 	// opens, created the posted creating opens (postcreate.go), unposted
@@ -164,17 +166,19 @@ func (t *task) openKeyOf(sysno uintptr, args [6]uint64) (pathKey, uint32, bool) 
 }
 
 // openToKeep returns the key of a waited open whose answer the path
-// cache would keep (its call then wants a path lease): an open made
-// before.
-func (t *task) openToKeep(sysno uintptr, args [6]uint64) (pathKey, bool) {
+// cache would keep (its call then wants a path lease), and whether no
+// open of that key was made before (first: its answers are kept
+// unasked).
+func (t *task) openToKeep(sysno uintptr, args [6]uint64) (k pathKey, wanted, first bool) {
 	k, _, ok := t.openKeyOf(sysno, args)
-	if !ok || !t.c.opens.seenBefore(k) {
-		return pathKey{}, false
+	if !ok {
+		return pathKey{}, false, false
 	}
+	first = !t.c.opens.seenBefore(k)
 	pc := t.c.pcache
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	return k, !time.Now().Before(pc.quietUntil)
+	return k, !time.Now().Before(pc.quietUntil), first
 }
 
 // maxSeenOpens bounds postedOpens.seen; beyond it, all is forgotten.
@@ -195,10 +199,10 @@ func (po *postedOpens) seenBefore(k pathKey) bool {
 	return false
 }
 
-// keepOpen keeps the answer of a waited open of key k, sent at at, if its
-// reply carries a path lease and it opened a regular file or, with
-// O_DIRECTORY, a directory.
-func (t *task) keepOpen(k pathKey, reply *pb.Reply, at leaseStamp) {
+// keepOpen keeps the answer of a waited open of key k (made for the first
+// time: openToKeep), sent at at, if its reply carries a path lease (it
+// opened a regular file or a directory).
+func (t *task) keepOpen(k pathKey, first bool, reply *pb.Reply, at leaseStamp) {
 	if reply.Errno != 0 || reply.PathLease == nil || reply.PathLease.Id == 0 || reply.PathLease.TtlMs == 0 {
 		return
 	}
@@ -216,14 +220,16 @@ func (t *task) keepOpen(k pathKey, reply *pb.Reply, at leaseStamp) {
 		return
 	case f.regular:
 		kind = openedRegular
-	case k.args[0]&unix.O_DIRECTORY != 0:
-		kind = openedDir
 	default:
-		return
+		// The server leases the opens of regular files and
+		// directories only (checkOpenedLeasable).
+		kind = openedDir
 	}
 	out := binary.LittleEndian.AppendUint64(nil, t.c.opens.tokenOf(desc))
 	out = binary.LittleEndian.AppendUint64(out, t.c.rcache.creationsSeen())
-	t.c.pcache.keepAnswer(k, reply.PathLease, at, pathAnswer{ret: kind, out: append(out, f.handle...)}, true)
+	a := pathAnswer{ret: kind, out: append(out, f.handle...)}
+	a.own.unasked = first
+	t.c.pcache.keepAnswer(k, reply.PathLease, at, a, true)
 }
 
 // tokenOf returns description desc's token (see above).
@@ -261,8 +267,7 @@ func (pc *pathCache) openAnswer(k pathKey) (kind, token, seen uint64, handle str
 	if a == nil || len(a.out) < 16 || (a.ret != openedRegular && a.ret != openedDir) || pc.blockedLocked(a) {
 		return 0, 0, 0, "", false
 	}
-	pc.hitsSinceDrop++
-	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	pc.usedLocked()
 	return a.ret, binary.LittleEndian.Uint64(a.out), binary.LittleEndian.Uint64(a.out[8:]), string(a.out[16:]), true
 }
 
@@ -620,29 +625,39 @@ func (rc *readCache) movedLocked(desc uint64) uint64 {
 	return m.to
 }
 
-// settleOpen moves the path provisional description prov was opened by
-// to real, the server's (0: the open failed).
+// settleOpen moves what the cache holds of provisional description prov
+// (the path it was opened by, its stat answer, its listing's end) to
+// real, the server's (0: the open failed: forgotten).
 func (pc *pathCache) settleOpen(prov, real uint64) {
 	if pc == nil {
 		return
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	path, ok := pc.openPaths[prov]
+	settleDesc(pc.openPaths, prov, real)
+	settleDesc(pc.openedStats, prov, real)
+	settleDesc(pc.listingEnds, prov, real)
+}
+
+// settleDesc moves m's entry of provisional description prov to real
+// (0: it is forgotten).
+func settleDesc[V any](m map[uint64]V, prov, real uint64) {
+	v, ok := m[prov]
 	if !ok {
 		return
 	}
-	delete(pc.openPaths, prov)
+	delete(m, prov)
 	if real != 0 {
-		pc.openPaths[real] = path
+		m[real] = v
 	}
 }
 
 // statOpenAnswer returns what a read-only open of key k (openKeyOf's)
 // opens, told by the kept lstat answer of the same path, start and
 // credentials (a listing's, keepListed: cat's open of each name a
-// shell's glob listed): a regular file the caller may read (its mode and owner, the
-// caller's fs ids, groups and capabilities: permitsRead). The open
+// shell's glob listed, find's open of each directory it lists): a
+// regular file or a directory the caller may read (its mode and owner,
+// the caller's fs ids, groups and capabilities: permitsRead). The open
 // walks the same path with the same credentials as that lstat, and
 // does not follow its last name, which is no symbolic link; the
 // answer's leases are those of the walk and of the file's attributes,
@@ -670,14 +685,20 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, ok bool) {
 	if !ok {
 		return 0, false
 	}
-	// A regular file only: a directory's listing through a
-	// provisional description (fts's openat of each subdirectory it
-	// lists) would be keyed by an id the server's lease does not name,
-	// and its entries' answers lost.
-	if st.Mode&linux.S_IFMT != linux.S_IFREG || k.args[0]&unix.O_DIRECTORY != 0 {
-		return 0, false // ENOTDIR: the server says so
+	// A directory only by a path its listing can name
+	// (Syscall.listing_path: absolute or relative to the cwd, find's):
+	// a listing through a provisional description opened relative to a
+	// dirfd (fts's openat of each subdirectory it lists) would be keyed
+	// by an id the server's lease does not name, and its entries'
+	// answers lost.
+	switch typ := st.Mode & linux.S_IFMT; {
+	case typ == linux.S_IFREG && k.args[0]&unix.O_DIRECTORY == 0:
+		kind = openedRegular
+	case typ == linux.S_IFDIR && !strings.HasPrefix(k.start, "fd "):
+		kind = openedDir
+	default:
+		return 0, false // ENOTDIR, or a directory relative to a dirfd: the server says so
 	}
-	kind = openedRegular
 	if !t.c.pipe.permitsRead(t.proc.pid, ids.euid, ids.egid, st) {
 		return 0, false
 	}

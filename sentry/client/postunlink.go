@@ -2,7 +2,6 @@ package client
 
 import (
 	"slices"
-	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -224,8 +223,7 @@ func (pc *pathCache) beginRemoval(k pathKey, pid int32) (removal, bool) {
 	for _, ino := range rm.inos {
 		pc.inosChanging[ino]++
 	}
-	pc.hitsSinceDrop++
-	pc.quietFor, pc.quietUntil = 0, time.Time{}
+	pc.usedLocked()
 	return rm, true
 }
 

@@ -273,7 +273,12 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if t.cachedFstat(sysno, args) {
 			return 0, 0
 		}
+	case unix.SYS_GETDENTS64:
+		if t.listingAtEnd(args) {
+			return 0, 0
+		}
 	case unix.SYS_LSEEK:
+		t.forgetListingEnd(int32(args[0]))
 		if off, ok := t.cachedLseek(args); ok {
 			return off, 0
 		}
@@ -326,7 +331,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	listing := t.listingOf(sysno, args)
 	parentKey, parentWanted := t.parentStatKey(sysno, args)
-	openKey, openKeyed := t.openToKeep(sysno, args)
+	openKey, openKeyed, openFirst := t.openToKeep(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	t.c.rcache.waitedWrite(sysno)
 	call := newSessionCall(t.tid, sysno, args, toPBRegions(inputs))
@@ -356,9 +361,13 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	if listing.wanted && reply.PathLease != nil {
 		t.keepListed(listing, reply, pathFrom)
 	}
+	if sysno == unix.SYS_GETDENTS64 {
+		t.noteListingEnd(int32(args[0]), reply)
+	}
 	if openKeyed && reply.PathLease != nil {
-		t.keepOpen(openKey, reply, pathFrom)
-		t.keepMissingOpen(openKey, reply, pathFrom)
+		t.keepOpen(openKey, openFirst, reply, pathFrom)
+		t.keepOpenedStat(openKey, openFirst, reply, pathFrom)
+		t.keepMissingOpen(openKey, openFirst, reply, pathFrom)
 	}
 	if reply.Errno == 0 && (sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT) {
 		t.noteOpen(sysno, args, uint64(reply.Ret))

@@ -240,7 +240,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	var keys []readlease.Key
 	nSearch := 0
 	var listed []*sentrypb.ListedStat
-	var parentStat []byte
+	var parentStat, openedStat []byte
 	var madeDir uint64 // the inode of the directory a mkdir made
 	var listedDir *vfs.Dentry
 	if c.Sysno == unix.SYS_GETDENTS64 {
@@ -291,6 +291,8 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 		keys, nSearch = walkKeys(c.PathView, final)
 		if err != nil {
 			nSearch = 0 // no name exists
+		} else {
+			openedStat = openedStatOf(c, final)
 		}
 	}
 	ids, epoch, left, ok := reg.GrantPath(k.LeaseHolder, *tk, keys)
@@ -326,6 +328,35 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	c.Reply.PathLease = l
 	c.Reply.Listed = listed
 	c.Reply.ParentStat = parentStat
+	c.Reply.OpenedStat = openedStat
+}
+
+// isOpen says whether c is an open or openat.
+func isOpen(c *syscallCtx) bool { return c.Sysno == unix.SYS_OPEN || c.Sysno == unix.SYS_OPENAT }
+
+// openedStatOf returns the struct stat of the file d a successful open c
+// (nil for any other call) opened, as stat of its path answers it (the
+// open's walk followed a last symbolic link, as stat's does), for
+// Reply.opened_stat: the lease's keys on the walk and d's attributes are
+// a stat's. Read before the grant, so a change since fails it.
+func openedStatOf(c *syscallCtx, d *vfs.Dentry) []byte {
+	if !isOpen(c) {
+		return nil
+	}
+	return statBytes(c, d)
+}
+
+// statBytes returns the struct stat of d as stat of a path that walks to
+// it answers it (nil: an error).
+func statBytes(c *syscallCtx, d *vfs.Dentry) []byte {
+	st, err := statOf(c, d, nil)
+	if err != nil {
+		return nil
+	}
+	ls := toLinuxStat(st)
+	b := make([]byte, ls.SizeBytes())
+	ls.MarshalBytes(b)
+	return b
 }
 
 // createdParentStat returns the struct stat of the directory creation
@@ -353,13 +384,10 @@ func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
 	if err != nil || d == nil || c.NotLeasable || d.Kind != vfs.KindGofer || !d.IsDir() {
 		return nil, nil
 	}
-	st, err := statOf(c, d, nil)
-	if err != nil {
+	b := statBytes(c, d)
+	if b == nil {
 		return nil, nil
 	}
-	ls := toLinuxStat(st)
-	b := make([]byte, ls.SizeBytes())
-	ls.MarshalBytes(b)
 	keys, _ := walkKeys(c.PathView, d)
 	return b, keys
 }

@@ -947,6 +947,10 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 	if len(buf) == 0 && pending {
 		return 0, unix.EINVAL
 	}
+	if c.Reply != nil {
+		// Every later getdents64 returns 0 until an lseek.
+		c.Reply.ListingEof = cur.EOF && !pending
+	}
 	if err := c.Mem.CopyOut(c.Args[1], buf); err != nil {
 		return 0, err
 	}

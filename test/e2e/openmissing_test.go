@@ -22,9 +22,9 @@ func TestMissingOpenOnClient(t *testing.T) {
 	tu.RequireRoot(t)
 	where := whereCounts(missingOpen, stracedTestdata(t, "openmissing", "missing"))
 	t.Logf("opens failing ENOENT: %v", where)
-	// Each of the 5 rounds forwards its first two opens (the second
-	// wants the lease), and one more if the lease ran out (renewed at each
-	// heartbeat, up to ten TTLs after its grant).
+	// Each of the 5 rounds forwards its first open (it wants the lease),
+	// and one more if the lease ran out (renewed at each heartbeat, up to
+	// ten TTLs after its grant).
 	if where["cached"]+where["forwarded"] != 550 || where["forwarded"] > 30 {
 		t.Errorf("opens failing ENOENT answered %v, want 550 in all, at most 30 of them forwarded", where)
 	}

@@ -1,0 +1,83 @@
+package client
+
+import (
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Listings at their end (docs/ARCHITECTURE.md, "The client's path cache").
+//
+// find, ls and every readdir loop call getdents64 until it returns 0;
+// the last call asks the server nothing it does not know (busybox find:
+// one per directory, 834 over /usr/include). The server's description
+// keeps its listing's cursor, and once that reached the directory's end
+// every getdents64 of it returns 0 (names made since are not listed)
+// until an lseek moves it; the reply of the getdents64 that got there
+// says so (Reply.listing_eof). The client then answers the next
+// getdents64 of that description with 0 itself, while no lseek of it
+// was made since, the caller has one thread (no other thread's lseek
+// can pass the reply) and no other fd table holds the description
+// (another process's lseek is not seen here), and the buffer is not
+// NULL (EFAULT). The marks (pathCache.listingEnds) follow a posted
+// open's description to the server's and go with a recovery.
+
+// noteListingEnd records whether the description of t's getdents64 of fd
+// is at its listing's end by the call's reply.
+func (t *task) noteListingEnd(fd int32, reply *pb.Reply) {
+	pc := t.c.pcache
+	if pc == nil {
+		return
+	}
+	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
+	if !ok {
+		return
+	}
+	atEnd := reply.ListingEof && reply.Errno == 0 && t.singleThreaded()
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if !atEnd {
+		delete(pc.listingEnds, desc)
+		return
+	}
+	if pc.listingEnds == nil || len(pc.listingEnds) >= maxOpenPaths {
+		pc.listingEnds = make(map[uint64]bool)
+	}
+	pc.listingEnds[desc] = true
+}
+
+// listingAtEnd answers t's getdents64 (args) with 0 if its description
+// is at its listing's end (see above).
+func (t *task) listingAtEnd(args [6]uint64) bool {
+	pc := t.c.pcache
+	if pc == nil || args[1] == 0 || !t.singleThreaded() {
+		return false
+	}
+	desc, ok := t.c.ids.soleDescription(t.proc.pid, int32(args[0]))
+	if !ok {
+		return false
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if !pc.listingEnds[desc] {
+		return false
+	}
+	t.answeredLocked(pc)
+	return true
+}
+
+// forgetListingEnd forgets the mark of the description of fd, which t's
+// lseek is about to move (all of them if the fd's description is not
+// known).
+func (t *task) forgetListingEnd(fd int32) {
+	pc := t.c.pcache
+	if pc == nil {
+		return
+	}
+	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if !ok {
+		clear(pc.listingEnds)
+		return
+	}
+	delete(pc.listingEnds, desc)
+}

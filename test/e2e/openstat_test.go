@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// fdStat matches a successful fstat of an fd (fstat, or newfstatat with
+// an empty path) in the client's strace and where it was answered.
+var fdStat = regexp.MustCompile(`(?:\bfstat\(0x[0-9a-f]+|newfstatat\(0x[0-9a-f]+, ""), 0x[0-9a-f]+[^)]*\) = 0 .*where=(\w+)`)
+
+// openStatOpen matches a successful read-only open (flags ending in 0:
+// O_RDONLY, no O_CREAT) of testdata/openstat's file or directory and
+// where it was answered.
+var openStatOpen = regexp.MustCompile(`openat\(AT_FDCWD, "d/(?:sub|f)", 0x[0-9a-f]*0, 0x0\) = \d+ .*where=(\w+)`)
+
+// TestFstatOfOpenedPath runs testdata/openstat/openstat.c natively and
+// under do: 103 rounds of an open and fstat of a directory without
+// O_DIRECTORY (glibc's locale directories), of a file (gcc's headers),
+// and of a directory after its lstat (find), with a chmod, a write and a
+// mkdir changing what they find in between. The fstats are answered by
+// the client from the stat answer of the open's path (the open's reply's
+// Reply.opened_stat, or the lstat's answer; sentry/client/openstat.go),
+// and the opens are posted from the first one's kept answer (the first
+// open of a path wants a path lease), yet each fstat after a change sees
+// it, as on Linux (the output must match the native run's).
+func TestFstatOfOpenedPath(t *testing.T) {
+	tu.RequireRoot(t)
+	log := stracedTestdata(t, "openstat", "openstat")
+	stats, opens := whereCounts(fdStat, log), whereCounts(openStatOpen, log)
+	t.Logf("fstats: %v; opens: %v", stats, opens)
+	const calls = 103 * 3
+	if stats["cached"]+stats["forwarded"] != calls || stats["forwarded"] > 10 {
+		t.Errorf("fstats answered %v, want %d in all, at most 10 forwarded", stats, calls)
+	}
+	// The first of each of the three opens, and those after a change
+	// (one file open after the chmod and one after the write, two
+	// directory opens after the mkdir), are waited for.
+	if opens["posted"]+opens["forwarded"] != calls || opens["forwarded"] > 20 {
+		t.Errorf("opens answered %v, want %d in all, at most 20 forwarded", opens, calls)
+	}
+}
+
+// listing matches a successful getdents64 in the client's strace: its
+// result and where it was answered.
+var listing = regexp.MustCompile(`getdents64\(0x[0-9a-f]+, 0x[0-9a-f]+, 0x[0-9a-f]+\) = (\d+) .*where=(\w+)`)
+
+// TestListingEndOnClient runs testdata/openstat/relist.c natively and
+// under do: 20 rounds of a directory listed to its end, then again, then
+// after a rewinddir, then after a name was made and a rewinddir (the
+// server lists again, the new name too). Each getdents64 that returns 0
+// is answered by the client (the reply of the one before said the
+// listing was at its end, Reply.listing_eof; an lseek forgets that). The
+// output must match the native run's.
+func TestListingEndOnClient(t *testing.T) {
+	tu.RequireRoot(t)
+	log := stracedTestdata(t, "openstat", "relist")
+	ends := map[string]int{}
+	for _, m := range listing.FindAllSubmatch(log, -1) {
+		if string(m[1]) == "0" {
+			ends[string(m[2])]++
+		}
+	}
+	t.Logf("getdents64 at the end: %v", ends)
+	// 4 listings a round, each ending with a call that returns 0 after
+	// the call that listed the entries (and reached the end: the
+	// buffer holds them all), or at once (the second).
+	if ends["cached"]+ends["forwarded"] != 80 || ends["forwarded"] > 4 {
+		t.Errorf("getdents64 returning 0 answered %v, want 80 in all, at most 4 forwarded", ends)
+	}
+}
+
+// TestFindPerDirectory counts the waited-for round trips per directory
+// of busybox find over trees of 20 and 80 directories (3 files each,
+// nested 4 deep): find lstats an entry (answered from its directory's
+// listing), opens it (posted on that answer), fstats the fd (answered
+// from the same answer) and lists it until getdents64 returns 0 (the
+// last call answered on the client): one waited call per directory, the
+// listing. The output must be the native one.
+func TestFindPerDirectory(t *testing.T) {
+	tu.RequireRoot(t)
+	const few, many = 20, 80
+	script := `find t -type f -size +0 | sort | md5sum`
+	tree := func(t *testing.T, n int) string {
+		dir := t.TempDir()
+		for i := 0; i < n; i++ {
+			sub := filepath.Join(dir, "t", fmt.Sprintf("a%d", i%5), fmt.Sprintf("b%d", i%4), fmt.Sprintf("c%d", i))
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for j := 0; j < 3; j++ {
+				if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%d", j)), []byte(strings.Repeat("x", j)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return dir
+	}
+	var waited, dirs [2]int
+	for i, n := range []int{few, many} {
+		dir := tree(t, n)
+		want := tu.Run(t, time.Minute, dir, "", tu.Busybox, "sh", "-c", script)
+		waited[i], _ = pathCounts(t, dir, []string{"--force-overlay=false"}, want, tu.Busybox, "sh", "-c", script)
+		// t, its 5 a*, their 4 b* each (as many as n reaches), n c*.
+		dirs[i] = 1 + 5 + min(n, 20) + n
+	}
+	perDir := float64(waited[1]-waited[0]) / float64(dirs[1]-dirs[0])
+	t.Logf("per directory: %.2f waited-for round trips", perDir)
+	if perDir < 0.9 || perDir > 1.3 {
+		t.Errorf("a directory costs %.2f waited-for round trips, want 1 (its listing) to 1.3", perDir)
+	}
+}
+
+// missingUnder matches a newfstatat, readlink or open of a name under
+// testdata/openstat/under.c's missing directory that failed ENOENT, and
+// where it was answered.
+var missingUnder = regexp.MustCompile(`(?:newfstatat|readlink|openat)\((?:AT_FDCWD, )?"nodir/sub/h\d+\.h"[^)]*\) = -1 ENOENT .*where=(\w+)`)
+
+// TestMissingPrefixOnClient runs testdata/openstat/under.c natively and
+// under do: a stat, a readlink and an open of each of 100 names under a
+// directory that does not exist fail ENOENT, answered on the client once
+// a readlink of the directory found it missing, as gcc's of each include
+// directory does (sentry/client/missingprefix.go);
+// once the directory is made, and then a file in it, the same calls find
+// them (the mkdir revokes the missing name's lease before its reply). The
+// output must match the native run's.
+func TestMissingPrefixOnClient(t *testing.T) {
+	tu.RequireRoot(t)
+	where := whereCounts(missingUnder, stracedTestdata(t, "openstat", "under"))
+	t.Logf("calls failing ENOENT under a missing directory: %v", where)
+	// 300 while the directory is missing, all answered on the client;
+	// 300 while it is empty and 297 once a file is in it, each name's
+	// first walk waited for.
+	if n := where["cached"] + where["forwarded"]; n != 897 || where["cached"] < 290 {
+		t.Errorf("calls failing ENOENT answered %v, want 897, at least 290 on the client", where)
+	}
+}
