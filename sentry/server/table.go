@@ -209,9 +209,9 @@ func init() {
 		unix.SYS_SETFSGID:        sysSetfsuid,
 		unix.SYS_GETGROUPS:       sysGetgroups,
 		unix.SYS_SETGROUPS:       sysSetgroups,
-		unix.SYS_CAPGET:          sysCapget,
-		unix.SYS_CAPSET:          sysCapset,
-		unix.SYS_PRCTL:           sysPrctlCaps,
+		unix.SYS_CAPGET:          syscalls.Capget,
+		unix.SYS_CAPSET:          syscalls.Capset,
+		unix.SYS_PRCTL:           syscalls.PrctlCaps,
 
 		// Timers (package syscalls: timers.go).
 		unix.SYS_ALARM:            syscalls.Alarm,
