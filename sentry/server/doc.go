@@ -10,7 +10,7 @@
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials with their
 //     capability sets (package kernel's process.go; syscalls_proc.go,
-//     package syscalls' capability.go; the
+//     package syscalls' identity.go and capability.go; the
 //     credentials and their rules are package auth);
 //   - signal dispositions and routing: kill/tkill (with Linux's
 //     permission check), the Kill call from outside (the OCI runtime,

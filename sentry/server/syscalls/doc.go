@@ -8,6 +8,8 @@
 // What it owns, one file a subsystem:
 //   - args.go: a call's arguments (ArgInt, PathArg, FileArg) and where
 //     the walk of a path it names starts and ends (StartDir, LookupAt);
+//   - identity.go: the credentials' calls (get*id, set*id, setfs*id,
+//     getgroups, setgroups) and an id argument (ArgID);
 //   - capability.go: capget, capset and prctl's capability options,
 //     over package auth's capability sets;
 //   - signal.go: the signal calls (kill, tkill, tgkill, rt_sigqueueinfo,
