@@ -8,6 +8,8 @@
 // What it owns, one file a subsystem:
 //   - args.go: a call's arguments (ArgInt, PathArg, FileArg) and where
 //     the walk of a path it names starts and ends (StartDir, LookupAt);
+//   - process.go: the process tree's calls (clone, fork, vfork, execve,
+//     exit, wait4, waitid, the pids, process groups and sessions);
 //   - identity.go: the credentials' calls (get*id, set*id, setfs*id,
 //     getgroups, setgroups) and an id argument (ArgID);
 //   - capability.go: capget, capset and prctl's capability options,

@@ -1,10 +1,11 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
 	"sort"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
@@ -13,11 +14,16 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
+// The process tree's calls: clone, execve, exit, wait4 and waitid, the
+// ids, process groups and sessions, over package kernel's process tree
+// and exec.
+
 // unsupportedCloneFlags are namespace and pidfd flags, not implemented.
 const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
 	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_PIDFD | unix.CLONE_NEWTIME
 
-func sysClone(c *syscallCtx) (int64, error) {
+// Clone implements clone(2), fork(2) and vfork(2).
+func Clone(c *kernel.Task) (int64, error) {
 	var flags uint64
 	switch c.Sysno {
 	case unix.SYS_FORK:
@@ -42,7 +48,7 @@ func sysClone(c *syscallCtx) (int64, error) {
 
 // doClone makes the thread or process of a clone with flags, with TID
 // requested (0: the next free one).
-func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
+func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 	if flags&unix.CLONE_THREAD != 0 && flags&unix.CLONE_SIGHAND == 0 {
 		return 0, unix.EINVAL
 	}
@@ -57,7 +63,7 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 		return 0, unix.EINVAL
 	}
 	k := c.Kernel
-	var d deferred
+	var d kernel.Deferred
 	k.Mu.Lock()
 	defer func() {
 		k.Mu.Unlock()
@@ -102,7 +108,7 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 		np.FS = p.FS
 		np.FS.Refs++
 	} else {
-		np.FS = &fsContext{Refs: 1, Cwd: p.FS.Cwd, Umask: p.FS.Umask}
+		np.FS = &kernel.FSContext{Refs: 1, Cwd: p.FS.Cwd, Umask: p.FS.Umask}
 	}
 	if flags&unix.CLONE_SIGHAND != 0 {
 		np.Sig = p.Sig
@@ -115,15 +121,16 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 	return np.PID, nil
 }
 
-func sysExecve(c *syscallCtx) (int64, error) {
-	dirfd, pi, ai, ei, flags := int32(atFDCWD), 0, 1, 2, uint32(0)
+// Execve implements execve(2) and execveat(2).
+func Execve(c *kernel.Task) (int64, error) {
+	dirfd, pi, ai, ei, flags := int32(linux.AT_FDCWD), 0, 1, 2, uint32(0)
 	if c.Sysno == unix.SYS_EXECVEAT {
-		dirfd, pi, ai, ei, flags = argInt(c, 0), 1, 2, 3, uint32(c.Args[4])
+		dirfd, pi, ai, ei, flags = ArgInt(c, 0), 1, 2, 3, uint32(c.Args[4])
 	}
-	if flags&^(atEmptyPath|atSymlinkNofollow) != 0 {
+	if flags&^(linux.AT_EMPTY_PATH|linux.AT_SYMLINK_NOFOLLOW) != 0 {
 		return 0, unix.EINVAL
 	}
-	path, err := pathArg(c, pi)
+	path, err := PathArg(c, pi)
 	if err != nil {
 		return 0, err
 	}
@@ -140,9 +147,9 @@ func sysExecve(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var start *dentry
+	var start *vfs.Dentry
 	if path == "" {
-		if flags&atEmptyPath == 0 {
+		if flags&linux.AT_EMPTY_PATH == 0 {
 			return 0, unix.ENOENT
 		}
 		f, err := c.GetFile(dirfd)
@@ -156,10 +163,10 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		}
 		p, _ := c.Kernel.VFS.PathOf(d)
 		path, start = p, c.Kernel.VFS.Root
-	} else if start, err = startDir(c, dirfd, path); err != nil {
+	} else if start, err = StartDir(c, dirfd, path); err != nil {
 		return 0, err
 	}
-	ep, err := c.Kernel.PlanExec(c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
+	ep, err := c.Kernel.PlanExec(c, start, path, argv, envp, flags&linux.AT_SYMLINK_NOFOLLOW == 0)
 	if err != nil {
 		return 0, err
 	}
@@ -169,8 +176,9 @@ func sysExecve(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysExit(c *syscallCtx) (int64, error) {
-	var d deferred
+// Exit implements exit(2).
+func Exit(c *kernel.Task) (int64, error) {
+	var d kernel.Deferred
 	k := c.Kernel
 	k.Mu.Lock()
 	ea := k.ExitThreadLocked(c.Thread, int(c.Args[0]), &d)
@@ -180,8 +188,9 @@ func sysExit(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysExitGroup(c *syscallCtx) (int64, error) {
-	var d deferred
+// ExitGroup implements exit_group(2).
+func ExitGroup(c *kernel.Task) (int64, error) {
+	var d kernel.Deferred
 	k := c.Kernel
 	k.Mu.Lock()
 	p := c.Thread.Proc
@@ -220,12 +229,12 @@ const (
 // per options: its exit (with exited), a stop (WUNTRACED/WSTOPPED) or a
 // continue (WCONTINUED). It reaps an exited child and consumes a stop or
 // continue event, unless WNOWAIT. pid 0 with WNOHANG means none is ready.
-func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options uint32, exited bool) (kernel.WaitResult, error) {
+func waitFor(c *kernel.Task, match func(p, ch *kernel.Process, tid int32) bool, options uint32, exited bool) (kernel.WaitResult, error) {
 	k := c.Kernel
 	for {
 		k.Mu.Lock()
 		p := c.Thread.Proc
-		var cands []*process
+		var cands []*kernel.Process
 		for ch := range p.Children {
 			if options&wAll == 0 {
 				isClone := ch.ExitSignal != int(unix.SIGCHLD)
@@ -278,7 +287,8 @@ func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options 
 	}
 }
 
-func sysWait4(c *syscallCtx) (int64, error) {
+// Wait4 implements wait4(2).
+func Wait4(c *kernel.Task) (int64, error) {
 	pid, statusAddr, options, rusage := int32(c.Args[0]), c.Args[1], uint32(c.Args[2]), c.Args[3]
 	if options&^(wNohang|wUntraced|wContinued|wNothread|wAll|wClone) != 0 {
 		return 0, unix.EINVAL
@@ -286,7 +296,7 @@ func sysWait4(c *syscallCtx) (int64, error) {
 	if pid == -1<<31 {
 		return 0, unix.ESRCH
 	}
-	match := func(p, ch *process, tid int32) bool {
+	match := func(p, ch *kernel.Process, tid int32) bool {
 		switch {
 		case pid == -1:
 			return true
@@ -317,7 +327,8 @@ func sysWait4(c *syscallCtx) (int64, error) {
 	return int64(r.PID), nil
 }
 
-func sysWaitid(c *syscallCtx) (int64, error) {
+// Waitid implements waitid(2).
+func Waitid(c *kernel.Task) (int64, error) {
 	idtype, id, infop, options, rusage := int(c.Args[0]), int32(c.Args[1]), c.Args[2], uint32(c.Args[3]), c.Args[4]
 	if options&^(wNohang|wUntraced|wExited|wContinued|wNowait|wNothread|wAll|wClone) != 0 {
 		return 0, unix.EINVAL
@@ -325,20 +336,20 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 	if options&(wExited|wUntraced|wContinued) == 0 {
 		return 0, unix.EINVAL
 	}
-	var match func(p, ch *process, tid int32) bool
+	var match func(p, ch *kernel.Process, tid int32) bool
 	switch idtype {
 	case pAll:
-		match = func(p, ch *process, tid int32) bool { return true }
+		match = func(p, ch *kernel.Process, tid int32) bool { return true }
 	case pPID:
 		if id <= 0 {
 			return 0, unix.EINVAL
 		}
-		match = func(p, ch *process, tid int32) bool { return tid == id }
+		match = func(p, ch *kernel.Process, tid int32) bool { return tid == id }
 	case pPGID:
 		if id < 0 {
 			return 0, unix.EINVAL
 		}
-		match = func(p, ch *process, tid int32) bool {
+		match = func(p, ch *kernel.Process, tid int32) bool {
 			if id == 0 {
 				return ch.PGID == p.PGID
 			}
@@ -368,10 +379,14 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysGetpid(c *syscallCtx) (int64, error) { return int64(c.PID()), nil }
-func sysGettid(c *syscallCtx) (int64, error) { return int64(c.TID()), nil }
+// Getpid implements getpid(2).
+func Getpid(c *kernel.Task) (int64, error) { return int64(c.PID()), nil }
 
-func sysGetppid(c *syscallCtx) (int64, error) {
+// Gettid implements gettid(2).
+func Gettid(c *kernel.Task) (int64, error) { return int64(c.TID()), nil }
+
+// Getppid implements getppid(2).
+func Getppid(c *kernel.Task) (int64, error) {
 	c.Kernel.Mu.Lock()
 	defer c.Kernel.Mu.Unlock()
 	if par := c.Thread.Proc.Parent; par != nil {
@@ -381,7 +396,7 @@ func sysGetppid(c *syscallCtx) (int64, error) {
 }
 
 // procByPID returns the process pid names (0: the caller).
-func procByPIDLocked(c *syscallCtx, pid int32) (*process, error) {
+func procByPIDLocked(c *kernel.Task, pid int32) (*kernel.Process, error) {
 	if pid == 0 {
 		return c.Thread.Proc, nil
 	}
@@ -395,7 +410,8 @@ func procByPIDLocked(c *syscallCtx, pid int32) (*process, error) {
 	return p, nil
 }
 
-func sysGetpgid(c *syscallCtx) (int64, error) {
+// Getpgid implements getpgid(2) and getpgrp(2).
+func Getpgid(c *kernel.Task) (int64, error) {
 	pid := int32(c.Args[0])
 	if c.Sysno == unix.SYS_GETPGRP {
 		pid = 0
@@ -409,7 +425,8 @@ func sysGetpgid(c *syscallCtx) (int64, error) {
 	return int64(p.PGID), nil
 }
 
-func sysGetsid(c *syscallCtx) (int64, error) {
+// Getsid implements getsid(2).
+func Getsid(c *kernel.Task) (int64, error) {
 	c.Kernel.Mu.Lock()
 	defer c.Kernel.Mu.Unlock()
 	p, err := procByPIDLocked(c, int32(c.Args[0]))
@@ -419,7 +436,8 @@ func sysGetsid(c *syscallCtx) (int64, error) {
 	return int64(p.SID), nil
 }
 
-func sysSetpgid(c *syscallCtx) (int64, error) {
+// Setpgid implements setpgid(2).
+func Setpgid(c *kernel.Task) (int64, error) {
 	pid, pgid := int32(c.Args[0]), int32(c.Args[1])
 	if pgid < 0 {
 		return 0, unix.EINVAL
@@ -465,7 +483,8 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysSetsid(c *syscallCtx) (int64, error) {
+// Setsid implements setsid(2).
+func Setsid(c *kernel.Task) (int64, error) {
 	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
@@ -480,7 +499,8 @@ func sysSetsid(c *syscallCtx) (int64, error) {
 	return int64(p.SID), nil
 }
 
-func sysGetrusage(c *syscallCtx) (int64, error) {
+// Getrusage implements getrusage(2): the usage is the client's (zeroes here).
+func Getrusage(c *kernel.Task) (int64, error) {
 	switch int32(c.Args[0]) {
 	case 0, -1, 1:
 	default:
@@ -499,7 +519,7 @@ func sysGetrusage(c *syscallCtx) (int64, error) {
 // gone: a server that dies before the reply leaves the zombie in the
 // client's log, which the successor restores for the re-sent wait to
 // reap. Precondition: c.k.Mu.
-func reapWaitedLocked(c *syscallCtx, ch *process) {
+func reapWaitedLocked(c *kernel.Task, ch *kernel.Process) {
 	if ch.Parent != nil {
 		delete(ch.Parent.Children, ch)
 	}
