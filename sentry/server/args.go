@@ -10,4 +10,5 @@ var (
 	startDir = syscalls.StartDir
 	lookupAt = syscalls.LookupAt
 	fileArg  = syscalls.FileArg
+	argID    = syscalls.ArgID
 )

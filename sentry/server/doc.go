@@ -9,8 +9,8 @@
 //
 //   - a PID namespace: processes, threads, the process tree, process
 //     groups and sessions, zombies and wait, credentials with their
-//     capability sets (package kernel's process.go; syscalls_proc.go,
-//     caps.go; the
+//     capability sets (package kernel's process.go; package syscalls'
+//     process.go, identity.go and capability.go; the
 //     credentials and their rules are package auth);
 //   - signal dispositions and routing: kill/tkill (with Linux's
 //     permission check), the Kill call from outside (the OCI runtime,
@@ -144,7 +144,7 @@
 //     mask; the pending signals are the client's.
 //
 // Ids are restart-friendly: the functions that create processes and fds
-// take a requested number (NewProcessLocked, AllocTIDLocked, doClone,
+// take a requested number (NewProcessLocked, AllocTIDLocked, syscalls' doClone,
 // fdtable.Table.InstallAt), so that replay of a client's log can rebuild the same
 // PIDs and fd numbers on a fresh server.
 //

@@ -46,7 +46,7 @@ func TestPipeForkWait(t *testing.T) {
 		t.Errorf("child's ppid %d", ppid)
 	}
 	e.ok(1, unix.SYS_CLOSE, wfd)
-	if pid, _ := e.wait4(1, -1, wNohang); pid != 0 {
+	if pid, _ := e.wait4(1, -1, unix.WNOHANG); pid != 0 {
 		t.Fatalf("WNOHANG with a running child returned %d", pid)
 	}
 	buf := m.zeros(16)
@@ -218,13 +218,13 @@ func TestCaughtSignalAndSIGCHLD(t *testing.T) {
 	}
 	// waitid with WNOWAIT leaves it; then reaps.
 	info := m.zeros(128)
-	e.ok(1, unix.SYS_WAITID, pPID, uint64(child), info, wExited|wNowait, 0)
+	e.ok(1, unix.SYS_WAITID, unix.P_PID, uint64(child), info, unix.WEXITED|unix.WNOWAIT, 0)
 	if binary.LittleEndian.Uint32(m.bytes(info+16, 4)) != uint32(child) {
 		t.Errorf("waitid pid %d", binary.LittleEndian.Uint32(m.bytes(info+16, 4)))
 	}
-	e.ok(1, unix.SYS_WAITID, pAll, 0, info, wExited, 0)
-	e.fails(unix.ECHILD, 1, unix.SYS_WAITID, pAll, 0, info, wExited, 0)
-	e.fails(unix.EINVAL, 1, unix.SYS_WAITID, pAll, 0, info, 0, 0)
+	e.ok(1, unix.SYS_WAITID, unix.P_ALL, 0, info, unix.WEXITED, 0)
+	e.fails(unix.ECHILD, 1, unix.SYS_WAITID, unix.P_ALL, 0, info, unix.WEXITED, 0)
+	e.fails(unix.EINVAL, 1, unix.SYS_WAITID, unix.P_ALL, 0, info, 0, 0)
 	// SIGCHLD ignored: children are reaped at once.
 	ign := m.alloc(ksignal.Action{Handler: ksignal.SigIgn}.Bytes())
 	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGCHLD), ign, 0, 8)

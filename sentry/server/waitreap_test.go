@@ -32,7 +32,7 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 	}{
 		{"wait4 any", func(int32) []uint64 { return []uint64{unix.SYS_WAIT4, ^uint64(0), 0, 0, 0} }},
 		{"wait4 pid", func(c int32) []uint64 { return []uint64{unix.SYS_WAIT4, uint64(c), 0, 0, 0} }},
-		{"waitid P_ALL", func(int32) []uint64 { return []uint64{unix.SYS_WAITID, pAll, 0, 0, wExited, 0} }},
+		{"waitid P_ALL", func(int32) []uint64 { return []uint64{unix.SYS_WAITID, unix.P_ALL, 0, 0, unix.WEXITED, 0} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fuzzClient(t, srv)

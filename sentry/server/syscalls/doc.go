@@ -8,6 +8,12 @@
 // What it owns, one file a subsystem:
 //   - args.go: a call's arguments (ArgInt, PathArg, FileArg) and where
 //     the walk of a path it names starts and ends (StartDir, LookupAt);
+//   - process.go: the process tree's calls (clone, fork, vfork, execve,
+//     exit, wait4, waitid, the pids, process groups and sessions);
+//   - identity.go: the credentials' calls (get*id, set*id, setfs*id,
+//     getgroups, setgroups) and an id argument (ArgID);
+//   - capability.go: capget, capset and prctl's capability options,
+//     over package auth's capability sets;
 //   - signal.go: the signal calls (kill, tkill, tgkill, rt_sigqueueinfo,
 //     rt_tgsigqueueinfo, rt_sigaction) with Linux's permission check,
 //     over package kernel's signals;
@@ -25,7 +31,8 @@
 //
 // Dependencies: package kernel (the call, the kernel state and its
 // functions), the layers below it the handlers name (vfs: a path's walk;
-// fdesc: a call's files; ktimer, ksignal),
+// fdesc: a call's files; auth: credentials and capabilities; syserr;
+// ktimer, ksignal),
 // sentry/sysabi (system call names), gVisor's abi/linux and ktime, and
 // golang.org/x/sys/unix. It must not import the server package, which
 // imports it.

@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
@@ -7,6 +7,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
@@ -22,7 +23,7 @@ import (
 // 32-bit data structs its version takes and the pid. An unknown version
 // is written back as the preferred one and fails with EINVAL (libcap
 // probes the version this way).
-func capHeader(c *syscallCtx, addr uint64) (words int, pid int32, err error) {
+func capHeader(c *kernel.Task, addr uint64) (words int, pid int32, err error) {
 	b, err := c.Mem.CopyIn(addr, 8)
 	if err != nil {
 		return 0, 0, err
@@ -43,7 +44,8 @@ func capHeader(c *syscallCtx, addr uint64) (words int, pid int32, err error) {
 	return words, int32(binary.LittleEndian.Uint32(b[4:])), nil
 }
 
-func sysCapget(c *syscallCtx) (int64, error) {
+// Capget implements capget(2).
+func Capget(c *kernel.Task) (int64, error) {
 	words, pid, err := capHeader(c, c.Args[0])
 	if err != nil {
 		return 0, err
@@ -77,11 +79,11 @@ func sysCapget(c *syscallCtx) (int64, error) {
 	return 0, c.Mem.CopyOut(c.Args[1], b)
 }
 
-// sysCapset sets the caller's own sets on Linux's rules (cap_capset): the
+// Capset sets the caller's own sets on Linux's rules (cap_capset): the
 // permitted set may only shrink, effective must lie within the new
 // permitted set, and inheritable may only gain what is permitted (any of
 // the bounding set with CAP_SETPCAP).
-func sysCapset(c *syscallCtx) (int64, error) {
+func Capset(c *kernel.Task) (int64, error) {
 	words, pid, err := capHeader(c, c.Args[0])
 	if err != nil {
 		return 0, err
@@ -118,9 +120,9 @@ func sysCapset(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-// sysPrctlCaps implements the prctl options on capabilities and securebits
+// PrctlCaps implements the prctl options on capabilities and securebits
 // (the client forwards them; the rest of prctl is local to the client).
-func sysPrctlCaps(c *syscallCtx) (int64, error) {
+func PrctlCaps(c *kernel.Task) (int64, error) {
 	option, arg2, arg3, arg4, arg5 := c.Args[0], c.Args[1], c.Args[2], c.Args[3], c.Args[4]
 	k := c.Kernel
 	k.Mu.Lock()

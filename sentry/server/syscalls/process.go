@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
@@ -8,18 +8,22 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
+// The process tree's calls: clone, execve, exit, wait4 and waitid, the
+// ids, process groups and sessions, over package kernel's process tree
+// and exec.
+
 // unsupportedCloneFlags are namespace and pidfd flags, not implemented.
 const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
 	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_PIDFD | unix.CLONE_NEWTIME
 
-func sysClone(c *syscallCtx) (int64, error) {
+// Clone implements clone(2), fork(2) and vfork(2).
+func Clone(c *kernel.Task) (int64, error) {
 	var flags uint64
 	switch c.Sysno {
 	case unix.SYS_FORK:
@@ -44,7 +48,7 @@ func sysClone(c *syscallCtx) (int64, error) {
 
 // doClone makes the thread or process of a clone with flags, with TID
 // requested (0: the next free one).
-func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
+func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 	if flags&unix.CLONE_THREAD != 0 && flags&unix.CLONE_SIGHAND == 0 {
 		return 0, unix.EINVAL
 	}
@@ -59,7 +63,7 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 		return 0, unix.EINVAL
 	}
 	k := c.Kernel
-	var d deferred
+	var d kernel.Deferred
 	k.Mu.Lock()
 	defer func() {
 		k.Mu.Unlock()
@@ -104,7 +108,7 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 		np.FS = p.FS
 		np.FS.Refs++
 	} else {
-		np.FS = &fsContext{Refs: 1, Cwd: p.FS.Cwd, Umask: p.FS.Umask}
+		np.FS = &kernel.FSContext{Refs: 1, Cwd: p.FS.Cwd, Umask: p.FS.Umask}
 	}
 	if flags&unix.CLONE_SIGHAND != 0 {
 		np.Sig = p.Sig
@@ -117,15 +121,16 @@ func doClone(c *syscallCtx, flags uint64, requested int32) (int32, error) {
 	return np.PID, nil
 }
 
-func sysExecve(c *syscallCtx) (int64, error) {
-	dirfd, pi, ai, ei, flags := int32(atFDCWD), 0, 1, 2, uint32(0)
+// Execve implements execve(2) and execveat(2).
+func Execve(c *kernel.Task) (int64, error) {
+	dirfd, pi, ai, ei, flags := int32(linux.AT_FDCWD), 0, 1, 2, uint32(0)
 	if c.Sysno == unix.SYS_EXECVEAT {
-		dirfd, pi, ai, ei, flags = argInt(c, 0), 1, 2, 3, uint32(c.Args[4])
+		dirfd, pi, ai, ei, flags = ArgInt(c, 0), 1, 2, 3, uint32(c.Args[4])
 	}
-	if flags&^(atEmptyPath|atSymlinkNofollow) != 0 {
+	if flags&^(linux.AT_EMPTY_PATH|linux.AT_SYMLINK_NOFOLLOW) != 0 {
 		return 0, unix.EINVAL
 	}
-	path, err := pathArg(c, pi)
+	path, err := PathArg(c, pi)
 	if err != nil {
 		return 0, err
 	}
@@ -142,9 +147,9 @@ func sysExecve(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var start *dentry
+	var start *vfs.Dentry
 	if path == "" {
-		if flags&atEmptyPath == 0 {
+		if flags&linux.AT_EMPTY_PATH == 0 {
 			return 0, unix.ENOENT
 		}
 		f, err := c.GetFile(dirfd)
@@ -158,10 +163,10 @@ func sysExecve(c *syscallCtx) (int64, error) {
 		}
 		p, _ := c.Kernel.VFS.PathOf(d)
 		path, start = p, c.Kernel.VFS.Root
-	} else if start, err = startDir(c, dirfd, path); err != nil {
+	} else if start, err = StartDir(c, dirfd, path); err != nil {
 		return 0, err
 	}
-	ep, err := c.Kernel.PlanExec(c, start, path, argv, envp, flags&atSymlinkNofollow == 0)
+	ep, err := c.Kernel.PlanExec(c, start, path, argv, envp, flags&linux.AT_SYMLINK_NOFOLLOW == 0)
 	if err != nil {
 		return 0, err
 	}
@@ -171,8 +176,9 @@ func sysExecve(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysExit(c *syscallCtx) (int64, error) {
-	var d deferred
+// Exit implements exit(2).
+func Exit(c *kernel.Task) (int64, error) {
+	var d kernel.Deferred
 	k := c.Kernel
 	k.Mu.Lock()
 	ea := k.ExitThreadLocked(c.Thread, int(c.Args[0]), &d)
@@ -182,8 +188,9 @@ func sysExit(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysExitGroup(c *syscallCtx) (int64, error) {
-	var d deferred
+// ExitGroup implements exit_group(2).
+func ExitGroup(c *kernel.Task) (int64, error) {
+	var d kernel.Deferred
 	k := c.Kernel
 	k.Mu.Lock()
 	p := c.Thread.Proc
@@ -222,12 +229,12 @@ const (
 // per options: its exit (with exited), a stop (WUNTRACED/WSTOPPED) or a
 // continue (WCONTINUED). It reaps an exited child and consumes a stop or
 // continue event, unless WNOWAIT. pid 0 with WNOHANG means none is ready.
-func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options uint32, exited bool) (kernel.WaitResult, error) {
+func waitFor(c *kernel.Task, match func(p, ch *kernel.Process, tid int32) bool, options uint32, exited bool) (kernel.WaitResult, error) {
 	k := c.Kernel
 	for {
 		k.Mu.Lock()
 		p := c.Thread.Proc
-		var cands []*process
+		var cands []*kernel.Process
 		for ch := range p.Children {
 			if options&wAll == 0 {
 				isClone := ch.ExitSignal != int(unix.SIGCHLD)
@@ -280,7 +287,8 @@ func waitFor(c *syscallCtx, match func(p, ch *process, tid int32) bool, options 
 	}
 }
 
-func sysWait4(c *syscallCtx) (int64, error) {
+// Wait4 implements wait4(2).
+func Wait4(c *kernel.Task) (int64, error) {
 	pid, statusAddr, options, rusage := int32(c.Args[0]), c.Args[1], uint32(c.Args[2]), c.Args[3]
 	if options&^(wNohang|wUntraced|wContinued|wNothread|wAll|wClone) != 0 {
 		return 0, unix.EINVAL
@@ -288,7 +296,7 @@ func sysWait4(c *syscallCtx) (int64, error) {
 	if pid == -1<<31 {
 		return 0, unix.ESRCH
 	}
-	match := func(p, ch *process, tid int32) bool {
+	match := func(p, ch *kernel.Process, tid int32) bool {
 		switch {
 		case pid == -1:
 			return true
@@ -319,7 +327,8 @@ func sysWait4(c *syscallCtx) (int64, error) {
 	return int64(r.PID), nil
 }
 
-func sysWaitid(c *syscallCtx) (int64, error) {
+// Waitid implements waitid(2).
+func Waitid(c *kernel.Task) (int64, error) {
 	idtype, id, infop, options, rusage := int(c.Args[0]), int32(c.Args[1]), c.Args[2], uint32(c.Args[3]), c.Args[4]
 	if options&^(wNohang|wUntraced|wExited|wContinued|wNowait|wNothread|wAll|wClone) != 0 {
 		return 0, unix.EINVAL
@@ -327,20 +336,20 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 	if options&(wExited|wUntraced|wContinued) == 0 {
 		return 0, unix.EINVAL
 	}
-	var match func(p, ch *process, tid int32) bool
+	var match func(p, ch *kernel.Process, tid int32) bool
 	switch idtype {
 	case pAll:
-		match = func(p, ch *process, tid int32) bool { return true }
+		match = func(p, ch *kernel.Process, tid int32) bool { return true }
 	case pPID:
 		if id <= 0 {
 			return 0, unix.EINVAL
 		}
-		match = func(p, ch *process, tid int32) bool { return tid == id }
+		match = func(p, ch *kernel.Process, tid int32) bool { return tid == id }
 	case pPGID:
 		if id < 0 {
 			return 0, unix.EINVAL
 		}
-		match = func(p, ch *process, tid int32) bool {
+		match = func(p, ch *kernel.Process, tid int32) bool {
 			if id == 0 {
 				return ch.PGID == p.PGID
 			}
@@ -370,10 +379,14 @@ func sysWaitid(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysGetpid(c *syscallCtx) (int64, error) { return int64(c.PID()), nil }
-func sysGettid(c *syscallCtx) (int64, error) { return int64(c.TID()), nil }
+// Getpid implements getpid(2).
+func Getpid(c *kernel.Task) (int64, error) { return int64(c.PID()), nil }
 
-func sysGetppid(c *syscallCtx) (int64, error) {
+// Gettid implements gettid(2).
+func Gettid(c *kernel.Task) (int64, error) { return int64(c.TID()), nil }
+
+// Getppid implements getppid(2).
+func Getppid(c *kernel.Task) (int64, error) {
 	c.Kernel.Mu.Lock()
 	defer c.Kernel.Mu.Unlock()
 	if par := c.Thread.Proc.Parent; par != nil {
@@ -383,7 +396,7 @@ func sysGetppid(c *syscallCtx) (int64, error) {
 }
 
 // procByPID returns the process pid names (0: the caller).
-func procByPIDLocked(c *syscallCtx, pid int32) (*process, error) {
+func procByPIDLocked(c *kernel.Task, pid int32) (*kernel.Process, error) {
 	if pid == 0 {
 		return c.Thread.Proc, nil
 	}
@@ -397,7 +410,8 @@ func procByPIDLocked(c *syscallCtx, pid int32) (*process, error) {
 	return p, nil
 }
 
-func sysGetpgid(c *syscallCtx) (int64, error) {
+// Getpgid implements getpgid(2) and getpgrp(2).
+func Getpgid(c *kernel.Task) (int64, error) {
 	pid := int32(c.Args[0])
 	if c.Sysno == unix.SYS_GETPGRP {
 		pid = 0
@@ -411,7 +425,8 @@ func sysGetpgid(c *syscallCtx) (int64, error) {
 	return int64(p.PGID), nil
 }
 
-func sysGetsid(c *syscallCtx) (int64, error) {
+// Getsid implements getsid(2).
+func Getsid(c *kernel.Task) (int64, error) {
 	c.Kernel.Mu.Lock()
 	defer c.Kernel.Mu.Unlock()
 	p, err := procByPIDLocked(c, int32(c.Args[0]))
@@ -421,7 +436,8 @@ func sysGetsid(c *syscallCtx) (int64, error) {
 	return int64(p.SID), nil
 }
 
-func sysSetpgid(c *syscallCtx) (int64, error) {
+// Setpgid implements setpgid(2).
+func Setpgid(c *kernel.Task) (int64, error) {
 	pid, pgid := int32(c.Args[0]), int32(c.Args[1])
 	if pgid < 0 {
 		return 0, unix.EINVAL
@@ -467,7 +483,8 @@ func sysSetpgid(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysSetsid(c *syscallCtx) (int64, error) {
+// Setsid implements setsid(2).
+func Setsid(c *kernel.Task) (int64, error) {
 	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
@@ -482,220 +499,14 @@ func sysSetsid(c *syscallCtx) (int64, error) {
 	return int64(p.SID), nil
 }
 
-func sysGetrusage(c *syscallCtx) (int64, error) {
+// Getrusage implements getrusage(2): the usage is the client's (zeroes here).
+func Getrusage(c *kernel.Task) (int64, error) {
 	switch int32(c.Args[0]) {
 	case 0, -1, 1:
 	default:
 		return 0, unix.EINVAL
 	}
 	return 0, c.Mem.CopyOut(c.Args[1], make([]byte, 144))
-}
-
-// ---- credentials ----
-
-func sysGetuid(c *syscallCtx) (int64, error) {
-	cr := c.ProcessCreds()
-	switch c.Sysno {
-	case unix.SYS_GETUID:
-		return int64(cr.RUID), nil
-	case unix.SYS_GETEUID:
-		return int64(cr.EUID), nil
-	case unix.SYS_GETGID:
-		return int64(cr.RGID), nil
-	}
-	return int64(cr.EGID), nil
-}
-
-func sysGetresuid(c *syscallCtx) (int64, error) {
-	cr := c.ProcessCreds()
-	ids := [3]uint32{cr.RUID, cr.EUID, cr.SUID}
-	if c.Sysno == unix.SYS_GETRESGID {
-		ids = [3]uint32{cr.RGID, cr.EGID, cr.SGID}
-	}
-	for i, id := range ids {
-		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], id)
-		if err := c.Mem.CopyOut(c.Args[i], b[:]); err != nil {
-			return 0, err
-		}
-	}
-	return 0, nil
-}
-
-// setIDs implements the set*id family for either uids or gids, on the
-// Linux rules: a caller with CAP_SETUID (CAP_SETGID for gids) may set
-// anything; others may only use ids they already hold. Arguments of -1
-// mean "unchanged". A uid change then adjusts the capabilities
-// (creds.fixSetuid).
-func setIDs(c *syscallCtx, gid bool, r, e, s int64, mode string) error {
-	k := c.Kernel
-	k.Mu.Lock()
-	defer k.Mu.Unlock()
-	p := c.Thread.Proc
-	k.Trk.Changed(p)
-	cr := &p.Creds
-	if !gid {
-		old := *cr
-		defer func() { cr.FixSetuid(old) }()
-	}
-	ruid, euid, suid, fsuid := &cr.RUID, &cr.EUID, &cr.SUID, &cr.FSUID
-	priv := cr.Capable(linux.CAP_SETUID)
-	if gid {
-		ruid, euid, suid, fsuid = &cr.RGID, &cr.EGID, &cr.SGID, &cr.FSGID
-		priv = cr.Capable(linux.CAP_SETGID)
-	}
-	holds := func(id int64) bool {
-		return id == -1 || uint32(id) == *ruid || uint32(id) == *euid || uint32(id) == *suid
-	}
-	for _, id := range []int64{r, e, s} {
-		if id < -1 || id > 0xfffffffe {
-			return unix.EINVAL
-		}
-	}
-	switch mode {
-	case "set":
-		if priv {
-			*ruid, *euid, *suid, *fsuid = uint32(e), uint32(e), uint32(e), uint32(e)
-			return nil
-		}
-		if uint32(e) != *ruid && uint32(e) != *suid {
-			return unix.EPERM
-		}
-		*euid, *fsuid = uint32(e), uint32(e)
-	case "setre":
-		if !priv && ((r != -1 && uint32(r) != *ruid && uint32(r) != *euid) || !holds(e)) {
-			return unix.EPERM
-		}
-		oldr := *ruid
-		if r != -1 {
-			*ruid = uint32(r)
-		}
-		if e != -1 {
-			*euid = uint32(e)
-		}
-		if r != -1 || (e != -1 && uint32(e) != oldr) {
-			*suid = *euid
-		}
-		*fsuid = *euid
-	case "setres":
-		if !priv && (!holds(r) || !holds(e) || !holds(s)) {
-			return unix.EPERM
-		}
-		if r != -1 {
-			*ruid = uint32(r)
-		}
-		if e != -1 {
-			*euid = uint32(e)
-		}
-		if s != -1 {
-			*suid = uint32(s)
-		}
-		*fsuid = *euid
-	}
-	return nil
-}
-
-func argID(a uint64) int64 {
-	if uint32(a) == ^uint32(0) {
-		return -1
-	}
-	return int64(uint32(a))
-}
-
-func sysSetuid(c *syscallCtx) (int64, error) {
-	var err error
-	switch c.Sysno {
-	case unix.SYS_SETUID:
-		if argID(c.Args[0]) == -1 {
-			return 0, unix.EINVAL
-		}
-		err = setIDs(c, false, -1, argID(c.Args[0]), -1, "set")
-	case unix.SYS_SETGID:
-		if argID(c.Args[0]) == -1 {
-			return 0, unix.EINVAL
-		}
-		err = setIDs(c, true, -1, argID(c.Args[0]), -1, "set")
-	case unix.SYS_SETREUID:
-		err = setIDs(c, false, argID(c.Args[0]), argID(c.Args[1]), -1, "setre")
-	case unix.SYS_SETREGID:
-		err = setIDs(c, true, argID(c.Args[0]), argID(c.Args[1]), -1, "setre")
-	case unix.SYS_SETRESUID:
-		err = setIDs(c, false, argID(c.Args[0]), argID(c.Args[1]), argID(c.Args[2]), "setres")
-	case unix.SYS_SETRESGID:
-		err = setIDs(c, true, argID(c.Args[0]), argID(c.Args[1]), argID(c.Args[2]), "setres")
-	}
-	return 0, err
-}
-
-func sysSetfsuid(c *syscallCtx) (int64, error) {
-	k := c.Kernel
-	k.Mu.Lock()
-	defer k.Mu.Unlock()
-	cr := &c.Thread.Proc.Creds
-	id := uint32(c.Args[0])
-	if c.Sysno == unix.SYS_SETFSUID {
-		old := cr.FSUID
-		if cr.Capable(linux.CAP_SETUID) || id == cr.RUID || id == cr.EUID || id == cr.SUID || id == cr.FSUID {
-			cr.FSUID = id
-			cr.FixSetfsuid(old)
-			k.Trk.Changed(c.Thread.Proc)
-		}
-		return int64(old), nil
-	}
-	old := cr.FSGID
-	if cr.Capable(linux.CAP_SETGID) || id == cr.RGID || id == cr.EGID || id == cr.SGID || id == cr.FSGID {
-		cr.FSGID = id
-	}
-	return int64(old), nil
-}
-
-func sysGetgroups(c *syscallCtx) (int64, error) {
-	size := int32(c.Args[0])
-	if size < 0 {
-		return 0, unix.EINVAL
-	}
-	groups := c.ProcessCreds().Groups
-	if size == 0 {
-		return int64(len(groups)), nil
-	}
-	if int(size) < len(groups) {
-		return 0, unix.EINVAL
-	}
-	b := make([]byte, 4*len(groups))
-	for i, g := range groups {
-		binary.LittleEndian.PutUint32(b[4*i:], g)
-	}
-	return int64(len(groups)), c.Mem.CopyOut(c.Args[1], b)
-}
-
-// sysSetgroups sets the supplementary groups permission checks use
-// (perm.go); it needs CAP_SETGID.
-func sysSetgroups(c *syscallCtx) (int64, error) {
-	n := int32(c.Args[0])
-	if n < 0 || n > auth.MaxGroups {
-		return 0, unix.EINVAL
-	}
-	var groups []uint32
-	if n > 0 {
-		b, err := c.Mem.CopyIn(c.Args[1], 4*int(n))
-		if err != nil {
-			return 0, err
-		}
-		groups = make([]uint32, n)
-		for i := range groups {
-			groups[i] = binary.LittleEndian.Uint32(b[4*i:])
-		}
-	}
-	k := c.Kernel
-	k.Mu.Lock()
-	defer k.Mu.Unlock()
-	p := c.Thread.Proc
-	if !p.Creds.Capable(linux.CAP_SETGID) {
-		return 0, unix.EPERM
-	}
-	p.Creds.Groups = groups
-	k.Trk.Changed(p)
-	return 0, nil
 }
 
 // reapWaitedLocked reaps ch for c, a wait. ch leaves its parent's
@@ -708,7 +519,7 @@ func sysSetgroups(c *syscallCtx) (int64, error) {
 // gone: a server that dies before the reply leaves the zombie in the
 // client's log, which the successor restores for the re-sent wait to
 // reap. Precondition: c.k.Mu.
-func reapWaitedLocked(c *syscallCtx, ch *process) {
+func reapWaitedLocked(c *kernel.Task, ch *kernel.Process) {
 	if ch.Parent != nil {
 		delete(ch.Parent.Children, ch)
 	}
