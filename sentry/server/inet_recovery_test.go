@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 
@@ -161,5 +162,91 @@ func TestInetLostConnectionSecondRestore(t *testing.T) {
 	}
 	if rep := r.sys(1, unix.SYS_SENDTO, client, buf, 8, unix.MSG_NOSIGNAL, 0, 0); rep.Errno != int32(unix.EPIPE) {
 		t.Errorf("send after the second restore: ret %d errno %v, want EPIPE", rep.Ret, unix.Errno(rep.Errno))
+	}
+}
+
+// TestInetNonblockingConnectRestore: a non-blocking connect (EINPROGRESS)
+// to a loopback listener whose server is killed before the accept, or
+// after the connection completed and was seen only by poll (no later
+// call on the socket), comes back as the connection it was, lost: its
+// peer is kept in the record and its next I/O takes the reset
+// (ECONNRESET, then end of file and EPIPE), not a fresh unconnected
+// socket (ENOTCONN, which Linux never gives a socket once connected).
+func TestInetNonblockingConnectRestore(t *testing.T) {
+	for _, polled := range []bool{false, true} {
+		name := "before-accept"
+		if polled {
+			name = "polled"
+		}
+		t.Run(name, func(t *testing.T) {
+			r := newReplayer(t)
+			r.start()
+			m := r.mem
+			listener := uint64(r.ok(1, unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_STREAM, 0))
+			sa := make([]byte, 16)
+			binary.LittleEndian.PutUint16(sa, unix.AF_INET)
+			copy(sa[4:], []byte{127, 0, 0, 1})
+			r.ok(1, unix.SYS_BIND, listener, m.alloc(sa), 16)
+			r.ok(1, unix.SYS_LISTEN, listener, 4)
+			name, nameLen := m.zeros(16), m.alloc([]byte{16, 0, 0, 0})
+			r.ok(1, unix.SYS_GETSOCKNAME, listener, name, nameLen)
+			peer := m.bytes(name, 16)
+			client := uint64(r.ok(1, unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0))
+			rep := r.sys(1, unix.SYS_CONNECT, client, m.alloc(peer), 16)
+			if rep.Errno != 0 && rep.Errno != int32(unix.EINPROGRESS) {
+				t.Fatalf("non-blocking connect: errno %v", unix.Errno(rep.Errno))
+			}
+			if polled {
+				pfd := make([]byte, 8)
+				binary.LittleEndian.PutUint32(pfd, uint32(client))
+				binary.LittleEndian.PutUint16(pfd[4:], unix.POLLOUT)
+				a := m.alloc(pfd)
+				if n := r.ok(1, unix.SYS_POLL, a, 1, 5000); n != 1 {
+					t.Fatalf("poll: %d ready, want 1", n)
+				}
+				if ev := binary.LittleEndian.Uint16(m.bytes(a+6, 2)); ev != unix.POLLOUT {
+					t.Fatalf("poll: revents %#x, want POLLOUT", ev)
+				}
+			}
+			// The log has the socket connected to the listener, from
+			// its own bound port.
+			found := false
+			for _, rec := range r.records() {
+				k := rec.GetFile().GetKobj()
+				if k == nil || k.SocketFamily != unix.AF_INET || k.SocketListening {
+					continue
+				}
+				found = true
+				if !k.SocketConnected || !bytes.Equal(k.SocketPeer, peer) || len(k.SocketBound) != 16 || binary.BigEndian.Uint16(k.SocketBound[2:]) == 0 {
+					t.Errorf("the socket's record: connected %v peer %v bound %v, want connected to %v from a port",
+						k.SocketConnected, k.SocketPeer, k.SocketBound, peer)
+				}
+			}
+			if !found {
+				t.Fatal("no record of the connecting socket")
+			}
+			r.recover(nil)
+			// getpeername: ENOTCONN, as on Linux after a reset.
+			pname, pnameLen := m.zeros(16), m.alloc([]byte{16, 0, 0, 0})
+			if rep := r.sys(1, unix.SYS_GETPEERNAME, client, pname, pnameLen); rep.Errno != int32(unix.ENOTCONN) {
+				t.Errorf("getpeername: ret %d errno %v, want ENOTCONN", rep.Ret, unix.Errno(rep.Errno))
+			}
+			msg := m.alloc([]byte("req 1"))
+			if rep := r.sys(1, unix.SYS_SENDTO, client, msg, 5, unix.MSG_NOSIGNAL, 0, 0); rep.Errno != int32(unix.ECONNRESET) {
+				t.Errorf("send: ret %d errno %v, want ECONNRESET", rep.Ret, unix.Errno(rep.Errno))
+			}
+			buf := m.zeros(8)
+			if rep := r.sys(1, unix.SYS_READ, client, buf, 8); rep.Errno != 0 || rep.Ret != 0 {
+				t.Errorf("then read: ret %d errno %v, want end of file", rep.Ret, unix.Errno(rep.Errno))
+			}
+			if rep := r.sys(1, unix.SYS_SENDTO, client, msg, 5, unix.MSG_NOSIGNAL, 0, 0); rep.Errno != int32(unix.EPIPE) {
+				t.Errorf("then send: ret %d errno %v, want EPIPE", rep.Ret, unix.Errno(rep.Errno))
+			}
+			// The listener is back and its queue empty.
+			r.ok(1, unix.SYS_FCNTL, listener, unix.F_SETFL, unix.O_NONBLOCK)
+			if rep := r.sys(1, unix.SYS_ACCEPT4, listener, 0, 0, 0); rep.Errno != int32(unix.EAGAIN) {
+				t.Errorf("accept: ret %d errno %v, want EAGAIN", rep.Ret, unix.Errno(rep.Errno))
+			}
+		})
 	}
 }

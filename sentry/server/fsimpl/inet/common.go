@@ -21,8 +21,8 @@ type Common struct {
 	// lost is set by a restore for a connection lost with a server.
 	lost lostConn
 
-	// mu protects backlog, listen's backlog (for recovery), and
-	// HostFile's reuseAddr. A leaf.
+	// mu protects backlog, listen's backlog (for recovery), File's
+	// connectPeer and HostFile's reuseAddr. A leaf.
 	mu      sync.Mutex
 	backlog int
 }
