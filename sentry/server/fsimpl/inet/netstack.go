@@ -23,31 +23,11 @@ type File struct {
 	// Bufs is the socket's charge to the client's memory cap (own
 	// synchronization).
 	Bufs memacct.SocketBuffers
-	// connectPeer is the address (a sockaddr of the socket's family) a
-	// TCP connect went to, set when it started or completed: the replay
-	// record's peer while the handshake is under way, when the endpoint
-	// has none yet. Protected by Common.mu.
-	connectPeer []byte
 }
 
 // New returns a description of netstack socket s with flags' O_NONBLOCK.
 func New(s *socket.Inet, flags uint32) *fdesc.File {
 	return fdesc.NewFile(&File{Common: newCommon(), S: s}, nil, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
-}
-
-// SetConnectPeer records peer, the sockaddr a TCP connect started or
-// completed to (nil: none, after a disconnect).
-func (s *File) SetConnectPeer(peer []byte) {
-	s.mu.Lock()
-	s.connectPeer = peer
-	s.mu.Unlock()
-}
-
-// ConnectPeer returns the sockaddr SetConnectPeer recorded (nil: none).
-func (s *File) ConnectPeer() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.connectPeer
 }
 
 // Read serves callers that have bytes rather than application buffers.
