@@ -44,6 +44,9 @@ func hostInetState(s *inet.HostFile) (sentrypb.FileState_Kind, *sentrypb.KernelO
 	}
 	if ra, err := s.S.Name(true); err == nil {
 		st.SocketPeer, st.SocketConnected = ra, s.S.Stream
+	} else if peer := s.ConnectPeer(); s.S.Stream && peer != nil {
+		// A connect under way: as inetState.
+		st.SocketPeer, st.SocketConnected = peer, true
 	}
 	if local, peer, lost := s.Lost(); lost {
 		// Lost with an earlier server (a fresh socket): it stays a
@@ -239,6 +242,15 @@ func hostConnect(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	// A connection (or its attempt) is replay state: report it.
 	defer f.Changed()
 	err = s.S.Connect(raw)
+	if s.S.Stream && (err == nil || err == unix.EINPROGRESS) {
+		// Connected in the record from here on (hostInetState); an
+		// AF_UNSPEC connect disconnects.
+		peer := raw
+		if len(raw) >= 2 && binary.LittleEndian.Uint16(raw) == unix.AF_UNSPEC {
+			peer = nil
+		}
+		s.SetConnectPeer(peer)
+	}
 	if err != unix.EINPROGRESS || f.Nonblock() {
 		return 0, err
 	}

@@ -116,7 +116,11 @@ func inetConnect(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 		return 0, err
 	}
 	if len(raw) >= 2 && binary.LittleEndian.Uint16(raw) == unix.AF_UNSPEC {
-		return 0, kobj.TCPIPErr(s.S.EP.Disconnect())
+		if err := kobj.TCPIPErr(s.S.EP.Disconnect()); err != nil {
+			return 0, err
+		}
+		s.SetConnectPeer(nil)
+		return 0, nil
 	}
 	a, err := socket.ParseInetAddr(s.S.Family, raw)
 	if err != nil {
@@ -126,6 +130,12 @@ func inetConnect(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 	defer f.Changed()
 	ch := s.S.Watch.Changed()
 	err = s.S.Connect(a)
+	if s.S.Stream && (err == nil || err == unix.EINPROGRESS) {
+		// The record says connected from here on, even before the
+		// handshake completes (inetState): nothing reports the socket
+		// again when it does.
+		s.SetConnectPeer(socket.EncodeInetAddr(s.S.Family, a))
+	}
 	if err != unix.EINPROGRESS || f.Nonblock() {
 		return 0, err
 	}

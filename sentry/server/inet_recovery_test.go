@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
 // inetConn makes a loopback TCP connection on the client's netstack: a
@@ -161,5 +164,116 @@ func TestInetLostConnectionSecondRestore(t *testing.T) {
 	}
 	if rep := r.sys(1, unix.SYS_SENDTO, client, buf, 8, unix.MSG_NOSIGNAL, 0, 0); rep.Errno != int32(unix.EPIPE) {
 		t.Errorf("send after the second restore: ret %d errno %v, want EPIPE", rep.Ret, unix.Errno(rep.Errno))
+	}
+}
+
+// TestInetNonblockingConnectRestore: a non-blocking connect (EINPROGRESS)
+// to a loopback listener, on the client's netstack or the host's, whose
+// server is killed while the handshake is under way (the listener's
+// queue is full: its SYN is dropped), before the accept, or after the
+// connection completed and was seen only by poll (no later call on the
+// socket) comes back as the connection it was, lost: its peer is kept in
+// the record and its next I/O takes the reset (ECONNRESET, then end of
+// file and EPIPE), not a fresh unconnected socket (ENOTCONN, which Linux
+// never gives a socket once connected).
+func TestInetNonblockingConnectRestore(t *testing.T) {
+	const (
+		synSent = iota
+		beforeAccept
+		polled
+	)
+	for _, network := range []string{NetworkNone, NetworkHost} {
+		for when, whenName := range []string{"syn-sent", "before-accept", "polled"} {
+			t.Run(network+"/"+whenName, func(t *testing.T) {
+				r := newReplayerNetwork(t, network)
+				r.start()
+				m := r.mem
+				listener := uint64(r.ok(1, unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_STREAM, 0))
+				sa := make([]byte, 16)
+				binary.LittleEndian.PutUint16(sa, unix.AF_INET)
+				copy(sa[4:], []byte{127, 0, 0, 1})
+				r.ok(1, unix.SYS_BIND, listener, m.alloc(sa), 16)
+				backlog := uint64(4)
+				if when == synSent {
+					backlog = 0
+				}
+				r.ok(1, unix.SYS_LISTEN, listener, backlog)
+				name, nameLen := m.zeros(16), m.alloc([]byte{16, 0, 0, 0})
+				r.ok(1, unix.SYS_GETSOCKNAME, listener, name, nameLen)
+				peer := m.bytes(name, 16)
+				if when == synSent {
+					// One connection fills the queue of a backlog of 0
+					// on Linux (netstack's takes none).
+					filler := uint64(r.ok(1, unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0))
+					if rep := r.sys(1, unix.SYS_CONNECT, filler, m.alloc(peer), 16); rep.Errno != 0 && rep.Errno != int32(unix.EINPROGRESS) {
+						t.Fatalf("first connect: errno %v", unix.Errno(rep.Errno))
+					}
+				}
+				client := uint64(r.ok(1, unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0))
+				rep := r.sys(1, unix.SYS_CONNECT, client, m.alloc(peer), 16)
+				if when == synSent && rep.Errno != int32(unix.EINPROGRESS) {
+					t.Fatalf("non-blocking connect to a full queue: ret %d errno %v, want EINPROGRESS", rep.Ret, unix.Errno(rep.Errno))
+				}
+				if rep.Errno != 0 && rep.Errno != int32(unix.EINPROGRESS) {
+					t.Fatalf("non-blocking connect: errno %v", unix.Errno(rep.Errno))
+				}
+				pfd := make([]byte, 8)
+				binary.LittleEndian.PutUint32(pfd, uint32(client))
+				binary.LittleEndian.PutUint16(pfd[4:], unix.POLLOUT)
+				a := m.alloc(pfd)
+				switch when {
+				case synSent:
+					if n := r.ok(1, unix.SYS_POLL, a, 1, 50); n != 0 {
+						t.Fatalf("poll: %d ready, want the handshake under way", n)
+					}
+				case polled:
+					if n := r.ok(1, unix.SYS_POLL, a, 1, 5000); n != 1 {
+						t.Fatalf("poll: %d ready, want 1", n)
+					}
+					if ev := binary.LittleEndian.Uint16(m.bytes(a+6, 2)); ev != unix.POLLOUT {
+						t.Fatalf("poll: revents %#x, want POLLOUT", ev)
+					}
+				}
+				// The log has the socket connected to the listener, from
+				// its own bound port.
+				recs := r.records()
+				id := fdRecordFile(t, recs, int32(client))
+				var k *sentrypb.KernelObjectState
+				for _, rec := range recs {
+					if f := rec.GetFile(); f != nil && id != 0 && f.Id == id {
+						k = f.Kobj
+					}
+				}
+				if k == nil {
+					t.Fatal("no record of the connecting socket")
+				}
+				if !k.SocketConnected || !bytes.Equal(k.SocketPeer, peer) || len(k.SocketBound) != 16 || binary.BigEndian.Uint16(k.SocketBound[2:]) == 0 {
+					t.Errorf("the socket's record: connected %v peer %v bound %v, want connected to %v from a port",
+						k.SocketConnected, k.SocketPeer, k.SocketBound, peer)
+				}
+				r.recover(nil)
+				// getpeername: ENOTCONN, as on Linux after a reset.
+				pname, pnameLen := m.zeros(16), m.alloc([]byte{16, 0, 0, 0})
+				if rep := r.sys(1, unix.SYS_GETPEERNAME, client, pname, pnameLen); rep.Errno != int32(unix.ENOTCONN) {
+					t.Errorf("getpeername: ret %d errno %v, want ENOTCONN", rep.Ret, unix.Errno(rep.Errno))
+				}
+				msg := m.alloc([]byte("req 1"))
+				if rep := r.sys(1, unix.SYS_SENDTO, client, msg, 5, unix.MSG_NOSIGNAL, 0, 0); rep.Errno != int32(unix.ECONNRESET) {
+					t.Errorf("send: ret %d errno %v, want ECONNRESET", rep.Ret, unix.Errno(rep.Errno))
+				}
+				buf := m.zeros(8)
+				if rep := r.sys(1, unix.SYS_READ, client, buf, 8); rep.Errno != 0 || rep.Ret != 0 {
+					t.Errorf("then read: ret %d errno %v, want end of file", rep.Ret, unix.Errno(rep.Errno))
+				}
+				if rep := r.sys(1, unix.SYS_SENDTO, client, msg, 5, unix.MSG_NOSIGNAL, 0, 0); rep.Errno != int32(unix.EPIPE) {
+					t.Errorf("then send: ret %d errno %v, want EPIPE", rep.Ret, unix.Errno(rep.Errno))
+				}
+				// The listener is back and its queue empty.
+				r.ok(1, unix.SYS_FCNTL, listener, unix.F_SETFL, unix.O_NONBLOCK)
+				if rep := r.sys(1, unix.SYS_ACCEPT4, listener, 0, 0, 0); rep.Errno != int32(unix.EAGAIN) {
+					t.Errorf("accept: ret %d errno %v, want EAGAIN", rep.Ret, unix.Errno(rep.Errno))
+				}
+			})
+		}
 	}
 }

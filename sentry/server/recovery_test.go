@@ -53,6 +53,8 @@ type replayer struct {
 	// (whose calls stream is a gofer session, released when the server
 	// dies) over gRPC even without donate, as a server does over TCP.
 	viaGoferConn bool
+	// network is the servers' Config.Network (empty: NetworkNone).
+	network string
 
 	// The current server and its connections.
 	srv   *Server
@@ -74,9 +76,20 @@ func newReplayerDonating(t testing.TB, donate bool) *replayer {
 // newReplayerVia is newReplayerDonating whose servers reach the gofer
 // through a goferclient.GoferConn (a gofer session) when viaGoferConn is set.
 func newReplayerVia(t testing.TB, donate, viaGoferConn bool) *replayer {
+	return newReplayerOn(t, donate, viaGoferConn, "")
+}
+
+// newReplayerNetwork is newReplayer whose servers have Config.Network
+// network.
+func newReplayerNetwork(t testing.TB, network string) *replayer {
+	return newReplayerOn(t, false, false, network)
+}
+
+func newReplayerOn(t testing.TB, donate, viaGoferConn bool, network string) *replayer {
 	root := newRoot(t)
 	r := &replayer{t: t, root: root, gofer: startGoferProc(t, root), mem: newAppMem(), donate: donate, viaGoferConn: viaGoferConn,
-		log: make(map[string]*sentrypb.StateRecord), durable: make(map[uint64]uint64), pushCh: make(chan *sentrypb.Push, 4096)}
+		network: network,
+		log:     make(map[string]*sentrypb.StateRecord), durable: make(map[uint64]uint64), pushCh: make(chan *sentrypb.Push, 4096)}
 	r.startServer(false)
 	t.Cleanup(func() { r.crash() })
 	return r
@@ -103,7 +116,7 @@ func (r *replayer) startServer(resume bool) {
 		r.gc = goferclient.NewGoferConn(gconn, testLog(), opts...)
 		gofer = goferpb.NewGoferClient(r.gc)
 	}
-	srv, err := New(Config{Gofer: gofer, Log: testLog()})
+	srv, err := New(Config{Gofer: gofer, Log: testLog(), Network: r.network})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,6 +95,13 @@ func inetState(s *inet.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectSta
 	}
 	if ra, err := s.S.EP.GetRemoteAddress(); err == nil {
 		st.SocketPeer, st.SocketConnected = socket.EncodeInetAddr(s.S.Family, ra), s.S.Stream
+	} else if peer := s.ConnectPeer(); s.S.Stream && peer != nil {
+		// A connect under way (a non-blocking one's EINPROGRESS), or
+		// one that completed or failed since: the record is derived
+		// at the connect's reply and not again when the handshake
+		// ends, so it says connected to the connect's peer. Restored,
+		// it is a lost connection, as an established one is.
+		st.SocketPeer, st.SocketConnected = peer, true
 	}
 	if local, peer, lost := s.Lost(); lost {
 		// Lost with an earlier server (a fresh endpoint): it stays a

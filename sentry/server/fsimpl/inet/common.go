@@ -21,10 +21,14 @@ type Common struct {
 	// lost is set by a restore for a connection lost with a server.
 	lost lostConn
 
-	// mu protects backlog, listen's backlog (for recovery), and
-	// HostFile's reuseAddr. A leaf.
+	// mu protects backlog, listen's backlog (for recovery),
+	// connectPeer and HostFile's reuseAddr. A leaf.
 	mu      sync.Mutex
 	backlog int
+	// connectPeer is the sockaddr a TCP connect went to, set when it
+	// started or completed: the replay record's peer while the
+	// handshake is under way, when the endpoint has none yet.
+	connectPeer []byte
 }
 
 func newCommon() Common { return Common{Base: anon.NewBase(unix.S_IFSOCK | 0777)} }
@@ -41,6 +45,21 @@ func (s *Common) SetBacklog(n int) {
 	s.mu.Lock()
 	s.backlog = max(n, 1)
 	s.mu.Unlock()
+}
+
+// SetConnectPeer records peer, the sockaddr a TCP connect started or
+// completed to (nil: none, after a disconnect).
+func (s *Common) SetConnectPeer(peer []byte) {
+	s.mu.Lock()
+	s.connectPeer = peer
+	s.mu.Unlock()
+}
+
+// ConnectPeer returns the sockaddr SetConnectPeer recorded (nil: none).
+func (s *Common) ConnectPeer() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connectPeer
 }
 
 // SetLost makes the socket a restored connection that was lost with a
