@@ -593,11 +593,10 @@ func (k *Kernel) Start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error 
 		return err
 	}
 	k.Mu.Lock()
-	if k.Started || k.Destroyed {
+	if err := k.markStartedLocked(); err != nil {
 		k.Mu.Unlock()
-		return unix.EBUSY
+		return err
 	}
-	k.Started = true
 	for _, m := range mounts {
 		if m, err := k.VFS.Mounts.Add(m); err == nil {
 			if m.FSType != "bind" {
@@ -770,4 +769,15 @@ func (k *Kernel) SetUpRootProcessLocked(p *Process, st RootProcessSpec, comm str
 	k.Trk.Changed(p.FS)
 	k.Trk.Changed(SigTable{Handlers: p.Sig})
 	p.Comm = comm
+}
+
+// markStartedLocked marks the kernel started, by Start or Restore, the
+// one of them that may run in its life: EBUSY once either has, or after
+// its destruction. Precondition: k.Mu is held.
+func (k *Kernel) markStartedLocked() error {
+	if k.Started || k.Destroyed {
+		return unix.EBUSY
+	}
+	k.Started = true
+	return nil
 }

@@ -164,7 +164,8 @@ type Kernel struct {
 	// reconnect to this same server) or a dead client that `resend` will
 	// revive: their successor restores from those directories.
 	AppEnded atomic.Bool
-	// Started is set by Start. Protected by Mu.
+	// Started is set by Start or Restore (markStartedLocked), cleared by a
+	// Start that failed. Protected by Mu.
 	Started bool
 	// Procs holds every process, zombies included, by PID. Protected by Mu.
 	Procs map[int32]*Process

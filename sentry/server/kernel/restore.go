@@ -239,11 +239,10 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		return err
 	}
 	k.Mu.Lock()
-	if k.Started || k.Destroyed {
+	if err := k.markStartedLocked(); err != nil {
 		k.Mu.Unlock()
-		return unix.EBUSY
+		return err
 	}
-	k.Started = true
 	err = k.restoreStdioSetsLocked(rs.StdioSets, s.setStdin)
 	var rc *Task
 	if err == nil {
