@@ -70,16 +70,7 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var s ktime.Setting
-	switch {
-	case value == 0:
-		s = ktime.Setting{Period: interval}
-	case flags&tfdTimerAbstime != 0:
-		s = ktime.Setting{Enabled: true, Next: ktime.FromNanoseconds(int64(value)), Period: interval}
-	default:
-		s = ktime.Setting{Enabled: true, Next: t.Clock().Now().Add(value), Period: interval}
-	}
-	now, old := t.Set(s)
+	now, old := t.Set(ktimer.SettingOf(t.Clock(), interval, value, flags&tfdTimerAbstime != 0))
 	f.Changed()
 	if oldAddr != 0 {
 		oi, ov := ktimer.SpecOf(now, old)

@@ -74,6 +74,21 @@ func ItimerBytes(interval, value time.Duration, usec bool) []byte {
 	return b
 }
 
+// SettingOf is the setting an itimerspec (interval, value) asks of a
+// timer on clock: disarmed when value is 0; else first due at value, a
+// time on clock when abs (TIMER_ABSTIME, TFD_TIMER_ABSTIME), or that long
+// from now. timer_settime and timerfd_settime share it.
+func SettingOf(clock ktime.Clock, interval, value time.Duration, abs bool) ktime.Setting {
+	switch {
+	case value == 0:
+		return ktime.Setting{Period: interval}
+	case abs:
+		return ktime.Setting{Enabled: true, Next: ktime.FromNanoseconds(int64(value)), Period: interval}
+	default:
+		return ktime.Setting{Enabled: true, Next: clock.Now().Add(value), Period: interval}
+	}
+}
+
 // SpecOf is the (interval, time left) of a setting at now.
 func SpecOf(now ktime.Time, s ktime.Setting) (interval, value time.Duration) {
 	value, interval = ktime.SpecFromSetting(now, s)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/sentry/ktime"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
@@ -195,15 +194,7 @@ func TimerSettime(c *kernel.Task) (int64, error) {
 		k.Mu.Unlock()
 		return 0, err
 	}
-	var s ktime.Setting
-	switch {
-	case value == 0:
-		s = ktime.Setting{Period: interval}
-	case flags&timerAbstime != 0:
-		s = ktime.Setting{Enabled: true, Next: ktime.FromNanoseconds(int64(value)), Period: interval}
-	default:
-		s = ktime.Setting{Enabled: true, Next: tm.Timer.Clock().Now().Add(value), Period: interval}
-	}
+	s := ktimer.SettingOf(tm.Timer.Clock(), interval, value, flags&timerAbstime != 0)
 	now, old := tm.Timer.Set(s, nil)
 	k.Trk.Changed(tm)
 	k.Mu.Unlock()
