@@ -1778,7 +1778,7 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	if t := mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK {
 		// Device nodes are not served (a node in the gofer's tree would
 		// reach the host's device), for root too, as runsc.
-		logUnsupportedOnce(c.Kernel, "mknod of a device node")
+		c.Kernel.LogUnsupportedOnce("mknod of a device node")
 		return 0, unix.EPERM
 	}
 	v := c.Kernel.VFS
