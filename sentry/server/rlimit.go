@@ -133,16 +133,6 @@ func fileSizeCheck(c *syscallCtx, d *dentry, off int64, n int, truncate bool) (i
 	return 0, unix.EFBIG
 }
 
-// nofile is the caller's RLIMIT_NOFILE (fdtable.DefaultNofile without an fd
-// table).
-func nofile(c *syscallCtx) int {
-	tab, err := c.FDTable()
-	if err != nil {
-		return fdtable.DefaultNofile
-	}
-	return tab.Limit()
-}
-
 // copyInRlimit reads the struct rlimit64 at addr and returns its soft
 // limit: EINVAL if it is above the hard one, as prlimit64's check (the
 // hard limit is the client's business).

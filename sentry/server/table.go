@@ -41,10 +41,10 @@ func init() {
 		unix.SYS_FADVISE64:  sysFadvise,
 		unix.SYS_GETDENTS64: sysGetdents64,
 		unix.SYS_MMAP:       sysMmap,
-		unix.SYS_POLL:       sysPoll,
-		unix.SYS_PPOLL:      sysPoll,
-		unix.SYS_SELECT:     sysSelect,
-		unix.SYS_PSELECT6:   sysSelect,
+		unix.SYS_POLL:       syscalls.Poll,
+		unix.SYS_PPOLL:      syscalls.Poll,
+		unix.SYS_SELECT:     syscalls.Select,
+		unix.SYS_PSELECT6:   syscalls.Select,
 
 		// Kernel objects (file_kobj.go, file_epoll.go, syscalls_socket.go).
 		unix.SYS_EVENTFD:         sysEventfd,

@@ -12,8 +12,9 @@
 //     MayRemove, MayRename); TaskFromCall.
 //   - The process tree (Process, Thread, PtraceTracee, AppTimer) and its
 //     functions as methods of Kernel: processes, threads, exit, reaping,
-//     wait (process.go); signals and the signalfd's claim (signals.go);
-//     group stops, SIGCONT, orphaned groups (jobctl.go) and the
+//     wait (process.go); signals, the signalfd's claim and a file's
+//     readiness for a thread's wait, which a signalfd's depends on
+//     (signals.go: ReadinessFor); group stops, SIGCONT, orphaned groups (jobctl.go) and the
 //     terminal's SIGTTIN/SIGTTOU (tty.go: JobControlAccess); ptrace
 //     (ptrace.go); the timers that raise signals (timers.go).
 //   - A Start and exec (exec.go: Start, PlanExec and CommitExec over #!

@@ -25,6 +25,11 @@
 //   - mount.go: mount (tmpfs, remount, bind mounts and their
 //     propagation, propagation types) and umount2, over package vfs's
 //     grafts and package mount's table;
+//   - poll.go: poll, ppoll, select and pselect6 over each file's
+//     readiness for the waiting thread (kernel.ReadinessFor), with the
+//     wait on several files (WaitAny) and the timespec layouts
+//     (ReadTimespec, PutTimespec) the server's epoll and recvmmsg use;
+//   - rlimit.go: the resource limits the server enforces (nofile);
 //   - name.go: a system call's name for the logs (Name).
 //
 // The server package still holds the other handlers and the helpers they
