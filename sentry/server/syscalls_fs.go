@@ -1337,7 +1337,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if _, ok := f.Impl.(*vfs.GoferFile); !ok || !f.Writable() {
 			return 0, unix.EINVAL
 		}
-		if _, err := fileSizeCheck(c, vfs.DentryOf(f), length, 0, true); err != nil {
+		if _, err := c.FileSizeCheck(vfs.DentryOf(f), length, 0, true); err != nil {
 			return 0, err
 		}
 		if m := vfs.MemfdOf(f); m != nil {
@@ -1380,7 +1380,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if c.Kernel.InodeExecuting(d.Ino()) {
 		return 0, unix.ETXTBSY
 	}
-	if _, err := fileSizeCheck(c, d, length, 0, true); err != nil {
+	if _, err := c.FileSizeCheck(d, length, 0, true); err != nil {
 		return 0, err
 	}
 	if err := breakLeases(c, d, true, false); err != nil {

@@ -28,7 +28,7 @@ func init() {
 		unix.SYS_DUP:        sysDup,
 		unix.SYS_DUP2:       sysDup2,
 		unix.SYS_DUP3:       sysDup3,
-		unix.SYS_PRLIMIT64:  sysPrlimit64,
+		unix.SYS_PRLIMIT64:  syscalls.Prlimit64,
 		unix.SYS_FCNTL:      sysFcntl,
 		unix.SYS_FLOCK:      sysFlock,
 		unix.SYS_PIPE:       sysPipe2,

@@ -22,6 +22,7 @@
 //     mapped files' pages, PageRead, PageWrite); fd tables as the kernel
 //     makes and scans them (files.go); capability records (caps.go); pipe
 //     ends (pipe.go: PipeEnd, NewPipe, a call's pipe I/O, F_SETPIPE_SZ);
+//     RLIMIT_FSIZE on a write or truncate (rlimit.go: FileSizeCheck);
 //     the client's stdio descriptions (stdio.go: StdioFile, stdin data,
 //     a terminal's resize).
 //   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,

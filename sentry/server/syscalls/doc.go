@@ -29,7 +29,9 @@
 //     readiness for the waiting thread (kernel.ReadinessFor), with the
 //     wait on several files (WaitAny) and the timespec layouts
 //     (ReadTimespec, PutTimespec) the server's epoll and recvmmsg use;
-//   - rlimit.go: the resource limits the server enforces (nofile);
+//   - rlimit.go: prlimit64 of the resource limits the server enforces
+//     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
+//     process's wait status says it dumped core) and nofile;
 //   - name.go: a system call's name for the logs (Name).
 //
 // The server package still holds the other handlers and the helpers they
