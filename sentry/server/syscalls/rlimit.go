@@ -82,13 +82,9 @@ func prlimitFsize(c *kernel.Task, newAddr, oldAddr uint64) (int64, error) {
 	if newAddr == 0 {
 		return 0, nil
 	}
-	b, err := c.Mem.CopyIn(newAddr, 16)
+	cur, err := copyInRlimit(c, newAddr)
 	if err != nil {
 		return 0, err
-	}
-	cur, max := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
-	if cur > max {
-		return 0, unix.EINVAL
 	}
 	k.Mu.Lock()
 	p.FsizeLimited, p.FsizeLimit = cur != linux.RLimInfinity, cur
