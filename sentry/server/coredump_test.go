@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
@@ -15,7 +16,7 @@ import (
 func prlimitCoreCall(cur uint64) *sentrypb.Call {
 	lim := make([]byte, 16)
 	binary.LittleEndian.PutUint64(lim, cur)
-	binary.LittleEndian.PutUint64(lim[8:], rlimInfinity)
+	binary.LittleEndian.PutUint64(lim[8:], linux.RLimInfinity)
 	return &sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
 		Sysno: unix.SYS_PRLIMIT64, Args: []uint64{0, unix.RLIMIT_CORE, 0x1000, 0, 0, 0},
 		Inputs: []*sentrypb.Region{{Addr: 0x1000, Data: lim}}}}}

@@ -52,14 +52,6 @@ func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 	return f, impl, nil
 }
 
-// logUnsupportedOnce logs, once per server, that the application used a
-// feature (named by what) the server refuses with an errno.
-func logUnsupportedOnce(k *clientState, what string) {
-	if _, logged := k.Unsupported.LoadOrStore(what, struct{}{}); !logged {
-		k.Log.Warn("unsupported", "what", what)
-	}
-}
-
 // dispatch executes one forwarded system call of thread t; run is the
 // run of posted attribute calls it is part of (nil: none).
 func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {

@@ -57,11 +57,11 @@
 //     atomically, and StdioSetClosed tells the client when none is left);
 //   - a mount namespace (package vfs, clientState.VFS): the dentry cache
 //     over the gofer and the walk, the handle pins (a system call's are
-//     released with it, vfs.go), negative dentries, /dev/shm (which
+//     released with it, kernel.Task), negative dentries, /dev/shm (which
 //     also holds the unlinked files of memfd_create: file_memfd.go has
 //     the call, vfs.Memfd a memfd's name and seals), the grafted tmpfs
-//     and bind mounts of mount(2) (syscalls_mount.go; a Start's mounts
-//     in vfs.go, a Restore's in kernel/restore.go), reported as mount/<id> records, and
+//     and bind mounts of mount(2) (package syscalls: mount.go; a Start's
+//     mounts in kernel/exec.go, a Restore's in kernel/restore.go), reported as mount/<id> records, and
 //     the gofer file kinds (vfs.GoferFile, GoferDir, LostFile, DevFile,
 //     PathFile); /dev and /proc are synthesized from the kernel's state
 //     by package fsimpl/synth (clientState.Synth: the lookups, listings,
@@ -220,9 +220,9 @@
 // is answered by a Welcome that says so and the session ends; a stream
 // that sends no Hello within HelloTimeout is ended. A non-operator peer
 // holds at most Config.MaxClientsPerPeer clients. RLIMIT_NOFILE, which
-// the client sends in Start and with prlimit64 (rlimit.go), bounds the
-// new fds of an fd table, up to nr_open (package kernel/fdtable: high
-// fds live in a map). A panic of any call
+// the client sends in Start and with prlimit64 (package syscalls:
+// rlimit.go), bounds the new fds of an fd table, up to nr_open (package
+// kernel/fdtable: high fds live in a map). A panic of any call
 // (not only system call handlers) is logged and answered EIO; one of a
 // Session or Debug handler ends that stream or call.
 //
@@ -417,8 +417,9 @@
 //
 //	vfs.VFS.MntMu                (mount, umount2 and their replay; held
 //	                              across gofer RPCs, before the vfs's
-//	                              own locks (package vfs); mountBusy
-//	                              takes clientState.Mu under it)
+//	                              own locks (package vfs);
+//	                              kernel.Kernel.MountBusy takes
+//	                              clientState.Mu under it)
 //
 // Kernel objects: epoll.File.mu is taken before the readiness locks of the
 // files it watches (pipe.Pipe.mu, a nested epoll.File.mu: never an

@@ -8,16 +8,18 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 )
 
 // epoll instances are package fsimpl/epoll; here are their calls, which
-// check each interest's readiness for the calling thread (readinessOf: a
+// check each interest's readiness for the calling thread (kernel.ReadinessFor: a
 // signalfd's depends on it).
 
 // epollReadiness is the readiness of the files an epoll of thread t
 // watches, for t's wait (nil: none).
 func epollReadiness(t *thread) epoll.Readiness {
-	return func(f *file) (uint32, <-chan struct{}) { return readinessOf(t, f) }
+	return func(f *file) (uint32, <-chan struct{}) { return kernel.ReadinessFor(t, f) }
 }
 
 func sysEpollCreate(c *syscallCtx) (int64, error) {
@@ -97,7 +99,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 			if err != nil {
 				return 0, err
 			}
-			if d, err = readTimespec(b); err != nil {
+			if d, err = syscalls.ReadTimespec(b); err != nil {
 				return 0, err
 			}
 			timeout = 1
@@ -143,7 +145,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 		if timeout == 0 {
 			return 0, nil
 		}
-		if err := waitAny(c, chs, deadline); err != nil {
+		if err := syscalls.WaitAny(c, chs, deadline); err != nil {
 			if err == unix.ETIMEDOUT {
 				return 0, nil
 			}

@@ -10,7 +10,6 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 // A signalfd (package fsimpl/signalfd) is the server's descriptor and
@@ -41,25 +40,6 @@ func (kp *kernelPorts) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) in
 	}
 	sc.Reply.Action = &sentrypb.Reply_SignalfdRead{SignalfdRead: &sentrypb.SignalfdRead{Mask: mask, Nonblock: nonblock}}
 	return sc.Thread.TID
-}
-
-// signalfdReadiness is signalfd s's readiness for a wait of thread t.
-func signalfdReadiness(s *signalfd.File, t *thread) (uint32, <-chan struct{}) {
-	pending, grown := t.SigWait.Get()
-	ev, ch := s.ReadinessFor(t.TID, pending)
-	if ev != 0 {
-		return ev, nil
-	}
-	return 0, wake.Merge([]<-chan struct{}{grown, ch}, nil)
-}
-
-// readinessOf is f's readiness for a wait of thread t (nil: none known):
-// a signalfd's depends on the waiting thread's pending signals.
-func readinessOf(t *thread, f *file) (uint32, <-chan struct{}) {
-	if s, ok := f.Impl.(*signalfd.File); ok && t != nil {
-		return signalfdReadiness(s, t)
-	}
-	return f.Impl.Readiness(f)
 }
 
 // signalsPending handles a SignalsPending message.

@@ -102,7 +102,7 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 	}
 	ino, ok := kernel.LockIno(f)
 	if !ok {
-		logUnsupportedOnce(c.Kernel, "fcntl locks on a file outside the gofer's tree")
+		c.Kernel.LogUnsupportedOnce("fcntl locks on a file outside the gofer's tree")
 		return 0, unix.ENOLCK
 	}
 	owner := filelock.Owner[*fdTable, *file]{File: f}
@@ -171,13 +171,13 @@ func sysFlock(c *syscallCtx) (int64, error) {
 	op := int(c.Args[1])
 	if op&lockMand != 0 {
 		// Linux ignores the removed LOCK_MAND locks: success.
-		logUnsupportedOnce(c.Kernel, "flock LOCK_MAND")
+		c.Kernel.LogUnsupportedOnce("flock LOCK_MAND")
 		return 0, nil
 	}
 	nonblock := op&unix.LOCK_NB != 0
 	ino, ok := kernel.LockIno(f)
 	if !ok {
-		logUnsupportedOnce(c.Kernel, "flock on a file outside the gofer's tree")
+		c.Kernel.LogUnsupportedOnce("flock on a file outside the gofer's tree")
 		return 0, unix.ENOLCK
 	}
 	lt := c.Kernel.Locks

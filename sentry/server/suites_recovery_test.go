@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
@@ -31,7 +32,7 @@ func TestLeasesOwnersLimitsSurviveRestore(t *testing.T) {
 	// As the client sends it: the new limit as an input region.
 	lim := make([]byte, 16)
 	binary.LittleEndian.PutUint64(lim, 100)
-	binary.LittleEndian.PutUint64(lim[8:], rlimInfinity)
+	binary.LittleEndian.PutUint64(lim[8:], linux.RLimInfinity)
 	c := r.syscallCall(1, unix.SYS_PRLIMIT64, 0, unix.RLIMIT_FSIZE, 0x1000, 0)
 	c.GetSyscall().Inputs = append(c.GetSyscall().Inputs, &sentrypb.Region{Addr: 0x1000, Data: lim})
 	if rep := r.call(c, false); rep.Errno != 0 {

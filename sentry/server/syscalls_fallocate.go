@@ -75,7 +75,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 		return 0, unix.EROFS
 	}
 	if mode&unix.FALLOC_FL_KEEP_SIZE == 0 {
-		if _, err := fileSizeCheck(c, d, off+length, 0, true); err != nil {
+		if _, err := c.FileSizeCheck(d, off+length, 0, true); err != nil {
 			return 0, err
 		}
 	}

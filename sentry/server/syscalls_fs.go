@@ -1337,7 +1337,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		if _, ok := f.Impl.(*vfs.GoferFile); !ok || !f.Writable() {
 			return 0, unix.EINVAL
 		}
-		if _, err := fileSizeCheck(c, vfs.DentryOf(f), length, 0, true); err != nil {
+		if _, err := c.FileSizeCheck(vfs.DentryOf(f), length, 0, true); err != nil {
 			return 0, err
 		}
 		if m := vfs.MemfdOf(f); m != nil {
@@ -1380,7 +1380,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if c.Kernel.InodeExecuting(d.Ino()) {
 		return 0, unix.ETXTBSY
 	}
-	if _, err := fileSizeCheck(c, d, length, 0, true); err != nil {
+	if _, err := c.FileSizeCheck(d, length, 0, true); err != nil {
 		return 0, err
 	}
 	if err := breakLeases(c, d, true, false); err != nil {
@@ -1778,7 +1778,7 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	if t := mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK {
 		// Device nodes are not served (a node in the gofer's tree would
 		// reach the host's device), for root too, as runsc.
-		logUnsupportedOnce(c.Kernel, "mknod of a device node")
+		c.Kernel.LogUnsupportedOnce("mknod of a device node")
 		return 0, unix.EPERM
 	}
 	v := c.Kernel.VFS

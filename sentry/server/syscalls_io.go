@@ -71,7 +71,7 @@ func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 	}
 	appendMode := f.Flags.Load()&unix.O_APPEND != 0
 	if off >= 0 && !appendMode {
-		m, err := fileSizeCheck(c, vfs.DentryOf(f), off, len(b), false)
+		m, err := c.FileSizeCheck(vfs.DentryOf(f), off, len(b), false)
 		if err != nil {
 			return 0, err
 		}
@@ -96,7 +96,7 @@ func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 		}
 		o = int64(st.Size)
 	}
-	m, err := fileSizeCheck(c, vfs.DentryOf(f), o, len(b), false)
+	m, err := c.FileSizeCheck(vfs.DentryOf(f), o, len(b), false)
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -28,7 +29,7 @@ func mmsg(c *syscallCtx, recv bool) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		d, err := readTimespec(b)
+		d, err := syscalls.ReadTimespec(b)
 		if err != nil {
 			return 0, err
 		}
@@ -72,7 +73,7 @@ func mmsg(c *syscallCtx, recv bool) (int64, error) {
 	}
 	if !deadline.IsZero() && done > 0 {
 		// Linux writes back the time left.
-		if err := c.Mem.CopyOut(saved[4], putTimespec(time.Until(deadline), false)); err != nil {
+		if err := c.Mem.CopyOut(saved[4], syscalls.PutTimespec(time.Until(deadline), false)); err != nil {
 			return 0, err
 		}
 	}

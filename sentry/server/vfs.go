@@ -15,8 +15,8 @@ import (
 // descriptions, a set-id file's write), and each system call is its
 // vfs.Caller
 // (the handles it pins, its search permission). What stays here is the
-// kernel's side: the pins' release with the call, a mount's users, and
-// the mounts of a Restore.
+// port by which the vfs has a set-id file's write clear its bits
+// (KillPriv).
 
 type dentry = vfs.Dentry
 
@@ -25,30 +25,4 @@ var _ vfs.Kernel = (*kernelPorts)(nil)
 // KillPriv is vfs.Kernel's: killPriv for the kernel's call c.
 func (kp *kernelPorts) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
 	killPriv(kernel.TaskFromCall(c), d, h, a)
-}
-
-// mountBusy says a file of mount id is in use: open, a working
-// directory, or mapped.
-func mountBusy(k *clientState, id int) bool {
-	var ds []*dentry
-	k.Mu.Lock()
-	seen := make(map[*fdTable]bool)
-	for _, p := range k.Procs {
-		if p.FS != nil {
-			ds = append(ds, p.FS.Cwd)
-		}
-		t := p.FDs
-		if t == nil || seen[t] {
-			continue
-		}
-		seen[t] = true
-		t.Each(func(_ int32, e fdEntry) { ds = append(ds, vfs.DentryOf(e.File)) })
-	}
-	k.Mu.Unlock()
-	for _, f := range k.Maps.Files() {
-		if f != nil {
-			ds = append(ds, vfs.DentryOf(f))
-		}
-	}
-	return k.VFS.MountHolds(id, ds)
 }

@@ -12,8 +12,9 @@
 //     MayRemove, MayRename); TaskFromCall.
 //   - The process tree (Process, Thread, PtraceTracee, AppTimer) and its
 //     functions as methods of Kernel: processes, threads, exit, reaping,
-//     wait (process.go); signals and the signalfd's claim (signals.go);
-//     group stops, SIGCONT, orphaned groups (jobctl.go) and the
+//     wait (process.go); signals, the signalfd's claim and a file's
+//     readiness for a thread's wait, which a signalfd's depends on
+//     (signals.go: ReadinessFor); group stops, SIGCONT, orphaned groups (jobctl.go) and the
 //     terminal's SIGTTIN/SIGTTOU (tty.go: JobControlAccess); ptrace
 //     (ptrace.go); the timers that raise signals (timers.go).
 //   - A Start and exec (exec.go: Start, PlanExec and CommitExec over #!
@@ -21,6 +22,7 @@
 //     mapped files' pages, PageRead, PageWrite); fd tables as the kernel
 //     makes and scans them (files.go); capability records (caps.go); pipe
 //     ends (pipe.go: PipeEnd, NewPipe, a call's pipe I/O, F_SETPIPE_SZ);
+//     RLIMIT_FSIZE on a write or truncate (rlimit.go: FileSizeCheck);
 //     the client's stdio descriptions (stdio.go: StdioFile, stdin data,
 //     a terminal's resize).
 //   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,

@@ -11,7 +11,8 @@ import (
 
 // The kernel's side of open files: a process's fd table made with the
 // client's hooks (NewFDTable, LockIno) and the questions asked of every
-// fd and mapping (InodeOpen, InodeOpenForWrite, InodeExecuting).
+// fd and mapping (InodeOpen, InodeOpenForWrite, InodeExecuting,
+// MountBusy).
 
 // InodeOpen reports whether the application has the gofer file with inode
 // number ino open: an fd of a process refers to it, or it is mapped. Open
@@ -52,6 +53,32 @@ func (k *Kernel) anyFD(match func(fdtable.Entry) bool) bool {
 		}
 	}
 	return false
+}
+
+// MountBusy says a file of mount id is in use: open, a working
+// directory, or mapped. It takes k.Mu.
+func (k *Kernel) MountBusy(id int) bool {
+	var ds []*vfs.Dentry
+	k.Mu.Lock()
+	seen := make(map[*fdtable.Table]bool)
+	for _, p := range k.Procs {
+		if p.FS != nil {
+			ds = append(ds, p.FS.Cwd)
+		}
+		t := p.FDs
+		if t == nil || seen[t] {
+			continue
+		}
+		seen[t] = true
+		t.Each(func(_ int32, e fdtable.Entry) { ds = append(ds, vfs.DentryOf(e.File)) })
+	}
+	k.Mu.Unlock()
+	for _, f := range k.Maps.Files() {
+		if f != nil {
+			ds = append(ds, vfs.DentryOf(f))
+		}
+	}
+	return k.VFS.MountHolds(id, ds)
 }
 
 // InodeOpenForWrite reports whether the application has the gofer file

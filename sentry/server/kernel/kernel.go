@@ -218,3 +218,11 @@ type Kernel struct {
 	// lookupName).
 	OwnRemovals atomic.Uint64
 }
+
+// LogUnsupportedOnce logs, once per server, that the application used a
+// feature (named by what) the server refuses with an errno.
+func (k *Kernel) LogUnsupportedOnce(what string) {
+	if _, logged := k.Unsupported.LoadOrStore(what, struct{}{}); !logged {
+		k.Log.Warn("unsupported", "what", what)
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 // SignalProcessLocked sends sig to p (to thread target if non-nil and
@@ -263,4 +265,23 @@ func (k *Kernel) SignalFromAppLocked(p *Process, t *Thread, sig int, info []byte
 		return
 	}
 	k.SignalProcessLocked(p, t, sig, info, d)
+}
+
+// signalfdReadiness is signalfd s's readiness for a wait of thread t.
+func signalfdReadiness(s *signalfd.File, t *Thread) (uint32, <-chan struct{}) {
+	pending, grown := t.SigWait.Get()
+	ev, ch := s.ReadinessFor(t.TID, pending)
+	if ev != 0 {
+		return ev, nil
+	}
+	return 0, wake.Merge([]<-chan struct{}{grown, ch}, nil)
+}
+
+// ReadinessFor is f's readiness for a wait of thread t (nil: none known):
+// a signalfd's depends on the waiting thread's pending signals.
+func ReadinessFor(t *Thread, f *fdesc.File) (uint32, <-chan struct{}) {
+	if s, ok := f.Impl.(*signalfd.File); ok && t != nil {
+		return signalfdReadiness(s, t)
+	}
+	return f.Impl.Readiness(f)
 }

@@ -22,6 +22,16 @@
 //     ktimer's clocks and layouts;
 //   - xattr.go: the extended attribute calls, as a filesystem without
 //     them answers;
+//   - mount.go: mount (tmpfs, remount, bind mounts and their
+//     propagation, propagation types) and umount2, over package vfs's
+//     grafts and package mount's table;
+//   - poll.go: poll, ppoll, select and pselect6 over each file's
+//     readiness for the waiting thread (kernel.ReadinessFor), with the
+//     wait on several files (WaitAny) and the timespec layouts
+//     (ReadTimespec, PutTimespec) the server's epoll and recvmmsg use;
+//   - rlimit.go: prlimit64 of the resource limits the server enforces
+//     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
+//     process's wait status says it dumped core) and nofile;
 //   - name.go: a system call's name for the logs (Name).
 //
 // The server package still holds the other handlers and the helpers they
@@ -32,12 +42,15 @@
 // Dependencies: package kernel (the call, the kernel state and its
 // functions), the layers below it the handlers name (vfs: a path's walk;
 // fdesc: a call's files; auth: credentials and capabilities; syserr;
-// ktimer, ksignal),
+// ktimer, ksignal; mount: the mount table's records), proto/sentrypb
+// (what a handler asks the client),
 // sentry/sysabi (system call names), gVisor's abi/linux and ktime, and
 // golang.org/x/sys/unix. It must not import the server package, which
 // imports it.
 //
-// Lock order: none of its own. A handler takes the kernel lock
+// Lock order: none of its own. mount and umount2 hold the vfs's
+// vfs.VFS.MntMu across their walk's gofer RPCs, before the vfs's own
+// locks and the kernel lock (kernel.Kernel.MountBusy). A handler takes the kernel lock
 // (kernel.Kernel.Mu) around what it reads or changes of the kernel state
 // and calls the kernel's ...Locked functions only under it, never across
 // a gofer RPC, a blocking wait or a send; the call's memory

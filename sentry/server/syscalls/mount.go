@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"fmt"
@@ -29,10 +29,10 @@ var blockFS = map[string]bool{
 const mountFlagsIgnored = unix.MS_SILENT | unix.MS_SYNCHRONOUS | unix.MS_DIRSYNC |
 	unix.MS_MANDLOCK | unix.MS_LAZYTIME | unix.MS_I_VERSION
 
-// sysMount implements mount(2): a tmpfs at a directory, remounting a
+// Mount implements mount(2): a tmpfs at a directory, remounting a
 // mount the sentry made with other flags or options, bind mounts, and
 // propagation changes.
-func sysMount(c *syscallCtx) (int64, error) {
+func Mount(c *kernel.Task) (int64, error) {
 	if !c.ProcessCreds().Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
@@ -43,7 +43,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	target, err := pathArg(c, 1)
+	target, err := PathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -77,7 +77,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 	case flags&unix.MS_BIND != 0:
 		return 0, bindMount(c, source, point)
 	case flags&unix.MS_MOVE != 0:
-		logUnsupportedOnce(c.Kernel, "mount(MS_MOVE)")
+		c.Kernel.LogUnsupportedOnce("mount(MS_MOVE)")
 		return 0, fmt.Errorf("moving mounts: %w", unix.EINVAL)
 	case flags&mount.PropagationFlags != 0:
 		// Exactly one propagation type, with only MS_REC and MS_SILENT
@@ -155,7 +155,7 @@ func sysMount(c *syscallCtx) (int64, error) {
 
 // remount changes the flags (and, without MS_BIND, the options) of the
 // mount whose root is point: one the sentry made.
-func remount(c *syscallCtx, point *dentry, flags uint64, data string) error {
+func remount(c *kernel.Task, point *vfs.Dentry, flags uint64, data string) error {
 	v := c.Kernel.VFS
 	vm := v.MountRoot(point)
 	if vm == nil {
@@ -221,7 +221,7 @@ func remount(c *syscallCtx, point *dentry, flags uint64, data string) error {
 // bindMount mounts the file at path source over point (MS_BIND): a new
 // mount of the same files, with the flags of the mount source is in. Its
 // submounts are not brought along (MS_REC changes nothing).
-func bindMount(c *syscallCtx, source string, point *dentry) error {
+func bindMount(c *kernel.Task, source string, point *vfs.Dentry) error {
 	v := c.Kernel.VFS
 	if source == "" {
 		return unix.EFAULT
@@ -283,7 +283,7 @@ func bindMount(c *syscallCtx, source string, point *dentry) error {
 // with its copies in peers, and the slaves' copies are its slaves. A
 // copy whose mount point cannot be found there is left out, as Linux
 // does for a path its peer does not show. Precondition: v.MntMu.
-func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
+func propagateBind(c *kernel.Task, m mount.Mount, src *vfs.Dentry) {
 	v := c.Kernel.VFS
 	parent, ok := v.Mounts.Get(m.ParentID)
 	if !ok || parent.Shared == 0 {
@@ -331,12 +331,12 @@ func propagateBind(c *syscallCtx, m mount.Mount, src *dentry) {
 	}
 }
 
-// sysUmount2 implements umount2(2) of a mount the sentry made.
-func sysUmount2(c *syscallCtx) (int64, error) {
+// Umount2 implements umount2(2) of a mount the sentry made.
+func Umount2(c *kernel.Task) (int64, error) {
 	if !c.ProcessCreds().Capable(linux.CAP_SYS_ADMIN) {
 		return 0, unix.EPERM
 	}
-	target, err := pathArg(c, 0)
+	target, err := PathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -350,7 +350,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		}
 		// Expiry marks an unused mount on a first call (EAGAIN) and
 		// unmounts it on a second: not kept here.
-		logUnsupportedOnce(c.Kernel, "umount2(MNT_EXPIRE)")
+		c.Kernel.LogUnsupportedOnce("umount2(MNT_EXPIRE)")
 		return 0, unix.EINVAL
 	}
 	v := c.Kernel.VFS
@@ -396,7 +396,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 		return 0, fmt.Errorf("a bind mount's source is in this mount: %w", unix.EBUSY)
 	}
 	if !detach {
-		if mountBusy(c.Kernel, vm.ID) {
+		if c.Kernel.MountBusy(vm.ID) {
 			return 0, unix.EBUSY
 		}
 	}
@@ -409,7 +409,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 	// The mount and, detached with it, those under it (deepest first).
 	for _, m := range gone {
 		if g := v.GraftedByID(m.ID); g != nil {
-			v.Ungraft(g, detach && mountBusy(c.Kernel, m.ID))
+			v.Ungraft(g, detach && c.Kernel.MountBusy(m.ID))
 		}
 		c.Kernel.Trk.Changed(kernel.MountID(m.ID))
 	}
@@ -419,7 +419,7 @@ func sysUmount2(c *syscallCtx) (int64, error) {
 // ramFor is the client machine's memory when tmpfs options data need it
 // (size=N%: Linux takes a share of the machine the application runs on),
 // else 0.
-func ramFor(c *syscallCtx, data string) (uint64, error) {
+func ramFor(c *kernel.Task, data string) (uint64, error) {
 	if !strings.Contains(data, "%") {
 		return 0, nil
 	}

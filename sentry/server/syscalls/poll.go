@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
@@ -8,6 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
@@ -20,7 +22,7 @@ type pollEntry struct {
 
 // pollOnce computes revents for every entry and returns how many are
 // ready and the channels to wait on.
-func pollOnce(c *syscallCtx, tab *fdTable, es []pollEntry) (int, []<-chan struct{}) {
+func pollOnce(c *kernel.Task, tab *fdtable.Table, es []pollEntry) (int, []<-chan struct{}) {
 	n := 0
 	var chs []<-chan struct{}
 	for i := range es {
@@ -40,7 +42,7 @@ func pollOnce(c *syscallCtx, tab *fdTable, es []pollEntry) (int, []<-chan struct
 		if f.IsPath() {
 			ev = linux.POLLNVAL
 		} else {
-			ev, ch = readinessOf(c.Thread, f)
+			ev, ch = kernel.ReadinessFor(c.Thread, f)
 		}
 		f.DecRef()
 		e.revents = ev & (e.events | linux.POLLERR | linux.POLLHUP | linux.POLLNVAL)
@@ -53,10 +55,10 @@ func pollOnce(c *syscallCtx, tab *fdTable, es []pollEntry) (int, []<-chan struct
 	return n, chs
 }
 
-// waitAny blocks until a channel in chs is closed, deadline passes (zero:
+// WaitAny blocks until a channel in chs is closed, deadline passes (zero:
 // no deadline), or the call is interrupted (ERESTARTNOHAND: poll and
 // select are not restarted after a handler ran).
-func waitAny(c *syscallCtx, chs []<-chan struct{}, deadline time.Time) error {
+func WaitAny(c *kernel.Task, chs []<-chan struct{}, deadline time.Time) error {
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
 		d := time.Until(deadline)
@@ -89,7 +91,7 @@ func waitAny(c *syscallCtx, chs []<-chan struct{}, deadline time.Time) error {
 
 // doPoll polls es until something is ready or the deadline (zero: none;
 // immediate when now is set).
-func doPoll(c *syscallCtx, es []pollEntry, deadline time.Time, immediate bool) (int, error) {
+func doPoll(c *kernel.Task, es []pollEntry, deadline time.Time, immediate bool) (int, error) {
 	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
@@ -99,7 +101,7 @@ func doPoll(c *syscallCtx, es []pollEntry, deadline time.Time, immediate bool) (
 		if n > 0 || immediate {
 			return n, nil
 		}
-		if err := waitAny(c, chs, deadline); err != nil {
+		if err := WaitAny(c, chs, deadline); err != nil {
 			if err == unix.ETIMEDOUT {
 				return 0, nil
 			}
@@ -108,7 +110,9 @@ func doPoll(c *syscallCtx, es []pollEntry, deadline time.Time, immediate bool) (
 	}
 }
 
-func readTimespec(b []byte) (time.Duration, error) {
+// ReadTimespec is the struct timespec in b: EINVAL if negative or its
+// nanoseconds are not below a second; seconds beyond 2^32 are cut to it.
+func ReadTimespec(b []byte) (time.Duration, error) {
 	sec, nsec := int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
 	if sec < 0 || nsec < 0 || nsec >= 1e9 {
 		return 0, unix.EINVAL
@@ -119,7 +123,9 @@ func readTimespec(b []byte) (time.Duration, error) {
 	return time.Duration(sec)*time.Second + time.Duration(nsec), nil
 }
 
-func putTimespec(d time.Duration, usec bool) []byte {
+// PutTimespec is d as a struct timespec (usec: a struct timeval), 0 if
+// negative.
+func PutTimespec(d time.Duration, usec bool) []byte {
 	if d < 0 {
 		d = 0
 	}
@@ -134,7 +140,8 @@ func putTimespec(d time.Duration, usec bool) []byte {
 	return b
 }
 
-func sysPoll(c *syscallCtx) (int64, error) {
+// Poll implements poll(2) and ppoll(2).
+func Poll(c *kernel.Task) (int64, error) {
 	addr, nfds := c.Args[0], c.Args[1]
 	if nfds > uint64(nofile(c)) {
 		return 0, unix.EINVAL // Linux: more than RLIMIT_NOFILE
@@ -156,7 +163,7 @@ func sysPoll(c *syscallCtx) (int64, error) {
 			if err != nil {
 				return 0, err
 			}
-			d, err := readTimespec(b)
+			d, err := ReadTimespec(b)
 			if err != nil {
 				return 0, err
 			}
@@ -184,7 +191,7 @@ func sysPoll(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	if tsAddr != 0 && !immediate {
-		if err := c.Mem.CopyOut(tsAddr, putTimespec(time.Until(deadline), false)); err != nil {
+		if err := c.Mem.CopyOut(tsAddr, PutTimespec(time.Until(deadline), false)); err != nil {
 			return 0, err
 		}
 	}
@@ -197,7 +204,8 @@ const (
 	pollExSet  = linux.POLLPRI
 )
 
-func sysSelect(c *syscallCtx) (int64, error) {
+// Select implements select(2) and pselect6(2).
+func Select(c *kernel.Task) (int64, error) {
 	nfds := int64(int32(c.Args[0]))
 	if nfds < 0 {
 		return 0, unix.EINVAL
@@ -235,7 +243,7 @@ func sysSelect(c *syscallCtx) (int64, error) {
 			binary.LittleEndian.PutUint64(b, uint64(sec))
 			binary.LittleEndian.PutUint64(b[8:], uint64(us*1000))
 		}
-		d, err := readTimespec(b)
+		d, err := ReadTimespec(b)
 		if err != nil {
 			return 0, err
 		}
@@ -294,7 +302,7 @@ func sysSelect(c *syscallCtx) (int64, error) {
 		}
 	}
 	if tAddr != 0 && !immediate {
-		if err := c.Mem.CopyOut(tAddr, putTimespec(time.Until(deadline), usec)); err != nil {
+		if err := c.Mem.CopyOut(tAddr, PutTimespec(time.Until(deadline), usec)); err != nil {
 			return 0, err
 		}
 	}
