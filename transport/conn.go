@@ -231,11 +231,16 @@ type StreamConn struct {
 	// their inputs' size (postbatch.go). Protected by sendMu.
 	postQ      []*pb.Call
 	postQBytes int
-	// postTimer sends the queue postDelay after its first call.
-	// Immutable pointer.
+	// postQSince is when the queue's first call was queued. Protected by
+	// sendMu.
+	postQSince time.Time
+	// postTimer sends the queue postDelay after its first call, unless
+	// a call posted once it is due (postDue) sent it. Immutable pointer.
 	postTimer *time.Timer
 	// postDelay is Options.PostDelay, defaulted. Immutable after Dial.
 	postDelay time.Duration
+	// postedLate counts the queues the timer sent. Atomic.
+	postedLate atomic.Uint64
 	// postBatches counts the frames that carried queued posted calls.
 	// Atomic.
 	postBatches atomic.Uint64

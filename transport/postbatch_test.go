@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -45,7 +46,7 @@ func (s *batchServer) Session(st pb.Sentry_SessionServer) error {
 		if err != nil {
 			return nil
 		}
-		if m.GetHeartbeat() != nil {
+		if m.GetHeartbeat() != nil && len(m.PostedCalls) == 0 {
 			continue
 		}
 		var seqs []uint64
@@ -53,7 +54,7 @@ func (s *batchServer) Session(st pb.Sentry_SessionServer) error {
 			seqs = append(seqs, c.Seq)
 			held = append(held, &pb.Reply{Seq: c.Seq, Ret: int64(c.Seq)})
 		}
-		call := m.GetCall()
+		call := m.GetCall() // nil for a heartbeat carrying posted calls
 		s.mu.Lock()
 		s.frames = append(s.frames, seqs)
 		s.calls = append(s.calls, call.GetSeq())
@@ -463,5 +464,85 @@ func TestPostDelayOption(t *testing.T) {
 		if got := (Options{PostDelay: tc.set}).postDelay(); got != tc.want {
 			t.Errorf("PostDelay %v: got %v, want %v", tc.set, got, tc.want)
 		}
+	}
+}
+
+// TestPostedLoopSendsInline: a program posting calls spaced so that a
+// batch is not full when its post delay ends (a loaded machine, or
+// writes behind between computations) has each batch sent by the
+// thread that posts into a due queue, not by the queue's timer (a
+// goroutine started per batch, its stack grown to marshal the frame).
+// The timer sends only a queue that no later call found due: the last,
+// and one after each pause of the loop longer than the time between a
+// queue's being due and its delay (a descheduled loop, counted).
+func TestPostedLoopSendsInline(t *testing.T) {
+	const delay = 800 * time.Microsecond
+	s := &batchServer{}
+	target, _ := serveSentryMux(t, s, s.Session)
+	c, err := Dial(context.Background(), target, Options{Wire: WireFramed, PostDelay: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	// A call every delay/16, spinning (a sleep may oversleep the
+	// delay) and yielding: a batch holds about 12 calls when its
+	// first is due, under maxPostedBatch.
+	const gap, calls = delay / 16, 400
+	post := func() (pauses uint64) {
+		// A pause is counted between one Post's return and the next
+		// (a Post that waits for the timer's send is not a pause).
+		last := time.Now()
+		for i := 0; i < calls; i++ {
+			for time.Since(last) < gap {
+				runtime.Gosched() // lets the timer's goroutine run
+			}
+			if time.Since(last) >= delay-c.postDue() {
+				pauses++
+			}
+			if err := c.Post(postedCall()); err != nil {
+				t.Fatal(err)
+			}
+			last = time.Now()
+		}
+		return pauses
+	}
+	sent := 0
+	for attempt := 1; ; attempt++ {
+		late0, batches0 := c.postedLate.Load(), c.PostedBatches()
+		pauses := post()
+		sent += calls
+		late, batches := c.postedLate.Load()-late0, c.PostedBatches()-batches0
+		t.Logf("%d calls spaced %v: %d batches, %d sent by the timer, %d pauses of the loop", calls, gap, batches, late, pauses)
+		if batches < calls/maxPostedBatch {
+			t.Fatalf("%d batches for %d calls, want at least %d", batches, calls, calls/maxPostedBatch)
+		}
+		if pauses > batches/4 {
+			// Too loaded a machine to tell: try again.
+			if attempt == 5 {
+				t.Fatalf("the posting loop paused in %d of %d batches in every attempt", pauses, batches)
+			}
+			continue
+		}
+		if late > 1+pauses {
+			t.Errorf("%d of %d batches were sent by the timer, want at most %d (the last, and one per pause)", late, batches, 1+pauses)
+		}
+		break
+	}
+	// The last queue, which no later call finds due, still goes out
+	// within the delay.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		frames, _ := s.seen()
+		n := 0
+		for _, f := range frames {
+			n += len(f)
+		}
+		if n == sent {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server saw %d posted calls of %d", n, sent)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
