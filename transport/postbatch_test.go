@@ -22,6 +22,10 @@ import (
 type batchServer struct {
 	pb.UnimplementedSentryServer
 	old bool
+	// replyLast sends the last reply of a frame of posted calls alone
+	// as the message's reply, behind the others, as a server does
+	// whose thread has no next call queued.
+	replyLast bool
 
 	mu sync.Mutex
 	// frames are the posted calls' seqs each frame carried, and the
@@ -60,7 +64,12 @@ func (s *batchServer) Session(st pb.Sentry_SessionServer) error {
 		s.calls = append(s.calls, call.GetSeq())
 		s.mu.Unlock()
 		if call == nil {
-			if len(held) > 0 {
+			switch {
+			case len(held) > 0 && s.replyLast:
+				last := held[len(held)-1]
+				st.Send(&pb.ServerMessage{PostedReplies: held[:len(held)-1], Msg: &pb.ServerMessage_Reply{Reply: last}})
+				held = nil
+			case len(held) > 0:
 				st.Send(&pb.ServerMessage{PostedReplies: held})
 				held = nil
 			}
@@ -484,32 +493,11 @@ func TestPostedLoopSendsInline(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	// A call every delay/16, spinning (a sleep may oversleep the
-	// delay) and yielding: a batch holds about 12 calls when its
-	// first is due, under maxPostedBatch.
 	const gap, calls = delay / 16, 400
-	post := func() (pauses uint64) {
-		// A pause is counted between one Post's return and the next
-		// (a Post that waits for the timer's send is not a pause).
-		last := time.Now()
-		for i := 0; i < calls; i++ {
-			for time.Since(last) < gap {
-				runtime.Gosched() // lets the timer's goroutine run
-			}
-			if time.Since(last) >= delay-c.postDue() {
-				pauses++
-			}
-			if err := c.Post(postedCall()); err != nil {
-				t.Fatal(err)
-			}
-			last = time.Now()
-		}
-		return pauses
-	}
 	sent := 0
 	for attempt := 1; ; attempt++ {
 		late0, batches0 := c.postedLate.Load(), c.PostedBatches()
-		pauses := post()
+		pauses := postSpaced(t, c, calls, gap)
 		sent += calls
 		late, batches := c.postedLate.Load()-late0, c.PostedBatches()-batches0
 		t.Logf("%d calls spaced %v: %d batches, %d sent by the timer, %d pauses of the loop", calls, gap, batches, late, pauses)
@@ -544,5 +532,71 @@ func TestPostedLoopSendsInline(t *testing.T) {
 			t.Fatalf("the server saw %d posted calls of %d", n, sent)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// postSpaced posts n calls on c, one every gap (spinning, as a sleep may
+// oversleep, and yielding, so that other goroutines run), and returns
+// how many times the loop paused past the rest of the post delay after
+// a queue was due (counted between one Post's return and the next).
+func postSpaced(t *testing.T, c *StreamConn, n int, gap time.Duration) (pauses uint64) {
+	t.Helper()
+	last := time.Now()
+	for i := 0; i < n; i++ {
+		for time.Since(last) < gap {
+			runtime.Gosched()
+		}
+		if time.Since(last) >= c.postDelay-c.postDue() {
+			pauses++
+		}
+		if err := c.Post(postedCall()); err != nil {
+			t.Fatal(err)
+		}
+		last = time.Now()
+	}
+	return pauses
+}
+
+// TestPostedLoopOneReader: the replies of a program posting in a loop
+// are received by one background reader, not one started per batch (a
+// goroutine, after the token was free for idleTakeover), although no
+// call is in flight between a batch's replies and the loop's next call
+// and the batch's last reply comes as a message's reply; a waited call
+// made after the loop still gets its reply.
+func TestPostedLoopOneReader(t *testing.T) {
+	s := &batchServer{replyLast: true}
+	target, _ := serveSentryMux(t, s, s.Session)
+	c, err := Dial(context.Background(), target, Options{Wire: WireFramed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	const calls = 400
+	postSpaced(t, c, 10, 0) // the reader of the Dial is at work
+	t0 := c.takeovers.Load()
+	postSpaced(t, c, calls, c.postDelay/16)
+	// Every reply in: the server answered each frame of posted calls.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		n := len(c.pending)
+		c.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d posted calls unanswered", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	frames, _ := s.seen()
+	started := c.takeovers.Load() - t0
+	t.Logf("%d posted calls in %d frames: %d background readers started", calls+10, len(frames), started)
+	if started > 1 {
+		t.Errorf("%d background readers started for %d batches of posted calls, want at most 1", started, len(frames))
+	}
+	r, err := c.Call(context.Background(), &pb.Call{Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 2}}})
+	if err != nil || r.Ret != int64(r.Seq) {
+		t.Fatalf("a waited call after the loop: %v, %v", r, err)
 	}
 }
