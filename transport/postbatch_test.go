@@ -199,13 +199,21 @@ func TestPostedCallsBatched(t *testing.T) {
 // the connection is closed when the test ends.
 func dialBatchServer(t *testing.T) (*batchServer, *StreamConn) {
 	s := &batchServer{}
+	return s, dialBatchServerWith(t, s, Options{})
+}
+
+// dialBatchServerWith starts s and dials it on the framed wire with
+// opts; the connection is closed when the test ends.
+func dialBatchServerWith(t *testing.T, s *batchServer, opts Options) *StreamConn {
+	t.Helper()
 	target, _ := serveSentryMux(t, s, s.Session)
-	c, err := Dial(context.Background(), target, Options{Wire: WireFramed})
+	opts.Wire = WireFramed
+	c, err := Dial(context.Background(), target, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return s, c
+	return c
 }
 
 // TestPostedBatchBounded: a queue of maxPostedBatch calls goes out at
@@ -487,12 +495,7 @@ func TestPostDelayOption(t *testing.T) {
 func TestPostedLoopSendsInline(t *testing.T) {
 	const delay = 800 * time.Microsecond
 	s := &batchServer{}
-	target, _ := serveSentryMux(t, s, s.Session)
-	c, err := Dial(context.Background(), target, Options{Wire: WireFramed, PostDelay: delay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := dialBatchServerWith(t, s, Options{PostDelay: delay})
 	const gap, calls = delay / 16, 400
 	sent := 0
 	for attempt := 1; ; attempt++ {
@@ -565,12 +568,7 @@ func postSpaced(t *testing.T, c *StreamConn, n int, gap time.Duration) (pauses u
 // made after the loop still gets its reply.
 func TestPostedLoopOneReader(t *testing.T) {
 	s := &batchServer{replyLast: true}
-	target, _ := serveSentryMux(t, s, s.Session)
-	c, err := Dial(context.Background(), target, Options{Wire: WireFramed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := dialBatchServerWith(t, s, Options{})
 	const calls = 400
 	postSpaced(t, c, 10, 0) // the reader of the Dial is at work
 	t0 := c.takeovers.Load()
