@@ -521,20 +521,23 @@ func TestPostedLoopSendsInline(t *testing.T) {
 	}
 	// The last queue, which no later call finds due, still goes out
 	// within the delay.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, "the server seeing every posted call", func() bool {
 		frames, _ := s.seen()
 		n := 0
 		for _, f := range frames {
 			n += len(f)
 		}
-		if n == sent {
-			break
-		}
+		return n == sent
+	})
+}
+
+// waitFor waits up to 10 s for cond, polling.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the server saw %d posted calls of %d", n, sent)
+			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -574,19 +577,11 @@ func TestPostedLoopOneReader(t *testing.T) {
 	t0 := c.takeovers.Load()
 	postSpaced(t, c, calls, c.postDelay/16)
 	// Every reply in: the server answered each frame of posted calls.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, "every posted call answered", func() bool {
 		c.mu.Lock()
-		n := len(c.pending)
-		c.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d posted calls unanswered", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer c.mu.Unlock()
+		return len(c.pending) == 0
+	})
 	frames, _ := s.seen()
 	started := c.takeovers.Load() - t0
 	t.Logf("%d posted calls in %d frames: %d background readers started", calls+10, len(frames), started)
