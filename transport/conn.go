@@ -231,11 +231,16 @@ type StreamConn struct {
 	// their inputs' size (postbatch.go). Protected by sendMu.
 	postQ      []*pb.Call
 	postQBytes int
-	// postTimer sends the queue postDelay after its first call.
-	// Immutable pointer.
+	// postQSince is when the queue's first call was queued. Protected by
+	// sendMu.
+	postQSince time.Time
+	// postTimer sends the queue postDelay after its first call, unless
+	// a call posted once it is due (postDue) sent it. Immutable pointer.
 	postTimer *time.Timer
 	// postDelay is Options.PostDelay, defaulted. Immutable after Dial.
 	postDelay time.Duration
+	// postedLate counts the queues the timer sent. Atomic.
+	postedLate atomic.Uint64
 	// postBatches counts the frames that carried queued posted calls.
 	// Atomic.
 	postBatches atomic.Uint64
@@ -255,6 +260,9 @@ type StreamConn struct {
 	// waiters counts Await calls blocked without the token. Protected by
 	// mu.
 	waiters int
+	// repliedWaited says the last reply dispatched had a receiver (a
+	// caller of Go, not of Post: takeover). Protected by mu.
+	repliedWaited bool
 	// recvDoneClosed records that recvDone is closed. Protected by mu.
 	recvDoneClosed bool
 
@@ -264,6 +272,8 @@ type StreamConn struct {
 	// idle fires idleTakeover after the token was last released, and
 	// takes it for a background reader (takeover). Immutable pointer.
 	idle *time.Timer
+	// takeovers counts the background readers started. Atomic.
+	takeovers atomic.Uint64
 
 	// beats are the heartbeats sent whose answer has not arrived yet, in
 	// order (at most maxBeats), for OnLeaseRenewed. Protected by mu.
@@ -721,13 +731,17 @@ func (c *StreamConn) release() {
 }
 
 // takeover takes the read token for the background, if it is free, and
-// receives until a caller waits for the token, or a reply has been
-// delivered and no call is left in flight (calls are being made: their
-// callers will receive). It goes on past a reply while calls are in
-// flight that no caller may be reading for (posted calls, whose replies
-// only OnReply sees): stopping there would leave their replies to one
-// takeover per idleTakeover, and a server whose replies fill the socket
-// would then wait on the client for each.
+// receives until a caller waits for the token, or a waited call's reply
+// has been delivered and no call is left in flight (calls are being
+// made: their callers will receive). It goes on past a reply while calls
+// are in flight that no caller may be reading for (posted calls, whose
+// replies only OnReply sees): stopping there would leave their replies
+// to one takeover per idleTakeover, and a server whose replies fill the
+// socket would then wait on the client for each. It goes on past
+// posted calls' replies when none is left in flight too: a program
+// posting in a loop (umask, writes behind) has none between a batch's
+// replies and its next call, and stopping there started a takeover, a
+// goroutine, per batch (TestPostedLoopOneReader).
 func (c *StreamConn) takeover() {
 	c.mu.Lock()
 	if c.reading || c.err != nil {
@@ -736,13 +750,14 @@ func (c *StreamConn) takeover() {
 	}
 	c.reading = true
 	c.mu.Unlock()
+	c.takeovers.Add(1)
 	c.receive(func(m *pb.ServerMessage) bool {
 		if m == nil {
 			return false
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.waiters > 0 || ((m.GetReply() != nil || len(m.PostedReplies) > 0 || m.PostedDone != nil) && len(c.pending) == 0)
+		return c.waiters > 0 || (m.GetReply() != nil && c.repliedWaited && len(c.pending) == 0)
 	})
 }
 
@@ -840,6 +855,7 @@ func (c *StreamConn) dispatchReply(r *pb.Reply) {
 	c.mu.Lock()
 	ch := c.pending[r.Seq]
 	delete(c.pending, r.Seq)
+	c.repliedWaited = ch != noReceiver
 	c.mu.Unlock()
 	if ch != nil {
 		if c.opts.OnReply != nil {

@@ -46,8 +46,8 @@
 // reply reaches OnReply alone) queues a posted call on the connection
 // (StreamConn.postQ, under sendMu); the next message sent carries the
 // queue in front of it (ClientMessage.posted_calls), or FlushPosted
-// (before a channel call, saying one follows) or a 2 ms timer sends it
-// alone; replies the server held (ServerMessage.posted_replies and
+// (before a channel call, saying one follows), a call posted once it
+// is due, or a 2 ms timer sends it alone; replies the server held (ServerMessage.posted_replies and
 // posted_done, packed, FeaturePostedDone; or a channel reply's,
 // FeatureChannelPosted) are dispatched, merged in seq order, before the
 // message that carries them (dispatchPosted).

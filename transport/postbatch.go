@@ -18,7 +18,11 @@ import (
 // since a channel call runs only after the socket messages sent before it.
 // Nothing is held long: the queue goes out Options.PostDelay after its first
 // call at the latest, or at once once it holds postedFlushBytes of inputs
-// or maxPostedBatch calls. Order is unchanged: the queue is the
+// or maxPostedBatch calls. A call posted once the queue is due (its first
+// call waited postDue, three quarters of the delay) sends it on the
+// posting thread: in a program that keeps posting, the queue's timer
+// (a goroutine started per batch) fires only after a pause of the
+// program longer than the rest of the delay, or after its last call. Order is unchanged: the queue is the
 // connection's, in seq order, and every message sent after a queued call
 // (any thread's) goes after it in the same frame or a later one.
 //
@@ -108,10 +112,18 @@ func (c *StreamConn) queuePosted(call *pb.Call, ch chan *pb.Reply) error {
 	case c.postQBytes >= postedFlushBytes || len(c.postQ) >= maxPostedBatch:
 		return c.sendLocked(&pb.ClientMessage{})
 	case len(c.postQ) == 1:
+		c.postQSince = time.Now()
 		c.postTimer.Reset(c.postDelay)
+	case time.Since(c.postQSince) >= c.postDue():
+		return c.sendLocked(&pb.ClientMessage{})
 	}
 	return nil
 }
+
+// postDue is how long the queue's first call waits before a call posted
+// after it sends the queue: a quarter of the delay before the timer
+// would.
+func (c *StreamConn) postDue() time.Duration { return c.postDelay - c.postDelay/4 }
 
 // FlushPosted sends the queued posted calls now, in a frame of their
 // own, if there are any: before a call channel's call, which must count
@@ -198,7 +210,15 @@ func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone) {
 }
 
 // flushPostedLate is the queue's timer: the queue waited postDelay.
-func (c *StreamConn) flushPostedLate() { c.flushPosted(false) }
+func (c *StreamConn) flushPostedLate() {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if len(c.postQ) == 0 {
+		return
+	}
+	c.postedLate.Add(1)
+	c.sendLocked(&pb.ClientMessage{})
+}
 
 // withPostedLocked returns m with the queued posted calls in front of
 // its content (a copy: the caller may keep m, to send it again after a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -21,6 +22,10 @@ import (
 type batchServer struct {
 	pb.UnimplementedSentryServer
 	old bool
+	// replyLast sends the last reply of a frame of posted calls alone
+	// as the message's reply, behind the others, as a server does
+	// whose thread has no next call queued.
+	replyLast bool
 
 	mu sync.Mutex
 	// frames are the posted calls' seqs each frame carried, and the
@@ -45,7 +50,7 @@ func (s *batchServer) Session(st pb.Sentry_SessionServer) error {
 		if err != nil {
 			return nil
 		}
-		if m.GetHeartbeat() != nil {
+		if m.GetHeartbeat() != nil && len(m.PostedCalls) == 0 {
 			continue
 		}
 		var seqs []uint64
@@ -53,13 +58,18 @@ func (s *batchServer) Session(st pb.Sentry_SessionServer) error {
 			seqs = append(seqs, c.Seq)
 			held = append(held, &pb.Reply{Seq: c.Seq, Ret: int64(c.Seq)})
 		}
-		call := m.GetCall()
+		call := m.GetCall() // nil for a heartbeat carrying posted calls
 		s.mu.Lock()
 		s.frames = append(s.frames, seqs)
 		s.calls = append(s.calls, call.GetSeq())
 		s.mu.Unlock()
 		if call == nil {
-			if len(held) > 0 {
+			switch {
+			case len(held) > 0 && s.replyLast:
+				last := held[len(held)-1]
+				st.Send(&pb.ServerMessage{PostedReplies: held[:len(held)-1], Msg: &pb.ServerMessage_Reply{Reply: last}})
+				held = nil
+			case len(held) > 0:
 				st.Send(&pb.ServerMessage{PostedReplies: held})
 				held = nil
 			}
@@ -189,13 +199,21 @@ func TestPostedCallsBatched(t *testing.T) {
 // the connection is closed when the test ends.
 func dialBatchServer(t *testing.T) (*batchServer, *StreamConn) {
 	s := &batchServer{}
+	return s, dialBatchServerWith(t, s, Options{})
+}
+
+// dialBatchServerWith starts s and dials it on the framed wire with
+// opts; the connection is closed when the test ends.
+func dialBatchServerWith(t *testing.T, s *batchServer, opts Options) *StreamConn {
+	t.Helper()
 	target, _ := serveSentryMux(t, s, s.Session)
-	c, err := Dial(context.Background(), target, Options{Wire: WireFramed})
+	opts.Wire = WireFramed
+	c, err := Dial(context.Background(), target, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return s, c
+	return c
 }
 
 // TestPostedBatchBounded: a queue of maxPostedBatch calls goes out at
@@ -463,5 +481,115 @@ func TestPostDelayOption(t *testing.T) {
 		if got := (Options{PostDelay: tc.set}).postDelay(); got != tc.want {
 			t.Errorf("PostDelay %v: got %v, want %v", tc.set, got, tc.want)
 		}
+	}
+}
+
+// TestPostedLoopSendsInline: a program posting calls spaced so that a
+// batch is not full when its post delay ends (a loaded machine, or
+// writes behind between computations) has each batch sent by the
+// thread that posts into a due queue, not by the queue's timer (a
+// goroutine started per batch, its stack grown to marshal the frame).
+// The timer sends only a queue that no later call found due: the last,
+// and one after each pause of the loop longer than the time between a
+// queue's being due and its delay (a descheduled loop, counted).
+func TestPostedLoopSendsInline(t *testing.T) {
+	const delay = 800 * time.Microsecond
+	s := &batchServer{}
+	c := dialBatchServerWith(t, s, Options{PostDelay: delay})
+	const gap, calls = delay / 16, 400
+	sent := 0
+	for attempt := 1; ; attempt++ {
+		late0, batches0 := c.postedLate.Load(), c.PostedBatches()
+		pauses := postSpaced(t, c, calls, gap)
+		sent += calls
+		late, batches := c.postedLate.Load()-late0, c.PostedBatches()-batches0
+		t.Logf("%d calls spaced %v: %d batches, %d sent by the timer, %d pauses of the loop", calls, gap, batches, late, pauses)
+		if batches < calls/maxPostedBatch {
+			t.Fatalf("%d batches for %d calls, want at least %d", batches, calls, calls/maxPostedBatch)
+		}
+		if pauses > batches/4 {
+			// Too loaded a machine to tell: try again.
+			if attempt == 5 {
+				t.Fatalf("the posting loop paused in %d of %d batches in every attempt", pauses, batches)
+			}
+			continue
+		}
+		if late > 1+pauses {
+			t.Errorf("%d of %d batches were sent by the timer, want at most %d (the last, and one per pause)", late, batches, 1+pauses)
+		}
+		break
+	}
+	// The last queue, which no later call finds due, still goes out
+	// within the delay.
+	waitFor(t, "the server seeing every posted call", func() bool {
+		frames, _ := s.seen()
+		n := 0
+		for _, f := range frames {
+			n += len(f)
+		}
+		return n == sent
+	})
+}
+
+// waitFor waits up to 10 s for cond, polling.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// postSpaced posts n calls on c, one every gap (spinning, as a sleep may
+// oversleep, and yielding, so that other goroutines run), and returns
+// how many times the loop paused past the rest of the post delay after
+// a queue was due (counted between one Post's return and the next).
+func postSpaced(t *testing.T, c *StreamConn, n int, gap time.Duration) (pauses uint64) {
+	t.Helper()
+	last := time.Now()
+	for i := 0; i < n; i++ {
+		for time.Since(last) < gap {
+			runtime.Gosched()
+		}
+		if time.Since(last) >= c.postDelay-c.postDue() {
+			pauses++
+		}
+		if err := c.Post(postedCall()); err != nil {
+			t.Fatal(err)
+		}
+		last = time.Now()
+	}
+	return pauses
+}
+
+// TestPostedLoopOneReader: the replies of a program posting in a loop
+// are received by one background reader, not one started per batch (a
+// goroutine, after the token was free for idleTakeover), although no
+// call is in flight between a batch's replies and the loop's next call
+// and the batch's last reply comes as a message's reply; a waited call
+// made after the loop still gets its reply.
+func TestPostedLoopOneReader(t *testing.T) {
+	s := &batchServer{replyLast: true}
+	c := dialBatchServerWith(t, s, Options{})
+	const calls = 400
+	postSpaced(t, c, 10, 0) // the reader of the Dial is at work
+	t0 := c.takeovers.Load()
+	postSpaced(t, c, calls, c.postDelay/16)
+	// Every reply in: the server answered each frame of posted calls.
+	waitFor(t, "every posted call answered", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.pending) == 0
+	})
+	frames, _ := s.seen()
+	started := c.takeovers.Load() - t0
+	t.Logf("%d posted calls in %d frames: %d background readers started", calls+10, len(frames), started)
+	if started > 1 {
+		t.Errorf("%d background readers started for %d batches of posted calls, want at most 1", started, len(frames))
+	}
+	r, err := c.Call(context.Background(), &pb.Call{Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 2}}})
+	if err != nil || r.Ret != int64(r.Seq) {
+		t.Fatalf("a waited call after the loop: %v, %v", r, err)
 	}
 }

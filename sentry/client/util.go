@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
+	"runtime/metrics"
 	"slices"
 
 	"golang.org/x/sys/unix"
@@ -108,3 +109,11 @@ func toPBRegions(rs []sysabi.Region) []*pb.Region {
 
 func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
 func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+
+// goroutinesStarted is how many goroutines this process has started (the
+// end-of-run counts: a posted call should start none).
+func goroutinesStarted() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
