@@ -4,6 +4,10 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // Names under a missing name (docs/ARCHITECTURE.md, "The client's path
@@ -26,6 +30,17 @@ import (
 // start and credentials, fail ENOENT on the client (access walks with the
 // real ids: not among them). pathCache.missing indexes those answers by
 // path, start and credentials.
+//
+// An ENOENT answer may also name the directory D its walk found the name
+// missing in, by the prefix of its path that walked to D, and D's
+// complete names (PathLease.missing_in: the walk followed no symbolic
+// link and no "." or ".."; the lease holds the names of D and the search
+// of each directory on the way): while it holds, the same calls of that
+// prefix followed by a name not among them, same start and credentials,
+// fail ENOENT here, as their walk reaches D as the first did and then
+// looks that name up (gcc's lookups of each header in
+// /usr/local/include, make's and gcc's of each program in each PATH
+// directory). pathCache.missingIn indexes those answers by D's path.
 
 // missingFrom are the key numbers (pathKey.sysno) of the answers whose
 // ENOENT says a path's walk found a name missing, and of the calls
@@ -58,14 +73,106 @@ func (pc *pathCache) noteMissingLocked(k pathKey, a *pathAnswer) {
 		pc.missing = make(map[missingKey]missingRef)
 	}
 	pc.missing[missingKey{creds: k.creds, start: k.start, path: strings.TrimRight(k.path, "/")}] = missingRef{key: k, answer: a}
+	if a.missingIn == nil {
+		return
+	}
+	if pc.missingIn == nil || len(pc.missingIn) >= maxPathAnswers/4 {
+		pc.missingIn = make(map[missingKey]missingRef)
+	}
+	pc.missingIn[missingKey{creds: k.creds, start: k.start, path: a.missingIn.dir}] = missingRef{key: k, answer: a}
+}
+
+// missingDir is what PathLease.missing_in says of an answer's path.
+type missingDir struct {
+	// dir is the prefix of the path naming the directory the name was
+	// missing from ("": the start directory), names its names.
+	dir   string
+	names map[string]bool
+}
+
+// missingDirOf returns what missing_in mi says of the answer (errno) of
+// key k, if it names a prefix of k's path followed by a name (nil:
+// nothing).
+func missingDirOf(k pathKey, errno unix.Errno, mi *pb.MissingIn) *missingDir {
+	if mi == nil || errno != unix.ENOENT || !missingFrom[k.sysno] {
+		return nil
+	}
+	p := int(mi.Prefix)
+	switch {
+	case p == 0 && strings.HasPrefix(k.path, "/"):
+		return nil // a relative path's start directory only
+	case p > 0 && (p >= len(k.path) || k.path[p] != '/'):
+		return nil
+	}
+	d := &missingDir{dir: k.path[:p], names: make(map[string]bool, len(mi.Names))}
+	for _, n := range mi.Names {
+		d.names[n] = true
+	}
+	return d
+}
+
+// nameAfter returns the name that follows prefix dir in path (dir "":
+// path's first name; ok false: none, or one whose lookup could fail
+// otherwise than ENOENT or not be a lookup).
+func nameAfter(path, dir string) (name string, ok bool) {
+	rest := path
+	if dir != "" {
+		if !strings.HasPrefix(path, dir+"/") {
+			return "", false
+		}
+		rest = path[len(dir)+1:]
+	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	if rest == "" || rest == "." || rest == ".." || len(rest) > linux.NAME_MAX {
+		return "", false
+	}
+	return rest, true
+}
+
+// missingInLocked returns a live ENOENT answer whose missing_in says the
+// name k's path looks up after one of its prefixes is missing (see
+// above), if k is a call it answers. Precondition: pc.mu.
+func (pc *pathCache) missingInLocked(k pathKey) *pathAnswer {
+	if len(pc.missingIn) == 0 || !missingFrom[k.sysno] || len(k.path) >= sysabi.PathMax {
+		return nil
+	}
+	try := func(dir string) *pathAnswer {
+		ref, ok := pc.missingIn[missingKey{creds: k.creds, start: k.start, path: dir}]
+		if !ok {
+			return nil
+		}
+		name, ok := nameAfter(k.path, dir)
+		if !ok || ref.answer.missingIn.names[name] || pc.answerLocked(ref.key) != ref.answer || pc.blockedLocked(ref.answer) {
+			return nil
+		}
+		return ref.answer
+	}
+	if !strings.HasPrefix(k.path, "/") {
+		if a := try(""); a != nil {
+			return a
+		}
+	}
+	for i := 1; i < len(k.path); i++ {
+		if k.path[i] != '/' {
+			continue
+		}
+		if a := try(k.path[:i]); a != nil {
+			return a
+		}
+	}
+	return nil
 }
 
 // missingPrefixLocked returns a live ENOENT answer of a proper prefix of
-// k's path (ending before a slash), same start and credentials, if k is
-// a call it answers (see above). Precondition: pc.mu.
+// k's path (ending before a slash), or one whose directory's names lack
+// the name k's path has after it (missingInLocked), same start and
+// credentials, if k is a call it answers (see above). Precondition:
+// pc.mu.
 func (pc *pathCache) missingPrefixLocked(k pathKey) *pathAnswer {
 	if len(pc.missing) == 0 || !missingFrom[k.sysno] {
-		return nil
+		return pc.missingInLocked(k)
 	}
 	for i := 1; i < len(k.path); i++ {
 		if k.path[i] != '/' || k.path[i-1] == '/' {
@@ -82,5 +189,5 @@ func (pc *pathCache) missingPrefixLocked(k pathKey) *pathAnswer {
 		}
 		return ref.answer
 	}
-	return nil
+	return pc.missingInLocked(k)
 }

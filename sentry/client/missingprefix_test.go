@@ -1,6 +1,7 @@
 package client
 
 import (
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -60,6 +61,87 @@ func TestMissingPrefix(t *testing.T) {
 			pc.mu.Unlock()
 			if got != tc.want {
 				t.Errorf("answered from the missing prefix: %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestMissingIn checks which calls a kept ENOENT answer whose lease names
+// the directory the name was missing in and its complete names
+// (PathLease.missing_in) answers: those of the same prefix followed by
+// another name not among them, same start and credentials, while the
+// answer holds.
+func TestMissingIn(t *testing.T) {
+	creds := credsKey(&pb.ProcessState{Euid: 1000})
+	key := func(sysno uintptr, path string) pathKey {
+		return pathKey{sysno: sysno, creds: creds, start: "/", path: path}
+	}
+	tests := []struct {
+		name string
+		// kept is the key of the answer kept, mi its missing_in (nil:
+		// the include directory's, names "stdio.h" and "sys"), after
+		// runs once it is kept.
+		kept  pathKey
+		mi    *pb.MissingIn
+		after func(pc *pathCache)
+		k     pathKey
+		want  bool
+	}{
+		{name: "another missing name", k: key(unix.SYS_NEWFSTATAT, "/usr/include/string.h"), want: true},
+		{name: "under another missing name", k: key(unix.SYS_NEWFSTATAT, "/usr/include/bits/types.h"), want: true},
+		{name: "readlink", k: key(unix.SYS_READLINK, "/usr/include/x"), want: true},
+		{name: "an open", k: key(postedOpenKey, "/usr/include/x"), want: true},
+		{name: "a name it has", k: key(unix.SYS_NEWFSTATAT, "/usr/include/stdio.h")},
+		{name: "under a name it has", k: key(unix.SYS_NEWFSTATAT, "/usr/include/sys/types.h")},
+		{name: "dot", k: key(unix.SYS_NEWFSTATAT, "/usr/include/./x")},
+		{name: "dot dot", k: key(unix.SYS_NEWFSTATAT, "/usr/include/../x")},
+		{name: "an empty name", k: key(unix.SYS_NEWFSTATAT, "/usr/include//x")},
+		{name: "a name too long", k: key(unix.SYS_NEWFSTATAT, "/usr/include/"+strings.Repeat("n", 256))},
+		{name: "a path too long", k: key(unix.SYS_NEWFSTATAT, "/usr/include/x/"+strings.Repeat("n/", 2050))},
+		{name: "another directory", k: key(unix.SYS_NEWFSTATAT, "/usr/includes/x")},
+		{name: "access walks with the real ids", k: key(unix.SYS_ACCESS, "/usr/include/x")},
+		{name: "another start", k: pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "cwd \"/\" ", path: "/usr/include/x"}},
+		{name: "other credentials", k: pathKey{sysno: unix.SYS_NEWFSTATAT, creds: credsKey(&pb.ProcessState{}), start: "/", path: "/usr/include/x"}},
+		{name: "a prefix not before a slash", mi: &pb.MissingIn{Prefix: 5}, k: key(unix.SYS_NEWFSTATAT, "/usr/include/x")},
+		{name: "the start directory of an absolute path", mi: &pb.MissingIn{Prefix: 0}, k: key(unix.SYS_NEWFSTATAT, "x")},
+		{name: "the start directory", kept: pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "fd 7", path: "nosuch"},
+			mi: &pb.MissingIn{Prefix: 0, Names: []string{"a"}},
+			k:  pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "fd 7", path: "b/c"}, want: true},
+		{name: "a name of the start directory", kept: pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "fd 7", path: "nosuch"},
+			mi: &pb.MissingIn{Prefix: 0, Names: []string{"a"}},
+			k:  pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "fd 7", path: "a"}},
+		{name: "revoked", k: key(unix.SYS_NEWFSTATAT, "/usr/include/x"),
+			after: func(pc *pathCache) { pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{1}}) }},
+		{name: "replaced by an answer without names", k: key(unix.SYS_NEWFSTATAT, "/usr/include/x"),
+			after: func(pc *pathCache) {
+				pc.keepAnswer(key(unix.SYS_NEWFSTATAT, "/usr/include/missing.h"), &pb.PathLease{Id: 2, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000}},
+					pc.stamp(), pathAnswer{errno: unix.ENOENT}, false)
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			kept, mi := tc.kept, tc.mi
+			if kept.path == "" {
+				kept = key(unix.SYS_NEWFSTATAT, "/usr/include/missing.h")
+			}
+			if mi == nil {
+				mi = &pb.MissingIn{Prefix: uint32(len("/usr/include")), Names: []string{"stdio.h", "sys"}}
+			}
+			pc := newPathCache(nil)
+			l := &pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000}, MissingIn: mi}
+			if kept.start == "fd 7" {
+				l.DirFile = 7
+			}
+			pc.keepAnswer(kept, l, pc.stamp(),
+				pathAnswer{errno: unix.ENOENT}, false)
+			if tc.after != nil {
+				tc.after(pc)
+			}
+			pc.mu.Lock()
+			got := pc.missingPrefixLocked(tc.k) != nil
+			pc.mu.Unlock()
+			if got != tc.want {
+				t.Errorf("answered from the missing directory's names: %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -130,15 +130,21 @@ var missingUnder = regexp.MustCompile(`(?:newfstatat|readlink|openat)\((?:AT_FDC
 // directory does (sentry/client/missingprefix.go);
 // once the directory is made, and then a file in it, the same calls find
 // them (the mkdir revokes the missing name's lease before its reply). The
-// output must match the native run's.
+// output must match the native run's. Once made, the first ENOENT answer
+// of a name in the directory also brings the directory's complete names
+// (PathLease.missing_in), which answer the other names' calls; the
+// creation of the file revokes them, and the next ENOENT brings them
+// again: 2 of the 897 calls wait (300 on the client before the
+// directory's names came with its answers).
 func TestMissingPrefixOnClient(t *testing.T) {
 	tu.RequireRoot(t)
 	where := whereCounts(missingUnder, stracedTestdata(t, "openstat", "under"))
 	t.Logf("calls failing ENOENT under a missing directory: %v", where)
-	// 300 while the directory is missing, all answered on the client;
-	// 300 while it is empty and 297 once a file is in it, each name's
-	// first walk waited for.
-	if n := where["cached"] + where["forwarded"]; n != 897 || where["cached"] < 290 {
-		t.Errorf("calls failing ENOENT answered %v, want 897, at least 290 on the client", where)
+	// 300 while the directory is missing, 300 while it is empty and
+	// 297 once a file is in it, all answered on the client but the
+	// first of each of the last two (and a lease lost under load now
+	// and then).
+	if n := where["cached"] + where["forwarded"]; n != 897 || where["forwarded"] > 10 {
+		t.Errorf("calls failing ENOENT answered %v, want 897, at most 10 forwarded", where)
 	}
 }
