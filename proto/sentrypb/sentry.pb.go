@@ -10019,8 +10019,8 @@ type PathLease struct {
 	// missing_in, in the answer of a stat, lstat, newfstatat, statx,
 	// readlink, readlinkat or read-only open that failed ENOENT, names the
 	// directory the walk found a name missing in and its complete names
-	// (a small gofer directory other than the root, reached by a path of
-	// plain names and no symbolic link): while this lease holds (its
+	// (a gofer directory of at most 256 names, reached without following
+	// a symbolic link): while this lease holds (its
 	// names key on that directory, its search keys on the walk to it),
 	// those calls of any path that continues the same prefix with another
 	// name that is not among them fail ENOENT too.
@@ -10168,8 +10168,8 @@ func (x *PathLease) GetMissingIn() *MissingIn {
 type MissingIn struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// prefix is how many bytes of the call's path name the directory (0:
-	// the start directory; else the path up to, not including, the slash
-	// before the missing name).
+	// the start directory; 1 for an absolute path: the root; else the path
+	// up to, not including, the slash before the missing name).
 	Prefix        uint32   `protobuf:"varint,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
 	Names         []string `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -101,6 +101,8 @@ func missingDirOf(k pathKey, errno unix.Errno, mi *pb.MissingIn) *missingDir {
 	switch {
 	case p == 0 && strings.HasPrefix(k.path, "/"):
 		return nil // a relative path's start directory only
+	case p == 1 && k.path[0] == '/':
+		// The root, spelled "/".
 	case p > 0 && (p >= len(k.path) || k.path[p] != '/'):
 		return nil
 	}
@@ -116,7 +118,13 @@ func missingDirOf(k pathKey, errno unix.Errno, mi *pb.MissingIn) *missingDir {
 // otherwise than ENOENT or not be a lookup).
 func nameAfter(path, dir string) (name string, ok bool) {
 	rest := path
-	if dir != "" {
+	switch {
+	case dir == "/":
+		if !strings.HasPrefix(path, "/") {
+			return "", false
+		}
+		rest = path[1:]
+	case dir != "":
 		if !strings.HasPrefix(path, dir+"/") {
 			return "", false
 		}
@@ -149,10 +157,12 @@ func (pc *pathCache) missingInLocked(k pathKey) *pathAnswer {
 		}
 		return ref.answer
 	}
-	if !strings.HasPrefix(k.path, "/") {
-		if a := try(""); a != nil {
-			return a
-		}
+	start := "" // the start directory, or the root
+	if strings.HasPrefix(k.path, "/") {
+		start = "/"
+	}
+	if a := try(start); a != nil {
+		return a
 	}
 	for i := 1; i < len(k.path); i++ {
 		if k.path[i] != '/' {

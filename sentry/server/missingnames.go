@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -21,14 +22,15 @@ import (
 // directories (/usr/local/include, the PATH's, gcc's own): each first ask
 // of a path waits. The ENOENT answer of a walk already leases the names
 // of every directory it searched (walkKeys: PathNames) and the search of
-// each; when the lookup that failed was of a plain name of the call's
-// path (no symbolic link followed, no "." or ".."), in a gofer directory
-// other than the root (whose dev and proc are not the gofer's), with no
-// mount grafted anywhere, the reply also carries that directory's
-// complete names, listed now (one gofer Getdents, at most
-// maxMissingInNames of them): the same calls of the same prefix and
-// another name fail ENOENT at the same lookup while the lease holds, as
-// every name made there revokes it.
+// each; when the walk found each name before the one whose lookup failed
+// without following a symbolic link ("." and ".." are no lookups), in a
+// gofer directory, with no mount grafted anywhere, the reply also
+// carries that directory's complete names, listed now (one gofer
+// Getdents, at most maxMissingInNames of them; the root's dev and proc
+// too, served over the gofer's), and the prefix of the path that walked
+// to it: the same calls of the same prefix and another name fail ENOENT
+// at the same lookup while the lease holds, as every name made there
+// revokes it.
 
 // maxMissingInNames bounds the directories whose names an answer
 // carries: a bigger one costs more to list than its lookups do.
@@ -50,46 +52,68 @@ func missingIn(c *syscallCtx) *sentrypb.MissingIn {
 		return nil
 	}
 	path, err := pathArg(c, pathArgs[c.Sysno][1])
-	if err != nil || len(path) >= sysabi.PathMax {
+	if err != nil || path == "" || len(path) >= sysabi.PathMax {
 		return nil
 	}
-	comps, ok := plainNames(path)
-	// The walk searched its start and each name it found; the lookup of
-	// the next name failed in the last directory searched.
-	found := len(v.Found)
-	if !ok || found >= len(comps) || len(v.Searched) != found+1 {
-		return nil
-	}
-	for i, d := range v.Found {
-		if d.IsSymlink() || v.Searched[i+1] != d {
-			return nil
-		}
-	}
-	dir := v.Searched[found]
-	if dir.Kind != vfs.KindGofer || !dir.IsDir() || dir == c.Kernel.VFS.Root {
+	prefix, dir, ok := missingAt(path, v.Searched, v.Found)
+	if !ok || dir.Kind != vfs.KindGofer || !dir.IsDir() {
 		return nil
 	}
 	names, ok := listNames(c, dir)
 	if !ok {
 		return nil
 	}
-	prefix := len(strings.Join(comps[:found], "/"))
-	if path[0] == '/' {
-		prefix++
+	if dir == c.Kernel.VFS.Root {
+		// Served over the gofer's (vfs.lookupName).
+		names = append(names, "dev", "proc")
 	}
 	return &sentrypb.MissingIn{Prefix: uint32(prefix), Names: names}
 }
 
-// plainNames splits path into its names, if each is a plain one (not
-// empty, "." or ".."); a leading slash is allowed, a trailing one not.
-func plainNames(path string) ([]string, bool) {
-	comps := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	for _, n := range comps {
-		if n == "" || n == "." || n == ".." || len(n) > 255 {
-			return nil, false
+// missingAt returns where the walk of path that searched searched and
+// found found (kernel.PathView) failed: the length of the prefix of path
+// before the name whose lookup failed and the directory it was looked up
+// in, if each name before it was found without following a symbolic link
+// (ok false: otherwise, or the walk did not fail at a lookup). The walk
+// searches the directory it is in before each name ("." and ".." too)
+// and notes each name it looks up (vfs.VFS.Resolve).
+func missingAt(path string, searched, found []*vfs.Dentry) (prefix int, dir *vfs.Dentry, ok bool) {
+	s, f := 0, 0
+	for start := 0; start < len(path); {
+		end := strings.IndexByte(path[start:], '/')
+		if end < 0 {
+			end = len(path)
+		} else {
+			end += start
 		}
+		name := path[start:end]
+		switch {
+		case name == "":
+		case s == len(searched):
+			return 0, nil, false
+		case name == "." || name == "..":
+			s++
+		case f == len(found):
+			// The lookup that failed: in the last directory searched.
+			if s+1 != len(searched) || len(name) > linux.NAME_MAX {
+				return 0, nil, false
+			}
+			switch prefix = start - 1; {
+			case start == 0:
+				prefix = 0 // the start directory
+			case prefix == 0:
+				prefix = 1 // the root, spelled "/"
+			}
+			return prefix, searched[s], true
+		default:
+			if found[f].IsSymlink() || s+1 >= len(searched) || searched[s+1] != found[f] {
+				return 0, nil, false
+			}
+			s, f = s+1, f+1
+		}
+		start = end + 1
 	}
-	return comps, true
+	return 0, nil, false
 }
 
 // listNames returns the names of gofer directory dir, if it has at most

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,39 +48,51 @@ func TestMissingInNames(t *testing.T) {
 		{"under a missing name", "/tmp/mi/x/y", len("/tmp/mi")},
 		{"in a subdirectory", "/tmp/mi/sub/x", len("/tmp/mi/sub")},
 		{"after a symlink", "/tmp/mi/self/x", -1},
-		{"after dot dot", "/tmp/mi/sub/../x", -1},
-		{"after dot", "/tmp/mi/./x", -1},
-		{"a trailing slash", "/tmp/mi/x/", -1},
+		{"after dot dot", "/tmp/mi/sub/../x", len("/tmp/mi/sub/..")},
+		{"after dot", "/tmp/mi/./x", len("/tmp/mi/.")},
+		{"a trailing slash", "/tmp/mi/x/", len("/tmp/mi")},
+		{"in the root", "/nosuchtop/x", 1},
+		{"in the root after dot dot", "/tmp/../nosuchtop", len("/tmp/..")},
 		{"in a big directory", "/tmp/mibig/x", -1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := l.mem.zeros(144)
-			r := pathSys(l, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), l.mem.str(tc.path), sb, 0)
-			if unix.Errno(r.Errno) != unix.ENOENT || r.PathLease == nil {
-				t.Fatalf("stat: errno %v, lease %v; want ENOENT and a lease", unix.Errno(r.Errno), r.PathLease)
-			}
-			mi := r.PathLease.MissingIn
-			if tc.want < 0 {
-				if mi != nil {
-					t.Errorf("missing_in %v, want none", mi)
+			for _, r := range []*sentrypb.Reply{
+				pathSys(l, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), l.mem.str(tc.path), sb, 0),
+				pathSys(l, unix.SYS_OPENAT, uint64(atFDCWD64), l.mem.str(tc.path), unix.O_RDONLY, 0),
+			} {
+				if unix.Errno(r.Errno) != unix.ENOENT || r.PathLease == nil {
+					t.Fatalf("errno %v, lease %v; want ENOENT and a lease", unix.Errno(r.Errno), r.PathLease)
 				}
-				return
-			}
-			if mi == nil || int(mi.Prefix) != tc.want {
-				t.Fatalf("missing_in %v, want prefix %d", mi, tc.want)
-			}
-			names, err := os.ReadDir(filepath.Join(e.root, tc.path[:tc.want]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want []string
-			for _, n := range names {
-				want = append(want, n.Name())
-			}
-			got := slices.Sorted(slices.Values(mi.Names))
-			if !slices.Equal(got, want) {
-				t.Errorf("names %q, want %q", got, want)
+				mi := r.PathLease.MissingIn
+				if tc.want < 0 {
+					if mi != nil {
+						t.Errorf("missing_in %v, want none", mi)
+					}
+					continue
+				}
+				if mi == nil || int(mi.Prefix) != tc.want {
+					t.Fatalf("missing_in %v, want prefix %d", mi, tc.want)
+				}
+				names, err := os.ReadDir(filepath.Join(e.root, tc.path[:tc.want]))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := map[string]bool{}
+				for _, n := range names {
+					want[n.Name()] = true
+				}
+				if filepath.Clean(tc.path[:tc.want]) == "/" {
+					want["dev"], want["proc"] = true, true
+				}
+				got := map[string]bool{}
+				for _, n := range mi.Names {
+					got[n] = true
+				}
+				if !maps.Equal(got, want) {
+					t.Errorf("names %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+				}
 			}
 		})
 	}
