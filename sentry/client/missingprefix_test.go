@@ -9,6 +9,20 @@ import (
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
+// answeredMissing says whether a path cache that kept the answer errno of
+// key kept under lease l, after after (nil: nothing), answers k from a
+// missing prefix or a missing directory's names.
+func answeredMissing(kept pathKey, l *pb.PathLease, errno unix.Errno, after func(*pathCache), k pathKey) bool {
+	pc := newPathCache(nil)
+	pc.keepAnswer(kept, l, pc.stamp(), pathAnswer{errno: errno}, false)
+	if after != nil {
+		after(pc)
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.missingPrefixLocked(k) != nil
+}
+
 // TestMissingPrefix checks which calls a kept ENOENT answer of a path
 // answers for the paths under it: the calls that walk with the fs ids,
 // for the same start and credentials, under a proper prefix ending at a
@@ -50,16 +64,8 @@ func TestMissingPrefix(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pc := newPathCache(nil)
-			pc.keepAnswer(missing, &pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000}}, pc.stamp(),
-				pathAnswer{errno: tc.kept}, false)
-			if tc.after != nil {
-				tc.after(pc)
-			}
-			pc.mu.Lock()
-			got := pc.missingPrefixLocked(tc.k) != nil
-			pc.mu.Unlock()
-			if got != tc.want {
+			l := &pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000}}
+			if got := answeredMissing(missing, l, tc.kept, tc.after, tc.k); got != tc.want {
 				t.Errorf("answered from the missing prefix: %v, want %v", got, tc.want)
 			}
 		})
@@ -137,20 +143,11 @@ func TestMissingIn(t *testing.T) {
 			if mi == nil {
 				mi = &pb.MissingIn{Prefix: uint32(len("/usr/include")), Names: []string{"stdio.h", "sys"}}
 			}
-			pc := newPathCache(nil)
 			l := &pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000}, MissingIn: mi}
 			if kept.start == "fd 7" {
 				l.DirFile = 7
 			}
-			pc.keepAnswer(kept, l, pc.stamp(),
-				pathAnswer{errno: unix.ENOENT}, false)
-			if tc.after != nil {
-				tc.after(pc)
-			}
-			pc.mu.Lock()
-			got := pc.missingPrefixLocked(tc.k) != nil
-			pc.mu.Unlock()
-			if got != tc.want {
+			if got := answeredMissing(kept, l, unix.ENOENT, tc.after, tc.k); got != tc.want {
 				t.Errorf("answered from the missing directory's names: %v, want %v", got, tc.want)
 			}
 		})
