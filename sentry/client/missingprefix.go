@@ -201,3 +201,25 @@ func (pc *pathCache) missingPrefixLocked(k pathKey) *pathAnswer {
 	}
 	return pc.missingInLocked(k)
 }
+
+// walkFirst says whether path call sysno with args fails nothing Linux
+// checks before the walk (flags, statx's mask, readlink's size), so that
+// a walk known to fail ENOENT answers it (otherwise the server answers).
+func walkFirst(sysno uintptr, args [6]uint64) bool {
+	const statFlags = unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT | unix.AT_EMPTY_PATH
+	switch sysno {
+	case unix.SYS_STAT, unix.SYS_LSTAT:
+		return true
+	case unix.SYS_NEWFSTATAT:
+		return args[3]&^statFlags == 0
+	case unix.SYS_STATX:
+		flags, mask := args[2], args[3]
+		return flags&^(statFlags|linux.AT_STATX_SYNC_TYPE) == 0 && flags&linux.AT_STATX_SYNC_TYPE != linux.AT_STATX_SYNC_TYPE &&
+			mask&linux.STATX__RESERVED == 0
+	case unix.SYS_READLINK:
+		return int32(args[2]) > 0
+	case unix.SYS_READLINKAT:
+		return int32(args[3]) > 0
+	}
+	return false
+}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
@@ -151,5 +152,32 @@ func TestMissingIn(t *testing.T) {
 				t.Errorf("answered from the missing directory's names: %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestWalkFirst checks which path calls a failed walk answers: those
+// whose flags, mask and size Linux accepts before it walks.
+func TestWalkFirst(t *testing.T) {
+	tests := []struct {
+		name  string
+		sysno uintptr
+		args  [6]uint64
+		want  bool
+	}{
+		{"stat", unix.SYS_STAT, [6]uint64{}, true},
+		{"newfstatat", unix.SYS_NEWFSTATAT, [6]uint64{3: unix.AT_SYMLINK_NOFOLLOW}, true},
+		{"newfstatat, a bad flag", unix.SYS_NEWFSTATAT, [6]uint64{3: 0x10000}, false},
+		{"statx", unix.SYS_STATX, [6]uint64{2: unix.AT_STATX_DONT_SYNC, 3: unix.STATX_BASIC_STATS}, true},
+		{"statx, both syncs", unix.SYS_STATX, [6]uint64{2: linux.AT_STATX_SYNC_TYPE}, false},
+		{"statx, a reserved mask bit", unix.SYS_STATX, [6]uint64{3: linux.STATX__RESERVED}, false},
+		{"readlink", unix.SYS_READLINK, [6]uint64{2: 16}, true},
+		{"readlink, size 0", unix.SYS_READLINK, [6]uint64{2: 0}, false},
+		{"readlinkat, a negative size", unix.SYS_READLINKAT, [6]uint64{3: 0xffffffff}, false},
+		{"access", unix.SYS_ACCESS, [6]uint64{}, false},
+	}
+	for _, tc := range tests {
+		if got := walkFirst(tc.sysno, tc.args); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

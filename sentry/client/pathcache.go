@@ -814,7 +814,7 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.keptLocked(k, t.proc.pid)
-	if a == nil && dirs {
+	if a == nil && dirs && walkFirst(sysno, args) {
 		a = pc.missingPrefixLocked(k)
 	}
 	if a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a) && pc.renewing[k] > 0 {
