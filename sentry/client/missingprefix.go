@@ -27,9 +27,11 @@ import (
 // names. So while the ENOENT answer of a path P (stat, lstat,
 // newfstatat, statx, readlink, readlinkat, or a read-only open: calls
 // that walk with the caller's fs ids) holds, the same calls of P/Q, same
-// start and credentials, fail ENOENT on the client (access walks with the
-// real ids: not among them). pathCache.missing indexes those answers by
-// path, start and credentials.
+// start and credentials, fail ENOENT on the client; so do access calls
+// (access, faccessat, faccessat2 without AT_EACCESS: they walk with the
+// real ids) from an access's ENOENT, and from theirs alone (walkIDs).
+// pathCache.missing indexes those answers by path, start, credentials
+// and ids.
 //
 // An ENOENT answer may also name the directory D its walk found the name
 // missing in, by the prefix of its path that walked to D, and D's
@@ -51,9 +53,28 @@ var missingFrom = map[uintptr]bool{
 }
 
 // missingKey is what a walk's failure depends on: the path, its start
-// and the caller's credentials.
+// and the caller's credentials, and which of its ids it searches with
+// (real: access's).
 type missingKey struct {
 	creds, start, path string
+	real               bool
+}
+
+// walkIDs says which ids the walk of key k's call searches with: the fs
+// ids (missingFrom) or the real ones (access, faccessat, and faccessat2
+// without AT_EACCESS: their answers answer each other only); ok false:
+// no kept ENOENT of its says a walk failed.
+func walkIDs(k pathKey) (real, ok bool) {
+	if missingFrom[k.sysno] {
+		return false, true
+	}
+	switch k.sysno {
+	case unix.SYS_ACCESS, unix.SYS_FACCESSAT:
+		return true, true
+	case unix.SYS_FACCESSAT2:
+		return true, k.args[1]&unix.AT_EACCESS == 0
+	}
+	return false, false
 }
 
 // missingRef is a kept ENOENT answer (and its key) that says its path is
@@ -66,20 +87,21 @@ type missingRef struct {
 // noteMissingLocked indexes answer a, kept under k, if it says k's path
 // is missing. Precondition: pc.mu.
 func (pc *pathCache) noteMissingLocked(k pathKey, a *pathAnswer) {
-	if a.errno != unix.ENOENT || a.copy != nil || !missingFrom[k.sysno] {
+	real, walks := walkIDs(k)
+	if a.errno != unix.ENOENT || a.copy != nil || !walks {
 		return
 	}
 	if pc.missing == nil || len(pc.missing) >= maxPathAnswers/4 {
 		pc.missing = make(map[missingKey]missingRef)
 	}
-	pc.missing[missingKey{creds: k.creds, start: k.start, path: strings.TrimRight(k.path, "/")}] = missingRef{key: k, answer: a}
+	pc.missing[missingKey{creds: k.creds, start: k.start, path: strings.TrimRight(k.path, "/"), real: real}] = missingRef{key: k, answer: a}
 	if a.missingIn == nil {
 		return
 	}
 	if pc.missingIn == nil || len(pc.missingIn) >= maxPathAnswers/4 {
 		pc.missingIn = make(map[missingKey]missingRef)
 	}
-	pc.missingIn[missingKey{creds: k.creds, start: k.start, path: a.missingIn.dir}] = missingRef{key: k, answer: a}
+	pc.missingIn[missingKey{creds: k.creds, start: k.start, path: a.missingIn.dir, real: real}] = missingRef{key: k, answer: a}
 }
 
 // missingDir is what PathLease.missing_in says of an answer's path.
@@ -94,7 +116,7 @@ type missingDir struct {
 // key k, if it names a prefix of k's path followed by a name (nil:
 // nothing).
 func missingDirOf(k pathKey, errno unix.Errno, mi *pb.MissingIn) *missingDir {
-	if mi == nil || errno != unix.ENOENT || !missingFrom[k.sysno] {
+	if _, walks := walkIDs(k); mi == nil || errno != unix.ENOENT || !walks {
 		return nil
 	}
 	p := int(mi.Prefix)
@@ -143,11 +165,12 @@ func nameAfter(path, dir string) (name string, ok bool) {
 // name k's path looks up after one of its prefixes is missing (see
 // above), if k is a call it answers. Precondition: pc.mu.
 func (pc *pathCache) missingInLocked(k pathKey) *pathAnswer {
-	if len(pc.missingIn) == 0 || !missingFrom[k.sysno] || len(k.path) >= sysabi.PathMax {
+	real, walks := walkIDs(k)
+	if len(pc.missingIn) == 0 || !walks || len(k.path) >= sysabi.PathMax {
 		return nil
 	}
 	try := func(dir string) *pathAnswer {
-		ref, ok := pc.missingIn[missingKey{creds: k.creds, start: k.start, path: dir}]
+		ref, ok := pc.missingIn[missingKey{creds: k.creds, start: k.start, path: dir, real: real}]
 		if !ok {
 			return nil
 		}
@@ -181,14 +204,15 @@ func (pc *pathCache) missingInLocked(k pathKey) *pathAnswer {
 // credentials, if k is a call it answers (see above). Precondition:
 // pc.mu.
 func (pc *pathCache) missingPrefixLocked(k pathKey) *pathAnswer {
-	if len(pc.missing) == 0 || !missingFrom[k.sysno] {
+	real, walks := walkIDs(k)
+	if len(pc.missing) == 0 || !walks {
 		return pc.missingInLocked(k)
 	}
 	for i := 1; i < len(k.path); i++ {
 		if k.path[i] != '/' || k.path[i-1] == '/' {
 			continue
 		}
-		ref, ok := pc.missing[missingKey{creds: k.creds, start: k.start, path: k.path[:i]}]
+		ref, ok := pc.missing[missingKey{creds: k.creds, start: k.start, path: k.path[:i], real: real}]
 		if !ok {
 			continue
 		}
@@ -220,6 +244,12 @@ func walkFirst(sysno uintptr, args [6]uint64) bool {
 		return int32(args[2]) > 0
 	case unix.SYS_READLINKAT:
 		return int32(args[3]) > 0
+	case unix.SYS_ACCESS:
+		return args[1]&^7 == 0
+	case unix.SYS_FACCESSAT:
+		return args[2]&^7 == 0
+	case unix.SYS_FACCESSAT2:
+		return args[2]&^7 == 0 && args[3]&^(unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) == 0
 	}
 	return false
 }

@@ -36,11 +36,13 @@ func TestMissingPrefix(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		// kept is the answer kept (errno), after runs once it is.
-		kept  unix.Errno
-		after func(pc *pathCache)
-		k     pathKey
-		want  bool
+		// kept is the answer kept (errno) under keptKey (zero: the
+		// stat of missing), after runs once it is.
+		keptKey pathKey
+		kept    unix.Errno
+		after   func(pc *pathCache)
+		k       pathKey
+		want    bool
 	}{
 		{name: "stat under it", kept: unix.ENOENT, k: under(unix.SYS_NEWFSTATAT, "/usr/local/include/bits/types.h"), want: true},
 		{name: "deeper", kept: unix.ENOENT, k: under(unix.SYS_NEWFSTATAT, "/usr/local/include/bits/types/x.h"), want: true},
@@ -48,6 +50,12 @@ func TestMissingPrefix(t *testing.T) {
 		{name: "readlink under it", kept: unix.ENOENT, k: under(unix.SYS_READLINK, "/usr/local/include/bits/x"), want: true},
 		{name: "an open under it", kept: unix.ENOENT, k: under(postedOpenKey, "/usr/local/include/bits/x"), want: true},
 		{name: "access walks with the real ids", kept: unix.ENOENT, k: under(unix.SYS_ACCESS, "/usr/local/include/bits/x")},
+		{name: "access from access", keptKey: under(unix.SYS_ACCESS, "/usr/local/include/bits"), kept: unix.ENOENT,
+			k: under(unix.SYS_FACCESSAT, "/usr/local/include/bits/x"), want: true},
+		{name: "faccessat2 with AT_EACCESS walks with the fs ids", keptKey: under(unix.SYS_ACCESS, "/usr/local/include/bits"), kept: unix.ENOENT,
+			k: pathKey{sysno: unix.SYS_FACCESSAT2, creds: creds, start: "/", path: "/usr/local/include/bits/x", args: [3]uint64{0, unix.AT_EACCESS}}},
+		{name: "stat from access", keptKey: under(unix.SYS_ACCESS, "/usr/local/include/bits"), kept: unix.ENOENT,
+			k: under(unix.SYS_NEWFSTATAT, "/usr/local/include/bits/x")},
 		{name: "the path itself (its own answer)", kept: unix.ENOENT, k: under(unix.SYS_READLINK, "/usr/local/include/bits")},
 		{name: "a longer name, not under it", kept: unix.ENOENT, k: under(unix.SYS_NEWFSTATAT, "/usr/local/include/bitsy/x")},
 		{name: "another start", kept: unix.ENOENT, k: pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "cwd \"/\" ", path: "/usr/local/include/bits/x"}},
@@ -66,7 +74,11 @@ func TestMissingPrefix(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000}}
-			if got := answeredMissing(missing, l, tc.kept, tc.after, tc.k); got != tc.want {
+			kept := tc.keptKey
+			if kept.path == "" {
+				kept = missing
+			}
+			if got := answeredMissing(kept, l, tc.kept, tc.after, tc.k); got != tc.want {
 				t.Errorf("answered from the missing prefix: %v, want %v", got, tc.want)
 			}
 		})
@@ -173,7 +185,10 @@ func TestWalkFirst(t *testing.T) {
 		{"readlink", unix.SYS_READLINK, [6]uint64{2: 16}, true},
 		{"readlink, size 0", unix.SYS_READLINK, [6]uint64{2: 0}, false},
 		{"readlinkat, a negative size", unix.SYS_READLINKAT, [6]uint64{3: 0xffffffff}, false},
-		{"access", unix.SYS_ACCESS, [6]uint64{}, false},
+		{"access", unix.SYS_ACCESS, [6]uint64{1: unix.R_OK | unix.X_OK}, true},
+		{"access, a bad mode", unix.SYS_ACCESS, [6]uint64{1: 8}, false},
+		{"faccessat2, a bad flag", unix.SYS_FACCESSAT2, [6]uint64{3: unix.AT_RECURSIVE}, false},
+		{"getcwd", unix.SYS_GETCWD, [6]uint64{}, false},
 	}
 	for _, tc := range tests {
 		if got := walkFirst(tc.sysno, tc.args); got != tc.want {

@@ -37,11 +37,12 @@ import (
 const maxMissingInNames = 256
 
 // missingInCalls are the calls whose ENOENT answer the client uses for
-// other names (those that walk with the fs ids; a read-only open is the
-// only open that gets a path lease).
+// other names (a read-only open is the only open that gets a path
+// lease; the access calls' answer only access calls).
 var missingInCalls = map[int32]bool{
 	unix.SYS_STAT: true, unix.SYS_LSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true,
 	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true, unix.SYS_OPEN: true, unix.SYS_OPENAT: true,
+	unix.SYS_ACCESS: true, unix.SYS_FACCESSAT: true, unix.SYS_FACCESSAT2: true,
 }
 
 // missingIn returns what PathLease.missing_in says of c's walk, which

@@ -61,6 +61,7 @@ func TestMissingInNames(t *testing.T) {
 			for _, r := range []*sentrypb.Reply{
 				pathSys(l, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), l.mem.str(tc.path), sb, 0),
 				pathSys(l, unix.SYS_OPENAT, uint64(atFDCWD64), l.mem.str(tc.path), unix.O_RDONLY, 0),
+				pathSys(l, unix.SYS_ACCESS, l.mem.str(tc.path), unix.F_OK),
 			} {
 				if unix.Errno(r.Errno) != unix.ENOENT || r.PathLease == nil {
 					t.Fatalf("errno %v, lease %v; want ENOENT and a lease", unix.Errno(r.Errno), r.PathLease)
