@@ -35,9 +35,10 @@ import (
 //
 // An ENOENT answer may also name the directory D its walk found the name
 // missing in, by the prefix of its path that walked to D, and D's
-// complete names (PathLease.missing_in: the walk followed no symbolic
-// link and no "." or ".."; the lease holds the names of D and the search
-// of each directory on the way): while it holds, the same calls of that
+// complete names (PathLease.missing_in: the walk found each name before
+// the missing one without following a symbolic link; the lease holds the
+// names of D and the search of each directory on the way): while it
+// holds, the same calls of that
 // prefix followed by a name not among them, same start and credentials,
 // fail ENOENT here, as their walk reaches D as the first did and then
 // looks that name up (gcc's lookups of each header in
