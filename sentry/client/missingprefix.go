@@ -99,11 +99,25 @@ func (pc *pathCache) noteMissingLocked(k pathKey, a *pathAnswer) {
 	if a.missingIn == nil {
 		return
 	}
-	if pc.missingIn == nil || len(pc.missingIn) >= maxPathAnswers/4 {
+	if pc.missingIn == nil || len(pc.missingIn) >= maxPathAnswers/4 || pc.missingInNames+len(a.missingIn.names) > maxMissingInNames {
+		// Forget them all: the kept answers hold no names after.
+		for _, ref := range pc.missingIn {
+			ref.answer.missingIn = nil
+		}
 		pc.missingIn = make(map[missingKey]missingRef)
+		pc.missingInNames = 0
 	}
-	pc.missingIn[missingKey{creds: k.creds, start: k.start, path: a.missingIn.dir, real: real}] = missingRef{key: k, answer: a}
+	mk := missingKey{creds: k.creds, start: k.start, path: a.missingIn.dir, real: real}
+	if old, ok := pc.missingIn[mk]; ok && old.answer != a {
+		old.answer.missingIn = nil // replaced: no longer indexed
+	}
+	pc.missingIn[mk] = missingRef{key: k, answer: a}
+	pc.missingInNames += len(a.missingIn.names)
 }
+
+// maxMissingInNames bounds the names the answers in pathCache.missingIn
+// hold (each directory's at most 256: PathLease.missing_in).
+const maxMissingInNames = 1 << 18
 
 // missingDir is what PathLease.missing_in says of an answer's path.
 type missingDir struct {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -194,5 +195,39 @@ func TestWalkFirst(t *testing.T) {
 		if got := walkFirst(tc.sysno, tc.args); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestMissingInBounded checks that the names the kept answers hold stay
+// within maxMissingInNames: past it, the answers forget theirs (and
+// answer their own key alone), and the newest answers from its names.
+func TestMissingInBounded(t *testing.T) {
+	creds := credsKey(&pb.ProcessState{Euid: 1000})
+	names := make([]string, 256)
+	for i := range names {
+		names[i] = fmt.Sprintf("n%d", i)
+	}
+	pc := newPathCache(nil)
+	const dirs = maxMissingInNames/256 + 10
+	for i := 0; i < dirs; i++ {
+		k := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "/", path: fmt.Sprintf("/d%d/missing", i)}
+		pc.keepAnswer(k, &pb.PathLease{Id: uint64(i + 1), TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000},
+			MissingIn: &pb.MissingIn{Prefix: uint32(len(fmt.Sprintf("/d%d", i))), Names: names}}, pc.stamp(),
+			pathAnswer{errno: unix.ENOENT}, false)
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	held := 0
+	for _, a := range pc.answers {
+		if a.missingIn != nil {
+			held += len(a.missingIn.names)
+		}
+	}
+	if held > maxMissingInNames || pc.missingInNames != held {
+		t.Errorf("the answers hold %d names (counted %d), want at most %d", held, pc.missingInNames, maxMissingInNames)
+	}
+	last := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "/", path: fmt.Sprintf("/d%d/x", dirs-1)}
+	if pc.missingPrefixLocked(last) == nil {
+		t.Errorf("the newest answer's names answer nothing")
 	}
 }

@@ -202,6 +202,9 @@ type pathCache struct {
 	// missing from and its complete names, by the path of that
 	// directory (missingprefix.go). Protected by mu.
 	missingIn map[missingKey]missingRef
+	// missingInNames counts the names those answers hold (bounded by
+	// maxMissingInNames). Protected by mu.
+	missingInNames int
 
 	// hits counts the calls answered here, kept the answers kept, for
 	// the end-of-session log line. Atomic.
@@ -453,6 +456,7 @@ func (pc *pathCache) dropLocked() {
 	clear(pc.answers)
 	clear(pc.missing)
 	clear(pc.missingIn)
+	pc.missingInNames = 0
 	pc.droppedLocked()
 }
 
