@@ -123,7 +123,10 @@ func TestFindPerDirectory(t *testing.T) {
 // where it was answered.
 var missingUnder = regexp.MustCompile(`(?:newfstatat|readlink|openat)\((?:AT_FDCWD, )?"nodir/sub/h\d+\.h"[^)]*\) = -1 ENOENT .*where=(\w+)`)
 
-var missingExec = regexp.MustCompile(`execve\("bin/p\d+"[^)]*\) = -1 ENOENT .*where=(\w+)`)
+var (
+	missingExec   = regexp.MustCompile(`execve\("bin/p\d+"[^)]*\) = -1 ENOENT .*where=(\w+)`)
+	missingAccess = regexp.MustCompile(`access\("bin/a\d+"[^)]*\) = -1 ENOENT .*where=(\w+)`)
+)
 
 // TestMissingExecOnClient runs testdata/openstat/execmissing.c natively
 // and under do: after a stat of a missing name in a directory (whose
@@ -134,10 +137,18 @@ var missingExec = regexp.MustCompile(`execve\("bin/p\d+"[^)]*\) = -1 ENOENT .*wh
 // (the file is looked up before argv is read); once
 // a file is made under one of the names, its exec finds it (the creation
 // revokes the names before its reply); another stat brings them again.
-// The output must match the native run's.
+// Then 100 accesses of missing names there: the first waits, and its
+// answer (a walk with the real ids) answers the others. The output must
+// match the native run's.
 func TestMissingExecOnClient(t *testing.T) {
 	tu.RequireRoot(t)
-	where := whereCounts(missingExec, stracedTestdata(t, "openstat", "execmissing"))
+	log := stracedTestdata(t, "openstat", "execmissing")
+	acc := whereCounts(missingAccess, log)
+	t.Logf("accesses failing ENOENT: %v", acc)
+	if n := acc["cached"] + acc["forwarded"]; n != 100 || acc["cached"] < 95 {
+		t.Errorf("accesses failing ENOENT answered %v, want 100, at least 95 on the client", acc)
+	}
+	where := whereCounts(missingExec, log)
 	t.Logf("execs failing ENOENT: %v", where)
 	// 200 ENOENT, all answered on the client (but for a lease lost
 	// under load now and then); all were forwarded before.
