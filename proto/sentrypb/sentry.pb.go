@@ -10013,9 +10013,18 @@ type PathLease struct {
 	// answer holds (the client posts it, sentry/client/postunlink.go);
 	// dir_ino is the directory's inode number. Both depend on the
 	// directory's mode and owner, which the listing's ids lease.
-	Writable      bool   `protobuf:"varint,510,opt,name=writable,proto3" json:"writable,omitempty"`
-	Removable     bool   `protobuf:"varint,511,opt,name=removable,proto3" json:"removable,omitempty"`
-	DirIno        uint64 `protobuf:"varint,512,opt,name=dir_ino,json=dirIno,proto3" json:"dir_ino,omitempty"`
+	Writable  bool   `protobuf:"varint,510,opt,name=writable,proto3" json:"writable,omitempty"`
+	Removable bool   `protobuf:"varint,511,opt,name=removable,proto3" json:"removable,omitempty"`
+	DirIno    uint64 `protobuf:"varint,512,opt,name=dir_ino,json=dirIno,proto3" json:"dir_ino,omitempty"`
+	// missing_in, in the answer of a stat, lstat, newfstatat, statx,
+	// readlink, readlinkat or read-only open that failed ENOENT, names the
+	// directory the walk found a name missing in and its complete names
+	// (a gofer directory of at most 256 names, reached without following
+	// a symbolic link): while this lease holds (its
+	// names key on that directory, its search keys on the walk to it),
+	// those calls of any path that continues the same prefix with another
+	// name that is not among them fail ENOENT too.
+	MissingIn     *MissingIn `protobuf:"bytes,558,opt,name=missing_in,json=missingIn,proto3" json:"missing_in,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10148,6 +10157,69 @@ func (x *PathLease) GetDirIno() uint64 {
 	return 0
 }
 
+func (x *PathLease) GetMissingIn() *MissingIn {
+	if x != nil {
+		return x.MissingIn
+	}
+	return nil
+}
+
+// MissingIn is PathLease.missing_in.
+type MissingIn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// prefix is how many bytes of the call's path name the directory (0:
+	// the start directory; 1 for an absolute path: the root; else the path
+	// up to, not including, the slash before the missing name).
+	Prefix        uint32   `protobuf:"varint,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Names         []string `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MissingIn) Reset() {
+	*x = MissingIn{}
+	mi := &file_sentry_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MissingIn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MissingIn) ProtoMessage() {}
+
+func (x *MissingIn) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MissingIn.ProtoReflect.Descriptor instead.
+func (*MissingIn) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *MissingIn) GetPrefix() uint32 {
+	if x != nil {
+		return x.Prefix
+	}
+	return 0
+}
+
+func (x *MissingIn) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
 // ListedStat is what lstat (newfstatat with AT_SYMLINK_NOFOLLOW) of
 // Syscall.listing_path/name answers (without a listing_path:
 // newfstatat(fd, name, AT_SYMLINK_NOFOLLOW) of the fd listed): the struct
@@ -10173,7 +10245,7 @@ type ListedStat struct {
 
 func (x *ListedStat) Reset() {
 	*x = ListedStat{}
-	mi := &file_sentry_proto_msgTypes[102]
+	mi := &file_sentry_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10185,7 +10257,7 @@ func (x *ListedStat) String() string {
 func (*ListedStat) ProtoMessage() {}
 
 func (x *ListedStat) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[102]
+	mi := &file_sentry_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10198,7 +10270,7 @@ func (x *ListedStat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListedStat.ProtoReflect.Descriptor instead.
 func (*ListedStat) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{102}
+	return file_sentry_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *ListedStat) GetName() string {
@@ -10248,7 +10320,7 @@ type LeaseRevoke struct {
 
 func (x *LeaseRevoke) Reset() {
 	*x = LeaseRevoke{}
-	mi := &file_sentry_proto_msgTypes[103]
+	mi := &file_sentry_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10260,7 +10332,7 @@ func (x *LeaseRevoke) String() string {
 func (*LeaseRevoke) ProtoMessage() {}
 
 func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[103]
+	mi := &file_sentry_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10273,7 +10345,7 @@ func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoke.ProtoReflect.Descriptor instead.
 func (*LeaseRevoke) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{103}
+	return file_sentry_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *LeaseRevoke) GetEpoch() uint64 {
@@ -10300,7 +10372,7 @@ type LeaseRevoked struct {
 
 func (x *LeaseRevoked) Reset() {
 	*x = LeaseRevoked{}
-	mi := &file_sentry_proto_msgTypes[104]
+	mi := &file_sentry_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10312,7 +10384,7 @@ func (x *LeaseRevoked) String() string {
 func (*LeaseRevoked) ProtoMessage() {}
 
 func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[104]
+	mi := &file_sentry_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10325,7 +10397,7 @@ func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoked.ProtoReflect.Descriptor instead.
 func (*LeaseRevoked) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{104}
+	return file_sentry_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *LeaseRevoked) GetEpoch() uint64 {
@@ -11169,7 +11241,7 @@ const file_sentry_proto_rawDesc = "" +
 	"dataOffset\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
 	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
-	"\x06attach\x18\t \x01(\bR\x06attach\"\xaa\x03\n" +
+	"\x06attach\x18\t \x01(\bR\x06attach\"\xef\x03\n" +
 	"\tPathLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x15\n" +
@@ -11185,7 +11257,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\tcreatable\x18\xd8\x03 \x01(\bR\tcreatable\x12\x1b\n" +
 	"\bwritable\x18\xfe\x03 \x01(\bR\bwritable\x12\x1d\n" +
 	"\tremovable\x18\xff\x03 \x01(\bR\tremovable\x12\x18\n" +
-	"\adir_ino\x18\x80\x04 \x01(\x04R\x06dirIno\"q\n" +
+	"\adir_ino\x18\x80\x04 \x01(\x04R\x06dirIno\x12C\n" +
+	"\n" +
+	"missing_in\x18\xae\x04 \x01(\v2#.runscdecoupled.sentry.v1.MissingInR\tmissingIn\"9\n" +
+	"\tMissingIn\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\rR\x06prefix\x12\x14\n" +
+	"\x05names\x18\x02 \x03(\tR\x05names\"q\n" +
 	"\n" +
 	"ListedStat\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -11215,7 +11292,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 106)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 107)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -11321,10 +11398,11 @@ var file_sentry_proto_goTypes = []any{
 	(*Rewrite)(nil),           // 101: runscdecoupled.sentry.v1.Rewrite
 	(*ReadLease)(nil),         // 102: runscdecoupled.sentry.v1.ReadLease
 	(*PathLease)(nil),         // 103: runscdecoupled.sentry.v1.PathLease
-	(*ListedStat)(nil),        // 104: runscdecoupled.sentry.v1.ListedStat
-	(*LeaseRevoke)(nil),       // 105: runscdecoupled.sentry.v1.LeaseRevoke
-	(*LeaseRevoked)(nil),      // 106: runscdecoupled.sentry.v1.LeaseRevoked
-	nil,                       // 107: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*MissingIn)(nil),         // 104: runscdecoupled.sentry.v1.MissingIn
+	(*ListedStat)(nil),        // 105: runscdecoupled.sentry.v1.ListedStat
+	(*LeaseRevoke)(nil),       // 106: runscdecoupled.sentry.v1.LeaseRevoke
+	(*LeaseRevoked)(nil),      // 107: runscdecoupled.sentry.v1.LeaseRevoked
+	nil,                       // 108: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
 	13,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -11337,7 +11415,7 @@ var file_sentry_proto_depIdxs = []int32{
 	5,   // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
 	8,   // 8: runscdecoupled.sentry.v1.ClientMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
 	3,   // 9: runscdecoupled.sentry.v1.ClientMessage.channel_open:type_name -> runscdecoupled.sentry.v1.ChannelOpen
-	106, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
+	107, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
 	23,  // 11: runscdecoupled.sentry.v1.ClientMessage.posted_calls:type_name -> runscdecoupled.sentry.v1.Call
 	17,  // 12: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
 	42,  // 13: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
@@ -11353,7 +11431,7 @@ var file_sentry_proto_depIdxs = []int32{
 	11,  // 23: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
 	16,  // 24: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	15,  // 25: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	107, // 26: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	108, // 26: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
 	14,  // 27: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
 	9,   // 28: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
 	15,  // 29: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
@@ -11388,7 +11466,7 @@ var file_sentry_proto_depIdxs = []int32{
 	43,  // 58: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
 	102, // 59: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
 	103, // 60: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	104, // 61: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	105, // 61: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
 	103, // 62: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
 	42,  // 63: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
 	7,   // 64: runscdecoupled.sentry.v1.Reply.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
@@ -11408,7 +11486,7 @@ var file_sentry_proto_depIdxs = []int32{
 	53,  // 78: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
 	26,  // 79: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
 	52,  // 80: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
-	105, // 81: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	106, // 81: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
 	0,   // 82: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
 	57,  // 83: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
 	58,  // 84: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
@@ -11453,15 +11531,16 @@ var file_sentry_proto_depIdxs = []int32{
 	29,  // 123: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
 	86,  // 124: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
 	94,  // 125: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
-	2,   // 126: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	67,  // 127: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 128: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	68,  // 129: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	128, // [128:130] is the sub-list for method output_type
-	126, // [126:128] is the sub-list for method input_type
-	126, // [126:126] is the sub-list for extension type_name
-	126, // [126:126] is the sub-list for extension extendee
-	0,   // [0:126] is the sub-list for field type_name
+	104, // 126: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
+	2,   // 127: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	67,  // 128: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 129: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	68,  // 130: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	129, // [129:131] is the sub-list for method output_type
+	127, // [127:129] is the sub-list for method input_type
+	127, // [127:127] is the sub-list for extension type_name
+	127, // [127:127] is the sub-list for extension extendee
+	0,   // [0:127] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -11561,7 +11640,7 @@ func file_sentry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   106,
+			NumMessages:   107,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -124,8 +124,9 @@
 // next looked up, or when a full cache forgets the gone ones), and
 // drops every answer on recovery and before forwarding a call whose
 // change the server does not revoke per inode (mount, xattrs). From the
-// same answers it fails calls under a path found missing with ENOENT
-// (missingprefix.go), answers fstat of a description opened by a path
+// same answers it fails calls under a path found missing, or of another
+// name missing from a directory whose names an answer brought
+// (PathLease.missing_in), with ENOENT (missingprefix.go), answers fstat of a description opened by a path
 // whose stat it holds (openstat.go; an open's reply carries its file's,
 // Reply.opened_stat) and a getdents64 of a description at its listing's
 // end (direof.go, Reply.listing_eof).

@@ -60,3 +60,33 @@ func (t *task) cachedMissingOpen(sysno uintptr, args [6]uint64) bool {
 	t.answeredLocked(pc)
 	return true
 }
+
+// cachedMissingExec reports whether t's execve fails ENOENT by a kept
+// answer that its path is under a missing name, or that the name it
+// looks up in a directory whose names the answer brought is not among
+// them (missingprefix.go): the remote sentry's execve reads its path
+// (pathKeyOf read it too: readable, shorter than PATH_MAX) and then
+// walks it with the fs ids, following symbolic links, as a read-only
+// open does, before it reads argv and envp (as Linux since 6.8), and
+// fails at that name: make's and gcc's execvp of each program in each
+// PATH directory before the one that has it.
+func (t *task) cachedMissingExec(args [6]uint64) bool {
+	pc := t.c.pcache
+	if pc == nil {
+		return false
+	}
+	if _, dirs := t.pathAnswerScope(); !dirs {
+		return false
+	}
+	k, ok := t.pathKeyOf(postedOpenKey, [6]uint64{atFDCWD, args[0], unix.O_RDONLY})
+	if !ok {
+		return false
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.missingPrefixLocked(k) == nil {
+		return false
+	}
+	t.answeredLocked(pc)
+	return true
+}

@@ -198,6 +198,13 @@ type pathCache struct {
 	// missing indexes the kept answers that say a path is missing
 	// (missingprefix.go). Protected by mu.
 	missing map[missingKey]missingRef
+	// missingIn indexes those that also name the directory the name is
+	// missing from and its complete names, by the path of that
+	// directory (missingprefix.go). Protected by mu.
+	missingIn map[missingKey]missingRef
+	// missingInNames counts the names those answers hold (bounded by
+	// maxMissingInNames). Protected by mu.
+	missingInNames int
 
 	// hits counts the calls answered here, kept the answers kept, for
 	// the end-of-session log line. Atomic.
@@ -240,6 +247,10 @@ type pathAnswer struct {
 	// (0: none): the answer relative to that description's fd too
 	// (fdAnswerLocked). Set before the answer is kept.
 	listedDesc uint64
+	// missingIn are the complete names of the directory an ENOENT
+	// answer's walk found its name missing in (PathLease.missing_in;
+	// nil: not known). Set before the answer is kept.
+	missingIn *missingDir
 }
 
 // pathHold is marked when one of the leases an answer (or a set of
@@ -444,6 +455,8 @@ func (pc *pathCache) dropLocked() {
 	}
 	clear(pc.answers)
 	clear(pc.missing)
+	clear(pc.missingIn)
+	pc.missingInNames = 0
 	pc.droppedLocked()
 }
 
@@ -805,7 +818,7 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.keptLocked(k, t.proc.pid)
-	if a == nil && dirs {
+	if a == nil && dirs && walkFirst(sysno, args) {
 		a = pc.missingPrefixLocked(k)
 	}
 	if a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a) && pc.renewing[k] > 0 {
@@ -1012,6 +1025,7 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 	ids := leaseIDs(l)
 	pc.roomLocked(2, len(ids)+len(l.SearchIds))
 	a.expires = expires
+	a.missingIn = missingDirOf(k, a.errno, l.GetMissingIn())
 	pc.keepLeasedLocked(k, &a, l, ids)
 	if exists && len(l.SearchIds) > 0 {
 		e := k

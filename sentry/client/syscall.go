@@ -293,6 +293,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			t.c.pcache.namesAfter(t.namesBefore(sysno, args), nil)
 			return fd, 0
 		}
+	case unix.SYS_EXECVE:
+		if t.cachedMissingExec(args) {
+			return 0, unix.ENOENT
+		}
 	case unix.SYS_UNLINK, unix.SYS_UNLINKAT:
 		if t.completeNamesUnlink(sysno, args) {
 			return 0, unix.ENOENT

@@ -110,7 +110,9 @@
 //     (readlease.go) and path leases per inode and kind (the directories
 //     a walk searched, the files it found, the attributes of its end),
 //     granted in the replies of stat, access, readlink and read-only
-//     opens of paths whose walk crossed only gofer files (pathlease.go,
+//     opens of paths whose walk crossed only gofer files (pathlease.go;
+//     an ENOENT answer carries the complete names of the small directory
+//     the name was missing in, missingnames.go;
 //     postopen.go: the client posts the same open later, naming the fd
 //     its description goes at, Syscall.install_fd), and of unlinks that
 //     failed with ENOENT (negunlink.go: the client posts an O_CREAT open

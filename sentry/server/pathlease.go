@@ -242,6 +242,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	var listed []*sentrypb.ListedStat
 	var parentStat, openedStat []byte
 	var madeDir uint64 // the inode of the directory a mkdir made
+	var missing *sentrypb.MissingIn
 	var listedDir *vfs.Dentry
 	if c.Sysno == unix.SYS_GETDENTS64 {
 		var entries []*vfs.Dentry
@@ -291,6 +292,9 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 		keys, nSearch = walkKeys(c.PathView, final)
 		if err != nil {
 			nSearch = 0 // no name exists
+			if e == unix.ENOENT && k.CompleteNames {
+				missing = missingIn(c) // listed before the grant: a change since fails it
+			}
 		} else {
 			openedStat = openedStatOf(c, final)
 		}
@@ -299,7 +303,8 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	if !ok || left <= 0 {
 		return
 	}
-	l := &sentrypb.PathLease{Id: ids[0], Epoch: epoch, TtlMs: uint32(left.Milliseconds()), Creatable: c.MissingIn != nil}
+	l := &sentrypb.PathLease{Id: ids[0], Epoch: epoch, TtlMs: uint32(left.Milliseconds()), Creatable: c.MissingIn != nil,
+		MissingIn: missing}
 	if !leaseView(k, l, *c.PathView) {
 		return // the leases stay until they expire; the client knows nothing of them
 	}

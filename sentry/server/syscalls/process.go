@@ -134,6 +134,20 @@ func Execve(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	follow := flags&linux.AT_SYMLINK_NOFOLLOW == 0
+	if path != "" {
+		// As Linux since 6.8, the file is looked up before argv and
+		// envp are read: an exec of a missing file fails ENOENT
+		// whatever they are (the client answers some such execs
+		// itself: sentry/client/openmissing.go).
+		start, err := StartDir(c, dirfd, path)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := c.Kernel.VFS.Resolve(c, start, path, follow); err != nil {
+			return 0, err
+		}
+	}
 	argv, err := c.Mem.CopyInStringVector(c.Args[ai], sysabi.MaxArgStrings, sysabi.MaxArgBytes)
 	if err != nil {
 		return 0, err
@@ -166,7 +180,7 @@ func Execve(c *kernel.Task) (int64, error) {
 	} else if start, err = StartDir(c, dirfd, path); err != nil {
 		return 0, err
 	}
-	ep, err := c.Kernel.PlanExec(c, start, path, argv, envp, flags&linux.AT_SYMLINK_NOFOLLOW == 0)
+	ep, err := c.Kernel.PlanExec(c, start, path, argv, envp, follow)
 	if err != nil {
 		return 0, err
 	}

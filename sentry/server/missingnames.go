@@ -1,0 +1,149 @@
+package server
+
+import (
+	"strings"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// The names of the directory a failed walk found a name missing in
+// (docs/ARCHITECTURE.md, "The client's path cache", "Under a missing
+// name"; PathLease.missing_in).
+//
+// gcc and ld look for each header, library and program in each directory
+// of a search list, and most of those lookups fail in a few small
+// directories (/usr/local/include, the PATH's, gcc's own): each first ask
+// of a path waits. The ENOENT answer of a walk already leases the names
+// of every directory it searched (walkKeys: PathNames) and the search of
+// each; when the walk found each name before the one whose lookup failed
+// without following a symbolic link ("." and ".." are no lookups), in a
+// gofer directory, with no mount grafted anywhere, the reply also
+// carries that directory's complete names, listed now (one gofer
+// Getdents, at most maxMissingInNames of them; the root's dev and proc
+// too, served over the gofer's), and the prefix of the path that walked
+// to it: the same calls of the same prefix and another name fail ENOENT
+// at the same lookup while the lease holds, as every name made there
+// revokes it.
+
+// maxMissingInNames bounds the directories whose names an answer
+// carries: a bigger one costs more to list than its lookups do.
+const maxMissingInNames = 256
+
+// missingInCalls are the calls whose ENOENT answer the client uses for
+// other names (a read-only open is the only open that gets a path
+// lease; the access calls' answer only access calls).
+var missingInCalls = map[int32]bool{
+	unix.SYS_STAT: true, unix.SYS_LSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true,
+	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true, unix.SYS_OPEN: true, unix.SYS_OPENAT: true,
+	unix.SYS_ACCESS: true, unix.SYS_FACCESSAT: true, unix.SYS_FACCESSAT2: true,
+}
+
+// missingIn returns what PathLease.missing_in says of c's walk, which
+// failed ENOENT (nil: nothing).
+func missingIn(c *syscallCtx) *sentrypb.MissingIn {
+	v := c.PathView
+	if v == nil || c.NotLeasable || !missingInCalls[c.Sysno] || c.Kernel.VFS.HasMounts() {
+		return nil
+	}
+	path, err := pathArg(c, pathArgs[c.Sysno][1])
+	if err != nil || path == "" || len(path) >= sysabi.PathMax {
+		return nil
+	}
+	prefix, dir, ok := missingAt(path, v.Searched, v.Found)
+	if !ok || dir.Kind != vfs.KindGofer || !dir.IsDir() {
+		return nil
+	}
+	names, ok := listNames(c, dir)
+	if !ok {
+		return nil
+	}
+	if dir == c.Kernel.VFS.Root {
+		// Served over the gofer's (vfs.lookupName).
+		names = append(names, "dev", "proc")
+	}
+	return &sentrypb.MissingIn{Prefix: uint32(prefix), Names: names}
+}
+
+// missingAt returns where the walk of path that searched searched and
+// found found (kernel.PathView) failed: the length of the prefix of path
+// before the name whose lookup failed and the directory it was looked up
+// in, if each name before it was found without following a symbolic link
+// (ok false: otherwise, or the walk did not fail at a lookup). The walk
+// searches the directory it is in before each name ("." and ".." too)
+// and notes each name it looks up (vfs.VFS.Resolve).
+func missingAt(path string, searched, found []*vfs.Dentry) (prefix int, dir *vfs.Dentry, ok bool) {
+	s, f := 0, 0
+	for start := 0; start < len(path); {
+		end := strings.IndexByte(path[start:], '/')
+		if end < 0 {
+			end = len(path)
+		} else {
+			end += start
+		}
+		name := path[start:end]
+		switch {
+		case name == "":
+		case s == len(searched):
+			return 0, nil, false
+		case name == "." || name == "..":
+			s++
+		case f == len(found):
+			// The lookup that failed: in the last directory searched.
+			if s+1 != len(searched) || len(name) > linux.NAME_MAX {
+				return 0, nil, false
+			}
+			switch prefix = start - 1; {
+			case start == 0:
+				prefix = 0 // the start directory
+			case prefix == 0:
+				prefix = 1 // the root, spelled "/"
+			}
+			return prefix, searched[s], true
+		default:
+			if found[f].IsSymlink() || s+1 >= len(searched) || searched[s+1] != found[f] {
+				return 0, nil, false
+			}
+			s, f = s+1, f+1
+		}
+		start = end + 1
+	}
+	return 0, nil, false
+}
+
+// listNames returns the names of gofer directory dir, if it has at most
+// maxMissingInNames.
+func listNames(c *syscallCtx, dir *vfs.Dentry) ([]string, bool) {
+	v := c.Kernel.VFS
+	h, err := c.HandleOf(dir)
+	if err != nil {
+		return nil, false
+	}
+	var names []string
+	for cookie := uint64(0); ; {
+		ctx, cancel := v.RPCCtx()
+		r, err := v.Gofer().Getdents(ctx, &goferpb.GetdentsRequest{Dir: h, Offset: cookie, Count: maxMissingInNames + 3})
+		cancel()
+		if syserr.FromGofer("getdents", r.GetErrno(), err) != nil {
+			return nil, false
+		}
+		for _, e := range r.Entries {
+			cookie = e.Offset
+			if e.Name != "." && e.Name != ".." {
+				names = append(names, e.Name)
+			}
+		}
+		if len(names) > maxMissingInNames {
+			return nil, false
+		}
+		if len(r.Entries) == 0 || r.Eof {
+			return names, true
+		}
+	}
+}
