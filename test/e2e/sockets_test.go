@@ -183,3 +183,22 @@ func TestSocketpairEchoServerKills(t *testing.T) {
 	}
 	compare(t, want, got)
 }
+
+// TestInetLostConnectionServerKill kills the remote sentry while a
+// program polls a loopback TCP connection (testdata/sockets/lostconn.c):
+// the connections come back lost and report what a reset connection
+// does natively (the program resets its own there): poll's and epoll's
+// events with POLLERR until the reset is taken, SO_ERROR ECONNRESET once
+// then 0, reads ECONNRESET then end of file, sends EPIPE.
+func TestInetLostConnectionServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	serverKillRun(t, serverKill{
+		prog:  tu.StaticProgram(t, t.TempDir(), "lostconn", socketSource(t, "lostconn")),
+		kills: 1,
+		ready: func(dir string, _ int) bool {
+			_, err := os.Stat(filepath.Join(dir, "ready"))
+			return err == nil
+		},
+		progress: func(string) string { return "polling the connection" },
+	})
+}

@@ -57,7 +57,7 @@ func (s *File) WriteSeq(c fdesc.Call, f *fdesc.File, src usermem.IOSequence) (in
 // Readiness returns the events ready now and a channel closed when they
 // may have changed.
 func (s *File) Readiness(*fdesc.File) (uint32, <-chan struct{}) {
-	return readiness(s.S.Watch, s.S.Readiness)
+	return s.readiness(s.S.Watch, s.S.Readiness)
 }
 
 // Release closes the endpoint and returns its charge.
@@ -203,6 +203,9 @@ func (s *File) Sockopt(get bool, level, name int, v []byte, privileged bool) ([]
 		case unix.SO_ERROR:
 			if !get {
 				return nil, unix.ENOPROTOOPT
+			}
+			if errno, lost := s.LostSockError(); lost {
+				return putInt(errno), nil
 			}
 			if e := kobj.TCPIPErr(s.S.EP.LastError()); e != nil {
 				if errno, ok := e.(unix.Errno); ok {
