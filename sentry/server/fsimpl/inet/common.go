@@ -128,6 +128,14 @@ func (l *lostConn) readiness() (uint32, bool) {
 	return 0, false
 }
 
+// resetPending reports whether the connection was lost with a server and
+// no call took the reset yet.
+func (l *lostConn) resetPending() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reset
+}
+
 // take reports (once) that the connection was lost with a server, and
 // then that it is dead.
 func (l *lostConn) take() (reset, dead bool) {
