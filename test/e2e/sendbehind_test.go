@@ -49,3 +49,13 @@ func TestSendBehindCalls(t *testing.T) {
 		})
 	}
 }
+
+// TestTCPEchoSendBehindServerKills kills the remote sentry three times
+// under the chaos workload tcp-echo (a loopback TCP echo server and its
+// client, which connects again and re-sends after a reset) without call
+// channels, so that its writes are sent behind: a send behind in flight
+// or re-sent at a kill neither loses nor doubles what the client checks,
+// and the output matches native.
+func TestTCPEchoSendBehindServerKills(t *testing.T) {
+	chaosServerKills(t, "tcp-echo", []string{"--channels=false"})
+}

@@ -159,15 +159,23 @@ func TestSocketTools(t *testing.T) {
 // a socketpair echo loop with an eventfd and epoll: the output matches
 // native (the pair comes back with its queued data every time).
 func TestSocketpairEchoServerKills(t *testing.T) {
+	chaosServerKills(t, "socketpair", nil)
+}
+
+// chaosServerKills runs the chaos workload name's program (with 4000)
+// under do with doFlags, kills the remote sentry three times 700 ms
+// apart, and compares the output with a native run's.
+func chaosServerKills(t *testing.T, name string, doFlags []string) {
+	t.Helper()
 	tu.RequireRoot(t)
-	w, ok := chaos.Find("socketpair")
+	w, ok := chaos.Find(name)
 	if !ok {
-		t.Fatal("chaos workload socketpair is gone")
+		t.Fatalf("chaos workload %s is gone", name)
 	}
 	buildDir, dir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
-	prog := tu.StaticProgram(t, buildDir, "pairecho", w.CSource)
+	prog := tu.StaticProgram(t, buildDir, name, w.CSource)
 	want := tu.Run(t, timeout, dir, "", prog, "4000")
-	k := startKillable(t, sockDir, dir, "5s", prog, "4000")
+	k := startKillableWith(t, sockDir, dir, "5s", doFlags, prog, "4000")
 	for range 3 {
 		at := time.Now().Add(700 * time.Millisecond)
 		if !k.waitUntil(func() bool { return time.Now().After(at) }) {

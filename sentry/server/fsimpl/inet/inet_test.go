@@ -41,34 +41,14 @@ func newSock(t *testing.T, st *socket.Stack, stream bool, flags uint32) (*fdesc.
 // reset connection does.
 func TestTCP(t *testing.T) {
 	st := newStack(t)
-	lf, l := newSock(t, st, true, 0)
-	addr, err := socket.ParseInetAddr(unix.AF_INET, socket.EncodeInetAddr(unix.AF_INET, tcpip.FullAddress{Addr: tcpip.AddrFrom4([4]byte{127, 0, 0, 1}), Port: 0}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.S.Bind(addr); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.S.EP.Listen(4); err != nil {
-		t.Fatal(err)
-	}
+	_, l := newSock(t, st, true, 0)
 	l.SetBacklog(0)
 	if l.Backlog() != 1 {
 		t.Errorf("Backlog() = %d, want 1 (at least one)", l.Backlog())
 	}
-	la, _ := l.S.EP.GetLocalAddress()
-	cf, cl := newSock(t, st, true, 0)
-	if err := cl.S.Connect(la); err != nil && err != unix.EINPROGRESS {
-		t.Fatal(err)
-	}
+	cf, cl, af, a := tcpPair(t, st)
+	defer cf.DecRef()
 	c := &fdesctest.Call{}
-	ns, _, err := l.Accept(c, lf)
-	if err != nil {
-		t.Fatalf("Accept = %v", err)
-	}
-	af := New(ns, 0)
-	defer af.DecRef()
-	a := af.Impl.(*File)
 
 	if n, err := cl.Write(c, cf, []byte("hello"), 0); n != 5 || err != nil {
 		t.Fatalf("Write = %d, %v", n, err)

@@ -198,6 +198,13 @@ func (s *File) drainedLocked() {
 // error sending them met, once.
 func (s *File) awaitSentBehind(c fdesc.Call, f *fdesc.File, nonblock bool) error {
 	b := &s.behind
+	b.mu.Lock()
+	idle := b.err == nil && !b.heldLocked()
+	b.mu.Unlock()
+	if idle {
+		// The common case, without the watch's channel.
+		return nil
+	}
 	_, err := anon.BlockOnUntil(c, f, s.S.Watch, nonblock, s.Timeo.Deadline(true), func() (int64, error) {
 		b.mu.Lock()
 		defer b.mu.Unlock()

@@ -80,13 +80,16 @@ func TestSendBehind(t *testing.T) {
 	if room := c.SendRoom(); room != SendBehindBudget {
 		t.Fatalf("SendRoom of an idle connection = %d, want %d", room, SendBehindBudget)
 	}
-	// A small send buffer, which the posted writes overflow.
+	// Small buffers, which the posted writes overflow.
 	if _, err := c.Sockopt(false, unix.SOL_SOCKET, unix.SO_SNDBUF, putInt(4096), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Sockopt(false, unix.SOL_SOCKET, unix.SO_RCVBUF, putInt(4096), false); err != nil {
 		t.Fatal(err)
 	}
 	var want []byte
 	call := &fdesctest.Call{}
-	for i := 0; len(want) < SendBehindBudget/2; i++ {
+	for i := 0; len(want) < SendBehindBudget-3000; i++ {
 		chunk := bytes.Repeat([]byte{byte('a' + i%26)}, 3000)
 		n, err := c.WritePosted(call, cf, usermem.BytesIOSequence(chunk))
 		if n != int64(len(chunk)) || err != nil {
