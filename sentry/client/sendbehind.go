@@ -15,9 +15,9 @@ import (
 // The reply of a read or write family call on a connected TCP socket of
 // the client's netstack says how many bytes of posted writes the server
 // takes from then on without blocking (Reply.send_room): it holds what
-// the socket's send buffer cannot take yet behind it. A write(2) or
-// writev(2) of at most that many bytes (less what was posted since) is
-// posted, as a write to a regular file is written behind
+// the socket's send buffer cannot take yet behind it. A write(2),
+// writev(2) or send(2) (flags MSG_NOSIGNAL, MSG_DONTWAIT) of at most that
+// many bytes (less what was posted since) is posted, as a write to a regular file is written behind
 // (writebehind.go), and returns its count: a request-response exchange
 // then waits once a turn (for the read), not twice. The same conditions
 // hold: the caller's process has one thread and its fd table is its own,
@@ -108,10 +108,23 @@ func (sr *sendRooms) set(file, room uint64) {
 	sr.room[file] = room - sr.posted[file]
 }
 
-// sendBehind posts write(2) or writev(2) to a socket with room for it, if
-// it may (see above), and returns its count.
+// sendBehindFlags are the flags of a send(2) (sendto without an address)
+// that may be sent behind: MSG_DONTWAIT changes nothing within the room.
+const sendBehindFlags = unix.MSG_NOSIGNAL | unix.MSG_DONTWAIT
+
+// sendBehind posts write(2), writev(2) or send(2) to a socket with room
+// for it, if it may (see above), and returns its count.
 func (t *task) sendBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
-	if (sysno != unix.SYS_WRITE && sysno != unix.SYS_WRITEV) || !t.singleThreaded() {
+	switch sysno {
+	case unix.SYS_WRITE, unix.SYS_WRITEV:
+	case unix.SYS_SENDTO:
+		if args[4] != 0 || args[3]&^sendBehindFlags != 0 {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	if !t.singleThreaded() {
 		return 0, false
 	}
 	file, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0]))
@@ -142,7 +155,7 @@ func (t *task) sendBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 // call's reply for the description of its fd.
 func (t *task) noteSendRoom(sysno uintptr, args [6]uint64, reply *pb.Reply) {
 	switch sysno {
-	case unix.SYS_READ, unix.SYS_WRITE, unix.SYS_READV, unix.SYS_WRITEV:
+	case unix.SYS_READ, unix.SYS_WRITE, unix.SYS_READV, unix.SYS_WRITEV, unix.SYS_SENDTO, unix.SYS_RECVFROM:
 	default:
 		return
 	}

@@ -31,7 +31,7 @@ func seqIO(c *syscallCtx, f *file, sf fdesc.SeqFile, write bool, iov []sysabi.Io
 	var n int64
 	switch {
 	case write && behind && c.Posted:
-		n, err = sb.WritePosted(c, f, seq)
+		n, err = sb.WritePosted(c, f, seq, 0)
 	case write:
 		n, err = sf.WriteSeq(c, f, seq)
 	default:
@@ -46,7 +46,7 @@ func seqIO(c *syscallCtx, f *file, sf fdesc.SeqFile, write bool, iov []sysabi.Io
 // sendBehindFile is a socket that takes posted writes without blocking
 // within the room it reports (inet.File: sendbehind.go).
 type sendBehindFile interface {
-	WritePosted(c fdesc.Call, f *fdesc.File, src usermem.IOSequence) (int64, error)
+	WritePosted(c fdesc.Call, f *fdesc.File, src usermem.IOSequence, flags int) (int64, error)
 	SendRoom() uint64
 }
 

@@ -7,39 +7,43 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// stracedWrite matches a write(2) in the client's strace with where the
-// client answered it.
-var stracedWrite = regexp.MustCompile(`do\.client: write\(0x[34],.*where=(\w+)`)
+// stracedSend matches a write(2) or send(2) to fd 3 or 4 in the client's
+// strace with where the client answered it.
+var stracedSend = regexp.MustCompile(`do\.client: (?:write|sendto)\(0x[34],.*where=(\w+)`)
 
 // TestSendBehindCalls counts, from the client's strace, where the writes
 // of a request-response loop on a loopback TCP connection
 // (testdata/sockets/reqloop.c: a parent and a forked child, each writing
-// then reading, as a keepalive HTTP exchange) are answered. Without call
-// channels every write but each side's first (whose reply brings the
-// socket's room) is posted, riding in the frame of the read after it:
-// one round trip a turn instead of two. With channels (the default on a
-// Unix socket) none is: a posted write would go in a socket frame the
-// channel read must wait for (sentry/client/sendbehind.go). The output
-// is native's either way.
+// then reading, as a keepalive HTTP exchange; with write and read, or
+// send and recv) are answered. Without call channels every write but
+// the parent's first (whose reply brings the socket's room; the child's
+// read brings its own) is posted, riding in the frame of the read after
+// it: one round trip a turn instead of two. With channels (the default
+// on a Unix socket) none is: a posted write would go in a socket frame
+// the channel read must wait for (sentry/client/sendbehind.go). The
+// output is native's either way.
 func TestSendBehindCalls(t *testing.T) {
 	tu.RequireRoot(t)
 	const requests = 300
 	prog := tu.StaticProgram(t, t.TempDir(), "reqloop", socketSource(t, "reqloop"))
 	dir := t.TempDir()
-	want := tu.Run(t, timeout, dir, "", prog, "300")
 	for _, tc := range []struct {
 		name      string
 		flags     []string
+		args      []string
 		minPosted int
 		maxPosted int
 	}{
-		{"without channels", []string{"--channels=false"}, 2*requests - 2, 2 * requests},
-		{"with channels", nil, 0, 0},
+		{"write without channels", []string{"--channels=false"}, []string{"300"}, 2*requests - 2, 2 * requests},
+		{"send without channels", []string{"--channels=false"}, []string{"300", "send"}, 2*requests - 2, 2 * requests},
+		{"write with channels", nil, []string{"300"}, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, log := sandboxLogged(t, dir, append([]string{"--strace"}, tc.flags...), &want, prog, "300")
+			argv := append([]string{prog}, tc.args...)
+			want := tu.Run(t, timeout, dir, "", argv...)
+			_, log := sandboxLogged(t, dir, append([]string{"--strace"}, tc.flags...), &want, argv...)
 			counts := map[string]int{}
-			for _, m := range stracedWrite.FindAllStringSubmatch(string(log), -1) {
+			for _, m := range stracedSend.FindAllStringSubmatch(string(log), -1) {
 				counts[m[1]]++
 			}
 			t.Logf("%d requests: writes %v", requests, counts)

@@ -81,10 +81,11 @@ func (s *File) SendRoom() uint64 {
 	return uint64(SendBehindBudget - len(s.behind.held))
 }
 
-// WritePosted is a posted write(2) of src: it returns the whole count
-// once the endpoint took src or the rest is held (see above), or the
-// error the socket's send fails with now.
-func (s *File) WritePosted(c fdesc.Call, f *fdesc.File, src usermem.IOSequence) (int64, error) {
+// WritePosted is a posted write(2), or send(2) with flags (MSG_NOSIGNAL,
+// MSG_DONTWAIT), of src: it returns the whole count once the endpoint took
+// src or the rest is held (see above), or the error the socket's send
+// fails with now.
+func (s *File) WritePosted(c fdesc.Call, f *fdesc.File, src usermem.IOSequence, flags int) (int64, error) {
 	b := &s.behind
 	b.mu.Lock()
 	if err := b.err; err != nil {
@@ -102,7 +103,7 @@ func (s *File) WritePosted(c fdesc.Call, f *fdesc.File, src usermem.IOSequence) 
 		return src.NumBytes(), nil
 	}
 	if _, _, lost := s.Lost(); lost || !s.S.Stream {
-		return s.WriteSeq(c, f, src)
+		return s.Send(c, f, src, nil, flags)
 	}
 	total := src.NumBytes()
 	if idle {
@@ -111,7 +112,7 @@ func (s *File) WritePosted(c fdesc.Call, f *fdesc.File, src usermem.IOSequence) 
 			if n > 0 {
 				return n, nil
 			}
-			if err == unix.EPIPE {
+			if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
 				c.RaiseSIGPIPE()
 			}
 			return 0, err
@@ -130,7 +131,7 @@ func (s *File) WritePosted(c fdesc.Call, f *fdesc.File, src usermem.IOSequence) 
 		// More than the room the client was told of: the write waits
 		// for its turn and blocks, as a waited one.
 		b.mu.Unlock()
-		n, err := s.WriteSeq(c, f, usermem.BytesIOSequence(rest))
+		n, err := s.Send(c, f, usermem.BytesIOSequence(rest), nil, flags)
 		if n == 0 && err != nil {
 			return total - int64(len(rest)), err
 		}

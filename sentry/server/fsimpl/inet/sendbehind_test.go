@@ -91,7 +91,7 @@ func TestSendBehind(t *testing.T) {
 	call := &fdesctest.Call{}
 	for i := 0; len(want) < SendBehindBudget-3000; i++ {
 		chunk := bytes.Repeat([]byte{byte('a' + i%26)}, 3000)
-		n, err := c.WritePosted(call, cf, usermem.BytesIOSequence(chunk))
+		n, err := c.WritePosted(call, cf, usermem.BytesIOSequence(chunk), 0)
 		if n != int64(len(chunk)) || err != nil {
 			t.Fatalf("WritePosted %d = %d, %v; want %d", i, n, err, len(chunk))
 		}
@@ -136,7 +136,7 @@ func TestSendBehind(t *testing.T) {
 	// Closed with bytes held: they go out, then end of file.
 	for i := 0; i < 8; i++ {
 		chunk := bytes.Repeat([]byte{'0' + byte(i)}, 3000)
-		if _, err := c.WritePosted(call, cf, usermem.BytesIOSequence(chunk)); err != nil {
+		if _, err := c.WritePosted(call, cf, usermem.BytesIOSequence(chunk), 0); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want[:0], chunk...)
@@ -155,7 +155,7 @@ func TestSendBehind(t *testing.T) {
 	if room := l.SendRoom(); room != 0 {
 		t.Errorf("SendRoom of a lost connection = %d, want 0", room)
 	}
-	if n, err := l.WritePosted(call, lf, usermem.BytesIOSequence([]byte("xyz"))); n != 3 || err != nil {
+	if n, err := l.WritePosted(call, lf, usermem.BytesIOSequence([]byte("xyz")), 0); n != 3 || err != nil {
 		t.Errorf("WritePosted on a lost connection = %d, %v; want 3, nil", n, err)
 	}
 	if _, err := l.Read(call, lf, 4, 0); err != unix.ECONNRESET {

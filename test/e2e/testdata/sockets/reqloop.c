@@ -1,8 +1,9 @@
 // A request-response loop on one loopback TCP connection, as a
 // keepalive HTTP client and server exchange: a forked child answers each
 // 40-byte request with a 70-byte response; the parent checks every
-// response. Usage: reqloop N. Prints the requests answered and a sum of
-// the responses' bytes.
+// response. Usage: reqloop N [send]: with "send", send(MSG_NOSIGNAL) and
+// recv instead of write and read. Prints the requests answered and a sum
+// of the responses' bytes.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,10 +14,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static int use_send;
+
+static int put(int s, const char *buf, int n) {
+	return use_send ? send(s, buf, n, MSG_NOSIGNAL) : write(s, buf, n);
+}
+
 static int readn(int s, char *buf, int n) {
 	int got = 0;
 	while (got < n) {
-		int r = read(s, buf + got, n - got);
+		int r = use_send ? recv(s, buf + got, n - got, 0) : read(s, buf + got, n - got);
 		if (r <= 0) return r;
 		got += r;
 	}
@@ -25,8 +32,9 @@ static int readn(int s, char *buf, int n) {
 
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc != 2) return 2;
+	if (argc < 2) return 2;
 	long n = atol(argv[1]);
+	use_send = argc > 2 && strcmp(argv[2], "send") == 0;
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t al = sizeof a;
 	int ls = socket(AF_INET, SOCK_STREAM, 0);
@@ -42,7 +50,7 @@ int main(int argc, char **argv) {
 		for (;;) {
 			if (readn(s, req, sizeof req) != sizeof req) break;
 			for (int i = 0; i < (int)sizeof resp; i++) resp[i] = req[i % sizeof req] + 1;
-			if (write(s, resp, sizeof resp) != sizeof resp) {
+			if (put(s, resp, sizeof resp) != sizeof resp) {
 				perror("child write");
 				return 1;
 			}
@@ -61,7 +69,7 @@ int main(int argc, char **argv) {
 	for (i = 0; i < n; i++) {
 		char req[40], resp[70];
 		memset(req, 'a' + i % 26, sizeof req);
-		if (write(s, req, sizeof req) != sizeof req) {
+		if (put(s, req, sizeof req) != sizeof req) {
 			perror("write");
 			return 1;
 		}
