@@ -152,10 +152,10 @@ func (t *task) sendBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 }
 
 // noteSendRoom keeps the send_room of a waited read or write family
-// call's reply for the description of its fd.
+// call's, or a connect's, reply for the description of its fd.
 func (t *task) noteSendRoom(sysno uintptr, args [6]uint64, reply *pb.Reply) {
 	switch sysno {
-	case unix.SYS_READ, unix.SYS_WRITE, unix.SYS_READV, unix.SYS_WRITEV, unix.SYS_SENDTO, unix.SYS_RECVFROM:
+	case unix.SYS_READ, unix.SYS_WRITE, unix.SYS_READV, unix.SYS_WRITEV, unix.SYS_SENDTO, unix.SYS_RECVFROM, unix.SYS_CONNECT:
 	default:
 		return
 	}

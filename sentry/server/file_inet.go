@@ -137,6 +137,9 @@ func inetConnect(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 		s.SetConnectPeer(socket.EncodeInetAddr(s.S.Family, a))
 	}
 	if err != unix.EINPROGRESS || f.Nonblock() {
+		if err == nil {
+			noteSendRoom(c, s)
+		}
 		return 0, err
 	}
 	for {
@@ -145,6 +148,10 @@ func inetConnect(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 		}
 		ch = s.S.Watch.Changed()
 		if err := s.S.Connect(a); err != unix.EINPROGRESS {
+			if err == nil {
+				// The connection's first write may go behind.
+				noteSendRoom(c, s)
+			}
 			return 0, err
 		}
 	}
