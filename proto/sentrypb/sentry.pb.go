@@ -3770,6 +3770,12 @@ type Reply struct {
 	// listing reached the directory's end: every later getdents64 of it
 	// returns 0 until an lseek of it (sentry/client/direof.go).
 	ListingEof bool `protobuf:"varint,541,opt,name=listing_eof,json=listingEof,proto3" json:"listing_eof,omitempty"`
+	// send_room, in the reply of a read or write family call on a
+	// connected stream socket that takes writes behind (the client's
+	// netstack TCP), is how many bytes of posted writes the server takes
+	// from then on without blocking: held behind the socket's send buffer
+	// when it is full (sentry/client/sendbehind.go). 0: none.
+	SendRoom uint64 `protobuf:"varint,542,opt,name=send_room,json=sendRoom,proto3" json:"send_room,omitempty"`
 	// complete_names, in the reply of a mkdir or mkdirat that carries
 	// parent_stat, is a lease on the complete names of the directory it
 	// made (ids: one, kinds: 3, inos: its inode): every change of that
@@ -3998,6 +4004,13 @@ func (x *Reply) GetListingEof() bool {
 		return x.ListingEof
 	}
 	return false
+}
+
+func (x *Reply) GetSendRoom() uint64 {
+	if x != nil {
+		return x.SendRoom
+	}
+	return 0
 }
 
 func (x *Reply) GetCompleteNames() *PathLease {
@@ -10678,8 +10691,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xf9\n" +
-	"\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\x97\v\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -10708,7 +10720,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\vopened_stat\x18\x9c\x04 \x01(\fR\n" +
 	"openedStat\x12 \n" +
 	"\vlisting_eof\x18\x9d\x04 \x01(\bR\n" +
-	"listingEof\x12K\n" +
+	"listingEof\x12\x1c\n" +
+	"\tsend_room\x18\x9e\x04 \x01(\x04R\bsendRoom\x12K\n" +
 	"\x0ecomplete_names\x18\xea\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\rcompleteNames\x12\x18\n" +
 	"\acwd_ino\x18\xeb\x03 \x01(\x04R\x06cwdIno\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +

@@ -253,6 +253,9 @@ type client struct {
 	// pipe is what the client knows to post calls without waiting
 	// (writebehind.go); its own lock.
 	pipe pipelineState
+	// sendRooms is the room of the sockets that take writes behind
+	// (sendbehind.go); its own lock.
+	sendRooms sendRooms
 	// meta is what the client knows to post metadata calls
 	// (metapipe.go); its own lock.
 	meta metaPipeline

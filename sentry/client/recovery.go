@@ -805,6 +805,7 @@ func (s *remoteSession) recover(dead *transport.StreamConn, t0 time.Time) {
 	// The dead server's leases die with it (readcache.go).
 	s.c.rcache.dropAll()
 	s.c.pcache.dropAll()
+	s.c.sendRooms.reset()
 	s.c.renewal.reset()
 	s.mu.Lock()
 	idx := s.server

@@ -261,6 +261,13 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if n, ok := t.writeBehind(sysno, args); ok {
 			return n, 0
 		}
+		if n, ok := t.sendBehind(sysno, args); ok {
+			return n, 0
+		}
+	case unix.SYS_SENDTO:
+		if n, ok := t.sendBehind(sysno, args); ok {
+			return n, 0
+		}
 	case unix.SYS_READ, unix.SYS_PREAD64, unix.SYS_READV, unix.SYS_PREADV:
 		if n, ok := t.cachedRead(sysno, args); ok {
 			return n, 0
@@ -368,6 +375,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	if sysno == unix.SYS_GETDENTS64 {
 		t.noteListingEnd(int32(args[0]), reply)
 	}
+	t.noteSendRoom(sysno, args, reply)
 	if openKeyed && reply.PathLease != nil {
 		t.keepOpen(openKey, openFirst, reply, pathFrom)
 		t.keepOpenedStat(openKey, openFirst, reply, pathFrom)

@@ -486,7 +486,7 @@ func (t *task) wbBegin(file uint64, data []byte) func(*pb.Reply) {
 // to sysabi.MaxBuffer.
 func writeCount(sysno uintptr, args [6]uint64, inputs []sysabi.Region) (uint64, bool) {
 	switch sysno {
-	case unix.SYS_WRITE, unix.SYS_PWRITE64:
+	case unix.SYS_WRITE, unix.SYS_PWRITE64, unix.SYS_SENDTO:
 		n := args[2]
 		return n, n <= sysabi.MaxBuffer && len(inputs) == 1 && uint64(len(inputs[0].Data)) == n
 	case unix.SYS_WRITEV, unix.SYS_PWRITEV:

@@ -328,6 +328,13 @@ func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 	level, name := int(int32(c.Args[1])), int(int32(c.Args[2]))
 	get := c.Sysno == unix.SYS_GETSOCKOPT
+	if get && level == unix.SOL_SOCKET && name == unix.SO_ERROR {
+		// A lost connection's socket is a fresh one on the host: its
+		// reset is the file's.
+		if errno, lost := s.LostSockError(); lost {
+			return putSockopt(c, putInt(errno))
+		}
+	}
 	if level == unix.SOL_SOCKET && (name == unix.SO_RCVTIMEO || name == unix.SO_SNDTIMEO) {
 		// The server waits, not the host: the timeouts are the
 		// server's.

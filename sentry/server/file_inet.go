@@ -137,6 +137,9 @@ func inetConnect(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 		s.SetConnectPeer(socket.EncodeInetAddr(s.S.Family, a))
 	}
 	if err != unix.EINPROGRESS || f.Nonblock() {
+		if err == nil {
+			noteSendRoom(c, s)
+		}
 		return 0, err
 	}
 	for {
@@ -145,6 +148,10 @@ func inetConnect(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 		}
 		ch = s.S.Watch.Changed()
 		if err := s.S.Connect(a); err != unix.EINPROGRESS {
+			if err == nil {
+				// The connection's first write may go behind.
+				noteSendRoom(c, s)
+			}
 			return 0, err
 		}
 	}
@@ -172,7 +179,25 @@ func inetSendto(c *syscallCtx, f *file, s *inet.File, src usermem.IOSequence, ra
 	if err != nil {
 		return 0, err
 	}
-	return s.Send(c, f, src, to, flags)
+	if c.Sysno != unix.SYS_SENDTO {
+		return s.Send(c, f, src, to, flags)
+	}
+	// send(2) sends behind as write(2) does (file_kobj.go's seqIO).
+	var n int64
+	if c.Posted && len(raw) == 0 {
+		n, err = s.WritePosted(c, f, src, flags)
+	} else {
+		n, err = s.Send(c, f, src, to, flags)
+	}
+	noteSendRoom(c, s)
+	return n, err
+}
+
+// noteSendRoom puts s's room for writes behind in c's reply.
+func noteSendRoom(c *syscallCtx, s *inet.File) {
+	if c.Reply != nil {
+		c.Reply.SendRoom = s.SendRoom()
+	}
 }
 
 func inetSendmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
@@ -26,10 +27,27 @@ func seqIO(c *syscallCtx, f *file, sf fdesc.SeqFile, write bool, iov []sysabi.Io
 	if err != nil {
 		return 0, err
 	}
-	if write {
-		return sf.WriteSeq(c, f, seq)
+	sb, behind := sf.(sendBehindFile)
+	var n int64
+	switch {
+	case write && behind && c.Posted:
+		n, err = sb.WritePosted(c, f, seq, 0)
+	case write:
+		n, err = sf.WriteSeq(c, f, seq)
+	default:
+		n, err = sf.ReadSeq(c, f, seq)
 	}
-	return sf.ReadSeq(c, f, seq)
+	if behind && c.Reply != nil {
+		c.Reply.SendRoom = sb.SendRoom()
+	}
+	return n, err
+}
+
+// sendBehindFile is a socket that takes posted writes without blocking
+// within the room it reports (inet.File: sendbehind.go).
+type sendBehindFile interface {
+	WritePosted(c fdesc.Call, f *fdesc.File, src usermem.IOSequence, flags int) (int64, error)
+	SendRoom() uint64
 }
 
 // sysEventfd is eventfd(initval) and eventfd2(initval, flags).

@@ -277,3 +277,64 @@ func TestInetNonblockingConnectRestore(t *testing.T) {
 		}
 	}
 }
+
+// TestInetLostConnectionErrors: a connection that came back lost, on the
+// client's netstack or the host's, reports what Linux reports for a
+// reset connection: poll says readable, writable, hung up and in error
+// (tcp_poll) until the reset is taken, by getsockopt(SO_ERROR)
+// (ECONNRESET once, then 0) or by a read (ECONNRESET); then poll no
+// longer says POLLERR, reads see end of file and sends fail with EPIPE.
+func TestInetLostConnectionErrors(t *testing.T) {
+	const hup = unix.POLLIN | unix.POLLOUT | unix.POLLHUP | unix.POLLRDHUP
+	for _, network := range []string{NetworkNone, NetworkHost} {
+		for _, first := range []string{"SO_ERROR", "read"} {
+			t.Run(network+"/"+first, func(t *testing.T) {
+				r := newReplayerNetwork(t, network)
+				r.start()
+				m := r.mem
+				_, client, _ := inetConn(r)
+				r.recover(nil)
+				pfd := make([]byte, 8)
+				binary.LittleEndian.PutUint32(pfd, uint32(client))
+				binary.LittleEndian.PutUint16(pfd[4:], unix.POLLIN|unix.POLLOUT|unix.POLLRDHUP)
+				a := m.alloc(pfd)
+				revents := func() uint16 {
+					t.Helper()
+					if n := r.ok(1, unix.SYS_POLL, a, 1, 0); n != 1 {
+						t.Fatalf("poll: %d ready, want 1", n)
+					}
+					return binary.LittleEndian.Uint16(m.bytes(a+6, 2))
+				}
+				soError := func() int32 {
+					t.Helper()
+					val, valLen := m.zeros(4), m.alloc([]byte{4, 0, 0, 0})
+					r.ok(1, unix.SYS_GETSOCKOPT, client, unix.SOL_SOCKET, unix.SO_ERROR, val, valLen)
+					return int32(m.u32(val))
+				}
+				if ev := revents(); ev != hup|unix.POLLERR {
+					t.Errorf("poll after the restore: revents %#x, want %#x", ev, hup|unix.POLLERR)
+				}
+				buf := m.zeros(8)
+				if first == "SO_ERROR" {
+					if e := soError(); e != int32(unix.ECONNRESET) {
+						t.Errorf("SO_ERROR = %d, want ECONNRESET", e)
+					}
+				} else if rep := r.sys(1, unix.SYS_READ, client, buf, 8); rep.Errno != int32(unix.ECONNRESET) {
+					t.Errorf("read: ret %d errno %v, want ECONNRESET", rep.Ret, unix.Errno(rep.Errno))
+				}
+				if e := soError(); e != 0 {
+					t.Errorf("SO_ERROR after the reset was taken = %d, want 0", e)
+				}
+				if ev := revents(); ev != hup {
+					t.Errorf("poll after the reset was taken: revents %#x, want %#x", ev, hup)
+				}
+				if rep := r.sys(1, unix.SYS_READ, client, buf, 8); rep.Errno != 0 || rep.Ret != 0 {
+					t.Errorf("then read: ret %d errno %v, want end of file", rep.Ret, unix.Errno(rep.Errno))
+				}
+				if rep := r.sys(1, unix.SYS_SENDTO, client, buf, 8, unix.MSG_NOSIGNAL, 0, 0); rep.Errno != int32(unix.EPIPE) {
+					t.Errorf("then send: ret %d errno %v, want EPIPE", rep.Ret, unix.Errno(rep.Errno))
+				}
+			})
+		}
+	}
+}

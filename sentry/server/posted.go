@@ -87,9 +87,10 @@ func (c *client) postedBelowLocked(seq uint64) bool {
 	return false
 }
 
-// writeBehindCalls are the calls the client may post as a write behind:
-// their count is what the application was told.
-var writeBehindCalls = map[int32]bool{unix.SYS_WRITE: true, unix.SYS_PWRITE64: true, unix.SYS_WRITEV: true, unix.SYS_PWRITEV: true}
+// writeBehindCalls are the calls the client may post as a write behind
+// (sendto as a send behind, sentry/client/sendbehind.go): their count is
+// what the application was told.
+var writeBehindCalls = map[int32]bool{unix.SYS_WRITE: true, unix.SYS_PWRITE64: true, unix.SYS_WRITEV: true, unix.SYS_PWRITEV: true, unix.SYS_SENDTO: true}
 
 // requested is the count a write-family call asks for (clipped as its
 // handler clips it), -1 if its arguments are bad (it fails anyway).
@@ -110,6 +111,7 @@ func requested(c *syscallCtx) int64 {
 var reportsWriteError = map[int32]bool{
 	unix.SYS_WRITE: true, unix.SYS_PWRITE64: true, unix.SYS_WRITEV: true, unix.SYS_PWRITEV: true, unix.SYS_PWRITEV2: true,
 	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true, unix.SYS_CLOSE: true, unix.SYS_SYNCFS: true,
+	unix.SYS_SENDTO: true,
 }
 
 // runReportingDeferred runs h for c under the error rule above. skipped

@@ -584,6 +584,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		n, msgLen, from, err := is.Recv(c, f, dst, flags)
+		noteSendRoom(c, is)
 		if err != nil {
 			return 0, err
 		}

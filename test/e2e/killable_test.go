@@ -31,6 +31,12 @@ type killableRun struct {
 // grace after a failure.
 func startKillable(t *testing.T, sockDir, sandboxDir, grace string, argv ...string) *killableRun {
 	t.Helper()
+	return startKillableWith(t, sockDir, sandboxDir, grace, nil, argv...)
+}
+
+// startKillableWith is startKillable with doFlags added to do's.
+func startKillableWith(t *testing.T, sockDir, sandboxDir, grace string, doFlags []string, argv ...string) *killableRun {
+	t.Helper()
 	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
 	k := &killableRun{
 		t:       t,
@@ -40,7 +46,7 @@ func startKillable(t *testing.T, sockDir, sandboxDir, grace string, argv ...stri
 		dir:     sandboxDir,
 		done:    make(chan tu.Result, 1),
 	}
-	flags := []string{"--server", k.server.Target, "--cwd", sandboxDir, "--grace", grace, "--heartbeat", "50ms", "--debug-log", k.logFile}
+	flags := append([]string{"--server", k.server.Target, "--cwd", sandboxDir, "--grace", grace, "--heartbeat", "50ms", "--debug-log", k.logFile}, doFlags...)
 	go func() { k.done <- tu.Sandbox(t, 2*timeout, sandboxDir, "", flags, argv...) }()
 	return k
 }

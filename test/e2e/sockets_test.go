@@ -159,15 +159,23 @@ func TestSocketTools(t *testing.T) {
 // a socketpair echo loop with an eventfd and epoll: the output matches
 // native (the pair comes back with its queued data every time).
 func TestSocketpairEchoServerKills(t *testing.T) {
+	chaosServerKills(t, "socketpair", nil)
+}
+
+// chaosServerKills runs the chaos workload name's program (with 4000)
+// under do with doFlags, kills the remote sentry three times 700 ms
+// apart, and compares the output with a native run's.
+func chaosServerKills(t *testing.T, name string, doFlags []string) {
+	t.Helper()
 	tu.RequireRoot(t)
-	w, ok := chaos.Find("socketpair")
+	w, ok := chaos.Find(name)
 	if !ok {
-		t.Fatal("chaos workload socketpair is gone")
+		t.Fatalf("chaos workload %s is gone", name)
 	}
 	buildDir, dir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
-	prog := tu.StaticProgram(t, buildDir, "pairecho", w.CSource)
+	prog := tu.StaticProgram(t, buildDir, name, w.CSource)
 	want := tu.Run(t, timeout, dir, "", prog, "4000")
-	k := startKillable(t, sockDir, dir, "5s", prog, "4000")
+	k := startKillableWith(t, sockDir, dir, "5s", doFlags, prog, "4000")
 	for range 3 {
 		at := time.Now().Add(700 * time.Millisecond)
 		if !k.waitUntil(func() bool { return time.Now().After(at) }) {
@@ -182,4 +190,23 @@ func TestSocketpairEchoServerKills(t *testing.T) {
 		t.Errorf("no recovery logged (the loop finished before the first kill?)")
 	}
 	compare(t, want, got)
+}
+
+// TestInetLostConnectionServerKill kills the remote sentry while a
+// program polls a loopback TCP connection (testdata/sockets/lostconn.c):
+// the connections come back lost and report what a reset connection
+// does natively (the program resets its own there): poll's and epoll's
+// events with POLLERR until the reset is taken, SO_ERROR ECONNRESET once
+// then 0, reads ECONNRESET then end of file, sends EPIPE.
+func TestInetLostConnectionServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	serverKillRun(t, serverKill{
+		prog:  tu.StaticProgram(t, t.TempDir(), "lostconn", socketSource(t, "lostconn")),
+		kills: 1,
+		ready: func(dir string, _ int) bool {
+			_, err := os.Stat(filepath.Join(dir, "ready"))
+			return err == nil
+		},
+		progress: func(string) string { return "polling the connection" },
+	})
 }

@@ -42,6 +42,11 @@ func (w *Watch) notify() {
 	w.mu.Unlock()
 }
 
+// Notify wakes the watch's waiters as the target's own notification
+// does: for a change of readiness the target does not notify itself
+// (inet's writes behind leaving the socket writable again).
+func (w *Watch) Notify() { w.notify() }
+
 // Changed returns a channel closed at the next notification of the
 // target.
 func (w *Watch) Changed() <-chan struct{} {

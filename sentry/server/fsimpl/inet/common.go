@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/usermem"
+	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
@@ -107,6 +108,34 @@ func (l *lostConn) resentSendDone() bool {
 	return l.outside && (l.reset || l.dead)
 }
 
+// lostEvents is a connection's readiness once it was reset, as Linux's
+// tcp_poll gives it: both directions shut down (readable at end of
+// file, writable to fail at once, hung up); POLLERR is added while the
+// reset is pending (sk_err not yet taken by a call or SO_ERROR).
+const lostEvents = uint32(waiter.ReadableEvents | waiter.WritableEvents | waiter.EventHUp | waiter.EventRdHUp)
+
+// readiness returns the lost connection's events, and false when the
+// connection is not lost.
+func (l *lostConn) readiness() (uint32, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.reset:
+		return lostEvents | uint32(waiter.EventErr), true
+	case l.dead:
+		return lostEvents, true
+	}
+	return 0, false
+}
+
+// resetPending reports whether the connection was lost with a server and
+// no call took the reset yet.
+func (l *lostConn) resetPending() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reset
+}
+
 // take reports (once) that the connection was lost with a server, and
 // then that it is dead.
 func (l *lostConn) take() (reset, dead bool) {
@@ -204,10 +233,30 @@ func accept[S, A any](c fdesc.Call, f *fdesc.File, w *kobj.Watch, accept func() 
 	return ns, peer, err
 }
 
-// readiness is an endpoint's readiness now and its watch's next change.
-func readiness(w *kobj.Watch, ready func() uint32) (uint32, <-chan struct{}) {
+// readiness is the socket's readiness now and its watch's next change:
+// the endpoint's, or a lost connection's (the restored endpoint is a
+// fresh one, whose own readiness says nothing of the connection).
+func (s *Common) readiness(w *kobj.Watch, ready func() uint32) (uint32, <-chan struct{}) {
 	ch := w.Changed()
+	if ev, lost := s.lost.readiness(); lost {
+		return ev, ch
+	}
 	return ready(), ch
+}
+
+// LostSockError is SO_ERROR of a connection lost with a server (lost
+// true; false: ask the endpoint): ECONNRESET once, taking the reset as
+// the connection's next I/O would (then reads see end of file and writes
+// EPIPE), then 0, as Linux's sock_error clears sk_err.
+func (s *Common) LostSockError() (errno int32, lost bool) {
+	reset, dead := s.lost.take()
+	switch {
+	case reset:
+		return int32(unix.ECONNRESET), true
+	case dead:
+		return 0, true
+	}
+	return 0, false
 }
 
 // SockType checks socket's type and protocol for an inet socket made by

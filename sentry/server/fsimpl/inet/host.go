@@ -69,7 +69,7 @@ func (s *HostFile) WriteSeq(c fdesc.Call, f *fdesc.File, src usermem.IOSequence)
 // Readiness returns the events ready now and a channel closed when they
 // may have changed.
 func (s *HostFile) Readiness(*fdesc.File) (uint32, <-chan struct{}) {
-	return readiness(s.S.Watch, s.S.Readiness)
+	return s.readiness(s.S.Watch, s.S.Readiness)
 }
 
 // Release closes the host socket.

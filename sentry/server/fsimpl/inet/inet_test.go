@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/usermem"
 
@@ -40,34 +41,14 @@ func newSock(t *testing.T, st *socket.Stack, stream bool, flags uint32) (*fdesc.
 // reset connection does.
 func TestTCP(t *testing.T) {
 	st := newStack(t)
-	lf, l := newSock(t, st, true, 0)
-	addr, err := socket.ParseInetAddr(unix.AF_INET, socket.EncodeInetAddr(unix.AF_INET, tcpip.FullAddress{Addr: tcpip.AddrFrom4([4]byte{127, 0, 0, 1}), Port: 0}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.S.Bind(addr); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.S.EP.Listen(4); err != nil {
-		t.Fatal(err)
-	}
+	_, l := newSock(t, st, true, 0)
 	l.SetBacklog(0)
 	if l.Backlog() != 1 {
 		t.Errorf("Backlog() = %d, want 1 (at least one)", l.Backlog())
 	}
-	la, _ := l.S.EP.GetLocalAddress()
-	cf, cl := newSock(t, st, true, 0)
-	if err := cl.S.Connect(la); err != nil && err != unix.EINPROGRESS {
-		t.Fatal(err)
-	}
+	cf, cl, af, a := tcpPair(t, st)
+	defer cf.DecRef()
 	c := &fdesctest.Call{}
-	ns, _, err := l.Accept(c, lf)
-	if err != nil {
-		t.Fatalf("Accept = %v", err)
-	}
-	af := New(ns, 0)
-	defer af.DecRef()
-	a := af.Impl.(*File)
 
 	if n, err := cl.Write(c, cf, []byte("hello"), 0); n != 5 || err != nil {
 		t.Fatalf("Write = %d, %v", n, err)
@@ -279,5 +260,77 @@ func TestSockType(t *testing.T) {
 		if stream, err := SockType(tc.stype, tc.proto, tc.privileged); stream != tc.stream || err != tc.wantErr {
 			t.Errorf("SockType(%d, %d, %v) = %v, %v; want %v, %v", tc.stype, tc.proto, tc.privileged, stream, err, tc.stream, tc.wantErr)
 		}
+	}
+}
+
+// TestLostErrors: a connection lost with a server reports what Linux
+// reports for a reset connection (tcp_poll, sock_error): readable,
+// writable, hung up and in error until the reset is taken, by SO_ERROR
+// (ECONNRESET once, then 0) or by the next I/O; then the same without
+// POLLERR, reads at end of file and writes EPIPE.
+func TestLostErrors(t *testing.T) {
+	const hup = linux.POLLIN | linux.POLLRDNORM | linux.POLLOUT | linux.POLLWRNORM | linux.POLLHUP | linux.POLLRDHUP
+	st := newStack(t)
+	soError := func(s *File) int32 {
+		t.Helper()
+		v, err := s.Sockopt(true, unix.SOL_SOCKET, unix.SO_ERROR, nil, false)
+		if err != nil || len(v) != 4 {
+			t.Fatalf("SO_ERROR = %v, %v", v, err)
+		}
+		return int32(v[0]) | int32(v[1])<<8
+	}
+	for _, tc := range []struct {
+		name string
+		// take takes the reset and says what it got.
+		take    func(c *fdesctest.Call, f *fdesc.File, s *File) error
+		wantErr error
+	}{
+		{"SO_ERROR", func(_ *fdesctest.Call, _ *fdesc.File, s *File) error {
+			if e := soError(s); e != 0 {
+				return unix.Errno(e)
+			}
+			return nil
+		}, unix.ECONNRESET},
+		{"read", func(c *fdesctest.Call, f *fdesc.File, s *File) error {
+			_, err := s.Read(c, f, 4, 0)
+			return err
+		}, unix.ECONNRESET},
+		{"write", func(c *fdesctest.Call, f *fdesc.File, s *File) error {
+			_, err := s.Write(c, f, []byte("x"), 0)
+			return err
+		}, unix.ECONNRESET},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, s := newSock(t, st, true, 0)
+			if ev, _ := s.Readiness(f); ev&linux.POLLERR != 0 {
+				t.Fatalf("a fresh socket's readiness %#x has POLLERR", ev)
+			}
+			if e := soError(s); e != 0 {
+				t.Fatalf("a fresh socket's SO_ERROR = %d", e)
+			}
+			s.SetLost(unix.AF_INET, nil, nil)
+			if ev, _ := s.Readiness(f); ev != hup|linux.POLLERR {
+				t.Errorf("readiness once lost = %#x, want %#x", ev, hup|linux.POLLERR)
+			}
+			c := &fdesctest.Call{}
+			if err := tc.take(c, f, s); err != tc.wantErr {
+				t.Errorf("%s = %v, want %v", tc.name, err, tc.wantErr)
+			}
+			if ev, _ := s.Readiness(f); ev != hup {
+				t.Errorf("readiness after the reset was taken = %#x, want %#x", ev, hup)
+			}
+			if e := soError(s); e != 0 {
+				t.Errorf("SO_ERROR after the reset was taken = %d, want 0", e)
+			}
+			if b, err := s.Read(c, f, 4, 0); len(b) != 0 || err != nil {
+				t.Errorf("then Read = %q, %v; want end of file", b, err)
+			}
+			if _, err := s.Send(c, f, usermem.BytesIOSequence([]byte("x")), nil, unix.MSG_NOSIGNAL); err != unix.EPIPE {
+				t.Errorf("then Send = %v, want EPIPE", err)
+			}
+			if _, _, lost := s.Lost(); !lost {
+				t.Errorf("Lost() = false after the reset was taken")
+			}
+		})
 	}
 }

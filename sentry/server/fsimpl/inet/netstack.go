@@ -23,6 +23,9 @@ type File struct {
 	// Bufs is the socket's charge to the client's memory cap (own
 	// synchronization).
 	Bufs memacct.SocketBuffers
+	// behind are the bytes of posted writes held for the endpoint (own
+	// lock; sendbehind.go).
+	behind sendBehind
 }
 
 // New returns a description of netstack socket s with flags' O_NONBLOCK.
@@ -57,11 +60,20 @@ func (s *File) WriteSeq(c fdesc.Call, f *fdesc.File, src usermem.IOSequence) (in
 // Readiness returns the events ready now and a channel closed when they
 // may have changed.
 func (s *File) Readiness(*fdesc.File) (uint32, <-chan struct{}) {
-	return readiness(s.S.Watch, s.S.Readiness)
+	ready, ch := s.readiness(s.S.Watch, s.S.Readiness)
+	return s.behindReadiness(ready), ch
 }
 
-// Release closes the endpoint and returns its charge.
+// Release closes the endpoint and returns its charge, once the bytes
+// held for posted writes went out (sendbehind.go).
 func (s *File) Release() {
+	if s.releaseAfterSent() {
+		return
+	}
+	s.release()
+}
+
+func (s *File) release() {
 	s.S.Release()
 	s.Bufs.Unreserve()
 }
@@ -101,6 +113,12 @@ func (s *File) Send(c fdesc.Call, f *fdesc.File, src usermem.IOSequence, to *tcp
 		// UDP has no urgent data (as on Linux), and TCP's is not
 		// supported here.
 		return 0, unix.EOPNOTSUPP
+	}
+	if err := s.awaitSentBehind(c, f, flags&unix.MSG_DONTWAIT != 0); err != nil {
+		if err == unix.EPIPE && flags&unix.MSG_NOSIGNAL == 0 {
+			c.RaiseSIGPIPE()
+		}
+		return 0, err
 	}
 	return s.send(c, f, s.S.Watch, s.S.Stream, src, flags, func(src usermem.IOSequence) (int64, error) {
 		return s.S.Send(src, to, flags&unix.MSG_MORE != 0)
@@ -203,6 +221,9 @@ func (s *File) Sockopt(get bool, level, name int, v []byte, privileged bool) ([]
 		case unix.SO_ERROR:
 			if !get {
 				return nil, unix.ENOPROTOOPT
+			}
+			if errno, lost := s.LostSockError(); lost {
+				return putInt(errno), nil
 			}
 			if e := kobj.TCPIPErr(s.S.EP.LastError()); e != nil {
 				if errno, ok := e.(unix.Errno); ok {

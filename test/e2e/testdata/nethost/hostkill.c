@@ -3,13 +3,15 @@
 // line; the program says phase1 (a file) and waits for the file "go"
 // while the test kills the remote sentry. The listener must come back
 // on the same address (the peer connects again), and the connection
-// must fail with ECONNRESET, then read end of file, then fail writes
+// must poll as a reset one (POLLERR until the reset is taken), fail
+// with ECONNRESET, then read end of file (SO_ERROR 0), then fail writes
 // with EPIPE.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +27,19 @@ static void exchange(int ls, const char *what) {
 	if (strcmp(what, "before") == 0) {
 		close(open("phase1", O_CREAT | O_WRONLY, 0644));
 		while (access("go", F_OK) != 0) usleep(10000);
+		struct pollfd p = {.fd = s, .events = POLLIN | POLLOUT | POLLRDHUP};
+		int np = poll(&p, 1, 0);
+		printf("old conn poll: %d revents %#x\n", np, p.revents);
 		errno = 0;
 		n = recv(s, buf, sizeof buf, 0);
 		printf("old conn recv: %zd errno %d\n", n, n < 0 ? errno : 0);
 		errno = 0;
 		n = recv(s, buf, sizeof buf, 0);
 		printf("old conn recv again: %zd errno %d\n", n, n < 0 ? errno : 0);
+		int e = -1;
+		socklen_t el = sizeof e;
+		getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el);
+		printf("old conn SO_ERROR: %d\n", e);
 		errno = 0;
 		n = send(s, "x", 1, MSG_NOSIGNAL);
 		printf("old conn send: %zd errno %d\n", n, n < 0 ? errno : 0);
