@@ -78,8 +78,8 @@
 //     flock locks owned by open file descriptions, blocking waits and
 //     deadlock detection (package filelock; the calls and records in
 //     locks.go), reported as lock/<ino> records;
-//   - the System V IPC namespace (package sysvipc, glued by
-//     syscalls_sysvipc.go): semaphore sets, message queues, and the
+//   - the System V IPC namespace (package sysvipc, its calls in
+//     package syscalls' sysvipc.go): semaphore sets, message queues, and the
 //     bookkeeping of shared memory segments whose memory is a file of
 //     /dev/shm that the client maps (ShmAttachPlan), reported as
 //     sysv/... records;

@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
@@ -37,6 +38,11 @@ var _ kernel.Files = (*kernelPorts)(nil)
 // WriteAt is write(2)'s write through f (syscalls_io.go).
 func (kp *kernelPorts) WriteAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
 	return writeAt(c, f, b, off, appendMode)
+}
+
+// SetStat is the attribute calls' change of d or f (syscalls_fs.go).
+func (kp *kernelPorts) SetStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) error {
+	return setStat(c, d, f, req)
 }
 
 // KobjState is the kind and state of f's record when f is a kernel object

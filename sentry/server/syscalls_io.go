@@ -14,6 +14,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -921,7 +922,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 					break
 				}
 				for _, e := range r.Entries {
-					if e.Name != "." && e.Name != ".." && e.Name != "" && !(inShm && isSegmentFile(e.Name)) {
+					if e.Name != "." && e.Name != ".." && e.Name != "" && !(inShm && sysvipc.IsSegmentFile(e.Name)) {
 						if !emit(e.Name, e.Ino, uint8(e.Type), e.Offset) {
 							break rpc
 						}

@@ -90,19 +90,19 @@ func init() {
 		unix.SYS_INOTIFY_ADD_WATCH: sysInotifyAddWatch,
 		unix.SYS_INOTIFY_RM_WATCH:  sysInotifyRmWatch,
 
-		// System V IPC (syscalls_sysvipc.go).
-		unix.SYS_SEMGET:     sysSemget,
-		unix.SYS_SEMOP:      sysSemop,
-		unix.SYS_SEMTIMEDOP: sysSemop,
-		unix.SYS_SEMCTL:     sysSemctl,
-		unix.SYS_MSGGET:     sysMsgget,
-		unix.SYS_MSGSND:     sysMsgsnd,
-		unix.SYS_MSGRCV:     sysMsgrcv,
-		unix.SYS_MSGCTL:     sysMsgctl,
-		unix.SYS_SHMGET:     sysShmget,
-		unix.SYS_SHMAT:      sysShmat,
-		unix.SYS_SHMDT:      sysShmdt,
-		unix.SYS_SHMCTL:     sysShmctl,
+		// System V IPC (package syscalls: sysvipc.go).
+		unix.SYS_SEMGET:     syscalls.Semget,
+		unix.SYS_SEMOP:      syscalls.Semop,
+		unix.SYS_SEMTIMEDOP: syscalls.Semop,
+		unix.SYS_SEMCTL:     syscalls.Semctl,
+		unix.SYS_MSGGET:     syscalls.Msgget,
+		unix.SYS_MSGSND:     syscalls.Msgsnd,
+		unix.SYS_MSGRCV:     syscalls.Msgrcv,
+		unix.SYS_MSGCTL:     syscalls.Msgctl,
+		unix.SYS_SHMGET:     syscalls.Shmget,
+		unix.SYS_SHMAT:      syscalls.Shmat,
+		unix.SYS_SHMDT:      syscalls.Shmdt,
+		unix.SYS_SHMCTL:     syscalls.Shmctl,
 
 		// Paths.
 		unix.SYS_OPEN:       sysOpen,

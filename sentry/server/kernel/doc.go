@@ -48,7 +48,8 @@
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
 //     run as) and Files (the file calls and kinds' glue: WriteAt,
-//     KobjState and RestoreFile, RecordAsync and RestoreAsync).
+//     SetStat, KobjState and RestoreFile, RecordAsync and RestoreAsync),
+//     which package syscalls' handlers reach too.
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel

@@ -124,7 +124,7 @@ type Kernel struct {
 	// Locks holds the advisory file locks (package filelock; the calls in
 	// locks.go). Immutable pointer.
 	Locks *filelock.Table[*fdtable.Table, *fdesc.File]
-	// IPC is the client's SysV IPC namespace (syscalls_sysvipc.go);
+	// IPC is the client's SysV IPC namespace (package syscalls: sysvipc.go);
 	// own lock, taken after Mu. Immutable pointer.
 	IPC *sysvipc.Registry
 	// SegFileMu serializes opening (and making) SysV segments' files, so
