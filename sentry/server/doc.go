@@ -76,8 +76,9 @@
 //     caches");
 //   - advisory locks: POSIX record locks owned by fd tables, OFD and
 //     flock locks owned by open file descriptions, blocking waits and
-//     deadlock detection (package filelock; the calls and records in
-//     locks.go), reported as lock/<ino> records;
+//     deadlock detection (package filelock; the calls in package
+//     syscalls' locks.go, the records in kernel/state.go), reported as
+//     lock/<ino> records;
 //   - the System V IPC namespace (package sysvipc, its calls in
 //     package syscalls' sysvipc.go): semaphore sets, message queues, and the
 //     bookkeeping of shared memory segments whose memory is a file of

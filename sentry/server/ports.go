@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
@@ -38,6 +39,21 @@ var _ kernel.Files = (*kernelPorts)(nil)
 // WriteAt is write(2)'s write through f (syscalls_io.go).
 func (kp *kernelPorts) WriteAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
 	return writeAt(c, f, b, off, appendMode)
+}
+
+// DropDescriptionLocks is fdesc.Owner's: it drops the OFD and flock locks of description f
+// (its last reference went): f's fileOwner.
+func (kp *kernelPorts) DropDescriptionLocks(f *file) {
+	k := (*clientState)(kp)
+	if ino, ok := kernel.LockIno(f); ok {
+		k.Locks.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
+	}
+}
+
+// Stat is the stat calls' attributes of d or f (syscalls_fs.go: a run
+// of held attribute changes is made first).
+func (kp *kernelPorts) Stat(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
+	return statOf(c, d, f)
 }
 
 // SetStat is the attribute calls' change of d or f (syscalls_fs.go).

@@ -13,6 +13,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -504,7 +505,6 @@ const (
 	fOFDGetlk     = 36
 	fOFDSetlk     = 37
 	fOFDSetlkw    = 38
-	sizeofFlock   = 32
 )
 
 // sysFcntl implements fcntl. Record locks are accepted without locking
@@ -559,7 +559,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		f.Changed()
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
-		return fcntlLock(c, f, cmd)
+		return syscalls.FcntlLock(c, f, cmd)
 	case unix.F_GETPIPE_SZ, fSetPipeSz:
 		e, ok := f.Impl.(*kernel.PipeEnd)
 		if !ok {

@@ -30,7 +30,7 @@ func init() {
 		unix.SYS_DUP3:       sysDup3,
 		unix.SYS_PRLIMIT64:  syscalls.Prlimit64,
 		unix.SYS_FCNTL:      sysFcntl,
-		unix.SYS_FLOCK:      sysFlock,
+		unix.SYS_FLOCK:      syscalls.Flock,
 		unix.SYS_PIPE:       sysPipe2,
 		unix.SYS_PIPE2:      sysPipe2,
 		unix.SYS_IOCTL:      sysIoctl,

@@ -48,7 +48,7 @@
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
 //     run as) and Files (the file calls and kinds' glue: WriteAt,
-//     SetStat, KobjState and RestoreFile, RecordAsync and RestoreAsync),
+//     Stat, SetStat, KobjState and RestoreFile, RecordAsync and RestoreAsync),
 //     which package syscalls' handlers reach too.
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),

@@ -122,7 +122,7 @@ type Kernel struct {
 	// atomic. Immutable pointer.
 	Mem *memacct.Account
 	// Locks holds the advisory file locks (package filelock; the calls in
-	// locks.go). Immutable pointer.
+	// package syscalls' locks.go). Immutable pointer.
 	Locks *filelock.Table[*fdtable.Table, *fdesc.File]
 	// IPC is the client's SysV IPC namespace (package syscalls: sysvipc.go);
 	// own lock, taken after Mu. Immutable pointer.

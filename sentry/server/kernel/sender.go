@@ -54,6 +54,9 @@ type Files interface {
 	// (appendMode: as write(2) to an O_APPEND file), returning the
 	// count and the offset written at.
 	WriteAt(c *Task, f *fdesc.File, b []byte, off int64, appendMode bool) (int, int64, error)
+	// Stat returns the attributes of d (or f's) as the stat calls see
+	// them (the call's held attribute changes made first).
+	Stat(c *Task, d *vfs.Dentry, f *fdesc.File) (*goferpb.Stat, error)
 	// SetStat applies req to gofer file d (or f's) as the call c's
 	// attribute change does (chmod, truncate, ...), noting the attributes
 	// it left.

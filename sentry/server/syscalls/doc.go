@@ -32,6 +32,8 @@
 //   - sysvipc.go: the System V IPC calls (sem*, msg*, shm*) over
 //     package sysvipc's namespace, with a segment's file in the client's
 //     /dev/shm (its size set through kernel.Files' SetStat);
+//   - locks.go: flock and fcntl's record locks (FcntlLock, which the
+//     server's fcntl calls), over package filelock's table;
 //   - rlimit.go: prlimit64 of the resource limits the server enforces
 //     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
 //     process's wait status says it dumped core) and nofile;
@@ -46,7 +48,7 @@
 // functions), the layers below it the handlers name (vfs: a path's walk;
 // fdesc: a call's files; auth: credentials and capabilities; syserr;
 // ktimer, ksignal; mount: the mount table's records; sysvipc: the IPC
-// namespace), proto/goferpb (a segment's file), proto/sentrypb
+// namespace; filelock: the lock table; kernel/fdtable: a lock's owner), proto/goferpb (a segment's file), proto/sentrypb
 // (what a handler asks the client),
 // sentry/sysabi (system call names), gVisor's abi/linux and ktime, and
 // golang.org/x/sys/unix. It must not import the server package, which
