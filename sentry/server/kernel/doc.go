@@ -27,7 +27,9 @@
 //     a terminal's resize).
 //   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,
 //     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
-//     left for after the kernel lock).
+//     left for after the kernel lock); the /proc/sys numbers a Hello
+//     sets (sysctl.go: ApplySysctls, ErrSysctl) and ip_forward's change
+//     of the network stack (SetIPForward).
 //   - The replay capture's entry points: Tracker (Changed and the
 //     subsystems' hooks), the keys of objects touched by number (FDSlot,
 //     MappedID, ...), a call's effects committed with its reply
