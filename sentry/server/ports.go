@@ -41,12 +41,21 @@ func (kp *kernelPorts) WriteAt(c *syscallCtx, f *file, b []byte, off int64, appe
 	return writeAt(c, f, b, off, appendMode)
 }
 
-// DropDescriptionLocks is fdesc.Owner's: it drops the OFD and flock locks of description f
-// (its last reference went): f's fileOwner.
+// DropDescriptionLocks is fdesc.Owner's: it drops the OFD and flock
+// locks of description f, whose last reference went.
 func (kp *kernelPorts) DropDescriptionLocks(f *file) {
 	k := (*clientState)(kp)
 	if ino, ok := kernel.LockIno(f); ok {
 		k.Locks.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
+	}
+}
+
+// DropLease is fdesc.Owner's: it drops the lease of a description that
+// is gone.
+func (kp *kernelPorts) DropLease(f *file) {
+	k := (*clientState)(kp)
+	if ino, ok := kernel.LeaseIno(f); ok {
+		k.Leases.Release(ino, f)
 	}
 }
 
@@ -115,16 +124,4 @@ func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*fil
 		return restoreSyntheticFile(k, rc, fs)
 	}
 	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
-}
-
-// RecordAsync fills the owner, signal and lease fields of f's record
-// (leases.go).
-func (kp *kernelPorts) RecordAsync(f *file, st *sentrypb.FileState) {
-	recordAsync((*clientState)(kp), f, st)
-}
-
-// RestoreAsync gives a restored description the owner, signal, O_ASYNC
-// watcher and lease its record names (leases.go).
-func (kp *kernelPorts) RestoreAsync(f *file, st *sentrypb.FileState) {
-	restoreAsync((*clientState)(kp), f, st)
 }

@@ -555,7 +555,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 				break
 			}
 		}
-		setAsync(c.Kernel, f, fd, nf&unix.O_ASYNC != 0)
+		c.Kernel.SetAsync(f, fd, nf&unix.O_ASYNC != 0)
 		f.Changed()
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
@@ -567,9 +567,9 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		return c.PipeSize(e, cmd == fSetPipeSz, c.Args[2])
 	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
-		return fcntlOwner(c, f, cmd)
+		return syscalls.FcntlOwner(c, f, cmd)
 	case unix.F_SETLEASE, unix.F_GETLEASE:
-		return fcntlLease(c, f, fd, cmd)
+		return syscalls.FcntlLease(c, f, fd, cmd)
 	case unix.F_ADD_SEALS, unix.F_GET_SEALS:
 		return fcntlSeals(c, f, cmd)
 	}

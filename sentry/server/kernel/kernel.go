@@ -132,7 +132,8 @@ type Kernel struct {
 	// gofer RPCs, never with Mu.
 	SegFileMu sync.Mutex
 	// Leases holds the file leases and lease-break-time (package lease;
-	// the calls in leases.go). Immutable pointer.
+	// their breaks in async.go, the calls in package syscalls'
+	// leases.go). Immutable pointer.
 	Leases *lease.Table[*fdesc.File]
 	// Sysctl holds the writable /proc/sys numbers (sysctl.go); it has its
 	// own lock.

@@ -69,9 +69,4 @@ type Files interface {
 	// epoll, sockets), of a pseudo-terminal's end, or of a synthesized
 	// file (opened again by path); c (nil: no process) resolves paths.
 	RestoreFile(c *Task, fs *sentrypb.FileState) (*fdesc.File, error)
-	// RecordAsync fills the owner, signal and lease fields of f's record.
-	RecordAsync(f *fdesc.File, st *sentrypb.FileState)
-	// RestoreAsync gives restored f the owner, signal, O_ASYNC watcher
-	// and lease of its record st.
-	RestoreAsync(f *fdesc.File, st *sentrypb.FileState)
 }

@@ -34,6 +34,9 @@
 //     /dev/shm (its size set through kernel.Files' SetStat);
 //   - locks.go: flock and fcntl's record locks (FcntlLock, which the
 //     server's fcntl calls), over package filelock's table;
+//   - leases.go: fcntl's owner, I/O signal and lease commands
+//     (FcntlOwner, FcntlLease, which the server's fcntl calls), over
+//     package kernel's async.go;
 //   - rlimit.go: prlimit64 of the resource limits the server enforces
 //     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
 //     process's wait status says it dumped core) and nofile;
