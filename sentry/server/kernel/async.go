@@ -168,14 +168,8 @@ func LeaseIno(f *fdesc.File) (uint64, bool) {
 func (k *Kernel) OpenCounts(ino uint64, f *fdesc.File) (readers, writers int) {
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	seenTab := make(map[*fdtable.Table]bool)
 	seen := make(map[*fdesc.File]bool)
-	for _, p := range k.Procs {
-		t := p.FDs
-		if t == nil || seenTab[t] {
-			continue
-		}
-		seenTab[t] = true
+	k.eachFDTableLocked(func(t *fdtable.Table) bool {
 		t.Each(func(_ int32, e fdtable.Entry) {
 			of := e.File
 			if of == f || seen[of] || vfs.DentryOf(of) == nil || vfs.DentryOf(of).Kind != vfs.KindGofer || vfs.DentryOf(of).Ino() != ino || of.IsPath() {
@@ -189,7 +183,8 @@ func (k *Kernel) OpenCounts(ino uint64, f *fdesc.File) (readers, writers int) {
 				writers++
 			}
 		})
-	}
+		return true
+	})
 	return readers, writers
 }
 
