@@ -43,6 +43,34 @@ func marshalBytes(m marshal.Marshallable) []byte {
 	return b
 }
 
+// copyInDS copies in the struct an IPC_SET names at addr into ds.
+func copyInDS(c *kernel.Task, addr uint64, ds marshal.Marshallable) error {
+	b, err := c.Mem.CopyIn(addr, ds.SizeBytes())
+	if err != nil {
+		return err
+	}
+	ds.UnmarshalBytes(b)
+	return nil
+}
+
+// copyOutStat is an IPC_STAT's (or a kind's _STAT's) end: its error, or
+// its answer m copied out to addr and its result ret.
+func copyOutStat(c *kernel.Task, addr uint64, m marshal.Marshallable, ret int32, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return int64(ret), c.Mem.CopyOut(addr, marshalBytes(m))
+}
+
+// copyOutInfo copies out the answer m of an IPC_INFO (or a kind's
+// _INFO) to addr and returns the highest index in use, hi (0: none).
+func copyOutInfo(c *kernel.Task, addr uint64, m marshal.Marshallable, hi int32) (int64, error) {
+	if err := c.Mem.CopyOut(addr, marshalBytes(m)); err != nil {
+		return 0, err
+	}
+	return int64(max(hi, 0)), nil
+}
+
 // ipcWait waits for a SysV object to change (ch), a signal (EINTR: these
 // calls are never restarted), or the deadline (EAGAIN); cancel ends the
 // wait and says EIDRM if the object went away.
@@ -143,24 +171,16 @@ func Semctl(c *kernel.Task) (int64, error) {
 		return 0, r.SemRemove(caller, id)
 	case linux.IPC_SET:
 		var ds linux.SemidDS
-		b, err := c.Mem.CopyIn(arg, ds.SizeBytes())
-		if err != nil {
+		if err := copyInDS(c, arg, &ds); err != nil {
 			return 0, err
 		}
-		ds.UnmarshalBytes(b)
 		return 0, r.SemSetPerm(caller, id, ds)
 	case linux.IPC_STAT, linux.SEM_STAT, linux.SEM_STAT_ANY:
 		ds, ret, err := r.SemStat(caller, id, cmd)
-		if err != nil {
-			return 0, err
-		}
-		return int64(ret), c.Mem.CopyOut(arg, marshalBytes(&ds))
+		return copyOutStat(c, arg, &ds, ret, err)
 	case linux.IPC_INFO, linux.SEM_INFO:
 		info, hi := r.SemInfo(cmd)
-		if err := c.Mem.CopyOut(arg, marshalBytes(&info)); err != nil {
-			return 0, err
-		}
-		return int64(max(hi, 0)), nil
+		return copyOutInfo(c, arg, &info, hi)
 	case linux.GETVAL, linux.GETPID, linux.GETNCNT, linux.GETZCNT:
 		v, err := r.SemGetOne(caller, id, num, cmd)
 		return int64(v), err
@@ -272,24 +292,16 @@ func Msgctl(c *kernel.Task) (int64, error) {
 		return 0, r.MsgRemove(caller, id)
 	case linux.IPC_SET:
 		var ds linux.MsqidDS
-		b, err := c.Mem.CopyIn(arg, ds.SizeBytes())
-		if err != nil {
+		if err := copyInDS(c, arg, &ds); err != nil {
 			return 0, err
 		}
-		ds.UnmarshalBytes(b)
 		return 0, r.MsgSet(caller, id, ds)
 	case linux.IPC_STAT, linux.MSG_STAT, linux.MSG_STAT_ANY:
 		ds, ret, err := r.MsgStat(caller, id, cmd)
-		if err != nil {
-			return 0, err
-		}
-		return int64(ret), c.Mem.CopyOut(arg, marshalBytes(&ds))
+		return copyOutStat(c, arg, &ds, ret, err)
 	case linux.IPC_INFO, linux.MSG_INFO:
 		info, hi := r.MsgInfo(cmd)
-		if err := c.Mem.CopyOut(arg, marshalBytes(&info)); err != nil {
-			return 0, err
-		}
-		return int64(max(hi, 0)), nil
+		return copyOutInfo(c, arg, &info, hi)
 	}
 	return 0, unix.EINVAL
 }
@@ -379,30 +391,19 @@ func Shmctl(c *kernel.Task) (int64, error) {
 		return 0, err
 	case linux.IPC_SET:
 		var ds linux.ShmidDS
-		b, err := c.Mem.CopyIn(arg, ds.SizeBytes())
-		if err != nil {
+		if err := copyInDS(c, arg, &ds); err != nil {
 			return 0, err
 		}
-		ds.UnmarshalBytes(b)
 		return 0, r.ShmSet(caller, id, ds)
 	case linux.IPC_STAT, linux.SHM_STAT, 15 /* SHM_STAT_ANY */ :
 		ds, ret, err := r.ShmStat(caller, id, cmd)
-		if err != nil {
-			return 0, err
-		}
-		return int64(ret), c.Mem.CopyOut(arg, marshalBytes(&ds))
+		return copyOutStat(c, arg, &ds, ret, err)
 	case linux.IPC_INFO:
 		p, hi := r.ShmParams()
-		if err := c.Mem.CopyOut(arg, marshalBytes(&p)); err != nil {
-			return 0, err
-		}
-		return int64(max(hi, 0)), nil
+		return copyOutInfo(c, arg, &p, hi)
 	case linux.SHM_INFO:
 		info, hi := r.ShmInfo()
-		if err := c.Mem.CopyOut(arg, marshalBytes(&info)); err != nil {
-			return 0, err
-		}
-		return int64(max(hi, 0)), nil
+		return copyOutInfo(c, arg, &info, hi)
 	case linux.SHM_LOCK, linux.SHM_UNLOCK:
 		return 0, r.ShmLock(caller, id, cmd == linux.SHM_LOCK)
 	}
