@@ -42,10 +42,11 @@
 //     process's wait status says it dumped core) and nofile;
 //   - name.go: a system call's name for the logs (Name).
 //
-// The server package still holds the other handlers and the helpers they
-// share (the arguments, the path walk, the file kinds' glue); they move
-// here one subsystem at a time, those with the fewest ties to it first
-// (docs/ARCHITECTURE.md, "The remote sentry's packages").
+// The server package still holds the I/O, path and socket handlers and
+// the file kinds' glue, and calls the exported helpers here its
+// handlers share (the arguments, WaitAny, ReadTimespec, FcntlLock, ...);
+// they move here one subsystem at a time, those with the fewest ties to
+// it first (docs/ARCHITECTURE.md, "The remote sentry's packages").
 //
 // Dependencies: package kernel (the call, the kernel state and its
 // functions), the layers below it the handlers name (vfs: a path's walk;
