@@ -128,8 +128,9 @@
 //     the instances and the watched inodes), with events from this
 //     server's own file operations (file_inotify.go);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds and
-//     timerfds (their calls in file_kobj.go and file_timerfd.go, the kinds
-//     in packages fsimpl/eventfd and fsimpl/timerfd), epoll instances over
+//     timerfds (their calls in package syscalls' eventfd.go and
+//     file_timerfd.go, the kinds in packages fsimpl/eventfd and
+//     fsimpl/timerfd), epoll instances over
 //     every file kind (package fsimpl/epoll, their calls in
 //     file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name space
 //     (package fsimpl/unixsock, their name space in file_socket.go, the

@@ -46,9 +46,9 @@ func init() {
 		unix.SYS_SELECT:     syscalls.Select,
 		unix.SYS_PSELECT6:   syscalls.Select,
 
-		// Kernel objects (file_kobj.go, file_epoll.go, syscalls_socket.go).
-		unix.SYS_EVENTFD:         sysEventfd,
-		unix.SYS_EVENTFD2:        sysEventfd,
+		// Kernel objects (file_epoll.go, file_timerfd.go, syscalls_socket.go).
+		unix.SYS_EVENTFD:         syscalls.Eventfd,
+		unix.SYS_EVENTFD2:        syscalls.Eventfd,
 		unix.SYS_EPOLL_CREATE:    sysEpollCreate,
 		unix.SYS_EPOLL_CREATE1:   sysEpollCreate,
 		unix.SYS_EPOLL_CTL:       sysEpollCtl,

@@ -37,6 +37,7 @@
 //   - leases.go: fcntl's owner, I/O signal and lease commands
 //     (FcntlOwner, FcntlLease, which the server's fcntl calls), over
 //     package kernel's async.go;
+//   - eventfd.go: eventfd and eventfd2, over package fsimpl/eventfd;
 //   - rlimit.go: prlimit64 of the resource limits the server enforces
 //     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
 //     process's wait status says it dumped core) and nofile;
