@@ -198,7 +198,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		}
 	}
 	k.TTY.Init(k.Stdio)
-	if err := applySysctls(k, hello.Sysctls); err != nil {
+	if err := k.ApplySysctls(hello.Sysctls); err != nil {
 		cancel()
 		return nil, err
 	}

@@ -26,10 +26,6 @@ type handler func(c *syscallCtx) (int64, error)
 // panicOnBug makes dispatch re-panic instead of answering EIO (tests).
 var panicOnBug = false
 
-// blockUntil is block without a timeout: the wait a subsystem's blocking
-// operation is given (filelock.Table.Lock).
-func blockUntil(c *syscallCtx, ch <-chan struct{}) error { return c.Block(ch, nil) }
-
 // fileAs returns the file at fd with its implementation when that is a T,
 // with a reference the caller drops. For another kind of file it returns
 // notT, or EBADF for an O_PATH descriptor, which is for its path only

@@ -76,10 +76,11 @@
 //     caches");
 //   - advisory locks: POSIX record locks owned by fd tables, OFD and
 //     flock locks owned by open file descriptions, blocking waits and
-//     deadlock detection (package filelock; the calls and records in
-//     locks.go), reported as lock/<ino> records;
-//   - the System V IPC namespace (package sysvipc, glued by
-//     syscalls_sysvipc.go): semaphore sets, message queues, and the
+//     deadlock detection (package filelock; the calls in package
+//     syscalls' locks.go, the records in kernel/state.go), reported as
+//     lock/<ino> records;
+//   - the System V IPC namespace (package sysvipc, its calls in
+//     package syscalls' sysvipc.go): semaphore sets, message queues, and the
 //     bookkeeping of shared memory segments whose memory is a file of
 //     /dev/shm that the client maps (ShmAttachPlan), reported as
 //     sysv/... records;
@@ -129,8 +130,9 @@
 //     the instances and the watched inodes), with events from this
 //     server's own file operations (file_inotify.go);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds and
-//     timerfds (their calls in file_kobj.go and file_timerfd.go, the kinds
-//     in packages fsimpl/eventfd and fsimpl/timerfd), epoll instances over
+//     timerfds (their calls in package syscalls' eventfd.go and
+//     file_timerfd.go, the kinds in packages fsimpl/eventfd and
+//     fsimpl/timerfd), epoll instances over
 //     every file kind (package fsimpl/epoll, their calls in
 //     file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name space
 //     (package fsimpl/unixsock, their name space in file_socket.go, the

@@ -5,7 +5,4 @@ import (
 )
 
 // A process's fd table is package fdtable's.
-type (
-	fdTable = fdtable.Table
-	fdEntry = fdtable.Entry
-)
+type fdTable = fdtable.Table

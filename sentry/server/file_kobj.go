@@ -5,7 +5,6 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -48,25 +47,4 @@ func seqIO(c *syscallCtx, f *file, sf fdesc.SeqFile, write bool, iov []sysabi.Io
 type sendBehindFile interface {
 	WritePosted(c fdesc.Call, f *fdesc.File, src usermem.IOSequence, flags int) (int64, error)
 	SendRoom() uint64
-}
-
-// sysEventfd is eventfd(initval) and eventfd2(initval, flags).
-func sysEventfd(c *syscallCtx) (int64, error) {
-	var flags uint32
-	if c.Sysno == unix.SYS_EVENTFD2 {
-		flags = uint32(c.Args[1])
-	}
-	if flags&^(unix.EFD_CLOEXEC|unix.EFD_NONBLOCK|unix.EFD_SEMAPHORE) != 0 {
-		return 0, unix.EINVAL
-	}
-	tab, err := c.FDTable()
-	if err != nil {
-		return 0, err
-	}
-	f, err := eventfd.New(uint64(uint32(c.Args[0])), flags&unix.EFD_SEMAPHORE != 0, flags)
-	if err != nil {
-		return 0, err
-	}
-	fd, err := tab.Install(f, 0, flags&unix.EFD_CLOEXEC != 0)
-	return int64(fd), err
 }

@@ -37,7 +37,7 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 	}
 	p.PGID, p.SID = 1, 1
 	p.FDs = kernel.NewFDTable(k.Trk, nil)
-	p.FS = &fsContext{Refs: 1, Cwd: k.VFS.Root, Umask: 022}
+	p.FS = &kernel.FSContext{Refs: 1, Cwd: k.VFS.Root, Umask: 022}
 	p.Sig = &ksignal.Handlers{}
 	k.Init = p
 	k.Started = true

@@ -8,7 +8,7 @@ import (
 )
 
 func flockArgs(m *appMem, typ int16, start, length int64) uint64 {
-	b := make([]byte, sizeofFlock)
+	b := make([]byte, 32) // struct flock (amd64)
 	binary.LittleEndian.PutUint16(b, uint16(typ))
 	binary.LittleEndian.PutUint64(b[8:], uint64(start))
 	binary.LittleEndian.PutUint64(b[16:], uint64(length))

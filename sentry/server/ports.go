@@ -5,7 +5,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
@@ -37,6 +39,35 @@ var _ kernel.Files = (*kernelPorts)(nil)
 // WriteAt is write(2)'s write through f (syscalls_io.go).
 func (kp *kernelPorts) WriteAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
 	return writeAt(c, f, b, off, appendMode)
+}
+
+// DropDescriptionLocks is fdesc.Owner's: it drops the OFD and flock
+// locks of description f, whose last reference went.
+func (kp *kernelPorts) DropDescriptionLocks(f *file) {
+	k := (*clientState)(kp)
+	if ino, ok := kernel.LockIno(f); ok {
+		k.Locks.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
+	}
+}
+
+// DropLease is fdesc.Owner's: it drops the lease of a description that
+// is gone.
+func (kp *kernelPorts) DropLease(f *file) {
+	k := (*clientState)(kp)
+	if ino, ok := kernel.LeaseIno(f); ok {
+		k.Leases.Release(ino, f)
+	}
+}
+
+// Stat is the stat calls' attributes of d or f (syscalls_fs.go: a run
+// of held attribute changes is made first).
+func (kp *kernelPorts) Stat(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
+	return statOf(c, d, f)
+}
+
+// SetStat is the attribute calls' change of d or f (syscalls_fs.go).
+func (kp *kernelPorts) SetStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) error {
+	return setStat(c, d, f, req)
 }
 
 // KobjState is the kind and state of f's record when f is a kernel object
@@ -93,16 +124,4 @@ func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*fil
 		return restoreSyntheticFile(k, rc, fs)
 	}
 	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
-}
-
-// RecordAsync fills the owner, signal and lease fields of f's record
-// (leases.go).
-func (kp *kernelPorts) RecordAsync(f *file, st *sentrypb.FileState) {
-	recordAsync((*clientState)(kp), f, st)
-}
-
-// RestoreAsync gives a restored description the owner, signal, O_ASYNC
-// watcher and lease its record names (leases.go).
-func (kp *kernelPorts) RestoreAsync(f *file, st *sentrypb.FileState) {
-	restoreAsync((*clientState)(kp), f, st)
 }

@@ -326,7 +326,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 
 func (s procSource) Limits() procfs.Limits {
 	return procfs.Limits{PIDMax: kernel.MaxTID, ThreadsMax: kernel.MaxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
-		LeaseBreakTime: s.k.Leases.BreakTime(), PipeUserPagesSoft: pipeUserPagesSoft, IPForward: s.k.Sysctl.IPForward()}
+		LeaseBreakTime: s.k.Leases.BreakTime(), PipeUserPagesSoft: kernel.PipeUserPagesSoft, IPForward: s.k.Sysctl.IPForward()}
 }
 
 // SetLimit sets fs/lease-break-time (seconds, not negative) or
@@ -343,7 +343,7 @@ func (s procSource) SetLimit(name string, v int) error {
 	case "fs/pipe-max-size":
 		return s.k.Sysctl.SetPipeMaxSize(v)
 	case "net/ipv4/ip_forward":
-		return setIPForward(s.k, v)
+		return s.k.SetIPForward(v)
 	}
 	return unix.EACCES
 }

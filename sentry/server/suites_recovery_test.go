@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 )
 
 // TestLeasesOwnersLimitsSurviveRestore: a description's lease, owner and
@@ -26,7 +27,7 @@ func TestLeasesOwnersLimitsSurviveRestore(t *testing.T) {
 	wfd := uint64(m.u32(fds + 4))
 	r.ok(1, unix.SYS_FCNTL, wfd, fSetPipeSz, 8192)
 	owner := make([]byte, 8)
-	binary.LittleEndian.PutUint32(owner, fOwnerPGRP)
+	binary.LittleEndian.PutUint32(owner, fdesc.OwnerPGRP)
 	binary.LittleEndian.PutUint32(owner[4:], 1)
 	r.ok(1, unix.SYS_FCNTL, wfd, unix.F_SETOWN_EX, m.alloc(owner))
 	// As the client sends it: the new limit as an input region.
@@ -60,7 +61,7 @@ func TestLeasesOwnersLimitsSurviveRestore(t *testing.T) {
 		{"io signal", r.ok(1, unix.SYS_FCNTL, fd, unix.F_GETSIG), int64(unix.SIGUSR1)},
 		{"lease holder's owner", r.ok(1, unix.SYS_FCNTL, fd, unix.F_GETOWN), 1},
 		{"pipe size", r.ok(1, unix.SYS_FCNTL, wfd, unix.F_GETPIPE_SZ), 8192},
-		{"owner type", int64(m.u32(got)), fOwnerPGRP},
+		{"owner type", int64(m.u32(got)), fdesc.OwnerPGRP},
 		{"owner id", int64(m.u32(got + 4)), 1},
 		{"fsize limit", int64(binary.LittleEndian.Uint64(m.bytes(old, 8))), 100},
 	} {

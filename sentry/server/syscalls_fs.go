@@ -377,7 +377,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	if (wantWrite || flags&unix.O_TRUNC != 0) && d.IsRegular() && c.Kernel.InodeExecuting(d.Ino()) {
 		return nil, unix.ETXTBSY
 	}
-	if err := breakLeases(c, d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
+	if err := c.BreakLeases(d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
 		return nil, err
 	}
 	if d.Mode&unix.S_IFMT == unix.S_IFIFO {
@@ -1383,7 +1383,7 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	if _, err := c.FileSizeCheck(d, length, 0, true); err != nil {
 		return 0, err
 	}
-	if err := breakLeases(c, d, true, false); err != nil {
+	if err := c.BreakLeases(d, true, false); err != nil {
 		return 0, err
 	}
 	if err := syncBeforeResize(c, d, length == 0); err != nil {

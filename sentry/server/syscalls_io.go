@@ -13,7 +13,9 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -503,7 +505,6 @@ const (
 	fOFDGetlk     = 36
 	fOFDSetlk     = 37
 	fOFDSetlkw    = 38
-	sizeofFlock   = 32
 )
 
 // sysFcntl implements fcntl. Record locks are accepted without locking
@@ -554,11 +555,11 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 				break
 			}
 		}
-		setAsync(c.Kernel, f, fd, nf&unix.O_ASYNC != 0)
+		c.Kernel.SetAsync(f, fd, nf&unix.O_ASYNC != 0)
 		f.Changed()
 		return 0, nil
 	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
-		return fcntlLock(c, f, cmd)
+		return syscalls.FcntlLock(c, f, cmd)
 	case unix.F_GETPIPE_SZ, fSetPipeSz:
 		e, ok := f.Impl.(*kernel.PipeEnd)
 		if !ok {
@@ -566,9 +567,9 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 		}
 		return c.PipeSize(e, cmd == fSetPipeSz, c.Args[2])
 	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
-		return fcntlOwner(c, f, cmd)
+		return syscalls.FcntlOwner(c, f, cmd)
 	case unix.F_SETLEASE, unix.F_GETLEASE:
-		return fcntlLease(c, f, fd, cmd)
+		return syscalls.FcntlLease(c, f, fd, cmd)
 	case unix.F_ADD_SEALS, unix.F_GET_SEALS:
 		return fcntlSeals(c, f, cmd)
 	}
@@ -921,7 +922,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 					break
 				}
 				for _, e := range r.Entries {
-					if e.Name != "." && e.Name != ".." && e.Name != "" && !(inShm && isSegmentFile(e.Name)) {
+					if e.Name != "." && e.Name != ".." && e.Name != "" && !(inShm && sysvipc.IsSegmentFile(e.Name)) {
 						if !emit(e.Name, e.Ino, uint8(e.Type), e.Offset) {
 							break rpc
 						}

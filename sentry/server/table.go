@@ -30,7 +30,7 @@ func init() {
 		unix.SYS_DUP3:       sysDup3,
 		unix.SYS_PRLIMIT64:  syscalls.Prlimit64,
 		unix.SYS_FCNTL:      sysFcntl,
-		unix.SYS_FLOCK:      sysFlock,
+		unix.SYS_FLOCK:      syscalls.Flock,
 		unix.SYS_PIPE:       sysPipe2,
 		unix.SYS_PIPE2:      sysPipe2,
 		unix.SYS_IOCTL:      sysIoctl,
@@ -46,9 +46,9 @@ func init() {
 		unix.SYS_SELECT:     syscalls.Select,
 		unix.SYS_PSELECT6:   syscalls.Select,
 
-		// Kernel objects (file_kobj.go, file_epoll.go, syscalls_socket.go).
-		unix.SYS_EVENTFD:         sysEventfd,
-		unix.SYS_EVENTFD2:        sysEventfd,
+		// Kernel objects (file_epoll.go, file_timerfd.go, syscalls_socket.go).
+		unix.SYS_EVENTFD:         syscalls.Eventfd,
+		unix.SYS_EVENTFD2:        syscalls.Eventfd,
 		unix.SYS_EPOLL_CREATE:    sysEpollCreate,
 		unix.SYS_EPOLL_CREATE1:   sysEpollCreate,
 		unix.SYS_EPOLL_CTL:       sysEpollCtl,
@@ -90,19 +90,19 @@ func init() {
 		unix.SYS_INOTIFY_ADD_WATCH: sysInotifyAddWatch,
 		unix.SYS_INOTIFY_RM_WATCH:  sysInotifyRmWatch,
 
-		// System V IPC (syscalls_sysvipc.go).
-		unix.SYS_SEMGET:     sysSemget,
-		unix.SYS_SEMOP:      sysSemop,
-		unix.SYS_SEMTIMEDOP: sysSemop,
-		unix.SYS_SEMCTL:     sysSemctl,
-		unix.SYS_MSGGET:     sysMsgget,
-		unix.SYS_MSGSND:     sysMsgsnd,
-		unix.SYS_MSGRCV:     sysMsgrcv,
-		unix.SYS_MSGCTL:     sysMsgctl,
-		unix.SYS_SHMGET:     sysShmget,
-		unix.SYS_SHMAT:      sysShmat,
-		unix.SYS_SHMDT:      sysShmdt,
-		unix.SYS_SHMCTL:     sysShmctl,
+		// System V IPC (package syscalls: sysvipc.go).
+		unix.SYS_SEMGET:     syscalls.Semget,
+		unix.SYS_SEMOP:      syscalls.Semop,
+		unix.SYS_SEMTIMEDOP: syscalls.Semop,
+		unix.SYS_SEMCTL:     syscalls.Semctl,
+		unix.SYS_MSGGET:     syscalls.Msgget,
+		unix.SYS_MSGSND:     syscalls.Msgsnd,
+		unix.SYS_MSGRCV:     syscalls.Msgrcv,
+		unix.SYS_MSGCTL:     syscalls.Msgctl,
+		unix.SYS_SHMGET:     syscalls.Shmget,
+		unix.SYS_SHMAT:      syscalls.Shmat,
+		unix.SYS_SHMDT:      syscalls.Shmdt,
+		unix.SYS_SHMCTL:     syscalls.Shmctl,
 
 		// Paths.
 		unix.SYS_OPEN:       sysOpen,

@@ -25,7 +25,8 @@
 // replay changes go, once an fd table holds it) and, per offset change,
 // the OffsetRecorder (the call whose reply reports it). Whether an
 // Async owner exists, sending the signal, the watcher goroutine and the
-// replay record (FileState) are the server's (leases.go, state.go).
+// replay record (FileState) are the server's (package kernel's async.go
+// and state.go).
 //
 // Dependencies: none of the server but the leaf auth (Call's
 // credentials); proto/goferpb (Stat, Origin); gVisor's pkg/abi/linux

@@ -23,11 +23,16 @@
 //     makes and scans them (files.go); capability records (caps.go); pipe
 //     ends (pipe.go: PipeEnd, NewPipe, a call's pipe I/O, F_SETPIPE_SZ);
 //     RLIMIT_FSIZE on a write or truncate (rlimit.go: FileSizeCheck);
+//     a description's owner, its I/O signals (the O_ASYNC watcher) and
+//     its lease's breaks, with their records (async.go: SetAsync,
+//     BreakLeases, LeaseIno, OpenCounts, OwnerExistsLocked);
 //     the client's stdio descriptions (stdio.go: StdioFile, stdin data,
 //     a terminal's resize).
 //   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,
 //     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
-//     left for after the kernel lock).
+//     left for after the kernel lock); the /proc/sys numbers a Hello
+//     sets (sysctl.go: ApplySysctls, ErrSysctl) and ip_forward's change
+//     of the network stack (SetIPForward).
 //   - The replay capture's entry points: Tracker (Changed and the
 //     subsystems' hooks), the keys of objects touched by number (FDSlot,
 //     MappedID, ...), a call's effects committed with its reply
@@ -35,7 +40,7 @@
 //     the Order constants), and the records' derivation from what the
 //     Tracker collected and the effects committed (state.go:
 //     RecordsSince, EffectRecords, FileID), but the file kinds' parts the
-//     server's glue derives (Files: KobjState, RecordAsync).
+//     server's glue derives (Files: KobjState).
 //   - Restore, the inverse: a client's kernel rebuilt from a Restore's
 //     records after a server restart (restore.go: the processes,
 //     threads, fd tables, stdio sets, locks and mounts;
@@ -43,12 +48,13 @@
 //     pipe and FIFO ends, stdio, mapped files, then the links between
 //     descriptions: epoll interests, socketpairs' queued data), asking
 //     the server's glue for the kinds whose records it derives (Files:
-//     RestoreFile, RestoreAsync); Rewrite, a retained write applied
+//     RestoreFile); Rewrite, a retained write applied
 //     again.
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
 //     run as) and Files (the file calls and kinds' glue: WriteAt,
-//     KobjState and RestoreFile, RecordAsync and RestoreAsync).
+//     Stat, SetStat, KobjState and RestoreFile), which package syscalls'
+//     handlers reach too.
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel

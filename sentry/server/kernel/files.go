@@ -32,11 +32,9 @@ func isGoferIno(e fdtable.Entry, ino uint64) bool {
 	return d != nil && d.Kind == vfs.KindGofer && d.Ino() == ino
 }
 
-// anyFD reports whether some fd of some process (each table once) has an
-// entry for which match is true. It takes k.Mu.
-func (k *Kernel) anyFD(match func(fdtable.Entry) bool) bool {
-	k.Mu.Lock()
-	defer k.Mu.Unlock()
+// eachFDTableLocked calls visit with the fd table of each process, each
+// table once, until visit returns false. Precondition: k.Mu held.
+func (k *Kernel) eachFDTableLocked(visit func(*fdtable.Table) bool) {
 	seen := make(map[*fdtable.Table]bool)
 	for _, p := range k.Procs {
 		t := p.FDs
@@ -44,15 +42,25 @@ func (k *Kernel) anyFD(match func(fdtable.Entry) bool) bool {
 			continue
 		}
 		seen[t] = true
-		found := false
+		if !visit(t) {
+			return
+		}
+	}
+}
+
+// anyFD reports whether some fd of some process (each table once) has an
+// entry for which match is true. It takes k.Mu.
+func (k *Kernel) anyFD(match func(fdtable.Entry) bool) bool {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	found := false
+	k.eachFDTableLocked(func(t *fdtable.Table) bool {
 		t.Each(func(_ int32, e fdtable.Entry) {
 			found = found || match(e)
 		})
-		if found {
-			return true
-		}
-	}
-	return false
+		return !found
+	})
+	return found
 }
 
 // MountBusy says a file of mount id is in use: open, a working
@@ -60,18 +68,15 @@ func (k *Kernel) anyFD(match func(fdtable.Entry) bool) bool {
 func (k *Kernel) MountBusy(id int) bool {
 	var ds []*vfs.Dentry
 	k.Mu.Lock()
-	seen := make(map[*fdtable.Table]bool)
 	for _, p := range k.Procs {
 		if p.FS != nil {
 			ds = append(ds, p.FS.Cwd)
 		}
-		t := p.FDs
-		if t == nil || seen[t] {
-			continue
-		}
-		seen[t] = true
-		t.Each(func(_ int32, e fdtable.Entry) { ds = append(ds, vfs.DentryOf(e.File)) })
 	}
+	k.eachFDTableLocked(func(t *fdtable.Table) bool {
+		t.Each(func(_ int32, e fdtable.Entry) { ds = append(ds, vfs.DentryOf(e.File)) })
+		return true
+	})
 	k.Mu.Unlock()
 	for _, f := range k.Maps.Files() {
 		if f != nil {

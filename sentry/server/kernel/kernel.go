@@ -122,9 +122,9 @@ type Kernel struct {
 	// atomic. Immutable pointer.
 	Mem *memacct.Account
 	// Locks holds the advisory file locks (package filelock; the calls in
-	// locks.go). Immutable pointer.
+	// package syscalls' locks.go). Immutable pointer.
 	Locks *filelock.Table[*fdtable.Table, *fdesc.File]
-	// IPC is the client's SysV IPC namespace (syscalls_sysvipc.go);
+	// IPC is the client's SysV IPC namespace (package syscalls: sysvipc.go);
 	// own lock, taken after Mu. Immutable pointer.
 	IPC *sysvipc.Registry
 	// SegFileMu serializes opening (and making) SysV segments' files, so
@@ -132,7 +132,8 @@ type Kernel struct {
 	// gofer RPCs, never with Mu.
 	SegFileMu sync.Mutex
 	// Leases holds the file leases and lease-break-time (package lease;
-	// the calls in leases.go). Immutable pointer.
+	// their breaks in async.go, the calls in package syscalls'
+	// leases.go). Immutable pointer.
 	Leases *lease.Table[*fdesc.File]
 	// Sysctl holds the writable /proc/sys numbers (sysctl.go); it has its
 	// own lock.

@@ -303,7 +303,7 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			f.Dir = fdesc.DirCursorAt(fs.Offset)
 		}
 		f.SetTracker(k.Trk)
-		k.Files.RestoreAsync(f, fs)
+		k.restoreAsync(f, fs)
 		files[id] = f
 	}
 	k.restoreLinks(s.files, files)

@@ -1,8 +1,10 @@
 package kernel
 
 import (
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Sender is the client's stream as the kernel reaches it. The front
@@ -52,6 +54,13 @@ type Files interface {
 	// (appendMode: as write(2) to an O_APPEND file), returning the
 	// count and the offset written at.
 	WriteAt(c *Task, f *fdesc.File, b []byte, off int64, appendMode bool) (int, int64, error)
+	// Stat returns the attributes of d (or f's) as the stat calls see
+	// them (the call's held attribute changes made first).
+	Stat(c *Task, d *vfs.Dentry, f *fdesc.File) (*goferpb.Stat, error)
+	// SetStat applies req to gofer file d (or f's) as the call c's
+	// attribute change does (chmod, truncate, ...), noting the attributes
+	// it left.
+	SetStat(c *Task, d *vfs.Dentry, f *fdesc.File, req *goferpb.SetStatRequest) error
 	// KobjState returns the kind and state of f's record when f is a
 	// kernel object whose record the server derives (ok false: none).
 	KobjState(f *fdesc.File) (kind sentrypb.FileState_Kind, kobj *sentrypb.KernelObjectState, ok bool)
@@ -60,9 +69,4 @@ type Files interface {
 	// epoll, sockets), of a pseudo-terminal's end, or of a synthesized
 	// file (opened again by path); c (nil: no process) resolves paths.
 	RestoreFile(c *Task, fs *sentrypb.FileState) (*fdesc.File, error)
-	// RecordAsync fills the owner, signal and lease fields of f's record.
-	RecordAsync(f *fdesc.File, st *sentrypb.FileState)
-	// RestoreAsync gives restored f the owner, signal, O_ASYNC watcher
-	// and lease of its record st.
-	RestoreAsync(f *fdesc.File, st *sentrypb.FileState)
 }

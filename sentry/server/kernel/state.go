@@ -31,8 +31,8 @@ import (
 // be applied twice).
 
 // Lazily assigned ids. f.id is atomic (read outside k.Mu by the
-// durability tracker); the others are protected by k.Mu (fsContext,
-// sigHandlers, fdTable) or pipe.mu.
+// durability tracker); the others are protected by k.Mu (FSContext,
+// SigTable, fdtable.Table) or pipe.mu.
 func (k *Kernel) FileID(f *fdesc.File) uint64 {
 	if id := f.ID.Load(); id != 0 {
 		return id
@@ -336,7 +336,7 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 		return DeletedRec(statekey.File(id))
 	}
 	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load(), WriteError: f.WBErr.Load()}
-	k.Files.RecordAsync(f, st)
+	k.recordAsync(f, st)
 	if vfs.DentryOf(f) != nil {
 		st.Path, _ = k.VFS.PathOf(vfs.DentryOf(f))
 	}

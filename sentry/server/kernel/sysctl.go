@@ -1,10 +1,17 @@
 package kernel
 
 import (
+	"errors"
+	"fmt"
 	"math/bits"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
 // DefaultPipeMaxSize is Linux's fs/pipe-max-size.
@@ -78,3 +85,67 @@ func RoundPipeSize(size int64) (int, bool) {
 	}
 	return 1 << bits.Len64(uint64(size-1)), true
 }
+
+// The /proc/sys numbers as the client's Hello sets them (ApplySysctls)
+// and /proc/sys writes change them (SetIPForward; the others are
+// Sysctls' and the subsystems' own setters).
+
+// PipeUserPagesSoft is Linux's fs/pipe-user-pages-soft (shown, not
+// enforced: a pipe is charged to no user here).
+const PipeUserPagesSoft = 16384
+
+// SetIPForward sets net/ipv4/ip_forward (0 or 1) of the client's network
+// stack: its loopback stack's IPv4 forwarding; with the host's network
+// it is the server machine's, which the sandbox may not change (EPERM).
+func (k *Kernel) SetIPForward(v int) error {
+	if v != 0 && v != 1 {
+		return unix.EINVAL
+	}
+	if k.HostNet {
+		return unix.EPERM
+	}
+	k.Sysctl.SetIPForward(v == 1)
+	return k.Socks.WithStack(func(st *socket.Stack) error {
+		if st != nil {
+			return st.SetIPv4Forwarding(v == 1)
+		}
+		return nil
+	})
+}
+
+// ApplySysctls sets the /proc/sys values of Hello.sysctls. A name the
+// server does not serve, or a bad value, is an error naming it that
+// wraps ErrSysctl.
+func (k *Kernel) ApplySysctls(m map[string]string) error {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		val := strings.TrimSpace(m[name])
+		n, nerr := strconv.Atoi(val)
+		var err error
+		switch {
+		case name == "net.ipv4.ip_forward" && nerr == nil:
+			err = k.SetIPForward(n)
+		case name == "fs.pipe-max-size" && nerr == nil:
+			err = k.Sysctl.SetPipeMaxSize(n)
+		case name == "fs.lease-break-time" && nerr == nil && n >= 0:
+			k.Leases.SetBreakTime(n)
+		case name == "kernel.msgmni", name == "kernel.shmmni", name == "kernel.shmmax", name == "kernel.shmall":
+			err = k.IPC.SetLimit(strings.TrimPrefix(name, "kernel."), []byte(val))
+		case name == "net.ipv4.ip_forward", name == "fs.pipe-max-size", name == "fs.lease-break-time":
+			err = unix.EINVAL
+		default:
+			return fmt.Errorf("%w %s: not served by the sandbox (it serves net.ipv4.ip_forward, fs.pipe-max-size, fs.lease-break-time, kernel.msgmni, kernel.shmmni, kernel.shmmax, kernel.shmall)", ErrSysctl, name)
+		}
+		if err != nil {
+			return fmt.Errorf("%w %s=%q: %v", ErrSysctl, name, m[name], err)
+		}
+	}
+	return nil
+}
+
+// ErrSysctl marks a Hello refused for its sysctls.
+var ErrSysctl = errors.New("sysctl")

@@ -11,7 +11,8 @@
 // The holders are the server's descriptions (the type parameter F); which
 // files may hold a lease, the open counts, the break signal (the file's
 // owner and I/O signal) and the replay records are the server's
-// (leases.go).
+// (package kernel's async.go; the fcntl commands in package syscalls'
+// leases.go).
 //
 // Dependencies: package wake and golang.org/x/sys/unix. It imports
 // nothing of the server.

@@ -29,20 +29,31 @@
 //     readiness for the waiting thread (kernel.ReadinessFor), with the
 //     wait on several files (WaitAny) and the timespec layouts
 //     (ReadTimespec, PutTimespec) the server's epoll and recvmmsg use;
+//   - sysvipc.go: the System V IPC calls (sem*, msg*, shm*) over
+//     package sysvipc's namespace, with a segment's file in the client's
+//     /dev/shm (its size set through kernel.Files' SetStat);
+//   - locks.go: flock and fcntl's record locks (FcntlLock, which the
+//     server's fcntl calls), over package filelock's table;
+//   - leases.go: fcntl's owner, I/O signal and lease commands
+//     (FcntlOwner, FcntlLease, which the server's fcntl calls), over
+//     package kernel's async.go;
+//   - eventfd.go: eventfd and eventfd2, over package fsimpl/eventfd;
 //   - rlimit.go: prlimit64 of the resource limits the server enforces
 //     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
 //     process's wait status says it dumped core) and nofile;
 //   - name.go: a system call's name for the logs (Name).
 //
-// The server package still holds the other handlers and the helpers they
-// share (the arguments, the path walk, the file kinds' glue); they move
-// here one subsystem at a time, those with the fewest ties to it first
-// (docs/ARCHITECTURE.md, "The remote sentry's packages").
+// The server package still holds the I/O, path and socket handlers and
+// the file kinds' glue, and calls the exported helpers here its
+// handlers share (the arguments, WaitAny, ReadTimespec, FcntlLock, ...);
+// they move here one subsystem at a time, those with the fewest ties to
+// it first (docs/ARCHITECTURE.md, "The remote sentry's packages").
 //
 // Dependencies: package kernel (the call, the kernel state and its
 // functions), the layers below it the handlers name (vfs: a path's walk;
 // fdesc: a call's files; auth: credentials and capabilities; syserr;
-// ktimer, ksignal; mount: the mount table's records), proto/sentrypb
+// ktimer, ksignal; mount: the mount table's records; sysvipc: the IPC
+// namespace; filelock: the lock table; kernel/fdtable: a lock's owner), proto/goferpb (a segment's file), proto/sentrypb
 // (what a handler asks the client),
 // sentry/sysabi (system call names), gVisor's abi/linux and ktime, and
 // golang.org/x/sys/unix. It must not import the server package, which
@@ -50,7 +61,9 @@
 //
 // Lock order: none of its own. mount and umount2 hold the vfs's
 // vfs.VFS.MntMu across their walk's gofer RPCs, before the vfs's own
-// locks and the kernel lock (kernel.Kernel.MountBusy). A handler takes the kernel lock
+// locks and the kernel lock (kernel.Kernel.MountBusy); shmat holds
+// kernel.Kernel.SegFileMu across the gofer RPCs that open a segment's
+// file, never with the kernel lock. A handler takes the kernel lock
 // (kernel.Kernel.Mu) around what it reads or changes of the kernel state
 // and calls the kernel's ...Locked functions only under it, never across
 // a gofer RPC, a blocking wait or a send; the call's memory

@@ -2,6 +2,7 @@ package sysvipc
 
 import (
 	"fmt"
+	"strings"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -20,6 +21,9 @@ type segment struct {
 
 // SegmentFilePrefix starts the names of segments' files.
 const SegmentFilePrefix = ".rd-sysv-shm-"
+
+// IsSegmentFile says name is a segment's file (not listed in /dev/shm).
+func IsSegmentFile(name string) bool { return strings.HasPrefix(name, SegmentFilePrefix) }
 
 // SHM_STAT_ANY is shmctl's SHM_STAT without the read permission check.
 const shmStatAny = 15

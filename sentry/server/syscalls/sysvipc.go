@@ -1,10 +1,9 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
@@ -29,10 +29,10 @@ import (
 const ipc64Flag = 0x100
 
 // segmentCreatePart is the Origin part of the gofer Create of a
-// segment's file (setStat uses part 0).
+// segment's file (a SetStat uses part 0).
 const segmentCreatePart = 100
 
-func ipcCaller(c *syscallCtx) sysvipc.Caller {
+func ipcCaller(c *kernel.Task) sysvipc.Caller {
 	cr := c.ProcessCreds()
 	return sysvipc.Caller{Pid: c.PID(), UID: cr.EUID, GID: cr.EGID, Groups: cr.Groups, Privileged: cr.EUID == 0}
 }
@@ -43,10 +43,38 @@ func marshalBytes(m marshal.Marshallable) []byte {
 	return b
 }
 
+// copyInDS copies in the struct an IPC_SET names at addr into ds.
+func copyInDS(c *kernel.Task, addr uint64, ds marshal.Marshallable) error {
+	b, err := c.Mem.CopyIn(addr, ds.SizeBytes())
+	if err != nil {
+		return err
+	}
+	ds.UnmarshalBytes(b)
+	return nil
+}
+
+// copyOutStat is an IPC_STAT's (or a kind's _STAT's) end: its error, or
+// its answer m copied out to addr and its result ret.
+func copyOutStat(c *kernel.Task, addr uint64, m marshal.Marshallable, ret int32, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return int64(ret), c.Mem.CopyOut(addr, marshalBytes(m))
+}
+
+// copyOutInfo copies out the answer m of an IPC_INFO (or a kind's
+// _INFO) to addr and returns the highest index in use, hi (0: none).
+func copyOutInfo(c *kernel.Task, addr uint64, m marshal.Marshallable, hi int32) (int64, error) {
+	if err := c.Mem.CopyOut(addr, marshalBytes(m)); err != nil {
+		return 0, err
+	}
+	return int64(max(hi, 0)), nil
+}
+
 // ipcWait waits for a SysV object to change (ch), a signal (EINTR: these
 // calls are never restarted), or the deadline (EAGAIN); cancel ends the
 // wait and says EIDRM if the object went away.
-func ipcWait(c *syscallCtx, ch <-chan struct{}, cancel func() error, deadline time.Time) error {
+func ipcWait(c *kernel.Task, ch <-chan struct{}, cancel func() error, deadline time.Time) error {
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
 		d := time.Until(deadline)
@@ -75,13 +103,15 @@ func ipcWait(c *syscallCtx, ch <-chan struct{}, cancel func() error, deadline ti
 
 // ---- semaphores ----
 
-func sysSemget(c *syscallCtx) (int64, error) {
-	id, err := c.Kernel.IPC.SemGet(ipcCaller(c), argInt(c, 0), argInt(c, 1), argInt(c, 2))
+// Semget implements semget(2).
+func Semget(c *kernel.Task) (int64, error) {
+	id, err := c.Kernel.IPC.SemGet(ipcCaller(c), ArgInt(c, 0), ArgInt(c, 1), ArgInt(c, 2))
 	return int64(id), err
 }
 
-func sysSemop(c *syscallCtx) (int64, error) {
-	id, addr, nsops := argInt(c, 0), c.Args[1], uint32(c.Args[2])
+// Semop implements semop(2) and semtimedop(2).
+func Semop(c *kernel.Task) (int64, error) {
+	id, addr, nsops := ArgInt(c, 0), c.Args[1], uint32(c.Args[2])
 	if nsops < 1 || id < 0 {
 		return 0, unix.EINVAL
 	}
@@ -129,8 +159,9 @@ func sysSemop(c *syscallCtx) (int64, error) {
 	}
 }
 
-func sysSemctl(c *syscallCtx) (int64, error) {
-	id, num, cmd, arg := argInt(c, 0), argInt(c, 1), argInt(c, 2)&^ipc64Flag, c.Args[3]
+// Semctl implements semctl(2).
+func Semctl(c *kernel.Task) (int64, error) {
+	id, num, cmd, arg := ArgInt(c, 0), ArgInt(c, 1), ArgInt(c, 2)&^ipc64Flag, c.Args[3]
 	if id < 0 {
 		return 0, unix.EINVAL
 	}
@@ -140,24 +171,16 @@ func sysSemctl(c *syscallCtx) (int64, error) {
 		return 0, r.SemRemove(caller, id)
 	case linux.IPC_SET:
 		var ds linux.SemidDS
-		b, err := c.Mem.CopyIn(arg, ds.SizeBytes())
-		if err != nil {
+		if err := copyInDS(c, arg, &ds); err != nil {
 			return 0, err
 		}
-		ds.UnmarshalBytes(b)
 		return 0, r.SemSetPerm(caller, id, ds)
 	case linux.IPC_STAT, linux.SEM_STAT, linux.SEM_STAT_ANY:
 		ds, ret, err := r.SemStat(caller, id, cmd)
-		if err != nil {
-			return 0, err
-		}
-		return int64(ret), c.Mem.CopyOut(arg, marshalBytes(&ds))
+		return copyOutStat(c, arg, &ds, ret, err)
 	case linux.IPC_INFO, linux.SEM_INFO:
 		info, hi := r.SemInfo(cmd)
-		if err := c.Mem.CopyOut(arg, marshalBytes(&info)); err != nil {
-			return 0, err
-		}
-		return int64(max(hi, 0)), nil
+		return copyOutInfo(c, arg, &info, hi)
 	case linux.GETVAL, linux.GETPID, linux.GETNCNT, linux.GETZCNT:
 		v, err := r.SemGetOne(caller, id, num, cmd)
 		return int64(v), err
@@ -191,13 +214,15 @@ func sysSemctl(c *syscallCtx) (int64, error) {
 
 // ---- message queues ----
 
-func sysMsgget(c *syscallCtx) (int64, error) {
-	id, err := c.Kernel.IPC.MsgGet(ipcCaller(c), argInt(c, 0), argInt(c, 1))
+// Msgget implements msgget(2).
+func Msgget(c *kernel.Task) (int64, error) {
+	id, err := c.Kernel.IPC.MsgGet(ipcCaller(c), ArgInt(c, 0), ArgInt(c, 1))
 	return int64(id), err
 }
 
-func sysMsgsnd(c *syscallCtx) (int64, error) {
-	id, addr, size, flags := argInt(c, 0), c.Args[1], int64(c.Args[2]), argInt(c, 3)
+// Msgsnd implements msgsnd(2).
+func Msgsnd(c *kernel.Task) (int64, error) {
+	id, addr, size, flags := ArgInt(c, 0), c.Args[1], int64(c.Args[2]), ArgInt(c, 3)
 	tb, err := c.Mem.CopyIn(addr, 8)
 	if err != nil {
 		return 0, err
@@ -226,8 +251,9 @@ func sysMsgsnd(c *syscallCtx) (int64, error) {
 	}
 }
 
-func sysMsgrcv(c *syscallCtx) (int64, error) {
-	id, addr, size, typ, flags := argInt(c, 0), c.Args[1], int64(c.Args[2]), int64(c.Args[3]), argInt(c, 4)
+// Msgrcv implements msgrcv(2).
+func Msgrcv(c *kernel.Task) (int64, error) {
+	id, addr, size, typ, flags := ArgInt(c, 0), c.Args[1], int64(c.Args[2]), int64(c.Args[3]), ArgInt(c, 4)
 	caller := ipcCaller(c)
 	for {
 		mtyp, text, ch, cancel, err := c.Kernel.IPC.MsgReceive(caller, c.CallSeq, id, typ, size, flags)
@@ -254,8 +280,9 @@ func sysMsgrcv(c *syscallCtx) (int64, error) {
 	}
 }
 
-func sysMsgctl(c *syscallCtx) (int64, error) {
-	id, cmd, arg := argInt(c, 0), argInt(c, 1)&^ipc64Flag, c.Args[2]
+// Msgctl implements msgctl(2).
+func Msgctl(c *kernel.Task) (int64, error) {
+	id, cmd, arg := ArgInt(c, 0), ArgInt(c, 1)&^ipc64Flag, c.Args[2]
 	if id < 0 || cmd < 0 {
 		return 0, unix.EINVAL
 	}
@@ -265,40 +292,34 @@ func sysMsgctl(c *syscallCtx) (int64, error) {
 		return 0, r.MsgRemove(caller, id)
 	case linux.IPC_SET:
 		var ds linux.MsqidDS
-		b, err := c.Mem.CopyIn(arg, ds.SizeBytes())
-		if err != nil {
+		if err := copyInDS(c, arg, &ds); err != nil {
 			return 0, err
 		}
-		ds.UnmarshalBytes(b)
 		return 0, r.MsgSet(caller, id, ds)
 	case linux.IPC_STAT, linux.MSG_STAT, linux.MSG_STAT_ANY:
 		ds, ret, err := r.MsgStat(caller, id, cmd)
-		if err != nil {
-			return 0, err
-		}
-		return int64(ret), c.Mem.CopyOut(arg, marshalBytes(&ds))
+		return copyOutStat(c, arg, &ds, ret, err)
 	case linux.IPC_INFO, linux.MSG_INFO:
 		info, hi := r.MsgInfo(cmd)
-		if err := c.Mem.CopyOut(arg, marshalBytes(&info)); err != nil {
-			return 0, err
-		}
-		return int64(max(hi, 0)), nil
+		return copyOutInfo(c, arg, &info, hi)
 	}
 	return 0, unix.EINVAL
 }
 
 // ---- shared memory ----
 
-func sysShmget(c *syscallCtx) (int64, error) {
-	id, err := c.Kernel.IPC.ShmGet(ipcCaller(c), argInt(c, 0), c.Args[1], argInt(c, 2))
+// Shmget implements shmget(2).
+func Shmget(c *kernel.Task) (int64, error) {
+	id, err := c.Kernel.IPC.ShmGet(ipcCaller(c), ArgInt(c, 0), c.Args[1], ArgInt(c, 2))
 	return int64(id), err
 }
 
 // shmlba is SHMLBA on amd64 (a page).
 const shmlba = 4096
 
-func sysShmat(c *syscallCtx) (int64, error) {
-	id, addr, flags := argInt(c, 0), c.Args[1], argInt(c, 2)
+// Shmat implements shmat(2).
+func Shmat(c *kernel.Task) (int64, error) {
+	id, addr, flags := ArgInt(c, 0), c.Args[1], ArgInt(c, 2)
 	if addr != 0 {
 		if addr&(shmlba-1) != 0 {
 			if flags&linux.SHM_RND == 0 {
@@ -332,18 +353,19 @@ func sysShmat(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-// sysShmdt is sent by the client, never as the application made it: the
+// Shmdt is sent by the client, never as the application made it: the
 // client detaches (shmdt) or otherwise changes (munmap, mremap, mprotect,
 // a mapping placed over one) the mappings of a segment in its address
 // space itself, then reports args[1], the segment's id (the client knows
 // it from ShmAttachPlan), and args[2], the change of the calling
 // process's count of that segment's mappings (an int64).
-func sysShmdt(c *syscallCtx) (int64, error) {
+// Shmdt implements shmdt(2).
+func Shmdt(c *kernel.Task) (int64, error) {
 	delta := int64(c.Args[2])
 	if delta < -math.MaxInt32 || delta > math.MaxInt32 {
 		return 0, unix.EINVAL
 	}
-	gone, err := c.Kernel.IPC.ShmAdjust(c.PID(), argInt(c, 1), int(delta))
+	gone, err := c.Kernel.IPC.ShmAdjust(c.PID(), ArgInt(c, 1), int(delta))
 	if err != nil {
 		return 0, err
 	}
@@ -353,8 +375,9 @@ func sysShmdt(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysShmctl(c *syscallCtx) (int64, error) {
-	id, cmd, arg := argInt(c, 0), argInt(c, 1)&^ipc64Flag, c.Args[2]
+// Shmctl implements shmctl(2).
+func Shmctl(c *kernel.Task) (int64, error) {
+	id, cmd, arg := ArgInt(c, 0), ArgInt(c, 1)&^ipc64Flag, c.Args[2]
 	if id < 0 || cmd < 0 {
 		return 0, unix.EINVAL
 	}
@@ -368,44 +391,29 @@ func sysShmctl(c *syscallCtx) (int64, error) {
 		return 0, err
 	case linux.IPC_SET:
 		var ds linux.ShmidDS
-		b, err := c.Mem.CopyIn(arg, ds.SizeBytes())
-		if err != nil {
+		if err := copyInDS(c, arg, &ds); err != nil {
 			return 0, err
 		}
-		ds.UnmarshalBytes(b)
 		return 0, r.ShmSet(caller, id, ds)
 	case linux.IPC_STAT, linux.SHM_STAT, 15 /* SHM_STAT_ANY */ :
 		ds, ret, err := r.ShmStat(caller, id, cmd)
-		if err != nil {
-			return 0, err
-		}
-		return int64(ret), c.Mem.CopyOut(arg, marshalBytes(&ds))
+		return copyOutStat(c, arg, &ds, ret, err)
 	case linux.IPC_INFO:
 		p, hi := r.ShmParams()
-		if err := c.Mem.CopyOut(arg, marshalBytes(&p)); err != nil {
-			return 0, err
-		}
-		return int64(max(hi, 0)), nil
+		return copyOutInfo(c, arg, &p, hi)
 	case linux.SHM_INFO:
 		info, hi := r.ShmInfo()
-		if err := c.Mem.CopyOut(arg, marshalBytes(&info)); err != nil {
-			return 0, err
-		}
-		return int64(max(hi, 0)), nil
+		return copyOutInfo(c, arg, &info, hi)
 	case linux.SHM_LOCK, linux.SHM_UNLOCK:
 		return 0, r.ShmLock(caller, id, cmd == linux.SHM_LOCK)
 	}
 	return 0, unix.EINVAL
 }
 
-// isSegmentFile says name is a SysV segment's file (not listed in
-// /dev/shm).
-func isSegmentFile(name string) bool { return strings.HasPrefix(name, sysvipc.SegmentFilePrefix) }
-
 // segmentFile opens (making it on first attach, owned by root, mode
 // 0600: only the sentry opens it) the file of a segment in the client's
 // /dev/shm directory, sized to whole pages as the segment's memory is.
-func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat, error) {
+func segmentFile(c *kernel.Task, name string, size uint64) (*fdesc.File, *goferpb.Stat, error) {
 	c.Kernel.SegFileMu.Lock()
 	defer c.Kernel.SegFileMu.Unlock()
 	v := c.Kernel.VFS
@@ -414,7 +422,7 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 		return nil, nil, err
 	}
 	want := (size + shmlba - 1) &^ (shmlba - 1)
-	var f *file
+	var f *fdesc.File
 	d, err := v.LookupChild(c, dir, name)
 	switch {
 	case err == nil:
@@ -451,7 +459,7 @@ func segmentFile(c *syscallCtx, name string, size uint64) (*file, *goferpb.Stat,
 	}
 	st, err := f.Impl.(*vfs.GoferFile).Stat(c)
 	if err == nil && st.Size < want {
-		if err = setStat(c, nil, f, &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: want}); err == nil {
+		if err = c.Kernel.Files.SetStat(c, nil, f, &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: want}); err == nil {
 			st, err = f.Impl.(*vfs.GoferFile).Stat(c)
 		}
 	}

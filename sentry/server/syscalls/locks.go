@@ -1,29 +1,23 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 )
 
 // lockMand is flock's LOCK_MAND, which Linux ignores.
 const lockMand = 32
 
-// dropDescriptionLocks drops the OFD and flock locks of description f
-// (its last reference went): f's fileOwner.
-func (kp *kernelPorts) DropDescriptionLocks(f *file) {
-	k := (*clientState)(kp)
-	if ino, ok := kernel.LockIno(f); ok {
-		k.Locks.RemoveOwner(ino, filelock.Owner[*fdTable, *file]{File: f}, true, true)
-	}
-}
+// sizeofFlock is the size of struct flock (amd64), flockArg.
+const sizeofFlock = 32
 
-// ---- fcntl and flock ----
-
-// struct flock (amd64).
+// flockArg is a struct flock.
 type flockArg struct {
 	typ, whence int16
 	start, len  int64
@@ -40,7 +34,7 @@ func parseFlock(b []byte) flockArg {
 
 // lockRange turns a struct flock's whence, start and len into [start,
 // end) of f.
-func lockRange(c *syscallCtx, f *file, a flockArg) (uint64, uint64, error) {
+func lockRange(c *kernel.Task, f *fdesc.File, a flockArg) (uint64, uint64, error) {
 	var base int64
 	switch a.whence {
 	case unix.SEEK_SET:
@@ -49,7 +43,7 @@ func lockRange(c *syscallCtx, f *file, a flockArg) (uint64, uint64, error) {
 		base = f.Off
 		f.OffMu.Unlock()
 	case unix.SEEK_END:
-		st, err := statOf(c, nil, f)
+		st, err := c.Kernel.Files.Stat(c, nil, f)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -78,9 +72,9 @@ func lockRange(c *syscallCtx, f *file, a flockArg) (uint64, uint64, error) {
 	}
 }
 
-// fcntlLock implements F_GETLK, F_SETLK, F_SETLKW and their F_OFD_ forms
+// FcntlLock implements F_GETLK, F_SETLK, F_SETLKW and their F_OFD_ forms
 // on f.
-func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
+func FcntlLock(c *kernel.Task, f *fdesc.File, cmd int) (int64, error) {
 	b, err := c.Mem.CopyIn(c.Args[2], sizeofFlock)
 	if err != nil {
 		return 0, err
@@ -89,7 +83,7 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 		return 0, unix.EBADF
 	}
 	a := parseFlock(b)
-	ofd := cmd == fOFDGetlk || cmd == fOFDSetlk || cmd == fOFDSetlkw
+	ofd := cmd == unix.F_OFD_GETLK || cmd == unix.F_OFD_SETLK || cmd == unix.F_OFD_SETLKW
 	if ofd && a.pid != 0 {
 		return 0, unix.EINVAL
 	}
@@ -105,17 +99,17 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 		c.Kernel.LogUnsupportedOnce("fcntl locks on a file outside the gofer's tree")
 		return 0, unix.ENOLCK
 	}
-	owner := filelock.Owner[*fdTable, *file]{File: f}
+	owner := filelock.Owner[*fdtable.Table, *fdesc.File]{File: f}
 	pid := int32(-1)
 	if !ofd {
 		tab, err := c.FDTable()
 		if err != nil {
 			return 0, err
 		}
-		owner, pid = filelock.Owner[*fdTable, *file]{Table: tab}, c.PID()
+		owner, pid = filelock.Owner[*fdtable.Table, *fdesc.File]{Table: tab}, c.PID()
 	}
 	lt := c.Kernel.Locks
-	if cmd == unix.F_GETLK || cmd == fOFDGetlk {
+	if cmd == unix.F_GETLK || cmd == unix.F_OFD_GETLK {
 		if a.typ == unix.F_UNLCK {
 			return 0, unix.EINVAL
 		}
@@ -139,31 +133,32 @@ func fcntlLock(c *syscallCtx, f *file, cmd int) (int64, error) {
 		binary.LittleEndian.PutUint32(out[24:], uint32(l.Pid))
 		return 0, c.Mem.CopyOut(c.Args[2], out)
 	}
-	var nl *filelock.Held[*fdTable, *file]
+	var nl *filelock.Held[*fdtable.Table, *fdesc.File]
 	switch a.typ {
 	case unix.F_RDLCK:
 		if !f.Readable() {
 			return 0, unix.EBADF
 		}
-		nl = &filelock.Held[*fdTable, *file]{Owner: owner, Start: start, End: end, Pid: pid}
+		nl = &filelock.Held[*fdtable.Table, *fdesc.File]{Owner: owner, Start: start, End: end, Pid: pid}
 	case unix.F_WRLCK:
 		if !f.Writable() {
 			return 0, unix.EBADF
 		}
-		nl = &filelock.Held[*fdTable, *file]{Owner: owner, Write: true, Start: start, End: end, Pid: pid}
+		nl = &filelock.Held[*fdtable.Table, *fdesc.File]{Owner: owner, Write: true, Start: start, End: end, Pid: pid}
 	}
 	if ofd {
 		f.HasLocks.Store(true)
 	}
 	var block func(<-chan struct{}) error
-	if cmd == unix.F_SETLKW || cmd == fOFDSetlkw {
+	if cmd == unix.F_SETLKW || cmd == unix.F_OFD_SETLKW {
 		block = func(ch <-chan struct{}) error { return blockUntil(c, ch) }
 	}
 	return 0, lt.Lock(ino, owner, false, start, end, nl, block)
 }
 
-func sysFlock(c *syscallCtx) (int64, error) {
-	f, err := fileArg(c, 0)
+// Flock implements flock(2).
+func Flock(c *kernel.Task) (int64, error) {
+	f, err := FileArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -181,13 +176,13 @@ func sysFlock(c *syscallCtx) (int64, error) {
 		return 0, unix.ENOLCK
 	}
 	lt := c.Kernel.Locks
-	owner := filelock.Owner[*fdTable, *file]{File: f}
+	owner := filelock.Owner[*fdtable.Table, *fdesc.File]{File: f}
 	switch op &^ unix.LOCK_NB {
 	case unix.LOCK_UN:
 		return 0, lt.Lock(ino, owner, true, 0, filelock.EOF, nil, nil)
 	case unix.LOCK_SH, unix.LOCK_EX:
 		f.HasLocks.Store(true)
-		nl := &filelock.Held[*fdTable, *file]{Owner: owner, Write: op&^unix.LOCK_NB == unix.LOCK_EX, End: filelock.EOF, Pid: -1}
+		nl := &filelock.Held[*fdtable.Table, *fdesc.File]{Owner: owner, Write: op&^unix.LOCK_NB == unix.LOCK_EX, End: filelock.EOF, Pid: -1}
 		// A conversion drops the old lock first, as Linux does (it is
 		// not atomic).
 		lt.DropFlockOfOtherType(ino, owner, nl.Write)
@@ -203,3 +198,7 @@ func sysFlock(c *syscallCtx) (int64, error) {
 	}
 	return 0, unix.EINVAL
 }
+
+// blockUntil is Block without a timeout: the wait a lock table's blocking
+// operation is given (filelock.Table.Lock).
+func blockUntil(c *kernel.Task, ch <-chan struct{}) error { return c.Block(ch, nil) }
