@@ -47,6 +47,10 @@ func (t *task) cachedMissingOpen(sysno uintptr, args [6]uint64) bool {
 	if _, dirs := t.pathAnswerScope(); !dirs {
 		return false
 	}
+	// The fd comes first: a full table fails EMFILE.
+	if limit, ok := t.c.pipe.fdLimit(t.proc.pid); !ok || !t.c.ids.hasFreeFD(t.proc.pid, limit) {
+		return false
+	}
 	pc := t.c.pcache
 	pc.mu.Lock()
 	defer pc.mu.Unlock()

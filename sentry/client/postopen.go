@@ -394,6 +394,37 @@ func (t *task) mayPostOpen(handle string, seen uint64) bool {
 func (c *procIDCache) reserveOpen(pid int32, desc uint64, limit int32, cloexec bool) (uint64, int32, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	table, fd, ok := c.lowestFreeLocked(pid, limit)
+	if !ok {
+		return 0, 0, false
+	}
+	fds := c.openFDs[table]
+	if fds == nil {
+		if c.openFDs == nil {
+			c.openFDs = make(map[uint64]map[int32]uint64)
+		}
+		fds = make(map[int32]uint64)
+		c.openFDs[table] = fds
+	}
+	fds[fd] = desc
+	c.setCloexecLocked(table, fd, cloexec)
+	c.postedFD(table, fd, 1)
+	return table, fd, true
+}
+
+// hasFreeFD reports whether pid's table, which no other process shares,
+// surely has a free fd below limit: an open allocates its fd before it
+// walks its path, so one that fails both ways fails EMFILE, not ENOENT.
+func (c *procIDCache) hasFreeFD(pid int32, limit int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, _, ok := c.lowestFreeLocked(pid, limit)
+	return ok
+}
+
+// lowestFreeLocked returns pid's table, which no other process shares,
+// and its lowest free fd, if one is below limit. c.mu is held.
+func (c *procIDCache) lowestFreeLocked(pid int32, limit int32) (uint64, int32, bool) {
 	ids, ok := c.byPID[pid]
 	if !ok || ids.fdTable == 0 {
 		return 0, 0, false
@@ -413,16 +444,6 @@ func (c *procIDCache) reserveOpen(pid int32, desc uint64, limit int32, cloexec b
 	if fd >= limit {
 		return 0, 0, false // EMFILE: the server says so
 	}
-	if fds == nil {
-		if c.openFDs == nil {
-			c.openFDs = make(map[uint64]map[int32]uint64)
-		}
-		fds = make(map[int32]uint64)
-		c.openFDs[ids.fdTable] = fds
-	}
-	fds[fd] = desc
-	c.setCloexecLocked(ids.fdTable, fd, cloexec)
-	c.postedFD(ids.fdTable, fd, 1)
 	return ids.fdTable, fd, true
 }
 
