@@ -2,7 +2,6 @@ package syscalls
 
 import (
 	"encoding/binary"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -11,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 // pollEntry is one fd being polled.
@@ -69,20 +69,9 @@ func WaitAny(c *kernel.Task, chs []<-chan struct{}, deadline time.Time) error {
 		defer tm.Stop()
 		timeout = tm.C
 	}
-	merged := make(chan struct{})
 	stop := make(chan struct{})
 	defer close(stop)
-	var once sync.Once
-	for _, ch := range chs {
-		go func(ch <-chan struct{}) {
-			select {
-			case <-ch:
-				once.Do(func() { close(merged) })
-			case <-stop:
-			}
-		}(ch)
-	}
-	err := c.Block(merged, timeout)
+	err := c.Block(wake.Merge(chs, stop), timeout)
 	if err == syserr.RestartSys {
 		return syserr.RestartNoHand
 	}
