@@ -36,11 +36,7 @@ func Prlimit64(c *kernel.Task) (int64, error) {
 		return 0, unix.ESRCH
 	}
 	if oldAddr != 0 {
-		var b [16]byte
-		cur := uint64(tab.Limit())
-		binary.LittleEndian.PutUint64(b[:], cur)
-		binary.LittleEndian.PutUint64(b[8:], fdtable.NrOpen)
-		if err := c.Mem.CopyOut(oldAddr, b[:]); err != nil {
+		if err := copyOutRlimit(c, oldAddr, uint64(tab.Limit()), fdtable.NrOpen); err != nil {
 			return 0, err
 		}
 	}
@@ -72,10 +68,7 @@ func prlimitFsize(c *kernel.Task, newAddr, oldAddr uint64) (int64, error) {
 			cur = p.FsizeLimit
 		}
 		k.Mu.Unlock()
-		var b [16]byte
-		binary.LittleEndian.PutUint64(b[:], cur)
-		binary.LittleEndian.PutUint64(b[8:], linux.RLimInfinity)
-		if err := c.Mem.CopyOut(oldAddr, b[:]); err != nil {
+		if err := copyOutRlimit(c, oldAddr, cur, linux.RLimInfinity); err != nil {
 			return 0, err
 		}
 	}
@@ -106,6 +99,14 @@ func copyInRlimit(c *kernel.Task, addr uint64) (uint64, error) {
 		return 0, unix.EINVAL
 	}
 	return cur, nil
+}
+
+// copyOutRlimit writes the struct rlimit64 {cur, max} at addr.
+func copyOutRlimit(c *kernel.Task, addr, cur, max uint64) error {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:], cur)
+	binary.LittleEndian.PutUint64(b[8:], max)
+	return c.Mem.CopyOut(addr, b[:])
 }
 
 // nofile is the caller's RLIMIT_NOFILE (fdtable.DefaultNofile without an fd
