@@ -121,10 +121,13 @@ func missingAt(path string, searched, found []*vfs.Dentry) (prefix int, dir *vfs
 // maxMissingInNames.
 func listNames(c *syscallCtx, dir *vfs.Dentry) ([]string, bool) {
 	v := c.Kernel.VFS
-	h, err := c.HandleOf(dir)
+	// Pinned here, not through c.HandleOf: this runs after the handler's
+	// UnpinAll (endPathLease), so c's pins would never be dropped.
+	h, err := v.PinHandle(dir)
 	if err != nil {
 		return nil, false
 	}
+	defer v.Unpin(dir)
 	var names []string
 	for cookie := uint64(0); ; {
 		ctx, cancel := v.RPCCtx()
