@@ -57,6 +57,10 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 	r := &c.ReplyMsg
 	r.Seq = seq
 	c.Reply = r
+	// The handles the call pinned (Task.HandleOf) stay pinned until the
+	// reply is made: the path lease and read lease taken after the
+	// handler stat the dentries they name.
+	defer c.UnpinAll()
 	copy(c.Args[:], sc.Args)
 	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
 	for _, in := range sc.Inputs {
@@ -136,7 +140,6 @@ func runHandler(k *clientState, h handler, c *syscallCtx) (ret int64, err error)
 			ret, err = 0, fmt.Errorf("handler panic: %v: %w", p, unix.EIO)
 		}
 	}()
-	defer c.UnpinAll()
 	return h(c)
 }
 

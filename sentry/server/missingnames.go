@@ -121,8 +121,8 @@ func missingAt(path string, searched, found []*vfs.Dentry) (prefix int, dir *vfs
 // maxMissingInNames.
 func listNames(c *syscallCtx, dir *vfs.Dentry) ([]string, bool) {
 	v := c.Kernel.VFS
-	// Pinned here, not through c.HandleOf: this runs after the handler's
-	// UnpinAll (endPathLease), so c's pins would never be dropped.
+	// Pinned for the listing only: c.HandleOf's pins would last until
+	// the reply is made.
 	h, err := v.PinHandle(dir)
 	if err != nil {
 		return nil, false

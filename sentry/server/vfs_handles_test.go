@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -24,8 +25,24 @@ func openFDs(t *testing.T) int {
 // TestDentryHandlesBounded: looking up many files keeps a bounded number
 // of gofer handles (each an fd of the gofer, in this process here), and a
 // file whose handle was evicted is found again by walking from its parent.
+// With path leases, an open's stat for its lease (after the handler) must
+// not leave its dentry pinned: once every cached handle was pinned, a
+// lookup evicted the handle it had just walked to and sent handle 0
+// (EBADF).
 func TestDentryHandlesBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lease bool
+	}{{"plain", false}, {"path-lease", true}} {
+		t.Run(tc.name, func(t *testing.T) { testDentryHandlesBounded(t, tc.lease) })
+	}
+}
+
+func testDentryHandlesBounded(t *testing.T, lease bool) {
 	e := started(t)
+	if lease {
+		e = secondClient(t, e, &sentrypb.Hello{PathLeases: true})
+	}
 	n := 3 * vfs.MaxDentryHandles
 	dir := filepath.Join(e.root, "tmp", "many")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -41,7 +58,17 @@ func TestDentryHandlesBounded(t *testing.T) {
 	sb := m.zeros(144)
 	statAll := func() {
 		for i := range n {
-			e.ok(1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), m.str(fmt.Sprint("/tmp/many/f", i)), sb, 0)
+			name := m.str(fmt.Sprint("/tmp/many/f", i))
+			if lease {
+				// An open asking for a path lease: its reply's
+				// opened_stat is read after the handler.
+				r := pathSys(e, unix.SYS_OPENAT, uint64(atFDCWD64), name, unix.O_RDONLY, 0)
+				if r.Errno != 0 {
+					t.Fatalf("open f%d: %v", i, unix.Errno(r.Errno))
+				}
+				e.ok(1, unix.SYS_CLOSE, uint64(r.Ret))
+			}
+			e.ok(1, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), name, sb, 0)
 			if size := binary.LittleEndian.Uint64(m.bytes(sb+48, 8)); size != uint64(i) {
 				t.Fatalf("f%d: size %d", i, size)
 			}

@@ -56,8 +56,8 @@ type Task struct {
 	// PageWrite is the mapped file id of a PageWrite being executed (0
 	// for a system call): its own mapping is not told of the change.
 	PageWrite uint64
-	// Pinned are the dentries whose gofer handles the handler uses
-	// (HandleOf), unpinned when it returns.
+	// Pinned are the dentries whose gofer handles the call uses
+	// (HandleOf), unpinned when its reply is made (UnpinAll).
 	Pinned []*vfs.Dentry
 	// DataNotInCall says the bytes this call writes are not in its inputs
 	// (sendfile, splice, tee, copy_file_range read them from another
@@ -221,7 +221,8 @@ func (c *Task) RecordOffset(f *fdesc.File, ver uint64, off int64) {
 }
 
 // HandleOf is vfs.VFS.PinHandle for the duration of c (vfs.Caller): the
-// pin is dropped when c's handler returns (UnpinAll).
+// pin is dropped when c's reply is made (UnpinAll), after the handler and
+// the leases the reply carries.
 func (c *Task) HandleOf(d *vfs.Dentry) (uint64, error) {
 	h, err := c.Kernel.VFS.PinHandle(d)
 	if err == nil {

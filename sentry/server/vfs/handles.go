@@ -103,6 +103,9 @@ func (v *VFS) PinHandle(d *Dentry) (uint64, error) {
 		return 0, unix.ENOENT
 	}
 	v.mu.Lock()
+	// Pinned before the eviction, which must not take the handle just
+	// walked to (it would, were every other cached handle pinned).
+	d.pins++
 	var evicted []uint64
 	if d.handle != 0 {
 		evicted = []uint64{wf.Handle.Id} // another lookup got there first
@@ -115,7 +118,6 @@ func (v *VFS) PinHandle(d *Dentry) (uint64, error) {
 		evicted = v.evictLocked()
 	}
 	h := d.handle
-	d.pins++
 	v.mu.Unlock()
 	if len(evicted) > 0 {
 		v.releases.Release(evicted)
