@@ -132,7 +132,8 @@ func victimName(o Options) string {
 	return o.Victim
 }
 
-// killInterval runs w once without faults, checks it against ref, and
+// killInterval runs w once without faults, checks it against ref (printing
+// the logs of a run that differs), and
 // returns the mean time between kills that spreads n kills over the first
 // half of that run: they hit every phase of a long workload (not only its
 // start) and all land even if the faulty run goes twice as fast as the
@@ -141,11 +142,13 @@ func victimName(o Options) string {
 // the client's dead-after (500ms).
 func killInterval(t *testing.T, bin string, w Workload, ref Outcome, n int, pod *tu.VethNS) time.Duration {
 	t.Helper()
-	calm, err := Run(context.Background(), w, Options{Binary: bin, Busybox: tu.Busybox, Dir: t.TempDir(), Timeout: 3 * time.Minute, Pod: pod})
+	dir := t.TempDir()
+	calm, err := Run(context.Background(), w, Options{Binary: bin, Busybox: tu.Busybox, Dir: dir, Timeout: 3 * time.Minute, Pod: pod})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := Compare(ref, calm); err != nil {
+		dumpLog(t, dir)
 		t.Fatalf("without faults: %v", err)
 	}
 	t.Logf("%s without faults: %v", w.Name, calm.Duration.Round(time.Millisecond))
