@@ -133,8 +133,8 @@
 //     timerfds (their calls in package syscalls' eventfd.go and
 //     file_timerfd.go, the kinds in packages fsimpl/eventfd and
 //     fsimpl/timerfd), epoll instances over
-//     every file kind (package fsimpl/epoll, their calls in
-//     file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name space
+//     every file kind (package fsimpl/epoll, their calls in package
+//     syscalls' epoll.go), AF_UNIX sockets and the client's AF_UNIX name space
 //     (package fsimpl/unixsock, their name space in file_socket.go, the
 //     calls in syscalls_socket.go), AF_INET and AF_INET6 sockets on the
 //     client's netstack (package fsimpl/inet, their calls in file_inet.go:

@@ -46,15 +46,15 @@ func init() {
 		unix.SYS_SELECT:     syscalls.Select,
 		unix.SYS_PSELECT6:   syscalls.Select,
 
-		// Kernel objects (file_epoll.go, file_timerfd.go, syscalls_socket.go).
+		// Kernel objects (syscalls/epoll.go, file_timerfd.go, syscalls_socket.go).
 		unix.SYS_EVENTFD:         syscalls.Eventfd,
 		unix.SYS_EVENTFD2:        syscalls.Eventfd,
-		unix.SYS_EPOLL_CREATE:    sysEpollCreate,
-		unix.SYS_EPOLL_CREATE1:   sysEpollCreate,
-		unix.SYS_EPOLL_CTL:       sysEpollCtl,
-		unix.SYS_EPOLL_WAIT:      sysEpollWait,
-		unix.SYS_EPOLL_PWAIT2:    sysEpollWait,
-		unix.SYS_EPOLL_PWAIT:     sysEpollWait,
+		unix.SYS_EPOLL_CREATE:    syscalls.EpollCreate,
+		unix.SYS_EPOLL_CREATE1:   syscalls.EpollCreate,
+		unix.SYS_EPOLL_CTL:       syscalls.EpollCtl,
+		unix.SYS_EPOLL_WAIT:      syscalls.EpollWait,
+		unix.SYS_EPOLL_PWAIT2:    syscalls.EpollWait,
+		unix.SYS_EPOLL_PWAIT:     syscalls.EpollWait,
 		unix.SYS_TIMERFD_CREATE:  sysTimerfdCreate,
 		unix.SYS_SIGNALFD:        sysSignalfd,
 		unix.SYS_SIGNALFD4:       sysSignalfd,

@@ -38,6 +38,9 @@
 //     (FcntlOwner, FcntlLease, which the server's fcntl calls), over
 //     package kernel's async.go;
 //   - eventfd.go: eventfd and eventfd2, over package fsimpl/eventfd;
+//   - epoll.go: epoll_create, epoll_ctl and the epoll waits, over package
+//     fsimpl/epoll, each interest's readiness the waiting thread's
+//     (kernel.ReadinessFor);
 //   - rlimit.go: prlimit64 of the resource limits the server enforces
 //     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
 //     process's wait status says it dumped core) and nofile;
@@ -53,8 +56,9 @@
 // functions), the layers below it the handlers name (vfs: a path's walk;
 // fdesc: a call's files; auth: credentials and capabilities; syserr;
 // ktimer, ksignal; mount: the mount table's records; sysvipc: the IPC
-// namespace; filelock: the lock table; kernel/fdtable: a lock's owner), proto/goferpb (a segment's file), proto/sentrypb
-// (what a handler asks the client),
+// namespace; filelock: the lock table; kernel/fdtable: a lock's owner;
+// fsimpl/*: the kinds whose descriptions a call makes), proto/goferpb
+// (a segment's file), proto/sentrypb (what a handler asks the client),
 // sentry/sysabi (system call names), gVisor's abi/linux and ktime, and
 // golang.org/x/sys/unix. It must not import the server package, which
 // imports it.
