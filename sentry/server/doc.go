@@ -131,7 +131,7 @@
 //     server's own file operations (file_inotify.go);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds and
 //     timerfds (their calls in package syscalls' eventfd.go and
-//     file_timerfd.go, the kinds in packages fsimpl/eventfd and
+//     timerfd.go, the kinds in packages fsimpl/eventfd and
 //     fsimpl/timerfd), epoll instances over
 //     every file kind (package fsimpl/epoll, their calls in package
 //     syscalls' epoll.go), AF_UNIX sockets and the client's AF_UNIX name space

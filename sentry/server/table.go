@@ -46,7 +46,7 @@ func init() {
 		unix.SYS_SELECT:     syscalls.Select,
 		unix.SYS_PSELECT6:   syscalls.Select,
 
-		// Kernel objects (syscalls/epoll.go, file_timerfd.go, syscalls_socket.go).
+		// Kernel objects (syscalls/epoll.go, syscalls/timerfd.go, syscalls_socket.go).
 		unix.SYS_EVENTFD:         syscalls.Eventfd,
 		unix.SYS_EVENTFD2:        syscalls.Eventfd,
 		unix.SYS_EPOLL_CREATE:    syscalls.EpollCreate,
@@ -55,11 +55,11 @@ func init() {
 		unix.SYS_EPOLL_WAIT:      syscalls.EpollWait,
 		unix.SYS_EPOLL_PWAIT2:    syscalls.EpollWait,
 		unix.SYS_EPOLL_PWAIT:     syscalls.EpollWait,
-		unix.SYS_TIMERFD_CREATE:  sysTimerfdCreate,
+		unix.SYS_TIMERFD_CREATE:  syscalls.TimerfdCreate,
 		unix.SYS_SIGNALFD:        sysSignalfd,
 		unix.SYS_SIGNALFD4:       sysSignalfd,
-		unix.SYS_TIMERFD_SETTIME: sysTimerfdSettime,
-		unix.SYS_TIMERFD_GETTIME: sysTimerfdGettime,
+		unix.SYS_TIMERFD_SETTIME: syscalls.TimerfdSettime,
+		unix.SYS_TIMERFD_GETTIME: syscalls.TimerfdGettime,
 		unix.SYS_SENDFILE:        sysSendfile,
 		unix.SYS_MEMFD_CREATE:    sysMemfdCreate,
 		unix.SYS_SPLICE:          sysSplice,

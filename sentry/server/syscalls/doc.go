@@ -6,8 +6,9 @@
 // its handler; a number it lacks fails with ENOSYS there.
 //
 // What it owns, one file a subsystem:
-//   - args.go: a call's arguments (ArgInt, PathArg, FileArg) and where
-//     the walk of a path it names starts and ends (StartDir, LookupAt);
+//   - args.go: a call's arguments (ArgInt, PathArg, FileArg, FileAs) and
+//     where the walk of a path it names starts and ends (StartDir,
+//     LookupAt);
 //   - process.go: the process tree's calls (clone, fork, vfork, execve,
 //     exit, wait4, waitid, the pids, process groups and sessions);
 //   - identity.go: the credentials' calls (get*id, set*id, setfs*id,
@@ -38,6 +39,8 @@
 //     (FcntlOwner, FcntlLease, which the server's fcntl calls), over
 //     package kernel's async.go;
 //   - eventfd.go: eventfd and eventfd2, over package fsimpl/eventfd;
+//   - timerfd.go: timerfd_create, timerfd_settime and timerfd_gettime,
+//     over package fsimpl/timerfd;
 //   - epoll.go: epoll_create, epoll_ctl and the epoll waits, over package
 //     fsimpl/epoll, each interest's readiness the waiting thread's
 //     (kernel.ReadinessFor);
