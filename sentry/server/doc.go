@@ -58,9 +58,9 @@
 //   - a mount namespace (package vfs, clientState.VFS): the dentry cache
 //     over the gofer and the walk, the handle pins (a system call's are
 //     released with it, kernel.Task), negative dentries, /dev/shm (which
-//     also holds the unlinked files of memfd_create: file_memfd.go has
-//     the call, vfs.Memfd a memfd's name and seals), the grafted tmpfs
-//     and bind mounts of mount(2) (package syscalls: mount.go; a Start's
+//     also holds the unlinked files of memfd_create: package syscalls'
+//     memfd.go has the call and fcntl's seals, vfs.Memfd a memfd's name
+//     and seals), the grafted tmpfs and bind mounts of mount(2) (package syscalls: mount.go; a Start's
 //     mounts in kernel/exec.go, a Restore's in kernel/restore.go), reported as mount/<id> records, and
 //     the gofer file kinds (vfs.GoferFile, GoferDir, LostFile, DevFile,
 //     PathFile); /dev and /proc are synthesized from the kernel's state

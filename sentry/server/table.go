@@ -61,7 +61,7 @@ func init() {
 		unix.SYS_TIMERFD_SETTIME: syscalls.TimerfdSettime,
 		unix.SYS_TIMERFD_GETTIME: syscalls.TimerfdGettime,
 		unix.SYS_SENDFILE:        sysSendfile,
-		unix.SYS_MEMFD_CREATE:    sysMemfdCreate,
+		unix.SYS_MEMFD_CREATE:    syscalls.MemfdCreate,
 		unix.SYS_SPLICE:          sysSplice,
 		unix.SYS_TEE:             sysTee,
 		unix.SYS_COPY_FILE_RANGE: sysCopyFileRange,

@@ -41,6 +41,9 @@
 //   - eventfd.go: eventfd and eventfd2, over package fsimpl/eventfd;
 //   - timerfd.go: timerfd_create, timerfd_settime and timerfd_gettime,
 //     over package fsimpl/timerfd;
+//   - memfd.go: memfd_create, a file of the client's /dev/shm unlinked at
+//     once, and fcntl's seals (FcntlSeals, which the server's fcntl
+//     calls), over package vfs's memfds;
 //   - epoll.go: epoll_create, epoll_ctl and the epoll waits, over package
 //     fsimpl/epoll, each interest's readiness the waiting thread's
 //     (kernel.ReadinessFor);
