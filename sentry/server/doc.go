@@ -144,8 +144,9 @@
 //     "host", the server machine's own sockets (inet.HostFile,
 //     file_hostinet.go); their replay state is derived in restore_kobj.go
 //     and file_hostinet.go. Signalfds (package fsimpl/signalfd, their
-//     calls and signal routing in file_signalfd.go): the descriptor and
-//     mask; the pending signals are the client's.
+//     calls in package syscalls' signalfd.go, their reads and signal
+//     routing in package kernel's signalfd.go and signals.go): the
+//     descriptor and mask; the pending signals are the client's.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (NewProcessLocked, AllocTIDLocked, syscalls' doClone,
@@ -281,7 +282,7 @@
 // a method only in its type's package, so each turns back into a
 // method as its file moves. The methods by which the packages below
 // reach the kernel (vfs.Kernel and fdesc.Owner, synth.Kernel,
-// devpts.Kernel, signalfd.Reader, unixsock.Namespace, netlink.Router)
+// devpts.Kernel, unixsock.Namespace, netlink.Router)
 // and the kernel reaches the calls above it (kernel.Files) are
 // kernelPorts' (ports.go), a defined type over the same struct:
 // ports(k) is a pointer conversion, and every interface value holding
@@ -303,8 +304,8 @@
 // their effects, stdio). The file kinds are packages of their own
 // (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet, netlink,
 // unixsock and devpts, over fsimpl/anon), each given what it needs of
-// the kernel as an interface (signalfd.Reader, netlink.Router,
-// unixsock.Namespace, devpts.Kernel: *clientState); the gofer files are
+// the kernel as an interface (netlink.Router, unixsock.Namespace,
+// devpts.Kernel: *clientState; signalfd.Reader: kernel.SignalfdClient); the gofer files are
 // package vfs's (vfs.Kernel), and /proc's files fsimpl/synth's
 // (synth.Kernel) (docs/ARCHITECTURE.md, where the kernel's plan is).
 //

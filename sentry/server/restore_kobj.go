@@ -194,7 +194,7 @@ func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*f
 		f.Impl.(*timerfd.File).Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
 		return f, nil
 	case sentrypb.FileState_SIGNALFD:
-		f := signalfd.New(ports(k), st.SignalfdMask, 0)
+		f := signalfd.New(kernel.SignalfdClient{}, st.SignalfdMask, 0)
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EPOLL:

@@ -14,8 +14,11 @@
 //     functions as methods of Kernel: processes, threads, exit, reaping,
 //     wait (process.go); signals, the signalfd's claim and a file's
 //     readiness for a thread's wait, which a signalfd's depends on
-//     (signals.go: ReadinessFor); group stops, SIGCONT, orphaned groups (jobctl.go) and the
-//     terminal's SIGTTIN/SIGTTOU (tty.go: JobControlAccess); ptrace
+//     (signals.go: ReadinessFor); a signalfd's reads, which the client
+//     answers, and the pending sets of waits (signalfd.go:
+//     SignalfdClient, SignalsPending); group stops, SIGCONT, orphaned
+//     groups (jobctl.go) and the terminal's SIGTTIN/SIGTTOU (tty.go:
+//     JobControlAccess); ptrace
 //     (ptrace.go); the timers that raise signals (timers.go).
 //   - A Start and exec (exec.go: Start, PlanExec and CommitExec over #!
 //     scripts and ELF images read through the gofer, ExecPlan; the

@@ -41,6 +41,8 @@
 //   - eventfd.go: eventfd and eventfd2, over package fsimpl/eventfd;
 //   - timerfd.go: timerfd_create, timerfd_settime and timerfd_gettime,
 //     over package fsimpl/timerfd;
+//   - signalfd.go: signalfd and signalfd4, over package fsimpl/signalfd
+//     (a read is the client's answer, kernel.SignalfdClient);
 //   - memfd.go: memfd_create, a file of the client's /dev/shm unlinked at
 //     once, and fcntl's seals (FcntlSeals, which the server's fcntl
 //     calls), over package vfs's memfds;
