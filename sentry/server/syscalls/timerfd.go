@@ -54,11 +54,7 @@ func TimerfdSettime(c *kernel.Task) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	b, err := c.Mem.CopyIn(newAddr, ktimer.SizeofItimerspec)
-	if err != nil {
-		return 0, err
-	}
-	interval, value, err := ktimer.ParseItimerspec(b)
+	interval, value, err := copyInItimerspec(c, newAddr)
 	if err != nil {
 		return 0, err
 	}
