@@ -134,13 +134,15 @@
 //     timerfd.go, the kinds in packages fsimpl/eventfd and
 //     fsimpl/timerfd), epoll instances over
 //     every file kind (package fsimpl/epoll, their calls in package
-//     syscalls' epoll.go), AF_UNIX sockets and the client's AF_UNIX name space
-//     (package fsimpl/unixsock, their name space in file_socket.go, the
+//     syscalls' epoll.go), AF_UNIX sockets and the client's AF_UNIX name
+//     space (package fsimpl/unixsock, their name space in file_socket.go, the
 //     calls in syscalls_socket.go), AF_INET and AF_INET6 sockets on the
 //     client's netstack (package fsimpl/inet, their calls in file_inet.go:
 //     loopback only, or with "sandbox" the interfaces the client brought
 //     in Hello.network, whose frames come and go as Frames messages:
-//     network_sandbox.go) or, when the operator chose Config.Network
+//     network_sandbox.go and package kernel's network.go, the stack's
+//     and the interfaces', whose ioctls are package syscalls' netif.go)
+//     or, when the operator chose Config.Network
 //     "host", the server machine's own sockets (inet.HostFile,
 //     file_hostinet.go); their replay state is derived in restore_kobj.go
 //     and file_hostinet.go. Signalfds (package fsimpl/signalfd, their

@@ -646,7 +646,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	if handled, err := ifIoctl(c, f, req, arg); handled {
+	if handled, err := syscalls.IfIoctl(c, f, req, arg); handled {
 		return 0, err
 	}
 	switch req {

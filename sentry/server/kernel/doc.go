@@ -35,7 +35,10 @@
 //     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
 //     left for after the kernel lock); the /proc/sys numbers a Hello
 //     sets (sysctl.go: ApplySysctls, ErrSysctl) and ip_forward's change
-//     of the network stack (SetIPForward).
+//     of the network stack (SetIPForward); the client's network
+//     (network.go: NetStack, made at first use, whose sandbox frames go
+//     to the client; Interfaces and DevStats, the netstack's or with
+//     HostNet the server machine's).
 //   - The replay capture's entry points: Tracker (Changed and the
 //     subsystems' hooks), the keys of objects touched by number (FDSlot,
 //     MappedID, ...), a call's effects committed with its reply

@@ -49,6 +49,9 @@
 //   - epoll.go: epoll_create, epoll_ctl and the epoll waits, over package
 //     fsimpl/epoll, each interest's readiness the waiting thread's
 //     (kernel.ReadinessFor);
+//   - netif.go: the interface ioctls on any socket (IfIoctl, which the
+//     server's ioctl calls first: SIOCATMARK, SIOCGIFCONF, SIOCGIF*, the
+//     refused SIOCSIF*), over package kernel's network.go;
 //   - rlimit.go: prlimit64 of the resource limits the server enforces
 //     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
 //     process's wait status says it dumped core) and nofile;
