@@ -79,8 +79,8 @@ func init() {
 		unix.SYS_RECVFROM:        sysRecvfrom,
 		unix.SYS_SENDMSG:         sysSendmsg,
 		unix.SYS_RECVMSG:         sysRecvmsg,
-		unix.SYS_SENDMMSG:        sysSendmmsg,
-		unix.SYS_RECVMMSG:        sysRecvmmsg,
+		unix.SYS_SENDMMSG:        syscalls.Sendmmsg(sysSendmsg),
+		unix.SYS_RECVMMSG:        syscalls.Recvmmsg(sysRecvmsg),
 		unix.SYS_GETSOCKOPT:      sysGetsockopt,
 		unix.SYS_SETSOCKOPT:      sysSetsockopt,
 

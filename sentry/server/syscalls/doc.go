@@ -49,6 +49,8 @@
 //   - epoll.go: epoll_create, epoll_ctl and the epoll waits, over package
 //     fsimpl/epoll, each interest's readiness the waiting thread's
 //     (kernel.ReadinessFor);
+//   - mmsg.go: sendmmsg and recvmmsg, a vector of the one-message calls
+//     the server's table gives them (Sendmmsg(sendmsg), Recvmmsg(recvmsg));
 //   - netif.go: the interface ioctls on any socket (IfIoctl, which the
 //     server's ioctl calls first: SIOCATMARK, SIOCGIFCONF, SIOCGIF*, the
 //     refused SIOCSIF*), over package kernel's network.go;
