@@ -26,26 +26,9 @@ type handler func(c *syscallCtx) (int64, error)
 // panicOnBug makes dispatch re-panic instead of answering EIO (tests).
 var panicOnBug = false
 
-// fileAs returns the file at fd with its implementation when that is a T,
-// with a reference the caller drops. For another kind of file it returns
-// notT, or EBADF for an O_PATH descriptor, which is for its path only
-// (Linux's fdget refuses it before the call looks at the kind).
+// fileAs is syscalls.FileAs, as the handlers still here name it.
 func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
-	var none T
-	f, err := c.GetFile(fd)
-	if err != nil {
-		return nil, none, err
-	}
-	impl, ok := f.Impl.(T)
-	if !ok {
-		path := f.IsPath()
-		f.DecRef()
-		if path {
-			return nil, none, unix.EBADF
-		}
-		return nil, none, notT
-	}
-	return f, impl, nil
+	return syscalls.FileAs[T](c, fd, notT)
 }
 
 // dispatch executes one forwarded system call of thread t; run is the

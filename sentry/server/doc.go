@@ -58,9 +58,9 @@
 //   - a mount namespace (package vfs, clientState.VFS): the dentry cache
 //     over the gofer and the walk, the handle pins (a system call's are
 //     released with it, kernel.Task), negative dentries, /dev/shm (which
-//     also holds the unlinked files of memfd_create: file_memfd.go has
-//     the call, vfs.Memfd a memfd's name and seals), the grafted tmpfs
-//     and bind mounts of mount(2) (package syscalls: mount.go; a Start's
+//     also holds the unlinked files of memfd_create: package syscalls'
+//     memfd.go has the call and fcntl's seals, vfs.Memfd a memfd's name
+//     and seals), the grafted tmpfs and bind mounts of mount(2) (package syscalls: mount.go; a Start's
 //     mounts in kernel/exec.go, a Restore's in kernel/restore.go), reported as mount/<id> records, and
 //     the gofer file kinds (vfs.GoferFile, GoferDir, LostFile, DevFile,
 //     PathFile); /dev and /proc are synthesized from the kernel's state
@@ -131,21 +131,24 @@
 //     server's own file operations (file_inotify.go);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds and
 //     timerfds (their calls in package syscalls' eventfd.go and
-//     file_timerfd.go, the kinds in packages fsimpl/eventfd and
+//     timerfd.go, the kinds in packages fsimpl/eventfd and
 //     fsimpl/timerfd), epoll instances over
-//     every file kind (package fsimpl/epoll, their calls in
-//     file_epoll.go), AF_UNIX sockets and the client's AF_UNIX name space
-//     (package fsimpl/unixsock, their name space in file_socket.go, the
+//     every file kind (package fsimpl/epoll, their calls in package
+//     syscalls' epoll.go), AF_UNIX sockets and the client's AF_UNIX name
+//     space (package fsimpl/unixsock, their name space in file_socket.go, the
 //     calls in syscalls_socket.go), AF_INET and AF_INET6 sockets on the
 //     client's netstack (package fsimpl/inet, their calls in file_inet.go:
 //     loopback only, or with "sandbox" the interfaces the client brought
 //     in Hello.network, whose frames come and go as Frames messages:
-//     network_sandbox.go) or, when the operator chose Config.Network
+//     network_sandbox.go and package kernel's network.go, the stack's
+//     and the interfaces', whose ioctls are package syscalls' netif.go)
+//     or, when the operator chose Config.Network
 //     "host", the server machine's own sockets (inet.HostFile,
 //     file_hostinet.go); their replay state is derived in restore_kobj.go
 //     and file_hostinet.go. Signalfds (package fsimpl/signalfd, their
-//     calls and signal routing in file_signalfd.go): the descriptor and
-//     mask; the pending signals are the client's.
+//     calls in package syscalls' signalfd.go, their reads and signal
+//     routing in package kernel's signalfd.go and signals.go): the
+//     descriptor and mask; the pending signals are the client's.
 //
 // Ids are restart-friendly: the functions that create processes and fds
 // take a requested number (NewProcessLocked, AllocTIDLocked, syscalls' doClone,
@@ -281,7 +284,7 @@
 // a method only in its type's package, so each turns back into a
 // method as its file moves. The methods by which the packages below
 // reach the kernel (vfs.Kernel and fdesc.Owner, synth.Kernel,
-// devpts.Kernel, signalfd.Reader, unixsock.Namespace, netlink.Router)
+// devpts.Kernel, unixsock.Namespace, netlink.Router)
 // and the kernel reaches the calls above it (kernel.Files) are
 // kernelPorts' (ports.go), a defined type over the same struct:
 // ports(k) is a pointer conversion, and every interface value holding
@@ -303,8 +306,8 @@
 // their effects, stdio). The file kinds are packages of their own
 // (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet, netlink,
 // unixsock and devpts, over fsimpl/anon), each given what it needs of
-// the kernel as an interface (signalfd.Reader, netlink.Router,
-// unixsock.Namespace, devpts.Kernel: *clientState); the gofer files are
+// the kernel as an interface (netlink.Router, unixsock.Namespace,
+// devpts.Kernel: *clientState; signalfd.Reader: kernel.SignalfdClient); the gofer files are
 // package vfs's (vfs.Kernel), and /proc's files fsimpl/synth's
 // (synth.Kernel) (docs/ARCHITECTURE.md, where the kernel's plan is).
 //

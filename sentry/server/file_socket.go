@@ -18,23 +18,8 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
-// netStack returns the client's network stack: loopback only, or with
-// the sandbox network's interfaces; made at first use.
-func netStack(k *clientState) (*socket.Stack, error) {
-	return k.Socks.Stack(func() (*socket.Stack, error) {
-		var st *socket.Stack
-		var err error
-		if k.SandboxNet != nil {
-			st, err = socket.NewSandboxStack(k.SandboxNet, func(nic int32, frames [][]byte) bool { return sendFrames(k, nic, frames) })
-		} else {
-			st, err = socket.NewLoopbackStack()
-		}
-		if err == nil && k.Sysctl.IPForward() == 1 {
-			err = st.SetIPv4Forwarding(true)
-		}
-		return st, err
-	})
-}
+// netStack is kernel.Kernel.NetStack, as the glue still here names it.
+var netStack = (*clientState).NetStack
 
 // Unbound is k's unixsock.Namespace: a named socket's endpoint be is
 // released.

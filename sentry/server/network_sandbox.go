@@ -61,13 +61,6 @@ func (s *Server) sandboxNetwork(cfg *sentrypb.NetworkConfig) (*socket.SandboxNet
 	return n, nil
 }
 
-// sendFrames carries the sandbox stack's outbound frames to the client.
-// Frames are not state: without a stream they are dropped, as a NIC
-// without a cable drops them.
-func sendFrames(k *clientState, nic int32, frames [][]byte) bool {
-	return k.Out.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Frames{Frames: &sentrypb.Frames{Nic: nic, Frames: frames}}}) == nil
-}
-
 // inboundFrames hands frames the client's interface received to the
 // sandbox stack (dropped when the client has none).
 func inboundFrames(k *clientState, f *sentrypb.Frames) {

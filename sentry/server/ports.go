@@ -21,7 +21,7 @@ import (
 
 // kernelPorts is the kernel as the packages below see it: the methods of
 // their interfaces (vfs.Kernel and fdesc.Owner, synth.Kernel,
-// devpts.Kernel, signalfd.Reader, unixsock.Namespace, netlink.Router)
+// devpts.Kernel, unixsock.Namespace, netlink.Router)
 // and of the kernel's own (kernel.Files).
 // It is a defined type over the kernel's own struct, so that
 // ports(k) is a pointer conversion: the kernel (clientState) keeps no

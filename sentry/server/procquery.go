@@ -80,11 +80,11 @@ func (st *clientStream) procAnswer(a *sentrypb.ProcAnswer) {
 
 // NetInterfaces lists the sandbox's interfaces for /proc/net.
 func (s procSource) NetInterfaces() ([]procfs.NetInterface, error) {
-	ifs, err := interfaces(s.k)
+	ifs, err := s.k.Interfaces()
 	if err != nil {
 		return nil, err
 	}
-	stats, err := devStats(s.k)
+	stats, err := s.k.DevStats()
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,11 @@ package server
 
 import (
 	"fmt"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	ktime "gvisor.dev/gvisor/pkg/sentry/ktime"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -73,6 +75,11 @@ func timerfdState(t *timerfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 	_, s := t.Get()
 	return sentrypb.FileState_TIMERFD, &sentrypb.KernelObjectState{TimerfdClock: t.ClockID(), TimerfdEnabled: s.Enabled,
 		TimerfdNextNs: s.Next.Nanoseconds(), TimerfdPeriodNs: int64(s.Period)}
+}
+
+// timerfdSetting is the setting a restored timerfd gets.
+func timerfdSetting(enabled bool, nextNS, periodNS int64) ktime.Setting {
+	return ktime.Setting{Enabled: enabled, Next: ktime.FromNanoseconds(nextNS), Period: time.Duration(periodNS)}
 }
 
 // signalfdState is a signalfd's record.
@@ -178,7 +185,7 @@ func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*f
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_TIMERFD:
-		f, err := newTimerFile(k, st.TimerfdClock, 0)
+		f, err := timerfd.OnClock(k.Clocks, st.TimerfdClock, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -187,7 +194,7 @@ func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*f
 		f.Impl.(*timerfd.File).Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
 		return f, nil
 	case sentrypb.FileState_SIGNALFD:
-		f := signalfd.New(ports(k), st.SignalfdMask, 0)
+		f := signalfd.New(kernel.SignalfdClient{}, st.SignalfdMask, 0)
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EPOLL:

@@ -163,7 +163,7 @@ func (c *client) serve(sess *session) error {
 			return nil
 		case *sentrypb.ClientMessage_SignalsPending:
 			if m.SignalsPending != nil {
-				signalsPending(k, m.SignalsPending)
+				k.SignalsPending(m.SignalsPending)
 			}
 		case *sentrypb.ClientMessage_ProcAnswer:
 			if m.ProcAnswer != nil {

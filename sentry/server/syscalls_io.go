@@ -571,7 +571,7 @@ func sysFcntl(c *syscallCtx) (int64, error) {
 	case unix.F_SETLEASE, unix.F_GETLEASE:
 		return syscalls.FcntlLease(c, f, fd, cmd)
 	case unix.F_ADD_SEALS, unix.F_GET_SEALS:
-		return fcntlSeals(c, f, cmd)
+		return syscalls.FcntlSeals(c, f, cmd)
 	}
 	return 0, unix.EINVAL
 }
@@ -646,7 +646,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	if handled, err := ifIoctl(c, f, req, arg); handled {
+	if handled, err := syscalls.IfIoctl(c, f, req, arg); handled {
 		return 0, err
 	}
 	switch req {

@@ -14,8 +14,11 @@
 //     functions as methods of Kernel: processes, threads, exit, reaping,
 //     wait (process.go); signals, the signalfd's claim and a file's
 //     readiness for a thread's wait, which a signalfd's depends on
-//     (signals.go: ReadinessFor); group stops, SIGCONT, orphaned groups (jobctl.go) and the
-//     terminal's SIGTTIN/SIGTTOU (tty.go: JobControlAccess); ptrace
+//     (signals.go: ReadinessFor); a signalfd's reads, which the client
+//     answers, and the pending sets of waits (signalfd.go:
+//     SignalfdClient, SignalsPending); group stops, SIGCONT, orphaned
+//     groups (jobctl.go) and the terminal's SIGTTIN/SIGTTOU (tty.go:
+//     JobControlAccess); ptrace
 //     (ptrace.go); the timers that raise signals (timers.go).
 //   - A Start and exec (exec.go: Start, PlanExec and CommitExec over #!
 //     scripts and ELF images read through the gofer, ExecPlan; the
@@ -32,7 +35,10 @@
 //     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
 //     left for after the kernel lock); the /proc/sys numbers a Hello
 //     sets (sysctl.go: ApplySysctls, ErrSysctl) and ip_forward's change
-//     of the network stack (SetIPForward).
+//     of the network stack (SetIPForward); the client's network
+//     (network.go: NetStack, made at first use, whose sandbox frames go
+//     to the client; Interfaces and DevStats, the netstack's or with
+//     HostNet the server machine's).
 //   - The replay capture's entry points: Tracker (Changed and the
 //     subsystems' hooks), the keys of objects touched by number (FDSlot,
 //     MappedID, ...), a call's effects committed with its reply

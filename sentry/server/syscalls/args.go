@@ -84,3 +84,25 @@ func FileArg(c *kernel.Task, i int) (*fdesc.File, error) {
 	}
 	return f, nil
 }
+
+// FileAs returns the file at fd with its implementation when that is a T,
+// with a reference the caller drops. For another kind of file it returns
+// notT, or EBADF for an O_PATH descriptor, which is for its path only
+// (Linux's fdget refuses it before the call looks at the kind).
+func FileAs[T fdesc.FileImpl](c *kernel.Task, fd int32, notT error) (*fdesc.File, T, error) {
+	var none T
+	f, err := c.GetFile(fd)
+	if err != nil {
+		return nil, none, err
+	}
+	impl, ok := f.Impl.(T)
+	if !ok {
+		path := f.IsPath()
+		f.DecRef()
+		if path {
+			return nil, none, unix.EBADF
+		}
+		return nil, none, notT
+	}
+	return f, impl, nil
+}

@@ -6,8 +6,9 @@
 // its handler; a number it lacks fails with ENOSYS there.
 //
 // What it owns, one file a subsystem:
-//   - args.go: a call's arguments (ArgInt, PathArg, FileArg) and where
-//     the walk of a path it names starts and ends (StartDir, LookupAt);
+//   - args.go: a call's arguments (ArgInt, PathArg, FileArg, FileAs) and
+//     where the walk of a path it names starts and ends (StartDir,
+//     LookupAt);
 //   - process.go: the process tree's calls (clone, fork, vfork, execve,
 //     exit, wait4, waitid, the pids, process groups and sessions);
 //   - identity.go: the credentials' calls (get*id, set*id, setfs*id,
@@ -38,6 +39,21 @@
 //     (FcntlOwner, FcntlLease, which the server's fcntl calls), over
 //     package kernel's async.go;
 //   - eventfd.go: eventfd and eventfd2, over package fsimpl/eventfd;
+//   - timerfd.go: timerfd_create, timerfd_settime and timerfd_gettime,
+//     over package fsimpl/timerfd;
+//   - signalfd.go: signalfd and signalfd4, over package fsimpl/signalfd
+//     (a read is the client's answer, kernel.SignalfdClient);
+//   - memfd.go: memfd_create, a file of the client's /dev/shm unlinked at
+//     once, and fcntl's seals (FcntlSeals, which the server's fcntl
+//     calls), over package vfs's memfds;
+//   - epoll.go: epoll_create, epoll_ctl and the epoll waits, over package
+//     fsimpl/epoll, each interest's readiness the waiting thread's
+//     (kernel.ReadinessFor);
+//   - mmsg.go: sendmmsg and recvmmsg, a vector of the one-message calls
+//     the server's table gives them (Sendmmsg(sendmsg), Recvmmsg(recvmsg));
+//   - netif.go: the interface ioctls on any socket (IfIoctl, which the
+//     server's ioctl calls first: SIOCATMARK, SIOCGIFCONF, SIOCGIF*, the
+//     refused SIOCSIF*), over package kernel's network.go;
 //   - rlimit.go: prlimit64 of the resource limits the server enforces
 //     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
 //     process's wait status says it dumped core) and nofile;
@@ -53,8 +69,9 @@
 // functions), the layers below it the handlers name (vfs: a path's walk;
 // fdesc: a call's files; auth: credentials and capabilities; syserr;
 // ktimer, ksignal; mount: the mount table's records; sysvipc: the IPC
-// namespace; filelock: the lock table; kernel/fdtable: a lock's owner), proto/goferpb (a segment's file), proto/sentrypb
-// (what a handler asks the client),
+// namespace; filelock: the lock table; kernel/fdtable: a lock's owner;
+// fsimpl/*: the kinds whose descriptions a call makes), proto/goferpb
+// (a segment's file), proto/sentrypb (what a handler asks the client),
 // sentry/sysabi (system call names), gVisor's abi/linux and ktime, and
 // golang.org/x/sys/unix. It must not import the server package, which
 // imports it.

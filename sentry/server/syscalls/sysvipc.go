@@ -71,6 +71,54 @@ func copyOutInfo(c *kernel.Task, addr uint64, m marshal.Marshallable, hi int32) 
 	return int64(max(hi, 0)), nil
 }
 
+// ipcCtl is one kind's side (DS its ipc64 ds struct) of the ctl
+// commands every System V IPC kind knows: IPC_RMID, IPC_SET, the stat
+// commands and the info commands; own serves the kind's others.
+type ipcCtl[DS any, P interface {
+	*DS
+	marshal.Marshallable
+}] struct {
+	// stats are IPC_STAT and the kind's _STAT and _STAT_ANY.
+	stats  [3]int32
+	remove func(caller sysvipc.Caller, id int32) error
+	set    func(caller sysvipc.Caller, id int32, ds DS) error
+	stat   func(caller sysvipc.Caller, id, cmd int32) (DS, int32, error)
+	// info answers an info command (ok false: cmd is none) and the
+	// highest index in use.
+	info func(cmd int32) (m marshal.Marshallable, hi int32, ok bool)
+	// own serves the kind's other commands (nil: none, EINVAL).
+	own func(caller sysvipc.Caller) (int64, error)
+}
+
+// run serves ctl command cmd (IPC_64 cleared) of object id, whose
+// argument is the address arg.
+func (k ipcCtl[DS, P]) run(c *kernel.Task, id, cmd int32, arg uint64) (int64, error) {
+	if id < 0 || cmd < 0 {
+		return 0, unix.EINVAL
+	}
+	caller := ipcCaller(c)
+	switch cmd {
+	case linux.IPC_RMID:
+		return 0, k.remove(caller, id)
+	case linux.IPC_SET:
+		var ds DS
+		if err := copyInDS(c, arg, P(&ds)); err != nil {
+			return 0, err
+		}
+		return 0, k.set(caller, id, ds)
+	case k.stats[0], k.stats[1], k.stats[2]:
+		ds, ret, err := k.stat(caller, id, cmd)
+		return copyOutStat(c, arg, P(&ds), ret, err)
+	}
+	if m, hi, ok := k.info(cmd); ok {
+		return copyOutInfo(c, arg, m, hi)
+	}
+	if k.own != nil {
+		return k.own(caller)
+	}
+	return 0, unix.EINVAL
+}
+
 // ipcWait waits for a SysV object to change (ch), a signal (EINTR: these
 // calls are never restarted), or the deadline (EAGAIN); cancel ends the
 // wait and says EIDRM if the object went away.
@@ -162,25 +210,28 @@ func Semop(c *kernel.Task) (int64, error) {
 // Semctl implements semctl(2).
 func Semctl(c *kernel.Task) (int64, error) {
 	id, num, cmd, arg := ArgInt(c, 0), ArgInt(c, 1), ArgInt(c, 2)&^ipc64Flag, c.Args[3]
-	if id < 0 {
-		return 0, unix.EINVAL
-	}
-	r, caller := c.Kernel.IPC, ipcCaller(c)
+	r := c.Kernel.IPC
+	return ipcCtl[linux.SemidDS, *linux.SemidDS]{
+		stats:  [3]int32{linux.IPC_STAT, linux.SEM_STAT, linux.SEM_STAT_ANY},
+		remove: r.SemRemove,
+		set:    r.SemSetPerm,
+		stat:   r.SemStat,
+		info: func(cmd int32) (marshal.Marshallable, int32, bool) {
+			if cmd != linux.IPC_INFO && cmd != linux.SEM_INFO {
+				return nil, 0, false
+			}
+			info, hi := r.SemInfo(cmd)
+			return &info, hi, true
+		},
+		own: func(caller sysvipc.Caller) (int64, error) { return semctlOwn(c, caller, id, num, cmd, arg) },
+	}.run(c, id, cmd, arg)
+}
+
+// semctlOwn serves the semaphore commands of semctl (GETVAL, GETALL,
+// SETVAL, SETALL, ...).
+func semctlOwn(c *kernel.Task, caller sysvipc.Caller, id, num, cmd int32, arg uint64) (int64, error) {
+	r := c.Kernel.IPC
 	switch cmd {
-	case linux.IPC_RMID:
-		return 0, r.SemRemove(caller, id)
-	case linux.IPC_SET:
-		var ds linux.SemidDS
-		if err := copyInDS(c, arg, &ds); err != nil {
-			return 0, err
-		}
-		return 0, r.SemSetPerm(caller, id, ds)
-	case linux.IPC_STAT, linux.SEM_STAT, linux.SEM_STAT_ANY:
-		ds, ret, err := r.SemStat(caller, id, cmd)
-		return copyOutStat(c, arg, &ds, ret, err)
-	case linux.IPC_INFO, linux.SEM_INFO:
-		info, hi := r.SemInfo(cmd)
-		return copyOutInfo(c, arg, &info, hi)
 	case linux.GETVAL, linux.GETPID, linux.GETNCNT, linux.GETZCNT:
 		v, err := r.SemGetOne(caller, id, num, cmd)
 		return int64(v), err
@@ -283,27 +334,20 @@ func Msgrcv(c *kernel.Task) (int64, error) {
 // Msgctl implements msgctl(2).
 func Msgctl(c *kernel.Task) (int64, error) {
 	id, cmd, arg := ArgInt(c, 0), ArgInt(c, 1)&^ipc64Flag, c.Args[2]
-	if id < 0 || cmd < 0 {
-		return 0, unix.EINVAL
-	}
-	r, caller := c.Kernel.IPC, ipcCaller(c)
-	switch cmd {
-	case linux.IPC_RMID:
-		return 0, r.MsgRemove(caller, id)
-	case linux.IPC_SET:
-		var ds linux.MsqidDS
-		if err := copyInDS(c, arg, &ds); err != nil {
-			return 0, err
-		}
-		return 0, r.MsgSet(caller, id, ds)
-	case linux.IPC_STAT, linux.MSG_STAT, linux.MSG_STAT_ANY:
-		ds, ret, err := r.MsgStat(caller, id, cmd)
-		return copyOutStat(c, arg, &ds, ret, err)
-	case linux.IPC_INFO, linux.MSG_INFO:
-		info, hi := r.MsgInfo(cmd)
-		return copyOutInfo(c, arg, &info, hi)
-	}
-	return 0, unix.EINVAL
+	r := c.Kernel.IPC
+	return ipcCtl[linux.MsqidDS, *linux.MsqidDS]{
+		stats:  [3]int32{linux.IPC_STAT, linux.MSG_STAT, linux.MSG_STAT_ANY},
+		remove: r.MsgRemove,
+		set:    r.MsgSet,
+		stat:   r.MsgStat,
+		info: func(cmd int32) (marshal.Marshallable, int32, bool) {
+			if cmd != linux.IPC_INFO && cmd != linux.MSG_INFO {
+				return nil, 0, false
+			}
+			info, hi := r.MsgInfo(cmd)
+			return &info, hi, true
+		},
+	}.run(c, id, cmd, arg)
 }
 
 // ---- shared memory ----
@@ -378,36 +422,36 @@ func Shmdt(c *kernel.Task) (int64, error) {
 // Shmctl implements shmctl(2).
 func Shmctl(c *kernel.Task) (int64, error) {
 	id, cmd, arg := ArgInt(c, 0), ArgInt(c, 1)&^ipc64Flag, c.Args[2]
-	if id < 0 || cmd < 0 {
-		return 0, unix.EINVAL
-	}
-	r, caller := c.Kernel.IPC, ipcCaller(c)
-	switch cmd {
-	case linux.IPC_RMID:
-		gone, err := r.ShmRemove(caller, id)
-		if gone != "" {
-			c.Kernel.RemoveSegmentFiles([]string{gone})
-		}
-		return 0, err
-	case linux.IPC_SET:
-		var ds linux.ShmidDS
-		if err := copyInDS(c, arg, &ds); err != nil {
-			return 0, err
-		}
-		return 0, r.ShmSet(caller, id, ds)
-	case linux.IPC_STAT, linux.SHM_STAT, 15 /* SHM_STAT_ANY */ :
-		ds, ret, err := r.ShmStat(caller, id, cmd)
-		return copyOutStat(c, arg, &ds, ret, err)
-	case linux.IPC_INFO:
-		p, hi := r.ShmParams()
-		return copyOutInfo(c, arg, &p, hi)
-	case linux.SHM_INFO:
-		info, hi := r.ShmInfo()
-		return copyOutInfo(c, arg, &info, hi)
-	case linux.SHM_LOCK, linux.SHM_UNLOCK:
-		return 0, r.ShmLock(caller, id, cmd == linux.SHM_LOCK)
-	}
-	return 0, unix.EINVAL
+	r := c.Kernel.IPC
+	return ipcCtl[linux.ShmidDS, *linux.ShmidDS]{
+		stats: [3]int32{linux.IPC_STAT, linux.SHM_STAT, 15 /* SHM_STAT_ANY */},
+		remove: func(caller sysvipc.Caller, id int32) error {
+			gone, err := r.ShmRemove(caller, id)
+			if gone != "" {
+				c.Kernel.RemoveSegmentFiles([]string{gone})
+			}
+			return err
+		},
+		set:  r.ShmSet,
+		stat: r.ShmStat,
+		info: func(cmd int32) (marshal.Marshallable, int32, bool) {
+			switch cmd {
+			case linux.IPC_INFO:
+				p, hi := r.ShmParams()
+				return &p, hi, true
+			case linux.SHM_INFO:
+				info, hi := r.ShmInfo()
+				return &info, hi, true
+			}
+			return nil, 0, false
+		},
+		own: func(caller sysvipc.Caller) (int64, error) {
+			if cmd != linux.SHM_LOCK && cmd != linux.SHM_UNLOCK {
+				return 0, unix.EINVAL
+			}
+			return 0, r.ShmLock(caller, id, cmd == linux.SHM_LOCK)
+		},
+	}.run(c, id, cmd, arg)
 }
 
 // segmentFile opens (making it on first attach, owned by root, mode

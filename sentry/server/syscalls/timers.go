@@ -169,17 +169,22 @@ func TimerCreate(c *kernel.Task) (int64, error) {
 	return 0, nil
 }
 
+// copyInItimerspec copies in and checks the struct itimerspec at addr.
+func copyInItimerspec(c *kernel.Task, addr uint64) (interval, value time.Duration, err error) {
+	b, err := c.Mem.CopyIn(addr, ktimer.SizeofItimerspec)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ktimer.ParseItimerspec(b)
+}
+
 // TimerSettime implements timer_settime(2).
 func TimerSettime(c *kernel.Task) (int64, error) {
 	id, flags, newAddr, oldAddr := int32(c.Args[0]), int32(c.Args[1]), c.Args[2], c.Args[3]
 	if newAddr == 0 {
 		return 0, unix.EINVAL // Linux checks it first
 	}
-	b, err := c.Mem.CopyIn(newAddr, ktimer.SizeofItimerspec)
-	if err != nil {
-		return 0, err
-	}
-	interval, value, err := ktimer.ParseItimerspec(b)
+	interval, value, err := copyInItimerspec(c, newAddr)
 	if err != nil {
 		return 0, err
 	}

@@ -10,14 +10,15 @@
 // fd each was added with, events, data, the one-shot and edge state and
 // the ready order), under File.mu; and the claims of EPOLLEXCLUSIVE
 // interests on readiness changes (one per change, for all instances).
-// Reading the event structs, the wait and the replay record are the
-// server's (file_epoll.go), which gives each check the readiness of a
+// Reading the event structs and the wait are package syscalls' (epoll.go),
+// the replay record the server's (restore_kobj.go); the calls give each check the readiness of a
 // file for the waiting thread (a signalfd's depends on it).
 //
 // Dependencies: fdesc (the description), fsimpl/anon (the anonymous
 // inode), wake. Nothing of the server package.
 //
-// Who imports it: the server package.
+// Who imports it: the server package, packages syscalls, kernel and
+// fsimpl/synth.
 //
 // Lock order: File.mu is taken before the readiness locks of the files
 // it watches (pipe.Pipe.mu, a nested File.mu: never an ancestor,

@@ -7,15 +7,16 @@
 // What it owns: File, the kind: its mask (under File.mu), the thread
 // that last read or waited on it (atomic) and the notifier of mask
 // changes; a read's answer is the client's, asked through the Reader
-// the file was given (the server's client state: a SignalfdRead reply
-// action). The system calls, the routing of signals to a signalfd's
-// reader, the waits' pending sets and the replay record are the
-// server's (file_signalfd.go).
+// the file was given (kernel.SignalfdClient: a SignalfdRead reply
+// action). The system calls are package syscalls' (signalfd.go); the
+// routing of signals to a signalfd's reader and the waits' pending sets
+// package kernel's (signals.go, signalfd.go); the replay record the
+// server's (restore_kobj.go).
 //
 // Dependencies: fdesc (the description and the call), fsimpl/anon (the
 // anonymous inode), wake. Nothing of the server package.
 //
-// Who imports it: the server package.
+// Who imports it: the server package, packages kernel and syscalls.
 //
 // Lock order: File.mu is a leaf; the server reads a mask under its fd
 // table's lock when it routes a signal.

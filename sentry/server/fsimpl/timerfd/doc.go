@@ -5,14 +5,15 @@
 //
 // What it owns: File, the kind (its timer and clock id are immutable;
 // the setting has the timer's own lock). The system calls that make,
-// arm and read one and the replay record (clock, setting, from Get and
-// ClockID) are the server's.
+// arm and read one are package syscalls' (timerfd.go), the replay record
+// (clock, setting, from Get and ClockID) the server's.
 //
 // Dependencies: fdesc (the description and the call), fsimpl/anon (the
-// anonymous inode, blocking), kobj, gVisor's sentry/ktime (settings).
+// anonymous inode, blocking), kobj, ktimer (the application's clocks),
+// gVisor's sentry/ktime (settings).
 // Nothing of the server package.
 //
-// Who imports it: the server package.
+// Who imports it: the server package and package syscalls.
 //
 // Lock order: the timer's lock is gVisor's, a leaf but for its queue's,
 // whose notifications take only kobj.Watch.mu (a leaf).

@@ -8,6 +8,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 )
 
 // File is a timerfd.
@@ -25,6 +26,16 @@ func New(clock ktime.Clock, clockID int32, flags uint32) (*fdesc.File, error) {
 		return nil, err
 	}
 	return fdesc.NewFile(&File{Base: anon.NewBase(0600), t: tm, clockID: clockID}, nil, nil, unix.O_RDWR|flags&unix.O_NONBLOCK), nil
+}
+
+// OnClock returns a new timerfd on the application's clock clockID of
+// clocks (EINVAL: a clock no timer may use).
+func OnClock(clocks ktimer.Clocks, clockID int32, flags uint32) (*fdesc.File, error) {
+	clk := clocks.ByID(clockID)
+	if clk == nil {
+		return nil, unix.EINVAL
+	}
+	return New(clk, clockID, flags)
 }
 
 // ClockID returns the id of the timer's clock.

@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -14,14 +14,22 @@ import (
 // block.
 const msgWaitforone = 0x10000
 
-// sysSendmmsg and sysRecvmmsg run sendmsg and recvmsg (AF_UNIX and inet
-// alike) once per struct mmsghdr of the vector, storing each message's
-// msg_len. As on Linux, an error after the first message ends the call
-// with the count so far; vlen is clamped to sysabi.MaxMmsg.
-func sysSendmmsg(c *syscallCtx) (int64, error) { return mmsg(c, false) }
-func sysRecvmmsg(c *syscallCtx) (int64, error) { return mmsg(c, true) }
+// Sendmmsg and Recvmmsg return sendmmsg and recvmmsg over sendmsg and
+// recvmsg, the calls the server's table names (AF_UNIX and inet alike):
+// they run them once per struct mmsghdr of the vector, storing each
+// message's msg_len. As on Linux, an error after the first message ends
+// the call with the count so far; vlen is clamped to sysabi.MaxMmsg.
+func Sendmmsg(sendmsg func(*kernel.Task) (int64, error)) func(*kernel.Task) (int64, error) {
+	return func(c *kernel.Task) (int64, error) { return mmsg(c, sendmsg, unix.SYS_SENDMSG, false) }
+}
 
-func mmsg(c *syscallCtx, recv bool) (int64, error) {
+// Recvmmsg: see Sendmmsg.
+func Recvmmsg(recvmsg func(*kernel.Task) (int64, error)) func(*kernel.Task) (int64, error) {
+	return func(c *kernel.Task) (int64, error) { return mmsg(c, recvmsg, unix.SYS_RECVMSG, true) }
+}
+
+// mmsg runs one, the call sysno, once per message of the vector.
+func mmsg(c *kernel.Task, one func(*kernel.Task) (int64, error), sysno int32, recv bool) (int64, error) {
 	vec, vlen, flags := c.Args[1], min(uint64(uint32(c.Args[2])), sysabi.MaxMmsg), c.Args[3]
 	var deadline time.Time
 	if recv && c.Args[4] != 0 {
@@ -29,7 +37,7 @@ func mmsg(c *syscallCtx, recv bool) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		d, err := syscalls.ReadTimespec(b)
+		d, err := ReadTimespec(b)
 		if err != nil {
 			return 0, err
 		}
@@ -38,10 +46,6 @@ func mmsg(c *syscallCtx, recv bool) (int64, error) {
 	// Each message runs as its own sendmsg or recvmsg on this context.
 	saved, savedNo := c.Args, c.Sysno
 	defer func() { c.Args, c.Sysno = saved, savedNo }()
-	one, sysno := sysSendmsg, int32(unix.SYS_SENDMSG)
-	if recv {
-		one, sysno = sysRecvmsg, unix.SYS_RECVMSG
-	}
 	perMsg := flags &^ msgWaitforone
 	var done uint64
 	for ; done < vlen; done++ {
@@ -73,7 +77,7 @@ func mmsg(c *syscallCtx, recv bool) (int64, error) {
 	}
 	if !deadline.IsZero() && done > 0 {
 		// Linux writes back the time left.
-		if err := c.Mem.CopyOut(saved[4], syscalls.PutTimespec(time.Until(deadline), false)); err != nil {
+		if err := c.Mem.CopyOut(saved[4], PutTimespec(time.Until(deadline), false)); err != nil {
 			return 0, err
 		}
 	}

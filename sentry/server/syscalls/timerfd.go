@@ -1,12 +1,11 @@
-package server
+package syscalls
 
 import (
-	"time"
-
 	"golang.org/x/sys/unix"
-	ktime "gvisor.dev/gvisor/pkg/sentry/ktime"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 )
 
@@ -16,16 +15,8 @@ const (
 	timerfdSettableFlags = tfdTimerAbstime | tfdTimerCancelOnSet
 )
 
-// newTimerFile returns a new timerfd on the application's clock clockID.
-func newTimerFile(k *clientState, clockID int32, flags uint32) (*file, error) {
-	clk := k.Clocks.ByID(clockID)
-	if clk == nil {
-		return nil, unix.EINVAL
-	}
-	return timerfd.New(clk, clockID, flags)
-}
-
-func sysTimerfdCreate(c *syscallCtx) (int64, error) {
+// TimerfdCreate implements timerfd_create.
+func TimerfdCreate(c *kernel.Task) (int64, error) {
 	clockID, flags := int32(c.Args[0]), uint32(c.Args[1])
 	if flags&^(unix.TFD_NONBLOCK|unix.TFD_CLOEXEC) != 0 {
 		return 0, unix.EINVAL
@@ -39,7 +30,7 @@ func sysTimerfdCreate(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := newTimerFile(c.Kernel, clockID, flags)
+	f, err := timerfd.OnClock(c.Kernel.Clocks, clockID, flags)
 	if err != nil {
 		return 0, err
 	}
@@ -48,25 +39,22 @@ func sysTimerfdCreate(c *syscallCtx) (int64, error) {
 }
 
 // timerfdAt returns the timerfd at fd (EINVAL if fd is another file).
-func timerfdAt(c *syscallCtx, fd int32) (*file, *timerfd.File, error) {
-	return fileAs[*timerfd.File](c, fd, unix.EINVAL)
+func timerfdAt(c *kernel.Task, fd int32) (*fdesc.File, *timerfd.File, error) {
+	return FileAs[*timerfd.File](c, fd, unix.EINVAL)
 }
 
-func sysTimerfdSettime(c *syscallCtx) (int64, error) {
+// TimerfdSettime implements timerfd_settime.
+func TimerfdSettime(c *kernel.Task) (int64, error) {
 	flags, newAddr, oldAddr := int32(c.Args[1]), c.Args[2], c.Args[3]
 	if flags&^timerfdSettableFlags != 0 {
 		return 0, unix.EINVAL
 	}
-	f, t, err := timerfdAt(c, argInt(c, 0))
+	f, t, err := timerfdAt(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef()
-	b, err := c.Mem.CopyIn(newAddr, ktimer.SizeofItimerspec)
-	if err != nil {
-		return 0, err
-	}
-	interval, value, err := ktimer.ParseItimerspec(b)
+	interval, value, err := copyInItimerspec(c, newAddr)
 	if err != nil {
 		return 0, err
 	}
@@ -79,17 +67,13 @@ func sysTimerfdSettime(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysTimerfdGettime(c *syscallCtx) (int64, error) {
-	f, t, err := timerfdAt(c, argInt(c, 0))
+// TimerfdGettime implements timerfd_gettime.
+func TimerfdGettime(c *kernel.Task) (int64, error) {
+	f, t, err := timerfdAt(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef()
 	interval, value := ktimer.SpecOf(t.Get())
 	return 0, c.Mem.CopyOut(c.Args[1], ktimer.ItimerBytes(interval, value, false))
-}
-
-// timerfdSetting is the setting a restored timerfd gets.
-func timerfdSetting(enabled bool, nextNS, periodNS int64) ktime.Setting {
-	return ktime.Setting{Enabled: enabled, Next: ktime.FromNanoseconds(nextNS), Period: time.Duration(periodNS)}
 }

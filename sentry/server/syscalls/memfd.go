@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"errors"
@@ -7,12 +7,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
-func sysMemfdCreate(c *syscallCtx) (int64, error) {
+// MemfdCreate implements memfd_create: a file of the client's /dev/shm,
+// unlinked at once, with a memfd's name and seals (vfs.Memfd).
+func MemfdCreate(c *kernel.Task) (int64, error) {
 	flags := uint32(c.Args[1])
 	if flags&^(unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING) != 0 {
 		// MFD_HUGETLB, MFD_EXEC and MFD_NOEXEC_SEAL are not supported.
@@ -77,9 +81,10 @@ func sysMemfdCreate(c *syscallCtx) (int64, error) {
 	return int64(fd), err
 }
 
-// fcntlSeals serves F_ADD_SEALS and F_GET_SEALS; a file that is not a
-// memfd has no seals (EINVAL), as a non-shmem file on Linux.
-func fcntlSeals(c *syscallCtx, f *file, cmd int) (int64, error) {
+// FcntlSeals serves F_ADD_SEALS and F_GET_SEALS (the server's fcntl
+// calls it); a file that is not a memfd has no seals (EINVAL), as a
+// non-shmem file on Linux.
+func FcntlSeals(c *kernel.Task, f *fdesc.File, cmd int) (int64, error) {
 	m := vfs.MemfdOf(f)
 	if m == nil {
 		return 0, unix.EINVAL

@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
@@ -6,10 +6,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 )
 
 // epoll instances are package fsimpl/epoll; here are their calls, which
@@ -18,11 +18,12 @@ import (
 
 // epollReadiness is the readiness of the files an epoll of thread t
 // watches, for t's wait (nil: none).
-func epollReadiness(t *thread) epoll.Readiness {
-	return func(f *file) (uint32, <-chan struct{}) { return kernel.ReadinessFor(t, f) }
+func epollReadiness(t *kernel.Thread) epoll.Readiness {
+	return func(f *fdesc.File) (uint32, <-chan struct{}) { return kernel.ReadinessFor(t, f) }
 }
 
-func sysEpollCreate(c *syscallCtx) (int64, error) {
+// EpollCreate implements epoll_create and epoll_create1.
+func EpollCreate(c *kernel.Task) (int64, error) {
 	var flags uint32
 	if c.Sysno == unix.SYS_EPOLL_CREATE1 {
 		flags = uint32(c.Args[0])
@@ -40,9 +41,10 @@ func sysEpollCreate(c *syscallCtx) (int64, error) {
 	return int64(fd), err
 }
 
-func sysEpollCtl(c *syscallCtx) (int64, error) {
-	op, fd := int(c.Args[1]), argInt(c, 2)
-	epf, err := c.GetFile(argInt(c, 0))
+// EpollCtl implements epoll_ctl.
+func EpollCtl(c *kernel.Task) (int64, error) {
+	op, fd := int(c.Args[1]), ArgInt(c, 2)
+	epf, err := c.GetFile(ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -83,10 +85,10 @@ func sysEpollCtl(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-// sysEpollWait is epoll_wait, epoll_pwait and epoll_pwait2 (whose
+// EpollWait implements epoll_wait, epoll_pwait and epoll_pwait2 (whose
 // timeout is a timespec). The signal mask of the p variants is the
 // client's: it installs it around the forwarded wait.
-func sysEpollWait(c *syscallCtx) (int64, error) {
+func EpollWait(c *kernel.Task) (int64, error) {
 	maxEv, timeout := int(int32(c.Args[2])), int(int32(c.Args[3]))
 	if maxEv <= 0 || maxEv > epoll.MaxEvents {
 		return 0, unix.EINVAL
@@ -99,7 +101,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 			if err != nil {
 				return 0, err
 			}
-			if d, err = syscalls.ReadTimespec(b); err != nil {
+			if d, err = ReadTimespec(b); err != nil {
 				return 0, err
 			}
 			timeout = 1
@@ -110,7 +112,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 	} else if timeout > 0 {
 		d = time.Duration(timeout) * time.Millisecond
 	}
-	epf, err := c.GetFile(argInt(c, 0))
+	epf, err := c.GetFile(ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -145,7 +147,7 @@ func sysEpollWait(c *syscallCtx) (int64, error) {
 		if timeout == 0 {
 			return 0, nil
 		}
-		if err := syscalls.WaitAny(c, chs, deadline); err != nil {
+		if err := WaitAny(c, chs, deadline); err != nil {
 			if err == unix.ETIMEDOUT {
 				return 0, nil
 			}

@@ -1,15 +1,8 @@
-package server
+package kernel
 
 import (
-	"encoding/binary"
-
-	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/abi/linux"
-
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 )
 
 // A signalfd (package fsimpl/signalfd) is the server's descriptor and
@@ -30,10 +23,14 @@ import (
 //     blocked (SignalfdWantsLocked); a signal sent to the process goes
 //     to the thread that last read or waited on such a signalfd.
 
-// SignalfdRead is k's signalfd.Reader: the client answers call c, a
-// read of a signalfd with mask.
-func (kp *kernelPorts) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int32 {
-	sc := kernel.TaskFromCall(c)
+// SignalfdClient is every signalfd's signalfd.Reader: the client answers
+// call c, a read of a signalfd with mask.
+type SignalfdClient struct{}
+
+// SignalfdRead asks the client to answer c with a SignalfdRead action and
+// returns the calling thread's id.
+func (SignalfdClient) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) int32 {
+	sc := TaskFromCall(c)
 	if sc == nil || sc.Thread == nil || sc.Reply == nil {
 		// Not a system call of a thread: nothing to answer.
 		return 0
@@ -42,50 +39,13 @@ func (kp *kernelPorts) SignalfdRead(c fdesc.Call, mask uint64, nonblock bool) in
 	return sc.Thread.TID
 }
 
-// signalsPending handles a SignalsPending message.
-func signalsPending(k *clientState, m *sentrypb.SignalsPending) {
+// SignalsPending handles a SignalsPending message: the pending set of
+// thread m.Tid's wait call m.CallGen grew.
+func (k *Kernel) SignalsPending(m *sentrypb.SignalsPending) {
 	k.Mu.Lock()
 	t := k.Threads[m.Tid]
 	k.Mu.Unlock()
 	if t != nil && m.CallGen != 0 {
 		t.SigWait.Update(m.CallGen, m.Pending)
 	}
-}
-
-// sysSignalfd is signalfd(fd, mask, sizemask) and signalfd4(..., flags):
-// fd -1 makes a signalfd, an existing signalfd's fd changes its mask.
-func sysSignalfd(c *syscallCtx) (int64, error) {
-	fd := argInt(c, 0)
-	var flags uint32
-	if c.Sysno == unix.SYS_SIGNALFD4 {
-		flags = uint32(c.Args[3])
-	}
-	if flags&^(unix.SFD_CLOEXEC|unix.SFD_NONBLOCK) != 0 || c.Args[2] != linux.SignalSetSize {
-		return 0, unix.EINVAL
-	}
-	b, err := c.Mem.CopyIn(c.Args[1], linux.SignalSetSize)
-	if err != nil {
-		return 0, err
-	}
-	mask := binary.LittleEndian.Uint64(b) &^ signalfd.Unblockable
-	if fd != -1 {
-		f, err := c.GetFile(fd)
-		if err != nil {
-			return 0, err
-		}
-		defer f.DecRef()
-		s, ok := f.Impl.(*signalfd.File)
-		if !ok {
-			return 0, unix.EINVAL
-		}
-		s.SetMask(mask)
-		f.Changed()
-		return int64(fd), nil
-	}
-	tab, err := c.FDTable()
-	if err != nil {
-		return 0, err
-	}
-	nfd, err := tab.Install(signalfd.New(ports(c.Kernel), mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
-	return int64(nfd), err
 }

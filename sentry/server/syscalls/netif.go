@@ -1,13 +1,15 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
@@ -34,7 +36,7 @@ var ifreqSetters = map[uint32]bool{
 // atmark is SIOCATMARK: a TCP socket is never at an urgent mark (urgent
 // data is not supported: MSG_OOB fails); other sockets do not know the
 // request (ENOTTY, as UDP's on Linux).
-func atmark(c *syscallCtx, f *file, arg uint64) error {
+func atmark(c *kernel.Task, f *fdesc.File, arg uint64) error {
 	stream := false
 	switch s := f.Impl.(type) {
 	case *inet.File:
@@ -49,7 +51,7 @@ func atmark(c *syscallCtx, f *file, arg uint64) error {
 }
 
 // isSocketFile says f is a socket of any family.
-func isSocketFile(f *file) bool {
+func isSocketFile(f *fdesc.File) bool {
 	switch f.Impl.(type) {
 	case *unixsock.File, *inet.File, *inet.HostFile, *netlink.File:
 		return true
@@ -57,44 +59,10 @@ func isSocketFile(f *file) bool {
 	return false
 }
 
-// interfaces describes the sandbox's network interfaces.
-func interfaces(k *clientState) ([]socket.Interface, error) {
-	if hostNetwork(k) {
-		ifs, err := socket.HostInterfaces()
-		if err != nil {
-			k.Log.Warn("cannot list the host's interfaces", "err", err)
-			return nil, unix.EIO
-		}
-		return ifs, nil
-	}
-	st, err := netStack(k)
-	if err != nil {
-		return nil, err
-	}
-	return st.Interfaces(), nil
-}
-
-// devStats are the counters of the sandbox's interfaces by index: the
-// netstack's, or with --network=host the server machine's.
-func devStats(k *clientState) (map[int32]socket.DevStats, error) {
-	if hostNetwork(k) {
-		st, err := socket.HostDevStats()
-		if err != nil {
-			k.Log.Warn("cannot read the host's interface counters", "err", err)
-			return nil, unix.EIO
-		}
-		return st, nil
-	}
-	st, err := netStack(k)
-	if err != nil {
-		return nil, err
-	}
-	return st.DevStats(), nil
-}
-
-// ifIoctl answers SIOCGIFCONF and the single-interface SIOCGIF* ioctls
-// (handled says req is one of them).
-func ifIoctl(c *syscallCtx, f *file, req uint32, arg uint64) (handled bool, err error) {
+// IfIoctl answers SIOCATMARK, SIOCGIFCONF, the single-interface
+// SIOCGIF* ioctls and the refused SIOCSIF* ones (handled says req is one
+// of them; the server's ioctl calls it first).
+func IfIoctl(c *kernel.Task, f *fdesc.File, req uint32, arg uint64) (handled bool, err error) {
 	if req == siocatmark {
 		return true, atmark(c, f, arg)
 	}
@@ -116,7 +84,7 @@ func ifIoctl(c *syscallCtx, f *file, req uint32, arg uint64) (handled bool, err 
 	if !isSocketFile(f) {
 		return true, unix.ENOTTY
 	}
-	ifs, err := interfaces(c.Kernel)
+	ifs, err := c.Kernel.Interfaces()
 	if err != nil {
 		return true, err
 	}
@@ -126,7 +94,7 @@ func ifIoctl(c *syscallCtx, f *file, req uint32, arg uint64) (handled bool, err 
 			return true, err
 		}
 		var out []byte
-		if hostNetwork(c.Kernel) {
+		if c.Kernel.HostNet {
 			out, err = socket.HostIfreqIoctl(req, ifr)
 		} else {
 			out, err = socket.IfreqIoctl(ifs, req, ifr)
