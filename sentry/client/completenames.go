@@ -106,22 +106,17 @@ func copyKey(k pathKey, dir string) pathKey {
 	return pathKey{creds: k.creds, start: k.start, path: dir}
 }
 
-// keepCompleteNames keeps the copy reply's complete-names lease grants
-// for the directory t's mkdir (key k: existsShapes', sent at at) made
-// with mode mode, if the caller's umask is known.
-func (t *task) keepCompleteNames(k pathKey, mode uint32, reply *pb.Reply, at leaseStamp) {
+// keepNamesCopy keeps the copy reply's complete-names lease grants for
+// the directory a mkdir (key k, sent at at) made with owner permission
+// bits ownerMode (its mode and the caller's umask).
+func (pc *pathCache) keepNamesCopy(k pathKey, ownerMode uint32, reply *pb.Reply, at leaseStamp) {
 	cn, l := reply.GetCompleteNames(), reply.GetPathLease()
-	pc := t.c.pcache
 	if pc == nil || cn == nil || l == nil || reply.Errno != 0 || cn.TtlMs == 0 || len(cn.Ids) == 0 || len(cn.Inos) != 1 ||
 		!cleanPath(k.path) || !grantedAs(k, l) {
 		return
 	}
-	umask, ok := t.knownUmask()
-	if !ok {
-		return
-	}
 	ttl := min(cn.TtlMs, l.TtlMs)
-	c := &namesCopy{names: make(map[string]bool), ownerMode: mode &^ umask & 0o700,
+	c := &namesCopy{names: make(map[string]bool), ownerMode: ownerMode,
 		expires: at.sent.Add(time.Duration(ttl) * time.Millisecond), renewal: pc.renewal}
 	c.hold.dirs = []uint64{cn.Inos[0]}
 	pc.mu.Lock()
@@ -149,11 +144,19 @@ func (t *task) keepMadeDir(sysno uintptr, args [6]uint64, reply *pb.Reply, at le
 	if !ok {
 		return
 	}
-	mode := args[1]
-	if sysno == unix.SYS_MKDIRAT {
-		mode = args[2]
+	umask, ok := t.knownUmask()
+	if !ok {
+		return
 	}
-	t.keepCompleteNames(k, uint32(mode), reply, at)
+	t.c.pcache.keepNamesCopy(k, mkdirMode(sysno, args)&^umask&0o700, reply, at)
+}
+
+// mkdirMode is the mode argument of mkdir or mkdirat call sysno.
+func mkdirMode(sysno uintptr, args [6]uint64) uint32 {
+	if sysno == unix.SYS_MKDIRAT {
+		return uint32(args[2])
+	}
+	return uint32(args[1])
 }
 
 // knownUmask returns the umask of t's fs context, if the client knows
@@ -237,9 +240,9 @@ func (pc *pathCache) copyAbsenceLocked(k pathKey, pid int32) bool {
 
 // keepCopyAbsence keeps the absence of the name t's creation (missing-name
 // key k) would make, from a copy of its directory, unless an answer is
-// kept under k already: the creation is then posted (postcreate.go)
-// without an unlink before it (a shell's redirection to a new file in a
-// directory it made).
+// kept under k already: the creation is then posted (postcreate.go,
+// postmkdir.go) without an unlink before it (a shell's redirection to a
+// new file in a directory it made).
 func (t *task) keepCopyAbsence(k pathKey) {
 	pc := t.c.pcache
 	if !cleanPath(k.path) {
@@ -251,6 +254,24 @@ func (t *task) keepCopyAbsence(k pathKey) {
 		return
 	}
 	pc.copyAbsenceLocked(k, t.proc.pid)
+}
+
+// awaitCopy waits, while a posted mkdir of the directory of the name of
+// missing-name key k is without a reply, for that reply, which brings
+// the directory's copy (postmkdir.go): a creation there would otherwise
+// wait for a reply of its own, and drop every copy (namesBefore: a
+// creation in a directory no copy is of, which its reply then names).
+func (pc *pathCache) awaitCopy(k pathKey) {
+	if !cleanPath(k.path) {
+		return
+	}
+	dir, _ := splitName(k.path)
+	pc.mu.Lock()
+	wait := pc.copyLocked(copyKey(k, dir)) == nil && pc.renewing[copyKey(k, dir)] > 0 && pc.answerLocked(k) == nil
+	pc.mu.Unlock()
+	if wait {
+		pc.waitCreations()
+	}
 }
 
 // namesChange is what namesBefore leaves for after the call's reply:
