@@ -239,10 +239,12 @@ func (pc *pathCache) copyAbsenceLocked(k pathKey, pid int32) bool {
 }
 
 // keepCopyAbsence keeps the absence of the name t's creation (missing-name
-// key k) would make, from a copy of its directory, unless an answer is
-// kept under k already: the creation is then posted (postcreate.go,
+// key k) would make, from a copy of its directory, unless the server's
+// answer is kept under k: the creation is then posted (postcreate.go,
 // postmkdir.go) without an unlink before it (a shell's redirection to a
-// new file in a directory it made).
+// new file in a directory it made). A copy's absence kept before is made
+// again: the caller's chmod of the directory since changed whether it
+// may create the name (or search the directory).
 func (t *task) keepCopyAbsence(k pathKey) {
 	pc := t.c.pcache
 	if !cleanPath(k.path) {
@@ -250,10 +252,13 @@ func (t *task) keepCopyAbsence(k pathKey) {
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if len(pc.copies) == 0 || pc.answerLocked(k) != nil {
+	a := pc.answerLocked(k)
+	if len(pc.copies) == 0 && a == nil || a != nil && a.copy == nil {
 		return
 	}
-	pc.copyAbsenceLocked(k, t.proc.pid)
+	if !pc.copyAbsenceLocked(k, t.proc.pid) && a != nil {
+		delete(pc.answers, k)
+	}
 }
 
 // awaitCopy waits, while a posted mkdir of the directory of the name of

@@ -24,7 +24,10 @@ import (
 // full disk or quota, the directory's link limit (EMLINK), a failing
 // gofer, a change the server did not make within the lease's last
 // second; such a failure is logged (the application was told it
-// succeeded).
+// succeeded). A copy that says the caller may search the directory but
+// not write it fails the mkdir with EACCES here, as Linux after its
+// lookup found no such name (the copy's owner bits are the caller's);
+// the server's creatable false may mean other things, and waits.
 //
 // Until its reply: the parent directory counts as changing
 // (pathCache.dirsChanging: no answer leasing its attributes or missing
@@ -47,19 +50,22 @@ import (
 var mkdirShapes = existsShapes
 
 // postMkdir answers t's mkdir or mkdirat 0 and posts it, if the cache
-// decides it succeeds (see above), and reports whether it did.
-func (t *task) postMkdir(sysno uintptr, args [6]uint64) bool {
+// decides it succeeds (see above), and reports whether it did; or fails
+// it with EACCES, by a copy of the complete names of the directory the
+// caller made that says the name is missing and the caller may search
+// the directory but not write it (errno EACCES, ok true).
+func (t *task) postMkdir(sysno uintptr, args [6]uint64) (errno unix.Errno, ok bool) {
 	shape, ok := mkdirShapes[sysno]
 	pc := t.c.pcache
 	if !ok || pc == nil || t.c.cfg.NoPostedOpens || t.c.cfg.NoPostedCreates || !t.singleThreaded() {
-		return false
+		return 0, false
 	}
 	k, ok := t.pathKeyShaped(missingCall, shape, args)
 	if !ok || strings.HasSuffix(k.path, "/") {
-		return false
+		return 0, false
 	}
 	if _, dirs := t.pathAnswerScope(); !dirs || t.c.pipe.fsShared(t.proc.pid) {
-		return false
+		return 0, false
 	}
 	// The reply's answers: the parent's stat, the new directory's
 	// existence (the copy of its names, with the caller's umask).
@@ -77,9 +83,12 @@ func (t *task) postMkdir(sysno uintptr, args [6]uint64) bool {
 	t.c.opens.revoking.RLock()
 	defer t.c.opens.revoking.RUnlock()
 	t.keepCopyAbsence(k)
+	if t.copyForbids(k) {
+		return unix.EACCES, true
+	}
 	dir, ok := pc.beginCreate(k, renews)
 	if !ok {
-		return false
+		return 0, false
 	}
 	names := t.namesBefore(sysno, args)
 	mc := t.c.meta.before(t, sysno, args)
@@ -109,7 +118,7 @@ func (t *task) postMkdir(sysno uintptr, args [6]uint64) bool {
 		// Recovering: the mkdir waits as usual.
 		done(nil)
 		t.c.meta.after(t, mc, sysno, args, 0, unix.EAGAIN)
-		return false
+		return 0, false
 	}
 	// The new name is the process's, as after a waited mkdir.
 	t.c.meta.after(t, mc, sysno, args, 0, 0)
@@ -119,5 +128,27 @@ func (t *task) postMkdir(sysno uintptr, args [6]uint64) bool {
 	pc.namesAfter(names, nil)
 	t.posted = true
 	t.c.opens.mkdirs.Add(1)
+	return 0, true
+}
+
+// copyForbids says whether the absence kept under missing-name key k is
+// a copy's (completenames.go) that says the caller may not make the name:
+// it may search the directory (the copy answers only then) but not
+// write it, so Linux's mkdir fails EACCES (after its lookup found no
+// such name, on a writable mount: the caller made the directory there).
+func (t *task) copyForbids(k pathKey) bool {
+	pc := t.c.pcache
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	a := pc.answerLocked(k)
+	if a == nil || a.copy == nil || !a.copy.live() || a.ret != 0 || a.errno != unix.ENOENT {
+		return false
+	}
+	_, name := splitName(k.path)
+	_, exists := a.copy.names[name]
+	if exists {
+		return false
+	}
+	t.answeredLocked(pc)
 	return true
 }

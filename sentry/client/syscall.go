@@ -316,8 +316,8 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			return 0, errno
 		}
 	case unix.SYS_MKDIR, unix.SYS_MKDIRAT:
-		if t.postMkdir(sysno, args) {
-			return 0, 0
+		if errno, ok := t.postMkdir(sysno, args); ok {
+			return 0, errno
 		}
 	}
 	pathKey, pathKeyed, pathWanted, cret, cerrno, hit := t.cachedPath(sysno, args)

@@ -136,3 +136,34 @@ func TestPostedMkdirOutput(t *testing.T) {
 		})
 	}
 }
+
+// TestPostedMkdirPermission runs testdata/postmkdir/eacces.c natively and
+// under do: as nobody, it makes a directory, takes its write permission
+// away and back, and makes a name in it each time. Under do, the client
+// answers the mkdirs EACCES while the permission is away (its copy of
+// the directory's complete names says the caller may search it but not
+// write it), and posts the one after; the output must be the native one.
+// Before, a copy's absence kept while the name was not creatable stayed
+// so after the chmod gave the permission back (and the reverse), so the
+// mkdir after it failed EACCES on the client.
+func TestPostedMkdirPermission(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "postmkdir", "eacces.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, t.TempDir(), "eacces", string(src))
+	want := tu.Run(t, time.Minute, t.TempDir(), "", prog)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	got, _, counts := stracedRun(t, t.TempDir(), nil, "t/u/", prog)
+	compare(t, want, got)
+	t.Logf("mkdirs in the directory: %d answered on the client, %d posted, %d forwarded",
+		counts["mkdir cached"], counts["mkdir posted"], counts["mkdir forwarded"])
+	// Two EACCES and the EEXIST on the client, the mkdir between them
+	// posted.
+	if counts["mkdir cached"] != 3 || counts["mkdir posted"] != 1 {
+		t.Errorf("mkdirs in the directory: %d answered on the client, %d posted; want 3 and 1", counts["mkdir cached"], counts["mkdir posted"])
+	}
+}
