@@ -295,6 +295,22 @@ func (ps *pipelineState) fsShared(pid int32) bool {
 	return false
 }
 
+// creationKey returns the missing-name key of the path of t's creation
+// call of shape shape, if the creation may be posted: a path without a
+// trailing slash, nothing posted in flight that may change a directory
+// (pathAnswerScope's dirs), and an fs context (the cwd a relative path
+// starts at) no other process shares.
+func (t *task) creationKey(shape pathCallShape, args [6]uint64) (pathKey, bool) {
+	k, ok := t.pathKeyShaped(missingCall, shape, args)
+	if !ok || strings.HasSuffix(k.path, "/") {
+		return pathKey{}, false
+	}
+	if _, dirs := t.pathAnswerScope(); !dirs || t.c.pipe.fsShared(t.proc.pid) {
+		return pathKey{}, false
+	}
+	return k, true
+}
+
 // postCreate posts an open that creates a name known to be missing, if it
 // may (see above), and returns its fd.
 func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
@@ -316,11 +332,8 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		!t.singleThreaded() {
 		return 0, false
 	}
-	k, ok := t.pathKeyShaped(missingCall, shape, args)
-	if !ok || strings.HasSuffix(k.path, "/") {
-		return 0, false
-	}
-	if _, dirs := t.pathAnswerScope(); !dirs || t.c.pipe.fsShared(t.proc.pid) {
+	k, ok := t.creationKey(shape, args)
+	if !ok {
 		return 0, false
 	}
 	limit, ok := t.c.pipe.fdLimit(t.proc.pid)

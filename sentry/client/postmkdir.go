@@ -1,8 +1,6 @@
 package client
 
 import (
-	"strings"
-
 	"golang.org/x/sys/unix"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -60,11 +58,8 @@ func (t *task) postMkdir(sysno uintptr, args [6]uint64) (errno unix.Errno, ok bo
 	if !ok || pc == nil || t.c.cfg.NoPostedOpens || t.c.cfg.NoPostedCreates || !t.singleThreaded() {
 		return 0, false
 	}
-	k, ok := t.pathKeyShaped(missingCall, shape, args)
-	if !ok || strings.HasSuffix(k.path, "/") {
-		return 0, false
-	}
-	if _, dirs := t.pathAnswerScope(); !dirs || t.c.pipe.fsShared(t.proc.pid) {
+	k, ok := t.creationKey(shape, args)
+	if !ok {
 		return 0, false
 	}
 	// The reply's answers: the parent's stat, the new directory's
