@@ -191,7 +191,9 @@ var unlinkShapes = map[uintptr]pathCallShape{
 }
 
 // completeNamesUnlink says whether t's unlink fails with ENOENT by a
-// copy (see above), keeping the absence for a posted creation.
+// copy (see above), keeping the absence for a posted creation; not while
+// a posted call that may change a directory's mode is unanswered, unless
+// the caller may search any directory.
 func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	shape, ok := unlinkShapes[sysno]
 	if !ok || (sysno == unix.SYS_UNLINKAT && args[2] != 0) || t.c.pcache == nil {
@@ -201,10 +203,14 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	if !ok || !cleanPath(k.path) {
 		return false
 	}
+	_, dirs := t.pathAnswerScope()
 	pc := t.c.pcache
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if !pc.copyAbsenceLocked(k, t.proc.pid) {
+	// A posted mode or owner change of a directory may take the search
+	// permission of one above the copy's away (the copy models its own
+	// directory's mode alone), as for cachedExists.
+	if !dirs && !pc.searchAll[t.proc.pid] || !pc.copyAbsenceLocked(k, t.proc.pid) {
 		return false
 	}
 	t.answeredLocked(pc)

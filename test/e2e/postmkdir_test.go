@@ -145,7 +145,10 @@ func TestPostedMkdirOutput(t *testing.T) {
 // write it), and posts the one after; the output must be the native one.
 // Before, a copy's absence kept while the name was not creatable stayed
 // so after the chmod gave the permission back (and the reverse), so the
-// mkdir after it failed EACCES on the client.
+// mkdir after it failed EACCES on the client. Last it takes the
+// directory's search permission away with a posted chmod: an unlink
+// under it fails EACCES, not the ENOENT the copy of the complete names
+// of a directory in it said before its reply.
 func TestPostedMkdirPermission(t *testing.T) {
 	tu.RequireRoot(t)
 	src, err := os.ReadFile(filepath.Join("testdata", "postmkdir", "eacces.c"))

@@ -5,7 +5,9 @@
 // second one fails EEXIST. Under do the client answers the first mkdir
 // EACCES and posts the later one from its copy of the directory's
 // complete names (sentry/client/postmkdir.go); the output must be the
-// native one.
+// native one. Last, it takes the search permission of the directory
+// away: no name under it is found (EACCES), though the client holds the
+// complete names of a directory in it.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,5 +39,13 @@ int main(void) {
   printf("mkdir u/x again: %s\n", err(mkdir("t/u/x", 0755)));
   rc = stat("t/u/x", &st);
   printf("stat u/x: %s, mode %o\n", err(rc), (int)(st.st_mode & 07777));
+  // Search permission taken from u: nothing under it is found, though
+  // the client holds the complete names of u/x (EACCES, not ENOENT).
+  printf("chmod u 0600: %s\n", err(chmod("t/u", 0600)));
+  printf("unlink u/x/y: %s\n", err(unlink("t/u/x/y")));
+  printf("mkdir u/x/y: %s\n", err(mkdir("t/u/x/y", 0755)));
+  printf("create u/x/z: %s\n", err(open("t/u/x/z", O_WRONLY | O_CREAT, 0644)));
+  printf("chmod u 0700: %s\n", err(chmod("t/u", 0700)));
+  printf("unlink u/x/y: %s\n", err(unlink("t/u/x/y")));
   return 0;
 }
