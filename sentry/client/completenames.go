@@ -106,22 +106,17 @@ func copyKey(k pathKey, dir string) pathKey {
 	return pathKey{creds: k.creds, start: k.start, path: dir}
 }
 
-// keepCompleteNames keeps the copy reply's complete-names lease grants
-// for the directory t's mkdir (key k: existsShapes', sent at at) made
-// with mode mode, if the caller's umask is known.
-func (t *task) keepCompleteNames(k pathKey, mode uint32, reply *pb.Reply, at leaseStamp) {
+// keepNamesCopy keeps the copy reply's complete-names lease grants for
+// the directory a mkdir (key k, sent at at) made with owner permission
+// bits ownerMode (its mode and the caller's umask).
+func (pc *pathCache) keepNamesCopy(k pathKey, ownerMode uint32, reply *pb.Reply, at leaseStamp) {
 	cn, l := reply.GetCompleteNames(), reply.GetPathLease()
-	pc := t.c.pcache
 	if pc == nil || cn == nil || l == nil || reply.Errno != 0 || cn.TtlMs == 0 || len(cn.Ids) == 0 || len(cn.Inos) != 1 ||
 		!cleanPath(k.path) || !grantedAs(k, l) {
 		return
 	}
-	umask, ok := t.knownUmask()
-	if !ok {
-		return
-	}
 	ttl := min(cn.TtlMs, l.TtlMs)
-	c := &namesCopy{names: make(map[string]bool), ownerMode: mode &^ umask & 0o700,
+	c := &namesCopy{names: make(map[string]bool), ownerMode: ownerMode,
 		expires: at.sent.Add(time.Duration(ttl) * time.Millisecond), renewal: pc.renewal}
 	c.hold.dirs = []uint64{cn.Inos[0]}
 	pc.mu.Lock()
@@ -149,11 +144,19 @@ func (t *task) keepMadeDir(sysno uintptr, args [6]uint64, reply *pb.Reply, at le
 	if !ok {
 		return
 	}
-	mode := args[1]
-	if sysno == unix.SYS_MKDIRAT {
-		mode = args[2]
+	umask, ok := t.knownUmask()
+	if !ok {
+		return
 	}
-	t.keepCompleteNames(k, uint32(mode), reply, at)
+	t.c.pcache.keepNamesCopy(k, mkdirMode(sysno, args)&^umask&0o700, reply, at)
+}
+
+// mkdirMode is the mode argument of mkdir or mkdirat call sysno.
+func mkdirMode(sysno uintptr, args [6]uint64) uint32 {
+	if sysno == unix.SYS_MKDIRAT {
+		return uint32(args[2])
+	}
+	return uint32(args[1])
 }
 
 // knownUmask returns the umask of t's fs context, if the client knows
@@ -188,7 +191,9 @@ var unlinkShapes = map[uintptr]pathCallShape{
 }
 
 // completeNamesUnlink says whether t's unlink fails with ENOENT by a
-// copy (see above), keeping the absence for a posted creation.
+// copy (see above), keeping the absence for a posted creation; not while
+// a posted call that may change a directory's mode is unanswered, unless
+// the caller may search any directory.
 func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	shape, ok := unlinkShapes[sysno]
 	if !ok || (sysno == unix.SYS_UNLINKAT && args[2] != 0) || t.c.pcache == nil {
@@ -198,10 +203,14 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	if !ok || !cleanPath(k.path) {
 		return false
 	}
+	_, dirs := t.pathAnswerScope()
 	pc := t.c.pcache
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if !pc.copyAbsenceLocked(k, t.proc.pid) {
+	// A posted mode or owner change of a directory may take the search
+	// permission of one above the copy's away (the copy models its own
+	// directory's mode alone), as for cachedExists.
+	if !dirs && !pc.searchAll[t.proc.pid] || !pc.copyAbsenceLocked(k, t.proc.pid) {
 		return false
 	}
 	t.answeredLocked(pc)
@@ -236,10 +245,12 @@ func (pc *pathCache) copyAbsenceLocked(k pathKey, pid int32) bool {
 }
 
 // keepCopyAbsence keeps the absence of the name t's creation (missing-name
-// key k) would make, from a copy of its directory, unless an answer is
-// kept under k already: the creation is then posted (postcreate.go)
-// without an unlink before it (a shell's redirection to a new file in a
-// directory it made).
+// key k) would make, from a copy of its directory, unless the server's
+// answer is kept under k: the creation is then posted (postcreate.go,
+// postmkdir.go) without an unlink before it (a shell's redirection to a
+// new file in a directory it made). A copy's absence kept before is made
+// again: the caller's chmod of the directory since changed whether it
+// may create the name (or search the directory).
 func (t *task) keepCopyAbsence(k pathKey) {
 	pc := t.c.pcache
 	if !cleanPath(k.path) {
@@ -247,10 +258,31 @@ func (t *task) keepCopyAbsence(k pathKey) {
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if len(pc.copies) == 0 || pc.answerLocked(k) != nil {
+	a := pc.answerLocked(k)
+	if len(pc.copies) == 0 && a == nil || a != nil && a.copy == nil {
 		return
 	}
-	pc.copyAbsenceLocked(k, t.proc.pid)
+	if !pc.copyAbsenceLocked(k, t.proc.pid) && a != nil {
+		delete(pc.answers, k)
+	}
+}
+
+// awaitCopy waits, while a posted mkdir of the directory of the name of
+// missing-name key k is without a reply, for that reply, which brings
+// the directory's copy (postmkdir.go): a creation there would otherwise
+// wait for a reply of its own, and drop every copy (namesBefore: a
+// creation in a directory no copy is of, which its reply then names).
+func (pc *pathCache) awaitCopy(k pathKey) {
+	if !cleanPath(k.path) {
+		return
+	}
+	dir, _ := splitName(k.path)
+	pc.mu.Lock()
+	wait := pc.copyLocked(copyKey(k, dir)) == nil && pc.renewing[copyKey(k, dir)] > 0 && pc.answerLocked(k) == nil
+	pc.mu.Unlock()
+	if wait {
+		pc.waitCreations()
+	}
 }
 
 // namesChange is what namesBefore leaves for after the call's reply:

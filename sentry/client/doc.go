@@ -157,12 +157,19 @@
 // back the answers leasing the directory's attributes or missing names
 // (pathHold.dirs: the directories an answer's leases are on).
 //
+// Posted mkdir (postmkdir.go): a mkdir of a name whose absence is held
+// as for a posted creation is answered 0 and posted; its reply brings
+// the new directory's complete names (below) and its parent's stat,
+// which a mkdir of the same path and a creation in the new directory
+// wait for (pathCache.renewing) rather than ask the server.
+//
 // Complete names (completenames.go): a mkdir's reply may lease the
 // complete names of the directory it made; the client keeps a copy
 // (pathCache.copies, under pathCache.mu), applies its own calls spelled
 // dir/name to it, drops it on any other that may change the directory's
 // names or mode, and answers an unlink of a name not in it with ENOENT,
-// kept as a creatable absence for a posted creation.
+// kept as a creatable absence for a posted creation, and a mkdir of the
+// directory's own path with EEXIST.
 //
 // Recovery (recovery.go, docs/ARCHITECTURE.md): every call goes through a
 // remoteSession, which assigns seqs, folds each reply's state records into

@@ -821,10 +821,15 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	if a == nil && dirs && walkFirst(sysno, args) {
 		a = pc.missingPrefixLocked(k)
 	}
-	if a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a) && pc.renewing[k] > 0 {
+	if pc.renewing[k] > 0 && (a == nil && dirs || a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a)) {
 		// A posted creation's reply, on its way, renews it
 		// (postcreate.go): wait for that rather than ask again (the
-		// server would answer only after the creation anyway).
+		// server would answer only after the creation anyway). Also
+		// when the answer is gone already: the creation's revocation
+		// of the directory's attributes comes before its reply, and a
+		// stat between the two found nothing kept (tar re-asked the
+		// stat of the directory it extracts into for 1.5 of each 100
+		// members).
 		pc.mu.Unlock()
 		pc.waitCreations()
 		all, dirs = t.pathAnswerScope()
@@ -869,11 +874,15 @@ var existsShapes = map[uintptr]pathCallShape{
 // cachedExists says whether t's mkdir or mkdirat fails with EEXIST by
 // the existence of its path's name the cache holds (same path, start and
 // credentials: the walk to the parent succeeded, and Linux reports
-// EEXIST before the parent's EROFS or EACCES of writing). It answers
-// while posted calls are unanswered too when the caller may search any
-// directory (a chmod, chown, utimensat or write changes no name and,
-// for such a caller, no walk) or when they change only regular files'
-// attributes (no walk searches a regular file).
+// EEXIST before the parent's EROFS or EACCES of writing): an answer of
+// a call that found it, or the copy of the names of the directory this
+// client made by that path (completenames.go). While a posted mkdir of
+// the path is without a reply (postmkdir.go), it waits for that reply,
+// which brings the copy. It answers while posted calls are unanswered
+// too when the caller may search any directory (a chmod, chown,
+// utimensat or write changes no name and, for such a caller, no walk)
+// or when they change only regular files' attributes (no walk searches
+// a regular file).
 func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	shape, ok := existsShapes[sysno]
 	if !ok || t.c.pcache == nil {
@@ -890,11 +899,25 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	if !dirs && !pc.searchAll[t.proc.pid] {
 		return false
 	}
-	if a := pc.answerLocked(k); a == nil || pc.blockedLocked(a) {
+	if !pc.existsLocked(k) && pc.renewing[k] > 0 {
+		pc.mu.Unlock()
+		pc.waitCreations()
+		pc.mu.Lock()
+	}
+	if !pc.existsLocked(k) {
 		return false
 	}
 	t.answeredLocked(pc)
 	return true
+}
+
+// existsLocked says whether the cache holds the existence of the name of
+// key k (existsCall). Precondition: pc.mu.
+func (pc *pathCache) existsLocked(k pathKey) bool {
+	if a := pc.answerLocked(k); a != nil && !pc.blockedLocked(a) {
+		return true
+	}
+	return cleanPath(k.path) && pc.copyLocked(copyKey(k, k.path)) != nil
 }
 
 // usedLocked notes that a kept answer was used: the client wants leases

@@ -176,9 +176,9 @@ func (pc *pathCache) keepMissing(k pathKey, l *pb.PathLease, at leaseStamp) {
 // beginCreate returns the inode number of the directory the name of key
 // k (missingCall) is missing from, if the cache holds that absence, the
 // caller may create the name, and no posted creation in flight may have
-// changed that; the directory then counts as changing, and the answer
-// under renews (if not nil) as renewed by the reply, until endCreate.
-func (pc *pathCache) beginCreate(k pathKey, renews *pathKey) (uint64, bool) {
+// changed that; the directory then counts as changing, and the answers
+// under renews as renewed by the reply, until endCreate.
+func (pc *pathCache) beginCreate(k pathKey, renews []pathKey) (uint64, bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	a := pc.answerLocked(k)
@@ -204,28 +204,28 @@ func (pc *pathCache) beginCreate(k pathKey, renews *pathKey) (uint64, bool) {
 		pc.dirsChanging = make(map[uint64]int)
 	}
 	pc.dirsChanging[dir]++
-	if renews != nil {
-		if pc.renewing == nil {
-			pc.renewing = make(map[pathKey]int)
-		}
-		pc.renewing[*renews]++
+	if pc.renewing == nil && len(renews) > 0 {
+		pc.renewing = make(map[pathKey]int)
+	}
+	for _, r := range renews {
+		pc.renewing[r]++
 	}
 	pc.usedLocked()
 	return dir, true
 }
 
 // endCreate ends what beginCreate began for directory dir (and the
-// answer under renews), and wakes the calls waiting for a creation's
+// answers under renews), and wakes the calls waiting for a creation's
 // reply (waitCreations).
-func (pc *pathCache) endCreate(dir uint64, renews *pathKey) {
+func (pc *pathCache) endCreate(dir uint64, renews []pathKey) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if pc.dirsChanging[dir]--; pc.dirsChanging[dir] <= 0 {
 		delete(pc.dirsChanging, dir)
 	}
-	if renews != nil {
-		if pc.renewing[*renews]--; pc.renewing[*renews] <= 0 {
-			delete(pc.renewing, *renews)
+	for _, r := range renews {
+		if pc.renewing[r]--; pc.renewing[r] <= 0 {
+			delete(pc.renewing, r)
 		}
 	}
 	if pc.creationDone != nil {
@@ -295,6 +295,22 @@ func (ps *pipelineState) fsShared(pid int32) bool {
 	return false
 }
 
+// creationKey returns the missing-name key of the path of t's creation
+// call of shape shape, if the creation may be posted: a path without a
+// trailing slash, nothing posted in flight that may change a directory
+// (pathAnswerScope's dirs), and an fs context (the cwd a relative path
+// starts at) no other process shares.
+func (t *task) creationKey(shape pathCallShape, args [6]uint64) (pathKey, bool) {
+	k, ok := t.pathKeyShaped(missingCall, shape, args)
+	if !ok || strings.HasSuffix(k.path, "/") {
+		return pathKey{}, false
+	}
+	if _, dirs := t.pathAnswerScope(); !dirs || t.c.pipe.fsShared(t.proc.pid) {
+		return pathKey{}, false
+	}
+	return k, true
+}
+
 // postCreate posts an open that creates a name known to be missing, if it
 // may (see above), and returns its fd.
 func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
@@ -316,11 +332,8 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		!t.singleThreaded() {
 		return 0, false
 	}
-	k, ok := t.pathKeyShaped(missingCall, shape, args)
-	if !ok || strings.HasSuffix(k.path, "/") {
-		return 0, false
-	}
-	if _, dirs := t.pathAnswerScope(); !dirs || t.c.pipe.fsShared(t.proc.pid) {
+	k, ok := t.creationKey(shape, args)
+	if !ok {
 		return 0, false
 	}
 	limit, ok := t.c.pipe.fdLimit(t.proc.pid)
@@ -328,10 +341,11 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	parentKey, parentWanted := t.parentStatKey(sysno, args)
-	var renews *pathKey
+	var renews []pathKey
 	if parentWanted {
-		renews = &parentKey
+		renews = []pathKey{parentKey}
 	}
+	pc.awaitCopy(k)
 	// As for a posted open: a creation posted on an answer whose
 	// revocation announces a change (another sandbox's chmod of the
 	// directory) is on the stream before that revocation's
@@ -423,9 +437,9 @@ func (c *client) createDone(pcr postedCreate, r *pb.Reply) {
 		c.pipe.mu.Unlock()
 	}
 	c.openDone(po, r)
-	var renews *pathKey
+	var renews []pathKey
 	if pcr.parentWanted {
-		renews = &pcr.parentKey
+		renews = []pathKey{pcr.parentKey}
 		if opened && r.PathLease != nil {
 			// Kept before the waiting calls wake (endCreate).
 			c.pcache.keepParent(pcr.parentKey, r, pcr.pathStamp)

@@ -121,8 +121,9 @@ type postedOpens struct {
 	// opens, created the posted creating opens (postcreate.go), unposted
 	// the posted opens taken back with their close (unpostOpen). Atomic.
 	next, posted, created, unposted atomic.Uint64
-	// removed counts the posted unlinks (postunlink.go). Atomic.
-	removed atomic.Uint64
+	// removed counts the posted unlinks (postunlink.go), mkdirs the
+	// posted mkdirs (postmkdir.go). Atomic.
+	removed, mkdirs atomic.Uint64
 	// revoking orders posted opens before lease revocations'
 	// acknowledgments: postOpen holds it for reading from its look at
 	// the kept answer to its Post, and an acknowledgment takes it for

@@ -315,6 +315,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if errno, ok := t.statAccess(sysno, args); ok {
 			return 0, errno
 		}
+	case unix.SYS_MKDIR, unix.SYS_MKDIRAT:
+		if errno, ok := t.postMkdir(sysno, args); ok {
+			return 0, errno
+		}
 	}
 	pathKey, pathKeyed, pathWanted, cret, cerrno, hit := t.cachedPath(sysno, args)
 	if hit {

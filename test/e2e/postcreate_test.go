@@ -154,14 +154,16 @@ func TestPostedCreateTarCalls(t *testing.T) {
 	}
 }
 
-// postedNM matches racer.c's creator's posted creations of n and m.
-var postedNM = regexp.MustCompile(`openat\(AT_FDCWD, "[^"]*/([nm])", 0x[0-9a-f]+, 0x[0-9a-f]+\) = .*where=posted`)
+// postedNM matches racer.c's creator's posted creations of n and m
+// (opens, or mkdirs).
+var postedNM = regexp.MustCompile(`(?:openat\(AT_FDCWD, "[^"]*/([nm])", 0x[0-9a-f]+, 0x[0-9a-f]+\)|mkdir\("[^"]*/([nm])", 0x[0-9a-f]+\)) = .*where=posted`)
 
 // TestPostedCreateTwoSandboxes runs testdata/postcreate/racer.c as a
 // creator and another party in two sandboxes on one server (one gofer),
 // and as two host processes: the creator's unlink finds a name missing,
 // the other then makes it (a file, or a directory), and the creator's
-// next open with O_CREAT must fail with EEXIST (EISDIR), as natively:
+// next open with O_CREAT must fail with EEXIST (EISDIR), or its mkdir
+// with EEXIST, as natively:
 // the other's creation revoked the creator's lease on the name's absence
 // before its reply. The server's leases last a minute, so a lease not
 // revoked would have the creator's open posted.
@@ -179,7 +181,7 @@ func TestPostedCreateTwoSandboxes(t *testing.T) {
 	sock := t.TempDir()
 	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
 	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
-	for _, kind := range []string{"file", "dir"} {
+	for _, kind := range []string{"file", "dir", "mkdir"} {
 		t.Run(kind, func(t *testing.T) {
 			native := run(t, kind, func(role, dir string) []string { return []string{prog, role, dir} })
 			logs := t.TempDir()
@@ -204,7 +206,7 @@ func TestPostedCreateTwoSandboxes(t *testing.T) {
 			}
 			posted := map[string]int{}
 			for _, m := range postedNM.FindAllSubmatch(log, -1) {
-				posted[string(m[1])]++
+				posted[string(m[1])+string(m[2])]++
 			}
 			if posted["n"] != 0 || posted["m"] != 1 {
 				t.Errorf("the creator posted creations of n and m %v, want m's only", posted)

@@ -45,10 +45,17 @@ func forwardedCalls(t *testing.T, dir string, argv ...string) (waited, posted in
 // returns the archive's path.
 func tarOf(t *testing.T, n int) string {
 	t.Helper()
+	return tarTree(t, n, 2)
+}
+
+// tarTree archives n files of 512 bytes, file i in top/d<i%dirs>/f<i>,
+// natively, and returns the archive's path.
+func tarTree(t *testing.T, n, dirs int) string {
+	t.Helper()
 	src := t.TempDir()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 32)
 	for i := 0; i < n; i++ {
-		sub := filepath.Join(src, "top", fmt.Sprintf("d%d", i%2))
+		sub := filepath.Join(src, "top", fmt.Sprintf("d%d", i%dirs))
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -67,9 +74,16 @@ func tarOf(t *testing.T, n int) string {
 // with their contents.
 func checkTarExtracted(t *testing.T, dir string, n int) {
 	t.Helper()
+	checkTreeExtracted(t, dir, n, 2)
+}
+
+// checkTreeExtracted fails t unless dir holds the n members of
+// tarTree(t, n, dirs) with their contents.
+func checkTreeExtracted(t *testing.T, dir string, n, dirs int) {
+	t.Helper()
 	data := strings.Repeat("0123456789abcdef", 32)
 	for i := 0; i < n; i++ {
-		name := filepath.Join(dir, "top", fmt.Sprintf("d%d", i%2), fmt.Sprintf("f%03d", i))
+		name := filepath.Join(dir, "top", fmt.Sprintf("d%d", i%dirs), fmt.Sprintf("f%03d", i))
 		if got, err := os.ReadFile(name); err != nil || string(got) != data {
 			t.Fatalf("%s extracted: %q, %v", name, got, err)
 		}

@@ -1,4 +1,4 @@
-// racer creator DIR file|dir | other DIR file|dir: the creator unlinks
+// racer creator DIR file|dir|mkdir | other DIR file|dir|mkdir: the creator unlinks
 // DIR/n (ENOENT: its sandbox keeps the name's absence under a lease),
 // makes DIR/sig/ready and waits for DIR/sig/made (signals in another
 // directory: a name made in DIR would end the lease); the other waits
@@ -8,7 +8,9 @@
 // lease on the name's absence was not revoked by the other's creation
 // would post the open and tell the creator it made the file. Last, the
 // creator does the same with DIR/m, which no one else makes: that open
-// succeeds (and is posted in a sandbox).
+// succeeds (and is posted in a sandbox). With mkdir, the other makes a
+// directory and the creator's calls are mkdirs: EEXIST for n, and m's
+// succeeds (posted in a sandbox).
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -44,7 +46,8 @@ static int waitfor(const char *path, int wronly) {
 int main(int argc, char **argv) {
 	if (argc != 4)
 		return 2;
-	int dir = strcmp(argv[3], "dir") == 0;
+	int mk = strcmp(argv[3], "mkdir") == 0;
+	int dir = mk || strcmp(argv[3], "dir") == 0;
 	snprintf(n, sizeof n, "%s/n", argv[2]);
 	snprintf(m, sizeof m, "%s/m", argv[2]);
 	snprintf(sig, sizeof sig, "%s/sig", argv[2]);
@@ -70,8 +73,13 @@ int main(int argc, char **argv) {
 	if (waitfor(made, 1))
 		return 1;
 	int flags = O_WRONLY | O_CREAT | (dir ? 0 : O_EXCL);
-	int fd = open(n, flags, 0644);
-	printf("creator: open n O_CREAT%s: %s\n", dir ? "" : "|O_EXCL", err(fd));
+	int fd = -1;
+	if (mk)
+		printf("creator: mkdir n: %s\n", err(mkdir(n, 0755)));
+	else
+		fd = open(n, flags, 0644);
+	if (!mk)
+		printf("creator: open n O_CREAT%s: %s\n", dir ? "" : "|O_EXCL", err(fd));
 	if (fd >= 0) {
 		printf("creator: write: %zd\n", write(fd, "mine\n", 5));
 		close(fd);
@@ -83,6 +91,10 @@ int main(int argc, char **argv) {
 	close(rfd);
 	printf("creator: unlink n: %s\n", err(dir ? rmdir(n) : unlink(n)));
 	printf("creator: unlink m: %s\n", err(unlink(m)));
+	if (mk) {
+		printf("creator: mkdir m: %s\n", err(mkdir(m, 0755)));
+		return 0;
+	}
 	fd = open(m, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	printf("creator: open m O_CREAT|O_EXCL: %s\n", err(fd));
 	close(fd);

@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// Posted mkdir (sentry/client/postmkdir.go, docs/COMPATIBILITY.md
+// "Pipelined calls").
+
+// postedMkdirs matches how many mkdirs the client posted (the
+// end-of-session line of sentry/client).
+var postedMkdirs = regexp.MustCompile(`posted_mkdirs=(\d+)`)
+
+// TestPostedMkdirTarCalls runs busybox tar -xf of 400 files in 20
+// directories under do, with posted creations and without, and counts
+// from the client's strace the calls on the directories' paths that
+// waited for the server, per directory. For each directory tar makes it
+// (mkdir), restores its owner, mode and times (posted), then for its
+// first member makes each leading directory again (mkdir top/, answered
+// EEXIST on the client; mkdir top/dN) and stats them (top/ and top/dN).
+// Posted, the mkdir of top/dN is answered on the client from its copy of
+// top's complete names (top was made by this tar) and sent at once; its
+// reply brings top/dN's complete names, which answer the second mkdir
+// EEXIST. Left: the stats of top/ and top/dN (their attributes change
+// with the posted chown, chmod and utimensat of the new directory).
+// Counted: 4.3 waited calls per directory before (mkdir, mkdir EEXIST,
+// the two stats, and a stat of top/dN re-asked when the revocation of
+// the previous creation came before a stat and its reply after), 2.05
+// after.
+func TestPostedMkdirTarCalls(t *testing.T) {
+	tu.RequireRoot(t)
+	const files, dirs = 400, 20
+	archive := tarTree(t, files, dirs)
+	tests := []struct {
+		name  string
+		flags []string
+		// minPosted is the fewest mkdirs posted; the waited calls on
+		// the directories' paths per directory are between minWaited
+		// and maxWaited.
+		minPosted            int
+		minWaited, maxWaited float64
+	}{
+		{name: "waited", flags: []string{"--posted-creates=false"}, minWaited: 2.9, maxWaited: 3.6},
+		{name: "posted", minPosted: dirs, minWaited: 1.9, maxWaited: 2.4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, log, counts := stracedRun(t, dir, tc.flags, "top", tu.Busybox, "tar", "-xf", archive)
+			checkTreeExtracted(t, dir, files, dirs)
+			posted := logInts(t, []byte(log), postedMkdirs)[0]
+			waited := float64(counts["mkdir forwarded"]+counts["newfstatat forwarded"]) / dirs
+			t.Logf("per directory: %.2f waited calls on the directories (mkdir %.2f, stat %.2f); %d mkdirs posted, %.2f answered on the client",
+				waited, float64(counts["mkdir forwarded"])/dirs, float64(counts["newfstatat forwarded"])/dirs, posted,
+				float64(counts["mkdir cached"])/dirs)
+			if posted < tc.minPosted || (tc.minPosted == 0 && posted != 0) {
+				t.Errorf("%d mkdirs posted, want at least %d (none without)", posted, tc.minPosted)
+			}
+			if waited < tc.minWaited || waited > tc.maxWaited {
+				t.Errorf("%.2f waited calls per directory on the directories' paths, want %v to %v", waited, tc.minWaited, tc.maxWaited)
+			}
+		})
+	}
+}
+
+// TestPostedMkdirServerKill runs testdata/postmkdir/mkdirs.c (a
+// directory made, made again, statted and given a file, now and then
+// removed and made anew) under do while the remote sentry is killed with
+// kill -9 three times and restarted on the same address: the mkdirs
+// posted and in flight are re-sent to the new server (the gofer's reply
+// cache answers one it made already), so the output and files are the
+// native ones.
+func TestPostedMkdirServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "postmkdir", "mkdirs.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dirs, kills = 3000, 3
+	made := func(dir string) int {
+		m, _ := filepath.Glob(filepath.Join(dir, "t", "g*", "d*"))
+		return len(m)
+	}
+	log := serverKillRun(t, serverKill{
+		prog:  tu.StaticProgram(t, t.TempDir(), "mkdirs", string(src)),
+		args:  []string{strconv.Itoa(dirs)},
+		kills: kills,
+		// Kill once the program has made more directories since the
+		// last one.
+		ready:    func(dir string, k int) bool { return made(dir) >= k*dirs/(kills+1) },
+		progress: func(dir string) string { return fmt.Sprintf("%d directories", made(dir)) },
+	})
+	if posted := logInts(t, log, postedMkdirs)[0]; posted < dirs/2 {
+		t.Errorf("%d mkdirs posted of %d: the test tested little", posted, dirs)
+	}
+}
+
+// TestPostedMkdirOutput runs testdata/postmkdir/mkdirs.c natively and
+// under do, with posted creations and without: the same output (modes,
+// link counts, each EEXIST, ENOTEMPTY and ENOENT where Linux gives it),
+// and posted, every mkdir of a name missing from t is posted.
+func TestPostedMkdirOutput(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "postmkdir", "mkdirs.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, t.TempDir(), "mkdirs", string(src))
+	const dirs = 50
+	want := tu.Run(t, time.Minute, t.TempDir(), "", prog, strconv.Itoa(dirs))
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	for _, tc := range []struct {
+		name      string
+		flags     []string
+		minPosted int
+	}{
+		{name: "posted", minPosted: dirs - 1 + dirs/5},
+		{name: "waited", flags: []string{"--posted-creates=false"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, log := sandboxLogged(t, t.TempDir(), tc.flags, &want, prog, strconv.Itoa(dirs))
+			posted := logInts(t, log, postedMkdirs)[0]
+			if posted < tc.minPosted || (tc.minPosted == 0 && posted != 0) {
+				t.Errorf("%d mkdirs posted, want at least %d (none without)", posted, tc.minPosted)
+			}
+		})
+	}
+}
+
+// TestPostedMkdirPermission runs testdata/postmkdir/eacces.c natively and
+// under do: as nobody, it makes a directory, takes its write permission
+// away and back, and makes a name in it each time. Under do, the client
+// answers the mkdirs EACCES while the permission is away (its copy of
+// the directory's complete names says the caller may search it but not
+// write it), and posts the one after; the output must be the native one.
+// Before, a copy's absence kept while the name was not creatable stayed
+// so after the chmod gave the permission back (and the reverse), so the
+// mkdir after it failed EACCES on the client. Last it takes the
+// directory's search permission away with a posted chmod: an unlink
+// under it fails EACCES, not the ENOENT the copy of the complete names
+// of a directory in it said before its reply.
+func TestPostedMkdirPermission(t *testing.T) {
+	tu.RequireRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "postmkdir", "eacces.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, t.TempDir(), "eacces", string(src))
+	want := tu.Run(t, time.Minute, t.TempDir(), "", prog)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	got, _, counts := stracedRun(t, t.TempDir(), nil, "t/u/", prog)
+	compare(t, want, got)
+	t.Logf("mkdirs in the directory: %d answered on the client, %d posted, %d forwarded",
+		counts["mkdir cached"], counts["mkdir posted"], counts["mkdir forwarded"])
+	// Two EACCES and the EEXIST on the client, the mkdir between them
+	// posted.
+	if counts["mkdir cached"] != 3 || counts["mkdir posted"] != 1 {
+		t.Errorf("mkdirs in the directory: %d answered on the client, %d posted; want 3 and 1", counts["mkdir cached"], counts["mkdir posted"])
+	}
+}

@@ -1,0 +1,75 @@
+// Makes directories as busybox tar extracts them: t, a group directory
+// t/g<j> for every 50, then t/g<j>/d<k> for each k (mode 0755 under
+// umask 022, or 0700 every third), each made again (EEXIST), statted,
+// and given a file; every fifth directory is removed again (rmdir of a
+// non-empty one fails ENOTEMPTY; after the unlink of its file it
+// succeeds) and made anew. It prints each directory's mode and link
+// count, so a run under do, where the client posts the mkdirs of names
+// missing from a group (its copy of the group's complete names, which a
+// recovery drops: the next group's mkdir waits and brings a new copy),
+// must print what a native run prints, also when the remote sentry is
+// killed and the mkdirs in flight are re-sent.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void fail(const char *what, int k, int want, int got) {
+  printf("dir %d: %s: errno %d, want %d\n", k, what, got, want);
+  exit(1);
+}
+
+// expect checks a call's result against the errno wanted.
+static void expect(const char *what, int k, int rc, int want) {
+  int got = rc == 0 ? 0 : errno;
+  if (got != want)
+    fail(what, k, want, got);
+}
+
+int main(int argc, char **argv) {
+  int n = argc > 1 ? atoi(argv[1]) : 100;
+  int quiet = argc > 2;
+  struct stat st;
+  umask(022);
+  expect("mkdir t", -1, mkdir("t", 0755), 0);
+  for (int k = 0; k < n; k++) {
+    char group[64], groupSlash[64], dir[64], path[64];
+    snprintf(group, sizeof group, "t/g%d", k / 50);
+    snprintf(groupSlash, sizeof groupSlash, "%s/", group);
+    if (k % 50 == 0)
+      expect("mkdir group", k, mkdir(group, 0755), 0);
+    snprintf(dir, sizeof dir, "%s/d%d", group, k);
+    snprintf(path, sizeof path, "%s/f", dir);
+    int mode = k % 3 == 2 ? 0700 : 0755;
+    expect("mkdir", k, mkdir(dir, mode), 0);
+    expect("mkdir again", k, mkdir(dir, 0777), EEXIST);
+    expect("stat group", k, stat(groupSlash, &st), 0);
+    expect("stat dir", k, stat(dir, &st), 0);
+    if (!S_ISDIR(st.st_mode) || (st.st_mode & 07777) != mode)
+      fail("mode", k, mode, st.st_mode);
+    expect("unlink", k, unlink(path), ENOENT);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0)
+      fail("create", k, 0, errno);
+    char line[32];
+    int len = snprintf(line, sizeof line, "%d\n", k);
+    if (write(fd, line, len) != len || close(fd) != 0)
+      fail("write", k, 0, errno);
+    if (k % 5 == 4) {
+      expect("rmdir full", k, rmdir(dir), ENOTEMPTY);
+      expect("unlink file", k, unlink(path), 0);
+      expect("rmdir", k, rmdir(dir), 0);
+      expect("stat removed", k, stat(dir, &st), ENOENT);
+      expect("mkdir anew", k, mkdir(dir, 0750), 0);
+      expect("stat anew", k, stat(dir, &st), 0);
+    }
+    if (!quiet)
+      printf("d%d: mode %o, %d links\n", k, (int)(st.st_mode & 07777), (int)st.st_nlink);
+  }
+  expect("stat t", n, stat("t", &st), 0);
+  printf("%d directories, t has %d links\n", n, (int)st.st_nlink);
+  return 0;
+}
