@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -316,4 +317,60 @@ func TestDevAndProc(t *testing.T) {
 		t.Errorf("cmdline %q", m.bytes(buf, int(n)))
 	}
 	e.fails(unix.ENOENT, 1, unix.SYS_OPEN, m.str("/proc/999/cmdline"), 0, 0)
+}
+
+// direntRecord is one struct linux_dirent64 of a getdents64 reply.
+type direntRecord struct {
+	name string
+	off  uint64
+}
+
+// getdentsRecords lists the directory at fd from its offset, with each
+// record's d_off.
+func getdentsRecords(e *env, fd uint64) []direntRecord {
+	m := e.mem
+	buf := m.zeros(512)
+	var out []direntRecord
+	for {
+		n := e.ok(1, unix.SYS_GETDENTS64, fd, buf, 512)
+		if n == 0 {
+			return out
+		}
+		b := m.bytes(buf, int(n))
+		for len(b) > 0 {
+			reclen := binary.LittleEndian.Uint16(b[16:])
+			name := string(b[19:reclen])
+			out = append(out, direntRecord{name: name[:strings.IndexByte(name, 0)], off: binary.LittleEndian.Uint64(b[8:])})
+			b = b[reclen:]
+		}
+	}
+}
+
+// TestGetdentsSeekToOffset: lseek of a directory to a record's d_off
+// (telldir then seekdir) continues the listing with the next record, for
+// ".", "..", the first entries (whose gofer cookies are small, as "."'s
+// and ".."'s offsets are) and a later one, in a gofer and a synthesized
+// directory.
+func TestGetdentsSeekToOffset(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	for i := range 6 {
+		os.WriteFile(filepath.Join(e.root, "tmp", fmt.Sprint("seek", i)), nil, 0o644)
+	}
+	for _, dir := range []string{"/tmp", "/proc/self"} {
+		fd := uint64(e.ok(1, unix.SYS_OPEN, m.str(dir), unix.O_RDONLY|unix.O_DIRECTORY, 0))
+		all := getdentsRecords(e, fd)
+		if len(all) < 6 {
+			t.Fatalf("%s: %d records", dir, len(all))
+		}
+		for _, k := range []int{0, 1, 2, 3, 4, len(all) - 2} {
+			e.ok(1, unix.SYS_LSEEK, fd, all[k].off, unix.SEEK_SET)
+			rest := getdentsRecords(e, fd)
+			if len(rest) != len(all)-k-1 || len(rest) == 0 || rest[0] != all[k+1] {
+				t.Errorf("%s: after seeking to record %d's offset %d (%q): %v; want %v",
+					dir, k, all[k].off, all[k].name, rest, all[k+1:])
+			}
+		}
+		e.ok(1, unix.SYS_CLOSE, fd)
+	}
 }

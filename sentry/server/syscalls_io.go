@@ -370,14 +370,7 @@ func sysLseek(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 		f.Off = off
-		switch {
-		case off == 0:
-			f.SetDirLocked(c, fdesc.DirCursor{})
-		case off <= 2:
-			f.SetDirLocked(c, fdesc.DirCursor{Phase: int(off)})
-		default:
-			f.SetDirLocked(c, fdesc.DirCursor{Phase: 2, Cookie: uint64(off)})
-		}
+		f.SetDirLocked(c, fdesc.DirCursorAt(off))
 		return off, nil
 	}
 	if g, ok := f.Impl.(*vfs.GoferFile); ok && (whence == unix.SEEK_DATA || whence == unix.SEEK_HOLE) {
@@ -923,7 +916,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 				}
 				for _, e := range r.Entries {
 					if e.Name != "." && e.Name != ".." && e.Name != "" && !(inShm && sysvipc.IsSegmentFile(e.Name)) {
-						if !emit(e.Name, e.Ino, uint8(e.Type), e.Offset) {
+						if !emit(e.Name, e.Ino, uint8(e.Type), 2+e.Offset) {
 							break rpc
 						}
 					}

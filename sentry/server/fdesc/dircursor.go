@@ -14,8 +14,10 @@ type DirCursor struct {
 	EOF bool
 }
 
-// Offset is the cursor as a directory description's offset in its
-// replay record: 0 and 1 before "." and "..", 2+Cookie after.
+// Offset is the cursor as a directory description's offset, which is
+// also the d_off getdents64 gives the last entry it returned (lseek and
+// the replay record take it back): 0 and 1 before "." and "..", 2+Cookie
+// after, so that no entry's offset is "."'s or ".."'s.
 func (c DirCursor) Offset() int64 {
 	if c.Phase < 2 {
 		return int64(c.Phase)
@@ -23,8 +25,8 @@ func (c DirCursor) Offset() int64 {
 	return 2 + int64(c.Cookie)
 }
 
-// DirCursorAt is the cursor a replay record's offset stands for (the
-// inverse of Offset; a negative offset is the start).
+// DirCursorAt is the cursor an offset stands for (a replay record's, or
+// lseek's: the inverse of Offset; a negative offset is the start).
 func DirCursorAt(off int64) DirCursor {
 	if off < 2 {
 		return DirCursor{Phase: int(max(off, 0))}
