@@ -79,7 +79,7 @@ func (s *hopServer) Session(st pb.Sentry_SessionServer) error {
 			}
 		}()
 	}
-	handler := func(call *pb.Call) (*pb.Reply, HopStamp, bool) {
+	handler := func(call *pb.Call, _ []*pb.Call, _ func()) (*pb.Reply, HopStamp, bool) {
 		if call.Tid == -1 {
 			<-stop
 			return nil, HopStamp{}, false
@@ -234,7 +234,7 @@ func TestChannelOrder(t *testing.T) {
 					// Another thread is opening one: the socket.
 					r, err = c.Call(context.Background(), call)
 				} else {
-					r, err = ch.Call(call, c.Sent())
+					r, err = ch.Call(call, ChannelStamp{sent: c.Sent()})
 					c.PutChannel(ch)
 				}
 				if err != nil {
@@ -278,7 +278,7 @@ func TestChannelCallFollowsSocket(t *testing.T) {
 		if _, err := c.Go(&pb.Call{Seq: i, Tid: -2}); err != nil {
 			t.Fatal(err)
 		}
-		r, err := ch.Call(&pb.Call{Seq: i + 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Args: []uint64{i}}}}, c.Sent())
+		r, err := ch.Call(&pb.Call{Seq: i + 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Args: []uint64{i}}}}, ChannelStamp{sent: c.Sent()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -301,7 +301,7 @@ func TestChannelLargeMessages(t *testing.T) {
 	for i, size := range []int{0, 1, hopWindow - hopHeaderLen - 64, hopWindow, 3*hopWindow + 17, MaxChannelCall - 64} {
 		in := bytes.Repeat([]byte{byte(i + 1)}, size)
 		call := &pb.Call{Seq: uint64(i + 1), Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Inputs: []*pb.Region{{Data: in}}}}}
-		r, err := ch.Call(call, c.Sent())
+		r, err := ch.Call(call, ChannelStamp{sent: c.Sent()})
 		if err != nil {
 			t.Fatalf("size %d: %v", size, err)
 		}
@@ -314,10 +314,10 @@ func TestChannelLargeMessages(t *testing.T) {
 		}
 	}
 	big := &pb.Call{Seq: 100, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Inputs: []*pb.Region{{Data: make([]byte, MaxChannelCall)}}}}}
-	if _, err := ch.Call(big, c.Sent()); !errors.Is(err, ErrCallTooLarge) {
+	if _, err := ch.Call(big, ChannelStamp{sent: c.Sent()}); !errors.Is(err, ErrCallTooLarge) {
 		t.Fatalf("call of %d bytes: %v, want ErrCallTooLarge", MaxChannelCall, err)
 	}
-	if _, err := ch.Call(&pb.Call{Seq: 101, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, c.Sent()); err != nil {
+	if _, err := ch.Call(&pb.Call{Seq: 101, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, ChannelStamp{sent: c.Sent()}); err != nil {
 		t.Fatalf("the channel after a call too large: %v", err)
 	}
 }
@@ -337,7 +337,7 @@ func TestChannelDeadServer(t *testing.T) {
 	// then make the heartbeats stop, as a killed server's would.
 	done := make(chan error, 1)
 	go func() {
-		_, err := ch.Call(&pb.Call{Seq: 1, Tid: -1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, c.Sent())
+		_, err := ch.Call(&pb.Call{Seq: 1, Tid: -1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, ChannelStamp{sent: c.Sent()})
 		done <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
@@ -611,7 +611,7 @@ func BenchmarkHopRoundTrip(b *testing.B) {
 				call := &pb.Call{Seq: seq, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}
 				var err error
 				if viaChannel {
-					_, err = ch.Call(call, c.Sent())
+					_, err = ch.Call(call, ChannelStamp{sent: c.Sent()})
 				} else {
 					_, err = c.Call(context.Background(), call)
 				}
@@ -663,7 +663,7 @@ func TestChannelIdleClosed(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := b.Call(&pb.Call{Seq: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, c.Sent()); err != nil {
+	if _, err := b.Call(&pb.Call{Seq: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, ChannelStamp{sent: c.Sent()}); err != nil {
 		t.Fatalf("the channel in use: %v", err)
 	}
 	c.PutChannel(b)

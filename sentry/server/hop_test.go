@@ -87,12 +87,22 @@ func (h *hopClient) channel(sysno uintptr, args ...uint64) *sentrypb.Reply {
 		h.t.Fatal("no channel")
 	}
 	defer h.conn.PutChannel(ch)
-	r, err := ch.Call(h.syscall(sysno, args...), h.conn.Sent())
+	r, err := h.callOn(ch, h.syscall(sysno, args...))
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	h.mem.apply(r.Outputs)
 	return r
+}
+
+// callOn makes call over ch, after the posted calls queued (which it
+// carries, or which go on the socket before it).
+func (h *hopClient) callOn(ch *transport.Channel, call *sentrypb.Call) (*sentrypb.Reply, error) {
+	st, err := h.conn.StampChannel(call)
+	if err != nil {
+		return nil, err
+	}
+	return ch.Call(call, st)
 }
 
 // TestChannelFollowsPostedCalls: a call over a channel runs after the
