@@ -28,12 +28,18 @@ import (
 // loop notes its seq a moment later (so a channel call that must follow
 // it finds it noted only if the server waited for it), and a channel call
 // whose args[0] names a seq fails (errno EINVAL) unless that seq was
-// noted. A call with an input echoes it back (a large reply).
+// noted. A call with an input echoes it back (a large reply). With
+// batches, the server takes posted calls inside channel calls
+// (FeatureChannelBatch): a channel call's handler notes each a moment
+// after the one before, then says the batch is queued; and a socket call
+// whose args[0] names a seq fails as a channel call does.
 type hopServer struct {
 	pb.UnimplementedSentryServer
 	// pushEvery, if set, has a goroutine push a new version that often
 	// while a session runs.
 	pushEvery time.Duration
+	// batches says the server offers FeatureChannelBatch.
+	batches bool
 
 	mu      sync.Mutex
 	version int64
@@ -62,7 +68,11 @@ func (s *hopServer) Session(st pb.Sentry_SessionServer) error {
 		s.version++
 		st.Send(build(s.version))
 	}
-	st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "hop", ProtocolVersion: pb.ProtocolVersion, Features: pb.FeatureChannels}}})
+	features := pb.FeatureChannels
+	if s.batches {
+		features |= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeatureChannelBatch
+	}
+	st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "hop", ProtocolVersion: pb.ProtocolVersion, Features: features}}})
 	stop := make(chan struct{})
 	defer close(stop)
 	if s.pushEvery > 0 {
@@ -79,7 +89,14 @@ func (s *hopServer) Session(st pb.Sentry_SessionServer) error {
 			}
 		}()
 	}
-	handler := func(call *pb.Call, _ []*pb.Call, _ func()) (*pb.Reply, HopStamp, bool) {
+	handler := func(call *pb.Call, posted []*pb.Call, queued func()) (*pb.Reply, HopStamp, bool) {
+		for _, p := range posted {
+			time.Sleep(5 * time.Millisecond)
+			s.mu.Lock()
+			s.noted[p.Seq] = true
+			s.mu.Unlock()
+		}
+		queued()
 		if call.Tid == -1 {
 			<-stop
 			return nil, HopStamp{}, false
@@ -120,8 +137,16 @@ func (s *hopServer) Session(st pb.Sentry_SessionServer) error {
 				s.noted[m.Call.Seq] = true
 				s.mu.Unlock()
 			}
+			var errno int32
+			if args := m.Call.GetSyscall().GetArgs(); len(args) > 0 && args[0] != 0 {
+				s.mu.Lock()
+				if !s.noted[args[0]] {
+					errno = int32(unix.EINVAL)
+				}
+				s.mu.Unlock()
+			}
 			sendState(func(v int64) *pb.ServerMessage {
-				return &pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: m.Call.Seq, Ret: v}}}
+				return &pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: m.Call.Seq, Ret: v, Errno: errno}}}
 			})
 		}
 	}
@@ -285,6 +310,77 @@ func TestChannelCallFollowsSocket(t *testing.T) {
 		if r.Errno != 0 {
 			t.Fatalf("channel call %d ran before the posted call %d was handled", i+1, i)
 		}
+	}
+}
+
+// TestChannelBatchPrecedesSocket: the posted calls a channel call carries
+// (StampChannel) are handled before the messages sent after it, on the
+// socket (ClientMessage.channel_batches) or over another channel, even
+// while the server is still queueing them.
+func TestChannelBatchPrecedesSocket(t *testing.T) {
+	target := startHop(t, &hopServer{batches: true})
+	c := dialHop(t, target, Options{Channels: true, PostDelay: MaxPostDelay})
+	chans := [2]*Channel{c.Channel(), c.Channel()}
+	for _, ch := range chans {
+		if ch == nil {
+			t.Fatal("no channel")
+		}
+		defer c.PutChannel(ch)
+	}
+	syscall := func(seq, arg uint64) *pb.Call {
+		return &pb.Call{Seq: seq, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Args: []uint64{arg}}}}
+	}
+	seq := uint64(0)
+	for i := range 10 {
+		var posted []uint64
+		for range 3 {
+			seq++
+			posted = append(posted, seq)
+			if _, err := c.GoPosted(&pb.Call{Seq: seq, Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Posted: true}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seq++
+		call := syscall(seq, 0)
+		st, err := c.StampChannel(call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.posted) != len(posted) || st.batches != uint64(i+1) {
+			t.Fatalf("round %d: stamp carries %d posted calls, batch %d; want %d, %d", i, len(st.posted), st.batches, len(posted), i+1)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := chans[0].Call(call, st)
+			done <- err
+		}()
+		// The last posted call is noted last.
+		last := posted[len(posted)-1]
+		seq++
+		var r *pb.Reply
+		if i%2 == 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			r, err = c.Call(ctx, syscall(seq, last))
+			cancel()
+		} else {
+			next := syscall(seq, last)
+			var nst ChannelStamp
+			if nst, err = c.StampChannel(next); err == nil {
+				r, err = chans[1].Call(next, nst)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Errno != 0 {
+			t.Fatalf("round %d: call %d ran before the posted calls of the channel call %d were queued", i, seq, call.Seq)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.ChannelBatches(); n != 10 {
+		t.Errorf("%d posted batches inside channel calls; want 10", n)
 	}
 }
 
