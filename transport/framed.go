@@ -461,7 +461,7 @@ func (s *framedServerStream) RecvMsg(m any) error {
 	}
 	// After the posted batches the client sent in channel calls before
 	// it (hop.go).
-	if n := cm.ChannelBatches; n > 0 && !s.order.awaitBatches(n) {
+	if n := cm.ChannelBatches; n > 0 && !s.order.awaitOrder(0, n) {
 		return errSessionClosed
 	}
 	return nil

@@ -254,23 +254,13 @@ func (o *hopOrder) gotMsg() {
 	o.rmu.Unlock()
 }
 
-// awaitHandled waits until the session's reader handled n messages; false
-// if the session ended first.
-func (o *hopOrder) awaitHandled(n uint64) bool {
+// awaitOrder waits until the session's reader handled n messages and
+// batches posted batches of channel calls were queued; false if the
+// session ended first.
+func (o *hopOrder) awaitOrder(n, batches uint64) bool {
 	o.rmu.Lock()
 	defer o.rmu.Unlock()
-	for o.handled < n && !o.closed {
-		o.cond.Wait()
-	}
-	return !o.closed
-}
-
-// awaitBatches waits until n posted batches of channel calls were
-// queued; false if the session ended first.
-func (o *hopOrder) awaitBatches(n uint64) bool {
-	o.rmu.Lock()
-	defer o.rmu.Unlock()
-	for o.batches < n && !o.closed {
+	for (o.handled < n || o.batches < batches) && !o.closed {
 		o.cond.Wait()
 	}
 	return !o.closed
@@ -422,7 +412,7 @@ func (ch *hopServerChannel) serve(o *hopOrder, h HopHandler) {
 			}
 			after = batches - 1
 		}
-		if !o.awaitHandled(sent) || !o.awaitBatches(after) {
+		if !o.awaitOrder(sent, after) {
 			return
 		}
 		queued := func() {}

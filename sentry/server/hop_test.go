@@ -115,19 +115,34 @@ func (h *hopClient) callOn(ch *transport.Channel, call *sentrypb.Call) (*sentryp
 	return ch.Call(call, st)
 }
 
+// channelCreate creates and opens name over a channel and returns its fd.
+func (h *hopClient) channelCreate(name string) uint64 {
+	h.t.Helper()
+	r := h.channel(unix.SYS_OPENAT, uint64(atFDCWD64), h.mem.str(name), unix.O_CREAT|unix.O_RDWR, 0o644)
+	if r.Errno != 0 {
+		h.t.Fatalf("open over a channel: errno %v", unix.Errno(r.Errno))
+	}
+	return uint64(r.Ret)
+}
+
+// channelSize is fd's st_size, from an fstat over a channel.
+func (h *hopClient) channelSize(fd uint64) uint64 {
+	h.t.Helper()
+	stat := h.mem.zeros(256)
+	if r := h.channel(unix.SYS_FSTAT, fd, stat); r.Errno != 0 {
+		h.t.Fatalf("fstat over a channel: errno %v", unix.Errno(r.Errno))
+	}
+	// struct stat's st_size is at offset 48 on amd64.
+	return binary.LittleEndian.Uint64(h.mem.bytes(stat+48, 8))
+}
+
 // TestChannelFollowsPostedCalls: a call over a channel runs after the
 // posted calls the thread sent on the socket before it, even when the
 // socket's reader is still reading them (a 1 MiB write behind), and its
 // reply carries the records those calls changed.
 func TestChannelFollowsPostedCalls(t *testing.T) {
 	h := newHopClient(t)
-	path := h.mem.str("/hop")
-	r := h.channel(unix.SYS_OPENAT, uint64(atFDCWD64), path, unix.O_CREAT|unix.O_RDWR, 0o644)
-	if r.Errno != 0 {
-		t.Fatalf("open over a channel: errno %v", unix.Errno(r.Errno))
-	}
-	fd := uint64(r.Ret)
-	stat := h.mem.zeros(256)
+	fd := h.channelCreate("/hop")
 	for i := 1; i <= 5; i++ {
 		data := bytes.Repeat([]byte{byte(i)}, 1<<20)
 		buf := h.mem.alloc(data)
@@ -136,12 +151,7 @@ func TestChannelFollowsPostedCalls(t *testing.T) {
 		if _, err := h.conn.Go(w); err != nil {
 			t.Fatal(err)
 		}
-		r := h.channel(unix.SYS_FSTAT, fd, stat)
-		if r.Errno != 0 {
-			t.Fatalf("fstat over a channel: errno %v", unix.Errno(r.Errno))
-		}
-		// struct stat's st_size is at offset 48 on amd64.
-		if size := binary.LittleEndian.Uint64(h.mem.bytes(stat+48, 8)); size != uint64(i)<<20 {
+		if size := h.channelSize(fd); size != uint64(i)<<20 {
 			t.Fatalf("fstat over a channel after %d posted writes of 1 MiB: size %d", i, size)
 		}
 	}
@@ -153,13 +163,7 @@ func TestChannelFollowsPostedCalls(t *testing.T) {
 // message either way.
 func TestChannelCarriesPostedCalls(t *testing.T) {
 	h := newHopClientOptions(t, nil, func(o *transport.Options) { o.PostDelay = transport.MaxPostDelay })
-	path := h.mem.str("/hop")
-	r := h.channel(unix.SYS_OPENAT, uint64(atFDCWD64), path, unix.O_CREAT|unix.O_RDWR, 0o644)
-	if r.Errno != 0 {
-		t.Fatalf("open over a channel: errno %v", unix.Errno(r.Errno))
-	}
-	fd := uint64(r.Ret)
-	stat := h.mem.zeros(256)
+	fd := h.channelCreate("/hop")
 	const rounds, writes, size = 3, 4, 1000
 	for i := 1; i <= rounds; i++ {
 		sentBefore, batchesBefore := h.conn.Sent(), h.conn.ChannelBatches()
@@ -174,12 +178,7 @@ func TestChannelCarriesPostedCalls(t *testing.T) {
 			}
 			replies = append(replies, ch)
 		}
-		r := h.channel(unix.SYS_FSTAT, fd, stat)
-		if r.Errno != 0 {
-			t.Fatalf("fstat over a channel: errno %v", unix.Errno(r.Errno))
-		}
-		// struct stat's st_size is at offset 48 on amd64.
-		if got, want := binary.LittleEndian.Uint64(h.mem.bytes(stat+48, 8)), uint64(i*writes*size); got != want {
+		if got, want := h.channelSize(fd), uint64(i*writes*size); got != want {
 			t.Fatalf("round %d: fstat over a channel after the posted writes: size %d, want %d", i, got, want)
 		}
 		for j, ch := range replies {
