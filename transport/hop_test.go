@@ -384,6 +384,58 @@ func TestChannelBatchPrecedesSocket(t *testing.T) {
 	}
 }
 
+// TestChannelBadBatch: a channel call whose posted batch is out of the
+// session's order (numbered 0, or a number already queued) ends that
+// channel, not the session.
+func TestChannelBadBatch(t *testing.T) {
+	target := startHop(t, &hopServer{batches: true})
+	c := dialHop(t, target, Options{Channels: true, PostDelay: MaxPostDelay})
+	posted := func(seq uint64) *pb.Call {
+		return &pb.Call{Seq: seq, Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Posted: true}}}
+	}
+	// Batch 1, in order.
+	ch := c.Channel()
+	if ch == nil {
+		t.Fatal("no channel")
+	}
+	if _, err := c.GoPosted(posted(1)); err != nil {
+		t.Fatal(err)
+	}
+	call := &pb.Call{Seq: 2, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}
+	st, err := c.StampChannel(call)
+	if err != nil || st.batches != 1 {
+		t.Fatalf("stamp %+v, %v; want batch 1", st, err)
+	}
+	if _, err := ch.Call(call, st); err != nil {
+		t.Fatal(err)
+	}
+	c.PutChannel(ch)
+	seq := uint64(2)
+	for _, b := range []uint64{1, 0} {
+		seq += 2
+		enc, err := proto.Marshal(&pb.Call{Seq: seq, PostedCalls: []*pb.Call{posted(seq - 1)}, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := c.Channel()
+		if ch == nil {
+			t.Fatal("no channel")
+		}
+		if _, err := ch.h.send(hopCall, c.Sent(), b, enc); err == nil {
+			t.Fatalf("a batch numbered %d after batch 1 answered", b)
+		}
+		ch.broken = true
+		c.PutChannel(ch)
+		seq++
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r, err := c.Call(ctx, &pb.Call{Seq: seq, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}})
+		cancel()
+		if err != nil || r.Errno != 0 {
+			t.Fatalf("the session after a batch numbered %d: %v, %v", b, r, err)
+		}
+	}
+}
+
 // TestChannelLargeMessages: calls and replies larger than the window go
 // in chunks.
 func TestChannelLargeMessages(t *testing.T) {

@@ -148,7 +148,10 @@ type ChannelStamp struct {
 // else they are sent now in a frame of their own saying a channel call
 // follows (ClientMessage.channel_call_follows), so that the server may
 // send their replies in that call's reply. ErrCallTooLarge: the call does
-// not fit in a channel; nothing was stamped (send it on the socket).
+// not fit in a channel; nothing was stamped (send it on the socket). The
+// caller holds its channel already and sends the call at once (CallInto):
+// the server handles no message sent after the stamp before the call's
+// batch.
 func (c *StreamConn) StampChannel(call *pb.Call) (ChannelStamp, error) {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
