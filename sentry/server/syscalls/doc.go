@@ -61,10 +61,10 @@
 //
 // The server package still holds the I/O, path and socket handlers and
 // the file kinds' glue, and calls the exported helpers here its
-// handlers share (the arguments, FileAs, FcntlLock, FcntlSeals, IfIoctl,
-// ...);
-// they move here one subsystem at a time, those with the fewest ties to
-// it first (docs/ARCHITECTURE.md, "The remote sentry's packages").
+// handlers share (the arguments, FileAs, FcntlLock, FcntlSeals,
+// IfIoctl, ...); they move here one subsystem at a time, those with the
+// fewest ties to it first (docs/ARCHITECTURE.md, "The remote sentry's
+// packages").
 //
 // Dependencies: package kernel (the call, the kernel state and its
 // functions), the layers below it the handlers name (vfs: a path's walk;
