@@ -28,8 +28,8 @@
 //     grafts and package mount's table;
 //   - poll.go: poll, ppoll, select and pselect6 over each file's
 //     readiness for the waiting thread (kernel.ReadinessFor), with the
-//     wait on several files (WaitAny) and the timespec layouts
-//     (ReadTimespec, PutTimespec) the server's epoll and recvmmsg use;
+//     wait on several files and the timespec layouts that epoll.go and
+//     mmsg.go use too;
 //   - sysvipc.go: the System V IPC calls (sem*, msg*, shm*) over
 //     package sysvipc's namespace, with a segment's file in the client's
 //     /dev/shm (its size set through kernel.Files' SetStat);
@@ -61,9 +61,10 @@
 //
 // The server package still holds the I/O, path and socket handlers and
 // the file kinds' glue, and calls the exported helpers here its
-// handlers share (the arguments, WaitAny, ReadTimespec, FcntlLock, ...);
-// they move here one subsystem at a time, those with the fewest ties to
-// it first (docs/ARCHITECTURE.md, "The remote sentry's packages").
+// handlers share (the arguments, FileAs, FcntlLock, FcntlSeals,
+// IfIoctl, ...); they move here one subsystem at a time, those with the
+// fewest ties to it first (docs/ARCHITECTURE.md, "The remote sentry's
+// packages").
 //
 // Dependencies: package kernel (the call, the kernel state and its
 // functions), the layers below it the handlers name (vfs: a path's walk;

@@ -101,7 +101,7 @@ func EpollWait(c *kernel.Task) (int64, error) {
 			if err != nil {
 				return 0, err
 			}
-			if d, err = ReadTimespec(b); err != nil {
+			if d, err = readTimespec(b); err != nil {
 				return 0, err
 			}
 			timeout = 1
@@ -147,7 +147,7 @@ func EpollWait(c *kernel.Task) (int64, error) {
 		if timeout == 0 {
 			return 0, nil
 		}
-		if err := WaitAny(c, chs, deadline); err != nil {
+		if err := waitAny(c, chs, deadline); err != nil {
 			if err == unix.ETIMEDOUT {
 				return 0, nil
 			}

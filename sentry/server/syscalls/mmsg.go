@@ -37,7 +37,7 @@ func mmsg(c *kernel.Task, one func(*kernel.Task) (int64, error), sysno int32, re
 		if err != nil {
 			return 0, err
 		}
-		d, err := ReadTimespec(b)
+		d, err := readTimespec(b)
 		if err != nil {
 			return 0, err
 		}
@@ -77,7 +77,7 @@ func mmsg(c *kernel.Task, one func(*kernel.Task) (int64, error), sysno int32, re
 	}
 	if !deadline.IsZero() && done > 0 {
 		// Linux writes back the time left.
-		if err := c.Mem.CopyOut(saved[4], PutTimespec(time.Until(deadline), false)); err != nil {
+		if err := c.Mem.CopyOut(saved[4], putTimespec(time.Until(deadline), false)); err != nil {
 			return 0, err
 		}
 	}

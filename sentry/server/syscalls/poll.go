@@ -55,10 +55,10 @@ func pollOnce(c *kernel.Task, tab *fdtable.Table, es []pollEntry) (int, []<-chan
 	return n, chs
 }
 
-// WaitAny blocks until a channel in chs is closed, deadline passes (zero:
+// waitAny blocks until a channel in chs is closed, deadline passes (zero:
 // no deadline), or the call is interrupted (ERESTARTNOHAND: poll and
 // select are not restarted after a handler ran).
-func WaitAny(c *kernel.Task, chs []<-chan struct{}, deadline time.Time) error {
+func waitAny(c *kernel.Task, chs []<-chan struct{}, deadline time.Time) error {
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
 		d := time.Until(deadline)
@@ -90,7 +90,7 @@ func doPoll(c *kernel.Task, es []pollEntry, deadline time.Time, immediate bool) 
 		if n > 0 || immediate {
 			return n, nil
 		}
-		if err := WaitAny(c, chs, deadline); err != nil {
+		if err := waitAny(c, chs, deadline); err != nil {
 			if err == unix.ETIMEDOUT {
 				return 0, nil
 			}
@@ -99,9 +99,9 @@ func doPoll(c *kernel.Task, es []pollEntry, deadline time.Time, immediate bool) 
 	}
 }
 
-// ReadTimespec is the struct timespec in b: EINVAL if negative or its
+// readTimespec is the struct timespec in b: EINVAL if negative or its
 // nanoseconds are not below a second; seconds beyond 2^32 are cut to it.
-func ReadTimespec(b []byte) (time.Duration, error) {
+func readTimespec(b []byte) (time.Duration, error) {
 	sec, nsec := int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
 	if sec < 0 || nsec < 0 || nsec >= 1e9 {
 		return 0, unix.EINVAL
@@ -112,9 +112,9 @@ func ReadTimespec(b []byte) (time.Duration, error) {
 	return time.Duration(sec)*time.Second + time.Duration(nsec), nil
 }
 
-// PutTimespec is d as a struct timespec (usec: a struct timeval), 0 if
+// putTimespec is d as a struct timespec (usec: a struct timeval), 0 if
 // negative.
-func PutTimespec(d time.Duration, usec bool) []byte {
+func putTimespec(d time.Duration, usec bool) []byte {
 	if d < 0 {
 		d = 0
 	}
@@ -152,7 +152,7 @@ func Poll(c *kernel.Task) (int64, error) {
 			if err != nil {
 				return 0, err
 			}
-			d, err := ReadTimespec(b)
+			d, err := readTimespec(b)
 			if err != nil {
 				return 0, err
 			}
@@ -180,7 +180,7 @@ func Poll(c *kernel.Task) (int64, error) {
 		return 0, err
 	}
 	if tsAddr != 0 && !immediate {
-		if err := c.Mem.CopyOut(tsAddr, PutTimespec(time.Until(deadline), false)); err != nil {
+		if err := c.Mem.CopyOut(tsAddr, putTimespec(time.Until(deadline), false)); err != nil {
 			return 0, err
 		}
 	}
@@ -232,7 +232,7 @@ func Select(c *kernel.Task) (int64, error) {
 			binary.LittleEndian.PutUint64(b, uint64(sec))
 			binary.LittleEndian.PutUint64(b[8:], uint64(us*1000))
 		}
-		d, err := ReadTimespec(b)
+		d, err := readTimespec(b)
 		if err != nil {
 			return 0, err
 		}
@@ -291,7 +291,7 @@ func Select(c *kernel.Task) (int64, error) {
 		}
 	}
 	if tAddr != 0 && !immediate {
-		if err := c.Mem.CopyOut(tAddr, PutTimespec(time.Until(deadline), usec)); err != nil {
+		if err := c.Mem.CopyOut(tAddr, putTimespec(time.Until(deadline), usec)); err != nil {
 			return 0, err
 		}
 	}
