@@ -125,6 +125,15 @@ type readCache struct {
 	// ctime, so no fstat is answered meanwhile. Protected by mu.
 	removalsPosted int
 
+	// owned are the copies of owned files by description (ownedfile.go);
+	// ownedPosted counts, by gofer handle, the posted owned writes
+	// without a reply (also counted in dataPosted). Protected by mu.
+	// ownedCount is len(owned), read without mu to skip the lookups
+	// when there is none. Atomic.
+	owned       map[uint64]*ownedFile
+	ownedPosted map[string]int
+	ownedCount  atomic.Int32
+
 	// renewal extends the leases' expiry (leaserenew.go). Immutable.
 	renewal *leaseRenewal
 
@@ -184,6 +193,10 @@ func (rc *readCache) grant(l *pb.ReadLease, at leaseStamp) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if at.gen != rc.gen {
+		return
+	}
+	if l.Owned {
+		rc.grantOwnedLocked(l, at)
 		return
 	}
 	if l.Attach {
@@ -258,6 +271,7 @@ func (rc *readCache) revoke(r *pb.LeaseRevoke) {
 	for _, id := range r.Ids {
 		rc.dropLocked(id)
 	}
+	rc.revokeOwnedLocked(r.Ids)
 }
 
 // dropAll forgets every lease (a recovery: the new server granted none).
@@ -271,6 +285,8 @@ func (rc *readCache) dropAll() {
 	rc.lastEpoch = 0
 	clear(rc.files)
 	clear(rc.descs)
+	clear(rc.owned)
+	rc.ownedCount.Store(0)
 	rc.bytes = 0
 }
 
@@ -508,6 +524,9 @@ func (t *task) readBuffers(sysno uintptr, args [6]uint64) ([]iovec, uint64, bool
 // cachedRead answers read, pread64, readv or preadv from a lease, if it
 // may (see above), and returns the count.
 func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
+	if n, ok := t.ownedRead(sysno, args); ok {
+		return n, true
+	}
 	fd := int32(args[0])
 	positional := sysno == unix.SYS_PREAD64 || sysno == unix.SYS_PREADV
 	if positional && int64(args[3]) < 0 {
@@ -592,6 +611,9 @@ func (t *task) offsetLocked(desc uint64) int64 {
 // the cache may answer (SEEK_END: while a lease tells the size) and posts
 // it as lseek(fd, result, SEEK_SET), if the offset moves.
 func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
+	if off, ok := t.ownedLseek(args); ok {
+		return off, true
+	}
 	fd, off, whence := int32(args[0]), int64(args[1]), args[2]
 	desc, pf, ok := t.cachedFile(fd, true)
 	if !ok || pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
