@@ -570,18 +570,8 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 		data = f.data[uint64(off)-f.dataOff : end-f.dataOff]
 	}
 	rc.mu.Unlock()
-	// Copy out; a fault leaves the call to the server (EFAULT, or a
-	// short count, as it decides).
-	rest := data
-	for _, v := range iov {
-		if len(rest) == 0 {
-			break
-		}
-		m := min(uint64(len(rest)), v.len)
-		if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(v.base), rest[:m], usermem.IOOpts{}); err != nil {
-			return 0, false
-		}
-		rest = rest[m:]
+	if !t.copyOutVec(iov, data) {
+		return 0, false
 	}
 	n := uint64(len(data))
 	if !positional && n > 0 && !t.postAdvance(desc, fd, off, n) {
