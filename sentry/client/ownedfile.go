@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // Owned files (docs/ARCHITECTURE.md, "The client's read cache").
@@ -37,9 +38,13 @@ import (
 // copy (the file's later reads and lseeks are forwarded).
 const ownedFileLimit = 1 << 20
 
-// maxOwnedFiles bounds the copies kept (a new grant beyond it is
-// ignored).
-const maxOwnedFiles = 64
+// maxOwnedFiles and ownedBytesLimit bound the copies kept: a grant
+// beyond the first is ignored, a write that would grow the copies past
+// the second drops its file's.
+const (
+	maxOwnedFiles   = 64
+	ownedBytesLimit = 16 << 20
+)
 
 // ownedFile is the copy of an owned file, for one description. Protected
 // by readCache.mu.
@@ -71,9 +76,28 @@ func (rc *readCache) grantOwnedLocked(l *pb.ReadLease, at leaseStamp) {
 // dropOwnedLocked forgets the copy of description desc. Precondition:
 // rc.mu.
 func (rc *readCache) dropOwnedLocked(desc uint64) {
-	if _, ok := rc.owned[desc]; ok {
+	if o, ok := rc.owned[desc]; ok {
+		rc.ownedBytes -= len(o.data)
 		delete(rc.owned, desc)
 		rc.ownedCount.Store(int32(len(rc.owned)))
+	}
+}
+
+// observeClosed forgets the copies of the descriptions whose records
+// recs delete (closed for good: no fd names them).
+func (rc *readCache) observeClosed(recs []*pb.StateRecord) {
+	if rc == nil || rc.ownedCount.Load() == 0 {
+		return
+	}
+	for _, rec := range recs {
+		if !rec.Deleted {
+			continue
+		}
+		if key, err := statekey.Parse(rec.GetKey()); err == nil && key.Kind == statekey.KindFile {
+			rc.mu.Lock()
+			rc.dropOwnedLocked(key.ID)
+			rc.mu.Unlock()
+		}
 	}
 }
 
@@ -288,12 +312,14 @@ func (t *task) ownedWrite(desc uint64, fd int32, positional bool, args [6]uint64
 		off = int64(args[3])
 	}
 	end := off + int64(len(data))
-	if off < 0 || end > ownedFileLimit {
+	grow := max(0, end-int64(len(o.data)))
+	if off < 0 || end > ownedFileLimit || rc.ownedBytes+int(grow) > ownedBytesLimit {
 		rc.dropOwnedLocked(desc)
 		return false
 	}
-	if end > int64(len(o.data)) {
-		o.data = append(o.data, make([]byte, end-int64(len(o.data)))...)
+	if grow > 0 {
+		o.data = append(o.data, make([]byte, grow)...)
+		rc.ownedBytes += int(grow)
 	}
 	copy(o.data[off:], data)
 	if !positional {

@@ -129,10 +129,12 @@ type readCache struct {
 	// ownedPosted counts, by gofer handle, the posted owned writes
 	// without a reply (also counted in dataPosted). Protected by mu.
 	// ownedCount is len(owned), read without mu to skip the lookups
-	// when there is none. Atomic.
+	// when there is none. Atomic. ownedBytes is the copies' data.
+	// Protected by mu.
 	owned       map[uint64]*ownedFile
 	ownedPosted map[string]int
 	ownedCount  atomic.Int32
+	ownedBytes  int
 
 	// renewal extends the leases' expiry (leaserenew.go). Immutable.
 	renewal *leaseRenewal
@@ -287,6 +289,7 @@ func (rc *readCache) dropAll() {
 	clear(rc.descs)
 	clear(rc.owned)
 	rc.ownedCount.Store(0)
+	rc.ownedBytes = 0
 	rc.bytes = 0
 }
 
