@@ -135,19 +135,6 @@ func (rc *readCache) ownedLiveLocked(desc uint64, handle string) *ownedFile {
 	return o
 }
 
-// ownedFD returns the description of t's fd if it has a copy that may
-// answer t's calls on it (cachedFile: one thread, no dirty shared
-// mapping, the description in no other fd table), with the record that
-// names its file. A call not answered is forwarded, which drops the copy
-// (dropOwnedBeforeForward).
-func (t *task) ownedFD(fd int32) (uint64, pipeFile, bool) {
-	rc := t.c.rcache
-	if rc == nil || rc.ownedCount.Load() == 0 {
-		return 0, pipeFile{}, false
-	}
-	return t.cachedFile(fd, true)
-}
-
 // dropOwnedFD drops the copy of t's fd's description, if it has one.
 func (t *task) dropOwnedFD(fd int32) {
 	rc := t.c.rcache
@@ -160,30 +147,34 @@ func (t *task) dropOwnedFD(fd int32) {
 	rc.mu.Unlock()
 }
 
-// ownedRead answers read, pread64, readv or preadv of an owned file's
-// description from its copy, if it may, and returns the count.
-func (t *task) ownedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
-	fd := int32(args[0])
-	positional := sysno == unix.SYS_PREAD64 || sysno == unix.SYS_PREADV
-	if positional && int64(args[3]) < 0 {
-		return 0, false
+// lockOwnedLive returns the copy of description desc, a file of gofer
+// handle handle, if it may answer now (ownedLiveLocked), with rc.mu
+// held; nil (rc.mu not held) if not.
+func (rc *readCache) lockOwnedLive(desc uint64, handle string) *ownedFile {
+	if rc == nil || rc.ownedCount.Load() == 0 {
+		return nil
 	}
-	desc, pf, ok := t.ownedFD(fd)
-	if !ok || pf.flags&unix.O_ACCMODE == unix.O_WRONLY {
-		return 0, false
-	}
-	iov, total, ok := t.readBuffers(sysno, args)
-	if !ok {
-		return 0, false
-	}
-	rc := t.c.rcache
 	rc.mu.Lock()
-	o := rc.ownedLiveLocked(desc, pf.handle)
+	o := rc.ownedLiveLocked(desc, handle)
 	if o == nil {
 		rc.mu.Unlock()
+	}
+	return o
+}
+
+// ownedRead answers a read-family call of t's fd, description desc
+// (cachedRead's: its file's record pf, the call's buffers iov of total
+// bytes, at pos if positional) from its owned copy, if it may, and
+// returns the count. Only a positional read may be of a description
+// other fd tables hold (a write through one of them drops the copy
+// before it is posted or forwarded).
+func (t *task) ownedRead(desc uint64, pf pipeFile, fd int32, positional bool, pos int64, iov []iovec, total uint64) (uint64, bool) {
+	rc := t.c.rcache
+	o := rc.lockOwnedLive(desc, pf.handle)
+	if o == nil {
 		return 0, false
 	}
-	off := int64(args[3])
+	off := pos
 	if !positional {
 		off = o.offset
 	}
@@ -222,18 +213,12 @@ func (t *task) copyOutVec(iov []iovec, data []byte) bool {
 }
 
 // ownedLseek answers lseek(fd, off, whence) (SEEK_SET, SEEK_CUR,
-// SEEK_END) of an owned file's description from its copy, if it may.
-func (t *task) ownedLseek(args [6]uint64) (uint64, bool) {
-	fd, off, whence := int32(args[0]), int64(args[1]), args[2]
-	desc, pf, ok := t.ownedFD(fd)
-	if !ok {
-		return 0, false
-	}
+// SEEK_END) of t's fd, description desc (cachedLseek's: no other fd table
+// holds it; its file's record pf), from its owned copy, if it may.
+func (t *task) ownedLseek(desc uint64, pf pipeFile, fd int32, off int64, whence uint64) (uint64, bool) {
 	rc := t.c.rcache
-	rc.mu.Lock()
-	o := rc.ownedLiveLocked(desc, pf.handle)
+	o := rc.lockOwnedLive(desc, pf.handle)
 	if o == nil {
-		rc.mu.Unlock()
 		return 0, false
 	}
 	var base int64
@@ -397,10 +382,6 @@ func (t *task) dropOwnedBeforeForward(sysno uintptr, args [6]uint64) {
 func (c *procIDCache) descriptionOf(pid, fd int32) (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ids, ok := c.byPID[pid]
-	if !ok || ids.fdTable == 0 {
-		return 0, false
-	}
-	file, open := c.openFDs[ids.fdTable][fd]
-	return file, open && file != 0
+	file, _, ok := c.descriptionLocked(pid, fd)
+	return file, ok
 }

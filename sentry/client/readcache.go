@@ -527,9 +527,6 @@ func (t *task) readBuffers(sysno uintptr, args [6]uint64) ([]iovec, uint64, bool
 // cachedRead answers read, pread64, readv or preadv from a lease, if it
 // may (see above), and returns the count.
 func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
-	if n, ok := t.ownedRead(sysno, args); ok {
-		return n, true
-	}
 	fd := int32(args[0])
 	positional := sysno == unix.SYS_PREAD64 || sysno == unix.SYS_PREADV
 	if positional && int64(args[3]) < 0 {
@@ -547,6 +544,9 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	iov, total, ok := t.readBuffers(sysno, args)
 	if !ok {
 		return 0, false
+	}
+	if n, ok := t.ownedRead(desc, pf, fd, positional, int64(args[3]), iov, total); ok {
+		return n, true
 	}
 	rc := t.c.rcache
 	rc.mu.Lock()
@@ -604,12 +604,15 @@ func (t *task) offsetLocked(desc uint64) int64 {
 // the cache may answer (SEEK_END: while a lease tells the size) and posts
 // it as lseek(fd, result, SEEK_SET), if the offset moves.
 func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
-	if off, ok := t.ownedLseek(args); ok {
-		return off, true
-	}
 	fd, off, whence := int32(args[0]), int64(args[1]), args[2]
 	desc, pf, ok := t.cachedFile(fd, true)
-	if !ok || pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
+	if !ok {
+		return 0, false
+	}
+	if n, ok := t.ownedLseek(desc, pf, fd, off, whence); ok {
+		return n, true
+	}
+	if pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
 		return 0, false
 	}
 	rc := t.c.rcache

@@ -248,12 +248,8 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 func (c *procIDCache) soleFD(pid, fd int32) (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ids, ok := c.byPID[pid]
-	if !ok || ids.fdTable == 0 {
-		return 0, false
-	}
-	file, open := c.openFDs[ids.fdTable][fd]
-	if !open || file == 0 {
+	file, ids, ok := c.descriptionLocked(pid, fd)
+	if !ok {
 		return 0, false
 	}
 	for other, o := range c.byPID {
@@ -262,6 +258,17 @@ func (c *procIDCache) soleFD(pid, fd int32) (uint64, bool) {
 		}
 	}
 	return file, true
+}
+
+// descriptionLocked returns the description of pid's fd and pid's ids,
+// if pid's fd table has fd open. Precondition: c.mu.
+func (c *procIDCache) descriptionLocked(pid, fd int32) (uint64, procIDs, bool) {
+	ids, ok := c.byPID[pid]
+	if !ok || ids.fdTable == 0 {
+		return 0, ids, false
+	}
+	file, open := c.openFDs[ids.fdTable][fd]
+	return file, ids, open && file != 0
 }
 
 // singleThreaded reports whether t's process has one thread.
