@@ -233,9 +233,8 @@ func (t *task) ownedLseek(desc uint64, pf pipeFile, fd int32, off int64, whence 
 		return 0, false
 	}
 	rc.mu.Unlock()
-	n := base + off
-	if (off > 0 && n < base) || n < 0 {
-		// Overflow or a negative offset: the server's EINVAL.
+	n, ok := seekTo(base, off)
+	if !ok {
 		return 0, false
 	}
 	if !t.ownedSeek(desc, fd, n) {

@@ -66,9 +66,7 @@ func TestOwnedFileLive(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rc := newReadCache(nil)
-			tc.run(rc, rc.stamp())
-			rc.mu.Lock()
+			rc := lockedCacheAfter(tc.run)
 			defer rc.mu.Unlock()
 			if got := rc.ownedLiveLocked(desc, handle) != nil; got != tc.live {
 				t.Errorf("the copy answers: %v, want %v", got, tc.live)

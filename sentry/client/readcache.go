@@ -639,9 +639,8 @@ func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	rc.mu.Unlock()
-	n := base + off
-	if (off > 0 && n < base) || n < 0 {
-		// Overflow or a negative offset: the server's EINVAL.
+	n, ok := seekTo(base, off)
+	if !ok {
 		return 0, false
 	}
 	if n != cur && !t.postOffset(desc, n, [6]uint64{uint64(fd), uint64(n), unix.SEEK_SET}) {
@@ -650,6 +649,13 @@ func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
 	rc.hits.Add(1)
 	t.cached = true
 	return uint64(n), true
+}
+
+// seekTo returns base+off, where an lseek moves the offset, unless it
+// overflows or is negative (the server's EINVAL: ok false).
+func seekTo(base, off int64) (n int64, ok bool) {
+	n = base + off
+	return n, !((off > 0 && n < base) || n < 0)
 }
 
 // postAdvance posts lseek(fd, n, SEEK_CUR) for a read of n bytes at off
