@@ -234,16 +234,12 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	default:
 		return
 	}
-	f, err := c.GetFile(fd)
-	if err != nil {
+	f, g, d, ok := leaseTarget(c, fd)
+	if !ok {
 		return
 	}
 	defer f.DecRef()
-	g, ok := f.Impl.(*vfs.GoferFile)
-	d := vfs.DentryOf(f)
-	flags := f.Flags.Load()
-	if !ok || g.Memfd != nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() ||
-		flags&unix.O_ACCMODE == unix.O_WRONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
+	if flags := f.Flags.Load(); flags&unix.O_ACCMODE == unix.O_WRONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
 		return
 	}
 	if next < 0 {
@@ -356,6 +352,23 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	}
 }
 
+// leaseTarget returns fd's description (which the caller releases with
+// DecRef), its gofer file and its dentry, if it is a regular gofer file
+// (not a memfd): what a lease may be on.
+func leaseTarget(c *syscallCtx, fd int32) (*file, *vfs.GoferFile, *vfs.Dentry, bool) {
+	f, err := c.GetFile(fd)
+	if err != nil {
+		return nil, nil, nil, false
+	}
+	g, ok := f.Impl.(*vfs.GoferFile)
+	d := vfs.DentryOf(f)
+	if !ok || g.Memfd != nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() {
+		f.DecRef()
+		return nil, nil, nil, false
+	}
+	return f, g, d, true
+}
+
 // leaseable says whether a file of attributes st, found as inode key,
 // may be leased: a regular file that occupies blocks (files that occupy
 // none may be pseudo files, sysfs or cgroupfs, whose content changes
@@ -389,16 +402,12 @@ func grantOwnedLease(k *clientState, c *syscallCtx, fd int32) {
 	if c.Posted || (c.Sysno != unix.SYS_OPEN && c.Sysno != unix.SYS_OPENAT && c.Sysno != unix.SYS_CREAT) {
 		return
 	}
-	f, err := c.GetFile(fd)
-	if err != nil {
+	f, _, d, ok := leaseTarget(c, fd)
+	if !ok {
 		return
 	}
 	defer f.DecRef()
-	g, ok := f.Impl.(*vfs.GoferFile)
-	d := vfs.DentryOf(f)
-	flags := f.Flags.Load()
-	if !ok || g.Memfd != nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() ||
-		flags&unix.O_ACCMODE == unix.O_RDONLY || flags&ownedOpenFlags != 0 {
+	if flags := f.Flags.Load(); flags&unix.O_ACCMODE == unix.O_RDONLY || flags&ownedOpenFlags != 0 {
 		return
 	}
 	desc := f.ID.Load()
