@@ -321,6 +321,16 @@ func TestRecovery(t *testing.T) {
 						t.Errorf("seq %d reused after recovery (first server's highest %d)", s, maxA)
 					}
 				}
+				// The recovery is reported after its re-sent calls
+				// were answered: the program may end first.
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					statsMu.Lock()
+					n := len(stats)
+					statsMu.Unlock()
+					if n > 0 {
+						break
+					}
+				}
 				statsMu.Lock()
 				defer statsMu.Unlock()
 				if len(stats) != 1 {
