@@ -363,6 +363,7 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		pc.endCreate(dir, renews)
 		return 0, false
 	}
+	born := t.c.rcache.creationSent()
 	ps := &t.c.pipe
 	ps.mu.Lock()
 	if ps.files == nil {
@@ -370,9 +371,9 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	ps.files[prov] = pipeFile{regular: true, flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_NONBLOCK), handle: createdHandleOf(prov)}
 	if ps.createdAt == nil {
-		ps.createdAt = make(map[string]uint64)
+		ps.createdAt = make(map[string]creationMark)
 	}
-	ps.createdAt[createdHandleOf(prov)] = ps.mappedSeq
+	ps.createdAt[createdHandleOf(prov)] = creationMark{mappedSeq: ps.mappedSeq, born: born}
 	ps.mu.Unlock()
 	t.c.rcache.addProvisional(prov)
 	t.noteOpen(sysno, args, uint64(fd))
@@ -381,7 +382,6 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		dir:  dir, parentKey: parentKey, parentWanted: parentWanted, pathStamp: pc.stamp(), path: k.path,
 	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
-	born := t.c.rcache.creationSent()
 	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), Posted: true,
 		InstallFd: &fd, PathLeaseWanted: parentWanted,

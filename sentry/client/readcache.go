@@ -99,8 +99,12 @@ type readCache struct {
 	// be a directory or a symlink (the rest change a regular file this
 	// process created: the path cache answers what no regular file's
 	// attributes decide meanwhile, pathAnswerScope). Protected by mu.
-	dataPosted     map[string]int
-	dataPostedAll  int
+	dataPosted    map[string]int
+	dataPostedAll int
+	// dataBorn counts the posted data changes by the number of the
+	// creation of their file (a posted creation's, pipelineState.bornOf;
+	// 0: not known), for dataOnlyOfNewerLocked. Protected by mu.
+	dataBorn       map[uint64]int
 	attrsPosted    int
 	attrsPostedAny int
 	// attrsBorn counts the posted attribute changes of regular files
@@ -301,7 +305,7 @@ type posting struct {
 	change fileChange
 	// handle is the gofer handle of the file a data change is to ("":
 	// not known); born the number of the creation of the file a
-	// fileAttrsChange is to (0: not known).
+	// fileAttrsChange or a data change is to (0: not known).
 	handle string
 	born   uint64
 }
@@ -320,6 +324,10 @@ func (rc *readCache) postBegin(ch fileChange, handle string, born uint64) postin
 		handle = rc.aliasLocked(handle)
 		rc.dataPosted[handle]++
 		rc.dataPostedAll++
+		if rc.dataBorn == nil {
+			rc.dataBorn = make(map[uint64]int)
+		}
+		rc.dataBorn[born]++
 		rc.wroteLocked(handle)
 	} else {
 		rc.attrsPosted++
@@ -348,6 +356,9 @@ func (rc *readCache) postEnd(p posting) {
 			delete(rc.dataPosted, h)
 		}
 		rc.dataPostedAll--
+		if rc.dataBorn[p.born]--; rc.dataBorn[p.born] <= 0 {
+			delete(rc.dataBorn, p.born)
+		}
 	} else {
 		rc.attrsPosted--
 		if p.change == attrsChange {
@@ -401,6 +412,30 @@ func (rc *readCache) attrsOnlyOfNewerLocked(seen uint64) bool {
 	return true
 }
 
+// dataPostedToLocked says whether a posted change of data without a
+// reply may be to the file of gofer handle handle ("": not known) whose
+// lease arrived when seen creations had been sent. A file without a
+// gofer handle (do's overlay) is none that a posted creation sent later
+// made (as for attrsOnlyOfNewerLocked): tar's fstat of /etc/passwd,
+// opened for each member, comes while the previous member's data is
+// written behind. Precondition: rc.mu.
+func (rc *readCache) dataPostedToLocked(handle string, seen uint64) bool {
+	switch {
+	case rc.dataPostedAll == 0:
+		return false
+	case rc.dataPosted[""] > 0:
+		return true
+	case handle != "":
+		return rc.dataPosted[handle] > 0
+	}
+	for born := range rc.dataBorn {
+		if born <= seen {
+			return true
+		}
+	}
+	return false
+}
+
 // liveLocked returns the lease of description desc, a file of gofer
 // handle handle ("": not known), if it may answer now: a read (attrs
 // false) or an fstat. A posted write to another file does not hold it
@@ -412,7 +447,7 @@ func (rc *readCache) liveLocked(desc uint64, attrs bool, handle string) *leasedF
 	if f == nil || (attrs && (!rc.attrsOnlyOfNewerLocked(f.seen) || rc.removalsPosted > 0)) {
 		return nil
 	}
-	if rc.dataPostedAll > 0 && (handle == "" || rc.dataPosted[""] > 0 || rc.dataPosted[handle] > 0) {
+	if rc.dataPostedToLocked(handle, f.seen) {
 		return nil
 	}
 	if !rc.renewal.live(f.expires, time.Now()) {

@@ -83,12 +83,10 @@ type pipelineState struct {
 	// creations whose records name no gofer handle (a file of do's
 	// overlay) are known by: the creation's own (createdHandleOf), so
 	// that their writes are still written behind after the creation's
-	// reply (postcreate.go). createdAt is, by such a handle, mappedSeq
-	// when the creation was posted: a mapped file without a gofer
-	// handle that appeared before is not the created file. Protected
-	// by mu.
+	// reply (postcreate.go). createdAt is, by such a handle, when the
+	// creation was posted. Protected by mu.
 	createdHandles map[uint64]string
-	createdAt      map[string]uint64
+	createdAt      map[string]creationMark
 	// leased counts the descriptions that hold a file lease (F_SETLEASE,
 	// FileState.has_lease): no open is posted meanwhile (postopen.go).
 	// Protected by mu.
@@ -133,6 +131,25 @@ type mappedFile struct {
 	seq    uint64
 }
 
+// creationMark is when a posted creation was posted.
+type creationMark struct {
+	// mappedSeq is pipelineState.mappedSeq then: a mapped file without
+	// a gofer handle that appeared before is not the created file.
+	mappedSeq uint64
+	// born is the creation's number (readCache.creationSent): the
+	// file is none of those the leases that arrived before know.
+	born uint64
+}
+
+// bornOf returns the number of the posted creation whose handle is
+// handle (createdHandleOf), while its description is open; 0 for any
+// other handle.
+func (ps *pipelineState) bornOf(handle string) uint64 {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.createdAt[handle].born
+}
+
 // mayBeCreatedLocked says whether mapped file m, without a gofer handle,
 // may be the file of the posted creation whose handle is handle: it
 // appeared after the creation was posted (or that is not known).
@@ -142,7 +159,7 @@ func (ps *pipelineState) mayBeCreatedLocked(handle string, m mappedFile) bool {
 		return false
 	}
 	at, ok := ps.createdAt[handle]
-	return !ok || m.seq > at
+	return !ok || m.seq > at.mappedSeq
 }
 
 // observe folds the records among recs that pipelining reads.
@@ -291,8 +308,13 @@ func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string) 
 }
 
 // postChange posts pc, a call that may make change ch to its file (of
-// creation number born, for a fileAttrsChange: postBegin).
+// creation number born, for a fileAttrsChange: postBegin; a data
+// change's is that of the posted creation whose handle is handle, if
+// any).
 func (t *task) postChange(pc *sessionCall, done func(*pb.Reply), handle string, ch fileChange, born uint64) bool {
+	if ch == dataChange {
+		born = t.c.pipe.bornOf(handle)
+	}
 	if ch := t.c.rcache.postBegin(ch, handle, born); ch.change != noChange {
 		// The read cache does not answer what it may change until
 		// its reply, before which the server revokes the leases of
