@@ -8611,7 +8611,12 @@ type FileState struct {
 	// write_error is the errno a write behind of the description failed
 	// with, kept for its next fsync, fdatasync, waited write or close
 	// (0: none).
-	WriteError    int32 `protobuf:"varint,466,opt,name=write_error,json=writeError,proto3" json:"write_error,omitempty"`
+	WriteError int32 `protobuf:"varint,466,opt,name=write_error,json=writeError,proto3" json:"write_error,omitempty"`
+	// ino is the inode number of a GOFER description's file when
+	// file_handle is empty (a file of do's overlay, which gives no
+	// handles): the client knows the descriptions and mappings of one file
+	// by it, as by file_handle (0: not known).
+	Ino           uint64 `protobuf:"varint,462,opt,name=ino,proto3" json:"ino,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8796,6 +8801,13 @@ func (x *FileState) GetPtyMaster() bool {
 func (x *FileState) GetWriteError() int32 {
 	if x != nil {
 		return x.WriteError
+	}
+	return 0
+}
+
+func (x *FileState) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
 	}
 	return 0
 }
@@ -9447,8 +9459,10 @@ type MappedFileState struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	FileId     uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	FileHandle []byte                 `protobuf:"bytes,2,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
-	Path       string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
-	Size       uint64                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	// ino is as FileState.ino.
+	Ino  uint64 `protobuf:"varint,6,opt,name=ino,proto3" json:"ino,omitempty"`
+	Path string `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Size uint64 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
 	// refs is how many times the id was handed out (ExecPlan images,
 	// MmapPlans) and not yet released by FileRelease.
 	Refs uint32 `protobuf:"varint,5,opt,name=refs,proto3" json:"refs,omitempty"`
@@ -9501,6 +9515,13 @@ func (x *MappedFileState) GetFileHandle() []byte {
 		return x.FileHandle
 	}
 	return nil
+}
+
+func (x *MappedFileState) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
+	}
+	return 0
 }
 
 func (x *MappedFileState) GetPath() string {
@@ -11108,7 +11129,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\x83\a\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\x96\a\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -11135,7 +11156,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"pty_master\x18\xd6\x02 \x01(\bR\tptyMaster\x12 \n" +
 	"\vwrite_error\x18\xd2\x03 \x01(\x05R\n" +
-	"writeError\"\xb7\x01\n" +
+	"writeError\x12\x11\n" +
+	"\x03ino\x18\xce\x03 \x01(\x04R\x03ino\"\xb7\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -11209,11 +11231,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\awritten\x18\x02 \x01(\x04R\awritten\x12\x12\n" +
 	"\x04read\x18\x03 \x01(\x04R\x04read\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12\x1a\n" +
-	"\bcapacity\x18d \x01(\rR\bcapacity\"\xa3\x01\n" +
+	"\bcapacity\x18d \x01(\rR\bcapacity\"\xb5\x01\n" +
 	"\x0fMappedFileState\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +
-	"fileHandle\x12\x12\n" +
+	"fileHandle\x12\x10\n" +
+	"\x03ino\x18\x06 \x01(\x04R\x03ino\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x12\n" +
 	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x12\n" +
 	"\x04refs\x18\x05 \x01(\rR\x04refs\x12\x1a\n" +

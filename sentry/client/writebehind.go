@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/binary"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -124,6 +125,30 @@ type pipeFile struct {
 	leased bool
 }
 
+// inoKeyPrefix starts the handle a file without a gofer handle (do's
+// overlay) is known by: its inode number (FileState.ino). No gofer handle
+// starts with a NUL.
+const inoKeyPrefix = "\x00ino "
+
+// fileKey is the handle the client knows a gofer file by: its gofer file
+// handle fh, else its inode number ino, else "" (not known). The handles
+// of one file are equal, which keeps the read cache, writes behind and
+// mappings apart by file; two files of one inode number in different
+// file systems share a key, which only holds back more than it must.
+func fileKey(fh []byte, ino uint64) string {
+	switch {
+	case len(fh) > 0:
+		return string(fh)
+	case ino != 0:
+		return inoKeyPrefix + strconv.FormatUint(ino, 16)
+	}
+	return ""
+}
+
+// isInoKey says whether handle is an inode number's (fileKey): a mapping
+// without a handle (an older server's record) may be of its file.
+func isInoKey(handle string) bool { return strings.HasPrefix(handle, inoKeyPrefix) }
+
 // mappedFile is a mapped file's gofer handle ("": none) and its number
 // (pipelineState.mappedSeq).
 type mappedFile struct {
@@ -148,6 +173,17 @@ func (ps *pipelineState) bornOf(handle string) uint64 {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	return ps.createdAt[handle].born
+}
+
+// mayBeMappedLocked says whether the file the client knows by handle
+// (fileKey) may be mapped. Precondition: ps.mu.
+func (ps *pipelineState) mayBeMappedLocked(handle string) bool {
+	for _, m := range ps.mapped {
+		if m.handle == handle || (m.handle == "" && (isInoKey(handle) || ps.mayBeCreatedLocked(handle, m))) {
+			return true
+		}
+	}
+	return false
 }
 
 // mayBeCreatedLocked says whether mapped file m, without a gofer handle,
@@ -217,7 +253,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				if ps.files[id].leased {
 					ps.leased--
 				}
-				handle := string(st.FileHandle)
+				handle := fileKey(st.FileHandle, st.Ino)
 				if handle == "" {
 					handle = ps.createdHandles[id]
 				}
@@ -250,7 +286,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 					ps.mappedSeq++
 					m.seq = ps.mappedSeq
 				}
-				m.handle = string(st.FileHandle)
+				m.handle = fileKey(st.FileHandle, st.Ino)
 				ps.mapped[id] = m
 			} else {
 				delete(ps.mapped, id)
@@ -451,10 +487,8 @@ func (t *task) wbTarget(fd int32) (uint64, pipeFile, bool) {
 	pp, procKnown := ps.procs[t.proc.pid]
 	ok = known && procKnown && f.regular && f.handle != "" && !pp.fsizeLimited && !ps.wbFailed[file] &&
 		f.flags&unix.O_ACCMODE != unix.O_RDONLY && f.flags&unix.O_PATH == 0 && f.flags&wbOpenFlags == 0
-	for _, m := range ps.mapped {
-		if m.handle == f.handle || (m.handle == "" && ps.mayBeCreatedLocked(f.handle, m)) {
-			ok = false
-		}
+	if ps.mayBeMappedLocked(f.handle) {
+		ok = false
 	}
 	return file, f, ok
 }

@@ -117,3 +117,53 @@ func TestWriteBehindBound(t *testing.T) {
 		}
 	})
 }
+
+// TestFileKeys checks that the client knows a gofer file by its file
+// handle, else by its inode number (do's overlay gives no handles), so
+// that its descriptions and mappings share one key and other files'
+// differ, and that a mapping known by neither may be any file known by
+// its inode number.
+func TestFileKeys(t *testing.T) {
+	file := func(id uint64, fh string, ino uint64) *pb.StateRecord {
+		return &pb.StateRecord{Key: statekey.File(id).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
+			Id: id, Kind: pb.FileState_GOFER, Regular: true, Flags: unix.O_WRONLY, FileHandle: []byte(fh), Ino: ino}}}
+	}
+	mapping := func(id uint64, fh string, ino uint64) *pb.StateRecord {
+		return &pb.StateRecord{Key: statekey.Mapped(id).String(), Value: &pb.StateRecord_Mapped{Mapped: &pb.MappedFileState{
+			FileId: id, FileHandle: []byte(fh), Ino: ino}}}
+	}
+	tests := []struct {
+		name string
+		recs []*pb.StateRecord
+		// same says whether descriptions 1 and 2 have one key; mapped
+		// whether description 1's file may be mapped.
+		same, mapped bool
+	}{
+		{name: "one handle", recs: []*pb.StateRecord{file(1, "h", 0), file(2, "h", 0)}, same: true},
+		{name: "two handles", recs: []*pb.StateRecord{file(1, "h", 5), file(2, "g", 5)}},
+		{name: "one inode", recs: []*pb.StateRecord{file(1, "", 5), file(2, "", 5)}, same: true},
+		{name: "two inodes", recs: []*pb.StateRecord{file(1, "", 5), file(2, "", 6)}},
+		{name: "its inode mapped", recs: []*pb.StateRecord{file(1, "", 5), file(2, "", 6), mapping(9, "", 5)}, mapped: true},
+		{name: "another inode mapped", recs: []*pb.StateRecord{file(1, "", 5), file(2, "", 6), mapping(9, "", 6)}},
+		{name: "a mapping known by neither", recs: []*pb.StateRecord{file(1, "", 5), file(2, "", 6), mapping(9, "", 0)}, mapped: true},
+		{name: "a handle's file and a mapping known by neither", recs: []*pb.StateRecord{file(1, "h", 0), file(2, "g", 0), mapping(9, "", 0)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ps pipelineState
+			ps.observe(tc.recs)
+			ps.mu.Lock()
+			defer ps.mu.Unlock()
+			h1, h2 := ps.files[1].handle, ps.files[2].handle
+			if h1 == "" || h2 == "" {
+				t.Fatalf("keys %q and %q: want both known", h1, h2)
+			}
+			if got := h1 == h2; got != tc.same {
+				t.Errorf("descriptions 1 and 2 share a key: %v, want %v", got, tc.same)
+			}
+			if got := ps.mayBeMappedLocked(h1); got != tc.mapped {
+				t.Errorf("description 1's file may be mapped: %v, want %v", got, tc.mapped)
+			}
+		})
+	}
+}

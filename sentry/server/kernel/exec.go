@@ -49,7 +49,7 @@ func (k *Kernel) MappedRecord(id uint64) *sentrypb.StateRecord {
 	f := ms.File
 	st := &sentrypb.MappedFileState{FileId: id, Size: ms.Size, Refs: uint32(ms.Refs), Writable: ms.Writable}
 	if g, ok := f.Impl.(*vfs.GoferFile); ok {
-		st.FileHandle = g.FH
+		st.FileHandle, st.Ino = g.FH, inoWithoutHandle(g.FH, vfs.DentryOf(f))
 	}
 	if vfs.DentryOf(f) != nil {
 		st.Path, _ = k.VFS.PathOf(vfs.DentryOf(f))

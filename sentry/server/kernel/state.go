@@ -329,6 +329,16 @@ func (k *Kernel) sigLiveLocked(h *ksignal.Handlers) bool {
 	return false
 }
 
+// inoWithoutHandle is the inode number the client knows a gofer file by
+// (FileState.ino) when the gofer gave it no file handle fh (do's
+// overlay), from its dentry d; 0 otherwise.
+func inoWithoutHandle(fh []byte, d *vfs.Dentry) uint64 {
+	if len(fh) > 0 || d == nil {
+		return 0
+	}
+	return d.Ino()
+}
+
 // fileRecordLocked describes open file description f.
 func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.StateRecord {
 	id := k.FileID(f)
@@ -348,6 +358,7 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 			// No path: a memfd is found again by its handle only.
 			st.Path, st.Memfd = "", impl.Memfd.State()
 		}
+		st.Ino = inoWithoutHandle(impl.FH, vfs.DentryOf(f))
 	case *vfs.GoferDir:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
 	case *vfs.LostFile:
