@@ -127,8 +127,9 @@
 //     (client.leaseAcked, waiting on client.postedDone off the receiving
 //     goroutine);
 //   - inotify instances on gVisor's vfs.Inotify (package fsimpl/inotify:
-//     the instances and the watched inodes), with events from this
-//     server's own file operations (file_inotify.go);
+//     the instances and the watched inodes; their calls in package
+//     syscalls' inotify.go), with events from this server's own file
+//     operations (package kernel's inotify.go, with the record);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds and
 //     timerfds (their calls in package syscalls' eventfd.go and
 //     timerfd.go, the kinds in packages fsimpl/eventfd and

@@ -59,6 +59,14 @@ func (kp *kernelPorts) DropLease(f *file) {
 	}
 }
 
+// InotifyClosed is fdesc.Owner's: inotify's close event of f (package
+// kernel's inotify.go).
+func (kp *kernelPorts) InotifyClosed(f *file) { (*clientState)(kp).InotifyClosed(f) }
+
+// RevokeLeasesForWatch revokes the client's leases as an added inotify
+// watch needs (readlease.go).
+func (kp *kernelPorts) RevokeLeasesForWatch() { revokeLeasesForWatch((*clientState)(kp)) }
+
 // Stat is the stat calls' attributes of d or f (syscalls_fs.go: a run
 // of held attribute changes is made first).
 func (kp *kernelPorts) Stat(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
@@ -85,7 +93,7 @@ func (kp *kernelPorts) KobjState(f *file) (sentrypb.FileState_Kind, *sentrypb.Ke
 		kind, kobj := signalfdState(impl)
 		return kind, kobj, true
 	case *inotify.File:
-		kind, kobj := inotifyState((*clientState)(kp), impl)
+		kind, kobj := (*clientState)(kp).InotifyState(impl)
 		return kind, kobj, true
 	case *epoll.File:
 		kind, kobj := epollState((*clientState)(kp), impl)
@@ -107,7 +115,8 @@ func (kp *kernelPorts) KobjState(f *file) (sentrypb.FileState_Kind, *sentrypb.Ke
 }
 
 // RestoreFile rebuilds a description of a kind whose glue is here: the
-// kernel objects (restore_kobj.go), inotify instances (file_inotify.go),
+// kernel objects (restore_kobj.go), inotify instances (package kernel's
+// inotify.go),
 // pseudo-terminal ends (file_pty.go) and synthesized files, opened again
 // by path as open(2) opens them (syscalls_fs.go).
 func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
@@ -117,7 +126,7 @@ func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*fil
 		sentrypb.FileState_SIGNALFD:
 		return restoreKobjFile(k, rc, fs)
 	case sentrypb.FileState_INOTIFY:
-		return restoreInotify(k, rc, fs)
+		return k.RestoreInotify(rc, fs)
 	case sentrypb.FileState_PTY:
 		return restorePtyFile(k, rc, fs)
 	case sentrypb.FileState_SYNTHETIC:

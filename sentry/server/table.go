@@ -84,11 +84,11 @@ func init() {
 		unix.SYS_GETSOCKOPT:      sysGetsockopt,
 		unix.SYS_SETSOCKOPT:      sysSetsockopt,
 
-		// inotify (file_inotify.go).
-		unix.SYS_INOTIFY_INIT:      sysInotifyInit,
-		unix.SYS_INOTIFY_INIT1:     sysInotifyInit,
-		unix.SYS_INOTIFY_ADD_WATCH: sysInotifyAddWatch,
-		unix.SYS_INOTIFY_RM_WATCH:  sysInotifyRmWatch,
+		// inotify (syscalls/inotify.go).
+		unix.SYS_INOTIFY_INIT:      syscalls.InotifyInit,
+		unix.SYS_INOTIFY_INIT1:     syscalls.InotifyInit,
+		unix.SYS_INOTIFY_ADD_WATCH: syscalls.InotifyAddWatch,
+		unix.SYS_INOTIFY_RM_WATCH:  syscalls.InotifyRmWatch,
 
 		// System V IPC (package syscalls: sysvipc.go).
 		unix.SYS_SEMGET:     syscalls.Semget,

@@ -30,7 +30,10 @@
 //     its lease's breaks, with their records (async.go: SetAsync,
 //     BreakLeases, LeaseIno, OpenCounts, OwnerExistsLocked);
 //     the client's stdio descriptions (stdio.go: StdioFile, stdin data,
-//     a terminal's resize).
+//     a terminal's resize); the inotify events of the server's file
+//     operations, an instance's record and its rebuild (inotify.go:
+//     InotifyEvent, InotifyChild, InotifyRemoved, InotifyRenamed,
+//     InotifyClosed, InotifyState, RestoreInotify).
 //   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,
 //     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
 //     left for after the kernel lock); the /proc/sys numbers a Hello
@@ -59,8 +62,8 @@
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
 //     run as) and Files (the file calls and kinds' glue: WriteAt,
-//     Stat, SetStat, KobjState and RestoreFile), which package syscalls'
-//     handlers reach too.
+//     Stat, SetStat, KobjState, RestoreFile and RevokeLeasesForWatch),
+//     which package syscalls' handlers reach too.
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel

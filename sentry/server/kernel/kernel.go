@@ -40,7 +40,7 @@ type Kernel struct {
 	// Socks is the client's socket state (package kernel's Sockets, its
 	// own locks; file_socket.go).
 	Socks Sockets
-	// Inotify is the client's watched inodes (file_inotify.go; its own
+	// Inotify is the client's watched inodes (inotify.go; its own
 	// lock).
 	Inotify inotify.Targets
 

@@ -69,4 +69,9 @@ type Files interface {
 	// epoll, sockets), of a pseudo-terminal's end, or of a synthesized
 	// file (opened again by path); c (nil: no process) resolves paths.
 	RestoreFile(c *Task, fs *sentrypb.FileState) (*fdesc.File, error)
+	// RevokeLeasesForWatch revokes every read and path lease of the
+	// client's before an added inotify watch is answered (its cached
+	// reads would raise no IN_ACCESS); none is granted while it has
+	// watches.
+	RevokeLeasesForWatch()
 }

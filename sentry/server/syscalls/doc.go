@@ -41,6 +41,9 @@
 //   - eventfd.go: eventfd and eventfd2, over package fsimpl/eventfd;
 //   - timerfd.go: timerfd_create, timerfd_settime and timerfd_gettime,
 //     over package fsimpl/timerfd;
+//   - inotify.go: inotify_init, inotify_init1, inotify_add_watch and
+//     inotify_rm_watch, over package fsimpl/inotify (the events are
+//     package kernel's inotify.go);
 //   - signalfd.go: signalfd and signalfd4, over package fsimpl/signalfd
 //     (a read is the client's answer, kernel.SignalfdClient);
 //   - memfd.go: memfd_create, a file of the client's /dev/shm unlinked at
