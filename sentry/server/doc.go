@@ -352,7 +352,7 @@
 // come back. Package kernel's restore.go rebuilds a client from a Restore
 // (asking the file kinds' glue, kernel.Files, for their descriptions)
 // and applies Rewrites (in arrival order, one at a time); package durable tracks
-// writes until a gofer fsync (durable.go: one batched Fsync per flusher
+// writes until a gofer fsync (package kernel's durable.go: one batched Fsync per flusher
 // pass) and pushes Durable. Every gofer mutation carries
 // Origin{principal/client_id, seq, part} for the gofer's reply cache; a
 // call re-sent after a Restore (seq below the Restore's) whose effect is

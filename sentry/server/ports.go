@@ -67,6 +67,13 @@ func (kp *kernelPorts) InotifyClosed(f *file) { (*clientState)(kp).InotifyClosed
 // watch needs (readlease.go).
 func (kp *kernelPorts) RevokeLeasesForWatch() { revokeLeasesForWatch((*clientState)(kp)) }
 
+// DurabilityHolds is fdesc.Owner's: whether the durability tracker
+// holds description f (until its writes are durable; package kernel's
+// durable.go).
+func (kp *kernelPorts) DurabilityHolds(f *file) bool { return kp.Dur.Holds(f) }
+
+var _ fileOwner = (*kernelPorts)(nil)
+
 // Stat is the stat calls' attributes of d or f (syscalls_fs.go: a run
 // of held attribute changes is made first).
 func (kp *kernelPorts) Stat(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {

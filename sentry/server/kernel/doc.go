@@ -26,6 +26,8 @@
 //     makes and scans them (files.go); capability records (caps.go); pipe
 //     ends (pipe.go: PipeEnd, NewPipe, a call's pipe I/O, F_SETPIPE_SZ);
 //     RLIMIT_FSIZE on a write or truncate (rlimit.go: FileSizeCheck);
+//     the durability of writes (durable.go: Flusher, FlushAll,
+//     AnnounceDurable, a resize's SyncBeforeResize);
 //     a description's owner, its I/O signals (the O_ASYNC watcher) and
 //     its lease's breaks, with their records (async.go: SetAsync,
 //     BreakLeases, LeaseIno, OpenCounts, OwnerExistsLocked);
