@@ -74,6 +74,12 @@ func (kp *kernelPorts) DurabilityHolds(f *file) bool { return kp.Dur.Holds(f) }
 
 var _ fileOwner = (*kernelPorts)(nil)
 
+// NoteMappedChange is a changed range of a mapped file, told in the
+// call's reply (syscalls_io.go).
+func (kp *kernelPorts) NoteMappedChange(c *syscallCtx, f *file, off, n uint64) {
+	noteMappedChange(c, f, off, n)
+}
+
 // Stat is the stat calls' attributes of d or f (syscalls_fs.go: a run
 // of held attribute changes is made first).
 func (kp *kernelPorts) Stat(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {

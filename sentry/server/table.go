@@ -225,7 +225,7 @@ func init() {
 
 		// A signal with its siginfo to one thread (package syscalls: signal.go).
 		unix.SYS_RT_TGSIGQUEUEINFO: syscalls.RtTgsigqueueinfo,
-		// fallocate of a gofer file (syscalls_fallocate.go).
-		unix.SYS_FALLOCATE: sysFallocate,
+		// fallocate of a gofer file (syscalls/fallocate.go).
+		unix.SYS_FALLOCATE: syscalls.Fallocate,
 	}
 }

@@ -64,8 +64,9 @@
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
 //     run as) and Files (the file calls and kinds' glue: WriteAt,
-//     Stat, SetStat, KobjState, RestoreFile and RevokeLeasesForWatch),
-//     which package syscalls' handlers reach too.
+//     Stat, SetStat, KobjState, RestoreFile, RevokeLeasesForWatch,
+//     KillPriv and NoteMappedChange), which package syscalls' handlers
+//     reach too.
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel

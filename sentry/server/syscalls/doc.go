@@ -41,6 +41,10 @@
 //   - eventfd.go: eventfd and eventfd2, over package fsimpl/eventfd;
 //   - timerfd.go: timerfd_create, timerfd_settime and timerfd_gettime,
 //     over package fsimpl/timerfd;
+//   - fallocate.go: fallocate of a gofer file, Linux's checks then the
+//     gofer's Fallocate (a resize's sync, the set-id bits and a mapped
+//     file's change through kernel.Files and package kernel's
+//     durable.go);
 //   - inotify.go: inotify_init, inotify_init1, inotify_add_watch and
 //     inotify_rm_watch, over package fsimpl/inotify (the events are
 //     package kernel's inotify.go);
