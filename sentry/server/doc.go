@@ -102,8 +102,9 @@
 //     (kernel.Task.DataNotInCall);
 //   - pseudo-terminals (package pty: the terminal and its line discipline;
 //     package fsimpl/devpts: an end's description, its I/O, job control
-//     and readiness; file_pty.go: /dev/ptmx, /dev/pts, ioctls and the
-//     signals of ISIG characters to the foreground group; pty.Table.mu and
+//     and readiness; package kernel's pty.go: /dev/ptmx, /dev/pts, an
+//     end's rebuild and the signals of ISIG characters to the foreground
+//     group; package syscalls' pty.go: the ioctls; pty.Table.mu and
 //     Terminal.mu are leaves, taken under clientState.Mu only to derive a
 //     terminal's replay record);
 //   - the client caches' leases (package readlease, over the attribute
@@ -285,11 +286,12 @@
 // a method only in its type's package, so each turns back into a
 // method as its file moves. The methods by which the packages below
 // reach the kernel (vfs.Kernel and fdesc.Owner, synth.Kernel,
-// devpts.Kernel, unixsock.Namespace, netlink.Router)
+// unixsock.Namespace, netlink.Router)
 // and the kernel reaches the calls above it (kernel.Files) are
 // kernelPorts' (ports.go), a defined type over the same struct:
-// ports(k) is a pointer conversion, and every interface value holding
-// the kernel holds a *kernelPorts.
+// ports(k) is a pointer conversion, and every value of those interfaces
+// holding the kernel holds a *kernelPorts; devpts.Kernel's are the
+// kernel's own (*kernel.Kernel).
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
@@ -308,7 +310,7 @@
 // (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet, netlink,
 // unixsock and devpts, over fsimpl/anon), each given what it needs of
 // the kernel as an interface (netlink.Router, unixsock.Namespace,
-// devpts.Kernel: *clientState; signalfd.Reader: kernel.SignalfdClient); the gofer files are
+// devpts.Kernel: *kernel.Kernel; signalfd.Reader: kernel.SignalfdClient); the gofer files are
 // package vfs's (vfs.Kernel), and /proc's files fsimpl/synth's
 // (synth.Kernel) (docs/ARCHITECTURE.md, where the kernel's plan is).
 //

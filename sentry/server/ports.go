@@ -21,14 +21,15 @@ import (
 
 // kernelPorts is the kernel as the packages below see it: the methods of
 // their interfaces (vfs.Kernel and fdesc.Owner, synth.Kernel,
-// devpts.Kernel, unixsock.Namespace, netlink.Router)
+// unixsock.Namespace, netlink.Router) whose bodies are still here
+// (devpts.Kernel's are package kernel's own, *kernel.Kernel)
 // and of the kernel's own (kernel.Files).
 // It is a defined type over the kernel's own struct, so that
 // ports(k) is a pointer conversion: the kernel (clientState) keeps no
 // methods, and becomes package kernel's type while these stay here,
-// their bodies calling kernel functions not yet moved. Every value of an
-// interface that holds the kernel holds a *kernelPorts (an fdesc.Owner
-// compared with one must be one too).
+// their bodies calling kernel functions not yet moved. Every value of
+// these interfaces that holds the kernel holds a *kernelPorts (an
+// fdesc.Owner compared with one must be one too).
 type kernelPorts clientState
 
 // ports is k as the packages below see it.
@@ -127,11 +128,11 @@ func (kp *kernelPorts) KobjState(f *file) (sentrypb.FileState_Kind, *sentrypb.Ke
 	return 0, nil, false
 }
 
-// RestoreFile rebuilds a description of a kind whose glue is here: the
-// kernel objects (restore_kobj.go), inotify instances (package kernel's
-// inotify.go),
-// pseudo-terminal ends (file_pty.go) and synthesized files, opened again
-// by path as open(2) opens them (syscalls_fs.go).
+// RestoreFile rebuilds a description of a kind a Restore asks for: the
+// kernel objects whose glue is here (restore_kobj.go), inotify instances
+// and pseudo-terminal ends (package kernel's inotify.go and pty.go) and
+// synthesized files, opened again by path as open(2) opens them
+// (syscalls_fs.go).
 func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	k := (*clientState)(kp)
 	switch fs.Kind {
@@ -141,7 +142,7 @@ func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*fil
 	case sentrypb.FileState_INOTIFY:
 		return k.RestoreInotify(rc, fs)
 	case sentrypb.FileState_PTY:
-		return restorePtyFile(k, rc, fs)
+		return k.RestorePtyFile(rc, fs)
 	case sentrypb.FileState_SYNTHETIC:
 		return restoreSyntheticFile(k, rc, fs)
 	}

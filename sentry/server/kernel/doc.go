@@ -35,7 +35,9 @@
 //     a terminal's resize); the inotify events of the server's file
 //     operations, an instance's record and its rebuild (inotify.go:
 //     InotifyEvent, InotifyChild, InotifyRemoved, InotifyRenamed,
-//     InotifyClosed, InotifyState, RestoreInotify).
+//     InotifyClosed, InotifyState, RestoreInotify); pseudo-terminals'
+//     ends (pty.go: OpenPty, NewPtyFile, RestorePtyFile, and as every
+//     end's devpts.Kernel the signals of a terminal, SignalGroup).
 //   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,
 //     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
 //     left for after the kernel lock); the /proc/sys numbers a Hello
@@ -74,7 +76,8 @@
 // vfs (a working directory, an exec's file), mount (a Start's and a
 // Restore's mounts), filelock (a Restore's locks), fsimpl/epoll (a
 // restored instance's interests), auth, ksignal, ktimer (a
-// timer's clock), ptrace (a relation's state and rules), fsimpl/signalfd
+// timer's clock), ptrace (a relation's state and rules), fsimpl/devpts (a
+// pseudo-terminal's end), fsimpl/signalfd
 // (a signalfd's claim on a signal), replay, pipe and fdesc
 // (the objects an effect names), attrrun (a run's merged changes),
 // socket and fsimpl/unixsock (a

@@ -195,7 +195,7 @@ type Kernel struct {
 	// DevNodes are Hello.devices (devnodes.go). Immutable.
 	DevNodes []*sentrypb.DeviceNode
 	// Ptys are the pseudo-terminals of /dev/ptmx and /dev/pts
-	// (file_pty.go); own lock.
+	// (pty.go); own lock.
 	Ptys pty.Table
 
 	// Rewrites maps the seq of each write a Restore said is retained

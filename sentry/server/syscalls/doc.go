@@ -48,6 +48,9 @@
 //   - inotify.go: inotify_init, inotify_init1, inotify_add_watch and
 //     inotify_rm_watch, over package fsimpl/inotify (the events are
 //     package kernel's inotify.go);
+//   - pty.go: the terminal ioctls of a pseudo-terminal's end (PtyIoctl,
+//     which the server's ioctl calls), over packages pty and
+//     fsimpl/devpts and package kernel's pty.go;
 //   - signalfd.go: signalfd and signalfd4, over package fsimpl/signalfd
 //     (a read is the client's answer, kernel.SignalfdClient);
 //   - memfd.go: memfd_create, a file of the client's /dev/shm unlinked at
