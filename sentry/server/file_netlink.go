@@ -30,7 +30,7 @@ func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, err
 // --network=host, else answers from the client's netstack.
 func (kp *kernelPorts) NetlinkRoute(port int32, req []byte) ([][]byte, error) {
 	k := (*clientState)(kp)
-	if hostNetwork(k) {
+	if k.HostNet {
 		answers, err := socket.HostNetlinkRoute(port, req)
 		if err != nil {
 			k.Log.Warn("host netlink request failed", "err", err)
