@@ -21,8 +21,8 @@ import (
 
 // kernelPorts is the kernel as the packages below see it: the methods of
 // their interfaces (vfs.Kernel and fdesc.Owner, synth.Kernel,
-// unixsock.Namespace, netlink.Router) whose bodies are still here
-// (devpts.Kernel's are package kernel's own, *kernel.Kernel)
+// unixsock.Namespace) whose bodies are still here (devpts.Kernel's and
+// netlink.Router's are package kernel's own, *kernel.Kernel)
 // and of the kernel's own (kernel.Files).
 // It is a defined type over the kernel's own struct, so that
 // ports(k) is a pointer conversion: the kernel (clientState) keeps no

@@ -45,7 +45,8 @@
 //     of the network stack (SetIPForward); the client's network
 //     (network.go: NetStack, made at first use, whose sandbox frames go
 //     to the client; Interfaces and DevStats, the netstack's or with
-//     HostNet the server machine's).
+//     HostNet the server machine's; NetlinkRoute, every route netlink
+//     socket's netlink.Router).
 //   - The replay capture's entry points: Tracker (Changed and the
 //     subsystems' hooks), the keys of objects touched by number (FDSlot,
 //     MappedID, ...), a call's effects committed with its reply
