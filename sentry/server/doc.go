@@ -19,7 +19,8 @@
 //     in package syscalls' signal.go; the dispositions, default
 //     actions and siginfo layouts are package ksignal). Masks, frames
 //     and delivery stay on the client, which gets SignalPush;
-//   - ptrace (package kernel's ptrace.go and the call in ptrace.go, over
+//   - ptrace (package kernel's ptrace.go and the call in package
+//     syscalls' ptrace.go, over
 //     package ptrace, which holds a tracee's
 //     relation and stop state and the rules): who traces whom
 //     (Thread.Ptrace, Thread.Tracees, under clientState.Mu), the

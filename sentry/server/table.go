@@ -177,7 +177,7 @@ func init() {
 		unix.SYS_EXIT:            syscalls.Exit,
 		unix.SYS_EXIT_GROUP:      syscalls.ExitGroup,
 		unix.SYS_WAIT4:           syscalls.Wait4,
-		unix.SYS_PTRACE:          sysPtrace,
+		unix.SYS_PTRACE:          syscalls.Ptrace,
 		unix.SYS_WAITID:          syscalls.Waitid,
 		unix.SYS_GETPID:          syscalls.Getpid,
 		unix.SYS_GETPPID:         syscalls.Getppid,

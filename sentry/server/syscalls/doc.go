@@ -15,6 +15,9 @@
 //     getgroups, setgroups) and an id argument (ArgID);
 //   - capability.go: capget, capset and prctl's capability options,
 //     over package auth's capability sets;
+//   - ptrace.go: the ptrace requests that change a relation or end a
+//     stop, over package kernel's ptrace.go (the register and memory
+//     requests are the client's);
 //   - signal.go: the signal calls (kill, tkill, tgkill, rt_sigqueueinfo,
 //     rt_tgsigqueueinfo, rt_sigaction) with Linux's permission check,
 //     over package kernel's signals;
