@@ -227,7 +227,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 
 // startBackground starts what runs on its own in the kernel: the sandbox network's
 // stack, which answers ARP and pings before any socket exists, and the
-// flusher (durable.go). On an error the kernel is unusable.
+// flusher (package kernel's durable.go). On an error the kernel is unusable.
 func startBackground(k *clientState) error {
 	if k.SandboxNet != nil {
 		if _, err := netStack(k); err != nil {
@@ -238,7 +238,7 @@ func startBackground(k *clientState) error {
 	k.Workers.Add(1)
 	go func() {
 		defer k.Workers.Done()
-		flusher(k)
+		k.Flusher()
 	}()
 	return nil
 }

@@ -19,7 +19,8 @@
 //     in package syscalls' signal.go; the dispositions, default
 //     actions and siginfo layouts are package ksignal). Masks, frames
 //     and delivery stay on the client, which gets SignalPush;
-//   - ptrace (package kernel's ptrace.go and the call in ptrace.go, over
+//   - ptrace (package kernel's ptrace.go and the call in package
+//     syscalls' ptrace.go, over
 //     package ptrace, which holds a tracee's
 //     relation and stop state and the rules): who traces whom
 //     (Thread.Ptrace, Thread.Tracees, under clientState.Mu), the
@@ -102,8 +103,9 @@
 //     (kernel.Task.DataNotInCall);
 //   - pseudo-terminals (package pty: the terminal and its line discipline;
 //     package fsimpl/devpts: an end's description, its I/O, job control
-//     and readiness; file_pty.go: /dev/ptmx, /dev/pts, ioctls and the
-//     signals of ISIG characters to the foreground group; pty.Table.mu and
+//     and readiness; package kernel's pty.go: /dev/ptmx, /dev/pts, an
+//     end's rebuild and the signals of ISIG characters to the foreground
+//     group; package syscalls' pty.go: the ioctls; pty.Table.mu and
 //     Terminal.mu are leaves, taken under clientState.Mu only to derive a
 //     terminal's replay record);
 //   - the client caches' leases (package readlease, over the attribute
@@ -127,8 +129,9 @@
 //     (client.leaseAcked, waiting on client.postedDone off the receiving
 //     goroutine);
 //   - inotify instances on gVisor's vfs.Inotify (package fsimpl/inotify:
-//     the instances and the watched inodes), with events from this
-//     server's own file operations (file_inotify.go);
+//     the instances and the watched inodes; their calls in package
+//     syscalls' inotify.go), with events from this server's own file
+//     operations (package kernel's inotify.go, with the record);
 //   - kernel objects on gVisor's packages (kobj/, socket/): eventfds and
 //     timerfds (their calls in package syscalls' eventfd.go and
 //     timerfd.go, the kinds in packages fsimpl/eventfd and
@@ -284,11 +287,12 @@
 // a method only in its type's package, so each turns back into a
 // method as its file moves. The methods by which the packages below
 // reach the kernel (vfs.Kernel and fdesc.Owner, synth.Kernel,
-// devpts.Kernel, unixsock.Namespace, netlink.Router)
+// unixsock.Namespace)
 // and the kernel reaches the calls above it (kernel.Files) are
 // kernelPorts' (ports.go), a defined type over the same struct:
-// ports(k) is a pointer conversion, and every interface value holding
-// the kernel holds a *kernelPorts.
+// ports(k) is a pointer conversion, and every value of those interfaces
+// holding the kernel holds a *kernelPorts; devpts.Kernel's and
+// netlink.Router's are the kernel's own (*kernel.Kernel).
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
@@ -306,8 +310,8 @@
 // their effects, stdio). The file kinds are packages of their own
 // (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet, netlink,
 // unixsock and devpts, over fsimpl/anon), each given what it needs of
-// the kernel as an interface (netlink.Router, unixsock.Namespace,
-// devpts.Kernel: *clientState; signalfd.Reader: kernel.SignalfdClient); the gofer files are
+// the kernel as an interface (unixsock.Namespace: *kernelPorts;
+// netlink.Router, devpts.Kernel: *kernel.Kernel; signalfd.Reader: kernel.SignalfdClient); the gofer files are
 // package vfs's (vfs.Kernel), and /proc's files fsimpl/synth's
 // (synth.Kernel) (docs/ARCHITECTURE.md, where the kernel's plan is).
 //
@@ -351,7 +355,7 @@
 // come back. Package kernel's restore.go rebuilds a client from a Restore
 // (asking the file kinds' glue, kernel.Files, for their descriptions)
 // and applies Rewrites (in arrival order, one at a time); package durable tracks
-// writes until a gofer fsync (durable.go: one batched Fsync per flusher
+// writes until a gofer fsync (package kernel's durable.go: one batched Fsync per flusher
 // pass) and pushes Durable. Every gofer mutation carries
 // Origin{principal/client_id, seq, part} for the gofer's reply cache; a
 // call re-sent after a Restore (seq below the Restore's) whose effect is

@@ -23,11 +23,6 @@ const (
 	NetworkHost = "host"
 )
 
-// hostNetwork reports whether the client's inet sockets are host sockets.
-func hostNetwork(k *clientState) bool {
-	return k.HostNet
-}
-
 // hostInetState is a host socket's record.
 func hostInetState(s *inet.HostFile) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	backlog, reuse := s.Backlog(), s.ReuseAddr()

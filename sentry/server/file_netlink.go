@@ -8,7 +8,6 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
 // newNetlinkSocket is socket(AF_NETLINK, type, proto): only the route
@@ -23,26 +22,7 @@ func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, err
 		}
 		return nil, unix.EPROTONOSUPPORT
 	}
-	return netlink.New(ports(c.Kernel), flags), nil
-}
-
-// NetlinkRoute is k's netlink.Router: the host's route netlink with
-// --network=host, else answers from the client's netstack.
-func (kp *kernelPorts) NetlinkRoute(port int32, req []byte) ([][]byte, error) {
-	k := (*clientState)(kp)
-	if hostNetwork(k) {
-		answers, err := socket.HostNetlinkRoute(port, req)
-		if err != nil {
-			k.Log.Warn("host netlink request failed", "err", err)
-			return nil, unix.EIO
-		}
-		return answers, nil
-	}
-	st, err := netStack(k)
-	if err != nil {
-		return nil, err
-	}
-	return socket.NetlinkRoute(st.Interfaces(), st.Routes(), port, req), nil
+	return netlink.New(c.Kernel, flags), nil
 }
 
 // netlinkState records the socket for recovery: it comes back bound to
@@ -53,7 +33,7 @@ func netlinkState(n *netlink.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 }
 
 func restoreNetlinkSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *file {
-	f := netlink.New(ports(k), 0)
+	f := netlink.New(k, 0)
 	f.Flags.Store(fs.Flags)
 	if len(st.SocketBound) >= netlink.SockaddrSize {
 		f.Impl.(*netlink.File).SetPort(int32(binary.LittleEndian.Uint32(st.SocketBound[4:])))

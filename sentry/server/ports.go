@@ -21,14 +21,15 @@ import (
 
 // kernelPorts is the kernel as the packages below see it: the methods of
 // their interfaces (vfs.Kernel and fdesc.Owner, synth.Kernel,
-// devpts.Kernel, unixsock.Namespace, netlink.Router)
+// unixsock.Namespace) whose bodies are still here (devpts.Kernel's and
+// netlink.Router's are package kernel's own, *kernel.Kernel)
 // and of the kernel's own (kernel.Files).
 // It is a defined type over the kernel's own struct, so that
 // ports(k) is a pointer conversion: the kernel (clientState) keeps no
 // methods, and becomes package kernel's type while these stay here,
-// their bodies calling kernel functions not yet moved. Every value of an
-// interface that holds the kernel holds a *kernelPorts (an fdesc.Owner
-// compared with one must be one too).
+// their bodies calling kernel functions not yet moved. Every value of
+// these interfaces that holds the kernel holds a *kernelPorts (an
+// fdesc.Owner compared with one must be one too).
 type kernelPorts clientState
 
 // ports is k as the packages below see it.
@@ -59,6 +60,27 @@ func (kp *kernelPorts) DropLease(f *file) {
 	}
 }
 
+// InotifyClosed is fdesc.Owner's: inotify's close event of f (package
+// kernel's inotify.go).
+func (kp *kernelPorts) InotifyClosed(f *file) { (*clientState)(kp).InotifyClosed(f) }
+
+// RevokeLeasesForWatch revokes the client's leases as an added inotify
+// watch needs (readlease.go).
+func (kp *kernelPorts) RevokeLeasesForWatch() { revokeLeasesForWatch((*clientState)(kp)) }
+
+// DurabilityHolds is fdesc.Owner's: whether the durability tracker
+// holds description f (until its writes are durable; package kernel's
+// durable.go).
+func (kp *kernelPorts) DurabilityHolds(f *file) bool { return kp.Dur.Holds(f) }
+
+var _ fileOwner = (*kernelPorts)(nil)
+
+// NoteMappedChange is a changed range of a mapped file, told in the
+// call's reply (syscalls_io.go).
+func (kp *kernelPorts) NoteMappedChange(c *syscallCtx, f *file, off, n uint64) {
+	noteMappedChange(c, f, off, n)
+}
+
 // Stat is the stat calls' attributes of d or f (syscalls_fs.go: a run
 // of held attribute changes is made first).
 func (kp *kernelPorts) Stat(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
@@ -85,7 +107,7 @@ func (kp *kernelPorts) KobjState(f *file) (sentrypb.FileState_Kind, *sentrypb.Ke
 		kind, kobj := signalfdState(impl)
 		return kind, kobj, true
 	case *inotify.File:
-		kind, kobj := inotifyState((*clientState)(kp), impl)
+		kind, kobj := (*clientState)(kp).InotifyState(impl)
 		return kind, kobj, true
 	case *epoll.File:
 		kind, kobj := epollState((*clientState)(kp), impl)
@@ -106,10 +128,11 @@ func (kp *kernelPorts) KobjState(f *file) (sentrypb.FileState_Kind, *sentrypb.Ke
 	return 0, nil, false
 }
 
-// RestoreFile rebuilds a description of a kind whose glue is here: the
-// kernel objects (restore_kobj.go), inotify instances (file_inotify.go),
-// pseudo-terminal ends (file_pty.go) and synthesized files, opened again
-// by path as open(2) opens them (syscalls_fs.go).
+// RestoreFile rebuilds a description of a kind a Restore asks for: the
+// kernel objects whose glue is here (restore_kobj.go), inotify instances
+// and pseudo-terminal ends (package kernel's inotify.go and pty.go) and
+// synthesized files, opened again by path as open(2) opens them
+// (syscalls_fs.go).
 func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	k := (*clientState)(kp)
 	switch fs.Kind {
@@ -117,9 +140,9 @@ func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*fil
 		sentrypb.FileState_SIGNALFD:
 		return restoreKobjFile(k, rc, fs)
 	case sentrypb.FileState_INOTIFY:
-		return restoreInotify(k, rc, fs)
+		return k.RestoreInotify(rc, fs)
 	case sentrypb.FileState_PTY:
-		return restorePtyFile(k, rc, fs)
+		return k.RestorePtyFile(rc, fs)
 	case sentrypb.FileState_SYNTHETIC:
 		return restoreSyntheticFile(k, rc, fs)
 	}

@@ -209,7 +209,7 @@ func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*f
 			if st.SocketType != unix.SOCK_STREAM && st.SocketType != unix.SOCK_DGRAM {
 				return nil, fmt.Errorf("inet socket type %d: %w", st.SocketType, unix.EINVAL)
 			}
-			if hostNetwork(k) {
+			if k.HostNet {
 				return restoreHostInetSocket(k, fs, st)
 			}
 			return restoreInetSocket(k, fs, st)

@@ -74,7 +74,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		}
 		f = unixsock.New(ports(c.Kernel), socket.NewUnix(stype, unixsock.Creds(c)), flags)
 	case unix.AF_INET, unix.AF_INET6:
-		if hostNetwork(c.Kernel) {
+		if c.Kernel.HostNet {
 			f, err = newHostInetSocket(c, domain, int(stype), proto, flags)
 		} else {
 			f, err = newInetSocket(c, domain, int(stype), proto, flags)

@@ -84,11 +84,11 @@ func init() {
 		unix.SYS_GETSOCKOPT:      sysGetsockopt,
 		unix.SYS_SETSOCKOPT:      sysSetsockopt,
 
-		// inotify (file_inotify.go).
-		unix.SYS_INOTIFY_INIT:      sysInotifyInit,
-		unix.SYS_INOTIFY_INIT1:     sysInotifyInit,
-		unix.SYS_INOTIFY_ADD_WATCH: sysInotifyAddWatch,
-		unix.SYS_INOTIFY_RM_WATCH:  sysInotifyRmWatch,
+		// inotify (syscalls/inotify.go).
+		unix.SYS_INOTIFY_INIT:      syscalls.InotifyInit,
+		unix.SYS_INOTIFY_INIT1:     syscalls.InotifyInit,
+		unix.SYS_INOTIFY_ADD_WATCH: syscalls.InotifyAddWatch,
+		unix.SYS_INOTIFY_RM_WATCH:  syscalls.InotifyRmWatch,
 
 		// System V IPC (package syscalls: sysvipc.go).
 		unix.SYS_SEMGET:     syscalls.Semget,
@@ -177,7 +177,7 @@ func init() {
 		unix.SYS_EXIT:            syscalls.Exit,
 		unix.SYS_EXIT_GROUP:      syscalls.ExitGroup,
 		unix.SYS_WAIT4:           syscalls.Wait4,
-		unix.SYS_PTRACE:          sysPtrace,
+		unix.SYS_PTRACE:          syscalls.Ptrace,
 		unix.SYS_WAITID:          syscalls.Waitid,
 		unix.SYS_GETPID:          syscalls.Getpid,
 		unix.SYS_GETPPID:         syscalls.Getppid,
@@ -225,7 +225,7 @@ func init() {
 
 		// A signal with its siginfo to one thread (package syscalls: signal.go).
 		unix.SYS_RT_TGSIGQUEUEINFO: syscalls.RtTgsigqueueinfo,
-		// fallocate of a gofer file (syscalls_fallocate.go).
-		unix.SYS_FALLOCATE: sysFallocate,
+		// fallocate of a gofer file (syscalls/fallocate.go).
+		unix.SYS_FALLOCATE: syscalls.Fallocate,
 	}
 }

@@ -22,7 +22,7 @@ type dentry = vfs.Dentry
 
 var _ vfs.Kernel = (*kernelPorts)(nil)
 
-// KillPriv is vfs.Kernel's: killPriv for the kernel's call c.
+// KillPriv is vfs.Kernel's and kernel.Files': killPriv for the kernel's call c.
 func (kp *kernelPorts) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
 	killPriv(kernel.TaskFromCall(c), d, h, a)
 }

@@ -14,12 +14,12 @@
 // writes pending (a file closed before its data is durable keeps its
 // gofer handle until then). The files are the server's (the type
 // parameter, counted by reference); the flusher, the gofer fsyncs and the
-// Durable push are the server's (durable.go).
+// Durable push are package kernel's (durable.go).
 //
 // Dependencies: the standard library only. It imports nothing of the
 // server.
 //
-// Who imports it: the server package. The leaves below the subsystems
+// Who imports it: the server package and package kernel. The leaves below the subsystems
 // (syserr, wake, auth, ksignal, ktimer, memacct, replay) must not.
 //
 // Lock order: Tracker.mu is a leaf in clientState.Mu's order (taken with

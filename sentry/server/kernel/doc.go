@@ -26,11 +26,18 @@
 //     makes and scans them (files.go); capability records (caps.go); pipe
 //     ends (pipe.go: PipeEnd, NewPipe, a call's pipe I/O, F_SETPIPE_SZ);
 //     RLIMIT_FSIZE on a write or truncate (rlimit.go: FileSizeCheck);
+//     the durability of writes (durable.go: Flusher, FlushAll,
+//     AnnounceDurable, a resize's SyncBeforeResize);
 //     a description's owner, its I/O signals (the O_ASYNC watcher) and
 //     its lease's breaks, with their records (async.go: SetAsync,
 //     BreakLeases, LeaseIno, OpenCounts, OwnerExistsLocked);
 //     the client's stdio descriptions (stdio.go: StdioFile, stdin data,
-//     a terminal's resize).
+//     a terminal's resize); the inotify events of the server's file
+//     operations, an instance's record and its rebuild (inotify.go:
+//     InotifyEvent, InotifyChild, InotifyRemoved, InotifyRenamed,
+//     InotifyClosed, InotifyState, RestoreInotify); pseudo-terminals'
+//     ends (pty.go: OpenPty, NewPtyFile, RestorePtyFile, and as every
+//     end's devpts.Kernel the signals of a terminal, SignalGroup).
 //   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,
 //     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
 //     left for after the kernel lock); the /proc/sys numbers a Hello
@@ -38,7 +45,8 @@
 //     of the network stack (SetIPForward); the client's network
 //     (network.go: NetStack, made at first use, whose sandbox frames go
 //     to the client; Interfaces and DevStats, the netstack's or with
-//     HostNet the server machine's).
+//     HostNet the server machine's; NetlinkRoute, every route netlink
+//     socket's netlink.Router).
 //   - The replay capture's entry points: Tracker (Changed and the
 //     subsystems' hooks), the keys of objects touched by number (FDSlot,
 //     MappedID, ...), a call's effects committed with its reply
@@ -59,8 +67,9 @@
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
 //     run as) and Files (the file calls and kinds' glue: WriteAt,
-//     Stat, SetStat, KobjState and RestoreFile), which package syscalls'
-//     handlers reach too.
+//     Stat, SetStat, KobjState, RestoreFile, RevokeLeasesForWatch,
+//     KillPriv and NoteMappedChange), which package syscalls' handlers
+//     reach too.
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel
@@ -68,7 +77,8 @@
 // vfs (a working directory, an exec's file), mount (a Start's and a
 // Restore's mounts), filelock (a Restore's locks), fsimpl/epoll (a
 // restored instance's interests), auth, ksignal, ktimer (a
-// timer's clock), ptrace (a relation's state and rules), fsimpl/signalfd
+// timer's clock), ptrace (a relation's state and rules), fsimpl/devpts (a
+// pseudo-terminal's end), fsimpl/signalfd
 // (a signalfd's claim on a signal), replay, pipe and fdesc
 // (the objects an effect names), attrrun (a run's merged changes),
 // socket and fsimpl/unixsock (a

@@ -40,7 +40,7 @@ type Kernel struct {
 	// Socks is the client's socket state (package kernel's Sockets, its
 	// own locks; file_socket.go).
 	Socks Sockets
-	// Inotify is the client's watched inodes (file_inotify.go; its own
+	// Inotify is the client's watched inodes (inotify.go; its own
 	// lock).
 	Inotify inotify.Targets
 
@@ -195,7 +195,7 @@ type Kernel struct {
 	// DevNodes are Hello.devices (devnodes.go). Immutable.
 	DevNodes []*sentrypb.DeviceNode
 	// Ptys are the pseudo-terminals of /dev/ptmx and /dev/pts
-	// (file_pty.go); own lock.
+	// (pty.go); own lock.
 	Ptys pty.Table
 
 	// Rewrites maps the seq of each write a Restore said is retained

@@ -4,12 +4,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
 // The client's network: its netstack (loopback only, or with the
 // interfaces of Hello.network, whose frames go to the client as Frames
-// messages), or with HostNet the server machine's own.
+// messages), or with HostNet the server machine's own; the kernel is
+// every route netlink socket's netlink.Router.
+
+var _ netlink.Router = (*Kernel)(nil)
 
 // NetStack returns the client's network stack: loopback only, or with
 // the sandbox network's interfaces; made at first use.
@@ -69,4 +73,22 @@ func (k *Kernel) DevStats() (map[int32]socket.DevStats, error) {
 		return nil, err
 	}
 	return st.DevStats(), nil
+}
+
+// NetlinkRoute is netlink.Router's: the host's route netlink with
+// HostNet, else answers from the client's netstack.
+func (k *Kernel) NetlinkRoute(port int32, req []byte) ([][]byte, error) {
+	if k.HostNet {
+		answers, err := socket.HostNetlinkRoute(port, req)
+		if err != nil {
+			k.Log.Warn("host netlink request failed", "err", err)
+			return nil, unix.EIO
+		}
+		return answers, nil
+	}
+	st, err := k.NetStack()
+	if err != nil {
+		return nil, err
+	}
+	return socket.NetlinkRoute(st.Interfaces(), st.Routes(), port, req), nil
 }

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -69,4 +70,17 @@ type Files interface {
 	// epoll, sockets), of a pseudo-terminal's end, or of a synthesized
 	// file (opened again by path); c (nil: no process) resolves paths.
 	RestoreFile(c *Task, fs *sentrypb.FileState) (*fdesc.File, error)
+	// RevokeLeasesForWatch revokes every read and path lease of the
+	// client's before an added inotify watch is answered (its cached
+	// reads would raise no IN_ACCESS); none is granted while it has
+	// watches.
+	RevokeLeasesForWatch()
+	// KillPriv is vfs.Kernel's: it clears the set-id bits of gofer
+	// file d (through handle h, or d's own when h is 0), whose
+	// attributes were a, after the call c wrote or truncated it, if c
+	// lacks CAP_FSETID; a failure is logged.
+	KillPriv(c fdesc.Call, d *vfs.Dentry, h uint64, a auth.FileAttrs)
+	// NoteMappedChange tells the client, in c's reply, that bytes
+	// [off, off+n) or the size of f's file changed, if it maps the file.
+	NoteMappedChange(c *Task, f *fdesc.File, off, n uint64)
 }

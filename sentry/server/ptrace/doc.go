@@ -5,7 +5,7 @@
 // wait status and record of a stop).
 //
 // The server's glue (sentry/server/kernel/ptrace.go, the call in
-// sentry/server/ptrace.go) links a Tracee to the
+// sentry/server/syscalls/ptrace.go) links a Tracee to the
 // tracee's and the tracer's threads, serves the forwarded requests and
 // the tracee's PtraceStop calls, and reports stops and exits to the
 // tracer's wait. The tracee's registers and memory are the client's

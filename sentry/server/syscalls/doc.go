@@ -15,6 +15,9 @@
 //     getgroups, setgroups) and an id argument (ArgID);
 //   - capability.go: capget, capset and prctl's capability options,
 //     over package auth's capability sets;
+//   - ptrace.go: the ptrace requests that change a relation or end a
+//     stop, over package kernel's ptrace.go (the register and memory
+//     requests are the client's);
 //   - signal.go: the signal calls (kill, tkill, tgkill, rt_sigqueueinfo,
 //     rt_tgsigqueueinfo, rt_sigaction) with Linux's permission check,
 //     over package kernel's signals;
@@ -41,6 +44,16 @@
 //   - eventfd.go: eventfd and eventfd2, over package fsimpl/eventfd;
 //   - timerfd.go: timerfd_create, timerfd_settime and timerfd_gettime,
 //     over package fsimpl/timerfd;
+//   - fallocate.go: fallocate of a gofer file, Linux's checks then the
+//     gofer's Fallocate (a resize's sync, the set-id bits and a mapped
+//     file's change through kernel.Files and package kernel's
+//     durable.go);
+//   - inotify.go: inotify_init, inotify_init1, inotify_add_watch and
+//     inotify_rm_watch, over package fsimpl/inotify (the events are
+//     package kernel's inotify.go);
+//   - pty.go: the terminal ioctls of a pseudo-terminal's end (PtyIoctl,
+//     which the server's ioctl calls), over packages pty and
+//     fsimpl/devpts and package kernel's pty.go;
 //   - signalfd.go: signalfd and signalfd4, over package fsimpl/signalfd
 //     (a read is the client's answer, kernel.SignalfdClient);
 //   - memfd.go: memfd_create, a file of the client's /dev/shm unlinked at

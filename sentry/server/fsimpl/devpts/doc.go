@@ -6,14 +6,16 @@
 //
 // What it owns: File, the kind (all its fields immutable). Job control
 // and signalling process groups are the kernel's, asked through the
-// Kernel the file was given (the server's client state); /dev/ptmx and
-// /dev/pts, the terminal ioctls and the replay record are the server's
-// (file_pty.go).
+// Kernel the file was given (package kernel's Kernel); /dev/ptmx and
+// /dev/pts and an end's rebuild are package kernel's (pty.go), the
+// terminal ioctls package syscalls' (pty.go), the terminal's replay
+// record package pty's.
 //
 // Dependencies: fdesc (the description and the call), pty. Nothing of
 // the server package.
 //
-// Who imports it: the server package.
+// Who imports it: the server package, package kernel and package
+// syscalls.
 //
 // Lock order: no locks of its own; pty.Terminal.mu is a leaf, and the
 // Kernel is called without it.

@@ -7,16 +7,18 @@
 //
 // What it owns: File (its kobj.Inotify is immutable; the watches'
 // dentries are under File.mu) and Targets (under Targets.mu; the count
-// of targets is atomic). Which file operation reports which event, the
-// calls (inotify_init, inotify_add_watch, inotify_rm_watch) and the
-// replay record are the server's (file_inotify.go): only this client's
-// operations through this server are seen.
+// of targets is atomic). Which file operation reports which event and
+// the replay record are package kernel's (inotify.go), the calls
+// (inotify_init, inotify_add_watch, inotify_rm_watch) package syscalls'
+// (inotify.go): only this client's operations through this server are
+// seen.
 //
 // Dependencies: fdesc (the description, the call, a watch's Dentry),
 // fsimpl/anon (the anonymous inode, blocking), kobj. Nothing of the
 // server package.
 //
-// Who imports it: the server package.
+// Who imports it: the server package, package kernel and package
+// syscalls.
 //
 // Lock order: File.mu is taken before kobj.Inotify's locks (listing the
 // watches); Targets.mu is a leaf: gVisor is never called with it held,

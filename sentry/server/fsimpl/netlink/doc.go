@@ -14,7 +14,7 @@
 // anonymous inode), kobj (the context of a copy), wake. Nothing of the
 // server package.
 //
-// Who imports it: the server package.
+// Who imports it: the server package and package kernel (its Router).
 //
 // Lock order: File.mu is a leaf: the Router is called without it.
 package netlink

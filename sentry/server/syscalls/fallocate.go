@@ -1,11 +1,13 @@
-package server
+package syscalls
 
 import (
 	"math"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -19,14 +21,14 @@ const (
 		unix.FALLOC_FL_INSERT_RANGE | unix.FALLOC_FL_UNSHARE_RANGE | fallocWriteZeroes
 )
 
-// sysFallocate is fallocate(2) on a gofer file: vfs_fallocate's checks
+// Fallocate implements fallocate(2) on a gofer file: vfs_fallocate's checks
 // here, then the gofer's Fallocate on the description's handle with the
 // call's Origin, so that a call re-sent after a server failure is applied
 // once (as ftruncate's SetStat). Like ftruncate it is not retained in the
 // client's log: the gofer applied it before the reply.
-func sysFallocate(c *syscallCtx) (int64, error) {
+func Fallocate(c *kernel.Task) (int64, error) {
 	mode, off, length := uint32(c.Args[1]), int64(c.Args[2]), int64(c.Args[3])
-	f, err := fileArg(c, 0)
+	f, err := FileArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -86,7 +88,7 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 	}
 	if mode&fallocModeMask != 0 && mode&fallocModeMask != unix.FALLOC_FL_UNSHARE_RANGE {
 		// The mode removes or moves bytes (allocating does not).
-		if err := syncBeforeResize(c, d, false); err != nil {
+		if err := c.SyncBeforeResize(d, false); err != nil {
 			return 0, err
 		}
 	}
@@ -99,8 +101,8 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	c.Kernel.VFS.NoteAttrs(d, r.GetStat())
-	inotifyEvent(c.Kernel, d, inModify)
-	killPriv(c, d, g.Handle, attrs)
+	c.Kernel.InotifyEvent(d, linux.IN_MODIFY)
+	c.Kernel.Files.KillPriv(c, d, g.Handle, attrs)
 	// The client's cached pages of the file: the range changed (zeroed,
 	// or, for a collapse or an insertion, everything after it moved).
 	changed := uint64(length)
@@ -108,12 +110,12 @@ func sysFallocate(c *syscallCtx) (int64, error) {
 		changed = end - uint64(off) // up to the larger of the old and new ends
 	}
 	c.GoferStat = r.GetStat()
-	noteMappedChange(c, f, uint64(off), changed)
+	c.Kernel.Files.NoteMappedChange(c, f, uint64(off), changed)
 	return 0, nil
 }
 
 // isPipeEnd says f is a pipe's or FIFO's end.
-func isPipeEnd(f *file) bool {
+func isPipeEnd(f *fdesc.File) bool {
 	_, ok := f.Impl.(*kernel.PipeEnd)
 	return ok
 }

@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"time"
@@ -12,15 +12,16 @@ import (
 )
 
 // The ptrace system call (package kernel's ptrace.go holds the
-// relations, the stops and what wait sees of them).
+// relations, the stops and what wait sees of them; package ptrace the
+// rules).
 
-// sysPtrace serves the requests that change the relation or end a stop;
+// Ptrace implements ptrace(2): it serves the requests that change the relation or end a stop;
 // the client serves the ones that read or write the stopped tracee's
 // registers and memory, so those never reach the server (EIO if they do).
-func sysPtrace(c *syscallCtx) (int64, error) {
+func Ptrace(c *kernel.Task) (int64, error) {
 	req, tid := int64(c.Args[0]), int32(c.Args[1])
 	k := c.Kernel
-	var d deferred
+	var d kernel.Deferred
 	k.Mu.Lock()
 	defer func() {
 		k.Mu.Unlock()

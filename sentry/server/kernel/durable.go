@@ -1,0 +1,236 @@
+package kernel
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+)
+
+// Durability (docs/ARCHITECTURE.md, "Recovery"): the client retains every write to a
+// gofer file (a WriteState) until a Durable push covers it. The server
+// tracks, per client and per gofer file description, the writes not yet
+// announced durable; a background flusher (every flushInterval, or sooner
+// once a client has more than durable.FlushBytes of them) makes those files
+// durable through the gofer, with one batched Fsync per pass (a syncfs in
+// the gofer), and pushes Durable{file, seq} for all of them in one
+// message. The application's own
+// fsync, fdatasync, sync and syncfs do the same before they return.
+//
+// Durable{file, seq} is exact: every write to file with a seq at or below
+// seq that the client could hold (its WriteState already sent) is on
+// stable storage, or superseded by a truncation to 0 of the file
+// (SyncBeforeResize). A write in flight when the fsync began, or whose
+// WriteState is not yet sent, holds the announced seq below its own.
+const flushInterval = 500 * time.Millisecond
+
+// AnnounceDurable pushes Durable for f if some of its writes became
+// durable and their WriteStates were sent.
+func (k *Kernel) AnnounceDurable(f *fdesc.File) {
+	var release bool
+	err := k.Out.SendBuilt(func() *sentrypb.ServerMessage {
+		seq, ok, rel := k.Dur.Announce(f)
+		release = rel
+		if !ok {
+			return nil
+		}
+		return &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_Durable{
+			Durable: &sentrypb.Durable{File: k.FileID(f), Seq: seq}}}}}
+	})
+	if err != nil {
+		k.Log.Debug("durable push dropped", "err", err)
+	}
+	if release {
+		f.DecRef()
+	}
+}
+
+// maxSyncBatch bounds the files of one batched gofer Fsync.
+const maxSyncBatch = 1024
+
+// FlushAll flushes every file with writes not yet announced durable, with
+// one gofer Fsync for all of them (a syncfs in the gofer: one disk flush
+// instead of one per file), and announces them.
+func (k *Kernel) FlushAll() {
+	files := k.Dur.Pending()
+	type syncing struct {
+		f    *fdesc.File
+		h    uint64
+		seqs []uint64
+	}
+	var batch []syncing
+	for _, f := range files {
+		seqs := k.Dur.StartSync(f)
+		if len(seqs) == 0 {
+			continue
+		}
+		h, ok := vfs.HandleOfFile(f)
+		if !ok {
+			k.Log.Warn("background fsync: a tracked file has no gofer handle")
+			k.Dur.EndSync(f, seqs, false)
+			continue
+		}
+		batch = append(batch, syncing{f, h, seqs})
+	}
+	for len(batch) > 0 {
+		n := min(len(batch), maxSyncBatch)
+		hs := make([]uint64, n)
+		for i := range hs {
+			hs[i] = batch[i].h
+		}
+		err := k.VFS.FsyncMany(hs)
+		for _, s := range batch[:n] {
+			ferr := err
+			if err != nil && n > 1 {
+				// One file's failure (a handle lost to a gofer restart)
+				// must not hold back the others: each on its own.
+				ferr = k.VFS.Fsync(s.h, false)
+			}
+			if ferr != nil {
+				k.Log.Warn("background fsync failed", "err", ferr)
+			}
+			k.Dur.EndSync(s.f, s.seqs, ferr == nil)
+		}
+		batch = batch[n:]
+	}
+	k.announceDurableAll(files)
+}
+
+// announceDurableAll is AnnounceDurable for each of files, in one push
+// (a DurableBatch when several have news): one message for the client
+// to read and fold per flusher pass, not one per file.
+func (k *Kernel) announceDurableAll(files []*fdesc.File) {
+	var released []*fdesc.File
+	err := k.Out.SendBuilt(func() *sentrypb.ServerMessage {
+		var ds []*sentrypb.Durable
+		for _, f := range files {
+			seq, ok, rel := k.Dur.Announce(f)
+			if rel {
+				released = append(released, f)
+			}
+			if ok {
+				ds = append(ds, &sentrypb.Durable{File: k.FileID(f), Seq: seq})
+			}
+		}
+		var p *sentrypb.Push
+		switch len(ds) {
+		case 0:
+			return nil
+		case 1:
+			p = &sentrypb.Push{Msg: &sentrypb.Push_Durable{Durable: ds[0]}}
+		default:
+			p = &sentrypb.Push{Msg: &sentrypb.Push_Durables{Durables: &sentrypb.DurableBatch{Files: ds}}}
+		}
+		return &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: p}}
+	})
+	if err != nil {
+		k.Log.Debug("durable push dropped", "err", err)
+	}
+	for _, f := range released {
+		f.DecRef()
+	}
+}
+
+// Flusher runs FlushAll every flushInterval, or when kicked, until the
+// client is freed.
+func (k *Kernel) Flusher() {
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.Done:
+			return
+		case <-t.C:
+		case <-k.Dur.Kick():
+		}
+		k.FlushAll()
+	}
+}
+
+// SyncBeforeResize tells the client to forget its retained writes to
+// gofer file d before a call shrinks d, punches or zeroes a range of it
+// or moves its bytes (ftruncate, truncate, an O_TRUNC open, fallocate's
+// hole, zero, collapse and insert modes). The client re-sends its
+// retained writes at their offsets after a server failure, and a size
+// change is not retained (the gofer applied it before the reply; a
+// re-sent one is answered from its reply cache): a write retained
+// across the change would land again after it on replay and bring back
+// what it removed. Announced (Durable) before the change is applied,
+// those writes are gone from the client's log whichever side of the
+// change a kill falls on, and the writes after it are replayed onto the
+// changed file in the order the application made them.
+//
+// A truncation to 0 (toZero) removes every byte of those writes, so
+// they are superseded, not synced: no fsync. Otherwise they are made
+// durable first (one fsync). If the call then fails, the caller runs
+// SyncAfterFailedResize: superseded writes whose change did not happen
+// must reach stable storage after all.
+func (c *Task) SyncBeforeResize(d *vfs.Dentry, toZero bool) error {
+	if d == nil || d.Kind != vfs.KindGofer {
+		return nil
+	}
+	k := c.Kernel
+	files := k.Dur.HoldWhere(func(f *fdesc.File) bool {
+		fd := vfs.DentryOf(f)
+		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
+	})
+	if len(files) == 0 {
+		return nil
+	}
+	defer func() {
+		for _, f := range files {
+			f.DecRef()
+		}
+	}()
+	if toZero {
+		for _, f := range files {
+			k.Dur.Supersede(f)
+		}
+		k.announceDurableAll(files)
+		return nil
+	}
+	seqs := make([][]uint64, len(files))
+	var hs []uint64
+	for i, f := range files {
+		// Also the writes the flusher is syncing now: they must be
+		// announced before this change, not after.
+		if seqs[i] = k.Dur.StartSyncAll(f); len(seqs[i]) == 0 {
+			continue
+		}
+		if h, ok := vfs.HandleOfFile(f); ok {
+			hs = append(hs, h)
+		}
+	}
+	var err error
+	if len(hs) > 0 {
+		err = k.VFS.FsyncMany(hs)
+	}
+	for i, f := range files {
+		if len(seqs[i]) > 0 {
+			k.Dur.EndSync(f, seqs[i], err == nil && len(hs) > 0)
+		}
+	}
+	k.announceDurableAll(files)
+	if err != nil {
+		return fmt.Errorf("sync inode %d before resizing it: %w", d.Ino(), err)
+	}
+	return nil
+}
+
+// SyncAfterFailedResize makes d's data durable after a truncation to 0
+// that SyncBeforeResize announced failed: the writes it superseded are
+// still in the file, and the client no longer holds them.
+func (c *Task) SyncAfterFailedResize(d *vfs.Dentry) {
+	if d == nil || d.Kind != vfs.KindGofer {
+		return
+	}
+	h, err := c.HandleOf(d)
+	if err == nil {
+		err = c.Kernel.VFS.Fsync(h, false)
+	}
+	if err != nil {
+		c.Kernel.Log.Warn("fsync after a failed truncation", "ino", d.Ino(), "err", err)
+	}
+}
