@@ -18,7 +18,8 @@ import (
 // can pass the reply) and no other fd table holds the description
 // (another process's lseek is not seen here), and the buffer is not
 // NULL (EFAULT). The marks (pathCache.listingEnds) follow a posted
-// open's description to the server's and go with a recovery.
+// open's description to the server's (replacing any the server's id had),
+// go with a close of any fd of the description and with a recovery.
 
 // noteListingEnd records whether the description of t's getdents64 of fd
 // is at its listing's end by the call's reply.
@@ -79,5 +80,23 @@ func (t *task) forgetListingEnd(fd int32) {
 		clear(pc.listingEnds)
 		return
 	}
+	delete(pc.listingEnds, desc)
+}
+
+// forgetClosedListing forgets the mark of the description of fd, which
+// t closes: a description that lives on through another fd is asked
+// again (the mark only saves a call), one that does not is never listed
+// again.
+func (t *task) forgetClosedListing(fd int32) {
+	pc := t.c.pcache
+	if pc == nil {
+		return
+	}
+	desc, ok := t.c.ids.fileOf(t.proc.pid, fd)
+	if !ok {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
 	delete(pc.listingEnds, desc)
 }
