@@ -82,4 +82,11 @@ func rangeHandlesReflect(m protoreflect.Message, f func(*Handle, *Stat)) {
 // ProtocolVersion is the version of the gofer protocol this code speaks,
 // sent in SessionRequest and SessionEvent. It changes when a change of the
 // protocol would make an old peer misbehave rather than fail cleanly.
-const ProtocolVersion = 1
+// (2: Getdents cookies are the host's directory positions.)
+const ProtocolVersion = 2
+
+// MinDirCookie is the least cookie (Dirent.offset) of a directory entry:
+// 0 stands for the start of a listing, and a host directory's positions 1
+// and 2 are those after "." and "..", which Getdents never returns. A
+// cookie is at most math.MaxInt64 (lseek's offset is signed).
+const MinDirCookie = 3
