@@ -112,9 +112,11 @@ func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, b
 
 // snapshotNextLocked returns the index in h's snapshot of the entry
 // after cookie offset, if the snapshot holds that position: the
-// position it was read from, or one of its entries' cookies (the one
-// after the last entry returned, or, for a seekdir back, any other).
-// Offset 0 always reads the directory anew. Precondition: h.mu is held.
+// position it was read from, or one of its entries' cookies. Offset 0
+// always reads the directory anew. The entry is looked for back from
+// the last one returned, then on: a listing continues after that entry
+// or, when the application's buffer filled first, after one of the
+// last reply's. Precondition: h.mu is held.
 func (h *handle) snapshotNextLocked(offset uint64) (int, bool) {
 	if offset == 0 || !h.direntsValid {
 		return 0, false
@@ -122,11 +124,14 @@ func (h *handle) snapshotNextLocked(offset uint64) (int, bool) {
 	if offset == h.direntsFrom {
 		return 0, true
 	}
-	if i := h.direntsNext; i > 0 && i <= len(h.dirents) && h.dirents[i-1].Offset == offset {
-		return i, true
+	last := min(h.direntsNext, len(h.dirents))
+	for i := last - 1; i >= 0; i-- {
+		if h.dirents[i].Offset == offset {
+			return i + 1, true
+		}
 	}
-	for i, e := range h.dirents {
-		if e.Offset == offset {
+	for i := last; i < len(h.dirents); i++ {
+		if h.dirents[i].Offset == offset {
 			return i + 1, true
 		}
 	}
