@@ -66,37 +66,20 @@ func (t *task) listingAtEnd(args [6]uint64) bool {
 }
 
 // forgetListingEnd forgets the mark of the description of fd, which t's
-// lseek is about to move (all of them if the fd's description is not
-// known).
+// lseek is about to move or t closes (all of them if the fd's
+// description is not known). A closed description that lives on
+// through another fd is asked again (the mark only saves a call).
 func (t *task) forgetListingEnd(fd int32) {
 	pc := t.c.pcache
 	if pc == nil {
 		return
 	}
-	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
+	desc, ok := t.c.ids.fileOf(t.proc.pid, fd)
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if !ok {
 		clear(pc.listingEnds)
 		return
 	}
-	delete(pc.listingEnds, desc)
-}
-
-// forgetClosedListing forgets the mark of the description of fd, which
-// t closes: a description that lives on through another fd is asked
-// again (the mark only saves a call), one that does not is never listed
-// again.
-func (t *task) forgetClosedListing(fd int32) {
-	pc := t.c.pcache
-	if pc == nil {
-		return
-	}
-	desc, ok := t.c.ids.fileOf(t.proc.pid, fd)
-	if !ok {
-		return
-	}
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
 	delete(pc.listingEnds, desc)
 }

@@ -29,7 +29,7 @@ func TestListingEndMarks(t *testing.T) {
 		}},
 		{name: "close, then the id open again", steps: func(tk *task) {
 			tk.noteListingEnd(fd, eof)
-			tk.forgetClosedListing(fd)
+			tk.forgetListingEnd(fd)
 		}},
 		{name: "posted open settled over a stale mark", steps: func(tk *task) {
 			tk.c.pcache.listingEnds[real] = true // a mark the server's id must not inherit
