@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func rmAcrossKill(t *testing.T, gofer bool) {
 		_, err := os.Stat(filepath.Join(dir, "made"))
 		return err == nil
 	}
-	serverKillRun(t, serverKill{
+	log := serverKillRun(t, serverKill{
 		prog:     tu.Busybox,
 		args:     []string{"sh", "-c", script},
 		kills:    1,
@@ -38,7 +39,13 @@ func rmAcrossKill(t *testing.T, gofer bool) {
 		progress: func(dir string) string { return fmt.Sprintf("%d files left", left(dir)) },
 		poll:     time.Millisecond,
 	})
+	if m := recoveryLine.Find(log); m != nil {
+		t.Logf("%s", m)
+	}
 }
+
+// recoveryLine matches the client's log line of a recovery's counts.
+var recoveryLine = regexp.MustCompile(`records=\S+ .*pause_ms=\d+`)
 
 func TestRmListingAcrossServerKill(t *testing.T) { rmAcrossKill(t, false) }
 func TestRmListingAcrossGoferKill(t *testing.T)  { rmAcrossKill(t, true) }
