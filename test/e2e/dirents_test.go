@@ -39,7 +39,7 @@ func rmAcrossKill(t *testing.T, gofer bool) {
 		progress: func(dir string) string { return fmt.Sprintf("%d files left", left(dir)) },
 		poll:     time.Millisecond,
 	})
-	if m := recoveryLine.Find(log); m != nil {
+	for _, m := range recoveryLine.FindAll(log, -1) {
 		t.Logf("%s", m)
 	}
 }
