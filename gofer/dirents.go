@@ -21,12 +21,14 @@ const maxDirentsPerReply = 2048
 // host directory's position after the entry, which a seek of the host
 // directory fd to it continues from (as seekdir does), on any handle of
 // the directory and in any gofer process. On the file systems a gofer
-// serves (ext4's hash order, tmpfs's and btrfs's indexes) a position
-// stays where it is when other entries are added or removed, so a
-// listing continued from a cookie after a gofer or sentry restart, or
-// after its handle was re-resolved, skips and repeats nothing that was
-// there all along (as on Linux, entries added or removed meanwhile may
-// or may not be seen).
+// serves (ext4's hashes, tmpfs's stable offsets) a position stays where
+// it is when other entries are added or removed, so a listing continued
+// from a cookie after a gofer or sentry restart, or after its handle was
+// re-resolved, skips and repeats nothing that was there all along (as on
+// Linux, entries added or removed meanwhile may or may not be seen).
+// overlayfs numbers a merged directory's entries by index in its merged
+// list: there a removal of a name only the upper layer had shifts later
+// positions for a new open of the directory.
 //
 // A listing at offset 0 reads the whole directory into a snapshot held by
 // the handle, and one continued on that handle from a cookie the snapshot
@@ -201,9 +203,9 @@ func (s *Server) parseDirents(b []byte, ents []*goferpb.Dirent) []*goferpb.Diren
 			continue
 		}
 		off := binary.NativeEndian.Uint64(rec[offOff:])
-		if off < goferpb.MinDirCookie || off > math.MaxInt64 {
-			// No Linux file system gives one to an entry but "." or
-			// "..": the sentry could not tell it from the start.
+		if off == 0 || off > math.MaxInt64 {
+			// Not a position a listing can continue from (0 is the
+			// start); no Linux file system gives one.
 			s.log.Warn("getdents: directory position out of range: a listing continued after it may repeat entries", "name", name, "d_off", off)
 		}
 		ents = append(ents, &goferpb.Dirent{

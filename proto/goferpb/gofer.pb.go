@@ -3348,9 +3348,8 @@ type Dirent struct {
 	Ino   uint64                 `protobuf:"varint,2,opt,name=ino,proto3" json:"ino,omitempty"`
 	Type  uint32                 `protobuf:"varint,3,opt,name=type,proto3" json:"type,omitempty"` // DT_* value
 	// offset is the cookie to continue after this entry: the host
-	// directory's own position after it (its d_off), valid on any handle
-	// of the directory and across gofer restarts; between MinDirCookie
-	// (goferpb/helpers.go) and 2^63-1.
+	// directory's own position after it (its d_off, from 1 to 2^63-1),
+	// valid on any handle of the directory and across gofer restarts.
 	Offset        uint64 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -84,9 +84,3 @@ func rangeHandlesReflect(m protoreflect.Message, f func(*Handle, *Stat)) {
 // protocol would make an old peer misbehave rather than fail cleanly.
 // (2: Getdents cookies are the host's directory positions.)
 const ProtocolVersion = 2
-
-// MinDirCookie is the least cookie (Dirent.offset) of a directory entry:
-// 0 stands for the start of a listing, and a host directory's positions 1
-// and 2 are those after "." and "..", which Getdents never returns. A
-// cookie is at most math.MaxInt64 (lseek's offset is signed).
-const MinDirCookie = 3

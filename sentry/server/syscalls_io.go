@@ -916,7 +916,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 				}
 				for _, e := range r.Entries {
 					if e.Name != "." && e.Name != ".." && e.Name != "" && !(inShm && sysvipc.IsSegmentFile(e.Name)) {
-						if !emit(e.Name, e.Ino, uint8(e.Type), e.Offset) {
+						if !emit(e.Name, e.Ino, uint8(e.Type), uint64(fdesc.CookieOffset(e.Offset))) {
 							break rpc
 						}
 					}
@@ -928,12 +928,12 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 			}
 		} else {
 			ents := c.Kernel.Synth.List(d)
-			for i := cur.SynthIndex(); i < len(ents); i++ {
+			for i := int(cur.Cookie); i < len(ents); i++ {
 				e := ents[i]
-				if !emit(e.Name, e.Ino, e.Type, fdesc.SynthCookie(i)) {
+				if !emit(e.Name, e.Ino, e.Type, uint64(i)+3) {
 					break
 				}
-				cur.Cookie = fdesc.SynthCookie(i)
+				cur.Cookie = uint64(i) + 1
 			}
 		}
 	}

@@ -6,10 +6,11 @@ import (
 )
 
 // TestDirCursorOffset: a cursor's offset (d_off, lseek's, the replay
-// record's) is 0, 1 and 2 before ".", ".." and the first entry, and
-// after an entry the gofer's cookie itself (the host's position, up to
-// 2^63-1: ext4's end of a hash-ordered directory), so any server and any
-// gofer take it back to the same position.
+// record's) is 0 and 1 before "." and "..", and 2 plus the gofer's
+// cookie after (2 before the first entry; a merged overlayfs
+// directory's first entry has cookie 1), up to ext4's end of a
+// hash-ordered directory, 2^63-1, which stays itself; so any server and
+// any gofer take it back to the same host position.
 func TestDirCursorOffset(t *testing.T) {
 	for _, tc := range []struct {
 		cur DirCursor
@@ -18,8 +19,9 @@ func TestDirCursorOffset(t *testing.T) {
 		{DirCursor{}, 0},
 		{DirCursor{Phase: 1}, 1},
 		{DirCursor{Phase: 2}, 2},
-		{DirCursor{Phase: 2, Cookie: 3}, 3},
-		{DirCursor{Phase: 2, Cookie: 1 << 40}, 1 << 40},
+		{DirCursor{Phase: 2, Cookie: 1}, 3},
+		{DirCursor{Phase: 2, Cookie: 1 << 40}, 2 + 1<<40},
+		{DirCursor{Phase: 2, Cookie: math.MaxInt64 - 3}, math.MaxInt64 - 1},
 		{DirCursor{Phase: 2, Cookie: math.MaxInt64}, math.MaxInt64},
 	} {
 		if got := tc.cur.Offset(); got != tc.off {
@@ -29,6 +31,13 @@ func TestDirCursorOffset(t *testing.T) {
 			t.Errorf("DirCursorAt(%d) = %+v, want %+v", tc.off, got, tc.cur)
 		}
 	}
+	// The two highest positions below ext4's end do not fit: they stand
+	// for the end.
+	for _, c := range []uint64{math.MaxInt64 - 2, math.MaxInt64 - 1, math.MaxUint64} {
+		if got := (DirCursor{Phase: 2, Cookie: c}).Offset(); got != math.MaxInt64 {
+			t.Errorf("cookie %#x: offset %#x, want the end's", c, got)
+		}
+	}
 	// EOF is not part of the offset: a restored cursor asks again.
 	if got := DirCursorAt((DirCursor{Phase: 2, Cookie: 5, EOF: true}).Offset()); got.EOF || got.Cookie != 5 {
 		t.Errorf("round trip of an EOF cursor = %+v, want cookie 5 without EOF", got)
@@ -36,22 +45,5 @@ func TestDirCursorOffset(t *testing.T) {
 	// A bad record's negative offset is the start, not a panic.
 	if got := DirCursorAt(-7); got != (DirCursor{}) {
 		t.Errorf("DirCursorAt(-7) = %+v, want the start", got)
-	}
-}
-
-// TestSynthCursor: in a synthesized directory, the cursor after entry i
-// (its d_off) lists entry i+1 next, also when taken back from its offset.
-func TestSynthCursor(t *testing.T) {
-	if got := (DirCursor{Phase: 2}).SynthIndex(); got != 0 {
-		t.Errorf("first entry: index %d, want 0", got)
-	}
-	for _, i := range []int{0, 1, 7, 1000} {
-		cur := DirCursorAt(int64(SynthCookie(i)))
-		if got := cur.SynthIndex(); got != i+1 {
-			t.Errorf("after entry %d (offset %d): next index %d, want %d", i, SynthCookie(i), got, i+1)
-		}
-	}
-	if got := DirCursorAt(math.MaxInt64).SynthIndex(); got <= 0 {
-		t.Errorf("an lseek far past the end: index %d, want past every entry", got)
 	}
 }
