@@ -102,7 +102,9 @@ func serverKillRun(t *testing.T, k serverKill) []byte {
 		}
 	}
 	if !finished {
+		restarted := time.Now()
 		got = <-done
+		t.Logf("the program ended %v after the last restart", time.Since(restarted).Round(time.Millisecond))
 	}
 	compare(t, want, got)
 	compareTrees(t, nativeDir, sandboxDir)
