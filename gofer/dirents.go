@@ -3,6 +3,7 @@ package gofer
 import (
 	"context"
 	"encoding/binary"
+	"math"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -16,18 +17,26 @@ const maxDirentsPerReply = 2048
 
 // Getdents implements goferpb.GoferServer.Getdents.
 //
+// An entry's cookie (Dirent.offset) is the host's own d_off of it: the
+// host directory's position after the entry, which a seek of the host
+// directory fd to it continues from (as seekdir does), on any handle of
+// the directory and in any gofer process. On the file systems a gofer
+// serves (ext4's hashes, tmpfs's stable offsets) a position stays where
+// it is when other entries are added or removed, so a listing continued
+// from a cookie after a gofer or sentry restart, or after its handle was
+// re-resolved, skips and repeats nothing that was there all along (as on
+// Linux, entries added or removed meanwhile may or may not be seen).
+// overlayfs numbers a merged directory's entries by index in its merged
+// list: there a removal of a name only the upper layer had shifts later
+// positions for a new open of the directory.
+//
 // A listing at offset 0 reads the whole directory into a snapshot held by
-// the handle; entry i of the snapshot has cookie i+1, and a listing at a
-// non-zero offset continues from the snapshot, so a listing continued from
-// an entry's cookie neither skips nor repeats entries, whatever happens to
-// the directory meanwhile (POSIX leaves it unspecified whether entries added
-// or removed after the listing started are seen; here they are not). If the
-// handle has no snapshot (the listing started on another handle, or the
-// gofer restarted), a new one is taken and offset is used as an index into
-// it, which is exact if the directory has not changed. "." and ".." are
-// never returned: the sentry synthesises them. Names that are not valid
-// UTF-8 cannot be carried by the protocol's string field and are left out
-// (and logged).
+// the handle, and one continued on that handle from a cookie the snapshot
+// holds continues from the snapshot; any other offset reads the rest of
+// the directory from that host position into a new snapshot. "." and ".."
+// are never returned: the sentry synthesises them. Names that are not
+// valid UTF-8 cannot be carried by the protocol's string field and are
+// left out (and logged).
 func (s *Server) Getdents(_ context.Context, req *goferpb.GetdentsRequest) (*goferpb.GetdentsReply, error) {
 	ents, eof, err := s.getdents(req.GetDir(), req.GetOffset(), req.GetCount())
 	s.log.Debug("getdents", "dir", req.GetDir(), "offset", req.GetOffset(), "count", req.GetCount(), "plus", req.GetPlus(), "n", len(ents), "err", err)
@@ -71,8 +80,8 @@ func (s *Server) statEntries(id uint64, ents []*goferpb.Dirent) ([]*goferpb.Stat
 	return out, nil
 }
 
-// getdents returns up to count entries of directory handle id from
-// offset, and whether they reach the end.
+// getdents returns up to count entries of directory handle id after
+// cookie offset (0: from the start), and whether they reach the end.
 func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, bool, error) {
 	if count == 0 {
 		return nil, false, errorf(unix.EINVAL, "getdents: count 0")
@@ -86,35 +95,64 @@ func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, b
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if offset == 0 || !h.direntsValid {
-		ents, err := s.readDir(h)
+	next, ok := h.snapshotNextLocked(offset)
+	if !ok {
+		ents, err := s.readDir(h, offset)
 		if err != nil {
 			return nil, false, err
 		}
-		h.dirents, h.direntsValid = ents, true
+		h.dirents, h.direntsFrom, h.direntsValid = ents, offset, true
+		next = 0
 	}
-	if offset >= uint64(len(h.dirents)) {
-		return nil, true, nil
-	}
-	end := offset + uint64(count)
-	if end > uint64(len(h.dirents)) {
-		end = uint64(len(h.dirents))
-	}
+	end := min(next+int(count), len(h.dirents))
+	h.direntsNext = end
 	// Copy: the slice must not alias a snapshot a later call replaces
 	// while this reply is being marshalled (the entries themselves are
 	// never modified).
-	return append([]*goferpb.Dirent(nil), h.dirents[offset:end]...), end == uint64(len(h.dirents)), nil
+	return append([]*goferpb.Dirent(nil), h.dirents[next:end]...), end == len(h.dirents), nil
 }
 
-// readDir reads all of h's directory entries but "." and "..", numbering
-// them from 1. Precondition: h.mu is held for writing.
-func (s *Server) readDir(h *handle) ([]*goferpb.Dirent, error) {
+// snapshotNextLocked returns the index in h's snapshot of the entry
+// after cookie offset, if the snapshot holds that position: the
+// position it was read from, or one of its entries' cookies. Offset 0
+// always reads the directory anew. The entry is looked for back from
+// the last one returned, then on: a listing continues after that entry
+// or, when the application's buffer filled first, after one of the
+// last reply's. Precondition: h.mu is held.
+func (h *handle) snapshotNextLocked(offset uint64) (int, bool) {
+	if offset == 0 || !h.direntsValid {
+		return 0, false
+	}
+	if offset == h.direntsFrom {
+		return 0, true
+	}
+	last := min(h.direntsNext, len(h.dirents))
+	for i := last - 1; i >= 0; i-- {
+		if h.dirents[i].Offset == offset {
+			return i + 1, true
+		}
+	}
+	for i := last; i < len(h.dirents); i++ {
+		if h.dirents[i].Offset == offset {
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// readDir reads h's directory entries but "." and ".." from host
+// position from (0: the start) to the end. Precondition: h.mu is held
+// for writing.
+func (s *Server) readDir(h *handle, from uint64) ([]*goferpb.Dirent, error) {
 	fd, err := h.anyFDLocked()
 	if err != nil {
 		return nil, wrap(err, "getdents: open handle %d", h.id)
 	}
-	if _, err := unix.Seek(fd, 0, unix.SEEK_SET); err != nil {
-		return nil, wrap(err, "getdents: rewind handle %d", h.id)
+	if from > math.MaxInt64 {
+		return nil, errorf(unix.EINVAL, "getdents: handle %d: cookie %#x is no directory position", h.id, from)
+	}
+	if _, err := unix.Seek(fd, int64(from), unix.SEEK_SET); err != nil {
+		return nil, wrap(err, "getdents: seek handle %d to %#x", h.id, from)
 	}
 	var ents []*goferpb.Dirent
 	buf := make([]byte, 64<<10)
@@ -137,7 +175,8 @@ func (s *Server) readDir(h *handle) ([]*goferpb.Dirent, error) {
 func (s *Server) parseDirents(b []byte, ents []*goferpb.Dirent) []*goferpb.Dirent {
 	const (
 		inoOff    = 0  // u64 d_ino
-		reclenOff = 16 // u16 d_reclen (after s64 d_off)
+		offOff    = 8  // s64 d_off
+		reclenOff = 16 // u16 d_reclen
 		typeOff   = 18 // u8 d_type
 		nameOff   = 19 // char d_name[]
 	)
@@ -163,11 +202,17 @@ func (s *Server) parseDirents(b []byte, ents []*goferpb.Dirent) []*goferpb.Diren
 			s.log.Warn("getdents: skipping name that is not UTF-8", "name", name)
 			continue
 		}
+		off := binary.NativeEndian.Uint64(rec[offOff:])
+		if off == 0 || off > math.MaxInt64 {
+			// Not a position a listing can continue from (0 is the
+			// start); no Linux file system gives one.
+			s.log.Warn("getdents: directory position out of range: a listing continued after it may repeat entries", "name", name, "d_off", off)
+		}
 		ents = append(ents, &goferpb.Dirent{
 			Name:   string(name),
 			Ino:    binary.NativeEndian.Uint64(rec[inoOff:]),
 			Type:   uint32(rec[typeOff]),
-			Offset: uint64(len(ents) + 1),
+			Offset: off,
 		})
 	}
 	return ents

@@ -78,8 +78,10 @@
 //   - A Mkdir, Symlink or Mknod whose file a concurrent call removed
 //     before the gofer could open it succeeds with no handle and no
 //     attributes (the creation happened; nothing is left to name).
-//   - Getdents cookies are indexes into a per-handle snapshot taken at
-//     offset 0 (see Getdents).
+//   - Getdents cookies are the host directory's own positions (d_off),
+//     so a listing continues from one on any handle of the directory and
+//     after a gofer restart; a handle keeps a snapshot of the listing it
+//     serves (see Getdents).
 //   - Fsync's durable_watermark is per handle: every write through that
 //     handle that the gofer had received, with a non-zero seq at or below the
 //     watermark, is on stable storage (see Fsync). An Fsync naming several

@@ -71,11 +71,14 @@ type handle struct {
 	// fdatasync (O_DSYNC only). Protected by mu.
 	syncWrites, dsyncOnly bool
 
-	// dirents is the directory listing snapshot taken by the last Getdents
-	// at offset 0; entry i has cookie i+1. Protected by mu.
-	dirents []*goferpb.Dirent
-
+	// dirents is the directory listing snapshot the last Getdents that
+	// could not continue one read: the entries after host position
+	// direntsFrom (0: the start) to the end, each with its host cookie.
+	// direntsNext is the index after the last entry a Getdents returned.
 	// direntsValid is whether dirents holds a snapshot. Protected by mu.
+	dirents      []*goferpb.Dirent
+	direntsFrom  uint64
+	direntsNext  int
 	direntsValid bool
 
 	// seqMu protects the write sequence numbers below. Lock order:

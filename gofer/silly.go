@@ -302,10 +302,9 @@ func (s *Server) hideSillyDir(dir *handle, ents []*goferpb.Dirent) []*goferpb.Di
 		if !s.hidden(dir, e.GetName()) {
 			continue
 		}
+		// The entry before it keeps its cookie: a listing continued
+		// there reads the hidden name first, and hides it again.
 		ents = append(ents[:i], ents[i+1:]...)
-		for j := i; j < len(ents); j++ {
-			ents[j].Offset = uint64(j + 1)
-		}
 		break
 	}
 	return ents

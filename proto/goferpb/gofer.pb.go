@@ -3271,7 +3271,8 @@ func (x *RenameReply) GetChanged() []*InodeID {
 type GetdentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Dir   uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
-	// offset is the d_off cookie of the last entry returned, or 0.
+	// offset is the cookie of the entry to continue after, or 0 for the
+	// start.
 	Offset uint64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
 	// count is the most entries to return.
 	Count uint32 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
@@ -3342,11 +3343,14 @@ func (x *GetdentsRequest) GetPlus() bool {
 }
 
 type Dirent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Ino           uint64                 `protobuf:"varint,2,opt,name=ino,proto3" json:"ino,omitempty"`
-	Type          uint32                 `protobuf:"varint,3,opt,name=type,proto3" json:"type,omitempty"`     // DT_* value
-	Offset        uint64                 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"` // cookie to continue after this entry
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Ino   uint64                 `protobuf:"varint,2,opt,name=ino,proto3" json:"ino,omitempty"`
+	Type  uint32                 `protobuf:"varint,3,opt,name=type,proto3" json:"type,omitempty"` // DT_* value
+	// offset is the cookie to continue after this entry: the host
+	// directory's own position after it (its d_off, from 1 to 2^63-1),
+	// valid on any handle of the directory and across gofer restarts.
+	Offset        uint64 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3412,8 +3416,8 @@ func (x *Dirent) GetOffset() uint64 {
 // stats, with plus, holds the attributes of entries[i] at i, taken when
 // the reply was made (without following a symlink); one whose stat failed
 // (the name went away) is empty (ino 0).
-// eof says the entries reach the end of the directory (of the snapshot
-// taken at offset 0): a call after the last entry would return none.
+// eof says the entries reach the end of the directory (of the gofer's
+// snapshot of it): a call after the last entry would return none.
 type GetdentsReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`

@@ -82,4 +82,5 @@ func rangeHandlesReflect(m protoreflect.Message, f func(*Handle, *Stat)) {
 // ProtocolVersion is the version of the gofer protocol this code speaks,
 // sent in SessionRequest and SessionEvent. It changes when a change of the
 // protocol would make an old peer misbehave rather than fail cleanly.
-const ProtocolVersion = 1
+// (2: Getdents cookies are the host's directory positions.)
+const ProtocolVersion = 2

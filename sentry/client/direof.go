@@ -18,7 +18,8 @@ import (
 // can pass the reply) and no other fd table holds the description
 // (another process's lseek is not seen here), and the buffer is not
 // NULL (EFAULT). The marks (pathCache.listingEnds) follow a posted
-// open's description to the server's and go with a recovery.
+// open's description to the server's (replacing any the server's id had),
+// go with a close of any fd of the description and with a recovery.
 
 // noteListingEnd records whether the description of t's getdents64 of fd
 // is at its listing's end by the call's reply.
@@ -65,14 +66,15 @@ func (t *task) listingAtEnd(args [6]uint64) bool {
 }
 
 // forgetListingEnd forgets the mark of the description of fd, which t's
-// lseek is about to move (all of them if the fd's description is not
-// known).
+// lseek is about to move or t closes (all of them if the fd's
+// description is not known). A closed description that lives on
+// through another fd is asked again (the mark only saves a call).
 func (t *task) forgetListingEnd(fd int32) {
 	pc := t.c.pcache
 	if pc == nil {
 		return
 	}
-	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
+	desc, ok := t.c.ids.fileOf(t.proc.pid, fd)
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if !ok {

@@ -662,15 +662,18 @@ func (pc *pathCache) settleOpen(prov, real uint64) {
 }
 
 // settleDesc moves m's entry of provisional description prov to real
-// (0: it is forgotten).
+// (0: it is forgotten). real is a new description: whatever m held for
+// it is not its own, and goes even when prov had no entry.
 func settleDesc[V any](m map[uint64]V, prov, real uint64) {
 	v, ok := m[prov]
-	if !ok {
+	delete(m, prov)
+	if real == 0 {
 		return
 	}
-	delete(m, prov)
-	if real != 0 {
+	if ok {
 		m[real] = v
+	} else {
+		delete(m, real)
 	}
 }
 

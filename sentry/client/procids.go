@@ -122,6 +122,26 @@ func (t *task) exited(pid int32) bool {
 	return recorded
 }
 
+// fileOf returns the description of pid's fd, as the fd records said
+// (whoever else shares pid's fd table).
+func (c *procIDCache) fileOf(pid, fd int32) (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, file, ok := c.fileLocked(pid, fd)
+	return file, ok
+}
+
+// fileLocked returns pid's fd table and the description of its fd.
+// Precondition: c.mu is held.
+func (c *procIDCache) fileLocked(pid, fd int32) (table, file uint64, ok bool) {
+	ids, ok := c.byPID[pid]
+	if !ok || ids.fdTable == 0 {
+		return 0, 0, false
+	}
+	file, open := c.openFDs[ids.fdTable][fd]
+	return ids.fdTable, file, open && file != 0
+}
+
 // ownIDs returns the ids of t's process, if known.
 func (t *task) ownIDs() (procIDs, bool) { return t.c.ids.get(t.proc.pid) }
 

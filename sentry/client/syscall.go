@@ -239,6 +239,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	case unix.SYS_INOTIFY_INIT, unix.SYS_INOTIFY_INIT1:
 		t.c.inotifyUsed.Store(true)
 	case unix.SYS_CLOSE:
+		t.forgetListingEnd(int32(args[0]))
 		if !t.writeBehindFailed(int32(args[0])) && t.pipelineClose(int32(args[0])) {
 			return 0, 0
 		}

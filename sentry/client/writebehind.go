@@ -301,16 +301,12 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 func (c *procIDCache) soleFD(pid, fd int32) (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ids, ok := c.byPID[pid]
-	if !ok || ids.fdTable == 0 {
-		return 0, false
-	}
-	file, open := c.openFDs[ids.fdTable][fd]
-	if !open || file == 0 {
+	table, file, ok := c.fileLocked(pid, fd)
+	if !ok {
 		return 0, false
 	}
 	for other, o := range c.byPID {
-		if other != pid && o.fdTable == ids.fdTable {
+		if other != pid && o.fdTable == table {
 			return 0, false
 		}
 	}

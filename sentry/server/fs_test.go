@@ -336,14 +336,20 @@ func getdentsRecords(e *env, fd uint64) []direntRecord {
 		if n == 0 {
 			return out
 		}
-		b := m.bytes(buf, int(n))
-		for len(b) > 0 {
-			reclen := binary.LittleEndian.Uint16(b[16:])
-			name := string(b[19:reclen])
-			out = append(out, direntRecord{name: name[:strings.IndexByte(name, 0)], off: binary.LittleEndian.Uint64(b[8:])})
-			b = b[reclen:]
-		}
+		out = append(out, direntRecords(m.bytes(buf, int(n)))...)
 	}
+}
+
+// direntRecords parses the records of one getdents64 reply, b.
+func direntRecords(b []byte) []direntRecord {
+	var out []direntRecord
+	for len(b) > 0 {
+		reclen := binary.LittleEndian.Uint16(b[16:])
+		name := string(b[19:reclen])
+		out = append(out, direntRecord{name: name[:strings.IndexByte(name, 0)], off: binary.LittleEndian.Uint64(b[8:])})
+		b = b[reclen:]
+	}
+	return out
 }
 
 // TestGetdentsSeekToOffset: lseek of a directory to a record's d_off

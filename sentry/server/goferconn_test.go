@@ -200,6 +200,38 @@ func TestGoferRestart(t *testing.T) {
 			},
 		},
 		{
+			// rm -r: the names listed before the restart are removed;
+			// the listing continues with exactly the others.
+			name: "listing removing what it listed",
+			before: func(e *env) uint64 {
+				if err := os.Mkdir(filepath.Join(e.root, "tmp/o"), 0o755); err != nil {
+					e.t.Fatal(err)
+				}
+				for i := range 300 {
+					os.WriteFile(filepath.Join(e.root, "tmp/o", fmt.Sprint(i)), nil, 0o644)
+				}
+				fd := e.open("/tmp/o", unix.O_RDONLY|unix.O_DIRECTORY)
+				first := e.mem.zeros(4096) // "." and ".." and about 170 names
+				n := e.ok(1, unix.SYS_GETDENTS64, fd, first, 4096)
+				for _, r := range direntRecords(e.mem.bytes(first, int(n))) {
+					if r.name != "." && r.name != ".." {
+						e.ok(1, unix.SYS_UNLINKAT, uint64(atFDCWD64), e.mem.str("/tmp/o/"+r.name), 0)
+					}
+				}
+				return fd
+			},
+			after: func(e *env, fd uint64) {
+				var rest []string
+				for _, r := range getdentsRecords(e, fd) {
+					rest = append(rest, r.name)
+				}
+				left, _ := os.ReadDir(filepath.Join(e.root, "tmp/o"))
+				if len(rest) != len(left) || len(left) == 0 {
+					e.t.Errorf("after the restart the listing gave %d names, %d are left: %q", len(rest), len(left), rest)
+				}
+			},
+		},
+		{
 			// The gofer silly-renamed the file, so a restarted gofer
 			// still reaches it.
 			name: "unlinked while open survives",

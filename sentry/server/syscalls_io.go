@@ -916,7 +916,7 @@ func sysGetdents64(c *syscallCtx) (int64, error) {
 				}
 				for _, e := range r.Entries {
 					if e.Name != "." && e.Name != ".." && e.Name != "" && !(inShm && sysvipc.IsSegmentFile(e.Name)) {
-						if !emit(e.Name, e.Ino, uint8(e.Type), 2+e.Offset) {
+						if !emit(e.Name, e.Ino, uint8(e.Type), uint64(fdesc.CookieOffset(e.Offset))) {
 							break rpc
 						}
 					}

@@ -29,15 +29,18 @@ type serverKill struct {
 	runTimeout time.Duration
 	// poll is how often ready is asked (default 5 ms).
 	poll time.Duration
+	// gofer kills (and restarts) the gofer instead of the server.
+	gofer bool
 }
 
 // serverKillRun runs k.prog natively in a fresh directory, then under do
-// against a server (and gofer) of its own, killing the server with
-// kill -9 whenever k.ready says so and restarting it on the same address
-// 100 ms later, up to k.kills times. It checks that the output and files
-// are the native ones, that at least one kill happened before the
-// program ended and that the client logged a recovery per kill, and
-// returns the client's debug log for the caller's own counts.
+// against a server (and gofer) of its own, killing the server (with
+// k.gofer, the gofer) with kill -9 whenever k.ready says so and
+// restarting it on the same address 100 ms later, up to k.kills times.
+// It checks that the output and files are the native ones, that at least
+// one kill happened before the program ended and that the client logged
+// a recovery per server kill, and returns the client's debug log for the
+// caller's own counts.
 //
 // A 50 ms heartbeat on a loaded machine can also miss a beat and the
 // client recover once more from the live server: more recoveries than
@@ -86,16 +89,22 @@ func serverKillRun(t *testing.T, k serverKill) []byte {
 		if finished {
 			break
 		}
-		a.Kill()
+		victim, verb, args := &a, "server", []string{"--gofer", g.Target}
+		if k.gofer {
+			victim, verb, args = &g, "gofer", []string{"--root", "/"}
+		}
+		(*victim).Kill()
 		kills++
-		t.Logf("kill %d at %s", n, k.progress(sandboxDir))
+		t.Logf("kill %d of the %s at %s", n, verb, k.progress(sandboxDir))
 		time.Sleep(100 * time.Millisecond)
-		if a = tu.StartDaemonAt(t, a.Target, "server", "--gofer", g.Target); a == nil {
-			t.Fatal("server did not restart")
+		if *victim = tu.StartDaemonAt(t, (*victim).Target, verb, args...); *victim == nil {
+			t.Fatalf("%s did not restart", verb)
 		}
 	}
 	if !finished {
+		restarted := time.Now()
 		got = <-done
+		t.Logf("the program ended %v after the last restart", time.Since(restarted).Round(time.Millisecond))
 	}
 	compare(t, want, got)
 	compareTrees(t, nativeDir, sandboxDir)
@@ -105,6 +114,10 @@ func serverKillRun(t *testing.T, k serverKill) []byte {
 	}
 	if kills == 0 {
 		t.Error("the program finished before the first kill")
+	}
+	if k.gofer {
+		// The server re-resolves its handles; the client sees a pause.
+		return log
 	}
 	if n := bytes.Count(log, []byte("recovered from a remote sentry failure")); n < kills {
 		t.Errorf("%d recoveries logged, want at least %d (one per kill)", n, kills)
