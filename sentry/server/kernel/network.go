@@ -42,53 +42,41 @@ func (k *Kernel) sendFrames(nic int32, frames [][]byte) bool {
 
 // Interfaces describes the sandbox's network interfaces.
 func (k *Kernel) Interfaces() ([]socket.Interface, error) {
-	if k.HostNet {
-		ifs, err := socket.HostInterfaces()
-		if err != nil {
-			k.Log.Warn("cannot list the host's interfaces", "err", err)
-			return nil, unix.EIO
-		}
-		return ifs, nil
-	}
-	st, err := k.NetStack()
-	if err != nil {
-		return nil, err
-	}
-	return st.Interfaces(), nil
+	return hostOrStack(k, "cannot list the host's interfaces", socket.HostInterfaces,
+		func(st *socket.Stack) []socket.Interface { return st.Interfaces() })
 }
 
 // DevStats are the counters of the sandbox's interfaces by index: the
 // netstack's, or with HostNet the server machine's.
 func (k *Kernel) DevStats() (map[int32]socket.DevStats, error) {
-	if k.HostNet {
-		st, err := socket.HostDevStats()
-		if err != nil {
-			k.Log.Warn("cannot read the host's interface counters", "err", err)
-			return nil, unix.EIO
-		}
-		return st, nil
-	}
-	st, err := k.NetStack()
-	if err != nil {
-		return nil, err
-	}
-	return st.DevStats(), nil
+	return hostOrStack(k, "cannot read the host's interface counters", socket.HostDevStats,
+		func(st *socket.Stack) map[int32]socket.DevStats { return st.DevStats() })
 }
 
 // NetlinkRoute is netlink.Router's: the host's route netlink with
 // HostNet, else answers from the client's netstack.
 func (k *Kernel) NetlinkRoute(port int32, req []byte) ([][]byte, error) {
+	return hostOrStack(k, "host netlink request failed",
+		func() ([][]byte, error) { return socket.HostNetlinkRoute(port, req) },
+		func(st *socket.Stack) [][]byte { return socket.NetlinkRoute(st.Interfaces(), st.Routes(), port, req) })
+}
+
+// hostOrStack answers from the server machine's network with HostNet
+// (a failure there logged as failed and answered EIO), else from the
+// client's netstack.
+func hostOrStack[T any](k *Kernel, failed string, host func() (T, error), stack func(*socket.Stack) T) (T, error) {
+	var none T
 	if k.HostNet {
-		answers, err := socket.HostNetlinkRoute(port, req)
+		v, err := host()
 		if err != nil {
-			k.Log.Warn("host netlink request failed", "err", err)
-			return nil, unix.EIO
+			k.Log.Warn(failed, "err", err)
+			return none, unix.EIO
 		}
-		return answers, nil
+		return v, nil
 	}
 	st, err := k.NetStack()
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	return socket.NetlinkRoute(st.Interfaces(), st.Routes(), port, req), nil
+	return stack(st), nil
 }

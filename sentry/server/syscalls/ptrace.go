@@ -15,9 +15,10 @@ import (
 // relations, the stops and what wait sees of them; package ptrace the
 // rules).
 
-// Ptrace implements ptrace(2): it serves the requests that change the relation or end a stop;
-// the client serves the ones that read or write the stopped tracee's
-// registers and memory, so those never reach the server (EIO if they do).
+// Ptrace implements ptrace(2): it serves the requests that change the
+// relation or end a stop; the client serves the ones that read or write
+// the stopped tracee's registers and memory, so those never reach the
+// server (EIO if they do).
 func Ptrace(c *kernel.Task) (int64, error) {
 	req, tid := int64(c.Args[0]), int32(c.Args[1])
 	k := c.Kernel
