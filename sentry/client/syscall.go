@@ -347,6 +347,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	listing := t.listingOf(sysno, args)
 	parentKey, parentWanted := t.parentStatKey(sysno, args)
 	openKey, openKeyed, openFirst := t.openToKeep(sysno, args)
+	t.dropOwnedBeforeForward(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	t.c.rcache.waitedWrite(sysno)
 	call := newSessionCall(t.tid, sysno, args, toPBRegions(inputs))

@@ -248,12 +248,8 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 func (c *procIDCache) soleFD(pid, fd int32) (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ids, ok := c.byPID[pid]
-	if !ok || ids.fdTable == 0 {
-		return 0, false
-	}
-	file, open := c.openFDs[ids.fdTable][fd]
-	if !open || file == 0 {
+	file, ids, ok := c.descriptionLocked(pid, fd)
+	if !ok {
 		return 0, false
 	}
 	for other, o := range c.byPID {
@@ -262,6 +258,17 @@ func (c *procIDCache) soleFD(pid, fd int32) (uint64, bool) {
 		}
 	}
 	return file, true
+}
+
+// descriptionLocked returns the description of pid's fd and pid's ids,
+// if pid's fd table has fd open. Precondition: c.mu.
+func (c *procIDCache) descriptionLocked(pid, fd int32) (uint64, procIDs, bool) {
+	ids, ok := c.byPID[pid]
+	if !ok || ids.fdTable == 0 {
+		return 0, ids, false
+	}
+	file, open := c.openFDs[ids.fdTable][fd]
+	return file, ids, open && file != 0
 }
 
 // singleThreaded reports whether t's process has one thread.
@@ -406,7 +413,16 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok || n == 0 {
 		return 0, false
 	}
-	done := t.wbBegin(file, writtenData(sysno, inputs))
+	data := writtenData(sysno, inputs)
+	done := t.wbBegin(file, data)
+	if t.ownedWrite(file, int32(args[0]), positional, args, data) {
+		// Applied to the owned file's copy (ownedfile.go).
+		pc := newSessionCall(t.tid, sysno, args, toPBRegions(inputs))
+		if !t.postOwnedWrite(file, pc, n, f.handle, done) {
+			return 0, false
+		}
+		return n, true
+	}
 	if !t.postTo(sysno, args, inputs, done, f.handle) {
 		done(nil)
 		return 0, false

@@ -208,6 +208,10 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	if h == nil || c.Reply == nil || h.Disabled() || k.Inotify.Any() {
 		return
 	}
+	if c.Created {
+		grantOwnedLease(k, c, int32(ret))
+		return
+	}
 	fd := argInt(c, 0)
 	next := int64(-1) // where the next read is likely, for a large file
 	open := false
@@ -230,16 +234,12 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	default:
 		return
 	}
-	f, err := c.GetFile(fd)
-	if err != nil {
+	f, g, d, ok := leaseTarget(c, fd)
+	if !ok {
 		return
 	}
 	defer f.DecRef()
-	g, ok := f.Impl.(*vfs.GoferFile)
-	d := vfs.DentryOf(f)
-	flags := f.Flags.Load()
-	if !ok || g.Memfd != nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() ||
-		flags&unix.O_ACCMODE == unix.O_WRONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
+	if flags := f.Flags.Load(); flags&unix.O_ACCMODE == unix.O_WRONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
 		return
 	}
 	if next < 0 {
@@ -352,6 +352,23 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	}
 }
 
+// leaseTarget returns fd's description (which the caller releases with
+// DecRef), its gofer file and its dentry, if it is a regular gofer file
+// (not a memfd): what a lease may be on.
+func leaseTarget(c *syscallCtx, fd int32) (*file, *vfs.GoferFile, *vfs.Dentry, bool) {
+	f, err := c.GetFile(fd)
+	if err != nil {
+		return nil, nil, nil, false
+	}
+	g, ok := f.Impl.(*vfs.GoferFile)
+	d := vfs.DentryOf(f)
+	if !ok || g.Memfd != nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() {
+		f.DecRef()
+		return nil, nil, nil, false
+	}
+	return f, g, d, true
+}
+
 // leaseable says whether a file of attributes st, found as inode key,
 // may be leased: a regular file that occupies blocks (files that occupy
 // none may be pseudo files, sysfs or cgroupfs, whose content changes
@@ -369,4 +386,50 @@ func revokeLeasesForWatch(k *clientState) {
 	if k.LeaseHolder != nil {
 		leaseObserver{r: k.ReadLeases, log: k.Log}.ChangedAll(k.Ctx)
 	}
+}
+
+// ownedOpenFlags are the open flags that refuse an owned lease: where a
+// write lands or when it is durable is not the client's to answer.
+const ownedOpenFlags = unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_PATH
+
+// grantOwnedLease adds an owned ReadLease (readlease/owned.go) to the
+// reply of c, an open that created its file, new description fd: a
+// regular gofer file opened for writing (not O_APPEND, O_DIRECT, O_SYNC,
+// O_DSYNC), by a call the client did not post. The file is empty and
+// nothing else has it open: the creation made the inode, and an open
+// of it by anyone since revoked what GrantOwned grants (ownedFileOpened).
+func grantOwnedLease(k *clientState, c *syscallCtx, fd int32) {
+	if c.Posted || (c.Sysno != unix.SYS_OPEN && c.Sysno != unix.SYS_OPENAT && c.Sysno != unix.SYS_CREAT) {
+		return
+	}
+	f, _, d, ok := leaseTarget(c, fd)
+	if !ok {
+		return
+	}
+	defer f.DecRef()
+	if flags := f.Flags.Load(); flags&unix.O_ACCMODE == unix.O_RDONLY || flags&ownedOpenFlags != 0 {
+		return
+	}
+	desc := f.ID.Load()
+	if desc == 0 {
+		desc = k.FileID(f)
+		k.Trk.TouchFile(f)
+	}
+	id, epoch, ok := k.ReadLeases.GrantOwned(k.LeaseHolder, d.Ino())
+	if !ok {
+		return
+	}
+	c.Reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Epoch: epoch, Owned: true, TtlMs: uint32(k.ReadLeases.TTL().Milliseconds())}
+}
+
+// ownedFileOpened revokes the owned leases on gofer file d, which c
+// opens (readlease.Registry.Opened): the holder stops answering from its
+// copy, and another client's open returns once the holder acknowledged,
+// after the writes it posted.
+func ownedFileOpened(c *syscallCtx, d *vfs.Dentry) {
+	reg := c.Kernel.ReadLeases
+	if reg == nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() {
+		return
+	}
+	leaseObserver{r: reg, log: c.Kernel.Log}.logExpired(reg.Opened(c.Kernel.Ctx, d.Ino()))
 }

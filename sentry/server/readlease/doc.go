@@ -15,6 +15,11 @@
 // ran since it began, and gives a client asking again the lease it holds
 // on a key.
 //
+// Owned leases use the table too (OwnedKey, owned.go): a client keeps a
+// file it created itself; every change of the inode but the holder's
+// own marked writes (WithOwnedWrite) revokes it, and so does every open
+// of it (Opened).
+//
 // What it owns: per inode (Key) the leases granted and a change counter
 // that makes a grant racing with a change fail (for path grants, one
 // counter of all path changes, Registry.pathGen); per client (Holder) its

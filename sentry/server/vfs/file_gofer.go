@@ -8,6 +8,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
@@ -63,6 +64,13 @@ func (g *GoferFile) Read(c fdesc.Call, _ *fdesc.File, n int, off int64) ([]byte,
 	return g.v.GoferRead(g.Handle, n, off)
 }
 
+// OwnedWriteCall is a call that may say its client applied its writes to
+// its copy of an owned file (Syscall.owned_write): they then do not revoke
+// the client's owned lease on it (readlease.WithOwnedWrite).
+type OwnedWriteCall interface {
+	WritesOwnedCopy() bool
+}
+
 func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, unix.EINVAL
@@ -87,6 +95,9 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 	for written < len(b) {
 		chunk := b[written:min(len(b), written+MaxGoferIO)]
 		ctx, cancel := g.v.RPCCtx()
+		if oc, ok := c.(OwnedWriteCall); ok && oc.WritesOwnedCopy() {
+			ctx = readlease.WithOwnedWrite(ctx)
+		}
 		req := &goferpb.WriteRequest{Handle: g.Handle, Offset: uint64(off) + uint64(written), Data: chunk}
 		if c != nil && c.Seq() != 0 {
 			req.Seq, req.Origin = c.Seq(), c.NextGoferOrigin()

@@ -1,0 +1,386 @@
+package client
+
+import (
+	"math"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
+)
+
+// Owned files (docs/ARCHITECTURE.md, "The client's read cache").
+//
+// An open with O_CREAT that created its file for writing may bring an
+// owned ReadLease (ReadLease.owned): the file is empty and nothing else
+// has it open. The client then keeps the file's content and its
+// description's offset itself: its writes through the description are
+// written behind as before, applied to the copy first and posted with
+// Syscall.owned_write (which does not revoke the lease), and read,
+// pread64, readv, preadv and lseek of the description are answered from
+// the copy; a read or lseek that moves the offset posts
+// lseek(fd, offset, SEEK_SET), so the server's offset and the replay log
+// stay exact. Any other change of the file (by anyone) and any open of it
+// (this client's other descriptions too) revoke the lease before the
+// change or open is made or answered; the client also drops the copy
+// before it forwards any call naming the description's fd (other than a
+// stat or a sync), when the copy would outgrow ownedFileLimit, when a
+// write to it fails, and at a recovery. Answers need what the read
+// cache's need (one thread, the description in no other fd table, no
+// dirty shared mapping) and no unanswered posted change of the file
+// other than the client's own owned writes.
+
+// ownedFileLimit bounds one owned file's copy: a write past it drops the
+// copy (the file's later reads and lseeks are forwarded).
+const ownedFileLimit = 1 << 20
+
+// maxOwnedFiles and ownedBytesLimit bound the copies kept: a grant
+// beyond the first is ignored, a write that would grow the copies past
+// the second drops its file's.
+const (
+	maxOwnedFiles   = 64
+	ownedBytesLimit = 16 << 20
+)
+
+// ownedFile is the copy of an owned file, for one description. Protected
+// by readCache.mu.
+type ownedFile struct {
+	// lease is the owned lease's id; expires its expiry (renewed as the
+	// read leases').
+	lease   uint64
+	expires time.Time
+	// data is the file's content (its size is len(data)); offset the
+	// description's offset.
+	data   []byte
+	offset int64
+}
+
+// grantOwnedLocked takes owned lease l, granted by a call sent at at.
+// Precondition: rc.mu.
+func (rc *readCache) grantOwnedLocked(l *pb.ReadLease, at leaseStamp) {
+	if l.Epoch < rc.lastEpoch || l.TtlMs == 0 || len(rc.owned) >= maxOwnedFiles {
+		return
+	}
+	if rc.owned == nil {
+		rc.owned = make(map[uint64]*ownedFile)
+	}
+	rc.owned[l.File] = &ownedFile{lease: l.Id, expires: at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)}
+	rc.ownedCount.Store(int32(len(rc.owned)))
+	rc.grants.Add(1)
+}
+
+// dropOwnedLocked forgets the copy of description desc. Precondition:
+// rc.mu.
+func (rc *readCache) dropOwnedLocked(desc uint64) {
+	if o, ok := rc.owned[desc]; ok {
+		rc.ownedBytes -= len(o.data)
+		delete(rc.owned, desc)
+		rc.ownedCount.Store(int32(len(rc.owned)))
+	}
+}
+
+// observeClosed forgets the copies of the descriptions whose records
+// recs delete (closed for good: no fd names them).
+func (rc *readCache) observeClosed(recs []*pb.StateRecord) {
+	if rc == nil || rc.ownedCount.Load() == 0 {
+		return
+	}
+	for _, rec := range recs {
+		if !rec.Deleted {
+			continue
+		}
+		if key, err := statekey.Parse(rec.GetKey()); err == nil && key.Kind == statekey.KindFile {
+			rc.mu.Lock()
+			rc.dropOwnedLocked(key.ID)
+			rc.mu.Unlock()
+		}
+	}
+}
+
+// revokeOwnedLocked forgets the copies whose lease is among ids.
+// Precondition: rc.mu.
+func (rc *readCache) revokeOwnedLocked(ids []uint64) {
+	if len(rc.owned) == 0 {
+		return
+	}
+	for _, id := range ids {
+		for desc, o := range rc.owned {
+			if o.lease == id {
+				rc.dropOwnedLocked(desc)
+			}
+		}
+	}
+}
+
+// ownedLiveLocked returns the copy of description desc, a file of gofer
+// handle handle, if it may answer now: its lease holds and no posted
+// change of the file other than the client's own owned writes is
+// without a reply. Precondition: rc.mu.
+func (rc *readCache) ownedLiveLocked(desc uint64, handle string) *ownedFile {
+	o := rc.owned[desc]
+	if o == nil {
+		return nil
+	}
+	if rc.dataPostedAll > 0 && (handle == "" || rc.dataPosted[""] > 0 || rc.dataPosted[handle] > rc.ownedPosted[handle]) {
+		return nil
+	}
+	if !rc.renewal.live(o.expires, time.Now()) {
+		rc.dropOwnedLocked(desc)
+		return nil
+	}
+	return o
+}
+
+// dropOwnedFD drops the copy of t's fd's description, if it has one.
+func (t *task) dropOwnedFD(fd int32) {
+	rc := t.c.rcache
+	desc, ok := t.c.ids.descriptionOf(t.proc.pid, fd)
+	if !ok {
+		return
+	}
+	rc.mu.Lock()
+	rc.dropOwnedLocked(desc)
+	rc.mu.Unlock()
+}
+
+// lockOwnedLive returns the copy of description desc, a file of gofer
+// handle handle, if it may answer now (ownedLiveLocked), with rc.mu
+// held; nil (rc.mu not held) if not.
+func (rc *readCache) lockOwnedLive(desc uint64, handle string) *ownedFile {
+	if rc == nil || rc.ownedCount.Load() == 0 {
+		return nil
+	}
+	rc.mu.Lock()
+	o := rc.ownedLiveLocked(desc, handle)
+	if o == nil {
+		rc.mu.Unlock()
+	}
+	return o
+}
+
+// ownedRead answers a read-family call of t's fd, description desc
+// (cachedRead's: its file's record pf, the call's buffers iov of total
+// bytes, at pos if positional) from its owned copy, if it may, and
+// returns the count. Only a positional read may be of a description
+// other fd tables hold (a write through one of them drops the copy
+// before it is posted or forwarded).
+func (t *task) ownedRead(desc uint64, pf pipeFile, fd int32, positional bool, pos int64, iov []iovec, total uint64) (uint64, bool) {
+	rc := t.c.rcache
+	o := rc.lockOwnedLive(desc, pf.handle)
+	if o == nil {
+		return 0, false
+	}
+	off := pos
+	if !positional {
+		off = o.offset
+	}
+	var data []byte
+	if size := int64(len(o.data)); off < size {
+		data = append([]byte(nil), o.data[off:min(size, off+int64(total))]...)
+	}
+	rc.mu.Unlock()
+	if !t.copyOutVec(iov, data) {
+		return 0, false
+	}
+	n := uint64(len(data))
+	if !positional && n > 0 && !t.ownedSeek(desc, fd, off+int64(n)) {
+		return 0, false
+	}
+	rc.hits.Add(1)
+	t.cached = true
+	return n, true
+}
+
+// copyOutVec copies data into the buffers iov, in order; a fault leaves
+// the call to the server (EFAULT, or a short count, as it decides).
+func (t *task) copyOutVec(iov []iovec, data []byte) bool {
+	rest := data
+	for _, v := range iov {
+		if len(rest) == 0 {
+			break
+		}
+		m := min(uint64(len(rest)), v.len)
+		if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(v.base), rest[:m], usermem.IOOpts{}); err != nil {
+			return false
+		}
+		rest = rest[m:]
+	}
+	return true
+}
+
+// ownedLseek answers lseek(fd, off, whence) (SEEK_SET, SEEK_CUR,
+// SEEK_END) of t's fd, description desc (cachedLseek's: no other fd table
+// holds it; its file's record pf), from its owned copy, if it may.
+func (t *task) ownedLseek(desc uint64, pf pipeFile, fd int32, off int64, whence uint64) (uint64, bool) {
+	rc := t.c.rcache
+	o := rc.lockOwnedLive(desc, pf.handle)
+	if o == nil {
+		return 0, false
+	}
+	var base int64
+	switch whence {
+	case unix.SEEK_SET:
+	case unix.SEEK_CUR:
+		base = o.offset
+	case unix.SEEK_END:
+		base = int64(len(o.data))
+	default:
+		rc.mu.Unlock()
+		return 0, false
+	}
+	rc.mu.Unlock()
+	n, ok := seekTo(base, off)
+	if !ok {
+		return 0, false
+	}
+	if !t.ownedSeek(desc, fd, n) {
+		return 0, false
+	}
+	rc.hits.Add(1)
+	t.cached = true
+	return uint64(n), true
+}
+
+// ownedSeek moves description desc (t's fd) to off in its copy and, if
+// that moves it, posts lseek(fd, off, SEEK_SET). If the post fails (a
+// recovery runs), the copy is dropped.
+func (t *task) ownedSeek(desc uint64, fd int32, off int64) bool {
+	rc := t.c.rcache
+	rc.mu.Lock()
+	o := rc.owned[desc]
+	if o == nil {
+		rc.mu.Unlock()
+		return false
+	}
+	if o.offset == off {
+		rc.mu.Unlock()
+		return true
+	}
+	o.offset = off
+	rc.mu.Unlock()
+	if !t.postOffset(desc, off, [6]uint64{uint64(fd), uint64(off), unix.SEEK_SET}) {
+		rc.mu.Lock()
+		rc.dropOwnedLocked(desc)
+		rc.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// ownedWrite applies a write behind of data (n bytes, at args[3] if
+// positional) to the copy of description desc, if it has one, and
+// reports whether it did: the write is then posted with
+// Syscall.owned_write. A copy that may not take it (the description is
+// in another fd table, it would outgrow ownedFileLimit) is dropped.
+func (t *task) ownedWrite(desc uint64, fd int32, positional bool, args [6]uint64, data []byte) bool {
+	rc := t.c.rcache
+	if rc == nil || rc.ownedCount.Load() == 0 {
+		return false
+	}
+	if _, sole := t.c.ids.soleDescription(t.proc.pid, fd); !sole {
+		t.dropOwnedFD(fd)
+		return false
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	o := rc.owned[desc]
+	if o == nil {
+		return false
+	}
+	off := o.offset
+	if positional {
+		off = int64(args[3])
+	}
+	end := off + int64(len(data))
+	grow := max(0, end-int64(len(o.data)))
+	if off < 0 || end > ownedFileLimit || rc.ownedBytes+int(grow) > ownedBytesLimit {
+		rc.dropOwnedLocked(desc)
+		return false
+	}
+	if grow > 0 {
+		o.data = append(o.data, make([]byte, grow)...)
+		rc.ownedBytes += int(grow)
+	}
+	copy(o.data[off:], data)
+	if !positional {
+		o.offset = end
+	}
+	return true
+}
+
+// postOwnedWrite posts write call sc (of description desc, a file of
+// gofer handle handle) marked owned_write: it is counted as a posted
+// change of the file that owned answers need not wait for. done gets
+// its reply; a failed write drops the copy.
+func (t *task) postOwnedWrite(desc uint64, sc *sessionCall, n uint64, handle string, done func(*pb.Reply)) bool {
+	rc := t.c.rcache
+	sc.syscall().OwnedWrite = true
+	rc.mu.Lock()
+	if rc.ownedPosted == nil {
+		rc.ownedPosted = make(map[string]int)
+	}
+	rc.ownedPosted[handle]++
+	rc.mu.Unlock()
+	end := func(r *pb.Reply) {
+		rc.mu.Lock()
+		if rc.ownedPosted[handle]--; rc.ownedPosted[handle] <= 0 {
+			delete(rc.ownedPosted, handle)
+		}
+		if r == nil || r.Errno != 0 || uint64(r.Ret) != n {
+			rc.dropOwnedLocked(desc)
+		}
+		rc.mu.Unlock()
+		done(r)
+	}
+	if !t.postChange(sc, end, handle, dataChange, 0) {
+		end(nil)
+		return false
+	}
+	return true
+}
+
+// ownedKeeps are the calls on an owned file's fd that leave its copy
+// true: they change neither its content nor its offset.
+var ownedKeeps = map[uintptr]bool{
+	unix.SYS_FSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true,
+	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true,
+}
+
+// ownedFDArgs are the arguments, besides the first, that calls take fds
+// in (the first is taken as one in every call).
+var ownedFDArgs = map[uintptr][]int{
+	unix.SYS_SENDFILE: {1}, unix.SYS_COPY_FILE_RANGE: {2}, unix.SYS_SPLICE: {2}, unix.SYS_TEE: {1},
+	unix.SYS_DUP2: {1}, unix.SYS_DUP3: {1}, unix.SYS_MMAP: {4},
+}
+
+// dropOwnedBeforeForward drops the copies of the descriptions a call
+// about to be forwarded names by fd (its first argument, and those
+// ownedFDArgs lists): the server may move their offset or change their
+// file in ways the copy does not follow.
+func (t *task) dropOwnedBeforeForward(sysno uintptr, args [6]uint64) {
+	rc := t.c.rcache
+	if rc == nil || rc.ownedCount.Load() == 0 || ownedKeeps[sysno] {
+		return
+	}
+	if args[0] <= math.MaxInt32 {
+		t.dropOwnedFD(int32(args[0]))
+	}
+	for _, i := range ownedFDArgs[sysno] {
+		if args[i] <= math.MaxInt32 {
+			t.dropOwnedFD(int32(args[i]))
+		}
+	}
+}
+
+// descriptionOf returns the description of pid's fd, if pid's fd table
+// has it open (shared or not).
+func (c *procIDCache) descriptionOf(pid, fd int32) (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	file, _, ok := c.descriptionLocked(pid, fd)
+	return file, ok
+}
