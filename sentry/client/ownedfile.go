@@ -15,42 +15,48 @@ import (
 
 // Owned files (docs/ARCHITECTURE.md, "The client's read cache").
 //
-// An open with O_CREAT that created its file for writing may bring an
-// owned ReadLease (ReadLease.owned): the file is empty and nothing else
-// has it open. The client then keeps the file's content and its
-// description's offset itself: its writes through the description are
-// written behind as before, applied to the copy first and posted with
-// Syscall.owned_write (which does not revoke the lease), and read,
-// pread64, readv, preadv and lseek of the description are answered from
-// the copy; a read or lseek that moves the offset posts
-// lseek(fd, offset, SEEK_SET), so the server's offset and the replay log
-// stay exact. Any other change of the file (by anyone) and any open of it
-// (this client's other descriptions too) revoke the lease before the
-// change or open is made or answered; the client also drops the copy
-// before it forwards any call naming the description's fd (other than a
-// stat or a sync), when the copy would outgrow ownedFileLimit, when a
-// write to it fails, and at a recovery. Answers need what the read
-// cache's need (one thread, the description in no other fd table, no
-// dirty shared mapping) and no unanswered posted change of the file
-// other than the client's own owned writes.
+// An open with O_CREAT for writing (waited for, by a process with one
+// thread) starts a copy of its file (startOwned): the file is empty if
+// the open created it, and the server then holds a claim to an owned
+// lease for the description (no message). The client applies its writes
+// through the description to the copy as it writes them behind, and
+// posts them with Syscall.owned_write, which keeps the claim. The copy
+// answers nothing until the description's first lseek, forwarded with
+// Syscall.owned_wanted, brings an owned ReadLease (ReadLease.owned)
+// whose size is the copy's; from then on read, pread64, readv, preadv
+// and lseek of the description are answered from the copy; a read or
+// lseek that moves the offset posts lseek(fd, offset, SEEK_SET), so the
+// server's offset and the replay log stay exact. A lease that lapses
+// leaves the copy, and the next lseek asks again. So a file written and
+// closed costs no message more than before, and one read back one
+// waited lseek. Any other change of the file (by anyone) and any open
+// of it (this client's other descriptions too) void the claim and
+// revoke the lease before the change or open is made or answered; the
+// client also drops the copy before it forwards any call naming the
+// description's fd (other than a stat, a sync or an lseek of an fd no
+// other table holds), at a close of one of its fds, when the copy would
+// outgrow ownedFileLimit, when a write to it fails, and at a recovery.
+// Answers need what the read cache's need (one thread, the description
+// in no other fd table, no dirty shared mapping) and no unanswered
+// posted change of the file other than the client's own owned writes.
 
 // ownedFileLimit bounds one owned file's copy: a write past it drops the
 // copy (the file's later reads and lseeks are forwarded).
 const ownedFileLimit = 1 << 20
 
-// maxOwnedFiles and ownedBytesLimit bound the copies kept: a grant
-// beyond the first is ignored, a write that would grow the copies past
+// maxOwnedFiles and ownedBytesLimit bound the copies kept: an open
+// beyond the first starts none, a write that would grow the copies past
 // the second drops its file's.
 const (
 	maxOwnedFiles   = 64
 	ownedBytesLimit = 16 << 20
 )
 
-// ownedFile is the copy of an owned file, for one description. Protected
-// by readCache.mu.
+// ownedFile is the copy of a file a description created. Protected by
+// readCache.mu.
 type ownedFile struct {
-	// lease is the owned lease's id; expires its expiry (renewed as the
-	// read leases').
+	// lease is the owned lease's id (0: none granted, or lapsed);
+	// expires its expiry (renewed as the read leases').
 	lease   uint64
 	expires time.Time
 	// data is the file's content (its size is len(data)); offset the
@@ -59,17 +65,53 @@ type ownedFile struct {
 	offset int64
 }
 
-// grantOwnedLocked takes owned lease l, granted by a call sent at at.
-// Precondition: rc.mu.
-func (rc *readCache) grantOwnedLocked(l *pb.ReadLease, at leaseStamp) {
-	if l.Epoch < rc.lastEpoch || l.TtlMs == 0 || len(rc.owned) >= maxOwnedFiles {
+// ownedOpenFlags are the open flags that start no copy: where a write
+// lands or when it is durable is not the client's to answer (the server
+// makes no claim for them).
+const ownedOpenFlags = unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_PATH | unix.O_TMPFILE
+
+// startOwned starts the copy of the file a waited open or openat
+// (sysno, args), which asked for leases, opened as t's fd, if it may have created it
+// for writing: the server claims an owned lease for such a description
+// if the open created the file, and grants it only then.
+func (t *task) startOwned(sysno uintptr, args [6]uint64, fd int32) {
+	rc := t.c.rcache
+	flags := args[1]
+	if sysno == unix.SYS_OPENAT {
+		flags = args[2]
+	}
+	if rc == nil || flags&unix.O_CREAT == 0 || flags&unix.O_ACCMODE == unix.O_RDONLY || flags&ownedOpenFlags != 0 {
+		return
+	}
+	if desc, ok := t.c.ids.soleFD(t.proc.pid, fd); ok {
+		rc.startCopy(desc)
+	}
+}
+
+// startCopy starts an empty copy of description desc's file, unless
+// maxOwnedFiles are kept.
+func (rc *readCache) startCopy(desc uint64) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.owned) >= maxOwnedFiles {
 		return
 	}
 	if rc.owned == nil {
 		rc.owned = make(map[uint64]*ownedFile)
 	}
-	rc.owned[l.File] = &ownedFile{lease: l.Id, expires: at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)}
+	rc.owned[desc] = &ownedFile{}
 	rc.ownedCount.Store(int32(len(rc.owned)))
+}
+
+// grantOwnedLocked takes owned lease l, granted by a call sent at at,
+// for the copy of description l.File if the copy is the file (its size
+// is the lease's). Precondition: rc.mu.
+func (rc *readCache) grantOwnedLocked(l *pb.ReadLease, at leaseStamp) {
+	o := rc.owned[l.File]
+	if o == nil || l.Epoch < rc.lastEpoch || l.TtlMs == 0 || uint64(len(o.data)) != l.Size {
+		return
+	}
+	o.lease, o.expires = l.Id, at.sent.Add(time.Duration(l.TtlMs)*time.Millisecond)
 	rc.grants.Add(1)
 }
 
@@ -119,17 +161,18 @@ func (rc *readCache) revokeOwnedLocked(ids []uint64) {
 // ownedLiveLocked returns the copy of description desc, a file of gofer
 // handle handle, if it may answer now: its lease holds and no posted
 // change of the file other than the client's own owned writes is
-// without a reply. Precondition: rc.mu.
+// without a reply. A lease that lapsed is forgotten (the copy stays for
+// the next lseek to ask again). Precondition: rc.mu.
 func (rc *readCache) ownedLiveLocked(desc uint64, handle string) *ownedFile {
 	o := rc.owned[desc]
-	if o == nil {
+	if o == nil || o.lease == 0 {
 		return nil
 	}
 	if rc.dataPostedAll > 0 && (handle == "" || rc.dataPosted[""] > 0 || rc.dataPosted[handle] > rc.ownedPosted[handle]) {
 		return nil
 	}
 	if !rc.renewal.live(o.expires, time.Now()) {
-		rc.dropOwnedLocked(desc)
+		o.lease = 0
 		return nil
 	}
 	return o
@@ -138,6 +181,9 @@ func (rc *readCache) ownedLiveLocked(desc uint64, handle string) *ownedFile {
 // dropOwnedFD drops the copy of t's fd's description, if it has one.
 func (t *task) dropOwnedFD(fd int32) {
 	rc := t.c.rcache
+	if rc == nil || rc.ownedCount.Load() == 0 {
+		return
+	}
 	desc, ok := t.c.ids.descriptionOf(t.proc.pid, fd)
 	if !ok {
 		return
@@ -360,11 +406,22 @@ var ownedFDArgs = map[uintptr][]int{
 // dropOwnedBeforeForward drops the copies of the descriptions a call
 // about to be forwarded names by fd (its first argument, and those
 // ownedFDArgs lists): the server may move their offset or change their
-// file in ways the copy does not follow.
-func (t *task) dropOwnedBeforeForward(sysno uintptr, args [6]uint64) {
+// file in ways the copy does not follow. It reports whether the call is
+// an lseek that asks for the owned lease of its fd's copy (kept: the
+// reply tells the offset, ownedLseeked): the copy has no live lease,
+// and no other fd table holds the description.
+func (t *task) dropOwnedBeforeForward(sysno uintptr, args [6]uint64) (ownedWanted bool) {
 	rc := t.c.rcache
 	if rc == nil || rc.ownedCount.Load() == 0 || ownedKeeps[sysno] {
-		return
+		return false
+	}
+	if sysno == unix.SYS_LSEEK {
+		if desc, sole := t.c.ids.soleFD(t.proc.pid, int32(args[0])); sole {
+			rc.mu.Lock()
+			defer rc.mu.Unlock()
+			o := rc.owned[desc]
+			return o != nil && (o.lease == 0 || !rc.renewal.live(o.expires, time.Now()))
+		}
 	}
 	if args[0] <= math.MaxInt32 {
 		t.dropOwnedFD(int32(args[0]))
@@ -373,6 +430,24 @@ func (t *task) dropOwnedBeforeForward(sysno uintptr, args [6]uint64) {
 		if args[i] <= math.MaxInt32 {
 			t.dropOwnedFD(int32(args[i]))
 		}
+	}
+	return false
+}
+
+// ownedLseeked takes the reply r of a forwarded lseek of t's fd that
+// kept its description's copy (dropOwnedBeforeForward): the offset it
+// moved to.
+func (t *task) ownedLseeked(fd int32, r *pb.Reply) {
+	rc := t.c.rcache
+	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
+	if !ok {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	// A failed lseek leaves the offset.
+	if o := rc.owned[desc]; o != nil && r.Errno == 0 {
+		o.offset = r.Ret
 	}
 }
 

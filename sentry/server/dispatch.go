@@ -105,6 +105,9 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 		if sc.LeaseWanted {
 			grantReadLease(k, c, ret)
 		}
+		if sc.OwnedWanted {
+			grantOwnedLease(k, c)
+		}
 		for _, o := range c.Mem.Outputs() {
 			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
 		}

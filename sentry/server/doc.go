@@ -109,8 +109,10 @@
 //   - the client caches' leases (package readlease, over the attribute
 //     cache's observer): read leases of files opened read-only
 //     (readlease.go), owned leases of files a client's open created
-//     (grantOwnedLease; every open revokes them, ownedFileOpened; the
-//     client's marked writes do not, kernel.Task.OwnedWrite) and path
+//     (claimed at the creation, claimOwnedLease, granted at the
+//     client's lseek, grantOwnedLease; every open voids them,
+//     ownedFileOpened; the client's marked writes do not,
+//     kernel.Task.OwnedWrite) and path
 //     leases per inode and kind (the directories
 //     a walk searched, the files it found, the attributes of its end),
 //     granted in the replies of stat, access, readlink and read-only

@@ -209,7 +209,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 		return
 	}
 	if c.Created {
-		grantOwnedLease(k, c, int32(ret))
+		claimOwnedLease(k, c, int32(ret))
 		return
 	}
 	fd := argInt(c, 0)
@@ -388,21 +388,21 @@ func revokeLeasesForWatch(k *clientState) {
 	}
 }
 
-// ownedOpenFlags are the open flags that refuse an owned lease: where a
+// ownedOpenFlags are the open flags that make no owned claim: where a
 // write lands or when it is durable is not the client's to answer.
 const ownedOpenFlags = unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_PATH
 
-// grantOwnedLease adds an owned ReadLease (readlease/owned.go) to the
-// reply of c, an open that created its file, new description fd: a
-// regular gofer file opened for writing (not O_APPEND, O_DIRECT, O_SYNC,
-// O_DSYNC), by a call the client did not post. The file is empty and
-// nothing else has it open: the creation made the inode, and an open
-// of it by anyone since revoked what GrantOwned grants (ownedFileOpened).
-func grantOwnedLease(k *clientState, c *syscallCtx, fd int32) {
+// claimOwnedLease makes the claim of c's new description fd, whose open
+// created its file, to an owned lease (readlease.BeginOwned: no message):
+// a regular gofer file opened for writing (not O_APPEND, O_DIRECT,
+// O_SYNC, O_DSYNC) by a call the client did not post. The file is empty
+// and nothing else has it open: the creation made the inode, and an open
+// of it by anyone since voids the claim (ownedFileOpened).
+func claimOwnedLease(k *clientState, c *syscallCtx, fd int32) {
 	if c.Posted || (c.Sysno != unix.SYS_OPEN && c.Sysno != unix.SYS_OPENAT && c.Sysno != unix.SYS_CREAT) {
 		return
 	}
-	f, _, d, ok := leaseTarget(c, fd)
+	f, g, d, ok := leaseTarget(c, fd)
 	if !ok {
 		return
 	}
@@ -410,22 +410,45 @@ func grantOwnedLease(k *clientState, c *syscallCtx, fd int32) {
 	if flags := f.Flags.Load(); flags&unix.O_ACCMODE == unix.O_RDONLY || flags&ownedOpenFlags != 0 {
 		return
 	}
-	desc := f.ID.Load()
-	if desc == 0 {
-		desc = k.FileID(f)
-		k.Trk.TouchFile(f)
+	g.Owned.CompareAndSwap(nil, k.ReadLeases.BeginOwned(k.LeaseHolder, d.Ino()))
+}
+
+// grantOwnedLease adds an owned ReadLease to the reply of c, a
+// successful lseek with Syscall.owned_wanted, if its description holds
+// its claim (claimOwnedLease) and the client may hold leases now. The
+// lease carries the file's size as the host's file has it now (the
+// client uses its copy only if its size is that: a change made where
+// this server does not see it, the host's, shows there).
+func grantOwnedLease(k *clientState, c *syscallCtx) {
+	h := k.LeaseHolder
+	if h == nil || c.Reply == nil || c.Sysno != unix.SYS_LSEEK || h.Disabled() || k.Inotify.Any() {
+		return
 	}
-	id, epoch, ok := k.ReadLeases.GrantOwned(k.LeaseHolder, d.Ino())
+	f, g, _, ok := leaseTarget(c, argInt(c, 0))
 	if !ok {
 		return
 	}
-	c.Reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Epoch: epoch, Owned: true, TtlMs: uint32(k.ReadLeases.TTL().Milliseconds())}
+	defer f.DecRef()
+	claim, desc := g.Owned.Load(), f.ID.Load()
+	if claim == nil || desc == 0 {
+		return
+	}
+	st, err := g.VFS().GoferSizeNow(g.Handle)
+	if err != nil {
+		return
+	}
+	id, epoch, ok := claim.Grant()
+	if !ok {
+		return
+	}
+	c.Reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Epoch: epoch, Owned: true, Size: st.Size,
+		TtlMs: uint32(k.ReadLeases.TTL().Milliseconds())}
 }
 
-// ownedFileOpened revokes the owned leases on gofer file d, which c
-// opens (readlease.Registry.Opened): the holder stops answering from its
-// copy, and another client's open returns once the holder acknowledged,
-// after the writes it posted.
+// ownedFileOpened voids the owned claim on gofer file d, which c opens,
+// and revokes its lease if granted (readlease.Registry.Opened): the
+// holder stops answering from its copy, and another client's open
+// returns once the holder acknowledged, after the writes it posted.
 func ownedFileOpened(c *syscallCtx, d *vfs.Dentry) {
 	reg := c.Kernel.ReadLeases
 	if reg == nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() {

@@ -98,11 +98,12 @@ type Task struct {
 	LeasedData []byte
 	Posted     bool
 	// OwnedWrite is the call's Syscall.owned_write: its gofer writes
-	// do not revoke the caller's owned lease on the file
-	// (readlease.WithOwnedWrite). Set once.
+	// through the description that holds the owned claim on their file
+	// keep it (readlease.WithOwnedWrite). Set once.
 	OwnedWrite bool
-	// Created says the call's open made its file (createFile): an owned
-	// lease may follow (readlease.go). Set by the handler.
+	// Created says the call's open made its file (createFile): the
+	// description may claim an owned lease (readlease.go). Set by the
+	// handler.
 	Created bool
 	// InstallFD is a posted open's Syscall.install_fd: the fd its
 	// description goes at (postopen.go; nil: the lowest free). Set once.

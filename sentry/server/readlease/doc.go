@@ -16,9 +16,12 @@
 // on a key.
 //
 // Owned leases use the table too (OwnedKey, owned.go): a client keeps a
-// file it created itself; every change of the inode but the holder's
-// own marked writes (WithOwnedWrite) revokes it, and so does every open
-// of it (Opened).
+// file it created itself. Its creation makes a claim (BeginOwned, no
+// message); the client's first lseek asks for the lease (Owned.Grant);
+// every change of the inode but the creating description's marked
+// writes (WithOwnedWrite) and every open of it (Opened) void the claim
+// and revoke the lease; the description's release forgets both
+// (Owned.End) without a revocation.
 //
 // What it owns: per inode (Key) the leases granted and a change counter
 // that makes a grant racing with a change fail (for path grants, one

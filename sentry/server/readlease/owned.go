@@ -8,12 +8,20 @@ import (
 // Owned leases (docs/ARCHITECTURE.md, "The client's read cache"): a
 // client that created a regular file for writing, and alone has it
 // open, keeps its content itself (its own writes through the
-// description, which it posts) and answers reads and lseeks of it. The
-// lease is on the inode's owned key: every change of the inode revokes
-// it (Changed, BeginChange, ChangedAll) but the writes its holder marks
-// as applied to its copy (WithOwnedWrite), and so does every open of
-// the inode, by anyone, its holder included (Opened): a second opener
-// must read what the holder wrote, which the holder then has sent.
+// description, which it posts marked) and answers reads and lseeks of
+// it. Nothing is sent for it until the client asks: the creation only
+// makes a claim (BeginOwned), which costs no message; the claim holds
+// while every change of the inode is a write its creating description's
+// client marks as applied to its copy (WithOwnedWrite). Every other
+// change of the inode (Changed, BeginChange, ChangedAll) and every open
+// of it, by anyone, its creator included (Opened), void the claim; the
+// client's first lseek of the file asks for the lease, which the claim
+// then grants (Owned.Grant), and a lease that lapsed is asked for again
+// the same way. The claim's end (the description's release) forgets the
+// lease without a revocation: the client dropped its copy before it
+// closed the description. So a file written and closed costs no frame;
+// one read back costs one waited lseek, and a revocation only when it
+// is opened or changed otherwise while its creator holds the lease.
 
 // ownedDev is the Dev of OwnedKey: the number below the path kinds'
 // (no gofer device has it).
@@ -23,16 +31,47 @@ const ownedDev = pathDevBase - uint64(numPathKinds)
 // Like path keys, it names the inode number alone.
 func OwnedKey(ino uint64) Key { return Key{Dev: ownedDev, Ino: ino} }
 
-// GrantOwned gives h an owned lease on inode number ino, which the
-// caller has just created and opened: it fails (ok false) if h may hold
-// no lease now, holds too many, or the inode is being changed
-// (BeginChange). It returns the lease's id and h's revocation epoch.
-func (r *Registry) GrantOwned(h *Holder, ino uint64) (id, epoch uint64, ok bool) {
+// Owned is a description's claim to an owned lease on the file it
+// created (BeginOwned). Its fields are immutable; the claim's state is
+// the registry's (the entry of key, under Registry.mu).
+type Owned struct {
+	r   *Registry
+	h   *Holder
+	key Key
+	// changes is the entry's change count when the claim was made: a
+	// grant finds it moved if the claim is void.
+	changes uint64
+}
+
+// BeginOwned makes h's claim to an owned lease on inode number ino,
+// which h's call has just created and opened for writing. The caller
+// ends it with End when the description is released.
+func (r *Registry) BeginOwned(h *Holder, ino uint64) *Owned {
 	key := OwnedKey(ino)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.files[key]
-	if e != nil && e.changing > 0 {
+	if e == nil {
+		e = &fileLeases{holders: make(map[*Holder]map[uint64]time.Time)}
+		r.files[key] = e
+	}
+	// A claim keeps the entry (and its change count) as a grant in
+	// progress does.
+	e.pending++
+	return &Owned{r: r, h: h, key: key, changes: e.changes}
+}
+
+// Grant gives o's holder an owned lease, if o still holds (nothing but
+// the holder's marked writes changed the inode, nothing opened it since
+// the claim) and the holder may hold one now. A lease o granted before
+// is forgotten (the client asks again only once it lapsed). It returns
+// the lease's id and the holder's revocation epoch.
+func (o *Owned) Grant() (id, epoch uint64, ok bool) {
+	r, h := o.r, o.h
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.files[o.key]
+	if e == nil || e.changes != o.changes || e.changing > 0 {
 		return 0, 0, false
 	}
 	now := r.now()
@@ -41,41 +80,57 @@ func (r *Registry) GrantOwned(h *Holder, ino uint64) (id, epoch uint64, ok bool)
 	if h.disabled || now.Before(h.pausedUntil) {
 		return 0, 0, false
 	}
+	for old := range e.holders[h] {
+		r.forgetLocked(h, old)
+	}
 	if len(h.leases) >= maxLeasesPerHolder {
 		r.pruneHolderLocked(h, now)
 		if len(h.leases) >= maxLeasesPerHolder {
 			return 0, 0, false
 		}
 	}
-	if e == nil {
-		e = &fileLeases{holders: make(map[*Holder]map[uint64]time.Time)}
-		r.files[key] = e
-	}
-	ls := e.holders[h]
-	if ls == nil {
-		ls = make(map[uint64]time.Time)
-		e.holders[h] = ls
-	}
+	ls := make(map[uint64]time.Time, 1)
+	e.holders[h] = ls
 	r.nextID++
 	id = r.nextID
 	expiry := now.Add(r.ttl)
 	ls[id] = expiry
-	h.leases[id] = key
+	h.leases[id] = o.key
 	h.granted = append(h.granted, grantedLease{id, expiry})
 	return id, h.epoch, true
 }
 
+// End ends claim o (its description was released): the lease it
+// granted, if any, is forgotten without a revocation, since its holder
+// answers nothing of a description it closed.
+func (o *Owned) End() {
+	r, h := o.r, o.h
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.files[o.key]
+	if e == nil {
+		return
+	}
+	e.pending--
+	h.mu.Lock()
+	for id := range e.holders[h] {
+		r.forgetLocked(h, id)
+	}
+	h.mu.Unlock()
+	r.gcLocked(o.key, e)
+}
+
 // Opened says that inode number ino is being opened through this server
-// (any open but the creation GrantOwned follows): every owned lease on
-// it is revoked, the caller's own client's too, and Opened returns once
-// each other holder acknowledged (its acknowledgment follows the writes
-// it posted) or its lease expired. It returns how many waits ended by
-// expiry.
+// (any open but the creation BeginOwned follows): the owned claim on it
+// is void and its lease, if granted, revoked, the caller's own client's
+// too; Opened returns once each other holder acknowledged (its
+// acknowledgment follows the writes it posted) or its lease expired. It
+// returns how many waits ended by expiry.
 func (r *Registry) Opened(ctx context.Context, ino uint64) int {
 	key := OwnedKey(ino)
 	r.mu.Lock()
 	e := r.files[key]
-	if e == nil || len(e.holders) == 0 {
+	if e == nil {
 		r.mu.Unlock()
 		return 0
 	}
@@ -90,9 +145,10 @@ func (r *Registry) Opened(ctx context.Context, ino uint64) int {
 // applied to its copy of an owned file.
 type ownedWriteKey struct{}
 
-// WithOwnedWrite returns ctx marking its changes as writes HolderOf(ctx)
-// applied to its copy of an owned file (Syscall.owned_write): they do
-// not revoke its owned lease.
+// WithOwnedWrite returns ctx marking its changes as writes, through the
+// description that holds the owned claim on their file, that
+// HolderOf(ctx) applied to its copy (Syscall.owned_write): they neither
+// void the claim nor revoke its lease.
 func WithOwnedWrite(ctx context.Context) context.Context {
 	return context.WithValue(ctx, ownedWriteKey{}, true)
 }

@@ -488,9 +488,9 @@ func (r *Registry) Changed(ctx context.Context, k Key) int {
 }
 
 // changeKeys revokes every lease on keys (see Changed) but the
-// caller's own on a directory's complete names (PathComplete) and, for
-// a write its holder applied to its copy (WithOwnedWrite), on an owned
-// file (OwnedKey).
+// caller's own on a directory's complete names (PathComplete); a write
+// through an owned claim's description that its holder applied to its
+// copy (WithOwnedWrite) leaves the owned key (OwnedKey) alone.
 func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 	r.mu.Lock()
 	now := r.now()
@@ -498,12 +498,12 @@ func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 	var revs []revocation
 	for _, key := range keys {
 		e := r.files[key]
-		if e == nil {
+		if e == nil || (key.Dev == ownedDev && ownedWriteOf(ctx)) {
 			continue
 		}
 		e.changes++
 		var keep *Holder
-		if kind, ok := PathKindOf(key); (ok && kind == PathComplete) || (key.Dev == ownedDev && ownedWriteOf(ctx)) {
+		if kind, ok := PathKindOf(key); ok && kind == PathComplete {
 			keep = HolderOf(ctx)
 		}
 		revs = append(revs, r.revokeButLocked(e, now, keep)...)

@@ -1,6 +1,8 @@
 package vfs
 
 import (
+	"sync/atomic"
+
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
@@ -26,6 +28,10 @@ type GoferFile struct {
 	// installed, and shared with every description reopened from it.
 	// Immutable after.
 	Memfd *Memfd
+	// Owned is the description's claim to an owned lease on the file it
+	// created (readlease.BeginOwned; nil: none): set once by the
+	// creating call, ended by Release.
+	Owned atomic.Pointer[readlease.Owned]
 }
 
 // NewGoferFile returns a gofer file of v's through handle h (which it
@@ -65,8 +71,9 @@ func (g *GoferFile) Read(c fdesc.Call, _ *fdesc.File, n int, off int64) ([]byte,
 }
 
 // OwnedWriteCall is a call that may say its client applied its writes to
-// its copy of an owned file (Syscall.owned_write): they then do not revoke
-// the client's owned lease on it (readlease.WithOwnedWrite).
+// its copy of an owned file (Syscall.owned_write): through the description
+// that holds the claim (GoferFile.Owned), they then neither void it nor
+// revoke the client's owned lease (readlease.WithOwnedWrite).
 type OwnedWriteCall interface {
 	WritesOwnedCopy() bool
 }
@@ -95,7 +102,7 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 	for written < len(b) {
 		chunk := b[written:min(len(b), written+MaxGoferIO)]
 		ctx, cancel := g.v.RPCCtx()
-		if oc, ok := c.(OwnedWriteCall); ok && oc.WritesOwnedCopy() {
+		if oc, ok := c.(OwnedWriteCall); ok && oc.WritesOwnedCopy() && g.Owned.Load() != nil {
 			ctx = readlease.WithOwnedWrite(ctx)
 		}
 		req := &goferpb.WriteRequest{Handle: g.Handle, Offset: uint64(off) + uint64(written), Data: chunk}
@@ -128,7 +135,12 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 
 func (g *GoferFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.GoferStat(g.Handle) }
 
-func (g *GoferFile) Release() { g.v.Releases().Release([]uint64{g.Handle}) }
+func (g *GoferFile) Release() {
+	if o := g.Owned.Swap(nil); o != nil {
+		o.End()
+	}
+	g.v.Releases().Release([]uint64{g.Handle})
+}
 
 // GoferDir is a directory served by the gofer.
 type GoferDir struct {
