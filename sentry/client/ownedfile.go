@@ -267,19 +267,8 @@ func (t *task) ownedLseek(desc uint64, pf pipeFile, fd int32, off int64, whence 
 	if o == nil {
 		return 0, false
 	}
-	var base int64
-	switch whence {
-	case unix.SEEK_SET:
-	case unix.SEEK_CUR:
-		base = o.offset
-	case unix.SEEK_END:
-		base = int64(len(o.data))
-	default:
-		rc.mu.Unlock()
-		return 0, false
-	}
+	n, ok := seekFrom(whence, off, o.offset, func() (int64, bool) { return int64(len(o.data)), true })
 	rc.mu.Unlock()
-	n, ok := seekTo(base, off)
 	if !ok {
 		return 0, false
 	}

@@ -622,24 +622,14 @@ func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	cur := t.offsetLocked(desc)
-	var base int64
-	switch whence {
-	case unix.SEEK_SET:
-	case unix.SEEK_CUR:
-		base = cur
-	case unix.SEEK_END:
+	n, ok := seekFrom(whence, off, cur, func() (int64, bool) {
 		f := rc.liveLocked(desc, false, pf.handle)
 		if f == nil || f.size > math.MaxInt64 {
-			rc.mu.Unlock()
 			return 0, false
 		}
-		base = int64(f.size)
-	default:
-		rc.mu.Unlock()
-		return 0, false
-	}
+		return int64(f.size), true
+	})
 	rc.mu.Unlock()
-	n, ok := seekTo(base, off)
 	if !ok {
 		return 0, false
 	}
@@ -651,9 +641,23 @@ func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
 	return uint64(n), true
 }
 
-// seekTo returns base+off, where an lseek moves the offset, unless it
-// overflows or is negative (the server's EINVAL: ok false).
-func seekTo(base, off int64) (n int64, ok bool) {
+// seekFrom returns where lseek(fd, off, whence) moves an offset at cur
+// of a file whose size end tells (SEEK_SET, SEEK_CUR, SEEK_END); ok is
+// false for another whence, a size not known, and an overflow or a
+// negative offset (the server's EINVAL): the server answers those.
+func seekFrom(whence uint64, off, cur int64, end func() (int64, bool)) (n int64, ok bool) {
+	var base int64
+	switch whence {
+	case unix.SEEK_SET:
+	case unix.SEEK_CUR:
+		base = cur
+	case unix.SEEK_END:
+		if base, ok = end(); !ok {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
 	n = base + off
 	return n, !((off > 0 && n < base) || n < 0)
 }

@@ -47,18 +47,10 @@ type Owned struct {
 // which h's call has just created and opened for writing. The caller
 // ends it with End when the description is released.
 func (r *Registry) BeginOwned(h *Holder, ino uint64) *Owned {
-	key := OwnedKey(ino)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e := r.files[key]
-	if e == nil {
-		e = &fileLeases{holders: make(map[*Holder]map[uint64]time.Time)}
-		r.files[key] = e
-	}
 	// A claim keeps the entry (and its change count) as a grant in
 	// progress does.
-	e.pending++
-	return &Owned{r: r, h: h, key: key, changes: e.changes}
+	t := r.Begin(OwnedKey(ino))
+	return &Owned{r: r, h: h, key: t.key, changes: t.changes}
 }
 
 // Grant gives o's holder an owned lease, if o still holds (nothing but
