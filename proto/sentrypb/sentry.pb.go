@@ -2968,7 +2968,8 @@ type Syscall struct {
 	// claim to an owned lease (ReadLease.owned) nor revokes that lease (any
 	// other change of the file does).
 	OwnedWrite bool `protobuf:"varint,553,opt,name=owned_write,json=ownedWrite,proto3" json:"owned_write,omitempty"`
-	// owned_wanted, on an lseek of a description that created its file,
+	// owned_wanted, on an lseek, read, pread64, readv or preadv of a
+	// description that created its file,
 	// says the client kept the file's content from its creation (its own
 	// writes, sent with owned_write) and would answer the description's
 	// reads and lseeks from it: the server grants an owned ReadLease in the

@@ -22,19 +22,20 @@ import (
 // through the description to the copy as it writes them behind, and
 // posts them with Syscall.owned_write, which keeps the claim. The copy
 // answers nothing until the description's first lseek, forwarded with
-// Syscall.owned_wanted, brings an owned ReadLease (ReadLease.owned)
-// whose size is the copy's; from then on read, pread64, readv, preadv
-// and lseek of the description are answered from the copy; a read or
-// lseek that moves the offset posts lseek(fd, offset, SEEK_SET), so the
-// server's offset and the replay log stay exact. A lease that lapses
-// leaves the copy, and the next lseek asks again. So a file written and
-// closed costs no message more than before, and one read back one
-// waited lseek. Any other change of the file (by anyone) and any open
-// of it (this client's other descriptions too) void the claim and
-// revoke the lease before the change or open is made or answered; the
-// client also drops the copy before it forwards any call naming the
-// description's fd (other than a stat, a sync or an lseek of an fd no
-// other table holds), at a close of one of its fds, when the copy would
+// Syscall.owned_wanted (as does a read's), brings an owned ReadLease
+// (ReadLease.owned) whose size is the copy's; from then on read,
+// pread64, readv, preadv and lseek of the description are answered from
+// the copy; a read or lseek that moves the offset posts lseek(fd,
+// offset, SEEK_SET), so the server's offset and the replay log stay
+// exact. A lease that lapses leaves the copy, and the next lseek or read
+// asks again. So a file written and closed costs no message more than
+// before, and one read back one waited call. Any other change of the
+// file (by anyone) and any open of it (this client's other descriptions
+// too) void the claim and revoke the lease before the change or open is
+// made or answered; the client also drops the copy before it forwards
+// any call naming the description's fd (other than a stat, a sync, or an
+// lseek or read of an fd no other table holds), at a close of one of its
+// fds, when the copy would
 // outgrow ownedFileLimit, when a write to it fails, and at a recovery.
 // Answers need what the read cache's need (one thread, the description
 // in no other fd table, no dirty shared mapping) and no unanswered
@@ -395,16 +396,16 @@ var ownedFDArgs = map[uintptr][]int{
 // dropOwnedBeforeForward drops the copies of the descriptions a call
 // about to be forwarded names by fd (its first argument, and those
 // ownedFDArgs lists): the server may move their offset or change their
-// file in ways the copy does not follow. It reports whether the call is
-// an lseek that asks for the owned lease of its fd's copy (kept: the
-// reply tells the offset, ownedLseeked): the copy has no live lease,
-// and no other fd table holds the description.
+// file in ways the copy does not follow. An lseek or a read-family call
+// of an fd no other fd table holds keeps the copy (its reply tells where
+// the offset went, ownedForwarded), and reports whether it asks for the
+// owned lease (Syscall.owned_wanted): the copy has no live lease.
 func (t *task) dropOwnedBeforeForward(sysno uintptr, args [6]uint64) (ownedWanted bool) {
 	rc := t.c.rcache
 	if rc == nil || rc.ownedCount.Load() == 0 || ownedKeeps[sysno] {
 		return false
 	}
-	if sysno == unix.SYS_LSEEK {
+	if sysno == unix.SYS_LSEEK || readCalls[sysno] {
 		if desc, sole := t.c.ids.soleFD(t.proc.pid, int32(args[0])); sole {
 			rc.mu.Lock()
 			defer rc.mu.Unlock()
@@ -423,20 +424,28 @@ func (t *task) dropOwnedBeforeForward(sysno uintptr, args [6]uint64) (ownedWante
 	return false
 }
 
-// ownedLseeked takes the reply r of a forwarded lseek of t's fd that
-// kept its description's copy (dropOwnedBeforeForward): the offset it
-// moved to.
-func (t *task) ownedLseeked(fd int32, r *pb.Reply) {
+// ownedForwarded takes the reply r of a forwarded lseek or read-family
+// call sysno of t's fd that kept its description's copy
+// (dropOwnedBeforeForward): where it moved the offset.
+func (t *task) ownedForwarded(sysno uintptr, fd int32, r *pb.Reply) {
 	rc := t.c.rcache
+	if rc == nil || rc.ownedCount.Load() == 0 || r.Errno != 0 || (sysno != unix.SYS_LSEEK && !readCalls[sysno]) {
+		// A failed call leaves the offset.
+		return
+	}
 	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
 	if !ok {
 		return
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	// A failed lseek leaves the offset.
-	if o := rc.owned[desc]; o != nil && r.Errno == 0 {
+	o := rc.owned[desc]
+	switch {
+	case o == nil:
+	case sysno == unix.SYS_LSEEK:
 		o.offset = r.Ret
+	case sysno == unix.SYS_READ || sysno == unix.SYS_READV:
+		o.offset += r.Ret
 	}
 }
 

@@ -393,9 +393,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			t.startOwned(sysno, args, int32(reply.Ret))
 		}
 	}
-	if sysno == unix.SYS_LSEEK && t.c.rcache != nil && t.c.rcache.ownedCount.Load() > 0 {
-		t.ownedLseeked(int32(args[0]), reply)
-	}
+	t.ownedForwarded(sysno, int32(args[0]), reply)
 	if len(reply.Mapped) > 0 {
 		data := writtenData(sysno, inputs)
 		for _, ch := range reply.Mapped {

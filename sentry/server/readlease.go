@@ -392,6 +392,11 @@ func revokeLeasesForWatch(k *clientState) {
 // write lands or when it is durable is not the client's to answer.
 const ownedOpenFlags = unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_PATH
 
+// ownedGrantCalls are the calls whose reply may grant an owned lease.
+var ownedGrantCalls = map[int32]bool{
+	unix.SYS_LSEEK: true, unix.SYS_READ: true, unix.SYS_PREAD64: true, unix.SYS_READV: true, unix.SYS_PREADV: true,
+}
+
 // claimOwnedLease makes the claim of c's new description fd, whose open
 // created its file, to an owned lease (readlease.BeginOwned: no message):
 // a regular gofer file opened for writing (not O_APPEND, O_DIRECT,
@@ -414,14 +419,15 @@ func claimOwnedLease(k *clientState, c *syscallCtx, fd int32) {
 }
 
 // grantOwnedLease adds an owned ReadLease to the reply of c, a
-// successful lseek with Syscall.owned_wanted, if its description holds
+// successful lseek, read, pread64, readv or preadv with
+// Syscall.owned_wanted, if its description holds
 // its claim (claimOwnedLease) and the client may hold leases now. The
 // lease carries the file's size as the host's file has it now (the
 // client uses its copy only if its size is that: a change made where
 // this server does not see it, the host's, shows there).
 func grantOwnedLease(k *clientState, c *syscallCtx) {
 	h := k.LeaseHolder
-	if h == nil || c.Reply == nil || c.Sysno != unix.SYS_LSEEK || h.Disabled() || k.Inotify.Any() {
+	if h == nil || c.Reply == nil || !ownedGrantCalls[c.Sysno] || h.Disabled() || k.Inotify.Any() {
 		return
 	}
 	f, g, _, ok := leaseTarget(c, argInt(c, 0))
