@@ -30,7 +30,7 @@ type GoferFile struct {
 	Memfd *Memfd
 	// Owned is the description's claim to an owned lease on the file it
 	// created (readlease.BeginOwned; nil: none): set once by the
-	// creating call, ended by Release.
+	// creating call, ended by AppClosed or Release.
 	Owned atomic.Pointer[readlease.Owned]
 }
 
@@ -136,10 +136,18 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 func (g *GoferFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.GoferStat(g.Handle) }
 
 func (g *GoferFile) Release() {
+	g.AppClosed()
+	g.v.Releases().Release([]uint64{g.Handle})
+}
+
+// AppClosed is fdesc.AppCloser's: the owned claim ends when the
+// application closed the description (its client dropped its copy), not
+// when the durability tracker lets it go (an open meanwhile would revoke
+// the lease, a message for nothing).
+func (g *GoferFile) AppClosed() {
 	if o := g.Owned.Swap(nil); o != nil {
 		o.End()
 	}
-	g.v.Releases().Release([]uint64{g.Handle})
 }
 
 // GoferDir is a directory served by the gofer.
