@@ -20,8 +20,8 @@
 // message); the client's first lseek asks for the lease (Owned.Grant);
 // every change of the inode but the creating description's marked
 // writes (WithOwnedWrite) and every open of it (Opened) void the claim
-// and revoke the lease; the description's release forgets both
-// (Owned.End) without a revocation.
+// and revoke the lease; the application's close of the description
+// forgets both (Owned.End) without a revocation.
 //
 // What it owns: per inode (Key) the leases granted and a change counter
 // that makes a grant racing with a change fail (for path grants, one

@@ -17,9 +17,9 @@ import (
 // of it, by anyone, its creator included (Opened), void the claim; the
 // client's first lseek of the file asks for the lease, which the claim
 // then grants (Owned.Grant), and a lease that lapsed is asked for again
-// the same way. The claim's end (the description's release) forgets the
-// lease without a revocation: the client dropped its copy before it
-// closed the description. So a file written and closed costs no frame;
+// the same way. The claim's end (the application closed the
+// description) forgets the lease without a revocation: the client
+// dropped its copy before it closed the description. So a file written and closed costs no frame;
 // one read back costs one waited lseek, and a revocation only when it
 // is opened or changed otherwise while its creator holds the lease.
 
@@ -92,7 +92,7 @@ func (o *Owned) Grant() (id, epoch uint64, ok bool) {
 	return id, h.epoch, true
 }
 
-// End ends claim o (its description was released): the lease it
+// End ends claim o (the application closed its description): the lease it
 // granted, if any, is forgotten without a revocation, since its holder
 // answers nothing of a description it closed.
 func (o *Owned) End() {
