@@ -2962,6 +2962,19 @@ type Syscall struct {
 	// process from a ReadLease this call brings (it has one thread; the
 	// read cache is on): the server grants one only then (Reply.lease).
 	LeaseWanted bool `protobuf:"varint,360,opt,name=lease_wanted,json=leaseWanted,proto3" json:"lease_wanted,omitempty"`
+	// owned_write, on a posted write, pwrite64, writev or pwritev through
+	// a description that created its file, says the client applied the
+	// write to its copy of the file: it neither voids the description's
+	// claim to an owned lease (ReadLease.owned) nor revokes that lease (any
+	// other change of the file does).
+	OwnedWrite bool `protobuf:"varint,553,opt,name=owned_write,json=ownedWrite,proto3" json:"owned_write,omitempty"`
+	// owned_wanted, on an lseek, read, pread64, readv or preadv of a
+	// description that created its file,
+	// says the client kept the file's content from its creation (its own
+	// writes, sent with owned_write) and would answer the description's
+	// reads and lseeks from it: the server grants an owned ReadLease in the
+	// reply if the description still holds its claim.
+	OwnedWanted bool `protobuf:"varint,555,opt,name=owned_wanted,json=ownedWanted,proto3" json:"owned_wanted,omitempty"`
 	// path_lease_wanted says the client would keep the answer of this
 	// path call (Hello.path_leases): the server grants a PathLease only
 	// then (Reply.path_lease). A client whose kept answers are dropped
@@ -3086,6 +3099,20 @@ func (x *Syscall) GetPosted() bool {
 func (x *Syscall) GetLeaseWanted() bool {
 	if x != nil {
 		return x.LeaseWanted
+	}
+	return false
+}
+
+func (x *Syscall) GetOwnedWrite() bool {
+	if x != nil {
+		return x.OwnedWrite
+	}
+	return false
+}
+
+func (x *Syscall) GetOwnedWanted() bool {
+	if x != nil {
+		return x.OwnedWanted
 	}
 	return false
 }
@@ -9884,10 +9911,20 @@ type ReadLease struct {
 	Size uint64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
 	// data are the file's bytes from data_offset (the whole file when it
 	// is small, else a window around the read).
-	DataOffset    uint64 `protobuf:"varint,6,opt,name=data_offset,json=dataOffset,proto3" json:"data_offset,omitempty"`
-	Data          []byte `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
-	TtlMs         uint32 `protobuf:"varint,8,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
-	Attach        bool   `protobuf:"varint,9,opt,name=attach,proto3" json:"attach,omitempty"`
+	DataOffset uint64 `protobuf:"varint,6,opt,name=data_offset,json=dataOffset,proto3" json:"data_offset,omitempty"`
+	Data       []byte `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
+	TtlMs      uint32 `protobuf:"varint,8,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	Attach     bool   `protobuf:"varint,9,opt,name=attach,proto3" json:"attach,omitempty"`
+	// owned says the lease is on a regular file that description file
+	// created, for writing, and that nothing else opened or changed since
+	// but the client's own writes through file (posted with owned_write):
+	// granted in the reply of an lseek with owned_wanted, it carries only
+	// the file's size (no stat, no data). The client answers reads, lseeks
+	// and preads of file from the content it kept, if size is its size.
+	// Any other change of the file, an open of it by anyone (this client's
+	// other descriptions included) and its expiry end it as a read lease
+	// ends; the release of file ends it with no revocation.
+	Owned         bool `protobuf:"varint,553,opt,name=owned,proto3" json:"owned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9981,6 +10018,13 @@ func (x *ReadLease) GetTtlMs() uint32 {
 func (x *ReadLease) GetAttach() bool {
 	if x != nil {
 		return x.Attach
+	}
+	return false
+}
+
+func (x *ReadLease) GetOwned() bool {
+	if x != nil {
+		return x.Owned
 	}
 	return false
 }
@@ -10646,7 +10690,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xfa\x03\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xc0\x04\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -10656,7 +10700,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0fpending_signals\x18\xdc\x01 \x01(\x04R\x0ependingSignals\x12\x1a\n" +
 	"\bcall_gen\x18\xdd\x01 \x01(\x04R\acallGen\x12\x17\n" +
 	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\x12\"\n" +
-	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12+\n" +
+	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12 \n" +
+	"\vowned_write\x18\xa9\x04 \x01(\bR\n" +
+	"ownedWrite\x12\"\n" +
+	"\fowned_wanted\x18\xab\x04 \x01(\bR\vownedWanted\x12+\n" +
 	"\x11path_lease_wanted\x18\xa6\x03 \x01(\bR\x0fpathLeaseWanted\x12\"\n" +
 	"\flisting_path\x18\xa7\x03 \x01(\tR\vlistingPath\x12#\n" +
 	"\n" +
@@ -11266,7 +11313,7 @@ const file_sentry_proto_rawDesc = "" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04data\x18\x05 \x01(\fR\x04data\"\xd1\x01\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"\xe8\x01\n" +
 	"\tReadLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x14\n" +
@@ -11277,7 +11324,8 @@ const file_sentry_proto_rawDesc = "" +
 	"dataOffset\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
 	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
-	"\x06attach\x18\t \x01(\bR\x06attach\"\xef\x03\n" +
+	"\x06attach\x18\t \x01(\bR\x06attach\x12\x15\n" +
+	"\x05owned\x18\xa9\x04 \x01(\bR\x05owned\"\xef\x03\n" +
 	"\tPathLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x15\n" +

@@ -745,6 +745,7 @@ func (c *client) onPush(p *pb.Push) {
 		c.pipe.observe(p.GetState().GetRecords())
 		c.sigs.observe(p.GetState().GetRecords())
 		c.pcache.observe(p.GetState().GetRecords())
+		c.rcache.observeClosed(p.GetState().GetRecords())
 	case *pb.Push_SpawnExit:
 		if m.SpawnExit != nil {
 			c.onSpawnExit(m.SpawnExit)

@@ -111,7 +111,10 @@
 // descriptions attached to a live lease from its copy (and lseek of
 // them), posting an lseek for a call that moved the offset, and drops a lease when the server
 // revokes it (LeaseRevoke, acknowledged), when it expires, and all of
-// them when the connection dies. client.rcache (nil with
+// them when the connection dies. A file the application created for
+// writing may be leased owned (ownedfile.go): the client keeps its
+// content from its own writes behind and answers reads and lseeks of it
+// until any other change or open of the file. client.rcache (nil with
 // Config.NoReadCache) has its own lock.
 //
 // Path cache (pathcache.go): the server leases the answers of stat,

@@ -110,7 +110,14 @@ func (t *task) pipelineClose(fd int32) bool {
 	t.proc.mu.Lock()
 	single := len(t.proc.threads) == 1
 	t.proc.mu.Unlock()
-	if !single || !t.c.ids.takeFD(t.proc.pid, fd) {
+	if !single {
+		return false
+	}
+	// The copy of a file the description created (ownedfile.go) ends
+	// with any close of its fds: the server forgets its lease with the
+	// description, without a revocation.
+	t.dropOwnedFD(fd)
+	if !t.c.ids.takeFD(t.proc.pid, fd) {
 		return false
 	}
 	ids, _ := t.ownIDs()

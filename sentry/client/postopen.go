@@ -480,7 +480,7 @@ func (ps *pipelineState) anyFileLease() bool {
 // noteLease remembers which read lease a description of the file of l
 // (by its token) was attached to, for posted opens of the file.
 func (c *client) noteLease(l *pb.ReadLease) {
-	if c.rcache == nil || l == nil || l.Id == 0 || l.File == 0 {
+	if c.rcache == nil || l == nil || l.Id == 0 || l.File == 0 || l.Owned {
 		return
 	}
 	po := &c.opens

@@ -129,6 +129,17 @@ type readCache struct {
 	// ctime, so no fstat is answered meanwhile. Protected by mu.
 	removalsPosted int
 
+	// owned are the copies of owned files by description (ownedfile.go);
+	// ownedPosted counts, by gofer handle, the posted owned writes
+	// without a reply (also counted in dataPosted). Protected by mu.
+	// ownedCount is len(owned), read without mu to skip the lookups
+	// when there is none. Atomic. ownedBytes is the copies' data.
+	// Protected by mu.
+	owned       map[uint64]*ownedFile
+	ownedPosted map[string]int
+	ownedCount  atomic.Int32
+	ownedBytes  int
+
 	// renewal extends the leases' expiry (leaserenew.go). Immutable.
 	renewal *leaseRenewal
 
@@ -188,6 +199,10 @@ func (rc *readCache) grant(l *pb.ReadLease, at leaseStamp) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if at.gen != rc.gen {
+		return
+	}
+	if l.Owned {
+		rc.grantOwnedLocked(l, at)
 		return
 	}
 	if l.Attach {
@@ -262,6 +277,7 @@ func (rc *readCache) revoke(r *pb.LeaseRevoke) {
 	for _, id := range r.Ids {
 		rc.dropLocked(id)
 	}
+	rc.revokeOwnedLocked(r.Ids)
 }
 
 // dropAll forgets every lease (a recovery: the new server granted none).
@@ -275,6 +291,9 @@ func (rc *readCache) dropAll() {
 	rc.lastEpoch = 0
 	clear(rc.files)
 	clear(rc.descs)
+	clear(rc.owned)
+	rc.ownedCount.Store(0)
+	rc.ownedBytes = 0
 	rc.bytes = 0
 }
 
@@ -561,6 +580,9 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
+	if n, ok := t.ownedRead(desc, pf, fd, positional, int64(args[3]), iov, total); ok {
+		return n, true
+	}
 	rc := t.c.rcache
 	rc.mu.Lock()
 	desc, ok = rc.currentLocked(desc)
@@ -586,18 +608,8 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 		data = f.data[uint64(off)-f.dataOff : end-f.dataOff]
 	}
 	rc.mu.Unlock()
-	// Copy out; a fault leaves the call to the server (EFAULT, or a
-	// short count, as it decides).
-	rest := data
-	for _, v := range iov {
-		if len(rest) == 0 {
-			break
-		}
-		m := min(uint64(len(rest)), v.len)
-		if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(v.base), rest[:m], usermem.IOOpts{}); err != nil {
-			return 0, false
-		}
-		rest = rest[m:]
+	if !t.copyOutVec(iov, data) {
+		return 0, false
 	}
 	n := uint64(len(data))
 	if !positional && n > 0 && !t.postAdvance(desc, fd, off, n) {
@@ -629,7 +641,13 @@ func (t *task) offsetLocked(desc uint64) int64 {
 func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
 	fd, off, whence := int32(args[0]), int64(args[1]), args[2]
 	desc, pf, ok := t.cachedFile(fd, true)
-	if !ok || pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
+	if !ok {
+		return 0, false
+	}
+	if n, ok := t.ownedLseek(desc, pf, fd, off, whence); ok {
+		return n, true
+	}
+	if pf.flags&unix.O_ACCMODE != unix.O_RDONLY {
 		return 0, false
 	}
 	rc := t.c.rcache
@@ -639,26 +657,15 @@ func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	cur := t.offsetLocked(desc)
-	var base int64
-	switch whence {
-	case unix.SEEK_SET:
-	case unix.SEEK_CUR:
-		base = cur
-	case unix.SEEK_END:
+	n, ok := seekFrom(whence, off, cur, func() (int64, bool) {
 		f := rc.liveLocked(desc, false, pf.handle)
 		if f == nil || f.size > math.MaxInt64 {
-			rc.mu.Unlock()
 			return 0, false
 		}
-		base = int64(f.size)
-	default:
-		rc.mu.Unlock()
-		return 0, false
-	}
+		return int64(f.size), true
+	})
 	rc.mu.Unlock()
-	n := base + off
-	if (off > 0 && n < base) || n < 0 {
-		// Overflow or a negative offset: the server's EINVAL.
+	if !ok {
 		return 0, false
 	}
 	if n != cur && !t.postOffset(desc, n, [6]uint64{uint64(fd), uint64(n), unix.SEEK_SET}) {
@@ -667,6 +674,27 @@ func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
 	rc.hits.Add(1)
 	t.cached = true
 	return uint64(n), true
+}
+
+// seekFrom returns where lseek(fd, off, whence) moves an offset at cur
+// of a file whose size end tells (SEEK_SET, SEEK_CUR, SEEK_END); ok is
+// false for another whence, a size not known, and an overflow or a
+// negative offset (the server's EINVAL): the server answers those.
+func seekFrom(whence uint64, off, cur int64, end func() (int64, bool)) (n int64, ok bool) {
+	var base int64
+	switch whence {
+	case unix.SEEK_SET:
+	case unix.SEEK_CUR:
+		base = cur
+	case unix.SEEK_END:
+		if base, ok = end(); !ok {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	n = base + off
+	return n, !((off > 0 && n < base) || n < 0)
 }
 
 // postAdvance posts lseek(fd, n, SEEK_CUR) for a read of n bytes at off

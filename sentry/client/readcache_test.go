@@ -140,9 +140,7 @@ func TestReadCacheLeases(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rc := newReadCache(nil)
-			tc.run(rc, rc.stamp())
-			rc.mu.Lock()
+			rc := lockedCacheAfter(tc.run)
 			defer rc.mu.Unlock()
 			if got := rc.liveLocked(desc, false, descHandle) != nil; got != (tc.live || tc.readsOnly) {
 				t.Errorf("description %d's reads answered from a lease: %v, want %v", desc, got, tc.live || tc.readsOnly)
@@ -162,6 +160,15 @@ func TestReadCacheLeases(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedCacheAfter returns a new read cache after run (given a stamp
+// taken first), with its mu held: the caller unlocks it.
+func lockedCacheAfter(run func(*readCache, leaseStamp)) *readCache {
+	rc := newReadCache(nil)
+	run(rc, rc.stamp())
+	rc.mu.Lock()
+	return rc
 }
 
 // TestReadCacheBound checks that the cache holds at most readCacheLimit

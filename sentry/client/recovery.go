@@ -356,6 +356,7 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	s.c.pipe.observe(r.State)
 	s.c.sigs.observe(r.State)
 	s.c.pcache.observe(r.State)
+	s.c.rcache.observeClosed(r.State)
 	if p != nil && p.posted {
 		if p.done != nil {
 			p.done(r)

@@ -348,6 +348,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	listing := t.listingOf(sysno, args)
 	parentKey, parentWanted := t.parentStatKey(sysno, args)
 	openKey, openKeyed, openFirst := t.openToKeep(sysno, args)
+	ownedWanted := t.dropOwnedBeforeForward(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	t.c.rcache.waitedWrite(sysno)
 	call := newSessionCall(t.tid, sysno, args, toPBRegions(inputs))
@@ -355,6 +356,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	sc.NoNewPrivs = noNewPrivs
 	sc.Clocks = clocksFor(sysno)
 	sc.LeaseWanted = t.wantsLease(sysno) && t.copyMayLease(sysno, args) && t.readMayLease(sysno, int32(args[0]))
+	sc.OwnedWanted = ownedWanted
 	sc.PathLeaseWanted = pathWanted || listing.wanted || parentWanted || openKeyed
 	sc.ListingPath = listing.path
 	reply, err := t.callSyscall(call)
@@ -388,7 +390,11 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	if reply.Errno == 0 && (sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT) {
 		t.noteOpen(sysno, args, uint64(reply.Ret))
+		if sc.LeaseWanted {
+			t.startOwned(sysno, args, int32(reply.Ret))
+		}
 	}
+	t.ownedForwarded(sysno, int32(args[0]), reply)
 	if len(reply.Mapped) > 0 {
 		data := writtenData(sysno, inputs)
 		for _, ch := range reply.Mapped {

@@ -460,7 +460,16 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok || n == 0 {
 		return 0, false
 	}
-	done := t.wbBegin(file, writtenData(sysno, inputs))
+	data := writtenData(sysno, inputs)
+	done := t.wbBegin(file, data)
+	if t.ownedWrite(file, int32(args[0]), positional, args, data) {
+		// Applied to the owned file's copy (ownedfile.go).
+		pc := newSessionCall(t.tid, sysno, args, toPBRegions(inputs))
+		if !t.postOwnedWrite(file, pc, n, f.handle, done) {
+			return 0, false
+		}
+		return n, true
+	}
 	if !t.postTo(sysno, args, inputs, done, f.handle) {
 		done(nil)
 		return 0, false

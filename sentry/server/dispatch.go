@@ -35,7 +35,7 @@ func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
 // run of posted attribute calls it is part of (nil: none).
 func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
 	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Sysno: sc.Sysno, Intr: intr, Dead: t.Dead, NoNewPrivs: sc.NoNewPrivs, AttrRun: run,
-		LeasedData: sc.LeasedData, Posted: sc.Posted, InstallFD: sc.InstallFd}
+		LeasedData: sc.LeasedData, Posted: sc.Posted, InstallFD: sc.InstallFd, OwnedWrite: sc.OwnedWrite}
 	// The reply is made with the context (TestChannelCallCost).
 	r := &c.ReplyMsg
 	r.Seq = seq
@@ -104,6 +104,9 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 		r.Ret = ret
 		if sc.LeaseWanted {
 			grantReadLease(k, c, ret)
+		}
+		if sc.OwnedWanted {
+			grantOwnedLease(k, c)
 		}
 		for _, o := range c.Mem.Outputs() {
 			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})

@@ -110,7 +110,12 @@
 //     terminal's replay record);
 //   - the client caches' leases (package readlease, over the attribute
 //     cache's observer): read leases of files opened read-only
-//     (readlease.go) and path leases per inode and kind (the directories
+//     (readlease.go), owned leases of files a client's open created
+//     (claimed at the creation, claimOwnedLease, granted at the
+//     client's lseek, grantOwnedLease; every open voids them,
+//     ownedFileOpened; the client's marked writes do not,
+//     kernel.Task.OwnedWrite) and path
+//     leases per inode and kind (the directories
 //     a walk searched, the files it found, the attributes of its end),
 //     granted in the replies of stat, access, readlink and read-only
 //     opens of paths whose walk crossed only gofer files (pathlease.go;

@@ -165,8 +165,9 @@ type env struct {
 	mem  *appMem
 
 	// leaseWanted marks every system call sys makes as one whose read
-	// lease the caller could use (Syscall.lease_wanted).
-	leaseWanted bool
+	// lease the caller could use (Syscall.lease_wanted); ownedWrite and
+	// ownedWanted mark them with Syscall.owned_write and owned_wanted.
+	leaseWanted, ownedWrite, ownedWanted bool
 
 	mu sync.Mutex
 	// events records pushes and replies in arrival order.
@@ -262,7 +263,8 @@ func (e *env) sys(tid int32, sysno uintptr, args ...uint64) *sentrypb.Reply {
 	for _, r := range sysabi.Inputs(sysno, a, e.mem) {
 		inputs = append(inputs, &sentrypb.Region{Addr: r.Addr, Data: r.Data})
 	}
-	r := e.call(&sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: int32(sysno), Args: a[:], Inputs: inputs, LeaseWanted: e.leaseWanted}}})
+	r := e.call(&sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: int32(sysno), Args: a[:], Inputs: inputs,
+		LeaseWanted: e.leaseWanted, OwnedWrite: e.ownedWrite, OwnedWanted: e.ownedWanted}}})
 	e.mem.apply(r.Outputs)
 	return r
 }

@@ -208,6 +208,10 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	if h == nil || c.Reply == nil || h.Disabled() || k.Inotify.Any() {
 		return
 	}
+	if c.Created {
+		claimOwnedLease(k, c, int32(ret))
+		return
+	}
 	fd := argInt(c, 0)
 	next := int64(-1) // where the next read is likely, for a large file
 	open := false
@@ -230,16 +234,12 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	default:
 		return
 	}
-	f, err := c.GetFile(fd)
-	if err != nil {
+	f, g, d, ok := leaseTarget(c, fd)
+	if !ok {
 		return
 	}
 	defer f.DecRef()
-	g, ok := f.Impl.(*vfs.GoferFile)
-	d := vfs.DentryOf(f)
-	flags := f.Flags.Load()
-	if !ok || g.Memfd != nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() ||
-		flags&unix.O_ACCMODE == unix.O_WRONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
+	if flags := f.Flags.Load(); flags&unix.O_ACCMODE == unix.O_WRONLY || flags&(unix.O_PATH|unix.O_DIRECT) != 0 {
 		return
 	}
 	if next < 0 {
@@ -352,6 +352,23 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 	}
 }
 
+// leaseTarget returns fd's description (which the caller releases with
+// DecRef), its gofer file and its dentry, if it is a regular gofer file
+// (not a memfd): what a lease may be on.
+func leaseTarget(c *syscallCtx, fd int32) (*file, *vfs.GoferFile, *vfs.Dentry, bool) {
+	f, err := c.GetFile(fd)
+	if err != nil {
+		return nil, nil, nil, false
+	}
+	g, ok := f.Impl.(*vfs.GoferFile)
+	d := vfs.DentryOf(f)
+	if !ok || g.Memfd != nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() {
+		f.DecRef()
+		return nil, nil, nil, false
+	}
+	return f, g, d, true
+}
+
 // leaseable says whether a file of attributes st, found as inode key,
 // may be leased: a regular file that occupies blocks (files that occupy
 // none may be pseudo files, sysfs or cgroupfs, whose content changes
@@ -369,4 +386,79 @@ func revokeLeasesForWatch(k *clientState) {
 	if k.LeaseHolder != nil {
 		leaseObserver{r: k.ReadLeases, log: k.Log}.ChangedAll(k.Ctx)
 	}
+}
+
+// ownedOpenFlags are the open flags that make no owned claim: where a
+// write lands or when it is durable is not the client's to answer.
+const ownedOpenFlags = unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_PATH
+
+// ownedGrantCalls are the calls whose reply may grant an owned lease.
+var ownedGrantCalls = map[int32]bool{
+	unix.SYS_LSEEK: true, unix.SYS_READ: true, unix.SYS_PREAD64: true, unix.SYS_READV: true, unix.SYS_PREADV: true,
+}
+
+// claimOwnedLease makes the claim of c's new description fd, whose open
+// created its file, to an owned lease (readlease.BeginOwned: no message):
+// a regular gofer file opened for writing (not O_APPEND, O_DIRECT,
+// O_SYNC, O_DSYNC) by a call the client did not post. The file is empty
+// and nothing else has it open: the creation made the inode, and an open
+// of it by anyone since voids the claim (ownedFileOpened).
+func claimOwnedLease(k *clientState, c *syscallCtx, fd int32) {
+	if c.Posted || (c.Sysno != unix.SYS_OPEN && c.Sysno != unix.SYS_OPENAT && c.Sysno != unix.SYS_CREAT) {
+		return
+	}
+	f, g, d, ok := leaseTarget(c, fd)
+	if !ok {
+		return
+	}
+	defer f.DecRef()
+	if flags := f.Flags.Load(); flags&unix.O_ACCMODE == unix.O_RDONLY || flags&ownedOpenFlags != 0 {
+		return
+	}
+	g.Owned.CompareAndSwap(nil, k.ReadLeases.BeginOwned(k.LeaseHolder, d.Ino()))
+}
+
+// grantOwnedLease adds an owned ReadLease to the reply of c, a
+// successful lseek, read, pread64, readv or preadv with
+// Syscall.owned_wanted, if its description holds
+// its claim (claimOwnedLease) and the client may hold leases now. The
+// lease carries the file's size as the host's file has it now (the
+// client uses its copy only if its size is that: a change made where
+// this server does not see it, the host's, shows there).
+func grantOwnedLease(k *clientState, c *syscallCtx) {
+	h := k.LeaseHolder
+	if h == nil || c.Reply == nil || !ownedGrantCalls[c.Sysno] || h.Disabled() || k.Inotify.Any() {
+		return
+	}
+	f, g, _, ok := leaseTarget(c, argInt(c, 0))
+	if !ok {
+		return
+	}
+	defer f.DecRef()
+	claim, desc := g.Owned.Load(), f.ID.Load()
+	if claim == nil || desc == 0 {
+		return
+	}
+	st, err := g.VFS().GoferSizeNow(g.Handle)
+	if err != nil {
+		return
+	}
+	id, epoch, ok := claim.Grant()
+	if !ok {
+		return
+	}
+	c.Reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Epoch: epoch, Owned: true, Size: st.Size,
+		TtlMs: uint32(k.ReadLeases.TTL().Milliseconds())}
+}
+
+// ownedFileOpened voids the owned claim on gofer file d, which c opens,
+// and revokes its lease if granted (readlease.Registry.Opened): the
+// holder stops answering from its copy, and another client's open
+// returns once the holder acknowledged, after the writes it posted.
+func ownedFileOpened(c *syscallCtx, d *vfs.Dentry) {
+	reg := c.Kernel.ReadLeases
+	if reg == nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() {
+		return
+	}
+	leaseObserver{r: reg, log: c.Kernel.Log}.logExpired(reg.Opened(c.Kernel.Ctx, d.Ino()))
 }

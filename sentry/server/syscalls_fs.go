@@ -268,6 +268,7 @@ func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint3
 	// the new name's chown, chmod and stat.
 	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
 	inotifyChild(c.Kernel, dir, name, inCreate, false)
+	c.Created = true
 	return vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
 }
 
@@ -380,6 +381,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	if err := c.BreakLeases(d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
 		return nil, err
 	}
+	ownedFileOpened(c, d)
 	if d.Mode&unix.S_IFMT == unix.S_IFIFO {
 		return openFifo(c, d, flags)
 	}

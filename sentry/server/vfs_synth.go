@@ -210,6 +210,7 @@ func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint
 	if !c.Creds().Permits(vfs.AttrsOfStat(st), mask) {
 		return nil, unix.EACCES
 	}
+	ownedFileOpened(c, vfs.DentryOf(of))
 	if g.Memfd != nil && flags&unix.O_TRUNC != 0 {
 		if err := g.Memfd.CheckResize(c, of, 0); err != nil {
 			return nil, err // F_SEAL_SHRINK

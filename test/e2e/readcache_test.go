@@ -163,8 +163,10 @@ func TestReadCacheTwoSandboxes(t *testing.T) {
 // some reads; a loop of preads of a file written once (the benchmark's
 // read4k) is answered from the cache after the second read (waited
 // round trips per pread: 1 before writable descriptions were leased);
-// a loop of pwrite and pread in turn takes no lease (each write would
-// revoke it) and waits once per round, for the pread.
+// a loop of pwrite and pread in turn of a file that was there before
+// the open takes no lease (each write would revoke it) and waits once
+// per round, for the pread; of the file the open created, the client
+// owns it (TestOwnedFileRoundTrips) and waits for nothing (1 before).
 func TestReadCacheWritableFile(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := readCacheProgram(t, "rwread")
@@ -180,19 +182,28 @@ func TestReadCacheWritableFile(t *testing.T) {
 	})
 	const few, many = 50, 550
 	tests := []struct {
-		mode string
+		name, mode string
+		// existing: rw.tmp is there before the program opens it.
+		existing bool
 		// maxWaited bounds the waited-for round trips per round;
 		// maxLeases the leases taken per round.
 		minWaited, maxWaited, maxLeases float64
 	}{
-		{"loop", 0, 0.02, 0.01},
-		{"mixed", 1, 1, 0.01},
+		{"loop", "loop", false, 0, 0.02, 0.01},
+		{"mixed", "mixed", false, 0, 0.02, 0.01},
+		{"mixed-existing", "mixed", true, 1, 1, 0.01},
 	}
 	for _, tc := range tests {
-		t.Run(tc.mode, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			var waited, hits, leases [2]int
 			for i, n := range []int{few, many} {
-				waited[i], hits[i], leases[i] = sandboxCounts(t, t.TempDir(), nil, nil, prog, tc.mode, strconv.Itoa(n))
+				dir := t.TempDir()
+				if tc.existing {
+					if err := os.WriteFile(filepath.Join(dir, "rw.tmp"), []byte("old"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				waited[i], hits[i], leases[i] = sandboxCounts(t, dir, nil, nil, prog, tc.mode, strconv.Itoa(n))
 			}
 			w := float64(waited[1]-waited[0]) / (many - few)
 			h := float64(hits[1]-hits[0]) / (many - few)

@@ -30,6 +30,15 @@ type FileImpl interface {
 	Release()
 }
 
+// AppCloser is a FileImpl told when the application closed the
+// description while the durability tracker still holds it (its writes
+// not yet durable): what ends with the application's use of the
+// description, not with its release, ends then. Its Release follows
+// later.
+type AppCloser interface {
+	AppClosed()
+}
+
 // FileBase provides defaults for FileImpl's methods: no writes
 // (EINVAL), an offset, always ready.
 type FileBase struct{}
@@ -172,6 +181,9 @@ func (f *File) DecRef() {
 	if n == 1 && f.owner != nil && f.owner.DurabilityHolds(f) {
 		// Only the durability tracker still holds it: the application
 		// closed it (inotify's close event).
+		if ac, ok := f.Impl.(AppCloser); ok {
+			ac.AppClosed()
+		}
 		f.owner.InotifyClosed(f)
 	}
 	if n == 0 {

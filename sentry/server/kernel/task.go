@@ -97,6 +97,14 @@ type Task struct {
 	// posted (leasedCopy, package copybehind). Set once.
 	LeasedData []byte
 	Posted     bool
+	// OwnedWrite is the call's Syscall.owned_write: its gofer writes
+	// through the description that holds the owned claim on their file
+	// keep it (readlease.WithOwnedWrite). Set once.
+	OwnedWrite bool
+	// Created says the call's open made its file (createFile): the
+	// description may claim an owned lease (readlease.go). Set by the
+	// handler.
+	Created bool
 	// InstallFD is a posted open's Syscall.install_fd: the fd its
 	// description goes at (postopen.go; nil: the lowest free). Set once.
 	InstallFD *int32
@@ -112,6 +120,10 @@ var (
 	_ vfs.Caller           = (*Task)(nil)
 	_ vfs.WalkObserver     = (*Task)(nil)
 )
+
+// WritesOwnedCopy is c's vfs.OwnedWriteCall: whether its client applied
+// its writes to its copy of an owned file.
+func (c *Task) WritesOwnedCopy() bool { return c != nil && c.OwnedWrite }
 
 // Seq is c's fdesc.Call.Seq.
 func (c *Task) Seq() uint64 { return c.CallSeq }

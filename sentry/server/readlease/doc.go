@@ -15,6 +15,14 @@
 // ran since it began, and gives a client asking again the lease it holds
 // on a key.
 //
+// Owned leases use the table too (OwnedKey, owned.go): a client keeps a
+// file it created itself. Its creation makes a claim (BeginOwned, no
+// message); the client's first lseek asks for the lease (Owned.Grant);
+// every change of the inode but the creating description's marked
+// writes (WithOwnedWrite) and every open of it (Opened) void the claim
+// and revoke the lease; the application's close of the description
+// forgets both (Owned.End) without a revocation.
+//
 // What it owns: per inode (Key) the leases granted and a change counter
 // that makes a grant racing with a change fail (for path grants, one
 // counter of all path changes, Registry.pathGen); per client (Holder) its

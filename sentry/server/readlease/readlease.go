@@ -488,7 +488,9 @@ func (r *Registry) Changed(ctx context.Context, k Key) int {
 }
 
 // changeKeys revokes every lease on keys (see Changed) but the
-// caller's own on a directory's complete names (PathComplete).
+// caller's own on a directory's complete names (PathComplete); a write
+// through an owned claim's description that its holder applied to its
+// copy (WithOwnedWrite) leaves the owned key (OwnedKey) alone.
 func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 	r.mu.Lock()
 	now := r.now()
@@ -496,7 +498,7 @@ func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 	var revs []revocation
 	for _, key := range keys {
 		e := r.files[key]
-		if e == nil {
+		if e == nil || (key.Dev == ownedDev && ownedWriteOf(ctx)) {
 			continue
 		}
 		e.changes++
@@ -511,13 +513,14 @@ func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 	return r.finish(ctx, revs)
 }
 
-// inodePathKeys returns the path keys of every kind of inode number ino.
+// inodePathKeys returns the path keys of every kind of inode number ino,
+// and its owned key (owned.go): every change of an inode revokes them.
 func inodePathKeys(ino uint64) []Key {
-	keys := make([]Key, numPathKinds)
+	keys := make([]Key, numPathKinds, numPathKinds+1)
 	for kind := range numPathKinds {
 		keys[kind] = PathKey(kind, ino)
 	}
-	return keys
+	return append(keys, OwnedKey(ino))
 }
 
 // ChangedAll is Changed for every inode (a change whose inode the caller

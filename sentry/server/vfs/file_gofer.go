@@ -1,6 +1,8 @@
 package vfs
 
 import (
+	"sync/atomic"
+
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
@@ -8,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
@@ -25,6 +28,10 @@ type GoferFile struct {
 	// installed, and shared with every description reopened from it.
 	// Immutable after.
 	Memfd *Memfd
+	// Owned is the description's claim to an owned lease on the file it
+	// created (readlease.BeginOwned; nil: none): set once by the
+	// creating call, ended by AppClosed or Release.
+	Owned atomic.Pointer[readlease.Owned]
 }
 
 // NewGoferFile returns a gofer file of v's through handle h (which it
@@ -63,6 +70,14 @@ func (g *GoferFile) Read(c fdesc.Call, _ *fdesc.File, n int, off int64) ([]byte,
 	return g.v.GoferRead(g.Handle, n, off)
 }
 
+// OwnedWriteCall is a call that may say its client applied its writes to
+// its copy of an owned file (Syscall.owned_write): through the description
+// that holds the claim (GoferFile.Owned), they then neither void it nor
+// revoke the client's owned lease (readlease.WithOwnedWrite).
+type OwnedWriteCall interface {
+	WritesOwnedCopy() bool
+}
+
 func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, unix.EINVAL
@@ -87,6 +102,9 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 	for written < len(b) {
 		chunk := b[written:min(len(b), written+MaxGoferIO)]
 		ctx, cancel := g.v.RPCCtx()
+		if oc, ok := c.(OwnedWriteCall); ok && oc.WritesOwnedCopy() && g.Owned.Load() != nil {
+			ctx = readlease.WithOwnedWrite(ctx)
+		}
 		req := &goferpb.WriteRequest{Handle: g.Handle, Offset: uint64(off) + uint64(written), Data: chunk}
 		if c != nil && c.Seq() != 0 {
 			req.Seq, req.Origin = c.Seq(), c.NextGoferOrigin()
@@ -117,7 +135,20 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 
 func (g *GoferFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.GoferStat(g.Handle) }
 
-func (g *GoferFile) Release() { g.v.Releases().Release([]uint64{g.Handle}) }
+func (g *GoferFile) Release() {
+	g.AppClosed()
+	g.v.Releases().Release([]uint64{g.Handle})
+}
+
+// AppClosed is fdesc.AppCloser's: the owned claim ends when the
+// application closed the description (its client dropped its copy), not
+// when the durability tracker lets it go (an open meanwhile would revoke
+// the lease, a message for nothing).
+func (g *GoferFile) AppClosed() {
+	if o := g.Owned.Swap(nil); o != nil {
+		o.End()
+	}
+}
 
 // GoferDir is a directory served by the gofer.
 type GoferDir struct {

@@ -1,0 +1,459 @@
+package client
+
+import (
+	"math"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
+)
+
+// Owned files (docs/ARCHITECTURE.md, "The client's read cache").
+//
+// An open with O_CREAT for writing (waited for, by a process with one
+// thread) starts a copy of its file (startOwned): the file is empty if
+// the open created it, and the server then holds a claim to an owned
+// lease for the description (no message). The client applies its writes
+// through the description to the copy as it writes them behind, and
+// posts them with Syscall.owned_write, which keeps the claim. The copy
+// answers nothing until the description's first lseek, forwarded with
+// Syscall.owned_wanted (as does a read's), brings an owned ReadLease
+// (ReadLease.owned) whose size is the copy's; from then on read,
+// pread64, readv, preadv and lseek of the description are answered from
+// the copy; a read or lseek that moves the offset posts lseek(fd,
+// offset, SEEK_SET), so the server's offset and the replay log stay
+// exact. A lease that lapses leaves the copy, and the next lseek or read
+// asks again. So a file written and closed costs no message more than
+// before, and one read back one waited call. Any other change of the
+// file (by anyone) and any open of it (this client's other descriptions
+// too) void the claim and revoke the lease before the change or open is
+// made or answered; the client also drops the copy before it forwards
+// any call naming the description's fd (other than a stat, a sync, or an
+// lseek or read of an fd no other table holds), at a close of one of its
+// fds, when the copy would
+// outgrow ownedFileLimit, when a write to it fails, and at a recovery.
+// Answers need what the read cache's need (one thread, the description
+// in no other fd table, no dirty shared mapping) and no unanswered
+// posted change of the file other than the client's own owned writes.
+
+// ownedFileLimit bounds one owned file's copy: a write past it drops the
+// copy (the file's later reads and lseeks are forwarded).
+const ownedFileLimit = 1 << 20
+
+// maxOwnedFiles and ownedBytesLimit bound the copies kept: an open
+// beyond the first starts none, a write that would grow the copies past
+// the second drops its file's.
+const (
+	maxOwnedFiles   = 64
+	ownedBytesLimit = 16 << 20
+)
+
+// ownedFile is the copy of a file a description created. Protected by
+// readCache.mu.
+type ownedFile struct {
+	// lease is the owned lease's id (0: none granted, or lapsed);
+	// expires its expiry (renewed as the read leases').
+	lease   uint64
+	expires time.Time
+	// data is the file's content (its size is len(data)); offset the
+	// description's offset.
+	data   []byte
+	offset int64
+}
+
+// ownedOpenFlags are the open flags that start no copy: where a write
+// lands or when it is durable is not the client's to answer (the server
+// makes no claim for them).
+const ownedOpenFlags = unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_PATH | unix.O_TMPFILE
+
+// startOwned starts the copy of the file a waited open or openat
+// (sysno, args), which asked for leases, opened as t's fd, if it may have created it
+// for writing: the server claims an owned lease for such a description
+// if the open created the file, and grants it only then.
+func (t *task) startOwned(sysno uintptr, args [6]uint64, fd int32) {
+	rc := t.c.rcache
+	flags := args[1]
+	if sysno == unix.SYS_OPENAT {
+		flags = args[2]
+	}
+	if rc == nil || flags&unix.O_CREAT == 0 || flags&unix.O_ACCMODE == unix.O_RDONLY || flags&ownedOpenFlags != 0 {
+		return
+	}
+	if desc, ok := t.c.ids.soleFD(t.proc.pid, fd); ok {
+		rc.startCopy(desc)
+	}
+}
+
+// startCopy starts an empty copy of description desc's file, unless
+// maxOwnedFiles are kept.
+func (rc *readCache) startCopy(desc uint64) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.owned) >= maxOwnedFiles {
+		return
+	}
+	if rc.owned == nil {
+		rc.owned = make(map[uint64]*ownedFile)
+	}
+	rc.owned[desc] = &ownedFile{}
+	rc.ownedCount.Store(int32(len(rc.owned)))
+}
+
+// grantOwnedLocked takes owned lease l, granted by a call sent at at,
+// for the copy of description l.File if the copy is the file (its size
+// is the lease's). Precondition: rc.mu.
+func (rc *readCache) grantOwnedLocked(l *pb.ReadLease, at leaseStamp) {
+	o := rc.owned[l.File]
+	if o == nil || l.Epoch < rc.lastEpoch || l.TtlMs == 0 || uint64(len(o.data)) != l.Size {
+		return
+	}
+	o.lease, o.expires = l.Id, at.sent.Add(time.Duration(l.TtlMs)*time.Millisecond)
+	rc.grants.Add(1)
+}
+
+// dropOwnedLocked forgets the copy of description desc. Precondition:
+// rc.mu.
+func (rc *readCache) dropOwnedLocked(desc uint64) {
+	if o, ok := rc.owned[desc]; ok {
+		rc.ownedBytes -= len(o.data)
+		delete(rc.owned, desc)
+		rc.ownedCount.Store(int32(len(rc.owned)))
+	}
+}
+
+// observeClosed forgets the copies of the descriptions whose records
+// recs delete (closed for good: no fd names them).
+func (rc *readCache) observeClosed(recs []*pb.StateRecord) {
+	if rc == nil || rc.ownedCount.Load() == 0 {
+		return
+	}
+	for _, rec := range recs {
+		if !rec.Deleted {
+			continue
+		}
+		if key, err := statekey.Parse(rec.GetKey()); err == nil && key.Kind == statekey.KindFile {
+			rc.mu.Lock()
+			rc.dropOwnedLocked(key.ID)
+			rc.mu.Unlock()
+		}
+	}
+}
+
+// revokeOwnedLocked forgets the copies whose lease is among ids.
+// Precondition: rc.mu.
+func (rc *readCache) revokeOwnedLocked(ids []uint64) {
+	if len(rc.owned) == 0 {
+		return
+	}
+	for _, id := range ids {
+		for desc, o := range rc.owned {
+			if o.lease == id {
+				rc.dropOwnedLocked(desc)
+			}
+		}
+	}
+}
+
+// ownedLiveLocked returns the copy of description desc, a file of gofer
+// handle handle, if it may answer now: its lease holds and no posted
+// change of the file other than the client's own owned writes is
+// without a reply. A lease that lapsed is forgotten (the copy stays for
+// the next lseek to ask again). Precondition: rc.mu.
+func (rc *readCache) ownedLiveLocked(desc uint64, handle string) *ownedFile {
+	o := rc.owned[desc]
+	if o == nil || o.lease == 0 {
+		return nil
+	}
+	if rc.dataPostedAll > 0 && (handle == "" || rc.dataPosted[""] > 0 || rc.dataPosted[handle] > rc.ownedPosted[handle]) {
+		return nil
+	}
+	if !rc.renewal.live(o.expires, time.Now()) {
+		o.lease = 0
+		return nil
+	}
+	return o
+}
+
+// dropOwnedFD drops the copy of t's fd's description, if it has one.
+func (t *task) dropOwnedFD(fd int32) {
+	rc := t.c.rcache
+	if rc == nil || rc.ownedCount.Load() == 0 {
+		return
+	}
+	desc, ok := t.c.ids.descriptionOf(t.proc.pid, fd)
+	if !ok {
+		return
+	}
+	rc.mu.Lock()
+	rc.dropOwnedLocked(desc)
+	rc.mu.Unlock()
+}
+
+// lockOwnedLive returns the copy of description desc, a file of gofer
+// handle handle, if it may answer now (ownedLiveLocked), with rc.mu
+// held; nil (rc.mu not held) if not.
+func (rc *readCache) lockOwnedLive(desc uint64, handle string) *ownedFile {
+	if rc == nil || rc.ownedCount.Load() == 0 {
+		return nil
+	}
+	rc.mu.Lock()
+	o := rc.ownedLiveLocked(desc, handle)
+	if o == nil {
+		rc.mu.Unlock()
+	}
+	return o
+}
+
+// ownedRead answers a read-family call of t's fd, description desc
+// (cachedRead's: its file's record pf, the call's buffers iov of total
+// bytes, at pos if positional) from its owned copy, if it may, and
+// returns the count. Only a positional read may be of a description
+// other fd tables hold (a write through one of them drops the copy
+// before it is posted or forwarded).
+func (t *task) ownedRead(desc uint64, pf pipeFile, fd int32, positional bool, pos int64, iov []iovec, total uint64) (uint64, bool) {
+	rc := t.c.rcache
+	o := rc.lockOwnedLive(desc, pf.handle)
+	if o == nil {
+		return 0, false
+	}
+	off := pos
+	if !positional {
+		off = o.offset
+	}
+	var data []byte
+	if size := int64(len(o.data)); off < size {
+		data = append([]byte(nil), o.data[off:min(size, off+int64(total))]...)
+	}
+	rc.mu.Unlock()
+	if !t.copyOutVec(iov, data) {
+		return 0, false
+	}
+	n := uint64(len(data))
+	if !positional && n > 0 && !t.ownedSeek(desc, fd, off+int64(n)) {
+		return 0, false
+	}
+	rc.hits.Add(1)
+	t.cached = true
+	return n, true
+}
+
+// copyOutVec copies data into the buffers iov, in order; a fault leaves
+// the call to the server (EFAULT, or a short count, as it decides).
+func (t *task) copyOutVec(iov []iovec, data []byte) bool {
+	rest := data
+	for _, v := range iov {
+		if len(rest) == 0 {
+			break
+		}
+		m := min(uint64(len(rest)), v.len)
+		if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(v.base), rest[:m], usermem.IOOpts{}); err != nil {
+			return false
+		}
+		rest = rest[m:]
+	}
+	return true
+}
+
+// ownedLseek answers lseek(fd, off, whence) (SEEK_SET, SEEK_CUR,
+// SEEK_END) of t's fd, description desc (cachedLseek's: no other fd table
+// holds it; its file's record pf), from its owned copy, if it may.
+func (t *task) ownedLseek(desc uint64, pf pipeFile, fd int32, off int64, whence uint64) (uint64, bool) {
+	rc := t.c.rcache
+	o := rc.lockOwnedLive(desc, pf.handle)
+	if o == nil {
+		return 0, false
+	}
+	n, ok := seekFrom(whence, off, o.offset, func() (int64, bool) { return int64(len(o.data)), true })
+	rc.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	if !t.ownedSeek(desc, fd, n) {
+		return 0, false
+	}
+	rc.hits.Add(1)
+	t.cached = true
+	return uint64(n), true
+}
+
+// ownedSeek moves description desc (t's fd) to off in its copy and, if
+// that moves it, posts lseek(fd, off, SEEK_SET). If the post fails (a
+// recovery runs), the copy is dropped.
+func (t *task) ownedSeek(desc uint64, fd int32, off int64) bool {
+	rc := t.c.rcache
+	rc.mu.Lock()
+	o := rc.owned[desc]
+	if o == nil {
+		rc.mu.Unlock()
+		return false
+	}
+	if o.offset == off {
+		rc.mu.Unlock()
+		return true
+	}
+	o.offset = off
+	rc.mu.Unlock()
+	if !t.postOffset(desc, off, [6]uint64{uint64(fd), uint64(off), unix.SEEK_SET}) {
+		rc.mu.Lock()
+		rc.dropOwnedLocked(desc)
+		rc.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// ownedWrite applies a write behind of data (n bytes, at args[3] if
+// positional) to the copy of description desc, if it has one, and
+// reports whether it did: the write is then posted with
+// Syscall.owned_write. A copy that may not take it (the description is
+// in another fd table, it would outgrow ownedFileLimit) is dropped.
+func (t *task) ownedWrite(desc uint64, fd int32, positional bool, args [6]uint64, data []byte) bool {
+	rc := t.c.rcache
+	if rc == nil || rc.ownedCount.Load() == 0 {
+		return false
+	}
+	if _, sole := t.c.ids.soleDescription(t.proc.pid, fd); !sole {
+		t.dropOwnedFD(fd)
+		return false
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	o := rc.owned[desc]
+	if o == nil {
+		return false
+	}
+	off := o.offset
+	if positional {
+		off = int64(args[3])
+	}
+	end := off + int64(len(data))
+	grow := max(0, end-int64(len(o.data)))
+	if off < 0 || end > ownedFileLimit || rc.ownedBytes+int(grow) > ownedBytesLimit {
+		rc.dropOwnedLocked(desc)
+		return false
+	}
+	if grow > 0 {
+		o.data = append(o.data, make([]byte, grow)...)
+		rc.ownedBytes += int(grow)
+	}
+	copy(o.data[off:], data)
+	if !positional {
+		o.offset = end
+	}
+	return true
+}
+
+// postOwnedWrite posts write call sc (of description desc, a file of
+// gofer handle handle) marked owned_write: it is counted as a posted
+// change of the file that owned answers need not wait for. done gets
+// its reply; a failed write drops the copy.
+func (t *task) postOwnedWrite(desc uint64, sc *sessionCall, n uint64, handle string, done func(*pb.Reply)) bool {
+	rc := t.c.rcache
+	sc.syscall().OwnedWrite = true
+	rc.mu.Lock()
+	if rc.ownedPosted == nil {
+		rc.ownedPosted = make(map[string]int)
+	}
+	rc.ownedPosted[handle]++
+	rc.mu.Unlock()
+	end := func(r *pb.Reply) {
+		rc.mu.Lock()
+		if rc.ownedPosted[handle]--; rc.ownedPosted[handle] <= 0 {
+			delete(rc.ownedPosted, handle)
+		}
+		if r == nil || r.Errno != 0 || uint64(r.Ret) != n {
+			rc.dropOwnedLocked(desc)
+		}
+		rc.mu.Unlock()
+		done(r)
+	}
+	if !t.postChange(sc, end, handle, dataChange, 0) {
+		end(nil)
+		return false
+	}
+	return true
+}
+
+// ownedKeeps are the calls on an owned file's fd that leave its copy
+// true: they change neither its content nor its offset.
+var ownedKeeps = map[uintptr]bool{
+	unix.SYS_FSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true,
+	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true,
+}
+
+// ownedFDArgs are the arguments, besides the first, that calls take fds
+// in (the first is taken as one in every call).
+var ownedFDArgs = map[uintptr][]int{
+	unix.SYS_SENDFILE: {1}, unix.SYS_COPY_FILE_RANGE: {2}, unix.SYS_SPLICE: {2}, unix.SYS_TEE: {1},
+	unix.SYS_DUP2: {1}, unix.SYS_DUP3: {1}, unix.SYS_MMAP: {4},
+}
+
+// dropOwnedBeforeForward drops the copies of the descriptions a call
+// about to be forwarded names by fd (its first argument, and those
+// ownedFDArgs lists): the server may move their offset or change their
+// file in ways the copy does not follow. An lseek or a read-family call
+// of an fd no other fd table holds keeps the copy (its reply tells where
+// the offset went, ownedForwarded), and reports whether it asks for the
+// owned lease (Syscall.owned_wanted): the copy has no live lease.
+func (t *task) dropOwnedBeforeForward(sysno uintptr, args [6]uint64) (ownedWanted bool) {
+	rc := t.c.rcache
+	if rc == nil || rc.ownedCount.Load() == 0 || ownedKeeps[sysno] {
+		return false
+	}
+	if sysno == unix.SYS_LSEEK || readCalls[sysno] {
+		if desc, sole := t.c.ids.soleFD(t.proc.pid, int32(args[0])); sole {
+			rc.mu.Lock()
+			defer rc.mu.Unlock()
+			o := rc.owned[desc]
+			return o != nil && (o.lease == 0 || !rc.renewal.live(o.expires, time.Now()))
+		}
+	}
+	if args[0] <= math.MaxInt32 {
+		t.dropOwnedFD(int32(args[0]))
+	}
+	for _, i := range ownedFDArgs[sysno] {
+		if args[i] <= math.MaxInt32 {
+			t.dropOwnedFD(int32(args[i]))
+		}
+	}
+	return false
+}
+
+// ownedForwarded takes the reply r of a forwarded lseek or read-family
+// call sysno of t's fd that kept its description's copy
+// (dropOwnedBeforeForward): where it moved the offset.
+func (t *task) ownedForwarded(sysno uintptr, fd int32, r *pb.Reply) {
+	rc := t.c.rcache
+	if rc == nil || rc.ownedCount.Load() == 0 || r.Errno != 0 || (sysno != unix.SYS_LSEEK && !readCalls[sysno]) {
+		// A failed call leaves the offset.
+		return
+	}
+	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
+	if !ok {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	o := rc.owned[desc]
+	switch {
+	case o == nil:
+	case sysno == unix.SYS_LSEEK:
+		o.offset = r.Ret
+	case sysno == unix.SYS_READ || sysno == unix.SYS_READV:
+		o.offset += r.Ret
+	}
+}
+
+// descriptionOf returns the description of pid's fd, if pid's fd table
+// has it open (shared or not).
+func (c *procIDCache) descriptionOf(pid, fd int32) (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, file, ok := c.fileLocked(pid, fd)
+	return file, ok
+}

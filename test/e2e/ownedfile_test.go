@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// ldlikeProgram compiles testdata/ldout/ldlike.c: it writes files as
+// ld's BFD writes its output (create O_RDWR|O_TRUNC, write, seek back,
+// read, seek on, patch, pread, SEEK_END), checking every answer.
+func ldlikeProgram(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "ldout", "ldlike.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tu.StaticProgram(t, t.TempDir(), "ldlike", string(src))
+}
+
+// TestOwnedFileRoundTrips counts the waited-for round trips of ldlike's
+// rounds (three lseeks, a read, a pread, a write; a pwrite or a
+// growing write now and then) on a file it created: per round, the
+// difference between a run of few rounds and one of many. The client
+// owns the file (docs/ARCHITECTURE.md, "Owned files"): its writes are
+// posted and its reads and lseeks answered from its copy, so a round
+// waits for nothing (about 5 round trips a round before). In share
+// mode a child process moves the shared offset and opens the file by
+// name: the child sees every byte written, the parent the child's
+// offset, and the output is the native one.
+func TestOwnedFileRoundTrips(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := ldlikeProgram(t)
+	flags := []string{"--force-overlay=false"}
+	t.Run("rounds", func(t *testing.T) {
+		const few, many = 20, 220
+		// A lease that lapses (a heartbeat more than its life late, on
+		// a loaded machine) ends the copy for the rest of its file: up
+		// to three pairs of runs are made, and the best one counts.
+		var w, h float64
+		for attempt := range 3 {
+			var waited, hits [2]int
+			for i, n := range []int{few, many} {
+				dir := t.TempDir()
+				argv := []string{prog, "2", strconv.Itoa(n)}
+				want := tu.Run(t, time.Minute, t.TempDir(), "", argv...)
+				waited[i], hits[i], _ = sandboxCounts(t, dir, flags, &want, argv...)
+			}
+			rounds := float64(2 * (many - few))
+			w = float64(waited[1]-waited[0]) / rounds
+			h = float64(hits[1]-hits[0]) / rounds
+			t.Logf("attempt %d, per round: %.3f waited-for round trips, %.3f calls answered on the client", attempt, w, h)
+			if w <= 0.1 && h >= 4 {
+				break
+			}
+		}
+		if w > 0.1 {
+			t.Errorf("a round costs %.3f waited-for round trips, want at most 0.1", w)
+		}
+		if h < 4 {
+			t.Errorf("%.3f calls a round answered on the client, want at least 4 (3 lseeks, a read, a pread)", h)
+		}
+	})
+	t.Run("share", func(t *testing.T) {
+		argv := []string{prog, "2", "100", "share"}
+		want := tu.Run(t, time.Minute, t.TempDir(), "", argv...)
+		if _, hits, _ := sandboxCounts(t, t.TempDir(), flags, &want, argv...); hits < 100 {
+			t.Errorf("%d calls answered on the client: the second file was not owned", hits)
+		}
+	})
+}
+
+// TestOwnedFileServerKill runs ldlike under do against a server killed
+// with kill -9 twice while it writes and reads back its files: the
+// writes posted into owned files are in the replay log, so the files
+// and the output are the native ones byte for byte.
+func TestOwnedFileServerKill(t *testing.T) {
+	tu.RequireRoot(t)
+	const files, kills = 24, 2
+	made := func(dir string) int {
+		m, _ := filepath.Glob(filepath.Join(dir, "out*"))
+		return len(m)
+	}
+	log := serverKillRun(t, serverKill{
+		prog:     ldlikeProgram(t),
+		args:     []string{strconv.Itoa(files), "300", "slow"},
+		kills:    kills,
+		ready:    func(dir string, k int) bool { return made(dir) >= k*files/(kills+1) },
+		progress: func(dir string) string { return fmt.Sprintf("%d files", made(dir)) },
+	})
+	if hits := logInts(t, log, cacheHits)[0]; hits < files*300 {
+		t.Errorf("%d calls answered on the client, want at least %d: the files were not owned", hits, files*300)
+	}
+}

@@ -1,0 +1,121 @@
+// ldlike writes output files as ld's BFD does: it creates each one
+// O_RDWR|O_CREAT|O_TRUNC, writes 64 KiB in pieces, then, round after
+// round, seeks back, reads what it wrote, seeks on from there (SEEK_CUR)
+// and patches it, checks a pread and the end (SEEK_END), and now and then
+// grows the file. Every answer is checked against the program's own copy
+// of the file; at the end the file is read back whole and its checksum
+// printed.
+//
+// usage: ldlike FILES ROUNDS [slow|share]
+//   slow:  sleeps 300 us a round (the server-kill test kills meanwhile)
+//   share: after the first file's writes, a child moves the shared
+//          offset (lseek through the inherited fd) and opens the file by
+//          name and reads it whole; the parent then sees the child's
+//          offset and goes on.
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LIMIT (256 << 10)
+
+static unsigned char model[LIMIT];
+static long size;
+
+static void fail(const char *what, int file, int round) {
+	printf("MISMATCH %s file %d round %d\n", what, file, round);
+	exit(1);
+}
+
+static void put(int fd, long off, const unsigned char *b, long n, int positional) {
+	long w = positional ? pwrite(fd, b, n, off) : write(fd, b, n);
+	if (w != n) {
+		perror("write");
+		exit(2);
+	}
+	memcpy(model + off, b, n);
+	if (off + n > size)
+		size = off + n;
+}
+
+static void child(int fd, const char *name) {
+	if (lseek(fd, 123, SEEK_SET) != 123)
+		_exit(3);
+	int rd = open(name, O_RDONLY);
+	static unsigned char b[LIMIT];
+	long n = rd < 0 ? -1 : read(rd, b, sizeof b);
+	if (n != size || memcmp(b, model, size) != 0)
+		_exit(4);
+	_exit(0);
+}
+
+int main(int argc, char **argv) {
+	if (argc < 3)
+		return 2;
+	int files = atoi(argv[1]), rounds = atoi(argv[2]);
+	const char *mode = argc > 3 ? argv[3] : "";
+	unsigned char piece[1000], b[LIMIT];
+	for (int f = 0; f < files; f++) {
+		char name[32];
+		snprintf(name, sizeof name, "out%d", f);
+		int fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0) {
+			perror("open");
+			return 2;
+		}
+		size = 0;
+		for (int i = 0; i < 65; i++) {
+			memset(piece, 'a' + (i + f) % 26, sizeof piece);
+			put(fd, size, piece, sizeof piece, 0);
+		}
+		if (f == 0 && strcmp(mode, "share") == 0) {
+			pid_t pid = fork();
+			if (pid == 0)
+				child(fd, name);
+			int st;
+			if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				fail("child", f, WEXITSTATUS(st));
+			if (lseek(fd, 0, SEEK_CUR) != 123)
+				fail("shared offset", f, 0);
+		}
+		for (int r = 0; r < rounds; r++) {
+			long at = (r * 7919L) % (size - 200);
+			if (lseek(fd, at, SEEK_SET) != at)
+				fail("lseek set", f, r);
+			if (read(fd, b, 64) != 64 || memcmp(b, model + at, 64) != 0)
+				fail("read", f, r);
+			if (lseek(fd, 16, SEEK_CUR) != at + 80)
+				fail("lseek cur", f, r);
+			unsigned char patch[8];
+			memset(patch, '0' + r % 10, sizeof patch);
+			put(fd, at + 80, patch, sizeof patch, 0);
+			if (r % 7 == 3)
+				put(fd, at + 40, patch, 4, 1);
+			if (pread(fd, b, 24, at + 72) != 24 || memcmp(b, model + at + 72, 24) != 0)
+				fail("pread", f, r);
+			if (lseek(fd, 0, SEEK_END) != size)
+				fail("lseek end", f, r);
+			if (r % 16 == 0 && size + 100 < LIMIT) {
+				memset(piece, 'A' + r % 26, 100);
+				put(fd, size, piece, 100, 0);
+			}
+			if (r % 5 == 0) {
+				// Past the end: 0 bytes.
+				if (pread(fd, b, 10, size + 10) != 0)
+					fail("pread past end", f, r);
+			}
+			if (strcmp(mode, "slow") == 0)
+				usleep(300);
+		}
+		if (lseek(fd, 0, SEEK_SET) != 0 || read(fd, b, sizeof b) != size || memcmp(b, model, size) != 0)
+			fail("final read", f, rounds);
+		unsigned long sum = 0;
+		for (long i = 0; i < size; i++)
+			sum = sum * 31 + b[i];
+		printf("%s %ld %lx\n", name, size, sum);
+		close(fd);
+	}
+	return 0;
+}
