@@ -197,7 +197,9 @@
 // once, after the held replies in the frame that carries them
 // (clientStream.sendHeldWithLocked). After a batch the client says a channel call
 // follows, a posted reply with no next call is held for it too
-// (clientStream.channelFollows). A frame's posted
+// (clientStream.channelFollows). Posted calls a channel call carried
+// (Call.posted_calls) are queued as a frame's, before it, and the
+// channel's goroutine runs its thread's queue itself (hopCall). A frame's posted
 // calls are all queued before their threads' workers start
 // (receivePostedBatch), or, for one thread's calls that are all
 // inlineSyscalls, run on the receiving goroutine. Runs of attribute calls (attrrun.go, package
