@@ -8922,6 +8922,15 @@ type KernelObjectState struct {
 	SocketConn   uint64   `protobuf:"varint,12,opt,name=socket_conn,json=socketConn,proto3" json:"socket_conn,omitempty"`
 	SocketSide   int32    `protobuf:"varint,13,opt,name=socket_side,json=socketSide,proto3" json:"socket_side,omitempty"`
 	SocketQueued [][]byte `protobuf:"bytes,14,rep,name=socket_queued,json=socketQueued,proto3" json:"socket_queued,omitempty"`
+	// socket_read and socket_written count the units (bytes of a stream,
+	// else messages) this end read, and its peer sent it, in calls whose
+	// replies were built: socket_queued holds the units between them. If
+	// socket_read is the greater (a read was answered before the send it
+	// read), the restored end's peer drops that many units of its next
+	// sends (the send re-sent after the restore). Zero in a record of a
+	// server that did not count them.
+	SocketRead    uint64 `protobuf:"varint,545,opt,name=socket_read,json=socketRead,proto3" json:"socket_read,omitempty"`
+	SocketWritten uint64 `protobuf:"varint,546,opt,name=socket_written,json=socketWritten,proto3" json:"socket_written,omitempty"`
 	// timerfd: its clock, and its setting as of its last read or
 	// settime (next expiration in that clock's nanoseconds, period); a
 	// restored timerfd set to it counts the expirations since.
@@ -9074,6 +9083,20 @@ func (x *KernelObjectState) GetSocketQueued() [][]byte {
 		return x.SocketQueued
 	}
 	return nil
+}
+
+func (x *KernelObjectState) GetSocketRead() uint64 {
+	if x != nil {
+		return x.SocketRead
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketWritten() uint64 {
+	if x != nil {
+		return x.SocketWritten
+	}
+	return 0
 }
 
 func (x *KernelObjectState) GetTimerfdClock() int32 {
@@ -11186,7 +11209,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"MemfdState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05seals\x18\x02 \x01(\rR\x05seals\"\x86\a\n" +
+	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xd0\a\n" +
 	"\x11KernelObjectState\x12$\n" +
 	"\rsignalfd_mask\x18\xe0\x01 \x01(\x04R\fsignalfdMask\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
@@ -11207,7 +11230,10 @@ const file_sentry_proto_rawDesc = "" +
 	"socketConn\x12\x1f\n" +
 	"\vsocket_side\x18\r \x01(\x05R\n" +
 	"socketSide\x12#\n" +
-	"\rsocket_queued\x18\x0e \x03(\fR\fsocketQueued\x12#\n" +
+	"\rsocket_queued\x18\x0e \x03(\fR\fsocketQueued\x12 \n" +
+	"\vsocket_read\x18\xa1\x04 \x01(\x04R\n" +
+	"socketRead\x12&\n" +
+	"\x0esocket_written\x18\xa2\x04 \x01(\x04R\rsocketWritten\x12#\n" +
 	"\rtimerfd_clock\x18\x0f \x01(\x05R\ftimerfdClock\x12'\n" +
 	"\x0ftimerfd_enabled\x18\x10 \x01(\bR\x0etimerfdEnabled\x12&\n" +
 	"\x0ftimerfd_next_ns\x18\x11 \x01(\x03R\rtimerfdNextNs\x12*\n" +

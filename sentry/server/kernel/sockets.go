@@ -107,3 +107,31 @@ type RestoredPair struct {
 	Files  [2]*fdesc.File
 	Queued [2][][]byte
 }
+
+// ConnIO is N units sent (Sent) or read by Side of connection Conn.
+type ConnIO struct {
+	Conn *unixsock.Conn
+	Side int
+	Sent bool
+	N    uint64
+}
+
+var _ unixsock.IORecorder = (*Task)(nil)
+
+// RecordConnIO notes n units sent (sent) or read by side of connection
+// cn in call c, committed with its reply (unixsock.IORecorder); a nil c
+// notes nothing.
+func (c *Task) RecordConnIO(cn *unixsock.Conn, side int, sent bool, n uint64) bool {
+	if c == nil {
+		return false
+	}
+	e := c.Effects()
+	if l := len(e.ConnIO); l > 0 {
+		if last := &e.ConnIO[l-1]; last.Conn == cn && last.Side == side && last.Sent == sent {
+			last.N += n
+			return true
+		}
+	}
+	e.ConnIO = append(e.ConnIO, ConnIO{Conn: cn, Side: side, Sent: sent, N: n})
+	return true
+}
