@@ -8890,9 +8890,15 @@ type KernelObjectState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// signalfd: the mask (bit n-1 is signal n).
 	SignalfdMask uint64 `protobuf:"varint,224,opt,name=signalfd_mask,json=signalfdMask,proto3" json:"signalfd_mask,omitempty"`
-	// eventfd: the counter and EFD_SEMAPHORE.
+	// eventfd: the counter (as calls whose replies were built left it) and
+	// EFD_SEMAPHORE.
 	EventfdCount     uint64 `protobuf:"varint,1,opt,name=eventfd_count,json=eventfdCount,proto3" json:"eventfd_count,omitempty"`
 	EventfdSemaphore bool   `protobuf:"varint,2,opt,name=eventfd_semaphore,json=eventfdSemaphore,proto3" json:"eventfd_semaphore,omitempty"`
+	// eventfd_owed is what reads answered took beyond what writes
+	// answered added (a read answered before the write it read):
+	// eventfd_count is then 0, and the restored eventfd drops that much
+	// from its next writes (the write re-sent after the restore).
+	EventfdOwed uint64 `protobuf:"varint,547,opt,name=eventfd_owed,json=eventfdOwed,proto3" json:"eventfd_owed,omitempty"`
 	// epoll: the interest list, in registration order.
 	Epoll []*EpollInterest `protobuf:"bytes,3,rep,name=epoll,proto3" json:"epoll,omitempty"`
 	// socket: family (AF_UNIX...), type (SOCK_STREAM...), and what a
@@ -8999,6 +9005,13 @@ func (x *KernelObjectState) GetEventfdSemaphore() bool {
 		return x.EventfdSemaphore
 	}
 	return false
+}
+
+func (x *KernelObjectState) GetEventfdOwed() uint64 {
+	if x != nil {
+		return x.EventfdOwed
+	}
+	return 0
 }
 
 func (x *KernelObjectState) GetEpoll() []*EpollInterest {
@@ -11209,11 +11222,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"MemfdState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xd0\a\n" +
+	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xf4\a\n" +
 	"\x11KernelObjectState\x12$\n" +
 	"\rsignalfd_mask\x18\xe0\x01 \x01(\x04R\fsignalfdMask\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
-	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
+	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12\"\n" +
+	"\feventfd_owed\x18\xa3\x04 \x01(\x04R\veventfdOwed\x12=\n" +
 	"\x05epoll\x18\x03 \x03(\v2'.runscdecoupled.sentry.v1.EpollInterestR\x05epoll\x12#\n" +
 	"\rsocket_family\x18\x04 \x01(\x05R\fsocketFamily\x12\x1f\n" +
 	"\vsocket_type\x18\x05 \x01(\x05R\n" +

@@ -28,10 +28,10 @@ import (
 // restoreKobjFile (kernelPorts.RestoreFile, for package kernel's
 // Restore, which then links epoll interests and socketpairs).
 
-// eventfdState is an eventfd's record.
+// eventfdState is an eventfd's record, as answered calls left it.
 func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	count, sem := e.State()
-	return sentrypb.FileState_EVENTFD, &sentrypb.KernelObjectState{EventfdCount: count, EventfdSemaphore: sem}
+	count, owed, sem := e.State()
+	return sentrypb.FileState_EVENTFD, &sentrypb.KernelObjectState{EventfdCount: count, EventfdOwed: owed, EventfdSemaphore: sem}
 }
 
 // epollState is an epoll instance's record: its interests in open
@@ -179,7 +179,7 @@ func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*f
 	}
 	switch fs.Kind {
 	case sentrypb.FileState_EVENTFD:
-		f, err := eventfd.New(st.EventfdCount, st.EventfdSemaphore, 0)
+		f, err := eventfd.Restore(st.EventfdCount, st.EventfdOwed, st.EventfdSemaphore, 0)
 		if err != nil {
 			return nil, err
 		}

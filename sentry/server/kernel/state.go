@@ -25,11 +25,11 @@ import (
 // so every change is reported no later than the first message sent after
 // it, and never after a message that could reveal it to the application.
 //
-// Pipe and AF_UNIX connection I/O and gofer writes are different: their
-// effects are recorded per call (CallEffects) and committed when that
-// call's own reply is built, so the pipe's and the connection's reported
-// counters and the WriteStates never include a call whose reply the
-// client has not got (a re-sent in-flight call must not be applied
+// Pipe, AF_UNIX connection and eventfd I/O and gofer writes are
+// different: their effects are recorded per call (CallEffects) and
+// committed when that call's own reply is built, so the reported counters
+// and the WriteStates never include a call whose reply the client has not
+// got (a re-sent in-flight call must not be applied
 // twice).
 
 // Lazily assigned ids. f.id is atomic (read outside k.Mu by the
@@ -167,6 +167,12 @@ func (k *Kernel) commitEffectsLocked(c *replayCollection, eff *CallEffects) {
 		io.Conn.Mu.Unlock()
 		if f != nil && f.Tracker() != nil {
 			c.Touch(OrderFile, f)
+		}
+	}
+	for _, ch := range eff.Eventfds {
+		ch.E.Commit(ch.Added, ch.V)
+		if ch.F.Tracker() != nil {
+			c.Touch(OrderFile, ch.F)
 		}
 	}
 	if eff.StdinRead > 0 {
