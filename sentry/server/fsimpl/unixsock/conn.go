@@ -23,7 +23,7 @@ var connIDs atomic.Uint64
 // order.
 //
 // The replay record of each end reports what that end has yet to read as
-// of the calls whose replies were built (Inbox.ReplayLocked), not as of
+// of the calls whose replies were built (ReplayLocked), not as of
 // the moment: another thread's message may be built between a send and
 // its reply (the receiver's read returns first), and if the server dies
 // before that reply, the client re-sends the send. So a restored
