@@ -61,11 +61,8 @@ func recordOf(cn *Conn) pairRecord {
 // restorePair rebuilds a pair from its record, as a Restore does.
 func restorePair(t *testing.T, stype linux.SockType, r pairRecord) (*fdesc.File, *fdesc.File) {
 	t.Helper()
-	ua, ub := socket.NewUnixPair(stype, socket.Creds{Pid: 1})
-	a, b := New(&namespace{}, ua, unix.O_NONBLOCK), New(&namespace{}, ub, unix.O_NONBLOCK)
-	cn := NewConn(0, stype == linux.SOCK_STREAM)
-	cn.PairFiles(a, b)
-	ends := [2]*socket.Unix{ua, ub}
+	a, b, cn := pair(t, stype, &namespace{})
+	ends := [2]*socket.Unix{a.Impl.(*File).U, b.Impl.(*File).U}
 	cn.Mu.Lock()
 	defer cn.Mu.Unlock()
 	for side := range r {
