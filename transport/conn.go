@@ -227,6 +227,16 @@ type StreamConn struct {
 	// channelPosted says the server takes ClientMessage.
 	// channel_call_follows (FeatureChannelPosted). Immutable after Dial.
 	channelPosted bool
+	// channelBatch says a channel call may carry the queued posted calls
+	// (FeatureChannelBatch, with channelPosted and channels). Immutable
+	// after Dial.
+	channelBatch bool
+	// chanBatches counts the posted batches sent inside channel calls:
+	// every later message says it (withPostedLocked). Protected by
+	// sendMu.
+	chanBatches uint64
+	// chanBatched is chanBatches, for the end-of-session counts. Atomic.
+	chanBatched atomic.Uint64
 	// postQ are the posted calls queued for the next message, postQBytes
 	// their inputs' size (postbatch.go). Protected by sendMu.
 	postQ      []*pb.Call
@@ -375,6 +385,7 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	c.initHop(opts)
 	c.batchPosted = !opts.NoPostBatch && welcome.GetFeatures()&pb.FeaturePostBatch != 0
 	c.channelPosted = c.batchPosted && welcome.GetFeatures()&pb.FeatureChannelPosted != 0
+	c.channelBatch = c.channelPosted && c.hop.enabled && welcome.GetFeatures()&pb.FeatureChannelBatch != 0
 	c.postDelay = opts.postDelay()
 	c.postTimer = time.AfterFunc(time.Hour, c.flushPostedLate)
 	c.postTimer.Stop()

@@ -45,9 +45,10 @@
 // Posted calls in batches (postbatch.go): GoPosted (or Post, whose
 // reply reaches OnReply alone) queues a posted call on the connection
 // (StreamConn.postQ, under sendMu); the next message sent carries the
-// queue in front of it (ClientMessage.posted_calls), or FlushPosted
-// (before a channel call, saying one follows), a call posted once it
-// is due, or a 2 ms timer sends it alone; replies the server held (ServerMessage.posted_replies and
+// queue in front of it (ClientMessage.posted_calls), or a channel call
+// carries it inside (StampChannel, Channel.CallInto: Call.posted_calls,
+// counted by ClientMessage.channel_batches), or a call posted once it is
+// due, or a 2 ms timer sends it alone; replies the server held (ServerMessage.posted_replies and
 // posted_done, packed, FeaturePostedDone; or a channel reply's,
 // FeatureChannelPosted) are dispatched, merged in seq order, before the
 // message that carries them (dispatchPosted).

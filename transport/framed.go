@@ -459,6 +459,11 @@ func (s *framedServerStream) RecvMsg(m any) error {
 	if s.firstRead != nil {
 		s.firstRead()
 	}
+	// After the posted batches the client sent in channel calls before
+	// it (hop.go).
+	if n := cm.ChannelBatches; n > 0 && !s.order.awaitOrder(0, n) {
+		return errSessionClosed
+	}
 	return nil
 }
 

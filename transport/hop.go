@@ -40,7 +40,14 @@ import (
 // folded only once the socket messages before it were. In the other
 // direction a channel call carries the number of messages the client had
 // sent on the socket before it (posted calls among them); the server runs
-// the call only once its socket reader has handled that many.
+// the call only once its socket reader has handled that many. A channel
+// call may carry the posted calls queued before it (Call.posted_calls):
+// it then also carries the number of such batches sent, its own included
+// (the datagram's b), and every later message of the client the number
+// sent before it (ClientMessage.channel_batches; a later channel call
+// its b); the server queues a batch only after the one before it, and
+// handles a message only once it queued the batches before it, so the
+// batch takes its place in the client's order of messages.
 //
 // Trust. The window is shared with the client, which may change it while
 // the server reads: the server copies the header and each chunk out once
@@ -64,7 +71,7 @@ const MaxChannelCall = 1 << 20
 
 // Datagram kinds.
 const (
-	hopCall  = 1 // first chunk of a Call; a is the client's socket count
+	hopCall  = 1 // first chunk of a Call; a, b its socket and batch counts
 	hopReply = 2 // first chunk of a Reply; a, b its HopStamp
 	hopMore  = 3 // a later chunk
 	hopAck   = 4 // chunk taken: send the next
@@ -76,6 +83,10 @@ const hopHeaderLen = 24
 
 // errBadDatagram is a datagram that breaks the channel protocol.
 var errBadDatagram = errors.New("call channel: bad datagram")
+
+// errSessionClosed is a message read after its session's channels were
+// closed.
+var errSessionClosed = errors.New("session closed")
 
 // HopStamp places a channel reply among the session's messages: the
 // socket messages sent before it, and the channel replies sent before it.
@@ -175,7 +186,11 @@ func (h *hopEndpoint) recv(dl uint32, want uint32, max int) (a, b uint64, msg []
 // HopHandler runs one call that came over a channel and returns its
 // reply with its stamp (HopServer.StampReply, taken when the reply's
 // state records were collected), or ok false if the session is over.
-type HopHandler func(call *pb.Call) (r *pb.Reply, st HopStamp, ok bool)
+// posted are the posted calls it carried (Call.posted_calls, taken out
+// of call), which come before it: the handler queues them, then calls
+// queued (the session's later messages wait for it) before it may
+// block.
+type HopHandler func(call *pb.Call, posted []*pb.Call, queued func()) (r *pb.Reply, st HopStamp, ok bool)
 
 // HopServer is the server's side of a session's channels: the framed
 // Session stream on a Unix socket implements it. Type-assert a
@@ -206,6 +221,9 @@ type hopOrder struct {
 	// recvd counts the messages read; handled those the session's
 	// reader came back from (it calls Recv again once it handled one).
 	recvd, handled uint64
+	// batches counts the posted batches of channel calls queued (their
+	// handlers called queued), in the client's order.
+	batches uint64
 	// closed is set when the session ended.
 	closed bool
 	// live are the open channels.
@@ -236,15 +254,26 @@ func (o *hopOrder) gotMsg() {
 	o.rmu.Unlock()
 }
 
-// awaitHandled waits until the session's reader handled n messages; false
-// if the session ended first.
-func (o *hopOrder) awaitHandled(n uint64) bool {
+// awaitOrder waits until the session's reader handled n messages and
+// batches posted batches of channel calls were queued; false if the
+// session ended first.
+func (o *hopOrder) awaitOrder(n, batches uint64) bool {
 	o.rmu.Lock()
 	defer o.rmu.Unlock()
-	for o.handled < n && !o.closed {
+	for (o.handled < n || o.batches < batches) && !o.closed {
 		o.cond.Wait()
 	}
 	return !o.closed
+}
+
+// batchQueued notes that the posted batch n of a channel call was queued.
+func (o *hopOrder) batchQueued(n uint64) {
+	o.rmu.Lock()
+	if o.batches < n {
+		o.batches = n
+		o.cond.Broadcast()
+	}
+	o.rmu.Unlock()
 }
 
 // close ends the session's channels: their threads and their peers'
@@ -363,9 +392,9 @@ func (ch *hopServerChannel) serve(o *hopOrder, h HopHandler) {
 	dl, err := ch.h.ep.RecvFirst()
 	var enc []byte
 	for err == nil {
-		var sent uint64
+		var sent, batches uint64
 		var msg []byte
-		sent, _, msg, err = ch.h.recv(dl, hopCall, MaxChannelCall)
+		sent, batches, msg, err = ch.h.recv(dl, hopCall, MaxChannelCall)
 		if err != nil {
 			return
 		}
@@ -373,10 +402,31 @@ func (ch *hopServerChannel) serve(o *hopOrder, h HopHandler) {
 		if err = proto.Unmarshal(msg, call); err != nil {
 			return
 		}
-		if !o.awaitHandled(sent) {
+		posted := call.PostedCalls
+		call.PostedCalls = nil
+		// A batch comes right after the one before it.
+		after := batches
+		if len(posted) > 0 {
+			if batches == 0 {
+				return
+			}
+			after = batches - 1
+		}
+		if !o.awaitOrder(sent, after) {
 			return
 		}
-		r, st, ok := h(call)
+		queued := func() {}
+		if len(posted) > 0 {
+			o.rmu.Lock()
+			dup := o.batches != after
+			o.rmu.Unlock()
+			if dup {
+				return
+			}
+			queued = func() { o.batchQueued(batches) }
+		}
+		r, st, ok := h(call, posted, queued)
+		queued()
 		if !ok {
 			return
 		}

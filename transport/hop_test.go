@@ -28,12 +28,18 @@ import (
 // loop notes its seq a moment later (so a channel call that must follow
 // it finds it noted only if the server waited for it), and a channel call
 // whose args[0] names a seq fails (errno EINVAL) unless that seq was
-// noted. A call with an input echoes it back (a large reply).
+// noted. A call with an input echoes it back (a large reply). With
+// batches, the server takes posted calls inside channel calls
+// (FeatureChannelBatch): a channel call's handler notes each a moment
+// after the one before, then says the batch is queued; and a socket call
+// whose args[0] names a seq fails as a channel call does.
 type hopServer struct {
 	pb.UnimplementedSentryServer
 	// pushEvery, if set, has a goroutine push a new version that often
 	// while a session runs.
 	pushEvery time.Duration
+	// batches says the server offers FeatureChannelBatch.
+	batches bool
 
 	mu      sync.Mutex
 	version int64
@@ -62,7 +68,11 @@ func (s *hopServer) Session(st pb.Sentry_SessionServer) error {
 		s.version++
 		st.Send(build(s.version))
 	}
-	st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "hop", ProtocolVersion: pb.ProtocolVersion, Features: pb.FeatureChannels}}})
+	features := pb.FeatureChannels
+	if s.batches {
+		features |= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeatureChannelBatch
+	}
+	st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "hop", ProtocolVersion: pb.ProtocolVersion, Features: features}}})
 	stop := make(chan struct{})
 	defer close(stop)
 	if s.pushEvery > 0 {
@@ -79,7 +89,14 @@ func (s *hopServer) Session(st pb.Sentry_SessionServer) error {
 			}
 		}()
 	}
-	handler := func(call *pb.Call) (*pb.Reply, HopStamp, bool) {
+	handler := func(call *pb.Call, posted []*pb.Call, queued func()) (*pb.Reply, HopStamp, bool) {
+		for _, p := range posted {
+			time.Sleep(5 * time.Millisecond)
+			s.mu.Lock()
+			s.noted[p.Seq] = true
+			s.mu.Unlock()
+		}
+		queued()
 		if call.Tid == -1 {
 			<-stop
 			return nil, HopStamp{}, false
@@ -120,8 +137,16 @@ func (s *hopServer) Session(st pb.Sentry_SessionServer) error {
 				s.noted[m.Call.Seq] = true
 				s.mu.Unlock()
 			}
+			var errno int32
+			if args := m.Call.GetSyscall().GetArgs(); len(args) > 0 && args[0] != 0 {
+				s.mu.Lock()
+				if !s.noted[args[0]] {
+					errno = int32(unix.EINVAL)
+				}
+				s.mu.Unlock()
+			}
 			sendState(func(v int64) *pb.ServerMessage {
-				return &pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: m.Call.Seq, Ret: v}}}
+				return &pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: m.Call.Seq, Ret: v, Errno: errno}}}
 			})
 		}
 	}
@@ -234,7 +259,7 @@ func TestChannelOrder(t *testing.T) {
 					// Another thread is opening one: the socket.
 					r, err = c.Call(context.Background(), call)
 				} else {
-					r, err = ch.Call(call, c.Sent())
+					r, err = ch.Call(call, ChannelStamp{sent: c.Sent()})
 					c.PutChannel(ch)
 				}
 				if err != nil {
@@ -278,12 +303,135 @@ func TestChannelCallFollowsSocket(t *testing.T) {
 		if _, err := c.Go(&pb.Call{Seq: i, Tid: -2}); err != nil {
 			t.Fatal(err)
 		}
-		r, err := ch.Call(&pb.Call{Seq: i + 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Args: []uint64{i}}}}, c.Sent())
+		r, err := ch.Call(&pb.Call{Seq: i + 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Args: []uint64{i}}}}, ChannelStamp{sent: c.Sent()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if r.Errno != 0 {
 			t.Fatalf("channel call %d ran before the posted call %d was handled", i+1, i)
+		}
+	}
+}
+
+// TestChannelBatchPrecedesSocket: the posted calls a channel call carries
+// (StampChannel) are handled before the messages sent after it, on the
+// socket (ClientMessage.channel_batches) or over another channel, even
+// while the server is still queueing them.
+func TestChannelBatchPrecedesSocket(t *testing.T) {
+	target := startHop(t, &hopServer{batches: true})
+	c := dialHop(t, target, Options{Channels: true, PostDelay: MaxPostDelay})
+	chans := [2]*Channel{c.Channel(), c.Channel()}
+	for _, ch := range chans {
+		if ch == nil {
+			t.Fatal("no channel")
+		}
+		defer c.PutChannel(ch)
+	}
+	syscall := func(seq, arg uint64) *pb.Call {
+		return &pb.Call{Seq: seq, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Args: []uint64{arg}}}}
+	}
+	seq := uint64(0)
+	for i := range 10 {
+		var posted []uint64
+		for range 3 {
+			seq++
+			posted = append(posted, seq)
+			if _, err := c.GoPosted(&pb.Call{Seq: seq, Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Posted: true}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seq++
+		call := syscall(seq, 0)
+		st, err := c.StampChannel(call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.posted) != len(posted) || st.batches != uint64(i+1) {
+			t.Fatalf("round %d: stamp carries %d posted calls, batch %d; want %d, %d", i, len(st.posted), st.batches, len(posted), i+1)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := chans[0].Call(call, st)
+			done <- err
+		}()
+		// The last posted call is noted last.
+		last := posted[len(posted)-1]
+		seq++
+		var r *pb.Reply
+		if i%2 == 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			r, err = c.Call(ctx, syscall(seq, last))
+			cancel()
+		} else {
+			next := syscall(seq, last)
+			var nst ChannelStamp
+			if nst, err = c.StampChannel(next); err == nil {
+				r, err = chans[1].Call(next, nst)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Errno != 0 {
+			t.Fatalf("round %d: call %d ran before the posted calls of the channel call %d were queued", i, seq, call.Seq)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.ChannelBatches(); n != 10 {
+		t.Errorf("%d posted batches inside channel calls; want 10", n)
+	}
+}
+
+// TestChannelBadBatch: a channel call whose posted batch is out of the
+// session's order (numbered 0, or a number already queued) ends that
+// channel, not the session.
+func TestChannelBadBatch(t *testing.T) {
+	target := startHop(t, &hopServer{batches: true})
+	c := dialHop(t, target, Options{Channels: true, PostDelay: MaxPostDelay})
+	posted := func(seq uint64) *pb.Call {
+		return &pb.Call{Seq: seq, Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Posted: true}}}
+	}
+	// Batch 1, in order.
+	ch := c.Channel()
+	if ch == nil {
+		t.Fatal("no channel")
+	}
+	if _, err := c.GoPosted(posted(1)); err != nil {
+		t.Fatal(err)
+	}
+	call := &pb.Call{Seq: 2, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}
+	st, err := c.StampChannel(call)
+	if err != nil || st.batches != 1 {
+		t.Fatalf("stamp %+v, %v; want batch 1", st, err)
+	}
+	if _, err := ch.Call(call, st); err != nil {
+		t.Fatal(err)
+	}
+	c.PutChannel(ch)
+	seq := uint64(2)
+	for _, b := range []uint64{1, 0} {
+		seq += 2
+		enc, err := proto.Marshal(&pb.Call{Seq: seq, PostedCalls: []*pb.Call{posted(seq - 1)}, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := c.Channel()
+		if ch == nil {
+			t.Fatal("no channel")
+		}
+		if _, err := ch.h.send(hopCall, c.Sent(), b, enc); err == nil {
+			t.Fatalf("a batch numbered %d after batch 1 answered", b)
+		}
+		ch.broken = true
+		c.PutChannel(ch)
+		seq++
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r, err := c.Call(ctx, &pb.Call{Seq: seq, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}})
+		cancel()
+		if err != nil || r.Errno != 0 {
+			t.Fatalf("the session after a batch numbered %d: %v, %v", b, r, err)
 		}
 	}
 }
@@ -301,7 +449,7 @@ func TestChannelLargeMessages(t *testing.T) {
 	for i, size := range []int{0, 1, hopWindow - hopHeaderLen - 64, hopWindow, 3*hopWindow + 17, MaxChannelCall - 64} {
 		in := bytes.Repeat([]byte{byte(i + 1)}, size)
 		call := &pb.Call{Seq: uint64(i + 1), Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Inputs: []*pb.Region{{Data: in}}}}}
-		r, err := ch.Call(call, c.Sent())
+		r, err := ch.Call(call, ChannelStamp{sent: c.Sent()})
 		if err != nil {
 			t.Fatalf("size %d: %v", size, err)
 		}
@@ -314,10 +462,10 @@ func TestChannelLargeMessages(t *testing.T) {
 		}
 	}
 	big := &pb.Call{Seq: 100, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Inputs: []*pb.Region{{Data: make([]byte, MaxChannelCall)}}}}}
-	if _, err := ch.Call(big, c.Sent()); !errors.Is(err, ErrCallTooLarge) {
+	if _, err := ch.Call(big, ChannelStamp{sent: c.Sent()}); !errors.Is(err, ErrCallTooLarge) {
 		t.Fatalf("call of %d bytes: %v, want ErrCallTooLarge", MaxChannelCall, err)
 	}
-	if _, err := ch.Call(&pb.Call{Seq: 101, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, c.Sent()); err != nil {
+	if _, err := ch.Call(&pb.Call{Seq: 101, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, ChannelStamp{sent: c.Sent()}); err != nil {
 		t.Fatalf("the channel after a call too large: %v", err)
 	}
 }
@@ -337,7 +485,7 @@ func TestChannelDeadServer(t *testing.T) {
 	// then make the heartbeats stop, as a killed server's would.
 	done := make(chan error, 1)
 	go func() {
-		_, err := ch.Call(&pb.Call{Seq: 1, Tid: -1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, c.Sent())
+		_, err := ch.Call(&pb.Call{Seq: 1, Tid: -1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, ChannelStamp{sent: c.Sent()})
 		done <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
@@ -611,7 +759,7 @@ func BenchmarkHopRoundTrip(b *testing.B) {
 				call := &pb.Call{Seq: seq, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}
 				var err error
 				if viaChannel {
-					_, err = ch.Call(call, c.Sent())
+					_, err = ch.Call(call, ChannelStamp{sent: c.Sent()})
 				} else {
 					_, err = c.Call(context.Background(), call)
 				}
@@ -663,7 +811,7 @@ func TestChannelIdleClosed(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := b.Call(&pb.Call{Seq: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, c.Sent()); err != nil {
+	if _, err := b.Call(&pb.Call{Seq: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}, ChannelStamp{sent: c.Sent()}); err != nil {
 		t.Fatalf("the channel in use: %v", err)
 	}
 	c.PutChannel(b)

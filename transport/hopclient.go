@@ -346,31 +346,41 @@ func (c *StreamConn) PutChannel(ch *Channel) {
 // send it on the socket.
 var ErrCallTooLarge = errors.New("call larger than a channel takes")
 
-// Call sends call (its Seq set) over the channel and returns its reply
-// once OnReply has folded it in order. sent is c.Sent() read after every
-// message the call must follow was sent. The error is ErrConnDead if the
-// connection died (or the channel broke, which kills the connection: the
-// recovery re-sends the call), or ErrCallTooLarge (nothing sent).
-func (ch *Channel) Call(call *pb.Call, sent uint64) (*pb.Reply, error) {
-	return ch.CallInto(call, sent, nil)
+// Call sends call (its Seq set) over the channel, stamped st
+// (StampChannel), and returns its reply once OnReply has folded it in
+// order, after the replies to the posted calls it carried that came with
+// it. The error is ErrConnDead if the connection died (or the channel
+// broke, which kills the connection: the recovery re-sends the call and
+// the posted calls it carried), or ErrCallTooLarge (nothing sent; it
+// carried none).
+func (ch *Channel) Call(call *pb.Call, st ChannelStamp) (*pb.Reply, error) {
+	return ch.CallInto(call, st, nil)
 }
 
 // CallInto is Call decoding the reply into r (reset first), if not nil:
 // a caller that made r with its call saves an allocation per call.
-func (ch *Channel) CallInto(call *pb.Call, sent uint64, r *pb.Reply) (*pb.Reply, error) {
+func (ch *Channel) CallInto(call *pb.Call, st ChannelStamp, r *pb.Reply) (*pb.Reply, error) {
 	c := ch.c
 	var err error
 	ch.enc, err = proto.MarshalOptions{}.MarshalAppend(ch.enc[:0], call)
-	if err != nil {
-		return nil, fmt.Errorf("marshal call: %w", err)
+	if err == nil && len(st.posted) > 0 {
+		ch.enc, err = appendPosted(ch.enc, st.posted)
 	}
 	if cap(ch.enc) > maxKeptBuffer {
 		defer func() { ch.enc = nil }()
 	}
-	if len(ch.enc) > MaxChannelCall {
+	switch {
+	case err != nil && len(st.posted) > 0:
+		// The batch's place was taken: only a new connection forgets it.
+		return nil, ch.broke(err)
+	case err != nil:
+		return nil, fmt.Errorf("marshal call: %w", err)
+	case len(ch.enc) > MaxChannelCall && len(st.posted) > 0:
+		return nil, ch.broke(fmt.Errorf("call %d of %d bytes with its posted calls", call.Seq, len(ch.enc)))
+	case len(ch.enc) > MaxChannelCall:
 		return nil, ErrCallTooLarge
 	}
-	dl, err := ch.h.send(hopCall, sent, 0, ch.enc)
+	dl, err := ch.h.send(hopCall, st.sent, st.batches, ch.enc)
 	if err != nil {
 		return nil, ch.broke(err)
 	}

@@ -1,7 +1,11 @@
 package transport
 
 import (
+	"fmt"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
@@ -13,9 +17,11 @@ import (
 // its send can wait for company: GoPosted queues it, and the next message
 // the client sends (a waited call, a heartbeat, an Interrupt...) carries
 // the queued calls in front of its own content
-// (ClientMessage.posted_calls), in one frame. A call channel's call is
-// preceded by FlushPosted, which sends the queue as a frame of its own,
-// since a channel call runs only after the socket messages sent before it.
+// (ClientMessage.posted_calls), in one frame; a call channel's call
+// carries them inside it (StampChannel), and the socket messages sent
+// after it count the batches sent so (ClientMessage.channel_batches), so
+// that the server handles them after the batch, as if it had come on the
+// socket.
 // Nothing is held long: the queue goes out Options.PostDelay after its first
 // call at the latest, or at once once it holds postedFlushBytes of inputs
 // or maxPostedBatch calls. A call posted once the queue is due (its first
@@ -125,30 +131,98 @@ func (c *StreamConn) queuePosted(call *pb.Call, ch chan *pb.Reply) error {
 // would.
 func (c *StreamConn) postDue() time.Duration { return c.postDelay - c.postDelay/4 }
 
-// FlushPosted sends the queued posted calls now, in a frame of their
-// own, if there are any: before a call channel's call, which must count
-// them among the socket messages sent before it (Sent). The frame says a
-// channel call follows (ClientMessage.channel_call_follows), so that the
-// server may send their replies in that call's reply.
-func (c *StreamConn) FlushPosted() error {
-	return c.flushPosted(c.channelPosted)
+// ChannelStamp places a call channel's call among the session's
+// messages (StampChannel): the socket messages sent before it, the posted
+// batches sent in channel calls before it (its own included), and the
+// posted calls it carries, if any.
+type ChannelStamp struct {
+	sent, batches uint64
+	posted        []*pb.Call
 }
 
-// flushPosted sends the queue alone, if not empty; channelFollows says
-// a channel call follows it.
-func (c *StreamConn) flushPosted(channelFollows bool) error {
+// StampChannel stamps call, a call channel's call whose seq was just
+// assigned, with its place among the session's messages; the caller's
+// order of seqs holds no other message of the session back meanwhile (the
+// client sentry's session lock). The queued posted calls ride inside the
+// call (Call.posted_calls, FeatureChannelBatch) if it has room for them,
+// else they are sent now in a frame of their own saying a channel call
+// follows (ClientMessage.channel_call_follows), so that the server may
+// send their replies in that call's reply. ErrCallTooLarge: the call does
+// not fit in a channel; nothing was stamped (send it on the socket). The
+// caller holds its channel already and sends the call at once (CallInto):
+// the server handles no message sent after the stamp before the call's
+// batch.
+func (c *StreamConn) StampChannel(call *pb.Call) (ChannelStamp, error) {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	if len(c.postQ) == 0 {
-		return nil
+	if len(c.postQ) > 0 {
+		if c.channelBatch {
+			size := proto.Size(call)
+			if size > MaxChannelCall {
+				return ChannelStamp{}, ErrCallTooLarge
+			}
+			if postedSize(c.postQ)+size <= MaxChannelCall {
+				st := ChannelStamp{posted: c.postQ}
+				c.takePostedLocked()
+				c.chanBatches++
+				c.chanBatched.Add(1)
+				st.sent, st.batches = c.sent.Load(), c.chanBatches
+				return st, nil
+			}
+		}
+		if err := c.sendLocked(&pb.ClientMessage{ChannelCallFollows: c.channelPosted}); err != nil {
+			// The connection died: the channel call fails too, and
+			// the recovery re-sends both.
+			return ChannelStamp{}, err
+		}
 	}
-	return c.sendLocked(&pb.ClientMessage{ChannelCallFollows: channelFollows})
+	return ChannelStamp{sent: c.sent.Load(), batches: c.chanBatches}, nil
+}
+
+// postedSize is the size of calls as Call.posted_calls in a channel
+// call's encoding.
+func postedSize(calls []*pb.Call) int {
+	n := 0
+	for _, p := range calls {
+		n += protowire.SizeTag(postedCallsField) + protowire.SizeBytes(proto.Size(p))
+	}
+	return n
+}
+
+// postedCallsField is Call.posted_calls's field number.
+const postedCallsField = 543
+
+// appendPosted appends calls to enc, a channel call's encoding, as its
+// Call.posted_calls.
+func appendPosted(enc []byte, calls []*pb.Call) ([]byte, error) {
+	for _, p := range calls {
+		n := proto.Size(p)
+		enc = protowire.AppendTag(enc, postedCallsField, protowire.BytesType)
+		enc = protowire.AppendVarint(enc, uint64(n))
+		before := len(enc)
+		var err error
+		enc, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(enc, p)
+		if err != nil {
+			return enc, fmt.Errorf("marshal posted call %d: %w", p.Seq, err)
+		}
+		if len(enc)-before != n {
+			return enc, fmt.Errorf("marshal posted call %d: %d bytes, sized %d", p.Seq, len(enc)-before, n)
+		}
+	}
+	return enc, nil
 }
 
 // SendPosted sends the queued posted calls now, in a frame of their own,
 // if there are any: a posted call whose reply later calls may wait for
 // (a creation, sentry/client/postcreate.go) need not wait for company.
-func (c *StreamConn) SendPosted() error { return c.flushPosted(false) }
+func (c *StreamConn) SendPosted() error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if len(c.postQ) == 0 {
+		return nil
+	}
+	return c.sendLocked(&pb.ClientMessage{})
+}
 
 // UnqueuePosted takes call, queued by GoPosted, back out of the queue if
 // it is still there and its last call (nothing was queued after it), and
@@ -221,19 +295,33 @@ func (c *StreamConn) flushPostedLate() {
 }
 
 // withPostedLocked returns m with the queued posted calls in front of
-// its content (a copy: the caller may keep m, to send it again after a
+// its content and the count of posted batches sent in channel calls
+// before it (a copy: the caller may keep m, to send it again after a
 // recovery), and empties the queue. Precondition: c.sendMu is held.
 func (c *StreamConn) withPostedLocked(m *pb.ClientMessage) *pb.ClientMessage {
-	if len(c.postQ) == 0 {
+	if len(c.postQ) == 0 && c.chanBatches == 0 {
 		return m
 	}
-	m = &pb.ClientMessage{Msg: m.Msg, PostedCalls: c.postQ, ChannelCallFollows: m.ChannelCallFollows}
-	c.postQ, c.postQBytes = nil, 0
-	c.postTimer.Stop()
-	c.postBatches.Add(1)
+	m = &pb.ClientMessage{Msg: m.Msg, ChannelCallFollows: m.ChannelCallFollows, ChannelBatches: c.chanBatches}
+	if len(c.postQ) > 0 {
+		m.PostedCalls = c.postQ
+		c.takePostedLocked()
+	}
 	return m
 }
 
-// PostedBatches counts the frames that carried posted calls queued by
-// GoPosted (tests and the end-of-session counts).
+// takePostedLocked empties the queue, whose calls are on their way.
+// Precondition: c.sendMu is held.
+func (c *StreamConn) takePostedLocked() {
+	c.postQ, c.postQBytes = nil, 0
+	c.postTimer.Stop()
+	c.postBatches.Add(1)
+}
+
+// PostedBatches counts the frames and channel calls that carried posted
+// calls queued by GoPosted (tests and the end-of-session counts).
 func (c *StreamConn) PostedBatches() uint64 { return c.postBatches.Load() }
+
+// ChannelBatches counts the posted batches that rode inside channel
+// calls (tests and the end-of-session counts).
+func (c *StreamConn) ChannelBatches() uint64 { return c.chanBatched.Load() }

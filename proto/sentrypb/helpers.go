@@ -36,7 +36,12 @@ const (
 	// (ServerMessage.posted_done, Reply.posted_done). Only with
 	// FeaturePostBatch.
 	FeaturePostedDone uint64 = 1 << 53
+	// FeatureChannelBatch: the server takes posted calls inside a call
+	// channel's call (Call.posted_calls, ClientMessage.channel_batches),
+	// so that a posted call followed by a channel call costs the client
+	// no socket write. Only with FeatureChannelPosted.
+	FeatureChannelBatch uint64 = 1 << 54
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.
-const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch | FeatureChannelPosted | FeatureLeasedCopy
+const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch | FeatureChannelPosted | FeatureLeasedCopy | FeatureChannelBatch

@@ -209,8 +209,14 @@ type ClientMessage struct {
 	// they are all done. Only sent to a server that set
 	// FeatureChannelPosted.
 	ChannelCallFollows bool `protobuf:"varint,451,opt,name=channel_call_follows,json=channelCallFollows,proto3" json:"channel_call_follows,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// channel_batches is the number of posted batches the client sent
+	// inside call channel calls (Call.posted_calls) before this message:
+	// the server handles the message only once it queued them all, as if
+	// they had come on the socket before it. Only sent to a server that set
+	// FeatureChannelBatch.
+	ChannelBatches uint64 `protobuf:"varint,544,opt,name=channel_batches,json=channelBatches,proto3" json:"channel_batches,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ClientMessage) Reset() {
@@ -361,6 +367,13 @@ func (x *ClientMessage) GetChannelCallFollows() bool {
 		return x.ChannelCallFollows
 	}
 	return false
+}
+
+func (x *ClientMessage) GetChannelBatches() uint64 {
+	if x != nil {
+		return x.ChannelBatches
+	}
+	return 0
 }
 
 type isClientMessage_Msg interface {
@@ -1948,7 +1961,16 @@ type Call struct {
 	//	*Call_TtyResize
 	//	*Call_Spawn
 	//	*Call_PtraceStop
-	Op            isCall_Op `protobuf_oneof:"op"`
+	Op isCall_Op `protobuf_oneof:"op"`
+	// posted_calls are, in a call channel's call only, the posted calls
+	// (Syscall.posted) the client queued before this call, in seq order:
+	// the server queues them before the call, as a ClientMessage's, and
+	// their replies come back in this call's reply (Reply.posted_replies,
+	// posted_done) or later. The call channel's datagram counts the posted
+	// batches sent in channel calls, this one's included
+	// (ClientMessage.channel_batches). Only sent to a server that set
+	// FeatureChannelBatch; a posted call carries none.
+	PostedCalls   []*Call `protobuf:"bytes,543,rep,name=posted_calls,json=postedCalls,proto3" json:"posted_calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2108,6 +2130,13 @@ func (x *Call) GetPtraceStop() *PtraceStop {
 		if x, ok := x.Op.(*Call_PtraceStop); ok {
 			return x.PtraceStop
 		}
+	}
+	return nil
+}
+
+func (x *Call) GetPostedCalls() []*Call {
+	if x != nil {
+		return x.PostedCalls
 	}
 	return nil
 }
@@ -8900,9 +8929,15 @@ type KernelObjectState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// signalfd: the mask (bit n-1 is signal n).
 	SignalfdMask uint64 `protobuf:"varint,224,opt,name=signalfd_mask,json=signalfdMask,proto3" json:"signalfd_mask,omitempty"`
-	// eventfd: the counter and EFD_SEMAPHORE.
+	// eventfd: the counter (as calls whose replies were built left it) and
+	// EFD_SEMAPHORE.
 	EventfdCount     uint64 `protobuf:"varint,1,opt,name=eventfd_count,json=eventfdCount,proto3" json:"eventfd_count,omitempty"`
 	EventfdSemaphore bool   `protobuf:"varint,2,opt,name=eventfd_semaphore,json=eventfdSemaphore,proto3" json:"eventfd_semaphore,omitempty"`
+	// eventfd_owed is what reads answered took beyond what writes
+	// answered added (a read answered before the write it read):
+	// eventfd_count is then 0, and the restored eventfd drops that much
+	// from its next writes (the write re-sent after the restore).
+	EventfdOwed uint64 `protobuf:"varint,547,opt,name=eventfd_owed,json=eventfdOwed,proto3" json:"eventfd_owed,omitempty"`
 	// epoll: the interest list, in registration order.
 	Epoll []*EpollInterest `protobuf:"bytes,3,rep,name=epoll,proto3" json:"epoll,omitempty"`
 	// socket: family (AF_UNIX...), type (SOCK_STREAM...), and what a
@@ -8932,6 +8967,15 @@ type KernelObjectState struct {
 	SocketConn   uint64   `protobuf:"varint,12,opt,name=socket_conn,json=socketConn,proto3" json:"socket_conn,omitempty"`
 	SocketSide   int32    `protobuf:"varint,13,opt,name=socket_side,json=socketSide,proto3" json:"socket_side,omitempty"`
 	SocketQueued [][]byte `protobuf:"bytes,14,rep,name=socket_queued,json=socketQueued,proto3" json:"socket_queued,omitempty"`
+	// socket_read and socket_written count the units (bytes of a stream,
+	// else messages) this end read, and its peer sent it, in calls whose
+	// replies were built: socket_queued holds the units between them. If
+	// socket_read is the greater (a read was answered before the send it
+	// read), the restored end's peer drops that many units of its next
+	// sends (the send re-sent after the restore). Zero in a record of a
+	// server that did not count them.
+	SocketRead    uint64 `protobuf:"varint,545,opt,name=socket_read,json=socketRead,proto3" json:"socket_read,omitempty"`
+	SocketWritten uint64 `protobuf:"varint,546,opt,name=socket_written,json=socketWritten,proto3" json:"socket_written,omitempty"`
 	// timerfd: its clock, and its setting as of its last read or
 	// settime (next expiration in that clock's nanoseconds, period); a
 	// restored timerfd set to it counts the expirations since.
@@ -9000,6 +9044,13 @@ func (x *KernelObjectState) GetEventfdSemaphore() bool {
 		return x.EventfdSemaphore
 	}
 	return false
+}
+
+func (x *KernelObjectState) GetEventfdOwed() uint64 {
+	if x != nil {
+		return x.EventfdOwed
+	}
+	return 0
 }
 
 func (x *KernelObjectState) GetEpoll() []*EpollInterest {
@@ -9084,6 +9135,20 @@ func (x *KernelObjectState) GetSocketQueued() [][]byte {
 		return x.SocketQueued
 	}
 	return nil
+}
+
+func (x *KernelObjectState) GetSocketRead() uint64 {
+	if x != nil {
+		return x.SocketRead
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketWritten() uint64 {
+	if x != nil {
+		return x.SocketWritten
+	}
+	return 0
 }
 
 func (x *KernelObjectState) GetTimerfdClock() int32 {
@@ -10489,7 +10554,7 @@ var File_sentry_proto protoreflect.FileDescriptor
 
 const file_sentry_proto_rawDesc = "" +
 	"\n" +
-	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\xfb\x06\n" +
+	"\fsentry.proto\x12\x18runscdecoupled.sentry.v1\"\xa5\a\n" +
 	"\rClientMessage\x127\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.HelloH\x00R\x05hello\x124\n" +
 	"\x04call\x18\x02 \x01(\v2\x1e.runscdecoupled.sentry.v1.CallH\x00R\x04call\x12C\n" +
@@ -10504,7 +10569,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\fchannel_open\x18\xca\x02 \x01(\v2%.runscdecoupled.sentry.v1.ChannelOpenH\x00R\vchannelOpen\x12N\n" +
 	"\rlease_revoked\x18\xe8\x02 \x01(\v2&.runscdecoupled.sentry.v1.LeaseRevokedH\x00R\fleaseRevoked\x12B\n" +
 	"\fposted_calls\x18\x9a\x03 \x03(\v2\x1e.runscdecoupled.sentry.v1.CallR\vpostedCalls\x121\n" +
-	"\x14channel_call_follows\x18\xc3\x03 \x01(\bR\x12channelCallFollowsB\x05\n" +
+	"\x14channel_call_follows\x18\xc3\x03 \x01(\bR\x12channelCallFollows\x12(\n" +
+	"\x0fchannel_batches\x18\xa0\x04 \x01(\x04R\x0echannelBatchesB\x05\n" +
 	"\x03msg\"\x1d\n" +
 	"\vChannelOpen\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\"P\n" +
@@ -10614,7 +10680,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\t\n" +
 	"\aGoodbye\"\n" +
 	"\n" +
-	"\bFarewell\"\xb4\x06\n" +
+	"\bFarewell\"\xf8\x06\n" +
 	"\x04Call\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03tid\x18\x02 \x01(\x05R\x03tid\x12=\n" +
@@ -10632,7 +10698,8 @@ const file_sentry_proto_rawDesc = "" +
 	"tty_resize\x18[ \x01(\v2#.runscdecoupled.sentry.v1.TtyResizeH\x00R\tttyResize\x128\n" +
 	"\x05spawn\x18\xe6\x01 \x01(\v2\x1f.runscdecoupled.sentry.v1.SpawnH\x00R\x05spawn\x12H\n" +
 	"\vptrace_stop\x18\xac\x02 \x01(\v2$.runscdecoupled.sentry.v1.PtraceStopH\x00R\n" +
-	"ptraceStopB\x04\n" +
+	"ptraceStop\x12B\n" +
+	"\fposted_calls\x18\x9f\x04 \x03(\v2\x1e.runscdecoupled.sentry.v1.CallR\vpostedCallsB\x04\n" +
 	"\x02op\"?\n" +
 	"\n" +
 	"PtraceStop\x12\x10\n" +
@@ -11224,11 +11291,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"MemfdState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05seals\x18\x02 \x01(\rR\x05seals\"\x86\a\n" +
+	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xf4\a\n" +
 	"\x11KernelObjectState\x12$\n" +
 	"\rsignalfd_mask\x18\xe0\x01 \x01(\x04R\fsignalfdMask\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
-	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12=\n" +
+	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12\"\n" +
+	"\feventfd_owed\x18\xa3\x04 \x01(\x04R\veventfdOwed\x12=\n" +
 	"\x05epoll\x18\x03 \x03(\v2'.runscdecoupled.sentry.v1.EpollInterestR\x05epoll\x12#\n" +
 	"\rsocket_family\x18\x04 \x01(\x05R\fsocketFamily\x12\x1f\n" +
 	"\vsocket_type\x18\x05 \x01(\x05R\n" +
@@ -11245,7 +11313,10 @@ const file_sentry_proto_rawDesc = "" +
 	"socketConn\x12\x1f\n" +
 	"\vsocket_side\x18\r \x01(\x05R\n" +
 	"socketSide\x12#\n" +
-	"\rsocket_queued\x18\x0e \x03(\fR\fsocketQueued\x12#\n" +
+	"\rsocket_queued\x18\x0e \x03(\fR\fsocketQueued\x12 \n" +
+	"\vsocket_read\x18\xa1\x04 \x01(\x04R\n" +
+	"socketRead\x12&\n" +
+	"\x0esocket_written\x18\xa2\x04 \x01(\x04R\rsocketWritten\x12#\n" +
 	"\rtimerfd_clock\x18\x0f \x01(\x05R\ftimerfdClock\x12'\n" +
 	"\x0ftimerfd_enabled\x18\x10 \x01(\bR\x0etimerfdEnabled\x12&\n" +
 	"\x0ftimerfd_next_ns\x18\x11 \x01(\x03R\rtimerfdNextNs\x12*\n" +
@@ -11531,100 +11602,101 @@ var file_sentry_proto_depIdxs = []int32{
 	31,  // 39: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
 	28,  // 40: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
 	24,  // 41: runscdecoupled.sentry.v1.Call.ptrace_stop:type_name -> runscdecoupled.sentry.v1.PtraceStop
-	36,  // 42: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
-	29,  // 43: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
-	16,  // 44: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	35,  // 45: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	15,  // 46: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	38,  // 47: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	37,  // 48: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
-	35,  // 49: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	44,  // 50: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	47,  // 51: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	48,  // 52: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	50,  // 53: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	73,  // 54: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	49,  // 55: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
-	25,  // 56: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
-	69,  // 57: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	43,  // 58: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	102, // 59: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
-	103, // 60: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	105, // 61: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
-	103, // 62: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
-	42,  // 63: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
-	7,   // 64: runscdecoupled.sentry.v1.Reply.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
-	45,  // 65: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	45,  // 66: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	46,  // 67: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	63,  // 68: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	64,  // 69: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	65,  // 70: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	66,  // 71: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	60,  // 72: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	61,  // 73: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	62,  // 74: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
-	55,  // 75: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	30,  // 76: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
-	54,  // 77: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
-	53,  // 78: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
-	26,  // 79: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
-	52,  // 80: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
-	106, // 81: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
-	0,   // 82: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	57,  // 83: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	58,  // 84: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	59,  // 85: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	69,  // 86: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	61,  // 87: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
-	86,  // 88: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	87,  // 89: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	88,  // 90: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	89,  // 91: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	94,  // 92: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	95,  // 93: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	96,  // 94: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	97,  // 95: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	98,  // 96: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	99,  // 97: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	85,  // 98: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	82,  // 99: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	83,  // 100: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	75,  // 101: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	77,  // 102: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	79,  // 103: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	81,  // 104: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	72,  // 105: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	71,  // 106: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
-	70,  // 107: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
-	74,  // 108: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	76,  // 109: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	74,  // 110: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	78,  // 111: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	74,  // 112: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	80,  // 113: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	84,  // 114: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	38,  // 115: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	27,  // 116: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
-	1,   // 117: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	91,  // 118: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	90,  // 119: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	93,  // 120: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	92,  // 121: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	69,  // 122: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	29,  // 123: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	86,  // 124: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
-	94,  // 125: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
-	104, // 126: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
-	2,   // 127: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	67,  // 128: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 129: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	68,  // 130: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	129, // [129:131] is the sub-list for method output_type
-	127, // [127:129] is the sub-list for method input_type
-	127, // [127:127] is the sub-list for extension type_name
-	127, // [127:127] is the sub-list for extension extendee
-	0,   // [0:127] is the sub-list for field type_name
+	23,  // 42: runscdecoupled.sentry.v1.Call.posted_calls:type_name -> runscdecoupled.sentry.v1.Call
+	36,  // 43: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
+	29,  // 44: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
+	16,  // 45: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	35,  // 46: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	15,  // 47: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	38,  // 48: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	37,  // 49: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
+	35,  // 50: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	44,  // 51: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	47,  // 52: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	48,  // 53: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	50,  // 54: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	73,  // 55: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	49,  // 56: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
+	25,  // 57: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
+	69,  // 58: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	43,  // 59: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	102, // 60: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
+	103, // 61: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
+	105, // 62: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	103, // 63: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
+	42,  // 64: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
+	7,   // 65: runscdecoupled.sentry.v1.Reply.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
+	45,  // 66: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	45,  // 67: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	46,  // 68: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	63,  // 69: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	64,  // 70: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	65,  // 71: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	66,  // 72: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	60,  // 73: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	61,  // 74: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	62,  // 75: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
+	55,  // 76: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	30,  // 77: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	54,  // 78: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
+	53,  // 79: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
+	26,  // 80: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
+	52,  // 81: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
+	106, // 82: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	0,   // 83: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	57,  // 84: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	58,  // 85: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	59,  // 86: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	69,  // 87: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	61,  // 88: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
+	86,  // 89: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	87,  // 90: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	88,  // 91: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	89,  // 92: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	94,  // 93: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	95,  // 94: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	96,  // 95: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	97,  // 96: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	98,  // 97: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	99,  // 98: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	85,  // 99: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	82,  // 100: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	83,  // 101: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	75,  // 102: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	77,  // 103: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	79,  // 104: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	81,  // 105: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	72,  // 106: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	71,  // 107: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
+	70,  // 108: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
+	74,  // 109: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	76,  // 110: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	74,  // 111: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	78,  // 112: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	74,  // 113: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	80,  // 114: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	84,  // 115: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	38,  // 116: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	27,  // 117: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	1,   // 118: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	91,  // 119: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	90,  // 120: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	93,  // 121: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	92,  // 122: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	69,  // 123: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	29,  // 124: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	86,  // 125: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
+	94,  // 126: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
+	104, // 127: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
+	2,   // 128: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	67,  // 129: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 130: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	68,  // 131: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	130, // [130:132] is the sub-list for method output_type
+	128, // [128:130] is the sub-list for method input_type
+	128, // [128:128] is the sub-list for extension type_name
+	128, // [128:128] is the sub-list for extension extendee
+	0,   // [0:128] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }

@@ -682,7 +682,9 @@ func (c *client) shutdown() {
 	c.conn.beginShutdown()
 	// What the workload cost in round trips (test/e2e TestRoundTripsPerFile
 	// reads this line).
+	chanBatches, socketSent := c.conn.channelBatches()
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(), "posted_batches", c.conn.postedBatches(),
+		"channel_batches", chanBatches, "socket_sent", socketSent,
 		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
 		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(), "posted_unlinks", c.opens.removed.Load(), "posted_mkdirs", c.opens.mkdirs.Load(),
 		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(), "goroutines_started", goroutinesStarted())

@@ -184,8 +184,10 @@
 // Config.Channels, a thread's system call takes a call channel of the
 // current connection when one is free (remoteSession.channelFor,
 // transport/hop.go) instead of the socket: it is in flight like any
-// other, its reply is folded by the transport in order with the socket's
-// messages, and if the connection dies the recovery re-sends it on the
+// other, stamped under remoteSession.mu in seq order (StampChannel: it
+// carries the posted calls still queued), its reply is folded by the
+// transport in order with the socket's messages, and if the connection
+// dies the recovery re-sends it, and the posted calls it carried, on the
 // new connection's socket.
 //
 // Lock order: remoteSession.mu > remoteSession.imu (a leaf, also taken

@@ -141,7 +141,7 @@ func hopAnswerServer(st pb.Sentry_SessionServer) error {
 			return nil
 		}
 		if open := m.GetChannelOpen(); open != nil {
-			hs.OpenChannel(open.Id, func(call *pb.Call) (*pb.Reply, transport.HopStamp, bool) {
+			hs.OpenChannel(open.Id, func(call *pb.Call, _ []*pb.Call, _ func()) (*pb.Reply, transport.HopStamp, bool) {
 				reply.Seq = call.Seq
 				return reply, hs.StampReply(), true
 			})

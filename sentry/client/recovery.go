@@ -431,15 +431,22 @@ func (s *remoteSession) call(ctx context.Context, p *pending) (*pb.Reply, error)
 	s.imu.Lock()
 	s.inflight[c.Seq] = p
 	s.imu.Unlock()
+	var st transport.ChannelStamp
+	var stampErr error
 	if hop != nil {
-		// Over the call channel, after every message sent on the
-		// socket so far (posted calls of lower seqs among them, sent
-		// now if queued: a failed send leaves the channel call to the
-		// recovery, as below).
-		s.conn.FlushPosted()
-		sent := s.conn.Sent()
+		// Stamped under mu, in seq order: after every message sent on
+		// the socket so far, carrying the posted calls of lower seqs
+		// still queued (or after them, sent now: a failed send leaves
+		// the channel call to the recovery, as below).
+		st, stampErr = s.conn.StampChannel(c)
+		if stampErr != nil {
+			hopConn.PutChannel(hop)
+			hop = nil
+		}
+	}
+	if hop != nil {
 		s.mu.Unlock()
-		r, err := hop.CallInto(c, sent, p.into)
+		r, err := hop.CallInto(c, st, p.into)
 		hopConn.PutChannel(hop)
 		if err == nil {
 			return r, nil
@@ -452,11 +459,13 @@ func (s *remoteSession) call(ctx context.Context, p *pending) (*pb.Reply, error)
 		}
 		// Else the connection died (ErrConnDead): the recovery re-sends
 		// the call, as below.
-	} else {
+	} else if stampErr == nil || errors.Is(stampErr, transport.ErrCallTooLarge) {
 		// A failed send leaves ch nil: the call waits for the recovery,
 		// which re-sends it.
 		p.ch, _ = s.conn.Go(c)
 	}
+	// Else the connection died sending the posted calls: the recovery
+	// re-sends the call.
 	ch, conn, gen := p.ch, p.conn, p.gen
 	s.mu.Unlock()
 
@@ -647,6 +656,18 @@ func (s *remoteSession) postedBatches() uint64 {
 		return 0
 	}
 	return s.conn.PostedBatches()
+}
+
+// channelBatches is the number of posted batches that rode inside call
+// channel calls on the current connection, and socketSent the messages
+// sent on its socket (transport's ChannelBatches, Sent).
+func (s *remoteSession) channelBatches() (batches, socketSent uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return 0, 0
+	}
+	return s.conn.ChannelBatches(), s.conn.Sent()
 }
 
 // Unpost takes back posted call c if it was not sent yet and nothing was

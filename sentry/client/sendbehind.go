@@ -25,14 +25,11 @@ import (
 // call. A posted write that fails (the peer reset the connection) keeps
 // its error for the socket's next waited write.
 //
-// Only without call channels (a server over TCP, or --channels=false): a
-// posted call then rides in the frame of the waited call after it (the
-// read), and the exchange costs one round trip a turn instead of two. A
-// channel call goes alone on its channel and runs only after the socket
-// frame the posted write went in, whose reading and hand-off to the
-// thread's worker then lie on the read's path: with channels a posted
-// write made a keepalive HTTP request slower, not faster (measured:
-// docs/BENCHMARKS.md), so the write waits on its channel as before.
+// The posted write rides with the waited call after it (the read): in
+// its socket frame, or inside its call channel's call
+// (transport.StreamConn.StampChannel), whose goroutine on the server runs
+// both; its reply comes back in the read's. The exchange costs one round
+// trip a turn instead of two.
 
 // maxSendRooms bounds the descriptions whose room is kept: past it the
 // table starts again (a description with none waits for its next reply).
@@ -128,7 +125,7 @@ func (t *task) sendBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	file, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0]))
-	if !ok || t.c.conn.channelsInUse() {
+	if !ok {
 		return 0, false
 	}
 	sr := &t.c.sendRooms
@@ -173,15 +170,4 @@ func (sr *sendRooms) any() bool {
 	sr.mu.Lock()
 	defer sr.mu.Unlock()
 	return len(sr.room) > 0
-}
-
-// channelsInUse reports whether the session makes its waited calls over
-// call channels (channelFor).
-func (s *remoteSession) channelsInUse() bool {
-	if !s.opts.Channels {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.conn != nil && s.conn.ChannelsEnabled()
 }

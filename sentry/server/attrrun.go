@@ -280,13 +280,32 @@ func (c *client) endAttrRun(run *attrRun, held []heldReply, next *sentrypb.Call)
 // carried, and only then starts the workers of their threads, so that a
 // worker finds a run whole in its queue.
 func (c *client) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
-	type worker struct {
-		t  *thread
-		tc *threadCalls
+	start, inline := c.queuePostedBatch(sess, calls)
+	// One thread's calls that only touch memory (a loop of umasks) run
+	// here, as enqueue runs one such call: a worker's wake-up would cost
+	// more than the calls.
+	if len(start) == 1 && inline {
+		c.threadWorker(start[0].t, start[0].tc, true)
+		return
 	}
-	var start []worker
+	c.startPostedWorkers(start)
+}
+
+// postedWorker is a thread whose worker a batch of posted calls starts.
+type postedWorker struct {
+	t  *thread
+	tc *threadCalls
+}
+
+// queuePostedBatch admits calls, posted calls that came together, and
+// queues them on their threads (a call that is not a thread's posted
+// system call is queued alone: enqueue). It returns the threads whose
+// workers the caller starts (each marked running), and whether their
+// queues hold only inlineSyscalls.
+func (c *client) queuePostedBatch(sess *session, calls []*sentrypb.Call) (start []postedWorker, inline bool) {
 	k := c.k
 	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	for _, call := range calls {
 		if k.Destroyed {
 			break
@@ -312,18 +331,18 @@ func (c *client) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
 		if !tc.running {
 			tc.running = true
 			k.Workers.Add(1)
-			start = append(start, worker{t, tc})
+			start = append(start, postedWorker{t, tc})
 		}
 	}
-	// One thread's calls that only touch memory (a loop of umasks) run
-	// here, as enqueue runs one such call: a worker's wake-up would cost
-	// more than the calls.
-	here := len(start) == 1 && allInline(start[0].tc.queue)
-	k.Mu.Unlock()
-	if here {
-		c.threadWorker(start[0].t, start[0].tc, true)
-		return
+	inline = true
+	for _, w := range start {
+		inline = inline && allInline(w.tc.queue)
 	}
+	return start, inline
+}
+
+// startPostedWorkers starts the workers queuePostedBatch returned.
+func (c *client) startPostedWorkers(start []postedWorker) {
 	for _, w := range start {
 		c.s.workers.Go(func() { c.threadWorker(w.t, w.tc, false) })
 	}

@@ -205,7 +205,9 @@
 // once, after the held replies in the frame that carries them
 // (clientStream.sendHeldWithLocked). After a batch the client says a channel call
 // follows, a posted reply with no next call is held for it too
-// (clientStream.channelFollows). A frame's posted
+// (clientStream.channelFollows). Posted calls a channel call carried
+// (Call.posted_calls) are queued as a frame's, before it, and the
+// channel's goroutine runs its thread's queue itself (hopCall). A frame's posted
 // calls are all queued before their threads' workers start
 // (receivePostedBatch), or, for one thread's calls that are all
 // inlineSyscalls, run on the receiving goroutine. Runs of attribute calls (attrrun.go, package
@@ -349,7 +351,7 @@
 // carries the current value of each touched object, derived by
 // deriveRecordLocked (full value, keyed by a statekey.Key; deleted when
 // gone), in Reply.state or in a StateUpdate push sent just before the
-// push. File offsets, pipe counters and WriteStates are instead committed
+// push. File offsets, pipe and socketpair counters and WriteStates are instead committed
 // with the reply of the call that made them (callEffects), so a call
 // whose reply was lost in a crash is not counted twice when the client
 // re-sends it; so are the changes of semop, msgsnd and msgrcv
@@ -377,9 +379,9 @@
 // mapping counts: a window of microseconds between the change and the
 // call's reply); a pipe write
 // larger than PIPE_BUF that blocked part way and is re-sent relies on the
-// restored pipe's skip count, exact only with one writer; directory
-// cursors restore exactly only if the directory did not change; sockets
-// do not exist yet.
+// restored pipe's skip count, exact only with one writer (a socketpair
+// send alike: unixsock.Conn); directory cursors restore exactly only if
+// the directory did not change.
 //
 // # Lock order
 //

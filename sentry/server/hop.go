@@ -56,21 +56,45 @@ func (c *client) openChannel(sess *session, m *sentrypb.ChannelOpen) {
 	}
 	// One call at a time per channel: its route back is reused.
 	route := &hopRoute{stamp: hs.StampReply, ch: make(chan hopResult, 1)}
-	err := hs.OpenChannel(m.GetId(), func(call *sentrypb.Call) (*sentrypb.Reply, transport.HopStamp, bool) {
-		return c.hopCall(sess, hs, route, call)
+	err := hs.OpenChannel(m.GetId(), func(call *sentrypb.Call, posted []*sentrypb.Call, queued func()) (*sentrypb.Reply, transport.HopStamp, bool) {
+		return c.hopCall(sess, hs, route, call, posted, queued)
 	})
 	if err != nil {
 		c.k.Log.Debug("call channel not granted", "err", err)
 	}
 }
 
-// hopCall runs a call that came over a channel of sess and returns its
-// reply (transport.HopHandler); route is the channel's, used by one call
-// at a time.
-func (c *client) hopCall(sess *session, hs transport.HopServer, route *hopRoute, call *sentrypb.Call) (*sentrypb.Reply, transport.HopStamp, bool) {
+// hopCall runs a call that came over a channel of sess, after the posted
+// calls it carried, and returns its reply (transport.HopHandler); route
+// is the channel's, used by one call at a time.
+func (c *client) hopCall(sess *session, hs transport.HopServer, route *hopRoute, call *sentrypb.Call, posted []*sentrypb.Call, queued func()) (*sentrypb.Reply, transport.HopStamp, bool) {
 	sess.heard.Store(time.Now().UnixNano())
+	// The posted calls, queued as a socket frame's (session.go), but for
+	// the worker of the call's own thread: this goroutine runs it, the
+	// posted calls then the call, as it runs a call alone (enqueueCall).
+	var mine *postedWorker
+	if len(posted) > 0 {
+		if c.stream.channelPosted {
+			c.stream.sendMu.Lock()
+			c.stream.channelFollows = true
+			c.stream.sendMu.Unlock()
+		}
+		start, _ := c.queuePostedBatch(sess, posted)
+		for i, w := range start {
+			if w.t.TID == call.Tid {
+				mine = &start[i]
+				start = append(start[:i:i], start[i+1:]...)
+				break
+			}
+		}
+		c.startPostedWorkers(start)
+	}
+	queued()
 	if err := sess.seqs.admit(call); err != nil || call.GetSyscall() == nil || call.Tid == 0 {
 		// Only a thread's system calls use channels.
+		if mine != nil {
+			c.startPostedWorkers([]postedWorker{*mine})
+		}
 		c.k.Log.Warn("refused a call on a channel", "seq", call.Seq, "err", err)
 		c.stream.sendMu.Lock()
 		st := hs.StampReply()
@@ -84,7 +108,13 @@ func (c *client) hopCall(sess *session, hs transport.HopServer, route *hopRoute,
 	}
 	c.stream.hopRoutes[call.Seq] = route
 	c.stream.sendMu.Unlock()
-	c.enqueueCall(call, true)
+	if mine != nil {
+		// The thread is marked running: the call joins its queue.
+		c.enqueueCall(call, false)
+		c.threadWorker(mine.t, mine.tc, true)
+	} else {
+		c.enqueueCall(call, true)
+	}
 	select {
 	case res := <-route.ch:
 		return res.r, res.st, true

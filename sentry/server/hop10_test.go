@@ -16,7 +16,7 @@ func channelGetgroups(tb testing.TB, h *hopClient) func() {
 	}
 	tb.Cleanup(func() { h.conn.PutChannel(ch) })
 	return func() {
-		r, err := ch.Call(h.syscall(unix.SYS_GETGROUPS, 0, 0), h.conn.Sent())
+		r, err := h.callOn(ch, h.syscall(unix.SYS_GETGROUPS, 0, 0))
 		if err != nil {
 			tb.Fatal(err)
 		}

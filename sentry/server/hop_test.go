@@ -30,14 +30,24 @@ func newHopClient(t *testing.T) *hopClient {
 // newHopClientConfig is newHopClient against a server whose Config
 // config changes.
 func newHopClientConfig(t testing.TB, config func(*Config)) *hopClient {
+	return newHopClientOptions(t, config, nil)
+}
+
+// newHopClientOptions is newHopClientConfig with the transport's options
+// changed by opts.
+func newHopClientOptions(t testing.TB, config func(*Config), opts func(*transport.Options)) *hopClient {
 	e := newEnvConfig(t, nil, config)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := transport.Dial(ctx, "unix:"+e.sock, transport.Options{
+	o := transport.Options{
 		Hello:             &sentrypb.Hello{ClientId: t.Name() + "-hop"},
 		HeartbeatInterval: time.Second,
 		Channels:          true,
-	})
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	conn, err := transport.Dial(ctx, "unix:"+e.sock, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,12 +97,43 @@ func (h *hopClient) channel(sysno uintptr, args ...uint64) *sentrypb.Reply {
 		h.t.Fatal("no channel")
 	}
 	defer h.conn.PutChannel(ch)
-	r, err := ch.Call(h.syscall(sysno, args...), h.conn.Sent())
+	r, err := h.callOn(ch, h.syscall(sysno, args...))
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	h.mem.apply(r.Outputs)
 	return r
+}
+
+// callOn makes call over ch, after the posted calls queued (which it
+// carries, or which go on the socket before it).
+func (h *hopClient) callOn(ch *transport.Channel, call *sentrypb.Call) (*sentrypb.Reply, error) {
+	st, err := h.conn.StampChannel(call)
+	if err != nil {
+		return nil, err
+	}
+	return ch.Call(call, st)
+}
+
+// channelCreate creates and opens name over a channel and returns its fd.
+func (h *hopClient) channelCreate(name string) uint64 {
+	h.t.Helper()
+	r := h.channel(unix.SYS_OPENAT, uint64(atFDCWD64), h.mem.str(name), unix.O_CREAT|unix.O_RDWR, 0o644)
+	if r.Errno != 0 {
+		h.t.Fatalf("open over a channel: errno %v", unix.Errno(r.Errno))
+	}
+	return uint64(r.Ret)
+}
+
+// channelSize is fd's st_size, from an fstat over a channel.
+func (h *hopClient) channelSize(fd uint64) uint64 {
+	h.t.Helper()
+	stat := h.mem.zeros(256)
+	if r := h.channel(unix.SYS_FSTAT, fd, stat); r.Errno != 0 {
+		h.t.Fatalf("fstat over a channel: errno %v", unix.Errno(r.Errno))
+	}
+	// struct stat's st_size is at offset 48 on amd64.
+	return binary.LittleEndian.Uint64(h.mem.bytes(stat+48, 8))
 }
 
 // TestChannelFollowsPostedCalls: a call over a channel runs after the
@@ -101,13 +142,7 @@ func (h *hopClient) channel(sysno uintptr, args ...uint64) *sentrypb.Reply {
 // reply carries the records those calls changed.
 func TestChannelFollowsPostedCalls(t *testing.T) {
 	h := newHopClient(t)
-	path := h.mem.str("/hop")
-	r := h.channel(unix.SYS_OPENAT, uint64(atFDCWD64), path, unix.O_CREAT|unix.O_RDWR, 0o644)
-	if r.Errno != 0 {
-		t.Fatalf("open over a channel: errno %v", unix.Errno(r.Errno))
-	}
-	fd := uint64(r.Ret)
-	stat := h.mem.zeros(256)
+	fd := h.channelCreate("/hop")
 	for i := 1; i <= 5; i++ {
 		data := bytes.Repeat([]byte{byte(i)}, 1<<20)
 		buf := h.mem.alloc(data)
@@ -116,13 +151,51 @@ func TestChannelFollowsPostedCalls(t *testing.T) {
 		if _, err := h.conn.Go(w); err != nil {
 			t.Fatal(err)
 		}
-		r := h.channel(unix.SYS_FSTAT, fd, stat)
-		if r.Errno != 0 {
-			t.Fatalf("fstat over a channel: errno %v", unix.Errno(r.Errno))
-		}
-		// struct stat's st_size is at offset 48 on amd64.
-		if size := binary.LittleEndian.Uint64(h.mem.bytes(stat+48, 8)); size != uint64(i)<<20 {
+		if size := h.channelSize(fd); size != uint64(i)<<20 {
 			t.Fatalf("fstat over a channel after %d posted writes of 1 MiB: size %d", i, size)
+		}
+	}
+}
+
+// TestChannelCarriesPostedCalls: the posted calls queued before a call
+// channel's call ride inside it (Call.posted_calls): they run before it,
+// in order, and their replies come back with its reply, with no socket
+// message either way.
+func TestChannelCarriesPostedCalls(t *testing.T) {
+	h := newHopClientOptions(t, nil, func(o *transport.Options) { o.PostDelay = transport.MaxPostDelay })
+	fd := h.channelCreate("/hop")
+	const rounds, writes, size = 3, 4, 1000
+	for i := 1; i <= rounds; i++ {
+		sentBefore, batchesBefore := h.conn.Sent(), h.conn.ChannelBatches()
+		var replies []<-chan *sentrypb.Reply
+		for j := 0; j < writes; j++ {
+			buf := h.mem.alloc(bytes.Repeat([]byte{byte(j)}, size))
+			w := h.syscall(unix.SYS_WRITE, fd, buf, size)
+			w.GetSyscall().Posted = true
+			ch, err := h.conn.GoPosted(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replies = append(replies, ch)
+		}
+		if got, want := h.channelSize(fd), uint64(i*writes*size); got != want {
+			t.Fatalf("round %d: fstat over a channel after the posted writes: size %d, want %d", i, got, want)
+		}
+		for j, ch := range replies {
+			select {
+			case pr := <-ch:
+				if pr.Errno != 0 || pr.Ret != size {
+					t.Errorf("round %d: posted write %d: ret %d errno %v", i, j, pr.Ret, unix.Errno(pr.Errno))
+				}
+			default:
+				t.Errorf("round %d: the reply of posted write %d did not come with the channel's reply", i, j)
+			}
+		}
+		if sent := h.conn.Sent() - sentBefore; sent != 0 {
+			t.Errorf("round %d: %d socket messages for %d posted writes and a channel call; want 0", i, sent, writes)
+		}
+		if n := h.conn.ChannelBatches() - batchesBefore; n != 1 {
+			t.Errorf("round %d: %d posted batches inside channel calls; want 1", i, n)
 		}
 	}
 }

@@ -28,10 +28,10 @@ import (
 // restoreKobjFile (kernelPorts.RestoreFile, for package kernel's
 // Restore, which then links epoll interests and socketpairs).
 
-// eventfdState is an eventfd's record.
+// eventfdState is an eventfd's record, as answered calls left it.
 func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	count, sem := e.State()
-	return sentrypb.FileState_EVENTFD, &sentrypb.KernelObjectState{EventfdCount: count, EventfdSemaphore: sem}
+	count, owed, sem := e.State()
+	return sentrypb.FileState_EVENTFD, &sentrypb.KernelObjectState{EventfdCount: count, EventfdOwed: owed, EventfdSemaphore: sem}
 }
 
 // epollState is an epoll instance's record: its interests in open
@@ -46,7 +46,8 @@ func epollState(k *clientState, ep *epoll.File) (sentrypb.FileState_Kind, *sentr
 }
 
 // unixState is an AF_UNIX socket's record: its name, listening state
-// and, for an end of a connection the mirror holds, the queued data.
+// and, for an end of a connection the mirror holds, the queued data as
+// the calls answered left it (unixsock.Conn).
 // Precondition: k.Mu is held.
 func unixState(s *unixsock.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	s.Mu.Lock()
@@ -63,7 +64,7 @@ func unixState(s *unixsock.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjec
 		// side yet) is not rebuilt.
 		if !cn.Broken && cn.Files[0] != nil && cn.Files[1] != nil {
 			st.SocketConn, st.SocketSide = cn.ID, int32(e.Side)
-			st.SocketQueued = append([][]byte(nil), cn.Queued[e.Side]...)
+			st.SocketQueued, st.SocketRead, st.SocketWritten = cn.ReplayLocked(e.Side)
 		}
 		cn.Mu.Unlock()
 	}
@@ -178,7 +179,7 @@ func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*f
 	}
 	switch fs.Kind {
 	case sentrypb.FileState_EVENTFD:
-		f, err := eventfd.New(st.EventfdCount, st.EventfdSemaphore, 0)
+		f, err := eventfd.Restore(st.EventfdCount, st.EventfdOwed, st.EventfdSemaphore, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -287,6 +288,7 @@ func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelO
 	s.End.Store(&unixsock.ConnEnd{Conn: rp.Conn, Side: side})
 	rp.Conn.Mu.Lock()
 	rp.Conn.Files[side] = f
+	rp.Conn.RestoreCountsLocked(side, st.SocketRead, st.SocketWritten, st.SocketQueued)
 	rp.Conn.Mu.Unlock()
 	rp.Files[side] = f
 	rp.Queued[side] = st.SocketQueued

@@ -11,32 +11,38 @@ import (
 // strace with where the client answered it.
 var stracedSend = regexp.MustCompile(`do\.client: (?:write|sendto)\(0x[34],.*where=(\w+)`)
 
+// batchCounts matches, in the line the client logs at its end, the
+// frames and channel calls that carried posted calls, the channel calls
+// among them, and the messages sent on the socket.
+var batchCounts = regexp.MustCompile(`posted_batches=(\d+) channel_batches=(\d+) socket_sent=(\d+)`)
+
 // TestSendBehindCalls counts, from the client's strace, where the writes
 // of a request-response loop on a loopback TCP connection
 // (testdata/sockets/reqloop.c: a parent and a forked child, each writing
 // then reading, as a keepalive HTTP exchange; with write and read, or
-// send and recv) are answered. Without call channels every write is
-// posted (the parent's connect and the child's read bring the socket's
-// room), riding in the frame of the read after it: one round trip a
-// turn instead of two. With channels (the default
-// on a Unix socket) none is: a posted write would go in a socket frame
-// the channel read must wait for (sentry/client/sendbehind.go). The
-// output is native's either way.
+// send and recv) are answered. Every write is posted (the parent's
+// connect and the child's read bring the socket's room), riding with the
+// read after it: without call channels in its frame, with channels (the
+// default on a Unix socket) inside its channel call, so that the posted
+// batches then cost no socket message (at most a few, sent alone when a
+// batch waited its delay) and the socket carries fewer messages than
+// there are requests (heartbeats, channel opens). One round trip a turn
+// instead of two. The output is native's either way.
 func TestSendBehindCalls(t *testing.T) {
 	tu.RequireRoot(t)
 	const requests = 300
 	prog := tu.StaticProgram(t, t.TempDir(), "reqloop", socketSource(t, "reqloop"))
 	dir := t.TempDir()
 	for _, tc := range []struct {
-		name      string
-		flags     []string
-		args      []string
-		minPosted int
-		maxPosted int
+		name     string
+		flags    []string
+		args     []string
+		channels bool
 	}{
-		{"write without channels", []string{"--channels=false"}, []string{"300"}, 2 * requests, 2 * requests},
-		{"send without channels", []string{"--channels=false"}, []string{"300", "send"}, 2 * requests, 2 * requests},
-		{"write with channels", nil, []string{"300"}, 0, 0},
+		{"write without channels", []string{"--channels=false"}, []string{"300"}, false},
+		{"send without channels", []string{"--channels=false"}, []string{"300", "send"}, false},
+		{"write with channels", nil, []string{"300"}, true},
+		{"send with channels", nil, []string{"300", "send"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			argv := append([]string{prog}, tc.args...)
@@ -46,9 +52,23 @@ func TestSendBehindCalls(t *testing.T) {
 			for _, m := range stracedSend.FindAllStringSubmatch(string(log), -1) {
 				counts[m[1]]++
 			}
-			t.Logf("%d requests: writes %v", requests, counts)
-			if counts["posted"] < tc.minPosted || counts["posted"] > tc.maxPosted || counts["posted"]+counts["forwarded"] != 2*requests {
-				t.Errorf("writes %v; want %d in all, %d to %d posted", counts, 2*requests, tc.minPosted, tc.maxPosted)
+			b := logInts(t, log, batchCounts)
+			batches, inChannels, socketSent := b[0], b[1], b[2]
+			t.Logf("%d requests: writes %v; posted batches %d, %d inside channel calls; %d socket messages", requests, counts, batches, inChannels, socketSent)
+			if counts["posted"] != 2*requests || counts["forwarded"] != 0 {
+				t.Errorf("writes %v; want all %d posted", counts, 2*requests)
+			}
+			if !tc.channels {
+				if inChannels != 0 {
+					t.Errorf("%d posted batches inside channel calls without channels", inChannels)
+				}
+				return
+			}
+			if alone := batches - inChannels; alone > requests/10 {
+				t.Errorf("%d of %d posted batches went on the socket; want at most %d", alone, batches, requests/10)
+			}
+			if socketSent >= requests {
+				t.Errorf("%d socket messages for %d requests; want fewer than one a request", socketSent, requests)
 			}
 		})
 	}
@@ -62,4 +82,12 @@ func TestSendBehindCalls(t *testing.T) {
 // and the output matches native.
 func TestTCPEchoSendBehindServerKills(t *testing.T) {
 	chaosServerKills(t, "tcp-echo", []string{"--channels=false"})
+}
+
+// TestTCPEchoSendBehindChannelServerKills is
+// TestTCPEchoSendBehindServerKills with call channels: a send behind
+// rides inside a channel call, and one in flight or re-sent at a kill
+// neither loses nor doubles what the client checks.
+func TestTCPEchoSendBehindChannelServerKills(t *testing.T) {
+	chaosServerKills(t, "tcp-echo", nil)
 }

@@ -5,14 +5,11 @@ import (
 	"path"
 
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
-	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -292,18 +289,9 @@ func (k *Kernel) finishRestoredPairs() {
 		cn := rp.Conn
 		cn.Mu.Lock()
 		for side := 0; side < 2; side++ {
-			for _, m := range rp.Queued[side] {
-				src := usermem.BytesIOSequence(m)
-				n, err := rp.Ends[1-side].Send(src, transport.ControlMessages{}, nil)
-				if err != nil || n != int64(len(m)) {
-					k.Log.Warn("restore: socketpair data not queued again", "pair", id, "bytes", len(m), "sent", n, "err", err)
-					cn.Broken = true
-					break
-				}
-				cn.Queued[side] = append(cn.Queued[side], m)
-				if !cn.Stream {
-					cn.Charge[side] += unixsock.DgramCharge(len(m))
-				}
+			if err := cn.RefillLocked(side, rp.Ends[1-side], rp.Queued[side]); err != nil {
+				k.Log.Warn("restore: socketpair data not queued again", "pair", id, "side", side, "err", err)
+				cn.Broken = true
 			}
 		}
 		cn.Mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
@@ -106,4 +107,54 @@ type RestoredPair struct {
 	Ends   [2]*socket.Unix
 	Files  [2]*fdesc.File
 	Queued [2][][]byte
+}
+
+// ConnIO is N units sent (Sent) or read by Side of connection Conn.
+type ConnIO struct {
+	Conn *unixsock.Conn
+	Side int
+	Sent bool
+	N    uint64
+}
+
+var _ unixsock.IORecorder = (*Task)(nil)
+
+// RecordConnIO notes n units sent (sent) or read by side of connection
+// cn in call c, committed with its reply (unixsock.IORecorder); a nil c
+// notes nothing.
+func (c *Task) RecordConnIO(cn *unixsock.Conn, side int, sent bool, n uint64) bool {
+	if c == nil {
+		return false
+	}
+	e := c.Effects()
+	if l := len(e.ConnIO); l > 0 {
+		if last := &e.ConnIO[l-1]; last.Conn == cn && last.Side == side && last.Sent == sent {
+			last.N += n
+			return true
+		}
+	}
+	e.ConnIO = append(e.ConnIO, ConnIO{Conn: cn, Side: side, Sent: sent, N: n})
+	return true
+}
+
+// EventfdChange is V added to (Added) or taken from the counter of
+// eventfd E, description F.
+type EventfdChange struct {
+	E     *eventfd.File
+	F     *fdesc.File
+	Added bool
+	V     uint64
+}
+
+var _ eventfd.CountRecorder = (*Task)(nil)
+
+// RecordEventfd notes v added to (added) or taken from eventfd e's
+// counter in call c, committed with its reply (eventfd.CountRecorder); a
+// nil c notes nothing.
+func (c *Task) RecordEventfd(e *eventfd.File, f *fdesc.File, added bool, v uint64) bool {
+	if c == nil {
+		return false
+	}
+	c.Effects().Eventfds = append(c.Effects().Eventfds, EventfdChange{E: e, F: f, Added: added, V: v})
+	return true
 }

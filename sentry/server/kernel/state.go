@@ -7,6 +7,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/replay"
@@ -24,11 +25,12 @@ import (
 // so every change is reported no later than the first message sent after
 // it, and never after a message that could reveal it to the application.
 //
-// Pipe I/O and gofer writes are different: their effects are recorded per
-// call (CallEffects) and committed when that call's own reply is built, so
-// the pipe's reported counters and the WriteStates never include a call
-// whose reply the client has not got (a re-sent in-flight call must not
-// be applied twice).
+// Pipe, AF_UNIX connection and eventfd I/O and gofer writes are
+// different: their effects are recorded per call (CallEffects) and
+// committed when that call's own reply is built, so the reported counters
+// and the WriteStates never include a call whose reply the client has not
+// got (a re-sent in-flight call must not be applied
+// twice).
 
 // Lazily assigned ids. f.id is atomic (read outside k.Mu by the
 // durability tracker); the others are protected by k.Mu (FSContext,
@@ -156,6 +158,21 @@ func (k *Kernel) commitEffectsLocked(c *replayCollection, eff *CallEffects) {
 	for _, f := range eff.WBErrFiles {
 		if f.Tracker() != nil {
 			c.Touch(OrderFile, f)
+		}
+	}
+	for _, io := range eff.ConnIO {
+		io.Conn.Mu.Lock()
+		io.Conn.CommitLocked(io.Side, io.Sent, io.N)
+		f := io.Conn.Files[unixsock.InboxOf(io.Side, io.Sent)]
+		io.Conn.Mu.Unlock()
+		if f != nil && f.Tracker() != nil {
+			c.Touch(OrderFile, f)
+		}
+	}
+	for _, ch := range eff.Eventfds {
+		ch.E.Commit(ch.Added, ch.V)
+		if ch.F.Tracker() != nil {
+			c.Touch(OrderFile, ch.F)
 		}
 	}
 	if eff.StdinRead > 0 {

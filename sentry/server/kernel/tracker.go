@@ -124,6 +124,11 @@ type CallEffects struct {
 	// call re-sent after its reply was lost reports them again.
 	WBErrInos  []uint64
 	WBErrFiles []*fdesc.File
+	// ConnIO is the call's I/O on AF_UNIX connections, committed to
+	// their replay counts with its reply (unixsock.Conn); Eventfds its
+	// changes of eventfd counters (eventfd.File).
+	ConnIO   []ConnIO
+	Eventfds []EventfdChange
 }
 
 // PipeIO is N bytes read from or written to Pipe (through File, at

@@ -53,44 +53,55 @@ func (e *Eventfd) Count() uint64 {
 	return e.count
 }
 
-// Read reads the counter into dst (EAGAIN when it is zero).
-func (e *Eventfd) Read(dst usermem.IOSequence) (int64, error) {
+// Read reads the counter into dst (EAGAIN when it is zero) and returns
+// what it took from the counter.
+func (e *Eventfd) Read(dst usermem.IOSequence) (n int64, taken uint64, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n, err := e.fd.Read(Ctx(), dst, vfs.ReadOptions{})
+	n, err = e.fd.Read(Ctx(), dst, vfs.ReadOptions{})
 	if err != nil {
-		return n, Errno(err)
+		return n, 0, Errno(err)
 	}
+	taken = e.count
 	if e.sem {
-		e.count--
-	} else {
-		e.count = 0
+		taken = 1
 	}
-	return n, nil
+	e.count -= taken
+	return n, taken, nil
 }
 
 // Write adds the 8-byte value in src to the counter (EAGAIN when it
-// would overflow).
-func (e *Eventfd) Write(src usermem.IOSequence) (int64, error) {
+// would overflow), less what it takes of *drop (a value to drop from
+// the next writes), and returns the value in src.
+func (e *Eventfd) Write(src usermem.IOSequence, drop *uint64) (n int64, v uint64, err error) {
 	if src.NumBytes() != 8 {
-		return 0, unix.EINVAL
+		return 0, 0, unix.EINVAL
 	}
 	var b [8]byte
 	if _, err := src.CopyIn(Ctx(), b[:]); err != nil {
-		return 0, Errno(err)
+		return 0, 0, Errno(err)
 	}
-	v := binary.LittleEndian.Uint64(b[:])
+	v = binary.LittleEndian.Uint64(b[:])
 	if v == math.MaxUint64 {
-		return 0, unix.EINVAL
+		return 0, 0, unix.EINVAL
+	}
+	var d uint64
+	if drop != nil {
+		d = min(*drop, v)
+		binary.LittleEndian.PutUint64(b[:], v-d)
+		src = usermem.BytesIOSequence(b[:])
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n, err := e.fd.Write(Ctx(), src, vfs.WriteOptions{})
+	n, err = e.fd.Write(Ctx(), src, vfs.WriteOptions{})
 	if err != nil {
-		return n, Errno(err)
+		return n, 0, Errno(err)
 	}
-	e.count += v
-	return n, nil
+	e.count += v - d
+	if drop != nil {
+		*drop -= d
+	}
+	return n, v, nil
 }
 
 // Readiness returns the events ready now.

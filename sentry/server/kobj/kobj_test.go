@@ -110,7 +110,7 @@ func writeVal(t *testing.T, e *Eventfd, v uint64) error {
 	t.Helper()
 	mem := sysabi.NewMemory([]sysabi.Region{{Addr: 0x1000, Data: u64(v)}})
 	seq, _ := BufferSequence(mem, 0x1000, 8)
-	_, err := e.Write(seq)
+	_, _, err := e.Write(seq, nil)
 	return err
 }
 
@@ -118,7 +118,7 @@ func readVal(t *testing.T, e *Eventfd) (uint64, error) {
 	t.Helper()
 	mem := sysabi.NewMemory(nil)
 	seq, _ := BufferSequence(mem, 0x1000, 8)
-	if _, err := e.Read(seq); err != nil {
+	if _, _, err := e.Read(seq); err != nil {
 		return 0, err
 	}
 	out := mem.Outputs()
@@ -199,7 +199,7 @@ func TestEventfdWriteErrors(t *testing.T) {
 	}
 	mem := sysabi.NewMemory(nil)
 	seq, _ := BufferSequence(mem, 0x1000, 4)
-	if _, err := e.Write(seq); !errors.Is(err, unix.EINVAL) {
+	if _, _, err := e.Write(seq, nil); !errors.Is(err, unix.EINVAL) {
 		t.Fatalf("4-byte write: %v, want EINVAL", err)
 	}
 }

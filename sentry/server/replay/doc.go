@@ -21,7 +21,7 @@
 // one by one could rely on; the client folds a whole message first.
 //
 // Effects of one call that must be committed with that call's own reply
-// (pipe counters, retained writes; a re-sent call must not apply twice)
+// (pipe and socketpair counters, retained writes; a re-sent call must not apply twice)
 // are registered per seq (SetEffects) and handed back by Take for that
 // reply only, or by TakeEffects for a reply held back to go out with a
 // later message (a batch of posted replies), whose touched objects that

@@ -2,6 +2,7 @@ package eventfd
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
@@ -60,7 +61,7 @@ func TestEventfd(t *testing.T) {
 					t.Errorf("read %v, want %v", reads, tc.wantReads)
 				}
 			}
-			if count, sem := e.State(); count != tc.wantCount || sem != tc.sem {
+			if count, _, sem := e.State(); count != tc.wantCount || sem != tc.sem {
 				t.Errorf("State() = %d, %v; want %d, %v", count, sem, tc.wantCount, tc.sem)
 			}
 			if want := len(tc.add) + len(tc.wantReads); trk.touched != want {
@@ -100,5 +101,115 @@ func TestEventfdBlocks(t *testing.T) {
 	}
 	if c.Blocks == 0 {
 		t.Error("the read did not wait")
+	}
+}
+
+// replyCall is a call whose counter changes are committed only when its
+// reply is built (answer), as the server's are.
+type replyCall struct {
+	fdesctest.Call
+	changes []func()
+}
+
+func (c *replyCall) RecordEventfd(e *File, _ *fdesc.File, added bool, v uint64) bool {
+	c.changes = append(c.changes, func() { e.Commit(added, v) })
+	return true
+}
+
+func (c *replyCall) answer() {
+	for _, f := range c.changes {
+		f()
+	}
+	c.changes = nil
+}
+
+// TestEventfdRecordAnsweredCalls: the record is the counter as the calls
+// whose replies were built left it, so that the calls in flight at a
+// server's death, re-sent to the restored eventfd, take effect once: a
+// write whose value a read answered before it took is not added again,
+// and a read without a reply takes its value again.
+func TestEventfdRecordAnsweredCalls(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sem  bool
+		// writes are made, then reads (until EAGAIN); the first
+		// unanswered writes had no reply when the server died, the
+		// others were answered after the reads if readsAnswered.
+		writes        []uint64
+		unanswered    int
+		readsAnswered bool
+		// want is what reads get after the restore, the calls without a
+		// reply re-sent (writes first, then the reads).
+		want []uint64
+	}{
+		{name: "read answered before the write", writes: []uint64{3}, unanswered: 1, readsAnswered: true, want: nil},
+		{name: "read answered before the writes, one answered", writes: []uint64{3, 4}, unanswered: 1, readsAnswered: true, want: nil},
+		{name: "read without a reply", writes: []uint64{3}, want: []uint64{3}},
+		{name: "neither answered", writes: []uint64{3, 4}, unanswered: 2, want: []uint64{7}},
+		{name: "both answered", writes: []uint64{3}, readsAnswered: true, want: nil},
+		{name: "semaphore read answered before the write", sem: true, writes: []uint64{2}, unanswered: 1, readsAnswered: true, want: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := New(0, tc.sem, unix.O_NONBLOCK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.DecRef()
+			e := f.Impl.(*File)
+			var writes, reads []*replyCall
+			for _, v := range tc.writes {
+				c := &replyCall{}
+				if n, err := e.Write(c, f, u64(v), 0); n != 8 || err != nil {
+					t.Fatalf("Write(%d) = %d, %v", v, n, err)
+				}
+				writes = append(writes, c)
+			}
+			for {
+				c := &replyCall{}
+				if _, err := e.Read(c, f, 8, 0); err == unix.EAGAIN {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				reads = append(reads, c)
+			}
+			if tc.readsAnswered {
+				for _, c := range reads {
+					c.answer()
+				}
+			}
+			for _, c := range writes[tc.unanswered:] {
+				c.answer()
+			}
+			count, owed, sem := e.State()
+			// The server dies; the calls without a reply are re-sent.
+			rf, err := Restore(count, owed, sem, unix.O_NONBLOCK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rf.DecRef()
+			re := rf.Impl.(*File)
+			for _, v := range tc.writes[:tc.unanswered] {
+				if n, err := re.Write(&fdesctest.Call{}, rf, u64(v), 0); n != 8 || err != nil {
+					t.Fatalf("re-sent Write(%d) = %d, %v", v, n, err)
+				}
+			}
+			var got []uint64
+			for {
+				b, err := re.Read(&fdesctest.Call{}, rf, 8, 0)
+				if err == unix.EAGAIN {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, binary.NativeEndian.Uint64(b))
+			}
+			if len(reads) == 0 {
+				t.Fatal("nothing was read before the restore")
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("reads %v after the restore, want %v (record count %d owed %d)", got, tc.want, count, owed)
+			}
+		})
 	}
 }

@@ -3,7 +3,9 @@
 // its sends and receives (blocking, SO_RCVTIMEO and SO_SNDTIMEO,
 // SCM_CREDENTIALS when asked, SIGPIPE), readiness and FIONREAD, and the
 // mirror of a connection's queues (Conn) that recovery rebuilds a pair
-// from, with Linux's charge of a datagram to its sender's buffer.
+// from, as the calls whose replies were built left them (a call notes its
+// I/O on an IORecorder, the server's call, which commits it with its
+// reply), with Linux's charge of a datagram to its sender's buffer.
 //
 // What it owns: File (its endpoint immutable; its name, backlog, reset
 // and accept queue under File.Mu and File.ConnMu, set by the server's

@@ -195,9 +195,21 @@ func (s *File) Send(c fdesc.Call, f *fdesc.File, src usermem.IOSequence, ctl tra
 	return anon.SendAll(c, f, s.U.Watch, s.IsStream(), s.Timeo.Deadline(true), src, flags, func(src usermem.IOSequence) (int64, error) {
 		var cn *Conn
 		side := 0
+		var skipped int64
+		var units uint64
 		if e := s.End.Load(); e != nil {
 			cn, side = e.Conn, e.Side
 			cn.Mu.Lock()
+			// Units the peer read from the server that died are
+			// dropped (Conn).
+			if skipped, units = cn.SkipLocked(side, src.NumBytes()); units > 0 {
+				if src = src.DropFirst64(skipped); src.NumBytes() == 0 || !cn.Stream {
+					cn.recordLocked(c, side, true, units)
+					cn.Mu.Unlock()
+					cn.Changed()
+					return skipped, nil
+				}
+			}
 			if cn.DgramFullLocked(side, s.U.EP.SocketOptions().GetSendBufferSize()) {
 				cn.Mu.Unlock()
 				return 0, unix.EAGAIN
@@ -208,7 +220,12 @@ func (s *File) Send(c fdesc.Call, f *fdesc.File, src usermem.IOSequence, ctl tra
 		if cn != nil {
 			if n > 0 || err == nil {
 				cn.SentLocked(side, src, n, rights)
+				units += sentUnits(cn.Stream, n)
+				n += skipped
+			} else if skipped > 0 {
+				n, err = skipped, nil
 			}
+			cn.recordLocked(c, side, true, units)
 			cn.Mu.Unlock()
 			cn.Changed()
 		}
@@ -218,6 +235,15 @@ func (s *File) Send(c fdesc.Call, f *fdesc.File, src usermem.IOSequence, ctl tra
 		}
 		return n, err
 	})
+}
+
+// sentUnits is how many units a send of n bytes added to a connection:
+// n of a stream, a datagram's one message.
+func sentUnits(stream bool, n int64) uint64 {
+	if stream {
+		return uint64(n)
+	}
+	return 1
 }
 
 // Recv receives into dst. The caller owns res.Control.
@@ -244,7 +270,7 @@ func (s *File) Recv(c fdesc.Call, f *fdesc.File, dst usermem.IOSequence, flags i
 		n, r, err := s.U.Recv(dst, args)
 		if cn != nil {
 			if err == nil && !args.Peek && (n > 0 || !cn.Stream) {
-				cn.ReceivedLocked(side, max(n, r.MsgLen))
+				cn.recordLocked(c, side, false, cn.ReceivedLocked(side, max(n, r.MsgLen)))
 			}
 			cn.Mu.Unlock()
 			if err == nil && !args.Peek {

@@ -62,10 +62,10 @@ func TestPairMirror(t *testing.T) {
 			}
 			cn.Mu.Lock()
 			var left []string
-			for _, q := range cn.Queued[1] {
+			for _, q := range cn.QueuedLocked(1) {
 				left = append(left, string(q))
 			}
-			charge := cn.Charge[1]
+			charge := cn.In[1].charge
 			cn.Mu.Unlock()
 			if len(left) != len(tc.wantLeft) || (len(left) > 0 && left[0] != tc.wantLeft[0]) {
 				t.Errorf("mirror holds %q, want %q", left, tc.wantLeft)
