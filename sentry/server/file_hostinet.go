@@ -2,6 +2,8 @@ package server
 
 import (
 	"encoding/binary"
+	"errors"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -71,7 +73,7 @@ func restoreHostInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.
 		return f, nil
 	}
 	if len(st.SocketBound) > 0 {
-		if err := hs.Bind(st.SocketBound); err != nil {
+		if err := bindRestored(hs, st.SocketBound, restoreBindWait); err != nil {
 			k.Log.Warn("restore: host socket not re-bound", "err", err)
 			return f, nil
 		}
@@ -90,6 +92,26 @@ func restoreHostInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.
 		}
 	}
 	return f, nil
+}
+
+// restoreBindWait bounds how long a restored host socket waits for its
+// address to be free.
+const restoreBindWait = 2 * time.Second
+
+// bindRestored binds restored host socket hs to addr, waiting up to wait
+// while it is in use: the predecessor's socket may still hold it, when
+// the client recovered onto the same server (a missed heartbeat), whose
+// old session's files are released as that session ends, not before the
+// Restore.
+func bindRestored(hs *socket.HostInet, addr []byte, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := hs.Bind(addr)
+		if !errors.Is(err, unix.EADDRINUSE) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // hostSock returns the host socket at fd, if it is one.
