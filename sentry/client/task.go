@@ -150,6 +150,11 @@ type task struct {
 	// cached says the current call was answered from the read cache
 	// (readcache.go; --strace shows it). Owned by the task goroutine.
 	cached bool
+	// ownedScratch is the buffer ownedRead copies an owned copy's bytes
+	// into before copying them out (the copy changes under rc.mu, which
+	// a copy-out that faults must not hold), kept from call to call up
+	// to maxOwnedScratch bytes. Owned by the task goroutine.
+	ownedScratch []byte
 	// lastOpen is the last open this task posted, which a close of its
 	// fd may take back with it while it is unsent (postopen.go,
 	// unpostOpen). Owned by the task goroutine.
