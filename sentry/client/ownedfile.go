@@ -35,8 +35,8 @@ import (
 // made or answered; the client also drops the copy before it forwards
 // any call naming the description's fd (other than a stat, a sync, or an
 // lseek or read of an fd no other table holds), at a close of one of its
-// fds, when the copy would
-// outgrow ownedFileLimit, when a write to it fails, and at a recovery.
+// fds, when the copy would outgrow ownedFileLimit, when a write to it
+// fails, and at a recovery.
 // Answers need what the read cache's need (one thread, the description
 // in no other fd table, no dirty shared mapping) and no unanswered
 // posted change of the file other than the client's own owned writes.
@@ -71,10 +71,10 @@ type ownedFile struct {
 // makes no claim for them).
 const ownedOpenFlags = unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_PATH | unix.O_TMPFILE
 
-// startOwned starts the copy of the file a waited open or openat
-// (sysno, args), which asked for leases, opened as t's fd, if it may have created it
-// for writing: the server claims an owned lease for such a description
-// if the open created the file, and grants it only then.
+// startOwned starts the copy of the file a waited open or openat (sysno,
+// args), which asked for leases, opened as t's fd, if it may have
+// created it for writing: the server claims an owned lease for such a
+// description if the open created the file, and grants it only then.
 func (t *task) startOwned(sysno uintptr, args [6]uint64, fd int32) {
 	rc := t.c.rcache
 	flags := args[1]
