@@ -73,22 +73,39 @@ func (c *namesCopy) live() bool {
 	return c != nil && !c.hold.revoked && c.renewal.live(c.expires, time.Now())
 }
 
-// cleanPath says whether p names its file lexically: no empty, "." or
-// ".." component, no trailing slash (another spelling could alias a
-// directory the client holds a copy of).
-func cleanPath(p string) bool {
-	if p == "" || p == "/" {
-		return false
+// copyPath returns p without its "." components but the last, if the
+// rest names its file lexically: no empty or ".." component, no "." or
+// slash at the end (another spelling could alias a directory the client
+// holds a copy of). A "." before another component changes nothing of
+// the walk ("./d/x" is "d/x"; "a/./b" needs a to be a searchable
+// directory, as "a/b" does), and tar archives made with `tar -C dir .`
+// spell every member so.
+func copyPath(p string) (string, bool) {
+	rest, abs := strings.CutPrefix(p, "/")
+	if rest == "" || strings.HasSuffix(rest, "/") {
+		return "", false
 	}
-	for _, c := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
-		if c == "" || c == "." || c == ".." {
-			return false
+	if !strings.Contains(rest, ".") && !strings.Contains(rest, "//") {
+		return p, true // the common case: nothing to drop
+	}
+	comps := strings.Split(rest, "/")
+	kept := comps[:0]
+	for i, c := range comps {
+		switch {
+		case c == "" || c == "..", c == "." && i == len(comps)-1:
+			return "", false
+		case c != ".":
+			kept = append(kept, c)
 		}
 	}
-	return true
+	q := strings.Join(kept, "/")
+	if abs {
+		q = "/" + q
+	}
+	return q, true
 }
 
-// splitName splits clean path p into its directory's path and its last
+// splitName splits path p (copyPath's) into its directory's path and its last
 // name ("" for a name in the start directory).
 func splitName(p string) (dir, name string) {
 	i := strings.LastIndexByte(p, '/')
@@ -112,7 +129,11 @@ func copyKey(k pathKey, dir string) pathKey {
 func (pc *pathCache) keepNamesCopy(k pathKey, ownerMode uint32, reply *pb.Reply, at leaseStamp) {
 	cn, l := reply.GetCompleteNames(), reply.GetPathLease()
 	if pc == nil || cn == nil || l == nil || reply.Errno != 0 || cn.TtlMs == 0 || len(cn.Ids) == 0 || len(cn.Inos) != 1 ||
-		!cleanPath(k.path) || !grantedAs(k, l) {
+		!grantedAs(k, l) {
+		return
+	}
+	dir, ok := copyPath(k.path)
+	if !ok {
 		return
 	}
 	ttl := min(cn.TtlMs, l.TtlMs)
@@ -130,7 +151,7 @@ func (pc *pathCache) keepNamesCopy(k pathKey, ownerMode uint32, reply *pb.Reply,
 	if pc.copies == nil {
 		pc.copies = make(map[pathKey]*namesCopy)
 	}
-	pc.copies[copyKey(k, k.path)] = c
+	pc.copies[copyKey(k, dir)] = c
 }
 
 // keepMadeDir keeps the copy of the names of the directory t's mkdir or
@@ -200,7 +221,11 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 		return false
 	}
 	k, ok := t.pathKeyShaped(missingCall, shape, args)
-	if !ok || !cleanPath(k.path) {
+	if !ok {
+		return false
+	}
+	p, ok := copyPath(k.path)
+	if !ok {
 		return false
 	}
 	_, dirs := t.pathAnswerScope()
@@ -210,19 +235,19 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	// A posted mode or owner change of a directory may take the search
 	// permission of one above the copy's away (the copy models its own
 	// directory's mode alone), as for cachedExists.
-	if !dirs && !pc.searchAll[t.proc.pid] || !pc.copyAbsenceLocked(k, t.proc.pid) {
+	if !dirs && !pc.searchAll[t.proc.pid] || !pc.copyAbsenceLocked(k, p, t.proc.pid) {
 		return false
 	}
 	t.answeredLocked(pc)
 	return true
 }
 
-// copyAbsenceLocked keeps, under missing-name key k (a clean path), the
-// absence of its name a copy of its directory says, if the caller pid
-// may search the directory (creatable if it may write it too), and
-// reports whether it did. Precondition: pc.mu.
-func (pc *pathCache) copyAbsenceLocked(k pathKey, pid int32) bool {
-	dir, name := splitName(k.path)
+// copyAbsenceLocked keeps, under missing-name key k (its path p as
+// copyPath spells it), the absence of its name a copy of its directory
+// says, if the caller pid may search the directory (creatable if it may
+// write it too), and reports whether it did. Precondition: pc.mu.
+func (pc *pathCache) copyAbsenceLocked(k pathKey, p string, pid int32) bool {
+	dir, name := splitName(p)
 	c := pc.copyLocked(copyKey(k, dir))
 	if c == nil {
 		return false
@@ -253,7 +278,8 @@ func (pc *pathCache) copyAbsenceLocked(k pathKey, pid int32) bool {
 // may create the name (or search the directory).
 func (t *task) keepCopyAbsence(k pathKey) {
 	pc := t.c.pcache
-	if !cleanPath(k.path) {
+	p, ok := copyPath(k.path)
+	if !ok {
 		return
 	}
 	pc.mu.Lock()
@@ -262,7 +288,7 @@ func (t *task) keepCopyAbsence(k pathKey) {
 	if len(pc.copies) == 0 && a == nil || a != nil && a.copy == nil {
 		return
 	}
-	if !pc.copyAbsenceLocked(k, t.proc.pid) && a != nil {
+	if !pc.copyAbsenceLocked(k, p, t.proc.pid) && a != nil {
 		delete(pc.answers, k)
 	}
 }
@@ -273,10 +299,11 @@ func (t *task) keepCopyAbsence(k pathKey) {
 // wait for a reply of its own, and drop every copy (namesBefore: a
 // creation in a directory no copy is of, which its reply then names).
 func (pc *pathCache) awaitCopy(k pathKey) {
-	if !cleanPath(k.path) {
+	p, ok := copyPath(k.path)
+	if !ok {
 		return
 	}
-	dir, _ := splitName(k.path)
+	dir, _ := splitName(p)
 	pc.mu.Lock()
 	wait := pc.copyLocked(copyKey(k, dir)) == nil && pc.renewing[copyKey(k, dir)] > 0 && pc.answerLocked(k) == nil
 	pc.mu.Unlock()
@@ -374,7 +401,10 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 	unknown := namesChange{dropOnSuccess: creation || rmdir}
 	k, ok := t.pathKeyShaped(missingCall, shape, args)
 	path := strings.TrimRight(k.path, "/")
-	if !ok || !cleanPath(path) || (path != k.path && !creation && !rmdir) {
+	if ok {
+		path, ok = copyPath(path)
+	}
+	if !ok || (strings.HasSuffix(k.path, "/") && !creation && !rmdir) {
 		if !creation && !removal {
 			pc.dropCopies()
 		}

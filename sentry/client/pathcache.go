@@ -917,7 +917,8 @@ func (pc *pathCache) existsLocked(k pathKey) bool {
 	if a := pc.answerLocked(k); a != nil && !pc.blockedLocked(a) {
 		return true
 	}
-	return cleanPath(k.path) && pc.copyLocked(copyKey(k, k.path)) != nil
+	p, ok := copyPath(k.path)
+	return ok && pc.copyLocked(copyKey(k, p)) != nil
 }
 
 // usedLocked notes that a kept answer was used: the client wants leases

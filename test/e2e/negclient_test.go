@@ -13,7 +13,7 @@ import (
 
 // memberUnlink matches tar's unlink of a member in the strace log and
 // where the client answered it.
-var memberUnlink = regexp.MustCompile(`unlink\("top/d[01]/f\d+"\) = .*where=(\w+)`)
+var memberUnlink = regexp.MustCompile(`unlink\("(?:\./)?top/d[01]/f\d+"\) = .*where=(\w+)`)
 
 // etcOpenWaited matches tar's waited opens of /etc/passwd and /etc/group
 // (it looks the owner's names up for each member) and the fstat of the
@@ -33,26 +33,30 @@ var etcOpenWaited = regexp.MustCompile(`openat\(AT_FDCWD, "/etc/(passwd|group)",
 // when a lease expires. Measured besides the stats of the directories:
 // 1.12-1.15 waited calls per file without, 0.26-0.99 with before the
 // /etc opens were posted (0.3 of them per file at load 17), 0.0-0.1
-// now.
+// now. Members named "./top/..." (an archive made with `tar -C dir .`)
+// had every unlink waited (1.0 a file) before copyPath.
 func TestCompleteNamesTarCalls(t *testing.T) {
 	tu.RequireRoot(t)
 	const files = 200
-	archive := tarOf(t, files)
+	archives := map[string]string{"top": tarOf(t, files), "./top": tarTreeNamed(t, files, 2, "./top")}
 	tests := []struct {
 		name  string
 		flags []string
+		// top is how the archive names the members' top directory.
+		top string
 		// minLocal is the fewest member unlinks answered here per
 		// file; maxWaited the most waited calls per file but the
 		// stats of the directories.
 		minLocal, maxWaited float64
 	}{
-		{name: "without", flags: []string{"--complete-names=false"}, minLocal: 0, maxWaited: 1.3},
-		{name: "with", minLocal: 0.9, maxWaited: 0.25},
+		{name: "without", flags: []string{"--complete-names=false"}, top: "top", minLocal: 0, maxWaited: 1.3},
+		{name: "with", top: "top", minLocal: 0.9, maxWaited: 0.25},
+		{name: "with ./ names", top: "./top", minLocal: 0.9, maxWaited: 0.25},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			_, log, _ := stracedRun(t, dir, tc.flags, "top", tu.Busybox, "tar", "-xf", archive)
+			_, log, _ := stracedRun(t, dir, tc.flags, "top", tu.Busybox, "tar", "-xf", archives[tc.top])
 			checkTarExtracted(t, dir, files)
 			where := map[string]int{}
 			for _, m := range memberUnlink.FindAllStringSubmatch(log, -1) {
