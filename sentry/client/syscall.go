@@ -281,6 +281,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if t.cachedFstat(sysno, args) {
 			return 0, 0
 		}
+	case unix.SYS_IOCTL:
+		if t.notATerminal(args) {
+			return 0, unix.ENOTTY
+		}
 	case unix.SYS_GETDENTS64:
 		if t.listingAtEnd(args) {
 			return 0, 0
