@@ -47,7 +47,9 @@ import (
 // (postcreate.go); unlike the server's lease on a directory's missing
 // names, the complete-names lease is not revoked by this client's own
 // creations there, so a creation in flight in dir does not hold the
-// answer back.
+// answer back. The stat family and readlink of such a name fail with
+// ENOENT here too (copyMissingLocked: cp -a stats each name it is about
+// to create).
 
 // namesCopy is the client's copy of the complete names of a directory
 // it made. Its fields are changed under pathCache.mu.
@@ -267,6 +269,36 @@ func (pc *pathCache) copyAbsenceLocked(k pathKey, p string, pid int32) bool {
 	a.holds[0] = &c.hold
 	pc.answers[k] = a
 	return true
+}
+
+// copyMissingLocked returns an ENOENT answer of key k, a call that walks
+// with the fs ids (stat, lstat, newfstatat, statx, readlink, a read-only
+// open or an exec: walkIDs), when a copy of the directory of k's path
+// lacks its name and the caller pid may search that directory (cp -a
+// stats each destination name before it creates it). Nothing is kept:
+// the copy answers each time. Precondition: pc.mu.
+func (pc *pathCache) copyMissingLocked(k pathKey, pid int32) *pathAnswer {
+	if len(pc.copies) == 0 {
+		return nil
+	}
+	if real, walks := walkIDs(k); !walks || real {
+		return nil
+	}
+	p, ok := copyPath(k.path)
+	if !ok {
+		return nil
+	}
+	dir, name := splitName(p)
+	c := pc.copyLocked(copyKey(k, dir))
+	if c == nil {
+		return nil
+	}
+	if _, exists := c.names[name]; exists || c.ownerMode&0o100 == 0 && !pc.searchAll[pid] {
+		return nil
+	}
+	a := &pathAnswer{errno: unix.ENOENT, expires: c.expires}
+	a.holds[0] = &c.hold
+	return a
 }
 
 // keepCopyAbsence keeps the absence of the name t's creation (missing-name

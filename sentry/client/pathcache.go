@@ -819,7 +819,7 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	pc.mu.Lock()
 	a := pc.keptLocked(k, t.proc.pid)
 	if a == nil && dirs && walkFirst(sysno, args) {
-		a = pc.missingPrefixLocked(k)
+		a = pc.missingPrefixLocked(k, t.proc.pid)
 	}
 	if pc.renewing[k] > 0 && (a == nil && dirs || a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a)) {
 		// A posted creation's reply, on its way, renews it

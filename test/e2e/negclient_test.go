@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -89,6 +90,46 @@ func TestCompleteNamesTarCalls(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// destMissingStat matches cp's stat of a name it is about to create in
+// the copy (dst/...), with where it was answered.
+var destMissingStat = regexp.MustCompile(`newfstatat\(AT_FDCWD, "dst/[^"]*", 0x[0-9a-f]+, 0x100\) = -1 ENOENT .*where=(\w+)`)
+
+// TestCompleteNamesCopyCalls runs busybox cp -a of a tree of 200 files
+// in two directories: cp makes each directory of the copy (posted
+// mkdir) and lstats each name before it creates it there. The copy of
+// the new directory's complete names answers those lstats (ENOENT) on
+// the client: all 202 (the files' and the two directories') waited
+// before, none after.
+func TestCompleteNamesCopyCalls(t *testing.T) {
+	tu.RequireRoot(t)
+	const files = 200
+	dir := t.TempDir()
+	for i := range files {
+		sub := filepath.Join(dir, "src", fmt.Sprintf("d%d", i%2))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%03d", i)), []byte(strings.Repeat("x", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, log, _ := stracedRun(t, dir, nil, "dst", tu.Busybox, "cp", "-a", "src", "dst")
+	if r := tu.Run(t, timeout, dir, "", "diff", "-r", "src", "dst"); r.ExitCode != 0 {
+		t.Fatalf("the copy differs: %s%s", r.Stdout, r.Stderr)
+	}
+	where := map[string]int{}
+	for _, m := range destMissingStat.FindAllStringSubmatch(log, -1) {
+		where[m[1]]++
+	}
+	t.Logf("lstats of names about to be made in the copy: %v", where)
+	if n := where["cached"] + where["forwarded"]; n != files+2 {
+		t.Errorf("%d lstats of names to make, want %d (the files and the two directories)", n, files+2)
+	}
+	if where["forwarded"] > 2 {
+		t.Errorf("%d lstats of names to make sent to the server, want at most 2", where["forwarded"])
 	}
 }
 
