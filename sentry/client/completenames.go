@@ -210,7 +210,7 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	// A posted mode or owner change of a directory may take the search
 	// permission of one above the copy's away (the copy models its own
 	// directory's mode alone), as for cachedExists.
-	if !dirs && !pc.searchAll[t.proc.pid] || !pc.copyAbsenceLocked(k, t.proc.pid) {
+	if !pc.walksSettledLocked(dirs, t.proc.pid) || !pc.copyAbsenceLocked(k, t.proc.pid) {
 		return false
 	}
 	t.answeredLocked(pc)
