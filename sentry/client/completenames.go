@@ -237,7 +237,7 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	// A posted mode or owner change of a directory may take the search
 	// permission of one above the copy's away (the copy models its own
 	// directory's mode alone), as for cachedExists.
-	if !dirs && !pc.searchAll[t.proc.pid] || !pc.copyAbsenceLocked(k, p, t.proc.pid) {
+	if !pc.walksSettledLocked(dirs, t.proc.pid) || !pc.copyAbsenceLocked(k, p, t.proc.pid) {
 		return false
 	}
 	t.answeredLocked(pc)
@@ -276,12 +276,13 @@ func (pc *pathCache) copyAbsenceLocked(k pathKey, p string, pid int32) bool {
 // open or an exec: walkIDs), when a copy of the directory of k's path
 // lacks its name and the caller pid may search that directory (cp -a
 // stats each destination name before it creates it). Nothing is kept:
-// the copy answers each time. Precondition: pc.mu.
+// the copy answers each time. The callers check pathAnswerScope's dirs.
+// Precondition: pc.mu.
 func (pc *pathCache) copyMissingLocked(k pathKey, pid int32) *pathAnswer {
 	if len(pc.copies) == 0 {
 		return nil
 	}
-	if real, walks := walkIDs(k); !walks || real {
+	if real, walks := walkIDs(k); !walks || real || !pc.walksSettledLocked(true, pid) {
 		return nil
 	}
 	p, ok := copyPath(k.path)

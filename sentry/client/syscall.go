@@ -380,6 +380,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.c.pcache.keepParent(parentKey, reply, pathFrom)
 		t.keepMadeDir(sysno, args, reply, pathFrom)
 	}
+	t.c.pcache.madeDirReplied(t.c.rcache, mc.dir, madeDirIno(reply))
 	if listing.wanted && reply.PathLease != nil {
 		t.keepListed(listing, reply, pathFrom)
 	}
