@@ -2991,6 +2991,12 @@ type Syscall struct {
 	// process from a ReadLease this call brings (it has one thread; the
 	// read cache is on): the server grants one only then (Reply.lease).
 	LeaseWanted bool `protobuf:"varint,360,opt,name=lease_wanted,json=leaseWanted,proto3" json:"lease_wanted,omitempty"`
+	// open_data_wanted, on a read-only open with lease_wanted, says the
+	// client's recent read-only opens were mostly followed by a read or an
+	// fstat: the server grants a lease with the file's data even when its
+	// data cache does not hold the file (it reads it for the lease), so
+	// that those calls are answered on the client.
+	OpenDataWanted bool `protobuf:"varint,563,opt,name=open_data_wanted,json=openDataWanted,proto3" json:"open_data_wanted,omitempty"`
 	// owned_write, on a posted write, pwrite64, writev or pwritev through
 	// a description that created its file, says the client applied the
 	// write to its copy of the file: it neither voids the description's
@@ -3128,6 +3134,13 @@ func (x *Syscall) GetPosted() bool {
 func (x *Syscall) GetLeaseWanted() bool {
 	if x != nil {
 		return x.LeaseWanted
+	}
+	return false
+}
+
+func (x *Syscall) GetOpenDataWanted() bool {
+	if x != nil {
+		return x.OpenDataWanted
 	}
 	return false
 }
@@ -10757,7 +10770,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xc0\x04\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xeb\x04\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -10767,7 +10780,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0fpending_signals\x18\xdc\x01 \x01(\x04R\x0ependingSignals\x12\x1a\n" +
 	"\bcall_gen\x18\xdd\x01 \x01(\x04R\acallGen\x12\x17\n" +
 	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\x12\"\n" +
-	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12 \n" +
+	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12)\n" +
+	"\x10open_data_wanted\x18\xb3\x04 \x01(\bR\x0eopenDataWanted\x12 \n" +
 	"\vowned_write\x18\xa9\x04 \x01(\bR\n" +
 	"ownedWrite\x12\"\n" +
 	"\fowned_wanted\x18\xab\x04 \x01(\bR\vownedWanted\x12+\n" +

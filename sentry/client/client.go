@@ -250,6 +250,9 @@ type client struct {
 	// opens is what posted opens need besides the caches (postopen.go);
 	// its own lock.
 	opens postedOpens
+	// openUse is the outcome of recent read-only opens (openuse.go);
+	// its own lock.
+	openUse openUse
 	// pipe is what the client knows to post calls without waiting
 	// (writebehind.go); its own lock.
 	pipe pipelineState

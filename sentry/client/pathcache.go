@@ -827,6 +827,9 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.keptLocked(k, t.proc.pid)
+	if a == nil {
+		a = pc.lstatAsStatLocked(k, t.proc.pid)
+	}
 	if a == nil && dirs && walkFirst(sysno, args) {
 		a = pc.missingPrefixLocked(k, t.proc.pid)
 	}
@@ -866,6 +869,50 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	pc.hits.Add(1)
 	t.cached = true
 	return k, true, false, a.ret, a.errno, true
+}
+
+// lstatAsStatLocked returns, for a stat or statx key k that follows a
+// last symbolic link, the kept answer of the same call that does not
+// (AT_SYMLINK_NOFOLLOW) if it found no symbolic link: the two walks are
+// the same, and so is the file they find (a listing keeps the lstat of
+// each entry; Python stats each module file of a directory it listed).
+// Precondition: pc.mu.
+func (pc *pathCache) lstatAsStatLocked(k pathKey, pid int32) *pathAnswer {
+	if k.sysno != unix.SYS_NEWFSTATAT && k.sysno != unix.SYS_STATX || k.args[0]&unix.AT_SYMLINK_NOFOLLOW != 0 {
+		return nil
+	}
+	k.args[0] |= unix.AT_SYMLINK_NOFOLLOW
+	a := pc.keptLocked(k, pid)
+	if a == nil || a.errno == unix.ENOENT {
+		return a // no name at the end: neither walk follows anything there
+	}
+	if a.errno != 0 {
+		return nil
+	}
+	var mode uint32
+	switch k.sysno {
+	case unix.SYS_NEWFSTATAT:
+		var st linux.Stat
+		if len(a.out) < st.SizeBytes() {
+			return nil
+		}
+		st.UnmarshalBytes(a.out)
+		mode = st.Mode
+	default:
+		var stx linux.Statx
+		if len(a.out) < stx.SizeBytes() {
+			return nil
+		}
+		stx.UnmarshalBytes(a.out)
+		if stx.Mask&linux.STATX_TYPE == 0 {
+			return nil
+		}
+		mode = uint32(stx.Mode)
+	}
+	if mode&linux.S_IFMT == linux.S_IFLNK {
+		return nil
+	}
+	return a
 }
 
 // existsFrom are the path calls whose success keeps the existence of

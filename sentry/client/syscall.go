@@ -226,6 +226,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	if errno := t.checkCloneLimits(sysno, args); errno != 0 {
 		return 0, errno
 	}
+	t.noteOpenUse(sysno, args)
 
 	if flushFirst[sysno] && t.c.files.pending() {
 		// The server reads (or syncs, or replaces) file data this
@@ -360,6 +361,8 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	sc.NoNewPrivs = noNewPrivs
 	sc.Clocks = clocksFor(sysno)
 	sc.LeaseWanted = t.wantsLease(sysno) && t.copyMayLease(sysno, args) && t.readMayLease(sysno, int32(args[0]))
+	watchOpen := sc.LeaseWanted && readOnlyOpen(sysno, args)
+	sc.OpenDataWanted = watchOpen && t.c.openUse.wanted()
 	sc.OwnedWanted = ownedWanted
 	sc.PathLeaseWanted = pathWanted || listing.wanted || parentWanted || openKeyed
 	sc.ListingPath = listing.path
@@ -395,6 +398,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	if reply.Errno == 0 && (sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT) {
 		t.noteOpen(sysno, args, uint64(reply.Ret))
+		if desc, ok := t.c.ids.soleFD(t.proc.pid, int32(reply.Ret)); ok && watchOpen {
+			t.c.openUse.opened(desc)
+		}
 		if sc.LeaseWanted {
 			t.startOwned(sysno, args, int32(reply.Ret))
 		}

@@ -103,7 +103,7 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 	} else {
 		r.Ret = ret
 		if sc.LeaseWanted {
-			grantReadLease(k, c, ret)
+			grantReadLease(k, c, ret, sc.OpenDataWanted)
 		}
 		if sc.OwnedWanted {
 			grantOwnedLease(k, c)

@@ -199,8 +199,10 @@ func (c *client) leaseAcked(m *sentrypb.LeaseRevoked) {
 // window of a large one), read after the grant began, so that a change
 // between makes the grant fail (readlease.Registry.Grant). An open is
 // granted a new lease only when the server's data cache holds the whole
-// file: it reads nothing for a lease the application may never use.
-func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
+// file, or when the client says its opens are mostly followed by reads
+// (dataWanted: Syscall.open_data_wanted): it reads nothing for a lease
+// the application may never use.
+func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
 	h := k.LeaseHolder
 	// A read of a watched file, or of a watched directory's child, is an
 	// IN_ACCESS event that only the server can raise: such reads are not
@@ -267,10 +269,11 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64) {
 		return
 	}
 	// An open may be followed by no read at all (open+close, a stat
-	// through the fd): it is leased only what the server holds already,
-	// the whole content of a small file in its data cache; otherwise the
-	// first read or fstat takes the lease.
-	if open && !k.Attrs.HoldsWhole(g.Handle) {
+	// through the fd): unless the client expects a read, it is leased
+	// only what the server holds already, the whole content of a small
+	// file in its data cache; otherwise the first read or fstat takes
+	// the lease.
+	if open && !dataWanted && !k.Attrs.HoldsWhole(g.Handle) {
 		return
 	}
 	if st := k.Attrs.Recent(g.Handle); st != nil && !leaseable(st, key) {
