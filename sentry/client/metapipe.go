@@ -371,7 +371,7 @@ func (t *task) pipelineMeta(sysno uintptr, args [6]uint64) bool {
 		change = fileAttrsChange
 	}
 	sc := &pb.Syscall{Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs)}
-	if !t.postChange(newSessionCallOf(t.tid, sc), done, "", change, cf.born) {
+	if !t.postChange(newPostedCallOf(t.tid, sc), done, "", change, cf.born) {
 		return false
 	}
 	if chown && uid != ^uint32(0) {
