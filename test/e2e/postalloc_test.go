@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -29,30 +26,12 @@ var heapCounts = regexp.MustCompile(`heap_allocs=(\d+) heap_alloc_bytes=(\d+)`)
 // record); 13.3 and 5.9-6.1 KiB since.
 func TestPostedWriteAllocs(t *testing.T) {
 	tu.RequireRoot(t)
-	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "postalloc", "wb4k.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, dir, "wb4k", string(src))
+	prog := tu.StaticProgram(t, t.TempDir(), "wb4k", testdataSource(t, "postalloc", "wb4k"))
 	run := func(n int) (allocs, bytes float64) {
 		t.Helper()
-		logFile := filepath.Join(t.TempDir(), "do.log")
-		r := tu.Sandbox(t, 3*time.Minute, t.TempDir(), "", []string{"--debug-log", logFile}, prog, strconv.Itoa(n))
-		if r.ExitCode != 0 {
-			t.Fatalf("wb4k %d: exit %d\n%s%s", n, r.ExitCode, r.Stdout, r.Stderr)
-		}
-		log, err := os.ReadFile(logFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := heapCounts.FindSubmatch(log)
-		if m == nil {
-			t.Fatalf("no heap counts in the client's log")
-		}
-		allocs, _ = strconv.ParseFloat(string(m[1]), 64)
-		bytes, _ = strconv.ParseFloat(string(m[2]), 64)
-		return allocs, bytes
+		_, log := sandboxLogged(t, t.TempDir(), nil, nil, prog, strconv.Itoa(n))
+		v := logInts(t, log, heapCounts)
+		return float64(v[0]), float64(v[1])
 	}
 	const few, many = 500, 2500
 	a1, b1 := run(few)
