@@ -283,14 +283,11 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
 		return
 	}
 	st.sendLeaseRevokesLocked()
-	// Only the call's effects go with it now; what it changed, and the
-	// objects its effects touched (a file's offset), go for the whole
-	// batch after the held replies (sendHeldWithLocked).
+	// Only the call's effects go with it now; what it changed goes, for
+	// the whole batch, after the held replies (sendHeldWithLocked).
 	r.State = withRecords(r.State, st.effectRecords(r.Seq))
 	if !st.postedHeld.Hold(r) {
-		// r goes now, behind the held ones, with those records after
-		// it: not before it, in a message of the held replies alone.
-		if err := st.sendWithStateLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
+		if err := st.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
 			st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 		}
 	}

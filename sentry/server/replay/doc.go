@@ -24,9 +24,8 @@
 // (pipe and socketpair counters, retained writes; a re-sent call must not apply twice)
 // are registered per seq (SetEffects) and handed back by Take for that
 // reply only, or by TakeEffects for a reply held back to go out with a
-// later message (a batch of posted replies), whose touched objects,
-// those its effects' commit touches included, that message's Take
-// reports once for the whole batch. Their type is the
+// later message (a batch of posted replies), whose touched objects that
+// message's Take reports once for the whole batch. Their type is the
 // server's (the E of Tracker[E]).
 //
 // The Tracker also allocates the ids of objects that have no natural

@@ -207,12 +207,10 @@ func (t *Tracker[E]) Take(replySeq uint64, isReply bool) *Collection[E] {
 
 // TakeEffects starts the records that must go with the reply to call
 // replySeq when that reply is held for a later message (a posted call's,
-// in a batch): that call's effects alone. The touched objects, and those
-// the effects' commit touches, stay for the message that carries the
-// reply out, whose Take reports each of them once however many held
-// replies touched it; the caller sends no message between the two that
-// does not carry the reply. It returns nil when the call registered no
-// effects.
+// in a batch): that call's effects alone. The touched objects stay for
+// the message that carries the reply out, whose Take reports each of
+// them once however many held replies touched it. It returns nil when
+// the call registered no effects.
 func (t *Tracker[E]) TakeEffects(replySeq uint64) *Collection[E] {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -226,7 +224,7 @@ func (t *Tracker[E]) TakeEffects(replySeq uint64) *Collection[E] {
 	if c == nil {
 		c = &Collection[E]{t: t}
 	}
-	c.Effects, c.HasEffects, c.ReplySeq, c.deferTouches = eff, true, replySeq, true
+	c.Effects, c.HasEffects, c.ReplySeq = eff, true, replySeq
 	return c
 }
 
@@ -248,26 +246,13 @@ type Collection[E any] struct {
 	Effects    E
 	HasEffects bool
 	ReplySeq   uint64
-	// deferTouches says the records are a held reply's (TakeEffects):
-	// objects touched go to the Tracker, for the message that carries
-	// the reply out to report once for its whole batch (a file whose
-	// offset a posted write moved: one record a batch, not one a
-	// write).
-	deferTouches bool
 }
 
 // Touch adds obj to this message's objects (a derivation that needs
-// obj's record to go with its own, or a committed effect), or, for a
-// held reply's (TakeEffects), to the Tracker's.
+// obj's record to go with its own, or a committed effect).
 // An object derived already in this message is not derived again: its
 // record cannot have changed under the locks the derivation holds.
-func (c *Collection[E]) Touch(order Order, obj any) {
-	if c.deferTouches {
-		c.t.Touch(order, obj)
-		return
-	}
-	c.touched.add(order, obj)
-}
+func (c *Collection[E]) Touch(order Order, obj any) { c.touched.add(order, obj) }
 
 // Add adds a record that is not an object's (a committed effect's).
 func (c *Collection[E]) Add(rec *sentrypb.StateRecord) {
@@ -324,7 +309,7 @@ func (c *Collection[E]) release() {
 	clear(c.recs)
 	c.recs = c.recs[:0]
 	var none E
-	c.Effects, c.HasEffects, c.ReplySeq, c.ids, c.deferTouches = none, false, 0, false, false
+	c.Effects, c.HasEffects, c.ReplySeq, c.ids = none, false, 0, false
 	c.t.mu.Lock()
 	c.t.spare = c
 	c.t.mu.Unlock()

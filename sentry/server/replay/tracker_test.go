@@ -272,37 +272,3 @@ func TestTakeEffectsLeavesTouched(t *testing.T) {
 		t.Fatalf("the carrying message's records %q, want file/3 once", got)
 	}
 }
-
-// TestHeldEffectsTouchForTheBatch: the objects a held reply's effects
-// touch as they are committed (the file whose offset a posted write
-// moved) are left for the message that carries the replies out and
-// derived once there, not with each reply: a batch of 64 posted 4 KiB
-// writes carried 64 records of their file, one a reply.
-func TestHeldEffectsTouchForTheBatch(t *testing.T) {
-	tr := NewTracker[*effects]()
-	f := &file{3}
-	for seq := uint64(1); seq <= 3; seq++ {
-		tr.SetEffects(seq, &effects{"write"})
-		c := tr.TakeEffects(seq)
-		// The commit: the call's own record, and the file it moved.
-		c.Add(&sentrypb.StateRecord{Key: statekey.Write(seq).String()})
-		c.Touch(orderFile, f)
-		if got, want := keys(c.Derive(derive(nil, nil), idsRec)), statekey.Write(seq).String(); got != want {
-			t.Fatalf("held reply %d's records %q, want its write's alone (%q)", seq, got, want)
-		}
-	}
-	// A reply taken whole derives what its effects touch itself.
-	tr.SetEffects(4, &effects{"write"})
-	c := tr.Take(0, false)
-	if c == nil {
-		t.Fatal("Take after the held replies = nil, want their file")
-	}
-	if got := keys(c.Derive(derive(nil, nil), idsRec)); got != "file/3" {
-		t.Fatalf("the carrying message's records %q, want file/3 once", got)
-	}
-	c = tr.Take(4, true)
-	c.Touch(orderFile, f)
-	if got := keys(c.Derive(derive(nil, nil), idsRec)); got != "file/3" {
-		t.Fatalf("a reply's own records %q, want the file its effects touched", got)
-	}
-}
