@@ -1,9 +1,13 @@
 package gofer
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
+	"hash/fnv"
 	"math"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -26,9 +30,12 @@ const maxDirentsPerReply = 2048
 // from a cookie after a gofer or sentry restart, or after its handle was
 // re-resolved, skips and repeats nothing that was there all along (as on
 // Linux, entries added or removed meanwhile may or may not be seen).
-// overlayfs numbers a merged directory's entries by index in its merged
-// list: there a removal of a name only the upper layer had shifts later
-// positions for a new open of the directory.
+// overlayfs has no such positions: it numbers a merged directory's
+// entries by index in a list it builds at each open, which a removal
+// shifts. A directory on overlayfs is therefore listed in the order of
+// its names' hashes, each entry's cookie the hash of its name
+// (nameCookie), as ext4 orders its hashed directories: continuing from a
+// cookie lists the names hashed above it, wherever the host lists them.
 //
 // A listing at offset 0 reads the whole directory into a snapshot held by
 // the handle, and one continued on that handle from a cookie the snapshot
@@ -141,8 +148,9 @@ func (h *handle) snapshotNextLocked(offset uint64) (int, bool) {
 }
 
 // readDir reads h's directory entries but "." and ".." from host
-// position from (0: the start) to the end. Precondition: h.mu is held
-// for writing.
+// position from (0: the start) to the end; on overlayfs, all those after
+// cookie from in the order of their names' cookies (namesAfter).
+// Precondition: h.mu is held for writing.
 func (s *Server) readDir(h *handle, from uint64) ([]*goferpb.Dirent, error) {
 	fd, err := h.anyFDLocked()
 	if err != nil {
@@ -151,6 +159,23 @@ func (s *Server) readDir(h *handle, from uint64) ([]*goferpb.Dirent, error) {
 	if from > math.MaxInt64 {
 		return nil, errorf(unix.EINVAL, "getdents: handle %d: cookie %#x is no directory position", h.id, from)
 	}
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return nil, wrap(err, "getdents: statfs handle %d", h.id)
+	}
+	if sfs.Type == unix.OVERLAYFS_SUPER_MAGIC {
+		ents, err := s.readDirFrom(h, fd, 0)
+		if err != nil {
+			return nil, err
+		}
+		return namesAfter(ents, from), nil
+	}
+	return s.readDirFrom(h, fd, from)
+}
+
+// readDirFrom reads the entries of directory fd from host position from
+// to the end.
+func (s *Server) readDirFrom(h *handle, fd int, from uint64) ([]*goferpb.Dirent, error) {
 	if _, err := unix.Seek(fd, int64(from), unix.SEEK_SET); err != nil {
 		return nil, wrap(err, "getdents: seek handle %d to %#x", h.id, from)
 	}
@@ -216,4 +241,37 @@ func (s *Server) parseDirents(b []byte, ents []*goferpb.Dirent) []*goferpb.Diren
 		})
 	}
 	return ents
+}
+
+// namesAfter renumbers a whole listing by name (each cookie becomes
+// nameCookie of its name), sorts it by cookie, and returns the entries
+// after cookie from (0: all). Two names of one hash are ordered by name,
+// and a listing cut between them skips the second: with 62 bits, about
+// one chance in 10^10 for a directory of 100,000 names.
+func namesAfter(ents []*goferpb.Dirent, from uint64) []*goferpb.Dirent {
+	for _, e := range ents {
+		e.Offset = nameCookie(e.GetName())
+	}
+	slices.SortFunc(ents, func(a, b *goferpb.Dirent) int {
+		if c := cmp.Compare(a.GetOffset(), b.GetOffset()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.GetName(), b.GetName())
+	})
+	i, _ := slices.BinarySearchFunc(ents, from, func(e *goferpb.Dirent, from uint64) int {
+		if e.GetOffset() <= from {
+			return -1
+		}
+		return 1
+	})
+	return ents[i:]
+}
+
+// nameCookie is the cookie of name in a directory listed by name: its
+// FNV-1a hash in [1, 2^62), so that it is never the start (0) and the
+// sentry's d_off (2 + cookie) stays a positive int64.
+func nameCookie(name string) uint64 {
+	f := fnv.New64a()
+	f.Write([]byte(name))
+	return max(f.Sum64()>>2, 1)
 }

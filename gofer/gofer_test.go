@@ -486,17 +486,38 @@ func TestGetdentsCookiesSurviveRemovals(t *testing.T) {
 		name string
 		// fresh continues on a new handle of the directory.
 		fresh bool
+		// overlay makes o an overlayfs merge of a lower directory with
+		// the even names and an upper one given the odd names through
+		// the mount (do's overlay): overlayfs numbers such a
+		// directory's entries by index in a list a removal shifts.
+		overlay bool
 	}{
 		{name: "new handle", fresh: true},
 		{name: "same handle"},
+		{name: "overlay new handle", fresh: true, overlay: true},
+		{name: "overlay same handle", overlay: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			if err := os.Mkdir(e.host("o"), 0o755); err != nil {
-				t.Fatal(err)
+			for _, d := range []string{"o", "lower", "upper", "work"} {
+				if err := os.Mkdir(e.host(d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.overlay {
+				for i := 0; i < n; i += 2 {
+					writeHostFile(t, e.host(fmt.Sprintf("lower/%d", i)), "")
+				}
+				opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", e.host("lower"), e.host("upper"), e.host("work"))
+				if err := unix.Mount("overlay", e.host("o"), "overlay", 0, opts); err != nil {
+					t.Skipf("cannot mount an overlayfs (needs CAP_SYS_ADMIN): %v", err)
+				}
+				t.Cleanup(func() { unix.Unmount(e.host("o"), unix.MNT_DETACH) })
 			}
 			for i := range n {
-				writeHostFile(t, e.host(fmt.Sprintf("o/%d", i)), "")
+				if !tc.overlay || i%2 == 1 {
+					writeHostFile(t, e.host(fmt.Sprintf("o/%d", i)), "")
+				}
 			}
 			list := func(h, off uint64, max int) []*goferpb.Dirent {
 				var out []*goferpb.Dirent

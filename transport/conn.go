@@ -244,8 +244,10 @@ type StreamConn struct {
 	// postQSince is when the queue's first call was queued. Protected by
 	// sendMu.
 	postQSince time.Time
-	// postTimer sends the queue postDelay after its first call, unless
-	// a call posted once it is due (postDue) sent it. Immutable pointer.
+	// postTimer fires postDelay after the queue's first call, unless a
+	// call posted once it is due (postDue) sent it; postSender, one
+	// goroutine for the connection's life, then sends it. Immutable
+	// pointer.
 	postTimer *time.Timer
 	// postDelay is Options.PostDelay, defaulted. Immutable after Dial.
 	postDelay time.Duration
@@ -387,8 +389,11 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	c.channelPosted = c.batchPosted && welcome.GetFeatures()&pb.FeatureChannelPosted != 0
 	c.channelBatch = c.channelPosted && c.hop.enabled && welcome.GetFeatures()&pb.FeatureChannelBatch != 0
 	c.postDelay = opts.postDelay()
-	c.postTimer = time.AfterFunc(time.Hour, c.flushPostedLate)
+	c.postTimer = time.NewTimer(time.Hour)
 	c.postTimer.Stop()
+	if c.batchPosted {
+		go c.postSender()
+	}
 	c.idle = time.AfterFunc(time.Hour, c.takeover)
 	go c.takeover()
 	go c.heartbeatLoop()

@@ -27,8 +27,11 @@ import (
 // or maxPostedBatch calls. A call posted once the queue is due (its first
 // call waited postDue, three quarters of the delay) sends it on the
 // posting thread: in a program that keeps posting, the queue's timer
-// (a goroutine started per batch) fires only after a pause of the
-// program longer than the rest of the delay, or after its last call. Order is unchanged: the queue is the
+// fires only after a pause of the program longer than the rest of the
+// delay, or after its last call. The timer is a channel's, which one
+// goroutine of the connection's life waits on (postSender): a firing
+// starts no goroutine (time.AfterFunc's would, its stack grown anew to
+// marshal each frame). Order is unchanged: the queue is the
 // connection's, in seq order, and every message sent after a queued call
 // (any thread's) goes after it in the same frame or a later one.
 //
@@ -283,7 +286,20 @@ func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone) {
 	}
 }
 
-// flushPostedLate is the queue's timer: the queue waited postDelay.
+// postSender sends the queue each time its timer fires, until the
+// connection dies.
+func (c *StreamConn) postSender() {
+	for {
+		select {
+		case <-c.postTimer.C:
+			c.flushPostedLate()
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// flushPostedLate sends the queue, which waited postDelay.
 func (c *StreamConn) flushPostedLate() {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()

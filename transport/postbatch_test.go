@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"sync"
 	"testing"
@@ -592,4 +593,54 @@ func TestPostedLoopOneReader(t *testing.T) {
 	if err != nil || r.Ret != int64(r.Seq) {
 		t.Fatalf("a waited call after the loop: %v, %v", r, err)
 	}
+}
+
+// TestPostTimerStartsNoGoroutine: a queue sent by its timer (the
+// program paused past the post delay) is sent by the connection's one
+// sender goroutine; before, each firing of the queue's time.AfterFunc
+// started a goroutine, its stack grown anew to marshal the frame. The
+// count is of the goroutines the whole test process started (the
+// in-process server's included) while batches of one call each went
+// out on the timer, every reply in.
+func TestPostTimerStartsNoGoroutine(t *testing.T) {
+	const delay, batches = 200 * time.Microsecond, 100
+	s := &batchServer{}
+	c := dialBatchServerWith(t, s, Options{PostDelay: delay})
+	// Each batch goes out when its timer fires (or a heartbeat takes
+	// it), its reply in before the next.
+	sendOne := func(i int) {
+		ch, err := c.GoPosted(postedCall())
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-ch:
+			if r == nil {
+				t.Fatalf("batch %d: the connection died", i)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("batch %d: no reply in 10 s", i)
+		}
+	}
+	// The first batch starts what a session starts once.
+	sendOne(0)
+	started0, late0 := goroutinesCreated(), c.postedLate.Load()
+	for i := 1; i <= batches; i++ {
+		sendOne(i)
+	}
+	started, late := goroutinesCreated()-started0, c.postedLate.Load()-late0
+	t.Logf("%d goroutines started for %d batches, %d of them sent by the queue's timer", started, batches, late)
+	if late < batches/2 {
+		t.Fatalf("%d of %d batches sent by the queue's timer: the test tested little", late, batches)
+	}
+	if started > late/10 {
+		t.Errorf("%d goroutines started for %d batches sent by the queue's timer, want at most %d", started, late, late/10)
+	}
+}
+
+// goroutinesCreated is how many goroutines the test process started.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

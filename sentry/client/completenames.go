@@ -47,7 +47,9 @@ import (
 // (postcreate.go); unlike the server's lease on a directory's missing
 // names, the complete-names lease is not revoked by this client's own
 // creations there, so a creation in flight in dir does not hold the
-// answer back.
+// answer back. The stat family and readlink of such a name fail with
+// ENOENT here too (copyMissingLocked: cp -a stats each name it is about
+// to create).
 
 // namesCopy is the client's copy of the complete names of a directory
 // it made. Its fields are changed under pathCache.mu.
@@ -73,22 +75,39 @@ func (c *namesCopy) live() bool {
 	return c != nil && !c.hold.revoked && c.renewal.live(c.expires, time.Now())
 }
 
-// cleanPath says whether p names its file lexically: no empty, "." or
-// ".." component, no trailing slash (another spelling could alias a
-// directory the client holds a copy of).
-func cleanPath(p string) bool {
-	if p == "" || p == "/" {
-		return false
+// copyPath returns p without its "." components but the last, if the
+// rest names its file lexically: no empty or ".." component, no "." or
+// slash at the end (another spelling could alias a directory the client
+// holds a copy of). A "." before another component changes nothing of
+// the walk ("./d/x" is "d/x"; "a/./b" needs a to be a searchable
+// directory, as "a/b" does), and tar archives made with `tar -C dir .`
+// spell every member so.
+func copyPath(p string) (string, bool) {
+	rest, abs := strings.CutPrefix(p, "/")
+	if rest == "" || strings.HasSuffix(rest, "/") {
+		return "", false
 	}
-	for _, c := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
-		if c == "" || c == "." || c == ".." {
-			return false
+	if !strings.Contains(rest, ".") && !strings.Contains(rest, "//") {
+		return p, true // the common case: nothing to drop
+	}
+	comps := strings.Split(rest, "/")
+	kept := comps[:0]
+	for i, c := range comps {
+		switch {
+		case c == "" || c == "..", c == "." && i == len(comps)-1:
+			return "", false
+		case c != ".":
+			kept = append(kept, c)
 		}
 	}
-	return true
+	q := strings.Join(kept, "/")
+	if abs {
+		q = "/" + q
+	}
+	return q, true
 }
 
-// splitName splits clean path p into its directory's path and its last
+// splitName splits path p (copyPath's) into its directory's path and its last
 // name ("" for a name in the start directory).
 func splitName(p string) (dir, name string) {
 	i := strings.LastIndexByte(p, '/')
@@ -112,7 +131,11 @@ func copyKey(k pathKey, dir string) pathKey {
 func (pc *pathCache) keepNamesCopy(k pathKey, ownerMode uint32, reply *pb.Reply, at leaseStamp) {
 	cn, l := reply.GetCompleteNames(), reply.GetPathLease()
 	if pc == nil || cn == nil || l == nil || reply.Errno != 0 || cn.TtlMs == 0 || len(cn.Ids) == 0 || len(cn.Inos) != 1 ||
-		!cleanPath(k.path) || !grantedAs(k, l) {
+		!grantedAs(k, l) {
+		return
+	}
+	dir, ok := copyPath(k.path)
+	if !ok {
 		return
 	}
 	ttl := min(cn.TtlMs, l.TtlMs)
@@ -130,7 +153,7 @@ func (pc *pathCache) keepNamesCopy(k pathKey, ownerMode uint32, reply *pb.Reply,
 	if pc.copies == nil {
 		pc.copies = make(map[pathKey]*namesCopy)
 	}
-	pc.copies[copyKey(k, k.path)] = c
+	pc.copies[copyKey(k, dir)] = c
 }
 
 // keepMadeDir keeps the copy of the names of the directory t's mkdir or
@@ -200,7 +223,11 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 		return false
 	}
 	k, ok := t.pathKeyShaped(missingCall, shape, args)
-	if !ok || !cleanPath(k.path) {
+	if !ok {
+		return false
+	}
+	p, ok := copyPath(k.path)
+	if !ok {
 		return false
 	}
 	_, dirs := t.pathAnswerScope()
@@ -210,19 +237,19 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 	// A posted mode or owner change of a directory may take the search
 	// permission of one above the copy's away (the copy models its own
 	// directory's mode alone), as for cachedExists.
-	if !dirs && !pc.searchAll[t.proc.pid] || !pc.copyAbsenceLocked(k, t.proc.pid) {
+	if !pc.walksSettledLocked(dirs, t.proc.pid) || !pc.copyAbsenceLocked(k, p, t.proc.pid) {
 		return false
 	}
 	t.answeredLocked(pc)
 	return true
 }
 
-// copyAbsenceLocked keeps, under missing-name key k (a clean path), the
-// absence of its name a copy of its directory says, if the caller pid
-// may search the directory (creatable if it may write it too), and
-// reports whether it did. Precondition: pc.mu.
-func (pc *pathCache) copyAbsenceLocked(k pathKey, pid int32) bool {
-	dir, name := splitName(k.path)
+// copyAbsenceLocked keeps, under missing-name key k (its path p as
+// copyPath spells it), the absence of its name a copy of its directory
+// says, if the caller pid may search the directory (creatable if it may
+// write it too), and reports whether it did. Precondition: pc.mu.
+func (pc *pathCache) copyAbsenceLocked(k pathKey, p string, pid int32) bool {
+	dir, name := splitName(p)
 	c := pc.copyLocked(copyKey(k, dir))
 	if c == nil {
 		return false
@@ -244,6 +271,37 @@ func (pc *pathCache) copyAbsenceLocked(k pathKey, pid int32) bool {
 	return true
 }
 
+// copyMissingLocked returns an ENOENT answer of key k, a call that walks
+// with the fs ids (stat, lstat, newfstatat, statx, readlink, a read-only
+// open or an exec: walkIDs), when a copy of the directory of k's path
+// lacks its name and the caller pid may search that directory (cp -a
+// stats each destination name before it creates it). Nothing is kept:
+// the copy answers each time. The callers check pathAnswerScope's dirs.
+// Precondition: pc.mu.
+func (pc *pathCache) copyMissingLocked(k pathKey, pid int32) *pathAnswer {
+	if len(pc.copies) == 0 {
+		return nil
+	}
+	if real, walks := walkIDs(k); !walks || real || !pc.walksSettledLocked(true, pid) {
+		return nil
+	}
+	p, ok := copyPath(k.path)
+	if !ok {
+		return nil
+	}
+	dir, name := splitName(p)
+	c := pc.copyLocked(copyKey(k, dir))
+	if c == nil {
+		return nil
+	}
+	if _, exists := c.names[name]; exists || c.ownerMode&0o100 == 0 && !pc.searchAll[pid] {
+		return nil
+	}
+	a := &pathAnswer{errno: unix.ENOENT, expires: c.expires}
+	a.holds[0] = &c.hold
+	return a
+}
+
 // keepCopyAbsence keeps the absence of the name t's creation (missing-name
 // key k) would make, from a copy of its directory, unless the server's
 // answer is kept under k: the creation is then posted (postcreate.go,
@@ -253,7 +311,8 @@ func (pc *pathCache) copyAbsenceLocked(k pathKey, pid int32) bool {
 // may create the name (or search the directory).
 func (t *task) keepCopyAbsence(k pathKey) {
 	pc := t.c.pcache
-	if !cleanPath(k.path) {
+	p, ok := copyPath(k.path)
+	if !ok {
 		return
 	}
 	pc.mu.Lock()
@@ -262,7 +321,7 @@ func (t *task) keepCopyAbsence(k pathKey) {
 	if len(pc.copies) == 0 && a == nil || a != nil && a.copy == nil {
 		return
 	}
-	if !pc.copyAbsenceLocked(k, t.proc.pid) && a != nil {
+	if !pc.copyAbsenceLocked(k, p, t.proc.pid) && a != nil {
 		delete(pc.answers, k)
 	}
 }
@@ -273,10 +332,11 @@ func (t *task) keepCopyAbsence(k pathKey) {
 // wait for a reply of its own, and drop every copy (namesBefore: a
 // creation in a directory no copy is of, which its reply then names).
 func (pc *pathCache) awaitCopy(k pathKey) {
-	if !cleanPath(k.path) {
+	p, ok := copyPath(k.path)
+	if !ok {
 		return
 	}
-	dir, _ := splitName(k.path)
+	dir, _ := splitName(p)
 	pc.mu.Lock()
 	wait := pc.copyLocked(copyKey(k, dir)) == nil && pc.renewing[copyKey(k, dir)] > 0 && pc.answerLocked(k) == nil
 	pc.mu.Unlock()
@@ -374,7 +434,10 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 	unknown := namesChange{dropOnSuccess: creation || rmdir}
 	k, ok := t.pathKeyShaped(missingCall, shape, args)
 	path := strings.TrimRight(k.path, "/")
-	if !ok || !cleanPath(path) || (path != k.path && !creation && !rmdir) {
+	if ok {
+		path, ok = copyPath(path)
+	}
+	if !ok || (strings.HasSuffix(k.path, "/") && !creation && !rmdir) {
 		if !creation && !removal {
 			pc.dropCopies()
 		}

@@ -10,33 +10,42 @@ import (
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
-func TestCleanPathAndSplitName(t *testing.T) {
+func TestCopyPathAndSplitName(t *testing.T) {
 	tests := []struct {
-		path      string
-		clean     bool
+		path string
+		// want is copyPath's path, "" when it refuses p.
+		want      string
 		dir, name string
 	}{
-		{path: "d/x", clean: true, dir: "d", name: "x"},
-		{path: "/tmp/d/x", clean: true, dir: "/tmp/d", name: "x"},
-		{path: "/x", clean: true, dir: "/", name: "x"},
-		{path: "x", clean: true, dir: "", name: "x"},
+		{path: "d/x", want: "d/x", dir: "d", name: "x"},
+		{path: "/tmp/d/x", want: "/tmp/d/x", dir: "/tmp/d", name: "x"},
+		{path: "/x", want: "/x", dir: "/", name: "x"},
+		{path: "x", want: "x", dir: "", name: "x"},
+		{path: "./d/x", want: "d/x", dir: "d", name: "x"},
+		{path: "././d", want: "d", dir: "", name: "d"},
+		{path: "d/./x", want: "d/x", dir: "d", name: "x"},
+		{path: "/./tmp/./x", want: "/tmp/x", dir: "/tmp", name: "x"},
+		{path: ".x/y.z", want: ".x/y.z", dir: ".x", name: "y.z"},
 		{path: "d//x"},
-		{path: "d/./x"},
 		{path: "d/../x"},
 		{path: "d/x/"},
+		{path: "d/."},
+		{path: "."},
+		{path: "./"},
 		{path: ".."},
 		{path: "/"},
 		{path: ""},
 	}
 	for _, tc := range tests {
-		if got := cleanPath(tc.path); got != tc.clean {
-			t.Errorf("cleanPath(%q) = %v, want %v", tc.path, got, tc.clean)
+		got, ok := copyPath(tc.path)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("copyPath(%q) = %q, %v, want %q", tc.path, got, ok, tc.want)
 		}
-		if !tc.clean {
+		if !ok {
 			continue
 		}
-		if dir, name := splitName(tc.path); dir != tc.dir || name != tc.name {
-			t.Errorf("splitName(%q) = %q, %q, want %q, %q", tc.path, dir, name, tc.dir, tc.name)
+		if dir, name := splitName(got); dir != tc.dir || name != tc.name {
+			t.Errorf("splitName(%q) = %q, %q, want %q, %q", got, dir, name, tc.dir, tc.name)
 		}
 	}
 }

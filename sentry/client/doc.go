@@ -166,7 +166,10 @@
 // as for a posted creation is answered 0 and posted; its reply brings
 // the new directory's complete names (below) and its parent's stat,
 // which a mkdir of the same path and a creation in the new directory
-// wait for (pathCache.renewing) rather than ask the server.
+// wait for (pathCache.renewing) rather than ask the server. The posted
+// chown, chmod and utimensat of a directory a mkdir made are counted by
+// the inode the mkdir's reply names (dirattrs.go: pathCache.inosChanging),
+// holding back only the answers with a lease on it.
 //
 // Complete names (completenames.go): a mkdir's reply may lease the
 // complete names of the directory it made; the client keeps a copy
@@ -210,7 +213,8 @@
 // and is otherwise a leaf (the receiving goroutine takes it for
 // revocations, a posted call's reply for its done). pathCache.mu
 // (pathcache.go) is a leaf (taken after procIDCache.mu and readCache.mu
-// were released; it guards postcreate.go's dirsChanging too), as is
+// were released; it guards postcreate.go's dirsChanging and dirattrs.go's
+// madeDir too), as is
 // postedOpens.mu (postopen.go); postedOpens.revoking is held for reading
 // by a posting task across its Post (before remoteSession.mu) and taken
 // for writing, alone, by an acknowledgment's goroutine. metaPipeline.mu

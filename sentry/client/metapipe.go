@@ -56,6 +56,10 @@ type createdFile struct {
 	// born is the number of its creation (readCache.creationSent; 0:
 	// not known).
 	born uint64
+	// dir is a mkdir's directory, whose posted changes are counted by
+	// its inode once the mkdir's reply names it (dirattrs.go; nil: not
+	// a mkdir, or no path cache).
+	dir *madeDir
 }
 
 // metaPipeline is what the client knows to post metadata calls. mu is
@@ -143,6 +147,9 @@ type metaCheck struct {
 	gen   uint64
 	// born is the creation's number (readCache.creationSent).
 	born uint64
+	// dir is a mkdir's directory (createdFile.dir), which the mkdir's
+	// reply names (madeDirReplied).
+	dir *madeDir
 }
 
 // before is called by forward before sending a call that was not
@@ -165,7 +172,11 @@ func (mp *metaPipeline) before(t *task, sysno uintptr, args [6]uint64) metaCheck
 		return metaCheck{unsafe: true}
 	}
 	if creates(sysno, args) && mp.unsafeInFlight == 0 {
-		return metaCheck{learn: true, gen: mp.gen, born: t.c.rcache.creationSent()}
+		mc := metaCheck{learn: true, gen: mp.gen, born: t.c.rcache.creationSent()}
+		if (sysno == unix.SYS_MKDIR || sysno == unix.SYS_MKDIRAT) && t.c.pcache != nil {
+			mc.dir = &madeDir{}
+		}
+		return mc
 	}
 	return metaCheck{}
 }
@@ -211,7 +222,7 @@ func (mp *metaPipeline) after(t *task, mc metaCheck, sysno uintptr, args [6]uint
 	if !fdOK {
 		file = 0
 	}
-	mp.noteCreatedLocked(t.proc, name, file, createdFile{owner: ids.euid, regular: sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT, born: mc.born})
+	mp.noteCreatedLocked(t.proc, name, file, createdFile{owner: ids.euid, regular: sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT, born: mc.born, dir: mc.dir})
 }
 
 // noteCreatedLocked notes that process p created cf by name ("": not
@@ -366,12 +377,19 @@ func (t *task) pipelineMeta(sysno uintptr, args [6]uint64) bool {
 				"syscall", sysName(sysno), "errno", unix.Errno(r.Errno).Error())
 		}
 	}
-	change := attrsChange
-	if cf.regular {
-		change = fileAttrsChange
-	}
 	sc := &pb.Syscall{Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs)}
-	if !t.postChange(newPostedCallOf(t.tid, sc), done, "", change, cf.born) {
+	call := newPostedCallOf(t.tid, sc)
+	var posted bool
+	if cf.dir != nil {
+		posted = t.postDirAttrs(call, done, cf.dir)
+	} else {
+		change := attrsChange
+		if cf.regular {
+			change = fileAttrsChange
+		}
+		posted = t.postChange(call, done, "", change, cf.born)
+	}
+	if !posted {
 		return false
 	}
 	if chown && uid != ^uint32(0) {

@@ -216,9 +216,19 @@ func (pc *pathCache) missingInLocked(k pathKey) *pathAnswer {
 // missingPrefixLocked returns a live ENOENT answer of a proper prefix of
 // k's path (ending before a slash), or one whose directory's names lack
 // the name k's path has after it (missingInLocked), same start and
-// credentials, if k is a call it answers (see above). Precondition:
-// pc.mu.
-func (pc *pathCache) missingPrefixLocked(k pathKey) *pathAnswer {
+// credentials, if k is a call it answers (see above); else one from this
+// client's copy of the names of the directory the name is looked up in
+// (copyMissingLocked), if caller pid may search it. Precondition: pc.mu.
+func (pc *pathCache) missingPrefixLocked(k pathKey, pid int32) *pathAnswer {
+	if a := pc.missingUnderLocked(k); a != nil {
+		return a
+	}
+	return pc.copyMissingLocked(k, pid)
+}
+
+// missingUnderLocked is missingPrefixLocked from the server's answers.
+// Precondition: pc.mu.
+func (pc *pathCache) missingUnderLocked(k pathKey) *pathAnswer {
 	real, walks := walkIDs(k)
 	if len(pc.missing) == 0 || !walks {
 		return pc.missingInLocked(k)

@@ -22,7 +22,7 @@ func answeredMissing(kept pathKey, l *pb.PathLease, errno unix.Errno, after func
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	return pc.missingPrefixLocked(k) != nil
+	return pc.missingUnderLocked(k) != nil
 }
 
 // TestMissingPrefix checks which calls a kept ENOENT answer of a path
@@ -227,7 +227,7 @@ func TestMissingInBounded(t *testing.T) {
 		t.Errorf("the answers hold %d names (counted %d), want at most %d", held, pc.missingInNames, maxMissingInNames)
 	}
 	last := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "/", path: fmt.Sprintf("/d%d/x", dirs-1)}
-	if pc.missingPrefixLocked(last) == nil {
+	if pc.missingUnderLocked(last) == nil {
 		t.Errorf("the newest answer's names answer nothing")
 	}
 }

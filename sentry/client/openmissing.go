@@ -56,7 +56,7 @@ func (t *task) cachedMissingOpen(sysno uintptr, args [6]uint64) bool {
 	defer pc.mu.Unlock()
 	a := pc.keptLocked(k, t.proc.pid)
 	if a == nil {
-		a = pc.missingPrefixLocked(k)
+		a = pc.missingPrefixLocked(k, t.proc.pid)
 	}
 	if a == nil || a.errno != unix.ENOENT || pc.blockedLocked(a) {
 		return false
@@ -88,7 +88,7 @@ func (t *task) cachedMissingExec(args [6]uint64) bool {
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if pc.missingPrefixLocked(k) == nil {
+	if pc.missingPrefixLocked(k, t.proc.pid) == nil {
 		return false
 	}
 	t.answeredLocked(pc)

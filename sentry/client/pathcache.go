@@ -76,7 +76,10 @@ import (
 //     dirty pages (a write-back changes the mtime); but while the only
 //     posted calls without a reply change regular files' attributes,
 //     a stat that found a directory and a walk that failed ENOENT are
-//     answered (pathAnswerScope);
+//     answered (pathAnswerScope); and a posted chmod, chown or utimensat
+//     of a directory this client made, once its mkdir's reply named
+//     the inode, holds back only the answers holding a lease on that
+//     inode (dirattrs.go);
 //   - dirfd, if any, is in an fd table only its process uses.
 //
 // The calls that change names or attributes through the gofer (rename,
@@ -168,10 +171,16 @@ type pathCache struct {
 	dirsChanging map[uint64]int
 	creationDone chan struct{}
 	// inosChanging counts, by inode number, the posted removals of a
-	// name of the inode without a reply, while which no answer holding
-	// a lease on it is given (pathHold.inos; postunlink.go).
-	// Protected by mu.
+	// name of the inode and the posted attribute changes of it (a
+	// directory this client made: dirattrs.go) without a reply, while
+	// which no answer holding a lease on it is given (pathHold.inos;
+	// postunlink.go). Protected by mu.
 	inosChanging map[uint64]int
+	// dirAttrsByIno counts the posted attribute changes of directories
+	// this client made that inosChanging counts; dirAttrsPending those
+	// counted as any file's until their mkdir's reply names the inode
+	// (dirattrs.go). Protected by mu.
+	dirAttrsByIno, dirAttrsPending int
 	// renewing counts the posted creations in flight whose reply is to
 	// bring the answer kept under a key (the stat of the directory,
 	// Reply.parent_stat). Protected by mu.
@@ -819,9 +828,13 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	pc.mu.Lock()
 	a := pc.keptLocked(k, t.proc.pid)
 	if a == nil && dirs && walkFirst(sysno, args) {
-		a = pc.missingPrefixLocked(k)
+		a = pc.missingPrefixLocked(k, t.proc.pid)
 	}
-	if pc.renewing[k] > 0 && (a == nil && dirs || a != nil && (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a)) {
+	// Posted attribute changes of a directory a posted mkdir made hold
+	// every answer back until its reply names the directory's inode
+	// (dirattrs.go), which is the reply a renewed answer waits for.
+	settling := pc.dirAttrsPending > 0
+	if pc.renewing[k] > 0 && (a == nil && (dirs || settling) || a != nil && (settling || (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a))) {
 		// A posted creation's reply, on its way, renews it
 		// (postcreate.go): wait for that rather than ask again (the
 		// server would answer only after the creation anyway). Also
@@ -896,7 +909,7 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	pc := t.c.pcache
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if !dirs && !pc.searchAll[t.proc.pid] {
+	if !pc.walksSettledLocked(dirs, t.proc.pid) {
 		return false
 	}
 	if !pc.existsLocked(k) && pc.renewing[k] > 0 {
@@ -917,7 +930,8 @@ func (pc *pathCache) existsLocked(k pathKey) bool {
 	if a := pc.answerLocked(k); a != nil && !pc.blockedLocked(a) {
 		return true
 	}
-	return cleanPath(k.path) && pc.copyLocked(copyKey(k, k.path)) != nil
+	p, ok := copyPath(k.path)
+	return ok && pc.copyLocked(copyKey(k, p)) != nil
 }
 
 // usedLocked notes that a kept answer was used: the client wants leases
@@ -974,9 +988,24 @@ func (t *task) parentStatKey(sysno uintptr, args [6]uint64) (pathKey, bool) {
 	return k, !time.Now().Before(pc.quietUntil)
 }
 
+// parentKeys are the keys the stat answer of the directory a creation
+// made its name in is kept under (keepParent) and renewed by the
+// creation's reply: k (parentStatKey), and its path with a trailing
+// slash, which a stat of a directory answers the same (tar's "top/":
+// busybox spells so the leading directories of each member it makes
+// again).
+func parentKeys(k pathKey) []pathKey {
+	if strings.HasSuffix(k.path, "/") {
+		return []pathKey{k}
+	}
+	slash := k
+	slash.path += "/"
+	return []pathKey{k, slash}
+}
+
 // keepParent keeps the stat answer of the directory a creation made its
-// name in (reply.parent_stat), under key k (parentStatKey: stat's too),
-// with the existence of its name.
+// name in (reply.parent_stat), under the keys parentKeys(k) (k:
+// parentStatKey's), with the existence of its name.
 func (pc *pathCache) keepParent(k pathKey, reply *pb.Reply, at leaseStamp) {
 	l := reply.GetPathLease()
 	if pc == nil || l == nil || l.Id == 0 || l.TtlMs == 0 || len(reply.ParentStat) == 0 || len(l.Ids) == 0 || !grantedAs(k, l) {
@@ -988,12 +1017,15 @@ func (pc *pathCache) keepParent(k pathKey, reply *pb.Reply, at leaseStamp) {
 	if at.gen != pc.gen || l.Epoch < pc.lastEpoch {
 		return
 	}
-	pc.roomLocked(2, len(l.Ids)+len(l.SearchIds))
-	pc.keepLeasedLocked(k, &pathAnswer{out: reply.ParentStat, expires: expires}, l, l.Ids)
-	if len(l.SearchIds) > 0 {
-		e := k
-		e.sysno = existsCall
-		pc.keepLeasedLocked(e, &pathAnswer{expires: expires}, l, l.SearchIds)
+	keys := parentKeys(k)
+	pc.roomLocked(2*len(keys), len(keys)*(len(l.Ids)+len(l.SearchIds)))
+	for _, k := range keys {
+		pc.keepLeasedLocked(k, &pathAnswer{out: reply.ParentStat, expires: expires}, l, l.Ids)
+		if len(l.SearchIds) > 0 {
+			e := k
+			e.sysno = existsCall
+			pc.keepLeasedLocked(e, &pathAnswer{expires: expires}, l, l.SearchIds)
+		}
 	}
 	pc.kept.Add(1)
 }

@@ -308,6 +308,14 @@ func (t *task) creationKey(shape pathCallShape, args [6]uint64) (pathKey, bool) 
 	if _, dirs := t.pathAnswerScope(); !dirs || t.c.pipe.fsShared(t.proc.pid) {
 		return pathKey{}, false
 	}
+	// A copy's absence (beginCreate) holds no lease on the directories
+	// above the copy's.
+	pc := t.c.pcache
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if !pc.walksSettledLocked(true, t.proc.pid) {
+		return pathKey{}, false
+	}
 	return k, true
 }
 
@@ -343,7 +351,7 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	parentKey, parentWanted := t.parentStatKey(sysno, args)
 	var renews []pathKey
 	if parentWanted {
-		renews = []pathKey{parentKey}
+		renews = parentKeys(parentKey)
 	}
 	pc.awaitCopy(k)
 	// As for a posted open: a creation posted on an answer whose
@@ -439,7 +447,7 @@ func (c *client) createDone(pcr postedCreate, r *pb.Reply) {
 	c.openDone(po, r)
 	var renews []pathKey
 	if pcr.parentWanted {
-		renews = []pathKey{pcr.parentKey}
+		renews = parentKeys(pcr.parentKey)
 		if opened && r.PathLease != nil {
 			// Kept before the waiting calls wake (endCreate).
 			c.pcache.keepParent(pcr.parentKey, r, pcr.pathStamp)

@@ -70,7 +70,7 @@ func (t *task) postMkdir(sysno uintptr, args [6]uint64) (errno unix.Errno, ok bo
 	umask, umaskKnown := t.knownUmask()
 	var renews []pathKey
 	if parentWanted {
-		renews = []pathKey{parentKey, existsKey}
+		renews = append(parentKeys(parentKey), existsKey)
 	}
 	pc.awaitCopy(k)
 	// As for a posted open: on the stream before the acknowledgment of
@@ -98,6 +98,9 @@ func (t *task) postMkdir(sysno uintptr, args [6]uint64) (errno unix.Errno, ok bo
 				pc.keepNamesCopy(existsKey, ownerMode, r, stamp)
 			}
 		}
+		// Before the waiting calls wake too: the stat of the parent
+		// waits for the directory's inode as well as for its answer.
+		pc.madeDirReplied(t.c.rcache, mc.dir, madeDirIno(r))
 		pc.endCreate(dir, renews)
 		if r != nil && r.Errno != 0 {
 			t.c.log.Warn("a posted mkdir failed; the application was told it succeeded",

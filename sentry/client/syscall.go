@@ -281,6 +281,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if t.cachedFstat(sysno, args) {
 			return 0, 0
 		}
+	case unix.SYS_IOCTL:
+		if t.notATerminal(args) {
+			return 0, unix.ENOTTY
+		}
 	case unix.SYS_GETDENTS64:
 		if t.listingAtEnd(args) {
 			return 0, 0
@@ -376,6 +380,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.c.pcache.keepParent(parentKey, reply, pathFrom)
 		t.keepMadeDir(sysno, args, reply, pathFrom)
 	}
+	t.c.pcache.madeDirReplied(t.c.rcache, mc.dir, madeDirIno(reply))
 	if listing.wanted && reply.PathLease != nil {
 		t.keepListed(listing, reply, pathFrom)
 	}

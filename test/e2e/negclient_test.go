@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,7 +14,7 @@ import (
 
 // memberUnlink matches tar's unlink of a member in the strace log and
 // where the client answered it.
-var memberUnlink = regexp.MustCompile(`unlink\("top/d[01]/f\d+"\) = .*where=(\w+)`)
+var memberUnlink = regexp.MustCompile(`unlink\("(?:\./)?top/d[01]/f\d+"\) = .*where=(\w+)`)
 
 // etcOpenWaited matches tar's waited opens of /etc/passwd and /etc/group
 // (it looks the owner's names up for each member) and the fstat of the
@@ -33,26 +34,30 @@ var etcOpenWaited = regexp.MustCompile(`openat\(AT_FDCWD, "/etc/(passwd|group)",
 // when a lease expires. Measured besides the stats of the directories:
 // 1.12-1.15 waited calls per file without, 0.26-0.99 with before the
 // /etc opens were posted (0.3 of them per file at load 17), 0.0-0.1
-// now.
+// now. Members named "./top/..." (an archive made with `tar -C dir .`)
+// had every unlink waited (1.0 a file) before copyPath.
 func TestCompleteNamesTarCalls(t *testing.T) {
 	tu.RequireRoot(t)
 	const files = 200
-	archive := tarOf(t, files)
+	archives := map[string]string{"top": tarOf(t, files), "./top": tarTreeNamed(t, files, 2, "./top")}
 	tests := []struct {
 		name  string
 		flags []string
+		// top is how the archive names the members' top directory.
+		top string
 		// minLocal is the fewest member unlinks answered here per
 		// file; maxWaited the most waited calls per file but the
 		// stats of the directories.
 		minLocal, maxWaited float64
 	}{
-		{name: "without", flags: []string{"--complete-names=false"}, minLocal: 0, maxWaited: 1.3},
-		{name: "with", minLocal: 0.9, maxWaited: 0.25},
+		{name: "without", flags: []string{"--complete-names=false"}, top: "top", minLocal: 0, maxWaited: 1.3},
+		{name: "with", top: "top", minLocal: 0.9, maxWaited: 0.25},
+		{name: "with ./ names", top: "./top", minLocal: 0.9, maxWaited: 0.25},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			_, log, _ := stracedRun(t, dir, tc.flags, "top", tu.Busybox, "tar", "-xf", archive)
+			_, log, _ := stracedRun(t, dir, tc.flags, "top", tu.Busybox, "tar", "-xf", archives[tc.top])
 			checkTarExtracted(t, dir, files)
 			where := map[string]int{}
 			for _, m := range memberUnlink.FindAllStringSubmatch(log, -1) {
@@ -85,6 +90,46 @@ func TestCompleteNamesTarCalls(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// destMissingStat matches cp's stat of a name it is about to create in
+// the copy (dst/...), with where it was answered.
+var destMissingStat = regexp.MustCompile(`newfstatat\(AT_FDCWD, "dst/[^"]*", 0x[0-9a-f]+, 0x100\) = -1 ENOENT .*where=(\w+)`)
+
+// TestCompleteNamesCopyCalls runs busybox cp -a of a tree of 200 files
+// in two directories: cp makes each directory of the copy (posted
+// mkdir) and lstats each name before it creates it there. The copy of
+// the new directory's complete names answers those lstats (ENOENT) on
+// the client: all 202 (the files' and the two directories') waited
+// before, none after.
+func TestCompleteNamesCopyCalls(t *testing.T) {
+	tu.RequireRoot(t)
+	const files = 200
+	dir := t.TempDir()
+	for i := range files {
+		sub := filepath.Join(dir, "src", fmt.Sprintf("d%d", i%2))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%03d", i)), []byte(strings.Repeat("x", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, log, _ := stracedRun(t, dir, nil, "dst", tu.Busybox, "cp", "-a", "src", "dst")
+	if r := tu.Run(t, timeout, dir, "", "diff", "-r", "src", "dst"); r.ExitCode != 0 {
+		t.Fatalf("the copy differs: %s%s", r.Stdout, r.Stderr)
+	}
+	where := map[string]int{}
+	for _, m := range destMissingStat.FindAllStringSubmatch(log, -1) {
+		where[m[1]]++
+	}
+	t.Logf("lstats of names about to be made in the copy: %v", where)
+	if n := where["cached"] + where["forwarded"]; n != files+2 {
+		t.Errorf("%d lstats of names to make, want %d (the files and the two directories)", n, files+2)
+	}
+	if where["forwarded"] > 2 {
+		t.Errorf("%d lstats of names to make sent to the server, want at most 2", where["forwarded"])
 	}
 }
 

@@ -93,11 +93,11 @@ func TestPostedCreates(t *testing.T) {
 
 // createdOpen matches busybox tar's open of a member in the client's
 // strace (O_WRONLY|O_CREAT|O_EXCL) and where the client answered it.
-var createdOpen = regexp.MustCompile(`openat\(AT_FDCWD, "top/[^"]*", 0xc1, 0x[0-9a-f]+\) = \d+ \(0x[0-9a-f]+\): tid=\d+ where=(\w+)`)
+var createdOpen = regexp.MustCompile(`openat\(AT_FDCWD, "(?:\./)?top/[^"]*", 0xc1, 0x[0-9a-f]+\) = \d+ \(0x[0-9a-f]+\): tid=\d+ where=(\w+)`)
 
 // dirStat matches tar's stat of a member's directory that waited for the
 // server.
-var dirStat = regexp.MustCompile(`newfstatat\(AT_FDCWD, "top/d[01]", .*where=forwarded`)
+var dirStat = regexp.MustCompile(`newfstatat\(AT_FDCWD, "(?:\./)?top/d[01]", .*where=forwarded`)
 
 // TestPostedCreateTarCalls runs busybox tar -xf of 200 files in two
 // directories under do, with posted creates and without, and counts the

@@ -58,6 +58,14 @@ func tarOf(t *testing.T, n int) string {
 // natively, and returns the archive's path.
 func tarTree(t *testing.T, n, dirs int) string {
 	t.Helper()
+	return tarTreeNamed(t, n, dirs, "top")
+}
+
+// tarTreeNamed is tarTree with the members named as top spells the
+// tree's top directory ("top", or "./top" as `tar -C dir .` names
+// members).
+func tarTreeNamed(t *testing.T, n, dirs int, top string) string {
+	t.Helper()
 	src := t.TempDir()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 32)
 	for i := 0; i < n; i++ {
@@ -70,7 +78,7 @@ func tarTree(t *testing.T, n, dirs int) string {
 		}
 	}
 	archive := filepath.Join(t.TempDir(), fmt.Sprintf("files%d.tar", n))
-	if r := tu.Run(t, time.Minute, src, "", tu.Busybox, "tar", "-cf", archive, "top"); r.ExitCode != 0 {
+	if r := tu.Run(t, time.Minute, src, "", tu.Busybox, "tar", "-cf", archive, top); r.ExitCode != 0 {
 		t.Fatalf("tar -c: exit %d\n%s", r.ExitCode, r.Stderr)
 	}
 	return archive

@@ -1,0 +1,51 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// notattyCall matches a terminal query (TCGETS 0x5401, TIOCGWINSZ
+// 0x5413, TIOCGPGRP 0x540f) of an fd, with where it was answered.
+var notattyCall = regexp.MustCompile(`ioctl\(0x3, (0x5401|0x5413|0x540f), .*where=(\w+)`)
+
+// TestTerminalQueriesOfFiles runs testdata/notatty/isatty.c natively and
+// in a sandbox: the terminal ioctls of a regular file, a directory, a
+// pipe and /dev/null say the same, and those of a regular file (fd 3,
+// opened 200 times and asked isatty each time, as Python asks of each
+// module it imports) are answered by the client from the description's
+// kind, not sent to the server.
+func TestTerminalQueriesOfFiles(t *testing.T) {
+	tu.RequireRoot(t)
+	const rounds = 200
+	src, err := os.ReadFile(filepath.Join("testdata", "notatty", "isatty.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := tu.StaticProgram(t, t.TempDir(), "isatty", string(src))
+	nativeDir, dir := t.TempDir(), t.TempDir()
+	want := tu.Run(t, timeout, nativeDir, "", prog, strconv.Itoa(rounds))
+	if want.ExitCode != 0 {
+		t.Fatalf("natively: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	_, log, _ := stracedRun(t, dir, nil, "", prog, strconv.Itoa(rounds))
+	got := tu.Sandbox(t, timeout, dir, "", []string{"--cwd", dir}, prog, strconv.Itoa(rounds))
+	compare(t, want, got)
+	where := map[string]int{}
+	for _, m := range notattyCall.FindAllStringSubmatch(log, -1) {
+		where[m[2]]++
+	}
+	// fd 3 is the regular file (4 queries when created, 4 when opened,
+	// then isatty in 199 rounds), then the directory's and the pipe's
+	// read end (4 each: sent, the client answers only of regular
+	// files).
+	t.Logf("terminal queries of fd 3: %v", where)
+	if where["cached"] != rounds+7 || where["forwarded"] > 8 {
+		t.Errorf("terminal queries of fd 3: %v; want %d answered by the client (the file's) and at most 8 forwarded (the directory's and the pipe's)", where, rounds+7)
+	}
+}
