@@ -169,7 +169,7 @@ func (pc *pathCache) walksSettledLocked(dirs bool, pid int32) bool {
 
 // postDirAttrs posts call, an attribute change of made directory md
 // (pipelineMeta), with done for its reply; false: not posted.
-func (t *task) postDirAttrs(call *sessionCall, done func(*pb.Reply), md *madeDir) bool {
+func (t *task) postDirAttrs(call *postedCall, done func(*pb.Reply), md *madeDir) bool {
 	pc, rc := t.c.pcache, t.c.rcache
 	d := pc.dirAttrsBegin(rc, md)
 	ended := func(r *pb.Reply) {

@@ -101,9 +101,11 @@
 // lease (sendfile.go: leased copies), and chown, chmod and utimensat of
 // a file the caller created in this session (client.pipe and
 // client.meta). The remoteSession counts waited and posted calls and
-// logs them at the end. A thread's system call is built in one
-// allocation with its in-flight record and the reply a call channel
-// decodes into (sessionCall: remoteSession.CallSyscall and PostCall).
+// logs them at the end, with the process's heap allocations. A
+// thread's system call is built in one allocation with its in-flight
+// record: a waited one with the reply a call channel decodes into
+// (sessionCall, remoteSession.CallSyscall), a posted one with its only
+// input's region (postedCall, PostCall).
 //
 // Read cache (readcache.go): the server leases files opened for reading
 // (ReadLease in a reply); the client answers read, pread64, readv,

@@ -378,7 +378,7 @@ func (t *task) pipelineMeta(sysno uintptr, args [6]uint64) bool {
 		}
 	}
 	sc := &pb.Syscall{Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs)}
-	call := newSessionCallOf(t.tid, sc)
+	call := newPostedCallOf(t.tid, sc)
 	var posted bool
 	if cf.dir != nil {
 		posted = t.postDirAttrs(call, done, cf.dir)

@@ -361,7 +361,7 @@ func (t *task) ownedWrite(desc uint64, fd int32, positional bool, args [6]uint64
 // gofer handle handle) marked owned_write: it is counted as a posted
 // change of the file that owned answers need not wait for. done gets
 // its reply; a failed write drops the copy.
-func (t *task) postOwnedWrite(desc uint64, sc *sessionCall, n uint64, handle string, done func(*pb.Reply)) bool {
+func (t *task) postOwnedWrite(desc uint64, sc *postedCall, n uint64, handle string, done func(*pb.Reply)) bool {
 	rc := t.c.rcache
 	sc.syscall().OwnedWrite = true
 	rc.mu.Lock()

@@ -131,7 +131,7 @@ func (t *task) pipelineClose(fd int32) bool {
 		done(nil)
 		return true
 	}
-	if !t.c.conn.PostCall(newSessionCall(t.tid, unix.SYS_CLOSE, [6]uint64{uint64(uint32(fd))}, nil), done) {
+	if !t.c.conn.PostCall(newPostedCall(t.tid, unix.SYS_CLOSE, [6]uint64{uint64(uint32(fd))}, nil), done) {
 		// Recovering: make the call as usual. The fd's record comes
 		// back with the reply.
 		done(nil)

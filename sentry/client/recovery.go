@@ -17,6 +17,7 @@ import (
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -562,53 +563,83 @@ func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
 	return s.post(&pending{call: c}, done)
 }
 
-// sessionCall is a thread's system call and its in-flight record in
-// one allocation (newSessionCall, CallSyscall, PostCall): with the Call
-// come its oneof, Syscall and arguments, and the Reply a call channel
-// decodes into, which a call would otherwise allocate each
-// (TestPostedUmaskAllocs, TestForwardedCallAllocs).
-type sessionCall struct {
+// postedCall is a thread's posted system call and its in-flight record
+// in one allocation (newPostedCall, PostCall): with the Call come its
+// oneof, Syscall and arguments, and the Region of a call's only input (a
+// write's buffer), which a call would otherwise allocate each
+// (TestPostedUmaskAllocs, TestPostedWriteAllocs). A posted call's reply
+// is decoded with the frame that carries it: it has no Reply of its own.
+type postedCall struct {
 	pending
-	call  pb.Call
-	op    pb.Call_Syscall
-	sc    pb.Syscall
-	args  [6]uint64
+	call pb.Call
+	op   pb.Call_Syscall
+	sc   pb.Syscall
+	args [6]uint64
+	// input and inputs are the Syscall's inputs when it has one.
+	input  pb.Region
+	inputs [1]*pb.Region
+}
+
+// sessionCall is a thread's waited system call: a postedCall with the
+// Reply a call channel decodes into, in one allocation
+// (newSessionCall, CallSyscall; TestForwardedCallAllocs).
+type sessionCall struct {
+	postedCall
 	reply pb.Reply
+}
+
+// newPostedCall returns the posted call of thread tid making system
+// call sysno with args and inputs.
+func newPostedCall(tid int32, sysno uintptr, args [6]uint64, inputs []sysabi.Region) *postedCall {
+	pc := &postedCall{args: args}
+	pc.sc.Sysno, pc.sc.Args = int32(sysno), pc.args[:]
+	switch len(inputs) {
+	case 0:
+	case 1:
+		pc.input.Addr, pc.input.Data = inputs[0].Addr, inputs[0].Data
+		pc.inputs[0] = &pc.input
+		pc.sc.Inputs = pc.inputs[:]
+	default:
+		pc.sc.Inputs = toPBRegions(inputs)
+	}
+	pc.init(tid, &pc.sc)
+	return pc
+}
+
+// newPostedCallOf returns the posted call of thread tid making system
+// call sys, built by the caller.
+func newPostedCallOf(tid int32, sys *pb.Syscall) *postedCall {
+	pc := &postedCall{}
+	pc.init(tid, sys)
+	return pc
 }
 
 // newSessionCall returns the call of thread tid making system call sysno
 // with args and inputs; the caller may set the Syscall's other fields
 // (syscall) before sending it.
 func newSessionCall(tid int32, sysno uintptr, args [6]uint64, inputs []*pb.Region) *sessionCall {
-	sc := &sessionCall{args: args}
+	sc := &sessionCall{}
+	sc.args = args
 	sc.sc.Sysno, sc.sc.Args, sc.sc.Inputs = int32(sysno), sc.args[:], inputs
 	sc.init(tid, &sc.sc)
-	return sc
-}
-
-// newSessionCallOf returns the call of thread tid making system call
-// sys, built by the caller.
-func newSessionCallOf(tid int32, sys *pb.Syscall) *sessionCall {
-	sc := &sessionCall{}
-	sc.init(tid, sys)
-	return sc
-}
-
-// init makes sc the call of thread tid making sys.
-func (sc *sessionCall) init(tid int32, sys *pb.Syscall) {
-	sc.op.Syscall = sys
-	sc.call.Tid, sc.call.Op = tid, &sc.op
-	sc.pending.call = &sc.call
 	sc.pending.into = &sc.reply
+	return sc
 }
 
-// syscall is sc's system call.
-func (sc *sessionCall) syscall() *pb.Syscall { return sc.op.Syscall }
+// init makes pc the call of thread tid making sys.
+func (pc *postedCall) init(tid int32, sys *pb.Syscall) {
+	pc.op.Syscall = sys
+	pc.call.Tid, pc.call.Op = tid, &pc.op
+	pc.pending.call = &pc.call
+}
 
-// PostCall is Post for a call newSessionCall made (marked posted here).
-func (s *remoteSession) PostCall(sc *sessionCall, done func(*pb.Reply)) bool {
-	sc.syscall().Posted = true
-	return s.post(&sc.pending, done)
+// syscall is pc's system call.
+func (pc *postedCall) syscall() *pb.Syscall { return pc.op.Syscall }
+
+// PostCall is Post for a call newPostedCall made (marked posted here).
+func (s *remoteSession) PostCall(pc *postedCall, done func(*pb.Reply)) bool {
+	pc.syscall().Posted = true
+	return s.post(&pc.pending, done)
 }
 
 // CallSyscall is Call for a call newSessionCall made.

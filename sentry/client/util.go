@@ -110,10 +110,28 @@ func toPBRegions(rs []sysabi.Region) []*pb.Region {
 func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
 func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
 
-// goroutinesStarted is how many goroutines this process has started (the
-// end-of-run counts: a posted call should start none).
-func goroutinesStarted() uint64 {
-	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+// runtimeCounts are this process's counts the end-of-run line logs:
+// goroutines started (a posted call should start none), and the heap's
+// allocations and bytes allocated and the garbage collector's cycles
+// (what a call costs in memory: test/e2e TestPostedWriteAllocs).
+type runtimeCounts struct {
+	goroutines, allocs, allocBytes, gcCycles uint64
+}
+
+// readRuntimeCounts returns this process's runtimeCounts now.
+func readRuntimeCounts() runtimeCounts {
+	s := []metrics.Sample{
+		{Name: "/sched/goroutines-created:goroutines"},
+		{Name: "/gc/heap/allocs:objects"},
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+	}
 	metrics.Read(s)
-	return s[0].Value.Uint64()
+	var v [4]uint64
+	for i := range s {
+		if s[i].Value.Kind() == metrics.KindUint64 {
+			v[i] = s[i].Value.Uint64()
+		}
+	}
+	return runtimeCounts{goroutines: v[0], allocs: v[1], allocBytes: v[2], gcCycles: v[3]}
 }

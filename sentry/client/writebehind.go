@@ -331,19 +331,19 @@ func (t *task) post(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done 
 // known, or no file), which the read cache then does not answer from
 // until the reply.
 func (t *task) postTo(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done func(*pb.Reply), handle string) bool {
-	return t.postChange(newSessionCall(t.tid, sysno, args, toPBRegions(inputs)), done, handle, changesFile[sysno], 0)
+	return t.postChange(newPostedCall(t.tid, sysno, args, inputs), done, handle, changesFile[sysno], 0)
 }
 
 // postSyscall is postTo for a call already built (marked posted here).
 func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string) bool {
-	return t.postChange(newSessionCallOf(t.tid, sc), done, handle, changesFile[uintptr(sc.Sysno)], 0)
+	return t.postChange(newPostedCallOf(t.tid, sc), done, handle, changesFile[uintptr(sc.Sysno)], 0)
 }
 
 // postChange posts pc, a call that may make change ch to its file (of
 // creation number born, for a fileAttrsChange: postBegin; a data
 // change's is that of the posted creation whose handle is handle, if
 // any).
-func (t *task) postChange(pc *sessionCall, done func(*pb.Reply), handle string, ch fileChange, born uint64) bool {
+func (t *task) postChange(pc *postedCall, done func(*pb.Reply), handle string, ch fileChange, born uint64) bool {
 	if ch == dataChange {
 		born = t.c.pipe.bornOf(handle)
 	}
@@ -464,7 +464,7 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	done := t.wbBegin(file, data)
 	if t.ownedWrite(file, int32(args[0]), positional, args, data) {
 		// Applied to the owned file's copy (ownedfile.go).
-		pc := newSessionCall(t.tid, sysno, args, toPBRegions(inputs))
+		pc := newPostedCall(t.tid, sysno, args, inputs)
 		if !t.postOwnedWrite(file, pc, n, f.handle, done) {
 			return 0, false
 		}

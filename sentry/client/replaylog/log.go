@@ -128,20 +128,23 @@ func NewDisabled() *Log {
 func (l *Log) Disabled() bool { return l.disabled }
 
 // FoldReply folds the state records of reply, which answers call (nil
-// when the call is not known: its writes then cannot be retained).
+// when the call is not known: its writes then cannot be retained). A
+// write's bytes that are the call's own (writeData) are retained as they
+// are, not copied: the caller changes no call it sent.
 func (l *Log) FoldReply(call *pb.Call, reply *pb.Reply) {
 	if l.disabled || len(reply.GetState()) == 0 {
 		return
 	}
 	var data []byte
-	var haveData bool
+	var own, haveData bool
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, rec := range reply.State {
 		if rec.GetWrite() != nil && !haveData {
-			data, haveData = writeData(call), true
+			data, own = writeData(call)
+			haveData = true
 		}
-		l.foldLocked(rec, data)
+		l.foldLocked(rec, data, own)
 	}
 }
 
@@ -155,7 +158,7 @@ func (l *Log) FoldPush(p *pb.Push) {
 	case *pb.Push_State:
 		l.mu.Lock()
 		for _, rec := range m.State.GetRecords() {
-			l.foldLocked(rec, nil)
+			l.foldLocked(rec, nil, false)
 		}
 		l.mu.Unlock()
 	case *pb.Push_Durable:
@@ -169,10 +172,10 @@ func (l *Log) FoldPush(p *pb.Push) {
 
 // Fold folds one record; data is the data of the call that made a
 // WriteState record (the whole input: the record's length says how much
-// was written).
+// was written), copied if retained.
 func (l *Log) Fold(rec *pb.StateRecord, data []byte) {
 	l.mu.Lock()
-	l.foldLocked(rec, data)
+	l.foldLocked(rec, data, false)
 	l.mu.Unlock()
 }
 
@@ -200,8 +203,10 @@ func (l *Log) warnOnce(key, msg string, args ...any) {
 	}
 }
 
-// foldLocked folds rec. Precondition: l.mu is held.
-func (l *Log) foldLocked(rec *pb.StateRecord, data []byte) {
+// foldLocked folds rec, whose write's data is data; own says the log
+// may keep data itself (nothing changes it), else a write retains a
+// copy. Precondition: l.mu is held.
+func (l *Log) foldLocked(rec *pb.StateRecord, data []byte, own bool) {
 	if rec == nil || rec.Key == "" {
 		return
 	}
@@ -216,7 +221,7 @@ func (l *Log) foldLocked(rec *pb.StateRecord, data []byte) {
 		// The server read these bytes itself (sendfile, splice, tee,
 		// copy_file_range): they are the write's data, kept apart
 		// from the record as a call's own bytes are.
-		data = w.Data
+		data, own = w.Data, false
 		rec = proto.Clone(rec).(*pb.StateRecord)
 		rec.GetWrite().Data = nil
 	}
@@ -240,7 +245,7 @@ func (l *Log) foldLocked(rec *pb.StateRecord, data []byte) {
 			l.pipeWriteLocked(w, clip(data, w.Length))
 			return
 		}
-		l.fileWriteLocked(key, rec, w, data)
+		l.fileWriteLocked(key, rec, w, data, own)
 		return
 	case *pb.StateRecord_Pipe:
 		l.putLocked(key, rec)
@@ -290,8 +295,9 @@ func (l *Log) removeRecordLocked(key statekey.Key) {
 	delete(l.recSize, key)
 }
 
-// fileWriteLocked retains the data of a write to a gofer file.
-func (l *Log) fileWriteLocked(key statekey.Key, rec *pb.StateRecord, w *pb.WriteState, data []byte) {
+// fileWriteLocked retains the data of a write to a gofer file: data
+// itself if own (foldLocked), else a copy.
+func (l *Log) fileWriteLocked(key statekey.Key, rec *pb.StateRecord, w *pb.WriteState, data []byte, own bool) {
 	if w.Seq == 0 {
 		return
 	}
@@ -300,8 +306,11 @@ func (l *Log) fileWriteLocked(key statekey.Key, rec *pb.StateRecord, w *pb.Write
 			"seq", w.Seq, "file", w.File, "length", w.Length, "have", len(data))
 	}
 	l.dropWriteLocked(w.Seq)
-	rw := &retainedWrite{seq: w.Seq, file: w.File, offset: w.Offset,
-		data: append([]byte(nil), clip(data, w.Length)...)}
+	kept := clip(data, w.Length)
+	if !own {
+		kept = append([]byte(nil), kept...)
+	}
+	rw := &retainedWrite{seq: w.Seq, file: w.File, offset: w.Offset, data: kept}
 	if f := l.records[statekey.File(w.File)].GetFile(); f != nil {
 		rw.handle, rw.path = f.FileHandle, f.Path
 	}
@@ -576,30 +585,33 @@ func clip(data []byte, n uint64) []byte {
 
 // writeData returns the bytes a write call gave the kernel, in order:
 // write and pwrite64's buffer, the writev family's iovec buffers
-// gathered. Nil for other calls.
-func writeData(call *pb.Call) []byte {
+// gathered, a PageWrite's pages; nil for other calls. own says they are
+// the call's own bytes, copied out of the application's memory (or
+// gathered here) for it alone, which the log may keep as they are; a
+// leased copy's come from the read cache's copy of its file.
+func writeData(call *pb.Call) (data []byte, own bool) {
 	if pw := call.GetPageWrite(); pw != nil {
-		return pw.Data
+		return pw.Data, true
 	}
 	sc := call.GetSyscall()
 	if sc == nil {
-		return nil
+		return nil, false
 	}
 	switch uintptr(sc.Sysno) {
 	case unix.SYS_SENDFILE, unix.SYS_COPY_FILE_RANGE:
 		// The bytes the client read from its read lease (sendfile.go);
 		// else the record carries them.
-		return sc.LeasedData
+		return sc.LeasedData, false
 	case unix.SYS_WRITE, unix.SYS_PWRITE64:
 		if len(sc.Inputs) == 0 || len(sc.Args) < 3 {
-			return nil
+			return nil, false
 		}
-		return sc.Inputs[0].Data
+		return sc.Inputs[0].Data, true
 	case unix.SYS_WRITEV, unix.SYS_PWRITEV, unix.SYS_PWRITEV2:
 		// Inputs are the iovec array, then each non-empty buffer in
 		// iovec order (sysabi.Inputs).
 		if len(sc.Inputs) < 2 {
-			return nil
+			return nil, false
 		}
 		n := 0
 		for _, r := range sc.Inputs[1:] {
@@ -609,7 +621,7 @@ func writeData(call *pb.Call) []byte {
 		for _, r := range sc.Inputs[1:] {
 			out = append(out, r.Data...)
 		}
-		return out
+		return out, true
 	}
-	return nil
+	return nil, false
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -658,4 +659,86 @@ func TestLeasedCopyRetained(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRetainedWriteCopies: a write's bytes that are its call's own (a
+// write's input, a writev's gathered buffers, a PageWrite's pages) are
+// retained as they are, with no copy (a 4 KiB write behind copied its
+// bytes once more here: 4.5 µs of the client's 77 per call, with the
+// garbage collector's share); a leased copy's bytes (a slice of the read
+// cache's copy of its file) and a loaded durable log's are copied.
+func TestRetainedWriteCopies(t *testing.T) {
+	page := strings.Repeat("p", 4096)
+	tests := []struct {
+		name string
+		call func(seq uint64) *pb.Call
+		// src is the bytes the call holds (the first buffer for writev).
+		src     func(c *pb.Call) []byte
+		want    string
+		aliased bool
+	}{
+		{"write", func(seq uint64) *pb.Call { return callWrite(seq, 3, page) },
+			func(c *pb.Call) []byte { return c.GetSyscall().Inputs[0].Data }, page, true},
+		{"pagewrite", func(seq uint64) *pb.Call { return callPageWrite(seq, 9, 0, page) },
+			func(c *pb.Call) []byte { return c.GetPageWrite().Data }, page, true},
+		{"writev", func(seq uint64) *pb.Call { return callWritev(seq, 3, page[:2048], page[2048:]) },
+			func(c *pb.Call) []byte { return c.GetSyscall().Inputs[1].Data }, page, false},
+		{"sendfile", func(seq uint64) *pb.Call {
+			return &pb.Call{Seq: seq, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: unix.SYS_SENDFILE,
+				Args: []uint64{4, 3, 0, 4096}, Posted: true, LeasedData: []byte(page)}}}
+		}, func(c *pb.Call) []byte { return c.GetSyscall().LeasedData }, page, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := New()
+			l.Fold(recFile(8, 0, "/tmp/out"), nil)
+			l.Fold(recMap(9, "/tmp/out"), nil)
+			rec := func(seq uint64) *pb.StateRecord {
+				if tc.name == "pagewrite" {
+					return recPageWrite(seq, 8, 9, 0, 4096)
+				}
+				return recWrite(seq, 8, 0, 4096)
+			}
+			call := tc.call(1)
+			l.FoldReply(call, &pb.Reply{Seq: 1, State: []*pb.StateRecord{rec(1)}})
+			src := tc.src(call)
+			rw := l.RetainedWrites()
+			if len(rw) != 1 || string(rw[0].Data) != tc.want {
+				t.Fatalf("retained %d writes, want one of the call's %d bytes", len(rw), len(tc.want))
+			}
+			if got := &rw[0].Data[0] == &src[0]; got != tc.aliased {
+				t.Errorf("retained bytes are the call's own: %v, want %v", got, tc.aliased)
+			}
+			// Bytes allocated per fold of a 4 KiB write (the call and
+			// reply made beforehand): a copy is 4 KiB of them.
+			const n = 100
+			calls, replies := make([]*pb.Call, n), make([]*pb.Reply, n)
+			for i := range n {
+				seq := uint64(2 + i)
+				calls[i], replies[i] = tc.call(seq), &pb.Reply{Seq: seq, State: []*pb.StateRecord{rec(seq)}}
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for i := range n {
+				l.FoldReply(calls[i], replies[i])
+			}
+			runtime.ReadMemStats(&after)
+			perFold := float64(after.TotalAlloc-before.TotalAlloc) / n
+			t.Logf("%.0f bytes allocated per fold", perFold)
+			// A gathered writev is copied once, by writeData; a leased
+			// copy's bytes once, here.
+			if copied := perFold >= 4096; copied == tc.aliased {
+				t.Errorf("%.0f bytes allocated per fold of a 4 KiB write, want a copy: %v", perFold, !tc.aliased)
+			}
+		})
+	}
+	t.Run("durable log", func(t *testing.T) {
+		l := New()
+		buf := []byte("0123456789")
+		l.Fold(recWrite(3, 8, 0, 10), buf)
+		buf[0] = 'x'
+		if rw := l.RetainedWrites(); len(rw) != 1 || string(rw[0].Data) != "0123456789" {
+			t.Fatalf("retained %v, want a copy of the loaded bytes", rw)
+		}
+	})
 }
