@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -133,6 +134,68 @@ func TestPathCacheQuiet(t *testing.T) {
 			}
 			if quiet := time.Now().Before(pc.quietUntil); quiet != (tc.wantQuiet > 0) {
 				t.Errorf("quiet now: %v", quiet)
+			}
+		})
+	}
+}
+
+// TestLstatAsStat checks which kept answers of a call that does not
+// follow a last symbolic link answer the same call that does: one that
+// found no symbolic link (its file is the one the following walk finds)
+// or no name at all; not a symbolic link's, nor a statx answer that does
+// not say the file's type.
+func TestLstatAsStat(t *testing.T) {
+	stat := func(mode uint32) []byte {
+		st := linux.Stat{Mode: mode, Size: 7}
+		b := make([]byte, st.SizeBytes())
+		st.MarshalBytes(b)
+		return b
+	}
+	statx := func(mask uint32, mode uint16) []byte {
+		stx := linux.Statx{Mask: mask, Mode: mode}
+		b := make([]byte, stx.SizeBytes())
+		stx.MarshalBytes(b)
+		return b
+	}
+	tests := []struct {
+		name  string
+		sysno uintptr
+		// kept is the answer kept for the call with AT_SYMLINK_NOFOLLOW;
+		// flags the following call's.
+		kept  *pathAnswer
+		flags uint64
+		want  bool
+	}{
+		{name: "a regular file", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: stat(linux.S_IFREG | 0o644)}, want: true},
+		{name: "a directory", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: stat(linux.S_IFDIR | 0o755)}, want: true},
+		{name: "a symbolic link", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: stat(linux.S_IFLNK | 0o777)}},
+		{name: "no such name", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{errno: unix.ENOENT}, want: true},
+		{name: "another error", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{errno: unix.EACCES}},
+		{name: "a short answer", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: []byte{1}}},
+		{name: "nothing kept", sysno: unix.SYS_NEWFSTATAT},
+		{name: "the call does not follow", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: stat(linux.S_IFREG)}, flags: unix.AT_SYMLINK_NOFOLLOW},
+		{name: "statx of a regular file", sysno: unix.SYS_STATX, kept: &pathAnswer{out: statx(linux.STATX_BASIC_STATS, linux.S_IFREG|0o644)}, want: true},
+		{name: "statx of a symbolic link", sysno: unix.SYS_STATX, kept: &pathAnswer{out: statx(linux.STATX_BASIC_STATS, linux.S_IFLNK|0o777)}},
+		{name: "statx without the type", sysno: unix.SYS_STATX, kept: &pathAnswer{out: statx(linux.STATX_SIZE, linux.S_IFREG)}},
+		{name: "readlink", sysno: unix.SYS_READLINK, kept: &pathAnswer{out: []byte("x")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := newPathCache(nil)
+			base := pathKey{sysno: tc.sysno, creds: credsKey(&pb.ProcessState{Euid: 1000}), start: "/", path: "/x"}
+			nofollow := base
+			nofollow.args[0] = unix.AT_SYMLINK_NOFOLLOW
+			if tc.kept != nil {
+				tc.kept.expires = time.Now().Add(time.Hour)
+				pc.answers[nofollow] = tc.kept
+			}
+			follow := base
+			follow.args[0] = tc.flags
+			pc.mu.Lock()
+			got := pc.lstatAsStatLocked(follow, 1)
+			pc.mu.Unlock()
+			if (got != nil) != tc.want || got != nil && got != tc.kept {
+				t.Errorf("answered %v, want %v", got != nil, tc.want)
 			}
 		})
 	}
