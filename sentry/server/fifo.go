@@ -3,6 +3,7 @@ package server
 import (
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -44,7 +45,7 @@ func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 	p.Unlock()
 	tab.Unlock()
 	c.Kernel.Trk.TouchPipe(p)
-	f := vfs.NewFile(e, d, flags&keptOpenFlags)
+	f := vfs.NewFile(e, d, flags&fdesc.KeptFlags)
 	if acc == unix.O_RDWR || (acc == unix.O_RDONLY && nonblock) {
 		return f, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
@@ -54,10 +55,6 @@ func sysOpenat(c *syscallCtx) (int64, error) {
 	}
 	return openAt(c, argInt(c, 0), p, uint32(c.Args[2]), uint32(c.Args[3]))
 }
-
-// keptOpenFlags are the open flags an open file description remembers.
-const keptOpenFlags = unix.O_ACCMODE | unix.O_APPEND | unix.O_NONBLOCK | unix.O_DIRECT | unix.O_SYNC |
-	unix.O_DSYNC | unix.O_NOATIME | unix.O_PATH | unix.O_ASYNC
 
 func openAt(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (int64, error) {
 	if flags&unix.O_PATH != 0 {
@@ -269,7 +266,7 @@ func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint3
 	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
 	inotifyChild(c.Kernel, dir, name, inCreate, false)
 	c.Created = true
-	return vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
+	return vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&fdesc.KeptFlags), nil
 }
 
 // goferOpenFlags are the open flags the gofer's open takes.
@@ -289,7 +286,7 @@ func restoreSyntheticFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState
 	if err != nil {
 		return nil, err
 	}
-	f.Flags.Store(fs.Flags & keptOpenFlags)
+	f.Flags.Store(fs.Flags & fdesc.KeptFlags)
 	return f, nil
 }
 
@@ -308,7 +305,7 @@ func preOpenFor(flags uint32) *vfs.PreOpened {
 // file the lookup of d opened, if it did.
 func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*file, error) {
 	v := c.Kernel.VFS
-	kept := flags & keptOpenFlags
+	kept := flags & fdesc.KeptFlags
 	acc := flags & unix.O_ACCMODE
 	wantWrite := acc == unix.O_WRONLY || acc == unix.O_RDWR
 	if flags&unix.O_PATH != 0 {
