@@ -45,7 +45,7 @@
 //     descriptions with their offsets and status flags (package fdesc,
 //     file.go), pipes and the pipes of open FIFOs
 //     (package pipe; their descriptions and records in kernel/pipe.go,
-//     fifo.go), each pipe reserving its capacity from the
+//     a FIFO's open in kernel/fifo.go), each pipe reserving its capacity from the
 //     client's memory account (package memacct: Config.MaxClientMemory,
 //     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
 //     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and

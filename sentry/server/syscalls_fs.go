@@ -380,7 +380,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	}
 	ownedFileOpened(c, d)
 	if d.Mode&unix.S_IFMT == unix.S_IFIFO {
-		return openFifo(c, d, flags)
+		return c.OpenFifo(d, flags)
 	}
 	if d.IsDir() {
 		h, _, fh, err := v.FreshHandle(d)

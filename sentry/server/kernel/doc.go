@@ -24,7 +24,9 @@
 //     scripts and ELF images read through the gofer, ExecPlan; the
 //     mapped files' pages, PageRead, PageWrite); fd tables as the kernel
 //     makes and scans them (files.go); capability records (caps.go); pipe
-//     ends (pipe.go: PipeEnd, NewPipe, a call's pipe I/O, F_SETPIPE_SZ);
+//     ends (pipe.go: PipeEnd, NewPipe, a call's pipe I/O, F_SETPIPE_SZ)
+//     and a FIFO's open, whose wait for its partner ends a pipe of the
+//     client's FIFO table (fifo.go: OpenFifo);
 //     RLIMIT_FSIZE on a write or truncate (rlimit.go: FileSizeCheck);
 //     the durability of writes (durable.go: Flusher, FlushAll,
 //     AnnounceDurable, a resize's SyncBeforeResize);
