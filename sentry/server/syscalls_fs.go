@@ -331,7 +331,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	case vfs.KindDevPtmx, vfs.KindDevPts:
 		return openPty(c, d, kept)
 	case vfs.KindDevNode:
-		return openDevNode(c, d, kept)
+		return c.OpenDevNode(d, kept)
 	case vfs.KindProcFile, vfs.KindProcFdInfo:
 		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.ProcessCreds().FSUID != 0 {
 			// /proc/sys's writable files are root's, mode 0644.

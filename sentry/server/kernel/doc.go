@@ -26,7 +26,9 @@
 //     makes and scans them (files.go); capability records (caps.go); pipe
 //     ends (pipe.go: PipeEnd, NewPipe, a call's pipe I/O, F_SETPIPE_SZ)
 //     and a FIFO's open, whose wait for its partner ends a pipe of the
-//     client's FIFO table (fifo.go: OpenFifo);
+//     client's FIFO table (fifo.go: OpenFifo); the open of a node of
+//     Hello.devices, as the sentry's own device of its numbers
+//     (devnodes.go: OpenDevNode);
 //     RLIMIT_FSIZE on a write or truncate (rlimit.go: FileSizeCheck);
 //     the durability of writes (durable.go: Flusher, FlushAll,
 //     AnnounceDurable, a resize's SyncBeforeResize);
