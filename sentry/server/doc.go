@@ -66,11 +66,12 @@
 //     the gofer file kinds (vfs.GoferFile, GoferDir, LostFile, DevFile,
 //     PathFile); /dev and /proc are synthesized from the kernel's state
 //     by package fsimpl/synth (clientState.Synth: the lookups, listings,
-//     links and stats the vfs asks of its vfs.Kernel, which *clientState
-//     forwards there, and synth.ProcFile, whose files package procfs
-//     renders from procSource, what only the client knows asked for
-//     with a ProcQuery push, procquery.go); what it reads of the kernel
-//     is synth.Kernel, *clientState's (vfs_synth.go);
+//     links and stats the vfs asks of its vfs.Kernel, which *kernelPorts
+//     forwards there (ports.go), and synth.ProcFile, whose files package
+//     procfs renders from the kernel's procfs.Source (kernel/procsource.go),
+//     what only the client knows asked for with a ProcQuery push, the
+//     stream's Ask, procquery.go); what it reads of the kernel is
+//     synth.Kernel, the kernel's own (kernel/synth.go);
 //   - the attribute cache, shared by the server's clients
 //     (goferclient.AttrCache, a goferpb.GoferClient wrapping Config.Gofer;
 //     its coherence rule is in docs/ARCHITECTURE.md, "The server's file
@@ -262,7 +263,8 @@
 //     owner, the set-id rule of a write) and each walk's call as a
 //     vfs.Caller (*kernel.Task: its pins and its search permission);
 //   - the synthesized /dev and /proc (package fsimpl/synth), above the
-//     vfs, given the kernel's state as a synth.Kernel (*clientState);
+//     vfs, given the kernel's state as a synth.Kernel (package kernel's
+//     synth.go);
 //   - the kernel: package kernel (Kernel, the client's kernel, here
 //     clientState; Task, the call, here syscallCtx; the process tree,
 //     signals, job control, ptrace, timers, permissions, a Start and
@@ -293,13 +295,13 @@
 // f(c, ...)): the file kinds' glue and the system calls; Go defines
 // a method only in its type's package, so each turns back into a
 // method as its file moves. The methods by which the packages below
-// reach the kernel (vfs.Kernel and fdesc.Owner, synth.Kernel,
-// unixsock.Namespace)
+// reach the kernel (vfs.Kernel and fdesc.Owner, unixsock.Namespace)
 // and the kernel reaches the calls above it (kernel.Files) are
 // kernelPorts' (ports.go), a defined type over the same struct:
 // ports(k) is a pointer conversion, and every value of those interfaces
-// holding the kernel holds a *kernelPorts; devpts.Kernel's and
-// netlink.Router's are the kernel's own (*kernel.Kernel).
+// holding the kernel holds a *kernelPorts; devpts.Kernel's,
+// netlink.Router's and synth.Kernel's are the kernel's own (package
+// kernel).
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'

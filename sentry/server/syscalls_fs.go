@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
@@ -339,7 +340,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		}
 		return c.Kernel.Synth.OpenProcFile(d, flags, kept)
 	case vfs.KindProcFd:
-		of, err := procFDFile(c.Kernel, d.PID, d.FD)
+		of, err := c.Kernel.ProcFDFile(d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
@@ -413,6 +414,50 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		noteMappedResize(c, d, h)
 	}
 	return vfs.NewFile(vfs.NewGoferFile(v, h, fh, nil), d, kept), nil
+}
+
+// reopenGoferFile opens a new description of of's file, as open of
+// /proc/<pid>/fd/<n> does on Linux: the same inode, whatever became of its
+// name, through a clone of of's gofer handle.
+func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint32) (*file, error) {
+	v := c.Kernel.VFS
+	acc := flags & unix.O_ACCMODE
+	var mask uint32
+	if acc != unix.O_WRONLY {
+		mask |= auth.MayRead
+	}
+	if acc == unix.O_WRONLY || acc == unix.O_RDWR || flags&unix.O_TRUNC != 0 {
+		mask |= auth.MayWrite
+	}
+	st, err := g.Stat(c)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Creds().Permits(vfs.AttrsOfStat(st), mask) {
+		return nil, unix.EACCES
+	}
+	ownedFileOpened(c, vfs.DentryOf(of))
+	if g.Memfd != nil && flags&unix.O_TRUNC != 0 {
+		if err := g.Memfd.CheckResize(c, of, 0); err != nil {
+			return nil, err // F_SEAL_SHRINK
+		}
+	}
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	w, err := c.Kernel.Gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.Handle, Clone: true})
+	if err := syserr.FromGofer("clone", w.GetErrno(), err); err != nil {
+		return nil, err
+	}
+	if len(w.Files) != 1 || w.Files[0].GetHandle().GetId() == 0 {
+		return nil, fmt.Errorf("clone answered %d files: %w", len(w.Files), unix.EIO)
+	}
+	h := w.Files[0].Handle.Id
+	r, err := c.Kernel.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
+	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
+		c.Kernel.Releases.Release([]uint64{h})
+		return nil, err
+	}
+	return vfs.NewFile(vfs.NewGoferFile(v, h, g.FH, g.Memfd), vfs.DentryOf(of), kept), nil
 }
 
 // noteMappedResize tells the client, in this call's reply, the new size
@@ -492,7 +537,7 @@ func statOfFile(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
 		return f.Impl.Stat(c)
 	}
 	if d.Kind == vfs.KindProcFd {
-		of, err := procFDFile(c.Kernel, d.PID, d.FD)
+		of, err := c.Kernel.ProcFDFile(d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}

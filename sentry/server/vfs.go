@@ -11,7 +11,7 @@ import (
 // walk, the handle pins, the attribute, listing and negative caches, the
 // grafted mounts, /dev/shm and the gofer file kinds. The kernel gives it
 // what it needs of the kernel (vfs.Kernel: the synthesized /dev and /proc,
-// forwarded to package fsimpl/synth in vfs_synth.go, the owner of the
+// forwarded to package fsimpl/synth in ports.go, the owner of the
 // descriptions, a set-id file's write), and each system call is its
 // vfs.Caller
 // (the handles it pins, its search permission). What stays here is the

@@ -41,7 +41,12 @@
 //     InotifyEvent, InotifyChild, InotifyRemoved, InotifyRenamed,
 //     InotifyClosed, InotifyState, RestoreInotify); pseudo-terminals'
 //     ends (pty.go: OpenPty, NewPtyFile, RestorePtyFile, and as every
-//     end's devpts.Kernel the signals of a terminal, SignalGroup).
+//     end's devpts.Kernel the signals of a terminal, SignalGroup); what
+//     the synthesized /dev and /proc read of the kernel (synth.go:
+//     SynthKernel, the synth.Kernel of its processes, threads and fds;
+//     ProcFDFile, /proc/<pid>/fd/<n>'s file) and the procfs.Source they
+//     render from (procsource.go: what only the client knows asked with
+//     Sender's Ask).
 //   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,
 //     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
 //     left for after the kernel lock); the /proc/sys numbers a Hello
@@ -78,7 +83,8 @@
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel
 // it names:
-// vfs (a working directory, an exec's file), mount (a Start's and a
+// vfs (a working directory, an exec's file), procfs (the Source /proc is
+// rendered from), mount (a Start's and a
 // Restore's mounts), filelock (a Restore's locks), fsimpl/epoll (a
 // restored instance's interests), auth, ksignal, ktimer (a
 // timer's clock), ptrace (a relation's state and rules), fsimpl/devpts (a
