@@ -97,7 +97,8 @@
 //     the files the client maps (kernel/exec.go): served by PageRead, written
 //     back by PageWrite (as a positional write through the mapping's
 //     writable description), and named in Reply.mapped when a call of the
-//     client changes one (noteMappedChange, noteMappedResize);
+//     client changes one (kernel/write.go: NoteMappedChange,
+//     NoteMappedResize);
 //   - splice, tee, copy_file_range and sendfile, copying through the
 //     server (syscalls_splice.go, syscalls_sendfile.go): the bytes they
 //     write are in no call, so their write records carry them

@@ -38,11 +38,6 @@ func ports(k *clientState) *kernelPorts { return (*kernelPorts)(k) }
 
 var _ kernel.Files = (*kernelPorts)(nil)
 
-// WriteAt is write(2)'s write through f (syscalls_io.go).
-func (kp *kernelPorts) WriteAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
-	return writeAt(c, f, b, off, appendMode)
-}
-
 // DropDescriptionLocks is fdesc.Owner's: it drops the OFD and flock
 // locks of description f, whose last reference went.
 func (kp *kernelPorts) DropDescriptionLocks(f *file) {
@@ -75,12 +70,6 @@ func (kp *kernelPorts) RevokeLeasesForWatch() { revokeLeasesForWatch((*clientSta
 func (kp *kernelPorts) DurabilityHolds(f *file) bool { return kp.Dur.Holds(f) }
 
 var _ fileOwner = (*kernelPorts)(nil)
-
-// NoteMappedChange is a changed range of a mapped file, told in the
-// call's reply (syscalls_io.go).
-func (kp *kernelPorts) NoteMappedChange(c *syscallCtx, f *file, off, n uint64) {
-	noteMappedChange(c, f, off, n)
-}
 
 // Stat is the stat calls' attributes of d or f (syscalls_fs.go: a run
 // of held attribute changes is made first).

@@ -410,8 +410,8 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		return nil, err
 	}
 	if flags&unix.O_TRUNC != 0 {
-		killPriv(c, d, h, v.AttrsOf(d))
-		noteMappedResize(c, d, h)
+		c.KillPriv(d, h, v.AttrsOf(d))
+		c.NoteMappedResize(d, h)
 	}
 	return vfs.NewFile(vfs.NewGoferFile(v, h, fh, nil), d, kept), nil
 }
@@ -458,25 +458,6 @@ func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint
 		return nil, err
 	}
 	return vfs.NewFile(vfs.NewGoferFile(v, h, g.FH, g.Memfd), vfs.DentryOf(of), kept), nil
-}
-
-// noteMappedResize tells the client, in this call's reply, the new size
-// of gofer file d (through handle h, 0: d's own) if the client maps it.
-func noteMappedResize(c *syscallCtx, d *dentry, h uint64) {
-	if c.Reply == nil || d == nil || d.Kind != vfs.KindGofer || !c.Kernel.Maps.Holds(d.Ino()) {
-		return
-	}
-	if h == 0 {
-		var err error
-		if h, err = c.HandleOf(d); err != nil {
-			return
-		}
-	}
-	st, err := c.Kernel.VFS.GoferStat(h)
-	if err != nil {
-		return
-	}
-	c.Reply.Mapped = append(c.Reply.Mapped, c.Kernel.MappedChanges(st, 0, 0, 0)...)
 }
 
 // ---- stat ----
@@ -1311,42 +1292,6 @@ func setStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) err
 	return nil
 }
 
-// killPrivPart is the Origin part of the SetStat that clears set-id bits
-// after a write or truncate (write RPCs number their parts from 0).
-const killPrivPart = 1 << 30
-
-// killPriv clears the set-id bits of gofer file d (through handle h, or
-// d's own when h is 0), whose mode was mode, after the caller wrote or
-// truncated it, if the caller lacks CAP_FSETID (perm.go: killPrivMode).
-// a are the file's attributes before the change.
-// The gofer runs with CAP_FSETID, so the host kernel does not do it. A
-// failure is logged, not returned: the data change already happened.
-func killPriv(c *syscallCtx, d *dentry, h uint64, a auth.FileAttrs) {
-	if c == nil || c.Thread == nil {
-		return
-	}
-	cr := c.ProcessCreds()
-	nm, changed := cr.KillPrivMode(a)
-	if !changed {
-		return
-	}
-	v := c.Kernel.VFS
-	if h == 0 {
-		var err error
-		if h, err = c.HandleOf(d); err != nil {
-			return
-		}
-	}
-	ctx, cancel := v.RPCCtx()
-	defer cancel()
-	r, err := c.Kernel.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: c.GoferOrigin(killPrivPart)})
-	if err := syserr.FromGofer("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
-		c.Kernel.Log.Debug("clearing set-id bits failed", "err", err)
-		return
-	}
-	v.NoteAttrs(d, r.Stat)
-}
-
 // targetAttrs returns the current attributes of d (or f) for a
 // permission decision by cr about an owner-only change (chmod, chown,
 // utimensat). A holder of CAP_FOWNER, CAP_CHOWN and CAP_FSETID may make
@@ -1399,8 +1344,8 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if h, ok := vfs.HandleOfFile(f); ok && vfs.DentryOf(f) != nil {
-			killPriv(c, vfs.DentryOf(f), h, c.Kernel.VFS.AttrsOf(vfs.DentryOf(f)))
-			noteMappedResize(c, vfs.DentryOf(f), h)
+			c.KillPriv(vfs.DentryOf(f), h, c.Kernel.VFS.AttrsOf(vfs.DentryOf(f)))
+			c.NoteMappedResize(vfs.DentryOf(f), h)
 		}
 		return 0, nil
 	}
@@ -1439,8 +1384,8 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 		}
 		return 0, err
 	}
-	killPriv(c, d, 0, c.Kernel.VFS.AttrsOf(d))
-	noteMappedResize(c, d, 0)
+	c.KillPriv(d, 0, c.Kernel.VFS.AttrsOf(d))
+	c.NoteMappedResize(d, 0)
 	return 0, nil
 }
 

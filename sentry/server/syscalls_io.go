@@ -77,7 +77,7 @@ func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		n, _, err := writeAt(c, f, b[:m], off, false)
+		n, _, err := c.WriteAt(f, b[:m], off, false)
 		return n, err
 	}
 	f.OffMu.Lock()
@@ -102,82 +102,11 @@ func writeFile(c *syscallCtx, f *file, b []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, o, err := writeAt(c, f, b[:m], o, appendMode)
+	n, o, err := c.WriteAt(f, b[:m], o, appendMode)
 	if off < 0 && n > 0 {
 		f.SetOffLocked(c, o+int64(n))
 	}
 	return n, err
-}
-
-// writeAt writes b at off of f. A write to a gofer file is tracked for
-// durability and reported (WriteState) with the call's reply; for an
-// append it returns the offset the data actually went to, taken from the
-// gofer's reply (a re-sent append answered from the gofer's reply cache
-// landed where the first one did).
-func writeAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
-	if m := vfs.MemfdOf(f); m != nil && c.PageWrite == 0 {
-		// A PageWrite writes back stores made through a mapping that
-		// existed before the seal (F_SEAL_WRITE needs none, and
-		// F_SEAL_FUTURE_WRITE leaves them).
-		if err := m.CheckWrite(c, f, off, len(b)); err != nil {
-			return 0, off, err
-		}
-	}
-	if _, ok := f.Impl.(*vfs.GoferFile); !ok || c.CallSeq == 0 {
-		n, err := f.Impl.Write(c, f, b, off)
-		return n, off, err
-	}
-	if !c.SyncedWrites {
-		c.Kernel.Dur.Begin(f, c.CallSeq)
-	}
-	c.GoferSize = -1
-	n, err := f.Impl.Write(c, f, b, off)
-	if appendMode && n > 0 && c.GoferSize >= int64(n) {
-		off = c.GoferSize - int64(n)
-	}
-	if !c.SyncedWrites {
-		if c.Kernel.Dur.End(f, c.CallSeq, n) {
-			f.DecRef()
-		}
-	}
-	if n > 0 && vfs.DentryOf(f) != nil {
-		inotifyEvent(c.Kernel, vfs.DentryOf(f), inModify)
-	}
-	if n > 0 {
-		if !c.SyncedWrites {
-			e := c.Effects()
-			w := kernel.GoferWrite{File: f, Off: off, N: uint64(n), Mapped: c.PageWrite}
-			if c.DataNotInCall {
-				w.Data = append([]byte(nil), b[:n]...)
-			}
-			e.Writes = append(e.Writes, w)
-		}
-		noteMappedChange(c, f, uint64(off), uint64(n))
-	}
-	return n, off, err
-}
-
-// noteMappedChange tells the client, in this call's reply, that bytes
-// [off, off+n) or the size of f's file changed, if the client maps the
-// file (its page cache must follow). The Stat comes from the gofer's write
-// reply when there was one, else from a Stat RPC made only for a mapped
-// inode.
-func noteMappedChange(c *syscallCtx, f *file, off, n uint64) {
-	if c.Reply == nil || vfs.DentryOf(f) == nil || vfs.DentryOf(f).Kind != vfs.KindGofer {
-		return
-	}
-	st := c.GoferStat
-	c.GoferStat = nil
-	if st == nil {
-		if !c.Kernel.Maps.Holds(vfs.DentryOf(f).Ino()) {
-			return
-		}
-		var err error
-		if st, err = f.Impl.Stat(c); err != nil {
-			return
-		}
-	}
-	c.Reply.Mapped = append(c.Reply.Mapped, c.Kernel.MappedChanges(st, off, n, c.PageWrite)...)
 }
 
 func sysRead(c *syscallCtx) (int64, error)  { return doRead(c, -1) }

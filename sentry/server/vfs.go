@@ -22,7 +22,8 @@ type dentry = vfs.Dentry
 
 var _ vfs.Kernel = (*kernelPorts)(nil)
 
-// KillPriv is vfs.Kernel's and kernel.Files': killPriv for the kernel's call c.
+// KillPriv is vfs.Kernel's: the kernel's call c clears d's set-id bits
+// (package kernel's write.go).
 func (kp *kernelPorts) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
-	killPriv(kernel.TaskFromCall(c), d, h, a)
+	kernel.TaskFromCall(c).KillPriv(d, h, a)
 }

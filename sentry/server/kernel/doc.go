@@ -46,7 +46,10 @@
 //     SynthKernel, the synth.Kernel of its processes, threads and fds;
 //     ProcFDFile, /proc/<pid>/fd/<n>'s file) and the procfs.Source they
 //     render from (procsource.go: what only the client knows asked with
-//     Sender's Ask).
+//     Sender's Ask); a write's kernel side, whatever call makes it
+//     (write.go: WriteAt, its durability tracking and WriteState
+//     record; KillPriv, the set-id bits it clears; NoteMappedChange and
+//     NoteMappedResize, the client's mapped pages it changes).
 //   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,
 //     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
 //     left for after the kernel lock); the /proc/sys numbers a Hello
@@ -75,10 +78,9 @@
 //     again.
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
-//     run as) and Files (the file calls and kinds' glue: WriteAt,
-//     Stat, SetStat, KobjState, RestoreFile, RevokeLeasesForWatch,
-//     KillPriv and NoteMappedChange), which package syscalls' handlers
-//     reach too.
+//     run as) and Files (the file calls and kinds' glue: Stat,
+//     SetStat, KobjState, RestoreFile, RevokeLeasesForWatch), which
+//     package syscalls' handlers reach too.
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel
