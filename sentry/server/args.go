@@ -1,6 +1,9 @@
 package server
 
-import "github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
+import (
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
 
 // A call's arguments, as the handlers still here name them (package
 // syscalls' args.go; they go as the handlers move there).
@@ -11,4 +14,8 @@ var (
 	lookupAt = syscalls.LookupAt
 	fileArg  = syscalls.FileArg
 	argID    = syscalls.ArgID
+	iovecs   = syscalls.Iovecs
 )
+
+// maxRW bounds one read or write (the client clamps writes the same way).
+const maxRW = sysabi.MaxBuffer

@@ -96,7 +96,7 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 		if off >= 0 {
 			at = off + total
 		}
-		b, err := readFile(c, in, n, at)
+		b, err := syscalls.ReadFile(c, in, n, at)
 		if err != nil {
 			if total > 0 {
 				break
@@ -145,7 +145,7 @@ func sendfileWrite(c *syscallCtx, out *file, b []byte) (int, error) {
 		n, err := sf.WriteSeq(c, out, usermem.BytesIOSequence(b))
 		return int(n), err
 	}
-	return writeFile(c, out, b, -1)
+	return syscalls.WriteFile(c, out, b, -1)
 }
 
 // Synced copies (docs/ARCHITECTURE.md, "Recovery"): a write the server
@@ -199,7 +199,7 @@ func leasedCopy(c *syscallCtx, in, out *file, inOff int64, inOffAddr uint64, out
 		return 0, unix.EINVAL
 	}
 	res, err := copybehind.Apply(c, copybehind.Copy{In: in, Out: out, Data: c.LeasedData, InOff: inOff, Posted: c.Posted},
-		func(b []byte) (int, error) { return writeFile(c, out, b, outOff) })
+		func(b []byte) (int, error) { return syscalls.WriteFile(c, out, b, outOff) })
 	if res.Kept != 0 {
 		out.Changed() // its record keeps the error (posted.go)
 		c.Kernel.Log.Warn("a posted copy failed; the next fsync, fdatasync, write or close of the file reports it",

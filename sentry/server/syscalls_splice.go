@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -260,7 +261,7 @@ func fileToPipe(c *syscallCtx, in *file, out *kernel.PipeEnd, outF *file, off in
 		}
 		data = buf[:got]
 	} else {
-		data, err = readFile(c, in, n, off)
+		data, err = syscalls.ReadFile(c, in, n, off)
 		if len(data) == 0 {
 			return 0, err
 		}
@@ -299,7 +300,7 @@ func pipeToFile(c *syscallCtx, in *kernel.PipeEnd, out *file, off int64, n int, 
 		w64, err = sf.WriteSeq(c, out, usermem.BytesIOSequence(data))
 		w = int(w64)
 	} else {
-		w, err = writeFile(c, out, data, off)
+		w, err = syscalls.WriteFile(c, out, data, off)
 	}
 	if w > 0 {
 		in.P.Lock()
@@ -406,12 +407,12 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 	if c.LeasedData != nil {
 		return leasedCopy(c, in, out, offIn, offInAddr, offOut, offOutAddr, int64(count))
 	}
-	data, err := readFile(c, in, count, offIn)
+	data, err := syscalls.ReadFile(c, in, count, offIn)
 	if len(data) == 0 {
 		return 0, err
 	}
 	c.DataNotInCall = true
-	w, err := writeFile(c, out, data, offOut)
+	w, err := syscalls.WriteFile(c, out, data, offOut)
 	if w < len(data) && offIn < 0 {
 		in.OffMu.Lock()
 		in.SetOffLocked(c, in.Off-int64(len(data)-max(w, 0)))

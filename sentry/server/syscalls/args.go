@@ -71,6 +71,9 @@ func LookupAt(c *kernel.Task, dirfd int32, path string, follow, emptyOK bool) (*
 	return d, nil, err
 }
 
+// maxRW is the most one call's buffer moves (sysabi.MaxBuffer).
+const maxRW = sysabi.MaxBuffer
+
 // FileArg returns the file of fd argument i for a call that needs an
 // open file, not an O_PATH one (EBADF, as Linux's fdget).
 func FileArg(c *kernel.Task, i int) (*fdesc.File, error) {

@@ -70,12 +70,27 @@
 //   - rlimit.go: prlimit64 of the resource limits the server enforces
 //     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
 //     process's wait status says it dumped core) and nofile;
+//   - read_write.go: read, write, their vector and positional forms and
+//     lseek (ReadFile and WriteFile, a description's I/O, which the
+//     server's splice and sendfile call; Iovecs, which its posted calls'
+//     count uses; a kernel object's I/O over a usermem.IOSequence, seqIO),
+//     over package kernel's write.go (WriteAt: a gofer write's
+//     durability and record);
+//   - fd.go: close, dup, dup2, dup3 and fcntl (its lock, owner, lease and
+//     seal commands are locks.go's, leases.go's and memfd.go's);
+//   - pipe.go: pipe and pipe2, over package kernel's pipe.go;
+//   - sync.go: fsync, fdatasync, sync, syncfs and fadvise64, over package
+//     kernel's durable.go;
+//   - getdents.go: getdents64, over a description's directory cursor
+//     (fdesc.DirCursor) and the synthesized directories' listings;
+//   - mmap.go: mmap of a gofer file or /dev/zero, planned here and mapped
+//     by the client (package mapped's table);
 //   - name.go: a system call's name for the logs (Name).
 //
-// The server package still holds the I/O, path and socket handlers and
-// the file kinds' glue, and calls the exported helpers here its
-// handlers share (the arguments, FileAs, FcntlLock, FcntlSeals,
-// IfIoctl, ...); they move here one subsystem at a time, those with the
+// The server package still holds ioctl, the path, splice, sendfile and
+// socket handlers and the file kinds' glue, and calls the exported
+// helpers here its handlers share (the arguments, FileAs, ReadFile,
+// WriteFile, Iovecs, FcntlLock, FcntlSeals, IfIoctl, ...); they move here one subsystem at a time, those with the
 // fewest ties to it first (docs/ARCHITECTURE.md, "The remote sentry's
 // packages").
 //
