@@ -100,7 +100,7 @@
 //     client changes one (kernel/write.go: NoteMappedChange,
 //     NoteMappedResize);
 //   - splice, tee, copy_file_range and sendfile, copying through the
-//     server (syscalls_splice.go, syscalls_sendfile.go): the bytes they
+//     server (package syscalls: splice.go, sendfile.go): the bytes they
 //     write are in no call, so their write records carry them
 //     (kernel.Task.DataNotInCall);
 //   - pseudo-terminals (package pty: the terminal and its line discipline;
@@ -193,7 +193,8 @@
 // their change go with its reply (CallEffects.WBErrInos, WBErrFiles).
 // A sendfile or copy_file_range that carries the bytes the client read
 // from its read lease (Syscall.leased_data, kernel.Task.LeasedData) writes
-// them instead of reading the in file (leasedCopy, package copybehind),
+// them instead of reading the in file (package syscalls' leasedCopy,
+// package copybehind),
 // and fails as a write behind does.
 // Batches (package postbatch): calls a client batched
 // (ClientMessage.posted_calls) are queued before the message's own; a

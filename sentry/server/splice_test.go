@@ -35,7 +35,7 @@ func TestSpliceIntoPipeUsesItsSize(t *testing.T) {
 				e.ok(1, unix.SYS_WRITE, dstW, m.zeros(tc.prefill), uint64(tc.prefill))
 			}
 			e.ok(1, unix.SYS_WRITE, srcW, m.zeros(64<<10), 64<<10)
-			got := e.ok(1, unix.SYS_SPLICE, srcR, 0, dstW, 0, 64<<10, spliceNonblock)
+			got := e.ok(1, unix.SYS_SPLICE, srcR, 0, dstW, 0, 64<<10, unix.SPLICE_F_NONBLOCK)
 			if got != tc.wantMove {
 				t.Errorf("splice moved %d bytes, want %d", got, tc.wantMove)
 			}

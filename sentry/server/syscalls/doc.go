@@ -71,8 +71,8 @@
 //     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
 //     process's wait status says it dumped core) and nofile;
 //   - read_write.go: read, write, their vector and positional forms and
-//     lseek (ReadFile and WriteFile, a description's I/O, which the
-//     server's splice and sendfile call; Iovecs, which its posted calls'
+//     lseek (readFile and writeFile, a description's I/O, which splice
+//     and sendfile use too; Iovecs, which the server's posted calls'
 //     count uses; a kernel object's I/O over a usermem.IOSequence, seqIO),
 //     over package kernel's write.go (WriteAt: a gofer write's
 //     durability and record);
@@ -85,18 +85,26 @@
 //     (fdesc.DirCursor) and the synthesized directories' listings;
 //   - mmap.go: mmap of a gofer file or /dev/zero, planned here and mapped
 //     by the client (package mapped's table);
+//   - splice.go and sendfile.go: splice, tee, copy_file_range and
+//     sendfile, copying through the server: the bytes they write are in
+//     no call, so their write records carry them
+//     (kernel.Task.DataNotInCall); a copy from a file the client holds a
+//     read lease on takes the client's bytes instead (leasedCopy, package
+//     copybehind); pipes' locks are taken two at a time (pipe.LockTwo);
 //   - name.go: a system call's name for the logs (Name).
 //
-// The server package still holds ioctl, the path, splice, sendfile and
-// socket handlers and the file kinds' glue, and calls the exported
-// helpers here its handlers share (the arguments, FileAs, ReadFile,
-// WriteFile, Iovecs, FcntlLock, FcntlSeals, IfIoctl, ...); they move here one subsystem at a time, those with the
+// The server package still holds ioctl, the path and socket handlers
+// and the file kinds' glue, and calls the exported helpers here its
+// handlers share (the arguments, FileAs, Iovecs, FcntlLock, FcntlSeals,
+// IfIoctl, ...); they move here one subsystem at a time, those with the
 // fewest ties to it first (docs/ARCHITECTURE.md, "The remote sentry's
 // packages").
 //
 // Dependencies: package kernel (the call, the kernel state and its
 // functions), the layers below it the handlers name (vfs: a path's walk;
 // fdesc: a call's files; auth: credentials and capabilities; syserr;
+// pipe: two pipes locked together; copybehind: a leased copy's bytes;
+// kobj: a kernel object's I/O sequence;
 // ktimer, ksignal; mount: the mount table's records; sysvipc: the IPC
 // namespace; filelock: the lock table; kernel/fdtable: a lock's owner;
 // fsimpl/*: the kinds whose descriptions a call makes), proto/goferpb
@@ -109,7 +117,11 @@
 // vfs.VFS.MntMu across their walk's gofer RPCs, before the vfs's own
 // locks and the kernel lock (kernel.Kernel.MountBusy); shmat holds
 // kernel.Kernel.SegFileMu across the gofer RPCs that open a segment's
-// file, never with the kernel lock. A handler takes the kernel lock
+// file, never with the kernel lock. The I/O calls hold a description's
+// offset lock (fdesc.File.OffMu, first in the order) across the gofer
+// RPCs of a read or write at its offset; splice and tee lock two pipes'
+// pipe.Pipe.mu together (pipe.LockTwo), the lower inode number first. A
+// handler takes the kernel lock
 // (kernel.Kernel.Mu) around what it reads or changes of the kernel state
 // and calls the kernel's ...Locked functions only under it, never across
 // a gofer RPC, a blocking wait or a send; the call's memory

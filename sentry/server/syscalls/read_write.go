@@ -16,9 +16,9 @@ import (
 // read, write and their vector and positional forms, and lseek: a
 // description's I/O at its offset or at one given.
 
-// ReadFile reads up to n bytes from f at off, or at (and advancing) its
+// readFile reads up to n bytes from f at off, or at (and advancing) its
 // offset when off < 0.
-func ReadFile(c *kernel.Task, f *fdesc.File, n int, off int64) ([]byte, error) {
+func readFile(c *kernel.Task, f *fdesc.File, n int, off int64) ([]byte, error) {
 	if !f.Readable() {
 		return nil, unix.EBADF
 	}
@@ -49,9 +49,9 @@ func ReadFile(c *kernel.Task, f *fdesc.File, n int, off int64) ([]byte, error) {
 	return b, err
 }
 
-// WriteFile writes b to f at off, or at (and advancing) its offset when
+// writeFile writes b to f at off, or at (and advancing) its offset when
 // off < 0. O_APPEND writes at the end, found with a Stat first.
-func WriteFile(c *kernel.Task, f *fdesc.File, b []byte, off int64) (int, error) {
+func writeFile(c *kernel.Task, f *fdesc.File, b []byte, off int64) (int, error) {
 	if !f.Writable() {
 		return 0, unix.EBADF
 	}
@@ -123,7 +123,7 @@ func doRead(c *kernel.Task, off int64) (int64, error) {
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return seqIO(c, f, sf, false, []sysabi.Iovec{{Base: c.Args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
-	b, err := ReadFile(c, f, int(min(n, maxRW)), off)
+	b, err := readFile(c, f, int(min(n, maxRW)), off)
 	if err != nil {
 		return 0, err
 	}
@@ -158,7 +158,7 @@ func doWrite(c *kernel.Task, off int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	w, err := WriteFile(c, f, b, off)
+	w, err := writeFile(c, f, b, off)
 	return int64(w), err
 }
 
@@ -221,7 +221,7 @@ func Readv(c *kernel.Task) (int64, error) {
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return seqIO(c, f, sf, false, iov, off)
 	}
-	b, err := ReadFile(c, f, total, off)
+	b, err := readFile(c, f, total, off)
 	if err != nil {
 		return 0, err
 	}
@@ -271,7 +271,7 @@ func Writev(c *kernel.Task) (int64, error) {
 		}
 		return 0, nil
 	}
-	w, err := WriteFile(c, f, b, off)
+	w, err := writeFile(c, f, b, off)
 	return int64(w), err
 }
 
