@@ -14,7 +14,14 @@ var (
 	lookupAt = syscalls.LookupAt
 	fileArg  = syscalls.FileArg
 	argID    = syscalls.ArgID
-	iovecs   = syscalls.Iovecs
+)
+
+// The I/O and attribute calls' helpers that moved (package syscalls'
+// read_write.go and args.go), as the posted calls' count and the path
+// handlers still here name them.
+var (
+	iovecs     = syscalls.Iovecs
+	attrTarget = syscalls.AttrTarget
 )
 
 // maxRW bounds one read or write (the client clamps writes the same way).

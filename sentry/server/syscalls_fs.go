@@ -14,7 +14,6 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -615,131 +614,6 @@ func sysStatx(c *syscallCtx) (int64, error) {
 	return 0, c.Mem.CopyOut(addr, b)
 }
 
-// ---- readlink, access ----
-
-func sysReadlink(c *syscallCtx) (int64, error) {
-	if c.Sysno == unix.SYS_READLINK {
-		p, err := pathArg(c, 0)
-		if err != nil {
-			return 0, err
-		}
-		return readlinkAt(c, atFDCWD, p, c.Args[1], int64(c.Args[2]))
-	}
-	p, err := pathArg(c, 1)
-	if err != nil {
-		return 0, err
-	}
-	return readlinkAt(c, argInt(c, 0), p, c.Args[2], int64(c.Args[3]))
-}
-
-func readlinkAt(c *syscallCtx, dirfd int32, path string, buf uint64, size int64) (int64, error) {
-	if int32(size) <= 0 {
-		return 0, unix.EINVAL
-	}
-	d, f, err := lookupAt(c, dirfd, path, false, true)
-	if err != nil {
-		return 0, err
-	}
-	if f != nil {
-		defer f.DecRef()
-		if d == nil {
-			return 0, unix.ENOENT
-		}
-	}
-	if !d.IsSymlink() {
-		if path == "" {
-			// Linux: an empty path names dirfd, which is no symlink.
-			return 0, unix.ENOENT
-		}
-		return 0, unix.EINVAL
-	}
-	t, err := c.Kernel.VFS.Readlink(c, d)
-	if err != nil {
-		return 0, err
-	}
-	b := []byte(t)
-	if int64(len(b)) > size {
-		b = b[:size]
-	}
-	return int64(len(b)), c.Mem.CopyOut(buf, b)
-}
-
-func sysAccess(c *syscallCtx) (int64, error) {
-	switch c.Sysno {
-	case unix.SYS_ACCESS:
-		p, err := pathArg(c, 0)
-		if err != nil {
-			return 0, err
-		}
-		return accessAt(c, atFDCWD, p, uint32(c.Args[1]), 0)
-	case unix.SYS_FACCESSAT:
-		p, err := pathArg(c, 1)
-		if err != nil {
-			return 0, err
-		}
-		return accessAt(c, argInt(c, 0), p, uint32(c.Args[2]), 0)
-	}
-	p, err := pathArg(c, 1)
-	if err != nil {
-		return 0, err
-	}
-	return accessAt(c, argInt(c, 0), p, uint32(c.Args[2]), uint32(c.Args[3]))
-}
-
-func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int64, error) {
-	if mode&^7 != 0 || flags&^(atEaccess|atSymlinkNofollow|atEmptyPath) != 0 {
-		return 0, unix.EINVAL
-	}
-	cr := c.ProcessCreds()
-	if flags&atEaccess == 0 {
-		// access(2) checks with the real ids, and with the
-		// capabilities of the real uid: none unless it is 0, then the
-		// permitted set (Linux's access_override_creds), in its walk
-		// too.
-		cr.FSUID, cr.FSGID = cr.RUID, cr.RGID
-		if cr.RUID != 0 {
-			cr.Caps.Effective = 0
-		} else {
-			cr.Caps.Effective = cr.Caps.Permitted
-		}
-		c.AccessCreds = &cr
-	}
-	d, f, err := lookupAt(c, dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
-	if err != nil {
-		return 0, err
-	}
-	if f != nil {
-		defer f.DecRef()
-	}
-	if mode == 0 {
-		return 0, nil
-	}
-	st, err := statOf(c, d, f)
-	if err != nil {
-		return 0, err
-	}
-	a := vfs.AttrsOfStat(st)
-	if f == nil && d.Kind != vfs.KindGofer {
-		a = c.Kernel.VFS.AttrsOf(d) // /proc/<pid>/... belongs to the process
-	}
-	if !cr.Permits(a, mode) {
-		return 0, unix.EACCES
-	}
-	if f != nil {
-		d = vfs.DentryOf(f)
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
-	default:
-		if mode&unix.W_OK != 0 && c.Kernel.VFS.ReadOnly(d) {
-			// SuS asks that a read-only file system be reported
-			// (Linux's do_faccessat), devices and FIFOs aside.
-			return 0, unix.EROFS
-		}
-	}
-	return 0, nil
-}
-
 // ---- directory and name operations ----
 
 func sysMkdir(c *syscallCtx) (int64, error) {
@@ -1168,83 +1042,6 @@ func sysRename(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-// ---- cwd ----
-
-func sysChdir(c *syscallCtx) (int64, error) {
-	var d *dentry
-	if c.Sysno == unix.SYS_FCHDIR {
-		f, err := c.GetFile(argInt(c, 0))
-		if err != nil {
-			return 0, err
-		}
-		defer f.DecRef()
-		d = vfs.DentryOf(f)
-		if d == nil {
-			return 0, unix.ENOTDIR
-		}
-	} else {
-		p, err := pathArg(c, 0)
-		if err != nil {
-			return 0, err
-		}
-		d, err = c.Kernel.VFS.Resolve(c, c.Cwd(), p, true)
-		if err != nil {
-			return 0, err
-		}
-	}
-	if !d.IsDir() {
-		return 0, unix.ENOTDIR
-	}
-	if err := c.MayAccess(d, auth.MayExec); err != nil {
-		return 0, err
-	}
-	c.Kernel.Mu.Lock()
-	defer c.Kernel.Mu.Unlock()
-	if fs := c.Thread.Proc.FS; fs != nil {
-		fs.Cwd = d
-		c.Kernel.Trk.Changed(fs)
-	}
-	if d.Kind == vfs.KindGofer {
-		c.Reply.CwdIno = d.Ino()
-	}
-	return 0, nil
-}
-
-func sysGetcwd(c *syscallCtx) (int64, error) {
-	p, ok := c.Kernel.VFS.PathOf(c.Cwd())
-	if !ok {
-		return 0, unix.ENOENT
-	}
-	if c.PathView != nil {
-		// The answer holds while no directory on the path changes
-		// (a rename of any of them revokes its search lease).
-		for _, d := range c.Kernel.VFS.AncestorsOf(c.Cwd()) {
-			if d.Kind != vfs.KindGofer {
-				c.NotLeasable = true
-			}
-			c.Searched(d)
-		}
-	}
-	b := append([]byte(p), 0)
-	if uint64(len(b)) > c.Args[1] {
-		return 0, unix.ERANGE
-	}
-	return int64(len(b)), c.Mem.CopyOut(c.Args[0], b)
-}
-
-func sysUmask(c *syscallCtx) (int64, error) {
-	c.Kernel.Mu.Lock()
-	defer c.Kernel.Mu.Unlock()
-	fs := c.Thread.Proc.FS
-	if fs == nil {
-		return 0, unix.ESRCH
-	}
-	old := fs.Umask
-	fs.Umask = uint32(c.Args[0]) & 0777
-	c.Kernel.Trk.Changed(fs)
-	return int64(old), nil
-}
-
 // ---- attributes ----
 
 // setStat applies a SetStat to d (or f) and records the attributes it
@@ -1387,15 +1184,6 @@ func sysTruncate(c *syscallCtx) (int64, error) {
 	c.KillPriv(d, 0, c.Kernel.VFS.AttrsOf(d))
 	c.NoteMappedResize(d, 0)
 	return 0, nil
-}
-
-// attrTarget resolves the file a chmod/chown/utimensat-style call names.
-func attrTarget(c *syscallCtx, dirfd int32, pathIdx int, follow bool, emptyOK bool) (*dentry, *file, error) {
-	p, err := pathArg(c, pathIdx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return lookupAt(c, dirfd, p, follow, emptyOK)
 }
 
 func sysChmod(c *syscallCtx) (int64, error) {
@@ -1596,61 +1384,6 @@ func setTimes(c *syscallCtx, d *dentry, f *file, times [2]timeArg) error {
 	return setStat(c, d, f, req)
 }
 
-// ---- statfs ----
-
-func sysStatfs(c *syscallCtx) (int64, error) {
-	var d *dentry
-	var f *file
-	var err error
-	if c.Sysno == unix.SYS_FSTATFS {
-		f, err = c.GetFile(argInt(c, 0))
-	} else {
-		d, f, err = attrTarget(c, atFDCWD, 0, true, false)
-	}
-	if err != nil {
-		return 0, err
-	}
-	if f != nil {
-		defer f.DecRef()
-		d = vfs.DentryOf(f)
-	}
-	sf := linux.Statfs{Type: linux.TMPFS_MAGIC, BlockSize: 4096, NameLength: 255, FragmentSize: 4096}
-	switch {
-	case d == nil:
-		sf.Type = 0x50495045 // PIPEFS_MAGIC
-	case d.Kind == vfs.KindGofer:
-		h, err := c.HandleOf(d)
-		if f != nil {
-			if fh, ok := vfs.HandleOfFile(f); ok {
-				h, err = fh, nil
-			}
-		}
-		if err != nil {
-			return 0, err
-		}
-		ctx, cancel := c.Kernel.VFS.RPCCtx()
-		defer cancel()
-		r, err := c.Kernel.Gofer.StatFS(ctx, &goferpb.StatFSRequest{Handle: h})
-		if err := syserr.FromGofer("statfs", r.GetErrno(), err); err != nil {
-			return 0, err
-		}
-		sf = linux.Statfs{Type: r.Type, BlockSize: int64(r.BlockSize), Blocks: r.Blocks, BlocksFree: r.BlocksFree,
-			BlocksAvailable: r.BlocksAvailable, Files: r.Files, FilesFree: r.FilesFree, NameLength: r.NameLength,
-			FragmentSize: int64(r.BlockSize)}
-		if m, grafted := c.Kernel.VFS.MountInfoOf(d); grafted {
-			tmpfsStatfs(&sf, &m)
-		}
-	case d.Kind >= vfs.KindProcDir:
-		sf.Type = linux.PROC_SUPER_MAGIC
-	case d.Kind == vfs.KindMqueueDir:
-		sf.Type = linux.MQUEUE_MAGIC
-		sf.Flags = linux.ST_VALID | linux.ST_RELATIME
-	}
-	b := make([]byte, sf.SizeBytes())
-	sf.MarshalBytes(b)
-	return 0, c.Mem.CopyOut(c.Args[1], b)
-}
-
 // mayChangeAttrs fails with EROFS for a file on a read-only mount
 // (Linux checks this before any permission: mnt_want_write).
 func mayChangeAttrs(c *syscallCtx, d *dentry, f *file) error {
@@ -1661,32 +1394,6 @@ func mayChangeAttrs(c *syscallCtx, d *dentry, f *file) error {
 		return unix.EROFS
 	}
 	return nil
-}
-
-// tmpfsStatfs makes sf, the statfs of the gofer directory holding
-// grafted mount m's files, what Linux reports for m: a tmpfs's magic, its
-// size= as the total (the free space is the smaller of that and the
-// gofer's), and the mount's flags.
-func tmpfsStatfs(sf *linux.Statfs, m *mount.Mount) {
-	if m.FSType == "mqueue" {
-		sf.Type = linux.MQUEUE_MAGIC
-	}
-	if m.FSType == "tmpfs" {
-		sf.Type = linux.TMPFS_MAGIC
-		if bs := uint64(max(sf.BlockSize, 1)); m.Tmpfs.HasSize && m.Tmpfs.Size > 0 {
-			sf.Blocks = m.Tmpfs.Size / bs
-			sf.BlocksFree = min(sf.BlocksFree, sf.Blocks)
-			sf.BlocksAvailable = min(sf.BlocksAvailable, sf.Blocks)
-		}
-	}
-	sf.Flags = linux.ST_VALID
-	for _, f := range [][2]uint64{{unix.MS_RDONLY, linux.ST_RDONLY}, {unix.MS_NOSUID, linux.ST_NOSUID}, {unix.MS_NODEV, linux.ST_NODEV},
-		{unix.MS_NOEXEC, linux.ST_NOEXEC}, {unix.MS_NOATIME, linux.ST_NOATIME}, {unix.MS_NODIRATIME, linux.ST_NODIRATIME},
-		{unix.MS_RELATIME, linux.ST_RELATIME}} {
-		if m.Flags&f[0] != 0 {
-			sf.Flags |= f[1]
-		}
-	}
 }
 
 // sysUtime implements utime, utimes and futimesat on the utimensat path:

@@ -109,3 +109,12 @@ func FileAs[T fdesc.FileImpl](c *kernel.Task, fd int32, notT error) (*fdesc.File
 	}
 	return f, impl, nil
 }
+
+// AttrTarget resolves the file a chmod/chown/utimensat-style call names.
+func AttrTarget(c *kernel.Task, dirfd int32, pathIdx int, follow bool, emptyOK bool) (*vfs.Dentry, *fdesc.File, error) {
+	p, err := PathArg(c, pathIdx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return LookupAt(c, dirfd, p, follow, emptyOK)
+}

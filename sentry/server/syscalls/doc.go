@@ -8,7 +8,7 @@
 // What it owns, one file a subsystem:
 //   - args.go: a call's arguments (ArgInt, PathArg, FileArg, FileAs) and
 //     where the walk of a path it names starts and ends (StartDir,
-//     LookupAt);
+//     LookupAt, AttrTarget);
 //   - process.go: the process tree's calls (clone, fork, vfork, execve,
 //     exit, wait4, waitid, the pids, process groups and sessions);
 //   - identity.go: the credentials' calls (get*id, set*id, setfs*id,
@@ -91,6 +91,10 @@
 //     (kernel.Task.DataNotInCall); a copy from a file the client holds a
 //     read lease on takes the client's bytes instead (leasedCopy, package
 //     copybehind); pipes' locks are taken two at a time (pipe.LockTwo);
+//   - readlink.go, access.go, cwd.go (chdir, fchdir, getcwd, umask: a
+//     process's fs context) and statfs.go (a grafted tmpfs's as Linux
+//     reports it): path calls that change no name (access's attributes
+//     through kernel.Files' Stat);
 //   - name.go: a system call's name for the logs (Name).
 //
 // The server package still holds ioctl, the path and socket handlers
