@@ -489,7 +489,7 @@ func toStatx(st *goferpb.Stat) linux.Statx {
 
 // statOf returns the attributes of d, or of f when f is non-nil.
 func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
-	flushAttrRunOf(c) // a run's held changes are made before anything reads attributes
+	c.FlushHeldAttrs() // a run's held changes are made before anything reads attributes
 	st, err := statOfFile(c, d, f)
 	if err != nil || !c.Kernel.VFS.HasMounts() {
 		return st, err
@@ -1075,7 +1075,7 @@ func setStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) err
 	}
 	req.Handle = h
 	req.Origin = c.GoferOrigin(0)
-	if holdAttrs(c, d, f, req) {
+	if c.HoldAttrs(d, f, req) {
 		return nil
 	}
 	ctx, cancel := v.RPCCtx()

@@ -49,7 +49,10 @@
 //     Sender's Ask); a write's kernel side, whatever call makes it
 //     (write.go: WriteAt, its durability tracking and WriteState
 //     record; KillPriv, the set-id bits it clears; NoteMappedChange and
-//     NoteMappedResize, the client's mapped pages it changes).
+//     NoteMappedResize, the client's mapped pages it changes); the
+//     changes a run of posted attribute calls holds, as its handlers
+//     see it (attrrun.go: HoldAttrs, FlushAttrRun, FlushHeldAttrs; the
+//     run's wait and replies are the front's).
 //   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,
 //     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
 //     left for after the kernel lock); the /proc/sys numbers a Hello
