@@ -16,12 +16,15 @@ var (
 	argID    = syscalls.ArgID
 )
 
-// The I/O and attribute calls' helpers that moved (package syscalls'
-// read_write.go and args.go), as the posted calls' count and the path
-// handlers still here name them.
+// The I/O, stat and attribute calls' helpers that moved (package
+// syscalls' read_write.go, stat.go and args.go), as the posted calls'
+// count, the leases and the path handlers still here name them.
 var (
-	iovecs     = syscalls.Iovecs
-	attrTarget = syscalls.AttrTarget
+	iovecs      = syscalls.Iovecs
+	attrTarget  = syscalls.AttrTarget
+	statOf      = syscalls.StatOf
+	toLinuxStat = syscalls.ToLinuxStat
+	toStatx     = syscalls.ToStatx
 )
 
 // maxRW bounds one read or write (the client clamps writes the same way).

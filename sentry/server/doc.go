@@ -218,7 +218,8 @@
 // regular file on, while its next call is another, their SetStats are
 // held in threadCalls.attrRun (a kernel.AttrRun, the worker's own: no
 // lock; its calls find it in kernel.Task.AttrRun) and sent merged
-// before the run's replies, before anything reads attributes (statOf),
+// before the run's replies, before anything reads attributes
+// (package syscalls' StatOf),
 // and before a change that cannot join; the run's calls are finished
 // only once their replies are sent, after that. A run holding a change
 // whose thread has nothing queued waits for its next call on a pool

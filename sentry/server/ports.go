@@ -71,12 +71,6 @@ func (kp *kernelPorts) DurabilityHolds(f *file) bool { return kp.Dur.Holds(f) }
 
 var _ fileOwner = (*kernelPorts)(nil)
 
-// Stat is the stat calls' attributes of d or f (syscalls_fs.go: a run
-// of held attribute changes is made first).
-func (kp *kernelPorts) Stat(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
-	return statOf(c, d, f)
-}
-
 // SetStat is the attribute calls' change of d or f (syscalls_fs.go).
 func (kp *kernelPorts) SetStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) error {
 	return setStat(c, d, f, req)

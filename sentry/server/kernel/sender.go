@@ -46,13 +46,10 @@ type Grant interface {
 }
 
 // Files is what the kernel asks of the server's file system calls, which
-// are above it: the stat calls' attributes, and the parts of a
+// are above it: the attribute calls' change, and the parts of a
 // description's replay record that the file kinds' glue derives and,
 // for a Restore, rebuilds.
 type Files interface {
-	// Stat returns the attributes of d (or f's) as the stat calls see
-	// them (the call's held attribute changes made first).
-	Stat(c *Task, d *vfs.Dentry, f *fdesc.File) (*goferpb.Stat, error)
 	// SetStat applies req to gofer file d (or f's) as the call c's
 	// attribute change does (chmod, truncate, ...), noting the attributes
 	// it left.

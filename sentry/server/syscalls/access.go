@@ -59,7 +59,7 @@ func accessAt(c *kernel.Task, dirfd int32, path string, mode, flags uint32) (int
 	if mode == 0 {
 		return 0, nil
 	}
-	st, err := c.Kernel.Files.Stat(c, d, f)
+	st, err := StatOf(c, d, f)
 	if err != nil {
 		return 0, err
 	}

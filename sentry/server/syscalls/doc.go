@@ -91,10 +91,11 @@
 //     (kernel.Task.DataNotInCall); a copy from a file the client holds a
 //     read lease on takes the client's bytes instead (leasedCopy, package
 //     copybehind); pipes' locks are taken two at a time (pipe.LockTwo);
+//   - stat.go: stat, lstat, fstat, newfstatat and statx (StatOf,
+//     ToLinuxStat and ToStatx, which the server's leases use too);
 //   - readlink.go, access.go, cwd.go (chdir, fchdir, getcwd, umask: a
 //     process's fs context) and statfs.go (a grafted tmpfs's as Linux
-//     reports it): path calls that change no name (access's attributes
-//     through kernel.Files' Stat);
+//     reports it): path calls that change no name;
 //   - name.go: a system call's name for the logs (Name).
 //
 // The server package still holds ioctl, the path and socket handlers
