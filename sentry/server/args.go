@@ -12,19 +12,17 @@ var (
 	pathArg  = syscalls.PathArg
 	startDir = syscalls.StartDir
 	lookupAt = syscalls.LookupAt
-	fileArg  = syscalls.FileArg
-	argID    = syscalls.ArgID
 )
 
 // The I/O, stat and attribute calls' helpers that moved (package
-// syscalls' read_write.go, stat.go and args.go), as the posted calls'
-// count, the leases and the path handlers still here name them.
+// syscalls' read_write.go, stat.go, attr.go and args.go), as the posted
+// calls' count, the leases and the path handlers still here name them.
 var (
 	iovecs      = syscalls.Iovecs
-	attrTarget  = syscalls.AttrTarget
 	statOf      = syscalls.StatOf
 	toLinuxStat = syscalls.ToLinuxStat
 	toStatx     = syscalls.ToStatx
+	targetAttrs = syscalls.TargetAttrs
 )
 
 // maxRW bounds one read or write (the client clamps writes the same way).

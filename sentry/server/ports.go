@@ -71,11 +71,6 @@ func (kp *kernelPorts) DurabilityHolds(f *file) bool { return kp.Dur.Holds(f) }
 
 var _ fileOwner = (*kernelPorts)(nil)
 
-// SetStat is the attribute calls' change of d or f (syscalls_fs.go).
-func (kp *kernelPorts) SetStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) error {
-	return setStat(c, d, f, req)
-}
-
 // KobjState is the kind and state of f's record when f is a kernel object
 // whose state the server derives (restore_kobj.go and the file kinds'
 // glue): eventfd, timerfd, signalfd, inotify, epoll, sockets.

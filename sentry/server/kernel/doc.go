@@ -81,8 +81,8 @@
 //     again.
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
-//     run as) and Files (the file calls and kinds' glue: SetStat,
-//     KobjState, RestoreFile, RevokeLeasesForWatch), which
+//     run as) and Files (the file kinds' glue: KobjState,
+//     RestoreFile, RevokeLeasesForWatch), which
 //     package syscalls' handlers reach too.
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),

@@ -1,10 +1,8 @@
 package kernel
 
 import (
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Sender is the client's stream as the kernel reaches it. The front
@@ -46,14 +44,10 @@ type Grant interface {
 }
 
 // Files is what the kernel asks of the server's file system calls, which
-// are above it: the attribute calls' change, and the parts of a
-// description's replay record that the file kinds' glue derives and,
-// for a Restore, rebuilds.
+// are above it: the parts of a description's replay record that the
+// file kinds' glue derives and, for a Restore, rebuilds, and an inotify
+// watch's lease revocation.
 type Files interface {
-	// SetStat applies req to gofer file d (or f's) as the call c's
-	// attribute change does (chmod, truncate, ...), noting the attributes
-	// it left.
-	SetStat(c *Task, d *vfs.Dentry, f *fdesc.File, req *goferpb.SetStatRequest) error
 	// KobjState returns the kind and state of f's record when f is a
 	// kernel object whose record the server derives (ok false: none).
 	KobjState(f *fdesc.File) (kind sentrypb.FileState_Kind, kobj *sentrypb.KernelObjectState, ok bool)

@@ -35,7 +35,7 @@
 //     mmsg.go use too;
 //   - sysvipc.go: the System V IPC calls (sem*, msg*, shm*) over
 //     package sysvipc's namespace, with a segment's file in the client's
-//     /dev/shm (its size set through kernel.Files' SetStat);
+//     /dev/shm (its size set through attr.go's SetStat);
 //   - locks.go: flock and fcntl's record locks (FcntlLock, which the
 //     server's fcntl calls), over package filelock's table;
 //   - leases.go: fcntl's owner, I/O signal and lease commands
@@ -93,6 +93,10 @@
 //     copybehind); pipes' locks are taken two at a time (pipe.LockTwo);
 //   - stat.go: stat, lstat, fstat, newfstatat and statx (StatOf,
 //     ToLinuxStat and ToStatx, which the server's leases use too);
+//   - attr.go: truncate, ftruncate, chmod, chown and their fd and at
+//     forms, utimensat, utime, utimes and futimesat (SetStat, a gofer
+//     SetStat a run of posted attribute calls may hold, kernel's
+//     attrrun.go; TargetAttrs, which the server's link uses);
 //   - readlink.go, access.go, cwd.go (chdir, fchdir, getcwd, umask: a
 //     process's fs context) and statfs.go (a grafted tmpfs's as Linux
 //     reports it): path calls that change no name;
