@@ -4,12 +4,8 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 )
 
 // Runs of posted attribute calls (package attrrun; docs/ARCHITECTURE.md,
@@ -27,7 +23,8 @@ import (
 // may cut a member's calls in two); the run ends at the thread's next
 // call that is not such a call, at another thread's call that waits for
 // posted ones (awaitPostedLocked: it may observe the file), at the
-// client's end, or when the wait runs out. The held changes are sent as one SetStat before the
+// client's end, or when the wait runs out. The held changes (package
+// kernel's attrrun.go: HoldAttrs, FlushAttrRun) are sent as one SetStat before the
 // run's replies, before anything in the run reads the file's attributes
 // (statOf: a chown's set-id rule), and before a change that cannot be
 // merged (another file, a truncation, UTIME_NOW, one through an fd).
@@ -36,16 +33,10 @@ import (
 // merged SetStat that fails is sent again part by part, so each call
 // gets the result it would have had alone.
 
-// attrRunCalls are the calls a run is made of.
-var attrRunCalls = map[int32]bool{
-	unix.SYS_CHOWN: true, unix.SYS_LCHOWN: true, unix.SYS_FCHOWNAT: true,
-	unix.SYS_CHMOD: true, unix.SYS_FCHMODAT: true, unix.SYS_UTIMENSAT: true,
-}
-
 // attrRunCall says call may be part of a run: a posted attribute call.
 func attrRunCall(call *sentrypb.Call) bool {
 	sc := call.GetSyscall()
-	return sc != nil && sc.Posted && attrRunCalls[sc.Sysno]
+	return sc != nil && sc.Posted && kernel.AttrRunCalls[sc.Sysno]
 }
 
 // attrRun is what a thread's run being executed holds back from the
@@ -60,90 +51,6 @@ type attrRun = kernel.AttrRun
 type heldReply struct {
 	r    *sentrypb.Reply
 	call *sentrypb.Call
-}
-
-// holdAttrs holds req, the SetStat of call c on dentry d (or open file
-// f), in c's thread's run, if c is part of one and req may wait, and
-// reports whether it did. Changes held before that req may not join are
-// sent first, so the gofer sees the changes in the calls' order. req has
-// its handle and Origin.
-func holdAttrs(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) bool {
-	if c.AttrRun == nil || !attrRunCalls[c.Sysno] {
-		return false
-	}
-	run := c.AttrRun
-	if f != nil || d == nil || !d.IsRegular() || (run.Dentry != nil && run.Dentry != d) {
-		flushAttrRun(c.Kernel, run)
-		return false
-	}
-	if !run.Pending.Add(req) {
-		flushAttrRun(c.Kernel, run)
-		if !run.Pending.Add(req) {
-			return false
-		}
-	}
-	if run.Dentry == nil {
-		// The handle must outlive the handler (whose pin ends with
-		// it) until the held change is sent.
-		if h, err := c.Kernel.VFS.PinHandle(d); err != nil || h != req.Handle {
-			if err == nil {
-				c.Kernel.VFS.Unpin(d)
-			}
-			run.Pending.Take()
-			return false
-		}
-		run.Dentry = d
-	}
-	run.PartReplies = append(run.PartReplies, c.Reply)
-	return true
-}
-
-// flushAttrRunOf sends the changes the run c is part of holds, if any:
-// c is about to read attributes.
-func flushAttrRunOf(c *syscallCtx) {
-	if c != nil && c.AttrRun != nil {
-		flushAttrRun(c.Kernel, c.AttrRun)
-	}
-}
-
-// flushAttrRun sends the changes run holds: one SetStat, or, if that
-// fails, each call's own in order (their errors go into their held
-// replies, as a posted call's failure: logged).
-func flushAttrRun(k *clientState, run *attrRun) {
-	if run.Pending.Empty() {
-		return
-	}
-	merged, parts := run.Pending.Take()
-	d, replies := run.Dentry, run.PartReplies
-	run.Dentry, run.PartReplies = nil, nil
-	defer k.VFS.Unpin(d)
-	if len(parts) > 1 && setStatHeld(k, d, merged) == nil {
-		for _, p := range parts {
-			inotifyEvent(k, d, inotifyStatEvents(p.Mask))
-		}
-		return
-	}
-	for i, p := range parts {
-		if err := setStatHeld(k, d, p); err != nil {
-			replies[i].Errno, replies[i].Ret = int32(syserr.ErrnoOf(err)), 0
-			k.Log.Warn("a posted call failed after the application was told it succeeded", "seq", replies[i].Seq, "err", err)
-			continue
-		}
-		inotifyEvent(k, d, inotifyStatEvents(p.Mask))
-	}
-}
-
-// setStatHeld sends req, a held change of d, and records the attributes
-// it left.
-func setStatHeld(k *clientState, d *dentry, req *goferpb.SetStatRequest) error {
-	ctx, cancel := k.VFS.RPCCtx()
-	defer cancel()
-	r, err := k.Gofer.SetStat(ctx, req)
-	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
-		return err
-	}
-	k.VFS.NoteAttrs(d, r.Stat)
-	return nil
 }
 
 // attrRunWait bounds how long a run whose thread has nothing queued
@@ -263,7 +170,7 @@ func (c *client) wakeRunsLocked() {
 // order (next is the thread's next queued call: the last reply may wait
 // for it), and marks its calls finished.
 func (c *client) endAttrRun(run *attrRun, held []heldReply, next *sentrypb.Call) {
-	flushAttrRun(c.k, run)
+	c.k.FlushAttrRun(run)
 	for i, h := range held {
 		n := next
 		if i+1 < len(held) {

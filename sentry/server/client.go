@@ -220,7 +220,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		return nil, err
 	}
 	k.VFS = v
-	k.Synth = synth.New(v, ports(k), k.DevNodes, &k.Ptys, synth.BornNs(hello.Clocks))
+	k.Synth = synth.New(v, k.SynthKernel(), k.DevNodes, &k.Ptys, synth.BornNs(hello.Clocks))
 	k.Binder = handlebind.New(bindingKey, k.OriginID)
 	return k, nil
 }

@@ -45,7 +45,7 @@
 //     descriptions with their offsets and status flags (package fdesc,
 //     file.go), pipes and the pipes of open FIFOs
 //     (package pipe; their descriptions and records in kernel/pipe.go,
-//     fifo.go), each pipe reserving its capacity from the
+//     a FIFO's open in kernel/fifo.go), each pipe reserving its capacity from the
 //     client's memory account (package memacct: Config.MaxClientMemory,
 //     ENOMEM beyond it; atomic, no lock), as do sockets (their receive
 //     buffers, ENOBUFS), queued SysV messages (sysvipc, ENOMEM) and
@@ -66,11 +66,12 @@
 //     the gofer file kinds (vfs.GoferFile, GoferDir, LostFile, DevFile,
 //     PathFile); /dev and /proc are synthesized from the kernel's state
 //     by package fsimpl/synth (clientState.Synth: the lookups, listings,
-//     links and stats the vfs asks of its vfs.Kernel, which *clientState
-//     forwards there, and synth.ProcFile, whose files package procfs
-//     renders from procSource, what only the client knows asked for
-//     with a ProcQuery push, procquery.go); what it reads of the kernel
-//     is synth.Kernel, *clientState's (vfs_synth.go);
+//     links and stats the vfs asks of its vfs.Kernel, which *kernelPorts
+//     forwards there (ports.go), and synth.ProcFile, whose files package
+//     procfs renders from the kernel's procfs.Source (kernel/procsource.go),
+//     what only the client knows asked for with a ProcQuery push, the
+//     stream's Ask, procquery.go); what it reads of the kernel is
+//     synth.Kernel, the kernel's own (kernel/synth.go);
 //   - the attribute cache, shared by the server's clients
 //     (goferclient.AttrCache, a goferpb.GoferClient wrapping Config.Gofer;
 //     its coherence rule is in docs/ARCHITECTURE.md, "The server's file
@@ -96,9 +97,10 @@
 //     the files the client maps (kernel/exec.go): served by PageRead, written
 //     back by PageWrite (as a positional write through the mapping's
 //     writable description), and named in Reply.mapped when a call of the
-//     client changes one (noteMappedChange, noteMappedResize);
+//     client changes one (kernel/write.go: NoteMappedChange,
+//     NoteMappedResize);
 //   - splice, tee, copy_file_range and sendfile, copying through the
-//     server (syscalls_splice.go, syscalls_sendfile.go): the bytes they
+//     server (package syscalls: splice.go, sendfile.go): the bytes they
 //     write are in no call, so their write records carry them
 //     (kernel.Task.DataNotInCall);
 //   - pseudo-terminals (package pty: the terminal and its line discipline;
@@ -191,7 +193,8 @@
 // their change go with its reply (CallEffects.WBErrInos, WBErrFiles).
 // A sendfile or copy_file_range that carries the bytes the client read
 // from its read lease (Syscall.leased_data, kernel.Task.LeasedData) writes
-// them instead of reading the in file (leasedCopy, package copybehind),
+// them instead of reading the in file (package syscalls' leasedCopy,
+// package copybehind),
 // and fails as a write behind does.
 // Batches (package postbatch): calls a client batched
 // (ClientMessage.posted_calls) are queued before the message's own; a
@@ -215,7 +218,8 @@
 // regular file on, while its next call is another, their SetStats are
 // held in threadCalls.attrRun (a kernel.AttrRun, the worker's own: no
 // lock; its calls find it in kernel.Task.AttrRun) and sent merged
-// before the run's replies, before anything reads attributes (statOf),
+// before the run's replies, before anything reads attributes
+// (package syscalls' StatOf),
 // and before a change that cannot join; the run's calls are finished
 // only once their replies are sent, after that. A run holding a change
 // whose thread has nothing queued waits for its next call on a pool
@@ -262,7 +266,8 @@
 //     owner, the set-id rule of a write) and each walk's call as a
 //     vfs.Caller (*kernel.Task: its pins and its search permission);
 //   - the synthesized /dev and /proc (package fsimpl/synth), above the
-//     vfs, given the kernel's state as a synth.Kernel (*clientState);
+//     vfs, given the kernel's state as a synth.Kernel (package kernel's
+//     synth.go);
 //   - the kernel: package kernel (Kernel, the client's kernel, here
 //     clientState; Task, the call, here syscallCtx; the process tree,
 //     signals, job control, ptrace, timers, permissions, a Start and
@@ -293,13 +298,13 @@
 // f(c, ...)): the file kinds' glue and the system calls; Go defines
 // a method only in its type's package, so each turns back into a
 // method as its file moves. The methods by which the packages below
-// reach the kernel (vfs.Kernel and fdesc.Owner, synth.Kernel,
-// unixsock.Namespace)
+// reach the kernel (vfs.Kernel and fdesc.Owner, unixsock.Namespace)
 // and the kernel reaches the calls above it (kernel.Files) are
 // kernelPorts' (ports.go), a defined type over the same struct:
 // ports(k) is a pointer conversion, and every value of those interfaces
-// holding the kernel holds a *kernelPorts; devpts.Kernel's and
-// netlink.Router's are the kernel's own (*kernel.Kernel).
+// holding the kernel holds a *kernelPorts; devpts.Kernel's,
+// netlink.Router's and synth.Kernel's are the kernel's own (package
+// kernel).
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'

@@ -3,8 +3,6 @@ package server
 // Durability (package kernel's durable.go), as the handlers still here
 // name it; the names go as the handlers move.
 var (
-	announceDurable       = (*clientState).AnnounceDurable
-	flushAll              = (*clientState).FlushAll
 	syncBeforeResize      = (*syscallCtx).SyncBeforeResize
 	syncAfterFailedResize = (*syscallCtx).SyncAfterFailedResize
 )

@@ -2,8 +2,6 @@ package server
 
 import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
-
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 )
 
 // inotify's event reports (package kernel's inotify.go), as the handlers
@@ -23,7 +21,3 @@ const (
 	inCreate = linux.IN_CREATE
 	inDelete = linux.IN_DELETE
 )
-
-// inotifyStatEvents is the event of an attribute change of mask
-// (STATX_*): IN_ATTRIB, or IN_MODIFY for a size change.
-func inotifyStatEvents(mask uint32) uint32 { return kobj.InotifyStatEvents(mask) }

@@ -125,7 +125,7 @@ func TestAppendAndDupSharing(t *testing.T) {
 	if d != 6 {
 		t.Errorf("dup got %d, want lowest free 6", d)
 	}
-	if fd := e.ok(1, unix.SYS_FCNTL, r, fDupfdCloexec, 20); fd != 20 {
+	if fd := e.ok(1, unix.SYS_FCNTL, r, unix.F_DUPFD_CLOEXEC, 20); fd != 20 {
 		t.Errorf("F_DUPFD_CLOEXEC got %d", fd)
 	}
 	if v := e.ok(1, unix.SYS_FCNTL, 20, unix.F_GETFD); v != unix.FD_CLOEXEC {

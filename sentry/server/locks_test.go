@@ -24,7 +24,7 @@ func TestLockHeldAcrossRestore(t *testing.T) {
 	fd := r.open("/tmp/locked", unix.O_CREAT|unix.O_RDWR)
 	ofd := r.open("/tmp/locked", unix.O_RDWR)
 	r.ok(1, unix.SYS_FCNTL, fd, unix.F_SETLK, flockArgs(m, unix.F_WRLCK, 0, 10))
-	r.ok(1, unix.SYS_FCNTL, ofd, fOFDSetlk, flockArgs(m, unix.F_WRLCK, 100, 0))
+	r.ok(1, unix.SYS_FCNTL, ofd, unix.F_OFD_SETLK, flockArgs(m, unix.F_WRLCK, 100, 0))
 	child := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD)).GetClone().GetChildTid()
 	cfd := uint64(r.ok(child, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/tmp/locked"), unix.O_RDWR, 0))
 

@@ -99,13 +99,13 @@ func TestPipeResizeCharged(t *testing.T) {
 	m := e.mem
 	a, b, c := m.zeros(8), m.zeros(8), m.zeros(8)
 	e.ok(1, unix.SYS_PIPE2, a, 0)
-	if got := e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, 2*kernel.PipeCapacity); got != 2*kernel.PipeCapacity {
+	if got := e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), unix.F_SETPIPE_SZ, 2*kernel.PipeCapacity); got != 2*kernel.PipeCapacity {
 		t.Fatalf("F_SETPIPE_SZ = %d", got)
 	}
 	e.ok(1, unix.SYS_PIPE2, b, 0)
 	e.fails(unix.ENOMEM, 1, unix.SYS_PIPE2, c, 0)
-	e.fails(unix.ENOMEM, 1, unix.SYS_FCNTL, uint64(m.u32(b)), fSetPipeSz, 2*kernel.PipeCapacity)
-	e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), fSetPipeSz, kernel.PipeCapacity)
+	e.fails(unix.ENOMEM, 1, unix.SYS_FCNTL, uint64(m.u32(b)), unix.F_SETPIPE_SZ, 2*kernel.PipeCapacity)
+	e.ok(1, unix.SYS_FCNTL, uint64(m.u32(a)), unix.F_SETPIPE_SZ, kernel.PipeCapacity)
 	e.ok(1, unix.SYS_PIPE2, c, 0)
 }
 
@@ -159,7 +159,7 @@ func TestPipeMaxSizeNeedsCapability(t *testing.T) {
 		}
 		fds := e.mem.zeros(8)
 		e.ok(1, unix.SYS_PIPE2, fds, 0)
-		r := e.sys(1, unix.SYS_FCNTL, uint64(e.mem.u32(fds+4)), fSetPipeSz, 2<<20)
+		r := e.sys(1, unix.SYS_FCNTL, uint64(e.mem.u32(fds+4)), unix.F_SETPIPE_SZ, 2<<20)
 		if unix.Errno(r.Errno) != tc.want {
 			t.Errorf("%s: F_SETPIPE_SZ above pipe-max-size: %v, want %v", tc.name, unix.Errno(r.Errno), tc.want)
 		}

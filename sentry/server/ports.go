@@ -17,12 +17,13 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // kernelPorts is the kernel as the packages below see it: the methods of
-// their interfaces (vfs.Kernel and fdesc.Owner, synth.Kernel,
-// unixsock.Namespace) whose bodies are still here (devpts.Kernel's and
-// netlink.Router's are package kernel's own, *kernel.Kernel)
+// their interfaces (vfs.Kernel and fdesc.Owner, unixsock.Namespace)
+// whose bodies are still here (devpts.Kernel's, netlink.Router's and
+// synth.Kernel's are package kernel's own)
 // and of the kernel's own (kernel.Files).
 // It is a defined type over the kernel's own struct, so that
 // ports(k) is a pointer conversion: the kernel (clientState) keeps no
@@ -36,11 +37,6 @@ type kernelPorts clientState
 func ports(k *clientState) *kernelPorts { return (*kernelPorts)(k) }
 
 var _ kernel.Files = (*kernelPorts)(nil)
-
-// WriteAt is write(2)'s write through f (syscalls_io.go).
-func (kp *kernelPorts) WriteAt(c *syscallCtx, f *file, b []byte, off int64, appendMode bool) (int, int64, error) {
-	return writeAt(c, f, b, off, appendMode)
-}
 
 // DropDescriptionLocks is fdesc.Owner's: it drops the OFD and flock
 // locks of description f, whose last reference went.
@@ -74,23 +70,6 @@ func (kp *kernelPorts) RevokeLeasesForWatch() { revokeLeasesForWatch((*clientSta
 func (kp *kernelPorts) DurabilityHolds(f *file) bool { return kp.Dur.Holds(f) }
 
 var _ fileOwner = (*kernelPorts)(nil)
-
-// NoteMappedChange is a changed range of a mapped file, told in the
-// call's reply (syscalls_io.go).
-func (kp *kernelPorts) NoteMappedChange(c *syscallCtx, f *file, off, n uint64) {
-	noteMappedChange(c, f, off, n)
-}
-
-// Stat is the stat calls' attributes of d or f (syscalls_fs.go: a run
-// of held attribute changes is made first).
-func (kp *kernelPorts) Stat(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
-	return statOf(c, d, f)
-}
-
-// SetStat is the attribute calls' change of d or f (syscalls_fs.go).
-func (kp *kernelPorts) SetStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) error {
-	return setStat(c, d, f, req)
-}
 
 // KobjState is the kind and state of f's record when f is a kernel object
 // whose state the server derives (restore_kobj.go and the file kinds'
@@ -147,4 +126,36 @@ func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*fil
 		return restoreSyntheticFile(k, rc, fs)
 	}
 	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
+}
+
+// SynthLookup is vfs.Kernel's: a name in a synthesized directory.
+func (kp *kernelPorts) SynthLookup(c vfs.Caller, dir *dentry, name string) (*dentry, error) {
+	k := (*clientState)(kp)
+	return k.Synth.Lookup(c, dir, name)
+}
+
+// SynthReadlink is vfs.Kernel's: a synthesized symlink's target.
+func (kp *kernelPorts) SynthReadlink(c vfs.Caller, d *dentry) (string, error) {
+	k := (*clientState)(kp)
+	return k.Synth.Readlink(c, d)
+}
+
+// MagicTarget is vfs.Kernel's: what a /proc magic link names.
+func (kp *kernelPorts) MagicTarget(c vfs.Caller, d *dentry) (*dentry, bool, error) {
+	k := (*clientState)(kp)
+	return k.Synth.MagicTarget(c, d)
+}
+
+// SynthStat is vfs.Kernel's: a synthesized file's attributes.
+func (kp *kernelPorts) SynthStat(d *dentry) *goferpb.Stat { return kp.Synth.Stat(d) }
+
+// ProcOwner is vfs.Kernel's: the euid and egid of process pid.
+func (kp *kernelPorts) ProcOwner(pid int32) (uid, gid uint32, ok bool) {
+	k := (*clientState)(kp)
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	if p := k.Procs[pid]; p != nil {
+		return p.Creds.EUID, p.Creds.EGID, true
+	}
+	return 0, 0, false
 }

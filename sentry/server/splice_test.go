@@ -30,12 +30,12 @@ func TestSpliceIntoPipeUsesItsSize(t *testing.T) {
 			e.ok(1, unix.SYS_PIPE2, dst, 0)
 			srcR, srcW := uint64(m.u32(src)), uint64(m.u32(src+4))
 			dstW := uint64(m.u32(dst + 4))
-			e.ok(1, unix.SYS_FCNTL, dstW, fSetPipeSz, tc.size)
+			e.ok(1, unix.SYS_FCNTL, dstW, unix.F_SETPIPE_SZ, tc.size)
 			if tc.prefill > 0 {
 				e.ok(1, unix.SYS_WRITE, dstW, m.zeros(tc.prefill), uint64(tc.prefill))
 			}
 			e.ok(1, unix.SYS_WRITE, srcW, m.zeros(64<<10), 64<<10)
-			got := e.ok(1, unix.SYS_SPLICE, srcR, 0, dstW, 0, 64<<10, spliceNonblock)
+			got := e.ok(1, unix.SYS_SPLICE, srcR, 0, dstW, 0, 64<<10, unix.SPLICE_F_NONBLOCK)
 			if got != tc.wantMove {
 				t.Errorf("splice moved %d bytes, want %d", got, tc.wantMove)
 			}

@@ -25,7 +25,7 @@ func TestLeasesOwnersLimitsSurviveRestore(t *testing.T) {
 	fds := m.zeros(8)
 	r.ok(1, unix.SYS_PIPE2, fds, 0)
 	wfd := uint64(m.u32(fds + 4))
-	r.ok(1, unix.SYS_FCNTL, wfd, fSetPipeSz, 8192)
+	r.ok(1, unix.SYS_FCNTL, wfd, unix.F_SETPIPE_SZ, 8192)
 	owner := make([]byte, 8)
 	binary.LittleEndian.PutUint32(owner, fdesc.OwnerPGRP)
 	binary.LittleEndian.PutUint32(owner[4:], 1)

@@ -1,18 +1,17 @@
 package server
 
 import (
-	"encoding/binary"
 	"errors"
+	"fmt"
 
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/proto"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -54,10 +53,6 @@ func sysOpenat(c *syscallCtx) (int64, error) {
 	}
 	return openAt(c, argInt(c, 0), p, uint32(c.Args[2]), uint32(c.Args[3]))
 }
-
-// keptOpenFlags are the open flags an open file description remembers.
-const keptOpenFlags = unix.O_ACCMODE | unix.O_APPEND | unix.O_NONBLOCK | unix.O_DIRECT | unix.O_SYNC |
-	unix.O_DSYNC | unix.O_NOATIME | unix.O_PATH | unix.O_ASYNC
 
 func openAt(c *syscallCtx, dirfd int32, path string, flags, mode uint32) (int64, error) {
 	if flags&unix.O_PATH != 0 {
@@ -269,7 +264,7 @@ func createFile(c *syscallCtx, dir *dentry, name string, flags, mode, part uint3
 	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
 	inotifyChild(c.Kernel, dir, name, inCreate, false)
 	c.Created = true
-	return vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&keptOpenFlags), nil
+	return vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&fdesc.KeptFlags), nil
 }
 
 // goferOpenFlags are the open flags the gofer's open takes.
@@ -289,7 +284,7 @@ func restoreSyntheticFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState
 	if err != nil {
 		return nil, err
 	}
-	f.Flags.Store(fs.Flags & keptOpenFlags)
+	f.Flags.Store(fs.Flags & fdesc.KeptFlags)
 	return f, nil
 }
 
@@ -308,7 +303,7 @@ func preOpenFor(flags uint32) *vfs.PreOpened {
 // file the lookup of d opened, if it did.
 func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*file, error) {
 	v := c.Kernel.VFS
-	kept := flags & keptOpenFlags
+	kept := flags & fdesc.KeptFlags
 	acc := flags & unix.O_ACCMODE
 	wantWrite := acc == unix.O_WRONLY || acc == unix.O_RDWR
 	if flags&unix.O_PATH != 0 {
@@ -334,7 +329,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	case vfs.KindDevPtmx, vfs.KindDevPts:
 		return openPty(c, d, kept)
 	case vfs.KindDevNode:
-		return openDevNode(c, d, kept)
+		return c.OpenDevNode(d, kept)
 	case vfs.KindProcFile, vfs.KindProcFdInfo:
 		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.ProcessCreds().FSUID != 0 {
 			// /proc/sys's writable files are root's, mode 0644.
@@ -342,7 +337,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		}
 		return c.Kernel.Synth.OpenProcFile(d, flags, kept)
 	case vfs.KindProcFd:
-		of, err := procFDFile(c.Kernel, d.PID, d.FD)
+		of, err := c.Kernel.ProcFDFile(d.PID, d.FD)
 		if err != nil {
 			return nil, unix.ENOENT
 		}
@@ -383,7 +378,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	}
 	ownedFileOpened(c, d)
 	if d.Mode&unix.S_IFMT == unix.S_IFIFO {
-		return openFifo(c, d, flags)
+		return c.OpenFifo(d, flags)
 	}
 	if d.IsDir() {
 		h, _, fh, err := v.FreshHandle(d)
@@ -412,309 +407,54 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 		return nil, err
 	}
 	if flags&unix.O_TRUNC != 0 {
-		killPriv(c, d, h, v.AttrsOf(d))
-		noteMappedResize(c, d, h)
+		c.KillPriv(d, h, v.AttrsOf(d))
+		c.NoteMappedResize(d, h)
 	}
 	return vfs.NewFile(vfs.NewGoferFile(v, h, fh, nil), d, kept), nil
 }
 
-// noteMappedResize tells the client, in this call's reply, the new size
-// of gofer file d (through handle h, 0: d's own) if the client maps it.
-func noteMappedResize(c *syscallCtx, d *dentry, h uint64) {
-	if c.Reply == nil || d == nil || d.Kind != vfs.KindGofer || !c.Kernel.Maps.Holds(d.Ino()) {
-		return
+// reopenGoferFile opens a new description of of's file, as open of
+// /proc/<pid>/fd/<n> does on Linux: the same inode, whatever became of its
+// name, through a clone of of's gofer handle.
+func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint32) (*file, error) {
+	v := c.Kernel.VFS
+	acc := flags & unix.O_ACCMODE
+	var mask uint32
+	if acc != unix.O_WRONLY {
+		mask |= auth.MayRead
 	}
-	if h == 0 {
-		var err error
-		if h, err = c.HandleOf(d); err != nil {
-			return
+	if acc == unix.O_WRONLY || acc == unix.O_RDWR || flags&unix.O_TRUNC != 0 {
+		mask |= auth.MayWrite
+	}
+	st, err := g.Stat(c)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Creds().Permits(vfs.AttrsOfStat(st), mask) {
+		return nil, unix.EACCES
+	}
+	ownedFileOpened(c, vfs.DentryOf(of))
+	if g.Memfd != nil && flags&unix.O_TRUNC != 0 {
+		if err := g.Memfd.CheckResize(c, of, 0); err != nil {
+			return nil, err // F_SEAL_SHRINK
 		}
 	}
-	st, err := c.Kernel.VFS.GoferStat(h)
-	if err != nil {
-		return
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	w, err := c.Kernel.Gofer.Walk(ctx, &goferpb.WalkRequest{Dir: g.Handle, Clone: true})
+	if err := syserr.FromGofer("clone", w.GetErrno(), err); err != nil {
+		return nil, err
 	}
-	c.Reply.Mapped = append(c.Reply.Mapped, c.Kernel.MappedChanges(st, 0, 0, 0)...)
-}
-
-// ---- stat ----
-
-func toLinuxStat(st *goferpb.Stat) linux.Stat {
-	return linux.Stat{
-		Dev: st.Dev, Ino: st.Ino, Nlink: uint64(st.Nlink), Mode: st.Mode, UID: st.Uid, GID: st.Gid,
-		Rdev: st.Rdev, Size: int64(st.Size), Blksize: int64(st.Blksize), Blocks: int64(st.Blocks),
-		ATime: linux.NsecToTimespec(st.AtimeNs), MTime: linux.NsecToTimespec(st.MtimeNs), CTime: linux.NsecToTimespec(st.CtimeNs),
+	if len(w.Files) != 1 || w.Files[0].GetHandle().GetId() == 0 {
+		return nil, fmt.Errorf("clone answered %d files: %w", len(w.Files), unix.EIO)
 	}
-}
-
-func statxTime(ns int64) linux.StatxTimestamp {
-	return linux.StatxTimestamp{Sec: ns / 1e9, Nsec: uint32(ns % 1e9)}
-}
-
-func toStatx(st *goferpb.Stat) linux.Statx {
-	mask := uint32(linux.STATX_BASIC_STATS)
-	if st.BtimeNs != 0 {
-		mask |= linux.STATX_BTIME
+	h := w.Files[0].Handle.Id
+	r, err := c.Kernel.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
+	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
+		c.Kernel.Releases.Release([]uint64{h})
+		return nil, err
 	}
-	return linux.Statx{
-		Mask: mask, Blksize: st.Blksize, Nlink: st.Nlink, UID: st.Uid, GID: st.Gid, Mode: uint16(st.Mode),
-		Ino: st.Ino, Size: st.Size, Blocks: st.Blocks,
-		Atime: statxTime(st.AtimeNs), Btime: statxTime(st.BtimeNs), Ctime: statxTime(st.CtimeNs), Mtime: statxTime(st.MtimeNs),
-		RdevMajor: uint32(unix.Major(st.Rdev)), RdevMinor: uint32(unix.Minor(st.Rdev)),
-		DevMajor: uint32(unix.Major(st.Dev)), DevMinor: uint32(unix.Minor(st.Dev)),
-	}
-}
-
-// statOf returns the attributes of d, or of f when f is non-nil.
-func statOf(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
-	flushAttrRunOf(c) // a run's held changes are made before anything reads attributes
-	st, err := statOfFile(c, d, f)
-	if err != nil || !c.Kernel.VFS.HasMounts() {
-		return st, err
-	}
-	if f != nil {
-		d = vfs.DentryOf(f)
-	}
-	if d == nil || d.Kind != vfs.KindGofer {
-		return st, nil
-	}
-	// A file of a grafted mount is on that mount's device, as Linux
-	// gives each tmpfs its own.
-	if m, grafted := c.Kernel.VFS.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
-		st = proto.Clone(st).(*goferpb.Stat)
-		st.Dev = m.Dev
-	}
-	return st, nil
-}
-
-func statOfFile(c *syscallCtx, d *dentry, f *file) (*goferpb.Stat, error) {
-	if f != nil {
-		if f.IsPath() && vfs.DentryOf(f) != nil {
-			return c.Kernel.VFS.StatDentry(c, vfs.DentryOf(f))
-		}
-		return f.Impl.Stat(c)
-	}
-	if d.Kind == vfs.KindProcFd {
-		of, err := procFDFile(c.Kernel, d.PID, d.FD)
-		if err != nil {
-			return nil, unix.ENOENT
-		}
-		defer of.DecRef()
-		return of.Impl.Stat(c)
-	}
-	return c.Kernel.VFS.StatDentry(c, d)
-}
-
-func writeStat(c *syscallCtx, addr uint64, st *goferpb.Stat) error {
-	ls := toLinuxStat(st)
-	b := make([]byte, ls.SizeBytes())
-	ls.MarshalBytes(b)
-	return c.Mem.CopyOut(addr, b)
-}
-
-func sysFstat(c *syscallCtx) (int64, error) {
-	f, err := c.GetFile(argInt(c, 0))
-	if err != nil {
-		return 0, err
-	}
-	defer f.DecRef()
-	st, err := statOf(c, nil, f)
-	if err != nil {
-		return 0, err
-	}
-	return 0, writeStat(c, c.Args[1], st)
-}
-
-func sysStat(c *syscallCtx) (int64, error) {
-	p, err := pathArg(c, 0)
-	if err != nil {
-		return 0, err
-	}
-	flags := uint32(0)
-	if c.Sysno == unix.SYS_LSTAT {
-		flags = atSymlinkNofollow
-	}
-	return fstatat(c, atFDCWD, p, c.Args[1], flags)
-}
-
-func sysNewfstatat(c *syscallCtx) (int64, error) {
-	p, err := pathArg(c, 1)
-	if err != nil {
-		return 0, err
-	}
-	return fstatat(c, argInt(c, 0), p, c.Args[2], uint32(c.Args[3]))
-}
-
-func fstatat(c *syscallCtx, dirfd int32, path string, addr uint64, flags uint32) (int64, error) {
-	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount) != 0 {
-		return 0, unix.EINVAL
-	}
-	d, f, err := lookupAt(c, dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
-	if err != nil {
-		return 0, err
-	}
-	if f != nil {
-		defer f.DecRef()
-	}
-	st, err := statOf(c, d, f)
-	if err != nil {
-		return 0, err
-	}
-	return 0, writeStat(c, addr, st)
-}
-
-func sysStatx(c *syscallCtx) (int64, error) {
-	dirfd, flags, addr := argInt(c, 0), uint32(c.Args[2]), c.Args[4]
-	if flags&^(atSymlinkNofollow|atEmptyPath|atNoAutomount|atStatxSyncType) != 0 || flags&atStatxSyncType == atStatxSyncType {
-		return 0, unix.EINVAL
-	}
-	if uint32(c.Args[3])&linux.STATX__RESERVED != 0 {
-		return 0, unix.EINVAL
-	}
-	p, err := pathArg(c, 1)
-	if err != nil {
-		return 0, err
-	}
-	d, f, err := lookupAt(c, dirfd, p, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
-	if err != nil {
-		return 0, err
-	}
-	if f != nil {
-		defer f.DecRef()
-	}
-	st, err := statOf(c, d, f)
-	if err != nil {
-		return 0, err
-	}
-	sx := toStatx(st)
-	b := make([]byte, sx.SizeBytes())
-	sx.MarshalBytes(b)
-	return 0, c.Mem.CopyOut(addr, b)
-}
-
-// ---- readlink, access ----
-
-func sysReadlink(c *syscallCtx) (int64, error) {
-	if c.Sysno == unix.SYS_READLINK {
-		p, err := pathArg(c, 0)
-		if err != nil {
-			return 0, err
-		}
-		return readlinkAt(c, atFDCWD, p, c.Args[1], int64(c.Args[2]))
-	}
-	p, err := pathArg(c, 1)
-	if err != nil {
-		return 0, err
-	}
-	return readlinkAt(c, argInt(c, 0), p, c.Args[2], int64(c.Args[3]))
-}
-
-func readlinkAt(c *syscallCtx, dirfd int32, path string, buf uint64, size int64) (int64, error) {
-	if int32(size) <= 0 {
-		return 0, unix.EINVAL
-	}
-	d, f, err := lookupAt(c, dirfd, path, false, true)
-	if err != nil {
-		return 0, err
-	}
-	if f != nil {
-		defer f.DecRef()
-		if d == nil {
-			return 0, unix.ENOENT
-		}
-	}
-	if !d.IsSymlink() {
-		if path == "" {
-			// Linux: an empty path names dirfd, which is no symlink.
-			return 0, unix.ENOENT
-		}
-		return 0, unix.EINVAL
-	}
-	t, err := c.Kernel.VFS.Readlink(c, d)
-	if err != nil {
-		return 0, err
-	}
-	b := []byte(t)
-	if int64(len(b)) > size {
-		b = b[:size]
-	}
-	return int64(len(b)), c.Mem.CopyOut(buf, b)
-}
-
-func sysAccess(c *syscallCtx) (int64, error) {
-	switch c.Sysno {
-	case unix.SYS_ACCESS:
-		p, err := pathArg(c, 0)
-		if err != nil {
-			return 0, err
-		}
-		return accessAt(c, atFDCWD, p, uint32(c.Args[1]), 0)
-	case unix.SYS_FACCESSAT:
-		p, err := pathArg(c, 1)
-		if err != nil {
-			return 0, err
-		}
-		return accessAt(c, argInt(c, 0), p, uint32(c.Args[2]), 0)
-	}
-	p, err := pathArg(c, 1)
-	if err != nil {
-		return 0, err
-	}
-	return accessAt(c, argInt(c, 0), p, uint32(c.Args[2]), uint32(c.Args[3]))
-}
-
-func accessAt(c *syscallCtx, dirfd int32, path string, mode, flags uint32) (int64, error) {
-	if mode&^7 != 0 || flags&^(atEaccess|atSymlinkNofollow|atEmptyPath) != 0 {
-		return 0, unix.EINVAL
-	}
-	cr := c.ProcessCreds()
-	if flags&atEaccess == 0 {
-		// access(2) checks with the real ids, and with the
-		// capabilities of the real uid: none unless it is 0, then the
-		// permitted set (Linux's access_override_creds), in its walk
-		// too.
-		cr.FSUID, cr.FSGID = cr.RUID, cr.RGID
-		if cr.RUID != 0 {
-			cr.Caps.Effective = 0
-		} else {
-			cr.Caps.Effective = cr.Caps.Permitted
-		}
-		c.AccessCreds = &cr
-	}
-	d, f, err := lookupAt(c, dirfd, path, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
-	if err != nil {
-		return 0, err
-	}
-	if f != nil {
-		defer f.DecRef()
-	}
-	if mode == 0 {
-		return 0, nil
-	}
-	st, err := statOf(c, d, f)
-	if err != nil {
-		return 0, err
-	}
-	a := vfs.AttrsOfStat(st)
-	if f == nil && d.Kind != vfs.KindGofer {
-		a = c.Kernel.VFS.AttrsOf(d) // /proc/<pid>/... belongs to the process
-	}
-	if !cr.Permits(a, mode) {
-		return 0, unix.EACCES
-	}
-	if f != nil {
-		d = vfs.DentryOf(f)
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
-	default:
-		if mode&unix.W_OK != 0 && c.Kernel.VFS.ReadOnly(d) {
-			// SuS asks that a read-only file system be reported
-			// (Linux's do_faccessat), devices and FIFOs aside.
-			return 0, unix.EROFS
-		}
-	}
-	return 0, nil
+	return vfs.NewFile(vfs.NewGoferFile(v, h, g.FH, g.Memfd), vfs.DentryOf(of), kept), nil
 }
 
 // ---- directory and name operations ----
@@ -1143,611 +883,6 @@ func sysRename(c *syscallCtx) (int64, error) {
 		inotifyRenamed(c.Kernel, odir, ndir, oname, nname, src.Ino(), src.IsDir())
 	}
 	return 0, nil
-}
-
-// ---- cwd ----
-
-func sysChdir(c *syscallCtx) (int64, error) {
-	var d *dentry
-	if c.Sysno == unix.SYS_FCHDIR {
-		f, err := c.GetFile(argInt(c, 0))
-		if err != nil {
-			return 0, err
-		}
-		defer f.DecRef()
-		d = vfs.DentryOf(f)
-		if d == nil {
-			return 0, unix.ENOTDIR
-		}
-	} else {
-		p, err := pathArg(c, 0)
-		if err != nil {
-			return 0, err
-		}
-		d, err = c.Kernel.VFS.Resolve(c, c.Cwd(), p, true)
-		if err != nil {
-			return 0, err
-		}
-	}
-	if !d.IsDir() {
-		return 0, unix.ENOTDIR
-	}
-	if err := c.MayAccess(d, auth.MayExec); err != nil {
-		return 0, err
-	}
-	c.Kernel.Mu.Lock()
-	defer c.Kernel.Mu.Unlock()
-	if fs := c.Thread.Proc.FS; fs != nil {
-		fs.Cwd = d
-		c.Kernel.Trk.Changed(fs)
-	}
-	if d.Kind == vfs.KindGofer {
-		c.Reply.CwdIno = d.Ino()
-	}
-	return 0, nil
-}
-
-func sysGetcwd(c *syscallCtx) (int64, error) {
-	p, ok := c.Kernel.VFS.PathOf(c.Cwd())
-	if !ok {
-		return 0, unix.ENOENT
-	}
-	if c.PathView != nil {
-		// The answer holds while no directory on the path changes
-		// (a rename of any of them revokes its search lease).
-		for _, d := range c.Kernel.VFS.AncestorsOf(c.Cwd()) {
-			if d.Kind != vfs.KindGofer {
-				c.NotLeasable = true
-			}
-			c.Searched(d)
-		}
-	}
-	b := append([]byte(p), 0)
-	if uint64(len(b)) > c.Args[1] {
-		return 0, unix.ERANGE
-	}
-	return int64(len(b)), c.Mem.CopyOut(c.Args[0], b)
-}
-
-func sysUmask(c *syscallCtx) (int64, error) {
-	c.Kernel.Mu.Lock()
-	defer c.Kernel.Mu.Unlock()
-	fs := c.Thread.Proc.FS
-	if fs == nil {
-		return 0, unix.ESRCH
-	}
-	old := fs.Umask
-	fs.Umask = uint32(c.Args[0]) & 0777
-	c.Kernel.Trk.Changed(fs)
-	return int64(old), nil
-}
-
-// ---- attributes ----
-
-// setStat applies a SetStat to d (or f) and records the attributes it
-// left.
-func setStat(c *syscallCtx, d *dentry, f *file, req *goferpb.SetStatRequest) error {
-	v := c.Kernel.VFS
-	var h uint64
-	var err error
-	switch {
-	case f != nil && !f.IsPath():
-		var ok bool
-		if h, ok = vfs.HandleOfFile(f); !ok {
-			if vfs.DentryOf(f) == nil {
-				return unix.EPERM
-			}
-		}
-		d = vfs.DentryOf(f)
-	case f != nil:
-		d = vfs.DentryOf(f)
-	}
-	if h == 0 {
-		if d == nil || d.Kind != vfs.KindGofer {
-			return unix.EPERM
-		}
-		if h, err = c.HandleOf(d); err != nil {
-			return err
-		}
-	}
-	if v.ReadOnly(d) {
-		return unix.EROFS
-	}
-	req.Handle = h
-	req.Origin = c.GoferOrigin(0)
-	if holdAttrs(c, d, f, req) {
-		return nil
-	}
-	ctx, cancel := v.RPCCtx()
-	defer cancel()
-	r, err := c.Kernel.Gofer.SetStat(ctx, req)
-	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
-		return err
-	}
-	v.NoteAttrs(d, r.Stat)
-	inotifyEvent(c.Kernel, d, inotifyStatEvents(req.Mask))
-	return nil
-}
-
-// killPrivPart is the Origin part of the SetStat that clears set-id bits
-// after a write or truncate (write RPCs number their parts from 0).
-const killPrivPart = 1 << 30
-
-// killPriv clears the set-id bits of gofer file d (through handle h, or
-// d's own when h is 0), whose mode was mode, after the caller wrote or
-// truncated it, if the caller lacks CAP_FSETID (perm.go: killPrivMode).
-// a are the file's attributes before the change.
-// The gofer runs with CAP_FSETID, so the host kernel does not do it. A
-// failure is logged, not returned: the data change already happened.
-func killPriv(c *syscallCtx, d *dentry, h uint64, a auth.FileAttrs) {
-	if c == nil || c.Thread == nil {
-		return
-	}
-	cr := c.ProcessCreds()
-	nm, changed := cr.KillPrivMode(a)
-	if !changed {
-		return
-	}
-	v := c.Kernel.VFS
-	if h == 0 {
-		var err error
-		if h, err = c.HandleOf(d); err != nil {
-			return
-		}
-	}
-	ctx, cancel := v.RPCCtx()
-	defer cancel()
-	r, err := c.Kernel.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: c.GoferOrigin(killPrivPart)})
-	if err := syserr.FromGofer("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
-		c.Kernel.Log.Debug("clearing set-id bits failed", "err", err)
-		return
-	}
-	v.NoteAttrs(d, r.Stat)
-}
-
-// targetAttrs returns the current attributes of d (or f) for a
-// permission decision by cr about an owner-only change (chmod, chown,
-// utimensat). A holder of CAP_FOWNER, CAP_CHOWN and CAP_FSETID may make
-// any such change, so for it the stat round trip is skipped and the
-// attributes returned are zero.
-func targetAttrs(c *syscallCtx, cr auth.Creds, d *dentry, f *file) (auth.FileAttrs, error) {
-	if d == nil && f == nil {
-		return auth.FileAttrs{}, unix.ENOENT
-	}
-	if cr.Capable(linux.CAP_FOWNER) && cr.Capable(linux.CAP_CHOWN) && cr.Capable(linux.CAP_FSETID) {
-		return auth.FileAttrs{}, nil
-	}
-	st, err := statOf(c, d, f)
-	if err != nil {
-		return auth.FileAttrs{}, err
-	}
-	return vfs.AttrsOfStat(st), nil
-}
-
-func sysTruncate(c *syscallCtx) (int64, error) {
-	length := int64(c.Args[1])
-	if length < 0 {
-		return 0, unix.EINVAL
-	}
-	req := &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: uint64(length)}
-	if c.Sysno == unix.SYS_FTRUNCATE {
-		f, err := fileArg(c, 0)
-		if err != nil {
-			return 0, err
-		}
-		defer f.DecRef()
-		if _, ok := f.Impl.(*vfs.GoferFile); !ok || !f.Writable() {
-			return 0, unix.EINVAL
-		}
-		if _, err := c.FileSizeCheck(vfs.DentryOf(f), length, 0, true); err != nil {
-			return 0, err
-		}
-		if m := vfs.MemfdOf(f); m != nil {
-			if err := m.CheckResize(c, f, uint64(length)); err != nil {
-				return 0, err
-			}
-		}
-		if err := syncBeforeResize(c, vfs.DentryOf(f), length == 0); err != nil {
-			return 0, err
-		}
-		if err := setStat(c, nil, f, req); err != nil {
-			if length == 0 {
-				syncAfterFailedResize(c, vfs.DentryOf(f))
-			}
-			return 0, err
-		}
-		if h, ok := vfs.HandleOfFile(f); ok && vfs.DentryOf(f) != nil {
-			killPriv(c, vfs.DentryOf(f), h, c.Kernel.VFS.AttrsOf(vfs.DentryOf(f)))
-			noteMappedResize(c, vfs.DentryOf(f), h)
-		}
-		return 0, nil
-	}
-	p, err := pathArg(c, 0)
-	if err != nil {
-		return 0, err
-	}
-	d, err := c.Kernel.VFS.Resolve(c, c.Cwd(), p, true)
-	if err != nil {
-		return 0, err
-	}
-	if d.IsDir() {
-		return 0, unix.EISDIR
-	}
-	if err := c.MayAccess(d, auth.MayWrite); err != nil {
-		return 0, err
-	}
-	if !d.IsRegular() {
-		return 0, unix.EINVAL
-	}
-	if c.Kernel.InodeExecuting(d.Ino()) {
-		return 0, unix.ETXTBSY
-	}
-	if _, err := c.FileSizeCheck(d, length, 0, true); err != nil {
-		return 0, err
-	}
-	if err := c.BreakLeases(d, true, false); err != nil {
-		return 0, err
-	}
-	if err := syncBeforeResize(c, d, length == 0); err != nil {
-		return 0, err
-	}
-	if err := setStat(c, d, nil, req); err != nil {
-		if length == 0 {
-			syncAfterFailedResize(c, d)
-		}
-		return 0, err
-	}
-	killPriv(c, d, 0, c.Kernel.VFS.AttrsOf(d))
-	noteMappedResize(c, d, 0)
-	return 0, nil
-}
-
-// attrTarget resolves the file a chmod/chown/utimensat-style call names.
-func attrTarget(c *syscallCtx, dirfd int32, pathIdx int, follow bool, emptyOK bool) (*dentry, *file, error) {
-	p, err := pathArg(c, pathIdx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return lookupAt(c, dirfd, p, follow, emptyOK)
-}
-
-func sysChmod(c *syscallCtx) (int64, error) {
-	var d *dentry
-	var f *file
-	var err error
-	var mode uint32
-	switch c.Sysno {
-	case unix.SYS_CHMOD:
-		d, f, err = attrTarget(c, atFDCWD, 0, true, false)
-		mode = uint32(c.Args[1])
-	case unix.SYS_FCHMOD:
-		f, err = fileArg(c, 0)
-		mode = uint32(c.Args[1])
-	default:
-		d, f, err = attrTarget(c, argInt(c, 0), 1, true, false)
-		mode = uint32(c.Args[2])
-	}
-	if err != nil {
-		return 0, err
-	}
-	if f != nil {
-		defer f.DecRef()
-	}
-	if err := mayChangeAttrs(c, d, f); err != nil {
-		return 0, err
-	}
-	cr := c.ProcessCreds()
-	a, err := targetAttrs(c, cr, d, f)
-	if err != nil {
-		return 0, err
-	}
-	if !cr.OwnerOrCapable(a) {
-		return 0, unix.EPERM
-	}
-	mode = cr.ChmodMode(a, mode&07777)
-	return 0, setStat(c, d, f, &goferpb.SetStatRequest{Mask: linux.STATX_MODE, Mode: mode})
-}
-
-func sysChown(c *syscallCtx) (int64, error) {
-	var d *dentry
-	var f *file
-	var err error
-	var uid, gid uint32
-	switch c.Sysno {
-	case unix.SYS_CHOWN, unix.SYS_LCHOWN:
-		d, f, err = attrTarget(c, atFDCWD, 0, c.Sysno == unix.SYS_CHOWN, false)
-		uid, gid = uint32(c.Args[1]), uint32(c.Args[2])
-	case unix.SYS_FCHOWN:
-		f, err = fileArg(c, 0)
-		uid, gid = uint32(c.Args[1]), uint32(c.Args[2])
-	default:
-		flags := uint32(c.Args[4])
-		if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
-			return 0, unix.EINVAL
-		}
-		d, f, err = attrTarget(c, argInt(c, 0), 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
-		uid, gid = uint32(c.Args[2]), uint32(c.Args[3])
-	}
-	if err != nil {
-		return 0, err
-	}
-	if f != nil {
-		defer f.DecRef()
-	}
-	if err := mayChangeAttrs(c, d, f); err != nil {
-		return 0, err
-	}
-	req := &goferpb.SetStatRequest{}
-	if uid != ^uint32(0) {
-		req.Mask |= linux.STATX_UID
-		req.Uid = uid
-	}
-	if gid != ^uint32(0) {
-		req.Mask |= linux.STATX_GID
-		req.Gid = gid
-	}
-	if d == nil && f == nil {
-		return 0, unix.ENOENT
-	}
-	// The mode is needed whoever calls: a chown clears set-id bits
-	// (perm.go: chownMode), even one that changes nothing.
-	st, err := statOf(c, d, f)
-	if err != nil {
-		return 0, err
-	}
-	cr := c.ProcessCreds()
-	a := vfs.AttrsOfStat(st)
-	if !cr.MayChown(a, argID(uint64(uid)), argID(uint64(gid))) {
-		return 0, unix.EPERM
-	}
-	if nm, changed := cr.ChownMode(a); changed {
-		if req.Mask == 0 && !cr.OwnerOrCapable(a) {
-			// Linux: the mode change alone needs the owner's right.
-			return 0, unix.EPERM
-		}
-		req.Mask |= linux.STATX_MODE
-		req.Mode = nm & 07777
-	}
-	if req.Mask == 0 {
-		return 0, nil
-	}
-	return 0, setStat(c, d, f, req)
-}
-
-const (
-	utimeNow  = (1 << 30) - 1
-	utimeOmit = (1 << 30) - 2
-)
-
-func sysUtimensat(c *syscallCtx) (int64, error) {
-	dirfd, flags := argInt(c, 0), uint32(c.Args[3])
-	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
-		return 0, unix.EINVAL
-	}
-	var times [2]timeArg
-	if c.Args[2] != 0 {
-		b, err := c.Mem.CopyIn(c.Args[2], 32)
-		if err != nil {
-			return 0, err
-		}
-		for i := range times {
-			times[i] = timeArg{sec: int64(binary.LittleEndian.Uint64(b[16*i:])), nsec: int64(binary.LittleEndian.Uint64(b[16*i+8:]))}
-			if n := times[i].nsec; n != utimeNow && n != utimeOmit && (n < 0 || n >= 1e9) {
-				return 0, unix.EINVAL
-			}
-		}
-	} else {
-		times = [2]timeArg{{nsec: utimeNow}, {nsec: utimeNow}}
-	}
-	var d *dentry
-	var f *file
-	var err error
-	if c.Args[1] == 0 && dirfd != atFDCWD {
-		// futimens: the fd itself. A NULL path with AT_FDCWD is no
-		// fd: Linux copies the path in and fails (EFAULT).
-		f, err = fileArg(c, 0)
-	} else {
-		d, f, err = attrTarget(c, dirfd, 1, flags&atSymlinkNofollow == 0, flags&atEmptyPath != 0)
-	}
-	if err != nil {
-		return 0, err
-	}
-	if f != nil {
-		defer f.DecRef()
-	}
-	if err := mayChangeAttrs(c, d, f); err != nil {
-		return 0, err
-	}
-	return 0, setTimes(c, d, f, times)
-}
-
-// timeArg is one time of utimensat: a time, or nsec utimeNow/utimeOmit.
-type timeArg struct{ sec, nsec int64 }
-
-// setTimes sets the access and modification times of d (or f) as
-// utimensat does, with its permission rules: explicit times need the
-// owner or CAP_FOWNER (EPERM); setting both to now also lets anyone with
-// write permission (EACCES).
-func setTimes(c *syscallCtx, d *dentry, f *file, times [2]timeArg) error {
-	req := &goferpb.SetStatRequest{}
-	explicit := false
-	for i, t := range times {
-		switch {
-		case t.nsec == utimeOmit:
-			continue
-		case t.nsec == utimeNow:
-		case t.nsec < 0 || t.nsec >= 1e9:
-			return unix.EINVAL
-		default:
-			explicit = true
-		}
-		now, ns := t.nsec == utimeNow, t.sec*1e9+t.nsec
-		if i == 0 {
-			req.Mask |= linux.STATX_ATIME
-			req.AtimeNow, req.AtimeNs = now, ns
-		} else {
-			req.Mask |= linux.STATX_MTIME
-			req.MtimeNow, req.MtimeNs = now, ns
-		}
-	}
-	if req.Mask == 0 {
-		return nil
-	}
-	cr := c.ProcessCreds()
-	a, err := targetAttrs(c, cr, d, f)
-	if err != nil {
-		return err
-	}
-	if !cr.OwnerOrCapable(a) {
-		if explicit {
-			return unix.EPERM
-		}
-		if !cr.Permits(a, auth.MayWrite) {
-			return unix.EACCES
-		}
-	}
-	return setStat(c, d, f, req)
-}
-
-// ---- statfs ----
-
-func sysStatfs(c *syscallCtx) (int64, error) {
-	var d *dentry
-	var f *file
-	var err error
-	if c.Sysno == unix.SYS_FSTATFS {
-		f, err = c.GetFile(argInt(c, 0))
-	} else {
-		d, f, err = attrTarget(c, atFDCWD, 0, true, false)
-	}
-	if err != nil {
-		return 0, err
-	}
-	if f != nil {
-		defer f.DecRef()
-		d = vfs.DentryOf(f)
-	}
-	sf := linux.Statfs{Type: linux.TMPFS_MAGIC, BlockSize: 4096, NameLength: 255, FragmentSize: 4096}
-	switch {
-	case d == nil:
-		sf.Type = 0x50495045 // PIPEFS_MAGIC
-	case d.Kind == vfs.KindGofer:
-		h, err := c.HandleOf(d)
-		if f != nil {
-			if fh, ok := vfs.HandleOfFile(f); ok {
-				h, err = fh, nil
-			}
-		}
-		if err != nil {
-			return 0, err
-		}
-		ctx, cancel := c.Kernel.VFS.RPCCtx()
-		defer cancel()
-		r, err := c.Kernel.Gofer.StatFS(ctx, &goferpb.StatFSRequest{Handle: h})
-		if err := syserr.FromGofer("statfs", r.GetErrno(), err); err != nil {
-			return 0, err
-		}
-		sf = linux.Statfs{Type: r.Type, BlockSize: int64(r.BlockSize), Blocks: r.Blocks, BlocksFree: r.BlocksFree,
-			BlocksAvailable: r.BlocksAvailable, Files: r.Files, FilesFree: r.FilesFree, NameLength: r.NameLength,
-			FragmentSize: int64(r.BlockSize)}
-		if m, grafted := c.Kernel.VFS.MountInfoOf(d); grafted {
-			tmpfsStatfs(&sf, &m)
-		}
-	case d.Kind >= vfs.KindProcDir:
-		sf.Type = linux.PROC_SUPER_MAGIC
-	case d.Kind == vfs.KindMqueueDir:
-		sf.Type = linux.MQUEUE_MAGIC
-		sf.Flags = linux.ST_VALID | linux.ST_RELATIME
-	}
-	b := make([]byte, sf.SizeBytes())
-	sf.MarshalBytes(b)
-	return 0, c.Mem.CopyOut(c.Args[1], b)
-}
-
-// mayChangeAttrs fails with EROFS for a file on a read-only mount
-// (Linux checks this before any permission: mnt_want_write).
-func mayChangeAttrs(c *syscallCtx, d *dentry, f *file) error {
-	if f != nil {
-		d = vfs.DentryOf(f)
-	}
-	if c.Kernel.VFS.ReadOnly(d) {
-		return unix.EROFS
-	}
-	return nil
-}
-
-// tmpfsStatfs makes sf, the statfs of the gofer directory holding
-// grafted mount m's files, what Linux reports for m: a tmpfs's magic, its
-// size= as the total (the free space is the smaller of that and the
-// gofer's), and the mount's flags.
-func tmpfsStatfs(sf *linux.Statfs, m *mount.Mount) {
-	if m.FSType == "mqueue" {
-		sf.Type = linux.MQUEUE_MAGIC
-	}
-	if m.FSType == "tmpfs" {
-		sf.Type = linux.TMPFS_MAGIC
-		if bs := uint64(max(sf.BlockSize, 1)); m.Tmpfs.HasSize && m.Tmpfs.Size > 0 {
-			sf.Blocks = m.Tmpfs.Size / bs
-			sf.BlocksFree = min(sf.BlocksFree, sf.Blocks)
-			sf.BlocksAvailable = min(sf.BlocksAvailable, sf.Blocks)
-		}
-	}
-	sf.Flags = linux.ST_VALID
-	for _, f := range [][2]uint64{{unix.MS_RDONLY, linux.ST_RDONLY}, {unix.MS_NOSUID, linux.ST_NOSUID}, {unix.MS_NODEV, linux.ST_NODEV},
-		{unix.MS_NOEXEC, linux.ST_NOEXEC}, {unix.MS_NOATIME, linux.ST_NOATIME}, {unix.MS_NODIRATIME, linux.ST_NODIRATIME},
-		{unix.MS_RELATIME, linux.ST_RELATIME}} {
-		if m.Flags&f[0] != 0 {
-			sf.Flags |= f[1]
-		}
-	}
-}
-
-// sysUtime implements utime, utimes and futimesat on the utimensat path:
-// seconds (utime) or timevals instead of timespecs, NULL for now.
-func sysUtime(c *syscallCtx) (int64, error) {
-	dirfd, pi, ti := int32(atFDCWD), 0, 1
-	if c.Sysno == unix.SYS_FUTIMESAT {
-		dirfd, pi, ti = argInt(c, 0), 1, 2
-	}
-	times := [2]timeArg{{nsec: utimeNow}, {nsec: utimeNow}}
-	if addr := c.Args[ti]; addr != 0 {
-		b, err := c.Mem.CopyIn(addr, 16)
-		if c.Sysno != unix.SYS_UTIME {
-			b, err = c.Mem.CopyIn(addr, 32)
-		}
-		if err != nil {
-			return 0, err
-		}
-		for i := range times {
-			if c.Sysno == unix.SYS_UTIME {
-				times[i] = timeArg{sec: int64(binary.LittleEndian.Uint64(b[8*i:]))}
-				continue
-			}
-			sec, usec := int64(binary.LittleEndian.Uint64(b[16*i:])), int64(binary.LittleEndian.Uint64(b[16*i+8:]))
-			if usec < 0 || usec >= 1e6 {
-				return 0, unix.EINVAL
-			}
-			times[i] = timeArg{sec: sec, nsec: usec * 1000}
-		}
-	}
-	var d *dentry
-	var f *file
-	var err error
-	if c.Sysno == unix.SYS_FUTIMESAT && c.Args[pi] == 0 && dirfd != atFDCWD {
-		f, err = fileArg(c, 0)
-	} else {
-		d, f, err = attrTarget(c, dirfd, pi, true, false)
-	}
-	if err != nil {
-		return 0, err
-	}
-	if f != nil {
-		defer f.DecRef()
-	}
-	if err := mayChangeAttrs(c, d, f); err != nil {
-		return 0, err
-	}
-	return 0, setTimes(c, d, f, times)
 }
 
 // ---- mknod ----

@@ -177,8 +177,8 @@ func TestAttrRunMerges(t *testing.T) {
 	}
 	now := m.alloc(func() []byte {
 		buf := make([]byte, 32)
-		binary.LittleEndian.PutUint64(buf[8:], utimeNow)
-		binary.LittleEndian.PutUint64(buf[24:], utimeNow)
+		binary.LittleEndian.PutUint64(buf[8:], unix.UTIME_NOW)
+		binary.LittleEndian.PutUint64(buf[24:], unix.UTIME_NOW)
 		return buf
 	}())
 	type step struct {

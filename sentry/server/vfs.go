@@ -11,7 +11,7 @@ import (
 // walk, the handle pins, the attribute, listing and negative caches, the
 // grafted mounts, /dev/shm and the gofer file kinds. The kernel gives it
 // what it needs of the kernel (vfs.Kernel: the synthesized /dev and /proc,
-// forwarded to package fsimpl/synth in vfs_synth.go, the owner of the
+// forwarded to package fsimpl/synth in ports.go, the owner of the
 // descriptions, a set-id file's write), and each system call is its
 // vfs.Caller
 // (the handles it pins, its search permission). What stays here is the
@@ -22,7 +22,8 @@ type dentry = vfs.Dentry
 
 var _ vfs.Kernel = (*kernelPorts)(nil)
 
-// KillPriv is vfs.Kernel's and kernel.Files': killPriv for the kernel's call c.
+// KillPriv is vfs.Kernel's: the kernel's call c clears d's set-id bits
+// (package kernel's write.go).
 func (kp *kernelPorts) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
-	killPriv(kernel.TaskFromCall(c), d, h, a)
+	kernel.TaskFromCall(c).KillPriv(d, h, a)
 }

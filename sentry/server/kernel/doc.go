@@ -24,7 +24,11 @@
 //     scripts and ELF images read through the gofer, ExecPlan; the
 //     mapped files' pages, PageRead, PageWrite); fd tables as the kernel
 //     makes and scans them (files.go); capability records (caps.go); pipe
-//     ends (pipe.go: PipeEnd, NewPipe, a call's pipe I/O, F_SETPIPE_SZ);
+//     ends (pipe.go: PipeEnd, NewPipe, a call's pipe I/O, F_SETPIPE_SZ)
+//     and a FIFO's open, whose wait for its partner ends a pipe of the
+//     client's FIFO table (fifo.go: OpenFifo); the open of a node of
+//     Hello.devices, as the sentry's own device of its numbers
+//     (devnodes.go: OpenDevNode);
 //     RLIMIT_FSIZE on a write or truncate (rlimit.go: FileSizeCheck);
 //     the durability of writes (durable.go: Flusher, FlushAll,
 //     AnnounceDurable, a resize's SyncBeforeResize);
@@ -37,7 +41,18 @@
 //     InotifyEvent, InotifyChild, InotifyRemoved, InotifyRenamed,
 //     InotifyClosed, InotifyState, RestoreInotify); pseudo-terminals'
 //     ends (pty.go: OpenPty, NewPtyFile, RestorePtyFile, and as every
-//     end's devpts.Kernel the signals of a terminal, SignalGroup).
+//     end's devpts.Kernel the signals of a terminal, SignalGroup); what
+//     the synthesized /dev and /proc read of the kernel (synth.go:
+//     SynthKernel, the synth.Kernel of its processes, threads and fds;
+//     ProcFDFile, /proc/<pid>/fd/<n>'s file) and the procfs.Source they
+//     render from (procsource.go: what only the client knows asked with
+//     Sender's Ask); a write's kernel side, whatever call makes it
+//     (write.go: WriteAt, its durability tracking and WriteState
+//     record; KillPriv, the set-id bits it clears; NoteMappedChange and
+//     NoteMappedResize, the client's mapped pages it changes); the
+//     changes a run of posted attribute calls holds, as its handlers
+//     see it (attrrun.go: HoldAttrs, FlushAttrRun, FlushHeldAttrs; the
+//     run's wait and replies are the front's).
 //   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,
 //     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
 //     left for after the kernel lock); the /proc/sys numbers a Hello
@@ -66,15 +81,15 @@
 //     again.
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
-//     run as) and Files (the file calls and kinds' glue: WriteAt,
-//     Stat, SetStat, KobjState, RestoreFile, RevokeLeasesForWatch,
-//     KillPriv and NoteMappedChange), which package syscalls' handlers
-//     reach too.
+//     run as) and Files (the file kinds' glue: KobjState,
+//     RestoreFile, RevokeLeasesForWatch), which
+//     package syscalls' handlers reach too.
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel
 // it names:
-// vfs (a working directory, an exec's file), mount (a Start's and a
+// vfs (a working directory, an exec's file), procfs (the Source /proc is
+// rendered from), mount (a Start's and a
 // Restore's mounts), filelock (a Restore's locks), fsimpl/epoll (a
 // restored instance's interests), auth, ksignal, ktimer (a
 // timer's clock), ptrace (a relation's state and rules), fsimpl/devpts (a

@@ -157,7 +157,7 @@ func (k *Kernel) PageWrite(seq uint64, pw *sentrypb.PageWrite, r *sentrypb.Reply
 	if end := pw.Offset + uint64(len(data)); end > st.Size {
 		data = data[:st.Size-pw.Offset]
 	}
-	n, _, err := k.Files.WriteAt(c, f, data, int64(pw.Offset), false)
+	n, _, err := c.WriteAt(f, data, int64(pw.Offset), false)
 	if c.Eff != nil {
 		k.Trk.SetEffects(seq, c.Eff)
 	}

@@ -110,7 +110,8 @@ type Kernel struct {
 	// VFS is the client's mount namespace. Immutable pointer.
 	VFS *vfs.VFS
 	// Synth is the client's synthesized /dev and /proc (package
-	// fsimpl/synth: vfs_synth.go). Immutable pointer.
+	// fsimpl/synth; what it reads of the kernel is synth.go's). Immutable
+	// pointer.
 	Synth *synth.FS
 	// Maps holds files the client maps (exec images, mmap; package
 	// mapped); own lock. Immutable pointer.

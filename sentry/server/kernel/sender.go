@@ -1,11 +1,8 @@
 package kernel
 
 import (
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Sender is the client's stream as the kernel reaches it. The front
@@ -47,21 +44,10 @@ type Grant interface {
 }
 
 // Files is what the kernel asks of the server's file system calls, which
-// are above it: a write through a description as write(2) makes it (an
-// exec's page write-back), and the parts of a description's replay
-// record that the file kinds' glue derives and, for a Restore, rebuilds.
+// are above it: the parts of a description's replay record that the
+// file kinds' glue derives and, for a Restore, rebuilds, and an inotify
+// watch's lease revocation.
 type Files interface {
-	// WriteAt writes b at off through f for the call c, as pwrite(2)
-	// (appendMode: as write(2) to an O_APPEND file), returning the
-	// count and the offset written at.
-	WriteAt(c *Task, f *fdesc.File, b []byte, off int64, appendMode bool) (int, int64, error)
-	// Stat returns the attributes of d (or f's) as the stat calls see
-	// them (the call's held attribute changes made first).
-	Stat(c *Task, d *vfs.Dentry, f *fdesc.File) (*goferpb.Stat, error)
-	// SetStat applies req to gofer file d (or f's) as the call c's
-	// attribute change does (chmod, truncate, ...), noting the attributes
-	// it left.
-	SetStat(c *Task, d *vfs.Dentry, f *fdesc.File, req *goferpb.SetStatRequest) error
 	// KobjState returns the kind and state of f's record when f is a
 	// kernel object whose record the server derives (ok false: none).
 	KobjState(f *fdesc.File) (kind sentrypb.FileState_Kind, kobj *sentrypb.KernelObjectState, ok bool)
@@ -75,12 +61,4 @@ type Files interface {
 	// reads would raise no IN_ACCESS); none is granted while it has
 	// watches.
 	RevokeLeasesForWatch()
-	// KillPriv is vfs.Kernel's: it clears the set-id bits of gofer
-	// file d (through handle h, or d's own when h is 0), whose
-	// attributes were a, after the call c wrote or truncated it, if c
-	// lacks CAP_FSETID; a failure is logged.
-	KillPriv(c fdesc.Call, d *vfs.Dentry, h uint64, a auth.FileAttrs)
-	// NoteMappedChange tells the client, in c's reply, that bytes
-	// [off, off+n) or the size of f's file changed, if it maps the file.
-	NoteMappedChange(c *Task, f *fdesc.File, off, n uint64)
 }

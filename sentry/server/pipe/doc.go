@@ -8,10 +8,11 @@
 // What it owns: a pipe's buffer, size, end counts and replay counters
 // (its id, the committed bytes written and read, the bytes of a write
 // already read before a recovery: Restore rebuilds a pipe from its
-// PipeState). The open file descriptions (the server's pipeEnd), the
+// PipeState). The open file descriptions (kernel.PipeEnd), the
 // blocking of a call (the caller waits on ChangedLocked), SIGPIPE, the
 // per-call record of pipe I/O and the replay records are the server's
-// (pipe.go, fifo.go, syscalls_splice.go, state.go): a pipe reports a
+// (package kernel's pipe.go, fifo.go and state.go, package syscalls'
+// splice.go): a pipe reports a
 // change of its end counts or size through the onChange hook it is
 // given. The type parameter N is the server's FIFO node (its dentry).
 //

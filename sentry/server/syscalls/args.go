@@ -71,6 +71,9 @@ func LookupAt(c *kernel.Task, dirfd int32, path string, follow, emptyOK bool) (*
 	return d, nil, err
 }
 
+// maxRW is the most one call's buffer moves (sysabi.MaxBuffer).
+const maxRW = sysabi.MaxBuffer
+
 // FileArg returns the file of fd argument i for a call that needs an
 // open file, not an O_PATH one (EBADF, as Linux's fdget).
 func FileArg(c *kernel.Task, i int) (*fdesc.File, error) {
@@ -105,4 +108,13 @@ func FileAs[T fdesc.FileImpl](c *kernel.Task, fd int32, notT error) (*fdesc.File
 		return nil, none, notT
 	}
 	return f, impl, nil
+}
+
+// AttrTarget resolves the file a chmod/chown/utimensat-style call names.
+func AttrTarget(c *kernel.Task, dirfd int32, pathIdx int, follow bool, emptyOK bool) (*vfs.Dentry, *fdesc.File, error) {
+	p, err := PathArg(c, pathIdx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return LookupAt(c, dirfd, p, follow, emptyOK)
 }

@@ -8,7 +8,7 @@
 // What it owns, one file a subsystem:
 //   - args.go: a call's arguments (ArgInt, PathArg, FileArg, FileAs) and
 //     where the walk of a path it names starts and ends (StartDir,
-//     LookupAt);
+//     LookupAt, AttrTarget);
 //   - process.go: the process tree's calls (clone, fork, vfork, execve,
 //     exit, wait4, waitid, the pids, process groups and sessions);
 //   - identity.go: the credentials' calls (get*id, set*id, setfs*id,
@@ -35,7 +35,7 @@
 //     mmsg.go use too;
 //   - sysvipc.go: the System V IPC calls (sem*, msg*, shm*) over
 //     package sysvipc's namespace, with a segment's file in the client's
-//     /dev/shm (its size set through kernel.Files' SetStat);
+//     /dev/shm (its size set through attr.go's SetStat);
 //   - locks.go: flock and fcntl's record locks (FcntlLock, which the
 //     server's fcntl calls), over package filelock's table;
 //   - leases.go: fcntl's owner, I/O signal and lease commands
@@ -70,11 +70,41 @@
 //   - rlimit.go: prlimit64 of the resource limits the server enforces
 //     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
 //     process's wait status says it dumped core) and nofile;
+//   - read_write.go: read, write, their vector and positional forms and
+//     lseek (readFile and writeFile, a description's I/O, which splice
+//     and sendfile use too; Iovecs, which the server's posted calls'
+//     count uses; a kernel object's I/O over a usermem.IOSequence, seqIO),
+//     over package kernel's write.go (WriteAt: a gofer write's
+//     durability and record);
+//   - fd.go: close, dup, dup2, dup3 and fcntl (its lock, owner, lease and
+//     seal commands are locks.go's, leases.go's and memfd.go's);
+//   - pipe.go: pipe and pipe2, over package kernel's pipe.go;
+//   - sync.go: fsync, fdatasync, sync, syncfs and fadvise64, over package
+//     kernel's durable.go;
+//   - getdents.go: getdents64, over a description's directory cursor
+//     (fdesc.DirCursor) and the synthesized directories' listings;
+//   - mmap.go: mmap of a gofer file or /dev/zero, planned here and mapped
+//     by the client (package mapped's table);
+//   - splice.go and sendfile.go: splice, tee, copy_file_range and
+//     sendfile, copying through the server: the bytes they write are in
+//     no call, so their write records carry them
+//     (kernel.Task.DataNotInCall); a copy from a file the client holds a
+//     read lease on takes the client's bytes instead (leasedCopy, package
+//     copybehind); pipes' locks are taken two at a time (pipe.LockTwo);
+//   - stat.go: stat, lstat, fstat, newfstatat and statx (StatOf,
+//     ToLinuxStat and ToStatx, which the server's leases use too);
+//   - attr.go: truncate, ftruncate, chmod, chown and their fd and at
+//     forms, utimensat, utime, utimes and futimesat (SetStat, a gofer
+//     SetStat a run of posted attribute calls may hold, kernel's
+//     attrrun.go; TargetAttrs, which the server's link uses);
+//   - readlink.go, access.go, cwd.go (chdir, fchdir, getcwd, umask: a
+//     process's fs context) and statfs.go (a grafted tmpfs's as Linux
+//     reports it): path calls that change no name;
 //   - name.go: a system call's name for the logs (Name).
 //
-// The server package still holds the I/O, path and socket handlers and
-// the file kinds' glue, and calls the exported helpers here its
-// handlers share (the arguments, FileAs, FcntlLock, FcntlSeals,
+// The server package still holds ioctl, the path and socket handlers
+// and the file kinds' glue, and calls the exported helpers here its
+// handlers share (the arguments, FileAs, Iovecs, FcntlLock, FcntlSeals,
 // IfIoctl, ...); they move here one subsystem at a time, those with the
 // fewest ties to it first (docs/ARCHITECTURE.md, "The remote sentry's
 // packages").
@@ -82,6 +112,8 @@
 // Dependencies: package kernel (the call, the kernel state and its
 // functions), the layers below it the handlers name (vfs: a path's walk;
 // fdesc: a call's files; auth: credentials and capabilities; syserr;
+// pipe: two pipes locked together; copybehind: a leased copy's bytes;
+// kobj: a kernel object's I/O sequence;
 // ktimer, ksignal; mount: the mount table's records; sysvipc: the IPC
 // namespace; filelock: the lock table; kernel/fdtable: a lock's owner;
 // fsimpl/*: the kinds whose descriptions a call makes), proto/goferpb
@@ -94,7 +126,11 @@
 // vfs.VFS.MntMu across their walk's gofer RPCs, before the vfs's own
 // locks and the kernel lock (kernel.Kernel.MountBusy); shmat holds
 // kernel.Kernel.SegFileMu across the gofer RPCs that open a segment's
-// file, never with the kernel lock. A handler takes the kernel lock
+// file, never with the kernel lock. The I/O calls hold a description's
+// offset lock (fdesc.File.OffMu, first in the order) across the gofer
+// RPCs of a read or write at its offset; splice and tee lock two pipes'
+// pipe.Pipe.mu together (pipe.LockTwo), the lower inode number first. A
+// handler takes the kernel lock
 // (kernel.Kernel.Mu) around what it reads or changes of the kernel state
 // and calls the kernel's ...Locked functions only under it, never across
 // a gofer RPC, a blocking wait or a send; the call's memory

@@ -102,7 +102,7 @@ func Fallocate(c *kernel.Task) (int64, error) {
 	}
 	c.Kernel.VFS.NoteAttrs(d, r.GetStat())
 	c.Kernel.InotifyEvent(d, linux.IN_MODIFY)
-	c.Kernel.Files.KillPriv(c, d, g.Handle, attrs)
+	c.KillPriv(d, g.Handle, attrs)
 	// The client's cached pages of the file: the range changed (zeroed,
 	// or, for a collapse or an insertion, everything after it moved).
 	changed := uint64(length)
@@ -110,7 +110,7 @@ func Fallocate(c *kernel.Task) (int64, error) {
 		changed = end - uint64(off) // up to the larger of the old and new ends
 	}
 	c.GoferStat = r.GetStat()
-	c.Kernel.Files.NoteMappedChange(c, f, uint64(off), changed)
+	c.NoteMappedChange(f, uint64(off), changed)
 	return 0, nil
 }
 

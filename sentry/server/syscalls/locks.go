@@ -43,7 +43,7 @@ func lockRange(c *kernel.Task, f *fdesc.File, a flockArg) (uint64, uint64, error
 		base = f.Off
 		f.OffMu.Unlock()
 	case unix.SEEK_END:
-		st, err := c.Kernel.Files.Stat(c, nil, f)
+		st, err := StatOf(c, nil, f)
 		if err != nil {
 			return 0, 0, err
 		}

@@ -503,7 +503,7 @@ func segmentFile(c *kernel.Task, name string, size uint64) (*fdesc.File, *goferp
 	}
 	st, err := f.Impl.(*vfs.GoferFile).Stat(c)
 	if err == nil && st.Size < want {
-		if err = c.Kernel.Files.SetStat(c, nil, f, &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: want}); err == nil {
+		if err = SetStat(c, nil, f, &goferpb.SetStatRequest{Mask: linux.STATX_SIZE, Size: want}); err == nil {
 			st, err = f.Impl.(*vfs.GoferFile).Stat(c)
 		}
 	}

@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
@@ -9,7 +9,6 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/copybehind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -20,19 +19,19 @@ const sendfileChunk = 64 << 10
 // sendfile moves (INT_MAX rounded down to a page).
 const linuxMaxRW = 0x7ffff000
 
-// sysSendfile copies from in_fd to out_fd inside the server. The bytes
+// Sendfile copies from in_fd to out_fd inside the server. The bytes
 // are in no call, so the write records carry them (dataNotInCall) for the
 // client to retain. To a regular file, up to spliceChunk bytes go in one
 // read and one write (a call has one write record); more go in chunks of
 // spliceChunk made durable before the reply instead (syncedCopy), so that
 // one call moves what Linux's does without the client's log carrying it.
-func sysSendfile(c *syscallCtx) (int64, error) {
-	out, err := c.GetFile(argInt(c, 0))
+func Sendfile(c *kernel.Task) (int64, error) {
+	out, err := c.GetFile(ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer out.DecRef()
-	in, err := c.GetFile(argInt(c, 1))
+	in, err := c.GetFile(ArgInt(c, 1))
 	if err != nil {
 		return 0, err
 	}
@@ -140,7 +139,7 @@ func sysSendfile(c *syscallCtx) (int64, error) {
 }
 
 // sendfileWrite writes b to a socket, a pipe or the client's stdio.
-func sendfileWrite(c *syscallCtx, out *file, b []byte) (int, error) {
+func sendfileWrite(c *kernel.Task, out *fdesc.File, b []byte) (int, error) {
 	if sf, ok := out.Impl.(fdesc.SeqFile); ok {
 		n, err := sf.WriteSeq(c, out, usermem.BytesIOSequence(b))
 		return int(n), err
@@ -162,7 +161,7 @@ func sendfileWrite(c *syscallCtx, out *file, b []byte) (int, error) {
 
 // abandoned says the call's thread was killed or its client freed: a long
 // copy stops at a chunk boundary with what it copied.
-func abandoned(c *syscallCtx) bool {
+func abandoned(c *kernel.Task) bool {
 	select {
 	case <-c.Dead:
 		return true
@@ -175,7 +174,7 @@ func abandoned(c *syscallCtx) bool {
 
 // syncedCopyDone makes out's data durable before the reply of a synced
 // copy; a failure is EIO (the bytes are in no write record to retain).
-func syncedCopyDone(c *syscallCtx, out *file) error {
+func syncedCopyDone(c *kernel.Task, out *fdesc.File) error {
 	h, ok := vfs.HandleOfFile(out)
 	if !ok {
 		return unix.EIO
@@ -192,7 +191,7 @@ func syncedCopyDone(c *syscallCtx, out *file) error {
 // copybehind): they are written to out at outOff (-1: its offset), and
 // in's offset (inOff -1) or *inOffAddr, and *outOffAddr, move past them.
 // The bytes are in the call, so the write records need not carry them.
-func leasedCopy(c *syscallCtx, in, out *file, inOff int64, inOffAddr uint64, outOff int64, outOffAddr uint64, count int64) (int64, error) {
+func leasedCopy(c *kernel.Task, in, out *fdesc.File, inOff int64, inOffAddr uint64, outOff int64, outOffAddr uint64, count int64) (int64, error) {
 	_, fromFile := in.Impl.(*vfs.GoferFile)
 	_, toFile := out.Impl.(*vfs.GoferFile)
 	if !fromFile || !toFile || int64(len(c.LeasedData)) > min(count, spliceChunk) {
@@ -203,7 +202,7 @@ func leasedCopy(c *syscallCtx, in, out *file, inOff int64, inOffAddr uint64, out
 	if res.Kept != 0 {
 		out.Changed() // its record keeps the error (posted.go)
 		c.Kernel.Log.Warn("a posted copy failed; the next fsync, fdatasync, write or close of the file reports it",
-			"name", syscalls.Name(c.Sysno), "errno", res.Kept.Error(), "written", res.Written, "of", len(c.LeasedData))
+			"name", Name(c.Sysno), "errno", res.Kept.Error(), "written", res.Written, "of", len(c.LeasedData))
 	}
 	if inOff >= 0 && res.Moved > 0 {
 		if perr := putOffset(c, inOffAddr, inOff+int64(res.Moved)); perr != nil && err == nil {

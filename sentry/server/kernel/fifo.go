@@ -1,9 +1,9 @@
-package server
+package kernel
 
 import (
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -13,11 +13,11 @@ import (
 // number. Processes of one client therefore meet at a FIFO; processes of
 // two different clients (sandboxes) do not, even on one server.
 
-// openFifo opens FIFO d with Linux's FIFO open rules: O_RDONLY waits for
+// OpenFifo opens FIFO d with Linux's FIFO open rules: O_RDONLY waits for
 // a writer and O_WRONLY for a reader (unless O_NONBLOCK: a reader then
 // opens at once, a writer fails with ENXIO), O_RDWR never waits. A wait
 // ends early, with ERESTARTSYS, when the call is interrupted.
-func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
+func (c *Task) OpenFifo(d *vfs.Dentry, flags uint32) (*fdesc.File, error) {
 	acc := flags & unix.O_ACCMODE
 	nonblock := flags&unix.O_NONBLOCK != 0
 	tab := &c.Kernel.Fifos
@@ -30,7 +30,7 @@ func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 		tab.Unlock()
 		return nil, unix.ENXIO
 	}
-	e := &kernel.PipeEnd{P: p, Reads: acc != unix.O_WRONLY, Writes: acc != unix.O_RDONLY}
+	e := &PipeEnd{P: p, Reads: acc != unix.O_WRONLY, Writes: acc != unix.O_RDONLY}
 	p.Lock()
 	if acc == unix.O_WRONLY && nonblock && p.ReadersLocked() == 0 {
 		p.Unlock()
@@ -44,7 +44,7 @@ func openFifo(c *syscallCtx, d *dentry, flags uint32) (*file, error) {
 	p.Unlock()
 	tab.Unlock()
 	c.Kernel.Trk.TouchPipe(p)
-	f := vfs.NewFile(e, d, flags&keptOpenFlags)
+	f := vfs.NewFile(e, d, flags&fdesc.KeptFlags)
 	if acc == unix.O_RDWR || (acc == unix.O_RDONLY && nonblock) {
 		return f, nil
 	}

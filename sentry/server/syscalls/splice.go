@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
@@ -42,7 +42,7 @@ const spliceChunk = 4 << 20
 // regular file, a device, a /proc file, stdio or a socket, as Linux's
 // splice_read and splice_write allow (not a directory, eventfd, epoll,
 // timerfd or inotify instance: EINVAL).
-func spliceable(f *file) bool {
+func spliceable(f *fdesc.File) bool {
 	switch f.Impl.(type) {
 	case *vfs.GoferFile, *vfs.DevFile, *synth.ProcFile, *kernel.StdioFile, *unixsock.File, *inet.File, *inet.HostFile:
 		return true
@@ -50,13 +50,13 @@ func spliceable(f *file) bool {
 	return false
 }
 
-func pipeEndOf(f *file) *kernel.PipeEnd {
+func pipeEndOf(f *fdesc.File) *kernel.PipeEnd {
 	e, _ := f.Impl.(*kernel.PipeEnd)
 	return e
 }
 
 // offsetArg reads the loff_t at addr (0: none, -1 returned).
-func offsetArg(c *syscallCtx, addr uint64) (int64, error) {
+func offsetArg(c *kernel.Task, addr uint64) (int64, error) {
 	if addr == 0 {
 		return -1, nil
 	}
@@ -72,7 +72,7 @@ func offsetArg(c *syscallCtx, addr uint64) (int64, error) {
 }
 
 // putOffset stores off at addr (if not 0).
-func putOffset(c *syscallCtx, addr uint64, off int64) error {
+func putOffset(c *kernel.Task, addr uint64, off int64) error {
 	if addr == 0 {
 		return nil
 	}
@@ -83,7 +83,7 @@ func putOffset(c *syscallCtx, addr uint64, off int64) error {
 
 // waitPipeData waits until p holds bytes (true) or has no writer left
 // (false: end of file).
-func waitPipeData(c *syscallCtx, p *kernel.Pipe, nonblock bool) (bool, error) {
+func waitPipeData(c *kernel.Task, p *kernel.Pipe, nonblock bool) (bool, error) {
 	for {
 		p.Lock()
 		if p.LenLocked() > 0 {
@@ -109,7 +109,7 @@ func waitPipeData(c *syscallCtx, p *kernel.Pipe, nonblock bool) (bool, error) {
 // waitPipeSpace waits until p has room below its size (F_SETPIPE_SZ)
 // and returns how much; with no reader it fails with EPIPE and the caller
 // gets SIGPIPE.
-func waitPipeSpace(c *syscallCtx, p *kernel.Pipe, nonblock bool) (int, error) {
+func waitPipeSpace(c *kernel.Task, p *kernel.Pipe, nonblock bool) (int, error) {
 	for {
 		p.Lock()
 		if p.ReadersLocked() == 0 {
@@ -136,21 +136,21 @@ func waitPipeSpace(c *syscallCtx, p *kernel.Pipe, nonblock bool) (int, error) {
 // pushPipeLocked appends up to len(b) bytes to out's pipe as a write
 // through outF, as far as there is room, and returns how many. Its
 // caller holds out.p's mu.
-func pushPipeLocked(c *syscallCtx, out *kernel.PipeEnd, outF *file, b []byte) int {
+func pushPipeLocked(c *kernel.Task, out *kernel.PipeEnd, outF *fdesc.File, b []byte) int {
 	n, pos := out.P.PushLocked(b, false)
 	c.RecordPipeWrite(out.P, outF, pos, b[:n])
 	return n
 }
 
-func sysSplice(c *syscallCtx) (int64, error) {
+func Splice(c *kernel.Task) (int64, error) {
 	offInAddr, offOutAddr := c.Args[1], c.Args[3]
 	n, flags := c.Args[4], uint32(c.Args[5])
-	in, err := c.GetFile(argInt(c, 0))
+	in, err := c.GetFile(ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := c.GetFile(argInt(c, 2))
+	out, err := c.GetFile(ArgInt(c, 2))
 	if err != nil {
 		return 0, err
 	}
@@ -213,7 +213,7 @@ func sysSplice(c *syscallCtx) (int64, error) {
 }
 
 // pipeToPipe moves (tee: copies) up to n bytes from in's pipe to out's.
-func pipeToPipe(c *syscallCtx, in, out *kernel.PipeEnd, outF *file, n int, nonblock, copyOnly bool) (int, error) {
+func pipeToPipe(c *kernel.Task, in, out *kernel.PipeEnd, outF *fdesc.File, n int, nonblock, copyOnly bool) (int, error) {
 	for {
 		ok, err := waitPipeData(c, in.P, nonblock)
 		if !ok || err != nil {
@@ -245,7 +245,7 @@ func pipeToPipe(c *syscallCtx, in, out *kernel.PipeEnd, outF *file, n int, nonbl
 
 // fileToPipe reads up to n bytes of in (at off, or its offset if off < 0)
 // into out's pipe.
-func fileToPipe(c *syscallCtx, in *file, out *kernel.PipeEnd, outF *file, off int64, n int, nonblock bool) (int, error) {
+func fileToPipe(c *kernel.Task, in *fdesc.File, out *kernel.PipeEnd, outF *fdesc.File, off int64, n int, nonblock bool) (int, error) {
 	space, err := waitPipeSpace(c, out.P, nonblock)
 	if err != nil {
 		return 0, err
@@ -285,7 +285,7 @@ func fileToPipe(c *syscallCtx, in *file, out *kernel.PipeEnd, outF *file, off in
 
 // pipeToFile writes up to n bytes of in's pipe to out (at off, or its
 // offset if off < 0), then takes what was written out of the pipe.
-func pipeToFile(c *syscallCtx, in *kernel.PipeEnd, out *file, off int64, n int, nonblock bool) (int, error) {
+func pipeToFile(c *kernel.Task, in *kernel.PipeEnd, out *fdesc.File, off int64, n int, nonblock bool) (int, error) {
 	ok, err := waitPipeData(c, in.P, nonblock)
 	if !ok || err != nil {
 		return 0, err
@@ -311,14 +311,14 @@ func pipeToFile(c *syscallCtx, in *kernel.PipeEnd, out *file, off int64, n int, 
 	return 0, err
 }
 
-func sysTee(c *syscallCtx) (int64, error) {
+func Tee(c *kernel.Task) (int64, error) {
 	n, flags := c.Args[2], uint32(c.Args[3])
-	in, err := c.GetFile(argInt(c, 0))
+	in, err := c.GetFile(ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := c.GetFile(argInt(c, 1))
+	out, err := c.GetFile(ArgInt(c, 1))
 	if err != nil {
 		return 0, err
 	}
@@ -342,18 +342,18 @@ func sysTee(c *syscallCtx) (int64, error) {
 	return int64(moved), err
 }
 
-// sysCopyFileRange copies between regular files through the server: one
+// CopyFileRange copies between regular files through the server: one
 // read and one write a call (so that the write is one retained record),
 // of at most spliceChunk bytes.
-func sysCopyFileRange(c *syscallCtx) (int64, error) {
+func CopyFileRange(c *kernel.Task) (int64, error) {
 	offInAddr, offOutAddr := c.Args[1], c.Args[3]
 	n, flags := c.Args[4], c.Args[5]
-	in, err := c.GetFile(argInt(c, 0))
+	in, err := c.GetFile(ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer in.DecRef()
-	out, err := c.GetFile(argInt(c, 2))
+	out, err := c.GetFile(ArgInt(c, 2))
 	if err != nil {
 		return 0, err
 	}
@@ -364,7 +364,7 @@ func sysCopyFileRange(c *syscallCtx) (int64, error) {
 	if !in.Readable() || !out.Writable() || out.Flags.Load()&unix.O_APPEND != 0 {
 		return 0, unix.EBADF
 	}
-	for _, f := range []*file{in, out} {
+	for _, f := range []*fdesc.File{in, out} {
 		if vfs.DentryOf(f) != nil && vfs.DentryOf(f).IsDir() {
 			return 0, unix.EISDIR
 		}

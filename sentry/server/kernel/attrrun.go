@@ -1,0 +1,107 @@
+package kernel
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+)
+
+// A run of a thread's posted attribute calls, as its handlers see it
+// (the run itself, its wait for the thread's next call and its replies
+// are the server's front's, its attrrun.go): the SetStat a call holds
+// in the run (HoldAttrs) and the held changes sent as one (FlushAttrRun,
+// FlushHeldAttrs), before anything reads the file's attributes.
+
+// AttrRunCalls are the calls a run is made of.
+var AttrRunCalls = map[int32]bool{
+	unix.SYS_CHOWN: true, unix.SYS_LCHOWN: true, unix.SYS_FCHOWNAT: true,
+	unix.SYS_CHMOD: true, unix.SYS_FCHMODAT: true, unix.SYS_UTIMENSAT: true,
+}
+
+// HoldAttrs holds req, the SetStat of call c on dentry d (or open file
+// f), in c's thread's run, if c is part of one and req may wait, and
+// reports whether it did. Changes held before that req may not join are
+// sent first, so the gofer sees the changes in the calls' order. req has
+// its handle and Origin.
+func (c *Task) HoldAttrs(d *vfs.Dentry, f *fdesc.File, req *goferpb.SetStatRequest) bool {
+	if c.AttrRun == nil || !AttrRunCalls[c.Sysno] {
+		return false
+	}
+	run := c.AttrRun
+	if f != nil || d == nil || !d.IsRegular() || (run.Dentry != nil && run.Dentry != d) {
+		c.Kernel.FlushAttrRun(run)
+		return false
+	}
+	if !run.Pending.Add(req) {
+		c.Kernel.FlushAttrRun(run)
+		if !run.Pending.Add(req) {
+			return false
+		}
+	}
+	if run.Dentry == nil {
+		// The handle must outlive the handler (whose pin ends with
+		// it) until the held change is sent.
+		if h, err := c.Kernel.VFS.PinHandle(d); err != nil || h != req.Handle {
+			if err == nil {
+				c.Kernel.VFS.Unpin(d)
+			}
+			run.Pending.Take()
+			return false
+		}
+		run.Dentry = d
+	}
+	run.PartReplies = append(run.PartReplies, c.Reply)
+	return true
+}
+
+// FlushHeldAttrs sends the changes the run c is part of holds, if any:
+// c is about to read attributes.
+func (c *Task) FlushHeldAttrs() {
+	if c != nil && c.AttrRun != nil {
+		c.Kernel.FlushAttrRun(c.AttrRun)
+	}
+}
+
+// FlushAttrRun sends the changes run holds: one SetStat, or, if that
+// fails, each call's own in order (their errors go into their held
+// replies, as a posted call's failure: logged).
+func (k *Kernel) FlushAttrRun(run *AttrRun) {
+	if run.Pending.Empty() {
+		return
+	}
+	merged, parts := run.Pending.Take()
+	d, replies := run.Dentry, run.PartReplies
+	run.Dentry, run.PartReplies = nil, nil
+	defer k.VFS.Unpin(d)
+	if len(parts) > 1 && k.setStatHeld(d, merged) == nil {
+		for _, p := range parts {
+			k.InotifyEvent(d, kobj.InotifyStatEvents(p.Mask))
+		}
+		return
+	}
+	for i, p := range parts {
+		if err := k.setStatHeld(d, p); err != nil {
+			replies[i].Errno, replies[i].Ret = int32(syserr.ErrnoOf(err)), 0
+			k.Log.Warn("a posted call failed after the application was told it succeeded", "seq", replies[i].Seq, "err", err)
+			continue
+		}
+		k.InotifyEvent(d, kobj.InotifyStatEvents(p.Mask))
+	}
+}
+
+// setStatHeld sends req, a held change of d, and records the attributes
+// it left.
+func (k *Kernel) setStatHeld(d *vfs.Dentry, req *goferpb.SetStatRequest) error {
+	ctx, cancel := k.VFS.RPCCtx()
+	defer cancel()
+	r, err := k.Gofer.SetStat(ctx, req)
+	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
+		return err
+	}
+	k.VFS.NoteAttrs(d, r.Stat)
+	return nil
+}

@@ -1,0 +1,285 @@
+package kernel
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+)
+
+// procSource is procfs.Source over a client's kernel state.
+type procSource struct{ k *Kernel }
+
+var _ procfs.Source = procSource{}
+
+// NetInterfaces lists the sandbox's interfaces for /proc/net.
+func (s procSource) NetInterfaces() ([]procfs.NetInterface, error) {
+	ifs, err := s.k.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	stats, err := s.k.DevStats()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]procfs.NetInterface, 0, len(ifs))
+	for _, ifc := range ifs {
+		ni := procfs.NetInterface{Name: ifc.Name, Index: ifc.Index, Counters: stats[ifc.Index].Columns()}
+		for _, a := range ifc.Addrs {
+			if len(a.IP) != net.IPv6len {
+				continue
+			}
+			na := procfs.NetAddr6{PrefixLen: a.PrefixLen}
+			copy(na.IP[:], a.IP)
+			switch {
+			case a.IP.IsLoopback():
+				na.Scope = 0x10 // IFA_HOST
+			case a.IP.IsLinkLocalUnicast():
+				na.Scope = 0x20 // IFA_LINK
+			}
+			ni.IPv6 = append(ni.IPv6, na)
+		}
+		out = append(out, ni)
+	}
+	return out, nil
+}
+
+func (s procSource) Machine() (*sentrypb.MachineInfo, error) {
+	a, err := s.k.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_MACHINE})
+	if err != nil {
+		return nil, err
+	}
+	if a.Machine == nil {
+		return nil, fmt.Errorf("machine answer without MachineInfo: %w", unix.EIO)
+	}
+	return a.Machine, nil
+}
+
+// Process describes pid. Thread states combine the server's view (a
+// forwarded call blocked in kernel.Task.Block) with the client's (a thread
+// blocked in a call the client serves, such as futex wait or nanosleep);
+// if the client does not answer, only the server's view is used.
+func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
+	k := s.k
+	k.Mu.Lock()
+	p := k.Procs[pid]
+	if p == nil {
+		k.Mu.Unlock()
+		return nil, unix.ENOENT
+	}
+	out := &procfs.Process{PID: pid, PGID: p.PGID, SID: p.SID, Comm: p.Comm, Argv: p.Argv, Env: p.Env,
+		ExitSignal: int32(p.ExitSignal), State: 'R',
+		UID:    [4]uint32{p.Creds.RUID, p.Creds.EUID, p.Creds.SUID, p.Creds.FSUID},
+		GID:    [4]uint32{p.Creds.RGID, p.Creds.EGID, p.Creds.SGID, p.Creds.FSGID},
+		CapInh: p.Creds.Caps.Inheritable, CapPrm: p.Creds.Caps.Permitted, CapEff: p.Creds.Caps.Effective,
+		CapBnd: p.Creds.Caps.Bounding, CapAmb: p.Creds.Caps.Ambient, CoredumpFilter: p.CoredumpFilter}
+	if p.Parent != nil {
+		out.PPID = p.Parent.PID
+	}
+	out.TracerPID = TracerPIDLocked(k.Threads[pid])
+	if p.FS != nil {
+		out.Umask = p.FS.Umask
+	}
+	if p.FDs != nil {
+		out.FDs = p.FDs.Limit()
+	}
+	sleeping, traced := map[int32]bool{}, map[int32]bool{}
+	for t := range p.Live {
+		out.Threads = append(out.Threads, procfs.Thread{TID: t.TID, Comm: p.Comm, State: 'R'})
+		sleeping[t.TID] = t.Sleeping.Load()
+		traced[t.TID] = t.Ptrace != nil && t.Ptrace.Stopped
+	}
+	stopped := p.Stopped
+	if p.Zombie {
+		out.State = 'Z'
+		out.Threads = nil
+	}
+	k.Mu.Unlock()
+	sort.Slice(out.Threads, func(i, j int) bool { return out.Threads[i].TID < out.Threads[j].TID })
+	if !threads || out.State == 'Z' {
+		if stopped && out.State != 'Z' {
+			out.State = 'T'
+		}
+		return out, nil
+	}
+	client := map[int32]*sentrypb.TaskActivity{}
+	if a, err := k.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_TASKS, Pid: pid}); err == nil {
+		for _, ta := range a.Tasks {
+			client[ta.Tid] = ta
+		}
+		out.VMSize, out.RSS, out.MaxRSS, out.Locked = a.VmSize, a.Rss, a.MaxRss, a.Locked
+	} else {
+		k.Log.Debug("thread states from the server only", "pid", pid, "err", err)
+	}
+	for i := range out.Threads {
+		t := &out.Threads[i]
+		ta := client[t.TID]
+		switch {
+		case traced[t.TID]:
+			t.State = 't'
+		case stopped:
+			t.State = 'T'
+		case sleeping[t.TID] || ta.GetBlocked():
+			t.State = 'S'
+		}
+		if c := ta.GetComm(); c != "" {
+			t.Comm = c[:min(len(c), 15)] // TASK_COMM_LEN - 1
+		}
+		t.UTime, t.STime = time.Duration(ta.GetUtimeNs()), time.Duration(ta.GetStimeNs())
+		t.Seccomp, t.NoNewPrivs = ta.GetSeccompMode(), ta.GetNoNewPrivs()
+	}
+	leader := 0
+	for i, t := range out.Threads {
+		if t.TID == pid {
+			leader = i
+		}
+	}
+	if len(out.Threads) > 0 {
+		out.State, out.Comm = out.Threads[leader].State, out.Threads[leader].Comm
+	}
+	return out, nil
+}
+
+func (s procSource) Counts() (procs, running, threads int, lastPID int32) {
+	k := s.k
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	for _, p := range k.Procs {
+		if p.Zombie {
+			continue
+		}
+		procs++
+		for t := range p.Live {
+			threads++
+			if !t.Sleeping.Load() {
+				running++
+			}
+		}
+	}
+	return procs, running, threads, k.LastTID
+}
+
+// Maps asks the client for pid's VMAs and names the server files they map
+// by their current path.
+func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
+	s.k.Mu.Lock()
+	p := s.k.Procs[pid]
+	zombie := p != nil && p.Zombie
+	s.k.Mu.Unlock()
+	switch {
+	case p == nil:
+		return nil, unix.ENOENT
+	case zombie:
+		return nil, nil // no address space left, as on Linux
+	}
+	kind := sentrypb.ProcQuery_MAPS
+	if smaps {
+		kind = sentrypb.ProcQuery_SMAPS
+	}
+	a, err := s.k.Out.Ask(&sentrypb.ProcQuery{Kind: kind, Pid: pid})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]procfs.Mapping, 0, len(a.Maps))
+	for _, v := range a.Maps {
+		m := procfs.Mapping{Start: v.Start, End: v.End, Perms: v.Perms, Shared: v.Shared, Offset: v.Offset, Path: v.Name, Smaps: v.Smaps}
+		if v.FileId != 0 {
+			if f, dev, ino, ok := s.k.Maps.Lookup(v.FileId); ok {
+				m.Dev, m.Ino = dev, ino
+				m.Path = s.k.Synth.FilePath(f)
+				f.DecRef()
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Mounts is the sandbox's mount namespace, from its mount table.
+func (s procSource) Mounts() []procfs.Mount {
+	ms := s.k.VFS.Mounts.List()
+	out := make([]procfs.Mount, len(ms))
+	for i := range ms {
+		out[i] = ms[i].Proc()
+	}
+	return out
+}
+
+func (s procSource) SetComm(pid, tid int32, comm string) error {
+	k := s.k
+	k.Mu.Lock()
+	t := k.Threads[tid]
+	ok := t != nil && t.Proc.PID == pid && !t.Killed
+	if ok && tid == pid {
+		t.Proc.Comm = comm
+	}
+	k.Mu.Unlock()
+	if !ok {
+		return unix.ESRCH
+	}
+	_, err := k.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_SET_COMM, Pid: pid, Tid: tid, Comm: comm})
+	return err
+}
+
+// SetCoredumpFilter sets pid's coredump_filter; a zombie has none
+// (ESRCH, as Linux's process without an mm).
+func (s procSource) SetCoredumpFilter(pid int32, mask uint32) error {
+	k := s.k
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	p := k.Procs[pid]
+	if p == nil || p.Zombie || p.Exiting {
+		return unix.ESRCH
+	}
+	p.CoredumpFilter = mask
+	k.Trk.Changed(p)
+	return nil
+}
+
+// BootID derives the boot id from the client's id, which it keeps across
+// recoveries, so that it does not change when the server does.
+func (s procSource) BootID() [16]byte {
+	h := sha256.Sum256([]byte("boot_id\x00" + s.k.ID))
+	var b [16]byte
+	copy(b[:], h[:])
+	return b
+}
+
+// SysvIPC renders /proc/sysvipc/<kind> from the client's IPC namespace.
+func (s procSource) SysvIPC(kind string) []byte { return s.k.IPC.ProcFile(kind) }
+
+// SetSysvLimit sets an IPC limit of the client's namespace.
+func (s procSource) SetSysvLimit(kind string, data []byte) error {
+	return s.k.IPC.SetLimit(kind, data)
+}
+
+func (s procSource) Limits() procfs.Limits {
+	return procfs.Limits{PIDMax: MaxTID, ThreadsMax: MaxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
+		LeaseBreakTime: s.k.Leases.BreakTime(), PipeUserPagesSoft: PipeUserPagesSoft, IPForward: s.k.Sysctl.IPForward()}
+}
+
+// SetLimit sets fs/lease-break-time (seconds, not negative) or
+// fs/pipe-max-size (rounded up as Linux does; see setPipeMaxSize). The
+// file's mode (0644) already kept others than root out.
+func (s procSource) SetLimit(name string, v int) error {
+	switch name {
+	case "fs/lease-break-time":
+		if v < 0 {
+			return unix.EINVAL
+		}
+		s.k.Leases.SetBreakTime(v)
+		return nil
+	case "fs/pipe-max-size":
+		return s.k.Sysctl.SetPipeMaxSize(v)
+	case "net/ipv4/ip_forward":
+		return s.k.SetIPForward(v)
+	}
+	return unix.EACCES
+}

@@ -1,0 +1,143 @@
+package kernel
+
+import (
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+)
+
+// A write's kernel side, whatever call makes it (write, a PageWrite,
+// splice, sendfile, truncate, fallocate): the durability tracking and
+// WriteState record of a gofer write (WriteAt), the set-id bits it
+// clears (KillPriv) and the client's mapped pages it changes
+// (NoteMappedChange, NoteMappedResize).
+
+// WriteAt writes b at off of f. A write to a gofer file is tracked for
+// durability and reported (WriteState) with the call's reply; for an
+// append it returns the offset the data actually went to, taken from the
+// gofer's reply (a re-sent append answered from the gofer's reply cache
+// landed where the first one did).
+func (c *Task) WriteAt(f *fdesc.File, b []byte, off int64, appendMode bool) (int, int64, error) {
+	if m := vfs.MemfdOf(f); m != nil && c.PageWrite == 0 {
+		// A PageWrite writes back stores made through a mapping that
+		// existed before the seal (F_SEAL_WRITE needs none, and
+		// F_SEAL_FUTURE_WRITE leaves them).
+		if err := m.CheckWrite(c, f, off, len(b)); err != nil {
+			return 0, off, err
+		}
+	}
+	if _, ok := f.Impl.(*vfs.GoferFile); !ok || c.CallSeq == 0 {
+		n, err := f.Impl.Write(c, f, b, off)
+		return n, off, err
+	}
+	if !c.SyncedWrites {
+		c.Kernel.Dur.Begin(f, c.CallSeq)
+	}
+	c.GoferSize = -1
+	n, err := f.Impl.Write(c, f, b, off)
+	if appendMode && n > 0 && c.GoferSize >= int64(n) {
+		off = c.GoferSize - int64(n)
+	}
+	if !c.SyncedWrites {
+		if c.Kernel.Dur.End(f, c.CallSeq, n) {
+			f.DecRef()
+		}
+	}
+	if n > 0 && vfs.DentryOf(f) != nil {
+		c.Kernel.InotifyEvent(vfs.DentryOf(f), linux.IN_MODIFY)
+	}
+	if n > 0 {
+		if !c.SyncedWrites {
+			e := c.Effects()
+			w := GoferWrite{File: f, Off: off, N: uint64(n), Mapped: c.PageWrite}
+			if c.DataNotInCall {
+				w.Data = append([]byte(nil), b[:n]...)
+			}
+			e.Writes = append(e.Writes, w)
+		}
+		c.NoteMappedChange(f, uint64(off), uint64(n))
+	}
+	return n, off, err
+}
+
+// NoteMappedChange tells the client, in this call's reply, that bytes
+// [off, off+n) or the size of f's file changed, if the client maps the
+// file (its page cache must follow). The Stat comes from the gofer's write
+// reply when there was one, else from a Stat RPC made only for a mapped
+// inode.
+func (c *Task) NoteMappedChange(f *fdesc.File, off, n uint64) {
+	if c.Reply == nil || vfs.DentryOf(f) == nil || vfs.DentryOf(f).Kind != vfs.KindGofer {
+		return
+	}
+	st := c.GoferStat
+	c.GoferStat = nil
+	if st == nil {
+		if !c.Kernel.Maps.Holds(vfs.DentryOf(f).Ino()) {
+			return
+		}
+		var err error
+		if st, err = f.Impl.Stat(c); err != nil {
+			return
+		}
+	}
+	c.Reply.Mapped = append(c.Reply.Mapped, c.Kernel.MappedChanges(st, off, n, c.PageWrite)...)
+}
+
+// NoteMappedResize tells the client, in this call's reply, the new size
+// of gofer file d (through handle h, 0: d's own) if the client maps it.
+func (c *Task) NoteMappedResize(d *vfs.Dentry, h uint64) {
+	if c.Reply == nil || d == nil || d.Kind != vfs.KindGofer || !c.Kernel.Maps.Holds(d.Ino()) {
+		return
+	}
+	if h == 0 {
+		var err error
+		if h, err = c.HandleOf(d); err != nil {
+			return
+		}
+	}
+	st, err := c.Kernel.VFS.GoferStat(h)
+	if err != nil {
+		return
+	}
+	c.Reply.Mapped = append(c.Reply.Mapped, c.Kernel.MappedChanges(st, 0, 0, 0)...)
+}
+
+// killPrivPart is the Origin part of the SetStat that clears set-id bits
+// after a write or truncate (write RPCs number their parts from 0).
+const killPrivPart = 1 << 30
+
+// KillPriv clears the set-id bits of gofer file d (through handle h, or
+// d's own when h is 0), whose mode was mode, after the caller wrote or
+// truncated it, if the caller lacks CAP_FSETID (perm.go: killPrivMode).
+// a are the file's attributes before the change.
+// The gofer runs with CAP_FSETID, so the host kernel does not do it. A
+// failure is logged, not returned: the data change already happened.
+func (c *Task) KillPriv(d *vfs.Dentry, h uint64, a auth.FileAttrs) {
+	if c == nil || c.Thread == nil {
+		return
+	}
+	cr := c.ProcessCreds()
+	nm, changed := cr.KillPrivMode(a)
+	if !changed {
+		return
+	}
+	v := c.Kernel.VFS
+	if h == 0 {
+		var err error
+		if h, err = c.HandleOf(d); err != nil {
+			return
+		}
+	}
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	r, err := c.Kernel.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: linux.STATX_MODE, Mode: nm & 07777, Origin: c.GoferOrigin(killPrivPart)})
+	if err := syserr.FromGofer("setstat (clear set-id bits)", r.GetErrno(), err); err != nil {
+		c.Kernel.Log.Debug("clearing set-id bits failed", "err", err)
+		return
+	}
+	v.NoteAttrs(d, r.Stat)
+}

@@ -1,0 +1,168 @@
+package syscalls
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+)
+
+// close, dup, dup2, dup3 and fcntl: a process's fd table and a
+// description's flags.
+
+// Close is close(2).
+func Close(c *kernel.Task) (int64, error) {
+	tab, err := c.FDTable()
+	if err != nil {
+		return 0, err
+	}
+	f, err := tab.Remove(ArgInt(c, 0))
+	if err != nil {
+		return 0, err
+	}
+	f.DecRef()
+	return 0, nil
+}
+
+// Dup is dup(2).
+func Dup(c *kernel.Task) (int64, error) {
+	tab, err := c.FDTable()
+	if err != nil {
+		return 0, err
+	}
+	f, _, err := tab.Get(ArgInt(c, 0))
+	if err != nil {
+		return 0, err
+	}
+	fd, err := tab.Install(f, 0, false)
+	return int64(fd), err
+}
+
+// Dup2 is dup2(2).
+func Dup2(c *kernel.Task) (int64, error) {
+	oldfd, newfd := ArgInt(c, 0), ArgInt(c, 1)
+	tab, err := c.FDTable()
+	if err != nil {
+		return 0, err
+	}
+	f, _, err := tab.Get(oldfd)
+	if err != nil {
+		return 0, err
+	}
+	if oldfd == newfd {
+		f.DecRef()
+		return int64(newfd), nil
+	}
+	return dupTo(c, tab, f, newfd, false)
+}
+
+// Dup3 is dup3(2).
+func Dup3(c *kernel.Task) (int64, error) {
+	oldfd, newfd, flags := ArgInt(c, 0), ArgInt(c, 1), c.Args[2]
+	if flags&^unix.O_CLOEXEC != 0 || oldfd == newfd {
+		return 0, unix.EINVAL
+	}
+	tab, err := c.FDTable()
+	if err != nil {
+		return 0, err
+	}
+	f, _, err := tab.Get(oldfd)
+	if err != nil {
+		return 0, err
+	}
+	return dupTo(c, tab, f, newfd, flags&unix.O_CLOEXEC != 0)
+}
+
+func dupTo(c *kernel.Task, tab *fdtable.Table, f *fdesc.File, newfd int32, cloexec bool) (int64, error) {
+	old, err := tab.InstallAt(newfd, f, cloexec, false)
+	if err != nil {
+		return 0, err
+	}
+	if old != nil {
+		old.DecRef()
+	}
+	return int64(newfd), nil
+}
+
+// fileStatusFlags are the flags F_SETFL may change.
+const fileStatusFlags = unix.O_APPEND | unix.O_NONBLOCK | unix.O_ASYNC | unix.O_DIRECT | unix.O_NOATIME
+
+const (
+	fDupfdCloexec = 1030
+	fSetPipeSz    = 1031
+	fGetPipeSz    = 1032
+	fOFDGetlk     = 36
+	fOFDSetlk     = 37
+	fOFDSetlkw    = 38
+)
+
+// Fcntl implements fcntl. Record locks are accepted without locking
+// anything (F_GETLK always reports F_UNLCK): there is one application per
+// client, and the gofer has no lock protocol yet.
+func Fcntl(c *kernel.Task) (int64, error) {
+	fd, cmd := ArgInt(c, 0), int(int32(c.Args[1]))
+	tab, err := c.FDTable()
+	if err != nil {
+		return 0, err
+	}
+	f, cloexec, err := tab.Get(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	switch cmd {
+	case unix.F_DUPFD, fDupfdCloexec:
+		min := int64(int32(c.Args[2]))
+		if min < 0 || min >= fdtable.NrOpen {
+			return 0, unix.EINVAL // the table's own limit: fdtable's Install
+		}
+		f.IncRef()
+		nfd, err := tab.Install(f, int32(min), cmd == fDupfdCloexec)
+		return int64(nfd), err
+	case unix.F_GETFD:
+		if cloexec {
+			return unix.FD_CLOEXEC, nil
+		}
+		return 0, nil
+	case unix.F_SETFD:
+		return 0, tab.SetCloexec(fd, c.Args[2]&unix.FD_CLOEXEC != 0)
+	case unix.F_GETFL:
+		return int64(f.Flags.Load()) | 0x8000, nil // O_LARGEFILE
+	case unix.F_SETFL:
+		if f.IsPath() {
+			return 0, unix.EBADF
+		}
+		nf := uint32(c.Args[2]) & fileStatusFlags
+		if nf&unix.O_NOATIME != 0 && f.Flags.Load()&unix.O_NOATIME == 0 && vfs.DentryOf(f) != nil &&
+			!c.ProcessCreds().OwnerOrCapable(c.Kernel.VFS.AttrsOf(vfs.DentryOf(f))) {
+			// Only the owner may stop access-time updates (EPERM).
+			return 0, unix.EPERM
+		}
+		for {
+			old := f.Flags.Load()
+			if f.Flags.CompareAndSwap(old, old&^fileStatusFlags|nf) {
+				break
+			}
+		}
+		c.Kernel.SetAsync(f, fd, nf&unix.O_ASYNC != 0)
+		f.Changed()
+		return 0, nil
+	case unix.F_GETLK, fOFDGetlk, unix.F_SETLK, unix.F_SETLKW, fOFDSetlk, fOFDSetlkw:
+		return FcntlLock(c, f, cmd)
+	case unix.F_GETPIPE_SZ, fSetPipeSz:
+		e, ok := f.Impl.(*kernel.PipeEnd)
+		if !ok {
+			return 0, unix.EBADF
+		}
+		return c.PipeSize(e, cmd == fSetPipeSz, c.Args[2])
+	case unix.F_GETOWN, unix.F_SETOWN, unix.F_GETOWN_EX, unix.F_SETOWN_EX, unix.F_GETSIG, unix.F_SETSIG:
+		return FcntlOwner(c, f, cmd)
+	case unix.F_SETLEASE, unix.F_GETLEASE:
+		return FcntlLease(c, f, fd, cmd)
+	case unix.F_ADD_SEALS, unix.F_GET_SEALS:
+		return FcntlSeals(c, f, cmd)
+	}
+	return 0, unix.EINVAL
+}

@@ -1,0 +1,126 @@
+package syscalls
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+)
+
+// Getdents64 lists a directory: "." and ".." first, then the entries.
+func Getdents64(c *kernel.Task) (int64, error) {
+	f, err := c.GetFile(ArgInt(c, 0))
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	if f.IsPath() {
+		return 0, unix.EBADF
+	}
+	d := vfs.DentryOf(f)
+	if d == nil || !d.IsDir() {
+		return 0, unix.ENOTDIR
+	}
+	count := int(min(uint64(c.Args[2]), 1<<20))
+	if c.Args[1] == 0 {
+		return 0, unix.EFAULT
+	}
+	v := c.Kernel.VFS
+	f.OffMu.Lock()
+	defer f.OffMu.Unlock()
+	var buf []byte
+	pending := false // an entry did not fit
+	emit := func(name string, ino uint64, typ uint8, off uint64) bool {
+		reclen := (19 + len(name) + 1 + 7) &^ 7
+		if len(buf)+reclen > count {
+			pending = true
+			return false
+		}
+		rec := make([]byte, reclen)
+		binary.LittleEndian.PutUint64(rec[0:], ino)
+		binary.LittleEndian.PutUint64(rec[8:], off)
+		binary.LittleEndian.PutUint16(rec[16:], uint16(reclen))
+		rec[18] = typ
+		copy(rec[19:], name)
+		buf = append(buf, rec...)
+		return true
+	}
+	cur := &f.Dir
+	if cur.Phase == 0 {
+		if !emit(".", d.Ino(), unix.DT_DIR, 1) {
+			return 0, unix.EINVAL
+		}
+		cur.Phase = 1
+	}
+	if cur.Phase == 1 {
+		if emit("..", v.ParentOf(d).Ino(), unix.DT_DIR, 2) {
+			cur.Phase = 2
+		}
+	}
+	if cur.Phase == 2 && !pending {
+		if g, ok := f.Impl.(*vfs.GoferDir); ok {
+			// SysV segments' files are not listed in /dev/shm.
+			shm, _ := v.ShmIfMade()
+			inShm := d == shm
+		rpc:
+			for !cur.EOF {
+				ctx, cancel := v.RPCCtx()
+				r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.Handle, Offset: cur.Cookie, Count: 256, Plus: true})
+				cancel()
+				if err == nil && r.GetErrno() == 0 {
+					// The entries' dentries and attributes: a stat of
+					// each (ls -l, find) needs no Walk nor Stat.
+					v.NoteListing(d, r.Entries, r.Stats, seq)
+				}
+				if err := syserr.FromGofer("getdents", r.GetErrno(), err); err != nil {
+					if len(buf) > 0 {
+						break
+					}
+					return 0, err
+				}
+				if len(r.Entries) == 0 {
+					cur.EOF = true
+					break
+				}
+				for _, e := range r.Entries {
+					if e.Name != "." && e.Name != ".." && e.Name != "" && !(inShm && sysvipc.IsSegmentFile(e.Name)) {
+						if !emit(e.Name, e.Ino, uint8(e.Type), uint64(fdesc.CookieOffset(e.Offset))) {
+							break rpc
+						}
+					}
+					cur.Cookie = e.Offset
+				}
+				if r.Eof {
+					cur.EOF = true // every entry emitted, and no more
+				}
+			}
+		} else {
+			ents := c.Kernel.Synth.List(d)
+			for i := int(cur.Cookie); i < len(ents); i++ {
+				e := ents[i]
+				if !emit(e.Name, e.Ino, e.Type, uint64(i)+3) {
+					break
+				}
+				cur.Cookie = uint64(i) + 1
+			}
+		}
+	}
+	f.SetDirLocked(c, *cur)
+	if len(buf) == 0 && pending {
+		return 0, unix.EINVAL
+	}
+	if c.Reply != nil {
+		// Every later getdents64 returns 0 until an lseek.
+		c.Reply.ListingEof = cur.EOF && !pending
+	}
+	if err := c.Mem.CopyOut(c.Args[1], buf); err != nil {
+		return 0, err
+	}
+	return int64(len(buf)), nil
+}
