@@ -230,7 +230,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 // flusher (package kernel's durable.go). On an error the kernel is unusable.
 func startBackground(k *clientState) error {
 	if k.SandboxNet != nil {
-		if _, err := netStack(k); err != nil {
+		if _, err := k.NetStack(); err != nil {
 			k.Cancel()
 			return fmt.Errorf("sandbox network: %w", err)
 		}

@@ -293,13 +293,13 @@
 // f(c, ...)): the file kinds' glue and the system calls; Go defines
 // a method only in its type's package, so each turns back into a
 // method as its file moves. The methods by which the packages below
-// reach the kernel (vfs.Kernel and fdesc.Owner, synth.Kernel,
-// unixsock.Namespace)
+// reach the kernel (vfs.Kernel and fdesc.Owner, synth.Kernel)
 // and the kernel reaches the calls above it (kernel.Files) are
 // kernelPorts' (ports.go), a defined type over the same struct:
 // ports(k) is a pointer conversion, and every value of those interfaces
-// holding the kernel holds a *kernelPorts; devpts.Kernel's and
-// netlink.Router's are the kernel's own (*kernel.Kernel).
+// holding the kernel holds a *kernelPorts; devpts.Kernel's,
+// netlink.Router's and unixsock.Namespace's are the kernel's own
+// (*kernel.Kernel).
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
@@ -317,8 +317,8 @@
 // their effects, stdio). The file kinds are packages of their own
 // (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet, netlink,
 // unixsock and devpts, over fsimpl/anon), each given what it needs of
-// the kernel as an interface (unixsock.Namespace: *kernelPorts;
-// netlink.Router, devpts.Kernel: *kernel.Kernel; signalfd.Reader: kernel.SignalfdClient); the gofer files are
+// the kernel as an interface (unixsock.Namespace, netlink.Router,
+// devpts.Kernel: *kernel.Kernel; signalfd.Reader: kernel.SignalfdClient); the gofer files are
 // package vfs's (vfs.Kernel), and /proc's files fsimpl/synth's
 // (synth.Kernel) (docs/ARCHITECTURE.md, where the kernel's plan is).
 //

@@ -37,7 +37,7 @@ func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32
 	if err != nil {
 		return nil, err
 	}
-	st, err := netStack(c.Kernel)
+	st, err := c.Kernel.NetStack()
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func inetAccept(c *syscallCtx, f *file, s *inet.File, flags uint32) (int64, erro
 		fflags = unix.O_NONBLOCK
 	}
 	nf := inet.New(ns, fflags)
-	if err := chargeSocket(c.Kernel, nf, false); err != nil {
+	if err := c.Kernel.ChargeSocket(nf, false); err != nil {
 		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
@@ -18,47 +17,18 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
-// netStack is kernel.Kernel.NetStack, as the glue still here names it.
-var netStack = (*clientState).NetStack
-
-// Unbound is k's unixsock.Namespace: a named socket's endpoint be is
-// released.
-func (kp *kernelPorts) Unbound(be transport.BoundEndpoint) {
-	k := (*clientState)(kp)
-	unixNames(k).Unbind(be)
-	k.Socks.SetBound(be, nil)
-}
-
-// unixNames returns the client's AF_UNIX name space.
-func unixNames(k *clientState) *socket.Names {
-	return k.Socks.Names()
-}
-
 // fileRef lets SCM_RIGHTS hold an open file description.
 type fileRef struct{ f *file }
 
 func (r fileRef) IncRef() { r.f.IncRef() }
 func (r fileRef) DecRef() { r.f.DecRef() }
 
-// chargeSocket reserves socket file f's receive buffer in the client's
-// memory cap (memacct.SocketBuffers), whatever the cap when force (a
-// Restore); on failure (ENOBUFS) the caller drops f.
-func chargeSocket(k *clientState, f *file, force bool) error {
-	switch s := f.Impl.(type) {
-	case *unixsock.File:
-		return s.Bufs.Reserve(k.Mem, s.U.EP.SocketOptions().GetReceiveBufferSize(), force)
-	case *inet.File:
-		return s.Bufs.Reserve(k.Mem, s.S.EP.SocketOptions().GetReceiveBufferSize(), force)
-	}
-	return nil
-}
-
 // unixEndpointAt finds the socket bound at addr, for a socket of type
 // stype to connect or send to: an abstract name, or a path naming a
 // socket node, which the caller must be allowed to write and whose
 // socket must be of stype (EPROTOTYPE), as on Linux.
 func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (transport.BoundEndpoint, error) {
-	names := unixNames(c.Kernel)
+	names := c.Kernel.Socks.Names()
 	if a.Abstract {
 		return names.LookupAbstract(a.Name)
 	}
@@ -96,7 +66,7 @@ func bindUnix(c *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
 	if err := kobj.SysErr(s.U.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
 		return err
 	}
-	names := unixNames(c.Kernel)
+	names := c.Kernel.Socks.Names()
 	if a.Abstract {
 		if err := names.BindAbstract(a.Name, be); err != nil {
 			return err
@@ -161,7 +131,7 @@ func mknodSocket(c *syscallCtx, path string) (uint64, string, error) {
 // autobindName picks an unused abstract name for an autobind, as Linux
 // does (five hex digits).
 func autobindName(k *clientState, be transport.BoundEndpoint) (socket.UnixAddr, error) {
-	names := unixNames(k)
+	names := k.Socks.Names()
 	for i := 0; i < 1<<20; i++ {
 		a := socket.UnixAddr{Name: fmt.Sprintf("%05x", (autobindNext.Add(1))&0xfffff), Abstract: true}
 		if err := names.BindAbstract(a.Name, be); err == nil {

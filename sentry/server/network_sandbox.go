@@ -67,7 +67,7 @@ func inboundFrames(k *clientState, f *sentrypb.Frames) {
 	if k.SandboxNet == nil {
 		return
 	}
-	st, err := netStack(k)
+	st, err := k.NetStack()
 	if err != nil {
 		return
 	}

@@ -126,7 +126,7 @@ func inetState(s *inet.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectSta
 // were in the old stack): the socket comes back reset, its next I/O
 // fails with ECONNRESET, then reads see end of file and writes EPIPE.
 func restoreInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
-	stack, err := netStack(k)
+	stack, err := k.NetStack()
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func restoreInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.Kern
 		return nil, err
 	}
 	f := inet.New(is, 0)
-	chargeSocket(k, f, true)
+	k.ChargeSocket(f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*inet.File)
 	if st.SocketConnected {
@@ -245,8 +245,8 @@ func restoreUnixSocket(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s
 	} else {
 		u = socket.NewUnix(stype, creds)
 	}
-	f := unixsock.New(ports(k), u, 0)
-	chargeSocket(k, f, true)
+	f := unixsock.New(k, u, 0)
+	k.ChargeSocket(f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*unixsock.File)
 	s.Reset = st.SocketConnected
@@ -281,8 +281,8 @@ func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelO
 	if rp.Files[side] != nil {
 		return nil, fmt.Errorf("socketpair %d side %d restored twice: %w", st.SocketConn, side, unix.EINVAL)
 	}
-	f := unixsock.New(ports(k), rp.Ends[side], 0)
-	chargeSocket(k, f, true)
+	f := unixsock.New(k, rp.Ends[side], 0)
+	k.ChargeSocket(f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*unixsock.File)
 	s.End.Store(&unixsock.ConnEnd{Conn: rp.Conn, Side: side})
@@ -303,7 +303,7 @@ func rebindUnix(k *clientState, rc *syscallCtx, s *unixsock.File, a socket.UnixA
 	if be == nil {
 		return unix.EINVAL
 	}
-	names := unixNames(k)
+	names := k.Socks.Names()
 	if a.Abstract {
 		if err := names.BindAbstract(a.Name, be); err != nil {
 			return err

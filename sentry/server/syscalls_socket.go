@@ -72,7 +72,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		if proto != 0 && proto != unix.AF_UNIX {
 			return 0, unix.EPROTONOSUPPORT
 		}
-		f = unixsock.New(ports(c.Kernel), socket.NewUnix(stype, unixsock.Creds(c)), flags)
+		f = unixsock.New(c.Kernel, socket.NewUnix(stype, unixsock.Creds(c)), flags)
 	case unix.AF_INET, unix.AF_INET6:
 		if c.Kernel.HostNet {
 			f, err = newHostInetSocket(c, domain, int(stype), proto, flags)
@@ -89,7 +89,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EAFNOSUPPORT
 	}
-	if err := chargeSocket(c.Kernel, f, false); err != nil {
+	if err := c.Kernel.ChargeSocket(f, false); err != nil {
 		f.DecRef()
 		return 0, err
 	}
@@ -133,10 +133,10 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	ua, ub := socket.NewUnixPair(stype, unixsock.Creds(c))
-	a, b := unixsock.New(ports(c.Kernel), ua, flags), unixsock.New(ports(c.Kernel), ub, flags)
+	a, b := unixsock.New(c.Kernel, ua, flags), unixsock.New(c.Kernel, ub, flags)
 	unixsock.NewConn(0, stype == linux.SOCK_STREAM).PairFiles(a, b)
 	for _, f := range []*file{a, b} {
-		if err := chargeSocket(c.Kernel, f, false); err != nil {
+		if err := c.Kernel.ChargeSocket(f, false); err != nil {
 			a.DecRef()
 			b.DecRef()
 			return 0, err
@@ -210,7 +210,7 @@ func sysBind(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if err := kobj.SysErr(s.U.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
-			unixNames(c.Kernel).Unbind(be)
+			c.Kernel.Socks.Names().Unbind(be)
 			return 0, err
 		}
 		s.Mu.Lock()
@@ -324,8 +324,8 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	if flags&unix.SOCK_NONBLOCK != 0 {
 		fflags = unix.O_NONBLOCK
 	}
-	nf := unixsock.New(ports(c.Kernel), socket.Accepted(ne), fflags)
-	if err := chargeSocket(c.Kernel, nf, false); err != nil {
+	nf := unixsock.New(c.Kernel, socket.Accepted(ne), fflags)
+	if err := c.Kernel.ChargeSocket(nf, false); err != nil {
 		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}

@@ -38,8 +38,10 @@
 //     InotifyClosed, InotifyState, RestoreInotify); pseudo-terminals'
 //     ends (pty.go: OpenPty, NewPtyFile, RestorePtyFile, and as every
 //     end's devpts.Kernel the signals of a terminal, SignalGroup).
-//   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,
-//     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
+//   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets (with,
+//     sockets.go, a socket's charge to the memory cap, ChargeSocket, and
+//     as every AF_UNIX socket's unixsock.Namespace a name's release,
+//     Unbound), RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
 //     left for after the kernel lock); the /proc/sys numbers a Hello
 //     sets (sysctl.go: ApplySysctls, ErrSysctl) and ip_forward's change
 //     of the network stack (SetIPForward); the client's network
