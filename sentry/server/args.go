@@ -9,6 +9,9 @@ var (
 	pathArg  = syscalls.PathArg
 	startDir = syscalls.StartDir
 	lookupAt = syscalls.LookupAt
+	createAt = syscalls.CreateAt
 	fileArg  = syscalls.FileArg
 	argID    = syscalls.ArgID
+
+	resolveCreate = syscalls.ResolveCreate
 )

@@ -6,9 +6,10 @@
 // its handler; a number it lacks fails with ENOSYS there.
 //
 // What it owns, one file a subsystem:
-//   - args.go: a call's arguments (ArgInt, PathArg, FileArg, FileAs) and
+//   - args.go: a call's arguments (ArgInt, PathArg, FileArg, FileAs),
 //     where the walk of a path it names starts and ends (StartDir,
-//     LookupAt);
+//     LookupAt) and the parent of a name it creates (CreateAt,
+//     ResolveCreate);
 //   - process.go: the process tree's calls (clone, fork, vfork, execve,
 //     exit, wait4, waitid, the pids, process groups and sessions);
 //   - identity.go: the credentials' calls (get*id, set*id, setfs*id,
