@@ -148,7 +148,7 @@
 //     client's netstack (package fsimpl/inet, their calls in file_inet.go:
 //     loopback only, or with "sandbox" the interfaces the client brought
 //     in Hello.network, whose frames come and go as Frames messages:
-//     network_sandbox.go and package kernel's network.go, the stack's
+//     network.go (the Hello's check) and package kernel's network.go, the stack's
 //     and the interfaces', whose ioctls are package syscalls' netif.go)
 //     or, when the operator chose Config.Network
 //     "host", the server machine's own sockets (inet.HostFile,

@@ -15,16 +15,6 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
-// Network modes (Config.Network): what the application's AF_INET and
-// AF_INET6 sockets are.
-const (
-	// NetworkNone gives each client a loopback-only netstack of its own.
-	NetworkNone = "none"
-	// NetworkHost makes them the server machine's own sockets. Only the
-	// operator chooses it: a client cannot ask for it.
-	NetworkHost = "host"
-)
-
 // hostInetState is a host socket's record.
 func hostInetState(s *inet.HostFile) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	backlog, reuse := s.Backlog(), s.ReuseAddr()

@@ -46,7 +46,8 @@
 //     sets (sysctl.go: ApplySysctls, ErrSysctl) and ip_forward's change
 //     of the network stack (SetIPForward); the client's network
 //     (network.go: NetStack, made at first use, whose sandbox frames go
-//     to the client; Interfaces and DevStats, the netstack's or with
+//     to the client and come from it, InboundFrames, and which drains
+//     at the end, LingerNetwork, DebugNetwork; Interfaces and DevStats, the netstack's or with
 //     HostNet the server machine's; NetlinkRoute, every route netlink
 //     socket's netlink.Router).
 //   - The replay capture's entry points: Tracker (Changed and the

@@ -189,7 +189,7 @@ type Kernel struct {
 	// added by Spawn and Restore, never removed while the client lives.
 	// Protected by Mu; a set's fields have their own rules.
 	StdioSets map[uint32]*stdio.Set
-	// SandboxNet is Hello.network (network_sandbox.go), nil without.
+	// SandboxNet is Hello.network (the server's network.go), nil without.
 	// Immutable.
 	SandboxNet *socket.SandboxNetwork
 	// DevNodes are Hello.devices (devnodes.go). Immutable.
