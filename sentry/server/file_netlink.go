@@ -5,7 +5,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 )
@@ -23,22 +22,6 @@ func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, err
 		return nil, unix.EPROTONOSUPPORT
 	}
 	return netlink.New(c.Kernel, flags), nil
-}
-
-// netlinkState records the socket for recovery: it comes back bound to
-// the same port, its unread answers lost.
-func netlinkState(n *netlink.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	return sentrypb.FileState_SOCKET, &sentrypb.KernelObjectState{SocketFamily: unix.AF_NETLINK,
-		SocketType: unix.SOCK_RAW, SocketBound: n.Sockaddr()}
-}
-
-func restoreNetlinkSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *file {
-	f := netlink.New(k, 0)
-	f.Flags.Store(fs.Flags)
-	if len(st.SocketBound) >= netlink.SockaddrSize {
-		f.Impl.(*netlink.File).SetPort(int32(binary.LittleEndian.Uint32(st.SocketBound[4:])))
-	}
-	return f
 }
 
 // netlinkSock returns fd's file if it is a netlink socket (referenced).
