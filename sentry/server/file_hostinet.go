@@ -190,11 +190,11 @@ func hostSendmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		return 0, err
 	}
 	var raw []byte
-	if h.name != 0 && h.namelen > 0 {
-		if h.namelen > 128 {
+	if h.Name != 0 && h.Namelen > 0 {
+		if h.Namelen > 128 {
 			return 0, unix.EINVAL
 		}
-		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
+		if raw, err = c.Mem.CopyIn(h.Name, int(h.Namelen)); err != nil {
 			return 0, err
 		}
 	}
@@ -224,8 +224,8 @@ func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		msgFlags |= unix.MSG_TRUNC
 	}
 	namelen := uint32(0)
-	if h.name != 0 && !s.S.Stream && len(from) > 0 {
-		if err := c.Mem.CopyOut(h.name, from[:min(len(from), int(h.namelen))]); err != nil {
+	if h.Name != 0 && !s.S.Stream && len(from) > 0 {
+		if err := c.Mem.CopyOut(h.Name, from[:min(len(from), int(h.Namelen))]); err != nil {
 			return 0, err
 		}
 		namelen = uint32(len(from))

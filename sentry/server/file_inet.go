@@ -210,11 +210,11 @@ func inetSendmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 		return 0, err
 	}
 	var raw []byte
-	if h.name != 0 && h.namelen > 0 {
-		if h.namelen > 128 {
+	if h.Name != 0 && h.Namelen > 0 {
+		if h.Namelen > 128 {
 			return 0, unix.EINVAL
 		}
-		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
+		if raw, err = c.Mem.CopyIn(h.Name, int(h.Namelen)); err != nil {
 			return 0, err
 		}
 	}
@@ -244,9 +244,9 @@ func inetRecvmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 		msgFlags |= unix.MSG_TRUNC
 	}
 	namelen := uint32(0)
-	if h.name != 0 && !s.S.Stream {
+	if h.Name != 0 && !s.S.Stream {
 		sa := socket.EncodeInetAddr(s.S.Family, from)
-		if err := c.Mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
+		if err := c.Mem.CopyOut(h.Name, sa[:min(len(sa), int(h.Namelen))]); err != nil {
 			return 0, err
 		}
 		namelen = uint32(len(sa))
@@ -283,13 +283,13 @@ func putMsgResult(c *syscallCtx, addr uint64, namelen, msgFlags uint32) error {
 // the others (UDP's IP_PKTINFO, IP_TOS..., SO_MARK, SCM_TXTIME...) are
 // not supported: EINVAL.
 func checkInetControl(c *syscallCtx, h msghdr, stream bool) error {
-	if h.controllen == 0 {
+	if h.Controllen == 0 {
 		return nil
 	}
-	if h.controllen > sysabi.MaxControl {
+	if h.Controllen > sysabi.MaxControl {
 		return unix.ENOBUFS
 	}
-	b, err := c.Mem.CopyIn(h.control, int(h.controllen))
+	b, err := c.Mem.CopyIn(h.Control, int(h.Controllen))
 	if err != nil {
 		return err
 	}

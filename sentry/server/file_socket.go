@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"golang.org/x/sys/unix"
@@ -139,31 +138,6 @@ func autobindName(k *clientState, be transport.BoundEndpoint) (socket.UnixAddr, 
 		}
 	}
 	return socket.UnixAddr{}, unix.EADDRINUSE
-}
-
-// putSockaddr writes a socket address to (addr, lenAddr) as accept,
-// recvfrom, getsockname and getpeername do: truncated to the buffer, the
-// full length in *lenAddr.
-func putSockaddr(c *syscallCtx, addr, lenAddr uint64, sa []byte) error {
-	if addr == 0 || lenAddr == 0 {
-		return nil
-	}
-	lb, err := c.Mem.CopyIn(lenAddr, 4)
-	if err != nil {
-		return err
-	}
-	l := int32(binary.LittleEndian.Uint32(lb))
-	if l < 0 {
-		return unix.EINVAL
-	}
-	if int(l) > len(sa) {
-		l = int32(len(sa))
-	}
-	if err := c.Mem.CopyOut(addr, sa[:l]); err != nil {
-		return err
-	}
-	binary.LittleEndian.PutUint32(lb, uint32(len(sa)))
-	return c.Mem.CopyOut(lenAddr, lb)
 }
 
 // queuedFile is a socket that reports how much it has to read

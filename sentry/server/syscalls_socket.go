@@ -160,15 +160,6 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-// sockaddrArg reads the socket address at args[i] of length args[i+1].
-func sockaddrArg(c *syscallCtx, i int) ([]byte, error) {
-	n := int64(int32(c.Args[i+1]))
-	if n < 0 || n > 128 {
-		return nil, unix.EINVAL
-	}
-	return c.Mem.CopyIn(c.Args[i], int(n))
-}
-
 func sysBind(c *syscallCtx) (int64, error) {
 	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
 		defer f.DecRef()
@@ -636,48 +627,6 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 	return got, nil
 }
 
-// msghdr is struct msghdr.
-type msghdr struct {
-	name       uint64
-	namelen    uint32
-	iov        uint64
-	iovlen     uint64
-	control    uint64
-	controllen uint64
-}
-
-func readMsghdr(c *syscallCtx, addr uint64) (msghdr, []sysabi.Iovec, error) {
-	b, err := c.Mem.CopyIn(addr, sysabi.SizeofMsghdr)
-	if err != nil {
-		return msghdr{}, nil, err
-	}
-	h := msghdr{
-		name: binary.LittleEndian.Uint64(b), namelen: binary.LittleEndian.Uint32(b[8:]),
-		iov: binary.LittleEndian.Uint64(b[16:]), iovlen: binary.LittleEndian.Uint64(b[24:]),
-		control: binary.LittleEndian.Uint64(b[32:]), controllen: binary.LittleEndian.Uint64(b[40:]),
-	}
-	if h.iovlen > sysabi.MaxIovecs {
-		return h, nil, unix.EMSGSIZE
-	}
-	var iov []sysabi.Iovec
-	if h.iovlen > 0 {
-		if iov, err = c.Mem.CopyInIovecs(h.iov, int(h.iovlen)); err != nil {
-			return h, nil, err
-		}
-	}
-	total := uint64(0)
-	for i := range iov {
-		if int64(iov[i].Len) < 0 {
-			return h, nil, unix.EINVAL
-		}
-		if total+iov[i].Len > maxRW {
-			iov[i].Len = maxRW - total
-		}
-		total += iov[i].Len
-	}
-	return h, iov, nil
-}
-
 // parseControl reads sendmsg's control messages: SCM_RIGHTS (files of
 // the caller's fd table, referenced) and SCM_CREDENTIALS.
 func parseControl(c *syscallCtx, b []byte) (transport.ControlMessages, error) {
@@ -769,11 +718,11 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	var raw []byte
-	if h.name != 0 && h.namelen > 0 {
-		if h.namelen > 128 {
+	if h.Name != 0 && h.Namelen > 0 {
+		if h.Namelen > 128 {
 			return 0, unix.EINVAL
 		}
-		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
+		if raw, err = c.Mem.CopyIn(h.Name, int(h.Namelen)); err != nil {
 			return 0, err
 		}
 	}
@@ -782,11 +731,11 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	var ctl transport.ControlMessages
-	if h.controllen > 0 {
-		if h.controllen > sysabi.MaxControl {
+	if h.Controllen > 0 {
+		if h.Controllen > sysabi.MaxControl {
 			return 0, unix.ENOBUFS
 		}
-		b, err := c.Mem.CopyIn(h.control, int(h.controllen))
+		b, err := c.Mem.CopyIn(h.Control, int(h.Controllen))
 		if err != nil {
 			return 0, err
 		}
@@ -848,10 +797,10 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	}
 	// Name.
 	namelen := uint32(0)
-	if h.name != 0 {
+	if h.Name != 0 {
 		sa := fromAddr(s, res.From)
 		if len(sa) > 0 {
-			if err := c.Mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
+			if err := c.Mem.CopyOut(h.Name, sa[:min(len(sa), int(h.Namelen))]); err != nil {
 				return 0, err
 			}
 		}
@@ -859,8 +808,8 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	}
 	// Control messages.
 	var cmsgs []byte
-	space := int(min(h.controllen, sysabi.MaxControl))
-	if h.control == 0 {
+	space := int(min(h.Controllen, sysabi.MaxControl))
+	if h.Control == 0 {
 		space = 0
 	}
 	if s.U.EP.Passcred() {
@@ -909,7 +858,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 		msgFlags |= unix.MSG_CTRUNC
 	}
 	if len(cmsgs) > 0 {
-		if err := c.Mem.CopyOut(h.control, cmsgs); err != nil {
+		if err := c.Mem.CopyOut(h.Control, cmsgs); err != nil {
 			return 0, err
 		}
 	}
@@ -954,8 +903,6 @@ func appendCmsg(b []byte, typ int32, data []byte) []byte {
 	}
 	return b
 }
-
-func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
 
 func sysGetsockopt(c *syscallCtx) (int64, error) {
 	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {

@@ -119,6 +119,10 @@ func ResolveCreate(c *kernel.Task, dirfd int32, path string, createFirst bool) (
 	return dir, name, trailing, nil
 }
 
+// maxRW is the most one call's buffer moves (a read's or write's count,
+// a vector's total).
+const maxRW = sysabi.MaxBuffer
+
 // FileArg returns the file of fd argument i for a call that needs an
 // open file, not an O_PATH one (EBADF, as Linux's fdget).
 func FileArg(c *kernel.Task, i int) (*fdesc.File, error) {

@@ -65,6 +65,12 @@
 //     (kernel.ReadinessFor);
 //   - mmsg.go: sendmmsg and recvmmsg, a vector of the one-message calls
 //     the server's table gives them (Sendmmsg(sendmsg), Recvmmsg(recvmsg));
+//   - socket_msg.go: the socket calls' memory: a socket address taken
+//     (SockaddrArg) and given back (PutSockaddr), struct msghdr
+//     (ReadMsghdr), an int option (PutInt);
+//   - socket_netlink.go: the socket calls on a route netlink socket
+//     (NetlinkSock, NetlinkCall, which the server's socket calls run
+//     first, and NewNetlinkSocket), over package fsimpl/netlink;
 //   - netif.go: the interface ioctls on any socket (IfIoctl, which the
 //     server's ioctl calls first: SIOCATMARK, SIOCGIFCONF, SIOCGIF*, the
 //     refused SIOCSIF*), over package kernel's network.go;

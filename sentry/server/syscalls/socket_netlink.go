@@ -1,17 +1,22 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 )
 
-// newNetlinkSocket is socket(AF_NETLINK, type, proto): only the route
+// The socket calls on a route netlink socket (package fsimpl/netlink):
+// its answers come from the kernel's netlink.Router.
+
+// NewNetlinkSocket is socket(AF_NETLINK, type, proto): only the route
 // protocol, datagram or raw, as Linux's netlink_create checks.
-func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, error) {
+func NewNetlinkSocket(c *kernel.Task, stype, proto int, flags uint32) (*fdesc.File, error) {
 	if stype != unix.SOCK_RAW && stype != unix.SOCK_DGRAM {
 		return nil, unix.ESOCKTNOSUPPORT
 	}
@@ -24,17 +29,17 @@ func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, err
 	return netlink.New(c.Kernel, flags), nil
 }
 
-// netlinkSock returns fd's file if it is a netlink socket (referenced).
-func netlinkSock(c *syscallCtx, fd int32) (*file, *netlink.File, bool) {
-	f, n, err := fileAs[*netlink.File](c, fd, unix.ENOTSOCK)
+// NetlinkSock returns fd's file if it is a netlink socket (referenced).
+func NetlinkSock(c *kernel.Task, fd int32) (*fdesc.File, *netlink.File, bool) {
+	f, n, err := FileAs[*netlink.File](c, fd, unix.ENOTSOCK)
 	return f, n, err == nil
 }
 
-// netlinkCall runs a socket system call on a netlink socket.
-func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
+// NetlinkCall runs a socket system call on a netlink socket.
+func NetlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) {
 	switch c.Sysno {
 	case unix.SYS_BIND, unix.SYS_CONNECT:
-		raw, err := sockaddrArg(c, 1)
+		raw, err := SockaddrArg(c, 1)
 		if err != nil {
 			return 0, err
 		}
@@ -46,9 +51,9 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		}
 		return 0, nil
 	case unix.SYS_GETSOCKNAME:
-		return 0, putSockaddr(c, c.Args[1], c.Args[2], n.Sockaddr())
+		return 0, PutSockaddr(c, c.Args[1], c.Args[2], n.Sockaddr())
 	case unix.SYS_GETPEERNAME:
-		return 0, putSockaddr(c, c.Args[1], c.Args[2], netlink.KernelSockaddr())
+		return 0, PutSockaddr(c, c.Args[1], c.Args[2], netlink.KernelSockaddr())
 	case unix.SYS_SENDTO:
 		b, err := c.Mem.CopyIn(c.Args[1], int(min(c.Args[2], maxRW)))
 		if err != nil {
@@ -56,7 +61,7 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		}
 		return n.Send(c, b)
 	case unix.SYS_SENDMSG:
-		_, iov, err := readMsghdr(c, c.Args[1])
+		_, iov, err := ReadMsghdr(c, c.Args[1])
 		if err != nil {
 			return 0, err
 		}
@@ -79,7 +84,7 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if err := putSockaddr(c, c.Args[4], c.Args[5], netlink.KernelSockaddr()); err != nil {
+		if err := PutSockaddr(c, c.Args[4], c.Args[5], netlink.KernelSockaddr()); err != nil {
 			return 0, err
 		}
 		if flags&unix.MSG_TRUNC != 0 {
@@ -106,7 +111,7 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		default:
 			return 0, unix.ENOPROTOOPT
 		}
-		return 0, putSockaddr(c, c.Args[3], c.Args[4], putInt(v))
+		return 0, PutSockaddr(c, c.Args[3], c.Args[4], PutInt(v))
 	case unix.SYS_SHUTDOWN:
 		return 0, nil
 	}
@@ -114,9 +119,9 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 }
 
 // netlinkRecvmsg is recvmsg on a netlink socket: no control messages.
-func netlinkRecvmsg(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
+func netlinkRecvmsg(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) {
 	flags := int(c.Args[2])
-	h, iov, err := readMsghdr(c, c.Args[1])
+	h, iov, err := ReadMsghdr(c, c.Args[1])
 	if err != nil {
 		return 0, err
 	}
@@ -133,9 +138,9 @@ func netlinkRecvmsg(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		msgFlags |= unix.MSG_TRUNC
 	}
 	var namelen uint32
-	if h.name != 0 {
+	if h.Name != 0 {
 		sa := netlink.KernelSockaddr()
-		if err := c.Mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
+		if err := c.Mem.CopyOut(h.Name, sa[:min(len(sa), int(h.Namelen))]); err != nil {
 			return 0, err
 		}
 		namelen = uint32(len(sa))

@@ -1,0 +1,94 @@
+package syscalls
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// The socket calls' memory: the addresses they take and give back, and
+// struct msghdr.
+
+// SockaddrArg reads the socket address at args[i] of length args[i+1].
+func SockaddrArg(c *kernel.Task, i int) ([]byte, error) {
+	n := int64(int32(c.Args[i+1]))
+	if n < 0 || n > 128 {
+		return nil, unix.EINVAL
+	}
+	return c.Mem.CopyIn(c.Args[i], int(n))
+}
+
+// PutSockaddr writes a socket address to (addr, lenAddr) as accept,
+// recvfrom, getsockname and getpeername do: truncated to the buffer, the
+// full length in *lenAddr.
+func PutSockaddr(c *kernel.Task, addr, lenAddr uint64, sa []byte) error {
+	if addr == 0 || lenAddr == 0 {
+		return nil
+	}
+	lb, err := c.Mem.CopyIn(lenAddr, 4)
+	if err != nil {
+		return err
+	}
+	l := int32(binary.LittleEndian.Uint32(lb))
+	if l < 0 {
+		return unix.EINVAL
+	}
+	if int(l) > len(sa) {
+		l = int32(len(sa))
+	}
+	if err := c.Mem.CopyOut(addr, sa[:l]); err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint32(lb, uint32(len(sa)))
+	return c.Mem.CopyOut(lenAddr, lb)
+}
+
+// Msghdr is struct msghdr.
+type Msghdr struct {
+	Name       uint64
+	Namelen    uint32
+	Iov        uint64
+	Iovlen     uint64
+	Control    uint64
+	Controllen uint64
+}
+
+// ReadMsghdr reads the struct msghdr at addr and its iovecs, each
+// clamped so that they total at most maxRW.
+func ReadMsghdr(c *kernel.Task, addr uint64) (Msghdr, []sysabi.Iovec, error) {
+	b, err := c.Mem.CopyIn(addr, sysabi.SizeofMsghdr)
+	if err != nil {
+		return Msghdr{}, nil, err
+	}
+	h := Msghdr{
+		Name: binary.LittleEndian.Uint64(b), Namelen: binary.LittleEndian.Uint32(b[8:]),
+		Iov: binary.LittleEndian.Uint64(b[16:]), Iovlen: binary.LittleEndian.Uint64(b[24:]),
+		Control: binary.LittleEndian.Uint64(b[32:]), Controllen: binary.LittleEndian.Uint64(b[40:]),
+	}
+	if h.Iovlen > sysabi.MaxIovecs {
+		return h, nil, unix.EMSGSIZE
+	}
+	var iov []sysabi.Iovec
+	if h.Iovlen > 0 {
+		if iov, err = c.Mem.CopyInIovecs(h.Iov, int(h.Iovlen)); err != nil {
+			return h, nil, err
+		}
+	}
+	total := uint64(0)
+	for i := range iov {
+		if int64(iov[i].Len) < 0 {
+			return h, nil, unix.EINVAL
+		}
+		if total+iov[i].Len > maxRW {
+			iov[i].Len = maxRW - total
+		}
+		total += iov[i].Len
+	}
+	return h, iov, nil
+}
+
+// PutInt is v as an int option value.
+func PutInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
