@@ -15,18 +15,3 @@ var (
 
 	resolveCreate = syscalls.ResolveCreate
 )
-
-// The socket calls' memory and the netlink socket's calls, as the socket
-// calls still here name them (package syscalls' socket_msg.go and
-// socket_netlink.go).
-var (
-	sockaddrArg      = syscalls.SockaddrArg
-	putSockaddr      = syscalls.PutSockaddr
-	readMsghdr       = syscalls.ReadMsghdr
-	putInt           = syscalls.PutInt
-	netlinkSock      = syscalls.NetlinkSock
-	netlinkCall      = syscalls.NetlinkCall
-	newNetlinkSocket = syscalls.NewNetlinkSocket
-)
-
-type msghdr = syscalls.Msghdr

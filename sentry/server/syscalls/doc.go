@@ -64,13 +64,22 @@
 //     fsimpl/epoll, each interest's readiness the waiting thread's
 //     (kernel.ReadinessFor);
 //   - mmsg.go: sendmmsg and recvmmsg, a vector of the one-message calls
-//     the server's table gives them (Sendmmsg(sendmsg), Recvmmsg(recvmsg));
-//   - socket_msg.go: the socket calls' memory: a socket address taken
-//     (SockaddrArg) and given back (PutSockaddr), struct msghdr
-//     (ReadMsghdr), an int option (PutInt);
-//   - socket_netlink.go: the socket calls on a route netlink socket
-//     (NetlinkSock, NetlinkCall, which the server's socket calls run
-//     first, and NewNetlinkSocket), over package fsimpl/netlink;
+//     the server's table gives them (Sendmmsg(Sendmsg), Recvmmsg(Recvmsg));
+//   - socket.go: the socket calls (socket, socketpair, bind, listen,
+//     accept, connect, shutdown, getsockname, getpeername, sendto,
+//     recvfrom, sendmsg, recvmsg, getsockopt, setsockopt), each handing
+//     a netlink, host or inet socket to its kind's calls, and AF_UNIX
+//     sockets' (package fsimpl/unixsock over package socket's Unix:
+//     SCM_RIGHTS and SCM_CREDENTIALS, the connection's mirror for
+//     recovery); socket_unix.go, the client's AF_UNIX name space as
+//     they use it (an abstract name, a path's socket node made through
+//     the gofer, autobind); socket_inet.go, an AF_INET or AF_INET6
+//     socket's on the client's netstack (package fsimpl/inet's File,
+//     with a send's room for writes behind in the reply);
+//     socket_host.go, a host socket's (Config.Network "host": inet's
+//     HostFile); socket_netlink.go, a route netlink socket's (package
+//     fsimpl/netlink); socket_msg.go, their memory (a socket address
+//     taken and given back, struct msghdr);
 //   - netif.go: the interface ioctls on any socket (IfIoctl, which the
 //     server's ioctl calls first: SIOCATMARK, SIOCGIFCONF, SIOCGIF*, the
 //     refused SIOCSIF*), over package kernel's network.go;
@@ -79,7 +88,7 @@
 //     process's wait status says it dumped core) and nofile;
 //   - name.go: a system call's name for the logs (Name).
 //
-// The server package still holds the I/O, path and socket handlers and
+// The server package still holds the I/O and path handlers and
 // the file kinds' glue, and calls the exported helpers here its
 // handlers share (the arguments, FileAs, FcntlLock, FcntlSeals,
 // IfIoctl, ...); they move here one subsystem at a time, those with the
@@ -91,17 +100,21 @@
 // fdesc: a call's files; auth: credentials and capabilities; syserr;
 // ktimer, ksignal; mount: the mount table's records; sysvipc: the IPC
 // namespace; filelock: the lock table; kernel/fdtable: a lock's owner;
-// fsimpl/*: the kinds whose descriptions a call makes), proto/goferpb
-// (a segment's file), proto/sentrypb (what a handler asks the client),
-// sentry/sysabi (system call names), gVisor's abi/linux and ktime, and
-// golang.org/x/sys/unix. It must not import the server package, which
+// fsimpl/*: the kinds whose descriptions a call makes; socket and kobj:
+// a socket's addresses, names and errors), proto/goferpb (a segment's
+// file, a bound socket's node), proto/sentrypb (what a handler asks the
+// client), sentry/sysabi (system call names), gVisor's abi/linux, ktime,
+// tcpip, usermem and socket/unix/transport, and golang.org/x/sys/unix. It must not import the server package, which
 // imports it.
 //
 // Lock order: none of its own. mount and umount2 hold the vfs's
 // vfs.VFS.MntMu across their walk's gofer RPCs, before the vfs's own
 // locks and the kernel lock (kernel.Kernel.MountBusy); shmat holds
 // kernel.Kernel.SegFileMu across the gofer RPCs that open a segment's
-// file, never with the kernel lock. A handler takes the kernel lock
+// file, never with the kernel lock; connect and accept hold a
+// listening AF_UNIX socket's unixsock.File.ConnMu across the endpoint's
+// Connect or Accept (the connection's mirror and the listener's pending
+// list change together), without the kernel lock. A handler takes the kernel lock
 // (kernel.Kernel.Mu) around what it reads or changes of the kernel state
 // and calls the kernel's ...Locked functions only under it, never across
 // a gofer RPC, a blocking wait or a send; the call's memory

@@ -12,8 +12,8 @@ import (
 // The socket calls' memory: the addresses they take and give back, and
 // struct msghdr.
 
-// SockaddrArg reads the socket address at args[i] of length args[i+1].
-func SockaddrArg(c *kernel.Task, i int) ([]byte, error) {
+// sockaddrArg reads the socket address at args[i] of length args[i+1].
+func sockaddrArg(c *kernel.Task, i int) ([]byte, error) {
 	n := int64(int32(c.Args[i+1]))
 	if n < 0 || n > 128 {
 		return nil, unix.EINVAL
@@ -21,10 +21,10 @@ func SockaddrArg(c *kernel.Task, i int) ([]byte, error) {
 	return c.Mem.CopyIn(c.Args[i], int(n))
 }
 
-// PutSockaddr writes a socket address to (addr, lenAddr) as accept,
+// putSockaddr writes a socket address to (addr, lenAddr) as accept,
 // recvfrom, getsockname and getpeername do: truncated to the buffer, the
 // full length in *lenAddr.
-func PutSockaddr(c *kernel.Task, addr, lenAddr uint64, sa []byte) error {
+func putSockaddr(c *kernel.Task, addr, lenAddr uint64, sa []byte) error {
 	if addr == 0 || lenAddr == 0 {
 		return nil
 	}
@@ -46,34 +46,34 @@ func PutSockaddr(c *kernel.Task, addr, lenAddr uint64, sa []byte) error {
 	return c.Mem.CopyOut(lenAddr, lb)
 }
 
-// Msghdr is struct msghdr.
-type Msghdr struct {
-	Name       uint64
-	Namelen    uint32
-	Iov        uint64
-	Iovlen     uint64
-	Control    uint64
-	Controllen uint64
+// msghdr is struct msghdr.
+type msghdr struct {
+	name       uint64
+	namelen    uint32
+	iov        uint64
+	iovlen     uint64
+	control    uint64
+	controllen uint64
 }
 
-// ReadMsghdr reads the struct msghdr at addr and its iovecs, each
+// readMsghdr reads the struct msghdr at addr and its iovecs, each
 // clamped so that they total at most maxRW.
-func ReadMsghdr(c *kernel.Task, addr uint64) (Msghdr, []sysabi.Iovec, error) {
+func readMsghdr(c *kernel.Task, addr uint64) (msghdr, []sysabi.Iovec, error) {
 	b, err := c.Mem.CopyIn(addr, sysabi.SizeofMsghdr)
 	if err != nil {
-		return Msghdr{}, nil, err
+		return msghdr{}, nil, err
 	}
-	h := Msghdr{
-		Name: binary.LittleEndian.Uint64(b), Namelen: binary.LittleEndian.Uint32(b[8:]),
-		Iov: binary.LittleEndian.Uint64(b[16:]), Iovlen: binary.LittleEndian.Uint64(b[24:]),
-		Control: binary.LittleEndian.Uint64(b[32:]), Controllen: binary.LittleEndian.Uint64(b[40:]),
+	h := msghdr{
+		name: binary.LittleEndian.Uint64(b), namelen: binary.LittleEndian.Uint32(b[8:]),
+		iov: binary.LittleEndian.Uint64(b[16:]), iovlen: binary.LittleEndian.Uint64(b[24:]),
+		control: binary.LittleEndian.Uint64(b[32:]), controllen: binary.LittleEndian.Uint64(b[40:]),
 	}
-	if h.Iovlen > sysabi.MaxIovecs {
+	if h.iovlen > sysabi.MaxIovecs {
 		return h, nil, unix.EMSGSIZE
 	}
 	var iov []sysabi.Iovec
-	if h.Iovlen > 0 {
-		if iov, err = c.Mem.CopyInIovecs(h.Iov, int(h.Iovlen)); err != nil {
+	if h.iovlen > 0 {
+		if iov, err = c.Mem.CopyInIovecs(h.iov, int(h.iovlen)); err != nil {
 			return h, nil, err
 		}
 	}
@@ -90,5 +90,5 @@ func ReadMsghdr(c *kernel.Task, addr uint64) (Msghdr, []sysabi.Iovec, error) {
 	return h, iov, nil
 }
 
-// PutInt is v as an int option value.
-func PutInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
+// putInt is v as an int option value.
+func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }

@@ -14,9 +14,9 @@ import (
 // The socket calls on a route netlink socket (package fsimpl/netlink):
 // its answers come from the kernel's netlink.Router.
 
-// NewNetlinkSocket is socket(AF_NETLINK, type, proto): only the route
+// newNetlinkSocket is socket(AF_NETLINK, type, proto): only the route
 // protocol, datagram or raw, as Linux's netlink_create checks.
-func NewNetlinkSocket(c *kernel.Task, stype, proto int, flags uint32) (*fdesc.File, error) {
+func newNetlinkSocket(c *kernel.Task, stype, proto int, flags uint32) (*fdesc.File, error) {
 	if stype != unix.SOCK_RAW && stype != unix.SOCK_DGRAM {
 		return nil, unix.ESOCKTNOSUPPORT
 	}
@@ -29,17 +29,17 @@ func NewNetlinkSocket(c *kernel.Task, stype, proto int, flags uint32) (*fdesc.Fi
 	return netlink.New(c.Kernel, flags), nil
 }
 
-// NetlinkSock returns fd's file if it is a netlink socket (referenced).
-func NetlinkSock(c *kernel.Task, fd int32) (*fdesc.File, *netlink.File, bool) {
+// netlinkSock returns fd's file if it is a netlink socket (referenced).
+func netlinkSock(c *kernel.Task, fd int32) (*fdesc.File, *netlink.File, bool) {
 	f, n, err := FileAs[*netlink.File](c, fd, unix.ENOTSOCK)
 	return f, n, err == nil
 }
 
-// NetlinkCall runs a socket system call on a netlink socket.
-func NetlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) {
+// netlinkCall runs a socket system call on a netlink socket.
+func netlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) {
 	switch c.Sysno {
 	case unix.SYS_BIND, unix.SYS_CONNECT:
-		raw, err := SockaddrArg(c, 1)
+		raw, err := sockaddrArg(c, 1)
 		if err != nil {
 			return 0, err
 		}
@@ -51,9 +51,9 @@ func NetlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) 
 		}
 		return 0, nil
 	case unix.SYS_GETSOCKNAME:
-		return 0, PutSockaddr(c, c.Args[1], c.Args[2], n.Sockaddr())
+		return 0, putSockaddr(c, c.Args[1], c.Args[2], n.Sockaddr())
 	case unix.SYS_GETPEERNAME:
-		return 0, PutSockaddr(c, c.Args[1], c.Args[2], netlink.KernelSockaddr())
+		return 0, putSockaddr(c, c.Args[1], c.Args[2], netlink.KernelSockaddr())
 	case unix.SYS_SENDTO:
 		b, err := c.Mem.CopyIn(c.Args[1], int(min(c.Args[2], maxRW)))
 		if err != nil {
@@ -61,7 +61,7 @@ func NetlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) 
 		}
 		return n.Send(c, b)
 	case unix.SYS_SENDMSG:
-		_, iov, err := ReadMsghdr(c, c.Args[1])
+		_, iov, err := readMsghdr(c, c.Args[1])
 		if err != nil {
 			return 0, err
 		}
@@ -84,7 +84,7 @@ func NetlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) 
 		if err != nil {
 			return 0, err
 		}
-		if err := PutSockaddr(c, c.Args[4], c.Args[5], netlink.KernelSockaddr()); err != nil {
+		if err := putSockaddr(c, c.Args[4], c.Args[5], netlink.KernelSockaddr()); err != nil {
 			return 0, err
 		}
 		if flags&unix.MSG_TRUNC != 0 {
@@ -111,7 +111,7 @@ func NetlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) 
 		default:
 			return 0, unix.ENOPROTOOPT
 		}
-		return 0, PutSockaddr(c, c.Args[3], c.Args[4], PutInt(v))
+		return 0, putSockaddr(c, c.Args[3], c.Args[4], putInt(v))
 	case unix.SYS_SHUTDOWN:
 		return 0, nil
 	}
@@ -121,7 +121,7 @@ func NetlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) 
 // netlinkRecvmsg is recvmsg on a netlink socket: no control messages.
 func netlinkRecvmsg(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) {
 	flags := int(c.Args[2])
-	h, iov, err := ReadMsghdr(c, c.Args[1])
+	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
 		return 0, err
 	}
@@ -138,9 +138,9 @@ func netlinkRecvmsg(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, erro
 		msgFlags |= unix.MSG_TRUNC
 	}
 	var namelen uint32
-	if h.Name != 0 {
+	if h.name != 0 {
 		sa := netlink.KernelSockaddr()
-		if err := c.Mem.CopyOut(h.Name, sa[:min(len(sa), int(h.Namelen))]); err != nil {
+		if err := c.Mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
 			return 0, err
 		}
 		namelen = uint32(len(sa))

@@ -1,7 +1,8 @@
-package server
+package syscalls
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -9,15 +10,21 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
+// The client's AF_UNIX name space as the socket calls use it: the
+// socket a name finds, a bind's abstract name or socket node, and the
+// files SCM_RIGHTS carries.
+
 // fileRef lets SCM_RIGHTS hold an open file description.
-type fileRef struct{ f *file }
+type fileRef struct{ f *fdesc.File }
 
 func (r fileRef) IncRef() { r.f.IncRef() }
 func (r fileRef) DecRef() { r.f.DecRef() }
@@ -26,12 +33,12 @@ func (r fileRef) DecRef() { r.f.DecRef() }
 // stype to connect or send to: an abstract name, or a path naming a
 // socket node, which the caller must be allowed to write and whose
 // socket must be of stype (EPROTOTYPE), as on Linux.
-func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (transport.BoundEndpoint, error) {
+func unixEndpointAt(c *kernel.Task, a socket.UnixAddr, stype linux.SockType) (transport.BoundEndpoint, error) {
 	names := c.Kernel.Socks.Names()
 	if a.Abstract {
 		return names.LookupAbstract(a.Name)
 	}
-	start, err := startDir(c, atFDCWD, a.Name)
+	start, err := StartDir(c, linux.AT_FDCWD, a.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +64,7 @@ func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (tra
 
 // bindUnix names s at a: an abstract name, or a new socket node made
 // through the gofer at a path.
-func bindUnix(c *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
+func bindUnix(c *kernel.Task, s *unixsock.File, a socket.UnixAddr) error {
 	be := s.U.Bound()
 	if be == nil {
 		return unix.EINVAL
@@ -88,8 +95,8 @@ func bindUnix(c *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
 
 // mknodSocket makes the S_IFSOCK node of a bind and returns its inode
 // and absolute path.
-func mknodSocket(c *syscallCtx, path string) (uint64, string, error) {
-	dir, name, _, err := createAt(c, atFDCWD, path)
+func mknodSocket(c *kernel.Task, path string) (uint64, string, error) {
+	dir, name, _, err := CreateAt(c, linux.AT_FDCWD, path)
 	if err != nil {
 		if err == unix.EEXIST {
 			return 0, "", unix.EADDRINUSE
@@ -127,9 +134,12 @@ func mknodSocket(c *syscallCtx, path string) (uint64, string, error) {
 	return r.Stat.Ino, abs + "/" + name, nil
 }
 
+// autobindNext numbers the autobind names.
+var autobindNext atomic.Uint64
+
 // autobindName picks an unused abstract name for an autobind, as Linux
 // does (five hex digits).
-func autobindName(k *clientState, be transport.BoundEndpoint) (socket.UnixAddr, error) {
+func autobindName(k *kernel.Kernel, be transport.BoundEndpoint) (socket.UnixAddr, error) {
 	names := k.Socks.Names()
 	for i := 0; i < 1<<20; i++ {
 		a := socket.UnixAddr{Name: fmt.Sprintf("%05x", (autobindNext.Add(1))&0xfffff), Abstract: true}
@@ -138,10 +148,4 @@ func autobindName(k *clientState, be transport.BoundEndpoint) (socket.UnixAddr, 
 		}
 	}
 	return socket.UnixAddr{}, unix.EADDRINUSE
-}
-
-// queuedFile is a socket that reports how much it has to read
-// (FIONREAD).
-type queuedFile interface {
-	Queued() (int, error)
 }

@@ -1,27 +1,29 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
-// The socket system calls. AF_UNIX sockets are socket.Unix (gVisor's
-// transport endpoints); the handlers decode the calls' memory and block
-// (interruptibly) on the endpoints' waiter queues.
-
-var autobindNext atomic.Uint64
+// The socket system calls. Each hands a netlink, host or inet socket to
+// its kind's calls (socket_netlink.go, socket_host.go, socket_inet.go);
+// AF_UNIX sockets are socket.Unix (gVisor's transport endpoints, their
+// names in socket_unix.go): the handlers decode the calls' memory
+// (socket_msg.go) and block (interruptibly) on the endpoints' waiter
+// queues.
 
 const (
 	sockTypeMask = 0xf
@@ -40,8 +42,8 @@ func cmsgAlign(n int) int { return (n + 7) &^ 7 }
 // unixSock returns the AF_UNIX socket at fd (ENOTSOCK if fd is another
 // kind of file, EBADF if an O_PATH one). The caller drops the file's
 // reference.
-func unixSock(c *syscallCtx, fd int32) (*file, *unixsock.File, error) {
-	return fileAs[*unixsock.File](c, fd, unix.ENOTSOCK)
+func unixSock(c *kernel.Task, fd int32) (*fdesc.File, *unixsock.File, error) {
+	return FileAs[*unixsock.File](c, fd, unix.ENOTSOCK)
 }
 
 // sockTypeFlags splits socket's type argument.
@@ -57,13 +59,16 @@ func sockTypeFlags(arg uint64) (linux.SockType, uint32, bool, error) {
 	return linux.SockType(t & sockTypeMask), flags, t&unix.SOCK_CLOEXEC != 0, nil
 }
 
-func sysSocket(c *syscallCtx) (int64, error) {
+// Socket implements socket(2): AF_UNIX, AF_INET and AF_INET6 (the
+// client's netstack, or with Config.Network "host" the server machine's)
+// and route netlink.
+func Socket(c *kernel.Task) (int64, error) {
 	domain, proto := int(c.Args[0]), int(c.Args[2])
 	stype, flags, cloexec, err := sockTypeFlags(c.Args[1])
 	if err != nil {
 		return 0, err
 	}
-	var f *file
+	var f *fdesc.File
 	switch domain {
 	case unix.AF_UNIX:
 		if !socket.ValidType(stype) {
@@ -102,7 +107,8 @@ func sysSocket(c *syscallCtx) (int64, error) {
 	return int64(fd), err
 }
 
-func sysSocketpair(c *syscallCtx) (int64, error) {
+// Socketpair implements socketpair(2), of AF_UNIX sockets only.
+func Socketpair(c *kernel.Task) (int64, error) {
 	domain, proto := int(c.Args[0]), int(c.Args[2])
 	stype, flags, cloexec, err := sockTypeFlags(c.Args[1])
 	if err != nil {
@@ -135,7 +141,7 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	ua, ub := socket.NewUnixPair(stype, unixsock.Creds(c))
 	a, b := unixsock.New(c.Kernel, ua, flags), unixsock.New(c.Kernel, ub, flags)
 	unixsock.NewConn(0, stype == linux.SOCK_STREAM).PairFiles(a, b)
-	for _, f := range []*file{a, b} {
+	for _, f := range []*fdesc.File{a, b} {
 		if err := c.Kernel.ChargeSocket(f, false); err != nil {
 			a.DecRef()
 			b.DecRef()
@@ -160,20 +166,21 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysBind(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
+// Bind implements bind(2).
+func Bind(c *kernel.Task) (int64, error) {
+	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
+	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetBind(c, f, is)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -222,20 +229,21 @@ func sysBind(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysListen(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
+// Listen implements listen(2).
+func Listen(c *kernel.Task) (int64, error) {
+	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
+	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetListen(c, f, is)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -259,12 +267,13 @@ func sysListen(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysAccept(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
+// Accept implements accept(2) and accept4(2).
+func Accept(c *kernel.Task) (int64, error) {
+	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
+	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
@@ -275,11 +284,11 @@ func sysAccept(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetAccept(c, f, is, flags)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -344,20 +353,21 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	return int64(fd), nil
 }
 
-func sysConnect(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
+// Connect implements connect(2).
+func Connect(c *kernel.Task) (int64, error) {
+	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
+	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetConnect(c, f, is)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -420,16 +430,17 @@ func sysConnect(c *syscallCtx) (int64, error) {
 	}
 }
 
-func sysShutdown(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
+// Shutdown implements shutdown(2).
+func Shutdown(c *kernel.Task) (int64, error) {
+	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
+	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		how, err := socket.ShutdownFlags(int(c.Args[1]))
 		if err != nil {
@@ -437,7 +448,7 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 		}
 		return 0, kobj.TCPIPErr(is.S.EP.Shutdown(how))
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -445,20 +456,21 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 	return 0, s.U.Shutdown(int(c.Args[1]))
 }
 
-func sysGetsockname(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
+// Getsockname implements getsockname(2) and getpeername(2).
+func Getsockname(c *kernel.Task) (int64, error) {
+	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
+	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetGetname(c, is, c.Sysno == unix.SYS_GETPEERNAME)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -480,7 +492,7 @@ func sysGetsockname(c *syscallCtx) (int64, error) {
 }
 
 // sendTarget finds the target of a sendto/sendmsg with an address.
-func sendTarget(c *syscallCtx, s *unixsock.File, raw []byte) (transport.BoundEndpoint, error) {
+func sendTarget(c *kernel.Task, s *unixsock.File, raw []byte) (transport.BoundEndpoint, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
@@ -503,16 +515,17 @@ func sendTarget(c *syscallCtx, s *unixsock.File, raw []byte) (transport.BoundEnd
 	return unixEndpointAt(c, a, s.U.Type)
 }
 
-func sysSendto(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
+// Sendto implements sendto(2).
+func Sendto(c *kernel.Task) (int64, error) {
+	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
+	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		var raw []byte
 		if c.Args[4] != 0 {
@@ -528,7 +541,7 @@ func sysSendto(c *syscallCtx) (int64, error) {
 		}
 		return inetSendto(c, f, is, src, raw, int(c.Args[3]))
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -558,16 +571,17 @@ func sysSendto(c *syscallCtx) (int64, error) {
 	return s.Send(c, f, src, transport.ControlMessages{}, to, flags)
 }
 
-func sysRecvfrom(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
+// Recvfrom implements recvfrom(2).
+func Recvfrom(c *kernel.Task) (int64, error) {
+	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
+	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		flags := int(c.Args[3])
 		dst, err := kobj.BufferSequence(c.Mem, c.Args[1], uint64(min(int64(c.Args[2]), maxRW)))
@@ -594,7 +608,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 		}
 		return n, nil
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -629,7 +643,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 
 // parseControl reads sendmsg's control messages: SCM_RIGHTS (files of
 // the caller's fd table, referenced) and SCM_CREDENTIALS.
-func parseControl(c *syscallCtx, b []byte) (transport.ControlMessages, error) {
+func parseControl(c *kernel.Task, b []byte) (transport.ControlMessages, error) {
 	var ctl transport.ControlMessages
 	var rights []socket.Ref
 	fail := func(err error) (transport.ControlMessages, error) {
@@ -687,8 +701,9 @@ func parseControl(c *syscallCtx, b []byte) (transport.ControlMessages, error) {
 	return ctl, nil
 }
 
-func sysSendmsg(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
+// Sendmsg implements sendmsg(2).
+func Sendmsg(c *kernel.Task) (int64, error) {
+	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
@@ -696,15 +711,15 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
+	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetSendmsg(c, f, is)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -718,11 +733,11 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	var raw []byte
-	if h.Name != 0 && h.Namelen > 0 {
-		if h.Namelen > 128 {
+	if h.name != 0 && h.namelen > 0 {
+		if h.namelen > 128 {
 			return 0, unix.EINVAL
 		}
-		if raw, err = c.Mem.CopyIn(h.Name, int(h.Namelen)); err != nil {
+		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
 			return 0, err
 		}
 	}
@@ -731,11 +746,11 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	var ctl transport.ControlMessages
-	if h.Controllen > 0 {
-		if h.Controllen > sysabi.MaxControl {
+	if h.controllen > 0 {
+		if h.controllen > sysabi.MaxControl {
 			return 0, unix.ENOBUFS
 		}
-		b, err := c.Mem.CopyIn(h.Control, int(h.Controllen))
+		b, err := c.Mem.CopyIn(h.control, int(h.controllen))
 		if err != nil {
 			return 0, err
 		}
@@ -751,8 +766,9 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 	return s.Send(c, f, src, ctl, to, flags)
 }
 
-func sysRecvmsg(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
+// Recvmsg implements recvmsg(2).
+func Recvmsg(c *kernel.Task) (int64, error) {
+	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
@@ -760,15 +776,15 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
+	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetRecvmsg(c, f, is)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -797,10 +813,10 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	}
 	// Name.
 	namelen := uint32(0)
-	if h.Name != 0 {
+	if h.name != 0 {
 		sa := fromAddr(s, res.From)
 		if len(sa) > 0 {
-			if err := c.Mem.CopyOut(h.Name, sa[:min(len(sa), int(h.Namelen))]); err != nil {
+			if err := c.Mem.CopyOut(h.name, sa[:min(len(sa), int(h.namelen))]); err != nil {
 				return 0, err
 			}
 		}
@@ -808,8 +824,8 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	}
 	// Control messages.
 	var cmsgs []byte
-	space := int(min(h.Controllen, sysabi.MaxControl))
-	if h.Control == 0 {
+	space := int(min(h.controllen, sysabi.MaxControl))
+	if h.control == 0 {
 		space = 0
 	}
 	if s.U.EP.Passcred() {
@@ -858,7 +874,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 		msgFlags |= unix.MSG_CTRUNC
 	}
 	if len(cmsgs) > 0 {
-		if err := c.Mem.CopyOut(h.Control, cmsgs); err != nil {
+		if err := c.Mem.CopyOut(h.control, cmsgs); err != nil {
 			return 0, err
 		}
 	}
@@ -904,12 +920,13 @@ func appendCmsg(b []byte, typ int32, data []byte) []byte {
 	return b
 }
 
-func sysGetsockopt(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
+// Getsockopt implements getsockopt(2).
+func Getsockopt(c *kernel.Task) (int64, error) {
+	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
+	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
@@ -924,7 +941,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	if int32(binary.LittleEndian.Uint32(lb)) < 0 {
 		return 0, unix.EINVAL
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		v, err := is.Sockopt(true, level, name, nil, c.ProcessCreds().EUID == 0)
 		if err != nil {
@@ -936,7 +953,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 		}
 		return 0, c.Mem.CopyOut(c.Args[4], putInt(int32(l)))
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -1005,16 +1022,17 @@ func boolInt(b bool) int32 {
 	return 0
 }
 
-func sysSetsockopt(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
+// Setsockopt implements setsockopt(2).
+func Setsockopt(c *kernel.Task) (int64, error) {
+	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return netlinkCall(c, f, nl)
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
+	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return hostSockCall(c, f, hs)
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		n := int(int32(c.Args[4]))
 		if n < 0 {
@@ -1027,7 +1045,7 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 		_, err = is.Sockopt(false, int(int32(c.Args[1])), int(int32(c.Args[2])), v, c.ProcessCreds().EUID == 0)
 		return 0, err
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}

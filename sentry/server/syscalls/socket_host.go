@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
@@ -6,19 +6,24 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
+// The socket calls on a host socket (Config.Network "host": package
+// fsimpl/inet's HostFile).
+
 // hostSock returns the host socket at fd, if it is one.
-func hostSock(c *syscallCtx, fd int32) (*file, *inet.HostFile, bool) {
-	f, s, err := fileAs[*inet.HostFile](c, fd, unix.ENOTSOCK)
+func hostSock(c *kernel.Task, fd int32) (*fdesc.File, *inet.HostFile, bool) {
+	f, s, err := FileAs[*inet.HostFile](c, fd, unix.ENOTSOCK)
 	return f, s, err == nil
 }
 
-func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*file, error) {
+func newHostInetSocket(c *kernel.Task, family, stype, proto int, flags uint32) (*fdesc.File, error) {
 	stream, err := inet.SockType(stype, proto, c.ProcessCreds().EUID == 0)
 	if err != nil {
 		return nil, err
@@ -31,7 +36,7 @@ func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*
 }
 
 // hostSockCall runs a socket system call on a host socket.
-func hostSockCall(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
+func hostSockCall(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error) {
 	switch c.Sysno {
 	case unix.SYS_BIND:
 		raw, err := sockaddrArg(c, 1)
@@ -113,7 +118,7 @@ func hostSockCall(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	return 0, unix.ENOTSOCK
 }
 
-func hostAccept(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
+func hostAccept(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error) {
 	var flags uint32
 	if c.Sysno == unix.SYS_ACCEPT4 {
 		flags = uint32(c.Args[3])
@@ -149,7 +154,7 @@ func hostAccept(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 
 // hostConnect connects; a blocking connect waits for the handshake (up
 // to SO_SNDTIMEO, as on Linux) and returns its outcome.
-func hostConnect(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
+func hostConnect(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error) {
 	raw, err := sockaddrArg(c, 1)
 	if err != nil {
 		return 0, err
@@ -181,7 +186,7 @@ func hostConnect(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	return 0, err
 }
 
-func hostSendmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
+func hostSendmsg(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error) {
 	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
 		return 0, err
@@ -190,11 +195,11 @@ func hostSendmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		return 0, err
 	}
 	var raw []byte
-	if h.Name != 0 && h.Namelen > 0 {
-		if h.Namelen > 128 {
+	if h.name != 0 && h.namelen > 0 {
+		if h.namelen > 128 {
 			return 0, unix.EINVAL
 		}
-		if raw, err = c.Mem.CopyIn(h.Name, int(h.Namelen)); err != nil {
+		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
 			return 0, err
 		}
 	}
@@ -205,7 +210,7 @@ func hostSendmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	return s.Send(c, f, src, raw, int(c.Args[2]))
 }
 
-func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
+func hostRecvmsg(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error) {
 	flags := int(c.Args[2])
 	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
@@ -224,8 +229,8 @@ func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		msgFlags |= unix.MSG_TRUNC
 	}
 	namelen := uint32(0)
-	if h.Name != 0 && !s.S.Stream && len(from) > 0 {
-		if err := c.Mem.CopyOut(h.Name, from[:min(len(from), int(h.Namelen))]); err != nil {
+	if h.name != 0 && !s.S.Stream && len(from) > 0 {
+		if err := c.Mem.CopyOut(h.name, from[:min(len(from), int(h.namelen))]); err != nil {
 			return 0, err
 		}
 		namelen = uint32(len(from))
@@ -240,7 +245,7 @@ func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 }
 
 // hostSockopt runs getsockopt or setsockopt on a host socket.
-func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
+func hostSockopt(c *kernel.Task, s *inet.HostFile) (int64, error) {
 	level, name := int(int32(c.Args[1])), int(int32(c.Args[2]))
 	get := c.Sysno == unix.SYS_GETSOCKOPT
 	if get && level == unix.SOL_SOCKET && name == unix.SO_ERROR {
@@ -335,7 +340,7 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 
 // putSockopt writes getsockopt's result v to (args[3], args[4]),
 // truncated to the caller's buffer.
-func putSockopt(c *syscallCtx, v []byte) (int64, error) {
+func putSockopt(c *kernel.Task, v []byte) (int64, error) {
 	if c.Args[4] == 0 {
 		return 0, unix.EFAULT
 	}
