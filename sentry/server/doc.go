@@ -143,17 +143,19 @@
 //     fsimpl/timerfd), epoll instances over
 //     every file kind (package fsimpl/epoll, their calls in package
 //     syscalls' epoll.go), AF_UNIX sockets and the client's AF_UNIX name
-//     space (package fsimpl/unixsock, their name space in file_socket.go, the
-//     calls in syscalls_socket.go), AF_INET and AF_INET6 sockets on the
-//     client's netstack (package fsimpl/inet, their calls in file_inet.go:
-//     loopback only, or with "sandbox" the interfaces the client brought
-//     in Hello.network, whose frames come and go as Frames messages:
-//     network.go (the Hello's check) and package kernel's network.go, the stack's
-//     and the interfaces', whose ioctls are package syscalls' netif.go)
-//     or, when the operator chose Config.Network
-//     "host", the server machine's own sockets (inet.HostFile,
-//     file_hostinet.go); their replay state is derived in restore_kobj.go
-//     and file_hostinet.go. Signalfds (package fsimpl/signalfd, their
+//     space (package fsimpl/unixsock, the name space kernel.Sockets, the
+//     calls in package syscalls' socket.go and socket_unix.go), AF_INET
+//     and AF_INET6 sockets on the client's netstack (package fsimpl/inet,
+//     their calls in package syscalls' socket_inet.go: loopback only, or
+//     with "sandbox" the interfaces the client brought in Hello.network,
+//     whose frames come and go as Frames messages: network.go, the
+//     Hello's check, and package kernel's network.go, the stack's and the
+//     interfaces', whose ioctls are package syscalls' netif.go) or, when
+//     the operator chose Config.Network "host", the server machine's own
+//     sockets (inet.HostFile, package syscalls' socket_host.go); route
+//     netlink sockets (package fsimpl/netlink, package syscalls'
+//     socket_netlink.go); their replay state is derived in
+//     restore_kobj.go. Signalfds (package fsimpl/signalfd, their
 //     calls in package syscalls' signalfd.go, their reads and signal
 //     routing in package kernel's signalfd.go and signals.go): the
 //     descriptor and mask; the pending signals are the client's.

@@ -46,7 +46,7 @@ func init() {
 		unix.SYS_SELECT:     syscalls.Select,
 		unix.SYS_PSELECT6:   syscalls.Select,
 
-		// Kernel objects (syscalls/epoll.go, syscalls/timerfd.go, syscalls_socket.go).
+		// Kernel objects (syscalls/epoll.go, syscalls/timerfd.go, syscalls/socket.go).
 		unix.SYS_EVENTFD:         syscalls.Eventfd,
 		unix.SYS_EVENTFD2:        syscalls.Eventfd,
 		unix.SYS_EPOLL_CREATE:    syscalls.EpollCreate,

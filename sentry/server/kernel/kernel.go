@@ -38,7 +38,7 @@ import (
 // front's client holds it and names it; it names nothing of the front.
 type Kernel struct {
 	// Socks is the client's socket state (package kernel's Sockets, its
-	// own locks; file_socket.go).
+	// own locks; sockets.go).
 	Socks Sockets
 	// Inotify is the client's watched inodes (inotify.go; its own
 	// lock).
