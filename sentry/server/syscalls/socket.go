@@ -46,6 +46,33 @@ func unixSock(c *kernel.Task, fd int32) (*fdesc.File, *unixsock.File, error) {
 	return FileAs[*unixsock.File](c, fd, unix.ENOTSOCK)
 }
 
+// The socket kinds whose calls are their own (kindCall).
+const (
+	netlinkKind = 1 << iota
+	hostKind
+)
+
+// kindCall runs the call on the socket at fd argument 0 when it is of
+// one of kinds, whose calls are their own (done): a netlink socket's
+// (netlinkCall) or a host socket's (hostSockCall).
+func kindCall(c *kernel.Task, kinds int) (done bool, n int64, err error) {
+	if kinds&netlinkKind != 0 {
+		if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
+			defer f.DecRef()
+			n, err = netlinkCall(c, f, nl)
+			return true, n, err
+		}
+	}
+	if kinds&hostKind != 0 {
+		if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
+			defer f.DecRef()
+			n, err = hostSockCall(c, f, hs)
+			return true, n, err
+		}
+	}
+	return false, 0, nil
+}
+
 // sockTypeFlags splits socket's type argument.
 func sockTypeFlags(arg uint64) (linux.SockType, uint32, bool, error) {
 	t := uint32(arg)
@@ -168,13 +195,8 @@ func Socketpair(c *kernel.Task) (int64, error) {
 
 // Bind implements bind(2).
 func Bind(c *kernel.Task) (int64, error) {
-	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
 	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
@@ -231,13 +253,8 @@ func Bind(c *kernel.Task) (int64, error) {
 
 // Listen implements listen(2).
 func Listen(c *kernel.Task) (int64, error) {
-	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
 	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
@@ -269,13 +286,8 @@ func Listen(c *kernel.Task) (int64, error) {
 
 // Accept implements accept(2) and accept4(2).
 func Accept(c *kernel.Task) (int64, error) {
-	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
 	var flags uint32
 	if c.Sysno == unix.SYS_ACCEPT4 {
@@ -355,13 +367,8 @@ func Accept(c *kernel.Task) (int64, error) {
 
 // Connect implements connect(2).
 func Connect(c *kernel.Task) (int64, error) {
-	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
 	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
@@ -432,13 +439,8 @@ func Connect(c *kernel.Task) (int64, error) {
 
 // Shutdown implements shutdown(2).
 func Shutdown(c *kernel.Task) (int64, error) {
-	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
 	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
@@ -458,13 +460,8 @@ func Shutdown(c *kernel.Task) (int64, error) {
 
 // Getsockname implements getsockname(2) and getpeername(2).
 func Getsockname(c *kernel.Task) (int64, error) {
-	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
 	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
@@ -517,13 +514,8 @@ func sendTarget(c *kernel.Task, s *unixsock.File, raw []byte) (transport.BoundEn
 
 // Sendto implements sendto(2).
 func Sendto(c *kernel.Task) (int64, error) {
-	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
 	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
@@ -573,13 +565,8 @@ func Sendto(c *kernel.Task) (int64, error) {
 
 // Recvfrom implements recvfrom(2).
 func Recvfrom(c *kernel.Task) (int64, error) {
-	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
 	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
@@ -703,17 +690,15 @@ func parseControl(c *kernel.Task, b []byte) (transport.ControlMessages, error) {
 
 // Sendmsg implements sendmsg(2).
 func Sendmsg(c *kernel.Task) (int64, error) {
-	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
+	if done, n, err := kindCall(c, netlinkKind); done {
+		return n, err
 	}
 	if c.Args[2]&msgCmsgCompat != 0 {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
 	}
-	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, hostKind); done {
+		return n, err
 	}
 	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
@@ -732,14 +717,9 @@ func Sendmsg(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var raw []byte
-	if h.name != 0 && h.namelen > 0 {
-		if h.namelen > 128 {
-			return 0, unix.EINVAL
-		}
-		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
-			return 0, err
-		}
+	raw, err := msgName(c, h)
+	if err != nil {
+		return 0, err
 	}
 	to, err := sendTarget(c, s, raw)
 	if err != nil {
@@ -768,17 +748,15 @@ func Sendmsg(c *kernel.Task) (int64, error) {
 
 // Recvmsg implements recvmsg(2).
 func Recvmsg(c *kernel.Task) (int64, error) {
-	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
+	if done, n, err := kindCall(c, netlinkKind); done {
+		return n, err
 	}
 	if c.Args[2]&msgCmsgCompat != 0 {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
 	}
-	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, hostKind); done {
+		return n, err
 	}
 	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
@@ -793,11 +771,7 @@ func Recvmsg(c *kernel.Task) (int64, error) {
 	if flags&unix.MSG_OOB != 0 {
 		return 0, unix.EOPNOTSUPP
 	}
-	h, iov, err := readMsghdr(c, c.Args[1])
-	if err != nil {
-		return 0, err
-	}
-	dst, err := kobj.Sequence(c.Mem, iov)
+	h, dst, err := recvmsgBuffers(c)
 	if err != nil {
 		return 0, err
 	}
@@ -878,18 +852,7 @@ func Recvmsg(c *kernel.Task) (int64, error) {
 			return 0, err
 		}
 	}
-	var hb [4]byte
-	binary.LittleEndian.PutUint32(hb[:], namelen)
-	if err := c.Mem.CopyOut(c.Args[1]+8, hb[:]); err != nil {
-		return 0, err
-	}
-	var cl [8]byte
-	binary.LittleEndian.PutUint64(cl[:], uint64(len(cmsgs)))
-	if err := c.Mem.CopyOut(c.Args[1]+40, cl[:]); err != nil {
-		return 0, err
-	}
-	binary.LittleEndian.PutUint32(hb[:], msgFlags)
-	if err := c.Mem.CopyOut(c.Args[1]+48, hb[:]); err != nil {
+	if err := putMsgResult(c, c.Args[1], namelen, uint64(len(cmsgs)), msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 && s.U.Type != linux.SOCK_STREAM {
@@ -922,13 +885,8 @@ func appendCmsg(b []byte, typ int32, data []byte) []byte {
 
 // Getsockopt implements getsockopt(2).
 func Getsockopt(c *kernel.Task) (int64, error) {
-	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
 	level, name := int(int32(c.Args[1])), int(int32(c.Args[2]))
 	if c.Args[4] == 0 {
@@ -1024,13 +982,8 @@ func boolInt(b bool) int32 {
 
 // Setsockopt implements setsockopt(2).
 func Setsockopt(c *kernel.Task) (int64, error) {
-	if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
 	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()

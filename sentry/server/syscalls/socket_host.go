@@ -194,14 +194,9 @@ func hostSendmsg(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error)
 	if err := checkInetControl(c, h, s.S.Stream); err != nil {
 		return 0, err
 	}
-	var raw []byte
-	if h.name != 0 && h.namelen > 0 {
-		if h.namelen > 128 {
-			return 0, unix.EINVAL
-		}
-		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
-			return 0, err
-		}
+	raw, err := msgName(c, h)
+	if err != nil {
+		return 0, err
 	}
 	src, err := kobj.Sequence(c.Mem, iov)
 	if err != nil {
@@ -212,11 +207,7 @@ func hostSendmsg(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error)
 
 func hostRecvmsg(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error) {
 	flags := int(c.Args[2])
-	h, iov, err := readMsghdr(c, c.Args[1])
-	if err != nil {
-		return 0, err
-	}
-	dst, err := kobj.Sequence(c.Mem, iov)
+	h, dst, err := recvmsgBuffers(c)
 	if err != nil {
 		return 0, err
 	}
@@ -235,7 +226,7 @@ func hostRecvmsg(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error)
 		}
 		namelen = uint32(len(from))
 	}
-	if err := putMsgResult(c, c.Args[1], namelen, msgFlags); err != nil {
+	if err := putMsgResult(c, c.Args[1], namelen, 0, msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 {

@@ -214,14 +214,9 @@ func inetSendmsg(c *kernel.Task, f *fdesc.File, s *inet.File) (int64, error) {
 	if err := checkInetControl(c, h, s.S.Stream); err != nil {
 		return 0, err
 	}
-	var raw []byte
-	if h.name != 0 && h.namelen > 0 {
-		if h.namelen > 128 {
-			return 0, unix.EINVAL
-		}
-		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
-			return 0, err
-		}
+	raw, err := msgName(c, h)
+	if err != nil {
+		return 0, err
 	}
 	src, err := kobj.Sequence(c.Mem, iov)
 	if err != nil {
@@ -232,11 +227,7 @@ func inetSendmsg(c *kernel.Task, f *fdesc.File, s *inet.File) (int64, error) {
 
 func inetRecvmsg(c *kernel.Task, f *fdesc.File, s *inet.File) (int64, error) {
 	flags := int(c.Args[2])
-	h, iov, err := readMsghdr(c, c.Args[1])
-	if err != nil {
-		return 0, err
-	}
-	dst, err := kobj.Sequence(c.Mem, iov)
+	h, dst, err := recvmsgBuffers(c)
 	if err != nil {
 		return 0, err
 	}
@@ -256,30 +247,13 @@ func inetRecvmsg(c *kernel.Task, f *fdesc.File, s *inet.File) (int64, error) {
 		}
 		namelen = uint32(len(sa))
 	}
-	if err := putMsgResult(c, c.Args[1], namelen, msgFlags); err != nil {
+	if err := putMsgResult(c, c.Args[1], namelen, 0, msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 && !s.S.Stream {
 		return msgLen, nil
 	}
 	return n, nil
-}
-
-// putMsgResult writes what recvmsg returns in the msghdr at addr besides
-// the data: msg_namelen, msg_controllen (no control messages: 0) and
-// msg_flags.
-func putMsgResult(c *kernel.Task, addr uint64, namelen, msgFlags uint32) error {
-	var b [8]byte
-	binary.LittleEndian.PutUint32(b[:], namelen)
-	if err := c.Mem.CopyOut(addr+8, b[:4]); err != nil {
-		return err
-	}
-	binary.LittleEndian.PutUint64(b[:], 0)
-	if err := c.Mem.CopyOut(addr+40, b[:]); err != nil {
-		return err
-	}
-	binary.LittleEndian.PutUint32(b[:], msgFlags)
-	return c.Mem.CopyOut(addr+48, b[:4])
 }
 
 // checkInetControl checks the control messages of an inet sendmsg (on a

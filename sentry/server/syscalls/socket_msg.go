@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/usermem"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -92,3 +94,42 @@ func readMsghdr(c *kernel.Task, addr uint64) (msghdr, []sysabi.Iovec, error) {
 
 // putInt is v as an int option value.
 func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
+
+// putMsgResult writes what recvmsg returns in the msghdr at addr besides
+// the data and the control messages: msg_namelen, msg_controllen and
+// msg_flags.
+func putMsgResult(c *kernel.Task, addr uint64, namelen uint32, controllen uint64, msgFlags uint32) error {
+	var b [8]byte
+	binary.LittleEndian.PutUint32(b[:], namelen)
+	if err := c.Mem.CopyOut(addr+8, b[:4]); err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint64(b[:], controllen)
+	if err := c.Mem.CopyOut(addr+40, b[:]); err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint32(b[:], msgFlags)
+	return c.Mem.CopyOut(addr+48, b[:4])
+}
+
+// msgName copies in the address a sendmsg's msghdr h names (nil: none).
+func msgName(c *kernel.Task, h msghdr) ([]byte, error) {
+	if h.name == 0 || h.namelen == 0 {
+		return nil, nil
+	}
+	if h.namelen > 128 {
+		return nil, unix.EINVAL
+	}
+	return c.Mem.CopyIn(h.name, int(h.namelen))
+}
+
+// recvmsgBuffers reads a recvmsg's msghdr (argument 1) and the buffers
+// its iovecs name.
+func recvmsgBuffers(c *kernel.Task) (msghdr, usermem.IOSequence, error) {
+	h, iov, err := readMsghdr(c, c.Args[1])
+	if err != nil {
+		return h, usermem.IOSequence{}, err
+	}
+	dst, err := kobj.Sequence(c.Mem, iov)
+	return h, dst, err
+}

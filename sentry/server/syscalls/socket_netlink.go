@@ -121,11 +121,7 @@ func netlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) 
 // netlinkRecvmsg is recvmsg on a netlink socket: no control messages.
 func netlinkRecvmsg(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) {
 	flags := int(c.Args[2])
-	h, iov, err := readMsghdr(c, c.Args[1])
-	if err != nil {
-		return 0, err
-	}
-	dst, err := kobj.Sequence(c.Mem, iov)
+	h, dst, err := recvmsgBuffers(c)
 	if err != nil {
 		return 0, err
 	}
@@ -145,17 +141,7 @@ func netlinkRecvmsg(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, erro
 		}
 		namelen = uint32(len(sa))
 	}
-	var b4 [4]byte
-	binary.LittleEndian.PutUint32(b4[:], namelen)
-	if err := c.Mem.CopyOut(c.Args[1]+8, b4[:]); err != nil {
-		return 0, err
-	}
-	var b8 [8]byte
-	if err := c.Mem.CopyOut(c.Args[1]+40, b8[:]); err != nil {
-		return 0, err
-	}
-	binary.LittleEndian.PutUint32(b4[:], msgFlags)
-	if err := c.Mem.CopyOut(c.Args[1]+48, b4[:]); err != nil {
+	if err := putMsgResult(c, c.Args[1], namelen, 0, msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 {
