@@ -8,10 +8,12 @@ import (
 // A call's arguments, as the handlers still here name them (package
 // syscalls' args.go; they go as the handlers move there).
 var (
-	argInt   = syscalls.ArgInt
-	pathArg  = syscalls.PathArg
-	startDir = syscalls.StartDir
-	lookupAt = syscalls.LookupAt
+	argInt        = syscalls.ArgInt
+	pathArg       = syscalls.PathArg
+	startDir      = syscalls.StartDir
+	lookupAt      = syscalls.LookupAt
+	createAt      = syscalls.CreateAt
+	resolveCreate = syscalls.ResolveCreate
 )
 
 // The I/O, stat and attribute calls' helpers that moved (package

@@ -230,7 +230,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 // flusher (package kernel's durable.go). On an error the kernel is unusable.
 func startBackground(k *clientState) error {
 	if k.SandboxNet != nil {
-		if _, err := netStack(k); err != nil {
+		if _, err := k.NetStack(); err != nil {
 			k.Cancel()
 			return fmt.Errorf("sandbox network: %w", err)
 		}
@@ -713,7 +713,7 @@ func kernelDebug(k *clientState, b *strings.Builder) {
 	k.Mu.Lock()
 	fmt.Fprintf(b, "client %s: %d process(es), %d thread(s)\n", k.ID, len(k.Procs), len(k.Threads))
 	k.Mu.Unlock()
-	debugNetwork(k, b) // takes the network stack's lock alone
+	k.DebugNetwork(b) // takes the network stack's lock alone
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	pids := make([]int, 0, len(k.Procs))

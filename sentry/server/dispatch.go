@@ -26,11 +26,6 @@ type handler func(c *syscallCtx) (int64, error)
 // panicOnBug makes dispatch re-panic instead of answering EIO (tests).
 var panicOnBug = false
 
-// fileAs is syscalls.FileAs, as the handlers still here name it.
-func fileAs[T fileImpl](c *syscallCtx, fd int32, notT error) (*file, T, error) {
-	return syscalls.FileAs[T](c, fd, notT)
-}
-
 // dispatch executes one forwarded system call of thread t; run is the
 // run of posted attribute calls it is part of (nil: none).
 func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {

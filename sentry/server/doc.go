@@ -145,17 +145,19 @@
 //     fsimpl/timerfd), epoll instances over
 //     every file kind (package fsimpl/epoll, their calls in package
 //     syscalls' epoll.go), AF_UNIX sockets and the client's AF_UNIX name
-//     space (package fsimpl/unixsock, their name space in file_socket.go, the
-//     calls in syscalls_socket.go), AF_INET and AF_INET6 sockets on the
-//     client's netstack (package fsimpl/inet, their calls in file_inet.go:
-//     loopback only, or with "sandbox" the interfaces the client brought
-//     in Hello.network, whose frames come and go as Frames messages:
-//     network_sandbox.go and package kernel's network.go, the stack's
-//     and the interfaces', whose ioctls are package syscalls' netif.go)
-//     or, when the operator chose Config.Network
-//     "host", the server machine's own sockets (inet.HostFile,
-//     file_hostinet.go); their replay state is derived in restore_kobj.go
-//     and file_hostinet.go. Signalfds (package fsimpl/signalfd, their
+//     space (package fsimpl/unixsock, the name space kernel.Sockets, the
+//     calls in package syscalls' socket.go and socket_unix.go), AF_INET
+//     and AF_INET6 sockets on the client's netstack (package fsimpl/inet,
+//     their calls in package syscalls' socket_inet.go: loopback only, or
+//     with "sandbox" the interfaces the client brought in Hello.network,
+//     whose frames come and go as Frames messages: network.go, the
+//     Hello's check, and package kernel's network.go, the stack's and the
+//     interfaces', whose ioctls are package syscalls' netif.go) or, when
+//     the operator chose Config.Network "host", the server machine's own
+//     sockets (inet.HostFile, package syscalls' socket_host.go); route
+//     netlink sockets (package fsimpl/netlink, package syscalls'
+//     socket_netlink.go); their replay state is derived in
+//     restore_kobj.go. Signalfds (package fsimpl/signalfd, their
 //     calls in package syscalls' signalfd.go, their reads and signal
 //     routing in package kernel's signalfd.go and signals.go): the
 //     descriptor and mask; the pending signals are the client's.
@@ -298,13 +300,13 @@
 // f(c, ...)): the file kinds' glue and the system calls; Go defines
 // a method only in its type's package, so each turns back into a
 // method as its file moves. The methods by which the packages below
-// reach the kernel (vfs.Kernel and fdesc.Owner, unixsock.Namespace)
+// reach the kernel (vfs.Kernel and fdesc.Owner)
 // and the kernel reaches the calls above it (kernel.Files) are
 // kernelPorts' (ports.go), a defined type over the same struct:
 // ports(k) is a pointer conversion, and every value of those interfaces
 // holding the kernel holds a *kernelPorts; devpts.Kernel's,
-// netlink.Router's and synth.Kernel's are the kernel's own (package
-// kernel).
+// netlink.Router's, synth.Kernel's and unixsock.Namespace's are the
+// kernel's own (package kernel).
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
@@ -322,8 +324,8 @@
 // their effects, stdio). The file kinds are packages of their own
 // (fsimpl/*: eventfd, timerfd, signalfd, inotify, epoll, inet, netlink,
 // unixsock and devpts, over fsimpl/anon), each given what it needs of
-// the kernel as an interface (unixsock.Namespace: *kernelPorts;
-// netlink.Router, devpts.Kernel: *kernel.Kernel; signalfd.Reader: kernel.SignalfdClient); the gofer files are
+// the kernel as an interface (unixsock.Namespace, netlink.Router,
+// devpts.Kernel: *kernel.Kernel; signalfd.Reader: kernel.SignalfdClient); the gofer files are
 // package vfs's (vfs.Kernel), and /proc's files fsimpl/synth's
 // (synth.Kernel) (docs/ARCHITECTURE.md, where the kernel's plan is).
 //

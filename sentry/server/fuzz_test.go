@@ -53,7 +53,7 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 	// Kernel objects: a stream socketpair (5, 6), an epoll (7) and an
 	// eventfd (8).
 	ua, ub := socket.NewUnixPair(linux.SOCK_STREAM, socket.Creds{Pid: 1})
-	sa, sb := unixsock.New(ports(k), ua, 0), unixsock.New(ports(k), ub, 0)
+	sa, sb := unixsock.New(k, ua, 0), unixsock.New(k, ub, 0)
 	unixsock.NewConn(0, true).PairFiles(sa, sb)
 	p.FDs.InstallPair(sa, sb, false)
 	p.FDs.Install(epoll.New(0), 7, false)

@@ -21,9 +21,9 @@ import (
 )
 
 // kernelPorts is the kernel as the packages below see it: the methods of
-// their interfaces (vfs.Kernel and fdesc.Owner, unixsock.Namespace)
-// whose bodies are still here (devpts.Kernel's, netlink.Router's and
-// synth.Kernel's are package kernel's own)
+// their interfaces (vfs.Kernel and fdesc.Owner) whose bodies are still
+// here (devpts.Kernel's, netlink.Router's, synth.Kernel's and
+// unixsock.Namespace's are package kernel's own, *kernel.Kernel)
 // and of the kernel's own (kernel.Files).
 // It is a defined type over the kernel's own struct, so that
 // ports(k) is a pointer conversion: the kernel (clientState) keeps no

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
@@ -126,7 +129,7 @@ func inetState(s *inet.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectSta
 // were in the old stack): the socket comes back reset, its next I/O
 // fails with ECONNRESET, then reads see end of file and writes EPIPE.
 func restoreInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
-	stack, err := netStack(k)
+	stack, err := k.NetStack()
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +138,7 @@ func restoreInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.Kern
 		return nil, err
 	}
 	f := inet.New(is, 0)
-	chargeSocket(k, f, true)
+	k.ChargeSocket(f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*inet.File)
 	if st.SocketConnected {
@@ -168,6 +171,111 @@ func restoreInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.Kern
 		}
 	}
 	return f, nil
+}
+
+// hostInetState is a host socket's record.
+func hostInetState(s *inet.HostFile) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	backlog, reuse := s.Backlog(), s.ReuseAddr()
+	st := &sentrypb.KernelObjectState{SocketFamily: int32(s.S.Family), SocketType: unix.SOCK_DGRAM}
+	if s.S.Stream {
+		st.SocketType = unix.SOCK_STREAM
+		st.SocketReuseAddr = reuse
+	}
+	if la, err := s.S.Name(false); err == nil && len(la) >= 4 && binary.BigEndian.Uint16(la[2:]) != 0 {
+		st.SocketBound = la
+	}
+	if s.S.Listening() {
+		st.SocketListening, st.SocketBacklog = true, int32(backlog)
+	}
+	if ra, err := s.S.Name(true); err == nil {
+		st.SocketPeer, st.SocketConnected = ra, s.S.Stream
+	} else if peer := s.ConnectPeer(); s.S.Stream && peer != nil {
+		// A connect under way: as inetState.
+		st.SocketPeer, st.SocketConnected = peer, true
+	}
+	if local, peer, lost := s.Lost(); lost {
+		// Lost with an earlier server (a fresh socket): it stays a
+		// lost connection, to the same peer.
+		st.SocketConnected, st.SocketBound, st.SocketPeer = true, local, peer
+	}
+	return sentrypb.FileState_SOCKET, st
+}
+
+// restoreHostInetSocket rebuilds a host socket after a server failure:
+// its bound address (a TCP socket can take it again although the old
+// server's connections linger: socket.NewHostInet), a listener's backlog,
+// a UDP socket's default destination. A TCP connection cannot come back
+// (its peer saw the old server's socket close): the socket comes back
+// reset, as restoreInetSocket's do.
+func restoreHostInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
+	hs, err := socket.NewHostInet(int(st.SocketFamily), st.SocketType == unix.SOCK_STREAM)
+	if err != nil {
+		return nil, err
+	}
+	f := inet.NewHost(hs, 0)
+	f.Flags.Store(fs.Flags)
+	s := f.Impl.(*inet.HostFile)
+	s.SetReuseAddr(hs.Stream && st.SocketReuseAddr)
+	if st.SocketConnected {
+		s.SetLost(hs.Family, st.SocketBound, st.SocketPeer)
+		return f, nil
+	}
+	if len(st.SocketBound) > 0 {
+		if err := bindRestored(hs, st.SocketBound, restoreBindWait); err != nil {
+			k.Log.Warn("restore: host socket not re-bound", "err", err)
+			return f, nil
+		}
+	}
+	if st.SocketListening {
+		backlog := int(max(st.SocketBacklog, 1))
+		if err := hs.Listen(backlog); err != nil {
+			k.Log.Warn("restore: host socket not listening again", "err", err)
+		} else {
+			s.SetBacklog(backlog)
+		}
+	}
+	if len(st.SocketPeer) > 0 {
+		if err := hs.Connect(st.SocketPeer); err != nil {
+			k.Log.Warn("restore: UDP destination not set again", "err", err)
+		}
+	}
+	return f, nil
+}
+
+// restoreBindWait bounds how long a restored host socket waits for its
+// address to be free.
+const restoreBindWait = 2 * time.Second
+
+// bindRestored binds restored host socket hs to addr, waiting up to wait
+// while it is in use: the predecessor's socket may still hold it, when
+// the client recovered onto the same server (a missed heartbeat), whose
+// old session's files are released as that session ends, not before the
+// Restore.
+func bindRestored(hs *socket.HostInet, addr []byte, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := hs.Bind(addr)
+		if !errors.Is(err, unix.EADDRINUSE) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// netlinkState records the socket for recovery: it comes back bound to
+// the same port, its unread answers lost.
+func netlinkState(n *netlink.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+	return sentrypb.FileState_SOCKET, &sentrypb.KernelObjectState{SocketFamily: unix.AF_NETLINK,
+		SocketType: unix.SOCK_RAW, SocketBound: n.Sockaddr()}
+}
+
+func restoreNetlinkSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *file {
+	f := netlink.New(k, 0)
+	f.Flags.Store(fs.Flags)
+	if len(st.SocketBound) >= netlink.SockaddrSize {
+		f.Impl.(*netlink.File).SetPort(int32(binary.LittleEndian.Uint32(st.SocketBound[4:])))
+	}
+	return f
 }
 
 // restoreKobjFile rebuilds an eventfd, an epoll instance (its interests
@@ -245,8 +353,8 @@ func restoreUnixSocket(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s
 	} else {
 		u = socket.NewUnix(stype, creds)
 	}
-	f := unixsock.New(ports(k), u, 0)
-	chargeSocket(k, f, true)
+	f := unixsock.New(k, u, 0)
+	k.ChargeSocket(f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*unixsock.File)
 	s.Reset = st.SocketConnected
@@ -281,8 +389,8 @@ func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelO
 	if rp.Files[side] != nil {
 		return nil, fmt.Errorf("socketpair %d side %d restored twice: %w", st.SocketConn, side, unix.EINVAL)
 	}
-	f := unixsock.New(ports(k), rp.Ends[side], 0)
-	chargeSocket(k, f, true)
+	f := unixsock.New(k, rp.Ends[side], 0)
+	k.ChargeSocket(f, true)
 	f.Flags.Store(fs.Flags)
 	s := f.Impl.(*unixsock.File)
 	s.End.Store(&unixsock.ConnEnd{Conn: rp.Conn, Side: side})
@@ -303,7 +411,7 @@ func rebindUnix(k *clientState, rc *syscallCtx, s *unixsock.File, a socket.UnixA
 	if be == nil {
 		return unix.EINVAL
 	}
-	names := unixNames(k)
+	names := k.Socks.Names()
 	if a.Abstract {
 		if err := names.BindAbstract(a.Name, be); err != nil {
 			return err

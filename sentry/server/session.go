@@ -147,7 +147,7 @@ func (c *client) serve(sess *session) error {
 				// The application's last TCP data and FINs still
 				// travel after it exits, as a host kernel sends them:
 				// frames keep flowing on this loop until the stack has
-				// drained (network_sandbox.go), then Farewell.
+				// drained (kernel.Kernel.LingerNetwork), then Farewell.
 				if !lingering {
 					lingering = true
 					k.AppEnded.Store(true)
@@ -171,7 +171,7 @@ func (c *client) serve(sess *session) error {
 			}
 		case *sentrypb.ClientMessage_Frames:
 			if m.Frames != nil {
-				inboundFrames(k, m.Frames)
+				k.InboundFrames(m.Frames)
 			}
 		case *sentrypb.ClientMessage_LeaseRevoked:
 			c.leaseAcked(m.LeaseRevoked)

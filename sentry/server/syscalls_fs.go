@@ -474,53 +474,6 @@ func sysMkdir(c *syscallCtx) (int64, error) {
 	return mkdirAt(c, argInt(c, 0), p, uint32(c.Args[2]))
 }
 
-// createAt resolves the parent of a path to create and checks that the
-// name does not exist.
-func createAt(c *syscallCtx, dirfd int32, path string) (*dentry, string, bool, error) {
-	return resolveCreate(c, dirfd, path, false)
-}
-
-// resolveCreate is createAt; with createFirst, a name the cache knows
-// nothing of is not looked up when the caller may create in its
-// directory: the gofer's creation fails with EEXIST itself if the name
-// exists (one gofer call where a Walk that finds nothing and the
-// creation are two). Only for a creation whose every other error comes
-// after EEXIST's (mkdir's; not mknod's EPERM of a device node).
-func resolveCreate(c *syscallCtx, dirfd int32, path string, createFirst bool) (*dentry, string, bool, error) {
-	start, err := startDir(c, dirfd, path)
-	if err != nil {
-		return nil, "", false, err
-	}
-	v := c.Kernel.VFS
-	dir, name, trailing, err := v.ResolveParent(c, start, path)
-	if err != nil {
-		return nil, "", false, err
-	}
-	if name == "." || name == ".." {
-		return nil, "", false, unix.EEXIST
-	}
-	if createFirst && v.CreateFirst(dir, name) && c.MayWriteDir(dir) == nil {
-		return dir, name, trailing, nil
-	}
-	if _, err := v.LookupChild(c, dir, name); err == nil {
-		if !c.Resent() || dir.Kind != vfs.KindGofer {
-			return nil, "", false, unix.EEXIST
-		}
-		// A call re-sent after a restore: the name may exist because the
-		// first execution made it. The gofer's reply cache knows; if it
-		// did not, the gofer fails with EEXIST itself.
-	} else if syserr.ErrnoOf(err) != unix.ENOENT {
-		return nil, "", false, err
-	}
-	if dir.Kind != vfs.KindGofer {
-		return nil, "", false, unix.EACCES
-	}
-	if err := c.MayWriteDir(dir); err != nil {
-		return nil, "", false, err
-	}
-	return dir, name, trailing, nil
-}
-
 func mkdirAt(c *syscallCtx, dirfd int32, path string, mode uint32) (int64, error) {
 	dir, name, _, err := resolveCreate(c, dirfd, path, true)
 	if err != nil {

@@ -53,13 +53,16 @@
 //     changes a run of posted attribute calls holds, as its handlers
 //     see it (attrrun.go: HoldAttrs, FlushAttrRun, FlushHeldAttrs; the
 //     run's wait and replies are the front's).
-//   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets,
-//     RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
+//   - Its leaf objects: FSContext, SigTable, Sysctls, Sockets (with,
+//     sockets.go, a socket's charge to the memory cap, ChargeSocket, and
+//     as every AF_UNIX socket's unixsock.Namespace a name's release,
+//     Unbound), RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
 //     left for after the kernel lock); the /proc/sys numbers a Hello
 //     sets (sysctl.go: ApplySysctls, ErrSysctl) and ip_forward's change
 //     of the network stack (SetIPForward); the client's network
 //     (network.go: NetStack, made at first use, whose sandbox frames go
-//     to the client; Interfaces and DevStats, the netstack's or with
+//     to the client and come from it, InboundFrames, and which drains
+//     at the end, LingerNetwork, DebugNetwork; Interfaces and DevStats, the netstack's or with
 //     HostNet the server machine's; NetlinkRoute, every route netlink
 //     socket's netlink.Router).
 //   - The replay capture's entry points: Tracker (Changed and the

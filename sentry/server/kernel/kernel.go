@@ -38,7 +38,7 @@ import (
 // front's client holds it and names it; it names nothing of the front.
 type Kernel struct {
 	// Socks is the client's socket state (package kernel's Sockets, its
-	// own locks; file_socket.go).
+	// own locks; sockets.go).
 	Socks Sockets
 	// Inotify is the client's watched inodes (inotify.go; its own
 	// lock).
@@ -190,7 +190,7 @@ type Kernel struct {
 	// added by Spawn and Restore, never removed while the client lives.
 	// Protected by Mu; a set's fields have their own rules.
 	StdioSets map[uint32]*stdio.Set
-	// SandboxNet is Hello.network (network_sandbox.go), nil without.
+	// SandboxNet is Hello.network (the server's network.go), nil without.
 	// Immutable.
 	SandboxNet *socket.SandboxNetwork
 	// DevNodes are Hello.devices (devnodes.go). Immutable.

@@ -1,6 +1,11 @@
 package kernel
 
 import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -79,4 +84,47 @@ func hostOrStack[T any](k *Kernel, failed string, host func() (T, error), stack 
 		return none, err
 	}
 	return stack(st), nil
+}
+
+// InboundFrames hands frames the client's interface received to the
+// sandbox stack (dropped when the client has none).
+func (k *Kernel) InboundFrames(f *sentrypb.Frames) {
+	if k.SandboxNet == nil {
+		return
+	}
+	st, err := k.NetStack()
+	if err != nil {
+		return
+	}
+	st.Inbound(f.Nic, f.Frames)
+}
+
+// SandboxLinger bounds how long a sandbox network's stack may go on
+// sending the closed connections' data after the application ended (the
+// client waits for the Farewell a little longer).
+const SandboxLinger = 5 * time.Second
+
+// LingerNetwork waits until the sandbox network's stack has sent what
+// closed sockets still had to send, or SandboxLinger passed.
+func (k *Kernel) LingerNetwork() {
+	st := k.Socks.MadeStack()
+	if st != nil && !st.WaitDrained(SandboxLinger) {
+		k.Log.Warn("sandbox network: connections still unacknowledged at the end; dropping them", "waited", SandboxLinger)
+	}
+}
+
+// DebugNetwork writes the sandbox network's frame counts (Debug).
+func (k *Kernel) DebugNetwork(b *strings.Builder) {
+	if k.SandboxNet == nil {
+		return
+	}
+	st := k.Socks.MadeStack()
+	if st == nil {
+		return
+	}
+	stats := st.LinkStats()
+	sort.Slice(stats, func(i, j int) bool { return stats[i].NIC < stats[j].NIC })
+	for _, l := range stats {
+		fmt.Fprintf(b, "  network sandbox nic %d: frames in %d (dropped %d), out %d (dropped %d)\n", l.NIC, l.InFrames, l.InDropped, l.OutFrames, l.OutDropped)
+	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
@@ -96,6 +97,28 @@ func (s *Sockets) Release() {
 		s.net.Destroy()
 		s.net = nil
 	}
+}
+
+var _ unixsock.Namespace = (*Kernel)(nil)
+
+// Unbound is unixsock.Namespace's: a named socket's endpoint be is
+// released.
+func (k *Kernel) Unbound(be transport.BoundEndpoint) {
+	k.Socks.Names().Unbind(be)
+	k.Socks.SetBound(be, nil)
+}
+
+// ChargeSocket reserves socket file f's receive buffer in the client's
+// memory cap (memacct.SocketBuffers), whatever the cap when force (a
+// Restore); on failure (ENOBUFS) the caller drops f.
+func (k *Kernel) ChargeSocket(f *fdesc.File, force bool) error {
+	switch s := f.Impl.(type) {
+	case *unixsock.File:
+		return s.Bufs.Reserve(k.Mem, s.U.EP.SocketOptions().GetReceiveBufferSize(), force)
+	case *inet.File:
+		return s.Bufs.Reserve(k.Mem, s.S.EP.SocketOptions().GetReceiveBufferSize(), force)
+	}
+	return nil
 }
 
 // RestoredPair is a socketpair being rebuilt by a Restore: both ends are

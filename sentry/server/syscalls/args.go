@@ -6,6 +6,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -71,7 +72,55 @@ func LookupAt(c *kernel.Task, dirfd int32, path string, follow, emptyOK bool) (*
 	return d, nil, err
 }
 
-// maxRW is the most one call's buffer moves (sysabi.MaxBuffer).
+// CreateAt resolves the parent of a path to create and checks that the
+// name does not exist.
+func CreateAt(c *kernel.Task, dirfd int32, path string) (*vfs.Dentry, string, bool, error) {
+	return ResolveCreate(c, dirfd, path, false)
+}
+
+// ResolveCreate is CreateAt; with createFirst, a name the cache knows
+// nothing of is not looked up when the caller may create in its
+// directory: the gofer's creation fails with EEXIST itself if the name
+// exists (one gofer call where a Walk that finds nothing and the
+// creation are two). Only for a creation whose every other error comes
+// after EEXIST's (mkdir's; not mknod's EPERM of a device node).
+func ResolveCreate(c *kernel.Task, dirfd int32, path string, createFirst bool) (*vfs.Dentry, string, bool, error) {
+	start, err := StartDir(c, dirfd, path)
+	if err != nil {
+		return nil, "", false, err
+	}
+	v := c.Kernel.VFS
+	dir, name, trailing, err := v.ResolveParent(c, start, path)
+	if err != nil {
+		return nil, "", false, err
+	}
+	if name == "." || name == ".." {
+		return nil, "", false, unix.EEXIST
+	}
+	if createFirst && v.CreateFirst(dir, name) && c.MayWriteDir(dir) == nil {
+		return dir, name, trailing, nil
+	}
+	if _, err := v.LookupChild(c, dir, name); err == nil {
+		if !c.Resent() || dir.Kind != vfs.KindGofer {
+			return nil, "", false, unix.EEXIST
+		}
+		// A call re-sent after a restore: the name may exist because the
+		// first execution made it. The gofer's reply cache knows; if it
+		// did not, the gofer fails with EEXIST itself.
+	} else if syserr.ErrnoOf(err) != unix.ENOENT {
+		return nil, "", false, err
+	}
+	if dir.Kind != vfs.KindGofer {
+		return nil, "", false, unix.EACCES
+	}
+	if err := c.MayWriteDir(dir); err != nil {
+		return nil, "", false, err
+	}
+	return dir, name, trailing, nil
+}
+
+// maxRW is the most one call's buffer moves (a read's or write's count,
+// a vector's total).
 const maxRW = sysabi.MaxBuffer
 
 // FileArg returns the file of fd argument i for a call that needs an

@@ -6,9 +6,10 @@
 // its handler; a number it lacks fails with ENOSYS there.
 //
 // What it owns, one file a subsystem:
-//   - args.go: a call's arguments (ArgInt, PathArg, FileArg, FileAs) and
+//   - args.go: a call's arguments (ArgInt, PathArg, FileArg, FileAs),
 //     where the walk of a path it names starts and ends (StartDir,
-//     LookupAt, AttrTarget);
+//     LookupAt) and the parent of a name it creates (CreateAt,
+//     ResolveCreate);
 //   - process.go: the process tree's calls (clone, fork, vfork, execve,
 //     exit, wait4, waitid, the pids, process groups and sessions);
 //   - identity.go: the credentials' calls (get*id, set*id, setfs*id,
@@ -63,7 +64,22 @@
 //     fsimpl/epoll, each interest's readiness the waiting thread's
 //     (kernel.ReadinessFor);
 //   - mmsg.go: sendmmsg and recvmmsg, a vector of the one-message calls
-//     the server's table gives them (Sendmmsg(sendmsg), Recvmmsg(recvmsg));
+//     the server's table gives them (Sendmmsg(Sendmsg), Recvmmsg(Recvmsg));
+//   - socket.go: the socket calls (socket, socketpair, bind, listen,
+//     accept, connect, shutdown, getsockname, getpeername, sendto,
+//     recvfrom, sendmsg, recvmsg, getsockopt, setsockopt), each handing
+//     a netlink, host or inet socket to its kind's calls, and AF_UNIX
+//     sockets' (package fsimpl/unixsock over package socket's Unix:
+//     SCM_RIGHTS and SCM_CREDENTIALS, the connection's mirror for
+//     recovery); socket_unix.go, the client's AF_UNIX name space as
+//     they use it (an abstract name, a path's socket node made through
+//     the gofer, autobind); socket_inet.go, an AF_INET or AF_INET6
+//     socket's on the client's netstack (package fsimpl/inet's File,
+//     with a send's room for writes behind in the reply);
+//     socket_host.go, a host socket's (Config.Network "host": inet's
+//     HostFile); socket_netlink.go, a route netlink socket's (package
+//     fsimpl/netlink); socket_msg.go, their memory (a socket address
+//     taken and given back, struct msghdr);
 //   - netif.go: the interface ioctls on any socket (IfIoctl, which the
 //     server's ioctl calls first: SIOCATMARK, SIOCGIFCONF, SIOCGIF*, the
 //     refused SIOCSIF*), over package kernel's network.go;
@@ -102,8 +118,8 @@
 //     reports it): path calls that change no name;
 //   - name.go: a system call's name for the logs (Name).
 //
-// The server package still holds ioctl, the path and socket handlers
-// and the file kinds' glue, and calls the exported helpers here its
+// The server package still holds ioctl, the open and name handlers and
+// the file kinds' glue, and calls the exported helpers here its
 // handlers share (the arguments, FileAs, Iovecs, FcntlLock, FcntlSeals,
 // IfIoctl, ...); they move here one subsystem at a time, those with the
 // fewest ties to it first (docs/ARCHITECTURE.md, "The remote sentry's
@@ -116,10 +132,11 @@
 // kobj: a kernel object's I/O sequence;
 // ktimer, ksignal; mount: the mount table's records; sysvipc: the IPC
 // namespace; filelock: the lock table; kernel/fdtable: a lock's owner;
-// fsimpl/*: the kinds whose descriptions a call makes), proto/goferpb
-// (a segment's file), proto/sentrypb (what a handler asks the client),
-// sentry/sysabi (system call names), gVisor's abi/linux and ktime, and
-// golang.org/x/sys/unix. It must not import the server package, which
+// fsimpl/*: the kinds whose descriptions a call makes; socket and kobj:
+// a socket's addresses, names and errors), proto/goferpb (a segment's
+// file, a bound socket's node), proto/sentrypb (what a handler asks the
+// client), sentry/sysabi (system call names), gVisor's abi/linux, ktime,
+// tcpip, usermem and socket/unix/transport, and golang.org/x/sys/unix. It must not import the server package, which
 // imports it.
 //
 // Lock order: none of its own. mount and umount2 hold the vfs's
@@ -129,8 +146,11 @@
 // file, never with the kernel lock. The I/O calls hold a description's
 // offset lock (fdesc.File.OffMu, first in the order) across the gofer
 // RPCs of a read or write at its offset; splice and tee lock two pipes'
-// pipe.Pipe.mu together (pipe.LockTwo), the lower inode number first. A
-// handler takes the kernel lock
+// pipe.Pipe.mu together (pipe.LockTwo), the lower inode number first;
+// connect and accept hold a listening AF_UNIX socket's
+// unixsock.File.ConnMu across the endpoint's Connect or Accept (the
+// connection's mirror and the listener's pending list change together),
+// without the kernel lock. A handler takes the kernel lock
 // (kernel.Kernel.Mu) around what it reads or changes of the kernel state
 // and calls the kernel's ...Locked functions only under it, never across
 // a gofer RPC, a blocking wait or a send; the call's memory

@@ -13,7 +13,8 @@
 // account is memacct's); the endpoints are package socket's. The system
 // calls (their arguments, addresses and msghdrs in the call's memory),
 // the host sockets' option calls, Restore and the replay records are the
-// server's (file_inet.go, file_hostinet.go, restore_kobj.go).
+// server's (package syscalls' socket_inet.go and socket_host.go, the
+// server's restore_kobj.go).
 //
 // Dependencies: fdesc (the description and the call), fsimpl/anon (the
 // anonymous inode, blocking), kobj, socket, memacct, gVisor's tcpip.

@@ -12,9 +12,9 @@
 // calls) and Conn (its queues under Conn.Mu). The client's name space
 // (binding, lookups, the gofer's socket nodes), the system calls,
 // SCM_RIGHTS's file references, Restore and the replay records are the
-// server's (file_socket.go, syscalls_socket.go, restore_kobj.go); a
-// named socket's release tells the server's name space through the
-// Namespace it was given.
+// server's (package syscalls' socket.go and socket_unix.go, the
+// server's restore_kobj.go); a named socket's release tells the client's
+// name space through the Namespace it was given (*kernel.Kernel).
 //
 // Dependencies: fdesc (the description and the call), fsimpl/anon (the
 // anonymous inode, blocking), kobj, socket, memacct, gVisor's transport.

@@ -1,126 +1,29 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
-	"errors"
-	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
-// Network modes (Config.Network): what the application's AF_INET and
-// AF_INET6 sockets are.
-const (
-	// NetworkNone gives each client a loopback-only netstack of its own.
-	NetworkNone = "none"
-	// NetworkHost makes them the server machine's own sockets. Only the
-	// operator chooses it: a client cannot ask for it.
-	NetworkHost = "host"
-)
-
-// hostInetState is a host socket's record.
-func hostInetState(s *inet.HostFile) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	backlog, reuse := s.Backlog(), s.ReuseAddr()
-	st := &sentrypb.KernelObjectState{SocketFamily: int32(s.S.Family), SocketType: unix.SOCK_DGRAM}
-	if s.S.Stream {
-		st.SocketType = unix.SOCK_STREAM
-		st.SocketReuseAddr = reuse
-	}
-	if la, err := s.S.Name(false); err == nil && len(la) >= 4 && binary.BigEndian.Uint16(la[2:]) != 0 {
-		st.SocketBound = la
-	}
-	if s.S.Listening() {
-		st.SocketListening, st.SocketBacklog = true, int32(backlog)
-	}
-	if ra, err := s.S.Name(true); err == nil {
-		st.SocketPeer, st.SocketConnected = ra, s.S.Stream
-	} else if peer := s.ConnectPeer(); s.S.Stream && peer != nil {
-		// A connect under way: as inetState.
-		st.SocketPeer, st.SocketConnected = peer, true
-	}
-	if local, peer, lost := s.Lost(); lost {
-		// Lost with an earlier server (a fresh socket): it stays a
-		// lost connection, to the same peer.
-		st.SocketConnected, st.SocketBound, st.SocketPeer = true, local, peer
-	}
-	return sentrypb.FileState_SOCKET, st
-}
-
-// restoreHostInetSocket rebuilds a host socket after a server failure:
-// its bound address (a TCP socket can take it again although the old
-// server's connections linger: socket.NewHostInet), a listener's backlog,
-// a UDP socket's default destination. A TCP connection cannot come back
-// (its peer saw the old server's socket close): the socket comes back
-// reset, as restoreInetSocket's do.
-func restoreHostInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
-	hs, err := socket.NewHostInet(int(st.SocketFamily), st.SocketType == unix.SOCK_STREAM)
-	if err != nil {
-		return nil, err
-	}
-	f := inet.NewHost(hs, 0)
-	f.Flags.Store(fs.Flags)
-	s := f.Impl.(*inet.HostFile)
-	s.SetReuseAddr(hs.Stream && st.SocketReuseAddr)
-	if st.SocketConnected {
-		s.SetLost(hs.Family, st.SocketBound, st.SocketPeer)
-		return f, nil
-	}
-	if len(st.SocketBound) > 0 {
-		if err := bindRestored(hs, st.SocketBound, restoreBindWait); err != nil {
-			k.Log.Warn("restore: host socket not re-bound", "err", err)
-			return f, nil
-		}
-	}
-	if st.SocketListening {
-		backlog := int(max(st.SocketBacklog, 1))
-		if err := hs.Listen(backlog); err != nil {
-			k.Log.Warn("restore: host socket not listening again", "err", err)
-		} else {
-			s.SetBacklog(backlog)
-		}
-	}
-	if len(st.SocketPeer) > 0 {
-		if err := hs.Connect(st.SocketPeer); err != nil {
-			k.Log.Warn("restore: UDP destination not set again", "err", err)
-		}
-	}
-	return f, nil
-}
-
-// restoreBindWait bounds how long a restored host socket waits for its
-// address to be free.
-const restoreBindWait = 2 * time.Second
-
-// bindRestored binds restored host socket hs to addr, waiting up to wait
-// while it is in use: the predecessor's socket may still hold it, when
-// the client recovered onto the same server (a missed heartbeat), whose
-// old session's files are released as that session ends, not before the
-// Restore.
-func bindRestored(hs *socket.HostInet, addr []byte, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
-		err := hs.Bind(addr)
-		if !errors.Is(err, unix.EADDRINUSE) || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// The socket calls on a host socket (Config.Network "host": package
+// fsimpl/inet's HostFile).
 
 // hostSock returns the host socket at fd, if it is one.
-func hostSock(c *syscallCtx, fd int32) (*file, *inet.HostFile, bool) {
-	f, s, err := fileAs[*inet.HostFile](c, fd, unix.ENOTSOCK)
+func hostSock(c *kernel.Task, fd int32) (*fdesc.File, *inet.HostFile, bool) {
+	f, s, err := FileAs[*inet.HostFile](c, fd, unix.ENOTSOCK)
 	return f, s, err == nil
 }
 
-func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*file, error) {
+func newHostInetSocket(c *kernel.Task, family, stype, proto int, flags uint32) (*fdesc.File, error) {
 	stream, err := inet.SockType(stype, proto, c.ProcessCreds().EUID == 0)
 	if err != nil {
 		return nil, err
@@ -133,7 +36,7 @@ func newHostInetSocket(c *syscallCtx, family, stype, proto int, flags uint32) (*
 }
 
 // hostSockCall runs a socket system call on a host socket.
-func hostSockCall(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
+func hostSockCall(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error) {
 	switch c.Sysno {
 	case unix.SYS_BIND:
 		raw, err := sockaddrArg(c, 1)
@@ -215,7 +118,7 @@ func hostSockCall(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	return 0, unix.ENOTSOCK
 }
 
-func hostAccept(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
+func hostAccept(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error) {
 	var flags uint32
 	if c.Sysno == unix.SYS_ACCEPT4 {
 		flags = uint32(c.Args[3])
@@ -251,7 +154,7 @@ func hostAccept(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 
 // hostConnect connects; a blocking connect waits for the handshake (up
 // to SO_SNDTIMEO, as on Linux) and returns its outcome.
-func hostConnect(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
+func hostConnect(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error) {
 	raw, err := sockaddrArg(c, 1)
 	if err != nil {
 		return 0, err
@@ -283,7 +186,7 @@ func hostConnect(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	return 0, err
 }
 
-func hostSendmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
+func hostSendmsg(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error) {
 	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
 		return 0, err
@@ -291,14 +194,9 @@ func hostSendmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	if err := checkInetControl(c, h, s.S.Stream); err != nil {
 		return 0, err
 	}
-	var raw []byte
-	if h.name != 0 && h.namelen > 0 {
-		if h.namelen > 128 {
-			return 0, unix.EINVAL
-		}
-		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
-			return 0, err
-		}
+	raw, err := msgName(c, h)
+	if err != nil {
+		return 0, err
 	}
 	src, err := kobj.Sequence(c.Mem, iov)
 	if err != nil {
@@ -307,13 +205,9 @@ func hostSendmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 	return s.Send(c, f, src, raw, int(c.Args[2]))
 }
 
-func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
+func hostRecvmsg(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error) {
 	flags := int(c.Args[2])
-	h, iov, err := readMsghdr(c, c.Args[1])
-	if err != nil {
-		return 0, err
-	}
-	dst, err := kobj.Sequence(c.Mem, iov)
+	h, dst, err := recvmsgBuffers(c)
 	if err != nil {
 		return 0, err
 	}
@@ -332,7 +226,7 @@ func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 		}
 		namelen = uint32(len(from))
 	}
-	if err := putMsgResult(c, c.Args[1], namelen, msgFlags); err != nil {
+	if err := putMsgResult(c, c.Args[1], namelen, 0, msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 {
@@ -342,7 +236,7 @@ func hostRecvmsg(c *syscallCtx, f *file, s *inet.HostFile) (int64, error) {
 }
 
 // hostSockopt runs getsockopt or setsockopt on a host socket.
-func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
+func hostSockopt(c *kernel.Task, s *inet.HostFile) (int64, error) {
 	level, name := int(int32(c.Args[1])), int(int32(c.Args[2]))
 	get := c.Sysno == unix.SYS_GETSOCKOPT
 	if get && level == unix.SOL_SOCKET && name == unix.SO_ERROR {
@@ -437,7 +331,7 @@ func hostSockopt(c *syscallCtx, s *inet.HostFile) (int64, error) {
 
 // putSockopt writes getsockopt's result v to (args[3], args[4]),
 // truncated to the caller's buffer.
-func putSockopt(c *syscallCtx, v []byte) (int64, error) {
+func putSockopt(c *kernel.Task, v []byte) (int64, error) {
 	if c.Args[4] == 0 {
 		return 0, unix.EFAULT
 	}

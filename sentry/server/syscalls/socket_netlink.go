@@ -1,18 +1,22 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 )
 
+// The socket calls on a route netlink socket (package fsimpl/netlink):
+// its answers come from the kernel's netlink.Router.
+
 // newNetlinkSocket is socket(AF_NETLINK, type, proto): only the route
 // protocol, datagram or raw, as Linux's netlink_create checks.
-func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, error) {
+func newNetlinkSocket(c *kernel.Task, stype, proto int, flags uint32) (*fdesc.File, error) {
 	if stype != unix.SOCK_RAW && stype != unix.SOCK_DGRAM {
 		return nil, unix.ESOCKTNOSUPPORT
 	}
@@ -25,30 +29,14 @@ func newNetlinkSocket(c *syscallCtx, stype, proto int, flags uint32) (*file, err
 	return netlink.New(c.Kernel, flags), nil
 }
 
-// netlinkState records the socket for recovery: it comes back bound to
-// the same port, its unread answers lost.
-func netlinkState(n *netlink.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	return sentrypb.FileState_SOCKET, &sentrypb.KernelObjectState{SocketFamily: unix.AF_NETLINK,
-		SocketType: unix.SOCK_RAW, SocketBound: n.Sockaddr()}
-}
-
-func restoreNetlinkSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *file {
-	f := netlink.New(k, 0)
-	f.Flags.Store(fs.Flags)
-	if len(st.SocketBound) >= netlink.SockaddrSize {
-		f.Impl.(*netlink.File).SetPort(int32(binary.LittleEndian.Uint32(st.SocketBound[4:])))
-	}
-	return f
-}
-
 // netlinkSock returns fd's file if it is a netlink socket (referenced).
-func netlinkSock(c *syscallCtx, fd int32) (*file, *netlink.File, bool) {
-	f, n, err := fileAs[*netlink.File](c, fd, unix.ENOTSOCK)
+func netlinkSock(c *kernel.Task, fd int32) (*fdesc.File, *netlink.File, bool) {
+	f, n, err := FileAs[*netlink.File](c, fd, unix.ENOTSOCK)
 	return f, n, err == nil
 }
 
 // netlinkCall runs a socket system call on a netlink socket.
-func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
+func netlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) {
 	switch c.Sysno {
 	case unix.SYS_BIND, unix.SYS_CONNECT:
 		raw, err := sockaddrArg(c, 1)
@@ -131,13 +119,9 @@ func netlinkCall(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 }
 
 // netlinkRecvmsg is recvmsg on a netlink socket: no control messages.
-func netlinkRecvmsg(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
+func netlinkRecvmsg(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) {
 	flags := int(c.Args[2])
-	h, iov, err := readMsghdr(c, c.Args[1])
-	if err != nil {
-		return 0, err
-	}
-	dst, err := kobj.Sequence(c.Mem, iov)
+	h, dst, err := recvmsgBuffers(c)
 	if err != nil {
 		return 0, err
 	}
@@ -157,17 +141,7 @@ func netlinkRecvmsg(c *syscallCtx, f *file, n *netlink.File) (int64, error) {
 		}
 		namelen = uint32(len(sa))
 	}
-	var b4 [4]byte
-	binary.LittleEndian.PutUint32(b4[:], namelen)
-	if err := c.Mem.CopyOut(c.Args[1]+8, b4[:]); err != nil {
-		return 0, err
-	}
-	var b8 [8]byte
-	if err := c.Mem.CopyOut(c.Args[1]+40, b8[:]); err != nil {
-		return 0, err
-	}
-	binary.LittleEndian.PutUint32(b4[:], msgFlags)
-	if err := c.Mem.CopyOut(c.Args[1]+48, b4[:]); err != nil {
+	if err := putMsgResult(c, c.Args[1], namelen, 0, msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 {

@@ -1,8 +1,8 @@
-package server
+package syscalls
 
 import (
-	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -10,59 +10,35 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
-// netStack is kernel.Kernel.NetStack, as the glue still here names it.
-var netStack = (*clientState).NetStack
-
-// Unbound is k's unixsock.Namespace: a named socket's endpoint be is
-// released.
-func (kp *kernelPorts) Unbound(be transport.BoundEndpoint) {
-	k := (*clientState)(kp)
-	unixNames(k).Unbind(be)
-	k.Socks.SetBound(be, nil)
-}
-
-// unixNames returns the client's AF_UNIX name space.
-func unixNames(k *clientState) *socket.Names {
-	return k.Socks.Names()
-}
+// The client's AF_UNIX name space as the socket calls use it: the
+// socket a name finds, a bind's abstract name or socket node, and the
+// files SCM_RIGHTS carries.
 
 // fileRef lets SCM_RIGHTS hold an open file description.
-type fileRef struct{ f *file }
+type fileRef struct{ f *fdesc.File }
 
 func (r fileRef) IncRef() { r.f.IncRef() }
 func (r fileRef) DecRef() { r.f.DecRef() }
-
-// chargeSocket reserves socket file f's receive buffer in the client's
-// memory cap (memacct.SocketBuffers), whatever the cap when force (a
-// Restore); on failure (ENOBUFS) the caller drops f.
-func chargeSocket(k *clientState, f *file, force bool) error {
-	switch s := f.Impl.(type) {
-	case *unixsock.File:
-		return s.Bufs.Reserve(k.Mem, s.U.EP.SocketOptions().GetReceiveBufferSize(), force)
-	case *inet.File:
-		return s.Bufs.Reserve(k.Mem, s.S.EP.SocketOptions().GetReceiveBufferSize(), force)
-	}
-	return nil
-}
 
 // unixEndpointAt finds the socket bound at addr, for a socket of type
 // stype to connect or send to: an abstract name, or a path naming a
 // socket node, which the caller must be allowed to write and whose
 // socket must be of stype (EPROTOTYPE), as on Linux.
-func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (transport.BoundEndpoint, error) {
-	names := unixNames(c.Kernel)
+func unixEndpointAt(c *kernel.Task, a socket.UnixAddr, stype linux.SockType) (transport.BoundEndpoint, error) {
+	names := c.Kernel.Socks.Names()
 	if a.Abstract {
 		return names.LookupAbstract(a.Name)
 	}
-	start, err := startDir(c, atFDCWD, a.Name)
+	start, err := StartDir(c, linux.AT_FDCWD, a.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +64,7 @@ func unixEndpointAt(c *syscallCtx, a socket.UnixAddr, stype linux.SockType) (tra
 
 // bindUnix names s at a: an abstract name, or a new socket node made
 // through the gofer at a path.
-func bindUnix(c *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
+func bindUnix(c *kernel.Task, s *unixsock.File, a socket.UnixAddr) error {
 	be := s.U.Bound()
 	if be == nil {
 		return unix.EINVAL
@@ -96,7 +72,7 @@ func bindUnix(c *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
 	if err := kobj.SysErr(s.U.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
 		return err
 	}
-	names := unixNames(c.Kernel)
+	names := c.Kernel.Socks.Names()
 	if a.Abstract {
 		if err := names.BindAbstract(a.Name, be); err != nil {
 			return err
@@ -119,8 +95,8 @@ func bindUnix(c *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
 
 // mknodSocket makes the S_IFSOCK node of a bind and returns its inode
 // and absolute path.
-func mknodSocket(c *syscallCtx, path string) (uint64, string, error) {
-	dir, name, _, err := createAt(c, atFDCWD, path)
+func mknodSocket(c *kernel.Task, path string) (uint64, string, error) {
+	dir, name, _, err := CreateAt(c, linux.AT_FDCWD, path)
 	if err != nil {
 		if err == unix.EEXIST {
 			return 0, "", unix.EADDRINUSE
@@ -158,10 +134,13 @@ func mknodSocket(c *syscallCtx, path string) (uint64, string, error) {
 	return r.Stat.Ino, abs + "/" + name, nil
 }
 
+// autobindNext numbers the autobind names.
+var autobindNext atomic.Uint64
+
 // autobindName picks an unused abstract name for an autobind, as Linux
 // does (five hex digits).
-func autobindName(k *clientState, be transport.BoundEndpoint) (socket.UnixAddr, error) {
-	names := unixNames(k)
+func autobindName(k *kernel.Kernel, be transport.BoundEndpoint) (socket.UnixAddr, error) {
+	names := k.Socks.Names()
 	for i := 0; i < 1<<20; i++ {
 		a := socket.UnixAddr{Name: fmt.Sprintf("%05x", (autobindNext.Add(1))&0xfffff), Abstract: true}
 		if err := names.BindAbstract(a.Name, be); err == nil {
@@ -169,35 +148,4 @@ func autobindName(k *clientState, be transport.BoundEndpoint) (socket.UnixAddr, 
 		}
 	}
 	return socket.UnixAddr{}, unix.EADDRINUSE
-}
-
-// putSockaddr writes a socket address to (addr, lenAddr) as accept,
-// recvfrom, getsockname and getpeername do: truncated to the buffer, the
-// full length in *lenAddr.
-func putSockaddr(c *syscallCtx, addr, lenAddr uint64, sa []byte) error {
-	if addr == 0 || lenAddr == 0 {
-		return nil
-	}
-	lb, err := c.Mem.CopyIn(lenAddr, 4)
-	if err != nil {
-		return err
-	}
-	l := int32(binary.LittleEndian.Uint32(lb))
-	if l < 0 {
-		return unix.EINVAL
-	}
-	if int(l) > len(sa) {
-		l = int32(len(sa))
-	}
-	if err := c.Mem.CopyOut(addr, sa[:l]); err != nil {
-		return err
-	}
-	binary.LittleEndian.PutUint32(lb, uint32(len(sa)))
-	return c.Mem.CopyOut(lenAddr, lb)
-}
-
-// queuedFile is a socket that reports how much it has to read
-// (FIONREAD).
-type queuedFile interface {
-	Queued() (int, error)
 }

@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
@@ -7,21 +7,26 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/usermem"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
+// The socket calls on an AF_INET or AF_INET6 socket of the client's
+// netstack (package fsimpl/inet's File).
+
 // inetSock returns the inet socket at fd, if it is one.
-func inetSock(c *syscallCtx, fd int32) (*file, *inet.File, bool) {
-	f, s, err := fileAs[*inet.File](c, fd, unix.ENOTSOCK)
+func inetSock(c *kernel.Task, fd int32) (*fdesc.File, *inet.File, bool) {
+	f, s, err := FileAs[*inet.File](c, fd, unix.ENOTSOCK)
 	return f, s, err == nil
 }
 
 // checkInetBind refuses, as Linux does, a port below 1024 to a caller
 // without CAP_NET_BIND_SERVICE (here: euid 0), on either network.
-func checkInetBind(c *syscallCtx, family int, raw []byte) error {
+func checkInetBind(c *kernel.Task, family int, raw []byte) error {
 	a, err := socket.ParseInetAddr(family, raw)
 	if err != nil {
 		return err
@@ -32,12 +37,12 @@ func checkInetBind(c *syscallCtx, family int, raw []byte) error {
 	return nil
 }
 
-func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32) (*file, error) {
+func newInetSocket(c *kernel.Task, family int, stype int, proto int, flags uint32) (*fdesc.File, error) {
 	stream, err := inet.SockType(stype, proto, c.ProcessCreds().EUID == 0)
 	if err != nil {
 		return nil, err
 	}
-	st, err := netStack(c.Kernel)
+	st, err := c.Kernel.NetStack()
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +53,7 @@ func newInetSocket(c *syscallCtx, family int, stype int, proto int, flags uint32
 	return inet.New(s, flags), nil
 }
 
-func inetBind(c *syscallCtx, f *file, s *inet.File) (int64, error) {
+func inetBind(c *kernel.Task, f *fdesc.File, s *inet.File) (int64, error) {
 	raw, err := sockaddrArg(c, 1)
 	if err != nil {
 		return 0, err
@@ -67,7 +72,7 @@ func inetBind(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 	return 0, nil
 }
 
-func inetListen(c *syscallCtx, f *file, s *inet.File) (int64, error) {
+func inetListen(c *kernel.Task, f *fdesc.File, s *inet.File) (int64, error) {
 	if !s.S.Stream {
 		return 0, unix.EOPNOTSUPP
 	}
@@ -81,7 +86,7 @@ func inetListen(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 	return 0, nil
 }
 
-func inetAccept(c *syscallCtx, f *file, s *inet.File, flags uint32) (int64, error) {
+func inetAccept(c *kernel.Task, f *fdesc.File, s *inet.File, flags uint32) (int64, error) {
 	ns, peer, err := s.Accept(c, f)
 	if err != nil {
 		return 0, err
@@ -91,7 +96,7 @@ func inetAccept(c *syscallCtx, f *file, s *inet.File, flags uint32) (int64, erro
 		fflags = unix.O_NONBLOCK
 	}
 	nf := inet.New(ns, fflags)
-	if err := chargeSocket(c.Kernel, nf, false); err != nil {
+	if err := c.Kernel.ChargeSocket(nf, false); err != nil {
 		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}
@@ -110,7 +115,7 @@ func inetAccept(c *syscallCtx, f *file, s *inet.File, flags uint32) (int64, erro
 	return int64(fd), nil
 }
 
-func inetConnect(c *syscallCtx, f *file, s *inet.File) (int64, error) {
+func inetConnect(c *kernel.Task, f *fdesc.File, s *inet.File) (int64, error) {
 	raw, err := sockaddrArg(c, 1)
 	if err != nil {
 		return 0, err
@@ -157,7 +162,7 @@ func inetConnect(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 	}
 }
 
-func inetGetname(c *syscallCtx, s *inet.File, peer bool) (int64, error) {
+func inetGetname(c *kernel.Task, s *inet.File, peer bool) (int64, error) {
 	var a tcpip.FullAddress
 	if peer {
 		r, err := s.S.EP.GetRemoteAddress()
@@ -174,7 +179,7 @@ func inetGetname(c *syscallCtx, s *inet.File, peer bool) (int64, error) {
 	return 0, putSockaddr(c, c.Args[1], c.Args[2], socket.EncodeInetAddr(s.S.Family, a))
 }
 
-func inetSendto(c *syscallCtx, f *file, s *inet.File, src usermem.IOSequence, raw []byte, flags int) (int64, error) {
+func inetSendto(c *kernel.Task, f *fdesc.File, s *inet.File, src usermem.IOSequence, raw []byte, flags int) (int64, error) {
 	to, err := s.Target(raw)
 	if err != nil {
 		return 0, err
@@ -194,13 +199,13 @@ func inetSendto(c *syscallCtx, f *file, s *inet.File, src usermem.IOSequence, ra
 }
 
 // noteSendRoom puts s's room for writes behind in c's reply.
-func noteSendRoom(c *syscallCtx, s *inet.File) {
+func noteSendRoom(c *kernel.Task, s *inet.File) {
 	if c.Reply != nil {
 		c.Reply.SendRoom = s.SendRoom()
 	}
 }
 
-func inetSendmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
+func inetSendmsg(c *kernel.Task, f *fdesc.File, s *inet.File) (int64, error) {
 	flags := int(c.Args[2])
 	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
@@ -209,14 +214,9 @@ func inetSendmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 	if err := checkInetControl(c, h, s.S.Stream); err != nil {
 		return 0, err
 	}
-	var raw []byte
-	if h.name != 0 && h.namelen > 0 {
-		if h.namelen > 128 {
-			return 0, unix.EINVAL
-		}
-		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
-			return 0, err
-		}
+	raw, err := msgName(c, h)
+	if err != nil {
+		return 0, err
 	}
 	src, err := kobj.Sequence(c.Mem, iov)
 	if err != nil {
@@ -225,13 +225,9 @@ func inetSendmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 	return inetSendto(c, f, s, src, raw, flags)
 }
 
-func inetRecvmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
+func inetRecvmsg(c *kernel.Task, f *fdesc.File, s *inet.File) (int64, error) {
 	flags := int(c.Args[2])
-	h, iov, err := readMsghdr(c, c.Args[1])
-	if err != nil {
-		return 0, err
-	}
-	dst, err := kobj.Sequence(c.Mem, iov)
+	h, dst, err := recvmsgBuffers(c)
 	if err != nil {
 		return 0, err
 	}
@@ -251,7 +247,7 @@ func inetRecvmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 		}
 		namelen = uint32(len(sa))
 	}
-	if err := putMsgResult(c, c.Args[1], namelen, msgFlags); err != nil {
+	if err := putMsgResult(c, c.Args[1], namelen, 0, msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 && !s.S.Stream {
@@ -260,29 +256,12 @@ func inetRecvmsg(c *syscallCtx, f *file, s *inet.File) (int64, error) {
 	return n, nil
 }
 
-// putMsgResult writes what recvmsg returns in the msghdr at addr besides
-// the data: msg_namelen, msg_controllen (no control messages: 0) and
-// msg_flags.
-func putMsgResult(c *syscallCtx, addr uint64, namelen, msgFlags uint32) error {
-	var b [8]byte
-	binary.LittleEndian.PutUint32(b[:], namelen)
-	if err := c.Mem.CopyOut(addr+8, b[:4]); err != nil {
-		return err
-	}
-	binary.LittleEndian.PutUint64(b[:], 0)
-	if err := c.Mem.CopyOut(addr+40, b[:]); err != nil {
-		return err
-	}
-	binary.LittleEndian.PutUint32(b[:], msgFlags)
-	return c.Mem.CopyOut(addr+48, b[:4])
-}
-
 // checkInetControl checks the control messages of an inet sendmsg (on a
 // stream socket if stream). As on Linux, SCM_RIGHTS and SCM_CREDENTIALS
 // (AF_UNIX's) are ignored, and so is every level but SOL_SOCKET on TCP;
 // the others (UDP's IP_PKTINFO, IP_TOS..., SO_MARK, SCM_TXTIME...) are
 // not supported: EINVAL.
-func checkInetControl(c *syscallCtx, h msghdr, stream bool) error {
+func checkInetControl(c *kernel.Task, h msghdr, stream bool) error {
 	if h.controllen == 0 {
 		return nil
 	}

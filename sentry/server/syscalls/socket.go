@@ -1,27 +1,29 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/anon"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
-// The socket system calls. AF_UNIX sockets are socket.Unix (gVisor's
-// transport endpoints); the handlers decode the calls' memory and block
-// (interruptibly) on the endpoints' waiter queues.
-
-var autobindNext atomic.Uint64
+// The socket system calls. Each hands a netlink, host or inet socket to
+// its kind's calls (socket_netlink.go, socket_host.go, socket_inet.go);
+// AF_UNIX sockets are socket.Unix (gVisor's transport endpoints, their
+// names in socket_unix.go): the handlers decode the calls' memory
+// (socket_msg.go) and block (interruptibly) on the endpoints' waiter
+// queues.
 
 const (
 	sockTypeMask = 0xf
@@ -40,8 +42,35 @@ func cmsgAlign(n int) int { return (n + 7) &^ 7 }
 // unixSock returns the AF_UNIX socket at fd (ENOTSOCK if fd is another
 // kind of file, EBADF if an O_PATH one). The caller drops the file's
 // reference.
-func unixSock(c *syscallCtx, fd int32) (*file, *unixsock.File, error) {
-	return fileAs[*unixsock.File](c, fd, unix.ENOTSOCK)
+func unixSock(c *kernel.Task, fd int32) (*fdesc.File, *unixsock.File, error) {
+	return FileAs[*unixsock.File](c, fd, unix.ENOTSOCK)
+}
+
+// The socket kinds whose calls are their own (kindCall).
+const (
+	netlinkKind = 1 << iota
+	hostKind
+)
+
+// kindCall runs the call on the socket at fd argument 0 when it is of
+// one of kinds, whose calls are their own (done): a netlink socket's
+// (netlinkCall) or a host socket's (hostSockCall).
+func kindCall(c *kernel.Task, kinds int) (done bool, n int64, err error) {
+	if kinds&netlinkKind != 0 {
+		if f, nl, ok := netlinkSock(c, ArgInt(c, 0)); ok {
+			defer f.DecRef()
+			n, err = netlinkCall(c, f, nl)
+			return true, n, err
+		}
+	}
+	if kinds&hostKind != 0 {
+		if f, hs, ok := hostSock(c, ArgInt(c, 0)); ok {
+			defer f.DecRef()
+			n, err = hostSockCall(c, f, hs)
+			return true, n, err
+		}
+	}
+	return false, 0, nil
 }
 
 // sockTypeFlags splits socket's type argument.
@@ -57,13 +86,16 @@ func sockTypeFlags(arg uint64) (linux.SockType, uint32, bool, error) {
 	return linux.SockType(t & sockTypeMask), flags, t&unix.SOCK_CLOEXEC != 0, nil
 }
 
-func sysSocket(c *syscallCtx) (int64, error) {
+// Socket implements socket(2): AF_UNIX, AF_INET and AF_INET6 (the
+// client's netstack, or with Config.Network "host" the server machine's)
+// and route netlink.
+func Socket(c *kernel.Task) (int64, error) {
 	domain, proto := int(c.Args[0]), int(c.Args[2])
 	stype, flags, cloexec, err := sockTypeFlags(c.Args[1])
 	if err != nil {
 		return 0, err
 	}
-	var f *file
+	var f *fdesc.File
 	switch domain {
 	case unix.AF_UNIX:
 		if !socket.ValidType(stype) {
@@ -72,7 +104,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 		if proto != 0 && proto != unix.AF_UNIX {
 			return 0, unix.EPROTONOSUPPORT
 		}
-		f = unixsock.New(ports(c.Kernel), socket.NewUnix(stype, unixsock.Creds(c)), flags)
+		f = unixsock.New(c.Kernel, socket.NewUnix(stype, unixsock.Creds(c)), flags)
 	case unix.AF_INET, unix.AF_INET6:
 		if c.Kernel.HostNet {
 			f, err = newHostInetSocket(c, domain, int(stype), proto, flags)
@@ -89,7 +121,7 @@ func sysSocket(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EAFNOSUPPORT
 	}
-	if err := chargeSocket(c.Kernel, f, false); err != nil {
+	if err := c.Kernel.ChargeSocket(f, false); err != nil {
 		f.DecRef()
 		return 0, err
 	}
@@ -102,7 +134,8 @@ func sysSocket(c *syscallCtx) (int64, error) {
 	return int64(fd), err
 }
 
-func sysSocketpair(c *syscallCtx) (int64, error) {
+// Socketpair implements socketpair(2), of AF_UNIX sockets only.
+func Socketpair(c *kernel.Task) (int64, error) {
 	domain, proto := int(c.Args[0]), int(c.Args[2])
 	stype, flags, cloexec, err := sockTypeFlags(c.Args[1])
 	if err != nil {
@@ -133,10 +166,10 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 		return 0, err
 	}
 	ua, ub := socket.NewUnixPair(stype, unixsock.Creds(c))
-	a, b := unixsock.New(ports(c.Kernel), ua, flags), unixsock.New(ports(c.Kernel), ub, flags)
+	a, b := unixsock.New(c.Kernel, ua, flags), unixsock.New(c.Kernel, ub, flags)
 	unixsock.NewConn(0, stype == linux.SOCK_STREAM).PairFiles(a, b)
-	for _, f := range []*file{a, b} {
-		if err := chargeSocket(c.Kernel, f, false); err != nil {
+	for _, f := range []*fdesc.File{a, b} {
+		if err := c.Kernel.ChargeSocket(f, false); err != nil {
 			a.DecRef()
 			b.DecRef()
 			return 0, err
@@ -160,29 +193,16 @@ func sysSocketpair(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-// sockaddrArg reads the socket address at args[i] of length args[i+1].
-func sockaddrArg(c *syscallCtx, i int) ([]byte, error) {
-	n := int64(int32(c.Args[i+1]))
-	if n < 0 || n > 128 {
-		return nil, unix.EINVAL
+// Bind implements bind(2).
+func Bind(c *kernel.Task) (int64, error) {
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
-	return c.Mem.CopyIn(c.Args[i], int(n))
-}
-
-func sysBind(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
-	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetBind(c, f, is)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -210,7 +230,7 @@ func sysBind(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 		if err := kobj.SysErr(s.U.EP.Bind(transport.Address{Addr: a.TransportName()})); err != nil {
-			unixNames(c.Kernel).Unbind(be)
+			c.Kernel.Socks.Names().Unbind(be)
 			return 0, err
 		}
 		s.Mu.Lock()
@@ -231,20 +251,16 @@ func sysBind(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysListen(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
+// Listen implements listen(2).
+func Listen(c *kernel.Task) (int64, error) {
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
-	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetListen(c, f, is)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -268,14 +284,10 @@ func sysListen(c *syscallCtx) (int64, error) {
 	return 0, nil
 }
 
-func sysAccept(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+// Accept implements accept(2) and accept4(2).
+func Accept(c *kernel.Task) (int64, error) {
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
 	var flags uint32
 	if c.Sysno == unix.SYS_ACCEPT4 {
@@ -284,11 +296,11 @@ func sysAccept(c *syscallCtx) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetAccept(c, f, is, flags)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -324,8 +336,8 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	if flags&unix.SOCK_NONBLOCK != 0 {
 		fflags = unix.O_NONBLOCK
 	}
-	nf := unixsock.New(ports(c.Kernel), socket.Accepted(ne), fflags)
-	if err := chargeSocket(c.Kernel, nf, false); err != nil {
+	nf := unixsock.New(c.Kernel, socket.Accepted(ne), fflags)
+	if err := c.Kernel.ChargeSocket(nf, false); err != nil {
 		nf.DecRef() // the connection is lost, as when Linux cannot allocate it
 		return 0, err
 	}
@@ -353,20 +365,16 @@ func sysAccept(c *syscallCtx) (int64, error) {
 	return int64(fd), nil
 }
 
-func sysConnect(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
+// Connect implements connect(2).
+func Connect(c *kernel.Task) (int64, error) {
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
-	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetConnect(c, f, is)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -429,16 +437,12 @@ func sysConnect(c *syscallCtx) (int64, error) {
 	}
 }
 
-func sysShutdown(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
+// Shutdown implements shutdown(2).
+func Shutdown(c *kernel.Task) (int64, error) {
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
-	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		how, err := socket.ShutdownFlags(int(c.Args[1]))
 		if err != nil {
@@ -446,7 +450,7 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 		}
 		return 0, kobj.TCPIPErr(is.S.EP.Shutdown(how))
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -454,20 +458,16 @@ func sysShutdown(c *syscallCtx) (int64, error) {
 	return 0, s.U.Shutdown(int(c.Args[1]))
 }
 
-func sysGetsockname(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
+// Getsockname implements getsockname(2) and getpeername(2).
+func Getsockname(c *kernel.Task) (int64, error) {
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
-	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetGetname(c, is, c.Sysno == unix.SYS_GETPEERNAME)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -489,7 +489,7 @@ func sysGetsockname(c *syscallCtx) (int64, error) {
 }
 
 // sendTarget finds the target of a sendto/sendmsg with an address.
-func sendTarget(c *syscallCtx, s *unixsock.File, raw []byte) (transport.BoundEndpoint, error) {
+func sendTarget(c *kernel.Task, s *unixsock.File, raw []byte) (transport.BoundEndpoint, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
@@ -512,16 +512,12 @@ func sendTarget(c *syscallCtx, s *unixsock.File, raw []byte) (transport.BoundEnd
 	return unixEndpointAt(c, a, s.U.Type)
 }
 
-func sysSendto(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
+// Sendto implements sendto(2).
+func Sendto(c *kernel.Task) (int64, error) {
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
-	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		var raw []byte
 		if c.Args[4] != 0 {
@@ -537,7 +533,7 @@ func sysSendto(c *syscallCtx) (int64, error) {
 		}
 		return inetSendto(c, f, is, src, raw, int(c.Args[3]))
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -567,16 +563,12 @@ func sysSendto(c *syscallCtx) (int64, error) {
 	return s.Send(c, f, src, transport.ControlMessages{}, to, flags)
 }
 
-func sysRecvfrom(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
+// Recvfrom implements recvfrom(2).
+func Recvfrom(c *kernel.Task) (int64, error) {
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
-	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		flags := int(c.Args[3])
 		dst, err := kobj.BufferSequence(c.Mem, c.Args[1], uint64(min(int64(c.Args[2]), maxRW)))
@@ -603,7 +595,7 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 		}
 		return n, nil
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -636,51 +628,9 @@ func sysRecvfrom(c *syscallCtx) (int64, error) {
 	return got, nil
 }
 
-// msghdr is struct msghdr.
-type msghdr struct {
-	name       uint64
-	namelen    uint32
-	iov        uint64
-	iovlen     uint64
-	control    uint64
-	controllen uint64
-}
-
-func readMsghdr(c *syscallCtx, addr uint64) (msghdr, []sysabi.Iovec, error) {
-	b, err := c.Mem.CopyIn(addr, sysabi.SizeofMsghdr)
-	if err != nil {
-		return msghdr{}, nil, err
-	}
-	h := msghdr{
-		name: binary.LittleEndian.Uint64(b), namelen: binary.LittleEndian.Uint32(b[8:]),
-		iov: binary.LittleEndian.Uint64(b[16:]), iovlen: binary.LittleEndian.Uint64(b[24:]),
-		control: binary.LittleEndian.Uint64(b[32:]), controllen: binary.LittleEndian.Uint64(b[40:]),
-	}
-	if h.iovlen > sysabi.MaxIovecs {
-		return h, nil, unix.EMSGSIZE
-	}
-	var iov []sysabi.Iovec
-	if h.iovlen > 0 {
-		if iov, err = c.Mem.CopyInIovecs(h.iov, int(h.iovlen)); err != nil {
-			return h, nil, err
-		}
-	}
-	total := uint64(0)
-	for i := range iov {
-		if int64(iov[i].Len) < 0 {
-			return h, nil, unix.EINVAL
-		}
-		if total+iov[i].Len > maxRW {
-			iov[i].Len = maxRW - total
-		}
-		total += iov[i].Len
-	}
-	return h, iov, nil
-}
-
 // parseControl reads sendmsg's control messages: SCM_RIGHTS (files of
 // the caller's fd table, referenced) and SCM_CREDENTIALS.
-func parseControl(c *syscallCtx, b []byte) (transport.ControlMessages, error) {
+func parseControl(c *kernel.Task, b []byte) (transport.ControlMessages, error) {
 	var ctl transport.ControlMessages
 	var rights []socket.Ref
 	fail := func(err error) (transport.ControlMessages, error) {
@@ -738,24 +688,23 @@ func parseControl(c *syscallCtx, b []byte) (transport.ControlMessages, error) {
 	return ctl, nil
 }
 
-func sysSendmsg(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
+// Sendmsg implements sendmsg(2).
+func Sendmsg(c *kernel.Task) (int64, error) {
+	if done, n, err := kindCall(c, netlinkKind); done {
+		return n, err
 	}
 	if c.Args[2]&msgCmsgCompat != 0 {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, hostKind); done {
+		return n, err
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetSendmsg(c, f, is)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -768,14 +717,9 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var raw []byte
-	if h.name != 0 && h.namelen > 0 {
-		if h.namelen > 128 {
-			return 0, unix.EINVAL
-		}
-		if raw, err = c.Mem.CopyIn(h.name, int(h.namelen)); err != nil {
-			return 0, err
-		}
+	raw, err := msgName(c, h)
+	if err != nil {
+		return 0, err
 	}
 	to, err := sendTarget(c, s, raw)
 	if err != nil {
@@ -802,24 +746,23 @@ func sysSendmsg(c *syscallCtx) (int64, error) {
 	return s.Send(c, f, src, ctl, to, flags)
 }
 
-func sysRecvmsg(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
+// Recvmsg implements recvmsg(2).
+func Recvmsg(c *kernel.Task) (int64, error) {
+	if done, n, err := kindCall(c, netlinkKind); done {
+		return n, err
 	}
 	if c.Args[2]&msgCmsgCompat != 0 {
 		// A 32-bit caller's flag, refused from a 64-bit one.
 		return 0, unix.EINVAL
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+	if done, n, err := kindCall(c, hostKind); done {
+		return n, err
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetRecvmsg(c, f, is)
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -828,11 +771,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 	if flags&unix.MSG_OOB != 0 {
 		return 0, unix.EOPNOTSUPP
 	}
-	h, iov, err := readMsghdr(c, c.Args[1])
-	if err != nil {
-		return 0, err
-	}
-	dst, err := kobj.Sequence(c.Mem, iov)
+	h, dst, err := recvmsgBuffers(c)
 	if err != nil {
 		return 0, err
 	}
@@ -913,18 +852,7 @@ func sysRecvmsg(c *syscallCtx) (int64, error) {
 			return 0, err
 		}
 	}
-	var hb [4]byte
-	binary.LittleEndian.PutUint32(hb[:], namelen)
-	if err := c.Mem.CopyOut(c.Args[1]+8, hb[:]); err != nil {
-		return 0, err
-	}
-	var cl [8]byte
-	binary.LittleEndian.PutUint64(cl[:], uint64(len(cmsgs)))
-	if err := c.Mem.CopyOut(c.Args[1]+40, cl[:]); err != nil {
-		return 0, err
-	}
-	binary.LittleEndian.PutUint32(hb[:], msgFlags)
-	if err := c.Mem.CopyOut(c.Args[1]+48, hb[:]); err != nil {
+	if err := putMsgResult(c, c.Args[1], namelen, uint64(len(cmsgs)), msgFlags); err != nil {
 		return 0, err
 	}
 	if flags&unix.MSG_TRUNC != 0 && s.U.Type != linux.SOCK_STREAM {
@@ -955,16 +883,10 @@ func appendCmsg(b []byte, typ int32, data []byte) []byte {
 	return b
 }
 
-func putInt(v int32) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
-
-func sysGetsockopt(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
-	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
+// Getsockopt implements getsockopt(2).
+func Getsockopt(c *kernel.Task) (int64, error) {
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
 	level, name := int(int32(c.Args[1])), int(int32(c.Args[2]))
 	if c.Args[4] == 0 {
@@ -977,7 +899,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 	if int32(binary.LittleEndian.Uint32(lb)) < 0 {
 		return 0, unix.EINVAL
 	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		v, err := is.Sockopt(true, level, name, nil, c.ProcessCreds().EUID == 0)
 		if err != nil {
@@ -989,7 +911,7 @@ func sysGetsockopt(c *syscallCtx) (int64, error) {
 		}
 		return 0, c.Mem.CopyOut(c.Args[4], putInt(int32(l)))
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
@@ -1058,16 +980,12 @@ func boolInt(b bool) int32 {
 	return 0
 }
 
-func sysSetsockopt(c *syscallCtx) (int64, error) {
-	if f, nl, ok := netlinkSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return netlinkCall(c, f, nl)
+// Setsockopt implements setsockopt(2).
+func Setsockopt(c *kernel.Task) (int64, error) {
+	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
+		return n, err
 	}
-	if f, hs, ok := hostSock(c, argInt(c, 0)); ok {
-		defer f.DecRef()
-		return hostSockCall(c, f, hs)
-	}
-	if f, is, ok := inetSock(c, argInt(c, 0)); ok {
+	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		n := int(int32(c.Args[4]))
 		if n < 0 {
@@ -1080,7 +998,7 @@ func sysSetsockopt(c *syscallCtx) (int64, error) {
 		_, err = is.Sockopt(false, int(int32(c.Args[1])), int(int32(c.Args[2])), v, c.ProcessCreds().EUID == 0)
 		return 0, err
 	}
-	f, s, err := unixSock(c, argInt(c, 0))
+	f, s, err := unixSock(c, ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}

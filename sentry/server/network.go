@@ -4,12 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sort"
-	"strings"
-	"time"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+)
+
+// Network modes (Config.Network): what the application's AF_INET and
+// AF_INET6 sockets are.
+const (
+	// NetworkNone gives each client a loopback-only netstack of its own.
+	NetworkNone = "none"
+	// NetworkHost makes them the server machine's own sockets. Only the
+	// operator chooses it: a client cannot ask for it.
+	NetworkHost = "host"
 )
 
 // NetworkSandbox lets a client bring its own network (Hello.network):
@@ -61,55 +68,12 @@ func (s *Server) sandboxNetwork(cfg *sentrypb.NetworkConfig) (*socket.SandboxNet
 	return n, nil
 }
 
-// inboundFrames hands frames the client's interface received to the
-// sandbox stack (dropped when the client has none).
-func inboundFrames(k *clientState, f *sentrypb.Frames) {
-	if k.SandboxNet == nil {
-		return
-	}
-	st, err := netStack(k)
-	if err != nil {
-		return
-	}
-	st.Inbound(f.Nic, f.Frames)
-}
-
-// sandboxLinger bounds how long a sandbox network's stack may go on
-// sending the closed connections' data after the application ended (the
-// client waits for the Farewell a little longer).
-const sandboxLinger = 5 * time.Second
-
 // farewellAfterLinger answers a Goodbye of a client with a sandbox
 // network once its stack has sent what closed sockets still had to send
-// (or sandboxLinger passed), then frees the client.
+// (or kernel.SandboxLinger passed), then frees the client.
 func (c *client) farewellAfterLinger() {
-	lingerNetwork(c.k)
+	c.k.LingerNetwork()
 	c.destroy()
 	go forgetOrigins(c.k)
 	c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
-}
-
-// lingerNetwork waits until the sandbox network's stack has sent what
-// closed sockets still had to send, or sandboxLinger passed.
-func lingerNetwork(k *clientState) {
-	st := k.Socks.MadeStack()
-	if st != nil && !st.WaitDrained(sandboxLinger) {
-		k.Log.Warn("sandbox network: connections still unacknowledged at the end; dropping them", "waited", sandboxLinger)
-	}
-}
-
-// debugNetwork writes the sandbox network's frame counts (Debug).
-func debugNetwork(k *clientState, b *strings.Builder) {
-	if k.SandboxNet == nil {
-		return
-	}
-	st := k.Socks.MadeStack()
-	if st == nil {
-		return
-	}
-	stats := st.LinkStats()
-	sort.Slice(stats, func(i, j int) bool { return stats[i].NIC < stats[j].NIC })
-	for _, l := range stats {
-		fmt.Fprintf(b, "  network sandbox nic %d: frames in %d (dropped %d), out %d (dropped %d)\n", l.NIC, l.InFrames, l.InDropped, l.OutFrames, l.OutDropped)
-	}
 }
