@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,7 +77,8 @@ import (
 //     dirty pages (a write-back changes the mtime); but while the only
 //     posted calls without a reply change regular files' attributes,
 //     a stat that found a directory and a walk that failed ENOENT are
-//     answered (pathAnswerScope); and a posted chmod, chown or utimensat
+//     answered, and any answer that arrived before the files those
+//     calls change were created (answerScope); and a posted chmod, chown or utimensat
 //     of a directory this client made, once its mkdir's reply named
 //     the inode, holds back only the answers holding a lease on that
 //     inode (dirattrs.go);
@@ -161,6 +163,10 @@ type pathCache struct {
 	hitsSinceDrop, wasted int
 	quietFor              time.Duration
 	quietUntil            time.Time
+	// creations is the count of creations sent (readCache.creations),
+	// read when an answer is kept (pathAnswer.nextCreation; nil: not
+	// known). Immutable.
+	creations *atomic.Uint64
 
 	// dirsChanging counts, by a directory's inode number, the posted
 	// creations in it without a reply, while which no answer holding a
@@ -260,6 +266,11 @@ type pathAnswer struct {
 	// answer's walk found its name missing in (PathLease.missing_in;
 	// nil: not known). Set before the answer is kept.
 	missingIn *missingDir
+	// nextCreation is the number (readCache.creationSent) of the first
+	// creation sent after the answer arrived (0: not known): the files
+	// it and the later ones make are not the answer's
+	// (answerScope.changedFrom). Set when the answer is kept.
+	nextCreation uint64
 }
 
 // pathHold is marked when one of the leases an answer (or a set of
@@ -585,6 +596,7 @@ func (pc *pathCache) holdLocked(h *pathHold, ids []uint64) {
 // roomLocked). Precondition: pc.mu.
 func (pc *pathCache) keepOwnLocked(k pathKey, a *pathAnswer, ids []uint64) {
 	a.holds[0] = &a.own
+	a.nextCreation = pc.nextCreation()
 	pc.holdLocked(&a.own, ids)
 	pc.answers[k] = a
 	pc.noteMissingLocked(k, a)
@@ -630,6 +642,16 @@ func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
 		return a
 	}
 	return nil
+}
+
+// nextCreation returns the number the next creation sent will have
+// (readCache.creationSent; 0: not known), for an answer that arrived:
+// the file that creation or a later one makes is not the answer's.
+func (pc *pathCache) nextCreation() uint64 {
+	if pc.creations == nil {
+		return 0
+	}
+	return pc.creations.Load() + 1
 }
 
 // answerLocked returns the answer kept under k if it still holds (not
@@ -755,31 +777,73 @@ func statKeyOf(sysno uintptr, args [3]uint64) (uintptr, [3]uint64) {
 	return sysno, args
 }
 
-// pathAnswerScope says whether nothing this client has in flight may
-// change what a kept answer says (all): no posted call that may change a
-// file without its reply, no dirty shared mapping. Else dirs says
-// whether the posted calls in flight change only regular files: the
-// attributes of files this process created with O_CREAT|O_EXCL (chmod,
-// chown, utimensat: pipelineMeta), or the data of files of known gofer
-// handles (writes behind, leased copies, which go to regular files
-// only): a walk searches directories only and a regular file is never a
-// directory, so they change no walk and no directory's answer; the
-// answers of stats that found a directory and of walks that failed
-// ENOENT (dirAnswer) still hold.
-func (t *task) pathAnswerScope() (all, dirs bool) {
+// answerScope is which kept answers nothing this client has in flight
+// may change (answerScope).
+type answerScope struct {
+	// all: none (no posted call that may change a file without its
+	// reply, no dirty shared mapping). Else dirs says whether the posted
+	// calls in flight change only regular files: the attributes of files
+	// this process created with O_CREAT|O_EXCL (chmod, chown, utimensat:
+	// pipelineMeta), or the data of files of known gofer handles
+	// (writes behind, leased copies, which go to regular files only): a
+	// walk searches directories only and a regular file is never a
+	// directory, so they change no walk and no directory's answer; the
+	// answers of stats that found a directory and of walks that failed
+	// ENOENT (dirAnswer) still hold.
+	all, dirs bool
+	// changedFrom, with dirs, is the lowest creation number
+	// (readCache.creationSent) of the files those calls change (0: the
+	// file of one is not known by its creation, readCache.newFilesFrom).
+	// Each is a new inode, made by a creation sent after every answer
+	// whose pathAnswer.nextCreation is at most changedFrom arrived: not
+	// that answer's file, whose answer then holds too (cp -a's lstat of
+	// each source name while the previous copy's chown, chmod and
+	// utimensat are in flight).
+	changedFrom uint64
+}
+
+// allows says whether kept answer a of call sysno holds in scope s.
+func (s answerScope) allows(sysno uintptr, a *pathAnswer) bool {
+	return s.all || s.dirs && (dirAnswer(sysno, a) || a.olderThan(s.changedFrom))
+}
+
+// olderThan says whether a arrived before the creation numbered from
+// (readCache.creationSent) was sent, so is of no file made by it or a
+// later one; from MaxUint64: none.
+func (a *pathAnswer) olderThan(from uint64) bool {
+	return from == math.MaxUint64 || a.nextCreation != 0 && a.nextCreation <= from
+}
+
+// answerScope returns which kept answers nothing t's client has in
+// flight may change.
+func (t *task) answerScope() answerScope {
 	if t.c.files.pending() {
-		return false, false
+		return answerScope{}
 	}
-	rc := t.c.rcache
+	return t.c.rcache.answerScope()
+}
+
+// answerScope returns which kept answers the posted changes counted in rc
+// without a reply leave answerable (all: none, or no cache).
+func (rc *readCache) answerScope() answerScope {
 	if rc == nil {
-		return true, true
+		return answerScope{all: true, dirs: true}
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if rc.attrsPostedAny != 0 || rc.dataPosted[""] != 0 {
-		return false, false
+		return answerScope{}
 	}
-	return rc.attrsPosted == 0 && rc.dataPostedAll == 0, true
+	if rc.attrsPosted == 0 && rc.dataPostedAll == 0 {
+		return answerScope{all: true, dirs: true}
+	}
+	return answerScope{dirs: true, changedFrom: rc.newFilesFromLocked()}
+}
+
+// pathAnswerScope is answerScope's all and dirs.
+func (t *task) pathAnswerScope() (all, dirs bool) {
+	s := t.answerScope()
+	return s.all, s.dirs
 }
 
 // dirAnswer says whether kept answer a of call sysno holds while posted
@@ -823,18 +887,18 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	if !keyed {
 		return k, false, false, 0, 0, false
 	}
-	all, dirs := t.pathAnswerScope()
+	scope := t.answerScope()
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.keptLocked(k, t.proc.pid)
-	if a == nil && dirs && walkFirst(sysno, args) {
+	if a == nil && scope.dirs && walkFirst(sysno, args) {
 		a = pc.missingPrefixLocked(k, t.proc.pid)
 	}
 	// Posted attribute changes of a directory a posted mkdir made hold
 	// every answer back until its reply names the directory's inode
 	// (dirattrs.go), which is the reply a renewed answer waits for.
 	settling := pc.dirAttrsPending > 0
-	if pc.renewing[k] > 0 && (a == nil && (dirs || settling) || a != nil && (settling || (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a))) {
+	if pc.renewing[k] > 0 && (a == nil && (scope.dirs || settling) || a != nil && (settling || scope.allows(sysno, a) && pc.blockedLocked(a))) {
 		// A posted creation's reply, on its way, renews it
 		// (postcreate.go): wait for that rather than ask again (the
 		// server would answer only after the creation anyway). Also
@@ -845,11 +909,11 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 		// members).
 		pc.mu.Unlock()
 		pc.waitCreations()
-		all, dirs = t.pathAnswerScope()
+		scope = t.answerScope()
 		pc.mu.Lock()
 		a = pc.keptLocked(k, t.proc.pid)
 	}
-	if a == nil || !(all || dirs && dirAnswer(sysno, a)) || pc.blockedLocked(a) {
+	if a == nil || !scope.allows(sysno, a) || pc.blockedLocked(a) {
 		wanted = !time.Now().Before(pc.quietUntil)
 		pc.mu.Unlock()
 		return k, true, wanted, 0, 0, false
@@ -1243,6 +1307,7 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 	// listed, a listing by path's answers are found under the path's
 	// keys (fdAnswerLocked).
 	pc.roomLocked(3*len(listed), len(common)+3*len(listed))
+	next := pc.nextCreation()
 	shared := &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0}}
 	pc.holdLocked(shared, common)
 	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, common)
@@ -1250,7 +1315,7 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
 			continue
 		}
-		a := &pathAnswer{out: ls.Stat, expires: expires, listedDesc: v.desc}
+		a := &pathAnswer{out: ls.Stat, expires: expires, listedDesc: v.desc, nextCreation: next}
 		a.holds = [2]*pathHold{shared, &a.own}
 		a.own.ino, a.own.kindsUnknown = ls.Ino, ls.Ino == 0
 		if ls.Ids[0] == ls.Ids[1] {
@@ -1264,10 +1329,10 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		nofollow := [3]uint64{unix.AT_SYMLINK_NOFOLLOW}
 		pc.answers[pathKey{sysno: unix.SYS_NEWFSTATAT, creds: v.creds, start: v.start, path: path, args: nofollow}] = a
 		if len(ls.Statx) > 0 {
-			x := &pathAnswer{out: ls.Statx, expires: expires, holds: a.holds, listedDesc: v.desc}
+			x := &pathAnswer{out: ls.Statx, expires: expires, holds: a.holds, listedDesc: v.desc, nextCreation: next}
 			pc.answers[pathKey{sysno: unix.SYS_STATX, creds: v.creds, start: v.start, path: path, args: nofollow}] = x
 		}
-		e := &pathAnswer{expires: expires}
+		e := &pathAnswer{expires: expires, nextCreation: next}
 		e.holds = [2]*pathHold{shared, &e.own}
 		e.own.ino, e.own.kindsUnknown = a.own.ino, a.own.kindsUnknown
 		pc.holdLocked(&e.own, ls.Ids[:1])
