@@ -98,7 +98,7 @@ import (
 // forwarded (its revocation precedes its reply) or posted (nothing is
 // answered until its reply).
 
-// maxPathAnswers bounds the answers kept (keys: a listed entry has 3);
+// maxPathAnswers bounds the answers kept (keys: a listed entry has 2);
 // beyond it, the gone ones are forgotten, and all of them if that frees
 // less than a quarter (evictLocked). find lists ~7,000 entries a second
 // and stats each while it walks the subdirectories listed before it:
@@ -266,6 +266,11 @@ type pathAnswer struct {
 	// answer's walk found its name missing in (PathLease.missing_in;
 	// nil: not known). Set before the answer is kept.
 	missingIn *missingDir
+	// statx is the struct statx of the same walk (a listing's,
+	// ListedStat.statx), the answer of statx with AT_SYMLINK_NOFOLLOW
+	// and any mask under this answer's key and leases (answerLocked);
+	// nil: none. Set before the answer is kept.
+	statx []byte
 	// nextCreation is the number (readCache.creationSent) of the first
 	// creation sent after the answer arrived (0: not known): the files
 	// it and the later ones make are not the answer's
@@ -284,17 +289,17 @@ type pathHold struct {
 	// so its revocation is no sign of waste (pathCache.wasted). Set
 	// before the answer is kept.
 	unasked bool
-	// swept is the last sweep (pathCache.sweeps) that found a live
-	// answer holding it. Set under pathCache.mu.
-	swept uint64
 	// dir and dirs are the directories (inode numbers; dir 0: none)
 	// whose attributes or missing names its leases are on, and
 	// kindsUnknown says some lease's is not known (PathLease.kinds): a
 	// posted creation in one holds the answer back (postcreate.go). Set
 	// before the answer is kept, under pathCache.mu.
+	kindsUnknown bool
 	dir          uint64
 	dirs         []uint64
-	kindsUnknown bool
+	// swept is the last sweep (pathCache.sweeps) that found a live
+	// answer holding it. Set under pathCache.mu.
+	swept uint64
 	// ino and inos are the inodes its leases are on (any kind; ino 0:
 	// none, a listed entry's one without an allocation): a posted
 	// removal of one holds the answer back (postunlink.go). Set
@@ -318,6 +323,11 @@ type listedDir struct {
 func (a *pathAnswer) revoked() bool {
 	return (a.holds[0] != nil && a.holds[0].revoked) || (a.holds[1] != nil && a.holds[1].revoked)
 }
+
+// lstatArgs are the key arguments of lstat (newfstatat with
+// AT_SYMLINK_NOFOLLOW: statKeyOf), and of statx with AT_SYMLINK_NOFOLLOW
+// and a valid mask.
+var lstatArgs = [3]uint64{unix.AT_SYMLINK_NOFOLLOW}
 
 // statxReserved is statx's reserved mask bit (EINVAL).
 const statxReserved = 0x80000000
@@ -584,6 +594,18 @@ func (pc *pathCache) evictLocked() {
 	}
 }
 
+// holdSliceLocked has id's revocation mark the holds hs, a slice whose
+// capacity is its length: the lease index's entry of id if it has none
+// (a listed entry's, listedEntry.refs: no allocation), else appended to
+// it (copied). Precondition: pc.mu.
+func (pc *pathCache) holdSliceLocked(id uint64, hs []*pathHold) {
+	if held, ok := pc.byLease[id]; ok {
+		hs = append(held, hs...)
+	}
+	pc.byLease[id] = hs
+	pc.byLeaseLen += len(hs)
+}
+
 // holdLocked has each of ids' revocations mark h. Precondition: pc.mu.
 func (pc *pathCache) holdLocked(h *pathHold, ids []uint64) {
 	for _, id := range ids {
@@ -620,7 +642,7 @@ func (pc *pathCache) keptLocked(k pathKey, pid int32) *pathAnswer {
 // the directory's search and the entry's leases do, which the path's
 // leases include, and it is the same listing's (pathAnswer.listedDesc),
 // so the path naming another directory since cannot answer for the fd.
-// A listing's entries then cost 3 keys, not 5. Precondition: pc.mu.
+// A listing's entries then cost 2 keys, not 4. Precondition: pc.mu.
 func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
 	desc, err := strconv.ParseUint(strings.TrimPrefix(k.start, "fd "), 10, 64)
 	dir, opened := pc.openPaths[desc]
@@ -659,6 +681,17 @@ func (pc *pathCache) nextCreation() uint64 {
 // Precondition: pc.mu.
 func (pc *pathCache) answerLocked(k pathKey) *pathAnswer {
 	a := pc.answers[k]
+	if a == nil && k.sysno == unix.SYS_STATX && k.args == lstatArgs {
+		// A listing's statx answer is its lstat answer's
+		// (keepListedLocked), under its leases.
+		k.sysno = unix.SYS_NEWFSTATAT
+		if a = pc.answerLocked(k); a == nil || a.statx == nil {
+			return nil
+		}
+		x := *a
+		x.out, x.statx = a.statx, nil
+		return &x
+	}
 	if a != nil && (a.revoked() || !pc.renewal.live(a.expires, time.Now())) {
 		delete(pc.answers, k)
 		return nil
@@ -1299,46 +1332,88 @@ type listedView struct {
 // keepListedLocked keeps the answers of the entries listed under v,
 // until expires: the leases of l (common) hold all of them, each entry's
 // ListedStat.ids its own (the first alone its existence). The common
-// leases mark one hold for the whole listing, so an entry costs its
-// answers, their keys and three holds under leases. Precondition: pc.mu.
+// leases mark one hold for the whole listing, so an entry costs two
+// keys (its lstat answer, which carries its statx answer, and its
+// existence), one allocation (listedEntry; its path is built in chunks:
+// listedPaths) and three holds under leases. Precondition: pc.mu.
 func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*pb.ListedStat, expires time.Time) {
 	common := leaseIDs(l)
-	// An entry: lstat and statx, and its existence; relative to the fd
-	// listed, a listing by path's answers are found under the path's
-	// keys (fdAnswerLocked).
-	pc.roomLocked(3*len(listed), len(common)+3*len(listed))
+	// Relative to the fd listed, a listing by path's answers are found
+	// under the path's keys (fdAnswerLocked).
+	pc.roomLocked(2*len(listed), len(common)+3*len(listed))
 	next := pc.nextCreation()
 	shared := &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0}}
 	pc.holdLocked(shared, common)
 	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, common)
+	kept := 0
+	var paths listedPaths
 	for _, ls := range listed {
 		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
 			continue
 		}
-		a := &pathAnswer{out: ls.Stat, expires: expires, listedDesc: v.desc, nextCreation: next}
+		en := &listedEntry{
+			lstat:  pathAnswer{out: ls.Stat, statx: ls.Statx, expires: expires, listedDesc: v.desc, nextCreation: next},
+			exists: pathAnswer{expires: expires, nextCreation: next},
+		}
+		a, e := &en.lstat, &en.exists
 		a.holds = [2]*pathHold{shared, &a.own}
 		a.own.ino, a.own.kindsUnknown = ls.Ino, ls.Ino == 0
-		if ls.Ids[0] == ls.Ids[1] {
-			pc.holdLocked(&a.own, ls.Ids[:1]) // a file's one lease (readlease.AttrsKey)
-		} else {
-			pc.holdLocked(&a.own, ls.Ids)
-			// A directory's attributes (postcreate.go).
-			a.own.dir, a.own.kindsUnknown = ls.Ino, ls.Ino == 0
-		}
-		path := v.prefix + ls.Name
-		nofollow := [3]uint64{unix.AT_SYMLINK_NOFOLLOW}
-		pc.answers[pathKey{sysno: unix.SYS_NEWFSTATAT, creds: v.creds, start: v.start, path: path, args: nofollow}] = a
-		if len(ls.Statx) > 0 {
-			x := &pathAnswer{out: ls.Statx, expires: expires, holds: a.holds, listedDesc: v.desc, nextCreation: next}
-			pc.answers[pathKey{sysno: unix.SYS_STATX, creds: v.creds, start: v.start, path: path, args: nofollow}] = x
-		}
-		e := &pathAnswer{expires: expires, nextCreation: next}
 		e.holds = [2]*pathHold{shared, &e.own}
 		e.own.ino, e.own.kindsUnknown = a.own.ino, a.own.kindsUnknown
-		pc.holdLocked(&e.own, ls.Ids[:1])
-		pc.answers[pathKey{sysno: existsCall, creds: v.creds, start: v.start, path: path}] = e
-		pc.kept.Add(1)
+		// The first lease (its name) marks both, the second (its
+		// attributes; a file's one lease for both is readlease's
+		// AttrsKey) the lstat's.
+		en.refs = [3]*pathHold{&a.own, &e.own, &a.own}
+		pc.holdSliceLocked(ls.Ids[0], en.refs[:2:2])
+		if ls.Ids[0] != ls.Ids[1] {
+			pc.holdSliceLocked(ls.Ids[1], en.refs[2:3:3])
+			// A directory's attributes (postcreate.go).
+			a.own.dir = ls.Ino
+		}
+		k := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: v.creds, start: v.start, path: paths.join(v.prefix, ls.Name),
+			args: lstatArgs}
+		pc.answers[k] = a
+		k.sysno, k.args = existsCall, [3]uint64{}
+		pc.answers[k] = e
+		kept++
 	}
+	pc.kept.Add(uint64(kept))
+}
+
+// listedPathChunk is the size of the chunks listedPaths builds paths in.
+const listedPathChunk = 1024
+
+// listedPaths builds the paths of a listing's entries in chunks of
+// listedPathChunk bytes: an allocation per chunk (find's paths in
+// /usr/include: per 25 entries), not per entry. A chunk lives while an
+// answer keyed by one of its paths does, at most a chunk more per key.
+type listedPaths struct {
+	b strings.Builder
+}
+
+// join returns prefix+name, built in the current chunk (a new one when
+// it is full).
+func (p *listedPaths) join(prefix, name string) string {
+	n := len(prefix) + len(name)
+	if p.b.Cap()-p.b.Len() < n {
+		// A strings.Builder's String shares its bytes, which later
+		// writes do not change: the paths built stay valid.
+		p.b = strings.Builder{}
+		p.b.Grow(max(listedPathChunk, n))
+	}
+	start := p.b.Len()
+	p.b.WriteString(prefix)
+	p.b.WriteString(name)
+	return p.b.String()[start:]
+}
+
+// listedEntry is what a listing keeps of one entry, in one allocation:
+// its lstat answer (with its statx answer) and its existence, and the
+// lease index's slices (pathCache.byLease) its two leases start with
+// when no other answer holds them (holdSliceLocked).
+type listedEntry struct {
+	lstat, exists pathAnswer
+	refs          [3]*pathHold
 }
 
 // hitCount is the calls answered here (0 without a cache).
