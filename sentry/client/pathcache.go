@@ -443,15 +443,34 @@ func (pc *pathCache) observe(recs []*pb.StateRecord) {
 	}
 }
 
-// credsKey is the key part of a process's credentials.
+// credsKey is the key part of a process's credentials (built for each
+// grant a reply brings: grantedAs).
 func credsKey(st *pb.ProcessState) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d %d %d %d %d %d %v", st.Ruid, st.Euid, st.Suid, st.Rgid, st.Egid, st.Sgid, st.Groups)
-	if c := st.GetCaps(); c != nil {
-		fmt.Fprintf(&b, " %x %x %x %x %x %x", c.Effective, c.Permitted, c.Inheritable, c.Bounding, c.Ambient, c.Securebits)
+	b := make([]byte, 0, 96)
+	for _, id := range []uint32{st.Ruid, st.Euid, st.Suid, st.Rgid, st.Egid, st.Sgid} {
+		b = strconv.AppendUint(b, uint64(id), 10)
+		b = append(b, ' ')
 	}
-	return b.String()
+	b = append(b, '[')
+	for i, g := range st.Groups {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendUint(b, uint64(g), 10)
+	}
+	b = append(b, ']')
+	if c := st.GetCaps(); c != nil {
+		for _, v := range []uint64{c.Effective, c.Permitted, c.Inheritable, c.Bounding, c.Ambient, uint64(c.Securebits)} {
+			b = append(b, ' ')
+			b = strconv.AppendUint(b, v, 16)
+		}
+	}
+	return string(b)
 }
+
+// fdStart is the key part of a path relative to the fd of description
+// desc.
+func fdStart(desc uint64) string { return "fd " + strconv.FormatUint(desc, 10) }
 
 // cwdKey is the key part of an fs record's cwd.
 func cwdKey(st *pb.FsState) string { return fmt.Sprintf("%q %x", st.Cwd, st.CwdHandle) }
@@ -470,7 +489,7 @@ func grantedAs(k pathKey, l *pb.PathLease) bool {
 	case l.Cwd != nil:
 		return l.DirFile == 0 && (k.start == "cwd "+cwdKey(l.Cwd) || k.start == "cwd "+cwdKey(&pb.FsState{Cwd: l.Cwd.Cwd}))
 	case l.DirFile != 0:
-		return k.start == fmt.Sprintf("fd %d", l.DirFile)
+		return k.start == fdStart(l.DirFile)
 	}
 	return k.start == "/"
 }
@@ -763,7 +782,7 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 		if !ok {
 			return pathKey{}, false
 		}
-		k.start = fmt.Sprintf("fd %d", desc)
+		k.start = fdStart(desc)
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
@@ -1281,10 +1300,9 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 		return
 	}
 	v := listedView{creds: creds}
-	fdStart := fmt.Sprintf("fd %d", lst.desc)
 	switch {
 	case lst.path == "":
-		v.start = fdStart
+		v.start = fdStart(lst.desc)
 	case strings.HasPrefix(lst.path, "/"):
 		v.start = "/"
 	default:
