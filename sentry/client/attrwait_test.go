@@ -2,6 +2,7 @@ package client
 
 import (
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -49,6 +50,99 @@ func TestDirAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := dirAnswer(tc.sysno, &tc.a); got != tc.want {
 				t.Errorf("dirAnswer(%s) = %v, want %v", tc.name, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAnswerOfOlderFile checks which kept answers of regular files hold
+// while posted changes are unanswered (answerScope): those that arrived
+// before every file the changes are to was created (cp -a's lstat of
+// each source name, listed before, while the previous copy's chown,
+// chmod and utimensat are in flight), and no other; and whose type, mode
+// and owner hold (modesFrom), for which writes do not count.
+func TestAnswerOfOlderFile(t *testing.T) {
+	tests := []struct {
+		name string
+		// run posts changes around keep, which keeps a listing's
+		// answers (of regular files).
+		run  func(rc *readCache, keep func())
+		want bool
+		// modes: its type, mode and owner hold (a posted open,
+		// access or unlink from it: keptStatLocked), which writes
+		// do not change.
+		modes bool
+	}{
+		{"nothing in flight", func(rc *readCache, keep func()) { keep() }, true, true},
+		{"attributes of a file created after", func(rc *readCache, keep func()) {
+			keep()
+			rc.postBegin(fileAttrsChange, "", rc.creationSent())
+		}, true, true},
+		{"attributes of a file created before", func(rc *readCache, keep func()) {
+			born := rc.creationSent()
+			keep()
+			rc.postBegin(fileAttrsChange, "", born)
+		}, false, false},
+		{"attributes of files created after and before", func(rc *readCache, keep func()) {
+			born := rc.creationSent()
+			keep()
+			rc.postBegin(fileAttrsChange, "", rc.creationSent())
+			rc.postBegin(fileAttrsChange, "", born)
+		}, false, false},
+		{"the change of the one created before answered", func(rc *readCache, keep func()) {
+			born := rc.creationSent()
+			keep()
+			rc.postBegin(fileAttrsChange, "", rc.creationSent())
+			rc.postEnd(rc.postBegin(fileAttrsChange, "", born))
+		}, true, true},
+		{"attributes of a file not known by its creation", func(rc *readCache, keep func()) {
+			keep()
+			rc.postBegin(fileAttrsChange, "", 0)
+		}, false, false},
+		{"attributes of a file that may be a directory", func(rc *readCache, keep func()) {
+			keep()
+			rc.postBegin(attrsChange, "", rc.creationSent())
+		}, false, false},
+		{"data of a file created after", func(rc *readCache, keep func()) {
+			keep()
+			rc.postBegin(dataChange, createdHandleOf(provisionalDesc|1), rc.creationSent())
+		}, true, true},
+		{"data of a file of a known handle", func(rc *readCache, keep func()) {
+			keep()
+			rc.postBegin(dataChange, "handle", 0)
+		}, false, true},
+		{"data of a file not known", func(rc *readCache, keep func()) {
+			keep()
+			rc.postBegin(dataChange, "", rc.creationSent())
+		}, false, true},
+	}
+	const dir = "/src/d2"
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tk, l := listedTask()
+			pc, rc := tk.c.pcache, newReadCache(nil)
+			pc.creations = &rc.creations
+			tc.run(rc, func() {
+				tk.keepListed(listing{wanted: true, path: dir, desc: 100}, listedReply(l, []uint64{1, 2, 3}, 2, 10), leaseStamp{sent: time.Now()})
+			})
+			k := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: pc.creds[7], start: "/", path: dir + "/file0.h", args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}
+			a := pc.keptLocked(k, 7)
+			if a == nil {
+				t.Fatal("the listing's answer not kept")
+			}
+			if got := rc.answerScope().allows(unix.SYS_NEWFSTATAT, a); got != tc.want {
+				t.Errorf("answered %v, want %v", got, tc.want)
+			}
+			rc.mu.Lock()
+			from := rc.attrsFromLocked()
+			rc.mu.Unlock()
+			if _, _, _, got := pc.keptStatLocked(k, 7, from); got != tc.modes {
+				t.Errorf("its type, mode and owner used: %v, want %v", got, tc.modes)
+			}
+			// Without the count of creations, an answer is of any file.
+			a.nextCreation = 0
+			if got := rc.answerScope().allows(unix.SYS_NEWFSTATAT, a); got != (tc.want && rc.attrsPosted+rc.dataPostedAll == 0) {
+				t.Errorf("answered %v without the answer's creation count", got)
 			}
 		})
 	}

@@ -434,6 +434,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		c.renewal = &leaseRenewal{}
 		c.rcache = newReadCache(c.renewal)
 		c.pcache = newPathCache(c.renewal)
+		c.pcache.creations = &c.rcache.creations
 		hello.ReadLeases, hello.PathLeases = true, true
 		hello.CompleteNames = !cfg.NoCompleteNames
 	}

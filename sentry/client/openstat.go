@@ -103,11 +103,10 @@ func (t *task) openedFstat(fd int32, addr uint64) bool {
 			return false
 		}
 	}
-	all, dirs := t.pathAnswerScope()
+	scope := t.answerScope()
 	pc.mu.Lock()
 	os, ok := pc.openedStats[desc]
-	if !ok || pc.answerLocked(os.key) != os.answer || pc.blockedLocked(os.answer) ||
-		!(all || dirs && dirAnswer(unix.SYS_NEWFSTATAT, os.answer)) {
+	if !ok || pc.answerLocked(os.key) != os.answer || pc.blockedLocked(os.answer) || !scope.allows(unix.SYS_NEWFSTATAT, os.answer) {
 		pc.mu.Unlock()
 		return false
 	}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,7 +77,8 @@ import (
 //     dirty pages (a write-back changes the mtime); but while the only
 //     posted calls without a reply change regular files' attributes,
 //     a stat that found a directory and a walk that failed ENOENT are
-//     answered (pathAnswerScope); and a posted chmod, chown or utimensat
+//     answered, and any answer that arrived before the files those
+//     calls change were created (answerScope); and a posted chmod, chown or utimensat
 //     of a directory this client made, once its mkdir's reply named
 //     the inode, holds back only the answers holding a lease on that
 //     inode (dirattrs.go);
@@ -96,7 +98,7 @@ import (
 // forwarded (its revocation precedes its reply) or posted (nothing is
 // answered until its reply).
 
-// maxPathAnswers bounds the answers kept (keys: a listed entry has 3);
+// maxPathAnswers bounds the answers kept (keys: a listed entry has 2);
 // beyond it, the gone ones are forgotten, and all of them if that frees
 // less than a quarter (evictLocked). find lists ~7,000 entries a second
 // and stats each while it walks the subdirectories listed before it:
@@ -161,6 +163,10 @@ type pathCache struct {
 	hitsSinceDrop, wasted int
 	quietFor              time.Duration
 	quietUntil            time.Time
+	// creations is the count of creations sent (readCache.creations),
+	// read when an answer is kept (pathAnswer.nextCreation; nil: not
+	// known). Immutable.
+	creations *atomic.Uint64
 
 	// dirsChanging counts, by a directory's inode number, the posted
 	// creations in it without a reply, while which no answer holding a
@@ -260,6 +266,16 @@ type pathAnswer struct {
 	// answer's walk found its name missing in (PathLease.missing_in;
 	// nil: not known). Set before the answer is kept.
 	missingIn *missingDir
+	// statx is the struct statx of the same walk (a listing's,
+	// ListedStat.statx), the answer of statx with AT_SYMLINK_NOFOLLOW
+	// and any mask under this answer's key and leases (answerLocked);
+	// nil: none. Set before the answer is kept.
+	statx []byte
+	// nextCreation is the number (readCache.creationSent) of the first
+	// creation sent after the answer arrived (0: not known): the files
+	// it and the later ones make are not the answer's
+	// (answerScope.changedFrom). Set when the answer is kept.
+	nextCreation uint64
 }
 
 // pathHold is marked when one of the leases an answer (or a set of
@@ -273,17 +289,17 @@ type pathHold struct {
 	// so its revocation is no sign of waste (pathCache.wasted). Set
 	// before the answer is kept.
 	unasked bool
-	// swept is the last sweep (pathCache.sweeps) that found a live
-	// answer holding it. Set under pathCache.mu.
-	swept uint64
 	// dir and dirs are the directories (inode numbers; dir 0: none)
 	// whose attributes or missing names its leases are on, and
 	// kindsUnknown says some lease's is not known (PathLease.kinds): a
 	// posted creation in one holds the answer back (postcreate.go). Set
 	// before the answer is kept, under pathCache.mu.
+	kindsUnknown bool
 	dir          uint64
 	dirs         []uint64
-	kindsUnknown bool
+	// swept is the last sweep (pathCache.sweeps) that found a live
+	// answer holding it. Set under pathCache.mu.
+	swept uint64
 	// ino and inos are the inodes its leases are on (any kind; ino 0:
 	// none, a listed entry's one without an allocation): a posted
 	// removal of one holds the answer back (postunlink.go). Set
@@ -307,6 +323,11 @@ type listedDir struct {
 func (a *pathAnswer) revoked() bool {
 	return (a.holds[0] != nil && a.holds[0].revoked) || (a.holds[1] != nil && a.holds[1].revoked)
 }
+
+// lstatArgs are the key arguments of lstat (newfstatat with
+// AT_SYMLINK_NOFOLLOW: statKeyOf), and of statx with AT_SYMLINK_NOFOLLOW
+// and a valid mask.
+var lstatArgs = [3]uint64{unix.AT_SYMLINK_NOFOLLOW}
 
 // statxReserved is statx's reserved mask bit (EINVAL).
 const statxReserved = 0x80000000
@@ -422,15 +443,34 @@ func (pc *pathCache) observe(recs []*pb.StateRecord) {
 	}
 }
 
-// credsKey is the key part of a process's credentials.
+// credsKey is the key part of a process's credentials (built for each
+// grant a reply brings: grantedAs).
 func credsKey(st *pb.ProcessState) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d %d %d %d %d %d %v", st.Ruid, st.Euid, st.Suid, st.Rgid, st.Egid, st.Sgid, st.Groups)
-	if c := st.GetCaps(); c != nil {
-		fmt.Fprintf(&b, " %x %x %x %x %x %x", c.Effective, c.Permitted, c.Inheritable, c.Bounding, c.Ambient, c.Securebits)
+	b := make([]byte, 0, 96)
+	for _, id := range []uint32{st.Ruid, st.Euid, st.Suid, st.Rgid, st.Egid, st.Sgid} {
+		b = strconv.AppendUint(b, uint64(id), 10)
+		b = append(b, ' ')
 	}
-	return b.String()
+	b = append(b, '[')
+	for i, g := range st.Groups {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendUint(b, uint64(g), 10)
+	}
+	b = append(b, ']')
+	if c := st.GetCaps(); c != nil {
+		for _, v := range []uint64{c.Effective, c.Permitted, c.Inheritable, c.Bounding, c.Ambient, uint64(c.Securebits)} {
+			b = append(b, ' ')
+			b = strconv.AppendUint(b, v, 16)
+		}
+	}
+	return string(b)
 }
+
+// fdStart is the key part of a path relative to the fd of description
+// desc.
+func fdStart(desc uint64) string { return "fd " + strconv.FormatUint(desc, 10) }
 
 // cwdKey is the key part of an fs record's cwd.
 func cwdKey(st *pb.FsState) string { return fmt.Sprintf("%q %x", st.Cwd, st.CwdHandle) }
@@ -449,7 +489,7 @@ func grantedAs(k pathKey, l *pb.PathLease) bool {
 	case l.Cwd != nil:
 		return l.DirFile == 0 && (k.start == "cwd "+cwdKey(l.Cwd) || k.start == "cwd "+cwdKey(&pb.FsState{Cwd: l.Cwd.Cwd}))
 	case l.DirFile != 0:
-		return k.start == fmt.Sprintf("fd %d", l.DirFile)
+		return k.start == fdStart(l.DirFile)
 	}
 	return k.start == "/"
 }
@@ -573,6 +613,18 @@ func (pc *pathCache) evictLocked() {
 	}
 }
 
+// holdSliceLocked has id's revocation mark the holds hs, a slice whose
+// capacity is its length: the lease index's entry of id if it has none
+// (a listed entry's, listedEntry.refs: no allocation), else appended to
+// it (copied). Precondition: pc.mu.
+func (pc *pathCache) holdSliceLocked(id uint64, hs []*pathHold) {
+	if held, ok := pc.byLease[id]; ok {
+		hs = append(held, hs...)
+	}
+	pc.byLease[id] = hs
+	pc.byLeaseLen += len(hs)
+}
+
 // holdLocked has each of ids' revocations mark h. Precondition: pc.mu.
 func (pc *pathCache) holdLocked(h *pathHold, ids []uint64) {
 	for _, id := range ids {
@@ -585,6 +637,7 @@ func (pc *pathCache) holdLocked(h *pathHold, ids []uint64) {
 // roomLocked). Precondition: pc.mu.
 func (pc *pathCache) keepOwnLocked(k pathKey, a *pathAnswer, ids []uint64) {
 	a.holds[0] = &a.own
+	a.nextCreation = pc.nextCreation()
 	pc.holdLocked(&a.own, ids)
 	pc.answers[k] = a
 	pc.noteMissingLocked(k, a)
@@ -608,7 +661,7 @@ func (pc *pathCache) keptLocked(k pathKey, pid int32) *pathAnswer {
 // the directory's search and the entry's leases do, which the path's
 // leases include, and it is the same listing's (pathAnswer.listedDesc),
 // so the path naming another directory since cannot answer for the fd.
-// A listing's entries then cost 3 keys, not 5. Precondition: pc.mu.
+// A listing's entries then cost 2 keys, not 4. Precondition: pc.mu.
 func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
 	desc, err := strconv.ParseUint(strings.TrimPrefix(k.start, "fd "), 10, 64)
 	dir, opened := pc.openPaths[desc]
@@ -632,11 +685,32 @@ func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
 	return nil
 }
 
+// nextCreation returns the number the next creation sent will have
+// (readCache.creationSent; 0: not known), for an answer that arrived:
+// the file that creation or a later one makes is not the answer's.
+func (pc *pathCache) nextCreation() uint64 {
+	if pc.creations == nil {
+		return 0
+	}
+	return pc.creations.Load() + 1
+}
+
 // answerLocked returns the answer kept under k if it still holds (not
 // expired, none of its leases revoked); a gone one is deleted.
 // Precondition: pc.mu.
 func (pc *pathCache) answerLocked(k pathKey) *pathAnswer {
 	a := pc.answers[k]
+	if a == nil && k.sysno == unix.SYS_STATX && k.args == lstatArgs {
+		// A listing's statx answer is its lstat answer's
+		// (keepListedLocked), under its leases.
+		k.sysno = unix.SYS_NEWFSTATAT
+		if a = pc.answerLocked(k); a == nil || a.statx == nil {
+			return nil
+		}
+		x := *a
+		x.out, x.statx = a.statx, nil
+		return &x
+	}
 	if a != nil && (a.revoked() || !pc.renewal.live(a.expires, time.Now())) {
 		delete(pc.answers, k)
 		return nil
@@ -708,7 +782,7 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 		if !ok {
 			return pathKey{}, false
 		}
-		k.start = fmt.Sprintf("fd %d", desc)
+		k.start = fdStart(desc)
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
@@ -755,31 +829,73 @@ func statKeyOf(sysno uintptr, args [3]uint64) (uintptr, [3]uint64) {
 	return sysno, args
 }
 
-// pathAnswerScope says whether nothing this client has in flight may
-// change what a kept answer says (all): no posted call that may change a
-// file without its reply, no dirty shared mapping. Else dirs says
-// whether the posted calls in flight change only regular files: the
-// attributes of files this process created with O_CREAT|O_EXCL (chmod,
-// chown, utimensat: pipelineMeta), or the data of files of known gofer
-// handles (writes behind, leased copies, which go to regular files
-// only): a walk searches directories only and a regular file is never a
-// directory, so they change no walk and no directory's answer; the
-// answers of stats that found a directory and of walks that failed
-// ENOENT (dirAnswer) still hold.
-func (t *task) pathAnswerScope() (all, dirs bool) {
+// answerScope is which kept answers nothing this client has in flight
+// may change (answerScope).
+type answerScope struct {
+	// all: none (no posted call that may change a file without its
+	// reply, no dirty shared mapping). Else dirs says whether the posted
+	// calls in flight change only regular files: the attributes of files
+	// this process created with O_CREAT|O_EXCL (chmod, chown, utimensat:
+	// pipelineMeta), or the data of files of known gofer handles
+	// (writes behind, leased copies, which go to regular files only): a
+	// walk searches directories only and a regular file is never a
+	// directory, so they change no walk and no directory's answer; the
+	// answers of stats that found a directory and of walks that failed
+	// ENOENT (dirAnswer) still hold.
+	all, dirs bool
+	// changedFrom, with dirs, is the lowest creation number
+	// (readCache.creationSent) of the files those calls change (0: the
+	// file of one is not known by its creation, readCache.newFilesFrom).
+	// Each is a new inode, made by a creation sent after every answer
+	// whose pathAnswer.nextCreation is at most changedFrom arrived: not
+	// that answer's file, whose answer then holds too (cp -a's lstat of
+	// each source name while the previous copy's chown, chmod and
+	// utimensat are in flight).
+	changedFrom uint64
+}
+
+// allows says whether kept answer a of call sysno holds in scope s.
+func (s answerScope) allows(sysno uintptr, a *pathAnswer) bool {
+	return s.all || s.dirs && (dirAnswer(sysno, a) || a.olderThan(s.changedFrom))
+}
+
+// olderThan says whether a arrived before the creation numbered from
+// (readCache.creationSent) was sent, so is of no file made by it or a
+// later one; from MaxUint64: none.
+func (a *pathAnswer) olderThan(from uint64) bool {
+	return from == math.MaxUint64 || a.nextCreation != 0 && a.nextCreation <= from
+}
+
+// answerScope returns which kept answers nothing t's client has in
+// flight may change.
+func (t *task) answerScope() answerScope {
 	if t.c.files.pending() {
-		return false, false
+		return answerScope{}
 	}
-	rc := t.c.rcache
+	return t.c.rcache.answerScope()
+}
+
+// answerScope returns which kept answers the posted changes counted in rc
+// without a reply leave answerable (all: none, or no cache).
+func (rc *readCache) answerScope() answerScope {
 	if rc == nil {
-		return true, true
+		return answerScope{all: true, dirs: true}
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if rc.attrsPostedAny != 0 || rc.dataPosted[""] != 0 {
-		return false, false
+		return answerScope{}
 	}
-	return rc.attrsPosted == 0 && rc.dataPostedAll == 0, true
+	if rc.attrsPosted == 0 && rc.dataPostedAll == 0 {
+		return answerScope{all: true, dirs: true}
+	}
+	return answerScope{dirs: true, changedFrom: rc.newFilesFromLocked()}
+}
+
+// pathAnswerScope is answerScope's all and dirs.
+func (t *task) pathAnswerScope() (all, dirs bool) {
+	s := t.answerScope()
+	return s.all, s.dirs
 }
 
 // dirAnswer says whether kept answer a of call sysno holds while posted
@@ -823,21 +939,21 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	if !keyed {
 		return k, false, false, 0, 0, false
 	}
-	all, dirs := t.pathAnswerScope()
+	scope := t.answerScope()
 	pc := t.c.pcache
 	pc.mu.Lock()
 	a := pc.keptLocked(k, t.proc.pid)
 	if a == nil {
 		a = pc.lstatAsStatLocked(k, t.proc.pid)
 	}
-	if a == nil && dirs && walkFirst(sysno, args) {
+	if a == nil && scope.dirs && walkFirst(sysno, args) {
 		a = pc.missingPrefixLocked(k, t.proc.pid)
 	}
 	// Posted attribute changes of a directory a posted mkdir made hold
 	// every answer back until its reply names the directory's inode
 	// (dirattrs.go), which is the reply a renewed answer waits for.
 	settling := pc.dirAttrsPending > 0
-	if pc.renewing[k] > 0 && (a == nil && (dirs || settling) || a != nil && (settling || (all || dirs && dirAnswer(sysno, a)) && pc.blockedLocked(a))) {
+	if pc.renewing[k] > 0 && (a == nil && (scope.dirs || settling) || a != nil && (settling || scope.allows(sysno, a) && pc.blockedLocked(a))) {
 		// A posted creation's reply, on its way, renews it
 		// (postcreate.go): wait for that rather than ask again (the
 		// server would answer only after the creation anyway). Also
@@ -848,11 +964,11 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 		// members).
 		pc.mu.Unlock()
 		pc.waitCreations()
-		all, dirs = t.pathAnswerScope()
+		scope = t.answerScope()
 		pc.mu.Lock()
 		a = pc.keptLocked(k, t.proc.pid)
 	}
-	if a == nil || !(all || dirs && dirAnswer(sysno, a)) || pc.blockedLocked(a) {
+	if a == nil || !scope.allows(sysno, a) || pc.blockedLocked(a) {
 		wanted = !time.Now().Before(pc.quietUntil)
 		pc.mu.Unlock()
 		return k, true, wanted, 0, 0, false
@@ -1231,10 +1347,9 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 		return
 	}
 	v := listedView{creds: creds}
-	fdStart := fmt.Sprintf("fd %d", lst.desc)
 	switch {
 	case lst.path == "":
-		v.start = fdStart
+		v.start = fdStart(lst.desc)
 	case strings.HasPrefix(lst.path, "/"):
 		v.start = "/"
 	default:
@@ -1282,45 +1397,88 @@ type listedView struct {
 // keepListedLocked keeps the answers of the entries listed under v,
 // until expires: the leases of l (common) hold all of them, each entry's
 // ListedStat.ids its own (the first alone its existence). The common
-// leases mark one hold for the whole listing, so an entry costs its
-// answers, their keys and three holds under leases. Precondition: pc.mu.
+// leases mark one hold for the whole listing, so an entry costs two
+// keys (its lstat answer, which carries its statx answer, and its
+// existence), one allocation (listedEntry; its path is built in chunks:
+// listedPaths) and three holds under leases. Precondition: pc.mu.
 func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*pb.ListedStat, expires time.Time) {
 	common := leaseIDs(l)
-	// An entry: lstat and statx, and its existence; relative to the fd
-	// listed, a listing by path's answers are found under the path's
-	// keys (fdAnswerLocked).
-	pc.roomLocked(3*len(listed), len(common)+3*len(listed))
+	// Relative to the fd listed, a listing by path's answers are found
+	// under the path's keys (fdAnswerLocked).
+	pc.roomLocked(2*len(listed), len(common)+3*len(listed))
+	next := pc.nextCreation()
 	shared := &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0}}
 	pc.holdLocked(shared, common)
 	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, common)
+	kept := 0
+	var paths listedPaths
 	for _, ls := range listed {
 		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
 			continue
 		}
-		a := &pathAnswer{out: ls.Stat, expires: expires, listedDesc: v.desc}
+		en := &listedEntry{
+			lstat:  pathAnswer{out: ls.Stat, statx: ls.Statx, expires: expires, listedDesc: v.desc, nextCreation: next},
+			exists: pathAnswer{expires: expires, nextCreation: next},
+		}
+		a, e := &en.lstat, &en.exists
 		a.holds = [2]*pathHold{shared, &a.own}
 		a.own.ino, a.own.kindsUnknown = ls.Ino, ls.Ino == 0
-		if ls.Ids[0] == ls.Ids[1] {
-			pc.holdLocked(&a.own, ls.Ids[:1]) // a file's one lease (readlease.AttrsKey)
-		} else {
-			pc.holdLocked(&a.own, ls.Ids)
-			// A directory's attributes (postcreate.go).
-			a.own.dir, a.own.kindsUnknown = ls.Ino, ls.Ino == 0
-		}
-		path := v.prefix + ls.Name
-		nofollow := [3]uint64{unix.AT_SYMLINK_NOFOLLOW}
-		pc.answers[pathKey{sysno: unix.SYS_NEWFSTATAT, creds: v.creds, start: v.start, path: path, args: nofollow}] = a
-		if len(ls.Statx) > 0 {
-			x := &pathAnswer{out: ls.Statx, expires: expires, holds: a.holds, listedDesc: v.desc}
-			pc.answers[pathKey{sysno: unix.SYS_STATX, creds: v.creds, start: v.start, path: path, args: nofollow}] = x
-		}
-		e := &pathAnswer{expires: expires}
 		e.holds = [2]*pathHold{shared, &e.own}
 		e.own.ino, e.own.kindsUnknown = a.own.ino, a.own.kindsUnknown
-		pc.holdLocked(&e.own, ls.Ids[:1])
-		pc.answers[pathKey{sysno: existsCall, creds: v.creds, start: v.start, path: path}] = e
-		pc.kept.Add(1)
+		// The first lease (its name) marks both, the second (its
+		// attributes; a file's one lease for both is readlease's
+		// AttrsKey) the lstat's.
+		en.refs = [3]*pathHold{&a.own, &e.own, &a.own}
+		pc.holdSliceLocked(ls.Ids[0], en.refs[:2:2])
+		if ls.Ids[0] != ls.Ids[1] {
+			pc.holdSliceLocked(ls.Ids[1], en.refs[2:3:3])
+			// A directory's attributes (postcreate.go).
+			a.own.dir = ls.Ino
+		}
+		k := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: v.creds, start: v.start, path: paths.join(v.prefix, ls.Name),
+			args: lstatArgs}
+		pc.answers[k] = a
+		k.sysno, k.args = existsCall, [3]uint64{}
+		pc.answers[k] = e
+		kept++
 	}
+	pc.kept.Add(uint64(kept))
+}
+
+// listedPathChunk is the size of the chunks listedPaths builds paths in.
+const listedPathChunk = 1024
+
+// listedPaths builds the paths of a listing's entries in chunks of
+// listedPathChunk bytes: an allocation per chunk (find's paths in
+// /usr/include: per 25 entries), not per entry. A chunk lives while an
+// answer keyed by one of its paths does, at most a chunk more per key.
+type listedPaths struct {
+	b strings.Builder
+}
+
+// join returns prefix+name, built in the current chunk (a new one when
+// it is full).
+func (p *listedPaths) join(prefix, name string) string {
+	n := len(prefix) + len(name)
+	if p.b.Cap()-p.b.Len() < n {
+		// A strings.Builder's String shares its bytes, which later
+		// writes do not change: the paths built stay valid.
+		p.b = strings.Builder{}
+		p.b.Grow(max(listedPathChunk, n))
+	}
+	start := p.b.Len()
+	p.b.WriteString(prefix)
+	p.b.WriteString(name)
+	return p.b.String()[start:]
+}
+
+// listedEntry is what a listing keeps of one entry, in one allocation:
+// its lstat answer (with its statx answer) and its existence, and the
+// lease index's slices (pathCache.byLease) its two leases start with
+// when no other answer holds them (holdSliceLocked).
+type listedEntry struct {
+	lstat, exists pathAnswer
+	refs          [3]*pathHold
 }
 
 // hitCount is the calls answered here (0 without a cache).

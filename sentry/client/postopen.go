@@ -688,15 +688,13 @@ func settleDesc[V any](m map[uint64]V, prov, real uint64) {
 // answer's leases are those of the walk and of the file's attributes,
 // which are what the server's lease of the open's own answer covers
 // (pathlease.go's walkKeys), so while they hold the open succeeds and
-// opens that file. Only while no posted change of a mode or owner is
-// unanswered (modesSettled): the answer's arrival is not numbered
-// against creations (mayPostOpen's seen). No read lease is attached to
+// opens that file. Only while no posted change of a mode or owner of a
+// file that may be the answer's is unanswered (modesFrom). No read
+// lease is attached to
 // the new description (its token is new), so its reads and fstat wait
 // for the server, after the writes in flight.
 func (t *task) statOpenAnswer(k pathKey) (kind uint64, ok bool) {
-	if !t.modesSettled() {
-		return 0, false
-	}
+	from := t.modesFrom()
 	ids, ok := t.ownIDs()
 	if !ok {
 		return 0, false
@@ -705,7 +703,7 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, ok bool) {
 	sk := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: k.creds, start: k.start, path: k.path,
 		args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}
 	pc.mu.Lock()
-	_, st, _, ok := pc.keptStatLocked(sk, t.proc.pid)
+	_, st, _, ok := pc.keptStatLocked(sk, t.proc.pid, from)
 	pc.mu.Unlock()
 	if !ok {
 		return 0, false

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"math"
 	"slices"
 
 	"golang.org/x/sys/unix"
@@ -70,13 +71,14 @@ func (t *task) listedStatKey(shape pathCallShape, args [6]uint64) (pathKey, bool
 
 // keptStatLocked returns the kept lstat answer of key k of a call of
 // process pid, its struct stat and the listing facts its leases carry
-// (nil: not a listing's), if it holds. Its caller checks modesSettled:
-// it uses the answer's type, mode and owner, not its size or times.
-// Precondition: pc.mu.
-func (pc *pathCache) keptStatLocked(k pathKey, pid int32) (*pathAnswer, linux.Stat, *listedDir, bool) {
+// (nil: not a listing's), if it holds and is older than the files whose
+// type, mode or owner posted calls in flight may change (modesFrom's
+// from): its caller uses the answer's type, mode and owner, not its size
+// or times. Precondition: pc.mu.
+func (pc *pathCache) keptStatLocked(k pathKey, pid int32, modesFrom uint64) (*pathAnswer, linux.Stat, *listedDir, bool) {
 	var st linux.Stat
 	a := pc.keptLocked(k, pid)
-	if a == nil || a.errno != 0 || len(a.out) < st.SizeBytes() || pc.blockedLocked(a) {
+	if a == nil || a.errno != 0 || len(a.out) < st.SizeBytes() || pc.blockedLocked(a) || !a.olderThan(modesFrom) {
 		return nil, st, nil, false
 	}
 	st.UnmarshalBytes(a.out)
@@ -87,20 +89,24 @@ func (pc *pathCache) keptStatLocked(k pathKey, pid int32) (*pathAnswer, linux.St
 	return a, st, lst, true
 }
 
-// modesSettled says whether no posted call without a reply may change
-// a file's type, mode or owner: no chmod, chown or utimensat (writes
-// behind and leased copies change data, size and times; posted
-// creations and unlinks hold back the answers they change themselves,
-// blockedLocked). What an open, access or unlink answered from an
-// lstat answer depends on is then what the answer's leases cover.
-func (t *task) modesSettled() bool {
+// modesFrom returns the lowest creation number (readCache.creationSent)
+// of the files whose type, mode or owner a posted call without a reply
+// may change: a chmod, chown or utimensat (writes behind and leased
+// copies change data, size and times; posted creations and unlinks hold
+// back the answers they change themselves, blockedLocked). MaxUint64:
+// none is in flight; 0: one's file is not known by its creation. What
+// an open, access or unlink answered from an lstat answer older than
+// those files (pathAnswer.olderThan) depends on is then what the
+// answer's leases cover: cp -a's open of each source file while the
+// previous copy's chown and chmod are in flight.
+func (t *task) modesFrom() uint64 {
 	rc := t.c.rcache
 	if rc == nil {
-		return true
+		return math.MaxUint64
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return rc.attrsPosted == 0
+	return rc.attrsFromLocked()
 }
 
 // accessShapes are the access calls answered from a kept lstat answer,
@@ -129,12 +135,10 @@ func (t *task) statAccess(sysno uintptr, args [6]uint64) (unix.Errno, bool) {
 	if !ok {
 		return 0, false
 	}
-	if !t.modesSettled() {
-		return 0, false
-	}
+	from := t.modesFrom()
 	pc := t.c.pcache
 	pc.mu.Lock()
-	_, st, lst, ok := pc.keptStatLocked(k, t.proc.pid)
+	_, st, lst, ok := pc.keptStatLocked(k, t.proc.pid, from)
 	pc.mu.Unlock()
 	if !ok || st.Mode&linux.S_IFMT == linux.S_IFLNK {
 		return 0, false
@@ -198,12 +202,12 @@ func (ps *pipelineState) permitsAccess(pid int32, uid, gid uint32, st linux.Stat
 
 // beginRemoval returns the removal of the name whose lstat answer k
 // holds, if a listing's leases say the caller pid may remove it and it
-// is no directory (see above; the caller checked modesSettled); its
+// is no directory (see above; modesFrom is the caller's modesFrom); its
 // directory and inodes then count as changing until endRemoval.
-func (pc *pathCache) beginRemoval(k pathKey, pid int32) (removal, bool) {
+func (pc *pathCache) beginRemoval(k pathKey, pid int32, modesFrom uint64) (removal, bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	a, st, lst, ok := pc.keptStatLocked(k, pid)
+	a, st, lst, ok := pc.keptStatLocked(k, pid, modesFrom)
 	if !ok || lst == nil || !lst.removable || st.Mode&linux.S_IFMT == linux.S_IFDIR || a.holds[1] == nil {
 		return removal{}, false
 	}
@@ -273,14 +277,12 @@ func (t *task) postUnlink(sysno uintptr, args [6]uint64) bool {
 	if !ok {
 		return false
 	}
-	if !t.modesSettled() {
-		return false
-	}
+	from := t.modesFrom()
 	// As for a posted open: on the stream before the acknowledgment of
 	// a revocation of the answer it relied on.
 	t.c.opens.revoking.RLock()
 	defer t.c.opens.revoking.RUnlock()
-	rm, ok := pc.beginRemoval(k, t.proc.pid)
+	rm, ok := pc.beginRemoval(k, t.proc.pid, from)
 	if !ok {
 		return false
 	}

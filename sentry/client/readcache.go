@@ -417,18 +417,40 @@ func (rc *readCache) creationsSeen() uint64 {
 // and while the answer's leases hold, its path names the same file and
 // that file was not changed. Precondition: rc.mu.
 func (rc *readCache) attrsOnlyOfNewerLocked(seen uint64) bool {
-	if rc.attrsPosted == 0 {
-		return true
-	}
+	return rc.attrsFromLocked() > seen
+}
+
+// attrsFromLocked returns the lowest creation number (creationSent) of
+// the files the posted attribute changes without a reply are to: regular
+// files this process created (fileAttrsChange). 0: one's file is not
+// known by its creation, or may be a directory or a symlink
+// (attrsChange); MaxUint64: none is in flight. Precondition: rc.mu.
+func (rc *readCache) attrsFromLocked() uint64 {
 	if rc.attrsPostedAny != 0 {
-		return false
+		return 0
 	}
+	from := uint64(math.MaxUint64)
 	for born := range rc.attrsBorn {
-		if born <= seen {
-			return false
-		}
+		from = min(from, born)
 	}
-	return true
+	return from
+}
+
+// newFilesFromLocked returns the lowest creation number
+// (creationSent) of the files the posted changes without a reply are to:
+// attribute changes of regular files this process created
+// (fileAttrsChange) and data changes (a posted creation's file's, else
+// 0). 0: one's file is not known by its creation; MaxUint64: none is in
+// flight. Precondition: rc.mu.
+func (rc *readCache) newFilesFromLocked() uint64 {
+	if rc.dataPosted[""] != 0 {
+		return 0
+	}
+	from := rc.attrsFromLocked()
+	for born := range rc.dataBorn {
+		from = min(from, born)
+	}
+	return from
 }
 
 // dataPostedToLocked says whether a posted change of data without a
