@@ -33,10 +33,7 @@ func (t *task) notATerminal(args [6]uint64) bool {
 	if !ok {
 		return false
 	}
-	ps := &t.c.pipe
-	ps.mu.Lock()
-	f, known := ps.files[id]
-	ps.mu.Unlock()
+	f, known := t.c.pipe.fileOf(id)
 	if !known || !f.regular {
 		return false
 	}

@@ -143,11 +143,8 @@ func (t *task) noteOpenUse(sysno uintptr, args [6]uint64) {
 		u.used(desc)
 		return
 	}
-	ps := &t.c.pipe
-	ps.mu.Lock()
-	regular := ps.files[desc].regular
-	ps.mu.Unlock()
-	u.closed(desc, regular)
+	f, _ := t.c.pipe.fileOf(desc)
+	u.closed(desc, f.regular)
 }
 
 // readOnlyOpen says whether open or openat call sysno opens for reading

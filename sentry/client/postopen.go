@@ -211,10 +211,7 @@ func (t *task) keepOpen(k pathKey, first bool, reply *pb.Reply, at leaseStamp) {
 	if !ok {
 		return
 	}
-	ps := &t.c.pipe
-	ps.mu.Lock()
-	f, known := ps.files[desc]
-	ps.mu.Unlock()
+	f, known := t.c.pipe.fileOf(desc)
 	var kind uint64
 	switch {
 	case !known:

@@ -852,10 +852,7 @@ func (t *task) readMayLease(sysno uintptr, fd int32) bool {
 	if !ok {
 		return true
 	}
-	ps := &t.c.pipe
-	ps.mu.Lock()
-	pf, known := ps.files[desc]
-	ps.mu.Unlock()
+	pf, known := t.c.pipe.fileOf(desc)
 	if !known || pf.flags&unix.O_ACCMODE == unix.O_RDONLY || pf.handle == "" {
 		return true
 	}

@@ -166,6 +166,14 @@ type creationMark struct {
 	born uint64
 }
 
+// fileOf returns the records' view of description desc, if known.
+func (ps *pipelineState) fileOf(desc uint64) (pipeFile, bool) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	f, known := ps.files[desc]
+	return f, known
+}
+
 // bornOf returns the number of the posted creation whose handle is
 // handle (createdHandleOf), while its description is open; 0 for any
 // other handle.

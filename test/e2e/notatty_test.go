@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -23,11 +21,7 @@ var notattyCall = regexp.MustCompile(`ioctl\(0x3, (0x5401|0x5413|0x540f), .*wher
 func TestTerminalQueriesOfFiles(t *testing.T) {
 	tu.RequireRoot(t)
 	const rounds = 200
-	src, err := os.ReadFile(filepath.Join("testdata", "notatty", "isatty.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "isatty", string(src))
+	prog := tu.StaticProgram(t, t.TempDir(), "isatty", testdataSource(t, "notatty", "isatty"))
 	nativeDir, dir := t.TempDir(), t.TempDir()
 	want := tu.Run(t, timeout, nativeDir, "", prog, strconv.Itoa(rounds))
 	if want.ExitCode != 0 {

@@ -36,11 +36,7 @@ var goferRead = regexp.MustCompile(`gofer\S*: read: handle=`)
 func TestOpenLeasesWithData(t *testing.T) {
 	tu.RequireRoot(t)
 	const n = 100
-	src, err := os.ReadFile(filepath.Join("testdata", "openuse", "readopens.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "readopens", string(src))
+	prog := tu.StaticProgram(t, t.TempDir(), "readopens", testdataSource(t, "openuse", "readopens"))
 	files := t.TempDir()
 	data := bytes.Repeat([]byte("x"), 1024)
 	for _, p := range "rns" {
