@@ -56,7 +56,11 @@ func TestPostedMkdirTarCalls(t *testing.T) {
 		maxTopStats          float64
 	}{
 		{name: "waited", flags: []string{"--posted-creates=false"}, minWaited: 1.9, maxWaited: 2.5, maxTopStats: 0.15},
-		{name: "posted", minPosted: dirs, minWaited: 0.95, maxWaited: 1.4, maxTopStats: 0.15},
+		// Under load a mkdir's reply (which names the inode) may come
+		// after tar's stat of top/, which then waits: 0.40 of them per
+		// directory in CI with the chaos suite beside (1.00 before the
+		// changes were counted by inode).
+		{name: "posted", minPosted: dirs, minWaited: 0.95, maxWaited: 1.7, maxTopStats: 0.6},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
