@@ -145,18 +145,6 @@ func TestPathCacheQuiet(t *testing.T) {
 // or no name at all; not a symbolic link's, nor a statx answer that does
 // not say the file's type.
 func TestLstatAsStat(t *testing.T) {
-	stat := func(mode uint32) []byte {
-		st := linux.Stat{Mode: mode, Size: 7}
-		b := make([]byte, st.SizeBytes())
-		st.MarshalBytes(b)
-		return b
-	}
-	statx := func(mask uint32, mode uint16) []byte {
-		stx := linux.Statx{Mask: mask, Mode: mode}
-		b := make([]byte, stx.SizeBytes())
-		stx.MarshalBytes(b)
-		return b
-	}
 	tests := []struct {
 		name  string
 		sysno uintptr
@@ -166,17 +154,17 @@ func TestLstatAsStat(t *testing.T) {
 		flags uint64
 		want  bool
 	}{
-		{name: "a regular file", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: stat(linux.S_IFREG | 0o644)}, want: true},
-		{name: "a directory", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: stat(linux.S_IFDIR | 0o755)}, want: true},
-		{name: "a symbolic link", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: stat(linux.S_IFLNK | 0o777)}},
+		{name: "a regular file", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: statOfMode(linux.S_IFREG | 0o644)}, want: true},
+		{name: "a directory", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: statOfMode(linux.S_IFDIR | 0o755)}, want: true},
+		{name: "a symbolic link", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: statOfMode(linux.S_IFLNK | 0o777)}},
 		{name: "no such name", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{errno: unix.ENOENT}, want: true},
 		{name: "another error", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{errno: unix.EACCES}},
 		{name: "a short answer", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: []byte{1}}},
 		{name: "nothing kept", sysno: unix.SYS_NEWFSTATAT},
-		{name: "the call does not follow", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: stat(linux.S_IFREG)}, flags: unix.AT_SYMLINK_NOFOLLOW},
-		{name: "statx of a regular file", sysno: unix.SYS_STATX, kept: &pathAnswer{out: statx(linux.STATX_BASIC_STATS, linux.S_IFREG|0o644)}, want: true},
-		{name: "statx of a symbolic link", sysno: unix.SYS_STATX, kept: &pathAnswer{out: statx(linux.STATX_BASIC_STATS, linux.S_IFLNK|0o777)}},
-		{name: "statx without the type", sysno: unix.SYS_STATX, kept: &pathAnswer{out: statx(linux.STATX_SIZE, linux.S_IFREG)}},
+		{name: "the call does not follow", sysno: unix.SYS_NEWFSTATAT, kept: &pathAnswer{out: statOfMode(linux.S_IFREG)}, flags: unix.AT_SYMLINK_NOFOLLOW},
+		{name: "statx of a regular file", sysno: unix.SYS_STATX, kept: &pathAnswer{out: statxOfMode(linux.STATX_BASIC_STATS, linux.S_IFREG|0o644)}, want: true},
+		{name: "statx of a symbolic link", sysno: unix.SYS_STATX, kept: &pathAnswer{out: statxOfMode(linux.STATX_BASIC_STATS, linux.S_IFLNK|0o777)}},
+		{name: "statx without the type", sysno: unix.SYS_STATX, kept: &pathAnswer{out: statxOfMode(linux.STATX_SIZE, linux.S_IFREG)}},
 		{name: "readlink", sysno: unix.SYS_READLINK, kept: &pathAnswer{out: []byte("x")}},
 	}
 	for _, tc := range tests {
