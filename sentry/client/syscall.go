@@ -398,8 +398,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	if reply.Errno == 0 && (sysno == unix.SYS_OPEN || sysno == unix.SYS_OPENAT) {
 		t.noteOpen(sysno, args, uint64(reply.Ret))
-		if desc, ok := t.c.ids.soleFD(t.proc.pid, int32(reply.Ret)); ok && watchOpen {
-			t.c.openUse.opened(desc)
+		if watchOpen {
+			if desc, ok := t.c.ids.soleFD(t.proc.pid, int32(reply.Ret)); ok {
+				t.c.openUse.opened(desc)
+			}
 		}
 		if sc.LeaseWanted {
 			t.startOwned(sysno, args, int32(reply.Ret))
