@@ -156,8 +156,8 @@
 //     the operator chose Config.Network "host", the server machine's own
 //     sockets (inet.HostFile, package syscalls' socket_host.go); route
 //     netlink sockets (package fsimpl/netlink, package syscalls'
-//     socket_netlink.go); their replay state is derived in
-//     restore_kobj.go. Signalfds (package fsimpl/signalfd, their
+//     socket_netlink.go); their replay state is derived and rebuilt
+//     in package kernel's kobjstate.go. Signalfds (package fsimpl/signalfd, their
 //     calls in package syscalls' signalfd.go, their reads and signal
 //     routing in package kernel's signalfd.go and signals.go): the
 //     descriptor and mask; the pending signals are the client's.
@@ -367,7 +367,7 @@
 // file handles in the records a client receives are bound to it (package
 // handlebind: a tag under the gofer's binding key), and checked when they
 // come back. Package kernel's restore.go rebuilds a client from a Restore
-// (asking the file kinds' glue, kernel.Files, for their descriptions)
+// (asking the open handlers, kernel.Files, for synthesized files)
 // and applies Rewrites (in arrival order, one at a time); package durable tracks
 // writes until a gofer fsync (package kernel's durable.go: one batched Fsync per flusher
 // pass) and pushes Durable. Every gofer mutation carries
