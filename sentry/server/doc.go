@@ -151,7 +151,7 @@
 //     their calls in package syscalls' socket_inet.go: loopback only, or
 //     with "sandbox" the interfaces the client brought in Hello.network,
 //     whose frames come and go as Frames messages: network.go, the
-//     Hello's check, and package kernel's network.go, the stack's and the
+//     modes, and package kernel's network.go, the Hello's check, the stack's and the
 //     interfaces', whose ioctls are package syscalls' netif.go) or, when
 //     the operator chose Config.Network "host", the server machine's own
 //     sockets (inet.HostFile, package syscalls' socket_host.go); route

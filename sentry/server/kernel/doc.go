@@ -60,7 +60,8 @@
 //     left for after the kernel lock); the /proc/sys numbers a Hello
 //     sets (sysctl.go: ApplySysctls, ErrSysctl) and ip_forward's change
 //     of the network stack (SetIPForward); the client's network
-//     (network.go: NetStack, made at first use, whose sandbox frames go
+//     (network.go: the network a Hello brings, checked,
+//     SandboxNetworkOf, ErrNetwork; NetStack, made at first use, whose sandbox frames go
 //     to the client and come from it, InboundFrames, and which drains
 //     at the end, LingerNetwork, DebugNetwork; Interfaces and DevStats, the netstack's or with
 //     HostNet the server machine's; NetlinkRoute, every route netlink
