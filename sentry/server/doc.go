@@ -53,7 +53,7 @@
 //     at once, never refused), the client's stdio (kernel/stdio.go; the stdin
 //     buffer and the terminal's state are package kernel/stdio's) and
 //     the stdio sets of spawned processes: processes the OCI runtime's
-//     exec adds from outside (Spawn, spawn.go; a set's stdio.Stdin.mu
+//     exec adds from outside (Spawn, package kernel's spawn.go; a set's stdio.Stdin.mu
 //     nests inside clientState.Mu as set 0's does; a set counts its open files,
 //     atomically, and StdioSetClosed tells the client when none is left);
 //   - a mount namespace (package vfs, clientState.VFS): the dentry cache

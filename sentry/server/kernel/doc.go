@@ -20,7 +20,9 @@
 //     groups (jobctl.go) and the terminal's SIGTTIN/SIGTTOU (tty.go:
 //     JobControlAccess); ptrace
 //     (ptrace.go); the timers that raise signals (timers.go).
-//   - A Start and exec (exec.go: Start, PlanExec and CommitExec over #!
+//   - A Start, a Spawn (spawn.go: a process the OCI runtime's exec adds
+//     from outside, with a stdio set of its own) and exec (exec.go:
+//     Start, PlanExec and CommitExec over #!
 //     scripts and ELF images read through the gofer, ExecPlan; the
 //     mapped files' pages, PageRead, PageWrite); fd tables as the kernel
 //     makes and scans them (files.go); capability records (caps.go); pipe
