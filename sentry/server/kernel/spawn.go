@@ -4,7 +4,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 )
 
@@ -14,15 +13,11 @@ import (
 // a session of its own, and here its own stdio set. It is reaped when it
 // exits, and SpawnExit tells the client its status.
 func (k *Kernel) Spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) error {
+	if sp.GetStdio() == nil {
+		return unix.EINVAL
+	}
 	st := sp.GetProcess()
-	if st == nil || len(st.Argv) == 0 && st.Filename == "" || sp.GetStdio() == nil {
-		return unix.EINVAL
-	}
-	if len(st.Groups) > auth.MaxGroups {
-		return unix.EINVAL
-	}
-	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
-		k.Log.Warn("refused Spawn", "err", err)
+	if err := k.checkRootProcess(st, "Spawn"); err != nil {
 		return err
 	}
 	k.Mu.Lock()
