@@ -652,7 +652,7 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 	case *sentrypb.Call_Start:
 		err = k.Start(call.Seq, op.Start, r)
 	case *sentrypb.Call_Spawn:
-		err = spawn(k, call.Seq, op.Spawn, r)
+		err = k.Spawn(call.Seq, op.Spawn, r)
 	case *sentrypb.Call_PageRead:
 		err = k.PageRead(op.PageRead, r)
 	case *sentrypb.Call_PageWrite:

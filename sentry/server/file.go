@@ -8,9 +8,3 @@ type (
 	fileImpl  = fdesc.FileImpl
 	fileOwner = fdesc.Owner
 )
-
-// queuedFile is a socket that reports how much it has to read
-// (FIONREAD).
-type queuedFile interface {
-	Queued() (int, error)
-}

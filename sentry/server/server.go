@@ -180,7 +180,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 		return status.Error(codes.FailedPrecondition, why)
 	}
 	c, err := s.newClient(hello, s.grantOf(stream.Context()))
-	if errors.Is(err, kernel.ErrSysctl) || errors.Is(err, synth.ErrDevNode) || errors.Is(err, errNetwork) {
+	if errors.Is(err, kernel.ErrSysctl) || errors.Is(err, synth.ErrDevNode) || errors.Is(err, kernel.ErrNetwork) {
 		s.log.Warn("refused a client", "client", hello.ClientId, "err", err)
 		stream.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: s.id, ProtocolVersion: sentrypb.ProtocolVersion, Refused: err.Error()}}})
 		return status.Error(codes.InvalidArgument, err.Error())

@@ -44,18 +44,13 @@ type Grant interface {
 }
 
 // Files is what the kernel asks of the server's file system calls, which
-// are above it: the parts of a description's replay record that the
-// file kinds' glue derives and, for a Restore, rebuilds, and an inotify
-// watch's lease revocation.
+// are above it: a synthesized file opened again for a Restore, and an
+// inotify watch's lease revocation.
 type Files interface {
-	// KobjState returns the kind and state of f's record when f is a
-	// kernel object whose record the server derives (ok false: none).
-	KobjState(f *fdesc.File) (kind sentrypb.FileState_Kind, kobj *sentrypb.KernelObjectState, ok bool)
-	// RestoreFile rebuilds, for a Restore, a description of a kind whose
-	// record KobjState derives (eventfd, timerfd, signalfd, inotify,
-	// epoll, sockets), of a pseudo-terminal's end, or of a synthesized
-	// file (opened again by path); c (nil: no process) resolves paths.
-	RestoreFile(c *Task, fs *sentrypb.FileState) (*fdesc.File, error)
+	// RestoreSyntheticFile rebuilds, for a Restore, a description of a
+	// synthesized file, opened again by path as open(2) opens it; c
+	// (nil: no process) resolves the path.
+	RestoreSyntheticFile(c *Task, fs *sentrypb.FileState) (*fdesc.File, error)
 	// RevokeLeasesForWatch revokes every read and path lease of the
 	// client's before an added inotify watch is answered (its cached
 	// reads would raise no IN_ACCESS); none is granted while it has

@@ -404,7 +404,7 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 		}
 	default:
 		st.Kind = sentrypb.FileState_SYNTHETIC
-		if kind, kobj, ok := k.Files.KobjState(f); ok {
+		if kind, kobj, ok := k.kobjState(f); ok {
 			st.Kind, st.Kobj = kind, kobj
 		}
 	}
