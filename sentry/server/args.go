@@ -29,7 +29,6 @@ var (
 
 // ioctl's handler (package syscalls' ioctl.go), as the table still here
 // names it; the name goes as the table moves.
-var sysIoctl = syscalls.Ioctl
 
 // maxRW bounds one read or write (the client clamps writes the same way).
 const maxRW = sysabi.MaxBuffer

@@ -33,7 +33,7 @@ func init() {
 		unix.SYS_FLOCK:      syscalls.Flock,
 		unix.SYS_PIPE:       syscalls.Pipe2,
 		unix.SYS_PIPE2:      syscalls.Pipe2,
-		unix.SYS_IOCTL:      sysIoctl,
+		unix.SYS_IOCTL:      syscalls.Ioctl,
 		unix.SYS_FSYNC:      syscalls.Fsync,
 		unix.SYS_FDATASYNC:  syscalls.Fsync,
 		unix.SYS_SYNC:       syscalls.Sync,
