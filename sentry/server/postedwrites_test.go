@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -39,7 +40,6 @@ func TestPostedWritesPacked(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, fc := batchTestClient(t)
-			k := fc.k
 			fc.stream.postBatch = true
 			fc.stream.postedHeld.Packed, fc.stream.postedHeld.PackedWrites = true, tc.packed
 			var mu sync.Mutex
@@ -82,38 +82,8 @@ func TestPostedWritesPacked(t *testing.T) {
 				fold(m.GetPush().GetState().GetRecords())
 				return nil
 			})
-			const pathAddr, dataAddr = 0x10000, 0x20000
-			in := func(addr uint64, b string) []*sentrypb.Region {
-				return []*sentrypb.Region{{Addr: addr, Data: []byte(b)}}
-			}
-			sc := func(sysno uintptr, inputs []*sentrypb.Region, posted bool, args ...uint64) *sentrypb.Syscall {
-				a := make([]uint64, 6)
-				copy(a, args)
-				return &sentrypb.Syscall{Sysno: int32(sysno), Args: a, Inputs: inputs, Posted: posted}
-			}
-			const fd = 9 // fuzzClient's process holds 0-8
-			calls := []*sentrypb.Syscall{
-				sc(unix.SYS_OPENAT, in(pathAddr, "/wpack\x00"), false, uint64(unix.AT_FDCWD&0xffffffff), pathAddr, unix.O_CREAT|unix.O_RDWR|unix.O_TRUNC, 0o644),
-				sc(unix.SYS_WRITE, in(dataAddr, data), true, fd, dataAddr, uint64(len(data))),
-				sc(unix.SYS_WRITE, in(dataAddr, data), true, fd, dataAddr, uint64(len(data))),
-				sc(unix.SYS_WRITE, in(dataAddr, data), true, fd, dataAddr, uint64(len(data))),
-				sc(unix.SYS_PWRITE64, in(dataAddr, data), true, fd, dataAddr, uint64(len(data)), 100),
-				sc(unix.SYS_FCNTL, nil, false, fd, unix.F_GETFD),
-			}
-			k.Mu.Lock()
-			th := k.Threads[1]
-			tcs := fc.callsOfLocked(th)
-			for i, s := range calls {
-				seq := uint64(i + 1)
-				tcs.queue = append(tcs.queue, &sentrypb.Call{Seq: seq, Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: s}})
-				if s.Posted {
-					fc.notePostedLocked(seq)
-				}
-			}
-			tcs.running = true
-			k.Workers.Add(1)
-			k.Mu.Unlock()
-			fc.threadWorker(th, tcs, true)
+			var seq uint64
+			runPostedWrites(fc, &seq, true, []string{data, data, data}, 100, data)
 			mu.Lock()
 			defer mu.Unlock()
 			if !slices.Equal(writes, tc.wantWrites) {
@@ -152,6 +122,48 @@ func TestPostedWritesPacked(t *testing.T) {
 	}
 }
 
+// runPostedWrites runs, on fc's thread 1, as calls numbered after *seq, a waited open of /wpack as fd
+// 9 if open (else fd 9 is open already), posted writes of writes, a
+// posted pwrite of pwrite at pwriteAt, and a waited fcntl.
+func runPostedWrites(fc *client, seq *uint64, open bool, writes []string, pwriteAt uint64, pwrite string) {
+	const pathAddr, dataAddr = 0x10000, 0x20000
+	in := func(addr uint64, b string) []*sentrypb.Region {
+		return []*sentrypb.Region{{Addr: addr, Data: []byte(b)}}
+	}
+	sc := func(sysno uintptr, inputs []*sentrypb.Region, posted bool, args ...uint64) *sentrypb.Syscall {
+		a := make([]uint64, 6)
+		copy(a, args)
+		return &sentrypb.Syscall{Sysno: int32(sysno), Args: a, Inputs: inputs, Posted: posted}
+	}
+	const fd = 9 // fuzzClient's process holds 0-8
+	var calls []*sentrypb.Syscall
+	if open {
+		calls = append(calls, sc(unix.SYS_OPENAT, in(pathAddr, "/wpack\x00"), false, uint64(unix.AT_FDCWD&0xffffffff), pathAddr, unix.O_CREAT|unix.O_RDWR|unix.O_TRUNC, 0o644))
+	}
+	for _, w := range writes {
+		calls = append(calls, sc(unix.SYS_WRITE, in(dataAddr, w), true, fd, dataAddr, uint64(len(w))))
+	}
+	if pwrite != "" {
+		calls = append(calls, sc(unix.SYS_PWRITE64, in(dataAddr, pwrite), true, fd, dataAddr, uint64(len(pwrite)), pwriteAt))
+	}
+	calls = append(calls, sc(unix.SYS_FCNTL, nil, false, fd, unix.F_GETFD))
+	k := fc.k
+	k.Mu.Lock()
+	th := k.Threads[1]
+	tcs := fc.callsOfLocked(th)
+	for _, s := range calls {
+		*seq++
+		tcs.queue = append(tcs.queue, &sentrypb.Call{Seq: *seq, Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: s}})
+		if s.Posted {
+			fc.notePostedLocked(*seq)
+		}
+	}
+	tcs.running = true
+	k.Workers.Add(1)
+	k.Mu.Unlock()
+	fc.threadWorker(th, tcs, true)
+}
+
 // packedEvents hands out a message's packed writes as events of
 // TestPostedWritesPacked, in seq order with its other replies.
 type packedEvents struct {
@@ -171,4 +183,46 @@ func (d *packedEvents) before(seq uint64) []string {
 		d.entries = append(d.entries, fmt.Sprintf("%d:%d,%d", s, d.w.Offset[d.next], d.w.MovedTo[d.next]))
 	}
 	return out
+}
+
+// BenchmarkPostedWrites runs batches of 63 posted 4 KiB writes and a
+// waited call on the server, its replies packed (FeaturePostedWrites) or
+// each with its records, sent to a sender that marshals them as the
+// framed wire would; per write: time, and bytes sent to the client.
+func BenchmarkPostedWrites(b *testing.B) {
+	page := string(make([]byte, 4096))
+	writes := make([]string, 63)
+	for i := range writes {
+		writes[i] = page
+	}
+	for _, packed := range []bool{false, true} {
+		name := "records"
+		if packed {
+			name = "packed"
+		}
+		b.Run(name, func(b *testing.B) {
+			_, fc := batchTestClient(b)
+			fc.stream.postBatch = true
+			fc.stream.postedHeld.Packed, fc.stream.postedHeld.PackedWrites = true, packed
+			var buf []byte
+			var sent int
+			fc.stream.setSender(func(m *sentrypb.ServerMessage) error {
+				var err error
+				buf, err = proto.MarshalOptions{}.MarshalAppend(buf[:0], m)
+				sent += len(buf)
+				return err
+			})
+			var seq uint64
+			runPostedWrites(fc, &seq, true, nil, 0, "")
+			b.ReportAllocs()
+			b.ResetTimer()
+			sent = 0
+			for i := 0; i < b.N; i++ {
+				runPostedWrites(fc, &seq, false, writes, 0, "")
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(writes)), "ns/write")
+			b.ReportMetric(float64(sent)/float64(b.N*len(writes)), "sent-B/write")
+		})
+	}
 }
