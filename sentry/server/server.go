@@ -197,6 +197,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 	c.stream.postBatch = hello.GetFeatures()&sentrypb.FeaturePostBatch != 0
 	c.stream.channelPosted = c.stream.postBatch && hello.GetFeatures()&sentrypb.FeatureChannelPosted != 0
 	c.stream.postedHeld.Packed = c.stream.postBatch && hello.GetFeatures()&sentrypb.FeaturePostedDone != 0
+	c.stream.postedHeld.PackedWrites = c.stream.postedHeld.Packed && hello.GetFeatures()&sentrypb.FeaturePostedWrites != 0
 	sess := &session{stream: stream}
 	sess.heard.Store(time.Now().UnixNano())
 	timeout := s.cfg.ClientTimeout
