@@ -3829,7 +3829,9 @@ type Reply struct {
 	// (Hello.path_leases): see PathLease.
 	PathLease *PathLease `protobuf:"bytes,421,opt,name=path_lease,json=pathLease,proto3" json:"path_lease,omitempty"`
 	// listed are the lstat answers of the entries a getdents64 listed
-	// (Syscall.listing_path, or the fd listed), held by path_lease.
+	// (Syscall.listing_path, or the fd listed), held by path_lease; in
+	// the reply of another path call, those of the directory dir_listing
+	// leases.
 	Listed []*ListedStat `protobuf:"bytes,424,rep,name=listed,proto3" json:"listed,omitempty"`
 	// opened_file is the FileState id of the description an open with
 	// Syscall.install_fd installed (the client, which told the application
