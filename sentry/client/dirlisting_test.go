@@ -95,7 +95,8 @@ func TestLastNameDir(t *testing.T) {
 // credentials, answers the lstat and readlink of its entries, and stops
 // the client from asking for that directory's listing again; that one
 // of other credentials, a prefix beyond the path or a revocation that
-// overtook it keeps nothing.
+// overtook it keeps nothing; and that its revocation is no waste (its
+// entries were not asked for: pathCache.wasted).
 func TestKeepDirListing(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -159,6 +160,9 @@ func TestKeepDirListing(t *testing.T) {
 			pc.mu.Unlock()
 			if lstat != nil {
 				t.Error("the entry's answer outlived the revocation of the walk's lease")
+			}
+			if pc.wasted != 0 {
+				t.Errorf("the revocation of a lookup's listing, never asked for, counted as waste (%d)", pc.wasted)
 			}
 		})
 	}

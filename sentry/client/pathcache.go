@@ -1427,6 +1427,9 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 	pc.roomLocked(2*len(listed), len(common)+3*len(listed))
 	next := pc.nextCreation()
 	shared := &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0, lookup: v.lookup}}
+	// A lookup's listing was not asked for entry by entry: its
+	// revocation is no sign of waste (pathCache.wasted).
+	shared.unasked = v.lookup
 	pc.holdLocked(shared, common)
 	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, common)
 	kept := 0
@@ -1441,9 +1444,9 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		}
 		a, e := &en.lstat, &en.exists
 		a.holds = [2]*pathHold{shared, &a.own}
-		a.own.ino, a.own.kindsUnknown = ls.Ino, ls.Ino == 0
+		a.own.ino, a.own.kindsUnknown, a.own.unasked = ls.Ino, ls.Ino == 0, v.lookup
 		e.holds = [2]*pathHold{shared, &e.own}
-		e.own.ino, e.own.kindsUnknown = a.own.ino, a.own.kindsUnknown
+		e.own.ino, e.own.kindsUnknown, e.own.unasked = a.own.ino, a.own.kindsUnknown, v.lookup
 		// The first lease (its name) marks both, the second (its
 		// attributes; a file's one lease for both is readlease's
 		// AttrsKey) the lstat's.
