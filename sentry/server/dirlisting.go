@@ -29,6 +29,12 @@ import (
 // the walk reached it without following a symbolic link, so that the
 // prefix of the call's path spells it.
 
+// listingRoom is how much room for more leases (readlease.Holder.Room)
+// a client keeps after a lookup's listing is granted: the listings'
+// leases (one or two per entry) must not crowd out its read leases and
+// the answers it asked for (a full table releases the oldest quarter).
+const listingRoom = 2048
+
 // dirListing is a listing a path call's reply carries.
 type dirListing struct {
 	// prefix is the length of the call's path that names the

@@ -134,3 +134,47 @@ func TestDirListingOfLookups(t *testing.T) {
 		}
 	})
 }
+
+// TestDirListingRoom checks that lookups' listings stop before their
+// leases crowd out the client's others: with listingRoom left, a stat
+// still gets its own lease but no listing.
+func TestDirListingRoom(t *testing.T) {
+	e := started(t)
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
+	const dirs, files = 12, 250
+	for d := range dirs {
+		dir := filepath.Join(e.root, "tmp", "room", fmt.Sprint(d))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range files {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprint(i)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sb := l.mem.zeros(144)
+	listed, without := 0, 0
+	for d := range dirs {
+		r := pathSysListing(l, true, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), l.mem.str(fmt.Sprintf("/tmp/room/%d/0", d)), sb, 0)
+		if r.Errno != 0 || r.PathLease == nil {
+			t.Fatalf("dir %d: errno %v, lease %v", d, unix.Errno(r.Errno), r.PathLease)
+		}
+		if r.DirListing == nil {
+			without++
+			continue
+		}
+		if without > 0 {
+			t.Errorf("dir %d listed after a listing was refused", d)
+		}
+		listed += len(r.Listed)
+	}
+	// Files have one lease each: the listings may take 4,096 - 2,048.
+	if without == 0 || listed > maxLeasesForListings {
+		t.Errorf("%d entries listed, %d directories not; want at most %d entries, then none", listed, without, maxLeasesForListings)
+	}
+}
+
+// maxLeasesForListings is how many leases lookups' listings of files may
+// take from an empty table (readlease's 4,096 less listingRoom).
+const maxLeasesForListings = 4096 - listingRoom

@@ -302,7 +302,10 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 			openedStat = openedStatOf(c, final)
 		}
 		if found, ok := dirListingCall(c, e); ok && listingWanted {
-			if dl = dirListingOf(c, found, missing, missingDir); dl != nil {
+			if dl = dirListingOf(c, found, missing, missingDir); dl != nil && k.LeaseHolder.Room()-len(keys)-len(dl.keys) < listingRoom {
+				dl = nil // the client's read leases first
+			}
+			if dl != nil {
 				keys = append(keys, dl.keys...)
 			}
 		}
