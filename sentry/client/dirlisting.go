@@ -13,8 +13,8 @@ import (
 // Listings of cold lookups (docs/ARCHITECTURE.md, "The client's path
 // cache"; server: sentry/server/dirlisting.go).
 //
-// A stat, readlink or read-only open the path cache could not answer
-// asks for the listing of the directory its last name is in
+// A stat or readlink the path cache could not answer asks for the
+// listing of the directory its last name is in
 // (Syscall.dir_listing_wanted) unless the client holds one
 // (pathCache.listedDirs); the reply may carry it (Reply.dir_listing,
 // Reply.listed), kept as a listing by path of that directory is
@@ -28,9 +28,12 @@ import (
 // package's __init__.py after the failed lookups of its extension
 // names.
 
-// dirListingCalls are the path calls (besides a read-only open) that ask
-// for a listing: those whose walk uses the fs ids, as lstat's does (the
-// access calls walk with the real ones).
+// dirListingCalls are the path calls that ask for a listing: those whose
+// walk uses the fs ids, as lstat's does (the access calls walk with the
+// real ones). Not the opens: a regular file's open still waits for its
+// data (listedDir.lookup), and Python's opens of the .pyc files of each
+// __pycache__ it never stats would spend the lease table's room
+// (listingRoom) on listings nothing uses.
 var dirListingCalls = map[uintptr]bool{
 	unix.SYS_STAT: true, unix.SYS_LSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true,
 	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true,

@@ -366,11 +366,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	sc.OwnedWanted = ownedWanted
 	sc.PathLeaseWanted = pathWanted || listing.wanted || parentWanted || openKeyed
 	sc.ListingPath = listing.path
-	listingKey, listingKeyed := pathKey, pathKeyed && pathWanted && dirListingCalls[sysno]
-	if !listingKeyed {
-		listingKey, listingKeyed = openKey, openKeyed
-	}
-	sc.DirListingWanted = listingKeyed && t.c.pcache.dirListingWanted(listingKey)
+	sc.DirListingWanted = pathKeyed && pathWanted && dirListingCalls[sysno] && t.c.pcache.dirListingWanted(pathKey)
 	reply, err := t.callSyscall(call)
 	if err != nil {
 		return 0, unix.EIO
@@ -383,7 +379,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
 	}
 	if sc.DirListingWanted && reply.PathLease != nil {
-		t.c.pcache.keepDirListing(listingKey, reply, pathFrom)
+		t.c.pcache.keepDirListing(pathKey, reply, pathFrom)
 	}
 	t.c.pcache.namesAfter(namesChange, reply)
 	t.keepCwdCopy(sysno, reply)
