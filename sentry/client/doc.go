@@ -134,7 +134,9 @@
 // (PathLease.missing_in), with ENOENT (missingprefix.go), answers fstat of a description opened by a path
 // whose stat it holds (openstat.go; an open's reply carries its file's,
 // Reply.opened_stat) and a getdents64 of a description at its listing's
-// end (direof.go, Reply.listing_eof).
+// end (direof.go, Reply.listing_eof). A forwarded lookup in a directory
+// it holds no listing of asks for one, kept as a listing by path, whose
+// lstat answers also answer readlink (dirlisting.go, Reply.dir_listing).
 // client.pcache (nil with Config.NoReadCache) has its own lock.
 //
 // Posted opens (postopen.go): a read-only open whose success the path

@@ -220,6 +220,10 @@ type pathCache struct {
 	// missingInNames counts the names those answers hold (bounded by
 	// maxMissingInNames). Protected by mu.
 	missingInNames int
+	// listedDirs are the directories (listedDirKey) whose listing the
+	// client was given, until the listing's leases expire
+	// (dirlisting.go). Protected by mu.
+	listedDirs map[string]time.Time
 
 	// hits counts the calls answered here, kept the answers kept, for
 	// the end-of-session log line. Atomic.
@@ -317,6 +321,13 @@ type pathHold struct {
 type listedDir struct {
 	ino                 uint64
 	writable, removable bool
+	// lookup says the listing came with the reply of a lookup
+	// (dirlisting.go), not a getdents64: a regular file of it found
+	// by no listing the application made is opened waited
+	// (statOpenAnswer), as its reply brings the file's data and an
+	// open answer its later opens are posted on with the file's
+	// read lease.
+	lookup bool
 }
 
 // revoked says whether a revocation ended one of a's leases.
@@ -946,6 +957,9 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	if a == nil {
 		a = pc.lstatAsStatLocked(k, t.proc.pid)
 	}
+	if a == nil {
+		a = pc.readlinkOfLstatLocked(k, t.proc.pid)
+	}
 	if a == nil && scope.dirs && walkFirst(sysno, args) {
 		a = pc.missingPrefixLocked(k, t.proc.pid)
 	}
@@ -1366,6 +1380,9 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 		return
 	}
 	pc.keepListedLocked(v, l, reply.Listed, expires)
+	if lst.path != "" {
+		pc.noteListedDirLocked(pathKey{creds: creds, start: v.start}, strings.TrimSuffix(lst.path, "/"), expires)
+	}
 }
 
 // listedPrefix returns what the paths of the entries of directory dir
@@ -1392,6 +1409,8 @@ type listedView struct {
 	// "" for a listing by description), desc the description listed.
 	prefix string
 	desc   uint64
+	// lookup: the listing came with a lookup's reply (listedDir.lookup).
+	lookup bool
 }
 
 // keepListedLocked keeps the answers of the entries listed under v,
@@ -1407,7 +1426,10 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 	// under the path's keys (fdAnswerLocked).
 	pc.roomLocked(2*len(listed), len(common)+3*len(listed))
 	next := pc.nextCreation()
-	shared := &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0}}
+	shared := &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0, lookup: v.lookup}}
+	// A lookup's listing was not asked for entry by entry: its
+	// revocation is no sign of waste (pathCache.wasted).
+	shared.unasked = v.lookup
 	pc.holdLocked(shared, common)
 	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, common)
 	kept := 0
@@ -1422,9 +1444,9 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		}
 		a, e := &en.lstat, &en.exists
 		a.holds = [2]*pathHold{shared, &a.own}
-		a.own.ino, a.own.kindsUnknown = ls.Ino, ls.Ino == 0
+		a.own.ino, a.own.kindsUnknown, a.own.unasked = ls.Ino, ls.Ino == 0, v.lookup
 		e.holds = [2]*pathHold{shared, &e.own}
-		e.own.ino, e.own.kindsUnknown = a.own.ino, a.own.kindsUnknown
+		e.own.ino, e.own.kindsUnknown, e.own.unasked = a.own.ino, a.own.kindsUnknown, v.lookup
 		// The first lease (its name) marks both, the second (its
 		// attributes; a file's one lease for both is readlease's
 		// AttrsKey) the lstat's.

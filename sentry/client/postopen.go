@@ -700,10 +700,10 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, ok bool) {
 	sk := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: k.creds, start: k.start, path: k.path,
 		args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}
 	pc.mu.Lock()
-	_, st, _, ok := pc.keptStatLocked(sk, t.proc.pid, from)
+	_, st, lst, ok := pc.keptStatLocked(sk, t.proc.pid, from)
 	pc.mu.Unlock()
-	if !ok {
-		return 0, false
+	if !ok || lst != nil && lst.lookup && st.Mode&linux.S_IFMT == linux.S_IFREG {
+		return 0, false // waited: see listedDir.lookup
 	}
 	// A directory only by a path its listing can name
 	// (Syscall.listing_path: absolute or relative to the cwd, find's):

@@ -366,6 +366,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	sc.OwnedWanted = ownedWanted
 	sc.PathLeaseWanted = pathWanted || listing.wanted || parentWanted || openKeyed
 	sc.ListingPath = listing.path
+	sc.DirListingWanted = pathKeyed && pathWanted && dirListingCalls[sysno] && t.c.pcache.dirListingWanted(pathKey)
 	reply, err := t.callSyscall(call)
 	if err != nil {
 		return 0, unix.EIO
@@ -376,6 +377,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	if pathKeyed && reply.PathLease != nil {
 		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
+	}
+	if sc.DirListingWanted && reply.PathLease != nil {
+		t.c.pcache.keepDirListing(pathKey, reply, pathFrom)
 	}
 	t.c.pcache.namesAfter(namesChange, reply)
 	t.keepCwdCopy(sysno, reply)

@@ -62,7 +62,7 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 	}
 	pl := beginPathLease(k, c, sc.PathLeaseWanted, sc.ListingPath)
 	ret, skipped, err := runReportingDeferred(k, h, c, sc.Posted)
-	endPathLease(k, c, pl, skipped, err)
+	endPathLease(k, c, pl, skipped, err, sc.DirListingWanted)
 	if c.Eff != nil {
 		k.Trk.SetEffects(seq, c.Eff)
 	}

@@ -122,7 +122,9 @@
 //     granted in the replies of stat, access, readlink and read-only
 //     opens of paths whose walk crossed only gofer files (pathlease.go;
 //     an ENOENT answer carries the complete names of the small directory
-//     the name was missing in, missingnames.go;
+//     the name was missing in, missingnames.go; a lookup's reply
+//     the listing of the small directory its last name is in,
+//     dirlisting.go;
 //     postopen.go: the client posts the same open later, naming the fd
 //     its description goes at, Syscall.install_fd), and of unlinks that
 //     failed with ENOENT (negunlink.go: the client posts an O_CREAT open

@@ -46,29 +46,52 @@ var missingInCalls = map[int32]bool{
 }
 
 // missingIn returns what PathLease.missing_in says of c's walk, which
-// failed ENOENT (nil: nothing).
-func missingIn(c *syscallCtx) *sentrypb.MissingIn {
-	v := c.PathView
-	if v == nil || c.NotLeasable || !missingInCalls[c.Sysno] || c.Kernel.VFS.HasMounts() {
-		return nil
-	}
-	path, err := pathArg(c, pathArgs[c.Sysno][1])
-	if err != nil || path == "" || len(path) >= sysabi.PathMax {
-		return nil
-	}
-	prefix, dir, ok := missingAt(path, v.Searched, v.Found)
-	if !ok || dir.Kind != vfs.KindGofer || !dir.IsDir() {
-		return nil
-	}
-	names, ok := listNames(c, dir)
+// failed ENOENT (nil: nothing), and the directory it lists; with plus,
+// the listing brings its entries' attributes (dirlisting.go).
+func missingIn(c *syscallCtx, plus bool) (*sentrypb.MissingIn, *vfs.Dentry) {
+	prefix, dir, ok := lookupDir(c, false)
 	if !ok {
-		return nil
+		return nil, nil
+	}
+	names, ok := listNames(c, dir, plus)
+	if !ok {
+		return nil, nil
 	}
 	if dir == c.Kernel.VFS.Root {
 		// Served over the gofer's (vfs.lookupName).
 		names = append(names, "dev", "proc")
 	}
-	return &sentrypb.MissingIn{Prefix: uint32(prefix), Names: names}
+	return &sentrypb.MissingIn{Prefix: uint32(prefix), Names: names}, dir
+}
+
+// lookupDir returns the gofer directory the last lookup of c's walk
+// looked its name up in, and the length of the prefix of c's path that
+// names it (missingAt), if c is one of missingInCalls, no mount is
+// grafted, and the walk found each name before that one without
+// following a symbolic link; found says the walk found that last name
+// (it ended there: a success, or readlink's EINVAL), else it failed
+// there.
+func lookupDir(c *syscallCtx, found bool) (prefix int, dir *vfs.Dentry, ok bool) {
+	v := c.PathView
+	if v == nil || c.NotLeasable || !missingInCalls[c.Sysno] || c.Kernel.VFS.HasMounts() {
+		return 0, nil, false
+	}
+	path, err := pathArg(c, pathArgs[c.Sysno][1])
+	if err != nil || path == "" || len(path) >= sysabi.PathMax {
+		return 0, nil, false
+	}
+	before := v.Found
+	if found {
+		if len(before) == 0 || before[len(before)-1] != v.Final {
+			return 0, nil, false // the end was not the last lookup's (a followed symbolic link)
+		}
+		before = before[:len(before)-1]
+	}
+	prefix, dir, ok = missingAt(path, v.Searched, before)
+	if !ok || dir.Kind != vfs.KindGofer || !dir.IsDir() {
+		return 0, nil, false
+	}
+	return prefix, dir, true
 }
 
 // missingAt returns where the walk of path that searched searched and
@@ -118,8 +141,9 @@ func missingAt(path string, searched, found []*vfs.Dentry) (prefix int, dir *vfs
 }
 
 // listNames returns the names of gofer directory dir, if it has at most
-// maxMissingInNames.
-func listNames(c *syscallCtx, dir *vfs.Dentry) ([]string, bool) {
+// maxMissingInNames; with plus, the listing brings each entry's
+// attributes to its dentry too (vfs.NoteListing: listedStatOf's).
+func listNames(c *syscallCtx, dir *vfs.Dentry, plus bool) ([]string, bool) {
 	v := c.Kernel.VFS
 	// Pinned for the listing only: c.HandleOf's pins would last until
 	// the reply is made.
@@ -131,10 +155,20 @@ func listNames(c *syscallCtx, dir *vfs.Dentry) ([]string, bool) {
 	var names []string
 	for cookie := uint64(0); ; {
 		ctx, cancel := v.RPCCtx()
-		r, err := v.Gofer().Getdents(ctx, &goferpb.GetdentsRequest{Dir: h, Offset: cookie, Count: maxMissingInNames + 3})
+		req := &goferpb.GetdentsRequest{Dir: h, Offset: cookie, Count: maxMissingInNames + 3, Plus: plus}
+		var r *goferpb.GetdentsReply
+		var seq uint64
+		if plus {
+			r, seq, err = c.Kernel.Attrs.GetdentsSeq(ctx, req)
+		} else {
+			r, err = v.Gofer().Getdents(ctx, req)
+		}
 		cancel()
 		if syserr.FromGofer("getdents", r.GetErrno(), err) != nil {
 			return nil, false
+		}
+		if plus {
+			v.NoteListing(dir, r.Entries, r.Stats, seq)
 		}
 		for _, e := range r.Entries {
 			cookie = e.Offset

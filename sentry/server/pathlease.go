@@ -222,7 +222,7 @@ func beginPathLease(k *clientState, c *syscallCtx, wanted bool, listingPath stri
 // endPathLease ends the grant tk (nil: none) of c, which returned err, by
 // adding a PathLease to its reply if its answer may be kept. A mount or
 // umount revokes every path lease before its reply.
-func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipped bool, err error) {
+func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipped bool, err error, listingWanted bool) {
 	if namespaceCalls[c.Sysno] && err == nil && !skipped && k.ReadLeases != nil {
 		leaseObserver{r: k.ReadLeases, log: k.Log}.logExpired(k.ReadLeases.ChangedPaths(k.Ctx))
 	}
@@ -244,6 +244,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	var madeDir uint64 // the inode of the directory a mkdir made
 	var missing *sentrypb.MissingIn
 	var listedDir *vfs.Dentry
+	var dl *dirListing // the listing of the directory of a walk's last lookup (dirlisting.go)
 	if c.Sysno == unix.SYS_GETDENTS64 {
 		var entries []*vfs.Dentry
 		if listed, entries, keys, listedDir = listedStats(c); len(listed) == 0 {
@@ -290,18 +291,33 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 			final = nil // a lookup's failure: nothing was found at the end
 		}
 		keys, nSearch = walkKeys(c.PathView, final)
+		var missingDir *vfs.Dentry
 		if err != nil {
 			nSearch = 0 // no name exists
 			if e == unix.ENOENT && k.CompleteNames {
-				missing = missingIn(c) // listed before the grant: a change since fails it
+				// Listed before the grant: a change since fails it.
+				missing, missingDir = missingIn(c, listingWanted)
 			}
 		} else {
 			openedStat = openedStatOf(c, final)
+		}
+		if found, ok := dirListingCall(c, e); ok && listingWanted {
+			if dl = dirListingOf(c, found, missing, missingDir); dl != nil && k.LeaseHolder.Room()-len(keys)-len(dl.keys) < listingRoom {
+				dl = nil // the client's read leases first
+			}
+			if dl != nil {
+				keys = append(keys, dl.keys...)
+			}
 		}
 	}
 	ids, epoch, left, ok := reg.GrantPath(k.LeaseHolder, *tk, keys)
 	if !ok || left <= 0 {
 		return
+	}
+	var listingIDs []uint64
+	if dl != nil {
+		n := len(keys) - len(dl.keys)
+		ids, listingIDs, keys = ids[:n], ids[n:], keys[:n]
 	}
 	// Creations are posted in a directory by one client at a time
 	// (readlease.Registry.OthersHold).
@@ -340,6 +356,9 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	}
 	c.Reply.PathLease = l
 	c.Reply.Listed = listed
+	if dl != nil {
+		dl.reply(c, l, listingIDs)
+	}
 	c.Reply.ParentStat = parentStat
 	c.Reply.OpenedStat = openedStat
 }
@@ -478,25 +497,34 @@ func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readle
 			if name == "." || name == ".." || name == "" {
 				continue
 			}
-			ch := v.CachedChild(dir, name)
-			if ch == nil || ch.Kind != vfs.KindGofer {
-				continue
+			if ls, ch := listedStatOf(v, dir, name); ls != nil {
+				out = append(out, ls)
+				entries = append(entries, ch)
 			}
-			st := v.ListedStat(ch)
-			if st == nil || st.Ino != ch.Ino() {
-				continue
-			}
-			ls := toLinuxStat(st)
-			sb := make([]byte, ls.SizeBytes())
-			ls.MarshalBytes(sb)
-			sx := toStatx(st)
-			xb := make([]byte, sx.SizeBytes())
-			sx.MarshalBytes(xb)
-			out = append(out, &sentrypb.ListedStat{Name: name, Stat: sb, Statx: xb})
-			entries = append(entries, ch)
 		}
 	}
 	return out, entries, common, dir
+}
+
+// listedStatOf returns the lstat answer of gofer directory dir's entry
+// name from the attributes its listing brought (vfs.ListedStat: no
+// gofer call), with its dentry; nil if the listing brought none.
+func listedStatOf(v *vfs.VFS, dir *vfs.Dentry, name string) (*sentrypb.ListedStat, *vfs.Dentry) {
+	ch := v.CachedChild(dir, name)
+	if ch == nil || ch.Kind != vfs.KindGofer {
+		return nil, nil
+	}
+	st := v.ListedStat(ch)
+	if st == nil || st.Ino != ch.Ino() {
+		return nil, nil
+	}
+	ls := toLinuxStat(st)
+	sb := make([]byte, ls.SizeBytes())
+	ls.MarshalBytes(sb)
+	sx := toStatx(st)
+	xb := make([]byte, sx.SizeBytes())
+	sx.MarshalBytes(xb)
+	return &sentrypb.ListedStat{Name: name, Stat: sb, Statx: xb}, ch
 }
 
 // mayRemoveAny says whether c's caller may remove any entry of dir that

@@ -42,6 +42,13 @@ func secondClient(t *testing.T, e *env, hello *sentrypb.Hello) *env {
 // pathSys is e.sys with Syscall.path_lease_wanted set.
 func pathSys(e *env, sysno uintptr, args ...uint64) *sentrypb.Reply {
 	e.t.Helper()
+	return pathSysListing(e, false, sysno, args...)
+}
+
+// pathSysListing is pathSys, also asking for the listing of the
+// directory of the path's last name if listing (dir_listing_wanted).
+func pathSysListing(e *env, listing bool, sysno uintptr, args ...uint64) *sentrypb.Reply {
+	e.t.Helper()
 	var a [6]uint64
 	copy(a[:], args)
 	var inputs []*sentrypb.Region
@@ -49,7 +56,7 @@ func pathSys(e *env, sysno uintptr, args ...uint64) *sentrypb.Reply {
 		inputs = append(inputs, &sentrypb.Region{Addr: r.Addr, Data: r.Data})
 	}
 	r := e.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
-		Sysno: int32(sysno), Args: a[:], Inputs: inputs, PathLeaseWanted: true}}})
+		Sysno: int32(sysno), Args: a[:], Inputs: inputs, PathLeaseWanted: true, DirListingWanted: listing}}})
 	e.mem.apply(r.Outputs)
 	return r
 }

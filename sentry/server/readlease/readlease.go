@@ -701,6 +701,15 @@ func (h *Holder) Disabled() bool {
 	return h.disabled || now.Before(h.pausedUntil)
 }
 
+// Room says how many more leases h may hold before a read lease's grant
+// would release its oldest (maxLeasesPerHolder), counting those it holds
+// now (expired ones too, until a grant prunes them).
+func (h *Holder) Room() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maxLeasesPerHolder - len(h.leases)
+}
+
 // Close drops h's leases (its client is gone): nothing waits for it any
 // more, and it is granted none.
 func (h *Holder) Close() {

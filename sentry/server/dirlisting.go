@@ -1,0 +1,162 @@
+package server
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+)
+
+// The listing of the directory a cold lookup was in (docs/ARCHITECTURE.md,
+// "The client's path cache", "Listings of cold lookups";
+// Syscall.dir_listing_wanted, Reply.dir_listing).
+//
+// gcc readlinks and opens each header it finds, and Python stats each
+// package's __init__.py after its lookups of the extension modules'
+// names failed there: the first ask of each path waits, though most of
+// them are in a few small directories nobody lists. When the client
+// holds no listing of the directory a stat, access, readlink or
+// read-only open looks its last name up in, the reply carries that
+// directory's listing: each entry's lstat answer, as a getdents64 by
+// path brings them (listedStats), under the same leases (the walk's
+// searches up to the directory, each entry's existence and attributes),
+// so that the next lookups there are answered on the client (readlink's
+// EINVAL and stat from the lstat answer). The directory is listed with
+// one gofer Getdents (with the entries' attributes) before the grant,
+// which fails if anything changed since the walk began; it is listed
+// only if it has at most maxMissingInNames entries, is the gofer's, and
+// the walk reached it without following a symbolic link, so that the
+// prefix of the call's path spells it.
+
+// listingRoom is how much room for more leases (readlease.Holder.Room)
+// a client keeps after a lookup's listing is granted: the listings'
+// leases (one or two per entry) must not crowd out its read leases and
+// the answers it asked for (a full table releases the oldest quarter).
+const listingRoom = 2048
+
+// dirListing is a listing a path call's reply carries.
+type dirListing struct {
+	// prefix is the length of the call's path that names the
+	// directory (0: the start directory); dir is it.
+	prefix int
+	dir    *vfs.Dentry
+	// listed are the entries' lstat answers, entries their dentries.
+	listed  []*sentrypb.ListedStat
+	entries []*vfs.Dentry
+	// keys are the leases the whole listing holds (the walk's searches
+	// to the directory: listedKeys), then each entry's two
+	// (ListedStat.ids).
+	keys   []readlease.Key
+	common int
+}
+
+// dirListingOf returns the listing of the directory of c's last lookup
+// for its reply (nil: none). found says the lookup found its name; else
+// it failed with ENOENT, and mi is what missingIn listed (with the
+// entries' attributes) of missingDir, nil if nothing.
+func dirListingOf(c *syscallCtx, found bool, mi *sentrypb.MissingIn, missingDir *vfs.Dentry) *dirListing {
+	var dl dirListing
+	var names []string
+	if found {
+		prefix, dir, ok := lookupDir(c, true)
+		if !ok {
+			return nil
+		}
+		if names, ok = listNames(c, dir, true); !ok {
+			return nil
+		}
+		dl.prefix, dl.dir = prefix, dir
+	} else {
+		if mi == nil || missingDir == nil {
+			return nil
+		}
+		dl.prefix, dl.dir, names = int(mi.Prefix), missingDir, mi.Names
+	}
+	dl.fill(c, names)
+	if len(dl.listed) == 0 {
+		return nil
+	}
+	return &dl
+}
+
+// fill makes the answers of dl.dir's entries names (listedStatOf: the
+// attributes the listing brought) and the keys they hold.
+func (dl *dirListing) fill(c *syscallCtx, names []string) {
+	if c.MaySearch(dl.dir) != nil {
+		return
+	}
+	v := c.Kernel.VFS
+	for _, name := range names {
+		if ls, ch := listedStatOf(v, dl.dir, name); ls != nil {
+			dl.listed = append(dl.listed, ls)
+			dl.entries = append(dl.entries, ch)
+		}
+	}
+	if len(dl.listed) == 0 {
+		return
+	}
+	dl.keys = listedKeys(c.PathView, dl.dir)
+	dl.common = len(dl.keys)
+	for _, d := range dl.entries {
+		dl.keys = append(dl.keys, readlease.PathKey(readlease.PathSearch, d.Ino()), readlease.AttrsKey(d.Ino(), d.IsDir()))
+	}
+}
+
+// listedKeys returns the keys every answer of a listing of dir by a path
+// whose walk v noted holds: the directories searched to dir and dir's
+// search (walkKeys' without dir's attributes: the entries' answers do not
+// show them).
+func listedKeys(v *pathView, dir *vfs.Dentry) []readlease.Key {
+	var s keySet
+	for _, d := range v.Searched {
+		s.add(readlease.PathSearch, d)
+		if d == dir {
+			break
+		}
+	}
+	s.add(readlease.PathSearch, dir)
+	return s.keys
+}
+
+// reply sets c's Reply.dir_listing and listed from dl, whose keys the
+// grant leased as ids (dl.keys' order), under lease l's grant (its
+// epoch, life and view).
+func (dl *dirListing) reply(c *syscallCtx, l *sentrypb.PathLease, ids []uint64) {
+	common := ids[:dl.common]
+	ll := &sentrypb.PathLease{Id: common[0], Epoch: l.Epoch, TtlMs: l.TtlMs, Ids: common,
+		Creds: l.Creds, Cwd: l.Cwd, DirFile: l.DirFile, DirIno: dl.dir.Ino()}
+	ll.Kinds, ll.Inos = pathKinds(dl.keys[:dl.common])
+	ll.Writable = !c.Kernel.VFS.ReadOnly(dl.dir)
+	ll.Removable = ll.Writable && mayRemoveAny(c, dl.dir)
+	for i, ls := range dl.listed {
+		ls.Ids = ids[dl.common+2*i : dl.common+2*i+2]
+		ls.Ino = dl.keys[dl.common+2*i].Ino
+	}
+	c.Reply.DirListing = ll
+	c.Reply.DirListingPrefix = uint32(dl.prefix)
+	c.Reply.Listed = dl.listed
+}
+
+// dirListingCall says whether c's reply may carry a listing of the
+// directory of its last lookup, which returned errno e: a call of
+// missingInCalls but the access calls that found its name (readlink's
+// EINVAL too) or failed ENOENT.
+func dirListingCall(c *syscallCtx, e unix.Errno) (found, ok bool) {
+	switch c.Sysno {
+	case unix.SYS_ACCESS, unix.SYS_FACCESSAT, unix.SYS_FACCESSAT2:
+		// They walk with the real ids; the entries' answers are the fs
+		// ids' (lstat's).
+		return false, false
+	}
+	if !missingInCalls[c.Sysno] {
+		return false, false
+	}
+	switch {
+	case e == 0, e == unix.EINVAL && (c.Sysno == unix.SYS_READLINK || c.Sysno == unix.SYS_READLINKAT):
+		return true, true
+	case e == unix.ENOENT:
+		return false, true
+	}
+	return false, false
+}

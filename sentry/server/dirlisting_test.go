@@ -1,0 +1,180 @@
+package server
+
+import (
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// TestDirListingOfLookups checks which replies of path calls that asked
+// for it (Syscall.dir_listing_wanted) carry the listing of the directory
+// the last name was looked up in (Reply.dir_listing): a stat's success or
+// ENOENT, readlink's EINVAL, a read-only open's success, each of plain
+// names in a small gofer directory; not the access calls (they walk with
+// the real ids), a walk through a symbolic link, a big directory, or a
+// call that did not ask. Each entry's lstat answer names its inode and
+// holds two leases; another client's chmod of an entry revokes its own.
+func TestDirListingOfLookups(t *testing.T) {
+	e := started(t)
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
+	dir := filepath.Join(e.root, "tmp", "dl")
+	big := filepath.Join(e.root, "tmp", "dlbig")
+	for _, d := range []string{filepath.Join(dir, "sub"), big} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")} {
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/tmp/dl", filepath.Join(dir, "self")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= maxMissingInNames; i++ {
+		if err := os.WriteFile(filepath.Join(big, fmt.Sprint(i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sb := l.mem.zeros(144)
+	buf := l.mem.zeros(256)
+	tests := []struct {
+		name    string
+		sysno   uintptr
+		args    func(path uint64) []uint64
+		path    string
+		noAsk   bool
+		errno   unix.Errno
+		listing bool
+	}{
+		{"stat", unix.SYS_NEWFSTATAT, func(p uint64) []uint64 { return []uint64{uint64(atFDCWD64), p, sb, 0} }, "/tmp/dl/a", false, 0, true},
+		{"stat of a missing name", unix.SYS_NEWFSTATAT, func(p uint64) []uint64 { return []uint64{uint64(atFDCWD64), p, sb, 0} }, "/tmp/dl/x", false, unix.ENOENT, true},
+		{"readlink of a file", unix.SYS_READLINK, func(p uint64) []uint64 { return []uint64{p, buf, 256} }, "/tmp/dl/b", false, unix.EINVAL, true},
+		{"open", unix.SYS_OPENAT, func(p uint64) []uint64 { return []uint64{uint64(atFDCWD64), p, unix.O_RDONLY, 0} }, "/tmp/dl/a", false, 0, true},
+		{"a directory", unix.SYS_NEWFSTATAT, func(p uint64) []uint64 { return []uint64{uint64(atFDCWD64), p, sb, 0} }, "/tmp/dl/sub", false, 0, true},
+		{"access", unix.SYS_ACCESS, func(p uint64) []uint64 { return []uint64{p, unix.R_OK} }, "/tmp/dl/a", false, 0, false},
+		{"after a symlink", unix.SYS_NEWFSTATAT, func(p uint64) []uint64 { return []uint64{uint64(atFDCWD64), p, sb, 0} }, "/tmp/dl/self/a", false, 0, false},
+		{"stat following a last symlink", unix.SYS_NEWFSTATAT, func(p uint64) []uint64 { return []uint64{uint64(atFDCWD64), p, sb, 0} }, "/tmp/dl/self", false, 0, false},
+		{"in a big directory", unix.SYS_NEWFSTATAT, func(p uint64) []uint64 { return []uint64{uint64(atFDCWD64), p, sb, 0} }, "/tmp/dlbig/1", false, 0, false},
+		{"not asked", unix.SYS_NEWFSTATAT, func(p uint64) []uint64 { return []uint64{uint64(atFDCWD64), p, sb, 0} }, "/tmp/dl/a", true, 0, false},
+	}
+	want := map[string]uint64{}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range ents {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(dir, en.Name()), &st); err != nil {
+			t.Fatal(err)
+		}
+		want[en.Name()] = st.Ino
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := pathSysListing(l, !tc.noAsk, tc.sysno, tc.args(l.mem.str(tc.path))...)
+			if unix.Errno(r.Errno) != tc.errno || r.PathLease == nil {
+				t.Fatalf("errno %v, lease %v; want %v and a lease", unix.Errno(r.Errno), r.PathLease, tc.errno)
+			}
+			if tc.sysno == unix.SYS_OPENAT && r.Errno == 0 {
+				l.sys(1, unix.SYS_CLOSE, uint64(r.Ret))
+			}
+			dl := r.DirListing
+			if !tc.listing {
+				if dl != nil || len(r.Listed) != 0 {
+					t.Fatalf("a listing (%d entries), want none", len(r.Listed))
+				}
+				return
+			}
+			if dl == nil || int(r.DirListingPrefix) != len("/tmp/dl") || len(dl.Ids) == 0 || dl.Id != dl.Ids[0] || dl.DirIno == 0 {
+				t.Fatalf("listing %v prefix %d, want one of /tmp/dl", dl, r.DirListingPrefix)
+			}
+			got := map[string]uint64{}
+			for _, ls := range r.Listed {
+				if len(ls.Ids) != 2 || len(ls.Stat) < 16 || len(ls.Statx) == 0 {
+					t.Errorf("entry %q: ids %v, %d stat bytes", ls.Name, ls.Ids, len(ls.Stat))
+				}
+				if ino := binary.LittleEndian.Uint64(ls.Stat[8:]); ino != ls.Ino {
+					t.Errorf("entry %q: stat ino %d, lease ino %d", ls.Name, ino, ls.Ino)
+				}
+				got[ls.Name] = ls.Ino
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("listed %v, want %v", got, want)
+			}
+		})
+	}
+	t.Run("an entry revoked by another client's chmod", func(t *testing.T) {
+		r := pathSysListing(l, true, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), l.mem.str("/tmp/dl/sub"), sb, 0)
+		i := slices.IndexFunc(r.Listed, func(ls *sentrypb.ListedStat) bool { return ls.Name == "b" })
+		if r.DirListing == nil || i < 0 {
+			t.Fatalf("no listed b: %v", r.Listed)
+		}
+		ids := r.Listed[i].Ids
+		done := make(chan *sentrypb.Reply, 1)
+		go func() { done <- e.sys(1, unix.SYS_CHMOD, e.mem.str("/tmp/dl/b"), 0o600) }()
+		p := l.waitPush(func(p *sentrypb.Push) bool {
+			return slices.ContainsFunc(p.GetLeaseRevoke().GetIds(), func(id uint64) bool { return slices.Contains(ids, id) })
+		})
+		if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
+			LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-done; r.Errno != 0 {
+			t.Errorf("the other client's chmod: %v", unix.Errno(r.Errno))
+		}
+	})
+}
+
+// TestDirListingRoom checks that lookups' listings stop before their
+// leases crowd out the client's others: with listingRoom left, a stat
+// still gets its own lease but no listing.
+func TestDirListingRoom(t *testing.T) {
+	e := started(t)
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
+	const dirs, files = 12, 250
+	for d := range dirs {
+		dir := filepath.Join(e.root, "tmp", "room", fmt.Sprint(d))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range files {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprint(i)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sb := l.mem.zeros(144)
+	listed, without := 0, 0
+	for d := range dirs {
+		r := pathSysListing(l, true, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), l.mem.str(fmt.Sprintf("/tmp/room/%d/0", d)), sb, 0)
+		if r.Errno != 0 || r.PathLease == nil {
+			t.Fatalf("dir %d: errno %v, lease %v", d, unix.Errno(r.Errno), r.PathLease)
+		}
+		if r.DirListing == nil {
+			without++
+			continue
+		}
+		if without > 0 {
+			t.Errorf("dir %d listed after a listing was refused", d)
+		}
+		listed += len(r.Listed)
+	}
+	// Files have one lease each: the listings may take 4,096 - 2,048.
+	if without == 0 || listed > maxLeasesForListings {
+		t.Errorf("%d entries listed, %d directories not; want at most %d entries, then none", listed, without, maxLeasesForListings)
+	}
+}
+
+// maxLeasesForListings is how many leases lookups' listings of files may
+// take from an empty table (readlease's 4,096 less listingRoom).
+const maxLeasesForListings = 4096 - listingRoom
