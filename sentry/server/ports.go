@@ -64,6 +64,10 @@ func (kp *kernelPorts) InotifyClosed(f *file) { (*clientState)(kp).InotifyClosed
 // watch needs (readlease.go).
 func (kp *kernelPorts) RevokeLeasesForWatch() { revokeLeasesForWatch((*clientState)(kp)) }
 
+// OwnedFileOpened voids the owned claim on d, which a call opens
+// (readlease.go).
+func (kp *kernelPorts) OwnedFileOpened(d *dentry) { ownedFileOpened((*clientState)(kp), d) }
+
 // DurabilityHolds is fdesc.Owner's: whether the durability tracker
 // holds description f (until its writes are durable; package kernel's
 // durable.go).

@@ -376,7 +376,7 @@ func openDentry(c *syscallCtx, d *dentry, flags uint32, pre *vfs.PreOpened) (*fi
 	if err := c.BreakLeases(d, wantWrite || flags&unix.O_TRUNC != 0, flags&unix.O_NONBLOCK != 0); err != nil {
 		return nil, err
 	}
-	ownedFileOpened(c, d)
+	c.Kernel.Files.OwnedFileOpened(d)
 	if d.Mode&unix.S_IFMT == unix.S_IFIFO {
 		return c.OpenFifo(d, flags)
 	}
@@ -433,7 +433,7 @@ func reopenGoferFile(c *syscallCtx, of *file, g *vfs.GoferFile, flags, kept uint
 	if !c.Creds().Permits(vfs.AttrsOfStat(st), mask) {
 		return nil, unix.EACCES
 	}
-	ownedFileOpened(c, vfs.DentryOf(of))
+	c.Kernel.Files.OwnedFileOpened(vfs.DentryOf(of))
 	if g.Memfd != nil && flags&unix.O_TRUNC != 0 {
 		if err := g.Memfd.CheckResize(c, of, 0); err != nil {
 			return nil, err // F_SEAL_SHRINK

@@ -85,8 +85,9 @@
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
 //     run as) and Files (the file kinds' glue: KobjState,
-//     RestoreFile, RevokeLeasesForWatch), which
-//     package syscalls' handlers reach too.
+//     RestoreFile; the client caches' lease revocations a call makes:
+//     RevokeLeasesForWatch, OwnedFileOpened), which package syscalls'
+//     handlers reach too.
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Sender is the client's stream as the kernel reaches it. The front
@@ -45,8 +46,9 @@ type Grant interface {
 
 // Files is what the kernel asks of the server's file system calls, which
 // are above it: the parts of a description's replay record that the
-// file kinds' glue derives and, for a Restore, rebuilds, and an inotify
-// watch's lease revocation.
+// file kinds' glue derives and, for a Restore, rebuilds, and the client
+// caches' lease revocations a call makes (an inotify watch's, an open's
+// of an owned file), which the front grants.
 type Files interface {
 	// KobjState returns the kind and state of f's record when f is a
 	// kernel object whose record the server derives (ok false: none).
@@ -61,4 +63,8 @@ type Files interface {
 	// reads would raise no IN_ACCESS); none is granted while it has
 	// watches.
 	RevokeLeasesForWatch()
+	// OwnedFileOpened voids the owned claim on gofer file d, which a
+	// call opens, and revokes its client's lease if granted; it returns
+	// once that client acknowledged (or the lease expired).
+	OwnedFileOpened(d *vfs.Dentry)
 }
