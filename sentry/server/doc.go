@@ -310,7 +310,7 @@
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
-// interface (fdesc.FileImpl, fileImpl) and the call a file operation
+// interface (fdesc.FileImpl) and the call a file operation
 // runs in (fdesc.Call). A description reaches its client only through
 // what it is given: its Owner (set by vfs.NewFile: the durability check,
 // inotify's close event, dropping its locks and lease), its Tracker (its

@@ -7,7 +7,6 @@ import (
 // inotify's event reports (package kernel's inotify.go), as the handlers
 // still here name them; they go as the handlers move.
 var (
-	inotifyEvent   = (*clientState).InotifyEvent
 	inotifyChild   = (*clientState).InotifyChild
 	inotifyRemoved = (*clientState).InotifyRemoved
 	inotifyRenamed = (*clientState).InotifyRenamed
@@ -17,7 +16,6 @@ var (
 const (
 	inAccess = linux.IN_ACCESS
 	inModify = linux.IN_MODIFY
-	inOpen   = linux.IN_OPEN
 	inCreate = linux.IN_CREATE
 	inDelete = linux.IN_DELETE
 )

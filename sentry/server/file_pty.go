@@ -2,10 +2,6 @@ package server
 
 import "github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 
-// Pseudo-terminals (package kernel's pty.go, package syscalls' pty.go),
-// as the open and ioctl handlers still here name them; the names go as
-// the handlers move.
-var (
-	openPty  = (*syscallCtx).OpenPty
-	ptyIoctl = syscalls.PtyIoctl
-)
+// Pseudo-terminals' ioctls (package syscalls' pty.go), as the ioctl
+// handler still here names them; the name goes as it moves.
+var ptyIoctl = syscalls.PtyIoctl

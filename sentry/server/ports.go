@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -127,7 +128,7 @@ func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*fil
 	case sentrypb.FileState_PTY:
 		return k.RestorePtyFile(rc, fs)
 	case sentrypb.FileState_SYNTHETIC:
-		return restoreSyntheticFile(k, rc, fs)
+		return syscalls.RestoreSyntheticFile(k, rc, fs)
 	}
 	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
 }

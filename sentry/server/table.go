@@ -105,9 +105,9 @@ func init() {
 		unix.SYS_SHMCTL:     syscalls.Shmctl,
 
 		// Paths.
-		unix.SYS_OPEN:       sysOpen,
-		unix.SYS_OPENAT:     sysOpenat,
-		unix.SYS_CREAT:      sysCreat,
+		unix.SYS_OPEN:       syscalls.Open,
+		unix.SYS_OPENAT:     syscalls.Openat,
+		unix.SYS_CREAT:      syscalls.Creat,
 		unix.SYS_FSTAT:      syscalls.Fstat,
 		unix.SYS_STAT:       syscalls.Stat,
 		unix.SYS_LSTAT:      syscalls.Stat,

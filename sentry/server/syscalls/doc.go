@@ -107,6 +107,15 @@
 //     (kernel.Task.DataNotInCall); a copy from a file the client holds a
 //     read lease on takes the client's bytes instead (leasedCopy, package
 //     copybehind); pipes' locks are taken two at a time (pipe.LockTwo);
+//   - open.go: open, openat and creat (openDentry: a dentry's
+//     description of its kind; a FIFO's and a pseudo-terminal's open are
+//     package kernel's), the install of a posted open's description at
+//     the fd its client named and the note of where a leasable open's
+//     walk ended (the server's postopen.go and pathlease.go decide
+//     which opens a path lease answers), and RestoreSyntheticFile, a
+//     Restore's synthesized file opened again by path (the server's
+//     kernel.Files); an open of a client's owned file voids its claim
+//     through kernel.Files (OwnedFileOpened, the front's lease);
 //   - stat.go: stat, lstat, fstat, newfstatat and statx (StatOf,
 //     ToLinuxStat and ToStatx, which the server's leases use too);
 //   - attr.go: truncate, ftruncate, chmod, chown and their fd and at
@@ -118,7 +127,7 @@
 //     reports it): path calls that change no name;
 //   - name.go: a system call's name for the logs (Name).
 //
-// The server package still holds ioctl, the open and name handlers and
+// The server package still holds ioctl, the name handlers and
 // the file kinds' glue, and calls the exported helpers here its
 // handlers share (the arguments, FileAs, Iovecs, FcntlLock, FcntlSeals,
 // IfIoctl, ...); they move here one subsystem at a time, those with the
