@@ -116,7 +116,7 @@ func (kp *kernelPorts) KobjState(f *file) (sentrypb.FileState_Kind, *sentrypb.Ke
 // kernel objects whose glue is here (restore_kobj.go), inotify instances
 // and pseudo-terminal ends (package kernel's inotify.go and pty.go) and
 // synthesized files, opened again by path as open(2) opens them
-// (syscalls_fs.go).
+// (package syscalls' open.go).
 func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
 	k := (*clientState)(kp)
 	switch fs.Kind {

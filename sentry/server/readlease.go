@@ -230,7 +230,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
 		fd = argInt(c, 1)
 	case unix.SYS_FSTAT:
 	case unix.SYS_NEWFSTATAT:
-		if p, err := pathArg(c, 1); err != nil || p != "" || c.Args[3]&atEmptyPath == 0 {
+		if p, err := pathArg(c, 1); err != nil || p != "" || c.Args[3]&unix.AT_EMPTY_PATH == 0 {
 			return
 		}
 	default:

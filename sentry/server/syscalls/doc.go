@@ -116,23 +116,27 @@
 //     Restore's synthesized file opened again by path (the server's
 //     kernel.Files); an open of a client's owned file voids its claim
 //     through kernel.Files (OwnedFileOpened, the front's lease);
+//   - namei.go (as Linux's fs/namei.c): mkdir, symlink, link, unlink,
+//     rmdir, rename and mknod, each a gofer call the dentry cache then
+//     follows, with its inotify events; an unlink of a missing name
+//     notes the directory for the front's negative unlink
+//     (kernel.Task.MissingIn, the server's negunlink.go);
 //   - stat.go: stat, lstat, fstat, newfstatat and statx (StatOf,
 //     ToLinuxStat and ToStatx, which the server's leases use too);
 //   - attr.go: truncate, ftruncate, chmod, chown and their fd and at
 //     forms, utimensat, utime, utimes and futimesat (SetStat, a gofer
 //     SetStat a run of posted attribute calls may hold, kernel's
-//     attrrun.go; TargetAttrs, which the server's link uses);
+//     attrrun.go; TargetAttrs, which link uses too);
 //   - readlink.go, access.go, cwd.go (chdir, fchdir, getcwd, umask: a
 //     process's fs context) and statfs.go (a grafted tmpfs's as Linux
 //     reports it): path calls that change no name;
 //   - name.go: a system call's name for the logs (Name).
 //
-// The server package still holds ioctl, the name handlers and
-// the file kinds' glue, and calls the exported helpers here its
-// handlers share (the arguments, FileAs, Iovecs, FcntlLock, FcntlSeals,
-// IfIoctl, ...); they move here one subsystem at a time, those with the
-// fewest ties to it first (docs/ARCHITECTURE.md, "The remote sentry's
-// packages").
+// The server package still holds ioctl and the file kinds' glue, and
+// calls the exported helpers here its handlers and leases share (the
+// arguments, StatOf, Iovecs, IfIoctl, PtyIoctl, RestoreSyntheticFile,
+// ...); its table names the handlers (docs/ARCHITECTURE.md, "The remote
+// sentry's packages").
 //
 // Dependencies: package kernel (the call, the kernel state and its
 // functions), the layers below it the handlers name (vfs: a path's walk;
@@ -140,9 +144,12 @@
 // pipe: two pipes locked together; copybehind: a leased copy's bytes;
 // kobj: a kernel object's I/O sequence;
 // ktimer, ksignal; mount: the mount table's records; sysvipc: the IPC
-// namespace; filelock: the lock table; kernel/fdtable: a lock's owner;
+// namespace; filelock: the lock table; kernel/fdtable: a lock's owner,
+// the table a posted open installs its description in;
 // fsimpl/*: the kinds whose descriptions a call makes; socket and kobj:
-// a socket's addresses, names and errors), proto/goferpb (a segment's
+// a socket's addresses, names and errors; goferclient: an unlink's or
+// rename's announced change; procfs: a /proc file's scope),
+// proto/goferpb (a segment's
 // file, a bound socket's node), proto/sentrypb (what a handler asks the
 // client), sentry/sysabi (system call names), gVisor's abi/linux, ktime,
 // tcpip, usermem and socket/unix/transport, and golang.org/x/sys/unix. It must not import the server package, which

@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"golang.org/x/sys/unix"
@@ -6,41 +6,39 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
-const (
-	atFDCWD           = -100
-	atSymlinkNofollow = 0x100
-	atRemovedir       = 0x200
-	atSymlinkFollow   = 0x400
-	atNoAutomount     = 0x800
-	atEmptyPath       = 0x1000
-	atEaccess         = 0x200
-	atStatxSyncType   = 0x6000
-)
+// The calls that make and remove names, as Linux's fs/namei.c: mkdir,
+// symlink, link, unlink and rmdir, rename and mknod, each a gofer call
+// on its parent directory's handle that the dentry cache then follows
+// (vfs.InsertChild, Forget, Moved), with its inotify events. An unlink
+// or rename announces the inodes it changes to the other clients' leases
+// first (goferclient.WithChanging); an unlink whose name is missing notes
+// the directory for a negative unlink's lease (unlinkMissing, the
+// server's negunlink.go). A call re-sent after a restore asks the gofer,
+// whose reply cache answers as the first execution did.
 
-// ---- open ----
-// ---- directory and name operations ----
-
-func sysMkdir(c *syscallCtx) (int64, error) {
+// Mkdir is mkdir(2) and mkdirat(2).
+func Mkdir(c *kernel.Task) (int64, error) {
 	if c.Sysno == unix.SYS_MKDIR {
-		p, err := pathArg(c, 0)
+		p, err := PathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return mkdirAt(c, atFDCWD, p, uint32(c.Args[1]))
+		return mkdirAt(c, linux.AT_FDCWD, p, uint32(c.Args[1]))
 	}
-	p, err := pathArg(c, 1)
+	p, err := PathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
-	return mkdirAt(c, argInt(c, 0), p, uint32(c.Args[2]))
+	return mkdirAt(c, ArgInt(c, 0), p, uint32(c.Args[2]))
 }
 
-func mkdirAt(c *syscallCtx, dirfd int32, path string, mode uint32) (int64, error) {
-	dir, name, _, err := resolveCreate(c, dirfd, path, true)
+func mkdirAt(c *kernel.Task, dirfd int32, path string, mode uint32) (int64, error) {
+	dir, name, _, err := ResolveCreate(c, dirfd, path, true)
 	if err != nil {
 		return 0, err
 	}
@@ -60,27 +58,28 @@ func mkdirAt(c *syscallCtx, dirfd int32, path string, mode uint32) (int64, error
 	if r.Handle != nil && r.Stat != nil {
 		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	inotifyChild(c.Kernel, dir, name, inCreate, true)
+	c.Kernel.InotifyChild(dir, name, linux.IN_CREATE, true)
 	return 0, nil
 }
 
-func sysSymlink(c *syscallCtx) (int64, error) {
-	target, err := pathArg(c, 0)
+// Symlink is symlink(2) and symlinkat(2).
+func Symlink(c *kernel.Task) (int64, error) {
+	target, err := PathArg(c, 0)
 	if err != nil {
 		return 0, err
 	}
-	dirfd, pi := int32(atFDCWD), 1
+	dirfd, pi := int32(linux.AT_FDCWD), 1
 	if c.Sysno == unix.SYS_SYMLINKAT {
-		dirfd, pi = argInt(c, 1), 2
+		dirfd, pi = ArgInt(c, 1), 2
 	}
-	p, err := pathArg(c, pi)
+	p, err := PathArg(c, pi)
 	if err != nil {
 		return 0, err
 	}
 	if target == "" {
 		return 0, unix.ENOENT
 	}
-	dir, name, trailing, err := createAt(c, dirfd, p)
+	dir, name, trailing, err := CreateAt(c, dirfd, p)
 	if err != nil {
 		return 0, err
 	}
@@ -103,31 +102,32 @@ func sysSymlink(c *syscallCtx) (int64, error) {
 	if r.Handle != nil && r.Stat != nil {
 		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	inotifyChild(c.Kernel, dir, name, inCreate, false)
+	c.Kernel.InotifyChild(dir, name, linux.IN_CREATE, false)
 	return 0, nil
 }
 
-func sysLink(c *syscallCtx) (int64, error) {
+// Link is link(2) and linkat(2).
+func Link(c *kernel.Task) (int64, error) {
 	var (
-		olddirfd, newdirfd int32 = atFDCWD, atFDCWD
+		olddirfd, newdirfd int32 = linux.AT_FDCWD, linux.AT_FDCWD
 		oi, ni                   = 0, 1
 		flags              uint32
 	)
 	if c.Sysno == unix.SYS_LINKAT {
-		olddirfd, oi, newdirfd, ni, flags = argInt(c, 0), 1, argInt(c, 2), 3, uint32(c.Args[4])
+		olddirfd, oi, newdirfd, ni, flags = ArgInt(c, 0), 1, ArgInt(c, 2), 3, uint32(c.Args[4])
 	}
-	if flags&^(atSymlinkFollow|atEmptyPath) != 0 {
+	if flags&^(linux.AT_SYMLINK_FOLLOW|linux.AT_EMPTY_PATH) != 0 {
 		return 0, unix.EINVAL
 	}
-	op, err := pathArg(c, oi)
+	op, err := PathArg(c, oi)
 	if err != nil {
 		return 0, err
 	}
-	np, err := pathArg(c, ni)
+	np, err := PathArg(c, ni)
 	if err != nil {
 		return 0, err
 	}
-	od, of, err := lookupAt(c, olddirfd, op, flags&atSymlinkFollow != 0, flags&atEmptyPath != 0)
+	od, of, err := LookupAt(c, olddirfd, op, flags&linux.AT_SYMLINK_FOLLOW != 0, flags&linux.AT_EMPTY_PATH != 0)
 	if err != nil {
 		return 0, err
 	}
@@ -143,7 +143,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if od.Kind != vfs.KindGofer {
 		return 0, unix.EXDEV
 	}
-	dir, name, trailing, err := createAt(c, newdirfd, np)
+	dir, name, trailing, err := CreateAt(c, newdirfd, np)
 	if err != nil {
 		return 0, err
 	}
@@ -154,7 +154,7 @@ func sysLink(c *syscallCtx) (int64, error) {
 		return 0, unix.EXDEV
 	}
 	if cr := c.ProcessCreds(); !cr.Capable(linux.CAP_FOWNER) {
-		if a, err := targetAttrs(c, cr, od, nil); err != nil {
+		if a, err := TargetAttrs(c, cr, od, nil); err != nil {
 			return 0, err
 		} else if !cr.MayHardlink(a) {
 			return 0, unix.EPERM
@@ -175,38 +175,39 @@ func sysLink(c *syscallCtx) (int64, error) {
 	if err := syserr.FromGofer("link "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	inotifyChild(c.Kernel, dir, name, inCreate, false)
+	c.Kernel.InotifyChild(dir, name, linux.IN_CREATE, false)
 	return 0, nil
 }
 
-func sysUnlink(c *syscallCtx) (int64, error) {
+// Unlink is unlink(2), rmdir(2) and unlinkat(2).
+func Unlink(c *kernel.Task) (int64, error) {
 	switch c.Sysno {
 	case unix.SYS_UNLINK:
-		p, err := pathArg(c, 0)
+		p, err := PathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return unlinkAt(c, atFDCWD, p, 0)
+		return unlinkAt(c, linux.AT_FDCWD, p, 0)
 	case unix.SYS_RMDIR:
-		p, err := pathArg(c, 0)
+		p, err := PathArg(c, 0)
 		if err != nil {
 			return 0, err
 		}
-		return unlinkAt(c, atFDCWD, p, atRemovedir)
+		return unlinkAt(c, linux.AT_FDCWD, p, linux.AT_REMOVEDIR)
 	}
-	p, err := pathArg(c, 1)
+	p, err := PathArg(c, 1)
 	if err != nil {
 		return 0, err
 	}
 	flags := uint32(c.Args[2])
-	if flags&^atRemovedir != 0 {
+	if flags&^linux.AT_REMOVEDIR != 0 {
 		return 0, unix.EINVAL
 	}
-	return unlinkAt(c, argInt(c, 0), p, flags)
+	return unlinkAt(c, ArgInt(c, 0), p, flags)
 }
 
-func unlinkAt(c *syscallCtx, dirfd int32, path string, flags uint32) (int64, error) {
-	start, err := startDir(c, dirfd, path)
+func unlinkAt(c *kernel.Task, dirfd int32, path string, flags uint32) (int64, error) {
+	start, err := StartDir(c, dirfd, path)
 	if err != nil {
 		return 0, err
 	}
@@ -215,7 +216,7 @@ func unlinkAt(c *syscallCtx, dirfd int32, path string, flags uint32) (int64, err
 	if err != nil {
 		return 0, err
 	}
-	rmdir := flags&atRemovedir != 0
+	rmdir := flags&linux.AT_REMOVEDIR != 0
 	switch name {
 	case ".":
 		if rmdir {
@@ -258,7 +259,7 @@ func unlinkAt(c *syscallCtx, dirfd int32, path string, flags uint32) (int64, err
 	return goferUnlink(c, dir, name, flags)
 }
 
-func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, error) {
+func goferUnlink(c *kernel.Task, dir *vfs.Dentry, name string, flags uint32) (int64, error) {
 	v := c.Kernel.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
@@ -268,7 +269,7 @@ func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, 
 	// it aside) so that a gofer restart does not lose it.
 	open := false
 	child := v.CachedChild(dir, name)
-	if child != nil && child.Kind == vfs.KindGofer && child.IsRegular() && flags&atRemovedir == 0 {
+	if child != nil && child.Kind == vfs.KindGofer && child.IsRegular() && flags&linux.AT_REMOVEDIR == 0 {
 		open = c.Kernel.InodeOpen(child.Ino())
 	}
 	ctx, cancel := v.RPCCtx()
@@ -277,7 +278,7 @@ func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, 
 		// Other clients' leases on it go first (readlease.BeginChange).
 		ctx = goferclient.WithChanging(ctx, child.Ino())
 	}
-	r, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & atRemovedir, Origin: c.GoferOrigin(0), Open: open})
+	r, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & linux.AT_REMOVEDIR, Origin: c.GoferOrigin(0), Open: open})
 	if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -286,48 +287,43 @@ func goferUnlink(c *syscallCtx, dir *dentry, name string, flags uint32) (int64, 
 		// Linux reports IN_DELETE_SELF when the inode goes: here when
 		// the name goes unless the file is still open (a hard link
 		// left is not known).
-		inotifyRemoved(c.Kernel, dir, name, child.Ino(), flags&atRemovedir != 0, !open)
+		c.Kernel.InotifyRemoved(dir, name, child.Ino(), flags&linux.AT_REMOVEDIR != 0, !open)
 	} else {
-		inotifyChild(c.Kernel, dir, name, inDelete, flags&atRemovedir != 0)
+		c.Kernel.InotifyChild(dir, name, linux.IN_DELETE, flags&linux.AT_REMOVEDIR != 0)
 	}
 	return 0, nil
 }
 
-const (
-	renameNoreplace = 1
-	renameExchange  = 2
-	renameWhiteout  = 4
-)
-
-func sysRename(c *syscallCtx) (int64, error) {
+// Rename is rename(2), renameat(2) and renameat2(2).
+func Rename(c *kernel.Task) (int64, error) {
 	var (
-		od, nd int32 = atFDCWD, atFDCWD
+		od, nd int32 = linux.AT_FDCWD, linux.AT_FDCWD
 		oi, ni       = 0, 1
 		flags  uint32
 	)
 	switch c.Sysno {
 	case unix.SYS_RENAMEAT:
-		od, oi, nd, ni = argInt(c, 0), 1, argInt(c, 2), 3
+		od, oi, nd, ni = ArgInt(c, 0), 1, ArgInt(c, 2), 3
 	case unix.SYS_RENAMEAT2:
-		od, oi, nd, ni, flags = argInt(c, 0), 1, argInt(c, 2), 3, uint32(c.Args[4])
+		od, oi, nd, ni, flags = ArgInt(c, 0), 1, ArgInt(c, 2), 3, uint32(c.Args[4])
 	}
-	if flags&^(renameNoreplace|renameExchange) != 0 || flags == renameNoreplace|renameExchange {
+	if flags&^(linux.RENAME_NOREPLACE|linux.RENAME_EXCHANGE) != 0 || flags == linux.RENAME_NOREPLACE|linux.RENAME_EXCHANGE {
 		return 0, unix.EINVAL
 	}
-	op, err := pathArg(c, oi)
+	op, err := PathArg(c, oi)
 	if err != nil {
 		return 0, err
 	}
-	np, err := pathArg(c, ni)
+	np, err := PathArg(c, ni)
 	if err != nil {
 		return 0, err
 	}
 	v := c.Kernel.VFS
-	os, err := startDir(c, od, op)
+	os, err := StartDir(c, od, op)
 	if err != nil {
 		return 0, err
 	}
-	ns, err := startDir(c, nd, np)
+	ns, err := StartDir(c, nd, np)
 	if err != nil {
 		return 0, err
 	}
@@ -396,19 +392,18 @@ func sysRename(c *syscallCtx) (int64, error) {
 	if err := syserr.FromGofer("rename "+oname, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	v.Moved(odir, oname, ndir, nname, flags&renameExchange != 0)
+	v.Moved(odir, oname, ndir, nname, flags&linux.RENAME_EXCHANGE != 0)
 	if src != nil {
-		inotifyRenamed(c.Kernel, odir, ndir, oname, nname, src.Ino(), src.IsDir())
+		c.Kernel.InotifyRenamed(odir, ndir, oname, nname, src.Ino(), src.IsDir())
 	}
 	return 0, nil
 }
 
-// ---- mknod ----
-
-func sysMknod(c *syscallCtx) (int64, error) {
-	dirfd, pi, mode, dev := int32(atFDCWD), 0, uint32(c.Args[1]), c.Args[2]
+// Mknod is mknod(2) and mknodat(2).
+func Mknod(c *kernel.Task) (int64, error) {
+	dirfd, pi, mode, dev := int32(linux.AT_FDCWD), 0, uint32(c.Args[1]), c.Args[2]
 	if c.Sysno == unix.SYS_MKNODAT {
-		dirfd, pi, mode, dev = argInt(c, 0), 1, uint32(c.Args[2]), c.Args[3]
+		dirfd, pi, mode, dev = ArgInt(c, 0), 1, uint32(c.Args[2]), c.Args[3]
 	}
 	switch mode & unix.S_IFMT {
 	case 0:
@@ -419,11 +414,11 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	default:
 		return 0, unix.EINVAL
 	}
-	p, err := pathArg(c, pi)
+	p, err := PathArg(c, pi)
 	if err != nil {
 		return 0, err
 	}
-	dir, name, trailing, err := createAt(c, dirfd, p)
+	dir, name, trailing, err := CreateAt(c, dirfd, p)
 	if err != nil {
 		return 0, err
 	}
@@ -452,6 +447,24 @@ func sysMknod(c *syscallCtx) (int64, error) {
 	if r.Handle != nil && r.Stat != nil {
 		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
 	}
-	inotifyChild(c.Kernel, dir, name, inCreate, false)
+	c.Kernel.InotifyChild(dir, name, linux.IN_CREATE, false)
 	return 0, nil
+}
+
+// unlinkMissing returns the error of an unlink whose last name's lookup
+// in dir failed with err: EROFS on a read-only mount before ENOENT, as
+// Linux's do_unlinkat (mnt_want_write before the lookup). For ENOENT of
+// a gofer directory in which the caller may make names it notes dir
+// (c.MissingIn).
+func unlinkMissing(c *kernel.Task, dir *vfs.Dentry, err error) error {
+	if syserr.ErrnoOf(err) != unix.ENOENT {
+		return err
+	}
+	if c.Kernel.VFS.ReadOnly(dir) {
+		return unix.EROFS
+	}
+	if c.PathView != nil && dir.Kind == vfs.KindGofer && c.MayWriteDir(dir) == nil {
+		c.MissingIn = dir
+	}
+	return err
 }
