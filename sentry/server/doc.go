@@ -255,13 +255,12 @@
 // client and its dispatch) and, until the split by subsystem is done,
 // the kernel core: the client state and its functions over processes
 // and threads, pipe ends and stdio,
-// the system calls that make and change every file kind and the system
-// call handlers. Below it, importing
+// the file kinds' glue and ioctl's handler. Below it, importing
 // nothing of it:
 //
-//   - the system call handlers moved so far (package syscalls, as
-//     gVisor's syscalls/linux: each a function of a *kernel.Task; the
-//     table, table.go, is still here and names them);
+//   - the system call handlers and their table (package syscalls, as
+//     gVisor's syscalls/linux: each a function of a *kernel.Task;
+//     syscalls.Table, which dispatch reads);
 //   - the vfs (package vfs: dentries, the walk and its caches, grafted
 //     mounts, /dev/shm, the gofer file kinds), given the kernel as a
 //     vfs.Kernel (*clientState: the synthesized files, the descriptions'

@@ -2,8 +2,12 @@
 // gVisor's pkg/sentry/syscalls/linux: each is a function of the call, a
 // *kernel.Task, returning the call's result or an error wrapping its
 // errno (package syserr; the server's dispatch maps it at its one
-// boundary). The server package's table (table.go) maps each number to
-// its handler; a number it lacks fails with ENOSYS there.
+// boundary). Table (table.go, as gVisor's linux64.go) maps each number
+// to its handler; a number it lacks fails with ENOSYS in that dispatch.
+// The table is here, not in the server package, because it names no
+// feature of the server's front: what the front adds to a call (its path
+// and read leases, the posted calls' order, the replay effects) wraps
+// the handler in its dispatch, whatever the handler.
 //
 // What it owns, one file a subsystem:
 //   - args.go: a call's arguments (ArgInt, PathArg, FileArg, FileAs),
@@ -130,12 +134,13 @@
 //   - readlink.go, access.go, cwd.go (chdir, fchdir, getcwd, umask: a
 //     process's fs context) and statfs.go (a grafted tmpfs's as Linux
 //     reports it): path calls that change no name;
-//   - name.go: a system call's name for the logs (Name).
+//   - name.go: a system call's name for the logs (Name);
+//   - table.go: the table (Table, Handler).
 //
-// The server package still holds ioctl and the file kinds' glue, and
-// calls the exported helpers here its handlers and leases share (the
-// arguments, StatOf, Iovecs, IfIoctl, PtyIoctl, RestoreSyntheticFile,
-// ...); its table names the handlers (docs/ARCHITECTURE.md, "The remote
+// The server package still holds ioctl, whose entry its init adds to
+// the table, and calls the exported helpers here its ioctl handler and
+// its leases share (the arguments, StatOf, Iovecs, IfIoctl, PtyIoctl,
+// RestoreSyntheticFile, ...) (docs/ARCHITECTURE.md, "The remote
 // sentry's packages").
 //
 // Dependencies: package kernel (the call, the kernel state and its
