@@ -1,6 +1,8 @@
 package syscalls
 
 import (
+	"context"
+
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
@@ -42,24 +44,10 @@ func mkdirAt(c *kernel.Task, dirfd int32, path string, mode uint32) (int64, erro
 	if err != nil {
 		return 0, err
 	}
-	v := c.Kernel.VFS
-	dh, err := c.HandleOf(dir)
-	if err != nil {
-		return 0, err
-	}
-	cr := c.ProcessCreds()
-	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFDIR|mode&01777&^c.Umask())
-	ctx, cancel := v.RPCCtx()
-	defer cancel()
-	r, err := c.Kernel.Gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
-	if err := syserr.FromGofer("mkdir "+name, r.GetErrno(), err); err != nil {
-		return 0, err
-	}
-	if r.Handle != nil && r.Stat != nil {
-		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
-	}
-	c.Kernel.InotifyChild(dir, name, linux.IN_CREATE, true)
-	return 0, nil
+	return makeName(c, dir, name, "mkdir", unix.S_IFDIR|mode&01777&^c.Umask(),
+		func(ctx context.Context, dh uint64, uid, gid, m uint32) (madeName, error) {
+			return c.Kernel.Gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
+		})
 }
 
 // Symlink is symlink(2) and symlinkat(2).
@@ -86,24 +74,10 @@ func Symlink(c *kernel.Task) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
-	v := c.Kernel.VFS
-	dh, err := c.HandleOf(dir)
-	if err != nil {
-		return 0, err
-	}
-	cr := c.ProcessCreds()
-	uid, gid, _ := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFLNK|0777)
-	ctx, cancel := v.RPCCtx()
-	defer cancel()
-	r, err := c.Kernel.Gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
-	if err := syserr.FromGofer("symlink "+name, r.GetErrno(), err); err != nil {
-		return 0, err
-	}
-	if r.Handle != nil && r.Stat != nil {
-		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
-	}
-	c.Kernel.InotifyChild(dir, name, linux.IN_CREATE, false)
-	return 0, nil
+	return makeName(c, dir, name, "symlink", unix.S_IFLNK|0777,
+		func(ctx context.Context, dh uint64, uid, gid, _ uint32) (madeName, error) {
+			return c.Kernel.Gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
+		})
 }
 
 // Link is link(2) and linkat(2).
@@ -431,23 +405,43 @@ func Mknod(c *kernel.Task) (int64, error) {
 		c.Kernel.LogUnsupportedOnce("mknod of a device node")
 		return 0, unix.EPERM
 	}
+	return makeName(c, dir, name, "mknod", mode&unix.S_IFMT|mode&07777&^c.Umask(),
+		func(ctx context.Context, dh uint64, uid, gid, m uint32) (madeName, error) {
+			return c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.GoferOrigin(0)})
+		})
+}
+
+// madeName is the gofer's reply to a call that makes a name (MkdirReply,
+// SymlinkReply, MknodReply).
+type madeName interface {
+	GetErrno() int32
+	GetHandle() *goferpb.Handle
+	GetStat() *goferpb.Stat
+}
+
+// makeName makes name in gofer directory dir, a file of mode (its type
+// and permissions, the umask applied), with gofer call op, which send
+// sends given dir's handle and the new file's owner and mode
+// (auth.Creds.NewFileOwner); then the dentry cache holds it and its
+// IN_CREATE is reported.
+func makeName(c *kernel.Task, dir *vfs.Dentry, name, op string, mode uint32,
+	send func(ctx context.Context, dh uint64, uid, gid, m uint32) (madeName, error)) (int64, error) {
 	v := c.Kernel.VFS
 	dh, err := c.HandleOf(dir)
 	if err != nil {
 		return 0, err
 	}
-	cr := c.ProcessCreds()
-	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), mode&unix.S_IFMT|mode&07777&^c.Umask())
+	uid, gid, m := c.ProcessCreds().NewFileOwner(v.AttrsOf(dir), mode)
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.GoferOrigin(0)})
-	if err := syserr.FromGofer("mknod "+name, r.GetErrno(), err); err != nil {
+	r, err := send(ctx, dh, uid, gid, m)
+	if err := syserr.FromGofer(op+" "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	if r.Handle != nil && r.Stat != nil {
-		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
+	if h, st := r.GetHandle(), r.GetStat(); h != nil && st != nil {
+		v.InsertChild(dir, name, h.Id, h.FileHandle, st)
 	}
-	c.Kernel.InotifyChild(dir, name, linux.IN_CREATE, false)
+	c.Kernel.InotifyChild(dir, name, linux.IN_CREATE, mode&unix.S_IFMT == unix.S_IFDIR)
 	return 0, nil
 }
 
