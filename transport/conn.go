@@ -341,7 +341,7 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	}
 	hello.ProtocolVersion = pb.ProtocolVersion
 	if opts.NoPostBatch {
-		hello.Features &^= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeaturePostedDone
+		hello.Features &^= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeaturePostedDone | pb.FeaturePostedWrites
 	} else {
 		// foldChannelReply handles a channel reply's posted_replies,
 		// dispatchPosted the posted_done beside them.
@@ -795,7 +795,7 @@ func (c *StreamConn) closeRecvDoneLocked() {
 func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 	// The replies to posted calls the server batched come before the
 	// message that carries them.
-	c.dispatchPosted(m.PostedReplies, m.PostedDone)
+	c.dispatchPosted(m.PostedReplies, m.PostedDone, m.PostedWrites)
 	switch m := m.Msg.(type) {
 	case *pb.ServerMessage_Reply:
 		if m.Reply != nil {

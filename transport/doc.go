@@ -49,7 +49,9 @@
 // carries it inside (StampChannel, Channel.CallInto: Call.posted_calls,
 // counted by ClientMessage.channel_batches), or a call posted once it is
 // due, or a 2 ms timer sends it alone; replies the server held (ServerMessage.posted_replies and
-// posted_done, packed, FeaturePostedDone; or a channel reply's,
+// posted_done, packed, FeaturePostedDone; posted_writes, packed writes
+// behind, each handed on as a Reply with Reply.written, when the Hello
+// offers FeaturePostedWrites; or a channel reply's,
 // FeatureChannelPosted) are dispatched, merged in seq order, before the
 // message that carries them (dispatchPosted).
 //

@@ -161,9 +161,9 @@ func (c *StreamConn) foldChannelReply(r *pb.Reply, st HopStamp) error {
 	c.mu.Unlock()
 	// The posted calls' replies the server sent before r, in its frame
 	// (FeatureChannelPosted): in their place, as a socket message's.
-	posted, done := r.PostedReplies, r.PostedDone
-	r.PostedReplies, r.PostedDone = nil, nil
-	c.dispatchPosted(posted, done)
+	posted, done, writes := r.PostedReplies, r.PostedDone, r.PostedWrites
+	r.PostedReplies, r.PostedDone, r.PostedWrites = nil, nil, nil
+	c.dispatchPosted(posted, done, writes)
 	if c.opts.OnReply != nil {
 		c.opts.OnReply(r)
 	}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -253,36 +254,85 @@ func (c *StreamConn) UnqueuePosted(call *pb.Call) bool {
 // dispatchPosted hands the replies to posted calls that one message
 // carried to their callers (dispatchReply), in seq order: replies
 // (ServerMessage.posted_replies, or a channel reply's) merged with done
-// (posted_done: a result alone each, FeaturePostedDone). A malformed done
-// whose lists differ in length answers the calls both name, no more
-// (the others stay in flight). done's Replies are made together, one
-// allocation a batch (TestDispatchPostedAllocs). Precondition: as
-// dispatchReply.
-func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone) {
-	seqs, rets := done.GetSeq(), done.GetRet()
-	n := min(len(seqs), len(rets))
-	var packed []pb.Reply
-	if n > 0 {
-		packed = make([]pb.Reply, n)
-	}
-	j := 0
-	doneReply := func() {
-		r := &packed[j]
-		r.Seq, r.Ret = seqs[j], rets[j]
-		c.dispatchReply(r)
-		j++
-	}
+// (posted_done: a result alone each, FeaturePostedDone) and writes
+// (posted_writes: a write behind's result and what it wrote, each as a
+// Reply with its Reply.written, FeaturePostedWrites). A malformed packed
+// batch whose lists differ in length answers the calls all its lists
+// name, no more (the others stay in flight). A packed batch's Replies
+// are made together, one allocation a batch (TestDispatchPostedAllocs).
+// Precondition: as dispatchReply.
+func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone, writes *pb.PostedWrites) {
+	var d packedReplies
+	d.addDone(done)
+	d.addWrites(writes)
 	for _, r := range replies {
 		if r == nil {
 			continue
 		}
-		for j < n && seqs[j] < r.Seq {
-			doneReply()
-		}
+		d.dispatchBefore(c, r.Seq)
 		c.dispatchReply(r)
 	}
-	for j < n {
-		doneReply()
+	d.dispatchBefore(c, math.MaxUint64)
+}
+
+// packedReplies are the packed replies of one message (PostedDone,
+// PostedWrites), made together, being handed out in seq order with its
+// others.
+type packedReplies struct {
+	// done and writes are the Replies of the two lists, written the
+	// writes' Reply.written; nextDone and nextWrite are the first not
+	// handed out yet.
+	done, writes        []pb.Reply
+	written             []pb.PostedWrite
+	nextDone, nextWrite int
+}
+
+// addDone makes the Replies of p.
+func (d *packedReplies) addDone(p *pb.PostedDone) {
+	seqs, rets := p.GetSeq(), p.GetRet()
+	n := min(len(seqs), len(rets))
+	if n == 0 {
+		return
+	}
+	d.done = make([]pb.Reply, n)
+	for i := range d.done {
+		d.done[i].Seq, d.done[i].Ret = seqs[i], rets[i]
+	}
+}
+
+// addWrites makes the Replies of p.
+func (d *packedReplies) addWrites(p *pb.PostedWrites) {
+	seqs, rets, files, offs, moved := p.GetSeq(), p.GetRet(), p.GetFile(), p.GetOffset(), p.GetMovedTo()
+	n := min(len(seqs), len(rets), len(files), len(offs), len(moved))
+	if n == 0 {
+		return
+	}
+	d.writes = make([]pb.Reply, n)
+	d.written = make([]pb.PostedWrite, n)
+	for i := range d.writes {
+		w := &d.written[i]
+		w.File, w.Offset, w.MovedTo = files[i], offs[i], moved[i]
+		d.writes[i].Seq, d.writes[i].Ret, d.writes[i].Written = seqs[i], rets[i], w
+	}
+}
+
+// dispatchBefore hands out the packed replies of seqs below seq, in seq
+// order.
+func (d *packedReplies) dispatchBefore(c *StreamConn, seq uint64) {
+	for {
+		var r *pb.Reply
+		switch {
+		case d.nextDone < len(d.done) && d.done[d.nextDone].Seq < seq &&
+			(d.nextWrite == len(d.writes) || d.done[d.nextDone].Seq < d.writes[d.nextWrite].Seq):
+			r = &d.done[d.nextDone]
+			d.nextDone++
+		case d.nextWrite < len(d.writes) && d.writes[d.nextWrite].Seq < seq:
+			r = &d.writes[d.nextWrite]
+			d.nextWrite++
+		default:
+			return
+		}
+		c.dispatchReply(r)
 	}
 }
 

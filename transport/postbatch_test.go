@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -334,21 +335,33 @@ func TestDispatchPosted(t *testing.T) {
 		name    string
 		full    []uint64
 		done    *pb.PostedDone
+		writes  *pb.PostedWrites
 		want    []uint64
 		wantRet map[uint64]int64
+		// wantWritten are the files of the Reply.written OnReply saw.
+		wantWritten map[uint64]uint64
 	}{
-		{"packed alone", nil, &pb.PostedDone{Seq: []uint64{1, 2, 3}, Ret: []int64{18, 0, -1}}, []uint64{1, 2, 3}, map[uint64]int64{1: 18, 3: -1}},
-		{"merged", []uint64{2, 5}, &pb.PostedDone{Seq: []uint64{1, 3, 4, 6}, Ret: []int64{1, 3, 4, 6}}, []uint64{1, 2, 3, 4, 5, 6}, map[uint64]int64{1: 1, 3: 3, 4: 4, 6: 6}},
-		{"whole alone", []uint64{7, 8}, nil, []uint64{7, 8}, nil},
-		{"malformed", nil, &pb.PostedDone{Seq: []uint64{1, 2, 3}, Ret: []int64{5}}, []uint64{1}, map[uint64]int64{1: 5}},
+		{"packed alone", nil, &pb.PostedDone{Seq: []uint64{1, 2, 3}, Ret: []int64{18, 0, -1}}, nil, []uint64{1, 2, 3}, map[uint64]int64{1: 18, 3: -1}, nil},
+		{"merged", []uint64{2, 5}, &pb.PostedDone{Seq: []uint64{1, 3, 4, 6}, Ret: []int64{1, 3, 4, 6}}, nil, []uint64{1, 2, 3, 4, 5, 6}, map[uint64]int64{1: 1, 3: 3, 4: 4, 6: 6}, nil},
+		{"whole alone", []uint64{7, 8}, nil, nil, []uint64{7, 8}, nil, nil},
+		{"malformed", nil, &pb.PostedDone{Seq: []uint64{1, 2, 3}, Ret: []int64{5}}, nil, []uint64{1}, map[uint64]int64{1: 5}, nil},
+		{"writes merged", []uint64{3}, &pb.PostedDone{Seq: []uint64{1, 6}, Ret: []int64{1, 6}},
+			&pb.PostedWrites{Seq: []uint64{2, 4, 5, 8}, Ret: []int64{4096, 4096, 1, 2}, File: []uint64{9, 9, 10, 9}, Offset: []int64{0, 4096, 0, 8192}, MovedTo: []int64{4096, 8192, -1, 8194}},
+			[]uint64{1, 2, 3, 4, 5, 6, 8}, map[uint64]int64{1: 1, 2: 4096, 4: 4096, 5: 1, 6: 6, 8: 2}, map[uint64]uint64{2: 9, 4: 9, 5: 10, 8: 9}},
+		{"writes malformed", nil, nil, &pb.PostedWrites{Seq: []uint64{1, 2}, Ret: []int64{1, 2}, File: []uint64{9, 9}, Offset: []int64{0, 1}, MovedTo: []int64{1}},
+			[]uint64{1}, map[uint64]int64{1: 1}, map[uint64]uint64{1: 9}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []uint64
 			rets := map[uint64]int64{}
+			written := map[uint64]uint64{}
 			c := &StreamConn{pending: map[uint64]chan *pb.Reply{}, opts: Options{OnReply: func(r *pb.Reply) {
 				got = append(got, r.Seq)
 				if r.Ret != 0 {
 					rets[r.Seq] = r.Ret
+				}
+				if w := r.GetWritten(); w != nil {
+					written[r.Seq] = w.File
 				}
 			}}}
 			chs := map[uint64]chan *pb.Reply{}
@@ -360,9 +373,12 @@ func TestDispatchPosted(t *testing.T) {
 			for _, s := range tc.full {
 				full = append(full, &pb.Reply{Seq: s, Errno: 1})
 			}
-			c.dispatchPosted(full, tc.done)
+			c.dispatchPosted(full, tc.done, tc.writes)
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("OnReply saw %v, want %v", got, tc.want)
+			}
+			if len(written) != len(tc.wantWritten) || !maps.Equal(written, tc.wantWritten) {
+				t.Errorf("OnReply saw writes %v (seq: file), want %v", written, tc.wantWritten)
 			}
 			for _, s := range tc.want {
 				select {
@@ -436,34 +452,66 @@ func TestPostNoChannel(t *testing.T) {
 	}
 }
 
-// TestDispatchPostedAllocs: the packed replies of a batch (posted_done)
-// cost one allocation per batch, not one per call: the Replies handed to
-// OnReply are made together.
+// TestDispatchPostedAllocs: the packed replies of a batch (posted_done,
+// posted_writes) cost one allocation per list of the batch (two for the
+// writes: their Replies and their Reply.written), not one per call: the
+// Replies handed to OnReply are made together.
 func TestDispatchPostedAllocs(t *testing.T) {
 	const batch = 64
-	var answered int
-	c := &StreamConn{pending: map[uint64]chan *pb.Reply{}, opts: Options{OnReply: func(r *pb.Reply) {
-		if r.Ret == int64(r.Seq) {
-			answered++
-		}
-	}}}
-	done := &pb.PostedDone{}
-	for seq := uint64(1); seq <= batch; seq++ {
-		done.Seq = append(done.Seq, seq)
-		done.Ret = append(done.Ret, int64(seq))
-	}
-	allocs := testing.AllocsPerRun(20, func() {
-		for _, seq := range done.Seq {
-			c.pending[seq] = noReceiver
-		}
-		c.dispatchPosted(nil, done)
-	})
-	t.Logf("%.2f allocations per batch of %d packed replies", allocs, batch)
-	if allocs > 1 {
-		t.Errorf("%.2f allocations per batch of %d packed replies, want at most 1", allocs, batch)
-	}
-	if answered != 21*batch {
-		t.Errorf("OnReply saw %d replies with their results, want %d", answered, 21*batch)
+	for _, tc := range []struct {
+		name       string
+		done       bool
+		writes     bool
+		wantAllocs float64
+	}{
+		{"done", true, false, 1},
+		{"writes", false, true, 2},
+		{"both", true, true, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var answered int
+			c := &StreamConn{pending: map[uint64]chan *pb.Reply{}, opts: Options{OnReply: func(r *pb.Reply) {
+				if r.Ret == int64(r.Seq) && (r.Written == nil || r.Written.File == r.Seq) {
+					answered++
+				}
+			}}}
+			var done *pb.PostedDone
+			var writes *pb.PostedWrites
+			var seqs []uint64
+			for seq := uint64(1); seq <= batch; seq++ {
+				seqs = append(seqs, seq)
+				switch {
+				case tc.done && (!tc.writes || seq%2 == 0):
+					if done == nil {
+						done = &pb.PostedDone{}
+					}
+					done.Seq = append(done.Seq, seq)
+					done.Ret = append(done.Ret, int64(seq))
+				default:
+					if writes == nil {
+						writes = &pb.PostedWrites{}
+					}
+					writes.Seq = append(writes.Seq, seq)
+					writes.Ret = append(writes.Ret, int64(seq))
+					writes.File = append(writes.File, seq)
+					writes.Offset = append(writes.Offset, 0)
+					writes.MovedTo = append(writes.MovedTo, int64(seq))
+				}
+			}
+			allocs := testing.AllocsPerRun(20, func() {
+				for _, seq := range seqs {
+					c.pending[seq] = noReceiver
+				}
+				c.dispatchPosted(nil, done, writes)
+			})
+			t.Logf("%.2f allocations per batch of %d packed replies", allocs, batch)
+			if allocs > tc.wantAllocs {
+				t.Errorf("%.2f allocations per batch of %d packed replies, want at most %v", allocs, batch, tc.wantAllocs)
+			}
+			if answered != 21*batch {
+				t.Errorf("OnReply saw %d replies with their results, want %d", answered, 21*batch)
+			}
+		})
 	}
 }
 

@@ -41,6 +41,12 @@ const (
 	// so that a posted call followed by a channel call costs the client
 	// no socket write. Only with FeatureChannelPosted.
 	FeatureChannelBatch uint64 = 1 << 54
+	// FeaturePostedWrites: the client takes the replies of posted writes
+	// whose only effects are their retained write and their
+	// description's offset packed in a batch (ServerMessage.
+	// posted_writes, Reply.posted_writes), and folds the write's record
+	// from them. Only with FeaturePostedDone.
+	FeaturePostedWrites uint64 = 1 << 56
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.

@@ -429,7 +429,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c.futexRoot = futex.NewManager()
 	c.stdin = &stdinReader{c: c, r: cfg.Stdin, retain: !c.rl.Disabled(), tty: isTerminal(cfg.Stdin)}
 
-	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices}
+	// onReply folds a packed write's record and offset (Reply.written).
+	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices,
+		Features: pb.FeaturePostedWrites}
 	if !cfg.NoReadCache {
 		c.renewal = &leaseRenewal{}
 		c.rcache = newReadCache(c.renewal)

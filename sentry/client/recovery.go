@@ -355,6 +355,7 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	s.c.observeStdin(r.State)
 	s.c.ids.observe(r.State)
 	s.c.pipe.observe(r.State)
+	s.c.pipe.observeWritten(r.GetWritten())
 	s.c.sigs.observe(r.State)
 	s.c.pcache.observe(r.State)
 	s.c.rcache.observeClosed(r.State)

@@ -206,6 +206,21 @@ func (ps *pipelineState) mayBeCreatedLocked(handle string, m mappedFile) bool {
 	return !ok || m.seq > at.mappedSeq
 }
 
+// observeWritten folds the offset a write behind's packed reply
+// (Reply.written) says it left its description at; the description's
+// record follows in the same frame.
+func (ps *pipelineState) observeWritten(w *pb.PostedWrite) {
+	if w == nil || w.MovedTo < 0 {
+		return
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if f, ok := ps.files[w.File]; ok {
+		f.offset = w.MovedTo
+		ps.files[w.File] = f
+	}
+}
+
 // observe folds the records among recs that pipelining reads.
 func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 	for _, rec := range recs {

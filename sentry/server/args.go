@@ -22,5 +22,8 @@ var (
 	toStatx     = syscalls.ToStatx
 )
 
+// ioctl's handler (package syscalls' ioctl.go), as the table still here
+// names it; the name goes as the table moves.
+
 // maxRW bounds one read or write (the client clamps writes the same way).
 const maxRW = sysabi.MaxBuffer

@@ -139,6 +139,7 @@ func openClient(s *Server, hello *sentrypb.Hello, g grant) (*client, error) {
 	}
 	st.records, st.log, st.done, st.leaseHolder = func(seq uint64, reply bool) []*sentrypb.StateRecord { return k.RecordsSince(seq, reply) }, k.Log, k.Done, k.LeaseHolder
 	st.effectRecords = func(seq uint64) []*sentrypb.StateRecord { return k.EffectRecords(seq) }
+	st.packedWrite = k.TakePackedWrite
 	if err := startBackground(k); err != nil {
 		return nil, err
 	}
@@ -652,7 +653,7 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 	case *sentrypb.Call_Start:
 		err = k.Start(call.Seq, op.Start, r)
 	case *sentrypb.Call_Spawn:
-		err = spawn(k, call.Seq, op.Spawn, r)
+		err = k.Spawn(call.Seq, op.Spawn, r)
 	case *sentrypb.Call_PageRead:
 		err = k.PageRead(op.PageRead, r)
 	case *sentrypb.Call_PageWrite:

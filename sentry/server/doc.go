@@ -53,7 +53,7 @@
 //     at once, never refused), the client's stdio (kernel/stdio.go; the stdin
 //     buffer and the terminal's state are package kernel/stdio's) and
 //     the stdio sets of spawned processes: processes the OCI runtime's
-//     exec adds from outside (Spawn, spawn.go; a set's stdio.Stdin.mu
+//     exec adds from outside (Spawn, package kernel's spawn.go; a set's stdio.Stdin.mu
 //     nests inside clientState.Mu as set 0's does; a set counts its open files,
 //     atomically, and StdioSetClosed tells the client when none is left);
 //   - a mount namespace (package vfs, clientState.VFS): the dentry cache
@@ -151,13 +151,13 @@
 //     their calls in package syscalls' socket_inet.go: loopback only, or
 //     with "sandbox" the interfaces the client brought in Hello.network,
 //     whose frames come and go as Frames messages: network.go, the
-//     Hello's check, and package kernel's network.go, the stack's and the
+//     modes, and package kernel's network.go, the Hello's check, the stack's and the
 //     interfaces', whose ioctls are package syscalls' netif.go) or, when
 //     the operator chose Config.Network "host", the server machine's own
 //     sockets (inet.HostFile, package syscalls' socket_host.go); route
 //     netlink sockets (package fsimpl/netlink, package syscalls'
-//     socket_netlink.go); their replay state is derived in
-//     restore_kobj.go. Signalfds (package fsimpl/signalfd, their
+//     socket_netlink.go); their replay state is derived and rebuilt
+//     in package kernel's kobjstate.go. Signalfds (package fsimpl/signalfd, their
 //     calls in package syscalls' signalfd.go, their reads and signal
 //     routing in package kernel's signalfd.go and signals.go): the
 //     descriptor and mask; the pending signals are the client's.
@@ -252,11 +252,9 @@
 // # Packages (docs/ARCHITECTURE.md, "The remote sentry's packages")
 //
 // This package is the front (Server, Config, sessions, grants, the
-// client and its dispatch) and, until the split by subsystem is done,
-// the kernel core: the client state and its functions over processes
-// and threads, pipe ends and stdio,
-// the file kinds' glue and ioctl's handler. Below it, importing
-// nothing of it:
+// client and its dispatch, the client caches' leases) with the kernel's
+// interface methods the packages below are given (kernelPorts). Below
+// it, importing nothing of it:
 //
 //   - the system call handlers and their table (package syscalls, as
 //     gVisor's syscalls/linux: each a function of a *kernel.Task;
@@ -366,7 +364,7 @@
 // file handles in the records a client receives are bound to it (package
 // handlebind: a tag under the gofer's binding key), and checked when they
 // come back. Package kernel's restore.go rebuilds a client from a Restore
-// (asking the file kinds' glue, kernel.Files, for their descriptions)
+// (asking the open handlers, kernel.Files, for synthesized files)
 // and applies Rewrites (in arrival order, one at a time); package durable tracks
 // writes until a gofer fsync (package kernel's durable.go: one batched Fsync per flusher
 // pass) and pushes Durable. Every gofer mutation carries

@@ -7,9 +7,3 @@ type (
 	file      = fdesc.File
 	fileOwner = fdesc.Owner
 )
-
-// queuedFile is a socket that reports how much it has to read
-// (FIONREAD).
-type queuedFile interface {
-	Queued() (int, error)
-}

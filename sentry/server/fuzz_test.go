@@ -114,7 +114,7 @@ func FuzzSyscall(f *testing.F) {
 	seed(unix.SYS_READV, make([]byte, 32), 3, fuzzAddr, 2)
 	seed(unix.SYS_WRITEV, []byte{0x10, 0, 1, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0}, 1, fuzzAddr, 1)
 	seed(unix.SYS_FCNTL, make([]byte, 32), 3, unix.F_SETLK, fuzzAddr)
-	seed(unix.SYS_IOCTL, nil, 3, fionread, fuzzAddr)
+	seed(unix.SYS_IOCTL, nil, 3, linux.FIONREAD, fuzzAddr)
 	seed(unix.SYS_RENAMEAT2, append(p("/tmp/a"), p("/tmp/b")...), atFDCWD64, fuzzAddr, atFDCWD64, fuzzAddr+7, 1)
 	seed(unix.SYS_MMAP, nil, 0, 4096, 1, 2, 3, 0)
 	seed(unix.SYS_TIMER_CREATE, sigevent(kernel.SigevSignal|kernel.SigevThreadID, 10, 1, 0), unix.CLOCK_MONOTONIC, fuzzAddr, fuzzAddr+64)

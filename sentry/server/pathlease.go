@@ -303,7 +303,10 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	if !ok || left <= 0 {
 		return
 	}
-	l := &sentrypb.PathLease{Id: ids[0], Epoch: epoch, TtlMs: uint32(left.Milliseconds()), Creatable: c.MissingIn != nil,
+	// Creations are posted in a directory by one client at a time
+	// (readlease.Registry.OthersHold).
+	creatable := c.MissingIn != nil && !reg.OthersHold(k.LeaseHolder, readlease.CreationKeys(c.MissingIn.Ino()))
+	l := &sentrypb.PathLease{Id: ids[0], Epoch: epoch, TtlMs: uint32(left.Milliseconds()), Creatable: creatable,
 		MissingIn: missing}
 	if !leaseView(k, l, *c.PathView) {
 		return // the leases stay until they expire; the client knows nothing of them
@@ -322,8 +325,13 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	} else {
 		if madeDir != 0 {
 			last := len(ids) - 1
-			c.Reply.CompleteNames = &sentrypb.PathLease{Id: ids[last], Epoch: epoch, TtlMs: l.TtlMs,
-				Ids: ids[last:], Kinds: []uint32{uint32(readlease.PathComplete)}, Inos: []uint64{madeDir}}
+			// Its holder posts creations in the directory: not while
+			// another client may (readlease.Registry.OthersHold). The
+			// lease then stays unused until it expires.
+			if !reg.OthersHold(k.LeaseHolder, readlease.CreationKeys(madeDir)) {
+				c.Reply.CompleteNames = &sentrypb.PathLease{Id: ids[last], Epoch: epoch, TtlMs: l.TtlMs,
+					Ids: ids[last:], Kinds: []uint32{uint32(readlease.PathComplete)}, Inos: []uint64{madeDir}}
+			}
 			ids, keys = ids[:last], keys[:last]
 		}
 		l.Ids = ids

@@ -1,21 +1,9 @@
 package server
 
 import (
-	"fmt"
-
-	"golang.org/x/sys/unix"
-
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -76,61 +64,11 @@ func (kp *kernelPorts) DurabilityHolds(f *file) bool { return kp.Dur.Holds(f) }
 
 var _ fileOwner = (*kernelPorts)(nil)
 
-// KobjState is the kind and state of f's record when f is a kernel object
-// whose state the server derives (restore_kobj.go and the file kinds'
-// glue): eventfd, timerfd, signalfd, inotify, epoll, sockets.
-func (kp *kernelPorts) KobjState(f *file) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState, bool) {
-	switch impl := f.Impl.(type) {
-	case *eventfd.File:
-		kind, kobj := eventfdState(impl)
-		return kind, kobj, true
-	case *timerfd.File:
-		kind, kobj := timerfdState(impl)
-		return kind, kobj, true
-	case *signalfd.File:
-		kind, kobj := signalfdState(impl)
-		return kind, kobj, true
-	case *inotify.File:
-		kind, kobj := (*clientState)(kp).InotifyState(impl)
-		return kind, kobj, true
-	case *epoll.File:
-		kind, kobj := epollState((*clientState)(kp), impl)
-		return kind, kobj, true
-	case *inet.File:
-		kind, kobj := inetState(impl)
-		return kind, kobj, true
-	case *inet.HostFile:
-		kind, kobj := hostInetState(impl)
-		return kind, kobj, true
-	case *netlink.File:
-		kind, kobj := netlinkState(impl)
-		return kind, kobj, true
-	case *unixsock.File:
-		kind, kobj := unixState(impl)
-		return kind, kobj, true
-	}
-	return 0, nil, false
-}
-
-// RestoreFile rebuilds a description of a kind a Restore asks for: the
-// kernel objects whose glue is here (restore_kobj.go), inotify instances
-// and pseudo-terminal ends (package kernel's inotify.go and pty.go) and
-// synthesized files, opened again by path as open(2) opens them
-// (package syscalls' open.go).
-func (kp *kernelPorts) RestoreFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
-	k := (*clientState)(kp)
-	switch fs.Kind {
-	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD,
-		sentrypb.FileState_SIGNALFD:
-		return restoreKobjFile(k, rc, fs)
-	case sentrypb.FileState_INOTIFY:
-		return k.RestoreInotify(rc, fs)
-	case sentrypb.FileState_PTY:
-		return k.RestorePtyFile(rc, fs)
-	case sentrypb.FileState_SYNTHETIC:
-		return syscalls.RestoreSyntheticFile(k, rc, fs)
-	}
-	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
+// RestoreSyntheticFile is kernel.Files': a synthesized file opened
+// again by path, as open(2) opens it (package syscalls' open.go), for a
+// Restore.
+func (kp *kernelPorts) RestoreSyntheticFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+	return syscalls.RestoreSyntheticFile((*clientState)(kp), rc, fs)
 }
 
 // SynthLookup is vfs.Kernel's: a name in a synthesized directory.

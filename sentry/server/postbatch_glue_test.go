@@ -12,7 +12,7 @@ import (
 
 // batchTestClient starts a server on a fresh gofer and a client of it
 // (fuzzClient's process), both closed when the test ends.
-func batchTestClient(t *testing.T) (*Server, *client) {
+func batchTestClient(t testing.TB) (*Server, *client) {
 	t.Helper()
 	srv, err := New(Config{Gofer: startGofer(t, newRoot(t)), Log: testLog()})
 	if err != nil {

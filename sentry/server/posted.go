@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/postbatch"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -283,6 +284,16 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
 		return
 	}
 	st.sendLeaseRevokesLocked()
+	if st.postedHeld.Room() && postbatch.ResultAlone(r) {
+		// A write behind whose only effects are its write and its
+		// description's offset goes packed (FeaturePostedWrites): the
+		// client makes its write record, and the description's record
+		// goes with the batch's after the held replies.
+		if pw, ok := st.packedWrite(r.Seq, r.Ret); ok {
+			st.postedHeld.HoldWrite(r.Seq, r.Ret, pw.File, pw.Offset, pw.MovedTo)
+			return
+		}
+	}
 	// Only the call's effects go with it now; what it changed goes, for
 	// the whole batch, after the held replies (sendHeldWithLocked).
 	r.State = withRecords(r.State, st.effectRecords(r.Seq))

@@ -92,7 +92,7 @@ func TestPipeForkWait(t *testing.T) {
 	e.ok(1, unix.SYS_PIPE2, fds, unix.O_NONBLOCK)
 	e.fails(unix.EAGAIN, 1, unix.SYS_READ, uint64(m.u32(fds)), buf, 1)
 	np := m.zeros(4)
-	e.ok(1, unix.SYS_IOCTL, uint64(m.u32(fds)), fionread, np)
+	e.ok(1, unix.SYS_IOCTL, uint64(m.u32(fds)), linux.FIONREAD, np)
 	if m.u32(np) != 0 {
 		t.Errorf("FIONREAD %d", m.u32(np))
 	}

@@ -163,12 +163,16 @@ func (st *clientStream) sendLeaseRevokesLocked() {
 // (a posted open), and a change waiting for it (readlease.BeginChange)
 // must come after them. The wait is off the receiving goroutine; a
 // posted call that takes long only makes the change wait, at most until
-// the leases expire.
+// the leases expire, or until the registry finds the posted call is a
+// change waiting for the acknowledgment of a client whose own arrived
+// acknowledgment waits for a change of its own (Holder.Received,
+// readlease/cycle.go).
 func (c *client) leaseAcked(m *sentrypb.LeaseRevoked) {
 	k := c.k
 	if k.LeaseHolder == nil || m == nil {
 		return
 	}
+	k.LeaseHolder.Received(m.Epoch)
 	k.Mu.Lock()
 	var last uint64
 	for seq := range c.postedOut {

@@ -180,7 +180,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 		return status.Error(codes.FailedPrecondition, why)
 	}
 	c, err := s.newClient(hello, s.grantOf(stream.Context()))
-	if errors.Is(err, kernel.ErrSysctl) || errors.Is(err, synth.ErrDevNode) || errors.Is(err, errNetwork) {
+	if errors.Is(err, kernel.ErrSysctl) || errors.Is(err, synth.ErrDevNode) || errors.Is(err, kernel.ErrNetwork) {
 		s.log.Warn("refused a client", "client", hello.ClientId, "err", err)
 		stream.Send(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: s.id, ProtocolVersion: sentrypb.ProtocolVersion, Refused: err.Error()}}})
 		return status.Error(codes.InvalidArgument, err.Error())
@@ -197,6 +197,7 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 	c.stream.postBatch = hello.GetFeatures()&sentrypb.FeaturePostBatch != 0
 	c.stream.channelPosted = c.stream.postBatch && hello.GetFeatures()&sentrypb.FeatureChannelPosted != 0
 	c.stream.postedHeld.Packed = c.stream.postBatch && hello.GetFeatures()&sentrypb.FeaturePostedDone != 0
+	c.stream.postedHeld.PackedWrites = c.stream.postedHeld.Packed && hello.GetFeatures()&sentrypb.FeaturePostedWrites != 0
 	sess := &session{stream: stream}
 	sess.heard.Store(time.Now().UnixNano())
 	timeout := s.cfg.ClientTimeout

@@ -76,6 +76,11 @@ type clientStream struct {
 	// reply's (posted.go). Called under sendMu. Immutable after
 	// openClient.
 	effectRecords func(seq uint64) []*sentrypb.StateRecord
+	// packedWrite commits the effects of posted call seq, which returned
+	// ret, if they are a write behind's alone, and returns what its
+	// packed reply says (the kernel's TakePackedWrite; posted.go).
+	// Called under sendMu. Immutable after openClient.
+	packedWrite func(seq uint64, ret int64) (kernel.PackedWrite, bool)
 	// procQ holds ProcQuery pushes awaiting answers (procquery.go); own
 	// lock.
 	procQ procQueries

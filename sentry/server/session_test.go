@@ -119,7 +119,7 @@ func TestStdinAndTTY(t *testing.T) {
 	if m.bytes(buf, 1)[0] != 24 {
 		t.Errorf("TIOCGWINSZ = %v", m.bytes(buf, 8))
 	}
-	e.ok(1, unix.SYS_IOCTL, 1, tiocgpgrp, buf)
+	e.ok(1, unix.SYS_IOCTL, 1, unix.TIOCGPGRP, buf)
 	if m.u32(buf) != 1 {
 		t.Errorf("TIOCGPGRP = %d", m.u32(buf))
 	}

@@ -73,6 +73,40 @@ func MakeMemory(inputs []Region) Memory {
 // CopyIn returns n bytes at addr. It fails with EFAULT unless a single
 // input region holds all of them. Bytes the call already wrote are seen.
 func (m *Memory) CopyIn(addr uint64, n int) ([]byte, error) {
+	in, err := m.inputAt(addr, n)
+	if err != nil || in == nil {
+		return nil, err
+	}
+	b := append([]byte(nil), in...)
+	// Apply this call's own earlier writes (e.g. readv then use).
+	for _, o := range m.outputs {
+		overlay(b, addr, o)
+	}
+	return b, nil
+}
+
+// CopyInView is CopyIn without the copy when the call wrote none of the
+// bytes itself: the input as the call brought it, which the caller must
+// not change (it may keep it: nothing changes a call's inputs). A write
+// of a 4 KiB buffer to a gofer file allocates and copies nothing more.
+func (m *Memory) CopyInView(addr uint64, n int) ([]byte, error) {
+	in, err := m.inputAt(addr, n)
+	if err != nil || in == nil {
+		return nil, err
+	}
+	end := addr + uint64(n)
+	for _, o := range m.outputs {
+		if o.Addr < end && o.Addr+uint64(len(o.Data)) > addr {
+			return m.CopyIn(addr, n)
+		}
+	}
+	return in, nil
+}
+
+// inputAt returns the n bytes at addr of the one input region that
+// holds them all (capacity n: an append copies), nil for n == 0, or
+// EFAULT.
+func (m *Memory) inputAt(addr uint64, n int) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
@@ -91,12 +125,7 @@ func (m *Memory) CopyIn(addr uint64, n int) ([]byte, error) {
 	if off+uint64(n) > uint64(len(r.Data)) {
 		return nil, unix.EFAULT
 	}
-	b := append([]byte(nil), r.Data[off:off+uint64(n)]...)
-	// Apply this call's own earlier writes (e.g. readv then use).
-	for _, o := range m.outputs {
-		overlay(b, addr, o)
-	}
-	return b, nil
+	return r.Data[off : off+uint64(n) : off+uint64(n)], nil
 }
 
 func overlay(b []byte, addr uint64, o Region) {

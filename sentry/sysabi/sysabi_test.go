@@ -279,3 +279,48 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyInView: CopyInView returns the call's own input bytes, not a
+// copy (no allocation), unless the call wrote some of them itself (then
+// a copy with those writes, as CopyIn); its errors are CopyIn's.
+func TestCopyInView(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		output   *Region
+		want     string
+		wantView bool
+	}{
+		{"untouched", nil, "hello world", true},
+		{"written elsewhere", &Region{Addr: 0x3100, Data: []byte("x")}, "hello world", true},
+		{"written inside", &Region{Addr: 0x3006, Data: []byte("WORLD")}, "hello WORLD", false},
+		{"written across the start", &Region{Addr: 0x2fff, Data: []byte("zH")}, "Hello world", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := []byte("hello world")
+			m := NewMemory([]Region{{Addr: 0x3000, Data: in}})
+			if tc.output != nil {
+				if err := m.CopyOut(tc.output.Addr, tc.output.Data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := m.CopyInView(0x3000, len(in))
+			if err != nil || string(b) != tc.want {
+				t.Fatalf("CopyInView = %q, %v; want %q", b, err, tc.want)
+			}
+			if view := &b[0] == &in[0]; view != tc.wantView {
+				t.Errorf("the input's own bytes: %v, want %v", view, tc.wantView)
+			}
+			if tc.wantView && cap(b) != len(b) {
+				t.Errorf("capacity %d past the %d bytes asked: an append would write into the input", cap(b), len(b))
+			}
+			if tc.wantView {
+				if allocs := testing.AllocsPerRun(10, func() { m.CopyInView(0x3000, len(in)) }); allocs != 0 {
+					t.Errorf("%.1f allocations per CopyInView, want 0", allocs)
+				}
+			}
+			if _, err := m.CopyInView(0x3000, len(in)+1); err != unix.EFAULT {
+				t.Errorf("past the input: %v, want EFAULT", err)
+			}
+		})
+	}
+}

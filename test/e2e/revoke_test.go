@@ -172,12 +172,17 @@ func TestWriteBehindErrorServerKill(t *testing.T) {
 // creation never meets the other's on the server (it would fail there
 // with EEXIST, and the fd the application was told of answer EBADF), and
 // the creator sees what Linux allows (EEXIST, or an fd that is open).
+// The other posts a creation only when its own unlink's ENOENT found no
+// lease of the creator on the directory (readlease.Registry.OthersHold):
+// two clients posting creations in one directory would wait for each
+// other until their leases expired (a minute here: the test would time
+// out, and the later creation fail).
 func TestRevokeBeforeCreate(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := revokeProgram(t, "createrace")
 	const rounds = 3000
 	run := func(t *testing.T, argv func(role, dir string) []string) string {
-		dir := t.TempDir()
+		dir := createRaceDir(t, false)
 		r, out, err := tu.RunBeside(t, 3*time.Minute, dir, argv("other", dir), append(argv("creator", dir), strconv.Itoa(rounds)))
 		if err != nil || out != "other: done\n" {
 			t.Fatalf("other: %v\n%s", err, out)
@@ -193,7 +198,8 @@ func TestRevokeBeforeCreate(t *testing.T) {
 	t.Logf("natively: %d rounds in %v", rounds, time.Since(start))
 	sock, logs := t.TempDir(), t.TempDir()
 	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
-	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s")
+	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s",
+		"--debug-log", filepath.Join(logs, "server.log"))
 	bin := tu.Binary(t)
 	start = time.Now()
 	sandboxed := run(t, func(role, dir string) []string {
@@ -204,6 +210,7 @@ func TestRevokeBeforeCreate(t *testing.T) {
 	if sandboxed != native {
 		t.Errorf("the creator in a sandbox said %q, natively %q", sandboxed, native)
 	}
+	checkAllAcknowledged(t, filepath.Join(logs, "server.log"))
 	log, err := os.ReadFile(filepath.Join(logs, "creator.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -212,5 +219,95 @@ func TestRevokeBeforeCreate(t *testing.T) {
 	t.Logf("the creator posted %d creations", n)
 	if n < rounds/20 {
 		t.Errorf("the creator posted %d creations in %d rounds: the test tested little", n, rounds)
+	}
+}
+
+// TestPostedCreationsOfTwoClients runs two creators of
+// testdata/revoke/createrace.c, of two names in one directory, in two
+// sandboxes on one server: each posts the creation of its name after its
+// unlink's ENOENT when the server let it (PathLease.creatable), and each
+// creation of one waits for the other's acknowledgment of its leases'
+// revocation, which follows the creations the other posted. Were both
+// let post, each posted creation would wait for the other's until the
+// leases expired (a minute: "did not acknowledge the revocation" in the
+// server's log, and a round that takes a minute); the server lets one
+// client at a time (readlease.Registry.OthersHold). Both must say what
+// they say natively, every revocation acknowledged.
+func TestPostedCreationsOfTwoClients(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := revokeProgram(t, "createrace")
+	const rounds = "1500"
+	run := func(t *testing.T, argv func(name, dir string) []string) (string, string) {
+		dir := createRaceDir(t, true)
+		r, out, err := tu.RunBeside(t, 3*time.Minute, dir, argv("a", dir), argv("b", dir))
+		if err != nil {
+			t.Fatalf("creator a: %v\n%s", err, out)
+		}
+		if r.ExitCode != 0 {
+			t.Errorf("creator b: exit %d\n%s%s", r.ExitCode, r.Stdout, r.Stderr)
+		}
+		return out, r.Stdout
+	}
+	creator := func(name, dir string) []string { return []string{prog, "creator", dir, rounds, name} }
+	nativeA, nativeB := run(t, creator)
+	sock, logs := t.TempDir(), t.TempDir()
+	g := tu.StartDaemon(t, sock, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, sock, "server", "server", "--gofer", g.Target, "--read-lease-ttl", "60s",
+		"--debug-log", filepath.Join(logs, "server.log"))
+	bin := tu.Binary(t)
+	start := time.Now()
+	a, b := run(t, func(name, dir string) []string {
+		return append([]string{bin, "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
+			"--debug-log", filepath.Join(logs, name+".log"), "--"}, creator(name, dir)...)
+	})
+	t.Logf("in two sandboxes: %s rounds each in %v", rounds, time.Since(start))
+	if a != nativeA || b != nativeB {
+		t.Errorf("the creators in sandboxes said %q and %q, natively %q and %q", a, b, nativeA, nativeB)
+	}
+	checkAllAcknowledged(t, filepath.Join(logs, "server.log"))
+	posted := 0
+	for _, name := range []string{"a", "b"} {
+		log, err := os.ReadFile(filepath.Join(logs, name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := createsOf(t, string(log))
+		t.Logf("creator %s posted %d creations", name, n)
+		posted += n
+	}
+	if posted == 0 {
+		t.Error("neither creator posted a creation: the test tested nothing")
+	}
+}
+
+// createRaceDir makes the directory createrace.c runs in, with its
+// names/ (and ready, for two creators).
+func createRaceDir(t *testing.T, ready bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "names"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ready {
+		if err := os.WriteFile(filepath.Join(dir, "ready"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// checkAllAcknowledged fails t if the server's log (file serverLog) says
+// a change waited for leases to expire: a client did not acknowledge a
+// revocation in time.
+func checkAllAcknowledged(t *testing.T, serverLog string) {
+	t.Helper()
+	log, err := os.ReadFile(serverLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.Contains(line, "did not acknowledge the revocation") {
+			t.Errorf("a change waited for leases to expire: %s", line)
+		}
 	}
 }

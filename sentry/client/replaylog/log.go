@@ -128,11 +128,14 @@ func NewDisabled() *Log {
 func (l *Log) Disabled() bool { return l.disabled }
 
 // FoldReply folds the state records of reply, which answers call (nil
-// when the call is not known: its writes then cannot be retained). A
-// write's bytes that are the call's own (writeData) are retained as they
-// are, not copied: the caller changes no call it sent.
+// when the call is not known: its writes then cannot be retained), and
+// the write record of a write behind's packed reply (Reply.written:
+// WrittenRecord). A write's bytes that are the call's own (writeData)
+// are retained as they are, not copied: the caller changes no call it
+// sent.
 func (l *Log) FoldReply(call *pb.Call, reply *pb.Reply) {
-	if l.disabled || len(reply.GetState()) == 0 {
+	written := reply.GetWritten()
+	if l.disabled || (len(reply.GetState()) == 0 && written == nil) {
 		return
 	}
 	var data []byte
@@ -146,6 +149,21 @@ func (l *Log) FoldReply(call *pb.Call, reply *pb.Reply) {
 		}
 		l.foldLocked(rec, data, own)
 	}
+	if written != nil {
+		if !haveData {
+			data, own = writeData(call)
+		}
+		l.foldLocked(WrittenRecord(reply), data, own)
+	}
+}
+
+// WrittenRecord is the write record ("write/<seq>") of reply, a write
+// behind's packed reply (Reply.written): the record the server would
+// have sent with it, its data the call's.
+func WrittenRecord(reply *pb.Reply) *pb.StateRecord {
+	w := reply.GetWritten()
+	return &pb.StateRecord{Key: statekey.Write(reply.Seq).String(), Value: &pb.StateRecord_Write{Write: &pb.WriteState{
+		Seq: reply.Seq, File: w.GetFile(), Offset: w.GetOffset(), Length: uint64(reply.Ret)}}}
 }
 
 // FoldPush folds a StateUpdate, Durable or DurableBatch push; others are

@@ -742,3 +742,51 @@ func TestRetainedWriteCopies(t *testing.T) {
 		}
 	})
 }
+
+// TestWrittenReply: a write behind's packed reply (Reply.written) folds
+// as the reply carrying its write record would: the same record under
+// "write/<seq>", the same retained write of the call's own bytes (not a
+// copy), the same log size; a packed pwrite the same too.
+func TestWrittenReply(t *testing.T) {
+	page := strings.Repeat("p", 4096)
+	for _, tc := range []struct {
+		name   string
+		offset int64
+		moved  int64
+	}{
+		{"write", 8192, 12288},
+		{"pwrite", 100, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fold := func(packed bool) (*Log, *pb.Call) {
+				l := New()
+				l.Fold(recFile(8, 0, "/tmp/out"), nil)
+				call := callWrite(5, 3, page)
+				r := &pb.Reply{Seq: 5, Ret: 4096}
+				if packed {
+					r.Written = &pb.PostedWrite{File: 8, Offset: tc.offset, MovedTo: tc.moved}
+				} else {
+					r.State = []*pb.StateRecord{recWrite(5, 8, tc.offset, 4096)}
+				}
+				l.FoldReply(call, r)
+				return l, call
+			}
+			withRecords, _ := fold(false)
+			packed, call := fold(true)
+			want, got := withRecords.Record(statekey.Write(5)), packed.Record(statekey.Write(5))
+			if got == nil || !proto.Equal(got, want) {
+				t.Errorf("packed reply's record %v, want %v", got, want)
+			}
+			rw := packed.RetainedWrites()
+			if len(rw) != 1 || rw[0].Offset != tc.offset || string(rw[0].Data) != page || rw[0].Path != "/tmp/out" {
+				t.Fatalf("retained %v, want the call's 4 KiB at %d of /tmp/out", rw, tc.offset)
+			}
+			if &rw[0].Data[0] != &call.GetSyscall().Inputs[0].Data[0] {
+				t.Errorf("the packed reply's write retained a copy, want the call's bytes")
+			}
+			if g, w := packed.Stats(), withRecords.Stats(); g != w {
+				t.Errorf("log stats %+v, want %+v", g, w)
+			}
+		})
+	}
+}

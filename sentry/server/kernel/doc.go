@@ -20,7 +20,9 @@
 //     groups (jobctl.go) and the terminal's SIGTTIN/SIGTTOU (tty.go:
 //     JobControlAccess); ptrace
 //     (ptrace.go); the timers that raise signals (timers.go).
-//   - A Start and exec (exec.go: Start, PlanExec and CommitExec over #!
+//   - A Start, a Spawn (spawn.go: a process the OCI runtime's exec adds
+//     from outside, with a stdio set of its own) and exec (exec.go:
+//     Start, PlanExec and CommitExec over #!
 //     scripts and ELF images read through the gofer, ExecPlan; the
 //     mapped files' pages, PageRead, PageWrite); fd tables as the kernel
 //     makes and scans them (files.go); capability records (caps.go); pipe
@@ -60,7 +62,8 @@
 //     left for after the kernel lock); the /proc/sys numbers a Hello
 //     sets (sysctl.go: ApplySysctls, ErrSysctl) and ip_forward's change
 //     of the network stack (SetIPForward); the client's network
-//     (network.go: NetStack, made at first use, whose sandbox frames go
+//     (network.go: the network a Hello brings, checked,
+//     SandboxNetworkOf, ErrNetwork; NetStack, made at first use, whose sandbox frames go
 //     to the client and come from it, InboundFrames, and which drains
 //     at the end, LingerNetwork, DebugNetwork; Interfaces and DevStats, the netstack's or with
 //     HostNet the server machine's; NetlinkRoute, every route netlink
@@ -71,21 +74,24 @@
 //     (CallEffects), and the records' derivation order (ReplayObject,
 //     the Order constants), and the records' derivation from what the
 //     Tracker collected and the effects committed (state.go:
-//     RecordsSince, EffectRecords, FileID), but the file kinds' parts the
-//     server's glue derives (Files: KobjState).
+//     RecordsSince, EffectRecords, FileID), with the kernel objects'
+//     and sockets' parts (kobjstate.go: an eventfd's, timerfd's,
+//     signalfd's, epoll instance's, socket's FileState.kobj).
 //   - Restore, the inverse: a client's kernel rebuilt from a Restore's
 //     records after a server restart (restore.go: the processes,
 //     threads, fd tables, stdio sets, locks and mounts;
 //     restore_files.go: the open file descriptions it owns, gofer files,
 //     pipe and FIFO ends, stdio, mapped files, then the links between
-//     descriptions: epoll interests, socketpairs' queued data), asking
-//     the server's glue for the kinds whose records it derives (Files:
-//     RestoreFile); Rewrite, a retained write applied
+//     descriptions: epoll interests, socketpairs' queued data; the
+//     kernel objects and sockets in kobjstate.go: a socket's name,
+//     listening state and backlog come back, a connection comes back
+//     reset), asking the server's glue only for synthesized files
+//     (Files: RestoreSyntheticFile); Rewrite, a retained write applied
 //     again.
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
-//     run as) and Files (the file kinds' glue: KobjState,
-//     RestoreFile; the client caches' lease revocations a call makes:
+//     run as) and Files (the file calls above it: RestoreSyntheticFile;
+//     the client caches' lease revocations a call makes:
 //     RevokeLeasesForWatch, OwnedFileOpened), which package syscalls'
 //     handlers reach too.
 //
@@ -95,7 +101,9 @@
 // vfs (a working directory, an exec's file), procfs (the Source /proc is
 // rendered from), mount (a Start's and a
 // Restore's mounts), filelock (a Restore's locks), fsimpl/epoll (a
-// restored instance's interests), auth, ksignal, ktimer (a
+// restored instance's interests), fsimpl/eventfd, fsimpl/timerfd,
+// fsimpl/inet, fsimpl/netlink and kobj (the kernel objects' and
+// sockets' records and rebuilds), auth, ksignal, ktimer (a
 // timer's clock), ptrace (a relation's state and rules), fsimpl/devpts (a
 // pseudo-terminal's end), fsimpl/signalfd
 // (a signalfd's claim on a signal), replay, pipe and fdesc

@@ -572,14 +572,7 @@ func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) {
 
 // Start handles Call.Start: it creates PID 1 and plans its exec.
 func (k *Kernel) Start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error {
-	if st == nil || len(st.Argv) == 0 && st.Filename == "" {
-		return unix.EINVAL
-	}
-	if len(st.Groups) > auth.MaxGroups {
-		return unix.EINVAL
-	}
-	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
-		k.Log.Warn("refused Start", "err", err)
+	if err := k.checkRootProcess(st, "Start"); err != nil {
 		return err
 	}
 	mounts, err := mount.FromStart(st.Mounts)
@@ -647,6 +640,23 @@ func (k *Kernel) Start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error 
 	}
 	if err := k.ExecFirstImage(c, p, k.NewStdioFile, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
+	}
+	return nil
+}
+
+// checkRootProcess checks what a Start or a Spawn (call, for the log)
+// says of the process it makes: a program to run, at most
+// auth.MaxGroups groups, and ids the peer may run as.
+func (k *Kernel) checkRootProcess(st *sentrypb.Start, call string) error {
+	if st == nil || len(st.Argv) == 0 && st.Filename == "" {
+		return unix.EINVAL
+	}
+	if len(st.Groups) > auth.MaxGroups {
+		return unix.EINVAL
+	}
+	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
+		k.Log.Warn("refused "+call, "err", err)
+		return err
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package kernel
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"time"
@@ -19,6 +21,43 @@ import (
 // every route netlink socket's netlink.Router.
 
 var _ netlink.Router = (*Kernel)(nil)
+
+// ErrNetwork marks a Hello refused for its network.
+var ErrNetwork = errors.New("network")
+
+// SandboxNetworkOf converts and checks the network a client brings in
+// Hello.network (not nil): its interfaces, their addresses and its
+// routes; an error wraps ErrNetwork.
+func SandboxNetworkOf(cfg *sentrypb.NetworkConfig) (*socket.SandboxNetwork, error) {
+	n := &socket.SandboxNetwork{}
+	for _, ifc := range cfg.Interfaces {
+		if ifc == nil {
+			return nil, fmt.Errorf("%w: an empty interface", ErrNetwork)
+		}
+		si := socket.SandboxInterface{Index: ifc.Index, Name: ifc.Name, MAC: net.HardwareAddr(ifc.HwAddr), MTU: ifc.Mtu}
+		for _, a := range ifc.Addresses {
+			if a == nil || a.PrefixLen > 128 {
+				return nil, fmt.Errorf("%w: interface %q: a bad address", ErrNetwork, ifc.Name)
+			}
+			si.Addrs = append(si.Addrs, socket.IfAddr{IP: net.IP(a.Ip), PrefixLen: int(a.PrefixLen)})
+		}
+		n.Interfaces = append(n.Interfaces, si)
+	}
+	for _, r := range cfg.Routes {
+		if r == nil || r.PrefixLen > 128 {
+			return nil, fmt.Errorf("%w: a bad route", ErrNetwork)
+		}
+		sr := socket.SandboxRoute{Dst: net.IP(r.Dst), PrefixLen: int(r.PrefixLen), NIC: r.Nic}
+		if len(r.Gateway) > 0 {
+			sr.Gateway = net.IP(r.Gateway)
+		}
+		n.Routes = append(n.Routes, sr)
+	}
+	if err := n.Check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNetwork, err)
+	}
+	return n, nil
+}
 
 // NetStack returns the client's network stack: loopback only, or with
 // the sandbox network's interfaces; made at first use.

@@ -61,8 +61,14 @@ func (k *Kernel) restoreFile(rc *Task, fs *sentrypb.FileState, s *restoreSet, pi
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD,
-		sentrypb.FileState_SIGNALFD, sentrypb.FileState_INOTIFY, sentrypb.FileState_PTY, sentrypb.FileState_SYNTHETIC:
-		return k.Files.RestoreFile(rc, fs)
+		sentrypb.FileState_SIGNALFD:
+		return k.restoreKobjFile(rc, fs)
+	case sentrypb.FileState_INOTIFY:
+		return k.RestoreInotify(rc, fs)
+	case sentrypb.FileState_PTY:
+		return k.RestorePtyFile(rc, fs)
+	case sentrypb.FileState_SYNTHETIC:
+		return k.Files.RestoreSyntheticFile(rc, fs)
 	}
 	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
 }

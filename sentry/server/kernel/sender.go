@@ -45,19 +45,14 @@ type Grant interface {
 }
 
 // Files is what the kernel asks of the server's file system calls, which
-// are above it: the parts of a description's replay record that the
-// file kinds' glue derives and, for a Restore, rebuilds, and the client
-// caches' lease revocations a call makes (an inotify watch's, an open's
-// of an owned file), which the front grants.
+// are above it: a synthesized file opened again for a Restore, and the
+// client caches' lease revocations a call makes (an inotify watch's, an
+// open's of an owned file), which the front grants.
 type Files interface {
-	// KobjState returns the kind and state of f's record when f is a
-	// kernel object whose record the server derives (ok false: none).
-	KobjState(f *fdesc.File) (kind sentrypb.FileState_Kind, kobj *sentrypb.KernelObjectState, ok bool)
-	// RestoreFile rebuilds, for a Restore, a description of a kind whose
-	// record KobjState derives (eventfd, timerfd, signalfd, inotify,
-	// epoll, sockets), of a pseudo-terminal's end, or of a synthesized
-	// file (opened again by path); c (nil: no process) resolves paths.
-	RestoreFile(c *Task, fs *sentrypb.FileState) (*fdesc.File, error)
+	// RestoreSyntheticFile rebuilds, for a Restore, a description of a
+	// synthesized file, opened again by path as open(2) opens it; c
+	// (nil: no process) resolves the path.
+	RestoreSyntheticFile(c *Task, fs *sentrypb.FileState) (*fdesc.File, error)
 	// RevokeLeasesForWatch revokes every read and path lease of the
 	// client's before an added inotify watch is answered (its cached
 	// reads would raise no IN_ACCESS); none is granted while it has

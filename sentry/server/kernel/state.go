@@ -114,12 +114,8 @@ func (k *Kernel) commitEffectsLocked(c *replayCollection, eff *CallEffects) {
 	}
 	replySeq := c.ReplySeq
 	for _, o := range eff.Offsets {
-		if o.Ver > o.File.OffCommitted {
-			o.File.OffCommitted = o.Ver
-			o.File.OffRep.Store(o.Off)
-			if o.File.Tracker() != nil {
-				c.Touch(OrderFile, o.File)
-			}
+		if commitOffset(o) && o.File.Tracker() != nil {
+			c.Touch(OrderFile, o.File)
 		}
 	}
 	for _, r := range eff.PipeReads {
@@ -189,6 +185,18 @@ func (k *Kernel) commitEffectsLocked(c *replayCollection, eff *CallEffects) {
 			Seq: replySeq, File: k.FileID(w.File), Offset: w.Off, Length: w.N, MappedFile: w.Mapped, Data: w.Data}}})
 		k.Dur.MarkSent(w.File, replySeq)
 	}
+}
+
+// commitOffset makes o the offset o.File's record reports, unless a
+// later change of it was committed already, and says whether it did.
+// Preconditions: as collectStateLocked.
+func commitOffset(o OffChange) bool {
+	if o.Ver <= o.File.OffCommitted {
+		return false
+	}
+	o.File.OffCommitted = o.Ver
+	o.File.OffRep.Store(o.Off)
+	return true
 }
 
 // deriveRecordLocked is the one place that turns a touched object into
@@ -404,7 +412,7 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 		}
 	default:
 		st.Kind = sentrypb.FileState_SYNTHETIC
-		if kind, kobj, ok := k.Files.KobjState(f); ok {
+		if kind, kobj, ok := k.kobjState(f); ok {
 			st.Kind, st.Kobj = kind, kobj
 		}
 	}

@@ -141,3 +141,59 @@ func (c *Task) KillPriv(d *vfs.Dentry, h uint64, a auth.FileAttrs) {
 	}
 	v.NoteAttrs(d, r.Stat)
 }
+
+// PackedWrite is what the packed reply of a posted write says
+// (sentrypb.PostedWrites): the call wrote at Offset of description File
+// (its "write/<seq>" record, which the client makes itself from its
+// call's bytes) and left the description's offset at MovedTo (-1: not
+// moved, or moved further already by a later call's committed change).
+type PackedWrite struct {
+	File    uint64
+	Offset  int64
+	MovedTo int64
+}
+
+// TakePackedWrite commits the effects of call seq, which returned n, if
+// they are one write's to a gofer file alone (writeAlone: its retained
+// write, of the call's own bytes, and its description's offset), and
+// reports what its packed reply says. The description's record is not
+// derived for the reply: it goes with the next message, once for a batch
+// of writes (the Tracker's touch), after the replies. Else it commits
+// nothing and reports false: the reply carries its records
+// (EffectRecords). Precondition: as EffectRecords.
+func (k *Kernel) TakePackedWrite(seq uint64, n int64) (PackedWrite, bool) {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	eff, ok := k.Trk.TakeEffectsIf(seq, func(e *CallEffects) bool { return e.writeAlone(n) })
+	if !ok {
+		return PackedWrite{}, false
+	}
+	w := eff.Writes[0]
+	pw := PackedWrite{File: k.FileID(w.File), Offset: w.Off, MovedTo: -1}
+	for _, o := range eff.Offsets {
+		if commitOffset(o) {
+			pw.MovedTo = o.Off
+		}
+	}
+	k.Trk.Touch(OrderFile, w.File)
+	k.Dur.MarkSent(w.File, seq)
+	return pw, true
+}
+
+// writeAlone says whether e are the effects of one write of n bytes to a
+// gofer file and nothing else: its GoferWrite, of the call's own bytes
+// (no Data, no mapped file's PageWrite), and at most its description's
+// offset. TestWriteAloneFields fails when CallEffects gains a field this
+// does not look at.
+func (e *CallEffects) writeAlone(n int64) bool {
+	if e == nil || len(e.Writes) != 1 || len(e.Offsets) > 1 {
+		return false
+	}
+	w := e.Writes[0]
+	if w.Data != nil || w.Mapped != 0 || n < 0 || w.N != uint64(n) || (len(e.Offsets) == 1 && e.Offsets[0].File != w.File) {
+		return false
+	}
+	return len(e.PipeReads) == 0 && len(e.PipeWrites) == 0 && e.StdinRead == 0 && e.StdinSet == 0 && e.StdinOf == nil &&
+		!e.Sysv && len(e.Reaped) == 0 && len(e.WBErrInos) == 0 && len(e.WBErrFiles) == 0 &&
+		len(e.ConnIO) == 0 && len(e.Eventfds) == 0
+}

@@ -16,10 +16,14 @@ const MaxHeld = 64
 // lock protects it.
 type Replies struct {
 	held []*sentrypb.Reply
+	// writes are the held replies of writes behind, packed (HoldWrite);
+	// nil when none are held.
+	writes *sentrypb.PostedWrites
 	// Packed says the client takes the replies that carry a result alone
-	// packed (FeaturePostedDone: sentrypb.PostedDone). Set by the owner
-	// before the first Hold.
-	Packed bool
+	// packed (FeaturePostedDone: sentrypb.PostedDone), PackedWrites those
+	// of writes behind (FeaturePostedWrites: HoldWrite). Set by the
+	// owner before the first Hold.
+	Packed, PackedWrites bool
 }
 
 // Hold keeps r for the next message and reports true, unless MaxHeld are
@@ -33,48 +37,76 @@ func (b *Replies) Hold(r *sentrypb.Reply) bool {
 	return true
 }
 
+// HoldWrite keeps the reply of posted write seq, which returned ret and
+// carries nothing else (ResultAlone), packed with what the write did
+// (sentrypb.PostedWrites: it wrote at offset of description file and
+// left its offset at movedTo, -1: not moved), and reports true, unless
+// the client does not take such replies (PackedWrites) or MaxHeld are
+// held already: then it reports false and holds nothing. The caller
+// checks Room before it commits what the packed reply says.
+func (b *Replies) HoldWrite(seq uint64, ret int64, file uint64, offset, movedTo int64) bool {
+	if !b.Room() {
+		return false
+	}
+	w := b.writes
+	if w == nil {
+		w = &sentrypb.PostedWrites{}
+		b.writes = w
+	}
+	w.Seq = append(w.Seq, seq)
+	w.Ret = append(w.Ret, ret)
+	w.File = append(w.File, file)
+	w.Offset = append(w.Offset, offset)
+	w.MovedTo = append(w.MovedTo, movedTo)
+	return true
+}
+
+// Room says whether a write's reply may be held packed now (HoldWrite).
+func (b *Replies) Room() bool { return b.PackedWrites && b.Len() < MaxHeld }
+
 // Len is the number of replies held.
-func (b *Replies) Len() int { return len(b.held) }
+func (b *Replies) Len() int { return len(b.held) + len(b.writes.GetSeq()) }
 
 // Attach puts the held replies in front of m's content
-// (ServerMessage.posted_replies, and posted_done when Packed) and
-// forgets them; it returns m.
+// (ServerMessage.posted_replies, and posted_done when Packed,
+// posted_writes) and forgets them; it returns m.
 func (b *Replies) Attach(m *sentrypb.ServerMessage) *sentrypb.ServerMessage {
-	if len(b.held) == 0 {
+	if b.Len() == 0 {
 		return m
 	}
-	full, done := b.take()
+	full, done, writes := b.take()
 	m.PostedReplies = append(full, m.PostedReplies...)
-	m.PostedDone = done
+	m.PostedDone, m.PostedWrites = done, writes
 	return m
 }
 
 // Take returns the held replies as a message of their own, nil if none
 // are held, and forgets them.
 func (b *Replies) Take() *sentrypb.ServerMessage {
-	if len(b.held) == 0 {
+	if b.Len() == 0 {
 		return nil
 	}
 	return b.Attach(&sentrypb.ServerMessage{})
 }
 
 // TakeInto puts the held replies in r, a call channel's reply
-// (Reply.posted_replies and posted_done), and forgets them.
+// (Reply.posted_replies, posted_done and posted_writes), and forgets
+// them.
 func (b *Replies) TakeInto(r *sentrypb.Reply) {
-	r.PostedReplies, r.PostedDone = b.take()
+	r.PostedReplies, r.PostedDone, r.PostedWrites = b.take()
 }
 
 // take returns the held replies, those that carry a result alone packed
-// in done when Packed, and forgets them.
-func (b *Replies) take() (full []*sentrypb.Reply, done *sentrypb.PostedDone) {
-	held := b.held
-	b.held = nil
+// in done when Packed, and the writes' packed ones, and forgets them.
+func (b *Replies) take() (full []*sentrypb.Reply, done *sentrypb.PostedDone, writes *sentrypb.PostedWrites) {
+	held, writes := b.held, b.writes
+	b.held, b.writes = nil, nil
 	if !b.Packed {
-		return held, nil
+		return held, nil, writes
 	}
 	full = held[:0]
 	for _, r := range held {
-		if !resultAlone(r) {
+		if !ResultAlone(r) {
 			full = append(full, r)
 			continue
 		}
@@ -87,7 +119,7 @@ func (b *Replies) take() (full []*sentrypb.Reply, done *sentrypb.PostedDone) {
 	if len(full) == 0 {
 		full = nil
 	}
-	return full, done
+	return full, done, writes
 }
 
 // Reply's field numbers of seq and ret.
@@ -96,10 +128,10 @@ const (
 	retField protowire.Number = 2
 )
 
-// resultAlone reports whether r carries nothing but its seq and ret: its
+// ResultAlone reports whether r carries nothing but its seq and ret: its
 // encoded size is theirs (so a field added to Reply later is never lost
 // by packing).
-func resultAlone(r *sentrypb.Reply) bool {
+func ResultAlone(r *sentrypb.Reply) bool {
 	want := 0
 	if r.Seq != 0 {
 		want += protowire.SizeTag(seqField) + protowire.SizeVarint(r.Seq)
@@ -112,4 +144,4 @@ func resultAlone(r *sentrypb.Reply) bool {
 
 // Drop forgets the held replies: their stream is gone, and the client
 // re-sends the calls on its next one.
-func (b *Replies) Drop() { b.held = nil }
+func (b *Replies) Drop() { b.held, b.writes = nil, nil }

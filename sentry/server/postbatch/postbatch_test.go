@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
@@ -131,6 +133,84 @@ func TestTakeInto(t *testing.T) {
 			}
 			if b.Len() != 0 {
 				t.Errorf("replies still held after TakeInto")
+			}
+		})
+	}
+}
+
+// TestHoldWrite: a write behind's reply is held packed only for a client
+// that takes them (PackedWrites) and while fewer than MaxHeld replies of
+// any kind are held; it leaves in posted_writes beside the others, in a
+// message (Attach) or a channel reply (TakeInto), and Drop forgets it.
+func TestHoldWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		packedWrites bool
+		// held are the replies held before, whole.
+		held int
+		// wantHeld says the write is held.
+		wantHeld bool
+	}{
+		{"taken", true, 0, true},
+		{"beside others", true, 3, true},
+		{"not taken", false, 0, false},
+		{"full", true, MaxHeld, false},
+		{"room for one", true, MaxHeld - 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &Replies{Packed: true, PackedWrites: tc.packedWrites}
+			for i := range tc.held {
+				b.Hold(&sentrypb.Reply{Seq: uint64(i + 1), Errno: 1})
+			}
+			seq := uint64(tc.held + 1)
+			if room := b.Room(); room != tc.wantHeld {
+				t.Errorf("Room = %v, want %v", room, tc.wantHeld)
+			}
+			if got := b.HoldWrite(seq, 4096, 7, 8192, 12288); got != tc.wantHeld {
+				t.Fatalf("HoldWrite = %v, want %v", got, tc.wantHeld)
+			}
+			wantLen := tc.held
+			if tc.wantHeld {
+				wantLen++
+			}
+			if b.Len() != wantLen {
+				t.Errorf("Len = %d, want %d", b.Len(), wantLen)
+			}
+			for _, take := range []string{"attach", "take into"} {
+				c := *b
+				c.held = slices.Clone(b.held)
+				if b.writes != nil {
+					c.writes = proto.Clone(b.writes).(*sentrypb.PostedWrites)
+				}
+				var writes *sentrypb.PostedWrites
+				var full int
+				if take == "attach" {
+					m := c.Attach(&sentrypb.ServerMessage{})
+					writes, full = m.PostedWrites, len(m.PostedReplies)
+				} else {
+					var r sentrypb.Reply
+					c.TakeInto(&r)
+					writes, full = r.PostedWrites, len(r.PostedReplies)
+				}
+				if c.Len() != 0 {
+					t.Errorf("%s: %d still held", take, c.Len())
+				}
+				if full != tc.held {
+					t.Errorf("%s: %d whole replies, want %d", take, full, tc.held)
+				}
+				if !tc.wantHeld {
+					if writes != nil {
+						t.Errorf("%s: packed writes %v, want none", take, writes)
+					}
+					continue
+				}
+				if w := writes; w == nil || !slices.Equal(w.Seq, []uint64{seq}) || w.Ret[0] != 4096 || w.File[0] != 7 || w.Offset[0] != 8192 || w.MovedTo[0] != 12288 {
+					t.Errorf("%s: packed writes %v, want seq %d: 4096 bytes at 8192 of 7, moved to 12288", take, writes, seq)
+				}
+			}
+			b.Drop()
+			if b.Len() != 0 {
+				t.Errorf("%d held after Drop", b.Len())
 			}
 		})
 	}

@@ -74,3 +74,58 @@ func TestCompleteNames(t *testing.T) {
 		})
 	}
 }
+
+// TestOthersHold checks what a grant that lets its holder post creations
+// in a directory asks: whether another client holds a live lease on the
+// directory's missing names or complete names (CreationKeys). Its own
+// leases, leases on other keys, expired and revoked ones do not count.
+func TestOthersHold(t *testing.T) {
+	const dir, elsewhere = 40, 41
+	tests := []struct {
+		name string
+		// other is the key the other client is granted (none: zero),
+		// then after runs.
+		other Key
+		after func(r *Registry, other *Holder, clock *time.Time)
+		want  bool
+	}{
+		{name: "no one else"},
+		{name: "missing names", other: PathKey(PathNames, dir), want: true},
+		{name: "complete names", other: PathKey(PathComplete, dir), want: true},
+		{name: "the directory's attributes", other: PathKey(PathAttrs, dir)},
+		{name: "another directory's names", other: PathKey(PathNames, elsewhere)},
+		{name: "expired", other: PathKey(PathNames, dir), after: func(r *Registry, _ *Holder, clock *time.Time) {
+			*clock = clock.Add(2 * time.Minute)
+		}},
+		{name: "revoked by a creation", other: PathKey(PathNames, dir), after: func(r *Registry, _ *Holder, _ *time.Time) {
+			r.DirChanged(context.Background(), dir)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(time.Minute)
+			clock := time.Unix(1000, 0)
+			r.SetClock(func() time.Time { return clock })
+			self, other := newClient(r, true), newClient(r, true)
+			keys := CreationKeys(dir)
+			if _, _, _, ok := r.GrantPath(self.h, r.BeginPath(), keys); !ok {
+				t.Fatal("own grant refused")
+			}
+			if tc.other != (Key{}) {
+				if _, _, _, ok := r.GrantPath(other.h, r.BeginPath(), []Key{tc.other}); !ok {
+					t.Fatal("the other's grant refused")
+				}
+			}
+			if tc.after != nil {
+				tc.after(r, other.h, &clock)
+			}
+			if got := r.OthersHold(self.h, keys); got != tc.want {
+				t.Errorf("OthersHold = %v, want %v", got, tc.want)
+			}
+			// The other's view: it sees self's leases unless they expired.
+			if got, want := r.OthersHold(other.h, keys), tc.name != "expired" && tc.name != "revoked by a creation"; got != want {
+				t.Errorf("OthersHold of the other = %v, want %v", got, want)
+			}
+		})
+	}
+}

@@ -45,7 +45,10 @@
 // meanwhile then waits for the caller's acknowledgment, which follows
 // the calls it posted), and the inodes (BeginNamesChange: a directory's
 // names) are marked changing (fileLeases.changing, Registry.changing)
-// until it ends, so that no grant is made on them meanwhile.
+// until it ends, so that no grant is made on them meanwhile. Two clients'
+// changes waiting for each other's acknowledgment, each acknowledgment
+// arrived (Received) and held behind its client's own change, are
+// ordered by the holders' age instead (cycle.go).
 //
 // What it does not own: sending. A Holder queues its revocations and
 // calls its kick function; the server's glue (sentry/server/readlease.go)

@@ -179,6 +179,53 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	return ids, h.epoch, left, true
 }
 
+// CreationKeys are the keys of directory inode ino that a creation
+// posted on the strength of a lease on them relies on: its missing names
+// and its complete names.
+func CreationKeys(ino uint64) []Key {
+	return []Key{PathKey(PathNames, ino), PathKey(PathComplete, ino)}
+}
+
+// OthersHold says whether a holder other than h holds a live lease on
+// one of keys. A grant that lets its holder post creations in a
+// directory (PathLease.creatable, complete names) asks it of the
+// directory's CreationKeys once its own leases are in the table: two
+// clients posting creations in one directory would deadlock, each
+// creation waiting (BeginChange) for the other client's acknowledgment,
+// which follows that client's own posted creation. Of two grants, the
+// one that asks last sees the other's lease; a lease revoked meanwhile
+// belongs to a change under way, which no grant passes until its holder
+// acknowledged, after the creations it posted.
+func (r *Registry) OthersHold(h *Holder, keys []Key) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	for _, k := range keys {
+		e := r.files[k]
+		if e == nil {
+			continue
+		}
+		for o, ls := range e.holders {
+			if o == h {
+				continue
+			}
+			o.mu.Lock()
+			live := false
+			for _, exp := range ls {
+				if now.Before(o.expiryLocked(exp)) {
+					live = true
+					break
+				}
+			}
+			o.mu.Unlock()
+			if live {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // DirChanged says that a name was made in or removed from directory
 // inode ino through this server: the leases of the answers that end at
 // it (PathAttrs) or found a name missing in it (PathNames) are revoked,

@@ -3,6 +3,7 @@ package readlease
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,6 +55,15 @@ type Registry struct {
 	// changing counts the changes announced and not yet ended
 	// (BeginChange): while it is not 0, a path grant checks its keys.
 	changing int
+	// holders numbers the holders made (Holder.serial).
+	holders uint64
+
+	// cycleMu protects cycleCh, closed (and replaced) whenever what
+	// breaksCycle reads changes. A leaf lock.
+	cycleMu sync.Mutex
+	cycleCh chan struct{}
+	// cyclesBroken counts the waits breaksCycle ended (tests).
+	cyclesBroken atomic.Uint64
 }
 
 // fileLeases are the leases on one inode.
@@ -79,7 +89,7 @@ func New(ttl time.Duration) *Registry {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	return &Registry{ttl: ttl, now: time.Now, files: make(map[Key]*fileLeases)}
+	return &Registry{ttl: ttl, now: time.Now, files: make(map[Key]*fileLeases), cycleCh: make(chan struct{})}
 }
 
 // SetClock replaces the registry's clock (tests).
@@ -141,6 +151,8 @@ type Holder struct {
 	// kick asks the server to send the queued revocations (Take); it
 	// must not block. Immutable.
 	kick func()
+	// serial orders holders for breaksCycle. Immutable.
+	serial uint64
 
 	// mu protects the fields below.
 	mu sync.Mutex
@@ -157,6 +169,12 @@ type Holder struct {
 	queued []uint64
 	acked  uint64
 	ackCh  chan struct{}
+	// received is the highest epoch whose acknowledgment arrived
+	// (Received), which Acked counts once the calls the client posted
+	// before it ran; waitingFor counts, per holder, the changes of h's
+	// client waiting for that holder's acknowledgment (finish).
+	received   uint64
+	waitingFor map[*Holder]int
 	// unacked counts the revocations whose wait ended by expiry;
 	// disabled refuses grants (beyond maxUnacked, or closed).
 	unacked  int
@@ -200,7 +218,11 @@ func (h *Holder) PauseGrants(d time.Duration) {
 // NewHolder returns a client's holder; kick is called (without locks
 // held) when revocations are queued for it.
 func (r *Registry) NewHolder(kick func()) *Holder {
-	return &Holder{reg: r, kick: kick, leases: make(map[uint64]Key), ackCh: make(chan struct{})}
+	r.mu.Lock()
+	r.holders++
+	serial := r.holders
+	r.mu.Unlock()
+	return &Holder{reg: r, kick: kick, serial: serial, leases: make(map[uint64]Key), ackCh: make(chan struct{})}
 }
 
 // Ticket is a grant in progress (Begin).
@@ -583,17 +605,20 @@ func (r *Registry) finish(ctx context.Context, revs []revocation) int {
 	expired := 0
 	for _, h := range order {
 		rv := last[h]
-		if !h.wait(ctx, rv.epoch, rv.expiry, r) {
+		self.noteWaiting(h, 1)
+		if !h.wait(ctx, rv.epoch, rv.expiry, r, self) {
 			expired++
 		}
+		self.noteWaiting(h, -1)
 	}
 	return expired
 }
 
 // wait waits until epoch is acknowledged (true) or expiry passes (false;
 // the leases are void by then anyway).
-func (h *Holder) wait(ctx context.Context, epoch uint64, expiry time.Time, r *Registry) bool {
+func (h *Holder) wait(ctx context.Context, epoch uint64, expiry time.Time, r *Registry, self *Holder) bool {
 	for {
+		cycle := r.cycleWatch()
 		h.mu.Lock()
 		if h.acked >= epoch {
 			h.mu.Unlock()
@@ -601,6 +626,10 @@ func (h *Holder) wait(ctx context.Context, epoch uint64, expiry time.Time, r *Re
 		}
 		ch := h.ackCh
 		h.mu.Unlock()
+		if breaksCycle(self, h, epoch) {
+			r.cyclesBroken.Add(1)
+			return true
+		}
 		r.mu.Lock()
 		left := expiry.Sub(r.now())
 		r.mu.Unlock()
@@ -614,6 +643,9 @@ func (h *Holder) wait(ctx context.Context, epoch uint64, expiry time.Time, r *Re
 		t := time.NewTimer(left)
 		select {
 		case <-ch:
+			t.Stop()
+			continue
+		case <-cycle:
 			t.Stop()
 			continue
 		case <-t.C:

@@ -25,8 +25,10 @@
 // are registered per seq (SetEffects) and handed back by Take for that
 // reply only, or by TakeEffects for a reply held back to go out with a
 // later message (a batch of posted replies), whose touched objects that
-// message's Take reports once for the whole batch. Their type is the
-// server's (the E of Tracker[E]).
+// message's Take reports once for the whole batch, or by TakeEffectsIf
+// for a caller that commits them itself with no record of their own (a
+// posted write's packed reply, whose write record the client makes).
+// Their type is the server's (the E of Tracker[E]).
 //
 // The Tracker also allocates the ids of objects that have no natural
 // number (files, fd tables, fs contexts, signal handler tables, pipes):

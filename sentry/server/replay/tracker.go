@@ -228,6 +228,24 @@ func (t *Tracker[E]) TakeEffects(replySeq uint64) *Collection[E] {
 	return c
 }
 
+// TakeEffectsIf hands over the effects of call replySeq if they are
+// some (SetEffects) and pick says so of them, and forgets them: the
+// caller commits them itself, touching what they changed on the Tracker
+// (Touch) for the next message (a posted write's packed reply: its
+// description's record goes once for the whole batch). pick runs under
+// the Tracker's lock and must not call it.
+func (t *Tracker[E]) TakeEffectsIf(replySeq uint64, pick func(E) bool) (E, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	eff, ok := t.effects[replySeq]
+	if !ok || !pick(eff) {
+		var none E
+		return none, false
+	}
+	delete(t.effects, replySeq)
+	return eff, true
+}
+
 // Collection is the records of one message being built. It is used by
 // one goroutine, from Take to Derive; Derive hands its buffers back to
 // the Tracker.

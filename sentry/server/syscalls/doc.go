@@ -56,9 +56,11 @@
 //   - inotify.go: inotify_init, inotify_init1, inotify_add_watch and
 //     inotify_rm_watch, over package fsimpl/inotify (the events are
 //     package kernel's inotify.go);
-//   - pty.go: the terminal ioctls of a pseudo-terminal's end (PtyIoctl,
-//     which the server's ioctl calls), over packages pty and
-//     fsimpl/devpts and package kernel's pty.go;
+//   - ioctl.go: ioctl (FIOCLEX, FIONCLEX, FIONBIO, FIONREAD of every
+//     file kind, the stdio terminal's ioctls), handing the interface
+//     ioctls to netif.go and a pseudo-terminal end's to pty.go;
+//   - pty.go: the terminal ioctls of a pseudo-terminal's end, over
+//     packages pty and fsimpl/devpts and package kernel's pty.go;
 //   - signalfd.go: signalfd and signalfd4, over package fsimpl/signalfd
 //     (a read is the client's answer, kernel.SignalfdClient);
 //   - memfd.go: memfd_create, a file of the client's /dev/shm unlinked at
@@ -84,9 +86,9 @@
 //     HostFile); socket_netlink.go, a route netlink socket's (package
 //     fsimpl/netlink); socket_msg.go, their memory (a socket address
 //     taken and given back, struct msghdr);
-//   - netif.go: the interface ioctls on any socket (IfIoctl, which the
-//     server's ioctl calls first: SIOCATMARK, SIOCGIFCONF, SIOCGIF*, the
-//     refused SIOCSIF*), over package kernel's network.go;
+//   - netif.go: the interface ioctls on any socket (which ioctl asks
+//     first: SIOCATMARK, SIOCGIFCONF, SIOCGIF*, the refused SIOCSIF*),
+//     over package kernel's network.go;
 //   - rlimit.go: prlimit64 of the resource limits the server enforces
 //     (RLIMIT_NOFILE, RLIMIT_FSIZE; RLIMIT_CORE, whether a killed
 //     process's wait status says it dumped core) and nofile;
@@ -137,10 +139,10 @@
 //   - name.go: a system call's name for the logs (Name);
 //   - table.go: the table (Table, Handler).
 //
-// The server package still holds ioctl, whose entry its init adds to
-// the table, and calls the exported helpers here its ioctl handler and
-// its leases share (the arguments, StatOf, Iovecs, IfIoctl, PtyIoctl,
-// RestoreSyntheticFile, ...) (docs/ARCHITECTURE.md, "The remote
+// The server package, the front, holds no handler: its dispatch reads
+// Table, and its leases and posted calls call the exported helpers here
+// (the arguments, StatOf, ToLinuxStat, ToStatx, Iovecs) and its
+// kernel.Files RestoreSyntheticFile (docs/ARCHITECTURE.md, "The remote
 // sentry's packages").
 //
 // Dependencies: package kernel (the call, the kernel state and its

@@ -59,10 +59,10 @@ func isSocketFile(f *fdesc.File) bool {
 	return false
 }
 
-// IfIoctl answers SIOCATMARK, SIOCGIFCONF, the single-interface
+// ifIoctl answers SIOCATMARK, SIOCGIFCONF, the single-interface
 // SIOCGIF* ioctls and the refused SIOCSIF* ones (handled says req is one
-// of them; the server's ioctl calls it first).
-func IfIoctl(c *kernel.Task, f *fdesc.File, req uint32, arg uint64) (handled bool, err error) {
+// of them; Ioctl calls it first).
+func ifIoctl(c *kernel.Task, f *fdesc.File, req uint32, arg uint64) (handled bool, err error) {
 	if req == siocatmark {
 		return true, atmark(c, f, arg)
 	}

@@ -12,9 +12,9 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 )
 
-// PtyIoctl serves the terminal ioctls of either end p (the server's
-// ioctl calls it for a pseudo-terminal's end).
-func PtyIoctl(c *kernel.Task, p *devpts.File, tab *fdtable.Table, req uint32, arg uint64) (int64, error) {
+// ptyIoctl serves the terminal ioctls of either end p (Ioctl calls it
+// for a pseudo-terminal's end).
+func ptyIoctl(c *kernel.Task, p *devpts.File, tab *fdtable.Table, req uint32, arg uint64) (int64, error) {
 	t := p.Terminal()
 	putInt := func(v int32) (int64, error) {
 		var b [4]byte

@@ -154,7 +154,12 @@ func doWrite(c *kernel.Task, off int64) (int64, error) {
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return seqIO(c, f, sf, true, []sysabi.Iovec{{Base: c.Args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
-	b, err := c.Mem.CopyIn(c.Args[1], int(min(n, maxRW)))
+	copyIn := c.Mem.CopyIn
+	if _, ok := f.Impl.(*vfs.GoferFile); ok {
+		// The gofer's write (or the donated fd's) only reads them.
+		copyIn = c.Mem.CopyInView
+	}
+	b, err := copyIn(c.Args[1], int(min(n, maxRW)))
 	if err != nil {
 		return 0, err
 	}

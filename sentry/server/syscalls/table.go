@@ -12,8 +12,7 @@ type Handler func(c *kernel.Task) (int64, error)
 
 // Table maps amd64 system call numbers to their handlers, as gVisor's
 // linux64.go. A forwarded call missing here fails with ENOSYS (the
-// server's dispatch logs it once per call). Read-only once the server
-// package's init has added ioctl, whose handler is still there.
+// server's dispatch logs it once per call). Read-only.
 var Table = map[int32]Handler{
 	// I/O on fds.
 	unix.SYS_READ:       Read,
@@ -36,6 +35,7 @@ var Table = map[int32]Handler{
 	unix.SYS_FLOCK:      Flock,
 	unix.SYS_PIPE:       Pipe2,
 	unix.SYS_PIPE2:      Pipe2,
+	unix.SYS_IOCTL:      Ioctl,
 	unix.SYS_FSYNC:      Fsync,
 	unix.SYS_FDATASYNC:  Fsync,
 	unix.SYS_SYNC:       Sync,

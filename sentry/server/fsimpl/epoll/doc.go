@@ -11,7 +11,7 @@
 // the ready order), under File.mu; and the claims of EPOLLEXCLUSIVE
 // interests on readiness changes (one per change, for all instances).
 // Reading the event structs and the wait are package syscalls' (epoll.go),
-// the replay record the server's (restore_kobj.go); the calls give each check the readiness of a
+// the replay record package kernel's (kobjstate.go); the calls give each check the readiness of a
 // file for the waiting thread (a signalfd's depends on it).
 //
 // Dependencies: fdesc (the description), fsimpl/anon (the anonymous

@@ -14,7 +14,7 @@
 // calls (their arguments, addresses and msghdrs in the call's memory),
 // the host sockets' option calls, Restore and the replay records are the
 // server's (package syscalls' socket_inet.go and socket_host.go, the
-// server's restore_kobj.go).
+// kernel's kobjstate.go).
 //
 // Dependencies: fdesc (the description and the call), fsimpl/anon (the
 // anonymous inode, blocking), kobj, socket, memacct, gVisor's tcpip.

@@ -9,7 +9,7 @@
 // fails once with ENOBUFS, as on Linux), under File.mu. The system
 // calls (their addresses, msghdrs and options) and the replay record
 // (the port) are the server's (package syscalls' socket_netlink.go, the
-// server's restore_kobj.go).
+// kernel's kobjstate.go).
 //
 // Dependencies: fdesc (the description and the call), fsimpl/anon (the
 // anonymous inode), kobj (the context of a copy), wake. Nothing of the

@@ -11,7 +11,7 @@
 // action). The system calls are package syscalls' (signalfd.go); the
 // routing of signals to a signalfd's reader and the waits' pending sets
 // package kernel's (signals.go, signalfd.go); the replay record the
-// server's (restore_kobj.go).
+// kernel's (kobjstate.go).
 //
 // Dependencies: fdesc (the description and the call), fsimpl/anon (the
 // anonymous inode), wake. Nothing of the server package.

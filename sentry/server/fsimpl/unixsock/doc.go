@@ -13,7 +13,7 @@
 // (binding, lookups, the gofer's socket nodes), the system calls,
 // SCM_RIGHTS's file references, Restore and the replay records are the
 // server's (package syscalls' socket.go and socket_unix.go, the
-// server's restore_kobj.go); a named socket's release tells the client's
+// kernel's kobjstate.go); a named socket's release tells the client's
 // name space through the Namespace it was given (*kernel.Kernel).
 //
 // Dependencies: fdesc (the description and the call), fsimpl/anon (the

@@ -1,17 +1,24 @@
-// createrace creator DIR ROUNDS | other DIR: two programs, run side by
-// side (in two sandboxes on one server, or natively), that create and
-// remove the same name, DIR/n.
+// createrace creator DIR ROUNDS [NAME] | other DIR: programs, run side by
+// side (in sandboxes on one server, or natively), that create and remove
+// names in DIR/names, which the caller made: the creator DIR/names/NAME
+// (n by default), the other DIR/names/n. DIR/ready and DIR/done, which
+// both stat in a loop, are outside DIR/names: a server lets one client
+// at a time post creations in a directory, and the other's stats of
+// done there would keep the creator from posting any.
 //
-// The creator, ROUNDS times: unlinks n (a sandbox keeps the answer, and
-// an ENOENT as the name's absence under a lease), creates it with
-// O_CREAT|O_EXCL (a creation a sandbox posts on the strength of that
-// lease), fstats and closes the fd, and removes n. The other, until DIR/done
-// exists: creates n with O_EXCL, and removes it. Linux allows the
-// creator's open to fail with EEXIST (the other made the name first),
-// but an fd it returned is open: its fstat never fails (no EBADF: a
-// posted creation must not meet the other's on the server). The creator
-// prints one line (the same natively and in the sandbox when all holds),
-// or the first violation, then creates DIR/done.
+// The creator, ROUNDS times: unlinks its name (a sandbox keeps the
+// answer, and an ENOENT as the name's absence under a lease), creates it
+// with O_CREAT|O_EXCL (a creation a sandbox posts on the strength of
+// that lease), fstats and closes the fd, and removes it. The other,
+// until DIR/done exists: creates n with O_EXCL, and removes it. Linux
+// allows the creator's open to fail with EEXIST (the other made the name
+// first), but an fd it returned is open: its fstat never fails (no
+// EBADF: a posted creation must not meet the other's on the server). The
+// creator prints one line (the same natively and in the sandbox when all
+// holds), or the first violation, then creates DIR/done. Two creators of
+// different names may run side by side (DIR/ready made beforehand): each
+// creation waits for the other client's acknowledgment of its leases'
+// revocation, which must never wait for that client's own creation.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -124,11 +131,11 @@ static int other(void) {
 }
 
 int main(int argc, char **argv) {
-	if (argc < 3 || strlen(argv[2]) > 4000) {
-		fprintf(stderr, "usage: createrace creator DIR ROUNDS | other DIR\n");
+	if (argc < 3 || strlen(argv[2]) > 4000 || (argc > 4 && strlen(argv[4]) > 100)) {
+		fprintf(stderr, "usage: createrace creator DIR ROUNDS [NAME] | other DIR\n");
 		return 2;
 	}
-	sprintf(n, "%s/n", argv[2]);
+	sprintf(n, "%s/names/%s", argv[2], argc > 4 ? argv[4] : "n");
 	sprintf(done, "%s/done", argv[2]);
 	sprintf(ready, "%s/ready", argv[2]);
 	if (strcmp(argv[1], "creator") == 0)

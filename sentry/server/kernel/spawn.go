@@ -1,28 +1,23 @@
-package server
+package kernel
 
 import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 )
 
-// spawn handles Call.Spawn: a process made from outside the application
+// Spawn handles Call.Spawn: a process made from outside the application
 // (the OCI runtime's exec), as Linux makes one that entered the PID
 // namespace with setns: no parent inside it (its orphans go to init),
 // a session of its own, and here its own stdio set. It is reaped when it
 // exits, and SpawnExit tells the client its status.
-func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) error {
+func (k *Kernel) Spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) error {
+	if sp.GetStdio() == nil {
+		return unix.EINVAL
+	}
 	st := sp.GetProcess()
-	if st == nil || len(st.Argv) == 0 && st.Filename == "" || sp.GetStdio() == nil {
-		return unix.EINVAL
-	}
-	if len(st.Groups) > auth.MaxGroups {
-		return unix.EINVAL
-	}
-	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
-		k.Log.Warn("refused Spawn", "err", err)
+	if err := k.checkRootProcess(st, "Spawn"); err != nil {
 		return err
 	}
 	k.Mu.Lock()
@@ -49,12 +44,12 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 	t := k.Threads[p.PID]
 	k.Mu.Unlock()
 
-	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Intr: make(chan struct{}), Dead: t.Dead, Reply: r, Mem: nil}
+	c := &Task{Kernel: k, Thread: t, CallSeq: seq, Intr: make(chan struct{}), Dead: t.Dead, Reply: r, Mem: nil}
 	defer c.UnpinAll()
 	fail := func(err error) error {
 		// As Start's failure: the process never ran, so it vanishes
 		// without an exit (the client knows no task of it).
-		var d deferred
+		var d Deferred
 		k.Mu.Lock()
 		if p.FDs != nil {
 			k.DropFDTableLocked(p.FDs, &d)
@@ -62,13 +57,13 @@ func spawn(k *clientState, seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) er
 		}
 		p.FS.Refs--
 		k.Trk.Changed(p.FS)
-		k.Trk.Changed(kernel.SigTable{Handlers: p.Sig})
+		k.Trk.Changed(SigTable{Handlers: p.Sig})
 		k.ReapLocked(p)
 		k.Mu.Unlock()
 		d.Run(k.Out)
 		return err
 	}
-	stdio := func(i int32) *file { return k.NewStdioFileOf(i, set.ID, set, set.IsTTY(i), &set.Stdin, &set.TTY) }
+	stdio := func(i int32) *fdesc.File { return k.NewStdioFileOf(i, set.ID, set, set.IsTTY(i), &set.Stdin, &set.TTY) }
 	if err := k.ExecFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}

@@ -1,4 +1,4 @@
-package server
+package syscalls
 
 import (
 	"encoding/binary"
@@ -9,7 +9,6 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/devpts"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -23,8 +22,18 @@ const (
 	tiocgsid  = 0x5429
 )
 
-func sysIoctl(c *syscallCtx) (int64, error) {
-	fd, req, arg := argInt(c, 0), uint32(c.Args[1]), c.Args[2]
+// queuedFile is a socket that reports how much it has to read
+// (FIONREAD).
+type queuedFile interface {
+	Queued() (int, error)
+}
+
+// Ioctl serves ioctl: the interface ioctls on any socket first
+// (netif.go), then FIOCLEX, FIONCLEX, FIONBIO and FIONREAD on every file
+// kind, a pseudo-terminal end's terminal ioctls (pty.go) and those of the
+// client's stdio terminal; ENOTTY for the rest.
+func Ioctl(c *kernel.Task) (int64, error) {
+	fd, req, arg := ArgInt(c, 0), uint32(c.Args[1]), c.Args[2]
 	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
@@ -37,7 +46,7 @@ func sysIoctl(c *syscallCtx) (int64, error) {
 	if f.IsPath() {
 		return 0, unix.EBADF
 	}
-	if handled, err := syscalls.IfIoctl(c, f, req, arg); handled {
+	if handled, err := ifIoctl(c, f, req, arg); handled {
 		return 0, err
 	}
 	switch req {

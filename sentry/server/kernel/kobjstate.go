@@ -1,4 +1,4 @@
-package server
+package kernel
 
 import (
 	"encoding/binary"
@@ -12,24 +12,62 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/socket/unix/transport"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Replay state of kernel-object files (FileState.kobj): derived from the
-// file kinds' accessors when their description is reported
-// (kernelPorts.KobjState: eventfdState, unixState, ...), and rebuilt by
-// restoreKobjFile (kernelPorts.RestoreFile, for package kernel's
-// Restore, which then links epoll interests and socketpairs).
+// file kinds' accessors when their description is reported (kobjState,
+// for state.go: eventfdState, unixState, ...), and rebuilt by
+// restoreKobjFile (for restore_files.go, which then links epoll
+// interests and socketpairs).
+
+// kobjState is the kind and state of f's record when f is a kernel
+// object whose state the kernel derives: eventfd, timerfd, signalfd,
+// inotify, epoll, sockets (ok false: none).
+// Precondition: k.Mu is held.
+func (k *Kernel) kobjState(f *fdesc.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState, bool) {
+	switch impl := f.Impl.(type) {
+	case *eventfd.File:
+		kind, kobj := eventfdState(impl)
+		return kind, kobj, true
+	case *timerfd.File:
+		kind, kobj := timerfdState(impl)
+		return kind, kobj, true
+	case *signalfd.File:
+		kind, kobj := signalfdState(impl)
+		return kind, kobj, true
+	case *inotify.File:
+		kind, kobj := k.InotifyState(impl)
+		return kind, kobj, true
+	case *epoll.File:
+		kind, kobj := k.epollState(impl)
+		return kind, kobj, true
+	case *inet.File:
+		kind, kobj := inetState(impl)
+		return kind, kobj, true
+	case *inet.HostFile:
+		kind, kobj := hostInetState(impl)
+		return kind, kobj, true
+	case *netlink.File:
+		kind, kobj := netlinkState(impl)
+		return kind, kobj, true
+	case *unixsock.File:
+		kind, kobj := unixState(impl)
+		return kind, kobj, true
+	}
+	return 0, nil, false
+}
 
 // eventfdState is an eventfd's record, as answered calls left it.
 func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
@@ -39,7 +77,7 @@ func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 
 // epollState is an epoll instance's record: its interests in open
 // descriptions. Precondition: k.Mu is held.
-func epollState(k *clientState, ep *epoll.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+func (k *Kernel) epollState(ep *epoll.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	st := &sentrypb.KernelObjectState{}
 	for _, in := range ep.Interests() {
 		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.FileID(in.File), Fd: in.FD,
@@ -128,7 +166,7 @@ func inetState(s *inet.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectSta
 // connection is not rebuilt (its peer's state and the bytes in flight
 // were in the old stack): the socket comes back reset, its next I/O
 // fails with ECONNRESET, then reads see end of file and writes EPIPE.
-func restoreInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
+func (k *Kernel) restoreInetSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*fdesc.File, error) {
 	stack, err := k.NetStack()
 	if err != nil {
 		return nil, err
@@ -207,7 +245,7 @@ func hostInetState(s *inet.HostFile) (sentrypb.FileState_Kind, *sentrypb.KernelO
 // a UDP socket's default destination. A TCP connection cannot come back
 // (its peer saw the old server's socket close): the socket comes back
 // reset, as restoreInetSocket's do.
-func restoreHostInetSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
+func (k *Kernel) restoreHostInetSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*fdesc.File, error) {
 	hs, err := socket.NewHostInet(int(st.SocketFamily), st.SocketType == unix.SOCK_STREAM)
 	if err != nil {
 		return nil, err
@@ -269,7 +307,7 @@ func netlinkState(n *netlink.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 		SocketType: unix.SOCK_RAW, SocketBound: n.Sockaddr()}
 }
 
-func restoreNetlinkSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *file {
+func (k *Kernel) restoreNetlinkSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *fdesc.File {
 	f := netlink.New(k, 0)
 	f.Flags.Store(fs.Flags)
 	if len(st.SocketBound) >= netlink.SockaddrSize {
@@ -280,7 +318,7 @@ func restoreNetlinkSocket(k *clientState, fs *sentrypb.FileState, st *sentrypb.K
 
 // restoreKobjFile rebuilds an eventfd, an epoll instance (its interests
 // come later: package kernel's Restore links them) or a socket.
-func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
+func (k *Kernel) restoreKobjFile(rc *Task, fs *sentrypb.FileState) (*fdesc.File, error) {
 	st := fs.Kobj
 	if st == nil {
 		return nil, fmt.Errorf("%v file without its state: %w", fs.Kind, unix.EINVAL)
@@ -303,7 +341,7 @@ func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*f
 		f.Impl.(*timerfd.File).Set(timerfdSetting(st.TimerfdEnabled, st.TimerfdNextNs, st.TimerfdPeriodNs))
 		return f, nil
 	case sentrypb.FileState_SIGNALFD:
-		f := signalfd.New(kernel.SignalfdClient{}, st.SignalfdMask, 0)
+		f := signalfd.New(SignalfdClient{}, st.SignalfdMask, 0)
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EPOLL:
@@ -312,21 +350,21 @@ func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*f
 		return f, nil
 	case sentrypb.FileState_SOCKET:
 		if st.SocketFamily == unix.AF_NETLINK {
-			return restoreNetlinkSocket(k, fs, st), nil
+			return k.restoreNetlinkSocket(fs, st), nil
 		}
 		if st.SocketFamily == unix.AF_INET || st.SocketFamily == unix.AF_INET6 {
 			if st.SocketType != unix.SOCK_STREAM && st.SocketType != unix.SOCK_DGRAM {
 				return nil, fmt.Errorf("inet socket type %d: %w", st.SocketType, unix.EINVAL)
 			}
 			if k.HostNet {
-				return restoreHostInetSocket(k, fs, st)
+				return k.restoreHostInetSocket(fs, st)
 			}
-			return restoreInetSocket(k, fs, st)
+			return k.restoreInetSocket(fs, st)
 		}
 		if st.SocketFamily != unix.AF_UNIX || !socket.ValidType(linux.SockType(st.SocketType)) {
 			return nil, fmt.Errorf("socket family %d type %d: %w", st.SocketFamily, st.SocketType, unix.EINVAL)
 		}
-		return restoreUnixSocket(k, rc, fs, st)
+		return k.restoreUnixSocket(rc, fs, st)
 	}
 	return nil, fmt.Errorf("file kind %v: %w", fs.Kind, unix.EINVAL)
 }
@@ -336,7 +374,7 @@ func restoreKobjFile(k *clientState, rc *syscallCtx, fs *sentrypb.FileState) (*f
 // are gone with the old server), so a connected socket comes back reset:
 // its next read or write fails with ECONNRESET, as after a reset on
 // Linux, and it then reads end of file.
-func restoreUnixSocket(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*file, error) {
+func (k *Kernel) restoreUnixSocket(rc *Task, fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*fdesc.File, error) {
 	stype := linux.SockType(st.SocketType)
 	var u *socket.Unix
 	creds := socket.Creds{Uid: 0, Gid: 0}
@@ -344,7 +382,7 @@ func restoreUnixSocket(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s
 		creds = unixsock.Creds(rc)
 	}
 	if st.SocketConn != 0 && (st.SocketSide == 0 || st.SocketSide == 1) {
-		return restorePairEnd(k, fs, st, stype, creds)
+		return k.restorePairEnd(fs, st, stype, creds)
 	}
 	if st.SocketConnected {
 		a, b := socket.NewUnixPair(stype, creds)
@@ -361,7 +399,7 @@ func restoreUnixSocket(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s
 	u.EP.SocketOptions().SetPassCred(st.SocketPasscred)
 	if len(st.SocketBound) > 0 && !st.SocketConnected {
 		a := socket.FromTransportName(string(st.SocketBound))
-		if err := rebindUnix(k, rc, s, a); err != nil {
+		if err := k.rebindUnix(rc, s, a); err != nil {
 			k.Log.Warn("restore: socket name not re-bound", "name", a.Name, "abstract", a.Abstract, "err", err)
 		} else if st.SocketListening {
 			if err := kobj.SysErr(u.EP.Listen(kobj.Ctx(), int(max(st.SocketBacklog, 1)))); err != nil {
@@ -375,14 +413,14 @@ func restoreUnixSocket(k *clientState, rc *syscallCtx, fs *sentrypb.FileState, s
 }
 
 // restorePairEnd rebuilds one end of a socketpair.
-func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelObjectState, stype linux.SockType, creds socket.Creds) (*file, error) {
+func (k *Kernel) restorePairEnd(fs *sentrypb.FileState, st *sentrypb.KernelObjectState, stype linux.SockType, creds socket.Creds) (*fdesc.File, error) {
 	if k.RestorePairs == nil {
-		k.RestorePairs = make(map[uint64]*kernel.RestoredPair)
+		k.RestorePairs = make(map[uint64]*RestoredPair)
 	}
 	rp := k.RestorePairs[st.SocketConn]
 	if rp == nil {
 		a, b := socket.NewUnixPair(stype, creds)
-		rp = &kernel.RestoredPair{Conn: unixsock.NewConn(st.SocketConn, stype == linux.SOCK_STREAM), Ends: [2]*socket.Unix{a, b}}
+		rp = &RestoredPair{Conn: unixsock.NewConn(st.SocketConn, stype == linux.SOCK_STREAM), Ends: [2]*socket.Unix{a, b}}
 		k.RestorePairs[st.SocketConn] = rp
 	}
 	side := int(st.SocketSide)
@@ -406,7 +444,7 @@ func restorePairEnd(k *clientState, fs *sentrypb.FileState, st *sentrypb.KernelO
 
 // rebindUnix gives a restored socket its name back: the abstract name,
 // or the socket node still at its absolute path.
-func rebindUnix(k *clientState, rc *syscallCtx, s *unixsock.File, a socket.UnixAddr) error {
+func (k *Kernel) rebindUnix(rc *Task, s *unixsock.File, a socket.UnixAddr) error {
 	be := s.U.Bound()
 	if be == nil {
 		return unix.EINVAL
