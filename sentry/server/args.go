@@ -5,26 +5,21 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
-// A call's arguments, as the handlers still here name them (package
-// syscalls' args.go; they go as the handlers move there).
+// A call's arguments (package syscalls' args.go), as the leases and the
+// ioctl handler still here name them.
 var (
-	argInt        = syscalls.ArgInt
-	pathArg       = syscalls.PathArg
-	startDir      = syscalls.StartDir
-	lookupAt      = syscalls.LookupAt
-	createAt      = syscalls.CreateAt
-	resolveCreate = syscalls.ResolveCreate
+	argInt   = syscalls.ArgInt
+	pathArg  = syscalls.PathArg
+	lookupAt = syscalls.LookupAt
 )
 
-// The I/O, stat and attribute calls' helpers that moved (package
-// syscalls' read_write.go, stat.go, attr.go and args.go), as the posted
-// calls' count, the leases and the path handlers still here name them.
+// The I/O and stat calls' helpers (package syscalls' read_write.go and
+// stat.go), as the posted calls' count and the leases name them.
 var (
 	iovecs      = syscalls.Iovecs
 	statOf      = syscalls.StatOf
 	toLinuxStat = syscalls.ToLinuxStat
 	toStatx     = syscalls.ToStatx
-	targetAttrs = syscalls.TargetAttrs
 )
 
 // ioctl's handler (package syscalls' ioctl.go), as the table still here

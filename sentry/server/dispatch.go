@@ -21,7 +21,7 @@ type syscallCtx = kernel.Task
 
 // handler executes one system call and returns its result or an error
 // carrying the errno.
-type handler func(c *syscallCtx) (int64, error)
+type handler = syscalls.Handler
 
 // panicOnBug makes dispatch re-panic instead of answering EIO (tests).
 var panicOnBug = false

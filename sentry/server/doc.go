@@ -254,16 +254,13 @@
 // # Packages (docs/ARCHITECTURE.md, "The remote sentry's packages")
 //
 // This package is the front (Server, Config, sessions, grants, the
-// client and its dispatch) and, until the split by subsystem is done,
-// the kernel core: the client state and its functions over processes
-// and threads, pipe ends and stdio,
-// the system calls that make and change every file kind and the system
-// call handlers. Below it, importing
-// nothing of it:
+// client and its dispatch, the client caches' leases) with the kernel's
+// interface methods the packages below are given (kernelPorts). Below
+// it, importing nothing of it:
 //
-//   - the system call handlers moved so far (package syscalls, as
-//     gVisor's syscalls/linux: each a function of a *kernel.Task; the
-//     table, table.go, is still here and names them);
+//   - the system call handlers and their table (package syscalls, as
+//     gVisor's syscalls/linux: each a function of a *kernel.Task;
+//     syscalls.Table, which dispatch reads);
 //   - the vfs (package vfs: dentries, the walk and its caches, grafted
 //     mounts, /dev/shm, the gofer file kinds), given the kernel as a
 //     vfs.Kernel (*clientState: the synthesized files, the descriptions'
@@ -312,7 +309,7 @@
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
 // the open file description (fdesc.File, named file here), its kinds'
-// interface (fdesc.FileImpl, fileImpl) and the call a file operation
+// interface (fdesc.FileImpl) and the call a file operation
 // runs in (fdesc.Call). A description reaches its client only through
 // what it is given: its Owner (set by vfs.NewFile: the durability check,
 // inotify's close event, dropping its locks and lease), its Tracker (its

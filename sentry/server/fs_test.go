@@ -226,7 +226,7 @@ func TestGetdentsAndNames(t *testing.T) {
 	}
 	// AT_EMPTY_PATH and dirfd-relative lookups.
 	dfd := uint64(e.ok(1, unix.SYS_OPEN, m.str("/tmp/d"), unix.O_RDONLY|unix.O_DIRECTORY, 0))
-	e.ok(1, unix.SYS_NEWFSTATAT, dfd, m.str(""), sb, atEmptyPath)
+	e.ok(1, unix.SYS_NEWFSTATAT, dfd, m.str(""), sb, unix.AT_EMPTY_PATH)
 	e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, dfd, m.str(""), sb, 0)
 	e.ok(1, unix.SYS_NEWFSTATAT, dfd, m.str("new"), sb, 0)
 	e.fails(unix.ENOTDIR, 1, unix.SYS_NEWFSTATAT, 0, m.str("new"), sb, 0)

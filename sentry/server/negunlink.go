@@ -4,8 +4,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // The negative unlink (docs/ARCHITECTURE.md, "The client's path cache"):
@@ -16,7 +14,8 @@ import (
 // (PathLease.creatable), posts an open that creates it
 // (sentry/client/postcreate.go). Its keys are the walk's searches and
 // the missing names of that directory alone: a name made there, by any
-// client, revokes the lease.
+// client, revokes the lease. The unlink handler notes that directory
+// (package syscalls' namei.go: unlinkMissing, kernel.Task.MissingIn).
 
 // unlinkLeasable says whether a call that failed with errno e may have
 // its answer leased: for unlink and unlinkat only ENOENT (a success is
@@ -26,24 +25,6 @@ func unlinkLeasable(sysno int32, e unix.Errno) bool {
 		return true
 	}
 	return e == unix.ENOENT
-}
-
-// unlinkMissing returns the error of an unlink whose last name's lookup
-// in dir failed with err: EROFS on a read-only mount before ENOENT, as
-// Linux's do_unlinkat (mnt_want_write before the lookup). For ENOENT of
-// a gofer directory in which the caller may make names it notes dir
-// (c.missingIn).
-func unlinkMissing(c *syscallCtx, dir *dentry, err error) error {
-	if syserr.ErrnoOf(err) != unix.ENOENT {
-		return err
-	}
-	if c.Kernel.VFS.ReadOnly(dir) {
-		return unix.EROFS
-	}
-	if c.PathView != nil && dir.Kind == vfs.KindGofer && c.MayWriteDir(dir) == nil {
-		c.MissingIn = dir
-	}
-	return err
 }
 
 // missingKeys returns the keys of the answer of a walk whose last name

@@ -123,7 +123,7 @@ func walkKeys(v *pathView, final *vfs.Dentry) (keys []readlease.Key, nSearch int
 func viewOf(c *syscallCtx) (pathView, bool) {
 	v := pathView{Creds: c.ProcessCreds()}
 	var path string
-	dirfd := int32(atFDCWD)
+	dirfd := int32(linux.AT_FDCWD)
 	if c.Sysno == unix.SYS_GETCWD {
 		v.Cwd = c.Cwd()
 		return v, true
@@ -147,7 +147,7 @@ func viewOf(c *syscallCtx) (pathView, bool) {
 	}
 	switch {
 	case strings.HasPrefix(path, "/"):
-	case dirfd == atFDCWD:
+	case dirfd == linux.AT_FDCWD:
 		v.Cwd = c.Cwd()
 	default:
 		f, err := c.GetFile(dirfd)
@@ -406,7 +406,7 @@ func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
 	if !ok {
 		return nil, nil
 	}
-	dirfd := int32(atFDCWD)
+	dirfd := int32(linux.AT_FDCWD)
 	if idx[0] >= 0 {
 		dirfd = argInt(c, idx[0])
 	}
@@ -436,7 +436,7 @@ func createdDirIno(c *syscallCtx) uint64 {
 	if err != nil {
 		return 0
 	}
-	dirfd := int32(atFDCWD)
+	dirfd := int32(linux.AT_FDCWD)
 	if idx[0] >= 0 {
 		dirfd = argInt(c, idx[0])
 	}
@@ -471,7 +471,7 @@ func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readle
 		return nil, nil, nil, nil
 	}
 	if c.ListingPath != "" {
-		d, _, err := lookupAt(c, atFDCWD, c.ListingPath, true, false)
+		d, _, err := lookupAt(c, linux.AT_FDCWD, c.ListingPath, true, false)
 		if err != nil || d != dir {
 			return nil, nil, nil, nil
 		}

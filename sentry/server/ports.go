@@ -5,6 +5,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -52,6 +53,10 @@ func (kp *kernelPorts) InotifyClosed(f *file) { (*clientState)(kp).InotifyClosed
 // watch needs (readlease.go).
 func (kp *kernelPorts) RevokeLeasesForWatch() { revokeLeasesForWatch((*clientState)(kp)) }
 
+// OwnedFileOpened voids the owned claim on d, which a call opens
+// (readlease.go).
+func (kp *kernelPorts) OwnedFileOpened(d *dentry) { ownedFileOpened((*clientState)(kp), d) }
+
 // DurabilityHolds is fdesc.Owner's: whether the durability tracker
 // holds description f (until its writes are durable; package kernel's
 // durable.go).
@@ -60,9 +65,10 @@ func (kp *kernelPorts) DurabilityHolds(f *file) bool { return kp.Dur.Holds(f) }
 var _ fileOwner = (*kernelPorts)(nil)
 
 // RestoreSyntheticFile is kernel.Files': a synthesized file opened
-// again by path, as open(2) opens it (syscalls_fs.go), for a Restore.
+// again by path, as open(2) opens it (package syscalls' open.go), for a
+// Restore.
 func (kp *kernelPorts) RestoreSyntheticFile(rc *syscallCtx, fs *sentrypb.FileState) (*file, error) {
-	return restoreSyntheticFile((*clientState)(kp), rc, fs)
+	return syscalls.RestoreSyntheticFile((*clientState)(kp), rc, fs)
 }
 
 // SynthLookup is vfs.Kernel's: a name in a synthesized directory.

@@ -234,7 +234,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
 		fd = argInt(c, 1)
 	case unix.SYS_FSTAT:
 	case unix.SYS_NEWFSTATAT:
-		if p, err := pathArg(c, 1); err != nil || p != "" || c.Args[3]&atEmptyPath == 0 {
+		if p, err := pathArg(c, 1); err != nil || p != "" || c.Args[3]&unix.AT_EMPTY_PATH == 0 {
 			return
 		}
 	default:
@@ -458,14 +458,14 @@ func grantOwnedLease(k *clientState, c *syscallCtx) {
 		TtlMs: uint32(k.ReadLeases.TTL().Milliseconds())}
 }
 
-// ownedFileOpened voids the owned claim on gofer file d, which c opens,
-// and revokes its lease if granted (readlease.Registry.Opened): the
-// holder stops answering from its copy, and another client's open
+// ownedFileOpened voids the owned claim on gofer file d, which a call of
+// k opens, and revokes its lease if granted (readlease.Registry.Opened):
+// the holder stops answering from its copy, and another client's open
 // returns once the holder acknowledged, after the writes it posted.
-func ownedFileOpened(c *syscallCtx, d *vfs.Dentry) {
-	reg := c.Kernel.ReadLeases
+func ownedFileOpened(k *clientState, d *vfs.Dentry) {
+	reg := k.ReadLeases
 	if reg == nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() {
 		return
 	}
-	leaseObserver{r: reg, log: c.Kernel.Log}.logExpired(reg.Opened(c.Kernel.Ctx, d.Ino()))
+	leaseObserver{r: reg, log: k.Log}.logExpired(reg.Opened(k.Ctx, d.Ino()))
 }

@@ -90,9 +90,10 @@
 //     again.
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
-//     run as) and Files (the file calls above it: RestoreSyntheticFile,
-//     RevokeLeasesForWatch), which
-//     package syscalls' handlers reach too.
+//     run as) and Files (the file calls above it: RestoreSyntheticFile;
+//     the client caches' lease revocations a call makes:
+//     RevokeLeasesForWatch, OwnedFileOpened), which package syscalls'
+//     handlers reach too.
 //
 // Dependencies: proto/sentrypb, sentry/sysabi (a call's memory),
 // syserr (a blocked call's ERESTARTSYS), and the layers below the kernel

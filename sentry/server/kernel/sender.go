@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // Sender is the client's stream as the kernel reaches it. The front
@@ -44,8 +45,9 @@ type Grant interface {
 }
 
 // Files is what the kernel asks of the server's file system calls, which
-// are above it: a synthesized file opened again for a Restore, and an
-// inotify watch's lease revocation.
+// are above it: a synthesized file opened again for a Restore, and the
+// client caches' lease revocations a call makes (an inotify watch's, an
+// open's of an owned file), which the front grants.
 type Files interface {
 	// RestoreSyntheticFile rebuilds, for a Restore, a description of a
 	// synthesized file, opened again by path as open(2) opens it; c
@@ -56,4 +58,8 @@ type Files interface {
 	// reads would raise no IN_ACCESS); none is granted while it has
 	// watches.
 	RevokeLeasesForWatch()
+	// OwnedFileOpened voids the owned claim on gofer file d, which a
+	// call opens, and revokes its client's lease if granted; it returns
+	// once that client acknowledged (or the lease expired).
+	OwnedFileOpened(d *vfs.Dentry)
 }

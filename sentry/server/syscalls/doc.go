@@ -2,8 +2,12 @@
 // gVisor's pkg/sentry/syscalls/linux: each is a function of the call, a
 // *kernel.Task, returning the call's result or an error wrapping its
 // errno (package syserr; the server's dispatch maps it at its one
-// boundary). The server package's table (table.go) maps each number to
-// its handler; a number it lacks fails with ENOSYS there.
+// boundary). Table (table.go, as gVisor's linux64.go) maps each number
+// to its handler; a number it lacks fails with ENOSYS in that dispatch.
+// The table is here, not in the server package, because it names no
+// feature of the server's front: what the front adds to a call (its path
+// and read leases, the posted calls' order, the replay effects) wraps
+// the handler in its dispatch, whatever the handler.
 //
 // What it owns, one file a subsystem:
 //   - args.go: a call's arguments (ArgInt, PathArg, FileArg, FileAs),
@@ -109,23 +113,37 @@
 //     (kernel.Task.DataNotInCall); a copy from a file the client holds a
 //     read lease on takes the client's bytes instead (leasedCopy, package
 //     copybehind); pipes' locks are taken two at a time (pipe.LockTwo);
+//   - open.go: open, openat and creat (openDentry: a dentry's
+//     description of its kind; a FIFO's and a pseudo-terminal's open are
+//     package kernel's), the install of a posted open's description at
+//     the fd its client named and the note of where a leasable open's
+//     walk ended (the server's postopen.go and pathlease.go decide
+//     which opens a path lease answers), and RestoreSyntheticFile, a
+//     Restore's synthesized file opened again by path (the server's
+//     kernel.Files); an open of a client's owned file voids its claim
+//     through kernel.Files (OwnedFileOpened, the front's lease);
+//   - namei.go (as Linux's fs/namei.c): mkdir, symlink, link, unlink,
+//     rmdir, rename and mknod, each a gofer call the dentry cache then
+//     follows, with its inotify events; an unlink of a missing name
+//     notes the directory for the front's negative unlink
+//     (kernel.Task.MissingIn, the server's negunlink.go);
 //   - stat.go: stat, lstat, fstat, newfstatat and statx (StatOf,
 //     ToLinuxStat and ToStatx, which the server's leases use too);
 //   - attr.go: truncate, ftruncate, chmod, chown and their fd and at
 //     forms, utimensat, utime, utimes and futimesat (SetStat, a gofer
 //     SetStat a run of posted attribute calls may hold, kernel's
-//     attrrun.go; TargetAttrs, which the server's link uses);
+//     attrrun.go; TargetAttrs, which link uses too);
 //   - readlink.go, access.go, cwd.go (chdir, fchdir, getcwd, umask: a
 //     process's fs context) and statfs.go (a grafted tmpfs's as Linux
 //     reports it): path calls that change no name;
-//   - name.go: a system call's name for the logs (Name).
+//   - name.go: a system call's name for the logs (Name);
+//   - table.go: the table (Table, Handler).
 //
-// The server package still holds the open and name handlers and
-// the file kinds' glue, and calls the exported helpers here its
-// handlers share (the arguments, FileAs, Iovecs, FcntlLock, FcntlSeals,
-// ...); they move here one subsystem at a time, those with the
-// fewest ties to it first (docs/ARCHITECTURE.md, "The remote sentry's
-// packages").
+// The server package, the front, holds no handler: its dispatch reads
+// Table, and its leases and posted calls call the exported helpers here
+// (the arguments, StatOf, ToLinuxStat, ToStatx, Iovecs) and its
+// kernel.Files RestoreSyntheticFile (docs/ARCHITECTURE.md, "The remote
+// sentry's packages").
 //
 // Dependencies: package kernel (the call, the kernel state and its
 // functions), the layers below it the handlers name (vfs: a path's walk;
@@ -133,9 +151,12 @@
 // pipe: two pipes locked together; copybehind: a leased copy's bytes;
 // kobj: a kernel object's I/O sequence;
 // ktimer, ksignal; mount: the mount table's records; sysvipc: the IPC
-// namespace; filelock: the lock table; kernel/fdtable: a lock's owner;
+// namespace; filelock: the lock table; kernel/fdtable: a lock's owner,
+// the table a posted open installs its description in;
 // fsimpl/*: the kinds whose descriptions a call makes; socket and kobj:
-// a socket's addresses, names and errors), proto/goferpb (a segment's
+// a socket's addresses, names and errors; goferclient: an unlink's or
+// rename's announced change; procfs: a /proc file's scope),
+// proto/goferpb (a segment's
 // file, a bound socket's node), proto/sentrypb (what a handler asks the
 // client), sentry/sysabi (system call names), gVisor's abi/linux, ktime,
 // tcpip, usermem and socket/unix/transport, and golang.org/x/sys/unix. It must not import the server package, which
