@@ -5,8 +5,8 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
-// A call's arguments (package syscalls' args.go), as the leases and the
-// ioctl handler still here name them.
+// A call's arguments (package syscalls' args.go), as the leases name
+// them.
 var (
 	argInt   = syscalls.ArgInt
 	pathArg  = syscalls.PathArg
@@ -21,9 +21,6 @@ var (
 	toLinuxStat = syscalls.ToLinuxStat
 	toStatx     = syscalls.ToStatx
 )
-
-// ioctl's handler (package syscalls' ioctl.go), as the table still here
-// names it; the name goes as the table moves.
 
 // maxRW bounds one read or write (the client clamps writes the same way).
 const maxRW = sysabi.MaxBuffer
