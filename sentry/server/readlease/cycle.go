@@ -85,7 +85,3 @@ func (r *Registry) cycleChanged() {
 	r.cycleCh = make(chan struct{})
 	r.cycleMu.Unlock()
 }
-
-// CyclesBroken counts the waits for an acknowledgment that breaksCycle
-// ended (tests and the end-of-session counts).
-func (r *Registry) CyclesBroken() uint64 { return r.cyclesBroken.Load() }

@@ -72,7 +72,7 @@ func TestChangesWaitingForEachOther(t *testing.T) {
 			go change(newer, "newer", newerKey)
 			first, second := <-ended, <-ended
 			took := time.Since(start)
-			if got := r.CyclesBroken(); got != tc.wantBroken {
+			if got := r.cyclesBroken.Load(); got != tc.wantBroken {
 				t.Errorf("%d waits broken, want %d", got, tc.wantBroken)
 			}
 			want := []string{"newer", "older"}

@@ -201,26 +201,8 @@ func (r *Registry) OthersHold(h *Holder, keys []Key) bool {
 	defer r.mu.Unlock()
 	now := r.now()
 	for _, k := range keys {
-		e := r.files[k]
-		if e == nil {
-			continue
-		}
-		for o, ls := range e.holders {
-			if o == h {
-				continue
-			}
-			o.mu.Lock()
-			live := false
-			for _, exp := range ls {
-				if now.Before(o.expiryLocked(exp)) {
-					live = true
-					break
-				}
-			}
-			o.mu.Unlock()
-			if live {
-				return true
-			}
+		if e := r.files[k]; e != nil && r.liveLocked(e, now, h) {
+			return true
 		}
 	}
 	return false

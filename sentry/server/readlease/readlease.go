@@ -283,7 +283,7 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 		return 0, 0, time.Time{}, false
 	}
 	now := r.now()
-	if r.liveLocked(e, now) && e.version != v {
+	if r.liveLocked(e, now, nil) && e.version != v {
 		// Granted at another version: the file changed outside this
 		// server (it would have revoked them). The earlier holders
 		// learn it now; this grant goes on.
@@ -343,10 +343,13 @@ func (r *Registry) Live(h *Holder, k Key) (uint64, bool) {
 	return best, best != 0
 }
 
-// liveLocked says whether e has a lease not yet expired.
-// Precondition: r.mu.
-func (r *Registry) liveLocked(e *fileLeases, now time.Time) bool {
+// liveLocked says whether e has a lease not yet expired of a holder
+// other than except (nil: of any holder). Precondition: r.mu.
+func (r *Registry) liveLocked(e *fileLeases, now time.Time, except *Holder) bool {
 	for h, ls := range e.holders {
+		if h == except {
+			continue
+		}
 		h.mu.Lock()
 		for _, exp := range ls {
 			if now.Before(h.expiryLocked(exp)) {
