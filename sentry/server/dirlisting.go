@@ -46,9 +46,8 @@ type dirListing struct {
 	entries []*vfs.Dentry
 	// keys are the leases the whole listing holds (the walk's searches
 	// to the directory: listedKeys), then each entry's two
-	// (ListedStat.ids).
-	keys   []readlease.Key
-	common int
+	// (appendEntryKeys).
+	keys []readlease.Key
 }
 
 // dirListingOf returns the listing of the directory of c's last lookup
@@ -96,11 +95,7 @@ func (dl *dirListing) fill(c *syscallCtx, names []string) {
 	if len(dl.listed) == 0 {
 		return
 	}
-	dl.keys = listedKeys(c.PathView, dl.dir)
-	dl.common = len(dl.keys)
-	for _, d := range dl.entries {
-		dl.keys = append(dl.keys, readlease.PathKey(readlease.PathSearch, d.Ino()), readlease.AttrsKey(d.Ino(), d.IsDir()))
-	}
+	dl.keys = appendEntryKeys(listedKeys(c.PathView, dl.dir), dl.entries)
 }
 
 // listedKeys returns the keys every answer of a listing of dir by a path
@@ -123,16 +118,8 @@ func listedKeys(v *pathView, dir *vfs.Dentry) []readlease.Key {
 // grant leased as ids (dl.keys' order), under lease l's grant (its
 // epoch, life and view).
 func (dl *dirListing) reply(c *syscallCtx, l *sentrypb.PathLease, ids []uint64) {
-	common := ids[:dl.common]
-	ll := &sentrypb.PathLease{Id: common[0], Epoch: l.Epoch, TtlMs: l.TtlMs, Ids: common,
-		Creds: l.Creds, Cwd: l.Cwd, DirFile: l.DirFile, DirIno: dl.dir.Ino()}
-	ll.Kinds, ll.Inos = pathKinds(dl.keys[:dl.common])
-	ll.Writable = !c.Kernel.VFS.ReadOnly(dl.dir)
-	ll.Removable = ll.Writable && mayRemoveAny(c, dl.dir)
-	for i, ls := range dl.listed {
-		ls.Ids = ids[dl.common+2*i : dl.common+2*i+2]
-		ls.Ino = dl.keys[dl.common+2*i].Ino
-	}
+	ll := &sentrypb.PathLease{Id: ids[0], Epoch: l.Epoch, TtlMs: l.TtlMs, Creds: l.Creds, Cwd: l.Cwd, DirFile: l.DirFile}
+	leaseListing(c, ll, dl.dir, dl.keys, ids, dl.listed)
 	c.Reply.DirListing = ll
 	c.Reply.DirListingPrefix = uint32(dl.prefix)
 	c.Reply.Listed = dl.listed

@@ -250,11 +250,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 		if listed, entries, keys, listedDir = listedStats(c); len(listed) == 0 {
 			return
 		}
-		// Each entry's own keys follow the listing's: its existence,
-		// its attributes (ListedStat.ids).
-		for _, d := range entries {
-			keys = append(keys, readlease.PathKey(readlease.PathSearch, d.Ino()), readlease.AttrsKey(d.Ino(), d.IsDir()))
-		}
+		keys = appendEntryKeys(keys, entries)
 	} else if creationCall(c) {
 		if err != nil {
 			return
@@ -328,16 +324,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 		return // the leases stay until they expire; the client knows nothing of them
 	}
 	if c.Sysno == unix.SYS_GETDENTS64 {
-		common := len(keys) - 2*len(listed)
-		l.Ids = ids[:common]
-		l.Kinds, l.Inos = pathKinds(keys[:common])
-		l.DirIno = listedDir.Ino()
-		l.Writable = !c.Kernel.VFS.ReadOnly(listedDir)
-		l.Removable = l.Writable && mayRemoveAny(c, listedDir)
-		for i, ls := range listed {
-			ls.Ids = ids[common+2*i : common+2*i+2]
-			ls.Ino = keys[common+2*i].Ino
-		}
+		leaseListing(c, l, listedDir, keys, ids, listed)
 	} else {
 		if madeDir != 0 {
 			last := len(ids) - 1
@@ -504,6 +491,32 @@ func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readle
 		}
 	}
 	return out, entries, common, dir
+}
+
+// appendEntryKeys appends to keys, after the keys a whole listing holds,
+// each listed entry's own: its existence, its attributes
+// (ListedStat.ids).
+func appendEntryKeys(keys []readlease.Key, entries []*vfs.Dentry) []readlease.Key {
+	for _, d := range entries {
+		keys = append(keys, readlease.PathKey(readlease.PathSearch, d.Ino()), readlease.AttrsKey(d.Ino(), d.IsDir()))
+	}
+	return keys
+}
+
+// leaseListing fills l, the lease of a listing of directory dir whose
+// keys (appendEntryKeys' order) the grant leased as ids, and its entries'
+// answers listed with their own ids and inodes.
+func leaseListing(c *syscallCtx, l *sentrypb.PathLease, dir *vfs.Dentry, keys []readlease.Key, ids []uint64, listed []*sentrypb.ListedStat) {
+	common := len(keys) - 2*len(listed)
+	l.Ids = ids[:common]
+	l.Kinds, l.Inos = pathKinds(keys[:common])
+	l.DirIno = dir.Ino()
+	l.Writable = !c.Kernel.VFS.ReadOnly(dir)
+	l.Removable = l.Writable && mayRemoveAny(c, dir)
+	for i, ls := range listed {
+		ls.Ids = ids[common+2*i : common+2*i+2]
+		ls.Ino = keys[common+2*i].Ino
+	}
 }
 
 // listedStatOf returns the lstat answer of gofer directory dir's entry
