@@ -41,9 +41,9 @@
 //     ktimer's clocks shifted to the client's
 //     (Hello.clocks);
 //   - fd tables (package kernel/fdtable; which process uses which, and
-//     their replay records, fdtable.go and kernel/state.go) and open file
-//     descriptions with their offsets and status flags (package fdesc,
-//     file.go), pipes and the pipes of open FIFOs
+//     their replay records, kernel/files.go and kernel/state.go) and open
+//     file descriptions with their offsets and status flags (package
+//     fdesc), pipes and the pipes of open FIFOs
 //     (package pipe; their descriptions and records in kernel/pipe.go,
 //     a FIFO's open in kernel/fifo.go), each pipe reserving its capacity from the
 //     client's memory account (package memacct: Config.MaxClientMemory,
@@ -308,7 +308,7 @@
 // kernel's own (package kernel).
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
-// the open file description (fdesc.File, named file here), its kinds'
+// the open file description (fdesc.File), its kinds'
 // interface (fdesc.FileImpl) and the call a file operation
 // runs in (fdesc.Call). A description reaches its client only through
 // what it is given: its Owner (set by vfs.NewFile: the durability check,

@@ -18,12 +18,10 @@ import (
 // port by which the vfs has a set-id file's write clear its bits
 // (KillPriv).
 
-type dentry = vfs.Dentry
-
 var _ vfs.Kernel = (*kernelPorts)(nil)
 
 // KillPriv is vfs.Kernel's: the kernel's call c clears d's set-id bits
 // (package kernel's write.go).
-func (kp *kernelPorts) KillPriv(c fdesc.Call, d *dentry, h uint64, a auth.FileAttrs) {
+func (kp *kernelPorts) KillPriv(c fdesc.Call, d *vfs.Dentry, h uint64, a auth.FileAttrs) {
 	kernel.TaskFromCall(c).KillPriv(d, h, a)
 }
