@@ -184,7 +184,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		ReadLeases:  s.leases,
 		Out:         out,
 	}
-	k.Files = ports(k)
+	k.Files = kernelFiles{k}
 	k.Ctx = goferclient.WithRemovals(k.Ctx, &k.OwnRemovals)
 	initReadLeases(k, hello, leaseRevoked)
 	k.PageWriteSlots = make(chan struct{}, kernel.MaxPageWritesInFlight)
@@ -217,7 +217,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 	}
 	k.Maps = mapped.NewTable[*fdesc.File](k.Trk.TouchMapped)
 	v, bindingKey, err := vfs.New(vfs.Config{Ctx: k.Ctx, Gofer: k.Gofer, Releases: k.Releases, Attrs: s.attrs,
-		ClientID: k.ID, Log: k.Log, Kernel: ports(k)})
+		ClientID: k.ID, Log: k.Log, Kernel: k})
 	if err != nil {
 		cancel()
 		return nil, err
