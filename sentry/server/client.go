@@ -246,15 +246,11 @@ func startBackground(k *clientState) error {
 	return nil
 }
 
-// deferred collects what a function holding k.Mu must do after releasing
-// it (package kernel's Deferred: run with k.out).
-type deferred = kernel.Deferred
-
 // destroy frees everything held for the client: its kernel, then its
 // place among the server's clients. It is idempotent.
 func (c *client) destroy() {
 	k := c.k
-	var d deferred
+	var d kernel.Deferred
 	if !beginDestroy(k, &d) {
 		return
 	}
@@ -275,7 +271,7 @@ func (c *client) destroy() {
 // beginDestroy marks the kernel destroyed, which wakes its blocked calls,
 // and ends its processes and threads; what is left to do after the lock
 // goes into d. It reports false if the kernel was destroyed already.
-func beginDestroy(k *clientState, d *deferred) bool {
+func beginDestroy(k *clientState, d *kernel.Deferred) bool {
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	if k.Destroyed {
@@ -304,7 +300,7 @@ func beginDestroy(k *clientState, d *deferred) bool {
 
 // endDestroy finishes beginDestroy: it waits (briefly) for the calls
 // still running, then releases the kernel's files, handles and sockets.
-func endDestroy(k *clientState, d *deferred) {
+func endDestroy(k *clientState, d *kernel.Deferred) {
 	// Blocked calls return once done is closed; give in-flight gofer RPCs a
 	// moment before the handles they use go away.
 	waited := make(chan struct{})

@@ -73,7 +73,7 @@ func dispatch(k *clientState, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall
 	}
 	if c.RaisedSIGPIPE {
 		k.Mu.Lock()
-		var d deferred
+		var d kernel.Deferred
 		if !t.Killed {
 			sigpipeLocked(k, t, &d)
 		}
@@ -153,7 +153,7 @@ func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
 // Otherwise (a handler, ignored, the first process, a signalfd reading
 // it, a tracer, a stopped process) it is routed as kill routes it.
 // Precondition: k.Mu held.
-func sigpipeLocked(k *clientState, t *kernel.Thread, d *deferred) {
+func sigpipeLocked(k *clientState, t *kernel.Thread, d *kernel.Deferred) {
 	p, sig := t.Proc, int(unix.SIGPIPE)
 	info := ksignal.SiginfoKill(sig, ksignal.SIUser, p.PID, 0)
 	if p != k.Init && !p.Exiting && !p.Stopped && p.Sig.Act[sig].Handler == ksignal.SigDfl &&
