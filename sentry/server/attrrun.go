@@ -26,7 +26,7 @@ import (
 // client's end, or when the wait runs out. The held changes (package
 // kernel's attrrun.go: HoldAttrs, FlushAttrRun) are sent as one SetStat before the
 // run's replies, before anything in the run reads the file's attributes
-// (statOf: a chown's set-id rule), and before a change that cannot be
+// (syscalls.StatOf: a chown's set-id rule), and before a change that cannot be
 // merged (another file, a truncation, UTIME_NOW, one through an fd).
 // The run's replies are sent only after that, so every call that waits
 // for them (another thread's, a channel call) finds the changes made; a
@@ -92,7 +92,7 @@ func (c *client) runAttrCall(tc *threadCalls, call *sentrypb.Call, r *sentrypb.R
 // ends: what it holds is sent, then its replies. It reports whether it
 // released c.k.Mu meanwhile (it holds it again; the caller looks at the
 // queue again). Precondition: c.k.Mu is held.
-func (c *client) endAttrRunLocked(t *thread, tc *threadCalls, borrowed bool) (unlocked, handedOff bool) {
+func (c *client) endAttrRunLocked(t *kernel.Thread, tc *threadCalls, borrowed bool) (unlocked, handedOff bool) {
 	run := tc.attrRun
 	if run == nil {
 		return false, false
@@ -200,7 +200,7 @@ func (c *client) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
 
 // postedWorker is a thread whose worker a batch of posted calls starts.
 type postedWorker struct {
-	t  *thread
+	t  *kernel.Thread
 	tc *threadCalls
 }
 

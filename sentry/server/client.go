@@ -15,11 +15,13 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/durable"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/handlebind"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
@@ -70,7 +72,7 @@ type client struct {
 	// calls holds each thread's dispatch record, made at its first call
 	// (callsOfLocked); a record whose thread the kernel no longer has is
 	// dropped once idle when the map outgrows the kernel's threads.
-	calls map[*thread]*threadCalls
+	calls map[*kernel.Thread]*threadCalls
 }
 
 // maxKeptQueue bounds the array a thread's idle queue keeps.
@@ -107,12 +109,12 @@ type threadCalls struct {
 
 // callsOfLocked returns t's dispatch record, made if t has none.
 // Precondition: c.k.Mu is held.
-func (c *client) callsOfLocked(t *thread) *threadCalls {
+func (c *client) callsOfLocked(t *kernel.Thread) *threadCalls {
 	if tc := c.calls[t]; tc != nil {
 		return tc
 	}
 	if c.calls == nil {
-		c.calls = make(map[*thread]*threadCalls)
+		c.calls = make(map[*kernel.Thread]*threadCalls)
 	}
 	if len(c.calls) >= 2*len(c.k.Threads)+16 {
 		// Drop the records of the threads the kernel freed: no call
@@ -170,8 +172,8 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		Ctx:      ctx,
 		Cancel:   cancel,
 		Done:     make(chan struct{}),
-		Procs:    make(map[int32]*process),
-		Threads:  make(map[int32]*thread),
+		Procs:    make(map[int32]*kernel.Process),
+		Threads:  make(map[int32]*kernel.Thread),
 		Trk:      kernel.NewTracker(),
 		Clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
 
@@ -182,17 +184,17 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		ReadLeases:  s.leases,
 		Out:         out,
 	}
-	k.Files = ports(k)
+	k.Files = kernelFiles{k}
 	k.Ctx = goferclient.WithRemovals(k.Ctx, &k.OwnRemovals)
 	initReadLeases(k, hello, leaseRevoked)
 	k.PageWriteSlots = make(chan struct{}, kernel.MaxPageWritesInFlight)
 	k.Mem = memacct.NewAccount(s.cfg.MaxClientMemory)
 	k.Releases = goferclient.NewReleaseQueue(k.Gofer, k.Log, releaseDelay)
-	k.Locks = filelock.NewTable[*fdTable, *file](k.Trk.TouchLocks)
+	k.Locks = filelock.NewTable[*fdtable.Table, *fdesc.File](k.Trk.TouchLocks)
 	k.IPC = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.Trk.TouchSysv, Memory: k.Mem})
 	k.Ptys.Changed = k.Trk.TouchPty
-	k.Leases = lease.NewTable[*file]()
-	k.Dur = durable.NewTracker[*file]()
+	k.Leases = lease.NewTable[*fdesc.File]()
+	k.Dur = durable.NewTracker[*fdesc.File]()
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {
 			k.Stdio[si.Fd] = si
@@ -213,9 +215,9 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		cancel()
 		return nil, err
 	}
-	k.Maps = mapped.NewTable[*file](k.Trk.TouchMapped)
+	k.Maps = mapped.NewTable[*fdesc.File](k.Trk.TouchMapped)
 	v, bindingKey, err := vfs.New(vfs.Config{Ctx: k.Ctx, Gofer: k.Gofer, Releases: k.Releases, Attrs: s.attrs,
-		ClientID: k.ID, Log: k.Log, Kernel: ports(k)})
+		ClientID: k.ID, Log: k.Log, Kernel: k})
 	if err != nil {
 		cancel()
 		return nil, err
@@ -244,15 +246,11 @@ func startBackground(k *clientState) error {
 	return nil
 }
 
-// deferred collects what a function holding k.Mu must do after releasing
-// it (package kernel's Deferred: run with k.out).
-type deferred = kernel.Deferred
-
 // destroy frees everything held for the client: its kernel, then its
 // place among the server's clients. It is idempotent.
 func (c *client) destroy() {
 	k := c.k
-	var d deferred
+	var d kernel.Deferred
 	if !beginDestroy(k, &d) {
 		return
 	}
@@ -273,7 +271,7 @@ func (c *client) destroy() {
 // beginDestroy marks the kernel destroyed, which wakes its blocked calls,
 // and ends its processes and threads; what is left to do after the lock
 // goes into d. It reports false if the kernel was destroyed already.
-func beginDestroy(k *clientState, d *deferred) bool {
+func beginDestroy(k *clientState, d *kernel.Deferred) bool {
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	if k.Destroyed {
@@ -295,14 +293,14 @@ func beginDestroy(k *clientState, d *deferred) bool {
 	for _, t := range k.Threads {
 		t.Killed = true
 	}
-	k.Procs = map[int32]*process{}
-	k.Threads = map[int32]*thread{}
+	k.Procs = map[int32]*kernel.Process{}
+	k.Threads = map[int32]*kernel.Thread{}
 	return true
 }
 
 // endDestroy finishes beginDestroy: it waits (briefly) for the calls
 // still running, then releases the kernel's files, handles and sockets.
-func endDestroy(k *clientState, d *deferred) {
+func endDestroy(k *clientState, d *kernel.Deferred) {
 	// Blocked calls return once done is closed; give in-flight gofer RPCs a
 	// moment before the handles they use go away.
 	waited := make(chan struct{})
@@ -480,7 +478,7 @@ func (c *client) auxWorker() {
 // threadWorker runs the queued calls of thread t (its record tc) one at
 // a time; borrowed says it runs on a goroutine whose caller waits for it
 // to return (the socket reader's, a call channel's).
-func (c *client) threadWorker(t *thread, tc *threadCalls, borrowed bool) {
+func (c *client) threadWorker(t *kernel.Thread, tc *threadCalls, borrowed bool) {
 	k := c.k
 	defer k.Workers.Done()
 	for {
@@ -590,7 +588,7 @@ func (c *client) threadWorker(t *thread, tc *threadCalls, borrowed bool) {
 }
 
 // killedExitLocked is the exit action for a thread the server ended.
-func killedExitLocked(k *clientState, t *thread) *sentrypb.ExitAction {
+func killedExitLocked(k *clientState, t *kernel.Thread) *sentrypb.ExitAction {
 	if k.AppExited {
 		return &sentrypb.ExitAction{Group: true, WaitStatus: k.AppStatus, AppExit: true}
 	}
@@ -688,7 +686,7 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 
 // execThreadCall runs one call of thread t; run is the run of posted
 // attribute calls it is part of (nil: none).
-func (c *client) execThreadCall(t *thread, call *sentrypb.Call, intr chan struct{}, run *attrRun) (r *sentrypb.Reply) {
+func (c *client) execThreadCall(t *kernel.Thread, call *sentrypb.Call, intr chan struct{}, run *attrRun) (r *sentrypb.Reply) {
 	defer c.recoverCall(call.Seq, &r)
 	k := c.k
 	switch op := call.Op.(type) {

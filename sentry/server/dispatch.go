@@ -28,7 +28,7 @@ var panicOnBug = false
 
 // dispatch executes one forwarded system call of thread t; run is the
 // run of posted attribute calls it is part of (nil: none).
-func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
+func dispatch(k *clientState, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
 	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Sysno: sc.Sysno, Intr: intr, Dead: t.Dead, NoNewPrivs: sc.NoNewPrivs, AttrRun: run,
 		LeasedData: sc.LeasedData, Posted: sc.Posted, InstallFD: sc.InstallFd, OwnedWrite: sc.OwnedWrite}
 	// The reply is made with the context (TestChannelCallCost).
@@ -51,7 +51,7 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 	if sc.CallGen != 0 {
 		t.SigWait.Update(sc.CallGen, sc.PendingSignals)
 	}
-	h := syscallTable[sc.Sysno]
+	h := syscalls.Table[sc.Sysno]
 	if h == nil {
 		if _, logged := k.Unsupported.LoadOrStore(sc.Sysno, struct{}{}); !logged {
 			k.Log.Warn("unsupported system call", "sysno", sc.Sysno, "name", syscalls.Name(sc.Sysno))
@@ -73,7 +73,7 @@ func dispatch(k *clientState, t *thread, seq uint64, sc *sentrypb.Syscall, intr 
 	}
 	if c.RaisedSIGPIPE {
 		k.Mu.Lock()
-		var d deferred
+		var d kernel.Deferred
 		if !t.Killed {
 			sigpipeLocked(k, t, &d)
 		}
@@ -153,7 +153,7 @@ func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
 // Otherwise (a handler, ignored, the first process, a signalfd reading
 // it, a tracer, a stopped process) it is routed as kill routes it.
 // Precondition: k.Mu held.
-func sigpipeLocked(k *clientState, t *thread, d *deferred) {
+func sigpipeLocked(k *clientState, t *kernel.Thread, d *kernel.Deferred) {
 	p, sig := t.Proc, int(unix.SIGPIPE)
 	info := ksignal.SiginfoKill(sig, ksignal.SIUser, p.PID, 0)
 	if p != k.Init && !p.Exiting && !p.Stopped && p.Sig.Act[sig].Handler == ksignal.SigDfl &&

@@ -41,9 +41,9 @@
 //     ktimer's clocks shifted to the client's
 //     (Hello.clocks);
 //   - fd tables (package kernel/fdtable; which process uses which, and
-//     their replay records, fdtable.go and kernel/state.go) and open file
-//     descriptions with their offsets and status flags (package fdesc,
-//     file.go), pipes and the pipes of open FIFOs
+//     their replay records, kernel/files.go and kernel/state.go) and open
+//     file descriptions with their offsets and status flags (package
+//     fdesc), pipes and the pipes of open FIFOs
 //     (package pipe; their descriptions and records in kernel/pipe.go,
 //     a FIFO's open in kernel/fifo.go), each pipe reserving its capacity from the
 //     client's memory account (package memacct: Config.MaxClientMemory,
@@ -66,8 +66,8 @@
 //     the gofer file kinds (vfs.GoferFile, GoferDir, LostFile, DevFile,
 //     PathFile); /dev and /proc are synthesized from the kernel's state
 //     by package fsimpl/synth (clientState.Synth: the lookups, listings,
-//     links and stats the vfs asks of its vfs.Kernel, which *kernelPorts
-//     forwards there (ports.go), and synth.ProcFile, whose files package
+//     links and stats the vfs asks of its vfs.Kernel, which the kernel
+//     forwards there (kernel/vfskernel.go), and synth.ProcFile, whose files package
 //     procfs renders from the kernel's procfs.Source (kernel/procsource.go),
 //     what only the client knows asked for with a ProcQuery push, the
 //     stream's Ask, procquery.go); what it reads of the kernel is
@@ -254,8 +254,8 @@
 // # Packages (docs/ARCHITECTURE.md, "The remote sentry's packages")
 //
 // This package is the front (Server, Config, sessions, grants, the
-// client and its dispatch, the client caches' leases) with the kernel's
-// interface methods the packages below are given (kernelPorts). Below
+// client and its dispatch, the client caches' leases) with what the
+// kernel asks of the calls above it (kernel.Files: kernelFiles). Below
 // it, importing nothing of it:
 //
 //   - the system call handlers and their table (package syscalls, as
@@ -263,7 +263,7 @@
 //     syscalls.Table, which dispatch reads);
 //   - the vfs (package vfs: dentries, the walk and its caches, grafted
 //     mounts, /dev/shm, the gofer file kinds), given the kernel as a
-//     vfs.Kernel (*clientState: the synthesized files, the descriptions'
+//     vfs.Kernel (*kernel.Kernel: the synthesized files, the descriptions'
 //     owner, the set-id rule of a write) and each walk's call as a
 //     vfs.Caller (*kernel.Task: its pins and its search permission);
 //   - the synthesized /dev and /proc (package fsimpl/synth), above the
@@ -289,26 +289,24 @@
 // A package may import a layer below its own, never this package nor a
 // layer above it.
 //
-// What keeps the rest of the kernel here (docs/ARCHITECTURE.md, "The
-// remote sentry's packages"): the front's client (the stream,
-// clientStream; the dispatch queues, the posted calls' order, the
-// workers' records per thread, threadCalls; serve, enqueue, the
-// workers, hop.go, posted.go, attrrun.go's runs) holds the kernel,
-// clientState, which names nothing of it. The functions over the
-// kernel or the call not yet moved take it first (f(k, ...),
-// f(c, ...)): the file kinds' glue and the system calls; Go defines
-// a method only in its type's package, so each turns back into a
-// method as its file moves. The methods by which the packages below
-// reach the kernel (vfs.Kernel and fdesc.Owner)
-// and the kernel reaches the calls above it (kernel.Files) are
-// kernelPorts' (ports.go), a defined type over the same struct:
-// ports(k) is a pointer conversion, and every value of those interfaces
-// holding the kernel holds a *kernelPorts; devpts.Kernel's,
-// netlink.Router's, synth.Kernel's and unixsock.Namespace's are the
-// kernel's own (package kernel).
+// What stays here (docs/ARCHITECTURE.md, "The remote sentry's
+// packages"): the front's client (the stream, clientStream; the dispatch
+// queues, the posted calls' order, the workers' records per thread,
+// threadCalls; serve, enqueue, the workers, hop.go, posted.go,
+// attrrun.go's runs) holds the kernel, clientState (kernel.Kernel),
+// which names nothing of it; the client caches' leases are functions
+// over the kernel or the call (f(k, ...), f(c, ...)), as Go defines a
+// method only in its type's package. The packages below reach the
+// kernel through interfaces that are *kernel.Kernel's own methods
+// (vfs.Kernel with fdesc.Owner, devpts.Kernel, netlink.Router,
+// unixsock.Namespace; synth.Kernel is kernel.SynthKernel's); the kernel
+// reaches the calls above it through kernel.Files, which kernelFiles
+// implements (kernelfiles.go): a synthesized file's open for a Restore
+// (package syscalls') and the lease revocations a call makes (the
+// front's).
 //
 // The file layer is package fdesc (the plan is in docs/ARCHITECTURE.md):
-// the open file description (fdesc.File, named file here), its kinds'
+// the open file description (fdesc.File), its kinds'
 // interface (fdesc.FileImpl) and the call a file operation
 // runs in (fdesc.Call). A description reaches its client only through
 // what it is given: its Owner (set by vfs.NewFile: the durability check,

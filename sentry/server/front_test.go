@@ -2,6 +2,8 @@ package server
 
 import (
 	"testing"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 )
 
 // TestThreadCallsPruned checks that the front's per-thread records
@@ -26,16 +28,16 @@ func TestThreadCallsPruned(t *testing.T) {
 	}
 	// Threads the kernel no longer has (as after their reap): one still
 	// has a running worker.
-	var gone []*thread
+	var gone []*kernel.Thread
 	for i := 0; i < 40; i++ {
-		th := &thread{TID: int32(1000 + i)}
+		th := &kernel.Thread{TID: int32(1000 + i)}
 		gone = append(gone, th)
 		c.callsOfLocked(th).running = i == 0
 	}
 	running := gone[0]
 	tests := []struct {
 		name string
-		t    *thread
+		t    *kernel.Thread
 		kept bool
 	}{
 		{"live thread", live, true},

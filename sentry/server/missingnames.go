@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -76,7 +77,7 @@ func lookupDir(c *syscallCtx, found bool) (prefix int, dir *vfs.Dentry, ok bool)
 	if v == nil || c.NotLeasable || !missingInCalls[c.Sysno] || c.Kernel.VFS.HasMounts() {
 		return 0, nil, false
 	}
-	path, err := pathArg(c, pathArgs[c.Sysno][1])
+	path, err := syscalls.PathArg(c, pathArgs[c.Sysno][1])
 	if err != nil || path == "" || len(path) >= sysabi.PathMax {
 		return 0, nil, false
 	}

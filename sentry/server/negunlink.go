@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
 // The negative unlink (docs/ARCHITECTURE.md, "The client's path cache"):
@@ -30,7 +31,7 @@ func unlinkLeasable(sysno int32, e unix.Errno) bool {
 // missingKeys returns the keys of the answer of a walk whose last name
 // was found missing in dir: the directories it searched and files it
 // found, then dir's missing names.
-func missingKeys(v *pathView, dir *dentry) []readlease.Key {
+func missingKeys(v *pathView, dir *vfs.Dentry) []readlease.Key {
 	var s keySet
 	s.add(readlease.PathSearch, v.Searched...)
 	s.add(readlease.PathSearch, v.Found...)

@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -132,17 +133,17 @@ func viewOf(c *syscallCtx) (pathView, bool) {
 		path = c.ListingPath
 		if path == "" {
 			// Answers relative to the fd listed.
-			path, dirfd = ".", argInt(c, 0)
+			path, dirfd = ".", syscalls.ArgInt(c, 0)
 		}
 	} else {
 		idx := pathArgs[c.Sysno]
-		p, err := pathArg(c, idx[1])
+		p, err := syscalls.PathArg(c, idx[1])
 		if err != nil {
 			return pathView{}, false
 		}
 		path = p
 		if idx[0] >= 0 {
-			dirfd = argInt(c, idx[0])
+			dirfd = syscalls.ArgInt(c, idx[0])
 		}
 	}
 	switch {
@@ -368,11 +369,11 @@ func openedStatOf(c *syscallCtx, d *vfs.Dentry) []byte {
 // statBytes returns the struct stat of d as stat of a path that walks to
 // it answers it (nil: an error).
 func statBytes(c *syscallCtx, d *vfs.Dentry) []byte {
-	st, err := statOf(c, d, nil)
+	st, err := syscalls.StatOf(c, d, nil)
 	if err != nil {
 		return nil
 	}
-	ls := toLinuxStat(st)
+	ls := syscalls.ToLinuxStat(st)
 	b := make([]byte, ls.SizeBytes())
 	ls.MarshalBytes(b)
 	return b
@@ -385,7 +386,7 @@ func statBytes(c *syscallCtx, d *vfs.Dentry) []byte {
 // gofer directory the walk reaches without the gofer (nil: none).
 func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
 	idx := pathArgs[c.Sysno]
-	path, err := pathArg(c, idx[1])
+	path, err := syscalls.PathArg(c, idx[1])
 	if err != nil {
 		return nil, nil
 	}
@@ -395,11 +396,11 @@ func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
 	}
 	dirfd := int32(linux.AT_FDCWD)
 	if idx[0] >= 0 {
-		dirfd = argInt(c, idx[0])
+		dirfd = syscalls.ArgInt(c, idx[0])
 	}
 	// The creation's own walk noted the same directories; this one
 	// notes the end.
-	d, _, err := lookupAt(c, dirfd, parent, true, false)
+	d, _, err := syscalls.LookupAt(c, dirfd, parent, true, false)
 	if err != nil || d == nil || c.NotLeasable || d.Kind != vfs.KindGofer || !d.IsDir() {
 		return nil, nil
 	}
@@ -419,15 +420,15 @@ func createdDirIno(c *syscallCtx) uint64 {
 		return 0
 	}
 	idx := pathArgs[c.Sysno]
-	path, err := pathArg(c, idx[1])
+	path, err := syscalls.PathArg(c, idx[1])
 	if err != nil {
 		return 0
 	}
 	dirfd := int32(linux.AT_FDCWD)
 	if idx[0] >= 0 {
-		dirfd = argInt(c, idx[0])
+		dirfd = syscalls.ArgInt(c, idx[0])
 	}
-	d, _, err := lookupAt(c, dirfd, path, true, false)
+	d, _, err := syscalls.LookupAt(c, dirfd, path, true, false)
 	if err != nil || d == nil || c.NotLeasable || d.Kind != vfs.KindGofer || !d.IsDir() {
 		return 0
 	}
@@ -448,7 +449,7 @@ func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readle
 	if v.HasMounts() {
 		return nil, nil, nil, nil
 	}
-	f, err := c.GetFile(argInt(c, 0))
+	f, err := c.GetFile(syscalls.ArgInt(c, 0))
 	if err != nil {
 		return nil, nil, nil, nil
 	}
@@ -458,7 +459,7 @@ func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readle
 		return nil, nil, nil, nil
 	}
 	if c.ListingPath != "" {
-		d, _, err := lookupAt(c, linux.AT_FDCWD, c.ListingPath, true, false)
+		d, _, err := syscalls.LookupAt(c, linux.AT_FDCWD, c.ListingPath, true, false)
 		if err != nil || d != dir {
 			return nil, nil, nil, nil
 		}
@@ -531,10 +532,10 @@ func listedStatOf(v *vfs.VFS, dir *vfs.Dentry, name string) (*sentrypb.ListedSta
 	if st == nil || st.Ino != ch.Ino() {
 		return nil, nil
 	}
-	ls := toLinuxStat(st)
+	ls := syscalls.ToLinuxStat(st)
 	sb := make([]byte, ls.SizeBytes())
 	ls.MarshalBytes(sb)
-	sx := toStatx(st)
+	sx := syscalls.ToStatx(st)
 	xb := make([]byte, sx.SizeBytes())
 	sx.MarshalBytes(xb)
 	return &sentrypb.ListedStat{Name: name, Stat: sb, Statx: xb}, ch

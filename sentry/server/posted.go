@@ -6,11 +6,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/postbatch"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // Posted calls (docs/COMPATIBILITY.md, "Pipelined calls").
@@ -98,13 +100,13 @@ var writeBehindCalls = map[int32]bool{unix.SYS_WRITE: true, unix.SYS_PWRITE64: t
 func requested(c *syscallCtx) int64 {
 	switch c.Sysno {
 	case unix.SYS_WRITEV, unix.SYS_PWRITEV:
-		_, total, err := iovecs(c)
+		_, total, err := syscalls.Iovecs(c)
 		if err != nil {
 			return -1
 		}
 		return int64(total)
 	}
-	return int64(min(c.Args[2], maxRW))
+	return int64(min(c.Args[2], sysabi.MaxBuffer))
 }
 
 // reportsWriteError are the calls that return a description's kept
@@ -134,7 +136,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 		}
 		return ret, false, err
 	}
-	f, ferr := c.GetFile(argInt(c, 0))
+	f, ferr := c.GetFile(syscalls.ArgInt(c, 0))
 	if ferr != nil {
 		return runHandlerPosted(k, h, c, posted)
 	}
@@ -210,7 +212,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 // hasIno), and their records' changes go with c's reply only
 // (commitEffectsLocked), so that c re-sent after a server kill that
 // lost its reply reports it again.
-func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, hasIno bool) {
+func reportedWriteError(c *syscallCtx, f *fdesc.File, kept unix.Errno, ino uint64, hasIno bool) {
 	eff := c.Effects()
 	if f.WBErr.CompareAndSwap(int32(kept), 0) {
 		eff.WBErrFiles = append(eff.WBErrFiles, f)
@@ -223,7 +225,7 @@ func reportedWriteError(c *syscallCtx, f *file, kept unix.Errno, ino uint64, has
 // logWriteBehindError logs, at error level (which `do` shows), that a
 // write behind of f failed with e after the application was told it
 // succeeded, naming the file.
-func logWriteBehindError(k *clientState, f *file, msg string, e unix.Errno) {
+func logWriteBehindError(k *clientState, f *fdesc.File, msg string, e unix.Errno) {
 	path := "?"
 	if d := vfs.DentryOf(f); d != nil {
 		path, _ = k.VFS.PathOf(d)

@@ -10,8 +10,10 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -218,7 +220,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
 		claimOwnedLease(k, c, int32(ret))
 		return
 	}
-	fd := argInt(c, 0)
+	fd := syscalls.ArgInt(c, 0)
 	next := int64(-1) // where the next read is likely, for a large file
 	open := false
 	switch c.Sysno {
@@ -231,10 +233,10 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
 	case unix.SYS_SENDFILE:
 		// The in file: the lease answers the copies that follow (the
 		// one that finds its end, cp's and cat's) on the client.
-		fd = argInt(c, 1)
+		fd = syscalls.ArgInt(c, 1)
 	case unix.SYS_FSTAT:
 	case unix.SYS_NEWFSTATAT:
-		if p, err := pathArg(c, 1); err != nil || p != "" || c.Args[3]&unix.AT_EMPTY_PATH == 0 {
+		if p, err := syscalls.PathArg(c, 1); err != nil || p != "" || c.Args[3]&unix.AT_EMPTY_PATH == 0 {
 			return
 		}
 	default:
@@ -339,13 +341,13 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
 	}
 	full := st
 	if k.VFS.HasMounts() {
-		// As statOf: a file of a grafted mount is on its device.
+		// As syscalls.StatOf: a file of a grafted mount is on its device.
 		if m, grafted := k.VFS.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
 			full = proto.Clone(st).(*goferpb.Stat)
 			full.Dev = m.Dev
 		}
 	}
-	ls := toLinuxStat(full)
+	ls := syscalls.ToLinuxStat(full)
 	sb := make([]byte, ls.SizeBytes())
 	ls.MarshalBytes(sb)
 	id, epoch, _, ok := reg.Grant(h, tk, versionOfStat(st))
@@ -362,7 +364,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
 // leaseTarget returns fd's description (which the caller releases with
 // DecRef), its gofer file and its dentry, if it is a regular gofer file
 // (not a memfd): what a lease may be on.
-func leaseTarget(c *syscallCtx, fd int32) (*file, *vfs.GoferFile, *vfs.Dentry, bool) {
+func leaseTarget(c *syscallCtx, fd int32) (*fdesc.File, *vfs.GoferFile, *vfs.Dentry, bool) {
 	f, err := c.GetFile(fd)
 	if err != nil {
 		return nil, nil, nil, false
@@ -437,7 +439,7 @@ func grantOwnedLease(k *clientState, c *syscallCtx) {
 	if h == nil || c.Reply == nil || !ownedGrantCalls[c.Sysno] || h.Disabled() || k.Inotify.Any() {
 		return
 	}
-	f, g, _, ok := leaseTarget(c, argInt(c, 0))
+	f, g, _, ok := leaseTarget(c, syscalls.ArgInt(c, 0))
 	if !ok {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 )
 
 // TestCallPanicIsEIO: a panic of a call outside the system call handlers
@@ -25,7 +26,7 @@ func TestCallPanicIsEIO(t *testing.T) {
 	c := fuzzClient(t, s)
 	r := func() (r *sentrypb.Reply) {
 		defer c.recoverCall(7, &r)
-		var p *process
+		var p *kernel.Process
 		_ = p.PID // a nil dereference
 		return &sentrypb.Reply{Seq: 7}
 	}()

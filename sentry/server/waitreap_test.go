@@ -93,7 +93,7 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 			// and its deferred pushes (the SIGCHLD for the parent),
 			// before either reply is built.
 			k.Mu.Lock()
-			var d deferred
+			var d kernel.Deferred
 			k.ExitProcessLocked(k.Procs[child], kernel.ExitWaitStatus(3), &d)
 			k.Mu.Unlock()
 			wargs := tc.wait(child)

@@ -88,6 +88,12 @@
 //     reset), asking the server's glue only for synthesized files
 //     (Files: RestoreSyntheticFile); Rewrite, a retained write applied
 //     again.
+//   - The kernel as the packages below reach it, its own methods: the
+//     vfs.Kernel (vfskernel.go: the synthesized files it forwards to
+//     Synth, a process's owner, a write's set-id rule) with every
+//     description's fdesc.Owner (its locks, lease and durability; its
+//     inotify close event is inotify.go's), devpts.Kernel (pty.go),
+//     netlink.Router (network.go), unixsock.Namespace (sockets.go).
 //   - The interfaces by which it reaches what is above it, implemented by
 //     the server: Sender (the client's stream), Grant (what the peer may
 //     run as) and Files (the file calls above it: RestoreSyntheticFile;

@@ -99,8 +99,8 @@ type Kernel struct {
 	// clientStream, session.go). Immutable.
 	Out Sender
 
-	// Files is what the kernel asks of the server's file calls not yet
-	// below it (the flat package's kernelPorts). Immutable.
+	// Files is what the kernel asks of the calls above it (the server
+	// package's kernelFiles). Immutable.
 	Files Files
 
 	// Stdio describes the client's fds 0-2 (from Hello). Immutable.
