@@ -33,8 +33,8 @@ import (
 // real ones). Not the opens: a regular file's open still waits for its
 // data (listedDir.lookup), and Python's opens of the .pyc files of each
 // __pycache__ it never stats would bring listings nothing uses (with read
-// and path leases counted apart on the server, opens asking too still
-// made make -j2 wait more: docs/BENCHMARKS.md).
+// and path leases counted apart on the server, opens asking too gained
+// nothing in make -j2: docs/BENCHMARKS.md).
 var dirListingCalls = map[uintptr]bool{
 	unix.SYS_STAT: true, unix.SYS_LSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true,
 	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true,
