@@ -32,8 +32,9 @@ import (
 // walk uses the fs ids, as lstat's does (the access calls walk with the
 // real ones). Not the opens: a regular file's open still waits for its
 // data (listedDir.lookup), and Python's opens of the .pyc files of each
-// __pycache__ it never stats would spend the lease table's room
-// (listingRoom) on listings nothing uses.
+// __pycache__ it never stats would bring listings nothing uses (with read
+// and path leases counted apart on the server, opens asking too gained
+// nothing in make -j2: docs/BENCHMARKS.md).
 var dirListingCalls = map[uintptr]bool{
 	unix.SYS_STAT: true, unix.SYS_LSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true,
 	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true,

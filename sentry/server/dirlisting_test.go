@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 )
 
 // TestDirListingOfLookups checks which replies of path calls that asked
@@ -135,13 +137,20 @@ func TestDirListingOfLookups(t *testing.T) {
 	})
 }
 
-// TestDirListingRoom checks that lookups' listings stop before their
-// leases crowd out the client's others: with listingRoom left, a stat
-// still gets its own lease but no listing.
+// TestDirListingRoom checks that lookups' listings count against the
+// client's path budget alone (readlease's budgets): with its read budget
+// full, a lookup still brings its directory's listing; with less than
+// listingRoom left in the path budget after it, the lookup's answer is
+// still leased but comes without a listing, and a listing granted leaves
+// at least listingRoom.
 func TestDirListingRoom(t *testing.T) {
 	e := started(t)
 	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
-	const dirs, files = 12, 250
+	reg := e.srv.leases
+	frozen := time.Now()
+	reg.SetClock(func() time.Time { return frozen }) // no lease expires
+	h := leaseHolderOf(t, e, t.Name()+"-2")
+	const dirs, files = 3, 250
 	for d := range dirs {
 		dir := filepath.Join(e.root, "tmp", "room", fmt.Sprint(d))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -153,28 +162,64 @@ func TestDirListingRoom(t *testing.T) {
 			}
 		}
 	}
+	// Read leases on inodes no file has, until the read budget is full.
+	const fakeIno = 1 << 60
+	read := 0
+	for ; read < 1<<20; read++ {
+		k := readlease.Key{Dev: fakeIno, Ino: fakeIno + uint64(read)}
+		if _, _, _, ok := reg.Grant(h, reg.Begin(k), readlease.Version{}); !ok {
+			break
+		}
+	}
+	if read == 0 || read == 1<<20 {
+		t.Fatalf("%d read leases granted before the read budget was full", read)
+	}
 	sb := l.mem.zeros(144)
-	listed, without := 0, 0
-	for d := range dirs {
+	stat := func(d int) *sentrypb.Reply {
+		t.Helper()
 		r := pathSysListing(l, true, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), l.mem.str(fmt.Sprintf("/tmp/room/%d/0", d)), sb, 0)
 		if r.Errno != 0 || r.PathLease == nil {
 			t.Fatalf("dir %d: errno %v, lease %v", d, unix.Errno(r.Errno), r.PathLease)
 		}
-		if r.DirListing == nil {
-			without++
-			continue
+		if r.DirListing != nil && h.PathRoom() < listingRoom {
+			t.Errorf("dir %d listed, leaving %d path leases of room, less than %d", d, h.PathRoom(), listingRoom)
 		}
-		if without > 0 {
-			t.Errorf("dir %d listed after a listing was refused", d)
-		}
-		listed += len(r.Listed)
+		return r
 	}
-	// Files have one lease each: the listings may take 4,096 - 2,048.
-	if without == 0 || listed > maxLeasesForListings {
-		t.Errorf("%d entries listed, %d directories not; want at most %d entries, then none", listed, without, maxLeasesForListings)
+	if r := stat(0); r.DirListing == nil || len(r.Listed) != files {
+		t.Fatalf("with a full read budget: a listing of %d entries, want %d", len(r.Listed), files)
+	}
+	// Path leases on inodes no file has, until a listing's more would
+	// leave less than listingRoom: room for the next listing (~255 new
+	// leases, ~505 keys), not for the one after.
+	for ino := uint64(fakeIno); h.PathRoom() > listingRoom+600; {
+		keys := make([]readlease.Key, min(1024, h.PathRoom()-listingRoom-600))
+		for i := range keys {
+			keys[i] = readlease.PathKey(readlease.PathSearch, ino)
+			ino++
+		}
+		if _, _, _, ok := reg.GrantPath(h, reg.BeginPath(), keys); !ok {
+			t.Fatalf("path grant refused with %d of room", h.PathRoom())
+		}
+	}
+	if r := stat(1); r.DirListing == nil {
+		t.Errorf("no listing with %d path leases of room before it", listingRoom+600)
+	}
+	if r := stat(2); r.DirListing != nil {
+		t.Errorf("a listing of %d entries leaving %d path leases of room", len(r.Listed), h.PathRoom())
 	}
 }
 
-// maxLeasesForListings is how many leases lookups' listings of files may
-// take from an empty table (readlease's 4,096 less listingRoom).
-const maxLeasesForListings = 4096 - listingRoom
+// leaseHolderOf returns the lease holder of e's server's client id.
+func leaseHolderOf(t *testing.T, e *env, id string) *readlease.Holder {
+	t.Helper()
+	e.srv.mu.Lock()
+	defer e.srv.mu.Unlock()
+	for c := range e.srv.clients {
+		if c.k.ID == id && c.k.LeaseHolder != nil {
+			return c.k.LeaseHolder
+		}
+	}
+	t.Fatalf("no client %q with a lease holder", id)
+	return nil
+}

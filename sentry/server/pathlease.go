@@ -299,8 +299,8 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 			openedStat = openedStatOf(c, final)
 		}
 		if found, ok := dirListingCall(c, e); ok && listingWanted {
-			if dl = dirListingOf(c, found, missing, missingDir); dl != nil && k.LeaseHolder.Room()-len(keys)-len(dl.keys) < listingRoom {
-				dl = nil // the client's read leases first
+			if dl = dirListingOf(c, found, missing, missingDir); dl != nil && k.LeaseHolder.PathRoom()-len(keys)-len(dl.keys) < listingRoom {
+				dl = nil // the answers the client asks for first
 			}
 			if dl != nil {
 				keys = append(keys, dl.keys...)

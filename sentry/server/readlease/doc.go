@@ -28,12 +28,14 @@
 // counter of all path changes, Registry.pathGen); per client (Holder) its
 // leases, the revocations decided for it (numbered by an epoch), which
 // were sent and which the client acknowledged, and its leases in the
-// order granted (their expiry's: a path grant forgets the expired ones
-// from the front, so the table holds a find's live leases alone), when
-// its last renewal arrived (Renew: every lease it holds then lives a TTL
-// more, within its life of ten TTLs) and the releases that make room in
-// a full table (revocations without a change, forgotten once
-// acknowledged). A change of a file
+// order granted, counted in two budgets bounded apart, read (and owned)
+// leases and path leases (budget.go: a listing's leases never crowd out
+// a read lease, nor the reverse; the expiry's order: a path grant
+// forgets the expired ones from the front, so the table holds a find's
+// live leases alone), when its last renewal arrived (Renew: every lease
+// it holds then lives a TTL more, within its life of ten TTLs) and the
+// releases that make room in a full budget (revocations of its oldest
+// leases without a change, forgotten once acknowledged). A change of a file
 // (Registry.Changed, from the attribute cache's observer hooks) revokes
 // every lease on it and waits until each holder other than the caller's
 // own client acknowledged, or its leases expired; the caller's own

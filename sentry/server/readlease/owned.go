@@ -75,9 +75,9 @@ func (o *Owned) Grant() (id, epoch uint64, ok bool) {
 	for old := range e.holders[h] {
 		r.forgetLocked(h, old)
 	}
-	if len(h.leases) >= maxLeasesPerHolder {
+	if h.roomLocked(readBudget) <= 0 {
 		r.pruneHolderLocked(h, now)
-		if len(h.leases) >= maxLeasesPerHolder {
+		if h.roomLocked(readBudget) <= 0 {
 			return 0, 0, false
 		}
 	}
@@ -87,8 +87,7 @@ func (o *Owned) Grant() (id, epoch uint64, ok bool) {
 	id = r.nextID
 	expiry := now.Add(r.ttl)
 	ls[id] = expiry
-	h.leases[id] = o.key
-	h.granted = append(h.granted, grantedLease{id, expiry})
+	h.addLocked(id, o.key, expiry)
 	return id, h.epoch, true
 }
 

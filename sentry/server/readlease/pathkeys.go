@@ -78,9 +78,9 @@ func PathKindOf(k Key) (kind PathKind, ok bool) {
 	return PathKind(pathDevBase - k.Dev), true
 }
 
-// maxPathLeasesPerHolder bounds one client's live leases when a path
-// grant adds to them (a listing brings a couple per entry: find lists
-// up to ~8,000 entries a second here, and a lease lives a second).
+// maxPathLeasesPerHolder bounds one client's live path leases (budget.go;
+// a listing brings a couple per entry: find lists up to ~8,000 entries a
+// second here, and a lease lives a second).
 const maxPathLeasesPerHolder = 32768
 
 // PathTicket is a path grant in progress (BeginPath).
@@ -141,8 +141,8 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	// At each grant (it costs the leases it forgets): the registry
 	// then holds the live leases alone.
 	r.pruneHolderLocked(h, now)
-	if len(h.leases)+len(keys) > maxPathLeasesPerHolder {
-		kick = r.releaseLocked(h, max(len(keys), maxPathLeasesPerHolder/4))
+	if len(keys) > h.roomLocked(pathBudget) {
+		kick = r.releaseLocked(h, pathBudget, max(len(keys), maxPathLeasesPerHolder/4))
 		return nil, 0, 0, false
 	}
 	left = r.ttl
@@ -173,8 +173,7 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 		r.nextID++
 		ids[i] = r.nextID
 		ls[ids[i]] = now.Add(r.ttl)
-		h.leases[ids[i]] = k
-		h.granted = append(h.granted, grantedLease{ids[i], ls[ids[i]]})
+		h.addLocked(ids[i], k, ls[ids[i]])
 	}
 	return ids, h.epoch, left, true
 }

@@ -18,10 +18,6 @@ const DefaultTTL = time.Second
 // answer from a file changed where this server does not see it.
 const lifeTTLs = 10
 
-// maxLeasesPerHolder bounds one client's live leases (a grant beyond it
-// is refused once expired leases are pruned).
-const maxLeasesPerHolder = 4096
-
 // maxUnacked is how many revocations a client may leave unacknowledged
 // until their leases expire before it is granted no more leases (a
 // client that never acknowledges would make every change of a file it
@@ -156,12 +152,11 @@ type Holder struct {
 
 	// mu protects the fields below.
 	mu sync.Mutex
-	// leases are the live leases' inodes by id.
+	// leases are the live leases' inodes by id (addLocked, dropLocked).
 	leases map[uint64]Key
-	// granted are the leases in the order granted, which is the order
-	// of their expiry (one TTL): pruneHolderLocked forgets the expired
-	// ones from the front (those revoked since are skipped then).
-	granted []grantedLease
+	// budgets are the leases of each budget, in the order granted, and
+	// how many h holds (budget.go).
+	budgets [numBudgets]budgetLeases
 	// epoch numbers the revocations decided; queued are those not yet
 	// taken for sending; acked is the highest the client acknowledged;
 	// ackCh is closed (and replaced) at each acknowledgment.
@@ -185,21 +180,21 @@ type Holder struct {
 	// none): every lease of h not revoked lives until renewedAt plus the
 	// TTL, at most its life (expiryLocked).
 	renewedAt time.Time
-	// releases are the revocations that made room in a full table
+	// releases are the revocations that made room in a full budget
 	// (releaseLocked), in epoch order: their leases stay (a change of
-	// them still revokes and waits) until the client acknowledged them;
-	// released counts the front of granted they took.
+	// them still revokes and waits) until the client acknowledged them.
 	releases []releasedLeases
-	released int
 }
 
-// releasedLeases are the leases one release revoked (Holder.releases).
+// releasedLeases are the leases of budget one release revoked
+// (Holder.releases).
 type releasedLeases struct {
-	epoch uint64
-	ids   []uint64
+	epoch  uint64
+	budget budget
+	ids    []uint64
 }
 
-// grantedLease is a lease's id and expiry (Holder.granted).
+// grantedLease is a lease's id and expiry (budgetLeases.granted).
 type grantedLease struct {
 	id     uint64
 	expiry time.Time
@@ -296,10 +291,10 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 	if h.disabled {
 		return 0, 0, time.Time{}, false
 	}
-	if len(h.leases) >= maxLeasesPerHolder {
+	if h.roomLocked(readBudget) <= 0 {
 		r.pruneHolderLocked(h, now)
-		if len(h.leases) >= maxLeasesPerHolder {
-			if r.releaseLocked(h, maxLeasesPerHolder/4) {
+		if h.roomLocked(readBudget) <= 0 {
+			if r.releaseLocked(h, readBudget, maxReadLeasesPerHolder/4) {
 				revoked = append(revoked, revocation{h: h})
 			}
 			return 0, 0, time.Time{}, false
@@ -315,8 +310,7 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 	}
 	ls[id] = expiry
 	e.version = v
-	h.leases[id] = t.key
-	h.granted = append(h.granted, grantedLease{id, expiry})
+	h.addLocked(id, t.key, expiry)
 	return id, h.epoch, expiry, true
 }
 
@@ -362,38 +356,13 @@ func (r *Registry) liveLocked(e *fileLeases, now time.Time, except *Holder) bool
 	return false
 }
 
-// pruneHolderLocked forgets h's expired leases, those at the front of
-// h.granted (so that it costs the leases it forgets, not those h holds: a
-// find holds two per file listed in the last second; renewals move every
-// expiry alike, so the order stays), and the released ones the client
-// acknowledged. Preconditions: r.mu and h.mu.
-func (r *Registry) pruneHolderLocked(h *Holder, now time.Time) {
-	for len(h.releases) > 0 && h.releases[0].epoch <= h.acked {
-		for _, id := range h.releases[0].ids {
-			r.forgetLocked(h, id)
-		}
-		h.releases = h.releases[1:]
-	}
-	n := 0
-	for ; n < len(h.granted); n++ {
-		id := h.granted[n].id
-		if _, ok := h.leases[id]; ok && now.Before(h.expiryLocked(h.granted[n].expiry)) {
-			break
-		}
-		r.forgetLocked(h, id)
-	}
-	h.granted = h.granted[n:]
-	h.released = max(0, h.released-n)
-}
-
 // forgetLocked drops h's lease id, if h still holds it (a revocation
 // took it off already). Preconditions: r.mu and h.mu.
 func (r *Registry) forgetLocked(h *Holder, id uint64) {
-	k, ok := h.leases[id]
+	k, ok := h.dropLocked(id)
 	if !ok {
 		return
 	}
-	delete(h.leases, id)
 	if e := r.files[k]; e != nil {
 		ls := e.holders[h]
 		delete(ls, id)
@@ -402,33 +371,6 @@ func (r *Registry) forgetLocked(h *Holder, id uint64) {
 		}
 		r.gcLocked(k, e)
 	}
-}
-
-// releaseLocked makes room in h's full table: it revokes h's n oldest
-// leases not released yet, which stay (a change of their files still
-// revokes them and waits) until the client acknowledges; pruneHolderLocked
-// then forgets them. It says whether it queued a revocation (the caller
-// kicks h once unlocked). One release at a time: while one is not
-// acknowledged, the grants that find the table full only fail.
-// Preconditions: r.mu and h.mu.
-func (r *Registry) releaseLocked(h *Holder, n int) bool {
-	if len(h.releases) > 0 {
-		return false
-	}
-	var ids []uint64
-	for ; h.released < len(h.granted) && len(ids) < n; h.released++ {
-		id := h.granted[h.released].id
-		if _, ok := h.leases[id]; ok {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return false
-	}
-	h.epoch++
-	h.queued = append(h.queued, ids...)
-	h.releases = append(h.releases, releasedLeases{epoch: h.epoch, ids: ids})
-	return true
 }
 
 // gcLocked drops e (k's entry) when nothing is left in it.
@@ -474,7 +416,7 @@ func (r *Registry) revokeButLocked(e *fileLeases, now time.Time, keep *Holder) [
 			}
 		}
 		for id := range ls {
-			delete(h.leases, id)
+			h.dropLocked(id)
 		}
 		if len(ids) > 0 {
 			h.epoch++
@@ -704,15 +646,6 @@ func (h *Holder) Disabled() bool {
 	return h.disabled || now.Before(h.pausedUntil)
 }
 
-// Room says how many more leases h may hold before a read lease's grant
-// would release its oldest (maxLeasesPerHolder), counting those it holds
-// now (expired ones too, until a grant prunes them).
-func (h *Holder) Room() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return maxLeasesPerHolder - len(h.leases)
-}
-
 // Close drops h's leases (its client is gone): nothing waits for it any
 // more, and it is granted none.
 func (h *Holder) Close() {
@@ -726,9 +659,10 @@ func (h *Holder) Close() {
 			delete(e.holders, h)
 			r.gcLocked(k, e)
 		}
-		delete(h.leases, id)
+		h.dropLocked(id)
 	}
-	h.granted = nil
+	h.budgets = [numBudgets]budgetLeases{}
+	h.releases = nil
 	h.disabled = true
 	h.acked = h.epoch
 	close(h.ackCh)

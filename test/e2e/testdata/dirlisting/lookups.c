@@ -5,6 +5,9 @@
 // brings the directory's listing (sentry/client/dirlisting.go), which
 // answers the readlinks and stats that follow on the client. It prints
 // what it finds; the test compares the output with a native run.
+// With a second argument M, it first stats big/fI for I < M, a directory
+// too big to be listed: each answer holds a path lease of its own, M of
+// them in the client's path budget when the cold lookups begin.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,7 +17,15 @@
 
 int main(int argc, char **argv) {
 	int n = argc > 1 ? atoi(argv[1]) : 100;
-	int einval = 0, opened = 0, bytes = 0, missing = 0, found = 0, other = 0;
+	int m = argc > 2 ? atoi(argv[2]) : 0;
+	int einval = 0, opened = 0, bytes = 0, missing = 0, found = 0, other = 0, big = 0;
+	for (int i = 0; i < m; i++) {
+		char p[64];
+		struct stat st;
+		snprintf(p, sizeof p, "big/f%d", i);
+		if (stat(p, &st) == 0)
+			big++;
+	}
 	for (int i = 0; i < n; i++) {
 		char p[64], buf[64];
 		struct stat st;
@@ -44,6 +55,6 @@ int main(int argc, char **argv) {
 		else
 			other++;
 	}
-	printf("readlink EINVAL %d, opened %d (%d bytes), .so missing %d, .py found %d, other %d\n", einval, opened, bytes, missing, found, other);
+	printf("big/ found %d, readlink EINVAL %d, opened %d (%d bytes), .so missing %d, .py found %d, other %d\n", big, einval, opened, bytes, missing, found, other);
 	return 0;
 }
