@@ -27,7 +27,8 @@ import (
 // call at the latest, or at once once it holds postedFlushBytes of inputs
 // or maxPostedBatch calls. A call posted once the queue is due (its first
 // call waited postDue, three quarters of the delay) sends it on the
-// posting thread: in a program that keeps posting, the queue's timer
+// posting thread, and starts the next queue (so the last call posted may
+// still be taken back: UnqueuePosted): in a program that keeps posting, the queue's timer
 // fires only after a pause of the program longer than the rest of the
 // delay, or after its last call. The timer is a channel's, which one
 // goroutine of the connection's life waits on (postSender): a firing
@@ -116,6 +117,18 @@ func (c *StreamConn) queuePosted(call *pb.Call, ch chan *pb.Reply) error {
 	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
+	if len(c.postQ) > 0 && time.Since(c.postQSince) >= c.postDue() {
+		// The queue is due: it goes without call, which starts the
+		// next one. So the last call posted stays queued a while,
+		// and may still be taken back (UnqueuePosted: an open its
+		// close follows at once), which a due send that took it
+		// along would forbid: the close would then be posted, due in
+		// its turn when the next open comes, and so on, one pair sent
+		// every postDue in a loop of open+close.
+		if err := c.sendLocked(&pb.ClientMessage{}); err != nil {
+			return err
+		}
+	}
 	c.postQ = append(c.postQ, call)
 	c.postQBytes += callInputBytes(call)
 	switch {
@@ -124,8 +137,6 @@ func (c *StreamConn) queuePosted(call *pb.Call, ch chan *pb.Reply) error {
 	case len(c.postQ) == 1:
 		c.postQSince = time.Now()
 		c.postTimer.Reset(c.postDelay)
-	case time.Since(c.postQSince) >= c.postDue():
-		return c.sendLocked(&pb.ClientMessage{})
 	}
 	return nil
 }

@@ -288,6 +288,48 @@ func TestUnqueuePosted(t *testing.T) {
 	}
 }
 
+// TestDueQueueLeavesNewCall: a call posted into a due queue sends the
+// queue without it, so the new call stays queued and may still be taken
+// back (an open its close follows at once). When the due send took it
+// along, a loop of open+close pairs sent one pair every postDue: the
+// close of the pair caught in the frame was posted, due in its turn when
+// a later open came, which went with it, and so on.
+func TestDueQueueLeavesNewCall(t *testing.T) {
+	const delay = 40 * time.Millisecond
+	s := &batchServer{}
+	c := dialBatchServerWith(t, s, Options{PostDelay: delay})
+	const pairs = 4
+	for i := 0; i < pairs; i++ {
+		older := postedCall()
+		if err := c.Post(older); err != nil {
+			t.Fatal(err)
+		}
+		// Due (3/4 of the delay) but not late: the timer has not
+		// fired.
+		time.Sleep(c.postDue() + delay/16)
+		open := postedCall()
+		if err := c.Post(open); err != nil {
+			t.Fatal(err)
+		}
+		if !c.UnqueuePosted(open) {
+			t.Fatalf("pair %d: the call posted into a due queue went with it: it cannot be taken back", i)
+		}
+		waitFor(t, "the due queue at the server", func() bool {
+			frames, _ := s.seen()
+			return len(frames) == i+1
+		})
+	}
+	frames, _ := s.seen()
+	for i, f := range frames {
+		if len(f) != 1 {
+			t.Errorf("frame %d carried posted calls %v, want the older call alone", i, f)
+		}
+	}
+	if late := c.postedLate.Load(); late != 0 {
+		t.Errorf("%d queues sent by the timer, want each sent by the call posted when it was due", late)
+	}
+}
+
 // TestPostedLoopBatches: a loop of posted calls with nothing else sent
 // (a program calling umask in a loop) goes out in full batches of
 // maxPostedBatch, not a frame per call or per timer tick: frames per N
