@@ -222,8 +222,10 @@ func dialBatchServerWith(t *testing.T, s *batchServer, opts Options) *StreamConn
 // once, without waiting for the timer or a next message.
 func TestPostedBatchBounded(t *testing.T) {
 	s, c := dialBatchServer(t)
-	// Stop the timer from sending: only the bound may.
+	// Stop the timer from sending: only the bound may. The queue is
+	// new: not due (a call posted into a due queue sends it first).
 	c.sendMu.Lock()
+	c.postQSince = time.Now()
 	for i := 0; i < maxPostedBatch-1; i++ {
 		call := postedCall()
 		if _, err := c.register(call); err != nil {
@@ -328,6 +330,60 @@ func TestDueQueueLeavesNewCall(t *testing.T) {
 	if late := c.postedLate.Load(); late != 0 {
 		t.Errorf("%d queues sent by the timer, want each sent by the call posted when it was due", late)
 	}
+}
+
+// TestTakeBackKeptOnce: a call posted with PostTakeBack, the queue's
+// last, is left queued once by the queue's timer and by a heartbeat
+// (the calls before it go), so it may still be taken back after one post
+// delay; the next firing sends it. A call posted with Post after it ends
+// that: the timer sends both.
+func TestTakeBackKeptOnce(t *testing.T) {
+	const delay = 100 * time.Millisecond
+	s := &batchServer{}
+	c := dialBatchServerWith(t, s, Options{PostDelay: delay, HeartbeatInterval: time.Hour})
+	seen := func() (n int) {
+		frames, _ := s.seen()
+		for _, f := range frames {
+			n += len(f)
+		}
+		return n
+	}
+	older, open := postedCall(), postedCall()
+	if err := c.Post(older); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PostTakeBack(open); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the timer sending the older call", func() bool { return seen() == 1 })
+	if !c.UnqueuePosted(open) {
+		t.Fatal("the timer sent the call posted to be taken back")
+	}
+	// A heartbeat leaves it too, then the timer sends it.
+	open = postedCall()
+	if err := c.PostTakeBack(open); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.sendBeat(&pb.ClientMessage{Msg: &pb.ClientMessage_Heartbeat{Heartbeat: &pb.Heartbeat{}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the timer sending the kept call", func() bool { return seen() == 2 })
+	if c.UnqueuePosted(open) {
+		t.Error("took back a call the timer sent")
+	}
+	frames, _ := s.seen()
+	if f := frames[len(frames)-1]; len(f) != 1 || f[0] != open.Seq {
+		t.Errorf("the last frame carried %v, want the kept call %d", f, open.Seq)
+	}
+	// Not the queue's last: sent with the call after it.
+	first, second := postedCall(), postedCall()
+	if err := c.PostTakeBack(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Post(second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the timer sending both calls", func() bool { return seen() == 4 })
 }
 
 // TestPostedLoopBatches: a loop of posted calls with nothing else sent

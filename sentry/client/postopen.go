@@ -317,7 +317,8 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 		Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), Posted: true,
 		InstallFd: &fd, LeaseWanted: t.wantsLease(sysno),
 	}}}
-	if !t.c.conn.Post(call, func(r *pb.Reply) { t.c.openDone(po, r) }) {
+	// Posted to be taken back: its close may follow at once (unpostOpen).
+	if !t.c.conn.PostTakeBack(call, func(r *pb.Reply) { t.c.openDone(po, r) }) {
 		// Recovering: the open waits as usual.
 		t.c.openDone(po, nil)
 		return 0, false

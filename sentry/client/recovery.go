@@ -561,7 +561,14 @@ func (s *remoteSession) channelFor(c *pb.Call) (*transport.Channel, *transport.S
 // maxPostedBytes are in flight: the caller then uses Call. done,
 // if not nil, gets the reply (on the receiving goroutine).
 func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
-	return s.post(&pending{call: c}, done)
+	return s.post(&pending{call: c}, done, false)
+}
+
+// PostTakeBack is Post for a call the caller may take back (Unpost) when
+// the thread's next call comes (transport's PostTakeBack: the queue's
+// timer and heartbeats leave it queued once).
+func (s *remoteSession) PostTakeBack(c *pb.Call, done func(*pb.Reply)) bool {
+	return s.post(&pending{call: c}, done, true)
 }
 
 // postedCall is a thread's posted system call and its in-flight record
@@ -640,7 +647,7 @@ func (pc *postedCall) syscall() *pb.Syscall { return pc.op.Syscall }
 // PostCall is Post for a call newPostedCall made (marked posted here).
 func (s *remoteSession) PostCall(pc *postedCall, done func(*pb.Reply)) bool {
 	pc.syscall().Posted = true
-	return s.post(&pc.pending, done)
+	return s.post(&pc.pending, done, false)
 }
 
 // CallSyscall is Call for a call newSessionCall made.
@@ -649,8 +656,8 @@ func (s *remoteSession) CallSyscall(ctx context.Context, sc *sessionCall) (*pb.R
 }
 
 // post is Post of p.call, p its in-flight record (the other fields
-// unset).
-func (s *remoteSession) post(p *pending, done func(*pb.Reply)) bool {
+// unset); takeBack: PostTakeBack.
+func (s *remoteSession) post(p *pending, done func(*pb.Reply), takeBack bool) bool {
 	c := p.call
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -675,7 +682,11 @@ func (s *remoteSession) post(p *pending, done func(*pb.Reply)) bool {
 	// connection starts (monitor) re-sends it. The call may wait for
 	// company on the connection (transport's Post): the next message
 	// takes it along. Its reply reaches onReply alone (no channel).
-	s.conn.Post(c)
+	if takeBack {
+		s.conn.PostTakeBack(c)
+	} else {
+		s.conn.Post(c)
+	}
 	return true
 }
 

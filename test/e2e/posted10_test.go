@@ -35,8 +35,13 @@ var unpostedOpens = regexp.MustCompile(`unposted_opens=(\d+)`)
 // loop of open+close pairs of a file the process holds (the benchmark's
 // openclose row), or of open, fstat (from the read lease) and close,
 // costs no round trip and no server work (per pair before: 0 waited, 2
-// posted). The posted queue leaves within 2 ms, so on a loaded
-// machine some pairs are sent: the bound is a quarter of them. Under an
+// posted). The queue's timer and heartbeats leave the open queued once
+// (transport's PostTakeBack), so a pair is sent only when the program
+// paused between its calls past twice the post delay (4 ms), which a
+// loaded machine does now and then: the bound is a fifth of them (per
+// pair, 0.002 posted at load 10; 0.05 before the timer and heartbeats
+// kept the open, and before a call posted into a due queue left it
+// behind). Under an
 // inotify watch made in the sandbox the pairs are sent, and the watch
 // sees every IN_OPEN and IN_CLOSE_NOWRITE, as on Linux.
 func TestUnpostedOpenClose(t *testing.T) {
@@ -58,8 +63,8 @@ func TestUnpostedOpenClose(t *testing.T) {
 			if w > 0.05 {
 				t.Errorf("a pair waits %.3f round trips, want none", w)
 			}
-			if p > 1.5 || u < 0.25 {
-				t.Errorf("a pair posts %.3f calls (%.3f opens taken back), want at most 1.5 (2 when sent)", p, u)
+			if p > 0.4 || u < 0.8 {
+				t.Errorf("a pair posts %.3f calls (%.3f opens taken back), want at most 0.4 (2 when sent) and 0.8 taken back", p, u)
 			}
 		})
 	}
