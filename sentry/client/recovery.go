@@ -599,7 +599,16 @@ type sessionCall struct {
 // newPostedCall returns the posted call of thread tid making system
 // call sysno with args and inputs.
 func newPostedCall(tid int32, sysno uintptr, args [6]uint64, inputs []sysabi.Region) *postedCall {
-	pc := &postedCall{args: args}
+	pc := &postedCall{}
+	pc.set(tid, sysno, args, inputs)
+	return pc
+}
+
+// set makes pc, a new postedCall, the posted call of thread tid making
+// system call sysno with args and inputs (newPostedCall, for a pc inside
+// a caller's allocation).
+func (pc *postedCall) set(tid int32, sysno uintptr, args [6]uint64, inputs []sysabi.Region) {
+	pc.args = args
 	pc.sc.Sysno, pc.sc.Args = int32(sysno), pc.args[:]
 	switch len(inputs) {
 	case 0:
@@ -611,7 +620,6 @@ func newPostedCall(tid int32, sysno uintptr, args [6]uint64, inputs []sysabi.Reg
 		pc.sc.Inputs = toPBRegions(inputs)
 	}
 	pc.init(tid, &pc.sc)
-	return pc
 }
 
 // newPostedCallOf returns the posted call of thread tid making system
@@ -648,6 +656,13 @@ func (pc *postedCall) syscall() *pb.Syscall { return pc.op.Syscall }
 func (s *remoteSession) PostCall(pc *postedCall, done func(*pb.Reply)) bool {
 	pc.syscall().Posted = true
 	return s.post(&pc.pending, done, false)
+}
+
+// PostCallTakeBack is PostTakeBack for a call newPostedCall (or
+// postedCall.set) made.
+func (s *remoteSession) PostCallTakeBack(pc *postedCall, done func(*pb.Reply)) bool {
+	pc.syscall().Posted = true
+	return s.post(&pc.pending, done, true)
 }
 
 // CallSyscall is Call for a call newSessionCall made.

@@ -112,6 +112,7 @@ func (t *task) syscall() {
 	r := &t.ac.StateData().Regs
 	args := [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}
 	t.noReturn = false
+	t.callMemo = callMemo{}
 	t.posted = false
 	t.cached = false
 	t.restartErrno = 0
@@ -147,6 +148,9 @@ func (t *task) syscall() {
 	if vmaCalls[sysno] && t.c.shm.active() {
 		shmBefore = t.shmMappings() // SysV segments' mappings (shm.go)
 	}
+	// A tracer's stop or the checks above may have read or changed
+	// the application's memory.
+	t.callMemo = callMemo{}
 	if h, ok := localSyscalls[sysno]; ok {
 		local = true
 		ret, errno = h(t, args)

@@ -159,6 +159,11 @@ type task struct {
 	// fd may take back with it while it is unsent (postopen.go,
 	// unpostOpen). Owned by the task goroutine.
 	lastOpen *unsentOpen
+	// callMemo is what the current system call read of the
+	// application's memory and made of it, for the handlers that ask
+	// again (util.go); forgotten at each call. Owned by the task
+	// goroutine.
+	callMemo callMemo
 	// faultStreak counts synchronous faults reported with no syscall in
 	// between (to force the default action eventually).
 	faultStreak int
