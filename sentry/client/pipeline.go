@@ -126,6 +126,7 @@ func (t *task) pipelineClose(fd int32) bool {
 		t.c.ids.mu.Lock()
 		t.c.ids.postedFD(ids.fdTable, fd, -1)
 		t.c.ids.mu.Unlock()
+		t.unsent = true
 		return true
 	}
 	// Made only when posted: the callback escapes.

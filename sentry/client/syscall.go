@@ -115,6 +115,7 @@ func (t *task) syscall() {
 	t.callMemo = callMemo{}
 	t.posted = false
 	t.cached = false
+	t.unsent = false
 	t.restartErrno = 0
 	t.faultStreak = 0
 	if sysno != unix.SYS_RESTART_SYSCALL {
@@ -577,6 +578,9 @@ func (t *task) strace(sysno uintptr, args [6]uint64, ret uint64, errno unix.Errn
 	}
 	if t.cached {
 		where = "cached"
+	}
+	if t.unsent {
+		where = "unsent"
 	}
 	if local {
 		where = "local"

@@ -150,6 +150,10 @@ type task struct {
 	// cached says the current call was answered from the read cache
 	// (readcache.go; --strace shows it). Owned by the task goroutine.
 	cached bool
+	// unsent says the current call was taken back with the posted call
+	// it undoes, neither sent (postopen.go, unpostOpen; --strace shows
+	// it). Owned by the task goroutine.
+	unsent bool
 	// ownedScratch is the buffer ownedRead copies an owned copy's bytes
 	// into before copying them out (the copy changes under rc.mu, which
 	// a copy-out that faults must not hold), kept from call to call up

@@ -29,6 +29,10 @@ func TestPathAtPageEnd(t *testing.T) {
 // (the end-of-session line of sentry/client).
 var unpostedOpens = regexp.MustCompile(`unposted_opens=(\d+)`)
 
+// closeWhere matches a close of the openclose program's pair fd in
+// --strace's log and where it went.
+var closeWhere = regexp.MustCompile(`close\(0x4\) = 0 .*where=(\w+)`)
+
 // TestUnpostedOpenClose runs testdata/postopen/openclose.c: an open the
 // client posts (its answer kept under a path lease) and the close of its
 // fd before the open was sent are both taken back, never sent, so a
@@ -76,6 +80,19 @@ func TestUnpostedOpenClose(t *testing.T) {
 			}
 		})
 	}
+	t.Run("strace", func(t *testing.T) {
+		// --strace tells a close taken back with its open (unsent)
+		// from one sent (forwarded, posted).
+		_, log := sandboxLogged(t, t.TempDir(), []string{"--strace"}, nil, prog, "loop", "200")
+		where := map[string]int{}
+		for _, m := range closeWhere.FindAllSubmatch(log, -1) {
+			where[string(m[1])]++
+		}
+		t.Logf("closes: %v", where)
+		if where["unsent"] < 160 || where["forwarded"] > 0 {
+			t.Errorf("closes of the pairs: %v, want at least 160 unsent and none forwarded", where)
+		}
+	})
 	t.Run("inotify", func(t *testing.T) {
 		want := tu.Run(t, timeout, t.TempDir(), "", prog, "inotify", "300")
 		if want.ExitCode != 0 {
