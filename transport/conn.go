@@ -244,6 +244,12 @@ type StreamConn struct {
 	// postQSince is when the queue's first call was queued. Protected by
 	// sendMu.
 	postQSince time.Time
+	// postQTakeBack is the queue's last call while it is one posted
+	// with PostTakeBack (nil otherwise), and postQKept says the timer or
+	// a heartbeat left it queued once already (keepTakeBackLocked).
+	// Protected by sendMu.
+	postQTakeBack *pb.Call
+	postQKept     bool
 	// postTimer fires postDelay after the queue's first call, unless a
 	// call posted once it is due (postDue) sent it; postSender, one
 	// goroutine for the connection's life, then sends it. Immutable
@@ -910,7 +916,7 @@ func (c *StreamConn) heartbeatLoop() {
 				hb.Clocks = c.opts.HeartbeatClocks()
 			}
 			c.beatSent(hb, now)
-			c.send(&pb.ClientMessage{Msg: &pb.ClientMessage_Heartbeat{Heartbeat: hb}})
+			c.sendBeat(&pb.ClientMessage{Msg: &pb.ClientMessage_Heartbeat{Heartbeat: hb}})
 		}
 	}
 }

@@ -24,10 +24,12 @@ import (
 // that the server handles them after the batch, as if it had come on the
 // socket.
 // Nothing is held long: the queue goes out Options.PostDelay after its first
-// call at the latest, or at once once it holds postedFlushBytes of inputs
-// or maxPostedBatch calls. A call posted once the queue is due (its first
+// call at the latest (a last call posted with PostTakeBack: twice that),
+// or at once once it holds postedFlushBytes of inputs or maxPostedBatch
+// calls. A call posted once the queue is due (its first
 // call waited postDue, three quarters of the delay) sends it on the
-// posting thread: in a program that keeps posting, the queue's timer
+// posting thread, and starts the next queue (so the last call posted may
+// still be taken back: UnqueuePosted): in a program that keeps posting, the queue's timer
 // fires only after a pause of the program longer than the rest of the
 // delay, or after its last call. The timer is a channel's, which one
 // goroutine of the connection's life waits on (postSender): a firing
@@ -88,7 +90,7 @@ func (c *StreamConn) GoPosted(call *pb.Call) (<-chan *pb.Reply, error) {
 		return c.Go(call)
 	}
 	ch := make(chan *pb.Reply, 1)
-	if err := c.queuePosted(call, ch); err != nil {
+	if err := c.queuePosted(call, ch, false); err != nil {
 		return nil, err
 	}
 	return ch, nil
@@ -102,30 +104,63 @@ func (c *StreamConn) Post(call *pb.Call) error {
 		_, err := c.Go(call)
 		return err
 	}
-	return c.queuePosted(call, noReceiver)
+	return c.queuePosted(call, noReceiver, false)
+}
+
+// PostTakeBack is Post for a call its caller may take back
+// (UnqueuePosted) when its next call comes: while it is the queue's last
+// call, the queue's timer and a heartbeat leave it queued once, for one
+// more post delay (keepTakeBackLocked). A posted open whose close
+// follows it at once (sentry/client's open+close pairs) is then sent only
+// if the thread paused between them past twice the delay, not whenever
+// the timer or a heartbeat fired between them. Only a call nobody
+// outside the session sees may wait so (an open of a file under a path
+// lease: a change of the file or its name by anyone else revokes the
+// lease first, and the acknowledgment, an ordered send, takes it along).
+func (c *StreamConn) PostTakeBack(call *pb.Call) error {
+	if !c.batchPosted {
+		_, err := c.Go(call)
+		return err
+	}
+	return c.queuePosted(call, noReceiver, true)
 }
 
 // noReceiver is the pending entry of a call queued by Post: its reply
 // goes to OnReply alone (dispatchReply).
 var noReceiver = make(chan *pb.Reply)
 
-// queuePosted registers call, whose reply goes to ch, and queues it.
-func (c *StreamConn) queuePosted(call *pb.Call, ch chan *pb.Reply) error {
+// queuePosted registers call, whose reply goes to ch, and queues it
+// (takeBack: see PostTakeBack).
+func (c *StreamConn) queuePosted(call *pb.Call, ch chan *pb.Reply, takeBack bool) error {
 	if err := c.registerAs(call, ch); err != nil {
 		return err
 	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
+	if len(c.postQ) > 0 && time.Since(c.postQSince) >= c.postDue() {
+		// The queue is due: it goes without call, which starts the
+		// next one. So the last call posted stays queued a while,
+		// and may still be taken back (UnqueuePosted: an open its
+		// close follows at once), which a due send that took it
+		// along would forbid: the close would then be posted, due in
+		// its turn when the next open comes, and so on, one pair sent
+		// every postDue in a loop of open+close.
+		if err := c.sendLocked(&pb.ClientMessage{}); err != nil {
+			return err
+		}
+	}
 	c.postQ = append(c.postQ, call)
 	c.postQBytes += callInputBytes(call)
+	c.postQTakeBack, c.postQKept = nil, false
+	if takeBack {
+		c.postQTakeBack = call
+	}
 	switch {
 	case c.postQBytes >= postedFlushBytes || len(c.postQ) >= maxPostedBatch:
 		return c.sendLocked(&pb.ClientMessage{})
 	case len(c.postQ) == 1:
 		c.postQSince = time.Now()
 		c.postTimer.Reset(c.postDelay)
-	case time.Since(c.postQSince) >= c.postDue():
-		return c.sendLocked(&pb.ClientMessage{})
 	}
 	return nil
 }
@@ -242,6 +277,7 @@ func (c *StreamConn) UnqueuePosted(call *pb.Call) bool {
 	c.postQ[n-1] = nil
 	c.postQ = c.postQ[:n-1]
 	c.postQBytes -= callInputBytes(call)
+	c.postQTakeBack, c.postQKept = nil, false
 	if len(c.postQ) == 0 {
 		c.postTimer.Stop()
 	}
@@ -349,15 +385,63 @@ func (c *StreamConn) postSender() {
 	}
 }
 
-// flushPostedLate sends the queue, which waited postDelay.
+// flushPostedLate sends the queue, which waited postDelay, but a last
+// call that may be taken back (keepTakeBackLocked).
 func (c *StreamConn) flushPostedLate() {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
+	kept := c.keepTakeBackLocked()
 	if len(c.postQ) == 0 {
+		c.restoreKeptLocked(kept)
 		return
 	}
 	c.postedLate.Add(1)
 	c.sendLocked(&pb.ClientMessage{})
+	c.restoreKeptLocked(kept)
+}
+
+// sendBeat sends heartbeat m, with the queue but a last call that may be
+// taken back (keepTakeBackLocked): a heartbeat need not follow the calls
+// posted before it.
+func (c *StreamConn) sendBeat(m *pb.ClientMessage) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	kept := c.keepTakeBackLocked()
+	err := c.sendLocked(m)
+	c.restoreKeptLocked(kept)
+	return err
+}
+
+// keepTakeBackLocked takes the queue's last call out of it for the timer's
+// or a heartbeat's send, if it was posted with PostTakeBack and was not
+// kept so before, and returns it (nil: none). restoreKeptLocked puts it
+// back after the send, as a new queue's first call: it waits one more
+// post delay. Precondition: c.sendMu is held.
+func (c *StreamConn) keepTakeBackLocked() *pb.Call {
+	n := len(c.postQ)
+	if n == 0 || c.postQKept || c.postQTakeBack == nil || c.postQ[n-1] != c.postQTakeBack {
+		return nil
+	}
+	kept := c.postQ[n-1]
+	c.postQ[n-1] = nil
+	c.postQ = c.postQ[:n-1]
+	c.postQBytes -= callInputBytes(kept)
+	return kept
+}
+
+// restoreKeptLocked queues kept (keepTakeBackLocked's) again, alone, or
+// behind what the send left. Precondition: c.sendMu is held.
+func (c *StreamConn) restoreKeptLocked(kept *pb.Call) {
+	if kept == nil {
+		return
+	}
+	c.postQ = append(c.postQ, kept)
+	c.postQBytes += callInputBytes(kept)
+	c.postQTakeBack, c.postQKept = kept, true
+	if len(c.postQ) == 1 {
+		c.postQSince = time.Now()
+		c.postTimer.Reset(c.postDelay)
+	}
 }
 
 // withPostedLocked returns m with the queued posted calls in front of
@@ -380,6 +464,7 @@ func (c *StreamConn) withPostedLocked(m *pb.ClientMessage) *pb.ClientMessage {
 // Precondition: c.sendMu is held.
 func (c *StreamConn) takePostedLocked() {
 	c.postQ, c.postQBytes = nil, 0
+	c.postQTakeBack, c.postQKept = nil, false
 	c.postTimer.Stop()
 	c.postBatches.Add(1)
 }

@@ -222,8 +222,10 @@ func dialBatchServerWith(t *testing.T, s *batchServer, opts Options) *StreamConn
 // once, without waiting for the timer or a next message.
 func TestPostedBatchBounded(t *testing.T) {
 	s, c := dialBatchServer(t)
-	// Stop the timer from sending: only the bound may.
+	// Stop the timer from sending: only the bound may. The queue is
+	// new: not due (a call posted into a due queue sends it first).
 	c.sendMu.Lock()
+	c.postQSince = time.Now()
 	for i := 0; i < maxPostedBatch-1; i++ {
 		call := postedCall()
 		if _, err := c.register(call); err != nil {
@@ -286,6 +288,102 @@ func TestUnqueuePosted(t *testing.T) {
 	if pending {
 		t.Error("the taken-back call's reply is still awaited")
 	}
+}
+
+// TestDueQueueLeavesNewCall: a call posted into a due queue sends the
+// queue without it, so the new call stays queued and may still be taken
+// back (an open its close follows at once). When the due send took it
+// along, a loop of open+close pairs sent one pair every postDue: the
+// close of the pair caught in the frame was posted, due in its turn when
+// a later open came, which went with it, and so on.
+func TestDueQueueLeavesNewCall(t *testing.T) {
+	const delay = 40 * time.Millisecond
+	s := &batchServer{}
+	c := dialBatchServerWith(t, s, Options{PostDelay: delay})
+	const pairs = 4
+	for i := 0; i < pairs; i++ {
+		older := postedCall()
+		if err := c.Post(older); err != nil {
+			t.Fatal(err)
+		}
+		// Due (3/4 of the delay) but not late: the timer has not
+		// fired.
+		time.Sleep(c.postDue() + delay/16)
+		open := postedCall()
+		if err := c.Post(open); err != nil {
+			t.Fatal(err)
+		}
+		if !c.UnqueuePosted(open) {
+			t.Fatalf("pair %d: the call posted into a due queue went with it: it cannot be taken back", i)
+		}
+		waitFor(t, "the due queue at the server", func() bool {
+			frames, _ := s.seen()
+			return len(frames) == i+1
+		})
+	}
+	frames, _ := s.seen()
+	for i, f := range frames {
+		if len(f) != 1 {
+			t.Errorf("frame %d carried posted calls %v, want the older call alone", i, f)
+		}
+	}
+	if late := c.postedLate.Load(); late != 0 {
+		t.Errorf("%d queues sent by the timer, want each sent by the call posted when it was due", late)
+	}
+}
+
+// TestTakeBackKeptOnce: a call posted with PostTakeBack, the queue's
+// last, is left queued once by the queue's timer and by a heartbeat
+// (the calls before it go), so it may still be taken back after one post
+// delay; the next firing sends it. A call posted with Post after it ends
+// that: the timer sends both.
+func TestTakeBackKeptOnce(t *testing.T) {
+	const delay = 100 * time.Millisecond
+	s := &batchServer{}
+	c := dialBatchServerWith(t, s, Options{PostDelay: delay, HeartbeatInterval: time.Hour})
+	seen := func() (n int) {
+		frames, _ := s.seen()
+		for _, f := range frames {
+			n += len(f)
+		}
+		return n
+	}
+	older, open := postedCall(), postedCall()
+	if err := c.Post(older); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PostTakeBack(open); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the timer sending the older call", func() bool { return seen() == 1 })
+	if !c.UnqueuePosted(open) {
+		t.Fatal("the timer sent the call posted to be taken back")
+	}
+	// A heartbeat leaves it too, then the timer sends it.
+	open = postedCall()
+	if err := c.PostTakeBack(open); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.sendBeat(&pb.ClientMessage{Msg: &pb.ClientMessage_Heartbeat{Heartbeat: &pb.Heartbeat{}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the timer sending the kept call", func() bool { return seen() == 2 })
+	if c.UnqueuePosted(open) {
+		t.Error("took back a call the timer sent")
+	}
+	frames, _ := s.seen()
+	if f := frames[len(frames)-1]; len(f) != 1 || f[0] != open.Seq {
+		t.Errorf("the last frame carried %v, want the kept call %d", f, open.Seq)
+	}
+	// Not the queue's last: sent with the call after it.
+	first, second := postedCall(), postedCall()
+	if err := c.PostTakeBack(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Post(second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the timer sending both calls", func() bool { return seen() == 4 })
 }
 
 // TestPostedLoopBatches: a loop of posted calls with nothing else sent

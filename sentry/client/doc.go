@@ -148,7 +148,9 @@
 // client.opens (postedOpens, a leaf lock) maps descriptions to their
 // file's token and tokens to read leases. A close of the fd while the
 // open is still unsent and last in the posted queue takes it back
-// (task.unpostOpen, remoteSession.Unpost): neither call is sent. A
+// (task.unpostOpen, remoteSession.Unpost): neither call is sent; the
+// open is posted with remoteSession.PostTakeBack, which the queue's
+// timer and heartbeats leave queued once. A
 // revocation's acknowledgment
 // is sent only once the opens posted on the answers it drops are on the
 // stream (postedOpens.revoking): the server then runs them before the

@@ -113,13 +113,17 @@ func (c *procIDCache) postedFD(table uint64, fd int32, d int) {
 	}
 	m := c.fdPosted[table]
 	if m == nil {
-		m = make(map[int32]int)
+		m, c.fdPostedSpare = c.fdPostedSpare, nil
+		if m == nil {
+			m = make(map[int32]int)
+		}
 		c.fdPosted[table] = m
 	}
 	if m[fd] += d; m[fd] <= 0 {
 		delete(m, fd)
 		if len(m) == 0 {
 			delete(c.fdPosted, table)
+			c.fdPostedSpare = m
 		}
 	}
 }

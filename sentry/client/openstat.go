@@ -84,6 +84,16 @@ func (t *task) openedStatKeys(dirfd, path uint64, flags uint32) ([2]pathKey, boo
 	return [2]pathKey{lk, sk}, true
 }
 
+// openedStatKeysOf returns openedStatKeys of the read-only open whose
+// key (openKeyOf's) is k: the same path, start and credentials.
+func openedStatKeysOf(k pathKey) [2]pathKey {
+	lk := k
+	lk.sysno, lk.args = unix.SYS_NEWFSTATAT, [3]uint64{unix.AT_SYMLINK_NOFOLLOW}
+	sk := lk
+	sk.args = [3]uint64{}
+	return [2]pathKey{lk, sk}
+}
+
 // openedFstat answers an fstat of fd (buffer at addr) from the stat
 // answer its description's open found (see above), if it may.
 func (t *task) openedFstat(fd int32, addr uint64) bool {

@@ -1284,19 +1284,28 @@ func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 	if sysno == unix.SYS_OPENAT {
 		dirfd, pathArg, flags = args[0], args[1], uint32(args[2])
 	}
-	raw, err := appMemory{t}.ReadString(pathArg, sysabi.PathMax)
-	if err != nil || len(raw) < 2 {
-		return
-	}
-	path := string(raw[:len(raw)-1])
-	if !strings.HasPrefix(path, "/") && int32(dirfd) != unix.AT_FDCWD {
-		return
+	var path string
+	var statKeys [2]pathKey
+	var statKeyed bool
+	if k, _, ok := t.openKeyOf(sysno, args); ok && (k.start == "/" || strings.HasPrefix(k.start, "cwd ")) {
+		// The open's key names the path, and its stat's keys are the
+		// key's as openedStatKeys would make them.
+		path, statKeys, statKeyed = k.path, openedStatKeysOf(k), true
+	} else {
+		raw, err := appMemory{t}.ReadString(pathArg, sysabi.PathMax)
+		if err != nil || len(raw) < 2 {
+			return
+		}
+		path = string(raw[:len(raw)-1])
+		if !strings.HasPrefix(path, "/") && int32(dirfd) != unix.AT_FDCWD {
+			return
+		}
+		statKeys, statKeyed = t.openedStatKeys(dirfd, pathArg, flags)
 	}
 	desc, ok := t.c.ids.soleFD(t.proc.pid, int32(fd))
 	if !ok {
 		return
 	}
-	statKeys, statKeyed := t.openedStatKeys(dirfd, pathArg, flags)
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if len(pc.openPaths) >= maxOpenPaths {

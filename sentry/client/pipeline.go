@@ -121,15 +121,19 @@ func (t *task) pipelineClose(fd int32) bool {
 		return false
 	}
 	ids, _ := t.ownIDs()
+	if t.unpostOpen(ids.fdTable, fd) {
+		// The fd's open was never sent: neither is its close.
+		t.c.ids.mu.Lock()
+		t.c.ids.postedFD(ids.fdTable, fd, -1)
+		t.c.ids.mu.Unlock()
+		t.unsent = true
+		return true
+	}
+	// Made only when posted: the callback escapes.
 	done := func(*pb.Reply) {
 		t.c.ids.mu.Lock()
 		t.c.ids.postedFD(ids.fdTable, fd, -1)
 		t.c.ids.mu.Unlock()
-	}
-	if t.unpostOpen(ids.fdTable, fd) {
-		// The fd's open was never sent: neither is its close.
-		done(nil)
-		return true
 	}
 	if !t.c.conn.PostCall(newPostedCall(t.tid, unix.SYS_CLOSE, [6]uint64{uint64(uint32(fd))}, nil), done) {
 		// Recovering: make the call as usual. The fd's record comes

@@ -53,6 +53,10 @@ type procIDCache struct {
 	// are not folded meanwhile, as the client set the fd itself
 	// (fdpipe.go). Protected by mu.
 	fdPosted map[uint64]map[int32]int
+	// fdPostedSpare is the last inner map of fdPosted that emptied,
+	// reused by the next table's first posted change (an open+close
+	// pair empties and refills one each time). Protected by mu.
+	fdPostedSpare map[int32]int
 	// cloexec holds, per fd table, the fds of openFDs whose
 	// close-on-exec flag is set (FdState.cloexec, or set by a posted
 	// call: fdflags.go). Protected by mu.

@@ -561,7 +561,14 @@ func (s *remoteSession) channelFor(c *pb.Call) (*transport.Channel, *transport.S
 // maxPostedBytes are in flight: the caller then uses Call. done,
 // if not nil, gets the reply (on the receiving goroutine).
 func (s *remoteSession) Post(c *pb.Call, done func(*pb.Reply)) bool {
-	return s.post(&pending{call: c}, done)
+	return s.post(&pending{call: c}, done, false)
+}
+
+// PostTakeBack is Post for a call the caller may take back (Unpost) when
+// the thread's next call comes (transport's PostTakeBack: the queue's
+// timer and heartbeats leave it queued once).
+func (s *remoteSession) PostTakeBack(c *pb.Call, done func(*pb.Reply)) bool {
+	return s.post(&pending{call: c}, done, true)
 }
 
 // postedCall is a thread's posted system call and its in-flight record
@@ -592,7 +599,16 @@ type sessionCall struct {
 // newPostedCall returns the posted call of thread tid making system
 // call sysno with args and inputs.
 func newPostedCall(tid int32, sysno uintptr, args [6]uint64, inputs []sysabi.Region) *postedCall {
-	pc := &postedCall{args: args}
+	pc := &postedCall{}
+	pc.set(tid, sysno, args, inputs)
+	return pc
+}
+
+// set makes pc, a new postedCall, the posted call of thread tid making
+// system call sysno with args and inputs (newPostedCall, for a pc inside
+// a caller's allocation).
+func (pc *postedCall) set(tid int32, sysno uintptr, args [6]uint64, inputs []sysabi.Region) {
+	pc.args = args
 	pc.sc.Sysno, pc.sc.Args = int32(sysno), pc.args[:]
 	switch len(inputs) {
 	case 0:
@@ -604,7 +620,6 @@ func newPostedCall(tid int32, sysno uintptr, args [6]uint64, inputs []sysabi.Reg
 		pc.sc.Inputs = toPBRegions(inputs)
 	}
 	pc.init(tid, &pc.sc)
-	return pc
 }
 
 // newPostedCallOf returns the posted call of thread tid making system
@@ -640,7 +655,14 @@ func (pc *postedCall) syscall() *pb.Syscall { return pc.op.Syscall }
 // PostCall is Post for a call newPostedCall made (marked posted here).
 func (s *remoteSession) PostCall(pc *postedCall, done func(*pb.Reply)) bool {
 	pc.syscall().Posted = true
-	return s.post(&pc.pending, done)
+	return s.post(&pc.pending, done, false)
+}
+
+// PostCallTakeBack is PostTakeBack for a call newPostedCall (or
+// postedCall.set) made.
+func (s *remoteSession) PostCallTakeBack(pc *postedCall, done func(*pb.Reply)) bool {
+	pc.syscall().Posted = true
+	return s.post(&pc.pending, done, true)
 }
 
 // CallSyscall is Call for a call newSessionCall made.
@@ -649,8 +671,8 @@ func (s *remoteSession) CallSyscall(ctx context.Context, sc *sessionCall) (*pb.R
 }
 
 // post is Post of p.call, p its in-flight record (the other fields
-// unset).
-func (s *remoteSession) post(p *pending, done func(*pb.Reply)) bool {
+// unset); takeBack: PostTakeBack.
+func (s *remoteSession) post(p *pending, done func(*pb.Reply), takeBack bool) bool {
 	c := p.call
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -675,7 +697,11 @@ func (s *remoteSession) post(p *pending, done func(*pb.Reply)) bool {
 	// connection starts (monitor) re-sends it. The call may wait for
 	// company on the connection (transport's Post): the next message
 	// takes it along. Its reply reaches onReply alone (no channel).
-	s.conn.Post(c)
+	if takeBack {
+		s.conn.PostTakeBack(c)
+	} else {
+		s.conn.Post(c)
+	}
 	return true
 }
 

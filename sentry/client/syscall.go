@@ -112,8 +112,10 @@ func (t *task) syscall() {
 	r := &t.ac.StateData().Regs
 	args := [6]uint64{r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9}
 	t.noReturn = false
+	t.callMemo = callMemo{}
 	t.posted = false
 	t.cached = false
+	t.unsent = false
 	t.restartErrno = 0
 	t.faultStreak = 0
 	if sysno != unix.SYS_RESTART_SYSCALL {
@@ -147,6 +149,9 @@ func (t *task) syscall() {
 	if vmaCalls[sysno] && t.c.shm.active() {
 		shmBefore = t.shmMappings() // SysV segments' mappings (shm.go)
 	}
+	// A tracer's stop or the checks above may have read or changed
+	// the application's memory.
+	t.callMemo = callMemo{}
 	if h, ok := localSyscalls[sysno]; ok {
 		local = true
 		ret, errno = h(t, args)
@@ -573,6 +578,9 @@ func (t *task) strace(sysno uintptr, args [6]uint64, ret uint64, errno unix.Errn
 	}
 	if t.cached {
 		where = "cached"
+	}
+	if t.unsent {
+		where = "unsent"
 	}
 	if local {
 		where = "local"

@@ -150,6 +150,10 @@ type task struct {
 	// cached says the current call was answered from the read cache
 	// (readcache.go; --strace shows it). Owned by the task goroutine.
 	cached bool
+	// unsent says the current call was taken back with the posted call
+	// it undoes, neither sent (postopen.go, unpostOpen; --strace shows
+	// it). Owned by the task goroutine.
+	unsent bool
 	// ownedScratch is the buffer ownedRead copies an owned copy's bytes
 	// into before copying them out (the copy changes under rc.mu, which
 	// a copy-out that faults must not hold), kept from call to call up
@@ -159,6 +163,11 @@ type task struct {
 	// fd may take back with it while it is unsent (postopen.go,
 	// unpostOpen). Owned by the task goroutine.
 	lastOpen *unsentOpen
+	// callMemo is what the current system call read of the
+	// application's memory and made of it, for the handlers that ask
+	// again (util.go); forgotten at each call. Owned by the task
+	// goroutine.
+	callMemo callMemo
 	// faultStreak counts synchronous faults reported with no syscall in
 	// between (to force the default action eventually).
 	faultStreak int

@@ -71,12 +71,55 @@ func (m appMemory) ReadAt(addr uint64, n int) ([]byte, error) {
 	return b, nil
 }
 
-// ReadString implements sysabi.AppMemory.ReadString. It reads in chunks
+// callMemo is what one system call read of the application's memory and
+// made of it: the last string ReadString read (a posted open's path was
+// read five times: the ENOENT answer's key, the open's key, the opened
+// path, its stat's key and the call's input), and the key of the last
+// read-only open openKeyOf made. A call sees one version of its path,
+// whichever of its handlers asks.
+type callMemo struct {
+	str      readString
+	openKey  openKeyMemo
+	strValid bool
+}
+
+// readString is one ReadString's arguments and result.
+type readString struct {
+	addr uint64
+	max  int
+	raw  []byte
+	err  error
+}
+
+// openKeyMemo is one openKeyOf's arguments (sysno, its first three
+// arguments) and results; valid says it was made.
+type openKeyMemo struct {
+	valid bool
+	sysno uintptr
+	args  [3]uint64
+	key   pathKey
+	flags uint32
+	ok    bool
+}
+
+// ReadString implements sysabi.AppMemory.ReadString, once per system
+// call for a string at one address (callMemo). It reads in chunks
 // that never cross a page, so that a string ending just before an
 // unmapped page is found; the first chunk is small and each next one
 // twice as big, as most strings are short paths (a page-sized buffer per
 // path was a tenth of the client's CPU in a loop of posted opens).
 func (m appMemory) ReadString(addr uint64, max int) ([]byte, error) {
+	memo := &m.t.callMemo
+	if s := &memo.str; memo.strValid && s.addr == addr && s.max == max {
+		return s.raw, s.err
+	}
+	raw, err := m.readString(addr, max)
+	memo.str, memo.strValid = readString{addr: addr, max: max, raw: raw, err: err}, true
+	return raw, err
+}
+
+// readString is ReadString without the memo.
+func (m appMemory) readString(addr uint64, max int) ([]byte, error) {
 	const firstChunk = 256
 	var out []byte
 	for chunk := firstChunk; len(out) < max; chunk *= 2 {
