@@ -23,12 +23,12 @@ import (
 // through the stub's seccomp filter: the host kernel delivers SIGSYS to
 // the stub's signal handler, which hands the thread to us. Inline
 // wrappers (glibc's, busybox's) make their calls from a 7-byte site
-// "mov $nr,%eax; syscall". On the first trap from such a site the client
-// rewrites it into "jmp *entry", where entry is a slot of a per-address-
-// space trap table holding a trampoline that enters the stub's syscall
-// handler (sysmsg's Syshandler) directly, as a function call on the
-// thread's sysmsg stack: later calls from the site skip the kernel's
-// signal delivery. gVisor's own patcher (usertrap) needs a kernel.Task,
+// "mov $nr,%eax; syscall". Once a thread has trapped from such a site
+// patchAfterTraps times, the client rewrites it into "jmp *entry", where
+// entry is a slot of a per-address-space trap table holding a trampoline
+// that enters the stub's syscall handler (sysmsg's Syshandler) directly,
+// as a function call on the thread's sysmsg stack: later calls from the
+// site skip the kernel's signal delivery. gVisor's own patcher (usertrap) needs a kernel.Task,
 // which the client has not (platform/doc.go), so this file does the
 // same job on the client's own state.
 //
@@ -111,11 +111,12 @@ type syscallPatcher struct {
 	mu sync.Mutex
 
 	// sites counts the sites patched, tables the trap tables mapped,
-	// resumed the SIGILLs at patched sites sent to the jump, restarts
-	// those run as restart_syscall, and viaPatch and trapped the system
-	// call entries from a patched site and through a trap (added by each
-	// task at its exit). Atomic.
-	sites, tables, resumed, restarts, viaPatch, trapped atomic.Int64
+	// patchNS the wall time spent patching (from the lock's wait to the
+	// rewrite's end), resumed the SIGILLs at patched sites sent to the
+	// jump, restarts those run as restart_syscall, and viaPatch and
+	// trapped the system call entries from a patched site and through a
+	// trap (added by each task at its exit). Atomic.
+	sites, tables, patchNS, resumed, restarts, viaPatch, trapped atomic.Int64
 }
 
 // patchableSite says code, the patchSiteLen bytes that end at the RIP of
@@ -245,54 +246,88 @@ func (t *task) writeCode(addr hostarch.Addr, src []byte) error {
 	return nil
 }
 
+// siteState is what a task knows of the site a system call entered
+// from: a count of traps from a patchable site, or one of the states
+// below.
+type siteState int8
+
+const (
+	siteUnpatchable siteState = -1
+	sitePatched     siteState = -2
+)
+
+// patchAfterTraps is how many traps from a patchable site a thread takes
+// before it patches the site. A patch costs what 10-40 trapped calls do
+// (a copy of the code page, the stub's mapping of it dropped and faulted
+// back, the table mapped once per address space: 0.1-0.5 ms of the
+// client's wall time a site on a loaded machine, patching_us), so a site
+// is patched once it has cost about as much as its patch; most of the
+// sites an exec'd program calls a few times are then never patched.
+const patchAfterTraps = 16
+
 // noteSyscallSite runs when a system call enters the client (not from a
 // SIGILL or the vsyscall page): it counts how the call came in and
-// patches the site it came from when it can.
+// patches the site it came from once it is hot (patchAfterTraps).
 func (t *task) noteSyscallSite() {
 	if !t.c.patcher.enabled {
 		return
 	}
 	ret := hostarch.Addr(t.ac.IP())
 	if t.patchSitesMM != t.mm || len(t.patchSites) >= maxCachedSites {
-		t.patchSites = make(map[hostarch.Addr]bool)
+		t.patchSites = make(map[hostarch.Addr]siteState)
 		t.patchSitesMM = t.mm
 	}
-	if patched, ok := t.patchSites[ret]; ok {
-		if patched {
-			t.patchEntries++
-		} else {
-			t.trapEntries++
-		}
+	st, ok := t.patchSites[ret]
+	switch {
+	case ok && st == sitePatched:
+		t.patchEntries++
 		return
-	}
-	var code [patchSiteLen]byte
-	if ret < patchSiteLen || !t.readCode(ret-patchSiteLen, code[:]) {
+	case ok && st == siteUnpatchable:
 		t.trapEntries++
-		t.patchSites[ret] = false
+		return
+	case ok:
+		t.trapEntries++
+		if st+1 < patchAfterTraps {
+			t.patchSites[ret] = st + 1
+			return
+		}
+		t.patchSites[ret] = t.patchHotSite(ret)
 		return
 	}
-	if _, ok := patchedSite(code); ok {
+	// First seen: what is there?
+	var code [patchSiteLen]byte
+	readable := ret >= patchSiteLen && t.readCode(ret-patchSiteLen, code[:])
+	if _, ok := patchedSite(code); readable && ok {
 		// Patched by another thread, or before a fork.
 		t.patchEntries++
-		t.patchSites[ret] = true
+		t.patchSites[ret] = sitePatched
 		return
 	}
 	t.trapEntries++
-	if !patchableSite(code, t.ac.SyscallNo()) {
-		t.patchSites[ret] = false
-		return
+	if readable && patchableSite(code, t.ac.SyscallNo()) {
+		t.patchSites[ret] = 1
+	} else {
+		t.patchSites[ret] = siteUnpatchable
 	}
+}
+
+// patchHotSite patches the site that ends at ret, unless t's process is
+// traced, and returns the site's new state.
+func (t *task) patchHotSite(ret hostarch.Addr) siteState {
 	t.mu.Lock()
 	traced := t.trace.tracer != 0
 	t.mu.Unlock()
 	if traced {
-		return // not cached: patched once the tracer has gone
+		return 0 // counted again: patched once the tracer has gone
 	}
+	start := cpuNow()
 	err := t.patchSite(ret, uint32(t.ac.SyscallNo()))
+	t.c.patcher.patchNS.Add(cpuNow() - start)
 	if err != nil {
 		t.c.log.Debug("syscall site not patched", "tid", t.tid, "site", fmt.Sprintf("%#x", ret-patchSiteLen), "err", err)
+		return siteUnpatchable
 	}
-	t.patchSites[ret] = err == nil
+	return sitePatched
 }
 
 // patchSite rewrites the site that ends at ret into a jump to a new
@@ -472,6 +507,6 @@ func (t *task) retirePatchCounts() {
 // tests read this line).
 func (c *client) logPatchCounts() {
 	p := &c.patcher
-	c.log.Debug("syscall entries", "enabled", p.enabled, "patched_sites", p.sites.Load(), "trap_tables", p.tables.Load(),
+	c.log.Debug("syscall entries", "enabled", p.enabled, "patched_sites", p.sites.Load(), "trap_tables", p.tables.Load(), "patching_us", p.patchNS.Load()/1000,
 		"via_patch", p.viaPatch.Load(), "trapped", p.trapped.Load(), "sigill_resumed", p.resumed.Load(), "sigill_restarts", p.restarts.Load())
 }

@@ -178,11 +178,11 @@ type task struct {
 	// none). Read by the task goroutine; stored under proc.mu.
 	seccomp atomic.Pointer[seccompState]
 	// patchSites says, for each RIP a system call of the thread entered
-	// from in the address space patchSitesMM, whether the site is patched
-	// (else it cannot be; syscallpatch.go). patchEntries and trapEntries
-	// count the thread's calls entered from a patched site and through a
-	// trap. Owned by the task goroutine.
-	patchSites                map[hostarch.Addr]bool
+	// from in the address space patchSitesMM, what the thread knows of
+	// its site (syscallpatch.go). patchEntries and trapEntries count the
+	// thread's calls entered from a patched site and through a trap.
+	// Owned by the task goroutine.
+	patchSites                map[hostarch.Addr]siteState
 	patchSitesMM              *mm.MemoryManager
 	patchEntries, trapEntries int64
 
