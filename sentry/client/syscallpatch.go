@@ -347,6 +347,10 @@ func (t *task) patchSite(ret hostarch.Addr, sysno uint32) error {
 	if !patchableSite(code, uintptr(sysno)) {
 		return fmt.Errorf("site %#x changed", site)
 	}
+	if !t.privateCode(site) {
+		// A write would reach the file or the other mappers.
+		return fmt.Errorf("site %#x is in a shared mapping", site)
+	}
 	table, err := t.trapTable()
 	if err != nil {
 		return err
@@ -374,6 +378,22 @@ func (t *task) patchSite(ret hostarch.Addr, sysno uint32) error {
 	}
 	p.sites.Add(1)
 	return nil
+}
+
+// privateCode says the patchSiteLen bytes at site are all in private
+// mappings. It walks the VMAs (mm exports no lookup of one): once per
+// site patched.
+func (t *task) privateCode(site hostarch.Addr) bool {
+	want := hostarch.AddrRange{Start: site, End: site + patchSiteLen}
+	var covered hostarch.Addr
+	shared := false
+	t.mm.ReadMapsDataInto(t.gctx, func(start, end hostarch.Addr, _ hostarch.AccessType, private string, _ uint64, _, _ uint32, _ uint64, _ string) {
+		if ov := want.Intersect(hostarch.AddrRange{Start: start, End: end}); ov.Length() > 0 {
+			covered += ov.Length()
+			shared = shared || private != "p"
+		}
+	})
+	return !shared && covered == patchSiteLen
 }
 
 // trapTable returns the address of t's address space's trap table,

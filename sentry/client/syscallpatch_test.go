@@ -170,8 +170,8 @@ func TestTrapEntryCodeAssembles(t *testing.T) {
 // patchSrc makes its system calls from inline "mov $nr,%eax; syscall"
 // sites: from four threads at once (threads race to patch the same
 // site), a futex wait interrupted by an SA_RESTART signal after its site
-// was patched (the restart rewinds RIP onto the patched site), a call
-// through the vsyscall page, then the same sites in a forked child (the
+// was patched (the restart rewinds RIP onto the patched site), code in
+// a shared and a private mapping, a call through the vsyscall page, then the same sites in a forked child (the
 // table is inherited) and after an exec (a new address space).
 const patchSrc = `
 #define _GNU_SOURCE
@@ -181,7 +181,24 @@ const patchSrc = `
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+
+// jitGetpid is "mov $39,%eax; syscall; ret".
+static const unsigned char jitGetpid[] = {0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xc3};
+
+// jit copies jitGetpid into a new mapping with flags, calls it 20 times
+// (enough to patch it), and returns whether its code is unchanged: 1
+// unchanged, 0 patched, -1 a wrong result.
+static int jit(int flags) {
+	unsigned char *code = mmap(0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, flags | MAP_ANONYMOUS, -1, 0);
+	if (code == MAP_FAILED) return -1;
+	memcpy(code, jitGetpid, sizeof jitGetpid);
+	long (*fn)(void) = (long (*)(void))code;
+	for (int i = 0; i < 20; i++)
+		if (fn() != getpid()) return -1;
+	return memcmp(code, jitGetpid, sizeof jitGetpid) == 0;
+}
 
 static long sys_getpid(void) {
 	long r;
@@ -266,6 +283,12 @@ int main(int argc, char **argv) {
 	pthread_join(w, &r);
 	out(r == 0 && handled == 1 ? "restart ok\n" : "restart bad\n");
 
+	// A shared mapping is never written (the file or other mappers
+	// would see it); a private one is.
+	out(jit(MAP_SHARED) == 1 ? "shared unchanged\n" : "shared bad\n");
+	int priv = jit(MAP_PRIVATE);
+	out(priv == -1 ? "private bad\n" : priv == 0 ? "private patched\n" : "private unchanged\n");
+
 	long (*vtime)(long *) = (long (*)(long *))0xffffffffff600400;
 	long vt = vtime(0), now = time(0);
 	out(vt > 0 && vt <= now && now - vt < 5 ? "vsyscall ok\n" : "vsyscall bad\n");
@@ -316,7 +339,11 @@ func TestSyscallPatching(t *testing.T) {
 	forEachPlatform(t, func(t *testing.T, p string) {
 		bin := buildC(t, "patch", patchSrc)
 		res, logs := runFakeDebug(t, p, []string{bin})
-		want := "threads ok\nrestart ok\nvsyscall ok\nchild ok\nexec ok\ndone\n"
+		private := "private patched\n"
+		if p != "systrap" {
+			private = "private unchanged\n"
+		}
+		want := "threads ok\nrestart ok\nshared unchanged\n" + private + "vsyscall ok\nchild ok\nexec ok\ndone\n"
 		if res.stdout != want || res.status != 0 {
 			t.Errorf("stdout = %q, status %#x; want %q, 0", res.stdout, res.status, want)
 		}
