@@ -171,7 +171,7 @@ func TestTrapEntryCodeAssembles(t *testing.T) {
 // sites: from four threads at once (threads race to patch the same
 // site), a futex wait interrupted by an SA_RESTART signal after its site
 // was patched (the restart rewinds RIP onto the patched site), code in
-// a shared and a private mapping, a call through the vsyscall page, then the same sites in a forked child (the
+// a shared and a private mapping, a site called too few times to patch, a call through the vsyscall page, then the same sites in a forked child (the
 // table is inherited) and after an exec (a new address space).
 const patchSrc = `
 #define _GNU_SOURCE
@@ -187,15 +187,15 @@ const patchSrc = `
 // jitGetpid is "mov $39,%eax; syscall; ret".
 static const unsigned char jitGetpid[] = {0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xc3};
 
-// jit copies jitGetpid into a new mapping with flags, calls it 20 times
-// (enough to patch it), and returns whether its code is unchanged: 1
-// unchanged, 0 patched, -1 a wrong result.
-static int jit(int flags) {
+// jit copies jitGetpid into a new mapping with flags, calls it n times
+// (20 are enough to patch it, 10 are not), and returns whether its code
+// is unchanged: 1 unchanged, 0 patched, -1 a wrong result.
+static int jit(int flags, int n) {
 	unsigned char *code = mmap(0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, flags | MAP_ANONYMOUS, -1, 0);
 	if (code == MAP_FAILED) return -1;
 	memcpy(code, jitGetpid, sizeof jitGetpid);
 	long (*fn)(void) = (long (*)(void))code;
-	for (int i = 0; i < 20; i++)
+	for (int i = 0; i < n; i++)
 		if (fn() != getpid()) return -1;
 	return memcmp(code, jitGetpid, sizeof jitGetpid) == 0;
 }
@@ -285,8 +285,9 @@ int main(int argc, char **argv) {
 
 	// A shared mapping is never written (the file or other mappers
 	// would see it); a private one is.
-	out(jit(MAP_SHARED) == 1 ? "shared unchanged\n" : "shared bad\n");
-	int priv = jit(MAP_PRIVATE);
+	out(jit(MAP_SHARED, 20) == 1 ? "shared unchanged\n" : "shared bad\n");
+	out(jit(MAP_PRIVATE, 10) == 1 ? "cold unchanged\n" : "cold bad\n");
+	int priv = jit(MAP_PRIVATE, 20);
 	out(priv == -1 ? "private bad\n" : priv == 0 ? "private patched\n" : "private unchanged\n");
 
 	long (*vtime)(long *) = (long (*)(long *))0xffffffffff600400;
@@ -343,7 +344,7 @@ func TestSyscallPatching(t *testing.T) {
 		if p != "systrap" {
 			private = "private unchanged\n"
 		}
-		want := "threads ok\nrestart ok\nshared unchanged\n" + private + "vsyscall ok\nchild ok\nexec ok\ndone\n"
+		want := "threads ok\nrestart ok\nshared unchanged\ncold unchanged\n" + private + "vsyscall ok\nchild ok\nexec ok\ndone\n"
 		if res.stdout != want || res.status != 0 {
 			t.Errorf("stdout = %q, status %#x; want %q, 0", res.stdout, res.status, want)
 		}
