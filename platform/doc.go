@@ -26,13 +26,17 @@
 //     (the sentry) process. Its MemoryFile for sysmsg stacks is private.
 //     It uses GOMAXPROCS as the number of sysmsg threads and turns its
 //     spinning fast path off on one CPU.
-//   - Systrap's syscall patching (usertrap) needs kernel.TaskFromContext:
-//     without a kernel.Task it fails ("no task found") and a SIGILL on a
-//     patched site could not be resolved. We therefore always construct
-//     systrap with DisableSyscallPatching: every application syscall traps
-//     through seccomp (about 3 µs on these machines). That also keeps
-//     syscall restart simple: the syscall instruction is always 2 bytes
-//     behind RIP.
+//   - Systrap's syscall patching: gVisor's usertrap package, which
+//     systrap's Switch calls on a patchable trap and on every SIGILL,
+//     needs kernel.TaskFromContext and fails harmlessly without one ("no
+//     task found", logged here at debug level, not as a warning). The
+//     platform is therefore built with patching on (its stubs then report
+//     "mov $nr,%eax; syscall" sites, and report the host's vsyscall
+//     emulation as an execute fault at the vsyscall entry), and the
+//     client patches the sites itself (sentry/client/syscallpatch.go):
+//     a later call from a patched site enters the stub's syscall handler
+//     without a seccomp trap and signal delivery. Options.NoSyscallPatching
+//     builds the stubs without it (every call traps, through seccomp).
 //   - The ptrace platform binds its traced stub threads to the OS thread
 //     that calls Switch; the task goroutine must therefore call
 //     runtime.LockOSThread before its first Switch (a trapped syscall costs

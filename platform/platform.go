@@ -4,6 +4,7 @@ import (
 	stdcontext "context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,14 +43,29 @@ func Init() {
 	})
 }
 
-// New constructs the named platform ("" means Default).
+// Options tune the platform New makes.
+type Options struct {
+	// NoSyscallPatching builds systrap's stubs without syscall patching
+	// (runsc's --systrap-disable-syscall-patching): they never report a
+	// site as patchable, and every system call traps through seccomp.
+	// Systrap reads it once per process (the first New wins).
+	NoSyscallPatching bool
+}
+
+// New constructs the named platform ("" means Default) with default
+// Options.
 func New(name string) (gvplatform.Platform, error) {
+	return NewWithOptions(name, Options{})
+}
+
+// NewWithOptions constructs the named platform ("" means Default).
+func NewWithOptions(name string, opts Options) (gvplatform.Platform, error) {
 	Init()
 	switch name {
 	case "", Systrap:
 		p, err := systrap.New(gvplatform.Options{
-			// See doc.go: patching needs a kernel.Task.
-			DisableSyscallPatching: true,
+			// See doc.go: the client, not gVisor's usertrap, patches.
+			DisableSyscallPatching: opts.NoSyscallPatching,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("systrap platform: %w", err)
@@ -158,9 +174,19 @@ func SetLogger(l hclog.Logger) {
 
 type emitter struct{ l hclog.Logger }
 
+// usertrapFaultWarning begins the warning systrap logs when usertrap
+// cannot resolve a SIGILL ("no task found" here, every time).
+const usertrapFaultWarning = "usertrap.HandleFault failed"
+
 // Emit implements log.Emitter.
 func (e *emitter) Emit(_ int, level log.Level, _ time.Time, format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)
+	if level == log.Warning && strings.HasPrefix(format, usertrapFaultWarning) {
+		// Systrap's Switch asks gVisor's usertrap about every SIGILL,
+		// which cannot answer without a kernel.Task; the client
+		// resolves a SIGILL at a patched site itself (doc.go).
+		level = log.Debug
+	}
 	switch level {
 	case log.Warning:
 		e.l.Warn(msg)

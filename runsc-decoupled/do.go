@@ -36,6 +36,7 @@ func runDo(args []string) int {
 	servers := fs.String("server", "", "use the remote sentries at `TARGETS` (comma-separated host:port or unix:/path) instead of starting one: the first at start; on its failure the same one again within --grace, else the next, round robin")
 	root := fs.String("root", "/", "root directory of the embedded gofer (ignored with --server)")
 	platformName := fs.String("platform", "systrap", "gVisor platform running the application: systrap, ptrace or kvm")
+	noPatching := fs.Bool("systrap-disable-syscall-patching", false, "on systrap, never rewrite the application's \"mov $nr,%eax; syscall\" sites into jumps to the stub's syscall handler (a [usertrap] mapping below 0x70000): every system call then traps through seccomp, a host signal delivery each (docs/COMPATIBILITY.md)")
 	strace := fs.Bool("strace", false, "print every forwarded system call with its arguments and result")
 	cwd := fs.String("cwd", "", "working directory of the command (default: the current directory when --root is /, else /)")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the client sentry to `FILE`")
@@ -270,6 +271,7 @@ func runDo(args []string) int {
 		WindowChanged:     windowChanges(ttyErr == nil),
 		Servers:           list,
 		Platform:          *platformName,
+		NoSyscallPatching: *noPatching,
 		Argv:              argv,
 		Env:               os.Environ(),
 		Cwd:               dir,

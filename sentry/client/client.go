@@ -35,6 +35,11 @@ type Config struct {
 	Servers []string
 	// Platform is "systrap" (default), "ptrace" or "kvm".
 	Platform string
+	// NoSyscallPatching keeps systrap from patching the application's
+	// "mov $nr,%eax; syscall" sites into jumps (syscallpatch.go): every
+	// system call then traps through seccomp. A process runs one
+	// systrap, made by its first Run: later Runs must agree.
+	NoSyscallPatching bool
 	// Argv, Env, Cwd and Filename describe the first process (Filename
 	// defaults to Argv[0] on the server).
 	Argv     []string
@@ -268,6 +273,9 @@ type client struct {
 	// rl is the compacted replay log.
 	rl   *replaylog.Log
 	plat gvplatform.Platform
+	// patcher patches system call sites on systrap (syscallpatch.go);
+	// its own lock.
+	patcher syscallPatcher
 	// lockThreads pins each task goroutine to its OS thread. Only ptrace
 	// needs it (its stub threads are traced by one host thread); on
 	// systrap it would turn the platform's dispatcher yields into a
@@ -336,17 +344,23 @@ type client struct {
 var (
 	platMu    sync.Mutex
 	platforms = map[string]gvplatform.Platform{}
+	// platOpts are the options the platforms were made with. Protected
+	// by platMu.
+	platOpts platform.Options
 )
 
 // getPlatform returns the process-wide instance of the named platform:
 // platforms hold global state (stub processes), so one per name is made.
-func getPlatform(name string) (gvplatform.Platform, error) {
+func getPlatform(name string, opts platform.Options) (gvplatform.Platform, error) {
 	if name == "" {
 		name = platform.Default
 	}
 	platMu.Lock()
 	defer platMu.Unlock()
 	if p, ok := platforms[name]; ok {
+		if opts != platOpts {
+			return nil, fmt.Errorf("platform %q requested with %+v but this process made it with %+v", name, opts, platOpts)
+		}
 		return p, nil
 	}
 	for other := range platforms {
@@ -354,11 +368,12 @@ func getPlatform(name string) (gvplatform.Platform, error) {
 		// which the ptrace platform cannot start in this process.
 		return nil, fmt.Errorf("platform %q requested but this process already runs %q; use one platform per process", name, other)
 	}
-	p, err := platform.New(name)
+	p, err := platform.NewWithOptions(name, opts)
 	if err != nil {
 		return nil, err
 	}
 	platforms[name] = p
+	platOpts = opts
 	return p, nil
 }
 
@@ -398,7 +413,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	platform.SetLogger(lg)
 
-	plat, err := getPlatform(cfg.Platform)
+	plat, err := getPlatform(cfg.Platform, platform.Options{NoSyscallPatching: cfg.NoSyscallPatching})
 	if err != nil {
 		return 0, err
 	}
@@ -410,6 +425,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	c := &client{
 		cfg:         cfg,
 		lockThreads: cfg.Platform == "ptrace",
+		patcher:     syscallPatcher{enabled: (cfg.Platform == "" || cfg.Platform == platform.Systrap) && !cfg.NoSyscallPatching},
 		log:         lg,
 		ctx:         ctx,
 		plat:        plat,
@@ -724,6 +740,7 @@ func (c *client) shutdown() {
 	go func() { c.wg.Wait(); close(waited) }()
 	select {
 	case <-waited:
+		c.logPatchCounts()
 		c.files.releaseAll()
 		c.mf.Destroy()
 	case <-time.After(5 * time.Second):

@@ -57,6 +57,15 @@
 // the changes it makes (shmdt, and memory calls that remove or split a
 // segment's mappings, counted around them while segments exist).
 //
+// Syscall patching (syscallpatch.go; systrap only): a call trapped from
+// an inline "mov $nr,%eax; syscall" site is followed by the rewrite of
+// the site into a jump to a trampoline, in a per-address-space [usertrap]
+// table, that enters the stub's syscall handler without a seccomp trap.
+// A SIGILL at a patched site (a thread racing the rewrite, a restart
+// that rewound RIP onto it) resumes at the jump, or runs restart_syscall.
+// client.patcher.mu orders the rewrites and those SIGILL checks; it is
+// taken with no other client lock held, and mm's locks under it.
+//
 // Seccomp (seccomp.go): each thread's filters (task.seccomp, an
 // immutable seccompState replaced under process.mu) are evaluated
 // before its call is handled locally or forwarded; clone copies them,

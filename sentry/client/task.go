@@ -186,6 +186,14 @@ type task struct {
 	// seccomp is the thread's seccomp mode and filters (seccomp.go; nil:
 	// none). Read by the task goroutine; stored under proc.mu.
 	seccomp atomic.Pointer[seccompState]
+	// patchSites says, for each RIP a system call of the thread entered
+	// from in the address space patchSitesMM, what the thread knows of
+	// its site (syscallpatch.go). patchEntries and trapEntries count the
+	// thread's calls entered from a patched site and through a trap.
+	// Owned by the task goroutine.
+	patchSites                map[hostarch.Addr]siteState
+	patchSitesMM              *mm.MemoryManager
+	patchEntries, trapEntries int64
 
 	mu sync.Mutex
 	// state is what the task goroutine is doing. Protected by mu.
@@ -503,12 +511,17 @@ func (t *task) run() {
 		switch err {
 		case nil:
 			start := cpuNow()
+			t.noteSyscallSite()
 			t.syscall()
 			t.chargeSyscall(start)
 		case gvplatform.ErrContextInterrupt, gvplatform.ErrContextCPUPreempted:
 			// Re-check for signals and kills.
 		case gvplatform.ErrContextSignal:
-			t.handleSwitchSignal(info, at)
+			if t.handleSwitchSignal(info, at) {
+				start := cpuNow()
+				t.syscall()
+				t.chargeSyscall(start)
+			}
 		default:
 			t.c.log.Error("platform switch failed; killing the process", "tid", t.tid, "err", err)
 			t.forwardKillSelf(linux.SIGKILL)
@@ -520,8 +533,19 @@ func (t *task) run() {
 }
 
 // handleSwitchSignal handles a fault or a host signal that ended Switch.
-func (t *task) handleSwitchSignal(info *linux.SignalInfo, at hostarch.AccessType) {
+// It returns true when the thread turns out to make a system call (a
+// SIGILL at a patched site, the vsyscall page; syscallpatch.go), which
+// the caller then runs.
+func (t *task) handleSwitchSignal(info *linux.SignalInfo, at hostarch.AccessType) (isSyscall bool) {
 	sig := linux.Signal(info.Signo)
+	if sig == linux.SIGILL {
+		if handled, isSyscall := t.illegalAtSite(); handled {
+			return isSyscall
+		}
+	}
+	if sig == linux.SIGSEGV && at.Execute && t.vsyscall(info.Addr()) {
+		return true
+	}
 	if at.Any() {
 		addr := hostarch.Addr(info.Addr())
 		err := t.mm.HandleUserFault(t.gctx, addr, at, hostarch.Addr(t.ac.Stack()))
@@ -531,7 +555,7 @@ func (t *task) handleSwitchSignal(info *linux.SignalInfo, at hostarch.AccessType
 		}
 		if err == nil {
 			t.faultStreak = 0
-			return
+			return false
 		}
 		if sig == linux.SIGSEGV && linuxerr.Equals(linuxerr.EPERM, err) {
 			info.Code = 2 // SEGV_ACCERR
@@ -551,6 +575,7 @@ func (t *task) handleSwitchSignal(info *linux.SignalInfo, at hostarch.AccessType
 	default:
 		t.c.log.Debug("ignoring host signal during switch", "tid", t.tid, "signal", sig)
 	}
+	return false
 }
 
 // exitCleanup releases the task's resources when its goroutine ends.
@@ -562,6 +587,7 @@ func (t *task) exitCleanup() {
 		close(t.vforkDone)
 		t.vforkDone = nil
 	}
+	t.retirePatchCounts()
 	t.pctx.PrepareExit()
 	t.pctx.Release()
 	// Charge the last of the thread's time before its stub may go to
