@@ -27,7 +27,10 @@ import (
 // which fails if anything changed since the walk began; it is listed
 // only if it has at most maxMissingInNames entries, is the gofer's, and
 // the walk reached it without following a symbolic link, so that the
-// prefix of the call's path spells it.
+// prefix of the call's path spells it. What comes without a listing costs
+// no gofer call the next time: a directory found bigger is noted so for
+// tooBigLife (listNames), and a listing the client's path budget has no
+// room for is not fetched (listingMayFit).
 
 // listingRoom is how much room for more path leases
 // (readlease.Holder.PathRoom) a client keeps after a lookup's listing is
@@ -38,6 +41,22 @@ import (
 // crowds them out (make -j2 of 9 files holds under 4,000 path leases,
 // listings included).
 const listingRoom = 8192
+
+// listingMayFit says whether a listing of the directory of c's last
+// lookup may be granted with the n keys of the call's own answer and
+// still leave listingRoom (dirListingOf's check after the listing),
+// counting the most keys a listing holds (maxListingKeys): a listing
+// refused for lack of room then costs no gofer call.
+func listingMayFit(k *clientState, c *syscallCtx, n int) bool {
+	return k.LeaseHolder.PathRoom()-n-maxListingKeys(c.PathView) >= listingRoom
+}
+
+// maxListingKeys is the most keys a listing by a walk v noted holds
+// (listedKeys, then two per entry of at most maxMissingInNames: the
+// root's synthesized dev and proc are not listed).
+func maxListingKeys(v *pathView) int {
+	return len(v.Searched) + 1 + 2*maxMissingInNames
+}
 
 // dirListing is a listing a path call's reply carries.
 type dirListing struct {

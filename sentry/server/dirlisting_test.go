@@ -141,10 +141,11 @@ func TestDirListingOfLookups(t *testing.T) {
 // client's path budget alone (readlease's budgets): with its read budget
 // full, a lookup still brings its directory's listing; with less than
 // listingRoom left in the path budget after it, the lookup's answer is
-// still leased but comes without a listing, and a listing granted leaves
-// at least listingRoom.
+// still leased but comes without a listing, fetched from the gofer
+// (listingMayFit), and a listing granted leaves at least listingRoom.
 func TestDirListingRoom(t *testing.T) {
-	e := started(t)
+	e, rc, sock := countingEnvSock(t)
+	e.sock = sock
 	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
 	reg := e.srv.leases
 	frozen := time.Now()
@@ -205,8 +206,12 @@ func TestDirListingRoom(t *testing.T) {
 	if r := stat(1); r.DirListing == nil {
 		t.Errorf("no listing with %d path leases of room before it", listingRoom+600)
 	}
+	rc.take()
 	if r := stat(2); r.DirListing != nil {
 		t.Errorf("a listing of %d entries leaving %d path leases of room", len(r.Listed), h.PathRoom())
+	}
+	if n := rc.take()["Getdents"]; n != 0 {
+		t.Errorf("a listing refused for lack of room fetched: %d gofer Getdents", n)
 	}
 }
 
@@ -222,4 +227,74 @@ func leaseHolderOf(t *testing.T, e *env, id string) *readlease.Holder {
 	}
 	t.Fatalf("no client %q with a lease holder", id)
 	return nil
+}
+
+// TestBigDirNotListedAgain checks that a directory a cold lookup found
+// too big to list (over maxMissingInNames entries) costs no gofer
+// Getdents on the next lookups in it, found or missing, until the names
+// its client removes bring it to the bound (then it is listed) or
+// tooBigLife passed (then it is tried again).
+func TestBigDirNotListedAgain(t *testing.T) {
+	e, rc, sock := countingEnvSock(t)
+	e.sock = sock
+	advance := freezeClock(e)
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
+	const files = maxMissingInNames + 4
+	for _, d := range []string{"big", "big2"} {
+		if err := os.MkdirAll(filepath.Join(e.root, "tmp", d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range files {
+			if err := os.WriteFile(filepath.Join(e.root, "tmp", d, fmt.Sprint(i)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sb := l.mem.zeros(144)
+	stat := func(p string) *sentrypb.Reply {
+		return pathSysListing(l, true, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), l.mem.str(p), sb, 0)
+	}
+	unlinkTo := func(d string, left int) *sentrypb.Reply {
+		var r *sentrypb.Reply
+		for i := left; i < files; i++ {
+			if r = l.sys(1, unix.SYS_UNLINK, l.mem.str(fmt.Sprintf("/tmp/%s/%d", d, i))); r.Errno != 0 {
+				return r
+			}
+		}
+		return r
+	}
+	rc.take()
+	steps := []struct {
+		name     string
+		do       func() *sentrypb.Reply
+		errno    unix.Errno
+		getdents bool // the step lists the directory: Getdents > 0
+		listed   int  // entries of the reply's listing
+	}{
+		{"the first cold lookup", func() *sentrypb.Reply { return stat("/tmp/big/0") }, 0, true, 0},
+		{"the second", func() *sentrypb.Reply { return stat("/tmp/big/1") }, 0, false, 0},
+		{"a missing name", func() *sentrypb.Reply { return stat("/tmp/big/none") }, unix.ENOENT, false, 0},
+		{"not asking", func() *sentrypb.Reply {
+			return pathSysListing(l, false, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), l.mem.str("/tmp/big/2"), sb, 0)
+		}, 0, false, 0},
+		{"its names removed to the bound", func() *sentrypb.Reply { return unlinkTo("big", maxMissingInNames) }, 0, false, 0},
+		{"a lookup after", func() *sentrypb.Reply { return stat("/tmp/big/3") }, 0, true, maxMissingInNames},
+		{"another big directory", func() *sentrypb.Reply { return stat("/tmp/big2/0") }, 0, true, 0},
+		{"its second lookup", func() *sentrypb.Reply { return stat("/tmp/big2/1") }, 0, false, 0},
+		{"its life passed", func() *sentrypb.Reply { advance(tooBigLife); return stat("/tmp/big2/2") }, 0, true, 0},
+		{"a lookup after that", func() *sentrypb.Reply { return stat("/tmp/big2/3") }, 0, false, 0},
+	}
+	for _, s := range steps {
+		r := s.do()
+		n := rc.take()["Getdents"]
+		if unix.Errno(r.Errno) != s.errno {
+			t.Fatalf("%s: errno %v, want %v", s.name, unix.Errno(r.Errno), s.errno)
+		}
+		if (n > 0) != s.getdents {
+			t.Errorf("%s: %d gofer Getdents, want them %v", s.name, n, s.getdents)
+		}
+		if len(r.Listed) != s.listed || (r.DirListing != nil) != (s.listed > 0) {
+			t.Errorf("%s: a listing of %d entries (%v), want %d", s.name, len(r.Listed), r.DirListing != nil, s.listed)
+		}
+	}
 }

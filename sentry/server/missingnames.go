@@ -2,6 +2,7 @@ package server
 
 import (
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -36,6 +37,16 @@ import (
 // maxMissingInNames bounds the directories whose names an answer
 // carries: a bigger one costs more to list than its lookups do.
 const maxMissingInNames = 256
+
+// tooBigLife is how long a directory a listing found more than
+// maxMissingInNames names in is not listed again (vfs.VFS.NoteTooBig),
+// unless the names its client removes from it bring it to the bound:
+// gcc's and Python's cold lookups in /usr/include or a big
+// site-packages would each fetch maxMissingInNames+3 entries with their
+// attributes from the gofer and throw them away. A directory others
+// shrank is listed again once it passed; till then its lookups come
+// without its names, as they did while it was big.
+const tooBigLife = time.Minute
 
 // missingInCalls are the calls whose ENOENT answer the client uses for
 // other names (a read-only open is the only open that gets a path
@@ -143,9 +154,14 @@ func missingAt(path string, searched, found []*vfs.Dentry) (prefix int, dir *vfs
 
 // listNames returns the names of gofer directory dir, if it has at most
 // maxMissingInNames; with plus, the listing brings each entry's
-// attributes to its dentry too (vfs.NoteListing: listedStatOf's).
+// attributes to its dentry too (vfs.NoteListing: listedStatOf's). A
+// directory found to have more is noted so and not listed again while
+// the note holds (tooBigLife).
 func listNames(c *syscallCtx, dir *vfs.Dentry, plus bool) ([]string, bool) {
 	v := c.Kernel.VFS
+	if v.TooBig(dir) {
+		return nil, false
+	}
 	// Pinned for the listing only: c.HandleOf's pins would last until
 	// the reply is made.
 	h, err := v.PinHandle(dir)
@@ -178,6 +194,7 @@ func listNames(c *syscallCtx, dir *vfs.Dentry, plus bool) ([]string, bool) {
 			}
 		}
 		if len(names) > maxMissingInNames {
+			v.NoteTooBig(dir, len(names)-maxMissingInNames, tooBigLife)
 			return nil, false
 		}
 		if len(r.Entries) == 0 || r.Eof {

@@ -288,6 +288,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 			final = nil // a lookup's failure: nothing was found at the end
 		}
 		keys, nSearch = walkKeys(c.PathView, final)
+		listingWanted = listingWanted && listingMayFit(k, c, len(keys))
 		var missingDir *vfs.Dentry
 		if err != nil {
 			nSearch = 0 // no name exists

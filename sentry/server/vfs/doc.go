@@ -16,7 +16,9 @@
 //     symlink target, its attributes for permission checks (NoteAttrs,
 //     AttrsOf) and those a directory listing gave (NoteListing, trusted
 //     while the attribute cache says no change went through since and
-//     for goferclient.AttrTTL).
+//     for goferclient.AttrTTL), and, for a directory a listing found
+//     over its caller's bound, that it is (NoteTooBig: for a life, less
+//     the names removed from it through this namespace).
 //   - the gofer handles of the dentries (handles.go): at most
 //     MaxDentryHandles per client, least recently used first out in
 //     batches of EvictBatch; a system call pins those it uses

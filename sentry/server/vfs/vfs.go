@@ -120,6 +120,13 @@ type Dentry struct {
 	// attributes permission checks use (KindGofer; see AttrsOf), as
 	// last read from or set through the gofer.
 	perm, uid, gid uint32
+	// overBound, for a gofer directory a listing found more names in
+	// than its caller's bound (NoteTooBig), is at least how many more it
+	// has, believed until overUntil: each name removed from it through
+	// this namespace takes one off (removedNameLocked). 0: not known to
+	// be over.
+	overBound int
+	overUntil time.Time
 }
 
 // Ino is d's inode number, as the file layer sees it (fdesc.Dentry).
@@ -754,6 +761,7 @@ func (v *VFS) forgetStaleLocked(dir *Dentry, name string, stale *Dentry) {
 	if stale != nil && dir.children[name] == stale {
 		stale.deleted = true
 		delete(dir.children, name)
+		dir.removedNameLocked()
 	}
 }
 
@@ -817,6 +825,7 @@ func (v *VFS) forgetReplaced(parent *Dentry, name string, d *Dentry) {
 func (v *VFS) Forget(dir *Dentry, name string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	dir.removedNameLocked()
 	if ch := dir.children[name]; ch != nil {
 		ch.deleted = true
 		delete(dir.children, name)
@@ -830,6 +839,9 @@ func (v *VFS) Moved(olddir *Dentry, oldname string, newdir *Dentry, newname stri
 	defer v.mu.Unlock()
 	od := olddir.children[oldname]
 	nd := newdir.children[newname]
+	if !exchange {
+		olddir.removedNameLocked()
+	}
 	delete(olddir.children, oldname)
 	delete(newdir.children, newname)
 	if newdir.children == nil {
@@ -1023,6 +1035,40 @@ func (v *VFS) listedStat(d *Dentry) *goferpb.Stat {
 		return nil
 	}
 	return proto.Clone(st).(*goferpb.Stat)
+}
+
+// NoteTooBig notes that a listing of gofer directory dir found more
+// names than its caller's bound, over more at least: TooBig says so
+// for life, or until over names of it are removed through this
+// namespace (its unlinks, its renames out of it, names found gone), as
+// the caller's listings then may fit again. Names removed by others are
+// seen only once life passed, which costs their caller a listing it
+// skipped, never a wrong answer.
+func (v *VFS) NoteTooBig(dir *Dentry, over int, life time.Duration) {
+	if dir.Kind != KindGofer || over <= 0 {
+		return
+	}
+	until := v.attrs.Clock().Add(life)
+	v.mu.Lock()
+	dir.overBound, dir.overUntil = over, until
+	v.mu.Unlock()
+}
+
+// TooBig says whether dir is still believed to have more names than the
+// bound of the listing that noted it (NoteTooBig).
+func (v *VFS) TooBig(dir *Dentry) bool {
+	now := v.attrs.Clock()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return dir.overBound > 0 && now.Before(dir.overUntil)
+}
+
+// removedNameLocked notes that a name of directory d was removed (see
+// Dentry.overBound). Precondition: v.mu.
+func (d *Dentry) removedNameLocked() {
+	if d.overBound > 0 {
+		d.overBound--
+	}
 }
 
 // NoteListing makes or refreshes the dentries of dir's entries from a

@@ -442,3 +442,51 @@ func TestGraftTmpfs(t *testing.T) {
 		t.Errorf("the covered file is not back: %v", err)
 	}
 }
+
+// TestTooBig checks what a directory noted too big to list holds
+// (NoteTooBig, TooBig): believed for its life, less each name removed
+// from it through the namespace, not touched by another directory's
+// removals or by an exchange.
+func TestTooBig(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	f.attrs.SetClock(func() time.Time { return now })
+	f.write(t, "big/a", "")
+	f.write(t, "other/a", "")
+	c := f.call()
+	defer c.done()
+	dir := func(p string) *Dentry {
+		d, err := f.v.Resolve(c, f.v.Root, p, true)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		return d
+	}
+	big, other := dir("/big"), dir("/other")
+	const life = time.Minute
+	steps := []struct {
+		name string
+		do   func()
+		want bool
+	}{
+		{"never noted", func() {}, false},
+		{"noted 2 over", func() { f.v.NoteTooBig(big, 2, life) }, true},
+		{"a name removed from another directory", func() { f.v.Forget(other, "a") }, true},
+		{"an exchange out of it", func() { f.v.Moved(big, "x", other, "y", true) }, true},
+		{"a name removed", func() { f.v.Forget(big, "a") }, true},
+		{"a name renamed out", func() { f.v.Moved(big, "b", other, "b", false) }, false},
+		{"noted again", func() { f.v.NoteTooBig(big, 1, life) }, true},
+		{"just before its life ends", func() { now = now.Add(life - time.Nanosecond) }, true},
+		{"its life ended", func() { now = now.Add(time.Nanosecond) }, false},
+		{"noted 0 over", func() { f.v.NoteTooBig(big, 0, life) }, false},
+	}
+	for _, s := range steps {
+		s.do()
+		if got := f.v.TooBig(big); got != s.want {
+			t.Errorf("%s: TooBig %v, want %v", s.name, got, s.want)
+		}
+		if f.v.TooBig(other) {
+			t.Errorf("%s: the other directory is too big", s.name)
+		}
+	}
+}
