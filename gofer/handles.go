@@ -29,6 +29,10 @@ type handle struct {
 	// it syncs. Immutable.
 	dev uint64
 
+	// ino is the file's inode number (Stat.ino): with dev, the key of
+	// the set-id cache (setid.go). Immutable.
+	ino uint64
+
 	// fileHandle is the wire encoding of the file's name_to_handle_at
 	// handle (see encodeFileHandle), or nil. Immutable.
 	fileHandle []byte
@@ -113,6 +117,7 @@ func newHandleOf(fd int, st *goferpb.Stat) *handle {
 		fd:         fd,
 		ftype:      st.GetMode() & unix.S_IFMT,
 		dev:        st.GetDev(),
+		ino:        st.GetIno(),
 		fileHandle: fileHandleOf(fd),
 		rfd:        -1,
 		wfd:        -1,

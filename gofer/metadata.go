@@ -147,6 +147,12 @@ func (s *Server) setStat(req *goferpb.SetStatRequest) (*goferpb.Stat, error) {
 	}
 	defer h.decRef()
 
+	// noSetID: the chmod below removed the file's set-id attribute at
+	// the set-id cache's generation noneGen.
+	var (
+		noSetID bool
+		noneGen uint64
+	)
 	mask := req.GetMask()
 	if mask&^uint32(setStatMask) != 0 {
 		return nil, errorf(unix.EINVAL, "setstat: unsupported mask bits %#x", mask&^uint32(setStatMask))
@@ -188,8 +194,16 @@ func (s *Server) setStat(req *goferpb.SetStatRequest) (*goferpb.Stat, error) {
 		if err := h.chmod(hostMode); err != nil {
 			return nil, err
 		}
-		if h.ftype != unix.S_IFLNK {
-			if err := s.storeSetIDOf(h.fd, mode&setIDBits&^hostMode); err != nil {
+		switch bits := mode & setIDBits &^ hostMode; {
+		case h.ftype == unix.S_IFLNK:
+		case bits == 0:
+			// The common chmod (tar's of every file it makes): no
+			// stat to remove the attribute, and none read back below.
+			if noneGen, noSetID, err = s.clearSetID(h); err != nil {
+				return nil, err
+			}
+		default:
+			if err := s.storeSetIDOf(h.fd, bits); err != nil {
 				return nil, err
 			}
 		}
@@ -205,6 +219,9 @@ func (s *Server) setStat(req *goferpb.SetStatRequest) (*goferpb.Stat, error) {
 		if err := h.utimens(ts); err != nil {
 			return nil, err
 		}
+	}
+	if noSetID {
+		return s.statFileNoSetID(h.fd, noneGen)
 	}
 	return s.statFile(h.fd)
 }

@@ -193,7 +193,7 @@ func (s *Server) storeSetID(fd int, st *goferpb.Stat, bits uint32) error {
 	p := procFDPath(fd)
 	// The change moves the file's ctime on: the next stat reads the
 	// attribute again.
-	defer s.setIDs.forget(st)
+	defer s.setIDs.forget(fileID{dev: st.GetDev(), ino: st.GetIno()})
 	if bits == 0 {
 		if !mayHoldSetID(st.GetMode() & unix.S_IFMT) {
 			return nil
@@ -216,6 +216,30 @@ func (s *Server) storeSetID(fd int, st *goferpb.Stat, bits uint32) error {
 		return nil
 	}
 	return wrap(err, "store set-id bits")
+}
+
+// clearSetID removes the set-id attribute of h's file, whose sandbox
+// set-id bits are now none (a chmod without them). h's type says whether
+// the file may hold one, so unlike storeSetIDOf it needs no stat. When
+// the attribute is gone (removed, or there was none), it returns true
+// and the set-id cache's generation right after the removal, with which
+// a stat taken later may be cached as holding none (putNone) instead of
+// reading the attribute back.
+func (s *Server) clearSetID(h *handle) (gen uint64, gone bool, err error) {
+	if s.allowSetuid || !mayHoldSetID(h.ftype) {
+		return 0, false, nil
+	}
+	err = unix.Removexattr(procFDPath(h.fd), setIDXattr)
+	// The change moves the file's ctime on; a read that raced with it
+	// is not kept (forget moves gen on).
+	gen = s.setIDs.forget(fileID{dev: h.dev, ino: h.ino})
+	switch err {
+	case nil, unix.ENODATA:
+		return gen, true, nil
+	case unix.EOPNOTSUPP, unix.EPERM:
+		return 0, false, nil
+	}
+	return 0, false, wrap(err, "remove set-id attribute")
 }
 
 // storeSetIDOf is storeSetID for the file fd as it is now.
@@ -248,6 +272,9 @@ type setIDCache struct {
 	m  map[fileID]setIDEntry
 	// gen counts the gofer's own changes of attributes.
 	gen uint64
+	// misses counts the lookups that found nothing valid (each one an
+	// attribute read), so tests can tell a read spared.
+	misses uint64
 }
 
 type setIDEntry struct {
@@ -263,6 +290,7 @@ func (c *setIDCache) get(st *goferpb.Stat) (bits uint32, gen uint64, ok bool) {
 	defer c.mu.Unlock()
 	e, ok := c.m[fileID{dev: st.GetDev(), ino: st.GetIno()}]
 	if !ok || e.ctimeNs != st.GetCtimeNs() || e.uid != st.GetUid() || e.gid != st.GetGid() {
+		c.misses++
 		return 0, c.gen, false
 	}
 	return e.bits, c.gen, true
@@ -283,10 +311,29 @@ func (c *setIDCache) put(st *goferpb.Stat, bits uint32, gen uint64) {
 	c.m[fileID{dev: st.GetDev(), ino: st.GetIno()}] = setIDEntry{ctimeNs: st.GetCtimeNs(), uid: st.GetUid(), gid: st.GetGid(), bits: bits}
 }
 
-// forget drops st's file, whose attribute the gofer is changing.
-func (c *setIDCache) forget(st *goferpb.Stat) {
+// putNone caches that st's file holds no set-id bits, known since the
+// gofer removed its attribute at generation gen (clearSetID), and
+// reports whether it did: not if the gofer changed an attribute since,
+// when the caller must read it.
+func (c *setIDCache) putNone(st *goferpb.Stat, gen uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return false
+	}
+	if c.m == nil || len(c.m) >= setIDCacheMax {
+		c.m = make(map[fileID]setIDEntry)
+	}
+	c.m[fileID{dev: st.GetDev(), ino: st.GetIno()}] = setIDEntry{ctimeNs: st.GetCtimeNs(), uid: st.GetUid(), gid: st.GetGid()}
+	return true
+}
+
+// forget drops file id, whose attribute the gofer is changing, and
+// returns the generation after the change.
+func (c *setIDCache) forget(id fileID) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	delete(c.m, fileID{dev: st.GetDev(), ino: st.GetIno()})
+	delete(c.m, id)
+	return c.gen
 }

@@ -229,3 +229,76 @@ func TestSetIDCacheFollowsChanges(t *testing.T) {
 		t.Errorf("nothing cached")
 	}
 }
+
+// TestChmodWithoutSetIDReadsNoAttribute: a chmod that leaves the sandbox
+// no set-id bits (tar's of every file it extracts) removes the attribute
+// without a stat and reports the mode without reading the attribute
+// back; a later stat is answered from the cache. What it reports is
+// what a read would have said, set-id bits there before or not, and a
+// chmod that sets them again reads them.
+func TestChmodWithoutSetIDReadsNoAttribute(t *testing.T) {
+	e := newEnv(t)
+	plain := e.create(e.rootH, "plain", unix.O_RDWR, 0o644)
+	setuid := e.create(e.rootH, "setuid", unix.O_RDWR, 0o4755)
+	for _, tc := range []struct {
+		name      string
+		h         uint64
+		mask      uint32
+		mode      uint32
+		want      uint32
+		wantReads uint64 // attribute reads by the SetStat and a Stat after it
+	}{
+		{"chmod 0600 of a file without bits", plain, unix.STATX_MODE, 0o600, 0o600, 0},
+		{"chmod 0644 of a setuid file", setuid, unix.STATX_MODE, 0o644, 0o644, 0},
+		{"chown, chmod and times merged", plain, unix.STATX_MODE | unix.STATX_UID | unix.STATX_GID | unix.STATX_MTIME, 0o640, 0o640, 0},
+		{"chmod 4755 sets them again", setuid, unix.STATX_MODE, 0o4755, 0o4755, 1},
+		{"chmod 0755 clears them", setuid, unix.STATX_MODE, 0o755, 0o755, 0},
+	} {
+		before := e.srv.setIDs.misses
+		r := must(t, tc.name, must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: tc.h, Mask: tc.mask, Mode: tc.mode, MtimeNs: 1e9})))
+		if got := r.GetStat().GetMode() & 0o7777; got != tc.want {
+			t.Errorf("%s: SetStat reply mode %#o, want %#o", tc.name, got, tc.want)
+		}
+		if got := e.stat(tc.h).GetMode() & 0o7777; got != tc.want {
+			t.Errorf("%s: Stat mode %#o, want %#o", tc.name, got, tc.want)
+		}
+		if reads := e.srv.setIDs.misses - before; reads != tc.wantReads {
+			t.Errorf("%s: %d reads of the set-id attribute, want %d", tc.name, reads, tc.wantReads)
+		}
+	}
+	for _, name := range []string{"plain", "setuid"} {
+		if _, err := unix.Getxattr(e.host(name), setIDXattr, make([]byte, 64)); err != unix.ENODATA {
+			t.Errorf("host %s: set-id attribute after a chmod without bits: %v, want ENODATA", name, err)
+		}
+	}
+}
+
+// TestSetIDPutNoneAfterChange: a removal's "no bits" is not cached if
+// the gofer changed an attribute after it (a chmod setting bits through
+// another handle, say): the next stat reads it.
+func TestSetIDPutNoneAfterChange(t *testing.T) {
+	st := &goferpb.Stat{Dev: 1, Ino: 2, CtimeNs: 3}
+	id := fileID{dev: 1, ino: 2}
+	for _, tc := range []struct {
+		name      string
+		changes   int // forgets after the removal
+		wantCache bool
+	}{
+		{"no change since", 0, true},
+		{"a change since", 1, false},
+		{"two changes since", 2, false},
+	} {
+		var c setIDCache
+		gen := c.forget(id)
+		for i := 0; i < tc.changes; i++ {
+			c.forget(id)
+		}
+		if got := c.putNone(st, gen); got != tc.wantCache {
+			t.Errorf("%s: putNone %v, want %v", tc.name, got, tc.wantCache)
+		}
+		_, _, ok := c.get(st)
+		if ok != tc.wantCache {
+			t.Errorf("%s: cached %v, want %v", tc.name, ok, tc.wantCache)
+		}
+	}
+}

@@ -314,8 +314,19 @@ func (s *Server) hideSillyDir(dir *handle, ents []*goferpb.Dirent) []*goferpb.Di
 // name does not count as a link (the application unlinked it: Linux says
 // st_nlink 0).
 func (s *Server) statFile(fd int) (*goferpb.Stat, error) {
+	return s.statFileSetID(fd, false, 0)
+}
+
+// statFileNoSetID is statFile of a file whose set-id attribute the gofer
+// removed at the set-id cache's generation gen (clearSetID): the
+// attribute is not read again unless the gofer changed one since.
+func (s *Server) statFileNoSetID(fd int, gen uint64) (*goferpb.Stat, error) {
+	return s.statFileSetID(fd, true, gen)
+}
+
+func (s *Server) statFileSetID(fd int, none bool, gen uint64) (*goferpb.Stat, error) {
 	st, err := statFD(fd)
-	if err == nil {
+	if err == nil && !(none && s.setIDs.putNone(st, gen)) {
 		s.addSetID(fd, st)
 	}
 	if err != nil || st.GetMode()&unix.S_IFMT != unix.S_IFREG || st.GetNlink() == 0 {

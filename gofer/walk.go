@@ -133,7 +133,7 @@ func (s *Server) clone(id uint64, st *goferpb.Stat) (*goferpb.WalkedFile, error)
 	}
 	var h *handle
 	if st != nil {
-		h = &handle{fd: fd, ftype: old.ftype, dev: old.dev, fileHandle: old.fileHandle, rfd: -1, wfd: -1}
+		h = &handle{fd: fd, ftype: old.ftype, dev: old.dev, ino: old.ino, fileHandle: old.fileHandle, rfd: -1, wfd: -1}
 		h.refs.Store(1)
 	} else if h, st, err = s.newHandle(fd); err != nil {
 		return nil, wrap(err, "clone")

@@ -80,6 +80,9 @@ func runGofer(args []string) int {
 	}
 	defer stopProfile()
 	defer startHeapProfile(*profileHeap, log)()
+	if err := slowSysmon(); err != nil {
+		log.Debug("sysmon keeps its default timer slack", "err", err)
+	}
 	trimCtx, stopTrim := context.WithCancel(context.Background())
 	defer stopTrim()
 	go trimFreeHeap(trimCtx, log)
@@ -210,6 +213,9 @@ func runServer(args []string) int {
 	}
 	defer stopProfile()
 	defer startHeapProfile(*profileHeap, log)()
+	if err := slowSysmon(); err != nil {
+		log.Debug("sysmon keeps its default timer slack", "err", err)
+	}
 	trimCtx, stopTrim := context.WithCancel(context.Background())
 	defer stopTrim()
 	go trimFreeHeap(trimCtx, log)

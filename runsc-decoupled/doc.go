@@ -20,5 +20,8 @@
 // IPC, UTS and network namespaces, entered by unshare and exec of
 // /proc/self/exe or given by do, and a pivot into a root holding only
 // what it needs), then harden.go (no_new_privs, capabilities, its seccomp
-// filter from package filter). Nothing imports it.
+// filter from package filter). Before that, each daemon gives the Go
+// runtime's sysmon thread a millisecond of timer slack (sysmon.go), so
+// that a daemon woken by every call does not also wake sysmon every
+// 20 µs. Nothing imports it.
 package main
