@@ -165,11 +165,18 @@ type runResult struct {
 
 func runFake(t *testing.T, platform string, argv []string) (runResult, *fakeSentry) {
 	t.Helper()
+	logger := hclog.New(&hclog.LoggerOptions{Name: "client", Level: hclog.Info, Output: testWriter{t}})
+	return runFakeWith(t, platform, argv, 60*time.Second, logger, testing.Verbose())
+}
+
+// runFakeWith runs argv against a new fake sentry within timeout, the
+// client logging to logger (and tracing calls with strace).
+func runFakeWith(t *testing.T, platform string, argv []string, timeout time.Duration, logger hclog.Logger, strace bool) (runResult, *fakeSentry) {
+	t.Helper()
 	srv, target := startFakeSentry(t)
 	var stdout, stderr syncBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	logger := hclog.New(&hclog.LoggerOptions{Name: "client", Level: hclog.Info, Output: testWriter{t}})
 	status, err := Run(ctx, Config{
 		Server:   target,
 		Platform: platform,
@@ -180,7 +187,7 @@ func runFake(t *testing.T, platform string, argv []string) (runResult, *fakeSent
 		Stdout:   &stdout,
 		Stderr:   &stderr,
 		Log:      logger,
-		Strace:   testing.Verbose(),
+		Strace:   strace,
 	})
 	if err != nil {
 		t.Fatalf("Run(%v) on %s: %v", argv, platform, err)

@@ -2,14 +2,12 @@ package client
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -315,25 +313,10 @@ var patchCounts = regexp.MustCompile(`syscall entries: enabled=(\w+) patched_sit
 // runFakeDebug is runFake with the client's debug log returned.
 func runFakeDebug(t *testing.T, platform string, argv []string) (runResult, string) {
 	t.Helper()
-	_, target := startFakeSentry(t)
-	var stdout, stderr, logs syncBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	status, err := Run(ctx, Config{
-		Server:   target,
-		Platform: platform,
-		Argv:     argv,
-		Env:      []string{"PATH=/bin:/usr/bin", "HOME=/"},
-		Cwd:      "/",
-		Stdin:    strings.NewReader(""),
-		Stdout:   &stdout,
-		Stderr:   &stderr,
-		Log:      hclog.New(&hclog.LoggerOptions{Name: "client", Level: hclog.Debug, Output: &logs}),
-	})
-	if err != nil {
-		t.Fatalf("Run(%v) on %s: %v", argv, platform, err)
-	}
-	return runResult{status: status, stdout: stdout.String(), stderr: stderr.String()}, logs.String()
+	var logs syncBuffer
+	logger := hclog.New(&hclog.LoggerOptions{Name: "client", Level: hclog.Debug, Output: &logs})
+	res, _ := runFakeWith(t, platform, argv, 90*time.Second, logger, false)
+	return res, logs.String()
 }
 
 func TestSyscallPatching(t *testing.T) {
