@@ -59,6 +59,10 @@ int main(int argc, char **argv) {
 				int f = open("bench.tmp", O_RDONLY);
 				if (f < 0 || close(f) != 0) die("open+close");
 			}
+			else if (!strcmp(op, "stat")) {
+				struct stat st;
+				if (stat("bench.tmp", &st) != 0 || !S_ISREG(st.st_mode)) die("stat");
+			}
 			else if (!strcmp(op, "write4k")) { if (write(fd, buf, sizeof buf) != sizeof buf) die("write"); }
 			else if (!strcmp(op, "read4k")) { if (pread(fd, buf, sizeof buf, 0) != sizeof buf) die("pread"); }
 			else if (!strcmp(op, "clock")) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); }
@@ -131,7 +135,7 @@ func BenchmarkSyscall(b *testing.B) {
 	prog := tu.StaticProgram(b, dir, "syscalls", syscallsC)
 	ms := modes(b, dir)
 	const maxCalls, budgetMS = 20000, 2000
-	for _, op := range []string{"clock", "getppid", "umask", "hop", "openclose", "write4k", "read4k"} {
+	for _, op := range []string{"clock", "getppid", "umask", "hop", "openclose", "stat", "write4k", "read4k"} {
 		for _, m := range ms {
 			b.Run(op+"/"+m.name, func(b *testing.B) {
 				if m.skip != "" {
