@@ -37,7 +37,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, subcommands[n].synopsis)
 	}
-	fmt.Fprintf(w, "\nOCI runtime (runc's command line, for containerd and Kubernetes):\n  runsc-decoupled [--root DIR] [--log FILE] [--log-format text|json] [--debug] <verb> ...\n\nverbs:\n")
+	fmt.Fprintf(w, "\nOCI runtime (runc's command line, for containerd and Kubernetes):\n  runsc-decoupled [--root DIR] [--log FILE] [--log-format text|json] [--debug]\n                  [--systrap-disable-syscall-patching] <verb> ...\n\nverbs:\n")
 	names = names[:0]
 	for n, v := range ociVerbs {
 		if v.synopsis != "" {

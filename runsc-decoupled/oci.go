@@ -342,6 +342,22 @@ func checkRemoteSentries(plan *oci.Plan) error {
 	return nil
 }
 
+// args is g as global flags: what a helper process started by a verb
+// parses back (parseOCIGlobals) to act as the verb was told.
+func (g ociGlobals) args() []string {
+	a := []string{"--root", g.root, "--log-format", g.logFormat}
+	if g.logPath != "" {
+		a = append(a, "--log", g.logPath)
+	}
+	if g.debug {
+		a = append(a, "--debug")
+	}
+	if g.noSyscallPatching {
+		a = append(a, "--systrap-disable-syscall-patching")
+	}
+	return a
+}
+
 // startHelper starts this binary's hidden verb (the container's process,
 // or an exec'd process) in a session of its own with the given stdio and
 // waits until it reports ready on fd 3 ("ok"), or its error. With tty,
@@ -357,14 +373,7 @@ func startHelper(g ociGlobals, verb string, args []string, stdio [3]*os.File, tt
 		return nil, err
 	}
 	defer r.Close()
-	gargs := []string{"--root", g.root, "--log-format", g.logFormat}
-	if g.logPath != "" {
-		gargs = append(gargs, "--log", g.logPath)
-	}
-	if g.debug {
-		gargs = append(gargs, "--debug")
-	}
-	cmd := exec.Command(self, append(append(gargs, verb), args...)...)
+	cmd := exec.Command(self, append(append(g.args(), verb), args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
 	cmd.ExtraFiles = []*os.File{w}
 	// Its own session: the shim's (or the caller's) terminal signals do

@@ -18,6 +18,8 @@ func TestParseOCIGlobals(t *testing.T) {
 			ociGlobals{root: "/run/r", logPath: "/b/log.json", logFormat: "json"}, []string{"create", "--bundle", "/b", "c1"}, false},
 		{"= form, single dash, accepted no-ops", []string{"-root=/r", "--systemd-cgroup", "--debug", "--rootless=auto", "--criu", "/bin/criu", "state", "x"},
 			ociGlobals{root: "/r", logFormat: "text", debug: true}, []string{"state", "x"}, false},
+		{"no patching", []string{"--systrap-disable-syscall-patching", "--root=/r", "run", "c"},
+			ociGlobals{root: "/r", logFormat: "text", noSyscallPatching: true}, []string{"run", "c"}, false},
 		{"defaults", []string{"list"}, ociGlobals{root: defaultOCIRoot, logFormat: "text"}, []string{"list"}, false},
 		{"version", []string{"--version"}, ociGlobals{root: defaultOCIRoot, logFormat: "text"}, []string{"--version"}, false},
 		{"bad log format", []string{"--log-format", "xml", "list"}, ociGlobals{}, nil, true},
@@ -96,6 +98,21 @@ func TestParseBytes(t *testing.T) {
 		got, err := parseBytes(tc.in)
 		if (err != nil) != tc.wantErr || (!tc.wantErr && got != tc.want) {
 			t.Errorf("parseBytes(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+// TestOCIGlobalsToHelpers checks that a helper process (container-process,
+// exec-process) parses back every global flag its verb was given.
+func TestOCIGlobalsToHelpers(t *testing.T) {
+	for _, g := range []ociGlobals{
+		{root: defaultOCIRoot, logFormat: "text"},
+		{root: "/r", logPath: "/l.json", logFormat: "json", debug: true, noSyscallPatching: true},
+		{root: "/r", logFormat: "text", noSyscallPatching: true},
+	} {
+		got, rest, err := parseOCIGlobals(append(g.args(), "container-process", "id"))
+		if err != nil || !reflect.DeepEqual(got, g) || !reflect.DeepEqual(rest, []string{"container-process", "id"}) {
+			t.Errorf("globals %+v as %q: parsed back %+v, rest %q, err %v", g, g.args(), got, rest, err)
 		}
 	}
 }

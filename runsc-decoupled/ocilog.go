@@ -20,6 +20,10 @@ type ociGlobals struct {
 	logPath   string
 	logFormat string
 	debug     bool
+	// noSyscallPatching is runsc's global
+	// --systrap-disable-syscall-patching: the container's client never
+	// patches the application's system call sites (docs/COMPATIBILITY.md).
+	noSyscallPatching bool
 }
 
 // defaultOCIRoot is --root when none is given.
@@ -61,6 +65,8 @@ func parseOCIGlobals(args []string) (ociGlobals, []string, error) {
 			_, err = takeVal()
 		case "debug":
 			g.debug = !hasVal || val == "true"
+		case "systrap-disable-syscall-patching":
+			g.noSyscallPatching = !hasVal || val == "true"
 		case "systemd-cgroup":
 		case "version", "v":
 			return g, []string{"--version"}, nil
