@@ -31,6 +31,9 @@ type ociRuntime struct {
 	bin, root string
 	log       string
 	dir       string
+	// globals are global flags given to every verb after --root, --log
+	// and --log-format.
+	globals []string
 }
 
 func newOCIRuntime(t *testing.T) *ociRuntime {
@@ -59,7 +62,8 @@ func newOCIRuntime(t *testing.T) *ociRuntime {
 // returns its stdout and exit code.
 func (r *ociRuntime) run(stdio *[3]*os.File, args ...string) (string, int) {
 	r.t.Helper()
-	cmd := exec.Command(r.bin, append([]string{"--root", r.root, "--log", r.log, "--log-format", "json"}, args...)...)
+	argv := append([]string{"--root", r.root, "--log", r.log, "--log-format", "json"}, r.globals...)
+	cmd := exec.Command(r.bin, append(argv, args...)...)
 	out, err := os.CreateTemp(r.dir, "stdout-")
 	if err != nil {
 		r.t.Fatal(err)

@@ -150,3 +150,49 @@ func TestSyscallPatchingRestarts(t *testing.T) {
 		})
 	}
 }
+
+// TestOCISyscallPatching: a container's client patches hot system call
+// sites unless runsc's global --systrap-disable-syscall-patching was
+// given before the verb (the client's counts in the container's
+// sandbox.log).
+func TestOCISyscallPatching(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		globals []string
+		patched bool
+	}{
+		{"patched", []string{"--debug"}, true},
+		{"unpatched", []string{"--debug", "--systrap-disable-syscall-patching"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newOCIRuntime(t)
+			r.globals = tc.globals
+			bundle := busyboxBundle(t, r, sh(`i=0; while [ $i -lt 200 ]; do echo $i > /dev/null; i=$((i+1)); done; echo done`))
+			c, msg, code := r.create("p", bundle)
+			if code != 0 {
+				t.Fatalf("create: exit %d: %s", code, msg)
+			}
+			r.must("start", "p")
+			if code := c.wait(t); code != 0 || c.out(t) != "done\n" {
+				t.Fatalf("container: exit %d, output %q", code, c.out(t))
+			}
+			log, err := os.ReadFile(filepath.Join(r.root, "p", "sandbox.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := patchCounts.FindSubmatch(log)
+			if m == nil {
+				t.Fatalf("no syscall patching line in sandbox.log")
+			}
+			t.Logf("%s", m[0])
+			sites, _ := strconv.Atoi(string(m[2]))
+			if tc.patched && sites == 0 {
+				t.Errorf("patched_sites = 0: the loop's open, write and close sites were not patched")
+			}
+			if !tc.patched && sites != 0 {
+				t.Errorf("patched_sites = %d with --systrap-disable-syscall-patching", sites)
+			}
+			r.must("delete", "p")
+		})
+	}
+}
