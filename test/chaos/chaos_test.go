@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,9 +161,18 @@ func clamp(d, lo, hi time.Duration) time.Duration {
 }
 
 func dumpLog(t *testing.T, dir string) {
+	keep := os.Getenv("CHAOS_KEEP_LOGS")
 	for _, f := range []string{"daemons.log", "client.log"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err == nil {
+			if keep != "" {
+				name := filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_")+"."+f)
+				if err := os.WriteFile(name, b, 0o644); err != nil {
+					t.Logf("keeping %s: %v", f, err)
+				} else {
+					t.Logf("%s kept in full: %s", f, name)
+				}
+			}
 			if len(b) > 20000 {
 				b = b[len(b)-20000:]
 			}

@@ -11,4 +11,13 @@
 // command for long runs:
 //
 //	go run ./test/chaos/rd-chaos --kills 200 --workload append
+//
+// To chase a rare failure, three environment variables change what a run
+// records: CHAOS_CLIENT_LOG_LEVEL (the client's --log-level, info by
+// default; debug logs every recovery step), CHAOS_STRACE (any value: the
+// client's --strace, every forwarded call in its log) and
+// CHAOS_KEEP_LOGS=DIR (a failed test's daemons.log and client.log are
+// copied there in full; the test output has only their tails):
+//
+//	CHAOS_KEEP_LOGS=/tmp/k CHAOS_STRACE=1 go test ./test/chaos -run 'TestServerKills/^proctree$' -count=50
 package chaos

@@ -214,8 +214,15 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	}
 
 	clientLog := filepath.Join(o.Dir, "client.log")
+	level := "info"
+	if l := os.Getenv("CHAOS_CLIENT_LOG_LEVEL"); l != "" {
+		level = l
+	}
 	argv := []string{o.Binary, "do", "--server", strings.Join(targets, ","), "--cwd", work,
-		"--debug-log", clientLog, "--log-level", "info"}
+		"--debug-log", clientLog, "--log-level", level}
+	if os.Getenv("CHAOS_STRACE") != "" {
+		argv = append(argv, "--strace")
+	}
 	if w.Pod != nil {
 		argv = append(argv, "--network=sandbox", "--netns", o.Pod.Path())
 	}
