@@ -136,7 +136,10 @@ func (h *FD) writeAhead(req *goferpb.WriteRequest, rep *goferpb.WriteReply, ahea
 	proto.Reset(rep)
 	rep.Written = uint32(len(data))
 	ahead.Written = n - len(data)
-	if h.exactStat.Load() {
+	// With bytes ahead written, the last call they cover stats the file
+	// (Prewritten.Stat): this one's would be stale at once. (Its stat
+	// clears no set-id bits: a writable set-id file has no donated fd.)
+	if ahead.Written == 0 && h.exactStat.Load() {
 		HostStats.Add(1)
 		if st, err := gofer.StatOfFD(h.fd); err == nil {
 			rep.Stat = st
