@@ -38,7 +38,8 @@ func ServerRules() seccomp.SyscallRules {
 		// a gofer named by host name, time zone data. Never a write,
 		// create or truncate, and only from the working directory: never
 		// relative to an fd, such as one the gofer donated (a regular
-		// file's, which serves pread, pwrite, statx and close only).
+		// file's, which serves pread, pwrite, pwritev, statx and close
+		// only).
 		unix.SYS_OPENAT: seccomp.PerArg{
 			atFDCWD,
 			seccomp.AnyValue{},
@@ -49,6 +50,9 @@ func ServerRules() seccomp.SyscallRules {
 		unix.SYS_NEWFSTATAT: seccomp.MatchAll{},
 		unix.SYS_STATX:      seccomp.MatchAll{},
 		unix.SYS_UNAME:      seccomp.MatchAll{},
+		// A donated fd's writes ahead (sentry/server/donated/ahead.go):
+		// a run of a thread's posted writes in one call.
+		unix.SYS_PWRITEV: seccomp.MatchAll{},
 	}))
 	r.Merge(callChannelRules())
 	return r

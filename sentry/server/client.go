@@ -496,6 +496,7 @@ func (c *client) threadWorker(t *kernel.Thread, tc *threadCalls, borrowed bool) 
 		}
 		if len(tc.queue) == 0 || k.Destroyed {
 			tc.running = false
+			t.Ahead.Clear()
 			clear(tc.queue)
 			tc.queue = tc.queue[:0]
 			if cap(tc.queue) > maxKeptQueue {
@@ -512,6 +513,7 @@ func (c *client) threadWorker(t *kernel.Thread, tc *threadCalls, borrowed bool) 
 		tc.queue[n] = nil
 		tc.queue = tc.queue[:n]
 		posted := isPosted(call)
+		planWriteAhead(t, call, tc.queue)
 		if tc.attrRun == nil && posted && startsAttrRun(call, tc.queue) {
 			tc.attrRun = &attrRun{}
 		}

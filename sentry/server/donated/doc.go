@@ -10,8 +10,9 @@
 // local call using it are done (reference counted). It also defines the
 // grpc.CallOptions through which the server's gofer connection and its
 // callers talk about donations: Slot (a call's donated fd arrives in it),
-// ViaGofer (a Write that must reach the gofer: an O_APPEND one) and
-// SizeOnly (a Stat for the file's size now).
+// ViaGofer (a Write that must reach the gofer: an O_APPEND one),
+// SizeOnly (a Stat for the file's size now), and Ahead and Prewritten (a
+// run of posted writes in one pwritev, ahead.go).
 //
 // What it does not own: which handle holds which fd, and when they are
 // given or taken away; that is the gofer connection's

@@ -132,6 +132,7 @@ func (h *FD) Write(req *goferpb.WriteRequest, rep *goferpb.WriteReply) {
 	}
 	n := 0
 	for n < len(data) {
+		HostWrites.Add(1)
 		m, err := unix.Pwrite(h.fd, data[n:], int64(off)+int64(n))
 		if err == unix.EINTR {
 			continue
@@ -147,6 +148,7 @@ func (h *FD) Write(req *goferpb.WriteRequest, rep *goferpb.WriteReply) {
 	}
 	rep.Written = uint32(n)
 	if h.exactStat.Load() {
+		HostStats.Add(1)
 		if st, err := gofer.StatOfFD(h.fd); err == nil {
 			rep.Stat = st
 		}

@@ -273,7 +273,7 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if rr, ok := req.(*goferpb.ReleaseRequest); ok {
 		return g.release(ctx, method, rr, rep, opts)
 	}
-	if g.serveLocally(req, rep, donated.Has[donated.ViaGofer](opts), donated.Has[donated.SizeOnly](opts)) {
+	if g.serveLocally(req, rep, donated.Has[donated.ViaGofer](opts), donated.Has[donated.SizeOnly](opts), donated.WriteOptsOf(opts)) {
 		return nil
 	}
 	g.beforeChange(req)

@@ -179,9 +179,10 @@ func (g *GoferConn) donatedFD(vid uint64, write bool) *donated.FD {
 }
 
 // serveLocally answers req through a donated fd of its handle, if it is
-// a Read, a Write not marked ViaGofer, or a SizeOnly Stat, and the
-// handle has a fd for it. It returns false if the gofer must answer.
-func (g *GoferConn) serveLocally(req, rep proto.Message, viaGofer, sizeOnly bool) bool {
+// a Read, a Write not marked ViaGofer (with its options wo: written
+// ahead, donated/ahead.go), or a SizeOnly Stat, and the handle has a fd
+// for it. It returns false if the gofer must answer.
+func (g *GoferConn) serveLocally(req, rep proto.Message, viaGofer, sizeOnly bool, wo donated.WriteOpts) bool {
 	switch r := req.(type) {
 	case *goferpb.ReadRequest:
 		rr, ok := rep.(*goferpb.ReadReply)
@@ -200,7 +201,7 @@ func (g *GoferConn) serveLocally(req, rep proto.Message, viaGofer, sizeOnly bool
 		}
 		if h := g.donatedFD(r.GetHandle(), true); h != nil {
 			defer h.Put()
-			h.Write(r, wr)
+			h.WriteWith(r, wr, wo)
 			return true
 		}
 	case *goferpb.StatRequest:

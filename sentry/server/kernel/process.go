@@ -56,6 +56,10 @@ type Thread struct {
 	// PtraceDetachSeq is the seq of the tracer's PTRACE_DETACH that
 	// ended the thread's last relation (0: none).
 	PtraceDetachSeq uint64
+	// Ahead is the plan of writes ahead of the thread's queued posted
+	// writes (vfs/writeahead.go). Owned by the thread's worker (the
+	// front's threadWorker and the calls it runs): no lock.
+	Ahead vfs.WriteAhead
 }
 
 // ReplayOrder places its record among a message's (ReplayObject).

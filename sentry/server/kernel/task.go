@@ -93,6 +93,10 @@ type Task struct {
 	// AttrRun is the run of posted attribute calls this call is part of
 	// (the front's, attrrun.go), nil when none. Set by dispatch.
 	AttrRun *AttrRun
+	// Ahead is the calling thread's plan of writes ahead (Thread.Ahead),
+	// for a system call its thread's worker runs; nil otherwise. Set by
+	// dispatch.
+	Ahead *vfs.WriteAhead
 	// LeasedData and Posted are the call's Syscall.leased_data and
 	// posted (leasedCopy, package copybehind). Set once.
 	LeasedData []byte
@@ -144,6 +148,16 @@ func (c *Task) NextGoferOrigin() *goferpb.Origin {
 	o := c.GoferOrigin(c.GoferParts)
 	c.GoferParts++
 	return o
+}
+
+// WriteAhead is c's vfs.WriteAheadCall: its thread's plan of writes
+// ahead, nil for a call whose written bytes are not its inputs or whose
+// writes are not tracked.
+func (c *Task) WriteAhead() *vfs.WriteAhead {
+	if c == nil || c.DataNotInCall || c.SyncedWrites || c.PageWrite != 0 {
+		return nil
+	}
+	return c.Ahead
 }
 
 // GoferWrote is c's fdesc.Call.GoferWrote.

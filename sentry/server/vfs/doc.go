@@ -35,7 +35,9 @@
 //     empty /dev/mqueue), and /dev/shm, a per-client gofer directory
 //     (shm.go), with their removal when the client goes.
 //   - the gofer I/O helpers the file kinds share (gofer.go: reads and
-//     writes in RPCs of at most MaxGoferIO, stat, fsync).
+//     writes in RPCs of at most MaxGoferIO, stat, fsync), and a
+//     thread's plan of writes ahead (writeahead.go: WriteAhead, which
+//     its worker owns: a run of queued posted writes in one pwritev).
 //
 // # What it depends on
 //

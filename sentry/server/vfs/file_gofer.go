@@ -109,8 +109,23 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 		if c != nil && c.Seq() != 0 {
 			req.Seq, req.Origin = c.Seq(), c.NextGoferOrigin()
 		}
-		r, err := g.v.Gofer().Write(ctx, req, opts...)
+		callOpts := opts
+		var ahead *donated.Ahead
+		var plan *WriteAhead
+		if len(opts) == 0 && len(chunk) == len(b) && g.Memfd == nil {
+			// Writes ahead (writeahead.go): one call's chunk alone.
+			var pre *donated.Prewritten
+			if pre, ahead, plan = writeAheadOpt(c, f, chunk, off); pre != nil {
+				callOpts = []grpc.CallOption{pre}
+			} else if ahead != nil {
+				callOpts = []grpc.CallOption{ahead}
+			}
+		}
+		r, err := g.v.Gofer().Write(ctx, req, callOpts...)
 		cancel()
+		if plan != nil {
+			plan.wrote(ahead.Written)
+		}
 		if c != nil && err == nil && r.GetErrno() == 0 && r.GetStat() != nil {
 			attrs = AttrsOfStat(r.Stat)
 			c.GoferWrote(r.Stat)
