@@ -95,8 +95,13 @@ func TestGoferRPCsPerCallDonated(t *testing.T) {
 				e.ok(1, unix.SYS_READ, fd, buf, 4096)
 				e.ok(1, unix.SYS_CLOSE, fd)
 			}
-			readFile(passwd)
-			readFile(group)
+			// Twice: the second open takes the handle the first kept
+			// (vfs/kept.go), whose attributes the first read made
+			// stale: its fstat asks the gofer once.
+			for range 2 {
+				readFile(passwd)
+				readFile(group)
+			}
 			rfd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDWR, 0))
 			afd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_WRONLY|unix.O_APPEND, 0))
 			one := func(name string) map[string]int {
@@ -112,14 +117,16 @@ func TestGoferRPCsPerCallDonated(t *testing.T) {
 				want map[string]int
 			}{
 				// A small file read before is answered from the
-				// server's data cache: its open asks for no fd.
+				// server's data cache, and opened through the handle
+				// its last description kept (a Walk before, asking
+				// for no fd).
 				{"open, fstat, read, close of a small file read before", func() {
 					before := gc.Donations()
 					readFile(passwd)
 					if got := gc.Donations() - before; got != 0 {
 						t.Errorf("%d fds donated for a file whose data is cached", got)
 					}
-				}, map[string]int{"Walk": 1}},
+				}, nil},
 				{"4 KiB pwrite", func() { e.ok(1, unix.SYS_PWRITE64, rfd, data, 4096, 0) }, one("Write")},
 				{"4 KiB pread", func() { e.ok(1, unix.SYS_PREAD64, rfd, buf, 4096, 4096) }, one("Read")},
 				// The reply of a donated write carries the file's
@@ -155,7 +162,7 @@ func TestGoferRPCsPerCallDonated(t *testing.T) {
 					e.ok(1, unix.SYS_FCHOWNAT, atFDCWD64, name, 0, 0, 0)
 					e.ok(1, unix.SYS_FCHMODAT, atFDCWD64, name, 0644)
 					e.ok(1, unix.SYS_UTIMENSAT, atFDCWD64, name, times, 0)
-				}, map[string]int{"Walk": 3, "Read": 2 - 2*b2i(donate), "Create": 1, "Write": 1 - b2i(donate), "SetStat": 3}},
+				}, map[string]int{"Walk": 1, "Read": 2 - 2*b2i(donate), "Create": 1, "Write": 1 - b2i(donate), "SetStat": 3}},
 			}
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
@@ -191,8 +198,11 @@ func TestGoferRPCsPerCallDonated(t *testing.T) {
 			e.ok(1, unix.SYS_CLOSE, afd)
 			e.ok(1, unix.SYS_CLOSE, archive)
 			// Closed files go once their writes are durable (sync) and
-			// their handles released (batched).
+			// their handles released (batched); those of read-only
+			// descriptions are kept (vfs/kept.go) until the client
+			// goes, as here.
 			e.ok(1, unix.SYS_SYNC)
+			onlyVFS(t, e).ReleaseAll()
 			for deadline := time.Now().Add(10 * time.Second); ; {
 				flushReleases(e)
 				held := gc.Donations() - base

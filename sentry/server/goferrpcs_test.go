@@ -180,8 +180,13 @@ func TestGoferRPCsPerCall(t *testing.T) {
 		e.ok(1, unix.SYS_READ, fd, buf, 4096)
 		e.ok(1, unix.SYS_CLOSE, fd)
 	}
-	readFile(passwd)
-	readFile(group)
+	// Twice: the second open takes the handle the first kept
+	// (vfs/kept.go), whose attributes the first read made stale (atime):
+	// its fstat asks the gofer once, and later ones are answered.
+	for range 2 {
+		readFile(passwd)
+		readFile(group)
+	}
 	times := m.zeros(32)
 	if err := os.MkdirAll(filepath.Join(e.root, "tmp/dir/e9"), 0755); err != nil {
 		t.Fatal(err)
@@ -224,9 +229,11 @@ func TestGoferRPCsPerCall(t *testing.T) {
 		do   func()
 		want map[string]int
 	}{
+		// The handle the last read-only description of it left is
+		// taken (vfs/kept.go): a Walk before.
 		{"open+close of a looked-up file", func() {
 			e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDONLY, 0)))
-		}, map[string]int{"Walk": 1}},
+		}, nil},
 		// The lookup's Walk opens it too (vfs.PreOpened): 2 Walks
 		// before.
 		{"open+close of a file never looked up", func() {
@@ -244,7 +251,7 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDONLY, 0))
 			e.ok(1, unix.SYS_FSTAT, fd, sb)
 			e.ok(1, unix.SYS_CLOSE, fd)
-		}, map[string]int{"Walk": 1}},
+		}, nil},
 		{"4 KiB pwrite then fstat", func() {
 			e.ok(1, unix.SYS_PWRITE64, rfd, data, 4096, 0)
 			e.ok(1, unix.SYS_FSTAT, rfd, sb)
@@ -318,7 +325,9 @@ func TestGoferRPCsPerCall(t *testing.T) {
 		}, map[string]int{"Walk": 1}},
 		// The calls busybox tar x makes for each regular file, as
 		// --strace shows them (sendfile left out): /etc/passwd and
-		// /etc/group are read from the data cache.
+		// /etc/group are read from the data cache, and opened through
+		// the handles their last descriptions kept (3 Walks before:
+		// the two walk-opens).
 		{"busybox tar's calls for one file", func() {
 			n++
 			name := m.str(fmt.Sprintf("/tmp/tar/f%d", n))
@@ -336,7 +345,7 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			e.ok(1, unix.SYS_FCHOWNAT, atFDCWD64, name, 0, 0, 0)
 			e.ok(1, unix.SYS_FCHMODAT, atFDCWD64, name, 0644)
 			e.ok(1, unix.SYS_UTIMENSAT, atFDCWD64, name, times, 0)
-		}, map[string]int{"Walk": 3, "Read": 2, "Create": 1, "Write": 1, "SetStat": 3}},
+		}, map[string]int{"Walk": 1, "Read": 2, "Create": 1, "Write": 1, "SetStat": 3}},
 		{"listing a directory, then lstat of each entry", func() {
 			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/dir"), unix.O_RDONLY|unix.O_DIRECTORY, 0))
 			if n := e.ok(1, unix.SYS_GETDENTS64, fd, dents, 32768); n == 0 {

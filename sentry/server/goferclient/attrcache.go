@@ -40,6 +40,9 @@ type attrEntry struct {
 	// dropped is the AttrCache.seq of the last change dropping st: a
 	// fill begun before it is stale.
 	dropped uint64
+	// changed is the AttrCache.seq of the last change of the inode
+	// through the cache other than a Read's atime (ChangedSince).
+	changed uint64
 	// data is the whole content of a small file (at most maxCachedFile
 	// bytes), read when its attributes were version; nil if none. It
 	// answers reads while the cached attributes are fresh and still say
@@ -469,7 +472,7 @@ func (a *AttrCache) learn(h uint64, st *goferpb.Stat, start uint64) {
 	if e == nil {
 		// A change recorded before the inode's last handle went still
 		// counts (ValidSince).
-		e = &attrEntry{dropped: a.gone[k]}
+		e = &attrEntry{dropped: a.gone[k], changed: max(a.gone[k], a.lostDrop)}
 		delete(a.gone, k)
 		a.entries[k] = e
 	}
@@ -541,7 +544,7 @@ func (a *AttrCache) drop(h uint64) uint64 {
 	a.seq++
 	if k, ok := a.handles[h]; ok {
 		if e := a.entries[k]; e != nil {
-			e.st, e.dropped = nil, a.seq
+			e.st, e.dropped, e.changed = nil, a.seq, a.seq
 			a.dropDataLocked(e)
 		}
 	}
@@ -577,7 +580,7 @@ func (a *AttrCache) complete(h uint64, st *goferpb.Stat, start uint64) {
 		return
 	}
 	alone := e.dropped == start && a.droppedAll < start
-	e.st, e.dropped = nil, a.seq
+	e.st, e.dropped, e.changed = nil, a.seq, a.seq
 	a.dropDataLocked(e)
 	if alone && st != nil && keyOf(st) == k {
 		e.st, e.fetched, e.atimeStale = proto.Clone(st).(*goferpb.Stat), a.now(), false
@@ -822,6 +825,25 @@ func (a *AttrCache) GetdentsSeq(ctx context.Context, req *goferpb.GetdentsReques
 	r, err := a.GoferClient.Getdents(ctx, req, opts...)
 	a.drop(req.GetDir()) // atime
 	return r, start, err
+}
+
+// Seq is the cache's count of changes now: ChangedSince(h, Seq())
+// is false until a change of h's inode goes through the cache.
+func (a *AttrCache) Seq() uint64 { return a.begin() }
+
+// ChangedSince says whether the inode of handle h may have changed
+// through this cache (a Write, SetStat, Fallocate, Link or truncating
+// open of it, an Unlink or Rename of any file) since seq since, or the
+// cache does not know h. A Read's atime does not count.
+func (a *AttrCache) ChangedSince(h, since uint64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k, ok := a.handles[h]
+	if !ok || a.droppedAll > since {
+		return true
+	}
+	e := a.entries[k]
+	return e == nil || e.changed > since
 }
 
 // ValidSince says whether attributes of the inode of st read at seq

@@ -173,16 +173,39 @@ func (k *Kernel) openForRead(d *vfs.Dentry) (*fdesc.File, *goferpb.Stat, error) 
 	if d.Kind != vfs.KindGofer {
 		return nil, nil, unix.EACCES
 	}
+	if h, fh, conf, ok := k.VFS.TakeKept(d); ok {
+		// The handle a read-only description of d left (vfs/kept.go):
+		// an exec of the binary a process that exited ran.
+		return k.fileForRead(vfs.NewFile(k.VFS.NewReadOnlyGoferFile(d, h, fh, conf), d, unix.O_RDONLY), h)
+	}
+	conf := k.VFS.ConfirmStart()
 	h, _, fh, err := k.VFS.FreshHandle(d)
 	if err != nil {
 		return nil, nil, err
 	}
-	return k.openHandleForRead(h, fh, d)
+	ctx, cancel := k.VFS.RPCCtx()
+	r, err := k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDONLY})
+	cancel()
+	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
+		k.Releases.Release([]uint64{h})
+		return nil, nil, err
+	}
+	return k.fileForRead(vfs.NewFile(k.VFS.NewReadOnlyGoferFile(d, h, fh, conf), d, unix.O_RDONLY), h)
 }
 
-// openHandleForRead opens gofer handle h (which it takes over) read-only.
-func (k *Kernel) openHandleForRead(h uint64, fh []byte, d *vfs.Dentry) (*fdesc.File, *goferpb.Stat, error) {
-	return k.openHandleMode(h, fh, d, unix.O_RDONLY)
+// fileForRead returns f, opened read-only through gofer handle h, with
+// its file's attributes: those cached less than AttrTTL ago even if a
+// read moved the atime since (an exec needs no atime).
+func (k *Kernel) fileForRead(f *fdesc.File, h uint64) (*fdesc.File, *goferpb.Stat, error) {
+	if st := k.Attrs.Recent(h); st != nil {
+		return f, st, nil
+	}
+	st, err := k.VFS.GoferStat(h)
+	if err != nil {
+		f.DecRef()
+		return nil, nil, err
+	}
+	return f, st, nil
 }
 
 // openHandleMode opens gofer handle h (which it takes over) with access

@@ -394,10 +394,20 @@ func openDentry(c *kernel.Task, d *vfs.Dentry, flags uint32, pre *vfs.PreOpened)
 			return nil, err
 		}
 	}
-	h, fh, ok := v.TakePreOpened(pre, d, flags&goferOpenFlags)
+	gflags := flags & goferOpenFlags
+	var conf vfs.Confirmed
+	if pre != nil {
+		conf = pre.Confirmed
+	}
+	h, fh, ok := v.TakePreOpened(pre, d, gflags)
+	if !ok && gflags == unix.O_RDONLY {
+		// The handle a read-only description of d left (vfs/kept.go).
+		h, fh, conf, ok = v.TakeKept(d)
+	}
 	var err error
 	if !ok {
-		h, fh, err = v.OpenRegular(d, flags&goferOpenFlags)
+		conf = v.ConfirmStart()
+		h, fh, err = v.OpenRegular(d, gflags)
 	}
 	if err != nil {
 		if flags&unix.O_TRUNC != 0 {
@@ -408,6 +418,9 @@ func openDentry(c *kernel.Task, d *vfs.Dentry, flags uint32, pre *vfs.PreOpened)
 	if flags&unix.O_TRUNC != 0 {
 		c.KillPriv(d, h, v.AttrsOf(d))
 		c.NoteMappedResize(d, h)
+	}
+	if gflags == unix.O_RDONLY {
+		return vfs.NewFile(v.NewReadOnlyGoferFile(d, h, fh, conf), d, kept), nil
 	}
 	return vfs.NewFile(vfs.NewGoferFile(v, h, fh, nil), d, kept), nil
 }

@@ -24,6 +24,11 @@
 //     batches of EvictBatch; a system call pins those it uses
 //     (Caller.HandleOf, PinHandle/Unpin); an evicted dentry keeps its
 //     place and walks to a new handle from its parent when needed.
+//   - kept handles (kept.go): the gofer handle of a read-only
+//     description, kept on its dentry at release for the next
+//     read-only open while the gofer confirmed the name less than
+//     goferclient.AttrTTL ago and no change went through the server
+//     since; at most MaxKeptHandles per client.
 //   - the walk (Resolve, ResolveParent, LookupChild, FollowLink,
 //     FollowLinkParent for O_CREAT's last component, Readlink,
 //     StatDentry), fresh handles for open file descriptions
@@ -60,6 +65,8 @@
 //	                across a gofer RPC or a call of the Kernel; the
 //	                kernel takes it under its own lock)
 //	      goferclient.AttrCache's mu (a leaf: NamesMadeIn)
+//	      goferclient.ReleaseQueue's mu (a leaf: a kept handle's
+//	                release, kept.go)
 //
 // The Kernel's methods are called with none of these held but MntMu.
 package vfs

@@ -32,6 +32,12 @@ type GoferFile struct {
 	// created (readlease.BeginOwned; nil: none): set once by the
 	// creating call, ended by AppClosed or Release.
 	Owned atomic.Pointer[readlease.Owned]
+	// keepOn is the dentry whose read-only open made Handle, on which
+	// Release keeps it (kept.go; nil: released), and confirmed when the
+	// gofer last confirmed that keepOn's name names Handle's file.
+	// Immutable.
+	keepOn    *Dentry
+	confirmed Confirmed
 }
 
 // NewGoferFile returns a gofer file of v's through handle h (which it
@@ -152,6 +158,9 @@ func (g *GoferFile) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.GoferSt
 
 func (g *GoferFile) Release() {
 	g.AppClosed()
+	if g.v.keep(g) {
+		return
+	}
 	g.v.Releases().Release([]uint64{g.Handle})
 }
 

@@ -94,8 +94,12 @@ type Dentry struct {
 	name   string
 	// children caches looked-up children by name.
 	children map[string]*Dentry
-	// deleted says the file was unlinked or replaced by rename.
+	// deleted says the file was unlinked or replaced by rename (set by
+	// deleteLocked, but for a mount's root).
 	deleted bool
+	// kept is the handle of a released read-only description of the
+	// file, for the next read-only open (kept.go); nil if none.
+	kept *keptHandle
 	// target caches a symlink's target once read.
 	target     string
 	haveTarget bool
@@ -238,6 +242,11 @@ type VFS struct {
 	// handle is not on it. Protected by mu.
 	lru           Dentry
 	cachedHandles int
+	// keptList holds the dentries with a kept handle, oldest first
+	// (kept.go). Protected by mu. keptReused counts the opens that took
+	// a kept handle.
+	keptList   []*Dentry
+	keptReused atomic.Uint64
 
 	// shmMu serializes making /dev/shm's directory; it is held across
 	// gofer RPCs and taken before mu. shm is /dev/shm's dentry (nil
@@ -345,7 +354,7 @@ func (v *VFS) RPCCtx() (context.Context, context.CancelFunc) {
 // release (client teardown).
 func (v *VFS) ReleaseAll() {
 	v.mu.Lock()
-	hs := v.cachedHandleIDsLocked()
+	hs := append(v.cachedHandleIDsLocked(), v.keptHandleIDsLocked()...)
 	v.mu.Unlock()
 	v.releases.FlushWith(hs)
 }
@@ -413,10 +422,12 @@ type PreOpened struct {
 	// Flags are the gofer open flags (OpenRegular's), set by the caller.
 	Flags uint32
 	// D is the dentry opened, H its opened handle (0: none), FH its
-	// file handle; set by the lookup.
-	D  *Dentry
-	H  uint64
-	FH []byte
+	// file handle, and Confirmed when the walk that opened it began;
+	// set by the lookup.
+	D         *Dentry
+	H         uint64
+	FH        []byte
+	Confirmed Confirmed
 }
 
 // TakePreOpened returns p's handle if it opened d with flags (then p
@@ -712,6 +723,9 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string, open *PreOpened) (*
 	if open != nil && open.H != 0 {
 		open = nil // holds one already (a symlink's target looked up after)
 	}
+	if open != nil {
+		open.Confirmed = v.ConfirmStart()
+	}
 	wf, opened, path, err := v.walkOneOpen(dh, name, open)
 	if syserr.ErrnoOf(err) == unix.ENOENT {
 		v.mu.Lock()
@@ -759,7 +773,7 @@ func (v *VFS) noteValid(d *Dentry, removals uint64) {
 // it). Precondition: v.mu.
 func (v *VFS) forgetStaleLocked(dir *Dentry, name string, stale *Dentry) {
 	if stale != nil && dir.children[name] == stale {
-		stale.deleted = true
+		v.deleteLocked(stale)
 		delete(dir.children, name)
 		dir.removedNameLocked()
 	}
@@ -782,7 +796,7 @@ func (v *VFS) InsertChild(dir *Dentry, name string, h uint64, fh []byte, st *gof
 		perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	evicted := v.cacheChildHandleLocked(d)
 	if old := dir.children[name]; old != nil {
-		old.deleted = true
+		v.deleteLocked(old)
 	}
 	if dir.children == nil {
 		dir.children = make(map[string]*Dentry)
@@ -815,7 +829,7 @@ func (v *VFS) forgetReplaced(parent *Dentry, name string, d *Dentry) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if parent != nil && parent.children[name] == d {
-		d.deleted = true
+		v.deleteLocked(d)
 		delete(parent.children, name)
 	}
 }
@@ -827,7 +841,7 @@ func (v *VFS) Forget(dir *Dentry, name string) {
 	defer v.mu.Unlock()
 	dir.removedNameLocked()
 	if ch := dir.children[name]; ch != nil {
-		ch.deleted = true
+		v.deleteLocked(ch)
 		delete(dir.children, name)
 	}
 }
@@ -859,7 +873,7 @@ func (v *VFS) Moved(olddir *Dentry, oldname string, newdir *Dentry, newname stri
 			nd.parent, nd.name = olddir, oldname
 			olddir.children[oldname] = nd
 		} else {
-			nd.deleted = true
+			v.deleteLocked(nd)
 		}
 	}
 }

@@ -1,0 +1,167 @@
+package vfs
+
+import (
+	"slices"
+	"time"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+)
+
+// Kept handles. A program that opens the same file read-only again and
+// again (busybox tar opens /etc/passwd and /etc/group for every member
+// it extracts) would cost the gofer a walk-open at each open and the
+// closing of its fds at each release. Instead, the gofer handle of a
+// regular file's description opened read-only (no other gofer open
+// flag) stays on its dentry when the description is released (kept),
+// and the next read-only open of that dentry takes it without a gofer
+// call, while nothing could have changed what it opens:
+//
+//   - the gofer confirmed that the dentry's name names the handle's
+//     file (the walk-open that made the handle began) less than
+//     goferclient.AttrTTL ago: a name another party (the host, another
+//     server) replaced is seen within AttrTTL, as the attribute cache
+//     sees their other changes;
+//   - no change of the file, and no unlink or rename of any file, went
+//     through this server since (goferclient.AttrCache.ChangedSince);
+//   - the dentry was not unlinked or replaced (deleteLocked releases
+//     its kept handle at once).
+//
+// A dentry keeps one handle; a client at most MaxKeptHandles, the oldest
+// released first, and those past AttrTTL go when the next is kept or
+// with the client (ReleaseAll). A kept handle is not an open file
+// description: an unlink of its file does not silly-rename it
+// (Kernel.InodeOpen), and the gofer drops the inode with the handle.
+
+// MaxKeptHandles bounds the handles a client keeps across closes (each
+// is an fd, and maybe a donated one, in the gofer and the server).
+const MaxKeptHandles = 64
+
+// Confirmed is when the gofer last confirmed that a dentry's name names
+// a handle's file: the attribute cache's clock and change count
+// (goferclient.AttrCache.Seq) before the walk that did began.
+type Confirmed struct {
+	At  time.Time
+	Seq uint64
+}
+
+// ConfirmStart returns the Confirmed of a walk about to begin.
+func (v *VFS) ConfirmStart() Confirmed {
+	return Confirmed{At: v.attrs.Clock(), Seq: v.attrs.Seq()}
+}
+
+// keptHandle is a dentry's kept handle. Protected by VFS.mu.
+type keptHandle struct {
+	h    uint64
+	fh   []byte
+	conf Confirmed
+}
+
+// stillValid says whether handle h, confirmed at c, may be reused now.
+func (v *VFS) stillValid(h uint64, c Confirmed) bool {
+	return v.attrs.Clock().Sub(c.At) < goferclient.AttrTTL && !v.attrs.ChangedSince(h, c.Seq)
+}
+
+// NewReadOnlyGoferFile is NewGoferFile for a description of regular file
+// d opened read-only through handle h (gofer file handle fh), whose name
+// the gofer confirmed at c: at its release the handle is kept on d
+// (keep) rather than released, if it still may be reused.
+func (v *VFS) NewReadOnlyGoferFile(d *Dentry, h uint64, fh []byte, c Confirmed) *GoferFile {
+	g := NewGoferFile(v, h, fh, nil)
+	if d != nil && d.Kind == KindGofer && d.IsRegular() {
+		g.keepOn, g.confirmed = d, c
+	}
+	return g
+}
+
+// TakeKept returns d's kept handle, its file handle and when its name
+// was confirmed, if it may be reused now (the caller then owns it); a
+// kept handle that may not is released.
+func (v *VFS) TakeKept(d *Dentry) (uint64, []byte, Confirmed, bool) {
+	v.mu.Lock()
+	k := d.kept
+	if k == nil {
+		v.mu.Unlock()
+		return 0, nil, Confirmed{}, false
+	}
+	v.unkeepLocked(d)
+	deleted := d.deleted
+	v.mu.Unlock()
+	if deleted || !v.stillValid(k.h, k.conf) {
+		v.releases.Release([]uint64{k.h})
+		return 0, nil, Confirmed{}, false
+	}
+	v.keptReused.Add(1)
+	return k.h, k.fh, k.conf, true
+}
+
+// KeptReused counts the opens that took a kept handle (tests).
+func (v *VFS) KeptReused() uint64 { return v.keptReused.Load() }
+
+// keep keeps g's handle on its dentry, if it may be reused; it says
+// whether it did (else the caller releases it).
+func (v *VFS) keep(g *GoferFile) bool {
+	d := g.keepOn
+	if d == nil || !v.stillValid(g.Handle, g.confirmed) {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if d.deleted || d.kept != nil {
+		return false
+	}
+	d.kept = &keptHandle{h: g.Handle, fh: g.FH, conf: g.confirmed}
+	v.keptList = append(v.keptList, d)
+	// Past the bound, or past AttrTTL (checked for the oldest only: the
+	// rest go when taken, pushed out, or with the client).
+	now := v.attrs.Clock()
+	var out []uint64
+	for len(v.keptList) > MaxKeptHandles || now.Sub(v.keptList[0].kept.conf.At) >= goferclient.AttrTTL {
+		old := v.keptList[0]
+		out = append(out, old.kept.h)
+		v.unkeepLocked(old)
+		if len(v.keptList) == 0 {
+			break
+		}
+	}
+	// ReleaseQueue.mu is a leaf under mu.
+	v.releases.Release(out)
+	return true
+}
+
+// unkeepLocked takes d's kept handle (which it has) off d and the list.
+// Precondition: v.mu.
+func (v *VFS) unkeepLocked(d *Dentry) {
+	d.kept = nil
+	if i := slices.Index(v.keptList, d); i >= 0 {
+		v.keptList = slices.Delete(v.keptList, i, i+1)
+	}
+}
+
+// deleteLocked marks d unlinked or replaced, and releases its kept
+// handle. Precondition: v.mu.
+func (v *VFS) deleteLocked(d *Dentry) {
+	d.deleted = true
+	if k := d.kept; k != nil {
+		v.unkeepLocked(d)
+		v.releases.Release([]uint64{k.h})
+	}
+}
+
+// keptHandleIDsLocked returns every kept handle and forgets them (client
+// teardown). Precondition: v.mu.
+func (v *VFS) keptHandleIDsLocked() []uint64 {
+	var ids []uint64
+	for _, d := range v.keptList {
+		ids = append(ids, d.kept.h)
+		d.kept = nil
+	}
+	v.keptList = nil
+	return ids
+}
+
+// KeptHandles is how many handles the client keeps now (tests).
+func (v *VFS) KeptHandles() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.keptList)
+}
