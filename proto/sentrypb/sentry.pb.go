@@ -3168,7 +3168,10 @@ type Syscall struct {
 	// says the client kept the file's content from its creation (its own
 	// writes, sent with owned_write) and would answer the description's
 	// reads and lseeks from it: the server grants an owned ReadLease in the
-	// reply if the description still holds its claim.
+	// reply if the description still holds its claim. On an open or openat
+	// with O_CREAT for writing (and lease_wanted), it says the client will
+	// keep that content: the server grants the lease, of size 0, in the
+	// open's reply if the open created the file.
 	OwnedWanted bool `protobuf:"varint,555,opt,name=owned_wanted,json=ownedWanted,proto3" json:"owned_wanted,omitempty"`
 	// path_lease_wanted says the client would keep the answer of this
 	// path call (Hello.path_leases): the server grants a PathLease only
@@ -10219,8 +10222,8 @@ type ReadLease struct {
 	// owned says the lease is on a regular file that description file
 	// created, for writing, and that nothing else opened or changed since
 	// but the client's own writes through file (posted with owned_write):
-	// granted in the reply of an lseek with owned_wanted, it carries only
-	// the file's size (no stat, no data). The client answers reads, lseeks
+	// granted in the reply of an lseek or of the creating open with
+	// owned_wanted, it carries only the file's size (no stat, no data). The client answers reads, lseeks
 	// and preads of file from the content it kept, if size is its size.
 	// Any other change of the file, an open of it by anyone (this client's
 	// other descriptions included) and its expiry end it as a read lease

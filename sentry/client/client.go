@@ -315,6 +315,10 @@ type client struct {
 	firstRun sync.Once
 
 	stdin *stdinReader
+	// ownStdioTTY says which of the client's own fds 0-2 Hello.stdio
+	// called terminals (notatty.go). Set before the connection is made;
+	// read-only after.
+	ownStdioTTY [3]bool
 	// ids caches the processes' ids from the server's records
 	// (procids.go); own lock.
 	ids procIDCache
@@ -462,6 +466,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if hello.Stdio == nil {
 		hello.Stdio = detectStdio(cfg.Stdin, cfg.Stdout, cfg.Stderr)
 	}
+	c.ownStdioTTY = terminalStreams(hello.Stdio)
 	servers := cfg.Servers
 	if len(servers) == 0 {
 		servers = []string{cfg.Server}

@@ -29,7 +29,10 @@ import (
 // that walk with the caller's fs ids) holds, the same calls of P/Q, same
 // start and credentials, fail ENOENT on the client; so do access calls
 // (access, faccessat, faccessat2 without AT_EACCESS: they walk with the
-// real ids) from an access's ENOENT, and from theirs alone (walkIDs).
+// real ids) from an access's ENOENT, and from theirs alone (walkIDs),
+// unless the caller's real ids walk as its fs ids do (realWalksAsFS:
+// make and gcc run as root, whose access of each program in each PATH
+// directory is then answered from the stats' and execs' names).
 // pathCache.missing indexes those answers by path, start, credentials
 // and ids.
 //
@@ -63,19 +66,43 @@ type missingKey struct {
 
 // walkIDs says which ids the walk of key k's call searches with: the fs
 // ids (missingFrom) or the real ones (access, faccessat, and faccessat2
-// without AT_EACCESS: their answers answer each other only); ok false:
-// no kept ENOENT of its says a walk failed.
+// without AT_EACCESS: their answers answer each other only, unless
+// k's credentials walk with the real ids as with the fs ones:
+// realWalksAsFS); ok false: no kept ENOENT of its says a walk failed.
 func walkIDs(k pathKey) (real, ok bool) {
 	if missingFrom[k.sysno] {
 		return false, true
 	}
 	switch k.sysno {
 	case unix.SYS_ACCESS, unix.SYS_FACCESSAT:
-		return true, true
+		return !strings.HasSuffix(k.creds, realAsFSMark), true
 	case unix.SYS_FACCESSAT2:
-		return true, k.args[1]&unix.AT_EACCESS == 0
+		return !strings.HasSuffix(k.creds, realAsFSMark), k.args[1]&unix.AT_EACCESS == 0
 	}
 	return false, false
+}
+
+// realAsFSMark ends the credentials' key part (credsKey) of a process
+// whose real ids walk as its fs ids do (realWalksAsFS).
+const realAsFSMark = " real=fs"
+
+// realWalksAsFS says whether a walk with st's real ids searches as one
+// with its fs ids: the server's access walks with the real uid and gid
+// and the capabilities of the real uid (none unless it is 0, then the
+// permitted set: Linux's access_override_creds), the other path calls
+// with the fs ids, which are the effective ones (a client one of whose
+// processes called setfsuid or setfsgid keys no path answer:
+// pathCache.fsIDsChanged), and the effective set. Equal ids and equal
+// capabilities search alike; the groups are the same in both.
+func realWalksAsFS(st *pb.ProcessState) bool {
+	c := st.GetCaps()
+	if c == nil || st.Ruid != st.Euid || st.Rgid != st.Egid {
+		return false
+	}
+	if st.Ruid == 0 {
+		return c.Effective == c.Permitted
+	}
+	return c.Effective == 0
 }
 
 // missingRef is a kept ENOENT answer (and its key) that says its path is

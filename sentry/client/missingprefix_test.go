@@ -231,3 +231,55 @@ func TestMissingInBounded(t *testing.T) {
 		t.Errorf("the newest answer's names answer nothing")
 	}
 }
+
+// TestMissingRealAsFS checks that the ENOENT answers of access calls
+// (real ids) and of the other path calls (fs ids) answer each other when
+// the caller's real ids walk as its fs ids do (realWalksAsFS: root with
+// its permitted capabilities effective, as make and gcc run), under a
+// missing prefix and from a missing directory's names, and not when its
+// ids or capabilities differ.
+func TestMissingRealAsFS(t *testing.T) {
+	const all = 1<<41 - 1
+	root := &pb.ProcessState{Caps: &pb.CapSets{Effective: all, Permitted: all}}
+	tests := []struct {
+		name      string
+		creds     *pb.ProcessState
+		kept, ask uintptr
+		// in: the kept answer names its directory's names (missing_in)
+		// and ask is of another name there; else of a path under it.
+		in   bool
+		want bool
+	}{
+		{name: "access from stat, root", creds: root, kept: unix.SYS_NEWFSTATAT, ask: unix.SYS_ACCESS, want: true},
+		{name: "stat from access, root", creds: root, kept: unix.SYS_ACCESS, ask: unix.SYS_NEWFSTATAT, want: true},
+		{name: "faccessat from readlink, root", creds: root, kept: unix.SYS_READLINK, ask: unix.SYS_FACCESSAT, want: true},
+		{name: "access from an open's names, root", creds: root, kept: postedOpenKey, ask: unix.SYS_ACCESS, in: true, want: true},
+		{name: "an open from access's names, root", creds: root, kept: unix.SYS_ACCESS, ask: postedOpenKey, in: true, want: true},
+		{name: "a user", creds: &pb.ProcessState{Ruid: 1000, Euid: 1000, Rgid: 1000, Egid: 1000, Caps: &pb.CapSets{Permitted: all}},
+			kept: unix.SYS_NEWFSTATAT, ask: unix.SYS_ACCESS, in: true, want: true},
+		{name: "a user with effective capabilities", creds: &pb.ProcessState{Ruid: 1000, Euid: 1000, Caps: &pb.CapSets{Effective: 2, Permitted: 2}},
+			kept: unix.SYS_NEWFSTATAT, ask: unix.SYS_ACCESS, in: true},
+		{name: "root without its permitted capabilities effective", creds: &pb.ProcessState{Caps: &pb.CapSets{Permitted: all}},
+			kept: unix.SYS_NEWFSTATAT, ask: unix.SYS_ACCESS},
+		{name: "a set-uid program", creds: &pb.ProcessState{Ruid: 1000, Caps: &pb.CapSets{Effective: all, Permitted: all}},
+			kept: unix.SYS_ACCESS, ask: unix.SYS_NEWFSTATAT, in: true},
+		{name: "a set-gid program", creds: &pb.ProcessState{Rgid: 1000, Caps: &pb.CapSets{Effective: all, Permitted: all}},
+			kept: unix.SYS_NEWFSTATAT, ask: unix.SYS_ACCESS},
+		{name: "capabilities not known", creds: &pb.ProcessState{}, kept: unix.SYS_NEWFSTATAT, ask: unix.SYS_ACCESS, in: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			creds := credsKey(tc.creds)
+			kept := pathKey{sysno: tc.kept, creds: creds, start: "/", path: "/usr/local/bin/gcc"}
+			ask := pathKey{sysno: tc.ask, creds: creds, start: "/", path: "/usr/local/bin/gcc/x"}
+			l := &pb.PathLease{Id: 1, TtlMs: 1000, Creds: tc.creds}
+			if tc.in {
+				ask.path = "/usr/local/bin/cc"
+				l.MissingIn = &pb.MissingIn{Prefix: uint32(len("/usr/local/bin")), Names: []string{"make"}}
+			}
+			if got := answeredMissing(kept, l, unix.ENOENT, nil, ask); got != tc.want {
+				t.Errorf("answered: %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

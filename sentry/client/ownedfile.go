@@ -21,22 +21,23 @@ import (
 // lease for the description (no message). The client applies its writes
 // through the description to the copy as it writes them behind, and
 // posts them with Syscall.owned_write, which keeps the claim. The copy
-// answers nothing until the description's first lseek, forwarded with
-// Syscall.owned_wanted (as does a read's), brings an owned ReadLease
-// (ReadLease.owned) whose size is the copy's; from then on read,
-// pread64, readv, preadv and lseek of the description are answered from
-// the copy; a read or lseek that moves the offset posts lseek(fd,
-// offset, SEEK_SET), so the server's offset and the replay log stay
-// exact. A lease that lapses leaves the copy, and the next lseek or read
-// asks again. So a file written and closed costs no message more than
-// before, and one read back one waited call. Any other change of the
-// file (by anyone) and any open of it (this client's other descriptions
-// too) void the claim and revoke the lease before the change or open is
-// made or answered; the client also drops the copy before it forwards
-// any call naming the description's fd (other than a stat, a sync, or an
-// lseek or read of an fd no other table holds), at a close of one of its
-// fds, when the copy would outgrow ownedFileLimit, when a write to it
-// fails, and at a recovery.
+// answers nothing until an owned ReadLease (ReadLease.owned) whose size
+// is the copy's arrives: the open asks for it with Syscall.owned_wanted
+// (ownedOpenWanted), and so does a later lseek or read once a lease
+// lapsed. From then on read, pread64, readv, preadv and lseek of the
+// description are answered from the copy; a read or lseek that moves
+// the offset posts lseek(fd, offset, SEEK_SET), so the server's offset
+// and the replay log stay exact. A lease that lapses leaves the copy,
+// and the next lseek or read asks again. So a file written and closed,
+// or read back, costs no message more than before (the lease rides on
+// the open's reply). Any other change of the file (by anyone) and any
+// open of it (this client's other descriptions too) void the claim and
+// revoke the lease before the change or open is made or answered; the
+// client also drops the copy before it forwards any call naming the
+// description's fd (other than a stat, a sync, or an lseek or read of
+// an fd no other table holds), at a close of one of its fds, when the
+// copy would outgrow ownedFileLimit, when a write to it fails, and at a
+// recovery.
 // Answers need what the read cache's need (one thread, the description
 // in no other fd table, no dirty shared mapping) and no unanswered
 // posted change of the file other than the client's own owned writes.
@@ -71,27 +72,52 @@ type ownedFile struct {
 // makes no claim for them).
 const ownedOpenFlags = unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_PATH | unix.O_TMPFILE
 
+// ownedOpen says whether open or openat (sysno, args) may create its
+// file for writing with flags that let the client keep a copy.
+func ownedOpen(sysno uintptr, args [6]uint64) bool {
+	flags := args[1]
+	switch sysno {
+	case unix.SYS_OPEN:
+	case unix.SYS_OPENAT:
+		flags = args[2]
+	default:
+		return false
+	}
+	return flags&unix.O_CREAT != 0 && flags&unix.O_ACCMODE != unix.O_RDONLY && flags&ownedOpenFlags == 0
+}
+
+// ownedOpenWanted says whether the waited open or openat (sysno, args),
+// which asks for leases, asks for the owned lease too
+// (Syscall.owned_wanted): it may start a copy (startOwned). The server
+// grants it in the open's reply if the open created the file, so the
+// description's first lseek or read (BFD's of the file ld or as is
+// writing) is answered here too, not sent to ask for it. A file written
+// and closed costs the lease's few bytes in that reply, and no message.
+func (t *task) ownedOpenWanted(sysno uintptr, args [6]uint64) bool {
+	rc := t.c.rcache
+	return rc != nil && ownedOpen(sysno, args) && rc.ownedCount.Load() < maxOwnedFiles
+}
+
 // startOwned starts the copy of the file a waited open or openat (sysno,
 // args), which asked for leases, opened as t's fd, if it may have
 // created it for writing: the server claims an owned lease for such a
-// description if the open created the file, and grants it only then.
-func (t *task) startOwned(sysno uintptr, args [6]uint64, fd int32) {
+// description if the open created the file, and grants it only then, in
+// the open's reply l (sent at at: ownedOpenWanted) or in that of the
+// description's first lseek or read.
+func (t *task) startOwned(sysno uintptr, args [6]uint64, fd int32, l *pb.ReadLease, at leaseStamp) {
 	rc := t.c.rcache
-	flags := args[1]
-	if sysno == unix.SYS_OPENAT {
-		flags = args[2]
-	}
-	if rc == nil || flags&unix.O_CREAT == 0 || flags&unix.O_ACCMODE == unix.O_RDONLY || flags&ownedOpenFlags != 0 {
+	if rc == nil || !ownedOpen(sysno, args) {
 		return
 	}
 	if desc, ok := t.c.ids.soleFD(t.proc.pid, fd); ok {
-		rc.startCopy(desc)
+		rc.startCopy(desc, l, at)
 	}
 }
 
 // startCopy starts an empty copy of description desc's file, unless
-// maxOwnedFiles are kept.
-func (rc *readCache) startCopy(desc uint64) {
+// maxOwnedFiles are kept, and takes the owned lease l of it (nil: none)
+// granted by a call sent at at.
+func (rc *readCache) startCopy(desc uint64, l *pb.ReadLease, at leaseStamp) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if len(rc.owned) >= maxOwnedFiles {
@@ -102,6 +128,9 @@ func (rc *readCache) startCopy(desc uint64) {
 	}
 	rc.owned[desc] = &ownedFile{}
 	rc.ownedCount.Store(int32(len(rc.owned)))
+	if l != nil && l.Owned && l.Id != 0 && l.File == desc && at.gen == rc.gen {
+		rc.grantOwnedLocked(l, at)
+	}
 }
 
 // grantOwnedLocked takes owned lease l, granted by a call sent at at,

@@ -16,7 +16,7 @@ import (
 func TestOwnedFileLive(t *testing.T) {
 	const desc, lease, handle = 7, 70, "h7"
 	owned := func(rc *readCache, s leaseStamp) {
-		rc.startCopy(desc)
+		rc.startCopy(desc, nil, leaseStamp{})
 		rc.grant(&pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000}, s)
 	}
 	tests := []struct {
@@ -28,10 +28,10 @@ func TestOwnedFileLive(t *testing.T) {
 	}{
 		{name: "granted", run: owned, live: true, kept: true},
 		{name: "not granted", run: func(rc *readCache, s leaseStamp) {
-			rc.startCopy(desc)
+			rc.startCopy(desc, nil, leaseStamp{})
 		}, kept: true},
 		{name: "granted at another size", run: func(rc *readCache, s leaseStamp) {
-			rc.startCopy(desc)
+			rc.startCopy(desc, nil, leaseStamp{})
 			rc.grant(&pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000, Size: 5}, s)
 		}, kept: true},
 		{name: "granted without a copy", run: func(rc *readCache, s leaseStamp) {
@@ -42,7 +42,7 @@ func TestOwnedFileLive(t *testing.T) {
 			owned(rc, s)
 		}, kept: true},
 		{name: "a recovery", run: func(rc *readCache, s leaseStamp) {
-			rc.startCopy(desc)
+			rc.startCopy(desc, nil, leaseStamp{})
 			rc.dropAll()
 			rc.grant(&pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000}, s)
 		}},
@@ -84,10 +84,33 @@ func TestOwnedFileLive(t *testing.T) {
 			rc.postBegin(dataChange, "other", 0)
 		}, live: true},
 		{name: "granted at an epoch already revoked", run: func(rc *readCache, s leaseStamp) {
-			rc.startCopy(desc)
+			rc.startCopy(desc, nil, leaseStamp{})
 			rc.revoke(&pb.LeaseRevoke{Epoch: 2})
 			rc.grant(&pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000, Epoch: 1}, s)
 		}, kept: true},
+		// The lease the creating open's reply carried (ownedOpenWanted),
+		// taken as the copy starts.
+		{name: "granted with the open", run: func(rc *readCache, s leaseStamp) {
+			rc.startCopy(desc, &pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000}, s)
+		}, live: true},
+		{name: "granted with the open of another description", run: func(rc *readCache, s leaseStamp) {
+			rc.startCopy(desc, &pb.ReadLease{Id: lease, File: desc + 1, Owned: true, TtlMs: 1000}, s)
+		}, kept: true},
+		{name: "a read lease with the open", run: func(rc *readCache, s leaseStamp) {
+			rc.startCopy(desc, &pb.ReadLease{Id: lease, File: desc, TtlMs: 1000}, s)
+		}, kept: true},
+		{name: "granted with an open sent before a recovery", run: func(rc *readCache, s leaseStamp) {
+			rc.dropAll()
+			rc.startCopy(desc, &pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000}, s)
+		}, kept: true},
+		{name: "granted with the open at an epoch already revoked", run: func(rc *readCache, s leaseStamp) {
+			rc.revoke(&pb.LeaseRevoke{Epoch: 2})
+			rc.startCopy(desc, &pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000, Epoch: 1}, s)
+		}, kept: true},
+		{name: "granted with the open, then revoked", run: func(rc *readCache, s leaseStamp) {
+			rc.startCopy(desc, &pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000}, s)
+			rc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{lease}})
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

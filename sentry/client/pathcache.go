@@ -476,6 +476,9 @@ func credsKey(st *pb.ProcessState) string {
 			b = strconv.AppendUint(b, v, 16)
 		}
 	}
+	if realWalksAsFS(st) {
+		b = append(b, realAsFSMark...)
+	}
 	return string(b)
 }
 

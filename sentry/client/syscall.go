@@ -368,7 +368,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	sc.LeaseWanted = t.wantsLease(sysno) && t.copyMayLease(sysno, args) && t.readMayLease(sysno, int32(args[0]))
 	watchOpen := sc.LeaseWanted && readOnlyOpen(sysno, args)
 	sc.OpenDataWanted = watchOpen && t.c.openUse.wanted()
-	sc.OwnedWanted = ownedWanted
+	sc.OwnedWanted = ownedWanted || sc.LeaseWanted && t.ownedOpenWanted(sysno, args)
 	sc.PathLeaseWanted = pathWanted || listing.wanted || parentWanted || openKeyed
 	sc.ListingPath = listing.path
 	sc.DirListingWanted = pathKeyed && pathWanted && dirListingCalls[sysno] && t.c.pcache.dirListingWanted(pathKey)
@@ -413,7 +413,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			}
 		}
 		if sc.LeaseWanted {
-			t.startOwned(sysno, args, int32(reply.Ret))
+			t.startOwned(sysno, args, int32(reply.Ret), reply.Lease, leaseFrom)
 		}
 	}
 	t.ownedForwarded(sysno, int32(args[0]), reply)

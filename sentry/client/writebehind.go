@@ -116,8 +116,13 @@ type pipeFile struct {
 	// client's stdio: a sendfile to it that finds its in file's end
 	// returns 0 without writing (sendfile.go).
 	streamOut bool
-	flags     uint32
-	handle    string
+	// stdio says the description is stream stdioStream (0-2) of stdio
+	// set stdioSet (FileState_STDIO; notatty.go).
+	stdio       bool
+	stdioStream int32
+	stdioSet    uint32
+	flags       uint32
+	handle      string
 	// offset is the description's offset as its record says (the read
 	// cache's, readcache.go).
 	offset int64
@@ -280,11 +285,15 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				if handle == "" {
 					handle = ps.createdHandles[id]
 				}
-				ps.files[id] = pipeFile{
+				f := pipeFile{
 					regular:   st.Kind == pb.FileState_GOFER && st.Regular && st.Memfd == nil,
 					streamOut: st.Kind == pb.FileState_PIPE_WRITE || st.Kind == pb.FileState_STDIO,
 					flags:     st.Flags, handle: handle, offset: st.Offset, leased: st.HasLease,
 				}
+				if st.Kind == pb.FileState_STDIO {
+					f.stdio, f.stdioStream, f.stdioSet = true, st.StdioStream, st.StdioSet
+				}
+				ps.files[id] = f
 				if st.HasLease {
 					ps.leased++
 				}

@@ -101,7 +101,7 @@ func dispatch(k *clientState, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall
 			grantReadLease(k, c, ret, sc.OpenDataWanted)
 		}
 		if sc.OwnedWanted {
-			grantOwnedLease(k, c)
+			grantOwnedLease(k, c, ret)
 		}
 		for _, o := range c.Mem.Outputs() {
 			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})

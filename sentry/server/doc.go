@@ -113,8 +113,9 @@
 //   - the client caches' leases (package readlease, over the attribute
 //     cache's observer): read leases of files opened read-only
 //     (readlease.go), owned leases of files a client's open created
-//     (claimed at the creation, claimOwnedLease, granted at the
-//     client's lseek, grantOwnedLease; every open voids them,
+//     (claimed at the creation, claimOwnedLease, granted in the
+//     creating open's reply or at the client's lseek, grantOwnedLease;
+//     every open voids them,
 //     ownedFileOpened; the client's marked writes do not,
 //     kernel.Task.OwnedWrite) and path
 //     leases per inode and kind (the directories

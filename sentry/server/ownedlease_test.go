@@ -13,8 +13,9 @@ import (
 // brings no lease and no revocation, whatever opens it next; an lseek
 // that asks is granted the lease, with the file's size, only if nothing
 // but the creating description's marked writes changed the file and
-// nothing else opened it; the lease's end at the close sends nothing,
-// and an open while it is held revokes it.
+// nothing else opened it; a creating open that asks is granted it with
+// size 0, an open that found the file nothing; the lease's end at the
+// close sends nothing, and an open while it is held revokes it.
 func TestOwnedLeaseMessages(t *testing.T) {
 	const data = "hello, owned"
 	tests := []struct {
@@ -25,8 +26,15 @@ func TestOwnedLeaseMessages(t *testing.T) {
 		// lseek says an lseek asks for the lease; reopenHeld opens the
 		// file again while the description is open, after it.
 		lseek, reopenHeld bool
+		// openAsks says the creating open asks for the lease
+		// (Syscall.owned_wanted); existed that the file is there
+		// before it.
+		openAsks, existed bool
 		granted, revoked  bool
 	}{
+		{name: "granted with the creating open", openAsks: true, granted: true},
+		{name: "granted with the creating open, reopened while leased", openAsks: true, reopenHeld: true, granted: true, revoked: true},
+		{name: "an open that found the file", openAsks: true, existed: true},
 		{name: "written and closed"},
 		{name: "read back", lseek: true, granted: true},
 		{name: "reopened while leased", lseek: true, reopenHeld: true, granted: true, revoked: true},
@@ -45,12 +53,24 @@ func TestOwnedLeaseMessages(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newOwnedClient(t)
-			fd := uint64(c.open(unix.O_CREAT | unix.O_RDWR | unix.O_TRUNC))
+			if tc.existed {
+				c.e.ok(1, unix.SYS_CLOSE, uint64(c.open(unix.O_CREAT|unix.O_WRONLY)))
+			}
+			c.e.ownedWanted = tc.openAsks
+			r := c.e.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), c.path, unix.O_CREAT|unix.O_RDWR|unix.O_TRUNC, 0o644)
+			c.e.ownedWanted = false
+			if r.Errno != 0 {
+				t.Fatalf("open: %v", unix.Errno(r.Errno))
+			}
+			fd := uint64(r.Ret)
+			lease := r.Lease
+			if lease != nil && lease.Size != 0 {
+				t.Errorf("the creating open's lease says size %d, want 0", lease.Size)
+			}
 			c.write(fd, data)
 			if tc.between != nil {
 				tc.between(c, fd)
 			}
-			var lease *sentrypb.ReadLease
 			if tc.lseek {
 				c.e.ownedWanted = true
 				r := c.e.sys(1, unix.SYS_LSEEK, fd, 0, unix.SEEK_SET)
@@ -64,7 +84,7 @@ func TestOwnedLeaseMessages(t *testing.T) {
 			if got := lease != nil && lease.Owned; got != tc.granted {
 				t.Fatalf("owned lease granted: %v (%v), want %v", got, lease, tc.granted)
 			}
-			if tc.granted && lease.Size != uint64(len(data)) {
+			if tc.granted && tc.lseek && lease.Size != uint64(len(data)) {
 				t.Errorf("the lease says size %d, want %d", lease.Size, len(data))
 			}
 			if tc.reopenHeld {

@@ -39,6 +39,19 @@ var pathLeaseCalls = map[int32]bool{
 	unix.SYS_GETCWD: true, // the cwd's path (search leases of it and each directory above)
 }
 
+// modeOnlyCalls are the path calls whose answer depends on the file
+// they end at by its type, mode and owner alone (access: the permission
+// bits and ids; readlink: whether it is a symlink, whose target never
+// changes), not on its times, size or link count: a directory they end
+// at is held by its search lease (readlease.PathSearch), which names
+// made or removed in it do not revoke, and not by its attributes'. gcc's
+// access and readlink of /tmp, where each compilation makes and removes
+// its temporary files, are answered on the client again and again.
+var modeOnlyCalls = map[int32]bool{
+	unix.SYS_ACCESS: true, unix.SYS_FACCESSAT: true, unix.SYS_FACCESSAT2: true,
+	unix.SYS_READLINK: true, unix.SYS_READLINKAT: true,
+}
+
 // namespaceCalls change this client's mount table: the answers of its
 // path calls may change with them.
 var namespaceCalls = map[int32]bool{unix.SYS_MOUNT: true, unix.SYS_UMOUNT2: true}
@@ -288,6 +301,9 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 			final = nil // a lookup's failure: nothing was found at the end
 		}
 		keys, nSearch = walkKeys(c.PathView, final)
+		if final != nil && final.IsDir() && modeOnlyCalls[c.Sysno] {
+			keys = slices.DeleteFunc(keys, func(k readlease.Key) bool { return k == readlease.PathKey(readlease.PathAttrs, final.Ino()) })
+		}
 		listingWanted = listingWanted && listingMayFit(k, c, len(keys))
 		var missingDir *vfs.Dentry
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
@@ -432,5 +433,94 @@ func TestPathLeaseParentStat(t *testing.T) {
 		if got != tc.wantIno {
 			t.Errorf("%s: parent stat of inode %d, want %d", tc.name, got, tc.wantIno)
 		}
+	}
+}
+
+// TestPathLeaseModeOnlyCalls checks that the answers of access and
+// readlink of a directory hold its search lease and not its attributes'
+// (modeOnlyCalls): a name made in the directory revokes a stat's answer
+// of it and not theirs (gcc's access and readlink of /tmp, where every
+// compilation makes its temporary files), and a chmod of it revokes
+// them.
+func TestPathLeaseModeOnlyCalls(t *testing.T) {
+	e := newEnv(t)
+	if r := e.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start: %v", unix.Errno(r.Errno))
+	}
+	m := e.mem
+	e.ok(1, unix.SYS_MKDIRAT, uint64(atFDCWD64), m.str("/tmp/d"), 0o755)
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true})
+	lm := l.mem
+	ino, errno := statIno(l, "/tmp/d")
+	if errno != 0 {
+		t.Fatalf("stat /tmp/d: %v", errno)
+	}
+	tests := []struct {
+		name      string
+		sysno     uintptr
+		args      []uint64
+		wantErrno unix.Errno
+		// attrs: the answer holds the directory's attributes.
+		attrs bool
+	}{
+		{"stat", unix.SYS_STAT, []uint64{lm.str("/tmp/d"), lm.zeros(144)}, 0, true},
+		{"access", unix.SYS_ACCESS, []uint64{lm.str("/tmp/d"), unix.R_OK | unix.W_OK | unix.X_OK}, 0, false},
+		{"faccessat", unix.SYS_FACCESSAT, []uint64{uint64(atFDCWD64), lm.str("/tmp/d/"), unix.X_OK}, 0, false},
+		{"faccessat2", unix.SYS_FACCESSAT2, []uint64{uint64(atFDCWD64), lm.str("/tmp/d"), unix.W_OK, unix.AT_EACCESS}, 0, false},
+		{"readlink", unix.SYS_READLINK, []uint64{lm.str("/tmp/d"), lm.zeros(64), 64}, unix.EINVAL, false},
+		{"readlinkat", unix.SYS_READLINKAT, []uint64{uint64(atFDCWD64), lm.str("/tmp/d"), lm.zeros(64), 64}, unix.EINVAL, false},
+	}
+	attrsKind := uint32(readlease.PathAttrs)
+	var attrsID uint64
+	var modeOnlyIDs []uint64
+	for _, tc := range tests {
+		r := pathSys(l, tc.sysno, tc.args...)
+		if unix.Errno(r.Errno) != tc.wantErrno || r.PathLease == nil {
+			t.Fatalf("%s: errno %v (want %v), lease %v", tc.name, unix.Errno(r.Errno), tc.wantErrno, r.PathLease)
+		}
+		pl := r.PathLease
+		held := uint64(0)
+		for i, kind := range pl.Kinds {
+			if kind == attrsKind && pl.Inos[i] == ino {
+				held = pl.Ids[i]
+			}
+		}
+		if (held != 0) != tc.attrs {
+			t.Errorf("%s: lease kinds %v of inodes %v; want the attributes of /tmp/d (%d) held: %v", tc.name, pl.Kinds, pl.Inos, ino, tc.attrs)
+		}
+		if tc.attrs {
+			attrsID = held
+		} else {
+			modeOnlyIDs = append(modeOnlyIDs, pl.Ids...)
+		}
+	}
+	// revokedBy runs change as e's PID 1 and returns the lease ids it
+	// revoked of l's, acknowledging them.
+	revokedBy := func(what string, sysno uintptr, args ...uint64) []uint64 {
+		t.Helper()
+		done := make(chan *sentrypb.Reply, 1)
+		go func() { done <- e.sys(1, sysno, args...) }()
+		p := l.waitPush(func(p *sentrypb.Push) bool { return p.GetLeaseRevoke() != nil })
+		if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
+			LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-done; r.Errno != 0 {
+			t.Fatalf("%s: %v", what, unix.Errno(r.Errno))
+		}
+		return p.GetLeaseRevoke().Ids
+	}
+	revoked := revokedBy("mkdir /tmp/d/x", unix.SYS_MKDIRAT, uint64(atFDCWD64), m.str("/tmp/d/x"), 0o755)
+	if !slices.Contains(revoked, attrsID) {
+		t.Errorf("a name made in /tmp/d revoked %v, not the attributes' lease %d of its stat", revoked, attrsID)
+	}
+	for _, id := range modeOnlyIDs {
+		if slices.Contains(revoked, id) {
+			t.Errorf("a name made in /tmp/d revoked %v, among them lease %d of an access or readlink answer (%v)", revoked, id, modeOnlyIDs)
+		}
+	}
+	revoked = revokedBy("chmod /tmp/d", unix.SYS_FCHMODAT, uint64(atFDCWD64), m.str("/tmp/d"), 0o700)
+	if !slices.ContainsFunc(modeOnlyIDs, func(id uint64) bool { return slices.Contains(revoked, id) }) {
+		t.Errorf("a chmod of /tmp/d revoked %v, none of the access and readlink answers' leases %v", revoked, modeOnlyIDs)
 	}
 }

@@ -401,10 +401,17 @@ func revokeLeasesForWatch(k *clientState) {
 // write lands or when it is durable is not the client's to answer.
 const ownedOpenFlags = unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_PATH
 
-// ownedGrantCalls are the calls whose reply may grant an owned lease.
+// ownedGrantCalls are the calls whose reply may grant an owned lease:
+// those of the description that claims it, and the open that made the
+// claim (ownedOpenCalls).
 var ownedGrantCalls = map[int32]bool{
 	unix.SYS_LSEEK: true, unix.SYS_READ: true, unix.SYS_PREAD64: true, unix.SYS_READV: true, unix.SYS_PREADV: true,
+	unix.SYS_OPEN: true, unix.SYS_OPENAT: true, unix.SYS_CREAT: true,
 }
+
+// ownedOpenCalls are the opens whose new description may claim an owned
+// lease (claimOwnedLease).
+var ownedOpenCalls = map[int32]bool{unix.SYS_OPEN: true, unix.SYS_OPENAT: true, unix.SYS_CREAT: true}
 
 // claimOwnedLease makes the claim of c's new description fd, whose open
 // created its file, to an owned lease (readlease.BeginOwned: no message):
@@ -413,7 +420,7 @@ var ownedGrantCalls = map[int32]bool{
 // and nothing else has it open: the creation made the inode, and an open
 // of it by anyone since voids the claim (ownedFileOpened).
 func claimOwnedLease(k *clientState, c *syscallCtx, fd int32) {
-	if c.Posted || (c.Sysno != unix.SYS_OPEN && c.Sysno != unix.SYS_OPENAT && c.Sysno != unix.SYS_CREAT) {
+	if c.Posted || !ownedOpenCalls[c.Sysno] {
 		return
 	}
 	f, g, d, ok := leaseTarget(c, fd)
@@ -427,36 +434,56 @@ func claimOwnedLease(k *clientState, c *syscallCtx, fd int32) {
 	g.Owned.CompareAndSwap(nil, k.ReadLeases.BeginOwned(k.LeaseHolder, d.Ino()))
 }
 
-// grantOwnedLease adds an owned ReadLease to the reply of c, a
-// successful lseek, read, pread64, readv or preadv with
-// Syscall.owned_wanted, if its description holds
-// its claim (claimOwnedLease) and the client may hold leases now. The
-// lease carries the file's size as the host's file has it now (the
-// client uses its copy only if its size is that: a change made where
-// this server does not see it, the host's, shows there).
-func grantOwnedLease(k *clientState, c *syscallCtx) {
+// grantOwnedLease adds an owned ReadLease to the reply of c, which
+// returned ret: a successful lseek, read, pread64, readv or preadv, or
+// an open that created its file (c.Created), with Syscall.owned_wanted,
+// if the description holds its claim (claimOwnedLease) and the client
+// may hold leases now. The lease carries the file's size as the host's
+// file has it now (the client uses its copy only if its size is that: a
+// change made where this server does not see it, the host's, shows
+// there); an open's carries 0, with no gofer call: the gofer's create
+// made the file empty (O_EXCL) just before, and no call through this
+// server changed or opened it since, or the claim would be void.
+func grantOwnedLease(k *clientState, c *syscallCtx, ret int64) {
 	h := k.LeaseHolder
 	if h == nil || c.Reply == nil || !ownedGrantCalls[c.Sysno] || h.Disabled() || k.Inotify.Any() {
 		return
 	}
-	f, g, _, ok := leaseTarget(c, syscalls.ArgInt(c, 0))
+	fd, open := syscalls.ArgInt(c, 0), ownedOpenCalls[c.Sysno]
+	if open {
+		if !c.Created {
+			return
+		}
+		fd = int32(ret)
+	}
+	f, g, _, ok := leaseTarget(c, fd)
 	if !ok {
 		return
 	}
 	defer f.DecRef()
 	claim, desc := g.Owned.Load(), f.ID.Load()
-	if claim == nil || desc == 0 {
+	if claim == nil || desc == 0 && !open {
 		return
 	}
-	st, err := g.VFS().GoferSizeNow(g.Handle)
-	if err != nil {
-		return
+	if desc == 0 {
+		// The new description's first record goes with this reply
+		// (as grantReadLease's).
+		desc = k.FileID(f)
+		k.Trk.TouchFile(f)
+	}
+	var size uint64
+	if !open {
+		st, err := g.VFS().GoferSizeNow(g.Handle)
+		if err != nil {
+			return
+		}
+		size = st.Size
 	}
 	id, epoch, ok := claim.Grant()
 	if !ok {
 		return
 	}
-	c.Reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Epoch: epoch, Owned: true, Size: st.Size,
+	c.Reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Epoch: epoch, Owned: true, Size: size,
 		TtlMs: uint32(k.ReadLeases.TTL().Milliseconds())}
 }
 

@@ -9,15 +9,18 @@ import (
 )
 
 // notattyCall matches a terminal query (TCGETS 0x5401, TIOCGWINSZ
-// 0x5413, TIOCGPGRP 0x540f) of an fd, with where it was answered.
-var notattyCall = regexp.MustCompile(`ioctl\(0x3, (0x5401|0x5413|0x540f), .*where=(\w+)`)
+// 0x5413, TIOCGPGRP 0x540f) of an fd (fd 3, or the stdio's 0-2), with
+// where it was answered.
+var notattyCall = regexp.MustCompile(`ioctl\((0x3|0x[012]), (0x5401|0x5413|0x540f), .*where=(\w+)`)
 
 // TestTerminalQueriesOfFiles runs testdata/notatty/isatty.c natively and
 // in a sandbox: the terminal ioctls of a regular file, a directory, a
 // pipe and /dev/null say the same, and those of a regular file (fd 3,
 // opened 200 times and asked isatty each time, as Python asks of each
 // module it imports) are answered by the client from the description's
-// kind, not sent to the server.
+// kind, not sent to the server; so are those of the stdio, pipes here
+// (as of gcc's tools under make), the client knowing from what it told
+// the server that they are no terminal.
 func TestTerminalQueriesOfFiles(t *testing.T) {
 	tu.RequireRoot(t)
 	const rounds = 200
@@ -30,9 +33,13 @@ func TestTerminalQueriesOfFiles(t *testing.T) {
 	_, log, _ := stracedRun(t, dir, nil, "", prog, strconv.Itoa(rounds))
 	got := tu.Sandbox(t, timeout, dir, "", []string{"--cwd", dir}, prog, strconv.Itoa(rounds))
 	compare(t, want, got)
-	where := map[string]int{}
+	where, stdio := map[string]int{}, map[string]int{}
 	for _, m := range notattyCall.FindAllStringSubmatch(log, -1) {
-		where[m[2]]++
+		if m[1] == "0x3" {
+			where[m[3]]++
+		} else {
+			stdio[m[3]]++
+		}
 	}
 	// fd 3 is the regular file (4 queries when created, 4 when opened,
 	// then isatty in 199 rounds), then the directory's and the pipe's
@@ -41,5 +48,10 @@ func TestTerminalQueriesOfFiles(t *testing.T) {
 	t.Logf("terminal queries of fd 3: %v", where)
 	if where["cached"] != rounds+7 || where["forwarded"] > 8 {
 		t.Errorf("terminal queries of fd 3: %v; want %d answered by the client (the file's) and at most 8 forwarded (the directory's and the pipe's)", where, rounds+7)
+	}
+	// 4 queries of each of fds 0-2 (3 ioctls and isatty), none sent.
+	t.Logf("terminal queries of fds 0-2: %v", stdio)
+	if stdio["cached"] != 12 || stdio["forwarded"] != 0 {
+		t.Errorf("terminal queries of fds 0-2: %v; want 12 answered by the client and none forwarded", stdio)
 	}
 }

@@ -137,9 +137,11 @@ var (
 // (the file is looked up before argv is read); once
 // a file is made under one of the names, its exec finds it (the creation
 // revokes the names before its reply); another stat brings them again.
-// Then 100 accesses of missing names there: the first waits, and its
-// answer (a walk with the real ids) answers the others. The output must
-// match the native run's.
+// Then 100 accesses of missing names there, answered on the client too:
+// the program runs as root with its permitted capabilities effective, so
+// its access calls walk with the real ids as its stats with the fs ids
+// (realWalksAsFS; else the first access waits and its answer answers
+// the others). The output must match the native run's.
 func TestMissingExecOnClient(t *testing.T) {
 	tu.RequireRoot(t)
 	log := stracedTestdata(t, "openstat", "execmissing")

@@ -66,6 +66,29 @@ func TestOwnedFileRoundTrips(t *testing.T) {
 			t.Errorf("%.3f calls a round answered on the client, want at least 4 (3 lseeks, a read, a pread)", h)
 		}
 	})
+	// Per file: its creating open waits, and its reply brings the owned
+	// lease, so the first lseek is answered on the client too (it
+	// waited to ask for the lease before: 2 round trips a file).
+	t.Run("files", func(t *testing.T) {
+		const few, many, rounds = 2, 22, "3"
+		var w float64
+		for attempt := range 3 {
+			var waited [2]int
+			for i, n := range []int{few, many} {
+				argv := []string{prog, strconv.Itoa(n), rounds}
+				want := tu.Run(t, time.Minute, t.TempDir(), "", argv...)
+				waited[i], _, _ = sandboxCounts(t, t.TempDir(), flags, &want, argv...)
+			}
+			w = float64(waited[1]-waited[0]) / (many - few)
+			t.Logf("attempt %d: %.2f waited-for round trips a file", attempt, w)
+			if w <= 1.2 {
+				break
+			}
+		}
+		if w > 1.2 {
+			t.Errorf("a file costs %.2f waited-for round trips, want its open's alone (at most 1.2)", w)
+		}
+	})
 	t.Run("share", func(t *testing.T) {
 		argv := []string{prog, "2", "100", "share"}
 		want := tu.Run(t, time.Minute, t.TempDir(), "", argv...)

@@ -15,13 +15,14 @@ import (
 // client marks as applied to its copy (WithOwnedWrite). Every other
 // change of the inode (Changed, BeginChange, ChangedAll) and every open
 // of it, by anyone, its creator included (Opened), void the claim; the
-// client's first lseek of the file asks for the lease, which the claim
-// then grants (Owned.Grant), and a lease that lapsed is asked for again
-// the same way. The claim's end (the application closed the
-// description) forgets the lease without a revocation: the client
-// dropped its copy before it closed the description. So a file written and closed costs no frame;
-// one read back costs one waited lseek, and a revocation only when it
-// is opened or changed otherwise while its creator holds the lease.
+// client asks for the lease in the creating open (waited for: its
+// reply brings it) or, once a lease lapsed, at the next lseek or read,
+// and the claim then grants it (Owned.Grant). The claim's end (the
+// application closed the description) forgets the lease without a
+// revocation: the client dropped its copy before it closed the
+// description. So a file written and closed, or read back, costs no
+// frame, and a revocation only when it is opened or changed otherwise
+// while its creator holds the lease.
 
 // ownedDev is the Dev of OwnedKey: the number below the path kinds'
 // (no gofer device has it).

@@ -1,6 +1,7 @@
 // isatty: asks each kind of file whether it is a terminal, as programs
 // do of what they open (Python of each module; ls and pagers of their
-// output), and prints what each ioctl said.
+// output; gcc and its tools of their stdio), and prints what each ioctl
+// said.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -60,5 +61,8 @@ int main(int argc, char **argv) {
 	ask("pipe", p[0]);
 	fd = open("/dev/null", O_RDWR);
 	ask("/dev/null", fd);
+	ask("stdin", 0);
+	ask("stdout", 1);
+	ask("stderr", 2);
 	return 0;
 }
