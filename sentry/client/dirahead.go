@@ -1,0 +1,295 @@
+package client
+
+import (
+	"encoding/binary"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/usermem"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Listings ahead (docs/ARCHITECTURE.md, "The client's path cache",
+// "Listings ahead"; server: sentry/server/dirahead.go).
+//
+// find, du and ls -R list a directory, then open and list each of its
+// subdirectories: the open is posted (a listing's lstat answer), but
+// each listing waited for its round trip (busybox find over
+// /usr/include: 834 of its 941 waited calls). A getdents64 by path asks
+// for the listings of the directory's first subdirectories
+// (Syscall.listing_ahead); its reply brings them (Reply.ahead), each
+// kept under its own leases as the answer of a getdents64 of a
+// description of that path whose listing has not begun (aheadKey), and
+// its entries' lstat answers as a listing by path keeps them
+// (keepListedLocked). While that answer holds, such a getdents64 (by a
+// one-thread process whose description no other fd table holds, with a
+// buffer big enough for the whole listing) is answered here: the records
+// are written to the buffer, the description is marked at its listing's
+// end (direof.go), and the call is posted with the listing's last cookie
+// (Syscall.ahead_cookie): the server moves the description's cursor
+// there without listing. That posted call asks in turn for the listings
+// of the subdirectory's own subdirectories (ahead_names), which its
+// reply brings: a walk keeps a level ahead.
+//
+// A description counts as not begun (pathCache.aheadFresh) from its open
+// until any getdents64, getdents or lseek of it, and a recovery forgets
+// them all (a restored cursor is the replay record's). Coherence is a
+// listing's: a name made or removed in the directory, a change of its
+// mode or owner, a rename on the walk revoke the answer before that
+// change's reply; a posted creation or removal in it holds it back
+// (blockedLocked). The client stops asking for a while when most
+// listings sent ahead go unused (aheadWanted): a program that lists one
+// directory (ls, a shell's glob) costs the server a few listings, then
+// none.
+
+// aheadKey is the path cache's key number for a listing ahead: a number
+// no system call has.
+const aheadKey = 2<<16 | unix.SYS_GETDENTS64
+
+// maxAheadDirs is how many subdirectories a listing asks to be listed
+// ahead (the server's bound too).
+const maxAheadDirs = 16
+
+// aheadWindow listings sent ahead make a window: when fewer than a
+// quarter of a window's were used, no listing ahead is asked for
+// aheadOff (doubled each time, up to aheadOffMax; back to nothing after
+// a window whose listings were used).
+const (
+	aheadWindow = 64
+	aheadOff    = time.Second
+	aheadOffMax = 16 * time.Second
+)
+
+// aheadUse counts the listings sent ahead and their use. Protected by
+// pathCache.mu.
+type aheadUse struct {
+	// got and used count the listings of the current window kept and
+	// answered from.
+	got, used int
+	// offFor and offUntil: no listing ahead is asked for until
+	// offUntil.
+	offFor   time.Duration
+	offUntil time.Time
+}
+
+// aheadWantedLocked says whether a listing may ask for listings ahead
+// now. Precondition: pc.mu.
+func (pc *pathCache) aheadWantedLocked() bool {
+	return !time.Now().Before(pc.ahead.offUntil)
+}
+
+// aheadGotLocked counts n listings kept ahead, closing a window if it
+// is full. Precondition: pc.mu.
+func (pc *pathCache) aheadGotLocked(n int) {
+	u := &pc.ahead
+	u.got += n
+	if u.got < aheadWindow {
+		return
+	}
+	if 4*u.used < u.got {
+		u.offFor = min(max(2*u.offFor, aheadOff), aheadOffMax)
+		u.offUntil = time.Now().Add(u.offFor)
+	} else {
+		u.offFor = 0
+	}
+	u.got, u.used = 0, 0
+}
+
+// noteFreshDirLocked notes that description desc was just opened: its
+// listing has not begun. Precondition: pc.mu.
+func (pc *pathCache) noteFreshDirLocked(desc uint64) {
+	if pc.aheadFresh == nil || len(pc.aheadFresh) >= maxOpenPaths {
+		pc.aheadFresh = make(map[uint64]bool)
+	}
+	pc.aheadFresh[desc] = true
+}
+
+// forgetFresh forgets that t's fd's description had not begun its
+// listing (a getdents or lseek of it is forwarded; all of them if the
+// fd's description is not known).
+func (t *task) forgetFresh(fd int32) {
+	pc := t.c.pcache
+	if pc == nil {
+		return
+	}
+	desc, ok := t.c.ids.fileOf(t.proc.pid, fd)
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if !ok {
+		clear(pc.aheadFresh)
+		return
+	}
+	delete(pc.aheadFresh, desc)
+}
+
+// keepAhead keeps the listings ahead (Reply.ahead) of the subdirectories
+// of directory dir (a listing's path) that the reply of a call sent at
+// at, by a process of credentials creds whose paths start at start,
+// carried.
+func (pc *pathCache) keepAhead(creds, start, dir string, reply *pb.Reply, at leaseStamp) {
+	if pc == nil || len(reply.Ahead) == 0 {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.fsIDsChanged || at.gen != pc.gen {
+		return
+	}
+	kept := 0
+	prefix := listedPrefix(dir)
+	for _, a := range reply.Ahead {
+		l := a.GetLease()
+		if l == nil || l.Id == 0 || l.TtlMs == 0 || l.Epoch < pc.lastEpoch || a.Name == "" || strings.ContainsRune(a.Name, '/') ||
+			!grantedAs(pathKey{creds: creds, start: start}, l) {
+			continue
+		}
+		path := prefix + a.Name
+		expires := at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)
+		shared := pc.keepListedLocked(listedView{creds: creds, start: start, prefix: listedPrefix(path), ahead: true}, l, a.Listed, expires)
+		ans := &pathAnswer{ret: a.Cookie, out: a.Dirents, expires: expires, nextCreation: pc.nextCreation()}
+		ans.holds[0] = shared
+		pc.answers[pathKey{sysno: aheadKey, creds: creds, start: start, path: path}] = ans
+		pc.noteListedDirLocked(pathKey{creds: creds, start: start}, path, expires)
+		kept++
+	}
+	pc.aheadGotLocked(kept)
+}
+
+// keepAheadOf keeps the listings ahead a forwarded getdents64 lst of t
+// brought (keepAhead).
+func (t *task) keepAheadOf(lst listing, reply *pb.Reply, at leaseStamp) {
+	pc := t.c.pcache
+	if pc == nil || lst.path == "" || len(reply.Ahead) == 0 {
+		return
+	}
+	creds, start, ok := t.listingStart(lst.path)
+	if !ok {
+		return
+	}
+	pc.keepAhead(creds, start, strings.TrimSuffix(lst.path, "/"), reply, at)
+}
+
+// listingStart returns the key parts of t's credentials and of where
+// path starts.
+func (t *task) listingStart(path string) (creds, start string, ok bool) {
+	pc := t.c.pcache
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if creds, ok = pc.creds[t.proc.pid]; !ok {
+		return "", "", false
+	}
+	if strings.HasPrefix(path, "/") {
+		return creds, "/", true
+	}
+	cwd, known := pc.cwds[pc.fs[t.proc.pid]]
+	if !known {
+		return "", "", false
+	}
+	return creds, "cwd " + cwd, true
+}
+
+// listingAhead answers t's getdents64 (args) from a listing kept ahead,
+// if it may (see above), and posts it; it returns the bytes written.
+func (t *task) listingAhead(args [6]uint64) (uint64, bool) {
+	pc := t.c.pcache
+	if pc == nil || args[1] == 0 || !t.singleThreaded() {
+		return 0, false
+	}
+	fd := int32(args[0])
+	desc, ok := t.c.ids.soleDescription(t.proc.pid, fd)
+	if !ok {
+		return 0, false
+	}
+	scope := t.answerScope()
+	pc.mu.Lock()
+	path, opened := pc.openPaths[desc]
+	if !opened || !pc.aheadFresh[desc] || path == "" {
+		pc.mu.Unlock()
+		return 0, false
+	}
+	creds, ok := pc.creds[t.proc.pid]
+	start := "/"
+	if ok && !strings.HasPrefix(path, "/") {
+		cwd, known := pc.cwds[pc.fs[t.proc.pid]]
+		start, ok = "cwd "+cwd, known
+	}
+	path = strings.TrimSuffix(path, "/")
+	k := pathKey{sysno: aheadKey, creds: creds, start: start, path: path}
+	var a *pathAnswer
+	if ok {
+		a = pc.answerLocked(k)
+	}
+	if a == nil || pc.blockedLocked(a) || !scope.allows(aheadKey, a) || uint64(len(a.out)) > uint64(uint32(args[2])) {
+		pc.mu.Unlock()
+		return 0, false
+	}
+	dirents, cookie := a.out, a.ret
+	wantAhead := pc.aheadWantedLocked()
+	// Taken now: a posted open's reply may move the marks to the
+	// server's description (settleOpen) before the next lock.
+	delete(pc.aheadFresh, desc)
+	if pc.listingEnds == nil || len(pc.listingEnds) >= maxOpenPaths {
+		pc.listingEnds = make(map[uint64]bool)
+	}
+	pc.listingEnds[desc] = true
+	pc.mu.Unlock()
+	if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(args[1]), dirents, usermem.IOOpts{}); err != nil {
+		// The server's listing fails alike (EFAULT).
+		t.forgetListingEnd(fd)
+		return 0, false
+	}
+	call := newPostedCall(t.tid, unix.SYS_GETDENTS64, args, nil)
+	sc := call.syscall()
+	sc.AheadCookie = &cookie
+	if names := aheadNames(dirents); len(names) > 0 && wantAhead {
+		sc.ListingAhead, sc.AheadNames = maxAheadDirs, names
+		sc.ListingPath, sc.PathLeaseWanted = path, true
+	}
+	at := pc.stamp()
+	done := func(r *pb.Reply) {
+		if r != nil && r.Errno != 0 {
+			t.c.log.Warn("a getdents64 answered from a listing ahead failed on the server", "path", path, "errno", unix.Errno(r.Errno))
+		}
+		if r != nil && r.Errno == 0 {
+			pc.keepAhead(creds, start, path, r, at)
+		}
+	}
+	if !t.c.conn.PostCall(call, done) {
+		// Recovering: forwarded, the server lists the same.
+		t.forgetListingEnd(fd)
+		return 0, false
+	}
+	t.posted = true
+	pc.mu.Lock()
+	pc.ahead.used++
+	t.answeredLocked(pc)
+	pc.mu.Unlock()
+	return uint64(len(dirents)), true
+}
+
+// aheadNames returns the names of the directories among the records of
+// a listing (but "." and ".."), at most maxAheadDirs of them, in its
+// order.
+func aheadNames(dirents []byte) []string {
+	var names []string
+	for b := dirents; len(b) >= 19 && len(names) < maxAheadDirs; {
+		reclen := int(binary.LittleEndian.Uint16(b[16:]))
+		if reclen < 20 || reclen > len(b) {
+			break
+		}
+		if b[18] == unix.DT_DIR {
+			name := b[19:reclen]
+			if i := strings.IndexByte(string(name), 0); i >= 0 {
+				name = name[:i]
+			}
+			if s := string(name); s != "." && s != ".." && s != "" {
+				names = append(names, s)
+			}
+		}
+		b = b[reclen:]
+	}
+	return names
+}
