@@ -191,38 +191,104 @@ func (t *task) listingStart(path string) (creds, start string, ok bool) {
 	return creds, "cwd " + cwd, true
 }
 
+// maxAheadWait bounds how long a getdents64 waits for the reply of a
+// posted call that asked for its listing ahead (the thread takes no
+// signal meanwhile); then it asks the server.
+const maxAheadWait = 100 * time.Millisecond
+
 // listingAhead answers t's getdents64 (args) from a listing kept ahead,
 // if it may (see above), and posts it; it returns the bytes written.
+// When the listing is asked for by a posted call in flight (the last
+// level's), it sends that call now and waits for its reply: the server
+// is already listing the directory.
 func (t *task) listingAhead(args [6]uint64) (uint64, bool) {
 	pc := t.c.pcache
 	if pc == nil || args[1] == 0 || !t.singleThreaded() {
 		return 0, false
 	}
 	fd := int32(args[0])
-	desc, ok := t.c.ids.soleDescription(t.proc.pid, fd)
-	if !ok {
-		return 0, false
+	var deadline time.Time
+	for {
+		// Again after a wait: the posted open's reply may have named
+		// the server's description meanwhile (settleOpen).
+		desc, ok := t.c.ids.soleDescription(t.proc.pid, fd)
+		if !ok {
+			return 0, false
+		}
+		scope := t.answerScope()
+		pc.mu.Lock()
+		k, ok := pc.aheadKeyLocked(t.proc.pid, desc)
+		if !ok {
+			pc.mu.Unlock()
+			return 0, false
+		}
+		a := pc.answerLocked(k)
+		if a == nil && pc.aheadComing[k] > 0 {
+			if deadline.IsZero() {
+				deadline = time.Now().Add(maxAheadWait)
+			}
+			if left := time.Until(deadline); left > 0 {
+				ch := pc.aheadArrivedLocked()
+				pc.mu.Unlock()
+				t.c.conn.sendPosted()
+				timer := time.NewTimer(left)
+				select {
+				case <-ch:
+				case <-timer.C:
+				}
+				timer.Stop()
+				continue
+			}
+		}
+		if a == nil || pc.blockedLocked(a) || !scope.allows(aheadKey, a) || uint64(len(a.out)) > uint64(uint32(args[2])) {
+			pc.mu.Unlock()
+			return 0, false
+		}
+		pc.mu.Unlock()
+		return t.answerAhead(args, desc, k, a)
 	}
-	scope := t.answerScope()
-	pc.mu.Lock()
+}
+
+// aheadKeyLocked returns the key of the listing ahead that may answer a
+// getdents64 of description desc by process pid: the path it was opened
+// by, if its listing has not begun. Precondition: pc.mu.
+func (pc *pathCache) aheadKeyLocked(pid int32, desc uint64) (pathKey, bool) {
 	path, opened := pc.openPaths[desc]
 	if !opened || !pc.aheadFresh[desc] || path == "" {
-		pc.mu.Unlock()
-		return 0, false
+		return pathKey{}, false
 	}
-	creds, ok := pc.creds[t.proc.pid]
+	creds, ok := pc.creds[pid]
+	if !ok {
+		return pathKey{}, false
+	}
 	start := "/"
-	if ok && !strings.HasPrefix(path, "/") {
-		cwd, known := pc.cwds[pc.fs[t.proc.pid]]
-		start, ok = "cwd "+cwd, known
+	if !strings.HasPrefix(path, "/") {
+		cwd, known := pc.cwds[pc.fs[pid]]
+		if !known {
+			return pathKey{}, false
+		}
+		start = "cwd " + cwd
 	}
-	path = strings.TrimSuffix(path, "/")
-	k := pathKey{sysno: aheadKey, creds: creds, start: start, path: path}
-	var a *pathAnswer
-	if ok {
-		a = pc.answerLocked(k)
+	return pathKey{sysno: aheadKey, creds: creds, start: start, path: strings.TrimSuffix(path, "/")}, true
+}
+
+// aheadArrivedLocked returns the channel closed when the next reply of
+// a posted call that asked for listings ahead came. Precondition: pc.mu.
+func (pc *pathCache) aheadArrivedLocked() chan struct{} {
+	if pc.aheadArrived == nil {
+		pc.aheadArrived = make(chan struct{})
 	}
-	if a == nil || pc.blockedLocked(a) || !scope.allows(aheadKey, a) || uint64(len(a.out)) > uint64(uint32(args[2])) {
+	return pc.aheadArrived
+}
+
+// answerAhead answers t's getdents64 (args) of description desc from
+// the listing ahead a kept under k, and posts it with the listing's end
+// (asking for the listings of its subdirectories in turn).
+func (t *task) answerAhead(args [6]uint64, desc uint64, k pathKey, a *pathAnswer) (uint64, bool) {
+	pc := t.c.pcache
+	fd := int32(args[0])
+	pc.mu.Lock()
+	if !pc.aheadFresh[desc] {
 		pc.mu.Unlock()
 		return 0, false
 	}
@@ -244,21 +310,31 @@ func (t *task) listingAhead(args [6]uint64) (uint64, bool) {
 	call := newPostedCall(t.tid, unix.SYS_GETDENTS64, args, nil)
 	sc := call.syscall()
 	sc.AheadCookie = &cookie
+	var coming []pathKey
 	if names := aheadNames(dirents); len(names) > 0 && wantAhead {
 		sc.ListingAhead, sc.AheadNames = maxAheadDirs, names
-		sc.ListingPath, sc.PathLeaseWanted = path, true
+		sc.ListingPath, sc.PathLeaseWanted = k.path, true
+		prefix := listedPrefix(k.path)
+		for _, n := range names {
+			ck := k
+			ck.path = prefix + n
+			coming = append(coming, ck)
+		}
 	}
 	at := pc.stamp()
 	done := func(r *pb.Reply) {
 		if r != nil && r.Errno != 0 {
-			t.c.log.Warn("a getdents64 answered from a listing ahead failed on the server", "path", path, "errno", unix.Errno(r.Errno))
+			t.c.log.Warn("a getdents64 answered from a listing ahead failed on the server", "path", k.path, "errno", unix.Errno(r.Errno))
 		}
 		if r != nil && r.Errno == 0 {
-			pc.keepAhead(creds, start, path, r, at)
+			pc.keepAhead(k.creds, k.start, k.path, r, at)
 		}
+		pc.aheadCame(coming)
 	}
+	pc.aheadComingAdd(coming)
 	if !t.c.conn.PostCall(call, done) {
 		// Recovering: forwarded, the server lists the same.
+		pc.aheadCame(coming)
 		t.forgetListingEnd(fd)
 		return 0, false
 	}
@@ -268,6 +344,41 @@ func (t *task) listingAhead(args [6]uint64) (uint64, bool) {
 	t.answeredLocked(pc)
 	pc.mu.Unlock()
 	return uint64(len(dirents)), true
+}
+
+// aheadComingAdd counts the listings ahead of keys as asked for by a
+// posted call in flight.
+func (pc *pathCache) aheadComingAdd(keys []pathKey) {
+	if len(keys) == 0 {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.aheadComing == nil || len(pc.aheadComing) >= maxOpenPaths {
+		pc.aheadComing = make(map[pathKey]int)
+	}
+	for _, k := range keys {
+		pc.aheadComing[k]++
+	}
+}
+
+// aheadCame ends what aheadComingAdd counted (the call's reply came, or
+// it was not posted) and wakes the calls waiting for a listing ahead.
+func (pc *pathCache) aheadCame(keys []pathKey) {
+	if len(keys) == 0 {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	for _, k := range keys {
+		if pc.aheadComing[k]--; pc.aheadComing[k] <= 0 {
+			delete(pc.aheadComing, k)
+		}
+	}
+	if pc.aheadArrived != nil {
+		close(pc.aheadArrived)
+		pc.aheadArrived = nil
+	}
 }
 
 // aheadNames returns the names of the directories among the records of

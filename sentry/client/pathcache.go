@@ -229,6 +229,11 @@ type pathCache struct {
 	// listings sent ahead and their use (dirahead.go). Protected by mu.
 	aheadFresh map[uint64]bool
 	ahead      aheadUse
+	// aheadComing counts, by key, the listings ahead asked for by
+	// posted calls without a reply; aheadArrived is closed (and
+	// cleared) when such a reply came (dirahead.go). Protected by mu.
+	aheadComing  map[pathKey]int
+	aheadArrived chan struct{}
 
 	// hits counts the calls answered here, kept the answers kept, for
 	// the end-of-session log line. Atomic.
