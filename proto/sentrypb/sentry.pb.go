@@ -3207,6 +3207,12 @@ type Syscall struct {
 	// listing had not begun, is moved to that listing's end (as a
 	// getdents64 that listed everything leaves it), and nothing is listed.
 	AheadCookie *uint64 `protobuf:"varint,582,opt,name=ahead_cookie,json=aheadCookie,proto3,oneof" json:"ahead_cookie,omitempty"`
+	// ahead_siblings, on a getdents64 with listing_ahead, are
+	// subdirectories of the directory above listing_path (its path up to
+	// the last slash) to list ahead too (AheadListing.sibling): those of a
+	// directory with more subdirectories than one reply brings, asked for
+	// while the walk is in the first ones.
+	AheadSiblings []string `protobuf:"bytes,584,rep,name=ahead_siblings,json=aheadSiblings,proto3" json:"ahead_siblings,omitempty"`
 	// install_fd, on a posted read-only open or openat, is the fd the
 	// client told the application (the lowest free one in its copy of the
 	// caller's fd table, which no other process shares): the server
@@ -3381,6 +3387,13 @@ func (x *Syscall) GetAheadCookie() uint64 {
 		return *x.AheadCookie
 	}
 	return 0
+}
+
+func (x *Syscall) GetAheadSiblings() []string {
+	if x != nil {
+		return x.AheadSiblings
+	}
+	return nil
 }
 
 func (x *Syscall) GetInstallFd() int32 {
@@ -10750,8 +10763,11 @@ type AheadListing struct {
 	// search, attributes and names: a name made or removed there revokes
 	// it), as a listing by path's PathLease (writable, removable, dir_ino
 	// too); listed are the entries' lstat answers under their own ids.
-	Lease         *PathLease    `protobuf:"bytes,4,opt,name=lease,proto3" json:"lease,omitempty"`
-	Listed        []*ListedStat `protobuf:"bytes,5,rep,name=listed,proto3" json:"listed,omitempty"`
+	Lease  *PathLease    `protobuf:"bytes,4,opt,name=lease,proto3" json:"lease,omitempty"`
+	Listed []*ListedStat `protobuf:"bytes,5,rep,name=listed,proto3" json:"listed,omitempty"`
+	// sibling says name is in the directory above the one listed
+	// (Syscall.ahead_siblings).
+	Sibling       bool `protobuf:"varint,6,opt,name=sibling,proto3" json:"sibling,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10819,6 +10835,13 @@ func (x *AheadListing) GetListed() []*ListedStat {
 		return x.Listed
 	}
 	return nil
+}
+
+func (x *AheadListing) GetSibling() bool {
+	if x != nil {
+		return x.Sibling
+	}
+	return false
 }
 
 // LeaseRevoke ends the client's leases ids; epoch numbers the revocations
@@ -11138,7 +11161,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x9c\x06\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xc4\x06\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -11159,7 +11182,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\rlisting_ahead\x18\xc4\x04 \x01(\rR\flistingAhead\x12 \n" +
 	"\vahead_names\x18\xc5\x04 \x03(\tR\n" +
 	"aheadNames\x12'\n" +
-	"\fahead_cookie\x18\xc6\x04 \x01(\x04H\x00R\vaheadCookie\x88\x01\x01\x12#\n" +
+	"\fahead_cookie\x18\xc6\x04 \x01(\x04H\x00R\vaheadCookie\x88\x01\x01\x12&\n" +
+	"\x0eahead_siblings\x18\xc8\x04 \x03(\tR\raheadSiblings\x12#\n" +
 	"\n" +
 	"install_fd\x18\xb8\x03 \x01(\x05H\x01R\tinstallFd\x88\x01\x01\x12>\n" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12 \n" +
@@ -11818,13 +11842,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04stat\x18\x02 \x01(\fR\x04stat\x12\x11\n" +
 	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x11\n" +
 	"\x03ino\x18\xd6\x03 \x01(\x04R\x03ino\x12\x15\n" +
-	"\x05statx\x18\xaf\x03 \x01(\fR\x05statx\"\xcd\x01\n" +
+	"\x05statx\x18\xaf\x03 \x01(\fR\x05statx\"\xe7\x01\n" +
 	"\fAheadListing\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adirents\x18\x02 \x01(\fR\adirents\x12\x16\n" +
 	"\x06cookie\x18\x03 \x01(\x04R\x06cookie\x129\n" +
 	"\x05lease\x18\x04 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\x05lease\x12<\n" +
-	"\x06listed\x18\x05 \x03(\v2$.runscdecoupled.sentry.v1.ListedStatR\x06listed\"5\n" +
+	"\x06listed\x18\x05 \x03(\v2$.runscdecoupled.sentry.v1.ListedStatR\x06listed\x12\x18\n" +
+	"\asibling\x18\x06 \x01(\bR\asibling\"5\n" +
 	"\vLeaseRevoke\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x04R\x03ids\"$\n" +

@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // Listings ahead (docs/ARCHITECTURE.md, "The client's path cache",
@@ -140,13 +141,17 @@ func (pc *pathCache) keepAhead(creds, start, dir string, reply *pb.Reply, at lea
 	}
 	kept := 0
 	prefix := listedPrefix(dir)
+	parent, hasParent := sysabi.ParentPath(dir)
 	for _, a := range reply.Ahead {
 		l := a.GetLease()
 		if l == nil || l.Id == 0 || l.TtlMs == 0 || l.Epoch < pc.lastEpoch || a.Name == "" || strings.ContainsRune(a.Name, '/') ||
-			!grantedAs(pathKey{creds: creds, start: start}, l) {
+			!grantedAs(pathKey{creds: creds, start: start}, l) || a.Sibling && !hasParent {
 			continue
 		}
 		path := prefix + a.Name
+		if a.Sibling {
+			path = listedPrefix(parent) + a.Name
+		}
 		expires := at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)
 		shared := pc.keepListedLocked(listedView{creds: creds, start: start, prefix: listedPrefix(path), ahead: true}, l, a.Listed, expires)
 		ans := &pathAnswer{ret: a.Cookie, out: a.Dirents, expires: expires, nextCreation: pc.nextCreation()}
@@ -169,7 +174,29 @@ func (t *task) keepAheadOf(lst listing, reply *pb.Reply, at leaseStamp) {
 	if !ok {
 		return
 	}
-	pc.keepAhead(creds, start, strings.TrimSuffix(lst.path, "/"), reply, at)
+	dir := strings.TrimSuffix(lst.path, "/")
+	pc.keepAhead(creds, start, dir, reply, at)
+	// The subdirectories listed that none came for: asked for by the
+	// calls of the first ones (aheadAsk).
+	sent := make(map[string]bool, len(reply.Ahead))
+	var asked []string
+	for _, a := range reply.Ahead {
+		if !a.Sibling {
+			sent[a.Name] = true
+			asked = append(asked, a.Name)
+		}
+	}
+	var rest []string
+	for _, o := range reply.Outputs {
+		for _, n := range subdirNames(o.Data) {
+			if !sent[n] {
+				rest = append(rest, n)
+			}
+		}
+	}
+	pc.mu.Lock()
+	pc.noteAheadRestLocked(pathKey{sysno: aheadKey, creds: creds, start: start, path: dir}, asked, rest)
+	pc.mu.Unlock()
 }
 
 // listingStart returns the key parts of t's credentials and of where
@@ -311,14 +338,12 @@ func (t *task) answerAhead(args [6]uint64, desc uint64, k pathKey, a *pathAnswer
 	sc := call.syscall()
 	sc.AheadCookie = &cookie
 	var coming []pathKey
-	if names := aheadNames(dirents); len(names) > 0 && wantAhead {
-		sc.ListingAhead, sc.AheadNames = maxAheadDirs, names
-		sc.ListingPath, sc.PathLeaseWanted = k.path, true
-		prefix := listedPrefix(k.path)
-		for _, n := range names {
-			ck := k
-			ck.path = prefix + n
-			coming = append(coming, ck)
+	if wantAhead {
+		names, siblings := pc.aheadAsk(k, subdirNames(dirents))
+		if len(names)+len(siblings) > 0 {
+			sc.ListingAhead, sc.AheadNames, sc.AheadSiblings = maxAheadDirs, names, siblings
+			sc.ListingPath, sc.PathLeaseWanted = k.path, true
+			coming = aheadKeys(k, names, siblings)
 		}
 	}
 	at := pc.stamp()
@@ -381,12 +406,11 @@ func (pc *pathCache) aheadCame(keys []pathKey) {
 	}
 }
 
-// aheadNames returns the names of the directories among the records of
-// a listing (but "." and ".."), at most maxAheadDirs of them, in its
-// order.
-func aheadNames(dirents []byte) []string {
+// subdirNames returns the names of the directories among the records of
+// a listing (but "." and ".."), in its order.
+func subdirNames(dirents []byte) []string {
 	var names []string
-	for b := dirents; len(b) >= 19 && len(names) < maxAheadDirs; {
+	for b := dirents; len(b) >= 19; {
 		reclen := int(binary.LittleEndian.Uint16(b[16:]))
 		if reclen < 20 || reclen > len(b) {
 			break
@@ -403,4 +427,80 @@ func aheadNames(dirents []byte) []string {
 		b = b[reclen:]
 	}
 	return names
+}
+
+// maxAheadRest bounds pathCache.aheadRest; beyond it, all are forgotten.
+const maxAheadRest = 1024
+
+// aheadAsk returns what a posted getdents64 answered from the listing
+// ahead of directory k (its subdirectories subdirs) asks to be listed
+// ahead: its first maxAheadDirs subdirectories, and, when k is the last
+// subdirectory of the directory above asked for so far, the next
+// maxAheadDirs of those not asked for yet (pathCache.aheadRest: a
+// directory with more subdirectories than one reply brings; asked for
+// while the walk is in the last of the ones before, not at once: a
+// listing ahead lasts a lease's life). The rest of k's are noted for
+// its own subdirectories' calls.
+func (pc *pathCache) aheadAsk(k pathKey, subdirs []string) (names, siblings []string) {
+	names = subdirs[:min(len(subdirs), maxAheadDirs)]
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.noteAheadRestLocked(k, names, subdirs[len(names):])
+	parent, ok := sysabi.ParentPath(k.path)
+	if !ok {
+		return names, nil
+	}
+	pk := k
+	pk.path = parent
+	r := pc.aheadRest[pk]
+	if len(r.rest) == 0 || k.path != listedPrefix(parent)+r.last {
+		return names, nil
+	}
+	siblings = r.rest[:min(len(r.rest), maxAheadDirs)]
+	pc.noteAheadRestLocked(pk, siblings, r.rest[len(siblings):])
+	return names, siblings
+}
+
+// aheadRest is what pathCache.aheadRest holds of a directory: the last
+// of its subdirectories asked to be listed ahead, and those not asked
+// for yet.
+type aheadRest struct {
+	last string
+	rest []string
+}
+
+// noteAheadRestLocked notes the subdirectories of directory k not asked
+// to be listed ahead yet, rest, after those just asked for, asked (none:
+// forgotten). Precondition: pc.mu.
+func (pc *pathCache) noteAheadRestLocked(k pathKey, asked, rest []string) {
+	if len(rest) == 0 || len(asked) == 0 {
+		delete(pc.aheadRest, k)
+		return
+	}
+	if pc.aheadRest == nil || len(pc.aheadRest) >= maxAheadRest {
+		pc.aheadRest = make(map[pathKey]aheadRest)
+	}
+	pc.aheadRest[k] = aheadRest{last: asked[len(asked)-1], rest: rest}
+}
+
+// aheadKeys returns the keys of the listings ahead a call of listing k
+// asks for: of its subdirectories names and of the directory above's
+// siblings.
+func aheadKeys(k pathKey, names, siblings []string) []pathKey {
+	var keys []pathKey
+	prefix := listedPrefix(k.path)
+	for _, n := range names {
+		ck := k
+		ck.path = prefix + n
+		keys = append(keys, ck)
+	}
+	if parent, ok := sysabi.ParentPath(k.path); ok {
+		prefix = listedPrefix(parent)
+		for _, n := range siblings {
+			ck := k
+			ck.path = prefix + n
+			keys = append(keys, ck)
+		}
+	}
+	return keys
 }

@@ -234,6 +234,10 @@ type pathCache struct {
 	// cleared) when such a reply came (dirahead.go). Protected by mu.
 	aheadComing  map[pathKey]int
 	aheadArrived chan struct{}
+	// aheadRest are, by the key of a listing ahead of its path, the
+	// subdirectories of a directory not asked to be listed ahead yet
+	// (dirahead.go). Protected by mu.
+	aheadRest map[pathKey]aheadRest
 
 	// hits counts the calls answered here, kept the answers kept, for
 	// the end-of-session log line. Atomic.

@@ -4,14 +4,17 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // Listings sent ahead (docs/ARCHITECTURE.md, "The client's path cache",
@@ -66,6 +69,36 @@ type aheadListing struct {
 	listed  []*sentrypb.ListedStat
 	entries []*vfs.Dentry
 	keys    []readlease.Key
+	// sibling: name is in the directory above the one listed
+	// (Syscall.ahead_siblings).
+	sibling bool
+}
+
+// siblingsAhead returns the listings ahead of c's ahead_siblings, the
+// subdirectories of the directory above dir, which c listed by path,
+// when c's listing path without its last name names that directory
+// (dir's parent), after the listings as (n keys besides).
+func siblingsAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, as []*aheadListing, n int) []*aheadListing {
+	if len(c.AheadSiblings) == 0 {
+		return nil
+	}
+	v := c.Kernel.VFS
+	parentPath, ok := sysabi.ParentPath(c.ListingPath)
+	if !ok {
+		return nil
+	}
+	parent, _, err := syscalls.LookupAt(c, linux.AT_FDCWD, parentPath, true, false)
+	if err != nil || parent == nil || c.NotLeasable || parent.Kind != vfs.KindGofer || v.ParentOf(dir) != parent || c.MaySearch(parent) != nil {
+		return nil
+	}
+	for _, a := range as {
+		n += len(a.keys)
+	}
+	sibs := listAhead(k, c, parent, listedKeys(c.PathView, parent), c.AheadSiblings, n)
+	for _, a := range sibs {
+		a.sibling = true
+	}
+	return sibs
 }
 
 // listAhead returns the listings ahead of the subdirectories names of
@@ -191,6 +224,7 @@ func replyAhead(c *syscallCtx, l *sentrypb.PathLease, as []*aheadListing, ids []
 		ids = ids[len(a.keys):]
 		ll := &sentrypb.PathLease{Id: aids[0], Epoch: l.Epoch, TtlMs: l.TtlMs, Creds: l.Creds, Cwd: l.Cwd, DirFile: l.DirFile}
 		leaseListing(c, ll, a.dir, a.keys, aids, a.listed)
-		c.Reply.Ahead = append(c.Reply.Ahead, &sentrypb.AheadListing{Name: a.name, Dirents: a.dirents, Cookie: a.cookie, Lease: ll, Listed: a.listed})
+		c.Reply.Ahead = append(c.Reply.Ahead, &sentrypb.AheadListing{Name: a.name, Dirents: a.dirents, Cookie: a.cookie, Lease: ll, Listed: a.listed,
+			Sibling: a.sibling})
 	}
 }

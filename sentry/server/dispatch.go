@@ -61,7 +61,7 @@ func dispatch(k *clientState, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall
 		return r
 	}
 	if sc.Sysno == unix.SYS_GETDENTS64 {
-		c.AheadWanted, c.AheadNames = int(min(sc.ListingAhead, maxAheadDirs)), sc.AheadNames
+		c.AheadWanted, c.AheadNames, c.AheadSiblings = int(min(sc.ListingAhead, maxAheadDirs)), sc.AheadNames, sc.AheadSiblings
 		if sc.Posted {
 			c.AheadCookie = sc.AheadCookie
 		}

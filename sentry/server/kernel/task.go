@@ -81,6 +81,8 @@ type Task struct {
 	AheadWanted int
 	AheadNames  []string
 	AheadCookie *uint64
+	// AheadSiblings is its Syscall.ahead_siblings. Set once.
+	AheadSiblings []string
 	// PathView is what a path call's answer depends on as the call
 	// began, when it may get a path lease (pathlease.go).
 	PathView *PathView
