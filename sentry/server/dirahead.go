@@ -94,7 +94,7 @@ func siblingsAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, as []*aheadLi
 	for _, a := range as {
 		n += len(a.keys)
 	}
-	sibs := listAhead(k, c, parent, listedKeys(c.PathView, parent), c.AheadSiblings, n)
+	sibs := listAhead(k, c, parent, 0, listedKeys(c.PathView, parent), c.AheadSiblings, n)
 	for _, a := range sibs {
 		a.sibling = true
 	}
@@ -105,7 +105,10 @@ func siblingsAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, as []*aheadLi
 // dir, which getdents64 call c listed by path, whose answers hold common
 // (the walk's keys to dir and dir's search), while the client's path
 // budget keeps listingRoom after the n keys the reply holds besides.
-func listAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, common []readlease.Key, names []string, n int) []*aheadListing {
+//
+// The subdirectories are listed through handle h of dir (0: its dentry's,
+// PinHandle).
+func listAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, h uint64, common []readlease.Key, names []string, n int) []*aheadListing {
 	v := c.Kernel.VFS
 	shm, _ := v.ShmIfMade()
 	var out []*aheadListing
@@ -122,7 +125,7 @@ func listAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, common []readleas
 			c.MayAccess(sub, auth.MayRead|auth.MayExec) != nil {
 			continue
 		}
-		a := listSub(c, sub, name)
+		a := listSub(c, dir, h, sub, name)
 		if a == nil {
 			continue
 		}
@@ -139,40 +142,37 @@ func listAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, common []readleas
 	return out
 }
 
-// listSub lists gofer directory sub, the entry name of the directory a
-// call listed, with its entries' attributes: nil if it has more than
-// maxMissingInNames entries (noted so for tooBigLife) or the gofer
-// failed.
-func listSub(c *syscallCtx, sub *vfs.Dentry, name string) *aheadListing {
+// listSub lists gofer directory sub, the entry name of dir, which a
+// call listed, with its entries' attributes, in one gofer call through
+// dir's handle h (0: its dentry's; GetdentsRequest.name: no Walk to sub,
+// no handle of it): nil if it has more than maxMissingInNames entries
+// (noted so for tooBigLife) or the gofer failed.
+func listSub(c *syscallCtx, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name string) *aheadListing {
 	v := c.Kernel.VFS
-	h, err := v.PinHandle(sub)
-	if err != nil {
+	if h == 0 {
+		var err error
+		if h, err = v.PinHandle(dir); err != nil {
+			return nil
+		}
+		defer v.Unpin(dir)
+	}
+	ctx, cancel := v.RPCCtx()
+	r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: h, Name: name, Ino: sub.Ino(), Count: maxMissingInNames + 1, Plus: true})
+	cancel()
+	if syserr.FromGofer("getdents", r.GetErrno(), err) != nil {
 		return nil
 	}
-	defer v.Unpin(sub)
 	var ents []*goferpb.Dirent
-	for cookie := uint64(0); ; {
-		ctx, cancel := v.RPCCtx()
-		r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: h, Offset: cookie, Count: maxMissingInNames + 3, Plus: true})
-		cancel()
-		if syserr.FromGofer("getdents", r.GetErrno(), err) != nil {
-			return nil
-		}
-		v.NoteListing(sub, r.Entries, r.Stats, seq)
-		for _, e := range r.Entries {
-			cookie = e.Offset
-			if e.Name != "." && e.Name != ".." && e.Name != "" {
-				ents = append(ents, e)
-			}
-		}
-		if len(ents) > maxMissingInNames {
-			v.NoteTooBig(sub, len(ents)-maxMissingInNames, tooBigLife)
-			return nil
-		}
-		if len(r.Entries) == 0 || r.Eof {
-			break
+	for _, e := range r.Entries {
+		if e.Name != "." && e.Name != ".." && e.Name != "" {
+			ents = append(ents, e)
 		}
 	}
+	if !r.Eof || len(ents) > maxMissingInNames {
+		v.NoteTooBig(sub, max(len(ents)-maxMissingInNames, 1), tooBigLife)
+		return nil
+	}
+	v.NoteListing(sub, r.Entries, r.Stats, seq)
 	a := &aheadListing{name: name, dir: sub}
 	// As Getdents64 lists from the start with room for everything.
 	a.dirents = appendDirent(a.dirents, ".", sub.Ino(), unix.DT_DIR, 1)
@@ -227,4 +227,20 @@ func replyAhead(c *syscallCtx, l *sentrypb.PathLease, as []*aheadListing, ids []
 		c.Reply.Ahead = append(c.Reply.Ahead, &sentrypb.AheadListing{Name: a.name, Dirents: a.dirents, Cookie: a.cookie, Lease: ll, Listed: a.listed,
 			Sibling: a.sibling})
 	}
+}
+
+// listedHandle returns the gofer handle of the directory description
+// getdents64 call c lists (0: none), through which its subdirectories
+// are listed ahead: its dentry may have none (a cached name opened by
+// one Walk that opened it).
+func listedHandle(c *syscallCtx) uint64 {
+	f, err := c.GetFile(syscalls.ArgInt(c, 0))
+	if err != nil {
+		return 0
+	}
+	defer f.DecRef()
+	if g, ok := f.Impl.(*vfs.GoferDir); ok {
+		return g.Handle
+	}
+	return 0
 }

@@ -76,6 +76,19 @@ func TestListingAhead(t *testing.T) {
 	if len(r.Ahead) != maxAheadDirs || slices.Contains(names, "s01") || slices.Contains(names, "file") {
 		t.Fatalf("sent ahead %v, want %d subdirectories, not s01 (too big) nor file", names, maxAheadDirs)
 	}
+	t.Run("asked by name", func(t *testing.T) {
+		fd := open("/tmp/la")
+		defer l.sys(1, unix.SYS_CLOSE, fd)
+		r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/la", ListingAhead: maxAheadDirs,
+			AheadNames: []string{"s01", "file", "s07", "nothere", "s14"}})
+		var got []string
+		for _, a := range r.Ahead {
+			got = append(got, a.Name)
+		}
+		if !slices.Equal(got, []string{"s07", "s14"}) {
+			t.Errorf("sent ahead %v, want s07 and s14 (s01 is too big)", got)
+		}
+	})
 	for _, a := range r.Ahead {
 		t.Run(a.Name, func(t *testing.T) {
 			if a.Lease == nil || len(a.Lease.Ids) == 0 || a.Lease.DirIno == 0 || a.Sibling {
