@@ -79,7 +79,7 @@ type aheadUse struct {
 // aheadWantedLocked says whether a listing may ask for listings ahead
 // now. Precondition: pc.mu.
 func (pc *pathCache) aheadWantedLocked() bool {
-	return !time.Now().Before(pc.ahead.offUntil)
+	return !pc.noAhead && !time.Now().Before(pc.ahead.offUntil)
 }
 
 // aheadGotLocked counts n listings kept ahead, closing a window if it

@@ -229,6 +229,9 @@ type pathCache struct {
 	// listings sent ahead and their use (dirahead.go). Protected by mu.
 	aheadFresh map[uint64]bool
 	ahead      aheadUse
+	// noAhead: no listing ahead is asked for (Config.NoListingsAhead).
+	// Immutable.
+	noAhead bool
 	// aheadComing counts, by key, the listings ahead asked for by
 	// posted calls without a reply; aheadArrived is closed (and
 	// cleared) when such a reply came (dirahead.go). Protected by mu.
