@@ -45,6 +45,14 @@ const maxDirentsPerReply = 2048
 // valid UTF-8 cannot be carried by the protocol's string field and are
 // left out (and logged).
 func (s *Server) Getdents(_ context.Context, req *goferpb.GetdentsRequest) (*goferpb.GetdentsReply, error) {
+	if req.GetName() != "" {
+		r, err := s.getdentsOfSub(req)
+		s.log.Debug("getdents", "dir", req.GetDir(), "name", req.GetName(), "count", req.GetCount(), "plus", req.GetPlus(), "n", len(r.GetEntries()), "err", err)
+		if err != nil {
+			return &goferpb.GetdentsReply{Errno: errnoOf(err)}, nil
+		}
+		return r, nil
+	}
 	ents, eof, err := s.getdents(req.GetDir(), req.GetOffset(), req.GetCount())
 	s.log.Debug("getdents", "dir", req.GetDir(), "offset", req.GetOffset(), "count", req.GetCount(), "plus", req.GetPlus(), "n", len(ents), "err", err)
 	if err != nil {
@@ -68,6 +76,12 @@ func (s *Server) statEntries(id uint64, ents []*goferpb.Dirent) ([]*goferpb.Stat
 		return nil, wrap(err, "getdents")
 	}
 	defer h.decRef()
+	return s.statEntriesAt(h.fd, ents), nil
+}
+
+// statEntriesAt returns the attributes of the entries of the directory
+// of fd (statEntries').
+func (s *Server) statEntriesAt(fd int, ents []*goferpb.Dirent) []*goferpb.Stat {
 	out := make([]*goferpb.Stat, len(ents))
 	for i, e := range ents {
 		out[i] = &goferpb.Stat{}
@@ -75,16 +89,16 @@ func (s *Server) statEntries(id uint64, ents []*goferpb.Dirent) ([]*goferpb.Stat
 			continue
 		}
 		var stx unix.Statx_t
-		err := unix.Statx(h.fd, e.GetName(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &stx)
+		err := unix.Statx(fd, e.GetName(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &stx)
 		for err == unix.EINTR {
-			err = unix.Statx(h.fd, e.GetName(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &stx)
+			err = unix.Statx(fd, e.GetName(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &stx)
 		}
 		if err == nil {
 			out[i] = statFromStatx(&stx)
-			s.addSetIDAt(h.fd, e.GetName(), out[i])
+			s.addSetIDAt(fd, e.GetName(), out[i])
 		}
 	}
-	return out, nil
+	return out
 }
 
 // getdents returns up to count entries of directory handle id after

@@ -50,6 +50,7 @@ func runDo(args []string) int {
 	readCache := fs.Bool("read-cache", true, "answer reads and fstat of files opened read-only, and stat, access and readlink of paths asked before, from what the server leases to the client, revoked when anyone changes the file or the name (docs/ARCHITECTURE.md)")
 	postedOpens := fs.Bool("posted-opens", true, "answer a read-only open at once, with the lowest free fd, when the path cache holds the same open's success under a lease, and send it without waiting (docs/COMPATIBILITY.md)")
 	postedCreates := fs.Bool("posted-creates", true, "answer an open with O_CREAT of a name an unlink found missing under a lease at once, with the lowest free fd, and send it without waiting (docs/COMPATIBILITY.md); --posted-opens=false turns it off too")
+	listingsAhead := fs.Bool("listings-ahead", true, "have a listing of a directory by path bring the listings of its subdirectories, so that find, du and ls -R list each without waiting (docs/ARCHITECTURE.md); false: each listing waits for the server")
 	completeNames := fs.Bool("complete-names", true, "ask a lease on the complete names of each directory the sandbox makes, and answer an unlink of a name not made there since with ENOENT at once (docs/ARCHITECTURE.md)")
 	channels := fs.Bool("channels", true, "with the framed wire on a Unix socket (a server on this machine), make the threads' synchronous calls over shared-memory call channels (gVisor's flipcall) instead of the socket")
 	postBatch := fs.Bool("post-batch", true, "send posted calls (write behind, pipelined close, chmod...) in batches with the next message, and take their replies in batches; false sends each at once and has each answered alone")
@@ -290,6 +291,7 @@ func runDo(args []string) int {
 		NoPostedOpens:     !*postedOpens,
 		NoPostedCreates:   !*postedCreates,
 		NoCompleteNames:   !*completeNames,
+		NoListingsAhead:   !*listingsAhead,
 		TLS:               tlsf.files,
 		Grace:             *grace,
 		RecoveryTimeout:   *recoveryTimeout,

@@ -3279,7 +3279,16 @@ type GetdentsRequest struct {
 	// plus asks for each entry's attributes too (GetdentsReply.stats), as
 	// NFS's READDIRPLUS: a listing followed by a stat of each entry costs
 	// one call.
-	Plus          bool `protobuf:"varint,170,opt,name=plus,proto3" json:"plus,omitempty"`
+	Plus bool `protobuf:"varint,170,opt,name=plus,proto3" json:"plus,omitempty"`
+	// name, when set, lists the subdirectory name of dir instead (a single
+	// component, not followed if a symbolic link) from its start, through
+	// a descriptor of its own the call closes: no handle of it is made
+	// (offset must be 0). The sentry's listings ahead of subdirectories
+	// (sentry/server/dirahead.go) cost one call, not a Walk and a listing.
+	Name string `protobuf:"bytes,580,opt,name=name,proto3" json:"name,omitempty"`
+	// ino, with name, is the inode the sentry knows the subdirectory by:
+	// ESTALE if name now holds another.
+	Ino           uint64 `protobuf:"varint,581,opt,name=ino,proto3" json:"ino,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3340,6 +3349,20 @@ func (x *GetdentsRequest) GetPlus() bool {
 		return x.Plus
 	}
 	return false
+}
+
+func (x *GetdentsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetdentsRequest) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
+	}
+	return 0
 }
 
 type Dirent struct {
@@ -4088,12 +4111,14 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06origin\x18\x06 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"`\n" +
 	"\vRenameReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12;\n" +
-	"\achanged\x18\xe8\x02 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\achanged\"f\n" +
+	"\achanged\x18\xe8\x02 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\achanged\"\x8e\x01\n" +
 	"\x0fGetdentsRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\rR\x05count\x12\x13\n" +
-	"\x04plus\x18\xaa\x01 \x01(\bR\x04plus\"Z\n" +
+	"\x04plus\x18\xaa\x01 \x01(\bR\x04plus\x12\x13\n" +
+	"\x04name\x18\xc4\x04 \x01(\tR\x04name\x12\x11\n" +
+	"\x03ino\x18\xc5\x04 \x01(\x04R\x03ino\"Z\n" +
 	"\x06Dirent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03ino\x18\x02 \x01(\x04R\x03ino\x12\x12\n" +

@@ -3196,6 +3196,26 @@ type Syscall struct {
 	// at most 256 entries (no mount grafted), the reply carries that
 	// directory's listing (Reply.dir_listing, Reply.listed).
 	DirListingWanted bool `protobuf:"varint,564,opt,name=dir_listing_wanted,json=dirListingWanted,proto3" json:"dir_listing_wanted,omitempty"`
+	// listing_ahead, on a getdents64 by listing_path with
+	// path_lease_wanted, is how many of the directory's subdirectories the
+	// client would keep listed ahead (Reply.ahead): find, du and ls -R
+	// list each subdirectory next, and each listing waited for a round
+	// trip (sentry/client/dirahead.go). Those named by ahead_names, else
+	// the first subdirectories the call lists, in its order.
+	ListingAhead uint32   `protobuf:"varint,580,opt,name=listing_ahead,json=listingAhead,proto3" json:"listing_ahead,omitempty"`
+	AheadNames   []string `protobuf:"bytes,581,rep,name=ahead_names,json=aheadNames,proto3" json:"ahead_names,omitempty"`
+	// ahead_cookie, on a posted getdents64 by listing_path, says the
+	// client answered it from an ahead listing of the directory
+	// (Reply.ahead) that ended at this cookie: the description, whose
+	// listing had not begun, is moved to that listing's end (as a
+	// getdents64 that listed everything leaves it), and nothing is listed.
+	AheadCookie *uint64 `protobuf:"varint,582,opt,name=ahead_cookie,json=aheadCookie,proto3,oneof" json:"ahead_cookie,omitempty"`
+	// ahead_siblings, on a getdents64 with listing_ahead, are
+	// subdirectories of the directory above listing_path (its path up to
+	// the last slash) to list ahead too (AheadListing.sibling): those of a
+	// directory with more subdirectories than one reply brings, asked for
+	// while the walk is in the first ones.
+	AheadSiblings []string `protobuf:"bytes,584,rep,name=ahead_siblings,json=aheadSiblings,proto3" json:"ahead_siblings,omitempty"`
 	// install_fd, on a posted read-only open or openat, is the fd the
 	// client told the application (the lowest free one in its copy of the
 	// caller's fd table, which no other process shares): the server
@@ -3349,6 +3369,34 @@ func (x *Syscall) GetDirListingWanted() bool {
 		return x.DirListingWanted
 	}
 	return false
+}
+
+func (x *Syscall) GetListingAhead() uint32 {
+	if x != nil {
+		return x.ListingAhead
+	}
+	return 0
+}
+
+func (x *Syscall) GetAheadNames() []string {
+	if x != nil {
+		return x.AheadNames
+	}
+	return nil
+}
+
+func (x *Syscall) GetAheadCookie() uint64 {
+	if x != nil && x.AheadCookie != nil {
+		return *x.AheadCookie
+	}
+	return 0
+}
+
+func (x *Syscall) GetAheadSiblings() []string {
+	if x != nil {
+		return x.AheadSiblings
+	}
+	return nil
 }
 
 func (x *Syscall) GetInstallFd() int32 {
@@ -4029,6 +4077,12 @@ type Reply struct {
 	// listing reached the directory's end: every later getdents64 of it
 	// returns 0 until an lseek of it (sentry/client/direof.go).
 	ListingEof bool `protobuf:"varint,541,opt,name=listing_eof,json=listingEof,proto3" json:"listing_eof,omitempty"`
+	// ahead, in the reply of a getdents64 with listing_ahead, are the
+	// listings of subdirectories of the directory listed, each under its
+	// own lease: what a getdents64 of a description of it opened by
+	// listing_path/name, not listed before, returns with a buffer of at
+	// least len(dirents) bytes, and its entries' lstat answers.
+	Ahead []*AheadListing `protobuf:"bytes,583,rep,name=ahead,proto3" json:"ahead,omitempty"`
 	// send_room, in the reply of a read or write family call on a
 	// connected stream socket that takes writes behind (the client's
 	// netstack TCP), is how many bytes of posted writes the server takes
@@ -4285,6 +4339,13 @@ func (x *Reply) GetListingEof() bool {
 		return x.ListingEof
 	}
 	return false
+}
+
+func (x *Reply) GetAhead() []*AheadListing {
+	if x != nil {
+		return x.Ahead
+	}
+	return nil
 }
 
 func (x *Reply) GetSendRoom() uint64 {
@@ -10690,6 +10751,102 @@ func (x *ListedStat) GetStatx() []byte {
 	return nil
 }
 
+// AheadListing is a listing sent ahead (Reply.ahead): of the
+// subdirectory name of the directory the call listed.
+type AheadListing struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// dirents are the struct linux_dirent64 records of the whole listing
+	// (".", ".." and every entry); cookie is the gofer's cookie of the last
+	// entry (0: none), where the description's cursor ends
+	// (Syscall.ahead_cookie).
+	Dirents []byte `protobuf:"bytes,2,opt,name=dirents,proto3" json:"dirents,omitempty"`
+	Cookie  uint64 `protobuf:"varint,3,opt,name=cookie,proto3" json:"cookie,omitempty"`
+	// lease holds the listing (its ids: the walk to the directory, its
+	// search, attributes and names: a name made or removed there revokes
+	// it), as a listing by path's PathLease (writable, removable, dir_ino
+	// too); listed are the entries' lstat answers under their own ids.
+	Lease  *PathLease    `protobuf:"bytes,4,opt,name=lease,proto3" json:"lease,omitempty"`
+	Listed []*ListedStat `protobuf:"bytes,5,rep,name=listed,proto3" json:"listed,omitempty"`
+	// sibling says name is in the directory above the one listed
+	// (Syscall.ahead_siblings).
+	Sibling       bool `protobuf:"varint,6,opt,name=sibling,proto3" json:"sibling,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AheadListing) Reset() {
+	*x = AheadListing{}
+	mi := &file_sentry_proto_msgTypes[106]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AheadListing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AheadListing) ProtoMessage() {}
+
+func (x *AheadListing) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[106]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AheadListing.ProtoReflect.Descriptor instead.
+func (*AheadListing) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{106}
+}
+
+func (x *AheadListing) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AheadListing) GetDirents() []byte {
+	if x != nil {
+		return x.Dirents
+	}
+	return nil
+}
+
+func (x *AheadListing) GetCookie() uint64 {
+	if x != nil {
+		return x.Cookie
+	}
+	return 0
+}
+
+func (x *AheadListing) GetLease() *PathLease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+func (x *AheadListing) GetListed() []*ListedStat {
+	if x != nil {
+		return x.Listed
+	}
+	return nil
+}
+
+func (x *AheadListing) GetSibling() bool {
+	if x != nil {
+		return x.Sibling
+	}
+	return false
+}
+
 // LeaseRevoke ends the client's leases ids; epoch numbers the revocations
 // sent to this client (1, 2, ...).
 type LeaseRevoke struct {
@@ -10702,7 +10859,7 @@ type LeaseRevoke struct {
 
 func (x *LeaseRevoke) Reset() {
 	*x = LeaseRevoke{}
-	mi := &file_sentry_proto_msgTypes[106]
+	mi := &file_sentry_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10714,7 +10871,7 @@ func (x *LeaseRevoke) String() string {
 func (*LeaseRevoke) ProtoMessage() {}
 
 func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[106]
+	mi := &file_sentry_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10727,7 +10884,7 @@ func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoke.ProtoReflect.Descriptor instead.
 func (*LeaseRevoke) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{106}
+	return file_sentry_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *LeaseRevoke) GetEpoch() uint64 {
@@ -10754,7 +10911,7 @@ type LeaseRevoked struct {
 
 func (x *LeaseRevoked) Reset() {
 	*x = LeaseRevoked{}
-	mi := &file_sentry_proto_msgTypes[107]
+	mi := &file_sentry_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10766,7 +10923,7 @@ func (x *LeaseRevoked) String() string {
 func (*LeaseRevoked) ProtoMessage() {}
 
 func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[107]
+	mi := &file_sentry_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10779,7 +10936,7 @@ func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoked.ProtoReflect.Descriptor instead.
 func (*LeaseRevoked) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{107}
+	return file_sentry_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *LeaseRevoked) GetEpoch() uint64 {
@@ -11007,7 +11164,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x9a\x05\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xc4\x06\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -11024,12 +11181,18 @@ const file_sentry_proto_rawDesc = "" +
 	"\fowned_wanted\x18\xab\x04 \x01(\bR\vownedWanted\x12+\n" +
 	"\x11path_lease_wanted\x18\xa6\x03 \x01(\bR\x0fpathLeaseWanted\x12\"\n" +
 	"\flisting_path\x18\xa7\x03 \x01(\tR\vlistingPath\x12-\n" +
-	"\x12dir_listing_wanted\x18\xb4\x04 \x01(\bR\x10dirListingWanted\x12#\n" +
+	"\x12dir_listing_wanted\x18\xb4\x04 \x01(\bR\x10dirListingWanted\x12$\n" +
+	"\rlisting_ahead\x18\xc4\x04 \x01(\rR\flistingAhead\x12 \n" +
+	"\vahead_names\x18\xc5\x04 \x03(\tR\n" +
+	"aheadNames\x12'\n" +
+	"\fahead_cookie\x18\xc6\x04 \x01(\x04H\x00R\vaheadCookie\x88\x01\x01\x12&\n" +
+	"\x0eahead_siblings\x18\xc8\x04 \x03(\tR\raheadSiblings\x12#\n" +
 	"\n" +
-	"install_fd\x18\xb8\x03 \x01(\x05H\x00R\tinstallFd\x88\x01\x01\x12>\n" +
+	"install_fd\x18\xb8\x03 \x01(\x05H\x01R\tinstallFd\x88\x01\x01\x12>\n" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12 \n" +
 	"\vleased_data\x18\xe0\x03 \x01(\fR\n" +
-	"leasedDataB\r\n" +
+	"leasedDataB\x0f\n" +
+	"\r_ahead_cookieB\r\n" +
 	"\v_install_fd\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
@@ -11078,7 +11241,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\x9d\r\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xdc\r\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -11110,7 +11273,8 @@ const file_sentry_proto_rawDesc = "" +
 	"dirListing\x12-\n" +
 	"\x12dir_listing_prefix\x18\xb6\x04 \x01(\rR\x10dirListingPrefix\x12 \n" +
 	"\vlisting_eof\x18\x9d\x04 \x01(\bR\n" +
-	"listingEof\x12\x1c\n" +
+	"listingEof\x12=\n" +
+	"\x05ahead\x18\xc7\x04 \x03(\v2&.runscdecoupled.sentry.v1.AheadListingR\x05ahead\x12\x1c\n" +
 	"\tsend_room\x18\x9e\x04 \x01(\x04R\bsendRoom\x12K\n" +
 	"\x0ecomplete_names\x18\xea\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\rcompleteNames\x12\x18\n" +
 	"\acwd_ino\x18\xeb\x03 \x01(\x04R\x06cwdIno\x12 \n" +
@@ -11681,7 +11845,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04stat\x18\x02 \x01(\fR\x04stat\x12\x11\n" +
 	"\x03ids\x18\xae\x03 \x03(\x04R\x03ids\x12\x11\n" +
 	"\x03ino\x18\xd6\x03 \x01(\x04R\x03ino\x12\x15\n" +
-	"\x05statx\x18\xaf\x03 \x01(\fR\x05statx\"5\n" +
+	"\x05statx\x18\xaf\x03 \x01(\fR\x05statx\"\xe7\x01\n" +
+	"\fAheadListing\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\adirents\x18\x02 \x01(\fR\adirents\x12\x16\n" +
+	"\x06cookie\x18\x03 \x01(\x04R\x06cookie\x129\n" +
+	"\x05lease\x18\x04 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\x05lease\x12<\n" +
+	"\x06listed\x18\x05 \x03(\v2$.runscdecoupled.sentry.v1.ListedStatR\x06listed\x12\x18\n" +
+	"\asibling\x18\x06 \x01(\bR\asibling\"5\n" +
 	"\vLeaseRevoke\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x04R\x03ids\"$\n" +
@@ -11704,7 +11875,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 109)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 110)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -11814,9 +11985,10 @@ var file_sentry_proto_goTypes = []any{
 	(*PathLease)(nil),         // 105: runscdecoupled.sentry.v1.PathLease
 	(*MissingIn)(nil),         // 106: runscdecoupled.sentry.v1.MissingIn
 	(*ListedStat)(nil),        // 107: runscdecoupled.sentry.v1.ListedStat
-	(*LeaseRevoke)(nil),       // 108: runscdecoupled.sentry.v1.LeaseRevoke
-	(*LeaseRevoked)(nil),      // 109: runscdecoupled.sentry.v1.LeaseRevoked
-	nil,                       // 110: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*AheadListing)(nil),      // 108: runscdecoupled.sentry.v1.AheadListing
+	(*LeaseRevoke)(nil),       // 109: runscdecoupled.sentry.v1.LeaseRevoke
+	(*LeaseRevoked)(nil),      // 110: runscdecoupled.sentry.v1.LeaseRevoked
+	nil,                       // 111: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
 	15,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -11829,7 +12001,7 @@ var file_sentry_proto_depIdxs = []int32{
 	5,   // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
 	10,  // 8: runscdecoupled.sentry.v1.ClientMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
 	3,   // 9: runscdecoupled.sentry.v1.ClientMessage.channel_open:type_name -> runscdecoupled.sentry.v1.ChannelOpen
-	109, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
+	110, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
 	25,  // 11: runscdecoupled.sentry.v1.ClientMessage.posted_calls:type_name -> runscdecoupled.sentry.v1.Call
 	19,  // 12: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
 	44,  // 13: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
@@ -11846,7 +12018,7 @@ var file_sentry_proto_depIdxs = []int32{
 	13,  // 24: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
 	18,  // 25: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	17,  // 26: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	110, // 27: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	111, // 27: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
 	16,  // 28: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
 	11,  // 29: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
 	17,  // 30: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
@@ -11884,82 +12056,85 @@ var file_sentry_proto_depIdxs = []int32{
 	105, // 62: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
 	107, // 63: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
 	105, // 64: runscdecoupled.sentry.v1.Reply.dir_listing:type_name -> runscdecoupled.sentry.v1.PathLease
-	105, // 65: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
-	44,  // 66: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
-	7,   // 67: runscdecoupled.sentry.v1.Reply.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
-	8,   // 68: runscdecoupled.sentry.v1.Reply.posted_writes:type_name -> runscdecoupled.sentry.v1.PostedWrites
-	9,   // 69: runscdecoupled.sentry.v1.Reply.written:type_name -> runscdecoupled.sentry.v1.PostedWrite
-	47,  // 70: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	47,  // 71: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	48,  // 72: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	65,  // 73: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	66,  // 74: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	67,  // 75: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	68,  // 76: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	62,  // 77: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	63,  // 78: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	64,  // 79: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
-	57,  // 80: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	32,  // 81: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
-	56,  // 82: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
-	55,  // 83: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
-	28,  // 84: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
-	54,  // 85: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
-	108, // 86: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
-	0,   // 87: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	59,  // 88: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	60,  // 89: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	61,  // 90: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	71,  // 91: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	63,  // 92: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
-	88,  // 93: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	89,  // 94: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	90,  // 95: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	91,  // 96: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	96,  // 97: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	97,  // 98: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	98,  // 99: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	99,  // 100: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	100, // 101: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	101, // 102: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	87,  // 103: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	84,  // 104: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	85,  // 105: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	77,  // 106: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	79,  // 107: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	81,  // 108: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	83,  // 109: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	74,  // 110: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	73,  // 111: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
-	72,  // 112: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
-	76,  // 113: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	78,  // 114: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	76,  // 115: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	80,  // 116: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	76,  // 117: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	82,  // 118: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	86,  // 119: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	40,  // 120: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	29,  // 121: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
-	1,   // 122: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	93,  // 123: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	92,  // 124: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	95,  // 125: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	94,  // 126: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	71,  // 127: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	31,  // 128: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	88,  // 129: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
-	96,  // 130: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
-	106, // 131: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
-	2,   // 132: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	69,  // 133: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 134: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	70,  // 135: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	134, // [134:136] is the sub-list for method output_type
-	132, // [132:134] is the sub-list for method input_type
-	132, // [132:132] is the sub-list for extension type_name
-	132, // [132:132] is the sub-list for extension extendee
-	0,   // [0:132] is the sub-list for field type_name
+	108, // 65: runscdecoupled.sentry.v1.Reply.ahead:type_name -> runscdecoupled.sentry.v1.AheadListing
+	105, // 66: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
+	44,  // 67: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
+	7,   // 68: runscdecoupled.sentry.v1.Reply.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
+	8,   // 69: runscdecoupled.sentry.v1.Reply.posted_writes:type_name -> runscdecoupled.sentry.v1.PostedWrites
+	9,   // 70: runscdecoupled.sentry.v1.Reply.written:type_name -> runscdecoupled.sentry.v1.PostedWrite
+	47,  // 71: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	47,  // 72: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	48,  // 73: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	65,  // 74: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	66,  // 75: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	67,  // 76: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	68,  // 77: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	62,  // 78: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	63,  // 79: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	64,  // 80: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
+	57,  // 81: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	32,  // 82: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	56,  // 83: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
+	55,  // 84: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
+	28,  // 85: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
+	54,  // 86: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
+	109, // 87: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	0,   // 88: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	59,  // 89: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	60,  // 90: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	61,  // 91: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	71,  // 92: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	63,  // 93: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
+	88,  // 94: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	89,  // 95: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	90,  // 96: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	91,  // 97: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	96,  // 98: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	97,  // 99: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	98,  // 100: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	99,  // 101: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	100, // 102: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	101, // 103: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	87,  // 104: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	84,  // 105: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	85,  // 106: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	77,  // 107: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	79,  // 108: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	81,  // 109: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	83,  // 110: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	74,  // 111: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	73,  // 112: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
+	72,  // 113: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
+	76,  // 114: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	78,  // 115: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	76,  // 116: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	80,  // 117: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	76,  // 118: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	82,  // 119: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	86,  // 120: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	40,  // 121: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	29,  // 122: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	1,   // 123: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	93,  // 124: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	92,  // 125: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	95,  // 126: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	94,  // 127: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	71,  // 128: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	31,  // 129: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	88,  // 130: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
+	96,  // 131: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
+	106, // 132: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
+	105, // 133: runscdecoupled.sentry.v1.AheadListing.lease:type_name -> runscdecoupled.sentry.v1.PathLease
+	107, // 134: runscdecoupled.sentry.v1.AheadListing.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	2,   // 135: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	69,  // 136: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 137: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	70,  // 138: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	137, // [137:139] is the sub-list for method output_type
+	135, // [135:137] is the sub-list for method input_type
+	135, // [135:135] is the sub-list for extension type_name
+	135, // [135:135] is the sub-list for extension extendee
+	0,   // [0:135] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -12059,7 +12234,7 @@ func file_sentry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   109,
+			NumMessages:   110,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

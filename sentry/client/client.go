@@ -85,6 +85,9 @@ type Config struct {
 	// directories the client makes (completenames.go): tar's unlink of
 	// each new member waits for the server.
 	NoCompleteNames bool
+	// NoListingsAhead asks for no listings of subdirectories ahead
+	// (dirahead.go): each listing by find, du or ls -R waits.
+	NoListingsAhead bool
 	// Channels lets the threads' synchronous calls use call channels
 	// (shared memory, transport/hop.go) where the wire allows: the
 	// framed wire on a Unix socket.
@@ -456,6 +459,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		c.renewal = &leaseRenewal{}
 		c.rcache = newReadCache(c.renewal)
 		c.pcache = newPathCache(c.renewal)
+		c.pcache.noAhead = cfg.NoListingsAhead
 		c.pcache.creations = &c.rcache.creations
 		hello.ReadLeases, hello.PathLeases = true, true
 		hello.CompleteNames = !cfg.NoCompleteNames

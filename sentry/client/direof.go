@@ -35,6 +35,7 @@ func (t *task) noteListingEnd(fd int32, reply *pb.Reply) {
 	atEnd := reply.ListingEof && reply.Errno == 0 && t.singleThreaded()
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
+	delete(pc.aheadFresh, desc) // its listing began (dirahead.go)
 	if !atEnd {
 		delete(pc.listingEnds, desc)
 		return

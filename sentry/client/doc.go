@@ -146,6 +146,9 @@
 // end (direof.go, Reply.listing_eof). A forwarded lookup in a directory
 // it holds no listing of asks for one, kept as a listing by path, whose
 // lstat answers also answer readlink (dirlisting.go, Reply.dir_listing).
+// A getdents64 by path brings the listings of its subdirectories
+// (Reply.ahead), which answer the getdents64 of a description of one not
+// listed before, posted with its cursor's end (dirahead.go).
 // client.pcache (nil with Config.NoReadCache) has its own lock.
 //
 // Posted opens (postopen.go): a read-only open whose success the path

@@ -224,6 +224,23 @@ type pathCache struct {
 	// client was given, until the listing's leases expire
 	// (dirlisting.go). Protected by mu.
 	listedDirs map[string]time.Time
+	// aheadFresh are the descriptions whose listing has not begun
+	// (opened, no getdents64, getdents or lseek since), ahead counts the
+	// listings sent ahead and their use (dirahead.go). Protected by mu.
+	aheadFresh map[uint64]bool
+	ahead      aheadUse
+	// noAhead: no listing ahead is asked for (Config.NoListingsAhead).
+	// Immutable.
+	noAhead bool
+	// aheadComing counts, by key, the listings ahead asked for by
+	// posted calls without a reply; aheadArrived is closed (and
+	// cleared) when such a reply came (dirahead.go). Protected by mu.
+	aheadComing  map[pathKey]int
+	aheadArrived chan struct{}
+	// aheadRest are, by the key of a listing ahead of its path, the
+	// subdirectories of a directory not asked to be listed ahead yet
+	// (dirahead.go). Protected by mu.
+	aheadRest map[pathKey]aheadRest
 
 	// hits counts the calls answered here, kept the answers kept, for
 	// the end-of-session log line. Atomic.
@@ -548,6 +565,7 @@ func (pc *pathCache) dropAll() {
 	pc.lastEpoch = 0
 	pc.dropLocked()
 	clear(pc.listingEnds) // a new server's cursors are its own
+	clear(pc.aheadFresh)
 }
 
 // revoke ends the path leases r names (the receiving goroutine, in order
@@ -924,7 +942,7 @@ func dirAnswer(sysno uintptr, a *pathAnswer) bool {
 		return false
 	}
 	switch sysno {
-	case unix.SYS_GETCWD:
+	case unix.SYS_GETCWD, aheadKey:
 		return true // the names of directories alone
 	case unix.SYS_STAT, unix.SYS_LSTAT, unix.SYS_NEWFSTATAT:
 		var st linux.Stat
@@ -1315,6 +1333,7 @@ func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 		clear(pc.openPaths)
 	}
 	pc.openPaths[desc] = path
+	pc.noteFreshDirLocked(desc)
 	if statKeyed {
 		pc.noteOpenedStatLocked(desc, statKeys)
 	} else {
@@ -1324,11 +1343,12 @@ func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 
 // listing is what a getdents64 asks of the path cache: the answers of
 // its entries by path (Syscall.listing_path), or, with no path, relative
-// to the description listed, desc.
+// to the description listed, desc; ahead: listings of its subdirectories
+// too (dirahead.go).
 type listing struct {
-	wanted bool
-	path   string
-	desc   uint64
+	wanted, ahead bool
+	path          string
+	desc          uint64
 }
 
 // listingOf returns what t's getdents64 of fd asks for its entries'
@@ -1348,7 +1368,8 @@ func (t *task) listingOf(sysno uintptr, args [6]uint64) listing {
 	if time.Now().Before(pc.quietUntil) {
 		return listing{}
 	}
-	return listing{wanted: true, path: pc.openPaths[desc], desc: desc}
+	path := pc.openPaths[desc]
+	return listing{wanted: true, ahead: path != "" && pc.aheadWantedLocked(), path: path, desc: desc}
 }
 
 // keepListed keeps the lstat answers of the entries a getdents64's reply
@@ -1423,6 +1444,8 @@ type listedView struct {
 	desc   uint64
 	// lookup: the listing came with a lookup's reply (listedDir.lookup).
 	lookup bool
+	// ahead: the listing was sent ahead (dirahead.go), not asked for.
+	ahead bool
 }
 
 // keepListedLocked keeps the answers of the entries listed under v,
@@ -1431,17 +1454,19 @@ type listedView struct {
 // leases mark one hold for the whole listing, so an entry costs two
 // keys (its lstat answer, which carries its statx answer, and its
 // existence), one allocation (listedEntry; its path is built in chunks:
-// listedPaths) and three holds under leases. Precondition: pc.mu.
-func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*pb.ListedStat, expires time.Time) {
+// listedPaths) and three holds under leases. It returns the hold of the
+// common leases. Precondition: pc.mu.
+func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*pb.ListedStat, expires time.Time) *pathHold {
 	common := leaseIDs(l)
 	// Relative to the fd listed, a listing by path's answers are found
 	// under the path's keys (fdAnswerLocked).
 	pc.roomLocked(2*len(listed), len(common)+3*len(listed))
 	next := pc.nextCreation()
 	shared := &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0, lookup: v.lookup}}
-	// A lookup's listing was not asked for entry by entry: its
-	// revocation is no sign of waste (pathCache.wasted).
-	shared.unasked = v.lookup
+	// A lookup's listing, or one sent ahead, was not asked for entry
+	// by entry: its revocation is no sign of waste (pathCache.wasted).
+	unasked := v.lookup || v.ahead
+	shared.unasked = unasked
 	pc.holdLocked(shared, common)
 	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, common)
 	kept := 0
@@ -1456,9 +1481,9 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		}
 		a, e := &en.lstat, &en.exists
 		a.holds = [2]*pathHold{shared, &a.own}
-		a.own.ino, a.own.kindsUnknown, a.own.unasked = ls.Ino, ls.Ino == 0, v.lookup
+		a.own.ino, a.own.kindsUnknown, a.own.unasked = ls.Ino, ls.Ino == 0, unasked
 		e.holds = [2]*pathHold{shared, &e.own}
-		e.own.ino, e.own.kindsUnknown, e.own.unasked = a.own.ino, a.own.kindsUnknown, v.lookup
+		e.own.ino, e.own.kindsUnknown, e.own.unasked = a.own.ino, a.own.kindsUnknown, unasked
 		// The first lease (its name) marks both, the second (its
 		// attributes; a file's one lease for both is readlease's
 		// AttrsKey) the lstat's.
@@ -1477,6 +1502,7 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		kept++
 	}
 	pc.kept.Add(uint64(kept))
+	return shared
 }
 
 // listedPathChunk is the size of the chunks listedPaths builds paths in.

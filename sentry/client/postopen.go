@@ -682,6 +682,7 @@ func (pc *pathCache) settleOpen(prov, real uint64) {
 	settleDesc(pc.openPaths, prov, real)
 	settleDesc(pc.openedStats, prov, real)
 	settleDesc(pc.listingEnds, prov, real)
+	settleDesc(pc.aheadFresh, prov, real)
 }
 
 // settleDesc moves m's entry of provisional description prov to real

@@ -246,6 +246,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.c.inotifyUsed.Store(true)
 	case unix.SYS_CLOSE:
 		t.forgetListingEnd(int32(args[0]))
+		t.forgetFresh(int32(args[0]))
 		if !t.writeBehindFailed(int32(args[0])) && t.pipelineClose(int32(args[0])) {
 			return 0, 0
 		}
@@ -295,8 +296,15 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if t.listingAtEnd(args) {
 			return 0, 0
 		}
+		if n, ok := t.listingAhead(args); ok {
+			return n, 0
+		}
+		t.forgetFresh(int32(args[0]))
+	case unix.SYS_GETDENTS:
+		t.forgetFresh(int32(args[0]))
 	case unix.SYS_LSEEK:
 		t.forgetListingEnd(int32(args[0]))
+		t.forgetFresh(int32(args[0]))
 		if off, ok := t.cachedLseek(args); ok {
 			return off, 0
 		}
@@ -371,6 +379,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	sc.OwnedWanted = ownedWanted || sc.LeaseWanted && t.ownedOpenWanted(sysno, args)
 	sc.PathLeaseWanted = pathWanted || listing.wanted || parentWanted || openKeyed
 	sc.ListingPath = listing.path
+	if listing.ahead {
+		sc.ListingAhead = maxAheadDirs
+	}
 	sc.DirListingWanted = pathKeyed && pathWanted && dirListingCalls[sysno] && t.c.pcache.dirListingWanted(pathKey)
 	reply, err := t.callSyscall(call)
 	if err != nil {
@@ -395,6 +406,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	t.c.pcache.madeDirReplied(t.c.rcache, mc.dir, madeDirIno(reply))
 	if listing.wanted && reply.PathLease != nil {
 		t.keepListed(listing, reply, pathFrom)
+	}
+	if listing.ahead {
+		t.keepAheadOf(listing, reply, pathFrom)
 	}
 	if sysno == unix.SYS_GETDENTS64 {
 		t.noteListingEnd(int32(args[0]), reply)

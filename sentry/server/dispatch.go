@@ -60,6 +60,12 @@ func dispatch(k *clientState, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall
 		strace(k, c, 0, unix.ENOSYS)
 		return r
 	}
+	if sc.Sysno == unix.SYS_GETDENTS64 {
+		c.AheadWanted, c.AheadNames, c.AheadSiblings = int(min(sc.ListingAhead, maxAheadDirs)), sc.AheadNames, sc.AheadSiblings
+		if sc.Posted {
+			c.AheadCookie = sc.AheadCookie
+		}
+	}
 	pl := beginPathLease(k, c, sc.PathLeaseWanted, sc.ListingPath)
 	ret, skipped, err := runReportingDeferred(k, h, c, sc.Posted)
 	endPathLease(k, c, pl, skipped, err, sc.DirListingWanted)

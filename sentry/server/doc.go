@@ -125,7 +125,8 @@
 //     an ENOENT answer carries the complete names of the small directory
 //     the name was missing in, missingnames.go; a lookup's reply
 //     the listing of the small directory its last name is in,
-//     dirlisting.go;
+//     dirlisting.go; a getdents64's the listings of subdirectories,
+//     dirahead.go;
 //     postopen.go: the client posts the same open later, naming the fd
 //     its description goes at, Syscall.install_fd), and of unlinks that
 //     failed with ENOENT (negunlink.go: the client posts an O_CREAT open

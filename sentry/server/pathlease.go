@@ -258,13 +258,27 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	var madeDir uint64 // the inode of the directory a mkdir made
 	var missing *sentrypb.MissingIn
 	var listedDir *vfs.Dentry
-	var dl *dirListing // the listing of the directory of a walk's last lookup (dirlisting.go)
+	var dl *dirListing        // the listing of the directory of a walk's last lookup (dirlisting.go)
+	var ahead []*aheadListing // listings ahead of subdirectories (dirahead.go)
 	if c.Sysno == unix.SYS_GETDENTS64 {
 		var entries []*vfs.Dentry
-		if listed, entries, keys, listedDir = listedStats(c); len(listed) == 0 {
+		listed, entries, keys, listedDir = listedStats(c)
+		if listedDir != nil && c.AheadWanted > 0 && c.ListingPath != "" {
+			names := c.AheadNames
+			if len(names) == 0 {
+				names = subdirNames(listed, entries)
+			}
+			n := len(keys) + 2*len(entries)
+			ahead = listAhead(k, c, listedDir, listedHandle(c), keys, names, n)
+			ahead = append(ahead, siblingsAhead(k, c, listedDir, ahead, n)...)
+		}
+		if len(listed) == 0 && len(ahead) == 0 {
 			return
 		}
 		keys = appendEntryKeys(keys, entries)
+		for _, a := range ahead {
+			keys = append(keys, a.keys...)
+		}
 	} else if creationCall(c) {
 		if err != nil {
 			return
@@ -328,7 +342,14 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	if !ok || left <= 0 {
 		return
 	}
-	var listingIDs []uint64
+	var listingIDs, aheadIDs []uint64
+	if len(ahead) > 0 {
+		n := len(keys)
+		for _, a := range ahead {
+			n -= len(a.keys)
+		}
+		ids, aheadIDs, keys = ids[:n], ids[n:], keys[:n]
+	}
 	if dl != nil {
 		n := len(keys) - len(dl.keys)
 		ids, listingIDs, keys = ids[:n], ids[n:], keys[:n]
@@ -343,6 +364,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 	}
 	if c.Sysno == unix.SYS_GETDENTS64 {
 		leaseListing(c, l, listedDir, keys, ids, listed)
+		replyAhead(c, l, ahead, aheadIDs)
 	} else {
 		if madeDir != 0 {
 			last := len(ids) - 1

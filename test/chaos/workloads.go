@@ -279,6 +279,23 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		CSource: restatC,
 	},
 	{
+		// finds and ls -R over a tree of 165 directories (one of 20
+		// subdirectories, more than a reply lists ahead), a file made
+		// in a listed subdirectory each round: the listings of the
+		// subdirectories come ahead with their parent's and the client
+		// answers them, posting each with its cursor's end, so a kill
+		// finds those calls (and the posted opens before them) in
+		// flight; the new server must put each description's cursor at
+		// its end, and every round must count what Linux does.
+		Name: "find-ahead",
+		Script: `for a in 0 1 2 3; do b=0; while [ $b -lt 20 ]; do mkdir -p t/a$a/b$b/c && echo x > t/a$a/b$b/f && echo y > t/a$a/b$b/c/g; b=$((b+1)); done; done
+i=0
+while [ $i -lt 30 ]; do
+  echo "$i $(find t -type f | wc -l) $(ls -R t | wc -l)"; touch t/a$((i % 4))/b$((i % 20))/c/n$i
+  i=$((i+1))
+done`,
+	},
+	{
 		// Files extracted as tar does (mkdir of each leading
 		// directory, EEXIST but the first time; stat; unlink, ENOENT;
 		// create), with the directory renamed away every seventh

@@ -823,7 +823,11 @@ func (a *AttrCache) GetdentsSeq(ctx context.Context, req *goferpb.GetdentsReques
 		return r, start, err
 	}
 	r, err := a.GoferClient.Getdents(ctx, req, opts...)
-	a.drop(req.GetDir()) // atime
+	if req.GetName() == "" {
+		// Its atime (a listing of a subdirectory by name changes the
+		// subdirectory's, which has no handle here).
+		a.drop(req.GetDir())
+	}
 	return r, start, err
 }
 

@@ -74,6 +74,15 @@ type Task struct {
 	// ListingPath is the getdents64's Syscall.listing_path when its
 	// reply may carry the entries' lstat answers (pathlease.go).
 	ListingPath string
+	// AheadWanted and AheadNames are the getdents64's
+	// Syscall.listing_ahead and ahead_names: the subdirectories whose
+	// listings its reply may carry (sentry/server/dirahead.go); AheadCookie
+	// its ahead_cookie (nil: none), set only on a posted one. Set once.
+	AheadWanted int
+	AheadNames  []string
+	AheadCookie *uint64
+	// AheadSiblings is its Syscall.ahead_siblings. Set once.
+	AheadSiblings []string
 	// PathView is what a path call's answer depends on as the call
 	// began, when it may get a path lease (pathlease.go).
 	PathView *PathView

@@ -52,6 +52,9 @@ func Getdents64(c *kernel.Task) (int64, error) {
 		return true
 	}
 	cur := &f.Dir
+	if c.AheadCookie != nil {
+		return 0, aheadAnswered(c, f, *c.AheadCookie)
+	}
 	if cur.Phase == 0 {
 		if !emit(".", d.Ino(), unix.DT_DIR, 1) {
 			return 0, unix.EINVAL
@@ -123,4 +126,26 @@ func Getdents64(c *kernel.Task) (int64, error) {
 		return 0, err
 	}
 	return int64(len(buf)), nil
+}
+
+// aheadAnswered moves gofer directory description f, whose listing has
+// not begun, to the end of the listing the client answered its
+// getdents64 from (Syscall.ahead_cookie: the gofer's cookie of its last
+// entry, 0 for none), as a getdents64 that listed every entry leaves it;
+// nothing is listed. A call re-sent after a Restore finds the description
+// at that cookie already (its replay record's offset). Precondition:
+// f.OffMu.
+func aheadAnswered(c *kernel.Task, f *fdesc.File, cookie uint64) error {
+	if _, ok := f.Impl.(*vfs.GoferDir); !ok {
+		return unix.EINVAL
+	}
+	cur := f.Dir
+	if cur.Phase != 0 && (cur.Phase != 2 || cur.Cookie != cookie) {
+		return unix.EINVAL // the client's copy of the cursor was wrong
+	}
+	f.SetDirLocked(c, fdesc.DirCursor{Phase: 2, Cookie: cookie, EOF: true})
+	if c.Reply != nil {
+		c.Reply.ListingEof = true
+	}
+	return nil
 }

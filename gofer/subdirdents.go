@@ -1,0 +1,58 @@
+package gofer
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// getdentsOfSub serves a Getdents that names a subdirectory
+// (GetdentsRequest.name): the listing of directory handle req.dir's entry
+// name from its start, up to count entries (eof says they are all), with
+// their attributes if asked, read through a descriptor opened for this
+// call alone (O_NOFOLLOW: a symbolic link is not followed out of the
+// served tree) and closed with it. No handle is made: the sentry lists
+// subdirectories ahead of an application's walk (its listings ahead),
+// most of which it never opens through this gofer's handles.
+func (s *Server) getdentsOfSub(req *goferpb.GetdentsRequest) (*goferpb.GetdentsReply, error) {
+	if req.GetOffset() != 0 || req.GetCount() == 0 {
+		return nil, errorf(unix.EINVAL, "getdents of %q: offset %d, count %d", req.GetName(), req.GetOffset(), req.GetCount())
+	}
+	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	if err != nil {
+		return nil, wrap(err, "getdents of %q", req.GetName())
+	}
+	defer dir.decRef()
+	fd, err := unix.Openat(dir.fd, req.GetName(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Openat(dir.fd, req.GetName(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, wrap(err, "getdents of %q: open", req.GetName())
+	}
+	defer unix.Close(fd)
+	if ino := req.GetIno(); ino != 0 {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return nil, wrap(err, "getdents of %q: stat", req.GetName())
+		}
+		if st.Ino != ino {
+			return nil, errorf(unix.ESTALE, "getdents of %q: inode %d, not %d", req.GetName(), st.Ino, ino)
+		}
+	}
+	// readDir's and hideSillyDir's view of the directory: this call's
+	// descriptor, no handle id.
+	sub := &handle{fd: fd, rfd: fd, wfd: -1, ftype: unix.S_IFDIR}
+	sub.mu.Lock()
+	ents, err := s.readDir(sub, 0)
+	sub.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	count := int(min(req.GetCount(), maxDirentsPerReply))
+	r := &goferpb.GetdentsReply{Entries: ents[:min(len(ents), count)], Eof: len(ents) <= count}
+	if req.GetPlus() && len(r.Entries) > 0 {
+		r.Stats = s.statEntriesAt(fd, r.Entries)
+	}
+	return r, nil
+}

@@ -1,0 +1,87 @@
+package gofer
+
+import (
+	"os"
+	"slices"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// TestGetdentsOfSub checks a Getdents that names a subdirectory
+// (GetdentsRequest.name): its entries with their attributes, the same
+// as a listing of a handle of it, eof only when count holds them all;
+// ESTALE when the name holds another inode than ino; a symbolic link is
+// not followed, a name with a slash, a file, an offset or the hidden
+// silly directory are refused.
+func TestGetdentsOfSub(t *testing.T) {
+	e := newEnv(t)
+	for _, d := range []string{"sub", "sub/inner"} {
+		if err := os.Mkdir(e.host(d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeHostFile(t, e.host("sub/a"), "x")
+	writeHostFile(t, e.host("sub/b"), "yy")
+	writeHostFile(t, e.host("file"), "")
+	if err := os.Symlink("sub", e.host("link")); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(e.host("sub"), &st); err != nil {
+		t.Fatal(err)
+	}
+	w := must(t, "walk", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: []string{"sub"}})))
+	byHandle := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: w.GetFiles()[0].GetHandle().GetId(), Count: 100, Plus: true})))
+	names := func(r *goferpb.GetdentsReply) []string {
+		var ns []string
+		for _, d := range r.GetEntries() {
+			ns = append(ns, d.GetName())
+		}
+		return ns
+	}
+	tests := []struct {
+		name    string
+		req     *goferpb.GetdentsRequest
+		errno   unix.Errno
+		entries []string
+		eof     bool
+	}{
+		{name: "all", req: &goferpb.GetdentsRequest{Name: "sub", Ino: st.Ino, Count: 100, Plus: true}, entries: names(byHandle), eof: true},
+		{name: "no inode named", req: &goferpb.GetdentsRequest{Name: "sub", Count: 100}, entries: names(byHandle), eof: true},
+		{name: "count short", req: &goferpb.GetdentsRequest{Name: "sub", Count: 2}, entries: names(byHandle)[:2]},
+		{name: "another inode", req: &goferpb.GetdentsRequest{Name: "sub", Ino: st.Ino + 1, Count: 100}, errno: unix.ESTALE},
+		{name: "a symlink", req: &goferpb.GetdentsRequest{Name: "link", Count: 100}, errno: unix.ENOTDIR},
+		{name: "a file", req: &goferpb.GetdentsRequest{Name: "file", Count: 100}, errno: unix.ENOTDIR},
+		{name: "a path", req: &goferpb.GetdentsRequest{Name: "sub/inner", Count: 100}, errno: unix.EINVAL},
+		{name: "an offset", req: &goferpb.GetdentsRequest{Name: "sub", Offset: 5, Count: 100}, errno: unix.EINVAL},
+		{name: "missing", req: &goferpb.GetdentsRequest{Name: "nothere", Count: 100}, errno: unix.ENOENT},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.Dir = e.rootH
+			r, err := e.c.Getdents(e.ctx, tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := unix.Errno(r.GetErrno()); got != tc.errno {
+				t.Fatalf("errno %v, want %v", got, tc.errno)
+			}
+			if tc.errno != 0 {
+				return
+			}
+			if !slices.Equal(names(r), tc.entries) || r.GetEof() != tc.eof {
+				t.Errorf("entries %v eof %v, want %v eof %v", names(r), r.GetEof(), tc.entries, tc.eof)
+			}
+			if tc.req.Plus {
+				for i, s := range r.GetStats() {
+					if s.GetIno() != byHandle.GetStats()[i].GetIno() || s.GetSize() != byHandle.GetStats()[i].GetSize() {
+						t.Errorf("entry %d: stat %v, want %v", i, s, byHandle.GetStats()[i])
+					}
+				}
+			}
+		})
+	}
+}

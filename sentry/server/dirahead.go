@@ -1,0 +1,246 @@
+package server
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// Listings sent ahead (docs/ARCHITECTURE.md, "The client's path cache",
+// "Listings ahead"; Syscall.listing_ahead, Reply.ahead; client:
+// sentry/client/dirahead.go).
+//
+// find, du and ls -R list a directory, then each of its subdirectories:
+// every listing waited for a round trip to the server and the gofer, one
+// after the other (busybox find over /usr/include: 834 of its 941 waited
+// calls). A getdents64 by path whose client asks (listing_ahead) also
+// brings the listings of up to that many subdirectories of the
+// directory: those the client names (ahead_names), else the first the
+// call itself listed. Each is what a getdents64 of a description of the
+// subdirectory opened by that path, not listed before, returns (the
+// records of ".", ".." and every entry, and the cursor's end), with the
+// entries' lstat answers, under a lease of its own: the listing's walk
+// keys to the directory, the subdirectory's search, attributes (its mode
+// says who may read it) and names (a name made or removed there revokes
+// it), and each entry's two keys, as a listing by path holds them. The
+// client answers the subdirectory's getdents64 from it and posts the
+// call with the cursor's end (Syscall.ahead_cookie, aheadAnswered in
+// syscalls/getdents.go); that posted call asks for the listings of the
+// subdirectory's own subdirectories in turn, so a walk keeps a level
+// ahead.
+//
+// Bounds: a subdirectory of at most maxMissingInNames entries (one found
+// bigger is noted so, as a lookup's listing notes it), at most
+// maxAheadDirs of them and maxAheadEntries entries in all per reply,
+// only while the client's path budget keeps listingRoom (as a lookup's
+// listing), and only gofer directories the caller may read and search.
+// Each costs a gofer Getdents with the entries' attributes (and a Walk
+// when the subdirectory's dentry has no handle), made before the grant:
+// a change since the call began fails the grant, as for any listing.
+
+// maxAheadDirs bounds the listings one reply carries ahead; most
+// directories of /usr/include have fewer subdirectories (5 of 833 more).
+// maxAheadEntries bounds their entries in all.
+const (
+	maxAheadDirs    = 16
+	maxAheadEntries = 2048
+)
+
+// aheadListing is one listing a getdents64's reply carries ahead.
+type aheadListing struct {
+	name    string
+	dir     *vfs.Dentry
+	dirents []byte
+	cookie  uint64
+	// listed are the entries' lstat answers, entries their dentries;
+	// keys the leases the listing holds (aheadKeys), then each
+	// entry's two (appendEntryKeys).
+	listed  []*sentrypb.ListedStat
+	entries []*vfs.Dentry
+	keys    []readlease.Key
+	// sibling: name is in the directory above the one listed
+	// (Syscall.ahead_siblings).
+	sibling bool
+}
+
+// siblingsAhead returns the listings ahead of c's ahead_siblings, the
+// subdirectories of the directory above dir, which c listed by path,
+// when c's listing path without its last name names that directory
+// (dir's parent), after the listings as (n keys besides).
+func siblingsAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, as []*aheadListing, n int) []*aheadListing {
+	if len(c.AheadSiblings) == 0 {
+		return nil
+	}
+	v := c.Kernel.VFS
+	parentPath, ok := sysabi.ParentPath(c.ListingPath)
+	if !ok {
+		return nil
+	}
+	parent, _, err := syscalls.LookupAt(c, linux.AT_FDCWD, parentPath, true, false)
+	if err != nil || parent == nil || c.NotLeasable || parent.Kind != vfs.KindGofer || v.ParentOf(dir) != parent || c.MaySearch(parent) != nil {
+		return nil
+	}
+	for _, a := range as {
+		n += len(a.keys)
+	}
+	sibs := listAhead(k, c, parent, 0, listedKeys(c.PathView, parent), c.AheadSiblings, n)
+	for _, a := range sibs {
+		a.sibling = true
+	}
+	return sibs
+}
+
+// listAhead returns the listings ahead of the subdirectories names of
+// dir, which getdents64 call c listed by path, whose answers hold common
+// (the walk's keys to dir and dir's search), while the client's path
+// budget keeps listingRoom after the n keys the reply holds besides.
+//
+// The subdirectories are listed through handle h of dir (0: its dentry's,
+// PinHandle).
+func listAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, h uint64, common []readlease.Key, names []string, n int) []*aheadListing {
+	v := c.Kernel.VFS
+	shm, _ := v.ShmIfMade()
+	var out []*aheadListing
+	entries := 0
+	for _, name := range names {
+		if len(out) >= c.AheadWanted || entries >= maxAheadEntries {
+			break
+		}
+		if k.LeaseHolder.PathRoom()-n-(len(common)+3+2*maxMissingInNames) < listingRoom {
+			break
+		}
+		sub := v.CachedChild(dir, name)
+		if sub == nil || sub.Kind != vfs.KindGofer || !sub.IsDir() || sub == shm || v.TooBig(sub) ||
+			c.MayAccess(sub, auth.MayRead|auth.MayExec) != nil {
+			continue
+		}
+		a := listSub(c, dir, h, sub, name)
+		if a == nil {
+			continue
+		}
+		var s keySet
+		s.keys = append(s.keys, common...)
+		s.add(readlease.PathSearch, sub)
+		s.addKey(readlease.AttrsKey(sub.Ino(), true))
+		s.add(readlease.PathNames, sub)
+		a.keys = appendEntryKeys(s.keys, a.entries)
+		n += len(a.keys)
+		entries += len(a.entries)
+		out = append(out, a)
+	}
+	return out
+}
+
+// listSub lists gofer directory sub, the entry name of dir, which a
+// call listed, with its entries' attributes, in one gofer call through
+// dir's handle h (0: its dentry's; GetdentsRequest.name: no Walk to sub,
+// no handle of it): nil if it has more than maxMissingInNames entries
+// (noted so for tooBigLife) or the gofer failed.
+func listSub(c *syscallCtx, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name string) *aheadListing {
+	v := c.Kernel.VFS
+	if h == 0 {
+		var err error
+		if h, err = v.PinHandle(dir); err != nil {
+			return nil
+		}
+		defer v.Unpin(dir)
+	}
+	ctx, cancel := v.RPCCtx()
+	r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: h, Name: name, Ino: sub.Ino(), Count: maxMissingInNames + 1, Plus: true})
+	cancel()
+	if syserr.FromGofer("getdents", r.GetErrno(), err) != nil {
+		return nil
+	}
+	var ents []*goferpb.Dirent
+	for _, e := range r.Entries {
+		if e.Name != "." && e.Name != ".." && e.Name != "" {
+			ents = append(ents, e)
+		}
+	}
+	if !r.Eof || len(ents) > maxMissingInNames {
+		v.NoteTooBig(sub, max(len(ents)-maxMissingInNames, 1), tooBigLife)
+		return nil
+	}
+	v.NoteListing(sub, r.Entries, r.Stats, seq)
+	a := &aheadListing{name: name, dir: sub}
+	// As Getdents64 lists from the start with room for everything.
+	a.dirents = appendDirent(a.dirents, ".", sub.Ino(), unix.DT_DIR, 1)
+	a.dirents = appendDirent(a.dirents, "..", v.ParentOf(sub).Ino(), unix.DT_DIR, 2)
+	for _, e := range ents {
+		a.dirents = appendDirent(a.dirents, e.Name, e.Ino, uint8(e.Type), uint64(fdesc.CookieOffset(e.Offset)))
+		a.cookie = e.Offset
+		if ls, ch := listedStatOf(v, sub, e.Name); ls != nil {
+			a.listed = append(a.listed, ls)
+			a.entries = append(a.entries, ch)
+		}
+	}
+	return a
+}
+
+// appendDirent appends the struct linux_dirent64 record of name to b, as
+// getdents64 makes it.
+func appendDirent(b []byte, name string, ino uint64, typ uint8, off uint64) []byte {
+	reclen := (19 + len(name) + 1 + 7) &^ 7
+	start := len(b)
+	b = append(b, make([]byte, reclen)...)
+	rec := b[start:]
+	binary.LittleEndian.PutUint64(rec[0:], ino)
+	binary.LittleEndian.PutUint64(rec[8:], off)
+	binary.LittleEndian.PutUint16(rec[16:], uint16(reclen))
+	rec[18] = typ
+	copy(rec[19:], name)
+	return b
+}
+
+// subdirNames returns the names of the directories among entries (a
+// listing's, in its order).
+func subdirNames(listed []*sentrypb.ListedStat, entries []*vfs.Dentry) []string {
+	var names []string
+	for i, d := range entries {
+		if d.IsDir() {
+			names = append(names, listed[i].Name)
+		}
+	}
+	return names
+}
+
+// replyAhead sets c's Reply.ahead from as, whose keys the grant leased as
+// ids (as' keys in order), under lease l's grant (its epoch, life and
+// view).
+func replyAhead(c *syscallCtx, l *sentrypb.PathLease, as []*aheadListing, ids []uint64) {
+	for _, a := range as {
+		aids := ids[:len(a.keys)]
+		ids = ids[len(a.keys):]
+		ll := &sentrypb.PathLease{Id: aids[0], Epoch: l.Epoch, TtlMs: l.TtlMs, Creds: l.Creds, Cwd: l.Cwd, DirFile: l.DirFile}
+		leaseListing(c, ll, a.dir, a.keys, aids, a.listed)
+		c.Reply.Ahead = append(c.Reply.Ahead, &sentrypb.AheadListing{Name: a.name, Dirents: a.dirents, Cookie: a.cookie, Lease: ll, Listed: a.listed,
+			Sibling: a.sibling})
+	}
+}
+
+// listedHandle returns the gofer handle of the directory description
+// getdents64 call c lists (0: none), through which its subdirectories
+// are listed ahead: its dentry may have none (a cached name opened by
+// one Walk that opened it).
+func listedHandle(c *syscallCtx) uint64 {
+	f, err := c.GetFile(syscalls.ArgInt(c, 0))
+	if err != nil {
+		return 0
+	}
+	defer f.DecRef()
+	if g, ok := f.Impl.(*vfs.GoferDir); ok {
+		return g.Handle
+	}
+	return 0
+}

@@ -1,0 +1,171 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// TestListingAhead checks the listings a getdents64 by path brings ahead
+// (dirahead.go): of the first maxAheadDirs subdirectories it lists, not
+// of a file nor of a directory over maxMissingInNames entries; each
+// listing's records and cookie are what a getdents64 of that
+// subdirectory returns, its entries' answers each hold two leases; a
+// posted getdents64 with the cookie (ahead_cookie) moves a description
+// not listed before to its listing's end and lists nothing, one already
+// listed fails EINVAL; the siblings asked for come as such; another
+// client's creation in a subdirectory revokes its listing ahead.
+func TestListingAhead(t *testing.T) {
+	e := started(t)
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
+	dir := filepath.Join(e.root, "tmp", "la")
+	const subs = maxAheadDirs + 4
+	for i := 0; i < subs; i++ {
+		sub := filepath.Join(dir, fmt.Sprintf("s%02d", i))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		n := i % 3
+		if i == 1 {
+			n = maxMissingInNames + 1 // too big to send ahead
+		}
+		for j := 0; j < n; j++ {
+			if err := os.WriteFile(filepath.Join(sub, fmt.Sprint("f", j)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const bufSize = 64 << 10
+	buf := l.mem.zeros(bufSize)
+	open := func(path string) uint64 {
+		t.Helper()
+		r := l.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), l.mem.str(path), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if r.Errno != 0 {
+			t.Fatalf("open %s: %v", path, unix.Errno(r.Errno))
+		}
+		return uint64(r.Ret)
+	}
+	listing := func(fd uint64, sc *sentrypb.Syscall) *sentrypb.Reply {
+		t.Helper()
+		sc.Sysno, sc.Args = unix.SYS_GETDENTS64, []uint64{fd, buf, bufSize, 0, 0, 0}
+		r := l.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: sc}})
+		l.mem.apply(r.Outputs)
+		return r
+	}
+	fd := open("/tmp/la")
+	r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/la", ListingAhead: maxAheadDirs})
+	l.sys(1, unix.SYS_CLOSE, fd)
+	if r.Errno != 0 || r.PathLease == nil {
+		t.Fatalf("listing: %v, lease %v", unix.Errno(r.Errno), r.PathLease)
+	}
+	var names []string
+	for _, a := range r.Ahead {
+		names = append(names, a.Name)
+	}
+	t.Logf("sent ahead: %v", names)
+	if len(r.Ahead) != maxAheadDirs || slices.Contains(names, "s01") || slices.Contains(names, "file") {
+		t.Fatalf("sent ahead %v, want %d subdirectories, not s01 (too big) nor file", names, maxAheadDirs)
+	}
+	t.Run("asked by name", func(t *testing.T) {
+		fd := open("/tmp/la")
+		defer l.sys(1, unix.SYS_CLOSE, fd)
+		r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/la", ListingAhead: maxAheadDirs,
+			AheadNames: []string{"s01", "file", "s07", "nothere", "s14"}})
+		var got []string
+		for _, a := range r.Ahead {
+			got = append(got, a.Name)
+		}
+		if !slices.Equal(got, []string{"s07", "s14"}) {
+			t.Errorf("sent ahead %v, want s07 and s14 (s01 is too big)", got)
+		}
+	})
+	for _, a := range r.Ahead {
+		t.Run(a.Name, func(t *testing.T) {
+			if a.Lease == nil || len(a.Lease.Ids) == 0 || a.Lease.DirIno == 0 || a.Sibling {
+				t.Errorf("lease %v, sibling %v", a.Lease, a.Sibling)
+			}
+			for _, ls := range a.Listed {
+				if len(ls.Ids) != 2 || ls.Ino == 0 {
+					t.Errorf("entry %q: ids %v ino %d", ls.Name, ls.Ids, ls.Ino)
+				}
+			}
+			fd := open("/tmp/la/" + a.Name)
+			defer l.sys(1, unix.SYS_CLOSE, fd)
+			got := listing(fd, &sentrypb.Syscall{})
+			if got.Errno != 0 || !bytes.Equal(l.mem.bytes(buf, int(got.Ret)), a.Dirents) || !got.ListingEof {
+				t.Errorf("getdents64 returned %d bytes (%v), eof %v; want the %d sent ahead", got.Ret, unix.Errno(got.Errno), got.ListingEof, len(a.Dirents))
+			}
+		})
+	}
+	t.Run("answered from it", func(t *testing.T) {
+		i := slices.IndexFunc(r.Ahead, func(a *sentrypb.AheadListing) bool { return a.Cookie != 0 })
+		if i < 0 {
+			t.Fatal("no listing ahead with entries")
+		}
+		a := r.Ahead[i]
+		fd := open("/tmp/la/" + a.Name)
+		defer l.sys(1, unix.SYS_CLOSE, fd)
+		cookie := a.Cookie
+		p := listing(fd, &sentrypb.Syscall{Posted: true, AheadCookie: &cookie})
+		if p.Errno != 0 || p.Ret != 0 || !p.ListingEof || len(p.Outputs) != 0 {
+			t.Fatalf("posted: ret %d %v eof %v outputs %d; want 0, at the end, nothing listed", p.Ret, unix.Errno(p.Errno), p.ListingEof, len(p.Outputs))
+		}
+		if next := listing(fd, &sentrypb.Syscall{}); next.Errno != 0 || next.Ret != 0 {
+			t.Errorf("the next getdents64: %d %v, want 0", next.Ret, unix.Errno(next.Errno))
+		}
+		again := listing(fd, &sentrypb.Syscall{Posted: true, AheadCookie: new(uint64)})
+		if unix.Errno(again.Errno) != unix.EINVAL {
+			t.Errorf("a cursor moved elsewhere: %v, want EINVAL", unix.Errno(again.Errno))
+		}
+	})
+	t.Run("siblings", func(t *testing.T) {
+		fd := open("/tmp/la/s00")
+		defer l.sys(1, unix.SYS_CLOSE, fd)
+		cookie := r.Ahead[0].Cookie
+		p := listing(fd, &sentrypb.Syscall{Posted: true, AheadCookie: &cookie, PathLeaseWanted: true, ListingPath: "/tmp/la/s00",
+			ListingAhead: maxAheadDirs, AheadSiblings: []string{"s18", "s19", "file"}})
+		var sibs []string
+		for _, a := range p.Ahead {
+			if a.Sibling {
+				sibs = append(sibs, a.Name)
+			}
+		}
+		if !slices.Equal(sibs, []string{"s18", "s19"}) {
+			t.Errorf("siblings sent ahead %v, want s18 and s19", sibs)
+		}
+	})
+	t.Run("revoked by another client's creation", func(t *testing.T) {
+		fd := open("/tmp/la")
+		r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/la", ListingAhead: 1})
+		l.sys(1, unix.SYS_CLOSE, fd)
+		if len(r.Ahead) != 1 {
+			t.Fatalf("%d sent ahead, want 1", len(r.Ahead))
+		}
+		ids := r.Ahead[0].Lease.Ids
+		done := make(chan *sentrypb.Reply, 1)
+		path := "/tmp/la/" + r.Ahead[0].Name + "/new"
+		go func() {
+			done <- e.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), e.mem.str(path), unix.O_CREAT|unix.O_WRONLY, 0o644)
+		}()
+		p := l.waitPush(func(p *sentrypb.Push) bool {
+			return slices.ContainsFunc(p.GetLeaseRevoke().GetIds(), func(id uint64) bool { return slices.Contains(ids, id) })
+		})
+		if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
+			LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-done; r.Errno != 0 {
+			t.Errorf("the other client's creation: %v", unix.Errno(r.Errno))
+		}
+	})
+}
