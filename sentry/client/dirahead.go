@@ -102,28 +102,14 @@ func (pc *pathCache) aheadGotLocked(n int) {
 // noteFreshDirLocked notes that description desc was just opened: its
 // listing has not begun. Precondition: pc.mu.
 func (pc *pathCache) noteFreshDirLocked(desc uint64) {
-	if pc.aheadFresh == nil || len(pc.aheadFresh) >= maxOpenPaths {
-		pc.aheadFresh = make(map[uint64]bool)
-	}
-	pc.aheadFresh[desc] = true
+	markDescription(&pc.aheadFresh, desc)
 }
 
 // forgetFresh forgets that t's fd's description had not begun its
 // listing (a getdents or lseek of it is forwarded; all of them if the
 // fd's description is not known).
 func (t *task) forgetFresh(fd int32) {
-	pc := t.c.pcache
-	if pc == nil {
-		return
-	}
-	desc, ok := t.c.ids.fileOf(t.proc.pid, fd)
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if !ok {
-		clear(pc.aheadFresh)
-		return
-	}
-	delete(pc.aheadFresh, desc)
+	t.forgetDescriptionMark(fd, func(pc *pathCache) map[uint64]bool { return pc.aheadFresh })
 }
 
 // keepAhead keeps the listings ahead (Reply.ahead) of the subdirectories
@@ -324,10 +310,7 @@ func (t *task) answerAhead(args [6]uint64, desc uint64, k pathKey, a *pathAnswer
 	// Taken now: a posted open's reply may move the marks to the
 	// server's description (settleOpen) before the next lock.
 	delete(pc.aheadFresh, desc)
-	if pc.listingEnds == nil || len(pc.listingEnds) >= maxOpenPaths {
-		pc.listingEnds = make(map[uint64]bool)
-	}
-	pc.listingEnds[desc] = true
+	markDescription(&pc.listingEnds, desc)
 	pc.mu.Unlock()
 	if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(args[1]), dirents, usermem.IOOpts{}); err != nil {
 		// The server's listing fails alike (EFAULT).

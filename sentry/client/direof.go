@@ -40,10 +40,7 @@ func (t *task) noteListingEnd(fd int32, reply *pb.Reply) {
 		delete(pc.listingEnds, desc)
 		return
 	}
-	if pc.listingEnds == nil || len(pc.listingEnds) >= maxOpenPaths {
-		pc.listingEnds = make(map[uint64]bool)
-	}
-	pc.listingEnds[desc] = true
+	markDescription(&pc.listingEnds, desc)
 }
 
 // listingAtEnd answers t's getdents64 (args) with 0 if its description
@@ -71,6 +68,23 @@ func (t *task) listingAtEnd(args [6]uint64) bool {
 // description is not known). A closed description that lives on
 // through another fd is asked again (the mark only saves a call).
 func (t *task) forgetListingEnd(fd int32) {
+	t.forgetDescriptionMark(fd, func(pc *pathCache) map[uint64]bool { return pc.listingEnds })
+}
+
+// markDescription adds desc to the marks *m (started afresh once they
+// hold maxOpenPaths: a mark only saves a call). Precondition: the path
+// cache's mu.
+func markDescription(m *map[uint64]bool, desc uint64) {
+	if *m == nil || len(*m) >= maxOpenPaths {
+		*m = make(map[uint64]bool)
+	}
+	(*m)[desc] = true
+}
+
+// forgetDescriptionMark removes the description of t's fd from the
+// marks of the path cache that marks picks (all of them if the fd's
+// description is not known).
+func (t *task) forgetDescriptionMark(fd int32, marks func(*pathCache) map[uint64]bool) {
 	pc := t.c.pcache
 	if pc == nil {
 		return
@@ -79,8 +93,8 @@ func (t *task) forgetListingEnd(fd int32) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if !ok {
-		clear(pc.listingEnds)
+		clear(marks(pc))
 		return
 	}
-	delete(pc.listingEnds, desc)
+	delete(marks(pc), desc)
 }
