@@ -10,7 +10,7 @@ import (
 // (GetdentsRequest.name): the listing of directory handle req.dir's entry
 // name from its start, up to count entries (eof says they are all), with
 // their attributes if asked, read through a descriptor opened for this
-// call alone (O_NOFOLLOW: a symbolic link is not followed out of the
+// call alone (openat: a symbolic link is not followed out of the
 // served tree) and closed with it. No handle is made: the sentry lists
 // subdirectories ahead of an application's walk (its listings ahead),
 // most of which it never opens through this gofer's handles.
@@ -23,10 +23,7 @@ func (s *Server) getdentsOfSub(req *goferpb.GetdentsRequest) (*goferpb.GetdentsR
 		return nil, wrap(err, "getdents of %q", req.GetName())
 	}
 	defer dir.decRef()
-	fd, err := unix.Openat(dir.fd, req.GetName(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	for err == unix.EINTR {
-		fd, err = unix.Openat(dir.fd, req.GetName(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	}
+	fd, err := openat(dir.fd, req.GetName(), unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, wrap(err, "getdents of %q: open", req.GetName())
 	}
