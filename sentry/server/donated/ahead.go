@@ -8,7 +8,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/runsc-decoupled/runsc-decoupled/gofer"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 )
 
@@ -75,11 +74,8 @@ func (h *FD) WriteWith(req *goferpb.WriteRequest, rep *goferpb.WriteReply, o Wri
 	case o.Prewritten != nil:
 		proto.Reset(rep)
 		rep.Written = uint32(min(len(req.GetData()), math.MaxUint32))
-		if o.Prewritten.Stat && h.exactStat.Load() {
-			HostStats.Add(1)
-			if st, err := gofer.StatOfFD(h.fd); err == nil {
-				rep.Stat = st
-			}
+		if o.Prewritten.Stat {
+			h.statInto(rep)
 		}
 	case o.Ahead != nil && len(o.Ahead.Data) > 0:
 		h.writeAhead(req, rep, o.Ahead)
@@ -119,18 +115,7 @@ func (h *FD) writeAhead(req *goferpb.WriteRequest, rep *goferpb.WriteReply, ahea
 	if err != nil || n < len(data) {
 		// The request's own bytes as Write writes them, the rest
 		// only when their calls come.
-		if err == nil && n > 0 {
-			req = &goferpb.WriteRequest{Handle: req.GetHandle(), Offset: off + uint64(n), Data: data[n:]}
-			h.Write(req, rep)
-			if rep.GetErrno() != 0 {
-				proto.Reset(rep)
-				rep.Written = uint32(n)
-			} else {
-				rep.Written += uint32(n)
-			}
-			return
-		}
-		h.Write(req, rep)
+		h.writeFrom(req, rep, max(n, 0))
 		return
 	}
 	proto.Reset(rep)
@@ -139,10 +124,7 @@ func (h *FD) writeAhead(req *goferpb.WriteRequest, rep *goferpb.WriteReply, ahea
 	// With bytes ahead written, the last call they cover stats the file
 	// (Prewritten.Stat): this one's would be stale at once. (Its stat
 	// clears no set-id bits: a writable set-id file has no donated fd.)
-	if ahead.Written == 0 && h.exactStat.Load() {
-		HostStats.Add(1)
-		if st, err := gofer.StatOfFD(h.fd); err == nil {
-			rep.Stat = st
-		}
+	if ahead.Written == 0 {
+		h.statInto(rep)
 	}
 }

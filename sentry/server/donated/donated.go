@@ -121,6 +121,13 @@ func (h *FD) Read(req *goferpb.ReadRequest, rep *goferpb.ReadReply) {
 // Write serves a Write as the gofer would. Its reply carries the file's
 // statx when that is exact, else no attributes.
 func (h *FD) Write(req *goferpb.WriteRequest, rep *goferpb.WriteReply) {
+	h.writeFrom(req, rep, 0)
+}
+
+// writeFrom serves a Write whose first done bytes are already in the
+// file (written ahead of a failed or short pwritev): it writes the rest
+// as Write does, and an error after some bytes is a short write.
+func (h *FD) writeFrom(req *goferpb.WriteRequest, rep *goferpb.WriteReply, done int) {
 	proto.Reset(rep)
 	data, off := req.GetData(), req.GetOffset()
 	if off > math.MaxInt64 || uint64(len(data)) > math.MaxInt64-off {
@@ -130,7 +137,7 @@ func (h *FD) Write(req *goferpb.WriteRequest, rep *goferpb.WriteReply) {
 	if len(data) > math.MaxUint32 {
 		data = data[:math.MaxUint32] // Written is a uint32: write short
 	}
-	n := 0
+	n := done
 	for n < len(data) {
 		HostWrites.Add(1)
 		m, err := unix.Pwrite(h.fd, data[n:], int64(off)+int64(n))
@@ -147,6 +154,11 @@ func (h *FD) Write(req *goferpb.WriteRequest, rep *goferpb.WriteReply) {
 		n += m
 	}
 	rep.Written = uint32(n)
+	h.statInto(rep)
+}
+
+// statInto puts the file's statx in rep when that is exact.
+func (h *FD) statInto(rep *goferpb.WriteReply) {
 	if h.exactStat.Load() {
 		HostStats.Add(1)
 		if st, err := gofer.StatOfFD(h.fd); err == nil {
