@@ -1,8 +1,6 @@
 package server
 
 import (
-	"encoding/binary"
-
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
@@ -175,10 +173,10 @@ func listSub(c *syscallCtx, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name str
 	v.NoteListing(sub, r.Entries, r.Stats, seq)
 	a := &aheadListing{name: name, dir: sub}
 	// As Getdents64 lists from the start with room for everything.
-	a.dirents = appendDirent(a.dirents, ".", sub.Ino(), unix.DT_DIR, 1)
-	a.dirents = appendDirent(a.dirents, "..", v.ParentOf(sub).Ino(), unix.DT_DIR, 2)
+	a.dirents = syscalls.AppendDirent(a.dirents, ".", sub.Ino(), unix.DT_DIR, 1)
+	a.dirents = syscalls.AppendDirent(a.dirents, "..", v.ParentOf(sub).Ino(), unix.DT_DIR, 2)
 	for _, e := range ents {
-		a.dirents = appendDirent(a.dirents, e.Name, e.Ino, uint8(e.Type), uint64(fdesc.CookieOffset(e.Offset)))
+		a.dirents = syscalls.AppendDirent(a.dirents, e.Name, e.Ino, uint8(e.Type), uint64(fdesc.CookieOffset(e.Offset)))
 		a.cookie = e.Offset
 		if ls, ch := listedStatOf(v, sub, e.Name); ls != nil {
 			a.listed = append(a.listed, ls)
@@ -186,21 +184,6 @@ func listSub(c *syscallCtx, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name str
 		}
 	}
 	return a
-}
-
-// appendDirent appends the struct linux_dirent64 record of name to b, as
-// getdents64 makes it.
-func appendDirent(b []byte, name string, ino uint64, typ uint8, off uint64) []byte {
-	reclen := (19 + len(name) + 1 + 7) &^ 7
-	start := len(b)
-	b = append(b, make([]byte, reclen)...)
-	rec := b[start:]
-	binary.LittleEndian.PutUint64(rec[0:], ino)
-	binary.LittleEndian.PutUint64(rec[8:], off)
-	binary.LittleEndian.PutUint16(rec[16:], uint16(reclen))
-	rec[18] = typ
-	copy(rec[19:], name)
-	return b
 }
 
 // subdirNames returns the names of the directories among entries (a

@@ -37,18 +37,11 @@ func Getdents64(c *kernel.Task) (int64, error) {
 	var buf []byte
 	pending := false // an entry did not fit
 	emit := func(name string, ino uint64, typ uint8, off uint64) bool {
-		reclen := (19 + len(name) + 1 + 7) &^ 7
-		if len(buf)+reclen > count {
+		if len(buf)+direntLen(name) > count {
 			pending = true
 			return false
 		}
-		rec := make([]byte, reclen)
-		binary.LittleEndian.PutUint64(rec[0:], ino)
-		binary.LittleEndian.PutUint64(rec[8:], off)
-		binary.LittleEndian.PutUint16(rec[16:], uint16(reclen))
-		rec[18] = typ
-		copy(rec[19:], name)
-		buf = append(buf, rec...)
+		buf = AppendDirent(buf, name, ino, typ, off)
 		return true
 	}
 	cur := &f.Dir
@@ -148,4 +141,22 @@ func aheadAnswered(c *kernel.Task, f *fdesc.File, cookie uint64) error {
 		c.Reply.ListingEof = true
 	}
 	return nil
+}
+
+// direntLen is the length of name's struct linux_dirent64 record.
+func direntLen(name string) int { return (19 + len(name) + 1 + 7) &^ 7 }
+
+// AppendDirent appends the struct linux_dirent64 record of name to b, as
+// getdents64 makes it (the listings sent ahead make theirs so too).
+func AppendDirent(b []byte, name string, ino uint64, typ uint8, off uint64) []byte {
+	reclen := direntLen(name)
+	start := len(b)
+	b = append(b, make([]byte, reclen)...)
+	rec := b[start:]
+	binary.LittleEndian.PutUint64(rec[0:], ino)
+	binary.LittleEndian.PutUint64(rec[8:], off)
+	binary.LittleEndian.PutUint16(rec[16:], uint16(reclen))
+	rec[18] = typ
+	copy(rec[19:], name)
+	return b
 }
