@@ -8517,8 +8517,13 @@ type ProcessState struct {
 	// spawned process's stdio set's), so that a job a shell put in the
 	// foreground stays there across a recovery; 0: none.
 	TtyForegroundPgrp int32 `protobuf:"varint,260,opt,name=tty_foreground_pgrp,json=ttyForegroundPgrp,proto3" json:"tty_foreground_pgrp,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// fsuid and fsgid are the filesystem ids, present only where they
+	// differ from the effective ids they otherwise follow (setfsuid,
+	// setfsgid): a set*id call that changes no id then still resets them.
+	Fsuid         *uint32 `protobuf:"varint,463,opt,name=fsuid,proto3,oneof" json:"fsuid,omitempty"`
+	Fsgid         *uint32 `protobuf:"varint,464,opt,name=fsgid,proto3,oneof" json:"fsgid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProcessState) Reset() {
@@ -8778,6 +8783,20 @@ func (x *ProcessState) GetWaitCode() int32 {
 func (x *ProcessState) GetTtyForegroundPgrp() int32 {
 	if x != nil {
 		return x.TtyForegroundPgrp
+	}
+	return 0
+}
+
+func (x *ProcessState) GetFsuid() uint32 {
+	if x != nil && x.Fsuid != nil {
+		return *x.Fsuid
+	}
+	return 0
+}
+
+func (x *ProcessState) GetFsgid() uint32 {
+	if x != nil && x.Fsgid != nil {
+		return *x.Fsgid
 	}
 	return 0
 }
@@ -11614,7 +11633,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xed\x06\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xb9\a\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -11654,7 +11673,11 @@ const file_sentry_proto_rawDesc = "" +
 	"\vstop_signal\x18\xc9\x01 \x01(\x05R\n" +
 	"stopSignal\x12\x1c\n" +
 	"\twait_code\x18\xca\x01 \x01(\x05R\bwaitCode\x12/\n" +
-	"\x13tty_foreground_pgrp\x18\x84\x02 \x01(\x05R\x11ttyForegroundPgrp\"\x9e\x01\n" +
+	"\x13tty_foreground_pgrp\x18\x84\x02 \x01(\x05R\x11ttyForegroundPgrp\x12\x1a\n" +
+	"\x05fsuid\x18\xcf\x03 \x01(\rH\x00R\x05fsuid\x88\x01\x01\x12\x1a\n" +
+	"\x05fsgid\x18\xd0\x03 \x01(\rH\x01R\x05fsgid\x88\x01\x01B\b\n" +
+	"\x06_fsuidB\b\n" +
+	"\x06_fsgid\"\x9e\x01\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12>\n" +
@@ -12228,6 +12251,7 @@ func file_sentry_proto_init() {
 		(*StateRecord_WriteError)(nil),
 	}
 	file_sentry_proto_msgTypes[81].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[86].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -29,8 +29,11 @@ import (
 
 // procIDs are a process's ids as its last record said.
 type procIDs struct {
-	ppid, pgid, sid        int32
-	ruid, euid, rgid, egid uint32
+	ppid, pgid, sid                    int32
+	ruid, euid, suid, rgid, egid, sgid uint32
+	// fsuidOwn and fsgidOwn are set when the fs uid (gid) differs from
+	// the effective one (ProcessState.fsuid, fsgid present).
+	fsuidOwn, fsgidOwn bool
 	// fdTable names the process's fd table (FdState.fd_table; 0 for a
 	// zombie).
 	fdTable uint64
@@ -97,7 +100,9 @@ func (c *procIDCache) observe(recs []*pb.StateRecord) {
 			}
 			c.byPID[pid] = procIDs{
 				ppid: st.Ppid, pgid: st.Pgid, sid: st.Sid,
-				ruid: st.Ruid, euid: st.Euid, rgid: st.Rgid, egid: st.Egid,
+				ruid: st.Ruid, euid: st.Euid, suid: st.Suid,
+				rgid: st.Rgid, egid: st.Egid, sgid: st.Sgid,
+				fsuidOwn: st.Fsuid != nil, fsgidOwn: st.Fsgid != nil,
 				fdTable: st.FdTable, zombie: st.Zombie,
 			}
 		}
@@ -181,6 +186,43 @@ func sysGetsid(t *task, a [6]uint64) (uint64, unix.Errno) {
 		}
 	}
 	return t.forwardWithSigmask(unix.SYS_GETSID, a)
+}
+
+// sysSetresuid and sysSetresgid answer a call that changes nothing on
+// the client, as Linux returns at once for it: every id it names is -1
+// or the one the caller's record says, and a named effective id is also
+// the fs id (else the call resets the fs id to it). Such a call succeeds
+// for any caller and leaves the capabilities alone. make's children run
+// setresuid(-1, euid, -1) and setresgid(-1, egid, -1) before each exec;
+// forwarded, each was a waited round trip. Other calls are forwarded.
+func sysSetresuid(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if ids, ok := t.ownIDs(); ok && !ids.zombie && setresUnchanged([3]uint32{ids.ruid, ids.euid, ids.suid}, ids.fsuidOwn, a) {
+		return 0, 0
+	}
+	return t.forwardWithSigmask(unix.SYS_SETRESUID, a)
+}
+
+func sysSetresgid(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if ids, ok := t.ownIDs(); ok && !ids.zombie && setresUnchanged([3]uint32{ids.rgid, ids.egid, ids.sgid}, ids.fsgidOwn, a) {
+		return 0, 0
+	}
+	return t.forwardWithSigmask(unix.SYS_SETRESGID, a)
+}
+
+// setresUnchanged says whether setresuid or setresgid with arguments a
+// leaves the real, effective and saved ids cur, and the fs id (fsOwn: it
+// differs from the effective one), as they are.
+func setresUnchanged(cur [3]uint32, fsOwn bool, a [6]uint64) bool {
+	for i, id := range cur {
+		arg := uint32(a[i])
+		if arg == ^uint32(0) {
+			continue
+		}
+		if arg != id || (i == 1 && fsOwn) {
+			return false
+		}
+	}
+	return true
 }
 
 // creds returns t's process's credentials (credsOf).

@@ -3,6 +3,8 @@ package client
 import (
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
@@ -29,6 +31,8 @@ func TestProcIDCacheObserve(t *testing.T) {
 			{procRec("7", &pb.ProcessState{Pid: 7, Ppid: 3, Pgid: 3, Sid: 3})},
 			{procRec("7", &pb.ProcessState{Pid: 7, Ppid: 1, Pgid: 7, Sid: 7})}},
 			[]want{{7, true, procIDs{ppid: 1, pgid: 7, sid: 7}}}},
+		{"saved and fs ids", [][]*pb.StateRecord{{procRec("7", &pb.ProcessState{Pid: 7, Suid: 4, Sgid: 5, Fsuid: proto.Uint32(0)})}},
+			[]want{{7, true, procIDs{suid: 4, sgid: 5, fsuidOwn: true}}}},
 		{"deleted", [][]*pb.StateRecord{
 			{procRec("7", &pb.ProcessState{Pid: 7, Ppid: 1})},
 			{{Key: "proc/7", Deleted: true}}},
@@ -94,6 +98,38 @@ func TestTakeFD(t *testing.T) {
 			}
 			if tc.want && c.takeFD(7, tc.fd) {
 				t.Errorf("fd %d taken twice", tc.fd)
+			}
+		})
+	}
+}
+
+// TestSetresUnchanged: a setresuid or setresgid is answered on the
+// client only when Linux would return at once: each id it names is
+// the current one, and a named effective id is also the fs id.
+func TestSetresUnchanged(t *testing.T) {
+	const none = 0xffffffff
+	cur := [3]uint32{0, 1000, 2000}
+	for _, tc := range []struct {
+		name  string
+		args  [3]uint64
+		fsOwn bool
+		want  bool
+	}{
+		{"all -1", [3]uint64{none, none, none}, false, true},
+		{"all -1, fs id of its own", [3]uint64{none, none, none}, true, true},
+		{"effective as is", [3]uint64{none, 1000, none}, false, true},
+		{"effective as is, fs id of its own", [3]uint64{none, 1000, none}, true, false},
+		{"all as they are", [3]uint64{0, 1000, 2000}, false, true},
+		{"real as is, fs id of its own", [3]uint64{0, none, 2000}, true, true},
+		{"real changes", [3]uint64{1000, none, none}, false, false},
+		{"effective changes", [3]uint64{none, 0, none}, false, false},
+		{"saved changes", [3]uint64{none, none, 1000}, false, false},
+		{"upper bits ignored as by uid_t", [3]uint64{1 << 32, none, none}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := [6]uint64{tc.args[0], tc.args[1], tc.args[2]}
+			if got := setresUnchanged(cur, tc.fsOwn, a); got != tc.want {
+				t.Errorf("setresUnchanged(%v, %v, %#x) = %v, want %v", cur, tc.fsOwn, tc.args, got, tc.want)
 			}
 		})
 	}

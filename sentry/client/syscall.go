@@ -79,6 +79,8 @@ func init() {
 		unix.SYS_GETPGRP:           sysGetpgrp,
 		unix.SYS_GETPGID:           sysGetpgid,
 		unix.SYS_GETSID:            sysGetsid,
+		unix.SYS_SETRESUID:         sysSetresuid, // no-ops answered, others forwarded (procids.go)
+		unix.SYS_SETRESGID:         sysSetresgid,
 		unix.SYS_GETTID:            sysGettid,
 		unix.SYS_GETRLIMIT:         sysGetrlimit,
 		unix.SYS_SETRLIMIT:         sysSetrlimit,

@@ -401,6 +401,8 @@ func TestReplayingClientRestore(t *testing.T) {
 	binary.LittleEndian.PutUint64(act, 0x401234)
 	binary.LittleEndian.PutUint64(act[8:], ksignal.SARestart)
 	r.ok(1, unix.SYS_RT_SIGACTION, sigusr1, m.alloc(act), 0, 8)
+	// An fs gid of its own (setfsgid; a new file's group only).
+	r.ok(1, unix.SYS_SETFSGID, 1000)
 	// A zombie child, a live child, a second thread.
 	zombie := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD)).GetClone().GetChildTid()
 	r.sys(zombie, unix.SYS_EXIT_GROUP, 7)
@@ -440,6 +442,7 @@ func TestReplayingClientRestore(t *testing.T) {
 			r.ok(1, unix.SYS_RT_SIGACTION, sigusr1, 0, old, 8)
 			return itoa(int64(binary.LittleEndian.Uint64(m.bytes(old, 8))))
 		}, itoa(0x401234)},
+		{"fs gid", func() string { return itoa(r.ok(1, unix.SYS_SETFSGID, 0xffffffff)) }, "1000"},
 		{"getpid", func() string { return itoa(r.ok(1, unix.SYS_GETPID)) }, "1"},
 		{"getppid of the live child", func() string { return itoa(r.ok(live, unix.SYS_GETPPID)) }, "1"},
 		{"second thread", func() string { return itoa(r.ok(thr, unix.SYS_GETPID)) }, "1"},

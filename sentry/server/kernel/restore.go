@@ -471,11 +471,20 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		if p.ExitSignal < 0 || p.ExitSignal > ksignal.NumSignals {
 			p.ExitSignal = int(unix.SIGCHLD)
 		}
-		if err := k.Grant.MayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid}); err != nil {
+		// The fs ids follow the effective ones unless the record says
+		// otherwise (ProcessState.fsuid, fsgid).
+		fsuid, fsgid := ps.Euid, ps.Egid
+		if ps.Fsuid != nil {
+			fsuid = ps.GetFsuid()
+		}
+		if ps.Fsgid != nil {
+			fsgid = ps.GetFsgid()
+		}
+		if err := k.Grant.MayRunAs([]uint32{ps.Ruid, ps.Euid, ps.Suid, fsuid}, []uint32{ps.Rgid, ps.Egid, ps.Sgid, fsgid}); err != nil {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
-		p.Creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: ps.Euid,
-			RGID: ps.Rgid, EGID: ps.Egid, SGID: ps.Sgid, FSGID: ps.Egid,
+		p.Creds = auth.Creds{RUID: ps.Ruid, EUID: ps.Euid, SUID: ps.Suid, FSUID: fsuid,
+			RGID: ps.Rgid, EGID: ps.Egid, SGID: ps.Sgid, FSGID: fsgid,
 			Caps: capsFromProto(ps.Caps, ps.Euid)}
 		if n := len(ps.Groups); n > 0 && n <= auth.MaxGroups {
 			p.Creds.Groups = slices.Clone(ps.Groups)

@@ -3,6 +3,8 @@ package kernel
 import (
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
@@ -301,6 +303,12 @@ func (k *Kernel) procRecordLocked(p *Process) *sentrypb.StateRecord {
 		Execed:         p.Execed, Caps: CapsProto(p.Creds.Caps),
 		Stopped: p.Stopped, StopSignal: int32(p.StopSig), WaitCode: p.WaitCode,
 		TtyForegroundPgrp: k.TTYForegroundLocked(p),
+	}
+	if p.Creds.FSUID != p.Creds.EUID {
+		st.Fsuid = proto.Uint32(p.Creds.FSUID)
+	}
+	if p.Creds.FSGID != p.Creds.EGID {
+		st.Fsgid = proto.Uint32(p.Creds.FSGID)
 	}
 	if p.Parent != nil {
 		st.Ppid = p.Parent.PID

@@ -100,6 +100,11 @@ func setIDs(c *kernel.Task, gid bool, r, e, s int64, mode string) error {
 		}
 		*fsuid = *euid
 	case "setres":
+		// Linux returns at once when no id would change, the fs id
+		// included (it is not reset to an unchanged effective one).
+		if (r == -1 || uint32(r) == *ruid) && (e == -1 || (uint32(e) == *euid && uint32(e) == *fsuid)) && (s == -1 || uint32(s) == *suid) {
+			return nil
+		}
 		if !priv && (!holds(r) || !holds(e) || !holds(s)) {
 			return unix.EPERM
 		}
@@ -159,6 +164,13 @@ func Setfsuid(c *kernel.Task) (int64, error) {
 	defer k.Mu.Unlock()
 	cr := &c.Thread.Proc.Creds
 	id := uint32(c.Args[0])
+	if id == ^uint32(0) {
+		// No valid id: Linux only reports the current one.
+		if c.Sysno == unix.SYS_SETFSUID {
+			return int64(cr.FSUID), nil
+		}
+		return int64(cr.FSGID), nil
+	}
 	if c.Sysno == unix.SYS_SETFSUID {
 		old := cr.FSUID
 		if cr.Capable(linux.CAP_SETUID) || id == cr.RUID || id == cr.EUID || id == cr.SUID || id == cr.FSUID {
@@ -171,6 +183,7 @@ func Setfsuid(c *kernel.Task) (int64, error) {
 	old := cr.FSGID
 	if cr.Capable(linux.CAP_SETGID) || id == cr.RGID || id == cr.EGID || id == cr.SGID || id == cr.FSGID {
 		cr.FSGID = id
+		k.Trk.Changed(c.Thread.Proc)
 	}
 	return int64(old), nil
 }
