@@ -21,41 +21,71 @@ import (
 // the calls' order, and F_SETFD of one (0 on Linux once the fd is open)
 // is posted after setting the flag in the copy, by a process with one
 // thread and a table of its own: the exec that reads it is a waited
-// call, which runs after every posted call sent before it.
+// call, which runs after every posted call sent before it. F_GETFD of an
+// fd the copy lacks fails with EBADF there too, for a process with one
+// thread and a table of its own: the copy then holds every fd the
+// server's table has at this point of the calls' order (a posted dup
+// picks its new fd from it on the same ground), as gcc's probe of fd 3
+// asks once per compiler it runs.
 
 // fdFlagsOnClient answers fcntl(fd, F_GETFD) or posts fcntl(fd, F_SETFD,
-// arg) if the caller's fd table has fd open as the client knows it.
-func (t *task) fdFlagsOnClient(sysno uintptr, args [6]uint64) (uint64, bool) {
+// arg) if the caller's fd table has fd open as the client knows it, and
+// answers F_GETFD of an fd it knows closed.
+func (t *task) fdFlagsOnClient(sysno uintptr, args [6]uint64) (uint64, unix.Errno, bool) {
 	if sysno != unix.SYS_FCNTL {
-		return 0, false
+		return 0, 0, false
 	}
 	fd := int32(args[0])
 	switch int32(args[1]) {
 	case unix.F_GETFD:
 		cloexec, ok := t.c.ids.cloexecOf(t.proc.pid, fd)
 		if !ok {
-			return 0, false
+			if fd < 0 || !t.singleThreaded() || !t.c.ids.closedFD(t.proc.pid, fd) {
+				return 0, 0, false
+			}
+			t.cached = true
+			return 0, unix.EBADF, true
 		}
 		t.cached = true
 		if cloexec {
-			return unix.FD_CLOEXEC, true
+			return unix.FD_CLOEXEC, 0, true
 		}
-		return 0, true
+		return 0, 0, true
 	case unix.F_SETFD:
 		if !t.singleThreaded() {
-			return 0, false
+			return 0, 0, false
 		}
 		slot, ok := t.c.ids.reserveCloexec(t.proc.pid, fd, args[2]&unix.FD_CLOEXEC != 0)
 		if !ok {
-			return 0, false
+			return 0, 0, false
 		}
 		if !t.post(sysno, args, nil, func(r *pb.Reply) { t.c.ids.cloexecDone(slot, r) }) {
 			t.c.ids.cloexecDone(slot, nil)
-			return 0, false
+			return 0, 0, false
 		}
-		return 0, true
+		return 0, 0, true
 	}
-	return 0, false
+	return 0, 0, false
+}
+
+// closedFD reports whether pid's fd table, which no other process
+// shares, lacks fd as the client knows it (a posted close or dup in
+// flight has already changed the copy: the call after it sees the table
+// as the server will when it runs).
+func (c *procIDCache) closedFD(pid, fd int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, ok := c.byPID[pid]
+	if !ok || ids.fdTable == 0 {
+		return false
+	}
+	for other, o := range c.byPID {
+		if other != pid && o.fdTable == ids.fdTable {
+			return false
+		}
+	}
+	_, open := c.openFDs[ids.fdTable][fd]
+	return !open
 }
 
 // cloexecSlot is what reserveCloexec changed, to undo it when the call

@@ -264,8 +264,8 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if fd, ok := t.pipelineDup(sysno, args); ok {
 			return fd, 0
 		}
-		if ret, ok := t.fdFlagsOnClient(sysno, args); ok {
-			return ret, 0
+		if ret, errno, ok := t.fdFlagsOnClient(sysno, args); ok {
+			return ret, errno
 		}
 	case unix.SYS_WRITE, unix.SYS_PWRITE64, unix.SYS_WRITEV, unix.SYS_PWRITEV:
 		if n, ok := t.writeBehind(sysno, args); ok {
