@@ -41,9 +41,13 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 		err = wrap(unix.Fchmodat(pdir, pname, hostPerm&0o7777, 0), "chmod new file")
 		changed = true
 	}
+	// noSetID: the new file holds no set-id attribute.
+	var noSetID uint64
 	if err == nil && perm&setIDBits&^hostPerm != 0 {
 		err = s.storeSetID(pathFD, st, perm&setIDBits&^hostPerm)
 		changed = true
+	} else {
+		noSetID = s.setIDs.storesMark()
 	}
 	if err != nil {
 		removeIfSame(dir.fd, name, pathFD)
@@ -67,6 +71,7 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 		// new inode has no set-id attribute, and none was stored.
 		h = newHandleOf(pathFD, st)
 	}
+	h.noSetIDSince = noSetID
 	if openFD >= 0 {
 		// h is not yet published: no lock needed.
 		switch openFlags & unix.O_ACCMODE {
