@@ -173,9 +173,12 @@
 //	handle.mu
 //	    handle.seqMu
 //
-// No goroutine holds the locks of two handles at once. A handle's O_PATH fd
-// is immutable for its lifetime and is closed only when its reference count
-// (the table's reference plus one per in-flight operation) drops to zero, so
-// operations that use only the O_PATH fd (Walk, Stat, Rename, Link, ...) need
-// no handle lock.
+// No goroutine holds the locks of two handles at once. A donation of a
+// handle's own open fd holds the handle's read lock until the fd is sent
+// (donate.go: gift), callWorkers.sendMu included. A handle's O_PATH fd is
+// immutable for its lifetime and is closed only when the reference counts
+// of the handle and of its clones sharing the fd (the table's reference
+// plus one per in-flight operation) have all dropped to zero, so
+// operations that use only the O_PATH fd (Walk, Stat, Rename, Link, ...)
+// need no handle lock.
 package gofer
