@@ -197,21 +197,21 @@ func (w *callWorkers) send(r *goferpb.GoferResult) error {
 	return w.stream.SendMsg(r)
 }
 
-// sendFD sends r with a donated fd, which it closes (the peer has its
+// sendFD sends r with a donated fd, which it releases (the peer has its
 // own copy once sent).
-func (w *callWorkers) sendFD(r *goferpb.GoferResult, fd int) error {
-	defer unix.Close(fd)
+func (w *callWorkers) sendFD(r *goferpb.GoferResult, g gift) error {
+	defer g.release()
 	r.Fds = 1
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
-	return w.fds.SendMsgFDs(r, []int{fd})
+	return w.fds.SendMsgFDs(r, []int{g.fd})
 }
 
 // run executes one call and sends its result. A send that fails means the
 // stream is ending; its receive loop sees that too.
 func (w *callWorkers) run(c *goferpb.GoferCall) {
 	res, donated := w.result(c, w.fds != nil)
-	if donated >= 0 {
+	if donated.ok() {
 		w.sendFD(res, donated)
 		return
 	}
@@ -219,14 +219,14 @@ func (w *callWorkers) run(c *goferpb.GoferCall) {
 }
 
 // result executes one call and returns its result, with the fd to
-// donate with it (-1 for none; only if donate): the caller sends it and
-// closes it.
-func (w *callWorkers) result(c *goferpb.GoferCall, donate bool) (*goferpb.GoferResult, int) {
+// donate with it (noGift for none; only if donate): the caller sends it
+// and releases it.
+func (w *callWorkers) result(c *goferpb.GoferCall, donate bool) (*goferpb.GoferResult, gift) {
 	res := &goferpb.GoferResult{Id: c.GetId()}
 	h := unaryHandlers[c.GetMethod()]
 	if h == nil {
 		res.Code, res.Message = uint32(codes.Unimplemented), "gofer: no method "+c.GetMethod()
-		return res, -1
+		return res, noGift
 	}
 	var req proto.Message // as the handler got it
 	dec := func(v any) error {
@@ -241,7 +241,7 @@ func (w *callWorkers) result(c *goferpb.GoferCall, donate bool) (*goferpb.GoferR
 		return nil
 	}
 	resp, err := w.s.serveCall(w.ctx, w.ss, w.principal, c.GetMethod(), h, dec)
-	donated := -1
+	donated := noGift
 	if err == nil && donate && req != nil {
 		if m, ok := resp.(proto.Message); ok {
 			donated = w.s.donation(w.ss, req, m)
@@ -262,9 +262,9 @@ func (w *callWorkers) result(c *goferpb.GoferCall, donate bool) (*goferpb.GoferR
 			res.Code = uint32(codes.Unknown)
 		}
 	}
-	if donated >= 0 && err != nil {
-		unix.Close(donated) // counted until the handle goes, as if sent
-		donated = -1
+	if donated.ok() && err != nil {
+		donated.release() // counted until the handle goes, as if sent
+		donated = noGift
 	}
 	return res, donated
 }
@@ -347,15 +347,15 @@ func (w *callWorkers) channelCall(req []byte, donate func(fd int) error) []byte 
 	if err := proto.Unmarshal(req, c); err != nil {
 		res = &goferpb.GoferResult{Code: uint32(codes.InvalidArgument), Message: "gofer: a channel call: " + err.Error()}
 	} else if !w.ending() {
-		var gift int
-		res, gift = w.result(c, w.fds != nil && donate != nil)
-		if gift >= 0 {
-			if err := donate(gift); err != nil {
+		var g gift
+		res, g = w.result(c, w.fds != nil && donate != nil)
+		if g.ok() {
+			if err := donate(g.fd); err != nil {
 				w.s.log.Debug("donated fd not sent on its call channel", "err", err)
 			} else {
 				res.Fds = 1
 			}
-			unix.Close(gift) // the server has its own copy once sent
+			g.release() // the server has its own copy once sent
 		}
 	}
 	if w.ending() {

@@ -55,3 +55,64 @@ func TestWalkClone(t *testing.T) {
 		t.Errorf("clone of an unknown handle: %v", unix.Errno(b.Errno))
 	}
 }
+
+// TestCloneSharesPathFD: a clone shares its original's O_PATH fd (a
+// creation's path handle costs no dup and no close), which stays open
+// until the last handle sharing it is released, in any order.
+func TestCloneSharesPathFD(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// release lists the handles released, in order: 0 the created
+		// one, 1 its clone, 2 a clone of the clone.
+		release []int
+	}{
+		{"original first", []int{0, 1, 2}},
+		{"clones first", []int{2, 1, 0}},
+		{"the clone of the clone last", []int{1, 0, 2}},
+	} {
+		e := newEnv(t)
+		ids := []uint64{e.create(e.rootH, "f", unix.O_RDWR, 0o644)}
+		for i := 0; i < 2; i++ {
+			c := must(t, "clone", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: ids[i], Clone: true})))
+			ids = append(ids, c.GetFiles()[0].GetHandle().GetId())
+		}
+		fd := pathFDOf(t, e.srv, ids[0])
+		var want unix.Stat_t
+		if err := unix.Fstat(fd, &want); err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range ids[1:] {
+			if got := pathFDOf(t, e.srv, id); got != fd {
+				t.Errorf("%s: clone %d has O_PATH fd %d, want the original's %d", tc.name, i+1, got, fd)
+			}
+		}
+		for n, i := range tc.release {
+			if _, err := e.c.Release(e.ctx, &goferpb.ReleaseRequest{Handles: []uint64{ids[i]}}); err != nil {
+				t.Fatal(err)
+			}
+			var st unix.Stat_t
+			open := unix.Fstat(fd, &st) == nil && st.Ino == want.Ino && st.Dev == want.Dev
+			if last := n == len(tc.release)-1; open == last {
+				t.Errorf("%s: after releasing handle %d (%d of %d): fd %d open %v", tc.name, i, n+1, len(ids), fd, open)
+			}
+			if n < len(tc.release)-1 {
+				// The handles left still reach the file.
+				left := ids[tc.release[n+1]]
+				if got := e.stat(left).GetIno(); got != want.Ino {
+					t.Errorf("%s: stat of a handle left: inode %d, want %d", tc.name, got, want.Ino)
+				}
+			}
+		}
+	}
+}
+
+// pathFDOf returns the O_PATH fd of handle id.
+func pathFDOf(t testing.TB, s *Server, id uint64) int {
+	t.Helper()
+	h, err := s.lookup(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.decRef()
+	return h.fd
+}

@@ -21,13 +21,18 @@ import (
 // the new file again if name still refers to it, and closes pathFD and
 // openFD.
 func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, openFlags, uid, gid, perm uint32) (*goferpb.Handle, *goferpb.Stat, error) {
-	err := fchown(pathFD, int(uid), int(gid))
-	if err != nil && !s.isRoot && errnoOf(err) == int32(unix.EPERM) {
-		err = nil
-	}
-	var st *goferpb.Stat
-	if err == nil {
-		st, err = statFD(pathFD)
+	// A chown to the owner the file was made with (the gofer's, or the
+	// directory's group) is skipped: it would change only the ctime and
+	// the set-id bits it clears, which the chmod below sets anyway.
+	st, err := statFD(pathFD)
+	if err == nil && (st.GetUid() != uid || st.GetGid() != gid) {
+		err = fchown(pathFD, int(uid), int(gid))
+		if err != nil && !s.isRoot && errnoOf(err) == int32(unix.EPERM) {
+			err = nil
+		}
+		if err == nil {
+			st, err = statFD(pathFD)
+		}
 	}
 	hostPerm := perm
 	if err == nil {
@@ -41,9 +46,13 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 		err = wrap(unix.Fchmodat(pdir, pname, hostPerm&0o7777, 0), "chmod new file")
 		changed = true
 	}
+	// noSetID: the new file holds no set-id attribute.
+	var noSetID uint64
 	if err == nil && perm&setIDBits&^hostPerm != 0 {
 		err = s.storeSetID(pathFD, st, perm&setIDBits&^hostPerm)
 		changed = true
+	} else {
+		noSetID = s.setIDs.storesMark()
 	}
 	if err != nil {
 		removeIfSame(dir.fd, name, pathFD)
@@ -67,6 +76,7 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 		// new inode has no set-id attribute, and none was stored.
 		h = newHandleOf(pathFD, st)
 	}
+	h.noSetIDSince = noSetID
 	if openFD >= 0 {
 		// h is not yet published: no lock needed.
 		switch openFlags & unix.O_ACCMODE {

@@ -142,8 +142,8 @@
 // followed: lookups use openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|
 // RESOLVE_NO_MAGICLINKS (falling back to openat with O_NOFOLLOW where openat2
 // is missing), and Walk stops at a symlink and returns it as its last file.
-// Walk with clone and no names duplicates a handle's O_PATH fd: a second
-// handle for the same inode, which may have no name left (the sentry opens
+// Walk with clone and no names makes a second handle of a handle's inode,
+// sharing its O_PATH fd, which may have no name left (the sentry opens
 // /proc/<pid>/fd/<n> of an unlinked file that way).
 // Reopening a handle for I/O goes through /proc/self/fd/N of the handle's own
 // fd, which names the already-resolved inode, never a path. Only regular
@@ -173,9 +173,12 @@
 //	handle.mu
 //	    handle.seqMu
 //
-// No goroutine holds the locks of two handles at once. A handle's O_PATH fd
-// is immutable for its lifetime and is closed only when its reference count
-// (the table's reference plus one per in-flight operation) drops to zero, so
-// operations that use only the O_PATH fd (Walk, Stat, Rename, Link, ...) need
-// no handle lock.
+// No goroutine holds the locks of two handles at once. A donation of a
+// handle's own open fd holds the handle's read lock until the fd is sent
+// (donate.go: gift), callWorkers.sendMu included. A handle's O_PATH fd is
+// immutable for its lifetime and is closed only when the reference counts
+// of the handle and of its clones sharing the fd (the table's reference
+// plus one per in-flight operation) have all dropped to zero, so
+// operations that use only the O_PATH fd (Walk, Stat, Rename, Link, ...)
+// need no handle lock.
 package gofer

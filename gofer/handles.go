@@ -18,8 +18,15 @@ type handle struct {
 	id uint64
 
 	// fd is an O_PATH|O_NOFOLLOW fd of the file. Immutable; closed when refs
-	// drops to zero.
+	// drops to zero, unless clones share it (sharedFD).
 	fd int
+
+	// sharedFD, once set, counts the handles that share fd (clone: a
+	// second handle of the inode needs no fd of its own, since nothing
+	// done through an O_PATH fd has state); the last of them to go closes
+	// fd. Set once, by the first clone, while it holds a reference;
+	// atomic.
+	sharedFD atomic.Pointer[sharedFD]
 
 	// ftype is the file type (S_IFMT bits), which never changes for an
 	// inode. Immutable.
@@ -36,6 +43,14 @@ type handle struct {
 	// fileHandle is the wire encoding of the file's name_to_handle_at
 	// handle (see encodeFileHandle), or nil. Immutable.
 	fileHandle []byte
+
+	// noSetIDSince, when not 0, says the file has held no set-id
+	// attribute since the gofer created it, as long as the gofer has
+	// stored no attribute on any file since (setIDCache.storesMark):
+	// a chmod then has none to remove. The handle's fd keeps the inode,
+	// so its number names no other file meanwhile. Immutable; a clone
+	// inherits it.
+	noSetIDSince uint64
 
 	// owner is the session the handle belongs to, or nil. Protected by
 	// Server.mu.
@@ -126,6 +141,27 @@ func newHandleOf(fd int, st *goferpb.Stat) *handle {
 	return h
 }
 
+// sharedFD counts the handles sharing one O_PATH fd (handle.sharedFD).
+type sharedFD struct {
+	// handles counts the handles whose fd it is. Atomic.
+	handles atomic.Int32
+}
+
+// shareFD returns h's fd with one more sharer counted, for a clone of h
+// to take as its own fd. Precondition: the caller holds a reference of h.
+func (h *handle) shareFD() int {
+	sh := h.sharedFD.Load()
+	if sh == nil {
+		sh = &sharedFD{}
+		sh.handles.Store(1) // h's own
+		if !h.sharedFD.CompareAndSwap(nil, sh) {
+			sh = h.sharedFD.Load()
+		}
+	}
+	sh.handles.Add(1)
+	return h.fd
+}
+
 func (h *handle) incRef() {
 	h.refs.Add(1)
 }
@@ -141,7 +177,9 @@ func (h *handle) decRef() {
 	if h.rfd >= 0 {
 		unix.Close(h.rfd)
 	}
-	unix.Close(h.fd)
+	if sh := h.sharedFD.Load(); sh == nil || sh.handles.Add(-1) == 0 {
+		unix.Close(h.fd)
+	}
 	h.rfd, h.wfd, h.fd = -1, -1, -1
 	h.dirents = nil
 }

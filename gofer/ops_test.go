@@ -1,6 +1,7 @@
 package gofer
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -668,5 +669,61 @@ func TestUnlinkNotOpenIsNotSilly(t *testing.T) {
 	e.unlinkOpen(e.rootH, "g")
 	if n := sillyNames(t, e.root); len(n) != 0 {
 		t.Fatalf("silly names after unlinking one of two links: %v", n)
+	}
+}
+
+// TestCreateOwner: a created file (and directory) has the owner and
+// group asked for and the exact mode, whether they are the ones the
+// file was made with (no chown then), another owner, or a group other
+// than the one a set-group-ID directory gives.
+func TestCreateOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown to another owner needs root")
+	}
+	e := newEnv(t)
+	sgid := e.mkdir(e.rootH, "sgid")
+	if err := os.Chown(e.host("sgid"), 0, 42); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(e.host("sgid"), 0o2777); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		dir      uint64
+		uid, gid uint32
+		mode     uint32
+	}{
+		{"as made", e.rootH, 0, 0, 0o644},
+		{"as made, a mode the umask cuts", e.rootH, 0, 0, 0o666},
+		{"another owner", e.rootH, 1234, 5678, 0o640},
+		{"the set-group-ID directory's group", sgid, 0, 42, 0o600},
+		{"not the set-group-ID directory's group", sgid, 0, 0, 0o644},
+	} {
+		for _, kind := range []string{"file", "dir"} {
+			name := fmt.Sprintf("%s-%d-%d-%o", kind, tc.uid, tc.gid, tc.mode)
+			var st *goferpb.Stat
+			if kind == "file" {
+				st = must(t, tc.name, must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: tc.dir, Name: name, Flags: unix.O_WRONLY, Mode: tc.mode, Uid: tc.uid, Gid: tc.gid}))).GetStat()
+			} else {
+				st = must(t, tc.name, must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: tc.dir, Name: name, Mode: tc.mode, Uid: tc.uid, Gid: tc.gid}))).GetStat()
+			}
+			var host unix.Stat_t
+			p := e.host(name)
+			if tc.dir == sgid {
+				p = e.host(filepath.Join("sgid", name))
+			}
+			if err := unix.Lstat(p, &host); err != nil {
+				t.Fatal(err)
+			}
+			for _, got := range []struct {
+				what           string
+				uid, gid, mode uint32
+			}{{"reply", st.GetUid(), st.GetGid(), st.GetMode() & 0o777}, {"host", host.Uid, host.Gid, host.Mode & 0o777}} {
+				if got.uid != tc.uid || got.gid != tc.gid || got.mode != tc.mode {
+					t.Errorf("%s, %s: %s owner %d:%d mode %#o, want %d:%d %#o", tc.name, kind, got.what, got.uid, got.gid, got.mode, tc.uid, tc.gid, tc.mode)
+				}
+			}
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -198,6 +199,7 @@ func (s *Server) storeSetID(fd int, st *goferpb.Stat, bits uint32) error {
 		if !mayHoldSetID(st.GetMode() & unix.S_IFMT) {
 			return nil
 		}
+		s.setIDs.removals.Add(1)
 		err := unix.Removexattr(p, setIDXattr)
 		switch err {
 		case nil, unix.ENODATA, unix.EOPNOTSUPP, unix.EPERM:
@@ -208,6 +210,9 @@ func (s *Server) storeSetID(fd int, st *goferpb.Stat, bits uint32) error {
 	if !mayHoldSetID(st.GetMode() & unix.S_IFMT) {
 		return nil // the host file has them (stripSetID)
 	}
+	// Before the attribute lands: a handle that knew its new file held
+	// none (handle.noSetIDSince) no longer trusts that.
+	s.setIDs.noteStore()
 	err := unix.Setxattr(p, setIDXattr, s.keys.setIDValue(st, bits), 0)
 	if err == unix.EOPNOTSUPP || err == unix.EPERM {
 		s.setIDLostOnce.Do(func() {
@@ -224,11 +229,17 @@ func (s *Server) storeSetID(fd int, st *goferpb.Stat, bits uint32) error {
 // the attribute is gone (removed, or there was none), it returns true
 // and the set-id cache's generation right after the removal, with which
 // a stat taken later may be cached as holding none (putNone) instead of
-// reading the attribute back.
+// reading the attribute back. A file the gofer created holds none until
+// the gofer stores one (handle.noSetIDSince): nothing to remove (tar's
+// chmod of every file it makes).
 func (s *Server) clearSetID(h *handle) (gen uint64, gone bool, err error) {
 	if s.allowSetuid || !mayHoldSetID(h.ftype) {
 		return 0, false, nil
 	}
+	if gen, ok := s.setIDs.noneSince(h.noSetIDSince); ok {
+		return gen, true, nil
+	}
+	s.setIDs.removals.Add(1)
 	err = unix.Removexattr(procFDPath(h.fd), setIDXattr)
 	// The change moves the file's ctime on; a read that raced with it
 	// is not kept (forget moves gen on).
@@ -272,9 +283,16 @@ type setIDCache struct {
 	m  map[fileID]setIDEntry
 	// gen counts the gofer's own changes of attributes.
 	gen uint64
+	// stores counts the set-id attributes the gofer wrote (not removed),
+	// on any file: a new file's handle knows it holds none while stores
+	// stays what it was at the creation (handle.noSetIDSince).
+	stores uint64
 	// misses counts the lookups that found nothing valid (each one an
 	// attribute read), so tests can tell a read spared.
 	misses uint64
+	// removals counts the attribute removals tried, so tests can tell
+	// one spared. Atomic.
+	removals atomic.Uint64
 }
 
 type setIDEntry struct {
@@ -336,4 +354,32 @@ func (c *setIDCache) forget(id fileID) uint64 {
 	c.gen++
 	delete(c.m, id)
 	return c.gen
+}
+
+// storesMark returns the mark a handle of a file the gofer has just
+// created, with no attribute, keeps as its noSetIDSince.
+func (c *setIDCache) storesMark() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stores + 1
+}
+
+// noteStore counts an attribute the gofer is writing: every mark
+// storesMark gave before is void.
+func (c *setIDCache) noteStore() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stores++
+}
+
+// noneSince reports whether a handle's mark (storesMark; 0: none) still
+// says its file holds no attribute, with the current generation for
+// putNone.
+func (c *setIDCache) noneSince(mark uint64) (gen uint64, ok bool) {
+	if mark == 0 {
+		return 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen, c.stores+1 == mark
 }

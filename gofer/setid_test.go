@@ -302,3 +302,47 @@ func TestSetIDPutNoneAfterChange(t *testing.T) {
 		}
 	}
 }
+
+// TestChmodOfNewFileRemovesNothing: a chmod without set-id bits of a file
+// the gofer created (tar's of every file it extracts), through its handle
+// or a clone of it, tries no removal of the attribute: the file has none.
+// A handle walked to the file, or to one made on the host, still
+// removes it, and once the gofer stored an attribute (a setuid chmod
+// through another handle) the new file's handle removes it too.
+func TestChmodOfNewFileRemovesNothing(t *testing.T) {
+	e := newEnv(t)
+	fresh := e.create(e.rootH, "fresh", unix.O_WRONLY, 0o644)
+	clone := must(t, "clone", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: fresh, Clone: true}))).GetFiles()[0].GetHandle().GetId()
+	walked := e.walkOne(e.rootH, "fresh")
+	writeHostFile(t, e.host("onhost"), "x")
+	onHost := e.walkOne(e.rootH, "onhost")
+	for _, tc := range []struct {
+		name         string
+		h            uint64
+		mode         uint32
+		wantRemovals uint64
+	}{
+		{"the created handle", fresh, 0o600, 0},
+		{"its clone", clone, 0o640, 0},
+		{"a handle walked to it", walked, 0o644, 1},
+		{"setuid through the walked handle", walked, 0o4755, 0},
+		{"the created handle after a stored attribute", fresh, 0o755, 1},
+		{"its clone after a stored attribute", clone, 0o644, 1},
+		{"a file made on the host", onHost, 0o600, 1},
+	} {
+		before := e.srv.setIDs.removals.Load()
+		r := must(t, tc.name, must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: tc.h, Mask: unix.STATX_MODE, Mode: tc.mode})))
+		if got := r.GetStat().GetMode() & 0o7777; got != tc.mode {
+			t.Errorf("%s: SetStat reply mode %#o, want %#o", tc.name, got, tc.mode)
+		}
+		if got := e.stat(tc.h).GetMode() & 0o7777; got != tc.mode {
+			t.Errorf("%s: Stat mode %#o, want %#o", tc.name, got, tc.mode)
+		}
+		if got := e.srv.setIDs.removals.Load() - before; got != tc.wantRemovals {
+			t.Errorf("%s: %d removals of the set-id attribute, want %d", tc.name, got, tc.wantRemovals)
+		}
+	}
+	if _, err := unix.Getxattr(e.host("fresh"), setIDXattr, make([]byte, 64)); err != unix.ENODATA {
+		t.Errorf("host fresh: set-id attribute after a chmod without bits: %v, want ENODATA", err)
+	}
+}

@@ -117,27 +117,26 @@ func (s *Server) walkOpen(req *goferpb.WalkRequest, files []*goferpb.WalkedFile,
 	return err
 }
 
-// clone returns a new handle for the file of handle id (a duplicate of its
-// O_PATH fd, so it names the same inode whatever became of its name). st
-// is the file's stat if the caller has just taken it (the new handle's
-// file handle is then the old one's, the same inode's), else nil.
+// clone returns a new handle for the file of handle id (sharing its O_PATH
+// fd, so it names the same inode whatever became of its name). st is the
+// file's stat if the caller has just taken it, else nil.
 func (s *Server) clone(id uint64, st *goferpb.Stat) (*goferpb.WalkedFile, error) {
 	old, err := s.lookup(id)
 	if err != nil {
 		return nil, err
 	}
 	defer old.decRef()
-	fd, err := unix.FcntlInt(uintptr(old.fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, wrap(err, "clone")
+	if st == nil {
+		if st, err = statFD(old.fd); err != nil {
+			return nil, wrap(err, "clone")
+		}
+		s.addSetID(old.fd, st)
 	}
-	var h *handle
-	if st != nil {
-		h = &handle{fd: fd, ftype: old.ftype, dev: old.dev, ino: old.ino, fileHandle: old.fileHandle, rfd: -1, wfd: -1}
-		h.refs.Store(1)
-	} else if h, st, err = s.newHandle(fd); err != nil {
-		return nil, wrap(err, "clone")
-	}
+	// The same inode: its type, identity and file handle are the old
+	// handle's.
+	h := &handle{fd: old.shareFD(), ftype: old.ftype, dev: old.dev, ino: old.ino, fileHandle: old.fileHandle, noSetIDSince: old.noSetIDSince, rfd: -1, wfd: -1}
+	h.sharedFD.Store(old.sharedFD.Load())
+	h.refs.Store(1)
 	nid, err := s.insert(h)
 	if err != nil {
 		h.decRef()
