@@ -40,6 +40,10 @@ type Config struct {
 	// system call then traps through seccomp. A process runs one
 	// systrap, made by its first Run: later Runs must agree.
 	NoSyscallPatching bool
+	// FastPath is systrap's fast path setting (platform.Options.FastPath;
+	// the zero value decides by the CPUs); as NoSyscallPatching, later
+	// Runs must agree.
+	FastPath platform.FastPathMode
 	// Argv, Env, Cwd and Filename describe the first process (Filename
 	// defaults to Argv[0] on the server).
 	Argv     []string
@@ -420,7 +424,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	platform.SetLogger(lg)
 
-	plat, err := getPlatform(cfg.Platform, platform.Options{NoSyscallPatching: cfg.NoSyscallPatching})
+	plat, err := getPlatform(cfg.Platform, platform.Options{NoSyscallPatching: cfg.NoSyscallPatching, FastPath: cfg.FastPath})
 	if err != nil {
 		return 0, err
 	}
