@@ -4,6 +4,7 @@ import (
 	stdcontext "context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,71 @@ type Options struct {
 	// site as patchable, and every system call traps through seccomp.
 	// Systrap reads it once per process (the first New wins).
 	NoSyscallPatching bool
+	// FastPath says whether systrap's stub threads and task goroutines
+	// spin waiting for each other's next state (its fast path) or sleep
+	// in a futex. Systrap reads it once per process (the first New wins).
+	FastPath FastPathMode
+}
+
+// FastPathMode is systrap's fast path setting (Options.FastPath).
+type FastPathMode int
+
+// FastPath settings.
+const (
+	// FastPathAuto is FastPathOff on a machine of at most
+	// fastPathMinCPUs CPUs, else FastPathOn.
+	FastPathAuto FastPathMode = iota
+	// FastPathOn lets systrap spin when its own measurements say it
+	// pays (runsc's default).
+	FastPathOn
+	// FastPathOff never spins (runsc's --systrap-disable-fast-path).
+	FastPathOff
+)
+
+// fastPathMinCPUs is the most CPUs on which FastPathAuto turns the fast
+// path off. A forwarded call runs on three threads (the application's
+// stub thread, the task goroutine, the server's worker) and the server
+// and gofer share the machine in the embedded and Unix-socket setups: on
+// two CPUs a spinning stub or task goroutine holds the CPU the server
+// needs, so every call paid the spin and then the futex sleep as well
+// (docs/BENCHMARKS.md, "The levers, counted"). gVisor itself turns it
+// off on one CPU.
+const fastPathMinCPUs = 2
+
+// ParseFastPath parses "auto", "on" or "off".
+func ParseFastPath(s string) (FastPathMode, error) {
+	switch s {
+	case "auto", "":
+		return FastPathAuto, nil
+	case "on":
+		return FastPathOn, nil
+	case "off":
+		return FastPathOff, nil
+	}
+	return FastPathAuto, fmt.Errorf("fast path %q: want auto, on or off", s)
+}
+
+// String returns the mode as ParseFastPath reads it.
+func (m FastPathMode) String() string {
+	switch m {
+	case FastPathOn:
+		return "on"
+	case FastPathOff:
+		return "off"
+	}
+	return "auto"
+}
+
+// disabled says whether m turns the fast path off on a machine of cpus
+// CPUs.
+func (m FastPathMode) disabled(cpus int) bool {
+	switch m {
+	case FastPathOn:
+		return false
+	case FastPathOff:
+		return true
+	}
+	return cpus <= fastPathMinCPUs
 }
 
 // New constructs the named platform ("" means Default) with default
@@ -66,6 +132,7 @@ func NewWithOptions(name string, opts Options) (gvplatform.Platform, error) {
 		p, err := systrap.New(gvplatform.Options{
 			// See doc.go: the client, not gVisor's usertrap, patches.
 			DisableSyscallPatching: opts.NoSyscallPatching,
+			DisableFastPath:        opts.FastPath.disabled(runtime.NumCPU()),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("systrap platform: %w", err)

@@ -37,3 +37,38 @@ func TestContextValues(t *testing.T) {
 		t.Error("Extra not consulted")
 	}
 }
+
+func TestFastPathMode(t *testing.T) {
+	for _, tc := range []struct {
+		flag    string
+		cpus    int
+		want    FastPathMode
+		disable bool
+	}{
+		{"auto", 1, FastPathAuto, true},
+		{"auto", 2, FastPathAuto, true},
+		{"auto", 3, FastPathAuto, false},
+		{"", 2, FastPathAuto, true},
+		{"on", 1, FastPathOn, false},
+		{"on", 2, FastPathOn, false},
+		{"off", 2, FastPathOff, true},
+		{"off", 64, FastPathOff, true},
+	} {
+		m, err := ParseFastPath(tc.flag)
+		if err != nil || m != tc.want {
+			t.Errorf("ParseFastPath(%q) = %v, %v; want %v", tc.flag, m, err, tc.want)
+			continue
+		}
+		if tc.flag != "" && m.String() != tc.flag {
+			t.Errorf("%v.String() = %q, want %q", m, m.String(), tc.flag)
+		}
+		if got := m.disabled(tc.cpus); got != tc.disable {
+			t.Errorf("%v on %d CPUs: disabled %v, want %v", m, tc.cpus, got, tc.disable)
+		}
+	}
+	for _, bad := range []string{"yes", "OFF", "1", "auto "} {
+		if _, err := ParseFastPath(bad); err == nil {
+			t.Errorf("ParseFastPath(%q) succeeded", bad)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/filter"
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
+	"github.com/runsc-decoupled/runsc-decoupled/platform"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
@@ -36,6 +37,7 @@ func runDo(args []string) int {
 	servers := fs.String("server", "", "use the remote sentries at `TARGETS` (comma-separated host:port or unix:/path) instead of starting one: the first at start; on its failure the same one again within --grace, else the next, round robin")
 	root := fs.String("root", "/", "root directory of the embedded gofer (ignored with --server)")
 	platformName := fs.String("platform", "systrap", "gVisor platform running the application: systrap, ptrace or kvm")
+	fastPathFlag := fs.String("systrap-fast-path", "auto", "on systrap, whether the application's stub threads and the client spin waiting for each other (on: as runsc, when systrap's measurements say it pays) or sleep in a futex (off: runsc's --systrap-disable-fast-path); auto: off on a machine of at most 2 CPUs, where the spin holds the CPU the server needs")
 	noPatching := fs.Bool("systrap-disable-syscall-patching", false, "on systrap, never rewrite the application's \"mov $nr,%eax; syscall\" sites into jumps to the stub's syscall handler (a [usertrap] mapping below 0x70000): every system call then traps through seccomp, a host signal delivery each (docs/COMPATIBILITY.md)")
 	strace := fs.Bool("strace", false, "print every forwarded system call with its arguments and result")
 	cwd := fs.String("cwd", "", "working directory of the command (default: the current directory when --root is /, else /)")
@@ -79,6 +81,11 @@ func runDo(args []string) int {
 	case "systrap", "ptrace", "kvm":
 	default:
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --platform %q: want systrap, ptrace or kvm\n", *platformName)
+		return 2
+	}
+	fastPath, err := platform.ParseFastPath(*fastPathFlag)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --systrap-fast-path: %v\n", err)
 		return 2
 	}
 	if builtWithCgo && *platformName == "systrap" {
@@ -273,6 +280,7 @@ func runDo(args []string) int {
 		Servers:           list,
 		Platform:          *platformName,
 		NoSyscallPatching: *noPatching,
+		FastPath:          fastPath,
 		Argv:              argv,
 		Env:               os.Environ(),
 		Cwd:               dir,

@@ -40,6 +40,10 @@ type Config struct {
 	// system call then traps through seccomp. A process runs one
 	// systrap, made by its first Run: later Runs must agree.
 	NoSyscallPatching bool
+	// FastPath is systrap's fast path setting (platform.Options.FastPath;
+	// the zero value decides by the CPUs); as NoSyscallPatching, later
+	// Runs must agree.
+	FastPath platform.FastPathMode
 	// Argv, Env, Cwd and Filename describe the first process (Filename
 	// defaults to Argv[0] on the server).
 	Argv     []string
@@ -420,7 +424,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	platform.SetLogger(lg)
 
-	plat, err := getPlatform(cfg.Platform, platform.Options{NoSyscallPatching: cfg.NoSyscallPatching})
+	plat, err := getPlatform(cfg.Platform, platform.Options{NoSyscallPatching: cfg.NoSyscallPatching, FastPath: cfg.FastPath})
 	if err != nil {
 		return 0, err
 	}
@@ -715,12 +719,14 @@ func (c *client) shutdown() {
 	// reads this line).
 	chanBatches, socketSent := c.conn.channelBatches()
 	rt := readRuntimeCounts()
+	wbMade, wbReused := c.rl.WriteBufferCounts()
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(), "posted_batches", c.conn.postedBatches(),
 		"channel_batches", chanBatches, "socket_sent", socketSent,
 		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
 		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(), "posted_unlinks", c.opens.removed.Load(), "posted_mkdirs", c.opens.mkdirs.Load(),
 		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(), "goroutines_started", rt.goroutines,
-		"heap_allocs", rt.allocs, "heap_alloc_bytes", rt.allocBytes, "gc_cycles", rt.gcCycles)
+		"heap_allocs", rt.allocs, "heap_alloc_bytes", rt.allocBytes, "gc_cycles", rt.gcCycles,
+		"write_buffers_made", wbMade, "write_buffers_reused", wbReused)
 	select {
 	case <-c.conn.Done():
 	default:

@@ -93,6 +93,10 @@ type pending struct {
 	// into, if set, is where a reply that comes over a call channel is
 	// decoded (sessionCall.reply). Immutable.
 	into *pb.Reply
+	// pooledData says the call's only input is a replay log write
+	// buffer (writeMemory) that nothing else holds: its reply is folded
+	// with FoldPooledReply. Immutable once posted.
+	pooledData bool
 }
 
 // remoteSession is the client's recovering connection.
@@ -351,7 +355,11 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	if p != nil {
 		call = p.call
 	}
-	s.rl.FoldReply(call, r)
+	if p != nil && p.pooledData {
+		s.rl.FoldPooledReply(call, r)
+	} else {
+		s.rl.FoldReply(call, r)
+	}
 	s.c.observeStdin(r.State)
 	s.c.ids.observe(r.State)
 	s.c.pipe.observe(r.State)

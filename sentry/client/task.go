@@ -168,6 +168,9 @@ type task struct {
 	// again (util.go); forgotten at each call. Owned by the task
 	// goroutine.
 	callMemo callMemo
+	// writeMem reads a write behind's data into the replay log's write
+	// buffers (writebehind.go). Owned by the task goroutine.
+	writeMem writeMemory
 	// faultStreak counts synchronous faults reported with no syscall in
 	// between (to force the default action eventually).
 	faultStreak int

@@ -9,8 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	gvcontext "gvisor.dev/gvisor/pkg/context"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/usermem"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
@@ -487,26 +490,58 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	inputs := sysabi.Inputs(sysno, args, appMemory{t})
+	var mem sysabi.AppMemory = appMemory{t}
+	if sysno == unix.SYS_WRITE || sysno == unix.SYS_PWRITE64 {
+		// One input, the data: read into a buffer the replay log
+		// reuses once the write is durable (replaylog/writepool.go).
+		t.writeMem = writeMemory{appMemory: appMemory{t}, rl: t.c.rl}
+		mem = &t.writeMem
+	}
+	inputs := sysabi.Inputs(sysno, args, mem)
 	n, ok := writeCount(sysno, args, inputs)
 	if !ok || n == 0 {
 		return 0, false
 	}
 	data := writtenData(sysno, inputs)
 	done := t.wbBegin(file, data)
+	pc := newPostedCall(t.tid, sysno, args, inputs)
+	pc.pooledData = t.writeMem.pooled && mem == &t.writeMem
 	if t.ownedWrite(file, int32(args[0]), positional, args, data) {
 		// Applied to the owned file's copy (ownedfile.go).
-		pc := newPostedCall(t.tid, sysno, args, inputs)
 		if !t.postOwnedWrite(file, pc, n, f.handle, done) {
 			return 0, false
 		}
 		return n, true
 	}
-	if !t.postTo(sysno, args, inputs, done, f.handle) {
+	if !t.postChange(pc, done, f.handle, changesFile[sysno], 0) {
 		done(nil)
 		return 0, false
 	}
 	return n, true
+}
+
+// writeMemory is appMemory reading into the replay log's write buffers
+// (replaylog.Log.WriteBuffer) for a write behind's one input, its data:
+// the log retains it as the call's own and reuses it once durable.
+type writeMemory struct {
+	appMemory
+	rl *replaylog.Log
+	// pooled says the last read's buffer is one of the log's pool's
+	// sizes (its call then says so: pending.pooledData).
+	pooled bool
+}
+
+// ReadAt implements sysabi.AppMemory.ReadAt.
+func (m *writeMemory) ReadAt(addr uint64, n int) ([]byte, error) {
+	if n < 0 {
+		return nil, unix.EFAULT
+	}
+	b, pooled := m.rl.WriteBuffer(n)
+	if _, err := m.t.mm.CopyIn(m.t.gctx, hostarch.Addr(addr), b, usermem.IOOpts{}); err != nil {
+		return nil, unix.EFAULT
+	}
+	m.pooled = pooled
+	return b, nil
 }
 
 // wbTarget returns the description of t's fd and its record if a write
@@ -547,7 +582,10 @@ func (t *task) wbBegin(file uint64, data []byte) func(*pb.Reply) {
 			// in flight (the client's check saw none): its pages
 			// follow the write, off the receiving goroutine (a
 			// faulting thread holds the file's locks across a
-			// PageRead this goroutine must deliver).
+			// PageRead this goroutine must deliver). The data is
+			// copied first: the replay log may reuse its buffer once
+			// a Durable push passes the write (writeMemory).
+			data := append([]byte(nil), data...)
 			go func() {
 				for _, ch := range r.GetMapped() {
 					fc.applyChange(gvcontext.Background(), ch, data)

@@ -47,3 +47,29 @@ func TestPostedWriteAllocs(t *testing.T) {
 		t.Errorf("a 4 KiB write behind allocates %.0f bytes, want at most %d (its bytes copied once, 4096, and the call's and reply's small objects)", bytes, 4096+3072)
 	}
 }
+
+// writeBufferCounts matches the client's end-of-run line's counts of
+// write buffers (replaylog.Log.WriteBufferCounts).
+var writeBufferCounts = regexp.MustCompile(`write_buffers_made=(\d+) write_buffers_reused=(\d+)`)
+
+// TestWriteBuffersReused: a 4 KiB write behind's bytes are copied into a
+// buffer of the replay log's pool, which takes it back once a Durable
+// push drops the write; so past the first writes the server had not yet
+// made durable (it flushes every 8 MiB or 500 ms), the writes reuse
+// buffers instead of allocating 4 KiB each (whose fresh pages faulted in
+// and which the collector then freed). Before: every write allocated.
+func TestWriteBuffersReused(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := tu.StaticProgram(t, t.TempDir(), "wb4k", testdataSource(t, "postalloc", "wb4k"))
+	const writes = 12000
+	_, log := sandboxLogged(t, t.TempDir(), nil, nil, prog, strconv.Itoa(writes))
+	v := logInts(t, log, writeBufferCounts)
+	made, reused := v[0], v[1]
+	t.Logf("%d writes: %d buffers made, %d reused", writes, made, reused)
+	if made+reused != writes {
+		t.Errorf("%d pooled buffers taken for %d writes of 4 KiB, want one each", made+reused, writes)
+	}
+	if made > writes/2 {
+		t.Errorf("%d buffers made for %d writes, want at most half: the durable writes' buffers are not reused", made, writes)
+	}
+}

@@ -10,12 +10,14 @@
 // copy_file_range's Syscall.leased_data, or WriteState.data when the
 // server read them itself: sendfile, splice, tee, copy_file_range);
 // the client's recovery (sentry/client/recovery.go) builds Restore and
-// Rewrite calls from it. DurableLog appends its changes to a file.
+// Rewrite calls from it. DurableLog appends its changes to a file. The
+// buffers of writes behind that a Durable push drops are reused for the
+// next writes (writepool.go, Log.WriteBuffer).
 //
 // It does not depend on gVisor (so the decoder can be fuzzed: go test
 // -fuzz FuzzDecodeLog ./sentry/client/replaylog/).
 //
 // Dependencies: proto/sentrypb, sentry/statekey, hclog, protobuf.
 //
-// Lock order: Log.mu > DurableLog.mu.
+// Lock order: Log.mu > DurableLog.mu; Log.mu > writePool.mu.
 package replaylog

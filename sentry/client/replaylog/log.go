@@ -30,7 +30,7 @@ import (
 // calls OnReply and OnPush in arrival order from its receiving goroutine.
 //
 // Log is safe for concurrent use. Lock order: Log.mu >
-// DurableLog.mu.
+// DurableLog.mu; Log.mu > writePool.mu.
 type Log struct {
 	mu sync.Mutex
 	// disabled logs nothing (NewDisabled). Immutable.
@@ -59,6 +59,8 @@ type Log struct {
 	journal journal
 	// warn reports anomalies (data the log cannot retain).
 	warn func(msg string, args ...any)
+	// pool is the write buffers Durable pushes freed (writepool.go).
+	pool writePool
 }
 
 // retainedWrite is the data of one write to a gofer file not yet durable.
@@ -73,6 +75,10 @@ type retainedWrite struct {
 	path   string
 	// mapped is the mapped file id of a PageWrite (0 for a system call).
 	mapped uint64
+	// pooled says data is a WriteBuffer buffer that only this record
+	// holds (FoldPooledReply): a Durable push that drops it gives it
+	// back to the pool.
+	pooled bool
 }
 
 // pipeData is the retained byte stream of a pipe: data holds the bytes at
@@ -134,6 +140,18 @@ func (l *Log) Disabled() bool { return l.disabled }
 // are retained as they are, not copied: the caller changes no call it
 // sent.
 func (l *Log) FoldReply(call *pb.Call, reply *pb.Reply) {
+	l.foldReply(call, reply, false)
+}
+
+// FoldPooledReply is FoldReply for a call whose only input is a buffer
+// WriteBuffer returned as pooled and that nothing but the call holds (a
+// write behind's): retained as the call's own, it goes back to the pool
+// when a Durable push drops it.
+func (l *Log) FoldPooledReply(call *pb.Call, reply *pb.Reply) {
+	l.foldReply(call, reply, true)
+}
+
+func (l *Log) foldReply(call *pb.Call, reply *pb.Reply, pooled bool) {
 	written := reply.GetWritten()
 	if l.disabled || (len(reply.GetState()) == 0 && written == nil) {
 		return
@@ -154,6 +172,14 @@ func (l *Log) FoldReply(call *pb.Call, reply *pb.Reply) {
 			data, own = writeData(call)
 		}
 		l.foldLocked(WrittenRecord(reply), data, own)
+	}
+	if pooled && own && len(data) > 0 {
+		// Retained as it is (fileWriteLocked keeps own data uncopied):
+		// the record is the buffer's last holder once the reply is
+		// handed on.
+		if rw := l.writes[reply.Seq]; rw != nil && len(rw.data) > 0 && &rw.data[0] == &data[0] {
+			rw.pooled = true
+		}
 	}
 }
 
@@ -206,7 +232,11 @@ func (l *Log) Durable(file, seq uint64) {
 	}
 	for s := range l.byFile[file] {
 		if s <= seq {
+			rw := l.writes[s]
 			l.dropWriteLocked(s)
+			if rw != nil && rw.pooled {
+				l.pool.put(rw.data)
+			}
 		}
 	}
 }
@@ -529,7 +559,13 @@ func (l *Log) RetainedWrites() []*pb.Rewrite {
 	defer l.mu.Unlock()
 	out := make([]*pb.Rewrite, 0, len(l.writes))
 	for _, w := range l.writes {
-		rw := &pb.Rewrite{Seq: w.seq, FileHandle: w.handle, Path: w.path, Offset: w.offset, Data: w.data}
+		data := w.data
+		if w.pooled {
+			// A Durable push may give the buffer to the next write
+			// while the Rewrite is still being sent.
+			data = append([]byte(nil), data...)
+		}
+		rw := &pb.Rewrite{Seq: w.seq, FileHandle: w.handle, Path: w.path, Offset: w.offset, Data: data}
 		if f := l.records[statekey.File(w.file)].GetFile(); f != nil && w.mapped == 0 {
 			if len(f.FileHandle) > 0 {
 				rw.FileHandle = f.FileHandle
