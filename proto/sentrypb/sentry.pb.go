@@ -4089,6 +4089,12 @@ type Reply struct {
 	// from then on without blocking: held behind the socket's send buffer
 	// when it is full (sentry/client/sendbehind.go). 0: none.
 	SendRoom uint64 `protobuf:"varint,542,opt,name=send_room,json=sendRoom,proto3" json:"send_room,omitempty"`
+	// pipe_room, in the reply of a write, writev or sendfile to a pipe's
+	// write end, is how many bytes of posted writes the pipe takes from
+	// then on without blocking: its free space, when it has a reader and
+	// this is its only write description (sentry/client/pipebehind.go).
+	// 0: none.
+	PipeRoom uint64 `protobuf:"varint,600,opt,name=pipe_room,json=pipeRoom,proto3" json:"pipe_room,omitempty"`
 	// complete_names, in the reply of a mkdir or mkdirat that carries
 	// parent_stat, is a lease on the complete names of the directory it
 	// made (ids: one, kinds: 3, inos: its inode): every change of that
@@ -4351,6 +4357,13 @@ func (x *Reply) GetAhead() []*AheadListing {
 func (x *Reply) GetSendRoom() uint64 {
 	if x != nil {
 		return x.SendRoom
+	}
+	return 0
+}
+
+func (x *Reply) GetPipeRoom() uint64 {
+	if x != nil {
+		return x.PipeRoom
 	}
 	return 0
 }
@@ -9775,7 +9788,10 @@ type PipeState struct {
 	// data is set only in Restore: the bytes not yet read.
 	Data []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
 	// capacity is the pipe's size (F_SETPIPE_SZ; 0: the default, 64 KiB).
-	Capacity      uint32 `protobuf:"varint,100,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	Capacity uint32 `protobuf:"varint,100,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	// no_reader says no description reads the pipe any more: a write to
+	// it fails with EPIPE, so the client posts none (pipebehind.go).
+	NoReader      bool `protobuf:"varint,600,opt,name=no_reader,json=noReader,proto3" json:"no_reader,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9843,6 +9859,13 @@ func (x *PipeState) GetCapacity() uint32 {
 		return x.Capacity
 	}
 	return 0
+}
+
+func (x *PipeState) GetNoReader() bool {
+	if x != nil {
+		return x.NoReader
+	}
+	return false
 }
 
 // MappedFileState is a file_id the client maps (an ExecPlan image or an
@@ -11241,7 +11264,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xdc\r\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xfa\r\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -11275,7 +11298,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\vlisting_eof\x18\x9d\x04 \x01(\bR\n" +
 	"listingEof\x12=\n" +
 	"\x05ahead\x18\xc7\x04 \x03(\v2&.runscdecoupled.sentry.v1.AheadListingR\x05ahead\x12\x1c\n" +
-	"\tsend_room\x18\x9e\x04 \x01(\x04R\bsendRoom\x12K\n" +
+	"\tsend_room\x18\x9e\x04 \x01(\x04R\bsendRoom\x12\x1c\n" +
+	"\tpipe_room\x18\xd8\x04 \x01(\x04R\bpipeRoom\x12K\n" +
 	"\x0ecomplete_names\x18\xea\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\rcompleteNames\x12\x18\n" +
 	"\acwd_ino\x18\xeb\x03 \x01(\x04R\x06cwdIno\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +
@@ -11764,13 +11788,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05umask\x18\x04 \x01(\rR\x05umask\"8\n" +
 	"\fSigHandState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
-	"\aactions\x18\x02 \x01(\fR\aactions\"y\n" +
+	"\aactions\x18\x02 \x01(\fR\aactions\"\x97\x01\n" +
 	"\tPipeState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\awritten\x18\x02 \x01(\x04R\awritten\x12\x12\n" +
 	"\x04read\x18\x03 \x01(\x04R\x04read\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12\x1a\n" +
-	"\bcapacity\x18d \x01(\rR\bcapacity\"\xb5\x01\n" +
+	"\bcapacity\x18d \x01(\rR\bcapacity\x12\x1c\n" +
+	"\tno_reader\x18\xd8\x04 \x01(\bR\bnoReader\"\xb5\x01\n" +
 	"\x0fMappedFileState\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +

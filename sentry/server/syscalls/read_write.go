@@ -164,6 +164,7 @@ func doWrite(c *kernel.Task, off int64) (int64, error) {
 		return 0, err
 	}
 	w, err := writeFile(c, f, b, off)
+	notePipeRoom(c, f)
 	return int64(w), err
 }
 
@@ -277,6 +278,7 @@ func Writev(c *kernel.Task) (int64, error) {
 		return 0, nil
 	}
 	w, err := writeFile(c, f, b, off)
+	notePipeRoom(c, f)
 	return int64(w), err
 }
 
