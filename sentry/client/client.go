@@ -267,6 +267,9 @@ type client struct {
 	// sendRooms is the room of the sockets that take writes behind
 	// (sendbehind.go); its own lock.
 	sendRooms sendRooms
+	// pipeRooms is the room of the pipes' write ends that take writes
+	// behind, kept as the sockets' (pipebehind.go); its own lock.
+	pipeRooms sendRooms
 	// meta is what the client knows to post metadata calls
 	// (metapipe.go); its own lock.
 	meta metaPipeline

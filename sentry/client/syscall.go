@@ -247,7 +247,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	case unix.SYS_CLOSE:
 		t.forgetListingEnd(int32(args[0]))
 		t.forgetFresh(int32(args[0]))
-		if !t.writeBehindFailed(int32(args[0])) && t.pipelineClose(int32(args[0])) {
+		if !t.writeBehindFailed(int32(args[0])) && !t.closesLastPipeReader(int32(args[0])) && t.pipelineClose(int32(args[0])) {
 			return 0, 0
 		}
 	case unix.SYS_UMASK:
@@ -259,8 +259,13 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			return 0, 0
 		}
 	case unix.SYS_DUP, unix.SYS_DUP2, unix.SYS_DUP3, unix.SYS_FCNTL:
-		if fd, ok := t.pipelineDup(sysno, args); ok {
-			return fd, 0
+		// A dup2 or dup3 over a pipe's last reader waits, as its
+		// close does (pipebehind.go).
+		replaces := (sysno == unix.SYS_DUP2 || sysno == unix.SYS_DUP3) && t.closesLastPipeReader(int32(args[1]))
+		if !replaces {
+			if fd, ok := t.pipelineDup(sysno, args); ok {
+				return fd, 0
+			}
 		}
 		if ret, ok := t.fdFlagsOnClient(sysno, args); ok {
 			return ret, 0
@@ -270,6 +275,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			return n, 0
 		}
 		if n, ok := t.sendBehind(sysno, args); ok {
+			return n, 0
+		}
+		if n, ok := t.pipeBehind(sysno, args); ok {
 			return n, 0
 		}
 	case unix.SYS_SENDTO:
@@ -414,6 +422,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.noteListingEnd(int32(args[0]), reply)
 	}
 	t.noteSendRoom(sysno, args, reply)
+	t.notePipeRoom(sysno, args, reply)
 	if openKeyed && reply.PathLease != nil {
 		t.keepOpen(openKey, openFirst, reply, pathFrom)
 		t.keepOpenedStat(openKey, openFirst, reply, pathFrom)
