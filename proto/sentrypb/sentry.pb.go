@@ -3238,9 +3238,16 @@ type Syscall struct {
 	// (Welcome.features has FeatureLeasedCopy; docs/COMPATIBILITY.md,
 	// "Pipelined calls"). Posted, so carried with the call: the copy is then
 	// the one the lease showed, whatever another client changes later.
-	LeasedData    []byte `protobuf:"bytes,480,opt,name=leased_data,json=leasedData,proto3" json:"leased_data,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LeasedData []byte `protobuf:"bytes,480,opt,name=leased_data,json=leasedData,proto3" json:"leased_data,omitempty"`
+	// pipe_ahead_wanted, on a read of a pipe's read end, asks the reply to
+	// bring a copy of the bytes the pipe holds after those read
+	// (Reply.pipe_ahead), left in the pipe; pipe_consumed, on a posted read,
+	// says the client answered it from that copy: the server takes the
+	// bytes out of the pipe and sends none back (sentry/client/pipebehind.go).
+	PipeAheadWanted bool `protobuf:"varint,600,opt,name=pipe_ahead_wanted,json=pipeAheadWanted,proto3" json:"pipe_ahead_wanted,omitempty"`
+	PipeConsumed    bool `protobuf:"varint,601,opt,name=pipe_consumed,json=pipeConsumed,proto3" json:"pipe_consumed,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Syscall) Reset() {
@@ -3418,6 +3425,20 @@ func (x *Syscall) GetLeasedData() []byte {
 		return x.LeasedData
 	}
 	return nil
+}
+
+func (x *Syscall) GetPipeAheadWanted() bool {
+	if x != nil {
+		return x.PipeAheadWanted
+	}
+	return false
+}
+
+func (x *Syscall) GetPipeConsumed() bool {
+	if x != nil {
+		return x.PipeConsumed
+	}
+	return false
 }
 
 // Region is a range of application memory.
@@ -4095,6 +4116,10 @@ type Reply struct {
 	// this is its only write description (sentry/client/pipebehind.go).
 	// 0: none.
 	PipeRoom uint64 `protobuf:"varint,600,opt,name=pipe_room,json=pipeRoom,proto3" json:"pipe_room,omitempty"`
+	// pipe_ahead, in the reply of a read with pipe_ahead_wanted from a
+	// pipe(2) whose only read description it is, is a copy of up to 64 KiB
+	// the pipe holds after the bytes read, still in the pipe.
+	PipeAhead []byte `protobuf:"bytes,601,opt,name=pipe_ahead,json=pipeAhead,proto3" json:"pipe_ahead,omitempty"`
 	// complete_names, in the reply of a mkdir or mkdirat that carries
 	// parent_stat, is a lease on the complete names of the directory it
 	// made (ids: one, kinds: 3, inos: its inode): every change of that
@@ -4366,6 +4391,13 @@ func (x *Reply) GetPipeRoom() uint64 {
 		return x.PipeRoom
 	}
 	return 0
+}
+
+func (x *Reply) GetPipeAhead() []byte {
+	if x != nil {
+		return x.PipeAhead
+	}
+	return nil
 }
 
 func (x *Reply) GetCompleteNames() *PathLease {
@@ -11187,7 +11219,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xc4\x06\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x97\a\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -11214,7 +11246,9 @@ const file_sentry_proto_rawDesc = "" +
 	"install_fd\x18\xb8\x03 \x01(\x05H\x01R\tinstallFd\x88\x01\x01\x12>\n" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12 \n" +
 	"\vleased_data\x18\xe0\x03 \x01(\fR\n" +
-	"leasedDataB\x0f\n" +
+	"leasedData\x12+\n" +
+	"\x11pipe_ahead_wanted\x18\xd8\x04 \x01(\bR\x0fpipeAheadWanted\x12$\n" +
+	"\rpipe_consumed\x18\xd9\x04 \x01(\bR\fpipeConsumedB\x0f\n" +
 	"\r_ahead_cookieB\r\n" +
 	"\v_install_fd\"0\n" +
 	"\x06Region\x12\x12\n" +
@@ -11264,7 +11298,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xfa\r\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\x9a\x0e\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -11299,7 +11333,9 @@ const file_sentry_proto_rawDesc = "" +
 	"listingEof\x12=\n" +
 	"\x05ahead\x18\xc7\x04 \x03(\v2&.runscdecoupled.sentry.v1.AheadListingR\x05ahead\x12\x1c\n" +
 	"\tsend_room\x18\x9e\x04 \x01(\x04R\bsendRoom\x12\x1c\n" +
-	"\tpipe_room\x18\xd8\x04 \x01(\x04R\bpipeRoom\x12K\n" +
+	"\tpipe_room\x18\xd8\x04 \x01(\x04R\bpipeRoom\x12\x1e\n" +
+	"\n" +
+	"pipe_ahead\x18\xd9\x04 \x01(\fR\tpipeAhead\x12K\n" +
 	"\x0ecomplete_names\x18\xea\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\rcompleteNames\x12\x18\n" +
 	"\acwd_ino\x18\xeb\x03 \x01(\x04R\x06cwdIno\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +

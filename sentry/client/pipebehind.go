@@ -1,7 +1,12 @@
 package client
 
 import (
+	"sync"
+
 	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/usermem"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
@@ -191,4 +196,169 @@ func (ps *pipelineState) observePipeLocked(id uint64, rec *pb.StateRecord) {
 		return
 	}
 	delete(ps.pipeNoReader, id)
+}
+
+// Pipe reads ahead (docs/COMPATIBILITY.md, "Reads answered on the
+// client"; the server's side: sentry/server/syscalls/pipebehind.go).
+//
+// A waited read(2) of a pipe's read end asks (Syscall.pipe_ahead_wanted)
+// for a copy of the bytes the pipe holds after those it read; the server
+// sends one (Reply.pipe_ahead, up to 64 KiB) when the description is the
+// only one reading a pipe(2), and leaves the bytes in the pipe. The next
+// read(2) calls of that description are answered from the copy, each
+// posted as a read with pipe_consumed, which takes as many bytes out of
+// the pipe without sending them back. The bytes stay the pipe's until
+// then: poll, FIONREAD and the writer see them there, a recovery restores
+// them with the pipe (the writer's client retains them), and a consuming
+// read in flight is re-sent.
+//
+// The copy is right while only these reads take bytes out of the pipe.
+// Every other call that may (a read, readv, splice or tee of any
+// description of the pipe forwarded to the server, by any process: a
+// fork's child, a reopen through /proc) first drops the pipe's copies,
+// under pipeAhead.mu, and an answer from a copy posts its consuming read
+// under that lock too, so such a call goes out after every consuming read
+// of the bytes the copy gave. A read may return fewer bytes than the pipe
+// holds (the copy's), as if the rest had been written after it.
+
+// pipeAhead are the copies of pipes' bytes read ahead, by read
+// description.
+type pipeAhead struct {
+	// mu is taken by task goroutines alone, and held across the Post
+	// of a consuming read (before remoteSession.mu).
+	mu sync.Mutex
+	// copies are the bytes ahead of each read description, with its
+	// pipe. Protected by mu.
+	copies map[uint64]aheadCopy
+}
+
+// aheadCopy is a read description's copy of bytes ahead.
+type aheadCopy struct {
+	pipe uint64
+	data []byte
+}
+
+// reset drops every copy (a recovery: the new server's pipes have the
+// bytes).
+func (pa *pipeAhead) reset() {
+	pa.mu.Lock()
+	pa.copies = nil
+	pa.mu.Unlock()
+}
+
+// dropPipeLocked drops the copies of pipe's descriptions.
+// Precondition: pa.mu is held.
+func (pa *pipeAhead) dropPipeLocked(pipe uint64) {
+	for d, c := range pa.copies {
+		if c.pipe == pipe {
+			delete(pa.copies, d)
+		}
+	}
+}
+
+// pipeReadCalls are the calls that may take bytes out of a pipe: a
+// forwarded one of a pipe's read end first drops the pipe's copies.
+var pipeReadCalls = map[uintptr]bool{
+	unix.SYS_READ: true, unix.SYS_READV: true, unix.SYS_PREADV2: true, unix.SYS_SPLICE: true, unix.SYS_TEE: true,
+}
+
+// beforePipeRead drops the copies of the pipe fd reads, if it is a
+// pipe's read end and sysno a call that may take bytes out of it (see
+// above), before the call is forwarded; it returns the read
+// description whose copy a read's reply may bring (0: none).
+func (t *task) beforePipeRead(sysno uintptr, args [6]uint64) uint64 {
+	if !pipeReadCalls[sysno] {
+		return 0
+	}
+	file, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0]))
+	if !ok {
+		// Not known: any pipe's copies may be stale after it.
+		pa := &t.c.pipeAhead
+		pa.mu.Lock()
+		pa.copies = nil
+		pa.mu.Unlock()
+		return 0
+	}
+	f, known := t.c.pipe.fileOf(file)
+	if !known || !f.pipeRead {
+		return 0
+	}
+	pa := &t.c.pipeAhead
+	pa.mu.Lock()
+	pa.dropPipeLocked(f.pipe)
+	pa.mu.Unlock()
+	if sysno != unix.SYS_READ || f.flags&unix.O_ACCMODE != unix.O_RDONLY || !t.singleThreaded() {
+		return 0
+	}
+	// No other process may read the description between the reply
+	// and keepPipeAhead: none holds it (a later fork's child reads
+	// through beforePipeRead).
+	if _, only := t.c.ids.onlyHolder(t.proc.pid, int32(args[0])); !only {
+		return 0
+	}
+	return file
+}
+
+// keepPipeAhead keeps the copy a read's reply brought for description
+// file (beforePipeRead's).
+func (t *task) keepPipeAhead(file uint64, reply *pb.Reply) {
+	if file == 0 || reply.Errno != 0 || len(reply.PipeAhead) == 0 {
+		return
+	}
+	f, known := t.c.pipe.fileOf(file)
+	if !known || !f.pipeRead {
+		return
+	}
+	pa := &t.c.pipeAhead
+	pa.mu.Lock()
+	defer pa.mu.Unlock()
+	if pa.copies == nil {
+		pa.copies = make(map[uint64]aheadCopy)
+	}
+	for d := range pa.copies {
+		if _, open := t.c.pipe.fileOf(d); !open {
+			// Its description is gone: the copy can answer nothing.
+			delete(pa.copies, d)
+		}
+	}
+	pa.copies[file] = aheadCopy{pipe: f.pipe, data: reply.PipeAhead}
+}
+
+// pipeReadAhead answers read(fd, buf, n) from the copy of fd's
+// description and posts its consuming read (see above), if it may, and
+// returns its count.
+func (t *task) pipeReadAhead(args [6]uint64) (uint64, bool) {
+	n := args[2]
+	if n == 0 || int64(n) < 0 || !t.singleThreaded() {
+		return 0, false
+	}
+	file, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0]))
+	if !ok {
+		return 0, false
+	}
+	pa := &t.c.pipeAhead
+	pa.mu.Lock()
+	defer pa.mu.Unlock()
+	c, ok := pa.copies[file]
+	if !ok {
+		return 0, false
+	}
+	m := min(n, uint64(len(c.data)))
+	if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(args[1]), c.data[:m], usermem.IOOpts{}); err != nil {
+		// The server's EFAULT, with the bytes still in the pipe.
+		delete(pa.copies, file)
+		return 0, false
+	}
+	sc := &pb.Syscall{Sysno: unix.SYS_READ, Args: []uint64{args[0], args[1], m, 0, 0, 0}, PipeConsumed: true}
+	if !t.postChange(newPostedCallOf(t.tid, sc), nil, "", noChange, 0) {
+		// Recovering: the read waits, and takes the bytes itself.
+		delete(pa.copies, file)
+		return 0, false
+	}
+	if c.data = c.data[m:]; len(c.data) == 0 {
+		delete(pa.copies, file)
+	} else {
+		pa.copies[file] = c
+	}
+	return m, true
 }

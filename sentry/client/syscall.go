@@ -288,6 +288,11 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if n, ok := t.cachedRead(sysno, args); ok {
 			return n, 0
 		}
+		if sysno == unix.SYS_READ {
+			if n, ok := t.pipeReadAhead(args); ok {
+				return n, 0
+			}
+		}
 	case unix.SYS_SENDFILE, unix.SYS_COPY_FILE_RANGE:
 		if n, ok := t.leasedCopy(sysno, args); ok {
 			return n, 0
@@ -377,8 +382,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	ownedWanted := t.dropOwnedBeforeForward(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	t.c.rcache.waitedWrite(sysno)
+	aheadOf := t.beforePipeRead(sysno, args)
 	call := newSessionCall(t.tid, sysno, args, toPBRegions(inputs))
 	sc := call.syscall()
+	sc.PipeAheadWanted = aheadOf != 0
 	sc.NoNewPrivs = noNewPrivs
 	sc.Clocks = clocksFor(sysno)
 	sc.LeaseWanted = t.wantsLease(sysno) && t.copyMayLease(sysno, args) && t.readMayLease(sysno, int32(args[0]))
@@ -423,6 +430,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	t.noteSendRoom(sysno, args, reply)
 	t.notePipeRoom(sysno, args, reply)
+	t.keepPipeAhead(aheadOf, reply)
 	if openKeyed && reply.PathLease != nil {
 		t.keepOpen(openKey, openFirst, reply, pathFrom)
 		t.keepOpenedStat(openKey, openFirst, reply, pathFrom)

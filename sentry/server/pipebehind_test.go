@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -107,4 +108,50 @@ func TestPipePostedWrites(t *testing.T) {
 	// The waited write meets EPIPE and SIGPIPE.
 	e.fails(unix.EPIPE, 1, unix.SYS_WRITE, wfd, data, n)
 	e.waitPush(func(p *sentrypb.Push) bool { return p.GetSignal().GetSigno() == int32(unix.SIGPIPE) })
+}
+
+// TestPipeReadAhead checks the server's side of pipe reads ahead: a read
+// asking for it brings a copy of the bytes after those read, left in the
+// pipe (FIONREAD still counts them); a posted read with pipe_consumed
+// takes them out without sending them back; no copy comes for a pipe
+// with two read descriptions.
+func TestPipeReadAhead(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	fds := m.zeros(8)
+	e.ok(1, unix.SYS_PIPE2, fds, 0)
+	rfd, wfd := uint64(m.u32(fds)), uint64(m.u32(fds+4))
+	data := m.alloc([]byte("0123456789"))
+	e.ok(1, unix.SYS_WRITE, wfd, data, 10)
+	buf := m.zeros(16)
+	read := func(n uint64, ahead, consumed bool) *sentrypb.Reply {
+		return e.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: unix.SYS_READ,
+			Args: []uint64{rfd, buf, n, 0, 0, 0}, PipeAheadWanted: ahead, PipeConsumed: consumed, Posted: consumed}}})
+	}
+	avail := func() uint32 {
+		out := m.zeros(4)
+		e.ok(1, unix.SYS_IOCTL, rfd, unix.TIOCINQ, out)
+		return m.u32(out)
+	}
+	if r := read(4, true, false); r.Ret != 4 || string(r.PipeAhead) != "456789" {
+		t.Fatalf("read ahead: ret %d ahead %q; want 4 and %q", r.Ret, r.PipeAhead, "456789")
+	}
+	if n := avail(); n != 6 {
+		t.Errorf("FIONREAD %d after the read ahead, want the 6 bytes still in the pipe", n)
+	}
+	if r := read(5, false, true); r.Ret != 5 || r.Errno != 0 || len(r.Outputs) != 0 {
+		t.Errorf("consuming read: ret %d errno %v outputs %d; want 5, none sent back", r.Ret, unix.Errno(r.Errno), len(r.Outputs))
+	}
+	if r := e.sys(1, unix.SYS_READ, rfd, buf, 16); r.Ret != 1 || string(m.bytes(buf, 1)) != "9" {
+		t.Errorf("read after the consuming one: ret %d %q, want the last byte", r.Ret, m.bytes(buf, 1))
+	}
+	// A second read description (a dup shares it; a reopen does not):
+	// no copy.
+	e.ok(1, unix.SYS_WRITE, wfd, data, 10)
+	proc := m.str("/proc/self/fd/" + strconv.FormatUint(rfd, 10))
+	other := uint64(e.ok(1, unix.SYS_OPENAT, uint64(unix.AT_FDCWD&0xffffffff), proc, unix.O_RDONLY))
+	if r := read(4, true, false); r.Ret != 4 || len(r.PipeAhead) != 0 {
+		t.Errorf("read ahead with two readers: ret %d ahead %q; want 4 and none", r.Ret, r.PipeAhead)
+	}
+	e.ok(1, unix.SYS_CLOSE, other)
 }

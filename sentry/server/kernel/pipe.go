@@ -240,6 +240,44 @@ func (e *PipeEnd) PostedRoom() uint64 {
 	return uint64(e.P.PostedRoomLocked())
 }
 
+// MaxPipeAhead bounds the copy of a pipe's bytes a read's reply brings
+// ahead (Reply.pipe_ahead): the default pipe size.
+const MaxPipeAhead = pipe.DefaultCapacity
+
+// Ahead returns a copy of up to limit of the bytes the pipe holds, left in
+// it (Reply.pipe_ahead; sentry/client/pipebehind.go), when e is the only
+// read description of a pipe(2) and does not write: only e's reads,
+// which the client answers from the copy, then take them out. nil
+// otherwise (a FIFO, which any open may read too).
+func (e *PipeEnd) Ahead(limit int) []byte {
+	if !e.Reads || e.Writes || e.P.FIFO() != nil || limit <= 0 {
+		return nil
+	}
+	p := e.P
+	p.Lock()
+	defer p.Unlock()
+	if p.ReadersLocked() != 1 || p.LenLocked() == 0 {
+		return nil
+	}
+	return p.PeekLocked(limit)
+}
+
+// ConsumeAhead takes up to n bytes out of the pipe for a posted read
+// (Syscall.pipe_consumed) the client answered from a copy Ahead gave it:
+// they are at the pipe's front, since only e reads, and it never blocks
+// (a posted call must not). It returns how many it took.
+func (e *PipeEnd) ConsumeAhead(c fdesc.Call, n int) (int, error) {
+	if !e.Reads {
+		return 0, unix.EBADF
+	}
+	p := e.P
+	p.Lock()
+	defer p.Unlock()
+	m := p.ConsumeLocked(n)
+	TaskFromCall(c).RecordPipeRead(p, m)
+	return m, nil
+}
+
 func (e *PipeEnd) Readiness(*fdesc.File) (uint32, <-chan struct{}) {
 	p := e.P
 	p.Lock()

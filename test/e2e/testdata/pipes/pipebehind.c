@@ -8,11 +8,18 @@
 //   pipebehind child  a forked child reads one byte and exits; after
 //                     waiting for it, the parent's write fails: EPIPE,
 //                     SIGPIPE.
+//   pipebehind shared the parent reads the first of three 1000-byte
+//                     writes (the client may keep a copy of the other
+//                     two), a forked child reads the second, the parent
+//                     the third: each reads its own.
+//   pipebehind readv  the same in one process, with readv for the
+//                     second.
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,7 +42,7 @@ static void lateWrite(int w) {
 int main(int argc, char **argv) {
 	int p[2];
 	if (argc != 2) {
-		fprintf(stderr, "usage: pipebehind own|child\n");
+		fprintf(stderr, "usage: pipebehind own|child|shared|readv\n");
 		return 2;
 	}
 	if (signal(SIGPIPE, onpipe) == SIG_ERR) die("signal");
@@ -55,6 +62,43 @@ int main(int argc, char **argv) {
 		printf("read %zu bytes back, %s\n", have, memcmp(buf, got, sizeof buf) ? "different" : "the same");
 		if (close(p[0]) != 0) die("close");
 		lateWrite(p[1]);
+		return 0;
+	}
+	if (!strcmp(argv[1], "readv")) {
+		static char buf[1000];
+		for (char c = 'a'; c <= 'c'; c++) {
+			memset(buf, c, sizeof buf);
+			if (write(p[1], buf, sizeof buf) != sizeof buf) die("write");
+		}
+		for (int i = 0; i < 3; i++) {
+			struct iovec iov = {buf, sizeof buf};
+			ssize_t n = i == 1 ? readv(p[0], &iov, 1) : read(p[0], buf, sizeof buf);
+			if (n != sizeof buf) die("read");
+			printf("%s %c%c\n", i == 1 ? "readv" : "read", buf[0], buf[sizeof buf - 1]);
+		}
+		return 0;
+	}
+	if (!strcmp(argv[1], "shared")) {
+		static char buf[1000];
+		for (char c = 'a'; c <= 'c'; c++) {
+			memset(buf, c, sizeof buf);
+			if (write(p[1], buf, sizeof buf) != sizeof buf) die("write");
+		}
+		if (read(p[0], buf, sizeof buf) != sizeof buf) die("read");
+		printf("parent read %c\n", buf[0]);
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid < 0) die("fork");
+		if (pid == 0) {
+			if (read(p[0], buf, sizeof buf) != sizeof buf) die("child read");
+			printf("child read %c%c\n", buf[0], buf[sizeof buf - 1]);
+			fflush(stdout);
+			_exit(0);
+		}
+		int status;
+		if (waitpid(pid, &status, 0) != pid) die("waitpid");
+		if (read(p[0], buf, sizeof buf) != sizeof buf) die("read");
+		printf("parent read %c%c\n", buf[0], buf[sizeof buf - 1]);
 		return 0;
 	}
 	pid_t pid = fork();
