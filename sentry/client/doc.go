@@ -109,8 +109,9 @@
 // from a read-leased file into such a file with the bytes read from the
 // lease (sendfile.go: leased copies), a write (or such a sendfile) to a
 // pipe's only write description within the room its last reply granted
-// (pipebehind.go: client.pipeRooms, a sendRooms with its own leaf lock,
-// taken inside readCache.mu by a leased copy), a read of a pipe answered
+// (pipebehind.go: client.pipeRooms, a sendRooms with its own lock,
+// taken inside readCache.mu by a leased copy and before pipelineState.mu
+// by pipeRoomsOpen), a read of a pipe answered
 // from the copy of the bytes ahead an earlier read's reply brought
 // (pipebehind.go: client.pipeAhead, whose mu task goroutines hold across
 // the Post, before remoteSession.mu, and take procIDCache.mu and

@@ -138,15 +138,33 @@ func (c *procIDCache) onlyHolder(pid, fd int32) (uint64, bool) {
 // before the process's next call: a write after it then waits and meets
 // EPIPE, as on Linux.
 func (t *task) closesLastPipeReader(fd int32) bool {
-	if !t.c.pipeRooms.any() {
+	if !t.pipeRoomsOpen() {
 		return false
 	}
 	file, last := t.c.ids.lastHolder(t.proc.pid, fd)
 	if !last {
 		return false
 	}
+	// A pipe's read end is known from pipe2's reply on (a posted open's
+	// description, not known yet, is no pipe's).
 	f, known := t.c.pipe.fileOf(file)
-	return !known || f.pipeRead
+	return known && f.pipeRead
+}
+
+// pipeRoomsOpen reports whether a pipe's write end that is still open
+// has room, and forgets the rooms of write ends closed since (whose
+// records are gone). pipeRooms.mu is taken before pipelineState.mu.
+func (t *task) pipeRoomsOpen() bool {
+	pr := &t.c.pipeRooms
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	for file := range pr.room {
+		if _, open := t.c.pipe.fileOf(file); open {
+			return true
+		}
+		delete(pr.room, file)
+	}
+	return false
 }
 
 // lastHolder returns the description of pid's fd and whether no other
