@@ -1,13 +1,20 @@
 package client
 
 import (
+	"slices"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
 func pipeEndRec(id string, kind pb.FileState_Kind, pipe uint64) *pb.StateRecord {
-	return &pb.StateRecord{Key: "file/" + id, Value: &pb.StateRecord_File{File: &pb.FileState{Kind: kind, Pipe: pipe, Flags: 1}}}
+	flags := uint32(unix.O_RDONLY)
+	if kind == pb.FileState_PIPE_WRITE {
+		flags = unix.O_WRONLY
+	}
+	return &pb.StateRecord{Key: "file/" + id, Value: &pb.StateRecord_File{File: &pb.FileState{Kind: kind, Pipe: pipe, Flags: flags}}}
 }
 
 func pipeRec(id string, noReader bool) *pb.StateRecord {
@@ -80,4 +87,70 @@ func TestPipeWriteDone(t *testing.T) {
 	if pr.any() {
 		t.Errorf("room %d after EPIPE, want none", pr.room[10])
 	}
+}
+
+// TestPipeAheadCopies: a read of fd 3 (description 11, pipe 5's read
+// end) asks for a copy ahead only while its process alone holds the
+// description; any read-family call forwarded for a description of pipe
+// 5 (fd 3's own, or fd 7's: description 12, another read end of pipe 5)
+// drops the pipe's copies, and leaves those of other pipes (description
+// 13, pipe 6); a copy whose description is gone is forgotten when the
+// next one is kept.
+func TestPipeAheadCopies(t *testing.T) {
+	self := procRec("7", &pb.ProcessState{Pid: 7, FdTable: 1})
+	recs := []*pb.StateRecord{self, fdRec("1/3", 11), fdRec("1/7", 12), fdRec("1/8", 13),
+		pipeEndRec("11", pb.FileState_PIPE_READ, 5), pipeEndRec("12", pb.FileState_PIPE_READ, 5), pipeEndRec("13", pb.FileState_PIPE_READ, 6)}
+	for _, tc := range []struct {
+		name  string
+		more  []*pb.StateRecord
+		sysno uintptr
+		fd    int32
+		// wantAsk is the description whose copy the call asks for (0:
+		// none); wantLeft the descriptions whose copies stay.
+		wantAsk  uint64
+		wantLeft []uint64
+	}{
+		{"read of fd 3", nil, unix.SYS_READ, 3, 11, []uint64{13}},
+		{"readv of fd 3", nil, unix.SYS_READV, 3, 0, []uint64{13}},
+		{"splice from fd 7", nil, unix.SYS_SPLICE, 7, 0, []uint64{13}},
+		{"read of fd 8", nil, unix.SYS_READ, 8, 13, []uint64{11, 12}},
+		{"write to fd 3", nil, unix.SYS_WRITE, 3, 0, []uint64{11, 12, 13}},
+		{"description shared with another table", []*pb.StateRecord{fdRec("2/0", 11)}, unix.SYS_READ, 3, 0, []uint64{13}},
+		{"unknown fd", nil, unix.SYS_READ, 9, 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &client{}
+			all := append(append([]*pb.StateRecord(nil), recs...), tc.more...)
+			c.ids.observe(all)
+			c.pipe.observe(all)
+			tk := &task{c: c, proc: &process{pid: 7, threads: map[int32]*task{7: nil}}}
+			c.pipeAhead.copies = map[uint64]aheadCopy{11: {5, []byte("a")}, 12: {5, []byte("b")}, 13: {6, []byte("c")}}
+			var args [6]uint64
+			args[0] = uint64(tc.fd)
+			if got := tk.beforePipeRead(tc.sysno, args); got != tc.wantAsk {
+				t.Errorf("asks for the copy of %d, want %d", got, tc.wantAsk)
+			}
+			var left []uint64
+			for _, d := range []uint64{11, 12, 13} {
+				if _, ok := c.pipeAhead.copies[d]; ok {
+					left = append(left, d)
+				}
+			}
+			if !slices.Equal(left, tc.wantLeft) {
+				t.Errorf("copies left %v, want %v", left, tc.wantLeft)
+			}
+		})
+	}
+	t.Run("kept, forgetting closed descriptions'", func(t *testing.T) {
+		c := &client{}
+		c.ids.observe(recs)
+		c.pipe.observe(recs)
+		c.pipe.observe([]*pb.StateRecord{{Key: "file/12", Deleted: true}})
+		tk := &task{c: c, proc: &process{pid: 7}}
+		c.pipeAhead.copies = map[uint64]aheadCopy{12: {5, []byte("b")}}
+		tk.keepPipeAhead(11, &pb.Reply{Ret: 1, PipeAhead: []byte("xyz")})
+		if len(c.pipeAhead.copies) != 1 || string(c.pipeAhead.copies[11].data) != "xyz" || c.pipeAhead.copies[11].pipe != 5 {
+			t.Errorf("copies %v, want only 11's of pipe 5", c.pipeAhead.copies)
+		}
+	})
 }
