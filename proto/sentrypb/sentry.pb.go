@@ -3238,9 +3238,16 @@ type Syscall struct {
 	// (Welcome.features has FeatureLeasedCopy; docs/COMPATIBILITY.md,
 	// "Pipelined calls"). Posted, so carried with the call: the copy is then
 	// the one the lease showed, whatever another client changes later.
-	LeasedData    []byte `protobuf:"bytes,480,opt,name=leased_data,json=leasedData,proto3" json:"leased_data,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LeasedData []byte `protobuf:"bytes,480,opt,name=leased_data,json=leasedData,proto3" json:"leased_data,omitempty"`
+	// pipe_ahead_wanted, on a read of a pipe's read end, asks the reply to
+	// bring a copy of the bytes the pipe holds after those read
+	// (Reply.pipe_ahead), left in the pipe; pipe_consumed, on a posted read,
+	// says the client answered it from that copy: the server takes the
+	// bytes out of the pipe and sends none back (sentry/client/pipebehind.go).
+	PipeAheadWanted bool `protobuf:"varint,600,opt,name=pipe_ahead_wanted,json=pipeAheadWanted,proto3" json:"pipe_ahead_wanted,omitempty"`
+	PipeConsumed    bool `protobuf:"varint,601,opt,name=pipe_consumed,json=pipeConsumed,proto3" json:"pipe_consumed,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Syscall) Reset() {
@@ -3418,6 +3425,20 @@ func (x *Syscall) GetLeasedData() []byte {
 		return x.LeasedData
 	}
 	return nil
+}
+
+func (x *Syscall) GetPipeAheadWanted() bool {
+	if x != nil {
+		return x.PipeAheadWanted
+	}
+	return false
+}
+
+func (x *Syscall) GetPipeConsumed() bool {
+	if x != nil {
+		return x.PipeConsumed
+	}
+	return false
 }
 
 // Region is a range of application memory.
@@ -4089,6 +4110,16 @@ type Reply struct {
 	// from then on without blocking: held behind the socket's send buffer
 	// when it is full (sentry/client/sendbehind.go). 0: none.
 	SendRoom uint64 `protobuf:"varint,542,opt,name=send_room,json=sendRoom,proto3" json:"send_room,omitempty"`
+	// pipe_room, in the reply of a write, writev or sendfile to a pipe's
+	// write end, is how many bytes of posted writes the pipe takes from
+	// then on without blocking: its free space, when it has a reader and
+	// this is its only write description (sentry/client/pipebehind.go).
+	// 0: none.
+	PipeRoom uint64 `protobuf:"varint,600,opt,name=pipe_room,json=pipeRoom,proto3" json:"pipe_room,omitempty"`
+	// pipe_ahead, in the reply of a read with pipe_ahead_wanted from a
+	// pipe(2) whose only read description it is, is a copy of up to 64 KiB
+	// the pipe holds after the bytes read, still in the pipe.
+	PipeAhead []byte `protobuf:"bytes,601,opt,name=pipe_ahead,json=pipeAhead,proto3" json:"pipe_ahead,omitempty"`
 	// complete_names, in the reply of a mkdir or mkdirat that carries
 	// parent_stat, is a lease on the complete names of the directory it
 	// made (ids: one, kinds: 3, inos: its inode): every change of that
@@ -4353,6 +4384,20 @@ func (x *Reply) GetSendRoom() uint64 {
 		return x.SendRoom
 	}
 	return 0
+}
+
+func (x *Reply) GetPipeRoom() uint64 {
+	if x != nil {
+		return x.PipeRoom
+	}
+	return 0
+}
+
+func (x *Reply) GetPipeAhead() []byte {
+	if x != nil {
+		return x.PipeAhead
+	}
+	return nil
 }
 
 func (x *Reply) GetCompleteNames() *PathLease {
@@ -9794,7 +9839,10 @@ type PipeState struct {
 	// data is set only in Restore: the bytes not yet read.
 	Data []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
 	// capacity is the pipe's size (F_SETPIPE_SZ; 0: the default, 64 KiB).
-	Capacity      uint32 `protobuf:"varint,100,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	Capacity uint32 `protobuf:"varint,100,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	// no_reader says no description reads the pipe any more: a write to
+	// it fails with EPIPE, so the client posts none (pipebehind.go).
+	NoReader      bool `protobuf:"varint,600,opt,name=no_reader,json=noReader,proto3" json:"no_reader,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9862,6 +9910,13 @@ func (x *PipeState) GetCapacity() uint32 {
 		return x.Capacity
 	}
 	return 0
+}
+
+func (x *PipeState) GetNoReader() bool {
+	if x != nil {
+		return x.NoReader
+	}
+	return false
 }
 
 // MappedFileState is a file_id the client maps (an ExecPlan image or an
@@ -11183,7 +11238,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xc4\x06\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x97\a\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -11210,7 +11265,9 @@ const file_sentry_proto_rawDesc = "" +
 	"install_fd\x18\xb8\x03 \x01(\x05H\x01R\tinstallFd\x88\x01\x01\x12>\n" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12 \n" +
 	"\vleased_data\x18\xe0\x03 \x01(\fR\n" +
-	"leasedDataB\x0f\n" +
+	"leasedData\x12+\n" +
+	"\x11pipe_ahead_wanted\x18\xd8\x04 \x01(\bR\x0fpipeAheadWanted\x12$\n" +
+	"\rpipe_consumed\x18\xd9\x04 \x01(\bR\fpipeConsumedB\x0f\n" +
 	"\r_ahead_cookieB\r\n" +
 	"\v_install_fd\"0\n" +
 	"\x06Region\x12\x12\n" +
@@ -11260,7 +11317,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xdc\r\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\x9a\x0e\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -11294,7 +11351,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\vlisting_eof\x18\x9d\x04 \x01(\bR\n" +
 	"listingEof\x12=\n" +
 	"\x05ahead\x18\xc7\x04 \x03(\v2&.runscdecoupled.sentry.v1.AheadListingR\x05ahead\x12\x1c\n" +
-	"\tsend_room\x18\x9e\x04 \x01(\x04R\bsendRoom\x12K\n" +
+	"\tsend_room\x18\x9e\x04 \x01(\x04R\bsendRoom\x12\x1c\n" +
+	"\tpipe_room\x18\xd8\x04 \x01(\x04R\bpipeRoom\x12\x1e\n" +
+	"\n" +
+	"pipe_ahead\x18\xd9\x04 \x01(\fR\tpipeAhead\x12K\n" +
 	"\x0ecomplete_names\x18\xea\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\rcompleteNames\x12\x18\n" +
 	"\acwd_ino\x18\xeb\x03 \x01(\x04R\x06cwdIno\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +
@@ -11787,13 +11847,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05umask\x18\x04 \x01(\rR\x05umask\"8\n" +
 	"\fSigHandState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
-	"\aactions\x18\x02 \x01(\fR\aactions\"y\n" +
+	"\aactions\x18\x02 \x01(\fR\aactions\"\x97\x01\n" +
 	"\tPipeState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\awritten\x18\x02 \x01(\x04R\awritten\x12\x12\n" +
 	"\x04read\x18\x03 \x01(\x04R\x04read\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12\x1a\n" +
-	"\bcapacity\x18d \x01(\rR\bcapacity\"\xb5\x01\n" +
+	"\bcapacity\x18d \x01(\rR\bcapacity\x12\x1c\n" +
+	"\tno_reader\x18\xd8\x04 \x01(\bR\bnoReader\"\xb5\x01\n" +
 	"\x0fMappedFileState\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +

@@ -271,6 +271,12 @@ type client struct {
 	// sendRooms is the room of the sockets that take writes behind
 	// (sendbehind.go); its own lock.
 	sendRooms sendRooms
+	// pipeRooms is the room of the pipes' write ends that take writes
+	// behind, kept as the sockets' (pipebehind.go); its own lock.
+	pipeRooms sendRooms
+	// pipeAhead are the copies of pipes' bytes reads brought ahead
+	// (pipebehind.go); its own lock.
+	pipeAhead pipeAhead
 	// meta is what the client knows to post metadata calls
 	// (metapipe.go); its own lock.
 	meta metaPipeline

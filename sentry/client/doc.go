@@ -107,7 +107,15 @@
 // behind; its error surfaces at the description's next fsync, fdatasync,
 // write or close, kept by the server), a sendfile or copy_file_range
 // from a read-leased file into such a file with the bytes read from the
-// lease (sendfile.go: leased copies), and chown, chmod and utimensat of
+// lease (sendfile.go: leased copies), a write (or such a sendfile) to a
+// pipe's only write description within the room its last reply granted
+// (pipebehind.go: client.pipeRooms, a sendRooms with its own lock,
+// taken inside readCache.mu by a leased copy and before pipelineState.mu
+// by pipeRoomsOpen), a read of a pipe answered
+// from the copy of the bytes ahead an earlier read's reply brought
+// (pipebehind.go: client.pipeAhead, whose mu task goroutines hold across
+// the Post, before remoteSession.mu, and take procIDCache.mu and
+// pipelineState.mu inside), and chown, chmod and utimensat of
 // a file the caller created in this session (client.pipe and
 // client.meta). The remoteSession counts waited and posted calls and
 // logs them at the end, with the process's heap allocations. A

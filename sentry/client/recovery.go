@@ -894,6 +894,8 @@ func (s *remoteSession) recover(dead *transport.StreamConn, t0 time.Time) {
 	s.c.rcache.dropAll()
 	s.c.pcache.dropAll()
 	s.c.sendRooms.reset()
+	s.c.pipeRooms.reset()
+	s.c.pipeAhead.reset()
 	s.c.renewal.reset()
 	s.mu.Lock()
 	idx := s.server

@@ -41,8 +41,8 @@ import (
 // offset is at or past the leased size returns 0 here and is not sent:
 // the server reads in before it looks at the pipe (a full pipe, or one
 // without a reader, makes no difference at in's end). A copy of bytes
-// to a pipe is forwarded: the pipe's room and readers are the
-// server's.
+// to a pipe is posted the same way within the room the server granted
+// the pipe's write end (pipebehind.go), and forwarded otherwise.
 //
 // An error of the write surfaces as a write behind's: kept on out's
 // description for its next fsync, fdatasync, waited write or close.
@@ -153,6 +153,13 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !toFile && !(sysno == unix.SYS_SENDFILE && t.copyEndOut(ca.out)) {
 		return 0, false
 	}
+	// A copy of bytes into a pipe is posted within the pipe's room
+	// (pipebehind.go).
+	var pipeDesc uint64
+	toPipe := false
+	if !toFile && t.c.pipeRooms.any() {
+		pipeDesc, toPipe = t.pipeWriteTarget(ca.out)
+	}
 	inOff, ok := t.offsetIn(ca.inOffAddr)
 	if !ok {
 		return 0, false
@@ -192,9 +199,9 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 		t.cached = true
 		return 0, true
 	}
-	if !toFile {
+	if !toFile && (!toPipe || !t.c.pipeRooms.take(pipeDesc, n)) {
 		// A write to a pipe may block or fail (no reader): its
-		// free space is the server's.
+		// free space is the server's, and it granted none.
 		rc.mu.Unlock()
 		return 0, false
 	}
@@ -215,14 +222,26 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 		}
 		rc.mu.Unlock()
 	}
-	wbDone := t.wbBegin(outDesc, data)
+	var outDone func(*pb.Reply)
+	if toPipe {
+		outDone = t.pipeWriteDone(pipeDesc, n)
+	} else {
+		outDone = t.wbBegin(outDesc, data)
+	}
 	done := func(r *pb.Reply) {
-		wbDone(r)
+		outDone(r)
 		seekDone()
 	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
 	sc := &pb.Syscall{Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), LeasedData: data}
-	if !t.postSyscall(sc, done, out.handle) {
+	posted := false
+	if toPipe {
+		// A pipe's write changes no file the read cache answers.
+		posted = t.postChange(newPostedCallOf(t.tid, sc), done, "", noChange, 0)
+	} else {
+		posted = t.postSyscall(sc, done, out.handle)
+	}
+	if !posted {
 		done(nil)
 		return 0, false
 	}

@@ -249,7 +249,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	case unix.SYS_CLOSE:
 		t.forgetListingEnd(int32(args[0]))
 		t.forgetFresh(int32(args[0]))
-		if !t.writeBehindFailed(int32(args[0])) && t.pipelineClose(int32(args[0])) {
+		if !t.writeBehindFailed(int32(args[0])) && !t.closesLastPipeReader(int32(args[0])) && t.pipelineClose(int32(args[0])) {
 			return 0, 0
 		}
 	case unix.SYS_UMASK:
@@ -261,8 +261,13 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			return 0, 0
 		}
 	case unix.SYS_DUP, unix.SYS_DUP2, unix.SYS_DUP3, unix.SYS_FCNTL:
-		if fd, ok := t.pipelineDup(sysno, args); ok {
-			return fd, 0
+		// A dup2 or dup3 over a pipe's last reader waits, as its
+		// close does (pipebehind.go).
+		replaces := (sysno == unix.SYS_DUP2 || sysno == unix.SYS_DUP3) && t.closesLastPipeReader(int32(args[1]))
+		if !replaces {
+			if fd, ok := t.pipelineDup(sysno, args); ok {
+				return fd, 0
+			}
 		}
 		if ret, errno, ok := t.fdFlagsOnClient(sysno, args); ok {
 			return ret, errno
@@ -274,6 +279,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if n, ok := t.sendBehind(sysno, args); ok {
 			return n, 0
 		}
+		if n, ok := t.pipeBehind(sysno, args); ok {
+			return n, 0
+		}
 	case unix.SYS_SENDTO:
 		if n, ok := t.sendBehind(sysno, args); ok {
 			return n, 0
@@ -281,6 +289,11 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	case unix.SYS_READ, unix.SYS_PREAD64, unix.SYS_READV, unix.SYS_PREADV:
 		if n, ok := t.cachedRead(sysno, args); ok {
 			return n, 0
+		}
+		if sysno == unix.SYS_READ {
+			if n, ok := t.pipeReadAhead(args); ok {
+				return n, 0
+			}
 		}
 	case unix.SYS_SENDFILE, unix.SYS_COPY_FILE_RANGE:
 		if n, ok := t.leasedCopy(sysno, args); ok {
@@ -371,8 +384,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	ownedWanted := t.dropOwnedBeforeForward(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	t.c.rcache.waitedWrite(sysno)
+	aheadOf := t.beforePipeRead(sysno, args)
 	call := newSessionCall(t.tid, sysno, args, toPBRegions(inputs))
 	sc := call.syscall()
+	sc.PipeAheadWanted = aheadOf != 0
 	sc.NoNewPrivs = noNewPrivs
 	sc.Clocks = clocksFor(sysno)
 	sc.LeaseWanted = t.wantsLease(sysno) && t.copyMayLease(sysno, args) && t.readMayLease(sysno, int32(args[0]))
@@ -416,6 +431,8 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.noteListingEnd(int32(args[0]), reply)
 	}
 	t.noteSendRoom(sysno, args, reply)
+	t.notePipeRoom(sysno, args, reply)
+	t.keepPipeAhead(aheadOf, reply)
 	if openKeyed && reply.PathLease != nil {
 		t.keepOpen(openKey, openFirst, reply, pathFrom)
 		t.keepOpenedStat(openKey, openFirst, reply, pathFrom)

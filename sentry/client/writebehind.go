@@ -95,6 +95,10 @@ type pipelineState struct {
 	// FileState.has_lease): no open is posted meanwhile (postopen.go).
 	// Protected by mu.
 	leased int
+	// pipeNoReader are the pipes whose record says no description
+	// reads them (PipeState.no_reader): no write to them is posted
+	// (pipebehind.go). Protected by mu.
+	pipeNoReader map[uint64]bool
 }
 
 // pipeProc is what a process's record says for pipelining.
@@ -131,6 +135,11 @@ type pipeFile struct {
 	offset int64
 	// leased says the description holds a file lease (F_SETLEASE).
 	leased bool
+	// pipeWrite and pipeRead say the description is a pipe's (or
+	// FIFO's) write end or read end (a FIFO opened O_RDWR too), of
+	// pipe pipe (PipeState.id; pipebehind.go).
+	pipeWrite, pipeRead bool
+	pipe                uint64
 }
 
 // inoKeyPrefix starts the handle a file without a gofer handle (do's
@@ -238,7 +247,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 			continue
 		}
 		switch key.Kind {
-		case statekey.KindProc, statekey.KindFS, statekey.KindFile, statekey.KindMapped:
+		case statekey.KindProc, statekey.KindFS, statekey.KindFile, statekey.KindMapped, statekey.KindPipe:
 		default:
 			continue
 		}
@@ -296,6 +305,12 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				if st.Kind == pb.FileState_STDIO {
 					f.stdio, f.stdioStream, f.stdioSet = true, st.StdioStream, st.StdioSet
 				}
+				switch st.Kind {
+				case pb.FileState_PIPE_WRITE:
+					f.pipeWrite, f.pipe = true, st.Pipe
+				case pb.FileState_PIPE_READ:
+					f.pipeRead, f.pipe = true, st.Pipe
+				}
 				ps.files[id] = f
 				if st.HasLease {
 					ps.leased++
@@ -326,6 +341,8 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 			} else {
 				delete(ps.mapped, id)
 			}
+		case statekey.KindPipe:
+			ps.observePipeLocked(id, rec)
 		}
 		ps.mu.Unlock()
 	}

@@ -30,7 +30,8 @@ var panicOnBug = false
 // run of posted attribute calls it is part of (nil: none).
 func dispatch(k *clientState, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
 	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Sysno: sc.Sysno, Intr: intr, Dead: t.Dead, NoNewPrivs: sc.NoNewPrivs, AttrRun: run, Ahead: &t.Ahead,
-		LeasedData: sc.LeasedData, Posted: sc.Posted, InstallFD: sc.InstallFd, OwnedWrite: sc.OwnedWrite}
+		LeasedData: sc.LeasedData, Posted: sc.Posted, InstallFD: sc.InstallFd, OwnedWrite: sc.OwnedWrite,
+		PipeAheadWanted: sc.PipeAheadWanted, PipeConsumed: sc.PipeConsumed}
 	// The reply is made with the context (TestChannelCallCost).
 	r := &c.ReplyMsg
 	r.Seq = seq

@@ -18,6 +18,10 @@ type Copy struct {
 	InOff int64
 	// Posted says the application was told len(Data) already.
 	Posted bool
+	// ToPipe says Out is a pipe's write end: a posted copy's failure
+	// (EPIPE, its reader gone) is not kept, since the pipe's next
+	// write meets it itself, with its SIGPIPE.
+	ToPipe bool
 }
 
 // Result is what Apply did.
@@ -48,7 +52,7 @@ func Apply(rec fdesc.OffsetRecorder, c Copy, write func([]byte) (int, error)) (R
 		if err == nil && res.Written < len(c.Data) {
 			err = unix.EIO
 		}
-		if e := syserr.ErrnoOf(err); err != nil && c.Out.WBErr.CompareAndSwap(0, int32(e)) {
+		if e := syserr.ErrnoOf(err); err != nil && !c.ToPipe && c.Out.WBErr.CompareAndSwap(0, int32(e)) {
 			res.Kept = e
 		}
 	}

@@ -15,8 +15,8 @@
 // What it owns: the rule of such a copy. A posted one moves the in
 // offset by every byte carried (what the application was told), keeps
 // the write's failure on the out description (fdesc.File.WBErr) as a
-// write behind's, and writes nothing when the out description already
-// failed; a waited one (which the client does not send, but a peer
+// write behind's (not a pipe's: its next write meets the failure
+// itself), and writes nothing when the out description already failed; a waited one (which the client does not send, but a peer
 // may) moves the offset only past what was written, as sendfile does.
 // What it does not own: checking the descriptions (the server's
 // sendfile and copy_file_range handlers do, as for any call) and the

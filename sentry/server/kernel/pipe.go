@@ -165,6 +165,11 @@ func (e *PipeEnd) Write(c fdesc.Call, f *fdesc.File, b []byte, _ int64) (int, er
 		return 0, nil
 	}
 	p := e.P
+	if t := TaskFromCall(c); t != nil && t.Posted {
+		if n, done, err := e.writePosted(t, f, b); done {
+			return n, err
+		}
+	}
 	written := 0
 	for {
 		p.Lock()
@@ -196,6 +201,81 @@ func (e *PipeEnd) Write(c fdesc.Call, f *fdesc.File, b []byte, _ int64) (int, er
 			return 0, err
 		}
 	}
+}
+
+// writePosted is a posted write of b (sentry/client/pipebehind.go): the
+// application was told it wrote all of b, within the room the pipe
+// granted (PostedRoom). It appends b whole without blocking
+// (pipe.PushPostedLocked). With no reader left it fails with EPIPE but
+// raises no SIGPIPE: the reader went after the application was told the
+// write succeeded, as if it had closed just after the write (whose bytes
+// its close drops); the description's next write waits and meets EPIPE
+// and SIGPIPE itself. done is false when b is more than the pipe takes
+// past its size: a client that posted beyond its room; the write then
+// blocks as a waited one.
+func (e *PipeEnd) writePosted(c *Task, f *fdesc.File, b []byte) (n int, done bool, err error) {
+	p := e.P
+	p.Lock()
+	defer p.Unlock()
+	if p.ReadersLocked() == 0 {
+		return 0, true, unix.EPIPE
+	}
+	pos, ok := p.PushPostedLocked(b)
+	if !ok {
+		return 0, false, nil
+	}
+	c.RecordPipeWrite(p, f, pos, b)
+	return len(b), true, nil
+}
+
+// PostedRoom is the room end e grants its writer for posted writes
+// (Reply.pipe_room; pipe.PostedRoomLocked): 0 for an end that also reads
+// (a FIFO opened O_RDWR) or does not write.
+func (e *PipeEnd) PostedRoom() uint64 {
+	if !e.Writes || e.Reads {
+		return 0
+	}
+	e.P.Lock()
+	defer e.P.Unlock()
+	return uint64(e.P.PostedRoomLocked())
+}
+
+// MaxPipeAhead bounds the copy of a pipe's bytes a read's reply brings
+// ahead (Reply.pipe_ahead): the default pipe size.
+const MaxPipeAhead = pipe.DefaultCapacity
+
+// Ahead returns a copy of up to limit of the bytes the pipe holds, left in
+// it (Reply.pipe_ahead; sentry/client/pipebehind.go), when e is the only
+// read description of a pipe(2) and does not write: only e's reads,
+// which the client answers from the copy, then take them out. nil
+// otherwise (a FIFO, which any open may read too).
+func (e *PipeEnd) Ahead(limit int) []byte {
+	if !e.Reads || e.Writes || e.P.FIFO() != nil || limit <= 0 {
+		return nil
+	}
+	p := e.P
+	p.Lock()
+	defer p.Unlock()
+	if p.ReadersLocked() != 1 || p.LenLocked() == 0 {
+		return nil
+	}
+	return p.PeekLocked(limit)
+}
+
+// ConsumeAhead takes up to n bytes out of the pipe for a posted read
+// (Syscall.pipe_consumed) the client answered from a copy Ahead gave it:
+// they are at the pipe's front, since only e reads, and it never blocks
+// (a posted call must not). It returns how many it took.
+func (e *PipeEnd) ConsumeAhead(c fdesc.Call, n int) (int, error) {
+	if !e.Reads {
+		return 0, unix.EBADF
+	}
+	p := e.P
+	p.Lock()
+	defer p.Unlock()
+	m := p.ConsumeLocked(n)
+	TaskFromCall(c).RecordPipeRead(p, m)
+	return m, nil
 }
 
 func (e *PipeEnd) Readiness(*fdesc.File) (uint32, <-chan struct{}) {

@@ -110,6 +110,10 @@ type Task struct {
 	// posted (leasedCopy, package copybehind). Set once.
 	LeasedData []byte
 	Posted     bool
+	// PipeAheadWanted and PipeConsumed are the call's
+	// Syscall.pipe_ahead_wanted and pipe_consumed (a read of a pipe:
+	// syscalls' pipebehind.go). Set once.
+	PipeAheadWanted, PipeConsumed bool
 	// OwnedWrite is the call's Syscall.owned_write: its gofer writes
 	// through the description that holds the owned claim on their file
 	// keep it (readlease.WithOwnedWrite). Set once.

@@ -1,5 +1,7 @@
 // Package pipe is the pipe object, as gVisor's kernel/pipe: the bytes a
-// pipe holds up to its size (F_SETPIPE_SZ), the counts of its open read
+// pipe holds up to its size (F_SETPIPE_SZ; posted writes, which must not
+// block, past it by at most MaxPostedOverflow), the room it grants its
+// only writer for posted writes (PostedRoomLocked), the counts of its open read
 // and write ends, the wakeups of blocked calls and of poll readiness
 // (Linux's rd_wait and wr_wait), the reservation of its size in the
 // client's memory account, and the table of the pipes of open FIFOs

@@ -380,10 +380,48 @@ func (p *Pipe[N]) PushLocked(b []byte, whole bool) (n int, pos uint64) {
 	if n <= 0 || (whole && n < len(b)) {
 		return 0, p.total
 	}
+	return n, p.appendLocked(b[:n])
+}
+
+// MaxPostedOverflow bounds how far past its size posted writes may fill
+// a pipe (PushPostedLocked). A client posts only within the room the
+// server last granted (PostedRoomLocked), so a pipe overflows only when
+// that room shrank meanwhile: F_SETPIPE_SZ made it smaller, or a write
+// description opened since (an open of /proc/<pid>/fd/N) wrote first.
+const MaxPostedOverflow = DefaultCapacity
+
+// PushPostedLocked appends all of b, a posted write's bytes (the
+// application was told they were written), even past the pipe's size by
+// up to MaxPostedOverflow: a posted write must not block its thread's
+// worker, since the calls other threads wait for run only after it
+// (a reader's among them). It returns false, appending nothing, when b
+// goes beyond that bound (a client that posted more than its room).
+// Precondition: mu.
+func (p *Pipe[N]) PushPostedLocked(b []byte) (pos uint64, ok bool) {
+	if len(p.buf)+len(b) > p.CapacityLocked()+MaxPostedOverflow {
+		return p.total, false
+	}
+	return p.appendLocked(b), true
+}
+
+// PostedRoomLocked is the room the write end granting it may fill with
+// posted writes: the pipe's free space while it has a reader and one
+// write description (so that only that description's writes take the
+// space, and only readers free more); 0 otherwise. Precondition: mu.
+func (p *Pipe[N]) PostedRoomLocked() int {
+	if p.readers == 0 || p.writers != 1 {
+		return 0
+	}
+	return max(p.SpaceLocked(), 0)
+}
+
+// appendLocked appends b (all of it) and returns the position of its
+// first byte in the pipe's byte stream. Precondition: mu.
+func (p *Pipe[N]) appendLocked(b []byte) (pos uint64) {
+	n := len(b)
 	wasWritable := p.WritableLocked()
 	pos = p.total
 	p.total += uint64(n)
-	b = b[:n]
 	if p.skip > 0 {
 		// Bytes the restored pipe's reader already read.
 		d := min(p.skip, uint64(len(b)))
@@ -392,7 +430,7 @@ func (p *Pipe[N]) PushLocked(b []byte, whole bool) (n int, pos uint64) {
 	}
 	p.buf = append(p.buf, b...)
 	p.wakeAfterWriteLocked(wasWritable)
-	return n, pos
+	return pos
 }
 
 // IDLocked is the pipe's replay id, made by newID when it has none yet.
@@ -412,5 +450,5 @@ func (p *Pipe[N]) CommitWrittenLocked(n uint64) { p.writtenC += n }
 // StateLocked is the pipe's replay record (without its unread bytes) and
 // whether a description still has it open. Precondition: mu.
 func (p *Pipe[N]) StateLocked(id uint64) (*sentrypb.PipeState, bool) {
-	return &sentrypb.PipeState{Id: id, Written: p.writtenC, Read: p.readC, Capacity: uint32(p.capacity)}, p.readers+p.writers > 0
+	return &sentrypb.PipeState{Id: id, Written: p.writtenC, Read: p.readC, Capacity: uint32(p.capacity), NoReader: p.readers == 0}, p.readers+p.writers > 0
 }

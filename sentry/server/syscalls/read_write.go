@@ -120,6 +120,9 @@ func doRead(c *kernel.Task, off int64) (int64, error) {
 	if n > 0 && c.Args[1] == 0 {
 		return 0, unix.EFAULT
 	}
+	if c.PipeConsumed {
+		return consumeAhead(c, f, n, off)
+	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return seqIO(c, f, sf, false, []sysabi.Iovec{{Base: c.Args[1], Len: uint64(min(n, maxRW))}}, off)
 	}
@@ -130,6 +133,7 @@ func doRead(c *kernel.Task, off int64) (int64, error) {
 	if err := c.Mem.CopyOut(c.Args[1], b); err != nil {
 		return 0, err
 	}
+	notePipeAhead(c, f)
 	return int64(len(b)), nil
 }
 
@@ -164,6 +168,7 @@ func doWrite(c *kernel.Task, off int64) (int64, error) {
 		return 0, err
 	}
 	w, err := writeFile(c, f, b, off)
+	notePipeRoom(c, f)
 	return int64(w), err
 }
 
@@ -277,6 +282,7 @@ func Writev(c *kernel.Task) (int64, error) {
 		return 0, nil
 	}
 	w, err := writeFile(c, f, b, off)
+	notePipeRoom(c, f)
 	return int64(w), err
 }
 

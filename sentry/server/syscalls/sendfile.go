@@ -39,6 +39,7 @@ func Sendfile(c *kernel.Task) (int64, error) {
 	if !in.Readable() || !out.Writable() {
 		return 0, unix.EBADF
 	}
+	defer notePipeRoom(c, out)
 	_, toFile := out.Impl.(*vfs.GoferFile)
 	if _, ok := out.Impl.(fdesc.SeqFile); !ok && !toFile {
 		switch out.Impl.(type) {
@@ -191,13 +192,17 @@ func syncedCopyDone(c *kernel.Task, out *fdesc.File) error {
 // copybehind): they are written to out at outOff (-1: its offset), and
 // in's offset (inOff -1) or *inOffAddr, and *outOffAddr, move past them.
 // The bytes are in the call, so the write records need not carry them.
+// out is a regular file, or, for sendfile, a pipe's write end (a copy
+// posted within the pipe's room, sentry/client/pipebehind.go).
 func leasedCopy(c *kernel.Task, in, out *fdesc.File, inOff int64, inOffAddr uint64, outOff int64, outOffAddr uint64, count int64) (int64, error) {
 	_, fromFile := in.Impl.(*vfs.GoferFile)
 	_, toFile := out.Impl.(*vfs.GoferFile)
-	if !fromFile || !toFile || int64(len(c.LeasedData)) > min(count, spliceChunk) {
+	pe, toPipe := out.Impl.(*kernel.PipeEnd)
+	toPipe = toPipe && pe.Writes && !pe.Reads && c.Sysno == unix.SYS_SENDFILE
+	if !fromFile || !(toFile || toPipe) || int64(len(c.LeasedData)) > min(count, spliceChunk) {
 		return 0, unix.EINVAL
 	}
-	res, err := copybehind.Apply(c, copybehind.Copy{In: in, Out: out, Data: c.LeasedData, InOff: inOff, Posted: c.Posted},
+	res, err := copybehind.Apply(c, copybehind.Copy{In: in, Out: out, Data: c.LeasedData, InOff: inOff, Posted: c.Posted, ToPipe: toPipe},
 		func(b []byte) (int, error) { return writeFile(c, out, b, outOff) })
 	if res.Kept != 0 {
 		out.Changed() // its record keeps the error (posted.go)

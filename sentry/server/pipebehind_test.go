@@ -1,0 +1,157 @@
+package server
+
+import (
+	"bytes"
+	"strconv"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// postedSys is e.sys for a posted call (Syscall.posted): the client told
+// the application its result already.
+func (e *env) postedSys(tid int32, sysno uintptr, args ...uint64) *sentrypb.Reply {
+	e.t.Helper()
+	var a [6]uint64
+	copy(a[:], args)
+	var inputs []*sentrypb.Region
+	for _, r := range sysabi.Inputs(sysno, a, e.mem) {
+		inputs = append(inputs, &sentrypb.Region{Addr: r.Addr, Data: r.Data})
+	}
+	return e.call(&sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: int32(sysno), Args: a[:], Inputs: inputs, Posted: true}}})
+}
+
+// TestPipePostedWrites checks the server's side of pipe writes behind
+// (sentry/client/pipebehind.go): the replies of writes to a pipe's only
+// write end grant its free space as room while it has a reader; a
+// posted write appends whole, past the pipe's size if it must (no
+// blocking: the reader's calls wait for it); one that finds no reader
+// fails alone with EPIPE and raises no SIGPIPE (the process, whose
+// SIGPIPE is fatal, lives on), while the waited write after it raises
+// SIGPIPE as on Linux.
+func TestPipePostedWrites(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	// A handler, so that the server pushes SIGPIPE to the client (init
+	// ignores a default-fatal one).
+	act := ksignal.Action{Handler: 0x401000, Flags: ksignal.SARestorer, Restorer: 0x402000}
+	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGPIPE), m.alloc(act.Bytes()), 0, 8)
+	sigpipes := func() int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		n := 0
+		for _, ev := range e.events {
+			if p, ok := ev.(*sentrypb.Push); ok && p.GetSignal().GetSigno() == int32(unix.SIGPIPE) {
+				n++
+			}
+		}
+		return n
+	}
+	fds := m.zeros(8)
+	e.ok(1, unix.SYS_PIPE2, fds, 0)
+	rfd, wfd := uint64(m.u32(fds)), uint64(m.u32(fds+4))
+	const n = 1000
+	data := m.alloc(bytes.Repeat([]byte{'p'}, n))
+	buf := m.zeros(pipe.DefaultCapacity)
+	type step struct {
+		name    string
+		call    func() *sentrypb.Reply
+		wantRet int64
+		wantErr unix.Errno
+		// wantRoom is the reply's pipe_room.
+		wantRoom uint64
+	}
+	write := func(posted bool) func() *sentrypb.Reply {
+		return func() *sentrypb.Reply {
+			if posted {
+				return e.postedSys(1, unix.SYS_WRITE, wfd, data, n)
+			}
+			return e.sys(1, unix.SYS_WRITE, wfd, data, n)
+		}
+	}
+	var steps []step
+	steps = append(steps,
+		step{"waited write", write(false), n, 0, pipe.DefaultCapacity - n},
+		step{"posted write", write(true), n, 0, pipe.DefaultCapacity - 2*n},
+	)
+	// Fill the pipe with posted writes: past its size, the last ones
+	// are taken whole all the same, with no room left.
+	const writes = pipe.DefaultCapacity/n + 2
+	for i := 2; i < writes; i++ {
+		room := max(pipe.DefaultCapacity-(i+1)*n, 0)
+		steps = append(steps, step{"posted write filling", write(true), n, 0, uint64(room)})
+	}
+	steps = append(steps,
+		step{"read", func() *sentrypb.Reply { return e.sys(1, unix.SYS_READ, rfd, buf, pipe.DefaultCapacity) }, pipe.DefaultCapacity, 0, 0},
+		step{"read the overflow", func() *sentrypb.Reply { return e.sys(1, unix.SYS_READ, rfd, buf, pipe.DefaultCapacity) }, writes*n - pipe.DefaultCapacity, 0, 0},
+		step{"posted write after reads", write(true), n, 0, pipe.DefaultCapacity - n},
+		step{"close the reader", func() *sentrypb.Reply { return e.sys(1, unix.SYS_CLOSE, rfd) }, 0, 0, 0},
+		step{"posted write without a reader", write(true), 0, unix.EPIPE, 0},
+		step{"a waited call after it", func() *sentrypb.Reply { return e.sys(1, unix.SYS_GETPID) }, 1, 0, 0},
+	)
+	for _, s := range steps {
+		r := s.call()
+		if r.Ret != s.wantRet || unix.Errno(r.Errno) != s.wantErr || r.PipeRoom != s.wantRoom {
+			t.Fatalf("%s: ret %d errno %v room %d; want %d %v %d", s.name, r.Ret, unix.Errno(r.Errno), r.PipeRoom, s.wantRet, s.wantErr, s.wantRoom)
+		}
+	}
+	// The waited write meets EPIPE and SIGPIPE, whose default action
+	// ends the process.
+	if n := sigpipes(); n != 0 {
+		t.Fatalf("%d SIGPIPE pushed for a posted write", n)
+	}
+	// The waited write meets EPIPE and SIGPIPE.
+	e.fails(unix.EPIPE, 1, unix.SYS_WRITE, wfd, data, n)
+	e.waitPush(func(p *sentrypb.Push) bool { return p.GetSignal().GetSigno() == int32(unix.SIGPIPE) })
+}
+
+// TestPipeReadAhead checks the server's side of pipe reads ahead: a read
+// asking for it brings a copy of the bytes after those read, left in the
+// pipe (FIONREAD still counts them); a posted read with pipe_consumed
+// takes them out without sending them back; no copy comes for a pipe
+// with two read descriptions.
+func TestPipeReadAhead(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	fds := m.zeros(8)
+	e.ok(1, unix.SYS_PIPE2, fds, 0)
+	rfd, wfd := uint64(m.u32(fds)), uint64(m.u32(fds+4))
+	data := m.alloc([]byte("0123456789"))
+	e.ok(1, unix.SYS_WRITE, wfd, data, 10)
+	buf := m.zeros(16)
+	read := func(n uint64, ahead, consumed bool) *sentrypb.Reply {
+		return e.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: unix.SYS_READ,
+			Args: []uint64{rfd, buf, n, 0, 0, 0}, PipeAheadWanted: ahead, PipeConsumed: consumed, Posted: consumed}}})
+	}
+	avail := func() uint32 {
+		out := m.zeros(4)
+		e.ok(1, unix.SYS_IOCTL, rfd, unix.TIOCINQ, out)
+		return m.u32(out)
+	}
+	if r := read(4, true, false); r.Ret != 4 || string(r.PipeAhead) != "456789" {
+		t.Fatalf("read ahead: ret %d ahead %q; want 4 and %q", r.Ret, r.PipeAhead, "456789")
+	}
+	if n := avail(); n != 6 {
+		t.Errorf("FIONREAD %d after the read ahead, want the 6 bytes still in the pipe", n)
+	}
+	if r := read(5, false, true); r.Ret != 5 || r.Errno != 0 || len(r.Outputs) != 0 {
+		t.Errorf("consuming read: ret %d errno %v outputs %d; want 5, none sent back", r.Ret, unix.Errno(r.Errno), len(r.Outputs))
+	}
+	if r := e.sys(1, unix.SYS_READ, rfd, buf, 16); r.Ret != 1 || string(m.bytes(buf, 1)) != "9" {
+		t.Errorf("read after the consuming one: ret %d %q, want the last byte", r.Ret, m.bytes(buf, 1))
+	}
+	// A second read description (a dup shares it; a reopen does not):
+	// no copy.
+	e.ok(1, unix.SYS_WRITE, wfd, data, 10)
+	proc := m.str("/proc/self/fd/" + strconv.FormatUint(rfd, 10))
+	other := uint64(e.ok(1, unix.SYS_OPENAT, uint64(unix.AT_FDCWD&0xffffffff), proc, unix.O_RDONLY))
+	if r := read(4, true, false); r.Ret != 4 || len(r.PipeAhead) != 0 {
+		t.Errorf("read ahead with two readers: ret %d ahead %q; want 4 and none", r.Ret, r.PipeAhead)
+	}
+	e.ok(1, unix.SYS_CLOSE, other)
+}
