@@ -27,18 +27,20 @@ import (
 // calls). A getdents64 by path whose client asks (listing_ahead) also
 // brings the listings of up to that many subdirectories of the
 // directory: those the client names (ahead_names), else the first the
-// call itself listed. Each is what a getdents64 of a description of the
-// subdirectory opened by that path, not listed before, returns (the
-// records of ".", ".." and every entry, and the cursor's end), with the
-// entries' lstat answers, under a lease of its own: the listing's walk
+// call itself listed, then, in the room left, their own subdirectories
+// ("s/g", listed through s's handle, their answers holding s's search
+// key too: a rename of s revokes them). Each is what a getdents64 of a
+// description of the subdirectory opened by that path, not listed
+// before, returns (the records of ".", ".." and every entry, and the
+// cursor's end), with the entries' lstat answers, under a lease of its own: the listing's walk
 // keys to the directory, the subdirectory's search, attributes (its mode
 // says who may read it) and names (a name made or removed there revokes
 // it), and each entry's two keys, as a listing by path holds them. The
 // client answers the subdirectory's getdents64 from it and posts the
 // call with the cursor's end (Syscall.ahead_cookie, aheadAnswered in
 // syscalls/getdents.go); that posted call asks for the listings of the
-// subdirectory's own subdirectories in turn, so a walk keeps a level
-// ahead.
+// subdirectory's own subdirectories and theirs in turn, so a walk keeps
+// two levels ahead.
 //
 // Bounds: a subdirectory of at most maxMissingInNames entries (one found
 // bigger is noted so, as a lookup's listing notes it), at most
