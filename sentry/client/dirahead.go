@@ -286,9 +286,9 @@ func (t *task) listingAhead(args [6]uint64) (uint64, bool) {
 		if a == nil && pc.aheadComing[k] > 0 {
 			if deadline.IsZero() {
 				deadline = time.Now().Add(maxAheadWait)
+				pc.aheadCounts.waits.Add(1)
 			}
 			if left := time.Until(deadline); left > 0 {
-				pc.aheadCounts.waits.Add(1)
 				ch := pc.aheadArrivedLocked()
 				pc.mu.Unlock()
 				t.c.conn.sendPosted()
