@@ -244,12 +244,13 @@ type StreamConn struct {
 	// postQSince is when the queue's first call was queued. Protected by
 	// sendMu.
 	postQSince time.Time
-	// postQTakeBack is the queue's last call while it is one posted
-	// with PostTakeBack (nil otherwise), and postQKept says the timer or
-	// a heartbeat left it queued once already (keepTakeBackLocked).
-	// Protected by sendMu.
-	postQTakeBack *pb.Call
-	postQKept     bool
+	// postQTakeBacks is how many of the queue's last calls were posted
+	// with PostTakeBack one after the other (its take-back tail), and
+	// postQKept how many times the timer or a heartbeat left them
+	// queued (keepTakeBackLocked, up to maxTakeBackKeeps). Protected by
+	// sendMu.
+	postQTakeBacks int
+	postQKept      int
 	// postTimer fires postDelay after the queue's first call, unless a
 	// call posted once it is due (postDue) sent it; postSender, one
 	// goroutine for the connection's life, then sends it. Immutable

@@ -3,6 +3,7 @@ package transport
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -108,9 +109,11 @@ func (c *StreamConn) Post(call *pb.Call) error {
 }
 
 // PostTakeBack is Post for a call its caller may take back
-// (UnqueuePosted) when its next call comes: while it is the queue's last
-// call, the queue's timer and a heartbeat leave it queued once, for one
-// more post delay (keepTakeBackLocked). A posted open whose close
+// (UnqueuePosted) when its next call comes: while it is in the queue's
+// take-back tail (the calls posted with PostTakeBack last, one after the
+// other: a posted open and the posted getdents64 of its listing answered
+// on the client), the queue's timer and a heartbeat leave the tail
+// queued once, for one more post delay (keepTakeBackLocked). A posted open whose close
 // follows it at once (sentry/client's open+close pairs) is then sent only
 // if the thread paused between them past twice the delay, not whenever
 // the timer or a heartbeat fired between them. Only a call nobody
@@ -144,16 +147,30 @@ func (c *StreamConn) queuePosted(call *pb.Call, ch chan *pb.Reply, takeBack bool
 		// close follows at once), which a due send that took it
 		// along would forbid: the close would then be posted, due in
 		// its turn when the next open comes, and so on, one pair sent
-		// every postDue in a loop of open+close.
-		if err := c.sendLocked(&pb.ClientMessage{}); err != nil {
+		// every postDue in a loop of open+close. A call that extends
+		// the take-back tail (a subdirectory's open while its
+		// parent's open and listing wait for their close) leaves the
+		// tail queued, as the timer does.
+		var kept []*pb.Call
+		keeps := 0
+		if takeBack {
+			kept, keeps = c.keepTakeBackLocked()
+		}
+		var err error
+		if len(c.postQ) > 0 {
+			err = c.sendLocked(&pb.ClientMessage{})
+		}
+		c.restoreKeptLocked(kept, keeps)
+		if err != nil {
 			return err
 		}
 	}
 	c.postQ = append(c.postQ, call)
 	c.postQBytes += callInputBytes(call)
-	c.postQTakeBack, c.postQKept = nil, false
 	if takeBack {
-		c.postQTakeBack = call
+		c.postQTakeBacks++
+	} else {
+		c.postQTakeBacks, c.postQKept = 0, 0
 	}
 	switch {
 	case c.postQBytes >= postedFlushBytes || len(c.postQ) >= maxPostedBatch:
@@ -263,26 +280,39 @@ func (c *StreamConn) SendPosted() error {
 	return c.sendLocked(&pb.ClientMessage{})
 }
 
-// UnqueuePosted takes call, queued by GoPosted, back out of the queue if
-// it is still there and its last call (nothing was queued after it), and
-// forgets its reply channel: the call is never sent. The caller makes as
-// if it had never been posted (sentry/client's open+close pairs).
-func (c *StreamConn) UnqueuePosted(call *pb.Call) bool {
+// UnqueuePosted takes calls, queued by GoPosted, back out of the queue if
+// they are still there and its last calls, in that order (nothing was
+// queued after them), and forgets their reply channels: they are never
+// sent. Either all are taken back or none. The caller makes as if they
+// had never been posted (sentry/client's open+close pairs, and an open,
+// its listing answered on the client and its close).
+func (c *StreamConn) UnqueuePosted(calls ...*pb.Call) bool {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	n := len(c.postQ)
-	if n == 0 || c.postQ[n-1] != call {
+	n, k := len(c.postQ), len(calls)
+	if k == 0 || n < k {
 		return false
 	}
-	c.postQ[n-1] = nil
-	c.postQ = c.postQ[:n-1]
-	c.postQBytes -= callInputBytes(call)
-	c.postQTakeBack, c.postQKept = nil, false
+	for i, call := range calls {
+		if c.postQ[n-k+i] != call {
+			return false
+		}
+	}
+	for i, call := range calls {
+		c.postQ[n-k+i] = nil
+		c.postQBytes -= callInputBytes(call)
+	}
+	c.postQ = c.postQ[:n-k]
+	// What is left of the take-back tail stays kept as it was.
+	c.postQTakeBacks = max(c.postQTakeBacks-k, 0)
 	if len(c.postQ) == 0 {
 		c.postTimer.Stop()
+		c.postQTakeBacks, c.postQKept = 0, 0
 	}
 	c.mu.Lock()
-	delete(c.pending, call.Seq)
+	for _, call := range calls {
+		delete(c.pending, call.Seq)
+	}
 	c.mu.Unlock()
 	return true
 }
@@ -385,60 +415,75 @@ func (c *StreamConn) postSender() {
 	}
 }
 
-// flushPostedLate sends the queue, which waited postDelay, but a last
-// call that may be taken back (keepTakeBackLocked).
+// flushPostedLate sends the queue, which waited postDelay, but its
+// take-back tail (keepTakeBackLocked).
 func (c *StreamConn) flushPostedLate() {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	kept := c.keepTakeBackLocked()
+	kept, keeps := c.keepTakeBackLocked()
 	if len(c.postQ) == 0 {
-		c.restoreKeptLocked(kept)
+		c.restoreKeptLocked(kept, keeps)
 		return
 	}
 	c.postedLate.Add(1)
 	c.sendLocked(&pb.ClientMessage{})
-	c.restoreKeptLocked(kept)
+	c.restoreKeptLocked(kept, keeps)
 }
 
-// sendBeat sends heartbeat m, with the queue but a last call that may be
-// taken back (keepTakeBackLocked): a heartbeat need not follow the calls
-// posted before it.
+// sendBeat sends heartbeat m, with the queue but its take-back tail
+// (keepTakeBackLocked): a heartbeat need not follow the calls posted
+// before it.
 func (c *StreamConn) sendBeat(m *pb.ClientMessage) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	kept := c.keepTakeBackLocked()
+	kept, keeps := c.keepTakeBackLocked()
 	err := c.sendLocked(m)
-	c.restoreKeptLocked(kept)
+	c.restoreKeptLocked(kept, keeps)
 	return err
 }
 
-// keepTakeBackLocked takes the queue's last call out of it for the timer's
-// or a heartbeat's send, if it was posted with PostTakeBack and was not
-// kept so before, and returns it (nil: none). restoreKeptLocked puts it
-// back after the send, as a new queue's first call: it waits one more
-// post delay. Precondition: c.sendMu is held.
-func (c *StreamConn) keepTakeBackLocked() *pb.Call {
-	n := len(c.postQ)
-	if n == 0 || c.postQKept || c.postQTakeBack == nil || c.postQ[n-1] != c.postQTakeBack {
-		return nil
+// maxTakeBackKeeps bounds how many times the timer or a heartbeat
+// leaves a take-back tail queued: it goes out within
+// (maxTakeBackKeeps+1) post delays of its first call at the latest.
+// A directory find lists from a listing ahead and closes, with its
+// open and the listing's posted call in the tail, takes a few
+// milliseconds (its entries' stat answers), longer under load.
+const maxTakeBackKeeps = 4
+
+// keepTakeBackLocked takes the queue's take-back tail out of it for the
+// timer's or a heartbeat's send, unless it was kept so maxTakeBackKeeps
+// times, and returns it (nil: none) and those times.
+// restoreKeptLocked puts it back after the send, as a new queue's first
+// calls: they wait one more post delay. Precondition: c.sendMu is held.
+func (c *StreamConn) keepTakeBackLocked() ([]*pb.Call, int) {
+	n, k := len(c.postQ), c.postQTakeBacks
+	if k == 0 || k > n || c.postQKept >= maxTakeBackKeeps {
+		return nil, 0
 	}
-	kept := c.postQ[n-1]
-	c.postQ[n-1] = nil
-	c.postQ = c.postQ[:n-1]
-	c.postQBytes -= callInputBytes(kept)
-	return kept
+	kept := slices.Clone(c.postQ[n-k:])
+	for i, call := range kept {
+		c.postQ[n-k+i] = nil
+		c.postQBytes -= callInputBytes(call)
+	}
+	c.postQ = c.postQ[:n-k]
+	c.postQTakeBacks = 0
+	return kept, c.postQKept
 }
 
-// restoreKeptLocked queues kept (keepTakeBackLocked's) again, alone, or
-// behind what the send left. Precondition: c.sendMu is held.
-func (c *StreamConn) restoreKeptLocked(kept *pb.Call) {
-	if kept == nil {
+// restoreKeptLocked queues kept (keepTakeBackLocked's, kept keeps times
+// before) again, alone, or behind what the send left. Precondition:
+// c.sendMu is held.
+func (c *StreamConn) restoreKeptLocked(kept []*pb.Call, keeps int) {
+	if len(kept) == 0 {
 		return
 	}
-	c.postQ = append(c.postQ, kept)
-	c.postQBytes += callInputBytes(kept)
-	c.postQTakeBack, c.postQKept = kept, true
-	if len(c.postQ) == 1 {
+	first := len(c.postQ) == 0
+	c.postQ = append(c.postQ, kept...)
+	for _, call := range kept {
+		c.postQBytes += callInputBytes(call)
+	}
+	c.postQTakeBacks, c.postQKept = len(kept), keeps+1
+	if first {
 		c.postQSince = time.Now()
 		c.postTimer.Reset(c.postDelay)
 	}
@@ -464,7 +509,7 @@ func (c *StreamConn) withPostedLocked(m *pb.ClientMessage) *pb.ClientMessage {
 // Precondition: c.sendMu is held.
 func (c *StreamConn) takePostedLocked() {
 	c.postQ, c.postQBytes = nil, 0
-	c.postQTakeBack, c.postQKept = nil, false
+	c.postQTakeBacks, c.postQKept = 0, 0
 	c.postTimer.Stop()
 	c.postBatches.Add(1)
 }
@@ -472,6 +517,10 @@ func (c *StreamConn) takePostedLocked() {
 // PostedBatches counts the frames and channel calls that carried posted
 // calls queued by GoPosted (tests and the end-of-session counts).
 func (c *StreamConn) PostedBatches() uint64 { return c.postBatches.Load() }
+
+// PostedLate counts the queues the post delay's timer sent (tests and
+// the end-of-session counts).
+func (c *StreamConn) PostedLate() uint64 { return c.postedLate.Load() }
 
 // ChannelBatches counts the posted batches that rode inside channel
 // calls (tests and the end-of-session counts).

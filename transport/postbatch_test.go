@@ -333,10 +333,10 @@ func TestDueQueueLeavesNewCall(t *testing.T) {
 }
 
 // TestTakeBackKeptOnce: a call posted with PostTakeBack, the queue's
-// last, is left queued once by the queue's timer and by a heartbeat
-// (the calls before it go), so it may still be taken back after one post
-// delay; the next firing sends it. A call posted with Post after it ends
-// that: the timer sends both.
+// last, is left queued by the queue's timer and by a heartbeat (the
+// calls before it go), so it may still be taken back after a post delay;
+// a later firing sends it (TestTakeBackTail counts them). A call posted
+// with Post after it ends that: the timer sends both.
 func TestTakeBackKeptOnce(t *testing.T) {
 	const delay = 100 * time.Millisecond
 	s := &batchServer{}
@@ -384,6 +384,93 @@ func TestTakeBackKeptOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the timer sending both calls", func() bool { return seen() == 4 })
+}
+
+// TestTakeBackTail: the calls posted with PostTakeBack last, one after
+// the other (an open, its listing's posted call, a subdirectory's open),
+// form the queue's take-back tail: the timer and a call posted into a due
+// queue that extends the tail leave them all queued, up to
+// maxTakeBackKeeps times, and UnqueuePosted takes back the last ones
+// together (all or none), leaving the rest of the tail queued. Without
+// the tail (one call kept, once), find's open and listing went out with
+// the timer and its close had to follow them.
+func TestTakeBackTail(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	s := &batchServer{}
+	c := dialBatchServerWith(t, s, Options{PostDelay: delay, HeartbeatInterval: time.Hour})
+	seen := func() (n int) {
+		frames, _ := s.seen()
+		for _, f := range frames {
+			n += len(f)
+		}
+		return n
+	}
+	older, open, listing := postedCall(), postedCall(), postedCall()
+	if err := c.Post(older); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PostTakeBack(open); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PostTakeBack(listing); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the timer sending the older call", func() bool { return seen() == 1 })
+	// A subdirectory's open posted into the due queue: nothing but the
+	// tail is queued, nothing goes.
+	time.Sleep(c.postDue() + delay/8)
+	sub, subListing := postedCall(), postedCall()
+	if err := c.PostTakeBack(sub); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PostTakeBack(subListing); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * delay)
+	if c.UnqueuePosted(open, listing) {
+		t.Fatal("took back calls that are not the queue's last")
+	}
+	if c.UnqueuePosted(sub) {
+		t.Fatal("took back a call with another queued after it")
+	}
+	if !c.UnqueuePosted(sub, subListing) {
+		t.Fatal("the subdirectory's calls were sent or not the queue's last")
+	}
+	if !c.UnqueuePosted(open, listing) {
+		t.Fatal("the timer or the due queue sent the take-back tail")
+	}
+	if n := seen(); n != 1 {
+		t.Errorf("the server saw %d calls, want the older one alone", n)
+	}
+	c.mu.Lock()
+	for _, call := range []*pb.Call{open, listing, sub, subListing} {
+		if _, pending := c.pending[call.Seq]; pending {
+			t.Errorf("call %d taken back is still awaited", call.Seq)
+		}
+	}
+	c.mu.Unlock()
+
+	// Left alone, the tail goes after maxTakeBackKeeps keeps, in one
+	// frame.
+	open, listing = postedCall(), postedCall()
+	start := time.Now()
+	if err := c.PostTakeBack(open); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PostTakeBack(listing); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the timer sending the tail", func() bool { return seen() == 3 })
+	if took := time.Since(start); took < maxTakeBackKeeps*delay {
+		t.Errorf("the tail went after %v, want it kept %d post delays of %v", took, maxTakeBackKeeps, delay)
+	}
+	frames, _ := s.seen()
+	if f := frames[len(frames)-1]; len(f) != 2 || f[0] != open.Seq || f[1] != listing.Seq {
+		t.Errorf("the last frame carried %v, want the tail %d, %d", f, open.Seq, listing.Seq)
+	}
+	if c.UnqueuePosted(open, listing) {
+		t.Error("took back calls the timer sent")
+	}
 }
 
 // TestPostedLoopBatches: a loop of posted calls with nothing else sent

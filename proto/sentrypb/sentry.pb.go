@@ -3200,8 +3200,10 @@ type Syscall struct {
 	// path_lease_wanted, is how many of the directory's subdirectories the
 	// client would keep listed ahead (Reply.ahead): find, du and ls -R
 	// list each subdirectory next, and each listing waited for a round
-	// trip (sentry/client/dirahead.go). Those named by ahead_names, else
-	// the first subdirectories the call lists, in its order.
+	// trip (sentry/client/dirahead.go). Those named by ahead_names (an
+	// entry's name, or "s/g": subdirectory g of subdirectory s), else the
+	// first subdirectories the call lists, in its order; the room left
+	// goes to the subdirectories of those listed ("s/g").
 	ListingAhead uint32   `protobuf:"varint,580,opt,name=listing_ahead,json=listingAhead,proto3" json:"listing_ahead,omitempty"`
 	AheadNames   []string `protobuf:"bytes,581,rep,name=ahead_names,json=aheadNames,proto3" json:"ahead_names,omitempty"`
 	// ahead_cookie, on a posted getdents64 by listing_path, says the
@@ -10826,7 +10828,8 @@ func (x *ListedStat) GetStatx() []byte {
 }
 
 // AheadListing is a listing sent ahead (Reply.ahead): of the
-// subdirectory name of the directory the call listed.
+// subdirectory name of the directory the call listed ("s/g": of
+// subdirectory g of its subdirectory s).
 type AheadListing struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`

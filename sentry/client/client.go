@@ -723,14 +723,17 @@ func (c *client) shutdown() {
 	c.conn.beginShutdown()
 	// What the workload cost in round trips (test/e2e TestRoundTripsPerFile
 	// reads this line).
-	chanBatches, socketSent := c.conn.channelBatches()
+	chanBatches, socketSent, postedLate := c.conn.channelBatches()
 	rt := readRuntimeCounts()
 	wbMade, wbReused := c.rl.WriteBufferCounts()
+	ahead := c.pcache.aheadCountsNow()
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(), "posted_batches", c.conn.postedBatches(),
-		"channel_batches", chanBatches, "socket_sent", socketSent,
+		"channel_batches", chanBatches, "socket_sent", socketSent, "posted_late", postedLate,
 		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
 		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(), "posted_unlinks", c.opens.removed.Load(), "posted_mkdirs", c.opens.mkdirs.Load(),
-		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(), "goroutines_started", rt.goroutines,
+		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(),
+		"ahead_answered", ahead.answered, "ahead_asks", ahead.asks, "ahead_waits", ahead.waits, "ahead_missed", ahead.missed,
+		"goroutines_started", rt.goroutines,
 		"heap_allocs", rt.allocs, "heap_alloc_bytes", rt.allocBytes, "gc_cycles", rt.gcCycles,
 		"write_buffers_made", wbMade, "write_buffers_reused", wbReused)
 	select {

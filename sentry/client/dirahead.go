@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/binary"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -32,8 +33,22 @@ import (
 // end (direof.go), and the call is posted with the listing's last cookie
 // (Syscall.ahead_cookie): the server moves the description's cursor
 // there without listing. That posted call asks in turn for the listings
-// of the subdirectory's own subdirectories (ahead_names), which its
-// reply brings: a walk keeps a level ahead.
+// of the subdirectory's own subdirectories not held yet, and of its held
+// subdirectories' subdirectories ("s/g", ahead_names), which its reply
+// brings (the server fills the room left with the second level): a walk
+// keeps two levels ahead, and is sent at once (the walk enters them
+// soon). One level ahead, the walk waited at most of its subdirectories
+// for the listing asked for on entering the one above.
+//
+// A call that asks for nothing only moves the cursor of the description
+// its posted open made: while that open and the call are unsent and the
+// last calls posted, the close takes the three back, none sent
+// (postopen.go unpostOpen; transport's take-back tail): a directory
+// whose subdirectories have none is then nothing to the server, nor are
+// directories whose whole walk was so. On one machine the posted opens,
+// cursor moves and closes cost more than the waits they saved: each
+// went in a socket frame of its own, where the waited listings carried
+// them in their channel calls.
 //
 // A description counts as not begun (pathCache.aheadFresh) from its open
 // until any getdents64, getdents or lseek of it, and a recovery forgets
@@ -74,6 +89,27 @@ type aheadUse struct {
 	// offUntil.
 	offFor   time.Duration
 	offUntil time.Time
+}
+
+// aheadCounts are the end-of-session counts of listings ahead. Atomic.
+type aheadCounts struct {
+	// answered counts the getdents64 answered from a listing ahead,
+	// asks those of them whose posted call asked for more listings,
+	// waits the getdents64 that waited for a posted call's reply
+	// (sending the queue at once) and missed those that then asked
+	// the server.
+	answered, asks, waits, missed atomic.Uint64
+}
+
+// aheadCountsNow returns the counts of listings ahead (none without a
+// cache).
+func (pc *pathCache) aheadCountsNow() (n struct{ answered, asks, waits, missed uint64 }) {
+	if pc == nil {
+		return n
+	}
+	c := &pc.aheadCounts
+	n.answered, n.asks, n.waits, n.missed = c.answered.Load(), c.asks.Load(), c.waits.Load(), c.missed.Load()
+	return n
 }
 
 // aheadWantedLocked says whether a listing may ask for listings ahead
@@ -130,7 +166,7 @@ func (pc *pathCache) keepAhead(creds, start, dir string, reply *pb.Reply, at lea
 	parent, hasParent := sysabi.ParentPath(dir)
 	for _, a := range reply.Ahead {
 		l := a.GetLease()
-		if l == nil || l.Id == 0 || l.TtlMs == 0 || l.Epoch < pc.lastEpoch || a.Name == "" || strings.ContainsRune(a.Name, '/') ||
+		if l == nil || l.Id == 0 || l.TtlMs == 0 || l.Epoch < pc.lastEpoch || !aheadPathName(a.Name, !a.Sibling) ||
 			!grantedAs(pathKey{creds: creds, start: start}, l) || a.Sibling && !hasParent {
 			continue
 		}
@@ -147,6 +183,17 @@ func (pc *pathCache) keepAhead(creds, start, dir string, reply *pb.Reply, at lea
 		kept++
 	}
 	pc.aheadGotLocked(kept)
+}
+
+// aheadPathName says whether name may name a listing ahead under the
+// directory listed: an entry's name, or (two) a subdirectory's
+// subdirectory's "s/g".
+func aheadPathName(name string, two bool) bool {
+	entry := func(n string) bool { return n != "" && n != "." && n != ".." && !strings.ContainsRune(n, '/') }
+	if first, rest, ok := strings.Cut(name, "/"); ok {
+		return two && entry(first) && entry(rest)
+	}
+	return entry(name)
 }
 
 // keepAheadOf keeps the listings ahead a forwarded getdents64 lst of t
@@ -239,6 +286,7 @@ func (t *task) listingAhead(args [6]uint64) (uint64, bool) {
 		if a == nil && pc.aheadComing[k] > 0 {
 			if deadline.IsZero() {
 				deadline = time.Now().Add(maxAheadWait)
+				pc.aheadCounts.waits.Add(1)
 			}
 			if left := time.Until(deadline); left > 0 {
 				ch := pc.aheadArrivedLocked()
@@ -255,6 +303,9 @@ func (t *task) listingAhead(args [6]uint64) (uint64, bool) {
 		}
 		if a == nil || pc.blockedLocked(a) || !scope.allows(aheadKey, a) || uint64(len(a.out)) > uint64(uint32(args[2])) {
 			pc.mu.Unlock()
+			if !deadline.IsZero() {
+				pc.aheadCounts.missed.Add(1)
+			}
 			return 0, false
 		}
 		pc.mu.Unlock()
@@ -340,13 +391,36 @@ func (t *task) answerAhead(args [6]uint64, desc uint64, k pathKey, a *pathAnswer
 		pc.aheadCame(coming)
 	}
 	pc.aheadComingAdd(coming)
-	if !t.c.conn.PostCall(call, done) {
+	// A call that only moves the cursor of a description its posted
+	// open, unsent yet, just made (a directory without subdirectories
+	// find lists and closes) is posted to be taken back with the open
+	// by the close (unpostOpen): the three are then never sent.
+	o := t.unsentOpens.top()
+	bare := len(coming) == 0 && o != nil && o.po.desc == desc && o.po.fd == fd
+	posted := false
+	if bare {
+		posted = t.c.conn.PostCallTakeBack(call, done)
+	} else {
+		posted = t.c.conn.PostCall(call, done)
+	}
+	if !posted {
 		// Recovering: forwarded, the server lists the same.
 		pc.aheadCame(coming)
 		t.forgetListingEnd(fd)
 		return 0, false
 	}
+	if bare {
+		o.listing = &call.call
+	} else if len(coming) > 0 {
+		// The walk enters these directories soon: the server lists
+		// them meanwhile, not after the post delay.
+		t.c.conn.sendPosted()
+	}
 	t.posted = true
+	pc.aheadCounts.answered.Add(1)
+	if len(coming) > 0 {
+		pc.aheadCounts.asks.Add(1)
+	}
 	pc.mu.Lock()
 	pc.ahead.used++
 	t.answeredLocked(pc)
@@ -425,10 +499,11 @@ const maxAheadRest = 1024
 // listing ahead lasts a lease's life). The rest of k's are noted for
 // its own subdirectories' calls.
 func (pc *pathCache) aheadAsk(k pathKey, subdirs []string) (names, siblings []string) {
-	names = subdirs[:min(len(subdirs), maxAheadDirs)]
+	first := subdirs[:min(len(subdirs), maxAheadDirs)]
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	pc.noteAheadRestLocked(k, names, subdirs[len(names):])
+	pc.noteAheadRestLocked(k, first, subdirs[len(first):])
+	names = pc.aheadNamesLocked(k, first)
 	parent, ok := sysabi.ParentPath(k.path)
 	if !ok {
 		return names, nil
@@ -442,6 +517,47 @@ func (pc *pathCache) aheadAsk(k pathKey, subdirs []string) (names, siblings []st
 	siblings = r.rest[:min(len(r.rest), maxAheadDirs)]
 	pc.noteAheadRestLocked(pk, siblings, r.rest[len(siblings):])
 	return names, siblings
+}
+
+// aheadNamesLocked returns which listings ahead the call of listing k
+// asks for, of its subdirectories first: those neither held nor asked
+// for by a call in flight, then the subdirectories of those held
+// ("s/g"), up to maxAheadDirs in all. So the walk keeps two levels
+// ahead: a subdirectory's listing came with its parent's call, and its
+// own subdirectories' are asked for with it, before the walk enters it
+// (one level ahead, the walk waited for them at most of its
+// subdirectories); and a directory whose subdirectories have none asks
+// for nothing, so its call only moves the cursor and may be taken back
+// with its open and close (unpostOpen). Precondition: pc.mu.
+func (pc *pathCache) aheadNamesLocked(k pathKey, subdirs []string) []string {
+	var names []string
+	var held []*pathAnswer
+	var heldNames []string
+	prefix := listedPrefix(k.path)
+	for _, n := range subdirs {
+		ck := k
+		ck.path = prefix + n
+		if a := pc.answerLocked(ck); a != nil {
+			held, heldNames = append(held, a), append(heldNames, n)
+			continue
+		}
+		if pc.aheadComing[ck] == 0 {
+			names = append(names, n)
+		}
+	}
+	for i, a := range held {
+		for _, g := range subdirNames(a.out) {
+			if len(names) >= maxAheadDirs {
+				return names
+			}
+			gk := k
+			gk.path = prefix + heldNames[i] + "/" + g
+			if pc.answerLocked(gk) == nil && pc.aheadComing[gk] == 0 {
+				names = append(names, heldNames[i]+"/"+g)
+			}
+		}
+	}
+	return names
 }
 
 // aheadRest is what pathCache.aheadRest holds of a directory: the last

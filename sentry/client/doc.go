@@ -167,10 +167,13 @@
 // server's description, which replaces the provisional one.
 // client.opens (postedOpens, a leaf lock) maps descriptions to their
 // file's token and tokens to read leases. A close of the fd while the
-// open is still unsent and last in the posted queue takes it back
-// (task.unpostOpen, remoteSession.Unpost): neither call is sent; the
-// open is posted with remoteSession.PostTakeBack, which the queue's
-// timer and heartbeats leave queued once. A
+// open is still unsent and last in the posted queue (or followed only by
+// its listing's posted call, dirahead.go) takes it back
+// (task.unpostOpen, remoteSession.Unpost): no call is sent; the open is
+// posted with remoteSession.PostTakeBack, which the queue's timer and
+// heartbeats leave queued a few post delays (transport's take-back
+// tail). task.unsentOpens keeps the last few such opens, so a
+// directory's is taken back after its subdirectories' were. A
 // revocation's acknowledgment
 // is sent only once the opens posted on the answers it drops are on the
 // stream (postedOpens.revoking): the server then runs them before the

@@ -245,6 +245,9 @@ type pathCache struct {
 	// hits counts the calls answered here, kept the answers kept, for
 	// the end-of-session log line. Atomic.
 	hits, kept atomic.Uint64
+	// aheadCounts counts the listings ahead used (dirahead.go), for the
+	// end-of-session log line.
+	aheadCounts aheadCounts
 }
 
 // pathKey is what a kept answer depends on besides the namespace.

@@ -337,8 +337,51 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	t.posted = true
 	t.c.opens.posted.Add(1)
-	t.lastOpen = &oc.unsent
+	t.unsentOpens.push(&oc.unsent)
 	return uint64(fd), true
+}
+
+// maxUnsentOpens bounds task.unsentOpens: find's walk nests no deeper
+// within a post delay.
+const maxUnsentOpens = 8
+
+// unsentOpens is a stack of the last opens a task posted (task.unsentOpens).
+type unsentOpens struct {
+	opens [maxUnsentOpens]*unsentOpen
+	n     int
+}
+
+// push adds o, forgetting the oldest when full.
+func (u *unsentOpens) push(o *unsentOpen) {
+	if u.n == len(u.opens) {
+		copy(u.opens[:], u.opens[1:])
+		u.n--
+	}
+	u.opens[u.n] = o
+	u.n++
+}
+
+// top is the newest (nil: none).
+func (u *unsentOpens) top() *unsentOpen {
+	if u.n == 0 {
+		return nil
+	}
+	return u.opens[u.n-1]
+}
+
+// pop removes the newest (none left if it is not the open of fd in
+// table: a close of another fd, the stack's older opens sent or closed
+// otherwise) and returns it.
+func (u *unsentOpens) pop(table uint64, fd int32) *unsentOpen {
+	o := u.top()
+	if o == nil || o.po.table != table || o.po.fd != fd {
+		clear(u.opens[:u.n])
+		u.n = 0
+		return nil
+	}
+	u.n--
+	u.opens[u.n] = nil
+	return o
 }
 
 // postedOpenCall is a posted open's call, its in-flight record, the fd
@@ -355,23 +398,37 @@ type postedOpenCall struct {
 func (oc *postedOpenCall) done(r *pb.Reply) { oc.c.openDone(oc.unsent.po, r) }
 
 // unsentOpen is a posted open and its call, which may not have been sent
-// yet.
+// yet, and the posted getdents64 answered from a listing ahead that only
+// moves the new description's cursor (dirahead.go answerAhead), if that
+// call was posted right after it.
 type unsentOpen struct {
-	call *pb.Call
-	po   postedOpen
+	call    *pb.Call
+	po      postedOpen
+	listing *pb.Call
 }
 
 // unpostOpen takes back the posted open of fd in table, which the caller
 // is closing (pipelineClose took the fd), if the open was not sent yet
-// and nothing was posted after it, and forgets its description: the
-// open and the close, answered under the open's lease, are then never
-// sent, and the pair changed nothing (as a close that runs right after
-// its open). Not in a sandbox that made an inotify instance: a watch
-// there would see the pair (IN_OPEN, IN_CLOSE_NOWRITE).
+// and nothing was posted after it but the posted getdents64 of its
+// listing answered on the client (unsentOpen.listing), and forgets its
+// description: the open (the getdents64) and the close, answered under
+// the open's lease, are then never sent, and changed nothing (as a close
+// that runs right after its open: the cursor a getdents64 moved is the
+// closed description's alone, and the listing was answered under its
+// leases). Not in a sandbox that made an inotify instance: a watch there
+// would see the pair (IN_OPEN, IN_CLOSE_NOWRITE) or the listing
+// (IN_ACCESS).
 func (t *task) unpostOpen(table uint64, fd int32) bool {
-	o := t.lastOpen
-	t.lastOpen = nil
-	if o == nil || o.po.table != table || o.po.fd != fd || t.c.inotifyUsed.Load() || !t.c.conn.Unpost(o.call) {
+	o := t.unsentOpens.pop(table, fd)
+	if o == nil || t.c.inotifyUsed.Load() {
+		return false
+	}
+	calls := [2]*pb.Call{o.call, o.listing}
+	n := 1
+	if o.listing != nil {
+		n = 2
+	}
+	if !t.c.conn.Unpost(calls[:n]...) {
 		return false
 	}
 	t.c.openDone(o.po, nil)

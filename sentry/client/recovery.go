@@ -725,41 +725,51 @@ func (s *remoteSession) postedBatches() uint64 {
 }
 
 // channelBatches is the number of posted batches that rode inside call
-// channel calls on the current connection, and socketSent the messages
-// sent on its socket (transport's ChannelBatches, Sent).
-func (s *remoteSession) channelBatches() (batches, socketSent uint64) {
+// channel calls on the current connection, socketSent the messages
+// sent on its socket and late the posted batches the post delay's timer
+// sent (transport's ChannelBatches, Sent, PostedLate).
+func (s *remoteSession) channelBatches() (batches, socketSent, late uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn == nil {
-		return 0, 0
+		return 0, 0, 0
 	}
-	return s.conn.ChannelBatches(), s.conn.Sent()
+	return s.conn.ChannelBatches(), s.conn.Sent(), s.conn.PostedLate()
 }
 
-// Unpost takes back posted call c if it was not sent yet and nothing was
-// posted after it (transport's UnqueuePosted): it is no longer in flight
-// and its done is never called; the caller undoes what it did for it.
-func (s *remoteSession) Unpost(c *pb.Call) bool {
+// Unpost takes back posted calls cs, the last ones posted in that order,
+// if none was sent yet and nothing was posted after them (transport's
+// UnqueuePosted): all or none. They are no longer in flight and their
+// done is never called; the caller undoes what it did for them.
+func (s *remoteSession) Unpost(cs ...*pb.Call) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.recovering || s.fatal != nil {
+	if s.recovering || s.fatal != nil || len(cs) == 0 {
 		return false
 	}
 	s.imu.Lock()
-	p := s.inflight[c.Seq]
+	for _, c := range cs {
+		p := s.inflight[c.Seq]
+		// Under s.mu no call is posted or sent meanwhile, and an
+		// unsent call gets no reply.
+		if p == nil || !p.posted || p.call != c || p.conn != s.conn {
+			s.imu.Unlock()
+			return false
+		}
+	}
 	s.imu.Unlock()
-	// Under s.mu no call is posted or sent meanwhile, and an unsent
-	// call gets no reply.
-	if p == nil || !p.posted || p.call != c || p.conn != s.conn || !s.conn.UnqueuePosted(c) {
+	if !s.conn.UnqueuePosted(cs...) {
 		return false
 	}
 	s.imu.Lock()
-	delete(s.inflight, c.Seq)
-	s.postedOut--
-	s.postedBytes -= inputBytes(c)
+	for _, c := range cs {
+		delete(s.inflight, c.Seq)
+		s.postedOut--
+		s.postedBytes -= inputBytes(c)
+	}
 	s.imu.Unlock()
-	s.postedCalls.Add(^uint64(0))
-	s.unposted.Add(1)
+	s.postedCalls.Add(-uint64(len(cs)))
+	s.unposted.Add(uint64(len(cs)))
 	return true
 }
 

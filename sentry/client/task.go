@@ -159,10 +159,12 @@ type task struct {
 	// a copy-out that faults must not hold), kept from call to call up
 	// to maxOwnedScratch bytes. Owned by the task goroutine.
 	ownedScratch []byte
-	// lastOpen is the last open this task posted, which a close of its
-	// fd may take back with it while it is unsent (postopen.go,
+	// unsentOpens are the last opens this task posted, the newest last
+	// (up to maxUnsentOpens): a close of the newest one's fd may take it
+	// back while it is unsent, and then the one before it is the newest
+	// again (a directory find closes after its subdirectories'; postopen.go,
 	// unpostOpen). Owned by the task goroutine.
-	lastOpen *unsentOpen
+	unsentOpens unsentOpens
 	// callMemo is what the current system call read of the
 	// application's memory and made of it, for the handlers that ask
 	// again (util.go); forgotten at each call. Owned by the task

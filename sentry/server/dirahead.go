@@ -1,6 +1,8 @@
 package server
 
 import (
+	"strings"
+
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
@@ -25,18 +27,20 @@ import (
 // calls). A getdents64 by path whose client asks (listing_ahead) also
 // brings the listings of up to that many subdirectories of the
 // directory: those the client names (ahead_names), else the first the
-// call itself listed. Each is what a getdents64 of a description of the
-// subdirectory opened by that path, not listed before, returns (the
-// records of ".", ".." and every entry, and the cursor's end), with the
-// entries' lstat answers, under a lease of its own: the listing's walk
+// call itself listed, then, in the room left, their own subdirectories
+// ("s/g", listed through s's handle, their answers holding s's search
+// key too: a rename of s revokes them). Each is what a getdents64 of a
+// description of the subdirectory opened by that path, not listed
+// before, returns (the records of ".", ".." and every entry, and the
+// cursor's end), with the entries' lstat answers, under a lease of its own: the listing's walk
 // keys to the directory, the subdirectory's search, attributes (its mode
 // says who may read it) and names (a name made or removed there revokes
 // it), and each entry's two keys, as a listing by path holds them. The
 // client answers the subdirectory's getdents64 from it and posts the
 // call with the cursor's end (Syscall.ahead_cookie, aheadAnswered in
 // syscalls/getdents.go); that posted call asks for the listings of the
-// subdirectory's own subdirectories in turn, so a walk keeps a level
-// ahead.
+// subdirectory's own subdirectories and theirs in turn, so a walk keeps
+// two levels ahead.
 //
 // Bounds: a subdirectory of at most maxMissingInNames entries (one found
 // bigger is noted so, as a lookup's listing notes it), at most
@@ -92,7 +96,7 @@ func siblingsAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, as []*aheadLi
 	for _, a := range as {
 		n += len(a.keys)
 	}
-	sibs := listAhead(k, c, parent, 0, listedKeys(c.PathView, parent), c.AheadSiblings, n)
+	sibs := listAhead(k, c, parent, 0, listedKeys(c.PathView, parent), c.AheadSiblings, n, false)
 	for _, a := range sibs {
 		a.sibling = true
 	}
@@ -105,30 +109,77 @@ func siblingsAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, as []*aheadLi
 // budget keeps listingRoom after the n keys the reply holds besides.
 //
 // The subdirectories are listed through handle h of dir (0: its dentry's,
-// PinHandle).
-func listAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, h uint64, common []readlease.Key, names []string, n int) []*aheadListing {
+// PinHandle). With deeper, what room is left after names goes to the
+// subdirectories of those listed ("s/g", in their order): the client
+// asks for those of the subdirectories it holds, so that a walk keeps
+// two levels ahead, and this fills the second level the first time.
+func listAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, h uint64, common []readlease.Key, names []string, n int, deeper bool) []*aheadListing {
+	out, entries := listAheadNames(k, c, dir, h, common, names, n, nil, 0)
+	if !deeper {
+		return out
+	}
+	var more []string
+	for _, a := range out {
+		if strings.ContainsRune(a.name, '/') {
+			continue
+		}
+		for _, g := range subdirNames(a.listed, a.entries) {
+			more = append(more, a.name+"/"+g)
+		}
+	}
+	if len(more) == 0 {
+		return out
+	}
+	for _, a := range out {
+		n += len(a.keys)
+	}
+	out, _ = listAheadNames(k, c, dir, h, common, more, n, out, entries)
+	return out
+}
+
+// listAheadNames is listAhead's listing of names, after out (entries
+// entries in all, their keys counted in n); it returns out with them and
+// the entries.
+func listAheadNames(k *clientState, c *syscallCtx, dir *vfs.Dentry, h uint64, common []readlease.Key, names []string, n int,
+	out []*aheadListing, entries int) ([]*aheadListing, int) {
 	v := c.Kernel.VFS
 	shm, _ := v.ShmIfMade()
-	var out []*aheadListing
-	entries := 0
 	for _, name := range names {
 		if len(out) >= c.AheadWanted || entries >= maxAheadEntries {
 			break
 		}
-		if k.LeaseHolder.PathRoom()-n-(len(common)+3+2*maxMissingInNames) < listingRoom {
+		if k.LeaseHolder.PathRoom()-n-(len(common)+4+2*maxMissingInNames) < listingRoom {
 			break
 		}
-		sub := v.CachedChild(dir, name)
+		// A name "s/g" is subdirectory g of subdirectory s: listed
+		// through s's handle, its answers hold s's search too.
+		parent, last, via := dir, name, h
+		var crossed *vfs.Dentry
+		if first, rest, two := strings.Cut(name, "/"); two {
+			if !aheadName(first) || !aheadName(rest) {
+				continue
+			}
+			p := v.CachedChild(dir, first)
+			if p == nil || p.Kind != vfs.KindGofer || !p.IsDir() || p == shm || c.MaySearch(p) != nil {
+				continue
+			}
+			parent, last, via, crossed = p, rest, 0, p
+		} else if !aheadName(name) {
+			continue
+		}
+		sub := v.CachedChild(parent, last)
 		if sub == nil || sub.Kind != vfs.KindGofer || !sub.IsDir() || sub == shm || v.TooBig(sub) ||
 			c.MayAccess(sub, auth.MayRead|auth.MayExec) != nil {
 			continue
 		}
-		a := listSub(c, dir, h, sub, name)
+		a := listSub(c, parent, via, sub, last)
 		if a == nil {
 			continue
 		}
+		a.name = name
 		var s keySet
 		s.keys = append(s.keys, common...)
+		s.add(readlease.PathSearch, crossed)
 		s.add(readlease.PathSearch, sub)
 		s.addKey(readlease.AttrsKey(sub.Ino(), true))
 		s.add(readlease.PathNames, sub)
@@ -137,7 +188,13 @@ func listAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, h uint64, common 
 		entries += len(a.entries)
 		out = append(out, a)
 	}
-	return out
+	return out, entries
+}
+
+// aheadName says whether name may be one name of a listing ahead's path
+// (Syscall.ahead_names): a directory entry's.
+func aheadName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsRune(name, '/')
 }
 
 // listSub lists gofer directory sub, the entry name of dir, which a

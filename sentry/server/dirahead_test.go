@@ -20,8 +20,10 @@ import (
 // subdirectory returns, its entries' answers each hold two leases; a
 // posted getdents64 with the cookie (ahead_cookie) moves a description
 // not listed before to its listing's end and lists nothing, one already
-// listed fails EINVAL; the siblings asked for come as such; another
-// client's creation in a subdirectory revokes its listing ahead.
+// listed fails EINVAL; the siblings asked for come as such; the room
+// left goes to the listed subdirectories' own ("s/g"), which may be asked
+// for by name too, and a rename of s revokes them; another client's
+// creation in a subdirectory revokes its listing ahead.
 func TestListingAhead(t *testing.T) {
 	e := started(t)
 	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
@@ -142,6 +144,68 @@ func TestListingAhead(t *testing.T) {
 		}
 		if !slices.Equal(sibs, []string{"s18", "s19"}) {
 			t.Errorf("siblings sent ahead %v, want s18 and s19", sibs)
+		}
+	})
+	t.Run("second level", func(t *testing.T) {
+		// /tmp/la2: a (with subdirectories x and y), b; listed, the
+		// room left after a and b goes to a/x and a/y; asked by
+		// name, "a/x" is listed and names that are no entry's are not.
+		top := filepath.Join(e.root, "tmp", "la2")
+		for _, d := range []string{"a/x", "a/y", "b"} {
+			if err := os.MkdirAll(filepath.Join(top, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(top, "a", "x", "f"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		names := func(r *sentrypb.Reply) (got []string) {
+			for _, a := range r.Ahead {
+				got = append(got, a.Name)
+			}
+			slices.Sort(got)
+			return got
+		}
+		fd := open("/tmp/la2")
+		r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/la2", ListingAhead: maxAheadDirs})
+		l.sys(1, unix.SYS_CLOSE, fd)
+		if got := names(r); !slices.Equal(got, []string{"a", "a/x", "a/y", "b"}) {
+			t.Fatalf("sent ahead %v, want a, a/x, a/y, b", got)
+		}
+		for _, a := range r.Ahead {
+			if a.Name != "a/x" {
+				continue
+			}
+			fd := open("/tmp/la2/a/x")
+			got := listing(fd, &sentrypb.Syscall{})
+			l.sys(1, unix.SYS_CLOSE, fd)
+			if got.Errno != 0 || !bytes.Equal(l.mem.bytes(buf, int(got.Ret)), a.Dirents) {
+				t.Errorf("getdents64 of a/x returned %d bytes (%v), want the %d sent ahead", got.Ret, unix.Errno(got.Errno), len(a.Dirents))
+			}
+		}
+		fd = open("/tmp/la2")
+		r = listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/la2", ListingAhead: 1,
+			AheadNames: []string{"a/x/", "../la2", "a/..", "a/./x", "a/x/f", "b/nothere", "a/y"}})
+		l.sys(1, unix.SYS_CLOSE, fd)
+		if got := names(r); !slices.Equal(got, []string{"a/y"}) {
+			t.Errorf("asked by name, sent ahead %v, want a/y alone", got)
+		}
+		// Renaming a away (another client) revokes a/y's listing: its
+		// walk crossed a.
+		ids := r.Ahead[0].Lease.Ids
+		done := make(chan *sentrypb.Reply, 1)
+		go func() {
+			done <- e.sys(1, unix.SYS_RENAMEAT, uint64(atFDCWD64), e.mem.str("/tmp/la2/a"), uint64(atFDCWD64), e.mem.str("/tmp/la2/c"))
+		}()
+		p := l.waitPush(func(p *sentrypb.Push) bool {
+			return slices.ContainsFunc(p.GetLeaseRevoke().GetIds(), func(id uint64) bool { return slices.Contains(ids, id) })
+		})
+		if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
+			LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-done; r.Errno != 0 {
+			t.Errorf("the other client's rename: %v", unix.Errno(r.Errno))
 		}
 	})
 	t.Run("revoked by another client's creation", func(t *testing.T) {

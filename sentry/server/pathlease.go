@@ -269,7 +269,7 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 				names = subdirNames(listed, entries)
 			}
 			n := len(keys) + 2*len(entries)
-			ahead = listAhead(k, c, listedDir, listedHandle(c), keys, names, n)
+			ahead = listAhead(k, c, listedDir, listedHandle(c), keys, names, n, true)
 			ahead = append(ahead, siblingsAhead(k, c, listedDir, ahead, n)...)
 		}
 		if len(listed) == 0 && len(ahead) == 0 {

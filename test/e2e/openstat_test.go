@@ -115,21 +115,35 @@ func TestFindPerDirectory(t *testing.T) {
 		}
 		return dir
 	}
-	var waited, dirs [2]int
+	var waited, posted, unposted, dirs [2]int
 	for i, n := range []int{few, many} {
 		dir := tree(t, n)
 		want := tu.Run(t, time.Minute, dir, "", tu.Busybox, "sh", "-c", script)
-		waited[i], _ = pathCounts(t, dir, []string{"--force-overlay=false"}, want, tu.Busybox, "sh", "-c", script)
+		_, log := sandboxLogged(t, dir, []string{"--force-overlay=false"}, &want, tu.Busybox, "sh", "-c", script)
+		c := logInts(t, log, callCounts)
+		waited[i], posted[i], unposted[i] = c[0], c[1], logInts(t, log, unpostedCalls)[0]
 		// t, its 5 a*, their 4 b* each (as many as n reaches), n c*;
 		// w and its n e*.
 		dirs[i] = 1 + 5 + min(n, 20) + n + 1 + n
 	}
-	perDir := float64(waited[1]-waited[0]) / float64(dirs[1]-dirs[0])
-	t.Logf("per directory: %.2f waited-for round trips (%v in all)", perDir, waited)
+	d := float64(dirs[1] - dirs[0])
+	perDir := float64(waited[1]-waited[0]) / d
+	postedPerDir := float64(posted[1]-posted[0]) / d
+	unpostedPerDir := float64(unposted[1]-unposted[0]) / d
+	t.Logf("per directory: %.2f waited-for round trips (%v in all), %.2f posted calls, %.2f taken back unsent", perDir, waited, postedPerDir, unpostedPerDir)
 	if perDir > 0.25 {
 		t.Errorf("a directory costs %.2f waited-for round trips, want at most 0.25 (its listing sent ahead)", perDir)
 	}
+	// The added directories are leaves (c*, e*): their open and the
+	// listing's posted call are taken back by the close, none sent (3
+	// posted calls a directory before), but under load now and then.
+	if postedPerDir > 1.5 || unpostedPerDir < 1 {
+		t.Errorf("a directory posts %.2f calls, %.2f taken back unsent: want at most 1.5 posted and 1 (of 2) taken back", postedPerDir, unpostedPerDir)
+	}
 }
+
+// unpostedCalls matches the count of posted calls taken back unsent.
+var unpostedCalls = regexp.MustCompile(`unposted=(\d+)`)
 
 // TestListingAheadChanges lists a directory whose subdirectories'
 // listings come ahead with its own, then changes them before they are
