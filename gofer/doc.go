@@ -132,7 +132,10 @@
 //     unknown handle, so nothing was done) is not kept: the sentry re-sends
 //     such a mutation once it has re-resolved its handles after a gofer
 //     restart. The cache lives in memory: it covers a sentry restart, not a
-//     gofer restart.
+//     gofer restart. For that, a Fallocate may carry check_size: it runs
+//     only on a file of size size_before, else replies size_differs having
+//     done nothing (not kept either), so that a collapse or insertion
+//     re-sent to a restarted gofer is not applied twice (fallocate.go).
 //
 // # Confinement
 //

@@ -73,3 +73,42 @@ func TestFallocate(t *testing.T) {
 		t.Errorf("after the re-sent call: size %d, want 0 (run twice)", st.GetSize())
 	}
 }
+
+// TestFallocateCheckSize: a call with check_size runs only on a file of
+// size size_before; otherwise it does nothing, says size_differs with the
+// file's attributes, and is not kept in the reply cache (sent again with
+// the right size and the same Origin, it runs).
+func TestFallocateCheckSize(t *testing.T) {
+	e := newEnv(t)
+	f := e.create(e.rootH, "f", unix.O_RDWR, 0o644)
+	e.write(f, 0, strings.Repeat("a", 4096)+strings.Repeat("b", 4096)+strings.Repeat("c", 4096), 0)
+	origin := &goferpb.Origin{ClientId: "c1", Seq: 8}
+	for _, tc := range []struct {
+		name        string
+		sizeBefore  uint64
+		wantDiffers bool
+		wantSize    uint64
+	}{
+		{"other size", 8192, true, 12288},
+		{"same origin, its size", 12288, false, 8192},
+		{"same origin again: the reply cache", 12288, false, 8192},
+		{"new origin, the old size", 12288, true, 8192},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if strings.HasPrefix(tc.name, "new origin") {
+				origin = &goferpb.Origin{ClientId: "c1", Seq: 9}
+			}
+			r := must(t, "fallocate", must2(e.c.Fallocate(e.ctx, &goferpb.FallocateRequest{Handle: f, Mode: unix.FALLOC_FL_COLLAPSE_RANGE,
+				Offset: 4096, Length: 4096, CheckSize: true, SizeBefore: tc.sizeBefore, Origin: origin})))
+			if r.GetSizeDiffers() != tc.wantDiffers || r.GetStat().GetSize() != tc.wantSize {
+				t.Errorf("size_differs %v size %d, want %v %d", r.GetSizeDiffers(), r.GetStat().GetSize(), tc.wantDiffers, tc.wantSize)
+			}
+			if st := e.stat(f); st.GetSize() != tc.wantSize {
+				t.Errorf("the file's size is %d, want %d", st.GetSize(), tc.wantSize)
+			}
+		})
+	}
+	if got := e.read(f, 0, 8192); got != strings.Repeat("a", 4096)+strings.Repeat("c", 4096) {
+		t.Errorf("the file reads %q...%q, want a's then c's (collapsed once)", got[:1], got[4096:4097])
+	}
+}

@@ -72,7 +72,7 @@ var handleIDFields = map[protoreflect.Name]bool{
 
 // notHandleIDFields are the uint64 request fields that are not handle ids.
 var notHandleIDFields = map[protoreflect.Name]bool{
-	"offset": true, "size": true, "seq": true, "rdev": true, "length": true, "features": true, "expect_ino": true,
+	"offset": true, "size": true, "seq": true, "rdev": true, "length": true, "features": true, "expect_ino": true, "size_before": true,
 	"ino": true, // GetdentsRequest.ino: the inode a listing by name expects
 }
 

@@ -338,6 +338,12 @@ func once[R proto.Message](s *Server, o *goferpb.Origin, op string, run func() (
 			// healing its handles after a gofer restart) runs.
 			s.cache.forget(e)
 		}
+		if x, ok := any(r).(interface{ GetSizeDiffers() bool }); ok && x.GetSizeDiffers() {
+			// A conditional fallocate found another size: nothing was
+			// done. Not kept, so that the call sent again with the size
+			// read again runs.
+			s.cache.forget(e)
+		}
 		return r
 	}
 	<-e.done

@@ -1457,12 +1457,20 @@ func (x *SetStatReply) GetStat() *Stat {
 }
 
 type FallocateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Handle        uint64                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
-	Mode          uint32                 `protobuf:"varint,2,opt,name=mode,proto3" json:"mode,omitempty"`
-	Offset        uint64                 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
-	Length        uint64                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
-	Origin        *Origin                `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Handle uint64                 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Mode   uint32                 `protobuf:"varint,2,opt,name=mode,proto3" json:"mode,omitempty"`
+	Offset uint64                 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length uint64                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	Origin *Origin                `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
+	// check_size makes the call conditional: it is applied only if the
+	// file's size is size_before, else the reply says size_differs. A mode
+	// that moves bytes (FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE)
+	// is not idempotent and a restarted gofer has no reply cache: the
+	// sentry re-sends it so across a gofer restart, and a file whose size
+	// is already the one the call leaves shows the first execution ran.
+	CheckSize     bool   `protobuf:"varint,590,opt,name=check_size,json=checkSize,proto3" json:"check_size,omitempty"`
+	SizeBefore    uint64 `protobuf:"varint,591,opt,name=size_before,json=sizeBefore,proto3" json:"size_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1532,11 +1540,27 @@ func (x *FallocateRequest) GetOrigin() *Origin {
 	return nil
 }
 
-// stat is the file's attributes after the call.
+func (x *FallocateRequest) GetCheckSize() bool {
+	if x != nil {
+		return x.CheckSize
+	}
+	return false
+}
+
+func (x *FallocateRequest) GetSizeBefore() uint64 {
+	if x != nil {
+		return x.SizeBefore
+	}
+	return 0
+}
+
+// stat is the file's attributes after the call (with size_differs, the
+// file's attributes: nothing was done).
 type FallocateReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
 	Stat          *Stat                  `protobuf:"bytes,2,opt,name=stat,proto3" json:"stat,omitempty"`
+	SizeDiffers   bool                   `protobuf:"varint,590,opt,name=size_differs,json=sizeDiffers,proto3" json:"size_differs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1583,6 +1607,13 @@ func (x *FallocateReply) GetStat() *Stat {
 		return x.Stat
 	}
 	return nil
+}
+
+func (x *FallocateReply) GetSizeDiffers() bool {
+	if x != nil {
+		return x.SizeDiffers
+	}
+	return false
 }
 
 // whence is unix.SEEK_DATA or unix.SEEK_HOLE.
@@ -3980,16 +4011,21 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06origin\x18\v \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"W\n" +
 	"\fSetStatReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x121\n" +
-	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xa7\x01\n" +
+	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xe9\x01\n" +
 	"\x10FallocateRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\rR\x04mode\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x16\n" +
 	"\x06length\x18\x04 \x01(\x04R\x06length\x127\n" +
-	"\x06origin\x18\x05 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"Y\n" +
+	"\x06origin\x18\x05 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12\x1e\n" +
+	"\n" +
+	"check_size\x18\xce\x04 \x01(\bR\tcheckSize\x12 \n" +
+	"\vsize_before\x18\xcf\x04 \x01(\x04R\n" +
+	"sizeBefore\"}\n" +
 	"\x0eFallocateReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x121\n" +
-	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"X\n" +
+	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\x12\"\n" +
+	"\fsize_differs\x18\xce\x04 \x01(\bR\vsizeDiffers\"X\n" +
 	"\vSeekRequest\x12\x17\n" +
 	"\x06handle\x18\xf4\x03 \x01(\x04R\x06handle\x12\x17\n" +
 	"\x06offset\x18\xf5\x03 \x01(\x03R\x06offset\x12\x17\n" +

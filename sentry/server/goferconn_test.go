@@ -420,6 +420,8 @@ type lossyConn struct {
 	p      *goferProc
 	method string
 	once   sync.Once
+	// restarted is set once the gofer was restarted (read after the call).
+	restarted bool
 }
 
 func (l *lossyConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
@@ -430,6 +432,7 @@ func (l *lossyConn) Invoke(ctx context.Context, method string, args, reply any, 
 	}
 	if lost && err == nil {
 		l.p.Restart()
+		l.restarted = true
 		return status.Error(codes.Unavailable, "connection lost (test)")
 	}
 	return err

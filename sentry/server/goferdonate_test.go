@@ -104,6 +104,10 @@ func TestGoferRPCsPerCallDonated(t *testing.T) {
 			}
 			rfd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDWR, 0))
 			afd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_WRONLY|unix.O_APPEND, 0))
+			if err := os.WriteFile(filepath.Join(e.root, "tmp/moving"), make([]byte, 3*4096), 0644); err != nil {
+				t.Fatal(err)
+			}
+			mfd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/moving"), unix.O_RDWR, 0))
 			one := func(name string) map[string]int {
 				if donate {
 					return nil
@@ -139,6 +143,14 @@ func TestGoferRPCsPerCallDonated(t *testing.T) {
 				// re-sent append must land once); the end of the file
 				// it needs is the donated fd's fstat.
 				{"4 KiB O_APPEND write", func() { e.ok(1, unix.SYS_WRITE, afd, data, 4096) }, map[string]int{"Stat": 1 - b2i(donate), "Write": 1}},
+				// A fallocate that moves bytes is sent with the file's
+				// size before it (a re-sent one must not run twice on
+				// a restarted gofer): the donated fd's statx, else a
+				// Stat.
+				{"collapse and insert a range", func() {
+					e.ok(1, unix.SYS_FALLOCATE, mfd, unix.FALLOC_FL_COLLAPSE_RANGE, 0, 4096)
+					e.ok(1, unix.SYS_FALLOCATE, mfd, unix.FALLOC_FL_INSERT_RANGE, 0, 4096)
+				}, map[string]int{"Stat": 2 - 2*b2i(donate), "Fallocate": 2}},
 				{"create+write+close", func() {
 					n++
 					fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/new%d", n)), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0644))
@@ -196,6 +208,7 @@ func TestGoferRPCsPerCallDonated(t *testing.T) {
 			}
 			e.ok(1, unix.SYS_CLOSE, rfd)
 			e.ok(1, unix.SYS_CLOSE, afd)
+			e.ok(1, unix.SYS_CLOSE, mfd)
 			e.ok(1, unix.SYS_CLOSE, archive)
 			// Closed files go once their writes are durable (sync) and
 			// their handles released (batched); those of read-only

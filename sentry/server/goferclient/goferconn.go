@@ -76,7 +76,9 @@ import (
 // reached the dying gofer and another party made (or removed) the same
 // name meanwhile, the call reports success for a file it did not create
 // (or remove); and a RENAME_EXCHANGE executed by the dying gofer is
-// executed again (swapping back).
+// executed again (swapping back). A fallocate that collapses or inserts
+// a range is sent with the file's size before it and runs only on that
+// size (fallocate.go), so a re-sent one is never run twice.
 type GoferConn struct {
 	cc  grpc.ClientConnInterface
 	log hclog.Logger
@@ -276,6 +278,9 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if g.serveLocally(req, rep, donated.Has[donated.ViaGofer](opts), donated.Has[donated.SizeOnly](opts), donated.WriteOptsOf(opts)) {
 		return nil
 	}
+	if fr, ok := req.(*goferpb.FallocateRequest); ok && movesBytes(fr.GetMode()) && !fr.GetCheckSize() {
+		return g.fallocateChecked(ctx, method, fr, rep, opts)
+	}
 	g.beforeChange(req)
 	var inFlight []use // the handles of the first call whose outcome is unknown
 	unknown := false
@@ -364,6 +369,9 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 				proto.Reset(rep)
 				proto.Merge(rep, nrep)
 			}
+		}
+		if unknown && errno == 0 {
+			g.settleFallocate(req, rep)
 		}
 		again := g.finish(req, uses, rep, &gift)
 		dropDonated()
