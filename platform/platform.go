@@ -63,7 +63,7 @@ type FastPathMode int
 // FastPath settings.
 const (
 	// FastPathAuto is FastPathOff on a machine of at most
-	// fastPathMinCPUs CPUs, else FastPathOn.
+	// fastPathMinCPUs CPUs, else FastPathOn (gVisor's default).
 	FastPathAuto FastPathMode = iota
 	// FastPathOn lets systrap spin when its own measurements say it
 	// pays (runsc's default).
@@ -73,14 +73,15 @@ const (
 )
 
 // fastPathMinCPUs is the most CPUs on which FastPathAuto turns the fast
-// path off. A forwarded call runs on three threads (the application's
-// stub thread, the task goroutine, the server's worker) and the server
-// and gofer share the machine in the embedded and Unix-socket setups: on
-// two CPUs a spinning stub or task goroutine holds the CPU the server
-// needs, so every call paid the spin and then the futex sleep as well
-// (docs/BENCHMARKS.md, "The levers, counted"). gVisor itself turns it
-// off on one CPU.
-const fastPathMinCPUs = 2
+// path off: one, as gVisor does. On two CPUs, with the server and gofer
+// on the same machine, a spinning stub or task goroutine can hold the
+// CPU the server needs, and under load the spin costs CPU (a forwarded
+// call then paid the spin and the futex sleep), but on a quiet machine
+// it halves a trap's latency (a getppid loop's wall ×0.47 against off,
+// the bench's micro rows 2–4× slower without it) while whole workloads
+// move within ±13 % (docs/BENCHMARKS.md, "The levers, counted"): so
+// runsc's default stays, and a loaded host may turn it off.
+const fastPathMinCPUs = 1
 
 // ParseFastPath parses "auto", "on" or "off".
 func ParseFastPath(s string) (FastPathMode, error) {

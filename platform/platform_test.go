@@ -46,9 +46,9 @@ func TestFastPathMode(t *testing.T) {
 		disable bool
 	}{
 		{"auto", 1, FastPathAuto, true},
-		{"auto", 2, FastPathAuto, true},
+		{"auto", 2, FastPathAuto, false},
 		{"auto", 3, FastPathAuto, false},
-		{"", 2, FastPathAuto, true},
+		{"", 1, FastPathAuto, true},
 		{"on", 1, FastPathOn, false},
 		{"on", 2, FastPathOn, false},
 		{"off", 2, FastPathOff, true},
