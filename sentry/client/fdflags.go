@@ -79,10 +79,8 @@ func (c *procIDCache) closedFD(pid, fd int32) bool {
 	if !ok || ids.fdTable == 0 {
 		return false
 	}
-	for other, o := range c.byPID {
-		if other != pid && o.fdTable == ids.fdTable {
-			return false
-		}
+	if c.tableSharedLocked(pid, ids.fdTable) {
+		return false
 	}
 	_, open := c.openFDs[ids.fdTable][fd]
 	return !open
@@ -121,10 +119,8 @@ func (c *procIDCache) reserveCloexec(pid, fd int32, v bool) (cloexecSlot, bool) 
 	if !ok || ids.fdTable == 0 {
 		return cloexecSlot{}, false
 	}
-	for other, o := range c.byPID {
-		if other != pid && o.fdTable == ids.fdTable {
-			return cloexecSlot{}, false
-		}
+	if c.tableSharedLocked(pid, ids.fdTable) {
+		return cloexecSlot{}, false
 	}
 	if _, open := c.openFDs[ids.fdTable][fd]; !open {
 		return cloexecSlot{}, false

@@ -62,10 +62,8 @@ func (c *procIDCache) reserveDup(pid, oldfd, newfd, lowest, limit int32, cloexec
 	if !ok || ids.fdTable == 0 {
 		return 0, dupSlot{}, false
 	}
-	for other, o := range c.byPID {
-		if other != pid && o.fdTable == ids.fdTable {
-			return 0, dupSlot{}, false
-		}
+	if c.tableSharedLocked(pid, ids.fdTable) {
+		return 0, dupSlot{}, false
 	}
 	fds := c.openFDs[ids.fdTable]
 	file, open := fds[oldfd]

@@ -83,10 +83,8 @@ func (c *procIDCache) takeFD(pid, fd int32) bool {
 	if !open {
 		return false
 	}
-	for other, o := range c.byPID {
-		if other != pid && o.fdTable == ids.fdTable {
-			return false
-		}
+	if c.tableSharedLocked(pid, ids.fdTable) {
+		return false
 	}
 	// A close that may release a lock waits: another process told of
 	// the close through shared memory, not a system call, could try the

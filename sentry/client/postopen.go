@@ -510,10 +510,8 @@ func (c *procIDCache) lowestFreeLocked(pid int32, limit int32) (uint64, int32, b
 	if !ok || ids.fdTable == 0 {
 		return 0, 0, false
 	}
-	for other, o := range c.byPID {
-		if other != pid && o.fdTable == ids.fdTable {
-			return 0, 0, false
-		}
+	if c.tableSharedLocked(pid, ids.fdTable) {
+		return 0, 0, false
 	}
 	fds := c.openFDs[ids.fdTable]
 	fd := int32(0)

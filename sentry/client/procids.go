@@ -151,6 +151,18 @@ func (c *procIDCache) fileLocked(pid, fd int32) (table, file uint64, ok bool) {
 	return ids.fdTable, file, open && file != 0
 }
 
+// tableSharedLocked reports whether a live process other than pid has fd
+// table table (the calls the client answers or posts for one table's fds
+// need it to be pid's alone). Precondition: c.mu is held.
+func (c *procIDCache) tableSharedLocked(pid int32, table uint64) bool {
+	for other, o := range c.byPID {
+		if other != pid && o.fdTable == table {
+			return true
+		}
+	}
+	return false
+}
+
 // ownIDs returns the ids of t's process, if known.
 func (t *task) ownIDs() (procIDs, bool) { return t.c.ids.get(t.proc.pid) }
 

@@ -357,10 +357,8 @@ func (c *procIDCache) soleFD(pid, fd int32) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	for other, o := range c.byPID {
-		if other != pid && o.fdTable == table {
-			return 0, false
-		}
+	if c.tableSharedLocked(pid, table) {
+		return 0, false
 	}
 	return file, true
 }
