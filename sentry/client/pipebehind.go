@@ -108,11 +108,8 @@ func (t *task) pipeWriteTarget(fd int32) (uint64, bool) {
 func (c *procIDCache) onlyHolder(pid, fd int32) (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	table, file, ok := c.fileLocked(pid, fd)
+	table, file, ok := c.soleFDLocked(pid, fd)
 	if !ok {
-		return 0, false
-	}
-	if c.tableSharedLocked(pid, table) {
 		return 0, false
 	}
 	for tab, fds := range c.openFDs {

@@ -353,14 +353,17 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 func (c *procIDCache) soleFD(pid, fd int32) (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	table, file, ok := c.fileLocked(pid, fd)
-	if !ok {
-		return 0, false
+	_, file, ok := c.soleFDLocked(pid, fd)
+	return file, ok
+}
+
+// soleFDLocked is soleFD with pid's fd table. Precondition: c.mu is held.
+func (c *procIDCache) soleFDLocked(pid, fd int32) (table, file uint64, ok bool) {
+	table, file, ok = c.fileLocked(pid, fd)
+	if !ok || c.tableSharedLocked(pid, table) {
+		return 0, 0, false
 	}
-	if c.tableSharedLocked(pid, table) {
-		return 0, false
-	}
-	return file, true
+	return table, file, true
 }
 
 // singleThreaded reports whether t's process has one thread.

@@ -50,26 +50,11 @@ func TestGoferRestartResentFallocate(t *testing.T) {
 			}
 			p := startGoferProc(t, root)
 			lossy := &lossyConn{p: p, method: "Fallocate"}
-			gc := goferclient.NewGoferConn(p.Dial(t), testLog(), goferclient.WithWrap(func(cc grpc.ClientConnInterface) grpc.ClientConnInterface {
+			gcl, h := openedThrough(t, p, func(cc grpc.ClientConnInterface) grpc.ClientConnInterface {
 				lossy.ClientConnInterface = cc
 				return lossy
-			}))
-			defer gc.Close()
-			gcl := goferpb.NewGoferClient(gc)
-			ctx := context.Background()
-			at, err := gcl.Attach(ctx, &goferpb.AttachRequest{})
-			if err != nil || at.Errno != 0 {
-				t.Fatalf("Attach: %v %v", err, unix.Errno(at.GetErrno()))
-			}
-			w, err := gcl.Walk(ctx, &goferpb.WalkRequest{Dir: at.Root.Id, Names: []string{"f"}})
-			if err != nil || w.Errno != 0 || len(w.Files) != 1 {
-				t.Fatalf("Walk: %v %v", err, unix.Errno(w.GetErrno()))
-			}
-			h := w.Files[0].Handle.Id
-			if o, err := gcl.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR}); err != nil || o.Errno != 0 {
-				t.Fatalf("Open: %v %v", err, unix.Errno(o.GetErrno()))
-			}
-			r, err := gcl.Fallocate(ctx, &goferpb.FallocateRequest{Handle: h, Mode: tc.mode, Offset: tc.offset, Length: blk,
+			})
+			r, err := gcl.Fallocate(context.Background(), &goferpb.FallocateRequest{Handle: h, Mode: tc.mode, Offset: tc.offset, Length: blk,
 				Origin: &goferpb.Origin{ClientId: "c", Seq: 9}})
 			if err != nil || r.Errno != 0 {
 				t.Fatalf("Fallocate: %v %v", err, unix.Errno(r.GetErrno()))
@@ -133,11 +118,36 @@ func TestFallocateSizeChangedMeanwhile(t *testing.T) {
 	}
 	p := startGoferProc(t, root)
 	sc := &sizeChanger{path: path, calls: make(map[string]int)}
-	gc := goferclient.NewGoferConn(p.Dial(t), testLog(), goferclient.WithWrap(func(cc grpc.ClientConnInterface) grpc.ClientConnInterface {
+	gcl, h := openedThrough(t, p, func(cc grpc.ClientConnInterface) grpc.ClientConnInterface {
 		sc.ClientConnInterface = cc
 		return sc
-	}))
-	defer gc.Close()
+	})
+	sc.mu.Lock()
+	sc.calls = make(map[string]int)
+	sc.mu.Unlock()
+	r, err := gcl.Fallocate(context.Background(), &goferpb.FallocateRequest{Handle: h, Mode: unix.FALLOC_FL_COLLAPSE_RANGE, Offset: blk, Length: blk,
+		Origin: &goferpb.Origin{ClientId: "c", Seq: 3}})
+	if err != nil || r.Errno != 0 || r.SizeDiffers {
+		t.Fatalf("Fallocate: %v %v size_differs %v", err, unix.Errno(r.GetErrno()), r.GetSizeDiffers())
+	}
+	want := strings.Repeat("a", blk) + strings.Repeat("c", blk) + strings.Repeat("d", blk)
+	if got, _ := os.ReadFile(path); string(got) != want {
+		t.Errorf("the file is %d bytes %q, want %d bytes %q", len(got), summary(got), len(want), summary([]byte(want)))
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.calls["Stat"] != 2 || sc.calls["Fallocate"] != 2 {
+		t.Errorf("gofer calls %v, want 2 Stats and 2 Fallocates", sc.calls)
+	}
+}
+
+// openedThrough connects a GoferConn to gofer p through the connection
+// wrap returns, walks to the root's file f and opens it read-write; it
+// returns the client and f's handle. The conn is closed at the test's end.
+func openedThrough(t *testing.T, p *goferProc, wrap func(grpc.ClientConnInterface) grpc.ClientConnInterface) (goferpb.GoferClient, uint64) {
+	t.Helper()
+	gc := goferclient.NewGoferConn(p.Dial(t), testLog(), goferclient.WithWrap(wrap))
+	t.Cleanup(func() { gc.Close() })
 	gcl := goferpb.NewGoferClient(gc)
 	ctx := context.Background()
 	at, err := gcl.Attach(ctx, &goferpb.AttachRequest{})
@@ -152,23 +162,7 @@ func TestFallocateSizeChangedMeanwhile(t *testing.T) {
 	if o, err := gcl.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR}); err != nil || o.Errno != 0 {
 		t.Fatalf("Open: %v %v", err, unix.Errno(o.GetErrno()))
 	}
-	sc.mu.Lock()
-	sc.calls = make(map[string]int)
-	sc.mu.Unlock()
-	r, err := gcl.Fallocate(ctx, &goferpb.FallocateRequest{Handle: h, Mode: unix.FALLOC_FL_COLLAPSE_RANGE, Offset: blk, Length: blk,
-		Origin: &goferpb.Origin{ClientId: "c", Seq: 3}})
-	if err != nil || r.Errno != 0 || r.SizeDiffers {
-		t.Fatalf("Fallocate: %v %v size_differs %v", err, unix.Errno(r.GetErrno()), r.GetSizeDiffers())
-	}
-	want := strings.Repeat("a", blk) + strings.Repeat("c", blk) + strings.Repeat("d", blk)
-	if got, _ := os.ReadFile(path); string(got) != want {
-		t.Errorf("the file is %d bytes %q, want %d bytes %q", len(got), summary(got), len(want), summary([]byte(want)))
-	}
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if sc.calls["Stat"] != 2 || sc.calls["Fallocate"] != 2 {
-		t.Errorf("gofer calls %v, want 2 Stats and 2 Fallocates", sc.calls)
-	}
+	return gcl, h
 }
 
 // summary is the first byte of each 4 KiB block of b.
