@@ -10,21 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
-
-// postedSys is e.sys for a posted call (Syscall.posted): the client told
-// the application its result already.
-func (e *env) postedSys(tid int32, sysno uintptr, args ...uint64) *sentrypb.Reply {
-	e.t.Helper()
-	var a [6]uint64
-	copy(a[:], args)
-	var inputs []*sentrypb.Region
-	for _, r := range sysabi.Inputs(sysno, a, e.mem) {
-		inputs = append(inputs, &sentrypb.Region{Addr: r.Addr, Data: r.Data})
-	}
-	return e.call(&sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: int32(sysno), Args: a[:], Inputs: inputs, Posted: true}}})
-}
 
 // TestPipePostedWrites checks the server's side of pipe writes behind
 // (sentry/client/pipebehind.go): the replies of writes to a pipe's only
@@ -69,7 +55,7 @@ func TestPipePostedWrites(t *testing.T) {
 	write := func(posted bool) func() *sentrypb.Reply {
 		return func() *sentrypb.Reply {
 			if posted {
-				return e.postedSys(1, unix.SYS_WRITE, wfd, data, n)
+				return e.posted(1, unix.SYS_WRITE, wfd, data, n)
 			}
 			return e.sys(1, unix.SYS_WRITE, wfd, data, n)
 		}
