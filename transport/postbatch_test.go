@@ -94,6 +94,15 @@ func (s *batchServer) seen() (frames [][]uint64, calls []uint64) {
 	return append([][]uint64(nil), s.frames...), append([]uint64(nil), s.calls...)
 }
 
+// postedSeen counts the posted calls the frames seen so far carried.
+func (s *batchServer) postedSeen() (n int) {
+	frames, _ := s.seen()
+	for _, f := range frames {
+		n += len(f)
+	}
+	return n
+}
+
 func postedCall() *pb.Call {
 	return &pb.Call{Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 1, Posted: true, Inputs: []*pb.Region{{Data: []byte("data")}}}}}
 }
@@ -341,13 +350,7 @@ func TestTakeBackKeptOnce(t *testing.T) {
 	const delay = 100 * time.Millisecond
 	s := &batchServer{}
 	c := dialBatchServerWith(t, s, Options{PostDelay: delay, HeartbeatInterval: time.Hour})
-	seen := func() (n int) {
-		frames, _ := s.seen()
-		for _, f := range frames {
-			n += len(f)
-		}
-		return n
-	}
+	seen := s.postedSeen
 	older, open := postedCall(), postedCall()
 	if err := c.Post(older); err != nil {
 		t.Fatal(err)
@@ -398,13 +401,7 @@ func TestTakeBackTail(t *testing.T) {
 	const delay = 20 * time.Millisecond
 	s := &batchServer{}
 	c := dialBatchServerWith(t, s, Options{PostDelay: delay, HeartbeatInterval: time.Hour})
-	seen := func() (n int) {
-		frames, _ := s.seen()
-		for _, f := range frames {
-			n += len(f)
-		}
-		return n
-	}
+	seen := s.postedSeen
 	older, open, listing := postedCall(), postedCall(), postedCall()
 	if err := c.Post(older); err != nil {
 		t.Fatal(err)
