@@ -190,12 +190,7 @@ func (t *task) notePipeRoom(sysno uintptr, args [6]uint64, reply *pb.Reply) {
 	default:
 		return
 	}
-	if reply.PipeRoom == 0 && !t.c.pipeRooms.any() {
-		return
-	}
-	if file, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0])); ok {
-		t.c.pipeRooms.set(file, reply.PipeRoom)
-	}
+	t.noteRoom(&t.c.pipeRooms, int32(args[0]), reply.PipeRoom)
 }
 
 // observePipeLocked folds pipe id's record rec (PipeState.no_reader).

@@ -156,11 +156,17 @@ func (t *task) noteSendRoom(sysno uintptr, args [6]uint64, reply *pb.Reply) {
 	default:
 		return
 	}
-	if reply.SendRoom == 0 && !t.c.sendRooms.any() {
+	t.noteRoom(&t.c.sendRooms, int32(args[0]), reply.SendRoom)
+}
+
+// noteRoom keeps room, a waited call's reply's, in rooms for the
+// description of t's fd, if no other process shares t's fd table.
+func (t *task) noteRoom(rooms *sendRooms, fd int32, room uint64) {
+	if room == 0 && !rooms.any() {
 		return
 	}
-	if file, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0])); ok {
-		t.c.sendRooms.set(file, reply.SendRoom)
+	if file, ok := t.c.ids.soleFD(t.proc.pid, fd); ok {
+		rooms.set(file, room)
 	}
 }
 
