@@ -122,7 +122,9 @@
 // thread's system call is built in one allocation with its in-flight
 // record: a waited one with the reply a call channel decodes into
 // (sessionCall, remoteSession.CallSyscall), a posted one with its only
-// input's region (postedCall, PostCall).
+// input's region (postedCall, PostCall), a write behind's also with what
+// its reply ends, its count in flight and its read-cache posting
+// (wbCall, whose postedEnd the reply calls: pending.end, no closure).
 //
 // Read cache (readcache.go): the server leases files opened for reading
 // (ReadLease in a reply); the client answers read, pread64, readv,

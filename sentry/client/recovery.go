@@ -77,6 +77,12 @@ type RecoveryStats struct {
 }
 
 // pending is a call in flight.
+// postedEnd is what a posted call's reply ends (pending.end): a method of
+// the call's own record, so that posting the call makes no closure.
+type postedEnd interface {
+	postedEnd(r *pb.Reply)
+}
+
 type pending struct {
 	call *pb.Call
 	// ch is where its reply arrives, on conn, the connection of
@@ -88,8 +94,10 @@ type pending struct {
 	// posted says nobody waits for the reply (Post). Immutable.
 	posted bool
 	// done, if set, is called with a posted call's reply on the
-	// receiving goroutine, after its records were folded. Immutable.
+	// receiving goroutine, after its records were folded; then end, if
+	// set (a call whose record ends its own effects: wbCall). Immutable.
 	done func(*pb.Reply)
+	end  postedEnd
 	// into, if set, is where a reply that comes over a call channel is
 	// decoded (sessionCall.reply). Immutable.
 	into *pb.Reply
@@ -370,6 +378,9 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	if p != nil && p.posted {
 		if p.done != nil {
 			p.done(r)
+		}
+		if p.end != nil {
+			p.end.postedEnd(r)
 		}
 		s.c.postedReply(p.call, r)
 	}

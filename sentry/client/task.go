@@ -24,6 +24,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/platform"
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // creds are a process's credentials as the server last reported them.
@@ -173,6 +174,10 @@ type task struct {
 	// writeMem reads a write behind's data into the replay log's write
 	// buffers (writebehind.go). Owned by the task goroutine.
 	writeMem writeMemory
+	// wbInputs holds a write behind's input regions while it is built
+	// (writebehind.go: the posted call copies them). Owned by the task
+	// goroutine.
+	wbInputs [2]sysabi.Region
 	// faultStreak counts synchronous faults reported with no syscall in
 	// between (to force the default action eventually).
 	faultStreak int

@@ -515,27 +515,72 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 		t.writeMem = writeMemory{appMemory: appMemory{t}, rl: t.c.rl}
 		mem = &t.writeMem
 	}
-	inputs := sysabi.Inputs(sysno, args, mem)
+	// The regions are copied into the call (postedCall.set) before
+	// the task's next call reuses the buffer.
+	inputs := sysabi.AppendInputs(t.wbInputs[:0], sysno, args, mem)
 	n, ok := writeCount(sysno, args, inputs)
 	if !ok || n == 0 {
 		return 0, false
 	}
 	data := writtenData(sysno, inputs)
-	done := t.wbBegin(file, data)
-	pc := newPostedCall(t.tid, sysno, args, inputs)
-	pc.pooledData = t.writeMem.pooled && mem == &t.writeMem
+	wc := &wbCall{t: t, file: file, data: data}
+	wc.set(t.tid, sysno, args, inputs)
+	wc.pooledData = t.writeMem.pooled && mem == &t.writeMem
+	t.wbCount(file)
 	if t.ownedWrite(file, int32(args[0]), positional, args, data) {
 		// Applied to the owned file's copy (ownedfile.go).
-		if !t.postOwnedWrite(file, pc, n, f.handle, done) {
+		if !t.postOwnedWrite(file, &wc.postedCall, n, f.handle, wc.ended) {
 			return 0, false
 		}
 		return n, true
 	}
-	if !t.postChange(pc, done, f.handle, changesFile[sysno], 0) {
-		done(nil)
+	if !t.postWrite(wc, f.handle, changesFile[sysno]) {
+		wc.ended(nil)
 		return 0, false
 	}
 	return n, true
+}
+
+// wbCall is a write behind's posted call with what its reply ends (the
+// write counted in flight, wbCount, and the read cache's posting of its
+// change, postBegin), in one allocation: posting it makes no closure.
+type wbCall struct {
+	postedCall
+	t *task
+	// file is the write's description, data its bytes. Immutable.
+	file uint64
+	data []byte
+	// posting is the read cache's count of the change, ended by the
+	// reply. Set before the call is posted, immutable after.
+	posting posting
+}
+
+// postedEnd implements postedEnd: the write's reply (on the receiving
+// goroutine) ends its change of the file's cached state, then its count.
+func (wc *wbCall) postedEnd(r *pb.Reply) {
+	wc.t.c.rcache.postEnd(wc.posting)
+	wc.ended(r)
+}
+
+// ended ends the write's count in flight with its reply (nil: it was not
+// posted).
+func (wc *wbCall) ended(r *pb.Reply) { wc.t.wbEnd(wc.file, wc.data, r) }
+
+// postWrite posts wc, a write behind that makes change ch to the file of
+// handle handle (postChange, for a wbCall).
+func (t *task) postWrite(wc *wbCall, handle string, ch fileChange) bool {
+	var born uint64
+	if ch == dataChange {
+		born = t.c.pipe.bornOf(handle)
+	}
+	wc.posting = t.c.rcache.postBegin(ch, handle, born)
+	wc.end = wc
+	if !t.c.conn.PostCall(&wc.postedCall, nil) {
+		t.c.rcache.postEnd(wc.posting)
+		return false
+	}
+	t.posted = true
+	return true
 }
 
 // writeMemory is appMemory reading into the replay log's write buffers
@@ -586,6 +631,12 @@ func (t *task) wbTarget(fd int32) (uint64, pipeFile, bool) {
 // wbBegin counts a write behind of data to description file and returns
 // the function its reply (nil: it was not posted) goes to.
 func (t *task) wbBegin(file uint64, data []byte) func(*pb.Reply) {
+	t.wbCount(file)
+	return func(r *pb.Reply) { t.wbEnd(file, data, r) }
+}
+
+// wbCount counts a write behind to description file in flight.
+func (t *task) wbCount(file uint64) {
 	ps := &t.c.pipe
 	ps.mu.Lock()
 	if ps.wbInFlight == nil {
@@ -593,38 +644,42 @@ func (t *task) wbBegin(file uint64, data []byte) func(*pb.Reply) {
 	}
 	ps.wbInFlight[file]++
 	ps.mu.Unlock()
-	fc := t.c.files
-	return func(r *pb.Reply) {
-		if len(r.GetMapped()) > 0 {
-			// A mapping made by another process while the write was
-			// in flight (the client's check saw none): its pages
-			// follow the write, off the receiving goroutine (a
-			// faulting thread holds the file's locks across a
-			// PageRead this goroutine must deliver). The data is
-			// copied first: the replay log may reuse its buffer once
-			// a Durable push passes the write (writeMemory).
-			data := append([]byte(nil), data...)
-			go func() {
-				for _, ch := range r.GetMapped() {
-					fc.applyChange(gvcontext.Background(), ch, data)
-				}
-			}()
-		}
-		// A write to a posted creation's file before its reply: its
-		// error is the server's description's (postcreate.go).
-		failed := t.c.rcache.settled(file)
-		ps.mu.Lock()
-		defer ps.mu.Unlock()
-		if ps.wbInFlight[file]--; ps.wbInFlight[file] <= 0 {
-			delete(ps.wbInFlight, file)
-		}
-		if r != nil && r.Errno != 0 {
-			if _, open := ps.files[failed]; open {
-				if ps.wbFailed == nil {
-					ps.wbFailed = make(map[uint64]bool)
-				}
-				ps.wbFailed[failed] = true
+}
+
+// wbEnd ends the count of a write behind of data to description file
+// with its reply r (nil: it was not posted), and keeps its error.
+func (t *task) wbEnd(file uint64, data []byte, r *pb.Reply) {
+	if len(r.GetMapped()) > 0 {
+		// A mapping made by another process while the write was in
+		// flight (the client's check saw none): its pages follow the
+		// write, off the receiving goroutine (a faulting thread holds
+		// the file's locks across a PageRead this goroutine must
+		// deliver). The data is copied first: the replay log may
+		// reuse its buffer once a Durable push passes the write
+		// (writeMemory).
+		data := append([]byte(nil), data...)
+		fc := t.c.files
+		go func() {
+			for _, ch := range r.GetMapped() {
+				fc.applyChange(gvcontext.Background(), ch, data)
 			}
+		}()
+	}
+	// A write to a posted creation's file before its reply: its error
+	// is the server's description's (postcreate.go).
+	failed := t.c.rcache.settled(file)
+	ps := &t.c.pipe
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.wbInFlight[file]--; ps.wbInFlight[file] <= 0 {
+		delete(ps.wbInFlight, file)
+	}
+	if r != nil && r.Errno != 0 {
+		if _, open := ps.files[failed]; open {
+			if ps.wbFailed == nil {
+				ps.wbFailed = make(map[uint64]bool)
+			}
+			ps.wbFailed[failed] = true
 		}
 	}
 }

@@ -224,19 +224,35 @@ func (k Key) String() string {
 	if !k.Valid() {
 		return fmt.Sprintf("invalid(%d/%d/%d)", uint8(k.Kind), k.ID, k.Sub)
 	}
-	p := prefixes[k.Kind]
+	switch k.Kind {
+	case KindIDs, KindSysvIDs:
+		return prefixes[k.Kind]
+	case KindStdin:
+		if k.ID == 0 {
+			return prefixes[k.Kind]
+		}
+	}
 	// Built in one buffer: one allocation per key (the string), as a
 	// reply carries a few keys.
 	var buf [48]byte
-	b := append(buf[:0], p...)
+	return string(k.AppendTo(buf[:0]))
+}
+
+// AppendTo appends k's string form (String) to b: what the length of a
+// key costs without the string's allocation (the client's replay log
+// counts the size of records it keeps unencoded).
+func (k Key) AppendTo(b []byte) []byte {
+	if !k.Valid() {
+		return fmt.Appendf(b, "invalid(%d/%d/%d)", uint8(k.Kind), k.ID, k.Sub)
+	}
+	p := prefixes[k.Kind]
+	b = append(b, p...)
 	switch k.Kind {
 	case KindIDs, KindSysvIDs:
-		return p
 	case KindStdin:
-		if k.ID == 0 {
-			return p
+		if k.ID != 0 {
+			b = strconv.AppendUint(append(b, '/'), k.ID, 10)
 		}
-		b = strconv.AppendUint(append(b, '/'), k.ID, 10)
 	case KindFD:
 		b = strconv.AppendInt(append(strconv.AppendUint(b, k.ID, 10), '/'), k.Sub, 10)
 	case KindTimer:
@@ -249,7 +265,7 @@ func (k Key) String() string {
 	default:
 		b = strconv.AppendUint(b, k.ID, 10)
 	}
-	return string(b)
+	return b
 }
 
 // ErrBadKey is wrapped by every error Parse returns.

@@ -56,6 +56,13 @@ func TestKeyStrings(t *testing.T) {
 			if n := testing.AllocsPerRun(10, func() { _ = tc.key.String() }); n > 1 {
 				t.Fatalf("String() allocates %.0f times, want at most once", n)
 			}
+			buf := make([]byte, 0, 64)
+			if got := string(tc.key.AppendTo(append(buf, '>'))); got != ">"+tc.want {
+				t.Fatalf("AppendTo(%q) = %q, want %q", ">", got, ">"+tc.want)
+			}
+			if n := testing.AllocsPerRun(10, func() { _ = tc.key.AppendTo(buf[:0]) }); n > 0 {
+				t.Fatalf("AppendTo allocates %.0f times into a buffer with room, want none", n)
+			}
 		})
 	}
 }

@@ -276,6 +276,13 @@ var fcntlFlock = map[uint64]bool{
 // application's memory. An input whose copy faults is omitted: the server
 // then fails the call with EFAULT exactly where Linux would.
 func Inputs(sysno uintptr, args [6]uint64, mem AppMemory) []Region {
+	return AppendInputs(nil, sysno, args, mem)
+}
+
+// AppendInputs is Inputs appending the regions to dst: a caller that
+// keeps a buffer for them (a thread's write behind) allocates no slice
+// per call.
+func AppendInputs(dst []Region, sysno uintptr, args [6]uint64, mem AppMemory) []Region {
 	var specs []input
 	switch sysno {
 	case unix.SYS_IOCTL:
@@ -315,7 +322,7 @@ func Inputs(sysno uintptr, args [6]uint64, mem AppMemory) []Region {
 	default:
 		specs = inputSpecs[sysno]
 	}
-	var out []Region
+	out := dst
 	for _, in := range specs {
 		out = appendInput(out, in, args, mem)
 	}

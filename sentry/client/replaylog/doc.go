@@ -10,7 +10,9 @@
 // copy_file_range's Syscall.leased_data, or WriteState.data when the
 // server read them itself: sendfile, splice, tee, copy_file_range);
 // the client's recovery (sentry/client/recovery.go) builds Restore and
-// Rewrite calls from it. DurableLog appends its changes to a file. The
+// Rewrite calls from it. A write to a gofer file is kept as its record's
+// fields with its data, by file in seq order, its record made only when
+// read (writes.go). DurableLog appends its changes to a file. The
 // buffers of writes behind that a Durable push drops are reused for the
 // next writes (writepool.go, Log.WriteBuffer).
 //

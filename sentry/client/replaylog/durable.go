@@ -190,7 +190,7 @@ func encodeSnapshotLocked(l *Log, id string) []byte {
 	out := append([]byte(nil), logMagic...)
 	out = appendEntry(out, append([]byte{entMeta}, id...))
 	for _, k := range l.sortedKeysLocked() {
-		rec := l.records[k]
+		rec := l.recordLocked(k)
 		b, err := proto.Marshal(rec)
 		if err != nil {
 			continue
@@ -463,7 +463,7 @@ func DumpLog(w io.Writer, path string) error {
 	defer l.mu.Unlock()
 	fmt.Fprintf(w, "records:\n")
 	for _, k := range l.sortedKeysLocked() {
-		fmt.Fprintf(w, "  %-16s %s\n", k, formatRecord(l.records[k]))
+		fmt.Fprintf(w, "  %-16s %s\n", k, formatRecord(l.recordLocked(k)))
 	}
 	seqs := make([]uint64, 0, len(l.writes))
 	for s := range l.writes {

@@ -35,15 +35,19 @@ type Log struct {
 	mu sync.Mutex
 	// disabled logs nothing (NewDisabled). Immutable.
 	disabled bool
-	// records are the live records by key, write records of gofer files
-	// (statekey.Write) included. Protected by mu.
+	// records are the live records by key but the write records of
+	// gofer files, which are writes (writes.go). Protected by mu.
 	records map[statekey.Key]*pb.StateRecord
 	// recSize is each record's encoded size. Protected by mu.
 	recSize map[statekey.Key]int
-	// writes are the retained gofer-file writes by seq; byFile indexes
-	// them by FileState id. Protected by mu.
-	writes map[uint64]*retainedWrite
-	byFile map[uint64]map[uint64]struct{}
+	// writes are the retained gofer-file writes by seq, each with its
+	// record's fields; byFile holds them by FileState id in seq order.
+	// freeWrites are dropped ones kept for reuse, spareWrites the array
+	// of a file's writes that went (writes.go). Protected by mu.
+	writes      map[uint64]*retainedWrite
+	byFile      map[uint64][]*retainedWrite
+	freeWrites  []*retainedWrite
+	spareWrites []*retainedWrite
 	// pipes are the retained pipe bytes by PipeState id. Protected by mu.
 	pipes map[uint64]*pipeData
 	// bytes is the live size: encoded records plus retained data.
@@ -61,24 +65,6 @@ type Log struct {
 	warn func(msg string, args ...any)
 	// pool is the write buffers Durable pushes freed (writepool.go).
 	pool writePool
-}
-
-// retainedWrite is the data of one write to a gofer file not yet durable.
-type retainedWrite struct {
-	seq    uint64
-	file   uint64
-	offset int64
-	data   []byte
-	// handle and path are the file's FileState when the write was folded
-	// (the record may be gone by the time a Rewrite needs them).
-	handle []byte
-	path   string
-	// mapped is the mapped file id of a PageWrite (0 for a system call).
-	mapped uint64
-	// pooled says data is a WriteBuffer buffer that only this record
-	// holds (FoldPooledReply): a Durable push that drops it gives it
-	// back to the pool.
-	pooled bool
 }
 
 // pipeData is the retained byte stream of a pipe: data holds the bytes at
@@ -116,7 +102,7 @@ func New() *Log {
 		records: make(map[statekey.Key]*pb.StateRecord),
 		recSize: make(map[statekey.Key]int),
 		writes:  make(map[uint64]*retainedWrite),
-		byFile:  make(map[uint64]map[uint64]struct{}),
+		byFile:  make(map[uint64][]*retainedWrite),
 		pipes:   make(map[uint64]*pipeData),
 		warned:  make(map[string]bool),
 	}
@@ -171,7 +157,13 @@ func (l *Log) foldReply(call *pb.Call, reply *pb.Reply, pooled bool) {
 		if !haveData {
 			data, own = writeData(call)
 		}
-		l.foldLocked(WrittenRecord(reply), data, own)
+		// Retained from the entry's fields: the record is made only
+		// for the durable log (writes.go).
+		w := pb.WriteState{Seq: reply.Seq, File: written.GetFile(), Offset: written.GetOffset(), Length: uint64(reply.Ret)}
+		if l.journal != nil {
+			l.journal.record(WrittenRecord(reply), clip(data, w.Length))
+		}
+		l.fileWriteLocked(&w, data, own)
 	}
 	if pooled && own && len(data) > 0 {
 		// Retained as it is (fileWriteLocked keeps own data uncopied):
@@ -221,24 +213,6 @@ func (l *Log) Fold(rec *pb.StateRecord, data []byte) {
 	l.mu.Lock()
 	l.foldLocked(rec, data, false)
 	l.mu.Unlock()
-}
-
-// Durable drops every retained write to file with a seq at or below seq.
-func (l *Log) Durable(file, seq uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.journal != nil {
-		l.journal.durable(file, seq)
-	}
-	for s := range l.byFile[file] {
-		if s <= seq {
-			rw := l.writes[s]
-			l.dropWriteLocked(s)
-			if rw != nil && rw.pooled {
-				l.pool.put(rw.data)
-			}
-		}
-	}
 }
 
 func (l *Log) warnOnce(key, msg string, args ...any) {
@@ -293,7 +267,7 @@ func (l *Log) foldLocked(rec *pb.StateRecord, data []byte, own bool) {
 			l.pipeWriteLocked(w, clip(data, w.Length))
 			return
 		}
-		l.fileWriteLocked(key, rec, w, data, own)
+		l.fileWriteLocked(w, data, own)
 		return
 	case *pb.StateRecord_Pipe:
 		l.putLocked(key, rec)
@@ -341,61 +315,6 @@ func (l *Log) removeRecordLocked(key statekey.Key) {
 	l.bytes -= int64(l.recSize[key])
 	delete(l.records, key)
 	delete(l.recSize, key)
-}
-
-// fileWriteLocked retains the data of a write to a gofer file: data
-// itself if own (foldLocked), else a copy.
-func (l *Log) fileWriteLocked(key statekey.Key, rec *pb.StateRecord, w *pb.WriteState, data []byte, own bool) {
-	if w.Seq == 0 {
-		return
-	}
-	if uint64(len(data)) < w.Length {
-		l.warnOnce("nodata", "a write's data is not in its call; it cannot be re-sent after a server failure",
-			"seq", w.Seq, "file", w.File, "length", w.Length, "have", len(data))
-	}
-	l.dropWriteLocked(w.Seq)
-	kept := clip(data, w.Length)
-	if !own {
-		kept = append([]byte(nil), kept...)
-	}
-	rw := &retainedWrite{seq: w.Seq, file: w.File, offset: w.Offset, data: kept}
-	if f := l.records[statekey.File(w.File)].GetFile(); f != nil {
-		rw.handle, rw.path = f.FileHandle, f.Path
-	}
-	if w.MappedFile != 0 {
-		// A PageWrite: the mapped file names the file (the description
-		// it went through may be one no fd names).
-		rw.mapped = w.MappedFile
-		if m := l.records[statekey.Mapped(w.MappedFile)].GetMapped(); m != nil {
-			rw.handle, rw.path = m.FileHandle, m.Path
-		}
-	}
-	l.writes[w.Seq] = rw
-	if l.byFile[w.File] == nil {
-		l.byFile[w.File] = make(map[uint64]struct{})
-	}
-	l.byFile[w.File][w.Seq] = struct{}{}
-	l.bytes += int64(len(rw.data))
-	l.dataBytes += int64(len(rw.data))
-	l.putLocked(key, rec)
-}
-
-// dropWriteLocked forgets the retained write seq and its record.
-func (l *Log) dropWriteLocked(seq uint64) {
-	rw := l.writes[seq]
-	if rw == nil {
-		return
-	}
-	delete(l.writes, seq)
-	if m := l.byFile[rw.file]; m != nil {
-		delete(m, seq)
-		if len(m) == 0 {
-			delete(l.byFile, rw.file)
-		}
-	}
-	l.bytes -= int64(len(rw.data))
-	l.dataBytes -= int64(len(rw.data))
-	l.removeRecordLocked(statekey.Write(seq))
 }
 
 // pipeWriteLocked adds the bytes of a write to the pipe's stream at
@@ -493,21 +412,21 @@ type LogStats struct {
 func (l *Log) Stats() LogStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return LogStats{Records: len(l.records), Bytes: l.bytes, DataBytes: l.dataBytes, Writes: len(l.writes)}
+	return LogStats{Records: len(l.records) + len(l.writes), Bytes: l.bytes, DataBytes: l.dataBytes, Writes: len(l.writes)}
 }
 
 // Empty says the log holds no record (nothing to restore).
 func (l *Log) Empty() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.records) == 0
+	return len(l.records) == 0 && len(l.writes) == 0
 }
 
 // Record returns the live record key, or nil.
 func (l *Log) Record(key statekey.Key) *pb.StateRecord {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.records[key]
+	return l.recordLocked(key)
 }
 
 // RestoreRecords returns every live record for a Restore, in a
@@ -520,7 +439,7 @@ func (l *Log) RestoreRecords() []*pb.StateRecord {
 	keys := l.sortedKeysLocked()
 	out := make([]*pb.StateRecord, 0, len(keys))
 	for _, k := range keys {
-		rec := l.records[k]
+		rec := l.recordLocked(k)
 		if ps := rec.GetPipe(); ps != nil {
 			cp := proto.Clone(ps).(*pb.PipeState)
 			cp.Data = l.unreadLocked(ps)
@@ -621,9 +540,12 @@ func (l *Log) setPipeLocked(id, start uint64, data []byte) {
 // statekey.Compare order, so that a Restore and the debug dump read
 // naturally. Precondition: l.mu is held.
 func (l *Log) sortedKeysLocked() []statekey.Key {
-	keys := make([]statekey.Key, 0, len(l.records))
+	keys := make([]statekey.Key, 0, len(l.records)+len(l.writes))
 	for k := range l.records {
 		keys = append(keys, k)
+	}
+	for seq := range l.writes {
+		keys = append(keys, statekey.Write(seq))
 	}
 	slices.SortFunc(keys, statekey.Compare)
 	return keys

@@ -340,6 +340,14 @@ func TestReplayLogFold(t *testing.T) {
 				}
 				want += int64(proto.Size(r))
 			}
+			// A write's record is kept as its fields: its size is
+			// counted without encoding it.
+			for seq, rw := range l.writes {
+				if n := proto.Size(rw.record()); rw.recordSize() != n {
+					t.Errorf("size of write %d's record: %d, want %d", seq, rw.recordSize(), n)
+				}
+				want += int64(rw.recordSize())
+			}
 			if st.Bytes != want {
 				t.Errorf("Bytes %d, want %d", st.Bytes, want)
 			}
@@ -788,5 +796,32 @@ func TestWrittenReply(t *testing.T) {
 				t.Errorf("log stats %+v, want %+v", g, w)
 			}
 		})
+	}
+}
+
+// BenchmarkWriteBehindFold is the log's work for one 4 KiB write behind
+// as the client does it: a buffer from WriteBuffer, the packed reply
+// (Reply.written) folded as pooled, and a Durable push every 256 writes
+// that drops them (the server's flush), so buffers come back.
+func BenchmarkWriteBehindFold(b *testing.B) {
+	l := New()
+	apply(l, liveStateSteps())
+	call := &pb.Call{Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: unix.SYS_WRITE,
+		Args: []uint64{3, 0x1000, 4096}, Inputs: []*pb.Region{{Addr: 0x1000}}}}}
+	in := call.GetSyscall().Inputs[0]
+	r := &pb.Reply{Ret: 4096, Written: &pb.PostedWrite{File: 4}}
+	const flushEvery = 256
+	seq := uint64(1000)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		seq++
+		buf, _ := l.WriteBuffer(4096)
+		in.Data = buf
+		call.Seq, r.Seq = seq, seq
+		r.Written.Offset, r.Written.MovedTo = int64(i)*4096, int64(i+1)*4096
+		l.FoldPooledReply(call, r)
+		if i%flushEvery == flushEvery-1 {
+			l.Durable(4, seq)
+		}
 	}
 }
