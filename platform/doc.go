@@ -25,9 +25,9 @@
 //     seccomp filters itself. It does not install a seccomp filter on this
 //     (the sentry) process. Its MemoryFile for sysmsg stacks is private.
 //     It uses GOMAXPROCS as the number of sysmsg threads and turns its
-//     spinning fast path off on one CPU; Options.FastPath turns it off on
-//     two as well (FastPathAuto), where the server and gofer of the same
-//     machine need the CPU a spinner holds.
+//     spinning fast path off on one CPU, as FastPathAuto does
+//     (Options.FastPath); FastPathOff turns it off on any machine, for a
+//     loaded host where the server and gofer need the CPU a spinner holds.
 //   - Systrap's syscall patching: gVisor's usertrap package, which
 //     systrap's Switch calls on a patchable trap and on every SIGILL,
 //     needs kernel.TaskFromContext and fails harmlessly without one ("no
