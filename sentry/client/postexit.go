@@ -27,9 +27,9 @@ import (
 //     whose calls in flight its reply ends);
 //   - the process is traced (the tracer's view of the exit is the
 //     server's; the exit stop ran already, ptraceBeforeCall);
-//   - its fd table holds the last read end of a pipe while pipe rooms
-//     are open: a write into that pipe within its room would be answered
-//     here before the server saw the reader go, as for a close
+//   - its fd table holds the last read end of a pipe one of whose write
+//     ends has room: a write into that pipe within its room would be
+//     answered here before the server saw the reader go, as for a close
 //     (closesLastPipeReader).
 //
 // If the reply says the application ended meanwhile (its first process
@@ -65,7 +65,7 @@ func (t *task) postExitGroup(args [6]uint64) bool {
 }
 
 // exitClosesLastPipeReader reports whether t's process's exit would close
-// the last read end of a pipe while a pipe's write end has room (see
+// the last read end of a pipe one of whose write ends has room (see
 // above): its fd table is its own and holds such a description no other
 // table holds.
 func (t *task) exitClosesLastPipeReader() bool {
@@ -77,7 +77,7 @@ func (t *task) exitClosesLastPipeReader() bool {
 		return true
 	}
 	for _, file := range files {
-		if f, known := t.c.pipe.fileOf(file); known && f.pipeRead {
+		if f, known := t.c.pipe.fileOf(file); known && f.pipeRead && t.pipeHasRoom(f.pipe) {
 			return true
 		}
 	}
