@@ -6,7 +6,7 @@ import (
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
-// Posted exit_group (docs/ARCHITECTURE.md, "Posted calls in batches").
+// Posted exit_group (docs/COMPATIBILITY.md, "Pipelined calls").
 //
 // exit_group does not return, and nothing of its reply is the exiting
 // thread's to use but the exit action, which for a process other than

@@ -75,10 +75,10 @@ func (t *task) listedStatKey(shape pathCallShape, args [6]uint64) (pathKey, bool
 
 // keptStatLocked returns the kept stat answer of key k (lstat's or
 // stat's) of a call of process pid, its struct stat and the listing
-// facts its leases carry (nil: not a listing's), if it holds and is older than the files whose
-// type, mode or owner posted calls in flight may change (modesFrom's
-// from): its caller uses the answer's type, mode and owner, not its size
-// or times. Precondition: pc.mu.
+// facts its leases carry (nil: not a listing's), if it holds and is
+// older than the files whose type, mode or owner posted calls in flight
+// may change (modesFrom's from): its caller uses the answer's type,
+// mode and owner, not its size or times. Precondition: pc.mu.
 func (pc *pathCache) keptStatLocked(k pathKey, pid int32, modesFrom uint64) (*pathAnswer, linux.Stat, *listedDir, bool) {
 	var st linux.Stat
 	a := pc.keptLocked(k, pid)
