@@ -283,6 +283,9 @@ type client struct {
 	// sigs are the copies of the signal tables rt_sigaction is answered
 	// from (sigactions.go); its own lock.
 	sigs sigActions
+	// initPID is the application's first process, whose exit ends the
+	// application (postexit.go). Set before its task starts; atomic.
+	initPID atomic.Int32
 	// rl is the compacted replay log.
 	rl   *replaylog.Log
 	plat gvplatform.Platform
@@ -576,6 +579,7 @@ func (c *client) run() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("start: %w", err)
 	}
+	c.initPID.Store(t.proc.pid)
 	c.startTask(t)
 	if c.cfg.Started != nil {
 		c.cfg.Started()

@@ -101,7 +101,9 @@
 // posts (remoteSession.Post, Syscall.posted) without waiting for the
 // reply a close of an fd its fd table's records name, dup, dup2, dup3
 // and F_DUPFD whose new fd the records tell (fdpipe.go), umask (the umask
-// of its "fs/" record), rt_sigaction (queries answered and changes
+// of its "fs/" record), exit_group of a process other than the
+// application's first (postexit.go: sent at once, the process ended
+// here), rt_sigaction (queries answered and changes
 // posted from a copy of the "sig/" records: sigactions.go, client.sigs,
 // its own leaf lock), a write to a regular unmapped gofer file (write
 // behind; its error surfaces at the description's next fsync, fdatasync,

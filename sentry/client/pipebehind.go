@@ -126,12 +126,16 @@ func (c *procIDCache) onlyHolder(pid, fd int32) (uint64, bool) {
 }
 
 // closesLastPipeReader says whether a close of fd of t's process (or a
-// dup2 over it) may drop the last read description of a pipe while some
-// write end has room: its description reads a pipe and no other fd the
-// client knows of holds it. Such a close waits instead of being
-// pipelined, so that the pipe's record (PipeState.no_reader) is folded
-// before the process's next call: a write after it then waits and meets
-// EPIPE, as on Linux.
+// dup2 over it) may drop the last read description of a pipe while one
+// of that pipe's write ends has room (or a posted write to it, whose
+// reply renews the room, is without a reply): its description reads a
+// pipe and no other fd the client knows of holds it. Such a close waits
+// instead of being pipelined, so that the pipe's record
+// (PipeState.no_reader) is folded before the process's next call: a
+// write after it then waits and meets EPIPE, as on Linux. The last
+// reader of a pipe no write end has room in is closed posted: a write
+// to it waits for the server, which has run the close first (gcc's
+// close of the read end of its exec-error pipe after the child's exec).
 func (t *task) closesLastPipeReader(fd int32) bool {
 	if !t.pipeRoomsOpen() {
 		return false
@@ -143,7 +147,34 @@ func (t *task) closesLastPipeReader(fd int32) bool {
 	// A pipe's read end is known from pipe2's reply on (a posted open's
 	// description, not known yet, is no pipe's).
 	f, known := t.c.pipe.fileOf(file)
-	return known && f.pipeRead
+	return known && f.pipeRead && t.pipeHasRoom(f.pipe)
+}
+
+// pipeHasRoom says whether a write end of pipe pipe (PipeState.id) has
+// room, or a posted write without a reply. pipeRooms.mu is taken before
+// pipelineState.mu.
+func (t *task) pipeHasRoom(pipe uint64) bool {
+	pr := &t.c.pipeRooms
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	ps := &t.c.pipe
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	of := func(file uint64) bool {
+		f, known := ps.files[file]
+		return !known || f.pipeWrite && f.pipe == pipe
+	}
+	for file := range pr.room {
+		if of(file) {
+			return true
+		}
+	}
+	for file, n := range pr.posted {
+		if n > 0 && of(file) {
+			return true
+		}
+	}
+	return false
 }
 
 // pipeRoomsOpen reports whether a pipe's write end that is still open

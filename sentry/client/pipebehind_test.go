@@ -25,7 +25,8 @@ func pipeRec(id string, noReader bool) *pb.StateRecord {
 // end; fd 3 is its read end, description 11) may be posted only while
 // the description is a pipe's write end held by the caller's fd table
 // alone and the pipe's record does not say its readers are gone; a
-// close of fd 3 waits while it may drop the pipe's last reader.
+// close of fd 3 waits while it may drop the pipe's last reader and a
+// write end of that pipe has room (the room is description 10's).
 func TestPipeWriteTarget(t *testing.T) {
 	self := procRec("7", &pb.ProcessState{Pid: 7, FdTable: 1})
 	base := []*pb.StateRecord{self, fdRec("1/4", 10), fdRec("1/3", 11),
@@ -48,7 +49,10 @@ func TestPipeWriteTarget(t *testing.T) {
 		{"no reader", with(pipeRec("5", true)), false, true},
 		{"a reader again", with(pipeRec("5", true), pipeRec("5", false)), true, true},
 		{"pipe record deleted", with(pipeRec("5", true), &pb.StateRecord{Key: "pipe/5", Deleted: true}), true, true},
-		{"not a pipe", with(&pb.StateRecord{Key: "file/10", Value: &pb.StateRecord_File{File: &pb.FileState{Kind: pb.FileState_GOFER, Flags: 1}}}), false, true},
+		// The room is a file's, not pipe 5's write end's.
+		{"not a pipe", with(&pb.StateRecord{Key: "file/10", Value: &pb.StateRecord_File{File: &pb.FileState{Kind: pb.FileState_GOFER, Flags: 1}}}), false, false},
+		// The room is another pipe's: no write to pipe 5 is posted.
+		{"room on another pipe", with(pipeEndRec("10", pb.FileState_PIPE_WRITE, 6)), true, false},
 		{"fd closed", with(&pb.StateRecord{Key: "fdt/1/4", Deleted: true}), false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,6 +32,10 @@ import (
 //     mount is EROFS, and is answered only when a listing said whether
 //     the mount is writable. Only when the real ids and capabilities
 //     are the effective ones: the lstat's walk searched with those.
+//     Without such an lstat answer (or of a symbolic link), the kept
+//     answer of stat (newfstatat, flags 0) of the same path answers
+//     it alike: its walk followed the last name as access's does
+//     (make's stat, then access(X_OK), of each program it runs).
 //   - unlink or unlinkat (flags 0) of a path whose lstat answer is a
 //     listing's that said removable, and is no directory (EISDIR), is
 //     answered 0 at once and posted (same process conditions as a
@@ -69,12 +73,12 @@ func (t *task) listedStatKey(shape pathCallShape, args [6]uint64) (pathKey, bool
 	return k, ok
 }
 
-// keptStatLocked returns the kept lstat answer of key k of a call of
-// process pid, its struct stat and the listing facts its leases carry
-// (nil: not a listing's), if it holds and is older than the files whose
-// type, mode or owner posted calls in flight may change (modesFrom's
-// from): its caller uses the answer's type, mode and owner, not its size
-// or times. Precondition: pc.mu.
+// keptStatLocked returns the kept stat answer of key k (lstat's or
+// stat's) of a call of process pid, its struct stat and the listing
+// facts its leases carry (nil: not a listing's), if it holds and is
+// older than the files whose type, mode or owner posted calls in flight
+// may change (modesFrom's from): its caller uses the answer's type,
+// mode and owner, not its size or times. Precondition: pc.mu.
 func (pc *pathCache) keptStatLocked(k pathKey, pid int32, modesFrom uint64) (*pathAnswer, linux.Stat, *listedDir, bool) {
 	var st linux.Stat
 	a := pc.keptLocked(k, pid)
@@ -109,7 +113,7 @@ func (t *task) modesFrom() uint64 {
 	return rc.attrsFromLocked()
 }
 
-// accessShapes are the access calls answered from a kept lstat answer,
+// accessShapes are the access calls answered from a kept stat answer,
 // with the index of their mode argument.
 var accessShapes = map[uintptr]struct {
 	shape pathCallShape
@@ -119,8 +123,8 @@ var accessShapes = map[uintptr]struct {
 	unix.SYS_FACCESSAT: {pathCallShape{dirfd: 0, path: 1, buf: -1, size: -1}, 2},
 }
 
-// statAccess answers t's access or faccessat from the kept lstat answer
-// of its path (see above), if it may.
+// statAccess answers t's access or faccessat from the kept lstat (or
+// stat) answer of its path (see above), if it may.
 func (t *task) statAccess(sysno uintptr, args [6]uint64) (unix.Errno, bool) {
 	as, ok := accessShapes[sysno]
 	mode := uint32(args[as.mode])
@@ -139,6 +143,11 @@ func (t *task) statAccess(sysno uintptr, args [6]uint64) (unix.Errno, bool) {
 	pc := t.c.pcache
 	pc.mu.Lock()
 	_, st, lst, ok := pc.keptStatLocked(k, t.proc.pid, from)
+	if !ok || st.Mode&linux.S_IFMT == linux.S_IFLNK {
+		// stat's answer: its walk followed the last name.
+		k.args = [3]uint64{0}
+		_, st, lst, ok = pc.keptStatLocked(k, t.proc.pid, from)
+	}
 	pc.mu.Unlock()
 	if !ok || st.Mode&linux.S_IFMT == linux.S_IFLNK {
 		return 0, false

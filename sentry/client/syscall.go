@@ -353,6 +353,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if errno, ok := t.postMkdir(sysno, args); ok {
 			return 0, errno
 		}
+	case unix.SYS_EXIT_GROUP:
+		if t.postExitGroup(args) {
+			return 0, 0
+		}
 	}
 	pathKey, pathKeyed, pathWanted, cret, cerrno, hit := t.cachedPath(sysno, args)
 	if hit {

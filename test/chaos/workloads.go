@@ -118,6 +118,15 @@ w=$!
 wait $w; echo writer $?; wait; echo all done; wc -l w.txt s.txt`,
 	},
 	{
+		// Children ending with exit_group, posted by the client
+		// (sentry/client/postexit.go): each status as its parent's
+		// wait reports it, a kill landing before or after the posted
+		// exit's reply.
+		Name: "exits",
+		Script: `i=0; while [ $i -lt 400 ]; do ( exit $((i % 7)) ); echo "$i $?"; /bin/busybox sh -c "exit $((i % 5))"; echo "$i $?"; i=$((i+1)); done > st.txt
+wc -l st.txt; md5sum st.txt; rm st.txt`,
+	},
+	{
 		Name: "renamed-unlinked",
 		Script: `echo start > held.txt
 exec 3>>held.txt 4<held.txt

@@ -8,9 +8,10 @@ import (
 )
 
 // stracedPipeCall matches a write(2) to fd 4, or a read(2) or close(2)
-// of fd 3 (the pipe of testdata/pipes/pipebehind.c) in the client's
-// strace, with where the client answered it.
-var stracedPipeCall = regexp.MustCompile(`do\.client: (write\(0x4|read\(0x3|close\(0x3)[,)].*where=(\w+)`)
+// of fd 3 (the pipe of testdata/pipes/pipebehind.c), or a close(2) of
+// fd 5 (its second pipe's read end) in the client's strace, with where
+// the client answered it.
+var stracedPipeCall = regexp.MustCompile(`do\.client: (write\(0x4|read\(0x3|close\(0x3|close\(0x5)[,)].*where=(\w+)`)
 
 // TestPipeWritesBehind runs testdata/pipes/pipebehind.c under do with the
 // client's strace and compares its output with a native run: the writes
@@ -25,7 +26,9 @@ var stracedPipeCall = regexp.MustCompile(`do\.client: (write\(0x4|read\(0x3|clos
 // exit the parent waited for (the record comes with wait4's reply); and
 // a forked child reading the description whose copy the parent's read
 // brought reads past the bytes the parent read, as does the parent
-// after it, while a readv (forwarded) drops the copy first.
+// after it, while a readv (forwarded) drops the copy first. The last
+// reader of a pipe none of whose write ends has room is closed posted
+// (other: the second pipe's), that of the pipe with room waits.
 func TestPipeWritesBehind(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
@@ -46,6 +49,10 @@ func TestPipeWritesBehind(t *testing.T) {
 		// A readv is forwarded and drops the copy first: it and the
 		// read after it take their bytes from the pipe.
 		{"readv", map[string]int{"read(0x3 forwarded": 2, "read(0x3 posted": 0}},
+		// The second pipe's read end, whose pipe no write end has
+		// room in, is closed posted while the first pipe has room;
+		// the first pipe's read end waits.
+		{"other", map[string]int{"close(0x5 posted": 1, "close(0x5 forwarded": 0, "close(0x3 forwarded": 1, "write(0x4 posted": 4}},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			want := tu.Run(t, timeout, dir, "", prog, tc.mode)

@@ -14,6 +14,10 @@
 //                     the third: each reads its own.
 //   pipebehind readv  the same in one process, with readv for the
 //                     second.
+//   pipebehind other  writes to a pipe of its own (fds 3 and 4), then
+//                     closes both ends of a second pipe (fds 5 and 6)
+//                     after reading its end, then the first pipe's read
+//                     end: the write after it fails: EPIPE, SIGPIPE.
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,7 +46,7 @@ static void lateWrite(int w) {
 int main(int argc, char **argv) {
 	int p[2];
 	if (argc != 2) {
-		fprintf(stderr, "usage: pipebehind own|child|shared|readv\n");
+		fprintf(stderr, "usage: pipebehind own|child|shared|readv|other\n");
 		return 2;
 	}
 	if (signal(SIGPIPE, onpipe) == SIG_ERR) die("signal");
@@ -60,6 +64,24 @@ int main(int argc, char **argv) {
 			have += n;
 		}
 		printf("read %zu bytes back, %s\n", have, memcmp(buf, got, sizeof buf) ? "different" : "the same");
+		if (close(p[0]) != 0) die("close");
+		lateWrite(p[1]);
+		return 0;
+	}
+	if (!strcmp(argv[1], "other")) {
+		static char buf[1000];
+		int q[2];
+		memset(buf, 'o', sizeof buf);
+		for (int i = 0; i < 4; i++) {
+			if (write(p[1], buf, sizeof buf) != sizeof buf) die("write");
+		}
+		if (pipe(q) != 0) die("pipe");
+		if (close(q[1]) != 0) die("close");
+		char c;
+		ssize_t n = read(q[0], &c, 1);
+		printf("other pipe read %zd\n", n);
+		if (close(q[0]) != 0) die("close");
+		if (write(p[1], buf, sizeof buf) != sizeof buf) die("write after the other pipe's close");
 		if (close(p[0]) != 0) die("close");
 		lateWrite(p[1]);
 		return 0;

@@ -1,0 +1,36 @@
+package e2e
+
+import (
+	"strconv"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestPostedExitGroup checks that children ending with exit_group, whose
+// exits the client posts (sentry/client/postexit.go), look as natively
+// to their parent (testdata/postexit: exit statuses through wait4 after
+// fork and vfork, SIGCHLD, a vfork parent resuming after its child's
+// _exit, EPIPE once the child holding a pipe's last reader exited), and
+// that a child's exit waits for nothing: a round of fork+exit+wait4 and
+// vfork+_exit+wait4 waits for 4 calls (the fork, the vfork, the two
+// wait4s), not 6.
+func TestPostedExitGroup(t *testing.T) {
+	tu.RequireRoot(t)
+	const rounds = 100
+	prog := tu.StaticProgram(t, t.TempDir(), "postexit", testdataSource(t, "postexit", "postexit"))
+	want := tu.Run(t, timeout, t.TempDir(), "", prog, strconv.Itoa(rounds))
+	if want.ExitCode != 0 {
+		t.Fatalf("natively: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	dir := t.TempDir()
+	got := tu.Sandbox(t, timeout, dir, "", []string{"--cwd", dir}, prog, strconv.Itoa(rounds))
+	compare(t, want, got)
+	one, _ := forwardedCalls(t, dir, prog, "1")
+	many, _ := forwardedCalls(t, dir, prog, strconv.Itoa(rounds))
+	perRound := float64(many-one) / float64(rounds-1)
+	t.Logf("waited calls: %d with 1 round, %d with %d (%.2f a round)", one, many, rounds, perRound)
+	if perRound > 4.1 {
+		t.Errorf("waited calls per round of fork+exit+wait4 and vfork+_exit+wait4: %.2f, want 4: the children's exit_group calls were waited for", perRound)
+	}
+}
