@@ -575,3 +575,26 @@ func nameOf(ents []*goferpb.Dirent) string {
 	}
 	return ents[0].GetName()
 }
+
+// TestCreateDirStat: a creation's reply carries the directory's
+// attributes after it (their new mtime), unless the sentry said it does
+// not need them (no_dir_stat: the gofer then makes no statx of it).
+func TestCreateDirStat(t *testing.T) {
+	e := newEnv(t)
+	for i, tc := range []struct {
+		noDirStat bool
+	}{{false}, {true}} {
+		name := fmt.Sprintf("f%d", i)
+		r := must(t, "create "+name, must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: name, Flags: unix.O_WRONLY, Mode: 0o644, NoDirStat: tc.noDirStat})))
+		var host unix.Stat_t
+		if err := unix.Stat(e.root, &host); err != nil {
+			t.Fatal(err)
+		}
+		switch ds := r.GetDirStat(); {
+		case tc.noDirStat && ds != nil:
+			t.Errorf("no_dir_stat: the reply carries the directory's attributes %v", ds)
+		case !tc.noDirStat && (ds == nil || ds.GetIno() != host.Ino || ds.GetMtimeNs() != host.Mtim.Nano()):
+			t.Errorf("directory attributes %v, want inode %d mtime %d", ds, host.Ino, host.Mtim.Nano())
+		}
+	}
+}

@@ -114,7 +114,10 @@ func (s *Server) Create(_ context.Context, req *goferpb.CreateRequest) (*goferpb
 		if err != nil {
 			return &goferpb.CreateReply{Errno: errnoOf(err)}, nil
 		}
-		r := &goferpb.CreateReply{Handle: h, Stat: st, DirStat: s.freshStat(req.GetDir())}
+		r := &goferpb.CreateReply{Handle: h, Stat: st}
+		if !req.GetNoDirStat() {
+			r.DirStat = s.freshStat(req.GetDir())
+		}
 		if req.GetPathHandle() {
 			// Optional: without it the sentry walks to the name.
 			if f, err := s.clone(h.Id, st); err == nil {

@@ -1857,7 +1857,12 @@ type CreateRequest struct {
 	// of the new name needs no Walk.
 	PathHandle bool `protobuf:"varint,170,opt,name=path_handle,json=pathHandle,proto3" json:"path_handle,omitempty"`
 	// donate asks for the opened handle's host fd (see OpenRequest.donate).
-	Donate        bool `protobuf:"varint,290,opt,name=donate,proto3" json:"donate,omitempty"`
+	Donate bool `protobuf:"varint,290,opt,name=donate,proto3" json:"donate,omitempty"`
+	// no_dir_stat says the sentry does not need the directory's attributes
+	// after the creation (CreateReply.dir_stat): nothing read them since
+	// its last creation there, and it drops them instead. The gofer then
+	// makes no statx of the directory.
+	NoDirStat     bool `protobuf:"varint,592,opt,name=no_dir_stat,json=noDirStat,proto3" json:"no_dir_stat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1951,6 +1956,13 @@ func (x *CreateRequest) GetPathHandle() bool {
 func (x *CreateRequest) GetDonate() bool {
 	if x != nil {
 		return x.Donate
+	}
+	return false
+}
+
+func (x *CreateRequest) GetNoDirStat() bool {
+	if x != nil {
+		return x.NoDirStat
 	}
 	return false
 }
@@ -4038,7 +4050,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\x05flags\x18\x02 \x01(\rR\x05flags\x12\x17\n" +
 	"\x06donate\x18\xa2\x02 \x01(\bR\x06donate\"!\n" +
 	"\tOpenReply\x12\x14\n" +
-	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\xf7\x01\n" +
+	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\x98\x02\n" +
 	"\rCreateRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -4049,7 +4061,8 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06origin\x18\a \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12 \n" +
 	"\vpath_handle\x18\xaa\x01 \x01(\bR\n" +
 	"pathHandle\x12\x17\n" +
-	"\x06donate\x18\xa2\x02 \x01(\bR\x06donate\"\x80\x02\n" +
+	"\x06donate\x18\xa2\x02 \x01(\bR\x06donate\x12\x1f\n" +
+	"\vno_dir_stat\x18\xd0\x04 \x01(\bR\tnoDirStat\"\x80\x02\n" +
 	"\vCreateReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x127\n" +
 	"\x06handle\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +

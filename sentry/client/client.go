@@ -476,6 +476,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		c.pcache.creations = &c.rcache.creations
 		hello.ReadLeases, hello.PathLeases = true, true
 		hello.CompleteNames = !cfg.NoCompleteNames
+		// The revocations of its own changes come with its replies,
+		// unacknowledged (onLeaseRevoke).
+		hello.OwnRevokes = true
 	}
 	if cfg.Network != nil {
 		hello.Network = cfg.Network.Config()
@@ -731,6 +734,7 @@ func (c *client) shutdown() {
 	rt := readRuntimeCounts()
 	wbMade, wbReused := c.rl.WriteBufferCounts()
 	ahead := c.pcache.aheadCountsNow()
+	revokes, revokesInReplies, acks := c.rcache.revokeCounts()
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(), "posted_batches", c.conn.postedBatches(),
 		"channel_batches", chanBatches, "socket_sent", socketSent, "posted_late", postedLate,
 		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
@@ -739,7 +743,7 @@ func (c *client) shutdown() {
 		"ahead_answered", ahead.answered, "ahead_asks", ahead.asks, "ahead_waits", ahead.waits, "ahead_missed", ahead.missed,
 		"goroutines_started", rt.goroutines,
 		"heap_allocs", rt.allocs, "heap_alloc_bytes", rt.allocBytes, "gc_cycles", rt.gcCycles,
-		"write_buffers_made", wbMade, "write_buffers_reused", wbReused)
+		"write_buffers_made", wbMade, "write_buffers_reused", wbReused, "lease_revokes", revokes, "lease_revokes_in_replies", revokesInReplies, "lease_acks", acks)
 	select {
 	case <-c.conn.Done():
 	default:

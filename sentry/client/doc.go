@@ -133,7 +133,8 @@
 // preadv, fstat and newfstatat(fd, "", AT_EMPTY_PATH) of the
 // descriptions attached to a live lease from its copy (and lseek of
 // them), posting an lseek for a call that moved the offset, and drops a lease when the server
-// revokes it (LeaseRevoke, acknowledged), when it expires, and all of
+// revokes it (LeaseRevoke, acknowledged; of its own changes, in their
+// replies and not acknowledged), when it expires, and all of
 // them when the connection dies. A file the application created for
 // writing may be leased owned (ownedfile.go): the client keeps its
 // content from its own writes behind and answers reads and lseeks of it

@@ -33,7 +33,9 @@ import (
 //
 // A lease holds until the server revokes it (LeaseRevoke, which the client
 // acknowledges once it no longer answers from it: the server does not let
-// the change's call return before) or it expires (ttl_ms after the call
+// another client's change's call return before; one its own calls' change
+// made comes in a reply, Reply.lease_revoke, or a push marked own, and is
+// not acknowledged: onLeaseRevoke) or it expires (ttl_ms after the call
 // that brought it was sent, or after the last heartbeat whose arrival
 // renewed it, leaserenew.go: the server waits no longer than that for an
 // acknowledgment). A recovery drops every lease: nothing cached is trusted
@@ -144,8 +146,10 @@ type readCache struct {
 	renewal *leaseRenewal
 
 	// hits and grants count the calls answered here and the leases
-	// taken, for the end-of-session log line. Atomic.
-	hits, grants atomic.Uint64
+	// taken, revokes the LeaseRevokes handled, inReplies those of them
+	// that came in a reply and acks those acknowledged (onLeaseRevoke),
+	// for the end-of-session log line. Atomic.
+	hits, grants, revokes, inReplies, acks atomic.Uint64
 	// creations numbers the creations of files this client sends
 	// (creationSent), as the count when they are sent. Atomic.
 	creations atomic.Uint64
@@ -271,6 +275,7 @@ func (rc *readCache) revoke(r *pb.LeaseRevoke) {
 	if rc == nil || r == nil {
 		return
 	}
+	rc.revokes.Add(1)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.lastEpoch = max(rc.lastEpoch, r.Epoch)
@@ -799,15 +804,26 @@ func (t *task) leasedFstat(fd int32, addr uint64) bool {
 	return true
 }
 
-// onLeaseRevoke handles a LeaseRevoke push and acknowledges it once the
-// leases are dropped and the opens posted on them are on the stream
-// (postedOpens.revoking; off the receiving goroutine: a send may wait).
+// onLeaseRevoke handles a LeaseRevoke (a push, or a reply's lease_revoke;
+// the receiving goroutine, in order with the replies) and acknowledges
+// it once the leases are dropped and the opens posted on them are on the
+// stream (postedOpens.revoking; off the receiving goroutine: a send may
+// wait), unless it is the client's own (LeaseRevoke.own: its own calls'
+// changes revoked them, and nothing waits for the acknowledgment; the
+// opens it posted on them need no order before a change they sent after
+// them).
 func (c *client) onLeaseRevoke(r *pb.LeaseRevoke) {
 	if r == nil {
 		return
 	}
 	c.rcache.revoke(r)
 	c.pcache.revoke(r)
+	if r.Own {
+		return
+	}
+	if c.rcache != nil {
+		c.rcache.acks.Add(1)
+	}
 	ack := &pb.ClientMessage{Msg: &pb.ClientMessage_LeaseRevoked{LeaseRevoked: &pb.LeaseRevoked{Epoch: r.Epoch}}}
 	go func() {
 		c.opens.revoking.Lock()
@@ -909,4 +925,21 @@ func (rc *readCache) grantCount() uint64 {
 		return 0
 	}
 	return rc.grants.Load()
+}
+
+// countInReply counts a LeaseRevoke that came in a reply.
+func (rc *readCache) countInReply() {
+	if rc != nil {
+		rc.inReplies.Add(1)
+	}
+}
+
+// revokeCounts returns how many LeaseRevokes the client handled, how
+// many of them came in replies and how many it acknowledged (not its
+// own: onLeaseRevoke).
+func (rc *readCache) revokeCounts() (revokes, inReplies, acks uint64) {
+	if rc == nil {
+		return 0, 0, 0
+	}
+	return rc.revokes.Load(), rc.inReplies.Load(), rc.acks.Load()
 }

@@ -350,6 +350,12 @@ func (s *remoteSession) startRecoveryLocked() {
 // onReply folds a reply's state before its caller gets it (transport
 // OnReply: the receiving goroutine, in order with pushes).
 func (s *remoteSession) onReply(r *pb.Reply) {
+	if r.LeaseRevoke != nil {
+		// Decided before anything the reply carries (a grant in it
+		// numbered below it is dropped).
+		s.c.rcache.countInReply()
+		s.c.onLeaseRevoke(r.LeaseRevoke)
+	}
 	s.imu.Lock()
 	p := s.inflight[r.Seq]
 	delete(s.inflight, r.Seq)

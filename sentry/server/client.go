@@ -134,8 +134,8 @@ func (c *client) callsOfLocked(t *kernel.Thread) *threadCalls {
 // openClient makes a client: its stream, then its kernel wired to it, and
 // starts the kernel.
 func openClient(s *Server, hello *sentrypb.Hello, g grant) (*client, error) {
-	st := &clientStream{}
-	k, err := newClientState(s, hello, g, st, func() { go st.sendLeaseRevokes() })
+	st := &clientStream{ownRevokes: hello.GetOwnRevokes()}
+	k, err := newClientState(s, hello, g, st, st.kickLeaseRevokes)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ var releaseDelay = 20 * time.Millisecond
 // stream) and calls leaseRevoked when the client's read leases have
 // revocations to send. It starts nothing and sends nothing: start does,
 // once the front has wired out to it (startBackground).
-func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender, leaseRevoked func()) (*clientState, error) {
+func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender, leaseRevoked func(urgent bool)) (*clientState, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	id := hello.ClientId
 	if id == "" {

@@ -427,7 +427,8 @@
 //	readlease.Registry.mu > readlease.Holder.mu  (leaves: Holder.Take
 //	                              runs under clientStream.sendMu, which
 //	                              sends the client's queued revocations
-//	                              before any other message; a change
+//	                              before, or for its own in, any other
+//	                              message; a change
 //	                              waits for acknowledgments with neither
 //	                              held, possibly under file.mu, never
 //	                              under clientState.Mu)

@@ -296,7 +296,9 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
 	if st.send == nil {
 		return
 	}
-	st.sendLeaseRevokesLocked()
+	// Before ResultAlone: a reply that takes revocations along is no
+	// packed write.
+	st.leaseRevokesLocked(r)
 	if st.postedHeld.Room() && postbatch.ResultAlone(r) {
 		// A write behind whose only effects are its write and its
 		// description's offset goes packed (FeaturePostedWrites): the
@@ -338,7 +340,7 @@ func (st *clientStream) sendPostedLocked(r *sentrypb.Reply) {
 	if st.send == nil {
 		return
 	}
-	st.sendLeaseRevokesLocked()
+	st.leaseRevokesLocked(r)
 	if err := st.sendWithStateLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
 		st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 	}

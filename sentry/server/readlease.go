@@ -22,7 +22,9 @@ import (
 // (Hello.read_leases) gets a ReadLease in the reply of a read or fstat of
 // a regular gofer file it opened for reading; the attribute cache tells the
 // registry of every change (leaseObserver), which revokes the leases with
-// a LeaseRevoke push sent before any later message to their client.
+// a LeaseRevoke sent before any later message to their client: a push, or
+// for the client's own changes' revocations the next reply
+// (leaseRevokesLocked).
 
 // Sizes of what a lease carries: the whole file up to leaseWholeFile,
 // else leaseWindow bytes from the page of the next read.
@@ -103,11 +105,11 @@ func versionOfStat(st *goferpb.Stat) readlease.Version {
 
 // initReadLeases gives k a lease holder if its client asked for read or
 // path leases, which calls revoked when it has revocations to send (the
-// front sends them: clientStream.sendLeaseRevokes);
+// front sends them: clientStream.kickLeaseRevokes);
 // k.ctx then names it, so that a change made by one of k's calls does not
-// wait for k's own acknowledgment (its revocation goes out before the
-// call's reply).
-func initReadLeases(k *clientState, hello *sentrypb.Hello, revoked func()) {
+// wait for k's own acknowledgment (its revocation goes out before, or
+// with, the call's reply).
+func initReadLeases(k *clientState, hello *sentrypb.Hello, revoked func(urgent bool)) {
 	if (!hello.GetReadLeases() && !hello.GetPathLeases()) || k.ReadLeases == nil {
 		return
 	}
@@ -131,6 +133,32 @@ func renewLeases(k *clientState, hb *sentrypb.Heartbeat) *sentrypb.Heartbeat {
 	return answer
 }
 
+// ownRevokeDelay is how long the holder's own revocations wait for a
+// message to take them along (leaseRevokesLocked) when no call's reply
+// follows their change (a change outside a call: a shared mapping's
+// write-back).
+const ownRevokeDelay = 20 * time.Millisecond
+
+// kickLeaseRevokes is the lease holder's kick (readlease.Holder.kick).
+// Revocations a change waits for (urgent) are sent at once, off the
+// caller's goroutine. The client's own (readlease.Taken.Own), to a client
+// that takes them so (Hello.own_revokes), go with the next message, at
+// the latest the reply of the call that made the change, which comes
+// after it: no message of their own, no acknowledgment; a timer sends
+// them ownRevokeDelay later if no message took them by then.
+func (st *clientStream) kickLeaseRevokes(urgent bool) {
+	if urgent || !st.ownRevokes {
+		go st.sendLeaseRevokes()
+		return
+	}
+	if st.ownRevokeArmed.CompareAndSwap(false, true) {
+		time.AfterFunc(ownRevokeDelay, func() {
+			st.ownRevokeArmed.Store(false)
+			st.sendLeaseRevokes()
+		})
+	}
+}
+
 // sendLeaseRevokes sends the revocations queued for k.
 func (st *clientStream) sendLeaseRevokes() {
 	st.sendMu.Lock()
@@ -139,21 +167,38 @@ func (st *clientStream) sendLeaseRevokes() {
 }
 
 // sendLeaseRevokesLocked sends the revocations queued for k, if it has a
-// stream: sendMsg calls it first, so no message sent after a revocation
-// was decided overtakes it. A revocation that cannot be sent is not
-// acknowledged: the change waits for the lease's expiry, and the client,
-// whose connection broke, drops its cache when it recovers.
+// stream, in a LeaseRevoke push: sendMsg calls it first, so no message
+// sent after a revocation was decided overtakes it. A revocation that
+// cannot be sent is not acknowledged: the change waits for the lease's
+// expiry, and the client, whose connection broke, drops its cache when it
+// recovers. Precondition: st.sendMu.
+func (st *clientStream) sendLeaseRevokesLocked() { st.leaseRevokesLocked(nil) }
+
+// leaseRevokesLocked hands the revocations queued for k to the client
+// before r, a reply about to be sent or held (nil: another message): in
+// r's lease_revoke when they are all the client's own and it takes them
+// so (Hello.own_revokes), else in a LeaseRevoke push sent now.
 // Precondition: st.sendMu.
-func (st *clientStream) sendLeaseRevokesLocked() {
+func (st *clientStream) leaseRevokesLocked(r *sentrypb.Reply) {
 	if st.leaseHolder == nil || st.send == nil {
 		return
 	}
-	epoch, ids, ok := st.leaseHolder.Take()
+	t, ok := st.leaseHolder.Take()
 	if !ok {
 		return
 	}
+	own := t.Own && st.ownRevokes
+	if own && r != nil {
+		if lr := r.LeaseRevoke; lr != nil {
+			// Taken earlier for the same reply (reply, then sendMsg).
+			lr.Epoch, lr.Ids = t.Epoch, append(lr.Ids, t.IDs...)
+			return
+		}
+		r.LeaseRevoke = &sentrypb.LeaseRevoke{Epoch: t.Epoch, Ids: t.IDs, Own: true}
+		return
+	}
 	m := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{
-		Msg: &sentrypb.Push_LeaseRevoke{LeaseRevoke: &sentrypb.LeaseRevoke{Epoch: epoch, Ids: ids}}}}}
+		Msg: &sentrypb.Push_LeaseRevoke{LeaseRevoke: &sentrypb.LeaseRevoke{Epoch: t.Epoch, Ids: t.IDs, Own: own}}}}}
 	if err := st.sendRawLocked(m); err != nil {
 		st.log.Debug("lease revocation not sent", "err", err)
 	}

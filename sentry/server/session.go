@@ -66,6 +66,12 @@ type clientStream struct {
 	// out before any other message (readlease.go); nil unless it asked
 	// for them. Immutable after openClient.
 	leaseHolder *readlease.Holder
+	// ownRevokes says the client takes its own changes' revocations in
+	// replies, unacknowledged (Hello.own_revokes; kickLeaseRevokes).
+	// Immutable after openClient. ownRevokeArmed says a timer will send
+	// the queued ones. Atomic.
+	ownRevokes     bool
+	ownRevokeArmed atomic.Bool
 	// records returns the replay records changed since the last message
 	// (those of call seq's effects when reply), bound to the client: the
 	// kernel's recordsSince. Called under sendMu. Immutable after
@@ -234,7 +240,7 @@ func (st *clientStream) setSender(f func(*sentrypb.ServerMessage) error) {
 func (st *clientStream) sendMsg(m *sentrypb.ServerMessage) error {
 	st.sendMu.Lock()
 	defer st.sendMu.Unlock()
-	st.sendLeaseRevokesLocked()
+	st.leaseRevokesLocked(m.GetReply())
 	if r := m.GetReply(); r != nil && st.channelReplyLocked(r) {
 		return nil
 	}
@@ -278,7 +284,7 @@ func (st *clientStream) Push(p *sentrypb.Push) {
 func (st *clientStream) reply(r *sentrypb.Reply) {
 	// A channel call's reply needs no message to wrap it.
 	st.sendMu.Lock()
-	st.sendLeaseRevokesLocked()
+	st.leaseRevokesLocked(r)
 	done := st.channelReplyLocked(r)
 	st.sendMu.Unlock()
 	if done {

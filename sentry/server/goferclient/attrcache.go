@@ -49,6 +49,10 @@ type attrEntry struct {
 	// version (the data cache; see AttrCache).
 	data    []byte
 	version fileVersion
+	// unread says nothing read the attributes (Stat, Recent) since a
+	// creation in the directory dropped them: the next creation there
+	// does not ask the gofer for them (CreateRequest.no_dir_stat).
+	unread bool
 }
 
 // fileVersion is what a change of a file's content changes.
@@ -83,6 +87,8 @@ const (
 //     directory's attributes when they begin (its mtime and link count
 //     change) and replace them with the directory's attributes their
 //     reply carries (dir_stat) when they end, as a Write does the file's;
+//     a Create asks for them only if something read them since the last
+//     creation there (dirStatUnwanted), else they stay dropped;
 //   - Getdents at offset 0 (atime) and an Open or walk-open with O_TRUNC
 //     drop the attributes of the file or directory they touch, and a
 //     Read (atime) keeps them from answering a Stat;
@@ -287,11 +293,43 @@ func (a *AttrCache) InodeOf(h uint64) (dev, ino uint64, ok bool) {
 func (a *AttrCache) Recent(h uint64) *goferpb.Stat {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.readLocked(h)
 	e := a.freshLocked(h)
 	if e == nil {
 		return nil
 	}
 	return proto.Clone(e.st).(*goferpb.Stat)
+}
+
+// readLocked notes that the attributes of handle h's inode are read
+// (attrEntry.unread). Precondition: a.mu.
+func (a *AttrCache) readLocked(h uint64) {
+	if k, ok := a.handles[h]; ok {
+		if e := a.entries[k]; e != nil {
+			e.unread = false
+		}
+	}
+}
+
+// dirStatUnwanted says whether a creation in directory h need not bring
+// the directory's attributes: nothing read them since the last creation
+// there (a tar's stat of the directory it extracts into reads them at
+// each file; a shell's loop of echo > f$i never), and it marks them
+// unread for the next. A read then asks the gofer once.
+func (a *AttrCache) dirStatUnwanted(h uint64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k, ok := a.handles[h]
+	if !ok {
+		return false
+	}
+	e := a.entries[k]
+	if e == nil {
+		return false
+	}
+	unwanted := e.unread
+	e.unread = true
+	return unwanted
 }
 
 // SizeOf returns the size of handle h's file as last learnt, however
@@ -618,6 +656,9 @@ func (a *AttrCache) Stat(ctx context.Context, req *goferpb.StatRequest, opts ...
 		// Its size only, now (vfs.VFS.GoferSizeNow): not kept.
 		return a.GoferClient.Stat(ctx, req, opts...)
 	}
+	a.mu.Lock()
+	a.readLocked(req.GetHandle())
+	a.mu.Unlock()
 	if ctx.Value(freshAttrsKey{}) == nil {
 		if st := a.cached(req.GetHandle()); st != nil {
 			return &goferpb.StatReply{Stat: st}, nil
@@ -918,6 +959,9 @@ func (a *AttrCache) created(dir uint64, h *goferpb.Handle, st, dirSt *goferpb.St
 
 func (a *AttrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts ...grpc.CallOption) (*goferpb.CreateReply, error) {
 	defer a.namesChanging(ctx, req.GetDir())()
+	if a.dirStatUnwanted(req.GetDir()) {
+		req.NoDirStat = true
+	}
 	start := a.drop(req.GetDir())
 	r, err := a.GoferClient.Create(ctx, req, opts...)
 	a.nameMade(req.GetDir())

@@ -149,6 +149,7 @@ func (r *Registry) releaseLocked(h *Holder, b budget, n int) bool {
 	}
 	h.epoch++
 	h.queued = append(h.queued, ids...)
+	h.queuedWaited = true
 	h.releases = append(h.releases, releasedLeases{epoch: h.epoch, budget: b, ids: ids})
 	return true
 }

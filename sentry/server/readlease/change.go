@@ -65,7 +65,7 @@ func (r *Registry) BeginChange(ctx context.Context, inodes []Key) (end func(), e
 		}
 		e.changing++
 		e.changes++
-		revs = append(revs, r.revokeButLocked(e, now, self)...)
+		revs = append(revs, r.revokeButLocked(e, now, self, self)...)
 	}
 	r.mu.Unlock()
 	expired = r.finish(ctx, revs)

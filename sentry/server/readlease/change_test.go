@@ -36,9 +36,9 @@ func TestBeginChange(t *testing.T) {
 			r := New(time.Second)
 			told := make(chan uint64, 4)
 			var h *Holder
-			h = r.NewHolder(func() {
-				if e, _, ok := h.Take(); ok {
-					told <- e
+			h = r.NewHolder(func(bool) {
+				if t, ok := h.Take(); ok {
+					told <- t.Epoch
 				}
 			})
 			readID := grant(t, r, h, inode, Version{Size: 1})

@@ -36,12 +36,12 @@ func TestChangesWaitingForEachOther(t *testing.T) {
 			}
 			newParty := func() *party {
 				p := &party{done: make(chan struct{})}
-				p.h = r.NewHolder(func() {
-					if e, _, ok := p.h.Take(); ok {
-						p.h.Received(e)
+				p.h = r.NewHolder(func(bool) {
+					if t, ok := p.h.Take(); ok {
+						p.h.Received(t.Epoch)
 						go func() {
 							<-p.done
-							p.h.Acked(e)
+							p.h.Acked(t.Epoch)
 						}()
 					}
 				})

@@ -55,7 +55,11 @@
 // What it does not own: sending. A Holder queues its revocations and
 // calls its kick function; the server's glue (sentry/server/readlease.go)
 // takes them (Holder.Take) under the client's send lock and sends one
-// LeaseRevoke push, before any later message to that client.
+// LeaseRevoke, before any later message to that client. Revocations that
+// the holder's own client's changes made (Taken.Own: HolderOf of the
+// change's context is the holder) are waited for by nobody: their kick is
+// not urgent, and the glue lets the reply of the change's call carry them
+// with no acknowledgment.
 //
 // Dependencies: the Go standard library only. It imports nothing of the
 // server, so that the attribute cache (goferclient) and the flat package

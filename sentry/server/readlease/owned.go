@@ -127,7 +127,7 @@ func (r *Registry) Opened(ctx context.Context, ino uint64) int {
 		return 0
 	}
 	e.changes++
-	revs := r.revokeLocked(e, r.now())
+	revs := r.revokeLocked(e, r.now(), HolderOf(ctx))
 	r.gcLocked(key, e)
 	r.mu.Unlock()
 	return r.finish(ctx, revs)

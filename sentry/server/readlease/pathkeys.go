@@ -115,7 +115,7 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	kick := false
 	defer func() {
 		if kick && h.kick != nil {
-			h.kick()
+			h.kick(true)
 		}
 	}()
 	r.mu.Lock()
@@ -219,6 +219,7 @@ func (r *Registry) DirChanged(ctx context.Context, ino uint64) int {
 // ChangedPaths revokes every path lease (a change of names whose
 // directory is not known, a mount), as Changed revokes.
 func (r *Registry) ChangedPaths(ctx context.Context) int {
+	self := HolderOf(ctx)
 	r.mu.Lock()
 	now := r.now()
 	r.pathGen++
@@ -228,7 +229,7 @@ func (r *Registry) ChangedPaths(ctx context.Context) int {
 			continue
 		}
 		e.changes++
-		revs = append(revs, r.revokeLocked(e, now)...)
+		revs = append(revs, r.revokeLocked(e, now, self)...)
 		r.gcLocked(k, e)
 	}
 	r.mu.Unlock()

@@ -145,8 +145,10 @@ func (h *Holder) expiryLocked(exp time.Time) time.Time {
 type Holder struct {
 	reg *Registry
 	// kick asks the server to send the queued revocations (Take); it
-	// must not block. Immutable.
-	kick func()
+	// must not block. urgent false says they are all the holder's own
+	// (Taken.Own): nothing waits for them, and the reply of the call
+	// that made the change takes them along. Immutable.
+	kick func(urgent bool)
 	// serial orders holders for breaksCycle. Immutable.
 	serial uint64
 
@@ -164,6 +166,10 @@ type Holder struct {
 	queued []uint64
 	acked  uint64
 	ackCh  chan struct{}
+	// queuedWaited says a queued revocation is not the holder's own: a
+	// change of another client (which waits for the acknowledgment), a
+	// release (kept until acknowledged), a change outside this server.
+	queuedWaited bool
 	// received is the highest epoch whose acknowledgment arrived
 	// (Received), which Acked counts once the calls the client posted
 	// before it ran; waitingFor counts, per holder, the changes of h's
@@ -211,8 +217,9 @@ func (h *Holder) PauseGrants(d time.Duration) {
 }
 
 // NewHolder returns a client's holder; kick is called (without locks
-// held) when revocations are queued for it.
-func (r *Registry) NewHolder(kick func()) *Holder {
+// held) when revocations are queued for it, urgent unless they are all
+// the holder's own (Holder.kick).
+func (r *Registry) NewHolder(kick func(urgent bool)) *Holder {
 	r.mu.Lock()
 	r.holders++
 	serial := r.holders
@@ -282,7 +289,7 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 		// Granted at another version: the file changed outside this
 		// server (it would have revoked them). The earlier holders
 		// learn it now; this grant goes on.
-		revoked = r.revokeLocked(e, now)
+		revoked = r.revokeLocked(e, now, nil)
 		e.changes++
 		t.changes = e.changes
 	}
@@ -381,22 +388,26 @@ func (r *Registry) gcLocked(k Key, e *fileLeases) {
 	}
 }
 
-// revocation is what one holder must be told and waited for.
+// revocation is what one holder must be told and waited for. own says
+// the holder is the changing client (nothing waits for it).
 type revocation struct {
 	h      *Holder
 	epoch  uint64
 	expiry time.Time
+	own    bool
 }
 
 // revokeLocked takes every lease off e and queues their revocation on
-// their holders. Precondition: r.mu.
-func (r *Registry) revokeLocked(e *fileLeases, now time.Time) []revocation {
-	return r.revokeButLocked(e, now, nil)
+// their holders; self is the changing client (HolderOf of the change's
+// context; nil: none), whose revocation is its own (Taken.Own).
+// Precondition: r.mu.
+func (r *Registry) revokeLocked(e *fileLeases, now time.Time, self *Holder) []revocation {
+	return r.revokeButLocked(e, now, nil, self)
 }
 
 // revokeButLocked is revokeLocked but for the leases of holder keep
 // (nil: none), which stay. Precondition: r.mu.
-func (r *Registry) revokeButLocked(e *fileLeases, now time.Time, keep *Holder) []revocation {
+func (r *Registry) revokeButLocked(e *fileLeases, now time.Time, keep, self *Holder) []revocation {
 	var out []revocation
 	for h, ls := range e.holders {
 		if h == keep {
@@ -421,7 +432,9 @@ func (r *Registry) revokeButLocked(e *fileLeases, now time.Time, keep *Holder) [
 		if len(ids) > 0 {
 			h.epoch++
 			h.queued = append(h.queued, ids...)
-			out = append(out, revocation{h: h, epoch: h.epoch, expiry: last})
+			own := h == self
+			h.queuedWaited = h.queuedWaited || !own
+			out = append(out, revocation{h: h, epoch: h.epoch, expiry: last, own: own})
 		}
 		h.mu.Unlock()
 		delete(e.holders, h)
@@ -433,7 +446,7 @@ func (r *Registry) revokeButLocked(e *fileLeases, now time.Time, keep *Holder) [
 func (r *Registry) notify(revs []revocation) {
 	for _, rv := range revs {
 		if rv.h.kick != nil {
-			rv.h.kick()
+			rv.h.kick(!rv.own)
 		}
 	}
 }
@@ -473,7 +486,7 @@ func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 		if kind, ok := PathKindOf(key); ok && kind == PathComplete {
 			keep = HolderOf(ctx)
 		}
-		revs = append(revs, r.revokeButLocked(e, now, keep)...)
+		revs = append(revs, r.revokeButLocked(e, now, keep, HolderOf(ctx))...)
 		r.gcLocked(key, e)
 	}
 	r.mu.Unlock()
@@ -493,13 +506,14 @@ func inodePathKeys(ino uint64) []Key {
 // ChangedAll is Changed for every inode (a change whose inode the caller
 // cannot tell).
 func (r *Registry) ChangedAll(ctx context.Context) int {
+	self := HolderOf(ctx)
 	r.mu.Lock()
 	var revs []revocation
 	now := r.now()
 	r.pathGen++
 	for k, e := range r.files {
 		e.changes++
-		revs = append(revs, r.revokeLocked(e, now)...)
+		revs = append(revs, r.revokeLocked(e, now, self)...)
 		r.gcLocked(k, e)
 	}
 	r.mu.Unlock()
@@ -610,17 +624,30 @@ func (h *Holder) wait(ctx context.Context, epoch uint64, expiry time.Time, r *Re
 	return false
 }
 
-// Take returns the revocations queued for h, as one LeaseRevoke: the
-// latest epoch and every lease id (ok false when none is queued). The
-// caller sends it before any later message to the client.
-func (h *Holder) Take() (epoch uint64, ids []uint64, ok bool) {
+// Taken is the revocations queued for a holder, as one LeaseRevoke: the
+// latest epoch and every lease id. Own says they are all the holder's
+// own (revoked by changes its client's calls made): no change waits for
+// their acknowledgment, so the client need send none, and the reply of
+// the call that made the change may carry them (it goes after the
+// change was made, as every later message).
+type Taken struct {
+	Epoch uint64
+	IDs   []uint64
+	Own   bool
+}
+
+// Take returns the revocations queued for h (ok false when none is
+// queued). The caller sends them before, or with, the next message to
+// the client.
+func (h *Holder) Take() (t Taken, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.queued) == 0 {
-		return 0, nil, false
+		return Taken{}, false
 	}
-	ids, h.queued = h.queued, nil
-	return h.epoch, ids, true
+	t = Taken{Epoch: h.epoch, IDs: h.queued, Own: !h.queuedWaited}
+	h.queued, h.queuedWaited = nil, false
+	return t, true
 }
 
 // Acked records the client's acknowledgment of every revocation up to

@@ -18,12 +18,12 @@ type client struct {
 
 func newClient(r *Registry, ack bool) *client {
 	c := &client{ack: ack}
-	c.h = r.NewHolder(func() {
+	c.h = r.NewHolder(func(bool) {
 		c.kicks.Add(1)
-		if e, ids, ok := c.h.Take(); ok {
-			c.revoked = append(c.revoked, ids...)
+		if t, ok := c.h.Take(); ok {
+			c.revoked = append(c.revoked, t.IDs...)
 			if c.ack {
-				go c.h.Acked(e)
+				go c.h.Acked(t.Epoch)
 			}
 		}
 	})
@@ -135,8 +135,8 @@ func TestEpochsAndAcks(t *testing.T) {
 	cancel()
 	r.Changed(ctx, k1)
 	r.Changed(ctx, k2)
-	e, ids, ok := h.Take()
-	if !ok || e != 2 || len(ids) != 2 {
+	tk, ok := h.Take()
+	if e, ids := tk.Epoch, tk.IDs; !ok || e != 2 || len(ids) != 2 {
 		t.Fatalf("Take = %d %v %v, want epoch 2 with 2 ids", e, ids, ok)
 	}
 	h.Acked(5) // ahead of what was decided: ignored
