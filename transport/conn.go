@@ -316,6 +316,9 @@ type StreamConn struct {
 	// hop is the state of the call channels (hopclient.go); its fields
 	// are protected by mu.
 	hop hopClient
+	// recv counts what the socket brought (counts.go). Written by the
+	// holder of the read token; atomic.
+	recv recvCounters
 }
 
 // idleTakeover is how long the read token may stay free before a
@@ -802,11 +805,12 @@ func (c *StreamConn) closeRecvDoneLocked() {
 func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 	// The replies to posted calls the server batched come before the
 	// message that carries them.
-	c.dispatchPosted(m.PostedReplies, m.PostedDone, m.PostedWrites)
+	posted := c.dispatchPosted(m.PostedReplies, m.PostedDone, m.PostedWrites)
+	postedReply := false
 	switch m := m.Msg.(type) {
 	case *pb.ServerMessage_Reply:
 		if m.Reply != nil {
-			c.dispatchReply(m.Reply)
+			postedReply = c.dispatchReply(m.Reply)
 		}
 	case *pb.ServerMessage_Push:
 		if c.opts.OnPush != nil {
@@ -825,6 +829,10 @@ func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 	case *pb.ServerMessage_Heartbeat:
 		c.beatAnswered(m.Heartbeat)
 	}
+	if postedReply {
+		posted++
+	}
+	c.recv.count(m, posted, postedReply)
 }
 
 // sentBeat is a heartbeat sent (StreamConn.beats): its unix_nanos and
@@ -872,9 +880,10 @@ func (c *StreamConn) beatAnswered(hb *pb.Heartbeat) {
 	}
 }
 
-// dispatchReply hands r to its caller (OnReply first). Precondition: the
+// dispatchReply hands r to its caller (OnReply first) and reports
+// whether it was the reply of a call queued by Post. Precondition: the
 // caller holds the read token.
-func (c *StreamConn) dispatchReply(r *pb.Reply) {
+func (c *StreamConn) dispatchReply(r *pb.Reply) bool {
 	c.mu.Lock()
 	ch := c.pending[r.Seq]
 	delete(c.pending, r.Seq)
@@ -888,6 +897,7 @@ func (c *StreamConn) dispatchReply(r *pb.Reply) {
 			ch <- r
 		}
 	}
+	return ch == noReceiver
 }
 
 func (c *StreamConn) heartbeatLoop() {

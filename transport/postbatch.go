@@ -326,19 +326,23 @@ func (c *StreamConn) UnqueuePosted(calls ...*pb.Call) bool {
 // batch whose lists differ in length answers the calls all its lists
 // name, no more (the others stay in flight). A packed batch's Replies
 // are made together, one allocation a batch (TestDispatchPostedAllocs).
-// Precondition: as dispatchReply.
-func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone, writes *pb.PostedWrites) {
+// It returns how many replies it handed on. Precondition: as
+// dispatchReply.
+func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone, writes *pb.PostedWrites) int {
 	var d packedReplies
 	d.addDone(done)
 	d.addWrites(writes)
+	n := len(d.done) + len(d.writes)
 	for _, r := range replies {
 		if r == nil {
 			continue
 		}
+		n++
 		d.dispatchBefore(c, r.Seq)
 		c.dispatchReply(r)
 	}
 	d.dispatchBefore(c, math.MaxUint64)
+	return n
 }
 
 // packedReplies are the packed replies of one message (PostedDone,

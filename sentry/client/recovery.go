@@ -737,6 +737,17 @@ func (s *remoteSession) channelBatches() (batches, socketSent, late uint64) {
 	return s.conn.ChannelBatches(), s.conn.Sent(), s.conn.PostedLate()
 }
 
+// received is what the current connection's socket brought from the
+// server (transport's Received).
+func (s *remoteSession) received() transport.ReceivedCounts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return transport.ReceivedCounts{}
+	}
+	return s.conn.Received()
+}
+
 // Unpost takes back posted calls cs, the last ones posted in that order,
 // if none was sent yet and nothing was posted after them (transport's
 // UnqueuePosted): all or none. They are no longer in flight and their

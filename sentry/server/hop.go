@@ -111,6 +111,7 @@ func (c *client) hopCall(sess *session, hs transport.HopServer, route *hopRoute,
 	if mine != nil {
 		// The thread is marked running: the call joins its queue.
 		c.enqueueCall(call, false)
+		c.counts.here.Add(1)
 		c.threadWorker(mine.t, mine.tc, true)
 	} else {
 		c.enqueueCall(call, true)

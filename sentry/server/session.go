@@ -88,6 +88,10 @@ type clientStream struct {
 	// Immutable after openClient.
 	log  hclog.Logger
 	done <-chan struct{}
+	// sent counts the messages sent on the client's streams (not the
+	// channel replies); lingerSends those the linger timer sent
+	// (posted.go). Atomic.
+	sent, lingerSends atomic.Uint64
 }
 
 var _ kernel.Sender = (*clientStream)(nil)
@@ -125,6 +129,9 @@ func (c *client) serve(sess *session) error {
 			c.stream.sendMu.Lock()
 			c.stream.channelFollows = true
 			c.stream.sendMu.Unlock()
+		}
+		if len(m.PostedCalls) > 0 {
+			c.counts.postedFrames.Add(1)
 		}
 		if len(m.PostedCalls) > 1 {
 			c.receivePostedBatch(sess, m.PostedCalls)
@@ -220,7 +227,13 @@ func (c *client) admitCall(sess *session, call *sentrypb.Call) bool {
 // are then dropped).
 func (st *clientStream) setSender(f func(*sentrypb.ServerMessage) error) {
 	st.sendMu.Lock()
-	st.send = f
+	st.send = nil
+	if f != nil {
+		st.send = func(m *sentrypb.ServerMessage) error {
+			st.sent.Add(1)
+			return f(m)
+		}
+	}
 	// Held replies belonged to the previous stream, if any: the client
 	// re-sends their calls.
 	st.postedHeld.Drop()
