@@ -142,6 +142,11 @@ type Options struct {
 	// batch is sent on its own (postbatch.go); 0 is DefaultPostDelay,
 	// and at most MaxPostDelay.
 	PostDelay time.Duration
+	// ReplyLinger bounds how long the server may hold the replies of
+	// posted calls marked Syscall.reply_can_wait past the end of their
+	// batch, for its next message (Hello.posted_reply_linger_us); 0 is
+	// DefaultReplyLinger, negative none, at most MaxReplyLinger.
+	ReplyLinger time.Duration
 	// FailIfNotListening makes Dial fail at once, with ErrNotListening,
 	// when nothing listens at the target (no socket file, connection
 	// refused) instead of retrying until ctx ends: for a first
@@ -351,11 +356,12 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	}
 	hello.ProtocolVersion = pb.ProtocolVersion
 	if opts.NoPostBatch {
-		hello.Features &^= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeaturePostedDone | pb.FeaturePostedWrites
+		hello.Features &^= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeaturePostedDone | pb.FeaturePostedWrites | pb.FeatureStateBefore
 	} else {
 		// foldChannelReply handles a channel reply's posted_replies,
 		// dispatchPosted the posted_done beside them.
-		hello.Features |= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeaturePostedDone
+		hello.Features |= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeaturePostedDone | pb.FeatureStateBefore
+		hello.PostedReplyLingerUs = uint32(opts.replyLinger() / time.Microsecond)
 	}
 	var w wire
 	var welcome *pb.Welcome
@@ -806,6 +812,11 @@ func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 	// The replies to posted calls the server batched come before the
 	// message that carries them.
 	posted := c.dispatchPosted(m.PostedReplies, m.PostedDone, m.PostedWrites)
+	if len(m.StateBefore) > 0 && c.opts.OnPush != nil {
+		// Their records, as the StateUpdate push that would have
+		// followed them (FeatureStateBefore).
+		c.opts.OnPush(&pb.Push{Msg: &pb.Push_State{State: &pb.StateUpdate{Records: m.StateBefore}}})
+	}
 	postedReply := false
 	switch m := m.Msg.(type) {
 	case *pb.ServerMessage_Reply:

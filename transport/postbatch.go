@@ -61,6 +61,29 @@ const (
 	maxPostedBatch   = 64
 )
 
+// DefaultReplyLinger is how long the server may hold the replies of
+// posted calls nothing of the client waits for (Options.ReplyLinger;
+// sentry/server's lingering.go): longer than tar takes for a member, whose
+// creation's reply then carries the replies of the member before; short
+// enough that the calls kept in flight (at most maxPostedCalls, and each
+// a read-cache answer of its file held back) stay few. MaxReplyLinger is
+// the server's bound, a heartbeat interval.
+const (
+	DefaultReplyLinger = 10 * time.Millisecond
+	MaxReplyLinger     = 100 * time.Millisecond
+)
+
+// replyLinger is ReplyLinger, defaulted and bounded (0: none).
+func (o Options) replyLinger() time.Duration {
+	switch {
+	case o.ReplyLinger == 0:
+		return DefaultReplyLinger
+	case o.ReplyLinger < 0:
+		return 0
+	}
+	return min(o.ReplyLinger, MaxReplyLinger)
+}
+
 // postDelay is PostDelay, defaulted and bounded (validated by the
 // command line; a library caller's out-of-range value is clamped).
 func (o Options) postDelay() time.Duration {

@@ -102,6 +102,10 @@ type Config struct {
 	// PostDelay bounds how long a posted call waits to be sent with
 	// others (transport.Options.PostDelay; 0: the default).
 	PostDelay time.Duration
+	// ReplyLinger bounds how long the server may hold the replies of
+	// posted calls nothing waits for (transport.Options.ReplyLinger: 0
+	// the default, negative none).
+	ReplyLinger time.Duration
 	// TLS secures TCP servers with mutual TLS when it names files.
 	TLS transport.TLSFiles
 	// Grace is how long a recovery keeps retrying one server before

@@ -221,6 +221,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		Channels:          c.cfg.Channels,
 		NoPostBatch:       c.cfg.NoPostBatch,
 		PostDelay:         c.cfg.PostDelay,
+		ReplyLinger:       c.cfg.ReplyLinger,
 	}
 	return s
 }

@@ -177,7 +177,7 @@ func (c *client) endAttrRun(run *attrRun, held []heldReply, next *sentrypb.Call)
 		if i+1 < len(held) {
 			n = held[i+1].call
 		}
-		c.stream.replyPosted(h.r, n)
+		c.stream.replyPosted(h.r, n, replyCanWait(h.call))
 		c.k.Mu.Lock()
 		c.postedFinishedLocked(h.call.Seq)
 		c.k.Mu.Unlock()

@@ -591,7 +591,7 @@ func (c *client) threadWorker(t *kernel.Thread, tc *threadCalls, borrowed bool) 
 			continue
 		}
 		if posted {
-			c.stream.replyPosted(r, next)
+			c.stream.replyPosted(r, next, replyCanWait(call))
 		} else {
 			c.stream.reply(r)
 		}

@@ -146,6 +146,7 @@ func (st *clientStream) channelReplyLocked(r *sentrypb.Reply) bool {
 		// The batch's records go with r (hopReplyLocked), folded
 		// after these.
 		st.postedHeld.TakeInto(r)
+		st.heldGoneLocked()
 		st.channelFollows = false
 	} else if st.postedHeld.Len() > 0 && st.send != nil {
 		if err := st.sendHeldLocked(); err != nil {

@@ -51,6 +51,18 @@ type clientStream struct {
 	// postBatch says the client takes posted replies in batches
 	// (Hello.features). Immutable after newClient.
 	postBatch bool
+	// stateBefore says the client folds ServerMessage.state_before
+	// (FeatureStateBefore; only with postBatch). Immutable after
+	// newClient.
+	stateBefore bool
+	// linger is how long replies the client lets wait may be held past
+	// the end of their batch (Hello.posted_reply_linger_us, at most
+	// maxLinger; 0: not at all). Immutable after newClient.
+	linger time.Duration
+	// lingerTimer sends the lingering replies (lingering.go), made at the
+	// first; lingerArmed says it runs. Protected by sendMu.
+	lingerTimer *time.Timer
+	lingerArmed bool
 	// channelPosted says the client takes posted replies in a call
 	// channel's reply (FeatureChannelPosted; only with postBatch).
 	// Immutable after newClient.
@@ -237,6 +249,7 @@ func (st *clientStream) setSender(f func(*sentrypb.ServerMessage) error) {
 	// Held replies belonged to the previous stream, if any: the client
 	// re-sends their calls.
 	st.postedHeld.Drop()
+	st.heldGoneLocked()
 	st.channelFollows = false
 	st.sendMu.Unlock()
 }
@@ -303,8 +316,8 @@ func (st *clientStream) reply(r *sentrypb.Reply) {
 }
 
 // sendWithStateLocked sends m with the replay state changed since the last
-// message: in m's state if m is a reply, else in a StateUpdate push sent
-// just before m. Precondition: st.sendMu is held and a sender attached.
+// message: in m's state if m is a reply, else in its state_before
+// (FeatureStateBefore) or a StateUpdate push sent just before m. Precondition: st.sendMu is held and a sender attached.
 func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	var seq uint64
 	r := m.GetReply()
@@ -315,6 +328,10 @@ func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	if len(recs) > 0 {
 		if r != nil {
 			r.State = withRecords(r.State, recs)
+		} else if st.stateBefore {
+			// In m's frame, folded before it (and after the held
+			// replies).
+			m.StateBefore = recs
 		} else {
 			up := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}}
 			if err := st.sendRawLocked(up); err != nil {
