@@ -60,8 +60,8 @@ func TestPostedRepliesPerFile(t *testing.T) {
 	if perFile := float64(with.postedOnly) / files; perFile > 1.5 {
 		t.Errorf("with the linger, %.2f messages a file carried posted replies alone, want at most 1.5 (the creation's reply)", perFile)
 	}
-	if saved := float64(without.postedOnly-with.postedOnly) / files; saved < 0.8 {
-		t.Errorf("the linger saved %.2f messages of posted replies a file (%d -> %d), want at least 0.8 (the batch after the creation)",
+	if saved := float64(without.postedOnly-with.postedOnly) / files; saved < 0.6 {
+		t.Errorf("the linger saved %.2f messages of posted replies a file (%d -> %d), want at least 0.6 (the batch after the creation; 0.84 at load 10)",
 			saved, without.postedOnly, with.postedOnly)
 	}
 }
