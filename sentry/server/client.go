@@ -84,9 +84,11 @@ type client struct {
 // that ran them: postedFrames are the socket frames that carried posted
 // calls, handoffs the thread workers handed to the pool (a goroutine
 // woken or started), here the threads' calls the receiving goroutine
-// (the socket reader, a call channel's) ran itself. Atomic.
+// (the socket reader, a call channel's) ran itself, relieved the
+// readers whose batch ran so long that another goroutine took the
+// reading over (readerrun.go). Atomic.
 type dispatchCounts struct {
-	postedFrames, handoffs, here atomic.Uint64
+	postedFrames, handoffs, here, relieved atomic.Uint64
 }
 
 // maxKeptQueue bounds the array a thread's idle queue keeps.
@@ -280,7 +282,7 @@ func (c *client) destroy() {
 	endDestroy(k, &d)
 	c.s.removeClient(c)
 	k.Log.Debug("client state freed", "posted_frames", c.counts.postedFrames.Load(), "worker_handoffs", c.counts.handoffs.Load(),
-		"run_where_received", c.counts.here.Load(), "messages_sent", c.stream.sent.Load(), "linger_sends", c.stream.lingerSends.Load())
+		"run_where_received", c.counts.here.Load(), "readers_relieved", c.counts.relieved.Load(), "messages_sent", c.stream.sent.Load(), "linger_sends", c.stream.lingerSends.Load())
 }
 
 // beginDestroy marks the kernel destroyed, which wakes its blocked calls,

@@ -224,7 +224,11 @@
 // channel's goroutine runs its thread's queue itself (hopCall). A frame's posted
 // calls are all queued before their threads' workers start
 // (receivePostedBatch), or, for one thread's calls that are all
-// inlineSyscalls, run on the receiving goroutine. Runs of attribute calls (attrrun.go, package
+// inlineSyscalls, run on the receiving goroutine; so do a frame of posted
+// calls alone of a client whose kernel has one thread, under a watch that
+// hands the reading to a new goroutine if the batch outlasts
+// postedRunWatch (readerrun.go: what the batch may wait for that only
+// the reader brings). Runs of attribute calls (attrrun.go, package
 // attrrun): from a thread's posted chown, chmod or utimensat by path of a
 // regular file on, while its next call is another, their SetStats are
 // held in threadCalls.attrRun (a kernel.AttrRun, the worker's own: no

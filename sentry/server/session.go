@@ -27,6 +27,25 @@ type session struct {
 	heard atomic.Int64
 	// seqs admits the calls of the socket and of the call channels.
 	seqs lockedSeqs
+	// lingering is set once a Goodbye of a client with a sandbox
+	// network started its linger. Only the goroutine reading the
+	// session uses it (readLoop; the reading passes from one to the
+	// next with a goroutine start).
+	lingering bool
+	// ended is closed when the session ended (end), for a stream
+	// handler whose goroutine no longer reads it (serve). Made by
+	// serve before the first read.
+	ended   chan struct{}
+	endOnce sync.Once
+}
+
+// end says the session ended (sess.ended).
+func (s *session) end() {
+	s.endOnce.Do(func() {
+		if s.ended != nil {
+			close(s.ended)
+		}
+	})
 }
 
 // clientStream is the front's side of a client: the stream its messages
@@ -117,15 +136,27 @@ func (s *session) send(m *sentrypb.ServerMessage) error {
 // serve runs the session's receive loop until the stream ends or the
 // client says Goodbye. Either way the client's state is freed.
 func (c *client) serve(sess *session) error {
-	k := c.k
 	c.stream.setSender(sess.send)
 	if err := c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: c.s.id, ProtocolVersion: sentrypb.ProtocolVersion, Features: sentrypb.ServerFeatures}}}); err != nil {
 		c.destroy()
 		return err
 	}
-	// lingering is set once a Goodbye of a client with a sandbox network
-	// started its linger.
-	lingering := false
+	sess.ended = make(chan struct{})
+	if !c.readLoop(sess) {
+		// Another goroutine reads the session now (readerrun.go): the
+		// stream's handler returns when it ends.
+		<-sess.ended
+	}
+	return nil
+}
+
+// readLoop receives and handles the session's messages until the stream
+// ends or the client says Goodbye (true: the session ended, sess.ended is
+// closed), or until another goroutine took the reading over while this
+// one ran a posted batch (false; readerrun.go).
+func (c *client) readLoop(sess *session) bool {
+	k := c.k
+	var watch *readerWatch
 	for {
 		m, err := sess.stream.Recv()
 		sess.heard.Store(time.Now().UnixNano())
@@ -133,7 +164,8 @@ func (c *client) serve(sess *session) error {
 			k.Log.Debug("session ended", "err", err)
 			c.stream.setSender(nil)
 			c.destroy()
-			return nil
+			sess.end()
+			return true
 		}
 		// Posted calls the client batched come first, each as a Call
 		// message of its own (posted.go).
@@ -144,6 +176,13 @@ func (c *client) serve(sess *session) error {
 		}
 		if len(m.PostedCalls) > 0 {
 			c.counts.postedFrames.Add(1)
+		}
+		if m.Msg == nil && len(m.PostedCalls) > 0 {
+			// A frame of posted calls alone.
+			if !c.receivePostedFrame(sess, m.PostedCalls, &watch) {
+				return false
+			}
+			continue
 		}
 		if len(m.PostedCalls) > 1 {
 			c.receivePostedBatch(sess, m.PostedCalls)
@@ -172,8 +211,8 @@ func (c *client) serve(sess *session) error {
 				// travel after it exits, as a host kernel sends them:
 				// frames keep flowing on this loop until the stack has
 				// drained (kernel.Kernel.LingerNetwork), then Farewell.
-				if !lingering {
-					lingering = true
+				if !sess.lingering {
+					sess.lingering = true
 					k.AppEnded.Store(true)
 					go c.farewellAfterLinger()
 				}
@@ -184,7 +223,8 @@ func (c *client) serve(sess *session) error {
 			go forgetOrigins(k)
 			c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
 			c.stream.setSender(nil)
-			return nil
+			sess.end()
+			return true
 		case *sentrypb.ClientMessage_SignalsPending:
 			if m.SignalsPending != nil {
 				k.SignalsPending(m.SignalsPending)
