@@ -57,6 +57,7 @@ func runDo(args []string) int {
 	channels := fs.Bool("channels", true, "with the framed wire on a Unix socket (a server on this machine), make the threads' synchronous calls over shared-memory call channels (gVisor's flipcall) instead of the socket")
 	postBatch := fs.Bool("post-batch", true, "send posted calls (write behind, pipelined close, chmod...) in batches with the next message, and take their replies in batches; false sends each at once and has each answered alone")
 	postDelay := fs.Duration("post-delay", transport.DefaultPostDelay, "how long a posted call may wait for others to be sent with them in one frame, at most 1s: a change posted by the sandbox may reach another sandbox or the host that much later")
+	replyLinger := fs.Duration("posted-reply-linger", transport.DefaultReplyLinger, "how long the server may hold the replies of posted calls nothing waits for (a write behind, a pipelined close, chmod...) for its next message instead of sending them alone, at most 100ms; 0 sends them with their batch's end (a posted call stays in flight, kept for a recovery, that much longer)")
 	replayLog := fs.Bool("replay-log", true, "keep the replay log that lets the command survive a remote sentry failure (off only to measure its cost)")
 	allowSetuid := fs.Bool("allow-setuid", false, "let the embedded gofer keep setuid/setgid bits the application sets (stripped by default, so the application cannot plant set-id binaries on the host)")
 	donateFDs := fs.Bool("donate-fds", true, "let the embedded gofer give the embedded sentry the host fds of the regular files it opens, so that reads and writes of them skip the gofer (ignored with --server: that gofer's --donate-fds decides)")
@@ -116,6 +117,10 @@ func runDo(args []string) int {
 	}
 	if *postDelay <= 0 || *postDelay > transport.MaxPostDelay {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --post-delay %v must be positive and at most %v\n", *postDelay, transport.MaxPostDelay)
+		return 2
+	}
+	if *replyLinger < 0 || *replyLinger > transport.MaxReplyLinger {
+		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --posted-reply-linger %v must be between 0 and %v\n", *replyLinger, transport.MaxReplyLinger)
 		return 2
 	}
 	if *seccompMode != "" {
@@ -295,6 +300,7 @@ func runDo(args []string) int {
 		Channels:          *channels,
 		NoPostBatch:       !*postBatch,
 		PostDelay:         *postDelay,
+		ReplyLinger:       lingerOption(*replyLinger),
 		NoReadCache:       !*readCache,
 		NoPostedOpens:     !*postedOpens,
 		NoPostedCreates:   !*postedCreates,
@@ -613,4 +619,13 @@ func replayLogFor(on bool) *replaylog.Log {
 		return nil
 	}
 	return replaylog.NewDisabled()
+}
+
+// lingerOption is --posted-reply-linger as transport.Options.ReplyLinger
+// takes it: 0 (none) is negative there.
+func lingerOption(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

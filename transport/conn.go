@@ -142,6 +142,11 @@ type Options struct {
 	// batch is sent on its own (postbatch.go); 0 is DefaultPostDelay,
 	// and at most MaxPostDelay.
 	PostDelay time.Duration
+	// ReplyLinger bounds how long the server may hold the replies of
+	// posted calls marked Syscall.reply_can_wait past the end of their
+	// batch, for its next message (Hello.posted_reply_linger_us); 0 is
+	// DefaultReplyLinger, negative none, at most MaxReplyLinger.
+	ReplyLinger time.Duration
 	// FailIfNotListening makes Dial fail at once, with ErrNotListening,
 	// when nothing listens at the target (no socket file, connection
 	// refused) instead of retrying until ctx ends: for a first
@@ -316,6 +321,9 @@ type StreamConn struct {
 	// hop is the state of the call channels (hopclient.go); its fields
 	// are protected by mu.
 	hop hopClient
+	// recv counts what the socket brought (counts.go). Written by the
+	// holder of the read token; atomic.
+	recv recvCounters
 }
 
 // idleTakeover is how long the read token may stay free before a
@@ -348,11 +356,12 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	}
 	hello.ProtocolVersion = pb.ProtocolVersion
 	if opts.NoPostBatch {
-		hello.Features &^= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeaturePostedDone | pb.FeaturePostedWrites
+		hello.Features &^= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeaturePostedDone | pb.FeaturePostedWrites | pb.FeatureStateBefore
 	} else {
 		// foldChannelReply handles a channel reply's posted_replies,
 		// dispatchPosted the posted_done beside them.
-		hello.Features |= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeaturePostedDone
+		hello.Features |= pb.FeaturePostBatch | pb.FeatureChannelPosted | pb.FeaturePostedDone | pb.FeatureStateBefore
+		hello.PostedReplyLingerUs = uint32(opts.replyLinger() / time.Microsecond)
 	}
 	var w wire
 	var welcome *pb.Welcome
@@ -802,11 +811,17 @@ func (c *StreamConn) closeRecvDoneLocked() {
 func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 	// The replies to posted calls the server batched come before the
 	// message that carries them.
-	c.dispatchPosted(m.PostedReplies, m.PostedDone, m.PostedWrites)
+	posted := c.dispatchPosted(m.PostedReplies, m.PostedDone, m.PostedWrites)
+	if len(m.StateBefore) > 0 && c.opts.OnPush != nil {
+		// Their records, as the StateUpdate push that would have
+		// followed them (FeatureStateBefore).
+		c.opts.OnPush(&pb.Push{Msg: &pb.Push_State{State: &pb.StateUpdate{Records: m.StateBefore}}})
+	}
+	postedReply := false
 	switch m := m.Msg.(type) {
 	case *pb.ServerMessage_Reply:
 		if m.Reply != nil {
-			c.dispatchReply(m.Reply)
+			postedReply = c.dispatchReply(m.Reply)
 		}
 	case *pb.ServerMessage_Push:
 		if c.opts.OnPush != nil {
@@ -825,6 +840,10 @@ func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 	case *pb.ServerMessage_Heartbeat:
 		c.beatAnswered(m.Heartbeat)
 	}
+	if postedReply {
+		posted++
+	}
+	c.recv.count(m, posted, postedReply)
 }
 
 // sentBeat is a heartbeat sent (StreamConn.beats): its unix_nanos and
@@ -872,9 +891,10 @@ func (c *StreamConn) beatAnswered(hb *pb.Heartbeat) {
 	}
 }
 
-// dispatchReply hands r to its caller (OnReply first). Precondition: the
+// dispatchReply hands r to its caller (OnReply first) and reports
+// whether it was the reply of a call queued by Post. Precondition: the
 // caller holds the read token.
-func (c *StreamConn) dispatchReply(r *pb.Reply) {
+func (c *StreamConn) dispatchReply(r *pb.Reply) bool {
 	c.mu.Lock()
 	ch := c.pending[r.Seq]
 	delete(c.pending, r.Seq)
@@ -888,6 +908,7 @@ func (c *StreamConn) dispatchReply(r *pb.Reply) {
 			ch <- r
 		}
 	}
+	return ch == noReceiver
 }
 
 func (c *StreamConn) heartbeatLoop() {

@@ -53,7 +53,12 @@
 // behind, each handed on as a Reply with Reply.written, when the Hello
 // offers FeaturePostedWrites; or a channel reply's,
 // FeatureChannelPosted) are dispatched, merged in seq order, before the
-// message that carries them (dispatchPosted).
+// message that carries them (dispatchPosted), then the records the
+// frame carries before its message (ServerMessage.state_before,
+// FeatureStateBefore), as a StateUpdate push. The Hello says how long
+// the server may hold the replies of posted calls marked
+// Syscall.reply_can_wait past their batch's end (Options.ReplyLinger).
+// Received counts what the socket brought (counts.go).
 //
 // Dependencies: proto/sentrypb, grpc, protobuf, gVisor's pkg/flipcall. It
 // must not import sentry/ or the command.

@@ -61,6 +61,29 @@ const (
 	maxPostedBatch   = 64
 )
 
+// DefaultReplyLinger is how long the server may hold the replies of
+// posted calls nothing of the client waits for (Options.ReplyLinger;
+// sentry/server's lingering.go): longer than tar takes for a member, whose
+// creation's reply then carries the replies of the member before; short
+// enough that the calls kept in flight (at most maxPostedCalls, and each
+// a read-cache answer of its file held back) stay few. MaxReplyLinger is
+// the server's bound, a heartbeat interval.
+const (
+	DefaultReplyLinger = 10 * time.Millisecond
+	MaxReplyLinger     = 100 * time.Millisecond
+)
+
+// replyLinger is ReplyLinger, defaulted and bounded (0: none).
+func (o Options) replyLinger() time.Duration {
+	switch {
+	case o.ReplyLinger == 0:
+		return DefaultReplyLinger
+	case o.ReplyLinger < 0:
+		return 0
+	}
+	return min(o.ReplyLinger, MaxReplyLinger)
+}
+
 // postDelay is PostDelay, defaulted and bounded (validated by the
 // command line; a library caller's out-of-range value is clamped).
 func (o Options) postDelay() time.Duration {
@@ -326,19 +349,23 @@ func (c *StreamConn) UnqueuePosted(calls ...*pb.Call) bool {
 // batch whose lists differ in length answers the calls all its lists
 // name, no more (the others stay in flight). A packed batch's Replies
 // are made together, one allocation a batch (TestDispatchPostedAllocs).
-// Precondition: as dispatchReply.
-func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone, writes *pb.PostedWrites) {
+// It returns how many replies it handed on. Precondition: as
+// dispatchReply.
+func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone, writes *pb.PostedWrites) int {
 	var d packedReplies
 	d.addDone(done)
 	d.addWrites(writes)
+	n := len(d.done) + len(d.writes)
 	for _, r := range replies {
 		if r == nil {
 			continue
 		}
+		n++
 		d.dispatchBefore(c, r.Seq)
 		c.dispatchReply(r)
 	}
 	d.dispatchBefore(c, math.MaxUint64)
+	return n
 }
 
 // packedReplies are the packed replies of one message (PostedDone,

@@ -47,6 +47,11 @@ const (
 	// posted_writes, Reply.posted_writes), and folds the write's record
 	// from them. Only with FeaturePostedDone.
 	FeaturePostedWrites uint64 = 1 << 56
+	// FeatureStateBefore: the client folds ServerMessage.state_before,
+	// records sent in a frame before its message, so that a push (or
+	// the posted replies held before it) needs no StateUpdate of its
+	// own. Only with FeaturePostBatch.
+	FeatureStateBefore uint64 = 1 << 50
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.

@@ -667,7 +667,14 @@ type ServerMessage struct {
 	// offset (PostedWrites): the client handles them with posted_replies
 	// and posted_done, merged in seq order. Only sent to a client that set
 	// FeaturePostedWrites.
-	PostedWrites  *PostedWrites `protobuf:"bytes,556,opt,name=posted_writes,json=postedWrites,proto3" json:"posted_writes,omitempty"`
+	PostedWrites *PostedWrites `protobuf:"bytes,556,opt,name=posted_writes,json=postedWrites,proto3" json:"posted_writes,omitempty"`
+	// state_before are replay records the client folds after this frame's
+	// posted replies and before msg, as a StateUpdate push sent between
+	// them: what those replies' calls changed, and what changed since the
+	// last message before a push or a heartbeat's answer (so a push needs
+	// no frame of its own for them). Only sent to a client that set
+	// FeatureStateBefore.
+	StateBefore   []*StateRecord `protobuf:"bytes,503,rep,name=state_before,json=stateBefore,proto3" json:"state_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -796,6 +803,13 @@ func (x *ServerMessage) GetPostedDone() *PostedDone {
 func (x *ServerMessage) GetPostedWrites() *PostedWrites {
 	if x != nil {
 		return x.PostedWrites
+	}
+	return nil
+}
+
+func (x *ServerMessage) GetStateBefore() []*StateRecord {
+	if x != nil {
+		return x.StateBefore
 	}
 	return nil
 }
@@ -1421,9 +1435,14 @@ type Hello struct {
 	// the revocations of its own changes as a LeaseRevoke with own (no
 	// acknowledgment) and in a reply's lease_revoke
 	// (docs/ARCHITECTURE.md, "The client's read cache").
-	OwnRevokes    bool `protobuf:"varint,492,opt,name=own_revokes,json=ownRevokes,proto3" json:"own_revokes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	OwnRevokes bool `protobuf:"varint,492,opt,name=own_revokes,json=ownRevokes,proto3" json:"own_revokes,omitempty"`
+	// posted_reply_linger_us lets the server hold the replies of posted
+	// calls marked reply_can_wait (Syscall) for up to this many
+	// microseconds when nothing else is queued, so that they ride in its
+	// next message to the client instead of one of their own; 0: never.
+	PostedReplyLingerUs uint32 `protobuf:"varint,502,opt,name=posted_reply_linger_us,json=postedReplyLingerUs,proto3" json:"posted_reply_linger_us,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
@@ -1545,6 +1564,13 @@ func (x *Hello) GetOwnRevokes() bool {
 		return x.OwnRevokes
 	}
 	return false
+}
+
+func (x *Hello) GetPostedReplyLingerUs() uint32 {
+	if x != nil {
+		return x.PostedReplyLingerUs
+	}
+	return 0
 }
 
 // DeviceNode is a device node of /dev: /dev/<name>, of type and
@@ -3260,8 +3286,13 @@ type Syscall struct {
 	// bytes out of the pipe and sends none back (sentry/client/pipebehind.go).
 	PipeAheadWanted bool `protobuf:"varint,600,opt,name=pipe_ahead_wanted,json=pipeAheadWanted,proto3" json:"pipe_ahead_wanted,omitempty"`
 	PipeConsumed    bool `protobuf:"varint,601,opt,name=pipe_consumed,json=pipeConsumed,proto3" json:"pipe_consumed,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// reply_can_wait, on a posted call, says nothing of the client waits
+	// for its reply: the server may hold it, with the posted replies held
+	// before it, for its next message to the client, at most
+	// Hello.posted_reply_linger_us (a reply that cannot wait sends them all).
+	ReplyCanWait  bool `protobuf:"varint,501,opt,name=reply_can_wait,json=replyCanWait,proto3" json:"reply_can_wait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Syscall) Reset() {
@@ -3451,6 +3482,13 @@ func (x *Syscall) GetPipeAheadWanted() bool {
 func (x *Syscall) GetPipeConsumed() bool {
 	if x != nil {
 		return x.PipeConsumed
+	}
+	return false
+}
+
+func (x *Syscall) GetReplyCanWait() bool {
+	if x != nil {
+		return x.ReplyCanWait
 	}
 	return false
 }
@@ -11090,7 +11128,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0eSignalsPending\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x19\n" +
 	"\bcall_gen\x18\x02 \x01(\x04R\acallGen\x12\x18\n" +
-	"\apending\x18\x03 \x01(\x04R\apending\"\xe1\x05\n" +
+	"\apending\x18\x03 \x01(\x04R\apending\"\xac\x06\n" +
 	"\rServerMessage\x12=\n" +
 	"\awelcome\x18\x01 \x01(\v2!.runscdecoupled.sentry.v1.WelcomeH\x00R\awelcome\x127\n" +
 	"\x05reply\x18\x02 \x01(\v2\x1f.runscdecoupled.sentry.v1.ReplyH\x00R\x05reply\x12C\n" +
@@ -11103,7 +11141,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0eposted_replies\x18\x9b\x03 \x03(\v2\x1f.runscdecoupled.sentry.v1.ReplyR\rpostedReplies\x12F\n" +
 	"\vposted_done\x18\x92\x04 \x01(\v2$.runscdecoupled.sentry.v1.PostedDoneR\n" +
 	"postedDone\x12L\n" +
-	"\rposted_writes\x18\xac\x04 \x01(\v2&.runscdecoupled.sentry.v1.PostedWritesR\fpostedWritesB\x05\n" +
+	"\rposted_writes\x18\xac\x04 \x01(\v2&.runscdecoupled.sentry.v1.PostedWritesR\fpostedWrites\x12I\n" +
+	"\fstate_before\x18\xf7\x03 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\vstateBeforeB\x05\n" +
 	"\x03msg\"0\n" +
 	"\n" +
 	"PostedDone\x12\x10\n" +
@@ -11142,7 +11181,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"prefix_len\x18\x02 \x01(\rR\tprefixLen\x12\x18\n" +
 	"\agateway\x18\x03 \x01(\fR\agateway\x12\x10\n" +
-	"\x03nic\x18\x04 \x01(\x05R\x03nic\"\x95\x05\n" +
+	"\x03nic\x18\x04 \x01(\x05R\x03nic\"\xcb\x05\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x129\n" +
 	"\x05stdio\x18\x02 \x03(\v2#.runscdecoupled.sentry.v1.StdioInfoR\x05stdio\x12\x16\n" +
@@ -11159,7 +11198,8 @@ const file_sentry_proto_rawDesc = "" +
 	"pathLeases\x12&\n" +
 	"\x0ecomplete_names\x18\xea\x03 \x01(\bR\rcompleteNames\x12 \n" +
 	"\vown_revokes\x18\xec\x03 \x01(\bR\n" +
-	"ownRevokes\x1a:\n" +
+	"ownRevokes\x124\n" +
+	"\x16posted_reply_linger_us\x18\xf6\x03 \x01(\rR\x13postedReplyLingerUs\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x01\n" +
@@ -11279,7 +11319,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x97\a\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xbe\a\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -11308,7 +11348,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\vleased_data\x18\xe0\x03 \x01(\fR\n" +
 	"leasedData\x12+\n" +
 	"\x11pipe_ahead_wanted\x18\xd8\x04 \x01(\bR\x0fpipeAheadWanted\x12$\n" +
-	"\rpipe_consumed\x18\xd9\x04 \x01(\bR\fpipeConsumedB\x0f\n" +
+	"\rpipe_consumed\x18\xd9\x04 \x01(\bR\fpipeConsumed\x12%\n" +
+	"\x0ereply_can_wait\x18\xf5\x03 \x01(\bR\freplyCanWaitB\x0f\n" +
 	"\r_ahead_cookieB\r\n" +
 	"\v_install_fd\"0\n" +
 	"\x06Region\x12\x12\n" +
@@ -12140,129 +12181,130 @@ var file_sentry_proto_depIdxs = []int32{
 	44,  // 19: runscdecoupled.sentry.v1.ServerMessage.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
 	7,   // 20: runscdecoupled.sentry.v1.ServerMessage.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
 	8,   // 21: runscdecoupled.sentry.v1.ServerMessage.posted_writes:type_name -> runscdecoupled.sentry.v1.PostedWrites
-	12,  // 22: runscdecoupled.sentry.v1.NetworkConfig.interfaces:type_name -> runscdecoupled.sentry.v1.NetworkInterface
-	14,  // 23: runscdecoupled.sentry.v1.NetworkConfig.routes:type_name -> runscdecoupled.sentry.v1.NetworkRoute
-	13,  // 24: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
-	18,  // 25: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	17,  // 26: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	111, // 27: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
-	16,  // 28: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
-	11,  // 29: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
-	17,  // 30: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	36,  // 31: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	38,  // 32: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	41,  // 33: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	43,  // 34: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
-	35,  // 35: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	102, // 36: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	103, // 37: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	42,  // 38: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
-	34,  // 39: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
-	33,  // 40: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
-	30,  // 41: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
-	26,  // 42: runscdecoupled.sentry.v1.Call.ptrace_stop:type_name -> runscdecoupled.sentry.v1.PtraceStop
-	25,  // 43: runscdecoupled.sentry.v1.Call.posted_calls:type_name -> runscdecoupled.sentry.v1.Call
-	38,  // 44: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
-	31,  // 45: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
-	18,  // 46: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	37,  // 47: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
-	17,  // 48: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	40,  // 49: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	39,  // 50: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
-	37,  // 51: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	46,  // 52: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	49,  // 53: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	50,  // 54: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	52,  // 55: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	75,  // 56: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	51,  // 57: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
-	27,  // 58: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
-	71,  // 59: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	45,  // 60: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	104, // 61: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
-	109, // 62: runscdecoupled.sentry.v1.Reply.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
-	105, // 63: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	107, // 64: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
-	105, // 65: runscdecoupled.sentry.v1.Reply.dir_listing:type_name -> runscdecoupled.sentry.v1.PathLease
-	108, // 66: runscdecoupled.sentry.v1.Reply.ahead:type_name -> runscdecoupled.sentry.v1.AheadListing
-	105, // 67: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
-	44,  // 68: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
-	7,   // 69: runscdecoupled.sentry.v1.Reply.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
-	8,   // 70: runscdecoupled.sentry.v1.Reply.posted_writes:type_name -> runscdecoupled.sentry.v1.PostedWrites
-	9,   // 71: runscdecoupled.sentry.v1.Reply.written:type_name -> runscdecoupled.sentry.v1.PostedWrite
-	47,  // 72: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	47,  // 73: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	48,  // 74: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	65,  // 75: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	66,  // 76: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	67,  // 77: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	68,  // 78: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	62,  // 79: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	63,  // 80: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	64,  // 81: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
-	57,  // 82: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	32,  // 83: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
-	56,  // 84: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
-	55,  // 85: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
-	28,  // 86: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
-	54,  // 87: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
-	109, // 88: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
-	0,   // 89: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	59,  // 90: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	60,  // 91: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	61,  // 92: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	71,  // 93: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	63,  // 94: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
-	88,  // 95: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	89,  // 96: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	90,  // 97: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	91,  // 98: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	96,  // 99: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	97,  // 100: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	98,  // 101: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	99,  // 102: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	100, // 103: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	101, // 104: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	87,  // 105: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	84,  // 106: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	85,  // 107: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	77,  // 108: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	79,  // 109: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	81,  // 110: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	83,  // 111: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	74,  // 112: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	73,  // 113: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
-	72,  // 114: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
-	76,  // 115: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	78,  // 116: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	76,  // 117: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	80,  // 118: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	76,  // 119: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	82,  // 120: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	86,  // 121: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	40,  // 122: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	29,  // 123: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
-	1,   // 124: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	93,  // 125: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	92,  // 126: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	95,  // 127: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	94,  // 128: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	71,  // 129: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	31,  // 130: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	88,  // 131: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
-	96,  // 132: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
-	106, // 133: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
-	105, // 134: runscdecoupled.sentry.v1.AheadListing.lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	107, // 135: runscdecoupled.sentry.v1.AheadListing.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
-	2,   // 136: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	69,  // 137: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 138: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	70,  // 139: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	138, // [138:140] is the sub-list for method output_type
-	136, // [136:138] is the sub-list for method input_type
-	136, // [136:136] is the sub-list for extension type_name
-	136, // [136:136] is the sub-list for extension extendee
-	0,   // [0:136] is the sub-list for field type_name
+	71,  // 22: runscdecoupled.sentry.v1.ServerMessage.state_before:type_name -> runscdecoupled.sentry.v1.StateRecord
+	12,  // 23: runscdecoupled.sentry.v1.NetworkConfig.interfaces:type_name -> runscdecoupled.sentry.v1.NetworkInterface
+	14,  // 24: runscdecoupled.sentry.v1.NetworkConfig.routes:type_name -> runscdecoupled.sentry.v1.NetworkRoute
+	13,  // 25: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
+	18,  // 26: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	17,  // 27: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	111, // 28: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	16,  // 29: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
+	11,  // 30: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
+	17,  // 31: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	36,  // 32: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	38,  // 33: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	41,  // 34: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	43,  // 35: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	35,  // 36: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
+	102, // 37: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	103, // 38: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	42,  // 39: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	34,  // 40: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
+	33,  // 41: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
+	30,  // 42: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
+	26,  // 43: runscdecoupled.sentry.v1.Call.ptrace_stop:type_name -> runscdecoupled.sentry.v1.PtraceStop
+	25,  // 44: runscdecoupled.sentry.v1.Call.posted_calls:type_name -> runscdecoupled.sentry.v1.Call
+	38,  // 45: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
+	31,  // 46: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
+	18,  // 47: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
+	37,  // 48: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	17,  // 49: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
+	40,  // 50: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	39,  // 51: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
+	37,  // 52: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	46,  // 53: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	49,  // 54: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	50,  // 55: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	52,  // 56: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	75,  // 57: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	51,  // 58: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
+	27,  // 59: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
+	71,  // 60: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	45,  // 61: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	104, // 62: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
+	109, // 63: runscdecoupled.sentry.v1.Reply.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	105, // 64: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
+	107, // 65: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	105, // 66: runscdecoupled.sentry.v1.Reply.dir_listing:type_name -> runscdecoupled.sentry.v1.PathLease
+	108, // 67: runscdecoupled.sentry.v1.Reply.ahead:type_name -> runscdecoupled.sentry.v1.AheadListing
+	105, // 68: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
+	44,  // 69: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
+	7,   // 70: runscdecoupled.sentry.v1.Reply.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
+	8,   // 71: runscdecoupled.sentry.v1.Reply.posted_writes:type_name -> runscdecoupled.sentry.v1.PostedWrites
+	9,   // 72: runscdecoupled.sentry.v1.Reply.written:type_name -> runscdecoupled.sentry.v1.PostedWrite
+	47,  // 73: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	47,  // 74: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	48,  // 75: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	65,  // 76: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	66,  // 77: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	67,  // 78: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	68,  // 79: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	62,  // 80: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	63,  // 81: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	64,  // 82: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
+	57,  // 83: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	32,  // 84: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	56,  // 85: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
+	55,  // 86: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
+	28,  // 87: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
+	54,  // 88: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
+	109, // 89: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	0,   // 90: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	59,  // 91: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	60,  // 92: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	61,  // 93: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	71,  // 94: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	63,  // 95: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
+	88,  // 96: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	89,  // 97: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	90,  // 98: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	91,  // 99: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	96,  // 100: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	97,  // 101: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	98,  // 102: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	99,  // 103: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	100, // 104: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	101, // 105: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	87,  // 106: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	84,  // 107: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	85,  // 108: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	77,  // 109: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	79,  // 110: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	81,  // 111: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	83,  // 112: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	74,  // 113: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	73,  // 114: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
+	72,  // 115: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
+	76,  // 116: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	78,  // 117: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	76,  // 118: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	80,  // 119: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	76,  // 120: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	82,  // 121: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	86,  // 122: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	40,  // 123: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	29,  // 124: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	1,   // 125: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	93,  // 126: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	92,  // 127: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	95,  // 128: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	94,  // 129: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	71,  // 130: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	31,  // 131: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	88,  // 132: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
+	96,  // 133: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
+	106, // 134: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
+	105, // 135: runscdecoupled.sentry.v1.AheadListing.lease:type_name -> runscdecoupled.sentry.v1.PathLease
+	107, // 136: runscdecoupled.sentry.v1.AheadListing.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	2,   // 137: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	69,  // 138: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 139: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	70,  // 140: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	139, // [139:141] is the sub-list for method output_type
+	137, // [137:139] is the sub-list for method input_type
+	137, // [137:137] is the sub-list for extension type_name
+	137, // [137:137] is the sub-list for extension extendee
+	0,   // [0:137] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }

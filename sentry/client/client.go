@@ -102,6 +102,10 @@ type Config struct {
 	// PostDelay bounds how long a posted call waits to be sent with
 	// others (transport.Options.PostDelay; 0: the default).
 	PostDelay time.Duration
+	// ReplyLinger bounds how long the server may hold the replies of
+	// posted calls nothing waits for (transport.Options.ReplyLinger: 0
+	// the default, negative none).
+	ReplyLinger time.Duration
 	// TLS secures TCP servers with mutual TLS when it names files.
 	TLS transport.TLSFiles
 	// Grace is how long a recovery keeps retrying one server before
@@ -731,12 +735,14 @@ func (c *client) shutdown() {
 	// What the workload cost in round trips (test/e2e TestRoundTripsPerFile
 	// reads this line).
 	chanBatches, socketSent, postedLate := c.conn.channelBatches()
+	recv := c.conn.received()
 	rt := readRuntimeCounts()
 	wbMade, wbReused := c.rl.WriteBufferCounts()
 	ahead := c.pcache.aheadCountsNow()
 	revokes, revokesInReplies, acks := c.rcache.revokeCounts()
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(), "posted_batches", c.conn.postedBatches(),
 		"channel_batches", chanBatches, "socket_sent", socketSent, "posted_late", postedLate,
+		"socket_received", recv.Messages, "received_posted_only", recv.PostedOnly, "posted_replies_received", recv.PostedReplies, "heartbeats_received", recv.Heartbeats, "pushes_received", recv.Pushes,
 		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
 		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(), "posted_unlinks", c.opens.removed.Load(), "posted_mkdirs", c.opens.mkdirs.Load(),
 		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(),

@@ -386,6 +386,7 @@ func (t *task) pipelineMeta(sysno uintptr, args [6]uint64) bool {
 		change := attrsChange
 		if cf.regular {
 			change = fileAttrsChange
+			call.replyCanWait()
 		}
 		posted = t.postChange(call, done, "", change, cf.born)
 	}

@@ -133,7 +133,7 @@ func (t *task) pipelineClose(fd int32) bool {
 		t.c.ids.postedFD(ids.fdTable, fd, -1)
 		t.c.ids.mu.Unlock()
 	}
-	if !t.c.conn.PostCall(newPostedCall(t.tid, unix.SYS_CLOSE, [6]uint64{uint64(uint32(fd))}, nil), done) {
+	if !t.c.conn.PostCall(newPostedCall(t.tid, unix.SYS_CLOSE, [6]uint64{uint64(uint32(fd))}, nil).replyCanWait(), done) {
 		// Recovering: make the call as usual. The fd's record comes
 		// back with the reply.
 		done(nil)
@@ -141,6 +141,20 @@ func (t *task) pipelineClose(fd int32) bool {
 	}
 	t.posted = true
 	return true
+}
+
+// replyCanWait marks pc's reply as one no thread of the client waits
+// for (Syscall.reply_can_wait) and returns pc: the server may hold it
+// past the end of its batch, for its next message (sentry/server's
+// lingering.go). Only a call whose reply's arrival nothing blocks on may
+// be so marked: a later call that must see its effect either is waited
+// (its reply takes the lingering ones along) or finds the call in flight
+// and asks the server; the replies a thread waits for (a creation's,
+// sentry/client's waitCreations; a listing ahead's; a pipe's or a
+// socket's room) are not.
+func (pc *postedCall) replyCanWait() *postedCall {
+	pc.syscall().ReplyCanWait = true
+	return pc
 }
 
 // postedReply handles the reply to a call sent with Post, on the

@@ -328,6 +328,9 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	oc := &postedOpenCall{c: t.c, fd: fd}
 	oc.set(t.tid, sysno, args, sysabi.Inputs(sysno, args, appMemory{t}))
 	oc.sc.InstallFd, oc.sc.LeaseWanted = &oc.fd, t.wantsLease(sysno)
+	// A regular file's reads that find no lease yet are forwarded, and
+	// their replies bring this one's: nothing waits for it.
+	oc.sc.ReplyCanWait = kind == openedRegular
 	oc.unsent = unsentOpen{call: &oc.call, po: po}
 	// Posted to be taken back: its close may follow at once (unpostOpen).
 	if !t.c.conn.PostCallTakeBack(&oc.postedCall, oc.done) {

@@ -752,7 +752,8 @@ func (t *task) postOffset(desc uint64, off int64, args [6]uint64) bool {
 		}
 		rc.mu.Unlock()
 	}
-	if !t.post(unix.SYS_LSEEK, args, nil, done) {
+	// Nothing waits for its reply: the client answers the offset.
+	if !t.postChange(newPostedCall(t.tid, unix.SYS_LSEEK, args, nil).replyCanWait(), done, "", noChange, 0) {
 		done(nil)
 		return false
 	}

@@ -229,6 +229,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		Channels:          c.cfg.Channels,
 		NoPostBatch:       c.cfg.NoPostBatch,
 		PostDelay:         c.cfg.PostDelay,
+		ReplyLinger:       c.cfg.ReplyLinger,
 	}
 	return s
 }
@@ -752,6 +753,17 @@ func (s *remoteSession) channelBatches() (batches, socketSent, late uint64) {
 		return 0, 0, 0
 	}
 	return s.conn.ChannelBatches(), s.conn.Sent(), s.conn.PostedLate()
+}
+
+// received is what the current connection's socket brought from the
+// server (transport's Received).
+func (s *remoteSession) received() transport.ReceivedCounts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return transport.ReceivedCounts{}
+	}
+	return s.conn.Received()
 }
 
 // Unpost takes back posted calls cs, the last ones posted in that order,

@@ -239,6 +239,8 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 		// A pipe's write changes no file the read cache answers.
 		posted = t.postChange(newPostedCallOf(t.tid, sc), done, "", noChange, 0)
 	} else {
+		// Into a file written behind: nothing waits for its reply.
+		sc.ReplyCanWait = true
 		posted = t.postSyscall(sc, done, out.handle)
 	}
 	if !posted {

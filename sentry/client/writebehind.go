@@ -452,7 +452,7 @@ func (t *task) pipelineUmask(args [6]uint64) (uint64, bool) {
 	fs := pp.fs
 	done := ps.umaskDoneLocked(fs)
 	ps.mu.Unlock()
-	if !t.post(unix.SYS_UMASK, args, nil, done) {
+	if !t.postChange(newPostedCall(t.tid, unix.SYS_UMASK, args, nil).replyCanWait(), done, "", noChange, 0) {
 		ps.mu.Lock()
 		ps.umask[fs] = old
 		ps.mu.Unlock()
@@ -534,6 +534,7 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 		}
 		return n, true
 	}
+	wc.replyCanWait()
 	if !t.postWrite(wc, f.handle, changesFile[sysno]) {
 		wc.ended(nil)
 		return 0, false

@@ -101,6 +101,7 @@ func (c *client) endAttrRunLocked(t *kernel.Thread, tc *threadCalls, borrowed bo
 	if len(tc.queue) == 0 && !k.Destroyed && !run.Pending.Empty() && !run.Pending.SetsTimes() && c.postedWaiters == 0 && !tc.runWaited {
 		if borrowed {
 			k.Workers.Add(1)
+			c.counts.handoffs.Add(1)
 			c.s.workers.Go(func() { c.threadWorker(t, tc, false) })
 			return false, true
 		}
@@ -176,7 +177,7 @@ func (c *client) endAttrRun(run *attrRun, held []heldReply, next *sentrypb.Call)
 		if i+1 < len(held) {
 			n = held[i+1].call
 		}
-		c.stream.replyPosted(h.r, n)
+		c.stream.replyPosted(h.r, n, replyCanWait(h.call))
 		c.k.Mu.Lock()
 		c.postedFinishedLocked(h.call.Seq)
 		c.k.Mu.Unlock()
@@ -192,6 +193,7 @@ func (c *client) receivePostedBatch(sess *session, calls []*sentrypb.Call) {
 	// here, as enqueue runs one such call: a worker's wake-up would cost
 	// more than the calls.
 	if len(start) == 1 && inline {
+		c.counts.here.Add(1)
 		c.threadWorker(start[0].t, start[0].tc, true)
 		return
 	}
@@ -250,6 +252,7 @@ func (c *client) queuePostedBatch(sess *session, calls []*sentrypb.Call) (start 
 
 // startPostedWorkers starts the workers queuePostedBatch returned.
 func (c *client) startPostedWorkers(start []postedWorker) {
+	c.counts.handoffs.Add(uint64(len(start)))
 	for _, w := range start {
 		c.s.workers.Go(func() { c.threadWorker(w.t, w.tc, false) })
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -73,6 +74,21 @@ type client struct {
 	// (callsOfLocked); a record whose thread the kernel no longer has is
 	// dropped once idle when the map outgrows the kernel's threads.
 	calls map[*kernel.Thread]*threadCalls
+
+	// counts are what dispatching the client's calls cost in goroutine
+	// hand-offs (logged at the client's end; tests). Atomic.
+	counts dispatchCounts
+}
+
+// dispatchCounts count how the calls of a client reached the goroutines
+// that ran them: postedFrames are the socket frames that carried posted
+// calls, handoffs the thread workers handed to the pool (a goroutine
+// woken or started), here the threads' calls the receiving goroutine
+// (the socket reader, a call channel's) ran itself, relieved the
+// readers whose batch ran so long that another goroutine took the
+// reading over (readerrun.go). Atomic.
+type dispatchCounts struct {
+	postedFrames, handoffs, here, relieved atomic.Uint64
 }
 
 // maxKeptQueue bounds the array a thread's idle queue keeps.
@@ -265,7 +281,8 @@ func (c *client) destroy() {
 	k.Mu.Unlock()
 	endDestroy(k, &d)
 	c.s.removeClient(c)
-	k.Log.Debug("client state freed")
+	k.Log.Debug("client state freed", "posted_frames", c.counts.postedFrames.Load(), "worker_handoffs", c.counts.handoffs.Load(),
+		"run_where_received", c.counts.here.Load(), "readers_relieved", c.counts.relieved.Load(), "messages_sent", c.stream.sent.Load(), "linger_sends", c.stream.lingerSends.Load())
 }
 
 // beginDestroy marks the kernel destroyed, which wakes its blocked calls,
@@ -412,9 +429,11 @@ func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
 			// goroutine adds to it: the worker returns after it. Running
 			// it here saves a goroutine start and a hand-off per call.
 			k.Mu.Unlock()
+			c.counts.here.Add(1)
 			c.threadWorker(t, tc, true)
 			return
 		}
+		c.counts.handoffs.Add(1)
 		c.s.workers.Go(func() { c.threadWorker(t, tc, false) })
 	}
 	k.Mu.Unlock()
@@ -574,7 +593,7 @@ func (c *client) threadWorker(t *kernel.Thread, tc *threadCalls, borrowed bool) 
 			continue
 		}
 		if posted {
-			c.stream.replyPosted(r, next)
+			c.stream.replyPosted(r, next, replyCanWait(call))
 		} else {
 			c.stream.reply(r)
 		}

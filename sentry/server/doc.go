@@ -214,12 +214,21 @@
 // once, after the held replies in the frame that carries them
 // (clientStream.sendHeldWithLocked). After a batch the client says a channel call
 // follows, a posted reply with no next call is held for it too
-// (clientStream.channelFollows). Posted calls a channel call carried
+// (clientStream.channelFollows); so is one the client lets wait
+// (Syscall.reply_can_wait) when every held reply is such a success, for
+// the next message or the linger timer (lingering.go; a reply the client
+// may wait for sends them). A push or a heartbeat's answer carries the
+// records before it in its frame (ServerMessage.state_before,
+// FeatureStateBefore). Posted calls a channel call carried
 // (Call.posted_calls) are queued as a frame's, before it, and the
 // channel's goroutine runs its thread's queue itself (hopCall). A frame's posted
 // calls are all queued before their threads' workers start
 // (receivePostedBatch), or, for one thread's calls that are all
-// inlineSyscalls, run on the receiving goroutine. Runs of attribute calls (attrrun.go, package
+// inlineSyscalls, run on the receiving goroutine; so do a frame of posted
+// calls alone of a client whose kernel has one thread, under a watch that
+// hands the reading to a new goroutine if the batch outlasts
+// postedRunWatch (readerrun.go: what the batch may wait for that only
+// the reader brings). Runs of attribute calls (attrrun.go, package
 // attrrun): from a thread's posted chown, chmod or utimensat by path of a
 // regular file on, while its next call is another, their SetStats are
 // held in threadCalls.attrRun (a kernel.AttrRun, the worker's own: no

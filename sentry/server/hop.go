@@ -111,6 +111,7 @@ func (c *client) hopCall(sess *session, hs transport.HopServer, route *hopRoute,
 	if mine != nil {
 		// The thread is marked running: the call joins its queue.
 		c.enqueueCall(call, false)
+		c.counts.here.Add(1)
 		c.threadWorker(mine.t, mine.tc, true)
 	} else {
 		c.enqueueCall(call, true)
@@ -145,6 +146,7 @@ func (st *clientStream) channelReplyLocked(r *sentrypb.Reply) bool {
 		// The batch's records go with r (hopReplyLocked), folded
 		// after these.
 		st.postedHeld.TakeInto(r)
+		st.heldGoneLocked()
 		st.channelFollows = false
 	} else if st.postedHeld.Len() > 0 && st.send != nil {
 		if err := st.sendHeldLocked(); err != nil {

@@ -274,14 +274,18 @@ func runHandlerPosted(k *clientState, h handler, c *syscallCtx, posted bool) (in
 // when next, the thread's next queued call, came on the socket (see
 // above), or on a call channel, or when a channel call is said to follow
 // (clientStream.channelFollows), for a client that takes them in a
-// channel reply.
-func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
+// channel reply. With no next call, a reply the client lets wait
+// (canWait: Syscall.reply_can_wait) lingers too, with the others held,
+// if none of them is one it may wait for (mayLinger, lingering.go).
+func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call, canWait bool) {
 	if !st.postBatch {
 		st.reply(r)
 		return
 	}
+	canWait = canWait && st.linger > 0 && mayLinger(r)
 	st.sendMu.Lock()
-	if next == nil && !st.channelFollows {
+	linger := next == nil && !st.channelFollows && canWait && !st.postedHeld.Urgent()
+	if next == nil && !st.channelFollows && !linger {
 		st.sendMu.Unlock()
 		st.reply(r)
 		return
@@ -306,6 +310,7 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
 		// goes with the batch's after the held replies.
 		if pw, ok := st.packedWrite(r.Seq, r.Ret); ok {
 			st.postedHeld.HoldWrite(r.Seq, r.Ret, pw.File, pw.Offset, pw.MovedTo)
+			st.heldLocked(canWait, linger)
 			return
 		}
 	}
@@ -316,7 +321,9 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call) {
 		if err := st.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
 			st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 		}
+		return
 	}
+	st.heldLocked(canWait, linger)
 }
 
 // sendHeld sends the held posted replies now, in a message of their own,
@@ -326,6 +333,11 @@ func (st *clientStream) sendHeld() {
 	st.sendMu.Lock()
 	defer st.sendMu.Unlock()
 	if st.postedHeld.Len() == 0 || st.send == nil || st.channelFollows {
+		return
+	}
+	if st.linger > 0 && st.postedHeld.CanLinger() {
+		// None the client waits for: they wait for the next message.
+		st.lingerLocked()
 		return
 	}
 	st.sendLeaseRevokesLocked()
@@ -347,17 +359,22 @@ func (st *clientStream) sendPostedLocked(r *sentrypb.Reply) {
 }
 
 // sendRawLocked sends m as it is, with the held posted replies in front
-// of it, and the records changed since the last message, if any, in a
-// StateUpdate between the two (sendHeldLocked). Precondition: st.sendMu
+// of it, and the records changed since the last message, if any, between
+// the two: in m's state_before (FeatureStateBefore), else in a
+// StateUpdate of their own (sendHeldLocked). Precondition: st.sendMu
 // is held and a sender attached.
 func (st *clientStream) sendRawLocked(m *sentrypb.ServerMessage) error {
 	if st.postedHeld.Len() > 0 {
 		if recs := st.records(0, false); len(recs) > 0 {
-			if err := st.sendHeldWithLocked(recs); err != nil {
+			if st.stateBefore {
+				// In m's frame, folded before its content.
+				m.StateBefore = append(m.StateBefore, recs...)
+			} else if err := st.sendHeldWithLocked(recs); err != nil {
 				return err
 			}
 		}
 	}
+	st.heldGoneLocked()
 	return st.send(st.postedHeld.Attach(m))
 }
 
@@ -387,5 +404,6 @@ func (st *clientStream) sendHeldWithLocked(recs []*sentrypb.StateRecord) error {
 	if len(recs) > 0 {
 		m.Msg = &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}
 	}
+	st.heldGoneLocked()
 	return st.send(st.postedHeld.Attach(m))
 }

@@ -198,6 +198,10 @@ func (s *Server) Session(stream sentrypb.Sentry_SessionServer) (err error) {
 	c.stream.channelPosted = c.stream.postBatch && hello.GetFeatures()&sentrypb.FeatureChannelPosted != 0
 	c.stream.postedHeld.Packed = c.stream.postBatch && hello.GetFeatures()&sentrypb.FeaturePostedDone != 0
 	c.stream.postedHeld.PackedWrites = c.stream.postedHeld.Packed && hello.GetFeatures()&sentrypb.FeaturePostedWrites != 0
+	if c.stream.postBatch {
+		c.stream.linger = lingerOf(hello)
+		c.stream.stateBefore = hello.GetFeatures()&sentrypb.FeatureStateBefore != 0
+	}
 	sess := &session{stream: stream}
 	sess.heard.Store(time.Now().UnixNano())
 	timeout := s.cfg.ClientTimeout

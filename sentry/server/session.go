@@ -27,6 +27,25 @@ type session struct {
 	heard atomic.Int64
 	// seqs admits the calls of the socket and of the call channels.
 	seqs lockedSeqs
+	// lingering is set once a Goodbye of a client with a sandbox
+	// network started its linger. Only the goroutine reading the
+	// session uses it (readLoop; the reading passes from one to the
+	// next with a goroutine start).
+	lingering bool
+	// ended is closed when the session ended (end), for a stream
+	// handler whose goroutine no longer reads it (serve). Made by
+	// serve before the first read.
+	ended   chan struct{}
+	endOnce sync.Once
+}
+
+// end says the session ended (sess.ended).
+func (s *session) end() {
+	s.endOnce.Do(func() {
+		if s.ended != nil {
+			close(s.ended)
+		}
+	})
 }
 
 // clientStream is the front's side of a client: the stream its messages
@@ -51,6 +70,18 @@ type clientStream struct {
 	// postBatch says the client takes posted replies in batches
 	// (Hello.features). Immutable after newClient.
 	postBatch bool
+	// stateBefore says the client folds ServerMessage.state_before
+	// (FeatureStateBefore; only with postBatch). Immutable after
+	// newClient.
+	stateBefore bool
+	// linger is how long replies the client lets wait may be held past
+	// the end of their batch (Hello.posted_reply_linger_us, at most
+	// maxLinger; 0: not at all). Immutable after newClient.
+	linger time.Duration
+	// lingerTimer sends the lingering replies (lingering.go), made at the
+	// first; lingerArmed says it runs. Protected by sendMu.
+	lingerTimer *time.Timer
+	lingerArmed bool
 	// channelPosted says the client takes posted replies in a call
 	// channel's reply (FeatureChannelPosted; only with postBatch).
 	// Immutable after newClient.
@@ -94,6 +125,10 @@ type clientStream struct {
 	// Immutable after openClient.
 	log  hclog.Logger
 	done <-chan struct{}
+	// sent counts the messages sent on the client's streams (not the
+	// channel replies); lingerSends those the linger timer sent
+	// (posted.go). Atomic.
+	sent, lingerSends atomic.Uint64
 }
 
 var _ kernel.Sender = (*clientStream)(nil)
@@ -107,15 +142,27 @@ func (s *session) send(m *sentrypb.ServerMessage) error {
 // serve runs the session's receive loop until the stream ends or the
 // client says Goodbye. Either way the client's state is freed.
 func (c *client) serve(sess *session) error {
-	k := c.k
 	c.stream.setSender(sess.send)
 	if err := c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: c.s.id, ProtocolVersion: sentrypb.ProtocolVersion, Features: sentrypb.ServerFeatures}}}); err != nil {
 		c.destroy()
 		return err
 	}
-	// lingering is set once a Goodbye of a client with a sandbox network
-	// started its linger.
-	lingering := false
+	sess.ended = make(chan struct{})
+	if !c.readLoop(sess) {
+		// Another goroutine reads the session now (readerrun.go): the
+		// stream's handler returns when it ends.
+		<-sess.ended
+	}
+	return nil
+}
+
+// readLoop receives and handles the session's messages until the stream
+// ends or the client says Goodbye (true: the session ended, sess.ended is
+// closed), or until another goroutine took the reading over while this
+// one ran a posted batch (false; readerrun.go).
+func (c *client) readLoop(sess *session) bool {
+	k := c.k
+	var watch *readerWatch
 	for {
 		m, err := sess.stream.Recv()
 		sess.heard.Store(time.Now().UnixNano())
@@ -123,7 +170,8 @@ func (c *client) serve(sess *session) error {
 			k.Log.Debug("session ended", "err", err)
 			c.stream.setSender(nil)
 			c.destroy()
-			return nil
+			sess.end()
+			return true
 		}
 		// Posted calls the client batched come first, each as a Call
 		// message of its own (posted.go).
@@ -131,6 +179,16 @@ func (c *client) serve(sess *session) error {
 			c.stream.sendMu.Lock()
 			c.stream.channelFollows = true
 			c.stream.sendMu.Unlock()
+		}
+		if len(m.PostedCalls) > 0 {
+			c.counts.postedFrames.Add(1)
+		}
+		if m.Msg == nil && len(m.PostedCalls) > 0 {
+			// A frame of posted calls alone.
+			if !c.receivePostedFrame(sess, m.PostedCalls, &watch) {
+				return false
+			}
+			continue
 		}
 		if len(m.PostedCalls) > 1 {
 			c.receivePostedBatch(sess, m.PostedCalls)
@@ -159,8 +217,8 @@ func (c *client) serve(sess *session) error {
 				// travel after it exits, as a host kernel sends them:
 				// frames keep flowing on this loop until the stack has
 				// drained (kernel.Kernel.LingerNetwork), then Farewell.
-				if !lingering {
-					lingering = true
+				if !sess.lingering {
+					sess.lingering = true
 					k.AppEnded.Store(true)
 					go c.farewellAfterLinger()
 				}
@@ -171,7 +229,8 @@ func (c *client) serve(sess *session) error {
 			go forgetOrigins(k)
 			c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Farewell{Farewell: &sentrypb.Farewell{}}})
 			c.stream.setSender(nil)
-			return nil
+			sess.end()
+			return true
 		case *sentrypb.ClientMessage_SignalsPending:
 			if m.SignalsPending != nil {
 				k.SignalsPending(m.SignalsPending)
@@ -226,10 +285,17 @@ func (c *client) admitCall(sess *session, call *sentrypb.Call) bool {
 // are then dropped).
 func (st *clientStream) setSender(f func(*sentrypb.ServerMessage) error) {
 	st.sendMu.Lock()
-	st.send = f
+	st.send = nil
+	if f != nil {
+		st.send = func(m *sentrypb.ServerMessage) error {
+			st.sent.Add(1)
+			return f(m)
+		}
+	}
 	// Held replies belonged to the previous stream, if any: the client
 	// re-sends their calls.
 	st.postedHeld.Drop()
+	st.heldGoneLocked()
 	st.channelFollows = false
 	st.sendMu.Unlock()
 }
@@ -296,8 +362,8 @@ func (st *clientStream) reply(r *sentrypb.Reply) {
 }
 
 // sendWithStateLocked sends m with the replay state changed since the last
-// message: in m's state if m is a reply, else in a StateUpdate push sent
-// just before m. Precondition: st.sendMu is held and a sender attached.
+// message: in m's state if m is a reply, else in its state_before
+// (FeatureStateBefore) or a StateUpdate push sent just before m. Precondition: st.sendMu is held and a sender attached.
 func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	var seq uint64
 	r := m.GetReply()
@@ -308,6 +374,10 @@ func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	if len(recs) > 0 {
 		if r != nil {
 			r.State = withRecords(r.State, recs)
+		} else if st.stateBefore {
+			// In m's frame, folded before it (and after the held
+			// replies).
+			m.StateBefore = recs
 		} else {
 			up := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}}
 			if err := st.sendRawLocked(up); err != nil {

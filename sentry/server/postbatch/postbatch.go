@@ -19,12 +19,30 @@ type Replies struct {
 	// writes are the held replies of writes behind, packed (HoldWrite);
 	// nil when none are held.
 	writes *sentrypb.PostedWrites
+	// urgent says a reply held since the last ones went is of a call
+	// the client may wait for (MarkUrgent): they may not linger.
+	urgent bool
 	// Packed says the client takes the replies that carry a result alone
 	// packed (FeaturePostedDone: sentrypb.PostedDone), PackedWrites those
 	// of writes behind (FeaturePostedWrites: HoldWrite). Set by the
 	// owner before the first Hold.
 	Packed, PackedWrites bool
 }
+
+// MarkUrgent says a reply being held (or just held) is of a call whose
+// reply the client may wait for (no Syscall.reply_can_wait): the held
+// replies go with the next message the owner must send, they do not
+// linger (CanLinger) until they are taken.
+func (b *Replies) MarkUrgent() { b.urgent = true }
+
+// Urgent says a reply held since the last ones went is of a call the
+// client may wait for (MarkUrgent).
+func (b *Replies) Urgent() bool { return b.urgent }
+
+// CanLinger says replies are held and the client waits for none of them:
+// the owner may keep them past the end of their batch, for its next
+// message, within its bound.
+func (b *Replies) CanLinger() bool { return b.Len() > 0 && !b.urgent }
 
 // Hold keeps r for the next message and reports true, unless MaxHeld are
 // held already: then it reports false and the caller sends r now (with
@@ -100,7 +118,7 @@ func (b *Replies) TakeInto(r *sentrypb.Reply) {
 // in done when Packed, and the writes' packed ones, and forgets them.
 func (b *Replies) take() (full []*sentrypb.Reply, done *sentrypb.PostedDone, writes *sentrypb.PostedWrites) {
 	held, writes := b.held, b.writes
-	b.held, b.writes = nil, nil
+	b.held, b.writes, b.urgent = nil, nil, false
 	if !b.Packed {
 		return held, nil, writes
 	}
@@ -144,4 +162,4 @@ func ResultAlone(r *sentrypb.Reply) bool {
 
 // Drop forgets the held replies: their stream is gone, and the client
 // re-sends the calls on its next one.
-func (b *Replies) Drop() { b.held, b.writes = nil, nil }
+func (b *Replies) Drop() { b.held, b.writes, b.urgent = nil, nil, false }

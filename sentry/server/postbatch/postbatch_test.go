@@ -215,3 +215,45 @@ func TestHoldWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestCanLinger checks that held replies may linger until one of a call
+// the client may wait for is held (MarkUrgent), and that taking or
+// dropping them forgets that.
+func TestCanLinger(t *testing.T) {
+	tests := []struct {
+		name string
+		// urgent marks the reply of each seq held, in order.
+		urgent []bool
+		end    func(*Replies)
+		want   bool
+		// wantAfter is CanLinger once a reply that may wait is held
+		// after end.
+		wantAfter bool
+	}{
+		{name: "none held", end: func(*Replies) {}, wantAfter: true},
+		{name: "all may wait", urgent: []bool{false, false}, end: func(*Replies) {}, want: true, wantAfter: true},
+		{name: "one urgent", urgent: []bool{false, true, false}, end: func(*Replies) {}},
+		{name: "urgent, taken", urgent: []bool{true}, end: func(b *Replies) { b.Take() }, wantAfter: true},
+		{name: "urgent, attached", urgent: []bool{true}, end: func(b *Replies) { b.Attach(&sentrypb.ServerMessage{}) }, wantAfter: true},
+		{name: "urgent, dropped", urgent: []bool{true}, end: func(b *Replies) { b.Drop() }, wantAfter: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &Replies{Packed: true}
+			for i, u := range tc.urgent {
+				b.Hold(&sentrypb.Reply{Seq: uint64(i + 1)})
+				if u {
+					b.MarkUrgent()
+				}
+			}
+			if got := b.CanLinger(); got != tc.want {
+				t.Errorf("CanLinger() = %v, want %v", got, tc.want)
+			}
+			tc.end(b)
+			b.Hold(&sentrypb.Reply{Seq: 100})
+			if got := b.CanLinger(); got != tc.wantAfter {
+				t.Errorf("CanLinger() after = %v, want %v", got, tc.wantAfter)
+			}
+		})
+	}
+}
