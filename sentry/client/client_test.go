@@ -188,6 +188,12 @@ func runFakeWith(t *testing.T, platform string, argv []string, timeout time.Dura
 		Stderr:   &stderr,
 		Log:      logger,
 		Strace:   strace,
+		// The fake keeps nothing across sessions, so a recovery to it
+		// cannot continue the application: a load-induced heartbeat
+		// gap (the default declares the server dead after 500 ms) must
+		// not start one. Failure detection has its own tests
+		// (recovery_test.go).
+		DeadAfter: 10 * time.Second,
 	})
 	if err != nil {
 		t.Fatalf("Run(%v) on %s: %v", argv, platform, err)
