@@ -344,6 +344,10 @@ func once[R proto.Message](s *Server, o *goferpb.Origin, op string, run func() (
 			// read again runs.
 			s.cache.forget(e)
 		}
+		if x, ok := any(r).(interface{ GetDiffers() bool }); ok && x.GetDiffers() {
+			// So for a conditional truncation or exchange (conditional.go).
+			s.cache.forget(e)
+		}
 		return r
 	}
 	<-e.done

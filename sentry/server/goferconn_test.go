@@ -422,6 +422,10 @@ type lossyConn struct {
 	once   sync.Once
 	// restarted is set once the gofer was restarted (read after the call).
 	restarted bool
+	// between, if set, runs after the call the gofer ran and before the
+	// gofer is restarted: another party's change the re-sent call must
+	// not undo.
+	between func()
 }
 
 func (l *lossyConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
@@ -431,6 +435,9 @@ func (l *lossyConn) Invoke(ctx context.Context, method string, args, reply any, 
 		l.once.Do(func() { lost = true })
 	}
 	if lost && err == nil {
+		if l.between != nil {
+			l.between()
+		}
 		l.p.Restart()
 		l.restarted = true
 		return status.Error(codes.Unavailable, "connection lost (test)")

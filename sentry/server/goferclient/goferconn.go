@@ -281,6 +281,9 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if fr, ok := req.(*goferpb.FallocateRequest); ok && movesBytes(fr.GetMode()) && !fr.GetCheckSize() {
 		return g.fallocateChecked(ctx, method, fr, rep, opts)
 	}
+	if (truncates(req) || exchanges(req)) && !donated.Has[unconditional](opts) {
+		return g.sendChecked(ctx, method, req, rep, opts)
+	}
 	g.beforeChange(req)
 	var inFlight []use // the handles of the first call whose outcome is unknown
 	unknown := false
@@ -372,6 +375,7 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 		}
 		if unknown && errno == 0 {
 			g.settleFallocate(req, rep)
+			g.settleConditional(method, req, rep)
 		}
 		again := g.finish(req, uses, rep, &gift)
 		dropDonated()
