@@ -25,6 +25,17 @@ func TestTruncateCheckVersion(t *testing.T) {
 			CheckVersion: true, SizeBefore: v.GetSize(), CtimeNsBefore: v.GetCtimeNs(), MtimeNsBefore: v.GetMtimeNs()})))
 		return r.GetDiffers(), r.GetStat()
 	}
+	walkOpen := func(e *env, _ uint64, v *goferpb.Stat, _ *goferpb.Origin) (bool, *goferpb.Stat) {
+		r := must(t, "walk", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: []string{"f"}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC,
+			CheckVersion: true, SizeBefore: v.GetSize(), CtimeNsBefore: v.GetCtimeNs(), MtimeNsBefore: v.GetMtimeNs()})))
+		if r.GetOpenErrno() != 0 || len(r.GetFiles()) != 1 {
+			t.Fatalf("walk-open: %v, %d files", unix.Errno(r.GetOpenErrno()), len(r.GetFiles()))
+		}
+		if r.GetOpenDiffers() {
+			return true, r.GetFiles()[0].GetStat()
+		}
+		return false, r.GetOpenStat()
+	}
 	for _, tc := range []struct {
 		name    string
 		call    call
@@ -33,6 +44,7 @@ func TestTruncateCheckVersion(t *testing.T) {
 	}{
 		{name: "setstat", call: setStat, truncTo: 2},
 		{name: "open O_TRUNC", call: open, truncTo: 0, opens: true},
+		{name: "walk-open O_TRUNC", call: walkOpen, truncTo: 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -60,8 +72,8 @@ func TestTruncateCheckVersion(t *testing.T) {
 				}
 				v = e.stat(h)
 			}
-			if differs, _ := tc.call(e, h, v, origin); differs {
-				t.Errorf("expecting the file's own version: differs")
+			if differs, st := tc.call(e, h, v, origin); differs || st.GetSize() != tc.truncTo {
+				t.Errorf("expecting the file's own version: differs %v, attributes after: size %d, want false %d", differs, st.GetSize(), tc.truncTo)
 			}
 			if got := e.stat(h).GetSize(); got != tc.truncTo {
 				t.Errorf("after the call the size is %d, want %d", got, tc.truncTo)

@@ -51,23 +51,18 @@ func (s *Server) Open(_ context.Context, req *goferpb.OpenRequest) (*goferpb.Ope
 	if s.log.IsDebug() { // its arguments cost allocations
 		s.log.Debug("open", "handle", req.GetHandle(), "flags", req.GetFlags(), "differs", differs, "err", err)
 	}
-	if differs {
-		return &goferpb.OpenReply{Differs: true, Stat: st}, nil
+	if err != nil {
+		return &goferpb.OpenReply{Errno: errnoOf(err)}, nil
 	}
-	return &goferpb.OpenReply{Errno: errnoOf(err)}, nil
+	return &goferpb.OpenReply{Differs: differs, Stat: st}, nil
 }
 
-// open opens handle id with flags; known is what the caller knows of the
-// file (see markOpen), or nil.
-func (s *Server) open(id uint64, flags uint32, known *openedBy) error {
-	_, _, err := s.openChecked(id, flags, known, nil)
-	return err
-}
-
-// openChecked is open with, if check asks for it (see versionBefore), an
-// O_TRUNC that truncates only a file of the version check gives: on
-// another it opens without truncating and returns the file's attributes
-// and true.
+// openChecked opens handle id with flags; known is what the caller knows
+// of the file (see markOpen), or nil. If check asks for it (see
+// versionBefore), an O_TRUNC truncates only a file of the version check
+// gives: on another it opens without truncating and returns the file's
+// attributes and true; when it truncates, it returns the attributes
+// after.
 func (s *Server) openChecked(id uint64, flags uint32, known *openedBy, check versionBefore) (*goferpb.Stat, bool, error) {
 	h, err := s.lookup(id)
 	if err != nil {
@@ -91,6 +86,10 @@ func (s *Server) openChecked(id uint64, flags uint32, known *openedBy, check ver
 	}
 	// After h.mu: Server.mu is never taken under a handle lock.
 	s.markOpen(h, known)
+	if !differs && flags&unix.O_TRUNC != 0 && check != nil && check.GetCheckVersion() {
+		// Optional: without it the sentry asks when it needs them.
+		st, _ = s.statFile(h.fd)
+	}
 	return st, differs, nil
 }
 

@@ -84,7 +84,9 @@ func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.Wal
 	}
 	rep := &goferpb.WalkReply{Errno: errnoOf(err), Files: files}
 	if req.GetOpen() {
-		rep.OpenErrno = errnoOf(s.walkOpen(req, files, err))
+		var openErr error
+		rep.OpenStat, rep.OpenDiffers, openErr = s.walkOpen(req, files, err)
+		rep.OpenErrno = errnoOf(openErr)
 		if rep.OpenErrno == 0 && req.GetPathHandle() {
 			// Optional: without it the sentry walks to the name.
 			last := files[len(files)-1]
@@ -99,22 +101,28 @@ func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.Wal
 // walkOpen opens the last of the files a Walk returned, as Open does, for
 // a Walk that asked for it (WalkRequest.open): an open by name costs the
 // sentry one round trip instead of a Walk and an Open.
-func (s *Server) walkOpen(req *goferpb.WalkRequest, files []*goferpb.WalkedFile, walkErr error) error {
+// With check_version, a truncation runs only on the file's version given:
+// on another the file is opened without it, and walkOpen returns true;
+// when it runs, walkOpen returns the file's attributes after it.
+func (s *Server) walkOpen(req *goferpb.WalkRequest, files []*goferpb.WalkedFile, walkErr error) (*goferpb.Stat, bool, error) {
 	if walkErr != nil || len(files) == 0 || len(files) != len(req.GetNames()) {
-		return errorf(unix.ENOENT, "walk-open: the walk did not reach the file")
+		return nil, false, errorf(unix.ENOENT, "walk-open: the walk did not reach the file")
 	}
 	last := files[len(files)-1]
 	if ino := req.GetExpectIno(); ino != 0 && last.GetStat().GetIno() != ino {
 		// The name now refers to another file than the sentry's dentry:
 		// do not open (or truncate) it.
-		return errorf(unix.ESTALE, "walk-open: inode %d, want %d", last.GetStat().GetIno(), ino)
+		return nil, false, errorf(unix.ESTALE, "walk-open: inode %d, want %d", last.GetStat().GetIno(), ino)
 	}
 	names := req.GetNames()
-	err := s.open(last.GetHandle().GetId(), req.GetOpenFlags(), &openedBy{st: last.GetStat(), name: names[len(names)-1]})
+	st, differs, err := s.openChecked(last.GetHandle().GetId(), req.GetOpenFlags(), &openedBy{st: last.GetStat(), name: names[len(names)-1]}, req)
 	if s.log.IsDebug() { // its arguments cost allocations
-		s.log.Debug("walk-open", "handle", last.GetHandle().GetId(), "flags", req.GetOpenFlags(), "err", err)
+		s.log.Debug("walk-open", "handle", last.GetHandle().GetId(), "flags", req.GetOpenFlags(), "differs", differs, "err", err)
 	}
-	return err
+	if differs {
+		st = nil // files' last stat
+	}
+	return st, differs, err
 }
 
 // clone returns a new handle for the file of handle id (sharing its O_PATH

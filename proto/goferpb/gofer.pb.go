@@ -962,7 +962,15 @@ type WalkRequest struct {
 	// the open file, so that an open of a name never looked up is one Walk.
 	PathHandle bool `protobuf:"varint,460,opt,name=path_handle,json=pathHandle,proto3" json:"path_handle,omitempty"`
 	// donate asks for the opened file's host fd (see OpenRequest.donate).
-	Donate        bool `protobuf:"varint,290,opt,name=donate,proto3" json:"donate,omitempty"`
+	Donate bool `protobuf:"varint,290,opt,name=donate,proto3" json:"donate,omitempty"`
+	// check_version, with open and O_TRUNC in open_flags, makes the
+	// truncation conditional as OpenRequest's: if the file's size, ctime or
+	// mtime is not the one given, it is opened without truncating and the
+	// reply says open_differs.
+	CheckVersion  bool   `protobuf:"varint,600,opt,name=check_version,json=checkVersion,proto3" json:"check_version,omitempty"`
+	SizeBefore    uint64 `protobuf:"varint,601,opt,name=size_before,json=sizeBefore,proto3" json:"size_before,omitempty"`
+	CtimeNsBefore int64  `protobuf:"varint,602,opt,name=ctime_ns_before,json=ctimeNsBefore,proto3" json:"ctime_ns_before,omitempty"`
+	MtimeNsBefore int64  `protobuf:"varint,603,opt,name=mtime_ns_before,json=mtimeNsBefore,proto3" json:"mtime_ns_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1053,6 +1061,34 @@ func (x *WalkRequest) GetDonate() bool {
 	return false
 }
 
+func (x *WalkRequest) GetCheckVersion() bool {
+	if x != nil {
+		return x.CheckVersion
+	}
+	return false
+}
+
+func (x *WalkRequest) GetSizeBefore() uint64 {
+	if x != nil {
+		return x.SizeBefore
+	}
+	return 0
+}
+
+func (x *WalkRequest) GetCtimeNsBefore() int64 {
+	if x != nil {
+		return x.CtimeNsBefore
+	}
+	return 0
+}
+
+func (x *WalkRequest) GetMtimeNsBefore() int64 {
+	if x != nil {
+		return x.MtimeNsBefore
+	}
+	return 0
+}
+
 type WalkedFile struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Handle        *Handle                `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
@@ -1118,7 +1154,13 @@ type WalkReply struct {
 	OpenErrno int32 `protobuf:"varint,170,opt,name=open_errno,json=openErrno,proto3" json:"open_errno,omitempty"`
 	// path is the handle path_handle asked for, when the open succeeded; it
 	// may be missing (then the sentry walks to the name when it needs one).
-	Path          *Handle `protobuf:"bytes,461,opt,name=path,proto3" json:"path,omitempty"`
+	Path *Handle `protobuf:"bytes,461,opt,name=path,proto3" json:"path,omitempty"`
+	// open_differs: the file was opened without truncating (see
+	// WalkRequest.check_version); files' last stat is its attributes.
+	OpenDiffers bool `protobuf:"varint,600,opt,name=open_differs,json=openDiffers,proto3" json:"open_differs,omitempty"`
+	// open_stat is the file's attributes after an open that truncated it
+	// (only if check_version was set): files' last stat was taken before.
+	OpenStat      *Stat `protobuf:"bytes,601,opt,name=open_stat,json=openStat,proto3" json:"open_stat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1177,6 +1219,20 @@ func (x *WalkReply) GetOpenErrno() int32 {
 func (x *WalkReply) GetPath() *Handle {
 	if x != nil {
 		return x.Path
+	}
+	return nil
+}
+
+func (x *WalkReply) GetOpenDiffers() bool {
+	if x != nil {
+		return x.OpenDiffers
+	}
+	return false
+}
+
+func (x *WalkReply) GetOpenStat() *Stat {
+	if x != nil {
+		return x.OpenStat
 	}
 	return nil
 }
@@ -1882,6 +1938,8 @@ func (x *OpenRequest) GetMtimeNsBefore() int64 {
 	return 0
 }
 
+// stat is the file's attributes after an open that truncated it, or, with
+// differs, the file's attributes (present only if check_version was set).
 type OpenReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -4115,7 +4173,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04root\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x04root\x121\n" +
 	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\x12 \n" +
 	"\vbinding_key\x18\xd2\x01 \x01(\fR\n" +
-	"bindingKey\"\xdb\x01\n" +
+	"bindingKey\"\xf5\x02\n" +
 	"\vWalkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
@@ -4127,17 +4185,24 @@ const file_gofer_proto_rawDesc = "" +
 	"expect_ino\x18\xac\x01 \x01(\x04R\texpectIno\x12 \n" +
 	"\vpath_handle\x18\xcc\x03 \x01(\bR\n" +
 	"pathHandle\x12\x17\n" +
-	"\x06donate\x18\xa2\x02 \x01(\bR\x06donate\"x\n" +
+	"\x06donate\x18\xa2\x02 \x01(\bR\x06donate\x12$\n" +
+	"\rcheck_version\x18\xd8\x04 \x01(\bR\fcheckVersion\x12 \n" +
+	"\vsize_before\x18\xd9\x04 \x01(\x04R\n" +
+	"sizeBefore\x12'\n" +
+	"\x0fctime_ns_before\x18\xda\x04 \x01(\x03R\rctimeNsBefore\x12'\n" +
+	"\x0fmtime_ns_before\x18\xdb\x04 \x01(\x03R\rmtimeNsBefore\"x\n" +
 	"\n" +
 	"WalkedFile\x127\n" +
 	"\x06handle\x18\x01 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +
-	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xb2\x01\n" +
+	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\x93\x02\n" +
 	"\tWalkReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x129\n" +
 	"\x05files\x18\x02 \x03(\v2#.runscdecoupled.gofer.v1.WalkedFileR\x05files\x12\x1e\n" +
 	"\n" +
 	"open_errno\x18\xaa\x01 \x01(\x05R\topenErrno\x124\n" +
-	"\x04path\x18\xcd\x03 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x04path\"%\n" +
+	"\x04path\x18\xcd\x03 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x04path\x12\"\n" +
+	"\fopen_differs\x18\xd8\x04 \x01(\bR\vopenDiffers\x12;\n" +
+	"\topen_stat\x18\xd9\x04 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\bopenStat\"%\n" +
 	"\vStatRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\"T\n" +
 	"\tStatReply\x12\x14\n" +
@@ -4469,94 +4534,95 @@ var file_gofer_proto_depIdxs = []int32{
 	10, // 5: runscdecoupled.gofer.v1.WalkedFile.stat:type_name -> runscdecoupled.gofer.v1.Stat
 	15, // 6: runscdecoupled.gofer.v1.WalkReply.files:type_name -> runscdecoupled.gofer.v1.WalkedFile
 	11, // 7: runscdecoupled.gofer.v1.WalkReply.path:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 8: runscdecoupled.gofer.v1.StatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 9: runscdecoupled.gofer.v1.SetStatRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 10: runscdecoupled.gofer.v1.SetStatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 11: runscdecoupled.gofer.v1.FallocateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 12: runscdecoupled.gofer.v1.FallocateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 13: runscdecoupled.gofer.v1.OpenReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 14: runscdecoupled.gofer.v1.CreateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	11, // 15: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 16: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	11, // 17: runscdecoupled.gofer.v1.CreateReply.path:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 18: runscdecoupled.gofer.v1.CreateReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 19: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 20: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 21: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	11, // 22: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 23: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 24: runscdecoupled.gofer.v1.MkdirReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 25: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	11, // 26: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 27: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 28: runscdecoupled.gofer.v1.SymlinkReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 29: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 30: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 31: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	11, // 32: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 33: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 34: runscdecoupled.gofer.v1.MknodReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 35: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	45, // 36: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
-	7,  // 37: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	45, // 38: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
-	49, // 39: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
-	10, // 40: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
-	12, // 41: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
-	14, // 42: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
-	17, // 43: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
-	19, // 44: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
-	25, // 45: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
-	27, // 46: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
-	29, // 47: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
-	31, // 48: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
-	21, // 49: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
-	23, // 50: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
-	33, // 51: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
-	35, // 52: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
-	37, // 53: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
-	39, // 54: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
-	41, // 55: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
-	43, // 56: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
-	46, // 57: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
-	48, // 58: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
-	51, // 59: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
-	53, // 60: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
-	55, // 61: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
-	8,  // 62: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
-	5,  // 63: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
-	0,  // 64: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
-	3,  // 65: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
-	13, // 66: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
-	16, // 67: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
-	18, // 68: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
-	20, // 69: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
-	26, // 70: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
-	28, // 71: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
-	30, // 72: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
-	32, // 73: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
-	22, // 74: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
-	24, // 75: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
-	34, // 76: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
-	36, // 77: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
-	38, // 78: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
-	40, // 79: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
-	42, // 80: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
-	44, // 81: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
-	47, // 82: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
-	50, // 83: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
-	52, // 84: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
-	54, // 85: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
-	56, // 86: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
-	9,  // 87: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
-	6,  // 88: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
-	2,  // 89: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
-	4,  // 90: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
-	66, // [66:91] is the sub-list for method output_type
-	41, // [41:66] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	10, // 8: runscdecoupled.gofer.v1.WalkReply.open_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 9: runscdecoupled.gofer.v1.StatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 10: runscdecoupled.gofer.v1.SetStatRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 11: runscdecoupled.gofer.v1.SetStatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 12: runscdecoupled.gofer.v1.FallocateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 13: runscdecoupled.gofer.v1.FallocateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 14: runscdecoupled.gofer.v1.OpenReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 15: runscdecoupled.gofer.v1.CreateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 16: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 17: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	11, // 18: runscdecoupled.gofer.v1.CreateReply.path:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 19: runscdecoupled.gofer.v1.CreateReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 20: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 21: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 22: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 23: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 24: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 25: runscdecoupled.gofer.v1.MkdirReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 26: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 27: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 28: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 29: runscdecoupled.gofer.v1.SymlinkReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 30: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 31: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 32: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 33: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 34: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 35: runscdecoupled.gofer.v1.MknodReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 36: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	45, // 37: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	7,  // 38: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	45, // 39: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	49, // 40: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
+	10, // 41: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
+	12, // 42: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
+	14, // 43: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
+	17, // 44: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
+	19, // 45: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
+	25, // 46: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
+	27, // 47: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
+	29, // 48: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
+	31, // 49: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
+	21, // 50: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
+	23, // 51: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
+	33, // 52: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
+	35, // 53: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
+	37, // 54: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
+	39, // 55: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
+	41, // 56: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
+	43, // 57: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
+	46, // 58: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
+	48, // 59: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
+	51, // 60: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
+	53, // 61: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
+	55, // 62: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
+	8,  // 63: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
+	5,  // 64: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
+	0,  // 65: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
+	3,  // 66: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
+	13, // 67: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
+	16, // 68: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
+	18, // 69: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
+	20, // 70: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
+	26, // 71: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
+	28, // 72: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
+	30, // 73: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
+	32, // 74: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
+	22, // 75: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
+	24, // 76: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
+	34, // 77: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
+	36, // 78: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
+	38, // 79: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
+	40, // 80: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
+	42, // 81: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
+	44, // 82: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
+	47, // 83: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
+	50, // 84: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
+	52, // 85: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
+	54, // 86: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
+	56, // 87: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
+	9,  // 88: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
+	6,  // 89: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
+	2,  // 90: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
+	4,  // 91: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
+	67, // [67:92] is the sub-list for method output_type
+	42, // [42:67] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_gofer_proto_init() }

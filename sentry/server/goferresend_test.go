@@ -27,12 +27,13 @@ func TestGoferRestartResentTruncate(t *testing.T) {
 	tests := []struct {
 		name   string
 		method string
-		call   func(t *testing.T, c goferpb.GoferClient, h uint64)
+		only   func(req any) bool
+		call   func(t *testing.T, c goferpb.GoferClient, root, h uint64)
 		want   string
 	}{
 		{
 			name: "ftruncate", method: "SetStat", want: later,
-			call: func(t *testing.T, c goferpb.GoferClient, h uint64) {
+			call: func(t *testing.T, c goferpb.GoferClient, _, h uint64) {
 				r, err := c.SetStat(context.Background(), &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_SIZE, Size: 4,
 					Origin: &goferpb.Origin{ClientId: "c", Seq: 5}})
 				if err != nil || r.Errno != 0 || r.Differs {
@@ -42,10 +43,20 @@ func TestGoferRestartResentTruncate(t *testing.T) {
 		},
 		{
 			name: "open O_TRUNC", method: "Open", want: later,
-			call: func(t *testing.T, c goferpb.GoferClient, h uint64) {
+			call: func(t *testing.T, c goferpb.GoferClient, _, h uint64) {
 				r, err := c.Open(context.Background(), &goferpb.OpenRequest{Handle: h, Flags: unix.O_WRONLY | unix.O_TRUNC})
 				if err != nil || r.Errno != 0 || r.Differs {
 					t.Fatalf("Open: %v %v differs %v", err, unix.Errno(r.GetErrno()), r.GetDiffers())
+				}
+			},
+		},
+		{
+			name: "walk-open O_TRUNC", method: "Walk", want: later,
+			only: func(req any) bool { w, ok := req.(*goferpb.WalkRequest); return ok && w.Open },
+			call: func(t *testing.T, c goferpb.GoferClient, root, h uint64) {
+				r, err := c.Walk(context.Background(), &goferpb.WalkRequest{Dir: root, Names: []string{"f"}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC})
+				if err != nil || r.Errno != 0 || r.OpenErrno != 0 || r.OpenDiffers {
+					t.Fatalf("Walk: %v %v open %v differs %v", err, unix.Errno(r.GetErrno()), unix.Errno(r.GetOpenErrno()), r.GetOpenDiffers())
 				}
 			},
 		},
@@ -58,7 +69,7 @@ func TestGoferRestartResentTruncate(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := startGoferProc(t, root)
-			lossy := &lossyConn{p: p, method: tc.method, between: func() {
+			lossy := &lossyConn{p: p, method: tc.method, only: tc.only, between: func() {
 				f, err := os.OpenFile(path, os.O_WRONLY, 0)
 				if err != nil {
 					t.Error(err)
@@ -69,11 +80,11 @@ func TestGoferRestartResentTruncate(t *testing.T) {
 					t.Error(err)
 				}
 			}}
-			gcl, h := walkedThrough(t, p, func(cc grpc.ClientConnInterface) grpc.ClientConnInterface {
+			gcl, rootH, h := walkedThrough(t, p, func(cc grpc.ClientConnInterface) grpc.ClientConnInterface {
 				lossy.ClientConnInterface = cc
 				return lossy
 			})
-			tc.call(t, gcl, h)
+			tc.call(t, gcl, rootH, h)
 			if !lossy.restarted {
 				t.Fatal("the gofer was not restarted between the call and its reply")
 			}
@@ -125,8 +136,9 @@ func TestGoferRestartResentExchange(t *testing.T) {
 	}
 }
 
-// walkedThrough is openedThrough without the open: f's handle unopened.
-func walkedThrough(t *testing.T, p *goferProc, wrap func(grpc.ClientConnInterface) grpc.ClientConnInterface) (goferpb.GoferClient, uint64) {
+// walkedThrough is openedThrough without the open: it returns the root's
+// handle and f's, unopened.
+func walkedThrough(t *testing.T, p *goferProc, wrap func(grpc.ClientConnInterface) grpc.ClientConnInterface) (goferpb.GoferClient, uint64, uint64) {
 	t.Helper()
 	gc := goferclient.NewGoferConn(p.Dial(t), testLog(), goferclient.WithWrap(wrap))
 	t.Cleanup(func() { gc.Close() })
@@ -140,5 +152,5 @@ func walkedThrough(t *testing.T, p *goferProc, wrap func(grpc.ClientConnInterfac
 	if err != nil || w.Errno != 0 || len(w.Files) != 1 {
 		t.Fatalf("Walk: %v %v", err, unix.Errno(w.GetErrno()))
 	}
-	return gcl, w.Files[0].Handle.Id
+	return gcl, at.Root.Id, w.Files[0].Handle.Id
 }

@@ -37,6 +37,8 @@ func truncates(req proto.Message) bool {
 		return r.GetMask()&unix.STATX_SIZE != 0
 	case *goferpb.OpenRequest:
 		return r.GetFlags()&unix.O_TRUNC != 0
+	case *goferpb.WalkRequest:
+		return r.GetOpen() && r.GetOpenFlags()&unix.O_TRUNC != 0
 	}
 	return false
 }
@@ -56,6 +58,24 @@ func differs(rep proto.Message) bool {
 		return r.GetDiffers()
 	case *goferpb.RenameReply:
 		return r.GetDiffers() || r.GetExchangedBefore()
+	case *goferpb.WalkReply:
+		return r.GetOpenDiffers()
+	}
+	return false
+}
+
+// hasCondition says whether req, a truncation or an exchange, came with
+// the state it expects (AttrCache's cached version).
+func hasCondition(req proto.Message) bool {
+	switch r := req.(type) {
+	case *goferpb.SetStatRequest:
+		return r.GetCheckVersion()
+	case *goferpb.OpenRequest:
+		return r.GetCheckVersion()
+	case *goferpb.WalkRequest:
+		return r.GetCheckVersion()
+	case *goferpb.RenameRequest:
+		return r.GetCheckInos()
 	}
 	return false
 }
@@ -68,6 +88,9 @@ func withVersion(req proto.Message, st *goferpb.Stat) proto.Message {
 		r.CheckVersion, r.SizeBefore, r.CtimeNsBefore, r.MtimeNsBefore = true, st.GetSize(), st.GetCtimeNs(), st.GetMtimeNs()
 		return r
 	case *goferpb.OpenRequest:
+		r.CheckVersion, r.SizeBefore, r.CtimeNsBefore, r.MtimeNsBefore = true, st.GetSize(), st.GetCtimeNs(), st.GetMtimeNs()
+		return r
+	case *goferpb.WalkRequest:
 		r.CheckVersion, r.SizeBefore, r.CtimeNsBefore, r.MtimeNsBefore = true, st.GetSize(), st.GetCtimeNs(), st.GetMtimeNs()
 		return r
 	}
@@ -85,8 +108,9 @@ func handleOf(req proto.Message) uint64 {
 	return 0
 }
 
-// sendChecked sends req, a truncation or an exchange with no condition,
-// with the state it expects (see above). req's handles are virtual.
+// sendChecked sends req, a truncation or an exchange, with the state it
+// expects (see above): the one req has (AttrCache's), if any, then the
+// one read. req's handles are virtual.
 func (g *GoferConn) sendChecked(ctx context.Context, method string, req, rep proto.Message, opts []grpc.CallOption) error {
 	opts = append(opts[:len(opts):len(opts)], unconditional{})
 	for round := 0; ; round++ {
@@ -94,7 +118,10 @@ func (g *GoferConn) sendChecked(ctx context.Context, method string, req, rep pro
 			g.log.Debug("conditional call: the state kept changing; sent unconditionally", "method", method, "rounds", round)
 			return g.Invoke(ctx, method, req, rep, opts...)
 		}
-		creq, ok, err := g.withState(ctx, req)
+		creq, ok, err := req, true, error(nil)
+		if round > 0 || !hasCondition(req) {
+			creq, ok, err = g.withState(ctx, req)
+		}
 		if err != nil {
 			return err
 		}
@@ -106,24 +133,52 @@ func (g *GoferConn) sendChecked(ctx context.Context, method string, req, rep pro
 		if err := g.Invoke(ctx, method, creq, rep, opts...); err != nil || !differs(rep) {
 			return err
 		}
+		if w, ok := rep.(*goferpb.WalkReply); ok {
+			// Opened without truncating: truncate the handle it returned
+			// (an Open, conditional on the version the walk found).
+			return g.truncateWalked(ctx, w, creq.(*goferpb.WalkRequest).GetOpenFlags())
+		}
 	}
+}
+
+// truncateWalked truncates the file a walk-open with flags found of
+// another version than it expected and opened without truncating (w, its
+// reply), with an Open of the handle it returned, and clears w's
+// open_differs.
+func (g *GoferConn) truncateWalked(ctx context.Context, w *goferpb.WalkReply, flags uint32) error {
+	files := w.GetFiles()
+	last := files[len(files)-1]
+	req := withVersion(&goferpb.OpenRequest{Handle: last.GetHandle().GetId(), Flags: flags}, last.GetStat())
+	var o goferpb.OpenReply
+	if err := g.Invoke(ctx, goferpb.Gofer_Open_FullMethodName, req, &o); err != nil {
+		return err
+	}
+	w.OpenDiffers, w.OpenErrno = false, o.GetErrno()
+	return nil
 }
 
 // withState returns req with the state it expects, read now, or false if
 // there is none to read.
 func (g *GoferConn) withState(ctx context.Context, req proto.Message) (proto.Message, bool, error) {
 	if r, ok := req.(*goferpb.RenameRequest); ok {
-		oldIno, ok, err := g.inoOf(ctx, r.GetOldDir(), r.GetOldName())
-		if err != nil || !ok {
+		oldSt, err := g.statOf(ctx, r.GetOldDir(), []string{r.GetOldName()})
+		if err != nil || oldSt == nil {
 			return nil, false, err
 		}
-		newIno, ok, err := g.inoOf(ctx, r.GetNewDir(), r.GetNewName())
-		if err != nil || !ok {
+		newSt, err := g.statOf(ctx, r.GetNewDir(), []string{r.GetNewName()})
+		if err != nil || newSt == nil {
 			return nil, false, err
 		}
 		c := proto.Clone(r).(*goferpb.RenameRequest)
-		c.CheckInos, c.OldIno, c.NewIno = true, oldIno, newIno
+		c.CheckInos, c.OldIno, c.NewIno = true, oldSt.GetIno(), newSt.GetIno()
 		return c, true, nil
+	}
+	if r, ok := req.(*goferpb.WalkRequest); ok {
+		st, err := g.statOf(ctx, r.GetDir(), r.GetNames())
+		if err != nil || st == nil {
+			return nil, false, err
+		}
+		return withVersion(req, st), true, nil
 	}
 	var st goferpb.StatReply
 	if err := g.Invoke(ctx, goferpb.Gofer_Stat_FullMethodName, &goferpb.StatRequest{Handle: handleOf(req)}, &st, donated.SizeOnly{}); err != nil {
@@ -135,11 +190,12 @@ func (g *GoferConn) withState(ctx context.Context, req proto.Message) (proto.Mes
 	return withVersion(req, st.GetStat()), true, nil
 }
 
-// inoOf returns the inode name of directory dir (virtual) holds, or false.
-func (g *GoferConn) inoOf(ctx context.Context, dir uint64, name string) (uint64, bool, error) {
+// statOf returns the attributes of the file names walk to from directory
+// dir (virtual), or nil if they walk to none.
+func (g *GoferConn) statOf(ctx context.Context, dir uint64, names []string) (*goferpb.Stat, error) {
 	var w goferpb.WalkReply
-	if err := g.Invoke(ctx, goferpb.Gofer_Walk_FullMethodName, &goferpb.WalkRequest{Dir: dir, Names: []string{name}}, &w); err != nil {
-		return 0, false, err
+	if err := g.Invoke(ctx, goferpb.Gofer_Walk_FullMethodName, &goferpb.WalkRequest{Dir: dir, Names: names}, &w); err != nil {
+		return nil, err
 	}
 	var ids []uint64
 	for _, f := range w.GetFiles() {
@@ -149,13 +205,13 @@ func (g *GoferConn) inoOf(ctx context.Context, dir uint64, name string) (uint64,
 	}
 	if len(ids) > 0 {
 		if err := g.Invoke(ctx, goferpb.Gofer_Release_FullMethodName, &goferpb.ReleaseRequest{Handles: ids}, &goferpb.ReleaseReply{}); err != nil {
-			return 0, false, err
+			return nil, err
 		}
 	}
-	if w.GetErrno() != 0 || len(w.GetFiles()) != 1 || w.GetFiles()[0].GetStat() == nil {
-		return 0, false, nil
+	if w.GetErrno() != 0 || len(w.GetFiles()) != len(names) || w.GetFiles()[len(names)-1].GetStat() == nil {
+		return nil, nil
 	}
-	return w.GetFiles()[0].GetStat().GetIno(), true, nil
+	return w.GetFiles()[len(names)-1].GetStat(), nil
 }
 
 // settleConditional takes the reply of a conditional call re-sent after
@@ -177,6 +233,11 @@ func (g *GoferConn) settleConditional(method string, req, rep proto.Message) {
 			return
 		}
 		r.Differs, r.Stat = false, nil
+	case *goferpb.WalkReply:
+		if !r.GetOpenDiffers() {
+			return
+		}
+		r.OpenDiffers = false
 	case *goferpb.RenameReply:
 		if !r.GetExchangedBefore() {
 			return
