@@ -75,10 +75,11 @@ import (
 // name must exist). The window this leaves: if the first execution never
 // reached the dying gofer and another party made (or removed) the same
 // name meanwhile, the call reports success for a file it did not create
-// (or remove); and a RENAME_EXCHANGE executed by the dying gofer is
-// executed again (swapping back). A fallocate that collapses or inserts
-// a range is sent with the file's size before it and runs only on that
-// size (fallocate.go), so a re-sent one is never run twice.
+// (or remove). A fallocate that collapses or inserts a range is sent with
+// the file's size before it and runs only on that size (fallocate.go); a
+// truncation with the file's size, ctime and mtime before it, a
+// RENAME_EXCHANGE with the inodes its names hold (conditional.go): a
+// re-sent one that finds the state it leaves is not run again.
 type GoferConn struct {
 	cc  grpc.ClientConnInterface
 	log hclog.Logger
