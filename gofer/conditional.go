@@ -2,6 +2,7 @@ package gofer
 
 import (
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 )
@@ -33,6 +34,18 @@ func versionDiffers(fd int, req versionBefore) (*goferpb.Stat, bool, error) {
 		return nil, false, wrap(err, "version check")
 	}
 	return st, st.GetSize() != req.GetSizeBefore() || st.GetCtimeNs() != req.GetCtimeNsBefore() || st.GetMtimeNs() != req.GetMtimeNsBefore(), nil
+}
+
+// openFailed says whether r is the reply of an open (Open, a walk-open)
+// that failed or found the file of another version than it expected.
+func openFailed(r proto.Message) bool {
+	switch r := r.(type) {
+	case *goferpb.OpenReply:
+		return r.GetErrno() != 0
+	case *goferpb.WalkReply:
+		return r.GetErrno() != 0 || r.GetOpenErrno() != 0 || r.GetOpenDiffers()
+	}
+	return false
 }
 
 // exchangeCheck is the outcome of a conditional RENAME_EXCHANGE's check.

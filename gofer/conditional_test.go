@@ -110,3 +110,50 @@ func TestExchangeCheckInos(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncateOnce: an O_TRUNC open (Open, a walk-open) with an Origin
+// truncates once: the same call again (a restarted sentry re-sending it,
+// with a handle of its own, after the Rewrites put back a write made
+// after the truncation) opens its handle without truncating.
+func TestTruncateOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(e *env, origin *goferpb.Origin) uint64 // the opened handle
+	}{
+		{name: "open", open: func(e *env, origin *goferpb.Origin) uint64 {
+			h := e.walkOne(e.rootH, "f")
+			must(t, "open", must2(e.c.Open(e.ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR | unix.O_TRUNC, Origin: origin})))
+			return h
+		}},
+		{name: "walk-open", open: func(e *env, origin *goferpb.Origin) uint64 {
+			r := must(t, "walk-open", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: []string{"f"}, Open: true,
+				OpenFlags: unix.O_RDWR | unix.O_TRUNC, Origin: origin})))
+			if r.GetOpenErrno() != 0 || len(r.GetFiles()) != 1 {
+				t.Fatalf("walk-open: %v, %d files", unix.Errno(r.GetOpenErrno()), len(r.GetFiles()))
+			}
+			return r.GetFiles()[0].GetHandle().GetId()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.write(e.create(e.rootH, "f", unix.O_RDWR, 0o644), 0, "before the truncation", 0)
+			origin := &goferpb.Origin{ClientId: "c1", Seq: 12}
+			h := tc.open(e, origin)
+			if got := e.read(h, 0, 100); got != "" {
+				t.Fatalf("after the open: %q, want nothing", got)
+			}
+			e.write(h, 0, "after", 0)
+			again := tc.open(e, origin)
+			if got := e.read(again, 0, 100); got != "after" {
+				t.Errorf("after the open re-sent: %q, want %q (truncated twice)", got, "after")
+			}
+			if w := e.write(again, 5, "!", 0); w.GetErrno() != 0 {
+				t.Errorf("the re-sent open left its handle unopened: %v", unix.Errno(w.GetErrno()))
+			}
+			h = tc.open(e, &goferpb.Origin{ClientId: "c1", Seq: 13})
+			if got := e.read(h, 0, 100); got != "" {
+				t.Errorf("after an open of another origin: %q, want nothing", got)
+			}
+		})
+	}
+}

@@ -47,14 +47,27 @@ func (h *handle) setSyncLocked(flags uint32) {
 // with each Write. O_DIRECT is not passed to the host either: its alignment
 // rules would make the sentry's unaligned writes fail.
 func (s *Server) Open(_ context.Context, req *goferpb.OpenRequest) (*goferpb.OpenReply, error) {
-	st, differs, err := s.openChecked(req.GetHandle(), req.GetFlags(), nil, req)
+	if req.GetFlags()&unix.O_TRUNC != 0 && req.GetOrigin() != nil {
+		// The truncation once: a duplicate opens without it.
+		return once(s, req.GetOrigin(), "open", func() (*goferpb.OpenReply, []byte) {
+			return s.openReply(req, req.GetFlags()), nil
+		}, func(*goferpb.OpenReply, []byte) *goferpb.OpenReply {
+			return s.openReply(req, req.GetFlags()&^unix.O_TRUNC)
+		}), nil
+	}
+	return s.openReply(req, req.GetFlags()), nil
+}
+
+// openReply opens req's handle with flags.
+func (s *Server) openReply(req *goferpb.OpenRequest, flags uint32) *goferpb.OpenReply {
+	st, differs, err := s.openChecked(req.GetHandle(), flags, nil, req)
 	if s.log.IsDebug() { // its arguments cost allocations
-		s.log.Debug("open", "handle", req.GetHandle(), "flags", req.GetFlags(), "differs", differs, "err", err)
+		s.log.Debug("open", "handle", req.GetHandle(), "flags", flags, "differs", differs, "err", err)
 	}
 	if err != nil {
-		return &goferpb.OpenReply{Errno: errnoOf(err)}, nil
+		return &goferpb.OpenReply{Errno: errnoOf(err)}
 	}
-	return &goferpb.OpenReply{Differs: differs, Stat: st}, nil
+	return &goferpb.OpenReply{Differs: differs, Stat: st}
 }
 
 // openChecked opens handle id with flags; known is what the caller knows

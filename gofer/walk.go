@@ -78,6 +78,20 @@ func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.Wal
 		}
 		return &goferpb.WalkReply{Files: []*goferpb.WalkedFile{f}}, nil
 	}
+	if req.GetOpen() && req.GetOpenFlags()&unix.O_TRUNC != 0 && req.GetOrigin() != nil {
+		// The truncation once: a duplicate opens without it.
+		return once(s, req.GetOrigin(), "walk-open", func() (*goferpb.WalkReply, []byte) {
+			return s.walkReply(req, req.GetOpenFlags()), nil
+		}, func(*goferpb.WalkReply, []byte) *goferpb.WalkReply {
+			return s.walkReply(req, req.GetOpenFlags()&^unix.O_TRUNC)
+		}), nil
+	}
+	return s.walkReply(req, req.GetOpenFlags()), nil
+}
+
+// walkReply walks req's names and, if req asks for it, opens the last
+// file with openFlags.
+func (s *Server) walkReply(req *goferpb.WalkRequest, openFlags uint32) *goferpb.WalkReply {
 	files, err := s.walk(req.GetDir(), req.GetNames())
 	if s.log.IsDebug() { // its arguments cost allocations
 		s.log.Debug("walk", "dir", req.GetDir(), "names", req.GetNames(), "walked", len(files), "err", err)
@@ -85,7 +99,7 @@ func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.Wal
 	rep := &goferpb.WalkReply{Errno: errnoOf(err), Files: files}
 	if req.GetOpen() {
 		var openErr error
-		rep.OpenStat, rep.OpenDiffers, openErr = s.walkOpen(req, files, err)
+		rep.OpenStat, rep.OpenDiffers, openErr = s.walkOpen(req, openFlags, files, err)
 		rep.OpenErrno = errnoOf(openErr)
 		if rep.OpenErrno == 0 && req.GetPathHandle() {
 			// Optional: without it the sentry walks to the name.
@@ -95,7 +109,7 @@ func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.Wal
 			}
 		}
 	}
-	return rep, nil
+	return rep
 }
 
 // walkOpen opens the last of the files a Walk returned, as Open does, for
@@ -104,7 +118,7 @@ func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.Wal
 // With check_version, a truncation runs only on the file's version given:
 // on another the file is opened without it, and walkOpen returns true;
 // when it runs, walkOpen returns the file's attributes after it.
-func (s *Server) walkOpen(req *goferpb.WalkRequest, files []*goferpb.WalkedFile, walkErr error) (*goferpb.Stat, bool, error) {
+func (s *Server) walkOpen(req *goferpb.WalkRequest, flags uint32, files []*goferpb.WalkedFile, walkErr error) (*goferpb.Stat, bool, error) {
 	if walkErr != nil || len(files) == 0 || len(files) != len(req.GetNames()) {
 		return nil, false, errorf(unix.ENOENT, "walk-open: the walk did not reach the file")
 	}
@@ -115,9 +129,9 @@ func (s *Server) walkOpen(req *goferpb.WalkRequest, files []*goferpb.WalkedFile,
 		return nil, false, errorf(unix.ESTALE, "walk-open: inode %d, want %d", last.GetStat().GetIno(), ino)
 	}
 	names := req.GetNames()
-	st, differs, err := s.openChecked(last.GetHandle().GetId(), req.GetOpenFlags(), &openedBy{st: last.GetStat(), name: names[len(names)-1]}, req)
+	st, differs, err := s.openChecked(last.GetHandle().GetId(), flags, &openedBy{st: last.GetStat(), name: names[len(names)-1]}, req)
 	if s.log.IsDebug() { // its arguments cost allocations
-		s.log.Debug("walk-open", "handle", last.GetHandle().GetId(), "flags", req.GetOpenFlags(), "differs", differs, "err", err)
+		s.log.Debug("walk-open", "handle", last.GetHandle().GetId(), "flags", flags, "differs", differs, "err", err)
 	}
 	if differs {
 		st = nil // files' last stat
