@@ -408,39 +408,47 @@ func inodesAt(dirfd int, names ...string) []*goferpb.InodeID {
 // file (and of anything below it) stay valid.
 func (s *Server) Rename(_ context.Context, req *goferpb.RenameRequest) (*goferpb.RenameReply, error) {
 	return once(s, req.GetOrigin(), "rename", func() (*goferpb.RenameReply, []byte) {
-		changed, err := s.rename(req)
+		changed, check, err := s.rename(req)
 		s.log.Debug("rename", "old_dir", req.GetOldDir(), "old_name", req.GetOldName(),
-			"new_dir", req.GetNewDir(), "new_name", req.GetNewName(), "flags", req.GetFlags(), "err", err)
+			"new_dir", req.GetNewDir(), "new_name", req.GetNewName(), "flags", req.GetFlags(), "check", check, "err", err)
 		if err != nil {
 			return &goferpb.RenameReply{Errno: errnoOf(err)}, nil
 		}
-		return &goferpb.RenameReply{Changed: changed}, nil
+		return &goferpb.RenameReply{Changed: changed, Differs: check == exchangeDiffer, ExchangedBefore: check == exchangeDone}, nil
 	}, nil), nil
 }
 
-// rename renames and returns the inodes the two names held before.
-func (s *Server) rename(req *goferpb.RenameRequest) ([]*goferpb.InodeID, error) {
+// rename renames and returns the inodes the two names held before; a
+// RENAME_EXCHANGE with check_inos is done only if the check says
+// exchangeRuns (conditional.go), and then nothing changed.
+func (s *Server) rename(req *goferpb.RenameRequest) ([]*goferpb.InodeID, exchangeCheck, error) {
 	const allowed = unix.RENAME_NOREPLACE | unix.RENAME_EXCHANGE
 	if req.GetFlags()&^uint32(allowed) != 0 {
-		return nil, errorf(unix.EINVAL, "rename: flags %#x", req.GetFlags())
+		return nil, exchangeRuns, errorf(unix.EINVAL, "rename: flags %#x", req.GetFlags())
 	}
 	if err := checkName(req.GetNewName()); err != nil {
-		return nil, wrap(err, "rename")
+		return nil, exchangeRuns, wrap(err, "rename")
 	}
 	oldDir, err := s.lookupDirName(req.GetOldDir(), req.GetOldName())
 	if err != nil {
-		return nil, wrap(err, "rename")
+		return nil, exchangeRuns, wrap(err, "rename")
 	}
 	defer oldDir.decRef()
 	newDir, err := s.lookupDir(req.GetNewDir())
 	if err != nil {
-		return nil, wrap(err, "rename")
+		return nil, exchangeRuns, wrap(err, "rename")
 	}
 	defer newDir.decRef()
 	if s.hidden(newDir, req.GetNewName()) {
-		return nil, errorf(unix.ENOENT, "rename to %q: hidden", req.GetNewName())
+		return nil, exchangeRuns, errorf(unix.ENOENT, "rename to %q: hidden", req.GetNewName())
+	}
+	if req.GetCheckInos() && req.GetFlags()&unix.RENAME_EXCHANGE != 0 {
+		check, err := checkExchange(oldDir.fd, req.GetOldName(), newDir.fd, req.GetNewName(), req)
+		if err != nil || check != exchangeRuns {
+			return nil, check, err
+		}
 	}
 	changed := append(inodesAt(oldDir.fd, req.GetOldName()), inodesAt(newDir.fd, req.GetNewName())...)
-	return changed, wrap(unix.Renameat2(oldDir.fd, req.GetOldName(), newDir.fd, req.GetNewName(), uint(req.GetFlags())),
+	return changed, exchangeRuns, wrap(unix.Renameat2(oldDir.fd, req.GetOldName(), newDir.fd, req.GetNewName(), uint(req.GetFlags())),
 		"rename %q to %q", req.GetOldName(), req.GetNewName())
 }

@@ -135,7 +135,11 @@
 //     gofer restart. For that, a Fallocate may carry check_size: it runs
 //     only on a file of size size_before, else replies size_differs having
 //     done nothing (not kept either), so that a collapse or insertion
-//     re-sent to a restarted gofer is not applied twice (fallocate.go).
+//     re-sent to a restarted gofer is not applied twice (fallocate.go);
+//     so may a truncation (SetStat of the size, an O_TRUNC Open or
+//     walk-open) carry the file's size, ctime and mtime it expects, a
+//     RENAME_EXCHANGE the inodes its names must hold (check_version,
+//     check_inos: conditional.go).
 //
 // # Confinement
 //

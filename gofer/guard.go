@@ -73,7 +73,8 @@ var handleIDFields = map[protoreflect.Name]bool{
 // notHandleIDFields are the uint64 request fields that are not handle ids.
 var notHandleIDFields = map[protoreflect.Name]bool{
 	"offset": true, "size": true, "seq": true, "rdev": true, "length": true, "features": true, "expect_ino": true, "size_before": true,
-	"ino": true, // GetdentsRequest.ino: the inode a listing by name expects
+	"ino":     true,                  // GetdentsRequest.ino: the inode a listing by name expects
+	"old_ino": true, "new_ino": true, // RenameRequest.check_inos' inodes
 }
 
 // errForeignHandle is returned by the request decoder of a call naming a

@@ -47,47 +47,78 @@ func (h *handle) setSyncLocked(flags uint32) {
 // with each Write. O_DIRECT is not passed to the host either: its alignment
 // rules would make the sentry's unaligned writes fail.
 func (s *Server) Open(_ context.Context, req *goferpb.OpenRequest) (*goferpb.OpenReply, error) {
-	err := s.open(req.GetHandle(), req.GetFlags(), nil)
-	if s.log.IsDebug() { // its arguments cost allocations
-		s.log.Debug("open", "handle", req.GetHandle(), "flags", req.GetFlags(), "err", err)
+	if req.GetFlags()&unix.O_TRUNC != 0 && req.GetOrigin() != nil {
+		// The truncation once: a duplicate opens without it.
+		return once(s, req.GetOrigin(), "open", func() (*goferpb.OpenReply, []byte) {
+			return s.openReply(req, req.GetFlags()), nil
+		}, func(*goferpb.OpenReply, []byte) *goferpb.OpenReply {
+			return s.openReply(req, req.GetFlags()&^unix.O_TRUNC)
+		}), nil
 	}
-	return &goferpb.OpenReply{Errno: errnoOf(err)}, nil
+	return s.openReply(req, req.GetFlags()), nil
 }
 
-// open opens handle id with flags; known is what the caller knows of the
-// file (see markOpen), or nil.
-func (s *Server) open(id uint64, flags uint32, known *openedBy) error {
+// openReply opens req's handle with flags.
+func (s *Server) openReply(req *goferpb.OpenRequest, flags uint32) *goferpb.OpenReply {
+	st, differs, err := s.openChecked(req.GetHandle(), flags, nil, req)
+	if s.log.IsDebug() { // its arguments cost allocations
+		s.log.Debug("open", "handle", req.GetHandle(), "flags", flags, "differs", differs, "err", err)
+	}
+	if err != nil {
+		return &goferpb.OpenReply{Errno: errnoOf(err)}
+	}
+	return &goferpb.OpenReply{Differs: differs, Stat: st}
+}
+
+// openChecked opens handle id with flags; known is what the caller knows
+// of the file (see markOpen), or nil. If check asks for it (see
+// versionBefore), an O_TRUNC truncates only a file of the version check
+// gives: on another it opens without truncating and returns the file's
+// attributes and true; when it truncates, it returns the attributes
+// after.
+func (s *Server) openChecked(id uint64, flags uint32, known *openedBy, check versionBefore) (*goferpb.Stat, bool, error) {
 	h, err := s.lookup(id)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	defer h.decRef()
 	if err := h.checkOpenable(); err != nil {
-		return wrap(err, "open")
+		return nil, false, wrap(err, "open")
 	}
 	read, write, err := accessOf(flags)
 	if err != nil {
-		return wrap(err, "open handle %d", id)
+		return nil, false, wrap(err, "open handle %d", id)
 	}
 	if h.ftype == unix.S_IFDIR && (write || flags&unix.O_TRUNC != 0) {
-		return errorf(unix.EISDIR, "open directory handle %d with flags %#x", id, flags)
+		return nil, false, errorf(unix.EISDIR, "open directory handle %d with flags %#x", id, flags)
 	}
 
-	if err := h.openLocking(id, flags, read, write); err != nil {
-		return err
+	st, differs, err := h.openLocking(id, flags, read, write, check)
+	if err != nil {
+		return nil, false, err
 	}
 	// After h.mu: Server.mu is never taken under a handle lock.
 	s.markOpen(h, known)
-	return nil
+	if !differs && flags&unix.O_TRUNC != 0 && check != nil && check.GetCheckVersion() {
+		// Optional: without it the sentry asks when it needs them.
+		st, _ = s.statFile(h.fd)
+	}
+	return st, differs, nil
 }
 
-func (h *handle) openLocking(id uint64, flags uint32, read, write bool) error {
+func (h *handle) openLocking(id uint64, flags uint32, read, write bool, check versionBefore) (*goferpb.Stat, bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.ensureOpenLocked(read, write); err != nil {
-		return err
+		return nil, false, err
 	}
 	h.setSyncLocked(flags)
+	if flags&unix.O_TRUNC != 0 && check != nil {
+		st, differs, err := versionDiffers(h.fd, check)
+		if err != nil || differs {
+			return st, differs, err
+		}
+	}
 	if flags&unix.O_TRUNC != 0 {
 		var err error
 		if h.wfd >= 0 {
@@ -97,10 +128,10 @@ func (h *handle) openLocking(id uint64, flags uint32, read, write bool) error {
 			err = unix.Truncate(h.procPath(), 0)
 		}
 		if err != nil {
-			return wrap(err, "open handle %d: truncate", id)
+			return nil, false, wrap(err, "open handle %d: truncate", id)
 		}
 	}
-	return nil
+	return nil, false, nil
 }
 
 // Create implements goferpb.GoferServer.Create: it creates a regular file

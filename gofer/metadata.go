@@ -111,12 +111,12 @@ func (s *Server) stat(id uint64) (*goferpb.Stat, error) {
 // earlier ones stay applied (as with separate system calls).
 func (s *Server) SetStat(_ context.Context, req *goferpb.SetStatRequest) (*goferpb.SetStatReply, error) {
 	return once(s, req.GetOrigin(), "setstat", func() (*goferpb.SetStatReply, []byte) {
-		st, err := s.setStat(req)
-		s.log.Debug("setstat", "handle", req.GetHandle(), "mask", req.GetMask(), "err", err)
+		st, differs, err := s.setStat(req)
+		s.log.Debug("setstat", "handle", req.GetHandle(), "mask", req.GetMask(), "differs", differs, "err", err)
 		if err != nil {
 			return &goferpb.SetStatReply{Errno: errnoOf(err)}, nil
 		}
-		return &goferpb.SetStatReply{Stat: st}, nil
+		return &goferpb.SetStatReply{Stat: st, Differs: differs}, nil
 	}, func(r *goferpb.SetStatReply, _ []byte) *goferpb.SetStatReply {
 		if r.GetErrno() == 0 {
 			r.Stat = s.freshStat(req.GetHandle())
@@ -140,7 +140,26 @@ func (s *Server) freshStat(id uint64) *goferpb.Stat {
 	return st
 }
 
-func (s *Server) setStat(req *goferpb.SetStatRequest) (*goferpb.Stat, error) {
+// setStat runs req and returns the file's attributes after it, or, if
+// req.check_version asks for a truncation of a file of another version,
+// the file's attributes and true without doing anything.
+func (s *Server) setStat(req *goferpb.SetStatRequest) (*goferpb.Stat, bool, error) {
+	if req.GetCheckVersion() && req.GetMask()&unix.STATX_SIZE != 0 {
+		h, err := s.lookup(req.GetHandle())
+		if err != nil {
+			return nil, false, err
+		}
+		st, differs, err := versionDiffers(h.fd, req)
+		h.decRef()
+		if err != nil || differs {
+			return st, differs, err
+		}
+	}
+	st, err := s.setStatUnchecked(req)
+	return st, false, err
+}
+
+func (s *Server) setStatUnchecked(req *goferpb.SetStatRequest) (*goferpb.Stat, error) {
 	h, err := s.lookup(req.GetHandle())
 	if err != nil {
 		return nil, err

@@ -344,6 +344,16 @@ func once[R proto.Message](s *Server, o *goferpb.Origin, op string, run func() (
 			// read again runs.
 			s.cache.forget(e)
 		}
+		if x, ok := any(r).(interface{ GetDiffers() bool }); ok && x.GetDiffers() {
+			// So for a conditional truncation or exchange (conditional.go).
+			s.cache.forget(e)
+		}
+		if openFailed(r) {
+			// An O_TRUNC open that failed truncated nothing: sent again
+			// (a walk-open that found another inode, for the new one),
+			// it runs.
+			s.cache.forget(e)
+		}
 		return r
 	}
 	<-e.done

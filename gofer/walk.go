@@ -78,13 +78,29 @@ func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.Wal
 		}
 		return &goferpb.WalkReply{Files: []*goferpb.WalkedFile{f}}, nil
 	}
+	if req.GetOpen() && req.GetOpenFlags()&unix.O_TRUNC != 0 && req.GetOrigin() != nil {
+		// The truncation once: a duplicate opens without it.
+		return once(s, req.GetOrigin(), "walk-open", func() (*goferpb.WalkReply, []byte) {
+			return s.walkReply(req, req.GetOpenFlags()), nil
+		}, func(*goferpb.WalkReply, []byte) *goferpb.WalkReply {
+			return s.walkReply(req, req.GetOpenFlags()&^unix.O_TRUNC)
+		}), nil
+	}
+	return s.walkReply(req, req.GetOpenFlags()), nil
+}
+
+// walkReply walks req's names and, if req asks for it, opens the last
+// file with openFlags.
+func (s *Server) walkReply(req *goferpb.WalkRequest, openFlags uint32) *goferpb.WalkReply {
 	files, err := s.walk(req.GetDir(), req.GetNames())
 	if s.log.IsDebug() { // its arguments cost allocations
 		s.log.Debug("walk", "dir", req.GetDir(), "names", req.GetNames(), "walked", len(files), "err", err)
 	}
 	rep := &goferpb.WalkReply{Errno: errnoOf(err), Files: files}
 	if req.GetOpen() {
-		rep.OpenErrno = errnoOf(s.walkOpen(req, files, err))
+		var openErr error
+		rep.OpenStat, rep.OpenDiffers, openErr = s.walkOpen(req, openFlags, files, err)
+		rep.OpenErrno = errnoOf(openErr)
 		if rep.OpenErrno == 0 && req.GetPathHandle() {
 			// Optional: without it the sentry walks to the name.
 			last := files[len(files)-1]
@@ -93,28 +109,34 @@ func (s *Server) Walk(_ context.Context, req *goferpb.WalkRequest) (*goferpb.Wal
 			}
 		}
 	}
-	return rep, nil
+	return rep
 }
 
 // walkOpen opens the last of the files a Walk returned, as Open does, for
 // a Walk that asked for it (WalkRequest.open): an open by name costs the
 // sentry one round trip instead of a Walk and an Open.
-func (s *Server) walkOpen(req *goferpb.WalkRequest, files []*goferpb.WalkedFile, walkErr error) error {
+// With check_version, a truncation runs only on the file's version given:
+// on another the file is opened without it, and walkOpen returns true;
+// when it runs, walkOpen returns the file's attributes after it.
+func (s *Server) walkOpen(req *goferpb.WalkRequest, flags uint32, files []*goferpb.WalkedFile, walkErr error) (*goferpb.Stat, bool, error) {
 	if walkErr != nil || len(files) == 0 || len(files) != len(req.GetNames()) {
-		return errorf(unix.ENOENT, "walk-open: the walk did not reach the file")
+		return nil, false, errorf(unix.ENOENT, "walk-open: the walk did not reach the file")
 	}
 	last := files[len(files)-1]
 	if ino := req.GetExpectIno(); ino != 0 && last.GetStat().GetIno() != ino {
 		// The name now refers to another file than the sentry's dentry:
 		// do not open (or truncate) it.
-		return errorf(unix.ESTALE, "walk-open: inode %d, want %d", last.GetStat().GetIno(), ino)
+		return nil, false, errorf(unix.ESTALE, "walk-open: inode %d, want %d", last.GetStat().GetIno(), ino)
 	}
 	names := req.GetNames()
-	err := s.open(last.GetHandle().GetId(), req.GetOpenFlags(), &openedBy{st: last.GetStat(), name: names[len(names)-1]})
+	st, differs, err := s.openChecked(last.GetHandle().GetId(), flags, &openedBy{st: last.GetStat(), name: names[len(names)-1]}, req)
 	if s.log.IsDebug() { // its arguments cost allocations
-		s.log.Debug("walk-open", "handle", last.GetHandle().GetId(), "flags", req.GetOpenFlags(), "err", err)
+		s.log.Debug("walk-open", "handle", last.GetHandle().GetId(), "flags", flags, "differs", differs, "err", err)
 	}
-	return err
+	if differs {
+		st = nil // files' last stat
+	}
+	return st, differs, err
 }
 
 // clone returns a new handle for the file of handle id (sharing its O_PATH

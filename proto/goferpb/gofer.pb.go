@@ -962,7 +962,18 @@ type WalkRequest struct {
 	// the open file, so that an open of a name never looked up is one Walk.
 	PathHandle bool `protobuf:"varint,460,opt,name=path_handle,json=pathHandle,proto3" json:"path_handle,omitempty"`
 	// donate asks for the opened file's host fd (see OpenRequest.donate).
-	Donate        bool `protobuf:"varint,290,opt,name=donate,proto3" json:"donate,omitempty"`
+	Donate bool `protobuf:"varint,290,opt,name=donate,proto3" json:"donate,omitempty"`
+	// check_version, with open and O_TRUNC in open_flags, makes the
+	// truncation conditional as OpenRequest's: if the file's size, ctime or
+	// mtime is not the one given, it is opened without truncating and the
+	// reply says open_differs.
+	CheckVersion  bool   `protobuf:"varint,600,opt,name=check_version,json=checkVersion,proto3" json:"check_version,omitempty"`
+	SizeBefore    uint64 `protobuf:"varint,601,opt,name=size_before,json=sizeBefore,proto3" json:"size_before,omitempty"`
+	CtimeNsBefore int64  `protobuf:"varint,602,opt,name=ctime_ns_before,json=ctimeNsBefore,proto3" json:"ctime_ns_before,omitempty"`
+	MtimeNsBefore int64  `protobuf:"varint,603,opt,name=mtime_ns_before,json=mtimeNsBefore,proto3" json:"mtime_ns_before,omitempty"`
+	// origin, with open and O_TRUNC, makes the truncation once: a duplicate
+	// (a sentry restarted re-sending the call) opens without truncating.
+	Origin        *Origin `protobuf:"bytes,604,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1053,6 +1064,41 @@ func (x *WalkRequest) GetDonate() bool {
 	return false
 }
 
+func (x *WalkRequest) GetCheckVersion() bool {
+	if x != nil {
+		return x.CheckVersion
+	}
+	return false
+}
+
+func (x *WalkRequest) GetSizeBefore() uint64 {
+	if x != nil {
+		return x.SizeBefore
+	}
+	return 0
+}
+
+func (x *WalkRequest) GetCtimeNsBefore() int64 {
+	if x != nil {
+		return x.CtimeNsBefore
+	}
+	return 0
+}
+
+func (x *WalkRequest) GetMtimeNsBefore() int64 {
+	if x != nil {
+		return x.MtimeNsBefore
+	}
+	return 0
+}
+
+func (x *WalkRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
 type WalkedFile struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Handle        *Handle                `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
@@ -1118,7 +1164,13 @@ type WalkReply struct {
 	OpenErrno int32 `protobuf:"varint,170,opt,name=open_errno,json=openErrno,proto3" json:"open_errno,omitempty"`
 	// path is the handle path_handle asked for, when the open succeeded; it
 	// may be missing (then the sentry walks to the name when it needs one).
-	Path          *Handle `protobuf:"bytes,461,opt,name=path,proto3" json:"path,omitempty"`
+	Path *Handle `protobuf:"bytes,461,opt,name=path,proto3" json:"path,omitempty"`
+	// open_differs: the file was opened without truncating (see
+	// WalkRequest.check_version); files' last stat is its attributes.
+	OpenDiffers bool `protobuf:"varint,600,opt,name=open_differs,json=openDiffers,proto3" json:"open_differs,omitempty"`
+	// open_stat is the file's attributes after an open that truncated it
+	// (only if check_version was set): files' last stat was taken before.
+	OpenStat      *Stat `protobuf:"bytes,601,opt,name=open_stat,json=openStat,proto3" json:"open_stat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1177,6 +1229,20 @@ func (x *WalkReply) GetOpenErrno() int32 {
 func (x *WalkReply) GetPath() *Handle {
 	if x != nil {
 		return x.Path
+	}
+	return nil
+}
+
+func (x *WalkReply) GetOpenDiffers() bool {
+	if x != nil {
+		return x.OpenDiffers
+	}
+	return false
+}
+
+func (x *WalkReply) GetOpenStat() *Stat {
+	if x != nil {
+		return x.OpenStat
 	}
 	return nil
 }
@@ -1290,9 +1356,19 @@ type SetStatRequest struct {
 	AtimeNs int64  `protobuf:"varint,7,opt,name=atime_ns,json=atimeNs,proto3" json:"atime_ns,omitempty"`
 	MtimeNs int64  `protobuf:"varint,8,opt,name=mtime_ns,json=mtimeNs,proto3" json:"mtime_ns,omitempty"`
 	// atime_now / mtime_now mean UTIME_NOW.
-	AtimeNow      bool    `protobuf:"varint,9,opt,name=atime_now,json=atimeNow,proto3" json:"atime_now,omitempty"`
-	MtimeNow      bool    `protobuf:"varint,10,opt,name=mtime_now,json=mtimeNow,proto3" json:"mtime_now,omitempty"`
-	Origin        *Origin `protobuf:"bytes,11,opt,name=origin,proto3" json:"origin,omitempty"`
+	AtimeNow bool    `protobuf:"varint,9,opt,name=atime_now,json=atimeNow,proto3" json:"atime_now,omitempty"`
+	MtimeNow bool    `protobuf:"varint,10,opt,name=mtime_now,json=mtimeNow,proto3" json:"mtime_now,omitempty"`
+	Origin   *Origin `protobuf:"bytes,11,opt,name=origin,proto3" json:"origin,omitempty"`
+	// check_version makes a truncation (mask with STATX_SIZE) conditional:
+	// it is applied only if the file's size, ctime and mtime are
+	// size_before, ctime_ns_before and mtime_ns_before, else nothing is
+	// done and the reply says differs. A restarted gofer has no reply
+	// cache: the sentry sends a truncation so, and a re-sent one whose
+	// file changed since shows that the dead gofer ran it (see Open's).
+	CheckVersion  bool   `protobuf:"varint,600,opt,name=check_version,json=checkVersion,proto3" json:"check_version,omitempty"`
+	SizeBefore    uint64 `protobuf:"varint,601,opt,name=size_before,json=sizeBefore,proto3" json:"size_before,omitempty"`
+	CtimeNsBefore int64  `protobuf:"varint,602,opt,name=ctime_ns_before,json=ctimeNsBefore,proto3" json:"ctime_ns_before,omitempty"`
+	MtimeNsBefore int64  `protobuf:"varint,603,opt,name=mtime_ns_before,json=mtimeNsBefore,proto3" json:"mtime_ns_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1404,10 +1480,41 @@ func (x *SetStatRequest) GetOrigin() *Origin {
 	return nil
 }
 
+func (x *SetStatRequest) GetCheckVersion() bool {
+	if x != nil {
+		return x.CheckVersion
+	}
+	return false
+}
+
+func (x *SetStatRequest) GetSizeBefore() uint64 {
+	if x != nil {
+		return x.SizeBefore
+	}
+	return 0
+}
+
+func (x *SetStatRequest) GetCtimeNsBefore() int64 {
+	if x != nil {
+		return x.CtimeNsBefore
+	}
+	return 0
+}
+
+func (x *SetStatRequest) GetMtimeNsBefore() int64 {
+	if x != nil {
+		return x.MtimeNsBefore
+	}
+	return 0
+}
+
+// stat is the file's attributes after the call (with differs, the file's
+// attributes: nothing was done).
 type SetStatReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
 	Stat          *Stat                  `protobuf:"bytes,2,opt,name=stat,proto3" json:"stat,omitempty"`
+	Differs       bool                   `protobuf:"varint,600,opt,name=differs,proto3" json:"differs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1454,6 +1561,13 @@ func (x *SetStatReply) GetStat() *Stat {
 		return x.Stat
 	}
 	return nil
+}
+
+func (x *SetStatReply) GetDiffers() bool {
+	if x != nil {
+		return x.Differs
+	}
+	return false
 }
 
 type FallocateRequest struct {
@@ -1742,7 +1856,18 @@ type OpenRequest struct {
 	// call stream, never for O_SYNC/O_DSYNC opens nor a writable fd of a
 	// set-id file, and within its per-session limit. Nothing in the reply
 	// says whether it did: the frame carries the fd or not.
-	Donate        bool `protobuf:"varint,290,opt,name=donate,proto3" json:"donate,omitempty"`
+	Donate bool `protobuf:"varint,290,opt,name=donate,proto3" json:"donate,omitempty"`
+	// check_version, with O_TRUNC, makes the truncation conditional as
+	// SetStatRequest's: if the file's size, ctime or mtime is not the one
+	// given, the handle is opened without truncating and the reply says
+	// differs, with the file's attributes.
+	CheckVersion  bool   `protobuf:"varint,600,opt,name=check_version,json=checkVersion,proto3" json:"check_version,omitempty"`
+	SizeBefore    uint64 `protobuf:"varint,601,opt,name=size_before,json=sizeBefore,proto3" json:"size_before,omitempty"`
+	CtimeNsBefore int64  `protobuf:"varint,602,opt,name=ctime_ns_before,json=ctimeNsBefore,proto3" json:"ctime_ns_before,omitempty"`
+	MtimeNsBefore int64  `protobuf:"varint,603,opt,name=mtime_ns_before,json=mtimeNsBefore,proto3" json:"mtime_ns_before,omitempty"`
+	// origin, with O_TRUNC, makes the truncation once: a duplicate (a
+	// sentry restarted re-sending the call) opens without truncating.
+	Origin        *Origin `protobuf:"bytes,604,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1798,9 +1923,48 @@ func (x *OpenRequest) GetDonate() bool {
 	return false
 }
 
+func (x *OpenRequest) GetCheckVersion() bool {
+	if x != nil {
+		return x.CheckVersion
+	}
+	return false
+}
+
+func (x *OpenRequest) GetSizeBefore() uint64 {
+	if x != nil {
+		return x.SizeBefore
+	}
+	return 0
+}
+
+func (x *OpenRequest) GetCtimeNsBefore() int64 {
+	if x != nil {
+		return x.CtimeNsBefore
+	}
+	return 0
+}
+
+func (x *OpenRequest) GetMtimeNsBefore() int64 {
+	if x != nil {
+		return x.MtimeNsBefore
+	}
+	return 0
+}
+
+func (x *OpenRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
+// stat is the file's attributes after an open that truncated it, or, with
+// differs, the file's attributes (present only if check_version was set).
 type OpenReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	Differs       bool                   `protobuf:"varint,600,opt,name=differs,proto3" json:"differs,omitempty"`
+	Stat          *Stat                  `protobuf:"bytes,601,opt,name=stat,proto3" json:"stat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1840,6 +2004,20 @@ func (x *OpenReply) GetErrno() int32 {
 		return x.Errno
 	}
 	return 0
+}
+
+func (x *OpenReply) GetDiffers() bool {
+	if x != nil {
+		return x.Differs
+	}
+	return false
+}
+
+func (x *OpenReply) GetStat() *Stat {
+	if x != nil {
+		return x.Stat
+	}
+	return nil
 }
 
 type CreateRequest struct {
@@ -3178,8 +3356,16 @@ type RenameRequest struct {
 	NewDir  uint64                 `protobuf:"varint,3,opt,name=new_dir,json=newDir,proto3" json:"new_dir,omitempty"`
 	NewName string                 `protobuf:"bytes,4,opt,name=new_name,json=newName,proto3" json:"new_name,omitempty"`
 	// flags are renameat2 flags (RENAME_NOREPLACE, RENAME_EXCHANGE).
-	Flags         uint32  `protobuf:"varint,5,opt,name=flags,proto3" json:"flags,omitempty"`
-	Origin        *Origin `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
+	Flags  uint32  `protobuf:"varint,5,opt,name=flags,proto3" json:"flags,omitempty"`
+	Origin *Origin `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
+	// check_inos makes a RENAME_EXCHANGE conditional: the names are swapped
+	// only if old_name holds inode old_ino and new_name new_ino; if they
+	// hold each other's, nothing is done and the reply says
+	// exchanged_before (the exchange ran already: a restarted gofer has no
+	// reply cache); otherwise nothing is done and the reply says differs.
+	CheckInos     bool   `protobuf:"varint,600,opt,name=check_inos,json=checkInos,proto3" json:"check_inos,omitempty"`
+	OldIno        uint64 `protobuf:"varint,601,opt,name=old_ino,json=oldIno,proto3" json:"old_ino,omitempty"`
+	NewIno        uint64 `protobuf:"varint,602,opt,name=new_ino,json=newIno,proto3" json:"new_ino,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3256,15 +3442,40 @@ func (x *RenameRequest) GetOrigin() *Origin {
 	return nil
 }
 
+func (x *RenameRequest) GetCheckInos() bool {
+	if x != nil {
+		return x.CheckInos
+	}
+	return false
+}
+
+func (x *RenameRequest) GetOldIno() uint64 {
+	if x != nil {
+		return x.OldIno
+	}
+	return 0
+}
+
+func (x *RenameRequest) GetNewIno() uint64 {
+	if x != nil {
+		return x.NewIno
+	}
+	return 0
+}
+
 type RenameReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Errno int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
 	// changed are the inodes whose attributes the rename changed (the file
 	// moved: its ctime; a file it replaced: its link count; both of an
 	// exchange), as UnlinkReply.changed.
-	Changed       []*InodeID `protobuf:"bytes,360,rep,name=changed,proto3" json:"changed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Changed []*InodeID `protobuf:"bytes,360,rep,name=changed,proto3" json:"changed,omitempty"`
+	// differs and exchanged_before answer a check_inos exchange that did
+	// nothing (see RenameRequest.check_inos).
+	Differs         bool `protobuf:"varint,600,opt,name=differs,proto3" json:"differs,omitempty"`
+	ExchangedBefore bool `protobuf:"varint,601,opt,name=exchanged_before,json=exchangedBefore,proto3" json:"exchanged_before,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RenameReply) Reset() {
@@ -3309,6 +3520,20 @@ func (x *RenameReply) GetChanged() []*InodeID {
 		return x.Changed
 	}
 	return nil
+}
+
+func (x *RenameReply) GetDiffers() bool {
+	if x != nil {
+		return x.Differs
+	}
+	return false
+}
+
+func (x *RenameReply) GetExchangedBefore() bool {
+	if x != nil {
+		return x.ExchangedBefore
+	}
+	return false
 }
 
 type GetdentsRequest struct {
@@ -3980,7 +4205,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04root\x18\x02 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x04root\x121\n" +
 	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\x12 \n" +
 	"\vbinding_key\x18\xd2\x01 \x01(\fR\n" +
-	"bindingKey\"\xdb\x01\n" +
+	"bindingKey\"\xaf\x03\n" +
 	"\vWalkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
@@ -3992,22 +4217,30 @@ const file_gofer_proto_rawDesc = "" +
 	"expect_ino\x18\xac\x01 \x01(\x04R\texpectIno\x12 \n" +
 	"\vpath_handle\x18\xcc\x03 \x01(\bR\n" +
 	"pathHandle\x12\x17\n" +
-	"\x06donate\x18\xa2\x02 \x01(\bR\x06donate\"x\n" +
+	"\x06donate\x18\xa2\x02 \x01(\bR\x06donate\x12$\n" +
+	"\rcheck_version\x18\xd8\x04 \x01(\bR\fcheckVersion\x12 \n" +
+	"\vsize_before\x18\xd9\x04 \x01(\x04R\n" +
+	"sizeBefore\x12'\n" +
+	"\x0fctime_ns_before\x18\xda\x04 \x01(\x03R\rctimeNsBefore\x12'\n" +
+	"\x0fmtime_ns_before\x18\xdb\x04 \x01(\x03R\rmtimeNsBefore\x128\n" +
+	"\x06origin\x18\xdc\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"x\n" +
 	"\n" +
 	"WalkedFile\x127\n" +
 	"\x06handle\x18\x01 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x06handle\x121\n" +
-	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xb2\x01\n" +
+	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\x93\x02\n" +
 	"\tWalkReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x129\n" +
 	"\x05files\x18\x02 \x03(\v2#.runscdecoupled.gofer.v1.WalkedFileR\x05files\x12\x1e\n" +
 	"\n" +
 	"open_errno\x18\xaa\x01 \x01(\x05R\topenErrno\x124\n" +
-	"\x04path\x18\xcd\x03 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x04path\"%\n" +
+	"\x04path\x18\xcd\x03 \x01(\v2\x1f.runscdecoupled.gofer.v1.HandleR\x04path\x12\"\n" +
+	"\fopen_differs\x18\xd8\x04 \x01(\bR\vopenDiffers\x12;\n" +
+	"\topen_stat\x18\xd9\x04 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\bopenStat\"%\n" +
 	"\vStatRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\"T\n" +
 	"\tStatReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x121\n" +
-	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xb1\x02\n" +
+	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xcb\x03\n" +
 	"\x0eSetStatRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x12\n" +
 	"\x04mask\x18\x02 \x01(\rR\x04mask\x12\x12\n" +
@@ -4020,10 +4253,16 @@ const file_gofer_proto_rawDesc = "" +
 	"\tatime_now\x18\t \x01(\bR\batimeNow\x12\x1b\n" +
 	"\tmtime_now\x18\n" +
 	" \x01(\bR\bmtimeNow\x127\n" +
-	"\x06origin\x18\v \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"W\n" +
+	"\x06origin\x18\v \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12$\n" +
+	"\rcheck_version\x18\xd8\x04 \x01(\bR\fcheckVersion\x12 \n" +
+	"\vsize_before\x18\xd9\x04 \x01(\x04R\n" +
+	"sizeBefore\x12'\n" +
+	"\x0fctime_ns_before\x18\xda\x04 \x01(\x03R\rctimeNsBefore\x12'\n" +
+	"\x0fmtime_ns_before\x18\xdb\x04 \x01(\x03R\rmtimeNsBefore\"r\n" +
 	"\fSetStatReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x121\n" +
-	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xe9\x01\n" +
+	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\x12\x19\n" +
+	"\adiffers\x18\xd8\x04 \x01(\bR\adiffers\"\xe9\x01\n" +
 	"\x10FallocateRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\rR\x04mode\x12\x16\n" +
@@ -4044,13 +4283,21 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06whence\x18\xf6\x03 \x01(\rR\x06whence\";\n" +
 	"\tSeekReply\x12\x15\n" +
 	"\x05errno\x18\xf4\x03 \x01(\x05R\x05errno\x12\x17\n" +
-	"\x06offset\x18\xf5\x03 \x01(\x03R\x06offset\"T\n" +
+	"\x06offset\x18\xf5\x03 \x01(\x03R\x06offset\"\xa8\x02\n" +
 	"\vOpenRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x14\n" +
 	"\x05flags\x18\x02 \x01(\rR\x05flags\x12\x17\n" +
-	"\x06donate\x18\xa2\x02 \x01(\bR\x06donate\"!\n" +
+	"\x06donate\x18\xa2\x02 \x01(\bR\x06donate\x12$\n" +
+	"\rcheck_version\x18\xd8\x04 \x01(\bR\fcheckVersion\x12 \n" +
+	"\vsize_before\x18\xd9\x04 \x01(\x04R\n" +
+	"sizeBefore\x12'\n" +
+	"\x0fctime_ns_before\x18\xda\x04 \x01(\x03R\rctimeNsBefore\x12'\n" +
+	"\x0fmtime_ns_before\x18\xdb\x04 \x01(\x03R\rmtimeNsBefore\x128\n" +
+	"\x06origin\x18\xdc\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"p\n" +
 	"\tOpenReply\x12\x14\n" +
-	"\x05errno\x18\x01 \x01(\x05R\x05errno\"\x98\x02\n" +
+	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12\x19\n" +
+	"\adiffers\x18\xd8\x04 \x01(\bR\adiffers\x122\n" +
+	"\x04stat\x18\xd9\x04 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\x98\x02\n" +
 	"\rCreateRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -4150,17 +4397,23 @@ const file_gofer_proto_rawDesc = "" +
 	"\achanged\x18\xe8\x02 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\achanged\"-\n" +
 	"\aInodeID\x12\x10\n" +
 	"\x03dev\x18\x01 \x01(\x04R\x03dev\x12\x10\n" +
-	"\x03ino\x18\x02 \x01(\x04R\x03ino\"\xc6\x01\n" +
+	"\x03ino\x18\x02 \x01(\x04R\x03ino\"\x9a\x02\n" +
 	"\rRenameRequest\x12\x17\n" +
 	"\aold_dir\x18\x01 \x01(\x04R\x06oldDir\x12\x19\n" +
 	"\bold_name\x18\x02 \x01(\tR\aoldName\x12\x17\n" +
 	"\anew_dir\x18\x03 \x01(\x04R\x06newDir\x12\x19\n" +
 	"\bnew_name\x18\x04 \x01(\tR\anewName\x12\x14\n" +
 	"\x05flags\x18\x05 \x01(\rR\x05flags\x127\n" +
-	"\x06origin\x18\x06 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"`\n" +
+	"\x06origin\x18\x06 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12\x1e\n" +
+	"\n" +
+	"check_inos\x18\xd8\x04 \x01(\bR\tcheckInos\x12\x18\n" +
+	"\aold_ino\x18\xd9\x04 \x01(\x04R\x06oldIno\x12\x18\n" +
+	"\anew_ino\x18\xda\x04 \x01(\x04R\x06newIno\"\xa7\x01\n" +
 	"\vRenameReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12;\n" +
-	"\achanged\x18\xe8\x02 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\achanged\"\x8e\x01\n" +
+	"\achanged\x18\xe8\x02 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\achanged\x12\x19\n" +
+	"\adiffers\x18\xd8\x04 \x01(\bR\adiffers\x12*\n" +
+	"\x10exchanged_before\x18\xd9\x04 \x01(\bR\x0fexchangedBefore\"\x8e\x01\n" +
 	"\x0fGetdentsRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x14\n" +
@@ -4312,97 +4565,101 @@ var file_gofer_proto_depIdxs = []int32{
 	10, // 1: runscdecoupled.gofer.v1.ReopenReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
 	11, // 2: runscdecoupled.gofer.v1.AttachReply.root:type_name -> runscdecoupled.gofer.v1.Handle
 	10, // 3: runscdecoupled.gofer.v1.AttachReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	11, // 4: runscdecoupled.gofer.v1.WalkedFile.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 5: runscdecoupled.gofer.v1.WalkedFile.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	15, // 6: runscdecoupled.gofer.v1.WalkReply.files:type_name -> runscdecoupled.gofer.v1.WalkedFile
-	11, // 7: runscdecoupled.gofer.v1.WalkReply.path:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 8: runscdecoupled.gofer.v1.StatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 9: runscdecoupled.gofer.v1.SetStatRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 10: runscdecoupled.gofer.v1.SetStatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 11: runscdecoupled.gofer.v1.FallocateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 12: runscdecoupled.gofer.v1.FallocateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 13: runscdecoupled.gofer.v1.CreateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	11, // 14: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 15: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	11, // 16: runscdecoupled.gofer.v1.CreateReply.path:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 17: runscdecoupled.gofer.v1.CreateReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 18: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 19: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 20: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	11, // 21: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 22: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 23: runscdecoupled.gofer.v1.MkdirReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 24: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	11, // 25: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 26: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 27: runscdecoupled.gofer.v1.SymlinkReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 28: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 29: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 30: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	11, // 31: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 32: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 33: runscdecoupled.gofer.v1.MknodReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 34: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	45, // 35: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
-	7,  // 36: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	45, // 37: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
-	49, // 38: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
-	10, // 39: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
-	12, // 40: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
-	14, // 41: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
-	17, // 42: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
-	19, // 43: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
-	25, // 44: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
-	27, // 45: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
-	29, // 46: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
-	31, // 47: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
-	21, // 48: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
-	23, // 49: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
-	33, // 50: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
-	35, // 51: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
-	37, // 52: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
-	39, // 53: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
-	41, // 54: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
-	43, // 55: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
-	46, // 56: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
-	48, // 57: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
-	51, // 58: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
-	53, // 59: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
-	55, // 60: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
-	8,  // 61: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
-	5,  // 62: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
-	0,  // 63: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
-	3,  // 64: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
-	13, // 65: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
-	16, // 66: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
-	18, // 67: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
-	20, // 68: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
-	26, // 69: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
-	28, // 70: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
-	30, // 71: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
-	32, // 72: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
-	22, // 73: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
-	24, // 74: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
-	34, // 75: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
-	36, // 76: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
-	38, // 77: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
-	40, // 78: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
-	42, // 79: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
-	44, // 80: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
-	47, // 81: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
-	50, // 82: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
-	52, // 83: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
-	54, // 84: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
-	56, // 85: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
-	9,  // 86: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
-	6,  // 87: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
-	2,  // 88: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
-	4,  // 89: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
-	65, // [65:90] is the sub-list for method output_type
-	40, // [40:65] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	7,  // 4: runscdecoupled.gofer.v1.WalkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 5: runscdecoupled.gofer.v1.WalkedFile.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 6: runscdecoupled.gofer.v1.WalkedFile.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	15, // 7: runscdecoupled.gofer.v1.WalkReply.files:type_name -> runscdecoupled.gofer.v1.WalkedFile
+	11, // 8: runscdecoupled.gofer.v1.WalkReply.path:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 9: runscdecoupled.gofer.v1.WalkReply.open_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 10: runscdecoupled.gofer.v1.StatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 11: runscdecoupled.gofer.v1.SetStatRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 12: runscdecoupled.gofer.v1.SetStatReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 13: runscdecoupled.gofer.v1.FallocateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 14: runscdecoupled.gofer.v1.FallocateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 15: runscdecoupled.gofer.v1.OpenRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 16: runscdecoupled.gofer.v1.OpenReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 17: runscdecoupled.gofer.v1.CreateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 18: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 19: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	11, // 20: runscdecoupled.gofer.v1.CreateReply.path:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 21: runscdecoupled.gofer.v1.CreateReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 22: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 23: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 24: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 25: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 26: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 27: runscdecoupled.gofer.v1.MkdirReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 28: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 29: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 30: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 31: runscdecoupled.gofer.v1.SymlinkReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 32: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 33: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 34: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 35: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 36: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 37: runscdecoupled.gofer.v1.MknodReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 38: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	45, // 39: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	7,  // 40: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	45, // 41: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	49, // 42: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
+	10, // 43: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
+	12, // 44: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
+	14, // 45: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
+	17, // 46: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
+	19, // 47: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
+	25, // 48: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
+	27, // 49: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
+	29, // 50: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
+	31, // 51: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
+	21, // 52: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
+	23, // 53: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
+	33, // 54: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
+	35, // 55: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
+	37, // 56: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
+	39, // 57: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
+	41, // 58: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
+	43, // 59: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
+	46, // 60: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
+	48, // 61: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
+	51, // 62: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
+	53, // 63: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
+	55, // 64: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
+	8,  // 65: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
+	5,  // 66: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
+	0,  // 67: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
+	3,  // 68: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
+	13, // 69: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
+	16, // 70: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
+	18, // 71: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
+	20, // 72: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
+	26, // 73: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
+	28, // 74: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
+	30, // 75: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
+	32, // 76: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
+	22, // 77: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
+	24, // 78: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
+	34, // 79: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
+	36, // 80: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
+	38, // 81: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
+	40, // 82: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
+	42, // 83: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
+	44, // 84: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
+	47, // 85: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
+	50, // 86: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
+	52, // 87: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
+	54, // 88: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
+	56, // 89: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
+	9,  // 90: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
+	6,  // 91: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
+	2,  // 92: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
+	4,  // 93: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
+	69, // [69:94] is the sub-list for method output_type
+	44, // [44:69] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_gofer_proto_init() }

@@ -422,15 +422,25 @@ type lossyConn struct {
 	once   sync.Once
 	// restarted is set once the gofer was restarted (read after the call).
 	restarted bool
+	// between, if set, runs after the call the gofer ran and before the
+	// gofer is restarted: another party's change the re-sent call must
+	// not undo.
+	between func()
+	// only, if set, picks the calls of method whose reply is lost (the
+	// first it says true of).
+	only func(req any) bool
 }
 
 func (l *lossyConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	err := l.ClientConnInterface.Invoke(ctx, method, args, reply, opts...)
 	lost := false
-	if strings.HasSuffix(method, "/"+l.method) {
+	if strings.HasSuffix(method, "/"+l.method) && (l.only == nil || l.only(args)) {
 		l.once.Do(func() { lost = true })
 	}
 	if lost && err == nil {
+		if l.between != nil {
+			l.between()
+		}
 		l.p.Restart()
 		l.restarted = true
 		return status.Error(codes.Unavailable, "connection lost (test)")

@@ -222,6 +222,14 @@ func TestGoferRPCsPerCall(t *testing.T) {
 	// used it before would have.
 	e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDONLY, 0)))
 	rfd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, existing, unix.O_RDWR, 0))
+	// A file truncated by an O_TRUNC open, truncate(2) and ftruncate,
+	// looked up before.
+	if err := os.WriteFile(filepath.Join(e.root, "tmp/trunc"), make([]byte, 100), 0644); err != nil {
+		t.Fatal(err)
+	}
+	trunc := m.str("/tmp/trunc")
+	e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, trunc, sb, 0)
+	tfd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, trunc, unix.O_RDWR, 0))
 	n := 0
 	created := ""
 	tests := []struct {
@@ -259,6 +267,23 @@ func TestGoferRPCsPerCall(t *testing.T) {
 		{"4 KiB pread", func() {
 			e.ok(1, unix.SYS_PREAD64, rfd, buf, 4096, 0)
 		}, map[string]int{"Read": 1}},
+		// A truncation is conditional on the file's version the
+		// attribute cache holds (goferclient/conditional.go), and
+		// leaves the version after it there: no Stat, no Walk more.
+		{"open(O_TRUNC)+close of a looked-up file", func() {
+			e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, trunc, unix.O_WRONLY|unix.O_TRUNC, 0)))
+		}, map[string]int{"Walk": 1}},
+		{"open(O_TRUNC)+write+close of a looked-up file", func() {
+			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, trunc, unix.O_WRONLY|unix.O_TRUNC, 0))
+			e.ok(1, unix.SYS_WRITE, fd, data, 100)
+			e.ok(1, unix.SYS_CLOSE, fd)
+		}, map[string]int{"Walk": 1, "Write": 1}},
+		{"truncate of a looked-up file", func() {
+			e.ok(1, unix.SYS_TRUNCATE, trunc, 10)
+		}, map[string]int{"SetStat": 1}},
+		{"ftruncate", func() {
+			e.ok(1, unix.SYS_FTRUNCATE, tfd, 20)
+		}, map[string]int{"SetStat": 1}},
 		{"create+write+close", func() {
 			n++
 			created = fmt.Sprintf("/tmp/new%d", n)
@@ -398,6 +423,7 @@ func TestGoferRPCsPerCall(t *testing.T) {
 		})
 	}
 	e.ok(1, unix.SYS_CLOSE, rfd)
+	e.ok(1, unix.SYS_CLOSE, tfd)
 	e.ok(1, unix.SYS_CLOSE, archive)
 }
 

@@ -60,13 +60,19 @@ func TestSizeChangeOrderOnReplay(t *testing.T) {
 		inFlight bool
 		// restartGofer: the gofer dies too (its reply cache with it).
 		restartGofer bool
+		// writeAfter, with inFlight: the write after the change is made
+		// before the server dies, so the Rewrites put it back before
+		// the change is re-sent, which must not undo it.
+		writeAfter bool
 	}{
-		{"donated", true, false, false},
-		{"donated-in-flight", true, true, false},
-		{"gofer-calls", false, false, false},
-		{"gofer-calls-in-flight", false, true, false},
-		{"gofer-restarted", false, false, true},
-		{"donated-gofer-restarted", true, false, true},
+		{"donated", true, false, false, false},
+		{"donated-in-flight", true, true, false, false},
+		{"gofer-calls", false, false, false, false},
+		{"gofer-calls-in-flight", false, true, false, false},
+		{"gofer-restarted", false, false, true, false},
+		{"donated-gofer-restarted", true, false, true, false},
+		{"in-flight-write-after", false, true, false, true},
+		{"donated-in-flight-write-after", true, true, false, true},
 	}
 	for _, ch := range changes {
 		for _, m := range modes {
@@ -92,14 +98,14 @@ func TestSizeChangeOrderOnReplay(t *testing.T) {
 					t.Fatalf("%s: errno %v", ch.name, unix.Errno(rep.Errno))
 				}
 				second := []byte("second")
-				if !m.inFlight {
+				if !m.inFlight || m.writeAfter {
 					r.pwrite(fd, second, 0, written)
 				}
 				want, err := os.ReadFile(host)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if m.inFlight {
+				if m.inFlight && !m.writeAfter {
 					// What the file holds once the re-sent change and
 					// the write after it are done.
 					want = append(append([]byte(nil), second...), want[min(len(want), len(second)):]...)
@@ -116,7 +122,9 @@ func TestSizeChangeOrderOnReplay(t *testing.T) {
 					if rep.Errno != 0 {
 						t.Fatalf("re-sent %s: errno %v", ch.name, unix.Errno(rep.Errno))
 					}
-					r.pwrite(fd, second, 0, written)
+					if !m.writeAfter {
+						r.pwrite(fd, second, 0, written)
+					}
 				}
 				got, err := os.ReadFile(host)
 				if err != nil {

@@ -61,6 +61,9 @@ var truncloopC string
 //go:embed testdata/restat.c
 var restatC string
 
+//go:embed testdata/exchloop.c
+var exchloopC string
+
 //go:embed testdata/copyloop.c
 var copyloopC string
 
@@ -366,6 +369,14 @@ done`,
 		Name:    "truncate-rewrite",
 		Script:  `./prog 3000; rm prog`,
 		CSource: truncloopC,
+	},
+	{
+		// Two names swapped by renameat2(RENAME_EXCHANGE) again and
+		// again, each checked after every swap: an exchange in flight
+		// at a kill is re-sent and applied once, not swapped back.
+		Name:    "exchange",
+		Script:  `./prog 1500; rm prog`,
+		CSource: exchloopC,
 	},
 	{
 		// Writes behind (posted without waiting: a regular file opened

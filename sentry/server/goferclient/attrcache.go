@@ -687,6 +687,14 @@ func (a *AttrCache) Walk(ctx context.Context, req *goferpb.WalkRequest, opts ...
 	if req.GetOpen() && req.GetOpenFlags()&(unix.O_ACCMODE|unix.O_TRUNC) == unix.O_RDONLY && a.holdsData(req.GetDir(), req.GetExpectIno()) {
 		opts = append(opts[:len(opts):len(opts)], donated.NotNeeded{})
 	}
+	// truncated is the seq of the drop of a truncating walk-open's file.
+	var truncated uint64
+	if req.GetOpen() && req.GetOpenFlags()&unix.O_TRUNC != 0 {
+		if st := a.freshChild(req.GetDir(), req.GetExpectIno()); st != nil && !req.GetCheckVersion() {
+			req = withVersion(req, st).(*goferpb.WalkRequest)
+		}
+		truncated = a.dropChild(req.GetDir(), req.GetExpectIno())
+	}
 	start := a.begin()
 	r, err := a.GoferClient.Walk(ctx, req, opts...)
 	if err != nil {
@@ -700,7 +708,9 @@ func (a *AttrCache) Walk(ctx context.Context, req *goferpb.WalkRequest, opts ...
 			continue
 		}
 		if req.GetOpenFlags()&unix.O_TRUNC != 0 {
-			a.drop(f.GetHandle().GetId()) // truncated after its stat was taken
+			// Truncated after its stat was taken: the attributes after,
+			// if the reply has them and no other change began since.
+			a.complete(f.GetHandle().GetId(), r.GetOpenStat(), truncated)
 			a.changed(ctx, f.GetHandle().GetId(), st)
 		}
 		a.openedForRead(f.GetHandle().GetId(), req.GetOpenFlags())
@@ -722,14 +732,23 @@ func (a *AttrCache) Reopen(ctx context.Context, req *goferpb.ReopenRequest, opts
 }
 
 func (a *AttrCache) Open(ctx context.Context, req *goferpb.OpenRequest, opts ...grpc.CallOption) (*goferpb.OpenReply, error) {
-	if req.GetFlags()&unix.O_TRUNC != 0 {
-		defer a.changed(ctx, req.GetHandle(), nil)
-		defer a.drop(req.GetHandle())
+	if req.GetFlags()&unix.O_TRUNC == 0 {
+		r, err := a.GoferClient.Open(ctx, req, opts...)
+		if err == nil && r.GetErrno() == 0 {
+			a.openedForRead(req.GetHandle(), req.GetFlags())
+		}
+		return r, err
 	}
+	req = a.withCachedVersion(req).(*goferpb.OpenRequest)
+	start := a.drop(req.GetHandle())
 	r, err := a.GoferClient.Open(ctx, req, opts...)
+	var st *goferpb.Stat // the attributes after the truncation, if known
 	if err == nil && r.GetErrno() == 0 {
 		a.openedForRead(req.GetHandle(), req.GetFlags())
+		st = r.GetStat()
 	}
+	a.complete(req.GetHandle(), st, start)
+	a.changed(ctx, req.GetHandle(), nil)
 	return r, err
 }
 
@@ -813,6 +832,41 @@ func (a *AttrCache) holdsData(dir, ino uint64) bool {
 	return e != nil && e.data != nil && e.st != nil && a.now().Sub(e.fetched) < AttrTTL && versionOf(e.st) == e.version
 }
 
+// freshChild returns the fresh cached attributes of inode ino of the
+// file system of directory handle dir, or nil.
+func (a *AttrCache) freshChild(dir, ino uint64) *goferpb.Stat {
+	if ino == 0 {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	dk, ok := a.handles[dir]
+	if !ok {
+		return nil
+	}
+	e := a.entries[attrKey{dk.dev, ino}]
+	if e == nil || e.st == nil || a.now().Sub(e.fetched) >= AttrTTL {
+		return nil
+	}
+	return e.st
+}
+
+// dropChild drops the attributes of inode ino of the file system of
+// directory handle dir, as drop does a handle's, and returns the seq its
+// change's own fill is checked against.
+func (a *AttrCache) dropChild(dir, ino uint64) uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seq++
+	if dk, ok := a.handles[dir]; ok && ino != 0 {
+		if e := a.entries[attrKey{dk.dev, ino}]; e != nil {
+			e.st, e.dropped, e.changed = nil, a.seq, a.seq
+			a.dropDataLocked(e)
+		}
+	}
+	return a.seq
+}
+
 // HoldsWhole says whether a Read through handle h would be answered now
 // from the whole content of its file cached here (no gofer call).
 func (a *AttrCache) HoldsWhole(h uint64) bool {
@@ -834,6 +888,33 @@ func (a *AttrCache) freshLocked(h uint64) *attrEntry {
 		return nil
 	}
 	return e
+}
+
+// withCachedVersion returns req, a truncation (GoferConn's conditional
+// calls, conditional.go) with no condition, conditional on the version
+// of the file cached, if fresh: GoferConn then reads it only if the
+// file changed since (another party's change), not for every truncation.
+func (a *AttrCache) withCachedVersion(req proto.Message) proto.Message {
+	a.mu.Lock()
+	var st *goferpb.Stat
+	if e := a.freshLocked(handleOf(req)); e != nil {
+		st = e.st
+	}
+	a.mu.Unlock()
+	if st == nil {
+		return req
+	}
+	switch r := req.(type) {
+	case *goferpb.SetStatRequest:
+		if r.GetCheckVersion() {
+			return req
+		}
+	case *goferpb.OpenRequest:
+		if r.GetCheckVersion() {
+			return req
+		}
+	}
+	return withVersion(req, st)
 }
 
 // sliceAt returns a copy of up to n bytes of b at off.
@@ -923,6 +1004,9 @@ func (a *AttrCache) Write(ctx context.Context, req *goferpb.WriteRequest, opts .
 func (a *AttrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, opts ...grpc.CallOption) (*goferpb.SetStatReply, error) {
 	if req.GetMask()&openRights != 0 {
 		defer a.changing(ctx, req.GetHandle(), 0)()
+	}
+	if req.GetMask()&unix.STATX_SIZE != 0 {
+		req = a.withCachedVersion(req).(*goferpb.SetStatRequest)
 	}
 	start := a.drop(req.GetHandle())
 	r, err := a.GoferClient.SetStat(ctx, req, opts...)

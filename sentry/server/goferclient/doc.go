@@ -16,7 +16,11 @@
 //     virtual handle ids, re-resolves the real ones by file handle once
 //     a restarted gofer no longer knows them (replaying their opens), and
 //     re-sends the calls an outage interrupted; its comment gives the
-//     window this leaves for creations, links, unlinks and renames.
+//     window this leaves for creations, links, unlinks and renames. The
+//     calls not the same when run twice (a fallocate that moves bytes, a
+//     truncation, a RENAME_EXCHANGE) are sent conditional on the state
+//     they expect (fallocate.go, conditional.go), so a re-sent one is
+//     not run again.
 //   - Donated fds (goferdonate.go, over package donated): when the
 //     gofer shares the machine, it donates the host fd of each regular
 //     file the server opens, and GoferConn serves that handle's Reads and

@@ -75,10 +75,11 @@ import (
 // name must exist). The window this leaves: if the first execution never
 // reached the dying gofer and another party made (or removed) the same
 // name meanwhile, the call reports success for a file it did not create
-// (or remove); and a RENAME_EXCHANGE executed by the dying gofer is
-// executed again (swapping back). A fallocate that collapses or inserts
-// a range is sent with the file's size before it and runs only on that
-// size (fallocate.go), so a re-sent one is never run twice.
+// (or remove). A fallocate that collapses or inserts a range is sent with
+// the file's size before it and runs only on that size (fallocate.go); a
+// truncation with the file's size, ctime and mtime before it, a
+// RENAME_EXCHANGE with the inodes its names hold (conditional.go): a
+// re-sent one that finds the state it leaves is not run again.
 type GoferConn struct {
 	cc  grpc.ClientConnInterface
 	log hclog.Logger
@@ -281,6 +282,9 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if fr, ok := req.(*goferpb.FallocateRequest); ok && movesBytes(fr.GetMode()) && !fr.GetCheckSize() {
 		return g.fallocateChecked(ctx, method, fr, rep, opts)
 	}
+	if (truncates(req) || exchanges(req)) && !donated.Has[unconditional](opts) {
+		return g.sendChecked(ctx, method, req, rep, opts)
+	}
 	g.beforeChange(req)
 	var inFlight []use // the handles of the first call whose outcome is unknown
 	unknown := false
@@ -372,6 +376,7 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 		}
 		if unknown && errno == 0 {
 			g.settleFallocate(req, rep)
+			g.settleConditional(method, req, rep)
 		}
 		again := g.finish(req, uses, rep, &gift)
 		dropDonated()

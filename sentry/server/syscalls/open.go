@@ -266,6 +266,17 @@ func createFile(c *kernel.Task, dir *vfs.Dentry, name string, flags, mode, part 
 	return vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&fdesc.KeptFlags), nil
 }
 
+// truncOrigin is the Origin of a gofer open with flags: with O_TRUNC, the
+// call's, so that the truncation is once (a call re-sent to a restarted
+// server, after the Rewrites put back later writes, does not truncate
+// again); nil for another open, which is the same when run twice.
+func truncOrigin(c *kernel.Task, flags uint32) *goferpb.Origin {
+	if flags&unix.O_TRUNC == 0 || c.CallSeq == 0 {
+		return nil
+	}
+	return c.GoferOrigin(0)
+}
+
 // goferOpenFlags are the open flags the gofer's open takes.
 const goferOpenFlags = unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC
 
@@ -407,7 +418,7 @@ func openDentry(c *kernel.Task, d *vfs.Dentry, flags uint32, pre *vfs.PreOpened)
 	var err error
 	if !ok {
 		conf = v.ConfirmStart()
-		h, fh, err = v.OpenRegular(d, gflags)
+		h, fh, err = v.OpenRegular(d, gflags, truncOrigin(c, gflags))
 	}
 	if err != nil {
 		if flags&unix.O_TRUNC != 0 {
@@ -461,7 +472,7 @@ func reopenGoferFile(c *kernel.Task, of *fdesc.File, g *vfs.GoferFile, flags, ke
 		return nil, fmt.Errorf("clone answered %d files: %w", len(w.Files), unix.EIO)
 	}
 	h := w.Files[0].Handle.Id
-	r, err := c.Kernel.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & (unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC)})
+	r, err := c.Kernel.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags & goferOpenFlags, Origin: truncOrigin(c, flags)})
 	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
 		c.Kernel.Releases.Release([]uint64{h})
 		return nil, err

@@ -22,7 +22,7 @@ func (f *fixture) openGofer(t *testing.T, c *testCall, p string, flags uint32) (
 	if err != nil {
 		t.Fatalf("%s: %v", p, err)
 	}
-	h, fh, err := f.v.OpenRegular(d, flags)
+	h, fh, err := f.v.OpenRegular(d, flags, nil)
 	if err != nil {
 		t.Fatalf("open %s: %v", p, err)
 	}

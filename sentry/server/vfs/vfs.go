@@ -582,8 +582,9 @@ func (v *VFS) walkViaParent(parent *Dentry, name string) *goferpb.WalkedFile {
 // gofer open flags, which the caller owns, and its file handle. A file
 // still reachable by its name is walked to and opened in one Walk from
 // its parent's handle; the root, /dev/shm's entries and unlinked files
-// take a Walk (or Reopen) and an Open.
-func (v *VFS) OpenRegular(d *Dentry, flags uint32) (uint64, []byte, error) {
+// take a Walk (or Reopen) and an Open. origin (nil: none) makes an O_TRUNC
+// open's truncation once (WalkRequest.origin, OpenRequest.origin).
+func (v *VFS) OpenRegular(d *Dentry, flags uint32, origin *goferpb.Origin) (uint64, []byte, error) {
 	v.mu.Lock()
 	parent, name, deleted := d.parent, d.name, d.deleted
 	v.mu.Unlock()
@@ -594,7 +595,7 @@ func (v *VFS) OpenRegular(d *Dentry, flags uint32) (uint64, []byte, error) {
 		}
 		ctx, cancel := v.RPCCtx()
 		defer cancel()
-		r, err := v.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags})
+		r, err := v.gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: flags, Origin: origin})
 		if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
 			v.releases.Release([]uint64{h})
 			return 0, nil, err
@@ -606,7 +607,7 @@ func (v *VFS) OpenRegular(d *Dentry, flags uint32) (uint64, []byte, error) {
 		return 0, nil, err
 	}
 	ctx, cancel := v.RPCCtx()
-	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: ph, Names: []string{name}, Open: true, OpenFlags: flags, ExpectIno: d.ino})
+	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: ph, Names: []string{name}, Open: true, OpenFlags: flags, ExpectIno: d.ino, Origin: origin})
 	cancel()
 	v.Unpin(parent)
 	if err != nil {
