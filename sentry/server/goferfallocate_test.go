@@ -82,62 +82,80 @@ func TestGoferRestartResentFallocate(t *testing.T) {
 type sizeChanger struct {
 	grpc.ClientConnInterface
 	path string
-	once sync.Once
-	// mu protects calls.
+	// mu protects calls and grows.
 	mu    sync.Mutex
 	calls map[string]int
+	// grows is how many of the next Fallocates another party's append
+	// of a 4 KiB block of 'd' precedes.
+	grows int
 }
 
 func (c *sizeChanger) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	name := method[strings.LastIndex(method, "/")+1:]
 	c.mu.Lock()
 	c.calls[name]++
+	grow := name == "Fallocate" && c.grows > 0
+	if grow {
+		c.grows--
+	}
 	c.mu.Unlock()
-	if name == "Fallocate" {
-		c.once.Do(func() {
-			f, err := os.OpenFile(c.path, os.O_WRONLY|os.O_APPEND, 0)
-			if err == nil {
-				f.Write(bytes.Repeat([]byte{'d'}, 4096))
-				f.Close()
-			}
-		})
+	if grow {
+		f, err := os.OpenFile(c.path, os.O_WRONLY|os.O_APPEND, 0)
+		if err == nil {
+			f.Write(bytes.Repeat([]byte{'d'}, 4096))
+			f.Close()
+		}
 	}
 	return c.ClientConnInterface.Invoke(ctx, method, args, reply, opts...)
 }
 
 // TestFallocateSizeChangedMeanwhile: a collapse whose file another party
 // grew between GoferConn's Stat of the size and the call is not applied
-// on the size it did not expect, but sent again with the size read again
-// (two Stats, two Fallocates), and applied once.
+// on the size it did not expect, but sent again with the size read again,
+// and applied once; a file whose size changes before every call gets the
+// collapse unconditionally after 8 rounds (it once went back to checking
+// the size, endlessly).
 func TestFallocateSizeChangedMeanwhile(t *testing.T) {
 	const blk = 4096
-	root := t.TempDir()
-	path := filepath.Join(root, "f")
-	if err := os.WriteFile(path, []byte(strings.Repeat("a", blk)+strings.Repeat("b", blk)+strings.Repeat("c", blk)), 0644); err != nil {
-		t.Fatal(err)
-	}
-	p := startGoferProc(t, root)
-	sc := &sizeChanger{path: path, calls: make(map[string]int)}
-	gcl, h := openedThrough(t, p, func(cc grpc.ClientConnInterface) grpc.ClientConnInterface {
-		sc.ClientConnInterface = cc
-		return sc
-	})
-	sc.mu.Lock()
-	sc.calls = make(map[string]int)
-	sc.mu.Unlock()
-	r, err := gcl.Fallocate(context.Background(), &goferpb.FallocateRequest{Handle: h, Mode: unix.FALLOC_FL_COLLAPSE_RANGE, Offset: blk, Length: blk,
-		Origin: &goferpb.Origin{ClientId: "c", Seq: 3}})
-	if err != nil || r.Errno != 0 || r.SizeDiffers {
-		t.Fatalf("Fallocate: %v %v size_differs %v", err, unix.Errno(r.GetErrno()), r.GetSizeDiffers())
-	}
-	want := strings.Repeat("a", blk) + strings.Repeat("c", blk) + strings.Repeat("d", blk)
-	if got, _ := os.ReadFile(path); string(got) != want {
-		t.Errorf("the file is %d bytes %q, want %d bytes %q", len(got), summary(got), len(want), summary([]byte(want)))
-	}
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if sc.calls["Stat"] != 2 || sc.calls["Fallocate"] != 2 {
-		t.Errorf("gofer calls %v, want 2 Stats and 2 Fallocates", sc.calls)
+	for _, tc := range []struct {
+		name              string
+		grows             int
+		stats, fallocates int
+	}{
+		{name: "once", grows: 1, stats: 2, fallocates: 2},
+		{name: "always", grows: 1000, stats: 8, fallocates: 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			path := filepath.Join(root, "f")
+			if err := os.WriteFile(path, []byte(strings.Repeat("a", blk)+strings.Repeat("b", blk)+strings.Repeat("c", blk)), 0644); err != nil {
+				t.Fatal(err)
+			}
+			p := startGoferProc(t, root)
+			sc := &sizeChanger{path: path, calls: make(map[string]int)}
+			gcl, h := openedThrough(t, p, func(cc grpc.ClientConnInterface) grpc.ClientConnInterface {
+				sc.ClientConnInterface = cc
+				return sc
+			})
+			sc.mu.Lock()
+			sc.calls = make(map[string]int)
+			sc.grows = tc.grows
+			sc.mu.Unlock()
+			r, err := gcl.Fallocate(context.Background(), &goferpb.FallocateRequest{Handle: h, Mode: unix.FALLOC_FL_COLLAPSE_RANGE, Offset: blk, Length: blk,
+				Origin: &goferpb.Origin{ClientId: "c", Seq: 3}})
+			if err != nil || r.Errno != 0 || r.SizeDiffers {
+				t.Fatalf("Fallocate: %v %v size_differs %v", err, unix.Errno(r.GetErrno()), r.GetSizeDiffers())
+			}
+			want := strings.Repeat("a", blk) + strings.Repeat("c", blk) + strings.Repeat("d", blk*min(tc.grows, tc.fallocates))
+			if got, _ := os.ReadFile(path); string(got) != want {
+				t.Errorf("the file is %d bytes %q, want %d bytes %q", len(got), summary(got), len(want), summary([]byte(want)))
+			}
+			sc.mu.Lock()
+			defer sc.mu.Unlock()
+			if sc.calls["Stat"] != tc.stats || sc.calls["Fallocate"] != tc.fallocates {
+				t.Errorf("gofer calls %v, want %d Stats and %d Fallocates", sc.calls, tc.stats, tc.fallocates)
+			}
+		})
 	}
 }
 

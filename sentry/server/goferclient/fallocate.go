@@ -55,7 +55,7 @@ func (g *GoferConn) fallocateChecked(ctx context.Context, method string, req *go
 		if round == maxSizeRounds {
 			g.log.Debug("moving fallocate: the file's size kept changing; sent unconditionally", "rounds", round)
 			creq.CheckSize, creq.SizeBefore = false, 0
-			return g.Invoke(ctx, method, creq, rep, opts...)
+			return g.Invoke(ctx, method, creq, rep, append(opts[:len(opts):len(opts)], unconditional{})...)
 		}
 		// The size, from the donated fd's statx if the handle has one.
 		var st goferpb.StatReply

@@ -279,7 +279,7 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if g.serveLocally(req, rep, donated.Has[donated.ViaGofer](opts), donated.Has[donated.SizeOnly](opts), donated.WriteOptsOf(opts)) {
 		return nil
 	}
-	if fr, ok := req.(*goferpb.FallocateRequest); ok && movesBytes(fr.GetMode()) && !fr.GetCheckSize() {
+	if fr, ok := req.(*goferpb.FallocateRequest); ok && movesBytes(fr.GetMode()) && !fr.GetCheckSize() && !donated.Has[unconditional](opts) {
 		return g.fallocateChecked(ctx, method, fr, rep, opts)
 	}
 	if (truncates(req) || exchanges(req)) && !donated.Has[unconditional](opts) {
