@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"strconv"
 	"testing"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
@@ -18,16 +17,7 @@ import (
 func TestPostedExitGroup(t *testing.T) {
 	tu.RequireRoot(t)
 	const rounds = 100
-	prog := tu.StaticProgram(t, t.TempDir(), "postexit", testdataSource(t, "postexit", "postexit"))
-	want := tu.Run(t, timeout, t.TempDir(), "", prog, strconv.Itoa(rounds))
-	if want.ExitCode != 0 {
-		t.Fatalf("natively: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
-	}
-	dir := t.TempDir()
-	got := tu.Sandbox(t, timeout, dir, "", []string{"--cwd", dir}, prog, strconv.Itoa(rounds))
-	compare(t, want, got)
-	one, _ := forwardedCalls(t, dir, prog, "1")
-	many, _ := forwardedCalls(t, dir, prog, strconv.Itoa(rounds))
+	one, many := roundsAsNatively(t, "postexit", rounds)
 	perRound := float64(many-one) / float64(rounds-1)
 	t.Logf("waited calls: %d with 1 round, %d with %d (%.2f a round)", one, many, rounds, perRound)
 	if perRound > 4.1 {
