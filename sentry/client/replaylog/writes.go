@@ -1,6 +1,7 @@
 package replaylog
 
 import (
+	"cmp"
 	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -127,22 +128,12 @@ func (l *Log) fileWriteLocked(w *pb.WriteState, data []byte, own bool) {
 	} else {
 		// A reply folded after a later seq's (another thread's, or a
 		// re-sent call's): keep the file's writes in seq order.
-		i, _ := slices.BinarySearchFunc(ws, rw.seq, func(o *retainedWrite, seq uint64) int { return cmpSeq(o.seq, seq) })
+		i, _ := slices.BinarySearchFunc(ws, rw.seq, func(o *retainedWrite, seq uint64) int { return cmp.Compare(o.seq, seq) })
 		ws = slices.Insert(ws, i, rw)
 	}
 	l.byFile[rw.file] = ws
 	l.bytes += int64(rw.recordSize() + len(rw.data))
 	l.dataBytes += int64(len(rw.data))
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // newWriteLocked returns a zeroed retainedWrite, a reused one if any.

@@ -1,6 +1,7 @@
 package replaylog
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"testing"
@@ -122,7 +123,7 @@ func TestRetainedWritesByFile(t *testing.T) {
 				if len(ws) == 0 {
 					t.Errorf("file %d kept with no writes", file)
 				}
-				if !slices.IsSortedFunc(ws, func(a, b *retainedWrite) int { return cmpSeq(a.seq, b.seq) }) {
+				if !slices.IsSortedFunc(ws, func(a, b *retainedWrite) int { return cmp.Compare(a.seq, b.seq) }) {
 					t.Errorf("file %d's writes out of seq order", file)
 				}
 			}
