@@ -806,22 +806,42 @@ func TestWrittenReply(t *testing.T) {
 func BenchmarkWriteBehindFold(b *testing.B) {
 	l := New()
 	apply(l, liveStateSteps())
-	call := &pb.Call{Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: unix.SYS_WRITE,
-		Args: []uint64{3, 0x1000, 4096}, Inputs: []*pb.Region{{Addr: 0x1000}}}}}
-	in := call.GetSyscall().Inputs[0]
-	r := &pb.Reply{Ret: 4096, Written: &pb.PostedWrite{File: 4}}
+	wb := newWriteBehind(l)
 	const flushEvery = 256
 	seq := uint64(1000)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		seq++
-		buf, _ := l.WriteBuffer(4096)
-		in.Data = buf
-		call.Seq, r.Seq = seq, seq
-		r.Written.Offset, r.Written.MovedTo = int64(i)*4096, int64(i+1)*4096
-		l.FoldPooledReply(call, r)
+		wb.fold(seq, int64(i)*4096, int64(i+1)*4096)
 		if i%flushEvery == flushEvery-1 {
 			l.Durable(4, seq)
 		}
 	}
+}
+
+// writeBehind folds 4 KiB writes behind of file 4 as the client does:
+// a buffer from WriteBuffer, the packed reply (Reply.written) folded as
+// pooled.
+type writeBehind struct {
+	l    *Log
+	call *pb.Call
+	r    *pb.Reply
+}
+
+func newWriteBehind(l *Log) *writeBehind {
+	return &writeBehind{
+		l: l,
+		call: &pb.Call{Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: unix.SYS_WRITE,
+			Args: []uint64{3, 0x1000, 4096}, Inputs: []*pb.Region{{Addr: 0x1000}}}}},
+		r: &pb.Reply{Ret: 4096, Written: &pb.PostedWrite{File: 4}},
+	}
+}
+
+// fold folds write seq at offset, which left the description's offset
+// at movedTo.
+func (wb *writeBehind) fold(seq uint64, offset, movedTo int64) {
+	wb.call.GetSyscall().Inputs[0].Data, _ = wb.l.WriteBuffer(4096)
+	wb.call.Seq, wb.r.Seq = seq, seq
+	wb.r.Written.Offset, wb.r.Written.MovedTo = offset, movedTo
+	wb.l.FoldPooledReply(wb.call, wb.r)
 }

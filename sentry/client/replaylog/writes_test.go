@@ -168,18 +168,12 @@ func TestRetainedWritesByFile(t *testing.T) {
 func TestWriteBehindFoldAllocs(t *testing.T) {
 	l := New()
 	apply(l, liveStateSteps())
-	call := &pb.Call{Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: unix.SYS_WRITE,
-		Args: []uint64{3, 0x1000, 4096}, Inputs: []*pb.Region{{Addr: 0x1000}}}}}
-	in := call.GetSyscall().Inputs[0]
-	r := &pb.Reply{Ret: 4096, Written: &pb.PostedWrite{File: 4}}
+	wb := newWriteBehind(l)
 	seq := uint64(1000)
 	batch := func() {
 		for i := 0; i < 64; i++ {
 			seq++
-			in.Data, _ = l.WriteBuffer(4096)
-			call.Seq, r.Seq = seq, seq
-			r.Written.Offset = int64(seq) * 4096
-			l.FoldPooledReply(call, r)
+			wb.fold(seq, int64(seq)*4096, 0)
 		}
 		l.Durable(4, seq)
 	}
