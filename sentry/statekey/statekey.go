@@ -1,6 +1,7 @@
 package statekey
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -396,20 +397,10 @@ func parseID(s string, bound uint64) (uint64, bool) {
 func Compare(a, b Key) int {
 	switch {
 	case a.Kind != b.Kind:
-		return cmp3(uint64(a.Kind), uint64(b.Kind))
+		return cmp.Compare(a.Kind, b.Kind)
 	case a.ID != b.ID:
-		return cmp3(a.ID, b.ID)
+		return cmp.Compare(a.ID, b.ID)
 	}
 	// TimerReal (-1) sorts last: compare as unsigned.
-	return cmp3(uint64(a.Sub), uint64(b.Sub))
-}
-
-func cmp3(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(uint64(a.Sub), uint64(b.Sub))
 }
