@@ -96,9 +96,10 @@ type Options struct {
 	// (a caller waiting in Call or Await, or a background one): callbacks
 	// never run concurrently, and none may wait for a reply.
 	OnPush func(*pb.Push)
-	// OnReply, when set, is called for each reply whose caller is still
-	// waiting, from the receiving goroutine, before the reply is handed
-	// to that caller and before any later message is handled. A reply
+	// OnReply, when set, is called for each reply of a call made on this
+	// connection (its caller waiting, gone after its ctx ended, or none:
+	// Post), from the receiving goroutine, before the reply is handed to
+	// a waiting caller and before any later message is handled. A reply
 	// whose call was already failed (the connection died) is dropped
 	// without OnReply: its caller re-sends the call.
 	OnReply func(*pb.Reply)
@@ -600,8 +601,13 @@ func (c *StreamConn) Call(ctx context.Context, call *pb.Call) (*pb.Reply, error)
 	}
 	r, err := c.Await(ctx, ch)
 	if err != nil && ctx.Err() != nil {
+		// The reply may still come: it is then folded (OnReply) as a
+		// posted call's is, since what it carries (a lease revocation,
+		// state records) holds whether or not anyone waits for it.
 		c.mu.Lock()
-		delete(c.pending, call.Seq)
+		if _, ok := c.pending[call.Seq]; ok {
+			c.pending[call.Seq] = noReceiver
+		}
 		c.mu.Unlock()
 	}
 	return r, err

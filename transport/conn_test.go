@@ -51,6 +51,13 @@ func (s *echoServer) Session(st pb.Sentry_SessionServer) error {
 		case *pb.ClientMessage_Heartbeat:
 			send(&pb.ServerMessage{Msg: &pb.ServerMessage_Heartbeat{Heartbeat: m.Heartbeat}})
 		case *pb.ClientMessage_Call:
+			if m.Call.Tid == lateReplyTid {
+				seq := m.Call.Seq
+				time.AfterFunc(lateReplyDelay, func() {
+					send(&pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: seq, Ret: int64(seq)}}})
+				})
+				continue
+			}
 			if m.Call.Tid < 0 {
 				continue
 			}
@@ -393,6 +400,47 @@ func TestAwaitContext(t *testing.T) {
 			// The connection still works.
 			if _, err := c.Call(context.Background(), &pb.Call{}); err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A call of thread lateReplyTid is answered by the echo server
+// lateReplyDelay after it arrives.
+const (
+	lateReplyTid   = -2
+	lateReplyDelay = 100 * time.Millisecond
+)
+
+// TestLateReplyFolded: the reply of a call whose caller gave up (its ctx
+// ended) still reaches OnReply when it comes, before the replies after
+// it, so that what it carries (a lease revocation) is not lost.
+func TestLateReplyFolded(t *testing.T) {
+	for _, wc := range wireCases {
+		t.Run(wc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			folded := map[uint64]bool{}
+			_, c := dialCase(t, wc, Options{HeartbeatInterval: 20 * time.Millisecond, OnReply: func(r *pb.Reply) {
+				mu.Lock()
+				folded[r.Seq] = true
+				mu.Unlock()
+			}})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+			defer cancel()
+			late := &pb.Call{Seq: 1000, Tid: lateReplyTid}
+			if _, err := c.Call(ctx, late); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("late call: %v, want DeadlineExceeded", err)
+			}
+			time.Sleep(2 * lateReplyDelay)
+			// The late reply was sent before this call: it is handled
+			// first.
+			if _, err := c.Call(context.Background(), &pb.Call{Seq: 1001}); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !folded[late.Seq] {
+				t.Errorf("the late reply (seq %d) never reached OnReply; folded %v", late.Seq, folded)
 			}
 		})
 	}
