@@ -356,6 +356,9 @@ type client struct {
 	// inotifyUsed says a process made an inotify instance (a posted
 	// open+close pair is then sent, for the watches to see: unpostOpen).
 	inotifyUsed atomic.Bool
+	// ptraceUsed says a process made a ptrace call or a task got a
+	// tracer: waits are then the server's to answer (childwait.go).
+	ptraceUsed atomic.Bool
 	// shm knows which mapped files are SysV segments (shm.go); own lock.
 	shm shmSegments
 

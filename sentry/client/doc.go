@@ -103,7 +103,8 @@
 // and F_DUPFD whose new fd the records tell (fdpipe.go), umask (the umask
 // of its "fs/" record), exit_group of a process other than the
 // application's first (postexit.go: sent at once, the process ended
-// here), rt_sigaction (queries answered and changes
+// here; a wait4 with WNOHANG that finds no child ready is answered 0
+// from the process records, childwait.go), rt_sigaction (queries answered and changes
 // posted from a copy of the "sig/" records: sigactions.go, client.sigs,
 // its own leaf lock), a write to a regular unmapped gofer file (write
 // behind; its error surfaces at the description's next fsync, fdatasync,

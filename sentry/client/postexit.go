@@ -54,7 +54,11 @@ func (t *task) postExitGroup(args [6]uint64) bool {
 			c.appExit(int(ex.WaitStatus))
 		}
 	}
+	// Waits are forwarded from now until the server's record of the
+	// exit comes (childwait.go).
+	c.ids.exitPosted(t.proc.pid, true)
 	if !c.conn.PostCall(newPostedCall(t.tid, unix.SYS_EXIT_GROUP, args, nil), done) {
+		c.ids.exitPosted(t.proc.pid, false)
 		return false
 	}
 	c.conn.sendPosted()

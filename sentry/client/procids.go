@@ -39,6 +39,9 @@ type procIDs struct {
 	fdTable uint64
 	// zombie is set once the process has exited and waits to be reaped.
 	zombie bool
+	// exitSignal is the signal its parent gets at its exit (SIGCHLD, but
+	// for a clone child's: childwait.go).
+	exitSignal int32
 }
 
 // procIDCache maps pids to their last recorded ids.
@@ -67,6 +70,10 @@ type procIDCache struct {
 	// locks holds who holds the record and flock locks of each inode, by
 	// inode number (statekey.Lock records; pipeline.go). Protected by mu.
 	locks map[uint64][]lockHolder
+	// exitsPosted holds the processes whose exit_group is posted and
+	// whose zombie (or reaped) record has not come (childwait.go).
+	// Protected by mu.
+	exitsPosted map[int32]struct{}
 }
 
 // observe folds the process and fd records among recs.
@@ -94,6 +101,7 @@ func (c *procIDCache) observe(recs []*pb.StateRecord) {
 		switch {
 		case rec.Deleted:
 			delete(c.byPID, pid)
+			c.exitRecordedLocked(pid)
 		case st != nil:
 			if c.byPID == nil {
 				c.byPID = make(map[int32]procIDs)
@@ -103,7 +111,10 @@ func (c *procIDCache) observe(recs []*pb.StateRecord) {
 				ruid: st.Ruid, euid: st.Euid, suid: st.Suid,
 				rgid: st.Rgid, egid: st.Egid, sgid: st.Sgid,
 				fsuidOwn: st.Fsuid != nil, fsgidOwn: st.Fsgid != nil,
-				fdTable: st.FdTable, zombie: st.Zombie,
+				fdTable: st.FdTable, zombie: st.Zombie, exitSignal: st.ExitSignal,
+			}
+			if st.Zombie {
+				c.exitRecordedLocked(pid)
 			}
 		}
 		c.mu.Unlock()

@@ -81,6 +81,7 @@ func (c *client) reconcilePtrace(rl *replaylog.Log) {
 			t.trace.tracer = 0
 		} else {
 			t.trace.tracer, t.trace.options, t.trace.seized = ps.Tracer, ps.Options, ps.Seized
+			c.ptraceUsed.Store(true)
 		}
 		t.mu.Unlock()
 	}
@@ -91,6 +92,9 @@ func (c *client) reconcilePtrace(rl *replaylog.Log) {
 // early pushes.
 func (c *client) onPtraceUpdate(p *pb.Push) {
 	m := p.GetPtrace()
+	if m.Tracer != 0 {
+		c.ptraceUsed.Store(true) // childwait.go
+	}
 	c.mu.Lock()
 	t := c.tasks[m.Tid]
 	if t == nil {
@@ -538,6 +542,7 @@ func (t *task) ptraceSyncSignal(info *linux.SignalInfo) bool {
 // sysPtrace serves the requests on a stopped tracee's registers and
 // memory; the others go to the server.
 func sysPtrace(t *task, a [6]uint64) (uint64, unix.Errno) {
+	t.c.ptraceUsed.Store(true)
 	switch req := int64(a[0]); req {
 	case linux.PTRACE_PEEKTEXT, linux.PTRACE_PEEKDATA, linux.PTRACE_PEEKUSR,
 		linux.PTRACE_POKETEXT, linux.PTRACE_POKEDATA, linux.PTRACE_POKEUSR,

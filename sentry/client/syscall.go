@@ -357,6 +357,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if t.postExitGroup(args) {
 			return 0, 0
 		}
+	case unix.SYS_WAIT4:
+		if t.waitNoChildReady(args) {
+			return 0, 0
+		}
 	}
 	pathKey, pathKeyed, pathWanted, cret, cerrno, hit := t.cachedPath(sysno, args)
 	if hit {

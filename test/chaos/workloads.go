@@ -130,6 +130,17 @@ wait $w; echo writer $?; wait; echo all done; wc -l w.txt s.txt`,
 wc -l st.txt; md5sum st.txt; rm st.txt`,
 	},
 	{
+		// A shell's wait4(-1, WNOHANG) polls after each foreground
+		// child while background jobs run, answered by the client
+		// from the process records (sentry/client/childwait.go):
+		// each job's status as its wait reports it.
+		Name: "childpolls",
+		Script: `( i=0; while [ $i -lt 300 ]; do /bin/busybox true; i=$((i+1)); done; exit 3 ) & a=$!
+( i=0; while [ $i -lt 100 ]; do /bin/busybox true; i=$((i+1)); done; exit 4 ) & b=$!
+i=0; while [ $i -lt 600 ]; do /bin/busybox true; r=$?; i=$((i+1)); done
+wait $a; echo a $?; wait $b; echo b $?; echo last $r`,
+	},
+	{
 		Name: "renamed-unlinked",
 		Script: `echo start > held.txt
 exec 3>>held.txt 4<held.txt

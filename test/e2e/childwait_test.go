@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestChildWaitOnClient runs testdata/childwait/childwait.c natively and
+// in a sandbox: wait4 with WNOHANG finds no child ready while two children
+// run (and leaves the status word alone), reports each after SIGCHLD said
+// it exited, finds a child's exit_group (posted by the client) and a
+// killed child by polling, fails ECHILD without a child and leaves a
+// clone child with no exit signal to __WALL. The polls of running
+// children, 2 a round, are answered by the client from the process
+// records (sentry/client/childwait.go): 200 rounds wait for no more
+// calls than 1.
+func TestChildWaitOnClient(t *testing.T) {
+	tu.RequireRoot(t)
+	const rounds = 200
+	one, many := roundsAsNatively(t, "childwait", rounds)
+	t.Logf("waited calls: %d with 1 round, %d with %d", one, many, rounds)
+	if many-one > 10 {
+		t.Errorf("waited calls: %d with %d rounds against %d with 1: the %d polls of running children were sent", many, rounds, one, 2*(rounds-1))
+	}
+}
+
+// makeUnits is how many C files makeProject's Makefile compiles (the
+// make row of docs/BENCHMARKS.md: 8 and a main).
+const makeUnits = 8
+
+// makeProject writes the make workload's project (test/bench) into dir.
+func makeProject(t *testing.T, dir string) {
+	t.Helper()
+	files := map[string]string{}
+	var objs, decls, calls string
+	for i := 0; i < makeUnits; i++ {
+		files[fmt.Sprintf("u%d.c", i)] = fmt.Sprintf("#include <string.h>\nunsigned long u%d(const char *s) {\n\tunsigned long h = %d;\n\tfor (size_t i = 0; i < strlen(s); i++) h = h * 131 + (unsigned char)s[i];\n\treturn h;\n}\n", i, i)
+		objs += fmt.Sprintf(" u%d.o", i)
+		decls += fmt.Sprintf("unsigned long u%d(const char *);\n", i)
+		calls += fmt.Sprintf("\th ^= u%d(argv[0]);\n", i)
+	}
+	files["main.c"] = "#include <stdio.h>\n" + decls + "int main(int argc, char **argv) {\n\tunsigned long h = argc;\n" + calls + "\tprintf(\"%lu\\n\", h != 0);\n\treturn 0;\n}\n"
+	files["Makefile"] = "prog: main.o" + objs + "\n\tgcc -o $@ $^\n%.o: %.c\n\tgcc -O2 -c -o $@ $<\nclean:\n\trm -f prog *.o\n"
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// makeWait matches make's poll of its children, wait4(-1, &status,
+// WNOHANG, NULL), that found none ready, with where it was answered.
+var makeWait = regexp.MustCompile(`wait4\(0xffffffff, 0x[0-9a-f]+, 0x1, 0x0\) = 0 .*where=(\w+)`)
+
+// TestMakeWaits builds the make workload's project (`make -s -j2` of 9
+// C files with the host's gcc, then runs it) under do --strace and counts
+// the calls make and gcc still wait for, by kind. make polls wait4(-1,
+// WNOHANG) after each SIGCHLD until it finds no child ready (22-24 polls,
+// all sent before childwait.go): the client answers them.
+func TestMakeWaits(t *testing.T) {
+	tu.RequireRoot(t)
+	for _, tool := range []string{"/usr/bin/make", "/usr/bin/gcc"} {
+		if _, err := os.Stat(tool); err != nil {
+			t.Fatalf("%s is required (test/setup.sh installs it): %v", tool, err)
+		}
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	makeProject(t, dir)
+	r, log := sandboxLogged(t, dir, []string{"--strace", "--force-overlay=false"}, nil, "/bin/sh", "-c", "make -s -j2 && ./prog")
+	if strings.TrimSpace(r.Stdout) != "1" {
+		t.Fatalf("the built program said %q, want 1\n%s", r.Stdout, r.Stderr)
+	}
+	polls := map[string]int{}
+	for _, m := range makeWait.FindAllStringSubmatch(string(log), -1) {
+		polls[m[1]]++
+	}
+	t.Logf("make's wait4(-1, WNOHANG) = 0: %v; waited calls %d", polls, waitedCalls(t, string(log)))
+	if polls["cached"] == 0 || polls["forwarded"] > 4 {
+		t.Errorf("make's wait4(-1, WNOHANG) = 0: %v, want all but at most 4 answered by the client (cached)", polls)
+	}
+}
