@@ -148,8 +148,15 @@ const (
 
 // ResultAlone reports whether r carries nothing but its seq and ret: its
 // encoded size is theirs (so a field added to Reply later is never lost
-// by packing).
+// by packing). The fields replies most often carry besides are looked at
+// first, and such a reply is not sized: sizing walks every nested
+// record and lease, and each held reply was checked twice, when held
+// and when taken with its records.
 func ResultAlone(r *sentrypb.Reply) bool {
+	if r.Errno != 0 || len(r.State) != 0 || r.Action != nil || len(r.Outputs) != 0 ||
+		r.Lease != nil || r.PathLease != nil || r.LeaseRevoke != nil || r.OpenedStat != nil {
+		return false
+	}
 	want := 0
 	if r.Seq != 0 {
 		want += protowire.SizeTag(seqField) + protowire.SizeVarint(r.Seq)
