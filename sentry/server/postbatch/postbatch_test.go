@@ -260,6 +260,12 @@ func TestCanLinger(t *testing.T) {
 	}
 }
 
+// Reply's field numbers of seq and ret.
+const (
+	seqField protowire.Number = 1
+	retField protowire.Number = 2
+)
+
 // sizedAlone is how ResultAlone decided before it looked at fields:
 // r's encoded size is that of its seq and ret alone.
 func sizedAlone(r *sentrypb.Reply) bool {
