@@ -296,7 +296,7 @@ func (c *Task) Searched(d *vfs.Dentry) {
 		c.NotLeasable = true
 		return
 	}
-	c.PathView.Searched = append(c.PathView.Searched, d)
+	c.PathView.Searched = appendWalkNote(c.PathView.Searched, d)
 }
 
 // Found notes that c's walk looked up d (vfs.WalkObserver).
@@ -308,7 +308,20 @@ func (c *Task) Found(d *vfs.Dentry) {
 		c.NotLeasable = true
 		return
 	}
-	c.PathView.Found = append(c.PathView.Found, d)
+	c.PathView.Found = appendWalkNote(c.PathView.Found, d)
+}
+
+// walkNotesCap is the room a walk's first note makes for its notes: a
+// walk of that many directories or names allocates once (growing from
+// one, a walk of 5–8 allocated four times).
+const walkNotesCap = 8
+
+// appendWalkNote appends d to a walk's notes (PathView.Searched, Found).
+func appendWalkNote(notes []*vfs.Dentry, d *vfs.Dentry) []*vfs.Dentry {
+	if cap(notes) == 0 {
+		notes = make([]*vfs.Dentry, 0, walkNotesCap)
+	}
+	return append(notes, d)
 }
 
 // Resent says the call may be one the client re-sent after a Restore (its

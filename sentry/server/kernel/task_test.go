@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -105,6 +106,38 @@ func TestTaskWalkNotes(t *testing.T) {
 		t.Errorf("a walk past %d dentries: unleasable %v, %d found", maxWalkDentries, c.NotLeasable, len(c.PathView.Found))
 	}
 	(*Task)(nil).Searched(d) // the server's own walk notes nothing
+}
+
+// TestTaskWalkNotesAllocs: a walk's notes of up to walkNotesCap
+// directories and names allocate once each.
+func TestTaskWalkNotesAllocs(t *testing.T) {
+	d := &vfs.Dentry{}
+	for _, tc := range []struct {
+		notes  int
+		allocs float64
+	}{
+		{notes: 1, allocs: 2},
+		{notes: 6, allocs: 2},
+		{notes: walkNotesCap, allocs: 2},
+	} {
+		t.Run(fmt.Sprint(tc.notes), func(t *testing.T) {
+			c := newTask(1, 1, auth.Creds{})
+			n := testing.AllocsPerRun(100, func() {
+				c.PathView = &PathView{}
+				for range tc.notes {
+					c.Searched(d)
+					c.Found(d)
+				}
+			})
+			if len(c.PathView.Searched) != tc.notes || len(c.PathView.Found) != tc.notes {
+				t.Fatalf("%d searched, %d found, want %d each", len(c.PathView.Searched), len(c.PathView.Found), tc.notes)
+			}
+			// The view itself escapes to the heap: one allocation.
+			if n > 1+tc.allocs {
+				t.Errorf("%d notes of each kind: %v allocations beside the view, want %v", tc.notes, n-1, tc.allocs)
+			}
+		})
+	}
 }
 
 func TestTaskBlock(t *testing.T) {

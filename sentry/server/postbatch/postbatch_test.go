@@ -4,7 +4,9 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
@@ -253,6 +255,147 @@ func TestCanLinger(t *testing.T) {
 			b.Hold(&sentrypb.Reply{Seq: 100})
 			if got := b.CanLinger(); got != tc.wantAfter {
 				t.Errorf("CanLinger() after = %v, want %v", got, tc.wantAfter)
+			}
+		})
+	}
+}
+
+// Reply's field numbers of seq and ret.
+const (
+	seqField protowire.Number = 1
+	retField protowire.Number = 2
+)
+
+// sizedAlone is how ResultAlone decided before it looked at fields:
+// r's encoded size is that of its seq and ret alone.
+func sizedAlone(r *sentrypb.Reply) bool {
+	want := 0
+	if r.Seq != 0 {
+		want += protowire.SizeTag(seqField) + protowire.SizeVarint(r.Seq)
+	}
+	if r.Ret != 0 {
+		want += protowire.SizeTag(retField) + protowire.SizeVarint(uint64(r.Ret))
+	}
+	return proto.Size(r) == want
+}
+
+// setField sets fd of m to a value that is not its default: one element
+// for a list, an empty message for a message field (set all the same).
+func setField(m protoreflect.Message, fd protoreflect.FieldDescriptor) {
+	var v protoreflect.Value
+	switch fd.Kind() {
+	case protoreflect.BoolKind:
+		v = protoreflect.ValueOfBool(true)
+	case protoreflect.EnumKind:
+		v = protoreflect.ValueOfEnum(1)
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		v = protoreflect.ValueOfInt32(-3)
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		v = protoreflect.ValueOfInt64(-3)
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		v = protoreflect.ValueOfUint32(3)
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		v = protoreflect.ValueOfUint64(3)
+	case protoreflect.FloatKind:
+		v = protoreflect.ValueOfFloat32(3)
+	case protoreflect.DoubleKind:
+		v = protoreflect.ValueOfFloat64(3)
+	case protoreflect.StringKind:
+		v = protoreflect.ValueOfString("x")
+	case protoreflect.BytesKind:
+		v = protoreflect.ValueOfBytes([]byte{0})
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		if fd.IsList() {
+			l := m.Mutable(fd).List()
+			l.Append(l.NewElement())
+			return
+		}
+		m.Set(fd, m.NewField(fd))
+		return
+	}
+	if fd.IsList() {
+		m.Mutable(fd).List().Append(v)
+		return
+	}
+	m.Set(fd, v)
+}
+
+// TestResultAlone checks that a reply is packed only when it carries its
+// seq and ret and nothing else, for every field Reply has (a field added
+// later is covered here without a change), and that the answer is the
+// one its encoded size gives.
+func TestResultAlone(t *testing.T) {
+	type testCase struct {
+		name  string
+		reply *sentrypb.Reply
+		want  bool
+	}
+	tests := []testCase{
+		{"empty", &sentrypb.Reply{}, true},
+		{"seq", &sentrypb.Reply{Seq: 7}, true},
+		{"seq and ret", &sentrypb.Reply{Seq: 7, Ret: 4096}, true},
+		{"negative ret", &sentrypb.Reply{Seq: 1 << 40, Ret: -1}, true},
+		{"errno", &sentrypb.Reply{Seq: 7, Errno: int32(2)}, false},
+		{"records", &sentrypb.Reply{Seq: 7, Ret: 3, State: []*sentrypb.StateRecord{{Key: "fdt/1/3"}}}, false},
+	}
+	unknown := &sentrypb.Reply{Seq: 7}
+	unknown.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 9999, protowire.VarintType), 1))
+	tests = append(tests, testCase{"unknown field", unknown, false})
+	fields := (&sentrypb.Reply{}).ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		r := &sentrypb.Reply{Seq: 7, Ret: 1}
+		setField(r.ProtoReflect(), fd)
+		alone := fd.Number() == seqField || fd.Number() == retField
+		tests = append(tests, testCase{"field " + string(fd.Name()), r, alone})
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ResultAlone(tc.reply); got != tc.want {
+				t.Errorf("ResultAlone(%v) = %v, want %v", tc.reply, got, tc.want)
+			}
+			if sized := sizedAlone(tc.reply); sized != tc.want {
+				t.Errorf("its encoded size says alone = %v, want %v", sized, tc.want)
+			}
+		})
+	}
+}
+
+// BenchmarkResultAlone measures the check of a held reply (twice per held
+// reply: when held, and when the held replies are taken with their
+// records) against the encoded size it replaced: a posted creation's
+// reply of tar, with its records and leases, and one alone.
+func BenchmarkResultAlone(b *testing.B) {
+	created := &sentrypb.Reply{
+		Seq: 90, Ret: 3,
+		OpenedFile: 41,
+		OpenedStat: make([]byte, 64),
+		ParentStat: make([]byte, 64),
+		Lease:      &sentrypb.ReadLease{},
+		PathLease:  &sentrypb.PathLease{},
+	}
+	for i := range 6 {
+		created.State = append(created.State,
+			&sentrypb.StateRecord{Key: "fdt/1/" + string(rune('0'+i)), Value: &sentrypb.StateRecord_Fd{Fd: &sentrypb.FdState{FdTable: 1, Fd: int32(i), File: 41}}},
+			&sentrypb.StateRecord{Key: "file/41", Value: &sentrypb.StateRecord_File{File: &sentrypb.FileState{}}})
+	}
+	for _, tc := range []struct {
+		name  string
+		reply *sentrypb.Reply
+	}{
+		{"created", created},
+		{"alone", &sentrypb.Reply{Seq: 91, Ret: 512}},
+	} {
+		b.Run(tc.name+"/checked", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				ResultAlone(tc.reply)
+			}
+		})
+		b.Run(tc.name+"/sized", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sizedAlone(tc.reply)
 			}
 		})
 	}

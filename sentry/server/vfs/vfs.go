@@ -925,25 +925,36 @@ func (v *VFS) HasMounts() bool { return v.nmounts.Load() != 0 }
 func (v *VFS) PathOf(d *Dentry) (string, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	var parts []string
+	// The names from d up, kept on the stack for paths of up to
+	// pathDepthOnStack levels, and the path's length: the path is built
+	// in one allocation (a path lease of every path call names its cwd).
+	var names [pathDepthOnStack]string
+	parts := names[:0]
+	n := 0
 	ok := true
-	for n := 0; d != v.Root && d != nil && n < 4096; n++ {
+	for i := 0; d != v.Root && d != nil && i < 4096; i++ {
 		if d.deleted {
 			ok = false
 		}
 		parts = append(parts, d.name)
+		n += 1 + len(d.name)
 		d = d.parent
 	}
 	if len(parts) == 0 {
 		return "/", ok
 	}
 	var b strings.Builder
+	b.Grow(n)
 	for i := len(parts) - 1; i >= 0; i-- {
 		b.WriteByte('/')
 		b.WriteString(parts[i])
 	}
 	return b.String(), ok
 }
+
+// pathDepthOnStack is how deep a path PathOf names without allocating
+// for the list of its names.
+const pathDepthOnStack = 16
 
 // AncestorsOf returns d and the directories above it up to the root, as
 // PathOf names them (a path lease of getcwd's answer holds each).

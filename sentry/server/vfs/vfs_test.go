@@ -490,3 +490,37 @@ func TestTooBig(t *testing.T) {
 		}
 	}
 }
+
+// TestPathOfAllocs: PathOf names a dentry of up to pathDepthOnStack
+// levels in one allocation (the path itself), deeper ones correctly.
+func TestPathOfAllocs(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		depth int
+		// allocs is the most PathOf may make; 0: not counted.
+		allocs float64
+	}{
+		{depth: 1, allocs: 1},
+		{depth: 6, allocs: 1},
+		{depth: pathDepthOnStack, allocs: 1},
+		{depth: pathDepthOnStack + 5},
+	} {
+		t.Run(fmt.Sprintf("depth %d", tc.depth), func(t *testing.T) {
+			d, want := f.v.Root, ""
+			for i := range tc.depth {
+				name := fmt.Sprintf("dir%d", i)
+				d = &Dentry{name: name, parent: d}
+				want += "/" + name
+			}
+			if p, ok := f.v.PathOf(d); p != want || !ok {
+				t.Fatalf("PathOf = %q (%v), want %q", p, ok, want)
+			}
+			if tc.allocs == 0 {
+				return
+			}
+			if n := testing.AllocsPerRun(100, func() { f.v.PathOf(d) }); n > tc.allocs {
+				t.Errorf("PathOf of a path %d deep: %v allocations, want at most %v", tc.depth, n, tc.allocs)
+			}
+		})
+	}
+}
