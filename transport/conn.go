@@ -445,6 +445,7 @@ func (g *grpcWire) recv() (*pb.ServerMessage, error) { return g.stream.Recv() }
 // encodesOnSend implements wire.encodesOnSend: gRPC's stats handlers
 // and tracing may read a sent message later.
 func (g *grpcWire) encodesOnSend() bool { return false }
+
 func (g *grpcWire) close() error {
 	g.cancel()
 	return g.cc.Close()

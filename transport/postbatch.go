@@ -538,6 +538,23 @@ func (c *StreamConn) withPostedLocked(m *pb.ClientMessage) *pb.ClientMessage {
 	return out
 }
 
+// recycleStamped gives posted, the batch a channel call carried
+// (ChannelStamp.posted) and has encoded, its calls forgotten, to the next
+// queue if none has started since the stamp (a channel call's batch then
+// costs no queue growth either); else it is dropped. Called by CallInto;
+// the stamp's posted calls are not read after it.
+func (c *StreamConn) recycleStamped(posted []*pb.Call) {
+	if len(posted) == 0 || cap(posted) > maxRecycledQueue {
+		return
+	}
+	clear(posted)
+	c.sendMu.Lock()
+	if cap(c.postQ) == 0 {
+		c.postQ = posted[:0]
+	}
+	c.sendMu.Unlock()
+}
+
 // maxRecycledQueue bounds the queue array recyclePostedLocked keeps: a
 // queue grows past maxPostedBatch only by a take-back tail put back
 // behind it (restoreKeptLocked).
@@ -548,10 +565,10 @@ const maxRecycledQueue = 2 * maxPostedBatch
 // is not kept alive by it) to the next queue: a program that keeps
 // posting fills the same array batch after batch instead of growing a
 // new one each time (1, 2, 4 ... 64 pointers: 7 allocations a batch of
-// 64). Only the socket's batches are recycled: a channel call's
-// (StampChannel) leaves with its stamp, which the caller reads after
-// the send lock is released. Precondition: c.sendMu is held, and the
-// wire encodes on send (c.reusePosted).
+// 64). A channel call's batch (StampChannel) leaves with its stamp,
+// which the caller encodes after the send lock is released: CallInto
+// gives it back then (recycleStamped). Precondition: c.sendMu is held,
+// and the wire encodes on send (c.reusePosted).
 func (c *StreamConn) recyclePostedLocked() {
 	calls := c.postedMsg.PostedCalls
 	c.postedMsg.Reset()

@@ -161,3 +161,74 @@ func TestRecycledQueueForgetsCalls(t *testing.T) {
 		t.Fatalf("message ends %v: the message after the batch carried posted calls", w.ends)
 	}
 }
+
+// TestChannelBatchQueueRecycled: the batch a channel call carried
+// (ChannelStamp.posted) is given back once CallInto encoded it: the
+// next queue fills the same array, its calls forgotten, so that a
+// thread alternating posted calls and channel calls grows no queue (a
+// batch of 3 grew one of 1, 2, then 4 pointers each time). A queue
+// started since the stamp keeps its own array.
+func TestChannelBatchQueueRecycled(t *testing.T) {
+	target := startHop(t, &hopServer{batches: true})
+	c := dialHop(t, target, Options{Channels: true, PostDelay: MaxPostDelay})
+	ch := c.Channel()
+	if ch == nil {
+		t.Fatal("no channel")
+	}
+	defer c.PutChannel(ch)
+	seq := uint64(0)
+	post := func() {
+		seq++
+		if err := c.Post(&pb.Call{Seq: seq, Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Posted: true}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		// postBetween posts a call between the stamp and the channel
+		// call, starting a queue of its own.
+		postBetween bool
+	}{
+		{"next queue takes it", false},
+		{"queue started since", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 3 {
+				post()
+			}
+			seq++
+			call := &pb.Call{Seq: seq, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Args: []uint64{0}}}}
+			st, err := c.StampChannel(call)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.posted) != 3 {
+				t.Fatalf("stamp carries %d posted calls, want 3", len(st.posted))
+			}
+			if tc.postBetween {
+				post()
+			}
+			if _, err := ch.Call(call, st); err != nil {
+				t.Fatal(err)
+			}
+			post()
+			c.sendMu.Lock()
+			q := c.postQ
+			c.sendMu.Unlock()
+			same := &q[:1][0] == &st.posted[:1][0]
+			if same == tc.postBetween {
+				t.Fatalf("next queue uses the stamp's array: %v, want %v", same, !tc.postBetween)
+			}
+			if same {
+				for i, call := range st.posted[1:cap(st.posted)] {
+					if call != nil {
+						t.Fatalf("recycled array's slot %d still holds seq %d", i+1, call.Seq)
+					}
+				}
+			}
+			if err := c.SendPosted(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
