@@ -212,6 +212,10 @@ type wire interface {
 	recv() (*pb.ServerMessage, error)
 	// close ends the stream; a blocked recv returns.
 	close() error
+	// encodesOnSend says send has encoded its message when it returns
+	// and keeps no reference to it: the sender may then reuse the
+	// message and the slices it holds (postbatch.go's queue).
+	encodesOnSend() bool
 }
 
 // StreamConn is a Conn over one Session stream: a gRPC bidirectional
@@ -247,6 +251,17 @@ type StreamConn struct {
 	// their inputs' size (postbatch.go). Protected by sendMu.
 	postQ      []*pb.Call
 	postQBytes int
+	// postedMsg is the message withPostedLocked builds around a message
+	// sent with the queue in front, reused from one send to the next
+	// (with the queue's array: recyclePostedLocked) when the wire
+	// encodes on send; reusePosted says it does. Protected by sendMu;
+	// reusePosted is immutable after Dial.
+	postedMsg   pb.ClientMessage
+	reusePosted bool
+	// queueAlone is the message of no content of its own that a send of
+	// the queue alone passes to sendLocked (so that it allocates none).
+	// Never changed (encoding it caches its size). Protected by sendMu.
+	queueAlone pb.ClientMessage
 	// postQSince is when the queue's first call was queued. Protected by
 	// sendMu.
 	postQSince time.Time
@@ -402,6 +417,7 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 		pending: make(map[uint64]chan *pb.Reply), token: make(chan struct{}, 1),
 		done: make(chan struct{}), recvDone: make(chan struct{})}
 	c.initHop(opts)
+	c.reusePosted = w.encodesOnSend()
 	c.batchPosted = !opts.NoPostBatch && welcome.GetFeatures()&pb.FeaturePostBatch != 0
 	c.channelPosted = c.batchPosted && welcome.GetFeatures()&pb.FeatureChannelPosted != 0
 	c.channelBatch = c.channelPosted && c.hop.enabled && welcome.GetFeatures()&pb.FeatureChannelBatch != 0
@@ -426,6 +442,11 @@ type grpcWire struct {
 
 func (g *grpcWire) send(m *pb.ClientMessage) error   { return g.stream.Send(m) }
 func (g *grpcWire) recv() (*pb.ServerMessage, error) { return g.stream.Recv() }
+
+// encodesOnSend implements wire.encodesOnSend: gRPC's stats handlers
+// and tracing may read a sent message later.
+func (g *grpcWire) encodesOnSend() bool { return false }
+
 func (g *grpcWire) close() error {
 	g.cancel()
 	return g.cc.Close()
@@ -541,7 +562,12 @@ func (c *StreamConn) send(m *pb.ClientMessage) error {
 // sendLocked sends m, with the queued posted calls in front of it.
 // Precondition: c.sendMu is held.
 func (c *StreamConn) sendLocked(m *pb.ClientMessage) error {
-	if err := c.w.send(c.withPostedLocked(m)); err != nil {
+	sent := c.withPostedLocked(m)
+	err := c.w.send(sent)
+	if sent == &c.postedMsg {
+		c.recyclePostedLocked()
+	}
+	if err != nil {
 		c.fail(fmt.Errorf("send: %w", err))
 		return ErrConnDead
 	}

@@ -36,6 +36,10 @@ type framedWire struct {
 
 func (f *framedWire) send(m *pb.ClientMessage) error { return f.w.writeMsg(m) }
 
+// encodesOnSend implements wire.encodesOnSend: writeMsg marshals m into
+// its frame buffer before it writes.
+func (f *framedWire) encodesOnSend() bool { return true }
+
 func (f *framedWire) recv() (*pb.ServerMessage, error) {
 	m := new(pb.ServerMessage)
 	if err := f.r.readMsg(m); err != nil {

@@ -366,6 +366,13 @@ func (ch *Channel) CallInto(call *pb.Call, st ChannelStamp, r *pb.Reply) (*pb.Re
 	if err == nil && len(st.posted) > 0 {
 		ch.enc, err = appendPosted(ch.enc, st.posted)
 	}
+	if len(st.posted) > 0 {
+		// Encoded, or the connection dies below and the recovery
+		// re-sends the calls from the caller's records: the next
+		// queue may take the array (only st.posted's length is read
+		// below).
+		c.recycleStamped(st.posted)
+	}
 	if cap(ch.enc) > maxKeptBuffer {
 		defer func() { ch.enc = nil }()
 	}
