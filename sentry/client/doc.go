@@ -170,7 +170,10 @@
 // with the lowest free fd of the caller's table, which the client
 // reserves for a provisional description attached to the file's read
 // lease, and posted with Syscall.install_fd; its reply names the
-// server's description, which replaces the provisional one.
+// server's description, which replaces the provisional one. One posted
+// on a listing's lstat answer attaches to a lease ahead of its inode
+// (dataahead.go: the first waited read of such an open asks the leases
+// of the files listed after it; readCache.byInode).
 // client.opens (postedOpens, a leaf lock) maps descriptions to their
 // file's token and tokens to read leases. A close of the fd while the
 // open is still unsent and last in the posted queue (or followed only by

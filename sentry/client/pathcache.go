@@ -228,7 +228,11 @@ type pathCache struct {
 	// (opened, no getdents64, getdents or lseek since), ahead counts the
 	// listings sent ahead and their use (dirahead.go). Protected by mu.
 	aheadFresh map[uint64]bool
-	ahead      aheadUse
+	// aheadSources are the descriptions posted opens made from a
+	// listing's answer whose first read may ask leases ahead
+	// (dataahead.go). Protected by mu.
+	aheadSources map[uint64]aheadSource
+	ahead        aheadUse
 	// noAhead: no listing ahead is asked for (Config.NoListingsAhead).
 	// Immutable.
 	noAhead bool
@@ -348,6 +352,12 @@ type listedDir struct {
 	// open answer its later opens are posted on with the file's
 	// read lease.
 	lookup bool
+	// listed are the entries of a listing a getdents64 brought, until
+	// files, the sorted names of its small regular files, are made from
+	// them for leases ahead (dataahead.go). Protected by the path
+	// cache's mu.
+	listed []*pb.ListedStat
+	files  []string
 }
 
 // revoked says whether a revocation ended one of a's leases.
@@ -569,6 +579,7 @@ func (pc *pathCache) dropAll() {
 	pc.dropLocked()
 	clear(pc.listingEnds) // a new server's cursors are its own
 	clear(pc.aheadFresh)
+	clear(pc.aheadSources)
 }
 
 // revoke ends the path leases r names (the receiving goroutine, in order
@@ -1466,6 +1477,9 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 	pc.roomLocked(2*len(listed), len(common)+3*len(listed))
 	next := pc.nextCreation()
 	shared := &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0, lookup: v.lookup}}
+	if !v.lookup && !v.ahead {
+		shared.listing.listed = listed
+	}
 	// A lookup's listing, or one sent ahead, was not asked for entry
 	// by entry: its revocation is no sign of waste (pathCache.wasted).
 	unasked := v.lookup || v.ahead

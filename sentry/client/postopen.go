@@ -292,9 +292,10 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	t.c.opens.revoking.RLock()
 	defer t.c.opens.revoking.RUnlock()
 	kind, token, seen, handle, ok := t.c.pcache.openAnswer(k)
+	var listed listedOpen
 	if ok {
 		ok = t.mayPostOpen(handle, seen)
-	} else if kind, ok = t.statOpenAnswer(k); ok {
+	} else if kind, listed, ok = t.statOpenAnswer(k); ok {
 		// A new token: no read lease is the file's yet (the open's
 		// reply may bring one).
 		token = statToken | t.c.opens.next.Add(1)
@@ -323,6 +324,10 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	t.c.rcache.addProvisional(desc)
 	if kind == openedRegular {
 		t.c.attachLeaseOf(desc, token)
+		if listed.found {
+			t.c.rcache.attachInode(desc, listed.st.Dev, listed.st.Ino)
+			t.c.pcache.noteAheadSource(desc, k, listed.lst)
+		}
 	}
 	t.noteOpen(sysno, args, uint64(fd))
 	oc := &postedOpenCall{c: t.c, fd: fd}
@@ -741,6 +746,7 @@ func (pc *pathCache) settleOpen(prov, real uint64) {
 	settleDesc(pc.openedStats, prov, real)
 	settleDesc(pc.listingEnds, prov, real)
 	settleDesc(pc.aheadFresh, prov, real)
+	settleDesc(pc.aheadSources, prov, real)
 }
 
 // settleDesc moves m's entry of provisional description prov to real
@@ -759,6 +765,15 @@ func settleDesc[V any](m map[uint64]V, prov, real uint64) {
 	}
 }
 
+// listedOpen is the lstat answer a posted open was made from
+// (statOpenAnswer): the file's attributes and the listing that brought
+// the answer (nil: none), for leases ahead (dataahead.go).
+type listedOpen struct {
+	found bool
+	st    linux.Stat
+	lst   *listedDir
+}
+
 // statOpenAnswer returns what a read-only open of key k (openKeyOf's)
 // opens, told by the kept lstat answer of the same path, start and
 // credentials (a listing's, keepListed: cat's open of each name a
@@ -775,11 +790,11 @@ func settleDesc[V any](m map[uint64]V, prov, real uint64) {
 // lease is attached to
 // the new description (its token is new), so its reads and fstat wait
 // for the server, after the writes in flight.
-func (t *task) statOpenAnswer(k pathKey) (kind uint64, ok bool) {
+func (t *task) statOpenAnswer(k pathKey) (kind uint64, lo listedOpen, ok bool) {
 	from := t.modesFrom()
 	ids, ok := t.ownIDs()
 	if !ok {
-		return 0, false
+		return 0, listedOpen{}, false
 	}
 	pc := t.c.pcache
 	sk := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: k.creds, start: k.start, path: k.path,
@@ -788,7 +803,7 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, ok bool) {
 	_, st, lst, ok := pc.keptStatLocked(sk, t.proc.pid, from)
 	pc.mu.Unlock()
 	if !ok || lst != nil && lst.lookup && st.Mode&linux.S_IFMT == linux.S_IFREG {
-		return 0, false // waited: see listedDir.lookup
+		return 0, listedOpen{}, false // waited: see listedDir.lookup
 	}
 	// A directory only by a path its listing can name
 	// (Syscall.listing_path: absolute or relative to the cwd, find's):
@@ -802,16 +817,16 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, ok bool) {
 	case typ == linux.S_IFDIR && !strings.HasPrefix(k.start, "fd "):
 		kind = openedDir
 	default:
-		return 0, false // ENOTDIR, or a directory relative to a dirfd: the server says so
+		return 0, listedOpen{}, false // ENOTDIR, or a directory relative to a dirfd: the server says so
 	}
 	if !t.c.pipe.permitsRead(t.proc.pid, ids.euid, ids.egid, st) {
-		return 0, false
+		return 0, listedOpen{}, false
 	}
 	pc.mu.Lock()
 	t.answeredLocked(pc)
 	pc.mu.Unlock()
 	t.cached = false // posted, not answered: --strace says so
-	return kind, true
+	return kind, listedOpen{found: true, st: st, lst: lst}, true
 }
 
 // permitsRead says whether process pid, of effective (fs) ids uid and

@@ -142,6 +142,12 @@ type readCache struct {
 	ownedCount  atomic.Int32
 	ownedBytes  int
 
+	// byInode are the leases ahead (dataahead.go) by the inode their
+	// stat names. Protected by mu. aheadGrants and aheadUsed count those
+	// taken and the posted opens attached to one. Atomic.
+	byInode                map[inodeKey]uint64
+	aheadGrants, aheadUsed atomic.Uint64
+
 	// renewal extends the leases' expiry (leaserenew.go). Immutable.
 	renewal *leaseRenewal
 
@@ -216,8 +222,17 @@ func (rc *readCache) grant(l *pb.ReadLease, at leaseStamp) {
 		}
 		return
 	}
+	if rc.addLeaseLocked(l, at) {
+		rc.attachLocked(l.File, l.Id)
+	}
+}
+
+// addLeaseLocked keeps new lease l, of a call sent at at, unless a
+// revocation the server decided after granting it came between, and
+// reports whether it did. Precondition: rc.mu.
+func (rc *readCache) addLeaseLocked(l *pb.ReadLease, at leaseStamp) bool {
 	if l.Epoch < rc.lastEpoch || l.TtlMs == 0 || len(l.Stat) == 0 || len(l.Data) > readCacheLimit/4 {
-		return
+		return false
 	}
 	var seq uint64
 	for _, f := range rc.files {
@@ -237,8 +252,8 @@ func (rc *readCache) grant(l *pb.ReadLease, at leaseStamp) {
 		size: l.Size, dataOff: l.DataOffset, data: l.Data, seq: seq + 1, seen: rc.creations.Load(),
 	}
 	rc.bytes += len(l.Data)
-	rc.attachLocked(l.File, l.Id)
 	rc.grants.Add(1)
+	return true
 }
 
 // maxAttached bounds readCache.descs: beyond it, the entries of leases
@@ -296,6 +311,7 @@ func (rc *readCache) dropAll() {
 	rc.lastEpoch = 0
 	clear(rc.files)
 	clear(rc.descs)
+	clear(rc.byInode)
 	clear(rc.owned)
 	rc.ownedCount.Store(0)
 	rc.ownedBytes = 0

@@ -401,6 +401,11 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	sc.LeaseWanted = t.wantsLease(sysno) && t.copyMayLease(sysno, args) && t.readMayLease(sysno, int32(args[0]))
 	watchOpen := sc.LeaseWanted && readOnlyOpen(sysno, args)
 	sc.OpenDataWanted = watchOpen && t.c.openUse.wanted()
+	if sc.LeaseWanted {
+		if paths := t.dataAhead(sysno, args); len(paths) > 0 {
+			sc.AheadNames = paths // Syscall.ahead_names of a read
+		}
+	}
 	sc.OwnedWanted = ownedWanted || sc.LeaseWanted && t.ownedOpenWanted(sysno, args)
 	sc.PathLeaseWanted = pathWanted || listing.wanted || parentWanted || openKeyed
 	sc.ListingPath = listing.path
@@ -416,6 +421,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.c.rcache.grant(reply.Lease, leaseFrom)
 		t.c.noteLease(reply.Lease)
 	}
+	t.c.rcache.grantAhead(reply.AheadLeases.GetLeases(), leaseFrom)
 	if pathKeyed && reply.PathLease != nil {
 		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
 	}

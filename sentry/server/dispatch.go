@@ -106,6 +106,7 @@ func dispatch(k *clientState, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall
 		r.Ret = ret
 		if sc.LeaseWanted {
 			grantReadLease(k, c, ret, sc.OpenDataWanted)
+			grantLeasesAhead(k, c, sc.AheadNames)
 		}
 		if sc.OwnedWanted {
 			grantOwnedLease(k, c, ret)

@@ -112,7 +112,8 @@
 //     terminal's replay record);
 //   - the client caches' leases (package readlease, over the attribute
 //     cache's observer): read leases of files opened read-only
-//     (readlease.go), owned leases of files a client's open created
+//     (readlease.go; leases ahead of the process's opens of listed
+//     files, dataahead.go, syscalls.OpenAhead), owned leases of files a client's open created
 //     (claimed at the creation, claimOwnedLease, granted in the
 //     creating open's reply or at the client's lseek, grantOwnedLease;
 //     every open voids them,

@@ -327,8 +327,22 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
 	if open && !dataWanted && !k.Attrs.HoldsWhole(g.Handle) {
 		return
 	}
+	if l := leaseContent(k, h, g, d, key, next); l != nil {
+		l.File = desc
+		c.Reply.Lease = l
+	}
+}
+
+// leaseContent grants client k (lease holder h) a new read lease on
+// gofer file g (dentry d, inode key) and returns it without a
+// description (ReadLease.file): the whole file when small, else the
+// window from the page of next; nil if the file may not be leased or its
+// grant failed.
+func leaseContent(k *clientState, h *readlease.Holder, g *vfs.GoferFile, d *vfs.Dentry, key readlease.Key, next int64) *sentrypb.ReadLease {
+	reg := k.ReadLeases
+	size, sized := k.Attrs.SizeOf(g.Handle)
 	if st := k.Attrs.Recent(g.Handle); st != nil && !leaseable(st, key) {
-		return
+		return nil
 	}
 	tk := reg.Begin(key)
 	granted := false
@@ -357,10 +371,10 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
 	r, err := k.Gofer.Read(ctx, &goferpb.ReadRequest{Handle: g.Handle, Offset: off, Length: n})
 	if err != nil {
 		h.PauseGrants(leaseGrantPause)
-		return
+		return nil
 	}
 	if r.GetErrno() != 0 || len(r.GetData()) > int(n) {
-		return
+		return nil
 	}
 	data := r.GetData()
 	// The attributes the server knows (a walk, a write's reply, a stat
@@ -371,18 +385,18 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
 			if ctx.Err() != nil {
 				h.PauseGrants(leaseGrantPause)
 			}
-			return
+			return nil
 		}
 	}
 	if !leaseable(st, key) {
-		return
+		return nil
 	}
 	// The data must agree with the attributes: none past the size, and
 	// a read that came back short of what was asked ends at the size (a
 	// full window of a large file may end anywhere before it).
 	end := off + uint64(len(data))
 	if end > st.Size || (len(data) < int(n) && end != st.Size) {
-		return
+		return nil
 	}
 	full := st
 	if k.VFS.HasMounts() {
@@ -398,10 +412,10 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
 	id, epoch, _, ok := reg.Grant(h, tk, versionOfStat(st))
 	granted = true // Grant ended the ticket either way
 	if !ok {
-		return
+		return nil
 	}
-	c.Reply.Lease = &sentrypb.ReadLease{
-		Id: id, File: desc, Epoch: epoch, Stat: sb, Size: st.Size,
+	return &sentrypb.ReadLease{
+		Id: id, Epoch: epoch, Stat: sb, Size: st.Size,
 		DataOffset: off, Data: data, TtlMs: uint32(reg.TTL().Milliseconds()),
 	}
 }

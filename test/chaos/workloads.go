@@ -416,6 +416,24 @@ wc -l w.txt; md5sum w.txt; cat src/f* | md5sum; rm -r src t.tar`,
 		Script:  `./prog 1500 && cat o/* | md5sum; ls o | wc -l; rm -r o arc prog`,
 		CSource: copyloopC,
 	},
+	{
+		// cat of the names a glob listed, into a pipe, round after
+		// round, one file rewritten between rounds: cat's first copy
+		// asks the leases of the next files ahead, the posted opens
+		// of those files attach to them and their copies into the
+		// pipe are posted with the leased bytes, so a kill finds
+		// posted opens and copies in flight (re-sent with their
+		// bytes) and takes the leases ahead with the server; each
+		// round must show the rewritten file.
+		Name: "cat-ahead",
+		Script: `mkdir w && i=0; while [ $i -lt 300 ]; do echo "f $i" > w/f$i; i=$((i+1)); done
+r=0
+while [ $r -lt 40 ]; do
+  echo "$r $(cat w/f* | md5sum) $(cat w/f2* | wc -c)"; echo "round $r" > w/f$((r * 7 % 300))
+  r=$((r+1))
+done
+rm -r w`,
+	},
 }
 
 // numberedLines returns n lines "prefix i".

@@ -241,6 +241,17 @@ func (lt *Table[F]) Restore(ino uint64, f F, rank Rank, fd int32) {
 	lt.leasesOfLocked(ino).holders[f] = holder{rank: rank, fd: fd}
 }
 
+// Conflicts says whether an open of ino (for writing if write) would
+// break a lease now: an open made for no application's call (the
+// server's leases ahead) is not made then, so that no holder is
+// notified of it.
+func (lt *Table[F]) Conflicts(ino uint64, write bool) bool {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	il := lt.byIno[ino]
+	return il != nil && il.conflicts(write)
+}
+
 // Break is called before ino is opened (for writing if write, or
 // truncated): the leases that conflict are broken, and the call waits
 // for their holders to come down, at most lease-break-time, after which

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+)
+
+// readAhead makes a read of fd asking leases ahead for paths
+// (Syscall.ahead_names) and returns its reply.
+func (e *env) readAhead(fd, buf uint64, paths ...string) *sentrypb.Reply {
+	e.t.Helper()
+	a := [6]uint64{fd, buf, 512}
+	var inputs []*sentrypb.Region
+	for _, r := range sysabi.Inputs(unix.SYS_READ, a, e.mem) {
+		inputs = append(inputs, &sentrypb.Region{Addr: r.Addr, Data: r.Data})
+	}
+	r := e.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: unix.SYS_READ, Args: a[:],
+		Inputs: inputs, LeaseWanted: true, AheadNames: paths}}})
+	e.mem.apply(r.Outputs)
+	return r
+}
+
+// TestLeasesAhead: a read asking leases ahead (Syscall.ahead_names) is
+// granted one, with the file's data and its inode's stat and no
+// description, for each path that names a small regular file the
+// process may read and the client holds no lease on; the process's
+// later open of such a file takes the handle the server's open kept
+// (no gofer Walk).
+func TestLeasesAhead(t *testing.T) {
+	releasesInBatchesOnly(t)
+	e, rc := leasingEnv(t)
+	freezeClock(e)
+	dir := filepath.Join(e.root, "tmp", "ahead")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, size int, mode os.FileMode) {
+		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, size), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("first", 100, 0o644)
+	write("small", 3000, 0o644)
+	write("other", 10, 0o644)
+	write("empty", 0, 0o644)
+	write("big", dataAheadMaxSize+1, 0o644)
+	write("secret", 10, 0o600)
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("small", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := e.mem
+	// The process runs as a user that may not read "secret".
+	e.ok(1, unix.SYS_SETRESGID, 1000, 1000, 1000)
+	e.ok(1, unix.SYS_SETRESUID, 1000, 1000, 1000)
+	fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/ahead/first"), unix.O_RDONLY, 0))
+	buf := m.zeros(512)
+	tests := []struct {
+		name, path string
+		leased     bool
+	}{
+		{"a small regular file", "/tmp/ahead/small", true},
+		{"one by a path relative to the cwd", "tmp/ahead/other", true},
+		{"the same file again (its lease is live)", "/tmp/ahead/small", false},
+		{"the file read (its lease came with the read)", "/tmp/ahead/first", false},
+		{"an empty file (no blocks)", "/tmp/ahead/empty", false},
+		{"a file over the bound", "/tmp/ahead/big", false},
+		{"a file the process may not read", "/tmp/ahead/secret", false},
+		{"a directory", "/tmp/ahead/sub", false},
+		{"a symbolic link (not followed)", "/tmp/ahead/link", false},
+		{"a FIFO (not opened)", "/tmp/ahead/fifo", false},
+		{"a missing name", "/tmp/ahead/missing", false},
+	}
+	for _, tc := range tests {
+		e.ok(1, unix.SYS_LSEEK, fd, 0, unix.SEEK_SET)
+		r := e.readAhead(fd, buf, tc.path)
+		if r.Errno != 0 {
+			t.Fatalf("%s: read: %v", tc.name, unix.Errno(r.Errno))
+		}
+		if got := len(r.AheadLeases.GetLeases()); got != map[bool]int{false: 0, true: 1}[tc.leased] {
+			t.Errorf("%s: %d leases ahead, want leased %v", tc.name, got, tc.leased)
+			continue
+		}
+		if !tc.leased {
+			continue
+		}
+		l := r.AheadLeases.Leases[0]
+		var host unix.Stat_t
+		if err := unix.Stat(filepath.Join(e.root, tc.path), &host); err != nil {
+			t.Fatal(err)
+		}
+		var st linux.Stat
+		st.UnmarshalBytes(l.Stat)
+		if l.File != 0 || l.Attach || l.Id == 0 || l.TtlMs == 0 || st.Ino != host.Ino || l.Size != uint64(host.Size) || len(l.Data) != int(host.Size) {
+			t.Errorf("%s: lease %+v (ino %d), want a whole-file lease of ino %d, %d bytes, no description", tc.name, l, st.Ino, host.Ino, host.Size)
+		}
+	}
+	// The process's own open of a file leased ahead walks nothing: the
+	// dentry kept the handle of the server's open.
+	rc.take()
+	e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/ahead/small"), unix.O_RDONLY, 0)
+	if got := rc.take(); got["Walk"] != 0 || got["Open"] != 0 {
+		t.Errorf("the open of a file leased ahead made gofer calls %s, want no Walk or Open", fmtCounts(got))
+	}
+}
