@@ -34,9 +34,6 @@ import (
 
 var errNoStream = errors.New("client has no stream")
 
-// clientState is one client's kernel (package kernel's Kernel).
-type clientState = kernel.Kernel
-
 // client is the front's side of one client (one of Server.clients): its
 // stream and the dispatch of its calls to its kernel, k (serve and the
 // receiving goroutine's routing, enqueue, the workers, hop.go, posted.go,
@@ -45,7 +42,7 @@ type clientState = kernel.Kernel
 // else.
 type client struct {
 	// k is the client's kernel, s the server. Immutable.
-	k *clientState
+	k *kernel.Kernel
 	s *Server
 	// stream is the client's stream and what is ordered with it
 	// (session.go). Immutable pointer.
@@ -173,13 +170,13 @@ var releaseDelay = 20 * time.Millisecond
 // stream) and calls leaseRevoked when the client's read leases have
 // revocations to send. It starts nothing and sends nothing: start does,
 // once the front has wired out to it (startBackground).
-func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender, leaseRevoked func(urgent bool)) (*clientState, error) {
+func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender, leaseRevoked func(urgent bool)) (*kernel.Kernel, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	id := hello.ClientId
 	if id == "" {
 		id = fmt.Sprintf("anon-%p", hello)
 	}
-	k := &clientState{
+	k := &kernel.Kernel{
 		ID:       id,
 		Grant:    g,
 		OriginID: g.Principal() + "/" + id,
@@ -247,7 +244,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 // startBackground starts what runs on its own in the kernel: the sandbox network's
 // stack, which answers ARP and pings before any socket exists, and the
 // flusher (package kernel's durable.go). On an error the kernel is unusable.
-func startBackground(k *clientState) error {
+func startBackground(k *kernel.Kernel) error {
 	if k.SandboxNet != nil {
 		if _, err := k.NetStack(); err != nil {
 			k.Cancel()
@@ -288,7 +285,7 @@ func (c *client) destroy() {
 // beginDestroy marks the kernel destroyed, which wakes its blocked calls,
 // and ends its processes and threads; what is left to do after the lock
 // goes into d. It reports false if the kernel was destroyed already.
-func beginDestroy(k *clientState, d *kernel.Deferred) bool {
+func beginDestroy(k *kernel.Kernel, d *kernel.Deferred) bool {
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	if k.Destroyed {
@@ -317,7 +314,7 @@ func beginDestroy(k *clientState, d *kernel.Deferred) bool {
 
 // endDestroy finishes beginDestroy: it waits (briefly) for the calls
 // still running, then releases the kernel's files, handles and sockets.
-func endDestroy(k *clientState, d *kernel.Deferred) {
+func endDestroy(k *kernel.Kernel, d *kernel.Deferred) {
 	// Blocked calls return once done is closed; give in-flight gofer RPCs a
 	// moment before the handles they use go away.
 	waited := make(chan struct{})
@@ -347,7 +344,7 @@ func endDestroy(k *clientState, d *kernel.Deferred) {
 // client's mutations: a client that said Goodbye re-sends none (a client
 // whose stream merely broke may, so it is not forgotten then). Best
 // effort: entries are evicted anyway when the reply cache is full.
-func forgetOrigins(k *clientState) {
+func forgetOrigins(k *kernel.Kernel) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := k.Gofer.ForgetClient(ctx, &goferpb.ForgetClientRequest{ClientId: k.OriginID}); err != nil {
@@ -441,7 +438,7 @@ func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
 
 // inlineSyscalls are the system calls the receiving goroutine may run
 // itself (enqueue): they only read or set state in memory (under
-// clientState.Mu or vfs.mu), never block, never wait for the gofer, and
+// kernel.Kernel.Mu or vfs.mu), never block, never wait for the gofer, and
 // their replies are small, so running them holds up the session's other
 // messages (heartbeats included) for microseconds. A call that may block
 // (wait4, read, poll), reach the gofer (open, stat, or a close or fcntl
@@ -609,7 +606,7 @@ func (c *client) threadWorker(t *kernel.Thread, tc *threadCalls, borrowed bool) 
 }
 
 // killedExitLocked is the exit action for a thread the server ended.
-func killedExitLocked(k *clientState, t *kernel.Thread) *sentrypb.ExitAction {
+func killedExitLocked(k *kernel.Kernel, t *kernel.Thread) *sentrypb.ExitAction {
 	if k.AppExited {
 		return &sentrypb.ExitAction{Group: true, WaitStatus: k.AppStatus, AppExit: true}
 	}
@@ -729,7 +726,7 @@ func (c *client) execThreadCall(t *kernel.Thread, call *sentrypb.Call, intr chan
 }
 
 // debug writes a description of the client's state.
-func kernelDebug(k *clientState, b *strings.Builder) {
+func kernelDebug(k *kernel.Kernel, b *strings.Builder) {
 	k.Mu.Lock()
 	fmt.Fprintf(b, "client %s: %d process(es), %d thread(s)\n", k.ID, len(k.Procs), len(k.Threads))
 	k.Mu.Unlock()

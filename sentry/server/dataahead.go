@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -46,7 +47,7 @@ var dataAheadCalls = map[int32]bool{
 
 // grantLeasesAhead adds to c's reply the read leases ahead its call
 // asked for (names), when its client takes leases now.
-func grantLeasesAhead(k *clientState, c *syscallCtx, names []string) {
+func grantLeasesAhead(k *kernel.Kernel, c *kernel.Task, names []string) {
 	h := k.LeaseHolder
 	if h == nil || c.Reply == nil || len(names) == 0 || !dataAheadCalls[c.Sysno] || h.Disabled() || k.Inotify.Any() {
 		return
@@ -56,7 +57,7 @@ func grantLeasesAhead(k *clientState, c *syscallCtx, names []string) {
 	}
 	// The opens walk as the caller: its credentials, cwd and root, and
 	// nothing of the call's own context (its path lease, its memory).
-	oc := &syscallCtx{Kernel: k, Thread: c.Thread, Sysno: unix.SYS_OPENAT, Intr: c.Intr, Dead: c.Dead}
+	oc := &kernel.Task{Kernel: k, Thread: c.Thread, Sysno: unix.SYS_OPENAT, Intr: c.Intr, Dead: c.Dead}
 	defer oc.UnpinAll()
 	deadline := time.Now().Add(dataAheadBudget)
 	for _, name := range names {
@@ -74,7 +75,7 @@ func grantLeasesAhead(k *clientState, c *syscallCtx, names []string) {
 
 // leaseAhead opens path for oc's process (syscalls.OpenAhead) and grants
 // a lease on its file if it is small and k holds none on it yet.
-func leaseAhead(k *clientState, h *readlease.Holder, oc *syscallCtx, path string) (l *sentrypb.ReadLease) {
+func leaseAhead(k *kernel.Kernel, h *readlease.Holder, oc *kernel.Task, path string) (l *sentrypb.ReadLease) {
 	f, err := syscalls.OpenAhead(oc, path)
 	if err != nil {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -80,7 +81,7 @@ type aheadListing struct {
 // subdirectories of the directory above dir, which c listed by path,
 // when c's listing path without its last name names that directory
 // (dir's parent), after the listings as (n keys besides).
-func siblingsAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, as []*aheadListing, n int) []*aheadListing {
+func siblingsAhead(k *kernel.Kernel, c *kernel.Task, dir *vfs.Dentry, as []*aheadListing, n int) []*aheadListing {
 	if len(c.AheadSiblings) == 0 {
 		return nil
 	}
@@ -113,7 +114,7 @@ func siblingsAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, as []*aheadLi
 // subdirectories of those listed ("s/g", in their order): the client
 // asks for those of the subdirectories it holds, so that a walk keeps
 // two levels ahead, and this fills the second level the first time.
-func listAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, h uint64, common []readlease.Key, names []string, n int, deeper bool) []*aheadListing {
+func listAhead(k *kernel.Kernel, c *kernel.Task, dir *vfs.Dentry, h uint64, common []readlease.Key, names []string, n int, deeper bool) []*aheadListing {
 	out, entries := listAheadNames(k, c, dir, h, common, names, n, nil, 0)
 	if !deeper {
 		return out
@@ -140,7 +141,7 @@ func listAhead(k *clientState, c *syscallCtx, dir *vfs.Dentry, h uint64, common 
 // listAheadNames is listAhead's listing of names, after out (entries
 // entries in all, their keys counted in n); it returns out with them and
 // the entries.
-func listAheadNames(k *clientState, c *syscallCtx, dir *vfs.Dentry, h uint64, common []readlease.Key, names []string, n int,
+func listAheadNames(k *kernel.Kernel, c *kernel.Task, dir *vfs.Dentry, h uint64, common []readlease.Key, names []string, n int,
 	out []*aheadListing, entries int) ([]*aheadListing, int) {
 	v := c.Kernel.VFS
 	shm, _ := v.ShmIfMade()
@@ -202,7 +203,7 @@ func aheadName(name string) bool {
 // dir's handle h (0: its dentry's; GetdentsRequest.name: no Walk to sub,
 // no handle of it): nil if it has more than maxMissingInNames entries
 // (noted so for tooBigLife) or the gofer failed.
-func listSub(c *syscallCtx, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name string) *aheadListing {
+func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name string) *aheadListing {
 	v := c.Kernel.VFS
 	if h == 0 {
 		var err error
@@ -258,7 +259,7 @@ func subdirNames(listed []*sentrypb.ListedStat, entries []*vfs.Dentry) []string 
 // replyAhead sets c's Reply.ahead from as, whose keys the grant leased as
 // ids (as' keys in order), under lease l's grant (its epoch, life and
 // view).
-func replyAhead(c *syscallCtx, l *sentrypb.PathLease, as []*aheadListing, ids []uint64) {
+func replyAhead(c *kernel.Task, l *sentrypb.PathLease, as []*aheadListing, ids []uint64) {
 	for _, a := range as {
 		aids := ids[:len(a.keys)]
 		ids = ids[len(a.keys):]
@@ -273,7 +274,7 @@ func replyAhead(c *syscallCtx, l *sentrypb.PathLease, as []*aheadListing, ids []
 // getdents64 call c lists (0: none), through which its subdirectories
 // are listed ahead: its dentry may have none (a cached name opened by
 // one Walk that opened it).
-func listedHandle(c *syscallCtx) uint64 {
+func listedHandle(c *kernel.Task) uint64 {
 	f, err := c.GetFile(syscalls.ArgInt(c, 0))
 	if err != nil {
 		return 0

@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -47,7 +48,7 @@ const listingRoom = 8192
 // still leave listingRoom (dirListingOf's check after the listing),
 // counting the most keys a listing holds (maxListingKeys): a listing
 // refused for lack of room then costs no gofer call.
-func listingMayFit(k *clientState, c *syscallCtx, n int) bool {
+func listingMayFit(k *kernel.Kernel, c *kernel.Task, n int) bool {
 	return k.LeaseHolder.PathRoom()-n-maxListingKeys(c.PathView) >= listingRoom
 }
 
@@ -77,7 +78,7 @@ type dirListing struct {
 // for its reply (nil: none). found says the lookup found its name; else
 // it failed with ENOENT, and mi is what missingIn listed (with the
 // entries' attributes) of missingDir, nil if nothing.
-func dirListingOf(c *syscallCtx, found bool, mi *sentrypb.MissingIn, missingDir *vfs.Dentry) *dirListing {
+func dirListingOf(c *kernel.Task, found bool, mi *sentrypb.MissingIn, missingDir *vfs.Dentry) *dirListing {
 	var dl dirListing
 	var names []string
 	if found {
@@ -104,7 +105,7 @@ func dirListingOf(c *syscallCtx, found bool, mi *sentrypb.MissingIn, missingDir 
 
 // fill makes the answers of dl.dir's entries names (listedStatOf: the
 // attributes the listing brought) and the keys they hold.
-func (dl *dirListing) fill(c *syscallCtx, names []string) {
+func (dl *dirListing) fill(c *kernel.Task, names []string) {
 	if c.MaySearch(dl.dir) != nil {
 		return
 	}
@@ -140,7 +141,7 @@ func listedKeys(v *pathView, dir *vfs.Dentry) []readlease.Key {
 // reply sets c's Reply.dir_listing and listed from dl, whose keys the
 // grant leased as ids (dl.keys' order), under lease l's grant (its
 // epoch, life and view).
-func (dl *dirListing) reply(c *syscallCtx, l *sentrypb.PathLease, ids []uint64) {
+func (dl *dirListing) reply(c *kernel.Task, l *sentrypb.PathLease, ids []uint64) {
 	ll := &sentrypb.PathLease{Id: ids[0], Epoch: l.Epoch, TtlMs: l.TtlMs, Creds: l.Creds, Cwd: l.Cwd, DirFile: l.DirFile}
 	leaseListing(c, ll, dl.dir, dl.keys, ids, dl.listed)
 	c.Reply.DirListing = ll
@@ -152,7 +153,7 @@ func (dl *dirListing) reply(c *syscallCtx, l *sentrypb.PathLease, ids []uint64) 
 // directory of its last lookup, which returned errno e: a call of
 // missingInCalls but the access calls that found its name (readlink's
 // EINVAL too) or failed ENOENT.
-func dirListingCall(c *syscallCtx, e unix.Errno) (found, ok bool) {
+func dirListingCall(c *kernel.Task, e unix.Errno) (found, ok bool) {
 	switch c.Sysno {
 	case unix.SYS_ACCESS, unix.SYS_FACCESSAT, unix.SYS_FACCESSAT2:
 		// They walk with the real ids; the entries' answers are the fs

@@ -15,10 +15,6 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
-// syscallCtx is one forwarded system call being executed (package
-// kernel's Task).
-type syscallCtx = kernel.Task
-
 // handler executes one system call and returns its result or an error
 // carrying the errno.
 type handler = syscalls.Handler
@@ -28,8 +24,8 @@ var panicOnBug = false
 
 // dispatch executes one forwarded system call of thread t; run is the
 // run of posted attribute calls it is part of (nil: none).
-func dispatch(k *clientState, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
-	c := &syscallCtx{Kernel: k, Thread: t, CallSeq: seq, Sysno: sc.Sysno, Intr: intr, Dead: t.Dead, NoNewPrivs: sc.NoNewPrivs, AttrRun: run, Ahead: &t.Ahead,
+func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
+	c := &kernel.Task{Kernel: k, Thread: t, CallSeq: seq, Sysno: sc.Sysno, Intr: intr, Dead: t.Dead, NoNewPrivs: sc.NoNewPrivs, AttrRun: run, Ahead: &t.Ahead,
 		LeasedData: sc.LeasedData, Posted: sc.Posted, InstallFD: sc.InstallFd, OwnedWrite: sc.OwnedWrite,
 		PipeAheadWanted: sc.PipeAheadWanted, PipeConsumed: sc.PipeConsumed}
 	// The reply is made with the context (TestChannelCallCost).
@@ -119,7 +115,7 @@ func dispatch(k *clientState, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall
 	return r
 }
 
-func runHandler(k *clientState, h handler, c *syscallCtx) (ret int64, err error) {
+func runHandler(k *kernel.Kernel, h handler, c *kernel.Task) (ret int64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			if panicOnBug {
@@ -132,7 +128,7 @@ func runHandler(k *clientState, h handler, c *syscallCtx) (ret int64, err error)
 	return h(c)
 }
 
-func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
+func strace(k *kernel.Kernel, c *kernel.Task, ret int64, errno unix.Errno) {
 	if !k.StraceOn {
 		return
 	}
@@ -161,7 +157,7 @@ func strace(k *clientState, c *syscallCtx, ret int64, errno unix.Errno) {
 // Otherwise (a handler, ignored, the first process, a signalfd reading
 // it, a tracer, a stopped process) it is routed as kill routes it.
 // Precondition: k.Mu held.
-func sigpipeLocked(k *clientState, t *kernel.Thread, d *kernel.Deferred) {
+func sigpipeLocked(k *kernel.Kernel, t *kernel.Thread, d *kernel.Deferred) {
 	p, sig := t.Proc, int(unix.SIGPIPE)
 	info := ksignal.SiginfoKill(sig, ksignal.SIUser, p.PID, 0)
 	if p != k.Init && !p.Exiting && !p.Stopped && p.Sig.Act[sig].Handler == ksignal.SigDfl &&

@@ -4,7 +4,7 @@
 //
 // # What it owns
 //
-// Per client (clientState, one per Session; kept apart from the stream so
+// Per client (a kernel.Kernel, one per Session; kept apart from the stream so
 // that a later reconnection can reattach to it):
 //
 //   - a PID namespace: processes, threads, the process tree, process
@@ -23,7 +23,7 @@
 //     syscalls' ptrace.go, over
 //     package ptrace, which holds a tracee's
 //     relation and stop state and the rules): who traces whom
-//     (Thread.Ptrace, Thread.Tracees, under clientState.Mu), the
+//     (Thread.Ptrace, Thread.Tracees, under kernel.Kernel.Mu), the
 //     permission check, each tracee's
 //     ptrace-stop as its tracer's wait sees it (a PtraceStop call that
 //     blocks until the tracer resumes it), the relation's end when
@@ -54,9 +54,9 @@
 //     buffer and the terminal's state are package kernel/stdio's) and
 //     the stdio sets of spawned processes: processes the OCI runtime's
 //     exec adds from outside (Spawn, package kernel's spawn.go; a set's stdio.Stdin.mu
-//     nests inside clientState.Mu as set 0's does; a set counts its open files,
+//     nests inside kernel.Kernel.Mu as set 0's does; a set counts its open files,
 //     atomically, and StdioSetClosed tells the client when none is left);
-//   - a mount namespace (package vfs, clientState.VFS): the dentry cache
+//   - a mount namespace (package vfs, kernel.Kernel.VFS): the dentry cache
 //     over the gofer and the walk, the handle pins (a system call's are
 //     released with it, kernel.Task), negative dentries, /dev/shm (which
 //     also holds the unlinked files of memfd_create: package syscalls'
@@ -65,7 +65,7 @@
 //     mounts in kernel/exec.go, a Restore's in kernel/restore.go), reported as mount/<id> records, and
 //     the gofer file kinds (vfs.GoferFile, GoferDir, LostFile, DevFile,
 //     PathFile); /dev and /proc are synthesized from the kernel's state
-//     by package fsimpl/synth (clientState.Synth: the lookups, listings,
+//     by package fsimpl/synth (kernel.Kernel.Synth: the lookups, listings,
 //     links and stats the vfs asks of its vfs.Kernel, which the kernel
 //     forwards there (kernel/vfskernel.go), and synth.ProcFile, whose files package
 //     procfs renders from the kernel's procfs.Source (kernel/procsource.go),
@@ -108,7 +108,7 @@
 //     and readiness; package kernel's pty.go: /dev/ptmx, /dev/pts, an
 //     end's rebuild and the signals of ISIG characters to the foreground
 //     group; package syscalls' pty.go: the ioctls; pty.Table.mu and
-//     Terminal.mu are leaves, taken under clientState.Mu only to derive a
+//     Terminal.mu are leaves, taken under kernel.Kernel.Mu only to derive a
 //     terminal's replay record);
 //   - the client caches' leases (package readlease, over the attribute
 //     cache's observer): read leases of files opened read-only
@@ -191,10 +191,10 @@
 // its client waits for runs only after every posted call that arrived
 // before it has finished and its reply is on the stream
 // (client.postedOut, waited on with client.postedDone under
-// clientState.Mu), an Interrupt goes to the thread's next waited call,
+// kernel.Kernel.Mu), an Interrupt goes to the thread's next waited call,
 // and a failed write behind leaves its errno on the description
 // (fdesc.File.WBErr) for the next fsync, fdatasync, waited write or close,
-// and on the file (clientState.WbErrs, package wberr) for the next fsync
+// and on the file (kernel.Kernel.WbErrs, package wberr) for the next fsync
 // of any of its descriptions; both are replay state (FileState's
 // write_error, "wberr/<ino>" records), and a call that reports them has
 // their change go with its reply (CallEffects.WBErrInos, WBErrFiles).
@@ -281,8 +281,8 @@
 //   - the synthesized /dev and /proc (package fsimpl/synth), above the
 //     vfs, given the kernel's state as a synth.Kernel (package kernel's
 //     synth.go);
-//   - the kernel: package kernel (Kernel, the client's kernel, here
-//     clientState; Task, the call, here syscallCtx; the process tree,
+//   - the kernel: package kernel (Kernel, the client's kernel; Task,
+//     the call; the process tree,
 //     signals, job control, ptrace, timers, permissions, a Start and
 //     exec, pipe ends, stdio descriptions, the replay capture's Tracker
 //     and keys, as its doc.go says), kernel/fdtable (a process's fd
@@ -305,7 +305,7 @@
 // packages"): the front's client (the stream, clientStream; the dispatch
 // queues, the posted calls' order, the workers' records per thread,
 // threadCalls; serve, enqueue, the workers, hop.go, posted.go,
-// attrrun.go's runs) holds the kernel, clientState (kernel.Kernel),
+// attrrun.go's runs) holds the kernel (kernel.Kernel),
 // which names nothing of it; the client caches' leases are functions
 // over the kernel or the call (f(k, ...), f(c, ...)), as Go defines a
 // method only in its type's package. The packages below reach the
@@ -403,16 +403,16 @@
 //
 // The front's dispatch state (client's queues and posted calls, each
 // thread's threadCalls but its attrRun) is protected by the kernel lock,
-// clientState.Mu: a call's thread is found and its death seen under it.
+// kernel.Kernel.Mu: a call's thread is found and its death seen under it.
 //
 //	fdesc.File.OffMu             (an open file description's offset lock;
 //	                              may be held across gofer RPCs)
 //	  clientStream.sendMu        (serializes stream sends; taken before
-//	                              clientState.Mu to build state records;
+//	                              kernel.Kernel.Mu to build state records;
 //	                              also routes call channels' replies,
 //	                              hop.go, stamped under it: the
 //	                              transport's locks come after it)
-//	    clientState.Mu           (the kernel lock; never held across a gofer
+//	    kernel.Kernel.Mu           (the kernel lock; never held across a gofer
 //	                              RPC, a blocking wait or a send)
 //	      fdtable.Table.mu
 //	        filelock.Table.mu    (closing an fd drops POSIX locks)
@@ -422,7 +422,7 @@
 //	        mount.Table.mu       (a leaf)
 //	      ktimer.Timer.mu                 (a timer's leaf; its expiry
 //	                                       callback runs unlocked and
-//	                                       takes clientState.Mu)
+//	                                       takes kernel.Kernel.Mu)
 //	      sysvipc.Registry.mu        (process exit and exec; its Changed
 //	                                  hook takes replay.Tracker.mu)
 //	      pty.Table.mu > pty.Terminal.mu  (deriving a terminal's record;
@@ -441,27 +441,27 @@
 //	                              message; a change
 //	                              waits for acknowledgments with neither
 //	                              held, possibly under file.mu, never
-//	                              under clientState.Mu)
+//	                              under kernel.Kernel.Mu)
 //
 //	goferclient's locks (ReleaseQueue.mu among them)  (leaves, taken
 //	                              under no lock of the package and never
 //	                              held across an RPC)
 //
-//	clientState.SegFileMu        (opening SysV segments' files; held
+//	kernel.Kernel.SegFileMu        (opening SysV segments' files; held
 //	                              across gofer RPCs, never with mu)
 //
 //	vfs.VFS.MntMu                (mount, umount2 and their replay; held
 //	                              across gofer RPCs, before the vfs's
 //	                              own locks (package vfs);
 //	                              kernel.Kernel.MountBusy takes
-//	                              clientState.Mu under it)
+//	                              kernel.Kernel.Mu under it)
 //
 // Kernel objects: epoll.File.mu is taken before the readiness locks of the
 // files it watches (pipe.Pipe.mu, a nested epoll.File.mu: never an
-// ancestor, EPOLL_CTL_ADD refuses loops) and inside clientState.Mu when
+// ancestor, EPOLL_CTL_ADD refuses loops) and inside kernel.Kernel.Mu when
 // its record is built; a listener's unixsock.File.ConnMu is held across
 // the transport's connect and accept; unixsock.Conn.Mu (a connection's
-// queue mirror) nests inside clientState.Mu and outside gVisor's endpoint
+// queue mirror) nests inside kernel.Kernel.Mu and outside gVisor's endpoint
 // locks; unixsock.File.Mu, kobj.Eventfd.mu and kernel.Sockets' mutexes are
 // leaves but for gVisor's own endpoint and queue locks, whose
 // notifications take only kobj.Watch.mu (a leaf); socket.Timeouts.mu (a
@@ -477,7 +477,7 @@
 // wait call) are leaves; a signalfd's mask is read under
 // fdtable.Table.mu when a signal is routed.
 //
-// Work that must follow a change made under clientState.Mu (pushes, closing
+// Work that must follow a change made under kernel.Kernel.Mu (pushes, closing
 // files, which may call the gofer) is collected in a deferred
 // (kernel.Deferred) and run with k.out after the lock is released.
 //
@@ -486,7 +486,7 @@
 // replies, the call channels' reply routes, lease revocations sent first,
 // the ProcQuery answers awaited), which attaches to each message the
 // replay records it asks of the kernel (recordsSince). The
-// kernel sends only through clientState.Out, the same stream as a
+// kernel sends only through kernel.Kernel.Out, the same stream as a
 // kernel.Sender (Push, Send, SendBuilt, Ask), and checks credentials a
 // Start, Spawn or Restore asks for with its kernel.Grant. Blocking calls wait on channels (wake.Notifier)
 // with no lock held and return ERESTARTSYS when the client sends

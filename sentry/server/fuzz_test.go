@@ -65,7 +65,7 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 
 // fuzzOne runs one system call on thread 1, interrupting it if it blocks,
 // and fails if it does not return.
-func fuzzOne(t *testing.T, k *clientState, sysno int32, args []uint64, data []byte) *sentrypb.Reply {
+func fuzzOne(t *testing.T, k *kernel.Kernel, sysno int32, args []uint64, data []byte) *sentrypb.Reply {
 	k.Mu.Lock()
 	th := k.Threads[1]
 	k.Mu.Unlock()

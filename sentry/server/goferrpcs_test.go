@@ -20,6 +20,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/attrrun"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
@@ -125,7 +126,7 @@ func freezeClock(e *env) (advance func(time.Duration)) {
 // flushReleases sends the Releases the server's clients have queued.
 func flushReleases(e *env) {
 	e.srv.mu.Lock()
-	var ks []*clientState
+	var ks []*kernel.Kernel
 	for c := range e.srv.clients {
 		ks = append(ks, c.k)
 	}

@@ -14,7 +14,7 @@ import (
 // the client caches' leases a call makes, which are the front's
 // (readlease.go).
 type kernelFiles struct {
-	k *clientState
+	k *kernel.Kernel
 }
 
 var _ kernel.Files = kernelFiles{}
@@ -22,7 +22,7 @@ var _ kernel.Files = kernelFiles{}
 // RestoreSyntheticFile is kernel.Files': a synthesized file opened
 // again by path, as open(2) opens it (package syscalls' open.go), for a
 // Restore.
-func (kf kernelFiles) RestoreSyntheticFile(rc *syscallCtx, fs *sentrypb.FileState) (*fdesc.File, error) {
+func (kf kernelFiles) RestoreSyntheticFile(rc *kernel.Task, fs *sentrypb.FileState) (*fdesc.File, error) {
 	return syscalls.RestoreSyntheticFile(kf.k, rc, fs)
 }
 

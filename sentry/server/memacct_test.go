@@ -58,7 +58,7 @@ func TestClientMemoryCap(t *testing.T) {
 	if got := <-pageWrite(); got != unix.EBADF {
 		t.Errorf("PageWrite with the cap full: %v, want EBADF (run, unknown file)", got)
 	}
-	var k *clientState
+	var k *kernel.Kernel
 	e.srv.mu.Lock()
 	for c := range e.srv.clients {
 		k = c.k

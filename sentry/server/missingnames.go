@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -60,7 +61,7 @@ var missingInCalls = map[int32]bool{
 // missingIn returns what PathLease.missing_in says of c's walk, which
 // failed ENOENT (nil: nothing), and the directory it lists; with plus,
 // the listing brings its entries' attributes (dirlisting.go).
-func missingIn(c *syscallCtx, plus bool) (*sentrypb.MissingIn, *vfs.Dentry) {
+func missingIn(c *kernel.Task, plus bool) (*sentrypb.MissingIn, *vfs.Dentry) {
 	prefix, dir, ok := lookupDir(c, false)
 	if !ok {
 		return nil, nil
@@ -83,7 +84,7 @@ func missingIn(c *syscallCtx, plus bool) (*sentrypb.MissingIn, *vfs.Dentry) {
 // following a symbolic link; found says the walk found that last name
 // (it ended there: a success, or readlink's EINVAL), else it failed
 // there.
-func lookupDir(c *syscallCtx, found bool) (prefix int, dir *vfs.Dentry, ok bool) {
+func lookupDir(c *kernel.Task, found bool) (prefix int, dir *vfs.Dentry, ok bool) {
 	v := c.PathView
 	if v == nil || c.NotLeasable || !missingInCalls[c.Sysno] || c.Kernel.VFS.HasMounts() {
 		return 0, nil, false
@@ -157,7 +158,7 @@ func missingAt(path string, searched, found []*vfs.Dentry) (prefix int, dir *vfs
 // attributes to its dentry too (vfs.NoteListing: listedStatOf's). A
 // directory found to have more is noted so and not listed again while
 // the note holds (tooBigLife).
-func listNames(c *syscallCtx, dir *vfs.Dentry, plus bool) ([]string, bool) {
+func listNames(c *kernel.Task, dir *vfs.Dentry, plus bool) ([]string, bool) {
 	v := c.Kernel.VFS
 	if v.TooBig(dir) {
 		return nil, false

@@ -70,7 +70,7 @@ var pathArgs = map[int32][2]int{
 // (mkdir, mkdirat, an open or openat with O_CREAT|O_EXCL): its reply may
 // carry the stat answer of the directory it made it in
 // (Reply.parent_stat).
-func creationCall(c *syscallCtx) bool {
+func creationCall(c *kernel.Task) bool {
 	const excl = unix.O_CREAT | unix.O_EXCL
 	switch c.Sysno {
 	case unix.SYS_MKDIR, unix.SYS_MKDIRAT:
@@ -134,7 +134,7 @@ func walkKeys(v *pathView, final *vfs.Dentry) (keys []readlease.Key, nSearch int
 }
 
 // viewOf returns c's pathView (ok false: its answer gets no lease).
-func viewOf(c *syscallCtx) (pathView, bool) {
+func viewOf(c *kernel.Task) (pathView, bool) {
 	v := pathView{Creds: c.ProcessCreds()}
 	var path string
 	dirfd := int32(linux.AT_FDCWD)
@@ -176,7 +176,7 @@ func viewOf(c *syscallCtx) (pathView, bool) {
 
 // leaseView fills l's creds, cwd and dir_file from v (false: it cannot
 // name v's start).
-func leaseView(k *clientState, l *sentrypb.PathLease, v pathView) bool {
+func leaseView(k *kernel.Kernel, l *sentrypb.PathLease, v pathView) bool {
 	l.Creds = &sentrypb.ProcessState{
 		Ruid: v.Creds.RUID, Euid: v.Creds.EUID, Suid: v.Creds.SUID,
 		Rgid: v.Creds.RGID, Egid: v.Creds.EGID, Sgid: v.Creds.SGID,
@@ -215,7 +215,7 @@ func leasableErrno(sysno int32, e unix.Errno) bool {
 // its client wants one (Syscall.path_lease_wanted): a change of anything
 // in between makes the grant fail (readlease.Ticket). It returns nil
 // when c gets none.
-func beginPathLease(k *clientState, c *syscallCtx, wanted bool, listingPath string) *readlease.PathTicket {
+func beginPathLease(k *kernel.Kernel, c *kernel.Task, wanted bool, listingPath string) *readlease.PathTicket {
 	if !wanted || !k.PathLeases || k.LeaseHolder.Disabled() {
 		return nil
 	}
@@ -236,7 +236,7 @@ func beginPathLease(k *clientState, c *syscallCtx, wanted bool, listingPath stri
 // endPathLease ends the grant tk (nil: none) of c, which returned err, by
 // adding a PathLease to its reply if its answer may be kept. A mount or
 // umount revokes every path lease before its reply.
-func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipped bool, err error, listingWanted bool) {
+func endPathLease(k *kernel.Kernel, c *kernel.Task, tk *readlease.PathTicket, skipped bool, err error, listingWanted bool) {
 	if namespaceCalls[c.Sysno] && err == nil && !skipped && k.ReadLeases != nil {
 		leaseObserver{r: k.ReadLeases, log: k.Log}.logExpired(k.ReadLeases.ChangedPaths(k.Ctx))
 	}
@@ -391,14 +391,14 @@ func endPathLease(k *clientState, c *syscallCtx, tk *readlease.PathTicket, skipp
 }
 
 // isOpen says whether c is an open or openat.
-func isOpen(c *syscallCtx) bool { return c.Sysno == unix.SYS_OPEN || c.Sysno == unix.SYS_OPENAT }
+func isOpen(c *kernel.Task) bool { return c.Sysno == unix.SYS_OPEN || c.Sysno == unix.SYS_OPENAT }
 
 // openedStatOf returns the struct stat of the file d a successful open c
 // (nil for any other call) opened, as stat of its path answers it (the
 // open's walk followed a last symbolic link, as stat's does), for
 // Reply.opened_stat: the lease's keys on the walk and d's attributes are
 // a stat's. Read before the grant, so a change since fails it.
-func openedStatOf(c *syscallCtx, d *vfs.Dentry) []byte {
+func openedStatOf(c *kernel.Task, d *vfs.Dentry) []byte {
 	if !isOpen(c) {
 		return nil
 	}
@@ -407,7 +407,7 @@ func openedStatOf(c *syscallCtx, d *vfs.Dentry) []byte {
 
 // statBytes returns the struct stat of d as stat of a path that walks to
 // it answers it (nil: an error).
-func statBytes(c *syscallCtx, d *vfs.Dentry) []byte {
+func statBytes(c *kernel.Task, d *vfs.Dentry) []byte {
 	st, err := syscalls.StatOf(c, d, nil)
 	if err != nil {
 		return nil
@@ -423,7 +423,7 @@ func statBytes(c *syscallCtx, d *vfs.Dentry) []byte {
 // component answers it now, and the keys that answer holds (the walk's
 // searches, then the directory's attributes, last), if that path names a
 // gofer directory the walk reaches without the gofer (nil: none).
-func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
+func createdParentStat(c *kernel.Task) ([]byte, []readlease.Key) {
 	idx := pathArgs[c.Sysno]
 	path, err := syscalls.PathArg(c, idx[1])
 	if err != nil {
@@ -454,7 +454,7 @@ func createdParentStat(c *syscallCtx) ([]byte, []readlease.Key) {
 // createdDirIno returns the inode of the gofer directory mkdir or
 // mkdirat call c made (0: c is no mkdir, or its path no longer names a
 // gofer directory). Its names are complete at birth: it is empty.
-func createdDirIno(c *syscallCtx) uint64 {
+func createdDirIno(c *kernel.Task) uint64 {
 	if c.Sysno != unix.SYS_MKDIR && c.Sysno != unix.SYS_MKDIRAT {
 		return 0
 	}
@@ -483,7 +483,7 @@ func createdDirIno(c *syscallCtx) uint64 {
 // it, and the listing brought each entry's attributes (vfs.ListedStat:
 // no gofer call here). A directory with grafted mounts gets none (a name
 // may be covered).
-func listedStats(c *syscallCtx) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readlease.Key, *vfs.Dentry) {
+func listedStats(c *kernel.Task) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readlease.Key, *vfs.Dentry) {
 	v := c.Kernel.VFS
 	if v.HasMounts() {
 		return nil, nil, nil, nil
@@ -546,7 +546,7 @@ func appendEntryKeys(keys []readlease.Key, entries []*vfs.Dentry) []readlease.Ke
 // leaseListing fills l, the lease of a listing of directory dir whose
 // keys (appendEntryKeys' order) the grant leased as ids, and its entries'
 // answers listed with their own ids and inodes.
-func leaseListing(c *syscallCtx, l *sentrypb.PathLease, dir *vfs.Dentry, keys []readlease.Key, ids []uint64, listed []*sentrypb.ListedStat) {
+func leaseListing(c *kernel.Task, l *sentrypb.PathLease, dir *vfs.Dentry, keys []readlease.Key, ids []uint64, listed []*sentrypb.ListedStat) {
 	common := len(keys) - 2*len(listed)
 	l.Ids = ids[:common]
 	l.Kinds, l.Inos = pathKinds(keys[:common])
@@ -584,7 +584,7 @@ func listedStatOf(v *vfs.VFS, dir *vfs.Dentry, name string) (*sentrypb.ListedSta
 // is no directory, as unlinkAt checks (kernel.Task.MayRemove): write
 // and search permission, and no sticky bit, or one that the caller's
 // owning dir or CAP_FOWNER lets past whoever owns the entry.
-func mayRemoveAny(c *syscallCtx, dir *vfs.Dentry) bool {
+func mayRemoveAny(c *kernel.Task, dir *vfs.Dentry) bool {
 	if c.MayWriteDir(dir) != nil {
 		return false
 	}

@@ -97,7 +97,7 @@ var writeBehindCalls = map[int32]bool{unix.SYS_WRITE: true, unix.SYS_PWRITE64: t
 
 // requested is the count a write-family call asks for (clipped as its
 // handler clips it), -1 if its arguments are bad (it fails anyway).
-func requested(c *syscallCtx) int64 {
+func requested(c *kernel.Task) int64 {
 	switch c.Sysno {
 	case unix.SYS_WRITEV, unix.SYS_PWRITEV:
 		_, total, err := syscalls.Iovecs(c)
@@ -119,7 +119,7 @@ var reportsWriteError = map[int32]bool{
 
 // runReportingDeferred runs h for c under the error rule above. skipped
 // says h did not run: the call's result is the description's kept error.
-func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool) (ret int64, skipped bool, err error) {
+func runReportingDeferred(k *kernel.Kernel, h handler, c *kernel.Task, posted bool) (ret int64, skipped bool, err error) {
 	if !reportsWriteError[c.Sysno] {
 		return runHandlerPosted(k, h, c, posted)
 	}
@@ -223,7 +223,7 @@ func runReportingDeferred(k *clientState, h handler, c *syscallCtx, posted bool)
 // hasIno), and their records' changes go with c's reply only
 // (commitEffectsLocked), so that c re-sent after a server kill that
 // lost its reply reports it again.
-func reportedWriteError(c *syscallCtx, f *fdesc.File, kept unix.Errno, ino uint64, hasIno bool) {
+func reportedWriteError(c *kernel.Task, f *fdesc.File, kept unix.Errno, ino uint64, hasIno bool) {
 	eff := c.Effects()
 	if f.WBErr.CompareAndSwap(int32(kept), 0) {
 		eff.WBErrFiles = append(eff.WBErrFiles, f)
@@ -236,7 +236,7 @@ func reportedWriteError(c *syscallCtx, f *fdesc.File, kept unix.Errno, ino uint6
 // logWriteBehindError logs, at error level (which `do` shows), that a
 // write behind of f failed with e after the application was told it
 // succeeded, naming the file.
-func logWriteBehindError(k *clientState, f *fdesc.File, msg string, e unix.Errno) {
+func logWriteBehindError(k *kernel.Kernel, f *fdesc.File, msg string, e unix.Errno) {
 	path := "?"
 	if d := vfs.DentryOf(f); d != nil {
 		path, _ = k.VFS.PathOf(d)
@@ -246,7 +246,7 @@ func logWriteBehindError(k *clientState, f *fdesc.File, msg string, e unix.Errno
 
 // runHandlerPosted runs h; a posted call that fails is logged (the
 // client told the application it succeeded).
-func runHandlerPosted(k *clientState, h handler, c *syscallCtx, posted bool) (int64, bool, error) {
+func runHandlerPosted(k *kernel.Kernel, h handler, c *kernel.Task, posted bool) (int64, bool, error) {
 	ret, err := runHandler(k, h, c)
 	if posted && err != nil {
 		k.Log.Warn("a posted call failed after the application was told it succeeded", "name", syscalls.Name(c.Sysno), "err", err)

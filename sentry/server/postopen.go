@@ -1,6 +1,9 @@
 package server
 
-import "golang.org/x/sys/unix"
+import (
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"golang.org/x/sys/unix"
+)
 
 // Posted opens (docs/COMPATIBILITY.md, "Pipelined calls"): the client
 // posts a read-only open whose success a path lease told it (the answer
@@ -26,7 +29,7 @@ func openFlagsLeasable(flags uint32) bool {
 
 // openLeasable says whether c, if an open, may get a path lease
 // (pathlease.go): its flags are openFlagsLeasable. Other calls may.
-func openLeasable(c *syscallCtx) bool {
+func openLeasable(c *kernel.Task) bool {
 	switch c.Sysno {
 	case unix.SYS_OPEN:
 		return openFlagsLeasable(uint32(c.Args[1]))

@@ -23,7 +23,7 @@ type procQueries struct {
 
 // Ask pushes q and waits for the client's answer (kernel.Sender). It
 // must not run on the session's receiving goroutine (which delivers the
-// answer) nor hold clientState.Mu. A client that does not answer in time
+// answer) nor hold kernel.Kernel.Mu. A client that does not answer in time
 // gets EIO.
 func (st *clientStream) Ask(q *sentrypb.ProcQuery) (*sentrypb.ProcAnswer, error) {
 	ch := make(chan *sentrypb.ProcAnswer, 1)

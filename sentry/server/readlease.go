@@ -12,6 +12,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -109,7 +110,7 @@ func versionOfStat(st *goferpb.Stat) readlease.Version {
 // k.ctx then names it, so that a change made by one of k's calls does not
 // wait for k's own acknowledgment (its revocation goes out before, or
 // with, the call's reply).
-func initReadLeases(k *clientState, hello *sentrypb.Hello, revoked func(urgent bool)) {
+func initReadLeases(k *kernel.Kernel, hello *sentrypb.Hello, revoked func(urgent bool)) {
 	if (!hello.GetReadLeases() && !hello.GetPathLeases()) || k.ReadLeases == nil {
 		return
 	}
@@ -122,7 +123,7 @@ func initReadLeases(k *clientState, hello *sentrypb.Hello, revoked func(urgent b
 // renewLeases renews k's leases at the arrival of its heartbeat hb
 // (readlease.Holder.Renew) and returns the answer to it, which says so:
 // sendMsg sends it after every revocation decided before the renewal.
-func renewLeases(k *clientState, hb *sentrypb.Heartbeat) *sentrypb.Heartbeat {
+func renewLeases(k *kernel.Kernel, hb *sentrypb.Heartbeat) *sentrypb.Heartbeat {
 	answer := &sentrypb.Heartbeat{UnixNanos: time.Now().UnixNano()}
 	if h := k.LeaseHolder; h != nil && hb.GetUnixNanos() != 0 {
 		h.Renew()
@@ -253,7 +254,7 @@ func (c *client) leaseAcked(m *sentrypb.LeaseRevoked) {
 // file, or when the client says its opens are mostly followed by reads
 // (dataWanted: Syscall.open_data_wanted): it reads nothing for a lease
 // the application may never use.
-func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
+func grantReadLease(k *kernel.Kernel, c *kernel.Task, ret int64, dataWanted bool) {
 	h := k.LeaseHolder
 	// A read of a watched file, or of a watched directory's child, is an
 	// IN_ACCESS event that only the server can raise: such reads are not
@@ -338,7 +339,7 @@ func grantReadLease(k *clientState, c *syscallCtx, ret int64, dataWanted bool) {
 // description (ReadLease.file): the whole file when small, else the
 // window from the page of next; nil if the file may not be leased or its
 // grant failed.
-func leaseContent(k *clientState, h *readlease.Holder, g *vfs.GoferFile, d *vfs.Dentry, key readlease.Key, next int64) *sentrypb.ReadLease {
+func leaseContent(k *kernel.Kernel, h *readlease.Holder, g *vfs.GoferFile, d *vfs.Dentry, key readlease.Key, next int64) *sentrypb.ReadLease {
 	reg := k.ReadLeases
 	size, sized := k.Attrs.SizeOf(g.Handle)
 	if st := k.Attrs.Recent(g.Handle); st != nil && !leaseable(st, key) {
@@ -423,7 +424,7 @@ func leaseContent(k *clientState, h *readlease.Holder, g *vfs.GoferFile, d *vfs.
 // leaseTarget returns fd's description (which the caller releases with
 // DecRef), its gofer file and its dentry, if it is a regular gofer file
 // (not a memfd): what a lease may be on.
-func leaseTarget(c *syscallCtx, fd int32) (*fdesc.File, *vfs.GoferFile, *vfs.Dentry, bool) {
+func leaseTarget(c *kernel.Task, fd int32) (*fdesc.File, *vfs.GoferFile, *vfs.Dentry, bool) {
 	f, err := c.GetFile(fd)
 	if err != nil {
 		return nil, nil, nil, false
@@ -450,7 +451,7 @@ func leaseable(st *goferpb.Stat, key readlease.Key) bool {
 // revoked (the watch may be a directory's, covering children the
 // registry cannot name) before the call's reply, and no more are granted
 // while the client has watches (grantReadLease).
-func revokeLeasesForWatch(k *clientState) {
+func revokeLeasesForWatch(k *kernel.Kernel) {
 	if k.LeaseHolder != nil {
 		leaseObserver{r: k.ReadLeases, log: k.Log}.ChangedAll(k.Ctx)
 	}
@@ -478,7 +479,7 @@ var ownedOpenCalls = map[int32]bool{unix.SYS_OPEN: true, unix.SYS_OPENAT: true, 
 // O_SYNC, O_DSYNC) by a call the client did not post. The file is empty
 // and nothing else has it open: the creation made the inode, and an open
 // of it by anyone since voids the claim (ownedFileOpened).
-func claimOwnedLease(k *clientState, c *syscallCtx, fd int32) {
+func claimOwnedLease(k *kernel.Kernel, c *kernel.Task, fd int32) {
 	if c.Posted || !ownedOpenCalls[c.Sysno] {
 		return
 	}
@@ -503,7 +504,7 @@ func claimOwnedLease(k *clientState, c *syscallCtx, fd int32) {
 // there); an open's carries 0, with no gofer call: the gofer's create
 // made the file empty (O_EXCL) just before, and no call through this
 // server changed or opened it since, or the claim would be void.
-func grantOwnedLease(k *clientState, c *syscallCtx, ret int64) {
+func grantOwnedLease(k *kernel.Kernel, c *kernel.Task, ret int64) {
 	h := k.LeaseHolder
 	if h == nil || c.Reply == nil || !ownedGrantCalls[c.Sysno] || h.Disabled() || k.Inotify.Any() {
 		return
@@ -550,7 +551,7 @@ func grantOwnedLease(k *clientState, c *syscallCtx, ret int64) {
 // k opens, and revokes its lease if granted (readlease.Registry.Opened):
 // the holder stops answering from its copy, and another client's open
 // returns once the holder acknowledged, after the writes it posted.
-func ownedFileOpened(k *clientState, d *vfs.Dentry) {
+func ownedFileOpened(k *kernel.Kernel, d *vfs.Dentry) {
 	reg := k.ReadLeases
 	if reg == nil || d == nil || d.Kind != vfs.KindGofer || !d.IsRegular() {
 		return

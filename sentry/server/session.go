@@ -16,7 +16,7 @@ import (
 )
 
 // session is one Session stream. It only carries messages: the client
-// (its front, client, and its kernel, clientState) may outlive the
+// (its front, client, and its kernel.Kernel) may outlive the
 // stream.
 type session struct {
 	stream sentrypb.Sentry_SessionServer
@@ -56,7 +56,7 @@ func (s *session) end() {
 // sends; it asks the kernel for the replay records to attach (records).
 type clientStream struct {
 	// sendMu protects send, hopRoutes and postedHeld, and serializes
-	// sends. Taken before clientState.Mu (records takes it).
+	// sends. Taken before kernel.Kernel.Mu (records takes it).
 	sendMu sync.Mutex
 	// send delivers a message to the client's stream, or is nil while no
 	// stream is attached. Protected by sendMu.

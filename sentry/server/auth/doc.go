@@ -11,7 +11,7 @@
 // pkg/sentry/vfs and a user namespace for a few comparisons.
 //
 // What it owns: the rules. A process's Creds are the server's (process,
-// under clientState.Mu); what a dentry's attributes are, and which call
+// under kernel.Kernel.Mu); what a dentry's attributes are, and which call
 // checks what, is the server's (kernel/perm.go and the system calls).
 //
 // Dependencies: gVisor's abi/linux (capability numbers),

@@ -22,7 +22,7 @@
 // Who imports it: the server package and package kernel. The leaves below the subsystems
 // (syserr, wake, auth, ksignal, ktimer, memacct, replay) must not.
 //
-// Lock order: Tracker.mu is a leaf in clientState.Mu's order (taken with
+// Lock order: Tracker.mu is a leaf in kernel.Kernel.Mu's order (taken with
 // or without it held); references are dropped by the caller after it (End
 // and Announce say when).
 package durable

@@ -15,7 +15,7 @@
 //   - Call, the system call a file operation runs in as a file kind sees
 //     it (blocking, the call's seq, whether it was re-sent after a
 //     Restore, its gofer Origin, the gofer write's attributes, the
-//     caller's credentials and pid, SIGPIPE; the server's syscallCtx
+//     caller's credentials and pid, SIGPIPE; the server's kernel.Task
 //     implements it).
 //
 // What it is given: a description's Dentry (the path it was opened by;
@@ -37,8 +37,8 @@
 // auth, ksignal, ktimer, memacct, replay) must not.
 //
 // Lock order: File.OffMu is first in the server's order (held across
-// gofer RPCs, before clientState.Mu). Async.mu is a leaf, taken with or
-// without clientState.Mu held and never held while signalling. A
+// gofer RPCs, before kernel.Kernel.Mu). Async.mu is a leaf, taken with or
+// without kernel.Kernel.Mu held and never held while signalling. A
 // description's atomics (Flags, ID, OffRep, WBErr, ...) need no lock;
-// OffCommitted is written under clientState.Mu.
+// OffCommitted is written under kernel.Kernel.Mu.
 package fdesc

@@ -111,7 +111,7 @@ type File struct {
 	// OffRep is the offset reported in the replay state (for a
 	// directory, the encoded getdents cursor): the offset as the last
 	// call whose reply was built left it. OffCommitted is that call's
-	// OffVer. Both are written under the server's clientState.Mu.
+	// OffVer. Both are written under kernel.Kernel.Mu.
 	OffRep       atomic.Int64
 	OffCommitted uint64
 	// Impl, dentry and owner are immutable. dentry is the file's dentry
@@ -179,7 +179,7 @@ func (f *File) Released() bool { return f.refs.Load() <= 0 }
 
 // DecRef drops a reference; the last one releases the implementation. It
 // may make a gofer RPC: never call it holding the server's
-// clientState.Mu.
+// kernel.Kernel.Mu.
 func (f *File) DecRef() {
 	n := f.refs.Add(-1)
 	if n == 1 && f.owner != nil && f.owner.DurabilityHolds(f) {

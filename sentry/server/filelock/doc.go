@@ -28,7 +28,7 @@
 // owner is an fdtable.Table). The leaves below the subsystems (syserr,
 // wake, auth, ksignal, ktimer, memacct, replay) must not.
 //
-// Lock order: Table.mu nests inside clientState.Mu and fdtable.Table.mu
+// Lock order: Table.mu nests inside kernel.Kernel.Mu and fdtable.Table.mu
 // (closing an fd drops POSIX locks); nothing is taken inside it but what the
 // changed hook takes (replay.Tracker.mu, a leaf). A blocking Lock waits
 // with Table.mu released.

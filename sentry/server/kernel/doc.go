@@ -3,9 +3,9 @@
 // calls) and above the vfs, the file kinds and the subsystem objects.
 //
 // What it owns:
-//   - Kernel, the client's kernel (the server's clientState): its fields
+//   - Kernel, the client's kernel: its fields
 //     say which lock protects them and who changes them; Mu is the
-//     kernel lock. Task, the call (the server's syscallCtx), with what
+//     kernel lock. Task, the call, with what
 //     the packages below ask of a call (fdesc.Call, fdesc.OffsetRecorder,
 //     vfs.Caller, vfs.WalkObserver) and its checks (Creds, ProcessCreds,
 //     Effects, GoferOrigin, Resent; perm.go: MayAccess, MayWriteDir,

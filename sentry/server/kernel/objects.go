@@ -11,7 +11,7 @@ import (
 
 // FSContext is a process's working directory and umask, shared by the
 // processes a clone with CLONE_FS made. All fields are protected by the
-// kernel lock (clientState.Mu).
+// kernel lock (Kernel.Mu).
 type FSContext struct {
 	// Refs counts the processes using it.
 	Refs int

@@ -26,7 +26,7 @@ const (
 
 // Thread is one application thread. TID changes only on an exec by a
 // thread that is not the leader. All fields are protected by the kernel
-// lock (the server's clientState.Mu) unless said otherwise. Its calls'
+// lock (Kernel.Mu) unless said otherwise. Its calls'
 // queue is the front's.
 type Thread struct {
 	TID  int32

@@ -462,7 +462,7 @@ func parseSigActions(b []byte, h *ksignal.Handlers) bool {
 	return true
 }
 
-// lockRecordLocked describes ino's locks. Preconditions: clientState.Mu
+// lockRecordLocked describes ino's locks. Preconditions: Kernel.Mu
 // is held (for the ids of fd tables).
 func (k *Kernel) lockRecordLocked(ino uint64) *sentrypb.StateRecord {
 	record, flocks, ok := k.Locks.Locks(ino)

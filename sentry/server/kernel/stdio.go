@@ -75,7 +75,7 @@ func (s *StdioFile) countIn(owner *stdio.Set) {
 
 // release tells the client once the last file of a spawned process's
 // stdio set is gone. The push goes from a goroutine: release runs
-// under clientState.Mu, which is taken after sendMu.
+// under Kernel.Mu, which is taken after sendMu.
 func (s *StdioFile) Release() {
 	if s.owner == nil || s.owner.Files.Add(-1) != 0 {
 		return

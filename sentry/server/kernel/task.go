@@ -16,7 +16,7 @@ import (
 )
 
 // Task is one forwarded system call being executed: the call the
-// server's handlers are given (the flat package's syscallCtx), made by
+// server's handlers are given, made by
 // the front's dispatch for the calling thread. It belongs to the
 // goroutine executing it; its fields are set by dispatch before the
 // handler runs and, where a field says so, by the handler or the

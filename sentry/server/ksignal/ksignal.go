@@ -69,7 +69,7 @@ func ParseAction(b []byte) Action {
 
 // Handlers are a process's signal dispositions (shared on
 // CLONE_SIGHAND). Protected by their owner's lock (the server's
-// clientState.Mu).
+// kernel.Kernel.Mu).
 type Handlers struct {
 	Act [NumSignals + 1]Action
 	// ID is the owner's id of the table (the server's replay-state id, 0

@@ -20,7 +20,7 @@
 // Who imports it: the server package. The leaves below the subsystems
 // (syserr, wake, auth, ksignal, ktimer, memacct, replay) must not.
 //
-// Lock order: Table.mu is a leaf in clientState.Mu's order (taken with or
+// Lock order: Table.mu is a leaf in kernel.Kernel.Mu's order (taken with or
 // without it held); Break calls its notify and changed callbacks and
 // waits with it released.
 package lease

@@ -18,7 +18,7 @@
 // Who imports it: the server package. The leaves below the subsystems
 // (syserr, wake, auth, ksignal, ktimer, memacct, replay) must not.
 //
-// Lock order: Table.mu is a leaf in clientState.Mu's order (taken with or
+// Lock order: Table.mu is a leaf in kernel.Kernel.Mu's order (taken with or
 // without it held); descriptions are released (DecRef, which may call the
 // gofer) after it is dropped, and the changed hook (replay.Tracker.mu, a
 // leaf) is called under it.

@@ -25,7 +25,7 @@
 // (syserr, wake, auth, ksignal, ktimer, memacct, replay) must not.
 //
 // Lock order: FIFOTable.mu before Pipe.mu; both nest inside
-// clientState.Mu (taken with or without it held). Two pipes' mu are
+// kernel.Kernel.Mu (taken with or without it held). Two pipes' mu are
 // taken together only by LockTwo, the lower inode number first (splice,
 // tee). The onChange hook (replay.Tracker.mu, a leaf) is called with no
 // pipe lock held; memacct is lock-free.

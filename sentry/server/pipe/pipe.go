@@ -35,7 +35,7 @@ type Pipe[N comparable] struct {
 	// replay hook). Immutable.
 	onChange func(*Pipe[N])
 
-	// mu protects the fields below. It nests inside clientState.Mu and
+	// mu protects the fields below. It nests inside kernel.Kernel.Mu and
 	// FIFOTable.mu; two pipes' mu are taken in inode order (LockTwo).
 	mu sync.Mutex
 	// buf holds unread data, at most CapacityLocked() bytes.

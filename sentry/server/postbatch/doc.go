@@ -9,7 +9,7 @@
 // It owns only the held replies. It depends on proto/sentrypb and nothing
 // of the server: the server decides when to hold (Hold) and attaches what
 // is held to every message it sends (Attach, Take) under the lock that
-// orders its sends (clientState.sendMu), so a held reply keeps its place
+// orders its sends (kernel.Kernel.sendMu), so a held reply keeps its place
 // on the stream and its state records their order.
 //
 // Lock order: none of its own; a Replies is protected by its owner's

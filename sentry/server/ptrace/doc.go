@@ -16,5 +16,5 @@
 // owns no goroutines.
 //
 // Lock order: a Tracee has no lock of its own; its owner's lock
-// (clientState.Mu) protects every field and method.
+// (kernel.Kernel.Mu) protects every field and method.
 package ptrace

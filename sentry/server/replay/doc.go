@@ -50,6 +50,6 @@
 //
 // Lock order: Tracker.mu is a leaf lock (taken by Touch from anywhere,
 // with any server lock held). Derive runs without it, under the locks
-// the caller's Deriver needs (the server holds clientState.sendMu and
-// clientState.Mu).
+// the caller's Deriver needs (the server holds kernel.Kernel.sendMu and
+// kernel.Kernel.Mu).
 package replay

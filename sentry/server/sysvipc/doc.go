@@ -38,6 +38,6 @@
 //
 // Registry.mu is the only lock: it protects every field of the registry
 // and of its objects. Hooks are called with it held and must only take
-// leaf locks. The server takes it inside clientState.Mu (process exit and
+// leaf locks. The server takes it inside kernel.Kernel.Mu (process exit and
 // exec) and never the other way round.
 package sysvipc

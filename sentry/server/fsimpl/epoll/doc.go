@@ -22,6 +22,6 @@
 //
 // Lock order: File.mu is taken before the readiness locks of the files
 // it watches (pipe.Pipe.mu, a nested File.mu: never an ancestor,
-// EPOLL_CTL_ADD refuses loops) and inside the server's clientState.Mu
+// EPOLL_CTL_ADD refuses loops) and inside kernel.Kernel.Mu
 // when its record is built; the exclusive claims' mutex is a leaf.
 package epoll

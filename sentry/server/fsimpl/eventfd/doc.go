@@ -15,7 +15,7 @@
 //
 // Who imports it: the server package.
 //
-// Lock order: File.mu (inside the server's clientState.Mu) >
+// Lock order: File.mu (inside kernel.Kernel.Mu) >
 // kobj.Eventfd.mu, a leaf but for gVisor's queue lock, whose
 // notifications take only kobj.Watch.mu (a leaf).
 package eventfd

@@ -39,7 +39,7 @@ type Conn struct {
 	Stream bool
 
 	// Mu protects the fields below. It nests inside the server's
-	// clientState.Mu (records) and outside the transport's locks.
+	// kernel.Kernel.Mu (records) and outside the transport's locks.
 	Mu sync.Mutex
 	// Files are the two ends' descriptions (not referenced): side 0 is
 	// a socketpair's first end or the connecting socket, side 1 the

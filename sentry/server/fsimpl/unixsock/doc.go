@@ -23,7 +23,7 @@
 // Who imports it: the server package.
 //
 // Lock order: File.ConnMu (a listener's) is held across the transport's
-// connect and accept; Conn.Mu nests inside the server's clientState.Mu
+// connect and accept; Conn.Mu nests inside kernel.Kernel.Mu
 // and outside gVisor's endpoint locks; File.Mu is a leaf but for
 // gVisor's own endpoint and queue locks, whose notifications take only
 // kobj.Watch.mu (a leaf).

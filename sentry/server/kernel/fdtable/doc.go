@@ -28,7 +28,7 @@
 // Who imports it: the server package (its kernel).
 //
 // Lock order: Table.mu nests inside the kernel lock (the server's
-// clientState.Mu) and before filelock.Table.mu (dropping POSIX locks)
+// kernel.Kernel.Mu) and before filelock.Table.mu (dropping POSIX locks)
 // and the Tracker's lock (replay.Tracker.mu, a leaf). Each calls its
 // function with Table.mu held: the function must not call the table.
 // The users count and the replay id are protected by the kernel lock,

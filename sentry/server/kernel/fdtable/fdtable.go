@@ -57,7 +57,7 @@ type LockKey func(f *fdesc.File) (ino uint64, ok bool)
 // processes created with CLONE_FILES.
 type Table struct {
 	// refs counts the processes using the table. Protected by the
-	// kernel lock (the server's clientState.Mu).
+	// kernel lock (kernel.Kernel.Mu).
 	refs int
 	// id is the table's replay-state id (0 until first reported).
 	// Protected by the kernel lock.

@@ -22,6 +22,6 @@
 // Who imports it: the server package (its kernel).
 //
 // Lock order: Stdin.mu is a leaf, taken inside the kernel lock
-// (clientState.Mu) or with no lock. A TTY's fields are protected by the
+// (kernel.Kernel.Mu) or with no lock. A TTY's fields are protected by the
 // kernel lock; a Set's ID and Info are immutable, its Files atomic.
 package stdio
