@@ -210,37 +210,16 @@ func countFiles(dir string) (int, error) {
 	return n, err
 }
 
-// makeProjectUnits is how many C files the make workload compiles.
-const makeProjectUnits = 8
-
-// makeProject writes a small C project under dir/mk (makeProjectUnits
-// units and a main, a Makefile with one rule per object) for `make -j2`
-// to build from scratch in each run.
+// makeProject writes the make workload's project (testutil's
+// WriteMakeProject) under dir/mk for `make -j2` to build from scratch in
+// each run.
 func makeProject(b *testing.B, dir string) string {
 	mk := filepath.Join(dir, "mk")
 	if err := os.MkdirAll(mk, 0o755); err != nil {
 		b.Fatalf("make project: %v", err)
 	}
-	files := map[string]string{}
-	var objs, decls, calls string
-	for i := 0; i < makeProjectUnits; i++ {
-		files[fmt.Sprintf("u%d.c", i)] = fmt.Sprintf(`#include <string.h>
-unsigned long u%d(const char *s) {
-	unsigned long h = %d;
-	for (size_t i = 0; i < strlen(s); i++) h = h * 131 + (unsigned char)s[i];
-	return h;
-}
-`, i, i)
-		objs += fmt.Sprintf(" u%d.o", i)
-		decls += fmt.Sprintf("unsigned long u%d(const char *);\n", i)
-		calls += fmt.Sprintf("\th ^= u%d(argv[0]);\n", i)
-	}
-	files["main.c"] = "#include <stdio.h>\n" + decls + "int main(int argc, char **argv) {\n\tunsigned long h = argc;\n" + calls + "\tprintf(\"%lu\\n\", h != 0);\n\treturn 0;\n}\n"
-	files["Makefile"] = "prog: main.o" + objs + "\n\tgcc -o $@ $^\n%.o: %.c\n\tgcc -O2 -c -o $@ $<\nclean:\n\trm -f prog *.o\n"
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(mk, name), []byte(text), 0o644); err != nil {
-			b.Fatalf("make project: %v", err)
-		}
+	if err := tu.WriteMakeProject(mk); err != nil {
+		b.Fatal(err)
 	}
 	return mk
 }

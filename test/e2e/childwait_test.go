@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -31,30 +29,6 @@ func TestChildWaitOnClient(t *testing.T) {
 	}
 }
 
-// makeUnits is how many C files makeProject's Makefile compiles (the
-// make row of docs/BENCHMARKS.md: 8 and a main).
-const makeUnits = 8
-
-// makeProject writes the make workload's project (test/bench) into dir.
-func makeProject(t *testing.T, dir string) {
-	t.Helper()
-	files := map[string]string{}
-	var objs, decls, calls string
-	for i := 0; i < makeUnits; i++ {
-		files[fmt.Sprintf("u%d.c", i)] = fmt.Sprintf("#include <string.h>\nunsigned long u%d(const char *s) {\n\tunsigned long h = %d;\n\tfor (size_t i = 0; i < strlen(s); i++) h = h * 131 + (unsigned char)s[i];\n\treturn h;\n}\n", i, i)
-		objs += fmt.Sprintf(" u%d.o", i)
-		decls += fmt.Sprintf("unsigned long u%d(const char *);\n", i)
-		calls += fmt.Sprintf("\th ^= u%d(argv[0]);\n", i)
-	}
-	files["main.c"] = "#include <stdio.h>\n" + decls + "int main(int argc, char **argv) {\n\tunsigned long h = argc;\n" + calls + "\tprintf(\"%lu\\n\", h != 0);\n\treturn 0;\n}\n"
-	files["Makefile"] = "prog: main.o" + objs + "\n\tgcc -o $@ $^\n%.o: %.c\n\tgcc -O2 -c -o $@ $<\nclean:\n\trm -f prog *.o\n"
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // makeWait matches make's poll of its children, wait4(-1, &status,
 // WNOHANG, NULL), that found none ready, with where it was answered.
 var makeWait = regexp.MustCompile(`wait4\(0xffffffff, 0x[0-9a-f]+, 0x1, 0x0\) = 0 .*where=(\w+)`)
@@ -75,7 +49,9 @@ func TestMakeWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	makeProject(t, dir)
+	if err := tu.WriteMakeProject(dir); err != nil {
+		t.Fatal(err)
+	}
 	r, log := sandboxLogged(t, dir, []string{"--strace", "--force-overlay=false"}, nil, "/bin/sh", "-c", "make -s -j2 && ./prog")
 	if strings.TrimSpace(r.Stdout) != "1" {
 		t.Fatalf("the built program said %q, want 1\n%s", r.Stdout, r.Stderr)
