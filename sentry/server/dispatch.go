@@ -37,7 +37,10 @@ func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Sysca
 	// handler stat the dentries they name.
 	defer c.UnpinAll()
 	copy(c.Args[:], sc.Args)
-	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
+	inputs := c.InputRoom[:0]
+	if len(sc.Inputs) > len(c.InputRoom) {
+		inputs = make([]sysabi.Region, 0, len(sc.Inputs))
+	}
 	for _, in := range sc.Inputs {
 		if in != nil {
 			inputs = append(inputs, sysabi.Region{Addr: in.Addr, Data: in.Data})
