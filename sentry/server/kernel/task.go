@@ -155,16 +155,16 @@ func (c *Task) GoferOrigin(part uint32) *goferpb.Origin {
 	return &goferpb.Origin{ClientId: c.Kernel.OriginID, Seq: c.CallSeq, Part: part}
 }
 
-// NextGoferOrigin is c's fdesc.Call.NextGoferOrigin: nil for a call the
+// NextGoferOrigin is c's fdesc.Call.NextGoferOrigin: false for a call the
 // server makes for itself (seq 0), whose gofer writes the reply cache
 // need not know.
-func (c *Task) NextGoferOrigin() *goferpb.Origin {
+func (c *Task) NextGoferOrigin(o *goferpb.Origin) bool {
 	if c.CallSeq == 0 {
-		return nil
+		return false
 	}
-	o := c.GoferOrigin(c.GoferParts)
+	o.ClientId, o.Seq, o.Part = c.Kernel.OriginID, c.CallSeq, c.GoferParts
 	c.GoferParts++
-	return o
+	return true
 }
 
 // WriteAhead is c's vfs.WriteAheadCall: its thread's plan of writes
