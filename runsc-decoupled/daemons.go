@@ -21,7 +21,6 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/filter"
 	"github.com/runsc-decoupled/runsc-decoupled/gofer"
-	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
@@ -262,7 +261,7 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", fmt.Errorf("--operator-uid: %w", err))
 	}
-	srv, err := server.New(server.Config{Gofer: goferpb.NewGoferClient(goferConn), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators, MaxClientsPerPeer: *maxClients, Network: *network, MaxClientMemory: memLimit, ReadLeaseTTL: *readLeaseTTL})
+	srv, err := server.New(server.Config{Gofer: goferConn.Client(), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators, MaxClientsPerPeer: *maxClients, Network: *network, MaxClientMemory: memLimit, ReadLeaseTTL: *readLeaseTTL})
 	if err != nil {
 		return fail("server", err)
 	}

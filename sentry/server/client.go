@@ -118,6 +118,14 @@ type threadCalls struct {
 	runTimer  *time.Timer
 	// runExpired says runTimer fired (k.Mu, as the queue).
 	runExpired bool
+	// task is the Task the call in flight runs in (execThreadCall; nil
+	// for a call that is no system call). spareTask is a Task no call
+	// uses any more, zeroed, for the next system call: the Task of a
+	// posted write whose reply went packed, which left nothing pointing
+	// at it (its reply's values were copied into the batch's packed
+	// writes, its effects taken from the tracker; replyPosted). Owned by
+	// the worker goroutine: no lock.
+	task, spareTask *kernel.Task
 }
 
 // callsOfLocked returns t's dispatch record, made if t has none.
@@ -560,7 +568,7 @@ func (c *client) threadWorker(t *kernel.Thread, tc *threadCalls, borrowed bool) 
 		if killed {
 			r = &sentrypb.Reply{Seq: call.Seq}
 		} else {
-			r = c.execThreadCall(t, call, intr, tc.attrRun)
+			r = c.execThreadCall(t, call, intr, tc)
 		}
 
 		k.Mu.Lock()
@@ -590,10 +598,14 @@ func (c *client) threadWorker(t *kernel.Thread, tc *threadCalls, borrowed bool) 
 			continue
 		}
 		if posted {
-			c.stream.replyPosted(r, next, replyCanWait(call))
+			if c.stream.replyPosted(r, next, replyCanWait(call)) && tc.task != nil && r == &tc.task.ReplyMsg {
+				*tc.task = kernel.Task{} // nothing it points at stays alive through it
+				tc.spareTask = tc.task
+			}
 		} else {
 			c.stream.reply(r)
 		}
+		tc.task = nil
 		if posted {
 			// Only once its reply is on the stream: the reply of a call
 			// that waited for it (and may carry records it changed)
@@ -704,7 +716,7 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 
 // execThreadCall runs one call of thread t; run is the run of posted
 // attribute calls it is part of (nil: none).
-func (c *client) execThreadCall(t *kernel.Thread, call *sentrypb.Call, intr chan struct{}, run *attrRun) (r *sentrypb.Reply) {
+func (c *client) execThreadCall(t *kernel.Thread, call *sentrypb.Call, intr chan struct{}, tc *threadCalls) (r *sentrypb.Reply) {
 	defer c.recoverCall(call.Seq, &r)
 	k := c.k
 	switch op := call.Op.(type) {
@@ -712,7 +724,11 @@ func (c *client) execThreadCall(t *kernel.Thread, call *sentrypb.Call, intr chan
 		if op.Syscall == nil {
 			return &sentrypb.Reply{Seq: call.Seq, Errno: int32(unix.EINVAL)}
 		}
-		return dispatch(k, t, call.Seq, op.Syscall, intr, run)
+		tc.task, tc.spareTask = tc.spareTask, nil
+		if tc.task == nil {
+			tc.task = new(kernel.Task)
+		}
+		return dispatch(k, t, call.Seq, op.Syscall, intr, tc.attrRun, tc.task)
 	case *sentrypb.Call_PtraceStop:
 		return k.PtraceStop(t, call.Seq, op.PtraceStop)
 	case *sentrypb.Call_Fault:

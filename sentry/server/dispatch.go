@@ -22,10 +22,12 @@ type handler = syscalls.Handler
 // panicOnBug makes dispatch re-panic instead of answering EIO (tests).
 var panicOnBug = false
 
-// dispatch executes one forwarded system call of thread t; run is the
-// run of posted attribute calls it is part of (nil: none).
-func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun) *sentrypb.Reply {
-	c := &kernel.Task{Kernel: k, Thread: t, CallSeq: seq, Sysno: sc.Sysno, Intr: intr, Dead: t.Dead, NoNewPrivs: sc.NoNewPrivs, AttrRun: run, Ahead: &t.Ahead,
+// dispatch executes one forwarded system call of thread t in c (its
+// thread's spare Task or a new one: dispatch sets all of it); run is the
+// run of posted attribute calls it is part of (nil: none). The reply is
+// c's ReplyMsg.
+func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun, c *kernel.Task) *sentrypb.Reply {
+	*c = kernel.Task{Kernel: k, Thread: t, CallSeq: seq, Sysno: sc.Sysno, Intr: intr, Dead: t.Dead, NoNewPrivs: sc.NoNewPrivs, AttrRun: run, Ahead: &t.Ahead,
 		LeasedData: sc.LeasedData, Posted: sc.Posted, InstallFD: sc.InstallFd, OwnedWrite: sc.OwnedWrite,
 		PipeAheadWanted: sc.PipeAheadWanted, PipeConsumed: sc.PipeConsumed}
 	// The reply is made with the context (TestChannelCallCost).
@@ -37,7 +39,10 @@ func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Sysca
 	// handler stat the dentries they name.
 	defer c.UnpinAll()
 	copy(c.Args[:], sc.Args)
-	inputs := make([]sysabi.Region, 0, len(sc.Inputs))
+	inputs := c.InputRoom[:0]
+	if len(sc.Inputs) > len(c.InputRoom) {
+		inputs = make([]sysabi.Region, 0, len(sc.Inputs))
+	}
 	for _, in := range sc.Inputs {
 		if in != nil {
 			inputs = append(inputs, sysabi.Region{Addr: in.Addr, Data: in.Data})

@@ -240,7 +240,11 @@
 // only once their replies are sent, after that. A run holding a change
 // whose thread has nothing queued waits for its next call on a pool
 // worker (client.runWake, at most attrRunWait), cut short by a call
-// waiting for posted ones (client.postedWaiters).
+// waiting for posted ones (client.postedWaiters). A system call runs in
+// a kernel.Task that holds its reply; the Task of a posted write whose
+// reply went packed (replyPosted: its values copied into the batch's
+// posted_writes) is its thread's spare, zeroed, for the next call
+// (threadCalls.spareTask): a loop of writes allocates no Task per write.
 //
 // # Peers (grant.go, package seqguard)
 //

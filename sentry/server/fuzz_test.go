@@ -75,7 +75,7 @@ func fuzzOne(t *testing.T, k *kernel.Kernel, sysno int32, args []uint64, data []
 	intr := make(chan struct{})
 	done := make(chan *sentrypb.Reply, 1)
 	sc := &sentrypb.Syscall{Sysno: sysno, Args: args, Inputs: []*sentrypb.Region{{Addr: fuzzAddr, Data: data}}}
-	go func() { done <- dispatch(k, th, 1, sc, intr, nil) }()
+	go func() { done <- dispatch(k, th, 1, sc, intr, nil, new(kernel.Task)) }()
 	select {
 	case r := <-done:
 		return r

@@ -34,7 +34,7 @@ func startedOverGoferConn(t testing.TB, root string, gc *goferclient.GoferConn) 
 // hello.
 func startedOverGoferConnHello(t testing.TB, root string, gc *goferclient.GoferConn, hello *sentrypb.Hello) (*env, string) {
 	t.Helper()
-	srv, err := New(Config{Gofer: goferpb.NewGoferClient(gc), Log: testLog()})
+	srv, err := New(Config{Gofer: gc.Client(), Log: testLog()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -276,11 +276,13 @@ func runHandlerPosted(k *kernel.Kernel, h handler, c *kernel.Task, posted bool) 
 // (clientStream.channelFollows), for a client that takes them in a
 // channel reply. With no next call, a reply the client lets wait
 // (canWait: Syscall.reply_can_wait) lingers too, with the others held,
-// if none of them is one it may wait for (mayLinger, lingering.go).
-func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call, canWait bool) {
+// if none of them is one it may wait for (mayLinger, lingering.go). It
+// reports true when r went packed (HoldWrite): its values were copied,
+// and nothing keeps r (the caller may reuse the Task that holds it).
+func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call, canWait bool) (packed bool) {
 	if !st.postBatch {
 		st.reply(r)
-		return
+		return false
 	}
 	canWait = canWait && st.linger > 0 && mayLinger(r)
 	st.sendMu.Lock()
@@ -288,17 +290,17 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call, canW
 	if next == nil && !st.channelFollows && !linger {
 		st.sendMu.Unlock()
 		st.reply(r)
-		return
+		return false
 	}
 	defer st.sendMu.Unlock()
 	if next != nil && st.hopRoutes[next.Seq] != nil && !st.channelPosted {
 		// A call channel's call, whose reply goes on the channel: the
 		// client takes posted replies only on the socket.
 		st.sendPostedLocked(r)
-		return
+		return false
 	}
 	if st.send == nil {
-		return
+		return false
 	}
 	// Before ResultAlone: a reply that takes revocations along is no
 	// packed write.
@@ -311,7 +313,7 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call, canW
 		if pw, ok := st.packedWrite(r.Seq, r.Ret); ok {
 			st.postedHeld.HoldWrite(r.Seq, r.Ret, pw.File, pw.Offset, pw.MovedTo)
 			st.heldLocked(canWait, linger)
-			return
+			return true
 		}
 	}
 	// Only the call's effects go with it now; what it changed goes, for
@@ -321,9 +323,10 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call, canW
 		if err := st.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
 			st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
 		}
-		return
+		return false
 	}
 	st.heldLocked(canWait, linger)
+	return false
 }
 
 // sendHeld sends the held posted replies now, in a message of their own,

@@ -74,7 +74,7 @@ func TestWaitReapRecordsGoWithItsReply(t *testing.T) {
 				if th == nil {
 					t.Fatalf("no thread %d", tid)
 				}
-				return dispatch(k, th, seq, &sentrypb.Syscall{Sysno: int32(sysno), Args: args}, make(chan struct{}), nil)
+				return dispatch(k, th, seq, &sentrypb.Syscall{Sysno: int32(sysno), Args: args}, make(chan struct{}), nil, new(kernel.Task))
 			}
 
 			fork := run(1, 1, unix.SYS_CLONE, uint64(unix.SIGCHLD))

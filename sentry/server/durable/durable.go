@@ -34,7 +34,10 @@ type entry struct {
 
 // fileWrites is one file's writes not yet announced durable.
 type fileWrites struct {
-	entries map[uint64]*entry
+	// entries are held by value: a write's Begin then allocates nothing
+	// once the map has room (a file written in a loop reuses the slots
+	// its announced writes left).
+	entries map[uint64]entry
 }
 
 // Tracker is a client's writes not yet announced durable, by file. It
@@ -73,14 +76,12 @@ func (d *Tracker[F]) Begin(f F, seq uint64) {
 	df := d.files[f]
 	if df == nil {
 		f.IncRef()
-		df = &fileWrites{entries: make(map[uint64]*entry)}
+		df = &fileWrites{entries: make(map[uint64]entry)}
 		d.files[f] = df
 	}
-	if e := df.entries[seq]; e != nil {
-		e.state = wInflight
-		return
-	}
-	df.entries[seq] = &entry{state: wInflight}
+	e := df.entries[seq]
+	e.state = wInflight
+	df.entries[seq] = e
 }
 
 // End records that the write of call seq to f wrote n bytes. It returns
@@ -93,8 +94,8 @@ func (d *Tracker[F]) End(f F, seq uint64, n int) (release bool) {
 	if df == nil {
 		return false
 	}
-	e := df.entries[seq]
-	if e == nil {
+	e, ok := df.entries[seq]
+	if !ok {
 		return false
 	}
 	if n <= 0 {
@@ -107,6 +108,7 @@ func (d *Tracker[F]) End(f F, seq uint64, n int) (release bool) {
 	}
 	e.state = wDone
 	e.n += int64(n)
+	df.entries[seq] = e
 	d.bytes += int64(n)
 	if d.bytes > FlushBytes {
 		select {
@@ -121,8 +123,9 @@ func (d *Tracker[F]) End(f F, seq uint64, n int) (release bool) {
 func (d *Tracker[F]) MarkSent(f F, seq uint64) {
 	d.mu.Lock()
 	if df := d.files[f]; df != nil {
-		if e := df.entries[seq]; e != nil {
+		if e, ok := df.entries[seq]; ok {
 			e.sent = true
+			df.entries[seq] = e
 		}
 	}
 	d.mu.Unlock()
@@ -150,6 +153,7 @@ func (d *Tracker[F]) startSync(f F, syncing bool) []uint64 {
 	for seq, e := range df.entries {
 		if e.state == wDone || (syncing && e.state == wSyncing) {
 			e.state = wSyncing
+			df.entries[seq] = e
 			seqs = append(seqs, seq)
 		}
 	}
@@ -168,9 +172,10 @@ func (d *Tracker[F]) Supersede(f F) {
 	if df == nil {
 		return
 	}
-	for _, e := range df.entries {
+	for seq, e := range df.entries {
 		if e.state == wDone || e.state == wSyncing {
 			e.state = wSynced
+			df.entries[seq] = e
 			d.bytes -= e.n
 		}
 	}
@@ -185,13 +190,14 @@ func (d *Tracker[F]) EndSync(f F, seqs []uint64, ok bool) {
 		return
 	}
 	for _, seq := range seqs {
-		if e := df.entries[seq]; e != nil && e.state == wSyncing {
+		if e, found := df.entries[seq]; found && e.state == wSyncing {
 			if ok {
 				e.state = wSynced
 				d.bytes -= e.n
 			} else {
 				e.state = wDone
 			}
+			df.entries[seq] = e
 		}
 	}
 }

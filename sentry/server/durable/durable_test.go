@@ -114,3 +114,51 @@ func TestBeforeResize(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteAllocs counts the allocations of one write's tracking (Begin,
+// End, MarkSent) on a file with writes pending, whose entries map has
+// room: none (an entry held by pointer cost one per write), whether the
+// write is new or its call re-runs (a seq begun again).
+func TestWriteAllocs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reuse bool // each run begins the same seq again
+	}{
+		{"new seqs", false},
+		{"a seq begun again", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &desc{}
+			d := NewTracker[*desc]()
+			d.Begin(f, 1) // the file is tracked
+			d.End(f, 1, 1)
+			d.MarkSent(f, 1)
+			seq := uint64(1)
+			write := func() {
+				if !tc.reuse {
+					seq++
+				}
+				d.Begin(f, seq)
+				d.End(f, seq, 4096)
+				d.MarkSent(f, seq)
+			}
+			// The map grows to hold the runs' writes first: its growth is
+			// the file's, not a write's.
+			for range 200 {
+				write()
+			}
+			d.Begin(f, 100000) // in flight: keeps the file tracked, its map's room kept
+			seqs := d.StartSync(f)
+			d.EndSync(f, seqs, true)
+			if _, ok, release := d.Announce(f); !ok || release {
+				t.Fatalf("Announce: %v, released %v; want the writes announced, the file kept", ok, release)
+			}
+			if !tc.reuse {
+				seq = 1000
+			}
+			if got := testing.AllocsPerRun(100, write); got != 0 {
+				t.Errorf("%.1f allocations per write, want 0", got)
+			}
+		})
+	}
+}

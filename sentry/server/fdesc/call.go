@@ -29,10 +29,12 @@ type Call interface {
 	// effects may have happened on that server, its reply lost.
 	Resent() bool
 	// NextGoferOrigin names the call's next gofer mutation to the
-	// gofer's reply cache; each mutation of one call gets its own part,
-	// so that a call writing twice is not answered from the cache for
-	// its own first write.
-	NextGoferOrigin() *goferpb.Origin
+	// gofer's reply cache in o; each mutation of one call gets its own
+	// part, so that a call writing twice is not answered from the cache
+	// for its own first write. It reports false, o untouched, for a
+	// call that needs no origin (the server's own). The caller's o lets
+	// it make the origin with its request, in one allocation.
+	NextGoferOrigin(o *goferpb.Origin) bool
 	// GoferWrote notes the attributes a gofer write of the call
 	// returned (the file's size after it, for the write's record).
 	GoferWrote(st *goferpb.Stat)

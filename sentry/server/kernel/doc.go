@@ -147,5 +147,8 @@
 // leaf too. CallEffects belong to the call collecting them until it
 // hands them to the Tracker; an AttrRun to its thread's worker; a Task
 // to the goroutine executing it (its Creds, ProcessCreds take the kernel
-// lock; Block is called with no lock held).
+// lock; Block is called with no lock held), and after it to its thread's
+// worker, which reuses it for the thread's next call only when nothing
+// points at it any more (a posted write's reply packed: the front's
+// threadCalls.spareTask).
 package kernel

@@ -36,6 +36,10 @@ type Task struct {
 	// Memory is Mem for a system call (dispatch): one allocation with
 	// the Task.
 	Memory sysabi.Memory
+	// InputRoom holds Memory's regions when the call has no more than
+	// it has room for (a write's one buffer): one allocation with the
+	// Task. Set by dispatch.
+	InputRoom [2]sysabi.Region
 	// Intr is closed by Interrupt; Dead when the thread is killed.
 	Intr <-chan struct{}
 	Dead <-chan struct{}
@@ -151,16 +155,16 @@ func (c *Task) GoferOrigin(part uint32) *goferpb.Origin {
 	return &goferpb.Origin{ClientId: c.Kernel.OriginID, Seq: c.CallSeq, Part: part}
 }
 
-// NextGoferOrigin is c's fdesc.Call.NextGoferOrigin: nil for a call the
+// NextGoferOrigin is c's fdesc.Call.NextGoferOrigin: false for a call the
 // server makes for itself (seq 0), whose gofer writes the reply cache
 // need not know.
-func (c *Task) NextGoferOrigin() *goferpb.Origin {
+func (c *Task) NextGoferOrigin(o *goferpb.Origin) bool {
 	if c.CallSeq == 0 {
-		return nil
+		return false
 	}
-	o := c.GoferOrigin(c.GoferParts)
+	o.ClientId, o.Seq, o.Part = c.Kernel.OriginID, c.CallSeq, c.GoferParts
 	c.GoferParts++
-	return o
+	return true
 }
 
 // WriteAhead is c's vfs.WriteAheadCall: its thread's plan of writes
@@ -234,12 +238,26 @@ func (c *Task) Block(ch <-chan struct{}, timeout <-chan time.Time) error {
 }
 
 // Effects returns the effects c commits with its reply, made on first
-// use.
+// use, with room for one write and one offset in the same allocation: a
+// write(2) has those alone, and they then cost nothing more
+// (TestPostedWriteServerAllocs).
 func (c *Task) Effects() *CallEffects {
 	if c.Eff == nil {
-		c.Eff = &CallEffects{}
+		r := &effectsWithRoom{}
+		r.Writes, r.Offsets = r.writes[:0:1], r.offsets[:0:1]
+		c.Eff = &r.CallEffects
 	}
 	return c.Eff
+}
+
+// effectsWithRoom is CallEffects with the arrays its first write and
+// offset go in (Effects). Once made it is the call's: the tracker holds
+// it with the CallEffects (Tracker.SetEffects), and an append past the
+// room moves the slice out as any append does.
+type effectsWithRoom struct {
+	CallEffects
+	writes  [1]GoferWrite
+	offsets [1]OffChange
 }
 
 // RecordOffset is c's fdesc.OffsetRecorder: a nil c reports the value at

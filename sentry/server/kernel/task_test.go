@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc/fdesctest"
@@ -26,12 +27,13 @@ func newTask(seq uint64, pid int32, cr auth.Creds) *Task {
 func TestTaskNextGoferOrigin(t *testing.T) {
 	c := newTask(7, 1, auth.Creds{})
 	for part := uint32(0); part < 3; part++ {
-		o := c.NextGoferOrigin()
-		if o.ClientId != "client" || o.Seq != 7 || o.Part != part {
-			t.Fatalf("origin %d = %v, want client/7/%d", part, o, part)
+		var o goferpb.Origin
+		if !c.NextGoferOrigin(&o) || o.ClientId != "client" || o.Seq != 7 || o.Part != part {
+			t.Fatalf("origin %d = %v, want client/7/%d", part, &o, part)
 		}
 	}
-	if own := newTask(0, 1, auth.Creds{}); own.NextGoferOrigin() != nil || own.GoferParts != 0 {
+	var o goferpb.Origin
+	if own := newTask(0, 1, auth.Creds{}); own.NextGoferOrigin(&o) || own.GoferParts != 0 || o.ClientId != "" {
 		t.Errorf("the server's own call (seq 0) got an origin")
 	}
 }

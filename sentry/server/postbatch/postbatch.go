@@ -16,6 +16,9 @@ type Replies struct {
 	// writes are the held replies of writes behind, packed (HoldWrite);
 	// nil when none are held.
 	writes *sentrypb.PostedWrites
+	// lastWrites is how many writes the last packed batch taken held:
+	// the next one's arrays are made that large at once (HoldWrite).
+	lastWrites int
 	// urgent says a reply held since the last ones went is of a call
 	// the client may wait for (MarkUrgent): they may not linger.
 	urgent bool
@@ -65,7 +68,7 @@ func (b *Replies) HoldWrite(seq uint64, ret int64, file uint64, offset, movedTo 
 	}
 	w := b.writes
 	if w == nil {
-		w = &sentrypb.PostedWrites{}
+		w = newPostedWrites(min(max(b.lastWrites, minWritesRoom), MaxHeld))
 		b.writes = w
 	}
 	w.Seq = append(w.Seq, seq)
@@ -74,6 +77,23 @@ func (b *Replies) HoldWrite(seq uint64, ret int64, file uint64, offset, movedTo 
 	w.Offset = append(w.Offset, offset)
 	w.MovedTo = append(w.MovedTo, movedTo)
 	return true
+}
+
+// minWritesRoom is the least room a batch's packed writes are made with.
+const minWritesRoom = 8
+
+// newPostedWrites returns packed writes with room for n in each of its
+// five arrays, made in two allocations (not five grown by append, a
+// dozen allocations for a batch of 32): the arrays of one type share
+// one, each capped so that an append past its room moves it out rather
+// than writing over the next.
+func newPostedWrites(n int) *sentrypb.PostedWrites {
+	u := make([]uint64, 2*n)
+	i := make([]int64, 3*n)
+	return &sentrypb.PostedWrites{
+		Seq: u[:0:n], File: u[n : n : 2*n],
+		Ret: i[:0:n], Offset: i[n : n : 2*n], MovedTo: i[2*n : 2*n : 3*n],
+	}
 }
 
 // Room says whether a write's reply may be held packed now (HoldWrite).
@@ -116,6 +136,9 @@ func (b *Replies) TakeInto(r *sentrypb.Reply) {
 func (b *Replies) take() (full []*sentrypb.Reply, done *sentrypb.PostedDone, writes *sentrypb.PostedWrites) {
 	held, writes := b.held, b.writes
 	b.held, b.writes, b.urgent = nil, nil, false
+	if writes != nil {
+		b.lastWrites = len(writes.Seq)
+	}
 	if !b.Packed {
 		return held, nil, writes
 	}

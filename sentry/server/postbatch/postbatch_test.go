@@ -400,3 +400,47 @@ func BenchmarkResultAlone(b *testing.B) {
 		})
 	}
 }
+
+// TestHoldWriteAllocs counts the allocations of a batch of packed writes
+// held and taken, after a batch of the same size: Take's message, the
+// PostedWrites and its two arrays (appending to five arrays from empty made them grow a
+// dozen times and more for a batch of 32); a batch larger than the last
+// grows its arrays as any append does, and keeps every entry.
+func TestHoldWriteAllocs(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		last, batch int
+		want        float64
+	}{
+		{"one write", 1, 1, 4},
+		{"eight", 8, 8, 4},
+		{"32", 32, 32, 4},
+		{"a full batch", MaxHeld, MaxHeld, 4},
+		{"larger than the last", 8, 20, 4 + 5*2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &Replies{Packed: true, PackedWrites: true}
+			batch := func(n int) *sentrypb.PostedWrites {
+				for i := range n {
+					b.HoldWrite(uint64(i+1), 4096, 7, int64(i)*4096, int64(i+1)*4096)
+				}
+				return b.Take().PostedWrites
+			}
+			w := batch(tc.last)
+			if got := testing.AllocsPerRun(50, func() {
+				batch(tc.last) // the size the measured batch starts from
+				w = batch(tc.batch)
+			}) - 4; got > tc.want { // the batch before's, of the size it follows
+				t.Errorf("%.1f allocations per batch of %d, want at most %v", got, tc.batch, tc.want)
+			}
+			if len(w.Seq) != tc.batch {
+				t.Fatalf("%d writes taken, want %d", len(w.Seq), tc.batch)
+			}
+			for i := range tc.batch {
+				if w.Seq[i] != uint64(i+1) || w.Ret[i] != 4096 || w.File[i] != 7 || w.Offset[i] != int64(i)*4096 || w.MovedTo[i] != int64(i+1)*4096 {
+					t.Errorf("write %d: seq %d ret %d file %d offset %d moved to %d", i, w.Seq[i], w.Ret[i], w.File[i], w.Offset[i], w.MovedTo[i])
+				}
+			}
+		})
+	}
+}

@@ -84,6 +84,15 @@ type OwnedWriteCall interface {
 	WritesOwnedCopy() bool
 }
 
+// goferWrite is one gofer write's request with its origin and its
+// write-ahead option (GoferFile.Write): one allocation, not three, for
+// each write of a loop.
+type goferWrite struct {
+	req    goferpb.WriteRequest
+	origin goferpb.Origin
+	opt    [1]grpc.CallOption
+}
+
 func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, unix.EINVAL
@@ -111,9 +120,10 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 		if oc, ok := c.(OwnedWriteCall); ok && oc.WritesOwnedCopy() && g.Owned.Load() != nil {
 			ctx = readlease.WithOwnedWrite(ctx)
 		}
-		req := &goferpb.WriteRequest{Handle: g.Handle, Offset: uint64(off) + uint64(written), Data: chunk}
-		if c != nil && c.Seq() != 0 {
-			req.Seq, req.Origin = c.Seq(), c.NextGoferOrigin()
+		w := &goferWrite{req: goferpb.WriteRequest{Handle: g.Handle, Offset: uint64(off) + uint64(written), Data: chunk}}
+		req := &w.req
+		if c != nil && c.Seq() != 0 && c.NextGoferOrigin(&w.origin) {
+			req.Seq, req.Origin = c.Seq(), &w.origin
 		}
 		callOpts := opts
 		var ahead *donated.Ahead
@@ -122,9 +132,11 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 			// Writes ahead (writeahead.go): one call's chunk alone.
 			var pre *donated.Prewritten
 			if pre, ahead, plan = writeAheadOpt(c, f, chunk, off); pre != nil {
-				callOpts = []grpc.CallOption{pre}
+				w.opt[0] = pre
+				callOpts = w.opt[:]
 			} else if ahead != nil {
-				callOpts = []grpc.CallOption{ahead}
+				w.opt[0] = ahead
+				callOpts = w.opt[:]
 			}
 		}
 		r, err := g.v.Gofer().Write(ctx, req, callOpts...)

@@ -54,11 +54,11 @@ func (c *Call) Seq() uint64 { return c.SeqNo }
 // Resent returns Again.
 func (c *Call) Resent() bool { return c.Again }
 
-// NextGoferOrigin returns the next part's Origin.
-func (c *Call) NextGoferOrigin() *goferpb.Origin {
-	o := &goferpb.Origin{ClientId: "test", Seq: c.SeqNo, Part: c.Parts}
+// NextGoferOrigin fills o with the next part's Origin.
+func (c *Call) NextGoferOrigin(o *goferpb.Origin) bool {
+	o.ClientId, o.Seq, o.Part = "test", c.SeqNo, c.Parts
 	c.Parts++
-	return o
+	return true
 }
 
 // GoferWrote records st.
