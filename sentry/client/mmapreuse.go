@@ -7,8 +7,8 @@ import (
 	"gvisor.dev/gvisor/pkg/hostarch"
 )
 
-// Private file mappings under a read lease (docs/ARCHITECTURE.md, "The
-// client's read cache").
+// Private file mappings under a read lease (docs/ARCHITECTURE.md, "Exec
+// and file pages"; the lease is the read cache's, readcache.go).
 //
 // A file mmap is forwarded: the server resolves the fd, checks it and
 // hands a plan, the id of the server file whose pages the client fetches
@@ -26,10 +26,13 @@ import (
 // and the client still maps that server file (serverFile.refs > 0: the
 // server's reference of an earlier plan is held, fileCache.reuse), with
 // no call. The lease says the file did not change since the plan: a
-// plan is kept only on a lease the client held before it sent the mmap
-// (so its grant came before the server's plan) and still holds at the
-// reply. A reused mapping takes a client reference alone: the plans the
-// server counted are released as before, once nothing maps the file.
+// plan is kept only on the lease the client held before it sent the
+// mmap (so its grant came before the server's plan; a lease revoked
+// before the reply keeps it for nobody). A reused mapping takes a client
+// reference alone: the plans the server counted are released as before,
+// once nothing maps the file. While the client maps the file the server
+// would hand the same id anyway (mapped.Table.Add), so a kept plan is
+// never staler than a forwarded mmap.
 //
 // What the server would check is checked here: the fd is open (the fd
 // records), a regular gofer file's description not opened O_PATH or
