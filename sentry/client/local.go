@@ -107,9 +107,14 @@ func sysMmap(t *task, a [6]uint64) (uint64, unix.Errno) {
 		return 0, unix.EINVAL
 	}
 	if a[3]&linux.MAP_ANONYMOUS == 0 {
+		// A private mapping of a leased file whose plan the client
+		// keeps needs no call (mmapreuse.go).
+		if addr, errno, ok := t.reusedMmap(a); ok {
+			return addr, errno
+		}
 		// The server resolves the fd; the reply's MmapPlan is mapped by
 		// applyMmap.
-		return t.forward(unix.SYS_MMAP, a)
+		return t.forwardMmap(a)
 	}
 	return t.mmapAnonymous(opts, shared)
 }
@@ -175,6 +180,7 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 	if err != nil {
 		return 0, toErrno(err)
 	}
+	t.mmapPlanned = mmapPlan{fileID: plan.GetFileId(), size: plan.GetFileSize()}
 	return uint64(addr), 0
 }
 

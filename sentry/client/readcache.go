@@ -175,6 +175,11 @@ type leasedFile struct {
 	// when the grant arrived: the file is none created later
 	// (attrsOnlyOfNewerLocked).
 	seen uint64
+	// mmap is the plan a forwarded private mmap of the file resolved to
+	// under this lease (zero: none), which private mmaps of its
+	// descriptions reuse while it holds (mmapreuse.go). Protected by
+	// readCache.mu.
+	mmap mmapPlan
 }
 
 func newReadCache(renewal *leaseRenewal) *readCache {

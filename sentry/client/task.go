@@ -148,6 +148,10 @@ type task struct {
 	// posted says the current call was posted (not waited for; --strace
 	// shows it). Owned by the task goroutine.
 	posted bool
+	// mmapPlanned is the plan applyMmap mapped for the current
+	// forwarded mmap (zero: none), which sysMmap keeps on the file's
+	// lease (mmapreuse.go). Owned by the task goroutine.
+	mmapPlanned mmapPlan
 	// cached says the current call was answered from the read cache
 	// (readcache.go; --strace shows it). Owned by the task goroutine.
 	cached bool

@@ -27,6 +27,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sysvipc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -286,7 +287,11 @@ func (c *client) destroy() {
 	k.Mu.Unlock()
 	endDestroy(k, &d)
 	c.s.removeClient(c)
-	k.Log.Debug("client state freed", "posted_frames", c.counts.postedFrames.Load(), "worker_handoffs", c.counts.handoffs.Load(),
+	var pg readlease.PathGrantStats
+	if k.LeaseHolder != nil {
+		pg = k.LeaseHolder.PathGrants()
+	}
+	k.Log.Debug("client state freed", "path_grants", pg.Granted, "path_grants_moved", pg.Moved, "path_grants_changing", pg.Changing, "path_grants_refused", pg.Refused, "posted_frames", c.counts.postedFrames.Load(), "worker_handoffs", c.counts.handoffs.Load(),
 		"run_where_received", c.counts.here.Load(), "readers_relieved", c.counts.relieved.Load(), "messages_sent", c.stream.sent.Load(), "linger_sends", c.stream.lingerSends.Load())
 }
 

@@ -440,6 +440,20 @@ while [ $r -lt 40 ]; do
 done
 rm -r w`,
 	},
+	{
+		// Dynamically linked programs run round after round: ld.so
+		// maps each library four or five times, and all but the first
+		// mmap of a library the client maps already come from the plan
+		// kept on its read lease, with no call (mmapreuse.go); a kill
+		// finds processes mapping from kept plans, and the recovery
+		// drops the leases and their plans (the next mmap is forwarded
+		// to the new server). A file read by each round is rewritten
+		// in turn.
+		Name: "ldso-maps",
+		Script: `i=0
+while [ $i -lt 200 ]; do /usr/bin/expr $i \* 7 + 1; echo "r $i" > f$((i % 5)); /usr/bin/cksum f$((i % 5)); i=$((i+1)); done > out.txt
+md5sum out.txt; wc -l out.txt; rm -f out.txt f0 f1 f2 f3 f4`,
+	},
 }
 
 // numberedLines returns n lines "prefix i".

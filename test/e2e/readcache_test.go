@@ -115,7 +115,8 @@ func TestReadCacheCoherence(t *testing.T) {
 // writer's change shows, and must never see the data older than the flag
 // that announced it. The server's leases last a minute, so a change the
 // server did not revoke would leave the reader spinning on its stale
-// copy until its 60 s timeout.
+// copy until its 60 s timeout. The reader's private mappings of the data
+// at each step must show it too (mmapreuse.go).
 func TestReadCacheTwoSandboxes(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := readCacheProgram(t, "pingpong")
@@ -153,6 +154,10 @@ func TestReadCacheTwoSandboxes(t *testing.T) {
 		}
 		if m := cacheHits.FindSubmatch(log); m == nil || string(m[1]) == "0" {
 			t.Errorf("the reader's cache answered nothing (%s): the test tested nothing", m)
+		}
+		// One of the reader's two mappings a step from its kept plan.
+		if reused := logInts(t, log, mmapsReused)[0]; reused < 20 {
+			t.Errorf("the reader mapped %d private mmaps from a kept plan in %s steps, want at least 20", reused, steps)
 		}
 	})
 }

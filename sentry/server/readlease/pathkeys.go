@@ -2,6 +2,7 @@ package readlease
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -121,6 +122,7 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.pathGen != t.gen {
+		h.pathGrants.moved.Add(1)
 		return nil, 0, 0, false
 	}
 	if r.changing > 0 {
@@ -128,6 +130,7 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 		// the walk may have seen it half made.
 		for _, k := range keys {
 			if e := r.files[k]; e != nil && e.changing > 0 {
+				h.pathGrants.changing.Add(1)
 				return nil, 0, 0, false
 			}
 		}
@@ -136,6 +139,7 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.disabled || now.Before(h.pausedUntil) {
+		h.pathGrants.refused.Add(1)
 		return nil, 0, 0, false
 	}
 	// At each grant (it costs the leases it forgets): the registry
@@ -143,8 +147,10 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	r.pruneHolderLocked(h, now)
 	if len(keys) > h.roomLocked(pathBudget) {
 		kick = r.releaseLocked(h, pathBudget, max(len(keys), maxPathLeasesPerHolder/4))
+		h.pathGrants.refused.Add(1)
 		return nil, 0, 0, false
 	}
+	h.pathGrants.granted.Add(1)
 	left = r.ttl
 	ids = make([]uint64, len(keys))
 	for i, k := range keys {
@@ -176,6 +182,28 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 		h.addLocked(ids[i], k, ls[ids[i]])
 	}
 	return ids, h.epoch, left, true
+}
+
+// pathGrantCounts count the outcomes of a holder's path grants
+// (GrantPath): granted; failed because a change moved what the ticket
+// began at (moved) or was under way on a key (changing); refused to the
+// holder (disabled, paused, budget full). Atomic: any goroutine adds,
+// the server's log reads.
+type pathGrantCounts struct {
+	granted, moved, changing, refused atomic.Uint64
+}
+
+// PathGrantStats are a holder's path grant outcomes so far
+// (pathGrantCounts).
+type PathGrantStats struct {
+	Granted, Moved, Changing, Refused uint64
+}
+
+// PathGrants returns h's path grant outcomes so far: the server logs
+// them at its client's end, and tests count the grants a change failed.
+func (h *Holder) PathGrants() PathGrantStats {
+	c := &h.pathGrants
+	return PathGrantStats{Granted: c.granted.Load(), Moved: c.moved.Load(), Changing: c.changing.Load(), Refused: c.refused.Load()}
 }
 
 // CreationKeys are the keys of directory inode ino that a creation

@@ -151,6 +151,8 @@ type Holder struct {
 	kick func(urgent bool)
 	// serial orders holders for breaksCycle. Immutable.
 	serial uint64
+	// pathGrants count h's path grants by outcome. Atomic.
+	pathGrants pathGrantCounts
 
 	// mu protects the fields below.
 	mu sync.Mutex

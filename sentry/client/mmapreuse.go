@@ -1,0 +1,180 @@
+package client
+
+import (
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/hostarch"
+)
+
+// Private file mappings under a read lease (docs/ARCHITECTURE.md, "Exec
+// and file pages"; the lease is the read cache's, readcache.go).
+//
+// A file mmap is forwarded: the server resolves the fd, checks it and
+// hands a plan, the id of the server file whose pages the client fetches
+// (PageRead), one server reference per plan until FileRelease. ld.so maps
+// each library it loads four or five times (the whole image, then its
+// segments at fixed addresses), and every process of a build loads the
+// same libraries: make -j2 of nine C files waited for 696 mmaps, 48% of
+// its waited calls, 420 of them of an fd mapped just before.
+//
+// The plan of a file that has not changed is the same server file: the
+// server hands the same id again for the same unchanged file (its
+// MappedKey). So the client keeps the plan of a forwarded mmap on the
+// read lease of the file (leasedFile.mmap) and maps a MAP_PRIVATE mmap
+// of a description attached to that lease from it while the lease holds
+// and the client still maps that server file (serverFile.refs > 0: the
+// server's reference of an earlier plan is held, fileCache.reuse), with
+// no call. The lease says the file did not change since the plan: a
+// plan is kept only on the lease the client held before it sent the
+// mmap (so its grant came before the server's plan; a lease revoked
+// before the reply keeps it for nobody). A reused mapping takes a client
+// reference alone: the plans the server counted are released as before,
+// once nothing maps the file. While the client maps the file the server
+// would hand the same id anyway (mapped.Table.Add), so a kept plan is
+// never staler than a forwarded mmap.
+//
+// What the server would check is checked here: the fd is open (the fd
+// records), a regular gofer file's description not opened O_PATH or
+// write-only (cachedFile), the mapping private, its offset page-aligned;
+// any other mmap is forwarded. Nothing of a private mapping reaches the
+// server (its stores stay in the client's copy-on-write pages), so a
+// recovery has nothing of it to rebuild, and a recovery drops every
+// lease, so no plan outlives the server that made it.
+
+// mmapPlan is the server file a forwarded mmap of a leased file resolved
+// to (MmapPlan.file_id and file_size).
+type mmapPlan struct {
+	fileID, size uint64
+}
+
+// mmapDesc returns the description of t's fd and its gofer handle if
+// a private mapping of it may be served from a kept plan (see above).
+func (t *task) mmapDesc(fd int32) (desc uint64, handle string, ok bool) {
+	desc, pf, ok := t.cachedFile(fd, false)
+	if !ok || pf.flags&unix.O_ACCMODE == unix.O_WRONLY {
+		return 0, "", false
+	}
+	return desc, pf.handle, true
+}
+
+// mmapLease returns the live lease of description desc of a file of
+// handle handle, if its attributes may be answered (nil: none).
+func (rc *readCache) mmapLease(desc uint64, handle string) *leasedFile {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.mmapLeaseLocked(desc, handle)
+}
+
+// mmapLeaseLocked is mmapLease. Precondition: rc.mu.
+func (rc *readCache) mmapLeaseLocked(desc uint64, handle string) *leasedFile {
+	desc, ok := rc.currentLocked(desc)
+	if !ok {
+		return nil
+	}
+	return rc.liveLocked(desc, true, handle)
+}
+
+// keptMmapPlan returns the plan kept on the live lease of description
+// desc (zero: none).
+func (rc *readCache) keptMmapPlan(desc uint64, handle string) mmapPlan {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if lf := rc.mmapLeaseLocked(desc, handle); lf != nil {
+		return lf.mmap
+	}
+	return mmapPlan{}
+}
+
+// keepMmapPlan keeps plan, which the server resolved for a private mmap
+// sent while lease before was the live lease of its description, on that
+// lease: its grant came before the plan, and a change since revokes it
+// (a lease revoked meanwhile keeps the plan for nobody).
+func (rc *readCache) keepMmapPlan(before *leasedFile, plan mmapPlan) {
+	if before == nil || plan.fileID == 0 {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	before.mmap = plan
+}
+
+// privateMmapOf says whether mmap arguments a ask for a private mapping
+// of a file that a kept plan may serve: MAP_PRIVATE, not anonymous nor
+// hugetlb, a length and a page-aligned offset the server takes.
+func privateMmapOf(a [6]uint64) bool {
+	flags := a[3]
+	return flags&3 == linux.MAP_PRIVATE && flags&(linux.MAP_ANONYMOUS|linux.MAP_HUGETLB) == 0 &&
+		a[1] > 0 && int64(a[5]) >= 0 && hostarch.Addr(a[5]).RoundDown() == hostarch.Addr(a[5])
+}
+
+// reusedMmap maps a private mmap from the plan kept on its file's lease,
+// if it may (see above). ok false: the caller forwards it.
+func (t *task) reusedMmap(a [6]uint64) (addr uint64, errno unix.Errno, ok bool) {
+	if !privateMmapOf(a) {
+		return 0, 0, false
+	}
+	desc, handle, ok := t.mmapDesc(int32(a[4]))
+	if !ok {
+		return 0, 0, false
+	}
+	plan := t.c.rcache.keptMmapPlan(desc, handle)
+	if plan.fileID == 0 {
+		return 0, 0, false
+	}
+	f := t.c.files.reuse(plan.fileID, plan.size)
+	if f == nil {
+		return 0, 0, false
+	}
+	defer f.DecRef(t.gctx)
+	opts, _, errno := mmapOpts(a)
+	if errno != 0 {
+		return 0, errno, true
+	}
+	opts.Mappable = f
+	opts.MappingIdentity = f
+	at, err := t.mm.MMap(t.gctx, opts)
+	if err != nil {
+		return 0, toErrno(err), true
+	}
+	t.c.mmapsReused.Add(1)
+	return uint64(at), 0, true
+}
+
+// forwardMmap forwards file mmap a and, for a private mapping of a
+// leased file, keeps the plan the server resolved on the lease it held
+// before sending it.
+func (t *task) forwardMmap(a [6]uint64) (uint64, unix.Errno) {
+	var before *leasedFile
+	if privateMmapOf(a) {
+		if desc, handle, ok := t.mmapDesc(int32(a[4])); ok {
+			before = t.c.rcache.mmapLease(desc, handle)
+		}
+	}
+	t.mmapPlanned = mmapPlan{}
+	addr, errno := t.forward(unix.SYS_MMAP, a)
+	if errno == 0 && before != nil {
+		t.c.rcache.keepMmapPlan(before, t.mmapPlanned)
+	}
+	return addr, errno
+}
+
+// reuse returns the file id, size bytes long, with one more reference
+// held by the caller and no plan counted, if the client maps it now (the
+// server's reference of an earlier plan is held); nil otherwise.
+func (fc *fileCache) reuse(id, size uint64) *serverFile {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	f := fc.files[id]
+	if f == nil || f.refs <= 0 || f.plans <= 0 {
+		return nil
+	}
+	f.mu.Lock()
+	same := f.size == size
+	f.mu.Unlock()
+	if !same {
+		return nil
+	}
+	f.refs++
+	return f
+}
