@@ -71,7 +71,8 @@ func (s *Server) ServeCalls(stream CallStream) (err error) {
 	}
 	defer s.endSession(ss)
 	s.log.Debug("call stream began", "session", ss.id)
-	w := &callWorkers{s: s, ctx: ctx, ss: ss, principal: principal, stream: stream, work: make(chan *goferpb.GoferCall)}
+	w := &callWorkers{s: s, ctx: ctx, ss: ss, principal: principal, stream: stream, work: make(chan *goferpb.GoferCall),
+		features: first.GetFeatures() & grantedFeatures}
 	if fs, ok := stream.(FDSender); ok && fs.CanSendFDs() {
 		if s.donateFDs {
 			w.fds = fs
@@ -80,7 +81,7 @@ func (s *Server) ServeCalls(stream CallStream) (err error) {
 			w.chans, w.chanFDs = cm, fs
 		}
 	}
-	if err := w.send(&goferpb.GoferResult{SessionId: ss.id}); err != nil {
+	if err := w.send(&goferpb.GoferResult{SessionId: ss.id, Features: w.features}); err != nil {
 		return err
 	}
 	defer w.stop()
@@ -119,6 +120,10 @@ type callChannel struct {
 	done <-chan struct{}
 }
 
+// grantedFeatures are the stream features (GoferCall.features) this
+// gofer grants when asked.
+const grantedFeatures = goferpb.FeatureBefore
+
 // maxCallChannels bounds the call channels of one stream: each parks a
 // thread of the gofer on its futex while idle.
 const maxCallChannels = 16
@@ -131,6 +136,8 @@ type callWorkers struct {
 	ss        *session
 	principal string
 	stream    CallStream
+	// features are the stream's granted features (immutable).
+	features uint64
 	// work hands a call to an idle worker (unbuffered: a send succeeds
 	// only when one waits).
 	work chan *goferpb.GoferCall
@@ -223,6 +230,11 @@ func (w *callWorkers) run(c *goferpb.GoferCall) {
 // and releases it.
 func (w *callWorkers) result(c *goferpb.GoferCall, donate bool) (*goferpb.GoferResult, gift) {
 	res := &goferpb.GoferResult{Id: c.GetId()}
+	if len(c.GetBefore()) > 0 {
+		if !w.applyBefore(c.GetBefore(), res) {
+			return res, noGift
+		}
+	}
 	h := unaryHandlers[c.GetMethod()]
 	if h == nil {
 		res.Code, res.Message = uint32(codes.Unimplemented), "gofer: no method "+c.GetMethod()
@@ -267,6 +279,48 @@ func (w *callWorkers) result(c *goferpb.GoferCall, donate bool) (*goferpb.GoferR
 		donated = noGift
 	}
 	return res, donated
+}
+
+// setStatHandler serves the SetStats of GoferCall.before.
+var setStatHandler = unaryHandlers["SetStat"]
+
+// applyBefore applies the SetStats a call carries (GoferCall.before), in
+// order, each as a SetStat call of its own (admitted, answered from the
+// reply cache by its Origin), and puts their replies in res. A stream
+// that was not granted FeatureBefore, or a SetStat that fails with a
+// status, fails the call (res says why: the call is not run, so that it
+// never runs before a change the sentry made first); it reports whether
+// the call may run.
+func (w *callWorkers) applyBefore(before []*goferpb.SetStatRequest, res *goferpb.GoferResult) bool {
+	if w.features&goferpb.FeatureBefore == 0 {
+		res.Code, res.Message = uint32(codes.InvalidArgument), "gofer: a call carries SetStats to apply first on a stream that did not ask for them"
+		return false
+	}
+	for _, req := range before {
+		dec := func(v any) error {
+			m, ok := v.(*goferpb.SetStatRequest)
+			if !ok {
+				return status.Errorf(codes.Internal, "gofer: %T is not a SetStat request", v)
+			}
+			proto.Merge(m, req)
+			return nil
+		}
+		resp, err := w.s.serveCall(w.ctx, w.ss, w.principal, "SetStat", setStatHandler, dec)
+		rep, ok := resp.(*goferpb.SetStatReply)
+		if err == nil && !ok {
+			err = status.Errorf(codes.Internal, "gofer: SetStat reply %T", resp)
+		}
+		if err != nil {
+			st := status.Convert(err)
+			res.Code, res.Message = uint32(st.Code()), "gofer: a SetStat applied first: "+st.Message()
+			if res.Code == 0 {
+				res.Code = uint32(codes.Unknown)
+			}
+			return false
+		}
+		res.Before = append(res.Before, rep)
+	}
+	return true
 }
 
 // openChannel answers c, a GoferCall.open_channel, with a new call
