@@ -1167,3 +1167,36 @@ func (a *AttrCache) Release(ctx context.Context, req *goferpb.ReleaseRequest, op
 }
 
 var _ goferpb.GoferClient = (*AttrCache)(nil)
+
+// PostSetStat is SetStat for a change whose caller does not wait for its
+// result (a posted call's, package attrrun): it may ride the next gofer
+// call (GoferConn, postsetstat.go). done gets the result: on a goroutine
+// of its own if the change was queued (PostSetStat reports true), else
+// before PostSetStat returns, as SetStat's. The cached attributes are
+// dropped at once and replaced by the reply's when it comes; the
+// observer is told of the change (Changing) before it is queued.
+func (a *AttrCache) PostSetStat(ctx context.Context, req *goferpb.SetStatRequest, done func(*goferpb.SetStatReply, error)) bool {
+	h := req.GetHandle()
+	end := func() {}
+	if req.GetMask()&openRights != 0 {
+		end = a.changing(ctx, h, 0)
+	}
+	start := a.drop(h)
+	finish := func(r *goferpb.SetStatReply, err error) {
+		var st *goferpb.Stat
+		if err == nil && r.GetErrno() == 0 {
+			st = r.GetStat()
+		}
+		a.complete(h, st, start)
+		a.changed(ctx, h, st)
+		end()
+		done(r, err)
+	}
+	post := &PostSetStat{Done: finish}
+	r, err := a.GoferClient.SetStat(ctx, req, post)
+	if post.Queued {
+		return true
+	}
+	finish(r, err)
+	return false
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -107,6 +108,17 @@ type GoferConn struct {
 	// calls is the call streams' carrier (immutable), whose fdsLost
 	// stops donations.
 	calls *goferCalls
+
+	// posted are the SetStats queued to ride the next call
+	// (postsetstat.go), in order; carrier, while a call carrying some
+	// is in flight, is closed when it got its result; postTimer sends
+	// the queue alone. Protected by mu.
+	posted    []postedSetStat
+	carrier   chan struct{}
+	postTimer *time.Timer
+	// postsOut counts the SetStats queued or carried (a call with none
+	// out takes no lock for them).
+	postsOut atomic.Int32
 }
 
 // vhandle is one virtual handle.
@@ -276,6 +288,22 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if rr, ok := req.(*goferpb.ReleaseRequest); ok {
 		return g.release(ctx, method, rr, rep, opts)
 	}
+	if sr, ok := req.(*goferpb.SetStatRequest); ok {
+		if p, ok := optOf[*PostSetStat](opts); ok && g.post(ctx, sr, p) {
+			return nil
+		}
+	}
+	alone := donated.Has[sendingAlone](opts)
+	if !alone {
+		// Posted SetStats are made before this call (postsetstat.go):
+		// a write through a donated fd has them sent first; a read
+		// only waits for a carrier in flight.
+		if _, ok := req.(*goferpb.WriteRequest); ok {
+			g.sendPostedAlone()
+		} else if _, err := g.beginCarry(ctx, false); err != nil {
+			return err
+		}
+	}
 	if g.serveLocally(req, rep, donated.Has[donated.ViaGofer](opts), donated.Has[donated.SizeOnly](opts), donated.WriteOptsOf(opts)) {
 		return nil
 	}
@@ -292,6 +320,21 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	_, removesName := req.(*goferpb.UnlinkRequest)
 	if _, ok := req.(*goferpb.RenameRequest); ok {
 		removesName = true
+	}
+	// The queued SetStats ride this call's first attempt.
+	var taken []postedSetStat
+	if !alone {
+		var err error
+		if taken, err = g.beginCarry(ctx, true); err != nil {
+			return err
+		}
+		defer func() {
+			// Not carried (the call ended before it was sent): alone.
+			if len(taken) > 0 {
+				g.settlePosted(taken, nil)
+				g.endCarry(taken)
+			}
+		}()
 	}
 	for {
 		if removesName {
@@ -317,7 +360,18 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 				callOpts = append(opts[:len(opts):len(opts)], slot)
 			}
 		}
+		var carry *beforeSlot
+		if len(taken) > 0 {
+			carry = g.carried(taken)
+			callOpts = append(callOpts[:len(callOpts):len(callOpts)], carry)
+		}
 		err := g.cc.Invoke(ctx, method, mreq, rep, callOpts...)
+		if len(taken) > 0 {
+			// Before the call may be sent again: they came first.
+			g.settlePosted(taken, carry)
+			g.endCarry(taken)
+			taken = nil
+		}
 		// The donated fd, if one came: adopted by finish or closed.
 		var gift *donated.File
 		if slot != nil && slot.FD >= 0 {
