@@ -54,16 +54,17 @@ func TestCallsBefore(t *testing.T) {
 	tests := []struct {
 		name      string
 		features  uint64
-		before    func(h uint64) []*goferpb.SetStatRequest
+		before    func(h, link uint64) []*goferpb.SetStatRequest
 		hostMode  os.FileMode // set on the host before the call (0: none)
 		wantCode  codes.Code
 		wantErrno []unix.Errno // the before replies' errnos
+		wantParts int          // the parts' replies of the first
 		wantMode  uint32       // the file's mode seen by the call
 		wantMtime int64        // and mtime (0: not checked)
 	}{
 		{
 			name: "applied in order", features: goferpb.FeatureBefore,
-			before: func(h uint64) []*goferpb.SetStatRequest {
+			before: func(h, _ uint64) []*goferpb.SetStatRequest {
 				return []*goferpb.SetStatRequest{
 					{Handle: h, Mask: unix.STATX_MODE, Mode: 0o600, Origin: origin(1)},
 					{Handle: h, Mask: unix.STATX_MODE | unix.STATX_MTIME | unix.STATX_ATIME, Mode: 0o640, MtimeNs: mtime, AtimeNs: mtime, Origin: origin(2)},
@@ -72,27 +73,38 @@ func TestCallsBefore(t *testing.T) {
 			wantErrno: []unix.Errno{0, 0}, wantMode: 0o640, wantMtime: mtime,
 		},
 		{
-			name: "a failed one is its own", features: goferpb.FeatureBefore,
-			before: func(h uint64) []*goferpb.SetStatRequest {
+			// Not run after a handle to re-resolve: the sentry sends
+			// the rest alone, then the call again.
+			name: "a stale handle stops the call", features: goferpb.FeatureBefore,
+			before: func(h, _ uint64) []*goferpb.SetStatRequest {
 				return []*goferpb.SetStatRequest{
 					{Handle: h + 1000, Mask: unix.STATX_MODE, Mode: 0o600, Origin: origin(3)},
 					{Handle: h, Mask: unix.STATX_MODE, Mode: 0o604, Origin: origin(4)},
 				}
 			},
-			wantErrno: []unix.Errno{unix.EBADF, 0}, wantMode: 0o604,
+			wantCode: codes.Aborted, wantErrno: []unix.Errno{unix.EBADF},
 		},
 		{
-			// Seq 4 again: answered from the reply cache, not applied
+			// A merged change that fails: its parts are applied.
+			name: "an errno applies the parts", features: goferpb.FeatureBefore,
+			before: func(h, link uint64) []*goferpb.SetStatRequest {
+				return []*goferpb.SetStatRequest{{Handle: link, Mask: unix.STATX_MODE, Mode: 0o600, Origin: origin(5),
+					Parts: []*goferpb.SetStatRequest{{Handle: h, Mask: unix.STATX_MODE, Mode: 0o604, Origin: origin(6)}}}}
+			},
+			wantErrno: []unix.Errno{unix.EOPNOTSUPP}, wantParts: 1, wantMode: 0o604,
+		},
+		{
+			// Seq 6 again: answered from the reply cache, not applied
 			// again over the host's change.
 			name: "re-sent", features: goferpb.FeatureBefore, hostMode: 0o611,
-			before: func(h uint64) []*goferpb.SetStatRequest {
-				return []*goferpb.SetStatRequest{{Handle: h, Mask: unix.STATX_MODE, Mode: 0o604, Origin: origin(4)}}
+			before: func(h, _ uint64) []*goferpb.SetStatRequest {
+				return []*goferpb.SetStatRequest{{Handle: h, Mask: unix.STATX_MODE, Mode: 0o604, Origin: origin(6)}}
 			},
 			wantErrno: []unix.Errno{0}, wantMode: 0o611,
 		},
 		{
 			name: "not asked for", features: 0,
-			before: func(h uint64) []*goferpb.SetStatRequest {
+			before: func(h, _ uint64) []*goferpb.SetStatRequest {
 				return []*goferpb.SetStatRequest{{Handle: h, Mask: unix.STATX_MODE, Mode: 0o600}}
 			},
 			wantCode: codes.InvalidArgument,
@@ -100,6 +112,9 @@ func TestCallsBefore(t *testing.T) {
 	}
 	e := newEnv(t)
 	if err := os.WriteFile(e.host("f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("f", e.host("l")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range tests {
@@ -123,15 +138,14 @@ func TestCallsBefore(t *testing.T) {
 				t.Fatalf("walk: %v", wr)
 			}
 			h := wr.Files[0].Handle.Id
-			r := streamCall(t, st, 3, "Stat", &goferpb.StatRequest{Handle: h}, tc.before(h)...)
+			lr := new(goferpb.WalkReply)
+			proto.Unmarshal(streamCall(t, st, 3, "Walk", &goferpb.WalkRequest{Dir: ar.GetRoot().GetId(), Names: []string{"l"}}).GetReply(), lr)
+			if len(lr.GetFiles()) != 1 {
+				t.Fatalf("walk: %v", lr)
+			}
+			r := streamCall(t, st, 4, "Stat", &goferpb.StatRequest{Handle: h}, tc.before(h, lr.Files[0].Handle.Id)...)
 			if codes.Code(r.GetCode()) != tc.wantCode {
 				t.Fatalf("code %v (%s), want %v", codes.Code(r.GetCode()), r.GetMessage(), tc.wantCode)
-			}
-			if tc.wantCode != codes.OK {
-				if after, _ := os.Stat(e.host("f")); after.Mode() != before.Mode() {
-					t.Errorf("a refused call's SetStat was applied: mode %v, was %v", after.Mode(), before.Mode())
-				}
-				return
 			}
 			if len(r.GetBefore()) != len(tc.wantErrno) {
 				t.Fatalf("%d before replies, want %d", len(r.GetBefore()), len(tc.wantErrno))
@@ -139,6 +153,20 @@ func TestCallsBefore(t *testing.T) {
 			for i, br := range r.GetBefore() {
 				if unix.Errno(br.GetErrno()) != tc.wantErrno[i] {
 					t.Errorf("before[%d]: errno %v, want %v", i, unix.Errno(br.GetErrno()), tc.wantErrno[i])
+				}
+			}
+			if tc.wantCode != codes.OK {
+				if after, _ := os.Stat(e.host("f")); after.Mode() != before.Mode() {
+					t.Errorf("a refused call's SetStat was applied: mode %v, was %v", after.Mode(), before.Mode())
+				}
+				return
+			}
+			if n := len(r.Before[0].GetParts()); n != tc.wantParts {
+				t.Errorf("%d parts' replies, want %d", n, tc.wantParts)
+			}
+			for i, pr := range r.Before[0].GetParts() {
+				if pr.GetErrno() != 0 {
+					t.Errorf("part %d: errno %v", i, unix.Errno(pr.GetErrno()))
 				}
 			}
 			sr := new(goferpb.StatReply)

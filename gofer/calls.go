@@ -286,41 +286,68 @@ var setStatHandler = unaryHandlers["SetStat"]
 
 // applyBefore applies the SetStats a call carries (GoferCall.before), in
 // order, each as a SetStat call of its own (admitted, answered from the
-// reply cache by its Origin), and puts their replies in res. A stream
-// that was not granted FeatureBefore, or a SetStat that fails with a
-// status, fails the call (res says why: the call is not run, so that it
-// never runs before a change the sentry made first); it reports whether
-// the call may run.
+// reply cache by its Origin), its parts instead if it fails with an
+// errno, and puts their replies in res. It reports whether the call may
+// run: not on a stream that was not granted FeatureBefore, nor after a
+// SetStat that failed with a status or with EBADF or ESTALE (the sentry
+// re-resolves the handle and sends it alone, then the call again), so
+// that the call never runs before a change the sentry made first; res
+// then says why.
 func (w *callWorkers) applyBefore(before []*goferpb.SetStatRequest, res *goferpb.GoferResult) bool {
 	if w.features&goferpb.FeatureBefore == 0 {
 		res.Code, res.Message = uint32(codes.InvalidArgument), "gofer: a call carries SetStats to apply first on a stream that did not ask for them"
 		return false
 	}
+	fail := func(err error) bool {
+		st := status.Convert(err)
+		res.Code, res.Message = uint32(st.Code()), "gofer: a SetStat applied first: "+st.Message()
+		if res.Code == 0 {
+			res.Code = uint32(codes.Unknown)
+		}
+		return false
+	}
 	for _, req := range before {
-		dec := func(v any) error {
-			m, ok := v.(*goferpb.SetStatRequest)
-			if !ok {
-				return status.Errorf(codes.Internal, "gofer: %T is not a SetStat request", v)
-			}
-			proto.Merge(m, req)
-			return nil
-		}
-		resp, err := w.s.serveCall(w.ctx, w.ss, w.principal, "SetStat", setStatHandler, dec)
-		rep, ok := resp.(*goferpb.SetStatReply)
-		if err == nil && !ok {
-			err = status.Errorf(codes.Internal, "gofer: SetStat reply %T", resp)
-		}
+		rep, err := w.setStat(req)
 		if err != nil {
-			st := status.Convert(err)
-			res.Code, res.Message = uint32(st.Code()), "gofer: a SetStat applied first: "+st.Message()
-			if res.Code == 0 {
-				res.Code = uint32(codes.Unknown)
-			}
-			return false
+			return fail(err)
 		}
 		res.Before = append(res.Before, rep)
+		switch e := unix.Errno(rep.GetErrno()); {
+		case e == unix.EBADF || e == unix.ESTALE:
+			return fail(status.Errorf(codes.Aborted, "%v", e))
+		case e != 0:
+			for _, part := range req.GetParts() {
+				prep, err := w.setStat(part)
+				if err != nil {
+					return fail(err)
+				}
+				rep.Parts = append(rep.Parts, prep)
+			}
+		}
 	}
 	return true
+}
+
+// setStat runs req (without its parts) as a SetStat call.
+func (w *callWorkers) setStat(req *goferpb.SetStatRequest) (*goferpb.SetStatReply, error) {
+	dec := func(v any) error {
+		m, ok := v.(*goferpb.SetStatRequest)
+		if !ok {
+			return status.Errorf(codes.Internal, "gofer: %T is not a SetStat request", v)
+		}
+		proto.Merge(m, req)
+		m.Parts = nil
+		return nil
+	}
+	resp, err := w.s.serveCall(w.ctx, w.ss, w.principal, "SetStat", setStatHandler, dec)
+	if err != nil {
+		return nil, err
+	}
+	rep, ok := resp.(*goferpb.SetStatReply)
+	if !ok {
+		return nil, status.Errorf(codes.Internal, "gofer: SetStat reply %T", resp)
+	}
+	return rep, nil
 }
 
 // openChannel answers c, a GoferCall.open_channel, with a new call

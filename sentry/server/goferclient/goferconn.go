@@ -371,6 +371,11 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 			g.settlePosted(taken, carry)
 			g.endCarry(taken)
 			taken = nil
+			if status.Code(err) == codes.Aborted && carry.sent {
+				// The gofer ran a carried SetStat, not the call (a
+				// handle to re-resolve, now sent alone): again.
+				continue
+			}
 		}
 		// The donated fd, if one came: adopted by finish or closed.
 		var gift *donated.File

@@ -84,10 +84,16 @@ func optOf[T grpc.CallOption](opts []grpc.CallOption) (T, bool) {
 	return zero, false
 }
 
-// postable says req may be posted: it changes only the owner, the mode
-// and explicit times, unconditionally.
+// postable says req may be posted: it, and each of its parts, changes
+// only the owner, the mode and explicit times, unconditionally (so that
+// one applied again leaves the file as once).
 func postable(req *goferpb.SetStatRequest) bool {
 	const fields = unix.STATX_UID | unix.STATX_GID | unix.STATX_MODE | unix.STATX_ATIME | unix.STATX_MTIME
+	for _, p := range req.GetParts() {
+		if len(p.GetParts()) > 0 || !postable(p) {
+			return false
+		}
+	}
 	return req.GetMask()&^uint32(fields) == 0 && !req.GetAtimeNow() && !req.GetMtimeNow() && !req.GetCheckVersion()
 }
 
@@ -176,16 +182,32 @@ func (g *GoferConn) carried(taken []postedSetStat) *beforeSlot {
 	}
 	s := &beforeSlot{reqs: make([]*goferpb.SetStatRequest, len(taken))}
 	for i, p := range taken {
-		m, _, _ := g.mapRequest(p.req)
-		s.reqs[i] = m.(*goferpb.SetStatRequest)
+		s.reqs[i] = g.mapSetStat(p.req)
 	}
 	return s
 }
 
+// mapSetStat returns a copy of req, and of its parts, with real handle
+// ids (an unknown or lost virtual id is sent as 0: EBADF, and re-sent
+// alone, which re-resolves it).
+func (g *GoferConn) mapSetStat(req *goferpb.SetStatRequest) *goferpb.SetStatRequest {
+	m, _, _ := g.mapRequest(req)
+	r := m.(*goferpb.SetStatRequest)
+	if r == req {
+		r = proto.Clone(req).(*goferpb.SetStatRequest)
+	}
+	for i, p := range req.GetParts() {
+		mp, _, _ := g.mapRequest(p)
+		r.Parts[i] = mp.(*goferpb.SetStatRequest)
+	}
+	return r
+}
+
 // settlePosted gives the carried SetStats their results: the replies the
 // carrier brought, and for the others (not carried, failed with the
-// stream, or with a handle to re-resolve) those of sending them alone,
-// in order. Precondition: the caller is the carrier.
+// stream, or with a handle to re-resolve: the gofer then ran neither
+// them nor the call) those of sending them alone, in order.
+// Precondition: the caller is the carrier.
 func (g *GoferConn) settlePosted(taken []postedSetStat, s *beforeSlot) {
 	i := 0
 	if s != nil && s.sent {
@@ -198,13 +220,35 @@ func (g *GoferConn) settlePosted(taken []postedSetStat, s *beforeSlot) {
 		}
 	}
 	for _, p := range taken[i:] {
-		r := new(goferpb.SetStatReply)
-		err := g.Invoke(p.ctx, goferpb.Gofer_SetStat_FullMethodName, p.req, r, sendingAlone{})
-		if err != nil {
-			r = nil
-		}
+		r, err := g.setStatAlone(p.ctx, p.req)
 		go p.done(r, err)
 	}
+}
+
+// setStatAlone sends req alone, and, if it fails with an errno, its
+// parts (SetStatRequest.parts), in order, as the gofer does with a
+// carried one.
+func (g *GoferConn) setStatAlone(ctx context.Context, req *goferpb.SetStatRequest) (*goferpb.SetStatReply, error) {
+	parts := req.GetParts()
+	if len(parts) > 0 {
+		req = proto.Clone(req).(*goferpb.SetStatRequest)
+		req.Parts = nil
+	}
+	r := new(goferpb.SetStatReply)
+	if err := g.Invoke(ctx, goferpb.Gofer_SetStat_FullMethodName, req, r, sendingAlone{}); err != nil {
+		return nil, err
+	}
+	if r.GetErrno() == 0 {
+		return r, nil
+	}
+	for _, p := range parts {
+		pr := new(goferpb.SetStatReply)
+		if err := g.Invoke(ctx, goferpb.Gofer_SetStat_FullMethodName, p, pr, sendingAlone{}); err != nil {
+			return nil, err
+		}
+		r.Parts = append(r.Parts, pr)
+	}
+	return r, nil
 }
 
 // sendPostedAlone sends the queued SetStats alone: no call came to carry
@@ -221,3 +265,13 @@ func (g *GoferConn) sendPostedAlone() {
 
 // Posted says how many posted SetStats are queued or in flight (tests).
 func (g *GoferConn) Posted() int { return int(g.postsOut.Load()) }
+
+// CarriedSetStats returns the posted SetStats a call carries (to apply
+// before it; real handle ids), for a connection wrapping GoferConn's
+// calls (WithWrap) that counts them or makes them fail; nil if none.
+func CarriedSetStats(opts []grpc.CallOption) []*goferpb.SetStatRequest {
+	if s, ok := optOf[*beforeSlot](opts); ok {
+		return s.reqs
+	}
+	return nil
+}

@@ -117,6 +117,7 @@ func TestPostedSetStatRides(t *testing.T) {
 		bad       bool // a handle the gofer does not know: EBADF
 		symlink   bool // a symlink's handle: its mode cannot be set
 		restart   bool // the gofer restarts while the SetStat is queued
+		parts     bool // with a part (the file's change) to apply if it fails
 		next      bool // a Stat of the file follows the post
 		// want
 		queued    bool
@@ -135,6 +136,10 @@ func TestPostedSetStatRides(t *testing.T) {
 		// know, then is sent alone (EBADF again, then with the handle
 		// re-resolved).
 		{name: "gofer restarted", transport: "framed", delay: time.Hour, restart: true, next: true, queued: true, setStats: 2, carried: 1},
+		// The merged change fails; its part is applied before the
+		// carrier runs.
+		{name: "error applies the parts", transport: "framed", delay: time.Hour, symlink: true, parts: true, next: true, queued: true, carried: 1, wantErrno: unix.EOPNOTSUPP},
+		{name: "error applies the parts alone", transport: "grpc stream", delay: 5 * time.Millisecond, symlink: true, parts: true, queued: true, setStats: 2, wantErrno: unix.EOPNOTSUPP},
 		{name: "error", transport: "grpc stream", delay: time.Hour, symlink: true, next: true, queued: true, carried: 1, wantErrno: unix.EOPNOTSUPP},
 	}
 	saved := postDelay
@@ -176,8 +181,12 @@ func TestPostedSetStatRides(t *testing.T) {
 			const mtime = int64(1_400_000_000) * 1_000_000_000
 			got := make(chan postResult, 1)
 			post := &PostSetStat{Done: func(r *goferpb.SetStatReply, err error) { got <- postResult{r, err} }}
-			r, err := c.SetStat(ctx, &goferpb.SetStatRequest{Handle: target, Mask: unix.STATX_MODE | unix.STATX_MTIME | unix.STATX_ATIME,
-				Mode: 0o600, MtimeNs: mtime, AtimeNs: mtime, Origin: &goferpb.Origin{ClientId: "t", Seq: 7}}, post)
+			req := &goferpb.SetStatRequest{Handle: target, Mask: unix.STATX_MODE | unix.STATX_MTIME | unix.STATX_ATIME,
+				Mode: 0o600, MtimeNs: mtime, AtimeNs: mtime, Origin: &goferpb.Origin{ClientId: "t", Seq: 7, Part: 1}}
+			if tc.parts {
+				req.Parts = []*goferpb.SetStatRequest{{Handle: h, Mask: req.Mask, Mode: req.Mode, MtimeNs: mtime, AtimeNs: mtime, Origin: &goferpb.Origin{ClientId: "t", Seq: 7}}}
+			}
+			r, err := c.SetStat(ctx, req, post)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,7 +211,7 @@ func TestPostedSetStatRides(t *testing.T) {
 				if err != nil || st.Errno != 0 {
 					t.Fatalf("Stat: %v %v", err, st)
 				}
-				if want := uint32(0o600); !tc.bad && !tc.symlink && st.Stat.Mode&0o7777 != want {
+				if want := uint32(0o600); !tc.bad && (!tc.symlink || tc.parts) && st.Stat.Mode&0o7777 != want {
 					t.Errorf("the next call saw mode %#o, want %#o", st.Stat.Mode&0o7777, want)
 				}
 			}
@@ -216,12 +225,15 @@ func TestPostedSetStatRides(t *testing.T) {
 			if res.err != nil || unix.Errno(res.r.GetErrno()) != tc.wantErrno {
 				t.Fatalf("result: %v errno %v, want %v", res.err, unix.Errno(res.r.GetErrno()), tc.wantErrno)
 			}
+			if tc.parts && (len(res.r.GetParts()) != 1 || res.r.Parts[0].GetErrno() != 0) {
+				t.Errorf("the parts' replies: %v, want one success", res.r.GetParts())
+			}
 			fi, err := os.Stat(filepath.Join(root, "f"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			wantMode := os.FileMode(0o600)
-			if tc.bad || tc.symlink {
+			if tc.bad || tc.symlink && !tc.parts {
 				wantMode = 0o644
 			}
 			if fi.Mode().Perm() != wantMode || (wantMode == 0o600 && fi.ModTime().UnixNano() != mtime) {
