@@ -98,6 +98,13 @@ func connectCounting(t *testing.T, root, transportName string) (*gofertest.Gofer
 	return p, gc, counter
 }
 
+// currentStream is gc's open call stream, nil if none.
+func currentStream(gc *GoferConn) *callConn {
+	gc.calls.mu.Lock()
+	defer gc.calls.mu.Unlock()
+	return gc.calls.cur
+}
+
 // postResult is what a posted SetStat's Done got.
 type postResult struct {
 	r   *goferpb.SetStatReply
@@ -204,7 +211,16 @@ func TestPostedSetStatRides(t *testing.T) {
 				}
 			}
 			if tc.restart {
+				old := currentStream(gc)
 				p.Restart()
+				// The queued SetStat rides the new stream's first call
+				// (not one sent on the old stream before it was found
+				// dead, which sends it alone).
+				for deadline := time.Now().Add(10 * time.Second); currentStream(gc) == old || currentStream(gc) == nil; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("no new call stream after the gofer restarted")
+					}
+				}
 			}
 			if tc.next {
 				st, err := c.Stat(ctx, &goferpb.StatRequest{Handle: h})
