@@ -84,6 +84,9 @@ func (s *Server) ServeCalls(stream CallStream) (err error) {
 	if err := w.send(&goferpb.GoferResult{SessionId: ss.id, Features: w.features}); err != nil {
 		return err
 	}
+	defer func() {
+		s.log.Debug("call stream ended", "session", ss.id, "calls", w.calls.Load(), "setstats", w.setStats.Load(), "carried_setstats", w.carried.Load())
+	}()
 	defer w.stop()
 	defer w.stopChannels() // first: a channel's call may still run
 	for {
@@ -154,6 +157,11 @@ type callWorkers struct {
 	chanList []callChannel
 	// over is set once the stream's receive loop found it over.
 	over atomic.Bool
+	// calls counts the calls run (on the stream or its channels),
+	// setStats those that were SetStats, carried the SetStats they
+	// carried (GoferCall.before): logged at the stream's end, what a
+	// server's calls cost in round trips.
+	calls, setStats, carried atomic.Uint64
 
 	// n counts the workers; only the receive loop changes it.
 	n  int
@@ -230,6 +238,11 @@ func (w *callWorkers) run(c *goferpb.GoferCall) {
 // and releases it.
 func (w *callWorkers) result(c *goferpb.GoferCall, donate bool) (*goferpb.GoferResult, gift) {
 	res := &goferpb.GoferResult{Id: c.GetId()}
+	w.calls.Add(1)
+	if c.GetMethod() == "SetStat" {
+		w.setStats.Add(1)
+	}
+	w.carried.Add(uint64(len(c.GetBefore())))
 	if len(c.GetBefore()) > 0 {
 		if !w.applyBefore(c.GetBefore(), res) {
 			return res, noGift

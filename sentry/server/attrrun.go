@@ -200,10 +200,14 @@ func (c *client) postAttrRun(run *attrRun, held []heldReply) bool {
 	posted := k.PostAttrRun(run, func() {
 		defer k.Workers.Done()
 		c.counts.attrsPosted.Add(1)
-		for _, h := range held {
-			// Alone (no next): the thread's next calls were answered
-			// meanwhile.
-			c.stream.replyPosted(h.r, nil, replyCanWait(h.call))
+		for i, h := range held {
+			// In one message: each but the last is followed by the
+			// next (the thread's next calls were answered meanwhile).
+			var next *sentrypb.Call
+			if i+1 < len(held) {
+				next = held[i+1].call
+			}
+			c.stream.replyPosted(h.r, next, replyCanWait(h.call))
 		}
 	})
 	if !posted {

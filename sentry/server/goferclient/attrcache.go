@@ -1173,8 +1173,11 @@ var _ goferpb.GoferClient = (*AttrCache)(nil)
 // call (GoferConn, postsetstat.go). done gets the result: on a goroutine
 // of its own if the change was queued (PostSetStat reports true), else
 // before PostSetStat returns, as SetStat's. The cached attributes are
-// dropped at once and replaced by the reply's when it comes; the
-// observer is told of the change (Changing) before it is queued.
+// dropped at once and replaced by the reply's when it comes. A queued
+// change is told to the observer (Changing, then Changed) before
+// PostSetStat returns: every later call of this server reaches the gofer
+// after it, so a lease granted from then on is from a walk that sees it
+// (and a grant made while its result is awaited is not refused for it).
 func (a *AttrCache) PostSetStat(ctx context.Context, req *goferpb.SetStatRequest, done func(*goferpb.SetStatReply, error)) bool {
 	h := req.GetHandle()
 	end := func() {}
@@ -1182,21 +1185,26 @@ func (a *AttrCache) PostSetStat(ctx context.Context, req *goferpb.SetStatRequest
 		end = a.changing(ctx, h, 0)
 	}
 	start := a.drop(h)
-	finish := func(r *goferpb.SetStatReply, err error) {
-		var st *goferpb.Stat
+	stat := func(r *goferpb.SetStatReply, err error) *goferpb.Stat {
 		if err == nil && r.GetErrno() == 0 {
-			st = r.GetStat()
+			return r.GetStat()
 		}
-		a.complete(h, st, start)
-		a.changed(ctx, h, st)
-		end()
-		done(r, err)
+		return nil
 	}
-	post := &PostSetStat{Done: finish}
+	post := &PostSetStat{Done: func(r *goferpb.SetStatReply, err error) {
+		a.complete(h, stat(r, err), start)
+		done(r, err)
+	}}
 	r, err := a.GoferClient.SetStat(ctx, req, post)
 	if post.Queued {
+		a.changed(ctx, h, nil)
+		end()
 		return true
 	}
-	finish(r, err)
+	st := stat(r, err)
+	a.complete(h, st, start)
+	a.changed(ctx, h, st)
+	end()
+	done(r, err)
 	return false
 }

@@ -328,23 +328,18 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 		if taken, err = g.beginCarry(ctx, true); err != nil {
 			return err
 		}
-		defer func() {
-			// Not carried (the call ended before it was sent): alone.
-			if len(taken) > 0 {
-				g.settlePosted(taken, nil)
-				g.endCarry(taken)
-			}
-		}()
 	}
 	for {
 		if removesName {
 			if err := g.waitSweep(ctx); err != nil {
+				g.sendCarriedAlone(taken)
 				return err
 			}
 		}
 		mreq, uses, lost := g.mapRequest(req)
 		proto.Reset(rep)
 		if lost {
+			g.sendCarriedAlone(taken)
 			setErrno(rep, unix.ESTALE)
 			return nil
 		}

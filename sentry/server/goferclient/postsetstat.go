@@ -159,6 +159,8 @@ func (g *GoferConn) beginCarry(ctx context.Context, take bool) ([]postedSetStat,
 	taken := g.posted
 	g.posted = nil
 	g.carrier = make(chan struct{})
+	// Nothing left for the timer (a wake-up saved per post).
+	g.postTimer.Stop()
 	return taken, nil
 }
 
@@ -249,6 +251,15 @@ func (g *GoferConn) setStatAlone(ctx context.Context, req *goferpb.SetStatReques
 		r.Parts = append(r.Parts, pr)
 	}
 	return r, nil
+}
+
+// sendCarriedAlone sends alone the SetStats a call took to carry, if
+// any, and ends its carry: the call ended before it was sent.
+func (g *GoferConn) sendCarriedAlone(taken []postedSetStat) {
+	if len(taken) > 0 {
+		g.settlePosted(taken, nil)
+		g.endCarry(taken)
+	}
 }
 
 // sendPostedAlone sends the queued SetStats alone: no call came to carry
