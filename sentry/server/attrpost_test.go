@@ -16,8 +16,8 @@ import (
 // TestAttrRunRides counts the gofer SetStats of tar's posted chown, chmod
 // and utimensat of a file (one merged SetStat, attrrun.go) when the run
 // posts it (kernel.PostAttrRun): it rides the thread's next gofer call
-// (a stat of the file, which sees the change), or goes alone when no
-// call comes; the calls' replies come after it, with the errnos they
+// (a posted mkdir; a stat after it sees the change), or goes alone when
+// no call comes or a waited call waits for the run; the calls' replies come after it, with the errnos they
 // had when the run waited for it (a merged SetStat that fails is sent
 // again part by part).
 func TestAttrRunRides(t *testing.T) {
@@ -25,8 +25,10 @@ func TestAttrRunRides(t *testing.T) {
 		name string
 		// off turns posting off (Config.NoPostedSetStats).
 		off bool
-		// next is the thread's waited call after the run: "stat" of
-		// the file (a gofer Stat), or "getppid" (no gofer call).
+		// next is the thread's call after the run: "mkdir", posted
+		// (a gofer Mkdir: it carries the change), then a stat of the
+		// file, or "getppid", waited, with no gofer call (the change
+		// goes alone).
 		next string
 		// failMerged, failAll: rpcCounter's failMerged, failSetStats.
 		failMerged, failAll bool
@@ -35,12 +37,12 @@ func TestAttrRunRides(t *testing.T) {
 		alone, carried int
 		wantErrno      unix.Errno
 	}{
-		{name: "rides the next call", next: "stat", carried: 1},
+		{name: "rides the next call", next: "mkdir", carried: 1},
 		{name: "alone without a next call", next: "getppid", alone: 1},
-		{name: "off", off: true, next: "stat", alone: 1},
+		{name: "off", off: true, next: "mkdir", alone: 1},
 		// Carried, failed (sent alone again: EIO), then each part.
-		{name: "the merged SetStat fails", next: "stat", failMerged: true, carried: 1, alone: 4},
-		{name: "every SetStat fails", next: "stat", failAll: true, carried: 1, alone: 4, wantErrno: unix.EIO},
+		{name: "the merged SetStat fails", next: "mkdir", failMerged: true, carried: 1, alone: 4},
+		{name: "every SetStat fails", next: "mkdir", failAll: true, carried: 1, alone: 4, wantErrno: unix.EIO},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,7 +77,8 @@ func TestAttrRunRides(t *testing.T) {
 				wantMtime = st.Mtim.Sec
 			}
 			switch tc.next {
-			case "stat":
+			case "mkdir":
+				replies = append(replies, e.goPosted(1, unix.SYS_MKDIRAT, atFDCWD64, m.str("/"+name+".d"), 0o755))
 				e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, p, sb, 0)
 				if uid, mode, mtime := m.u32(sb+28), m.u32(sb+24)&0o7777, int64(binary.LittleEndian.Uint64(m.bytes(sb+88, 8))); uid != wantUID || mode != wantMode || mtime != wantMtime {
 					t.Errorf("the next stat: uid %d mode %#o mtime %d, want %d, %#o, %d", uid, mode, mtime, wantUID, wantMode, wantMtime)
@@ -86,7 +89,7 @@ func TestAttrRunRides(t *testing.T) {
 			for j, ch := range replies {
 				select {
 				case r := <-ch:
-					if unix.Errno(r.Errno) != tc.wantErrno {
+					if j < 3 && unix.Errno(r.Errno) != tc.wantErrno || j == 3 && r.Errno != 0 {
 						t.Errorf("posted call %d: errno %v, want %v", j, unix.Errno(r.Errno), tc.wantErrno)
 					}
 				case <-time.After(20 * time.Second):

@@ -188,12 +188,13 @@ func (c *client) endAttrRun(run *attrRun, held []heldReply, next *sentrypb.Call)
 }
 
 // postAttrRun ends a run whose held changes may ride the gofer's next
-// call (kernel.PostAttrRun): its calls are finished at once (every
-// later gofer call of this server is made after the change, so a call
-// that waits for them sees it), and its replies, held, are sent once
-// the gofer's result came, with each call's errno as if it had waited:
-// until then the client keeps the calls for a replay. It reports
-// whether it did (else nothing was done).
+// call (kernel.PostAttrRun): its replies, held, are sent once the
+// gofer's result came, with each call's errno as if it had waited (until
+// then the client keeps the calls for a replay), and only then are its
+// calls finished, as a run's that waited: a call waiting for posted ones
+// (awaitPostedLocked) has the change sent at once rather than waiting
+// for a call to carry it. It reports whether it did (else nothing was
+// done).
 func (c *client) postAttrRun(run *attrRun, held []heldReply) bool {
 	k := c.k
 	k.Workers.Add(1) // destroy waits for the replies
@@ -209,17 +210,16 @@ func (c *client) postAttrRun(run *attrRun, held []heldReply) bool {
 			}
 			c.stream.replyPosted(h.r, next, replyCanWait(h.call))
 		}
+		k.Mu.Lock()
+		for _, h := range held {
+			c.postedFinishedLocked(h.call.Seq)
+		}
+		k.Mu.Unlock()
 	})
 	if !posted {
 		k.Workers.Done()
-		return false
 	}
-	k.Mu.Lock()
-	for _, h := range held {
-		c.postedFinishedLocked(h.call.Seq)
-	}
-	k.Mu.Unlock()
-	return true
+	return posted
 }
 
 // receivePostedBatch admits and queues the posted calls one frame

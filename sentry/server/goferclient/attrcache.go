@@ -1208,3 +1208,9 @@ func (a *AttrCache) PostSetStat(ctx context.Context, req *goferpb.SetStatRequest
 	done(r, err)
 	return false
 }
+
+// KickPosted has the SetStats queued to ride the next gofer call sent
+// now, alone (GoferConn: KickPostedSetStats). It does not wait.
+func (a *AttrCache) KickPosted() {
+	a.GoferClient.Stat(context.Background(), &goferpb.StatRequest{}, KickPostedSetStats{})
+}

@@ -288,6 +288,10 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if rr, ok := req.(*goferpb.ReleaseRequest); ok {
 		return g.release(ctx, method, rr, rep, opts)
 	}
+	if donated.Has[KickPostedSetStats](opts) {
+		g.kickPosted()
+		return nil
+	}
 	if sr, ok := req.(*goferpb.SetStatRequest); ok {
 		if p, ok := optOf[*PostSetStat](opts); ok && g.post(ctx, sr, p) {
 			return nil

@@ -53,6 +53,23 @@ type PostSetStat struct {
 	Queued bool
 }
 
+// KickPostedSetStats is a CallOption by which a call does nothing but
+// have the queued SetStats sent now, alone (on the timer's goroutine):
+// a caller waits for their results.
+type KickPostedSetStats struct{ grpc.EmptyCallOption }
+
+// kickPosted fires the timer now if SetStats are queued.
+func (g *GoferConn) kickPosted() {
+	if g.postsOut.Load() == 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.posted) > 0 {
+		g.postTimer.Reset(0)
+	}
+}
+
 // postedSetStat is a queued SetStat: req with virtual handle ids.
 type postedSetStat struct {
 	ctx  context.Context

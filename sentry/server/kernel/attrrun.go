@@ -115,6 +115,15 @@ type setStatPoster interface {
 	PostSetStat(ctx context.Context, req *goferpb.SetStatRequest, done func(*goferpb.SetStatReply, error)) bool
 }
 
+// KickPostedSetStats has the posted changes waiting for a gofer call to
+// carry them sent now (a call waits for their posted calls to finish).
+// It does not wait.
+func (k *Kernel) KickPostedSetStats() {
+	if p, ok := k.Gofer.(interface{ KickPosted() }); ok {
+		p.KickPosted()
+	}
+}
+
 // PostAttrRun sends what run holds at the run's end, as FlushAttrRun,
 // without waiting for the gofer: the held changes are posted
 // (goferclient's PostSetStat: they ride the gofer's next call), and done
