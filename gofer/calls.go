@@ -71,7 +71,8 @@ func (s *Server) ServeCalls(stream CallStream) (err error) {
 	}
 	defer s.endSession(ss)
 	s.log.Debug("call stream began", "session", ss.id)
-	w := &callWorkers{s: s, ctx: ctx, ss: ss, principal: principal, stream: stream, work: make(chan *goferpb.GoferCall)}
+	w := &callWorkers{s: s, ctx: ctx, ss: ss, principal: principal, stream: stream, work: make(chan *goferpb.GoferCall),
+		features: first.GetFeatures() & grantedFeatures}
 	if fs, ok := stream.(FDSender); ok && fs.CanSendFDs() {
 		if s.donateFDs {
 			w.fds = fs
@@ -80,9 +81,12 @@ func (s *Server) ServeCalls(stream CallStream) (err error) {
 			w.chans, w.chanFDs = cm, fs
 		}
 	}
-	if err := w.send(&goferpb.GoferResult{SessionId: ss.id}); err != nil {
+	if err := w.send(&goferpb.GoferResult{SessionId: ss.id, Features: w.features}); err != nil {
 		return err
 	}
+	defer func() {
+		s.log.Debug("call stream ended", "session", ss.id, "calls", w.calls.Load(), "setstats", w.setStats.Load(), "carried_setstats", w.carried.Load())
+	}()
 	defer w.stop()
 	defer w.stopChannels() // first: a channel's call may still run
 	for {
@@ -119,6 +123,10 @@ type callChannel struct {
 	done <-chan struct{}
 }
 
+// grantedFeatures are the stream features (GoferCall.features) this
+// gofer grants when asked.
+const grantedFeatures = goferpb.FeatureBefore
+
 // maxCallChannels bounds the call channels of one stream: each parks a
 // thread of the gofer on its futex while idle.
 const maxCallChannels = 16
@@ -131,6 +139,8 @@ type callWorkers struct {
 	ss        *session
 	principal string
 	stream    CallStream
+	// features are the stream's granted features (immutable).
+	features uint64
 	// work hands a call to an idle worker (unbuffered: a send succeeds
 	// only when one waits).
 	work chan *goferpb.GoferCall
@@ -147,6 +157,11 @@ type callWorkers struct {
 	chanList []callChannel
 	// over is set once the stream's receive loop found it over.
 	over atomic.Bool
+	// calls counts the calls run (on the stream or its channels),
+	// setStats those that were SetStats, carried the SetStats they
+	// carried (GoferCall.before): logged at the stream's end, what a
+	// server's calls cost in round trips.
+	calls, setStats, carried atomic.Uint64
 
 	// n counts the workers; only the receive loop changes it.
 	n  int
@@ -223,6 +238,16 @@ func (w *callWorkers) run(c *goferpb.GoferCall) {
 // and releases it.
 func (w *callWorkers) result(c *goferpb.GoferCall, donate bool) (*goferpb.GoferResult, gift) {
 	res := &goferpb.GoferResult{Id: c.GetId()}
+	w.calls.Add(1)
+	if c.GetMethod() == "SetStat" {
+		w.setStats.Add(1)
+	}
+	w.carried.Add(uint64(len(c.GetBefore())))
+	if len(c.GetBefore()) > 0 {
+		if !w.applyBefore(c.GetBefore(), res) {
+			return res, noGift
+		}
+	}
 	h := unaryHandlers[c.GetMethod()]
 	if h == nil {
 		res.Code, res.Message = uint32(codes.Unimplemented), "gofer: no method "+c.GetMethod()
@@ -267,6 +292,75 @@ func (w *callWorkers) result(c *goferpb.GoferCall, donate bool) (*goferpb.GoferR
 		donated = noGift
 	}
 	return res, donated
+}
+
+// setStatHandler serves the SetStats of GoferCall.before.
+var setStatHandler = unaryHandlers["SetStat"]
+
+// applyBefore applies the SetStats a call carries (GoferCall.before), in
+// order, each as a SetStat call of its own (admitted, answered from the
+// reply cache by its Origin), its parts instead if it fails with an
+// errno, and puts their replies in res. It reports whether the call may
+// run: not on a stream that was not granted FeatureBefore, nor after a
+// SetStat that failed with a status or with EBADF or ESTALE (the sentry
+// re-resolves the handle and sends it alone, then the call again), so
+// that the call never runs before a change the sentry made first; res
+// then says why.
+func (w *callWorkers) applyBefore(before []*goferpb.SetStatRequest, res *goferpb.GoferResult) bool {
+	if w.features&goferpb.FeatureBefore == 0 {
+		res.Code, res.Message = uint32(codes.InvalidArgument), "gofer: a call carries SetStats to apply first on a stream that did not ask for them"
+		return false
+	}
+	fail := func(err error) bool {
+		st := status.Convert(err)
+		res.Code, res.Message = uint32(st.Code()), "gofer: a SetStat applied first: "+st.Message()
+		if res.Code == 0 {
+			res.Code = uint32(codes.Unknown)
+		}
+		return false
+	}
+	for _, req := range before {
+		rep, err := w.setStat(req)
+		if err != nil {
+			return fail(err)
+		}
+		res.Before = append(res.Before, rep)
+		switch e := unix.Errno(rep.GetErrno()); {
+		case e == unix.EBADF || e == unix.ESTALE:
+			return fail(status.Errorf(codes.Aborted, "%v", e))
+		case e != 0:
+			for _, part := range req.GetParts() {
+				prep, err := w.setStat(part)
+				if err != nil {
+					return fail(err)
+				}
+				rep.Parts = append(rep.Parts, prep)
+			}
+		}
+	}
+	return true
+}
+
+// setStat runs req (without its parts) as a SetStat call.
+func (w *callWorkers) setStat(req *goferpb.SetStatRequest) (*goferpb.SetStatReply, error) {
+	dec := func(v any) error {
+		m, ok := v.(*goferpb.SetStatRequest)
+		if !ok {
+			return status.Errorf(codes.Internal, "gofer: %T is not a SetStat request", v)
+		}
+		proto.Merge(m, req)
+		m.Parts = nil
+		return nil
+	}
+	resp, err := w.s.serveCall(w.ctx, w.ss, w.principal, "SetStat", setStatHandler, dec)
+	if err != nil {
+		return nil, err
+	}
+	rep, ok := resp.(*goferpb.SetStatReply)
+	if !ok {
+		return nil, status.Errorf(codes.Internal, "gofer: SetStat reply %T", resp)
+	}
+	return rep, nil
 }
 
 // openChannel answers c, a GoferCall.open_channel, with a new call

@@ -158,6 +158,7 @@ func runServer(args []string) int {
 	listen := fs.String("listen", "", "serve clients on `TARGET` (host:port or unix:/path); required")
 	goferTarget := fs.String("gofer", "", "reach files through the gofer at `TARGET`; required")
 	strace := fs.Bool("strace", false, "log every system call the server executes")
+	postedSetStats := fs.Bool("posted-setstats", true, "let the merged SetStat of a run of posted chown, chmod and utimensat (tar restoring a member's attributes) ride the gofer's next call instead of a round trip of its own (false: to measure it)")
 	clientTimeout := fs.Duration("client-timeout", server.DefaultClientTimeout, "end the session of a client that sent nothing, not even a heartbeat, for this long, and free its state")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the server to `FILE` until it stops")
 	profileHeap := fs.String("profile-heap", "", "write a Go heap profile of the server to `FILE` on each SIGUSR2")
@@ -261,7 +262,7 @@ func runServer(args []string) int {
 	if err != nil {
 		return fail("server", fmt.Errorf("--operator-uid: %w", err))
 	}
-	srv, err := server.New(server.Config{Gofer: goferConn.Client(), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators, MaxClientsPerPeer: *maxClients, Network: *network, MaxClientMemory: memLimit, ReadLeaseTTL: *readLeaseTTL})
+	srv, err := server.New(server.Config{Gofer: goferConn.Client(), Log: log, Strace: *strace, ClientTimeout: *clientTimeout, OperatorUIDs: operators, MaxClientsPerPeer: *maxClients, Network: *network, MaxClientMemory: memLimit, ReadLeaseTTL: *readLeaseTTL, NoPostedSetStats: !*postedSetStats})
 	if err != nil {
 		return fail("server", err)
 	}

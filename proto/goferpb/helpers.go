@@ -84,3 +84,11 @@ func rangeHandlesReflect(m protoreflect.Message, f func(*Handle, *Stat)) {
 // protocol would make an old peer misbehave rather than fail cleanly.
 // (2: Getdents cookies are the host's directory positions.)
 const ProtocolVersion = 2
+
+// Features of a Calls stream (GoferCall.features on its first call,
+// GoferResult.features on the gofer's first result).
+const (
+	// FeatureBefore: calls may carry posted SetStats to apply first
+	// (GoferCall.before).
+	FeatureBefore uint64 = 1 << 0
+)

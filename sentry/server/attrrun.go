@@ -171,6 +171,9 @@ func (c *client) wakeRunsLocked() {
 // order (next is the thread's next queued call: the last reply may wait
 // for it), and marks its calls finished.
 func (c *client) endAttrRun(run *attrRun, held []heldReply, next *sentrypb.Call) {
+	if c.postAttrRun(run, held) {
+		return
+	}
 	c.k.FlushAttrRun(run)
 	for i, h := range held {
 		n := next
@@ -182,6 +185,41 @@ func (c *client) endAttrRun(run *attrRun, held []heldReply, next *sentrypb.Call)
 		c.postedFinishedLocked(h.call.Seq)
 		c.k.Mu.Unlock()
 	}
+}
+
+// postAttrRun ends a run whose held changes may ride the gofer's next
+// call (kernel.PostAttrRun): its replies, held, are sent once the
+// gofer's result came, with each call's errno as if it had waited (until
+// then the client keeps the calls for a replay), and only then are its
+// calls finished, as a run's that waited: a call waiting for posted ones
+// (awaitPostedLocked) has the change sent at once rather than waiting
+// for a call to carry it. It reports whether it did (else nothing was
+// done).
+func (c *client) postAttrRun(run *attrRun, held []heldReply) bool {
+	k := c.k
+	k.Workers.Add(1) // destroy waits for the replies
+	posted := k.PostAttrRun(run, func() {
+		defer k.Workers.Done()
+		c.counts.attrsPosted.Add(1)
+		for i, h := range held {
+			// In one message: each but the last is followed by the
+			// next (the thread's next calls were answered meanwhile).
+			var next *sentrypb.Call
+			if i+1 < len(held) {
+				next = held[i+1].call
+			}
+			c.stream.replyPosted(h.r, next, replyCanWait(h.call))
+		}
+		k.Mu.Lock()
+		for _, h := range held {
+			c.postedFinishedLocked(h.call.Seq)
+		}
+		k.Mu.Unlock()
+	})
+	if !posted {
+		k.Workers.Done()
+	}
+	return posted
 }
 
 // receivePostedBatch admits and queues the posted calls one frame

@@ -87,6 +87,10 @@ type client struct {
 // reading over (readerrun.go). Atomic.
 type dispatchCounts struct {
 	postedFrames, handoffs, here, relieved atomic.Uint64
+	// attrsPosted counts the runs of attribute calls whose SetStat
+	// rode the gofer's next call or went alone after it
+	// (postAttrRun).
+	attrsPosted atomic.Uint64
 }
 
 // maxKeptQueue bounds the array a thread's idle queue keeps.
@@ -199,12 +203,13 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		Trk:      kernel.NewTracker(),
 		Clocks:   ktimer.NewClocks(hello.Clocks.GetRealtime(), hello.Clocks.GetMonotonic(), hello.Clocks.GetBoottime()),
 
-		Unsupported: &s.enosys,
-		StraceOn:    s.cfg.Strace,
-		HostNet:     s.cfg.Network == NetworkHost,
-		Attrs:       s.attrs,
-		ReadLeases:  s.leases,
-		Out:         out,
+		Unsupported:  &s.enosys,
+		StraceOn:     s.cfg.Strace,
+		HostNet:      s.cfg.Network == NetworkHost,
+		PostSetStats: !s.cfg.NoPostedSetStats,
+		Attrs:        s.attrs,
+		ReadLeases:   s.leases,
+		Out:          out,
 	}
 	k.Files = kernelFiles{k}
 	k.Ctx = goferclient.WithRemovals(k.Ctx, &k.OwnRemovals)
@@ -292,7 +297,7 @@ func (c *client) destroy() {
 		pg = k.LeaseHolder.PathGrants()
 	}
 	k.Log.Debug("client state freed", "path_grants", pg.Granted, "path_grants_moved", pg.Moved, "path_grants_changing", pg.Changing, "path_grants_refused", pg.Refused, "posted_frames", c.counts.postedFrames.Load(), "worker_handoffs", c.counts.handoffs.Load(),
-		"run_where_received", c.counts.here.Load(), "readers_relieved", c.counts.relieved.Load(), "messages_sent", c.stream.sent.Load(), "linger_sends", c.stream.lingerSends.Load())
+		"run_where_received", c.counts.here.Load(), "attr_runs_posted", c.counts.attrsPosted.Load(), "readers_relieved", c.counts.relieved.Load(), "messages_sent", c.stream.sent.Load(), "linger_sends", c.stream.lingerSends.Load())
 }
 
 // beginDestroy marks the kernel destroyed, which wakes its blocked calls,

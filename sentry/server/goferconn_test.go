@@ -34,7 +34,15 @@ func startedOverGoferConn(t testing.TB, root string, gc *goferclient.GoferConn) 
 // hello.
 func startedOverGoferConnHello(t testing.TB, root string, gc *goferclient.GoferConn, hello *sentrypb.Hello) (*env, string) {
 	t.Helper()
-	srv, err := New(Config{Gofer: gc.Client(), Log: testLog()})
+	return startedOverGoferConnCfg(t, root, gc, hello, Config{})
+}
+
+// startedOverGoferConnCfg is startedOverGoferConnHello with the server's
+// Config cfg (its Gofer and Log set here).
+func startedOverGoferConnCfg(t testing.TB, root string, gc *goferclient.GoferConn, hello *sentrypb.Hello, cfg Config) (*env, string) {
+	t.Helper()
+	cfg.Gofer, cfg.Log = gc.Client(), testLog()
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,18 +37,35 @@ type rpcCounter struct {
 	// failMerged makes every SetStat merging several calls' changes fail
 	// (EIO).
 	failMerged bool
+	// failSetStats makes every SetStat fail (EIO).
+	failSetStats bool
 }
+
+// carriedKey counts the posted SetStats that rode another call
+// (goferclient.CarriedSetStats).
+const carriedKey = "SetStat (carried)"
+
+// setStats is how many SetStats counts holds, alone or carried.
+func setStats(counts map[string]int) int { return counts["SetStat"] + counts[carriedKey] }
 
 func (r *rpcCounter) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	name := method[strings.LastIndexByte(method, '/')+1:]
 	r.mu.Lock()
 	r.counts[name]++
+	for _, f := range goferclient.CarriedSetStats(opts) {
+		r.counts[carriedKey]++
+		if r.failSetStats || r.failMerged && f.GetOrigin().GetPart() == attrrun.MergedPart {
+			// Sent with a handle no gofer hands out: GoferConn then
+			// sends it alone, and it fails below.
+			f.Handle = 0
+		}
+	}
 	fail := false
 	if f, ok := req.(*goferpb.FsyncRequest); ok {
 		r.fsyncHandles += 1 + len(f.Handles)
 		fail = r.failBatches && len(f.Handles) > 0
 	}
-	if f, ok := req.(*goferpb.SetStatRequest); ok && r.failMerged && f.GetOrigin().GetPart() == attrrun.MergedPart {
+	if f, ok := req.(*goferpb.SetStatRequest); ok && (r.failSetStats || r.failMerged && f.GetOrigin().GetPart() == attrrun.MergedPart) {
 		r.mu.Unlock()
 		reply.(*goferpb.SetStatReply).Errno = int32(unix.EIO)
 		return nil
@@ -93,6 +110,12 @@ func countingEnv(t *testing.T) (*env, *rpcCounter) {
 // countingEnvSock is countingEnv, also returning the server's socket.
 func countingEnvSock(t *testing.T) (*env, *rpcCounter, string) {
 	t.Helper()
+	return countingEnvCfg(t, Config{})
+}
+
+// countingEnvCfg is countingEnvSock whose server has Config cfg.
+func countingEnvCfg(t *testing.T, cfg Config) (*env, *rpcCounter, string) {
+	t.Helper()
 	root := newRoot(t)
 	p := startGoferProc(t, root)
 	rc := &rpcCounter{counts: make(map[string]int)}
@@ -108,7 +131,7 @@ func countingEnvSock(t *testing.T) (*env, *rpcCounter, string) {
 		return &countingConn{ClientConnInterface: inner, rc: rc}
 	}))
 	t.Cleanup(gc.Close)
-	e, sock := startedOverGoferConn(t, root, gc)
+	e, sock := startedOverGoferConnCfg(t, root, gc, &sentrypb.Hello{ClientId: t.Name()}, cfg)
 	return e, rc, sock
 }
 

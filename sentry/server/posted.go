@@ -73,9 +73,11 @@ func (c *client) postedFinishedLocked(seq uint64) {
 func (c *client) awaitPostedLocked(seq uint64) {
 	for !c.k.Destroyed && c.postedBelowLocked(seq) {
 		// A run of attribute calls waiting for its thread's next
-		// call ends: this call may observe the file.
+		// call ends: this call may observe the file. A posted run's
+		// change goes to the gofer now, not with a call to come.
 		c.postedWaiters++
 		c.wakeRunsLocked()
+		c.k.KickPostedSetStats()
 		c.postedDone.Wait()
 		c.postedWaiters--
 	}

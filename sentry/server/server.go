@@ -42,6 +42,10 @@ type Config struct {
 	// ReadLeaseTTL is how long a read lease lasts (readlease.DefaultTTL
 	// when zero; readlease.go).
 	ReadLeaseTTL time.Duration
+	// NoPostedSetStats makes a run of posted attribute calls wait for
+	// its SetStat (kernel.PostAttrRun) instead of letting it ride the
+	// gofer's next call (to measure what riding saves).
+	NoPostedSetStats bool
 	// MaxClientsPerPeer bounds the live clients (sessions with their
 	// kernel state) of one peer that is not an operator, so that one
 	// local user cannot fill the server (DefaultMaxClientsPerPeer when

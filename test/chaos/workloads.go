@@ -406,6 +406,22 @@ tar cf t.tar src && rm -r src && tar xf t.tar && stat -c '%a %s %n' src/* | md5s
 wc -l w.txt; md5sum w.txt; cat src/f* | md5sum; rm -r src t.tar`,
 	},
 	{
+		// tar restoring each member's mode and times, round after
+		// round: the merged SetStat of its posted chmod and utimensat
+		// rides the gofer's next call (goferclient's posted SetStats),
+		// so a kill of the server finds posted calls whose replies wait
+		// for it (replayed) and a kill of the gofer finds SetStats
+		// queued or carried (sent again to the new gofer). The modes
+		// are checked, not the mtimes: under server kills some differ
+		// (-chaos.seed=1796238963668763695, 8 kills), with the posted
+		// SetStats turned off too (server --posted-setstats=false): an
+		// open bug of the recovery, not of this path.
+		Name: "tar-attrs",
+		Script: `mkdir src && i=0; while [ $i -lt 300 ]; do echo "f $i" > src/f$i; chmod 6$((i%8))$((i%5)) src/f$i; touch -d "2001-01-0$((i%9+1)) 00:00:$((i%50+10))" src/f$i; i=$((i+1)); done
+r=0; while [ $r -lt 6 ]; do tar cf t.tar src && rm -r src && tar xf t.tar && rm t.tar; r=$((r+1)); done
+stat -c '%a %s %n' src/* | md5sum; cat src/f* | md5sum; rm -r src`,
+	},
+	{
 		// Copies from a read-leased archive into new files, with
 		// sendfile and copy_file_range at the file offset and at
 		// explicit ones, as tar extracts: posted with the bytes read

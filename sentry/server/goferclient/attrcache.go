@@ -1167,3 +1167,50 @@ func (a *AttrCache) Release(ctx context.Context, req *goferpb.ReleaseRequest, op
 }
 
 var _ goferpb.GoferClient = (*AttrCache)(nil)
+
+// PostSetStat is SetStat for a change whose caller does not wait for its
+// result (a posted call's, package attrrun): it may ride the next gofer
+// call (GoferConn, postsetstat.go). done gets the result: on a goroutine
+// of its own if the change was queued (PostSetStat reports true), else
+// before PostSetStat returns, as SetStat's. The cached attributes are
+// dropped at once and replaced by the reply's when it comes. A queued
+// change is told to the observer (Changing, then Changed) before
+// PostSetStat returns: every later call of this server reaches the gofer
+// after it, so a lease granted from then on is from a walk that sees it
+// (and a grant made while its result is awaited is not refused for it).
+func (a *AttrCache) PostSetStat(ctx context.Context, req *goferpb.SetStatRequest, done func(*goferpb.SetStatReply, error)) bool {
+	h := req.GetHandle()
+	end := func() {}
+	if req.GetMask()&openRights != 0 {
+		end = a.changing(ctx, h, 0)
+	}
+	start := a.drop(h)
+	stat := func(r *goferpb.SetStatReply, err error) *goferpb.Stat {
+		if err == nil && r.GetErrno() == 0 {
+			return r.GetStat()
+		}
+		return nil
+	}
+	post := &PostSetStat{Done: func(r *goferpb.SetStatReply, err error) {
+		a.complete(h, stat(r, err), start)
+		done(r, err)
+	}}
+	r, err := a.GoferClient.SetStat(ctx, req, post)
+	if post.Queued {
+		a.changed(ctx, h, nil)
+		end()
+		return true
+	}
+	st := stat(r, err)
+	a.complete(h, st, start)
+	a.changed(ctx, h, st)
+	end()
+	done(r, err)
+	return false
+}
+
+// KickPosted has the SetStats queued to ride the next gofer call sent
+// now, alone (GoferConn: KickPostedSetStats). It does not wait.
+func (a *AttrCache) KickPosted() {
+	a.GoferClient.Stat(context.Background(), &goferpb.StatRequest{}, KickPostedSetStats{})
+}

@@ -124,7 +124,7 @@ func (c *callConn) channel(ctx context.Context) *transport.CallChannel {
 func (c *callConn) openChannel(ctx context.Context) (*transport.CallChannel, error) {
 	grant := new(goferpb.CallChannelGrant)
 	slot, fdSock := donated.NewSlot(), donated.NewSlot()
-	err := c.callOnStream(ctx, &goferpb.GoferCall{OpenChannel: true, ChannelFds: true}, grant, slot, fdSock)
+	err := c.callOnStream(ctx, &goferpb.GoferCall{OpenChannel: true, ChannelFds: true}, grant, slot, nil, fdSock)
 	if slot.FD >= 0 {
 		defer unix.Close(slot.FD)
 	}
@@ -171,8 +171,11 @@ func (c *callConn) putChannel(ch *transport.CallChannel, broken bool) {
 // abandoned, as on the stream. A channel that fails otherwise (the gofer
 // broke the protocol) ends the stream, so the call is re-sent like any
 // call in flight when a stream ends (codes.Unavailable).
-func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel, method string, req, rep proto.Message, slot *donated.Slot) error {
+func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel, method string, req, rep proto.Message, slot *donated.Slot, before *beforeSlot) error {
 	b, err := appendGoferCall(ch.Request(), method, req)
+	if err == nil && before != nil {
+		b, err = appendBefore(b, before.reqs)
+	}
 	if err != nil {
 		c.putChannel(ch, false)
 		return status.Errorf(codes.Internal, "gofer call %s: %v", method, err)
@@ -200,6 +203,9 @@ func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel,
 	// Decoded before the channel goes back: the reply is in its buffer.
 	var out error
 	if err == nil {
+		if before != nil {
+			before.take(r.before)
+		}
 		out = outcome(r.code, r.msg, r.reply, rep)
 	}
 	// A channel the gofer answered Unavailable on is going away with its
@@ -215,6 +221,22 @@ func (c *callConn) callOnChannel(ctx context.Context, ch *transport.CallChannel,
 		return status.Errorf(codes.Unavailable, "gofer call stream ended: %v", c.cause())
 	}
 	return out
+}
+
+// goferCallBefore is GoferCall.before's field number.
+const goferCallBefore = 594
+
+// appendBefore appends GoferCall.before's wire bytes for reqs to b.
+func appendBefore(b []byte, reqs []*goferpb.SetStatRequest) ([]byte, error) {
+	for _, r := range reqs {
+		b = protowire.AppendTag(b, goferCallBefore, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(proto.Size(r)))
+		var err error
+		if b, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(b, r); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
 // appendGoferCall appends GoferCall{method, request: req}'s wire bytes

@@ -299,7 +299,7 @@ func TestGoferChannelFDSocket(t *testing.T) {
 	for _, ask := range []bool{false, true} {
 		t.Run(fmt.Sprintf("channel_fds=%v", ask), func(t *testing.T) {
 			slot, fdSock := donated.NewSlot(), donated.NewSlot()
-			err := cur.callOnStream(ctx, &goferpb.GoferCall{OpenChannel: true, ChannelFds: ask}, new(goferpb.CallChannelGrant), slot, fdSock)
+			err := cur.callOnStream(ctx, &goferpb.GoferCall{OpenChannel: true, ChannelFds: ask}, new(goferpb.CallChannelGrant), slot, nil, fdSock)
 			for _, s := range []*donated.Slot{slot, fdSock} {
 				if s.FD >= 0 {
 					defer unix.Close(s.FD)

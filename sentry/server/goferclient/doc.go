@@ -26,6 +26,11 @@
 //     file the server opens, and GoferConn serves that handle's Reads and
 //     Writes with the server's own pread and pwrite; path operations stay
 //     the gofer's.
+//   - Posted SetStats (postsetstat.go): a SetStat whose caller does not
+//     wait (PostSetStat, AttrCache.PostSetStat) is queued and rides
+//     the next call (GoferCall.before, FeatureBefore), or goes alone
+//     after postDelay; every call that begins later is made after it
+//     (at most one carrier in flight; the others wait for it).
 //   - ReleaseQueue (releases.go): a client's handles to release, sent
 //     in batches off the calls' path.
 //   - CallDeadlines (deadline.go): the contexts that bound a client's

@@ -187,7 +187,7 @@ func (g *goferCalls) open(ctx context.Context) (*callConn, error) {
 	})
 	defer stop.Stop()
 	defer close(done)
-	if err := st.SendMsg(&goferpb.GoferCall{ProtocolVersion: goferpb.ProtocolVersion}); err != nil {
+	if err := st.SendMsg(&goferpb.GoferCall{ProtocolVersion: goferpb.ProtocolVersion, Features: askedFeatures}); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -204,8 +204,11 @@ func (g *goferCalls) open(ctx context.Context) (*callConn, error) {
 		st.Close()
 		return nil, fmt.Errorf("gofer call stream: first result has id %d, session %d", first.GetId(), first.GetSessionId())
 	}
-	return &callConn{st: st, session: first.GetSessionId(), pending: make(map[uint32]*pendingCall)}, nil
+	return &callConn{st: st, session: first.GetSessionId(), features: first.GetFeatures() & askedFeatures, pending: make(map[uint32]*pendingCall)}, nil
 }
+
+// askedFeatures are the features the server asks of a Calls stream.
+const askedFeatures = goferpb.FeatureBefore
 
 // openTimeout bounds a stream's handshake.
 const openTimeout = 10 * time.Second
@@ -241,7 +244,11 @@ func (g *goferCalls) Invoke(ctx context.Context, method string, args, reply any,
 	if unary != nil {
 		return unary.Invoke(ctx, method, args, reply, opts...)
 	}
-	return c.call(ctx, method[strings.LastIndexByte(method, '/')+1:], req, rep, donated.SlotOf(opts))
+	before, _ := optOf[*beforeSlot](opts)
+	if before != nil && c.features&goferpb.FeatureBefore == 0 {
+		before = nil // an older gofer's stream: GoferConn sends them alone
+	}
+	return c.call(ctx, method[strings.LastIndexByte(method, '/')+1:], req, rep, donated.SlotOf(opts), before)
 }
 
 // fdTaker is implemented by a MsgStream that receives host fds with its
@@ -258,9 +265,11 @@ func (g *goferCalls) NewStream(ctx context.Context, desc *grpc.StreamDesc, metho
 
 // callConn is one open Calls stream.
 type callConn struct {
-	// st and session are immutable.
-	st      MsgStream
-	session uint64
+	// st, session and features (those the gofer granted) are
+	// immutable.
+	st       MsgStream
+	session  uint64
+	features uint64
 
 	// sendMu serializes SendMsg.
 	sendMu sync.Mutex
@@ -292,6 +301,9 @@ type pendingCall struct {
 	// its fd socket).
 	slot *donated.Slot
 	more []*donated.Slot
+	// before, if set, gets the replies of the SetStats the call
+	// carried (GoferResult.before).
+	before *beforeSlot
 }
 
 // rawReceiver is implemented by a MsgStream that can hand over a frame's
@@ -311,14 +323,14 @@ var errStreamEnded = errors.New("gofer call stream ended")
 // call sends one call and waits for its result: on a call channel if it
 // can (one is free or may be opened, and, if the call wants a donated fd,
 // the channel has an fd socket to bring it), else on the stream.
-func (c *callConn) call(ctx context.Context, method string, req, rep proto.Message, slot *donated.Slot) error {
+func (c *callConn) call(ctx context.Context, method string, req, rep proto.Message, slot *donated.Slot, before *beforeSlot) error {
 	if err := ctx.Err(); err != nil {
 		// As gRPC: a call whose context has ended is not sent.
 		return status.FromContextError(err).Err()
 	}
 	if ch := c.channel(ctx); ch != nil {
 		if slot == nil || ch.CarriesFDs() {
-			return c.callOnChannel(ctx, ch, method, req, rep, slot)
+			return c.callOnChannel(ctx, ch, method, req, rep, slot, before)
 		}
 		c.putChannel(ch, false)
 	}
@@ -326,14 +338,18 @@ func (c *callConn) call(ctx context.Context, method string, req, rep proto.Messa
 	if err != nil {
 		return status.Errorf(codes.Internal, "gofer call %s: %v", method, err)
 	}
-	return c.callOnStream(ctx, &goferpb.GoferCall{Method: method, Request: b}, rep, slot)
+	gc := &goferpb.GoferCall{Method: method, Request: b}
+	if before != nil {
+		gc.Before = before.reqs
+	}
+	return c.callOnStream(ctx, gc, rep, slot, before)
 }
 
 // callOnStream sends gc (its id set here) on the stream and waits for
 // its result.
-func (c *callConn) callOnStream(ctx context.Context, gc *goferpb.GoferCall, rep proto.Message, slot *donated.Slot, more ...*donated.Slot) error {
+func (c *callConn) callOnStream(ctx context.Context, gc *goferpb.GoferCall, rep proto.Message, slot *donated.Slot, before *beforeSlot, more ...*donated.Slot) error {
 	var err error
-	p := &pendingCall{rep: rep, done: doneChans.Get().(chan error), slot: slot, more: more}
+	p := &pendingCall{rep: rep, done: doneChans.Get().(chan error), slot: slot, more: more, before: before}
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
@@ -420,6 +436,9 @@ func (c *callConn) readLoop() {
 			return
 		}
 		if p != nil {
+			if p.before != nil {
+				p.before.sent, p.before.replies = true, r.GetBefore()
+			}
 			p.done <- outcome(r.GetCode(), r.GetMessage(), r.GetReply(), p.rep)
 		}
 	}
@@ -442,6 +461,8 @@ type rawResult struct {
 	id, code, fds uint32
 	msg           string
 	reply         []byte
+	// before are the wire bytes of the GoferResult.before replies.
+	before [][]byte
 }
 
 // parseResult reads a GoferResult from its wire bytes without copying
@@ -480,6 +501,12 @@ func parseResult(b []byte) (rawResult, error) {
 				return r, fmt.Errorf("gofer result message: %w", protowire.ParseError(m))
 			}
 			r.msg, n = string(v), m
+		case num == goferResultBefore && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return r, fmt.Errorf("gofer result before: %w", protowire.ParseError(m))
+			}
+			r.before, n = append(r.before, v), m
 		case num == 290 && typ == protowire.VarintType:
 			v, m := protowire.ConsumeVarint(b)
 			if m < 0 {
@@ -513,9 +540,28 @@ func (c *callConn) deliverRaw(b []byte) error {
 		return err
 	}
 	if p != nil {
+		if p.before != nil {
+			p.before.take(r.before)
+		}
 		p.done <- outcome(r.code, r.msg, r.reply, p.rep)
 	}
 	return nil
+}
+
+// goferResultBefore is GoferResult.before's field number.
+const goferResultBefore = 596
+
+// take decodes the replies of the SetStats the call carried, as many as
+// decode: a call whose result came carried them.
+func (s *beforeSlot) take(raw [][]byte) {
+	s.sent = true
+	for _, b := range raw {
+		r := new(goferpb.SetStatReply)
+		if proto.Unmarshal(b, r) != nil {
+			return
+		}
+		s.replies = append(s.replies, r)
+	}
 }
 
 // maxFDsPerResult bounds GoferResult.fds: a result donates one fd; a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -107,6 +108,17 @@ type GoferConn struct {
 	// calls is the call streams' carrier (immutable), whose fdsLost
 	// stops donations.
 	calls *goferCalls
+
+	// posted are the SetStats queued to ride the next call
+	// (postsetstat.go), in order; carrier, while a call carrying some
+	// is in flight, is closed when it got its result; postTimer sends
+	// the queue alone. Protected by mu.
+	posted    []postedSetStat
+	carrier   chan struct{}
+	postTimer *time.Timer
+	// postsOut counts the SetStats queued or carried (a call with none
+	// out takes no lock for them).
+	postsOut atomic.Int32
 }
 
 // vhandle is one virtual handle.
@@ -269,19 +281,39 @@ type use struct{ vid, real uint64 }
 func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	req, ok1 := args.(proto.Message)
 	rep, ok2 := reply.(proto.Message)
+	if !ok1 || !ok2 {
+		return g.cc.Invoke(ctx, method, args, reply, append(opts[:len(opts):len(opts)], grpc.WaitForReady(true))...)
+	}
+	if rr, ok := req.(*goferpb.ReleaseRequest); ok {
+		return g.release(ctx, method, rr, rep, append(opts[:len(opts):len(opts)], grpc.WaitForReady(true)))
+	}
+	if donated.Has[KickPostedSetStats](opts) {
+		g.kickPosted()
+		return nil
+	}
+	if sr, ok := req.(*goferpb.SetStatRequest); ok {
+		if p, ok := optOf[*PostSetStat](opts); ok && g.post(ctx, sr, p) {
+			return nil
+		}
+	}
+	alone := donated.Has[sendingAlone](opts)
+	if !alone {
+		// Posted SetStats are made before this call (postsetstat.go):
+		// a write through a donated fd has them sent first; a read
+		// only waits for a carrier in flight.
+		if _, ok := req.(*goferpb.WriteRequest); ok {
+			g.sendPostedAlone()
+		} else if _, err := g.beginCarry(ctx, false); err != nil {
+			return err
+		}
+	}
 	// A call served through a donated fd goes to no gofer: the options
 	// of a gofer call are built only past it (one allocation less for
 	// every local read and write).
-	if ok1 && ok2 && g.serveLocally(req, rep, donated.Has[donated.ViaGofer](opts), donated.Has[donated.SizeOnly](opts), donated.WriteOptsOf(opts)) {
+	if g.serveLocally(req, rep, donated.Has[donated.ViaGofer](opts), donated.Has[donated.SizeOnly](opts), donated.WriteOptsOf(opts)) {
 		return nil
 	}
 	opts = append(opts[:len(opts):len(opts)], grpc.WaitForReady(true))
-	if !ok1 || !ok2 {
-		return g.cc.Invoke(ctx, method, args, reply, opts...)
-	}
-	if rr, ok := req.(*goferpb.ReleaseRequest); ok {
-		return g.release(ctx, method, rr, rep, opts)
-	}
 	if fr, ok := req.(*goferpb.FallocateRequest); ok && movesBytes(fr.GetMode()) && !fr.GetCheckSize() && !donated.Has[unconditional](opts) {
 		return g.fallocateChecked(ctx, method, fr, rep, opts)
 	}
@@ -296,15 +328,25 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if _, ok := req.(*goferpb.RenameRequest); ok {
 		removesName = true
 	}
+	// The queued SetStats ride this call's first attempt.
+	var taken []postedSetStat
+	if !alone {
+		var err error
+		if taken, err = g.beginCarry(ctx, true); err != nil {
+			return err
+		}
+	}
 	for {
 		if removesName {
 			if err := g.waitSweep(ctx); err != nil {
+				g.sendCarriedAlone(taken)
 				return err
 			}
 		}
 		mreq, uses, lost := g.mapRequest(req)
 		proto.Reset(rep)
 		if lost {
+			g.sendCarriedAlone(taken)
 			setErrno(rep, unix.ESTALE)
 			return nil
 		}
@@ -320,7 +362,23 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 				callOpts = append(opts[:len(opts):len(opts)], slot)
 			}
 		}
+		var carry *beforeSlot
+		if len(taken) > 0 {
+			carry = g.carried(taken)
+			callOpts = append(callOpts[:len(callOpts):len(callOpts)], carry)
+		}
 		err := g.cc.Invoke(ctx, method, mreq, rep, callOpts...)
+		if len(taken) > 0 {
+			// Before the call may be sent again: they came first.
+			g.settlePosted(taken, carry)
+			g.endCarry(taken)
+			taken = nil
+			if status.Code(err) == codes.Aborted && carry.sent {
+				// The gofer ran a carried SetStat, not the call (a
+				// handle to re-resolve, now sent alone): again.
+				continue
+			}
+		}
 		// The donated fd, if one came: adopted by finish or closed.
 		var gift *donated.File
 		if slot != nil && slot.FD >= 0 {

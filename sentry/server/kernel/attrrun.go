@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"context"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -104,4 +106,98 @@ func (k *Kernel) setStatHeld(d *vfs.Dentry, req *goferpb.SetStatRequest) error {
 	}
 	k.VFS.NoteAttrs(d, r.Stat)
 	return nil
+}
+
+// setStatPoster is the gofer client's PostSetStat
+// (goferclient.AttrCache): a change whose result the caller does not
+// wait for, which may ride the gofer's next call.
+type setStatPoster interface {
+	PostSetStat(ctx context.Context, req *goferpb.SetStatRequest, done func(*goferpb.SetStatReply, error)) bool
+}
+
+// KickPostedSetStats has the posted changes waiting for a gofer call to
+// carry them sent now (a call waits for their posted calls to finish).
+// It does not wait.
+func (k *Kernel) KickPostedSetStats() {
+	if p, ok := k.Gofer.(interface{ KickPosted() }); ok {
+		p.KickPosted()
+	}
+}
+
+// PostAttrRun sends what run holds at the run's end, as FlushAttrRun,
+// without waiting for the gofer: the held changes are posted
+// (goferclient's PostSetStat: they ride the gofer's next call), and done
+// runs once their result came and the run's replies say it (each call's
+// errno, as FlushAttrRun's): on a goroutine of the gofer client's, or
+// before PostAttrRun returns (a gofer without FeatureBefore). Every
+// later gofer call of this server is made after them (goferclient,
+// postsetstat.go); the dentry's owner and mode, which the server's own
+// permission checks read, are set from the request at once and from the
+// gofer's reply when it comes. If the merged change fails, the gofer
+// applies each call's own instead, before any later call. It posts only when the owner and mode
+// after the changes are known from the request (it sets the mode, with
+// no set-id bit the gofer may strip, or no owner), and reports whether
+// it did; if not, nothing was done (the caller flushes).
+func (k *Kernel) PostAttrRun(run *AttrRun, done func()) bool {
+	poster, ok := k.Gofer.(setStatPoster)
+	if !ok || !k.PostSetStats || run.Pending.Empty() {
+		return false
+	}
+	m := run.Pending.Merged
+	if m.Mask&unix.STATX_MODE == 0 && m.Mask&(unix.STATX_UID|unix.STATX_GID) != 0 || m.Mask&unix.STATX_MODE != 0 && m.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+		return false
+	}
+	merged, parts := run.Pending.Take()
+	d, replies := run.Dentry, run.PartReplies
+	run.Dentry, run.PartReplies = nil, nil
+	if len(parts) == 1 {
+		merged = parts[0]
+	} else {
+		// Applied instead if the merged change fails, before any
+		// later call (goferpb.SetStatRequest.parts).
+		merged.Parts = parts
+	}
+	k.VFS.NoteSetAttrs(d, merged)
+	ctx, cancel := k.VFS.RPCCtx()
+	poster.PostSetStat(ctx, merged, func(r *goferpb.SetStatReply, err error) {
+		defer cancel()
+		defer done()
+		defer k.VFS.Unpin(d)
+		err = syserr.FromGofer("setstat", r.GetErrno(), err)
+		switch {
+		case err == nil:
+			k.VFS.NoteAttrs(d, r.Stat)
+			for _, p := range parts {
+				k.InotifyEvent(d, kobj.InotifyStatEvents(p.Mask))
+			}
+			return
+		case len(parts) == 1:
+			replies[0].Errno, replies[0].Ret = int32(syserr.ErrnoOf(err)), 0
+			k.Log.Warn("a posted call failed after the application was told it succeeded", "seq", replies[0].Seq, "err", err)
+		case len(r.GetParts()) == len(parts):
+			// Each call's own was applied instead.
+			for i, pr := range r.Parts {
+				if err := syserr.FromGofer("setstat", pr.GetErrno(), nil); err != nil {
+					replies[i].Errno, replies[i].Ret = int32(syserr.ErrnoOf(err)), 0
+					k.Log.Warn("a posted call failed after the application was told it succeeded", "seq", replies[i].Seq, "err", err)
+					continue
+				}
+				k.InotifyEvent(d, kobj.InotifyStatEvents(parts[i].Mask))
+			}
+		default:
+			// As FlushAttrRun: each call's own, for its own errno.
+			for i, p := range parts {
+				if err := k.setStatHeld(d, p); err != nil {
+					replies[i].Errno, replies[i].Ret = int32(syserr.ErrnoOf(err)), 0
+					k.Log.Warn("a posted call failed after the application was told it succeeded", "seq", replies[i].Seq, "err", err)
+					continue
+				}
+				k.InotifyEvent(d, kobj.InotifyStatEvents(p.Mask))
+			}
+		}
+		// The owner and mode set from the request may not be the
+		// file's: ask.
+		k.VFS.RefreshAttrs(d)
+	})
+	return true
 }

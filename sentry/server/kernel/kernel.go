@@ -80,6 +80,10 @@ type Kernel struct {
 	// PathLeases says the client asked for path leases (pathlease.go;
 	// then leaseHolder is set). Immutable after newClientState.
 	PathLeases bool
+	// PostSetStats lets a run of posted attribute calls post its
+	// SetStat to ride the gofer's next call (PostAttrRun). Immutable
+	// after newClientState.
+	PostSetStats bool
 	// CompleteNames says the client asked for its mkdirs' complete
 	// names leases (Hello.complete_names, with path leases; pathlease.go).
 	// Immutable after newClientState.

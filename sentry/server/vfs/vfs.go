@@ -1355,6 +1355,36 @@ func (v *VFS) NoteAttrs(d *Dentry, st *goferpb.Stat) {
 	v.mu.Unlock()
 }
 
+// NoteSetAttrs sets d's owner and mode to what req, a SetStat of d the
+// gofer has not made yet, leaves: a posted change (package kernel's
+// PostAttrRun) is made after the server's next permission checks, which
+// read them. The gofer applies the owner before the mode, so a mode req
+// sets is the file's after it; a change of the owner without one may
+// clear set-id bits, which the caller then learns from the reply
+// (NoteAttrs).
+func (v *VFS) NoteSetAttrs(d *Dentry, req *goferpb.SetStatRequest) {
+	if d == nil || d.Kind != KindGofer {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if req.Mask&unix.STATX_UID != 0 {
+		d.uid = req.Uid
+	}
+	if req.Mask&unix.STATX_GID != 0 {
+		d.gid = req.Gid
+	}
+	if req.Mask&unix.STATX_MODE != 0 {
+		d.perm = req.Mode & 07777
+	}
+}
+
+// RefreshAttrs asks the gofer for d's attributes, which NoteSetAttrs
+// may have set to what a change that failed would have left.
+func (v *VFS) RefreshAttrs(d *Dentry) {
+	v.StatDentry(nil, d)
+}
+
 // ReopenHandle asks the gofer for a new handle of file handle fh.
 func (v *VFS) ReopenHandle(fh []byte) (uint64, *goferpb.Stat, error) {
 	if len(fh) == 0 {

@@ -1,0 +1,305 @@
+package goferclient
+
+import (
+	"context"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// Posted SetStats ride the next gofer call (GoferCall.before,
+// goferpb.FeatureBefore). tar restores each member's owner, mode and
+// times with posted calls the server merges into one SetStat
+// (package attrrun), whose result the application does not wait for:
+// instead of a round trip of its own, the SetStat is queued here and
+// carried by the next call this GoferConn sends, which the gofer runs
+// after it; postDelay after it was queued, if no call came, it is sent
+// alone.
+//
+// Order. A queued SetStat is made before every call that begins after
+// it was queued: such a call either carries it, or waits until the call
+// carrying it got its result (at most one carrier is in flight), or,
+// served by a donated fd (a Write), has it sent alone first. So a
+// later Stat, open or walk of the file sees the change, as if the
+// SetStat had been waited for.
+//
+// Recovery. A carrier that fails (the stream broke: codes.Unavailable),
+// that went on a stream without FeatureBefore (a gofer restarted as an
+// older one), or whose SetStat got EBADF or ESTALE (a handle a
+// restarted gofer no longer knows), has its SetStats sent alone, in
+// order, before any other call begins: GoferConn's Invoke then
+// re-resolves their handles and re-sends them, and their Origins make a
+// re-sent one an answer from the gofer's reply cache (they set no size
+// and no UTIME_NOW, so applying one again leaves the file as once).
+
+// postDelay is how long a queued SetStat waits for a call to carry it
+// before it is sent alone. A variable for tests.
+var postDelay = time.Millisecond
+
+// PostSetStat is a CallOption of a SetStat: the caller does not wait for
+// its result, which goes to Done (on a goroutine of its own) once the
+// gofer applied it. GoferConn sets Queued when it queued the SetStat to
+// ride the next call (Invoke then returns at once, its reply empty);
+// otherwise the call was made as without the option (an older gofer, a
+// SetStat that may not wait: a size, UTIME_NOW) and Done is not called.
+type PostSetStat struct {
+	grpc.EmptyCallOption
+	Done   func(*goferpb.SetStatReply, error)
+	Queued bool
+}
+
+// KickPostedSetStats is a CallOption by which a call does nothing but
+// have the queued SetStats sent now, alone (on the timer's goroutine):
+// a caller waits for their results.
+type KickPostedSetStats struct{ grpc.EmptyCallOption }
+
+// kickPosted fires the timer now if SetStats are queued.
+func (g *GoferConn) kickPosted() {
+	if g.postsOut.Load() == 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.posted) > 0 {
+		g.postTimer.Reset(0)
+	}
+}
+
+// postedSetStat is a queued SetStat: req with virtual handle ids.
+type postedSetStat struct {
+	ctx  context.Context
+	req  *goferpb.SetStatRequest
+	done func(*goferpb.SetStatReply, error)
+}
+
+// beforeSlot is the CallOption by which GoferConn hands a call's
+// SetStats to apply first (real handle ids) to goferCalls, which sets
+// sent if the call carried them and replies from the gofer's result.
+type beforeSlot struct {
+	grpc.EmptyCallOption
+	reqs    []*goferpb.SetStatRequest
+	replies []*goferpb.SetStatReply
+	sent    bool
+}
+
+// sendingAlone marks GoferConn's own sending of a posted SetStat alone:
+// it neither waits for the carrier nor takes the queue.
+type sendingAlone struct{ grpc.EmptyCallOption }
+
+func optOf[T grpc.CallOption](opts []grpc.CallOption) (T, bool) {
+	for _, o := range opts {
+		if t, ok := o.(T); ok {
+			return t, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// postable says req may be posted: it, and each of its parts, changes
+// only the owner, the mode and explicit times, unconditionally (so that
+// one applied again leaves the file as once).
+func postable(req *goferpb.SetStatRequest) bool {
+	const fields = unix.STATX_UID | unix.STATX_GID | unix.STATX_MODE | unix.STATX_ATIME | unix.STATX_MTIME
+	for _, p := range req.GetParts() {
+		if len(p.GetParts()) > 0 || !postable(p) {
+			return false
+		}
+	}
+	return req.GetMask()&^uint32(fields) == 0 && !req.GetAtimeNow() && !req.GetMtimeNow() && !req.GetCheckVersion()
+}
+
+// canCarry says the current stream was granted FeatureBefore.
+func (g *goferCalls) canCarry() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cur != nil && g.cur.features&goferpb.FeatureBefore != 0
+}
+
+// post queues req if it may ride the next call, and reports whether it
+// did.
+func (g *GoferConn) post(ctx context.Context, req *goferpb.SetStatRequest, p *PostSetStat) bool {
+	if p.Done == nil || !postable(req) || g.calls == nil || !g.calls.canCarry() {
+		return false
+	}
+	g.beforeChange(req)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.posted = append(g.posted, postedSetStat{ctx: ctx, req: proto.Clone(req).(*goferpb.SetStatRequest), done: p.Done})
+	g.postsOut.Add(1)
+	if g.postTimer == nil {
+		g.postTimer = time.AfterFunc(postDelay, g.sendPostedAlone)
+	} else if len(g.posted) == 1 {
+		g.postTimer.Reset(postDelay)
+	}
+	p.Queued = true
+	return true
+}
+
+// awaitCarrierLocked waits while a call carrying posted SetStats is in
+// flight. Precondition: g.mu is held (released while waiting).
+func (g *GoferConn) awaitCarrierLocked(ctx context.Context) error {
+	for g.carrier != nil {
+		c := g.carrier
+		g.mu.Unlock()
+		select {
+		case <-c:
+		case <-ctx.Done():
+			g.mu.Lock()
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		g.mu.Lock()
+	}
+	return nil
+}
+
+// beginCarry is a call's start while SetStats may be posted: it waits
+// for the carrier in flight, then takes the queued SetStats (if take),
+// making the caller the carrier, which must end with endCarry.
+func (g *GoferConn) beginCarry(ctx context.Context, take bool) ([]postedSetStat, error) {
+	if g.postsOut.Load() == 0 {
+		return nil, nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.awaitCarrierLocked(ctx); err != nil {
+		return nil, err
+	}
+	if !take || len(g.posted) == 0 {
+		return nil, nil
+	}
+	taken := g.posted
+	g.posted = nil
+	g.carrier = make(chan struct{})
+	// Nothing left for the timer (a wake-up saved per post).
+	g.postTimer.Stop()
+	return taken, nil
+}
+
+// endCarry ends the caller's carry: the calls waiting for it go.
+func (g *GoferConn) endCarry(taken []postedSetStat) {
+	if len(taken) == 0 {
+		return
+	}
+	g.mu.Lock()
+	close(g.carrier)
+	g.carrier = nil
+	g.mu.Unlock()
+	g.postsOut.Add(-int32(len(taken)))
+}
+
+// carried returns the CallOption carrying taken, their handles mapped
+// to real ids, or nil if there are none.
+func (g *GoferConn) carried(taken []postedSetStat) *beforeSlot {
+	if len(taken) == 0 {
+		return nil
+	}
+	s := &beforeSlot{reqs: make([]*goferpb.SetStatRequest, len(taken))}
+	for i, p := range taken {
+		s.reqs[i] = g.mapSetStat(p.req)
+	}
+	return s
+}
+
+// mapSetStat returns a copy of req, and of its parts, with real handle
+// ids (an unknown or lost virtual id is sent as 0: EBADF, and re-sent
+// alone, which re-resolves it).
+func (g *GoferConn) mapSetStat(req *goferpb.SetStatRequest) *goferpb.SetStatRequest {
+	m, _, _ := g.mapRequest(req)
+	r := m.(*goferpb.SetStatRequest)
+	if r == req {
+		r = proto.Clone(req).(*goferpb.SetStatRequest)
+	}
+	for i, p := range req.GetParts() {
+		mp, _, _ := g.mapRequest(p)
+		r.Parts[i] = mp.(*goferpb.SetStatRequest)
+	}
+	return r
+}
+
+// settlePosted gives the carried SetStats their results: the replies the
+// carrier brought, and for the others (not carried, failed with the
+// stream, or with a handle to re-resolve: the gofer then ran neither
+// them nor the call) those of sending them alone, in order.
+// Precondition: the caller is the carrier.
+func (g *GoferConn) settlePosted(taken []postedSetStat, s *beforeSlot) {
+	i := 0
+	if s != nil && s.sent {
+		for ; i < len(taken) && i < len(s.replies); i++ {
+			r := s.replies[i]
+			if e := unix.Errno(r.GetErrno()); e == unix.EBADF || e == unix.ESTALE {
+				break
+			}
+			go taken[i].done(r, nil)
+		}
+	}
+	for _, p := range taken[i:] {
+		r, err := g.setStatAlone(p.ctx, p.req)
+		go p.done(r, err)
+	}
+}
+
+// setStatAlone sends req alone, and, if it fails with an errno, its
+// parts (SetStatRequest.parts), in order, as the gofer does with a
+// carried one.
+func (g *GoferConn) setStatAlone(ctx context.Context, req *goferpb.SetStatRequest) (*goferpb.SetStatReply, error) {
+	parts := req.GetParts()
+	if len(parts) > 0 {
+		req = proto.Clone(req).(*goferpb.SetStatRequest)
+		req.Parts = nil
+	}
+	r := new(goferpb.SetStatReply)
+	if err := g.Invoke(ctx, goferpb.Gofer_SetStat_FullMethodName, req, r, sendingAlone{}); err != nil {
+		return nil, err
+	}
+	if r.GetErrno() == 0 {
+		return r, nil
+	}
+	for _, p := range parts {
+		pr := new(goferpb.SetStatReply)
+		if err := g.Invoke(ctx, goferpb.Gofer_SetStat_FullMethodName, p, pr, sendingAlone{}); err != nil {
+			return nil, err
+		}
+		r.Parts = append(r.Parts, pr)
+	}
+	return r, nil
+}
+
+// sendCarriedAlone sends alone the SetStats a call took to carry, if
+// any, and ends its carry: the call ended before it was sent.
+func (g *GoferConn) sendCarriedAlone(taken []postedSetStat) {
+	if len(taken) > 0 {
+		g.settlePosted(taken, nil)
+		g.endCarry(taken)
+	}
+}
+
+// sendPostedAlone sends the queued SetStats alone: no call came to carry
+// them within postDelay (the timer), or a call served by a donated fd
+// must not overtake them.
+func (g *GoferConn) sendPostedAlone() {
+	taken, err := g.beginCarry(g.ctx, true)
+	if err != nil || len(taken) == 0 {
+		return
+	}
+	defer g.endCarry(taken)
+	g.settlePosted(taken, nil)
+}
+
+// Posted says how many posted SetStats are queued or in flight (tests).
+func (g *GoferConn) Posted() int { return int(g.postsOut.Load()) }
+
+// CarriedSetStats returns the posted SetStats a call carries (to apply
+// before it; real handle ids), for a connection wrapping GoferConn's
+// calls (WithWrap) that counts them or makes them fail; nil if none.
+func CarriedSetStats(opts []grpc.CallOption) []*goferpb.SetStatRequest {
+	if s, ok := optOf[*beforeSlot](opts); ok {
+		return s.reqs
+	}
+	return nil
+}
