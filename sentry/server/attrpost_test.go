@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 )
 
 // TestAttrRunRides counts the gofer SetStats of tar's posted chown, chmod
@@ -46,7 +47,13 @@ func TestAttrRunRides(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e, rc, _ := countingEnvCfg(t, Config{NoPostedSetStats: tc.off})
+			// A carried SetStat's case waits long for its carrier (a
+			// loaded machine fired the 1 ms timer before the mkdir came).
+			var opts []goferclient.GoferConnOption
+			if tc.carried > 0 {
+				opts = append(opts, goferclient.WithPostDelay(time.Hour))
+			}
+			e, rc, _ := countingEnvCfg(t, Config{NoPostedSetStats: tc.off}, opts...)
 			freezeClock(e)
 			m := e.mem
 			sb := m.zeros(144)

@@ -113,8 +113,9 @@ func countingEnvSock(t *testing.T) (*env, *rpcCounter, string) {
 	return countingEnvCfg(t, Config{})
 }
 
-// countingEnvCfg is countingEnvSock whose server has Config cfg.
-func countingEnvCfg(t *testing.T, cfg Config) (*env, *rpcCounter, string) {
+// countingEnvCfg is countingEnvSock whose server has Config cfg and
+// whose GoferConn has opts.
+func countingEnvCfg(t *testing.T, cfg Config, opts ...goferclient.GoferConnOption) (*env, *rpcCounter, string) {
 	t.Helper()
 	root := newRoot(t)
 	p := startGoferProc(t, root)
@@ -127,9 +128,9 @@ func countingEnvCfg(t *testing.T, cfg Config) (*env, *rpcCounter, string) {
 	t.Cleanup(func() { cc.Close() })
 	// Counted where goferclient.GoferConn hands each call to its stream: the calls
 	// are not unary gRPC calls, so a gRPC interceptor sees none.
-	gc := goferclient.NewGoferConn(cc, testLog(), goferclient.WithWrap(func(inner grpc.ClientConnInterface) grpc.ClientConnInterface {
+	gc := goferclient.NewGoferConn(cc, testLog(), append([]goferclient.GoferConnOption{goferclient.WithWrap(func(inner grpc.ClientConnInterface) grpc.ClientConnInterface {
 		return &countingConn{ClientConnInterface: inner, rc: rc}
-	}))
+	})}, opts...)...)
 	t.Cleanup(gc.Close)
 	e, sock := startedOverGoferConnCfg(t, root, gc, &sentrypb.Hello{ClientId: t.Name()}, cfg)
 	return e, rc, sock

@@ -108,6 +108,9 @@ type GoferConn struct {
 	// calls is the call streams' carrier (immutable), whose fdsLost
 	// stops donations.
 	calls *goferCalls
+	// postDelay is how long a queued SetStat waits for a carrier
+	// (immutable; WithPostDelay).
+	postDelay time.Duration
 
 	// posted are the SetStats queued to ride the next call
 	// (postsetstat.go), in order; carrier, while a call carrying some
@@ -197,6 +200,8 @@ type goferConnOptions struct {
 	dial StreamDialer
 	// wrap, if set, wraps the calls' connection (tests: losing replies).
 	wrap func(grpc.ClientConnInterface) grpc.ClientConnInterface
+	// postDelay, if set, is the GoferConn's postDelay.
+	postDelay time.Duration
 }
 
 // WithStreamDialer opens the Calls streams with dial (the framed wire on
@@ -209,6 +214,14 @@ func WithStreamDialer(dial StreamDialer) GoferConnOption {
 // counting calls on their way).
 func WithWrap(wrap func(grpc.ClientConnInterface) grpc.ClientConnInterface) GoferConnOption {
 	return func(o *goferConnOptions) { o.wrap = wrap }
+}
+
+// WithPostDelay makes a queued SetStat wait d for a call to carry it
+// before it is sent alone (postsetstat.go; default 1 ms). Tests that
+// count carried SetStats set it long, so load cannot fire the timer
+// before the next call comes.
+func WithPostDelay(d time.Duration) GoferConnOption {
+	return func(o *goferConnOptions) { o.postDelay = d }
 }
 
 // RealHandle is the gofer's handle behind the virtual handle id vid (0
@@ -251,7 +264,10 @@ func NewGoferConn(cc grpc.ClientConnInterface, log hclog.Logger, opts ...GoferCo
 	if o.wrap != nil {
 		calls = o.wrap(calls)
 	}
-	return &GoferConn{cc: calls, log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle), maxDonations: maxDonations(), calls: gc}
+	if o.postDelay == 0 {
+		o.postDelay = postDelay
+	}
+	return &GoferConn{cc: calls, log: log, ctx: ctx, cancel: cancel, handles: make(map[uint64]*vhandle), maxDonations: maxDonations(), calls: gc, postDelay: o.postDelay}
 }
 
 // Close stops background re-resolution and ends the gofer session, which

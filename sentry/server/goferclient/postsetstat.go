@@ -38,7 +38,8 @@ import (
 // and no UTIME_NOW, so applying one again leaves the file as once).
 
 // postDelay is how long a queued SetStat waits for a call to carry it
-// before it is sent alone. A variable for tests.
+// before it is sent alone, unless WithPostDelay says otherwise. A
+// variable for this package's tests.
 var postDelay = time.Millisecond
 
 // PostSetStat is a CallOption of a SetStat: the caller does not wait for
@@ -133,9 +134,9 @@ func (g *GoferConn) post(ctx context.Context, req *goferpb.SetStatRequest, p *Po
 	g.posted = append(g.posted, postedSetStat{ctx: ctx, req: proto.Clone(req).(*goferpb.SetStatRequest), done: p.Done})
 	g.postsOut.Add(1)
 	if g.postTimer == nil {
-		g.postTimer = time.AfterFunc(postDelay, g.sendPostedAlone)
+		g.postTimer = time.AfterFunc(g.postDelay, g.sendPostedAlone)
 	} else if len(g.posted) == 1 {
-		g.postTimer.Reset(postDelay)
+		g.postTimer.Reset(g.postDelay)
 	}
 	p.Queued = true
 	return true
