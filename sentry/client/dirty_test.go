@@ -302,6 +302,59 @@ func TestMappedFileChange(t *testing.T) {
 	}
 }
 
+// TestMappedFileGrowsPastCapacity: a change that grows the file (a
+// child's write past the end while its parent maps the file) lands in
+// the cache although the cache ended at the old end: the chunk holding
+// the old end is already marked filled, so bytes clipped at the old
+// capacity would read as zeros once a mapping reaches them.
+func TestMappedFileGrowsPastCapacity(t *testing.T) {
+	const pg = hostarch.PageSize
+	tests := []struct {
+		name             string
+		oldSize, newSize int
+		// reread sends the change without its bytes (read again).
+		reread bool
+	}{
+		{name: "a page grows to two", oldSize: pg, newSize: 2 * pg},
+		{name: "a page grows to two, read again", oldSize: pg, newSize: 2 * pg, reread: true},
+		{name: "a partial page grows past it", oldSize: 100, newSize: 5000},
+		{name: "a partial page grows past it, read again", oldSize: 100, newSize: 5000, reread: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f, fp := newTestFile(t, tc.oldSize)
+			if _, err := f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Read); err != nil {
+				t.Fatal(err)
+			}
+			grown := bytes.Repeat([]byte{'g'}, tc.newSize-tc.oldSize)
+			fp.data = append(fp.data, grown...)
+			var data []byte
+			if !tc.reread {
+				data = grown
+			}
+			f.applyChange(ctx, &pb.MappedFileChange{FileId: 1, Offset: uint64(tc.oldSize), Length: uint64(len(grown)), Size: uint64(tc.newSize)}, data)
+			end := uint64(tc.newSize+pg-1) &^ (pg - 1)
+			if _, err := f.Translate(ctx, mr(0, end), mr(0, end), hostarch.Read); err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			got, err := f.copyOutLocked(0, uint64(tc.newSize))
+			f.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, fp.data) {
+				i := 0
+				for i < len(got) && got[i] == fp.data[i] {
+					i++
+				}
+				t.Errorf("cached file differs from the file at offset %d: %q, want %q", i, got[i:min(i+8, len(got))], fp.data[i:min(i+8, len(fp.data))])
+			}
+		})
+	}
+}
+
 // TestFlushWaitsForWriteBackInFlight: a forwarded read must see stores the
 // flusher is writing back: flushAll waits for a write-back in flight even
 // though no page is dirty any more.

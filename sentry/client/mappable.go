@@ -814,6 +814,18 @@ func (f *serverFile) applyChange(ctx context.Context, ch *pb.MappedFileChange, d
 	if ch.Length == 0 || f.capacity == 0 {
 		return
 	}
+	// A filled chunk holds the file's bytes up to min(its end, the
+	// file's end) in capacity. Capacity ends at the page-rounded end of
+	// the last Translate, so a change that grows the file (a child's
+	// write past the end while its parent maps the file) must extend it
+	// over the rest of the last filled chunk first: clipped there, its
+	// bytes would read as zeros, the chunk being filled.
+	if last := (f.capacity - 1) / cacheChunk; newEnd > f.capacity && f.isFilled(last) {
+		if err := f.growLocked(min(newEnd, (last+1)*cacheChunk)); err != nil {
+			// Not unfilled: its dirty pages would be fetched over.
+			f.fc.c.log.Warn("growing cached file pages failed: the grown part of the last cached chunk reads as zeros", "file", f.id, "size", ch.Size, "err", err)
+		}
+	}
 	start, end := ch.Offset, min(ch.Offset+ch.Length, f.capacity)
 	if uint64(len(data)) >= ch.Length {
 		// The call's own bytes: copied into the chunks already cached
