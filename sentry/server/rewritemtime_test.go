@@ -22,7 +22,9 @@ import (
 // attribute cache is told). The write is made again when the gofer's
 // reply cache cannot answer it: with donated fds (the new server's own
 // pwrite) and after a gofer restart. A second server kill re-sends the
-// same Rewrite, which must keep the mtime again.
+// same Rewrite, which must keep the mtime again. Putting the mtime back
+// costs the Rewrite one gofer SetStat, and with a donated fd no Stat
+// (its fstat); if the SetStat fails the Rewrite still succeeds.
 func TestRewriteKeepsMtime(t *testing.T) {
 	const path = "/tmp/member"
 	// 2001-01-01T00:00:00.25Z, tar's restored time.
@@ -30,24 +32,27 @@ func TestRewriteKeepsMtime(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		donate bool
-		// closed: the application closed the file before the kill,
-		// so Restore names no description for the Rewrite (it
-		// reopens the file by handle or path, and fsyncs).
-		closed bool
+		// file is the written file's state at the kill.
+		file rewrittenFile
 		// restartGofer: the gofer dies too, its reply cache with it.
 		restartGofer bool
 		// twice: a second server kill, and the Rewrite re-sent again.
 		twice bool
+		// failSetStats: the new servers' gofer SetStats fail (EIO).
+		failSetStats bool
 	}{
-		{name: "gofer-calls/open"},
-		{name: "gofer-calls/closed", closed: true},
-		{name: "gofer-restarted/open", restartGofer: true},
-		{name: "gofer-restarted/closed", closed: true, restartGofer: true},
-		{name: "donated/open", donate: true},
-		{name: "donated/closed", donate: true, closed: true},
-		{name: "donated/closed/twice", donate: true, closed: true, twice: true},
-		{name: "donated/open/twice", donate: true, twice: true},
-		{name: "donated-gofer-restarted/closed", donate: true, closed: true, restartGofer: true},
+		{name: "gofer-calls/open", file: fileOpen},
+		{name: "gofer-calls/reopened", file: fileReopened},
+		{name: "gofer-restarted/open", file: fileOpen, restartGofer: true},
+		{name: "gofer-restarted/reopened", file: fileReopened, restartGofer: true},
+		{name: "donated/open", donate: true, file: fileOpen},
+		{name: "donated/closed", donate: true, file: fileClosed},
+		{name: "donated/reopened", donate: true, file: fileReopened},
+		{name: "donated/open/twice", donate: true, file: fileOpen, twice: true},
+		{name: "donated/reopened/twice", donate: true, file: fileReopened, twice: true},
+		{name: "donated-gofer-restarted/reopened", donate: true, file: fileReopened, restartGofer: true},
+		{name: "donated/open/setstat-fails", donate: true, file: fileOpen, failSetStats: true},
+		{name: "donated/reopened/setstat-fails", donate: true, file: fileReopened, failSetStats: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newReplayerDonating(t, tc.donate)
@@ -67,7 +72,7 @@ func TestRewriteKeepsMtime(t *testing.T) {
 			if writeRec.GetWrite() == nil || fileRec.GetFile() == nil {
 				t.Fatalf("no WriteState or FileState for the write (seq %d)", seq)
 			}
-			if tc.closed {
+			if tc.file != fileOpen {
 				r.ok(1, unix.SYS_CLOSE, fd)
 			}
 			times := make([]byte, 32)
@@ -81,26 +86,48 @@ func TestRewriteKeepsMtime(t *testing.T) {
 				t.Fatalf("utimensat left the host mtime %v", want)
 			}
 
+			// The servers started from now on count their gofer RPCs.
+			rc := &rpcCounter{counts: make(map[string]int), failSetStats: tc.failSetStats}
+			r.rc = rc
 			rewrite := &sentrypb.Rewrite{Seq: seq, FileHandle: fileRec.GetFile().GetFileHandle(), Path: fileRec.GetFile().GetPath(), Offset: 0, Data: data}
 			for kill := 0; kill < 1 || (tc.twice && kill < 2); kill++ {
 				r.crash()
 				// Killed before the Durable covering the write reached
 				// the client (the flusher may have made it durable: its
-				// push is lost with the server).
+				// push is lost with the server, and the file, closed,
+				// was released after it).
 				r.fold([]*sentrypb.StateRecord{writeRec})
+				if tc.file == fileReopened {
+					r.fold([]*sentrypb.StateRecord{{Key: fileRec.Key, Deleted: true}})
+				} else {
+					r.fold([]*sentrypb.StateRecord{fileRec})
+				}
 				if tc.restartGofer {
 					r.restartGofer()
 				}
 				r.recover(written)
+				rc.take()
 				rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Rewrite{Rewrite: proto.Clone(rewrite).(*sentrypb.Rewrite)}}, false)
 				if rep.Errno != 0 || rep.Ret != int64(len(data)) {
 					t.Fatalf("kill %d: Rewrite: ret %d errno %v", kill+1, rep.Ret, unix.Errno(rep.Errno))
+				}
+				counts := rc.take()
+				t.Logf("kill %d: the Rewrite's gofer RPCs: %s", kill+1, fmtCounts(counts))
+				if n := setStats(counts); n != 1 {
+					t.Errorf("kill %d: the Rewrite sent %d SetStats, want 1", kill+1, n)
+				}
+				if tc.donate && counts["Stat"] != 0 {
+					t.Errorf("kill %d: the Rewrite sent %d Stats with a donated fd, want 0", kill+1, counts["Stat"])
 				}
 				if tc.donate && r.gc.Donations() == 0 {
 					t.Errorf("kill %d: the new server got no donated fd", kill+1)
 				}
 				if got, _ := os.ReadFile(host); !bytes.Equal(got, data) {
 					t.Errorf("kill %d: the file holds %d bytes, want %d", kill+1, len(got), len(data))
+				}
+				if tc.failSetStats {
+					// The mtime moves, as before Rewrites kept it.
+					continue
 				}
 				if got := hostMtime(t, host); got != want {
 					t.Errorf("kill %d: after the Rewrite the host mtime is %d.%09d, want %d.%09d", kill+1, got.Sec, got.Nsec, want.Sec, want.Nsec)
@@ -112,6 +139,24 @@ func TestRewriteKeepsMtime(t *testing.T) {
 		})
 	}
 }
+
+// rewrittenFile is the state at a server kill of a file whose write the
+// client retains.
+type rewrittenFile int
+
+const (
+	// fileOpen: an fd names the description; Restore rebuilds it and
+	// the Rewrite writes through it.
+	fileOpen rewrittenFile = iota
+	// fileClosed: the application closed it, the server kept the
+	// description for the write's durability, and the client its
+	// FileState: Restore rebuilds it as for fileOpen.
+	fileClosed
+	// fileReopened: closed, and the client has no FileState of it
+	// left: the Rewrite reopens the file by its handle or path, and
+	// fsyncs it before its reply.
+	fileReopened
+)
 
 func hostMtime(t *testing.T, path string) unix.Timespec {
 	t.Helper()
