@@ -43,9 +43,9 @@ import (
 // lease, so no plan outlives the server that made it.
 
 // mmapPlan is the server file a forwarded mmap of a leased file resolved
-// to (MmapPlan.file_id and file_size).
+// to (MmapPlan.file_id, file_size and file_gen).
 type mmapPlan struct {
-	fileID, size uint64
+	fileID, size, gen uint64
 }
 
 // mmapDesc returns the description of t's fd and its gofer handle if
@@ -122,7 +122,7 @@ func (t *task) reusedMmap(a [6]uint64) (addr uint64, errno unix.Errno, ok bool) 
 	if plan.fileID == 0 {
 		return 0, 0, false
 	}
-	f := t.c.files.reuse(plan.fileID, plan.size)
+	f := t.c.files.reuse(plan.fileID, plan.size, plan.gen)
 	if f == nil {
 		return 0, 0, false
 	}
@@ -161,8 +161,11 @@ func (t *task) forwardMmap(a [6]uint64) (uint64, unix.Errno) {
 
 // reuse returns the file id, size bytes long, with one more reference
 // held by the caller and no plan counted, if the client maps it now (the
-// server's reference of an earlier plan is held); nil otherwise.
-func (fc *fileCache) reuse(id, size uint64) *serverFile {
+// server's reference of an earlier plan is held) and its pages are of
+// generation gen (not refreshed since by a newer plan, nor due for a
+// refresh: a kept plan's lease is revoked by a change anyway); nil
+// otherwise.
+func (fc *fileCache) reuse(id, size, gen uint64) *serverFile {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	f := fc.files[id]
@@ -170,7 +173,7 @@ func (fc *fileCache) reuse(id, size uint64) *serverFile {
 		return nil
 	}
 	f.mu.Lock()
-	same := f.size == size
+	same := f.size == size && f.gen == gen
 	f.mu.Unlock()
 	if !same {
 		return nil
