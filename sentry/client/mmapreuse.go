@@ -31,8 +31,10 @@ import (
 // before the reply keeps it for nobody). A reused mapping takes a client
 // reference alone: the plans the server counted are released as before,
 // once nothing maps the file. While the client maps the file the server
-// would hand the same id anyway (mapped.Table.Add), so a kept plan is
-// never staler than a forwarded mmap.
+// would hand the same id anyway (mapped.Table.Add), at the same gen
+// unless someone else changed the file (which revokes the lease too), so
+// a kept plan is never staler than a forwarded mmap; it serves only
+// while the id's pages are of its gen (fileCache.reuse).
 //
 // What the server would check is checked here: the fd is open (the fd
 // records), a regular gofer file's description not opened O_PATH or
