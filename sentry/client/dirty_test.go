@@ -449,6 +449,9 @@ func TestForeignChangeRefreshesPages(t *testing.T) {
 			if gen != tc.gen {
 				t.Errorf("cached at gen %d, want %d", gen, tc.gen)
 			}
+			if n, want := f.fc.refreshes.Load(), min(tc.gen, 1); n != want {
+				t.Errorf("%d refreshes counted, want %d", n, want)
+			}
 			if n := f.fc.dirtyPages.Load(); n != int64(len(tc.dirty)) {
 				t.Errorf("%d dirty pages, want %d (this client's stores kept)", n, len(tc.dirty))
 			}

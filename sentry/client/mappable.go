@@ -74,6 +74,9 @@ type fileCache struct {
 	writingBack atomic.Int64
 	// kick asks the flusher for an early pass (a dirty range unmapped).
 	kick chan struct{}
+	// refreshes counts the files whose pages a plan at a new gen
+	// refreshed (serverFile.refresh), logged at the client's end.
+	refreshes atomic.Uint64
 	// rpc sends PageRead and PageWrite calls (the session; tests replace
 	// it). Immutable.
 	rpc func(*pb.Call) (*pb.Reply, error)
@@ -827,6 +830,7 @@ func (f *serverFile) refresh(ctx context.Context, gen uint64) {
 		return
 	}
 	f.gen = gen
+	f.fc.refreshes.Add(1)
 	end := f.endLocked()
 	for c := uint64(0); c*cacheChunk < f.capacity; c++ {
 		if !f.isFilled(c) {
