@@ -429,11 +429,9 @@ func TestForeignChangeRefreshesPages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := fp.data
+			want := old
 			var wantInv []hostarch.AddrRange
-			if tc.gen == 0 {
-				want = old
-			} else {
+			if tc.gen != 0 {
 				want = append([]byte(nil), fp.data...)
 				for _, p := range tc.dirty {
 					copy(want[p*pg:min((p+1)*pg, tc.size)], old[p*pg:])
