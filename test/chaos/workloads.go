@@ -70,6 +70,9 @@ var copyloopC string
 //go:embed testdata/tarnames.c
 var tarnamesC string
 
+//go:embed testdata/mmapgen.c
+var mmapgenC string
+
 //go:embed testdata/openloop.c
 var openloopC string
 
@@ -463,6 +466,19 @@ rm -r w`,
 		Script: `i=0
 while [ $i -lt 200 ]; do /usr/bin/expr $i \* 7 + 1; echo "r $i" > f$((i % 5)); /usr/bin/cksum f$((i % 5)); i=$((i+1)); done > out.txt
 md5sum out.txt; wc -l out.txt; rm -f out.txt f0 f1 f2 f3 f4`,
+	},
+	{
+		// A mapped file's server id moves gen (a chmod moves its
+		// ctime) while the process holds a private mapping with a
+		// written page: each round's new mapping refreshes the
+		// client's pages in place (sentry/server/mapped, client
+		// serverFile.refresh), a kill restores the ids at gen 0 and
+		// the next plan refreshes again; every round must print the
+		// file's current bytes in both mappings and the held
+		// mapping's private copy.
+		Name:    "mmap-gen",
+		Script:  `./prog 400 > out.txt; rm prog; md5sum out.txt mapped.dat; tail -2 out.txt; rm out.txt mapped.dat`,
+		CSource: mmapgenC,
 	},
 }
 
