@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,8 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
-	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // postedWriteBatch is how many posted 4 KiB writes postedWriteLoop sends
@@ -21,22 +18,17 @@ const postedWriteBatch = 32
 
 // postedWriteLoop returns a round of BenchmarkPostedWriteDaemon: a frame
 // of postedWriteBatch posted 4 KiB writes to one file, then a waited
-// getpid whose reply brings theirs. The set-up is the daemon's (as
-// openCloseLoop's): the server reaches an in-process gofer through
-// GoferConn over the framed wire with donated fds, so a write is the
-// server's own pwrite; the client is the test's framed connection,
+// getpid whose reply brings theirs. The set-up is the daemon's
+// (framedGoferConn, as openCloseLoop's): the server reaches an
+// in-process gofer through GoferConn over the framed wire with donated
+// fds, so a write is the server's own pwrite; the client is the test's framed connection,
 // offering packed posted writes as sentry/client does. The calls are
 // built once and re-sent (their seqs renewed): the count is the
 // server's, the gofer's (none, donated) and the transport's, not the
 // building of the app's calls.
 func postedWriteLoop(tb testing.TB) func() {
 	root := newRoot(tb)
-	p := startGoferProc(tb, root)
-	target := transport.Target{Network: "unix", Address: p.Sock}
-	gc := goferclient.NewGoferConn(p.Dial(tb), testLog(), goferclient.WithStreamDialer(func(ctx context.Context) (goferclient.MsgStream, error) {
-		return transport.DialFramedStream(ctx, target)
-	}))
-	tb.Cleanup(gc.Close)
+	gc := framedGoferConn(tb, root)
 	e, _ := startedOverGoferConnHello(tb, root, gc, &sentrypb.Hello{ClientId: tb.Name(), Features: sentrypb.FeaturePostedWrites})
 	fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, e.mem.str("/tmp/w4k"), unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o644))
 	if gc.Donations() == 0 {
