@@ -9,7 +9,7 @@ import (
 
 // A hand-written decoder for the server's hot message: a ClientMessage
 // whose posted_calls are plain system calls (a loop of 4 KiB writes
-// behind). proto.Unmarshal gives each such call six allocations (the
+// behind, owned or not). proto.Unmarshal gives each such call six allocations (the
 // Call, its oneof wrapper, the Syscall, its arguments, its inputs' slice
 // and Region) and copies its bytes; decodeCall gives it one, and its
 // bytes of at least aliasMinData stay in the frame buffer. Anything it
@@ -33,19 +33,30 @@ const aliasMinData = 512
 // clientMessagePostedCalls is ClientMessage.posted_calls's field number.
 const clientMessagePostedCalls = 410
 
-// Field numbers decodeCall knows (sentry.proto).
+// Field numbers decodeCall knows (sentry.proto): a Syscall's scalars
+// (not its optional, string, bytes or message fields but its inputs).
 const (
 	callSeq     = 1
 	callTid     = 2
 	callSyscall = 3
 
-	syscallSysno          = 1
-	syscallArgs           = 2
-	syscallInputs         = 3
-	syscallPendingSignals = 220
-	syscallCallGen        = 221
-	syscallPosted         = 240
-	syscallReplyCanWait   = 501
+	syscallSysno            = 1
+	syscallArgs             = 2
+	syscallInputs           = 3
+	syscallNoNewPrivs       = 210
+	syscallPendingSignals   = 220
+	syscallCallGen          = 221
+	syscallPosted           = 240
+	syscallLeaseWanted      = 360
+	syscallPathLeaseWanted  = 422
+	syscallReplyCanWait     = 501
+	syscallOwnedWrite       = 553
+	syscallOwnedWanted      = 555
+	syscallOpenDataWanted   = 563
+	syscallDirListingWanted = 564
+	syscallListingAhead     = 580
+	syscallPipeAheadWanted  = 600
+	syscallPipeConsumed     = 601
 
 	regionAddr = 1
 	regionData = 2
@@ -248,10 +259,30 @@ func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 			p.sc.PendingSignals = v
 		case syscallCallGen:
 			p.sc.CallGen = v
+		case syscallNoNewPrivs:
+			p.sc.NoNewPrivs = protowire.DecodeBool(v)
 		case syscallPosted:
 			p.sc.Posted = protowire.DecodeBool(v)
+		case syscallLeaseWanted:
+			p.sc.LeaseWanted = protowire.DecodeBool(v)
+		case syscallPathLeaseWanted:
+			p.sc.PathLeaseWanted = protowire.DecodeBool(v)
 		case syscallReplyCanWait:
 			p.sc.ReplyCanWait = protowire.DecodeBool(v)
+		case syscallOwnedWrite:
+			p.sc.OwnedWrite = protowire.DecodeBool(v)
+		case syscallOwnedWanted:
+			p.sc.OwnedWanted = protowire.DecodeBool(v)
+		case syscallOpenDataWanted:
+			p.sc.OpenDataWanted = protowire.DecodeBool(v)
+		case syscallDirListingWanted:
+			p.sc.DirListingWanted = protowire.DecodeBool(v)
+		case syscallListingAhead:
+			p.sc.ListingAhead = uint32(v)
+		case syscallPipeAheadWanted:
+			p.sc.PipeAheadWanted = protowire.DecodeBool(v)
+		case syscallPipeConsumed:
+			p.sc.PipeConsumed = protowire.DecodeBool(v)
 		default:
 			return false, false
 		}

@@ -64,6 +64,15 @@ func decodeCases(t testing.TB) []struct {
 	twoRegions := &pb.ClientMessage{PostedCalls: []*pb.Call{{Seq: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno: 20, Inputs: []*pb.Region{{Addr: 1, Data: page(600, 'a')}, {Addr: 2, Data: []byte("x")}, {Addr: 3, Data: page(700, 'k')}}}}}}}
 	noOp := &pb.ClientMessage{PostedCalls: []*pb.Call{{Seq: 4}, {}}}
+	flags := &pb.ClientMessage{PostedCalls: []*pb.Call{postedWrite(1, page(4096, 'a')), {Seq: 2, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
+		Sysno: 0, NoNewPrivs: true, LeaseWanted: true, PathLeaseWanted: true, OwnedWrite: true, OwnedWanted: true,
+		OpenDataWanted: true, DirListingWanted: true, ListingAhead: 7, PipeAheadWanted: true, PipeConsumed: true}}}}}
+	owned := proto.Clone(writes).(*pb.ClientMessage)
+	for _, c := range owned.PostedCalls {
+		c.GetSyscall().OwnedWrite = true
+	}
+	installFD := int32(3)
+	optional := &pb.ClientMessage{PostedCalls: []*pb.Call{{Seq: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 2, InstallFd: &installFD}}}}}
 
 	// Encodings proto.Marshal does not make, but proto.Unmarshal takes.
 	call := mustMarshal(t, postedWrite(1, page(4096, 'a')))
@@ -112,6 +121,9 @@ func decodeCases(t testing.TB) []struct {
 		{"other calls", mustMarshal(t, other), true, 1},
 		{"regions", mustMarshal(t, twoRegions), true, 1},
 		{"no op", mustMarshal(t, noOp), false, 0}, // by hand, but isPlain cannot tell
+		{"every flag", mustMarshal(t, flags), true, 2},
+		{"owned writes", mustMarshal(t, owned), true, 4},
+		{"an optional field", mustMarshal(t, optional), false, 0},
 		{"no posted calls", hb, false, 0},
 		{"empty", nil, false, 0},
 		{"unpacked args", cm(sc(unpacked)), false, 1},
