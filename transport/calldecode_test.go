@@ -137,24 +137,39 @@ func decodeCases(t testing.TB) []struct {
 	}
 }
 
+// decodeLikeUnmarshal decodes a copy of b into got with
+// decodeClientMessage and fails t unless the outcome is
+// proto.Unmarshal's: the same error or none, and the same message. It
+// returns the frame decoded (got may alias it), got, whether data was
+// aliased, and whether b decoded.
+func decodeLikeUnmarshal(t *testing.T, b []byte, got *pb.ClientMessage) ([]byte, *pb.ClientMessage, bool, bool) {
+	t.Helper()
+	want := new(pb.ClientMessage)
+	werr := proto.Unmarshal(b, want)
+	frame := append([]byte(nil), b...)
+	aliased, err := decodeClientMessage(frame, got)
+	if (err == nil) != (werr == nil) {
+		t.Fatalf("error %v, proto.Unmarshal's %v", err, werr)
+	}
+	if err != nil {
+		return frame, got, false, false
+	}
+	if !proto.Equal(got, want) {
+		t.Fatalf("decoded %v, proto.Unmarshal gives %v", got, want)
+	}
+	return frame, got, aliased, true
+}
+
 // TestDecodeClientMessage decodes each case as proto.Unmarshal does,
 // by hand where it says so, and leaves only long data in the frame.
 func TestDecodeClientMessage(t *testing.T) {
 	for _, tc := range decodeCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			want := new(pb.ClientMessage)
-			werr := proto.Unmarshal(tc.b, want)
-			frame := append([]byte(nil), tc.b...)
-			got := &pb.ClientMessage{ChannelBatches: 99} // reset first, as by proto.Unmarshal
-			aliased, err := decodeClientMessage(frame, got)
-			if (err == nil) != (werr == nil) {
-				t.Fatalf("error %v, proto.Unmarshal's %v", err, werr)
-			}
-			if err != nil {
+			// ChannelBatches: decodeClientMessage resets first, as
+			// proto.Unmarshal does.
+			frame, got, aliased, ok := decodeLikeUnmarshal(t, tc.b, &pb.ClientMessage{ChannelBatches: 99})
+			if !ok {
 				return
-			}
-			if !proto.Equal(got, want) {
-				t.Fatalf("decoded %v, proto.Unmarshal gives %v", got, want)
 			}
 			if aliased != tc.aliased {
 				t.Errorf("aliased %v, want %v", aliased, tc.aliased)
@@ -278,23 +293,11 @@ func FuzzDecodeClientMessage(f *testing.F) {
 		f.Add(tc.b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		want := new(pb.ClientMessage)
-		werr := proto.Unmarshal(b, want)
-		frame := append([]byte(nil), b...)
-		got := new(pb.ClientMessage)
-		aliased, err := decodeClientMessage(frame, got)
-		if (err == nil) != (werr == nil) {
-			t.Fatalf("error %v, proto.Unmarshal's %v", err, werr)
-		}
-		if err != nil {
+		frame, got, aliased, ok := decodeLikeUnmarshal(t, b, new(pb.ClientMessage))
+		if !ok || aliased {
 			return
 		}
-		if !proto.Equal(got, want) {
-			t.Fatalf("decoded %v, proto.Unmarshal gives %v", got, want)
-		}
-		if aliased {
-			return
-		}
+		want := proto.Clone(got)
 		for i := range frame {
 			frame[i] ^= 0xff
 		}
