@@ -10494,7 +10494,14 @@ type ReadLease struct {
 	// Any other change of the file, an open of it by anyone (this client's
 	// other descriptions included) and its expiry end it as a read lease
 	// ends; the release of file ends it with no revocation.
-	Owned         bool `protobuf:"varint,553,opt,name=owned,proto3" json:"owned,omitempty"`
+	Owned bool `protobuf:"varint,553,opt,name=owned,proto3" json:"owned,omitempty"`
+	// file_handle and ino name a lease ahead's file (AheadLeases) as its
+	// descriptions' FileState.file_handle (bound to the client) and ino
+	// do: the client knows by them whether a posted write without a reply
+	// may be to it (a copy into another file holds no read of it back).
+	// Unset on other leases, whose description names the file.
+	FileHandle    []byte `protobuf:"bytes,506,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	Ino           uint64 `protobuf:"varint,507,opt,name=ino,proto3" json:"ino,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10597,6 +10604,20 @@ func (x *ReadLease) GetOwned() bool {
 		return x.Owned
 	}
 	return false
+}
+
+func (x *ReadLease) GetFileHandle() []byte {
+	if x != nil {
+		return x.FileHandle
+	}
+	return nil
+}
+
+func (x *ReadLease) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
+	}
+	return 0
 }
 
 // PathLease says that the answer of the path call whose reply carries it
@@ -12041,7 +12062,7 @@ const file_sentry_proto_rawDesc = "" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04data\x18\x05 \x01(\fR\x04data\"\xe8\x01\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"\x9d\x02\n" +
 	"\tReadLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x14\n" +
@@ -12053,7 +12074,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
 	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
 	"\x06attach\x18\t \x01(\bR\x06attach\x12\x15\n" +
-	"\x05owned\x18\xa9\x04 \x01(\bR\x05owned\"\xef\x03\n" +
+	"\x05owned\x18\xa9\x04 \x01(\bR\x05owned\x12 \n" +
+	"\vfile_handle\x18\xfa\x03 \x01(\fR\n" +
+	"fileHandle\x12\x11\n" +
+	"\x03ino\x18\xfb\x03 \x01(\x04R\x03ino\"\xef\x03\n" +
 	"\tPathLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x15\n" +

@@ -313,6 +313,20 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	po := postedOpen{table: table, fd: fd, desc: desc, stamp: t.c.rcache.stamp()}
+	t.c.opens.setToken(desc, 0, token)
+	t.c.rcache.addProvisional(desc)
+	if kind == openedRegular {
+		t.c.attachLeaseOf(desc, token)
+		if listed.found {
+			// A lease ahead names its file's gofer handle: a posted
+			// copy into another file then holds none of the new
+			// description's reads back (readCache.liveLocked).
+			if h, ok := t.c.rcache.attachInode(desc, listed.st.Dev, listed.st.Ino); ok {
+				handle = h
+			}
+			t.c.pcache.noteAheadSource(desc, k, listed.lst)
+		}
+	}
 	ps := &t.c.pipe
 	ps.mu.Lock()
 	if ps.files == nil {
@@ -320,15 +334,6 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	ps.files[desc] = pipeFile{regular: kind == openedRegular, flags: flags & unix.O_NONBLOCK, handle: handle}
 	ps.mu.Unlock()
-	t.c.opens.setToken(desc, 0, token)
-	t.c.rcache.addProvisional(desc)
-	if kind == openedRegular {
-		t.c.attachLeaseOf(desc, token)
-		if listed.found {
-			t.c.rcache.attachInode(desc, listed.st.Dev, listed.st.Ino)
-			t.c.pcache.noteAheadSource(desc, k, listed.lst)
-		}
-	}
 	t.noteOpen(sysno, args, uint64(fd))
 	oc := &postedOpenCall{c: t.c, fd: fd}
 	oc.set(t.tid, sysno, args, sysabi.Inputs(sysno, args, appMemory{t}))

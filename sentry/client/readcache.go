@@ -143,9 +143,9 @@ type readCache struct {
 	ownedBytes  int
 
 	// byInode are the leases ahead (dataahead.go) by the inode their
-	// stat names. Protected by mu. aheadGrants and aheadUsed count those
+	// stat names, with their file's gofer handle. Protected by mu. aheadGrants and aheadUsed count those
 	// taken and the posted opens attached to one. Atomic.
-	byInode                map[inodeKey]uint64
+	byInode                map[inodeKey]aheadLease
 	aheadGrants, aheadUsed atomic.Uint64
 
 	// renewal extends the leases' expiry (leaserenew.go). Immutable.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -83,6 +84,7 @@ func TestLeasesAhead(t *testing.T) {
 		{"a FIFO (not opened)", "/tmp/ahead/fifo", false},
 		{"a missing name", "/tmp/ahead/missing", false},
 	}
+	leases := map[string]*sentrypb.ReadLease{}
 	for _, tc := range tests {
 		e.ok(1, unix.SYS_LSEEK, fd, 0, unix.SEEK_SET)
 		r := e.readAhead(fd, buf, tc.path)
@@ -97,6 +99,7 @@ func TestLeasesAhead(t *testing.T) {
 			continue
 		}
 		l := r.AheadLeases.Leases[0]
+		leases[tc.path] = l
 		var host unix.Stat_t
 		if err := unix.Stat(filepath.Join(e.root, tc.path), &host); err != nil {
 			t.Fatal(err)
@@ -110,8 +113,31 @@ func TestLeasesAhead(t *testing.T) {
 	// The process's own open of a file leased ahead walks nothing: the
 	// dentry kept the handle of the server's open.
 	rc.take()
-	e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/ahead/small"), unix.O_RDONLY, 0)
+	r := e.sys(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/ahead/small"), unix.O_RDONLY, 0)
+	if r.Errno != 0 {
+		t.Fatalf("open: %v", unix.Errno(r.Errno))
+	}
 	if got := rc.take(); got["Walk"] != 0 || got["Open"] != 0 {
 		t.Errorf("the open of a file leased ahead made gofer calls %s, want no Walk or Open", fmtCounts(got))
+	}
+	// The lease named the file as the open's record does: the client
+	// knows the description's file by it (a posted write to another file
+	// holds no read of it back).
+	desc := fdRecordFile(t, r.State, int32(r.Ret))
+	var st *sentrypb.FileState
+	for _, rec := range r.State {
+		if f := rec.GetFile(); f != nil && desc != 0 && f.Id == desc {
+			st = f
+		}
+	}
+	l := leases["/tmp/ahead/small"]
+	switch {
+	case st == nil:
+		t.Errorf("no record of the open's description %d", desc)
+	case len(st.FileHandle) == 0 && st.Ino == 0:
+		t.Errorf("the open's record names no file: %+v", st)
+	case l == nil:
+	case !bytes.Equal(l.FileHandle, st.FileHandle) || l.Ino != st.Ino:
+		t.Errorf("the lease ahead names handle %x ino %d, the open's record %x ino %d", l.FileHandle, l.Ino, st.FileHandle, st.Ino)
 	}
 }

@@ -372,6 +372,14 @@ func inoWithoutHandle(fh []byte, d *vfs.Dentry) uint64 {
 	return d.Ino()
 }
 
+// ClientFileKey returns the gofer handle, bound to the client, and the
+// inode number that a FileState record of a description of gofer file g
+// at dentry d carries: what the client knows the file by (a lease
+// ahead's ReadLease.file_handle and ino).
+func (k *Kernel) ClientFileKey(g *vfs.GoferFile, d *vfs.Dentry) ([]byte, uint64) {
+	return k.Binder.Bind(g.FH), inoWithoutHandle(g.FH, d)
+}
+
 // fileRecordLocked describes open file description f.
 func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.StateRecord {
 	id := k.FileID(f)
