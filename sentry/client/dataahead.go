@@ -32,13 +32,17 @@ import (
 // and sendfiles are answered (and a sendfile into a pipe or a file
 // written behind posted, sendfile.go) without a round trip.
 //
-// The lease names its file as the file's descriptions' records do
-// (ReadLease.file_handle, ino: fileKey), and the open's description
-// takes that as its pipeFile.handle. A read from a lease waits while a
-// posted write may be to its file (readCache.dataPostedToLocked): known
-// by its handle, only writes to that file (cat f* > f0) hold it back;
-// unknown, any does, and `cat f* > out` waited at the end of each file
-// for its copy into out.
+// The lease names its file by its inode number as the file's
+// descriptions' records do (ReadLease.ino, FileState.ino: the gofer's,
+// the same across a server restart), and the open's description takes
+// it as its pipeFile.ino. A read from a lease waits while a posted write
+// may be to its file (readCache.dataPostedToLocked): when every write in
+// flight knows its file's number, only writes to that file (cat f* > f0)
+// hold it back; else any does, and `cat f* > out` waited at the end of
+// each file for its copy into out. Not by gofer handle: a posted
+// creation's writes count under a handle of their own until its reply.
+// A recovery drops the leases ahead (dropAll) before the new server's
+// calls bring any, and a grant from a call sent before it is refused.
 //
 // Coherence: the lstat answer's leases say the path names the inode
 // (the open opens it), the read lease says what the inode holds; the
@@ -80,11 +84,10 @@ type aheadSource struct {
 type inodeKey struct{ dev, ino uint64 }
 
 // aheadLease is a lease ahead (readCache.byInode): its id, and its
-// file's key as the file's descriptions' records name it (fileKey of
-// ReadLease.file_handle and ino; "": not named).
+// file's inode number as the file's descriptions' records name it
+// (ReadLease.ino; 0: not named).
 type aheadLease struct {
-	id     uint64
-	handle string
+	id, ino uint64
 }
 
 // noteAheadSource remembers that description desc's file was found by
@@ -241,7 +244,7 @@ func (rc *readCache) grantAhead(ls []*pb.ReadLease, at leaseStamp) {
 		if rc.byInode == nil {
 			rc.byInode = make(map[inodeKey]aheadLease)
 		}
-		rc.byInode[inodeKey{st.Dev, st.Ino}] = aheadLease{id: l.Id, handle: fileKey(l.FileHandle, l.Ino)}
+		rc.byInode[inodeKey{st.Dev, st.Ino}] = aheadLease{id: l.Id, ino: l.Ino}
 		rc.aheadGrants.Add(1)
 	}
 }
@@ -259,22 +262,22 @@ func (rc *readCache) heldLocked(k inodeKey) bool {
 
 // attachInode attaches description desc, which a posted open of inode
 // (dev, ino) just made, to the lease ahead the client holds on it, if
-// one (ok), and returns the file's key as its descriptions' records
-// name it (fileKey; "": the server named none), for the description's
-// pipeFile.handle.
-func (rc *readCache) attachInode(desc uint64, dev, ino uint64) (handle string, ok bool) {
+// one (ok), and returns the file's inode number as its descriptions'
+// records name it (0: the server named none), for the description's
+// pipeFile.ino.
+func (rc *readCache) attachInode(desc uint64, dev, ino uint64) (fileIno uint64, ok bool) {
 	if rc == nil {
-		return "", false
+		return 0, false
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	a, ok := rc.byInode[inodeKey{dev, ino}]
 	if !ok || rc.files[a.id] == nil {
-		return "", false
+		return 0, false
 	}
 	rc.attachLocked(desc, a.id)
 	rc.aheadUsed.Add(1)
-	return a.handle, true
+	return a.ino, true
 }
 
 // aheadCounts returns the leases ahead taken and the posted opens

@@ -22,12 +22,13 @@ import (
 // grants a read lease on it as it would at a read of it
 // (leaseContent: registered before the read, so a change in between
 // fails the grant), sent with no description in Reply.ahead_leases, but
-// naming the file as its descriptions' records do (ReadLease.file_handle
-// bound to the client, or ino). The client attaches the lease to the
-// description its posted open of the same inode makes, so that the
-// process's reads and sendfiles of it are answered and posted without a
-// round trip, and knows that description's file by the handle: a posted
-// copy into another file (cat f* > out) holds none of its reads back.
+// naming the file by its inode number as its descriptions' records do
+// (ReadLease.ino, FileState.ino: the gofer's, which a server restart
+// keeps). The client attaches the lease to the description its posted
+// open of the same inode makes, so that the process's reads and
+// sendfiles of it are answered and posted without a round trip, and
+// knows that description's file by the number: a posted copy into
+// another file (cat f* > out) holds none of its reads back.
 // Each description opened here is released at once: its gofer handle
 // stays on the dentry (vfs/kept.go), which the process's own open takes,
 // so the files cost the gofer no more calls than the process's opens and
@@ -104,7 +105,7 @@ func leaseAhead(k *kernel.Kernel, h *readlease.Holder, oc *kernel.Task, path str
 	if l = leaseContent(k, h, g, d, key, 0); l != nil {
 		// The file as its descriptions' records name it: the client
 		// tells by it whether a posted write may be to this file.
-		l.FileHandle, l.Ino = k.ClientFileKey(g, d)
+		l.Ino = kernel.LeaseAheadIno(d)
 	}
 	return l
 }
