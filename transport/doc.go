@@ -60,6 +60,12 @@
 // Syscall.reply_can_wait past their batch's end (Options.ReplyLinger).
 // Received counts what the socket brought (counts.go).
 //
+// Decoding by hand (calldecode.go): the server's framed reader
+// decodes a ClientMessage's plain posted system calls itself (one
+// allocation a call, long input bytes left in the frame, which the
+// message then owns: frameReader.readClientMessage), and everything
+// else with proto.Unmarshal, to the same result.
+//
 // Dependencies: proto/sentrypb, grpc, protobuf, gVisor's pkg/flipcall. It
 // must not import sentry/ or the command.
 //

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"google.golang.org/protobuf/proto"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
 // The framed wire: a same-machine alternative to gRPC for the Session
@@ -126,6 +128,25 @@ func (fr *frameReader) readMsg(m proto.Message) error {
 	}
 	if err := proto.Unmarshal(b, m); err != nil {
 		return fmt.Errorf("frame of %d bytes: %w", len(b), err)
+	}
+	return nil
+}
+
+// readClientMessage reads the next frame into cm, decoding its posted
+// system calls by hand (calldecode.go). A frame some Region.data of cm
+// aliases is cm's from then on: the reader drops the buffer and reads
+// the next frame into a new one.
+func (fr *frameReader) readClientMessage(cm *pb.ClientMessage) error {
+	b, err := fr.next()
+	if err != nil {
+		return err
+	}
+	aliased, err := decodeClientMessage(b, cm)
+	if err != nil {
+		return fmt.Errorf("frame of %d bytes: %w", len(b), err)
+	}
+	if aliased && cap(fr.buf) > 0 && &fr.buf[:1][0] == &b[:1][0] {
+		fr.buf = nil
 	}
 	return nil
 }

@@ -456,7 +456,7 @@ func (s *framedServerStream) RecvMsg(m any) error {
 	}
 	// The reader is back: it handled the message it read before.
 	s.order.enterRecv()
-	if err := s.r.readMsg(cm); err != nil {
+	if err := s.r.readClientMessage(cm); err != nil {
 		return err
 	}
 	s.order.gotMsg()

@@ -4861,10 +4861,12 @@ type Image struct {
 	ElfType uint32 `protobuf:"varint,3,opt,name=elf_type,json=elfType,proto3" json:"elf_type,omitempty"`
 	Entry   uint64 `protobuf:"varint,4,opt,name=entry,proto3" json:"entry,omitempty"`
 	// phdr_vaddr, phent and phnum locate the program headers (for auxv).
-	PhdrVaddr     uint64     `protobuf:"varint,5,opt,name=phdr_vaddr,json=phdrVaddr,proto3" json:"phdr_vaddr,omitempty"`
-	Phent         uint32     `protobuf:"varint,6,opt,name=phent,proto3" json:"phent,omitempty"`
-	Phnum         uint32     `protobuf:"varint,7,opt,name=phnum,proto3" json:"phnum,omitempty"`
-	Segments      []*Segment `protobuf:"bytes,8,rep,name=segments,proto3" json:"segments,omitempty"`
+	PhdrVaddr uint64     `protobuf:"varint,5,opt,name=phdr_vaddr,json=phdrVaddr,proto3" json:"phdr_vaddr,omitempty"`
+	Phent     uint32     `protobuf:"varint,6,opt,name=phent,proto3" json:"phent,omitempty"`
+	Phnum     uint32     `protobuf:"varint,7,opt,name=phnum,proto3" json:"phnum,omitempty"`
+	Segments  []*Segment `protobuf:"bytes,8,rep,name=segments,proto3" json:"segments,omitempty"`
+	// file_gen: as MmapPlan's.
+	FileGen       uint64 `protobuf:"varint,468,opt,name=file_gen,json=fileGen,proto3" json:"file_gen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4953,6 +4955,13 @@ func (x *Image) GetSegments() []*Segment {
 		return x.Segments
 	}
 	return nil
+}
+
+func (x *Image) GetFileGen() uint64 {
+	if x != nil {
+		return x.FileGen
+	}
+	return 0
 }
 
 // Segment is one PT_LOAD program header.
@@ -5205,7 +5214,12 @@ type MmapPlan struct {
 	// anonymous says the fd is /dev/zero: the client maps anonymous memory
 	// (shared between the mapping's processes for MAP_SHARED), as Linux
 	// does; file_id is then 0.
-	Anonymous     bool `protobuf:"varint,20,opt,name=anonymous,proto3" json:"anonymous,omitempty"`
+	Anonymous bool `protobuf:"varint,20,opt,name=anonymous,proto3" json:"anonymous,omitempty"`
+	// file_gen is the server file's generation: bumped when the server finds
+	// the file changed by someone other than this client (another client, the
+	// host) since it last handed file_id, whose pages the client then reads
+	// again (this client's own changes reach its pages with Reply.mapped).
+	FileGen       uint64 `protobuf:"varint,467,opt,name=file_gen,json=fileGen,proto3" json:"file_gen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5266,6 +5280,13 @@ func (x *MmapPlan) GetAnonymous() bool {
 		return x.Anonymous
 	}
 	return false
+}
+
+func (x *MmapPlan) GetFileGen() uint64 {
+	if x != nil {
+		return x.FileGen
+	}
+	return 0
 }
 
 // Push is server-initiated.
@@ -7556,7 +7577,9 @@ type ShmAttachPlan struct {
 	Shmid    int32                  `protobuf:"varint,3,opt,name=shmid,proto3" json:"shmid,omitempty"`
 	Readonly bool                   `protobuf:"varint,4,opt,name=readonly,proto3" json:"readonly,omitempty"`
 	// key is the segment's key (for /proc/<pid>/maps: "/SYSV<key>").
-	Key           int32 `protobuf:"varint,5,opt,name=key,proto3" json:"key,omitempty"`
+	Key int32 `protobuf:"varint,5,opt,name=key,proto3" json:"key,omitempty"`
+	// file_gen: as MmapPlan's.
+	FileGen       uint64 `protobuf:"varint,469,opt,name=file_gen,json=fileGen,proto3" json:"file_gen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7622,6 +7645,13 @@ func (x *ShmAttachPlan) GetReadonly() bool {
 func (x *ShmAttachPlan) GetKey() int32 {
 	if x != nil {
 		return x.Key
+	}
+	return 0
+}
+
+func (x *ShmAttachPlan) GetFileGen() uint64 {
+	if x != nil {
+		return x.FileGen
 	}
 	return 0
 }
@@ -11554,7 +11584,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03gid\x18\t \x01(\rR\x03gid\x12\x12\n" +
 	"\x04euid\x18\n" +
 	" \x01(\rR\x04euid\x12\x12\n" +
-	"\x04egid\x18\v \x01(\rR\x04egid\"\xf8\x01\n" +
+	"\x04egid\x18\v \x01(\rR\x04egid\"\x94\x02\n" +
 	"\x05Image\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x19\n" +
@@ -11564,7 +11594,8 @@ const file_sentry_proto_rawDesc = "" +
 	"phdr_vaddr\x18\x05 \x01(\x04R\tphdrVaddr\x12\x14\n" +
 	"\x05phent\x18\x06 \x01(\rR\x05phent\x12\x14\n" +
 	"\x05phnum\x18\a \x01(\rR\x05phnum\x12=\n" +
-	"\bsegments\x18\b \x03(\v2!.runscdecoupled.sentry.v1.SegmentR\bsegments\"y\n" +
+	"\bsegments\x18\b \x03(\v2!.runscdecoupled.sentry.v1.SegmentR\bsegments\x12\x1a\n" +
+	"\bfile_gen\x18\xd4\x03 \x01(\x04R\afileGen\"y\n" +
 	"\aSegment\x12\x14\n" +
 	"\x05vaddr\x18\x01 \x01(\x04R\x05vaddr\x12\x14\n" +
 	"\x05memsz\x18\x02 \x01(\x04R\x05memsz\x12\x16\n" +
@@ -11581,12 +11612,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\bapp_exit\x18\x03 \x01(\bR\aappExit\">\n" +
 	"\fSignalfdRead\x12\x12\n" +
 	"\x04mask\x18\x01 \x01(\x04R\x04mask\x12\x1a\n" +
-	"\bnonblock\x18\x02 \x01(\bR\bnonblock\"z\n" +
+	"\bnonblock\x18\x02 \x01(\bR\bnonblock\"\x96\x01\n" +
 	"\bMmapPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
 	"\bwritable\x18\x03 \x01(\bR\bwritable\x12\x1c\n" +
-	"\tanonymous\x18\x14 \x01(\bR\tanonymous\"\xde\a\n" +
+	"\tanonymous\x18\x14 \x01(\bR\tanonymous\x12\x1a\n" +
+	"\bfile_gen\x18\xd3\x03 \x01(\x04R\afileGen\"\xde\a\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +
@@ -11771,13 +11803,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\fmaster_group\x18\xc1\x02 \x01(\x05R\vmasterGroup\x12\x1f\n" +
 	"\n" +
 	"unbindable\x18\xc2\x02 \x01(\bR\n" +
-	"unbindable\"\x80\x01\n" +
+	"unbindable\"\x9c\x01\n" +
 	"\rShmAttachPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x14\n" +
 	"\x05shmid\x18\x03 \x01(\x05R\x05shmid\x12\x1a\n" +
 	"\breadonly\x18\x04 \x01(\bR\breadonly\x12\x10\n" +
-	"\x03key\x18\x05 \x01(\x05R\x03key\"|\n" +
+	"\x03key\x18\x05 \x01(\x05R\x03key\x12\x1a\n" +
+	"\bfile_gen\x18\xd5\x03 \x01(\x04R\afileGen\"|\n" +
 	"\bSysvPerm\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x10\n" +

@@ -749,7 +749,7 @@ func (c *client) shutdown() {
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(), "posted_batches", c.conn.postedBatches(),
 		"channel_batches", chanBatches, "socket_sent", socketSent, "posted_late", postedLate,
 		"socket_received", recv.Messages, "received_posted_only", recv.PostedOnly, "posted_replies_received", recv.PostedReplies, "heartbeats_received", recv.Heartbeats, "pushes_received", recv.Pushes,
-		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "leases_ahead", c.rcache.aheadCounts(), "mmaps_reused", c.mmapsReused.Load(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
+		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "leases_ahead", c.rcache.aheadCounts(), "mmaps_reused", c.mmapsReused.Load(), "mapped_refreshes", c.files.refreshes.Load(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
 		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(), "posted_unlinks", c.opens.removed.Load(), "posted_mkdirs", c.opens.mkdirs.Load(),
 		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(),
 		"ahead_answered", ahead.answered, "ahead_asks", ahead.asks, "ahead_waits", ahead.waits, "ahead_missed", ahead.missed,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -125,10 +126,14 @@ func (p *fakePages) takeWrites() []*pb.PageWrite {
 }
 
 // invalidations records MappingSpace.Invalidate calls.
-type invalidations struct{ ars []hostarch.AddrRange }
+type invalidations struct {
+	ars  []hostarch.AddrRange
+	opts []memmap.InvalidateOpts
+}
 
 func (s *invalidations) Invalidate(ar hostarch.AddrRange, opts memmap.InvalidateOpts) {
 	s.ars = append(s.ars, ar)
+	s.opts = append(s.opts, opts)
 }
 
 // newTestFile returns a serverFile of size bytes served by a fakePages.
@@ -143,7 +148,7 @@ func newTestFile(t *testing.T, size int) (*serverFile, *fakePages) {
 	c.files = newFileCache(c)
 	fp := &fakePages{data: bytes.Repeat([]byte{'.'}, size)}
 	c.files.rpc = fp.rpc
-	f := c.files.get(1, uint64(size), "test")
+	f := c.files.get(context.Background(), 1, uint64(size), 0, "test")
 	t.Cleanup(f.releasePages)
 	return f, fp
 }
@@ -355,6 +360,114 @@ func TestMappedFileGrowsPastCapacity(t *testing.T) {
 	}
 }
 
+// TestForeignChangeRefreshesPages: a plan of a cached file at another
+// gen and the same size (another client rewrote it) makes the cached
+// pages the file's current ones before the new mapping: clean pages are
+// read again, dirty ones keep this client's stores, and every mapping
+// loses its translations but not its private copies
+// (InvalidatePrivate false), so that it faults the current pages in.
+func TestForeignChangeRefreshesPages(t *testing.T) {
+	const pg = hostarch.PageSize
+	const private, shared = 0x100000, 0x400000
+	tests := []struct {
+		name string
+		size uint64
+		// dirty are the pages stored to through the shared mapping.
+		dirty []uint64
+		// gen is the new plan's (the file is cached at gen 0).
+		gen uint64
+		// wantFilled is how many chunks stay filled before the next
+		// fault (those holding dirty pages).
+		wantFilled int
+	}{
+		{name: "same gen: the cached pages serve", size: 2 * pg, gen: 0, wantFilled: 1},
+		{name: "a clean file", size: 2 * pg, gen: 1, wantFilled: 0},
+		{name: "a dirty page kept, the clean one read again", size: 2 * pg, dirty: []uint64{1}, gen: 1, wantFilled: 1},
+		{name: "a partial last page", size: 2*pg + 100, dirty: []uint64{0}, gen: 1, wantFilled: 1},
+		{name: "a clean chunk and a dirty one", size: 2 * cacheChunk, dirty: []uint64{cacheChunk/pg + 3}, gen: 5, wantFilled: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f, fp := newTestFile(t, int(tc.size))
+			end := (tc.size + pg - 1) &^ (pg - 1)
+			ms := &invalidations{}
+			f.AddMapping(ctx, ms, hostarch.AddrRange{Start: private, End: private + hostarch.Addr(end)}, 0, false)
+			f.AddMapping(ctx, ms, hostarch.AddrRange{Start: shared, End: shared + hostarch.Addr(end)}, 0, true)
+			if _, err := f.Translate(ctx, mr(0, pg), mr(0, end), hostarch.Read); err != nil {
+				t.Fatal(err)
+			}
+			old := append([]byte(nil), fp.data...)
+			for _, p := range tc.dirty {
+				if _, err := f.Translate(ctx, mr(p*pg, (p+1)*pg), mr(p*pg, (p+1)*pg), hostarch.Write); err != nil {
+					t.Fatal(err)
+				}
+				store(t, f, p*pg, "mine")
+				copy(old[p*pg:], "mine")
+			}
+			// Another client rewrites the whole file at the same size.
+			fp.mu.Lock()
+			fp.data = bytes.Repeat([]byte{'n'}, int(tc.size))
+			fp.mu.Unlock()
+
+			if g := f.fc.get(ctx, 1, tc.size, tc.gen, "test"); g != f {
+				t.Fatal("a plan of the same size got another file: the old mappings would keep stale pages")
+			}
+			f.mu.Lock()
+			filled := f.nfilled
+			f.mu.Unlock()
+			if filled != tc.wantFilled {
+				t.Errorf("%d chunks filled after the plan, want %d", filled, tc.wantFilled)
+			}
+			if _, err := f.Translate(ctx, mr(0, end), mr(0, end), hostarch.Read); err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			got, err := f.copyOutLocked(0, tc.size)
+			gen := f.gen
+			f.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := old
+			var wantInv []hostarch.AddrRange
+			if tc.gen != 0 {
+				want = append([]byte(nil), fp.data...)
+				for _, p := range tc.dirty {
+					copy(want[p*pg:min((p+1)*pg, tc.size)], old[p*pg:])
+				}
+				wantInv = []hostarch.AddrRange{{Start: private, End: private + hostarch.Addr(end)}, {Start: shared, End: shared + hostarch.Addr(end)}}
+			}
+			for p := uint64(0); p*pg < tc.size; p++ {
+				s, e := p*pg, min((p+1)*pg, tc.size)
+				if !bytes.Equal(got[s:e], want[s:e]) {
+					t.Errorf("page %d reads %q..., want %q...", p, got[s:s+8], want[s:s+8])
+				}
+			}
+			if gen != tc.gen {
+				t.Errorf("cached at gen %d, want %d", gen, tc.gen)
+			}
+			if n, want := f.fc.refreshes.Load(), min(tc.gen, 1); n != want {
+				t.Errorf("%d refreshes counted, want %d", n, want)
+			}
+			if n := f.fc.dirtyPages.Load(); n != int64(len(tc.dirty)) {
+				t.Errorf("%d dirty pages, want %d (this client's stores kept)", n, len(tc.dirty))
+			}
+			// Both mappings cover the same file range: MappingSet keeps
+			// them in a map.
+			sort.Slice(ms.ars, func(i, j int) bool { return ms.ars[i].Start < ms.ars[j].Start })
+			if !reflect.DeepEqual(ms.ars, wantInv) {
+				t.Errorf("invalidated %v, want %v", ms.ars, wantInv)
+			}
+			for _, o := range ms.opts {
+				if o.InvalidatePrivate {
+					t.Error("a refresh invalidated private pages: a private mapping's stores would be lost")
+				}
+			}
+		})
+	}
+}
+
 // TestFlushWaitsForWriteBackInFlight: a forwarded read must see stores the
 // flusher is writing back: flushAll waits for a write-back in flight even
 // though no page is dirty any more.
@@ -396,7 +509,7 @@ func TestReleaseWhenUnmapped(t *testing.T) {
 	const pg = hostarch.PageSize
 	ctx := context.Background()
 	f, fp := newTestFile(t, pg)
-	if g := f.fc.get(1, pg, "test"); g != f {
+	if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f {
 		t.Fatal("a second plan of the same id got another file")
 	}
 	f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write)
@@ -412,7 +525,7 @@ func TestReleaseWhenUnmapped(t *testing.T) {
 	if !reflect.DeepEqual(fp.released, []uint64{1, 1}) {
 		t.Errorf("released %v, want id 1 once per plan", fp.released)
 	}
-	if g := f.fc.get(1, pg, "test"); g != f || g.cachedBytes() == 0 {
+	if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f || g.cachedBytes() == 0 {
 		t.Errorf("mapping the file again did not find its cached pages")
 	}
 }

@@ -242,7 +242,9 @@
 // fileCache.dirtyMu (a leaf). mappableIndex.mu (mapindex.go) is a leaf
 // taken inside mm's mappingMu (the Mappables' AddMapping and
 // RemoveMapping) and by madvise. A write-back holds wbMu across its PageWrite
-// round trips, never serverFile.mu. procIDCache.mu (procids.go) is a
+// round trips, never serverFile.mu. A plan of a file at a new gen
+// (fileCache.get → serverFile.refresh) takes wbMu, mapsMu, then mu for
+// its PageReads, after fc.mu is dropped and before mm.MMap: no mm lock. procIDCache.mu (procids.go) is a
 // leaf, taken by the receiving goroutine and by id calls, as is
 // pipelineState.mu (writebehind.go). readCache.mu (readcache.go) is taken
 // before pipelineState.mu (a description's offset is read under both)

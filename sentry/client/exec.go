@@ -253,7 +253,7 @@ func (t *task) mapImage(m *mm.MemoryManager, img *pb.Image, hint hostarch.Addr, 
 		return loadedImage{}, unix.ENOEXEC
 	}
 
-	f := t.c.files.get(img.FileId, img.FileSize, name)
+	f := t.c.files.get(t.gctx, img.FileId, img.FileSize, img.FileGen, name)
 	defer f.DecRef(t.gctx)
 	for _, s := range img.Segments {
 		if s.Memsz == 0 {

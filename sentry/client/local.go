@@ -144,6 +144,7 @@ func (t *task) mmapAnonymous(opts memmap.MMapOpts, shared bool) (uint64, unix.Er
 func (t *task) applyMmap(a [6]uint64, plan interface {
 	GetFileId() uint64
 	GetFileSize() uint64
+	GetFileGen() uint64
 	GetWritable() bool
 	GetAnonymous() bool
 }) (uint64, unix.Errno) {
@@ -172,7 +173,7 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 		// /dev/zero: anonymous memory, as Linux maps it.
 		return t.mmapAnonymous(opts, shared)
 	}
-	f := t.c.files.get(plan.GetFileId(), plan.GetFileSize(), "")
+	f := t.c.files.get(t.gctx, plan.GetFileId(), plan.GetFileSize(), plan.GetFileGen(), "")
 	defer f.DecRef(t.gctx)
 	opts.Mappable = f
 	opts.MappingIdentity = f
@@ -180,7 +181,7 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 	if err != nil {
 		return 0, toErrno(err)
 	}
-	t.mmapPlanned = mmapPlan{fileID: plan.GetFileId(), size: plan.GetFileSize()}
+	t.mmapPlanned = mmapPlan{fileID: plan.GetFileId(), size: plan.GetFileSize(), gen: plan.GetFileGen()}
 	return uint64(addr), 0
 }
 

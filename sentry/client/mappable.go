@@ -74,6 +74,9 @@ type fileCache struct {
 	writingBack atomic.Int64
 	// kick asks the flusher for an early pass (a dirty range unmapped).
 	kick chan struct{}
+	// refreshes counts the files whose pages a plan at a new gen
+	// refreshed (serverFile.refresh), logged at the client's end.
+	refreshes atomic.Uint64
 	// rpc sends PageRead and PageWrite calls (the session; tests replace
 	// it). Immutable.
 	rpc func(*pb.Call) (*pb.Reply, error)
@@ -89,15 +92,20 @@ func newFileCache(c *client) *fileCache {
 	}
 }
 
-// get returns the file with one reference held by the caller.
-func (fc *fileCache) get(id, size uint64, name string) *serverFile {
+// get returns the file of a plan (id, size bytes long, at generation
+// gen) with one reference held by the caller. A file cached at another
+// gen and the same size changed on the server by someone else (not
+// through this client, which follows its own changes): its pages are
+// read again first (serverFile.refresh), so that the caller's new
+// mapping shows the file's current contents. ctx is the caller's, for
+// the PageReads; the caller holds no mm lock.
+func (fc *fileCache) get(ctx context.Context, id, size, gen uint64, name string) *serverFile {
 	fc.mu.Lock()
-	defer fc.mu.Unlock()
 	if f := fc.files[id]; f != nil {
 		f.mu.Lock()
-		same := f.size == size
+		sameSize, sameGen := f.size == size, f.gen == gen
 		f.mu.Unlock()
-		if same {
+		if sameSize {
 			if f.refs == 0 {
 				fc.removeIdleLocked(f)
 			}
@@ -106,19 +114,27 @@ func (fc *fileCache) get(id, size uint64, name string) *serverFile {
 			if f.name == "" {
 				f.name = name
 			}
+			fc.mu.Unlock()
+			if !sameGen {
+				f.refresh(ctx, gen)
+			}
 			return f
 		}
 		// The file changed size on the server (not through this
-		// client, which follows its own changes): its cached pages are
-		// stale. Live mappings keep the old object.
+		// client, which follows its own changes; or this client's own
+		// change raced the plan, whose size may then be the older one):
+		// its cached pages are stale. Live mappings keep the old
+		// object, so that a plan's size older than a change this client
+		// made never cuts their pages.
 		delete(fc.files, id)
 		if f.refs == 0 {
 			fc.removeIdleLocked(f)
 			f.releasePages()
 		}
 	}
-	f := &serverFile{fc: fc, id: id, size: size, name: name, refs: 1, plans: 1}
+	f := &serverFile{fc: fc, id: id, size: size, gen: gen, name: name, refs: 1, plans: 1}
 	fc.files[id] = f
+	fc.mu.Unlock()
 	return f
 }
 
@@ -349,6 +365,10 @@ type serverFile struct {
 	// size is the file's size as this client knows it (from the plan, then
 	// from its own changes). Protected by mu.
 	size uint64
+	// gen is the server's generation of the file (the plan's file_gen)
+	// the cached pages are of: set by fileCache.get (refresh) under wbMu,
+	// mapsMu and mu. Protected by mu.
+	gen uint64
 	// exts are the file's cache in the MemoryFile: extent i holds the
 	// file offsets following extent i-1's (allocated uncommitted on first
 	// use, grown when the file grows; pages never move, so growing needs
@@ -785,6 +805,72 @@ func (f *serverFile) writeback(ctx context.Context, mr memmap.MappableRange) err
 		return fmt.Errorf("write back %s: %w", f.MappedName(ctx), first)
 	}
 	return nil
+}
+
+// refresh makes f's cached pages those of generation gen of the file,
+// whose size did not change: the chunks with no dirty page are fetched
+// again when next needed, the clean pages of the others read again now
+// (a dirty page keeps this client's stores, to be written back over the
+// other's: last write-back wins per page, as between two Linux hosts);
+// then every translation but the mappings' private copies goes, so that
+// private mappings not yet written to and shared ones fault the current
+// pages in, as on Linux where they map the page cache.
+//
+// wbMu first: a write-back in flight took its pages out of dirty, and
+// they must not be fetched over before the server has them.
+func (f *serverFile) refresh(ctx context.Context, gen uint64) {
+	f.wbMu.Lock()
+	defer f.wbMu.Unlock()
+	f.mapsMu.Lock()
+	defer f.mapsMu.Unlock()
+	f.mu.Lock()
+	if f.gen == gen {
+		// Another mmap of the same plan refreshed it.
+		f.mu.Unlock()
+		return
+	}
+	f.gen = gen
+	f.fc.refreshes.Add(1)
+	end := f.endLocked()
+	for c := uint64(0); c*cacheChunk < f.capacity; c++ {
+		if !f.isFilled(c) {
+			continue
+		}
+		cs, ce := c*cacheChunk, min((c+1)*cacheChunk, end)
+		if !f.dirtyInLocked(cs, ce) {
+			f.filled[c/64] &^= 1 << (c % 64)
+			f.nfilled--
+			continue
+		}
+		for s := cs; s < ce; {
+			if f.dirty.has(s / hostarch.PageSize) {
+				s += hostarch.PageSize
+				continue
+			}
+			e := s + hostarch.PageSize
+			for e < ce && !f.dirty.has(e/hostarch.PageSize) {
+				e += hostarch.PageSize
+			}
+			e = min(e, ce)
+			if n, err := f.readLocked(ctx, s, e-s); err != nil || (n < e-s && s+n < f.size) {
+				f.fc.c.log.Warn("re-reading the clean pages of a changed file failed", "file", f.id, "offset", s, "length", e-s, "got", n, "err", err)
+			}
+			s = e
+		}
+	}
+	f.mu.Unlock()
+	f.mappings.Invalidate(wholeFile, memmap.InvalidateOpts{InvalidatePrivate: false})
+}
+
+// dirtyInLocked says whether a page of [start, end) is dirty.
+// Precondition: f.mu is held.
+func (f *serverFile) dirtyInLocked(start, end uint64) bool {
+	for p := start / hostarch.PageSize; p*hostarch.PageSize < end; p++ {
+		if f.dirty.has(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // applyChange: see fileCache.applyChange.

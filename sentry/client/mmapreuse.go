@@ -31,8 +31,10 @@ import (
 // before the reply keeps it for nobody). A reused mapping takes a client
 // reference alone: the plans the server counted are released as before,
 // once nothing maps the file. While the client maps the file the server
-// would hand the same id anyway (mapped.Table.Add), so a kept plan is
-// never staler than a forwarded mmap.
+// would hand the same id anyway (mapped.Table.Add), at the same gen
+// unless someone else changed the file (which revokes the lease too), so
+// a kept plan is never staler than a forwarded mmap; it serves only
+// while the id's pages are of its gen (fileCache.reuse).
 //
 // What the server would check is checked here: the fd is open (the fd
 // records), a regular gofer file's description not opened O_PATH or
@@ -43,9 +45,9 @@ import (
 // lease, so no plan outlives the server that made it.
 
 // mmapPlan is the server file a forwarded mmap of a leased file resolved
-// to (MmapPlan.file_id and file_size).
+// to (MmapPlan.file_id, file_size and file_gen).
 type mmapPlan struct {
-	fileID, size uint64
+	fileID, size, gen uint64
 }
 
 // mmapDesc returns the description of t's fd and its gofer handle if
@@ -122,7 +124,7 @@ func (t *task) reusedMmap(a [6]uint64) (addr uint64, errno unix.Errno, ok bool) 
 	if plan.fileID == 0 {
 		return 0, 0, false
 	}
-	f := t.c.files.reuse(plan.fileID, plan.size)
+	f := t.c.files.reuse(plan.fileID, plan.size, plan.gen)
 	if f == nil {
 		return 0, 0, false
 	}
@@ -161,8 +163,11 @@ func (t *task) forwardMmap(a [6]uint64) (uint64, unix.Errno) {
 
 // reuse returns the file id, size bytes long, with one more reference
 // held by the caller and no plan counted, if the client maps it now (the
-// server's reference of an earlier plan is held); nil otherwise.
-func (fc *fileCache) reuse(id, size uint64) *serverFile {
+// server's reference of an earlier plan is held) and its pages are of
+// generation gen (not refreshed since by a newer plan, nor due for a
+// refresh: a kept plan's lease is revoked by a change anyway); nil
+// otherwise.
+func (fc *fileCache) reuse(id, size, gen uint64) *serverFile {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	f := fc.files[id]
@@ -170,7 +175,7 @@ func (fc *fileCache) reuse(id, size uint64) *serverFile {
 		return nil
 	}
 	f.mu.Lock()
-	same := f.size == size
+	same := f.size == size && f.gen == gen
 	f.mu.Unlock()
 	if !same {
 		return nil

@@ -5,6 +5,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gvisor.dev/gvisor/pkg/context"
+
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
@@ -35,6 +37,9 @@ func TestMmapPlanReuse(t *testing.T) {
 		// askDesc and askSize are what the later mmap maps (0: desc and
 		// size).
 		askDesc, askSize uint64
+		// refreshedTo, when set, is the gen a newer plan of the server
+		// file refreshed its pages to after the plan was kept.
+		refreshedTo uint64
 		// kept: the later mmap finds the plan; reused: it maps from it.
 		kept, reused bool
 	}{
@@ -59,6 +64,8 @@ func TestMmapPlanReuse(t *testing.T) {
 			unmapped: true, kept: true},
 		{name: "the server file of another size", sent: func(rc *readCache, s leaseStamp) { rc.grant(lease(1, 0), s) },
 			askSize: size + 1, kept: true},
+		{name: "the server file refreshed to another gen", sent: func(rc *readCache, s leaseStamp) { rc.grant(lease(1, 0), s) },
+			refreshedTo: 1, kept: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,9 +84,14 @@ func TestMmapPlanReuse(t *testing.T) {
 			run(tc.sent)
 			before := rc.mmapLease(desc, handle)
 			run(tc.replied)
-			mapped := fc.get(fileID, size, "") // the forwarded mmap's mapping
+			mapped := fc.get(context.Background(), fileID, size, 0, "") // the forwarded mmap's mapping
 			rc.keepMmapPlan(before, plan)
 			run(tc.after)
+			if tc.refreshedTo != 0 {
+				mapped.mu.Lock()
+				mapped.gen = tc.refreshedTo
+				mapped.mu.Unlock()
+			}
 			if tc.unmapped {
 				mapped.DecRef(nil)
 			}
@@ -96,7 +108,7 @@ func TestMmapPlanReuse(t *testing.T) {
 			}
 			var reused *serverFile
 			if got.fileID != 0 {
-				reused = fc.reuse(got.fileID, askSize)
+				reused = fc.reuse(got.fileID, askSize, got.gen)
 			}
 			if (reused != nil) != tc.reused {
 				t.Fatalf("reused %v, want %v", reused != nil, tc.reused)

@@ -22,6 +22,20 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
+// framedGoferConn returns a GoferConn to an in-process gofer of root as
+// the daemon reaches its own: over the framed wire, the gofer donating
+// fds (its default), closed at the test's end.
+func framedGoferConn(tb testing.TB, root string) *goferclient.GoferConn {
+	tb.Helper()
+	p := startGoferProc(tb, root)
+	target := transport.Target{Network: "unix", Address: p.Sock}
+	gc := goferclient.NewGoferConn(p.Dial(tb), testLog(), goferclient.WithStreamDialer(func(ctx context.Context) (goferclient.MsgStream, error) {
+		return transport.DialFramedStream(ctx, target)
+	}))
+	tb.Cleanup(gc.Close)
+	return gc
+}
+
 // startedOverGoferConn starts a server whose files are gc's (a
 // GoferConn to a gofer of root), connects a client to it and starts busy
 // box sh as PID 1; it returns the env and the server's socket.

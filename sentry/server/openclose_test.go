@@ -1,15 +1,11 @@
 package server
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
-	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // BenchmarkOpenClose times open(O_RDONLY) + close of a file looked up
@@ -32,12 +28,7 @@ func BenchmarkOpenClose(b *testing.B) {
 func openCloseLoop(tb testing.TB) func() {
 	releasesInBatchesOnly(tb)
 	root := newRoot(tb)
-	p := startGoferProc(tb, root)
-	target := transport.Target{Network: "unix", Address: p.Sock}
-	gc := goferclient.NewGoferConn(p.Dial(tb), testLog(), goferclient.WithStreamDialer(func(ctx context.Context) (goferclient.MsgStream, error) {
-		return transport.DialFramedStream(ctx, target)
-	}))
-	tb.Cleanup(gc.Close)
+	gc := framedGoferConn(tb, root)
 	e, _ := startedOverGoferConn(tb, root, gc)
 	if err := os.WriteFile(filepath.Join(root, "tmp", "f"), []byte("data"), 0o644); err != nil {
 		tb.Fatal(err)

@@ -55,6 +55,9 @@ type replayer struct {
 	viaGoferConn bool
 	// network is the servers' Config.Network (empty: NetworkNone).
 	network string
+	// rc, when set before a server starts, counts (and may fail) the
+	// gofer RPCs of its goferclient.GoferConn, which it then has.
+	rc *rpcCounter
 
 	// The current server and its connections.
 	srv   *Server
@@ -105,8 +108,13 @@ func (r *replayer) startServer(resume bool) {
 		t.Fatal(err)
 	}
 	var gofer goferpb.GoferClient = goferpb.NewGoferClient(gconn)
-	if r.donate || r.viaGoferConn {
+	if r.donate || r.viaGoferConn || r.rc != nil {
 		var opts []goferclient.GoferConnOption
+		if rc := r.rc; rc != nil {
+			opts = append(opts, goferclient.WithWrap(func(inner grpc.ClientConnInterface) grpc.ClientConnInterface {
+				return &countingConn{ClientConnInterface: inner, rc: rc}
+			}))
+		}
 		if r.donate {
 			target := transport.Target{Network: "unix", Address: r.gofer.Sock}
 			opts = append(opts, goferclient.WithStreamDialer(func(ctx context.Context) (goferclient.MsgStream, error) {

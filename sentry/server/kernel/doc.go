@@ -87,7 +87,7 @@
 //     listening state and backlog come back, a connection comes back
 //     reset), asking the server's glue only for synthesized files
 //     (Files: RestoreSyntheticFile); Rewrite, a retained write applied
-//     again.
+//     again, which puts the file's mtime back (keepMtime).
 //   - The kernel as the packages below reach it, its own methods: the
 //     vfs.Kernel (vfskernel.go: the synthesized files it forwards to
 //     Synth, a process's owner, a write's set-id rule) with every

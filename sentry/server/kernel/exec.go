@@ -37,7 +37,7 @@ const (
 
 // MappedKey is the contents key of the file st describes.
 func MappedKey(st *goferpb.Stat) mapped.Key {
-	return mapped.Key{Dev: st.Dev, Ino: st.Ino, Size: st.Size, Mtime: st.MtimeNs}
+	return mapped.Key{Dev: st.Dev, Ino: st.Ino, Size: st.Size, Mtime: st.MtimeNs, Ctime: st.CtimeNs}
 }
 
 // MappedRecord describes mapped file id for the replay state.
@@ -443,7 +443,7 @@ func (k *Kernel) planImage(f *fdesc.File, st *goferpb.Stat) (*sentrypb.Image, st
 		return nil, "", err
 	}
 	img.FileSize = st.Size
-	img.FileId = k.Maps.Add(f, MappedKey(st), false)
+	img.FileId, img.FileGen = k.Maps.Add(f, MappedKey(st), false)
 	return img, interp, nil
 }
 

@@ -207,6 +207,10 @@ type Kernel struct {
 	// (WriteState, not a pipe write) to its file, which the map holds a
 	// reference on until the Rewrite arrives. Protected by Mu.
 	Rewrites map[uint64]*fdesc.File
+	// rewriteMtimeWarned says a Rewrite could not put its file's mtime
+	// back once already: the first failure is logged as a warning, the
+	// others at debug level. Set by Rewrite; atomic.
+	rewriteMtimeWarned atomic.Bool
 	// restoreTabs and restoreFSs hold the fd tables and fs contexts a
 	// Restore is rebuilding, by id. Protected by Mu.
 	restoreTabs map[uint64]*fdtable.Table

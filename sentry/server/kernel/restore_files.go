@@ -183,13 +183,19 @@ func (k *Kernel) restoreMapped(rc *Task, m *sentrypb.MappedFileState) (*fdesc.Fi
 	return k.openHandleMode(h, fh, d, acc)
 }
 
-// rewrite re-applies a retained write (Rewrite): through the restored
+// Rewrite re-applies a retained write (Rewrite): through the restored
 // description it was made by when Restore named it (WriteState), else
 // through a description opened by the Rewrite's file handle or path. The
 // gofer sees the write's original Origin, so a write it already applied
 // (its reply cache still has it) is not applied again. The write is
 // tracked for durability like the original one: a later Durable for the
 // file covers it.
+//
+// A write the gofer's reply cache cannot answer (a donated fd's pwrite,
+// or a restarted gofer) is made again and would move the file's mtime
+// past a time the application set after it (tar's utimensat of a
+// member): the mtime read before the write is put back after it
+// (keepMtime).
 func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	if rw == nil || rw.Seq == 0 || rw.Offset < 0 {
 		return unix.EINVAL
@@ -213,19 +219,23 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		}
 	}
 	defer f.DecRef()
-	if _, ok := f.Impl.(*vfs.GoferFile); !ok {
+	g, ok := f.Impl.(*vfs.GoferFile)
+	if !ok {
 		k.Log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
 		return unix.ESTALE
 	}
+	mtime, haveMtime := k.mtimeBeforeRewrite(g.Handle, rw)
 	c := &Task{Kernel: k, CallSeq: rw.Seq, Intr: make(chan struct{}), GoferSize: -1}
 	defer c.UnpinAll()
 	if !known {
 		// No file id the client knows to announce it under: make it
-		// durable before the reply.
+		// durable before the reply (the mtime put back with it).
 		n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
 		if err == nil {
-			h, _ := vfs.HandleOfFile(f)
-			err = k.VFS.Fsync(h, false)
+			if haveMtime {
+				k.keepMtime(g.Handle, mtime, rw)
+			}
+			err = k.VFS.Fsync(g.Handle, false)
 		}
 		if err != nil {
 			k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
@@ -245,8 +255,47 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
 		return err
 	}
+	if haveMtime {
+		k.keepMtime(g.Handle, mtime, rw)
+	}
 	r.Ret = int64(n)
 	return nil
+}
+
+// mtimeBeforeRewrite returns the mtime of handle h's file before rw is
+// made again, read past the attribute cache: a donated fd's fstat, else
+// the gofer's stat. ok is false if it cannot be read (then the Rewrite
+// moves the mtime, as a write does).
+func (k *Kernel) mtimeBeforeRewrite(h uint64, rw *sentrypb.Rewrite) (mtimeNs int64, ok bool) {
+	st, err := k.VFS.GoferSizeNow(h)
+	if err != nil {
+		k.Log.Debug("rewrite: the file's mtime is not read, the write moves it", "seq", rw.Seq, "path", rw.Path, "err", err)
+		return 0, false
+	}
+	return st.MtimeNs, true
+}
+
+// keepMtime puts mtimeNs back as the mtime of handle h's file after rw
+// was made again. The bytes were in the file already (the write had been
+// answered), so the application saw no change: the mtime it last saw
+// stays. The SetStat goes through the attribute cache, which learns the
+// attributes and tells the leases of the inode. It carries no Origin: a
+// second recovery re-sends the same Rewrite, whose write is made again,
+// and a reply cached by Origin would skip the SetStat; an absolute time
+// is set again harmlessly. The atime is left: a write does not move it.
+// A failure (EPERM: the gofer may not set the file's times) is logged,
+// and the Rewrite still succeeds: its bytes are what matters.
+func (k *Kernel) keepMtime(h uint64, mtimeNs int64, rw *sentrypb.Rewrite) {
+	ctx, cancel := k.VFS.RPCCtx()
+	defer cancel()
+	r, err := k.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_MTIME, MtimeNs: mtimeNs})
+	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
+		log := k.Log.Debug
+		if !k.rewriteMtimeWarned.Swap(true) {
+			log = k.Log.Warn
+		}
+		log("rewrite: the file's mtime is not put back", "seq", rw.Seq, "path", rw.Path, "err", err)
+	}
 }
 
 // openForRewrite opens the file a Rewrite names for writing.

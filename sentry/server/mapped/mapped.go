@@ -16,10 +16,13 @@ type Description interface {
 
 // Key identifies file contents, so that every process mapping the same
 // unchanged binary gets the same id and shares the client's cached
-// pages.
+// pages. Ctime is there as well as Mtime because a write, a truncate and
+// a utimensat back to the old mtime all move it: a same-size rewrite
+// within one mtime tick is then still seen, unless ctime too stays in
+// its tick.
 type Key struct {
 	Dev, Ino, Size uint64
-	Mtime          int64
+	Mtime, Ctime   int64
 }
 
 // mappedFile is a file the client maps (an exec image or a file mmap),
@@ -35,7 +38,12 @@ type mappedFile[F Description] struct {
 	hasWF bool
 	// key is the file's identity and version as last seen (at mmap, or
 	// after a change this client made). Protected by Table.mu.
-	key  Key
+	key Key
+	// gen counts the times Add found the file changed by someone other
+	// than this client (its key moved without Changed): the client reads
+	// the id's pages again when the gen it is handed differs from the one
+	// its pages are of. Protected by Table.mu.
+	gen  uint64
 	refs int
 }
 
@@ -58,8 +66,14 @@ type Table[F Description] struct {
 	// in releasedOrder, at most maxReleased), so that the same unchanged
 	// file mapped again gets its old id and the client, which keeps the
 	// pages of files it no longer maps, finds them.
-	released      map[Key]uint64
+	released      map[Key]releasedFile
 	releasedOrder []Key
+}
+
+// releasedFile is the id and gen a released file had, handed again with
+// it so that the client's idle pages of that id stay valid.
+type releasedFile struct {
+	id, gen uint64
 }
 
 // NewTable returns an empty table that reports each changed id to
@@ -69,7 +83,7 @@ func NewTable[F Description](changed func(id uint64)) *Table[F] {
 		changed:  changed,
 		byID:     make(map[uint64]*mappedFile[F]),
 		byKey:    make(map[Key]*mappedFile[F]),
-		released: make(map[Key]uint64),
+		released: make(map[Key]releasedFile),
 	}
 }
 
@@ -86,10 +100,10 @@ func (m *Table[F]) Holds(ino uint64) bool {
 }
 
 // Add registers f, whose contents are key (consuming the caller's
-// reference), and returns its id. sharedWrite says the client maps it
-// shared from a writable description, which PageWrite then writes
-// through.
-func (m *Table[F]) Add(f F, key Key, sharedWrite bool) uint64 {
+// reference), and returns its id and gen. sharedWrite says the client
+// maps it shared from a writable description, which PageWrite then
+// writes through.
+func (m *Table[F]) Add(f F, key Key, sharedWrite bool) (id, gen uint64) {
 	m.mu.Lock()
 	mf := m.byKey[key]
 	if mf == nil {
@@ -98,9 +112,15 @@ func (m *Table[F]) Add(f F, key Key, sharedWrite bool) uint64 {
 		// and its note in Changed, or someone else changed the file): it
 		// keeps its id, so that the client has one page cache per file
 		// as Linux has one per inode; two would lose each other's stores.
+		// Its gen moves, so that the client reads its cached pages
+		// again: this client's own changes reached them (Changed keeps
+		// the key current), others' did not.
 		if mf = m.liveLocked(key.Dev, key.Ino); mf != nil {
 			if m.byKey[mf.key] == mf {
 				delete(m.byKey, mf.key)
+			}
+			if mf.key != key {
+				mf.gen++
 			}
 			mf.key = key
 			m.byKey[key] = mf
@@ -112,18 +132,19 @@ func (m *Table[F]) Add(f F, key Key, sharedWrite bool) uint64 {
 			f.IncRef()
 			mf.wf, mf.hasWF = f, true
 		}
+		id, gen = mf.id, mf.gen
 		m.mu.Unlock()
-		m.changed(mf.id)
+		m.changed(id)
 		f.DecRef()
-		return mf.id
+		return id, gen
 	}
-	id, ok := m.released[key]
-	if !ok || m.byID[id] != nil {
+	rf, ok := m.released[key]
+	if !ok || m.byID[rf.id] != nil {
 		m.last++
-		id = m.last
+		rf = releasedFile{id: m.last}
 	}
 	delete(m.released, key)
-	mf = &mappedFile[F]{id: id, f: f, key: key, refs: 1}
+	mf = &mappedFile[F]{id: rf.id, f: f, key: key, gen: rf.gen, refs: 1}
 	if sharedWrite {
 		f.IncRef()
 		mf.wf, mf.hasWF = f, true
@@ -132,7 +153,7 @@ func (m *Table[F]) Add(f F, key Key, sharedWrite bool) uint64 {
 	m.byKey[key] = mf
 	m.mu.Unlock()
 	m.changed(mf.id)
-	return mf.id
+	return mf.id, mf.gen
 }
 
 // Insert registers f under id with refs references (Restore), consuming
@@ -276,7 +297,7 @@ func (m *Table[F]) Changed(key Key, except uint64) []uint64 {
 		if m.byKey[mf.key] == mf {
 			delete(m.byKey, mf.key)
 		}
-		mf.key.Size, mf.key.Mtime = key.Size, key.Mtime
+		mf.key.Size, mf.key.Mtime, mf.key.Ctime = key.Size, key.Mtime, key.Ctime
 		if cur := m.byKey[mf.key]; cur == nil || cur.id < mf.id {
 			m.byKey[mf.key] = mf
 		}
@@ -303,7 +324,7 @@ func (m *Table[F]) Release(ids []uint64) {
 			if m.byKey[mf.key] == mf {
 				delete(m.byKey, mf.key)
 			}
-			m.rememberLocked(mf.key, id)
+			m.rememberLocked(mf.key, releasedFile{id: id, gen: mf.gen})
 			drop = append(drop, mf.f)
 			if mf.hasWF {
 				drop = append(drop, mf.wf)
@@ -316,13 +337,13 @@ func (m *Table[F]) Release(ids []uint64) {
 	}
 }
 
-// rememberLocked records that id, of the file version key, was released.
+// rememberLocked records that rf, of the file version key, was released.
 // Precondition: m.mu is held.
-func (m *Table[F]) rememberLocked(key Key, id uint64) {
+func (m *Table[F]) rememberLocked(key Key, rf releasedFile) {
 	if _, ok := m.released[key]; !ok {
 		m.releasedOrder = append(m.releasedOrder, key)
 	}
-	m.released[key] = id
+	m.released[key] = rf
 	for len(m.releasedOrder) > maxReleased {
 		delete(m.released, m.releasedOrder[0])
 		m.releasedOrder = m.releasedOrder[1:]

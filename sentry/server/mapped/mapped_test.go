@@ -21,8 +21,8 @@ func TestTable(t *testing.T) {
 	v2 := Key{Dev: 1, Ino: 10, Size: 200, Mtime: 6}
 	a, b := &desc{refs: 1}, &desc{refs: 1}
 
-	id := m.Add(a, v1, false)
-	if again := m.Add(b, v1, true); again != id {
+	id, _ := m.Add(a, v1, false)
+	if again, _ := m.Add(b, v1, true); again != id {
 		t.Fatalf("same contents mapped twice: ids %d and %d", id, again)
 	}
 	if b.refs != 1 {
@@ -45,7 +45,7 @@ func TestTable(t *testing.T) {
 		t.Errorf("Changed except the writer's id = %v, want none", got)
 	}
 	c := &desc{refs: 1}
-	if got := m.Add(c, v2, false); got != id || c.refs != 0 {
+	if got, _ := m.Add(c, v2, false); got != id || c.refs != 0 {
 		t.Errorf("the new version mapped: id %d (refs %d), want %d (reference consumed)", got, c.refs, id)
 	}
 	if st, ok := m.StateOf(id); !ok || st.Refs != 3 || st.Size != 200 || !st.Writable {
@@ -59,7 +59,7 @@ func TestTable(t *testing.T) {
 		t.Errorf("Get of a released id: %v, want EBADF", err)
 	}
 	// The same unchanged file mapped again gets its old id back.
-	if got := m.Add(&desc{refs: 1}, v2, false); got != id {
+	if got, _ := m.Add(&desc{refs: 1}, v2, false); got != id {
 		t.Errorf("remapped: id %d, want the released %d", got, id)
 	}
 	if _, err := m.GetWritable(id); err != unix.EACCES {
@@ -67,5 +67,66 @@ func TestTable(t *testing.T) {
 	}
 	if len(changed) == 0 {
 		t.Error("no change reported")
+	}
+}
+
+// TestAddRelinkBumpsGen: a live id's gen moves when Add finds its file
+// changed by someone else (the key moved without Changed), and only
+// then; a released id comes back with its gen.
+func TestAddRelinkBumpsGen(t *testing.T) {
+	v1 := Key{Dev: 1, Ino: 10, Size: 100, Mtime: 5, Ctime: 5}
+	v2 := Key{Dev: 1, Ino: 10, Size: 100, Mtime: 6, Ctime: 6}  // this client's write
+	v3 := Key{Dev: 1, Ino: 10, Size: 100, Mtime: 7, Ctime: 7}  // another client's, same size
+	v1c := Key{Dev: 1, Ino: 10, Size: 100, Mtime: 5, Ctime: 8} // same mtime tick, ctime moved
+	other := Key{Dev: 1, Ino: 11, Size: 100, Mtime: 5, Ctime: 5}
+	type op struct {
+		do      string // "add", "changed", "release" (the first id, once)
+		key     Key
+		wantGen uint64
+		newID   bool // the add gets another id than the first add's
+	}
+	for _, tc := range []struct {
+		name string
+		ops  []op
+	}{
+		{"same version again", []op{{do: "add", key: v1}, {do: "add", key: v1}}},
+		{"another client's same-size write", []op{{do: "add", key: v1}, {do: "add", key: v3, wantGen: 1}}},
+		{"only ctime moved", []op{{do: "add", key: v1}, {do: "add", key: v1c, wantGen: 1}}},
+		{"this client's own write", []op{{do: "add", key: v1}, {do: "changed", key: v2}, {do: "add", key: v2}}},
+		{"another's write after this client's", []op{
+			{do: "add", key: v1}, {do: "changed", key: v2}, {do: "add", key: v3, wantGen: 1}}},
+		{"two foreign writes", []op{
+			{do: "add", key: v1}, {do: "add", key: v3, wantGen: 1}, {do: "add", key: v1c, wantGen: 2}}},
+		{"released and mapped again keeps its gen", []op{
+			{do: "add", key: v1}, {do: "add", key: v3, wantGen: 1},
+			{do: "release"}, {do: "release"}, {do: "add", key: v3, wantGen: 1}}},
+		{"released, changed meanwhile: a new id", []op{
+			{do: "add", key: v1}, {do: "release"}, {do: "add", key: v3, newID: true}}},
+		{"another file is not touched", []op{
+			{do: "add", key: v1}, {do: "add", key: other, newID: true}, {do: "add", key: v3, wantGen: 1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewTable[*desc](func(uint64) {})
+			var first uint64
+			for i, o := range tc.ops {
+				switch o.do {
+				case "add":
+					id, gen := m.Add(&desc{refs: 1}, o.key, false)
+					if i == 0 {
+						first = id
+					}
+					if (id != first) != o.newID {
+						t.Errorf("op %d: Add(%+v) = id %d, first id %d, want new id %v", i, o.key, id, first, o.newID)
+					}
+					if gen != o.wantGen {
+						t.Errorf("op %d: Add(%+v) = gen %d, want %d", i, o.key, gen, o.wantGen)
+					}
+				case "changed":
+					m.Changed(o.key, 0)
+				case "release":
+					m.Release([]uint64{first})
+				}
+			}
+		})
 	}
 }

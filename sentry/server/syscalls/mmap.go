@@ -71,7 +71,7 @@ func Mmap(c *kernel.Task) (int64, error) {
 		return 0, err
 	}
 	f.IncRef()
-	id := c.Kernel.Maps.Add(f, kernel.MappedKey(st), typ != mapPrivate && writable)
-	c.Reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable}}
+	id, gen := c.Kernel.Maps.Add(f, kernel.MappedKey(st), typ != mapPrivate && writable)
+	c.Reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable, FileGen: gen}}
 	return 0, nil
 }

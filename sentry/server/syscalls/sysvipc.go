@@ -391,9 +391,9 @@ func Shmat(c *kernel.Task) (int64, error) {
 		}
 		return 0, unix.ENOMEM
 	}
-	fid := c.Kernel.Maps.Add(f, kernel.MappedKey(st), true)
+	fid, gen := c.Kernel.Maps.Add(f, kernel.MappedKey(st), true)
 	c.Reply.Action = &sentrypb.Reply_ShmAttach{ShmAttach: &sentrypb.ShmAttachPlan{
-		FileId: fid, Size: st.Size, Shmid: id, Key: at.Key, Readonly: flags&linux.SHM_RDONLY != 0}}
+		FileId: fid, Size: st.Size, Shmid: id, Key: at.Key, Readonly: flags&linux.SHM_RDONLY != 0, FileGen: gen}}
 	return 0, nil
 }
 

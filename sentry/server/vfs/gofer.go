@@ -61,7 +61,9 @@ func (v *VFS) GoferStat(h uint64) (*goferpb.Stat, error) {
 // attribute cache (attrCache), for their size only (an O_APPEND write's
 // end, a PageWrite's clip): with a donated fd (goferclient/goferdonate.go) they are
 // its fstat, no gofer call, and the other fields may lack what only the
-// gofer adds.
+// gofer adds (set-id bits, an unlinked open file's link count), not the
+// times: a Rewrite reads the mtime it keeps so (package kernel's
+// mtimeBeforeRewrite).
 func (v *VFS) GoferSizeNow(h uint64) (*goferpb.Stat, error) {
 	ctx, cancel := v.RPCCtx()
 	defer cancel()

@@ -13,6 +13,12 @@
 // is mapped again makes the new mapping show the older data under do,
 // plans kept or not (the server keeps the file's id while the client
 // maps it, and the client its pages: a bug of its own).
+//
+// The role "holder" is a reader that keeps one mapping of the data from
+// each step to the next: the new step's mappings must show the new value
+// although the file is still mapped (the same server file, refreshed by
+// its gen: sentry/server/mapped), and so must the held one, which maps
+// the page cache as on Linux (its page was never written to).
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +79,8 @@ int main(int argc, char **argv) {
 	const char *dir = argv[2];
 	int n = atoi(argv[3]);
 	int writer = strcmp(argv[1], "writer") == 0;
+	int holder = strcmp(argv[1], "holder") == 0;
+	char *held = NULL;
 	int data = openat_dir(dir, "data", writer ? O_WRONLY : O_RDONLY);
 	int flag = openat_dir(dir, "flag", writer ? O_WRONLY : O_RDONLY);
 	int ack = openat_dir(dir, "ack", writer ? O_RDONLY : O_WRONLY);
@@ -105,8 +113,19 @@ int main(int argc, char **argv) {
 					return 1;
 				}
 			}
-			for (int j = 0; j < 2; j++)
-				munmap(m[j], 4096);
+			if (held != NULL && strncmp(held, expect, strlen(expect)) != 0) {
+				printf("stale held mapping at step %d: %.10s\n", i, held);
+				return 1;
+			}
+			if (held != NULL)
+				munmap(held, 4096);
+			held = NULL;
+			for (int j = 0; j < 2; j++) {
+				if (holder && j == 0)
+					held = m[j];
+				else
+					munmap(m[j], 4096);
+			}
 			put(ack, want);
 		}
 	}

@@ -1,0 +1,334 @@
+package transport
+
+import (
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// A hand-written decoder for the server's hot message: a ClientMessage
+// whose posted_calls are plain system calls (a loop of 4 KiB writes
+// behind, owned or not). proto.Unmarshal gives each such call six allocations (the
+// Call, its oneof wrapper, the Syscall, its arguments, its inputs' slice
+// and Region) and copies its bytes; decodeCall gives it one, and its
+// bytes of at least aliasMinData stay in the frame buffer. Anything it
+// does not know (another field, another wire type, a Syscall that
+// appears twice and would be merged) is decoded by proto.Unmarshal, so
+// the result is always proto.Unmarshal's (FuzzDecodeClientMessage).
+//
+// Ownership of the frame buffer. frameReader.next returns a buffer it
+// reuses for the next frame; a Region that aliases it would then see the
+// next frame's bytes while its call, queued or held by a plan of writes
+// ahead, is still to run. So a frame whose decoding aliased it is given
+// away with the message (frameReader.readClientMessage drops its
+// buffer: the next frame gets a new one) and lives as long as the GC
+// sees a Region in it.
+
+// aliasMinData is the least Region.data that is left in the frame
+// buffer rather than copied: a smaller one would pin a frame buffer (and
+// cost the next frame a new one) to save a small copy.
+const aliasMinData = 512
+
+// clientMessagePostedCalls is ClientMessage.posted_calls's field number.
+const clientMessagePostedCalls = 410
+
+// Field numbers decodeCall knows (sentry.proto): a Syscall's scalars
+// (not its optional, string, bytes or message fields but its inputs).
+const (
+	callSeq     = 1
+	callTid     = 2
+	callSyscall = 3
+
+	syscallSysno            = 1
+	syscallArgs             = 2
+	syscallInputs           = 3
+	syscallNoNewPrivs       = 210
+	syscallPendingSignals   = 220
+	syscallCallGen          = 221
+	syscallPosted           = 240
+	syscallLeaseWanted      = 360
+	syscallPathLeaseWanted  = 422
+	syscallReplyCanWait     = 501
+	syscallOwnedWrite       = 553
+	syscallOwnedWanted      = 555
+	syscallOpenDataWanted   = 563
+	syscallDirListingWanted = 564
+	syscallListingAhead     = 580
+	syscallPipeAheadWanted  = 600
+	syscallPipeConsumed     = 601
+
+	regionAddr = 1
+	regionData = 2
+)
+
+// elementRecursionLimit is proto.Unmarshal's recursion limit for a
+// posted call decoded alone: one level less than the ClientMessage that
+// holds it would leave it.
+const elementRecursionLimit = protowire.DefaultRecursionLimit - 1
+
+// decodeClientMessage decodes b into cm as proto.Unmarshal(b, cm) does,
+// and reports whether some Region.data of cm aliases b (b must then
+// stay as it is while cm is used).
+func decodeClientMessage(b []byte, cm *pb.ClientMessage) (aliased bool, err error) {
+	// The fields other than posted_calls, in order: one run of b
+	// (aliased) or several (copied).
+	var rest []byte
+	restStart, restEnd, runs, calls := 0, 0, 0, 0
+	for off := 0; off < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		if n < 0 {
+			return false, proto.Unmarshal(b, cm)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[off+n:])
+		if m < 0 {
+			return false, proto.Unmarshal(b, cm)
+		}
+		end := off + n + m
+		if num == clientMessagePostedCalls && typ == protowire.BytesType {
+			calls++
+		} else {
+			switch {
+			case runs == 0:
+				restStart, restEnd, runs = off, end, 1
+			case restEnd == off && rest == nil:
+				restEnd = end
+			default:
+				if rest == nil {
+					rest = append([]byte(nil), b[restStart:restEnd]...)
+				}
+				rest = append(rest, b[off:end]...)
+				runs++
+			}
+		}
+		off = end
+	}
+	if calls == 0 {
+		return false, proto.Unmarshal(b, cm)
+	}
+	if rest == nil {
+		rest = b[restStart:restEnd]
+	}
+	// proto.Unmarshal resets cm first; so, with no other field, must we.
+	if len(rest) > 0 {
+		if err := proto.Unmarshal(rest, cm); err != nil {
+			return false, err
+		}
+	} else {
+		proto.Reset(cm)
+	}
+	posted := make([]*pb.Call, 0, calls)
+	for off := 0; off < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		off += n
+		if num != clientMessagePostedCalls || typ != protowire.BytesType {
+			off += protowire.ConsumeFieldValue(num, typ, b[off:])
+			continue
+		}
+		v, m := protowire.ConsumeBytes(b[off:])
+		off += m
+		c, al := decodeCall(v)
+		if c == nil {
+			c = new(pb.Call)
+			if err := (proto.UnmarshalOptions{RecursionLimit: elementRecursionLimit}).Unmarshal(v, c); err != nil {
+				proto.Reset(cm)
+				return false, err
+			}
+		}
+		aliased = aliased || al
+		posted = append(posted, c)
+	}
+	cm.PostedCalls = posted
+	return aliased, nil
+}
+
+// plainCall is a system call's Call decoded in one allocation.
+type plainCall struct {
+	call   pb.Call
+	op     pb.Call_Syscall
+	sc     pb.Syscall
+	region pb.Region
+	inputs [1]*pb.Region
+	args   [6]uint64
+}
+
+// decodeCall decodes a Call that holds a plain system call (the fields
+// named above, each message once), or returns nil for proto.Unmarshal
+// to decode. aliased says a Region's data aliases b.
+func decodeCall(b []byte) (c *pb.Call, aliased bool) {
+	p := new(plainCall)
+	sawSyscall := false
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, false
+		}
+		b = b[n:]
+		switch {
+		case num == callSeq && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return nil, false
+			}
+			p.call.Seq, b = v, b[m:]
+		case num == callTid && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return nil, false
+			}
+			p.call.Tid, b = int32(v), b[m:]
+		case num == callSyscall && typ == protowire.BytesType && !sawSyscall:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return nil, false
+			}
+			var ok bool
+			if aliased, ok = p.decodeSyscall(v); !ok {
+				return nil, false
+			}
+			sawSyscall, b = true, b[m:]
+		default:
+			return nil, false
+		}
+	}
+	if sawSyscall {
+		p.op.Syscall = &p.sc
+		p.call.Op = &p.op
+	}
+	return &p.call, aliased
+}
+
+// decodeSyscall decodes b into p.sc if it holds only the fields
+// decodeCall knows, and reports whether it did and whether a Region's
+// data aliases b.
+func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
+	args := p.args[:0]
+	inputs := p.inputs[:0]
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false, false
+		}
+		b = b[n:]
+		if num == syscallInputs && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return false, false
+			}
+			r := &p.region
+			if len(inputs) > 0 {
+				r = new(pb.Region)
+			}
+			al, ok := decodeRegion(v, r)
+			if !ok {
+				return false, false
+			}
+			aliased = aliased || al
+			inputs, b = append(inputs, r), b[m:]
+			continue
+		}
+		if num == syscallArgs && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return false, false
+			}
+			for len(v) > 0 {
+				a, k := protowire.ConsumeVarint(v)
+				if k < 0 {
+					return false, false
+				}
+				args, v = append(args, a), v[k:]
+			}
+			b = b[m:]
+			continue
+		}
+		if typ != protowire.VarintType {
+			return false, false
+		}
+		v, m := protowire.ConsumeVarint(b)
+		if m < 0 {
+			return false, false
+		}
+		b = b[m:]
+		switch num {
+		case syscallSysno:
+			p.sc.Sysno = int32(v)
+		case syscallArgs:
+			args = append(args, v)
+		case syscallPendingSignals:
+			p.sc.PendingSignals = v
+		case syscallCallGen:
+			p.sc.CallGen = v
+		case syscallNoNewPrivs:
+			p.sc.NoNewPrivs = protowire.DecodeBool(v)
+		case syscallPosted:
+			p.sc.Posted = protowire.DecodeBool(v)
+		case syscallLeaseWanted:
+			p.sc.LeaseWanted = protowire.DecodeBool(v)
+		case syscallPathLeaseWanted:
+			p.sc.PathLeaseWanted = protowire.DecodeBool(v)
+		case syscallReplyCanWait:
+			p.sc.ReplyCanWait = protowire.DecodeBool(v)
+		case syscallOwnedWrite:
+			p.sc.OwnedWrite = protowire.DecodeBool(v)
+		case syscallOwnedWanted:
+			p.sc.OwnedWanted = protowire.DecodeBool(v)
+		case syscallOpenDataWanted:
+			p.sc.OpenDataWanted = protowire.DecodeBool(v)
+		case syscallDirListingWanted:
+			p.sc.DirListingWanted = protowire.DecodeBool(v)
+		case syscallListingAhead:
+			p.sc.ListingAhead = uint32(v)
+		case syscallPipeAheadWanted:
+			p.sc.PipeAheadWanted = protowire.DecodeBool(v)
+		case syscallPipeConsumed:
+			p.sc.PipeConsumed = protowire.DecodeBool(v)
+		default:
+			return false, false
+		}
+	}
+	// As proto.Unmarshal leaves them: nil when none came.
+	if len(args) > 0 {
+		p.sc.Args = args
+	}
+	if len(inputs) > 0 {
+		p.sc.Inputs = inputs
+	}
+	return aliased, true
+}
+
+// decodeRegion decodes b into r if it holds only addr and data, and
+// reports whether it did and whether r.Data aliases b.
+func decodeRegion(b []byte, r *pb.Region) (aliased, ok bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false, false
+		}
+		b = b[n:]
+		switch {
+		case num == regionAddr && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return false, false
+			}
+			r.Addr, b = v, b[m:]
+		case num == regionData && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return false, false
+			}
+			// The last one wins, as in proto.Unmarshal; a copy is
+			// never shared with the frame buffer.
+			if len(v) >= aliasMinData {
+				r.Data, aliased = v[:len(v):len(v)], true
+			} else {
+				r.Data, aliased = append([]byte{}, v...), false
+			}
+			b = b[m:]
+		default:
+			return false, false
+		}
+	}
+	return aliased, true
+}

@@ -1,0 +1,305 @@
+package transport
+
+import (
+	"bytes"
+	"testing"
+	"unsafe"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// postedWrite returns a posted write call of data, as sentry/client
+// posts one.
+func postedWrite(seq uint64, data []byte) *pb.Call {
+	return &pb.Call{Seq: seq, Tid: 7, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
+		Sysno: 1, Args: []uint64{5, 0x700000, uint64(len(data)), 0, 0, 0},
+		Inputs: []*pb.Region{{Addr: 0x700000, Data: data}},
+		Posted: true, ReplyCanWait: true, CallGen: 3, PendingSignals: 1 << 9,
+	}}}
+}
+
+func mustMarshal(t testing.TB, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// page returns n bytes of letters from c on.
+func page(n int, c byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = c + byte(i%26)
+	}
+	return b
+}
+
+// decodeCases are ClientMessages' encodings, each with whether
+// decodeClientMessage leaves some Region.data in the frame and how many
+// of its posted calls it decodes itself (the others: proto.Unmarshal).
+func decodeCases(t testing.TB) []struct {
+	name    string
+	b       []byte
+	aliased bool
+	plain   int
+} {
+	writes := &pb.ClientMessage{}
+	for i := range 4 {
+		writes.PostedCalls = append(writes.PostedCalls, postedWrite(uint64(i+1), page(4096, 'a')))
+	}
+	withCall := proto.Clone(writes).(*pb.ClientMessage)
+	withCall.Msg = &pb.ClientMessage_Call{Call: &pb.Call{Seq: 9, Tid: 7, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 39}}}}
+	withCall.ChannelBatches = 2
+	small := &pb.ClientMessage{PostedCalls: []*pb.Call{postedWrite(1, []byte("hello\n")), postedWrite(2, nil)}}
+	other := &pb.ClientMessage{PostedCalls: []*pb.Call{
+		postedWrite(1, page(4096, 'a')),
+		{Seq: 2, Tid: 7, Op: &pb.Call_FileRelease{FileRelease: &pb.FileRelease{}}},
+		{Seq: 3, Tid: 7, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 257, ListingPath: "/tmp"}}},
+	}}
+	twoRegions := &pb.ClientMessage{PostedCalls: []*pb.Call{{Seq: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
+		Sysno: 20, Inputs: []*pb.Region{{Addr: 1, Data: page(600, 'a')}, {Addr: 2, Data: []byte("x")}, {Addr: 3, Data: page(700, 'k')}}}}}}}
+	noOp := &pb.ClientMessage{PostedCalls: []*pb.Call{{Seq: 4}, {}}}
+	flags := &pb.ClientMessage{PostedCalls: []*pb.Call{postedWrite(1, page(4096, 'a')), {Seq: 2, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
+		Sysno: 0, NoNewPrivs: true, LeaseWanted: true, PathLeaseWanted: true, OwnedWrite: true, OwnedWanted: true,
+		OpenDataWanted: true, DirListingWanted: true, ListingAhead: 7, PipeAheadWanted: true, PipeConsumed: true}}}}}
+	owned := proto.Clone(writes).(*pb.ClientMessage)
+	for _, c := range owned.PostedCalls {
+		c.GetSyscall().OwnedWrite = true
+	}
+	installFD := int32(3)
+	optional := &pb.ClientMessage{PostedCalls: []*pb.Call{{Seq: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 2, InstallFd: &installFD}}}}}
+
+	// Encodings proto.Marshal does not make, but proto.Unmarshal takes.
+	call := mustMarshal(t, postedWrite(1, page(4096, 'a')))
+	cm := func(calls ...[]byte) []byte {
+		var b []byte
+		for _, c := range calls {
+			b = protowire.AppendTag(b, clientMessagePostedCalls, protowire.BytesType)
+			b = protowire.AppendBytes(b, c)
+		}
+		return b
+	}
+	sc := func(fields []byte) []byte {
+		b := protowire.AppendTag(nil, callSeq, protowire.VarintType)
+		b = protowire.AppendVarint(b, 5)
+		b = protowire.AppendTag(b, callSyscall, protowire.BytesType)
+		return protowire.AppendBytes(b, fields)
+	}
+	varint := func(b []byte, num protowire.Number, v uint64) []byte {
+		return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), v)
+	}
+	// Unpacked arguments, a repeated sysno (the last wins), a bool of 2.
+	unpacked := varint(varint(varint(varint(nil, syscallArgs, 4), syscallArgs, 5), syscallSysno, 3), syscallSysno, 1)
+	unpacked = varint(unpacked, syscallPosted, 2)
+	// The Syscall twice: proto merges them.
+	merged := append(append([]byte(nil), call...), sc(varint(nil, syscallArgs, 8))...)
+	// The posted_calls' field as a varint: an unknown field.
+	wrongType := varint(cm(call), clientMessagePostedCalls, 3)
+	// Two Data in one Region: the last wins.
+	region := protowire.AppendBytes(protowire.AppendTag(nil, regionData, protowire.BytesType), page(1000, 'a'))
+	region = protowire.AppendBytes(protowire.AppendTag(region, regionData, protowire.BytesType), []byte("short"))
+	lastData := protowire.AppendBytes(protowire.AppendTag(nil, syscallInputs, protowire.BytesType), region)
+	// A heartbeat between two posted calls: the rest in two runs.
+	hb := mustMarshal(t, &pb.ClientMessage{Msg: &pb.ClientMessage_Heartbeat{Heartbeat: &pb.Heartbeat{}}, ChannelCallFollows: true})
+	split := append(append(cm(call), hb...), cm(call)...)
+	split = varint(split, 544, 1)
+
+	return []struct {
+		name    string
+		b       []byte
+		aliased bool
+		plain   int
+	}{
+		{"posted writes", mustMarshal(t, writes), true, 4},
+		{"posted writes and a call", mustMarshal(t, withCall), true, 4},
+		{"small data copied", mustMarshal(t, small), false, 2},
+		{"other calls", mustMarshal(t, other), true, 1},
+		{"regions", mustMarshal(t, twoRegions), true, 1},
+		{"no op", mustMarshal(t, noOp), false, 0}, // by hand, but isPlain cannot tell
+		{"every flag", mustMarshal(t, flags), true, 2},
+		{"owned writes", mustMarshal(t, owned), true, 4},
+		{"an optional field", mustMarshal(t, optional), false, 0},
+		{"no posted calls", hb, false, 0},
+		{"empty", nil, false, 0},
+		{"unpacked args", cm(sc(unpacked)), false, 1},
+		{"syscall twice", cm(merged), false, 0},
+		{"posted_calls as a varint", wrongType, true, 1},
+		{"the last data", cm(sc(lastData)), false, 1},
+		{"rest in runs", split, true, 2},
+		{"truncated", cm(call)[:100], false, 0},
+		{"truncated call", cm(call[:100]), false, 0},
+		{"bad packed args", cm(sc(protowire.AppendBytes(protowire.AppendTag(nil, syscallArgs, protowire.BytesType), []byte{0x80}))), false, 0},
+	}
+}
+
+// TestDecodeClientMessage decodes each case as proto.Unmarshal does,
+// by hand where it says so, and leaves only long data in the frame.
+func TestDecodeClientMessage(t *testing.T) {
+	for _, tc := range decodeCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			want := new(pb.ClientMessage)
+			werr := proto.Unmarshal(tc.b, want)
+			frame := append([]byte(nil), tc.b...)
+			got := &pb.ClientMessage{ChannelBatches: 99} // reset first, as by proto.Unmarshal
+			aliased, err := decodeClientMessage(frame, got)
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("error %v, proto.Unmarshal's %v", err, werr)
+			}
+			if err != nil {
+				return
+			}
+			if !proto.Equal(got, want) {
+				t.Fatalf("decoded %v, proto.Unmarshal gives %v", got, want)
+			}
+			if aliased != tc.aliased {
+				t.Errorf("aliased %v, want %v", aliased, tc.aliased)
+			}
+			plain := 0
+			for _, c := range got.PostedCalls {
+				if isPlain(c) {
+					plain++
+				}
+			}
+			if plain != tc.plain {
+				t.Errorf("%d calls decoded by hand, want %d", plain, tc.plain)
+			}
+			// Data shorter than aliasMinData is copied: the frame's
+			// reuse leaves it.
+			for i := range frame {
+				frame[i] = 0xff
+			}
+			for _, c := range got.PostedCalls {
+				for _, r := range c.GetSyscall().GetInputs() {
+					if len(r.Data) < aliasMinData && bytes.Contains(r.Data, []byte{0xff}) {
+						t.Errorf("a copied Region's data %q changed with the frame", r.Data)
+					}
+				}
+			}
+		})
+	}
+}
+
+// isPlain says c, a system call's, was decoded by decodeCall: its
+// Syscall is in the plainCall that holds it (addresses compared as
+// integers: c may be proto.Unmarshal's, no plainCall).
+func isPlain(c *pb.Call) bool {
+	sc := c.GetSyscall()
+	return sc != nil && uintptr(unsafe.Pointer(c))+unsafe.Offsetof(plainCall{}.sc) == uintptr(unsafe.Pointer(sc))
+}
+
+// TestReadClientMessageAliases reads two frames of posted writes through
+// one frameReader: the first message's data, left in its frame, stays
+// its own while the second is read (the reader took a new buffer), and
+// a frame without aliased data keeps the reader's buffer.
+func TestReadClientMessageAliases(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		size     int
+		keepsBuf bool
+	}{
+		{"4 KiB writes", 4096, false},
+		{"512 B writes", aliasMinData, false},
+		{"small writes", aliasMinData - 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var wire []byte
+			var msgs []*pb.ClientMessage
+			for i := range 3 {
+				m := &pb.ClientMessage{PostedCalls: []*pb.Call{postedWrite(uint64(2*i+1), page(tc.size, byte('a'+i))), postedWrite(uint64(2*i+2), page(tc.size, byte('A'+i)))}}
+				msgs = append(msgs, m)
+				var err error
+				if wire, err = appendFrame(wire, m, MaxMessageSize); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fr := newFrameReader(bytes.NewReader(wire), MaxMessageSize)
+			var got []*pb.ClientMessage
+			for range msgs {
+				m := new(pb.ClientMessage)
+				if err := fr.readClientMessage(m); err != nil {
+					t.Fatal(err)
+				}
+				if kept := cap(fr.buf) > 0; kept != tc.keepsBuf {
+					t.Errorf("the reader kept its buffer: %v, want %v", kept, tc.keepsBuf)
+				}
+				got = append(got, m)
+			}
+			for i := range msgs {
+				if !proto.Equal(got[i], msgs[i]) {
+					t.Errorf("message %d changed after the frames after it were read", i)
+				}
+			}
+		})
+	}
+}
+
+// TestDecodeClientMessageAllocs counts the allocations of a frame of 32
+// posted 4 KiB writes: proto.Unmarshal makes 7 a call (its bytes
+// copied), decodeClientMessage one, and one slice for the frame.
+func TestDecodeClientMessageAllocs(t *testing.T) {
+	m := &pb.ClientMessage{}
+	for i := range 32 {
+		m.PostedCalls = append(m.PostedCalls, postedWrite(uint64(i+1), page(4096, 'a')))
+	}
+	b := mustMarshal(t, m)
+	for _, tc := range []struct {
+		name   string
+		decode func(*pb.ClientMessage) error
+		max    float64
+	}{
+		{"by hand", func(m *pb.ClientMessage) error { _, err := decodeClientMessage(b, m); return err }, 34},
+		{"proto.Unmarshal", func(m *pb.ClientMessage) error { return proto.Unmarshal(b, m) }, 32 * 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := testing.AllocsPerRun(50, func() {
+				if err := tc.decode(new(pb.ClientMessage)); err != nil {
+					t.Fatal(err)
+				}
+			})
+			t.Logf("%.0f allocations a frame of 32 posted writes", got)
+			if got > tc.max {
+				t.Errorf("%.0f allocations a frame of 32 posted writes, want at most %.0f", got, tc.max)
+			}
+		})
+	}
+}
+
+// FuzzDecodeClientMessage checks decodeClientMessage against
+// proto.Unmarshal: the same bytes decode to the same message, or both
+// fail; and a message decoded with no data aliased does not change when
+// the frame is overwritten.
+func FuzzDecodeClientMessage(f *testing.F) {
+	for _, tc := range decodeCases(f) {
+		f.Add(tc.b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := new(pb.ClientMessage)
+		werr := proto.Unmarshal(b, want)
+		frame := append([]byte(nil), b...)
+		got := new(pb.ClientMessage)
+		aliased, err := decodeClientMessage(frame, got)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("error %v, proto.Unmarshal's %v", err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if !proto.Equal(got, want) {
+			t.Fatalf("decoded %v, proto.Unmarshal gives %v", got, want)
+		}
+		if aliased {
+			return
+		}
+		for i := range frame {
+			frame[i] ^= 0xff
+		}
+		if !proto.Equal(got, want) {
+			t.Fatalf("not aliased, but changed with the frame: %v", got)
+		}
+	})
+}
