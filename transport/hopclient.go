@@ -140,6 +140,7 @@ func (c *StreamConn) foldChannelReply(r *pb.Reply, st HopStamp) error {
 			return ErrConnDead
 		}
 		if c.hop.sockDone >= st.Sockets && c.hop.chanDone == st.Channels {
+			c.beginDispatchLocked() // c.err is nil
 			break
 		}
 		if c.hop.sockDone < st.Sockets && !c.reading {
@@ -168,6 +169,7 @@ func (c *StreamConn) foldChannelReply(r *pb.Reply, st HopStamp) error {
 		c.opts.OnReply(r)
 	}
 	c.mu.Lock()
+	c.endDispatchLocked()
 	c.hop.folding = false
 	c.hop.chanDone++
 	c.hopWakeLocked()
