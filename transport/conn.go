@@ -824,9 +824,6 @@ func (c *StreamConn) receive(done func(*pb.ServerMessage) bool) {
 			return
 		}
 		c.dispatch(m)
-		c.mu.Lock()
-		c.endDispatchLocked()
-		c.mu.Unlock()
 		c.socketDispatched()
 		if done(m) {
 			return

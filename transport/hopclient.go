@@ -88,9 +88,11 @@ func (c *StreamConn) awaitChannelReplies(n uint64) bool {
 	return c.err == nil
 }
 
-// socketDispatched counts a dispatched socket message.
+// socketDispatched counts a dispatched socket message and ends its
+// dispatch (beginDispatchLocked).
 func (c *StreamConn) socketDispatched() {
 	c.mu.Lock()
+	c.endDispatchLocked()
 	c.hop.sockDone++
 	c.hopWakeLocked()
 	c.mu.Unlock()
