@@ -305,6 +305,15 @@ type StreamConn struct {
 	repliedWaited bool
 	// recvDoneClosed records that recvDone is closed. Protected by mu.
 	recvDoneClosed bool
+	// dispatching counts the messages being dispatched (a socket
+	// message, a channel reply's fold; beginDispatchLocked), and
+	// pendingFailed says fail ran meanwhile: the calls of pending are
+	// failed when the last such message was dispatched whole
+	// (endDispatchLocked), not in its middle, so that a message's
+	// replies and the state records it carries are handed on together.
+	// Protected by mu.
+	dispatching   int
+	pendingFailed bool
 
 	// token tells a waiting Await that the read token was released (a
 	// hint: it may find the token taken again). Capacity 1.
@@ -729,11 +738,10 @@ func (c *StreamConn) fail(err error) {
 	// done first: a caller woken by its channel's closing must find the
 	// connection dead.
 	close(c.done)
-	for seq, ch := range c.pending {
-		if ch != noReceiver {
-			close(ch)
-		}
-		delete(c.pending, seq)
+	if c.dispatching > 0 {
+		c.pendingFailed = true
+	} else {
+		c.failPendingLocked()
 	}
 	if !c.reading {
 		c.closeRecvDoneLocked()
@@ -745,6 +753,50 @@ func (c *StreamConn) fail(err error) {
 	// Outside mu: closing may wait on the wire's own goroutines; it makes
 	// the token holder's receive fail.
 	c.w.close()
+}
+
+// failPendingLocked forgets the calls in flight, waking their callers
+// with ErrConnDead (a posted call's reply reaches nobody once forgotten:
+// the caller's recovery re-sends it). Precondition: c.mu is held and
+// c.err is set.
+func (c *StreamConn) failPendingLocked() {
+	for seq, ch := range c.pending {
+		if ch != noReceiver {
+			close(ch)
+		}
+		delete(c.pending, seq)
+	}
+}
+
+// beginDispatchLocked starts the dispatch of a message that arrived, or
+// reports false if the connection died before it (the message is then
+// dropped whole: its calls stay in flight). A message is dispatched
+// whole or not at all: the server sends the records of what a batch of
+// posted calls changed once, after the batch's replies, in the frame
+// that carries them (StateBefore, a StateUpdate push, a channel reply's
+// state), so a frame whose replies were dropped half way by a
+// concurrent fail (a send's error, the heartbeat, Close) while its
+// records were folded would leave the caller's replay log with the
+// effects of calls it still holds in flight and re-sends (a posted
+// close's fd gone, then the re-sent copy from it failing with EBADF).
+// Precondition: c.mu is held.
+func (c *StreamConn) beginDispatchLocked() bool {
+	if c.err != nil {
+		return false
+	}
+	c.dispatching++
+	return true
+}
+
+// endDispatchLocked ends a dispatch beginDispatchLocked started, failing
+// the calls in flight if the connection died meanwhile and no other
+// message is being dispatched. Precondition: c.mu is held.
+func (c *StreamConn) endDispatchLocked() {
+	c.dispatching--
+	if c.dispatching == 0 && c.pendingFailed {
+		c.pendingFailed = false
+		c.failPendingLocked()
+	}
 }
 
 // receive is run by the holder of the read token: it receives and
@@ -763,6 +815,12 @@ func (c *StreamConn) receive(done func(*pb.ServerMessage) bool) {
 		}
 		c.heard.Store(true)
 		if !c.awaitChannelReplies(m.GetChannelReplies()) {
+			return
+		}
+		c.mu.Lock()
+		ok := c.beginDispatchLocked()
+		c.mu.Unlock()
+		if !ok {
 			return
 		}
 		c.dispatch(m)

@@ -55,7 +55,11 @@
 // FeatureChannelPosted) are dispatched, merged in seq order, before the
 // message that carries them (dispatchPosted), then the records the
 // frame carries before its message (ServerMessage.state_before,
-// FeatureStateBefore), as a StateUpdate push. The Hello says how long
+// FeatureStateBefore), as a StateUpdate push. A frame (a socket
+// message, a channel reply) is dispatched whole or not at all: a
+// connection that dies meanwhile forgets its calls in flight once the
+// frame is (beginDispatchLocked), as the server's records of a batch
+// follow its replies. The Hello says how long
 // the server may hold the replies of posted calls marked
 // Syscall.reply_can_wait past their batch's end (Options.ReplyLinger).
 // Received counts what the socket brought (counts.go).

@@ -88,9 +88,11 @@ func (c *StreamConn) awaitChannelReplies(n uint64) bool {
 	return c.err == nil
 }
 
-// socketDispatched counts a dispatched socket message.
+// socketDispatched counts a dispatched socket message and ends its
+// dispatch (beginDispatchLocked).
 func (c *StreamConn) socketDispatched() {
 	c.mu.Lock()
+	c.endDispatchLocked()
 	c.hop.sockDone++
 	c.hopWakeLocked()
 	c.mu.Unlock()
@@ -140,6 +142,7 @@ func (c *StreamConn) foldChannelReply(r *pb.Reply, st HopStamp) error {
 			return ErrConnDead
 		}
 		if c.hop.sockDone >= st.Sockets && c.hop.chanDone == st.Channels {
+			c.beginDispatchLocked() // c.err is nil
 			break
 		}
 		if c.hop.sockDone < st.Sockets && !c.reading {
@@ -168,6 +171,7 @@ func (c *StreamConn) foldChannelReply(r *pb.Reply, st HopStamp) error {
 		c.opts.OnReply(r)
 	}
 	c.mu.Lock()
+	c.endDispatchLocked()
 	c.hop.folding = false
 	c.hop.chanDone++
 	c.hopWakeLocked()

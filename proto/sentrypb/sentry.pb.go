@@ -9193,10 +9193,13 @@ type FileState struct {
 	// with, kept for its next fsync, fdatasync, waited write or close
 	// (0: none).
 	WriteError int32 `protobuf:"varint,466,opt,name=write_error,json=writeError,proto3" json:"write_error,omitempty"`
-	// ino is the inode number of a GOFER description's file when
-	// file_handle is empty (a file of do's overlay, which gives no
-	// handles): the client knows the descriptions and mappings of one file
-	// by it, as by file_handle (0: not known).
+	// ino is the inode number of a GOFER description's file (the gofer's,
+	// the same across a server restart; 0: not known). When file_handle is
+	// empty (a file of do's overlay, which gives no handles) the client
+	// knows the descriptions and mappings of one file by it, as by
+	// file_handle; it always tells the file of a posted write, which a
+	// lease ahead's reads wait for only if it is theirs (ReadLease.ino).
+	// Servers before session 26 set it only without a file_handle.
 	Ino           uint64 `protobuf:"varint,462,opt,name=ino,proto3" json:"ino,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -10524,7 +10527,15 @@ type ReadLease struct {
 	// Any other change of the file, an open of it by anyone (this client's
 	// other descriptions included) and its expiry end it as a read lease
 	// ends; the release of file ends it with no revocation.
-	Owned         bool `protobuf:"varint,553,opt,name=owned,proto3" json:"owned,omitempty"`
+	Owned bool `protobuf:"varint,553,opt,name=owned,proto3" json:"owned,omitempty"`
+	// ino names a lease ahead's file (AheadLeases) by its inode number as
+	// its descriptions' FileState.ino does (the gofer's: the same across a
+	// server restart): the client knows by it whether a posted write
+	// without a reply may be to the file (a copy into another file holds
+	// no read of it back). 0 on other leases, whose description names the
+	// file. (506 was a gofer handle naming it: not used, a handle alone
+	// does not tell a write's file.)
+	Ino           uint64 `protobuf:"varint,507,opt,name=ino,proto3" json:"ino,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10627,6 +10638,13 @@ func (x *ReadLease) GetOwned() bool {
 		return x.Owned
 	}
 	return false
+}
+
+func (x *ReadLease) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
+	}
+	return 0
 }
 
 // PathLease says that the answer of the path call whose reply carries it
@@ -12074,7 +12092,7 @@ const file_sentry_proto_rawDesc = "" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04data\x18\x05 \x01(\fR\x04data\"\xe8\x01\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"\xfb\x01\n" +
 	"\tReadLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x14\n" +
@@ -12086,7 +12104,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x15\n" +
 	"\x06ttl_ms\x18\b \x01(\rR\x05ttlMs\x12\x16\n" +
 	"\x06attach\x18\t \x01(\bR\x06attach\x12\x15\n" +
-	"\x05owned\x18\xa9\x04 \x01(\bR\x05owned\"\xef\x03\n" +
+	"\x05owned\x18\xa9\x04 \x01(\bR\x05owned\x12\x11\n" +
+	"\x03ino\x18\xfb\x03 \x01(\x04R\x03ino\"\xef\x03\n" +
 	"\tPathLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x15\n" +

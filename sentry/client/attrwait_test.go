@@ -64,44 +64,44 @@ func TestAnswerOfOlderFile(t *testing.T) {
 		{"nothing in flight", func(rc *readCache, keep func()) { keep() }, true, true},
 		{"attributes of a file created after", func(rc *readCache, keep func()) {
 			keep()
-			rc.postBegin(fileAttrsChange, "", rc.creationSent())
+			rc.postBegin(fileAttrsChange, "", 0, rc.creationSent())
 		}, true, true},
 		{"attributes of a file created before", func(rc *readCache, keep func()) {
 			born := rc.creationSent()
 			keep()
-			rc.postBegin(fileAttrsChange, "", born)
+			rc.postBegin(fileAttrsChange, "", 0, born)
 		}, false, false},
 		{"attributes of files created after and before", func(rc *readCache, keep func()) {
 			born := rc.creationSent()
 			keep()
-			rc.postBegin(fileAttrsChange, "", rc.creationSent())
-			rc.postBegin(fileAttrsChange, "", born)
+			rc.postBegin(fileAttrsChange, "", 0, rc.creationSent())
+			rc.postBegin(fileAttrsChange, "", 0, born)
 		}, false, false},
 		{"the change of the one created before answered", func(rc *readCache, keep func()) {
 			born := rc.creationSent()
 			keep()
-			rc.postBegin(fileAttrsChange, "", rc.creationSent())
-			rc.postEnd(rc.postBegin(fileAttrsChange, "", born))
+			rc.postBegin(fileAttrsChange, "", 0, rc.creationSent())
+			rc.postEnd(rc.postBegin(fileAttrsChange, "", 0, born))
 		}, true, true},
 		{"attributes of a file not known by its creation", func(rc *readCache, keep func()) {
 			keep()
-			rc.postBegin(fileAttrsChange, "", 0)
+			rc.postBegin(fileAttrsChange, "", 0, 0)
 		}, false, false},
 		{"attributes of a file that may be a directory", func(rc *readCache, keep func()) {
 			keep()
-			rc.postBegin(attrsChange, "", rc.creationSent())
+			rc.postBegin(attrsChange, "", 0, rc.creationSent())
 		}, false, false},
 		{"data of a file created after", func(rc *readCache, keep func()) {
 			keep()
-			rc.postBegin(dataChange, createdHandleOf(provisionalDesc|1), rc.creationSent())
+			rc.postBegin(dataChange, createdHandleOf(provisionalDesc|1), 0, rc.creationSent())
 		}, true, true},
 		{"data of a file of a known handle", func(rc *readCache, keep func()) {
 			keep()
-			rc.postBegin(dataChange, "handle", 0)
+			rc.postBegin(dataChange, "handle", 0, 0)
 		}, false, true},
 		{"data of a file not known", func(rc *readCache, keep func()) {
 			keep()
-			rc.postBegin(dataChange, "", rc.creationSent())
+			rc.postBegin(dataChange, "", 0, rc.creationSent())
 		}, false, true},
 	}
 	const dir = "/src/d2"

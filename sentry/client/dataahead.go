@@ -32,6 +32,18 @@ import (
 // and sendfiles are answered (and a sendfile into a pipe or a file
 // written behind posted, sendfile.go) without a round trip.
 //
+// The lease names its file by its inode number as the file's
+// descriptions' records do (ReadLease.ino, FileState.ino: the gofer's,
+// the same across a server restart), and the open's description takes
+// it as its pipeFile.ino. A read from a lease waits while a posted write
+// may be to its file (readCache.dataPostedToLocked): when every write in
+// flight knows its file's number, only writes to that file (cat f* > f0)
+// hold it back; else any does, and `cat f* > out` waited at the end of
+// each file for its copy into out. Not by gofer handle: a posted
+// creation's writes count under a handle of their own until its reply.
+// A recovery drops the leases ahead (dropAll) before the new server's
+// calls bring any, and a grant from a call sent before it is refused.
+//
 // Coherence: the lstat answer's leases say the path names the inode
 // (the open opens it), the read lease says what the inode holds; the
 // server revokes either before the reply of any change, as for any
@@ -70,6 +82,13 @@ type aheadSource struct {
 
 // inodeKey names an inode as a struct stat does.
 type inodeKey struct{ dev, ino uint64 }
+
+// aheadLease is a lease ahead (readCache.byInode): its id, and its
+// file's inode number as the file's descriptions' records name it
+// (ReadLease.ino; 0: not named).
+type aheadLease struct {
+	id, ino uint64
+}
 
 // noteAheadSource remembers that description desc's file was found by
 // the lstat answer of open key k's path in listing lst.
@@ -216,16 +235,16 @@ func (rc *readCache) grantAhead(ls []*pb.ReadLease, at leaseStamp) {
 			continue
 		}
 		if len(rc.byInode) >= maxAttached {
-			for k, id := range rc.byInode {
-				if rc.files[id] == nil {
+			for k, a := range rc.byInode {
+				if rc.files[a.id] == nil {
 					delete(rc.byInode, k)
 				}
 			}
 		}
 		if rc.byInode == nil {
-			rc.byInode = make(map[inodeKey]uint64)
+			rc.byInode = make(map[inodeKey]aheadLease)
 		}
-		rc.byInode[inodeKey{st.Dev, st.Ino}] = l.Id
+		rc.byInode[inodeKey{st.Dev, st.Ino}] = aheadLease{id: l.Id, ino: l.Ino}
 		rc.aheadGrants.Add(1)
 	}
 }
@@ -233,27 +252,32 @@ func (rc *readCache) grantAhead(ls []*pb.ReadLease, at leaseStamp) {
 // heldLocked says whether the client holds a live lease ahead on inode
 // k. Precondition: rc.mu.
 func (rc *readCache) heldLocked(k inodeKey) bool {
-	id, ok := rc.byInode[k]
+	a, ok := rc.byInode[k]
 	if !ok {
 		return false
 	}
-	f := rc.files[id]
+	f := rc.files[a.id]
 	return f != nil && rc.renewal.live(f.expires, time.Now())
 }
 
 // attachInode attaches description desc, which a posted open of inode
 // (dev, ino) just made, to the lease ahead the client holds on it, if
-// one.
-func (rc *readCache) attachInode(desc uint64, dev, ino uint64) {
+// one (ok), and returns the file's inode number as its descriptions'
+// records name it (0: the server named none), for the description's
+// pipeFile.ino.
+func (rc *readCache) attachInode(desc uint64, dev, ino uint64) (fileIno uint64, ok bool) {
 	if rc == nil {
-		return
+		return 0, false
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if id, ok := rc.byInode[inodeKey{dev, ino}]; ok && rc.files[id] != nil {
-		rc.attachLocked(desc, id)
-		rc.aheadUsed.Add(1)
+	a, ok := rc.byInode[inodeKey{dev, ino}]
+	if !ok || rc.files[a.id] == nil {
+		return 0, false
 	}
+	rc.attachLocked(desc, a.id)
+	rc.aheadUsed.Add(1)
+	return a.ino, true
 }
 
 // aheadCounts returns the leases ahead taken and the posted opens

@@ -106,7 +106,7 @@ func (pc *pathCache) madeDirReplied(rc *readCache, md *madeDir, ino uint64) {
 func (pc *pathCache) dirAttrsBegin(rc *readCache, md *madeDir) dirAttrsPosting {
 	// As any file's first: counted so all along, whatever the mkdir's
 	// reply does meanwhile.
-	d := dirAttrsPosting{dir: md, any: rc.postBegin(attrsChange, "", 0)}
+	d := dirAttrsPosting{dir: md, any: rc.postBegin(attrsChange, "", 0, 0)}
 	pc.mu.Lock()
 	switch {
 	case md.replied && md.ino != 0:
@@ -176,7 +176,7 @@ func (t *task) postDirAttrs(call *postedCall, done func(*pb.Reply), md *madeDir)
 		pc.dirAttrsEnd(rc, d)
 		done(r)
 	}
-	if !t.postChange(call, ended, "", noChange, 0) {
+	if !t.postChange(call, ended, "", 0, noChange, 0) {
 		pc.dirAttrsEnd(rc, d)
 		return false
 	}

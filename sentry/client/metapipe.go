@@ -388,7 +388,7 @@ func (t *task) pipelineMeta(sysno uintptr, args [6]uint64) bool {
 			change = fileAttrsChange
 			call.replyCanWait()
 		}
-		posted = t.postChange(call, done, "", change, cf.born)
+		posted = t.postChange(call, done, "", 0, change, cf.born)
 	}
 	if !posted {
 		return false

@@ -59,7 +59,7 @@ func TestMmapPlanReuse(t *testing.T) {
 		{name: "a recovery after the plan", sent: func(rc *readCache, s leaseStamp) { rc.grant(lease(1, 0), s) },
 			after: func(rc *readCache, _ leaseStamp) { rc.dropAll() }},
 		{name: "a posted write to the file without a reply", sent: func(rc *readCache, s leaseStamp) { rc.grant(lease(1, 0), s) },
-			after: func(rc *readCache, _ leaseStamp) { rc.postBegin(changesFile[unix.SYS_WRITE], handle, 0) }},
+			after: func(rc *readCache, _ leaseStamp) { rc.postBegin(changesFile[unix.SYS_WRITE], handle, 0, 0) }},
 		{name: "the server file no longer mapped", sent: func(rc *readCache, s leaseStamp) { rc.grant(lease(1, 0), s) },
 			unmapped: true, kept: true},
 		{name: "the server file of another size", sent: func(rc *readCache, s leaseStamp) { rc.grant(lease(1, 0), s) },

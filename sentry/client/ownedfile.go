@@ -387,10 +387,10 @@ func (t *task) ownedWrite(desc uint64, fd int32, positional bool, args [6]uint64
 }
 
 // postOwnedWrite posts write call sc (of description desc, a file of
-// gofer handle handle) marked owned_write: it is counted as a posted
+// gofer handle handle and inode number ino) marked owned_write: it is counted as a posted
 // change of the file that owned answers need not wait for. done gets
 // its reply; a failed write drops the copy.
-func (t *task) postOwnedWrite(desc uint64, sc *postedCall, n uint64, handle string, done func(*pb.Reply)) bool {
+func (t *task) postOwnedWrite(desc uint64, sc *postedCall, n uint64, handle string, ino uint64, done func(*pb.Reply)) bool {
 	rc := t.c.rcache
 	sc.syscall().OwnedWrite = true
 	rc.mu.Lock()
@@ -410,7 +410,7 @@ func (t *task) postOwnedWrite(desc uint64, sc *postedCall, n uint64, handle stri
 		rc.mu.Unlock()
 		done(r)
 	}
-	if !t.postChange(sc, end, handle, dataChange, 0) {
+	if !t.postChange(sc, end, handle, ino, dataChange, 0) {
 		end(nil)
 		return false
 	}

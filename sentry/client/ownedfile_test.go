@@ -68,20 +68,20 @@ func TestOwnedFileLive(t *testing.T) {
 		}, live: true},
 		{name: "its own owned write posted", run: func(rc *readCache, s leaseStamp) {
 			owned(rc, s)
-			rc.postBegin(dataChange, handle, 0)
+			rc.postBegin(dataChange, handle, 0, 0)
 			rc.ownedPosted = map[string]int{handle: 1}
 		}, live: true},
 		{name: "another write to the file posted", run: func(rc *readCache, s leaseStamp) {
 			owned(rc, s)
-			rc.postBegin(dataChange, handle, 0)
+			rc.postBegin(dataChange, handle, 0, 0)
 		}, kept: true},
 		{name: "a write to a file not known posted", run: func(rc *readCache, s leaseStamp) {
 			owned(rc, s)
-			rc.postBegin(dataChange, "", 0)
+			rc.postBegin(dataChange, "", 0, 0)
 		}, kept: true},
 		{name: "a write to another file posted", run: func(rc *readCache, s leaseStamp) {
 			owned(rc, s)
-			rc.postBegin(dataChange, "other", 0)
+			rc.postBegin(dataChange, "other", 0, 0)
 		}, live: true},
 		{name: "granted at an epoch already revoked", run: func(rc *readCache, s leaseStamp) {
 			rc.startCopy(desc, nil, leaseStamp{})

@@ -68,7 +68,7 @@ func (t *task) pipeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	done := t.pipeWriteDone(file, n)
-	if !t.postChange(newPostedCall(t.tid, sysno, args, inputs), done, "", noChange, 0) {
+	if !t.postChange(newPostedCall(t.tid, sysno, args, inputs), done, "", 0, noChange, 0) {
 		done(nil)
 		return 0, false
 	}
@@ -389,7 +389,7 @@ func (t *task) pipeReadAhead(args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	sc := &pb.Syscall{Sysno: unix.SYS_READ, Args: []uint64{args[0], args[1], m, 0, 0, 0}, PipeConsumed: true}
-	if !t.postChange(newPostedCallOf(t.tid, sc), nil, "", noChange, 0) {
+	if !t.postChange(newPostedCallOf(t.tid, sc), nil, "", 0, noChange, 0) {
 		// Recovering: the read waits, and takes the bytes itself.
 		delete(pa.copies, file)
 		return 0, false

@@ -148,9 +148,9 @@ func TestPathCacheCreation(t *testing.T) {
 func TestCreatedHandleAlias(t *testing.T) {
 	rc := newReadCache(nil)
 	created := createdHandleOf(provisionalDesc | 5)
-	first := rc.postBegin(dataChange, created, 0)
+	first := rc.postBegin(dataChange, created, 0, 0)
 	rc.aliasHandle(created, "gofer-handle")
-	second := rc.postBegin(dataChange, created, 0)
+	second := rc.postBegin(dataChange, created, 0, 0)
 	count := func() (int, int) {
 		rc.mu.Lock()
 		defer rc.mu.Unlock()

@@ -313,22 +313,26 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	po := postedOpen{table: table, fd: fd, desc: desc, stamp: t.c.rcache.stamp()}
-	ps := &t.c.pipe
-	ps.mu.Lock()
-	if ps.files == nil {
-		ps.files = make(map[uint64]pipeFile)
-	}
-	ps.files[desc] = pipeFile{regular: kind == openedRegular, flags: flags & unix.O_NONBLOCK, handle: handle}
-	ps.mu.Unlock()
+	var fileIno uint64
 	t.c.opens.setToken(desc, 0, token)
 	t.c.rcache.addProvisional(desc)
 	if kind == openedRegular {
 		t.c.attachLeaseOf(desc, token)
 		if listed.found {
-			t.c.rcache.attachInode(desc, listed.st.Dev, listed.st.Ino)
+			// A lease ahead names its file's inode number: a posted
+			// copy into another file then holds none of the new
+			// description's reads back (readCache.dataPostedToLocked).
+			fileIno, _ = t.c.rcache.attachInode(desc, listed.st.Dev, listed.st.Ino)
 			t.c.pcache.noteAheadSource(desc, k, listed.lst)
 		}
 	}
+	ps := &t.c.pipe
+	ps.mu.Lock()
+	if ps.files == nil {
+		ps.files = make(map[uint64]pipeFile)
+	}
+	ps.files[desc] = pipeFile{regular: kind == openedRegular, flags: flags & unix.O_NONBLOCK, handle: handle, ino: fileIno}
+	ps.mu.Unlock()
 	t.noteOpen(sysno, args, uint64(fd))
 	oc := &postedOpenCall{c: t.c, fd: fd}
 	oc.set(t.tid, sysno, args, sysabi.Inputs(sysno, args, appMemory{t}))

@@ -103,6 +103,11 @@ type readCache struct {
 	// attributes decide meanwhile, pathAnswerScope). Protected by mu.
 	dataPosted    map[string]int
 	dataPostedAll int
+	// dataPostedIno counts the same posted data changes by their file's
+	// inode number (pipeFile.ino; 0: not known), which a server restart
+	// keeps: a description attached to a lease ahead knows its file by
+	// that number only (dataPostedToLocked). Protected by mu.
+	dataPostedIno map[uint64]int
 	// dataBorn counts the posted data changes by the number of the
 	// creation of their file (a posted creation's, pipelineState.bornOf;
 	// 0: not known), for dataOnlyOfNewerLocked. Protected by mu.
@@ -143,9 +148,9 @@ type readCache struct {
 	ownedBytes  int
 
 	// byInode are the leases ahead (dataahead.go) by the inode their
-	// stat names. Protected by mu. aheadGrants and aheadUsed count those
+	// stat names, with their file's gofer handle. Protected by mu. aheadGrants and aheadUsed count those
 	// taken and the posted opens attached to one. Atomic.
-	byInode                map[inodeKey]uint64
+	byInode                map[inodeKey]aheadLease
 	aheadGrants, aheadUsed atomic.Uint64
 
 	// renewal extends the leases' expiry (leaserenew.go). Immutable.
@@ -349,17 +354,20 @@ var changesFile = map[uintptr]fileChange{
 type posting struct {
 	change fileChange
 	// handle is the gofer handle of the file a data change is to ("":
-	// not known); born the number of the creation of the file a
-	// fileAttrsChange or a data change is to (0: not known).
+	// not known), ino its inode number (0: not known); born the number
+	// of the creation of the file a fileAttrsChange or a data change is
+	// to (0: not known).
 	handle string
+	ino    uint64
 	born   uint64
 }
 
 // postBegin counts a posted call that may make change ch to a file (of
-// gofer handle handle, "" if not known); the caller calls postEnd with
-// what it returns (change noChange: nothing to end). born is the number
-// of the creation of the file a fileAttrsChange is to (0: not known).
-func (rc *readCache) postBegin(ch fileChange, handle string, born uint64) posting {
+// gofer handle handle, "" if not known, and inode number ino, 0 if not
+// known); the caller calls postEnd with what it returns (change
+// noChange: nothing to end). born is the number of the creation of the
+// file a fileAttrsChange is to (0: not known).
+func (rc *readCache) postBegin(ch fileChange, handle string, ino, born uint64) posting {
 	if rc == nil || ch == noChange {
 		return posting{}
 	}
@@ -369,6 +377,10 @@ func (rc *readCache) postBegin(ch fileChange, handle string, born uint64) postin
 		handle = rc.aliasLocked(handle)
 		rc.dataPosted[handle]++
 		rc.dataPostedAll++
+		if rc.dataPostedIno == nil {
+			rc.dataPostedIno = make(map[uint64]int)
+		}
+		rc.dataPostedIno[ino]++
 		if rc.dataBorn == nil {
 			rc.dataBorn = make(map[uint64]int)
 		}
@@ -386,7 +398,7 @@ func (rc *readCache) postBegin(ch fileChange, handle string, born uint64) postin
 			rc.attrsBorn[born]++
 		}
 	}
-	return posting{change: ch, handle: handle, born: born}
+	return posting{change: ch, handle: handle, ino: ino, born: born}
 }
 
 func (rc *readCache) postEnd(p posting) {
@@ -401,6 +413,9 @@ func (rc *readCache) postEnd(p posting) {
 			delete(rc.dataPosted, h)
 		}
 		rc.dataPostedAll--
+		if rc.dataPostedIno[p.ino]--; rc.dataPostedIno[p.ino] <= 0 {
+			delete(rc.dataPostedIno, p.ino)
+		}
 		if rc.dataBorn[p.born]--; rc.dataBorn[p.born] <= 0 {
 			delete(rc.dataBorn, p.born)
 		}
@@ -480,16 +495,26 @@ func (rc *readCache) newFilesFromLocked() uint64 {
 }
 
 // dataPostedToLocked says whether a posted change of data without a
-// reply may be to the file of gofer handle handle ("": not known) whose
-// lease arrived when seen creations had been sent. A file without a
-// gofer handle (do's overlay) is none that a posted creation sent later
-// made (as for attrsOnlyOfNewerLocked): tar's fstat of /etc/passwd,
-// opened for each member, comes while the previous member's data is
-// written behind. Precondition: rc.mu.
-func (rc *readCache) dataPostedToLocked(handle string, seen uint64) bool {
+// reply may be to the file of gofer handle handle ("": not known) and
+// inode number ino (0: not known) whose lease arrived when seen
+// creations had been sent. A file known by its inode number only (a
+// description attached to a lease ahead: dataahead.go) is told from
+// another by that number when every change in flight knows its file's:
+// a gofer handle alone does not tell (a posted creation's writes count
+// under a handle of its own until its reply), the number does, and
+// stays the same across a recovery, whose re-sent changes keep theirs;
+// if one does not know it, any change may be to the file, as for one
+// known by nothing. A file without a gofer handle (do's overlay) is
+// none that a posted creation sent later made (as for
+// attrsOnlyOfNewerLocked): tar's fstat of /etc/passwd, opened for each
+// member, comes while the previous member's data is written behind.
+// Precondition: rc.mu.
+func (rc *readCache) dataPostedToLocked(handle string, ino, seen uint64) bool {
 	switch {
 	case rc.dataPostedAll == 0:
 		return false
+	case handle == "" && ino != 0 && rc.dataPostedIno[0] == 0:
+		return rc.dataPostedIno[ino] > 0
 	case rc.dataPosted[""] > 0:
 		return true
 	case handle != "":
@@ -509,12 +534,20 @@ func (rc *readCache) dataPostedToLocked(handle string, seen uint64) bool {
 // back (the handles of one inode are equal, as the mapped-file check of
 // a write behind relies on too). Precondition: rc.mu.
 func (rc *readCache) liveLocked(desc uint64, attrs bool, handle string) *leasedFile {
+	return rc.liveOfLocked(desc, attrs, pipeFile{handle: handle})
+}
+
+// liveOfLocked is liveLocked for description desc of file pf: known by
+// its gofer handle, or by its inode number only (pf.ino, a lease
+// ahead's: dataPostedToLocked).
+// Precondition: rc.mu.
+func (rc *readCache) liveOfLocked(desc uint64, attrs bool, pf pipeFile) *leasedFile {
 	id := rc.descs[desc]
 	f := rc.files[id]
 	if f == nil || (attrs && (!rc.attrsOnlyOfNewerLocked(f.seen) || rc.removalsPosted > 0)) {
 		return nil
 	}
-	if rc.dataPostedToLocked(handle, f.seen) {
+	if rc.dataPostedToLocked(pf.handle, pf.ino, f.seen) {
 		return nil
 	}
 	if !rc.renewal.live(f.expires, time.Now()) {
@@ -636,7 +669,7 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	desc, ok = rc.currentLocked(desc)
 	var f *leasedFile
 	if ok {
-		f = rc.liveLocked(desc, false, pf.handle)
+		f = rc.liveOfLocked(desc, false, pf)
 	}
 	if f == nil {
 		rc.mu.Unlock()
@@ -706,7 +739,7 @@ func (t *task) cachedLseek(args [6]uint64) (uint64, bool) {
 	}
 	cur := t.offsetLocked(desc)
 	n, ok := seekFrom(whence, off, cur, func() (int64, bool) {
-		f := rc.liveLocked(desc, false, pf.handle)
+		f := rc.liveOfLocked(desc, false, pf)
 		if f == nil || f.size > math.MaxInt64 {
 			return 0, false
 		}
@@ -774,7 +807,7 @@ func (t *task) postOffset(desc uint64, off int64, args [6]uint64) bool {
 		rc.mu.Unlock()
 	}
 	// Nothing waits for its reply: the client answers the offset.
-	if !t.postChange(newPostedCall(t.tid, unix.SYS_LSEEK, args, nil).replyCanWait(), done, "", noChange, 0) {
+	if !t.postChange(newPostedCall(t.tid, unix.SYS_LSEEK, args, nil).replyCanWait(), done, "", 0, noChange, 0) {
 		done(nil)
 		return false
 	}
@@ -812,7 +845,7 @@ func (t *task) leasedFstat(fd int32, addr uint64) bool {
 	rc.mu.Lock()
 	var f *leasedFile
 	if desc, ok = rc.currentLocked(desc); ok {
-		f = rc.liveLocked(desc, true, pf.handle)
+		f = rc.liveOfLocked(desc, true, pf)
 	}
 	rc.mu.Unlock()
 	if f == nil {

@@ -72,70 +72,70 @@ func TestReadCacheLeases(t *testing.T) {
 		}},
 		{name: "a posted write to the file without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(changesFile[unix.SYS_WRITE], descHandle, 0)
+			rc.postBegin(changesFile[unix.SYS_WRITE], descHandle, 0, 0)
 		}},
 		{name: "a posted write to a file not known without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(changesFile[unix.SYS_WRITE], "", 0)
+			rc.postBegin(changesFile[unix.SYS_WRITE], "", 0, 0)
 		}},
 		{name: "a posted write to another file without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(changesFile[unix.SYS_PWRITE64], "other file", 0)
+			rc.postBegin(changesFile[unix.SYS_PWRITE64], "other file", 0, 0)
 		}, live: true},
 		{name: "a posted write to a file created after the grant, without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(dataChange, createdHandleOf(provisionalDesc|1), rc.creationSent())
+			rc.postBegin(dataChange, createdHandleOf(provisionalDesc|1), 0, rc.creationSent())
 		}, live: true, newerWrites: true},
 		{name: "a posted write to a file created before the grant, without a reply", run: func(rc *readCache, s leaseStamp) {
 			born := rc.creationSent()
 			rc.grant(full(1, 0), s)
-			rc.postBegin(dataChange, createdHandleOf(provisionalDesc|1), born)
+			rc.postBegin(dataChange, createdHandleOf(provisionalDesc|1), 0, born)
 		}, live: true},
 		{name: "posted writes to files created after the grant and not known, without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(dataChange, createdHandleOf(provisionalDesc|1), rc.creationSent())
-			rc.postBegin(dataChange, "other file", 0)
+			rc.postBegin(dataChange, createdHandleOf(provisionalDesc|1), 0, rc.creationSent())
+			rc.postBegin(dataChange, "other file", 0, 0)
 		}, live: true},
 		{name: "a posted write answered", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postEnd(rc.postBegin(changesFile[unix.SYS_WRITE], descHandle, 0))
+			rc.postEnd(rc.postBegin(changesFile[unix.SYS_WRITE], descHandle, 0, 0))
 		}, live: true},
 		{name: "a posted chmod without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(changesFile[unix.SYS_FCHMOD], "", 0)
+			rc.postBegin(changesFile[unix.SYS_FCHMOD], "", 0, 0)
 		}, readsOnly: true},
 		{name: "a posted chmod of a regular file the process created, without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(fileAttrsChange, "", 0)
+			rc.postBegin(fileAttrsChange, "", 0, 0)
 		}, readsOnly: true},
 		{name: "a posted chmod of a regular file created after the grant, without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(fileAttrsChange, "", rc.creationSent())
+			rc.postBegin(fileAttrsChange, "", 0, rc.creationSent())
 		}, live: true},
 		{name: "a posted chmod of a regular file created before the grant, without a reply", run: func(rc *readCache, s leaseStamp) {
 			born := rc.creationSent()
 			rc.grant(full(1, 0), s)
-			rc.postBegin(fileAttrsChange, "", born)
+			rc.postBegin(fileAttrsChange, "", 0, born)
 		}, readsOnly: true},
 		{name: "posted chmods of files created after and before the grant, without a reply", run: func(rc *readCache, s leaseStamp) {
 			before := rc.creationSent()
 			rc.grant(full(1, 0), s)
-			rc.postBegin(fileAttrsChange, "", rc.creationSent())
-			rc.postBegin(fileAttrsChange, "", before)
+			rc.postBegin(fileAttrsChange, "", 0, rc.creationSent())
+			rc.postBegin(fileAttrsChange, "", 0, before)
 		}, readsOnly: true},
 		{name: "the posted chmod of a file created before the grant answered", run: func(rc *readCache, s leaseStamp) {
 			before := rc.creationSent()
 			rc.grant(full(1, 0), s)
-			rc.postBegin(fileAttrsChange, "", rc.creationSent())
-			rc.postEnd(rc.postBegin(fileAttrsChange, "", before))
+			rc.postBegin(fileAttrsChange, "", 0, rc.creationSent())
+			rc.postEnd(rc.postBegin(fileAttrsChange, "", 0, before))
 		}, live: true},
 		{name: "a posted chmod of a directory created after the grant, without a reply", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(attrsChange, "", rc.creationSent())
+			rc.postBegin(attrsChange, "", 0, rc.creationSent())
 		}, readsOnly: true},
 		{name: "a posted lseek does not count", run: func(rc *readCache, s leaseStamp) {
 			rc.grant(full(1, 0), s)
-			rc.postBegin(changesFile[unix.SYS_LSEEK], "", 0)
+			rc.postBegin(changesFile[unix.SYS_LSEEK], "", 0, 0)
 		}, live: true},
 	}
 	for _, tc := range tests {

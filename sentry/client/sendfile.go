@@ -147,7 +147,7 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 	outDesc, out, toFile := t.wbTarget(ca.out)
 	// O_APPEND: sendfile's EINVAL, copy_file_range's EBADF. The same
 	// file: its lease would not hold across the write.
-	if toFile && (out.flags&unix.O_APPEND != 0 || out.handle == in.handle) {
+	if toFile && (out.flags&unix.O_APPEND != 0 || out.handle == in.handle || in.ino != 0 && in.ino == out.ino) {
 		return 0, false
 	}
 	if !toFile && !(sysno == unix.SYS_SENDFILE && t.copyEndOut(ca.out)) {
@@ -172,7 +172,7 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 	rc.mu.Lock()
 	var f *leasedFile
 	if inDesc, ok = rc.currentLocked(inDesc); ok { // a posted open's (postopen.go)
-		f = rc.liveLocked(inDesc, false, in.handle)
+		f = rc.liveOfLocked(inDesc, false, in)
 	}
 	if f == nil {
 		rc.mu.Unlock()
@@ -237,11 +237,11 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 	posted := false
 	if toPipe {
 		// A pipe's write changes no file the read cache answers.
-		posted = t.postChange(newPostedCallOf(t.tid, sc), done, "", noChange, 0)
+		posted = t.postChange(newPostedCallOf(t.tid, sc), done, "", 0, noChange, 0)
 	} else {
 		// Into a file written behind: nothing waits for its reply.
 		sc.ReplyCanWait = true
-		posted = t.postSyscall(sc, done, out.handle)
+		posted = t.postSyscall(sc, done, out.handle, out.ino)
 	}
 	if !posted {
 		done(nil)

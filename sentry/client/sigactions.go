@@ -165,7 +165,7 @@ func (t *task) pipelineSigaction(args [6]uint64) bool {
 	done := func(*pb.Reply) { sa.changed(id) }
 	postArgs := [6]uint64{args[0], act, 0, args[3]}
 	pc := newPostedCall(t.tid, unix.SYS_RT_SIGACTION, postArgs, sysabi.Inputs(unix.SYS_RT_SIGACTION, postArgs, appMemory{t})).replyCanWait()
-	if !t.postChange(pc, done, "", noChange, 0) {
+	if !t.postChange(pc, done, "", 0, noChange, 0) {
 		sa.unchange(id, off, newAct, old)
 		return false
 	}

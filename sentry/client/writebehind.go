@@ -130,6 +130,11 @@ type pipeFile struct {
 	stdioSet    uint32
 	flags       uint32
 	handle      string
+	// ino is the file's inode number as its record names it
+	// (FileState.ino), or as the lease ahead a posted open attached it
+	// to does (ReadLease.ino); 0: not known. A posted write to the file
+	// counts under it (readCache.dataPostedIno).
+	ino uint64
 	// offset is the description's offset as its record says (the read
 	// cache's, readcache.go).
 	offset int64
@@ -302,6 +307,9 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 					streamOut: st.Kind == pb.FileState_PIPE_WRITE || st.Kind == pb.FileState_STDIO,
 					flags:     st.Flags, handle: handle, offset: st.Offset, leased: st.HasLease,
 				}
+				if f.regular {
+					f.ino = st.Ino
+				}
 				if st.Kind == pb.FileState_STDIO {
 					f.stdio, f.stdioStream, f.stdioSet = true, st.StdioStream, st.StdioSet
 				}
@@ -384,23 +392,25 @@ func (t *task) post(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done 
 // known, or no file), which the read cache then does not answer from
 // until the reply.
 func (t *task) postTo(sysno uintptr, args [6]uint64, inputs []sysabi.Region, done func(*pb.Reply), handle string) bool {
-	return t.postChange(newPostedCall(t.tid, sysno, args, inputs), done, handle, changesFile[sysno], 0)
+	return t.postChange(newPostedCall(t.tid, sysno, args, inputs), done, handle, 0, changesFile[sysno], 0)
 }
 
-// postSyscall is postTo for a call already built (marked posted here).
-func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string) bool {
-	return t.postChange(newPostedCallOf(t.tid, sc), done, handle, changesFile[uintptr(sc.Sysno)], 0)
+// postSyscall is postTo for a call already built (marked posted here), to
+// a file of inode number ino (0: not known) too.
+func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string, ino uint64) bool {
+	return t.postChange(newPostedCallOf(t.tid, sc), done, handle, ino, changesFile[uintptr(sc.Sysno)], 0)
 }
 
 // postChange posts pc, a call that may make change ch to its file (of
+// gofer handle handle and inode number ino, each unset if not known; of
 // creation number born, for a fileAttrsChange: postBegin; a data
 // change's is that of the posted creation whose handle is handle, if
 // any).
-func (t *task) postChange(pc *postedCall, done func(*pb.Reply), handle string, ch fileChange, born uint64) bool {
+func (t *task) postChange(pc *postedCall, done func(*pb.Reply), handle string, ino uint64, ch fileChange, born uint64) bool {
 	if ch == dataChange {
 		born = t.c.pipe.bornOf(handle)
 	}
-	if ch := t.c.rcache.postBegin(ch, handle, born); ch.change != noChange {
+	if ch := t.c.rcache.postBegin(ch, handle, ino, born); ch.change != noChange {
 		// The read cache does not answer what it may change until
 		// its reply, before which the server revokes the leases of
 		// what it changed.
@@ -452,7 +462,7 @@ func (t *task) pipelineUmask(args [6]uint64) (uint64, bool) {
 	fs := pp.fs
 	done := ps.umaskDoneLocked(fs)
 	ps.mu.Unlock()
-	if !t.postChange(newPostedCall(t.tid, unix.SYS_UMASK, args, nil).replyCanWait(), done, "", noChange, 0) {
+	if !t.postChange(newPostedCall(t.tid, unix.SYS_UMASK, args, nil).replyCanWait(), done, "", 0, noChange, 0) {
 		ps.mu.Lock()
 		ps.umask[fs] = old
 		ps.mu.Unlock()
@@ -529,13 +539,13 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	t.wbCount(file)
 	if t.ownedWrite(file, int32(args[0]), positional, args, data) {
 		// Applied to the owned file's copy (ownedfile.go).
-		if !t.postOwnedWrite(file, &wc.postedCall, n, f.handle, wc.ended) {
+		if !t.postOwnedWrite(file, &wc.postedCall, n, f.handle, f.ino, wc.ended) {
 			return 0, false
 		}
 		return n, true
 	}
 	wc.replyCanWait()
-	if !t.postWrite(wc, f.handle, changesFile[sysno]) {
+	if !t.postWrite(wc, f.handle, f.ino, changesFile[sysno]) {
 		wc.ended(nil)
 		return 0, false
 	}
@@ -568,13 +578,13 @@ func (wc *wbCall) postedEnd(r *pb.Reply) {
 func (wc *wbCall) ended(r *pb.Reply) { wc.t.wbEnd(wc.file, wc.data, r) }
 
 // postWrite posts wc, a write behind that makes change ch to the file of
-// handle handle (postChange, for a wbCall).
-func (t *task) postWrite(wc *wbCall, handle string, ch fileChange) bool {
+// handle handle and inode number ino (postChange, for a wbCall).
+func (t *task) postWrite(wc *wbCall, handle string, ino uint64, ch fileChange) bool {
 	var born uint64
 	if ch == dataChange {
 		born = t.c.pipe.bornOf(handle)
 	}
-	wc.posting = t.c.rcache.postBegin(ch, handle, born)
+	wc.posting = t.c.rcache.postBegin(ch, handle, ino, born)
 	wc.end = wc
 	if !t.c.conn.PostCall(&wc.postedCall, nil) {
 		t.c.rcache.postEnd(wc.posting)

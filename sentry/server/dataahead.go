@@ -21,13 +21,18 @@ import (
 // listing). The server opens each as the process would, read-only, and
 // grants a read lease on it as it would at a read of it
 // (leaseContent: registered before the read, so a change in between
-// fails the grant), sent with no description in Reply.ahead_leases. The
-// client attaches the lease to the description its posted open of the
-// same inode makes, so that the process's reads and sendfiles of it are
-// answered and posted without a round trip. Each description opened
-// here is released at once: its gofer handle stays on the dentry
-// (vfs/kept.go), which the process's own open takes, so the files cost
-// the gofer no more calls than the process's opens and reads did.
+// fails the grant), sent with no description in Reply.ahead_leases, but
+// naming the file by its inode number as its descriptions' records do
+// (ReadLease.ino, FileState.ino: the gofer's, which a server restart
+// keeps). The client attaches the lease to the description its posted
+// open of the same inode makes, so that the process's reads and
+// sendfiles of it are answered and posted without a round trip, and
+// knows that description's file by the number: a posted copy into
+// another file (cat f* > out) holds none of its reads back.
+// Each description opened here is released at once: its gofer handle
+// stays on the dentry (vfs/kept.go), which the process's own open takes,
+// so the files cost the gofer no more calls than the process's opens and
+// reads did.
 
 // maxDataAhead bounds the files one call asks leases ahead for.
 const maxDataAhead = 64
@@ -97,5 +102,10 @@ func leaseAhead(k *kernel.Kernel, h *readlease.Holder, oc *kernel.Task, path str
 	if size, sized := k.Attrs.SizeOf(g.Handle); sized && size > dataAheadMaxSize {
 		return nil
 	}
-	return leaseContent(k, h, g, d, key, 0)
+	if l = leaseContent(k, h, g, d, key, 0); l != nil {
+		// The file as its descriptions' records name it: the client
+		// tells by it whether a posted write may be to this file.
+		l.Ino = kernel.LeaseAheadIno(d)
+	}
+	return l
 }

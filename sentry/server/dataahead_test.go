@@ -83,6 +83,7 @@ func TestLeasesAhead(t *testing.T) {
 		{"a FIFO (not opened)", "/tmp/ahead/fifo", false},
 		{"a missing name", "/tmp/ahead/missing", false},
 	}
+	leases := map[string]*sentrypb.ReadLease{}
 	for _, tc := range tests {
 		e.ok(1, unix.SYS_LSEEK, fd, 0, unix.SEEK_SET)
 		r := e.readAhead(fd, buf, tc.path)
@@ -97,21 +98,51 @@ func TestLeasesAhead(t *testing.T) {
 			continue
 		}
 		l := r.AheadLeases.Leases[0]
+		leases[tc.path] = l
 		var host unix.Stat_t
 		if err := unix.Stat(filepath.Join(e.root, tc.path), &host); err != nil {
 			t.Fatal(err)
 		}
 		var st linux.Stat
 		st.UnmarshalBytes(l.Stat)
-		if l.File != 0 || l.Attach || l.Id == 0 || l.TtlMs == 0 || st.Ino != host.Ino || l.Size != uint64(host.Size) || len(l.Data) != int(host.Size) {
+		if l.File != 0 || l.Attach || l.Id == 0 || l.TtlMs == 0 || st.Ino != host.Ino || l.Ino != host.Ino || l.Size != uint64(host.Size) || len(l.Data) != int(host.Size) {
 			t.Errorf("%s: lease %+v (ino %d), want a whole-file lease of ino %d, %d bytes, no description", tc.name, l, st.Ino, host.Ino, host.Size)
 		}
 	}
 	// The process's own open of a file leased ahead walks nothing: the
 	// dentry kept the handle of the server's open.
 	rc.take()
-	e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/ahead/small"), unix.O_RDONLY, 0)
+	r := e.sys(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/ahead/small"), unix.O_RDONLY, 0)
+	if r.Errno != 0 {
+		t.Fatalf("open: %v", unix.Errno(r.Errno))
+	}
 	if got := rc.take(); got["Walk"] != 0 || got["Open"] != 0 {
 		t.Errorf("the open of a file leased ahead made gofer calls %s, want no Walk or Open", fmtCounts(got))
+	}
+	// The lease named the file by its inode number as the open's record
+	// does, whether or not the gofer gave a handle: the client knows the
+	// description's file by it (a posted write to another file holds no
+	// read of it back).
+	desc := fdRecordFile(t, r.State, int32(r.Ret))
+	var st *sentrypb.FileState
+	for _, rec := range r.State {
+		if f := rec.GetFile(); f != nil && desc != 0 && f.Id == desc {
+			st = f
+		}
+	}
+	var host unix.Stat_t
+	if err := unix.Stat(filepath.Join(e.root, "/tmp/ahead/small"), &host); err != nil {
+		t.Fatal(err)
+	}
+	l := leases["/tmp/ahead/small"]
+	switch {
+	case st == nil:
+		t.Errorf("no record of the open's description %d", desc)
+	case st.Ino != host.Ino:
+		t.Errorf("the open's record names inode %d, the file is %d", st.Ino, host.Ino)
+	case l == nil:
+		t.Errorf("no lease ahead of /tmp/ahead/small")
+	case l.Ino != st.Ino:
+		t.Errorf("the lease ahead names inode %d, the open's record %d", l.Ino, st.Ino)
 	}
 }

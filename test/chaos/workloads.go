@@ -443,12 +443,18 @@ stat -c '%a %Y %s %n' src/* | md5sum; cat src/f* | md5sum; rm -r src`,
 		// pipe are posted with the leased bytes, so a kill finds
 		// posted opens and copies in flight (re-sent with their
 		// bytes) and takes the leases ahead with the server; each
-		// round must show the rewritten file.
+		// round must show the rewritten file. Each round cats them
+		// into a file too (out, left for the comparison; its copies
+		// are posted while the previous file's are in flight, the
+		// leases naming their files' handles), and every eighth into
+		// the first of them (w/f0, whose own copy waits).
 		Name: "cat-ahead",
 		Script: `mkdir w && i=0; while [ $i -lt 300 ]; do echo "f $i" > w/f$i; i=$((i+1)); done
 r=0
 while [ $r -lt 40 ]; do
   echo "$r $(cat w/f* | md5sum) $(cat w/f2* | wc -c)"; echo "round $r" > w/f$((r * 7 % 300))
+  cat w/f* > out; echo "$r out $(md5sum < out)"
+  if [ $((r % 8)) = 3 ]; then cat w/f* > w/f0; echo "$r f0 $(md5sum < w/f0)"; fi
   r=$((r+1))
 done
 rm -r w`,

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,7 +37,13 @@ func writeFiles(t *testing.T, dir string, n int, content func(i int) string) {
 
 // TestLeasesAhead counts cat's waited sendfiles of n files a glob
 // listed: one per maxDataAhead (64) files, not one per file (200 of 200
-// without leases ahead), with the output a native run gives.
+// without leases ahead), with the output a native run gives. Into a
+// regular file too: the lease ahead names its file's gofer handle, so a
+// copy from it is posted while copies into another file are in flight
+// (without the handle, every copy waited for them). Into one of its
+// inputs (f0, the first, which the shell empties), the output is still
+// native's. Each run has a directory of its own: a redirection changes
+// the files.
 func TestLeasesAhead(t *testing.T) {
 	tu.RequireRoot(t)
 	const n = 200
@@ -44,23 +51,46 @@ func TestLeasesAhead(t *testing.T) {
 		name, script string
 		// maxWaited is the most waited sendfiles in all.
 		maxWaited int
+		// out is the file the script writes (relative to the
+		// directory above w), compared with native's byte for byte.
+		out string
 	}{
-		{"cat into a pipe", `cat f* | md5sum`, n/64 + 2},
-		{"cat of a listed directory's names", `cd .. && cat w/f* | md5sum`, n/64 + 2},
+		{"cat into a pipe", `cat f* | md5sum`, n/64 + 2, ""},
+		{"cat of a listed directory's names", `cd .. && cat w/f* | md5sum`, n/64 + 2, ""},
+		{"cat into a file", `cat f* > ../out`, n/64 + 2, "out"},
+		{"cat into one of its inputs", `cat f* > f0`, n/64 + 3, "w/f0"},
+	}
+	setup := func(t *testing.T) (dir, w string) {
+		dir = t.TempDir()
+		w = filepath.Join(dir, "w")
+		writeFiles(t, w, n, func(i int) string { return strings.Repeat(fmt.Sprintf("%d ", i), i%7+1) + "\n" })
+		return dir, w
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			w := filepath.Join(dir, "w")
-			writeFiles(t, w, n, func(i int) string { return strings.Repeat(fmt.Sprintf("%d ", i), i%7+1) + "\n" })
+			nativeDir, w := setup(t)
 			want := tu.Run(t, timeout, w, "", tu.Busybox, "sh", "-c", tc.script)
 			if want.ExitCode != 0 {
 				t.Fatalf("native: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
 			}
+			dir, w := setup(t)
 			logFile := filepath.Join(t.TempDir(), "do.log")
 			got := tu.Sandbox(t, timeout, w, "", []string{"--cwd", w, "--strace", "--debug-log", logFile}, tu.Busybox, "sh", "-c", tc.script)
 			if got.ExitCode != 0 || got.Stdout != want.Stdout {
 				t.Fatalf("sandboxed: exit %d, stdout %q, want %q\n%s", got.ExitCode, got.Stdout, want.Stdout, got.Stderr)
+			}
+			if tc.out != "" {
+				wantOut, err := os.ReadFile(filepath.Join(nativeDir, tc.out))
+				if err != nil {
+					t.Fatal(err)
+				}
+				gotOut, err := os.ReadFile(filepath.Join(dir, tc.out))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(wantOut) == 0 || !bytes.Equal(gotOut, wantOut) {
+					t.Fatalf("sandboxed: %s holds %d bytes, want native's %d (equal: %v)", tc.out, len(gotOut), len(wantOut), bytes.Equal(gotOut, wantOut))
+				}
 			}
 			log, err := os.ReadFile(logFile)
 			if err != nil {
