@@ -3299,7 +3299,15 @@ type Syscall struct {
 	// for its reply: the server may hold it, with the posted replies held
 	// before it, for its next message to the client, at most
 	// Hello.posted_reply_linger_us (a reply that cannot wait sends them all).
-	ReplyCanWait  bool `protobuf:"varint,501,opt,name=reply_can_wait,json=replyCanWait,proto3" json:"reply_can_wait,omitempty"`
+	ReplyCanWait bool `protobuf:"varint,501,opt,name=reply_can_wait,json=replyCanWait,proto3" json:"reply_can_wait,omitempty"`
+	// write_parts, on a posted write or pwrite64 the client merged from
+	// several of the application's writes behind
+	// (sentry/client/writemerge.go), are those writes' counts, in order
+	// (their sum is the call's count). A host write cut short exactly
+	// between two parts goes on with the next, as its own write would have
+	// been tried, and the error it then meets is the one the description
+	// keeps (sentry/server/posted.go): the unmerged writes' error.
+	WriteParts    []uint64 `protobuf:"varint,473,rep,packed,name=write_parts,json=writeParts,proto3" json:"write_parts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3500,6 +3508,13 @@ func (x *Syscall) GetReplyCanWait() bool {
 		return x.ReplyCanWait
 	}
 	return false
+}
+
+func (x *Syscall) GetWriteParts() []uint64 {
+	if x != nil {
+		return x.WriteParts
+	}
+	return nil
 }
 
 // Region is a range of application memory.
@@ -11415,7 +11430,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xbe\a\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\"\xe0\a\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\x04R\x04args\x128\n" +
@@ -11445,7 +11460,9 @@ const file_sentry_proto_rawDesc = "" +
 	"leasedData\x12+\n" +
 	"\x11pipe_ahead_wanted\x18\xd8\x04 \x01(\bR\x0fpipeAheadWanted\x12$\n" +
 	"\rpipe_consumed\x18\xd9\x04 \x01(\bR\fpipeConsumed\x12%\n" +
-	"\x0ereply_can_wait\x18\xf5\x03 \x01(\bR\freplyCanWaitB\x0f\n" +
+	"\x0ereply_can_wait\x18\xf5\x03 \x01(\bR\freplyCanWait\x12 \n" +
+	"\vwrite_parts\x18\xd9\x03 \x03(\x04R\n" +
+	"writePartsB\x0f\n" +
 	"\r_ahead_cookieB\r\n" +
 	"\v_install_fd\"0\n" +
 	"\x06Region\x12\x12\n" +
