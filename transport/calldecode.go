@@ -34,7 +34,8 @@ const aliasMinData = 512
 const clientMessagePostedCalls = 410
 
 // Field numbers decodeCall knows (sentry.proto): a Syscall's scalars
-// (not its optional, string, bytes or message fields but its inputs).
+// (not its optional, string, bytes or message fields but its inputs),
+// and a merged write's parts.
 const (
 	callSeq     = 1
 	callTid     = 2
@@ -57,6 +58,7 @@ const (
 	syscallListingAhead     = 580
 	syscallPipeAheadWanted  = 600
 	syscallPipeConsumed     = 601
+	syscallWriteParts       = 473
 
 	regionAddr = 1
 	regionData = 2
@@ -204,6 +206,9 @@ func decodeCall(b []byte) (c *pb.Call, aliased bool) {
 func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 	args := p.args[:0]
 	inputs := p.inputs[:0]
+	// A merged write's parts (sentry/client/writemerge.go): one
+	// allocation a merged call, whose bytes then stay in the frame.
+	var parts []uint64
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -227,7 +232,7 @@ func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 			inputs, b = append(inputs, r), b[m:]
 			continue
 		}
-		if num == syscallArgs && typ == protowire.BytesType {
+		if (num == syscallArgs || num == syscallWriteParts) && typ == protowire.BytesType {
 			v, m := protowire.ConsumeBytes(b)
 			if m < 0 {
 				return false, false
@@ -237,7 +242,12 @@ func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 				if k < 0 {
 					return false, false
 				}
-				args, v = append(args, a), v[k:]
+				if num == syscallArgs {
+					args = append(args, a)
+				} else {
+					parts = append(parts, a)
+				}
+				v = v[k:]
 			}
 			b = b[m:]
 			continue
@@ -255,6 +265,8 @@ func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 			p.sc.Sysno = int32(v)
 		case syscallArgs:
 			args = append(args, v)
+		case syscallWriteParts:
+			parts = append(parts, v)
 		case syscallPendingSignals:
 			p.sc.PendingSignals = v
 		case syscallCallGen:
@@ -293,6 +305,9 @@ func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 	}
 	if len(inputs) > 0 {
 		p.sc.Inputs = inputs
+	}
+	if len(parts) > 0 {
+		p.sc.WriteParts = parts
 	}
 	return aliased, true
 }
