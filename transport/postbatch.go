@@ -340,25 +340,31 @@ func (c *StreamConn) UnqueuePosted(calls ...*pb.Call) bool {
 	return true
 }
 
-// MergePosted lets merge change call, queued by Post, while it is the
+// Merger changes a queued posted call (MergePosted): Merge returns how
+// many input bytes it added (callInputBytes), or -1 if it changed
+// nothing.
+type Merger interface {
+	Merge() int
+}
+
+// MergePosted lets m change call, queued by Post, while it is the
 // queue's last call, unsent (nothing was queued or sent after it), and
 // the queue is not yet due (postDue: a call merged past it would hold
-// the queue's first call longer than the delay). merge runs under the
-// send lock, so no encoding of the call races it; it returns how many
-// input bytes it added (callInputBytes), or -1 if it changed nothing. A
-// queue that the added bytes fill to postedFlushBytes goes out at once.
-// merged says merge ran and changed call; err is a failed send of the
-// queue (the connection died: the call is in flight as any other).
-// sentry/client's writes behind append a write's bytes to the queued
-// write it continues (writemerge.go).
-func (c *StreamConn) MergePosted(call *pb.Call, merge func() int) (merged bool, err error) {
+// the queue's first call longer than the delay). m runs under the send
+// lock, so no encoding of the call races it. A queue that the added
+// bytes fill to postedFlushBytes goes out at once. merged says m ran
+// and changed call; err is a failed send of the queue (the connection
+// died: the call is in flight as any other). sentry/client's writes
+// behind append a write's bytes to the queued write it continues
+// (writemerge.go).
+func (c *StreamConn) MergePosted(call *pb.Call, m Merger) (merged bool, err error) {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	n := len(c.postQ)
 	if n == 0 || c.postQ[n-1] != call || time.Since(c.postQSince) >= c.postDue() {
 		return false, nil
 	}
-	added := merge()
+	added := m.Merge()
 	if added < 0 {
 		return false, nil
 	}

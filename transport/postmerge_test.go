@@ -68,7 +68,7 @@ func TestMergePosted(t *testing.T) {
 			c.sendMu.Unlock()
 			ran := false
 			merge := grow(target, tc.added)
-			merged, err := c.MergePosted(target, func() int { ran = true; return merge() })
+			merged, err := c.MergePosted(target, mergeFunc(func() int { ran = true; return merge() }))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,3 +103,8 @@ func TestMergePosted(t *testing.T) {
 		})
 	}
 }
+
+// mergeFunc is a Merger of a function.
+type mergeFunc func() int
+
+func (f mergeFunc) Merge() int { return f() }

@@ -583,6 +583,9 @@ type wbCall struct {
 	// once it is sent.
 	data []byte
 	n    uint64
+	// appending is the bytes a merge appends (Merge), set by the task
+	// goroutine around MergePosted.
+	appending []byte
 	// posting is the read cache's count of the change, ended by the
 	// reply. Set before the call is posted, immutable after.
 	posting posting

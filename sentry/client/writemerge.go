@@ -2,6 +2,8 @@ package client
 
 import (
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // Merged writes behind (docs/ARCHITECTURE.md, "Merged writes behind").
@@ -73,38 +75,43 @@ func (t *task) mergeWrite(file uint64, sysno uintptr, args [6]uint64, data []byt
 	if prev == nil || !mayMerge(prev, file, sysno, args, len(data), owned) {
 		return false
 	}
-	rl := t.c.rl
-	merge := func() int {
-		// Under the transport's send lock: prev is unsent, and its
-		// reply cannot come before it is sent.
-		old := prev.input.Data
-		total := len(old) + len(data)
-		buf, pooled := old, prev.pooledData
-		if cap(old) < total {
-			buf, pooled = rl.WriteBuffer(total)
-			copy(buf, old)
-			if prev.pooledData {
-				// Only the call held it: the owned copy and the
-				// read cache copied its bytes.
-				rl.PutWriteBuffer(old)
-			}
-		}
-		buf = buf[:total]
-		copy(buf[len(old):], data)
-		if len(prev.sc.WriteParts) == 0 {
-			prev.sc.WriteParts = append(make([]uint64, 0, maxMergedWrite/minMergeParts), uint64(len(old)))
-		}
-		prev.sc.WriteParts = append(prev.sc.WriteParts, uint64(len(data)))
-		prev.input.Data, prev.data, prev.pooledData = buf, buf, pooled
-		prev.args[2] = uint64(total)
-		prev.n = uint64(total)
-		return len(data)
-	}
-	if !t.c.conn.MergePosted(&prev.postedCall, len(data), merge) {
+	prev.appending = data
+	merged := t.c.conn.MergePosted(&prev.postedCall, len(data), prev)
+	prev.appending = nil
+	if !merged {
 		return false
 	}
 	t.posted = true
 	return true
+}
+
+// Merge implements transport.Merger: it appends wc.appending to wc's
+// bytes. Called under the transport's send lock while wc is queued and
+// unsent: its reply cannot come before it is sent.
+func (wc *wbCall) Merge() int {
+	rl, data := wc.t.c.rl, wc.appending
+	old := wc.input.Data
+	total := len(old) + len(data)
+	buf, pooled := old, wc.pooledData
+	if cap(old) < total {
+		buf, pooled = rl.WriteBuffer(total)
+		copy(buf, old)
+		if wc.pooledData {
+			// Only the call held it: the owned copy and the read
+			// cache copied its bytes.
+			rl.PutWriteBuffer(old)
+		}
+	}
+	buf = buf[:total]
+	copy(buf[len(old):], data)
+	if len(wc.sc.WriteParts) == 0 {
+		wc.sc.WriteParts = append(make([]uint64, 0, maxMergedWrite/minMergeParts), uint64(len(old)))
+	}
+	wc.sc.WriteParts = append(wc.sc.WriteParts, uint64(len(data)))
+	wc.input.Data, wc.data, wc.pooledData = buf, buf, pooled
+	wc.args[2] = uint64(total)
+	wc.n = uint64(total)
+	return len(data)
 }
 
 // mayMerge says whether a write behind of n bytes (sysno, args; owned:
@@ -126,12 +133,12 @@ func mayMerge(prev *wbCall, file uint64, sysno uintptr, args [6]uint64, n int, o
 	return false
 }
 
-// MergePosted runs merge, which adds added bytes to the inputs of pc, a
+// MergePosted runs m, which adds added bytes to the inputs of pc, a
 // posted call, if pc is still unsent and the connection's last queued
 // call (transport's MergePosted), and the bytes in flight take the
 // added ones (maxPostedBytes), and reports whether it ran. The merged
 // call is in flight as pc was: a recovery re-sends it whole.
-func (s *remoteSession) MergePosted(pc *postedCall, added int, merge func() int) bool {
+func (s *remoteSession) MergePosted(pc *postedCall, added int, m transport.Merger) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.recovering || s.fatal != nil || pc.conn != s.conn || pc.gen != s.connGen {
@@ -149,7 +156,7 @@ func (s *remoteSession) MergePosted(pc *postedCall, added int, merge func() int)
 	// A failed send of the queue the merge filled leaves the merged
 	// call in flight: the recovery the dead connection starts
 	// (monitor) re-sends it, as post's.
-	merged, _ := s.conn.MergePosted(&pc.call, merge)
+	merged, _ := s.conn.MergePosted(&pc.call, m)
 	if !merged {
 		return false
 	}
