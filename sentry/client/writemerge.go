@@ -3,6 +3,7 @@ package client
 import (
 	"golang.org/x/sys/unix"
 
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
@@ -104,10 +105,12 @@ func (wc *wbCall) Merge() int {
 	}
 	buf = buf[:total]
 	copy(buf[len(old):], data)
-	if len(wc.sc.WriteParts) == 0 {
-		wc.sc.WriteParts = append(make([]uint64, 0, maxMergedWrite/minMergeParts), uint64(len(old)))
+	parts := wc.sc.WriteParts
+	if parts == nil {
+		parts = &pb.WriteParts{Lengths: append(make([]uint64, 0, maxMergedWrite/minMergeParts), uint64(len(old)))}
+		wc.sc.WriteParts = parts
 	}
-	wc.sc.WriteParts = append(wc.sc.WriteParts, uint64(len(data)))
+	parts.Lengths = append(parts.Lengths, uint64(len(data)))
 	wc.input.Data, wc.data, wc.pooledData = buf, buf, pooled
 	wc.args[2] = uint64(total)
 	wc.n = uint64(total)
@@ -121,7 +124,7 @@ func (wc *wbCall) Merge() int {
 func mayMerge(prev *wbCall, file uint64, sysno uintptr, args [6]uint64, n int, owned bool) bool {
 	if prev.file != file || uintptr(prev.sc.Sysno) != sysno || prev.args[0] != args[0] ||
 		prev.sc.OwnedWrite != owned || len(prev.sc.Inputs) != 1 ||
-		len(prev.input.Data)+n > maxMergedWrite || len(prev.sc.WriteParts) >= maxWriteParts {
+		len(prev.input.Data)+n > maxMergedWrite || len(prev.sc.WriteParts.GetLengths()) >= maxWriteParts {
 		return false
 	}
 	switch sysno {

@@ -75,8 +75,12 @@ func TestMergedWriteCut(t *testing.T) {
 			start := limit - tc.before
 			e.ok(1, unix.SYS_LSEEK, fd, uint64(start), unix.SEEK_SET)
 			buf := m.alloc([]byte("wxyz"))
+			var parts *sentrypb.WriteParts
+			if tc.parts != nil {
+				parts = &sentrypb.WriteParts{Lengths: tc.parts}
+			}
 			r := e.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
-				Sysno: unix.SYS_WRITE, Args: []uint64{fd, buf, 4, 0, 0, 0}, Posted: true, WriteParts: tc.parts,
+				Sysno: unix.SYS_WRITE, Args: []uint64{fd, buf, 4, 0, 0, 0}, Posted: true, WriteParts: parts,
 				Inputs: []*sentrypb.Region{{Addr: buf, Data: []byte("wxyz")}}}}})
 			if r.Errno != 0 || r.Ret != tc.wantRet {
 				t.Fatalf("merged write: ret %d errno %v, want %d", r.Ret, unix.Errno(r.Errno), tc.wantRet)
