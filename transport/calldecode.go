@@ -34,7 +34,8 @@ const aliasMinData = 512
 const clientMessagePostedCalls = 410
 
 // Field numbers decodeCall knows (sentry.proto): a Syscall's scalars
-// (not its optional, string, bytes or message fields but its inputs).
+// (not its optional, string, bytes or message fields but its inputs),
+// and a merged write's parts.
 const (
 	callSeq     = 1
 	callTid     = 2
@@ -57,6 +58,7 @@ const (
 	syscallListingAhead     = 580
 	syscallPipeAheadWanted  = 600
 	syscallPipeConsumed     = 601
+	syscallWriteParts       = 473
 
 	regionAddr = 1
 	regionData = 2
@@ -204,6 +206,9 @@ func decodeCall(b []byte) (c *pb.Call, aliased bool) {
 func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 	args := p.args[:0]
 	inputs := p.inputs[:0]
+	// A merged write's parts (sentry/client/writemerge.go), once: two
+	// allocations a merged call, whose bytes then stay in the frame.
+	var parts *pb.WriteParts
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -225,6 +230,17 @@ func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 			}
 			aliased = aliased || al
 			inputs, b = append(inputs, r), b[m:]
+			continue
+		}
+		if num == syscallWriteParts && typ == protowire.BytesType && parts == nil {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return false, false
+			}
+			if parts = decodeWriteParts(v); parts == nil {
+				return false, false
+			}
+			b = b[m:]
 			continue
 		}
 		if num == syscallArgs && typ == protowire.BytesType {
@@ -294,7 +310,49 @@ func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 	if len(inputs) > 0 {
 		p.sc.Inputs = inputs
 	}
+	p.sc.WriteParts = parts
 	return aliased, true
+}
+
+// writePartsLengths is WriteParts.lengths's field number.
+const writePartsLengths = 1
+
+// decodeWriteParts decodes b, a WriteParts, if it holds only lengths
+// (packed or not); nil if not.
+func decodeWriteParts(b []byte) *pb.WriteParts {
+	var lengths []uint64
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num != writePartsLengths {
+			return nil
+		}
+		b = b[n:]
+		switch typ {
+		case protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return nil
+			}
+			lengths, b = append(lengths, v), b[m:]
+		case protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return nil
+			}
+			for len(v) > 0 {
+				a, k := protowire.ConsumeVarint(v)
+				if k < 0 {
+					return nil
+				}
+				lengths, v = append(lengths, a), v[k:]
+			}
+			b = b[m:]
+		default:
+			return nil
+		}
+	}
+	// As proto.Unmarshal leaves it: nil when none came.
+	return &pb.WriteParts{Lengths: lengths}
 }
 
 // decodeRegion decodes b into r if it holds only addr and data, and

@@ -71,6 +71,8 @@ func decodeCases(t testing.TB) []struct {
 	for _, c := range owned.PostedCalls {
 		c.GetSyscall().OwnedWrite = true
 	}
+	mergedWrite := &pb.ClientMessage{PostedCalls: []*pb.Call{postedWrite(1, page(8192, 'a'))}}
+	mergedWrite.PostedCalls[0].GetSyscall().WriteParts = &pb.WriteParts{Lengths: []uint64{4096, 1000, 3096}}
 	installFD := int32(3)
 	optional := &pb.ClientMessage{PostedCalls: []*pb.Call{{Seq: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 2, InstallFd: &installFD}}}}}
 
@@ -123,6 +125,11 @@ func decodeCases(t testing.TB) []struct {
 		{"no op", mustMarshal(t, noOp), false, 0}, // by hand, but isPlain cannot tell
 		{"every flag", mustMarshal(t, flags), true, 2},
 		{"owned writes", mustMarshal(t, owned), true, 4},
+		{"a merged write", mustMarshal(t, mergedWrite), true, 1},
+		{"unpacked write parts", cm(sc(protowire.AppendBytes(protowire.AppendTag(nil, syscallWriteParts, protowire.BytesType),
+			varint(varint(nil, writePartsLengths, 4096), writePartsLengths, 10)))), false, 1},
+		{"empty write parts", cm(sc(protowire.AppendBytes(protowire.AppendTag(nil, syscallWriteParts, protowire.BytesType), nil))), false, 1},
+		{"write parts twice", cm(sc(protowire.AppendBytes(protowire.AppendTag(protowire.AppendBytes(protowire.AppendTag(nil, syscallWriteParts, protowire.BytesType), nil), syscallWriteParts, protowire.BytesType), nil))), false, 0},
 		{"an optional field", mustMarshal(t, optional), false, 0},
 		{"no posted calls", hb, false, 0},
 		{"empty", nil, false, 0},

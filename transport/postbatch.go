@@ -340,6 +340,41 @@ func (c *StreamConn) UnqueuePosted(calls ...*pb.Call) bool {
 	return true
 }
 
+// Merger changes a queued posted call (MergePosted): Merge returns how
+// many input bytes it added (callInputBytes), or -1 if it changed
+// nothing.
+type Merger interface {
+	Merge() int
+}
+
+// MergePosted lets m change call, queued by Post, while it is the
+// queue's last call, unsent (nothing was queued or sent after it), and
+// the queue is not yet due (postDue: a call merged past it would hold
+// the queue's first call longer than the delay). m runs under the send
+// lock, so no encoding of the call races it. A queue that the added
+// bytes fill to postedFlushBytes goes out at once. merged says m ran
+// and changed call; err is a failed send of the queue (the connection
+// died: the call is in flight as any other). sentry/client's writes
+// behind append a write's bytes to the queued write it continues
+// (writemerge.go).
+func (c *StreamConn) MergePosted(call *pb.Call, m Merger) (merged bool, err error) {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	n := len(c.postQ)
+	if n == 0 || c.postQ[n-1] != call || time.Since(c.postQSince) >= c.postDue() {
+		return false, nil
+	}
+	added := m.Merge()
+	if added < 0 {
+		return false, nil
+	}
+	c.postQBytes += added
+	if c.postQBytes >= postedFlushBytes {
+		return true, c.sendLocked(&c.queueAlone)
+	}
+	return true, nil
+}
+
 // dispatchPosted hands the replies to posted calls that one message
 // carried to their callers (dispatchReply), in seq order: replies
 // (ServerMessage.posted_replies, or a channel reply's) merged with done

@@ -751,7 +751,7 @@ func (c *client) shutdown() {
 		"socket_received", recv.Messages, "received_posted_only", recv.PostedOnly, "posted_replies_received", recv.PostedReplies, "heartbeats_received", recv.Heartbeats, "pushes_received", recv.Pushes,
 		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "leases_ahead", c.rcache.aheadCounts(), "mmaps_reused", c.mmapsReused.Load(), "mapped_refreshes", c.files.refreshes.Load(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
 		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(), "posted_unlinks", c.opens.removed.Load(), "posted_mkdirs", c.opens.mkdirs.Load(),
-		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(),
+		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(), "merged_writes", c.conn.mergedWrites.Load(),
 		"ahead_answered", ahead.answered, "ahead_asks", ahead.asks, "ahead_waits", ahead.waits, "ahead_missed", ahead.missed,
 		"goroutines_started", rt.goroutines,
 		"heap_allocs", rt.allocs, "heap_alloc_bytes", rt.allocBytes, "gc_cycles", rt.gcCycles,

@@ -108,7 +108,9 @@
 // posted from a copy of the "sig/" records: sigactions.go, client.sigs,
 // its own leaf lock), a write to a regular unmapped gofer file (write
 // behind; its error surfaces at the description's next fsync, fdatasync,
-// write or close, kept by the server), a sendfile or copy_file_range
+// write or close, kept by the server; one that continues the task's
+// previous write behind while that one is unsent is appended to it,
+// writemerge.go), a sendfile or copy_file_range
 // from a read-leased file into such a file with the bytes read from the
 // lease (sendfile.go: leased copies), a write (or such a sendfile) to a
 // pipe's only write description within the room its last reply granted

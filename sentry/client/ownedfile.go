@@ -386,12 +386,14 @@ func (t *task) ownedWrite(desc uint64, fd int32, positional bool, args [6]uint64
 	return true
 }
 
-// postOwnedWrite posts write call sc (of description desc, a file of
+// postOwnedWrite posts write behind wc (of description desc, a file of
 // gofer handle handle and inode number ino) marked owned_write: it is counted as a posted
-// change of the file that owned answers need not wait for. done gets
-// its reply; a failed write drops the copy.
-func (t *task) postOwnedWrite(desc uint64, sc *postedCall, n uint64, handle string, ino uint64, done func(*pb.Reply)) bool {
+// change of the file that owned answers need not wait for. Its reply
+// ends it (wbCall.ended); a failed or short write (of wc.n, merges
+// included: writemerge.go) drops the copy.
+func (t *task) postOwnedWrite(desc uint64, wc *wbCall, handle string, ino uint64) bool {
 	rc := t.c.rcache
+	sc := &wc.postedCall
 	sc.syscall().OwnedWrite = true
 	rc.mu.Lock()
 	if rc.ownedPosted == nil {
@@ -404,11 +406,11 @@ func (t *task) postOwnedWrite(desc uint64, sc *postedCall, n uint64, handle stri
 		if rc.ownedPosted[handle]--; rc.ownedPosted[handle] <= 0 {
 			delete(rc.ownedPosted, handle)
 		}
-		if r == nil || r.Errno != 0 || uint64(r.Ret) != n {
+		if r == nil || r.Errno != 0 || uint64(r.Ret) != wc.n {
 			rc.dropOwnedLocked(desc)
 		}
 		rc.mu.Unlock()
-		done(r)
+		wc.ended(r)
 	}
 	if !t.postChange(sc, end, handle, ino, dataChange, 0) {
 		end(nil)

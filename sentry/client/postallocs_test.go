@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -42,6 +43,13 @@ func postingTask(t *testing.T) *task {
 // sessionTask is postingTask on a session served by session.
 func sessionTask(t *testing.T, session transport.SessionFunc) *task {
 	t.Helper()
+	return sessionTaskWith(t, session, 0)
+}
+
+// sessionTaskWith is sessionTask with the transport's post delay
+// postDelay (0: the default).
+func sessionTaskWith(t *testing.T, session transport.SessionFunc, postDelay time.Duration) *task {
+	t.Helper()
 	target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
 	tg, _ := transport.ParseTarget(target)
 	l, err := transport.Listen(tg)
@@ -55,7 +63,7 @@ func sessionTask(t *testing.T, session transport.SessionFunc) *task {
 	c.pipe.procs = map[int32]pipeProc{7: {fs: 3}}
 	c.pipe.umask = map[uint64]uint32{3: 0o22}
 	rs := &remoteSession{c: c, log: c.log, rl: replaylog.NewDisabled(), inflight: make(map[uint64]*pending)}
-	rs.opts = transport.Options{Wire: transport.WireFramed, Hello: &pb.Hello{}, Channels: true, OnReply: rs.onReply}
+	rs.opts = transport.Options{Wire: transport.WireFramed, Hello: &pb.Hello{}, Channels: true, OnReply: rs.onReply, PostDelay: postDelay}
 	c.conn = rs
 	conn, err := transport.Dial(context.Background(), target, rs.opts)
 	if err != nil {

@@ -103,7 +103,8 @@ type pending struct {
 	into *pb.Reply
 	// pooledData says the call's only input is a replay log write
 	// buffer (writeMemory) that nothing else holds: its reply is folded
-	// with FoldPooledReply. Immutable once posted.
+	// with FoldPooledReply. Immutable once sent (a merge changes it
+	// before, under the transport's send lock: writemerge.go).
 	pooledData bool
 }
 
@@ -168,6 +169,10 @@ type remoteSession struct {
 	// Unpost, which unposted counts). Atomic; reported at the end (the
 	// round trips a workload cost).
 	waitedCalls, postedCalls, unposted atomic.Uint64
+	// mergedWrites counts the writes behind appended to the queued
+	// write before them instead of posted (MergePosted, writemerge.go).
+	// Atomic; reported at the end.
+	mergedWrites atomic.Uint64
 	// postedOut and postedBytes are the posted calls without a reply and
 	// the bytes of their inputs: Post refuses beyond maxPostedCalls or
 	// maxPostedBytes, so the caller waits and a fast writer cannot run

@@ -178,6 +178,12 @@ type task struct {
 	// writeMem reads a write behind's data into the replay log's write
 	// buffers (writebehind.go). Owned by the task goroutine.
 	writeMem writeMemory
+	// lastWB is the task's last write behind posted (nil: none, or not
+	// one a later write may continue): the next write behind may be
+	// appended to it while it is unsent (writemerge.go). Owned by the
+	// task goroutine; the call's fields change only under the
+	// transport's send lock while the call is queued.
+	lastWB *wbCall
 	// wbInputs holds a write behind's input regions while it is built
 	// (writebehind.go: the posted call copies them). Owned by the task
 	// goroutine.

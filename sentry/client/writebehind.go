@@ -532,24 +532,51 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok || n == 0 {
 		return 0, false
 	}
-	data := writtenData(sysno, inputs)
-	wc := &wbCall{t: t, file: file, data: data}
-	wc.set(t.tid, sysno, args, inputs)
-	wc.pooledData = t.writeMem.pooled && mem == &t.writeMem
-	t.wbCount(file)
-	if t.ownedWrite(file, int32(args[0]), positional, args, data) {
-		// Applied to the owned file's copy (ownedfile.go).
-		if !t.postOwnedWrite(file, &wc.postedCall, n, f.handle, f.ino, wc.ended) {
-			return 0, false
-		}
-		return n, true
-	}
-	wc.replyCanWait()
-	if !t.postWrite(wc, f.handle, f.ino, changesFile[sysno]) {
-		wc.ended(nil)
+	// Applied to the owned file's copy (ownedfile.go) whether the
+	// write is merged or posted.
+	owned := t.ownedWrite(file, int32(args[0]), positional, args, writtenData(sysno, inputs))
+	if !t.sendWriteBehind(file, f.handle, f.ino, sysno, args, inputs, n, owned, mem == &t.writeMem && t.writeMem.pooled) {
 		return 0, false
 	}
 	return n, true
+}
+
+// sendWriteBehind appends write behind sysno (args, inputs: n bytes to
+// description file, of gofer handle handle and inode number ino) to t's previous one, if it
+// may (writemerge.go), else posts it, and reports whether it did either;
+// owned says the owned copy took its bytes, pooled that its only input
+// is a buffer of the replay log's pool that only it holds.
+func (t *task) sendWriteBehind(file uint64, handle string, ino uint64, sysno uintptr, args [6]uint64, inputs []sysabi.Region, n uint64, owned, pooled bool) bool {
+	data := writtenData(sysno, inputs)
+	single := (sysno == unix.SYS_WRITE || sysno == unix.SYS_PWRITE64) && len(inputs) == 1
+	if single && t.mergeWrite(file, sysno, args, data, owned) {
+		// Appended to the queued write before it, which copied the
+		// bytes.
+		if pooled {
+			t.c.rl.PutWriteBuffer(data)
+		}
+		return true
+	}
+	wc := &wbCall{t: t, file: file, data: data, n: n}
+	wc.set(t.tid, sysno, args, inputs)
+	wc.pooledData = pooled
+	t.wbCount(file)
+	t.lastWB = nil
+	if owned {
+		if !t.postOwnedWrite(file, wc, handle, ino) {
+			return false
+		}
+	} else {
+		wc.replyCanWait()
+		if !t.postWrite(wc, handle, ino, changesFile[sysno]) {
+			wc.ended(nil)
+			return false
+		}
+	}
+	if single {
+		t.lastWB = wc
+	}
+	return true
 }
 
 // wbCall is a write behind's posted call with what its reply ends (the
@@ -558,9 +585,17 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 type wbCall struct {
 	postedCall
 	t *task
-	// file is the write's description, data its bytes. Immutable.
+	// file is the write's description. Immutable.
 	file uint64
+	// data is the write's bytes and n the count the application was
+	// told; a merge (writemerge.go) appends to them while the call is
+	// queued, under the transport's send lock, and nothing changes them
+	// once it is sent.
 	data []byte
+	n    uint64
+	// appending is the bytes a merge appends (Merge), set by the task
+	// goroutine around MergePosted.
+	appending []byte
 	// posting is the read cache's count of the change, ended by the
 	// reply. Set before the call is posted, immutable after.
 	posting posting

@@ -32,7 +32,9 @@ import (
 //     flight passes an Interrupt on to the thread's next call.
 //   - Errors. A posted write that fails or writes fewer bytes than asked
 //     (ENOSPC, EDQUOT, EFBIG, EIO...) keeps its errno on the open file
-//     description (fdesc.File.WBErr; EIO for a short count); later posted
+//     description (fdesc.File.WBErr; EIO for a short count, but for a
+//     merged write, Syscall.write_parts, cut exactly between two of its
+//     parts: the error its next part's write met); later posted
 //     writes of the description then fail with it too, without writing,
 //     and the next fsync, fdatasync, waited write-family call or waited
 //     close of the description returns it, once (a close still closes).
@@ -167,8 +169,13 @@ func runReportingDeferred(k *kernel.Kernel, h handler, c *kernel.Task, posted bo
 		ret, err = runHandler(k, h, c)
 		if posted && writeBehindCalls[c.Sysno] && (err != nil || ret < requested(c)) {
 			e := unix.EIO
-			if err != nil {
+			switch {
+			case err != nil:
 				e = syserr.ErrnoOf(err)
+			case c.CutErr != nil:
+				// A merged write cut between two of its parts
+				// (vfs.MergedWriteCall): the next part's error.
+				e = syserr.ErrnoOf(c.CutErr)
 			}
 			if f.WBErr.CompareAndSwap(0, int32(e)) {
 				f.Changed()

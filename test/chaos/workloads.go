@@ -76,6 +76,9 @@ var mmapgenC string
 //go:embed testdata/openloop.c
 var openloopC string
 
+//go:embed testdata/wmloop.c
+var wmloopC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -383,6 +386,17 @@ done`,
 		Name:    "truncate-rewrite",
 		Script:  `./prog 3000; rm prog`,
 		CSource: truncloopC,
+	},
+	{
+		// Runs of writes behind merged into one call each
+		// (sentry/client/writemerge.go): sequential writes of mixed
+		// sizes, contiguous pwrites and O_APPEND writes. A merged call
+		// in flight at a kill is re-sent whole and applied once, its
+		// description's offset and the append end where the unmerged
+		// writes would have left them.
+		Name:    "write-merge",
+		Script:  `./prog 400; rm prog; md5sum seq.bin blocks.bin app.txt; wc -c seq.bin blocks.bin app.txt`,
+		CSource: wmloopC,
 	},
 	{
 		// Two names swapped by renameat2(RENAME_EXCHANGE) again and

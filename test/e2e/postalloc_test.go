@@ -60,7 +60,11 @@ var writeBufferCounts = regexp.MustCompile(`write_buffers_made=(\d+) write_buffe
 // push drops the write; so past the first writes the server had not yet
 // made durable (it flushes every 8 MiB or 500 ms), the writes reuse
 // buffers instead of allocating 4 KiB each (whose fresh pages faulted in
-// and which the collector then freed). Before: every write allocated.
+// and which the collector then freed). Before: every write allocated. A
+// write merged into the queued one before it (sentry/client/
+// writemerge.go) gives its buffer back at once, and the merged call's
+// bytes grow into buffers of the pool too: at least one pooled buffer a
+// write.
 func TestWriteBuffersReused(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := tu.StaticProgram(t, t.TempDir(), "wb4k", testdataSource(t, "postalloc", "wb4k"))
@@ -69,10 +73,10 @@ func TestWriteBuffersReused(t *testing.T) {
 	v := logInts(t, log, writeBufferCounts)
 	made, reused := v[0], v[1]
 	t.Logf("%d writes: %d buffers made, %d reused", writes, made, reused)
-	if made+reused != writes {
-		t.Errorf("%d pooled buffers taken for %d writes of 4 KiB, want one each", made+reused, writes)
+	if made+reused < writes {
+		t.Errorf("%d pooled buffers taken for %d writes of 4 KiB, want at least one each", made+reused, writes)
 	}
-	if made > writes/2 {
-		t.Errorf("%d buffers made for %d writes, want at most half: the durable writes' buffers are not reused", made, writes)
+	if made > (made+reused)/2 {
+		t.Errorf("%d of %d buffers taken made, want at most half: the durable writes' buffers are not reused", made, made+reused)
 	}
 }

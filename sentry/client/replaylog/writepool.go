@@ -21,13 +21,14 @@ import "sync"
 // slip costs an allocation, never a buffer written under a holder.
 
 // Write buffer sizes: classes of minWriteClass << c bytes, c below
-// numWriteClasses (4 to 64 KiB). A write of n bytes takes the smallest
-// class that holds it, and only when it fills more than half of it: a
-// short write in a 4 KiB buffer would retain far more memory than the
-// log counts.
+// numWriteClasses (4 to 256 KiB: a merged write behind's bytes, which
+// grow by a class at a time, sentry/client/writemerge.go). A write of n
+// bytes takes the smallest class that holds it, and only when it fills
+// more than half of it: a short write in a 4 KiB buffer would retain far
+// more memory than the log counts.
 const (
 	minWriteClass   = 4 << 10
-	numWriteClasses = 5
+	numWriteClasses = 7
 	// maxPooledBytes bounds the free buffers kept: twice the server's
 	// flush threshold of writes not yet durable (8 MiB), so a steady
 	// stream of writes takes every buffer from the pool.
@@ -84,6 +85,16 @@ func (l *Log) WriteBuffer(n int) (buf []byte, pooled bool) {
 	p.made++
 	p.mu.Unlock()
 	return make([]byte, n, minWriteClass<<c), true
+}
+
+// PutWriteBuffer gives back buf, a buffer WriteBuffer returned pooled
+// that nothing holds any more and that no call's reply will fold (a
+// write behind merged into the one before it copied its bytes out, and
+// dropped the smaller buffer that one outgrew), for a later write.
+func (l *Log) PutWriteBuffer(buf []byte) {
+	if !l.disabled {
+		l.pool.put(buf)
+	}
 }
 
 // put keeps b, a buffer WriteBuffer made that nothing holds any more,

@@ -23,7 +23,9 @@ func TestWriteBufferSizes(t *testing.T) {
 		{8192, true, 8192},
 		{40000, true, 64 << 10},
 		{64 << 10, true, 64 << 10},
-		{64<<10 + 1, false, 64<<10 + 1},
+		{64<<10 + 1, true, 128 << 10},
+		{256 << 10, true, 256 << 10},
+		{256<<10 + 1, false, 256<<10 + 1},
 	} {
 		l := New()
 		b, pooled := l.WriteBuffer(tc.n)

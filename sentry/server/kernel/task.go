@@ -122,6 +122,14 @@ type Task struct {
 	// through the description that holds the owned claim on their file
 	// keep it (readlease.WithOwnedWrite). Set once.
 	OwnedWrite bool
+	// WriteParts is the call's Syscall.write_parts: the counts of the
+	// application's writes a merged write behind carries. Set once.
+	// CutErr is the error a merged write's gofer write met going on
+	// after a cut exactly between two parts (NoteCutBetweenParts), the
+	// description's kept error then (sentry/server/posted.go). Set by
+	// the call's handler.
+	WriteParts []uint64
+	CutErr     error
 	// Created says the call's open made its file (createFile): the
 	// description may claim an owned lease (readlease.go). Set by the
 	// handler.
@@ -145,6 +153,29 @@ var (
 // WritesOwnedCopy is c's vfs.OwnedWriteCall: whether its client applied
 // its writes to its copy of an owned file.
 func (c *Task) WritesOwnedCopy() bool { return c != nil && c.OwnedWrite }
+
+// BetweenParts is c's vfs.MergedWriteCall: whether written bytes of
+// its write end exactly between two of its merged parts (WriteParts).
+func (c *Task) BetweenParts(written int) bool {
+	if c == nil || len(c.WriteParts) < 2 || written <= 0 {
+		return false
+	}
+	var sum uint64
+	for _, p := range c.WriteParts[:len(c.WriteParts)-1] {
+		sum += p
+		if sum == uint64(written) {
+			return true
+		}
+		if sum > uint64(written) {
+			return false
+		}
+	}
+	return false
+}
+
+// NoteCutBetweenParts is c's vfs.MergedWriteCall: err is the error its
+// write met going on at a cut between two parts.
+func (c *Task) NoteCutBetweenParts(err error) { c.CutErr = err }
 
 // Seq is c's fdesc.Call.Seq.
 func (c *Task) Seq() uint64 { return c.CallSeq }

@@ -84,6 +84,18 @@ type OwnedWriteCall interface {
 	WritesOwnedCopy() bool
 }
 
+// MergedWriteCall is a call that may carry several of the application's
+// writes behind merged into one (Syscall.write_parts,
+// sentry/client/writemerge.go): a gofer write cut short exactly between
+// two of them goes on with the rest, as the next unmerged write would
+// have been tried, and the error it then meets is noted for the
+// description's kept error (sentry/server/posted.go), the one the
+// unmerged writes would have kept.
+type MergedWriteCall interface {
+	BetweenParts(written int) bool
+	NoteCutBetweenParts(err error)
+}
+
 // goferWrite is one gofer write's request with its origin and its
 // write-ahead option (GoferFile.Write): one allocation, not three, for
 // each write of a loop.
@@ -150,6 +162,9 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 		}
 		if err := syserr.FromGofer("write", r.GetErrno(), err); err != nil {
 			if written > 0 {
+				if mc, ok := c.(MergedWriteCall); ok && mc.BetweenParts(written) {
+					mc.NoteCutBetweenParts(err)
+				}
 				return written, nil
 			}
 			return 0, err
@@ -160,6 +175,10 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 		}
 		written += n
 		if n < len(chunk) {
+			if mc, ok := c.(MergedWriteCall); ok && n > 0 && mc.BetweenParts(written) {
+				// As the next part's own write would be tried.
+				continue
+			}
 			break
 		}
 	}
