@@ -20,6 +20,9 @@ import (
 
 func mr(start, end uint64) memmap.MappableRange { return memmap.MappableRange{Start: start, End: end} }
 
+// mr2 is a PageRead's offset and length.
+type mr2 struct{ off, length uint64 }
+
 func TestPageBits(t *testing.T) {
 	const pg = hostarch.PageSize
 	for _, tc := range []struct {
@@ -72,6 +75,8 @@ type fakePages struct {
 	release chan struct{}
 	// released are the ids of FileRelease calls.
 	released []uint64
+	// reads are the PageReads asked, in order.
+	reads []mr2
 	// calls lists the kinds of calls in order.
 	calls []string
 	// maxRead, when set, bounds what one PageRead returns; readEnd, when
@@ -89,6 +94,7 @@ func (p *fakePages) rpc(call *pb.Call) (*pb.Reply, error) {
 		p.released = append(p.released, op.FileRelease.FileIds...)
 		return &pb.Reply{}, nil
 	case *pb.Call_PageRead:
+		p.reads = append(p.reads, mr2{op.PageRead.Offset, uint64(op.PageRead.Length)})
 		size := uint64(len(p.data))
 		if p.readEnd > 0 {
 			size = min(size, uint64(p.readEnd))
@@ -527,6 +533,59 @@ func TestReleaseWhenUnmapped(t *testing.T) {
 	}
 	if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f || g.cachedBytes() == 0 {
 		t.Errorf("mapping the file again did not find its cached pages")
+	}
+}
+
+// TestFaultFetches: what a fault fetches, in how many PageReads. A file
+// of up to wholeFileMax comes whole, up to its size (not the rest of its
+// last page: that was a second round trip for nothing); a larger one
+// mapped executable in the aligned codeWindow windows around the fault
+// (a program's faults are spread below and above each other); another
+// larger one from the fault on, readahead further within the mapping.
+func TestFaultFetches(t *testing.T) {
+	const pg = hostarch.PageSize
+	const mib = 1 << 20
+	const big = 3*codeWindow + 100
+	for _, tc := range []struct {
+		name   string
+		size   uint64
+		code   bool
+		faults []uint64 // the offsets of one-page read faults, in order
+		reads  []mr2
+	}{
+		{name: "small file, whole to its size", size: 3*pg + 100, faults: []uint64{pg}, reads: []mr2{{0, 3*pg + 100}}},
+		{name: "small file, page-aligned size", size: 4 * pg, faults: []uint64{0, 3 * pg}, reads: []mr2{{0, 4 * pg}}},
+		{name: "small file mapped executable, whole", size: 3*pg + 100, code: true, faults: []uint64{2 * pg}, reads: []mr2{{0, 3*pg + 100}}},
+		{name: "large data file, fault and readahead", size: big, faults: []uint64{5*mib + 2*pg},
+			reads: []mr2{{5 * mib, mib + cacheChunk}}},
+		{name: "large code file, its aligned window", size: big, code: true, faults: []uint64{5*mib + 2*pg},
+			reads: []mr2{{codeWindow, codeWindow}}},
+		{name: "large code file, faults below and above in one window", size: big, code: true,
+			faults: []uint64{7 * mib, 5 * mib, codeWindow, 2*codeWindow - pg}, reads: []mr2{{codeWindow, codeWindow}}},
+		{name: "large code file, the last window ends at the size", size: big, code: true, faults: []uint64{3 * codeWindow},
+			reads: []mr2{{3 * codeWindow, 100}}},
+		{name: "large code file, two windows", size: big, code: true, faults: []uint64{2*codeWindow + pg, pg},
+			reads: []mr2{{2 * codeWindow, codeWindow}, {0, codeWindow}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f, fp := newTestFile(t, int(tc.size))
+			if tc.code {
+				f.markCode()
+			}
+			end := (tc.size + pg - 1) / pg * pg
+			for _, at := range tc.faults {
+				if _, err := f.Translate(ctx, mr(at, at+pg), mr(0, end), hostarch.Read); err != nil {
+					t.Fatalf("Translate at %#x: %v", at, err)
+				}
+			}
+			if !reflect.DeepEqual(fp.reads, tc.reads) {
+				t.Errorf("PageReads %v, want %v", fp.reads, tc.reads)
+			}
+			if n := f.fc.pageReads.Load(); n != uint64(len(tc.reads)) {
+				t.Errorf("counted %d PageReads, want %d", n, len(tc.reads))
+			}
+		})
 	}
 }
 

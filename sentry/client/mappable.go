@@ -28,6 +28,13 @@ const (
 	wholeFileMax = 4 << 20
 	// readahead beyond the faulting range for larger files.
 	readahead = 1 << 20
+	// codeWindow: a fault in a larger file mapped executable (an exec
+	// image, a library's text) fetches the aligned window of this size
+	// around it. A program's faults are spread over its file, below as
+	// much as above the last: a window after each fault left gaps
+	// fetched one chunk at a time (cc1, 33 MB: 63 PageReads of 29 MB
+	// a build, 8 with aligned 4 MiB windows).
+	codeWindow = 4 << 20
 	// maxPageRead bounds one PageRead.
 	maxPageRead = 4 << 20
 	// maxPageWrite bounds one PageWrite (the server's limit).
@@ -77,6 +84,11 @@ type fileCache struct {
 	// refreshes counts the files whose pages a plan at a new gen
 	// refreshed (serverFile.refresh), logged at the client's end.
 	refreshes atomic.Uint64
+	// pageReads and pageReadBytes count the PageReads sent (each waited
+	// for, inside a fault) and the bytes they asked for; releases the
+	// FileReleases and releasesPosted those of them posted. Logged at
+	// the client's end.
+	pageReads, pageReadBytes, releases, releasesPosted atomic.Uint64
 	// rpc sends PageRead and PageWrite calls (the session; tests replace
 	// it). Immutable.
 	rpc func(*pb.Call) (*pb.Reply, error)
@@ -148,6 +160,7 @@ func (fc *fileCache) release(id uint64, plans int) {
 	for i := range ids {
 		ids[i] = id
 	}
+	fc.releases.Add(1)
 	if _, err := fc.rpc(&pb.Call{Op: &pb.Call_FileRelease{FileRelease: &pb.FileRelease{FileIds: ids}}}); err != nil {
 		fc.c.log.Debug("FileRelease failed", "file", id, "err", err)
 	}
@@ -388,6 +401,10 @@ type serverFile struct {
 	writingBack int
 	// warned is set once a failed write-back was logged. Protected by mu.
 	warned bool
+	// code says the file was mapped executable (an exec image, a
+	// PROT_EXEC mmap): its faults fetch codeWindow windows. Set by
+	// markCode, never cleared. Protected by mu.
+	code bool
 }
 
 var _ memmap.Mappable = (*serverFile)(nil)
@@ -397,6 +414,13 @@ var _ memmap.MappingIdentity = (*serverFile)(nil)
 func (f *serverFile) endLocked() uint64 {
 	e, _ := hostarch.Addr(f.size).RoundUp()
 	return uint64(e)
+}
+
+// markCode notes that f is mapped executable (serverFile.code).
+func (f *serverFile) markCode() {
+	f.mu.Lock()
+	f.code = true
+	f.mu.Unlock()
 }
 
 func (f *serverFile) cachedBytes() uint64 {
@@ -605,15 +629,7 @@ func (f *serverFile) Translate(ctx context.Context, required, optional memmap.Ma
 		return nil, err
 	}
 
-	// What to fetch: the whole file if small, else the required range
-	// plus readahead within optional.
-	fs, fe := required.Start, required.End
-	if f.size <= wholeFileMax {
-		fs, fe = 0, end
-	} else if ra := min(optional.End, required.End+readahead); ra > fe {
-		fe = ra
-	}
-	fs = fs / cacheChunk * cacheChunk
+	fs, fe := f.fetchWindowLocked(required, optional)
 	if err := f.fetchLocked(ctx, fs, fe); err != nil {
 		return nil, err
 	}
@@ -651,6 +667,26 @@ func (f *serverFile) Translate(ctx context.Context, required, optional memmap.Ma
 	return ts, terr
 }
 
+// fetchWindowLocked returns what a fault in required (within optional,
+// both inside the file's page-rounded end) fetches: the whole file if it
+// is small; for a larger file mapped executable, the aligned codeWindow
+// windows that hold required; else required plus readahead within
+// optional. The start is a chunk's. Precondition: f.mu is held.
+func (f *serverFile) fetchWindowLocked(required, optional memmap.MappableRange) (start, end uint64) {
+	fileEnd := f.endLocked()
+	switch {
+	case f.size <= wholeFileMax:
+		return 0, fileEnd
+	case f.code:
+		return required.Start / codeWindow * codeWindow, min(fileEnd, (required.End+codeWindow-1)/codeWindow*codeWindow)
+	}
+	start, end = required.Start/cacheChunk*cacheChunk, required.End
+	if ra := min(optional.End, required.End+readahead); ra > end {
+		end = ra
+	}
+	return start, end
+}
+
 // fetchLocked makes chunks overlapping [start, end) present, as far as
 // the server gives them.
 //
@@ -676,9 +712,14 @@ func (f *serverFile) fetchLocked(ctx context.Context, start, end uint64) error {
 		}
 		off := first * cacheChunk
 		runEnd := min(c*cacheChunk, fileEnd)
+		// The bytes end at the file's size: the rest of its last page
+		// stays zero, and asking for it would be a round trip for
+		// nothing (a whole-file read came back at the size, and the
+		// loop asked again from there).
+		dataEnd := min(runEnd, f.size)
 		pos := off
-		for pos < runEnd {
-			n, err := f.readLocked(ctx, pos, runEnd-pos)
+		for pos < dataEnd {
+			n, err := f.readLocked(ctx, pos, dataEnd-pos)
 			if err != nil {
 				return err
 			}
@@ -711,6 +752,8 @@ func callTid(ctx context.Context) int32 {
 //
 // Preconditions: f.mu is locked.
 func (f *serverFile) readLocked(ctx context.Context, off, length uint64) (uint64, error) {
+	f.fc.pageReads.Add(1)
+	f.fc.pageReadBytes.Add(length)
 	reply, err := f.fc.rpc(&pb.Call{Tid: callTid(ctx), Op: &pb.Call_PageRead{PageRead: &pb.PageRead{
 		FileId: f.id, Offset: off, Length: uint32(length),
 	}}})

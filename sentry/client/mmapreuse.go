@@ -133,6 +133,9 @@ func (t *task) reusedMmap(a [6]uint64) (addr uint64, errno unix.Errno, ok bool) 
 	if errno != 0 {
 		return 0, errno, true
 	}
+	if opts.Perms.Execute {
+		f.markCode()
+	}
 	opts.Mappable = f
 	opts.MappingIdentity = f
 	at, err := t.mm.MMap(t.gctx, opts)
