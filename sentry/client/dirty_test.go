@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/memmap"
@@ -73,8 +74,13 @@ type fakePages struct {
 	// is closed (entered is signalled first).
 	entered chan struct{}
 	release chan struct{}
-	// released are the ids of FileRelease calls.
-	released []uint64
+	// released are the ids of FileRelease calls, posted or waited;
+	// posted counts the posted ones and waited the waited ones.
+	released       []uint64
+	posted, waited int
+	// refusePost makes post refuse (as the session does during a
+	// recovery).
+	refusePost bool
 	// reads are the PageReads asked, in order.
 	reads []mr2
 	// calls lists the kinds of calls in order.
@@ -90,8 +96,12 @@ func (p *fakePages) rpc(call *pb.Call) (*pb.Reply, error) {
 	defer p.mu.Unlock()
 	switch op := call.Op.(type) {
 	case *pb.Call_FileRelease:
+		if op.FileRelease.Posted {
+			return &pb.Reply{Errno: int32(unix.EINVAL)}, nil
+		}
 		p.calls = append(p.calls, "release")
 		p.released = append(p.released, op.FileRelease.FileIds...)
+		p.waited++
 		return &pb.Reply{}, nil
 	case *pb.Call_PageRead:
 		p.reads = append(p.reads, mr2{op.PageRead.Offset, uint64(op.PageRead.Length)})
@@ -121,6 +131,20 @@ func (p *fakePages) rpc(call *pb.Call) (*pb.Reply, error) {
 		return &pb.Reply{Ret: int64(len(op.PageWrite.Data))}, nil
 	}
 	return &pb.Reply{}, nil
+}
+
+// post is the session's Post of a FileRelease.
+func (p *fakePages) post(call *pb.Call) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fr := call.GetFileRelease()
+	if p.refusePost || fr == nil || !fr.Posted {
+		return false
+	}
+	p.calls = append(p.calls, "release")
+	p.released = append(p.released, fr.FileIds...)
+	p.posted++
+	return true
 }
 
 func (p *fakePages) takeWrites() []*pb.PageWrite {
@@ -154,6 +178,7 @@ func newTestFile(t *testing.T, size int) (*serverFile, *fakePages) {
 	c.files = newFileCache(c)
 	fp := &fakePages{data: bytes.Repeat([]byte{'.'}, size)}
 	c.files.rpc = fp.rpc
+	c.files.post = fp.post
 	f := c.files.get(context.Background(), 1, uint64(size), 0, "test")
 	t.Cleanup(f.releasePages)
 	return f, fp
@@ -510,29 +535,49 @@ func TestFlushWaitsForWriteBackInFlight(t *testing.T) {
 
 // TestReleaseWhenUnmapped: when the last mapping of a file goes, its dirty
 // pages are written back first, then the server is told, once per plan
-// the client was handed; the pages stay cached for the next mapping.
+// the client was handed, in a posted FileRelease (nothing waits for it);
+// when the session cannot post (a recovery runs), in a waited one. The
+// pages stay cached for the next mapping.
 func TestReleaseWhenUnmapped(t *testing.T) {
 	const pg = hostarch.PageSize
-	ctx := context.Background()
-	f, fp := newTestFile(t, pg)
-	if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f {
-		t.Fatal("a second plan of the same id got another file")
-	}
-	f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write)
-	store(t, f, 0, "last")
-	f.DecRef(ctx)
-	if len(fp.calls) != 0 {
-		t.Fatalf("released while still mapped: %v", fp.calls)
-	}
-	f.DecRef(ctx)
-	if want := []string{"write", "release"}; !reflect.DeepEqual(fp.calls, want) {
-		t.Errorf("calls %v, want %v (write back, then release)", fp.calls, want)
-	}
-	if !reflect.DeepEqual(fp.released, []uint64{1, 1}) {
-		t.Errorf("released %v, want id 1 once per plan", fp.released)
-	}
-	if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f || g.cachedBytes() == 0 {
-		t.Errorf("mapping the file again did not find its cached pages")
+	for _, tc := range []struct {
+		name           string
+		refusePost     bool
+		posted, waited int
+	}{
+		{name: "posted", posted: 1},
+		{name: "waited when it cannot be posted", refusePost: true, waited: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f, fp := newTestFile(t, pg)
+			fp.refusePost = tc.refusePost
+			if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f {
+				t.Fatal("a second plan of the same id got another file")
+			}
+			f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write)
+			store(t, f, 0, "last")
+			f.DecRef(ctx)
+			if len(fp.calls) != 0 {
+				t.Fatalf("released while still mapped: %v", fp.calls)
+			}
+			f.DecRef(ctx)
+			if want := []string{"write", "release"}; !reflect.DeepEqual(fp.calls, want) {
+				t.Errorf("calls %v, want %v (write back, then release)", fp.calls, want)
+			}
+			if !reflect.DeepEqual(fp.released, []uint64{1, 1}) {
+				t.Errorf("released %v, want id 1 once per plan", fp.released)
+			}
+			if fp.posted != tc.posted || fp.waited != tc.waited {
+				t.Errorf("releases posted %d, waited %d; want %d and %d", fp.posted, fp.waited, tc.posted, tc.waited)
+			}
+			if n, p := f.fc.releases.Load(), f.fc.releasesPosted.Load(); n != 1 || p != uint64(tc.posted) {
+				t.Errorf("counted %d releases, %d posted; want 1 and %d", n, p, tc.posted)
+			}
+			if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f || g.cachedBytes() == 0 {
+				t.Errorf("mapping the file again did not find its cached pages")
+			}
+		})
 	}
 }
 
@@ -635,6 +680,64 @@ func TestShortPageRead(t *testing.T) {
 			}
 			if !tc.wantBus && !f.isFilled(tc.at/cacheChunk) {
 				t.Errorf("the faulting chunk %d is not present", tc.at/cacheChunk)
+			}
+		})
+	}
+}
+
+// TestForgetIdleAtRecovery: a recovery drops the cached files nobody
+// maps: a restored server may hand their ids to other files, whose plans
+// of the same size and gen must not find these pages. Mapped files, and
+// unmapped ones still dirty, stay.
+func TestForgetIdleAtRecovery(t *testing.T) {
+	const pg = hostarch.PageSize
+	for _, tc := range []struct {
+		name          string
+		mapped        bool
+		dirty         bool // a store not written back (the write-back fails)
+		wantForgotten bool
+	}{
+		{name: "mapped", mapped: true},
+		{name: "idle", wantForgotten: true},
+		{name: "idle and dirty", dirty: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f, fp := newTestFile(t, pg)
+			if _, err := f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write); err != nil {
+				t.Fatal(err)
+			}
+			if tc.dirty {
+				store(t, f, 0, "unsaved")
+				fp.fail = errors.New("the server is gone")
+			} else if err := f.writeback(ctx, wholeFile); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.mapped {
+				f.DecRef(ctx)
+				if tc.dirty {
+					// decRef's failed write-back dropped the stores;
+					// make the page dirty again, as a later store
+					// before the next write-back would.
+					f.mu.Lock()
+					f.fc.noteDirty(f, f.dirty.add(mr(0, pg)))
+					f.mu.Unlock()
+				}
+			}
+			fc := f.fc
+			fc.forgetIdle()
+			fc.mu.Lock()
+			_, cached := fc.files[1]
+			idle := len(fc.idle)
+			fc.mu.Unlock()
+			if cached == tc.wantForgotten {
+				t.Errorf("file cached after the recovery: %v, want %v", cached, !tc.wantForgotten)
+			}
+			if g := fc.get(ctx, 1, pg, 0, "other"); (g != f) != tc.wantForgotten {
+				t.Errorf("a plan of the same id, size and gen found the old file: %v, want %v", g == f, !tc.wantForgotten)
+			}
+			if tc.wantForgotten && (idle != 0 || fc.idleBytes != 0) {
+				t.Errorf("%d idle files, %d idle bytes left", idle, fc.idleBytes)
 			}
 		})
 	}

@@ -92,6 +92,10 @@ type fileCache struct {
 	// rpc sends PageRead and PageWrite calls (the session; tests replace
 	// it). Immutable.
 	rpc func(*pb.Call) (*pb.Reply, error)
+	// post posts a FileRelease (the session's Post; tests replace it):
+	// false if it cannot (a recovery runs, too much is in flight), and
+	// the release is then waited for. Nil: never. Immutable.
+	post func(*pb.Call) bool
 }
 
 func newFileCache(c *client) *fileCache {
@@ -101,6 +105,7 @@ func newFileCache(c *client) *fileCache {
 		dirtyFiles: make(map[*serverFile]struct{}),
 		kick:       make(chan struct{}, 1),
 		rpc:        func(call *pb.Call) (*pb.Reply, error) { return c.conn.Call(c.ctx, call) },
+		post:       func(call *pb.Call) bool { return c.conn.Post(call, nil) },
 	}
 }
 
@@ -152,6 +157,19 @@ func (fc *fileCache) get(ctx context.Context, id, size, gen uint64, name string)
 
 // release tells the server that this client no longer maps id, which it
 // was handed plans times (the server counts one reference per plan).
+//
+// The release is posted: nothing the application is told depends on its
+// reply. The server drops the id's references, or keeps the id until a
+// new plan of it (a later mmap of the file) if that comes first, and a
+// waited call sent after the release runs after it on the server
+// (FileRelease.posted), so an unlink or exec of the file sees it
+// unmapped as on Linux. Nothing here waits for it: the client counted
+// the plans released already (serverFile.plans is 0), so a kept plan is
+// not mapped from the id until a new plan counts one again
+// (fileCache.reuse). A recovery re-sends a release whose reply did not
+// come to the state Restore rebuilt from the id's last record, which the
+// server sends with the reply and not before (sentry/server's
+// filerelease.go): each reference is dropped once.
 func (fc *fileCache) release(id uint64, plans int) {
 	if plans <= 0 {
 		return
@@ -161,7 +179,14 @@ func (fc *fileCache) release(id uint64, plans int) {
 		ids[i] = id
 	}
 	fc.releases.Add(1)
-	if _, err := fc.rpc(&pb.Call{Op: &pb.Call_FileRelease{FileRelease: &pb.FileRelease{FileIds: ids}}}); err != nil {
+	fr := &pb.FileRelease{FileIds: ids, Posted: true}
+	call := &pb.Call{Op: &pb.Call_FileRelease{FileRelease: fr}}
+	if fc.post != nil && fc.post(call) {
+		fc.releasesPosted.Add(1)
+		return
+	}
+	fr.Posted = false
+	if _, err := fc.rpc(call); err != nil {
 		fc.c.log.Debug("FileRelease failed", "file", id, "err", err)
 	}
 }
@@ -231,6 +256,35 @@ func (fc *fileCache) decRef(f *serverFile) {
 		fc.c.log.Debug("write-back of an unmapped file failed", "err", err)
 	}
 	fc.release(f.id, plans)
+}
+
+// forgetIdle drops the files nobody maps (a recovery: the server that
+// handed their ids is gone). A restored server knows only the ids the
+// client maps (their "map/" records): it hands the same file a new id,
+// and may hand a released id to another file, whose plan of the same size
+// and gen would otherwise find the older file's pages here. Dirty ones
+// stay until written back, as on eviction.
+func (fc *fileCache) forgetIdle() {
+	fc.mu.Lock()
+	var gone []*serverFile
+	kept := fc.idle[:0]
+	for _, f := range fc.idle {
+		if f.isDirty() {
+			kept = append(kept, f)
+			continue
+		}
+		fc.idleBytes -= f.cachedBytes()
+		if fc.files[f.id] == f {
+			delete(fc.files, f.id)
+		}
+		gone = append(gone, f)
+	}
+	clear(fc.idle[len(kept):])
+	fc.idle = kept
+	fc.mu.Unlock()
+	for _, f := range gone {
+		f.releasePages()
+	}
 }
 
 // releaseAll frees every cached page (at shutdown, after flushAll).

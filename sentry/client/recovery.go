@@ -936,6 +936,10 @@ func (s *remoteSession) recover(dead *transport.StreamConn, t0 time.Time) {
 	s.c.pipeRooms.reset()
 	s.c.pipeAhead.reset()
 	s.c.renewal.reset()
+	if s.c.files != nil {
+		// Their ids die with the server (mappable.go).
+		s.c.files.forgetIdle()
+	}
 	s.mu.Lock()
 	idx := s.server
 	s.mu.Unlock()
