@@ -89,6 +89,10 @@ type fileCache struct {
 	// FileReleases and releasesPosted those of them posted. Logged at
 	// the client's end.
 	pageReads, pageReadBytes, releases, releasesPosted atomic.Uint64
+	// forget says a recovery asked that the idle files be dropped before
+	// the next look-up (forgetIdle). Set by the recovery, cleared under
+	// mu.
+	forget atomic.Bool
 	// rpc sends PageRead and PageWrite calls (the session; tests replace
 	// it). Immutable.
 	rpc func(*pb.Call) (*pb.Reply, error)
@@ -118,6 +122,7 @@ func newFileCache(c *client) *fileCache {
 // the PageReads; the caller holds no mm lock.
 func (fc *fileCache) get(ctx context.Context, id, size, gen uint64, name string) *serverFile {
 	fc.mu.Lock()
+	fc.forgetIdleLocked()
 	if f := fc.files[id]; f != nil {
 		f.mu.Lock()
 		sameSize, sameGen := f.size == size, f.gen == gen
@@ -258,15 +263,23 @@ func (fc *fileCache) decRef(f *serverFile) {
 	fc.release(f.id, plans)
 }
 
-// forgetIdle drops the files nobody maps (a recovery: the server that
-// handed their ids is gone). A restored server knows only the ids the
-// client maps (their "map/" records): it hands the same file a new id,
-// and may hand a released id to another file, whose plan of the same size
-// and gen would otherwise find the older file's pages here. Dirty ones
-// stay until written back, as on eviction.
-func (fc *fileCache) forgetIdle() {
-	fc.mu.Lock()
-	var gone []*serverFile
+// forgetIdle asks that the files nobody maps be dropped before the next
+// look-up (a recovery: the server that handed their ids is gone). A
+// restored server knows only the ids the client maps (their "map/"
+// records): it hands the same file a new id, and may hand a released id
+// to another file, whose plan of the same size and gen would otherwise
+// find the older file's pages here. The recovery only sets a flag: a
+// fault may hold a file's mu across a PageRead waiting for the recovery,
+// and fileCache.get waits for that mu holding fc.mu.
+func (fc *fileCache) forgetIdle() { fc.forget.Store(true) }
+
+// forgetIdleLocked drops the idle files if forgetIdle asked for it.
+// Dirty ones stay until written back, as on eviction. Precondition:
+// fc.mu is held.
+func (fc *fileCache) forgetIdleLocked() {
+	if !fc.forget.CompareAndSwap(true, false) {
+		return
+	}
 	kept := fc.idle[:0]
 	for _, f := range fc.idle {
 		if f.isDirty() {
@@ -277,14 +290,10 @@ func (fc *fileCache) forgetIdle() {
 		if fc.files[f.id] == f {
 			delete(fc.files, f.id)
 		}
-		gone = append(gone, f)
+		f.releasePages()
 	}
 	clear(fc.idle[len(kept):])
 	fc.idle = kept
-	fc.mu.Unlock()
-	for _, f := range gone {
-		f.releasePages()
-	}
 }
 
 // releaseAll frees every cached page (at shutdown, after flushAll).
@@ -374,6 +383,7 @@ func (fc *fileCache) flusher() {
 // if the call carried none) or read again from the server.
 func (fc *fileCache) applyChange(ctx context.Context, ch *pb.MappedFileChange, data []byte) {
 	fc.mu.Lock()
+	fc.forgetIdleLocked()
 	f := fc.files[ch.FileId]
 	if f != nil {
 		if f.refs == 0 {

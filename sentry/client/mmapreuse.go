@@ -173,6 +173,7 @@ func (t *task) forwardMmap(a [6]uint64) (uint64, unix.Errno) {
 func (fc *fileCache) reuse(id, size, gen uint64) *serverFile {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
+	fc.forgetIdleLocked()
 	f := fc.files[id]
 	if f == nil || f.refs <= 0 || f.plans <= 0 {
 		return nil
