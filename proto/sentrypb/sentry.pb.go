@@ -4100,10 +4100,18 @@ func (x *PageWrite) GetData() []byte {
 	return nil
 }
 
-// FileRelease says the client no longer maps these files.
+// FileRelease says the client no longer maps these files: one reference
+// of the id (MappedFileState.refs) per listed id. Its reply carries the
+// ids' records, which no message sends before it: a release re-sent after
+// a Restore is then applied once.
 type FileRelease struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FileIds       []uint64               `protobuf:"varint,1,rep,packed,name=file_ids,json=fileIds,proto3" json:"file_ids,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	FileIds []uint64               `protobuf:"varint,1,rep,packed,name=file_ids,json=fileIds,proto3" json:"file_ids,omitempty"`
+	// posted says the client does not wait for the reply (nothing it
+	// tells the application depends on it): as a posted Syscall's, every
+	// waited call the client sends after it runs once it finished
+	// (docs/ARCHITECTURE.md, "Exec and file pages").
+	Posted        bool `protobuf:"varint,495,opt,name=posted,proto3" json:"posted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4143,6 +4151,13 @@ func (x *FileRelease) GetFileIds() []uint64 {
 		return x.FileIds
 	}
 	return nil
+}
+
+func (x *FileRelease) GetPosted() bool {
+	if x != nil {
+		return x.Posted
+	}
+	return false
 }
 
 // Reply answers the Call with the same seq.
@@ -11579,9 +11594,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\tPageWrite\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"(\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"A\n" +
 	"\vFileRelease\x12\x19\n" +
-	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\"\xb0\x0f\n" +
+	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\x12\x17\n" +
+	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\xb0\x0f\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/memmap"
@@ -19,6 +20,9 @@ import (
 )
 
 func mr(start, end uint64) memmap.MappableRange { return memmap.MappableRange{Start: start, End: end} }
+
+// mr2 is a PageRead's offset and length.
+type mr2 struct{ off, length uint64 }
 
 func TestPageBits(t *testing.T) {
 	const pg = hostarch.PageSize
@@ -70,8 +74,15 @@ type fakePages struct {
 	// is closed (entered is signalled first).
 	entered chan struct{}
 	release chan struct{}
-	// released are the ids of FileRelease calls.
-	released []uint64
+	// released are the ids of FileRelease calls, posted or waited;
+	// posted counts the posted ones and waited the waited ones.
+	released       []uint64
+	posted, waited int
+	// refusePost makes post refuse (as the session does during a
+	// recovery).
+	refusePost bool
+	// reads are the PageReads asked, in order.
+	reads []mr2
 	// calls lists the kinds of calls in order.
 	calls []string
 	// maxRead, when set, bounds what one PageRead returns; readEnd, when
@@ -85,10 +96,15 @@ func (p *fakePages) rpc(call *pb.Call) (*pb.Reply, error) {
 	defer p.mu.Unlock()
 	switch op := call.Op.(type) {
 	case *pb.Call_FileRelease:
+		if op.FileRelease.Posted {
+			return &pb.Reply{Errno: int32(unix.EINVAL)}, nil
+		}
 		p.calls = append(p.calls, "release")
 		p.released = append(p.released, op.FileRelease.FileIds...)
+		p.waited++
 		return &pb.Reply{}, nil
 	case *pb.Call_PageRead:
+		p.reads = append(p.reads, mr2{op.PageRead.Offset, uint64(op.PageRead.Length)})
 		size := uint64(len(p.data))
 		if p.readEnd > 0 {
 			size = min(size, uint64(p.readEnd))
@@ -115,6 +131,20 @@ func (p *fakePages) rpc(call *pb.Call) (*pb.Reply, error) {
 		return &pb.Reply{Ret: int64(len(op.PageWrite.Data))}, nil
 	}
 	return &pb.Reply{}, nil
+}
+
+// post is the session's Post of a FileRelease.
+func (p *fakePages) post(call *pb.Call) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fr := call.GetFileRelease()
+	if p.refusePost || fr == nil || !fr.Posted {
+		return false
+	}
+	p.calls = append(p.calls, "release")
+	p.released = append(p.released, fr.FileIds...)
+	p.posted++
+	return true
 }
 
 func (p *fakePages) takeWrites() []*pb.PageWrite {
@@ -148,6 +178,7 @@ func newTestFile(t *testing.T, size int) (*serverFile, *fakePages) {
 	c.files = newFileCache(c)
 	fp := &fakePages{data: bytes.Repeat([]byte{'.'}, size)}
 	c.files.rpc = fp.rpc
+	c.files.post = fp.post
 	f := c.files.get(context.Background(), 1, uint64(size), 0, "test")
 	t.Cleanup(f.releasePages)
 	return f, fp
@@ -504,29 +535,102 @@ func TestFlushWaitsForWriteBackInFlight(t *testing.T) {
 
 // TestReleaseWhenUnmapped: when the last mapping of a file goes, its dirty
 // pages are written back first, then the server is told, once per plan
-// the client was handed; the pages stay cached for the next mapping.
+// the client was handed, in a posted FileRelease (nothing waits for it);
+// when the session cannot post (a recovery runs), in a waited one. The
+// pages stay cached for the next mapping.
 func TestReleaseWhenUnmapped(t *testing.T) {
 	const pg = hostarch.PageSize
-	ctx := context.Background()
-	f, fp := newTestFile(t, pg)
-	if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f {
-		t.Fatal("a second plan of the same id got another file")
+	for _, tc := range []struct {
+		name           string
+		refusePost     bool
+		posted, waited int
+	}{
+		{name: "posted", posted: 1},
+		{name: "waited when it cannot be posted", refusePost: true, waited: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f, fp := newTestFile(t, pg)
+			fp.refusePost = tc.refusePost
+			if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f {
+				t.Fatal("a second plan of the same id got another file")
+			}
+			f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write)
+			store(t, f, 0, "last")
+			f.DecRef(ctx)
+			if len(fp.calls) != 0 {
+				t.Fatalf("released while still mapped: %v", fp.calls)
+			}
+			f.DecRef(ctx)
+			if want := []string{"write", "release"}; !reflect.DeepEqual(fp.calls, want) {
+				t.Errorf("calls %v, want %v (write back, then release)", fp.calls, want)
+			}
+			if !reflect.DeepEqual(fp.released, []uint64{1, 1}) {
+				t.Errorf("released %v, want id 1 once per plan", fp.released)
+			}
+			if fp.posted != tc.posted || fp.waited != tc.waited {
+				t.Errorf("releases posted %d, waited %d; want %d and %d", fp.posted, fp.waited, tc.posted, tc.waited)
+			}
+			if n, p := f.fc.releases.Load(), f.fc.releasesPosted.Load(); n != 1 || p != uint64(tc.posted) {
+				t.Errorf("counted %d releases, %d posted; want 1 and %d", n, p, tc.posted)
+			}
+			if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f || g.cachedBytes() == 0 {
+				t.Errorf("mapping the file again did not find its cached pages")
+			}
+		})
 	}
-	f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write)
-	store(t, f, 0, "last")
-	f.DecRef(ctx)
-	if len(fp.calls) != 0 {
-		t.Fatalf("released while still mapped: %v", fp.calls)
-	}
-	f.DecRef(ctx)
-	if want := []string{"write", "release"}; !reflect.DeepEqual(fp.calls, want) {
-		t.Errorf("calls %v, want %v (write back, then release)", fp.calls, want)
-	}
-	if !reflect.DeepEqual(fp.released, []uint64{1, 1}) {
-		t.Errorf("released %v, want id 1 once per plan", fp.released)
-	}
-	if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f || g.cachedBytes() == 0 {
-		t.Errorf("mapping the file again did not find its cached pages")
+}
+
+// TestFaultFetches: what a fault fetches, in how many PageReads. A file
+// of up to wholeFileMax comes whole, up to its size (not the rest of its
+// last page: that was a second round trip for nothing); a larger one
+// mapped executable in the aligned codeWindow windows around the fault
+// (a program's faults are spread below and above each other); another
+// larger one from the fault on, readahead further within the mapping.
+func TestFaultFetches(t *testing.T) {
+	const pg = hostarch.PageSize
+	const mib = 1 << 20
+	const big = 3*codeWindow + 100
+	for _, tc := range []struct {
+		name   string
+		size   uint64
+		code   bool
+		faults []uint64 // the offsets of one-page read faults, in order
+		reads  []mr2
+	}{
+		{name: "small file, whole to its size", size: 3*pg + 100, faults: []uint64{pg}, reads: []mr2{{0, 3*pg + 100}}},
+		{name: "small file, page-aligned size", size: 4 * pg, faults: []uint64{0, 3 * pg}, reads: []mr2{{0, 4 * pg}}},
+		{name: "small file mapped executable, whole", size: 3*pg + 100, code: true, faults: []uint64{2 * pg}, reads: []mr2{{0, 3*pg + 100}}},
+		{name: "large data file, fault and readahead", size: big, faults: []uint64{5*mib + 2*pg},
+			reads: []mr2{{5 * mib, mib + cacheChunk}}},
+		{name: "large code file, its aligned window", size: big, code: true, faults: []uint64{5*mib + 2*pg},
+			reads: []mr2{{codeWindow, codeWindow}}},
+		{name: "large code file, faults below and above in one window", size: big, code: true,
+			faults: []uint64{7 * mib, 5 * mib, codeWindow, 2*codeWindow - pg}, reads: []mr2{{codeWindow, codeWindow}}},
+		{name: "large code file, the last window ends at the size", size: big, code: true, faults: []uint64{3 * codeWindow},
+			reads: []mr2{{3 * codeWindow, 100}}},
+		{name: "large code file, two windows", size: big, code: true, faults: []uint64{2*codeWindow + pg, pg},
+			reads: []mr2{{2 * codeWindow, codeWindow}, {0, codeWindow}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f, fp := newTestFile(t, int(tc.size))
+			if tc.code {
+				f.markCode()
+			}
+			end := (tc.size + pg - 1) / pg * pg
+			for _, at := range tc.faults {
+				if _, err := f.Translate(ctx, mr(at, at+pg), mr(0, end), hostarch.Read); err != nil {
+					t.Fatalf("Translate at %#x: %v", at, err)
+				}
+			}
+			if !reflect.DeepEqual(fp.reads, tc.reads) {
+				t.Errorf("PageReads %v, want %v", fp.reads, tc.reads)
+			}
+			if n := f.fc.pageReads.Load(); n != uint64(len(tc.reads)) {
+				t.Errorf("counted %d PageReads, want %d", n, len(tc.reads))
+			}
+		})
 	}
 }
 
@@ -576,6 +680,76 @@ func TestShortPageRead(t *testing.T) {
 			}
 			if !tc.wantBus && !f.isFilled(tc.at/cacheChunk) {
 				t.Errorf("the faulting chunk %d is not present", tc.at/cacheChunk)
+			}
+		})
+	}
+}
+
+// TestForgetIdleAtRecovery: a recovery drops the cached files nobody
+// maps: a restored server may hand their ids to other files, whose plans
+// of the same size and gen must not find these pages. Mapped files, and
+// unmapped ones still dirty, stay.
+func TestForgetIdleAtRecovery(t *testing.T) {
+	const pg = hostarch.PageSize
+	for _, tc := range []struct {
+		name          string
+		mapped        bool
+		dirty         bool // a store not written back (the write-back fails)
+		wantForgotten bool
+	}{
+		{name: "mapped", mapped: true},
+		{name: "idle", wantForgotten: true},
+		{name: "idle and dirty", dirty: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f, fp := newTestFile(t, pg)
+			if _, err := f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write); err != nil {
+				t.Fatal(err)
+			}
+			if tc.dirty {
+				store(t, f, 0, "unsaved")
+				fp.fail = errors.New("the server is gone")
+			} else if err := f.writeback(ctx, wholeFile); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.mapped {
+				f.DecRef(ctx)
+				if tc.dirty {
+					// decRef's failed write-back dropped the stores;
+					// make the page dirty again, as a later store
+					// before the next write-back would.
+					f.mu.Lock()
+					f.fc.noteDirty(f, f.dirty.add(mr(0, pg)))
+					f.mu.Unlock()
+				}
+			}
+			fc := f.fc
+			// The recovery asks while a fault may hold a file's mu
+			// across a PageRead that waits for the recovery: it must
+			// not wait for it.
+			f.mu.Lock()
+			asked := make(chan struct{})
+			go func() {
+				fc.forgetIdle()
+				close(asked)
+			}()
+			select {
+			case <-asked:
+			case <-time.After(5 * time.Second):
+				t.Error("forgetIdle waited for a file's lock a fault holds")
+			}
+			f.mu.Unlock()
+			<-asked
+			g := fc.get(ctx, 1, pg, 0, "other") // the next look-up
+			if (g != f) != tc.wantForgotten {
+				t.Errorf("a plan of the same id, size and gen after the recovery found the old file: %v, want %v", g == f, !tc.wantForgotten)
+			}
+			fc.mu.Lock()
+			idle, idleBytes := len(fc.idle), fc.idleBytes
+			fc.mu.Unlock()
+			if tc.wantForgotten && (idle != 0 || idleBytes != 0) {
+				t.Errorf("%d idle files, %d idle bytes left", idle, idleBytes)
 			}
 		})
 	}

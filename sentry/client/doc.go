@@ -130,6 +130,9 @@
 // input's region (postedCall, PostCall), a write behind's also with what
 // its reply ends, its count in flight and its read-cache posting
 // (wbCall, whose postedEnd the reply calls: pending.end, no closure).
+// The FileRelease of a file no process maps any more is posted too
+// (mappable.go: fileCache.release); a recovery forgets the files nobody
+// maps (fileCache.forgetIdle), whose ids died with the server.
 //
 // Read cache (readcache.go): the server leases files opened for reading
 // (ReadLease in a reply); the client answers read, pread64, readv,

@@ -255,6 +255,7 @@ func (t *task) mapImage(m *mm.MemoryManager, img *pb.Image, hint hostarch.Addr, 
 
 	f := t.c.files.get(t.gctx, img.FileId, img.FileSize, img.FileGen, name)
 	defer f.DecRef(t.gctx)
+	f.markCode()
 	for _, s := range img.Segments {
 		if s.Memsz == 0 {
 			continue

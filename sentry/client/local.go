@@ -175,6 +175,9 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 	}
 	f := t.c.files.get(t.gctx, plan.GetFileId(), plan.GetFileSize(), plan.GetFileGen(), "")
 	defer f.DecRef(t.gctx)
+	if opts.Perms.Execute {
+		f.markCode()
+	}
 	opts.Mappable = f
 	opts.MappingIdentity = f
 	addr, err := t.mm.MMap(t.gctx, opts)

@@ -133,6 +133,9 @@ func (t *task) reusedMmap(a [6]uint64) (addr uint64, errno unix.Errno, ok bool) 
 	if errno != 0 {
 		return 0, errno, true
 	}
+	if opts.Perms.Execute {
+		f.markCode()
+	}
 	opts.Mappable = f
 	opts.MappingIdentity = f
 	at, err := t.mm.MMap(t.gctx, opts)
@@ -170,6 +173,7 @@ func (t *task) forwardMmap(a [6]uint64) (uint64, unix.Errno) {
 func (fc *fileCache) reuse(id, size, gen uint64) *serverFile {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
+	fc.forgetIdleLocked()
 	f := fc.files[id]
 	if f == nil || f.refs <= 0 || f.plans <= 0 {
 		return nil

@@ -941,6 +941,11 @@ func (s *remoteSession) recover(dead *transport.StreamConn, t0 time.Time) {
 	s.c.pipeRooms.reset()
 	s.c.pipeAhead.reset()
 	s.c.renewal.reset()
+	if s.c.files != nil {
+		// Their ids die with the server (mappable.go): dropped at the
+		// next look-up, which no plan of the new server precedes.
+		s.c.files.forgetIdle()
+	}
 	s.mu.Lock()
 	idx := s.server
 	s.mu.Unlock()

@@ -401,7 +401,10 @@ func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
 		}
 		k.Mu.Unlock()
 		return
-	case *sentrypb.Call_Start, *sentrypb.Call_Spawn, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_FileRelease, *sentrypb.Call_Restore, *sentrypb.Call_Kill, *sentrypb.Call_TtyResize:
+	case *sentrypb.Call_FileRelease:
+		c.enqueueFileRelease(call)
+		return
+	case *sentrypb.Call_Start, *sentrypb.Call_Spawn, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_Restore, *sentrypb.Call_Kill, *sentrypb.Call_TtyResize:
 		k.Mu.Lock()
 		if k.Destroyed {
 			k.Mu.Unlock()
@@ -696,10 +699,6 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 		err = k.PageRead(op.PageRead, r)
 	case *sentrypb.Call_PageWrite:
 		err = k.PageWrite(call.Seq, op.PageWrite, r)
-	case *sentrypb.Call_FileRelease:
-		if op.FileRelease != nil {
-			k.Maps.Release(op.FileRelease.FileIds)
-		}
 	case *sentrypb.Call_Restore:
 		k.ResentBelow.Store(call.Seq)
 		err = k.Restore(op.Restore, r)

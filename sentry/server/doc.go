@@ -183,7 +183,9 @@
 // receiving goroutine itself, which saves a goroutine start and hand-off
 // per call. Start, PageRead, PageWrite, FileRelease and Restore run on
 // goroutines of their own (the client sends one file's PageWrites one at a
-// time), Rewrites one at a time in order.
+// time), Rewrites one at a time in order. A FileRelease the client posted
+// is ordered as a posted system call, and its records go with its reply
+// (filerelease.go).
 //
 // Posted calls (posted.go): a call the client did not wait for
 // (Syscall.posted: a write behind, close, umask, a metadata call) runs in

@@ -122,6 +122,7 @@ func runFaulty(t *testing.T, w Workload, ref Outcome, o Options) Outcome {
 	o.Busybox, o.Dir, o.Logf = tu.Busybox, t.TempDir(), t.Logf
 	got, err := Run(context.Background(), w, o)
 	if err != nil {
+		dumpLog(t, o.Dir)
 		t.Fatal(err)
 	}
 	if err := Compare(ref, got); err != nil {

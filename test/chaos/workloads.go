@@ -481,10 +481,18 @@ rm -r w`,
 		// finds processes mapping from kept plans, and the recovery
 		// drops the leases and their plans (the next mmap is forwarded
 		// to the new server). A file read by each round is rewritten
-		// in turn.
+		// in turn. Every fiftieth round gcc's cc1 (33 MB, faulted in
+		// aligned 4 MiB windows: mappable.go) compiles a function; at
+		// each process's exit the files only it mapped (its binary,
+		// cc1's libraries) are released in posted FileReleases, which
+		// a kill finds in flight (re-sent, each reference dropped
+		// once) and the recovery's restored ids must serve the next
+		// processes' pages.
 		Name: "ldso-maps",
-		Script: `i=0
-while [ $i -lt 200 ]; do /usr/bin/expr $i \* 7 + 1; echo "r $i" > f$((i % 5)); /usr/bin/cksum f$((i % 5)); i=$((i+1)); done > out.txt
+		Script: `i=0; cc1=$(/usr/bin/gcc -print-prog-name=cc1)
+while [ $i -lt 200 ]; do /usr/bin/expr $i \* 7 + 1; echo "r $i" > f$((i % 5)); /usr/bin/cksum f$((i % 5))
+  if [ $((i % 50)) = 0 ]; then echo "int f$i(int x) { return x * $i + 1; }" | $cc1 -quiet -O2 -o - | /usr/bin/cksum; fi
+  i=$((i+1)); done > out.txt
 md5sum out.txt; wc -l out.txt; rm -f out.txt f0 f1 f2 f3 f4`,
 	},
 	{

@@ -42,6 +42,14 @@ var pathGrants = regexp.MustCompile(`path_grants=(\d+) path_grants_moved=(\d+)`)
 // from a plan kept on a read lease (sentry/client/mmapreuse.go).
 var mmapsReused = regexp.MustCompile(`mmaps_reused=(\d+)`)
 
+// pageReads matches the client's count of PageReads (each waited for
+// inside a fault) and of the bytes they asked for; fileReleases its
+// count of FileReleases and of those posted (sentry/client/mappable.go).
+var (
+	pageReads    = regexp.MustCompile(`page_reads=(\d+) page_read_bytes=(\d+)`)
+	fileReleases = regexp.MustCompile(`file_releases=(\d+) file_releases_posted=(\d+)`)
+)
+
 // TestMakeWaits builds the make workload's project (`make -s -j2` of 9
 // C files with the host's gcc, then runs it) under do --strace and counts
 // the calls make and gcc still wait for, by kind. make polls wait4(-1,
@@ -53,8 +61,13 @@ var mmapsReused = regexp.MustCompile(`mmaps_reused=(\d+)`)
 // reason a later stat waited (docs/BENCHMARKS.md, makepath). The bound
 // keeps it so. ld.so's mmaps of the libraries each process loads were
 // ~700 of make's ~1,450 waited calls; all but the first of a library
-// come from the plan kept on its lease (540-560), and make waits for
-// ~900-1,100 calls.
+// come from the plan kept on its lease (540-560). The first faults of
+// each binary and library read its pages: once per file up to its size
+// (a second PageRead asked for the rest of its last page: ~37 a build),
+// cc1's 33 MB in aligned 4 MiB windows (63 PageReads before, 8 after),
+// ~45 PageReads in all (135 before). A file no process maps any more is
+// released in a posted FileRelease (~120 a build, all waited before,
+// mostly at a process's exit). make waits for ~700-800 calls.
 func TestMakeWaits(t *testing.T) {
 	tu.RequireRoot(t)
 	for _, tool := range []string{"/usr/bin/make", "/usr/bin/gcc"} {
@@ -82,6 +95,14 @@ func TestMakeWaits(t *testing.T) {
 	t.Logf("private mmaps mapped from a kept plan: %d", reused)
 	if reused < 300 || waited > 1300 {
 		t.Errorf("%d private mmaps mapped from a kept plan, %d waited calls; want at least 300 and at most 1,300", reused, waited)
+	}
+	reads, releases := logInts(t, log, pageReads), logInts(t, log, fileReleases)
+	t.Logf("PageReads %d (%d bytes); FileReleases %d, %d of them posted", reads[0], reads[1], releases[0], releases[1])
+	if reads[0] > 70 {
+		t.Errorf("%d PageReads, want at most 70 (a file's pages read to its size, a code file's in aligned windows)", reads[0])
+	}
+	if releases[0] < 50 || releases[0]-releases[1] > 5 {
+		t.Errorf("%d FileReleases, %d of them waited; want at least 50, at most 5 waited", releases[0], releases[0]-releases[1])
 	}
 	grants := logInts(t, log, pathGrants)
 	t.Logf("make's wait4(-1, WNOHANG) = 0: %v; waited calls %d; path grants %d, %d failed by a change meanwhile", polls, waited, grants[0], grants[1])

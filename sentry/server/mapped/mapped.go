@@ -310,6 +310,17 @@ func (m *Table[F]) Changed(key Key, except uint64) []uint64 {
 
 // Release drops one reference per listed id.
 func (m *Table[F]) Release(ids []uint64) {
+	for _, f := range m.Drop(ids) {
+		f.DecRef()
+	}
+}
+
+// Drop drops one reference per listed id and returns the descriptions
+// of the ids it released, whose references the caller drops once it
+// holds no lock (DecRef may reach the gofer): it may call Drop under a
+// lock of its own, so that its reply and the ids' records go out
+// together (FileRelease).
+func (m *Table[F]) Drop(ids []uint64) []F {
 	var drop []F
 	m.mu.Lock()
 	for _, id := range ids {
@@ -332,9 +343,7 @@ func (m *Table[F]) Release(ids []uint64) {
 		}
 	}
 	m.mu.Unlock()
-	for _, f := range drop {
-		f.DecRef()
-	}
+	return drop
 }
 
 // rememberLocked records that rf, of the file version key, was released.
