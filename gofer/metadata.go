@@ -271,19 +271,23 @@ func (s *Server) skippableAttrs(h *handle, req *goferpb.SetStatRequest) (chown, 
 	if mask&(unix.STATX_ATIME|unix.STATX_MTIME) == 0 || mask&(unix.STATX_UID|unix.STATX_GID|unix.STATX_MODE) == 0 || h.ftype == unix.S_IFLNK {
 		return false, false
 	}
-	st, err := statFD(h.fd)
-	if err != nil {
-		// The steps report the error themselves, as before.
+	// A Statx_t on the stack, not statFD's Stat: this runs for every
+	// file tar extracts.
+	var stx unix.Statx_t
+	if err := unix.Statx(h.fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MODE|unix.STATX_UID|unix.STATX_GID, &stx); err != nil ||
+		stx.Mask&(unix.STATX_MODE|unix.STATX_UID|unix.STATX_GID) != unix.STATX_MODE|unix.STATX_UID|unix.STATX_GID {
+		// The steps report an error themselves, as before.
 		return false, false
 	}
+	mode := uint32(stx.Mode)
 	if mask&(unix.STATX_UID|unix.STATX_GID) != 0 && h.noSetIDSince != 0 &&
-		(mask&unix.STATX_UID == 0 || st.GetUid() == req.GetUid()) &&
-		(mask&unix.STATX_GID == 0 || st.GetGid() == req.GetGid()) &&
-		(mask&unix.STATX_MODE != 0 || st.GetMode()&setIDBits == 0) {
+		(mask&unix.STATX_UID == 0 || stx.Uid == req.GetUid()) &&
+		(mask&unix.STATX_GID == 0 || stx.Gid == req.GetGid()) &&
+		(mask&unix.STATX_MODE != 0 || mode&setIDBits == 0) {
 		chown = true
 	}
-	if mask&unix.STATX_MODE != 0 && st.GetMode()&0o7777 == s.stripSetID(req.GetMode()&0o7777, h.ftype)&0o7777 &&
-		(chown || mask&(unix.STATX_UID|unix.STATX_GID) == 0 || st.GetMode()&setIDBits == 0) {
+	if mask&unix.STATX_MODE != 0 && mode&0o7777 == s.stripSetID(req.GetMode()&0o7777, h.ftype)&0o7777 &&
+		(chown || mask&(unix.STATX_UID|unix.STATX_GID) == 0 || mode&setIDBits == 0) {
 		chmod = true
 	}
 	return chown, chmod
