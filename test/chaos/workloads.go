@@ -355,9 +355,11 @@ done`,
 		// answered from the lease post lseeks, which the close takes
 		// back unsent with the posted open, so a kill finds such
 		// opens and lseeks queued or in flight (and those of a file
-		// read in more pieces than are taken back, which go).
+		// read in more pieces than are taken back, which go); and the
+		// umask set to 0 and back each round, both taken back unsent,
+		// with files created under other umasks now and then.
 		Name:    "read-pairs",
-		Script:  `./prog 3000; rm prog; cat log.txt; rm passwd.txt group.txt log.txt`,
+		Script:  `./prog 3000; rm prog; cat log.txt; stat -c '%a %n' m*.txt | md5sum; rm passwd.txt group.txt log.txt m*.txt`,
 		CSource: readpairsC,
 	},
 	{

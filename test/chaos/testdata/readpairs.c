@@ -7,10 +7,14 @@
 // back unsent. Each round also reads a second file in small pieces (more
 // lseeks than the client takes back: the open is sent), seeks it
 // explicitly and reads again, and every 50th round appends the checksum to
-// a log, a change the server must keep. Every fd, size and byte read goes
-// into the checksum, so a server killed with such opens and lseeks queued
-// or in flight must come back with the same fds and offsets for the
-// output to match a native run.
+// a log, a change the server must keep. Each round sets the umask to 0
+// and back, as tar does for each member (the client takes both back
+// unsent), and every 25th round creates a file under a umask set just
+// before it (0 or 077), whose mode must be the one that umask gives.
+// Every fd, size, mode and byte read goes into the checksum, so a server
+// killed with such opens, lseeks and umasks queued or in flight must come
+// back with the same fds, offsets and umask for the output to match a
+// native run.
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +87,21 @@ int main(int argc, char **argv) {
 		readall(b, 4096);
 		mixn(b);
 		close(b);
+		mode_t old = umask(0);
+		umask(old);
+		if (r % 25 == 0) {
+			char name[32];
+			snprintf(name, sizeof name, "m%d.txt", r);
+			umask(r % 50 ? 077 : 0);
+			int m = open(name, O_CREAT | O_WRONLY | O_TRUNC, 0666);
+			umask(old);
+			if (m < 0 || fstat(m, &st) != 0) {
+				perror(name);
+				return 1;
+			}
+			mixn(st.st_mode);
+			close(m);
+		}
 		if (r % 50 == 0) {
 			FILE *p = fopen("log.txt", "a");
 			fprintf(p, "round %d: checksum %lx\n", r, sum);
