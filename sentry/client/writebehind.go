@@ -464,7 +464,7 @@ func (t *task) pipelineUmask(args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	t.posted = true
-	t.unsentUmask = unsentUmask{call: &pc.call, fs: fs, before: old}
+	t.unsentUmask = unsentUmask{call: &pc.call, fs: fs, before: old, set: uint32(args[0]) & 0o777}
 	return uint64(old), true
 }
 
