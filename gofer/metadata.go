@@ -108,7 +108,9 @@ func (s *Server) stat(id uint64) (*goferpb.Stat, error) {
 // order size, owner, mode, times, so that a truncate does not clobber the
 // times and a chown (which clears set-id bits) does not clobber the mode.
 // Mask bits other than setStatMask give EINVAL. If one step fails, the
-// earlier ones stay applied (as with separate system calls).
+// earlier ones stay applied (as with separate system calls). A chown or
+// chmod that would change nothing but the ctime, which the same call's
+// times move anyway, is left out (skippableAttrs).
 func (s *Server) SetStat(_ context.Context, req *goferpb.SetStatRequest) (*goferpb.SetStatReply, error) {
 	return once(s, req.GetOrigin(), "setstat", func() (*goferpb.SetStatReply, []byte) {
 		st, differs, err := s.setStat(req)
@@ -181,7 +183,10 @@ func (s *Server) setStatUnchecked(req *goferpb.SetStatRequest) (*goferpb.Stat, e
 			return nil, err
 		}
 	}
-	if mask&(unix.STATX_UID|unix.STATX_GID) != 0 {
+	skipChown, skipChmod := s.skippableAttrs(h, req)
+	if skipChown {
+		s.noopAttrSkips.Add(1)
+	} else if mask&(unix.STATX_UID|unix.STATX_GID) != 0 {
 		// The attribute's seal names the owner and group: read it before
 		// they change and seal it again after (which bits a chown
 		// clears is the sentry's to say, with a mode in the same call).
@@ -210,7 +215,9 @@ func (s *Server) setStatUnchecked(req *goferpb.SetStatRequest) (*goferpb.Stat, e
 	if mask&unix.STATX_MODE != 0 {
 		mode := req.GetMode() & 0o7777
 		hostMode := s.stripSetID(mode, h.ftype)
-		if err := h.chmod(hostMode); err != nil {
+		if skipChmod {
+			s.noopAttrSkips.Add(1)
+		} else if err := h.chmod(hostMode); err != nil {
 			return nil, err
 		}
 		switch bits := mode & setIDBits &^ hostMode; {
@@ -243,6 +250,47 @@ func (s *Server) setStatUnchecked(req *goferpb.SetStatRequest) (*goferpb.Stat, e
 		return s.statFileNoSetID(h.fd, noneGen)
 	}
 	return s.statFile(h.fd)
+}
+
+// skippableAttrs says which of req's chown and chmod of h's file would
+// change nothing but the ctime, which req's times move anyway: tar's
+// chown to the owner it created the file as and chmod to the mode it
+// created it with, sent with the mtime it restores (the merged SetStat of
+// every file it extracts). One statx replaces the fchownat and the
+// fchmodat through /proc. Only with times in req (else the ctime
+// would not move), never for a symlink (whose chmod must fail). A chown
+// is left out only of a file the gofer created that holds no set-id
+// attribute since (handle.noSetIDSince): on another file even a no-op
+// chown clears file capabilities the host set, which the sandbox cannot
+// set (it has no setxattr), and only when it clears no host set-id bits
+// the mode of req does not set anyway (--allow-setuid). A chmod is left
+// out only when a chown before it cannot clear set-id bits (the file has
+// none, or the chown is left out too).
+func (s *Server) skippableAttrs(h *handle, req *goferpb.SetStatRequest) (chown, chmod bool) {
+	mask := req.GetMask()
+	if mask&(unix.STATX_ATIME|unix.STATX_MTIME) == 0 || mask&(unix.STATX_UID|unix.STATX_GID|unix.STATX_MODE) == 0 || h.ftype == unix.S_IFLNK {
+		return false, false
+	}
+	// A Statx_t on the stack, not statFD's Stat: this runs for every
+	// file tar extracts.
+	var stx unix.Statx_t
+	if err := unix.Statx(h.fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MODE|unix.STATX_UID|unix.STATX_GID, &stx); err != nil ||
+		stx.Mask&(unix.STATX_MODE|unix.STATX_UID|unix.STATX_GID) != unix.STATX_MODE|unix.STATX_UID|unix.STATX_GID {
+		// The steps report an error themselves, as before.
+		return false, false
+	}
+	mode := uint32(stx.Mode)
+	if mask&(unix.STATX_UID|unix.STATX_GID) != 0 && h.noSetIDSince != 0 &&
+		(mask&unix.STATX_UID == 0 || stx.Uid == req.GetUid()) &&
+		(mask&unix.STATX_GID == 0 || stx.Gid == req.GetGid()) &&
+		(mask&unix.STATX_MODE != 0 || mode&setIDBits == 0) {
+		chown = true
+	}
+	if mask&unix.STATX_MODE != 0 && mode&0o7777 == s.stripSetID(req.GetMode()&0o7777, h.ftype)&0o7777 &&
+		(chown || mask&(unix.STATX_UID|unix.STATX_GID) == 0 || mode&setIDBits == 0) {
+		chmod = true
+	}
+	return chown, chmod
 }
 
 func timespec(ns int64, now bool) unix.Timespec {

@@ -129,6 +129,11 @@ type Server struct {
 	// setIDs caches the set-id bits read per file (setid.go); own lock.
 	setIDs setIDCache
 
+	// noopAttrSkips counts the chowns and chmods SetStat left out as
+	// no-ops (metadata.go: skippableAttrs), so tests can tell one spared.
+	// Atomic.
+	noopAttrSkips atomic.Uint64
+
 	// donateFDs says whether opened files' host fds are donated to a
 	// sentry that asks on a stream that can carry them, and maxDonated
 	// bounds the donations a session holds (donate.go). Immutable after

@@ -412,22 +412,52 @@ func (oc *postedOpenCall) done(r *pb.Reply) { oc.c.openDone(oc.unsent.po, r) }
 // unsentOpen is a posted open and its call, which may not have been sent
 // yet, and the posted getdents64 answered from a listing ahead that only
 // moves the new description's cursor (dirahead.go answerAhead), if that
-// call was posted right after it.
+// call was posted right after it, or the posted lseeks of reads answered
+// from its read lease that only move its offset (postOffset: tar's read
+// of /etc/passwd for each member), if they were.
 type unsentOpen struct {
 	call    *pb.Call
 	po      postedOpen
 	listing *pb.Call
+	// seeks are the first nSeeks posted lseeks, in the order posted;
+	// a read past them is posted as usual (the open is then sent).
+	seeks  [maxUnsentSeeks]unsentSeek
+	nSeeks int
+}
+
+// maxUnsentSeeks bounds unsentOpen.seeks: a small file read whole through
+// stdio takes one read or a few.
+const maxUnsentSeeks = 4
+
+// unsentSeek is a posted lseek of an unsent open's description and what
+// settles it (postOffset's done) when it is taken back with the open.
+type unsentSeek struct {
+	call *pb.Call
+	done func(*pb.Reply)
+}
+
+// seekTakeable reports whether a posted lseek of fd, whose description
+// desc the read cache names, may be taken back with its open by the
+// close: the open is t's newest unsent one, of that fd and description,
+// and nothing but such lseeks was posted after it.
+func (t *task) seekTakeable(desc uint64, fd int32) (*unsentOpen, bool) {
+	o := t.unsentOpens.top()
+	if o == nil || o.po.desc != desc || o.po.fd != fd || o.listing != nil || o.nSeeks == len(o.seeks) {
+		return nil, false
+	}
+	return o, true
 }
 
 // unpostOpen takes back the posted open of fd in table, which the caller
 // is closing (pipelineClose took the fd), if the open was not sent yet
 // and nothing was posted after it but the posted getdents64 of its
-// listing answered on the client (unsentOpen.listing), and forgets its
-// description: the open (the getdents64) and the close, answered under
-// the open's lease, are then never sent, and changed nothing (as a close
-// that runs right after its open: the cursor a getdents64 moved is the
-// closed description's alone, and the listing was answered under its
-// leases). Not in a sandbox that made an inotify instance: a watch there
+// listing answered on the client (unsentOpen.listing) or the posted
+// lseeks of its reads answered from its read lease (unsentOpen.seeks),
+// and forgets its description: the open (the getdents64, the lseeks) and
+// the close, answered under the open's lease, are then never sent, and
+// changed nothing (as a close that runs right after its open: the cursor
+// a getdents64 or an lseek moved is the closed description's alone, and
+// the listing and the reads were answered under its leases). Not in a sandbox that made an inotify instance: a watch there
 // would see the pair (IN_OPEN, IN_CLOSE_NOWRITE) or the listing
 // (IN_ACCESS).
 func (t *task) unpostOpen(table uint64, fd int32) bool {
@@ -435,13 +465,23 @@ func (t *task) unpostOpen(table uint64, fd int32) bool {
 	if o == nil || t.c.inotifyUsed.Load() {
 		return false
 	}
-	calls := [2]*pb.Call{o.call, o.listing}
+	var calls [1 + maxUnsentSeeks]*pb.Call
+	calls[0] = o.call
 	n := 1
 	if o.listing != nil {
-		n = 2
+		calls[n] = o.listing
+		n++
+	}
+	for _, s := range o.seeks[:o.nSeeks] {
+		calls[n] = s.call
+		n++
 	}
 	if !t.c.conn.Unpost(calls[:n]...) {
 		return false
+	}
+	// The lseeks' offsets go with the description.
+	for _, s := range o.seeks[:o.nSeeks] {
+		s.done(nil)
 	}
 	t.c.openDone(o.po, nil)
 	t.c.opens.unposted.Add(1)

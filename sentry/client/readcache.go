@@ -807,7 +807,20 @@ func (t *task) postOffset(desc uint64, off int64, args [6]uint64) bool {
 		rc.mu.Unlock()
 	}
 	// Nothing waits for its reply: the client answers the offset.
-	if !t.postChange(newPostedCall(t.tid, unix.SYS_LSEEK, args, nil).replyCanWait(), done, "", 0, noChange, 0) {
+	pc := newPostedCall(t.tid, unix.SYS_LSEEK, args, nil).replyCanWait()
+	if o, ok := t.seekTakeable(desc, int32(args[0])); ok {
+		// Posted to be taken back with the open its close may
+		// follow at once (unpostOpen).
+		if !t.c.conn.PostCallTakeBack(pc, done) {
+			done(nil)
+			return false
+		}
+		o.seeks[o.nSeeks] = unsentSeek{call: &pc.call, done: done}
+		o.nSeeks++
+		t.posted = true
+		return true
+	}
+	if !t.postChange(pc, done, "", 0, noChange, 0) {
 		done(nil)
 		return false
 	}

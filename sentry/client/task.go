@@ -170,6 +170,10 @@ type task struct {
 	// again (a directory find closes after its subdirectories'; postopen.go,
 	// unpostOpen). Owned by the task goroutine.
 	unsentOpens unsentOpens
+	// unsentUmask is the last umask this task posted, which the next
+	// one may take back while it is unsent (umaskpair.go). Owned by the
+	// task goroutine.
+	unsentUmask unsentUmask
 	// callMemo is what the current system call read of the
 	// application's memory and made of it, for the handlers that ask
 	// again (util.go); forgotten at each call. Owned by the task

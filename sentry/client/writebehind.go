@@ -462,13 +462,19 @@ func (t *task) pipelineUmask(args [6]uint64) (uint64, bool) {
 	fs := pp.fs
 	done := ps.umaskDoneLocked(fs)
 	ps.mu.Unlock()
-	if !t.postChange(newPostedCall(t.tid, unix.SYS_UMASK, args, nil).replyCanWait(), done, "", 0, noChange, 0) {
+	if t.takeBackUmask(fs, uint32(args[0])&0o777, done) {
+		return uint64(old), true
+	}
+	pc := newPostedCall(t.tid, unix.SYS_UMASK, args, nil).replyCanWait()
+	if !t.c.conn.PostCallTakeBack(pc, done) {
 		ps.mu.Lock()
 		ps.umask[fs] = old
 		ps.mu.Unlock()
 		done(nil) // takes ps.mu itself
 		return 0, false
 	}
+	t.posted = true
+	t.unsentUmask = unsentUmask{call: &pc.call, fs: fs, before: old, set: uint32(args[0]) & 0o777}
 	return uint64(old), true
 }
 

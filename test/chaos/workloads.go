@@ -67,6 +67,9 @@ var exchloopC string
 //go:embed testdata/copyloop.c
 var copyloopC string
 
+//go:embed testdata/readpairs.c
+var readpairsC string
+
 //go:embed testdata/tarnames.c
 var tarnamesC string
 
@@ -348,6 +351,19 @@ done`,
 		Name:    "reopen",
 		Script:  `./prog 10000; rm prog; cat progress.txt`,
 		CSource: openloopC,
+	},
+	{
+		// Open, fstat, reads to the end and close of a small file in a
+		// loop, as tar reads /etc/passwd for each member: the reads
+		// answered from the lease post lseeks, which the close takes
+		// back unsent with the posted open, so a kill finds such
+		// opens and lseeks queued or in flight (and those of a file
+		// read in more pieces than are taken back, which go); and the
+		// umask set to 0 and back each round, both taken back unsent,
+		// with files created under other umasks now and then.
+		Name:    "read-pairs",
+		Script:  `./prog 3000; rm prog; cat log.txt; stat -c '%a %n' m*.txt | md5sum; rm passwd.txt group.txt log.txt m*.txt`,
+		CSource: readpairsC,
 	},
 	{
 		// A sandbox on a pod's interface (--network=sandbox) and peers
