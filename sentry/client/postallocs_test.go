@@ -1,6 +1,8 @@
 package client
 
 import (
+	"unsafe"
+
 	"context"
 	"errors"
 	"path/filepath"
@@ -107,9 +109,11 @@ func TestPostedUmaskAllocs(t *testing.T) {
 }
 
 // TestPostedWriteCallAllocs: a posted 4 KiB write, its bytes read from
-// the application beforehand, costs one allocation and under 768 bytes
-// beside them (615 here, the in-flight map's and queue's growth
-// amortized): the call with its in-flight record and its input's region.
+// the application beforehand, costs one allocation of at most 576 bytes
+// (Go's size class; checked by the struct's size, exactly) and under 896
+// bytes per call measured, the in-flight map's and queue's growth
+// amortized (690–800 here, more when the 2 ms timer sends a batch
+// meanwhile): the call with its in-flight record and its input's region.
 // It was three and ~990 bytes: the call carried the 336-byte Reply a
 // call channel decodes a waited call's reply into, and its input's
 // region and slice were allocated apart.
@@ -138,8 +142,11 @@ func TestPostedWriteCallAllocs(t *testing.T) {
 		}
 	}
 	t.Logf("%.2f allocations, %.0f bytes per posted write", bestAllocs, bestBytes)
-	if bestAllocs > 1 || bestBytes >= 768 {
-		t.Errorf("%.2f allocations, %.0f bytes per posted write, want at most 1 and under 768", bestAllocs, bestBytes)
+	if bestAllocs > 1 || bestBytes >= 896 {
+		t.Errorf("%.2f allocations, %.0f bytes per posted write, want at most 1 and under 896", bestAllocs, bestBytes)
+	}
+	if size := unsafe.Sizeof(postedCall{}); size > 576 {
+		t.Errorf("a posted call takes %d bytes, want at most 576 (its size class)", size)
 	}
 }
 
