@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -244,7 +245,7 @@ func TestMergeDecisions(t *testing.T) {
 				if len(sc.Inputs) != 1 || sc.Inputs[0].Addr != sc.Args[1] || !bytes.Equal(sc.Inputs[0].Data, wantData) {
 					t.Errorf("write %d: its input is not the bytes of steps %v", i, wc.parts)
 				}
-				if got := sc.WriteParts.GetLengths(); !equalUint64s(got, wantParts) || (wantParts == nil) != (sc.WriteParts == nil) {
+				if got := sc.WriteParts.GetLengths(); !slices.Equal(got, wantParts) || (wantParts == nil) != (sc.WriteParts == nil) {
 					t.Errorf("write %d: parts %v, want %v", i, got, wantParts)
 				}
 			}
@@ -257,18 +258,6 @@ func TestMergeDecisions(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalUint64s(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestMergedWriteBytesBound: the bytes a merge adds count towards the
