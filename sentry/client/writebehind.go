@@ -540,20 +540,21 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	}
 	// Applied to the owned file's copy (ownedfile.go) whether the
 	// write is merged or posted.
-	owned := t.ownedWrite(file, int32(args[0]), positional, args, writtenData(sysno, inputs))
-	if !t.sendWriteBehind(file, f.handle, f.ino, sysno, args, inputs, n, owned, mem == &t.writeMem && t.writeMem.pooled) {
+	data := writtenData(sysno, inputs)
+	owned := t.ownedWrite(file, int32(args[0]), positional, args, data)
+	if !t.sendWriteBehind(file, f.handle, f.ino, sysno, args, inputs, data, n, owned, mem == &t.writeMem && t.writeMem.pooled) {
 		return 0, false
 	}
 	return n, true
 }
 
 // sendWriteBehind appends write behind sysno (args, inputs: n bytes to
-// description file, of gofer handle handle and inode number ino) to t's previous one, if it
-// may (writemerge.go), else posts it, and reports whether it did either;
+// description file, of gofer handle handle and inode number ino; data
+// its bytes, writtenData's) to t's previous one, if it may
+// (writemerge.go), else posts it, and reports whether it did either;
 // owned says the owned copy took its bytes, pooled that its only input
 // is a buffer of the replay log's pool that only it holds.
-func (t *task) sendWriteBehind(file uint64, handle string, ino uint64, sysno uintptr, args [6]uint64, inputs []sysabi.Region, n uint64, owned, pooled bool) bool {
-	data := writtenData(sysno, inputs)
+func (t *task) sendWriteBehind(file uint64, handle string, ino uint64, sysno uintptr, args [6]uint64, inputs []sysabi.Region, data []byte, n uint64, owned, pooled bool) bool {
 	single := (sysno == unix.SYS_WRITE || sysno == unix.SYS_PWRITE64) && len(inputs) == 1
 	if single && t.mergeWrite(file, sysno, args, data, owned) {
 		// Appended to the queued write before it, which copied the
