@@ -105,7 +105,7 @@ func leaseAhead(k *kernel.Kernel, h *readlease.Holder, oc *kernel.Task, path str
 	if l = leaseContent(k, h, g, d, key, 0); l != nil {
 		// The file as its descriptions' records name it: the client
 		// tells by it whether a posted write may be to this file.
-		l.Ino = kernel.LeaseAheadIno(d)
+		l.Ino = kernel.FileIno(d)
 	}
 	return l
 }

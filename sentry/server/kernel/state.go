@@ -372,20 +372,17 @@ func inoWithoutHandle(fh []byte, d *vfs.Dentry) uint64 {
 	return d.Ino()
 }
 
-// fileIno is the inode number a FileState record of a description of a
+// FileIno is the inode number a FileState record of a description of a
 // gofer file at dentry d carries (FileState.ino, a lease ahead's
 // ReadLease.ino): the gofer's, which a server restart keeps, so the
 // client tells by it which file a posted write is to; 0 without a
 // dentry.
-func fileIno(d *vfs.Dentry) uint64 {
+func FileIno(d *vfs.Dentry) uint64 {
 	if d == nil {
 		return 0
 	}
 	return d.Ino()
 }
-
-// LeaseAheadIno is fileIno for a lease ahead of the file at dentry d.
-func LeaseAheadIno(d *vfs.Dentry) uint64 { return fileIno(d) }
 
 // fileRecordLocked describes open file description f.
 func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.StateRecord {
@@ -406,7 +403,7 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 			// No path: a memfd is found again by its handle only.
 			st.Path, st.Memfd = "", impl.Memfd.State()
 		}
-		st.Ino = fileIno(vfs.DentryOf(f))
+		st.Ino = FileIno(vfs.DentryOf(f))
 	case *vfs.GoferDir:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
 	case *vfs.LostFile:
