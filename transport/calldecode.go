@@ -248,12 +248,8 @@ func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 			if m < 0 {
 				return false, false
 			}
-			for len(v) > 0 {
-				a, k := protowire.ConsumeVarint(v)
-				if k < 0 {
-					return false, false
-				}
-				args, v = append(args, a), v[k:]
+			if args, ok = appendPacked(args, v); !ok {
+				return false, false
 			}
 			b = b[m:]
 			continue
@@ -339,12 +335,9 @@ func decodeWriteParts(b []byte) *pb.WriteParts {
 			if m < 0 {
 				return nil
 			}
-			for len(v) > 0 {
-				a, k := protowire.ConsumeVarint(v)
-				if k < 0 {
-					return nil
-				}
-				lengths, v = append(lengths, a), v[k:]
+			var ok bool
+			if lengths, ok = appendPacked(lengths, v); !ok {
+				return nil
 			}
 			b = b[m:]
 		default:
@@ -389,4 +382,17 @@ func decodeRegion(b []byte, r *pb.Region) (aliased, ok bool) {
 		}
 	}
 	return aliased, true
+}
+
+// appendPacked appends the varints of v, a packed repeated field's
+// bytes, to dst; false if one is malformed.
+func appendPacked(dst []uint64, v []byte) ([]uint64, bool) {
+	for len(v) > 0 {
+		a, k := protowire.ConsumeVarint(v)
+		if k < 0 {
+			return dst, false
+		}
+		dst, v = append(dst, a), v[k:]
+	}
+	return dst, true
 }
