@@ -387,10 +387,10 @@ func (t *task) ownedWrite(desc uint64, fd int32, positional bool, args [6]uint64
 }
 
 // postOwnedWrite posts write behind wc (of description desc, a file of
-// gofer handle handle and inode number ino) marked owned_write: it is counted as a posted
-// change of the file that owned answers need not wait for. Its reply
-// ends it (wbCall.ended); a failed or short write (of wc.n, merges
-// included: writemerge.go) drops the copy.
+// gofer handle handle and inode number ino) marked owned_write: it is
+// counted as a posted change of the file that owned answers need not
+// wait for. Its reply ends it (wbCall.ended); a failed or short write
+// (of wc.n, merges included: writemerge.go) drops the copy.
 func (t *task) postOwnedWrite(desc uint64, wc *wbCall, handle string, ino uint64) bool {
 	rc := t.c.rcache
 	sc := &wc.postedCall

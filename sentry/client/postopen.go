@@ -457,9 +457,9 @@ func (t *task) seekTakeable(desc uint64, fd int32) (*unsentOpen, bool) {
 // the close, answered under the open's lease, are then never sent, and
 // changed nothing (as a close that runs right after its open: the cursor
 // a getdents64 or an lseek moved is the closed description's alone, and
-// the listing and the reads were answered under its leases). Not in a sandbox that made an inotify instance: a watch there
-// would see the pair (IN_OPEN, IN_CLOSE_NOWRITE) or the listing
-// (IN_ACCESS).
+// the listing and the reads were answered under its leases). Not in a
+// sandbox that made an inotify instance: a watch there would see the
+// pair (IN_OPEN, IN_CLOSE_NOWRITE) or the listing (IN_ACCESS).
 func (t *task) unpostOpen(table uint64, fd int32) bool {
 	o := t.unsentOpens.pop(table, fd)
 	if o == nil || t.c.inotifyUsed.Load() {

@@ -147,9 +147,10 @@ type readCache struct {
 	ownedCount  atomic.Int32
 	ownedBytes  int
 
-	// byInode are the leases ahead (dataahead.go) by the inode their
-	// stat names, with their file's gofer handle. Protected by mu. aheadGrants and aheadUsed count those
-	// taken and the posted opens attached to one. Atomic.
+	// byInode are the leases ahead (dataahead.go) by the inode their stat
+	// names, with their lease's id and file's inode number (aheadLease).
+	// Protected by mu. aheadGrants and aheadUsed count those taken and the
+	// posted opens attached to one. Atomic.
 	byInode                map[inodeKey]aheadLease
 	aheadGrants, aheadUsed atomic.Uint64
 

@@ -7,17 +7,18 @@ import (
 // A umask pair taken back.
 //
 // tar sets the umask to 0 and back for each member it extracts, two
-// posted umasks a file that change nothing once both ran. A posted
-// umask is posted to be taken back (transport's take-back tail: the
-// queue's timer leaves it queued a little longer, as nobody outside the
-// sandbox sees the umask): a umask that restores the value the task's
-// last posted umask replaced, while that one is still unsent and last in
-// the posted queue, takes it back (remoteSession.Unpost) and is not sent
+// posted umasks a file that change nothing once both ran. A posted umask
+// is posted to be taken back (transport's take-back tail: the queue's
+// timer leaves it queued a little longer, as nobody outside the sandbox
+// sees the umask): a umask that restores the value the task's last
+// posted umask replaced, while that one is still unsent and last in the
+// posted queue, takes it back (remoteSession.Unpost) and is not sent
 // either. Only a umask that changed the value is taken back so: a loop
-// of the same umask (the benchmark's umask row) posts each, as before. Nothing was posted between them, and a waited call sends the
-// queue (so it is no longer the tail): no creation ran under the value
-// in between. The fs context's umask then stays what the server holds,
-// the value pipelineUmask answered with.
+// of the same umask (the benchmark's umask row) posts each, as before.
+// Nothing was posted between them, and a waited call sends the queue (so
+// it is no longer the tail): no creation ran under the value in between.
+// The fs context's umask then stays what the server holds, the value
+// pipelineUmask answered with.
 
 // unsentUmask is a task's last posted umask (task.unsentUmask): its call,
 // its fs context, the umask before it and the one it set. The call may
