@@ -89,6 +89,12 @@ func Run(t testing.TB, timeout time.Duration, dir string, stdin string, argv ...
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.WaitDelay = 2 * time.Second
+	if buildPath != "" && argv[0] == buildPath {
+		// A hung sandbox says where it hangs: its Go stacks on stderr.
+		cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+		cmd.Cancel = func() error { return dumpStacks(cmd.Process.Pid) }
+		cmd.WaitDelay = 5 * time.Second
+	}
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		t.Fatalf("%q timed out after %v\nstdout:\n%s\nstderr:\n%s", argv, timeout, out.String(), errb.String())
@@ -108,6 +114,50 @@ func Run(t testing.TB, timeout time.Duration, dir string, stdin string, argv ...
 		t.Fatalf("run %q: %v", argv, err)
 	}
 	return r
+}
+
+// dumpStacks makes the runsc-decoupled process pid and the daemons it
+// started (an embedded server and gofer) print every goroutine's stack
+// and exit: SIGABRT, which the Go runtime answers so (GOTRACEBACK=all)
+// and runsc-decoupled does not catch. The daemons go first: the client
+// ends the session when it dies, and a daemon with no session may leave
+// before its stacks are taken. The caller's WaitDelay kills what is left.
+func dumpStacks(pid int) error {
+	for _, d := range daemonPIDs(pid) {
+		// One at a time: their dumps share the sandbox's stderr.
+		syscall.Kill(d, syscall.SIGABRT)
+		time.Sleep(500 * time.Millisecond)
+	}
+	return syscall.Kill(pid, syscall.SIGABRT)
+}
+
+// daemonPIDs lists the children of pid that run `runsc-decoupled server`
+// or `gofer` (not the sandboxed application's stub processes, which are
+// forks of the client), from /proc.
+func daemonPIDs(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var pids []int
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, field := range strings.Fields(string(b)) {
+			child, err := strconv.Atoi(field)
+			if err != nil {
+				continue
+			}
+			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child))
+			if err != nil {
+				continue
+			}
+			args := strings.Split(string(cmdline), "\x00")
+			if len(args) > 1 && filepath.Base(args[0]) == "runsc-decoupled" && (args[1] == "server" || args[1] == "gofer") {
+				pids = append(pids, child)
+			}
+		}
+	}
+	return pids
 }
 
 // RunBeside runs partner in the background and argv in the foreground,
