@@ -552,6 +552,12 @@ func (t *task) callPending(p *pending) (*pb.Reply, error) {
 	t.interruptSent = false
 	t.callGen++
 	t.markWaitCallLocked(c)
+	if t.missedNotifyLocked() {
+		// A notify after forwardCall's check found no call to
+		// interrupt: this one is (the server drops an Interrupt that
+		// overtakes its call; sendInterrupt repeats it).
+		t.notifyLocked()
+	}
 	t.mu.Unlock()
 	start := cpuNow()
 	reply, err := t.c.conn.call(t.c.ctx, p)

@@ -223,9 +223,10 @@ type task struct {
 	// state is what the task goroutine is doing. Protected by mu.
 	state taskState
 	// notified says notifyLocked ran while the task goroutine was in
-	// stateKernel, after the run loop's checks (a PTRACE_INTERRUPT, a
-	// group stop): the loop checks again before it enters the
-	// application. Protected by mu.
+	// stateKernel, after the run loop's checks (a signal, a
+	// PTRACE_INTERRUPT, a group stop): the loop checks again before it
+	// enters the application, and a wait the task begins meanwhile ends
+	// at once (missedNotifyLocked). Protected by mu.
 	notified bool
 	// killed says the task must stop without returning to the
 	// application. Protected by mu.
@@ -424,12 +425,34 @@ func (t *task) sendInterrupt(tid int32, gen uint64) {
 		time.Sleep(delay)
 		delay = min(2*delay, time.Second)
 		t.mu.Lock()
-		again := t.state == stateForwarding && t.callGen == gen && !t.killed && (t.deliverableLocked() || t.proc.stop.stopped.Load() || t.trace.interrupt)
+		again := t.state == stateForwarding && t.callGen == gen && !t.killed && t.interruptsWaitLocked()
 		t.mu.Unlock()
 		if !again {
 			return
 		}
 	}
+}
+
+// interruptsWaitLocked says something ends the task's wait, local or
+// forwarded, before its event: a deliverable signal, a group stop, a
+// PTRACE_INTERRUPT (the call restarts after the stop).
+//
+// Preconditions: t.mu is locked.
+func (t *task) interruptsWaitLocked() bool {
+	return t.deliverableLocked() || t.proc.stop.stopped.Load() || t.trace.interrupt
+}
+
+// missedNotifyLocked says notifyLocked ran while the task goroutine was
+// in the client (notified) for something that still ends a wait: a wait
+// the task begins now ends at once, as Linux's checks for signals before
+// it sleeps, for nothing will notify it again (a SIGCHLD pushed while gdb
+// built its poll left the poll waiting forever). A group stop the run
+// loop saw since (notified cleared: the tracer resumed the task from it)
+// ends no wait.
+//
+// Preconditions: t.mu is locked.
+func (t *task) missedNotifyLocked() bool {
+	return t.notified && t.interruptsWaitLocked()
 }
 
 var (
@@ -442,7 +465,7 @@ var (
 // kill.
 func (t *task) blockOn(ch <-chan struct{}, deadline time.Time) error {
 	t.mu.Lock()
-	if t.killed || t.deliverableLocked() {
+	if t.killed || t.deliverableLocked() || t.missedNotifyLocked() {
 		t.mu.Unlock()
 		return errInterrupted
 	}
@@ -470,7 +493,7 @@ func (t *task) blockOn(ch <-chan struct{}, deadline time.Time) error {
 			t.mu.Lock()
 			// A stop or a PTRACE_INTERRUPT also ends the wait: the
 			// call restarts after the stop.
-			intr := t.killed || t.deliverableLocked() || t.trace.interrupt || t.proc.stop.stopped.Load()
+			intr := t.killed || t.interruptsWaitLocked()
 			t.mu.Unlock()
 			if intr {
 				return errInterrupted

@@ -83,18 +83,9 @@ func Run(t testing.TB, timeout time.Duration, dir string, stdin string, argv ...
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = dir
-	cmd.Stdin = strings.NewReader(stdin)
+	cmd := command(ctx, dir, stdin, argv)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.WaitDelay = 2 * time.Second
-	if buildPath != "" && argv[0] == buildPath {
-		// A hung sandbox says where it hangs: its Go stacks on stderr.
-		cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
-		cmd.Cancel = func() error { return dumpStacks(cmd.Process.Pid) }
-		cmd.WaitDelay = 5 * time.Second
-	}
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		t.Fatalf("%q timed out after %v\nstdout:\n%s\nstderr:\n%s", argv, timeout, out.String(), errb.String())
@@ -116,12 +107,29 @@ func Run(t testing.TB, timeout time.Duration, dir string, stdin string, argv ...
 	return r
 }
 
+// command is the command Run runs. A sandbox's environment is the test's,
+// as a native run's is: the application inherits it (TestStrace compares
+// strace's count of the variables).
+func command(ctx context.Context, dir, stdin string, argv []string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.WaitDelay = 2 * time.Second
+	if buildPath != "" && argv[0] == buildPath {
+		// A hung sandbox says where it hangs: its Go stacks on stderr.
+		cmd.Cancel = func() error { return dumpStacks(cmd.Process.Pid) }
+		cmd.WaitDelay = 5 * time.Second
+	}
+	return cmd
+}
+
 // dumpStacks makes the runsc-decoupled process pid and the daemons it
 // started (an embedded server and gofer) print every goroutine's stack
-// and exit: SIGABRT, which the Go runtime answers so (GOTRACEBACK=all)
-// and runsc-decoupled does not catch. The daemons go first: the client
-// ends the session when it dies, and a daemon with no session may leave
-// before its stacks are taken. The caller's WaitDelay kills what is left.
+// and exit: SIGABRT, which the Go runtime answers so (with the default
+// GOTRACEBACK, as for any fatal signal) and runsc-decoupled does not
+// catch. The daemons go first: the client ends the session when it dies,
+// and a daemon with no session may leave before its stacks are taken.
+// The caller's WaitDelay kills what is left.
 func dumpStacks(pid int) error {
 	for _, d := range daemonPIDs(pid) {
 		// One at a time: their dumps share the sandbox's stderr.
