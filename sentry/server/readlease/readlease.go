@@ -534,13 +534,9 @@ func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 	return r.finish(ctx, revs)
 }
 
-// inodePathKeys returns the path keys of every kind of inode number ino,
-// and its owned key (owned.go): every change of an inode revokes them.
-func inodePathKeys(ino uint64) []Key {
-	return appendInodePathKeys(make([]Key, 0, numPathKinds+1), ino)
-}
-
-// appendInodePathKeys appends inodePathKeys(ino) to keys.
+// appendInodePathKeys appends to keys the path keys of every kind of
+// inode number ino, and its owned key (owned.go): every change of an
+// inode revokes them.
 func appendInodePathKeys(keys []Key, ino uint64) []Key {
 	for kind := range numPathKinds {
 		keys = append(keys, PathKey(kind, ino))
