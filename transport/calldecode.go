@@ -9,7 +9,9 @@ import (
 
 // A hand-written decoder for the server's hot message: a ClientMessage
 // whose posted_calls are plain system calls (a loop of 4 KiB writes
-// behind, owned or not). proto.Unmarshal gives each such call six allocations (the
+// behind, owned or not; a tar's creating opens, with their install_fd,
+// and leased copies, with their leased_data). proto.Unmarshal gives each
+// such call six allocations (the
 // Call, its oneof wrapper, the Syscall, its arguments, its inputs' slice
 // and Region) and copies its bytes; decodeCall gives it one, and its
 // bytes of at least aliasMinData stay in the frame buffer. Anything it
@@ -34,8 +36,9 @@ const aliasMinData = 512
 const clientMessagePostedCalls = 410
 
 // Field numbers decodeCall knows (sentry.proto): a Syscall's scalars
-// (not its optional, string, bytes or message fields but its inputs),
-// and a merged write's parts.
+// (not its string or message fields but its inputs), its install_fd (the
+// one optional field a posted call sends: a posted creation's), its
+// leased_data, and a merged write's parts.
 const (
 	callSeq     = 1
 	callTid     = 2
@@ -59,6 +62,8 @@ const (
 	syscallPipeAheadWanted  = 600
 	syscallPipeConsumed     = 601
 	syscallWriteParts       = 473
+	syscallInstallFd        = 440
+	syscallLeasedData       = 480
 
 	regionAddr = 1
 	regionData = 2
@@ -152,6 +157,8 @@ type plainCall struct {
 	region pb.Region
 	inputs [1]*pb.Region
 	args   [6]uint64
+	// installFd is what sc.InstallFd points to when the call has one.
+	installFd int32
 }
 
 // decodeCall decodes a Call that holds a plain system call (the fields
@@ -243,6 +250,18 @@ func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 			b = b[m:]
 			continue
 		}
+		if num == syscallLeasedData && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return false, false
+			}
+			// As a Region's data: the last one wins, present but
+			// empty is not nil, and a long one stays in the frame.
+			var al bool
+			p.sc.LeasedData, al = keepBytes(v)
+			aliased, b = aliased || al, b[m:]
+			continue
+		}
 		if num == syscallArgs && typ == protowire.BytesType {
 			v, m := protowire.ConsumeBytes(b)
 			if m < 0 {
@@ -295,6 +314,11 @@ func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 			p.sc.PipeAheadWanted = protowire.DecodeBool(v)
 		case syscallPipeConsumed:
 			p.sc.PipeConsumed = protowire.DecodeBool(v)
+		case syscallInstallFd:
+			// An int32 takes a varint's low 32 bits, as in
+			// proto.Unmarshal; the last one wins.
+			p.installFd = int32(v)
+			p.sc.InstallFd = &p.installFd
 		default:
 			return false, false
 		}
@@ -369,19 +393,25 @@ func decodeRegion(b []byte, r *pb.Region) (aliased, ok bool) {
 			if m < 0 {
 				return false, false
 			}
-			// The last one wins, as in proto.Unmarshal; a copy is
-			// never shared with the frame buffer.
-			if len(v) >= aliasMinData {
-				r.Data, aliased = v[:len(v):len(v)], true
-			} else {
-				r.Data, aliased = append([]byte{}, v...), false
-			}
+			// The last one wins, as in proto.Unmarshal.
+			r.Data, aliased = keepBytes(v)
 			b = b[m:]
 		default:
 			return false, false
 		}
 	}
 	return aliased, true
+}
+
+// keepBytes returns a bytes field's value v as the decoded message keeps
+// it: v itself (aliased: in the frame buffer) if it is at least
+// aliasMinData long, a copy otherwise (never shared with the frame
+// buffer; not nil when empty, as proto.Unmarshal leaves a present field).
+func keepBytes(v []byte) (kept []byte, aliased bool) {
+	if len(v) >= aliasMinData {
+		return v[:len(v):len(v)], true
+	}
+	return append([]byte{}, v...), false
 }
 
 // appendPacked appends the varints of v, a packed repeated field's

@@ -66,7 +66,7 @@
 //
 // Decoding by hand (calldecode.go): the server's framed reader
 // decodes a ClientMessage's plain posted system calls itself (one
-// allocation a call, long input bytes left in the frame, which the
+// allocation a call, long input and leased bytes left in the frame, which the
 // message then owns: frameReader.readClientMessage), and everything
 // else with proto.Unmarshal, to the same result.
 //

@@ -1178,6 +1178,7 @@ var _ goferpb.GoferClient = (*AttrCache)(nil)
 // PostSetStat returns: every later call of this server reaches the gofer
 // after it, so a lease granted from then on is from a walk that sees it
 // (and a grant made while its result is awaited is not refused for it).
+// The caller changes req no more (a queued one is kept as is).
 func (a *AttrCache) PostSetStat(ctx context.Context, req *goferpb.SetStatRequest, done func(*goferpb.SetStatReply, error)) bool {
 	h := req.GetHandle()
 	end := func() {}

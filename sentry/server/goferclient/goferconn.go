@@ -473,8 +473,16 @@ func (g *GoferConn) mapRequest(req proto.Message) (proto.Message, []use, bool) {
 		return req, nil, false
 	}
 	m := proto.Clone(req)
-	r := m.ProtoReflect()
 	var uses []use
+	lost := g.mapHandles(m.ProtoReflect(), fds, &uses)
+	return m, uses, lost
+}
+
+// mapHandles replaces, in r itself, the virtual handle ids of fields fds
+// (r's requestHandleFields) by real ones, appends the handles used to
+// *uses (if uses is not nil), and reports whether one of them is lost
+// (an unknown id becomes 0).
+func (g *GoferConn) mapHandles(r protoreflect.Message, fds []protoreflect.FieldDescriptor, uses *[]use) bool {
 	lost := false
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -489,7 +497,9 @@ func (g *GoferConn) mapRequest(req proto.Message) (proto.Message, []use, bool) {
 		if e.lost {
 			lost = true
 		}
-		uses = append(uses, use{vid, e.real})
+		if uses != nil {
+			*uses = append(*uses, use{vid, e.real})
+		}
 		return e.real
 	}
 	for _, fd := range fds {
@@ -507,7 +517,7 @@ func (g *GoferConn) mapRequest(req proto.Message) (proto.Message, []use, bool) {
 			r.Set(fd, protoreflect.ValueOfUint64(realOf(vid)))
 		}
 	}
-	return m, uses, lost
+	return lost
 }
 
 // finish registers the handles of a reply under fresh virtual ids and

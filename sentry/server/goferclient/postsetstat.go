@@ -48,6 +48,8 @@ var postDelay = time.Millisecond
 // ride the next call (Invoke then returns at once, its reply empty);
 // otherwise the call was made as without the option (an older gofer, a
 // SetStat that may not wait: a size, UTIME_NOW) and Done is not called.
+// A queued SetStat's request is kept as is, not copied: its caller
+// changes it no more.
 type PostSetStat struct {
 	grpc.EmptyCallOption
 	Done   func(*goferpb.SetStatReply, error)
@@ -131,7 +133,7 @@ func (g *GoferConn) post(ctx context.Context, req *goferpb.SetStatRequest, p *Po
 	g.beforeChange(req)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.posted = append(g.posted, postedSetStat{ctx: ctx, req: proto.Clone(req).(*goferpb.SetStatRequest), done: p.Done})
+	g.posted = append(g.posted, postedSetStat{ctx: ctx, req: req, done: p.Done})
 	g.postsOut.Add(1)
 	if g.postTimer == nil {
 		g.postTimer = time.AfterFunc(g.postDelay, g.sendPostedAlone)
@@ -211,16 +213,41 @@ func (g *GoferConn) carried(taken []postedSetStat) *beforeSlot {
 // ids (an unknown or lost virtual id is sent as 0: EBADF, and re-sent
 // alone, which re-resolves it).
 func (g *GoferConn) mapSetStat(req *goferpb.SetStatRequest) *goferpb.SetStatRequest {
-	m, _, _ := g.mapRequest(req)
-	r := m.(*goferpb.SetStatRequest)
-	if r == req {
-		r = proto.Clone(req).(*goferpb.SetStatRequest)
+	// One copy, its parts included, mapped in place (a copy of each
+	// part again was half of a tar member's clones).
+	r := proto.Clone(req).(*goferpb.SetStatRequest)
+	if !setStatHandleOnly {
+		fds := requestHandleFields[r.ProtoReflect().Descriptor().FullName()]
+		g.mapHandles(r.ProtoReflect(), fds, nil)
+		for _, p := range r.Parts {
+			g.mapHandles(p.ProtoReflect(), fds, nil)
+		}
+		return r
 	}
-	for i, p := range req.GetParts() {
-		mp, _, _ := g.mapRequest(p)
-		r.Parts[i] = mp.(*goferpb.SetStatRequest)
+	// By the field itself: protoreflect's Set of a uint64 allocates.
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r.Handle = g.realLocked(r.Handle)
+	for _, p := range r.Parts {
+		p.Handle = g.realLocked(p.Handle)
 	}
 	return r
+}
+
+// setStatHandleOnly says a SetStatRequest's one handle field is handle
+// (mapSetStat maps it by name).
+var setStatHandleOnly = func() bool {
+	fds := requestHandleFields[(*goferpb.SetStatRequest)(nil).ProtoReflect().Descriptor().FullName()]
+	return len(fds) == 1 && fds[0].Name() == "handle"
+}()
+
+// realLocked returns the real id of virtual handle vid, 0 if it has none
+// (an unknown id: EBADF). Precondition: g.mu.
+func (g *GoferConn) realLocked(vid uint64) uint64 {
+	if e := g.handles[vid]; vid != 0 && e != nil {
+		return e.real
+	}
+	return 0
 }
 
 // settlePosted gives the carried SetStats their results: the replies the

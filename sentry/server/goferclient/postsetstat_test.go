@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/gofer/gofertest"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -261,6 +262,67 @@ func TestPostedSetStatRides(t *testing.T) {
 			}
 			if n := gc.Posted(); n != 0 {
 				t.Errorf("%d posted SetStats still out", n)
+			}
+		})
+	}
+}
+
+// TestPostedSetStatAllocs counts what a posted SetStat costs the gofer
+// client: queued as the caller made it (no copy: the caller changes it
+// no more, PostSetStat), and carried as one copy with its parts, mapped
+// to real ids in place (not a copy of it and one more of each part).
+func TestPostedSetStatAllocs(t *testing.T) {
+	if !setStatHandleOnly {
+		t.Error("SetStatRequest's handle fields changed: mapSetStat maps them by protoreflect, an allocation each")
+	}
+	const vid, real = 1, 101
+	part := func(mask uint32) *goferpb.SetStatRequest {
+		return &goferpb.SetStatRequest{Handle: vid, Mask: mask, Uid: 1000, Gid: 1000, Mode: 0o644,
+			MtimeNs: 7, AtimeNs: 7, Origin: &goferpb.Origin{ClientId: "t", Seq: 9, Part: 1}}
+	}
+	for _, tc := range []struct {
+		name string
+		req  *goferpb.SetStatRequest
+	}{
+		{"alone", part(unix.STATX_MODE)},
+		{"merged of three", func() *goferpb.SetStatRequest {
+			m := part(unix.STATX_UID | unix.STATX_GID | unix.STATX_MODE | unix.STATX_MTIME | unix.STATX_ATIME)
+			m.Parts = []*goferpb.SetStatRequest{part(unix.STATX_UID | unix.STATX_GID), part(unix.STATX_MODE), part(unix.STATX_MTIME | unix.STATX_ATIME)}
+			return m
+		}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &GoferConn{handles: map[uint64]*vhandle{vid: {real: real}}, postDelay: time.Hour,
+				calls: &goferCalls{cur: &callConn{features: goferpb.FeatureBefore}}}
+			defer func() {
+				if g.postTimer != nil {
+					g.postTimer.Stop()
+				}
+			}()
+			p := &PostSetStat{Done: func(*goferpb.SetStatReply, error) {}}
+			if !g.post(context.Background(), tc.req, p) || !p.Queued {
+				t.Fatal("not queued")
+			}
+			if g.posted[0].req != tc.req {
+				t.Error("the queued request is a copy")
+			}
+			s := g.carried(g.posted)
+			if m := s.reqs[0]; m.Handle != real || len(m.Parts) != len(tc.req.Parts) {
+				t.Fatalf("carried %v, want handle %d and %d parts", m, real, len(tc.req.Parts))
+			}
+			for _, mp := range s.reqs[0].Parts {
+				if mp.Handle != real {
+					t.Errorf("carried part %v, want handle %d", mp, real)
+				}
+			}
+			if tc.req.Handle != vid || len(tc.req.Parts) > 0 && tc.req.Parts[0].Handle != vid {
+				t.Errorf("the caller's request was mapped: %v", tc.req)
+			}
+			clone := testing.AllocsPerRun(50, func() { proto.Clone(tc.req) })
+			// The slot and its slice, and one copy.
+			got := testing.AllocsPerRun(50, func() { g.carried(g.posted[:1]) })
+			if want := clone + 2; got > want {
+				t.Errorf("%.0f allocations to carry it, want at most %.0f (a copy: %.0f)", got, want, clone)
 			}
 		})
 	}

@@ -2,7 +2,6 @@ package readlease
 
 import (
 	"context"
-	"time"
 )
 
 // A change announced before it is made (BeginChange).
@@ -35,11 +34,11 @@ func (r *Registry) BeginChange(ctx context.Context, inodes []Key) (end func(), e
 	if len(inodes) == 0 {
 		return func() {}, 0
 	}
-	keys := make([]Key, 0, (1+int(numPathKinds))*len(inodes))
+	keys := make([]Key, 0, (2+int(numPathKinds))*len(inodes))
 	for _, k := range inodes {
 		keys = append(keys, k)
 		if !isPathKey(k) {
-			keys = append(keys, inodePathKeys(k.Ino)...)
+			keys = appendInodePathKeys(keys, k.Ino)
 		}
 	}
 	// No pathGen move: a path grant begun before that ends during the
@@ -58,11 +57,7 @@ func (r *Registry) BeginChange(ctx context.Context, inodes []Key) (end func(), e
 	r.changing++
 	var revs []revocation
 	for _, key := range keys {
-		e := r.files[key]
-		if e == nil {
-			e = &fileLeases{holders: make(map[*Holder]map[uint64]time.Time)}
-			r.files[key] = e
-		}
+		e := r.entryLocked(key)
 		e.changing++
 		e.changes++
 		revs = append(revs, r.revokeButLocked(e, now, self, self)...)

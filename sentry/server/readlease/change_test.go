@@ -110,6 +110,74 @@ func TestBeginChangeLeavesNoEntries(t *testing.T) {
 	}
 }
 
+// TestBeginChangeAllocs counts the allocations of an announced change
+// of inodes nobody holds leases on (a tar's posted creations, chowns and
+// chmods): the keys and the end function, not an entry and its map per
+// key (an inode has five keys): the entries the last change dropped are
+// reused.
+func TestBeginChangeAllocs(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Registry) (func(), int)
+		max    float64
+	}{
+		{"an inode", func(r *Registry) (func(), int) {
+			return r.BeginChange(context.Background(), []Key{{Dev: 1, Ino: 5}})
+		}, 2},
+		{"two inodes", func(r *Registry) (func(), int) {
+			return r.BeginChange(context.Background(), []Key{{Dev: 1, Ino: 5}, {Dev: 1, Ino: 6}})
+		}, 2},
+		{"a directory's names", func(r *Registry) (func(), int) {
+			return r.BeginNamesChange(context.Background(), 7)
+		}, 3}, // and BeginNamesChange's keys
+		{"a change made", func(r *Registry) (func(), int) {
+			return func() {}, r.Changed(context.Background(), Key{Dev: 1, Ino: 5})
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(time.Second)
+			got := testing.AllocsPerRun(100, func() {
+				end, _ := tc.change(r)
+				end()
+			})
+			if got > tc.max {
+				t.Errorf("%.1f allocations a change, want at most %.0f", got, tc.max)
+			}
+			if len(r.files) != 0 {
+				t.Errorf("%d entries left", len(r.files))
+			}
+		})
+	}
+}
+
+// TestReusedEntryStartsEmpty checks that an entry a change of one inode
+// dropped and another key reuses keeps nothing of the first: its change
+// count, its version, its leases' map emptied.
+func TestReusedEntryStartsEmpty(t *testing.T) {
+	r := New(time.Minute)
+	c := newClient(r, true)
+	first, second := Key{Dev: 1, Ino: 5}, Key{Dev: 1, Ino: 6}
+	tk := r.Begin(first)
+	if _, _, _, ok := r.Grant(c.h, tk, Version{Size: 9}); !ok {
+		t.Fatal("grant refused")
+	}
+	r.Changed(context.Background(), first)
+	if e := r.files[first]; e != nil {
+		t.Fatalf("the changed inode's entry stays: %+v", *e)
+	}
+	if len(r.spare) == 0 {
+		t.Fatal("no entry kept for reuse")
+	}
+	tk = r.Begin(second)
+	e := r.files[second]
+	if e.changes != 0 || e.version != (Version{}) || len(e.holders) != 0 || e.pending != 1 || tk.changes != 0 {
+		t.Errorf("reused entry: changes %d, version %+v, %d holders, %d pending; ticket at %d", e.changes, e.version, len(e.holders), e.pending, tk.changes)
+	}
+	if _, ok := r.Live(c.h, second); ok {
+		t.Error("a lease of the first inode is live on the second")
+	}
+}
+
 // TestBeginNamesChange checks that a name about to be made in a
 // directory revokes, first, the answers that found a name missing in it
 // or end at it, not those that only crossed it, and that no such answer

@@ -83,7 +83,7 @@ func (o *Owned) Grant() (id, epoch uint64, ok bool) {
 		}
 	}
 	ls := make(map[uint64]time.Time, 1)
-	e.holders[h] = ls
+	e.setHolderLocked(h, ls)
 	r.nextID++
 	id = r.nextID
 	expiry := now.Add(r.ttl)

@@ -154,15 +154,11 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	left = r.ttl
 	ids = make([]uint64, len(keys))
 	for i, k := range keys {
-		e := r.files[k]
-		if e == nil {
-			e = &fileLeases{holders: make(map[*Holder]map[uint64]time.Time)}
-			r.files[k] = e
-		}
+		e := r.entryLocked(k)
 		ls := e.holders[h]
 		if ls == nil {
 			ls = make(map[uint64]time.Time)
-			e.holders[h] = ls
+			e.setHolderLocked(h, ls)
 		}
 		// By the grant's own expiry, not the renewed one: the client
 		// counts the lease's life from the expiry it is told (left).

@@ -44,6 +44,11 @@ type Registry struct {
 	mu     sync.Mutex
 	nextID uint64
 	files  map[Key]*fileLeases
+	// spare are entries gcLocked dropped from files, for entryLocked to
+	// reuse (at most maxSpareEntries): a change of a file no client
+	// leases makes and drops an entry per key (BeginChange: five an
+	// inode), each posted chown, chmod or creation of a tar.
+	spare []*fileLeases
 	// pathGen counts the changes of anything a path lease may cover
 	// (every Changed, DirChanged, ChangedAll, ChangedPaths): a path
 	// grant begun at another count fails (BeginPath).
@@ -76,8 +81,41 @@ type fileLeases struct {
 	changing int
 	// version is what the live leases were granted at.
 	version Version
-	// holders are the live leases, per client: id → expiry.
+	// holders are the live leases, per client: id → expiry. Nil until
+	// the first lease (addHolderLocked).
 	holders map[*Holder]map[uint64]time.Time
+}
+
+// maxSpareEntries bounds Registry.spare.
+const maxSpareEntries = 64
+
+// entryLocked returns k's entry, made (or a spare one reused, emptied)
+// if it has none. Precondition: r.mu.
+func (r *Registry) entryLocked(k Key) *fileLeases {
+	if e := r.files[k]; e != nil {
+		return e
+	}
+	var e *fileLeases
+	if n := len(r.spare); n > 0 {
+		// Emptied here, not when dropped: nothing may be left of the
+		// key it was dropped from.
+		e, r.spare = r.spare[n-1], r.spare[:n-1]
+		holders := e.holders
+		clear(holders)
+		*e = fileLeases{holders: holders}
+	} else {
+		e = new(fileLeases)
+	}
+	r.files[k] = e
+	return e
+}
+
+// setHolderLocked makes ls h's leases on e. Precondition: r.mu.
+func (e *fileLeases) setHolderLocked(h *Holder, ls map[uint64]time.Time) {
+	if e.holders == nil {
+		e.holders = make(map[*Holder]map[uint64]time.Time)
+	}
+	e.holders[h] = ls
 }
 
 // New returns an empty registry whose leases last ttl (DefaultTTL if 0).
@@ -242,11 +280,7 @@ type Ticket struct {
 func (r *Registry) Begin(k Key) Ticket {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e := r.files[k]
-	if e == nil {
-		e = &fileLeases{holders: make(map[*Holder]map[uint64]time.Time)}
-		r.files[k] = e
-	}
+	e := r.entryLocked(k)
 	e.pending++
 	return Ticket{key: k, changes: e.changes, ok: true}
 }
@@ -315,7 +349,7 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 	ls := e.holders[h]
 	if ls == nil {
 		ls = make(map[uint64]time.Time)
-		e.holders[h] = ls
+		e.setHolderLocked(h, ls)
 	}
 	ls[id] = expiry
 	e.version = v
@@ -382,11 +416,14 @@ func (r *Registry) forgetLocked(h *Holder, id uint64) {
 	}
 }
 
-// gcLocked drops e (k's entry) when nothing is left in it.
-// Precondition: r.mu.
+// gcLocked drops e (k's entry) when nothing is left in it, and keeps it
+// for entryLocked to reuse. Precondition: r.mu.
 func (r *Registry) gcLocked(k Key, e *fileLeases) {
-	if e.pending == 0 && e.changing == 0 && len(e.holders) == 0 {
+	if e.pending == 0 && e.changing == 0 && len(e.holders) == 0 && r.files[k] == e {
 		delete(r.files, k)
+		if len(r.spare) < maxSpareEntries {
+			r.spare = append(r.spare, e)
+		}
 	}
 }
 
@@ -460,11 +497,13 @@ func (r *Registry) notify(revs []revocation) {
 // has to be sent before the change's reply. It returns how many holders'
 // waits ended by expiry (one wait per holder).
 func (r *Registry) Changed(ctx context.Context, k Key) int {
-	keys := []Key{k}
+	// On the stack: changeKeys keeps none of them.
+	var buf [2 + numPathKinds]Key
+	keys := append(buf[:0], k)
 	if !isPathKey(k) {
 		// Path keys name the inode number alone: a file of another
 		// device with the same number only loses its answers too.
-		keys = append(keys, inodePathKeys(k.Ino)...)
+		keys = appendInodePathKeys(keys, k.Ino)
 	}
 	return r.changeKeys(ctx, keys)
 }
@@ -495,12 +534,12 @@ func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 	return r.finish(ctx, revs)
 }
 
-// inodePathKeys returns the path keys of every kind of inode number ino,
-// and its owned key (owned.go): every change of an inode revokes them.
-func inodePathKeys(ino uint64) []Key {
-	keys := make([]Key, numPathKinds, numPathKinds+1)
+// appendInodePathKeys appends to keys the path keys of every kind of
+// inode number ino, and its owned key (owned.go): every change of an
+// inode revokes them.
+func appendInodePathKeys(keys []Key, ino uint64) []Key {
 	for kind := range numPathKinds {
-		keys[kind] = PathKey(kind, ino)
+		keys = append(keys, PathKey(kind, ino))
 	}
 	return append(keys, OwnedKey(ino))
 }
