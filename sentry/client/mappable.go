@@ -268,14 +268,17 @@ func (fc *fileCache) decRef(f *serverFile) {
 // restored server knows only the ids the client maps (their "map/"
 // records): it hands the same file a new id, and may hand a released id
 // to another file, whose plan of the same size and gen would otherwise
-// find the older file's pages here. The recovery only sets a flag: a
+// find the older file's pages here. So are the files mapped with no plan
+// counted (a kept plan's reuse whose posted mmap had not come back,
+// mmapreuse.go): the restored server holds no reference of them either.
+// Their mappings keep them, superseded. The recovery only sets a flag: a
 // fault may hold a file's mu across a PageRead waiting for the recovery,
 // and fileCache.get waits for that mu holding fc.mu.
 func (fc *fileCache) forgetIdle() { fc.forget.Store(true) }
 
-// forgetIdleLocked drops the idle files if forgetIdle asked for it.
-// Dirty ones stay until written back, as on eviction. Precondition:
-// fc.mu is held.
+// forgetIdleLocked drops the idle files, and supersedes the files mapped
+// with no plan, if forgetIdle asked for it. Dirty idle ones stay until
+// written back, as on eviction. Precondition: fc.mu is held.
 func (fc *fileCache) forgetIdleLocked() {
 	if !fc.forget.CompareAndSwap(true, false) {
 		return
@@ -294,6 +297,11 @@ func (fc *fileCache) forgetIdleLocked() {
 	}
 	clear(fc.idle[len(kept):])
 	fc.idle = kept
+	for id, f := range fc.files {
+		if f.refs > 0 && f.plans == 0 {
+			delete(fc.files, id)
+		}
+	}
 }
 
 // releaseAll frees every cached page (at shutdown, after flushAll).
@@ -427,6 +435,12 @@ type serverFile struct {
 	// was handed, each a reference the server holds until FileRelease.
 	// Protected by fc.mu.
 	plans int
+	// replans counts the mmaps posted for the server's reference of a
+	// reuse (task.postReplan) whose reply is still to come: while one is
+	// and a process maps the file, a reuse needs no call, as with plans
+	// (the server runs the posted mmap before any later waited call).
+	// Protected by fc.mu.
+	replans int
 
 	// wbMu serializes the write-backs of the file, so that its PageWrites
 	// reach the server one at a time and in order.
@@ -512,6 +526,17 @@ func (f *serverFile) releasePages() {
 	n := f.dirty.count()
 	f.dirty = pageBits{}
 	f.fc.noteClean(f, n)
+}
+
+// cachedWholeLocked says whether every chunk of the file up to its size
+// is cached. Precondition: f.mu is held.
+func (f *serverFile) cachedWholeLocked() bool {
+	for c := uint64(0); c*cacheChunk < f.size; c++ {
+		if !f.isFilled(c) {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *serverFile) isFilled(chunk uint64) bool {
