@@ -9,7 +9,7 @@ import (
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
-// Private file mappings under a read lease (docs/ARCHITECTURE.md, "Exec
+// File mappings under a read lease (docs/ARCHITECTURE.md, "Exec
 // and file pages"; the lease is the read cache's, readcache.go).
 //
 // A file mmap is forwarded: the server resolves the fd, checks it and
@@ -38,10 +38,32 @@ import (
 // a kept plan is never staler than a forwarded mmap; it serves only
 // while the id's pages are of its gen (fileCache.reuse).
 //
+// A file no process maps any more (its last mapping went, and with it
+// the server's references: FileRelease) is mapped from a kept plan too
+// if the client caches all of it (helper makepages: ld.so.cache and each
+// program's locale files, mapped once a process, and the libraries only
+// the compilers load, 74 waited mmaps in make -j2): the mmap is then
+// posted (task.postReplan), so the server takes its reference as for a
+// forwarded one, before any later waited call; its reply is counted as
+// the file's plan if it names the same id, size and gen while a process
+// maps the file, and released at once otherwise (fileCache.replanned).
+// Until it comes the file is mapped with no plan counted
+// (serverFile.replans): a recovery then forgets the file (its id may go
+// to another file on the restored server), and no page of it is read
+// from the server (all are cached), so a mapping of it is the file as
+// the lease saw it, before any change that revoked the lease since.
+//
+// A MAP_SHARED mapping without PROT_WRITE of a description open
+// read-only can never be written (mprotect to PROT_WRITE is EACCES):
+// both it and a private mapping map the client's one copy of the file's
+// pages, so a kept plan serves it as it serves a private one (glibc maps
+// gconv-modules.cache so, 31 waited mmaps in make -j2).
+//
 // What the server would check is checked here: the fd is open (the fd
 // records), a regular gofer file's description not opened O_PATH or
-// write-only (cachedFile), the mapping private, its offset page-aligned;
-// any other mmap is forwarded. Nothing of a private mapping reaches the
+// write-only (cachedFile), the mapping private or read-only shared of a
+// read-only description, its offset page-aligned; any other mmap is
+// forwarded. Nothing of a private mapping reaches the
 // server (its stores stay in the client's copy-on-write pages), so a
 // recovery has nothing of it to rebuild, and a recovery drops every
 // lease, so no plan outlives the server that made it.
