@@ -89,6 +89,9 @@ type fileCache struct {
 	// FileReleases and releasesPosted those of them posted. Logged at
 	// the client's end.
 	pageReads, pageReadBytes, releases, releasesPosted atomic.Uint64
+	// pagesAhead and pagesAheadBytes count the files a plan brought
+	// whole (fillWhole) and their bytes. Logged at the client's end.
+	pagesAhead, pagesAheadBytes atomic.Uint64
 	// forget says a recovery asked that the idle files be dropped before
 	// the next look-up (forgetIdle). Set by the recovery, cleared under
 	// mu.
@@ -120,7 +123,13 @@ func newFileCache(c *client) *fileCache {
 // read again first (serverFile.refresh), so that the caller's new
 // mapping shows the file's current contents. ctx is the caller's, for
 // the PageReads; the caller holds no mm lock.
-func (fc *fileCache) get(ctx context.Context, id, size, gen uint64, name string) *serverFile {
+//
+// data is the whole file if the plan carried it (MmapPlan.file_data: an
+// id new to this client, helper makepages): a file made here is filled
+// with it, so that its first fault reads nothing. A file cached already
+// keeps its pages (the server sends it only with an id it never handed
+// before; a recovery forgets what a restored server might hand again).
+func (fc *fileCache) get(ctx context.Context, id, size, gen uint64, name string, data []byte) *serverFile {
 	fc.mu.Lock()
 	fc.forgetIdleLocked()
 	if f := fc.files[id]; f != nil {
@@ -157,7 +166,35 @@ func (fc *fileCache) get(ctx context.Context, id, size, gen uint64, name string)
 	f := &serverFile{fc: fc, id: id, size: size, gen: gen, name: name, refs: 1, plans: 1}
 	fc.files[id] = f
 	fc.mu.Unlock()
+	if len(data) > 0 {
+		f.fillWhole(data)
+	}
 	return f
+}
+
+// fillWhole makes data, the whole file at f's gen (a plan's
+// file_data), f's cached pages. Data of another length than the file's
+// size is not the whole file: it is dropped (the faults read the file).
+func (f *serverFile) fillWhole(data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if uint64(len(data)) != f.size || f.nfilled != 0 {
+		return
+	}
+	if err := f.growLocked(f.endLocked()); err != nil {
+		f.fc.c.log.Debug("caching a plan's file data failed", "file", f.id, "err", err)
+		return
+	}
+	if err := f.copyInLocked(0, data); err != nil {
+		f.fc.c.log.Debug("caching a plan's file data failed", "file", f.id, "err", err)
+		return
+	}
+	for c := uint64(0); c*cacheChunk < f.size; c++ {
+		f.filled[c/64] |= 1 << (c % 64)
+		f.nfilled++
+	}
+	f.fc.pagesAhead.Add(1)
+	f.fc.pagesAheadBytes.Add(uint64(len(data)))
 }
 
 // release tells the server that this client no longer maps id, which it

@@ -85,7 +85,7 @@ func TestMmapPlanReuse(t *testing.T) {
 			run(tc.sent)
 			before := rc.mmapLease(desc, handle)
 			run(tc.replied)
-			mapped := fc.get(context.Background(), fileID, size, 0, "") // the forwarded mmap's mapping
+			mapped := fc.get(context.Background(), fileID, size, 0, "", nil) // the forwarded mmap's mapping
 			rc.keepMmapPlan(before, plan)
 			run(tc.after)
 			if tc.refreshedTo != 0 {
@@ -186,7 +186,7 @@ func TestMmapPlanReplan(t *testing.T) {
 					return &pb.Reply{}, nil
 				}}
 			handed := []uint64{fileID} // the forwarded mmap's plan
-			mapped := fc.get(context.Background(), fileID, size, 0, "")
+			mapped := fc.get(context.Background(), fileID, size, 0, "", nil)
 			if tc.whole {
 				mapped.mu.Lock()
 				mapped.filled, mapped.nfilled = []uint64{1}, 1
