@@ -4944,7 +4944,9 @@ type Image struct {
 	Phnum     uint32     `protobuf:"varint,7,opt,name=phnum,proto3" json:"phnum,omitempty"`
 	Segments  []*Segment `protobuf:"bytes,8,rep,name=segments,proto3" json:"segments,omitempty"`
 	// file_gen: as MmapPlan's.
-	FileGen       uint64 `protobuf:"varint,468,opt,name=file_gen,json=fileGen,proto3" json:"file_gen,omitempty"`
+	FileGen uint64 `protobuf:"varint,468,opt,name=file_gen,json=fileGen,proto3" json:"file_gen,omitempty"`
+	// file_data: as MmapPlan's (helper makepages).
+	FileData      []byte `protobuf:"bytes,506,opt,name=file_data,json=fileData,proto3" json:"file_data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5040,6 +5042,13 @@ func (x *Image) GetFileGen() uint64 {
 		return x.FileGen
 	}
 	return 0
+}
+
+func (x *Image) GetFileData() []byte {
+	if x != nil {
+		return x.FileData
+	}
+	return nil
 }
 
 // Segment is one PT_LOAD program header.
@@ -5297,7 +5306,13 @@ type MmapPlan struct {
 	// the file changed by someone other than this client (another client, the
 	// host) since it last handed file_id, whose pages the client then reads
 	// again (this client's own changes reach its pages with Reply.mapped).
-	FileGen       uint64 `protobuf:"varint,467,opt,name=file_gen,json=fileGen,proto3" json:"file_gen,omitempty"`
+	FileGen uint64 `protobuf:"varint,467,opt,name=file_gen,json=fileGen,proto3" json:"file_gen,omitempty"`
+	// file_data (helper makepages) is the whole file, sent with the plan of
+	// an id new to this client (mapped.Table.Add: neither mapped nor
+	// remembered, so the client holds none of its pages) of at most 256
+	// KiB: its pages at file_gen, so the client's first fault reads nothing.
+	// Empty otherwise.
+	FileData      []byte `protobuf:"bytes,504,opt,name=file_data,json=fileData,proto3" json:"file_data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5365,6 +5380,13 @@ func (x *MmapPlan) GetFileGen() uint64 {
 		return x.FileGen
 	}
 	return 0
+}
+
+func (x *MmapPlan) GetFileData() []byte {
+	if x != nil {
+		return x.FileData
+	}
+	return nil
 }
 
 // Push is server-initiated.
@@ -11668,7 +11690,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03gid\x18\t \x01(\rR\x03gid\x12\x12\n" +
 	"\x04euid\x18\n" +
 	" \x01(\rR\x04euid\x12\x12\n" +
-	"\x04egid\x18\v \x01(\rR\x04egid\"\x94\x02\n" +
+	"\x04egid\x18\v \x01(\rR\x04egid\"\xb2\x02\n" +
 	"\x05Image\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x19\n" +
@@ -11679,7 +11701,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05phent\x18\x06 \x01(\rR\x05phent\x12\x14\n" +
 	"\x05phnum\x18\a \x01(\rR\x05phnum\x12=\n" +
 	"\bsegments\x18\b \x03(\v2!.runscdecoupled.sentry.v1.SegmentR\bsegments\x12\x1a\n" +
-	"\bfile_gen\x18\xd4\x03 \x01(\x04R\afileGen\"y\n" +
+	"\bfile_gen\x18\xd4\x03 \x01(\x04R\afileGen\x12\x1c\n" +
+	"\tfile_data\x18\xfa\x03 \x01(\fR\bfileData\"y\n" +
 	"\aSegment\x12\x14\n" +
 	"\x05vaddr\x18\x01 \x01(\x04R\x05vaddr\x12\x14\n" +
 	"\x05memsz\x18\x02 \x01(\x04R\x05memsz\x12\x16\n" +
@@ -11696,13 +11719,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\bapp_exit\x18\x03 \x01(\bR\aappExit\">\n" +
 	"\fSignalfdRead\x12\x12\n" +
 	"\x04mask\x18\x01 \x01(\x04R\x04mask\x12\x1a\n" +
-	"\bnonblock\x18\x02 \x01(\bR\bnonblock\"\x96\x01\n" +
+	"\bnonblock\x18\x02 \x01(\bR\bnonblock\"\xb4\x01\n" +
 	"\bMmapPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1b\n" +
 	"\tfile_size\x18\x02 \x01(\x04R\bfileSize\x12\x1a\n" +
 	"\bwritable\x18\x03 \x01(\bR\bwritable\x12\x1c\n" +
 	"\tanonymous\x18\x14 \x01(\bR\tanonymous\x12\x1a\n" +
-	"\bfile_gen\x18\xd3\x03 \x01(\x04R\afileGen\"\xde\a\n" +
+	"\bfile_gen\x18\xd3\x03 \x01(\x04R\afileGen\x12\x1c\n" +
+	"\tfile_data\x18\xf8\x03 \x01(\fR\bfileData\"\xde\a\n" +
 	"\x04Push\x12>\n" +
 	"\x06signal\x18\x01 \x01(\v2$.runscdecoupled.sentry.v1.SignalPushH\x00R\x06signal\x12A\n" +
 	"\ttask_exit\x18\x02 \x01(\v2\".runscdecoupled.sentry.v1.TaskExitH\x00R\btaskExit\x12?\n" +

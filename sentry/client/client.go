@@ -257,9 +257,11 @@ type client struct {
 	// rcache is the read cache (readcache.go); nil with
 	// Config.NoReadCache. Its own lock.
 	rcache *readCache
-	// mmapsReused counts the private mmaps mapped from a plan kept on a
-	// lease, with no call (mmapreuse.go). Atomic.
-	mmapsReused atomic.Uint64
+	// mmapsReused counts the mmaps mapped from a plan kept on a lease
+	// (mmapreuse.go), mmapsReplanned those of them posted for the
+	// server's reference (the file was mapped by no process), and
+	// mmapsForwarded the file mmaps waited for. Atomic.
+	mmapsReused, mmapsReplanned, mmapsForwarded atomic.Uint64
 	// pcache is the path cache (pathcache.go); nil with
 	// Config.NoReadCache. Immutable after newClient; own lock.
 	pcache *pathCache
@@ -749,8 +751,8 @@ func (c *client) shutdown() {
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(), "posted_batches", c.conn.postedBatches(),
 		"channel_batches", chanBatches, "socket_sent", socketSent, "posted_late", postedLate,
 		"socket_received", recv.Messages, "received_posted_only", recv.PostedOnly, "posted_replies_received", recv.PostedReplies, "heartbeats_received", recv.Heartbeats, "pushes_received", recv.Pushes,
-		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "leases_ahead", c.rcache.aheadCounts(), "mmaps_reused", c.mmapsReused.Load(), "mapped_refreshes", c.files.refreshes.Load(),
-		"page_reads", c.files.pageReads.Load(), "page_read_bytes", c.files.pageReadBytes.Load(), "file_releases", c.files.releases.Load(), "file_releases_posted", c.files.releasesPosted.Load(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
+		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "leases_ahead", c.rcache.aheadCounts(), "mmaps_reused", c.mmapsReused.Load(), "mmaps_replanned", c.mmapsReplanned.Load(), "mmaps_forwarded", c.mmapsForwarded.Load(), "mapped_refreshes", c.files.refreshes.Load(),
+		"page_reads", c.files.pageReads.Load(), "page_read_bytes", c.files.pageReadBytes.Load(), "pages_ahead", c.files.pagesAhead.Load(), "pages_ahead_bytes", c.files.pagesAheadBytes.Load(), "file_releases", c.files.releases.Load(), "file_releases_posted", c.files.releasesPosted.Load(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
 		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(), "posted_unlinks", c.opens.removed.Load(), "posted_mkdirs", c.opens.mkdirs.Load(),
 		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(), "merged_writes", c.conn.mergedWrites.Load(),
 		"ahead_answered", ahead.answered, "ahead_asks", ahead.asks, "ahead_waits", ahead.waits, "ahead_missed", ahead.missed,

@@ -179,7 +179,7 @@ func newTestFile(t *testing.T, size int) (*serverFile, *fakePages) {
 	fp := &fakePages{data: bytes.Repeat([]byte{'.'}, size)}
 	c.files.rpc = fp.rpc
 	c.files.post = fp.post
-	f := c.files.get(context.Background(), 1, uint64(size), 0, "test")
+	f := c.files.get(context.Background(), 1, uint64(size), 0, "test", nil)
 	t.Cleanup(f.releasePages)
 	return f, fp
 }
@@ -441,7 +441,7 @@ func TestForeignChangeRefreshesPages(t *testing.T) {
 			fp.data = bytes.Repeat([]byte{'n'}, int(tc.size))
 			fp.mu.Unlock()
 
-			if g := f.fc.get(ctx, 1, tc.size, tc.gen, "test"); g != f {
+			if g := f.fc.get(ctx, 1, tc.size, tc.gen, "test", nil); g != f {
 				t.Fatal("a plan of the same size got another file: the old mappings would keep stale pages")
 			}
 			f.mu.Lock()
@@ -552,7 +552,7 @@ func TestReleaseWhenUnmapped(t *testing.T) {
 			ctx := context.Background()
 			f, fp := newTestFile(t, pg)
 			fp.refusePost = tc.refusePost
-			if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f {
+			if g := f.fc.get(context.Background(), 1, pg, 0, "test", nil); g != f {
 				t.Fatal("a second plan of the same id got another file")
 			}
 			f.Translate(ctx, mr(0, pg), mr(0, pg), hostarch.Write)
@@ -574,7 +574,7 @@ func TestReleaseWhenUnmapped(t *testing.T) {
 			if n, p := f.fc.releases.Load(), f.fc.releasesPosted.Load(); n != 1 || p != uint64(tc.posted) {
 				t.Errorf("counted %d releases, %d posted; want 1 and %d", n, p, tc.posted)
 			}
-			if g := f.fc.get(context.Background(), 1, pg, 0, "test"); g != f || g.cachedBytes() == 0 {
+			if g := f.fc.get(context.Background(), 1, pg, 0, "test", nil); g != f || g.cachedBytes() == 0 {
 				t.Errorf("mapping the file again did not find its cached pages")
 			}
 		})
@@ -741,7 +741,7 @@ func TestForgetIdleAtRecovery(t *testing.T) {
 			}
 			f.mu.Unlock()
 			<-asked
-			g := fc.get(ctx, 1, pg, 0, "other") // the next look-up
+			g := fc.get(ctx, 1, pg, 0, "other", nil) // the next look-up
 			if (g != f) != tc.wantForgotten {
 				t.Errorf("a plan of the same id, size and gen after the recovery found the old file: %v, want %v", g == f, !tc.wantForgotten)
 			}

@@ -6,7 +6,8 @@
 // It owns the application's CPU state and memory: registers and FPU state
 // (arch.Context64), address spaces (pkg/sentry/mm over one pgalloc
 // MemoryFile), page faults, the client-side cache of file pages (fetched
-// from the server with PageRead on first fault and shared by every process
+// from the server with PageRead on first fault, or brought whole by the
+// plan of a small file new to the client, and shared by every process
 // through a memmap.Mappable per server file; for MAP_SHARED mappings it is
 // the page cache: dirty pages are tracked and written back with PageWrite,
 // mappable.go and dirty.go), futexes (futex.go; futex_waitv, futexwaitv.go),

@@ -253,7 +253,7 @@ func (t *task) mapImage(m *mm.MemoryManager, img *pb.Image, hint hostarch.Addr, 
 		return loadedImage{}, unix.ENOEXEC
 	}
 
-	f := t.c.files.get(t.gctx, img.FileId, img.FileSize, img.FileGen, name)
+	f := t.c.files.get(t.gctx, img.FileId, img.FileSize, img.FileGen, name, img.FileData)
 	defer f.DecRef(t.gctx)
 	f.markCode()
 	for _, s := range img.Segments {

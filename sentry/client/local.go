@@ -145,6 +145,7 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 	GetFileId() uint64
 	GetFileSize() uint64
 	GetFileGen() uint64
+	GetFileData() []byte
 	GetWritable() bool
 	GetAnonymous() bool
 }) (uint64, unix.Errno) {
@@ -173,7 +174,7 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 		// /dev/zero: anonymous memory, as Linux maps it.
 		return t.mmapAnonymous(opts, shared)
 	}
-	f := t.c.files.get(t.gctx, plan.GetFileId(), plan.GetFileSize(), plan.GetFileGen(), "")
+	f := t.c.files.get(t.gctx, plan.GetFileId(), plan.GetFileSize(), plan.GetFileGen(), "", plan.GetFileData())
 	defer f.DecRef(t.gctx)
 	if opts.Perms.Execute {
 		f.markCode()

@@ -89,6 +89,9 @@ type fileCache struct {
 	// FileReleases and releasesPosted those of them posted. Logged at
 	// the client's end.
 	pageReads, pageReadBytes, releases, releasesPosted atomic.Uint64
+	// pagesAhead and pagesAheadBytes count the files a plan brought
+	// whole (fillWhole) and their bytes. Logged at the client's end.
+	pagesAhead, pagesAheadBytes atomic.Uint64
 	// forget says a recovery asked that the idle files be dropped before
 	// the next look-up (forgetIdle). Set by the recovery, cleared under
 	// mu.
@@ -120,7 +123,13 @@ func newFileCache(c *client) *fileCache {
 // read again first (serverFile.refresh), so that the caller's new
 // mapping shows the file's current contents. ctx is the caller's, for
 // the PageReads; the caller holds no mm lock.
-func (fc *fileCache) get(ctx context.Context, id, size, gen uint64, name string) *serverFile {
+//
+// data is the whole file if the plan carried it (MmapPlan.file_data: an
+// id new to this client, helper makepages): a file made here is filled
+// with it, so that its first fault reads nothing. A file cached already
+// keeps its pages (the server sends it only with an id it never handed
+// before; a recovery forgets what a restored server might hand again).
+func (fc *fileCache) get(ctx context.Context, id, size, gen uint64, name string, data []byte) *serverFile {
 	fc.mu.Lock()
 	fc.forgetIdleLocked()
 	if f := fc.files[id]; f != nil {
@@ -157,7 +166,35 @@ func (fc *fileCache) get(ctx context.Context, id, size, gen uint64, name string)
 	f := &serverFile{fc: fc, id: id, size: size, gen: gen, name: name, refs: 1, plans: 1}
 	fc.files[id] = f
 	fc.mu.Unlock()
+	if len(data) > 0 {
+		f.fillWhole(data)
+	}
 	return f
+}
+
+// fillWhole makes data, the whole file at f's gen (a plan's
+// file_data), f's cached pages. Data of another length than the file's
+// size is not the whole file: it is dropped (the faults read the file).
+func (f *serverFile) fillWhole(data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if uint64(len(data)) != f.size || f.nfilled != 0 {
+		return
+	}
+	if err := f.growLocked(f.endLocked()); err != nil {
+		f.fc.c.log.Debug("caching a plan's file data failed", "file", f.id, "err", err)
+		return
+	}
+	if err := f.copyInLocked(0, data); err != nil {
+		f.fc.c.log.Debug("caching a plan's file data failed", "file", f.id, "err", err)
+		return
+	}
+	for c := uint64(0); c*cacheChunk < f.size; c++ {
+		f.filled[c/64] |= 1 << (c % 64)
+		f.nfilled++
+	}
+	f.fc.pagesAhead.Add(1)
+	f.fc.pagesAheadBytes.Add(uint64(len(data)))
 }
 
 // release tells the server that this client no longer maps id, which it
@@ -268,14 +305,17 @@ func (fc *fileCache) decRef(f *serverFile) {
 // restored server knows only the ids the client maps (their "map/"
 // records): it hands the same file a new id, and may hand a released id
 // to another file, whose plan of the same size and gen would otherwise
-// find the older file's pages here. The recovery only sets a flag: a
+// find the older file's pages here. So are the files mapped with no plan
+// counted (a kept plan's reuse whose posted mmap had not come back,
+// mmapreuse.go): the restored server holds no reference of them either.
+// Their mappings keep them, superseded. The recovery only sets a flag: a
 // fault may hold a file's mu across a PageRead waiting for the recovery,
 // and fileCache.get waits for that mu holding fc.mu.
 func (fc *fileCache) forgetIdle() { fc.forget.Store(true) }
 
-// forgetIdleLocked drops the idle files if forgetIdle asked for it.
-// Dirty ones stay until written back, as on eviction. Precondition:
-// fc.mu is held.
+// forgetIdleLocked drops the idle files, and supersedes the files mapped
+// with no plan, if forgetIdle asked for it. Dirty idle ones stay until
+// written back, as on eviction. Precondition: fc.mu is held.
 func (fc *fileCache) forgetIdleLocked() {
 	if !fc.forget.CompareAndSwap(true, false) {
 		return
@@ -294,6 +334,11 @@ func (fc *fileCache) forgetIdleLocked() {
 	}
 	clear(fc.idle[len(kept):])
 	fc.idle = kept
+	for id, f := range fc.files {
+		if f.refs > 0 && f.plans == 0 {
+			delete(fc.files, id)
+		}
+	}
 }
 
 // releaseAll frees every cached page (at shutdown, after flushAll).
@@ -427,6 +472,12 @@ type serverFile struct {
 	// was handed, each a reference the server holds until FileRelease.
 	// Protected by fc.mu.
 	plans int
+	// replans counts the mmaps posted for the server's reference of a
+	// reuse (task.postReplan) whose reply is still to come: while one is
+	// and a process maps the file, a reuse needs no call, as with plans
+	// (the server runs the posted mmap before any later waited call).
+	// Protected by fc.mu.
+	replans int
 
 	// wbMu serializes the write-backs of the file, so that its PageWrites
 	// reach the server one at a time and in order.
@@ -512,6 +563,17 @@ func (f *serverFile) releasePages() {
 	n := f.dirty.count()
 	f.dirty = pageBits{}
 	f.fc.noteClean(f, n)
+}
+
+// cachedWholeLocked says whether every chunk of the file up to its size
+// is cached. Precondition: f.mu is held.
+func (f *serverFile) cachedWholeLocked() bool {
+	for c := uint64(0); c*cacheChunk < f.size; c++ {
+		if !f.isFilled(c) {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *serverFile) isFilled(chunk uint64) bool {

@@ -78,7 +78,7 @@ func (t *task) applyShmAttach(a [6]uint64, plan *pb.ShmAttachPlan) (uint64, unix
 		opts.Unmap = remap
 		opts.NoReplace = !remap
 	}
-	f := t.c.files.get(t.gctx, plan.FileId, plan.Size, plan.FileGen, fmt.Sprintf("/SYSV%08x (deleted)", uint32(plan.Key)))
+	f := t.c.files.get(t.gctx, plan.FileId, plan.Size, plan.FileGen, fmt.Sprintf("/SYSV%08x (deleted)", uint32(plan.Key)), nil)
 	defer f.DecRef(t.gctx)
 	opts.Mappable = f
 	opts.MappingIdentity = f

@@ -512,6 +512,23 @@ while [ $i -lt 200 ]; do /usr/bin/expr $i \* 7 + 1; echo "r $i" > f$((i % 5)); /
 md5sum out.txt; wc -l out.txt; rm -f out.txt f0 f1 f2 f3 f4`,
 	},
 	{
+		// Programs whose files no other process maps between two runs:
+		// ld.so.cache, each program's locale files and its own
+		// libraries (libm for mawk, libgmp for expr, iconv's gconv
+		// module), and gconv-modules.cache, which glibc maps shared
+		// read-only. Each is mapped from the plan kept on its read
+		// lease and the client's whole copy, the mmap posted for the
+		// server's reference (sentry/client/mmapreuse.go); a kill finds
+		// such mmaps in flight (re-sent: the restored server may hand
+		// another id, released at once, and the files mapped without a
+		// counted plan are forgotten) and the next runs must map the
+		// same bytes.
+		Name: "replan-maps",
+		Script: `i=0; while [ $i -lt 60 ]; do printf 'r%d h\351llo\n' $i | /usr/bin/iconv -f latin1 -t iso-8859-15 | /usr/bin/cksum
+  echo "$i 7" | /usr/bin/mawk '{print $1 * $2, int(sqrt($1))}'; /usr/bin/expr $i + 3; i=$((i+1)); done > out.txt
+md5sum out.txt; wc -l out.txt; tail -3 out.txt; rm out.txt`,
+	},
+	{
 		// A mapped file's server id moves gen (a chmod moves its
 		// ctime) while the process holds a private mapping with a
 		// written page: each round's new mapping refreshes the

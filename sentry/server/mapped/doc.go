@@ -5,7 +5,9 @@
 // handed out, dropped by FileRelease) and remembered after, so that the
 // client, which keeps the pages of files it no longer maps, finds them
 // again. A file mapped shared from a writable description keeps that
-// description for PageWrite.
+// description for PageWrite. AddFresh says when an id is new (neither
+// mapped nor remembered), so the client holds none of its pages and the
+// plan may carry them (the kernel's FirstPages).
 //
 // What it owns: the ids, their references and versions. The
 // descriptions are the server's (the type parameter, counted by

@@ -104,6 +104,14 @@ func (m *Table[F]) Holds(ino uint64) bool {
 // maps it shared from a writable description, which PageWrite then
 // writes through.
 func (m *Table[F]) Add(f F, key Key, sharedWrite bool) (id, gen uint64) {
+	id, gen, _ = m.AddFresh(f, key, sharedWrite)
+	return id, gen
+}
+
+// AddFresh is Add, and says whether the id is new: neither mapped by the
+// client nor remembered as released, so that the client holds none of
+// its pages (a plan of it may carry them: MmapPlan.file_data).
+func (m *Table[F]) AddFresh(f F, key Key, sharedWrite bool) (id, gen uint64, fresh bool) {
 	m.mu.Lock()
 	mf := m.byKey[key]
 	if mf == nil {
@@ -136,12 +144,13 @@ func (m *Table[F]) Add(f F, key Key, sharedWrite bool) (id, gen uint64) {
 		m.mu.Unlock()
 		m.changed(id)
 		f.DecRef()
-		return id, gen
+		return id, gen, false
 	}
 	rf, ok := m.released[key]
 	if !ok || m.byID[rf.id] != nil {
 		m.last++
 		rf = releasedFile{id: m.last}
+		fresh = true
 	}
 	delete(m.released, key)
 	mf = &mappedFile[F]{id: rf.id, f: f, key: key, gen: rf.gen, refs: 1}
@@ -153,7 +162,7 @@ func (m *Table[F]) Add(f F, key Key, sharedWrite bool) (id, gen uint64) {
 	m.byKey[key] = mf
 	m.mu.Unlock()
 	m.changed(mf.id)
-	return mf.id, mf.gen
+	return mf.id, mf.gen, fresh
 }
 
 // Insert registers f under id with refs references (Restore), consuming

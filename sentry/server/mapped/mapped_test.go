@@ -130,3 +130,37 @@ func TestAddRelinkBumpsGen(t *testing.T) {
 		})
 	}
 }
+
+// TestAddFresh: an id is fresh only when the client can hold none of its
+// pages: neither mapped now nor remembered as released.
+func TestAddFresh(t *testing.T) {
+	v1 := Key{Dev: 1, Ino: 10, Size: 100, Mtime: 5}
+	v2 := Key{Dev: 1, Ino: 10, Size: 100, Mtime: 6}
+	tests := []struct {
+		name string
+		// before runs on the table, whose first Add of v1 made id 1.
+		before func(m *Table[*desc])
+		key    Key
+		fresh  bool
+	}{
+		{name: "mapped now", key: v1},
+		{name: "mapped now, changed by someone else", key: v2},
+		{name: "released, unchanged", before: func(m *Table[*desc]) { m.Release([]uint64{1}) }, key: v1},
+		{name: "released, then changed", before: func(m *Table[*desc]) { m.Release([]uint64{1}) }, key: v2, fresh: true},
+		{name: "another file", key: Key{Dev: 1, Ino: 11, Size: 100, Mtime: 5}, fresh: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewTable[*desc](func(uint64) {})
+			if id, _, fresh := m.AddFresh(&desc{refs: 1}, v1, false); id != 1 || !fresh {
+				t.Fatalf("first Add: id %d, fresh %v; want 1, true", id, fresh)
+			}
+			if tc.before != nil {
+				tc.before(m)
+			}
+			if _, _, fresh := m.AddFresh(&desc{refs: 1}, tc.key, false); fresh != tc.fresh {
+				t.Errorf("fresh %v, want %v", fresh, tc.fresh)
+			}
+		})
+	}
+}

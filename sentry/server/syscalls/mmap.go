@@ -71,7 +71,8 @@ func Mmap(c *kernel.Task) (int64, error) {
 		return 0, err
 	}
 	f.IncRef()
-	id, gen := c.Kernel.Maps.Add(f, kernel.MappedKey(st), typ != mapPrivate && writable)
-	c.Reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable, FileGen: gen}}
+	id, gen, fresh := c.Kernel.Maps.AddFresh(f, kernel.MappedKey(st), typ != mapPrivate && writable)
+	c.Reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable, FileGen: gen,
+		FileData: c.Kernel.FirstPages(id, st.Size, fresh)}}
 	return 0, nil
 }

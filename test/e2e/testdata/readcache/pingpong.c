@@ -9,7 +9,9 @@
 // twice at each step, the first held while it makes the second, and both
 // must show value i: under do the second comes from the plan the first
 // kept on data's lease (sentry/client/mmapreuse.go). They are unmapped
-// before the next step: a mapping of the older data held while the file
+// before the next step, and mapped once more after (under do from the
+// kept plan with the file mapped by nothing: the mmap is posted for the
+// server's reference): a mapping of the older data held while the file
 // is mapped again makes the new mapping show the older data under do,
 // plans kept or not (the server keeps the file's id while the client
 // maps it, and the client its pages: a bug of its own).
@@ -125,6 +127,22 @@ int main(int argc, char **argv) {
 					held = m[j];
 				else
 					munmap(m[j], 4096);
+			}
+			if (!holder) {
+				// Mapped by nothing now: under do the plan kept on
+				// the lease maps it again from the client's whole
+				// copy, and the mmap is posted for the server's
+				// reference (mmapreuse.go).
+				char *again = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, data, 0);
+				if (again == MAP_FAILED) {
+					perror("mmap again");
+					return 1;
+				}
+				if (strncmp(again, expect, strlen(expect)) != 0) {
+					printf("stale mapping after the unmaps at step %d: %.10s\n", i, again);
+					return 1;
+				}
+				munmap(again, 4096);
 			}
 			put(ack, want);
 		}
