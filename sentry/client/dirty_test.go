@@ -166,8 +166,9 @@ func (s *invalidations) Invalidate(ar hostarch.AddrRange, opts memmap.Invalidate
 	s.opts = append(s.opts, opts)
 }
 
-// newTestFile returns a serverFile of size bytes served by a fakePages.
-func newTestFile(t *testing.T, size int) (*serverFile, *fakePages) {
+// newFakePagesCache returns a client's file cache whose page reads and
+// posted writes a fakePages holding data serves.
+func newFakePagesCache(t *testing.T, data []byte) (*fileCache, *fakePages) {
 	t.Helper()
 	mf, err := platform.NewMemoryFile()
 	if err != nil {
@@ -176,10 +177,16 @@ func newTestFile(t *testing.T, size int) (*serverFile, *fakePages) {
 	t.Cleanup(mf.Destroy)
 	c := &client{mf: mf, log: hclog.NewNullLogger(), done: make(chan struct{})}
 	c.files = newFileCache(c)
-	fp := &fakePages{data: bytes.Repeat([]byte{'.'}, size)}
-	c.files.rpc = fp.rpc
-	c.files.post = fp.post
-	f := c.files.get(context.Background(), 1, uint64(size), 0, "test", nil)
+	fp := &fakePages{data: data}
+	c.files.rpc, c.files.post = fp.rpc, fp.post
+	return c.files, fp
+}
+
+// newTestFile returns a serverFile of size bytes served by a fakePages.
+func newTestFile(t *testing.T, size int) (*serverFile, *fakePages) {
+	t.Helper()
+	files, fp := newFakePagesCache(t, bytes.Repeat([]byte{'.'}, size))
+	f := files.get(context.Background(), 1, uint64(size), 0, "test", nil)
 	t.Cleanup(f.releasePages)
 	return f, fp
 }

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
 	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/hostarch"
-
-	"github.com/runsc-decoupled/runsc-decoupled/platform"
 )
 
 // TestPlanFileData: a plan that carries the whole file (MmapPlan.file_data,
@@ -37,22 +34,14 @@ func TestPlanFileData(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			mf, err := platform.NewMemoryFile()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(mf.Destroy)
-			c := &client{mf: mf, log: hclog.NewNullLogger(), done: make(chan struct{})}
-			c.files = newFileCache(c)
 			file := make([]byte, tc.size)
 			for i := range file {
 				file[i] = byte('a' + i%26)
 			}
-			fp := &fakePages{data: file}
-			c.files.rpc, c.files.post = fp.rpc, fp.post
+			files, fp := newFakePagesCache(t, file)
 			ctx := context.Background()
 			if tc.cached {
-				f := c.files.get(ctx, 1, uint64(tc.size), 0, "", nil)
+				f := files.get(ctx, 1, uint64(tc.size), 0, "", nil)
 				end, _ := hostarch.Addr(tc.size).RoundUp()
 				if _, err := f.Translate(ctx, mr(0, pg), mr(0, uint64(end)), hostarch.Read); err != nil {
 					t.Fatal(err)
@@ -60,7 +49,7 @@ func TestPlanFileData(t *testing.T) {
 				fp.reads = nil
 				defer f.DecRef(ctx)
 			}
-			f := c.files.get(ctx, 1, uint64(tc.size), 0, "", tc.data(file))
+			f := files.get(ctx, 1, uint64(tc.size), 0, "", tc.data(file))
 			defer f.DecRef(ctx)
 			end, _ := hostarch.Addr(tc.size).RoundUp()
 			for off := uint64(0); off < uint64(end); off += pg {
