@@ -133,7 +133,9 @@ func NewWithOptions(name string, opts Options) (gvplatform.Platform, error) {
 		p, err := systrap.New(gvplatform.Options{
 			// See doc.go: the client, not gVisor's usertrap, patches.
 			DisableSyscallPatching: opts.NoSyscallPatching,
-			DisableFastPath:        opts.FastPath.disabled(runtime.NumCPU()),
+			// As gVisor itself: the CPUs this process may run Go on
+			// (ConfineCPUs lowers GOMAXPROCS).
+			DisableFastPath: opts.FastPath.disabled(min(runtime.NumCPU(), runtime.GOMAXPROCS(0))),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("systrap platform: %w", err)
