@@ -62,8 +62,10 @@ type FastPathMode int
 
 // FastPath settings.
 const (
-	// FastPathAuto is FastPathOff on a machine of at most
-	// fastPathMinCPUs CPUs, else FastPathOn (gVisor's default).
+	// FastPathAuto is FastPathOff when this process runs Go on at most
+	// fastPathMinCPUs CPUs (the machine's, its affinity's or GOMAXPROCS,
+	// whichever is fewest: ConfineCPUs lowers the last), else FastPathOn
+	// (gVisor's default).
 	FastPathAuto FastPathMode = iota
 	// FastPathOn lets systrap spin when its own measurements say it
 	// pays (runsc's default).
