@@ -7,7 +7,9 @@
 // process setup the platforms need (Init), the MemoryFile that backs all
 // application memory (NewMemoryFile), the context handed to mm and to
 // platform.Context.Switch (NewContext), and finding an address space's
-// stub process (StubPIDs: the client charges their host CPU time). It must not hold application state
+// stub process (StubPIDs: the client charges their host CPU time), and
+// confining this process and the stubs it will make to some CPUs
+// (ConfineCPUs, do --cpuset-cpus). It must not hold application state
 // and must not import sentry/ or transport/.
 //
 // What we learned using gVisor's platforms as a library (gVisor module

@@ -62,8 +62,10 @@ type FastPathMode int
 
 // FastPath settings.
 const (
-	// FastPathAuto is FastPathOff on a machine of at most
-	// fastPathMinCPUs CPUs, else FastPathOn (gVisor's default).
+	// FastPathAuto is FastPathOff when this process runs Go on at most
+	// fastPathMinCPUs CPUs (the machine's, its affinity's or GOMAXPROCS,
+	// whichever is fewest: ConfineCPUs lowers the last), else FastPathOn
+	// (gVisor's default).
 	FastPathAuto FastPathMode = iota
 	// FastPathOn lets systrap spin when its own measurements say it
 	// pays (runsc's default).
@@ -133,7 +135,9 @@ func NewWithOptions(name string, opts Options) (gvplatform.Platform, error) {
 		p, err := systrap.New(gvplatform.Options{
 			// See doc.go: the client, not gVisor's usertrap, patches.
 			DisableSyscallPatching: opts.NoSyscallPatching,
-			DisableFastPath:        opts.FastPath.disabled(runtime.NumCPU()),
+			// As gVisor itself: the CPUs this process may run Go on
+			// (ConfineCPUs lowers GOMAXPROCS).
+			DisableFastPath: opts.FastPath.disabled(min(runtime.NumCPU(), runtime.GOMAXPROCS(0))),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("systrap platform: %w", err)

@@ -37,7 +37,8 @@ func runDo(args []string) int {
 	servers := fs.String("server", "", "use the remote sentries at `TARGETS` (comma-separated host:port or unix:/path) instead of starting one: the first at start; on its failure the same one again within --grace, else the next, round robin")
 	root := fs.String("root", "/", "root directory of the embedded gofer (ignored with --server)")
 	platformName := fs.String("platform", "systrap", "gVisor platform running the application: systrap, ptrace or kvm")
-	fastPathFlag := fs.String("systrap-fast-path", "auto", "on systrap, whether the application's stub threads and the client spin waiting for each other (on: as runsc, when systrap's measurements say it pays) or sleep in a futex (off: runsc's --systrap-disable-fast-path); auto: on, but on a machine of one CPU, as runsc; off may pay on a loaded machine of few CPUs, where a spinner holds the CPU the server needs")
+	cpusetFlag := fs.String("cpuset-cpus", "", "run the client sentry and the application on these CPUs only (`LIST` as taskset -c takes it: 0-3,6); the embedded server and gofer keep every CPU. On a host of few CPUs that also runs the server and gofer, one CPU here keeps each system call's hand-offs between the application's stub and the client on one CPU (systrap's fast path is then off): file work runs faster, a call the client answers alone slower (docs/OPERATIONS.md)")
+	fastPathFlag := fs.String("systrap-fast-path", "auto", "on systrap, whether the application's stub threads and the client spin waiting for each other (on: as runsc, when systrap's measurements say it pays) or sleep in a futex (off: runsc's --systrap-disable-fast-path); auto: on, but off when do runs on one CPU (the machine's, or --cpuset-cpus of one), as runsc; off may pay on a loaded machine of few CPUs, where a spinner holds the CPU the server needs")
 	noPatching := fs.Bool("systrap-disable-syscall-patching", false, "on systrap, never rewrite the application's \"mov $nr,%eax; syscall\" sites into jumps to the stub's syscall handler (a [usertrap] mapping below 0x70000): every system call then traps through seccomp, a host signal delivery each (docs/COMPATIBILITY.md)")
 	strace := fs.Bool("strace", false, "print every forwarded system call with its arguments and result")
 	cwd := fs.String("cwd", "", "working directory of the command (default: the current directory when --root is /, else /)")
@@ -88,6 +89,15 @@ func runDo(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: --systrap-fast-path: %v\n", err)
 		return 2
+	}
+	var cpuset *unix.CPUSet
+	if *cpusetFlag != "" {
+		set, err := platform.ParseCPUList(*cpusetFlag)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --cpuset-cpus: %v\n", err)
+			return 2
+		}
+		cpuset = &set
 	}
 	if builtWithCgo && *platformName == "systrap" {
 		return failDo(fmt.Errorf("this binary was built with cgo, and gVisor's systrap platform does not start in one: rebuild it static (CGO_ENABLED=0 go build ./runsc-decoupled) or use --platform ptrace"))
@@ -221,6 +231,12 @@ func runDo(args []string) int {
 		}
 		defer emb.stop()
 		list = []string{emb.server}
+	}
+	if cpuset != nil {
+		// After the embedded daemons started: they keep every CPU.
+		if err := platform.ConfineCPUs(*cpuset); err != nil {
+			return failDo(fmt.Errorf("--cpuset-cpus %s: %w", *cpusetFlag, err))
+		}
 	}
 	var firstRun func()
 	kvmWatch := func() {}

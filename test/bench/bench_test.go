@@ -11,6 +11,7 @@ import (
 	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // syscallsC times one system call in a loop and prints nanoseconds per call
@@ -112,6 +113,9 @@ func modes(b *testing.B, dir string) []mode {
 		// call channels: the hop's two paths side by side.
 		{name: "sandbox-unix-socket", argv: do(s.Target, "--channels=false")},
 		{name: "sandbox-unix-nolog", argv: do(s.Target, "--replay-log=false")},
+		// The client and the application on one CPU, the daemons on all
+		// (docs/BENCHMARKS.md, "cpuplace").
+		{name: "sandbox-unix-cpu1", argv: do(s.Target, "--cpuset-cpus", firstCPU(b))},
 		{name: "sandbox-unix-ptrace", argv: do(s.Target, "--platform", "ptrace")},
 		{name: "sandbox-tcp", argv: do(tcp, "--insecure")},
 	}
@@ -286,6 +290,19 @@ func BenchmarkWorkload(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// firstCPU is the lowest CPU this process may run on, as a CPU list.
+func firstCPU(b *testing.B) string {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		b.Fatalf("sched_getaffinity: %v", err)
+	}
+	for cpu := 0; ; cpu++ {
+		if set.IsSet(cpu) {
+			return strconv.Itoa(cpu)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,10 +131,9 @@ func TestEmbeddedDaemonsConfined(t *testing.T) {
 	daemons := map[string]int{}
 	deadline := time.Now().Add(20 * time.Second)
 	for len(daemons) < 2 && time.Now().Before(deadline) {
-		for _, pid := range childrenOf(cmd.Process.Pid) {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			if args := strings.Split(string(b), "\x00"); len(args) > 1 && (args[1] == "gofer" || args[1] == "server") {
-				daemons[args[1]] = pid
+		for _, pid := range tu.ChildPIDs(cmd.Process.Pid) {
+			if verb := tu.DaemonVerb(pid); verb != "" {
+				daemons[verb] = pid
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -146,21 +144,6 @@ func TestEmbeddedDaemonsConfined(t *testing.T) {
 	// The server sees only the private socket directory, under $TMPDIR.
 	checkConfined(t, "server", daemons["server"], []string{topDir(os.TempDir())})
 	checkConfined(t, "gofer", daemons["gofer"], []string{"proc", topDir(os.TempDir())})
-}
-
-// childrenOf lists the pids of pid's children.
-func childrenOf(pid int) []int {
-	var out []int
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, f := range tasks {
-		b, _ := os.ReadFile(f)
-		for _, w := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(w); err == nil {
-				out = append(out, n)
-			}
-		}
-	}
-	return out
 }
 
 // TestCertBoundedClient: a client whose certificate bounds it to uid and

@@ -143,29 +143,46 @@ func dumpStacks(pid int) error {
 // or `gofer` (not the sandboxed application's stub processes, which are
 // forks of the client), from /proc.
 func daemonPIDs(pid int) []int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	var pids []int
+	for _, child := range ChildPIDs(pid) {
+		if DaemonVerb(child) != "" {
+			pids = append(pids, child)
+		}
+	}
+	return pids
+}
+
+// ChildPIDs lists the children of process pid (any of its threads'),
+// from /proc; none once it is gone.
+func ChildPIDs(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	for _, f := range tasks {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue
 		}
 		for _, field := range strings.Fields(string(b)) {
-			child, err := strconv.Atoi(field)
-			if err != nil {
-				continue
-			}
-			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child))
-			if err != nil {
-				continue
-			}
-			args := strings.Split(string(cmdline), "\x00")
-			if len(args) > 1 && filepath.Base(args[0]) == "runsc-decoupled" && (args[1] == "server" || args[1] == "gofer") {
-				pids = append(pids, child)
+			if child, err := strconv.Atoi(field); err == nil {
+				out = append(out, child)
 			}
 		}
 	}
-	return pids
+	return out
+}
+
+// DaemonVerb returns "server" or "gofer" when process pid runs
+// `runsc-decoupled server` or `gofer` (do's embedded daemons), else "".
+func DaemonVerb(pid int) string {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	args := strings.Split(string(cmdline), "\x00")
+	if len(args) > 1 && filepath.Base(args[0]) == "runsc-decoupled" && (args[1] == "server" || args[1] == "gofer") {
+		return args[1]
+	}
+	return ""
 }
 
 // RunBeside runs partner in the background and argv in the foreground,

@@ -1,0 +1,147 @@
+package platform
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxCPU bounds the CPU numbers a list may name: unix.CPUSet's size.
+const maxCPU = len(unix.CPUSet{}) * 64
+
+// ParseCPUList parses a CPU list as taskset -c and cgroup cpusets write
+// it ("0-3,6", "1"): comma-separated CPU numbers and inclusive ranges.
+func ParseCPUList(s string) (unix.CPUSet, error) {
+	var set unix.CPUSet
+	if strings.TrimSpace(s) == "" {
+		return set, errors.New("empty CPU list")
+	}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi, isRange := strings.Cut(part, "-")
+		first, err := parseCPU(lo)
+		if err != nil {
+			return set, fmt.Errorf("CPU list %q: %w", s, err)
+		}
+		last := first
+		if isRange {
+			if last, err = parseCPU(hi); err != nil {
+				return set, fmt.Errorf("CPU list %q: %w", s, err)
+			}
+			if last < first {
+				return set, fmt.Errorf("CPU list %q: range %q ends before it starts", s, part)
+			}
+		}
+		for cpu := first; cpu <= last; cpu++ {
+			set.Set(cpu)
+		}
+	}
+	return set, nil
+}
+
+func parseCPU(s string) (int, error) {
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a CPU number", s)
+	}
+	if n >= uint64(maxCPU) {
+		return 0, fmt.Errorf("CPU %d is beyond the largest this build handles (%d)", n, maxCPU-1)
+	}
+	return int(n), nil
+}
+
+// FormatCPUList writes set as ParseCPUList reads it, with ranges.
+func FormatCPUList(set unix.CPUSet) string {
+	var parts []string
+	for cpu := 0; cpu < maxCPU; cpu++ {
+		if !set.IsSet(cpu) {
+			continue
+		}
+		last := cpu
+		for last+1 < maxCPU && set.IsSet(last+1) {
+			last++
+		}
+		if last == cpu {
+			parts = append(parts, strconv.Itoa(cpu))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", cpu, last))
+		}
+		cpu = last
+	}
+	return strings.Join(parts, ",")
+}
+
+// ConfineCPUs runs this process on the CPUs of set from now on: every
+// thread's affinity becomes set (threads the Go runtime starts later
+// inherit it from the thread that starts them, and so do the stub
+// processes a platform New made afterwards forks), and GOMAXPROCS
+// becomes its size, so that systrap's sysmsg threads and fast path
+// follow (gVisor turns the fast path off at one). It must run before
+// New. set must lie within the CPUs the process may use; the error names
+// the first that does not.
+//
+// Why (docs/BENCHMARKS.md, "cpuplace"): on a small host that also runs
+// the remote sentry and its gofer, the application's stub and the task
+// goroutine that serves its traps hand off to each other on every system
+// call; left to the host's scheduler they sit on different CPUs, and
+// each hand-off is a cross-CPU wake-up (an inter-processor interrupt,
+// dear in a virtual machine), while systrap's fast path, which spins
+// instead, needs a CPU the daemons want too.
+func ConfineCPUs(set unix.CPUSet) error {
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		return fmt.Errorf("sched_getaffinity: %w", err)
+	}
+	for cpu := 0; cpu < maxCPU; cpu++ {
+		if set.IsSet(cpu) && !allowed.IsSet(cpu) {
+			return fmt.Errorf("CPU %d is not among this process's CPUs (%s)", cpu, FormatCPUList(allowed))
+		}
+	}
+	if set.Count() == 0 {
+		return errors.New("no CPU to run on")
+	}
+	// A thread the runtime starts while the loop runs may copy a mask not
+	// yet changed: go over the threads until a pass finds none new.
+	done := make(map[int]bool)
+	for {
+		tids, err := threadIDs()
+		if err != nil {
+			return err
+		}
+		changed := false
+		for _, tid := range tids {
+			if done[tid] {
+				continue
+			}
+			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("sched_setaffinity of thread %d: %w", tid, err)
+			}
+			done[tid], changed = true, true
+		}
+		if !changed {
+			break
+		}
+	}
+	runtime.GOMAXPROCS(set.Count())
+	return nil
+}
+
+// threadIDs lists this process's threads.
+func threadIDs() ([]int, error) {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil, fmt.Errorf("list threads: %w", err)
+	}
+	tids := make([]int, 0, len(ents))
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
+}
