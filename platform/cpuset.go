@@ -6,75 +6,11 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/platform/cpulist"
 )
-
-// maxCPU bounds the CPU numbers a list may name: unix.CPUSet's size.
-const maxCPU = len(unix.CPUSet{}) * 64
-
-// ParseCPUList parses a CPU list as taskset -c and cgroup cpusets write
-// it ("0-3,6", "1"): comma-separated CPU numbers and inclusive ranges.
-func ParseCPUList(s string) (unix.CPUSet, error) {
-	var set unix.CPUSet
-	if strings.TrimSpace(s) == "" {
-		return set, errors.New("empty CPU list")
-	}
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		lo, hi, isRange := strings.Cut(part, "-")
-		first, err := parseCPU(lo)
-		if err != nil {
-			return set, fmt.Errorf("CPU list %q: %w", s, err)
-		}
-		last := first
-		if isRange {
-			if last, err = parseCPU(hi); err != nil {
-				return set, fmt.Errorf("CPU list %q: %w", s, err)
-			}
-			if last < first {
-				return set, fmt.Errorf("CPU list %q: range %q ends before it starts", s, part)
-			}
-		}
-		for cpu := first; cpu <= last; cpu++ {
-			set.Set(cpu)
-		}
-	}
-	return set, nil
-}
-
-func parseCPU(s string) (int, error) {
-	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a CPU number", s)
-	}
-	if n >= uint64(maxCPU) {
-		return 0, fmt.Errorf("CPU %d is beyond the largest this build handles (%d)", n, maxCPU-1)
-	}
-	return int(n), nil
-}
-
-// FormatCPUList writes set as ParseCPUList reads it, with ranges.
-func FormatCPUList(set unix.CPUSet) string {
-	var parts []string
-	for cpu := 0; cpu < maxCPU; cpu++ {
-		if !set.IsSet(cpu) {
-			continue
-		}
-		last := cpu
-		for last+1 < maxCPU && set.IsSet(last+1) {
-			last++
-		}
-		if last == cpu {
-			parts = append(parts, strconv.Itoa(cpu))
-		} else {
-			parts = append(parts, fmt.Sprintf("%d-%d", cpu, last))
-		}
-		cpu = last
-	}
-	return strings.Join(parts, ",")
-}
 
 // ConfineCPUs runs this process on the CPUs of set from now on: every
 // thread's affinity becomes set (threads the Go runtime starts later
@@ -97,9 +33,9 @@ func ConfineCPUs(set unix.CPUSet) error {
 	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
 		return fmt.Errorf("sched_getaffinity: %w", err)
 	}
-	for cpu := 0; cpu < maxCPU; cpu++ {
+	for cpu := 0; cpu < cpulist.MaxCPU; cpu++ {
 		if set.IsSet(cpu) && !allowed.IsSet(cpu) {
-			return fmt.Errorf("CPU %d is not among this process's CPUs (%s)", cpu, FormatCPUList(allowed))
+			return fmt.Errorf("CPU %d is not among this process's CPUs (%s)", cpu, cpulist.Format(allowed))
 		}
 	}
 	if set.Count() == 0 {

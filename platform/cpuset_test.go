@@ -5,74 +5,14 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/platform/cpulist"
 )
 
-func cpus(list ...int) unix.CPUSet {
+func one(cpu int) unix.CPUSet {
 	var set unix.CPUSet
-	for _, c := range list {
-		set.Set(c)
-	}
+	set.Set(cpu)
 	return set
-}
-
-func TestParseCPUList(t *testing.T) {
-	for _, tc := range []struct {
-		in      string
-		want    unix.CPUSet
-		wantErr string
-		format  string
-	}{
-		{in: "0", want: cpus(0), format: "0"},
-		{in: "1,3", want: cpus(1, 3), format: "1,3"},
-		{in: "0-3,6", want: cpus(0, 1, 2, 3, 6), format: "0-3,6"},
-		{in: " 2 - 3 , 5", want: cpus(2, 3, 5), format: "2-3,5"},
-		{in: "4,1-2,2", want: cpus(1, 2, 4), format: "1-2,4"},
-		{in: "1023", want: cpus(1023), format: "1023"},
-		{in: "", wantErr: "empty CPU list"},
-		{in: "1,", wantErr: `"" is not a CPU number`},
-		{in: "a", wantErr: `"a" is not a CPU number`},
-		{in: "-1", wantErr: `"" is not a CPU number`},
-		{in: "3-1", wantErr: `range "3-1" ends before it starts`},
-		{in: "1-2-3", wantErr: `"2-3" is not a CPU number`},
-		{in: "1024", wantErr: "CPU 1024 is beyond"},
-		{in: "99999999999", wantErr: "is not a CPU number"},
-	} {
-		got, err := ParseCPUList(tc.in)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("ParseCPUList(%q) = %v, %v; want error containing %q", tc.in, FormatCPUList(got), err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("ParseCPUList(%q) = %s, %v; want %s", tc.in, FormatCPUList(got), err, FormatCPUList(tc.want))
-			continue
-		}
-		if f := FormatCPUList(got); f != tc.format {
-			t.Errorf("FormatCPUList(ParseCPUList(%q)) = %q, want %q", tc.in, f, tc.format)
-		}
-	}
-}
-
-// FuzzParseCPUList: any input is an error or a non-empty set that
-// formats to a list parsing back to the same set.
-func FuzzParseCPUList(f *testing.F) {
-	for _, s := range []string{"0", "0-3,6", "3-1", "", ",", "1-", "1023", "0-1023"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		set, err := ParseCPUList(s)
-		if err != nil {
-			return
-		}
-		if set.Count() == 0 {
-			t.Fatalf("ParseCPUList(%q) gave an empty set without an error", s)
-		}
-		again, err := ParseCPUList(FormatCPUList(set))
-		if err != nil || again != set {
-			t.Fatalf("round trip of %q through %q: %v, %v", s, FormatCPUList(set), FormatCPUList(again), err)
-		}
-	})
 }
 
 func TestConfineCPUsRejectsForeignCPU(t *testing.T) {
@@ -81,7 +21,7 @@ func TestConfineCPUsRejectsForeignCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	foreign := -1
-	for cpu := 0; cpu < maxCPU; cpu++ {
+	for cpu := 0; cpu < cpulist.MaxCPU; cpu++ {
 		if !allowed.IsSet(cpu) {
 			foreign = cpu
 			break
@@ -90,12 +30,12 @@ func TestConfineCPUsRejectsForeignCPU(t *testing.T) {
 	if foreign < 0 {
 		t.Fatal("this process may run on every CPU a CPUSet holds")
 	}
-	err := ConfineCPUs(cpus(foreign))
+	err := ConfineCPUs(one(foreign))
 	if err == nil || !strings.Contains(err.Error(), "not among this process's CPUs") {
 		t.Fatalf("ConfineCPUs(%d) = %v, want an error naming the CPU", foreign, err)
 	}
 	var after unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &after); err != nil || after != allowed {
-		t.Fatalf("affinity after a refused ConfineCPUs: %s (%v), want %s", FormatCPUList(after), err, FormatCPUList(allowed))
+		t.Fatalf("affinity after a refused ConfineCPUs: %s (%v), want %s", cpulist.Format(after), err, cpulist.Format(allowed))
 	}
 }

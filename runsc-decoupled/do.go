@@ -21,6 +21,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/filter"
 	"github.com/runsc-decoupled/runsc-decoupled/oci"
 	"github.com/runsc-decoupled/runsc-decoupled/platform"
+	"github.com/runsc-decoupled/runsc-decoupled/platform/cpulist"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
@@ -92,7 +93,7 @@ func runDo(args []string) int {
 	}
 	var cpuset *unix.CPUSet
 	if *cpusetFlag != "" {
-		set, err := platform.ParseCPUList(*cpusetFlag)
+		set, err := cpulist.Parse(*cpusetFlag)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "runsc-decoupled do: --cpuset-cpus: %v\n", err)
 			return 2

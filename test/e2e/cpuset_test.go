@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/platform"
+	"github.com/runsc-decoupled/runsc-decoupled/platform/cpulist"
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
@@ -66,7 +66,7 @@ func TestCPUSetCPUs(t *testing.T) {
 				continue // ended meanwhile
 			}
 			if got != want {
-				t.Errorf("process %d (%s) thread %d runs on CPUs %s, want %s", pid, comm(pid), tid, platform.FormatCPUList(got), platform.FormatCPUList(want))
+				t.Errorf("process %d (%s) thread %d runs on CPUs %s, want %s", pid, comm(pid), tid, cpulist.Format(got), cpulist.Format(want))
 			}
 		}
 	}
@@ -96,7 +96,7 @@ func TestCPUSetCPUsRefused(t *testing.T) {
 	}{
 		{"x", `--cpuset-cpus: CPU list "x": "x" is not a CPU number`, 2},
 		{"3-1", `range "3-1" ends before it starts`, 2},
-		{strconv.Itoa(foreign), fmt.Sprintf("CPU %d is not among this process's CPUs (%s)", foreign, platform.FormatCPUList(all)), 125},
+		{strconv.Itoa(foreign), fmt.Sprintf("CPU %d is not among this process's CPUs (%s)", foreign, cpulist.Format(all)), 125},
 	} {
 		r := tu.Sandbox(t, timeout, t.TempDir(), "", []string{"--cpuset-cpus", tc.list}, tu.Busybox, "echo", "ran")
 		if r.ExitCode != tc.code || !strings.Contains(r.Stderr, tc.want) || strings.Contains(r.Stdout, "ran") {
