@@ -41,11 +41,23 @@ func ConfineCPUs(set unix.CPUSet) error {
 	if set.Count() == 0 {
 		return errors.New("no CPU to run on")
 	}
+	return SetCPUs(set, set.Count(), nil)
+}
+
+// SetCPUs sets the affinity of every thread of this process and of the
+// processes pids (stub processes: those of address spaces made later
+// come from systrap's source stub or its pool, with the CPUs they had,
+// and are the caller's to set) to set, and GOMAXPROCS to procs. A process that ended
+// meanwhile is skipped. Unlike ConfineCPUs it may run while the platform
+// runs: systrap's fast path, on when the platform was made on several
+// CPUs, spins on one CPU no more than its own measurements let it, and
+// is back at full speed once SetCPUs gives the CPUs back.
+func SetCPUs(set unix.CPUSet, procs int, pids []int) error {
 	// A thread the runtime starts while the loop runs may copy a mask not
 	// yet changed: go over the threads until a pass finds none new.
 	done := make(map[int]bool)
 	for {
-		tids, err := threadIDs()
+		tids, err := threadIDs("self")
 		if err != nil {
 			return err
 		}
@@ -63,13 +75,33 @@ func ConfineCPUs(set unix.CPUSet) error {
 			break
 		}
 	}
-	runtime.GOMAXPROCS(set.Count())
+	if err := SetStubCPUs(pids, set); err != nil {
+		return err
+	}
+	runtime.GOMAXPROCS(procs)
 	return nil
 }
 
-// threadIDs lists this process's threads.
-func threadIDs() ([]int, error) {
-	ents, err := os.ReadDir("/proc/self/task")
+// SetStubCPUs sets the affinity of every thread of the processes pids
+// (stub processes, StubPIDs) to set; one that ended meanwhile is skipped.
+func SetStubCPUs(pids []int, set unix.CPUSet) error {
+	for _, pid := range pids {
+		tids, err := threadIDs(strconv.Itoa(pid))
+		if err != nil {
+			continue // ended
+		}
+		for _, tid := range tids {
+			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("sched_setaffinity of stub %d thread %d: %w", pid, tid, err)
+			}
+		}
+	}
+	return nil
+}
+
+// threadIDs lists the threads of process pid ("self" for this one).
+func threadIDs(pid string) ([]int, error) {
+	ents, err := os.ReadDir("/proc/" + pid + "/task")
 	if err != nil {
 		return nil, fmt.Errorf("list threads: %w", err)
 	}

@@ -80,3 +80,27 @@ func TestWaitListening(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetOnThisHost(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"unix:/run/rd.sock", true},
+		{"127.0.0.1:7000", true},
+		{"127.8.9.10:7000", true},
+		{"[::1]:7000", true},
+		{"localhost:7000", true},
+		{"10.0.0.5:7000", false},
+		{"[2001:db8::1]:7000", false},
+		{"server.example:7000", false},
+	} {
+		tg, err := ParseTarget(tc.in)
+		if err != nil {
+			t.Fatalf("ParseTarget(%q): %v", tc.in, err)
+		}
+		if got := tg.OnThisHost(); got != tc.want {
+			t.Errorf("%q: OnThisHost = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

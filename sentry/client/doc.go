@@ -239,8 +239,10 @@
 //
 // Lock order: remoteSession.mu > remoteSession.imu (a leaf, also taken
 // from the transport's receiving goroutine); replaylog.Log.mu is taken
-// alone. client.mu > process.mu > task.mu (each taken alone in
-// practice); fileCache.mu > serverFile.mu. serverFile.mu is held across a
+// alone. cpuPlacer.mu (cpuplace.go) > client.mu > process.mu > task.mu
+// (each taken alone in practice; the placer takes client.mu, then each
+// task.mu, to count the threads that may run, and mm's locks for an
+// address space's stubs); fileCache.mu > serverFile.mu. serverFile.mu is held across a
 // PageRead round trip, inside mm's locks (Translate), never with task.mu.
 // For a file: serverFile.wbMu > serverFile.mapsMu (mm calls AddMapping and
 // RemoveMapping holding its mappingMu) > mm's activeMu (taken by

@@ -205,6 +205,11 @@ type task struct {
 	// on kvm). Set by the task goroutine (setStub) or, before the thread
 	// runs, its creator. Atomic.
 	stub atomic.Pointer[stubCPU]
+	// placedGen and placedMM are the cpuPlacer gen and the address space
+	// for which the CPUs of this task's stubs were last set (cpuplace.go).
+	// Used only by the task goroutine.
+	placedGen uint64
+	placedMM  *mm.MemoryManager
 	// waitedNS is how long the current system call waited.
 	waitedNS int64
 	// seccomp is the thread's seccomp mode and filters (seccomp.go; nil:
@@ -366,6 +371,10 @@ func (c *client) startTask(t *task) {
 	t.proc.mu.Unlock()
 	c.wg.Add(1)
 	c.registerTask(t)
+	if c.placer != nil {
+		// Threads that may run at once get every CPU before they run.
+		c.placer.taskStarted()
+	}
 	go t.run()
 }
 
@@ -554,6 +563,9 @@ func (t *task) run() {
 		}
 		t.ptraceAfterSwitch(stepped)
 		t.setState(stateKernel)
+		if p := t.c.placer; p != nil {
+			p.afterTrap(t)
+		}
 
 		switch err {
 		case nil:

@@ -130,3 +130,41 @@ func comm(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	return strings.TrimSpace(string(b))
 }
+
+// TestCPUPlacement: a sandbox of one thread that keeps its (embedded)
+// server busy is measured confined to one CPU at least once (the
+// client's end-of-run counts), and never with --cpu-placement=false.
+func TestCPUPlacement(t *testing.T) {
+	tu.RequireRoot(t)
+	src := t.TempDir()
+	for i := 0; i < 400; i++ {
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("f%03d", i)), []byte("some bytes\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	archive := filepath.Join(t.TempDir(), "files.tar")
+	if r := tu.Run(t, timeout, src, "", tu.Busybox, "tar", "-cf", archive, "."); r.ExitCode != 0 {
+		t.Fatalf("tar -cf: %s", r.Stderr)
+	}
+	for _, tc := range []struct {
+		name    string
+		flags   []string
+		confine bool
+	}{
+		{"default", nil, true},
+		{"off", []string{"--cpu-placement=false"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			c := forwardedCountersWith(t, dir, tc.flags, tu.Busybox, "sh", "-c",
+				"for i in 1 2 3; do mkdir x$i && tar -xf "+archive+" -C x$i; done")
+			conf, rel := c["cpu_confinements"], c["cpu_releases"]
+			if tc.confine && (conf < 1 || rel < conf-1 || rel > conf) {
+				t.Errorf("cpu_confinements=%d cpu_releases=%d; want at least one confinement, each released but perhaps the last", conf, rel)
+			}
+			if !tc.confine && conf+rel != 0 {
+				t.Errorf("cpu_confinements=%d cpu_releases=%d with --cpu-placement=false; want none", conf, rel)
+			}
+		})
+	}
+}

@@ -20,8 +20,14 @@ var counterField = regexp.MustCompile(`(\w+)=(\d+)`)
 // of the client's "forwarded calls" line by name.
 func forwardedCounters(t *testing.T, dir string, argv ...string) map[string]int {
 	t.Helper()
+	return forwardedCountersWith(t, dir, nil, argv...)
+}
+
+// forwardedCountersWith is forwardedCounters with more do flags.
+func forwardedCountersWith(t *testing.T, dir string, flags []string, argv ...string) map[string]int {
+	t.Helper()
 	logFile := filepath.Join(t.TempDir(), "do.log")
-	r := tu.Sandbox(t, 3*time.Minute, dir, "", []string{"--cwd", dir, "--debug-log", logFile}, argv...)
+	r := tu.Sandbox(t, 3*time.Minute, dir, "", append([]string{"--cwd", dir, "--debug-log", logFile}, flags...), argv...)
 	if r.ExitCode != 0 {
 		t.Fatalf("%v: exit %d\n%s%s", argv, r.ExitCode, r.Stdout, r.Stderr)
 	}

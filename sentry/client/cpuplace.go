@@ -1,0 +1,355 @@
+package client
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+	gvplatform "gvisor.dev/gvisor/pkg/sentry/platform"
+
+	"github.com/runsc-decoupled/runsc-decoupled/platform"
+)
+
+// CPU placement: a sandbox of one thread whose remote sentry shares the
+// host runs on one CPU while that makes it faster (docs/ARCHITECTURE.md,
+// "CPU placement"; docs/BENCHMARKS.md, "cpuplace").
+//
+// A trap is two hand-offs, the stub's thread to the task goroutine's and
+// back. With CPUs to spare, systrap's fast path spins them away; when the
+// server and gofer on the same host want the other CPU, the fast path
+// turns itself off and the two threads, left to the host's scheduler,
+// sit on different CPUs: each hand-off is then a cross-CPU wake-up, dear
+// in a virtual machine. Confined to one CPU (every thread of the client,
+// GOMAXPROCS 1, the stubs of its address spaces), a hand-off is a
+// context switch instead: file work such as tar ran a third faster, but a
+// call the client answers alone, which the fast path serves best, runs at
+// half speed, and threads that could run at once share one CPU.
+//
+// So the client measures: while at most one of the sandbox's threads
+// runs (the others wait) and it forwards calls (placeForwardShare of its
+// traps, after placeWarmup windows of them), it runs a window floating and a window confined, keeps the mode
+// that made more traps a window (confined only when at least placeGain
+// better) for placeStay windows, doubling the stay each time the choice
+// repeats (at most placeStayMax), then measures again. Two threads that
+// may run (seen when a thread starts and at each window's end) or a
+// window without forwarded calls end any confinement at once.
+
+const (
+	// placeWindow is a measuring window: long enough for hundreds of
+	// traps of file work, short against a stay.
+	placeWindow = 25 * time.Millisecond
+	// placeGain is how much more traps a window confinement must make to
+	// be kept.
+	placeGain = 1.10
+	// placeStay and placeStayMax bound the windows a choice is kept
+	// before the next measurement.
+	placeStay    = 16
+	placeStayMax = 512
+	// placeWarmup is how many windows of forwarded work come before the
+	// first measurement: the start of a program (exec, its mappings,
+	// the loader) traps at another rate than what follows, and a window
+	// of it measured floating would favor confinement.
+	placeWarmup = 4
+	// placeForwardShare is the share of a window's traps that must be
+	// forwarded for the daemons to count as busy: a loop the client
+	// answers itself (opens and closes taken back unsent, stats from
+	// leases) leaves the fast path the second CPU.
+	placeForwardShare = 0.05
+)
+
+// placePhase is where placeChooser is in its cycle.
+type placePhase int
+
+const (
+	// placeProbeFloat measures a window floating (the state at start).
+	placeProbeFloat placePhase = iota
+	// placeProbeConfined measures a window confined.
+	placeProbeConfined
+	// placeKeep keeps the chosen mode for stay more windows.
+	placeKeep
+)
+
+// placeChooser decides, window by window, whether the client runs
+// confined. It holds no lock and touches nothing outside itself: its
+// owner (cpuPlacer) serializes its calls.
+type placeChooser struct {
+	phase    placePhase
+	confined bool
+	// floatRate is the traps a window of the last floating measurement.
+	floatRate float64
+	// stay is what is left of the current keep; stayLen its length;
+	// chose the last measurement's choice, probed whether there was one.
+	stay, stayLen int
+	chose, probed bool
+	// warm counts the windows of forwarded work of one thread seen, up
+	// to placeWarmup.
+	warm int
+}
+
+// window takes the window that just ended: its traps (scaled to
+// placeWindow), whether it forwarded
+// calls to the server, whether the sandbox ran one thread throughout. It
+// returns whether the next window runs confined.
+func (c *placeChooser) window(traps float64, forwarded, single bool) bool {
+	if c.stayLen == 0 {
+		c.stayLen = placeStay
+	}
+	if !single || !forwarded {
+		// Threads that may run at once, or no work for the daemons (the
+		// fast path has the second CPU): float, and measure anew once
+		// this passes.
+		c.phase, c.confined = placeProbeFloat, false
+		return false
+	}
+	if c.warm < placeWarmup {
+		c.warm++
+		return false
+	}
+	switch c.phase {
+	case placeProbeFloat:
+		c.floatRate = traps
+		c.phase, c.confined = placeProbeConfined, true
+	case placeProbeConfined:
+		choose := traps > c.floatRate*placeGain
+		if c.probed && choose == c.chose {
+			c.stayLen = min(2*c.stayLen, placeStayMax)
+		} else {
+			c.stayLen = placeStay
+		}
+		c.chose, c.probed = choose, true
+		c.phase, c.confined, c.stay = placeKeep, choose, c.stayLen
+	case placeKeep:
+		if c.stay--; c.stay <= 0 {
+			c.phase, c.confined = placeProbeFloat, false
+		}
+	}
+	return c.confined
+}
+
+// cpuPlacer applies placeChooser's choice to the client and its stubs.
+type cpuPlacer struct {
+	c *client
+	// all and procs are the CPUs and GOMAXPROCS the client started with,
+	// given back on a release; one is the CPU it is confined to. Set at
+	// start, read-only after.
+	all   unix.CPUSet
+	procs int
+	one   unix.CPUSet
+
+	// traps counts traps since the window began; next is when the
+	// window ends (cpuNow). Updated by any task without mu.
+	traps atomic.Uint64
+	next  atomic.Int64
+	// gen changes with every confinement and release: a task whose stubs
+	// were set at another gen sets them again (task.placedGen, placedMM).
+	gen atomic.Uint64
+
+	// mu serializes window ends and mode changes.
+	mu sync.Mutex
+	// chooser, confined, start and calls (the forwarded calls counted at
+	// the window's start) are under mu.
+	chooser  placeChooser
+	confined bool
+	start    int64
+	calls    uint64
+
+	// confinements and releases count mode changes (end-of-run line).
+	confinements, releases atomic.Uint64
+}
+
+// newCPUPlacer returns the placer of a client on systrap whose server is
+// on this host, nil when there is nothing to place: fewer than two CPUs,
+// another platform, a remote server.
+func newCPUPlacer(c *client, local bool) *cpuPlacer {
+	if !local || !(c.cfg.Platform == "" || c.cfg.Platform == platform.Systrap) {
+		return nil
+	}
+	p := &cpuPlacer{c: c}
+	if err := unix.SchedGetaffinity(0, &p.all); err != nil || p.all.Count() < 2 {
+		return nil
+	}
+	p.procs = runtime.GOMAXPROCS(0)
+	// The CPU the client starts on: clients started at once spread as the
+	// host's scheduler spread them.
+	cpu, err := getcpu()
+	if err != nil || !p.all.IsSet(cpu) {
+		return nil
+	}
+	p.one.Set(cpu)
+	p.start = cpuNow()
+	p.next.Store(p.start + int64(placeWindow))
+	return p
+}
+
+// afterTrap runs on the task goroutine at each trap: it counts the trap,
+// ends the window when due, and sets the CPUs of t's stubs when they were
+// set for another mode.
+func (p *cpuPlacer) afterTrap(t *task) {
+	p.traps.Add(1)
+	now := cpuNow()
+	if now >= p.next.Load() {
+		p.endWindow(now)
+	}
+	if t.placedGen != p.gen.Load() || t.placedMM != t.mm {
+		p.placeStubs(t)
+	}
+}
+
+// endWindow feeds the window that ended to the chooser and applies its
+// choice.
+func (p *cpuPlacer) endWindow(now int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now < p.next.Load() {
+		return // another task ended it
+	}
+	calls := p.c.conn.waitedCalls.Load() + p.c.conn.postedCalls.Load()
+	traps := float64(p.traps.Swap(0))
+	// Posted calls taken back unsent lower the count: a loop of them
+	// nets nothing, as it costs the server nothing.
+	forwarded := calls > p.calls && float64(calls-p.calls) >= placeForwardShare*traps
+	// Traps a window's length: a window ends at the first trap after
+	// placeWindow, later when the application waited or computed.
+	rate := traps * float64(placeWindow) / float64(max(now-p.start, 1))
+	confine := p.chooser.window(rate, forwarded, p.single())
+	p.calls, p.start = calls, now
+	p.next.Store(now + int64(placeWindow))
+	if confine != p.confined {
+		p.setLocked(confine)
+	}
+}
+
+// single says whether at most one of the sandbox's threads may run now:
+// the others wait, for a forwarded call's reply (a shell in wait4 while
+// its command runs) or locally.
+func (p *cpuPlacer) single() bool {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	running := 0
+	for _, t := range p.c.tasks {
+		t.mu.Lock()
+		if t.state == stateApp || t.state == stateKernel {
+			running++
+		}
+		t.mu.Unlock()
+	}
+	return running <= 1
+}
+
+// taskStarted gives the CPUs back at once when a thread starts beside
+// another that may run (a clone, a fork whose parent does not wait), and
+// starts a new window.
+func (p *cpuPlacer) taskStarted() {
+	if p.single() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.chooser.window(0, false, false)
+	if p.confined {
+		p.setLocked(false)
+	}
+	p.traps.Store(0)
+	p.start = cpuNow()
+	p.next.Store(p.start + int64(placeWindow))
+}
+
+// setLocked confines or releases the client and the stubs of its tasks.
+func (p *cpuPlacer) setLocked(confine bool) {
+	set, procs := p.all, p.procs
+	if confine {
+		set, procs = p.one, 1
+	}
+	if err := platform.SetCPUs(set, procs, p.stubPIDs()); err != nil {
+		p.c.log.Warn("CPU placement failed; the client keeps every CPU", "confine", confine, "err", err)
+		platform.SetCPUs(p.all, p.procs, nil)
+		p.confined = false
+		p.gen.Add(1)
+		return
+	}
+	p.confined = confine
+	p.gen.Add(1)
+	if confine {
+		p.confinements.Add(1)
+	} else {
+		p.releases.Add(1)
+	}
+}
+
+// stubPIDs lists the stub processes of the tasks' address spaces.
+func (p *cpuPlacer) stubPIDs() []int {
+	p.c.mu.Lock()
+	ts := make([]*task, 0, len(p.c.tasks))
+	for _, t := range p.c.tasks {
+		ts = append(ts, t)
+	}
+	p.c.mu.Unlock()
+	var pids []int
+	seen := make(map[gvplatform.AddressSpace]bool)
+	for _, t := range ts {
+		t.mu.Lock()
+		m := t.mm
+		t.mu.Unlock()
+		if m == nil {
+			continue
+		}
+		if as := m.AddressSpace(); as != nil && !seen[as] {
+			seen[as] = true
+			more, _ := platform.StubPIDs(as)
+			pids = append(pids, more...)
+		}
+	}
+	return pids
+}
+
+// placeStubs sets the CPUs of t's stubs for the mode of gen (an address
+// space made after the last change: exec, fork).
+func (p *cpuPlacer) placeStubs(t *task) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.mm == nil {
+		return
+	}
+	as := t.mm.AddressSpace()
+	if as == nil {
+		return
+	}
+	set := p.all
+	if p.confined {
+		set = p.one
+	}
+	if pids, ok := platform.StubPIDs(as); ok {
+		if err := platform.SetStubCPUs(pids, set); err != nil {
+			p.c.log.Debug("CPU placement of a stub failed", "tid", t.tid, "err", err)
+		}
+	}
+	t.placedGen, t.placedMM = p.gen.Load(), t.mm
+}
+
+// getcpu returns the CPU the calling thread runs on.
+func getcpu() (int, error) {
+	var cpu uint32
+	if _, _, errno := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0); errno != 0 {
+		return 0, errno
+	}
+	return int(cpu), nil
+}
+
+// confinementCount and releaseCount are the mode changes so far (0 for
+// a nil placer).
+func (p *cpuPlacer) confinementCount() uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.confinements.Load()
+}
+
+func (p *cpuPlacer) releaseCount() uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.releases.Load()
+}
