@@ -31,11 +31,15 @@ func hopSetup(t *testing.T) (dir, prog string, s *tu.Daemon) {
 }
 
 // hopRoundOn runs testdata/speed/hop.c's op (prog, compiled) for calls
-// rounds under do against the server s, with doArgs, and returns the
-// second round's cost per call (the first warms up: channels open).
+// rounds under do against the server s, with doArgs (CPU placement off),
+// and returns the second round's cost per call (the first warms up:
+// channels open).
 func hopRoundOn(t *testing.T, dir, prog string, s *tu.Daemon, op string, calls int, doArgs ...string) hopRound {
 	t.Helper()
-	args := append([]string{tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir}, doArgs...)
+	// The rounds count one call's costs: the client's CPU placement
+	// (docs/ARCHITECTURE.md, "CPU placement") would mix in its measuring
+	// windows on one CPU.
+	args := append([]string{tu.Binary(t), "do", "--force-overlay=false", "--cpu-placement=false", "--server", s.Target, "--cwd", dir}, doArgs...)
 	p := startPiped(t, append(args, "--", prog, op, strconv.Itoa(calls))...)
 	cmd, stdin, lines, stderr := p.cmd, p.stdin, p.lines, p.stderr
 	defer func() {
