@@ -36,23 +36,6 @@ func ParseTarget(s string) (Target, error) {
 	return Target{Network: "tcp", Address: net.JoinHostPort(host, port)}, nil
 }
 
-// OnThisHost says whether t is on this host: a Unix socket, or a TCP
-// address whose host is a loopback address or "localhost".
-func (t Target) OnThisHost() bool {
-	if t.Network == "unix" {
-		return true
-	}
-	host, _, err := net.SplitHostPort(t.Address)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // String returns the target in the form ParseTarget accepts.
 func (t Target) String() string {
 	if t.Network == "unix" {

@@ -81,7 +81,7 @@ func TestWaitListening(t *testing.T) {
 	}
 }
 
-func TestTargetOnThisHost(t *testing.T) {
+func TestTargetIsLocal(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want bool
@@ -99,8 +99,8 @@ func TestTargetOnThisHost(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseTarget(%q): %v", tc.in, err)
 		}
-		if got := tg.OnThisHost(); got != tc.want {
-			t.Errorf("%q: OnThisHost = %v, want %v", tc.in, got, tc.want)
+		if got := tg.IsLocal(); got != tc.want {
+			t.Errorf("%q: IsLocal = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }

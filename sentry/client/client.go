@@ -517,7 +517,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 			mf.Destroy()
 			return 0, err
 		}
-		local = local && t.OnThisHost()
+		local = local && t.IsLocal()
 	}
 	if !cfg.NoCPUPlacement {
 		c.placer = newCPUPlacer(c, local)
