@@ -44,10 +44,11 @@ type Config struct {
 	// the zero value decides by the CPUs); as NoSyscallPatching, later
 	// Runs must agree.
 	FastPath platform.FastPathMode
-	// NoCPUPlacement keeps the client on the CPUs it started on. Without
-	// it, a client of one thread whose servers are all on this host runs
-	// on one CPU while measurements say that is faster (cpuplace.go).
-	NoCPUPlacement bool
+	// CPUPlacement lets a client of one running thread whose servers are
+	// all on this host run on one CPU while measurements say that is
+	// faster (cpuplace.go); without it the client keeps the CPUs it
+	// started on.
+	CPUPlacement bool
 	// Argv, Env, Cwd and Filename describe the first process (Filename
 	// defaults to Argv[0] on the server).
 	Argv     []string
@@ -519,7 +520,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		}
 		local = local && t.IsLocal()
 	}
-	if !cfg.NoCPUPlacement {
+	if cfg.CPUPlacement {
 		c.placer = newCPUPlacer(c, local)
 	}
 	if cfg.LogDir != "" {

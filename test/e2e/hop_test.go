@@ -38,7 +38,7 @@ func hopRoundOn(t *testing.T, dir, prog string, s *tu.Daemon, op string, calls i
 	t.Helper()
 	// The rounds count one call's costs: the client's CPU placement
 	// (docs/ARCHITECTURE.md, "CPU placement") would mix in its measuring
-	// windows on one CPU.
+	// windows on one CPU, were it made the default.
 	args := append([]string{tu.Binary(t), "do", "--force-overlay=false", "--cpu-placement=false", "--server", s.Target, "--cwd", dir}, doArgs...)
 	p := startPiped(t, append(args, "--", prog, op, strconv.Itoa(calls))...)
 	cmd, stdin, lines, stderr := p.cmd, p.stdin, p.lines, p.stderr
