@@ -305,8 +305,9 @@ func (p *cpuPlacer) stubPIDs() []int {
 	return pids
 }
 
-// placeStubs sets the CPUs of t's stubs for the mode of gen (an address
-// space made after the last change: exec, fork).
+// placeStubs sets the CPUs of t's stubs for the current mode and notes
+// the gen and address space they were set for (an address space made
+// after the last change, by exec or fork, has the CPUs its stubs had).
 func (p *cpuPlacer) placeStubs(t *task) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 	"golang.org/x/sys/unix"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
 // syscallsC times one system call in a loop and prints nanoseconds per call
