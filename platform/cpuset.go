@@ -57,19 +57,9 @@ func SetCPUs(set unix.CPUSet, procs int, pids []int) error {
 	// yet changed: go over the threads until a pass finds none new.
 	done := make(map[int]bool)
 	for {
-		tids, err := threadIDs("self")
+		changed, err := setThreadCPUs("self", set, done)
 		if err != nil {
 			return err
-		}
-		changed := false
-		for _, tid := range tids {
-			if done[tid] {
-				continue
-			}
-			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
-				return fmt.Errorf("sched_setaffinity of thread %d: %w", tid, err)
-			}
-			done[tid], changed = true, true
 		}
 		if !changed {
 			break
@@ -86,17 +76,42 @@ func SetCPUs(set unix.CPUSet, procs int, pids []int) error {
 // (stub processes, StubPIDs) to set; one that ended meanwhile is skipped.
 func SetStubCPUs(pids []int, set unix.CPUSet) error {
 	for _, pid := range pids {
-		tids, err := threadIDs(strconv.Itoa(pid))
-		if err != nil {
-			continue // ended
-		}
-		for _, tid := range tids {
-			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
-				return fmt.Errorf("sched_setaffinity of stub %d thread %d: %w", pid, tid, err)
-			}
+		if _, err := setThreadCPUs(strconv.Itoa(pid), set, nil); err != nil && !errors.Is(err, errNoProcess) {
+			return fmt.Errorf("stub %d: %w", pid, err)
 		}
 	}
 	return nil
+}
+
+// errNoProcess is setThreadCPUs's error for a process that has ended.
+var errNoProcess = errors.New("no such process")
+
+// setThreadCPUs sets the affinity of the threads of process pid ("self":
+// this one) that done (nil: none) does not list to set, adds them to
+// done, and reports whether there were any. A thread that ended meanwhile
+// is skipped; a process that ended is errNoProcess.
+func setThreadCPUs(pid string, set unix.CPUSet, done map[int]bool) (bool, error) {
+	tids, err := threadIDs(pid)
+	if err != nil {
+		if pid != "self" {
+			return false, errNoProcess
+		}
+		return false, err
+	}
+	changed := false
+	for _, tid := range tids {
+		if done[tid] {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+			return changed, fmt.Errorf("sched_setaffinity of thread %d: %w", tid, err)
+		}
+		if done != nil {
+			done[tid] = true
+		}
+		changed = true
+	}
+	return changed, nil
 }
 
 // threadIDs lists the threads of process pid ("self" for this one).

@@ -144,7 +144,8 @@ type cpuPlacer struct {
 	traps atomic.Uint64
 	next  atomic.Int64
 	// gen changes with every confinement and release: a task whose stubs
-	// were set at another gen sets them again (task.placedGen, placedMM).
+	// were set at another gen sets them again (task.placedGen, placedMM),
+	// unless placed says its address space's were.
 	gen atomic.Uint64
 
 	// mu serializes window ends and mode changes.
@@ -155,6 +156,10 @@ type cpuPlacer struct {
 	confined bool
 	start    int64
 	calls    uint64
+	// placed is, by address space, the gen its stubs' CPUs were set at
+	// (by a mode change, or by the first of its tasks to trap after
+	// one). Under mu; at most maxPlaced entries.
+	placed map[gvplatform.AddressSpace]uint64
 
 	// confinements and releases count mode changes (end-of-run line).
 	confinements, releases atomic.Uint64
@@ -263,15 +268,29 @@ func (p *cpuPlacer) setLocked(confine bool) {
 	if confine {
 		set, procs = p.one, 1
 	}
-	if err := platform.SetCPUs(set, procs, p.stubPIDs()); err != nil {
+	stubs := p.stubPIDs()
+	var pids []int
+	for _, more := range stubs {
+		pids = append(pids, more...)
+	}
+	clear(p.placed)
+	gen := p.gen.Add(1)
+	if err := platform.SetCPUs(set, procs, pids); err != nil {
 		p.c.log.Warn("CPU placement failed; the client keeps every CPU", "confine", confine, "err", err)
-		platform.SetCPUs(p.all, p.procs, nil)
+		if err := platform.SetCPUs(p.all, p.procs, nil); err != nil {
+			p.c.log.Warn("CPU placement: the client's CPUs could not be given back", "err", err)
+		}
+		// The tasks set their stubs again at their next trap.
 		p.confined = false
-		p.gen.Add(1)
 		return
 	}
+	if p.placed == nil {
+		p.placed = make(map[gvplatform.AddressSpace]uint64, len(stubs))
+	}
+	for as := range stubs {
+		p.placed[as] = gen
+	}
 	p.confined = confine
-	p.gen.Add(1)
 	if confine {
 		p.confinements.Add(1)
 	} else {
@@ -279,16 +298,21 @@ func (p *cpuPlacer) setLocked(confine bool) {
 	}
 }
 
-// stubPIDs lists the stub processes of the tasks' address spaces.
-func (p *cpuPlacer) stubPIDs() []int {
+// maxPlaced bounds cpuPlacer.placed between mode changes (a loop of
+// fork and exec makes an address space each time): beyond it the map
+// starts over, and an address space's stubs may be set once more.
+const maxPlaced = 1024
+
+// stubPIDs lists the stub processes of the tasks' address spaces, by
+// address space.
+func (p *cpuPlacer) stubPIDs() map[gvplatform.AddressSpace][]int {
 	p.c.mu.Lock()
 	ts := make([]*task, 0, len(p.c.tasks))
 	for _, t := range p.c.tasks {
 		ts = append(ts, t)
 	}
 	p.c.mu.Unlock()
-	var pids []int
-	seen := make(map[gvplatform.AddressSpace]bool)
+	stubs := make(map[gvplatform.AddressSpace][]int)
 	for _, t := range ts {
 		t.mu.Lock()
 		m := t.mm
@@ -296,13 +320,13 @@ func (p *cpuPlacer) stubPIDs() []int {
 		if m == nil {
 			continue
 		}
-		if as := m.AddressSpace(); as != nil && !seen[as] {
-			seen[as] = true
-			more, _ := platform.StubPIDs(as)
-			pids = append(pids, more...)
+		if as := m.AddressSpace(); as != nil {
+			if _, seen := stubs[as]; !seen {
+				stubs[as], _ = platform.StubPIDs(as)
+			}
 		}
 	}
-	return pids
+	return stubs
 }
 
 // placeStubs sets the CPUs of t's stubs for the current mode and notes
@@ -318,16 +342,23 @@ func (p *cpuPlacer) placeStubs(t *task) {
 	if as == nil {
 		return
 	}
-	set := p.all
-	if p.confined {
-		set = p.one
-	}
-	if pids, ok := platform.StubPIDs(as); ok {
-		if err := platform.SetStubCPUs(pids, set); err != nil {
-			p.c.log.Debug("CPU placement of a stub failed", "tid", t.tid, "err", err)
+	gen := p.gen.Load()
+	if p.placed[as] != gen {
+		set := p.all
+		if p.confined {
+			set = p.one
 		}
+		if pids, ok := platform.StubPIDs(as); ok {
+			if err := platform.SetStubCPUs(pids, set); err != nil {
+				p.c.log.Debug("CPU placement of a stub failed", "tid", t.tid, "err", err)
+			}
+		}
+		if p.placed == nil || len(p.placed) >= maxPlaced {
+			p.placed = make(map[gvplatform.AddressSpace]uint64)
+		}
+		p.placed[as] = gen
 	}
-	t.placedGen, t.placedMM = p.gen.Load(), t.mm
+	t.placedGen, t.placedMM = gen, t.mm
 }
 
 // getcpu returns the CPU the calling thread runs on.
