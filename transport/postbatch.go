@@ -308,8 +308,12 @@ func (c *StreamConn) SendPosted() error {
 // queued after them), and forgets their reply channels: they are never
 // sent. Either all are taken back or none. The caller makes as if they
 // had never been posted (sentry/client's open+close pairs, and an open,
-// its listing answered on the client and its close).
+// its listing answered on the client and its close). Nothing is taken
+// back from a dead connection, as MergePosted merges nothing there.
 func (c *StreamConn) UnqueuePosted(calls ...*pb.Call) bool {
+	if c.Err() != nil {
+		return false
+	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	n, k := len(c.postQ), len(calls)
@@ -357,7 +361,19 @@ type Merger interface {
 // died: the call is in flight as any other). sentry/client's writes
 // behind append a write's bytes to the queued write it continues
 // (writemerge.go).
+//
+// Nothing is merged on a dead connection: a call posted once it died is
+// not queued (registerAs refuses it) and the queue keeps what it held,
+// so its last call is no longer the last one posted; a merge into it
+// would move the added bytes in front of the calls posted since, which
+// the caller's recovery re-sends in seq order (a write merged across a
+// later lseek landed at the lseek's old offset: e2e
+// TestOwnedFileServerKill). c.err is set before any post fails, and
+// never cleared, so checking it first suffices.
 func (c *StreamConn) MergePosted(call *pb.Call, m Merger) (merged bool, err error) {
+	if c.Err() != nil {
+		return false, nil
+	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	n := len(c.postQ)

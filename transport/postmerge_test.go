@@ -108,3 +108,35 @@ func TestMergePosted(t *testing.T) {
 type mergeFunc func() int
 
 func (f mergeFunc) Merge() int { return f() }
+
+// TestDeadQueueRefusesMergeAndTakeBack: once the connection died, a call
+// posted is not queued, so the queue's last call is no longer the last
+// posted; MergePosted and UnqueuePosted must not change it (a write
+// merged across the lseek posted after it landed at the lseek's old
+// offset when the recovery re-sent both in seq order).
+func TestDeadQueueRefusesMergeAndTakeBack(t *testing.T) {
+	s := &batchServer{}
+	c := dialBatchServerWith(t, s, Options{PostDelay: 10 * time.Second})
+	write := postedCall()
+	if err := c.Post(write); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := c.Post(postedCall()); err == nil {
+		t.Fatal("a call was posted on a dead connection")
+	}
+	c.sendMu.Lock()
+	last := len(c.postQ) > 0 && c.postQ[len(c.postQ)-1] == write
+	c.sendMu.Unlock()
+	if !last {
+		t.Fatal("the dead connection's queue no longer ends with the write: the test's premise changed")
+	}
+	ran := false
+	merged, _ := c.MergePosted(write, mergeFunc(func() int { ran = true; return 1 }))
+	if merged || ran {
+		t.Errorf("MergePosted on a dead connection: merged %v (merge ran %v), want neither", merged, ran)
+	}
+	if c.UnqueuePosted(write) {
+		t.Error("UnqueuePosted took a call back from a dead connection")
+	}
+}

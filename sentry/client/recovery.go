@@ -781,6 +781,16 @@ func (s *remoteSession) Unpost(cs ...*pb.Call) bool {
 	if s.recovering || s.fatal != nil || len(cs) == 0 {
 		return false
 	}
+	// The calls must end the session's: a call posted after them that
+	// the connection did not queue (it had died) is re-sent by the
+	// recovery and must not lose what they did (MergePosted's check).
+	last := uint64(0)
+	for _, c := range cs {
+		last = max(last, c.Seq)
+	}
+	if last != s.seq {
+		return false
+	}
 	s.imu.Lock()
 	for _, c := range cs {
 		p := s.inflight[c.Seq]

@@ -144,7 +144,11 @@ func mayMerge(prev *wbCall, file uint64, sysno uintptr, args [6]uint64, n int, o
 func (s *remoteSession) MergePosted(pc *postedCall, added int, m transport.Merger) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.recovering || s.fatal != nil || pc.conn != s.conn || pc.gen != s.connGen {
+	// pc must be the session's last call: nothing posted or sent after
+	// it (each took a seq under s.mu). The transport's own check (its
+	// queue's last call) misses a call posted after the connection died,
+	// which it did not queue but which the recovery re-sends after pc.
+	if s.recovering || s.fatal != nil || pc.conn != s.conn || pc.gen != s.connGen || pc.call.Seq != s.seq {
 		return false
 	}
 	s.imu.Lock()
