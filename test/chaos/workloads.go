@@ -82,6 +82,9 @@ var openloopC string
 //go:embed testdata/wmloop.c
 var wmloopC string
 
+//go:embed testdata/ldlike.c
+var ldlikeC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -413,6 +416,19 @@ done`,
 		Name:    "write-merge",
 		Script:  `./prog 400; rm prog; md5sum seq.bin blocks.bin app.txt; wc -c seq.bin blocks.bin app.txt`,
 		CSource: wmloopC,
+	},
+	{
+		// Files written as a linker writes its output: created, written
+		// in pieces, then read back, patched and measured (SEEK_END)
+		// round after round, each answer checked. The client owns each
+		// file (sentry/client/ownedfile.go): its reads and lseeks are
+		// answered from its copy and its writes posted as owned writes.
+		// A recovery drops the copies, so the next lseek or read asks
+		// the new server, whose file must hold every write the
+		// application was told of, once.
+		Name:    "owned-file",
+		Script:  `./prog 40 300 slow; rm prog`,
+		CSource: ldlikeC,
 	},
 	{
 		// Two names swapped by renameat2(RENAME_EXCHANGE) again and

@@ -11,12 +11,13 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// ldlikeProgram compiles testdata/ldout/ldlike.c: it writes files as
+// ldlikeProgram compiles the chaos workload owned-file's program
+// (test/chaos/testdata/ldlike.c): it writes files as
 // ld's BFD writes its output (create O_RDWR|O_TRUNC, write, seek back,
 // read, seek on, patch, pread, SEEK_END), checking every answer.
 func ldlikeProgram(t *testing.T) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "ldout", "ldlike.c"))
+	src, err := os.ReadFile(filepath.Join("..", "chaos", "testdata", "ldlike.c"))
 	if err != nil {
 		t.Fatal(err)
 	}
