@@ -30,12 +30,13 @@ import (
 //
 // So the client measures: while at most one of the sandbox's threads
 // runs (the others wait) and it forwards calls (placeForwardShare of its
-// traps, after placeWarmup windows of them), it runs a window floating and a window confined, keeps the mode
-// that made more traps a window (confined only when at least placeGain
-// better) for placeStay windows, doubling the stay each time the choice
-// repeats (at most placeStayMax), then measures again. Two threads that
-// may run (seen when a thread starts and at each window's end) or a
-// window without forwarded calls end any confinement at once.
+// traps, after placeWarmup windows of them), it runs a window floating
+// and a window confined, keeps the mode that made more traps a window
+// (confined only when at least placeGain better) for placeStay windows,
+// doubling the stay each time the choice repeats (at most placeStayMax),
+// then measures again. Two threads that may run (seen when a thread
+// starts and at each window's end) or a window without forwarded calls
+// end any confinement at once.
 
 const (
 	// placeWindow is a measuring window: long enough for hundreds of
@@ -90,9 +91,9 @@ type placeChooser struct {
 }
 
 // window takes the window that just ended: its traps (scaled to
-// placeWindow), whether it forwarded
-// calls to the server, whether the sandbox ran one thread throughout. It
-// returns whether the next window runs confined.
+// placeWindow), whether it forwarded calls to the server, whether the
+// sandbox ran one thread throughout. It returns whether the next window
+// runs confined.
 func (c *placeChooser) window(traps float64, forwarded, single bool) bool {
 	if c.stayLen == 0 {
 		c.stayLen = placeStay
