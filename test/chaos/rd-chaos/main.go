@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/runsc-decoupled/runsc-decoupled/test/chaos"
@@ -55,7 +56,13 @@ func main() {
 				Victim: *victim, Failover: *failover && k > 0, Seed: *seed, Pod: pod,
 				Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
 			})
-			if err == nil && k > 0 {
+			switch {
+			case err == nil && k == 0 && o.ExitCode == 125:
+				// runsc-decoupled's own failure (a bad build, a
+				// missing platform): a faulty run failing the same way
+				// would compare equal to it.
+				err = fmt.Errorf("runsc-decoupled failed (exit 125): %s", strings.TrimSpace(o.Stderr))
+			case err == nil && k > 0:
 				err = chaos.Compare(ref, o)
 			}
 			if err != nil {
