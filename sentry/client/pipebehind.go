@@ -249,7 +249,10 @@ func (ps *pipelineState) observePipeLocked(id uint64, rec *pb.StateRecord) {
 // the pipe without sending them back. The bytes stay the pipe's until
 // then: poll, FIONREAD and the writer see them there, a recovery restores
 // them with the pipe (the writer's client retains them), and a consuming
-// read in flight is re-sent.
+// read in flight is re-sent. Bytes of a write whose reply the dead server
+// never sent come back only with that write, re-sent on the writer's
+// thread, maybe after the consuming read: the restored server's consuming
+// read waits for them (kernel.PipeEnd.ConsumeAhead).
 //
 // The copy is right while only these reads take bytes out of the pipe.
 // Every other call that may (a read, readv, splice or tee of any

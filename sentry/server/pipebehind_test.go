@@ -2,8 +2,10 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -140,4 +142,98 @@ func TestPipeReadAhead(t *testing.T) {
 		t.Errorf("read ahead with two readers: ret %d ahead %q; want 4 and none", r.Ret, r.PipeAhead)
 	}
 	e.ok(1, unix.SYS_CLOSE, other)
+}
+
+// TestPipeConsumeResentBeforeWrite: the bytes a consuming read takes
+// (the client answered a read from a copy Ahead gave) came from a write
+// whose reply the dead server never sent, so after the Restore they come
+// again only with that write, re-sent on another thread; when the
+// consuming read runs first, it waits for them instead of taking fewer,
+// which left them in the pipe for the next read to return a second time
+// (chaos pipeline's md5 differed after server kills).
+func TestPipeConsumeResentBeforeWrite(t *testing.T) {
+	r := newReplayer(t)
+	r.start()
+	fds := r.mem.zeros(8)
+	r.ok(1, unix.SYS_PIPE2, fds, 0)
+	rfd, wfd := uint64(r.mem.u32(fds)), uint64(r.mem.u32(fds+4))
+	reader := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD)).GetClone().GetChildTid()
+	if reader == 0 {
+		t.Fatal("fork failed")
+	}
+	data := make([]byte, 1<<20)
+	for i := range data {
+		data[i] = byte(i % 251)
+	}
+	// The writer's write fills the pipe and blocks; its reply is lost
+	// with the server.
+	w := r.syscallCall(1, unix.SYS_WRITE, wfd, r.mem.alloc(data), uint64(len(data)))
+	r.mu.Lock()
+	r.seq++
+	w.Seq = r.seq
+	r.mu.Unlock()
+	conn := r.conn
+	go conn.Call(context.Background(), w)
+	// The reader's read is answered, with a copy of the bytes after it.
+	const readFirst = 100
+	buf := r.mem.zeros(readFirst)
+	rc := r.syscallCall(reader, unix.SYS_READ, rfd, buf, readFirst)
+	rc.GetSyscall().PipeAheadWanted = true
+	rep := r.call(rc, false)
+	r.mem.apply(rep.Outputs)
+	if rep.Ret != readFirst || !bytes.Equal(r.mem.bytes(buf, readFirst), data[:readFirst]) {
+		t.Fatalf("first read: ret %d errno %v, want the write's first %d bytes", rep.Ret, unix.Errno(rep.Errno), readFirst)
+	}
+	ahead := rep.PipeAhead
+	if len(ahead) == 0 || !bytes.Equal(ahead, data[readFirst:readFirst+len(ahead)]) {
+		t.Fatalf("read ahead: %d bytes, want the write's next ones", len(ahead))
+	}
+	// The client answers the next read from the copy and posts its
+	// consuming read; its reply is lost too.
+	consume := &sentrypb.Call{Tid: reader, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: unix.SYS_READ,
+		Args: []uint64{rfd, buf, uint64(len(ahead)), 0, 0, 0}, PipeConsumed: true, Posted: true}}}
+	r.mu.Lock()
+	r.seq++
+	consume.Seq = r.seq
+	r.mu.Unlock()
+	if rep, err := conn.Call(context.Background(), consume); err != nil || rep.Ret != int64(len(ahead)) {
+		t.Fatalf("consuming read: %v, %v", rep, err)
+	}
+	if rep := r.recover(nil); rep.Ret != 0 {
+		t.Fatalf("Restore lost %d objects", rep.Ret)
+	}
+	// Both are re-sent; the consuming read runs first.
+	conn = r.conn
+	consumed := make(chan *sentrypb.Reply, 1)
+	go func() {
+		rep, err := conn.Call(context.Background(), consume)
+		if err != nil {
+			t.Errorf("re-sent consuming read: %v", err)
+		}
+		consumed <- rep
+	}()
+	time.Sleep(50 * time.Millisecond)
+	wrote := make(chan error, 1)
+	go func() {
+		rep, err := conn.Call(context.Background(), w)
+		if err == nil && (rep.Errno != 0 || rep.Ret != int64(len(data))) {
+			t.Errorf("re-sent write: ret %d errno %v, want %d", rep.Ret, unix.Errno(rep.Errno), len(data))
+		}
+		wrote <- err
+	}()
+	if rep := <-consumed; rep == nil || rep.Ret != int64(len(ahead)) {
+		t.Fatalf("re-sent consuming read took %d bytes, want the copy's %d", rep.GetRet(), len(ahead))
+	}
+	// The reader reads on from the bytes after the copy's.
+	from := readFirst + len(ahead)
+	var got []byte
+	for len(got) < len(data)-from {
+		got = append(got, r.readStr(reader, rfd, min(64<<10, len(data)-from-len(got)))...)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	if i := firstDiff(got, data[from:]); i >= 0 {
+		t.Fatalf("the reader got the write's bytes wrong from byte %d after the copy's", i)
+	}
 }

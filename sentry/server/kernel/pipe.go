@@ -262,20 +262,39 @@ func (e *PipeEnd) Ahead(limit int) []byte {
 	return p.PeekLocked(limit)
 }
 
-// ConsumeAhead takes up to n bytes out of the pipe for a posted read
+// ConsumeAhead takes n bytes out of the pipe for a posted read
 // (Syscall.pipe_consumed) the client answered from a copy Ahead gave it:
-// they are at the pipe's front, since only e reads, and it never blocks
-// (a posted call must not). It returns how many it took.
+// they are at the pipe's front, since only e reads. On a live server they
+// are all there. After a Restore they may not be yet: the copy had bytes
+// of a write whose reply the dead server never sent, which come again
+// only with that write, re-sent on its own thread and possibly after this
+// call (both were sent before the Restore). Taking fewer would leave them
+// for the next read to return twice, so it takes them as they come, and
+// waits for the rest while the pipe has a writer. The write they wait for
+// was sent before this call (the copy held its bytes when this call was
+// made), so no call this one holds back brings them. It returns how many
+// it took (fewer only when no writer is left or the wait is interrupted).
 func (e *PipeEnd) ConsumeAhead(c fdesc.Call, n int) (int, error) {
 	if !e.Reads {
 		return 0, unix.EBADF
 	}
 	p := e.P
-	p.Lock()
-	defer p.Unlock()
-	m := p.ConsumeLocked(n)
-	TaskFromCall(c).RecordPipeRead(p, m)
-	return m, nil
+	taken := 0
+	for {
+		p.Lock()
+		m := p.ConsumeLocked(n - taken)
+		TaskFromCall(c).RecordPipeRead(p, m)
+		taken += m
+		if taken == n || p.WritersLocked() == 0 {
+			p.Unlock()
+			return taken, nil
+		}
+		ch := p.ChangedLocked()
+		p.Unlock()
+		if err := c.Block(ch, nil); err != nil {
+			return taken, nil
+		}
+	}
 }
 
 func (e *PipeEnd) Readiness(*fdesc.File) (uint32, <-chan struct{}) {
