@@ -407,10 +407,7 @@ func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string, 
 // change's is that of the posted creation whose handle is handle, if
 // any).
 func (t *task) postChange(pc *postedCall, done func(*pb.Reply), handle string, ino uint64, ch fileChange, born uint64) bool {
-	if ch == dataChange {
-		born = t.c.pipe.bornOf(handle)
-	}
-	if ch := t.c.rcache.postBegin(ch, handle, ino, born); ch.change != noChange {
+	if ch := t.beginPosting(ch, handle, ino, born); ch.change != noChange {
 		// The read cache does not answer what it may change until
 		// its reply, before which the server revokes the leases of
 		// what it changed.
@@ -433,6 +430,17 @@ func (t *task) postChange(pc *postedCall, done func(*pb.Reply), handle string, i
 	}
 	t.posted = true
 	return true
+}
+
+// beginPosting counts a posted change ch of the file of handle handle and
+// inode number ino in the read cache (postBegin). born is the number of
+// the creation of the file a fileAttrsChange is to; a data change's is
+// looked up (bornOf: a file of a posted creation still open).
+func (t *task) beginPosting(ch fileChange, handle string, ino uint64, born uint64) posting {
+	if ch == dataChange {
+		born = t.c.pipe.bornOf(handle)
+	}
+	return t.c.rcache.postBegin(ch, handle, ino, born)
 }
 
 // pipelineUmask answers umask(mask) and posts it, if it may.
@@ -622,11 +630,7 @@ func (wc *wbCall) ended(r *pb.Reply) { wc.t.wbEnd(wc.file, wc.data, r) }
 // postWrite posts wc, a write behind that makes change ch to the file of
 // handle handle and inode number ino (postChange, for a wbCall).
 func (t *task) postWrite(wc *wbCall, handle string, ino uint64, ch fileChange) bool {
-	var born uint64
-	if ch == dataChange {
-		born = t.c.pipe.bornOf(handle)
-	}
-	wc.posting = t.c.rcache.postBegin(ch, handle, ino, born)
+	wc.posting = t.beginPosting(ch, handle, ino, 0)
 	wc.end = wc
 	if !t.c.conn.PostCall(&wc.postedCall, nil) {
 		t.c.rcache.postEnd(wc.posting)
