@@ -126,6 +126,29 @@ func (ss *session) push(p *pb.Push) {
 	ss.send(&pb.ServerMessage{Msg: &pb.ServerMessage_Push{Push: p}})
 }
 
+// welcome sends a fake server's Welcome (its ServerId id), then a
+// Heartbeat every period, none while frozen (nil: never) says so, until
+// the function it returns is called.
+func welcome(send func(*pb.ServerMessage), id string, period time.Duration, frozen func() bool) (stop func()) {
+	send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: id, ProtocolVersion: pb.ProtocolVersion}}})
+	done := make(chan struct{})
+	go func() {
+		tk := time.NewTicker(period)
+		defer tk.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+				if frozen == nil || !frozen() {
+					send(&pb.ServerMessage{Msg: &pb.ServerMessage_Heartbeat{Heartbeat: &pb.Heartbeat{}}})
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 // Session implements pb.SentryServer.Session.
 func (s *fakeSentry) Session(stream grpc.BidiStreamingServer[pb.ClientMessage, pb.ServerMessage]) error {
 	ss := &session{s: s, stream: stream, tid: 100, nextTid: 100, procs: map[int32]*fakeProc{}, changed: make(chan struct{})}
@@ -139,24 +162,7 @@ func (s *fakeSentry) Session(stream grpc.BidiStreamingServer[pb.ClientMessage, p
 	if s.dropHellos.Add(-1) >= 0 {
 		return fmt.Errorf("dying during the handshake")
 	}
-	ss.send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "fake", ProtocolVersion: pb.ProtocolVersion}}})
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		tk := time.NewTicker(50 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tk.C:
-				if s.frozen.Load() {
-					continue
-				}
-				ss.send(&pb.ServerMessage{Msg: &pb.ServerMessage_Heartbeat{Heartbeat: &pb.Heartbeat{}}})
-			}
-		}
-	}()
+	defer welcome(ss.send, "fake", 50*time.Millisecond, s.frozen.Load)()
 	for {
 		m, err := stream.Recv()
 		if err != nil {

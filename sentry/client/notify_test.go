@@ -164,21 +164,7 @@ func waitingServer(late time.Duration) transport.SessionFunc {
 				st.Send(&pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: seq, Errno: int32(errno)}}})
 			}
 		}
-		send(&pb.ServerMessage{Msg: &pb.ServerMessage_Welcome{Welcome: &pb.Welcome{ServerId: "waiting", ProtocolVersion: pb.ProtocolVersion}}})
-		done := make(chan struct{})
-		defer close(done)
-		go func() {
-			tick := time.NewTicker(20 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-tick.C:
-					send(&pb.ServerMessage{Msg: &pb.ServerMessage_Heartbeat{Heartbeat: &pb.Heartbeat{}}})
-				}
-			}
-		}()
+		defer welcome(send, "waiting", 20*time.Millisecond, nil)()
 		for {
 			m, err := st.Recv()
 			if err != nil {
