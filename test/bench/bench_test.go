@@ -117,9 +117,9 @@ func modes(b *testing.B, dir string) []mode {
 		// The client and the application on one CPU, the daemons on all
 		// (docs/BENCHMARKS.md, "cpuplace").
 		{name: "sandbox-unix-cpu1", argv: do(s.Target, "--cpuset-cpus", firstCPU(b))},
-		// sandbox-unix with the client's CPU placement (docs/BENCHMARKS.md,
-		// "cpuplace"; off by default).
-		{name: "sandbox-unix-placed", argv: do(s.Target, "--cpu-placement")},
+		// sandbox-unix without the client's CPU placement
+		// (docs/BENCHMARKS.md, "cpuplace").
+		{name: "sandbox-unix-fixed", argv: do(s.Target, "--cpu-placement=false")},
 		{name: "sandbox-unix-ptrace", argv: do(s.Target, "--platform", "ptrace")},
 		{name: "sandbox-tcp", argv: do(tcp, "--insecure")},
 	}

@@ -131,9 +131,10 @@ func comm(pid int) string {
 	return strings.TrimSpace(string(b))
 }
 
-// TestCPUPlacement: with --cpu-placement, a sandbox of one thread that
-// keeps its (embedded) server busy is measured confined to one CPU at
-// least once (the client's end-of-run counts); never without it.
+// TestCPUPlacement: with CPU placement (the default), a sandbox of one
+// thread that keeps its (embedded) server busy is measured confined to
+// one CPU at least once (the client's end-of-run counts); never with
+// --cpu-placement=false.
 func TestCPUPlacement(t *testing.T) {
 	tu.RequireRoot(t)
 	src := t.TempDir()
@@ -151,8 +152,8 @@ func TestCPUPlacement(t *testing.T) {
 		flags   []string
 		confine bool
 	}{
-		{"on", []string{"--cpu-placement"}, true},
-		{"default (off)", nil, false},
+		{"default (on)", nil, true},
+		{"off", []string{"--cpu-placement=false"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -163,7 +164,7 @@ func TestCPUPlacement(t *testing.T) {
 				t.Errorf("cpu_confinements=%d cpu_releases=%d; want at least one confinement, each released but perhaps the last", conf, rel)
 			}
 			if !tc.confine && conf+rel != 0 {
-				t.Errorf("cpu_confinements=%d cpu_releases=%d without --cpu-placement; want none", conf, rel)
+				t.Errorf("cpu_confinements=%d cpu_releases=%d with --cpu-placement=false; want none", conf, rel)
 			}
 		})
 	}
