@@ -58,6 +58,7 @@ func runDo(args []string) int {
 	listingsAhead := fs.Bool("listings-ahead", true, "have a listing of a directory by path bring the listings of its subdirectories, so that find, du and ls -R list each without waiting (docs/ARCHITECTURE.md); false: each listing waits for the server")
 	completeNames := fs.Bool("complete-names", true, "ask a lease on the complete names of each directory the sandbox makes, and answer an unlink of a name not made there since with ENOENT at once (docs/ARCHITECTURE.md)")
 	channels := fs.Bool("channels", true, "with the framed wire on a Unix socket (a server on this machine), make the threads' synchronous calls over shared-memory call channels (gVisor's flipcall) instead of the socket")
+	mappedFDs := fs.Bool("mapped-fds", true, "with the framed wire on a Unix socket (a server on this machine), read the pages of mapped files (programs, libraries, mmap'd files) through a read-only host fd the server lends, instead of a PageRead per 4 MiB (docs/ARCHITECTURE.md)")
 	postBatch := fs.Bool("post-batch", true, "send posted calls (write behind, pipelined close, chmod...) in batches with the next message, and take their replies in batches; false sends each at once and has each answered alone")
 	postDelay := fs.Duration("post-delay", transport.DefaultPostDelay, "how long a posted call may wait for others to be sent with them in one frame, at most 1s: a change posted by the sandbox may reach another sandbox or the host that much later")
 	replyLinger := fs.Duration("posted-reply-linger", transport.DefaultReplyLinger, "how long the server may hold the replies of posted calls nothing waits for (a write behind, a pipelined close, chmod...) for its next message instead of sending them alone, at most 100ms; 0 sends them with their batch's end (a posted call stays in flight, kept for a recovery, that much longer)")
@@ -317,6 +318,7 @@ func runDo(args []string) int {
 		DeadAfter:         *deadAfter,
 		Wire:              wireKind,
 		Channels:          *channels,
+		NoMappedFDs:       !*mappedFDs,
 		NoPostBatch:       !*postBatch,
 		PostDelay:         *postDelay,
 		ReplyLinger:       lingerOption(*replyLinger),

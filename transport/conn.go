@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
@@ -103,6 +104,12 @@ type Options struct {
 	// whose call was already failed (the connection died) is dropped
 	// without OnReply: its caller re-sends the call.
 	OnReply func(*pb.Reply)
+	// OnHostFD, when set, takes the host fd that rode with the reply of
+	// call seq (Reply.host_fd: a mapped file's, lent by a server on this
+	// machine) before the reply reaches its caller, who then claims it
+	// there; it owns fd. A reply nobody waits for, or one without
+	// OnHostFD, has its fd closed here.
+	OnHostFD func(seq uint64, fd int)
 	// OnFarewell is called when the server acknowledges Goodbye.
 	OnFarewell func()
 	// OnFrames, when set, is called for each batch of Ethernet frames the
@@ -911,7 +918,11 @@ func (c *StreamConn) dispatch(m *pb.ServerMessage) {
 	switch m := m.Msg.(type) {
 	case *pb.ServerMessage_Reply:
 		if m.Reply != nil {
-			postedReply = c.dispatchReply(m.Reply)
+			fd := -1
+			if m.Reply.HostFd {
+				fd = c.takeReplyFD()
+			}
+			postedReply = c.dispatchReplyFD(m.Reply, fd)
 		}
 	case *pb.ServerMessage_Push:
 		if c.opts.OnPush != nil {
@@ -984,12 +995,23 @@ func (c *StreamConn) beatAnswered(hb *pb.Heartbeat) {
 // dispatchReply hands r to its caller (OnReply first) and reports
 // whether it was the reply of a call queued by Post. Precondition: the
 // caller holds the read token.
-func (c *StreamConn) dispatchReply(r *pb.Reply) bool {
+func (c *StreamConn) dispatchReply(r *pb.Reply) bool { return c.dispatchReplyFD(r, -1) }
+
+// dispatchReplyFD is dispatchReply of a reply fd rode with (-1: none),
+// which OnHostFD takes if the reply has a caller waiting.
+func (c *StreamConn) dispatchReplyFD(r *pb.Reply, fd int) bool {
 	c.mu.Lock()
 	ch := c.pending[r.Seq]
 	delete(c.pending, r.Seq)
 	c.repliedWaited = ch != noReceiver
 	c.mu.Unlock()
+	if fd >= 0 {
+		if ch != nil && ch != noReceiver && c.opts.OnHostFD != nil {
+			c.opts.OnHostFD(r.Seq, fd)
+		} else {
+			unix.Close(fd)
+		}
+	}
 	if ch != nil {
 		if c.opts.OnReply != nil {
 			c.opts.OnReply(r)
@@ -999,6 +1021,16 @@ func (c *StreamConn) dispatchReply(r *pb.Reply) bool {
 		}
 	}
 	return ch == noReceiver
+}
+
+// takeReplyFD takes the fd that came with the frame of a reply that says
+// one rode with it (Reply.host_fd), or -1 if none did (a wire that
+// carries none). Precondition: the caller holds the read token.
+func (c *StreamConn) takeReplyFD() int {
+	if fw, ok := c.w.(*framedWire); ok && fw.fds != nil {
+		return fw.fds.take()
+	}
+	return -1
 }
 
 func (c *StreamConn) heartbeatLoop() {

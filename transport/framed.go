@@ -441,6 +441,30 @@ func (s *framedServerStream) Recv() (*pb.ClientMessage, error) {
 
 func (s *framedServerStream) Send(m *pb.ServerMessage) error { return s.sendStamped(m, nil) }
 
+// FDSender is a Session stream that can pass host fds with a message:
+// the framed wire on a Unix socket (type-assert a Sentry_SessionServer to
+// it; CanSendFDs says whether this one can). The server lends a mapped
+// file's host fd to its client so (PageRead.want_fd).
+type FDSender interface {
+	CanSendFDs() bool
+	// SendFDs sends m with fds riding with its frame (SCM_RIGHTS); the
+	// caller keeps its fds.
+	SendFDs(m *pb.ServerMessage, fds []int) error
+}
+
+var _ FDSender = (*framedServerStream)(nil)
+
+// CanSendFDs implements FDSender.CanSendFDs.
+func (s *framedServerStream) CanSendFDs() bool { return s.uc != nil }
+
+// SendFDs implements FDSender.SendFDs.
+func (s *framedServerStream) SendFDs(m *pb.ServerMessage, fds []int) error {
+	if s.uc == nil {
+		return errors.New("framed stream: host fds need a Unix socket")
+	}
+	return s.sendStamped(m, fds)
+}
+
 func (s *framedServerStream) SendMsg(m any) error {
 	sm, ok := m.(*pb.ServerMessage)
 	if !ok {

@@ -3975,10 +3975,16 @@ func (x *CapSets) GetSecurebits() uint32 {
 // PageRead fetches bytes of a file the client maps (an exec segment or a
 // private file mmap). Pages are cached on the client.
 type PageRead struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FileId        uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
-	Offset        uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
-	Length        uint32                 `protobuf:"varint,3,opt,name=length,proto3" json:"length,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	FileId uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	Offset uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length uint32                 `protobuf:"varint,3,opt,name=length,proto3" json:"length,omitempty"`
+	// want_fd asks for a host fd of the file instead of its bytes, which a
+	// server lends (Reply.host_fd) only on a Unix socket stream, to an
+	// operator peer, for a file its gofer donated a read-only fd of: the
+	// client then reads the file's pages itself with pread (mapped fds,
+	// docs/ARCHITECTURE.md). Otherwise the reply carries the bytes.
+	WantFd        bool `protobuf:"varint,474,opt,name=want_fd,json=wantFd,proto3" json:"want_fd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4032,6 +4038,13 @@ func (x *PageRead) GetLength() uint32 {
 		return x.Length
 	}
 	return 0
+}
+
+func (x *PageRead) GetWantFd() bool {
+	if x != nil {
+		return x.WantFd
+	}
+	return false
 }
 
 // PageWrite writes back pages of a shared file mapping the client dirtied:
@@ -4229,6 +4242,10 @@ type Reply struct {
 	// (glibc's fstat of the locale directory it opened, gcc's of each
 	// header).
 	OpenedStat []byte `protobuf:"bytes,540,opt,name=opened_stat,json=openedStat,proto3" json:"opened_stat,omitempty"`
+	// host_fd, in the reply of a PageRead with want_fd, says that one host
+	// fd of the file (read-only, a regular file) rides with the reply's
+	// frame (SCM_RIGHTS) and that the reply carries no bytes.
+	HostFd bool `protobuf:"varint,475,opt,name=host_fd,json=hostFd,proto3" json:"host_fd,omitempty"`
 	// dir_listing, in the reply of a call with dir_listing_wanted that
 	// carries path_lease, is the lease of the listing of the directory the
 	// call's last name was looked up in: its ids on the walk to that
@@ -4503,6 +4520,13 @@ func (x *Reply) GetOpenedStat() []byte {
 		return x.OpenedStat
 	}
 	return nil
+}
+
+func (x *Reply) GetHostFd() bool {
+	if x != nil {
+		return x.HostFd
+	}
+	return false
 }
 
 func (x *Reply) GetDirListing() *PathLease {
@@ -11608,18 +11632,19 @@ const file_sentry_proto_rawDesc = "" +
 	"\aambient\x18\x05 \x01(\x04R\aambient\x12\x1e\n" +
 	"\n" +
 	"securebits\x18\x06 \x01(\rR\n" +
-	"securebits\"S\n" +
+	"securebits\"m\n" +
 	"\bPageRead\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x16\n" +
-	"\x06length\x18\x03 \x01(\rR\x06length\"P\n" +
+	"\x06length\x18\x03 \x01(\rR\x06length\x12\x18\n" +
+	"\awant_fd\x18\xda\x03 \x01(\bR\x06wantFd\"P\n" +
 	"\tPageWrite\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"A\n" +
 	"\vFileRelease\x12\x19\n" +
 	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\x12\x17\n" +
-	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\xb0\x0f\n" +
+	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\xca\x0f\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -11647,7 +11672,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\vparent_stat\x18\xae\x03 \x01(\fR\n" +
 	"parentStat\x12 \n" +
 	"\vopened_stat\x18\x9c\x04 \x01(\fR\n" +
-	"openedStat\x12E\n" +
+	"openedStat\x12\x18\n" +
+	"\ahost_fd\x18\xdb\x03 \x01(\bR\x06hostFd\x12E\n" +
 	"\vdir_listing\x18\xb5\x04 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\n" +
 	"dirListing\x12-\n" +
 	"\x12dir_listing_prefix\x18\xb6\x04 \x01(\rR\x10dirListingPrefix\x12 \n" +

@@ -101,6 +101,9 @@ type Config struct {
 	// (shared memory, transport/hop.go) where the wire allows: the
 	// framed wire on a Unix socket.
 	Channels bool
+	// NoMappedFDs reads every page of a mapped file with PageReads, never
+	// through a host fd a server on this machine lends (mappedfd.go).
+	NoMappedFDs bool
 	// NoPostBatch sends every posted call at once and asks for each
 	// reply alone (transport.Options.NoPostBatch).
 	NoPostBatch bool
@@ -766,7 +769,7 @@ func (c *client) shutdown() {
 		"channel_batches", chanBatches, "socket_sent", socketSent, "posted_late", postedLate,
 		"socket_received", recv.Messages, "received_posted_only", recv.PostedOnly, "posted_replies_received", recv.PostedReplies, "heartbeats_received", recv.Heartbeats, "pushes_received", recv.Pushes,
 		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "leases_ahead", c.rcache.aheadCounts(), "mmaps_reused", c.mmapsReused.Load(), "mmaps_replanned", c.mmapsReplanned.Load(), "mmaps_forwarded", c.mmapsForwarded.Load(), "mapped_refreshes", c.files.refreshes.Load(),
-		"page_reads", c.files.pageReads.Load(), "page_read_bytes", c.files.pageReadBytes.Load(), "pages_ahead", c.files.pagesAhead.Load(), "pages_ahead_bytes", c.files.pagesAheadBytes.Load(), "file_releases", c.files.releases.Load(), "file_releases_posted", c.files.releasesPosted.Load(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
+		"page_reads", c.files.pageReads.Load(), "page_read_bytes", c.files.pageReadBytes.Load(), "mapped_fds", c.files.hostFDs.Load(), "mapped_fd_reads", c.files.hostReads.Load(), "mapped_fd_read_bytes", c.files.hostReadBytes.Load(), "pages_ahead", c.files.pagesAhead.Load(), "pages_ahead_bytes", c.files.pagesAheadBytes.Load(), "file_releases", c.files.releases.Load(), "file_releases_posted", c.files.releasesPosted.Load(), "path_cache_hits", c.pcache.hitCount(), "path_answers_kept", c.pcache.keptCount(),
 		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(), "posted_unlinks", c.opens.removed.Load(), "posted_mkdirs", c.opens.mkdirs.Load(),
 		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(), "merged_writes", c.conn.mergedWrites.Load(),
 		"ahead_answered", ahead.answered, "ahead_asks", ahead.asks, "ahead_waits", ahead.waits, "ahead_missed", ahead.missed,

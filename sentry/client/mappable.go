@@ -99,6 +99,19 @@ type fileCache struct {
 	// rpc sends PageRead and PageWrite calls (the session; tests replace
 	// it). Immutable.
 	rpc func(*pb.Call) (*pb.Reply, error)
+	// mappedFDs says the first PageRead of a file asks for its host fd
+	// (mappedfd.go); takeHostFD claims the fd that came with a reply and
+	// postedChangesInFlight says whether a posted call that may change a
+	// file's bytes awaits its reply (the session's; set with mappedFDs).
+	// Immutable.
+	mappedFDs             bool
+	takeHostFD            func(seq uint64) int
+	postedChangesInFlight func() bool
+	// heldFDs counts the host fds the files hold now, hostFDs those
+	// lent in all; hostReads and hostReadBytes count the reads of them
+	// and their bytes (logged at the client's end).
+	heldFDs                           atomic.Int32
+	hostFDs, hostReads, hostReadBytes atomic.Uint64
 	// post posts a FileRelease (the session's Post; tests replace it):
 	// false if it cannot (a recovery runs, too much is in flight), and
 	// the release is then waited for. Nil: never. Immutable.
@@ -107,12 +120,15 @@ type fileCache struct {
 
 func newFileCache(c *client) *fileCache {
 	return &fileCache{
-		c:          c,
-		files:      make(map[uint64]*serverFile),
-		dirtyFiles: make(map[*serverFile]struct{}),
-		kick:       make(chan struct{}, 1),
-		rpc:        func(call *pb.Call) (*pb.Reply, error) { return c.conn.Call(c.ctx, call) },
-		post:       func(call *pb.Call) bool { return c.conn.Post(call, nil) },
+		c:                     c,
+		files:                 make(map[uint64]*serverFile),
+		dirtyFiles:            make(map[*serverFile]struct{}),
+		kick:                  make(chan struct{}, 1),
+		rpc:                   func(call *pb.Call) (*pb.Reply, error) { return c.conn.Call(c.ctx, call) },
+		post:                  func(call *pb.Call) bool { return c.conn.Post(call, nil) },
+		mappedFDs:             !c.cfg.NoMappedFDs,
+		takeHostFD:            func(seq uint64) int { return c.conn.takeHostFD(seq) },
+		postedChangesInFlight: func() bool { return c.conn.postedChangesInFlight() },
 	}
 }
 
@@ -163,7 +179,7 @@ func (fc *fileCache) get(ctx context.Context, id, size, gen uint64, name string,
 			f.releasePages()
 		}
 	}
-	f := &serverFile{fc: fc, id: id, size: size, gen: gen, name: name, refs: 1, plans: 1}
+	f := &serverFile{fc: fc, id: id, size: size, gen: gen, name: name, refs: 1, plans: 1, hostFD: -1}
 	fc.files[id] = f
 	fc.mu.Unlock()
 	if len(data) > 0 {
@@ -516,6 +532,11 @@ type serverFile struct {
 	writingBack int
 	// warned is set once a failed write-back was logged. Protected by mu.
 	warned bool
+	// hostFD is the file's host fd the server lent (mappedfd.go), or -1;
+	// askedFD says a PageRead asked for it already (once per file).
+	// Protected by mu.
+	hostFD  int
+	askedFD bool
 	// code says the file was mapped executable (an exec image, a
 	// PROT_EXEC mmap): its faults fetch codeWindow windows. Set by
 	// markCode, never cleared. Protected by mu.
@@ -560,6 +581,7 @@ func (f *serverFile) releasePages() {
 	f.capacity = 0
 	f.filled = nil
 	f.nfilled = 0
+	f.dropHostFDLocked()
 	n := f.dirty.count()
 	f.dirty = pageBits{}
 	f.fc.noteClean(f, n)
@@ -908,13 +930,30 @@ func callTid(ctx context.Context) int32 {
 //
 // Preconditions: f.mu is locked.
 func (f *serverFile) readLocked(ctx context.Context, off, length uint64) (uint64, error) {
+	if f.hostFD >= 0 && !f.fc.postedChangesInFlight() {
+		n, err := f.readHostLocked(off, length)
+		if err == nil {
+			return n, nil
+		}
+		f.fc.c.log.Warn("reading a mapped file through its host fd failed; its pages are read from the server from now on", "file", f.name, "id", f.id, "err", err)
+		f.dropHostFDLocked()
+	}
+	wantFD := f.wantHostFDLocked()
+	f.askedFD = f.askedFD || wantFD
 	f.fc.pageReads.Add(1)
 	f.fc.pageReadBytes.Add(length)
 	reply, err := f.fc.rpc(&pb.Call{Tid: callTid(ctx), Op: &pb.Call_PageRead{PageRead: &pb.PageRead{
-		FileId: f.id, Offset: off, Length: uint32(length),
+		FileId: f.id, Offset: off, Length: uint32(length), WantFd: wantFD,
 	}}})
 	if err != nil {
 		return 0, &memmap.BusError{Err: err}
+	}
+	if reply.HostFd {
+		// The file's fd came instead of its bytes (mappedfd.go).
+		if fd := f.fc.takeHostFD(reply.Seq); fd >= 0 && f.adoptHostFDLocked(fd) {
+			return f.readLocked(ctx, off, length)
+		}
+		return f.readLocked(ctx, off, length) // asked already: the bytes come
 	}
 	if reply.Errno != 0 {
 		return 0, &memmap.BusError{Err: unix.Errno(reply.Errno)}

@@ -178,6 +178,15 @@ type remoteSession struct {
 	// maxPostedBytes, so the caller waits and a fast writer cannot run
 	// ahead of the server without bound. Protected by imu.
 	postedOut, postedBytes int
+	// postedChanges counts the posted calls without a reply that may
+	// change a file's bytes (changesFileBytes): a mapped file's fault
+	// reads its host fd only while there is none (mappedfd.go).
+	// Protected by imu.
+	postedChanges int
+	// hostFDs are the host fds that came with replies (Reply.host_fd),
+	// by call seq, until their callers claim them (mappedfd.go).
+	// Protected by imu.
+	hostFDs map[uint64]int
 }
 
 // Bounds of what Post keeps in flight.
@@ -223,6 +232,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 	s.opts = transport.Options{
 		OnPush:            c.onPush,
 		OnReply:           s.onReply,
+		OnHostFD:          s.onHostFD,
 		OnFarewell:        func() { c.farewellOnce.Do(func() { close(c.farewell) }) },
 		OnFrames:          c.onFrames,
 		OnLeaseRenewed:    onRenewed,
@@ -369,6 +379,9 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	if p != nil && p.posted {
 		s.postedOut--
 		s.postedBytes -= inputBytes(p.call)
+		if changesFileBytes(p.call) {
+			s.postedChanges--
+		}
 	}
 	s.imu.Unlock()
 	var call *pb.Call
@@ -723,6 +736,9 @@ func (s *remoteSession) post(p *pending, done func(*pb.Reply), takeBack bool) bo
 	s.inflight[c.Seq] = p
 	s.postedOut++
 	s.postedBytes += size
+	if changesFileBytes(c) {
+		s.postedChanges++
+	}
 	s.imu.Unlock()
 	// A failed send leaves the call in flight: the recovery the dead
 	// connection starts (monitor) re-sends it. The call may wait for
@@ -810,6 +826,9 @@ func (s *remoteSession) Unpost(cs ...*pb.Call) bool {
 		delete(s.inflight, c.Seq)
 		s.postedOut--
 		s.postedBytes -= inputBytes(c)
+		if changesFileBytes(c) {
+			s.postedChanges--
+		}
 	}
 	s.imu.Unlock()
 	s.postedCalls.Add(-uint64(len(cs)))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/durable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
@@ -160,7 +161,7 @@ func (c *client) callsOfLocked(t *kernel.Thread) *threadCalls {
 // openClient makes a client: its stream, then its kernel wired to it, and
 // starts the kernel.
 func openClient(s *Server, hello *sentrypb.Hello, g grant) (*client, error) {
-	st := &clientStream{ownRevokes: hello.GetOwnRevokes()}
+	st := &clientStream{ownRevokes: hello.GetOwnRevokes(), mayLend: g.operator}
 	k, err := newClientState(s, hello, g, st, st.kickLeaseRevokes)
 	if err != nil {
 		return nil, err
@@ -414,7 +415,7 @@ func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
 		k.Mu.Unlock()
 		go func() {
 			defer k.Workers.Done()
-			c.stream.reply(c.execAux(call))
+			c.replyAux(call)
 		}()
 		return
 	}
@@ -508,7 +509,7 @@ func (c *client) auxWorker() {
 		c.auxQ[0] = nil
 		c.auxQ = c.auxQ[1:]
 		k.Mu.Unlock()
-		c.stream.reply(c.execAux(call))
+		c.replyAux(call)
 	}
 }
 
@@ -685,7 +686,10 @@ func (c *client) recoverCall(seq uint64, r **sentrypb.Reply) {
 }
 
 // execAux runs a call that is not a thread's system call.
-func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
+//
+// A PageRead may lend the file's host fd (mappedfd.go): lent is then set,
+// with a reference, and must go with r (replyAux).
+func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply, lent *donated.FD) {
 	defer c.recoverCall(call.Seq, &r)
 	k := c.k
 	r = &sentrypb.Reply{Seq: call.Seq}
@@ -696,7 +700,7 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 	case *sentrypb.Call_Spawn:
 		err = k.Spawn(call.Seq, op.Spawn, r)
 	case *sentrypb.Call_PageRead:
-		err = k.PageRead(op.PageRead, r)
+		lent, err = k.PageRead(op.PageRead, r, c.stream.mayLendNow())
 	case *sentrypb.Call_PageWrite:
 		err = k.PageWrite(call.Seq, op.PageWrite, r)
 	case *sentrypb.Call_Restore:
@@ -720,7 +724,7 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply) {
 			r.FailedPath, r.FailedCwd = pe.Path, pe.Cwd
 		}
 	}
-	return r
+	return r, lent
 }
 
 // execThreadCall runs one call of thread t; run is the run of posted

@@ -75,7 +75,7 @@ func FuzzRestore(f *testing.F) {
 			}
 			call.Op = &sentrypb.Call_Restore{Restore: rs}
 		}
-		r := c.execAux(call)
+		r, _ := c.execAux(call)
 		if r.GetSeq() != 10 || r.GetErrno() < 0 || r.GetErrno() > syserr.MaxErrno {
 			t.Fatalf("reply %v", r)
 		}

@@ -61,7 +61,7 @@ func startedOverGoferConnCfg(t testing.TB, root string, gc *goferclient.GoferCon
 		t.Fatal(err)
 	}
 	sock, g := serveSentry(t, srv)
-	e := &env{t: t, root: root, srv: srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
+	e := &env{t: t, root: root, srv: srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024), sock: sock}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{

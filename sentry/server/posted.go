@@ -387,7 +387,13 @@ func (st *clientStream) sendRawLocked(m *sentrypb.ServerMessage) error {
 		}
 	}
 	st.heldGoneLocked()
-	return st.send(st.postedHeld.Attach(m))
+	msg := st.postedHeld.Attach(m)
+	if fds := st.fdsNext; fds != nil && m.GetReply().GetHostFd() {
+		// The fd a PageRead lent rides with its reply (mappedfd.go).
+		st.fdsNext = nil
+		return st.sendFDs(msg, fds)
+	}
+	return st.send(msg)
 }
 
 // sendHeldLocked sends the held posted replies in a message of their

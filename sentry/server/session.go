@@ -13,6 +13,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/postbatch"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // session is one Session stream. It only carries messages: the client
@@ -61,6 +62,17 @@ type clientStream struct {
 	// send delivers a message to the client's stream, or is nil while no
 	// stream is attached. Protected by sendMu.
 	send func(*sentrypb.ServerMessage) error
+	// sendFDs is send with host fds riding along (SCM_RIGHTS), or nil
+	// while no stream is attached or the stream cannot carry fds (only
+	// the framed wire on a Unix socket can). Protected by sendMu.
+	sendFDs func(*sentrypb.ServerMessage, []int) error
+	// fdsNext are the host fds the next reply claiming one
+	// (Reply.host_fd) carries; set by replyWithFD for its send. Protected
+	// by sendMu.
+	fdsNext []int
+	// mayLend says the client's peer may be lent host fds (an operator:
+	// mappedfd.go). Immutable after openClient.
+	mayLend bool
 	// hopRoutes maps the seq of a call that came over a call channel to
 	// where its reply goes (hop.go). Protected by sendMu.
 	hopRoutes map[uint64]*hopRoute
@@ -139,10 +151,24 @@ func (s *session) send(m *sentrypb.ServerMessage) error {
 	return s.stream.Send(m)
 }
 
+// fdSender returns send with host fds riding along, or nil if the
+// session's stream cannot carry them.
+func (s *session) fdSender() func(*sentrypb.ServerMessage, []int) error {
+	fs, ok := s.stream.(transport.FDSender)
+	if !ok || !fs.CanSendFDs() {
+		return nil
+	}
+	return func(m *sentrypb.ServerMessage, fds []int) error {
+		s.sendMu.Lock()
+		defer s.sendMu.Unlock()
+		return fs.SendFDs(m, fds)
+	}
+}
+
 // serve runs the session's receive loop until the stream ends or the
 // client says Goodbye. Either way the client's state is freed.
 func (c *client) serve(sess *session) error {
-	c.stream.setSender(sess.send)
+	c.stream.attach(sess.send, sess.fdSender())
 	if err := c.stream.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Welcome{Welcome: &sentrypb.Welcome{ServerId: c.s.id, ProtocolVersion: sentrypb.ProtocolVersion, Features: sentrypb.ServerFeatures}}}); err != nil {
 		c.destroy()
 		return err
@@ -283,9 +309,19 @@ func (c *client) admitCall(sess *session, call *sentrypb.Call) bool {
 
 // setSender attaches the client to a stream (nil detaches it: messages
 // are then dropped).
-func (st *clientStream) setSender(f func(*sentrypb.ServerMessage) error) {
+func (st *clientStream) setSender(f func(*sentrypb.ServerMessage) error) { st.attach(f, nil) }
+
+// attach is setSender of a stream that can also send with host fds (fds,
+// nil if it cannot).
+func (st *clientStream) attach(f func(*sentrypb.ServerMessage) error, fds func(*sentrypb.ServerMessage, []int) error) {
 	st.sendMu.Lock()
-	st.send = nil
+	st.send, st.sendFDs = nil, nil
+	if f != nil && fds != nil {
+		st.sendFDs = func(m *sentrypb.ServerMessage, fd []int) error {
+			st.sent.Add(1)
+			return fds(m, fd)
+		}
+	}
 	if f != nil {
 		st.send = func(m *sentrypb.ServerMessage) error {
 			st.sent.Add(1)

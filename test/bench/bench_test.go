@@ -120,6 +120,9 @@ func modes(b *testing.B, dir string) []mode {
 		// sandbox-unix without the client's CPU placement
 		// (docs/BENCHMARKS.md, "cpuplace").
 		{name: "sandbox-unix-fixed", argv: do(s.Target, "--cpu-placement=false")},
+		// sandbox-unix with every mapped file's pages read by PageRead,
+		// none through a lent host fd (docs/BENCHMARKS.md, "mappedfd").
+		{name: "sandbox-unix-pageread", argv: do(s.Target, "--mapped-fds=false")},
 		{name: "sandbox-unix-ptrace", argv: do(s.Target, "--platform", "ptrace")},
 		{name: "sandbox-tcp", argv: do(tcp, "--insecure")},
 	}

@@ -68,6 +68,10 @@ func Hold(f *File, exactStat bool) *FD {
 	return h
 }
 
+// HostFD is the host fd, valid while the caller holds a reference (to
+// send it: SCM_RIGHTS gives the peer its own).
+func (h *FD) HostFD() int { return h.fd }
+
 // Readable and Writable say what the fd was opened for.
 func (h *FD) Readable() bool { return h.read }
 func (h *FD) Writable() bool { return h.write }
@@ -217,6 +221,19 @@ type NotNeeded struct{ grpc.EmptyCallOption }
 // only the gofer adds (set-id bits, a silly-renamed file's link count),
 // so an attribute cache must neither answer nor keep it.
 type SizeOnly struct{ grpc.EmptyCallOption }
+
+// Lend is a grpc.CallOption of a Stat through which the caller borrows
+// the handle's donated fd if it is read-only: FD gets it with a
+// reference the caller puts and the Stat is answered as a SizeOnly one;
+// otherwise (no donated fd, or one open for writing too) FD stays nil and
+// the Stat fails with EBADF. The gofer is not called either way. The server lends such an fd to a client on this
+// machine, which reads a mapped file's pages through it (PageRead.want_fd):
+// read-only, because the client must not change the file but through
+// the server.
+type Lend struct {
+	grpc.EmptyCallOption
+	FD *FD
+}
 
 // SlotOf returns the Slot among opts, or nil.
 func SlotOf(opts []grpc.CallOption) *Slot {

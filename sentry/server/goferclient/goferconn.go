@@ -326,6 +326,11 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	// A call served through a donated fd goes to no gofer: the options
 	// of a gofer call are built only past it (one allocation less for
 	// every local read and write).
+	if sr, ok := req.(*goferpb.StatRequest); ok {
+		if l, ok := optOf[*donated.Lend](opts); ok {
+			return g.lendReadOnly(sr, rep, l)
+		}
+	}
 	if g.serveLocally(req, rep, donated.Has[donated.ViaGofer](opts), donated.Has[donated.SizeOnly](opts), donated.WriteOptsOf(opts)) {
 		return nil
 	}

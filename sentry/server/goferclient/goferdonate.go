@@ -1,6 +1,7 @@
 package goferclient
 
 import (
+	"fmt"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
@@ -176,6 +177,34 @@ func (g *GoferConn) donatedFD(vid uint64, write bool) *donated.FD {
 		h.Ref()
 	}
 	return h
+}
+
+// lendReadOnly answers a Stat carrying donated.Lend: it sets l.FD to the
+// handle's donated fd, with a reference, if it has one open for reading
+// alone, and answers the Stat with the fd's statx (as a SizeOnly one);
+// else the Stat fails with EBADF. No gofer call either way.
+func (g *GoferConn) lendReadOnly(req *goferpb.StatRequest, rep proto.Message, l *donated.Lend) error {
+	sr, ok := rep.(*goferpb.StatReply)
+	if !ok {
+		return fmt.Errorf("lend: reply %T", rep)
+	}
+	h := g.donatedFD(req.GetHandle(), false)
+	if h != nil && h.Writable() {
+		h.Put()
+		h = nil
+	}
+	if h == nil {
+		proto.Reset(sr)
+		sr.Errno = int32(unix.EBADF)
+		return nil
+	}
+	h.Size(sr)
+	if sr.Errno != 0 {
+		h.Put()
+		return nil
+	}
+	l.FD = h
+	return nil
 }
 
 // serveLocally answers req through a donated fd of its handle, if it is

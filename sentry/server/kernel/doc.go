@@ -115,7 +115,8 @@
 // (a signalfd's claim on a signal), replay, pipe and fdesc
 // (the objects an effect names), attrrun (a run's merged changes),
 // socket and fsimpl/unixsock (a
-// client's name space, stack and bound sockets), sentry/statekey, and for
+// client's name space, stack and bound sockets), donated (a mapped
+// file's fd PageRead lends), sentry/statekey, and for
 // Kernel's fields the objects it holds (fsimpl/synth, fsimpl/inotify,
 // goferclient, readlease, handlebind, mapped, memacct, filelock, sysvipc,
 // lease, durable, wberr, pty, wake, the gofer client, hclog), and

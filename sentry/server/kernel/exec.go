@@ -15,6 +15,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
@@ -72,32 +73,43 @@ func (k *Kernel) MappedChanges(st *goferpb.Stat, off, n uint64, except uint64) [
 // maxPageRead bounds one PageRead.
 const maxPageRead = 4 << 20
 
-func (k *Kernel) PageRead(pr *sentrypb.PageRead, r *sentrypb.Reply) error {
+// PageRead answers a PageRead with the bytes asked for, or, if mayLend
+// (the caller's stream carries host fds to a peer allowed them) and
+// pr.want_fd, with the file's read-only donated host fd instead when its
+// handle has one (Reply.host_fd; the caller sends it with the reply and
+// puts the reference returned).
+func (k *Kernel) PageRead(pr *sentrypb.PageRead, r *sentrypb.Reply, mayLend bool) (*donated.FD, error) {
 	if pr == nil {
-		return unix.EINVAL
+		return nil, unix.EINVAL
 	}
 	f, err := k.Maps.Get(pr.FileId)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.DecRef()
 	h, ok := vfs.HandleOfFile(f)
 	if !ok {
-		return unix.EBADF
+		return nil, unix.EBADF
 	}
 	n := int(min(pr.Length, maxPageRead))
 	if pr.Offset > 1<<62 {
-		return unix.EINVAL
+		return nil, unix.EINVAL
+	}
+	if mayLend && pr.WantFd {
+		if fd := k.VFS.LendReadFD(h); fd != nil {
+			r.HostFd = true
+			return fd, nil
+		}
 	}
 	data, err := k.VFS.GoferRead(h, n, int64(pr.Offset))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if data == nil {
 		data = []byte{}
 	}
 	r.Action = &sentrypb.Reply_Data{Data: data}
-	return nil
+	return nil, nil
 }
 
 // MaxFirstPages bounds the file a plan of a new id carries whole

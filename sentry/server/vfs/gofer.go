@@ -51,6 +51,19 @@ func (v *VFS) GoferRead(h uint64, n int, off int64) ([]byte, error) {
 	return out, nil
 }
 
+// LendReadFD borrows h's donated host fd if it is open for reading alone
+// (donated.Lend): nil if there is none. The caller puts the reference.
+func (v *VFS) LendReadFD(h uint64) *donated.FD {
+	ctx, cancel := v.RPCCtx()
+	defer cancel()
+	l := &donated.Lend{}
+	if _, err := v.GoferStatCtx(goferclient.FreshAttrs(ctx), h, donated.SizeOnly{}, l); err != nil && l.FD != nil {
+		l.FD.Put()
+		return nil
+	}
+	return l.FD
+}
+
 func (v *VFS) GoferStat(h uint64) (*goferpb.Stat, error) {
 	ctx, cancel := v.RPCCtx()
 	defer cancel()

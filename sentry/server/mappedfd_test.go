@@ -1,0 +1,108 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// TestMappedFDLent: a PageRead asking for the mapped file's host fd
+// (want_fd) on the framed wire over a Unix socket, of a server whose
+// gofer donates fds, gets a read-only fd of busybox with its reply and
+// no bytes; without want_fd, on gRPC (which carries no fds), and with a
+// gofer that donates none, the bytes come as before.
+func TestMappedFDLent(t *testing.T) {
+	want, err := os.ReadFile(busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		donate bool
+		wire   transport.Wire
+		wantFD bool
+		lent   bool
+	}{
+		{"framed-want-fd", true, transport.WireFramed, true, true},
+		{"framed-bytes", true, transport.WireFramed, false, false},
+		{"grpc-want-fd", true, transport.WireGRPC, true, false},
+		{"undonated-want-fd", false, transport.WireFramed, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _, _, _ := donatingEnv(t, tc.donate)
+			var mu sync.Mutex
+			fds := map[uint64]int{}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			conn, err := transport.Dial(ctx, "unix:"+e.sock, transport.Options{
+				Hello:             &sentrypb.Hello{ClientId: t.Name() + "-fd"},
+				HeartbeatInterval: time.Second,
+				Wire:              tc.wire,
+				OnHostFD: func(seq uint64, fd int) {
+					mu.Lock()
+					fds[seq] = fd
+					mu.Unlock()
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			call := func(c *sentrypb.Call) *sentrypb.Reply {
+				t.Helper()
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				r, err := conn.Call(ctx, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			r := call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Umask: 022}}})
+			if r.Errno != 0 || r.GetExec() == nil {
+				t.Fatalf("Start: errno %v, plan %v", unix.Errno(r.Errno), r.GetExec())
+			}
+			id := r.GetExec().Image.FileId
+			pr := call(&sentrypb.Call{Op: &sentrypb.Call_PageRead{PageRead: &sentrypb.PageRead{FileId: id, Offset: 4096, Length: 8192, WantFd: tc.wantFD}}})
+			if pr.Errno != 0 {
+				t.Fatalf("PageRead: errno %v", unix.Errno(pr.Errno))
+			}
+			mu.Lock()
+			fd, got := fds[pr.Seq]
+			mu.Unlock()
+			if pr.HostFd != tc.lent || got != tc.lent {
+				t.Fatalf("PageRead: host_fd %v, an fd came %v; want %v", pr.HostFd, got, tc.lent)
+			}
+			if !tc.lent {
+				if !bytes.Equal(pr.GetData(), want[4096:4096+8192]) {
+					t.Errorf("PageRead: %d bytes, not busybox's at 4096", len(pr.GetData()))
+				}
+				return
+			}
+			defer unix.Close(fd)
+			if len(pr.GetData()) != 0 {
+				t.Errorf("a reply lending an fd carries %d bytes too", len(pr.GetData()))
+			}
+			fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+			if err != nil || fl&unix.O_ACCMODE != unix.O_RDONLY {
+				t.Errorf("lent fd flags %#x (%v), want O_RDONLY", fl, err)
+			}
+			b := make([]byte, len(want)+1)
+			n, err := unix.Pread(fd, b, 0)
+			if err != nil || !bytes.Equal(b[:n], want) {
+				t.Errorf("pread of the lent fd: %d bytes (%v), want busybox's %d", n, err, len(want))
+			}
+			if _, err := unix.Pwrite(fd, []byte{0}, 0); err != unix.EBADF {
+				t.Errorf("pwrite of the lent fd: %v, want EBADF", err)
+			}
+		})
+	}
+}
