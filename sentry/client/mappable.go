@@ -101,12 +101,12 @@ type fileCache struct {
 	rpc func(*pb.Call) (*pb.Reply, error)
 	// mappedFDs says the first PageRead of a file asks for its host fd
 	// (mappedfd.go); takeHostFD claims the fd that came with a reply and
-	// postedChangesInFlight says whether a posted call that may change a
-	// file's bytes awaits its reply (the session's; set with mappedFDs).
-	// Immutable.
-	mappedFDs             bool
-	takeHostFD            func(seq uint64) int
-	postedChangesInFlight func() bool
+	// postedChangeTo says whether a posted call that may change mapped
+	// file id's bytes awaits its reply (the client's; set with
+	// mappedFDs). Immutable.
+	mappedFDs      bool
+	takeHostFD     func(seq uint64) int
+	postedChangeTo func(id uint64) bool
 	// heldFDs counts the host fds the files hold now, hostFDs those
 	// lent in all; hostReads and hostReadBytes count the reads of them
 	// and their bytes (logged at the client's end).
@@ -120,15 +120,15 @@ type fileCache struct {
 
 func newFileCache(c *client) *fileCache {
 	return &fileCache{
-		c:                     c,
-		files:                 make(map[uint64]*serverFile),
-		dirtyFiles:            make(map[*serverFile]struct{}),
-		kick:                  make(chan struct{}, 1),
-		rpc:                   func(call *pb.Call) (*pb.Reply, error) { return c.conn.Call(c.ctx, call) },
-		post:                  func(call *pb.Call) bool { return c.conn.Post(call, nil) },
-		mappedFDs:             !c.cfg.NoMappedFDs,
-		takeHostFD:            func(seq uint64) int { return c.conn.takeHostFD(seq) },
-		postedChangesInFlight: func() bool { return c.conn.postedChangesInFlight() },
+		c:              c,
+		files:          make(map[uint64]*serverFile),
+		dirtyFiles:     make(map[*serverFile]struct{}),
+		kick:           make(chan struct{}, 1),
+		rpc:            func(call *pb.Call) (*pb.Reply, error) { return c.conn.Call(c.ctx, call) },
+		post:           func(call *pb.Call) bool { return c.conn.Post(call, nil) },
+		mappedFDs:      !c.cfg.NoMappedFDs,
+		takeHostFD:     func(seq uint64) int { return c.conn.takeHostFD(seq) },
+		postedChangeTo: c.postedChangeTo,
 	}
 }
 
@@ -930,7 +930,7 @@ func callTid(ctx context.Context) int32 {
 //
 // Preconditions: f.mu is locked.
 func (f *serverFile) readLocked(ctx context.Context, off, length uint64) (uint64, error) {
-	if f.hostFD >= 0 && !f.fc.postedChangesInFlight() {
+	if f.hostFD >= 0 && !f.fc.postedChangeTo(f.id) {
 		n, err := f.readHostLocked(off, length)
 		if err == nil {
 			return n, nil

@@ -23,8 +23,9 @@ import (
 // PageRead runs on the server after the client's posted calls sent
 // before it (a write behind the application saw return), and a read of
 // the fd does not wait for them; so while a posted call that may change
-// a file's bytes is in flight (remoteSession.postedChangesInFlight) a
-// fault sends a PageRead as before.
+// the file's bytes is in flight (client.postedChangeTo: a write to it, or
+// to a file the client cannot tell apart) a fault sends a PageRead as
+// before.
 //
 // The fd stays the file's (the serverFile's, whose pages are of its
 // inode) across recoveries, since it names the inode, not the server's
@@ -62,6 +63,38 @@ func (s *remoteSession) takeHostFD(seq uint64) int {
 	return fd
 }
 
+// postedChangeTo says whether a posted call that may change the bytes
+// of mapped file id awaits its reply. The read cache counts each posted
+// data change by the gofer handle of its file (readCache.postBegin); the
+// mapped file's is its "map/<id>" record's. Without either (no read
+// cache, a file mapped from a kept plan whose record went), any posted
+// call that may change a file's bytes counts.
+func (c *client) postedChangeTo(id uint64) bool {
+	if !c.conn.postedChangesInFlight() {
+		return false
+	}
+	h := c.pipe.mappedHandle(id)
+	if h == "" || c.rcache == nil {
+		return true
+	}
+	return c.rcache.dataPostedTo(h)
+}
+
+// mappedHandle is the gofer handle of mapped file id ("": not known).
+func (ps *pipelineState) mappedHandle(id uint64) string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.mapped[id].handle
+}
+
+// dataPostedTo says whether a posted data change to the file of gofer
+// handle h may await its reply.
+func (rc *readCache) dataPostedTo(h string) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.dataPostedToLocked(rc.aliasLocked(h), 0, 0)
+}
+
 // postedChangesInFlight says whether a posted call that may change a
 // file's bytes awaits its reply.
 func (s *remoteSession) postedChangesInFlight() bool {
@@ -71,27 +104,28 @@ func (s *remoteSession) postedChangesInFlight() bool {
 }
 
 // changesFileBytes says whether posted call c may change the bytes of a
-// file: every call but those known not to (a close, umask, the
-// attribute changes, an open that does not truncate, mkdir and unlink;
-// and the calls that are not system calls: a FileRelease, a kept plan's
-// mmap). A pipelined close follows most mmaps (ld.so's), and must not
-// send their faults to the server.
+// file: the writes the client posts (readCache's changesFile data
+// changes), and those that could if ever posted (a truncation, an
+// allocation, a splice, an open that truncates). Not a close, which
+// follows most mmaps (ld.so's) and must not send their faults to the
+// server, nor the other posted calls (umask, attributes, lseek, mkdir,
+// unlink, exit_group; a FileRelease, a kept plan's mmap).
 func changesFileBytes(c *pb.Call) bool {
 	sc := c.GetSyscall()
 	if sc == nil {
 		return false
 	}
 	switch uintptr(sc.Sysno) {
-	case unix.SYS_CLOSE, unix.SYS_UMASK, unix.SYS_CHMOD, unix.SYS_FCHMOD, unix.SYS_FCHMODAT,
-		unix.SYS_CHOWN, unix.SYS_FCHOWN, unix.SYS_LCHOWN, unix.SYS_FCHOWNAT, unix.SYS_UTIMENSAT,
-		unix.SYS_MKDIR, unix.SYS_MKDIRAT, unix.SYS_UNLINK, unix.SYS_UNLINKAT:
-		return false
-	case unix.SYS_OPEN:
-		return len(sc.Args) < 2 || sc.Args[1]&unix.O_TRUNC != 0
+	case unix.SYS_WRITE, unix.SYS_PWRITE64, unix.SYS_WRITEV, unix.SYS_PWRITEV, unix.SYS_PWRITEV2,
+		unix.SYS_SENDFILE, unix.SYS_COPY_FILE_RANGE, unix.SYS_SPLICE,
+		unix.SYS_FTRUNCATE, unix.SYS_TRUNCATE, unix.SYS_FALLOCATE:
+		return true
+	case unix.SYS_OPEN, unix.SYS_CREAT:
+		return sc.Sysno == unix.SYS_CREAT || len(sc.Args) < 2 || sc.Args[1]&unix.O_TRUNC != 0
 	case unix.SYS_OPENAT:
 		return len(sc.Args) < 3 || sc.Args[2]&unix.O_TRUNC != 0
 	}
-	return true
+	return false
 }
 
 // wantHostFDLocked says whether f's next PageRead asks for a host fd.
