@@ -3,7 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -102,6 +104,36 @@ func TestMappedFDLent(t *testing.T) {
 			}
 			if _, err := unix.Pwrite(fd, []byte{0}, 0); err != unix.EBADF {
 				t.Errorf("pwrite of the lent fd: %v, want EBADF", err)
+			}
+		})
+	}
+}
+
+// TestGoferReadLong: a read of several gofer Reads (an application's
+// 3 MiB read, a PageRead's 4 MiB) returns the file's bytes, assembled in
+// place from a donated fd (donated.ReadInto) or copied from the gofer's
+// replies, to the end of the file.
+func TestGoferReadLong(t *testing.T) {
+	for _, donate := range []bool{true, false} {
+		t.Run(fmt.Sprintf("donate=%v", donate), func(t *testing.T) {
+			e, _, _, _ := donatingEnv(t, donate)
+			data := make([]byte, 3<<20+12345)
+			for i := range data {
+				data[i] = byte(i*31 + i>>12)
+			}
+			if err := os.WriteFile(filepath.Join(e.root, "tmp/long"), data, 0644); err != nil {
+				t.Fatal(err)
+			}
+			m := e.mem
+			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/long"), unix.O_RDONLY, 0))
+			for _, tc := range []struct{ off, n int }{{0, 3 << 20}, {5000, 4 << 20}, {3 << 20, 1 << 20}} {
+				buf := m.zeros(tc.n)
+				got := e.ok(1, unix.SYS_PREAD64, fd, buf, uint64(tc.n), uint64(tc.off))
+				want := data[min(tc.off, len(data)):min(tc.off+tc.n, len(data))]
+				b, err := m.ReadAt(buf, int(got))
+				if err != nil || int(got) != len(want) || !bytes.Equal(b, want) {
+					t.Errorf("pread of %d at %d: %d bytes (%v), equal %v; want %d", tc.n, tc.off, got, err, bytes.Equal(b, want), len(want))
+				}
 			}
 		})
 	}

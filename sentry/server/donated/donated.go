@@ -92,14 +92,21 @@ func (h *FD) Put() {
 func (h *FD) SetInexact() { h.exactStat.Store(false) }
 
 // Read serves a Read as the gofer would: up to min(length,
-// MaxReadLength) bytes, short only at the end of the file.
-func (h *FD) Read(req *goferpb.ReadRequest, rep *goferpb.ReadReply) {
+// MaxReadLength) bytes, short only at the end of the file. into, if it
+// holds that many bytes, is where they are read (the reply's data is
+// then its prefix: ReadInto); else a buffer of their own.
+func (h *FD) Read(req *goferpb.ReadRequest, rep *goferpb.ReadReply, into []byte) {
 	proto.Reset(rep)
 	if req.GetOffset() > math.MaxInt64 {
 		rep.Errno = int32(unix.EINVAL)
 		return
 	}
-	buf := make([]byte, min(req.GetLength(), gofer.MaxReadLength))
+	want := min(req.GetLength(), gofer.MaxReadLength)
+	buf := into
+	if uint64(len(buf)) < uint64(want) {
+		buf = make([]byte, want)
+	}
+	buf = buf[:want]
 	off := int64(req.GetOffset())
 	n := 0
 	for n < len(buf) {
@@ -233,6 +240,26 @@ type SizeOnly struct{ grpc.EmptyCallOption }
 type Lend struct {
 	grpc.EmptyCallOption
 	FD *FD
+}
+
+// ReadInto is a grpc.CallOption of a Read: served through a donated fd,
+// its bytes are read into Buf (when Buf holds the length asked) and the
+// reply's data is Buf's prefix, so that a caller assembling a long read
+// from several Reads (vfs.VFS.GoferRead) copies nothing. A Read the gofer
+// answers leaves Buf alone.
+type ReadInto struct {
+	grpc.EmptyCallOption
+	Buf []byte
+}
+
+// ReadIntoOf returns the buffer of the ReadInto among opts, or nil.
+func ReadIntoOf(opts []grpc.CallOption) []byte {
+	for _, o := range opts {
+		if r, ok := o.(*ReadInto); ok {
+			return r.Buf
+		}
+	}
+	return nil
 }
 
 // SlotOf returns the Slot among opts, or nil.

@@ -83,10 +83,16 @@ func TestLocalCalls(t *testing.T) {
 		{100, 4, "", 0},
 		{math.MaxInt64 + 1, 4, "", unix.EINVAL},
 	} {
-		rep := new(goferpb.ReadReply)
-		h.Read(&goferpb.ReadRequest{Offset: tc.off, Length: tc.n}, rep)
-		if string(rep.Data) != tc.want || unix.Errno(rep.Errno) != tc.errn {
-			t.Errorf("Read %d at %d: %q errno %v, want %q errno %v", tc.n, tc.off, rep.Data, unix.Errno(rep.Errno), tc.want, tc.errn)
+		for _, into := range [][]byte{nil, make([]byte, 2), make([]byte, 128)} {
+			rep := new(goferpb.ReadReply)
+			h.Read(&goferpb.ReadRequest{Offset: tc.off, Length: tc.n}, rep, into)
+			if string(rep.Data) != tc.want || unix.Errno(rep.Errno) != tc.errn {
+				t.Errorf("Read %d at %d into %d bytes: %q errno %v, want %q errno %v", tc.n, tc.off, len(into), rep.Data, unix.Errno(rep.Errno), tc.want, tc.errn)
+			}
+			// Into a buffer long enough, the bytes are its prefix.
+			if inPlace := len(rep.Data) > 0 && len(into) >= int(tc.n) && &rep.Data[0] == &into[0]; len(rep.Data) > 0 && inPlace != (len(into) >= int(tc.n)) {
+				t.Errorf("Read %d at %d into %d bytes: read in place %v", tc.n, tc.off, len(into), inPlace)
+			}
 		}
 	}
 	w := new(goferpb.WriteReply)

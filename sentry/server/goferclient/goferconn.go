@@ -331,7 +331,7 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 			return g.lendReadOnly(sr, rep, l)
 		}
 	}
-	if g.serveLocally(req, rep, donated.Has[donated.ViaGofer](opts), donated.Has[donated.SizeOnly](opts), donated.WriteOptsOf(opts)) {
+	if g.serveLocally(req, rep, donated.Has[donated.ViaGofer](opts), donated.Has[donated.SizeOnly](opts), donated.WriteOptsOf(opts), donated.ReadIntoOf(opts)) {
 		return nil
 	}
 	opts = append(opts[:len(opts):len(opts)], grpc.WaitForReady(true))

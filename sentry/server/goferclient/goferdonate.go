@@ -210,8 +210,9 @@ func (g *GoferConn) lendReadOnly(req *goferpb.StatRequest, rep proto.Message, l 
 // serveLocally answers req through a donated fd of its handle, if it is
 // a Read, a Write not marked ViaGofer (with its options wo: written
 // ahead, donated/ahead.go), or a SizeOnly Stat, and the handle has a fd
-// for it. It returns false if the gofer must answer.
-func (g *GoferConn) serveLocally(req, rep proto.Message, viaGofer, sizeOnly bool, wo donated.WriteOpts) bool {
+// for it; a Read reads into into if it is long enough (donated.ReadInto).
+// It returns false if the gofer must answer.
+func (g *GoferConn) serveLocally(req, rep proto.Message, viaGofer, sizeOnly bool, wo donated.WriteOpts, into []byte) bool {
 	switch r := req.(type) {
 	case *goferpb.ReadRequest:
 		rr, ok := rep.(*goferpb.ReadReply)
@@ -220,7 +221,7 @@ func (g *GoferConn) serveLocally(req, rep proto.Message, viaGofer, sizeOnly bool
 		}
 		if h := g.donatedFD(r.GetHandle(), false); h != nil {
 			defer h.Put()
-			h.Read(r, rr)
+			h.Read(r, rr, into)
 			return true
 		}
 	case *goferpb.WriteRequest:

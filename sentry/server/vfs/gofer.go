@@ -18,16 +18,32 @@ import (
 // MaxGoferIO bounds the data of one gofer Read or Write RPC.
 const MaxGoferIO = 1 << 20
 
+// maxReadAhead bounds the buffer GoferRead makes for a read of several
+// RPCs before their bytes come: a longer read grows it as they come.
+const maxReadAhead = 8 << 20
+
 // GoferRead reads up to n bytes at off, in RPCs of at most maxGoferIO.
+// A read of several RPCs assembles their bytes in one buffer, which a
+// handle's donated fd reads into directly (donated.ReadInto): a
+// PageRead's 4 MiB is read once, not read, copied and regrown.
 func (v *VFS) GoferRead(h uint64, n int, off int64) ([]byte, error) {
 	if off < 0 {
 		return nil, unix.EINVAL
 	}
 	var out []byte
+	if n > MaxGoferIO {
+		out = make([]byte, 0, min(n, maxReadAhead))
+	}
 	for n > 0 {
 		m := min(n, MaxGoferIO)
 		ctx, cancel := v.RPCCtx()
-		r, err := v.gofer.Read(ctx, &goferpb.ReadRequest{Handle: h, Offset: uint64(off), Length: uint32(m)})
+		var r *goferpb.ReadReply
+		var err error
+		if cap(out)-len(out) >= m {
+			r, err = v.gofer.Read(ctx, &goferpb.ReadRequest{Handle: h, Offset: uint64(off), Length: uint32(m)}, &donated.ReadInto{Buf: out[len(out) : len(out)+m]})
+		} else {
+			r, err = v.gofer.Read(ctx, &goferpb.ReadRequest{Handle: h, Offset: uint64(off), Length: uint32(m)})
+		}
 		cancel()
 		if err := syserr.FromGofer("read", r.GetErrno(), err); err != nil {
 			if len(out) > 0 {
@@ -38,10 +54,14 @@ func (v *VFS) GoferRead(h uint64, n int, off int64) ([]byte, error) {
 		if len(r.Data) > m {
 			r.Data = r.Data[:m]
 		}
-		if out == nil && (len(r.Data) < m || n == m) {
+		switch {
+		case out == nil && (len(r.Data) < m || n == m):
 			return r.Data, nil // one chunk: no copy
+		case len(r.Data) > 0 && cap(out) > len(out) && &r.Data[0] == &out[:len(out)+1][len(out)]:
+			out = out[:len(out)+len(r.Data)] // read in place
+		default:
+			out = append(out, r.Data...)
 		}
-		out = append(out, r.Data...)
 		if len(r.Data) < m {
 			break
 		}
