@@ -79,6 +79,9 @@ var mmapgenC string
 //go:embed testdata/openloop.c
 var openloopC string
 
+//go:embed testdata/bigmap.c
+var bigmapC string
+
 //go:embed testdata/wmloop.c
 var wmloopC string
 
@@ -556,6 +559,17 @@ md5sum out.txt; wc -l out.txt; tail -3 out.txt; rm out.txt`,
 		Name:    "mmap-gen",
 		Script:  `./prog 400 > out.txt; rm prog; md5sum out.txt mapped.dat; tail -2 out.txt; rm out.txt mapped.dat`,
 		CSource: mmapgenC,
+	},
+	{
+		// A 6 MiB file mapped private and read whole after each
+		// rewrite of a 64 KiB run with write(2): its pages come
+		// through the host fd the server lent (mapped fds) or, while
+		// a write behind to it is in flight, by PageRead; a kill
+		// leaves the client's fd, its cached pages and the writes in
+		// flight to the recovery.
+		Name:    "big-map",
+		Script:  `./prog 60 > out.txt; rm prog; md5sum out.txt big.dat; tail -2 out.txt; rm out.txt big.dat`,
+		CSource: bigmapC,
 	},
 }
 
