@@ -150,7 +150,7 @@ func framedStreamHandshake(conn net.Conn) (*FramedStream, error) {
 	default:
 		return nil, notFramed(magic[:])
 	}
-	return &FramedStream{conn: conn, ctx: context.Background(), r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize), fds: fds}, nil
+	return &FramedStream{conn: conn, ctx: context.Background(), r: &frameReader{r: br, max: MaxMessageSize, dialled: true}, w: newFrameWriter(conn, MaxMessageSize), fds: fds}, nil
 }
 
 // IsNotFramed reports an error of a listener that does not speak the

@@ -54,6 +54,12 @@ type frameReader struct {
 	max int
 	// buf holds the last payload read; reused.
 	buf []byte
+	// dialled says the reader reads the end it dialled (a client its
+	// server, a server its gofer), which it trusts with what it
+	// announces: a large frame's buffer is made at its length at once,
+	// not grown as its bytes arrive (a 4 MiB PageRead reply regrew 1 →
+	// 2 → 4 MiB). Immutable.
+	dialled bool
 }
 
 func newFrameReader(r io.Reader, max int) *frameReader {
@@ -82,10 +88,14 @@ func (fr *frameReader) next() ([]byte, error) {
 		b = make([]byte, n)
 		fr.buf = b
 		_, err = io.ReadFull(fr.r, b)
+	case fr.dialled:
+		b = make([]byte, n)
+		_, err = io.ReadFull(fr.r, b)
 	default:
 		// A large frame's buffer grows with the bytes that arrived, not
 		// with the length its header declares: a peer that announces
-		// 64 MiB and sends nothing pins nothing.
+		// 64 MiB and sends nothing pins nothing (a server's reader of
+		// its clients, a gofer's of its servers).
 		b, err = readGrowing(fr.r, int(n))
 	}
 	if err != nil {

@@ -159,7 +159,7 @@ func framedHandshake(conn net.Conn, hello *pb.Hello) (*framedWire, *pb.Welcome, 
 	default:
 		return nil, nil, notFramed(magic[:])
 	}
-	w := &framedWire{conn: conn, r: &frameReader{r: br, max: MaxMessageSize}, w: newFrameWriter(conn, MaxMessageSize), fds: fds}
+	w := &framedWire{conn: conn, r: &frameReader{r: br, max: MaxMessageSize, dialled: true}, w: newFrameWriter(conn, MaxMessageSize), fds: fds}
 	m, err := w.recv()
 	if err != nil {
 		return nil, nil, fmt.Errorf("wait for Welcome: %w", err)
