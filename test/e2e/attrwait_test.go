@@ -65,11 +65,7 @@ func TestAttrWaitTarCalls(t *testing.T) {
 // unanswered.
 func TestAttrWaitRestat(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "attrwait", "restat.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "restat", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "attrwait", "restat.c"))
 	native := tu.Run(t, time.Minute, t.TempDir(), "", prog)
 	if native.ExitCode != 0 {
 		t.Fatalf("natively: exit %d\n%s%s", native.ExitCode, native.Stdout, native.Stderr)

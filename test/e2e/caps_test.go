@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -16,11 +15,7 @@ var capsPrograms = []string{"capsets", "setuid"}
 func TestCapabilities(t *testing.T) {
 	tu.RequireRoot(t)
 	for _, name := range capsPrograms {
-		src, err := os.ReadFile(filepath.Join("testdata", "caps", name+".c"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		prog := tu.StaticProgram(t, t.TempDir(), name, string(src))
+		prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "caps", name+".c"))
 		for _, p := range platforms {
 			t.Run(p+"/"+name, func(t *testing.T) {
 				// Each run in a fresh directory: the programs chown files

@@ -19,11 +19,7 @@ import (
 // dirleaseProgram compiles testdata/dirlease/name.c.
 func dirleaseProgram(t *testing.T, name string) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "dirlease", name+".c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "dirlease", name+".c"))
 }
 
 // stracedPathCall matches a path call in the client's strace: the call,

@@ -18,11 +18,7 @@ import (
 // and pwrites them itself) and without.
 func TestDonatedFileIO(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "donate", "rw.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := tu.StaticProgram(t, t.TempDir(), "rw", string(src))
+	bin := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "donate", "rw.c"))
 	want := tu.Run(t, timeout, t.TempDir(), "", bin)
 	if want.ExitCode != 0 {
 		t.Fatalf("native run failed (exit %d):\n%s%s", want.ExitCode, want.Stdout, want.Stderr)

@@ -33,16 +33,12 @@ func searchableDir(t *testing.T) string {
 // the host files the sandbox left carry none.
 func TestSetIDBits(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "harden2", "setid.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, searchableDir(t), "setid", string(src))
+	prog := tu.StaticProgramFile(t, searchableDir(t), filepath.Join("testdata", "harden2", "setid.c"))
 	want := tu.Run(t, timeout, searchableDir(t), "", prog)
 	dir := searchableDir(t)
 	got := tu.Sandbox(t, timeout, dir, "", nil, prog)
 	compare(t, want, got)
-	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
@@ -68,11 +64,7 @@ func TestSetIDBits(t *testing.T) {
 // host may not: its root lacks CAP_SYS_RESOURCE in a container).
 func TestManyFDs(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "harden2", "manyfds.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "manyfds", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "harden2", "manyfds.c"))
 	want := tu.Run(t, timeout, t.TempDir(), "", prog)
 	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, prog)
 	compare(t, want, got)

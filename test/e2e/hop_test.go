@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -21,11 +20,7 @@ type hopRound struct {
 func hopSetup(t *testing.T) (dir, prog string, s *tu.Daemon) {
 	t.Helper()
 	dir = t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "speed", "hop.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog = tu.StaticProgram(t, dir, "hop", string(src))
+	prog = tu.StaticProgramFile(t, dir, filepath.Join("testdata", "speed", "hop.c"))
 	g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
 	return dir, prog, tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
 }

@@ -101,11 +101,7 @@ func compareAcrossTickKills(t *testing.T, dir, name string) {
 	t.Helper()
 	tu.RequireRoot(t)
 	nativeDir, sandboxDir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", dir, name+".c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, sockDir, name, string(src))
+	prog := tu.StaticProgramFile(t, sockDir, filepath.Join("testdata", dir, name+".c"))
 	want := tu.Run(t, timeout, nativeDir, "", prog)
 
 	k := startKillable(t, sockDir, sandboxDir, "2s", prog)

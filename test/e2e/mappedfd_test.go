@@ -26,11 +26,7 @@ var mappedFDs = regexp.MustCompile(`mapped_fds=(\d+) mapped_fd_reads=(\d+) mappe
 // held).
 func TestMappedFDs(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "mappedfd", "maps.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := tu.StaticProgram(t, t.TempDir(), "maps", string(src))
+	bin := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "mappedfd", "maps.c"))
 	pre := make([]byte, 1<<20)
 	for i := range pre {
 		pre[i] = byte(i * 13)

@@ -58,11 +58,7 @@ func checkNoTmpfsLeft(t *testing.T, before []string) {
 func TestMountTmpfsProgram(t *testing.T) {
 	tu.RequireRoot(t)
 	buildDir, nativeDir, sandboxDir := t.TempDir(), t.TempDir(), t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "mounts", "tmpfs.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, buildDir, "tmpfs", string(src))
+	prog := tu.StaticProgramFile(t, buildDir, filepath.Join("testdata", "mounts", "tmpfs.c"))
 	before := leftTmpfsDirs()
 	want := tu.Run(t, timeout, nativeDir, "", prog)
 	if !strings.Contains(want.Stdout, "mount: 0 errno 0") {

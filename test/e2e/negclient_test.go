@@ -167,11 +167,7 @@ func TestCompleteNamesCopyCalls(t *testing.T) {
 // copy not revoked would still answer ENOENT.
 func TestCompleteNamesTwoSandboxes(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "negclient", "othermade.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "othermade", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "negclient", "othermade.c"))
 	run := func(t *testing.T, argv func(role, dir string) []string) string {
 		dir := t.TempDir()
 		r, out, err := tu.RunBeside(t, 3*time.Minute, dir, argv("other", dir), argv("creator", dir))

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,11 +17,7 @@ import (
 // only these lower bounds: exact counts differ between kernels).
 func TestNetDevCounters(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "netdev", "netdev.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "netdev", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "netdev", "netdev.c"))
 	const size = "4000000"
 	v := tu.NewVethNS(t)
 	port := strconv.Itoa(freePort(t))

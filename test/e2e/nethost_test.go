@@ -209,11 +209,7 @@ func compareWithPeer(t *testing.T, dir string, peer hostPeer, argv ...string) {
 func TestNetworkHost(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "nethost", "hostpeer.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, dir, "hostpeer", string(src))
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "nethost", "hostpeer.c"))
 	t.Run("serve", func(t *testing.T) { compareWithPeer(t, dir, servePeer(peerOfServe), prog, "serve", "PORT") })
 	t.Run("connect", func(t *testing.T) { compareWithPeer(t, dir, listenPeer(peerOfConnect), prog, "connect", "PORT") })
 }
@@ -226,11 +222,7 @@ func TestNetworkHost(t *testing.T) {
 func TestNetworkModeIsolation(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "nethost", "hostpeer.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, dir, "hostpeer", string(src))
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "nethost", "hostpeer.c"))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -305,11 +297,7 @@ func TestNetworkModeIsolation(t *testing.T) {
 func TestNetworkHostServerKill(t *testing.T) {
 	tu.RequireRoot(t)
 	buildDir, dir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "nethost", "hostkill.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, buildDir, "hostkill", string(src))
+	prog := tu.StaticProgramFile(t, buildDir, filepath.Join("testdata", "nethost", "hostkill.c"))
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	gofer := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
@@ -537,11 +525,7 @@ func TestNetworkHostTools(t *testing.T) {
 func TestSocketErrnos(t *testing.T) {
 	tu.RequireRoot(t)
 	buildDir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "nethost", "sockerrno.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, buildDir, "sockerrno", string(src))
+	prog := tu.StaticProgramFile(t, buildDir, filepath.Join("testdata", "nethost", "sockerrno.c"))
 	want := tu.Run(t, timeout, t.TempDir(), "", prog)
 	for _, network := range []string{"none", "host"} {
 		t.Run(network, func(t *testing.T) {

@@ -76,11 +76,7 @@ func hostUDP(t *testing.T, addr string) {
 func TestNetworkSandbox(t *testing.T) {
 	tu.RequireRoot(t)
 	buildDir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "netsb", "netsb.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
+	prog := tu.StaticProgramFile(t, buildDir, filepath.Join("testdata", "netsb", "netsb.c"))
 	v := tu.NewVethNS(t)
 	tcpPort, udpPort := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
 	hostTCP(t, v.HostIP+":"+tcpPort)
@@ -265,11 +261,7 @@ func tcpRoundTrip(t *testing.T, addr, msg string) string {
 func TestNetworkSandboxServerKill(t *testing.T) {
 	tu.RequireRoot(t)
 	buildDir, dir, sockDir := t.TempDir(), t.TempDir(), t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "netsb", "netsb.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
+	prog := tu.StaticProgramFile(t, buildDir, filepath.Join("testdata", "netsb", "netsb.c"))
 	v := tu.NewVethNS(t)
 	port, hport := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
 	// The held connection's host end: answers the first line with
@@ -360,11 +352,7 @@ func TestNetworkSandboxRefused(t *testing.T) {
 func TestOCINetworkSandbox(t *testing.T) {
 	r := newOCIRuntime(t)
 	buildDir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "netsb", "netsb.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
+	prog := tu.StaticProgramFile(t, buildDir, filepath.Join("testdata", "netsb", "netsb.c"))
 	v := tu.NewVethNS(t)
 	port, lport := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
 	hostTCP(t, v.HostIP+":"+port)
@@ -437,11 +425,7 @@ func TestContainerdNetworkSandbox(t *testing.T) {
 func TestNetworkSandboxNetnsFlag(t *testing.T) {
 	tu.RequireRoot(t)
 	buildDir, sockDir, dir := t.TempDir(), t.TempDir(), t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "netsb", "netsb.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, buildDir, "netsb", string(src))
+	prog := tu.StaticProgramFile(t, buildDir, filepath.Join("testdata", "netsb", "netsb.c"))
 	v := tu.NewVethNS(t)
 	port := strconv.Itoa(freePort(t))
 	hostTCP(t, v.HostIP+":"+port)

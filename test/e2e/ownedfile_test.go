@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -17,11 +16,7 @@ import (
 // read, seek on, patch, pread, SEEK_END), checking every answer.
 func ldlikeProgram(t *testing.T) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "chaos", "testdata", "ldlike.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tu.StaticProgram(t, t.TempDir(), "ldlike", string(src))
+	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("..", "chaos", "testdata", "ldlike.c"))
 }
 
 // TestOwnedFileRoundTrips counts the waited-for round trips of ldlike's

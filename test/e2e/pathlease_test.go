@@ -20,11 +20,7 @@ var pathHits = regexp.MustCompile(`path_cache_hits=(\d+)`)
 // pathLeaseProgram compiles testdata/pathlease/name.c.
 func pathLeaseProgram(t *testing.T, name string) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "pathlease", name+".c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "pathlease", name+".c"))
 }
 
 // pathCounts runs argv under do with flags in dir, checks its output

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -27,11 +26,7 @@ import (
 func TestPostedCallsInBatches(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "postbatch", "posted.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, dir, "posted", string(src))
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "postbatch", "posted.c"))
 	g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
 	s := tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
 	const rounds, posted = 1000, 4

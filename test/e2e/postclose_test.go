@@ -46,11 +46,7 @@ func fullTmpfs(t *testing.T) string {
 // logs an error line naming the file.
 func TestPostedCloseWriteError(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "postclose", "enospc.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "enospc", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postclose", "enospc.c"))
 	const rounds = "5"
 	dir := fullTmpfs(t)
 	native, err := exec.Command(prog, dir, rounds).Output()
@@ -91,11 +87,7 @@ func TestPostedCloseWriteError(t *testing.T) {
 // the member leaves no write in flight at its close: 2.99 either way.
 func TestPostedCloseCosts(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "postclose", "files.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "files", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postclose", "files.c"))
 	const few, many = 20, 120
 	perFile, _ := perMemberCosts(t, few, many, func(dir string, n int) []string {
 		return []string{prog, dir, strconv.Itoa(n)}

@@ -37,11 +37,7 @@ func createsOf(t *testing.T, log string) int {
 // postCreateProgram compiles testdata/postcreate/name.c.
 func postCreateProgram(t *testing.T, name string) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "postcreate", name+".c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postcreate", name+".c"))
 }
 
 // TestPostedCreates runs testdata/postcreate/creates.c natively and under
@@ -264,17 +260,13 @@ func TestPostedCreateTwoSandboxes(t *testing.T) {
 // chose, so the program's output and files are the native ones.
 func TestPostedCreateServerKill(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("..", "chaos", "testdata", "tarnames.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const files, kills = 6000, 3
 	made := func(dir string) int {
 		m, _ := filepath.Glob(filepath.Join(dir, "t", "*", "f*"))
 		return len(m)
 	}
 	log := serverKillRun(t, serverKill{
-		prog:  tu.StaticProgram(t, t.TempDir(), "tarnames", string(src)),
+		prog:  tu.StaticProgramFile(t, t.TempDir(), filepath.Join("..", "chaos", "testdata", "tarnames.c")),
 		args:  []string{strconv.Itoa(files)},
 		kills: kills,
 		// Kill once the program has made more files since the last one.

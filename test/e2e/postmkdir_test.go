@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -95,17 +94,13 @@ func TestPostedMkdirTarCalls(t *testing.T) {
 // native ones.
 func TestPostedMkdirServerKill(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "postmkdir", "mkdirs.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const dirs, kills = 3000, 3
 	made := func(dir string) int {
 		m, _ := filepath.Glob(filepath.Join(dir, "t", "g*", "d*"))
 		return len(m)
 	}
 	log := serverKillRun(t, serverKill{
-		prog:  tu.StaticProgram(t, t.TempDir(), "mkdirs", string(src)),
+		prog:  tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postmkdir", "mkdirs.c")),
 		args:  []string{strconv.Itoa(dirs)},
 		kills: kills,
 		// Kill once the program has made more directories since the
@@ -124,11 +119,7 @@ func TestPostedMkdirServerKill(t *testing.T) {
 // and posted, every mkdir of a name missing from t is posted.
 func TestPostedMkdirOutput(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "postmkdir", "mkdirs.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "mkdirs", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postmkdir", "mkdirs.c"))
 	const dirs = 50
 	want := tu.Run(t, time.Minute, t.TempDir(), "", prog, strconv.Itoa(dirs))
 	if want.ExitCode != 0 {
@@ -166,11 +157,7 @@ func TestPostedMkdirOutput(t *testing.T) {
 // of a directory in it said before its reply.
 func TestPostedMkdirPermission(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "postmkdir", "eacces.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "eacces", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postmkdir", "eacces.c"))
 	want := tu.Run(t, time.Minute, t.TempDir(), "", prog)
 	if want.ExitCode != 0 {
 		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)

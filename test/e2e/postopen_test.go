@@ -20,11 +20,7 @@ var postedOpens = regexp.MustCompile(`posted_opens=(\d+)`)
 // postOpenProgram compiles testdata/postopen/name.c.
 func postOpenProgram(t *testing.T, name string) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "postopen", name+".c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postopen", name+".c"))
 }
 
 // openCounts runs argv under do with flags in dir, checks its output
@@ -216,14 +212,10 @@ func TestPostedOpenTwoSandboxes(t *testing.T) {
 // ones.
 func TestPostedOpenServerKill(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("..", "chaos", "testdata", "openloop.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const rounds, kills = 20000, 3
 	progress := func(dir string) int { return lines(filepath.Join(dir, "progress.txt")) }
 	log := serverKillRun(t, serverKill{
-		prog:  tu.StaticProgram(t, t.TempDir(), "openloop", string(src)),
+		prog:  tu.StaticProgramFile(t, t.TempDir(), filepath.Join("..", "chaos", "testdata", "openloop.c")),
 		args:  []string{strconv.Itoa(rounds)},
 		kills: kills,
 		// Kill once the loop has made progress since the last one (a

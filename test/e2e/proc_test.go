@@ -19,11 +19,7 @@ func TestProcStates(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
 	for _, name := range []string{"procstate", "fdlinks"} {
-		src, err := os.ReadFile(filepath.Join("testdata", name+".c"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		prog := tu.StaticProgram(t, dir, name, string(src))
+		prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", name+".c"))
 		want := tu.Run(t, timeout, dir, "", prog)
 		for _, p := range platforms {
 			t.Run(name+"/"+p, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -14,11 +13,7 @@ import (
 func TestPty(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "pty", "openpt.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, dir, "openpt", string(src))
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "pty", "openpt.c"))
 	want := tu.Run(t, timeout, dir, "", prog)
 	got := tu.Sandbox(t, timeout, dir, "", nil, prog)
 	compare(t, want, got)

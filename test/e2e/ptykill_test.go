@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,11 +16,7 @@ import (
 // replay log and the program goes on with the same output.
 func TestPtyServerKill(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "pty", "ptykill.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "ptykill", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "pty", "ptykill.c"))
 	want, got, _ := killAtPhase1(t, prog)
 	if !strings.Contains(want.Stdout, "? -> sid=me fg=me winch=1") {
 		t.Fatalf("native run:\n%s%s", want.Stdout, want.Stderr)

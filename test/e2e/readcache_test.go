@@ -18,11 +18,7 @@ var cacheHits = regexp.MustCompile(`read_cache_hits=(\d+) leases=(\d+)`)
 // readCacheProgram compiles testdata/readcache/name.c.
 func readCacheProgram(t *testing.T, name string) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "readcache", name+".c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "readcache", name+".c"))
 }
 
 // sandboxCounts runs argv under do with flags in dir, checks its output

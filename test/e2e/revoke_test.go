@@ -15,11 +15,7 @@ import (
 // revokeProgram compiles testdata/revoke/name.c.
 func revokeProgram(t *testing.T, name string) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "revoke", name+".c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "revoke", name+".c"))
 }
 
 // TestRevokeBeforeChange runs testdata/revoke/churn.c as a reader and a

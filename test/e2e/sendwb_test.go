@@ -32,11 +32,7 @@ func copyCounts(log []byte) map[string]int {
 
 func sendwbProgram(t *testing.T, name string) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "sendwb", name+".c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tu.StaticProgram(t, t.TempDir(), name, string(src))
+	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "sendwb", name+".c"))
 }
 
 // TestLeasedCopyCases runs testdata/sendwb/cases.c natively and in the

@@ -17,12 +17,8 @@ import (
 // storing in turn) natively and in the sandbox: the outputs must match.
 func TestSharedFileMappings(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "shmap.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	prog := tu.StaticProgram(t, dir, "shmap", string(src))
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "shmap.c"))
 	for _, p := range platforms {
 		t.Run(p, func(t *testing.T) {
 			native := t.TempDir()
@@ -43,11 +39,7 @@ func TestSharedFileMappings(t *testing.T) {
 // landing a second file id, so a second page cache, and stores were lost).
 func TestSharedMappingsMadeSeparately(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "shmap_separate.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "shmap_separate", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "shmap_separate.c"))
 	want := tu.Run(t, timeout, t.TempDir(), "", prog)
 	for range 3 { // the loss was a race: a few rounds make it show
 		compare(t, want, tu.Sandbox(t, timeout, t.TempDir(), "", nil, prog))
@@ -59,12 +51,8 @@ func TestSharedMappingsMadeSeparately(t *testing.T) {
 // host.
 func TestSharedMappingWrittenBackAtExit(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "shmap_exit.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	prog := tu.StaticProgram(t, dir, "shmap_exit", string(src))
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "shmap_exit.c"))
 	out := filepath.Join(dir, "out.bin")
 	if r := tu.Sandbox(t, timeout, "", "", []string{"--force-overlay=false"}, prog, out); r.ExitCode != 0 {
 		t.Fatalf("exit %d: %s", r.ExitCode, r.Stderr)
@@ -84,12 +72,8 @@ func TestSharedMappingWrittenBackAtExit(t *testing.T) {
 // gone from the host afterwards.
 func TestDevShm(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "shm_open.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	prog := tu.StaticProgram(t, dir, "shm_open", string(src))
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "shm_open.c"))
 	before, _ := filepath.Glob("/dev/shm/rd-shm-*")
 	suffix := strconv.Itoa(os.Getpid())
 	args := []string{prog, "/rd-e2e-shm-" + suffix, "/rd-e2e-sem-" + suffix}

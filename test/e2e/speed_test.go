@@ -162,11 +162,7 @@ func TestIDCallsStayOnClient(t *testing.T) {
 func TestIDsFollowServer(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "speed", "ids.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, dir, "ids", string(src))
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "speed", "ids.c"))
 	native := tu.Run(t, time.Minute, dir, "", prog)
 	if native.ExitCode != 0 || strings.Contains(native.Stdout, "WRONG") {
 		t.Fatalf("native run: exit %d\n%s%s", native.ExitCode, native.Stdout, native.Stderr)
@@ -186,11 +182,7 @@ func TestIDsFollowServer(t *testing.T) {
 func TestIDsAcrossServerKill(t *testing.T) {
 	tu.RequireRoot(t)
 	dir, sockDir := t.TempDir(), t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "speed", "ids_recover.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, dir, "ids_recover", string(src))
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "speed", "ids_recover.c"))
 	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
 	s := tu.StartDaemon(t, sockDir, "server", "server", "--gofer", g.Target)
 	p := startPiped(t, tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir,
@@ -222,11 +214,7 @@ func TestIDsAcrossServerKill(t *testing.T) {
 func TestPipelinedCloseLikeLinux(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "speed", "closes.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, dir, "closes", string(src))
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "speed", "closes.c"))
 	native := tu.Run(t, time.Minute, dir, "", prog)
 	if native.ExitCode != 0 {
 		t.Fatalf("native run: exit %d\n%s%s", native.ExitCode, native.Stdout, native.Stderr)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -15,11 +14,7 @@ import (
 func fileLoopDaemons(t *testing.T) (prog string, s, g *tu.Daemon) {
 	t.Helper()
 	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "srvcpu", "fileloop.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog = tu.StaticProgram(t, dir, "fileloop", string(src))
+	prog = tu.StaticProgramFile(t, dir, filepath.Join("testdata", "srvcpu", "fileloop.c"))
 	g = tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
 	s = tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
 	return prog, s, g

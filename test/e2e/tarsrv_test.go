@@ -104,11 +104,7 @@ func TestTarPerFileCosts(t *testing.T) {
 // 260 waited calls for the copy, 64 MB read by the server for 1 MB.
 func TestReadCacheWhileWritingBehind(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "tarsrv", "copy.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "copy", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "tarsrv", "copy.c"))
 	in := make([]byte, 1<<20)
 	for i := range in {
 		in[i] = byte(i*i + i/4096)

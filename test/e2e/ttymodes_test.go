@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,11 +15,7 @@ import (
 // terminals must show the same thing.
 func TestTerminalModes(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "tty", "raw.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "raw", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "tty", "raw.c"))
 	shown := map[string]string{}
 	for _, run := range []struct {
 		name string

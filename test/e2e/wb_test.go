@@ -176,11 +176,7 @@ func TestRoundTripsPerFile(t *testing.T) {
 // program, its children and its mappings as on Linux.
 func TestWriteBehind(t *testing.T) {
 	tu.RequireRoot(t)
-	src, err := os.ReadFile(filepath.Join("testdata", "wb", "writebehind.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := tu.StaticProgram(t, t.TempDir(), "writebehind", string(src))
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "wb", "writebehind.c"))
 	want := tu.Run(t, timeout, t.TempDir(), "", prog)
 	if want.ExitCode != 0 {
 		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)

@@ -344,6 +344,19 @@ func StaticProgram(t testing.TB, dir, name, src string) string {
 	return bin
 }
 
+// StaticProgramFile builds the C source file at path (relative to the
+// test's package directory, e.g. testdata/DIR/NAME.c) as StaticProgram
+// does, into dir, naming the program after the file without its ".c"; it
+// fails t, naming path, if the file cannot be read.
+func StaticProgramFile(t testing.TB, dir, path string) string {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading C source %s: %v", path, err)
+	}
+	return StaticProgram(t, dir, strings.TrimSuffix(filepath.Base(path), ".c"), string(src))
+}
+
 // Busybox is the static busybox the workloads use.
 const Busybox = "/bin/busybox"
 
