@@ -29,7 +29,8 @@
 // gRPC AuthInfo, also on the framed wire's Session context). Before its
 // first message a connection is bounded: at most maxHandshaking at once,
 // one handshake deadline, frame buffers that grow with the bytes that
-// arrived. Hello and Welcome carry the protocol version; a Welcome of
+// arrived (at the accepting end; the dialling end trusts its peer with
+// the length it announces: frame.go). Hello and Welcome carry the protocol version; a Welcome of
 // another version, or one that refuses, is ErrRefused.
 //
 // Call channels (hop.go, hopclient.go): on the framed wire over a Unix
