@@ -2,6 +2,7 @@ package goferclient
 
 import (
 	"fmt"
+
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
