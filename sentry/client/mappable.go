@@ -949,11 +949,13 @@ func (f *serverFile) readLocked(ctx context.Context, off, length uint64) (uint64
 		return 0, &memmap.BusError{Err: err}
 	}
 	if reply.HostFd {
-		// The file's fd came instead of its bytes (mappedfd.go).
-		if fd := f.fc.takeHostFD(reply.Seq); fd >= 0 && f.adoptHostFDLocked(fd) {
-			return f.readLocked(ctx, off, length)
+		// The file's fd came instead of its bytes (mappedfd.go): read
+		// through it, or, if it did not come or is not what was asked,
+		// ask again (askedFD is set: the bytes come).
+		if fd := f.fc.takeHostFD(reply.Seq); fd >= 0 {
+			f.adoptHostFDLocked(fd)
 		}
-		return f.readLocked(ctx, off, length) // asked already: the bytes come
+		return f.readLocked(ctx, off, length)
 	}
 	if reply.Errno != 0 {
 		return 0, &memmap.BusError{Err: unix.Errno(reply.Errno)}

@@ -137,7 +137,7 @@ func (f *serverFile) wantHostFDLocked() bool {
 // adoptHostFDLocked makes fd, which the server lent with a PageRead's
 // reply, f's host fd, if it is a regular file open for reading; else it
 // is closed. Precondition: f.mu is held.
-func (f *serverFile) adoptHostFDLocked(fd int) bool {
+func (f *serverFile) adoptHostFDLocked(fd int) {
 	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
 	var st unix.Stat_t
 	if err == nil {
@@ -146,16 +146,12 @@ func (f *serverFile) adoptHostFDLocked(fd int) bool {
 	if err != nil || fl&unix.O_ACCMODE != unix.O_RDONLY || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		f.fc.c.log.Warn("a lent host fd of a mapped file is not a read-only regular file: dropped", "file", f.name, "id", f.id, "err", err)
 		unix.Close(fd)
-		return false
+		return
 	}
-	if f.hostFD >= 0 {
-		unix.Close(f.hostFD)
-		f.fc.heldFDs.Add(-1)
-	}
+	f.dropHostFDLocked()
 	f.hostFD = fd
 	f.fc.heldFDs.Add(1)
 	f.fc.hostFDs.Add(1)
-	return true
 }
 
 // dropHostFDLocked closes f's host fd, if any. Precondition: f.mu is
