@@ -37,6 +37,7 @@ func runGofer(args []string) int {
 	root := fs.String("root", "/", "serve the files under `DIR`; nothing outside it is reachable")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the gofer to `FILE` until it stops")
 	profileHeap := fs.String("profile-heap", "", "write a Go heap profile of the gofer to `FILE` on each SIGUSR2")
+	heapFloor := heapFloorFlag(fs)
 	orphanLinger := fs.Duration("orphan-linger", gofer.DefaultOrphanLinger, "keep unlinked-but-open files this long after the server holding them died, for its successor to reopen (`DURATION`; 0: not at all)")
 	handleKey := fs.String("handle-key", "", "keep the key that seals file handles in `FILE` (mode 0600, created if missing), so that a restarted gofer accepts its predecessor's handles; default: the Unix socket's path + \".key\", in memory only for TCP")
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket peers of these `UIDS` (comma-separated; the gofer's own uid and root always may)")
@@ -85,6 +86,7 @@ func runGofer(args []string) int {
 	trimCtx, stopTrim := context.WithCancel(context.Background())
 	defer stopTrim()
 	go trimFreeHeap(trimCtx, log)
+	keepHeapFloor(trimCtx, *heapFloor, log)
 	if *handleKey == "" && t.Network == "unix" {
 		*handleKey = t.Address + ".key"
 	}
@@ -162,6 +164,7 @@ func runServer(args []string) int {
 	clientTimeout := fs.Duration("client-timeout", server.DefaultClientTimeout, "end the session of a client that sent nothing, not even a heartbeat, for this long, and free its state")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the server to `FILE` until it stops")
 	profileHeap := fs.String("profile-heap", "", "write a Go heap profile of the server to `FILE` on each SIGUSR2")
+	heapFloor := heapFloorFlag(fs)
 	allowUIDs := fs.String("allow-uid", "", "also accept Unix socket clients of these `UIDS` (comma-separated; the server's own uid and root always may); they may run applications only as themselves")
 	readLeaseTTL := fs.Duration("read-lease-ttl", readlease.DefaultTTL, "how long a client's leases last past its last heartbeat, each of which renews them (`DURATION`); ten times it is a lease's longest life, the bound on how stale a client's copy may be after a change the server does not see (the host's, another server's); a change waits at most this long after the last renewal for a client that does not acknowledge a revocation")
 	maxClients := fs.Int("max-clients-per-peer", server.DefaultMaxClientsPerPeer, "refuse a Unix socket peer that is not an operator more than this many live clients")
@@ -219,6 +222,7 @@ func runServer(args []string) int {
 	trimCtx, stopTrim := context.WithCancel(context.Background())
 	defer stopTrim()
 	go trimFreeHeap(trimCtx, log)
+	keepHeapFloor(trimCtx, *heapFloor, log)
 	if err := tlsf.check(t, gt); err != nil {
 		return fail("server", err)
 	}
