@@ -763,15 +763,18 @@ func TestForgetIdleAtRecovery(t *testing.T) {
 	}
 }
 
-// BenchmarkCacheFill times filling 4 MiB of a cached file's fresh pages,
-// as a PageRead's reply does, with and without populate (one madvise per
-// block before the copy, instead of a fault per page).
+// BenchmarkCacheFill times filling 4 MiB of a cached file's fresh pages
+// (copyInLocked, a PageRead's bytes): written to the memory file's fd, and
+// copied through the client's mapping with and without committing the
+// pages first (docs/BENCHMARKS.md, "makewall", "hostsplice").
 func BenchmarkCacheFill(b *testing.B) {
 	data := bytes.Repeat([]byte{'x'}, 4<<20)
-	for _, on := range []bool{false, true} {
-		b.Run(fmt.Sprintf("populate=%v", on), func(b *testing.B) {
+	for _, c := range []struct{ byFD, populate bool }{{true, false}, {false, true}, {false, false}} {
+		b.Run(fmt.Sprintf("byfd=%v/populate=%v", c.byFD, c.populate), func(b *testing.B) {
 			defer cachePopulate.Store(cachePopulate.Load())
-			cachePopulate.Store(on)
+			defer fillByFD.Store(fillByFD.Load())
+			cachePopulate.Store(c.populate)
+			fillByFD.Store(c.byFD)
 			b.SetBytes(int64(len(data)))
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()

@@ -35,12 +35,13 @@ var splicePipes struct {
 	free [][2]int
 }
 
-// cacheSplice says whether host fd reads go by splice; off once the host
-// refuses it (a file system without splice_read), and they then go by
-// pread as before.
-var cacheSplice atomic.Bool
+// fillByFD says whether the cache is filled through the memory file's fd:
+// host fd reads by splice, copies into the cache (copyInLocked) by pwrite;
+// off once the host refuses a splice (a file system without splice_read),
+// and both then go through the client's mapping as before.
+var fillByFD atomic.Bool
 
-func init() { cacheSplice.Store(true) }
+func init() { fillByFD.Store(true) }
 
 // getSplicePipe returns a kept pipe, or a new one.
 func getSplicePipe() ([2]int, error) {
@@ -120,4 +121,24 @@ func spliceIn(fd int, off int64, mfd int, dst int64, n int) (int, error) {
 	}
 	putSplicePipe(p)
 	return moved, nil
+}
+
+// pwriteFull writes b to fd at off, all of it unless an error stops it,
+// and returns how much was written.
+func pwriteFull(fd int, b []byte, off int64) (int, error) {
+	done := 0
+	for done < len(b) {
+		n, err := unix.Pwrite(fd, b[done:], off+int64(done))
+		if err == unix.EINTR {
+			continue
+		}
+		if err == nil && n == 0 {
+			err = unix.EIO
+		}
+		if err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, nil
 }

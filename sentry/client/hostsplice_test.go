@@ -53,7 +53,7 @@ func TestReadHost(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	defer cacheSplice.Store(cacheSplice.Load())
+	defer fillByFD.Store(fillByFD.Load())
 	for _, splice := range []bool{true, false} {
 		for _, c := range []struct{ off, length uint64 }{
 			{0, 4 << 20},            // whole, past the end
@@ -61,7 +61,7 @@ func TestReadHost(t *testing.T) {
 			{2<<20 + 4096, 2 << 20}, // to the end from a page
 		} {
 			t.Run(fmt.Sprintf("splice=%v/%d+%d", splice, c.off, c.length), func(t *testing.T) {
-				cacheSplice.Store(splice)
+				fillByFD.Store(splice)
 				f, done := hostFDFile(t, path, size)
 				defer done()
 				f.mu.Lock()
@@ -74,7 +74,7 @@ func TestReadHost(t *testing.T) {
 				if got != want {
 					t.Fatalf("read %d bytes, want %d", got, want)
 				}
-				if !cacheSplice.Load() && splice {
+				if !fillByFD.Load() && splice {
 					t.Fatalf("splice was refused")
 				}
 				cached, err := f.copyOutLocked(c.off, c.length)
@@ -104,10 +104,10 @@ func BenchmarkReadHost(b *testing.B) {
 	if err := os.WriteFile(path, bytes.Repeat([]byte{'x'}, size), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	defer cacheSplice.Store(cacheSplice.Load())
+	defer fillByFD.Store(fillByFD.Load())
 	for _, splice := range []bool{false, true} {
 		b.Run(fmt.Sprintf("splice=%v", splice), func(b *testing.B) {
-			cacheSplice.Store(splice)
+			fillByFD.Store(splice)
 			b.SetBytes(size)
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
@@ -123,5 +123,55 @@ func BenchmarkReadHost(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestCopyIn copies bytes into a cache of two extents (grown twice), at
+// offsets inside one and across both, by the memory file's fd and through
+// the mapping: the cache then holds them, and what it held around them.
+func TestCopyIn(t *testing.T) {
+	defer fillByFD.Store(fillByFD.Load())
+	for _, byFD := range []bool{true, false} {
+		for _, c := range []struct{ off, n uint64 }{{0, 4096}, {5000, 70000}, {60 << 10, 200 << 10}} {
+			t.Run(fmt.Sprintf("byfd=%v/%d+%d", byFD, c.off, c.n), func(t *testing.T) {
+				fillByFD.Store(byFD)
+				mf, err := platform.NewMemoryFile()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer mf.Destroy()
+				cl := &client{mf: mf, log: hclog.NewNullLogger(), done: make(chan struct{})}
+				cl.files = newFileCache(cl)
+				const size = 256 << 10
+				f := cl.files.get(context.Background(), 1, size, 0, "copyin", nil)
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				for _, end := range []uint64{64 << 10, size} {
+					if err := f.growLocked(end); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if len(f.exts) < 2 {
+					t.Fatalf("%d extents, want 2", len(f.exts))
+				}
+				want := bytes.Repeat([]byte{'.'}, size)
+				if err := f.copyInLocked(0, want); err != nil {
+					t.Fatal(err)
+				}
+				data := make([]byte, c.n)
+				rand.New(rand.NewSource(int64(c.off))).Read(data)
+				if err := f.copyInLocked(c.off, data); err != nil {
+					t.Fatal(err)
+				}
+				copy(want[c.off:], data)
+				got, err := f.copyOutLocked(0, size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("cache differs from what was copied in")
+				}
+			})
+		}
 	}
 }

@@ -647,16 +647,27 @@ func (f *serverFile) piecesLocked(start, end uint64, fn func(src memmap.Mappable
 	return nil
 }
 
-// copyInLocked copies data into the cache at off. Precondition: f.mu is
-// held.
+// copyInLocked copies data into the cache at off: written to the memory
+// file at the pages' offset, so that the client does not commit pages it
+// never reads in its own address space (hostsplice.go says why), else
+// copied through the internal mapping. Precondition: f.mu is held.
 func (f *serverFile) copyInLocked(off uint64, data []byte) error {
 	return f.piecesLocked(off, off+uint64(len(data)), func(src memmap.MappableRange, fr memmap.FileRange) error {
+		piece := data[src.Start-off : src.End-off]
+		if fillByFD.Load() {
+			n, err := pwriteFull(f.fc.c.mf.FD(), piece, int64(fr.Start))
+			if err == nil {
+				return nil
+			}
+			// The rest by the mapping.
+			piece, fr.Start = piece[n:], fr.Start+uint64(n)
+		}
 		dst, err := f.fc.c.mf.MapInternal(fr, hostarch.Write)
 		if err != nil {
 			return err
 		}
 		populate(dst)
-		_, err = safemem.CopySeq(dst, safemem.BlockSeqOf(safemem.BlockFromSafeSlice(data[src.Start-off:src.End-off])))
+		_, err = safemem.CopySeq(dst, safemem.BlockSeqOf(safemem.BlockFromSafeSlice(piece)))
 		return err
 	})
 }

@@ -175,7 +175,7 @@ func (f *serverFile) readHostLocked(off, length uint64) (uint64, error) {
 		if eof {
 			return nil
 		}
-		if cacheSplice.Load() {
+		if fillByFD.Load() {
 			want := int(src.Length())
 			n, err := spliceIn(f.hostFD, int64(src.Start), f.fc.c.mf.FD(), int64(fr.Start), want)
 			got += uint64(n)
@@ -186,7 +186,7 @@ func (f *serverFile) readHostLocked(off, length uint64) (uint64, error) {
 			case n == 0 && (err == unix.EINVAL || err == unix.ENOSYS):
 				// Not offered for this file or memory file: pread
 				// from now on.
-				cacheSplice.Store(false)
+				fillByFD.Store(false)
 				f.fc.c.log.Debug("splice of a mapped file's host fd refused; pread instead", "file", f.name, "err", err)
 			default:
 				return err
