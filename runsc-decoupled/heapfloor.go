@@ -19,11 +19,11 @@ import (
 // behind (240 MB in 60,000 writes, frames of ~100 KB) cost the server
 // about 60 collections, a third of its CPU (docs/BENCHMARKS.md,
 // "heapfloor"). keepHeapFloor sets the GC percentage after each
-// collection so that the next one comes once the heap has grown by
-// max(what the collector scans, floor): GOGC=100 for a live heap above
-// the floor, fewer collections below it, for at most floor bytes of
-// garbage held. GOGC in
-// the environment wins: the operator chose.
+// collection: while collections come more than once a second, the next
+// one comes once the heap has grown by max(what the collector scans,
+// floor), at most floor bytes of garbage held for fewer collections;
+// otherwise (a live heap above the floor, a daemon at rest) as at
+// GOGC=100. GOGC in the environment wins: the operator chose.
 const (
 	// defaultHeapFloor is the daemons' --heap-floor.
 	defaultHeapFloor = 8 << 20
