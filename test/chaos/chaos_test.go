@@ -171,7 +171,7 @@ func clamp(d, lo, hi time.Duration) time.Duration {
 
 func dumpLog(t *testing.T, dir string) {
 	keep := os.Getenv("CHAOS_KEEP_LOGS")
-	for _, f := range []string{"daemons.log", "client.log"} {
+	for _, f := range []string{"daemons.log", "client.log", "stacks.log"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err == nil {
 			if keep != "" {
@@ -304,4 +304,25 @@ func tail(b []byte) []byte {
 		return b[len(b)-80:]
 	}
 	return b
+}
+
+// TestHungRunStacks: a run that times out leaves the daemons' goroutines
+// in stacks.log, so that a hang in CI says where the daemons wait.
+func TestHungRunStacks(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	w := Workload{Name: "hang", Script: "sleep 30"}
+	_, err := Run(context.Background(), w, Options{Binary: tu.Binary(t), Busybox: tu.Busybox, Dir: dir, Timeout: 3 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("Run: %v, want a time-out", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "stacks.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"== gofer gofer.sock", "== server a.sock", "goroutine profile:", "runsc-decoupled/sentry/server."} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("stacks.log lacks %q:\n%s", want, b)
+		}
+	}
 }

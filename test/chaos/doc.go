@@ -17,7 +17,9 @@
 // default; debug logs every recovery step), CHAOS_STRACE (any value: the
 // client's --strace, every forwarded call in its log) and
 // CHAOS_KEEP_LOGS=DIR (a failed test's daemons.log and client.log are
-// copied there in full; the test output has only their tails):
+// copied there in full; the test output has only their tails). A run that
+// times out also leaves stacks.log: the goroutines of the daemons still
+// running, grouped by stack (their --profile-heap text, on SIGUSR2):
 //
 //	CHAOS_KEEP_LOGS=/tmp/k CHAOS_STRACE=1 go test ./test/chaos -run 'TestServerKills/^proctree$' -count=50
 package chaos

@@ -75,6 +75,10 @@ type daemon struct {
 	args []string
 	sock string
 	log  *os.File
+	// heap is the daemon's --profile-heap file: on SIGUSR2 it writes its
+	// goroutines, grouped by stack, to heap + ".txt" (a hung run's
+	// stacks.log).
+	heap string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	// exited is closed when cmd has exited.
@@ -84,7 +88,11 @@ type daemon struct {
 func (d *daemon) start(bin string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cmd := exec.Command(bin, d.args...)
+	args := d.args
+	if d.heap != "" {
+		args = append(append([]string(nil), args...), "--profile-heap", d.heap)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %v: %w", d.args, err)
@@ -100,6 +108,37 @@ func (d *daemon) start(bin string) error {
 		return fmt.Errorf("%v: %w", d.args, err)
 	}
 	return nil
+}
+
+// askStacks asks a running daemon to write its goroutines (SIGUSR2).
+func (d *daemon) askStacks() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cmd != nil && d.heap != "" && d.cmd.Process.Signal(syscall.SIGUSR2) == nil
+}
+
+// writeStacks writes the goroutines of the daemons still running, grouped
+// by stack, to dir's stacks.log: where a hung run's daemons wait.
+func writeStacks(dir string, ds []*daemon) {
+	asked := false
+	for _, d := range ds {
+		asked = d.askStacks() || asked
+	}
+	if !asked {
+		return
+	}
+	time.Sleep(time.Second) // each writes its profile on its own goroutine
+	var b bytes.Buffer
+	for _, d := range ds {
+		txt, err := os.ReadFile(d.heap + ".txt")
+		if err != nil {
+			continue
+		}
+		if i := bytes.Index(txt, []byte("goroutine profile:")); i >= 0 {
+			fmt.Fprintf(&b, "== %s\n%s\n", d.args[0]+" "+filepath.Base(d.sock), txt[i:])
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "stacks.log"), b.Bytes(), 0o644)
 }
 
 // fds counts the daemon's open fds (-1 if it is not running).
@@ -181,7 +220,8 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	}
 	defer logf.Close()
 	sock := func(n string) string { return filepath.Join(o.Dir, n+".sock") }
-	gofer := &daemon{args: []string{"gofer", "--listen", "unix:" + sock("gofer"), "--root", "/", "--orphan-linger", OrphanLinger.String()}, sock: sock("gofer"), log: logf}
+	heap := func(n string) string { return filepath.Join(o.Dir, n+".heap") }
+	gofer := &daemon{args: []string{"gofer", "--listen", "unix:" + sock("gofer"), "--root", "/", "--orphan-linger", OrphanLinger.String()}, sock: sock("gofer"), log: logf, heap: heap("gofer")}
 	serverArgs := func(name string) []string {
 		a := []string{"server", "--listen", "unix:" + sock(name), "--gofer", "unix:" + sock("gofer")}
 		if w.Pod != nil {
@@ -189,9 +229,9 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 		}
 		return a
 	}
-	servers := []*daemon{{args: serverArgs("a"), sock: sock("a"), log: logf}}
+	servers := []*daemon{{args: serverArgs("a"), sock: sock("a"), log: logf, heap: heap("a")}}
 	if o.Failover {
-		servers = append(servers, &daemon{args: serverArgs("b"), sock: sock("b"), log: logf})
+		servers = append(servers, &daemon{args: serverArgs("b"), sock: sock("b"), log: logf, heap: heap("b")})
 	}
 	all := append([]*daemon{gofer}, servers...)
 	defer func() {
@@ -242,6 +282,12 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	cmd.Stdin = strings.NewReader(w.Stdin)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 2 * time.Second
+	// A run that times out: the daemons' stacks while the client still
+	// waits on them, then the client killed.
+	cmd.Cancel = func() error {
+		writeStacks(o.Dir, all)
+		return cmd.Process.Kill()
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return Outcome{}, err
