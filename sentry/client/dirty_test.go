@@ -778,27 +778,14 @@ func BenchmarkCacheFill(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				// A memory file of its own, so that no page was
-				// committed by an earlier round.
-				mf, err := platform.NewMemoryFile()
-				if err != nil {
-					b.Fatal(err)
-				}
-				c := &client{mf: mf, log: hclog.NewNullLogger(), done: make(chan struct{})}
-				c.files = newFileCache(c)
-				f := c.files.get(context.Background(), 1, uint64(len(data)), 0, "bench", nil)
-				f.mu.Lock()
-				if err := f.growLocked(uint64(len(data))); err != nil {
-					b.Fatal(err)
-				}
+				f, done := cachedFile(b, uint64(len(data)))
 				b.StartTimer()
-				err = f.copyInLocked(0, data)
+				err := f.copyInLocked(0, data)
 				b.StopTimer()
-				f.mu.Unlock()
+				done()
 				if err != nil {
 					b.Fatal(err)
 				}
-				mf.Destroy()
 			}
 		})
 	}

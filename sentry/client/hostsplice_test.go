@@ -15,30 +15,43 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/platform"
 )
 
-// hostFDFile returns a cached file of size bytes whose host fd reads
-// path, in a memory file of its own, and a cleanup.
-func hostFDFile(t testing.TB, path string, size uint64) (*serverFile, func()) {
+// cachedFile returns a file of size bytes cached in a memory file of its
+// own (no page committed by another test), its cache grown to each of
+// grows in turn (an extent each), and a cleanup. The file is returned
+// locked (f.mu).
+func cachedFile(t testing.TB, size uint64, grows ...uint64) (*serverFile, func()) {
 	t.Helper()
 	mf, err := platform.NewMemoryFile()
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := &client{mf: mf, log: hclog.NewNullLogger(), done: make(chan struct{})}
+	c.files = newFileCache(c)
+	f := c.files.get(context.Background(), 1, size, 0, "cached", nil)
+	f.mu.Lock()
+	for _, end := range append(grows, size) {
+		if err := f.growLocked(end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f, func() {
+		f.mu.Unlock()
+		mf.Destroy()
+	}
+}
+
+// hostFDFile is cachedFile whose host fd reads path.
+func hostFDFile(t testing.TB, path string, size uint64) (*serverFile, func()) {
+	t.Helper()
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &client{mf: mf, log: hclog.NewNullLogger(), done: make(chan struct{})}
-	c.files = newFileCache(c)
-	f := c.files.get(context.Background(), 1, size, 0, "hostfd", nil)
-	f.mu.Lock()
+	f, done := cachedFile(t, size)
 	f.hostFD = fd
-	if err := f.growLocked(size); err != nil {
-		t.Fatal(err)
-	}
-	f.mu.Unlock()
 	return f, func() {
+		done()
 		unix.Close(fd)
-		mf.Destroy()
 	}
 }
 
@@ -64,8 +77,6 @@ func TestReadHost(t *testing.T) {
 				fillByFD.Store(splice)
 				f, done := hostFDFile(t, path, size)
 				defer done()
-				f.mu.Lock()
-				defer f.mu.Unlock()
 				got, err := f.readHostLocked(c.off, c.length)
 				if err != nil {
 					t.Fatal(err)
@@ -112,11 +123,9 @@ func BenchmarkReadHost(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				f, done := hostFDFile(b, path, size)
-				f.mu.Lock()
 				b.StartTimer()
 				_, err := f.readHostLocked(0, size)
 				b.StopTimer()
-				f.mu.Unlock()
 				done()
 				if err != nil {
 					b.Fatal(err)
@@ -135,22 +144,9 @@ func TestCopyIn(t *testing.T) {
 		for _, c := range []struct{ off, n uint64 }{{0, 4096}, {5000, 70000}, {60 << 10, 200 << 10}} {
 			t.Run(fmt.Sprintf("byfd=%v/%d+%d", byFD, c.off, c.n), func(t *testing.T) {
 				fillByFD.Store(byFD)
-				mf, err := platform.NewMemoryFile()
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer mf.Destroy()
-				cl := &client{mf: mf, log: hclog.NewNullLogger(), done: make(chan struct{})}
-				cl.files = newFileCache(cl)
 				const size = 256 << 10
-				f := cl.files.get(context.Background(), 1, size, 0, "copyin", nil)
-				f.mu.Lock()
-				defer f.mu.Unlock()
-				for _, end := range []uint64{64 << 10, size} {
-					if err := f.growLocked(end); err != nil {
-						t.Fatal(err)
-					}
-				}
+				f, done := cachedFile(t, size, 64<<10)
+				defer done()
 				if len(f.exts) < 2 {
 					t.Fatalf("%d extents, want 2", len(f.exts))
 				}
