@@ -705,7 +705,11 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply, lent *donated.
 		err = k.PageWrite(call.Seq, op.PageWrite, r)
 	case *sentrypb.Call_Restore:
 		k.ResentBelow.Store(call.Seq)
-		err = k.Restore(op.Restore, r)
+		if err = k.Restore(op.Restore, r); err != nil {
+			// The client only learns the errno; which record was
+			// refused, and why, is here.
+			k.Log.Warn("restore refused", "seq", call.Seq, "err", err)
+		}
 	case *sentrypb.Call_Rewrite:
 		err = k.Rewrite(op.Rewrite, r)
 	case *sentrypb.Call_Kill:
