@@ -15,6 +15,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -133,7 +134,10 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.sigs[id(v.Sighand.Id)] = v.Sighand
 		case *sentrypb.StateRecord_Pipe:
 			p := v.Pipe
-			if p == nil || p.Id == 0 || len(p.Data) > max(PipeCapacity, int(p.Capacity)) || p.Capacity > MaxPipeSize {
+			// Posted writes may fill a pipe past its size by up to
+			// pipe.MaxPostedOverflow (PushPostedLocked), and a kill
+			// then finds those bytes unread: they are restored too.
+			if p == nil || p.Id == 0 || len(p.Data) > max(PipeCapacity, int(p.Capacity))+pipe.MaxPostedOverflow || p.Capacity > MaxPipeSize {
 				return nil, bad(rec, "bad pipe")
 			}
 			s.pipes[id(p.Id)] = p

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -80,6 +81,40 @@ func TestParseRestoreMemfd(t *testing.T) {
 			}
 			if m.Seals() != tt.seals {
 				t.Errorf("seals %#x, want %#x", m.Seals(), tt.seals)
+			}
+		})
+	}
+}
+
+// TestParseRestorePipeData: a pipe's unread bytes are restored up to its
+// size plus what posted writes may add past it (pipe.MaxPostedOverflow): a
+// server killed while posted copies had filled a pipe past its size must
+// not refuse every restore after (chaos cat-ahead: "server refused the
+// restore: invalid argument" after 20 kills). Beyond that: EINVAL.
+func TestParseRestorePipeData(t *testing.T) {
+	rec := func(n int, capacity uint32) *sentrypb.StateRecord {
+		return &sentrypb.StateRecord{Key: statekey.Pipe(1).String(), Value: &sentrypb.StateRecord_Pipe{Pipe: &sentrypb.PipeState{
+			Id: 1, Capacity: capacity, Read: 0, Written: uint64(n), Data: make([]byte, n)}}}
+	}
+	for _, tc := range []struct {
+		name     string
+		n        int
+		capacity uint32
+		ok       bool
+	}{
+		{"full", PipeCapacity, 0, true},
+		{"past its size by posted writes", PipeCapacity + pipe.MaxPostedOverflow, 0, true},
+		{"past the posted bound", PipeCapacity + pipe.MaxPostedOverflow + 1, 0, false},
+		{"a larger pipe, past its size", 1<<20 + pipe.MaxPostedOverflow, 1 << 20, true},
+		{"a larger pipe, past the bound", 1<<20 + pipe.MaxPostedOverflow + 1, 1 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseRestore(&sentrypb.Restore{Records: []*sentrypb.StateRecord{rec(tc.n, tc.capacity)}})
+			if tc.ok && err != nil {
+				t.Fatalf("parseRestore: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, unix.EINVAL) {
+				t.Fatalf("parseRestore: %v, want EINVAL", err)
 			}
 		})
 	}
