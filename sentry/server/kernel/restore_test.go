@@ -31,13 +31,7 @@ func TestParseRestoreChecksKeys(t *testing.T) {
 		{"deleted records are not looked at", []*sentrypb.StateRecord{proc("proc/1"), {Key: "junk", Deleted: true}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseRestore(&sentrypb.Restore{Records: tc.recs})
-			if tc.ok && err != nil {
-				t.Fatalf("parseRestore: %v", err)
-			}
-			if !tc.ok && !errors.Is(err, unix.EINVAL) {
-				t.Fatalf("parseRestore: %v, want EINVAL", err)
-			}
+			checkParseRestore(t, tc.recs, tc.ok)
 		})
 	}
 }
@@ -109,13 +103,20 @@ func TestParseRestorePipeData(t *testing.T) {
 		{"a larger pipe, past the bound", 1<<20 + pipe.MaxPostedOverflow + 1, 1 << 20, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseRestore(&sentrypb.Restore{Records: []*sentrypb.StateRecord{rec(tc.n, tc.capacity)}})
-			if tc.ok && err != nil {
-				t.Fatalf("parseRestore: %v", err)
-			}
-			if !tc.ok && !errors.Is(err, unix.EINVAL) {
-				t.Fatalf("parseRestore: %v, want EINVAL", err)
-			}
+			checkParseRestore(t, []*sentrypb.StateRecord{rec(tc.n, tc.capacity)}, tc.ok)
 		})
+	}
+}
+
+// checkParseRestore parses a Restore of recs: accepted if ok, else refused
+// with EINVAL.
+func checkParseRestore(t *testing.T, recs []*sentrypb.StateRecord, ok bool) {
+	t.Helper()
+	_, err := parseRestore(&sentrypb.Restore{Records: recs})
+	if ok && err != nil {
+		t.Fatalf("parseRestore: %v", err)
+	}
+	if !ok && !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("parseRestore: %v, want EINVAL", err)
 	}
 }
