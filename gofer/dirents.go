@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -194,7 +195,9 @@ func (s *Server) readDirFrom(h *handle, fd int, from uint64) ([]*goferpb.Dirent,
 		return nil, wrap(err, "getdents: seek handle %d to %#x", h.id, from)
 	}
 	var ents []*goferpb.Dirent
-	buf := make([]byte, 64<<10)
+	bp := direntBufs.Get().(*[]byte)
+	defer direntBufs.Put(bp)
+	buf := *bp
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if err == unix.EINTR {
@@ -209,6 +212,12 @@ func (s *Server) readDirFrom(h *handle, fd int, from uint64) ([]*goferpb.Dirent,
 		ents = s.parseDirents(buf[:n], ents)
 	}
 }
+
+// direntBufs are the buffers readDirFrom reads a directory's records
+// into: one a listing, which parseDirents copies out of, so that a
+// listing of a few entries (most directories) does not allocate and
+// clear 64 KiB.
+var direntBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // parseDirents appends the struct linux_dirent64 records in b to ents.
 func (s *Server) parseDirents(b []byte, ents []*goferpb.Dirent) []*goferpb.Dirent {
