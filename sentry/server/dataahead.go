@@ -102,7 +102,7 @@ func leaseAhead(k *kernel.Kernel, h *readlease.Holder, oc *kernel.Task, path str
 	if size, sized := k.Attrs.SizeOf(g.Handle); sized && size > dataAheadMaxSize {
 		return nil
 	}
-	if l = leaseContent(k, h, g, d, key, 0); l != nil {
+	if l = leaseContent(k, h, g, d, key, 0, false); l != nil {
 		// The file as its descriptions' records name it: the client
 		// tells by it whether a posted write may be to this file.
 		l.Ino = kernel.FileIno(d)

@@ -165,9 +165,10 @@ type env struct {
 	mem  *appMem
 
 	// leaseWanted marks every system call sys makes as one whose read
-	// lease the caller could use (Syscall.lease_wanted); ownedWrite and
-	// ownedWanted mark them with Syscall.owned_write and owned_wanted.
-	leaseWanted, ownedWrite, ownedWanted bool
+	// lease the caller could use (Syscall.lease_wanted); ownedWrite,
+	// ownedWanted and openDataWanted mark them with Syscall.owned_write,
+	// owned_wanted and open_data_wanted.
+	leaseWanted, ownedWrite, ownedWanted, openDataWanted bool
 
 	mu sync.Mutex
 	// events records pushes and replies in arrival order.
@@ -264,7 +265,7 @@ func (e *env) sys(tid int32, sysno uintptr, args ...uint64) *sentrypb.Reply {
 		inputs = append(inputs, &sentrypb.Region{Addr: r.Addr, Data: r.Data})
 	}
 	r := e.call(&sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: int32(sysno), Args: a[:], Inputs: inputs,
-		LeaseWanted: e.leaseWanted, OwnedWrite: e.ownedWrite, OwnedWanted: e.ownedWanted}}})
+		LeaseWanted: e.leaseWanted, OwnedWrite: e.ownedWrite, OwnedWanted: e.ownedWanted, OpenDataWanted: e.openDataWanted}}})
 	e.mem.apply(r.Outputs)
 	return r
 }

@@ -28,10 +28,18 @@ import (
 // (leaseRevokesLocked).
 
 // Sizes of what a lease carries: the whole file up to leaseWholeFile,
-// else leaseWindow bytes from the page of the next read.
+// else leaseWindow bytes from the page of the next read; but an open's
+// lease of a larger file only its first openHeadWindow bytes. A program
+// that reads a large file right after opening it is mostly the dynamic
+// loader reading a library's ELF header (832 bytes) before it maps the
+// file, whose pages then come through the lent host fd
+// (sentry/client/mappedfd.go): a 256 KiB window was read from the gofer
+// and sent for nothing, 7 libraries for each gcc -c. A program that reads
+// on past the head takes a window at that read.
 const (
 	leaseWholeFile = 256 << 10
 	leaseWindow    = 256 << 10
+	openHeadWindow = 16 << 10
 )
 
 // leaseGrantTimeout bounds the gofer calls a grant makes; after one that
@@ -328,7 +336,7 @@ func grantReadLease(k *kernel.Kernel, c *kernel.Task, ret int64, dataWanted bool
 	if open && !dataWanted && !k.Attrs.HoldsWhole(g.Handle) {
 		return
 	}
-	if l := leaseContent(k, h, g, d, key, next); l != nil {
+	if l := leaseContent(k, h, g, d, key, next, open); l != nil {
 		l.File = desc
 		c.Reply.Lease = l
 	}
@@ -337,9 +345,9 @@ func grantReadLease(k *kernel.Kernel, c *kernel.Task, ret int64, dataWanted bool
 // leaseContent grants client k (lease holder h) a new read lease on
 // gofer file g (dentry d, inode key) and returns it without a
 // description (ReadLease.file): the whole file when small, else the
-// window from the page of next; nil if the file may not be leased or its
-// grant failed.
-func leaseContent(k *kernel.Kernel, h *readlease.Holder, g *vfs.GoferFile, d *vfs.Dentry, key readlease.Key, next int64) *sentrypb.ReadLease {
+// window from the page of next, or for an open (head) the file's head;
+// nil if the file may not be leased or its grant failed.
+func leaseContent(k *kernel.Kernel, h *readlease.Holder, g *vfs.GoferFile, d *vfs.Dentry, key readlease.Key, next int64, head bool) *sentrypb.ReadLease {
 	reg := k.ReadLeases
 	size, sized := k.Attrs.SizeOf(g.Handle)
 	if st := k.Attrs.Recent(g.Handle); st != nil && !leaseable(st, key) {
@@ -364,6 +372,8 @@ func leaseContent(k *kernel.Kernel, h *readlease.Holder, g *vfs.GoferFile, d *vf
 	var off uint64
 	n := uint32(leaseWholeFile + 1)
 	switch {
+	case sized && size > leaseWholeFile && head:
+		n = openHeadWindow
 	case sized && size > leaseWholeFile:
 		off, n = uint64(next)&^4095, leaseWindow
 	case sized:

@@ -49,7 +49,8 @@ func leasingEnv(t *testing.T) (*env, *rpcCounter) {
 // open is leased only what the server's data cache holds already, and the
 // first read or fstat takes the lease otherwise. A lease's read asks for
 // what the file holds, and a large file's first window, at offset 0, is
-// granted (a window that came back full is not a short read).
+// granted (a window that came back full is not a short read); an open
+// that asks for data is granted only a large file's head.
 func TestLeaseGrantCost(t *testing.T) {
 	releasesInBatchesOnly(t)
 	e, rc := leasingEnv(t)
@@ -117,6 +118,18 @@ func TestLeaseGrantCost(t *testing.T) {
 		{"close of it", closeFD, nil, false, 0, 0},
 		{"open of a large file", openRO(large), map[string]int{"Walk": 1}, false, 0, 0},
 		{"its first read takes the window at 0", func() *sentrypb.Reply { return e.sys(1, unix.SYS_READ, fd, buf, 512) }, map[string]int{"Read": 2}, true, 0, leaseWindow},
+		{"close of it", closeFD, nil, false, 0, 0},
+		// The client expects reads after opens (open_data_wanted): a
+		// large file's open is leased its head (a loader reads an ELF
+		// header, then maps the file), a read past it the window there.
+		{"open of it asking for data", func() *sentrypb.Reply {
+			e.openDataWanted = true
+			defer func() { e.openDataWanted = false }()
+			return openRO(large)()
+		}, map[string]int{"Read": 1}, true, 0, openHeadWindow},
+		{"a read past its head takes the window there", func() *sentrypb.Reply {
+			return e.sys(1, unix.SYS_PREAD64, fd, buf, 512, 100000)
+		}, map[string]int{"Read": 2}, true, 100000 &^ 4095, leaseWindow},
 		{"close of it", closeFD, nil, false, 0, 0},
 	}
 	for _, tc := range tests {
