@@ -11,9 +11,10 @@ import (
 // name from its start, up to count entries (eof says they are all), with
 // their attributes if asked, read through a descriptor opened for this
 // call alone (openat: a symbolic link is not followed out of the
-// served tree) and closed with it. No handle is made: the sentry lists
-// subdirectories ahead of an application's walk (its listings ahead),
-// most of which it never opens through this gofer's handles.
+// served tree) and closed with it. The sentry lists subdirectories ahead
+// of an application's walk (its listings ahead) this way, without a Walk
+// to each; with want_handle the reply also brings a handle of the
+// subdirectory (subHandle) for the open the application makes next.
 func (s *Server) getdentsOfSub(req *goferpb.GetdentsRequest) (*goferpb.GetdentsReply, error) {
 	if req.GetOffset() != 0 || req.GetCount() == 0 {
 		return nil, errorf(unix.EINVAL, "getdents of %q: offset %d, count %d", req.GetName(), req.GetOffset(), req.GetCount())
@@ -51,5 +52,33 @@ func (s *Server) getdentsOfSub(req *goferpb.GetdentsRequest) (*goferpb.GetdentsR
 	if req.GetPlus() && len(r.Entries) > 0 {
 		r.Stats = s.statEntriesAt(fd, r.Entries)
 	}
+	if req.GetWantHandle() {
+		r.Sub = s.subHandle(dir, req.GetName(), fd)
+	}
 	return r, nil
+}
+
+// subHandle returns a new handle of the subdirectory name of dir, as a
+// Walk to it would return it, if name still names the directory fd (the
+// descriptor it was listed through) holds open; else nil.
+func (s *Server) subHandle(dir *handle, name string, fd int) *goferpb.WalkedFile {
+	pfd, err := openPath(dir.fd, name)
+	if err != nil {
+		return nil
+	}
+	h, st, err := s.newHandle(pfd)
+	if err != nil {
+		return nil
+	}
+	var listed unix.Stat_t
+	if err := unix.Fstat(fd, &listed); err != nil || h.ino != listed.Ino || h.ftype != unix.S_IFDIR {
+		h.decRef()
+		return nil
+	}
+	id, err := s.insert(h)
+	if err != nil {
+		h.decRef()
+		return nil
+	}
+	return &goferpb.WalkedFile{Handle: &goferpb.Handle{Id: id, FileHandle: h.fileHandle}, Stat: st}
 }

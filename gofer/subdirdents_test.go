@@ -159,3 +159,53 @@ func BenchmarkGetdentsOfSub(b *testing.B) {
 		}
 	}
 }
+
+// TestGetdentsOfSubHandle: a listing by name that asks for a handle
+// (want_handle) brings one of the subdirectory, with its attributes,
+// that lists what the listing did and is released as any other; none
+// comes unasked, nor with a failed listing.
+func TestGetdentsOfSubHandle(t *testing.T) {
+	e := newEnv(t)
+	if err := os.MkdirAll(e.host("sub/inner"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeHostFile(t, e.host("sub/a"), "x")
+	writeHostFile(t, e.host("file"), "")
+	var st unix.Stat_t
+	if err := unix.Stat(e.host("sub"), &st); err != nil {
+		t.Fatal(err)
+	}
+	r := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Name: "sub", Ino: st.Ino, Count: 100, WantHandle: true})))
+	sub := r.GetSub()
+	if sub.GetHandle().GetId() == 0 || sub.GetStat().GetIno() != st.Ino || sub.GetStat().GetMode()&unix.S_IFMT != unix.S_IFDIR {
+		t.Fatalf("sub %v, want a handle of directory inode %d", sub, st.Ino)
+	}
+	byHandle := must(t, "getdents by the handle", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: sub.GetHandle().GetId(), Count: 100})))
+	var listed, walked []string
+	for _, d := range r.GetEntries() {
+		listed = append(listed, d.GetName())
+	}
+	for _, d := range byHandle.GetEntries() {
+		walked = append(walked, d.GetName())
+	}
+	if !slices.Equal(listed, walked) {
+		t.Errorf("the handle lists %v, the listing by name %v", walked, listed)
+	}
+	must2(e.c.Release(e.ctx, &goferpb.ReleaseRequest{Handles: []uint64{sub.GetHandle().GetId()}}))
+	if r, err := e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: sub.GetHandle().GetId(), Count: 100}); err == nil && r.GetErrno() == 0 {
+		t.Errorf("the handle lists after its release")
+	}
+	for _, req := range []*goferpb.GetdentsRequest{
+		{Dir: e.rootH, Name: "sub", Count: 100},
+		{Dir: e.rootH, Name: "file", Count: 100, WantHandle: true},
+		{Dir: e.rootH, Name: "sub", Ino: st.Ino + 1, Count: 100, WantHandle: true},
+	} {
+		r, err := e.c.Getdents(e.ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.GetSub() != nil {
+			t.Errorf("%v: a handle came: %v", req, r.GetSub())
+		}
+	}
+}

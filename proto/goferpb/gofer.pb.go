@@ -3626,7 +3626,12 @@ type GetdentsRequest struct {
 	Name string `protobuf:"bytes,580,opt,name=name,proto3" json:"name,omitempty"`
 	// ino, with name, is the inode the sentry knows the subdirectory by:
 	// ESTALE if name now holds another.
-	Ino           uint64 `protobuf:"varint,581,opt,name=ino,proto3" json:"ino,omitempty"`
+	Ino uint64 `protobuf:"varint,581,opt,name=ino,proto3" json:"ino,omitempty"`
+	// want_handle, with name, asks for a handle of the subdirectory too
+	// (GetdentsReply.sub), as a Walk to it would return: the sentry keeps
+	// it for the open that likely follows (find opens each directory it
+	// lists), which then costs no Walk.
+	WantHandle    bool `protobuf:"varint,598,opt,name=want_handle,json=wantHandle,proto3" json:"want_handle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3701,6 +3706,13 @@ func (x *GetdentsRequest) GetIno() uint64 {
 		return x.Ino
 	}
 	return 0
+}
+
+func (x *GetdentsRequest) GetWantHandle() bool {
+	if x != nil {
+		return x.WantHandle
+	}
+	return false
 }
 
 type Dirent struct {
@@ -3779,12 +3791,16 @@ func (x *Dirent) GetOffset() uint64 {
 // (the name went away) is empty (ino 0).
 // eof says the entries reach the end of the directory (of the gofer's
 // snapshot of it): a call after the last entry would return none.
+// sub is the handle of the subdirectory GetdentsRequest.want_handle asked
+// for, with its attributes (missing if its name no longer held the
+// inode listed).
 type GetdentsReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
 	Entries       []*Dirent              `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
 	Stats         []*Stat                `protobuf:"bytes,170,rep,name=stats,proto3" json:"stats,omitempty"`
 	Eof           bool                   `protobuf:"varint,171,opt,name=eof,proto3" json:"eof,omitempty"`
+	Sub           *WalkedFile            `protobuf:"bytes,599,opt,name=sub,proto3" json:"sub,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3845,6 +3861,13 @@ func (x *GetdentsReply) GetEof() bool {
 		return x.Eof
 	}
 	return false
+}
+
+func (x *GetdentsReply) GetSub() *WalkedFile {
+	if x != nil {
+		return x.Sub
+	}
+	return nil
 }
 
 // An Fsync with handles syncs handle and every one of handles with one
@@ -4489,24 +4512,27 @@ const file_gofer_proto_rawDesc = "" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12;\n" +
 	"\achanged\x18\xe8\x02 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\achanged\x12\x19\n" +
 	"\adiffers\x18\xd8\x04 \x01(\bR\adiffers\x12*\n" +
-	"\x10exchanged_before\x18\xd9\x04 \x01(\bR\x0fexchangedBefore\"\x8e\x01\n" +
+	"\x10exchanged_before\x18\xd9\x04 \x01(\bR\x0fexchangedBefore\"\xb0\x01\n" +
 	"\x0fGetdentsRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\rR\x05count\x12\x13\n" +
 	"\x04plus\x18\xaa\x01 \x01(\bR\x04plus\x12\x13\n" +
 	"\x04name\x18\xc4\x04 \x01(\tR\x04name\x12\x11\n" +
-	"\x03ino\x18\xc5\x04 \x01(\x04R\x03ino\"Z\n" +
+	"\x03ino\x18\xc5\x04 \x01(\x04R\x03ino\x12 \n" +
+	"\vwant_handle\x18\xd6\x04 \x01(\bR\n" +
+	"wantHandle\"Z\n" +
 	"\x06Dirent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03ino\x18\x02 \x01(\x04R\x03ino\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\rR\x04type\x12\x16\n" +
-	"\x06offset\x18\x04 \x01(\x04R\x06offset\"\xa9\x01\n" +
+	"\x06offset\x18\x04 \x01(\x04R\x06offset\"\xe1\x01\n" +
 	"\rGetdentsReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x129\n" +
 	"\aentries\x18\x02 \x03(\v2\x1f.runscdecoupled.gofer.v1.DirentR\aentries\x124\n" +
 	"\x05stats\x18\xaa\x01 \x03(\v2\x1d.runscdecoupled.gofer.v1.StatR\x05stats\x12\x11\n" +
-	"\x03eof\x18\xab\x01 \x01(\bR\x03eof\"^\n" +
+	"\x03eof\x18\xab\x01 \x01(\bR\x03eof\x126\n" +
+	"\x03sub\x18\xd7\x04 \x01(\v2#.runscdecoupled.gofer.v1.WalkedFileR\x03sub\"^\n" +
 	"\fFsyncRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x1b\n" +
 	"\tdata_only\x18\x02 \x01(\bR\bdataOnly\x12\x19\n" +
@@ -4685,61 +4711,62 @@ var file_gofer_proto_depIdxs = []int32{
 	45, // 45: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
 	49, // 46: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
 	10, // 47: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
-	12, // 48: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
-	14, // 49: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
-	17, // 50: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
-	19, // 51: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
-	25, // 52: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
-	27, // 53: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
-	29, // 54: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
-	31, // 55: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
-	21, // 56: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
-	23, // 57: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
-	33, // 58: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
-	35, // 59: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
-	37, // 60: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
-	39, // 61: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
-	41, // 62: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
-	43, // 63: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
-	46, // 64: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
-	48, // 65: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
-	51, // 66: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
-	53, // 67: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
-	55, // 68: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
-	8,  // 69: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
-	5,  // 70: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
-	0,  // 71: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
-	3,  // 72: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
-	13, // 73: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
-	16, // 74: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
-	18, // 75: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
-	20, // 76: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
-	26, // 77: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
-	28, // 78: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
-	30, // 79: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
-	32, // 80: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
-	22, // 81: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
-	24, // 82: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
-	34, // 83: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
-	36, // 84: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
-	38, // 85: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
-	40, // 86: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
-	42, // 87: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
-	44, // 88: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
-	47, // 89: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
-	50, // 90: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
-	52, // 91: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
-	54, // 92: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
-	56, // 93: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
-	9,  // 94: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
-	6,  // 95: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
-	2,  // 96: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
-	4,  // 97: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
-	73, // [73:98] is the sub-list for method output_type
-	48, // [48:73] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	15, // 48: runscdecoupled.gofer.v1.GetdentsReply.sub:type_name -> runscdecoupled.gofer.v1.WalkedFile
+	12, // 49: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
+	14, // 50: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
+	17, // 51: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
+	19, // 52: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
+	25, // 53: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
+	27, // 54: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
+	29, // 55: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
+	31, // 56: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
+	21, // 57: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
+	23, // 58: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
+	33, // 59: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
+	35, // 60: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
+	37, // 61: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
+	39, // 62: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
+	41, // 63: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
+	43, // 64: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
+	46, // 65: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
+	48, // 66: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
+	51, // 67: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
+	53, // 68: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
+	55, // 69: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
+	8,  // 70: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
+	5,  // 71: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
+	0,  // 72: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
+	3,  // 73: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
+	13, // 74: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
+	16, // 75: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
+	18, // 76: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
+	20, // 77: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
+	26, // 78: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
+	28, // 79: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
+	30, // 80: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
+	32, // 81: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
+	22, // 82: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
+	24, // 83: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
+	34, // 84: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
+	36, // 85: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
+	38, // 86: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
+	40, // 87: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
+	42, // 88: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
+	44, // 89: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
+	47, // 90: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
+	50, // 91: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
+	52, // 92: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
+	54, // 93: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
+	56, // 94: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
+	9,  // 95: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
+	6,  // 96: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
+	2,  // 97: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
+	4,  // 98: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
+	74, // [74:99] is the sub-list for method output_type
+	49, // [49:74] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_gofer_proto_init() }

@@ -42,8 +42,12 @@ func rangeHandlesKnown(m protoreflect.ProtoMessage, f func(*Handle, *Stat)) bool
 		if h := r.GetPath(); h != nil {
 			f(h, r.GetStat())
 		}
+	case *GetdentsReply:
+		if wf := r.GetSub(); wf.GetHandle() != nil {
+			f(wf.GetHandle(), wf.GetStat())
+		}
 	case *OpenReply, *StatReply, *SetStatReply, *ReadReply, *WriteReply, *ReleaseReply,
-		*FsyncReply, *GetdentsReply, *LinkReply, *FallocateReply, *ReadlinkReply:
+		*FsyncReply, *LinkReply, *FallocateReply, *ReadlinkReply:
 		// No handles.
 	default:
 		return false

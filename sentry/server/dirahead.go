@@ -213,10 +213,19 @@ func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name st
 		defer v.Unpin(dir)
 	}
 	ctx, cancel := v.RPCCtx()
-	r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: h, Name: name, Ino: sub.Ino(), Count: maxMissingInNames + 1, Plus: true})
+	conf := v.ConfirmStart()
+	r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: h, Name: name, Ino: sub.Ino(), Count: maxMissingInNames + 1, Plus: true, WantHandle: true})
 	cancel()
 	if syserr.FromGofer("getdents", r.GetErrno(), err) != nil {
 		return nil
+	}
+	if wf := r.GetSub(); wf.GetHandle().GetId() != 0 {
+		// For the application's open of sub, which then needs no Walk.
+		if wf.GetStat().GetIno() == sub.Ino() {
+			v.KeepListed(sub, wf.GetHandle().GetId(), wf.GetHandle().GetFileHandle(), conf)
+		} else {
+			v.Releases().Release([]uint64{wf.GetHandle().GetId()})
+		}
 	}
 	var ents []*goferpb.Dirent
 	for _, e := range r.Entries {

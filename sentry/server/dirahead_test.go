@@ -233,3 +233,82 @@ func TestListingAhead(t *testing.T) {
 		}
 	})
 }
+
+// TestListedDirOpenNoWalk: a listing ahead of a subdirectory brings a
+// handle of it (GetdentsRequest.want_handle), kept on its dentry, which
+// the process's open of the subdirectory takes: no gofer Walk, and the
+// description lists what the listing ahead held. Once a file was renamed
+// through the server, a kept handle may no longer be what its name opens:
+// the open walks.
+func TestListedDirOpenNoWalk(t *testing.T) {
+	releasesInBatchesOnly(t)
+	e, rc, _ := countingEnvSock(t)
+	freezeClock(e) // no kept handle ages out during the test
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
+	for _, d := range []string{"a", "b", "c"} {
+		if err := os.MkdirAll(filepath.Join(e.root, "tmp", "lw", d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(e.root, "tmp", "lw", d, "f"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const bufSize = 64 << 10
+	buf := l.mem.zeros(bufSize)
+	open := func(path string) uint64 {
+		t.Helper()
+		r := l.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), l.mem.str(path), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if r.Errno != 0 {
+			t.Fatalf("open %s: %v", path, unix.Errno(r.Errno))
+		}
+		return uint64(r.Ret)
+	}
+	listing := func(fd uint64, sc *sentrypb.Syscall) *sentrypb.Reply {
+		t.Helper()
+		sc.Sysno, sc.Args = unix.SYS_GETDENTS64, []uint64{fd, buf, bufSize, 0, 0, 0}
+		r := l.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: sc}})
+		l.mem.apply(r.Outputs)
+		return r
+	}
+	fd := open("/tmp/lw")
+	r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/lw", ListingAhead: maxAheadDirs})
+	l.sys(1, unix.SYS_CLOSE, fd)
+	ahead := map[string][]byte{}
+	for _, a := range r.Ahead {
+		ahead[a.Name] = a.Dirents
+	}
+	if len(ahead) != 3 {
+		t.Fatalf("sent ahead %d listings, want a, b and c", len(r.Ahead))
+	}
+	keptReused := func() (n uint64) {
+		e.srv.mu.Lock()
+		defer e.srv.mu.Unlock()
+		for c := range e.srv.clients {
+			n += c.k.VFS.KeptReused()
+		}
+		return n
+	}
+	rc.take()
+	reused := keptReused()
+	fd = open("/tmp/lw/a")
+	if keptReused() != reused+1 {
+		t.Errorf("the open of a directory listed ahead took no kept handle")
+	}
+	if got := rc.take(); got["Walk"] != 0 {
+		t.Errorf("the open of a directory listed ahead made gofer calls %s, want no Walk", fmtCounts(got))
+	}
+	got := listing(fd, &sentrypb.Syscall{})
+	l.sys(1, unix.SYS_CLOSE, fd)
+	if got.Errno != 0 || !bytes.Equal(l.mem.bytes(buf, int(got.Ret)), ahead["a"]) {
+		t.Errorf("getdents64 through the kept handle returned %d bytes (%v), want the %d listed ahead", got.Ret, unix.Errno(got.Errno), len(ahead["a"]))
+	}
+	if r := e.sys(1, unix.SYS_RENAMEAT, uint64(atFDCWD64), e.mem.str("/tmp/lw/c/f"), uint64(atFDCWD64), e.mem.str("/tmp/lw/c/g")); r.Errno != 0 {
+		t.Fatalf("rename: %v", unix.Errno(r.Errno))
+	}
+	reused = keptReused()
+	fd = open("/tmp/lw/b")
+	l.sys(1, unix.SYS_CLOSE, fd)
+	if keptReused() != reused {
+		t.Errorf("the open of a directory listed ahead before a rename took the kept handle")
+	}
+}

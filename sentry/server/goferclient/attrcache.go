@@ -949,6 +949,11 @@ func (a *AttrCache) GetdentsSeq(ctx context.Context, req *goferpb.GetdentsReques
 		// Its atime (a listing of a subdirectory by name changes the
 		// subdirectory's, which has no handle here).
 		a.drop(req.GetDir())
+	} else if sub := r.GetSub(); sub != nil {
+		// The subdirectory's handle asked for (want_handle), with its
+		// attributes after the listing.
+		a.learn(sub.GetHandle().GetId(), sub.GetStat(), start)
+		a.observed(ctx, sub.GetStat())
 	}
 	return r, start, err
 }

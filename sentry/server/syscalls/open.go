@@ -391,9 +391,13 @@ func openDentry(c *kernel.Task, d *vfs.Dentry, flags uint32, pre *vfs.PreOpened)
 		return c.OpenFifo(d, flags)
 	}
 	if d.IsDir() {
-		h, _, fh, err := v.FreshHandle(d)
-		if err != nil {
-			return nil, err
+		// The handle a listing ahead of d brought (vfs/kept.go).
+		h, fh, _, ok := v.TakeKept(d)
+		if !ok {
+			var err error
+			if h, _, fh, err = v.FreshHandle(d); err != nil {
+				return nil, err
+			}
 		}
 		return vfs.NewFile(vfs.NewGoferDir(v, h, fh), d, kept), nil
 	}

@@ -14,7 +14,9 @@ import (
 // regular file's description opened read-only (no other gofer open
 // flag) stays on its dentry when the description is released (kept),
 // and the next read-only open of that dentry takes it without a gofer
-// call, while nothing could have changed what it opens:
+// call, while nothing could have changed what it opens. A directory's
+// listing ahead brings a handle of it kept the same way (KeepListed),
+// which the open of the directory takes:
 //
 //   - the gofer confirmed that the dentry's name names the handle's
 //     file (the walk-open that made the handle began) less than
@@ -100,8 +102,26 @@ func (v *VFS) KeptReused() uint64 { return v.keptReused.Load() }
 // keep keeps g's handle on its dentry, if it may be reused; it says
 // whether it did (else the caller releases it).
 func (v *VFS) keep(g *GoferFile) bool {
-	d := g.keepOn
-	if d == nil || !v.stillValid(g.Handle, g.confirmed) {
+	if g.keepOn == nil {
+		return false
+	}
+	return v.keepOn(g.keepOn, g.Handle, g.FH, g.confirmed)
+}
+
+// KeepListed keeps handle h (gofer file handle fh) of gofer directory d,
+// which a listing ahead of d brought (GetdentsRequest.want_handle) and
+// whose name the gofer confirmed at c, for the open of d that likely
+// follows (find opens each directory it lists); else it releases it.
+func (v *VFS) KeepListed(d *Dentry, h uint64, fh []byte, c Confirmed) {
+	if d.Kind != KindGofer || !d.IsDir() || !v.keepOn(d, h, fh, c) {
+		v.releases.Release([]uint64{h})
+	}
+}
+
+// keepOn keeps handle h (file handle fh, its name confirmed at c) on d,
+// if it may be reused; it says whether it did.
+func (v *VFS) keepOn(d *Dentry, h uint64, fh []byte, c Confirmed) bool {
+	if !v.stillValid(h, c) {
 		return false
 	}
 	v.mu.Lock()
@@ -109,7 +129,7 @@ func (v *VFS) keep(g *GoferFile) bool {
 	if d.deleted || d.kept != nil {
 		return false
 	}
-	d.kept = &keptHandle{h: g.Handle, fh: g.FH, conf: g.confirmed}
+	d.kept = &keptHandle{h: h, fh: fh, conf: c}
 	v.keptList = append(v.keptList, d)
 	// Past the bound, or past AttrTTL (checked for the oldest only: the
 	// rest go when taken, pushed out, or with the client).
