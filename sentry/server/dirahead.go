@@ -200,11 +200,20 @@ func aheadName(name string) bool {
 
 // listSub lists gofer directory sub, the entry name of dir, which a
 // call listed, with its entries' attributes, in one gofer call through
-// dir's handle h (0: its dentry's; GetdentsRequest.name: no Walk to sub,
-// no handle of it): nil if it has more than maxMissingInNames entries
-// (noted so for tooBigLife) or the gofer failed.
+// dir's handle h (GetdentsRequest.name: no Walk to sub; it brings a
+// handle of sub, kept for its open): nil if it has more than
+// maxMissingInNames entries (noted so for tooBigLife) or the gofer
+// failed. With h 0, through the handle dir's own listing ahead left on
+// it (a second level's "s/g": dir is s, listed ahead, maybe not opened
+// yet), else its dentry's.
 func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name string) *aheadListing {
 	v := c.Kernel.VFS
+	if h == 0 {
+		// Not taken: an open of dir may take it meanwhile and its close
+		// release it, and this listing then fails (the inode check
+		// makes the handle's name not matter).
+		h = v.KeptHandle(dir)
+	}
 	if h == 0 {
 		var err error
 		if h, err = v.PinHandle(dir); err != nil {

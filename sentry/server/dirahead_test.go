@@ -235,8 +235,9 @@ func TestListingAhead(t *testing.T) {
 }
 
 // TestListedDirOpenNoWalk: a listing ahead of a subdirectory brings a
-// handle of it (GetdentsRequest.want_handle), kept on its dentry, which
-// the process's open of the subdirectory takes: no gofer Walk, and the
+// handle of it (GetdentsRequest.want_handle), kept on its dentry, through
+// which its own subdirectories are listed ahead ("a/x") and which the
+// process's open of the subdirectory takes: no gofer Walk, and the
 // description lists what the listing ahead held. Once a file was renamed
 // through the server, a kept handle may no longer be what its name opens:
 // the open walks.
@@ -245,7 +246,7 @@ func TestListedDirOpenNoWalk(t *testing.T) {
 	e, rc, _ := countingEnvSock(t)
 	freezeClock(e) // no kept handle ages out during the test
 	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
-	for _, d := range []string{"a", "b", "c"} {
+	for _, d := range []string{"a", "b", "c", "a/x"} {
 		if err := os.MkdirAll(filepath.Join(e.root, "tmp", "lw", d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -271,14 +272,18 @@ func TestListedDirOpenNoWalk(t *testing.T) {
 		return r
 	}
 	fd := open("/tmp/lw")
+	rc.take()
 	r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/lw", ListingAhead: maxAheadDirs})
+	if got := rc.take(); got["Walk"] != 0 {
+		t.Errorf("the listing of /tmp/lw with a, b, c and a/x ahead made gofer calls %s, want no Walk", fmtCounts(got))
+	}
 	l.sys(1, unix.SYS_CLOSE, fd)
 	ahead := map[string][]byte{}
 	for _, a := range r.Ahead {
 		ahead[a.Name] = a.Dirents
 	}
-	if len(ahead) != 3 {
-		t.Fatalf("sent ahead %d listings, want a, b and c", len(r.Ahead))
+	if len(ahead) != 4 || ahead["a/x"] == nil {
+		t.Fatalf("sent ahead %d listings, want a, b, c and a/x", len(r.Ahead))
 	}
 	keptReused := func() (n uint64) {
 		e.srv.mu.Lock()

@@ -96,6 +96,18 @@ func (v *VFS) TakeKept(d *Dentry) (uint64, []byte, Confirmed, bool) {
 	return k.h, k.fh, k.conf, true
 }
 
+// KeptHandle returns d's kept handle, if any (0: none), without taking
+// it: for a call through it that tolerates its release meanwhile (the
+// gofer then fails the call).
+func (v *VFS) KeptHandle(d *Dentry) uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if k := d.kept; k != nil && !d.deleted {
+		return k.h
+	}
+	return 0
+}
+
 // KeptReused counts the opens that took a kept handle (tests).
 func (v *VFS) KeptReused() uint64 { return v.keptReused.Load() }
 
