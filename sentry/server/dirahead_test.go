@@ -13,6 +13,30 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
+// dirCalls returns client l's opens of directories (thread 1, failing the
+// test on an error) and its getdents64 of an fd with the fields of sc,
+// into buf (64 KiB of l's memory).
+func dirCalls(t *testing.T, l *env) (open func(path string) uint64, listing func(fd uint64, sc *sentrypb.Syscall) *sentrypb.Reply, buf uint64) {
+	const bufSize = 64 << 10
+	buf = l.mem.zeros(bufSize)
+	open = func(path string) uint64 {
+		t.Helper()
+		r := l.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), l.mem.str(path), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if r.Errno != 0 {
+			t.Fatalf("open %s: %v", path, unix.Errno(r.Errno))
+		}
+		return uint64(r.Ret)
+	}
+	listing = func(fd uint64, sc *sentrypb.Syscall) *sentrypb.Reply {
+		t.Helper()
+		sc.Sysno, sc.Args = unix.SYS_GETDENTS64, []uint64{fd, buf, bufSize, 0, 0, 0}
+		r := l.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: sc}})
+		l.mem.apply(r.Outputs)
+		return r
+	}
+	return open, listing, buf
+}
+
 // TestListingAhead checks the listings a getdents64 by path brings ahead
 // (dirahead.go): of the first maxAheadDirs subdirectories it lists, not
 // of a file nor of a directory over maxMissingInNames entries; each
@@ -47,23 +71,7 @@ func TestListingAhead(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	const bufSize = 64 << 10
-	buf := l.mem.zeros(bufSize)
-	open := func(path string) uint64 {
-		t.Helper()
-		r := l.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), l.mem.str(path), unix.O_RDONLY|unix.O_DIRECTORY, 0)
-		if r.Errno != 0 {
-			t.Fatalf("open %s: %v", path, unix.Errno(r.Errno))
-		}
-		return uint64(r.Ret)
-	}
-	listing := func(fd uint64, sc *sentrypb.Syscall) *sentrypb.Reply {
-		t.Helper()
-		sc.Sysno, sc.Args = unix.SYS_GETDENTS64, []uint64{fd, buf, bufSize, 0, 0, 0}
-		r := l.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: sc}})
-		l.mem.apply(r.Outputs)
-		return r
-	}
+	open, listing, buf := dirCalls(t, l)
 	fd := open("/tmp/la")
 	r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/la", ListingAhead: maxAheadDirs})
 	l.sys(1, unix.SYS_CLOSE, fd)
@@ -254,23 +262,7 @@ func TestListedDirOpenNoWalk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const bufSize = 64 << 10
-	buf := l.mem.zeros(bufSize)
-	open := func(path string) uint64 {
-		t.Helper()
-		r := l.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), l.mem.str(path), unix.O_RDONLY|unix.O_DIRECTORY, 0)
-		if r.Errno != 0 {
-			t.Fatalf("open %s: %v", path, unix.Errno(r.Errno))
-		}
-		return uint64(r.Ret)
-	}
-	listing := func(fd uint64, sc *sentrypb.Syscall) *sentrypb.Reply {
-		t.Helper()
-		sc.Sysno, sc.Args = unix.SYS_GETDENTS64, []uint64{fd, buf, bufSize, 0, 0, 0}
-		r := l.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: sc}})
-		l.mem.apply(r.Outputs)
-		return r
-	}
+	open, listing, buf := dirCalls(t, l)
 	fd := open("/tmp/lw")
 	rc.take()
 	r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/lw", ListingAhead: maxAheadDirs})
