@@ -76,8 +76,12 @@ const (
 )
 
 // AttachCallChannel connects to the call channel whose window is fd
-// (window bytes, as granted); fd stays the caller's to close.
-func AttachCallChannel(fd, window int) (*CallChannel, error) {
+// (window bytes, as granted); fd stays the caller's to close. The connect
+// waits for the peer's side to take it: a peer that died after granting
+// the channel never does, so abort (when closed) ends the wait with an
+// error (the caller closes it when the peer's stream ends or its call is
+// over).
+func AttachCallChannel(fd, window int, abort <-chan struct{}) (*CallChannel, error) {
 	if window != CallChannelWindow {
 		return nil, fmt.Errorf("call channel: a window of %d bytes, want %d", window, CallChannelWindow)
 	}
@@ -85,7 +89,23 @@ func AttachCallChannel(fd, window int) (*CallChannel, error) {
 	if err := ch.h.ep.Init(flipcall.ClientSide, flipcall.PacketWindowDescriptor{FD: fd, Length: window}); err != nil {
 		return nil, fmt.Errorf("call channel: %w", err)
 	}
-	if err := ch.h.ep.Connect(); err != nil {
+	connected := make(chan struct{})
+	watched := make(chan bool, 1) // whether the watcher shut the endpoint down
+	go func() {
+		select {
+		case <-abort:
+			ch.h.ep.Shutdown() // the only method safe beside Connect
+			watched <- true
+		case <-connected:
+			watched <- false
+		}
+	}()
+	err := ch.h.ep.Connect()
+	close(connected)
+	if aborted := <-watched; err == nil && aborted {
+		err = errors.New("aborted")
+	}
+	if err != nil {
 		ch.h.ep.Shutdown()
 		ch.h.ep.Destroy()
 		return nil, fmt.Errorf("call channel: connect: %w", err)

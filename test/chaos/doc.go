@@ -12,9 +12,10 @@
 //
 //	go run ./test/chaos/rd-chaos --kills 200 --workload append
 //
-// To chase a rare failure, three environment variables change what a run
+// To chase a rare failure, four environment variables change what a run
 // records: CHAOS_CLIENT_LOG_LEVEL (the client's --log-level, info by
-// default; debug logs every recovery step), CHAOS_STRACE (any value: the
+// default; debug logs every recovery step), CHAOS_DAEMON_LOG_LEVEL (the
+// server's and gofer's, warn by default), CHAOS_STRACE (any value: the
 // client's --strace, every forwarded call in its log) and
 // CHAOS_KEEP_LOGS=DIR (a failed test's daemons.log and client.log are
 // copied there in full; the test output has only their tails). A run that

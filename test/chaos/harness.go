@@ -221,9 +221,16 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	defer logf.Close()
 	sock := func(n string) string { return filepath.Join(o.Dir, n+".sock") }
 	heap := func(n string) string { return filepath.Join(o.Dir, n+".heap") }
-	gofer := &daemon{args: []string{"gofer", "--listen", "unix:" + sock("gofer"), "--root", "/", "--orphan-linger", OrphanLinger.String()}, sock: sock("gofer"), log: logf, heap: heap("gofer")}
+	// The daemons log at their default level (warn) unless
+	// CHAOS_DAEMON_LOG_LEVEL says otherwise.
+	var daemonLog []string
+	if l := os.Getenv("CHAOS_DAEMON_LOG_LEVEL"); l != "" {
+		daemonLog = []string{"--log-level", l}
+	}
+	gofer := &daemon{args: append([]string{"gofer", "--listen", "unix:" + sock("gofer"), "--root", "/", "--orphan-linger", OrphanLinger.String()}, daemonLog...),
+		sock: sock("gofer"), log: logf, heap: heap("gofer")}
 	serverArgs := func(name string) []string {
-		a := []string{"server", "--listen", "unix:" + sock(name), "--gofer", "unix:" + sock("gofer")}
+		a := append([]string{"server", "--listen", "unix:" + sock(name), "--gofer", "unix:" + sock("gofer")}, daemonLog...)
 		if w.Pod != nil {
 			a = append(a, "--network", "sandbox")
 		}

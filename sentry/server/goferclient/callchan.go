@@ -48,6 +48,9 @@ type callChannels struct {
 	// none is to be opened (the stream carries no fds, the gofer
 	// refused one, or the stream is over).
 	opening, off bool
+	// abortOpening, while a channel is being opened, ends its connect:
+	// a gofer killed after granting it never takes it.
+	abortOpening context.CancelFunc
 }
 
 // shutdownLocked ends the channels of a dying stream: calls on them
@@ -55,6 +58,9 @@ type callChannels struct {
 // destroyed now. Precondition: callConn.mu is held.
 func (cs *callChannels) shutdownLocked() {
 	cs.off = true
+	if cs.abortOpening != nil {
+		cs.abortOpening()
+	}
 	for ch := range cs.all {
 		ch.Shutdown()
 	}
@@ -94,11 +100,14 @@ func (c *callConn) channel(ctx context.Context) *transport.CallChannel {
 		return nil
 	}
 	cs.opening = true
+	octx, abort := context.WithCancel(ctx)
+	defer abort()
+	cs.abortOpening = abort
 	c.mu.Unlock()
-	ch, err := c.openChannel(ctx)
+	ch, err := c.openChannel(octx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cs.opening = false
+	cs.opening, cs.abortOpening = false, nil
 	if err != nil {
 		if code := status.Code(err); code != codes.Canceled && code != codes.DeadlineExceeded && code != codes.Unavailable {
 			// An older gofer, or one that grants no more: the stream
@@ -137,10 +146,15 @@ func (c *callConn) openChannel(ctx context.Context) (*transport.CallChannel, err
 	if slot.FD < 0 {
 		return nil, status.Error(codes.Internal, "gofer call channel granted without its memfd")
 	}
-	ch, err := transport.AttachCallChannel(slot.FD, int(grant.GetWindow()))
+	ch, err := transport.AttachCallChannel(slot.FD, int(grant.GetWindow()), ctx.Done())
 	if err != nil {
 		if fdSock.FD >= 0 {
 			unix.Close(fdSock.FD)
+		}
+		if ctx.Err() != nil {
+			// The stream ended (the gofer died after granting it) or
+			// the call is over: not a refusal of channels.
+			return nil, status.FromContextError(ctx.Err()).Err()
 		}
 		return nil, status.Error(codes.Internal, err.Error())
 	}
