@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -637,6 +638,12 @@ func (t *task) strace(sysno uintptr, args [6]uint64, ret uint64, errno unix.Errn
 	}
 	if local {
 		where = "local"
+	}
+	if t.waitedNS > 0 {
+		// How long the call waited for the server, as strace -T shows a
+		// call's time: what a slow run's waits are made of.
+		t.c.log.Info(b.String(), "tid", t.tid, "where", where, "waited", time.Duration(t.waitedNS))
+		return
 	}
 	t.c.log.Info(b.String(), "tid", t.tid, "where", where)
 }

@@ -606,6 +606,7 @@ func (t *task) handleSwitchSignal(info *linux.SignalInfo, at hostarch.AccessType
 		return true
 	}
 	if at.Any() {
+		t.c.appFaults.Add(1)
 		addr := hostarch.Addr(info.Addr())
 		err := t.mm.HandleUserFault(t.gctx, addr, at, hostarch.Addr(t.ac.Stack()))
 		if linuxerr.Equals(linuxerr.EFAULT, err) && t.growStackTo(addr) {

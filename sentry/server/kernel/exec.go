@@ -3,7 +3,6 @@ package kernel
 import (
 	"bytes"
 	"debug/elf"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"path"
@@ -125,9 +124,14 @@ const MaxFirstPages = 256 << 10
 // otherwise, or if the gofer read fails or comes back short (the file
 // changed since its stat: the client's fault reads it as usual). The
 // bytes are the file's at the plan's gen, as a PageRead's would be.
-func (k *Kernel) FirstPages(id, size uint64, fresh bool) []byte {
+// head is what the caller read of the file from its start, if anything:
+// when it is the whole file, it is not read again.
+func (k *Kernel) FirstPages(id, size uint64, fresh bool, head []byte) []byte {
 	if !fresh || size == 0 || size > MaxFirstPages {
 		return nil
+	}
+	if uint64(len(head)) == size {
+		return head // the plan read all of it already
 	}
 	f, err := k.Maps.Get(id)
 	if err != nil {
@@ -274,46 +278,20 @@ func (k *Kernel) openHandleMode(h uint64, fh []byte, d *vfs.Dentry, acc uint32) 
 
 // fileReaderAt reads a gofer file through a small block cache (debug/elf
 // makes many small reads).
-type fileReaderAt struct {
-	v     *vfs.VFS
-	h     uint64
-	size  int64
-	block map[int64][]byte
+// goferReaderAt reads a file through its gofer handle, each ReadAt one
+// read of exactly what it asks.
+type goferReaderAt struct {
+	v *vfs.VFS
+	h uint64
 }
 
-const readerBlock = 64 << 10
-
-func (r *fileReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, unix.EINVAL
+func (r goferReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	b, err := r.v.GoferRead(r.h, len(p), off)
+	n := copy(p, b)
+	if err == nil && n < len(p) {
+		err = io.EOF
 	}
-	n := 0
-	for n < len(p) {
-		if off >= r.size {
-			return n, io.EOF
-		}
-		bi := off / readerBlock
-		b, ok := r.block[bi]
-		if !ok {
-			if len(r.block) > 256 {
-				r.block = make(map[int64][]byte)
-			}
-			var err error
-			b, err = r.v.GoferRead(r.h, readerBlock, bi*readerBlock)
-			if err != nil {
-				return n, err
-			}
-			r.block[bi] = b
-		}
-		o := int(off - bi*readerBlock)
-		if o >= len(b) {
-			return n, io.EOF
-		}
-		m := copy(p[n:], b[o:])
-		n += m
-		off += int64(m)
-	}
-	return n, nil
+	return n, err
 }
 
 // ExecPlan is a planned exec, not yet committed to the process
@@ -371,8 +349,7 @@ func (k *Kernel) PlanExec(c *Task, start *vfs.Dentry, filename string, argv, env
 			f.DecRef()
 			return ep, unix.ETXTBSY
 		}
-		h, _ := vfs.HandleOfFile(f)
-		hdr, err := k.VFS.GoferRead(h, binprmBufSize, 0)
+		head, err := k.execHead(f)
 		if err != nil {
 			f.DecRef()
 			return ep, err
@@ -380,9 +357,9 @@ func (k *Kernel) PlanExec(c *Task, start *vfs.Dentry, filename string, argv, env
 		if depth == 0 {
 			ep.Exe = d
 		}
-		if bytes.HasPrefix(hdr, []byte("#!")) {
+		if bytes.HasPrefix(head, []byte("#!")) {
 			f.DecRef()
-			interp, arg, err := parseShebang(hdr)
+			interp, arg, err := parseShebang(head[:min(len(head), binprmBufSize)])
 			if err != nil {
 				return ep, err
 			}
@@ -399,11 +376,11 @@ func (k *Kernel) PlanExec(c *Task, start *vfs.Dentry, filename string, argv, env
 			start = c.Cwd()
 			continue
 		}
-		if !bytes.HasPrefix(hdr, []byte(elf.ELFMAG)) {
+		if !bytes.HasPrefix(head, []byte(elf.ELFMAG)) {
 			f.DecRef()
 			return ep, unix.ENOEXEC
 		}
-		img, interpPath, err := k.planImage(f, st)
+		img, interpPath, err := k.planImage(f, st, head)
 		if err != nil {
 			return ep, err
 		}
@@ -425,7 +402,12 @@ func (k *Kernel) PlanExec(c *Task, start *vfs.Dentry, filename string, argv, env
 			if err != nil {
 				return ep, err
 			}
-			jimg, jinterp, err := k.planImage(jf, jst)
+			jhead, err := k.execHead(jf)
+			if err != nil {
+				jf.DecRef()
+				return ep, err
+			}
+			jimg, jinterp, err := k.planImage(jf, jst, jhead)
 			if err != nil {
 				if syserr.ErrnoOf(err) == unix.ENOEXEC {
 					err = fmt.Errorf("interpreter %q: %w", interpPath, unix.ELIBBAD)
@@ -469,20 +451,19 @@ func parseShebang(hdr []byte) (interp, arg string, err error) {
 	return interp, arg, nil
 }
 
-// planImage parses ELF file f (consuming the reference) and returns its
-// image (registered in the mapping table) and its PT_INTERP path.
-func (k *Kernel) planImage(f *fdesc.File, st *goferpb.Stat) (*sentrypb.Image, string, error) {
+// execHead reads the first execHeadSize bytes of f, or all of it if it
+// is shorter.
+func (k *Kernel) execHead(f *fdesc.File) ([]byte, error) {
 	h, _ := vfs.HandleOfFile(f)
-	ra := &fileReaderAt{v: k.VFS, h: h, size: int64(st.Size), block: make(map[int64][]byte)}
-	ef, err := elf.NewFile(ra)
-	if err != nil {
-		f.DecRef()
-		if syserr.IsErrno(err) {
-			return nil, "", err
-		}
-		return nil, "", fmt.Errorf("parse elf: %v: %w", err, unix.ENOEXEC)
-	}
-	img, interp, err := imageFromELF(ef, ra)
+	return k.VFS.GoferRead(h, execHeadSize, 0)
+}
+
+// planImage parses ELF file f (consuming the reference), whose first
+// bytes are head, and returns its image (registered in the mapping
+// table) and its PT_INTERP path.
+func (k *Kernel) planImage(f *fdesc.File, st *goferpb.Stat, head []byte) (*sentrypb.Image, string, error) {
+	h, _ := vfs.HandleOfFile(f)
+	img, interp, err := parseELFImage(head, int64(st.Size), goferReaderAt{v: k.VFS, h: h})
 	if err != nil {
 		f.DecRef()
 		return nil, "", err
@@ -490,87 +471,7 @@ func (k *Kernel) planImage(f *fdesc.File, st *goferpb.Stat) (*sentrypb.Image, st
 	img.FileSize = st.Size
 	var fresh bool
 	img.FileId, img.FileGen, fresh = k.Maps.AddFresh(f, MappedKey(st), false)
-	img.FileData = k.FirstPages(img.FileId, st.Size, fresh)
-	return img, interp, nil
-}
-
-// imageFromELF checks that ef is an amd64 executable and lists its
-// PT_LOAD segments.
-func imageFromELF(ef *elf.File, ra io.ReaderAt) (*sentrypb.Image, string, error) {
-	if ef.Class != elf.ELFCLASS64 || ef.Data != elf.ELFDATA2LSB || ef.Machine != elf.EM_X86_64 {
-		return nil, "", fmt.Errorf("not an amd64 ELF: %w", unix.ENOEXEC)
-	}
-	if ef.Type != elf.ET_EXEC && ef.Type != elf.ET_DYN {
-		return nil, "", fmt.Errorf("ELF type %v: %w", ef.Type, unix.ENOEXEC)
-	}
-	if len(ef.Progs) == 0 || len(ef.Progs) > maxPhnum {
-		return nil, "", fmt.Errorf("%d program headers: %w", len(ef.Progs), unix.ENOEXEC)
-	}
-	// The ELF header fields debug/elf does not keep.
-	var eh [64]byte
-	if _, err := ra.ReadAt(eh[:], 0); err != nil {
-		return nil, "", fmt.Errorf("read ELF header: %w", unix.ENOEXEC)
-	}
-	phoff := binary.LittleEndian.Uint64(eh[32:])
-	phent := uint32(eh[54]) | uint32(eh[55])<<8
-	img := &sentrypb.Image{
-		ElfType: uint32(ef.Type),
-		Entry:   ef.Entry,
-		Phent:   phent,
-		Phnum:   uint32(len(ef.Progs)),
-	}
-	var interp string
-	havePhdr := false
-	for _, p := range ef.Progs {
-		switch p.Type {
-		case elf.PT_LOAD:
-			if p.Filesz > p.Memsz {
-				return nil, "", fmt.Errorf("PT_LOAD filesz > memsz: %w", unix.ENOEXEC)
-			}
-			if p.Memsz == 0 {
-				continue
-			}
-			var prot uint32
-			if p.Flags&elf.PF_R != 0 {
-				prot |= unix.PROT_READ
-			}
-			if p.Flags&elf.PF_W != 0 {
-				prot |= unix.PROT_WRITE
-			}
-			if p.Flags&elf.PF_X != 0 {
-				prot |= unix.PROT_EXEC
-			}
-			img.Segments = append(img.Segments, &sentrypb.Segment{Vaddr: p.Vaddr, Memsz: p.Memsz, Filesz: p.Filesz, Offset: p.Off, Prot: prot})
-		case elf.PT_PHDR:
-			img.PhdrVaddr = p.Vaddr
-			havePhdr = true
-		case elf.PT_INTERP:
-			if p.Filesz == 0 || p.Filesz > 4096 {
-				return nil, "", fmt.Errorf("PT_INTERP size %d: %w", p.Filesz, unix.ENOEXEC)
-			}
-			b := make([]byte, p.Filesz)
-			if _, err := ra.ReadAt(b, int64(p.Off)); err != nil {
-				return nil, "", fmt.Errorf("read PT_INTERP: %w", unix.ENOEXEC)
-			}
-			interp = string(bytes.TrimRight(b, "\x00"))
-			if interp == "" {
-				return nil, "", unix.ENOEXEC
-			}
-		}
-	}
-	if len(img.Segments) == 0 {
-		return nil, "", fmt.Errorf("no PT_LOAD: %w", unix.ENOEXEC)
-	}
-	if !havePhdr {
-		// The program headers are in the segment that maps file offset
-		// phoff.
-		for _, s := range img.Segments {
-			if phoff >= s.Offset && phoff < s.Offset+s.Filesz {
-				img.PhdrVaddr = s.Vaddr + (phoff - s.Offset)
-				break
-			}
-		}
-	}
+	img.FileData = k.FirstPages(img.FileId, st.Size, fresh, head)
 	return img, interp, nil
 }
 

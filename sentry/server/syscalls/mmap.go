@@ -73,6 +73,6 @@ func Mmap(c *kernel.Task) (int64, error) {
 	f.IncRef()
 	id, gen, fresh := c.Kernel.Maps.AddFresh(f, kernel.MappedKey(st), typ != mapPrivate && writable)
 	c.Reply.Action = &sentrypb.Reply_Mmap{Mmap: &sentrypb.MmapPlan{FileId: id, FileSize: st.Size, Writable: writable, FileGen: gen,
-		FileData: c.Kernel.FirstPages(id, st.Size, fresh)}}
+		FileData: c.Kernel.FirstPages(id, st.Size, fresh, nil)}}
 	return 0, nil
 }
