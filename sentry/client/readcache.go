@@ -154,6 +154,18 @@ type readCache struct {
 	byInode                map[inodeKey]aheadLease
 	aheadGrants, aheadUsed atomic.Uint64
 
+	// lent are the host fds the server lent for leased reads beyond a
+	// window, by gofer file handle (lendfd.go); lentTick orders their
+	// reads; lentAsked counts the asks for one by handle since the last
+	// recovery, lentRefused says the server lends none on this stream.
+	// Protected by mu. lentFDs, lentReads and lentReadBytes count the
+	// fds lent, the reads through them and their bytes. Atomic.
+	lent                              map[string]*lentFD
+	lentTick                          uint64
+	lentAsked                         map[string]int
+	lentRefused                       bool
+	lentFDs, lentReads, lentReadBytes atomic.Uint64
+
 	// renewal extends the leases' expiry (leaserenew.go). Immutable.
 	renewal *leaseRenewal
 
@@ -191,7 +203,7 @@ type leasedFile struct {
 func newReadCache(renewal *leaseRenewal) *readCache {
 	return &readCache{renewal: renewal, files: make(map[uint64]*leasedFile), descs: make(map[uint64]uint64),
 		seekPosted: make(map[uint64]int), offsets: make(map[uint64]int64), dataPosted: make(map[string]int),
-		rwReads: make(map[string]bool)}
+		rwReads: make(map[string]bool), lent: make(map[string]*lentFD), lentAsked: make(map[string]int)}
 }
 
 // leaseStamp is when a call that may bring a lease was sent, and in which
@@ -327,6 +339,7 @@ func (rc *readCache) dropAll() {
 	rc.ownedCount.Store(0)
 	rc.ownedBytes = 0
 	rc.bytes = 0
+	rc.closeLentLocked()
 }
 
 // fileChange is what a posted call may change of a file.
@@ -644,6 +657,12 @@ func (t *task) readBuffers(sysno uintptr, args [6]uint64) ([]iovec, uint64, bool
 // cachedRead answers read, pread64, readv or preadv from a lease, if it
 // may (see above), and returns the count.
 func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
+	return t.cachedReadOf(sysno, args, false)
+}
+
+// cachedReadOf is cachedRead; asked says the call already asked for a
+// lent fd of its file.
+func (t *task) cachedReadOf(sysno uintptr, args [6]uint64, asked bool) (uint64, bool) {
 	fd := int32(args[0])
 	positional := sysno == unix.SYS_PREAD64 || sysno == unix.SYS_PREADV
 	if positional && int64(args[3]) < 0 {
@@ -683,11 +702,17 @@ func (t *task) cachedRead(sysno uintptr, args [6]uint64) (uint64, bool) {
 	var data []byte
 	if uint64(off) < f.size {
 		end := min(uint64(off)+total, f.size)
-		if uint64(off) < f.dataOff || end > f.dataOff+uint64(len(f.data)) {
+		if uint64(off) >= f.dataOff && end <= f.dataOff+uint64(len(f.data)) {
+			data = f.data[uint64(off)-f.dataOff : end-f.dataOff]
+		} else if data, ok = rc.readLentLocked(pf.handle, uint64(off), end-uint64(off)); !ok {
+			// Beyond the lease's window: through a lent fd (lendfd.go),
+			// once the server lent one, or by the server.
 			rc.mu.Unlock()
+			if !asked && t.askLentFD(fd, desc, pf.handle) {
+				return t.cachedReadOf(sysno, args, true)
+			}
 			return 0, false
 		}
-		data = f.data[uint64(off)-f.dataOff : end-f.dataOff]
 	}
 	rc.mu.Unlock()
 	if !t.copyOutVec(iov, data) {

@@ -405,7 +405,7 @@ func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
 	case *sentrypb.Call_FileRelease:
 		c.enqueueFileRelease(call)
 		return
-	case *sentrypb.Call_Start, *sentrypb.Call_Spawn, *sentrypb.Call_PageRead, *sentrypb.Call_PageWrite, *sentrypb.Call_Restore, *sentrypb.Call_Kill, *sentrypb.Call_TtyResize:
+	case *sentrypb.Call_Start, *sentrypb.Call_Spawn, *sentrypb.Call_PageRead, *sentrypb.Call_LendFd, *sentrypb.Call_PageWrite, *sentrypb.Call_Restore, *sentrypb.Call_Kill, *sentrypb.Call_TtyResize:
 		k.Mu.Lock()
 		if k.Destroyed {
 			k.Mu.Unlock()
@@ -701,6 +701,10 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply, lent *donated.
 		err = k.Spawn(call.Seq, op.Spawn, r)
 	case *sentrypb.Call_PageRead:
 		lent, err = k.PageRead(op.PageRead, r, c.stream.mayLendNow())
+	case *sentrypb.Call_LendFd:
+		if lent, err = k.LendFD(call.Tid, op.LendFd, c.stream.mayLendNow()); lent != nil {
+			r.HostFd = true
+		}
 	case *sentrypb.Call_PageWrite:
 		err = k.PageWrite(call.Seq, op.PageWrite, r)
 	case *sentrypb.Call_Restore:
