@@ -246,9 +246,9 @@ func TestListingAhead(t *testing.T) {
 // handle of it (GetdentsRequest.want_handle), kept on its dentry, through
 // which its own subdirectories are listed ahead ("a/x") and which the
 // process's open of the subdirectory takes: no gofer Walk, and the
-// description lists what the listing ahead held. Once a file was renamed
-// through the server, a kept handle may no longer be what its name opens:
-// the open walks.
+// description lists what the listing ahead held. A rename through the
+// server changes the directories it renames in: the open of one of them
+// walks, that of another takes its kept handle still.
 func TestListedDirOpenNoWalk(t *testing.T) {
 	releasesInBatchesOnly(t)
 	e, rc, _ := countingEnvSock(t)
@@ -305,7 +305,13 @@ func TestListedDirOpenNoWalk(t *testing.T) {
 	reused = keptReused()
 	fd = open("/tmp/lw/b")
 	l.sys(1, unix.SYS_CLOSE, fd)
+	if keptReused() != reused+1 {
+		t.Errorf("the open of a directory listed ahead after a rename in another took no kept handle")
+	}
+	reused = keptReused()
+	fd = open("/tmp/lw/c")
+	l.sys(1, unix.SYS_CLOSE, fd)
 	if keptReused() != reused {
-		t.Errorf("the open of a directory listed ahead before a rename took the kept handle")
+		t.Errorf("the open of a directory listed ahead after a rename in it took the kept handle")
 	}
 }

@@ -60,9 +60,24 @@ func TestKeptHandles(t *testing.T) {
 		{"a chmod through this server", func(path, _ string) {
 			e.ok(1, unix.SYS_FCHMODAT, atFDCWD64, m.str(path), 0640)
 		}, 1, "v1", nil},
+		// A removal drops what it changed (its directory, the inode the
+		// gofer names), not every kept handle.
 		{"an unlink of another file through this server", func(path, _ string) {
 			e.ok(1, unix.SYS_CLOSE, e.open(path+"-other", unix.O_CREAT|unix.O_WRONLY))
 			e.ok(1, unix.SYS_UNLINKAT, atFDCWD64, m.str(path+"-other"), 0)
+		}, 0, "v1", nil},
+		{"an unlink of another name of the file through this server", func(path, host string) {
+			if err := os.Link(host, host+"-link"); err != nil {
+				t.Fatal(err)
+			}
+			e.ok(1, unix.SYS_UNLINKAT, atFDCWD64, m.str(path+"-link"), 0)
+		}, 1, "v1", nil},
+		{"a rename of another file over another name of it through this server", func(path, host string) {
+			if err := os.Link(host, host+"-link"); err != nil {
+				t.Fatal(err)
+			}
+			e.ok(1, unix.SYS_CLOSE, e.open(path+"-new", unix.O_CREAT|unix.O_WRONLY))
+			e.ok(1, unix.SYS_RENAMEAT, atFDCWD64, m.str(path+"-new"), atFDCWD64, m.str(path+"-link"))
 		}, 1, "v1", nil},
 		{"an O_RDWR open and close (no write)", func(path, _ string) {
 			e.ok(1, unix.SYS_CLOSE, e.open(path, unix.O_RDWR))

@@ -541,13 +541,7 @@ func (a *AttrCache) unrefLocked(h uint64) {
 		if e.refs--; e.refs <= 0 {
 			a.dropDataLocked(e)
 			if e.dropped != 0 {
-				if len(a.gone) >= maxGone {
-					for _, d := range a.gone {
-						a.lostDrop = max(a.lostDrop, d)
-					}
-					clear(a.gone)
-				}
-				a.gone[k] = e.dropped
+				a.markGoneLocked(k, e.dropped)
 			}
 			delete(a.entries, k)
 		}
@@ -587,6 +581,50 @@ func (a *AttrCache) drop(h uint64) uint64 {
 		}
 	}
 	return a.seq
+}
+
+// markGoneLocked records that inode k, which has no entry, changed at
+// seq (ValidSince, and the entry made if a handle of it comes).
+// Precondition: a.mu.
+func (a *AttrCache) markGoneLocked(k attrKey, seq uint64) {
+	if len(a.gone) >= maxGone {
+		for _, d := range a.gone {
+			a.lostDrop = max(a.lostDrop, d)
+		}
+		clear(a.gone)
+	}
+	a.gone[k] = max(a.gone[k], seq)
+}
+
+// dropRemoved drops what an unlink or a rename changed: the attributes
+// of the directories of handles dirs (their times, a link count) and of
+// the inodes the gofer's reply names (the file unlinked, moved or
+// replaced), each counted as changed now for the attributes kept
+// elsewhere (ValidSince: a listing's; ChangedSince: a kept handle's).
+// The rest stands: a build's removals of its temporary files no longer
+// drop every attribute and kept handle the server holds. Without the
+// list (an error, an older gofer) every attribute is dropped.
+func (a *AttrCache) dropRemoved(err error, inodes []*goferpb.InodeID, dirs ...uint64) {
+	if err != nil || len(inodes) == 0 {
+		a.dropAll()
+		return
+	}
+	for _, h := range dirs {
+		a.drop(h)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seq++
+	for _, in := range inodes {
+		k := attrKey{in.GetDev(), in.GetIno()}
+		e := a.entries[k]
+		if e == nil {
+			a.markGoneLocked(k, a.seq)
+			continue
+		}
+		e.st, e.dropped, e.changed = nil, a.seq, a.seq
+		a.dropDataLocked(e)
+	}
 }
 
 // dropAll drops every cached attribute.
@@ -1141,7 +1179,7 @@ func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 	r, err := a.GoferClient.Unlink(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
 		a.removed(ctx)
-		a.dropAll()
+		a.dropRemoved(err, r.GetChanged(), req.GetDir())
 		a.changedInodes(ctx, err, r.GetChanged())
 		a.namesChanged(ctx, req.GetDir())
 	}
@@ -1155,7 +1193,7 @@ func (a *AttrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts
 	a.nameMade(req.GetOldDir(), req.GetNewDir())
 	if err != nil || r.GetErrno() == 0 {
 		a.removed(ctx)
-		a.dropAll()
+		a.dropRemoved(err, r.GetChanged(), req.GetOldDir(), req.GetNewDir())
 		a.changedInodes(ctx, err, r.GetChanged())
 		a.namesChanged(ctx, req.GetOldDir(), req.GetNewDir())
 	}

@@ -24,7 +24,9 @@ import (
 //     server) replaced is seen within AttrTTL, as the attribute cache
 //     sees their other changes;
 //   - no change of the file, and no unlink or rename of any file, went
-//     through this server since (goferclient.AttrCache.ChangedSince);
+//     through this server since (goferclient.AttrCache.ChangedSince: a
+//     removal or rename drops what it changed, its directories and the
+//     inodes the gofer names);
 //   - the dentry was not unlinked or replaced (deleteLocked releases
 //     its kept handle at once).
 //
