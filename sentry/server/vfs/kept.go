@@ -23,10 +23,10 @@ import (
 //     goferclient.AttrTTL ago: a name another party (the host, another
 //     server) replaced is seen within AttrTTL, as the attribute cache
 //     sees their other changes;
-//   - no change of the file, and no unlink or rename of any file, went
-//     through this server since (goferclient.AttrCache.ChangedSince: a
-//     removal or rename drops what it changed, its directories and the
-//     inodes the gofer names);
+//   - no change of the file went through this server since
+//     (goferclient.AttrCache.ChangedSince: an unlink or rename counts
+//     as a change of its directories and of the inodes the gofer names,
+//     an unlink of another of the file's names among them);
 //   - the dentry was not unlinked or replaced (deleteLocked releases
 //     its kept handle at once).
 //
