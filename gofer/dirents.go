@@ -60,12 +60,19 @@ func (s *Server) Getdents(_ context.Context, req *goferpb.GetdentsRequest) (*gof
 		return &goferpb.GetdentsReply{Errno: errnoOf(err)}, nil
 	}
 	r := &goferpb.GetdentsReply{Entries: ents, Eof: eof}
-	if req.GetPlus() && len(ents) > 0 {
+	if wantStats(req, eof) && len(ents) > 0 {
 		if r.Stats, err = s.statEntries(req.GetDir(), ents); err != nil {
 			return &goferpb.GetdentsReply{Errno: errnoOf(err)}, nil
 		}
 	}
 	return r, nil
+}
+
+// wantStats says whether a listing of req whose entries reach the end
+// of the directory if eof comes with their attributes
+// (GetdentsRequest.plus, plus_if_eof).
+func wantStats(req *goferpb.GetdentsRequest, eof bool) bool {
+	return req.GetPlus() && (eof || !req.GetPlusIfEof())
 }
 
 // statEntries returns the attributes of the entries of directory handle

@@ -49,7 +49,7 @@ func (s *Server) getdentsOfSub(req *goferpb.GetdentsRequest) (*goferpb.GetdentsR
 	}
 	count := int(min(req.GetCount(), maxDirentsPerReply))
 	r := &goferpb.GetdentsReply{Entries: ents[:min(len(ents), count)], Eof: len(ents) <= count}
-	if req.GetPlus() && len(r.Entries) > 0 {
+	if wantStats(req, r.Eof) && len(r.Entries) > 0 {
 		r.Stats = s.statEntriesAt(fd, r.Entries)
 	}
 	if req.GetWantHandle() {

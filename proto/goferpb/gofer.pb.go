@@ -3631,7 +3631,14 @@ type GetdentsRequest struct {
 	// (GetdentsReply.sub), as a Walk to it would return: the sentry keeps
 	// it for the open that likely follows (find opens each directory it
 	// lists), which then costs no Walk.
-	WantHandle    bool `protobuf:"varint,598,opt,name=want_handle,json=wantHandle,proto3" json:"want_handle,omitempty"`
+	WantHandle bool `protobuf:"varint,598,opt,name=want_handle,json=wantHandle,proto3" json:"want_handle,omitempty"`
+	// plus_if_eof, with plus, asks for the attributes only if the entries
+	// reach the end of the directory (GetdentsReply.eof): a listing that
+	// count cut short comes without them. The sentry lists a directory
+	// whole or not at all for its lookups and listings ahead, and drops
+	// one of more names than it keeps (/usr/bin, /usr/lib/x86_64-linux-gnu):
+	// their attributes were a statx an entry for nothing.
+	PlusIfEof     bool `protobuf:"varint,605,opt,name=plus_if_eof,json=plusIfEof,proto3" json:"plus_if_eof,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3711,6 +3718,13 @@ func (x *GetdentsRequest) GetIno() uint64 {
 func (x *GetdentsRequest) GetWantHandle() bool {
 	if x != nil {
 		return x.WantHandle
+	}
+	return false
+}
+
+func (x *GetdentsRequest) GetPlusIfEof() bool {
+	if x != nil {
+		return x.PlusIfEof
 	}
 	return false
 }
@@ -4512,7 +4526,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12;\n" +
 	"\achanged\x18\xe8\x02 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\achanged\x12\x19\n" +
 	"\adiffers\x18\xd8\x04 \x01(\bR\adiffers\x12*\n" +
-	"\x10exchanged_before\x18\xd9\x04 \x01(\bR\x0fexchangedBefore\"\xb0\x01\n" +
+	"\x10exchanged_before\x18\xd9\x04 \x01(\bR\x0fexchangedBefore\"\xd1\x01\n" +
 	"\x0fGetdentsRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x14\n" +
@@ -4521,7 +4535,8 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04name\x18\xc4\x04 \x01(\tR\x04name\x12\x11\n" +
 	"\x03ino\x18\xc5\x04 \x01(\x04R\x03ino\x12 \n" +
 	"\vwant_handle\x18\xd6\x04 \x01(\bR\n" +
-	"wantHandle\"Z\n" +
+	"wantHandle\x12\x1f\n" +
+	"\vplus_if_eof\x18\xdd\x04 \x01(\bR\tplusIfEof\"Z\n" +
 	"\x06Dirent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03ino\x18\x02 \x01(\x04R\x03ino\x12\x12\n" +

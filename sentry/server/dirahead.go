@@ -223,7 +223,7 @@ func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name st
 	}
 	ctx, cancel := v.RPCCtx()
 	conf := v.ConfirmStart()
-	r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: h, Name: name, Ino: sub.Ino(), Count: maxMissingInNames + 1, Plus: true, WantHandle: true})
+	r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: h, Name: name, Ino: sub.Ino(), Count: maxMissingInNames + 1, Plus: true, PlusIfEof: true, WantHandle: true})
 	cancel()
 	if syserr.FromGofer("getdents", r.GetErrno(), err) != nil {
 		return nil

@@ -173,7 +173,7 @@ func listNames(c *kernel.Task, dir *vfs.Dentry, plus bool) ([]string, bool) {
 	var names []string
 	for cookie := uint64(0); ; {
 		ctx, cancel := v.RPCCtx()
-		req := &goferpb.GetdentsRequest{Dir: h, Offset: cookie, Count: maxMissingInNames + 3, Plus: plus}
+		req := &goferpb.GetdentsRequest{Dir: h, Offset: cookie, Count: maxMissingInNames + 3, Plus: plus, PlusIfEof: plus}
 		var r *goferpb.GetdentsReply
 		var seq uint64
 		if plus {
