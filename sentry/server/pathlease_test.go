@@ -19,7 +19,7 @@ import (
 // secondClient connects another client to e's server, with busybox
 // started as its PID 1, and returns its env (same root, memory of its
 // own).
-func secondClient(t *testing.T, e *env, hello *sentrypb.Hello) *env {
+func secondClient(t testing.TB, e *env, hello *sentrypb.Hello) *env {
 	t.Helper()
 	e2 := &env{t: t, root: e.root, srv: e.srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024), sock: e.sock}
 	if hello == nil {
