@@ -277,6 +277,20 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			}
 			e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/"+p), unix.O_RDONLY, 0)))
 		}, map[string]int{"Walk": 1}},
+		// A library's name: the link's lookup, its Readlink, and the
+		// target's lookup, which opens it too (3 Walks before: the
+		// target was looked up, then walk-opened).
+		{"open+close through a symbolic link never looked up", func() {
+			n++
+			p := fmt.Sprintf("tmp/dir/lib%d.so", n)
+			if err := os.WriteFile(filepath.Join(e.root, p+".1.2"), nil, 0644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Base(p)+".1.2", filepath.Join(e.root, p)); err != nil {
+				t.Fatal(err)
+			}
+			e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/"+p), unix.O_RDONLY, 0)))
+		}, map[string]int{"Walk": 2, "Readlink": 1}},
 		{"stat of a looked-up file", func() {
 			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, existing, sb, 0)
 		}, nil},

@@ -756,6 +756,7 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string, open *PreOpened) (*
 	d := v.InsertChild(dir, name, h, wf.Handle.FileHandle, wf.Stat)
 	v.noteValid(d, removals)
 	if opened {
+		v.ReleasePreOpened(open) // none but in a malformed chain of links
 		open.D, open.H, open.FH = d, wf.Handle.Id, wf.Handle.FileHandle
 	}
 	return d, nil
@@ -1192,7 +1193,9 @@ func (v *VFS) resolveHops(c Caller, start *Dentry, path string, follow bool, hop
 			if *hops > maxSymlinkHops {
 				return nil, unix.ELOOP
 			}
-			child, err = v.FollowLink(c, cur, child, hops)
+			// A link an open ends at: its target's last lookup opens
+			// the file (one Walk, not a lookup and a walk-open).
+			child, err = v.followLink(c, cur, child, hops, lastOpen)
 			if err != nil {
 				return nil, err
 			}
@@ -1208,8 +1211,9 @@ func (v *VFS) resolveHops(c Caller, start *Dentry, path string, follow bool, hop
 	return cur, nil
 }
 
-// FollowLink resolves symlink link found in dir.
-func (v *VFS) FollowLink(c Caller, dir, link *Dentry, hops *int) (*Dentry, error) {
+// followLink resolves symlink link found in dir; with open set, the
+// target's last lookup opens the file too (ResolveForOpen).
+func (v *VFS) followLink(c Caller, dir, link *Dentry, hops *int, open *PreOpened) (*Dentry, error) {
 	if t, ok, err := v.kern.MagicTarget(c, link); ok || err != nil {
 		return t, err
 	}
@@ -1220,7 +1224,7 @@ func (v *VFS) FollowLink(c Caller, dir, link *Dentry, hops *int) (*Dentry, error
 	if target == "" {
 		return nil, unix.ENOENT
 	}
-	return v.resolveHops(c, dir, target, true, hops, nil)
+	return v.resolveHops(c, dir, target, true, hops, open)
 }
 
 // FollowLinkParent resolves symlink link found in dir as an open with
