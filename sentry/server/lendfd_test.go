@@ -32,32 +32,17 @@ func TestLendFD(t *testing.T) {
 	}
 	// Two more sandboxes: on the framed wire, which carries fds, and on
 	// gRPC, which does not.
-	var mu sync.Mutex
-	fds := map[uint64]int{}
-	sandbox := func(wire transport.Wire) *env {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := transport.Dial(ctx, "unix:"+base.sock, transport.Options{
-			Hello:             &sentrypb.Hello{ClientId: t.Name() + "-" + wire.String()},
-			HeartbeatInterval: time.Second,
-			Wire:              wire,
-			OnHostFD: func(seq uint64, fd int) {
-				mu.Lock()
-				fds[seq] = fd
-				mu.Unlock()
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
+	sandbox := func(wire transport.Wire) (*env, *hostFDs) {
+		conn, fds := dialHostFDs(t, base.sock, t.Name()+"-"+wire.String(), wire)
 		e := &env{t: t, root: base.root, srv: base.srv, conn: conn, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
 		if r := e.start(busybox, "sh"); r.Errno != 0 {
 			t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
 		}
-		return e
+		return e, fds
 	}
-	framed, grpc := sandbox(transport.WireFramed), sandbox(transport.WireGRPC)
+	framed, framedFDs := sandbox(transport.WireFramed)
+	grpc, grpcFDs := sandbox(transport.WireGRPC)
+	fdsOf := map[*env]*hostFDs{framed: framedFDs, grpc: grpcFDs}
 
 	open := func(e *env, flags uint64) (int32, uint64) {
 		t.Helper()
@@ -71,13 +56,7 @@ func TestLendFD(t *testing.T) {
 	lend := func(e *env, fd int32, file uint64) (*sentrypb.Reply, int) {
 		t.Helper()
 		r := e.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_LendFd{LendFd: &sentrypb.LendFD{Fd: fd, File: file}}})
-		mu.Lock()
-		defer mu.Unlock()
-		hfd, ok := fds[r.Seq]
-		if !ok {
-			hfd = -1
-		}
-		return r, hfd
+		return r, fdsOf[e].take(r.Seq)
 	}
 
 	rfd, rfile := open(framed, unix.O_RDONLY)
@@ -118,4 +97,48 @@ func TestLendFD(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hostFDs are the host fds that came with a connection's replies, by
+// the reply's seq.
+type hostFDs struct {
+	mu  sync.Mutex
+	fds map[uint64]int
+}
+
+// take returns the fd that came with the reply of call seq (-1: none),
+// which the caller then owns.
+func (h *hostFDs) take(seq uint64) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	fd, ok := h.fds[seq]
+	if !ok {
+		return -1
+	}
+	delete(h.fds, seq)
+	return fd
+}
+
+// dialHostFDs connects a client of id to the server at sock on wire,
+// keeping the host fds its replies bring.
+func dialHostFDs(t testing.TB, sock, id string, wire transport.Wire) (*transport.StreamConn, *hostFDs) {
+	t.Helper()
+	fds := &hostFDs{fds: map[uint64]int{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
+		Hello:             &sentrypb.Hello{ClientId: id},
+		HeartbeatInterval: time.Second,
+		Wire:              wire,
+		OnHostFD: func(seq uint64, fd int) {
+			fds.mu.Lock()
+			fds.fds[seq] = fd
+			fds.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn, fds
 }

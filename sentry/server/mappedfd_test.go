@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,24 +39,7 @@ func TestMappedFDLent(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, _, _, _ := donatingEnv(t, tc.donate)
-			var mu sync.Mutex
-			fds := map[uint64]int{}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			conn, err := transport.Dial(ctx, "unix:"+e.sock, transport.Options{
-				Hello:             &sentrypb.Hello{ClientId: t.Name() + "-fd"},
-				HeartbeatInterval: time.Second,
-				Wire:              tc.wire,
-				OnHostFD: func(seq uint64, fd int) {
-					mu.Lock()
-					fds[seq] = fd
-					mu.Unlock()
-				},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			conn, fds := dialHostFDs(t, e.sock, t.Name()+"-fd", tc.wire)
 			call := func(c *sentrypb.Call) *sentrypb.Reply {
 				t.Helper()
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -79,9 +61,8 @@ func TestMappedFDLent(t *testing.T) {
 			if pr.Errno != 0 {
 				t.Fatalf("PageRead: errno %v", unix.Errno(pr.Errno))
 			}
-			mu.Lock()
-			fd, got := fds[pr.Seq]
-			mu.Unlock()
+			fd := fds.take(pr.Seq)
+			got := fd >= 0
 			if pr.HostFd != tc.lent || got != tc.lent {
 				t.Fatalf("PageRead: host_fd %v, an fd came %v; want %v", pr.HostFd, got, tc.lent)
 			}
