@@ -73,6 +73,7 @@ func (rc *readCache) readLentLocked(h string, off, n uint64) ([]byte, bool) {
 func (rc *readCache) adoptLentLocked(h string, fd int) {
 	if old := rc.lent[h]; old != nil {
 		unix.Close(old.fd)
+		delete(rc.lent, h) // replaced: it takes no other file's place
 	}
 	if len(rc.lent) >= maxLentFDs {
 		var oldest string

@@ -639,13 +639,13 @@ func (t *task) strace(sysno uintptr, args [6]uint64, ret uint64, errno unix.Errn
 	if local {
 		where = "local"
 	}
+	attrs := []any{"tid", t.tid, "where", where}
 	if t.waitedNS > 0 {
 		// How long the call waited for the server, as strace -T shows a
 		// call's time: what a slow run's waits are made of.
-		t.c.log.Info(b.String(), "tid", t.tid, "where", where, "waited", time.Duration(t.waitedNS))
-		return
+		attrs = append(attrs, "waited", time.Duration(t.waitedNS))
 	}
-	t.c.log.Info(b.String(), "tid", t.tid, "where", where)
+	t.c.log.Info(b.String(), attrs...)
 }
 
 func errnoName(e unix.Errno) string {

@@ -276,8 +276,6 @@ func (k *Kernel) openHandleMode(h uint64, fh []byte, d *vfs.Dentry, acc uint32) 
 	return f, st, nil
 }
 
-// fileReaderAt reads a gofer file through a small block cache (debug/elf
-// makes many small reads).
 // goferReaderAt reads a file through its gofer handle, each ReadAt one
 // read of exactly what it asks.
 type goferReaderAt struct {
