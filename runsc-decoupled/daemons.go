@@ -159,7 +159,7 @@ func runServer(args []string) int {
 	tlsf.register(fs)
 	listen := fs.String("listen", "", "serve clients on `TARGET` (host:port or unix:/path); required")
 	goferTarget := fs.String("gofer", "", "reach files through the gofer at `TARGET`; required")
-	strace := fs.Bool("strace", false, "log every system call the server executes")
+	strace := fs.Bool("strace", false, "log every system call the server executes (at info level: --log-level info or --debug-log), with its seq, whether it was posted, and how long the server took for it (took=; a client's do --strace prints the same seq with what the call waited)")
 	postedSetStats := fs.Bool("posted-setstats", true, "let the merged SetStat of a run of posted chown, chmod and utimensat (tar restoring a member's attributes) ride the gofer's next call instead of a round trip of its own (false: to measure it)")
 	clientTimeout := fs.Duration("client-timeout", server.DefaultClientTimeout, "end the session of a client that sent nothing, not even a heartbeat, for this long, and free its state")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the server to `FILE` until it stops")

@@ -85,7 +85,8 @@ type fileCache struct {
 	// refreshed (serverFile.refresh), logged at the client's end.
 	refreshes atomic.Uint64
 	// pageReads and pageReadBytes count the PageReads sent (each waited
-	// for, inside a fault) and the bytes they asked for; releases the
+	// for, inside a fault, one that brought a host fd included) and the
+	// bytes their replies brought; releases the
 	// FileReleases and releasesPosted those of them posted. Logged at
 	// the client's end.
 	pageReads, pageReadBytes, releases, releasesPosted atomic.Uint64
@@ -952,7 +953,6 @@ func (f *serverFile) readLocked(ctx context.Context, off, length uint64) (uint64
 	wantFD := f.wantHostFDLocked()
 	f.askedFD = f.askedFD || wantFD
 	f.fc.pageReads.Add(1)
-	f.fc.pageReadBytes.Add(length)
 	reply, err := f.fc.rpc(&pb.Call{Tid: callTid(ctx), Op: &pb.Call_PageRead{PageRead: &pb.PageRead{
 		FileId: f.id, Offset: off, Length: uint32(length), WantFd: wantFD,
 	}}})
@@ -978,6 +978,7 @@ func (f *serverFile) readLocked(ctx context.Context, off, length uint64) (uint64
 	if len(data) == 0 {
 		return 0, nil
 	}
+	f.fc.pageReadBytes.Add(uint64(len(data)))
 	return uint64(len(data)), f.copyInLocked(off, data)
 }
 

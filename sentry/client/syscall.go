@@ -563,6 +563,7 @@ func (t *task) callPending(p *pending) (*pb.Reply, error) {
 	start := cpuNow()
 	reply, err := t.c.conn.call(t.c.ctx, p)
 	t.waited(start)
+	t.waitedSeq = c.Seq
 	t.setState(stateKernel)
 	if err != nil {
 		if !errors.Is(err, transport.ErrConnDead) && !errors.Is(err, errClosed) && !t.c.isExited() {
@@ -642,8 +643,10 @@ func (t *task) strace(sysno uintptr, args [6]uint64, ret uint64, errno unix.Errn
 	attrs := []any{"tid", t.tid, "where", where}
 	if t.waitedNS > 0 {
 		// How long the call waited for the server, as strace -T shows a
-		// call's time: what a slow run's waits are made of.
-		attrs = append(attrs, "waited", time.Duration(t.waitedNS))
+		// call's time: what a slow run's waits are made of. The seq
+		// names the server's --strace line of the call (its took=: the
+		// rest is the hop and the queue).
+		attrs = append(attrs, "waited", time.Duration(t.waitedNS), "seq", t.waitedSeq)
 	}
 	t.c.log.Info(b.String(), attrs...)
 }

@@ -210,8 +210,11 @@ type task struct {
 	// Used only by the task goroutine.
 	placedGen uint64
 	placedMM  *mm.MemoryManager
-	// waitedNS is how long the current system call waited.
-	waitedNS int64
+	// waitedNS is how long the current system call waited; waitedSeq is
+	// the seq of the last call it waited for (--strace pairs it with the
+	// server's line). Used only by the task goroutine.
+	waitedNS  int64
+	waitedSeq uint64
 	// seccomp is the thread's seccomp mode and filters (seccomp.go; nil:
 	// none). Read by the task goroutine; stored under proc.mu.
 	seccomp atomic.Pointer[seccompState]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -53,13 +54,19 @@ func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Sysca
 	if sc.CallGen != 0 {
 		t.SigWait.Update(sc.CallGen, sc.PendingSignals)
 	}
+	// began times the call for --strace (took=): the server's own share
+	// of what the client's --strace says the call waited.
+	var began time.Time
+	if k.StraceOn {
+		began = time.Now()
+	}
 	h := syscalls.Table[sc.Sysno]
 	if h == nil {
 		if _, logged := k.Unsupported.LoadOrStore(sc.Sysno, struct{}{}); !logged {
 			k.Log.Warn("unsupported system call", "sysno", sc.Sysno, "name", syscalls.Name(sc.Sysno))
 		}
 		r.Errno = int32(unix.ENOSYS)
-		strace(k, c, 0, unix.ENOSYS)
+		strace(k, c, 0, unix.ENOSYS, began)
 		return r
 	}
 	if sc.Sysno == unix.SYS_GETDENTS64 {
@@ -75,7 +82,7 @@ func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Sysca
 		k.Trk.SetEffects(seq, c.Eff)
 	}
 	if skipped {
-		strace(k, c, ret, syserr.ErrnoOf(err))
+		strace(k, c, ret, syserr.ErrnoOf(err), began)
 		r.Errno = int32(syserr.ErrnoOf(err))
 		return r
 	}
@@ -116,7 +123,7 @@ func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Sysca
 			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
 		}
 	}
-	strace(k, c, ret, syserr.ErrnoOf(err))
+	strace(k, c, ret, syserr.ErrnoOf(err), began)
 	return r
 }
 
@@ -133,7 +140,11 @@ func runHandler(k *kernel.Kernel, h handler, c *kernel.Task) (ret int64, err err
 	return h(c)
 }
 
-func strace(k *kernel.Kernel, c *kernel.Task, ret int64, errno unix.Errno) {
+// strace logs the call c ran (server --strace): its arguments, result,
+// whether it was posted, and how long it took since began, path leases
+// and the listing its reply carries included (not the reply's encoding
+// nor the time it queued behind the thread's earlier calls).
+func strace(k *kernel.Kernel, c *kernel.Task, ret int64, errno unix.Errno, began time.Time) {
 	if !k.StraceOn {
 		return
 	}
@@ -147,10 +158,11 @@ func strace(k *kernel.Kernel, c *kernel.Task, ret int64, errno unix.Errno) {
 	}
 	b.WriteString(")")
 	tid := c.TID()
+	took := time.Since(began)
 	if errno != 0 {
-		k.Log.Info("strace", "tid", tid, "seq", c.CallSeq, "call", b.String(), "errno", errno.Error())
+		k.Log.Info("strace", "tid", tid, "seq", c.CallSeq, "call", b.String(), "errno", errno.Error(), "posted", c.Posted, "took", took)
 	} else {
-		k.Log.Info("strace", "tid", tid, "seq", c.CallSeq, "call", b.String(), "ret", ret)
+		k.Log.Info("strace", "tid", tid, "seq", c.CallSeq, "call", b.String(), "ret", ret, "posted", c.Posted, "took", took)
 	}
 }
 
