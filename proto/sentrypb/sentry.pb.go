@@ -9403,7 +9403,10 @@ type FileState struct {
 	// file_handle; it always tells the file of a posted write, which a
 	// lease ahead's reads wait for only if it is theirs (ReadLease.ino).
 	// Servers before session 26 set it only without a file_handle.
-	Ino           uint64 `protobuf:"varint,462,opt,name=ino,proto3" json:"ino,omitempty"`
+	Ino uint64 `protobuf:"varint,462,opt,name=ino,proto3" json:"ino,omitempty"`
+	// dev_null says a SYNTHETIC description is the sentry's /dev/null: the
+	// client answers its reads (0) and writes (their count) itself.
+	DevNull       bool `protobuf:"varint,477,opt,name=dev_null,json=devNull,proto3" json:"dev_null,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9597,6 +9600,13 @@ func (x *FileState) GetIno() uint64 {
 		return x.Ino
 	}
 	return 0
+}
+
+func (x *FileState) GetDevNull() bool {
+	if x != nil {
+		return x.DevNull
+	}
+	return false
 }
 
 // MemfdState is what memfd_create adds to a gofer file: the name it was
@@ -12167,7 +12177,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\x96\a\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xb2\a\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -12195,7 +12205,8 @@ const file_sentry_proto_rawDesc = "" +
 	"pty_master\x18\xd6\x02 \x01(\bR\tptyMaster\x12 \n" +
 	"\vwrite_error\x18\xd2\x03 \x01(\x05R\n" +
 	"writeError\x12\x11\n" +
-	"\x03ino\x18\xce\x03 \x01(\x04R\x03ino\"\xb7\x01\n" +
+	"\x03ino\x18\xce\x03 \x01(\x04R\x03ino\x12\x1a\n" +
+	"\bdev_null\x18\xdd\x03 \x01(\bR\adevNull\"\xb7\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +

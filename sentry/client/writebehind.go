@@ -145,6 +145,10 @@ type pipeFile struct {
 	// pipe pipe (PipeState.id; pipebehind.go).
 	pipeWrite, pipeRead bool
 	pipe                uint64
+	// devNull says the description is the sentry's /dev/null
+	// (FileState.dev_null): its reads and writes are answered here
+	// (devnull.go).
+	devNull bool
 }
 
 // inoKeyPrefix starts the handle a file without a gofer handle (do's
@@ -306,6 +310,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 					regular:   st.Kind == pb.FileState_GOFER && st.Regular && st.Memfd == nil,
 					streamOut: st.Kind == pb.FileState_PIPE_WRITE || st.Kind == pb.FileState_STDIO,
 					flags:     st.Flags, handle: handle, offset: st.Offset, leased: st.HasLease,
+					devNull: st.Kind == pb.FileState_SYNTHETIC && st.DevNull,
 				}
 				if f.regular {
 					f.ino = st.Ino

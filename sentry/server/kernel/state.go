@@ -424,6 +424,8 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 	case *devpts.File:
 		st.Kind, st.PtyIndex, st.PtyMaster = sentrypb.FileState_PTY, int32(impl.Terminal().Index), impl.Master()
 		c.Touch(OrderPty, PtyIndex(impl.Terminal().Index))
+	case *vfs.DevFile:
+		st.Kind, st.DevNull = sentrypb.FileState_SYNTHETIC, impl.Kind == vfs.DevNull
 	case *vfs.PathFile:
 		st.Kind = sentrypb.FileState_SYNTHETIC
 		if impl.D.Kind == vfs.KindGofer {
