@@ -260,6 +260,11 @@ func BenchmarkWorkload(b *testing.B) {
 		// A find that stats every file of a tree of ~8,000 (Debian's
 		// headers; -size needs the file's attributes, as most finds do).
 		{name: "find", argv: []string{tu.Busybox, "find", "/usr/include", "-type", "f", "-size", "+0"}},
+		// The same with GNU find, which walks with fts: each
+		// subdirectory opened relative to its parent's fd, fstat'ed and
+		// listed through that fd (coreutils' rm -r, du and chmod -R walk
+		// so too).
+		{name: "findfts", argv: []string{"/usr/bin/find", "/usr/include", "-type", "f", "-size", "+0"}},
 		// The host's make and gcc build the project from scratch, two
 		// jobs at a time.
 		{name: "make", argv: sh(`cd ` + mk + ` && make -s clean && make -s -j2 && ./prog`)},
