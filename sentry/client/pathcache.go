@@ -1309,7 +1309,10 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 const maxOpenPaths = 4096
 
 // noteOpen remembers the path the description t's successful open or
-// openat (result fd) opened, when it is absolute or relative to the cwd.
+// openat (result fd) opened, when it is absolute or relative to the cwd,
+// and the kept stat answer of that path (openstat.go), also when it is
+// relative to a dirfd (fts's openat of each subdirectory it lists, whose
+// lstat it just had answered under the same dirfd).
 func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 	pc := t.c.pcache
 	if pc == nil || (sysno != unix.SYS_OPEN && sysno != unix.SYS_OPENAT) {
@@ -1333,7 +1336,8 @@ func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 		}
 		path = string(raw[:len(raw)-1])
 		if !strings.HasPrefix(path, "/") && int32(dirfd) != unix.AT_FDCWD {
-			return
+			// No path a listing can name (Syscall.listing_path).
+			path = ""
 		}
 		statKeys, statKeyed = t.openedStatKeys(dirfd, pathArg, flags)
 	}
@@ -1343,11 +1347,13 @@ func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if len(pc.openPaths) >= maxOpenPaths {
-		clear(pc.openPaths)
+	if path != "" {
+		if len(pc.openPaths) >= maxOpenPaths {
+			clear(pc.openPaths)
+		}
+		pc.openPaths[desc] = path
+		pc.noteFreshDirLocked(desc)
 	}
-	pc.openPaths[desc] = path
-	pc.noteFreshDirLocked(desc)
 	if statKeyed {
 		pc.noteOpenedStatLocked(desc, statKeys)
 	} else {
