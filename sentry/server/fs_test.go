@@ -380,3 +380,54 @@ func TestGetdentsSeekToOffset(t *testing.T) {
 		e.ok(1, unix.SYS_CLOSE, fd)
 	}
 }
+
+// TestGetFLAsLinux opens files and a directory with mixes of flags
+// through the server and on the host (the gofer's root is a host
+// directory) and compares what F_GETFL answers: Linux keeps every open
+// flag but O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC and O_CLOEXEC, and adds
+// O_LARGEFILE (GNU find's fts reads it of each directory it opens).
+func TestGetFLAsLinux(t *testing.T) {
+	e := started(t)
+	m := e.mem
+	dir := filepath.Join(e.root, "tmp/gfl")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("f", filepath.Join(dir, "l")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		path  string // under tmp/gfl; "%s" is "host" or "sandbox" (a name each side creates)
+		flags int
+	}{
+		{"fts directory", ".", unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC},
+		{"append", "f", unix.O_WRONLY | unix.O_APPEND | unix.O_NOCTTY},
+		{"sync truncate", "f", unix.O_RDWR | unix.O_SYNC | unix.O_TRUNC},
+		{"exclusive creation", "new-%s", unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_DSYNC},
+		{"noatime", "f", unix.O_RDONLY | unix.O_NOATIME},
+		{"path of a symlink", "l", unix.O_PATH | unix.O_NOFOLLOW},
+		{"path with status flags", "f", unix.O_PATH | unix.O_APPEND | unix.O_NONBLOCK | unix.O_CLOEXEC},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hostPath := filepath.Join(dir, strings.ReplaceAll(tc.path, "%s", "host"))
+			hfd, err := unix.Open(hostPath, tc.flags, 0o644)
+			if err != nil {
+				t.Fatalf("host open %s: %v", hostPath, err)
+			}
+			defer unix.Close(hfd)
+			want, err := unix.FcntlInt(uintptr(hfd), unix.F_GETFL, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fd := uint64(e.ok(1, unix.SYS_OPEN, m.str("/tmp/gfl/"+strings.ReplaceAll(tc.path, "%s", "sandbox")), uint64(tc.flags), 0o644))
+			defer e.ok(1, unix.SYS_CLOSE, fd)
+			if got := e.ok(1, unix.SYS_FCNTL, fd, unix.F_GETFL); got != int64(want) {
+				t.Errorf("F_GETFL after open(%#x): %#x, Linux says %#x", tc.flags, got, want)
+			}
+		})
+	}
+}

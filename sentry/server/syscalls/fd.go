@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
@@ -129,7 +130,11 @@ func Fcntl(c *kernel.Task) (int64, error) {
 	case unix.F_SETFD:
 		return 0, tab.SetCloexec(fd, c.Args[2]&unix.FD_CLOEXEC != 0)
 	case unix.F_GETFL:
-		return int64(f.Flags.Load()) | 0x8000, nil // O_LARGEFILE
+		if f.IsPath() {
+			// Linux keeps only these of an O_PATH open's flags.
+			return int64(f.Flags.Load() & (unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW)), nil
+		}
+		return int64(f.Flags.Load()) | linux.O_LARGEFILE, nil
 	case unix.F_SETFL:
 		if f.IsPath() {
 			return 0, unix.EBADF
