@@ -29,7 +29,9 @@ import (
 const maxRWCount = 0x7ffff000
 
 // devNullIO answers read(2) and write(2) of /dev/null (see above): its
-// result, and whether it answered.
+// result, and whether it answered (the call is then marked cached). It
+// runs before every read and write is forwarded or posted, so the fd's
+// description is looked at before the process's other conditions.
 func (t *task) devNullIO(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if sysno != unix.SYS_READ && sysno != unix.SYS_WRITE {
 		return 0, false
@@ -41,22 +43,23 @@ func (t *task) devNullIO(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if count > end || buf > end-count {
 		return 0, false
 	}
-	if t.c.inotifyUsed.Load() || !t.singleThreaded() {
-		return 0, false
-	}
 	file, ok := t.c.ids.soleFD(t.proc.pid, int32(args[0]))
 	if !ok {
 		return 0, false
 	}
 	f, known := t.c.pipe.fileOf(file)
-	if !known || !f.devNull || f.flags&unix.O_PATH != 0 {
+	if !known || !f.devNull || f.flags&unix.O_PATH != 0 || t.c.inotifyUsed.Load() || !t.singleThreaded() {
 		return 0, false
 	}
+	var n uint64
 	switch acc := f.flags & unix.O_ACCMODE; {
 	case sysno == unix.SYS_READ && acc != unix.O_WRONLY:
-		return 0, true
+		// End of file at once: n stays 0.
 	case sysno == unix.SYS_WRITE && acc != unix.O_RDONLY:
-		return min(count, maxRWCount), true
+		n = min(count, maxRWCount)
+	default:
+		return 0, false
 	}
-	return 0, false
+	t.cached = true
+	return n, true
 }

@@ -275,7 +275,6 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		}
 	case unix.SYS_WRITE, unix.SYS_PWRITE64, unix.SYS_WRITEV, unix.SYS_PWRITEV:
 		if n, ok := t.devNullIO(sysno, args); ok {
-			t.cached = true
 			return n, 0
 		}
 		if n, ok := t.writeBehind(sysno, args); ok {
@@ -293,7 +292,6 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		}
 	case unix.SYS_READ, unix.SYS_PREAD64, unix.SYS_READV, unix.SYS_PREADV:
 		if n, ok := t.devNullIO(sysno, args); ok {
-			t.cached = true
 			return n, 0
 		}
 		if n, ok := t.cachedRead(sysno, args); ok {
