@@ -199,3 +199,44 @@ func TestChannelCarriesPostedCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockedChannelCallSendsHeldReplies: the replies of posted calls a
+// call channel's call carried are held for that call's reply; when the
+// call blocks (a read of an empty pipe), they go at once. The thread
+// whose posted reply is held may be another than the blocked call's, and
+// be waiting for it without sending anything (a getdents64 waiting for
+// the listing ahead its posted call asked for, while cat's read of the
+// pipe find writes to blocks: every such wait ran to the client's 100 ms
+// deadline before).
+func TestBlockedChannelCallSendsHeldReplies(t *testing.T) {
+	// A heartbeat's answer would carry them: none comes in the test.
+	h := newHopClientOptions(t, nil, func(o *transport.Options) { o.HeartbeatInterval = time.Minute })
+	fds := h.mem.zeros(8)
+	if r := h.channel(unix.SYS_PIPE2, fds, 0); r.Errno != 0 {
+		t.Fatalf("pipe2: errno %v", unix.Errno(r.Errno))
+	}
+	rfd := uint64(binary.LittleEndian.Uint32(h.mem.bytes(fds, 4)))
+	p := h.syscall(unix.SYS_UMASK, 022)
+	p.GetSyscall().Posted = true
+	posted, err := h.conn.GoPosted(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := h.conn.Channel()
+	if ch == nil {
+		t.Fatal("no channel")
+	}
+	read := h.syscall(unix.SYS_READ, rfd, h.mem.zeros(16), 16)
+	go func() {
+		// It blocks until the session ends.
+		_, _ = h.callOn(ch, read)
+	}()
+	select {
+	case r := <-posted:
+		if r == nil || r.Errno != 0 {
+			t.Fatalf("posted umask: reply %v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the posted call's reply stayed held while the channel call it rode in blocked")
+	}
+}

@@ -107,3 +107,22 @@ func (st *clientStream) heldGoneLocked() {
 		st.lingerTimer.Stop()
 	}
 }
+
+// Blocking (kernel.Sender) sends the posted replies held for a call
+// channel's reply (channelFollows) now, and holds no more for it. That
+// reply may be the blocking call's own (a pipe read of cat's, carried
+// by the channel with find's posted calls before it), which comes only
+// when another thread's call wakes it; the thread whose posted replies
+// are held may be waiting for one without sending anything (a
+// getdents64 waiting for the listing ahead its posted call asked for:
+// sentry/client/dirahead.go), and would wait until the client's own
+// deadline. Replies the client lets wait linger as usual.
+func (st *clientStream) Blocking() {
+	st.sendMu.Lock()
+	defer st.sendMu.Unlock()
+	if !st.channelFollows {
+		return
+	}
+	st.channelFollows = false
+	st.flushHeldLocked()
+}

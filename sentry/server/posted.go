@@ -344,7 +344,15 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call, canW
 func (st *clientStream) sendHeld() {
 	st.sendMu.Lock()
 	defer st.sendMu.Unlock()
-	if st.postedHeld.Len() == 0 || st.send == nil || st.channelFollows {
+	if !st.channelFollows {
+		st.flushHeldLocked()
+	}
+}
+
+// flushHeldLocked sends the held posted replies now, or lets them linger
+// if the client lets them all wait. Precondition: st.sendMu is held.
+func (st *clientStream) flushHeldLocked() {
+	if st.postedHeld.Len() == 0 || st.send == nil {
 		return
 	}
 	if st.linger > 0 && st.postedHeld.CanLinger() {

@@ -23,6 +23,7 @@ func (s recordingSender) SendBuilt(func() *sentrypb.ServerMessage) error {
 func (s recordingSender) Ask(*sentrypb.ProcQuery) (*sentrypb.ProcAnswer, error) {
 	return nil, errors.New("unused")
 }
+func (recordingSender) Blocking() {}
 
 func signalPush(sig int32) *sentrypb.Push {
 	return &sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{Signo: sig}}}

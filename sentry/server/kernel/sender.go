@@ -31,6 +31,11 @@ type Sender interface {
 	// not be called on the goroutine that receives the client's
 	// messages.
 	Ask(q *sentrypb.ProcQuery) (*sentrypb.ProcAnswer, error)
+	// Blocking says a call is about to block (Task.Block): what the
+	// stream holds back for a call channel's reply goes now, as that
+	// reply may be the blocked call's own, which only another thread's
+	// call ends, and that thread may be waiting for what is held.
+	Blocking()
 }
 
 // Grant is what the peer's authenticated identity lets its application

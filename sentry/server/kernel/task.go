@@ -252,6 +252,14 @@ func (c *Task) RaiseSIGPIPE() { c.RaisedSIGPIPE = true }
 // interrupted, the thread killed or the client freed, and ETIMEDOUT on
 // timeout.
 func (c *Task) Block(ch <-chan struct{}, timeout <-chan time.Time) error {
+	select {
+	case <-ch:
+		return nil
+	default:
+	}
+	if out := c.Kernel.Out; out != nil {
+		out.Blocking()
+	}
 	c.Thread.Sleeping.Store(true)
 	defer c.Thread.Sleeping.Store(false)
 	select {
