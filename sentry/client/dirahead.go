@@ -318,7 +318,7 @@ func (t *task) listingAhead(args [6]uint64) (uint64, bool) {
 // by, if its listing has not begun. Precondition: pc.mu.
 func (pc *pathCache) aheadKeyLocked(pid int32, desc uint64) (pathKey, bool) {
 	path, opened := pc.openPaths[desc]
-	if !opened || !pc.aheadFresh[desc] || path == "" {
+	if !opened || !pc.aheadFresh[desc] || path == "" || !pc.pathHeldLocked(desc) {
 		return pathKey{}, false
 	}
 	creds, ok := pc.creds[pid]
@@ -362,6 +362,8 @@ func (t *task) answerAhead(args [6]uint64, desc uint64, k pathKey, a *pathAnswer
 	// server's description (settleOpen) before the next lock.
 	delete(pc.aheadFresh, desc)
 	markDescription(&pc.listingEnds, desc)
+	// Its entries' answers are desc's too (fdAnswerLocked).
+	pc.noteAheadListedLocked(desc, a.holds[0])
 	pc.mu.Unlock()
 	if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(args[1]), dirents, usermem.IOOpts{}); err != nil {
 		// The server's listing fails alike (EFAULT).

@@ -168,7 +168,9 @@
 // lstat answers also answer readlink (dirlisting.go, Reply.dir_listing).
 // A getdents64 by path brings the listings of its subdirectories
 // (Reply.ahead), which answer the getdents64 of a description of one not
-// listed before, posted with its cursor's end (dirahead.go).
+// listed before, posted with its cursor's end (dirahead.go). A directory
+// opened relative to a dirfd (fts) gets a path derived from the dirfd's
+// while the answer that proves it holds (dirfdpaths.go).
 // client.pcache (nil with Config.NoReadCache) has its own lock.
 //
 // Posted opens (postopen.go): a read-only open whose success the path

@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // File descriptor flags on the client (docs/COMPATIBILITY.md, "Pipelined
@@ -30,7 +31,8 @@ import (
 
 // fdFlagsOnClient answers fcntl(fd, F_GETFD) or posts fcntl(fd, F_SETFD,
 // arg) if the caller's fd table has fd open as the client knows it, and
-// answers F_GETFD of an fd it knows closed.
+// answers F_GETFD of an fd it knows closed, and F_GETFL of a description
+// whose flags it knows (statusFlagsOnClient).
 func (t *task) fdFlagsOnClient(sysno uintptr, args [6]uint64) (uint64, unix.Errno, bool) {
 	if sysno != unix.SYS_FCNTL {
 		return 0, 0, false
@@ -51,6 +53,8 @@ func (t *task) fdFlagsOnClient(sysno uintptr, args [6]uint64) (uint64, unix.Errn
 			return unix.FD_CLOEXEC, 0, true
 		}
 		return 0, 0, true
+	case unix.F_GETFL:
+		return t.statusFlagsOnClient(fd)
 	case unix.F_SETFD:
 		if !t.singleThreaded() {
 			return 0, 0, false
@@ -172,4 +176,28 @@ func deleteInner[O, I comparable, V any](m map[O]map[I]V, outer O, inner I) {
 	if len(in) == 0 {
 		delete(m, outer)
 	}
+}
+
+// statusFlagsOnClient answers fcntl(fd, F_GETFL) from the flags the
+// client knows fd's description has: its record's (FileState.flags, the
+// description's kept flags), folded before the reply of any call that
+// changed them (F_SETFL, ioctl FIONBIO; neither is ever posted), or
+// those a posted open or creation gave the description it made. A
+// description is this sandbox's alone (a server keeps one kernel per
+// client), so no other client changes them. The answer is Linux's
+// formula over them (sysabi.StatusFlags), as the server's. Only for a
+// table no other process shares: another process could close and
+// reopen fd meanwhile. glibc's fdopendir asks it of each directory fts
+// opens.
+func (t *task) statusFlagsOnClient(fd int32) (uint64, unix.Errno, bool) {
+	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
+	if !ok {
+		return 0, 0, false
+	}
+	f, known := t.c.pipe.fileOf(desc)
+	if !known {
+		return 0, 0, false
+	}
+	t.cached = true
+	return uint64(sysabi.StatusFlags(f.flags)), 0, true
 }

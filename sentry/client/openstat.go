@@ -1,6 +1,8 @@
 package client
 
 import (
+	"strings"
+
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
@@ -43,11 +45,16 @@ type openedStat struct {
 
 // noteOpenedStatLocked remembers for description desc the kept answer
 // under keys (openedStatKeys: the lstat, then the stat of the path of a
-// read-only open), if the cache holds one. Precondition: pc.mu.
-func (pc *pathCache) noteOpenedStatLocked(desc uint64, keys [2]pathKey) {
+// read-only open by process pid), if the cache holds one (relative to a
+// dirfd, also one a listing of the dirfd by path kept under the path's
+// key: fdAnswerKeyLocked). Precondition: pc.mu.
+func (pc *pathCache) noteOpenedStatLocked(desc uint64, keys [2]pathKey, pid int32) {
 	delete(pc.openedStats, desc)
 	for i, k := range keys {
 		a := pc.answerLocked(k)
+		if a == nil && strings.HasPrefix(k.start, "fd ") {
+			a, k = pc.fdAnswerKeyLocked(k, pid)
+		}
 		if a == nil || a.errno != 0 || a.copy != nil {
 			continue
 		}

@@ -228,6 +228,15 @@ type pathCache struct {
 	// (opened, no getdents64, getdents or lseek since), ahead counts the
 	// listings sent ahead and their use (dirahead.go). Protected by mu.
 	aheadFresh map[uint64]bool
+	// pathProofs are, for the descriptions opened relative to a dirfd
+	// whose path openPaths derives from the dirfd's, the answers that
+	// showed it; aheadListed, the shared hold of the listing ahead each
+	// description's getdents64 was answered from; settled, the
+	// server's description of each provisional one whose open's reply
+	// came (dirfdpaths.go). Protected by mu.
+	pathProofs  map[uint64]pathProof
+	aheadListed map[uint64]*pathHold
+	settled     map[uint64]uint64
 	// aheadSources are the descriptions posted opens made from a
 	// listing's answer whose first read may ask leases ahead
 	// (dataahead.go). Protected by mu.
@@ -580,6 +589,8 @@ func (pc *pathCache) dropAll() {
 	clear(pc.listingEnds) // a new server's cursors are its own
 	clear(pc.aheadFresh)
 	clear(pc.aheadSources)
+	clear(pc.pathProofs)
+	clear(pc.aheadListed)
 }
 
 // revoke ends the path leases r names (the receiving goroutine, in order
@@ -709,10 +720,19 @@ func (pc *pathCache) keptLocked(k pathKey, pid int32) *pathAnswer {
 // so the path naming another directory since cannot answer for the fd.
 // A listing's entries then cost 2 keys, not 4. Precondition: pc.mu.
 func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
+	a, _ := pc.fdAnswerKeyLocked(k, pid)
+	return a
+}
+
+// fdAnswerKeyLocked is fdAnswerLocked, with the path's key the answer was
+// found under. A listing ahead that answered the description's
+// getdents64 counts as its own listing (listedForLocked). Precondition:
+// pc.mu.
+func (pc *pathCache) fdAnswerKeyLocked(k pathKey, pid int32) (*pathAnswer, pathKey) {
 	desc, err := strconv.ParseUint(strings.TrimPrefix(k.start, "fd "), 10, 64)
 	dir, opened := pc.openPaths[desc]
 	if err != nil || !opened || dir == "" {
-		return nil
+		return nil, pathKey{}
 	}
 	switch {
 	case strings.HasPrefix(dir, "/"):
@@ -720,15 +740,15 @@ func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
 	default:
 		cwd, known := pc.cwds[pc.fs[pid]]
 		if !known {
-			return nil
+			return nil, pathKey{}
 		}
 		k.start = "cwd " + cwd
 	}
 	k.path = listedPrefix(dir) + k.path
-	if a := pc.answerLocked(k); a != nil && a.listedDesc == desc {
-		return a
+	if a := pc.answerLocked(k); a != nil && pc.listedForLocked(a, desc) {
+		return a, k
 	}
-	return nil
+	return nil, pathKey{}
 }
 
 // nextCreation returns the number the next creation sent will have
@@ -1309,8 +1329,9 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 const maxOpenPaths = 4096
 
 // noteOpen remembers the path the description t's successful open or
-// openat (result fd) opened, when it is absolute or relative to the cwd,
-// and the kept stat answer of that path (openstat.go), also when it is
+// openat (result fd) opened, when it is absolute or relative to the cwd
+// (or, for a directory opened by name relative to a dirfd, derived from
+// the dirfd's: dirfdpaths.go), and the kept stat answer of that path (openstat.go), also when it is
 // relative to a dirfd (fts's openat of each subdirectory it lists, whose
 // lstat it just had answered under the same dirfd).
 func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
@@ -1325,11 +1346,15 @@ func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 	var path string
 	var statKeys [2]pathKey
 	var statKeyed bool
+	var dirfdKey pathKey // the open's key, relative to a dirfd
 	if k, _, ok := t.openKeyOf(sysno, args); ok && (k.start == "/" || strings.HasPrefix(k.start, "cwd ")) {
 		// The open's key names the path, and its stat's keys are the
 		// key's as openedStatKeys would make them.
 		path, statKeys, statKeyed = k.path, openedStatKeysOf(k), true
 	} else {
+		if ok && strings.HasPrefix(k.start, "fd ") {
+			dirfdKey = k
+		}
 		raw, err := appMemory{t}.ReadString(pathArg, sysabi.PathMax)
 		if err != nil || len(raw) < 2 {
 			return
@@ -1353,9 +1378,11 @@ func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 		}
 		pc.openPaths[desc] = path
 		pc.noteFreshDirLocked(desc)
+	} else if p, proof, ok := pc.dirfdPathLocked(dirfdKey, t.proc.pid); ok {
+		pc.noteDirfdPathLocked(desc, p, proof)
 	}
 	if statKeyed {
-		pc.noteOpenedStatLocked(desc, statKeys)
+		pc.noteOpenedStatLocked(desc, statKeys, t.proc.pid)
 	} else {
 		delete(pc.openedStats, desc)
 	}
@@ -1413,10 +1440,14 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 	if !ok || pc.fsIDsChanged || at.gen != pc.gen || l.Epoch < pc.lastEpoch {
 		return
 	}
+	// A provisional description's open came back before this reply.
+	desc := pc.settledDescLocked(lst.desc)
 	v := listedView{creds: creds}
 	switch {
+	case lst.path == "" && desc == 0:
+		return
 	case lst.path == "":
-		v.start = fdStart(lst.desc)
+		v.start = fdStart(desc)
 	case strings.HasPrefix(lst.path, "/"):
 		v.start = "/"
 	default:
@@ -1427,7 +1458,7 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 		v.start = "cwd " + cwd
 	}
 	if lst.path != "" {
-		v.prefix, v.desc = listedPrefix(lst.path), lst.desc
+		v.prefix, v.desc = listedPrefix(lst.path), desc
 	}
 	if !grantedAs(pathKey{creds: creds, start: v.start}, l) {
 		return

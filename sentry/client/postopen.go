@@ -331,7 +331,7 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if ps.files == nil {
 		ps.files = make(map[uint64]pipeFile)
 	}
-	ps.files[desc] = pipeFile{regular: kind == openedRegular, flags: flags & unix.O_NONBLOCK, handle: handle, ino: fileIno}
+	ps.files[desc] = pipeFile{regular: kind == openedRegular, flags: flags & sysabi.KeptOpenFlags, handle: handle, ino: fileIno}
 	ps.mu.Unlock()
 	t.noteOpen(sysno, args, uint64(fd))
 	oc := &postedOpenCall{c: t.c, fd: fd}
@@ -791,6 +791,9 @@ func (pc *pathCache) settleOpen(prov, real uint64) {
 	settleDesc(pc.listingEnds, prov, real)
 	settleDesc(pc.aheadFresh, prov, real)
 	settleDesc(pc.aheadSources, prov, real)
+	settleDesc(pc.pathProofs, prov, real)
+	settleDesc(pc.aheadListed, prov, real)
+	pc.noteSettledLocked(prov, real)
 }
 
 // settleDesc moves m's entry of provisional description prov to real
@@ -845,20 +848,20 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, lo listedOpen, ok bool) {
 		args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}
 	pc.mu.Lock()
 	_, st, lst, ok := pc.keptStatLocked(sk, t.proc.pid, from)
+	_, _, dirfdPath := pc.dirfdPathLocked(k, t.proc.pid)
 	pc.mu.Unlock()
 	if !ok || lst != nil && lst.lookup && st.Mode&linux.S_IFMT == linux.S_IFREG {
 		return 0, listedOpen{}, false // waited: see listedDir.lookup
 	}
 	// A directory only by a path its listing can name
-	// (Syscall.listing_path: absolute or relative to the cwd, find's):
-	// a listing through a provisional description opened relative to a
-	// dirfd (fts's openat of each subdirectory it lists) would be keyed
-	// by an id the server's lease does not name, and its entries'
-	// answers lost.
+	// (Syscall.listing_path): absolute or relative to the cwd (find's),
+	// or derived from its dirfd's (fts's openat of each subdirectory it
+	// lists: dirfdpaths.go). A listing by description of a provisional
+	// one would be kept under an id no later call names.
 	switch typ := st.Mode & linux.S_IFMT; {
 	case typ == linux.S_IFREG && k.args[0]&unix.O_DIRECTORY == 0:
 		kind = openedRegular
-	case typ == linux.S_IFDIR && !strings.HasPrefix(k.start, "fd "):
+	case typ == linux.S_IFDIR && (!strings.HasPrefix(k.start, "fd ") || dirfdPath):
 		kind = openedDir
 	default:
 		return 0, listedOpen{}, false // ENOTDIR, or a directory relative to a dirfd: the server says so

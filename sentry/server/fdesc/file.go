@@ -155,13 +155,6 @@ type File struct {
 	WBErr atomic.Int32
 }
 
-// KeptFlags are the open flags an open file description remembers: all
-// but those Linux drops after the open (O_CREAT, O_EXCL, O_NOCTTY,
-// O_TRUNC, O_CLOEXEC), so that F_GETFL answers as Linux's
-// (TestGetFLAsLinux).
-const KeptFlags = unix.O_ACCMODE | unix.O_APPEND | unix.O_NONBLOCK | unix.O_DIRECT | unix.O_SYNC |
-	unix.O_DSYNC | unix.O_NOATIME | unix.O_PATH | unix.O_ASYNC | unix.O_DIRECTORY | unix.O_NOFOLLOW
-
 // NewFile returns a description of impl with one reference, opened by d
 // (nil: none) for owner (nil: none) with flags.
 func NewFile(impl FileImpl, d Dentry, owner Owner, flags uint32) *File {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // FIFOs: a FIFO (mkfifo, mknod S_IFIFO) is a node in the gofer's tree;
@@ -44,7 +45,7 @@ func (c *Task) OpenFifo(d *vfs.Dentry, flags uint32) (*fdesc.File, error) {
 	p.Unlock()
 	tab.Unlock()
 	c.Kernel.Trk.TouchPipe(p)
-	f := vfs.NewFile(e, d, flags&fdesc.KeptFlags)
+	f := vfs.NewFile(e, d, flags&sysabi.KeptOpenFlags)
 	if acc == unix.O_RDWR || (acc == unix.O_RDONLY && nonblock) {
 		return f, nil
 	}

@@ -2,12 +2,12 @@ package syscalls
 
 import (
 	"golang.org/x/sys/unix"
-	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // close, dup, dup2, dup3 and fcntl: a process's fd table and a
@@ -130,11 +130,9 @@ func Fcntl(c *kernel.Task) (int64, error) {
 	case unix.F_SETFD:
 		return 0, tab.SetCloexec(fd, c.Args[2]&unix.FD_CLOEXEC != 0)
 	case unix.F_GETFL:
-		if f.IsPath() {
-			// Linux keeps only these of an O_PATH open's flags.
-			return int64(f.Flags.Load() & (unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW)), nil
-		}
-		return int64(f.Flags.Load()) | linux.O_LARGEFILE, nil
+		// The client answers it alike from the description's record
+		// (sentry/client/fdflags.go).
+		return int64(sysabi.StatusFlags(f.Flags.Load())), nil
 	case unix.F_SETFL:
 		if f.IsPath() {
 			return 0, unix.EBADF

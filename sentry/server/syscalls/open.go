@@ -16,6 +16,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // The open calls: open, creat and openat (openAt), over a path's walk
@@ -263,7 +264,7 @@ func createFile(c *kernel.Task, dir *vfs.Dentry, name string, flags, mode, part 
 	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
 	c.Kernel.InotifyChild(dir, name, linux.IN_CREATE, false)
 	c.Created = true
-	return vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&fdesc.KeptFlags), nil
+	return vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&sysabi.KeptOpenFlags), nil
 }
 
 // truncOrigin is the Origin of a gofer open with flags: with O_TRUNC, the
@@ -294,7 +295,7 @@ func RestoreSyntheticFile(k *kernel.Kernel, rc *kernel.Task, fs *sentrypb.FileSt
 	if err != nil {
 		return nil, err
 	}
-	f.Flags.Store(fs.Flags & fdesc.KeptFlags)
+	f.Flags.Store(fs.Flags & sysabi.KeptOpenFlags)
 	return f, nil
 }
 
@@ -313,7 +314,7 @@ func preOpenFor(flags uint32) *vfs.PreOpened {
 // file the lookup of d opened, if it did.
 func openDentry(c *kernel.Task, d *vfs.Dentry, flags uint32, pre *vfs.PreOpened) (*fdesc.File, error) {
 	v := c.Kernel.VFS
-	kept := flags & fdesc.KeptFlags
+	kept := flags & sysabi.KeptOpenFlags
 	acc := flags & unix.O_ACCMODE
 	wantWrite := acc == unix.O_WRONLY || acc == unix.O_RDWR
 	if flags&unix.O_PATH != 0 {

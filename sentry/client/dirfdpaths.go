@@ -1,0 +1,191 @@
+package client
+
+import (
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+)
+
+// Paths of directories opened relative to a dirfd (docs/ARCHITECTURE.md,
+// "The client's path cache", "fts walks").
+//
+// GNU find, rm -r, du and chmod -R walk a tree with fts: each
+// subdirectory is opened relative to its parent's fd
+// (openat(fd, name, O_DIRECTORY|O_NOFOLLOW)), never by path. Such a
+// description had no path a listing could name (Syscall.listing_path),
+// so its getdents64 was never answered from a listing ahead, and its
+// open, whose provisional description's listing would have been kept
+// under an id no later call names, always waited.
+//
+// A directory opened by name relative to the fd of a description D the
+// client knows by path P (openPaths) is P/name when the lstat answer of
+// name relative to D came from a listing of D by path (fdAnswerLocked:
+// the server checked, when it listed, that P named D's directory, and
+// the listing's leases hold since; any rename on the walk to P/name
+// revokes them before its reply). That answer is the new description's
+// proof (pathCache.pathProofs): while it holds, P/name names the
+// directory the open found, so a listing ahead of P/name lists it
+// (aheadKeyLocked checks the proof before answering), and such a
+// directory's open may be posted from that answer as one by path is
+// (statOpenAnswer). A getdents64 by that path needs no proof: the server
+// checks the path itself.
+//
+// A description whose getdents64 was answered from a listing ahead
+// (dirahead.go answerAhead) answers the lstat of its entries relative to
+// its fd from that listing (pathCache.aheadListed): its directory was the
+// listing's when answered, and the listing's leases hold since.
+
+// maxPathProofs bounds pathCache.pathProofs and pathCache.aheadListed;
+// beyond it, all are forgotten.
+const maxPathProofs = 4096
+
+// pathProof is the kept lstat answer (under key) that showed a
+// directory opened relative to a dirfd was at the path openPaths names.
+type pathProof struct {
+	key pathKey
+	a   *pathAnswer
+}
+
+// liveLocked says whether the proof's answer still holds: still kept
+// under its key, none of its leases revoked or expired. Precondition:
+// pc.mu.
+func (p pathProof) liveLocked(pc *pathCache) bool {
+	return p.a != nil && pc.answerLocked(p.key) == p.a
+}
+
+// dirfdPathLocked returns the path (as openPaths keeps it) of the
+// directory an open of key k (openKeyOf's: relative to the fd of
+// description D, "fd D", of process pid) opens, and its proof: D's
+// path and k's name, if the lstat answer of that name relative to D is
+// a directory's, kept by a listing of D by path (fdAnswerLocked).
+// Precondition: pc.mu.
+func (pc *pathCache) dirfdPathLocked(k pathKey, pid int32) (string, pathProof, bool) {
+	if !strings.HasPrefix(k.start, "fd ") || k.path == "" || k.path == "." || strings.ContainsRune(k.path, '/') {
+		return "", pathProof{}, false
+	}
+	if k.path == ".." {
+		return pc.parentPathLocked(k)
+	}
+	sk := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: k.creds, start: k.start, path: k.path, args: lstatArgs}
+	a, key := pc.fdAnswerKeyLocked(sk, pid)
+	var st linux.Stat
+	if a == nil || a.errno != 0 || len(a.out) < st.SizeBytes() {
+		return "", pathProof{}, false
+	}
+	st.UnmarshalBytes(a.out)
+	if st.Mode&linux.S_IFMT != linux.S_IFDIR {
+		return "", pathProof{}, false
+	}
+	// fdAnswerLocked found it under dir's path: key.path is dir/name.
+	return key.path, pathProof{key: key, a: a}, true
+}
+
+// parentPathLocked returns the path and proof of the directory an open
+// of ".." relative to the fd of description D (k's start) opens, if D's
+// path Q was derived and its proof holds (Q names D's directory), and
+// the kept lstat answer of Q is a directory's: then Q's last name is no
+// symbolic link, so the directory above D's is the one Q's parent path
+// names, and that answer's leases (the walk to Q's parent, Q's name)
+// keep it so: it is the new description's proof. fts opens ".." when it
+// climbs out of a directory whose parent's fd it closed. Precondition:
+// pc.mu.
+func (pc *pathCache) parentPathLocked(k pathKey) (string, pathProof, bool) {
+	desc, err := strconv.ParseUint(strings.TrimPrefix(k.start, "fd "), 10, 64)
+	p, derived := pc.pathProofs[desc]
+	q := pc.openPaths[desc]
+	if err != nil || !derived || q == "" || q == "." || q == "/" || !p.liveLocked(pc) {
+		return "", pathProof{}, false
+	}
+	lk := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: k.creds, start: p.key.start, path: q, args: lstatArgs}
+	a := pc.answerLocked(lk)
+	var st linux.Stat
+	if a == nil || a.errno != 0 || len(a.out) < st.SizeBytes() {
+		return "", pathProof{}, false
+	}
+	st.UnmarshalBytes(a.out)
+	if st.Mode&linux.S_IFMT != linux.S_IFDIR {
+		return "", pathProof{}, false
+	}
+	parent := "."
+	switch i := strings.LastIndexByte(q, '/'); {
+	case i == 0:
+		parent = "/"
+	case i > 0:
+		parent = q[:i]
+	}
+	return parent, pathProof{key: lk, a: a}, true
+}
+
+// noteDirfdPathLocked remembers that description desc was opened by key
+// k (relative to a dirfd) at path, by proof p. Precondition: pc.mu.
+func (pc *pathCache) noteDirfdPathLocked(desc uint64, path string, p pathProof) {
+	if len(pc.openPaths) >= maxOpenPaths {
+		clear(pc.openPaths)
+	}
+	if pc.pathProofs == nil || len(pc.pathProofs) >= maxPathProofs {
+		pc.pathProofs = make(map[uint64]pathProof)
+	}
+	pc.openPaths[desc] = path
+	pc.pathProofs[desc] = p
+	pc.noteFreshDirLocked(desc)
+}
+
+// pathHeldLocked says whether desc's path (openPaths) surely names its
+// directory now, as a listing ahead's answer needs: a description opened
+// by path (the open walked it, under the listing's leases), or one
+// opened relative to a dirfd whose proof holds. Precondition: pc.mu.
+func (pc *pathCache) pathHeldLocked(desc uint64) bool {
+	p, derived := pc.pathProofs[desc]
+	return !derived || p.liveLocked(pc)
+}
+
+// noteAheadListedLocked remembers that desc's getdents64 was answered
+// from the listing ahead whose entries' answers share hold h.
+// Precondition: pc.mu.
+func (pc *pathCache) noteAheadListedLocked(desc uint64, h *pathHold) {
+	if h == nil {
+		return
+	}
+	if pc.aheadListed == nil || len(pc.aheadListed) >= maxPathProofs {
+		pc.aheadListed = make(map[uint64]*pathHold)
+	}
+	pc.aheadListed[desc] = h
+}
+
+// listedForLocked says whether answer a, kept under a path in the
+// directory desc's path (openPaths) names, answers for desc's directory
+// too: a came from desc's own listing by path, or from the listing ahead
+// its getdents64 was answered from, or desc's path was derived and its
+// proof holds (the path names desc's directory now, so the answer
+// kept for a name under it is that directory's). Precondition: pc.mu.
+func (pc *pathCache) listedForLocked(a *pathAnswer, desc uint64) bool {
+	if a.listedDesc == desc {
+		return true
+	}
+	if h := pc.aheadListed[desc]; h != nil && a.holds[0] == h {
+		return true
+	}
+	p, derived := pc.pathProofs[desc]
+	return derived && p.liveLocked(pc)
+}
+
+// settledDescLocked returns the description desc is now: the server's
+// for a provisional one whose open's reply named it (0: the open
+// failed). Precondition: pc.mu.
+func (pc *pathCache) settledDescLocked(desc uint64) uint64 {
+	if real, ok := pc.settled[desc]; ok {
+		return real
+	}
+	return desc
+}
+
+// noteSettledLocked remembers that provisional description prov is real
+// now (0: its open failed). Precondition: pc.mu.
+func (pc *pathCache) noteSettledLocked(prov, real uint64) {
+	if pc.settled == nil || len(pc.settled) >= maxPathProofs {
+		pc.settled = make(map[uint64]uint64)
+	}
+	pc.settled[prov] = real
+}

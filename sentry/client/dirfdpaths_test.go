@@ -1,0 +1,121 @@
+package client
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// dirfdListing is the reply of a getdents64 of /usr/include by path:
+// directory "sub" (leases 10, 11) and regular file "file" (12, 13), the
+// walk to the directory held by leases 1 to 3.
+func dirfdListing(l *pb.PathLease) *pb.Reply {
+	stat := func(mode uint32) []byte {
+		st := linux.Stat{Mode: mode}
+		b := make([]byte, st.SizeBytes())
+		st.MarshalBytes(b)
+		return b
+	}
+	r := &pb.Reply{PathLease: &pb.PathLease{Id: 1, Ids: []uint64{1, 2, 3}, TtlMs: l.TtlMs, Creds: l.Creds}}
+	r.Listed = []*pb.ListedStat{
+		{Name: "sub", Stat: stat(linux.S_IFDIR | 0o755), Ids: []uint64{10, 11}},
+		{Name: "file", Stat: stat(linux.S_IFREG | 0o644), Ids: []uint64{12, 13}},
+	}
+	return r
+}
+
+// TestDirfdPaths checks the paths the client derives for directories
+// opened relative to a dirfd (dirfdpaths.go): a directory entry of a
+// description listed by path gets the description's path and its name,
+// while the lstat answer that showed it holds; ".." of such a
+// description gets the path above; nothing when the answer is not a
+// directory's, is gone, or the dirfd's path is not known or not proven.
+func TestDirfdPaths(t *testing.T) {
+	const dir = "/usr/include"
+	open := func(desc uint64, name string) pathKey {
+		return pathKey{sysno: postedOpenKey, start: fmt.Sprintf("fd %d", desc), path: name, args: [3]uint64{unix.O_DIRECTORY}}
+	}
+	tests := []struct {
+		name   string
+		revoke []uint64
+		// derive: derive sub's path (as description 101) first.
+		derive bool
+		key    pathKey
+		want   string
+		held   bool // whether description 101's path is held after
+	}{
+		{name: "a subdirectory", key: open(100, "sub"), want: dir + "/sub"},
+		{name: "a regular file", key: open(100, "file")},
+		{name: "a name not listed", key: open(100, "gone")},
+		{name: "the walk to the directory revoked", revoke: []uint64{2}, key: open(100, "sub")},
+		{name: "the entry's name revoked", revoke: []uint64{10}, key: open(100, "sub")},
+		{name: "a dirfd whose path is not known", key: open(300, "sub")},
+		{name: "a path of more than one name", key: open(100, "sub/x")},
+		{name: "dot", key: open(100, ".")},
+		{name: ".. of a description opened by path", key: open(100, "..")},
+		{name: ".. of a derived description", derive: true, key: open(101, ".."), want: dir, held: true},
+		{name: "a name a derived description has not listed", derive: true, key: open(101, "sub"), held: true},
+		{name: ".. of a derived description, its proof revoked", derive: true, revoke: []uint64{10}, key: open(101, "..")},
+		{name: ".. of a derived description, the walk revoked", derive: true, revoke: []uint64{3}, key: open(101, "..")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tk, l := listedTask()
+			pc := tk.c.pcache
+			pc.openPaths[100] = dir // as noteOpen keeps it
+			tk.keepListed(listing{wanted: true, path: dir, desc: 100}, dirfdListing(l), leaseStamp{sent: time.Now()})
+			creds := pc.creds[7]
+			pc.mu.Lock()
+			defer pc.mu.Unlock()
+			if tc.derive {
+				k := open(100, "sub")
+				k.creds = creds
+				p, proof, ok := pc.dirfdPathLocked(k, 7)
+				if !ok {
+					t.Fatal("sub's path not derived")
+				}
+				pc.noteDirfdPathLocked(101, p, proof)
+				if !pc.pathHeldLocked(101) {
+					t.Error("a derived path not held right after")
+				}
+			}
+			pc.mu.Unlock()
+			pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: tc.revoke})
+			pc.mu.Lock()
+			k := tc.key
+			k.creds = creds
+			got, _, ok := pc.dirfdPathLocked(k, 7)
+			if ok != (tc.want != "") || got != tc.want {
+				t.Errorf("derived %q (%v), want %q", got, ok, tc.want)
+			}
+			if tc.derive && pc.pathHeldLocked(101) != tc.held {
+				t.Errorf("derived path held: %v, want %v", !tc.held, tc.held)
+			}
+		})
+	}
+}
+
+// TestListedBySettledDesc: a listing's reply that comes after the reply
+// of the posted open that made its description keeps its answers for the
+// server's description, not the provisional one the call was made with:
+// fts's stat of each entry relative to the new fd is answered from it.
+func TestListedBySettledDesc(t *testing.T) {
+	const dir = "/usr/include"
+	const prov, real = provisionalDesc | 5, 200
+	tk, l := listedTask()
+	pc := tk.c.pcache
+	pc.openPaths[prov] = dir
+	pc.settleOpen(prov, real)
+	tk.keepListed(listing{wanted: true, path: dir, desc: prov}, dirfdListing(l), leaseStamp{sent: time.Now()})
+	k := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: pc.creds[7], start: fmt.Sprintf("fd %d", real), path: "file", args: lstatArgs}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.keptLocked(k, 7) == nil {
+		t.Error("the entry's answer relative to the server's description is not kept")
+	}
+}
