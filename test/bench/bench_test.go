@@ -265,6 +265,10 @@ func BenchmarkWorkload(b *testing.B) {
 		// listed through that fd (coreutils' rm -r, du and chmod -R walk
 		// so too).
 		{name: "findfts", argv: []string{"/usr/bin/find", "/usr/include", "-type", "f", "-size", "+0"}},
+		// busybox find into a pipe another process reads: the
+		// reader's blocked read and the walk's posted calls share the
+		// session (a reply held for the read's stayed held for 100 ms).
+		{name: "findpipe", argv: sh(`busybox find /usr/include -type f | wc -l`)},
 		// The host's make and gcc build the project from scratch, two
 		// jobs at a time.
 		{name: "make", argv: sh(`cd ` + mk + ` && make -s clean && make -s -j2 && ./prog`)},
