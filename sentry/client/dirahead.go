@@ -175,9 +175,9 @@ func (pc *pathCache) keepAhead(creds, start, dir string, reply *pb.Reply, at lea
 			path = listedPrefix(parent) + a.Name
 		}
 		expires := at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)
-		shared := pc.keepListedLocked(listedView{creds: creds, start: start, prefix: listedPrefix(path), ahead: true}, l, a.Listed, expires)
+		shared, records := pc.keepListedLocked(listedView{creds: creds, start: start, prefix: listedPrefix(path), ahead: true}, l, a.Listed, expires)
 		ans := &pathAnswer{ret: a.Cookie, out: a.Dirents, expires: expires, nextCreation: pc.nextCreation()}
-		ans.holds[0] = shared
+		ans.holds = [2]*pathHold{shared, records}
 		pc.answers[pathKey{sysno: aheadKey, creds: creds, start: start, path: path}] = ans
 		pc.noteListedDirLocked(pathKey{creds: creds, start: start}, path, expires)
 		kept++

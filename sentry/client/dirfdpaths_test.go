@@ -23,8 +23,8 @@ func dirfdListing(l *pb.PathLease) *pb.Reply {
 	}
 	r := &pb.Reply{PathLease: &pb.PathLease{Id: 1, Ids: []uint64{1, 2, 3}, TtlMs: l.TtlMs, Creds: l.Creds}}
 	r.Listed = []*pb.ListedStat{
-		{Name: "sub", Stat: stat(linux.S_IFDIR | 0o755), Ids: []uint64{10, 11}},
-		{Name: "file", Stat: stat(linux.S_IFREG | 0o644), Ids: []uint64{12, 13}},
+		{Name: "sub", Stat: stat(linux.S_IFDIR | 0o755), Ids: []uint64{10, 11}, Ino: 100},
+		{Name: "file", Stat: stat(linux.S_IFREG | 0o644), Ids: []uint64{12, 13}, Ino: 101},
 	}
 	return r
 }
@@ -117,5 +117,60 @@ func TestListedBySettledDesc(t *testing.T) {
 	defer pc.mu.Unlock()
 	if pc.keptLocked(k, 7) == nil {
 		t.Error("the entry's answer relative to the server's description is not kept")
+	}
+}
+
+// TestAheadEntriesHold checks what a listing ahead's entries' answers
+// and its records (the getdents64 answer) depend on: a change of the
+// directory's names or attributes revokes, and a posted removal there
+// holds back, the records alone; a change of the walk revokes both.
+func TestAheadEntriesHold(t *testing.T) {
+	const dir, sub, subIno = "/usr/include", "/usr/include/sub", 50
+	// The walk's search (1, 2: /usr, /usr/include), the directory's
+	// search (3), attributes (4) and names (5).
+	lease := func(l *pb.PathLease) *pb.PathLease {
+		return &pb.PathLease{Id: 1, Ids: []uint64{1, 2, 3, 4, 5}, Kinds: []uint32{0, 0, 0, 1, 2},
+			Inos: []uint64{10, 20, subIno, subIno, subIno}, DirIno: subIno, TtlMs: l.TtlMs, Creds: l.Creds}
+	}
+	tests := []struct {
+		name            string
+		revoke          []uint64
+		changing        bool // a posted removal in the directory
+		entries, listed bool // kept and not held back
+	}{
+		{name: "nothing", entries: true, listed: true},
+		{name: "the directory's names", revoke: []uint64{5}, entries: true},
+		{name: "the directory's attributes", revoke: []uint64{4}, entries: true},
+		{name: "a posted removal in the directory", changing: true, entries: true},
+		{name: "the directory's search", revoke: []uint64{3}},
+		{name: "the walk", revoke: []uint64{2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tk, l := listedTask()
+			pc := tk.c.pcache
+			creds := pc.creds[7]
+			r := &pb.Reply{Ahead: []*pb.AheadListing{{Name: "sub", Dirents: make([]byte, 48), Cookie: 9,
+				Lease: lease(l), Listed: dirfdListing(l).Listed}}}
+			pc.keepAhead(creds, "/", dir, r, leaseStamp{sent: time.Now()})
+			pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: tc.revoke})
+			pc.mu.Lock()
+			defer pc.mu.Unlock()
+			if tc.changing {
+				pc.dirsChanging = map[uint64]int{subIno: 1}
+			}
+			usable := func(k pathKey) bool {
+				a := pc.answerLocked(k)
+				return a != nil && !pc.blockedLocked(a)
+			}
+			entry := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "/", path: sub + "/file", args: lstatArgs}
+			if got := usable(entry); got != tc.entries {
+				t.Errorf("an entry's answer usable: %v, want %v", got, tc.entries)
+			}
+			records := pathKey{sysno: aheadKey, creds: creds, start: "/", path: sub}
+			if got := usable(records); got != tc.listed {
+				t.Errorf("the listing's records usable: %v, want %v", got, tc.listed)
+			}
+		})
 	}
 }

@@ -1463,7 +1463,7 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 	if !grantedAs(pathKey{creds: creds, start: v.start}, l) {
 		return
 	}
-	pc.keepListedLocked(v, l, reply.Listed, expires)
+	_, _ = pc.keepListedLocked(v, l, reply.Listed, expires)
 	if lst.path != "" {
 		pc.noteListedDirLocked(pathKey{creds: creds, start: v.start}, strings.TrimSuffix(lst.path, "/"), expires)
 	}
@@ -1506,14 +1506,19 @@ type listedView struct {
 // keys (its lstat answer, which carries its statx answer, and its
 // existence), one allocation (listedEntry; its path is built in chunks:
 // listedPaths) and three holds under leases. It returns the hold of the
-// common leases. Precondition: pc.mu.
-func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*pb.ListedStat, expires time.Time) *pathHold {
+// common leases, and, for a listing sent ahead, the hold of its records
+// (the getdents64 answer keepAhead keeps). Precondition: pc.mu.
+func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*pb.ListedStat, expires time.Time) (shared, records *pathHold) {
 	common := leaseIDs(l)
 	// Relative to the fd listed, a listing by path's answers are found
 	// under the path's keys (fdAnswerLocked).
-	pc.roomLocked(2*len(listed), len(common)+3*len(listed))
+	refs := len(common) + 3*len(listed)
+	if v.ahead {
+		refs += len(common)
+	}
+	pc.roomLocked(2*len(listed), refs)
 	next := pc.nextCreation()
-	shared := &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0, lookup: v.lookup}}
+	shared = &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0, lookup: v.lookup}}
 	if !v.lookup && !v.ahead {
 		shared.listing.listed = listed
 	}
@@ -1521,8 +1526,23 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 	// by entry: its revocation is no sign of waste (pathCache.wasted).
 	unasked := v.lookup || v.ahead
 	shared.unasked = unasked
-	pc.holdLocked(shared, common)
-	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, common)
+	entries := common
+	if v.ahead {
+		// A listing ahead's leases on the directory's names and
+		// attributes are for its records, which a creation or
+		// removal there changes: they hold the records' own hold.
+		// An entry's answer says nothing of the other names (its
+		// own name's lease is its own), so a removal of another
+		// name neither revokes nor, posted, holds it back (rm -r's
+		// unlink of each name of a directory it listed ahead, and
+		// its rmdir of each subdirectory).
+		records = &pathHold{unasked: true}
+		pc.holdLocked(records, common)
+		records.dirs, records.inos, records.kindsUnknown = dirsOf(l, common)
+		entries = entryLeases(l, common)
+	}
+	pc.holdLocked(shared, entries)
+	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, entries)
 	kept := 0
 	var paths listedPaths
 	for _, ls := range listed {
@@ -1556,7 +1576,26 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		kept++
 	}
 	pc.kept.Add(uint64(kept))
-	return shared
+	return shared, records
+}
+
+// entryLeases returns the leases of common, a listing's leases (l's),
+// that its entries' answers depend on: all but those on the listed
+// directory's own attributes and names (PathLease.dir_ino; all of them
+// if the kinds are not known).
+func entryLeases(l *pb.PathLease, common []uint64) []uint64 {
+	if l.DirIno == 0 || len(l.Kinds) != len(l.Ids) || len(l.Inos) != len(l.Ids) {
+		return common
+	}
+	out := make([]uint64, 0, len(common))
+	for _, id := range common {
+		i := slices.Index(l.Ids, id)
+		if i >= 0 && l.Inos[i] == l.DirIno && l.Kinds[i] != pathSearchKind {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
 }
 
 // listedPathChunk is the size of the chunks listedPaths builds paths in.

@@ -23,20 +23,16 @@ var (
 	ftsStatusGet = regexp.MustCompile(`fcntl\(0x[0-9a-f]+, 0x3, [^)]*\) = \d+ .*where=(\w+)`)
 )
 
-// TestFtsWalkOnClient runs GNU find over a tree of 165 directories
-// (nested 5 deep, deeper than fts keeps parents' fds for, so it climbs
-// out by opening "..") natively and under do, its output through a pipe.
-// fts opens each subdirectory relative to its parent's fd: the client
-// derives its path from the parent's (sentry/client/dirfdpaths.go), so
-// the open is posted from the parent's listing and its getdents64
-// answered from a listing ahead; glibc's fdopendir's F_GETFL is
-// answered from the description's flags (fdflags.go); the opens of ".."
-// wait, but their path is derived too, so the walk below them goes on
-// without waits. Before, each directory waited for its open, its
-// F_GETFL and its listing (165 each). The output must be the native one.
-func TestFtsWalkOnClient(t *testing.T) {
-	tu.RequireRoot(t)
-	dir := t.TempDir()
+// rmFileUnlink matches rm -r's unlink of a file relative to its
+// directory's fd and where it was answered.
+var rmFileUnlink = regexp.MustCompile(`unlinkat\(0x[0-9a-f]+, "[^"]+", 0x0\) = 0 .*where=(\w+)`)
+
+// makeFtsTree makes t under dir: 4 directories of 10 subdirectories
+// nested 4 deep, 2 files (of 0 and 1 bytes) in each leaf, in its parent
+// and in each of the 40 subdirectories, and returns the number of
+// directories.
+func makeFtsTree(t *testing.T, dir string) int {
+	t.Helper()
 	dirs := 1
 	for a := 0; a < 4; a++ {
 		dirs++
@@ -56,6 +52,75 @@ func TestFtsWalkOnClient(t *testing.T) {
 			}
 		}
 	}
+	return dirs
+}
+
+// makeRmTree makes t under dir: 20 files and 12 subdirectories of 20
+// files each, and returns the number of files.
+func makeRmTree(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	for c := -1; c < 12; c++ {
+		d := filepath.Join(dir, "t")
+		if c >= 0 {
+			d = filepath.Join(d, fmt.Sprintf("c%d", c))
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 20; j++ {
+			if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("f%d", j)), []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	return n
+}
+
+// TestRmTreeOnClient runs coreutils' rm -r over the tree of makeRmTree
+// natively and under do. Its fts lists each subdirectory (its listing
+// came ahead with t's, by the path derived from t's fd), then unlinks
+// each file relative to the directory's fd: each unlink is posted from
+// the entry's lstat answer (sentry/client/postunlink.go). A listing
+// ahead's entries hold no lease on the directory's names, so the posted
+// unlink of one name does not hold back the others' answers (before,
+// every unlink in a subdirectory but the first waited: 228 of 260). The
+// output must be the native one.
+func TestRmTreeOnClient(t *testing.T) {
+	tu.RequireRoot(t)
+	script := `/usr/bin/rm -r t && ls -a`
+	nat := t.TempDir()
+	makeRmTree(t, nat)
+	want := tu.Run(t, time.Minute, nat, "", tu.Busybox, "sh", "-c", script)
+	dir := t.TempDir()
+	files := makeRmTree(t, dir)
+	_, log := sandboxLogged(t, dir, []string{"--force-overlay=false", "--strace"}, &want, tu.Busybox, "sh", "-c", script)
+	unlinks := whereCounts(rmFileUnlink, log)
+	t.Logf("file unlinks %v", unlinks)
+	if n := unlinks["posted"] + unlinks["forwarded"]; n != files || unlinks["forwarded"] > files/10 {
+		t.Errorf("file unlinks %v, want %d, at most %d waited", unlinks, files, files/10)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "t")); !os.IsNotExist(err) {
+		t.Errorf("t after rm -r: %v", err)
+	}
+}
+
+// TestFtsWalkOnClient runs GNU find over a tree of 165 directories
+// (nested 5 deep, deeper than fts keeps parents' fds for, so it climbs
+// out by opening "..") natively and under do, its output through a pipe.
+// fts opens each subdirectory relative to its parent's fd: the client
+// derives its path from the parent's (sentry/client/dirfdpaths.go), so
+// the open is posted from the parent's listing and its getdents64
+// answered from a listing ahead; glibc's fdopendir's F_GETFL is
+// answered from the description's flags (fdflags.go); the opens of ".."
+// wait, but their path is derived too, so the walk below them goes on
+// without waits. Before, each directory waited for its open, its
+// F_GETFL and its listing (165 each). The output must be the native one.
+func TestFtsWalkOnClient(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	dirs := makeFtsTree(t, dir)
 	script := `/usr/bin/find t -type f -size +0 | sort | md5sum`
 	want := tu.Run(t, time.Minute, dir, "", tu.Busybox, "sh", "-c", script)
 	_, log := sandboxLogged(t, dir, []string{"--force-overlay=false", "--strace"}, &want, tu.Busybox, "sh", "-c", script)
