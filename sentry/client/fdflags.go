@@ -22,7 +22,9 @@ import (
 // the calls' order, and F_SETFD of one (0 on Linux once the fd is open)
 // is posted after setting the flag in the copy, by a process with one
 // thread and a table of its own: the exec that reads it is a waited
-// call, which runs after every posted call sent before it. F_GETFD of an
+// call, which runs after every posted call sent before it; one that sets
+// the flag the fd already has changes nothing and is not sent (fts sets
+// it on each directory it opened with O_CLOEXEC). F_GETFD of an
 // fd the copy lacks fails with EBADF there too, for a process with one
 // thread and a table of its own: the copy then holds every fd the
 // server's table has at this point of the calls' order (a posted dup
@@ -59,7 +61,15 @@ func (t *task) fdFlagsOnClient(sysno uintptr, args [6]uint64) (uint64, unix.Errn
 		if !t.singleThreaded() {
 			return 0, 0, false
 		}
-		slot, ok := t.c.ids.reserveCloexec(t.proc.pid, fd, args[2]&unix.FD_CLOEXEC != 0)
+		cloexec := args[2]&unix.FD_CLOEXEC != 0
+		if t.c.ids.cloexecIs(t.proc.pid, fd, cloexec) {
+			// The flag it already has (fts's F_SETFD of each
+			// directory it opened with O_CLOEXEC): nothing
+			// changes, nothing is sent.
+			t.cached = true
+			return 0, 0, true
+		}
+		slot, ok := t.c.ids.reserveCloexec(t.proc.pid, fd, cloexec)
 		if !ok {
 			return 0, 0, false
 		}
@@ -111,6 +121,22 @@ func (c *procIDCache) cloexecOf(pid, fd int32) (bool, bool) {
 		return false, false
 	}
 	return c.cloexec[ids.fdTable][fd], true
+}
+
+// cloexecIs reports whether pid's fd, of a table no other process
+// shares, is open with close-on-exec flag v, as the client's copy holds
+// it: the server's, after the calls posted before.
+func (c *procIDCache) cloexecIs(pid, fd int32, v bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, ok := c.byPID[pid]
+	if !ok || ids.fdTable == 0 || c.tableSharedLocked(pid, ids.fdTable) {
+		return false
+	}
+	if _, open := c.openFDs[ids.fdTable][fd]; !open {
+		return false
+	}
+	return c.cloexec[ids.fdTable][fd] == v
 }
 
 // reserveCloexec sets the close-on-exec flag of pid's fd to v if the

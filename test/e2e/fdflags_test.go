@@ -16,7 +16,9 @@ var fcntlFDFlags = regexp.MustCompile(`fcntl\(0x[0-9a-f]+, 0x([12])(?:, 0x[0-9a-
 // toggles, and the fds an exec keeps). The client keeps the flag in its
 // copy of the fd tables (sentry/client/fdflags.go): F_GETFD is answered
 // there, of closed fds too (EBADF: the 5 the exec closed and the closed
-// dup), F_SETFD posted; none waits.
+// dup), F_SETFD posted, or answered when it sets the flag the fd has
+// (5 of the 9 before the exec: the 20 toggles left each fd as made);
+// none waits.
 func TestFDFlagsOnClient(t *testing.T) {
 	tu.RequireRoot(t)
 	log := stracedTestdata(t, "fdflags", "fdflags")
@@ -28,12 +30,15 @@ func TestFDFlagsOnClient(t *testing.T) {
 	// 9 shows, 20 rounds of 9 (GETFD, SETFD, GETFD), 9 shows before the
 	// exec, and the child's probes of the 4 fds the exec kept and of the
 	// 5 it closed, and of the closed dup (EBADF).
-	const cached, posted = 9 + 20*9*2 + 9 + 4 + 5 + 1, 20*9 + 9
+	const cached, posted, unchanged = 9 + 20*9*2 + 9 + 4 + 5 + 1, 20*9 + 4, 5
 	if got := where["1 cached"]; got != cached {
 		t.Errorf("%d F_GETFDs answered on the client, want %d", got, cached)
 	}
 	if got := where["2 posted"]; got != posted {
 		t.Errorf("%d F_SETFDs posted, want %d", got, posted)
+	}
+	if got := where["2 cached"]; got != unchanged {
+		t.Errorf("%d F_SETFDs of the flag the fd has answered on the client, want %d", got, unchanged)
 	}
 	if got := where["2 forwarded"]; got != 0 {
 		t.Errorf("%d F_SETFDs waited for, want 0", got)
