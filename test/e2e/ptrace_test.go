@@ -52,8 +52,9 @@ var straceIDs = []struct {
 	{regexp.MustCompile(`\[pid +[0-9]+\]`), "[pid N]"},
 	{regexp.MustCompile(`Process [0-9]+`), "Process N"},
 	{regexp.MustCompile(`si_pid=[0-9]+`), "si_pid=N"},
-	// strace adds the child's CPU time as a comment once it is 10 ms or more.
-	{regexp.MustCompile(`si_utime=[0-9]+, si_stime=[0-9]+(?: /\* [0-9.]+ s \*/)?`), "si_utime=T, si_stime=T"},
+	// strace adds a child's CPU time in seconds once it is 10 ms or more,
+	// after the field: si_utime=1 /* 0.01 s */, si_stime=0.
+	{regexp.MustCompile(`si_utime=[0-9]+(?: /\* [0-9.]+ s \*/)?, si_stime=[0-9]+(?: /\* [0-9.]+ s \*/)?`), "si_utime=T, si_stime=T"},
 	{regexp.MustCompile(`0x[0-9a-f]+`), "ADDR"},
 }
 
