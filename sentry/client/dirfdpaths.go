@@ -79,7 +79,27 @@ func (pc *pathCache) dirfdPathLocked(k pathKey, pid int32) (string, pathProof, b
 		return "", pathProof{}, false
 	}
 	// fdAnswerLocked found it under dir's path: key.path is dir/name.
-	return key.path, pathProof{key: key, a: a}, true
+	return key.path, pc.proofOfLocked(key, a), true
+}
+
+// proofOfLocked returns the proof that the path of key (an lstat's)
+// names the directory whose answer a is (remembered in dirNames): the existence answer the same
+// listing kept beside it, which holds while the name does (the walk, the
+// entry's name) and not its attributes, so that a change inside the
+// directory (rm -r's unlink of each of its files and rmdir of each
+// subdirectory moves its mtime and link count) leaves it; else a itself.
+// Precondition: pc.mu.
+func (pc *pathCache) proofOfLocked(key pathKey, a *pathAnswer) pathProof {
+	ek := key
+	ek.sysno, ek.args = existsCall, [3]uint64{}
+	if e := pc.answerLocked(ek); e != nil && e.holds[0] != nil && e.holds[0] == a.holds[0] {
+		if pc.dirNames == nil || len(pc.dirNames) >= maxPathProofs {
+			pc.dirNames = make(map[pathKey]*pathAnswer)
+		}
+		pc.dirNames[ek] = e
+		return pathProof{key: ek, a: e}
+	}
+	return pathProof{key: key, a: a}
 }
 
 // parentPathLocked returns the path and proof of the directory an open
@@ -87,8 +107,8 @@ func (pc *pathCache) dirfdPathLocked(k pathKey, pid int32) (string, pathProof, b
 // path Q was derived and its proof holds (Q names D's directory), and
 // the kept lstat answer of Q is a directory's: then Q's last name is no
 // symbolic link, so the directory above D's is the one Q's parent path
-// names, and that answer's leases (the walk to Q's parent, Q's name)
-// keep it so: it is the new description's proof. fts opens ".." when it
+// names, and that answer's leases on the walk to Q's parent and Q's name
+// keep it so: they are the new description's proof. fts opens ".." when it
 // climbs out of a directory whose parent's fd it closed. Precondition:
 // pc.mu.
 func (pc *pathCache) parentPathLocked(k pathKey) (string, pathProof, bool) {
@@ -99,13 +119,8 @@ func (pc *pathCache) parentPathLocked(k pathKey) (string, pathProof, bool) {
 		return "", pathProof{}, false
 	}
 	lk := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: k.creds, start: p.key.start, path: q, args: lstatArgs}
-	a := pc.answerLocked(lk)
-	var st linux.Stat
-	if a == nil || a.errno != 0 || len(a.out) < st.SizeBytes() {
-		return "", pathProof{}, false
-	}
-	st.UnmarshalBytes(a.out)
-	if st.Mode&linux.S_IFMT != linux.S_IFDIR {
+	proof, ok := pc.dirProofLocked(lk)
+	if !ok {
 		return "", pathProof{}, false
 	}
 	parent := "."
@@ -115,7 +130,30 @@ func (pc *pathCache) parentPathLocked(k pathKey) (string, pathProof, bool) {
 	case i > 0:
 		parent = q[:i]
 	}
-	return parent, pathProof{key: lk, a: a}, true
+	return parent, proof, true
+}
+
+// dirProofLocked returns the proof that the path of lstat key lk names a
+// directory (no symbolic link): its lstat answer if it holds and says
+// so, else the existence answer kept when such an lstat answer was
+// (pathCache.dirNames), while the name names the same inode (a
+// directory's lstat answer goes with any change inside it: rm -r's
+// climb out of each directory it emptied). Precondition: pc.mu.
+func (pc *pathCache) dirProofLocked(lk pathKey) (pathProof, bool) {
+	var st linux.Stat
+	if a := pc.answerLocked(lk); a != nil && a.errno == 0 && len(a.out) >= st.SizeBytes() {
+		st.UnmarshalBytes(a.out)
+		if st.Mode&linux.S_IFMT != linux.S_IFDIR {
+			return pathProof{}, false
+		}
+		return pc.proofOfLocked(lk, a), true
+	}
+	ek := lk
+	ek.sysno, ek.args = existsCall, [3]uint64{}
+	if e := pc.dirNames[ek]; e != nil && pc.answerLocked(ek) == e {
+		return pathProof{key: ek, a: e}, true
+	}
+	return pathProof{}, false
 }
 
 // noteDirfdPathLocked remembers that description desc was opened by key

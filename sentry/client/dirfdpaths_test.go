@@ -61,6 +61,10 @@ func TestDirfdPaths(t *testing.T) {
 		{name: ".. of a derived description", derive: true, key: open(101, ".."), want: dir, held: true},
 		{name: "a name a derived description has not listed", derive: true, key: open(101, "sub"), held: true},
 		{name: ".. of a derived description, its proof revoked", derive: true, revoke: []uint64{10}, key: open(101, "..")},
+		// A change inside the directory: its path still names it, and
+		// .. the path above (the proof is the name's existence, kept
+		// when its lstat answer said a directory).
+		{name: "the attributes of a derived description's directory revoked", derive: true, revoke: []uint64{11}, key: open(101, ".."), want: dir, held: true},
 		{name: ".. of a derived description, the walk revoked", derive: true, revoke: []uint64{3}, key: open(101, "..")},
 	}
 	for _, tc := range tests {

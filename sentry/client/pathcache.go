@@ -237,6 +237,10 @@ type pathCache struct {
 	pathProofs  map[uint64]pathProof
 	aheadListed map[uint64]*pathHold
 	settled     map[uint64]uint64
+	// dirNames are the existence answers of paths whose lstat answer
+	// said a directory when a proof was made of them (dirfdpaths.go).
+	// Protected by mu.
+	dirNames map[pathKey]*pathAnswer
 	// aheadSources are the descriptions posted opens made from a
 	// listing's answer whose first read may ask leases ahead
 	// (dataahead.go). Protected by mu.
@@ -591,6 +595,7 @@ func (pc *pathCache) dropAll() {
 	clear(pc.aheadSources)
 	clear(pc.pathProofs)
 	clear(pc.aheadListed)
+	clear(pc.dirNames)
 }
 
 // revoke ends the path leases r names (the receiving goroutine, in order
