@@ -6,6 +6,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // Paths of directories opened relative to a dirfd (docs/ARCHITECTURE.md,
@@ -24,13 +26,17 @@ import (
 // name relative to D came from a listing of D by path (fdAnswerLocked:
 // the server checked, when it listed, that P named D's directory, and
 // the listing's leases hold since; any rename on the walk to P/name
-// revokes them before its reply). That answer is the new description's
-// proof (pathCache.pathProofs): while it holds, P/name names the
-// directory the open found, so a listing ahead of P/name lists it
-// (aheadKeyLocked checks the proof before answering), and such a
-// directory's open may be posted from that answer as one by path is
-// (statOpenAnswer). A getdents64 by that path needs no proof: the server
-// checks the path itself.
+// revokes them before its reply). The existence answer that listing kept
+// beside it, held by the walk and the name alone (a change inside the
+// directory leaves it), is the new description's proof
+// (pathCache.pathProofs): while it holds, P/name names the directory the
+// open found, so a listing ahead of P/name lists it (aheadKeyLocked
+// checks the proof before answering), a name under P/name answers for
+// the new fd (listedForLocked), and such a directory's open may be
+// posted from that answer as one by path is (statOpenAnswer). A ".."
+// gets the path above a proven one whose last name is known to be a
+// directory (parentPathLocked). A getdents64 by that path needs no
+// proof: the server checks the path itself.
 //
 // A description whose getdents64 was answered from a listing ahead
 // (dirahead.go answerAhead) answers the lstat of its entries relative to
@@ -41,8 +47,9 @@ import (
 // beyond it, all are forgotten.
 const maxPathProofs = 4096
 
-// pathProof is the kept lstat answer (under key) that showed a
-// directory opened relative to a dirfd was at the path openPaths names.
+// pathProof is the kept answer (under key: the existence answer of the
+// path, or its lstat answer) that showed a directory opened relative to
+// a dirfd was at the path openPaths names.
 type pathProof struct {
 	key pathKey
 	a   *pathAnswer
@@ -70,28 +77,39 @@ func (pc *pathCache) dirfdPathLocked(k pathKey, pid int32) (string, pathProof, b
 	}
 	sk := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: k.creds, start: k.start, path: k.path, args: lstatArgs}
 	a, key := pc.fdAnswerKeyLocked(sk, pid)
-	var st linux.Stat
-	if a == nil || a.errno != 0 || len(a.out) < st.SizeBytes() {
-		return "", pathProof{}, false
-	}
-	st.UnmarshalBytes(a.out)
-	if st.Mode&linux.S_IFMT != linux.S_IFDIR {
+	if dir, known := isDirAnswer(a); !known || !dir {
 		return "", pathProof{}, false
 	}
 	// fdAnswerLocked found it under dir's path: key.path is dir/name.
 	return key.path, pc.proofOfLocked(key, a), true
 }
 
+// isDirAnswer says whether a, a successful stat answer, is a directory's
+// (known false: no answer, a failure, or too short).
+func isDirAnswer(a *pathAnswer) (dir, known bool) {
+	var st linux.Stat
+	if a == nil || a.errno != 0 || len(a.out) < st.SizeBytes() {
+		return false, false
+	}
+	st.UnmarshalBytes(a.out)
+	return st.Mode&linux.S_IFMT == linux.S_IFDIR, true
+}
+
+// existsKeyOf returns the key of the existence of the path of key k.
+func existsKeyOf(k pathKey) pathKey {
+	k.sysno, k.args = existsCall, [3]uint64{}
+	return k
+}
+
 // proofOfLocked returns the proof that the path of key (an lstat's)
-// names the directory whose answer a is (remembered in dirNames): the existence answer the same
-// listing kept beside it, which holds while the name does (the walk, the
-// entry's name) and not its attributes, so that a change inside the
-// directory (rm -r's unlink of each of its files and rmdir of each
-// subdirectory moves its mtime and link count) leaves it; else a itself.
-// Precondition: pc.mu.
+// names the directory whose answer a is: the existence answer the same
+// listing kept beside it (remembered in dirNames), which holds while the
+// name does (the walk, the entry's name) and not its attributes, so that
+// a change inside the directory (rm -r's unlink of each of its files and
+// rmdir of each subdirectory moves its mtime and link count) leaves it;
+// else a itself. Precondition: pc.mu.
 func (pc *pathCache) proofOfLocked(key pathKey, a *pathAnswer) pathProof {
-	ek := key
-	ek.sysno, ek.args = existsCall, [3]uint64{}
+	ek := existsKeyOf(key)
 	if e := pc.answerLocked(ek); e != nil && e.holds[0] != nil && e.holds[0] == a.holds[0] {
 		if pc.dirNames == nil || len(pc.dirNames) >= maxPathProofs {
 			pc.dirNames = make(map[pathKey]*pathAnswer)
@@ -105,30 +123,23 @@ func (pc *pathCache) proofOfLocked(key pathKey, a *pathAnswer) pathProof {
 // parentPathLocked returns the path and proof of the directory an open
 // of ".." relative to the fd of description D (k's start) opens, if D's
 // path Q was derived and its proof holds (Q names D's directory), and
-// the kept lstat answer of Q is a directory's: then Q's last name is no
-// symbolic link, so the directory above D's is the one Q's parent path
-// names, and that answer's leases on the walk to Q's parent and Q's name
-// keep it so: they are the new description's proof. fts opens ".." when it
-// climbs out of a directory whose parent's fd it closed. Precondition:
-// pc.mu.
+// Q's last name is known to be a directory (dirProofLocked): no symbolic
+// link, so the directory above D's is the one Q's parent path names, and
+// the leases on the walk to Q's parent and Q's name keep it so: they are
+// the new description's proof. fts opens ".." when it climbs out of a
+// directory whose parent's fd it closed. Precondition: pc.mu.
 func (pc *pathCache) parentPathLocked(k pathKey) (string, pathProof, bool) {
 	desc, err := strconv.ParseUint(strings.TrimPrefix(k.start, "fd "), 10, 64)
 	p, derived := pc.pathProofs[desc]
 	q := pc.openPaths[desc]
-	if err != nil || !derived || q == "" || q == "." || q == "/" || !p.liveLocked(pc) {
+	parent, hasParent := sysabi.ParentPath(q) // none for "", ".", "/"
+	if err != nil || !derived || !hasParent || !p.liveLocked(pc) {
 		return "", pathProof{}, false
 	}
 	lk := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: k.creds, start: p.key.start, path: q, args: lstatArgs}
 	proof, ok := pc.dirProofLocked(lk)
 	if !ok {
 		return "", pathProof{}, false
-	}
-	parent := "."
-	switch i := strings.LastIndexByte(q, '/'); {
-	case i == 0:
-		parent = "/"
-	case i > 0:
-		parent = q[:i]
 	}
 	return parent, proof, true
 }
@@ -140,16 +151,14 @@ func (pc *pathCache) parentPathLocked(k pathKey) (string, pathProof, bool) {
 // directory's lstat answer goes with any change inside it: rm -r's
 // climb out of each directory it emptied). Precondition: pc.mu.
 func (pc *pathCache) dirProofLocked(lk pathKey) (pathProof, bool) {
-	var st linux.Stat
-	if a := pc.answerLocked(lk); a != nil && a.errno == 0 && len(a.out) >= st.SizeBytes() {
-		st.UnmarshalBytes(a.out)
-		if st.Mode&linux.S_IFMT != linux.S_IFDIR {
+	a := pc.answerLocked(lk)
+	if dir, known := isDirAnswer(a); known {
+		if !dir {
 			return pathProof{}, false
 		}
 		return pc.proofOfLocked(lk, a), true
 	}
-	ek := lk
-	ek.sysno, ek.args = existsCall, [3]uint64{}
+	ek := existsKeyOf(lk)
 	if e := pc.dirNames[ek]; e != nil && pc.answerLocked(ek) == e {
 		return pathProof{key: ek, a: e}, true
 	}

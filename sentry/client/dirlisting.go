@@ -115,7 +115,7 @@ func (pc *pathCache) keepDirListing(k pathKey, reply *pb.Reply, at leaseStamp) {
 	if pc.fsIDsChanged || at.gen != pc.gen || l.Epoch < pc.lastEpoch {
 		return
 	}
-	_, _ = pc.keepListedLocked(listedView{creds: k.creds, start: k.start, prefix: listedPrefix(dir), lookup: true}, l, reply.Listed, expires)
+	pc.keepListedLocked(listedView{creds: k.creds, start: k.start, prefix: listedPrefix(dir), lookup: true}, l, reply.Listed, expires)
 	pc.noteListedDirLocked(k, dir, expires)
 }
 

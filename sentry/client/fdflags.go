@@ -129,14 +129,19 @@ func (c *procIDCache) cloexecOf(pid, fd int32) (bool, bool) {
 func (c *procIDCache) cloexecIs(pid, fd int32, v bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	table, ok := c.soleOpenFDLocked(pid, fd)
+	return ok && c.cloexec[table][fd] == v
+}
+
+// soleOpenFDLocked returns pid's fd table if no other process shares it
+// and it has fd open as the client knows it. Precondition: c.mu.
+func (c *procIDCache) soleOpenFDLocked(pid, fd int32) (uint64, bool) {
 	ids, ok := c.byPID[pid]
 	if !ok || ids.fdTable == 0 || c.tableSharedLocked(pid, ids.fdTable) {
-		return false
+		return 0, false
 	}
-	if _, open := c.openFDs[ids.fdTable][fd]; !open {
-		return false
-	}
-	return c.cloexec[ids.fdTable][fd] == v
+	_, open := c.openFDs[ids.fdTable][fd]
+	return ids.fdTable, open
 }
 
 // reserveCloexec sets the close-on-exec flag of pid's fd to v if the
@@ -145,19 +150,13 @@ func (c *procIDCache) cloexecIs(pid, fd int32, v bool) bool {
 func (c *procIDCache) reserveCloexec(pid, fd int32, v bool) (cloexecSlot, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ids, ok := c.byPID[pid]
-	if !ok || ids.fdTable == 0 {
+	table, ok := c.soleOpenFDLocked(pid, fd)
+	if !ok {
 		return cloexecSlot{}, false
 	}
-	if c.tableSharedLocked(pid, ids.fdTable) {
-		return cloexecSlot{}, false
-	}
-	if _, open := c.openFDs[ids.fdTable][fd]; !open {
-		return cloexecSlot{}, false
-	}
-	s := cloexecSlot{table: ids.fdTable, fd: fd, prev: c.cloexec[ids.fdTable][fd]}
-	c.setCloexecLocked(ids.fdTable, fd, v)
-	c.postedFD(ids.fdTable, fd, 1)
+	s := cloexecSlot{table: table, fd: fd, prev: c.cloexec[table][fd]}
+	c.setCloexecLocked(table, fd, v)
+	c.postedFD(table, fd, 1)
 	return s, true
 }
 

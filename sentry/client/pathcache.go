@@ -984,12 +984,8 @@ func dirAnswer(sysno uintptr, a *pathAnswer) bool {
 	case unix.SYS_GETCWD, aheadKey:
 		return true // the names of directories alone
 	case unix.SYS_STAT, unix.SYS_LSTAT, unix.SYS_NEWFSTATAT:
-		var st linux.Stat
-		if len(a.out) < st.SizeBytes() {
-			return false
-		}
-		st.UnmarshalBytes(a.out)
-		return st.Mode&linux.S_IFMT == linux.S_IFDIR
+		dir, _ := isDirAnswer(a)
+		return dir
 	case unix.SYS_STATX:
 		var stx linux.Statx
 		if len(a.out) < stx.SizeBytes() {
@@ -1320,8 +1316,7 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 	a.missingIn = missingDirOf(k, a.errno, l.GetMissingIn())
 	pc.keepLeasedLocked(k, &a, l, ids)
 	if exists && len(l.SearchIds) > 0 {
-		e := k
-		e.sysno, e.args = existsCall, [3]uint64{}
+		e := existsKeyOf(k)
 		ea := &pathAnswer{expires: expires}
 		ea.own.unasked = a.own.unasked
 		pc.keepLeasedLocked(e, ea, l, l.SearchIds)
@@ -1468,7 +1463,7 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 	if !grantedAs(pathKey{creds: creds, start: v.start}, l) {
 		return
 	}
-	_, _ = pc.keepListedLocked(v, l, reply.Listed, expires)
+	pc.keepListedLocked(v, l, reply.Listed, expires)
 	if lst.path != "" {
 		pc.noteListedDirLocked(pathKey{creds: creds, start: v.start}, strings.TrimSuffix(lst.path, "/"), expires)
 	}
