@@ -848,7 +848,10 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, lo listedOpen, ok bool) {
 		args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}
 	pc.mu.Lock()
 	_, st, lst, ok := pc.keptStatLocked(sk, t.proc.pid, from)
-	_, _, dirfdPath := pc.dirfdPathLocked(k, t.proc.pid)
+	dirfdPath := false
+	if ok && st.Mode&linux.S_IFMT == linux.S_IFDIR && strings.HasPrefix(k.start, "fd ") {
+		_, _, dirfdPath = pc.dirfdPathLocked(k, t.proc.pid)
+	}
 	pc.mu.Unlock()
 	if !ok || lst != nil && lst.lookup && st.Mode&linux.S_IFMT == linux.S_IFREG {
 		return 0, listedOpen{}, false // waited: see listedDir.lookup
