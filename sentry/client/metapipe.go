@@ -211,6 +211,11 @@ func (mp *metaPipeline) after(t *task, mc metaCheck, sysno uintptr, args [6]uint
 	case unix.SYS_MKDIRAT:
 		name, ok = t.pathAtDir(int32(args[0]), args[1])
 	}
+	if fdOK {
+		// The description is the new file's, whatever its name
+		// names since.
+		t.c.pipe.noteBorn(file, mc.born)
+	}
 	mp.mu.Lock()
 	defer mp.mu.Unlock()
 	if mp.gen != mc.gen || mp.noFSID[t.proc] {

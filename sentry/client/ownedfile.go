@@ -412,7 +412,7 @@ func (t *task) postOwnedWrite(desc uint64, wc *wbCall, handle string, ino uint64
 		rc.mu.Unlock()
 		wc.ended(r)
 	}
-	if !t.postChange(sc, end, handle, ino, dataChange, 0) {
+	if !t.postChange(sc, end, handle, ino, dataChange, t.c.pipe.bornOf(desc, handle)) {
 		end(nil)
 		return false
 	}

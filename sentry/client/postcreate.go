@@ -382,6 +382,7 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		ps.createdAt = make(map[string]creationMark)
 	}
 	ps.createdAt[createdHandleOf(prov)] = creationMark{mappedSeq: ps.mappedSeq, born: born}
+	ps.noteBornLocked(prov, born)
 	ps.mu.Unlock()
 	t.c.rcache.addProvisional(prov)
 	t.noteOpen(sysno, args, uint64(fd))
@@ -428,6 +429,7 @@ func (c *client) createDone(pcr postedCreate, r *pb.Reply) {
 			f.handle = created
 			c.pipe.files[real] = f
 		}
+		c.pipe.noteBornLocked(real, c.pipe.born[po.desc])
 		h := f.handle
 		if h != created {
 			delete(c.pipe.createdAt, created)

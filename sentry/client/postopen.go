@@ -673,6 +673,7 @@ func (c *client) openDone(po postedOpen, r *pb.Reply) {
 	ps := &c.pipe
 	ps.mu.Lock()
 	delete(ps.files, po.desc)
+	delete(ps.born, po.desc)
 	ps.mu.Unlock()
 }
 

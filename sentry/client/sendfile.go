@@ -241,7 +241,7 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 	} else {
 		// Into a file written behind: nothing waits for its reply.
 		sc.ReplyCanWait = true
-		posted = t.postSyscall(sc, done, out.handle, out.ino)
+		posted = t.postSyscall(sc, done, out.handle, out.ino, t.c.pipe.bornOf(outDesc, out.handle))
 	}
 	if !posted {
 		done(nil)

@@ -91,6 +91,16 @@ type pipelineState struct {
 	// creation was posted. Protected by mu.
 	createdHandles map[uint64]string
 	createdAt      map[string]creationMark
+	// born is, by description, the number of the creation
+	// (readCache.creationSent) that made the description's file: a
+	// posted creation's (its provisional description, then the
+	// server's) or a waited open with O_CREAT|O_EXCL (metaPipeline).
+	// Its file is none of those the answers that arrived before then
+	// are about, so a posted change of it holds none of them back
+	// (answerScope.changedFrom; cp's lstat of each source name while
+	// the previous copy is written behind). Dropped with the
+	// description's record. Protected by mu.
+	born map[uint64]uint64
 	// leased counts the descriptions that hold a file lease (F_SETLEASE,
 	// FileState.has_lease): no open is posted meanwhile (postopen.go).
 	// Protected by mu.
@@ -200,13 +210,48 @@ func (ps *pipelineState) fileOf(desc uint64) (pipeFile, bool) {
 	return f, known
 }
 
-// bornOf returns the number of the posted creation whose handle is
-// handle (createdHandleOf), while its description is open; 0 for any
-// other handle.
-func (ps *pipelineState) bornOf(handle string) uint64 {
+// bornOf returns the number of the creation that made the file of
+// description desc (pipelineState.born), else that of the posted
+// creation whose handle is handle (createdHandleOf) while its
+// description is open; 0: not known.
+func (ps *pipelineState) bornOf(desc uint64, handle string) uint64 {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	if born := ps.born[desc]; born != 0 {
+		return born
+	}
 	return ps.createdAt[handle].born
+}
+
+// maxBorn bounds pipelineState.born: beyond it, the descriptions
+// without a record are forgotten.
+const maxBorn = 1024
+
+// noteBorn is noteBornLocked.
+func (ps *pipelineState) noteBorn(desc, born uint64) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.noteBornLocked(desc, born)
+}
+
+// noteBornLocked notes that creation number born made the file of open
+// description desc (pipelineState.born). Precondition: ps.mu.
+func (ps *pipelineState) noteBornLocked(desc, born uint64) {
+	if born == 0 {
+		return
+	}
+	if ps.born == nil {
+		ps.born = make(map[uint64]uint64)
+	}
+	if len(ps.born) >= maxBorn {
+		// Those whose record was deleted before they were noted.
+		for d := range ps.born {
+			if _, open := ps.files[d]; !open {
+				delete(ps.born, d)
+			}
+		}
+	}
+	ps.born[desc] = born
 }
 
 // mayBeMappedLocked says whether the file the client knows by handle
@@ -334,6 +379,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				}
 				delete(ps.files, id)
 				delete(ps.wbFailed, id)
+				delete(ps.born, id)
 				if h, ok := ps.createdHandles[id]; ok {
 					delete(ps.createdHandles, id)
 					delete(ps.createdAt, h)
@@ -402,15 +448,15 @@ func (t *task) postTo(sysno uintptr, args [6]uint64, inputs []sysabi.Region, don
 
 // postSyscall is postTo for a call already built (marked posted here), to
 // a file of inode number ino (0: not known) too.
-func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string, ino uint64) bool {
-	return t.postChange(newPostedCallOf(t.tid, sc), done, handle, ino, changesFile[uintptr(sc.Sysno)], 0)
+func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string, ino, born uint64) bool {
+	return t.postChange(newPostedCallOf(t.tid, sc), done, handle, ino, changesFile[uintptr(sc.Sysno)], born)
 }
 
 // postChange posts pc, a call that may make change ch to its file (of
 // gofer handle handle and inode number ino, each unset if not known; of
-// creation number born, for a fileAttrsChange: postBegin; a data
-// change's is that of the posted creation whose handle is handle, if
-// any).
+// creation number born, 0 if not known: postBegin; a data change of
+// unknown born is counted as to the posted creation's file whose handle
+// is handle, if any).
 func (t *task) postChange(pc *postedCall, done func(*pb.Reply), handle string, ino uint64, ch fileChange, born uint64) bool {
 	if ch := t.beginPosting(ch, handle, ino, born); ch.change != noChange {
 		// The read cache does not answer what it may change until
@@ -439,11 +485,12 @@ func (t *task) postChange(pc *postedCall, done func(*pb.Reply), handle string, i
 
 // beginPosting counts a posted change ch of the file of handle handle and
 // inode number ino in the read cache (postBegin). born is the number of
-// the creation of the file a fileAttrsChange is to; a data change's is
-// looked up (bornOf: a file of a posted creation still open).
+// the creation of the file the change is to (0: not known; a data
+// change's is then looked up by handle, bornOf: a file of a posted
+// creation still open).
 func (t *task) beginPosting(ch fileChange, handle string, ino uint64, born uint64) posting {
-	if ch == dataChange {
-		born = t.c.pipe.bornOf(handle)
+	if ch == dataChange && born == 0 {
+		born = t.c.pipe.bornOf(0, handle)
 	}
 	return t.c.rcache.postBegin(ch, handle, ino, born)
 }
@@ -635,7 +682,7 @@ func (wc *wbCall) ended(r *pb.Reply) { wc.t.wbEnd(wc.file, wc.data, r) }
 // postWrite posts wc, a write behind that makes change ch to the file of
 // handle handle and inode number ino (postChange, for a wbCall).
 func (t *task) postWrite(wc *wbCall, handle string, ino uint64, ch fileChange) bool {
-	wc.posting = t.beginPosting(ch, handle, ino, 0)
+	wc.posting = t.beginPosting(ch, handle, ino, t.c.pipe.bornOf(wc.file, handle))
 	wc.end = wc
 	if !t.c.conn.PostCall(&wc.postedCall, nil) {
 		t.c.rcache.postEnd(wc.posting)

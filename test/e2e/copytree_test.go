@@ -1,0 +1,67 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// cpSourceLstat matches cp -r's lstat of each source name and where it
+// was answered.
+var cpSourceLstat = regexp.MustCompile(`newfstatat\(AT_FDCWD, "src/[^"]+", 0x[0-9a-f]+, 0x100\) = 0 .*where=(\w+)`)
+
+// makeCopyTree makes src under dir: 12 directories of 30 files of
+// different sizes, and returns the number of files.
+func makeCopyTree(t *testing.T, dir string) int {
+	t.Helper()
+	files := 0
+	for d := 0; d < 12; d++ {
+		sub := filepath.Join(dir, "src", fmt.Sprintf("d%02d", d))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for f := 0; f < 30; f++ {
+			data := strings.Repeat(fmt.Sprintf("%d/%d\n", d, f), 1+f*7)
+			if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%02d", f)), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			files++
+		}
+	}
+	return files
+}
+
+// TestCopyTreeOnClient runs GNU cp -r of 360 files into do's overlay
+// (the default) natively and under do, and compares the copies. cp
+// lstats each source name after listing its directory: the listing's
+// answers hold while the copies before are written behind, which change
+// only files made after the answers came (pipelineState.born), and while
+// the overlay's new files are written, whose inode numbers no longer
+// meet its directories' (oci.mountOverlay's xino: before, each new
+// upper file of the number of a directory above the source took back
+// every answer under it).
+func TestCopyTreeOnClient(t *testing.T) {
+	tu.RequireRoot(t)
+	script := `/usr/bin/cp -r src dst && find dst -type f -exec stat -c '%s %a %n' {} + | sort | md5sum && find dst -type d | sort | md5sum && cat dst/*/* | md5sum &&
+		stat -c %d . src src/d00/f00 dst dst/d00/f00 | uniq | wc -l`
+	nat := t.TempDir()
+	makeCopyTree(t, nat)
+	want := tu.Run(t, time.Minute, nat, "", tu.Busybox, "sh", "-c", script)
+	dir := t.TempDir()
+	files := makeCopyTree(t, dir)
+	_, log := sandboxLogged(t, dir, []string{"--force-overlay", "--strace"}, &want, tu.Busybox, "sh", "-c", script)
+	lstats := whereCounts(cpSourceLstat, log)
+	t.Logf("source lstats %v", lstats)
+	if n := lstats["cached"] + lstats["forwarded"]; n < files || lstats["forwarded"] > files/20 {
+		t.Errorf("source lstats %v, want at least %d, at most %d waited", lstats, files, files/20)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dst")); !os.IsNotExist(err) {
+		t.Errorf("dst on the host after a copy into do's overlay: %v", err)
+	}
+}
