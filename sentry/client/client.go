@@ -355,7 +355,7 @@ type client struct {
 
 	stdin *stdinReader
 	// ownStdioTTY says which of the client's own fds 0-2 Hello.stdio
-	// called terminals (notatty.go). Set before the connection is made;
+	// called terminals (filekind.go). Set before the connection is made;
 	// read-only after.
 	ownStdioTTY [3]bool
 	// ids caches the processes' ids from the server's records

@@ -311,8 +311,12 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			return 0, 0
 		}
 	case unix.SYS_IOCTL:
-		if t.notATerminal(args) {
+		if t.notServedIoctl(args) {
 			return 0, unix.ENOTTY
+		}
+	case unix.SYS_FADVISE64:
+		if errno, ok := t.fadviseOnClient(args); ok {
+			return 0, errno
 		}
 	case unix.SYS_GETDENTS64:
 		if t.listingAtEnd(args) {

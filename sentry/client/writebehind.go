@@ -134,7 +134,7 @@ type pipeFile struct {
 	// returns 0 without writing (sendfile.go).
 	streamOut bool
 	// stdio says the description is stream stdioStream (0-2) of stdio
-	// set stdioSet (FileState_STDIO; notatty.go).
+	// set stdioSet (FileState_STDIO; filekind.go).
 	stdio       bool
 	stdioStream int32
 	stdioSet    uint32

@@ -55,3 +55,37 @@ func TestTerminalQueriesOfFiles(t *testing.T) {
 		t.Errorf("terminal queries of fds 0-2: %v; want 12 answered by the client and none forwarded", stdio)
 	}
 }
+
+// fileAdviceCall matches a FICLONE ioctl (0x40049409) or a fadvise64
+// of fd 3 or 4 and where it was answered.
+var fileAdviceCall = regexp.MustCompile(`(ioctl|fadvise64)\((0x3|0x4), (?:0x40049409|0x0), .*where=(\w+)`)
+
+// TestFileAdviceOnClient runs testdata/notatty/fileadvice.c natively and
+// in a sandbox: cp's FICLONE and fadvise64 of each file it copies, and
+// fadvise64's errors on a regular file, an O_PATH one and a pipe, say
+// the same; those of the regular files (200 rounds) are answered by the
+// client from the description's kind (sentry/client/filekind.go), not
+// sent to the server.
+func TestFileAdviceOnClient(t *testing.T) {
+	tu.RequireRoot(t)
+	const rounds = 200
+	prog := tu.StaticProgram(t, t.TempDir(), "fileadvice", testdataSource(t, "notatty", "fileadvice"))
+	nativeDir, dir := t.TempDir(), t.TempDir()
+	want := tu.Run(t, timeout, nativeDir, "", prog, strconv.Itoa(rounds))
+	if want.ExitCode != 0 {
+		t.Fatalf("natively: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	got, log, _ := stracedRun(t, dir, nil, "", prog, strconv.Itoa(rounds))
+	compare(t, want, got)
+	where := map[string]int{}
+	for _, m := range fileAdviceCall.FindAllStringSubmatch(log, -1) {
+		where[m[1]+" "+m[3]]++
+	}
+	t.Logf("FICLONE and fadvise64 of fds 3 and 4: %v", where)
+	if where["ioctl cached"] < rounds || where["fadvise64 cached"] < rounds+3 {
+		t.Errorf("FICLONE and fadvise64 of fds 3 and 4: %v; want at least %d and %d answered by the client", where, rounds, rounds+3)
+	}
+	if where["ioctl forwarded"] != 1 || where["fadvise64 forwarded"] != 2 {
+		t.Errorf("FICLONE and fadvise64 of fds 3 and 4: %v; want those of the O_PATH fd (one each) and the pipe's (fadvise64) forwarded", where)
+	}
+}

@@ -398,7 +398,7 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 	switch impl := f.Impl.(type) {
 	case *vfs.GoferFile:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
-		st.Regular = impl.Memfd == nil && vfs.DentryOf(f) != nil && vfs.DentryOf(f).IsRegular()
+		st.Regular = vfs.IsRegularFile(f)
 		if impl.Memfd != nil {
 			// No path: a memfd is found again by its handle only.
 			st.Path, st.Memfd = "", impl.Memfd.State()

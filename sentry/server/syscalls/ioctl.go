@@ -10,13 +10,10 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 const (
-	fionread  = 0x541B
-	fionbio   = 0x5421
-	fioclex   = 0x5451
-	fionclex  = 0x5450
 	tiocgpgrp = 0x540F
 	tiocspgrp = 0x5410
 	tiocgsid  = 0x5429
@@ -49,10 +46,14 @@ func Ioctl(c *kernel.Task) (int64, error) {
 	if handled, err := ifIoctl(c, f, req, arg); handled {
 		return 0, err
 	}
+	if vfs.IsRegularFile(f) && !sysabi.RegularFileIoctl(req) {
+		// The client answers these itself (sysabi.RegularFileIoctl).
+		return 0, unix.ENOTTY
+	}
 	switch req {
-	case fioclex, fionclex:
-		return 0, tab.SetCloexec(fd, req == fioclex)
-	case fionbio:
+	case sysabi.FIOCLEX, sysabi.FIONCLEX:
+		return 0, tab.SetCloexec(fd, req == sysabi.FIOCLEX)
+	case sysabi.FIONBIO:
 		b, err := c.Mem.CopyIn(arg, 4)
 		if err != nil {
 			return 0, err
@@ -69,7 +70,7 @@ func Ioctl(c *kernel.Task) (int64, error) {
 		}
 		f.Changed()
 		return 0, nil
-	case fionread:
+	case sysabi.FIONREAD:
 		var n int
 		switch impl := f.Impl.(type) {
 		case *kernel.PipeEnd:

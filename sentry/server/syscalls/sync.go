@@ -6,6 +6,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // fsync, fdatasync, sync, syncfs and fadvise64: a gofer file's
@@ -85,11 +86,14 @@ func Fadvise(c *kernel.Task) (int64, error) {
 		return 0, err
 	}
 	defer f.DecRef()
+	if f.IsPath() {
+		return 0, unix.EBADF
+	}
 	if f.Impl.Stream() {
 		return 0, unix.ESPIPE
 	}
-	if int64(c.Args[2]) < 0 || c.Args[3] > 5 {
-		return 0, unix.EINVAL
+	if errno := sysabi.FadviseErrno(int64(c.Args[2]), c.Args[3]); errno != 0 {
+		return 0, errno
 	}
 	return 0, nil
 }

@@ -72,6 +72,14 @@ func DentryOf(f *fdesc.File) *Dentry {
 	return d
 }
 
+// IsRegularFile says whether f is a description of a regular file of the
+// gofer (not a memfd): what its record calls regular
+// (FileState.regular), and the client takes for one.
+func IsRegularFile(f *fdesc.File) bool {
+	g, ok := f.Impl.(*GoferFile)
+	return ok && g.Memfd == nil && DentryOf(f) != nil && DentryOf(f).IsRegular()
+}
+
 func (g *GoferFile) Read(c fdesc.Call, _ *fdesc.File, n int, off int64) ([]byte, error) {
 	return g.v.GoferRead(g.Handle, n, off)
 }
