@@ -65,9 +65,12 @@ const dataAheadMaxSize = 64 << 10
 const maxAheadSources = 1024
 
 // dataAheadCalls are the calls that may ask for leases ahead: those a
-// lease of the file answers or posts, and whose reply brings one.
+// lease of the file answers or posts, and whose reply brings one (cat's
+// sendfile; cp's fstat of each source before its copy_file_range; an
+// fstat is newfstatat with AT_EMPTY_PATH too).
 var dataAheadCalls = map[uintptr]bool{
 	unix.SYS_READ: true, unix.SYS_READV: true, unix.SYS_PREAD64: true, unix.SYS_PREADV: true, unix.SYS_SENDFILE: true,
+	unix.SYS_COPY_FILE_RANGE: true, unix.SYS_FSTAT: true, unix.SYS_NEWFSTATAT: true,
 }
 
 // aheadSource is where a posted open found its regular file: the
@@ -113,7 +116,7 @@ func (pc *pathCache) noteAheadSource(desc uint64, k pathKey, lst *listedDir) {
 // from a listing's answer that no call asked ahead for yet.
 func (t *task) dataAhead(sysno uintptr, args [6]uint64) []string {
 	pc, rc := t.c.pcache, t.c.rcache
-	if pc == nil || rc == nil || !dataAheadCalls[sysno] {
+	if pc == nil || rc == nil || !dataAheadCalls[sysno] || sysno == unix.SYS_NEWFSTATAT && args[3]&unix.AT_EMPTY_PATH == 0 {
 		return nil
 	}
 	fd := int32(args[0])
@@ -143,9 +146,10 @@ func (t *task) dataAhead(sysno uintptr, args [6]uint64) []string {
 }
 
 // aheadCandidates returns the paths (and inodes) of the regular files
-// listed after the file of description desc, if desc was opened from a
-// listing's answer that no call asked ahead for yet: up to twice
-// maxDataAhead, whose lstat answers from that listing still hold.
+// listed after the file of description desc (then from the listing's
+// first), if desc was opened from a listing's answer that no call asked
+// ahead for yet: up to twice maxDataAhead, whose lstat answers from that
+// listing still hold.
 func (t *task) aheadCandidates(desc uint64) ([]string, []inodeKey) {
 	pc := t.c.pcache
 	pc.mu.Lock()
@@ -164,16 +168,23 @@ func (t *task) aheadCandidates(desc uint64) ([]string, []inodeKey) {
 		return nil, nil // the process moved: its paths walk from elsewhere now
 	}
 	names := src.lst.smallFiles()
-	i := sort.SearchStrings(names, src.path[src.nameAt:])
-	if i < len(names) && names[i] == src.path[src.nameAt:] {
-		i++
-	}
+	own := src.path[src.nameAt:]
+	from := sort.SearchStrings(names, own)
 	dir := src.path[:src.nameAt]
 	var paths []string
 	var inodes []inodeKey
 	k := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: src.creds, start: src.start, args: lstatArgs}
-	for ; i < len(names) && len(paths) < 2*maxDataAhead; i++ {
-		k.path = dir + names[i]
+	// The names after the file's, then from the first: cp -r copies a
+	// directory's files in the order of their inode numbers (coreutils'
+	// savedir), which follow the names only when the files were made in
+	// that order; those the process opened already are held (dataAhead
+	// leaves them out).
+	for n := 0; n < len(names) && len(paths) < 2*maxDataAhead; n++ {
+		name := names[(from+n)%len(names)]
+		if name == own {
+			continue
+		}
+		k.path = dir + name
 		a := pc.answerLocked(k)
 		if a == nil || a.holds[0] == nil || a.holds[0].listing != src.lst || pc.blockedLocked(a) {
 			continue // not (or no longer) this listing's answer

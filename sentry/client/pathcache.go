@@ -1519,7 +1519,10 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 	pc.roomLocked(2*len(listed), refs)
 	next := pc.nextCreation()
 	shared = &pathHold{listing: &listedDir{ino: l.DirIno, writable: l.Writable, removable: l.Removable && l.DirIno != 0, lookup: v.lookup}}
-	if !v.lookup && !v.ahead {
+	if !v.lookup {
+		// For leases ahead (dataahead.go): a listing sent ahead is
+		// the one the application's getdents64 of that directory is
+		// answered from (cp -r's of each directory it copies).
 		shared.listing.listed = listed
 	}
 	// A lookup's listing, or one sent ahead, was not asked for entry

@@ -45,9 +45,11 @@ const dataAheadMaxSize = 64 << 10
 // (its reply waits for them).
 const dataAheadBudget = 200 * time.Millisecond
 
-// dataAheadCalls are the calls whose reply may carry leases ahead.
+// dataAheadCalls are the calls whose reply may carry leases ahead (the
+// client's dataAheadCalls).
 var dataAheadCalls = map[int32]bool{
 	unix.SYS_READ: true, unix.SYS_READV: true, unix.SYS_PREAD64: true, unix.SYS_PREADV: true, unix.SYS_SENDFILE: true,
+	unix.SYS_COPY_FILE_RANGE: true, unix.SYS_FSTAT: true, unix.SYS_NEWFSTATAT: true,
 }
 
 // grantLeasesAhead adds to c's reply the read leases ahead its call

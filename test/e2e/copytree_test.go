@@ -16,6 +16,10 @@ import (
 // was answered.
 var cpSourceLstat = regexp.MustCompile(`newfstatat\(AT_FDCWD, "src/[^"]+", 0x[0-9a-f]+, 0x100\) = 0 .*where=(\w+)`)
 
+// cpSourceFstat matches cp's fstat of each source it opened (fd 3) and
+// where it was answered.
+var cpSourceFstat = regexp.MustCompile(`newfstatat\(0x3, "", 0x[0-9a-f]+, 0x1000\) = 0 .*where=(\w+)`)
+
 // makeCopyTree makes src under dir: 12 directories of 30 files of
 // different sizes, and returns the number of files.
 func makeCopyTree(t *testing.T, dir string) int {
@@ -39,7 +43,10 @@ func makeCopyTree(t *testing.T, dir string) int {
 
 // TestCopyTreeOnClient runs GNU cp -r of 360 files into do's overlay
 // (the default) natively and under do, and compares the copies. cp
-// lstats each source name after listing its directory: the listing's
+// lstats each source name after listing its directory, opens it and
+// fstats it (answered from leases ahead, asked by the first fstat of a
+// directory's files), asks FICLONE of the copy (filekind.go) and copies
+// with copy_file_range (posted with the leased bytes). The listing's
 // answers hold while the copies before are written behind, which change
 // only files made after the answers came (pipelineState.born), and while
 // the overlay's new files are written, whose inode numbers no longer
@@ -60,6 +67,14 @@ func TestCopyTreeOnClient(t *testing.T) {
 	t.Logf("source lstats %v", lstats)
 	if n := lstats["cached"] + lstats["forwarded"]; n < files || lstats["forwarded"] > files/20 {
 		t.Errorf("source lstats %v, want at least %d, at most %d waited", lstats, files, files/20)
+	}
+	// The first fstat of each directory's files asks for the leases of
+	// the small files listed after it (sentry/client/dataahead.go),
+	// which answer the others' fstat and post their copy_file_range.
+	fstats := whereCounts(cpSourceFstat, log)
+	t.Logf("source fstats %v", fstats)
+	if n := fstats["cached"] + fstats["forwarded"]; n < files || fstats["forwarded"] > files/5 {
+		t.Errorf("source fstats %v, want at least %d, at most %d waited", fstats, files, files/5)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "dst")); !os.IsNotExist(err) {
 		t.Errorf("dst on the host after a copy into do's overlay: %v", err)
