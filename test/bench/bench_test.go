@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -244,12 +245,27 @@ func BenchmarkWorkload(b *testing.B) {
 	mk := makeProject(b, dir)
 	ms := modes(b, dir)
 	sh := func(script string) []string { return []string{tu.Busybox, "sh", "-c", script} }
+	// cp -r and rm -r work on a copy of a tree of headers (~800 files in
+	// ~20 directories).
+	const copied = "/usr/include/c++/12"
+	copiedFiles, err := countFiles(copied)
+	if err != nil {
+		b.Fatalf("count %s: %v", copied, err)
+	}
+	copyTree := func(cwd string) error {
+		if out, err := exec.Command("/usr/bin/cp", "-r", copied, filepath.Join(cwd, "t")).CombinedOutput(); err != nil {
+			return fmt.Errorf("cp -r %s: %v: %s", copied, err, out)
+		}
+		return nil
+	}
 	workloads := []struct {
 		name string
 		argv []string
 		// fresh runs each iteration in a new empty directory (untimed
-		// setup and cleanup) and checks it then holds wantFiles files.
+		// setup, natively, then cleanup) and checks it then holds
+		// wantFiles files.
 		fresh     bool
+		setup     func(cwd string) error
 		wantFiles int
 	}{
 		{name: "start", argv: []string{tu.Busybox, "true"}},
@@ -269,6 +285,12 @@ func BenchmarkWorkload(b *testing.B) {
 		// reader's blocked read and the walk's posted calls share the
 		// session (a reply held for the read's stayed held for 100 ms).
 		{name: "findpipe", argv: sh(`busybox find /usr/include -type f | wc -l`)},
+		// GNU cp -r: per file an lstat, open, fstat, FICLONE, fadvise
+		// and copy_file_range, and the copy's creation and fstat.
+		{name: "cpr", argv: []string{"/usr/bin/cp", "-r", copied, "t"}, fresh: true, wantFiles: copiedFiles},
+		// GNU rm -r (fts: each directory listed through its fd, each
+		// file unlinked relative to it) of such a copy.
+		{name: "rmr", argv: []string{"/usr/bin/rm", "-r", "t"}, fresh: true, setup: copyTree},
 		// The host's make and gcc build the project from scratch, two
 		// jobs at a time.
 		{name: "make", argv: sh(`cd ` + mk + ` && make -s clean && make -s -j2 && ./prog`)},
@@ -286,6 +308,11 @@ func BenchmarkWorkload(b *testing.B) {
 						var err error
 						if cwd, err = os.MkdirTemp(dir, w.name+"-"); err != nil {
 							b.Fatalf("fresh dir: %v", err)
+						}
+						if w.setup != nil {
+							if err := w.setup(cwd); err != nil {
+								b.Fatal(err)
+							}
 						}
 						b.StartTimer()
 					}
