@@ -102,22 +102,34 @@ func TestPathCacheKeep(t *testing.T) {
 // lease for a while, longer each time, and that answers that were used
 // do not.
 func TestPathCacheQuiet(t *testing.T) {
-	reply := &pb.Reply{Errno: int32(unix.ENOENT), PathLease: &pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{}}}
+	// The answer's lease is on inode 7's search key (a file found).
+	reply := &pb.Reply{Errno: int32(unix.ENOENT), PathLease: &pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{},
+		Ids: []uint64{1}, Kinds: []uint32{pathSearchKind}, Inos: []uint64{7}}}
 	k := pathKey{sysno: unix.SYS_STAT, creds: credsKey(&pb.ProcessState{}), start: "/", path: "/x"}
-	cycle := func(pc *pathCache, used bool) {
+	cycle := func(pc *pathCache, used, changing bool) {
 		pc.keep(k, unix.SYS_STAT, [6]uint64{}, reply, pc.stamp())
 		if used {
 			pc.hitsSinceDrop++ // as cachedPath's hit
 		}
+		if changing {
+			// A posted unlink of inode 7 without a reply (postunlink.go),
+			// whose revocation this is.
+			pc.inosChanging = map[uint64]int{7: 1}
+		}
 		pc.revoke(&pb.LeaseRevoke{Ids: []uint64{1}})
+		pc.inosChanging = nil
 	}
 	tests := []struct {
 		name      string
 		used      bool
+		changing  bool
 		drops     int
 		wantQuiet time.Duration
 	}{
 		{name: "used answers", used: true, drops: 3 * pathWastedLimit},
+		// rm -r: the revocations that follow a directory's posted
+		// unlinks, each of an answer one of them used.
+		{name: "revoked by the client's own posted changes", changing: true, drops: 3 * pathWastedLimit},
 		{name: "fewer unused drops than the limit", drops: pathWastedLimit - 1},
 		{name: "unused drops up to the limit", drops: pathWastedLimit, wantQuiet: pathQuiet},
 		{name: "twice", drops: 2 * pathWastedLimit, wantQuiet: 2 * pathQuiet},
@@ -127,7 +139,7 @@ func TestPathCacheQuiet(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pc := newPathCache(nil)
 			for i := 0; i < tc.drops; i++ {
-				cycle(pc, tc.used)
+				cycle(pc, tc.used, tc.changing)
 			}
 			if pc.quietFor != tc.wantQuiet {
 				t.Errorf("quiet for %v, want %v", pc.quietFor, tc.wantQuiet)

@@ -130,31 +130,44 @@ func (pc *pathCache) keepLeasedLocked(k pathKey, a *pathAnswer, l *pb.PathLease,
 // removal removes (postunlink.go), or of a kind not known.
 // Precondition: pc.mu.
 func (pc *pathCache) blockedLocked(a *pathAnswer) bool {
-	if len(pc.dirsChanging) == 0 && len(pc.inosChanging) == 0 {
+	if !pc.changingAnyLocked() {
 		return false
 	}
 	for _, h := range a.holds {
-		if h == nil {
-			continue
-		}
-		if h.kindsUnknown || (h.dir != 0 && pc.dirsChanging[h.dir] > 0) {
+		if h != nil && pc.changingLocked(h) {
 			return true
 		}
-		for _, d := range h.dirs {
-			if pc.dirsChanging[d] > 0 {
-				return true
-			}
-		}
-		if len(pc.inosChanging) == 0 {
-			continue
-		}
-		if h.ino != 0 && pc.inosChanging[h.ino] > 0 {
+	}
+	return false
+}
+
+// changingAnyLocked says whether a posted creation, mkdir, unlink or
+// attribute change of a made directory is without a reply.
+// Precondition: pc.mu.
+func (pc *pathCache) changingAnyLocked() bool {
+	return len(pc.dirsChanging) > 0 || len(pc.inosChanging) > 0
+}
+
+// changingLocked says whether such a posted change may revoke a lease
+// of hold h (its kinds unknown: any may). Precondition: pc.mu.
+func (pc *pathCache) changingLocked(h *pathHold) bool {
+	if h.kindsUnknown || (h.dir != 0 && pc.dirsChanging[h.dir] > 0) {
+		return true
+	}
+	for _, d := range h.dirs {
+		if pc.dirsChanging[d] > 0 {
 			return true
 		}
-		for _, ino := range h.inos {
-			if pc.inosChanging[ino] > 0 {
-				return true
-			}
+	}
+	if len(pc.inosChanging) == 0 {
+		return false
+	}
+	if h.ino != 0 && pc.inosChanging[h.ino] > 0 {
+		return true
+	}
+	for _, ino := range h.inos {
+		if pc.inosChanging[ino] > 0 {
+			return true
 		}
 	}
 	return false
