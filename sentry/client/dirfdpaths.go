@@ -111,13 +111,29 @@ func existsKeyOf(k pathKey) pathKey {
 func (pc *pathCache) proofOfLocked(key pathKey, a *pathAnswer) pathProof {
 	ek := existsKeyOf(key)
 	if e := pc.answerLocked(ek); e != nil && e.holds[0] != nil && e.holds[0] == a.holds[0] {
-		if pc.dirNames == nil || len(pc.dirNames) >= maxPathProofs {
-			pc.dirNames = make(map[pathKey]*pathAnswer)
-		}
-		pc.dirNames[ek] = e
+		pc.noteDirNameLocked(ek, e)
 		return pathProof{key: ek, a: e}
 	}
 	return pathProof{key: key, a: a}
+}
+
+// dirNameLiveLocked says whether the existence answer kept under key k
+// is one known to be a directory's (pathCache.dirNames) and holds: an
+// existence answer that replaces it now is that directory's too (both
+// hold at once, so the name names the same inode). Precondition: pc.mu.
+func (pc *pathCache) dirNameLiveLocked(k pathKey) bool {
+	e := pc.dirNames[k]
+	return e != nil && pc.answerLocked(k) == e
+}
+
+// noteDirNameLocked remembers existence answer e, under key ek, as one
+// of a name an lstat answer said was a directory (pathCache.dirNames).
+// Precondition: pc.mu.
+func (pc *pathCache) noteDirNameLocked(ek pathKey, e *pathAnswer) {
+	if pc.dirNames == nil || len(pc.dirNames) >= maxPathProofs {
+		pc.dirNames = make(map[pathKey]*pathAnswer)
+	}
+	pc.dirNames[ek] = e
 }
 
 // parentPathLocked returns the path and proof of the directory an open
@@ -126,8 +142,10 @@ func (pc *pathCache) proofOfLocked(key pathKey, a *pathAnswer) pathProof {
 // Q's last name is known to be a directory (dirProofLocked): no symbolic
 // link, so the directory above D's is the one Q's parent path names, and
 // the leases on the walk to Q's parent and Q's name keep it so: they are
-// the new description's proof. fts opens ".." when it climbs out of a
-// directory whose parent's fd it closed. Precondition: pc.mu.
+// the new description's proof, unless the parent path's own proof holds
+// (dirProofLocked), which outlives Q's removal. fts opens ".." when it
+// climbs out of a directory whose parent's fd it closed. Precondition:
+// pc.mu.
 func (pc *pathCache) parentPathLocked(k pathKey) (string, pathProof, bool) {
 	desc, err := strconv.ParseUint(strings.TrimPrefix(k.start, "fd "), 10, 64)
 	p, derived := pc.pathProofs[desc]
@@ -140,6 +158,15 @@ func (pc *pathCache) parentPathLocked(k pathKey) (string, pathProof, bool) {
 	proof, ok := pc.dirProofLocked(lk)
 	if !ok {
 		return "", pathProof{}, false
+	}
+	// The parent path names the directory opened now; its own proof
+	// (its walk and name) keeps it so after Q's name goes: rm -r
+	// removes Q right after, then opens ".." of the parent, and with
+	// Q's proof as the parent's, the rest of the walk lost its paths.
+	pk := lk
+	pk.path = parent
+	if pp, ok := pc.dirProofLocked(pk); ok {
+		return parent, pp, true
 	}
 	return parent, proof, true
 }

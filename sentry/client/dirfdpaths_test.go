@@ -178,3 +178,109 @@ func TestAheadEntriesHold(t *testing.T) {
 		})
 	}
 }
+
+// TestListingEntriesHold checks which revocations end the answers of a
+// getdents64's listing by path: as for a listing ahead's
+// (TestAheadEntriesHold), not those of the listed directory's names or
+// attributes, which a creation or removal of another name there changes
+// (rm -r's rmdir of each subdirectory of the directory it was given),
+// but the directory's search and the walk's.
+func TestListingEntriesHold(t *testing.T) {
+	const dir, dirIno = "/usr/include", 50
+	// The walk's search (1, 2), the directory's search (3), attributes
+	// (4) and names (5).
+	tests := []struct {
+		name   string
+		revoke []uint64
+		kept   bool
+	}{
+		{name: "nothing", kept: true},
+		{name: "the directory's names", revoke: []uint64{5}, kept: true},
+		{name: "the directory's attributes", revoke: []uint64{4}, kept: true},
+		{name: "the directory's search", revoke: []uint64{3}},
+		{name: "the walk", revoke: []uint64{2}},
+		{name: "the entry's name", revoke: []uint64{12}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tk, l := listedTask()
+			pc := tk.c.pcache
+			r := dirfdListing(l)
+			r.PathLease = &pb.PathLease{Id: 1, Ids: []uint64{1, 2, 3, 4, 5}, Kinds: []uint32{0, 0, 0, 1, 2},
+				Inos: []uint64{10, 20, dirIno, dirIno, dirIno}, DirIno: dirIno, TtlMs: l.TtlMs, Creds: l.Creds}
+			pc.openPaths[100] = dir
+			tk.keepListed(listing{wanted: true, path: dir, desc: 100}, r, leaseStamp{sent: time.Now()})
+			pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: tc.revoke})
+			pc.mu.Lock()
+			defer pc.mu.Unlock()
+			k := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: pc.creds[7], start: "/", path: dir + "/file", args: lstatArgs}
+			if got := pc.answerLocked(k) != nil; got != tc.kept {
+				t.Errorf("an entry's answer kept: %v, want %v", got, tc.kept)
+			}
+		})
+	}
+}
+
+// TestParentPathOutlivesChild checks the proof ".." of a derived
+// description gives the description it opens: the parent path's own
+// (the existence of its name, kept when an lstat answer of it said a
+// directory), which rm -r's removal of the child it climbed out of
+// leaves; the child's only when the parent has none.
+func TestParentPathOutlivesChild(t *testing.T) {
+	const dir = "/usr/include"
+	tests := []struct {
+		name string
+		// parentLstat: an lstat of dir was answered (with its
+		// existence, search lease 30) before.
+		parentLstat bool
+		// before is revoked before the climb (31: the parent's
+		// attributes, which any change inside it moves), revoke after.
+		before, revoke []uint64
+		held           bool // the parent description's path after
+	}{
+		{name: "the parent's own proof, the child removed", parentLstat: true, revoke: []uint64{10}, held: true},
+		{name: "the parent's existence, its lstat answer gone before", parentLstat: true, before: []uint64{31}, revoke: []uint64{10}, held: true},
+		{name: "the parent's own proof revoked", parentLstat: true, revoke: []uint64{30}},
+		{name: "no own proof: the child's, removed", revoke: []uint64{10}},
+		{name: "no own proof: the child's, kept", held: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tk, l := listedTask()
+			pc := tk.c.pcache
+			creds := pc.creds[7]
+			if tc.parentLstat {
+				k := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "/", path: dir, args: lstatArgs}
+				st := linux.Stat{Mode: linux.S_IFDIR | 0o755}
+				out := make([]byte, st.SizeBytes())
+				st.MarshalBytes(out)
+				pc.keepAnswer(k, &pb.PathLease{Id: 30, Ids: []uint64{30, 31}, SearchIds: []uint64{30}, TtlMs: l.TtlMs, Creds: l.Creds},
+					leaseStamp{sent: time.Now()}, pathAnswer{out: out}, true)
+			}
+			pc.openPaths[100] = dir
+			tk.keepListed(listing{wanted: true, path: dir, desc: 100}, dirfdListing(l), leaseStamp{sent: time.Now()})
+			pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: tc.before})
+			pc.mu.Lock()
+			open := func(desc uint64, name string) pathKey {
+				return pathKey{sysno: postedOpenKey, creds: creds, start: fmt.Sprintf("fd %d", desc), path: name, args: [3]uint64{unix.O_DIRECTORY}}
+			}
+			p, proof, ok := pc.dirfdPathLocked(open(100, "sub"), 7)
+			if !ok {
+				t.Fatal("sub's path not derived")
+			}
+			pc.noteDirfdPathLocked(101, p, proof)
+			p, proof, ok = pc.dirfdPathLocked(open(101, ".."), 7)
+			if !ok || p != dir {
+				t.Fatalf(".. derived %q (%v), want %q", p, ok, dir)
+			}
+			pc.noteDirfdPathLocked(102, p, proof)
+			pc.mu.Unlock()
+			pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: tc.revoke})
+			pc.mu.Lock()
+			defer pc.mu.Unlock()
+			if got := pc.pathHeldLocked(102); got != tc.held {
+				t.Errorf("the parent description's path held: %v, want %v", got, tc.held)
+			}
+		})
+	}
+}

@@ -1026,6 +1026,21 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 	if a == nil && scope.dirs && walkFirst(sysno, args) {
 		a = pc.missingPrefixLocked(k, t.proc.pid)
 	}
+	if a != nil && a.errno == unix.ENOENT && len(pc.dirsChanging) > 0 && pc.blockedLocked(a) && scope.dirs && walkFirst(sysno, args) {
+		// A missing name's answer a posted creation holds back (its
+		// directory's names change): that creation's reply, on its
+		// way, settles it; then a copy of the directory's complete
+		// names, which applies this client's own creations, answers
+		// (busybox cp -a's lstat of each name it is about to make
+		// while the previous one's creation is in flight).
+		pc.mu.Unlock()
+		pc.waitCreations()
+		scope = t.answerScope()
+		pc.mu.Lock()
+		if a = pc.keptLocked(k, t.proc.pid); (a == nil || pc.blockedLocked(a)) && scope.dirs {
+			a = pc.missingPrefixLocked(k, t.proc.pid)
+		}
+	}
 	// Posted attribute changes of a directory a posted mkdir made hold
 	// every answer back until its reply names the directory's inode
 	// (dirattrs.go), which is the reply a renewed answer waits for.
@@ -1324,9 +1339,17 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 	pc.keepLeasedLocked(k, &a, l, ids)
 	if exists && len(l.SearchIds) > 0 {
 		e := existsKeyOf(k)
+		wasDir := pc.dirNameLiveLocked(e)
 		ea := &pathAnswer{expires: expires}
 		ea.own.unasked = a.own.unasked
 		pc.keepLeasedLocked(e, ea, l, l.SearchIds)
+		if dir, _ := isDirAnswer(&a); wasDir || dir && k.sysno == unix.SYS_NEWFSTATAT && k.args == lstatArgs {
+			// Its name's existence outlives the lstat answer a
+			// change inside the directory revokes: the proof of a
+			// path derived from it (dirfdpaths.go; rm -r's climb
+			// back to the directory it was given).
+			pc.noteDirNameLocked(e, ea)
+		}
 	}
 	pc.kept.Add(1)
 }
@@ -1550,6 +1573,13 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		pc.holdLocked(records, common)
 		records.dirs, records.inos, records.kindsUnknown = dirsOf(l, common)
 		entries = entryLeases(l, common)
+	} else if !v.lookup {
+		// A getdents64's listing by path keeps no records: its
+		// entries' answers hold the same leases as a listing
+		// ahead's (rm -r's rmdir of each subdirectory of the
+		// directory it was given took back the answers of every
+		// other entry, and the paths of the rest of its walk).
+		entries = entryLeases(l, common)
 	}
 	pc.holdLocked(shared, entries)
 	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, entries)
@@ -1582,7 +1612,12 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 			args: lstatArgs}
 		pc.answers[k] = a
 		k.sysno, k.args = existsCall, [3]uint64{}
+		wasDir := pc.dirNameLiveLocked(k)
 		pc.answers[k] = e
+		if dir, _ := isDirAnswer(a); dir || wasDir {
+			// The proof of a path derived from it (dirfdpaths.go).
+			pc.noteDirNameLocked(k, e)
+		}
 		kept++
 	}
 	pc.kept.Add(uint64(kept))

@@ -141,3 +141,31 @@ func TestFtsWalkOnClient(t *testing.T) {
 		t.Errorf("F_GETFL %v, want at least %d, all answered on the client", getfl, dirs)
 	}
 }
+
+// TestRmDeepTreeOnClient runs GNU rm -r of the fts tree (165
+// directories nested 5 deep, so that rm climbs out of each emptied
+// directory by opening "..", then lists the next) natively and under do.
+// A directory's path stays derived after rm removed the child it climbed
+// out of (the parent path's own proof, sentry/client/dirfdpaths.go), and
+// a listing's other entries stay answered after the removal of one
+// (entryLeases), so each subdirectory's listings are answered from
+// listings ahead. Before, the first climb lost the paths of the rest of
+// the walk: each of its directories waited for both of rm's listings.
+func TestRmDeepTreeOnClient(t *testing.T) {
+	tu.RequireRoot(t)
+	script := `/usr/bin/rm -r t && ls -a`
+	nat := t.TempDir()
+	makeFtsTree(t, nat)
+	want := tu.Run(t, time.Minute, nat, "", tu.Busybox, "sh", "-c", script)
+	dir := t.TempDir()
+	dirs := makeFtsTree(t, dir)
+	_, log := sandboxLogged(t, dir, []string{"--force-overlay=false", "--strace"}, &want, tu.Busybox, "sh", "-c", script)
+	listings := whereCounts(ftsListing, log)
+	t.Logf("listings %v", listings)
+	if n := listings["cached"] + listings["forwarded"]; n < dirs || listings["forwarded"] > dirs/4 {
+		t.Errorf("listings %v, want at least %d, at most %d waited", listings, dirs, dirs/4)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "t")); !os.IsNotExist(err) {
+		t.Errorf("t after rm -r: %v", err)
+	}
+}
