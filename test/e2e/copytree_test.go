@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -57,25 +56,12 @@ func TestCopyTreeOnClient(t *testing.T) {
 	tu.RequireRoot(t)
 	script := `/usr/bin/cp -r src dst && find dst -type f -exec stat -c '%s %a %n' {} + | sort | md5sum && find dst -type d | sort | md5sum && cat dst/*/* | md5sum &&
 		stat -c %d . src src/d00/f00 dst dst/d00/f00 | uniq | wc -l`
-	nat := t.TempDir()
-	makeCopyTree(t, nat)
-	want := tu.Run(t, time.Minute, nat, "", tu.Busybox, "sh", "-c", script)
-	dir := t.TempDir()
-	files := makeCopyTree(t, dir)
-	_, log := sandboxLogged(t, dir, []string{"--force-overlay", "--strace"}, &want, tu.Busybox, "sh", "-c", script)
-	lstats := whereCounts(cpSourceLstat, log)
-	t.Logf("source lstats %v", lstats)
-	if n := lstats["cached"] + lstats["forwarded"]; n < files || lstats["forwarded"] > files/20 {
-		t.Errorf("source lstats %v, want at least %d, at most %d waited", lstats, files, files/20)
-	}
+	files, dir, log := treeRun(t, makeCopyTree, script, "--force-overlay")
+	checkWhere(t, "source lstats", whereCounts(cpSourceLstat, log), files, files/20)
 	// The first fstat of each directory's files asks for the leases of
 	// the small files listed after it (sentry/client/dataahead.go),
 	// which answer the others' fstat and post their copy_file_range.
-	fstats := whereCounts(cpSourceFstat, log)
-	t.Logf("source fstats %v", fstats)
-	if n := fstats["cached"] + fstats["forwarded"]; n < files || fstats["forwarded"] > files/5 {
-		t.Errorf("source fstats %v, want at least %d, at most %d waited", fstats, files, files/5)
-	}
+	checkWhere(t, "source fstats", whereCounts(cpSourceFstat, log), files, files/5)
 	if _, err := os.Stat(filepath.Join(dir, "dst")); !os.IsNotExist(err) {
 		t.Errorf("dst on the host after a copy into do's overlay: %v", err)
 	}

@@ -27,6 +27,32 @@ var (
 // directory's fd and where it was answered.
 var rmFileUnlink = regexp.MustCompile(`unlinkat\(0x[0-9a-f]+, "[^"]+", 0x0\) = 0 .*where=(\w+)`)
 
+// treeRun makes a tree with makeTree in a native directory and in one
+// for do, runs script in each (busybox sh, the sandbox's with flags and
+// --strace) and compares the outputs; it returns what makeTree returned
+// for do's directory, that directory and the client's log.
+func treeRun(t *testing.T, makeTree func(*testing.T, string) int, script string, flags ...string) (int, string, []byte) {
+	t.Helper()
+	nat := t.TempDir()
+	makeTree(t, nat)
+	want := tu.Run(t, time.Minute, nat, "", tu.Busybox, "sh", "-c", script)
+	dir := t.TempDir()
+	n := makeTree(t, dir)
+	_, log := sandboxLogged(t, dir, append(flags, "--strace"), &want, tu.Busybox, "sh", "-c", script)
+	return n, dir, log
+}
+
+// checkWhere fails t unless what's calls, counted by where they were
+// answered (whereCounts), number at least n and at most waited of them
+// were forwarded (answered with posted: the client's answers).
+func checkWhere(t *testing.T, what string, where map[string]int, n, waited int) {
+	t.Helper()
+	t.Logf("%s %v", what, where)
+	if got := where["cached"] + where["posted"] + where["forwarded"]; got < n || where["forwarded"] > waited {
+		t.Errorf("%s %v, want at least %d, at most %d waited", what, where, n, waited)
+	}
+}
+
 // makeFtsTree makes t under dir: 4 directories of 10 subdirectories
 // nested 4 deep, 2 files (of 0 and 1 bytes) in each leaf, in its parent
 // and in each of the 40 subdirectories, and returns the number of
@@ -89,18 +115,8 @@ func makeRmTree(t *testing.T, dir string) int {
 // output must be the native one.
 func TestRmTreeOnClient(t *testing.T) {
 	tu.RequireRoot(t)
-	script := `/usr/bin/rm -r t && ls -a`
-	nat := t.TempDir()
-	makeRmTree(t, nat)
-	want := tu.Run(t, time.Minute, nat, "", tu.Busybox, "sh", "-c", script)
-	dir := t.TempDir()
-	files := makeRmTree(t, dir)
-	_, log := sandboxLogged(t, dir, []string{"--force-overlay=false", "--strace"}, &want, tu.Busybox, "sh", "-c", script)
-	unlinks := whereCounts(rmFileUnlink, log)
-	t.Logf("file unlinks %v", unlinks)
-	if n := unlinks["posted"] + unlinks["forwarded"]; n != files || unlinks["forwarded"] > files/10 {
-		t.Errorf("file unlinks %v, want %d, at most %d waited", unlinks, files, files/10)
-	}
+	files, dir, log := treeRun(t, makeRmTree, `/usr/bin/rm -r t && ls -a`, "--force-overlay=false")
+	checkWhere(t, "file unlinks", whereCounts(rmFileUnlink, log), files, files/10)
 	if _, err := os.Stat(filepath.Join(dir, "t")); !os.IsNotExist(err) {
 		t.Errorf("t after rm -r: %v", err)
 	}
@@ -153,18 +169,8 @@ func TestFtsWalkOnClient(t *testing.T) {
 // the walk: each of its directories waited for both of rm's listings.
 func TestRmDeepTreeOnClient(t *testing.T) {
 	tu.RequireRoot(t)
-	script := `/usr/bin/rm -r t && ls -a`
-	nat := t.TempDir()
-	makeFtsTree(t, nat)
-	want := tu.Run(t, time.Minute, nat, "", tu.Busybox, "sh", "-c", script)
-	dir := t.TempDir()
-	dirs := makeFtsTree(t, dir)
-	_, log := sandboxLogged(t, dir, []string{"--force-overlay=false", "--strace"}, &want, tu.Busybox, "sh", "-c", script)
-	listings := whereCounts(ftsListing, log)
-	t.Logf("listings %v", listings)
-	if n := listings["cached"] + listings["forwarded"]; n < dirs || listings["forwarded"] > dirs/4 {
-		t.Errorf("listings %v, want at least %d, at most %d waited", listings, dirs, dirs/4)
-	}
+	dirs, dir, log := treeRun(t, makeFtsTree, `/usr/bin/rm -r t && ls -a`, "--force-overlay=false")
+	checkWhere(t, "listings", whereCounts(ftsListing, log), dirs, dirs/4)
 	if _, err := os.Stat(filepath.Join(dir, "t")); !os.IsNotExist(err) {
 		t.Errorf("t after rm -r: %v", err)
 	}
