@@ -52,6 +52,10 @@ func (t *task) fdRecord(fd int32) (f pipeFile, known bool) {
 	return f, known
 }
 
+// openRegular says whether f is a regular file of the gofer not opened
+// O_PATH (whose calls fail EBADF on the server).
+func (f pipeFile) openRegular() bool { return f.regular && f.flags&unix.O_PATH == 0 }
+
 // notServedIoctl says whether t's ioctl(fd, req) fails with ENOTTY here:
 // fd is the caller's regular file (not O_PATH) and req none of those
 // such a file serves, or fd is a stream of a stdio set that is no
@@ -65,8 +69,7 @@ func (t *task) notServedIoctl(args [6]uint64) bool {
 	if !known {
 		return false
 	}
-	regular := f.regular && f.flags&unix.O_PATH == 0
-	if !regular && !(terminalQueries[req] && f.stdio && !t.c.stdioTerminal(f.stdioSet, f.stdioStream)) {
+	if !f.openRegular() && !(terminalQueries[req] && f.stdio && !t.c.stdioTerminal(f.stdioSet, f.stdioStream)) {
 		return false
 	}
 	t.cached = true
@@ -77,7 +80,7 @@ func (t *task) notServedIoctl(args [6]uint64) bool {
 // the caller's regular file (not O_PATH).
 func (t *task) fadviseOnClient(args [6]uint64) (unix.Errno, bool) {
 	f, known := t.fdRecord(int32(args[0]))
-	if !known || !f.regular || f.flags&unix.O_PATH != 0 {
+	if !known || !f.openRegular() {
 		return 0, false
 	}
 	t.cached = true

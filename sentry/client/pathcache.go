@@ -1560,6 +1560,13 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 	unasked := v.lookup || v.ahead
 	shared.unasked = unasked
 	entries := common
+	if !v.lookup {
+		// A listing's entries hold no lease on the listed
+		// directory's names or attributes (entryLeases): a
+		// listing by path keeps no records, and a listing ahead's
+		// records hold them (below).
+		entries = entryLeases(l, common)
+	}
 	if v.ahead {
 		// A listing ahead's leases on the directory's names and
 		// attributes are for its records, which a creation or
@@ -1572,14 +1579,6 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		records = &pathHold{unasked: true}
 		pc.holdLocked(records, common)
 		records.dirs, records.inos, records.kindsUnknown = dirsOf(l, common)
-		entries = entryLeases(l, common)
-	} else if !v.lookup {
-		// A getdents64's listing by path keeps no records: its
-		// entries' answers hold the same leases as a listing
-		// ahead's (rm -r's rmdir of each subdirectory of the
-		// directory it was given took back the answers of every
-		// other entry, and the paths of the rest of its walk).
-		entries = entryLeases(l, common)
 	}
 	pc.holdLocked(shared, entries)
 	shared.dirs, shared.inos, shared.kindsUnknown = dirsOf(l, entries)

@@ -213,7 +213,8 @@ func (ps *pipelineState) fileOf(desc uint64) (pipeFile, bool) {
 // bornOf returns the number of the creation that made the file of
 // description desc (pipelineState.born), else that of the posted
 // creation whose handle is handle (createdHandleOf) while its
-// description is open; 0: not known.
+// description is open; 0: not known. A data change's poster passes it
+// to postBegin.
 func (ps *pipelineState) bornOf(desc uint64, handle string) uint64 {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -454,11 +455,9 @@ func (t *task) postSyscall(sc *pb.Syscall, done func(*pb.Reply), handle string, 
 
 // postChange posts pc, a call that may make change ch to its file (of
 // gofer handle handle and inode number ino, each unset if not known; of
-// creation number born, 0 if not known: postBegin; a data change of
-// unknown born is counted as to the posted creation's file whose handle
-// is handle, if any).
+// creation number born, 0 if not known: postBegin, pipelineState.bornOf).
 func (t *task) postChange(pc *postedCall, done func(*pb.Reply), handle string, ino uint64, ch fileChange, born uint64) bool {
-	if ch := t.beginPosting(ch, handle, ino, born); ch.change != noChange {
+	if ch := t.c.rcache.postBegin(ch, handle, ino, born); ch.change != noChange {
 		// The read cache does not answer what it may change until
 		// its reply, before which the server revokes the leases of
 		// what it changed.
@@ -481,18 +480,6 @@ func (t *task) postChange(pc *postedCall, done func(*pb.Reply), handle string, i
 	}
 	t.posted = true
 	return true
-}
-
-// beginPosting counts a posted change ch of the file of handle handle and
-// inode number ino in the read cache (postBegin). born is the number of
-// the creation of the file the change is to (0: not known; a data
-// change's is then looked up by handle, bornOf: a file of a posted
-// creation still open).
-func (t *task) beginPosting(ch fileChange, handle string, ino uint64, born uint64) posting {
-	if ch == dataChange && born == 0 {
-		born = t.c.pipe.bornOf(0, handle)
-	}
-	return t.c.rcache.postBegin(ch, handle, ino, born)
 }
 
 // pipelineUmask answers umask(mask) and posts it, if it may.
@@ -682,7 +669,7 @@ func (wc *wbCall) ended(r *pb.Reply) { wc.t.wbEnd(wc.file, wc.data, r) }
 // postWrite posts wc, a write behind that makes change ch to the file of
 // handle handle and inode number ino (postChange, for a wbCall).
 func (t *task) postWrite(wc *wbCall, handle string, ino uint64, ch fileChange) bool {
-	wc.posting = t.beginPosting(ch, handle, ino, t.c.pipe.bornOf(wc.file, handle))
+	wc.posting = t.c.rcache.postBegin(ch, handle, ino, t.c.pipe.bornOf(wc.file, handle))
 	wc.end = wc
 	if !t.c.conn.PostCall(&wc.postedCall, nil) {
 		t.c.rcache.postEnd(wc.posting)
