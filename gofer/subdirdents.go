@@ -55,7 +55,18 @@ func (s *Server) getdentsOfSub(req *goferpb.GetdentsRequest) (*goferpb.GetdentsR
 	if req.GetWantHandle() {
 		r.Sub = s.subHandle(dir, req.GetName(), fd)
 	}
+	r.SubNoMount = noMountPoint(fd)
 	return r, nil
+}
+
+// noMountPoint says the directory fd holds open is no mount point, as
+// statx tells (false if the kernel does not say: before Linux 5.8).
+func noMountPoint(fd int) bool {
+	var stx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, 0, &stx); err != nil {
+		return false
+	}
+	return stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0
 }
 
 // subHandle returns a new handle of the subdirectory name of dir, as a

@@ -209,3 +209,30 @@ func TestGetdentsOfSubHandle(t *testing.T) {
 		}
 	}
 }
+
+// TestNoMountPoint: a listing of a subdirectory says whether it is a
+// mount point (GetdentsReply.sub_no_mount): the root of the file system
+// is one, a directory made in a test's directory is not.
+func TestNoMountPoint(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{{"/", false}, {t.TempDir(), true}} {
+		fd, err := unix.Open(tc.path, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := noMountPoint(fd); got != tc.want {
+			t.Errorf("%s: no mount point %v, want %v", tc.path, got, tc.want)
+		}
+		unix.Close(fd)
+	}
+	e := newEnv(t)
+	if err := os.Mkdir(e.host("sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Name: "sub", Count: 10})))
+	if !r.GetSubNoMount() {
+		t.Error("a listing of a plain subdirectory does not say it is no mount point")
+	}
+}

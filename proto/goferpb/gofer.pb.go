@@ -3808,6 +3808,11 @@ func (x *Dirent) GetOffset() uint64 {
 // sub is the handle of the subdirectory GetdentsRequest.want_handle asked
 // for, with its attributes (missing if its name no longer held the
 // inode listed).
+// sub_no_mount, in the reply of a listing of a subdirectory by name
+// (GetdentsRequest.name), says that subdirectory is no mount point (the
+// kernel's statx says STATX_ATTR_MOUNT_ROOT is clear): its removal,
+// once empty, cannot fail with EBUSY. False when the kernel does not
+// tell.
 type GetdentsReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -3815,6 +3820,7 @@ type GetdentsReply struct {
 	Stats         []*Stat                `protobuf:"bytes,170,rep,name=stats,proto3" json:"stats,omitempty"`
 	Eof           bool                   `protobuf:"varint,171,opt,name=eof,proto3" json:"eof,omitempty"`
 	Sub           *WalkedFile            `protobuf:"bytes,599,opt,name=sub,proto3" json:"sub,omitempty"`
+	SubNoMount    bool                   `protobuf:"varint,606,opt,name=sub_no_mount,json=subNoMount,proto3" json:"sub_no_mount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3882,6 +3888,13 @@ func (x *GetdentsReply) GetSub() *WalkedFile {
 		return x.Sub
 	}
 	return nil
+}
+
+func (x *GetdentsReply) GetSubNoMount() bool {
+	if x != nil {
+		return x.SubNoMount
+	}
+	return false
 }
 
 // An Fsync with handles syncs handle and every one of handles with one
@@ -4541,13 +4554,15 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03ino\x18\x02 \x01(\x04R\x03ino\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\rR\x04type\x12\x16\n" +
-	"\x06offset\x18\x04 \x01(\x04R\x06offset\"\xe1\x01\n" +
+	"\x06offset\x18\x04 \x01(\x04R\x06offset\"\x84\x02\n" +
 	"\rGetdentsReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x129\n" +
 	"\aentries\x18\x02 \x03(\v2\x1f.runscdecoupled.gofer.v1.DirentR\aentries\x124\n" +
 	"\x05stats\x18\xaa\x01 \x03(\v2\x1d.runscdecoupled.gofer.v1.StatR\x05stats\x12\x11\n" +
 	"\x03eof\x18\xab\x01 \x01(\bR\x03eof\x126\n" +
-	"\x03sub\x18\xd7\x04 \x01(\v2#.runscdecoupled.gofer.v1.WalkedFileR\x03sub\"^\n" +
+	"\x03sub\x18\xd7\x04 \x01(\v2#.runscdecoupled.gofer.v1.WalkedFileR\x03sub\x12!\n" +
+	"\fsub_no_mount\x18\xde\x04 \x01(\bR\n" +
+	"subNoMount\"^\n" +
 	"\fFsyncRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x1b\n" +
 	"\tdata_only\x18\x02 \x01(\bR\bdataOnly\x12\x19\n" +

@@ -68,6 +68,13 @@ type namesCopy struct {
 	expires   time.Time
 	// renewal is the path cache's (leaserenew.go). Immutable.
 	renewal *leaseRenewal
+	// listed says the copy is of a directory a listing ahead brought
+	// (listedcopy.go): its ownerMode is not known (0), and it answers
+	// no creation. Immutable.
+	listed bool
+	// desc is the description whose getdents64 a listed copy's listing
+	// answered (0: none yet; provisional or the server's).
+	desc uint64
 }
 
 // live says whether c still answers. Precondition: pathCache.mu.
@@ -262,7 +269,7 @@ func (pc *pathCache) copyAbsenceLocked(k pathKey, p string, pid int32) bool {
 		return false // the server says EACCES
 	}
 	var creatable uint64
-	if pc.writeAll[pid] || c.ownerMode&0o300 == 0o300 {
+	if !c.listed && (pc.writeAll[pid] || c.ownerMode&0o300 == 0o300) {
 		creatable = 1
 	}
 	a := &pathAnswer{ret: creatable, errno: unix.ENOENT, expires: c.expires, copy: c}
@@ -393,6 +400,8 @@ var modeChanges = map[uintptr]pathCallShape{
 var namesDroppers = map[uintptr]bool{
 	unix.SYS_RENAME: true, unix.SYS_RENAMEAT: true, unix.SYS_RENAMEAT2: true,
 	unix.SYS_FCHMOD: true, unix.SYS_FCHOWN: true, unix.SYS_OPENAT2: true,
+	// A Unix socket's bind makes a name (its path is in the sockaddr).
+	unix.SYS_BIND: true,
 }
 
 // namesBefore applies t's call, about to be forwarded or posted, to the
@@ -444,9 +453,16 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 		return unknown
 	}
 	k.path = path
-	dir, name := splitName(k.path)
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
+	if strings.HasPrefix(k.start, "fd ") && len(pc.copies) > 0 {
+		// Relative to a directory's fd: the copy of its path's
+		// (listedcopy.go).
+		if byPath, ok := pc.fdCopyKeyLocked(k, t.proc.pid); ok {
+			k = byPath
+		}
+	}
+	dir, name := splitName(k.path)
 	if self := pc.copyLocked(copyKey(k, k.path)); self != nil {
 		// The call is of the directory itself: a creation fails
 		// (EEXIST, EISDIR) while the copy holds.
@@ -455,6 +471,12 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 			return namesChange{}
 		case removal, !t.modeChangeKept(sysno, args, self):
 			pc.deleteCopyLocked(self)
+			if rmdir {
+				// Any other spelling's copy of it goes too (by its
+				// inode): what is left may stay.
+				pc.deleteCopiesOfLocked(self.hold.dirs[0])
+				unknown.dropOnSuccess = false
+			}
 		default:
 			return namesChange{} // the name is the directory, not a link
 		}
@@ -504,6 +526,9 @@ func modeFollows(sysno uintptr, args [6]uint64) bool {
 // modeChangeKept applies t's chmod or chown of copy c's directory to c,
 // and says whether c still holds. Precondition: pc.mu.
 func (t *task) modeChangeKept(sysno uintptr, args [6]uint64, c *namesCopy) bool {
+	if c.listed {
+		return false // its owner bits are not modeled
+	}
 	switch sysno {
 	case unix.SYS_CHMOD:
 		c.ownerMode = uint32(args[1]) & 0o700
@@ -626,6 +651,16 @@ func copyDirPath(k pathKey) (string, bool) {
 func (pc *pathCache) deleteCopyLocked(c *namesCopy) {
 	for k, o := range pc.copies {
 		if o == c {
+			delete(pc.copies, k)
+		}
+	}
+}
+
+// deleteCopiesOfLocked forgets the copies of directory inode ino (of
+// any device). Precondition: pc.mu.
+func (pc *pathCache) deleteCopiesOfLocked(ino uint64) {
+	for k, c := range pc.copies {
+		if c.hold.dirs[0] == ino {
 			delete(pc.copies, k)
 		}
 	}

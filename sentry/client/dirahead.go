@@ -180,6 +180,7 @@ func (pc *pathCache) keepAhead(creds, start, dir string, reply *pb.Reply, at lea
 		ans.holds = [2]*pathHold{shared, records}
 		pc.answers[pathKey{sysno: aheadKey, creds: creds, start: start, path: path}] = ans
 		pc.noteListedDirLocked(pathKey{creds: creds, start: start}, path, expires)
+		pc.keepListedCopyLocked(creds, start, path, l, a.Dirents, expires)
 		kept++
 	}
 	pc.aheadGotLocked(kept)
@@ -362,8 +363,12 @@ func (t *task) answerAhead(args [6]uint64, desc uint64, k pathKey, a *pathAnswer
 	// server's description (settleOpen) before the next lock.
 	delete(pc.aheadFresh, desc)
 	markDescription(&pc.listingEnds, desc)
-	// Its entries' answers are desc's too (fdAnswerLocked).
+	// Its entries' answers are desc's too (fdAnswerLocked), and so is
+	// the copy of its names (listedcopy.go).
 	pc.noteAheadListedLocked(desc, a.holds[0])
+	if a.holds[0] != nil && a.holds[0].listing != nil {
+		pc.adoptListedCopyLocked(k, desc, a.holds[0].listing.ino)
+	}
 	pc.mu.Unlock()
 	if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(args[1]), dirents, usermem.IOOpts{}); err != nil {
 		// The server's listing fails alike (EFAULT).

@@ -211,19 +211,29 @@ func (ps *pipelineState) permitsAccess(pid int32, uid, gid uint32, st linux.Stat
 
 // beginRemoval returns the removal of the name whose lstat answer k
 // holds, if a listing's leases say the caller pid may remove it and it
-// is no directory (see above; modesFrom is the caller's modesFrom); its
-// directory and inodes then count as changing until endRemoval.
-func (pc *pathCache) beginRemoval(k pathKey, pid int32, modesFrom uint64) (removal, bool) {
+// is no directory, or, for an rmdir, a directory a copy of whose names
+// says it is empty (listedcopy.go; see above; modesFrom is the caller's
+// modesFrom); its directory and inodes then count as changing until
+// endRemoval.
+func (pc *pathCache) beginRemoval(k pathKey, pid int32, modesFrom uint64, rmdir bool) (removal, bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	a, st, lst, ok := pc.keptStatLocked(k, pid, modesFrom)
-	if !ok || lst == nil || !lst.removable || st.Mode&linux.S_IFMT == linux.S_IFDIR || a.holds[1] == nil {
-		return removal{}, false
-	}
-	rm := removal{dir: lst.ino}
-	for _, ino := range append([]uint64{st.Ino, a.holds[1].ino}, a.holds[1].inos...) {
-		if ino != 0 && !slices.Contains(rm.inos, ino) {
-			rm.inos = append(rm.inos, ino)
+	var rm removal
+	if rmdir {
+		var ok bool
+		if rm, ok = pc.emptiedDirLocked(existsKeyOf(k), pid, modesFrom); !ok {
+			return removal{}, false
+		}
+	} else {
+		a, st, lst, ok := pc.keptStatLocked(k, pid, modesFrom)
+		if !ok || lst == nil || !lst.removable || st.Mode&linux.S_IFMT == linux.S_IFDIR || a.holds[1] == nil {
+			return removal{}, false
+		}
+		rm.dir = lst.ino
+		for _, ino := range append([]uint64{st.Ino, a.holds[1].ino}, a.holds[1].inos...) {
+			if ino != 0 && !slices.Contains(rm.inos, ino) {
+				rm.inos = append(rm.inos, ino)
+			}
 		}
 	}
 	if pc.dirsChanging == nil {
@@ -273,12 +283,13 @@ func (rc *readCache) removalPosted(d int) {
 	rc.removalsPosted += d
 }
 
-// postUnlink answers t's unlink or unlinkat of a name it knows it may
-// remove and posts it (see above), and reports whether it did.
+// postUnlink answers t's unlink, unlinkat or rmdir of a name it knows
+// it may remove and posts it (see above), and reports whether it did.
 func (t *task) postUnlink(sysno uintptr, args [6]uint64) bool {
-	shape, ok := unlinkShapes[sysno]
+	shape, ok := nameRemovals[sysno]
 	pc := t.c.pcache
-	if !ok || pc == nil || (sysno == unix.SYS_UNLINKAT && args[2] != 0) || t.c.cfg.NoPostedOpens || t.c.cfg.NoPostedCreates ||
+	rmdir := sysno == unix.SYS_RMDIR || sysno == unix.SYS_UNLINKAT && args[2] == unix.AT_REMOVEDIR
+	if !ok || pc == nil || (sysno == unix.SYS_UNLINKAT && args[2] != 0 && !rmdir) || t.c.cfg.NoPostedOpens || t.c.cfg.NoPostedCreates ||
 		!t.singleThreaded() || t.c.pipe.fsShared(t.proc.pid) {
 		return false
 	}
@@ -286,12 +297,17 @@ func (t *task) postUnlink(sysno uintptr, args [6]uint64) bool {
 	if !ok {
 		return false
 	}
+	if _, ok := copyPath(k.path); rmdir && !ok {
+		// "." (EINVAL), ".." (ENOTEMPTY), a trailing slash: the
+		// server decides.
+		return false
+	}
 	from := t.modesFrom()
 	// As for a posted open: on the stream before the acknowledgment of
 	// a revocation of the answer it relied on.
 	t.c.opens.revoking.RLock()
 	defer t.c.opens.revoking.RUnlock()
-	rm, ok := pc.beginRemoval(k, t.proc.pid, from)
+	rm, ok := pc.beginRemoval(k, t.proc.pid, from, rmdir)
 	if !ok {
 		return false
 	}
@@ -305,7 +321,7 @@ func (t *task) postUnlink(sysno uintptr, args [6]uint64) bool {
 		pc.endRemoval(rm, failed)
 		t.c.rcache.removalPosted(-1)
 		if failed {
-			t.c.log.Warn("a posted unlink failed; the application was told it succeeded",
+			t.c.log.Warn("a posted unlink or rmdir failed; the application was told it succeeded",
 				"path", path, "errno", unix.Errno(r.Errno).Error())
 		}
 	}

@@ -68,11 +68,11 @@ func TestPathCacheRemoval(t *testing.T) {
 		{"/e/f", false},   // a listing that did not say removable
 		{"/d/x", false},   // no answer
 	} {
-		if _, ok := pc.beginRemoval(key(tc.path), 7, math.MaxUint64); ok != tc.ok {
+		if _, ok := pc.beginRemoval(key(tc.path), 7, math.MaxUint64, false); ok != tc.ok {
 			t.Errorf("removal of %s may be posted: %v, want %v", tc.path, ok, tc.ok)
 		}
 	}
-	rm, ok := pc.beginRemoval(key("/d/f"), 7, math.MaxUint64)
+	rm, ok := pc.beginRemoval(key("/d/f"), 7, math.MaxUint64, false)
 	if !ok || rm.dir != dir {
 		t.Fatalf("removal of a listed file: %+v, %v; want directory %d", rm, ok, dir)
 	}
@@ -104,7 +104,7 @@ func TestPathCacheRemoval(t *testing.T) {
 	}
 	// A second removal in the same directory while the first is in
 	// flight: the listing's answers of other entries hold.
-	rm2, ok := pc.beginRemoval(key("/d/g"), 7, math.MaxUint64)
+	rm2, ok := pc.beginRemoval(key("/d/g"), 7, math.MaxUint64, false)
 	if !ok {
 		t.Fatal("a second removal in the directory may not be posted")
 	}

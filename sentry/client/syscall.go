@@ -356,6 +356,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if t.postUnlink(sysno, args) {
 			return 0, 0
 		}
+	case unix.SYS_RMDIR:
+		if t.postUnlink(sysno, args) {
+			return 0, 0
+		}
 	case unix.SYS_ACCESS, unix.SYS_FACCESSAT:
 		if errno, ok := t.statAccess(sysno, args); ok {
 			return 0, errno

@@ -75,6 +75,9 @@ type aheadListing struct {
 	// sibling: name is in the directory above the one listed
 	// (Syscall.ahead_siblings).
 	sibling bool
+	// noMount: the gofer said the directory is no mount point
+	// (GetdentsReply.sub_no_mount).
+	noMount bool
 }
 
 // siblingsAhead returns the listings ahead of c's ahead_siblings, the
@@ -184,6 +187,13 @@ func listAheadNames(k *kernel.Kernel, c *kernel.Task, dir *vfs.Dentry, h uint64,
 		s.add(readlease.PathSearch, sub)
 		s.addKey(readlease.AttrsKey(sub.Ino(), true))
 		s.add(readlease.PathNames, sub)
+		if k.CompleteNames && a.noMount && !v.HasMounts() {
+			// Its complete names (the client's copy, kept through its
+			// own changes: rm -r posts the rmdir of a directory it
+			// listed and emptied, sentry/client/postunlink.go). Not of
+			// a mount point, whose rmdir fails with EBUSY.
+			s.add(readlease.PathComplete, sub)
+		}
 		a.keys = appendEntryKeys(s.keys, a.entries)
 		n += len(a.keys)
 		entries += len(a.entries)
@@ -247,7 +257,7 @@ func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name st
 		return nil
 	}
 	v.NoteListing(sub, r.Entries, r.Stats, seq)
-	a := &aheadListing{name: name, dir: sub}
+	a := &aheadListing{name: name, dir: sub, noMount: r.GetSubNoMount()}
 	// As Getdents64 lists from the start with room for everything.
 	a.dirents = syscalls.AppendDirent(a.dirents, ".", sub.Ino(), unix.DT_DIR, 1)
 	a.dirents = syscalls.AppendDirent(a.dirents, "..", v.ParentOf(sub).Ino(), unix.DT_DIR, 2)

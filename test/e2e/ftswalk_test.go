@@ -27,6 +27,10 @@ var (
 // directory's fd and where it was answered.
 var rmFileUnlink = regexp.MustCompile(`unlinkat\(0x[0-9a-f]+, "[^"]+", 0x0\) = 0 .*where=(\w+)`)
 
+// rmDirRemoval matches rm -r's removal of a directory relative to its
+// parent's fd (AT_REMOVEDIR) and where it was answered.
+var rmDirRemoval = regexp.MustCompile(`unlinkat\(0x[0-9a-f]+, "[^"]+", 0x200\) = 0 .*where=(\w+)`)
+
 // treeRun makes a tree with makeTree in a native directory and in one
 // for do, runs script in each (busybox sh, the sandbox's with flags and
 // --strace) and compares the outputs; it returns what makeTree returned
@@ -165,12 +169,17 @@ func TestFtsWalkOnClient(t *testing.T) {
 // out of (the parent path's own proof, sentry/client/dirfdpaths.go), and
 // a listing's other entries stay answered after the removal of one
 // (entryLeases), so each subdirectory's listings are answered from
-// listings ahead. Before, the first climb lost the paths of the rest of
+// listings ahead, and the removal of each directory rm emptied is posted
+// (sentry/client/listedcopy.go). Before, the first climb lost the paths of the rest of
 // the walk: each of its directories waited for both of rm's listings.
 func TestRmDeepTreeOnClient(t *testing.T) {
 	tu.RequireRoot(t)
 	dirs, dir, log := treeRun(t, makeFtsTree, `/usr/bin/rm -r t && ls -a`, "--force-overlay=false")
 	checkWhere(t, "listings", whereCounts(ftsListing, log), dirs, dirs/4)
+	// Each directory emptied is removed without waiting
+	// (sentry/client/listedcopy.go); t's own removal is relative to
+	// AT_FDCWD.
+	checkWhere(t, "rmdirs", whereCounts(rmDirRemoval, log), dirs-1, dirs/10)
 	if _, err := os.Stat(filepath.Join(dir, "t")); !os.IsNotExist(err) {
 		t.Errorf("t after rm -r: %v", err)
 	}
