@@ -258,7 +258,9 @@ func (t *task) completeNamesUnlink(sysno uintptr, args [6]uint64) bool {
 func (pc *pathCache) copyAbsenceLocked(k pathKey, p string, pid int32) bool {
 	dir, name := splitName(p)
 	c := pc.copyLocked(copyKey(k, dir))
-	if c == nil {
+	if c == nil || c.listed {
+		// A listed copy keeps no absence: its ENOENT with
+		// creatable 0 would answer a creation EACCES.
 		return false
 	}
 	if _, exists := c.names[name]; exists {
@@ -269,7 +271,7 @@ func (pc *pathCache) copyAbsenceLocked(k pathKey, p string, pid int32) bool {
 		return false // the server says EACCES
 	}
 	var creatable uint64
-	if !c.listed && (pc.writeAll[pid] || c.ownerMode&0o300 == 0o300) {
+	if pc.writeAll[pid] || c.ownerMode&0o300 == 0o300 {
 		creatable = 1
 	}
 	a := &pathAnswer{ret: creatable, errno: unix.ENOENT, expires: c.expires, copy: c}

@@ -150,6 +150,17 @@ func TestListedCopyByFD(t *testing.T) {
 			t.Errorf("description %d: by path %q (%v), want %v", tc.desc, k.path, ok, tc.want)
 		}
 	}
+	// A listed copy keeps no absence of a name in it: kept with
+	// creatable 0, it answered busybox mkdir of a new name in /tmp,
+	// whose listing ls had brought ahead, EACCES.
+	pc.writeAll[7], pc.searchAll[7] = true, true
+	missing := pathKey{sysno: missingCall, creds: creds, start: "/", path: "/d/sub/new"}
+	pc.mu.Lock()
+	kept := pc.copyAbsenceLocked(missing, missing.path, 7)
+	pc.mu.Unlock()
+	if kept {
+		t.Error("a listed copy kept the absence of a name")
+	}
 }
 
 // TestDirentNames: a listing's names but "." and "..", those that may
