@@ -26,7 +26,9 @@ import (
 // of dir/name adds name; an unlink or rmdir of dir/name removes it after
 // its success; a chmod of dir updates the owner's permission bits. A
 // call it does not model drops copies: a rename, an rmdir or a creation
-// by any other path (a symlink or ".." could alias the directory), a
+// by any other path (a symlink or ".." could alias the directory; an
+// rmdir by a path whose existence answer a listing kept drops only the
+// copies of the directory that answer names: namedDirLocked), a
 // mode or owner change by fd or of a name that may be a symlink, a
 // chown giving the directory another owner.
 //
@@ -362,6 +364,10 @@ type namesChange struct {
 	copy          *namesCopy
 	name          string
 	dropOnSuccess bool
+	// removedDir, for an rmdir of no copy's directory by a path whose
+	// existence answer holds, is the inode that answer names: on
+	// success only the copies of that directory go.
+	removedDir uint64
 }
 
 // nameCreations are the calls that make a name, with the index of the
@@ -482,6 +488,10 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 		default:
 			return namesChange{} // the name is the directory, not a link
 		}
+	} else if rmdir {
+		if ino := pc.namedDirLocked(k); ino != 0 {
+			unknown = namesChange{removedDir: ino}
+		}
 	}
 	c := pc.copyLocked(copyKey(k, dir))
 	if c == nil {
@@ -502,13 +512,25 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 			c.names[name] = sysno == unix.SYS_SYMLINK || sysno == unix.SYS_SYMLINKAT || sysno == unix.SYS_LINK || sysno == unix.SYS_LINKAT
 		}
 	case removal:
-		return namesChange{copy: c, name: name, dropOnSuccess: rmdir && symlink}
+		return namesChange{copy: c, name: name, dropOnSuccess: rmdir && symlink && unknown.removedDir == 0, removedDir: unknown.removedDir}
 	default:
 		if symlink && modeFollows(sysno, args) {
 			pc.dropCopiesLocked()
 		}
 	}
 	return namesChange{}
+}
+
+// namedDirLocked returns the inode the kept existence answer of the path
+// of missing-name key k names (a listing's: the walk and the name's
+// leases hold it), 0 if none is kept or it may be changing. An rmdir of
+// that path removes that inode or fails. Precondition: pc.mu.
+func (pc *pathCache) namedDirLocked(k pathKey) uint64 {
+	e := pc.answerLocked(existsKeyOf(k))
+	if e == nil || e.errno != 0 || e.holds[1] == nil || pc.blockedLocked(e) {
+		return 0
+	}
+	return e.holds[1].ino
 }
 
 // modeFollows says whether mode or owner change sysno follows a final
@@ -567,6 +589,9 @@ func (pc *pathCache) namesAfter(ch namesChange, reply *pb.Reply) {
 	defer pc.mu.Unlock()
 	if ch.dropOnSuccess && errno == 0 && !pc.noCopyOfLocked(reply) {
 		pc.dropCopiesLocked()
+	}
+	if ch.removedDir != 0 && errno == 0 {
+		pc.deleteCopiesOfLocked(ch.removedDir)
 	}
 	if ch.copy != nil && (errno == 0 || errno == unix.ENOENT) {
 		delete(ch.copy.names, ch.name)

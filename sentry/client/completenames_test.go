@@ -83,6 +83,12 @@ func TestNamesAfter(t *testing.T) {
 			reply: &pb.Reply{ParentStat: parentStat(copyIno + 1)}, wantCopy: true, wantNameX: true},
 		{name: "creation in the copy's directory by another spelling", change: func(*namesCopy) namesChange { return namesChange{dropOnSuccess: true} },
 			reply: &pb.Reply{ParentStat: parentStat(copyIno)}},
+		{name: "rmdir of the copy's directory by another spelling", change: func(*namesCopy) namesChange { return namesChange{removedDir: copyIno} },
+			reply: &pb.Reply{}},
+		{name: "rmdir of another directory", change: func(*namesCopy) namesChange { return namesChange{removedDir: copyIno + 1} },
+			reply: &pb.Reply{}, wantCopy: true, wantNameX: true},
+		{name: "rmdir of the copy's directory failed", change: func(*namesCopy) namesChange { return namesChange{removedDir: copyIno} },
+			reply: &pb.Reply{Errno: int32(unix.ENOTEMPTY)}, wantCopy: true, wantNameX: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

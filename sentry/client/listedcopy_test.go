@@ -180,3 +180,32 @@ func TestDirentNames(t *testing.T) {
 		}
 	}
 }
+
+// TestNamedDir: an rmdir of a path no copy is of names the directory it
+// removes by the existence answer a listing kept of the path, so that
+// only that directory's copies go with it (namesChange.removedDir), not
+// every copy (rm -r's removal of a directory whose listing was not a
+// listing ahead would otherwise cost every directory above it its
+// copy); nothing once the name's lease is revoked.
+func TestNamedDir(t *testing.T) {
+	const root, dir, sub = 2, 10, 42
+	for _, tc := range []struct {
+		revoke []uint64
+		want   uint64
+	}{{nil, sub}, {[]uint64{104}, 0}, {[]uint64{1}, 0}} {
+		tk, l := listedTask()
+		pc := tk.c.pcache
+		r := &pb.Reply{PathLease: &pb.PathLease{Id: 1, Ids: []uint64{1, 2}, Kinds: []uint32{pathSearchKind, pathSearchKind},
+			Inos: []uint64{root, dir}, TtlMs: l.TtlMs, Creds: l.Creds, DirIno: dir, Writable: true, Removable: true}}
+		r.Listed = append(r.Listed, &pb.ListedStat{Name: "sub", Stat: statBytes(linux.S_IFDIR|0o755, sub), Ino: sub,
+			Ids: []uint64{104, 105}})
+		tk.keepListed(listing{wanted: true, path: "/d"}, r, pc.stamp())
+		pc.revoke(&pb.LeaseRevoke{Ids: tc.revoke})
+		pc.mu.Lock()
+		got := pc.namedDirLocked(pathKey{sysno: missingCall, creds: pc.creds[7], start: "/", path: "/d/sub"})
+		pc.mu.Unlock()
+		if got != tc.want {
+			t.Errorf("revoked %v: named directory %d, want %d", tc.revoke, got, tc.want)
+		}
+	}
+}
