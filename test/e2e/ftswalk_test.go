@@ -178,8 +178,10 @@ func TestRmDeepTreeOnClient(t *testing.T) {
 	checkWhere(t, "listings", whereCounts(ftsListing, log), dirs, dirs/4)
 	// Each directory emptied is removed without waiting
 	// (sentry/client/listedcopy.go); t's own removal is relative to
-	// AT_FDCWD.
-	checkWhere(t, "rmdirs", whereCounts(rmDirRemoval, log), dirs-1, dirs/10)
+	// AT_FDCWD. A directory whose listing waited (a listing ahead
+	// late on a loaded machine: 11 in a CI run, 20 rmdirs waited) has
+	// no copy of its names: as many may wait as listings.
+	checkWhere(t, "rmdirs", whereCounts(rmDirRemoval, log), dirs-1, dirs/4)
 	if _, err := os.Stat(filepath.Join(dir, "t")); !os.IsNotExist(err) {
 		t.Errorf("t after rm -r: %v", err)
 	}
