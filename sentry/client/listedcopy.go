@@ -3,7 +3,6 @@ package client
 import (
 	"encoding/binary"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -152,26 +151,15 @@ func (pc *pathCache) adoptListedCopyLocked(k pathKey, desc, dirIno uint64) {
 // path was derived from a dirfd's and its proof holds. Precondition:
 // pc.mu.
 func (pc *pathCache) fdCopyKeyLocked(k pathKey, pid int32) (pathKey, bool) {
-	desc, err := strconv.ParseUint(strings.TrimPrefix(k.start, "fd "), 10, 64)
-	dir, opened := pc.openPaths[desc]
-	if err != nil || !opened || dir == "" {
-		return pathKey{}, false
-	}
-	dir, ok := copyPath(strings.TrimSuffix(dir, "/"))
+	desc, dir, start, ok := pc.fdDirLocked(k, pid)
 	if !ok {
 		return pathKey{}, false
 	}
-	byPath := k
-	switch {
-	case strings.HasPrefix(dir, "/"):
-		byPath.start = "/"
-	default:
-		cwd, known := pc.cwds[pc.fs[pid]]
-		if !known {
-			return pathKey{}, false
-		}
-		byPath.start = "cwd " + cwd
+	if dir, ok = copyPath(strings.TrimSuffix(dir, "/")); !ok {
+		return pathKey{}, false
 	}
+	byPath := k
+	byPath.start = start
 	byPath.path = listedPrefix(dir) + k.path
 	if p, derived := pc.pathProofs[desc]; derived && p.liveLocked(pc) {
 		return byPath, true

@@ -741,26 +741,36 @@ func (pc *pathCache) fdAnswerLocked(k pathKey, pid int32) *pathAnswer {
 // getdents64 counts as its own listing (listedForLocked). Precondition:
 // pc.mu.
 func (pc *pathCache) fdAnswerKeyLocked(k pathKey, pid int32) (*pathAnswer, pathKey) {
-	desc, err := strconv.ParseUint(strings.TrimPrefix(k.start, "fd "), 10, 64)
-	dir, opened := pc.openPaths[desc]
-	if err != nil || !opened || dir == "" {
+	desc, dir, start, ok := pc.fdDirLocked(k, pid)
+	if !ok {
 		return nil, pathKey{}
 	}
-	switch {
-	case strings.HasPrefix(dir, "/"):
-		k.start = "/"
-	default:
-		cwd, known := pc.cwds[pc.fs[pid]]
-		if !known {
-			return nil, pathKey{}
-		}
-		k.start = "cwd " + cwd
-	}
+	k.start = start
 	k.path = listedPrefix(dir) + k.path
 	if a := pc.answerLocked(k); a != nil && pc.listedForLocked(a, desc) {
 		return a, k
 	}
 	return nil, pathKey{}
+}
+
+// fdDirLocked returns the description whose fd key k's path is relative
+// to ("fd N"), the path it was opened by (openPaths) and the key part of
+// where that path starts for process pid ("/" or its cwd's), if known.
+// Precondition: pc.mu.
+func (pc *pathCache) fdDirLocked(k pathKey, pid int32) (desc uint64, dir, start string, ok bool) {
+	desc, err := strconv.ParseUint(strings.TrimPrefix(k.start, "fd "), 10, 64)
+	dir, opened := pc.openPaths[desc]
+	if err != nil || !opened || dir == "" {
+		return 0, "", "", false
+	}
+	if strings.HasPrefix(dir, "/") {
+		return desc, dir, "/", true
+	}
+	cwd, known := pc.cwds[pc.fs[pid]]
+	if !known {
+		return 0, "", "", false
+	}
+	return desc, dir, "cwd " + cwd, true
 }
 
 // nextCreation returns the number the next creation sent will have
