@@ -371,6 +371,35 @@ func (s *Server) Unlink(_ context.Context, req *goferpb.UnlinkRequest) (*goferpb
 	}, nil), nil
 }
 
+// UnlinkMany implements goferpb.GoferServer.UnlinkMany: each unlink as
+// Unlink, in order, with its own Origin. One that meets a handle this
+// gofer does not know (EBADF, ESTALE) stops the request there, so that
+// the caller, having re-resolved its handles, sends it again whole (the
+// unlinks already run are then answered from the reply cache).
+func (s *Server) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyRequest) (*goferpb.UnlinkManyReply, error) {
+	dirs, names, origins := req.GetDirs(), req.GetNames(), req.GetOrigins()
+	if len(names) != len(dirs) || (len(origins) != 0 && len(origins) != len(dirs)) {
+		return &goferpb.UnlinkManyReply{Errno: int32(unix.EINVAL)}, nil
+	}
+	out := &goferpb.UnlinkManyReply{Unlinks: make([]*goferpb.UnlinkReply, 0, len(dirs))}
+	for i := range dirs {
+		one := &goferpb.UnlinkRequest{Dir: dirs[i], Name: names[i]}
+		if len(origins) > 0 {
+			one.Origin = origins[i]
+		}
+		r, err := s.Unlink(ctx, one)
+		if err != nil {
+			return nil, err
+		}
+		if e := unix.Errno(r.GetErrno()); e == unix.EBADF || e == unix.ESTALE {
+			out.Errno = int32(e)
+			return out, nil
+		}
+		out.Unlinks = append(out.Unlinks, r)
+	}
+	return out, nil
+}
+
 // unlink removes the name and returns the inode it named.
 func (s *Server) unlink(req *goferpb.UnlinkRequest) ([]*goferpb.InodeID, error) {
 	flags := req.GetFlags()

@@ -67,7 +67,7 @@ func verifiedLeaf(chains [][]*x509.Certificate) *x509.Certificate {
 // TestEveryRequestHandleFieldIsGuarded fails when a request gains a uint64
 // field not classified here or in notHandleIDFields.
 var handleIDFields = map[protoreflect.Name]bool{
-	"dir": true, "handle": true, "target": true, "old_dir": true, "new_dir": true, "handles": true,
+	"dir": true, "handle": true, "target": true, "old_dir": true, "new_dir": true, "handles": true, "dirs": true,
 }
 
 // notHandleIDFields are the uint64 request fields that are not handle ids.
@@ -140,6 +140,15 @@ func (s *Server) admit(owner *session, principal, method string, m proto.Message
 	if fd := fields.ByName("origin"); fd != nil && r.Has(fd) {
 		if o, ok := r.Get(fd).Message().Interface().(*goferpb.Origin); ok {
 			o.ClientId = principal + "\x1f" + method + "\x1f" + o.ClientId
+		}
+	}
+	if req, ok := m.(*goferpb.UnlinkManyRequest); ok {
+		// Each is an Unlink's: the call re-sent alone (a server
+		// replaying its client's calls) meets its cached reply.
+		for _, o := range req.GetOrigins() {
+			if o != nil {
+				o.ClientId = principal + "\x1fUnlink\x1f" + o.ClientId
+			}
 		}
 	}
 	if req, ok := m.(*goferpb.ReopenRequest); ok {

@@ -3311,6 +3311,125 @@ func (x *UnlinkRequest) GetOpen() bool {
 	return false
 }
 
+// UnlinkManyRequest's i-th unlink is dirs[i], names[i] and origins[i]
+// (each with its own Origin: a re-sent one is answered from the reply
+// cache, as its Unlink would be).
+type UnlinkManyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dirs          []uint64               `protobuf:"varint,1,rep,packed,name=dirs,proto3" json:"dirs,omitempty"`
+	Names         []string               `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
+	Origins       []*Origin              `protobuf:"bytes,3,rep,name=origins,proto3" json:"origins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkManyRequest) Reset() {
+	*x = UnlinkManyRequest{}
+	mi := &file_gofer_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkManyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkManyRequest) ProtoMessage() {}
+
+func (x *UnlinkManyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkManyRequest.ProtoReflect.Descriptor instead.
+func (*UnlinkManyRequest) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *UnlinkManyRequest) GetDirs() []uint64 {
+	if x != nil {
+		return x.Dirs
+	}
+	return nil
+}
+
+func (x *UnlinkManyRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+func (x *UnlinkManyRequest) GetOrigins() []*Origin {
+	if x != nil {
+		return x.Origins
+	}
+	return nil
+}
+
+// UnlinkManyReply has one reply per unlink run, in order. errno is
+// EBADF or ESTALE when an unlink met a handle the gofer does not know: it
+// and those after it were not run (the caller re-resolves its handles and
+// sends the request again); otherwise 0.
+type UnlinkManyReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	Unlinks       []*UnlinkReply         `protobuf:"bytes,2,rep,name=unlinks,proto3" json:"unlinks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkManyReply) Reset() {
+	*x = UnlinkManyReply{}
+	mi := &file_gofer_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkManyReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkManyReply) ProtoMessage() {}
+
+func (x *UnlinkManyReply) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkManyReply.ProtoReflect.Descriptor instead.
+func (*UnlinkManyReply) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *UnlinkManyReply) GetErrno() int32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *UnlinkManyReply) GetUnlinks() []*UnlinkReply {
+	if x != nil {
+		return x.Unlinks
+	}
+	return nil
+}
+
 type UnlinkReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Errno int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -3324,7 +3443,7 @@ type UnlinkReply struct {
 
 func (x *UnlinkReply) Reset() {
 	*x = UnlinkReply{}
-	mi := &file_gofer_proto_msgTypes[44]
+	mi := &file_gofer_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3336,7 +3455,7 @@ func (x *UnlinkReply) String() string {
 func (*UnlinkReply) ProtoMessage() {}
 
 func (x *UnlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[44]
+	mi := &file_gofer_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3349,7 +3468,7 @@ func (x *UnlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkReply.ProtoReflect.Descriptor instead.
 func (*UnlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{44}
+	return file_gofer_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *UnlinkReply) GetErrno() int32 {
@@ -3377,7 +3496,7 @@ type InodeID struct {
 
 func (x *InodeID) Reset() {
 	*x = InodeID{}
-	mi := &file_gofer_proto_msgTypes[45]
+	mi := &file_gofer_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3389,7 +3508,7 @@ func (x *InodeID) String() string {
 func (*InodeID) ProtoMessage() {}
 
 func (x *InodeID) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[45]
+	mi := &file_gofer_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3402,7 +3521,7 @@ func (x *InodeID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InodeID.ProtoReflect.Descriptor instead.
 func (*InodeID) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{45}
+	return file_gofer_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *InodeID) GetDev() uint64 {
@@ -3442,7 +3561,7 @@ type RenameRequest struct {
 
 func (x *RenameRequest) Reset() {
 	*x = RenameRequest{}
-	mi := &file_gofer_proto_msgTypes[46]
+	mi := &file_gofer_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +3573,7 @@ func (x *RenameRequest) String() string {
 func (*RenameRequest) ProtoMessage() {}
 
 func (x *RenameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[46]
+	mi := &file_gofer_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +3586,7 @@ func (x *RenameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameRequest.ProtoReflect.Descriptor instead.
 func (*RenameRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{46}
+	return file_gofer_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RenameRequest) GetOldDir() uint64 {
@@ -3550,7 +3669,7 @@ type RenameReply struct {
 
 func (x *RenameReply) Reset() {
 	*x = RenameReply{}
-	mi := &file_gofer_proto_msgTypes[47]
+	mi := &file_gofer_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3562,7 +3681,7 @@ func (x *RenameReply) String() string {
 func (*RenameReply) ProtoMessage() {}
 
 func (x *RenameReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[47]
+	mi := &file_gofer_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3575,7 +3694,7 @@ func (x *RenameReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameReply.ProtoReflect.Descriptor instead.
 func (*RenameReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{47}
+	return file_gofer_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RenameReply) GetErrno() int32 {
@@ -3645,7 +3764,7 @@ type GetdentsRequest struct {
 
 func (x *GetdentsRequest) Reset() {
 	*x = GetdentsRequest{}
-	mi := &file_gofer_proto_msgTypes[48]
+	mi := &file_gofer_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3657,7 +3776,7 @@ func (x *GetdentsRequest) String() string {
 func (*GetdentsRequest) ProtoMessage() {}
 
 func (x *GetdentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[48]
+	mi := &file_gofer_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3670,7 +3789,7 @@ func (x *GetdentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetdentsRequest.ProtoReflect.Descriptor instead.
 func (*GetdentsRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{48}
+	return file_gofer_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetdentsRequest) GetDir() uint64 {
@@ -3744,7 +3863,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_gofer_proto_msgTypes[49]
+	mi := &file_gofer_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3756,7 +3875,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[49]
+	mi := &file_gofer_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3769,7 +3888,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{49}
+	return file_gofer_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Dirent) GetName() string {
@@ -3827,7 +3946,7 @@ type GetdentsReply struct {
 
 func (x *GetdentsReply) Reset() {
 	*x = GetdentsReply{}
-	mi := &file_gofer_proto_msgTypes[50]
+	mi := &file_gofer_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3839,7 +3958,7 @@ func (x *GetdentsReply) String() string {
 func (*GetdentsReply) ProtoMessage() {}
 
 func (x *GetdentsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[50]
+	mi := &file_gofer_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3852,7 +3971,7 @@ func (x *GetdentsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetdentsReply.ProtoReflect.Descriptor instead.
 func (*GetdentsReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{50}
+	return file_gofer_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetdentsReply) GetErrno() int32 {
@@ -3913,7 +4032,7 @@ type FsyncRequest struct {
 
 func (x *FsyncRequest) Reset() {
 	*x = FsyncRequest{}
-	mi := &file_gofer_proto_msgTypes[51]
+	mi := &file_gofer_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3925,7 +4044,7 @@ func (x *FsyncRequest) String() string {
 func (*FsyncRequest) ProtoMessage() {}
 
 func (x *FsyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[51]
+	mi := &file_gofer_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3938,7 +4057,7 @@ func (x *FsyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncRequest.ProtoReflect.Descriptor instead.
 func (*FsyncRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{51}
+	return file_gofer_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *FsyncRequest) GetHandle() uint64 {
@@ -3973,7 +4092,7 @@ type FsyncReply struct {
 
 func (x *FsyncReply) Reset() {
 	*x = FsyncReply{}
-	mi := &file_gofer_proto_msgTypes[52]
+	mi := &file_gofer_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3985,7 +4104,7 @@ func (x *FsyncReply) String() string {
 func (*FsyncReply) ProtoMessage() {}
 
 func (x *FsyncReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[52]
+	mi := &file_gofer_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3998,7 +4117,7 @@ func (x *FsyncReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncReply.ProtoReflect.Descriptor instead.
 func (*FsyncReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{52}
+	return file_gofer_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *FsyncReply) GetErrno() int32 {
@@ -4031,7 +4150,7 @@ type StatFSRequest struct {
 
 func (x *StatFSRequest) Reset() {
 	*x = StatFSRequest{}
-	mi := &file_gofer_proto_msgTypes[53]
+	mi := &file_gofer_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4043,7 +4162,7 @@ func (x *StatFSRequest) String() string {
 func (*StatFSRequest) ProtoMessage() {}
 
 func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[53]
+	mi := &file_gofer_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4056,7 +4175,7 @@ func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSRequest.ProtoReflect.Descriptor instead.
 func (*StatFSRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{53}
+	return file_gofer_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *StatFSRequest) GetHandle() uint64 {
@@ -4083,7 +4202,7 @@ type StatFSReply struct {
 
 func (x *StatFSReply) Reset() {
 	*x = StatFSReply{}
-	mi := &file_gofer_proto_msgTypes[54]
+	mi := &file_gofer_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4095,7 +4214,7 @@ func (x *StatFSReply) String() string {
 func (*StatFSReply) ProtoMessage() {}
 
 func (x *StatFSReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[54]
+	mi := &file_gofer_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4108,7 +4227,7 @@ func (x *StatFSReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSReply.ProtoReflect.Descriptor instead.
 func (*StatFSReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{54}
+	return file_gofer_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *StatFSReply) GetErrno() int32 {
@@ -4183,7 +4302,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_gofer_proto_msgTypes[55]
+	mi := &file_gofer_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4195,7 +4314,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[55]
+	mi := &file_gofer_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4208,7 +4327,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{55}
+	return file_gofer_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReleaseRequest) GetHandles() []uint64 {
@@ -4226,7 +4345,7 @@ type ReleaseReply struct {
 
 func (x *ReleaseReply) Reset() {
 	*x = ReleaseReply{}
-	mi := &file_gofer_proto_msgTypes[56]
+	mi := &file_gofer_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4238,7 +4357,7 @@ func (x *ReleaseReply) String() string {
 func (*ReleaseReply) ProtoMessage() {}
 
 func (x *ReleaseReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[56]
+	mi := &file_gofer_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4251,7 +4370,7 @@ func (x *ReleaseReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseReply.ProtoReflect.Descriptor instead.
 func (*ReleaseReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{56}
+	return file_gofer_proto_rawDescGZIP(), []int{58}
 }
 
 var File_gofer_proto protoreflect.FileDescriptor
@@ -4517,7 +4636,14 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05flags\x18\x03 \x01(\rR\x05flags\x127\n" +
 	"\x06origin\x18\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12\x12\n" +
-	"\x04open\x18\x05 \x01(\bR\x04open\"`\n" +
+	"\x04open\x18\x05 \x01(\bR\x04open\"x\n" +
+	"\x11UnlinkManyRequest\x12\x12\n" +
+	"\x04dirs\x18\x01 \x03(\x04R\x04dirs\x12\x14\n" +
+	"\x05names\x18\x02 \x03(\tR\x05names\x129\n" +
+	"\aorigins\x18\x03 \x03(\v2\x1f.runscdecoupled.gofer.v1.OriginR\aorigins\"g\n" +
+	"\x0fUnlinkManyReply\x12\x14\n" +
+	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12>\n" +
+	"\aunlinks\x18\x02 \x03(\v2$.runscdecoupled.gofer.v1.UnlinkReplyR\aunlinks\"`\n" +
 	"\vUnlinkReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12;\n" +
 	"\achanged\x18\xe8\x02 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\achanged\"-\n" +
@@ -4592,7 +4718,7 @@ const file_gofer_proto_rawDesc = "" +
 	"nameLength\"*\n" +
 	"\x0eReleaseRequest\x12\x18\n" +
 	"\ahandles\x18\x01 \x03(\x04R\ahandles\"\x0e\n" +
-	"\fReleaseReply2\xa3\x11\n" +
+	"\fReleaseReply2\x87\x12\n" +
 	"\x05Gofer\x12V\n" +
 	"\x06Attach\x12&.runscdecoupled.gofer.v1.AttachRequest\x1a$.runscdecoupled.gofer.v1.AttachReply\x12P\n" +
 	"\x04Walk\x12$.runscdecoupled.gofer.v1.WalkRequest\x1a\".runscdecoupled.gofer.v1.WalkReply\x12P\n" +
@@ -4609,7 +4735,9 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04Link\x12$.runscdecoupled.gofer.v1.LinkRequest\x1a\".runscdecoupled.gofer.v1.LinkReply\x12S\n" +
 	"\x05Mknod\x12%.runscdecoupled.gofer.v1.MknodRequest\x1a#.runscdecoupled.gofer.v1.MknodReply\x12\\\n" +
 	"\bReadlink\x12(.runscdecoupled.gofer.v1.ReadlinkRequest\x1a&.runscdecoupled.gofer.v1.ReadlinkReply\x12V\n" +
-	"\x06Unlink\x12&.runscdecoupled.gofer.v1.UnlinkRequest\x1a$.runscdecoupled.gofer.v1.UnlinkReply\x12V\n" +
+	"\x06Unlink\x12&.runscdecoupled.gofer.v1.UnlinkRequest\x1a$.runscdecoupled.gofer.v1.UnlinkReply\x12b\n" +
+	"\n" +
+	"UnlinkMany\x12*.runscdecoupled.gofer.v1.UnlinkManyRequest\x1a(.runscdecoupled.gofer.v1.UnlinkManyReply\x12V\n" +
 	"\x06Rename\x12&.runscdecoupled.gofer.v1.RenameRequest\x1a$.runscdecoupled.gofer.v1.RenameReply\x12\\\n" +
 	"\bGetdents\x12(.runscdecoupled.gofer.v1.GetdentsRequest\x1a&.runscdecoupled.gofer.v1.GetdentsReply\x12S\n" +
 	"\x05Fsync\x12%.runscdecoupled.gofer.v1.FsyncRequest\x1a#.runscdecoupled.gofer.v1.FsyncReply\x12V\n" +
@@ -4632,7 +4760,7 @@ func file_gofer_proto_rawDescGZIP() []byte {
 	return file_gofer_proto_rawDescData
 }
 
-var file_gofer_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_gofer_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_gofer_proto_goTypes = []any{
 	(*GoferCall)(nil),           // 0: runscdecoupled.gofer.v1.GoferCall
 	(*CallChannelGrant)(nil),    // 1: runscdecoupled.gofer.v1.CallChannelGrant
@@ -4678,19 +4806,21 @@ var file_gofer_proto_goTypes = []any{
 	(*ReadlinkRequest)(nil),     // 41: runscdecoupled.gofer.v1.ReadlinkRequest
 	(*ReadlinkReply)(nil),       // 42: runscdecoupled.gofer.v1.ReadlinkReply
 	(*UnlinkRequest)(nil),       // 43: runscdecoupled.gofer.v1.UnlinkRequest
-	(*UnlinkReply)(nil),         // 44: runscdecoupled.gofer.v1.UnlinkReply
-	(*InodeID)(nil),             // 45: runscdecoupled.gofer.v1.InodeID
-	(*RenameRequest)(nil),       // 46: runscdecoupled.gofer.v1.RenameRequest
-	(*RenameReply)(nil),         // 47: runscdecoupled.gofer.v1.RenameReply
-	(*GetdentsRequest)(nil),     // 48: runscdecoupled.gofer.v1.GetdentsRequest
-	(*Dirent)(nil),              // 49: runscdecoupled.gofer.v1.Dirent
-	(*GetdentsReply)(nil),       // 50: runscdecoupled.gofer.v1.GetdentsReply
-	(*FsyncRequest)(nil),        // 51: runscdecoupled.gofer.v1.FsyncRequest
-	(*FsyncReply)(nil),          // 52: runscdecoupled.gofer.v1.FsyncReply
-	(*StatFSRequest)(nil),       // 53: runscdecoupled.gofer.v1.StatFSRequest
-	(*StatFSReply)(nil),         // 54: runscdecoupled.gofer.v1.StatFSReply
-	(*ReleaseRequest)(nil),      // 55: runscdecoupled.gofer.v1.ReleaseRequest
-	(*ReleaseReply)(nil),        // 56: runscdecoupled.gofer.v1.ReleaseReply
+	(*UnlinkManyRequest)(nil),   // 44: runscdecoupled.gofer.v1.UnlinkManyRequest
+	(*UnlinkManyReply)(nil),     // 45: runscdecoupled.gofer.v1.UnlinkManyReply
+	(*UnlinkReply)(nil),         // 46: runscdecoupled.gofer.v1.UnlinkReply
+	(*InodeID)(nil),             // 47: runscdecoupled.gofer.v1.InodeID
+	(*RenameRequest)(nil),       // 48: runscdecoupled.gofer.v1.RenameRequest
+	(*RenameReply)(nil),         // 49: runscdecoupled.gofer.v1.RenameReply
+	(*GetdentsRequest)(nil),     // 50: runscdecoupled.gofer.v1.GetdentsRequest
+	(*Dirent)(nil),              // 51: runscdecoupled.gofer.v1.Dirent
+	(*GetdentsReply)(nil),       // 52: runscdecoupled.gofer.v1.GetdentsReply
+	(*FsyncRequest)(nil),        // 53: runscdecoupled.gofer.v1.FsyncRequest
+	(*FsyncReply)(nil),          // 54: runscdecoupled.gofer.v1.FsyncReply
+	(*StatFSRequest)(nil),       // 55: runscdecoupled.gofer.v1.StatFSRequest
+	(*StatFSReply)(nil),         // 56: runscdecoupled.gofer.v1.StatFSReply
+	(*ReleaseRequest)(nil),      // 57: runscdecoupled.gofer.v1.ReleaseRequest
+	(*ReleaseReply)(nil),        // 58: runscdecoupled.gofer.v1.ReleaseReply
 }
 var file_gofer_proto_depIdxs = []int32{
 	19, // 0: runscdecoupled.gofer.v1.GoferCall.before:type_name -> runscdecoupled.gofer.v1.SetStatRequest
@@ -4736,67 +4866,71 @@ var file_gofer_proto_depIdxs = []int32{
 	10, // 40: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
 	10, // 41: runscdecoupled.gofer.v1.MknodReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
 	7,  // 42: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	45, // 43: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
-	7,  // 44: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	45, // 45: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
-	49, // 46: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
-	10, // 47: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
-	15, // 48: runscdecoupled.gofer.v1.GetdentsReply.sub:type_name -> runscdecoupled.gofer.v1.WalkedFile
-	12, // 49: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
-	14, // 50: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
-	17, // 51: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
-	19, // 52: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
-	25, // 53: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
-	27, // 54: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
-	29, // 55: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
-	31, // 56: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
-	21, // 57: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
-	23, // 58: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
-	33, // 59: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
-	35, // 60: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
-	37, // 61: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
-	39, // 62: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
-	41, // 63: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
-	43, // 64: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
-	46, // 65: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
-	48, // 66: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
-	51, // 67: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
-	53, // 68: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
-	55, // 69: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
-	8,  // 70: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
-	5,  // 71: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
-	0,  // 72: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
-	3,  // 73: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
-	13, // 74: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
-	16, // 75: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
-	18, // 76: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
-	20, // 77: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
-	26, // 78: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
-	28, // 79: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
-	30, // 80: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
-	32, // 81: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
-	22, // 82: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
-	24, // 83: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
-	34, // 84: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
-	36, // 85: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
-	38, // 86: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
-	40, // 87: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
-	42, // 88: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
-	44, // 89: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
-	47, // 90: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
-	50, // 91: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
-	52, // 92: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
-	54, // 93: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
-	56, // 94: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
-	9,  // 95: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
-	6,  // 96: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
-	2,  // 97: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
-	4,  // 98: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
-	74, // [74:99] is the sub-list for method output_type
-	49, // [49:74] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	7,  // 43: runscdecoupled.gofer.v1.UnlinkManyRequest.origins:type_name -> runscdecoupled.gofer.v1.Origin
+	46, // 44: runscdecoupled.gofer.v1.UnlinkManyReply.unlinks:type_name -> runscdecoupled.gofer.v1.UnlinkReply
+	47, // 45: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	7,  // 46: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	47, // 47: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	51, // 48: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
+	10, // 49: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
+	15, // 50: runscdecoupled.gofer.v1.GetdentsReply.sub:type_name -> runscdecoupled.gofer.v1.WalkedFile
+	12, // 51: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
+	14, // 52: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
+	17, // 53: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
+	19, // 54: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
+	25, // 55: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
+	27, // 56: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
+	29, // 57: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
+	31, // 58: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
+	21, // 59: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
+	23, // 60: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
+	33, // 61: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
+	35, // 62: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
+	37, // 63: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
+	39, // 64: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
+	41, // 65: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
+	43, // 66: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
+	44, // 67: runscdecoupled.gofer.v1.Gofer.UnlinkMany:input_type -> runscdecoupled.gofer.v1.UnlinkManyRequest
+	48, // 68: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
+	50, // 69: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
+	53, // 70: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
+	55, // 71: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
+	57, // 72: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
+	8,  // 73: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
+	5,  // 74: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
+	0,  // 75: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
+	3,  // 76: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
+	13, // 77: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
+	16, // 78: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
+	18, // 79: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
+	20, // 80: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
+	26, // 81: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
+	28, // 82: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
+	30, // 83: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
+	32, // 84: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
+	22, // 85: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
+	24, // 86: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
+	34, // 87: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
+	36, // 88: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
+	38, // 89: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
+	40, // 90: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
+	42, // 91: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
+	46, // 92: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
+	45, // 93: runscdecoupled.gofer.v1.Gofer.UnlinkMany:output_type -> runscdecoupled.gofer.v1.UnlinkManyReply
+	49, // 94: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
+	52, // 95: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
+	54, // 96: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
+	56, // 97: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
+	58, // 98: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
+	9,  // 99: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
+	6,  // 100: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
+	2,  // 101: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
+	4,  // 102: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
+	77, // [77:103] is the sub-list for method output_type
+	51, // [51:77] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_gofer_proto_init() }
@@ -4810,7 +4944,7 @@ func file_gofer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gofer_proto_rawDesc), len(file_gofer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   57,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

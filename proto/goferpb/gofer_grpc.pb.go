@@ -40,6 +40,7 @@ const (
 	Gofer_Mknod_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Mknod"
 	Gofer_Readlink_FullMethodName     = "/runscdecoupled.gofer.v1.Gofer/Readlink"
 	Gofer_Unlink_FullMethodName       = "/runscdecoupled.gofer.v1.Gofer/Unlink"
+	Gofer_UnlinkMany_FullMethodName   = "/runscdecoupled.gofer.v1.Gofer/UnlinkMany"
 	Gofer_Rename_FullMethodName       = "/runscdecoupled.gofer.v1.Gofer/Rename"
 	Gofer_Getdents_FullMethodName     = "/runscdecoupled.gofer.v1.Gofer/Getdents"
 	Gofer_Fsync_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Fsync"
@@ -84,6 +85,10 @@ type GoferClient interface {
 	Mknod(ctx context.Context, in *MknodRequest, opts ...grpc.CallOption) (*MknodReply, error)
 	Readlink(ctx context.Context, in *ReadlinkRequest, opts ...grpc.CallOption) (*ReadlinkReply, error)
 	Unlink(ctx context.Context, in *UnlinkRequest, opts ...grpc.CallOption) (*UnlinkReply, error)
+	// UnlinkMany removes several names, each as an Unlink (flags 0, open
+	// false) would, in order: a server's run of posted unlinks in one round
+	// trip.
+	UnlinkMany(ctx context.Context, in *UnlinkManyRequest, opts ...grpc.CallOption) (*UnlinkManyReply, error)
 	Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*RenameReply, error)
 	Getdents(ctx context.Context, in *GetdentsRequest, opts ...grpc.CallOption) (*GetdentsReply, error)
 	// Fsync makes the file's data durable and reports the durability
@@ -295,6 +300,16 @@ func (c *goferClient) Unlink(ctx context.Context, in *UnlinkRequest, opts ...grp
 	return out, nil
 }
 
+func (c *goferClient) UnlinkMany(ctx context.Context, in *UnlinkManyRequest, opts ...grpc.CallOption) (*UnlinkManyReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlinkManyReply)
+	err := c.cc.Invoke(ctx, Gofer_UnlinkMany_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *goferClient) Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*RenameReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RenameReply)
@@ -430,6 +445,10 @@ type GoferServer interface {
 	Mknod(context.Context, *MknodRequest) (*MknodReply, error)
 	Readlink(context.Context, *ReadlinkRequest) (*ReadlinkReply, error)
 	Unlink(context.Context, *UnlinkRequest) (*UnlinkReply, error)
+	// UnlinkMany removes several names, each as an Unlink (flags 0, open
+	// false) would, in order: a server's run of posted unlinks in one round
+	// trip.
+	UnlinkMany(context.Context, *UnlinkManyRequest) (*UnlinkManyReply, error)
 	Rename(context.Context, *RenameRequest) (*RenameReply, error)
 	Getdents(context.Context, *GetdentsRequest) (*GetdentsReply, error)
 	// Fsync makes the file's data durable and reports the durability
@@ -528,6 +547,9 @@ func (UnimplementedGoferServer) Readlink(context.Context, *ReadlinkRequest) (*Re
 }
 func (UnimplementedGoferServer) Unlink(context.Context, *UnlinkRequest) (*UnlinkReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Unlink not implemented")
+}
+func (UnimplementedGoferServer) UnlinkMany(context.Context, *UnlinkManyRequest) (*UnlinkManyReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnlinkMany not implemented")
 }
 func (UnimplementedGoferServer) Rename(context.Context, *RenameRequest) (*RenameReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Rename not implemented")
@@ -865,6 +887,24 @@ func _Gofer_Unlink_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Gofer_UnlinkMany_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlinkManyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GoferServer).UnlinkMany(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gofer_UnlinkMany_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GoferServer).UnlinkMany(ctx, req.(*UnlinkManyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Gofer_Rename_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RenameRequest)
 	if err := dec(in); err != nil {
@@ -1079,6 +1119,10 @@ var Gofer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Unlink",
 			Handler:    _Gofer_Unlink_Handler,
+		},
+		{
+			MethodName: "UnlinkMany",
+			Handler:    _Gofer_UnlinkMany_Handler,
 		},
 		{
 			MethodName: "Rename",

@@ -39,6 +39,21 @@ func attrRunCall(call *sentrypb.Call) bool {
 	return sc != nil && sc.Posted && kernel.AttrRunCalls[sc.Sysno]
 }
 
+// unlinkRunCall says call may be part of a run of unlinks (kernel's
+// unlinkrun.go): a posted unlink that is no rmdir.
+func unlinkRunCall(call *sentrypb.Call) bool {
+	sc := call.GetSyscall()
+	return sc != nil && sc.Posted && kernel.UnlinkRunCall(sc.Sysno, sc.Args)
+}
+
+// runGoesOn says call, the thread's next, joins run: a call of its kind.
+func runGoesOn(run *attrRun, call *sentrypb.Call) bool {
+	if run.Unlinks {
+		return unlinkRunCall(call)
+	}
+	return attrRunCall(call)
+}
+
 // attrRun is what a thread's run being executed holds back from the
 // gofer (package kernel's AttrRun: the merged changes, their file and
 // the replies of the calls that made them). Owned by the thread's worker
@@ -61,11 +76,19 @@ type heldReply struct {
 // descheduled for a few milliseconds. A variable for tests.
 var attrRunWait = 10 * time.Millisecond
 
-// startsAttrRun says the worker's call, posted, starts a run: it is an
-// attribute call followed in the thread's queue by another, or by
-// nothing yet (the rest of the run may come in the client's next batch).
-func startsAttrRun(call *sentrypb.Call, queue []*sentrypb.Call) bool {
-	return attrRunCall(call) && (len(queue) == 0 || attrRunCall(queue[0]))
+// startsAttrRun says the worker's call, posted, starts a run, and which:
+// it is an attribute call followed in the thread's queue by another, or
+// by nothing yet (the rest of the run may come in the client's next
+// batch), or an unlink followed by another (a run of unlinks waits for
+// no call: it ends with the thread's queue).
+func startsAttrRun(call *sentrypb.Call, queue []*sentrypb.Call) *attrRun {
+	switch {
+	case attrRunCall(call) && (len(queue) == 0 || attrRunCall(queue[0])):
+		return &attrRun{}
+	case unlinkRunCall(call) && len(queue) > 0 && unlinkRunCall(queue[0]):
+		return &attrRun{Unlinks: true}
+	}
+	return nil
 }
 
 // runAttrCall is threadWorker's part of a run: call, posted, just ran
@@ -113,7 +136,7 @@ func (c *client) endAttrRunLocked(t *kernel.Thread, tc *threadCalls, borrowed bo
 		c.awaitRunLocked(tc)
 		return true, false
 	}
-	if !k.Destroyed && len(tc.queue) > 0 && attrRunCall(tc.queue[0]) {
+	if !k.Destroyed && len(tc.queue) > 0 && runGoesOn(run, tc.queue[0]) {
 		tc.runWaited = false
 		return false, false
 	}

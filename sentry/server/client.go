@@ -552,8 +552,8 @@ func (c *client) threadWorker(t *kernel.Thread, tc *threadCalls, borrowed bool) 
 		tc.queue = tc.queue[:n]
 		posted := isPosted(call)
 		planWriteAhead(t, call, tc.queue)
-		if tc.attrRun == nil && posted && startsAttrRun(call, tc.queue) {
-			tc.attrRun = &attrRun{}
+		if tc.attrRun == nil && posted {
+			tc.attrRun = startsAttrRun(call, tc.queue)
 		}
 		t.InFlight = true
 		tc.inFlightPosted = posted

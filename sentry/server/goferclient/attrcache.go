@@ -1186,6 +1186,45 @@ func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 	return r, err
 }
 
+// UnlinkMany is Unlink for several names at once (a run of posted
+// unlinks): WithChanging's inos are then the unlinks' own, in order (0
+// for one whose name the caller's lookup did not find).
+func (a *AttrCache) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyRequest, opts ...grpc.CallOption) (*goferpb.UnlinkManyReply, error) {
+	inos, _ := ctx.Value(changingKey{}).([]uint64)
+	dirs := req.GetDirs()
+	ends := make([]func(), 0, len(dirs))
+	for i, dir := range dirs {
+		var ino []uint64
+		if i < len(inos) && inos[i] != 0 {
+			ino = inos[i : i+1]
+		}
+		ends = append(ends, a.changing(WithChanging(ctx, ino...), 0, dir))
+	}
+	defer func() {
+		for _, end := range ends {
+			end()
+		}
+	}()
+	r, err := a.GoferClient.UnlinkMany(ctx, req, opts...)
+	if err != nil {
+		a.removed(ctx)
+		a.dropRemoved(err, nil)
+		a.changedInodes(ctx, err, nil)
+		a.namesChanged(ctx, dirs...)
+		return r, err
+	}
+	for i, u := range r.GetUnlinks() {
+		if u.GetErrno() != 0 || i >= len(dirs) {
+			continue
+		}
+		a.removed(ctx)
+		a.dropRemoved(nil, u.GetChanged(), dirs[i])
+		a.changedInodes(ctx, nil, u.GetChanged())
+		a.namesChanged(ctx, dirs[i])
+	}
+	return r, nil
+}
+
 func (a *AttrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts ...grpc.CallOption) (*goferpb.RenameReply, error) {
 	defer a.changing(ctx, 0, req.GetOldDir())()
 	defer a.namesChanging(ctx, req.GetNewDir())()

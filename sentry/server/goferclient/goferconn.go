@@ -159,7 +159,7 @@ type vhandle struct {
 // handle ids (goferconn_test.go checks that every uint64 request field is
 // classified).
 var handleFieldNames = map[protoreflect.Name]bool{
-	"handle": true, "dir": true, "old_dir": true, "new_dir": true, "target": true, "handles": true,
+	"handle": true, "dir": true, "old_dir": true, "new_dir": true, "target": true, "handles": true, "dirs": true,
 }
 
 // requestHandleFields maps each request message of the Gofer service to
@@ -345,8 +345,9 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	var inFlight []use // the handles of the first call whose outcome is unknown
 	unknown := false
 	heals := 0
-	_, removesName := req.(*goferpb.UnlinkRequest)
-	if _, ok := req.(*goferpb.RenameRequest); ok {
+	var removesName bool
+	switch req.(type) {
+	case *goferpb.UnlinkRequest, *goferpb.UnlinkManyRequest, *goferpb.RenameRequest:
 		removesName = true
 	}
 	// The queued SetStats ride this call's first attempt.
@@ -455,6 +456,9 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 				proto.Reset(rep)
 				proto.Merge(rep, nrep)
 			}
+		}
+		if unknown && restartedSince(inFlight, uses) {
+			g.settleUnlinks(rep)
 		}
 		if unknown && errno == 0 {
 			g.settleFallocate(req, rep)
@@ -1093,6 +1097,23 @@ func (g *GoferConn) settle(ctx context.Context, req proto.Message, errno unix.Er
 		}
 	}
 	return nil
+}
+
+// settleUnlinks takes as done each unlink of an UnlinkMany re-sent across
+// a gofer restart that found its name gone (as settle does for one
+// Unlink): the gofer that ran it is gone with its reply cache. Only
+// unlinks with an Origin are re-sent so (package kernel's unlink runs).
+func (g *GoferConn) settleUnlinks(rep proto.Message) {
+	r, ok := rep.(*goferpb.UnlinkManyReply)
+	if !ok {
+		return
+	}
+	for _, u := range r.GetUnlinks() {
+		if u.GetErrno() == int32(unix.ENOENT) {
+			u.Errno, u.Changed = 0, nil
+			g.log.Info("mutation re-sent across a gofer restart found its own effect; taken as done", "method", goferpb.Gofer_UnlinkMany_FullMethodName, "errno", unix.ENOENT)
+		}
+	}
 }
 
 // hasOrigin says whether req carries an Origin with a non-zero seq (one

@@ -30,7 +30,7 @@ var AttrRunCalls = map[int32]bool{
 // sent first, so the gofer sees the changes in the calls' order. req has
 // its handle and Origin.
 func (c *Task) HoldAttrs(d *vfs.Dentry, f *fdesc.File, req *goferpb.SetStatRequest) bool {
-	if c.AttrRun == nil || !AttrRunCalls[c.Sysno] {
+	if c.AttrRun == nil || c.AttrRun.Unlinks || !AttrRunCalls[c.Sysno] {
 		return false
 	}
 	run := c.AttrRun
@@ -68,10 +68,12 @@ func (c *Task) FlushHeldAttrs() {
 	}
 }
 
-// FlushAttrRun sends the changes run holds: one SetStat, or, if that
+// FlushAttrRun sends the changes run holds (the removals, in a run of
+// unlinks: FlushUnlinks): one SetStat, or, if that
 // fails, each call's own in order (their errors go into their held
 // replies, as a posted call's failure: logged).
 func (k *Kernel) FlushAttrRun(run *AttrRun) {
+	k.FlushUnlinks(run)
 	if run.Pending.Empty() {
 		return
 	}

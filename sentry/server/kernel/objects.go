@@ -64,4 +64,9 @@ type AttrRun struct {
 	Pending     attrrun.Pending
 	Dentry      *vfs.Dentry
 	PartReplies []*sentrypb.Reply
+	// Unlinks says the run is one of posted unlinks (unlinkrun.go)
+	// rather than of attribute calls; Held are the unlinks it holds, in
+	// the calls' order.
+	Unlinks bool
+	Held    []HeldUnlink
 }

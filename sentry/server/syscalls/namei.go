@@ -246,6 +246,13 @@ func goferUnlink(c *kernel.Task, dir *vfs.Dentry, name string, flags uint32) (in
 	if child != nil && child.Kind == vfs.KindGofer && child.IsRegular() && flags&linux.AT_REMOVEDIR == 0 {
 		open = c.Kernel.InodeOpen(child.Ino())
 	}
+	if child != nil && child.Kind == vfs.KindGofer && flags&linux.AT_REMOVEDIR == 0 && !open && !child.IsDir() && !child.IsSymlink() &&
+		c.HoldUnlink(dir, name, child.Ino()) {
+		// Sent with the run's others at its end (kernel's unlinkrun.go).
+		return 0, nil
+	}
+	// After those held before it: the gofer sees them in the calls' order.
+	c.FlushHeldUnlinks()
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	if child != nil && child.Kind == vfs.KindGofer {

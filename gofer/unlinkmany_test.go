@@ -1,0 +1,155 @@
+package gofer
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+)
+
+// TestUnlinkMany: each unlink of the request runs as its Unlink would,
+// in order, with its own errno; a request naming a handle the gofer did
+// not give its caller (unknown, another session's) is refused whole
+// (EBADF, nothing run); a request
+// sent again is answered from the reply cache for the unlinks that ran
+// (a name made again since is left alone); a malformed request is
+// EINVAL.
+func TestUnlinkMany(t *testing.T) {
+	e := newEnv(t)
+	d := e.mkdir(e.rootH, "d")
+	for _, n := range []string{"a", "b", "c", "e"} {
+		writeHostFile(t, e.host("d/"+n), "x")
+	}
+	if err := os.Mkdir(e.host("d/sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	origin := func(seq uint64) *goferpb.Origin { return &goferpb.Origin{ClientId: "c", Seq: seq} }
+	gone := func(names ...string) {
+		t.Helper()
+		for _, n := range names {
+			if _, err := os.Lstat(e.host("d/" + n)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("d/%s: %v, want it gone", n, err)
+			}
+		}
+	}
+	errnos := func(r *goferpb.UnlinkManyReply) []unix.Errno {
+		var out []unix.Errno
+		for _, u := range r.GetUnlinks() {
+			out = append(out, unix.Errno(u.GetErrno()))
+		}
+		return out
+	}
+	same := func(a, b []unix.Errno) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				return false
+			}
+		}
+		return true
+	}
+
+	req := &goferpb.UnlinkManyRequest{
+		Dirs:    []uint64{d, d, d, d},
+		Names:   []string{"a", "nope", "sub", "b"},
+		Origins: []*goferpb.Origin{origin(1), origin(2), origin(3), origin(4)},
+	}
+	r := must(t, "unlink many", must2(e.c.UnlinkMany(e.ctx, req)))
+	if want := []unix.Errno{0, unix.ENOENT, unix.EISDIR, 0}; !same(errnos(r), want) {
+		t.Fatalf("errnos %v, want %v", errnos(r), want)
+	}
+	if len(r.Unlinks[0].GetChanged()) != 1 {
+		t.Errorf("the first unlink names %d changed inodes, want 1", len(r.Unlinks[0].GetChanged()))
+	}
+	gone("a", "b")
+
+	// Sent again after a is made again: answered from the cache.
+	writeHostFile(t, e.host("d/a"), "again")
+	r = must(t, "unlink many again", must2(e.c.UnlinkMany(e.ctx, req)))
+	if want := []unix.Errno{0, unix.ENOENT, unix.EISDIR, 0}; !same(errnos(r), want) {
+		t.Fatalf("re-sent: errnos %v, want %v", errnos(r), want)
+	}
+	if _, err := os.Stat(e.host("d/a")); err != nil {
+		t.Fatalf("a re-sent unlink ran again: %v", err)
+	}
+
+	// An unknown handle: refused at the door, nothing run.
+	r = must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
+		Dirs:  []uint64{d, 1 << 40, d},
+		Names: []string{"c", "x", "e"},
+	})).r
+	if unix.Errno(r.GetErrno()) != unix.EBADF || len(r.GetUnlinks()) != 0 {
+		t.Fatalf("unknown handle: errno %v after %d unlinks, want EBADF and none run", unix.Errno(r.GetErrno()), len(r.GetUnlinks()))
+	}
+	if _, err := os.Stat(e.host("d/c")); err != nil {
+		t.Fatalf("an unlink of a refused request ran: %v", err)
+	}
+
+	// Malformed: the lists disagree.
+	wantErrno(t, "malformed", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{Dirs: []uint64{d}, Names: []string{"e", "a"}})), unix.EINVAL)
+
+	// In another session, d is not the caller's: refused whole, even
+	// with a handle of its own first.
+	ctxA, _, endA := e.openSession()
+	defer endA()
+	e.enterSession(ctxA)
+	writeHostFile(t, e.host("mine"), "x")
+	res := must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{Dirs: []uint64{e.rootH, d}, Names: []string{"mine", "e"}}))
+	if res.err == nil && res.r.GetErrno() != int32(unix.EBADF) {
+		t.Fatalf("another session's handle: errno %v, want EBADF", unix.Errno(res.r.GetErrno()))
+	}
+	for _, p := range []string{"mine", "d/e"} {
+		if _, err := os.Stat(e.host(p)); err != nil {
+			t.Errorf("a refused request removed %s: %v", p, err)
+		}
+	}
+}
+
+// TestUnlinkManyOriginsQualified: an UnlinkMany's Origins are qualified
+// at the door as an Unlink's is, so one naming the key an Unlink's
+// Origin was cached under still runs (a peer cannot reach another's
+// cached replies through the unlinks it batches).
+func TestUnlinkManyOriginsQualified(t *testing.T) {
+	e := newEnv(t)
+	writeHostFile(t, e.host("victim"), "x")
+	writeHostFile(t, e.host("other"), "x")
+	o := &goferpb.Origin{ClientId: "c", Seq: 1}
+	must(t, "unlink", must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: "victim", Origin: o})))
+	key := principalOf(e.ctx) + "\x1fUnlink\x1fc"
+	r := must(t, "unlink many", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
+		Dirs: []uint64{e.rootH}, Names: []string{"other"}, Origins: []*goferpb.Origin{{ClientId: key, Seq: 1}},
+	})))
+	if len(r.GetUnlinks()) != 1 || r.Unlinks[0].GetErrno() != 0 {
+		t.Fatalf("unlink many: %v", r)
+	}
+	if _, err := os.Stat(e.host("other")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an unlink whose Origin names another's cache key did not run: %v", err)
+	}
+}
+
+// TestUnlinkManyAnswersUnlinkAlone: an unlink of an UnlinkMany re-sent
+// alone as an Unlink with its Origin (a restarted server replays its
+// client's posted unlinks one by one) is answered from the reply cache,
+// not run again on a name made since.
+func TestUnlinkManyAnswersUnlinkAlone(t *testing.T) {
+	e := newEnv(t)
+	writeHostFile(t, e.host("x"), "x")
+	writeHostFile(t, e.host("y"), "y")
+	o := func(seq uint64) *goferpb.Origin { return &goferpb.Origin{ClientId: "c", Seq: seq} }
+	must(t, "unlink many", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
+		Dirs: []uint64{e.rootH, e.rootH}, Names: []string{"x", "y"}, Origins: []*goferpb.Origin{o(5), o(6)},
+	})))
+	writeHostFile(t, e.host("y"), "made again")
+	r := must(t, "unlink alone", must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: "y", Origin: o(6)})))
+	if r.GetErrno() != 0 {
+		t.Fatalf("re-sent unlink: errno %v, want the first reply", unix.Errno(r.GetErrno()))
+	}
+	if _, err := os.Stat(e.host("y")); err != nil {
+		t.Fatalf("a re-sent unlink ran again: %v", err)
+	}
+}

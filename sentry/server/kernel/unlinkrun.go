@@ -1,0 +1,161 @@
+package kernel
+
+import (
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
+)
+
+// A run of a thread's posted unlinks, as its handlers see it (the run is
+// the front's, its attrrun.go, as a run of attribute calls). rm -r
+// removes a directory's files with a posted unlink each, which arrive
+// together; each was a gofer round trip of its own. In a run, an unlink
+// whose checks pass holds its removal (HoldUnlink) instead of making it,
+// and the held removals go to the gofer as one UnlinkMany
+// (FlushUnlinks) at the run's end, before the run's replies: until then
+// the calls are not finished, so a call that waits for them (another
+// thread's, a channel call) finds the names gone. Only a removal that
+// nothing else in the run can observe is held: the run holds nothing
+// but unlinks, and an unlink is held only if its name is not a
+// directory nor a symlink (a later unlink's path cannot go through it),
+// the file is not open (no silly rename) and the call is not re-sent
+// after a restore. The same name unlinked twice in a run is held twice:
+// the gofer answers the second ENOENT, as it would have alone.
+
+// maxHeldUnlinks bounds a run's held removals (one UnlinkMany).
+const maxHeldUnlinks = 256
+
+// HeldUnlink is a removal a run holds: name in directory Dir (pinned
+// until it is sent, Handle its gofer handle), the inode Ino the call's
+// lookup found there, the call's Origin, and its reply, which gets the
+// errno of a removal that failed.
+type HeldUnlink struct {
+	Dir    *vfs.Dentry
+	Handle uint64
+	Name   string
+	Ino    uint64
+	Origin *goferpb.Origin
+	Reply  *sentrypb.Reply
+}
+
+// UnlinkRunCall says a call with these system call number and arguments
+// may be part of a run of unlinks: an unlink(2) or an unlinkat(2)
+// without AT_REMOVEDIR.
+func UnlinkRunCall(sysno int32, args []uint64) bool {
+	switch sysno {
+	case unix.SYS_UNLINK:
+		return true
+	case unix.SYS_UNLINKAT:
+		return len(args) > 2 && args[2] == 0
+	}
+	return false
+}
+
+// HoldUnlink holds the removal of name (a file that is neither a
+// directory nor a symlink, not open, inode ino) from dir in the run of
+// unlinks c is part of, if any, and reports whether it did; the caller
+// then answers 0, and the removal's result reaches c's reply at the
+// run's end.
+func (c *Task) HoldUnlink(dir *vfs.Dentry, name string, ino uint64) bool {
+	run := c.AttrRun
+	if run == nil || !run.Unlinks || !c.Posted || c.Resent() || !UnlinkRunCall(c.Sysno, c.Args[:]) {
+		return false
+	}
+	if len(run.Held) >= maxHeldUnlinks {
+		c.Kernel.FlushUnlinks(run)
+	}
+	// The handle must outlive the handler (whose pin ends with it)
+	// until the removal is sent.
+	h, err := c.Kernel.VFS.PinHandle(dir)
+	if err != nil {
+		return false
+	}
+	run.Held = append(run.Held, HeldUnlink{Dir: dir, Handle: h, Name: name, Ino: ino, Origin: c.GoferOrigin(0), Reply: c.Reply})
+	return true
+}
+
+// FlushHeldUnlinks sends the removals held in the run c is part of, if
+// any: c is about to make a removal of its own that may not wait.
+func (c *Task) FlushHeldUnlinks() {
+	if c != nil && c.AttrRun != nil {
+		c.Kernel.FlushUnlinks(c.AttrRun)
+	}
+}
+
+// FlushUnlinks sends the removals run holds, as one UnlinkMany (each
+// alone from a gofer that does not know it), and settles each call's:
+// the name forgotten and inotify told, or its errno in its held reply
+// (a posted call's failure: logged).
+func (k *Kernel) FlushUnlinks(run *AttrRun) {
+	held := run.Held
+	if len(held) == 0 {
+		return
+	}
+	run.Held = nil
+	defer func() {
+		for _, h := range held {
+			k.VFS.Unpin(h.Dir)
+		}
+	}()
+	errs := k.unlinkHeld(held)
+	for i, h := range held {
+		if err := errs[i]; err != nil {
+			h.Reply.Errno, h.Reply.Ret = int32(syserr.ErrnoOf(err)), 0
+			k.Log.Warn("a posted call failed after the application was told it succeeded", "seq", h.Reply.Seq, "err", err)
+			continue
+		}
+		k.VFS.Forget(h.Dir, h.Name)
+		k.InotifyRemoved(h.Dir, h.Name, h.Ino, false, true)
+	}
+}
+
+// unlinkHeld makes the removals held and returns each one's error.
+func (k *Kernel) unlinkHeld(held []HeldUnlink) []error {
+	errs := make([]error, len(held))
+	req := &goferpb.UnlinkManyRequest{
+		Dirs:    make([]uint64, len(held)),
+		Names:   make([]string, len(held)),
+		Origins: make([]*goferpb.Origin, len(held)),
+	}
+	inos := make([]uint64, len(held))
+	for i, h := range held {
+		req.Dirs[i], req.Names[i], req.Origins[i], inos[i] = h.Handle, h.Name, h.Origin, h.Ino
+	}
+	ctx, cancel := k.VFS.RPCCtx()
+	defer cancel()
+	var r *goferpb.UnlinkManyReply
+	var err error
+	if len(held) > 1 {
+		r, err = k.Gofer.UnlinkMany(goferclient.WithChanging(ctx, inos...), req)
+	}
+	if len(held) == 1 || status.Code(err) == codes.Unimplemented {
+		// One removal, or a gofer that does not know UnlinkMany: each
+		// alone.
+		for i, h := range held {
+			one, err := k.Gofer.Unlink(goferclient.WithChanging(ctx, h.Ino), &goferpb.UnlinkRequest{Dir: h.Handle, Name: h.Name, Origin: h.Origin})
+			errs[i] = syserr.FromGofer("unlink "+h.Name, one.GetErrno(), err)
+		}
+		return errs
+	}
+	for i, h := range held {
+		switch {
+		case err != nil:
+			errs[i] = syserr.FromGofer("unlink "+h.Name, 0, err)
+		case i < len(r.GetUnlinks()):
+			errs[i] = syserr.FromGofer("unlink "+h.Name, r.Unlinks[i].GetErrno(), nil)
+		case r.GetErrno() != 0:
+			errs[i] = syserr.FromGofer("unlink "+h.Name, r.GetErrno(), nil)
+		default:
+			// A reply short of answers without an errno: the gofer's
+			// bug, not a success.
+			errs[i] = syserr.FromGofer("unlink "+h.Name, int32(unix.EIO), nil)
+		}
+	}
+	return errs
+}

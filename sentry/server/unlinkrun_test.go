@@ -1,0 +1,169 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// TestUnlinkRunOneCall counts the gofer calls of posted unlinks that
+// arrive together, as rm -r's of a directory's files do (kernel's
+// unlinkrun.go): a run of them is one UnlinkMany; a symlink's, an
+// rmdir's and a single unlink's removal are not held (an Unlink each,
+// in the calls' order). Each call's reply has the errno it would have
+// had alone (a name removed behind the server's back: ENOENT, the same
+// name twice: the second ENOENT), and a waited call after the run finds
+// the names gone.
+func TestUnlinkRunOneCall(t *testing.T) {
+	type op struct {
+		// name is removed relative to the tree's directory; rmdir
+		// removes a directory. atFD: by unlinkat relative to an fd of
+		// the directory.
+		name  string
+		rmdir bool
+		want  unix.Errno
+	}
+	tests := []struct {
+		name string
+		// files, symlinks and dirs are made in the directory before the
+		// calls (and looked up by the server); gone are removed on the
+		// host after that.
+		files, symlinks, dirs, gone []string
+		atFD                        bool
+		ops                         []op
+		want                        map[string]int
+	}{
+		{
+			name:  "a run",
+			files: []string{"a", "b", "c"},
+			ops:   []op{{name: "a"}, {name: "b"}, {name: "c"}},
+			want:  map[string]int{"UnlinkMany": 1},
+		},
+		{
+			name:  "by unlinkat relative to the directory's fd",
+			files: []string{"a", "b", "c"},
+			atFD:  true,
+			ops:   []op{{name: "a"}, {name: "b"}, {name: "c"}},
+			want:  map[string]int{"UnlinkMany": 1},
+		},
+		{
+			name:  "a name removed behind the server's back",
+			files: []string{"a", "b", "c"},
+			gone:  []string{"b"},
+			ops:   []op{{name: "a"}, {name: "b", want: unix.ENOENT}, {name: "c"}},
+			want:  map[string]int{"UnlinkMany": 1},
+		},
+		{
+			name:  "the same name twice",
+			files: []string{"a", "b"},
+			ops:   []op{{name: "a"}, {name: "a", want: unix.ENOENT}, {name: "b"}},
+			want:  map[string]int{"UnlinkMany": 1},
+		},
+		{
+			// a is held, the symlink's removal sends it first (alone:
+			// one held), then b and c are a run again.
+			name:     "a symlink is not held",
+			files:    []string{"a", "b", "c"},
+			symlinks: []string{"l"},
+			ops:      []op{{name: "a"}, {name: "l"}, {name: "b"}, {name: "c"}},
+			want:     map[string]int{"Unlink": 2, "UnlinkMany": 1},
+		},
+		{
+			// The rmdir ends the run; c, alone after it, starts none.
+			name:  "an rmdir ends the run",
+			files: []string{"a", "b", "c"},
+			dirs:  []string{"d"},
+			ops:   []op{{name: "a"}, {name: "b"}, {name: "d", rmdir: true}, {name: "c"}},
+			want:  map[string]int{"Unlink": 2, "UnlinkMany": 1},
+		},
+		{
+			name:  "a single unlink",
+			files: []string{"a"},
+			ops:   []op{{name: "a"}},
+			want:  map[string]int{"Unlink": 1},
+		},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, rc := countingEnv(t)
+			m := e.mem
+			sb := m.zeros(144)
+			dir := fmt.Sprintf("tmp/u%d", i)
+			host := filepath.Join(e.root, dir)
+			if err := os.Mkdir(host, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tc.files {
+				if err := os.WriteFile(filepath.Join(host, f), []byte("x"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, l := range tc.symlinks {
+				if err := os.Symlink("a", filepath.Join(host, l)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, d := range tc.dirs {
+				if err := os.Mkdir(filepath.Join(host, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, names := range [][]string{tc.files, tc.symlinks, tc.dirs} {
+				for _, n := range names {
+					e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/"+dir+"/"+n), sb, unix.AT_SYMLINK_NOFOLLOW)
+				}
+			}
+			for _, g := range tc.gone {
+				if err := os.Remove(filepath.Join(host, g)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var dirfd uint64
+			if tc.atFD {
+				dirfd = uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/"+dir), unix.O_RDONLY|unix.O_DIRECTORY, 0))
+			}
+			rc.take()
+			var replies []<-chan *sentrypb.Reply
+			for _, o := range tc.ops {
+				switch {
+				case o.rmdir:
+					replies = append(replies, e.goPosted(1, unix.SYS_UNLINKAT, atFDCWD64, m.str("/"+dir+"/"+o.name), unix.AT_REMOVEDIR))
+				case tc.atFD:
+					replies = append(replies, e.goPosted(1, unix.SYS_UNLINKAT, dirfd, m.str(o.name), 0))
+				default:
+					replies = append(replies, e.goPosted(1, unix.SYS_UNLINK, m.str("/"+dir+"/"+o.name)))
+				}
+			}
+			// Waited: it takes the posted calls along, and runs after
+			// them.
+			e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/"+dir+"/"+tc.ops[0].name), sb, unix.AT_SYMLINK_NOFOLLOW)
+			for j, ch := range replies {
+				select {
+				case r := <-ch:
+					if got := unix.Errno(r.Errno); got != tc.ops[j].want {
+						t.Errorf("posted removal %d (%s): errno %v, want %v", j, tc.ops[j].name, got, tc.ops[j].want)
+					}
+				case <-time.After(20 * time.Second):
+					t.Fatalf("no reply of posted removal %d", j)
+				}
+			}
+			counts := rc.take()
+			got := map[string]int{"Unlink": counts["Unlink"], "UnlinkMany": counts["UnlinkMany"]}
+			want := map[string]int{"Unlink": tc.want["Unlink"], "UnlinkMany": tc.want["UnlinkMany"]}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("gofer removals %v, want %v (all calls: %s)", got, want, fmtCounts(counts))
+			}
+			for _, o := range tc.ops {
+				if _, err := os.Lstat(filepath.Join(host, o.name)); !os.IsNotExist(err) {
+					t.Errorf("%s is still on the host (%v)", o.name, err)
+				}
+			}
+		})
+	}
+}
