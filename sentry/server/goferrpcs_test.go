@@ -14,7 +14,9 @@ import (
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -39,6 +41,9 @@ type rpcCounter struct {
 	failMerged bool
 	// failSetStats makes every SetStat fail (EIO).
 	failSetStats bool
+	// noUnlinkMany answers UnlinkMany as a gofer without it does
+	// (Unimplemented).
+	noUnlinkMany bool
 }
 
 // carriedKey counts the posted SetStats that rode another call
@@ -69,6 +74,10 @@ func (r *rpcCounter) intercept(ctx context.Context, method string, req, reply an
 		r.mu.Unlock()
 		reply.(*goferpb.SetStatReply).Errno = int32(unix.EIO)
 		return nil
+	}
+	if _, ok := req.(*goferpb.UnlinkManyRequest); ok && r.noUnlinkMany {
+		r.mu.Unlock()
+		return status.Error(codes.Unimplemented, "gofer: no method "+method)
 	}
 	r.mu.Unlock()
 	if fail {

@@ -18,8 +18,9 @@ import (
 // rmdir's and a single unlink's removal are not held (an Unlink each,
 // in the calls' order). Each call's reply has the errno it would have
 // had alone (a name removed behind the server's back: ENOENT, the same
-// name twice: the second ENOENT), and a waited call after the run finds
-// the names gone.
+// name twice: the second ENOENT), a gofer without UnlinkMany gets the
+// removals one by one, and a waited call after the run finds the names
+// gone.
 func TestUnlinkRunOneCall(t *testing.T) {
 	type op struct {
 		// name is removed relative to the tree's directory; rmdir
@@ -36,8 +37,10 @@ func TestUnlinkRunOneCall(t *testing.T) {
 		// host after that.
 		files, symlinks, dirs, gone []string
 		atFD                        bool
-		ops                         []op
-		want                        map[string]int
+		// old: the gofer has no UnlinkMany (each removal alone).
+		old  bool
+		ops  []op
+		want map[string]int
 	}{
 		{
 			name:  "a run",
@@ -83,6 +86,13 @@ func TestUnlinkRunOneCall(t *testing.T) {
 			want:  map[string]int{"Unlink": 2, "UnlinkMany": 1},
 		},
 		{
+			name:  "a gofer without UnlinkMany",
+			files: []string{"a", "b", "c"},
+			old:   true,
+			ops:   []op{{name: "a"}, {name: "b"}, {name: "c"}},
+			want:  map[string]int{"Unlink": 3, "UnlinkMany": 1},
+		},
+		{
 			name:  "a single unlink",
 			files: []string{"a"},
 			ops:   []op{{name: "a"}},
@@ -92,6 +102,7 @@ func TestUnlinkRunOneCall(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e, rc := countingEnv(t)
+			rc.noUnlinkMany = tc.old
 			m := e.mem
 			sb := m.zeros(144)
 			dir := fmt.Sprintf("tmp/u%d", i)
