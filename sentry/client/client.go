@@ -767,7 +767,7 @@ func (c *client) shutdown() {
 	rt := readRuntimeCounts()
 	wbMade, wbReused := c.rl.WriteBufferCounts()
 	ahead := c.pcache.aheadCountsNow()
-	revokes, revokesInReplies, acks := c.rcache.revokeCounts()
+	revokes, revokesInReplies, acks, revokedIDs := c.rcache.revokeCounts()
 	lentFDs, lentReads, lentReadBytes := c.rcache.lentCounts()
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(), "posted_batches", c.conn.postedBatches(),
 		"channel_batches", chanBatches, "socket_sent", socketSent, "posted_late", postedLate,
@@ -780,7 +780,7 @@ func (c *client) shutdown() {
 		"goroutines_started", rt.goroutines,
 		"heap_allocs", rt.allocs, "heap_alloc_bytes", rt.allocBytes, "gc_cycles", rt.gcCycles,
 		"cpu_confinements", c.placer.confinementCount(), "cpu_releases", c.placer.releaseCount(),
-		"write_buffers_made", wbMade, "write_buffers_reused", wbReused, "lease_revokes", revokes, "lease_revokes_in_replies", revokesInReplies, "lease_acks", acks)
+		"write_buffers_made", wbMade, "write_buffers_reused", wbReused, "lease_revokes", revokes, "lease_revokes_in_replies", revokesInReplies, "lease_acks", acks, "lease_ids_revoked", revokedIDs)
 	select {
 	case <-c.conn.Done():
 	default:

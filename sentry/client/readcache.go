@@ -174,6 +174,8 @@ type readCache struct {
 	// that came in a reply and acks those acknowledged (onLeaseRevoke),
 	// for the end-of-session log line. Atomic.
 	hits, grants, revokes, inReplies, acks atomic.Uint64
+	// revokedIDs counts the lease ids the LeaseRevokes named.
+	revokedIDs atomic.Uint64
 	// creations numbers the creations of files this client sends
 	// (creationSent), as the count when they are sent. Atomic.
 	creations atomic.Uint64
@@ -314,6 +316,7 @@ func (rc *readCache) revoke(r *pb.LeaseRevoke) {
 		return
 	}
 	rc.revokes.Add(1)
+	rc.revokedIDs.Add(uint64(len(r.Ids)))
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.lastEpoch = max(rc.lastEpoch, r.Epoch)
@@ -1029,11 +1032,11 @@ func (rc *readCache) countInReply() {
 }
 
 // revokeCounts returns how many LeaseRevokes the client handled, how
-// many of them came in replies and how many it acknowledged (not its
-// own: onLeaseRevoke).
-func (rc *readCache) revokeCounts() (revokes, inReplies, acks uint64) {
+// many of them came in replies, how many it acknowledged (not its own:
+// onLeaseRevoke) and how many lease ids they named.
+func (rc *readCache) revokeCounts() (revokes, inReplies, acks, ids uint64) {
 	if rc == nil {
-		return 0, 0, 0
+		return 0, 0, 0, 0
 	}
-	return rc.revokes.Load(), rc.inReplies.Load(), rc.acks.Load()
+	return rc.revokes.Load(), rc.inReplies.Load(), rc.acks.Load(), rc.revokedIDs.Load()
 }
