@@ -64,6 +64,7 @@ type replayer struct {
 	g     *grpc.Server
 	gconn *grpc.ClientConn
 	conn  *transport.GRPCConn
+	sock  string // the current server's socket
 }
 
 // newReplayer serves a fresh root with a gofer that outlives the servers
@@ -139,7 +140,7 @@ func (r *replayer) startServer(resume bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.srv, r.g, r.gconn, r.conn = srv, g, gconn, conn
+	r.srv, r.g, r.gconn, r.conn, r.sock = srv, g, gconn, conn, sock
 }
 
 // crash kills the current server as kill -9 would: its gofer connection

@@ -339,6 +339,13 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f := files[fd.File]
 		if tab == nil || f == nil {
 			k.Mu.Unlock()
+			// The descriptions rebuilt go with the restore's own
+			// references (those installed already, with their tables,
+			// when the client goes): the client tries again with the
+			// same records, a new client each time.
+			for _, f := range files {
+				f.DecRef()
+			}
 			return fmt.Errorf("restore: fd %d of table %d names table or file %d that is not restored: %w", fd.Fd, fd.FdTable, fd.File, unix.EINVAL)
 		}
 		f.IncRef()
