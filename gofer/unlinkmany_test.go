@@ -3,6 +3,7 @@ package gofer
 import (
 	"errors"
 	"os"
+	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -42,17 +43,6 @@ func TestUnlinkMany(t *testing.T) {
 		}
 		return out
 	}
-	same := func(a, b []unix.Errno) bool {
-		if len(a) != len(b) {
-			return false
-		}
-		for i := range a {
-			if a[i] != b[i] {
-				return false
-			}
-		}
-		return true
-	}
 
 	req := &goferpb.UnlinkManyRequest{
 		Dirs:    []uint64{d, d, d, d},
@@ -60,7 +50,7 @@ func TestUnlinkMany(t *testing.T) {
 		Origins: []*goferpb.Origin{origin(1), origin(2), origin(3), origin(4)},
 	}
 	r := must(t, "unlink many", must2(e.c.UnlinkMany(e.ctx, req)))
-	if want := []unix.Errno{0, unix.ENOENT, unix.EISDIR, 0}; !same(errnos(r), want) {
+	if want := []unix.Errno{0, unix.ENOENT, unix.EISDIR, 0}; !slices.Equal(errnos(r), want) {
 		t.Fatalf("errnos %v, want %v", errnos(r), want)
 	}
 	if len(r.Unlinks[0].GetChanged()) != 1 {
@@ -71,7 +61,7 @@ func TestUnlinkMany(t *testing.T) {
 	// Sent again after a is made again: answered from the cache.
 	writeHostFile(t, e.host("d/a"), "again")
 	r = must(t, "unlink many again", must2(e.c.UnlinkMany(e.ctx, req)))
-	if want := []unix.Errno{0, unix.ENOENT, unix.EISDIR, 0}; !same(errnos(r), want) {
+	if want := []unix.Errno{0, unix.ENOENT, unix.EISDIR, 0}; !slices.Equal(errnos(r), want) {
 		t.Fatalf("re-sent: errnos %v, want %v", errnos(r), want)
 	}
 	if _, err := os.Stat(e.host("d/a")); err != nil {
