@@ -284,6 +284,12 @@ type StreamConn struct {
 	// goroutine for the connection's life, then sends it. Immutable
 	// pointer.
 	postTimer *time.Timer
+	// postFull asks postSender to send a queue that reached
+	// maxPostedBatch (postFullAsked: asked, not yet sent; protected by
+	// sendMu). Buffered (one); nil without postSender (then the poster
+	// sends it). Immutable pointer.
+	postFull      chan struct{}
+	postFullAsked bool
 	// postDelay is Options.PostDelay, defaulted. Immutable after Dial.
 	postDelay time.Duration
 	// postedLate counts the queues the timer sent. Atomic.
@@ -441,6 +447,7 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 	c.postTimer = time.NewTimer(time.Hour)
 	c.postTimer.Stop()
 	if c.batchPosted {
+		c.postFull = make(chan struct{}, 1)
 		go c.postSender()
 	}
 	c.idle = time.AfterFunc(time.Hour, c.takeover)

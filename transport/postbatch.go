@@ -56,9 +56,12 @@ const (
 	DefaultPostDelay = 2 * time.Millisecond
 	MaxPostDelay     = time.Second
 	// postedFlushBytes and maxPostedBatch bound a batch: a queue that
-	// reaches either goes out at once.
+	// reaches either goes out at once (by postSender for the count).
 	postedFlushBytes = 256 << 10
 	maxPostedBatch   = 64
+	// maxPostedQueue bounds a queue waiting for postSender to send it
+	// (full at maxPostedBatch): past it the poster sends it itself.
+	maxPostedQueue = 4 * maxPostedBatch
 )
 
 // DefaultReplyLinger is how long the server may hold the replies of
@@ -196,8 +199,21 @@ func (c *StreamConn) queuePosted(call *pb.Call, ch chan *pb.Reply, takeBack bool
 		c.postQTakeBacks, c.postQKept = 0, 0
 	}
 	switch {
-	case c.postQBytes >= postedFlushBytes || len(c.postQ) >= maxPostedBatch:
+	case c.postQBytes >= postedFlushBytes || len(c.postQ) >= maxPostedQueue ||
+		len(c.postQ) >= maxPostedBatch && c.postFull == nil:
 		return c.sendLocked(&c.queueAlone)
+	case len(c.postQ) >= maxPostedBatch && !c.postFullAsked:
+		// Sent by postSender, not by the poster: the client's posting
+		// goroutine runs the application's system calls, and a frame's
+		// encoding and write (~100 µs for 64 calls) made the
+		// application's stub thread give up waiting and sleep, and the
+		// platform's fast path turn off. A next message takes the queue
+		// along meanwhile, as always.
+		c.postFullAsked = true
+		select {
+		case c.postFull <- struct{}{}:
+		default:
+		}
 	case len(c.postQ) == 1:
 		c.postQSince = time.Now()
 		c.postTimer.Reset(c.postDelay)
@@ -487,10 +503,23 @@ func (c *StreamConn) postSender() {
 		select {
 		case <-c.postTimer.C:
 			c.flushPostedLate()
+		case <-c.postFull:
+			c.flushPostedFull()
 		case <-c.done:
 			return
 		}
 	}
+}
+
+// flushPostedFull sends the queue if it is still full (queuePosted asked:
+// no other message took it along meanwhile).
+func (c *StreamConn) flushPostedFull() {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.postFullAsked && len(c.postQ) >= maxPostedBatch {
+		c.sendLocked(&c.queueAlone)
+	}
+	c.postFullAsked = false
 }
 
 // flushPostedLate sends the queue, which waited postDelay, but its
@@ -635,6 +664,7 @@ func (c *StreamConn) recyclePostedLocked() {
 func (c *StreamConn) takePostedLocked() {
 	c.postQ, c.postQBytes = nil, 0
 	c.postQTakeBacks, c.postQKept = 0, 0
+	c.postFullAsked = false
 	c.postTimer.Stop()
 	c.postBatches.Add(1)
 }
