@@ -232,3 +232,38 @@ func TestChannelBatchQueueRecycled(t *testing.T) {
 		})
 	}
 }
+
+// TestFullQueueLeftToSender: the call that fills the queue to
+// maxPostedBatch does not send it (the client's posting goroutine runs
+// the application's system calls) but asks the connection's sender to
+// (postFull); the sender's send (flushPostedFull) carries every call
+// queued by then. Past maxPostedQueue the poster sends it itself.
+func TestFullQueueLeftToSender(t *testing.T) {
+	w := &recordingWire{encodes: true}
+	c := recordingConn(w, 2*maxPostedQueue)
+	c.postFull = make(chan struct{}, 1) // no sender reads it: the test does
+	post := func(n int) {
+		for i := 0; i < n; i++ {
+			if err := c.Post(&pb.Call{Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 95, Posted: true}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	post(maxPostedBatch + 3)
+	if len(w.ends) != 0 {
+		t.Fatalf("the poster sent the full queue: frames end at %v", w.ends)
+	}
+	select {
+	case <-c.postFull:
+	default:
+		t.Fatal("no send asked of the sender")
+	}
+	c.flushPostedFull()
+	if len(w.ends) != 1 || w.ends[0] != maxPostedBatch+3 {
+		t.Fatalf("frames end at %v, want one frame of %d calls", w.ends, maxPostedBatch+3)
+	}
+	post(maxPostedQueue)
+	if len(w.ends) != 2 || w.ends[1]-w.ends[0] != maxPostedQueue {
+		t.Fatalf("frames end at %v, want the poster's own of %d calls past the bound", w.ends, maxPostedQueue)
+	}
+}
