@@ -58,8 +58,11 @@ func TestPostedMkdirTarCalls(t *testing.T) {
 		// Under load a mkdir's reply (which names the inode) may come
 		// after tar's stat of top/, which then waits: 0.40 of them per
 		// directory in CI with the chaos suite beside (1.00 before the
-		// changes were counted by inode).
-		{name: "posted", minPosted: dirs, minWaited: 0.95, maxWaited: 1.7, maxTopStats: 0.6},
+		// changes were counted by inode); 0.05–0.65 (1.20–1.75 waited
+		// calls in all) on a quiet machine, 3 runs each of cb1b10cd,
+		// 3b2a3867 and 3b2a3867 with the transport before 640f612b,
+		// and 0.65 (1.75) in CI R.
+		{name: "posted", minPosted: dirs, minWaited: 0.95, maxWaited: 1.9, maxTopStats: 0.8},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
