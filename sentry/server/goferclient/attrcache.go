@@ -464,6 +464,18 @@ func (a *AttrCache) removed(ctx context.Context) {
 	a.removals.Add(1)
 }
 
+// namesRemoved records a removal of names from directories dirs (an
+// Unlink's, a Rename's, or one of an UnlinkMany) that changed inodes
+// (err: the call failed on the way, its effect unknown): it counts
+// (removed), drops what it made stale (dropRemoved) and tells the
+// observer (changedInodes, namesChanged).
+func (a *AttrCache) namesRemoved(ctx context.Context, err error, changed []*goferpb.InodeID, dirs ...uint64) {
+	a.removed(ctx)
+	a.dropRemoved(err, changed, dirs...)
+	a.changedInodes(ctx, err, changed)
+	a.namesChanged(ctx, dirs...)
+}
+
 // namesChanged tells the observer that a name was made in or removed
 // from the directories the handles dirs name.
 func (a *AttrCache) namesChanged(ctx context.Context, dirs ...uint64) {
@@ -1178,10 +1190,7 @@ func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 	defer a.changing(ctx, 0, req.GetDir())()
 	r, err := a.GoferClient.Unlink(ctx, req, opts...)
 	if err != nil || r.GetErrno() == 0 {
-		a.removed(ctx)
-		a.dropRemoved(err, r.GetChanged(), req.GetDir())
-		a.changedInodes(ctx, err, r.GetChanged())
-		a.namesChanged(ctx, req.GetDir())
+		a.namesRemoved(ctx, err, r.GetChanged(), req.GetDir())
 	}
 	return r, err
 }
@@ -1207,20 +1216,13 @@ func (a *AttrCache) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyReque
 	}()
 	r, err := a.GoferClient.UnlinkMany(ctx, req, opts...)
 	if err != nil {
-		a.removed(ctx)
-		a.dropRemoved(err, nil)
-		a.changedInodes(ctx, err, nil)
-		a.namesChanged(ctx, dirs...)
+		a.namesRemoved(ctx, err, nil, dirs...)
 		return r, err
 	}
 	for i, u := range r.GetUnlinks() {
-		if u.GetErrno() != 0 || i >= len(dirs) {
-			continue
+		if u.GetErrno() == 0 && i < len(dirs) {
+			a.namesRemoved(ctx, nil, u.GetChanged(), dirs[i])
 		}
-		a.removed(ctx)
-		a.dropRemoved(nil, u.GetChanged(), dirs[i])
-		a.changedInodes(ctx, nil, u.GetChanged())
-		a.namesChanged(ctx, dirs[i])
 	}
 	return r, nil
 }
@@ -1231,10 +1233,7 @@ func (a *AttrCache) Rename(ctx context.Context, req *goferpb.RenameRequest, opts
 	r, err := a.GoferClient.Rename(ctx, req, opts...)
 	a.nameMade(req.GetOldDir(), req.GetNewDir())
 	if err != nil || r.GetErrno() == 0 {
-		a.removed(ctx)
-		a.dropRemoved(err, r.GetChanged(), req.GetOldDir(), req.GetNewDir())
-		a.changedInodes(ctx, err, r.GetChanged())
-		a.namesChanged(ctx, req.GetOldDir(), req.GetNewDir())
+		a.namesRemoved(ctx, err, r.GetChanged(), req.GetOldDir(), req.GetNewDir())
 	}
 	return r, err
 }
