@@ -465,9 +465,15 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 	defer pc.mu.Unlock()
 	if strings.HasPrefix(k.start, "fd ") && len(pc.copies) > 0 {
 		// Relative to a directory's fd: the copy of its path's
-		// (listedcopy.go).
+		// (listedcopy.go), or the path a listing of the fd's
+		// description by path kept the name's existence under
+		// (fdAnswerKeyLocked): rm -r's rmdir of each subdirectory of
+		// the directory it opened by path and listed itself, whose
+		// names it has no copy of.
 		if byPath, ok := pc.fdCopyKeyLocked(k, t.proc.pid); ok {
 			k = byPath
+		} else if e, ek := pc.fdAnswerKeyLocked(existsKeyOf(k), t.proc.pid); e != nil {
+			k.start, k.path = ek.start, ek.path
 		}
 	}
 	dir, name := splitName(k.path)

@@ -1600,7 +1600,7 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		}
 		en := &listedEntry{
 			lstat:  pathAnswer{out: ls.Stat, statx: ls.Statx, expires: expires, listedDesc: v.desc, nextCreation: next},
-			exists: pathAnswer{expires: expires, nextCreation: next},
+			exists: pathAnswer{expires: expires, listedDesc: v.desc, nextCreation: next},
 		}
 		a, e := &en.lstat, &en.exists
 		a.holds = [2]*pathHold{shared, &a.own}

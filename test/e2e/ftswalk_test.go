@@ -85,12 +85,15 @@ func makeFtsTree(t *testing.T, dir string) int {
 	return dirs
 }
 
-// makeRmTree makes t under dir: 20 files and 12 subdirectories of 20
-// files each, and returns the number of files.
+// rmTreeDirs is how many subdirectories makeRmTree makes in t.
+const rmTreeDirs = 12
+
+// makeRmTree makes t under dir: 20 files and rmTreeDirs subdirectories
+// of 20 files each, and returns the number of files.
 func makeRmTree(t *testing.T, dir string) int {
 	t.Helper()
 	n := 0
-	for c := -1; c < 12; c++ {
+	for c := -1; c < rmTreeDirs; c++ {
 		d := filepath.Join(dir, "t")
 		if c >= 0 {
 			d = filepath.Join(d, fmt.Sprintf("c%d", c))
@@ -115,12 +118,17 @@ func makeRmTree(t *testing.T, dir string) int {
 // the entry's lstat answer (sentry/client/postunlink.go). A listing
 // ahead's entries hold no lease on the directory's names, so the posted
 // unlink of one name does not hold back the others' answers (before,
-// every unlink in a subdirectory but the first waited: 228 of 260). The
-// output must be the native one.
+// every unlink in a subdirectory but the first waited: 228 of 260).
+// The removal of each subdirectory rm emptied is posted too, though t
+// itself was opened and listed by path, not from a listing ahead: the
+// existence answers of t's listing answer relative to t's fd, and the
+// removal of one subdirectory keeps the copies of the others' names
+// (before, every one waited). The output must be the native one.
 func TestRmTreeOnClient(t *testing.T) {
 	tu.RequireRoot(t)
 	files, dir, log := treeRun(t, makeRmTree, `/usr/bin/rm -r t && ls -a`, "--force-overlay=false")
 	checkWhere(t, "file unlinks", whereCounts(rmFileUnlink, log), files, files/10)
+	checkWhere(t, "rmdirs", whereCounts(rmDirRemoval, log), rmTreeDirs, rmTreeDirs/4)
 	if _, err := os.Stat(filepath.Join(dir, "t")); !os.IsNotExist(err) {
 		t.Errorf("t after rm -r: %v", err)
 	}
