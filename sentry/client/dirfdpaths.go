@@ -171,6 +171,32 @@ func (pc *pathCache) parentPathLocked(k pathKey) (string, pathProof, bool) {
 	return parent, proof, true
 }
 
+// parentStatKeysLocked returns, for an open of ".." relative to the fd
+// of description D (key k: "fd D", ".."), the lstat keys of the path of
+// the directory it opens (parentPathLocked's) and of D's own path Q,
+// with the start of process pid's paths: the open is answered from
+// their kept answers as an open by path is (statOpenAnswer), the
+// first's mode and owner saying whether the caller may read the parent,
+// the second's whether it may search D (the lookup of ".." does).
+// Precondition: pc.mu.
+func (pc *pathCache) parentStatKeysLocked(k pathKey, pid int32) (parent, self pathKey, ok bool) {
+	if k.path != ".." || !strings.HasPrefix(k.start, "fd ") {
+		return pathKey{}, pathKey{}, false
+	}
+	parentPath, _, ok := pc.parentPathLocked(k)
+	if !ok {
+		return pathKey{}, pathKey{}, false
+	}
+	desc, _, start, ok := pc.fdDirLocked(k, pid)
+	if !ok {
+		return pathKey{}, pathKey{}, false
+	}
+	self = pathKey{sysno: unix.SYS_NEWFSTATAT, creds: k.creds, start: start, path: pc.openPaths[desc], args: lstatArgs}
+	parent = self
+	parent.path = parentPath
+	return parent, self, true
+}
+
 // dirProofLocked returns the proof that the path of lstat key lk names a
 // directory (no symbolic link): its lstat answer if it holds and says
 // so, else the existence answer kept when such an lstat answer was

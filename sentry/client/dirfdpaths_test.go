@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // dirfdListing is the reply of a getdents64 of /usr/include by path:
@@ -280,6 +281,72 @@ func TestParentPathOutlivesChild(t *testing.T) {
 			defer pc.mu.Unlock()
 			if got := pc.pathHeldLocked(102); got != tc.held {
 				t.Errorf("the parent description's path held: %v, want %v", got, tc.held)
+			}
+		})
+	}
+}
+
+// TestParentOpenAnswer checks the posted open of ".." relative to the fd
+// of a description whose path was derived (fts's climb out of a
+// directory): answered from the lstat answer of the path above when the
+// caller (uid 1000, no capabilities) may read that directory and search
+// the one it climbs out of, whose own lstat answer says so; else
+// forwarded.
+func TestParentOpenAnswer(t *testing.T) {
+	const dir = "/usr/include"
+	tests := []struct {
+		name       string
+		parentMode uint32 // 0: no lstat answer of dir kept
+		subMode    uint32
+		revoke     []uint64
+		want       bool
+	}{
+		{name: "readable parent, searchable child", parentMode: 0o755, subMode: 0o755, want: true},
+		{name: "the parent not readable", parentMode: 0o711, subMode: 0o755},
+		{name: "the child not searchable", parentMode: 0o755, subMode: 0o754},
+		{name: "no answer of the parent", subMode: 0o755},
+		{name: "the parent's answer revoked", parentMode: 0o755, subMode: 0o755, revoke: []uint64{31}},
+		{name: "the child's answer revoked", parentMode: 0o755, subMode: 0o755, revoke: []uint64{11}},
+	}
+	stat := func(mode uint32) []byte {
+		st := linux.Stat{Mode: linux.S_IFDIR | mode}
+		b := make([]byte, st.SizeBytes())
+		st.MarshalBytes(b)
+		return b
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tk, l := listedTask()
+			pc := tk.c.pcache
+			proc := []*pb.StateRecord{{Key: statekey.Proc(7).String(), Value: &pb.StateRecord_Process{Process: &pb.ProcessState{
+				Pid: 7, Ruid: 1000, Euid: 1000, Suid: 1000, Rgid: 1000, Egid: 1000, Sgid: 1000, Caps: &pb.CapSets{}}}}}
+			tk.c.ids.observe(proc)
+			tk.c.pipe.observe(proc)
+			creds := pc.creds[7]
+			if tc.parentMode != 0 {
+				k := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "/", path: dir, args: lstatArgs}
+				pc.keepAnswer(k, &pb.PathLease{Id: 30, Ids: []uint64{30, 31}, SearchIds: []uint64{30}, TtlMs: l.TtlMs, Creds: l.Creds},
+					leaseStamp{sent: time.Now()}, pathAnswer{out: stat(tc.parentMode)}, true)
+			}
+			pc.openPaths[100] = dir
+			r := &pb.Reply{PathLease: &pb.PathLease{Id: 1, Ids: []uint64{1, 2, 3}, TtlMs: l.TtlMs, Creds: l.Creds},
+				Listed: []*pb.ListedStat{{Name: "sub", Stat: stat(tc.subMode), Ids: []uint64{10, 11}, Ino: 100}}}
+			tk.keepListed(listing{wanted: true, path: dir, desc: 100}, r, leaseStamp{sent: time.Now()})
+			open := func(desc uint64, name string) pathKey {
+				return pathKey{sysno: postedOpenKey, creds: creds, start: fmt.Sprintf("fd %d", desc), path: name, args: [3]uint64{unix.O_DIRECTORY}}
+			}
+			pc.mu.Lock()
+			p, proof, ok := pc.dirfdPathLocked(open(100, "sub"), 7)
+			if !ok {
+				pc.mu.Unlock()
+				t.Fatal("sub's path not derived")
+			}
+			pc.noteDirfdPathLocked(101, p, proof)
+			pc.mu.Unlock()
+			pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: tc.revoke})
+			kind, _, got := tk.statOpenAnswer(open(101, ".."))
+			if got != tc.want || got && kind != openedDir {
+				t.Errorf("statOpenAnswer(..) = %v (kind %d), want %v", got, kind, tc.want)
 			}
 		})
 	}

@@ -827,7 +827,7 @@ type listedOpen struct {
 // credentials (a listing's, keepListed: cat's open of each name a
 // shell's glob listed, find's open of each directory it lists): a
 // regular file or a directory the caller may read (its mode and owner,
-// the caller's fs ids, groups and capabilities: permitsRead). The open
+// the caller's fs ids, groups and capabilities: permits). The open
 // walks the same path with the same credentials as that lstat, and
 // does not follow its last name, which is no symbolic link; the
 // answer's leases are those of the walk and of the file's attributes,
@@ -848,6 +848,18 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, lo listedOpen, ok bool) {
 	sk := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: k.creds, start: k.start, path: k.path,
 		args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}
 	pc.mu.Lock()
+	var searched *linux.Stat // the directory ".." is looked up in
+	if parent, self, isParent := pc.parentStatKeysLocked(k, t.proc.pid); isParent {
+		// fts's climb out of a directory (dirfdpaths.go): the
+		// parent path's answer, if the caller may search the
+		// directory it climbs out of.
+		_, selfSt, _, selfOK := pc.keptStatLocked(self, t.proc.pid, from)
+		if !selfOK || selfSt.Mode&linux.S_IFMT != linux.S_IFDIR {
+			pc.mu.Unlock()
+			return 0, listedOpen{}, false
+		}
+		sk, searched = parent, &selfSt
+	}
 	_, st, lst, ok := pc.keptStatLocked(sk, t.proc.pid, from)
 	dirfdPath := false
 	if ok && st.Mode&linux.S_IFMT == linux.S_IFDIR && strings.HasPrefix(k.start, "fd ") {
@@ -870,7 +882,8 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, lo listedOpen, ok bool) {
 	default:
 		return 0, listedOpen{}, false // ENOTDIR, or a directory relative to a dirfd: the server says so
 	}
-	if !t.c.pipe.permitsRead(t.proc.pid, ids.euid, ids.egid, st) {
+	if !t.c.pipe.permits(t.proc.pid, ids.euid, ids.egid, st, sysabi.MayRead) ||
+		searched != nil && !t.c.pipe.permits(t.proc.pid, ids.euid, ids.egid, *searched, sysabi.MayExec) {
 		return 0, listedOpen{}, false
 	}
 	pc.mu.Lock()
@@ -880,11 +893,11 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, lo listedOpen, ok bool) {
 	return kind, listedOpen{found: true, st: st, lst: lst}, true
 }
 
-// permitsRead says whether process pid, of effective (fs) ids uid and
-// gid, may read a file of attributes st, as the server's permission
-// check decides (sysabi.Permits), if its record told its groups and
-// capabilities.
-func (ps *pipelineState) permitsRead(pid int32, uid, gid uint32, st linux.Stat) bool {
+// permits says whether process pid, of effective (fs) ids uid and gid,
+// may access a file of attributes st as mask asks (sysabi.MayRead,
+// MayExec), as the server's permission check decides (sysabi.Permits),
+// if its record told its groups and capabilities.
+func (ps *pipelineState) permits(pid int32, uid, gid uint32, st linux.Stat, mask uint32) bool {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	pp, ok := ps.procs[pid]
@@ -892,5 +905,5 @@ func (ps *pipelineState) permitsRead(pid int32, uid, gid uint32, st linux.Stat) 
 		return false
 	}
 	return sysabi.Permits(sysabi.FileAttrs{Mode: st.Mode, UID: st.UID, GID: st.GID},
-		sysabi.Creds{FSUID: uid, InGroup: gid == st.GID || pp.groups[st.GID], Caps: pp.capsEffective}, sysabi.MayRead)
+		sysabi.Creds{FSUID: uid, InGroup: gid == st.GID || pp.groups[st.GID], Caps: pp.capsEffective}, mask)
 }

@@ -141,10 +141,12 @@ func TestRmTreeOnClient(t *testing.T) {
 // derives its path from the parent's (sentry/client/dirfdpaths.go), so
 // the open is posted from the parent's listing and its getdents64
 // answered from a listing ahead; glibc's fdopendir's F_GETFL is
-// answered from the description's flags (fdflags.go); the opens of ".."
-// wait, but their path is derived too, so the walk below them goes on
-// without waits. Before, each directory waited for its open, its
-// F_GETFL and its listing (165 each). The output must be the native one.
+// answered from the description's flags (fdflags.go); an open of ".."
+// gets the path above the derived one, and is posted from that path's
+// lstat answer when the one of the directory it climbs out of says the
+// caller may search it (statOpenAnswer; before, each waited). Before,
+// each directory waited for its open, its F_GETFL and its listing (165
+// each). The output must be the native one.
 func TestFtsWalkOnClient(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
@@ -159,8 +161,8 @@ func TestFtsWalkOnClient(t *testing.T) {
 	if n := opens["posted"] + opens["forwarded"]; n != sub || opens["forwarded"] > sub/10 {
 		t.Errorf("subdirectory opens %v, want %d, at most %d waited", opens, sub, sub/10)
 	}
-	if parents["forwarded"] == 0 {
-		t.Errorf("no open of .. (%v): the tree is not deep enough to test them", parents)
+	if n := parents["posted"] + parents["forwarded"]; n == 0 || parents["forwarded"] > n/4 {
+		t.Errorf("opens of .. %v, want some (the tree deep enough to test them), at most a quarter waited", parents)
 	}
 	if n := listings["cached"] + listings["forwarded"]; n < dirs || listings["forwarded"] > dirs/10 {
 		t.Errorf("listings %v, want at least %d, at most %d waited", listings, dirs, dirs/10)
