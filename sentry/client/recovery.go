@@ -1059,6 +1059,10 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 	defer cancel()
 	if resume {
 		recs := s.rl.RestoreRecords()
+		for _, d := range s.rl.DanglingFDs() {
+			// The server refuses such records: say where they came from.
+			s.log.Error("the replay log's records are out of step: an fd names a description they lack", "fd", d)
+		}
 		st.Records = len(recs)
 		for _, r := range recs {
 			st.PipeBytes += int64(len(r.GetPipe().GetData()))

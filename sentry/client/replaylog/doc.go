@@ -16,6 +16,11 @@
 // buffers of writes behind that a Durable push drops are reused for the
 // next writes (writepool.go, Log.WriteBuffer).
 //
+// For each live fd and description record, and the last ones deleted,
+// it keeps what folded it (origins.go): DanglingFDs names an fd record
+// whose description no record holds, which the client logs before a
+// Restore the server would refuse.
+//
 // It does not depend on gVisor (so the decoder can be fuzzed: go test
 // -fuzz FuzzDecodeLog ./sentry/client/replaylog/).
 //

@@ -65,6 +65,13 @@ type Log struct {
 	warn func(msg string, args ...any)
 	// pool is the write buffers Durable pushes freed (writepool.go).
 	pool writePool
+	// origin is what folds the records now (origins.go): set by
+	// foldReply for its records, zero otherwise. origins and gone are
+	// what folded each live fd and description record, and the last
+	// deleted ones. Protected by mu.
+	origin  foldOrigin
+	origins map[statekey.Key]foldOrigin
+	gone    map[statekey.Key]foldOrigin
 }
 
 // pipeData is the retained byte stream of a pipe: data holds the bytes at
@@ -146,6 +153,8 @@ func (l *Log) foldReply(call *pb.Call, reply *pb.Reply, pooled bool) {
 	var own, haveData bool
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.origin = originOf(call, reply)
+	defer func() { l.origin = foldOrigin{} }()
 	for _, rec := range reply.State {
 		if rec.GetWrite() != nil && !haveData {
 			data, own = writeData(call)
@@ -254,6 +263,7 @@ func (l *Log) foldLocked(rec *pb.StateRecord, data []byte, own bool) {
 		}
 		l.journal.record(rec, jd)
 	}
+	l.noteOriginLocked(key, rec.Deleted)
 	if rec.Deleted {
 		l.deleteLocked(key)
 		return

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -844,4 +845,55 @@ func (wb *writeBehind) fold(seq uint64, offset, movedTo int64) {
 	wb.call.Seq, wb.r.Seq = seq, seq
 	wb.r.Written.Offset, wb.r.Written.MovedTo = offset, movedTo
 	wb.l.FoldPooledReply(wb.call, wb.r)
+}
+
+// TestDanglingFDs checks the description of fd records naming a
+// description the log lacks, with what folded each: none while every fd
+// names a live description; the reply that deleted the description, or
+// "never folded".
+func TestDanglingFDs(t *testing.T) {
+	fdRec := func(table uint64, fd int32, file uint64) *pb.StateRecord {
+		return &pb.StateRecord{Key: statekey.FD(table, fd).String(), Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: table, Fd: fd, File: file}}}
+	}
+	fileRec := func(id uint64) *pb.StateRecord {
+		return &pb.StateRecord{Key: statekey.File(id).String(), Value: &pb.StateRecord_File{File: &pb.FileState{Id: id}}}
+	}
+	gone := func(k statekey.Key) *pb.StateRecord { return &pb.StateRecord{Key: k.String(), Deleted: true} }
+	call := func(sysno int32) *pb.Call {
+		return &pb.Call{Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: sysno}}}
+	}
+	tests := []struct {
+		name    string
+		replies []*pb.Reply // folded in order, each the reply to call seq i+1 (sysno 3 * (i+1))
+		want    []string
+	}{
+		{name: "consistent", replies: []*pb.Reply{{State: []*pb.StateRecord{fileRec(7), fdRec(1, 3, 7)}}}},
+		{name: "the description deleted, the fd kept", replies: []*pb.Reply{
+			{State: []*pb.StateRecord{fileRec(7), fdRec(1, 3, 7)}},
+			{State: []*pb.StateRecord{gone(statekey.File(7))}},
+		}, want: []string{"fdt/1/3 (from the reply to seq 1 (system call 3)) names description 7: deleted by the reply to seq 2 (system call 6)"}},
+		{name: "the fd and its description both deleted", replies: []*pb.Reply{
+			{State: []*pb.StateRecord{fileRec(7), fdRec(1, 3, 7)}},
+			{State: []*pb.StateRecord{gone(statekey.FD(1, 3)), gone(statekey.File(7))}},
+		}},
+		{name: "a description never folded", replies: []*pb.Reply{{State: []*pb.StateRecord{fdRec(1, 4, 9)}}},
+			want: []string{"fdt/1/4 (from the reply to seq 1 (system call 3)) names description 9: never folded"}},
+		{name: "a description folded again after its deletion", replies: []*pb.Reply{
+			{State: []*pb.StateRecord{fileRec(7), fdRec(1, 3, 7)}},
+			{State: []*pb.StateRecord{gone(statekey.File(7))}},
+			{State: []*pb.StateRecord{fileRec(7)}},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := New()
+			for i, r := range tc.replies {
+				r.Seq = uint64(i + 1)
+				l.FoldReply(call(int32(3*(i+1))), r)
+			}
+			if got := l.DanglingFDs(); !slices.Equal(got, tc.want) {
+				t.Errorf("DanglingFDs() = %q, want %q", got, tc.want)
+			}
+		})
+	}
 }
