@@ -111,7 +111,7 @@ func existsKeyOf(k pathKey) pathKey {
 func (pc *pathCache) proofOfLocked(key pathKey, a *pathAnswer) pathProof {
 	ek := existsKeyOf(key)
 	if e := pc.answerLocked(ek); e != nil && e.holds[0] != nil && e.holds[0] == a.holds[0] {
-		pc.noteDirNameLocked(ek, e)
+		pc.noteDirNameLocked(ek, e, a)
 		return pathProof{key: ek, a: e}
 	}
 	return pathProof{key: key, a: a}
@@ -122,18 +122,61 @@ func (pc *pathCache) proofOfLocked(key pathKey, a *pathAnswer) pathProof {
 // existence answer that replaces it now is that directory's too (both
 // hold at once, so the name names the same inode). Precondition: pc.mu.
 func (pc *pathCache) dirNameLiveLocked(k pathKey) bool {
-	e := pc.dirNames[k]
-	return e != nil && pc.answerLocked(k) == e
+	d := pc.dirNames[k]
+	return d.e != nil && pc.answerLocked(k) == d.e
+}
+
+// dirName is a directory's existence answer in pathCache.dirNames, with
+// the directory's mode and owner as its lstat answer said (modeKnown).
+// The existence answer holds the lease on the directory's search
+// (readlease.PathSearch: a listing's entry's first lease, a walk's search
+// leases), which every change of the inode revokes but a name made or
+// removed in it: while e holds, so do the mode and owner, though the
+// lstat answer went with the first change inside the directory.
+type dirName struct {
+	e         *pathAnswer
+	modeKnown bool
+	mode      uint32
+	uid, gid  uint32
 }
 
 // noteDirNameLocked remembers existence answer e, under key ek, as one
-// of a name an lstat answer said was a directory (pathCache.dirNames).
-// Precondition: pc.mu.
-func (pc *pathCache) noteDirNameLocked(ek pathKey, e *pathAnswer) {
-	if pc.dirNames == nil || len(pc.dirNames) >= maxPathProofs {
-		pc.dirNames = make(map[pathKey]*pathAnswer)
+// of a name an lstat answer said was a directory (pathCache.dirNames),
+// with the directory's mode and owner from lstat answer a when it is a
+// directory's, else those kept with the live existence answer e
+// replaces (both hold at once: the same inode, unchanged). Precondition:
+// pc.mu.
+func (pc *pathCache) noteDirNameLocked(ek pathKey, e, a *pathAnswer) {
+	d := dirName{e: e}
+	var st linux.Stat
+	if dir, _ := isDirAnswer(a); dir {
+		st.UnmarshalBytes(a.out)
+		d.modeKnown, d.mode, d.uid, d.gid = true, st.Mode, st.UID, st.GID
+	} else if old := pc.dirNames[ek]; old.modeKnown && old.e != nil && pc.answerLocked(ek) == old.e {
+		d.modeKnown, d.mode, d.uid, d.gid = true, old.mode, old.uid, old.gid
 	}
-	pc.dirNames[ek] = e
+	if pc.dirNames == nil || len(pc.dirNames) >= maxPathProofs {
+		pc.dirNames = make(map[pathKey]dirName)
+	}
+	pc.dirNames[ek] = d
+}
+
+// dirModeLocked returns the mode and owner of the directory lstat key
+// lk's path names, from its kept lstat answer (keptStatLocked's, for
+// process pid under modesFrom from) or, that answer gone, from its
+// existence answer in dirNames while that holds (see dirName): rm -r's
+// removals inside a directory revoke the first, not the second.
+// Precondition: pc.mu.
+func (pc *pathCache) dirModeLocked(lk pathKey, pid int32, from uint64) (linux.Stat, bool) {
+	if _, st, _, ok := pc.keptStatLocked(lk, pid, from); ok {
+		return st, st.Mode&linux.S_IFMT == linux.S_IFDIR
+	}
+	ek := existsKeyOf(lk)
+	d := pc.dirNames[ek]
+	if !d.modeKnown || d.e == nil || pc.answerLocked(ek) != d.e || pc.blockedLocked(d.e) || !d.e.olderThan(from) {
+		return linux.Stat{}, false
+	}
+	return linux.Stat{Mode: d.mode, UID: d.uid, GID: d.gid}, d.mode&linux.S_IFMT == linux.S_IFDIR
 }
 
 // parentPathLocked returns the path and proof of the directory an open
@@ -212,8 +255,8 @@ func (pc *pathCache) dirProofLocked(lk pathKey) (pathProof, bool) {
 		return pc.proofOfLocked(lk, a), true
 	}
 	ek := existsKeyOf(lk)
-	if e := pc.dirNames[ek]; e != nil && pc.answerLocked(ek) == e {
-		return pathProof{key: ek, a: e}, true
+	if d := pc.dirNames[ek]; d.e != nil && pc.answerLocked(ek) == d.e {
+		return pathProof{key: ek, a: d.e}, true
 	}
 	return pathProof{}, false
 }

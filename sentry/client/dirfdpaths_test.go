@@ -288,10 +288,10 @@ func TestParentPathOutlivesChild(t *testing.T) {
 
 // TestParentOpenAnswer checks the posted open of ".." relative to the fd
 // of a description whose path was derived (fts's climb out of a
-// directory): answered from the lstat answer of the path above when the
-// caller (uid 1000, no capabilities) may read that directory and search
-// the one it climbs out of, whose own lstat answer says so; else
-// forwarded.
+// directory): answered from the mode and owner of the path above when
+// the caller (uid 1000, no capabilities) may read that directory and
+// search the one it climbs out of, each told by its lstat answer or,
+// that gone, kept with its existence answer; else forwarded.
 func TestParentOpenAnswer(t *testing.T) {
 	const dir = "/usr/include"
 	tests := []struct {
@@ -305,8 +305,15 @@ func TestParentOpenAnswer(t *testing.T) {
 		{name: "the parent not readable", parentMode: 0o711, subMode: 0o755},
 		{name: "the child not searchable", parentMode: 0o755, subMode: 0o754},
 		{name: "no answer of the parent", subMode: 0o755},
-		{name: "the parent's answer revoked", parentMode: 0o755, subMode: 0o755, revoke: []uint64{31}},
-		{name: "the child's answer revoked", parentMode: 0o755, subMode: 0o755, revoke: []uint64{11}},
+		// A change inside either directory (rm -r's removals) revokes
+		// its lstat answer, not its existence (the search lease): the
+		// mode and owner kept with the existence answer still answer.
+		{name: "the parent's attributes revoked", parentMode: 0o755, subMode: 0o755, revoke: []uint64{31}, want: true},
+		{name: "the child's attributes revoked", parentMode: 0o755, subMode: 0o755, revoke: []uint64{11}, want: true},
+		{name: "the parent's attributes revoked, not readable", parentMode: 0o711, subMode: 0o755, revoke: []uint64{31}},
+		{name: "the child's attributes revoked, not searchable", parentMode: 0o755, subMode: 0o754, revoke: []uint64{11}},
+		{name: "the parent's search revoked", parentMode: 0o755, subMode: 0o755, revoke: []uint64{30}},
+		{name: "the child's name revoked", parentMode: 0o755, subMode: 0o755, revoke: []uint64{10}},
 	}
 	stat := func(mode uint32) []byte {
 		st := linux.Stat{Mode: linux.S_IFDIR | mode}

@@ -238,9 +238,9 @@ type pathCache struct {
 	aheadListed map[uint64]*pathHold
 	settled     map[uint64]uint64
 	// dirNames are the existence answers of paths whose lstat answer
-	// said a directory when a proof was made of them (dirfdpaths.go).
-	// Protected by mu.
-	dirNames map[pathKey]*pathAnswer
+	// said a directory when a proof was made of them, with that
+	// directory's mode and owner (dirfdpaths.go). Protected by mu.
+	dirNames map[pathKey]dirName
 	// aheadSources are the descriptions posted opens made from a
 	// listing's answer whose first read may ask leases ahead
 	// (dataahead.go). Protected by mu.
@@ -1358,7 +1358,7 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 			// change inside the directory revokes: the proof of a
 			// path derived from it (dirfdpaths.go; rm -r's climb
 			// back to the directory it was given).
-			pc.noteDirNameLocked(e, ea)
+			pc.noteDirNameLocked(e, ea, &a)
 		}
 	}
 	pc.kept.Add(1)
@@ -1625,7 +1625,7 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 		pc.answers[k] = e
 		if dir, _ := isDirAnswer(a); dir || wasDir {
 			// The proof of a path derived from it (dirfdpaths.go).
-			pc.noteDirNameLocked(k, e)
+			pc.noteDirNameLocked(k, e, a)
 		}
 		kept++
 	}

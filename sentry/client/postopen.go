@@ -849,18 +849,22 @@ func (t *task) statOpenAnswer(k pathKey) (kind uint64, lo listedOpen, ok bool) {
 		args: [3]uint64{unix.AT_SYMLINK_NOFOLLOW}}
 	pc.mu.Lock()
 	var searched *linux.Stat // the directory ".." is looked up in
+	var st linux.Stat
+	var lst *listedDir
 	if parent, self, isParent := pc.parentStatKeysLocked(k, t.proc.pid); isParent {
 		// fts's climb out of a directory (dirfdpaths.go): the
-		// parent path's answer, if the caller may search the
-		// directory it climbs out of.
-		_, selfSt, _, selfOK := pc.keptStatLocked(self, t.proc.pid, from)
-		if !selfOK || selfSt.Mode&linux.S_IFMT != linux.S_IFDIR {
+		// parent path's mode and owner, if the caller may search
+		// the directory it climbs out of (its mode and owner too).
+		selfSt, selfOK := pc.dirModeLocked(self, t.proc.pid, from)
+		if !selfOK {
 			pc.mu.Unlock()
 			return 0, listedOpen{}, false
 		}
-		sk, searched = parent, &selfSt
+		searched = &selfSt
+		st, ok = pc.dirModeLocked(parent, t.proc.pid, from)
+	} else {
+		_, st, lst, ok = pc.keptStatLocked(sk, t.proc.pid, from)
 	}
-	_, st, lst, ok := pc.keptStatLocked(sk, t.proc.pid, from)
 	dirfdPath := false
 	if ok && st.Mode&linux.S_IFMT == linux.S_IFDIR && strings.HasPrefix(k.start, "fd ") {
 		_, _, dirfdPath = pc.dirfdPathLocked(k, t.proc.pid)

@@ -180,8 +180,9 @@ func TestFtsWalkOnClient(t *testing.T) {
 // a listing's other entries stay answered after the removal of one
 // (entryLeases), so each subdirectory's listings are answered from
 // listings ahead, and the removal of each directory rm emptied is posted
-// (sentry/client/listedcopy.go). Before, the first climb lost the paths of the rest of
-// the walk: each of its directories waited for both of rm's listings.
+// (sentry/client/listedcopy.go), and so is each climb out of a directory
+// it emptied. Before, the first climb lost the paths of the rest of the
+// walk: each of its directories waited for both of rm's listings.
 func TestRmDeepTreeOnClient(t *testing.T) {
 	tu.RequireRoot(t)
 	dirs, dir, log := treeRun(t, makeFtsTree, `/usr/bin/rm -r t && ls -a`, "--force-overlay=false")
@@ -192,6 +193,13 @@ func TestRmDeepTreeOnClient(t *testing.T) {
 	// late on a loaded machine: 11 in a CI run, 20 rmdirs waited) has
 	// no copy of its names: as many may wait as listings.
 	checkWhere(t, "rmdirs", whereCounts(rmDirRemoval, log), dirs-1, dirs/4)
+	// Its climbs out of each directory (".."): the parent's mode and
+	// owner kept with its existence answer, which rm's removals inside
+	// it leave (sentry/client/dirfdpaths.go, dirName).
+	parents := whereCounts(ftsParent, log)
+	if n := parents["posted"] + parents["forwarded"]; n == 0 || parents["forwarded"] > n/4 {
+		t.Errorf("opens of .. %v, want some, at most a quarter waited", parents)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "t")); !os.IsNotExist(err) {
 		t.Errorf("t after rm -r: %v", err)
 	}
