@@ -141,10 +141,11 @@ type dirName struct {
 }
 
 // noteDirNameLocked remembers existence answer e, under key ek, as one
-// of a name an lstat answer said was a directory (pathCache.dirNames),
-// with the directory's mode and owner from lstat answer a when it is a
-// directory's, else those kept with the live existence answer e
-// replaces (both hold at once: the same inode, unchanged). Precondition:
+// of a name an lstat answer said was a directory (pathCache.dirNames):
+// a, kept with it, is such an answer, or e replaces the entry's
+// existence answer while that held (dirNameLiveLocked before e was
+// kept: both held at once, so the name names the same inode, unchanged).
+// The directory's mode and owner are a's, else the entry's. Precondition:
 // pc.mu.
 func (pc *pathCache) noteDirNameLocked(ek pathKey, e, a *pathAnswer) {
 	d := dirName{e: e}
@@ -152,7 +153,7 @@ func (pc *pathCache) noteDirNameLocked(ek pathKey, e, a *pathAnswer) {
 	if dir, _ := isDirAnswer(a); dir {
 		st.UnmarshalBytes(a.out)
 		d.modeKnown, d.mode, d.uid, d.gid = true, st.Mode, st.UID, st.GID
-	} else if old := pc.dirNames[ek]; old.modeKnown && old.e != nil && pc.answerLocked(ek) == old.e {
+	} else if old := pc.dirNames[ek]; old.modeKnown {
 		d.modeKnown, d.mode, d.uid, d.gid = true, old.mode, old.uid, old.gid
 	}
 	if pc.dirNames == nil || len(pc.dirNames) >= maxPathProofs {
@@ -173,7 +174,7 @@ func (pc *pathCache) dirModeLocked(lk pathKey, pid int32, from uint64) (linux.St
 	}
 	ek := existsKeyOf(lk)
 	d := pc.dirNames[ek]
-	if !d.modeKnown || d.e == nil || pc.answerLocked(ek) != d.e || pc.blockedLocked(d.e) || !d.e.olderThan(from) {
+	if !d.modeKnown || !pc.dirNameLiveLocked(ek) || pc.blockedLocked(d.e) || !d.e.olderThan(from) {
 		return linux.Stat{}, false
 	}
 	return linux.Stat{Mode: d.mode, UID: d.uid, GID: d.gid}, d.mode&linux.S_IFMT == linux.S_IFDIR
@@ -255,8 +256,8 @@ func (pc *pathCache) dirProofLocked(lk pathKey) (pathProof, bool) {
 		return pc.proofOfLocked(lk, a), true
 	}
 	ek := existsKeyOf(lk)
-	if d := pc.dirNames[ek]; d.e != nil && pc.answerLocked(ek) == d.e {
-		return pathProof{key: ek, a: d.e}, true
+	if pc.dirNameLiveLocked(ek) {
+		return pathProof{key: ek, a: pc.dirNames[ek].e}, true
 	}
 	return pathProof{}, false
 }

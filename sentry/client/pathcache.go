@@ -1357,8 +1357,14 @@ func (pc *pathCache) keepAnswer(k pathKey, l *pb.PathLease, at leaseStamp, a pat
 			// Its name's existence outlives the lstat answer a
 			// change inside the directory revokes: the proof of a
 			// path derived from it (dirfdpaths.go; rm -r's climb
-			// back to the directory it was given).
-			pc.noteDirNameLocked(e, ea, &a)
+			// back to the directory it was given). Its mode and
+			// owner: a stat's of that name (the same inode when
+			// wasDir), not another call's output.
+			var st *pathAnswer
+			if k.sysno == unix.SYS_NEWFSTATAT {
+				st = &a
+			}
+			pc.noteDirNameLocked(e, ea, st)
 		}
 	}
 	pc.kept.Add(1)
