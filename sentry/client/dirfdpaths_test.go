@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -354,6 +355,43 @@ func TestParentOpenAnswer(t *testing.T) {
 			kind, _, got := tk.statOpenAnswer(open(101, ".."))
 			if got != tc.want || got && kind != openedDir {
 				t.Errorf("statOpenAnswer(..) = %v (kind %d), want %v", got, kind, tc.want)
+			}
+		})
+	}
+}
+
+// TestDirModeCarriedOver: a directory's mode and owner, kept with its
+// existence answer in dirNames, go over to the existence answer of a
+// later call that says nothing of them (a statx's) while the first still
+// held, and answer after the first's leases are revoked; a statx
+// answer's bytes are not read as a struct stat.
+func TestDirModeCarriedOver(t *testing.T) {
+	const dir = "/usr/include"
+	for _, carried := range []bool{true, false} {
+		t.Run(fmt.Sprintf("statx while the listing's held: %v", carried), func(t *testing.T) {
+			tk, l := listedTask()
+			pc := tk.c.pcache
+			creds := pc.creds[7]
+			lk := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "/", path: dir + "/sub", args: lstatArgs}
+			tk.keepListed(listing{wanted: true, path: dir, desc: 100}, dirfdListing(l), leaseStamp{sent: time.Now()})
+			if !carried {
+				// The listing's leases go first: the statx's
+				// existence answer replaces no live one.
+				pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{10, 11}})
+			}
+			sx := pathKey{sysno: unix.SYS_STATX, creds: creds, start: "/", path: dir + "/sub", args: lstatArgs}
+			// A struct statx whose stx_gid falls where a struct
+			// stat's st_mode is, and reads as a directory's 0700.
+			out := make([]byte, 256)
+			binary.LittleEndian.PutUint32(out[24:], linux.S_IFDIR|0o700)
+			pc.keepAnswer(sx, &pb.PathLease{Id: 40, Ids: []uint64{40, 41}, SearchIds: []uint64{40}, TtlMs: l.TtlMs, Creds: l.Creds},
+				leaseStamp{sent: time.Now()}, pathAnswer{out: out}, true)
+			pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{10, 11}})
+			pc.mu.Lock()
+			defer pc.mu.Unlock()
+			st, ok := pc.dirModeLocked(lk, 7, ^uint64(0))
+			if ok != carried || ok && st.Mode != linux.S_IFDIR|0o755 {
+				t.Errorf("dirModeLocked = %#o (%v), want %v", st.Mode, ok, carried)
 			}
 		})
 	}
