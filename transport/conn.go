@@ -219,6 +219,9 @@ type wire interface {
 	recv() (*pb.ServerMessage, error)
 	// close ends the stream; a blocked recv returns.
 	close() error
+	// closeWrite ends the stream's sending side only: a live peer sees
+	// its end and ends the stream, and recv returns what came before.
+	closeWrite() error
 	// encodesOnSend says send has encoded its message when it returns
 	// and keeps no reference to it: the sender may then reuse the
 	// message and the slices it holds (postbatch.go's queue).
@@ -305,6 +308,9 @@ type StreamConn struct {
 	pending map[uint64]chan *pb.Reply
 	// err is why the connection died. Protected by mu.
 	err error
+	// draining is why a send failed while err is nil: the connection
+	// reads on to the stream's end (failAfterSend). Protected by mu.
+	draining error
 
 	// reading says a goroutine holds the read token: it alone receives
 	// from the wire and dispatches what arrives (see receive). Protected
@@ -475,6 +481,8 @@ func (g *grpcWire) close() error {
 	return g.cc.Close()
 }
 
+func (g *grpcWire) closeWrite() error { return g.stream.CloseSend() }
+
 // dialGRPC opens a Session stream over gRPC and performs the handshake.
 func dialGRPC(ctx context.Context, t Target, hello *pb.Hello) (wire, *pb.Welcome, error) {
 	return dialGRPCWith(ctx, t, hello, insecure.NewCredentials())
@@ -591,7 +599,7 @@ func (c *StreamConn) sendLocked(m *pb.ClientMessage) error {
 		c.recyclePostedLocked()
 	}
 	if err != nil {
-		c.fail(fmt.Errorf("send: %w", err))
+		c.failAfterSend(fmt.Errorf("send: %w", err))
 		return ErrConnDead
 	}
 	c.sent.Add(1)
@@ -769,6 +777,67 @@ func (c *StreamConn) fail(err error) {
 	c.w.close()
 }
 
+// drainLimit bounds how long a connection whose send failed reads on
+// before it is declared dead without its stream's end (failAfterSend).
+const drainLimit = time.Second
+
+// failAfterSend is fail for a send's error. A send fails when the server
+// is gone, but what it sent before it died may still be unread: in the
+// socket's buffer (a framed wire), or received and queued (gRPC's Recv
+// returns it before the stream's error). A recovery must know it: a
+// Durable push that the server sent before it applied a size change
+// (sentry/server's SyncBeforeResize) would, dropped, leave the client
+// re-sending a write the change removed, after it; and every reply read
+// is a call not re-sent. So the connection reads on, dispatching what
+// comes, and is declared dead at its stream's end: a reader is started
+// now, or when the holder of the read token gives it up (release). The
+// sending side is shut, so that a server still alive (the send failed
+// for another cause) ends the stream too; drainLimit bounds the wait.
+// Dispatching stops at once if fail runs meanwhile (the heartbeat, a
+// broken channel, Close).
+func (c *StreamConn) failAfterSend(err error) {
+	c.mu.Lock()
+	if c.err != nil || c.draining != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.draining = err
+	c.drainReaderLocked()
+	c.mu.Unlock()
+	c.w.closeWrite()
+	time.AfterFunc(drainLimit, func() {
+		c.fail(fmt.Errorf("%w (the stream did not end within %v)", err, drainLimit))
+	})
+}
+
+// drainReaderLocked starts a reader to the stream's end if nobody holds
+// the read token. Precondition: c.mu is held, c.draining is set.
+func (c *StreamConn) drainReaderLocked() {
+	if c.reading || c.err != nil {
+		return
+	}
+	c.reading = true
+	go c.receive(func(*pb.ServerMessage) bool { return false })
+}
+
+// isDraining says a failed send left the connection reading to its
+// stream's end.
+func (c *StreamConn) isDraining() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.draining != nil && c.err == nil
+}
+
+// Abandon ends a connection a recovery replaces: once what the server
+// sent before a failed send has been dispatched (failAfterSend), it
+// closes it. Then Wait returns once nothing is dispatched any more.
+func (c *StreamConn) Abandon() {
+	if c.isDraining() {
+		<-c.done
+	}
+	c.Close()
+}
+
 // failPendingLocked forgets the calls in flight, waking their callers
 // with ErrConnDead (a posted call's reply reaches nobody once forgotten:
 // the caller's recovery re-sends it). Precondition: c.mu is held and
@@ -824,7 +893,13 @@ func (c *StreamConn) receive(done func(*pb.ServerMessage) bool) {
 	for {
 		m, err := c.w.recv()
 		if err != nil {
-			c.fail(fmt.Errorf("receive: %w", err))
+			c.mu.Lock()
+			cause := c.draining
+			c.mu.Unlock()
+			if cause == nil {
+				cause = fmt.Errorf("receive: %w", err)
+			}
+			c.fail(cause)
 			return
 		}
 		c.heard.Store(true)
@@ -853,6 +928,12 @@ func (c *StreamConn) release() {
 	c.hopWakeLocked()
 	if c.err != nil {
 		c.closeRecvDoneLocked()
+		c.mu.Unlock()
+		return
+	}
+	if c.draining != nil {
+		// A send failed while the token was held: read on.
+		c.drainReaderLocked()
 		c.mu.Unlock()
 		return
 	}

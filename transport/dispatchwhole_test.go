@@ -19,6 +19,7 @@ type scriptWire struct {
 
 func (w *scriptWire) send(*pb.ClientMessage) error { return nil }
 func (w *scriptWire) close() error                 { return nil }
+func (w *scriptWire) closeWrite() error            { return nil }
 func (w *scriptWire) encodesOnSend() bool          { return true }
 
 func (w *scriptWire) recv() (*pb.ServerMessage, error) {

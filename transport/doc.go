@@ -60,7 +60,9 @@
 // message, a channel reply) is dispatched whole or not at all: a
 // connection that dies meanwhile forgets its calls in flight once the
 // frame is (beginDispatchLocked), as the server's records of a batch
-// follow its replies. The Hello says how long
+// follow its replies. A failed send does not kill the connection at once:
+// it reads on to the stream's end, so that what the server sent before it
+// died is dispatched (failAfterSend, Abandon). The Hello says how long
 // the server may hold the replies of posted calls marked
 // Syscall.reply_can_wait past their batch's end (Options.ReplyLinger).
 // Received counts what the socket brought (counts.go).

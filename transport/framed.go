@@ -48,6 +48,13 @@ func (f *framedWire) recv() (*pb.ServerMessage, error) {
 	return m, nil
 }
 
+func (f *framedWire) closeWrite() error {
+	if cw, ok := f.conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (f *framedWire) close() error {
 	err := f.conn.Close()
 	if f.fds != nil {

@@ -44,6 +44,7 @@ func (w *recordingWire) send(m *pb.ClientMessage) error {
 
 func (w *recordingWire) recv() (*pb.ServerMessage, error) { select {} }
 func (w *recordingWire) close() error                     { return nil }
+func (w *recordingWire) closeWrite() error                { return nil }
 func (w *recordingWire) encodesOnSend() bool              { return w.encodes }
 
 // recordingConn is a StreamConn over w as Dial makes one with

@@ -952,8 +952,10 @@ func (s *remoteSession) nextSeq() uint64 {
 // goroutine; s.recovering is set.
 func (s *remoteSession) recover(dead *transport.StreamConn, t0 time.Time) {
 	// No reply or push of the dead connection may be handled once the
-	// calls in flight are chosen for re-sending.
-	dead.Close()
+	// calls in flight are chosen for re-sending; what the server sent
+	// before it died is, first (a failed send's drain: a Durable it sent
+	// before a size change must drop the writes the change removed).
+	dead.Abandon()
 	if s.rl.Disabled() {
 		err := fmt.Errorf("%w: the replay log is off (--replay-log=false): %v", ErrServerLost, dead.Err())
 		s.log.Error("remote sentry lost; the application is killed", "err", err)
