@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,13 +53,18 @@ func TestRefusedRestoreReleasesFiles(t *testing.T) {
 	r.crash()
 	r.startServer(true)
 	sock := r.sock
-	fds := func() int {
+	open := func() map[string]string {
 		ents, err := os.ReadDir("/proc/self/fd")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(ents)
+		m := make(map[string]string, len(ents))
+		for _, e := range ents {
+			m[e.Name()], _ = os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		}
+		return m
 	}
+	fds := func() int { return len(open()) }
 	attempt := func() {
 		rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Restore{Restore: &sentrypb.Restore{Records: recs}}}, false)
 		if unix.Errno(rep.Errno) != unix.EINVAL {
@@ -78,7 +85,8 @@ func TestRefusedRestoreReleasesFiles(t *testing.T) {
 		r.conn = conn
 	}
 	attempt() // the first may open what stays (the server's gofer stream)
-	before := fds()
+	openBefore := open()
+	before := len(openBefore)
 	const attempts = 10
 	for i := 0; i < attempts; i++ {
 		attempt()
@@ -93,6 +101,13 @@ func TestRefusedRestoreReleasesFiles(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if after > before+2 {
-		t.Errorf("%d fds open after %d refused restores of %d files, %d before: they kept what they rebuilt", after, attempts, files, before)
+		var added []string
+		for fd, target := range open() {
+			if openBefore[fd] != target {
+				added = append(added, fd+" -> "+target)
+			}
+		}
+		sort.Strings(added)
+		t.Errorf("%d fds open after %d refused restores of %d files, %d before: they kept what they rebuilt (new: %s)", after, attempts, files, before, strings.Join(added, ", "))
 	}
 }
