@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"math"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
@@ -26,16 +27,32 @@ const maxReadAhead = 8 << 20
 // A read of several RPCs assembles their bytes in one buffer, which a
 // handle's donated fd reads into directly (donated.ReadInto): a
 // PageRead's 4 MiB is read once, not read, copied and regrown.
+//
+// The file's size as the attribute cache last learnt it (sizeLeft)
+// bounds what is asked and made room for: a copy_file_range asks for
+// 4 MiB of what is mostly a small file (cp), and a buffer that big,
+// zeroed, for each call was most of the server's work in a cp -r. The
+// size is a hint, however old: one byte more than it says is asked, so
+// that a short read shows the file still ends there, and a full one
+// (the file grew) goes on in whole chunks.
 func (v *VFS) GoferRead(h uint64, n int, off int64) ([]byte, error) {
 	if off < 0 {
 		return nil, unix.EINVAL
 	}
+	left := v.sizeLeft(h, off)
 	var out []byte
-	if n > MaxGoferIO {
-		out = make([]byte, 0, min(n, maxReadAhead))
+	if n > MaxGoferIO && (left < 0 || left >= MaxGoferIO) {
+		want := min(n, maxReadAhead)
+		if left >= 0 {
+			want = min(want, left+1)
+		}
+		out = make([]byte, 0, want)
 	}
 	for n > 0 {
 		m := min(n, MaxGoferIO)
+		if left >= 0 && left < m {
+			m = left + 1
+		}
 		ctx, cancel := v.RPCCtx()
 		var r *goferpb.ReadReply
 		var err error
@@ -67,8 +84,25 @@ func (v *VFS) GoferRead(h uint64, n int, off int64) ([]byte, error) {
 		}
 		n -= m
 		off += int64(m)
+		if left >= 0 {
+			left -= m // below 0: the file grew past the size learnt
+		}
 	}
 	return out, nil
+}
+
+// sizeLeft returns how many bytes handle h's file holds past off by the
+// size the attribute cache last learnt (0 at or past its end), or -1 if
+// it holds none.
+func (v *VFS) sizeLeft(h uint64, off int64) int {
+	if v.attrs == nil {
+		return -1
+	}
+	size, ok := v.attrs.SizeOf(h)
+	if !ok || size > math.MaxInt64-1 {
+		return -1
+	}
+	return int(max(int64(size)-off, 0))
 }
 
 // LendReadFD borrows h's donated host fd if it is open for reading alone
