@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
@@ -144,5 +146,53 @@ func TestLeasesAhead(t *testing.T) {
 		t.Errorf("no lease ahead of /tmp/ahead/small")
 	case l.Ino != st.Ino:
 		t.Errorf("the lease ahead names inode %d, the open's record %d", l.Ino, st.Ino)
+	}
+}
+
+// TestLeasesAheadKeptThroughCopies: the handles of the files a call
+// leased ahead stay kept until the process opens each (cp -r: open,
+// copy, close, file after file, in the listing's order), though each
+// close keeps the closed description's handle too, the oldest pushed
+// out first (vfs.MaxKeptHandles). A batch as large as the bound had the
+// close of the asking file push out the next file's handle, and each
+// copy's close the one after it: every source was walk-opened twice.
+func TestLeasesAheadKeptThroughCopies(t *testing.T) {
+	releasesInBatchesOnly(t)
+	e, rc := leasingEnv(t)
+	freezeClock(e)
+	dir := filepath.Join(e.root, "tmp", "copied")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const files = 2*vfs.MaxKeptHandles + 1
+	var paths []string
+	for i := 0; i < files; i++ {
+		name := fmt.Sprintf("f%03d", i)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, "/tmp/copied/"+name)
+	}
+	m := e.mem
+	fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(paths[0]), unix.O_RDONLY, 0))
+	r := e.readAhead(fd, m.zeros(512), paths[1:]...)
+	if r.Errno != 0 {
+		t.Fatalf("read: %v", unix.Errno(r.Errno))
+	}
+	leased := len(r.AheadLeases.GetLeases())
+	if leased == 0 || leased > maxDataAhead {
+		t.Fatalf("%d leases ahead of %d asked, want 1 to %d", leased, files-1, maxDataAhead)
+	}
+	e.ok(1, unix.SYS_CLOSE, fd)
+	rc.take()
+	walked := 0
+	for _, p := range paths[1 : 1+leased] {
+		fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(p), unix.O_RDONLY, 0))
+		got := rc.take()
+		walked += got["Walk"] + got["Open"]
+		e.ok(1, unix.SYS_CLOSE, fd)
+	}
+	if walked != 0 {
+		t.Errorf("the opens of %d files leased ahead, each closed before the next, made %d gofer Walks and Opens, want none (their kept handles)", leased, walked)
 	}
 }
