@@ -439,11 +439,11 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			list("/tmp/dir")
 			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/tmp/dir/e9"), sb, unix.AT_SYMLINK_NOFOLLOW)
 			list("/tmp/dir/e9")
-			flushReleases(e) // the subdirectory's handle goes, with what the cache knew of it
+			flushReleases(e)
 			for i := 0; i < 9; i++ {
 				e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(fmt.Sprintf("/tmp/dir/e%d", i)), sb, unix.AT_SYMLINK_NOFOLLOW)
 			}
-		}, map[string]int{"Walk": 2, "Getdents": 2, "Release": 1}},
+		}, map[string]int{"Walk": 1, "Getdents": 2, "Release": 1}}, // /tmp/dir's handle kept by the case before
 		// find's descent: each directory is known from its parent's
 		// listing only, and opened to be listed in turn.
 		{"descending into directories known from listings", func() {
@@ -457,6 +457,13 @@ func TestGoferRPCsPerCall(t *testing.T) {
 			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(created), sb, 0)
 		}, nil},
 	}
+	// What the rounds after the first want, where the first leaves
+	// handles kept for them: a directory's, kept by its closed
+	// description (vfs/kept.go).
+	again := map[string]map[string]int{
+		"listing a directory, then lstat of each entry":        {"Getdents": 1},
+		"lstat of listed entries after listing a subdirectory": {"Getdents": 2},
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for round := 0; round < 3; round++ {
@@ -464,8 +471,12 @@ func TestGoferRPCsPerCall(t *testing.T) {
 				tc.do()
 				got := rc.take()
 				delete(got, "Fsync") // the flusher's, on its own schedule
-				if fmtCounts(got) != fmtCounts(tc.want) {
-					t.Errorf("round %d: gofer RPCs %s, want %s", round, fmtCounts(got), fmtCounts(tc.want))
+				want := tc.want
+				if a, ok := again[tc.name]; ok && round > 0 {
+					want = a
+				}
+				if fmtCounts(got) != fmtCounts(want) {
+					t.Errorf("round %d: gofer RPCs %s, want %s", round, fmtCounts(got), fmtCounts(want))
 				}
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -179,5 +180,74 @@ func TestKeptHandleGoes(t *testing.T) {
 	v.ReleaseAll()
 	if got := v.KeptHandles(); got != 0 {
 		t.Errorf("%d kept handles after ReleaseAll", got)
+	}
+}
+
+// TestKeptClosedDirHandles: the gofer handle of a closed directory
+// description stays on its dentry for the next open of the directory
+// (fts, in GNU rm -r, opens and lists each directory, closes it and opens
+// it again at once), while nothing could have changed it, and only the
+// latest few closed directories keep theirs: find opens each directory
+// once, and their handles would push out those still to be used.
+func TestKeptClosedDirHandles(t *testing.T) {
+	const dirs = 6
+	tests := []struct {
+		name string
+		// between runs after dirs d0..d5 were each opened, listed and
+		// closed in turn; then reopen is opened and listed.
+		between func(e *env)
+		reopen  string
+		// walks is the gofer Walks of the reopen (0: it took the kept
+		// handle); want the names its listing holds.
+		walks int
+		want  []string
+	}{
+		{"the last one closed", func(*env) {}, "d5", 0, []string{"f"}},
+		{"one of the latest few", func(*env) {}, "d2", 0, []string{"f"}},
+		{"one closed before the latest few", func(*env) {}, "d1", 1, []string{"f"}},
+		{"a name made in it meanwhile", func(e *env) {
+			e.ok(1, unix.SYS_CLOSE, e.open("/tmp/k/d5/g", unix.O_CREAT|unix.O_WRONLY))
+		}, "d5", 1, []string{"f", "g"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, rc := countingEnv(t)
+			freezeClock(e)
+			for i := 0; i < dirs; i++ {
+				if err := os.MkdirAll(filepath.Join(e.root, fmt.Sprintf("tmp/k/d%d", i)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(e.root, fmt.Sprintf("tmp/k/d%d/f", i)), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			list := func(name string) []string {
+				fd := e.open("/tmp/k/"+name, unix.O_RDONLY|unix.O_DIRECTORY)
+				defer e.ok(1, unix.SYS_CLOSE, fd)
+				var names []string
+				for n := range getdents(e, fd) {
+					if n != "." && n != ".." {
+						names = append(names, n)
+					}
+				}
+				sort.Strings(names)
+				return names
+			}
+			for i := 0; i < dirs; i++ {
+				list(fmt.Sprintf("d%d", i))
+			}
+			tc.between(e)
+			rc.take()
+			got := list(tc.reopen)
+			if walks := rc.take()["Walk"]; walks != tc.walks {
+				t.Errorf("the open of %s made %d gofer Walks, want %d", tc.reopen, walks, tc.walks)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("%s lists %q, want %q", tc.reopen, got, tc.want)
+			}
+			if n := onlyVFS(t, e).KeptHandles(); n > vfs.MaxKeptClosedDirs+1 {
+				t.Errorf("%d handles kept after %d directories closed, want at most %d", n, dirs+1, vfs.MaxKeptClosedDirs+1)
+			}
+		})
 	}
 }

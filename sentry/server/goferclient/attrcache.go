@@ -855,12 +855,31 @@ func (a *AttrCache) Read(ctx context.Context, req *goferpb.ReadRequest, opts ...
 		e.data, e.version = append([]byte(nil), r.Data...), *ver
 		a.dataBytes += len(e.data)
 	}
-	// The read moved the file's atime: its attributes no longer answer
-	// a Stat (nor may a Stat begun before fill them), but its data and
-	// version stand.
+	// The read moved the file's atime: its data and version stand.
+	a.atimeMovedLocked(e)
+	return r, err
+}
+
+// atimeMovedLocked records that a read of e's inode (a Read of a file,
+// a listing of a directory) moved its atime: its attributes no longer
+// answer a Stat (nor may a Stat begun before fill them), but the inode
+// did not change otherwise (ChangedSince: a kept handle of it stands).
+// Precondition: a.mu.
+func (a *AttrCache) atimeMovedLocked(e *attrEntry) {
 	a.seq++
 	e.dropped, e.atimeStale = a.seq, true
-	return r, err
+}
+
+// atimeMoved is atimeMovedLocked of the inode handle h names, if the
+// cache knows it.
+func (a *AttrCache) atimeMoved(h uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if k, ok := a.handles[h]; ok {
+		if e := a.entries[k]; e != nil {
+			a.atimeMovedLocked(e)
+		}
+	}
 }
 
 // holdsData says whether the whole content of inode ino, on the file
@@ -997,8 +1016,10 @@ func (a *AttrCache) GetdentsSeq(ctx context.Context, req *goferpb.GetdentsReques
 	r, err := a.GoferClient.Getdents(ctx, req, opts...)
 	if req.GetName() == "" {
 		// Its atime (a listing of a subdirectory by name changes the
-		// subdirectory's, which has no handle here).
-		a.drop(req.GetDir())
+		// subdirectory's, which has no handle here), and no more: a
+		// kept handle of it stands (fts lists a directory, closes it
+		// and opens it again).
+		a.atimeMoved(req.GetDir())
 	} else if sub := r.GetSub(); sub != nil {
 		// The subdirectory's handle asked for (want_handle), with its
 		// attributes after the listing.
@@ -1015,7 +1036,7 @@ func (a *AttrCache) Seq() uint64 { return a.begin() }
 // ChangedSince says whether the inode of handle h may have changed
 // through this cache (a Write, SetStat, Fallocate, Link or truncating
 // open of it, an Unlink or Rename of any file) since seq since, or the
-// cache does not know h. A Read's atime does not count.
+// cache does not know h. A Read's or a listing's atime does not count.
 func (a *AttrCache) ChangedSince(h, since uint64) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -392,15 +392,17 @@ func openDentry(c *kernel.Task, d *vfs.Dentry, flags uint32, pre *vfs.PreOpened)
 		return c.OpenFifo(d, flags)
 	}
 	if d.IsDir() {
-		// The handle a listing ahead of d brought (vfs/kept.go).
-		h, fh, _, ok := v.TakeKept(d)
+		// The handle a listing ahead of d brought, or a closed
+		// description of d left (vfs/kept.go).
+		h, fh, conf, ok := v.TakeKept(d)
 		if !ok {
+			conf = v.ConfirmStart()
 			var err error
 			if h, _, fh, err = v.FreshHandle(d); err != nil {
 				return nil, err
 			}
 		}
-		return vfs.NewFile(vfs.NewGoferDir(v, h, fh), d, kept), nil
+		return vfs.NewFile(v.NewOpenedGoferDir(d, h, fh, conf), d, kept), nil
 	}
 	if !d.IsRegular() {
 		return nil, unix.ENXIO

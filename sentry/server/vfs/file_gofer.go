@@ -221,6 +221,12 @@ type GoferDir struct {
 	v      *VFS
 	Handle uint64
 	FH     []byte
+	// keepOn is the dentry whose open made Handle, on which Release
+	// keeps it (kept.go; nil: released), and confirmed when the gofer
+	// last confirmed that keepOn's name names Handle's directory.
+	// Immutable.
+	keepOn    *Dentry
+	confirmed Confirmed
 }
 
 func (g *GoferDir) Read(fdesc.Call, *fdesc.File, int, int64) ([]byte, error) { return nil, unix.EISDIR }
@@ -228,7 +234,15 @@ func (g *GoferDir) Write(fdesc.Call, *fdesc.File, []byte, int64) (int, error) {
 	return 0, unix.EISDIR
 }
 func (g *GoferDir) Stat(fdesc.Call) (*goferpb.Stat, error) { return g.v.GoferStat(g.Handle) }
-func (g *GoferDir) Release()                               { g.v.Releases().Release([]uint64{g.Handle}) }
+
+// Release keeps the description's handle on its directory's dentry for
+// the next open of it (kept.go: keepClosedDir), else releases it.
+func (g *GoferDir) Release() {
+	if g.v.keepClosedDir(g) {
+		return
+	}
+	g.v.Releases().Release([]uint64{g.Handle})
+}
 
 // HandleOfFile returns the gofer handle backing f, if any.
 func HandleOfFile(f *fdesc.File) (uint64, bool) {

@@ -58,6 +58,58 @@ type keptHandle struct {
 	h    uint64
 	fh   []byte
 	conf Confirmed
+	// closedDir says a closed directory description left it
+	// (keepClosedDir).
+	closedDir bool
+}
+
+// MaxKeptClosedDirs bounds the kept handles that closed directory
+// descriptions left: fts (GNU rm -r) opens and lists each directory, closes
+// it, and opens it again at once, but find and ls -R open each one once,
+// and their closed directories' handles would push out those of the
+// directories listed ahead and the files leased ahead, still to be
+// opened.
+const MaxKeptClosedDirs = 4
+
+// NewOpenedGoferDir is NewGoferDir for a description of directory d
+// opened through handle h (gofer file handle fh), whose name the gofer
+// confirmed at c: at its release the handle is kept on d
+// (keepClosedDir) rather than released, if it still may be reused.
+func (v *VFS) NewOpenedGoferDir(d *Dentry, h uint64, fh []byte, c Confirmed) *GoferDir {
+	g := NewGoferDir(v, h, fh)
+	if d != nil && d.Kind == KindGofer && d.IsDir() {
+		g.keepOn, g.confirmed = d, c
+	}
+	return g
+}
+
+// keepClosedDir keeps the handle of g, a directory description being
+// released, on its dentry, and says whether it did: of the handles
+// closed directories left, the MaxKeptClosedDirs latest are kept.
+func (v *VFS) keepClosedDir(g *GoferDir) bool {
+	if g.keepOn == nil || !v.keepOnAs(g.keepOn, g.Handle, g.FH, g.confirmed, true) {
+		return false
+	}
+	v.mu.Lock()
+	n := 0
+	for _, d := range v.keptList {
+		if d.kept.closedDir {
+			n++
+		}
+	}
+	var out []uint64
+	for i := 0; n > MaxKeptClosedDirs && i < len(v.keptList); {
+		if d := v.keptList[i]; d.kept.closedDir {
+			out = append(out, d.kept.h)
+			v.unkeepLocked(d)
+			n--
+			continue
+		}
+		i++
+	}
+	v.mu.Unlock()
+	v.releases.Release(out)
+	return true
 }
 
 // stillValid says whether handle h, confirmed at c, may be reused now.
@@ -135,6 +187,12 @@ func (v *VFS) KeepListed(d *Dentry, h uint64, fh []byte, c Confirmed) {
 // keepOn keeps handle h (file handle fh, its name confirmed at c) on d,
 // if it may be reused; it says whether it did.
 func (v *VFS) keepOn(d *Dentry, h uint64, fh []byte, c Confirmed) bool {
+	return v.keepOnAs(d, h, fh, c, false)
+}
+
+// keepOnAs is keepOn of a handle a closed directory left (closedDir) or
+// not.
+func (v *VFS) keepOnAs(d *Dentry, h uint64, fh []byte, c Confirmed, closedDir bool) bool {
 	if !v.stillValid(h, c) {
 		return false
 	}
@@ -143,7 +201,7 @@ func (v *VFS) keepOn(d *Dentry, h uint64, fh []byte, c Confirmed) bool {
 	if d.deleted || d.kept != nil {
 		return false
 	}
-	d.kept = &keptHandle{h: h, fh: fh, conf: c}
+	d.kept = &keptHandle{h: h, fh: fh, conf: c, closedDir: closedDir}
 	v.keptList = append(v.keptList, d)
 	// Past the bound, or past AttrTTL (checked for the oldest only: the
 	// rest go when taken, pushed out, or with the client).
