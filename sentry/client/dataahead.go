@@ -53,8 +53,8 @@ import (
 // other lease (dropAll); posted sendfiles carry their bytes.
 
 // maxDataAhead bounds the files one call asks leases ahead for (the
-// server's bound too: half the gofer handles it keeps for a client).
-const maxDataAhead = 32
+// server's bound too: as many gofer handles as it keeps for a client).
+const maxDataAhead = 64
 
 // dataAheadMaxSize bounds the size of a file asked ahead (the server's
 // bound): a larger one's lease would carry a window.

@@ -34,15 +34,11 @@ import (
 // so the files cost the gofer no more calls than the process's opens and
 // reads did.
 
-// maxDataAhead bounds the files one call asks leases ahead for: half
-// the handles a client keeps (vfs.MaxKeptHandles). The handle of each
-// file opened ahead is kept for the process's own open, and so is the
-// handle of each read-only description closed, the oldest pushed out
-// first: a batch as large as the bound had each copied file's close push
-// out the next file's handle before its open (cp -r walk-opened each
-// source twice), while half of it leaves the batch room for the closes
-// of a batch's files and a listing ahead's directories.
-const maxDataAhead = vfs.MaxKeptHandles / 2
+// maxDataAhead bounds the files one call asks leases ahead for: as
+// many as a client keeps handles (vfs.MaxKeptHandles), each file's kept
+// for the process's own open (pushed out after the handles closed
+// descriptions kept).
+const maxDataAhead = vfs.MaxKeptHandles
 
 // dataAheadMaxSize bounds the size of a file leased ahead: a larger one
 // would be leased a window the process may not read.

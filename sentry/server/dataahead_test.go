@@ -152,10 +152,11 @@ func TestLeasesAhead(t *testing.T) {
 // TestLeasesAheadKeptThroughCopies: the handles of the files a call
 // leased ahead stay kept until the process opens each (cp -r: open,
 // copy, close, file after file, in the listing's order), though each
-// close keeps the closed description's handle too, the oldest pushed
-// out first (vfs.MaxKeptHandles). A batch as large as the bound had the
-// close of the asking file push out the next file's handle, and each
-// copy's close the one after it: every source was walk-opened twice.
+// close keeps the closed description's handle too (vfs.MaxKeptHandles):
+// those still to be used go last. Pushed out oldest first, a batch as
+// large as the bound had the close of the asking file push out the next
+// file's handle, and each copy's close the one after it: every source
+// was walk-opened twice.
 func TestLeasesAheadKeptThroughCopies(t *testing.T) {
 	releasesInBatchesOnly(t)
 	e, rc := leasingEnv(t)

@@ -42,5 +42,13 @@ func OpenAhead(c *kernel.Task, path string) (*fdesc.File, error) {
 	if c.Kernel.Leases.Conflicts(d.Ino(), false) {
 		return nil, unix.EWOULDBLOCK
 	}
-	return openDentry(c, d, aheadOpenFlags, pre)
+	f, err := openDentry(c, d, aheadOpenFlags, pre)
+	if err != nil {
+		return nil, err
+	}
+	if g, ok := f.Impl.(*vfs.GoferFile); ok {
+		// Its handle stays for the process's own open (vfs/kept.go).
+		g.KeepAhead()
+	}
+	return f, nil
 }

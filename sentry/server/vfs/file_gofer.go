@@ -38,6 +38,10 @@ type GoferFile struct {
 	// Immutable.
 	keepOn    *Dentry
 	confirmed Confirmed
+	// openedAhead says the server opened the description for an open
+	// the process is likely to make (KeepAhead): its handle is kept as
+	// one still to be used. Set before the description is shared.
+	openedAhead bool
 }
 
 // NewGoferFile returns a gofer file of v's through handle h (which it

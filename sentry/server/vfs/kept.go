@@ -58,10 +58,25 @@ type keptHandle struct {
 	h    uint64
 	fh   []byte
 	conf Confirmed
-	// closedDir says a closed directory description left it
-	// (keepClosedDir).
-	closedDir bool
+	kind keptKind
 }
+
+// keptKind says what kept a handle, which decides which goes first when
+// a client keeps too many.
+type keptKind int
+
+const (
+	// keptClosed: a closed read-only description of a regular file.
+	keptClosed keptKind = iota
+	// keptAhead: an open the process has yet to make (a file leased
+	// ahead, a directory listed ahead). Pushed out after the others: a
+	// batch of files leased ahead had each copied file's close push out
+	// the next file's handle before its open (cp -r walk-opened every
+	// source twice).
+	keptAhead
+	// keptClosedDir: a closed directory description (keepClosedDir).
+	keptClosedDir
+)
 
 // MaxKeptClosedDirs bounds the kept handles that closed directory
 // descriptions left: fts (GNU rm -r) opens and lists each directory, closes
@@ -87,19 +102,19 @@ func (v *VFS) NewOpenedGoferDir(d *Dentry, h uint64, fh []byte, c Confirmed) *Go
 // released, on its dentry, and says whether it did: of the handles
 // closed directories left, the MaxKeptClosedDirs latest are kept.
 func (v *VFS) keepClosedDir(g *GoferDir) bool {
-	if g.keepOn == nil || !v.keepOnAs(g.keepOn, g.Handle, g.FH, g.confirmed, true) {
+	if g.keepOn == nil || !v.keepOnAs(g.keepOn, g.Handle, g.FH, g.confirmed, keptClosedDir) {
 		return false
 	}
 	v.mu.Lock()
 	n := 0
 	for _, d := range v.keptList {
-		if d.kept.closedDir {
+		if d.kept.kind == keptClosedDir {
 			n++
 		}
 	}
 	var out []uint64
 	for i := 0; n > MaxKeptClosedDirs && i < len(v.keptList); {
-		if d := v.keptList[i]; d.kept.closedDir {
+		if d := v.keptList[i]; d.kept.kind == keptClosedDir {
 			out = append(out, d.kept.h)
 			v.unkeepLocked(d)
 			n--
@@ -171,28 +186,32 @@ func (v *VFS) keep(g *GoferFile) bool {
 	if g.keepOn == nil {
 		return false
 	}
-	return v.keepOn(g.keepOn, g.Handle, g.FH, g.confirmed)
+	kind := keptClosed
+	if g.openedAhead {
+		kind = keptAhead
+	}
+	return v.keepOnAs(g.keepOn, g.Handle, g.FH, g.confirmed, kind)
 }
+
+// KeepAhead says that g, a read-only description the server opened for
+// an open the process is likely to make (a lease ahead), keeps its
+// handle at its release as one still to be used (keptAhead). Called
+// before g is shared.
+func (g *GoferFile) KeepAhead() { g.openedAhead = true }
 
 // KeepListed keeps handle h (gofer file handle fh) of gofer directory d,
 // which a listing ahead of d brought (GetdentsRequest.want_handle) and
 // whose name the gofer confirmed at c, for the open of d that likely
 // follows (find opens each directory it lists); else it releases it.
 func (v *VFS) KeepListed(d *Dentry, h uint64, fh []byte, c Confirmed) {
-	if d.Kind != KindGofer || !d.IsDir() || !v.keepOn(d, h, fh, c) {
+	if d.Kind != KindGofer || !d.IsDir() || !v.keepOnAs(d, h, fh, c, keptAhead) {
 		v.releases.Release([]uint64{h})
 	}
 }
 
-// keepOn keeps handle h (file handle fh, its name confirmed at c) on d,
-// if it may be reused; it says whether it did.
-func (v *VFS) keepOn(d *Dentry, h uint64, fh []byte, c Confirmed) bool {
-	return v.keepOnAs(d, h, fh, c, false)
-}
-
-// keepOnAs is keepOn of a handle a closed directory left (closedDir) or
-// not.
-func (v *VFS) keepOnAs(d *Dentry, h uint64, fh []byte, c Confirmed, closedDir bool) bool {
+// keepOnAs keeps handle h (file handle fh, its name confirmed at c) on
+// d as kept by kind, if it may be reused; it says whether it did.
+func (v *VFS) keepOnAs(d *Dentry, h uint64, fh []byte, c Confirmed, kind keptKind) bool {
 	if !v.stillValid(h, c) {
 		return false
 	}
@@ -201,19 +220,28 @@ func (v *VFS) keepOnAs(d *Dentry, h uint64, fh []byte, c Confirmed, closedDir bo
 	if d.deleted || d.kept != nil {
 		return false
 	}
-	d.kept = &keptHandle{h: h, fh: fh, conf: c, closedDir: closedDir}
+	d.kept = &keptHandle{h: h, fh: fh, conf: c, kind: kind}
 	v.keptList = append(v.keptList, d)
-	// Past the bound, or past AttrTTL (checked for the oldest only: the
-	// rest go when taken, pushed out, or with the client).
+	// Past AttrTTL (checked for the oldest only: the rest go when taken,
+	// pushed out, or with the client), then past the bound: the oldest
+	// kept for no open to come first (keptAhead's).
 	now := v.attrs.Clock()
 	var out []uint64
-	for len(v.keptList) > MaxKeptHandles || now.Sub(v.keptList[0].kept.conf.At) >= goferclient.AttrTTL {
+	for len(v.keptList) > 0 && now.Sub(v.keptList[0].kept.conf.At) >= goferclient.AttrTTL {
 		old := v.keptList[0]
 		out = append(out, old.kept.h)
 		v.unkeepLocked(old)
-		if len(v.keptList) == 0 {
-			break
+	}
+	for len(v.keptList) > MaxKeptHandles {
+		old := v.keptList[0]
+		for _, o := range v.keptList {
+			if o.kept.kind != keptAhead {
+				old = o
+				break
+			}
 		}
+		out = append(out, old.kept.h)
+		v.unkeepLocked(old)
 	}
 	// ReleaseQueue.mu is a leaf under mu.
 	v.releases.Release(out)
