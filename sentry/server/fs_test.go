@@ -166,6 +166,21 @@ func getdents(e *env, fd uint64) map[string]uint8 {
 	return out
 }
 
+// dirNames returns the names the directory at path lists but "." and
+// "..", sorted.
+func dirNames(e *env, path string) []string {
+	fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, e.mem.str(path), unix.O_RDONLY|unix.O_DIRECTORY, 0))
+	defer e.ok(1, unix.SYS_CLOSE, fd)
+	var names []string
+	for n := range getdents(e, fd) {
+		if n != "." && n != ".." {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
 func TestGetdentsAndNames(t *testing.T) {
 	e := started(t)
 	m := e.mem

@@ -59,15 +59,21 @@ func TestGoferReadSizeHint(t *testing.T) {
 					}
 					data = tc.behind
 				}
-				buf := m.zeros(tc.n)
-				got := e.ok(1, unix.SYS_PREAD64, fd, buf, uint64(tc.n), uint64(tc.off))
-				want := data[min(tc.off, len(data)):min(tc.off+tc.n, len(data))]
-				b, err := m.ReadAt(buf, int(got))
-				if err != nil || int(got) != len(want) || !bytes.Equal(b, want) {
-					t.Errorf("pread of %d at %d: %d bytes (%v), equal %v; want %d", tc.n, tc.off, got, err, bytes.Equal(b, want), len(want))
-				}
+				checkPread(t, e, fd, data, tc.off, tc.n)
 			})
 		}
+	}
+}
+
+// checkPread preads n bytes at off of fd and checks they are data's.
+func checkPread(t *testing.T, e *env, fd uint64, data []byte, off, n int) {
+	t.Helper()
+	buf := e.mem.zeros(n)
+	got := e.ok(1, unix.SYS_PREAD64, fd, buf, uint64(n), uint64(off))
+	want := data[min(off, len(data)):min(off+n, len(data))]
+	b, err := e.mem.ReadAt(buf, int(got))
+	if err != nil || int(got) != len(want) || !bytes.Equal(b, want) {
+		t.Errorf("pread of %d at %d: %d bytes (%v), equal %v; want %d", n, off, got, err, bytes.Equal(b, want), len(want))
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -221,18 +220,7 @@ func TestKeptClosedDirHandles(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			list := func(name string) []string {
-				fd := e.open("/tmp/k/"+name, unix.O_RDONLY|unix.O_DIRECTORY)
-				defer e.ok(1, unix.SYS_CLOSE, fd)
-				var names []string
-				for n := range getdents(e, fd) {
-					if n != "." && n != ".." {
-						names = append(names, n)
-					}
-				}
-				sort.Strings(names)
-				return names
-			}
+			list := func(name string) []string { return dirNames(e, "/tmp/k/"+name) }
 			for i := 0; i < dirs; i++ {
 				list(fmt.Sprintf("d%d", i))
 			}

@@ -110,13 +110,7 @@ func TestGoferReadLong(t *testing.T) {
 			m := e.mem
 			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/long"), unix.O_RDONLY, 0))
 			for _, tc := range []struct{ off, n int }{{0, 3 << 20}, {5000, 4 << 20}, {3 << 20, 1 << 20}} {
-				buf := m.zeros(tc.n)
-				got := e.ok(1, unix.SYS_PREAD64, fd, buf, uint64(tc.n), uint64(tc.off))
-				want := data[min(tc.off, len(data)):min(tc.off+tc.n, len(data))]
-				b, err := m.ReadAt(buf, int(got))
-				if err != nil || int(got) != len(want) || !bytes.Equal(b, want) {
-					t.Errorf("pread of %d at %d: %d bytes (%v), equal %v; want %d", tc.n, tc.off, got, err, bytes.Equal(b, want), len(want))
-				}
+				checkPread(t, e, fd, data, tc.off, tc.n)
 			}
 		})
 	}
