@@ -99,32 +99,9 @@ func (v *VFS) NewOpenedGoferDir(d *Dentry, h uint64, fh []byte, c Confirmed) *Go
 }
 
 // keepClosedDir keeps the handle of g, a directory description being
-// released, on its dentry, and says whether it did: of the handles
-// closed directories left, the MaxKeptClosedDirs latest are kept.
+// released, on its dentry, and says whether it did.
 func (v *VFS) keepClosedDir(g *GoferDir) bool {
-	if g.keepOn == nil || !v.keepOnAs(g.keepOn, g.Handle, g.FH, g.confirmed, keptClosedDir) {
-		return false
-	}
-	v.mu.Lock()
-	n := 0
-	for _, d := range v.keptList {
-		if d.kept.kind == keptClosedDir {
-			n++
-		}
-	}
-	var out []uint64
-	for i := 0; n > MaxKeptClosedDirs && i < len(v.keptList); {
-		if d := v.keptList[i]; d.kept.kind == keptClosedDir {
-			out = append(out, d.kept.h)
-			v.unkeepLocked(d)
-			n--
-			continue
-		}
-		i++
-	}
-	v.mu.Unlock()
-	v.releases.Release(out)
-	return true
+	return g.keepOn != nil && v.keepOnAs(g.keepOn, g.Handle, g.FH, g.confirmed, keptClosedDir)
 }
 
 // stillValid says whether handle h, confirmed at c, may be reused now.
@@ -222,15 +199,30 @@ func (v *VFS) keepOnAs(d *Dentry, h uint64, fh []byte, c Confirmed, kind keptKin
 	}
 	d.kept = &keptHandle{h: h, fh: fh, conf: c, kind: kind}
 	v.keptList = append(v.keptList, d)
-	// Past AttrTTL (checked for the oldest only: the rest go when taken,
-	// pushed out, or with the client), then past the bound: the oldest
-	// kept for no open to come first (keptAhead's).
+	// Pushed out: those past AttrTTL (checked for the oldest only: the
+	// rest go when taken, pushed out, or with the client); the oldest
+	// closed directory's past MaxKeptClosedDirs of them; and past the
+	// bound, the oldest not kept for an open to come (keptAhead), else
+	// the oldest.
 	now := v.attrs.Clock()
 	var out []uint64
+	pushOut := func(d *Dentry) {
+		out = append(out, d.kept.h)
+		v.unkeepLocked(d)
+	}
 	for len(v.keptList) > 0 && now.Sub(v.keptList[0].kept.conf.At) >= goferclient.AttrTTL {
-		old := v.keptList[0]
-		out = append(out, old.kept.h)
-		v.unkeepLocked(old)
+		pushOut(v.keptList[0])
+	}
+	if kind == keptClosedDir {
+		var dirs []*Dentry
+		for _, o := range v.keptList {
+			if o.kept.kind == keptClosedDir {
+				dirs = append(dirs, o)
+			}
+		}
+		if len(dirs) > MaxKeptClosedDirs {
+			pushOut(dirs[0])
+		}
 	}
 	for len(v.keptList) > MaxKeptHandles {
 		old := v.keptList[0]
@@ -240,8 +232,7 @@ func (v *VFS) keepOnAs(d *Dentry, h uint64, fh []byte, c Confirmed, kind keptKin
 				break
 			}
 		}
-		out = append(out, old.kept.h)
-		v.unkeepLocked(old)
+		pushOut(old)
 	}
 	// ReleaseQueue.mu is a leaf under mu.
 	v.releases.Release(out)
