@@ -32,12 +32,8 @@ type GoferFile struct {
 	// created (readlease.BeginOwned; nil: none): set once by the
 	// creating call, ended by AppClosed or Release.
 	Owned atomic.Pointer[readlease.Owned]
-	// keepOn is the dentry whose read-only open made Handle, on which
-	// Release keeps it (kept.go; nil: released), and confirmed when the
-	// gofer last confirmed that keepOn's name names Handle's file.
-	// Immutable.
-	keepOn    *Dentry
-	confirmed Confirmed
+	// keepSpot is where Release keeps Handle (a read-only open's).
+	keepSpot
 	// openedAhead says the server opened the description for an open
 	// the process is likely to make (KeepAhead): its handle is kept as
 	// one still to be used. Set before the description is shared.
@@ -225,12 +221,8 @@ type GoferDir struct {
 	v      *VFS
 	Handle uint64
 	FH     []byte
-	// keepOn is the dentry whose open made Handle, on which Release
-	// keeps it (kept.go; nil: released), and confirmed when the gofer
-	// last confirmed that keepOn's name names Handle's directory.
-	// Immutable.
-	keepOn    *Dentry
-	confirmed Confirmed
+	// keepSpot is where Release keeps Handle.
+	keepSpot
 }
 
 func (g *GoferDir) Read(fdesc.Call, *fdesc.File, int, int64) ([]byte, error) { return nil, unix.EISDIR }

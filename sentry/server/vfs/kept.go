@@ -98,10 +98,26 @@ func (v *VFS) NewOpenedGoferDir(d *Dentry, h uint64, fh []byte, c Confirmed) *Go
 	return g
 }
 
+// keepSpot is where a description keeps its gofer handle at its
+// release: the dentry whose open made the handle (nil: it is released)
+// and when the gofer last confirmed that the dentry's name names the
+// handle's file. Immutable.
+type keepSpot struct {
+	keepOn    *Dentry
+	confirmed Confirmed
+}
+
+// keepAt keeps handle h (gofer file handle fh) at s as kept by kind, if
+// s names a dentry and the handle may be reused; it says whether it did
+// (else the caller releases it).
+func (v *VFS) keepAt(s keepSpot, h uint64, fh []byte, kind keptKind) bool {
+	return s.keepOn != nil && v.keepOnAs(s.keepOn, h, fh, s.confirmed, kind)
+}
+
 // keepClosedDir keeps the handle of g, a directory description being
 // released, on its dentry, and says whether it did.
 func (v *VFS) keepClosedDir(g *GoferDir) bool {
-	return g.keepOn != nil && v.keepOnAs(g.keepOn, g.Handle, g.FH, g.confirmed, keptClosedDir)
+	return v.keepAt(g.keepSpot, g.Handle, g.FH, keptClosedDir)
 }
 
 // stillValid says whether handle h, confirmed at c, may be reused now.
@@ -160,14 +176,11 @@ func (v *VFS) KeptReused() uint64 { return v.keptReused.Load() }
 // keep keeps g's handle on its dentry, if it may be reused; it says
 // whether it did (else the caller releases it).
 func (v *VFS) keep(g *GoferFile) bool {
-	if g.keepOn == nil {
-		return false
-	}
 	kind := keptClosed
 	if g.openedAhead {
 		kind = keptAhead
 	}
-	return v.keepOnAs(g.keepOn, g.Handle, g.FH, g.confirmed, kind)
+	return v.keepAt(g.keepSpot, g.Handle, g.FH, kind)
 }
 
 // KeepAhead says that g, a read-only description the server opened for
@@ -214,14 +227,17 @@ func (v *VFS) keepOnAs(d *Dentry, h uint64, fh []byte, c Confirmed, kind keptKin
 		pushOut(v.keptList[0])
 	}
 	if kind == keptClosedDir {
-		var dirs []*Dentry
+		var oldest *Dentry
+		n := 0
 		for _, o := range v.keptList {
 			if o.kept.kind == keptClosedDir {
-				dirs = append(dirs, o)
+				if n++; oldest == nil {
+					oldest = o
+				}
 			}
 		}
-		if len(dirs) > MaxKeptClosedDirs {
-			pushOut(dirs[0])
+		if n > MaxKeptClosedDirs {
+			pushOut(oldest)
 		}
 	}
 	for len(v.keptList) > MaxKeptHandles {
