@@ -242,20 +242,16 @@ func (rc *readCache) grantAhead(ls []*pb.ReadLease, at leaseStamp) {
 			continue
 		}
 		st.UnmarshalBytes(l.Stat)
-		if !rc.addLeaseLocked(l, at) {
+		// The entry goes with its lease (dropLocked): byInode holds
+		// no more than the leases do.
+		k := inodeKey{st.Dev, st.Ino}
+		if !rc.addLeaseLocked(l, at, &k) {
 			continue
-		}
-		if len(rc.byInode) >= maxAttached {
-			for k, a := range rc.byInode {
-				if rc.files[a.id] == nil {
-					delete(rc.byInode, k)
-				}
-			}
 		}
 		if rc.byInode == nil {
 			rc.byInode = make(map[inodeKey]aheadLease)
 		}
-		rc.byInode[inodeKey{st.Dev, st.Ino}] = aheadLease{id: l.Id, ino: l.Ino}
+		rc.byInode[k] = aheadLease{id: l.Id, ino: l.Ino}
 		rc.aheadGrants.Add(1)
 	}
 }

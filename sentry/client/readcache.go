@@ -57,9 +57,14 @@ import (
 //   - the lease covers the bytes read (a read at or past the size
 //     returns 0).
 
-// readCacheLimit bounds the data the cache holds; beyond it, leases are
-// dropped (the oldest grant first).
-const readCacheLimit = 32 << 20
+// readCacheLimit bounds the data the cache holds, maxLeasedFiles the
+// leases; beyond either, leases are dropped (the oldest grant first).
+// The count matters where files are small: cp -r of /usr/include holds
+// ~2,000 leases under the byte bound, more with smaller files.
+const (
+	readCacheLimit = 32 << 20
+	maxLeasedFiles = 8192
+)
 
 // readCache is the client's leased copies of files. mu is taken before
 // pipelineState.mu (the offset of a description is read under both) and
@@ -74,6 +79,15 @@ type readCache struct {
 	descs map[uint64]uint64
 	// bytes is the data held. Protected by mu.
 	bytes int
+	// grantOrder is the leases in the order they were granted, the
+	// oldest from grantHead on, for dropping the oldest first without a
+	// scan of files (a scan per grant made cp -r's cost grow with the
+	// leases held). An entry whose lease was dropped or granted again
+	// since is stale and skipped. lastSeq is the latest leasedFile.seq
+	// given. Protected by mu.
+	grantOrder []grantedLease
+	grantHead  int
+	lastSeq    uint64
 	// gen counts recoveries: a grant from a call sent before one is
 	// dropped. lastEpoch is the latest LeaseRevoke epoch of the current
 	// server. Protected by mu.
@@ -195,6 +209,9 @@ type leasedFile struct {
 	// when the grant arrived: the file is none created later
 	// (attrsOnlyOfNewerLocked).
 	seen uint64
+	// ahead is the inode a lease ahead is found by (readCache.byInode;
+	// nil: not a lease ahead), forgotten with the lease.
+	ahead *inodeKey
 	// mmap is the plan a forwarded private mmap of the file resolved to
 	// under this lease (zero: none), which private mmaps of its
 	// descriptions reuse while it holds (mmapreuse.go). Protected by
@@ -247,38 +264,63 @@ func (rc *readCache) grant(l *pb.ReadLease, at leaseStamp) {
 		}
 		return
 	}
-	if rc.addLeaseLocked(l, at) {
+	if rc.addLeaseLocked(l, at, nil) {
 		rc.attachLocked(l.File, l.Id)
 	}
 }
 
+// grantedLease is an entry of readCache.grantOrder: lease id as granted
+// with seq.
+type grantedLease struct{ id, seq uint64 }
+
 // addLeaseLocked keeps new lease l, of a call sent at at, unless a
 // revocation the server decided after granting it came between, and
-// reports whether it did. Precondition: rc.mu.
-func (rc *readCache) addLeaseLocked(l *pb.ReadLease, at leaseStamp) bool {
+// reports whether it did. ahead, if not nil, is the inode a lease ahead
+// is found by. Precondition: rc.mu.
+func (rc *readCache) addLeaseLocked(l *pb.ReadLease, at leaseStamp, ahead *inodeKey) bool {
 	if l.Epoch < rc.lastEpoch || l.TtlMs == 0 || len(l.Stat) == 0 || len(l.Data) > readCacheLimit/4 {
 		return false
 	}
-	var seq uint64
-	for _, f := range rc.files {
-		seq = max(seq, f.seq)
-	}
-	for rc.bytes+len(l.Data) > readCacheLimit && len(rc.files) > 0 {
-		var oldest, min uint64
-		for id, f := range rc.files {
-			if oldest == 0 || f.seq < min {
-				oldest, min = id, f.seq
-			}
+	rc.dropLocked(l.Id) // granted again: its data is counted once
+	now := time.Now()
+	for {
+		f, id := rc.oldestLocked()
+		if f == nil {
+			break
 		}
-		rc.dropLocked(oldest)
+		if rc.bytes+len(l.Data) <= readCacheLimit && len(rc.files) < maxLeasedFiles && rc.renewal.live(f.expires, now) {
+			break
+		}
+		rc.dropLocked(id)
 	}
+	rc.lastSeq++
 	rc.files[l.Id] = &leasedFile{
 		expires: at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond), stat: l.Stat,
-		size: l.Size, dataOff: l.DataOffset, data: l.Data, seq: seq + 1, seen: rc.creations.Load(),
+		size: l.Size, dataOff: l.DataOffset, data: l.Data, seq: rc.lastSeq, seen: rc.creations.Load(), ahead: ahead,
 	}
+	rc.grantOrder = append(rc.grantOrder, grantedLease{id: l.Id, seq: rc.lastSeq})
 	rc.bytes += len(l.Data)
 	rc.grants.Add(1)
 	return true
+}
+
+// oldestLocked returns the oldest lease held and its id (nil: none),
+// after forgetting the stale entries in front of it; grantOrder's array
+// is compacted once most of it is behind grantHead. Precondition: rc.mu.
+func (rc *readCache) oldestLocked() (*leasedFile, uint64) {
+	for rc.grantHead < len(rc.grantOrder) {
+		g := rc.grantOrder[rc.grantHead]
+		if f := rc.files[g.id]; f != nil && f.seq == g.seq {
+			return f, g.id
+		}
+		rc.grantOrder[rc.grantHead] = grantedLease{}
+		rc.grantHead++
+		if rc.grantHead > 64 && rc.grantHead*2 > len(rc.grantOrder) {
+			rc.grantOrder = append(rc.grantOrder[:0], rc.grantOrder[rc.grantHead:]...)
+			rc.grantHead = 0
+		}
+	}
+	return nil, 0
 }
 
 // maxAttached bounds readCache.descs: beyond it, the entries of leases
@@ -303,9 +345,14 @@ func (rc *readCache) attachLocked(desc, id uint64) {
 
 // dropLocked drops lease id. Precondition: rc.mu.
 func (rc *readCache) dropLocked(id uint64) {
-	if f := rc.files[id]; f != nil {
-		rc.bytes -= len(f.data)
-		delete(rc.files, id)
+	f := rc.files[id]
+	if f == nil {
+		return
+	}
+	rc.bytes -= len(f.data)
+	delete(rc.files, id)
+	if f.ahead != nil && rc.byInode[*f.ahead].id == id {
+		delete(rc.byInode, *f.ahead)
 	}
 }
 
@@ -336,6 +383,8 @@ func (rc *readCache) dropAll() {
 	rc.gen++
 	rc.lastEpoch = 0
 	clear(rc.files)
+	clear(rc.grantOrder)
+	rc.grantOrder, rc.grantHead = rc.grantOrder[:0], 0
 	clear(rc.descs)
 	clear(rc.byInode)
 	clear(rc.owned)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
@@ -171,23 +172,105 @@ func lockedCacheAfter(run func(*readCache, leaseStamp)) *readCache {
 	return rc
 }
 
-// TestReadCacheBound checks that the cache holds at most readCacheLimit
-// bytes, dropping the oldest grants first.
-func TestReadCacheBound(t *testing.T) {
+// TestReadCacheBounds checks that the cache holds at most readCacheLimit
+// bytes and maxLeasedFiles leases, dropping the oldest grants first; that
+// a grant forgets the expired leases older than any live one; and that a
+// lease granted again counts its data once.
+func TestReadCacheBounds(t *testing.T) {
+	quarter := make([]byte, readCacheLimit/4)
+	grant := func(rc *readCache, id uint64, data []byte, ttlMs uint32) {
+		rc.grant(&pb.ReadLease{Id: id, File: id, Stat: []byte{1}, Size: uint64(len(data)), Data: data, TtlMs: ttlMs}, rc.stamp())
+	}
+	tests := []struct {
+		name string
+		run  func(rc *readCache)
+		// held says which of the leases 1..n are held; bytes is the data
+		// held.
+		n     uint64
+		held  func(id uint64) bool
+		bytes int
+	}{
+		{"past the bytes, the oldest go", func(rc *readCache) {
+			for id := uint64(1); id <= 6; id++ {
+				grant(rc, id, quarter, 60000)
+			}
+		}, 6, func(id uint64) bool { return id >= 3 }, readCacheLimit},
+		{"past the count, the oldest go", func(rc *readCache) {
+			for id := uint64(1); id <= maxLeasedFiles+10; id++ {
+				grant(rc, id, []byte("x"), 60000)
+			}
+		}, maxLeasedFiles + 10, func(id uint64) bool { return id > 10 }, maxLeasedFiles},
+		{"granted again, counted once", func(rc *readCache) {
+			for id := uint64(1); id <= 3; id++ {
+				grant(rc, id, quarter, 60000)
+			}
+			grant(rc, 2, quarter, 60000)
+		}, 3, func(id uint64) bool { return true }, 3 * readCacheLimit / 4},
+		{"granted again, made the newest", func(rc *readCache) {
+			for id := uint64(1); id <= 4; id++ {
+				grant(rc, id, quarter, 60000)
+			}
+			grant(rc, 1, quarter, 60000)
+			grant(rc, 5, quarter, 60000)
+		}, 5, func(id uint64) bool { return id != 2 }, readCacheLimit},
+		{"expired leases in front are forgotten at the next grant", func(rc *readCache) {
+			grant(rc, 1, quarter, 1)
+			grant(rc, 2, quarter, 1)
+			grant(rc, 3, quarter, 60000)
+			time.Sleep(5 * time.Millisecond)
+			grant(rc, 4, quarter, 60000)
+		}, 4, func(id uint64) bool { return id >= 3 }, readCacheLimit / 2},
+		{"revoked leases are not counted", func(rc *readCache) {
+			for id := uint64(1); id <= 4; id++ {
+				grant(rc, id, quarter, 60000)
+			}
+			rc.revoke(&pb.LeaseRevoke{Ids: []uint64{1, 3}})
+			grant(rc, 5, quarter, 60000)
+		}, 5, func(id uint64) bool { return id == 2 || id >= 4 }, 3 * readCacheLimit / 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := newReadCache(nil)
+			tc.run(rc)
+			rc.mu.Lock()
+			defer rc.mu.Unlock()
+			if rc.bytes != tc.bytes {
+				t.Errorf("the cache holds %d bytes, want %d", rc.bytes, tc.bytes)
+			}
+			for id := uint64(1); id <= tc.n; id++ {
+				if got, want := rc.files[id] != nil, tc.held(id); got != want {
+					t.Errorf("lease %d held: %v, want %v", id, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestReadCacheGrantOrderBounded checks that the grant order's entries
+// of dropped leases are forgotten: a long run of grants and revocations
+// keeps it near the leases held, and a lease ahead's inode entry is
+// forgotten with its lease.
+func TestReadCacheGrantOrderBounded(t *testing.T) {
 	rc := newReadCache(nil)
-	chunk := make([]byte, readCacheLimit/4)
-	for id := uint64(1); id <= 6; id++ {
-		rc.grant(&pb.ReadLease{Id: id, File: id, Stat: []byte{1}, Size: uint64(len(chunk)), Data: chunk, TtlMs: 1000}, rc.stamp())
+	for id := uint64(1); id <= 99999; id++ {
+		st := aheadStat(id, linux.S_IFREG|0o644, 1, 8)
+		rc.grantAhead([]*pb.ReadLease{{Id: id, Stat: st, Size: 1, Data: []byte("x"), TtlMs: 60000}}, rc.stamp())
+		if id%3 != 0 {
+			rc.revoke(&pb.LeaseRevoke{Ids: []uint64{id}})
+		}
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.bytes > readCacheLimit {
-		t.Errorf("the cache holds %d bytes, more than %d", rc.bytes, readCacheLimit)
+	if len(rc.files) != maxLeasedFiles {
+		t.Errorf("%d leases held, want %d", len(rc.files), maxLeasedFiles)
 	}
-	for id := uint64(1); id <= 6; id++ {
-		want := id >= 3
-		if got := rc.files[id] != nil; got != want {
-			t.Errorf("lease %d held: %v, want %v", id, got, want)
-		}
+	if n := len(rc.grantOrder) - rc.grantHead; n > 4*maxLeasedFiles {
+		t.Errorf("the grant order keeps %d entries for %d leases", n, len(rc.files))
+	}
+	if cap(rc.grantOrder) > 8*maxLeasedFiles {
+		t.Errorf("the grant order's array holds %d entries for %d leases", cap(rc.grantOrder), len(rc.files))
+	}
+	if len(rc.byInode) != len(rc.files) {
+		t.Errorf("%d inode entries for %d leases ahead", len(rc.byInode), len(rc.files))
 	}
 }
