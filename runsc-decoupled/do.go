@@ -43,7 +43,7 @@ func runDo(args []string) int {
 	fastPathFlag := fs.String("systrap-fast-path", "auto", "on systrap, whether the application's stub threads and the client spin waiting for each other (on: as runsc, when systrap's measurements say it pays) or sleep in a futex (off: runsc's --systrap-disable-fast-path); auto: on, but off when do runs on one CPU (the machine's, or --cpuset-cpus of one), as runsc; off may pay on a loaded machine of few CPUs, where a spinner holds the CPU the server needs")
 	noPatching := fs.Bool("systrap-disable-syscall-patching", false, "on systrap, never rewrite the application's \"mov $nr,%eax; syscall\" sites into jumps to the stub's syscall handler (a [usertrap] mapping below 0x70000): every system call then traps through seccomp, a host signal delivery each (docs/COMPATIBILITY.md)")
 	strace := fs.Bool("strace", false, "print every system call with its arguments, its result, where it was answered (local, cached, posted, unsent, forwarded) and how long it waited for the server (waited=, with the seq= of the call in a server --strace log)")
-	cwd := fs.String("cwd", "", "working directory of the command (default: the current directory when --root is /, else /)")
+	cwd := fs.String("cwd", "", "working directory of the command (default: the current directory with the embedded gofer at --root /; else /, as with --server, whose gofer's tree may not hold this directory)")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the client sentry to `FILE`")
 	heartbeat := fs.Duration("heartbeat", 100*time.Millisecond, "heartbeat interval with the remote sentry")
 	deadAfter := fs.Duration("dead-after", 0, "declare the remote sentry dead after this long without a message from it (default 5 heartbeats)")
