@@ -542,6 +542,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		}()
 	}
 	c.conn = newSession(c, c.rl, servers, hello)
+	if c.pcache != nil {
+		c.pcache.sendPosted = c.conn.sendPosted
+	}
 	c.conn.onRecovery = cfg.OnRecovery
 	if err := c.conn.connect(ctx); err != nil {
 		c.conn.Close()
@@ -767,6 +770,7 @@ func (c *client) shutdown() {
 	rt := readRuntimeCounts()
 	wbMade, wbReused := c.rl.WriteBufferCounts()
 	ahead := c.pcache.aheadCountsNow()
+	creationWaits, creationWaitsLate := c.pcache.creationWaitCounts()
 	revokes, revokesInReplies, acks, revokedIDs := c.rcache.revokeCounts()
 	lentFDs, lentReads, lentReadBytes := c.rcache.lentCounts()
 	c.log.Debug("forwarded calls", "waited", c.conn.waitedCalls.Load(), "posted", c.conn.postedCalls.Load(), "posted_batches", c.conn.postedBatches(),
@@ -777,6 +781,7 @@ func (c *client) shutdown() {
 		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(), "posted_unlinks", c.opens.removed.Load(), "posted_mkdirs", c.opens.mkdirs.Load(),
 		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(), "merged_writes", c.conn.mergedWrites.Load(),
 		"ahead_answered", ahead.answered, "ahead_asks", ahead.asks, "ahead_waits", ahead.waits, "ahead_missed", ahead.missed,
+		"creation_waits", creationWaits, "creation_waits_late", creationWaitsLate,
 		"goroutines_started", rt.goroutines,
 		"heap_allocs", rt.allocs, "heap_alloc_bytes", rt.allocBytes, "gc_cycles", rt.gcCycles,
 		"cpu_confinements", c.placer.confinementCount(), "cpu_releases", c.placer.releaseCount(),

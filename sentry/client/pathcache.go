@@ -120,6 +120,11 @@ type pathCache struct {
 	mu sync.Mutex
 	// renewal extends the leases' expiry (leaserenew.go). Immutable.
 	renewal *leaseRenewal
+	// sendPosted sends the connection's queue of posted calls now
+	// (remoteSession.sendPosted; nil in tests): a call about to wait for
+	// a posted creation's reply sends it (waitCreations). Set before the
+	// first call.
+	sendPosted func()
 	// answers are the kept answers (the existence of names among
 	// them: existsCall). Protected by mu.
 	answers map[pathKey]*pathAnswer
@@ -265,6 +270,10 @@ type pathCache struct {
 	// aheadCounts counts the listings ahead used (dirahead.go), for the
 	// end-of-session log line.
 	aheadCounts aheadCounts
+	// creationWaits counts the calls that waited for a posted
+	// creation's reply (waitCreations), creationWaitsLate those of
+	// them whose wait ran out, for the end-of-session log line. Atomic.
+	creationWaits, creationWaitsLate atomic.Uint64
 }
 
 // pathKey is what a kept answer depends on besides the namespace.

@@ -257,8 +257,8 @@ const maxCreationWait = 100 * time.Millisecond
 // (blockedLocked) and renews (pathCache.renewing: the stat of the
 // directory, Reply.parent_stat) is answered from the cache after it
 // instead of making a round trip of its own, which the server would
-// answer only after the creation. The creation was sent at once, so
-// its reply is less than a round trip away.
+// answer only after the creation. The creation was sent with the next
+// call, or is sent now: its reply is at most a round trip away.
 func (pc *pathCache) waitCreations() {
 	pc.mu.Lock()
 	if len(pc.dirsChanging) == 0 {
@@ -270,12 +270,27 @@ func (pc *pathCache) waitCreations() {
 	}
 	done := pc.creationDone
 	pc.mu.Unlock()
+	if pc.sendPosted != nil {
+		// The creation may still be queued (sendWithNext).
+		pc.sendPosted()
+	}
+	pc.creationWaits.Add(1)
 	timer := time.NewTimer(maxCreationWait)
 	defer timer.Stop()
 	select {
 	case <-done:
 	case <-timer.C:
+		pc.creationWaitsLate.Add(1)
 	}
+}
+
+// creationWaitCounts returns the calls that waited for a posted
+// creation's reply and those whose wait ran out (none without a cache).
+func (pc *pathCache) creationWaitCounts() (waits, late uint64) {
+	if pc == nil {
+		return 0, 0
+	}
+	return pc.creationWaits.Load(), pc.creationWaitsLate.Load()
 }
 
 // postedCreate is one posted creating open: the posted open's state, the
@@ -413,9 +428,12 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		t.c.createDone(pcr, nil)
 		return 0, false
 	}
-	// Sent now, not with the next message: the stats of its directory
-	// wait for its reply (tar stats the directory of each member).
-	t.c.conn.sendPosted()
+	// Sent with the next call, not in a frame of its own: cp fstats
+	// each copy it creates (a waited call, which takes it along, and
+	// whose reply brings the creation's), tar writes to each member (a
+	// posted call, which sends the queue at once); a call that waits for
+	// its reply sends it (waitCreations).
+	t.c.conn.sendWithNext()
 	t.posted = true
 	t.c.opens.created.Add(1)
 	t.c.meta.learnCreated(t, sysno, args, prov, born)
@@ -577,6 +595,11 @@ func (mp *metaPipeline) learnCreated(t *task, sysno uintptr, args [6]uint64, des
 	}
 	mp.noteCreatedLocked(t.proc, name, desc, createdFile{owner: ids.euid, regular: true, born: born})
 }
+
+// sendWithNext makes the queue of posted calls go with the next call:
+// sent with the next call posted, or taken along by the next waited one
+// (or, if none comes, by the queue's timer).
+func (s *remoteSession) sendWithNext() { s.sendAtNextPost.Store(true) }
 
 // sendPosted sends the posted calls queued on the connection now
 // (transport's SendPosted); a failed send is the recovery's, as Post's.

@@ -187,6 +187,10 @@ type remoteSession struct {
 	// by call seq, until their callers claim them (mappedfd.go).
 	// Protected by imu.
 	hostFDs map[uint64]int
+	// sendAtNextPost says the queue holds a posted call that goes with
+	// the next call: the next one posted sends the queue at once, a
+	// waited one takes it along (sendWithNext). Atomic.
+	sendAtNextPost atomic.Bool
 }
 
 // Bounds of what Post keeps in flight.
@@ -472,6 +476,8 @@ func (s *remoteSession) call(ctx context.Context, p *pending) (*pb.Reply, error)
 	}
 	s.seq++
 	c.Seq = s.seq
+	// The queue rides with this call.
+	s.sendAtNextPost.Store(false)
 	s.waitedCalls.Add(1)
 	p.conn, p.gen = s.conn, s.connGen
 	s.imu.Lock()
@@ -748,6 +754,9 @@ func (s *remoteSession) post(p *pending, done func(*pb.Reply), takeBack bool) bo
 		s.conn.PostTakeBack(c)
 	} else {
 		s.conn.Post(c)
+	}
+	if s.sendAtNextPost.Swap(false) {
+		s.conn.SendPosted()
 	}
 	return true
 }

@@ -325,3 +325,36 @@ func TestPostedCreateFails(t *testing.T) {
 		t.Error("the failed posted creation was not logged with its errno")
 	}
 }
+
+// creationWaitCounts matches the client's counts of the calls that
+// waited for a posted creation's reply and of those whose wait ran out.
+var creationWaitCounts = regexp.MustCompile(`creation_waits=(\d+) creation_waits_late=(\d+)`)
+
+// TestPostedCreateStatDir runs testdata/postcreate/statdir.c natively and
+// under do: each creation (posted) is followed at once by a stat of its
+// directory, with no call between them that sends the posted queue. The
+// stat waits for the creation's reply, which brings the directory's new
+// attributes, and sends the queue the creation waits in (postcreate.go
+// waitCreations). With a long post delay and heartbeat (a heartbeat
+// takes the queue along), a stat that did not send it would wait until
+// its wait ran out (maxCreationWait, 100 ms).
+func TestPostedCreateStatDir(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := postCreateProgram(t, "statdir")
+	want := tu.Run(t, time.Minute, t.TempDir(), "", prog)
+	if want.ExitCode != 0 {
+		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
+	}
+	dir := t.TempDir()
+	got, log, _ := stracedRun(t, dir, []string{"--post-delay", "1s", "--heartbeat", "1s"}, "d/", prog)
+	compare(t, want, got)
+	creates := createsOf(t, log)
+	n := logInts(t, []byte(log), creationWaitCounts)
+	t.Logf("%d creations posted; %d calls waited for a creation's reply, %d of them until their wait ran out", creates, n[0], n[1])
+	if creates < 18 || n[0] < 18 {
+		t.Fatalf("%d of 20 creations posted, %d stats waited for one: the test no longer counts what it says", creates, n[0])
+	}
+	if n[1] > 2 {
+		t.Errorf("%d of %d waits for a creation's reply ran out, want at most 2", n[1], n[0])
+	}
+}
