@@ -543,7 +543,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	c.conn = newSession(c, c.rl, servers, hello)
 	if c.pcache != nil {
-		c.pcache.sendPosted = c.conn.sendPosted
+		c.pcache.sendHeld = c.conn.sendHeld
 	}
 	c.conn.onRecovery = cfg.OnRecovery
 	if err := c.conn.connect(ctx); err != nil {

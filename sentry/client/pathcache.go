@@ -120,11 +120,11 @@ type pathCache struct {
 	mu sync.Mutex
 	// renewal extends the leases' expiry (leaserenew.go). Immutable.
 	renewal *leaseRenewal
-	// sendPosted sends the connection's queue of posted calls now
-	// (remoteSession.sendPosted; nil in tests): a call about to wait for
-	// a posted creation's reply sends it (waitCreations). Set before the
-	// first call.
-	sendPosted func()
+	// sendHeld sends the connection's queue of posted calls now if it
+	// holds a call waiting for the next one (remoteSession.sendHeld; nil
+	// in tests): a call about to wait for a posted creation's reply
+	// sends it (waitCreations). Set before the first call.
+	sendHeld func()
 	// answers are the kept answers (the existence of names among
 	// them: existsCall). Protected by mu.
 	answers map[pathKey]*pathAnswer

@@ -270,9 +270,9 @@ func (pc *pathCache) waitCreations() {
 	}
 	done := pc.creationDone
 	pc.mu.Unlock()
-	if pc.sendPosted != nil {
+	if pc.sendHeld != nil {
 		// The creation may still be queued (sendWithNext).
-		pc.sendPosted()
+		pc.sendHeld()
 	}
 	pc.creationWaits.Add(1)
 	timer := time.NewTimer(maxCreationWait)
@@ -600,6 +600,16 @@ func (mp *metaPipeline) learnCreated(t *task, sysno uintptr, args [6]uint64, des
 // sent with the next call posted, or taken along by the next waited one
 // (or, if none comes, by the queue's timer).
 func (s *remoteSession) sendWithNext() { s.sendAtNextPost.Store(true) }
+
+// sendHeld sends the posted calls queued on the connection now if a
+// call among them waits for the next (sendWithNext); else, they wait for
+// company as usual (tar's calls after the write that sent its creation,
+// while its stat of the directory waits for the creation's reply).
+func (s *remoteSession) sendHeld() {
+	if s.sendAtNextPost.Swap(false) {
+		s.sendPosted()
+	}
+}
 
 // sendPosted sends the posted calls queued on the connection now
 // (transport's SendPosted); a failed send is the recovery's, as Post's.

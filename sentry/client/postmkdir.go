@@ -18,7 +18,7 @@ import (
 // and posted, under the same conditions as a posted creating open
 // (postcreate.go: a process with one thread, whose fd table and fs
 // context are its own, nothing posted that may change a directory), and
-// sent at once. What it cannot know is what a posted creation cannot: a
+// sent with the next call. What it cannot know is what a posted creation cannot: a
 // full disk or quota, the directory's link limit (EMLINK), a failing
 // gofer, a change the server did not make within the lease's last
 // second; such a failure is logged (the application was told it
@@ -120,9 +120,11 @@ func (t *task) postMkdir(sysno uintptr, args [6]uint64) (errno unix.Errno, ok bo
 	}
 	// The new name is the process's, as after a waited mkdir.
 	t.c.meta.after(t, mc, sysno, args, 0, 0)
-	// Sent now: the stat of the parent and a mkdir of the same path wait
-	// for its reply.
-	t.c.conn.sendPosted()
+	// Sent with the next call (as a creation: postcreate.go): cp -r
+	// lstats each directory it makes right after (a waited call, which
+	// takes it along); the stat of the parent and a mkdir of the same
+	// path wait for its reply, and send it (waitCreations).
+	t.c.conn.sendWithNext()
 	pc.namesAfter(names, nil)
 	t.posted = true
 	t.c.opens.mkdirs.Add(1)

@@ -69,33 +69,63 @@ func TestCopyTreeOnClient(t *testing.T) {
 }
 
 // cpFrames matches the client's counts of the socket frames it sent and
-// received, and of the creating opens it posted.
-var cpFrames = regexp.MustCompile(`socket_sent=(\d+) posted_late=\d+ socket_received=(\d+) .*posted_creates=(\d+)`)
+// received, and of the creating opens and mkdirs it posted.
+var cpFrames = regexp.MustCompile(`socket_sent=(\d+) posted_late=\d+ socket_received=(\d+) .*posted_creates=(\d+) posted_unlinks=\d+ posted_mkdirs=(\d+)`)
 
-// TestCopyCreationRidesNextCall runs GNU cp -r of 360 files under do and
-// counts the socket frames each way per file. cp creates each copy (a
+// makeDirsCopyTree makes src under dir: 100 directories of one file
+// each, and returns the number of entries (directories and files) a copy
+// makes.
+func makeDirsCopyTree(t *testing.T, dir string) int {
+	t.Helper()
+	for d := 0; d < 100; d++ {
+		sub := filepath.Join(dir, "src", fmt.Sprintf("d%02d", d))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sub, "f"), []byte(fmt.Sprintf("%d\n", d)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return 200
+}
+
+// TestCopyCreationRidesNextCall runs GNU cp -r under do and counts the
+// socket frames it sends per entry it makes. cp creates each copy (a
 // posted open) and fstats it right after (a waited call, on a call
-// channel): the creation goes in the fstat's channel call and its reply
-// in the fstat's reply (postcreate.go, sendWithNext). Sent at once, it
-// cost a frame each way a file (1.1 each). The post delay is long here
-// so that a slow machine's queue, due before the fstat, does not send
-// the calls before the creation on the socket.
+// channel); it makes each directory (a posted mkdir) and lstats it
+// right after: the creation goes in the next call's channel call, and
+// its reply comes in that call's reply (postcreate.go, sendWithNext).
+// Sent at once, each cost a frame of its own each way (files: 1.13 sent
+// a file; directories of one file: 0.72 an entry). The post delay is
+// long here so that a slow machine's queue, due before the fstat, does
+// not send the calls before the creation on the socket.
 func TestCopyCreationRidesNextCall(t *testing.T) {
 	tu.RequireRoot(t)
-	script := `/usr/bin/cp -r src dst && cat dst/*/* | md5sum`
-	nat := t.TempDir()
-	makeCopyTree(t, nat)
-	want := tu.Run(t, time.Minute, nat, "", tu.Busybox, "sh", "-c", script)
-	dir := t.TempDir()
-	files := makeCopyTree(t, dir)
-	_, log := sandboxLogged(t, dir, []string{"--post-delay", "100ms"}, &want, tu.Busybox, "sh", "-c", script)
-	n := logInts(t, log, cpFrames)
-	sent, received, created := float64(n[0]), float64(n[1]), n[2]
-	t.Logf("%d files, %d creations posted: %.2f socket frames sent a file, %.2f received", files, created, sent/float64(files), received/float64(files))
-	if created < files*9/10 {
-		t.Fatalf("%d of %d creations posted: the test no longer counts what it says", created, files)
+	tests := []struct {
+		name     string
+		makeTree func(*testing.T, string) int
+		script   string
+	}{
+		{"files", makeCopyTree, `/usr/bin/cp -r src dst && cat dst/*/* | md5sum`},
+		{"directories", makeDirsCopyTree, `/usr/bin/cp -r src dst && find dst | sort | md5sum && cat dst/*/f | md5sum`},
 	}
-	if sent/float64(files) > 0.4 || received/float64(files) > 0.4 {
-		t.Errorf("%.2f socket frames sent and %.2f received a file, want at most 0.4 each", sent/float64(files), received/float64(files))
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			nat := t.TempDir()
+			tc.makeTree(t, nat)
+			want := tu.Run(t, time.Minute, nat, "", tu.Busybox, "sh", "-c", tc.script)
+			dir := t.TempDir()
+			entries := tc.makeTree(t, dir)
+			_, log := sandboxLogged(t, dir, []string{"--post-delay", "100ms"}, &want, tu.Busybox, "sh", "-c", tc.script)
+			n := logInts(t, log, cpFrames)
+			sent, received := float64(n[0])/float64(entries), float64(n[1])/float64(entries)
+			t.Logf("%d entries, %d creations and %d mkdirs posted: %.2f socket frames sent an entry, %.2f received", entries, n[2], n[3], sent, received)
+			if n[2]+n[3] < entries*9/10 {
+				t.Fatalf("%d creations and %d mkdirs posted for %d entries: the test no longer counts what it says", n[2], n[3], entries)
+			}
+			if sent > 0.45 {
+				t.Errorf("%.2f socket frames sent an entry, want at most 0.45", sent)
+			}
+		})
 	}
 }
