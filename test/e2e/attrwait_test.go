@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -66,10 +65,7 @@ func TestAttrWaitTarCalls(t *testing.T) {
 func TestAttrWaitRestat(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "attrwait", "restat.c"))
-	native := tu.Run(t, time.Minute, t.TempDir(), "", prog)
-	if native.ExitCode != 0 {
-		t.Fatalf("natively: exit %d\n%s%s", native.ExitCode, native.Stdout, native.Stderr)
-	}
+	native := runNatively(t, prog)
 	for round := 0; round < 3; round++ {
 		r, log, _ := stracedRun(t, t.TempDir(), nil, "w", prog)
 		if r.Stdout != native.Stdout {

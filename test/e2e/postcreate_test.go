@@ -53,10 +53,7 @@ func postCreateProgram(t *testing.T, name string) string {
 func TestPostedCreates(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := postCreateProgram(t, "creates")
-	want := tu.Run(t, time.Minute, t.TempDir(), "", prog)
-	if want.ExitCode != 0 {
-		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
-	}
+	want := runNatively(t, prog)
 	tests := []struct {
 		name  string
 		flags []string
@@ -341,10 +338,7 @@ var creationWaitCounts = regexp.MustCompile(`creation_waits=(\d+) creation_waits
 func TestPostedCreateStatDir(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := postCreateProgram(t, "statdir")
-	want := tu.Run(t, time.Minute, t.TempDir(), "", prog)
-	if want.ExitCode != 0 {
-		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
-	}
+	want := runNatively(t, prog)
 	dir := t.TempDir()
 	got, log, _ := stracedRun(t, dir, []string{"--post-delay", "1s", "--heartbeat", "1s"}, "d/", prog)
 	compare(t, want, got)

@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
@@ -124,10 +123,7 @@ func TestPostedMkdirOutput(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postmkdir", "mkdirs.c"))
 	const dirs = 50
-	want := tu.Run(t, time.Minute, t.TempDir(), "", prog, strconv.Itoa(dirs))
-	if want.ExitCode != 0 {
-		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
-	}
+	want := runNatively(t, prog, strconv.Itoa(dirs))
 	for _, tc := range []struct {
 		name      string
 		flags     []string
@@ -161,10 +157,7 @@ func TestPostedMkdirOutput(t *testing.T) {
 func TestPostedMkdirPermission(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postmkdir", "eacces.c"))
-	want := tu.Run(t, time.Minute, t.TempDir(), "", prog)
-	if want.ExitCode != 0 {
-		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
-	}
+	want := runNatively(t, prog)
 	got, _, counts := stracedRun(t, t.TempDir(), nil, "t/u/", prog)
 	compare(t, want, got)
 	t.Logf("mkdirs in the directory: %d answered on the client, %d posted, %d forwarded",

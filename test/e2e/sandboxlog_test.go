@@ -31,6 +31,18 @@ func sandboxLogged(t *testing.T, dir string, flags []string, want *tu.Result, ar
 	return got, log
 }
 
+// runNatively runs argv natively in a new directory and returns what it
+// did; the test fails if it exits non-zero (the reference output a
+// sandboxed run is compared with).
+func runNatively(t *testing.T, argv ...string) tu.Result {
+	t.Helper()
+	r := tu.Run(t, time.Minute, t.TempDir(), "", argv...)
+	if r.ExitCode != 0 {
+		t.Fatalf("%v natively: exit %d\n%s%s", argv, r.ExitCode, r.Stdout, r.Stderr)
+	}
+	return r
+}
+
 // logInts returns the numbers re's groups match in a client's log (the
 // first match); the test fails if re does not match.
 func logInts(t *testing.T, log []byte, re *regexp.Regexp) []int {

@@ -45,10 +45,7 @@ func sendwbProgram(t *testing.T, name string) string {
 func TestLeasedCopyCases(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := sendwbProgram(t, "cases")
-	native := tu.Run(t, time.Minute, t.TempDir(), "", prog)
-	if native.ExitCode != 0 {
-		t.Fatalf("native: exit %d\n%s%s", native.ExitCode, native.Stdout, native.Stderr)
-	}
+	native := runNatively(t, prog)
 	dir := t.TempDir()
 	logFile := filepath.Join(t.TempDir(), "do.log")
 	got := tu.Sandbox(t, time.Minute, dir, "", []string{"--cwd", dir, "--strace", "--debug-log", logFile}, prog)
