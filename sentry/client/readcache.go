@@ -83,8 +83,9 @@ type readCache struct {
 	// oldest from grantHead on, for dropping the oldest first without a
 	// scan of files (a scan per grant made cp -r's cost grow with the
 	// leases held). An entry whose lease was dropped or granted again
-	// since is stale and skipped. lastSeq is the latest leasedFile.seq
-	// given. Protected by mu.
+	// since is stale: skipped, and forgotten once they outnumber the
+	// leases (compactGrantOrderLocked). lastSeq is the latest
+	// leasedFile.seq given. Protected by mu.
 	grantOrder []grantedLease
 	grantHead  int
 	lastSeq    uint64
@@ -299,6 +300,12 @@ func (rc *readCache) addLeaseLocked(l *pb.ReadLease, at leaseStamp, ahead *inode
 		size: l.Size, dataOff: l.DataOffset, data: l.Data, seq: rc.lastSeq, seen: rc.creations.Load(), ahead: ahead,
 	}
 	rc.grantOrder = append(rc.grantOrder, grantedLease{id: l.Id, seq: rc.lastSeq})
+	if len(rc.grantOrder)-rc.grantHead > 2*len(rc.files)+64 {
+		// Stale entries behind a lease that stays (revoked ones after
+		// it): forget them, so the order holds at most about twice
+		// the leases.
+		rc.compactGrantOrderLocked()
+	}
 	rc.bytes += len(l.Data)
 	rc.grants.Add(1)
 	return true
@@ -321,6 +328,19 @@ func (rc *readCache) oldestLocked() (*leasedFile, uint64) {
 		}
 	}
 	return nil, 0
+}
+
+// compactGrantOrderLocked drops grantOrder's stale entries, keeping the
+// order of the others. Precondition: rc.mu.
+func (rc *readCache) compactGrantOrderLocked() {
+	live := rc.grantOrder[:0]
+	for _, g := range rc.grantOrder[rc.grantHead:] {
+		if f := rc.files[g.id]; f != nil && f.seq == g.seq {
+			live = append(live, g)
+		}
+	}
+	clear(rc.grantOrder[len(live):])
+	rc.grantOrder, rc.grantHead = live, 0
 }
 
 // maxAttached bounds readCache.descs: beyond it, the entries of leases

@@ -274,3 +274,28 @@ func TestReadCacheGrantOrderBounded(t *testing.T) {
 		t.Errorf("%d inode entries for %d leases ahead", len(rc.byInode), len(rc.files))
 	}
 }
+
+// TestReadCacheGrantOrderBehindHeldLease checks that the grant order
+// forgets the leases revoked after one the client keeps holding (its
+// entry stays in front): a long run of them does not grow it, and the
+// oldest lease is still dropped first.
+func TestReadCacheGrantOrderBehindHeldLease(t *testing.T) {
+	rc := newReadCache(nil)
+	grant := func(id uint64) {
+		rc.grant(&pb.ReadLease{Id: id, File: id, Stat: []byte{1}, Size: 1, Data: []byte("x"), TtlMs: 60000}, rc.stamp())
+	}
+	grant(1)
+	for id := uint64(2); id <= 100000; id++ {
+		grant(id)
+		rc.revoke(&pb.LeaseRevoke{Ids: []uint64{id}})
+	}
+	grant(100001)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if n := len(rc.grantOrder) - rc.grantHead; n > 2*len(rc.files)+65 || cap(rc.grantOrder) > 1024 {
+		t.Errorf("the grant order keeps %d entries (array of %d) for %d leases", n, cap(rc.grantOrder), len(rc.files))
+	}
+	if f, id := rc.oldestLocked(); f == nil || id != 1 {
+		t.Errorf("the oldest lease is %d, want 1", id)
+	}
+}
