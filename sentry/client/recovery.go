@@ -751,12 +751,17 @@ func (s *remoteSession) post(p *pending, done func(*pb.Reply), takeBack bool) bo
 	// company on the connection (transport's Post): the next message
 	// takes it along. Its reply reaches onReply alone (no channel).
 	if takeBack {
+		// A call held for company goes first, alone: this one may
+		// still be taken back (a posted open its close takes back).
+		if s.sendAtNextPost.Swap(false) {
+			s.conn.SendPosted()
+		}
 		s.conn.PostTakeBack(c)
 	} else {
 		s.conn.Post(c)
-	}
-	if s.sendAtNextPost.Swap(false) {
-		s.conn.SendPosted()
+		if s.sendAtNextPost.Swap(false) {
+			s.conn.SendPosted()
+		}
 	}
 	return true
 }
