@@ -606,8 +606,15 @@ func (s *remoteSession) sendWithNext() { s.sendAtNextPost.Store(true) }
 // company as usual (tar's calls after the write that sent its creation,
 // while its stat of the directory waits for the creation's reply).
 func (s *remoteSession) sendHeld() {
-	if s.sendAtNextPost.Swap(false) {
-		s.sendPosted()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sendHeldLocked()
+}
+
+// sendHeldLocked is sendHeld with s.mu held. Precondition: s.mu.
+func (s *remoteSession) sendHeldLocked() {
+	if s.sendAtNextPost.Swap(false) && !s.recovering && s.fatal == nil {
+		s.conn.SendPosted()
 	}
 }
 

@@ -83,9 +83,9 @@ type readCache struct {
 	// oldest from grantHead on, for dropping the oldest first without a
 	// scan of files (a scan per grant made cp -r's cost grow with the
 	// leases held). An entry whose lease was dropped or granted again
-	// since is stale: skipped, and forgotten once they outnumber the
-	// leases (compactGrantOrderLocked). lastSeq is the latest
-	// leasedFile.seq given. Protected by mu.
+	// since is stale: skipped, and forgotten with the passed ones once
+	// the order holds twice the leases (compactGrantOrderLocked).
+	// lastSeq is the latest leasedFile.seq given. Protected by mu.
 	grantOrder []grantedLease
 	grantHead  int
 	lastSeq    uint64
@@ -300,10 +300,10 @@ func (rc *readCache) addLeaseLocked(l *pb.ReadLease, at leaseStamp, ahead *inode
 		size: l.Size, dataOff: l.DataOffset, data: l.Data, seq: rc.lastSeq, seen: rc.creations.Load(), ahead: ahead,
 	}
 	rc.grantOrder = append(rc.grantOrder, grantedLease{id: l.Id, seq: rc.lastSeq})
-	if len(rc.grantOrder)-rc.grantHead > 2*len(rc.files)+64 {
-		// Stale entries behind a lease that stays (revoked ones after
-		// it): forget them, so the order holds at most about twice
-		// the leases.
+	if len(rc.grantOrder) > 2*len(rc.files)+64 {
+		// Mostly stale entries, passed (in front of grantHead) or
+		// behind a lease that stays (revoked after it): forget them,
+		// so the order holds at most about twice the leases.
 		rc.compactGrantOrderLocked()
 	}
 	rc.bytes += len(l.Data)
@@ -312,34 +312,32 @@ func (rc *readCache) addLeaseLocked(l *pb.ReadLease, at leaseStamp, ahead *inode
 }
 
 // oldestLocked returns the oldest lease held and its id (nil: none),
-// after forgetting the stale entries in front of it; grantOrder's array
-// is compacted once most of it is behind grantHead. Precondition: rc.mu.
+// passing the stale entries in front of it. Precondition: rc.mu.
 func (rc *readCache) oldestLocked() (*leasedFile, uint64) {
-	for rc.grantHead < len(rc.grantOrder) {
-		g := rc.grantOrder[rc.grantHead]
-		if f := rc.files[g.id]; f != nil && f.seq == g.seq {
-			return f, g.id
-		}
-		rc.grantOrder[rc.grantHead] = grantedLease{}
-		rc.grantHead++
-		if rc.grantHead > 64 && rc.grantHead*2 > len(rc.grantOrder) {
-			rc.grantOrder = append(rc.grantOrder[:0], rc.grantOrder[rc.grantHead:]...)
-			rc.grantHead = 0
+	for ; rc.grantHead < len(rc.grantOrder); rc.grantHead++ {
+		if g := rc.grantOrder[rc.grantHead]; rc.liveGrantLocked(g) {
+			return rc.files[g.id], g.id
 		}
 	}
 	return nil, 0
 }
 
-// compactGrantOrderLocked drops grantOrder's stale entries, keeping the
-// order of the others. Precondition: rc.mu.
+// liveGrantLocked says whether g is the grant of a lease held (not
+// dropped, nor granted again since). Precondition: rc.mu.
+func (rc *readCache) liveGrantLocked(g grantedLease) bool {
+	f := rc.files[g.id]
+	return f != nil && f.seq == g.seq
+}
+
+// compactGrantOrderLocked drops grantOrder's passed and stale entries,
+// keeping the order of the others. Precondition: rc.mu.
 func (rc *readCache) compactGrantOrderLocked() {
 	live := rc.grantOrder[:0]
 	for _, g := range rc.grantOrder[rc.grantHead:] {
-		if f := rc.files[g.id]; f != nil && f.seq == g.seq {
+		if rc.liveGrantLocked(g) {
 			live = append(live, g)
 		}
 	}
-	clear(rc.grantOrder[len(live):])
 	rc.grantOrder, rc.grantHead = live, 0
 }
 
@@ -403,7 +401,6 @@ func (rc *readCache) dropAll() {
 	rc.gen++
 	rc.lastEpoch = 0
 	clear(rc.files)
-	clear(rc.grantOrder)
 	rc.grantOrder, rc.grantHead = rc.grantOrder[:0], 0
 	clear(rc.descs)
 	clear(rc.byInode)

@@ -172,15 +172,18 @@ func lockedCacheAfter(run func(*readCache, leaseStamp)) *readCache {
 	return rc
 }
 
+// grantData gives rc lease id on description id, holding data, for
+// ttlMs.
+func grantData(rc *readCache, id uint64, data []byte, ttlMs uint32) {
+	rc.grant(&pb.ReadLease{Id: id, File: id, Stat: []byte{1}, Size: uint64(len(data)), Data: data, TtlMs: ttlMs}, rc.stamp())
+}
+
 // TestReadCacheBounds checks that the cache holds at most readCacheLimit
 // bytes and maxLeasedFiles leases, dropping the oldest grants first; that
 // a grant forgets the expired leases older than any live one; and that a
 // lease granted again counts its data once.
 func TestReadCacheBounds(t *testing.T) {
 	quarter := make([]byte, readCacheLimit/4)
-	grant := func(rc *readCache, id uint64, data []byte, ttlMs uint32) {
-		rc.grant(&pb.ReadLease{Id: id, File: id, Stat: []byte{1}, Size: uint64(len(data)), Data: data, TtlMs: ttlMs}, rc.stamp())
-	}
 	tests := []struct {
 		name string
 		run  func(rc *readCache)
@@ -192,40 +195,40 @@ func TestReadCacheBounds(t *testing.T) {
 	}{
 		{"past the bytes, the oldest go", func(rc *readCache) {
 			for id := uint64(1); id <= 6; id++ {
-				grant(rc, id, quarter, 60000)
+				grantData(rc, id, quarter, 60000)
 			}
 		}, 6, func(id uint64) bool { return id >= 3 }, readCacheLimit},
 		{"past the count, the oldest go", func(rc *readCache) {
 			for id := uint64(1); id <= maxLeasedFiles+10; id++ {
-				grant(rc, id, []byte("x"), 60000)
+				grantData(rc, id, []byte("x"), 60000)
 			}
 		}, maxLeasedFiles + 10, func(id uint64) bool { return id > 10 }, maxLeasedFiles},
 		{"granted again, counted once", func(rc *readCache) {
 			for id := uint64(1); id <= 3; id++ {
-				grant(rc, id, quarter, 60000)
+				grantData(rc, id, quarter, 60000)
 			}
-			grant(rc, 2, quarter, 60000)
+			grantData(rc, 2, quarter, 60000)
 		}, 3, func(id uint64) bool { return true }, 3 * readCacheLimit / 4},
 		{"granted again, made the newest", func(rc *readCache) {
 			for id := uint64(1); id <= 4; id++ {
-				grant(rc, id, quarter, 60000)
+				grantData(rc, id, quarter, 60000)
 			}
-			grant(rc, 1, quarter, 60000)
-			grant(rc, 5, quarter, 60000)
+			grantData(rc, 1, quarter, 60000)
+			grantData(rc, 5, quarter, 60000)
 		}, 5, func(id uint64) bool { return id != 2 }, readCacheLimit},
 		{"expired leases in front are forgotten at the next grant", func(rc *readCache) {
-			grant(rc, 1, quarter, 1)
-			grant(rc, 2, quarter, 1)
-			grant(rc, 3, quarter, 60000)
+			grantData(rc, 1, quarter, 1)
+			grantData(rc, 2, quarter, 1)
+			grantData(rc, 3, quarter, 60000)
 			time.Sleep(5 * time.Millisecond)
-			grant(rc, 4, quarter, 60000)
+			grantData(rc, 4, quarter, 60000)
 		}, 4, func(id uint64) bool { return id >= 3 }, readCacheLimit / 2},
 		{"revoked leases are not counted", func(rc *readCache) {
 			for id := uint64(1); id <= 4; id++ {
-				grant(rc, id, quarter, 60000)
+				grantData(rc, id, quarter, 60000)
 			}
 			rc.revoke(&pb.LeaseRevoke{Ids: []uint64{1, 3}})
-			grant(rc, 5, quarter, 60000)
+			grantData(rc, 5, quarter, 60000)
 		}, 5, func(id uint64) bool { return id == 2 || id >= 4 }, 3 * readCacheLimit / 4},
 	}
 	for _, tc := range tests {
@@ -281,15 +284,13 @@ func TestReadCacheGrantOrderBounded(t *testing.T) {
 // oldest lease is still dropped first.
 func TestReadCacheGrantOrderBehindHeldLease(t *testing.T) {
 	rc := newReadCache(nil)
-	grant := func(id uint64) {
-		rc.grant(&pb.ReadLease{Id: id, File: id, Stat: []byte{1}, Size: 1, Data: []byte("x"), TtlMs: 60000}, rc.stamp())
-	}
-	grant(1)
+	x := []byte("x")
+	grantData(rc, 1, x, 60000)
 	for id := uint64(2); id <= 100000; id++ {
-		grant(id)
+		grantData(rc, id, x, 60000)
 		rc.revoke(&pb.LeaseRevoke{Ids: []uint64{id}})
 	}
-	grant(100001)
+	grantData(rc, 100001, x, 60000)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if n := len(rc.grantOrder) - rc.grantHead; n > 2*len(rc.files)+65 || cap(rc.grantOrder) > 1024 {

@@ -753,15 +753,11 @@ func (s *remoteSession) post(p *pending, done func(*pb.Reply), takeBack bool) bo
 	if takeBack {
 		// A call held for company goes first, alone: this one may
 		// still be taken back (a posted open its close takes back).
-		if s.sendAtNextPost.Swap(false) {
-			s.conn.SendPosted()
-		}
+		s.sendHeldLocked()
 		s.conn.PostTakeBack(c)
 	} else {
 		s.conn.Post(c)
-		if s.sendAtNextPost.Swap(false) {
-			s.conn.SendPosted()
-		}
+		s.sendHeldLocked()
 	}
 	return true
 }
