@@ -30,13 +30,26 @@ import (
 //
 // So the client measures: while at most one of the sandbox's threads
 // runs (the others wait) and it forwards calls (placeForwardShare of its
-// traps, after placeWarmup windows of them), it runs a window floating
-// and a window confined, keeps the mode that made more traps a window
-// (confined only when at least placeGain better) for placeStay windows,
-// doubling the stay each time the choice repeats (at most placeStayMax),
-// then measures again. Two threads that may run (seen when a thread
-// starts and at each window's end) or a window without forwarded calls
-// end any confinement at once.
+// traps, after placeWarmup windows of them), it runs placeProbeConfined
+// windows confined, then floats; it keeps floating once placeFloatWins
+// floating windows in a row made nearly as many traps as the best
+// confined one (confinement must be placeGain better to be kept), and
+// confines again when they have not by the end of the floating
+// measurement. The mode chosen is kept for placeStay windows, doubling
+// the stay each time the choice repeats (at most placeStayMax), then
+// measured again. Two threads that may run (seen when a thread starts
+// and at each window's end) or a window without forwarded calls end any
+// confinement at once.
+//
+// Each mode's first windows after a change are not what the mode does:
+// the first floating window runs where the host's scheduler left the
+// threads confined, so it is not measured; and systrap's fast path,
+// failing while confined, backs off about as long as the confinement
+// lasted, up to 512 of its 400 µs periods, so the floating measurement
+// lasts that long too (placeBackoff). Measured one window each, a loop
+// of posted calls measured its floating window without the fast path,
+// chose confinement at half its speed and, confined, kept choosing it:
+// one run in three was that slow (docs/BENCHMARKS.md, "umaskmodes").
 
 const (
 	// placeWindow is a measuring window: long enough for hundreds of
@@ -45,6 +58,18 @@ const (
 	// placeGain is how much more traps a window confinement must make to
 	// be kept.
 	placeGain = 1.10
+	// placeProbeConfined is the windows a confined measurement takes
+	// (the best counts): a confinement settles within one.
+	placeProbeConfined = 2
+	// placeBackoff is systrap's fast path's longest back-off in windows
+	// (512 periods of 400 µs): a floating measurement lasts long enough
+	// for the fast path to come back after a confinement.
+	placeBackoff = 8
+	// placeFloatWins is how many floating windows in a row must make
+	// nearly as many traps as the best confined one for the client to
+	// float: file work's rate varies from window to window, and the best
+	// of several would often be a lucky one.
+	placeFloatWins = 2
 	// placeStay and placeStayMax bound the windows a choice is kept
 	// before the next measurement.
 	placeStay    = 16
@@ -65,10 +90,12 @@ const (
 type placePhase int
 
 const (
-	// placeProbeFloat measures a window floating (the state at start).
-	placeProbeFloat placePhase = iota
-	// placeProbeConfined measures a window confined.
-	placeProbeConfined
+	// placeMeasureConfined measures windows confined (the phase after
+	// the warm-up).
+	placeMeasureConfined placePhase = iota
+	// placeMeasureFloat measures windows floating, until placeFloatWins
+	// in a row beat the confined measurement or floatLen have not.
+	placeMeasureFloat
 	// placeKeep keeps the chosen mode for stay more windows.
 	placeKeep
 )
@@ -79,8 +106,17 @@ const (
 type placeChooser struct {
 	phase    placePhase
 	confined bool
-	// floatRate is the traps a window of the last floating measurement.
-	floatRate float64
+	// confinedRate is the best window of the current confined
+	// measurement; measured counts the windows of the current
+	// measurement; floatWins the floating windows in a row that made
+	// nearly as many traps.
+	confinedRate float64
+	measured     int
+	floatWins    int
+	// confinedRun is the windows the client has run confined in a row
+	// (0 while it floats); floatLen bounds the current floating
+	// measurement.
+	confinedRun, floatLen int
 	// stay is what is left of the current keep; stayLen its length;
 	// chose the last measurement's choice, probed whether there was one.
 	stay, stayLen int
@@ -98,11 +134,17 @@ func (c *placeChooser) window(traps float64, forwarded, single bool) bool {
 	if c.stayLen == 0 {
 		c.stayLen = placeStay
 	}
+	if c.confined {
+		c.confinedRun++
+	} else {
+		c.confinedRun = 0
+	}
 	if !single || !forwarded {
 		// Threads that may run at once, or no work for the daemons (the
 		// fast path has the second CPU): float, and measure anew once
 		// this passes.
-		c.phase, c.confined = placeProbeFloat, false
+		c.remeasure()
+		c.confined = false
 		return false
 	}
 	if c.warm < placeWarmup {
@@ -110,24 +152,57 @@ func (c *placeChooser) window(traps float64, forwarded, single bool) bool {
 		return false
 	}
 	switch c.phase {
-	case placeProbeFloat:
-		c.floatRate = traps
-		c.phase, c.confined = placeProbeConfined, true
-	case placeProbeConfined:
-		choose := traps > c.floatRate*placeGain
-		if c.probed && choose == c.chose {
-			c.stayLen = min(2*c.stayLen, placeStayMax)
-		} else {
-			c.stayLen = placeStay
+	case placeMeasureConfined:
+		if c.confined {
+			c.confinedRate = max(c.confinedRate, traps)
+			c.measured++
 		}
-		c.chose, c.probed = choose, true
-		c.phase, c.confined, c.stay = placeKeep, choose, c.stayLen
+		if c.measured < placeProbeConfined {
+			c.confined = true
+			break
+		}
+		c.phase, c.confined, c.measured = placeMeasureFloat, false, 0
+		// systrap's fast path, failing while confined, backs off about as
+		// long as the client ran confined (at most placeBackoff windows).
+		c.floatLen = 1 + placeFloatWins + min(c.confinedRun, placeBackoff)
+	case placeMeasureFloat:
+		// The first floating window is not measured: the host's scheduler
+		// leaves the threads where they ran confined for a while.
+		c.measured++
+		if c.measured > 1 && traps*placeGain >= c.confinedRate {
+			c.floatWins++
+		} else {
+			c.floatWins = 0
+		}
+		switch {
+		case c.floatWins >= placeFloatWins:
+			c.choose(false)
+		case c.measured >= c.floatLen:
+			c.choose(true)
+		}
 	case placeKeep:
 		if c.stay--; c.stay <= 0 {
-			c.phase, c.confined = placeProbeFloat, false
+			c.remeasure()
+			c.confined = true
 		}
 	}
 	return c.confined
+}
+
+// remeasure starts a measurement with its confined windows.
+func (c *placeChooser) remeasure() {
+	c.phase, c.confinedRate, c.measured, c.floatWins = placeMeasureConfined, 0, 0, 0
+}
+
+// choose ends a measurement with its choice.
+func (c *placeChooser) choose(confine bool) {
+	if c.probed && confine == c.chose {
+		c.stayLen = min(2*c.stayLen, placeStayMax)
+	} else {
+		c.stayLen = placeStay
+	}
+	c.chose, c.probed = confine, true
+	c.phase, c.confined, c.stay = placeKeep, confine, c.stayLen
 }
 
 // cpuPlacer applies placeChooser's choice to the client and its stubs.
@@ -220,7 +295,9 @@ func (p *cpuPlacer) endWindow(now int64) {
 	// Traps a window's length: a window ends at the first trap after
 	// placeWindow, later when the application waited or computed.
 	rate := traps * float64(placeWindow) / float64(max(now-p.start, 1))
-	confine := p.chooser.window(rate, forwarded, p.single())
+	single := p.single()
+	confine := p.chooser.window(rate, forwarded, single)
+	p.c.log.Trace("CPU placement window", "traps", int(rate), "forwarded", forwarded, "single", single, "confine_next", confine)
 	p.calls, p.start = calls, now
 	p.next.Store(now + int64(placeWindow))
 	if confine != p.confined {

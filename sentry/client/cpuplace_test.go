@@ -2,54 +2,102 @@ package client
 
 import "testing"
 
-// TestPlaceChooser walks the chooser through windows: each row is one
-// window's traps, whether it forwarded calls and ran one thread, and the
-// mode the chooser must answer for the next window.
+// win is one window fed to a placeChooser: its traps, whether it
+// forwarded calls and ran one thread, and the mode the chooser must
+// answer for the next window.
+type win struct {
+	traps             float64
+	forwarded, single bool
+	confine           bool
+}
+
+// repeat returns n copies of w.
+func repeat(n int, w win) []win {
+	ws := make([]win, n)
+	for i := range ws {
+		ws[i] = w
+	}
+	return ws
+}
+
+// cat joins runs of windows.
+func cat(parts ...[]win) []win {
+	var all []win
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	return all
+}
+
+// measured is the start of every measurement after the warm-up: the
+// floating window that ends the warm-up (or a keep) asks for
+// confinement, two confined windows of traps each are measured, and the
+// first floating window after them is not.
+func measured(traps float64) []win {
+	return []win{
+		{100, true, true, true},
+		{traps, true, true, true}, {traps, true, true, false},
+		{1000, true, true, false},
+	}
+}
+
+// TestPlaceChooser walks the chooser through windows.
 func TestPlaceChooser(t *testing.T) {
-	type win struct {
-		traps             float64
-		forwarded, single bool
-		confine           bool
-	}
-	keep := func(n int, w win) []win {
-		ws := make([]win, n)
-		for i := range ws {
-			ws[i] = w
-		}
-		return ws
-	}
-	cat := func(parts ...[]win) []win {
-		var all []win
-		for _, p := range parts {
-			all = append(all, p...)
-		}
-		return all
-	}
+	// floatLen after a measurement that followed floating: the unmeasured
+	// window, placeFloatWins and the two confined windows' back-off.
+	short := 1 + placeFloatWins + placeProbeConfined
 	for _, tc := range []struct {
 		name    string
 		windows []win
 	}{
 		{"confined faster: kept, then measured again", cat(
-			[]win{{100, true, true, true}, {150, true, true, true}},
-			keep(placeStay-1, win{150, true, true, true}),
-			[]win{{150, true, true, false}}, // the keep ends: a floating window
-			[]win{{100, true, true, true}, {150, true, true, true}},
+			measured(150),
+			repeat(short-2, win{100, true, true, false}),
+			[]win{{100, true, true, true}}, // the measurement ends: confined
+			repeat(placeStay-1, win{150, true, true, true}),
+			// The keep ends: measured again, confined first.
+			[]win{{150, true, true, true}, {150, true, true, true}, {150, true, true, false}},
 		)},
-		{"confined not faster enough: floats", cat(
-			[]win{{100, true, true, true}, {105, true, true, false}},
-			keep(placeStay-1, win{100, true, true, false}),
-			[]win{{100, true, true, false}, {100, true, true, true}},
+		{"floating nearly as fast twice in a row: floats", cat(
+			measured(150),
+			[]win{{140, true, true, false}, {140, true, true, false}},
+			// Kept floating even as slower.
+			repeat(placeStay-1, win{100, true, true, false}),
+			[]win{{100, true, true, true}}, // the keep ends
 		)},
-		{"no forwarded calls: never confined", keep(5, win{1000, false, true, false})},
-		{"several threads: never confined", keep(5, win{100, true, false, false})},
+		{"one fast floating window at a time: confined", cat(
+			measured(150),
+			[]win{{200, true, true, false}, {100, true, true, false}, {200, true, true, false}, {100, true, true, true}},
+			repeat(placeStay-1, win{150, true, true, true}),
+		)},
+		{"after a long confinement the floating measurement waits for the fast path", cat(
+			measured(150),
+			repeat(short-2, win{100, true, true, false}),
+			[]win{{100, true, true, true}},
+			repeat(placeStay, win{150, true, true, true}),
+			[]win{{150, true, true, true}, {150, true, true, false}},
+			// Unmeasured, then slow while the fast path backs off: past
+			// the short measurement's end, still floating.
+			[]win{{1000, true, true, false}},
+			repeat(placeBackoff, win{100, true, true, false}),
+			[]win{{200, true, true, false}, {200, true, true, false}},
+			repeat(placeStay-1, win{100, true, true, false}),
+		)},
+		{"the best confined window counts", cat(
+			[]win{{100, true, true, true}, {150, true, true, true}, {100, true, true, false}, {1000, true, true, false}},
+			repeat(short-2, win{120, true, true, false}),
+			[]win{{120, true, true, true}},
+		)},
+		{"no forwarded calls: never confined", repeat(5, win{1000, false, true, false})},
+		{"several threads: never confined", repeat(5, win{100, true, false, false})},
 		{"a second thread ends a confinement at once", cat(
-			[]win{{100, true, true, true}, {150, true, true, true}, {150, true, true, true}},
+			measured(150)[:2],
 			[]win{{150, true, false, false}},
-			// Back to one thread: measured anew from a floating window.
-			[]win{{100, true, true, true}, {150, true, true, true}},
+			// Back to one thread: measured anew.
+			measured(150)[:3],
 		)},
 		{"calls stop: released at once", cat(
-			[]win{{100, true, true, true}, {150, true, true, true}},
+			measured(150)[:2],
 			[]win{{900, false, true, false}},
 		)},
 	} {
@@ -74,23 +122,27 @@ func TestPlaceChooser(t *testing.T) {
 // choice, the keep doubles, up to placeStayMax.
 func TestPlaceChooserBacksOff(t *testing.T) {
 	c := placeChooser{warm: placeWarmup}
-	var keeps []int
-	for len(keeps) < 8 {
-		c.window(100, true, true) // floating window measured
-		c.window(150, true, true) // confined window measured: keep it
-		n := 1
+	c.window(100, true, true) // the measurement starts
+	var confined []int
+	for len(confined) < 8 {
+		n := 0
 		for c.window(150, true, true) {
 			n++
 		}
-		keeps = append(keeps, n)
-	}
-	want := placeStay
-	for i, n := range keeps {
-		want = min(want, placeStayMax)
-		if n != want {
-			t.Fatalf("keep %d lasted %d windows, want %d (all: %v)", i, n, want, keeps)
+		for !c.window(100, true, true) {
 		}
-		want *= 2
+		confined = append(confined, n)
+	}
+	// The confined windows of a cycle: the keep, and the first of the
+	// measurement's (the second asks for floating).
+	want := []int{1}
+	for stay := placeStay; len(want) < len(confined); stay *= 2 {
+		want = append(want, min(stay, placeStayMax)+1)
+	}
+	for i := range want {
+		if confined[i] != want[i] {
+			t.Fatalf("confined runs %v, want %v", confined, want)
+		}
 	}
 }
 
