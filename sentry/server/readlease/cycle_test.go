@@ -55,8 +55,10 @@ func TestChangesWaitingForEachOther(t *testing.T) {
 			change := func(p *party, name string, k Key) {
 				end, _ := r.BeginChange(WithHolder(context.Background(), p.h), []Key{k})
 				end()
-				close(p.done)
+				// Noted before p's acknowledgments go (p.done), which
+				// may let the other change end.
 				ended <- name
+				close(p.done)
 			}
 			start := time.Now()
 			go change(older, "older", x)
