@@ -377,8 +377,8 @@ func (s *Server) Unlink(_ context.Context, req *goferpb.UnlinkRequest) (*goferpb
 // the caller, having re-resolved its handles, sends it again whole (the
 // unlinks already run are then answered from the reply cache).
 func (s *Server) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyRequest) (*goferpb.UnlinkManyReply, error) {
-	dirs, names, origins := req.GetDirs(), req.GetNames(), req.GetOrigins()
-	if len(names) != len(dirs) || (len(origins) != 0 && len(origins) != len(dirs)) {
+	dirs, names, origins, flags := req.GetDirs(), req.GetNames(), req.GetOrigins(), req.GetFlags()
+	if len(names) != len(dirs) || (len(origins) != 0 && len(origins) != len(dirs)) || (len(flags) != 0 && len(flags) != len(dirs)) {
 		return &goferpb.UnlinkManyReply{Errno: int32(unix.EINVAL)}, nil
 	}
 	out := &goferpb.UnlinkManyReply{Unlinks: make([]*goferpb.UnlinkReply, 0, len(dirs))}
@@ -386,6 +386,9 @@ func (s *Server) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyRequest)
 		one := &goferpb.UnlinkRequest{Dir: dirs[i], Name: names[i]}
 		if len(origins) > 0 {
 			one.Origin = origins[i]
+		}
+		if len(flags) > 0 {
+			one.Flags = flags[i]
 		}
 		r, err := s.Unlink(ctx, one)
 		if err != nil {

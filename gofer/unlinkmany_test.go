@@ -100,6 +100,49 @@ func TestUnlinkMany(t *testing.T) {
 	}
 }
 
+// TestUnlinkManyFlags: an unlink with AT_REMOVEDIR in flags removes a
+// directory as rmdir does (ENOTEMPTY with a name left, ENOTDIR of a file),
+// in order with the others (a directory emptied earlier in the request
+// goes); without flags a directory is EISDIR; flags of another length
+// than the names are EINVAL.
+func TestUnlinkManyFlags(t *testing.T) {
+	e := newEnv(t)
+	d := e.mkdir(e.rootH, "d")
+	e.mkdir(d, "empty")
+	e.mkdir(d, "full")
+	emptied := e.mkdir(d, "emptied")
+	writeHostFile(t, e.host("d/full/f"), "x")
+	writeHostFile(t, e.host("d/emptied/g"), "x")
+	writeHostFile(t, e.host("d/file"), "x")
+	errnos := func(r *goferpb.UnlinkManyReply) []unix.Errno {
+		var out []unix.Errno
+		for _, u := range r.GetUnlinks() {
+			out = append(out, unix.Errno(u.GetErrno()))
+		}
+		return out
+	}
+	r := must(t, "unlink many", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
+		Dirs:  []uint64{d, d, emptied, d, d, d},
+		Names: []string{"empty", "full", "g", "emptied", "file", "full"},
+		Flags: []uint32{unix.AT_REMOVEDIR, unix.AT_REMOVEDIR, 0, unix.AT_REMOVEDIR, unix.AT_REMOVEDIR, 0},
+	})))
+	if want := []unix.Errno{0, unix.ENOTEMPTY, 0, 0, unix.ENOTDIR, unix.EISDIR}; !slices.Equal(errnos(r), want) {
+		t.Fatalf("errnos %v, want %v", errnos(r), want)
+	}
+	for p, want := range map[string]bool{"d/empty": false, "d/emptied": false, "d/full/f": true, "d/file": true} {
+		_, err := os.Lstat(e.host(p))
+		if exists := err == nil; exists != want {
+			t.Errorf("%s exists %v, want %v (%v)", p, exists, want, err)
+		}
+	}
+	wantErrno(t, "flags of another length", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
+		Dirs: []uint64{d, d}, Names: []string{"file", "full"}, Flags: []uint32{0},
+	})), unix.EINVAL)
+	if _, err := os.Lstat(e.host("d/file")); err != nil {
+		t.Errorf("a malformed request removed d/file: %v", err)
+	}
+}
+
 // TestUnlinkManyOriginsQualified: an UnlinkMany's Origins are qualified
 // at the door as an Unlink's is, so one naming the key an Unlink's
 // Origin was cached under still runs (a peer cannot reach another's

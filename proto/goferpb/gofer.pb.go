@@ -3311,14 +3311,16 @@ func (x *UnlinkRequest) GetOpen() bool {
 	return false
 }
 
-// UnlinkManyRequest's i-th unlink is dirs[i], names[i] and origins[i]
-// (each with its own Origin: a re-sent one is answered from the reply
-// cache, as its Unlink would be).
+// UnlinkManyRequest's i-th unlink is dirs[i], names[i], origins[i] and
+// flags[i] (each with its own Origin: a re-sent one is answered from the
+// reply cache, as its Unlink would be). flags, when set, has one entry per
+// unlink (0 or AT_REMOVEDIR, as UnlinkRequest.flags); empty, all are 0.
 type UnlinkManyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Dirs          []uint64               `protobuf:"varint,1,rep,packed,name=dirs,proto3" json:"dirs,omitempty"`
 	Names         []string               `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
 	Origins       []*Origin              `protobuf:"bytes,3,rep,name=origins,proto3" json:"origins,omitempty"`
+	Flags         []uint32               `protobuf:"varint,607,rep,packed,name=flags,proto3" json:"flags,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3370,6 +3372,13 @@ func (x *UnlinkManyRequest) GetNames() []string {
 func (x *UnlinkManyRequest) GetOrigins() []*Origin {
 	if x != nil {
 		return x.Origins
+	}
+	return nil
+}
+
+func (x *UnlinkManyRequest) GetFlags() []uint32 {
+	if x != nil {
+		return x.Flags
 	}
 	return nil
 }
@@ -4636,11 +4645,12 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05flags\x18\x03 \x01(\rR\x05flags\x127\n" +
 	"\x06origin\x18\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12\x12\n" +
-	"\x04open\x18\x05 \x01(\bR\x04open\"x\n" +
+	"\x04open\x18\x05 \x01(\bR\x04open\"\x8f\x01\n" +
 	"\x11UnlinkManyRequest\x12\x12\n" +
 	"\x04dirs\x18\x01 \x03(\x04R\x04dirs\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x129\n" +
-	"\aorigins\x18\x03 \x03(\v2\x1f.runscdecoupled.gofer.v1.OriginR\aorigins\"g\n" +
+	"\aorigins\x18\x03 \x03(\v2\x1f.runscdecoupled.gofer.v1.OriginR\aorigins\x12\x15\n" +
+	"\x05flags\x18\xdf\x04 \x03(\rR\x05flags\"g\n" +
 	"\x0fUnlinkManyReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12>\n" +
 	"\aunlinks\x18\x02 \x03(\v2$.runscdecoupled.gofer.v1.UnlinkReplyR\aunlinks\"`\n" +

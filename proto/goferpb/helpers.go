@@ -86,8 +86,10 @@ func rangeHandlesReflect(m protoreflect.Message, f func(*Handle, *Stat)) {
 // ProtocolVersion is the version of the gofer protocol this code speaks,
 // sent in SessionRequest and SessionEvent. It changes when a change of the
 // protocol would make an old peer misbehave rather than fail cleanly.
-// (2: Getdents cookies are the host's directory positions.)
-const ProtocolVersion = 2
+// (2: Getdents cookies are the host's directory positions. 3: an
+// UnlinkMany may remove directories, UnlinkManyRequest.flags, which an
+// older gofer would ignore and unlink them without.)
+const ProtocolVersion = 3
 
 // Features of a Calls stream (GoferCall.features on its first call,
 // GoferResult.features on the gofer's first result).

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 )
@@ -39,17 +41,30 @@ func attrRunCall(call *sentrypb.Call) bool {
 	return sc != nil && sc.Posted && kernel.AttrRunCalls[sc.Sysno]
 }
 
-// unlinkRunCall says call may be part of a run of unlinks (kernel's
-// unlinkrun.go): a posted unlink that is no rmdir.
+// unlinkRunCall says call may hold its removal in a run of unlinks
+// (kernel's unlinkrun.go): a posted unlink, unlinkat or rmdir.
 func unlinkRunCall(call *sentrypb.Call) bool {
 	sc := call.GetSyscall()
 	return sc != nil && sc.Posted && kernel.UnlinkRunCall(sc.Sysno, sc.Args)
 }
 
+// unlinkRunGoesOn says call may follow a removal in a run of unlinks:
+// another, or a posted close (GNU rm -r closes a directory's fd, then
+// removes the directory). A close observes no name, and a removal is
+// held only of a file that is not open, so the close changes nothing a
+// held removal depends on.
+func unlinkRunGoesOn(call *sentrypb.Call) bool {
+	if unlinkRunCall(call) {
+		return true
+	}
+	sc := call.GetSyscall()
+	return sc != nil && sc.Posted && sc.Sysno == unix.SYS_CLOSE
+}
+
 // runGoesOn says call, the thread's next, joins run: a call of its kind.
 func runGoesOn(run *attrRun, call *sentrypb.Call) bool {
 	if run.Unlinks {
-		return unlinkRunCall(call)
+		return unlinkRunGoesOn(call)
 	}
 	return attrRunCall(call)
 }
@@ -79,13 +94,13 @@ var attrRunWait = 10 * time.Millisecond
 // startsAttrRun says the worker's call, posted, starts a run, and which:
 // it is an attribute call followed in the thread's queue by another, or
 // by nothing yet (the rest of the run may come in the client's next
-// batch), or an unlink followed by another (a run of unlinks waits for
-// no call: it ends with the thread's queue).
+// batch), or a removal followed by another or a close (a run of unlinks
+// waits for no call: it ends with the thread's queue).
 func startsAttrRun(call *sentrypb.Call, queue []*sentrypb.Call) *attrRun {
 	switch {
 	case attrRunCall(call) && (len(queue) == 0 || attrRunCall(queue[0])):
 		return &attrRun{}
-	case unlinkRunCall(call) && len(queue) > 0 && unlinkRunCall(queue[0]):
+	case unlinkRunCall(call) && len(queue) > 0 && unlinkRunGoesOn(queue[0]):
 		return &attrRun{Unlinks: true}
 	}
 	return nil

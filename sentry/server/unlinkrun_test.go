@@ -14,25 +14,26 @@ import (
 
 // TestUnlinkRunOneCall counts the gofer calls of posted unlinks that
 // arrive together, as rm -r's of a directory's files do (kernel's
-// unlinkrun.go): a run of them is one UnlinkMany; a symlink's, an
-// rmdir's and a single unlink's removal are not held (an Unlink each,
-// in the calls' order). Each call's reply has the errno it would have
-// had alone (a name removed behind the server's back: ENOENT, the same
-// name twice: the second ENOENT), a gofer without UnlinkMany gets the
-// removals one by one, and a waited call after the run finds the names
-// gone.
+// unlinkrun.go): a run of them is one UnlinkMany, rmdirs and closes
+// between them included (GNU rm -r's close of a directory's fd, then its
+// rmdir); a symlink's and a single unlink's removal are not held (an
+// Unlink each, in the calls' order). Each call's reply has the errno it
+// would have had alone (a name removed behind the server's back: ENOENT,
+// the same name twice: the second ENOENT, a directory not yet emptied:
+// ENOTEMPTY), a gofer without UnlinkMany gets the removals one by one,
+// and a waited call after the run finds the names gone.
 func TestUnlinkRunOneCall(t *testing.T) {
 	type op struct {
 		// name is removed relative to the tree's directory; rmdir
 		// removes a directory. atFD: by unlinkat relative to an fd of
-		// the directory.
-		name  string
-		rmdir bool
-		want  unix.Errno
+		// the directory. close closes that fd instead.
+		name         string
+		rmdir, close bool
+		want         unix.Errno
 	}
 	tests := []struct {
 		name string
-		// files, symlinks and dirs are made in the directory before the
+		// dirs, files and symlinks are made in the directory before the
 		// calls (and looked up by the server); gone are removed on the
 		// host after that.
 		files, symlinks, dirs, gone []string
@@ -78,13 +79,28 @@ func TestUnlinkRunOneCall(t *testing.T) {
 			want:     map[string]int{"Unlink": 2, "UnlinkMany": 1},
 		},
 		{
-			// The rmdir ends the run; c, alone after it, starts none.
-			name:  "an rmdir ends the run",
+			name:  "an rmdir joins the run",
 			files: []string{"a", "b", "c"},
 			dirs:  []string{"d"},
 			ops:   []op{{name: "a"}, {name: "b"}, {name: "d", rmdir: true}, {name: "c"}},
-			want:  map[string]int{"Unlink": 2, "UnlinkMany": 1},
+			want:  map[string]int{"UnlinkMany": 1},
 		},
+		{
+			name:  "a directory emptied in the run",
+			dirs:  []string{"d"},
+			files: []string{"d/x"},
+			ops:   []op{{name: "d", rmdir: true, want: unix.ENOTEMPTY}, {name: "d/x"}, {name: "d", rmdir: true}},
+			want:  map[string]int{"UnlinkMany": 1},
+		},
+		{
+			name:  "a close between removals",
+			files: []string{"a", "b"},
+			dirs:  []string{"d"},
+			atFD:  true,
+			ops:   []op{{name: "a"}, {name: "b"}, {close: true}, {name: "d", rmdir: true}},
+			want:  map[string]int{"UnlinkMany": 1},
+		},
+
 		{
 			name:  "a gofer without UnlinkMany",
 			files: []string{"a", "b", "c"},
@@ -110,6 +126,11 @@ func TestUnlinkRunOneCall(t *testing.T) {
 			if err := os.Mkdir(host, 0o755); err != nil {
 				t.Fatal(err)
 			}
+			for _, d := range tc.dirs {
+				if err := os.Mkdir(filepath.Join(host, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
 			for _, f := range tc.files {
 				if err := os.WriteFile(filepath.Join(host, f), []byte("x"), 0o644); err != nil {
 					t.Fatal(err)
@@ -120,12 +141,7 @@ func TestUnlinkRunOneCall(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			for _, d := range tc.dirs {
-				if err := os.Mkdir(filepath.Join(host, d), 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for _, names := range [][]string{tc.files, tc.symlinks, tc.dirs} {
+			for _, names := range [][]string{tc.dirs, tc.files, tc.symlinks} {
 				for _, n := range names {
 					e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str("/"+dir+"/"+n), sb, unix.AT_SYMLINK_NOFOLLOW)
 				}
@@ -143,6 +159,8 @@ func TestUnlinkRunOneCall(t *testing.T) {
 			var replies []<-chan *sentrypb.Reply
 			for _, o := range tc.ops {
 				switch {
+				case o.close:
+					replies = append(replies, e.goPosted(1, unix.SYS_CLOSE, dirfd))
 				case o.rmdir:
 					replies = append(replies, e.goPosted(1, unix.SYS_UNLINKAT, atFDCWD64, m.str("/"+dir+"/"+o.name), unix.AT_REMOVEDIR))
 				case tc.atFD:
@@ -171,6 +189,9 @@ func TestUnlinkRunOneCall(t *testing.T) {
 				t.Errorf("gofer removals %v, want %v (all calls: %s)", got, want, fmtCounts(counts))
 			}
 			for _, o := range tc.ops {
+				if o.close {
+					continue
+				}
 				if _, err := os.Lstat(filepath.Join(host, o.name)); !os.IsNotExist(err) {
 					t.Errorf("%s is still on the host (%v)", o.name, err)
 				}

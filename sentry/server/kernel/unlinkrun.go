@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"context"
+
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -22,47 +24,55 @@ import (
 // the calls are not finished, so a call that waits for them (another
 // thread's, a channel call) finds the names gone. Only a removal that
 // nothing else in the run can observe is held: the run holds nothing
-// but unlinks, and an unlink is held only if its name is not a
-// directory nor a symlink (a later unlink's path cannot go through it),
-// the file is not open (no silly rename) and the call is not re-sent
-// after a restore. The same name unlinked twice in a run is held twice:
-// the gofer answers the second ENOENT, as it would have alone.
+// but removals (and closes between them: GNU rm -r closes a directory's
+// fd before it removes the directory), and a removal is held only if
+// its name is not a symlink (a later unlink's path cannot go through
+// it), the file is not open (no silly rename) and the call is not
+// re-sent after a restore. A directory's (rmdir, unlinkat with
+// AT_REMOVEDIR) is held too: a later path through it finds what it
+// would have found after the rmdir, since the rmdir succeeds only when
+// the directory is empty, and fails (ENOTEMPTY, in the gofer's order)
+// when a later removal would find a name there. The same name removed
+// twice in a run is held twice: the gofer answers the second ENOENT, as
+// it would have alone.
 
 // maxHeldUnlinks bounds a run's held removals (one UnlinkMany).
 const maxHeldUnlinks = 256
 
 // HeldUnlink is a removal a run holds: name in directory Dir (pinned
 // until it is sent, Handle its gofer handle), the inode Ino the call's
-// lookup found there, the call's Origin, and its reply, which gets the
-// errno of a removal that failed.
+// lookup found there, whether it is a directory's (RemoveDir), the
+// call's Origin, and its reply, which gets the errno of a removal that
+// failed.
 type HeldUnlink struct {
-	Dir    *vfs.Dentry
-	Handle uint64
-	Name   string
-	Ino    uint64
-	Origin *goferpb.Origin
-	Reply  *sentrypb.Reply
+	Dir       *vfs.Dentry
+	Handle    uint64
+	Name      string
+	Ino       uint64
+	RemoveDir bool
+	Origin    *goferpb.Origin
+	Reply     *sentrypb.Reply
 }
 
 // UnlinkRunCall says a call with these system call number and arguments
-// may be part of a run of unlinks: an unlink(2) or an unlinkat(2)
-// without AT_REMOVEDIR.
+// may hold its removal in a run of unlinks: an unlink(2), rmdir(2) or
+// unlinkat(2) (flags 0 or AT_REMOVEDIR).
 func UnlinkRunCall(sysno int32, args []uint64) bool {
 	switch sysno {
-	case unix.SYS_UNLINK:
+	case unix.SYS_UNLINK, unix.SYS_RMDIR:
 		return true
 	case unix.SYS_UNLINKAT:
-		return len(args) > 2 && args[2] == 0
+		return len(args) > 2 && (args[2] == 0 || args[2] == unix.AT_REMOVEDIR)
 	}
 	return false
 }
 
-// HoldUnlink holds the removal of name (a file that is neither a
-// directory nor a symlink, not open, inode ino) from dir in the run of
+// HoldUnlink holds the removal of name (a file that is no symlink, not
+// open, inode ino; a directory when removeDir) from dir in the run of
 // unlinks c is part of, if any, and reports whether it did; the caller
 // then answers 0, and the removal's result reaches c's reply at the
 // run's end.
-func (c *Task) HoldUnlink(dir *vfs.Dentry, name string, ino uint64) bool {
+func (c *Task) HoldUnlink(dir *vfs.Dentry, name string, ino uint64, removeDir bool) bool {
 	run := c.AttrRun
 	if run == nil || !run.Unlinks || !c.Posted || c.Resent() || !UnlinkRunCall(c.Sysno, c.Args[:]) {
 		return false
@@ -76,7 +86,7 @@ func (c *Task) HoldUnlink(dir *vfs.Dentry, name string, ino uint64) bool {
 	if err != nil {
 		return false
 	}
-	run.Held = append(run.Held, HeldUnlink{Dir: dir, Handle: h, Name: name, Ino: ino, Origin: c.GoferOrigin(0), Reply: c.Reply})
+	run.Held = append(run.Held, HeldUnlink{Dir: dir, Handle: h, Name: name, Ino: ino, RemoveDir: removeDir, Origin: c.GoferOrigin(0), Reply: c.Reply})
 	return true
 }
 
@@ -111,7 +121,7 @@ func (k *Kernel) FlushUnlinks(run *AttrRun) {
 			continue
 		}
 		k.VFS.Forget(h.Dir, h.Name)
-		k.InotifyRemoved(h.Dir, h.Name, h.Ino, false, true)
+		k.InotifyRemoved(h.Dir, h.Name, h.Ino, h.RemoveDir, true)
 	}
 }
 
@@ -126,6 +136,12 @@ func (k *Kernel) unlinkHeld(held []HeldUnlink) []error {
 	inos := make([]uint64, len(held))
 	for i, h := range held {
 		req.Dirs[i], req.Names[i], req.Origins[i], inos[i] = h.Handle, h.Name, h.Origin, h.Ino
+		if h.RemoveDir {
+			if req.Flags == nil {
+				req.Flags = make([]uint32, len(held))
+			}
+			req.Flags[i] = unix.AT_REMOVEDIR
+		}
 	}
 	ctx, cancel := k.VFS.RPCCtx()
 	defer cancel()
@@ -138,8 +154,7 @@ func (k *Kernel) unlinkHeld(held []HeldUnlink) []error {
 		// One removal, or a gofer that does not know UnlinkMany: each
 		// alone.
 		for i, h := range held {
-			one, err := k.Gofer.Unlink(goferclient.WithChanging(ctx, h.Ino), &goferpb.UnlinkRequest{Dir: h.Handle, Name: h.Name, Origin: h.Origin})
-			errs[i] = syserr.FromGofer("unlink "+h.Name, one.GetErrno(), err)
+			errs[i] = k.unlinkAlone(ctx, h)
 		}
 		return errs
 	}
@@ -158,4 +173,14 @@ func (k *Kernel) unlinkHeld(held []HeldUnlink) []error {
 		}
 	}
 	return errs
+}
+
+// unlinkAlone makes held removal h as an Unlink of its own.
+func (k *Kernel) unlinkAlone(ctx context.Context, h HeldUnlink) error {
+	var flags uint32
+	if h.RemoveDir {
+		flags = unix.AT_REMOVEDIR
+	}
+	one, err := k.Gofer.Unlink(goferclient.WithChanging(ctx, h.Ino), &goferpb.UnlinkRequest{Dir: h.Handle, Name: h.Name, Flags: flags, Origin: h.Origin})
+	return syserr.FromGofer("unlink "+h.Name, one.GetErrno(), err)
 }

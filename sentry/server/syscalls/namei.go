@@ -246,8 +246,9 @@ func goferUnlink(c *kernel.Task, dir *vfs.Dentry, name string, flags uint32) (in
 	if child != nil && child.Kind == vfs.KindGofer && child.IsRegular() && flags&linux.AT_REMOVEDIR == 0 {
 		open = c.Kernel.InodeOpen(child.Ino())
 	}
-	if child != nil && child.Kind == vfs.KindGofer && flags&linux.AT_REMOVEDIR == 0 && !open && !child.IsDir() && !child.IsSymlink() &&
-		c.HoldUnlink(dir, name, child.Ino()) {
+	removeDir := flags&linux.AT_REMOVEDIR != 0
+	if child != nil && child.Kind == vfs.KindGofer && !open && child.IsDir() == removeDir && !child.IsSymlink() &&
+		c.HoldUnlink(dir, name, child.Ino(), removeDir) {
 		// Sent with the run's others at its end (kernel's unlinkrun.go).
 		return 0, nil
 	}
