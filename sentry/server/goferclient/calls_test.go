@@ -120,6 +120,11 @@ func TestGoferCallsTransports(t *testing.T) {
 			if err != nil || st.Errno != 0 || st.Stat.Size != uint64(len("after a restart")) {
 				t.Fatalf("Stat after an unknown method: %v %v %v", err, unix.Errno(st.GetErrno()), st.GetStat())
 			}
+			// Counted by method (the end-of-run log), the unknown one
+			// not.
+			if n := gc.calls.sentCounts(); n["Create"] != 1 || n["Stat"] < 1 || n["NoSuch"] != 0 {
+				t.Errorf("calls counted %v, want Create once, Stat at least once, no NoSuch", n)
+			}
 		})
 	}
 }

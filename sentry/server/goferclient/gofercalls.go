@@ -70,14 +70,33 @@ type goferCalls struct {
 	// full): GoferConn then asks for no more donations, which would
 	// only break the next stream the same way.
 	fdsLost atomic.Bool
+
+	// sent counts the calls made, by method (the Gofer service's full
+	// method names; the map is made at start and read-only after).
+	sent map[string]*atomic.Uint64
 }
 
 // newGoferCalls opens Calls streams with dial until ctx ends; cc serves
 // the unary fallback.
 func newGoferCalls(ctx context.Context, cc grpc.ClientConnInterface, dial StreamDialer, log hclog.Logger) *goferCalls {
-	g := &goferCalls{cc: cc, dial: dial, log: log, changed: make(chan struct{})}
+	g := &goferCalls{cc: cc, dial: dial, log: log, changed: make(chan struct{}), sent: make(map[string]*atomic.Uint64)}
+	for _, m := range goferpb.Gofer_ServiceDesc.Methods {
+		g.sent["/"+goferpb.Gofer_ServiceDesc.ServiceName+"/"+m.MethodName] = new(atomic.Uint64)
+	}
 	go g.run(ctx)
 	return g
+}
+
+// sentCounts returns the calls made so far by method (its short name),
+// those made at least once.
+func (g *goferCalls) sentCounts() map[string]uint64 {
+	out := make(map[string]uint64)
+	for method, n := range g.sent {
+		if v := n.Load(); v > 0 {
+			out[method[strings.LastIndexByte(method, '/')+1:]] = v
+		}
+	}
+	return out
 }
 
 // GRPCStreamDialer opens Calls streams over a gRPC connection (the
@@ -236,6 +255,9 @@ func (g *goferCalls) Invoke(ctx context.Context, method string, args, reply any,
 	rep, ok2 := reply.(proto.Message)
 	if !ok1 || !ok2 {
 		return status.Errorf(codes.Internal, "gofer call %s: %T, %T are not messages", method, args, reply)
+	}
+	if n := g.sent[method]; n != nil {
+		n.Add(1)
 	}
 	c, unary, err := g.current(ctx)
 	if err != nil {

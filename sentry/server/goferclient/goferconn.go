@@ -274,6 +274,9 @@ func NewGoferConn(cc grpc.ClientConnInterface, log hclog.Logger, opts ...GoferCo
 // releases this server's gofer handles, and closes the donated fds (once
 // no local call uses them).
 func (g *GoferConn) Close() {
+	if g.log.IsDebug() {
+		g.log.Debug("gofer calls made", "by_method", fmt.Sprint(g.calls.sentCounts()))
+	}
 	g.cancel()
 	var fds []*donated.FD
 	g.mu.Lock()
