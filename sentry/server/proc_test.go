@@ -32,6 +32,37 @@ func (e *env) wait4(tid int32, pid int64, options uint64) (int64, uint32) {
 	return got, e.mem.u32(st)
 }
 
+// TestWaitAfterChildFilesClosed: a child holds a pipe's last read end
+// and exits; once its parent's wait4 has reaped it, the parent's write
+// to the pipe fails EPIPE, as in Linux (which closes the files before
+// it notifies the parent), however late the exiting thread closes them
+// after releasing the kernel lock (widened here by a hook).
+func TestWaitAfterChildFilesClosed(t *testing.T) {
+	kernel.SetTestHookFilesClose(func() { time.Sleep(100 * time.Millisecond) })
+	defer kernel.SetTestHookFilesClose(nil)
+	e := started(t)
+	m := e.mem
+	sa := m.alloc(ksignal.Action{Handler: ksignal.SigIgn}.Bytes())
+	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGPIPE), sa, 0, 8)
+	fds := m.zeros(8)
+	e.ok(1, unix.SYS_PIPE2, fds, 0)
+	rfd, wfd := uint64(m.u32(fds)), uint64(m.u32(fds+4))
+	child := e.fork(1)
+	e.ok(1, unix.SYS_CLOSE, rfd)
+	buf := m.alloc([]byte("a"))
+	e.ok(1, unix.SYS_WRITE, wfd, buf, 1)
+	// The exit's reply waits for the hook: on its own goroutine.
+	exited := make(chan *sentrypb.Reply, 1)
+	go func() { exited <- e.sys(child, unix.SYS_EXIT_GROUP, 0) }()
+	if pid, _ := e.wait4(1, int64(child), 0); pid != int64(child) {
+		t.Fatalf("wait4 = %d, want %d", pid, child)
+	}
+	e.fails(unix.EPIPE, 1, unix.SYS_WRITE, wfd, buf, 1)
+	if ex := (<-exited).GetExit(); ex == nil {
+		t.Errorf("the child's exit_group ended no thread")
+	}
+}
+
 func TestPipeForkWait(t *testing.T) {
 	e := started(t)
 	m := e.mem

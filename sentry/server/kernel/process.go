@@ -109,6 +109,12 @@ type Process struct {
 	ExitStatus int32
 	// FDs is the fd table (shared on CLONE_FILES); nil once exited.
 	FDs *fdtable.Table
+	// FilesClosed, set when the process exits holding the table's last
+	// use, is closed once its files are (after k.Mu, DropFDTableLocked):
+	// a parent that reaps the zombie waits for it, so that what the
+	// files held (a pipe's last reader) is gone when wait returns, as in
+	// Linux, which closes them before it notifies the parent.
+	FilesClosed <-chan struct{}
 	// FS is the cwd/umask context (shared on CLONE_FS).
 	FS *FSContext
 	// Sig holds the signal dispositions (shared on CLONE_SIGHAND).
@@ -323,7 +329,7 @@ func (k *Kernel) ExitProcessLocked(p *Process, status int32, d *Deferred) {
 	}
 	k.ptraceProcessExitLocked(p, d)
 	if p.FDs != nil {
-		k.DropFDTableLocked(p.FDs, d)
+		p.FilesClosed = k.DropFDTableLocked(p.FDs, d)
 		p.FDs = nil
 	}
 	if p.FS != nil {
@@ -511,16 +517,37 @@ func (k *Kernel) RemoveSegmentFiles(names []string) {
 	}
 }
 
-// DropFDTableLocked drops a process's use of tab; the last one closes
-// every file (after k.Mu is released, through d).
-func (k *Kernel) DropFDTableLocked(tab *fdtable.Table, d *Deferred) {
-	files := tab.Release()
-	if len(files) == 0 {
+// testHookFilesClose, set by tests only, runs before a dropped table's
+// files are closed (to widen the window a reaping parent must wait out).
+var testHookFilesClose atomic.Pointer[func()]
+
+// SetTestHookFilesClose sets testHookFilesClose (nil: none); for tests
+// of other packages.
+func SetTestHookFilesClose(f func()) {
+	if f == nil {
+		testHookFilesClose.Store(nil)
 		return
 	}
+	testHookFilesClose.Store(&f)
+}
+
+// DropFDTableLocked drops a process's use of tab; the last one closes
+// every file (after k.Mu is released, through d). It returns a channel
+// closed once they are, nil when there was none to close.
+func (k *Kernel) DropFDTableLocked(tab *fdtable.Table, d *Deferred) <-chan struct{} {
+	files := tab.Release()
+	if len(files) == 0 {
+		return nil
+	}
+	closed := make(chan struct{})
 	d.Do(func() {
+		defer close(closed)
+		if hook := testHookFilesClose.Load(); hook != nil {
+			(*hook)()
+		}
 		for _, f := range files {
 			f.DecRef()
 		}
 	})
+	return closed
 }

@@ -3,6 +3,7 @@ package syscalls
 import (
 	"encoding/binary"
 	"sort"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -280,7 +281,11 @@ func waitFor(c *kernel.Task, match func(p, ch *kernel.Process, tid int32) bool, 
 				if options&wNowait == 0 {
 					reapWaitedLocked(c, ch)
 				}
+				closed := ch.FilesClosed
 				k.Mu.Unlock()
+				if closed != nil {
+					awaitFilesClosed(closed)
+				}
 				return r, nil
 			}
 			if st, code, sist, ok := k.WaitEventLocked(ch, options); ok {
@@ -298,6 +303,27 @@ func waitFor(c *kernel.Task, match func(p, ch *kernel.Process, tid int32) bool, 
 		if err := c.Block(ch, nil); err != nil {
 			return kernel.WaitResult{}, err
 		}
+	}
+}
+
+// maxFilesCloseWait bounds how long a wait for a reaped child waits for
+// its files to close: the exiting thread closes them right after it
+// released k.Mu, but a close may make a gofer call.
+const maxFilesCloseWait = 2 * time.Second
+
+// awaitFilesClosed waits until a reaped child's files are closed
+// (kernel.Process.FilesClosed), at most maxFilesCloseWait.
+func awaitFilesClosed(closed <-chan struct{}) {
+	select {
+	case <-closed:
+		return
+	default:
+	}
+	t := time.NewTimer(maxFilesCloseWait)
+	defer t.Stop()
+	select {
+	case <-closed:
+	case <-t.C:
 	}
 }
 
