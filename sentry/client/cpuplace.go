@@ -46,7 +46,9 @@ import (
 // threads confined, so it is not measured; and systrap's fast path,
 // failing while confined, backs off about as long as the confinement
 // lasted, up to 512 of its 400 µs periods, so the floating measurement
-// lasts that long too (placeBackoff). Measured one window each, a loop
+// lasts that long too (placeBackoff), and as long as that at the first
+// measurement (the program's start leaves the fast path backed off as
+// far: a loop of 20,000 posted umasks found it off for 4–8 windows). Measured one window each, a loop
 // of posted calls measured its floating window without the fast path,
 // chose confinement at half its speed and, confined, kept choosing it:
 // one run in three was that slow (docs/BENCHMARKS.md, "umaskmodes").
@@ -163,8 +165,14 @@ func (c *placeChooser) window(traps float64, forwarded, single bool) bool {
 		}
 		c.phase, c.confined, c.measured = placeMeasureFloat, false, 0
 		// systrap's fast path, failing while confined, backs off about as
-		// long as the client ran confined (at most placeBackoff windows).
-		c.floatLen = 1 + placeFloatWins + min(c.confinedRun, placeBackoff)
+		// long as the client ran confined (at most placeBackoff windows);
+		// at the first measurement, as long as the program's start made
+		// it: the longest.
+		backoff := min(c.confinedRun, placeBackoff)
+		if !c.probed {
+			backoff = placeBackoff
+		}
+		c.floatLen = 1 + placeFloatWins + backoff
 	case placeMeasureFloat:
 		// The first floating window is not measured: the host's scheduler
 		// leaves the threads where they ran confined for a while.

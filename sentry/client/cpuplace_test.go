@@ -43,16 +43,26 @@ func measured(traps float64) []win {
 
 // TestPlaceChooser walks the chooser through windows.
 func TestPlaceChooser(t *testing.T) {
-	// floatLen after a measurement that followed floating: the unmeasured
-	// window, placeFloatWins and the two confined windows' back-off.
+	// floatLen at the first measurement or after a long confinement (the
+	// unmeasured window, placeFloatWins and the fast path's longest
+	// back-off), and after floating (the two confined windows' back-off).
+	long := 1 + placeFloatWins + placeBackoff
 	short := 1 + placeFloatWins + placeProbeConfined
+	// alternating is n floating windows, fast and slow in turn.
+	alternating := func(n int) []win {
+		ws := make([]win, n)
+		for i := range ws {
+			ws[i] = win{100 + float64(1-i%2)*100, true, true, false}
+		}
+		return ws
+	}
 	for _, tc := range []struct {
 		name    string
 		windows []win
 	}{
 		{"confined faster: kept, then measured again", cat(
 			measured(150),
-			repeat(short-2, win{100, true, true, false}),
+			repeat(long-2, win{100, true, true, false}),
 			[]win{{100, true, true, true}}, // the measurement ends: confined
 			repeat(placeStay-1, win{150, true, true, true}),
 			// The keep ends: measured again, confined first.
@@ -67,17 +77,33 @@ func TestPlaceChooser(t *testing.T) {
 		)},
 		{"one fast floating window at a time: confined", cat(
 			measured(150),
-			[]win{{200, true, true, false}, {100, true, true, false}, {200, true, true, false}, {100, true, true, true}},
+			alternating(long-2),
+			[]win{{100, true, true, true}},
 			repeat(placeStay-1, win{150, true, true, true}),
 		)},
-		{"after a long confinement the floating measurement waits for the fast path", cat(
+		{"the first measurement waits for the fast path", cat(
+			measured(150),
+			// Slow while the fast path backs off: past the short
+			// measurement's end, still floating.
+			repeat(placeBackoff, win{100, true, true, false}),
+			[]win{{200, true, true, false}, {200, true, true, false}},
+			repeat(placeStay-1, win{100, true, true, false}),
+			[]win{{100, true, true, true}},
+		)},
+		{"after floating, a short measurement", cat(
+			measured(150),
+			[]win{{200, true, true, false}, {200, true, true, false}},
+			repeat(placeStay-1, win{100, true, true, false}),
 			measured(150),
 			repeat(short-2, win{100, true, true, false}),
 			[]win{{100, true, true, true}},
+		)},
+		{"after a long confinement the floating measurement waits for the fast path", cat(
+			measured(150),
+			repeat(long-2, win{100, true, true, false}),
+			[]win{{100, true, true, true}},
 			repeat(placeStay, win{150, true, true, true}),
 			[]win{{150, true, true, true}, {150, true, true, false}},
-			// Unmeasured, then slow while the fast path backs off: past
-			// the short measurement's end, still floating.
 			[]win{{1000, true, true, false}},
 			repeat(placeBackoff, win{100, true, true, false}),
 			[]win{{200, true, true, false}, {200, true, true, false}},
@@ -85,7 +111,7 @@ func TestPlaceChooser(t *testing.T) {
 		)},
 		{"the best confined window counts", cat(
 			[]win{{100, true, true, true}, {150, true, true, true}, {100, true, true, false}, {1000, true, true, false}},
-			repeat(short-2, win{120, true, true, false}),
+			repeat(long-2, win{120, true, true, false}),
 			[]win{{120, true, true, true}},
 		)},
 		{"no forwarded calls: never confined", repeat(5, win{1000, false, true, false})},
