@@ -781,6 +781,7 @@ func (c *client) shutdown() {
 		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(), "posted_unlinks", c.opens.removed.Load(), "posted_mkdirs", c.opens.mkdirs.Load(),
 		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(), "merged_writes", c.conn.mergedWrites.Load(),
 		"ahead_answered", ahead.answered, "ahead_asks", ahead.asks, "ahead_waits", ahead.waits, "ahead_missed", ahead.missed,
+		"waited_time", c.conn.callWaits.String(), "ahead_wait_time", c.pcache.aheadWaitTimeNow(),
 		"creation_waits", creationWaits, "creation_waits_late", creationWaitsLate,
 		"goroutines_started", rt.goroutines,
 		"heap_allocs", rt.allocs, "heap_alloc_bytes", rt.allocBytes, "gc_cycles", rt.gcCycles,

@@ -101,6 +101,15 @@ type aheadCounts struct {
 	answered, asks, waits, missed atomic.Uint64
 }
 
+// aheadWaitTimeNow formats how long the getdents64 waited for listings
+// ahead (none without a cache).
+func (pc *pathCache) aheadWaitTimeNow() string {
+	if pc == nil {
+		return ""
+	}
+	return pc.aheadWaitTimes.String()
+}
+
 // aheadCountsNow returns the counts of listings ahead (none without a
 // cache).
 func (pc *pathCache) aheadCountsNow() (n struct{ answered, asks, waits, missed uint64 }) {
@@ -268,7 +277,12 @@ func (t *task) listingAhead(args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	fd := int32(args[0])
-	var deadline time.Time
+	var waitStart, deadline time.Time
+	defer func() {
+		if !waitStart.IsZero() {
+			pc.aheadWaitTimes.since(waitStart)
+		}
+	}()
 	for {
 		// Again after a wait: the posted open's reply may have named
 		// the server's description meanwhile (settleOpen).
@@ -286,7 +300,8 @@ func (t *task) listingAhead(args [6]uint64) (uint64, bool) {
 		a := pc.answerLocked(k)
 		if a == nil && pc.aheadComing[k] > 0 {
 			if deadline.IsZero() {
-				deadline = time.Now().Add(maxAheadWait)
+				waitStart = time.Now()
+				deadline = waitStart.Add(maxAheadWait)
 				pc.aheadCounts.waits.Add(1)
 			}
 			if left := time.Until(deadline); left > 0 {

@@ -270,6 +270,8 @@ type pathCache struct {
 	// aheadCounts counts the listings ahead used (dirahead.go), for the
 	// end-of-session log line.
 	aheadCounts aheadCounts
+	// aheadWaitTimes are how long those waits took (end-of-run counts).
+	aheadWaitTimes waitTimes
 	// creationWaits counts the calls that waited for a posted
 	// creation's reply (waitCreations), creationWaitsLate those of
 	// them whose wait ran out, for the end-of-session log line. Atomic.

@@ -169,6 +169,9 @@ type remoteSession struct {
 	// Unpost, which unposted counts). Atomic; reported at the end (the
 	// round trips a workload cost).
 	waitedCalls, postedCalls, unposted atomic.Uint64
+	// callWaits are how long the waited calls took, from Call or
+	// CallSyscall to the reply (end-of-run counts).
+	callWaits waitTimes
 	// mergedWrites counts the writes behind appended to the queued
 	// write before them instead of posted (MergePosted, writemerge.go).
 	// Atomic; reported at the end.
@@ -449,6 +452,7 @@ func (s *remoteSession) Call(ctx context.Context, c *pb.Call) (*pb.Reply, error)
 // call is Call of p.call, p its in-flight record (call and into set, the
 // other fields unset).
 func (s *remoteSession) call(ctx context.Context, p *pending) (*pb.Reply, error) {
+	defer s.callWaits.since(time.Now())
 	c := p.call
 	hop, hopConn := s.channelFor(c)
 	s.mu.Lock()
