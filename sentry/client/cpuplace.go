@@ -48,10 +48,11 @@ import (
 // lasted, up to 512 of its 400 µs periods, so the floating measurement
 // lasts that long too (placeBackoff), and as long as that at the first
 // measurement (the program's start leaves the fast path backed off as
-// far: a loop of 20,000 posted umasks found it off for 4–8 windows). Measured one window each, a loop
-// of posted calls measured its floating window without the fast path,
-// chose confinement at half its speed and, confined, kept choosing it:
-// one run in three was that slow (docs/BENCHMARKS.md, "umaskmodes").
+// far: a loop of 20,000 posted umasks found it off for 4–8 windows).
+// Measured one window each, a loop of posted calls measured its floating
+// window without the fast path, chose confinement at half its speed and,
+// confined, kept choosing it: one run in three was that slow
+// (docs/BENCHMARKS.md, "umaskmodes").
 
 const (
 	// placeWindow is a measuring window: long enough for hundreds of
