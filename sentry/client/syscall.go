@@ -286,6 +286,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if n, ok := t.pipeBehind(sysno, args); ok {
 			return n, 0
 		}
+		if n, ok := t.stdioBehind(sysno, args); ok {
+			return n, 0
+		}
 	case unix.SYS_SENDTO:
 		if n, ok := t.sendBehind(sysno, args); ok {
 			return n, 0
