@@ -1438,6 +1438,14 @@ func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 	} else if p, proof, ok := pc.dirfdPathLocked(dirfdKey, t.proc.pid); ok {
 		pc.noteDirfdPathLocked(desc, p, proof)
 	}
+	if statKeyed && dirfdKey.path == ".." {
+		// fts's climb out of a directory: the directory opened is the
+		// one at the parent path (dirfdpaths.go), whose answers are
+		// its stat.
+		if parent, _, ok := pc.parentStatKeysLocked(dirfdKey, t.proc.pid); ok {
+			statKeys = lstatAndStatKeys(parent)
+		}
+	}
 	if statKeyed {
 		pc.noteOpenedStatLocked(desc, statKeys, t.proc.pid)
 	} else {

@@ -21,7 +21,31 @@ var (
 	ftsParent    = regexp.MustCompile(`openat\(0x[0-9a-f]+, "\.\.", 0x[0-9a-f]+, 0x0\) = \d+ .*where=(\w+)`)
 	ftsListing   = regexp.MustCompile(`getdents64\(0x[0-9a-f]+, 0x[0-9a-f]+, 0x[0-9a-f]+\) = [1-9]\d* .*where=(\w+)`)
 	ftsStatusGet = regexp.MustCompile(`fcntl\(0x[0-9a-f]+, 0x3, [^)]*\) = \d+ .*where=(\w+)`)
+	// ftsFDStat is fstat of an fd as glibc makes it:
+	// newfstatat(fd, "", buf, AT_EMPTY_PATH).
+	ftsFDStat = regexp.MustCompile(`newfstatat\(0x[0-9a-f]+, "", 0x[0-9a-f]+, 0x1000\) = 0 .*where=(\w+)`)
+	// ftsParentFD and ftsFDStatOf are ftsParent and ftsFDStat with the
+	// fd ".." opened and the fd stated.
+	ftsParentFD = regexp.MustCompile(`openat\(0x[0-9a-f]+, "\.\.", 0x[0-9a-f]+, 0x0\) = \d+ \((0x[0-9a-f]+)\)`)
+	ftsFDStatOf = regexp.MustCompile(`newfstatat\((0x[0-9a-f]+), "", 0x[0-9a-f]+, 0x1000\) = 0 .*where=(\w+)`)
 )
+
+// parentStats counts the fstats of the fds an fts walk opened ".." by
+// (the first fstat of each after its open) in a client's strace, by
+// where they were answered.
+func parentStats(log []byte) map[string]int {
+	where := map[string]int{}
+	parent := ""
+	for _, line := range strings.Split(string(log), "\n") {
+		if m := ftsParentFD.FindStringSubmatch(line); m != nil {
+			parent = m[1]
+		} else if m := ftsFDStatOf.FindStringSubmatch(line); m != nil && m[1] == parent {
+			where[m[2]]++
+			parent = ""
+		}
+	}
+	return where
+}
 
 // rmFileUnlink matches rm -r's unlink of a file relative to its
 // directory's fd and where it was answered.
@@ -156,7 +180,8 @@ func TestFtsWalkOnClient(t *testing.T) {
 	_, log := sandboxLogged(t, dir, []string{"--force-overlay=false", "--strace"}, &want, tu.Busybox, "sh", "-c", script)
 	opens, parents := whereCounts(ftsDirOpen, log), whereCounts(ftsParent, log)
 	listings, getfl := whereCounts(ftsListing, log), whereCounts(ftsStatusGet, log)
-	t.Logf("subdirectory opens %v, opens of .. %v, listings %v, F_GETFL %v", opens, parents, listings, getfl)
+	fdStats, parentFDStats := whereCounts(ftsFDStat, log), parentStats(log)
+	t.Logf("subdirectory opens %v, opens of .. %v, listings %v, F_GETFL %v, fstats %v (of ..: %v)", opens, parents, listings, getfl, fdStats, parentFDStats)
 	sub := dirs - 1 // "t" is opened by path
 	if n := opens["posted"] + opens["forwarded"]; n != sub || opens["forwarded"] > sub/10 {
 		t.Errorf("subdirectory opens %v, want %d, at most %d waited", opens, sub, sub/10)
@@ -169,6 +194,17 @@ func TestFtsWalkOnClient(t *testing.T) {
 	}
 	if getfl["forwarded"] > 0 || getfl["cached"] < dirs {
 		t.Errorf("F_GETFL %v, want at least %d, all answered on the client", getfl, dirs)
+	}
+	// fts fstats each directory it opens, the subdirectories and the
+	// ".." it climbs back by, to check it is the one it left: each is
+	// answered from the lstat answer of the path the client derived
+	// (sentry/client/openstat.go). Those of find's own start, its
+	// libraries and locale files wait.
+	if n := fdStats["cached"] + fdStats["forwarded"]; n < sub+parents["posted"] || fdStats["forwarded"] > sub/10 {
+		t.Errorf("fstats of fds %v, want at least %d (a subdirectory's or ..'s each), at most %d waited", fdStats, sub+parents["posted"], sub/10)
+	}
+	if parentFDStats["cached"] != parents["posted"] {
+		t.Errorf("fstats of the fds of .. %v, want all %d of the posted opens' answered on the client", parentFDStats, parents["posted"])
 	}
 }
 
