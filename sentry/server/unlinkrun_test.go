@@ -199,3 +199,77 @@ func TestUnlinkRunOneCall(t *testing.T) {
 		})
 	}
 }
+
+// TestUnlinkAtListedDirNoWalk checks that removals relative to the fd of
+// a directory opened from the handle its listing ahead brought (rm -r's
+// walk: the directory's dentry has no handle of its own) go through the
+// description's handle, with no Walk to the directory: a run of posted
+// unlinkats (the fd closed inside it, as GNU rm does before it removes
+// the directory), and a waited one.
+func TestUnlinkAtListedDirNoWalk(t *testing.T) {
+	releasesInBatchesOnly(t)
+	e, rc, _ := countingEnvSock(t)
+	freezeClock(e) // no kept handle ages out during the test
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
+	for _, d := range []string{"a", "b"} {
+		if err := os.MkdirAll(filepath.Join(e.root, "tmp", "ud", d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"f", "g", "h"} {
+			if err := os.WriteFile(filepath.Join(e.root, "tmp", "ud", d, f), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	open, listing, _ := dirCalls(t, l)
+	top := open("/tmp/ud")
+	if r := listing(top, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/ud", ListingAhead: maxAheadDirs}); r.Errno != 0 || len(r.Ahead) != 2 {
+		t.Fatalf("listing of /tmp/ud: %v, %d listings ahead, want a's and b's", unix.Errno(r.Errno), len(r.Ahead))
+	}
+	m := l.mem
+
+	// a: posted removals of its files, its fd's close, its rmdir
+	// relative to the fd of /tmp/ud.
+	rc.take()
+	fd := open("/tmp/ud/a")
+	replies := []<-chan *sentrypb.Reply{
+		l.goPosted(1, unix.SYS_UNLINKAT, fd, m.str("f"), 0),
+		l.goPosted(1, unix.SYS_UNLINKAT, fd, m.str("g"), 0),
+		l.goPosted(1, unix.SYS_UNLINKAT, fd, m.str("h"), 0),
+		l.goPosted(1, unix.SYS_CLOSE, fd),
+		l.goPosted(1, unix.SYS_UNLINKAT, top, m.str("a"), unix.AT_REMOVEDIR),
+	}
+	// Waited: it takes the posted calls along, and runs after them (an
+	// fstat: a lookup of a would walk to it).
+	l.ok(1, unix.SYS_FSTAT, top, m.zeros(144))
+	for j, ch := range replies {
+		select {
+		case r := <-ch:
+			if r.Errno != 0 {
+				t.Errorf("posted call %d: %v", j, unix.Errno(r.Errno))
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no reply of posted call %d", j)
+		}
+	}
+	if got := rc.take(); got["Walk"] != 0 || got["UnlinkMany"] != 1 {
+		t.Errorf("a's removals made gofer calls %s, want one UnlinkMany and no Walk", fmtCounts(got))
+	}
+
+	// b: a waited removal, then the rest posted after the fd's close.
+	fd = open("/tmp/ud/b")
+	l.ok(1, unix.SYS_UNLINKAT, fd, m.str("f"), 0)
+	if got := rc.take(); got["Walk"] != 0 || got["Unlink"] != 1 {
+		t.Errorf("b/f's waited removal made gofer calls %s, want one Unlink and no Walk", fmtCounts(got))
+	}
+	l.sys(1, unix.SYS_CLOSE, fd)
+	l.sys(1, unix.SYS_CLOSE, top)
+	for _, d := range []string{"a", "b/f"} {
+		if _, err := os.Lstat(filepath.Join(e.root, "tmp", "ud", d)); !os.IsNotExist(err) {
+			t.Errorf("%s is still on the host (%v)", d, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(e.root, "tmp", "ud", "b", "g")); err != nil {
+		t.Errorf("b/g: %v", err)
+	}
+}

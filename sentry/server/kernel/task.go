@@ -63,6 +63,11 @@ type Task struct {
 	// Pinned are the dentries whose gofer handles the call uses
 	// (HandleOf), unpinned when its reply is made (UnpinAll).
 	Pinned []*vfs.Dentry
+	// DirFiles are gofer directory descriptions the call's path starts
+	// at (NoteDirFile), a reference each until UnpinAll: HandleOf gives
+	// a description's own handle for its dentry when the dentry has
+	// none, instead of walking to it.
+	DirFiles []*fdesc.File
 	// DataNotInCall says the bytes this call writes are not in its inputs
 	// (sendfile, splice, tee, copy_file_range read them from another
 	// file): its write records then carry them (WriteState.data), so
@@ -320,11 +325,47 @@ func (c *Task) RecordOffset(f *fdesc.File, ver uint64, off int64) {
 // pin is dropped when c's reply is made (UnpinAll), after the handler and
 // the leases the reply carries.
 func (c *Task) HandleOf(d *vfs.Dentry) (uint64, error) {
-	h, err := c.Kernel.VFS.PinHandle(d)
+	v := c.Kernel.VFS
+	if h, ok := v.PinCachedHandle(d); ok {
+		c.Pinned = append(c.Pinned, d)
+		return h, nil
+	}
+	if _, h := c.DirFileOf(d); h != 0 {
+		return h, nil
+	}
+	h, err := v.PinHandle(d)
 	if err == nil {
 		c.Pinned = append(c.Pinned, d)
 	}
 	return h, err
+}
+
+// NoteDirFile keeps a reference to the description of fd for the rest of
+// c, if it is a gofer directory's, for HandleOf: a call relative to a
+// directory's fd (rm -r's unlinkat of each entry) then reaches the
+// directory through the description's handle, the same inode, when its
+// dentry has none (a directory opened from a listing's handle).
+func (c *Task) NoteDirFile(fd int32) {
+	f, err := c.GetFile(fd)
+	if err != nil {
+		return
+	}
+	if _, ok := f.Impl.(*vfs.GoferDir); !ok || vfs.DentryOf(f) == nil {
+		f.DecRef()
+		return
+	}
+	c.DirFiles = append(c.DirFiles, f)
+}
+
+// DirFileOf returns a description c noted (NoteDirFile) of directory d
+// and its gofer handle (0: none noted).
+func (c *Task) DirFileOf(d *vfs.Dentry) (*fdesc.File, uint64) {
+	for _, f := range c.DirFiles {
+		if vfs.DentryOf(f) == d {
+			return f, f.Impl.(*vfs.GoferDir).Handle
+		}
+	}
+	return nil, 0
 }
 
 // MaySearch checks search permission on directory d during a path walk
@@ -432,6 +473,10 @@ func (c *Task) UnpinAll() {
 		c.Kernel.VFS.Unpin(d)
 	}
 	c.Pinned = nil
+	for _, f := range c.DirFiles {
+		f.DecRef()
+	}
+	c.DirFiles = nil
 }
 
 // Umask returns the caller's umask (022 without an fs context).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -40,12 +41,15 @@ import (
 const maxHeldUnlinks = 256
 
 // HeldUnlink is a removal a run holds: name in directory Dir (pinned
-// until it is sent, Handle its gofer handle), the inode Ino the call's
+// until it is sent, Handle its gofer handle; or Handle is that of
+// DirFile, a description of Dir the call started at, referenced until
+// then: Task.DirFileOf), the inode Ino the call's
 // lookup found there, whether it is a directory's (RemoveDir), the
 // call's Origin, and its reply, which gets the errno of a removal that
 // failed.
 type HeldUnlink struct {
 	Dir       *vfs.Dentry
+	DirFile   *fdesc.File
 	Handle    uint64
 	Name      string
 	Ino       uint64
@@ -80,14 +84,31 @@ func (c *Task) HoldUnlink(dir *vfs.Dentry, name string, ino uint64, removeDir bo
 	if len(run.Held) >= maxHeldUnlinks {
 		c.Kernel.FlushUnlinks(run)
 	}
-	// The handle must outlive the handler (whose pin ends with it)
-	// until the removal is sent.
-	h, err := c.Kernel.VFS.PinHandle(dir)
-	if err != nil {
+	// The handle must outlive the handler (whose pin or reference ends
+	// with it) until the removal is sent.
+	held := HeldUnlink{Dir: dir, Name: name, Ino: ino, RemoveDir: removeDir, Origin: c.GoferOrigin(0), Reply: c.Reply}
+	v := c.Kernel.VFS
+	if h, ok := v.PinCachedHandle(dir); ok {
+		held.Handle = h
+	} else if f, h := c.DirFileOf(dir); h != 0 {
+		f.IncRef()
+		held.DirFile, held.Handle = f, h
+	} else if h, err := v.PinHandle(dir); err == nil {
+		held.Handle = h
+	} else {
 		return false
 	}
-	run.Held = append(run.Held, HeldUnlink{Dir: dir, Handle: h, Name: name, Ino: ino, RemoveDir: removeDir, Origin: c.GoferOrigin(0), Reply: c.Reply})
+	run.Held = append(run.Held, held)
 	return true
+}
+
+// release drops what kept h's handle valid until it was sent.
+func (h HeldUnlink) release(v *vfs.VFS) {
+	if h.DirFile != nil {
+		h.DirFile.DecRef()
+		return
+	}
+	v.Unpin(h.Dir)
 }
 
 // FlushHeldUnlinks sends the removals held in the run c is part of, if
@@ -110,7 +131,7 @@ func (k *Kernel) FlushUnlinks(run *AttrRun) {
 	run.Held = nil
 	defer func() {
 		for _, h := range held {
-			k.VFS.Unpin(h.Dir)
+			h.release(k.VFS)
 		}
 	}()
 	errs := k.unlinkHeld(held)

@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"context"
+	"strings"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -184,6 +185,10 @@ func unlinkAt(c *kernel.Task, dirfd int32, path string, flags uint32) (int64, er
 	start, err := StartDir(c, dirfd, path)
 	if err != nil {
 		return 0, err
+	}
+	if dirfd != linux.AT_FDCWD && !strings.HasPrefix(path, "/") {
+		// rm -r removes each entry relative to its directory's fd.
+		c.NoteDirFile(dirfd)
 	}
 	v := c.Kernel.VFS
 	dir, name, trailing, err := v.ResolveParent(c, start, path)

@@ -125,6 +125,20 @@ func (v *VFS) PinHandle(d *Dentry) (uint64, error) {
 	return h, nil
 }
 
+// PinCachedHandle is PinHandle when d has a handle already; it makes no
+// gofer call and reports false when d has none.
+func (v *VFS) PinCachedHandle(d *Dentry) (uint64, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	h := d.handle
+	if h == 0 {
+		return 0, false
+	}
+	d.pins++
+	v.lruTouchLocked(d)
+	return h, true
+}
+
 // Unpin undoes one PinHandle.
 func (v *VFS) Unpin(d *Dentry) {
 	v.mu.Lock()
