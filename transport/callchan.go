@@ -336,11 +336,21 @@ func (s *FramedStream) NewCallChannel(handle func(req []byte, donate func(fd int
 	// The caller closes the memfd once sent: the mappings keep the
 	// window.
 	ended := make(chan struct{})
+	// stop's Shutdown wakes the goroutine, which must not unmap the
+	// window (Destroy) while that Shutdown still writes to it: both
+	// under shutMu, and none after the Destroy.
+	var shutMu sync.Mutex
+	destroyed := false
 	go func() {
 		defer close(ended)
 		defer unix.Close(mine)
-		defer ch.h.ep.Destroy()
-		defer ch.h.ep.Shutdown()
+		defer func() {
+			shutMu.Lock()
+			defer shutMu.Unlock()
+			ch.h.ep.Shutdown()
+			ch.h.ep.Destroy()
+			destroyed = true
+		}()
 		dl, err := ch.h.ep.RecvFirst()
 		for err == nil {
 			var msg []byte
@@ -353,7 +363,11 @@ func (s *FramedStream) NewCallChannel(handle func(req []byte, donate func(fd int
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			ch.h.ep.Shutdown()
+			shutMu.Lock()
+			if !destroyed {
+				ch.h.ep.Shutdown()
+			}
+			shutMu.Unlock()
 			<-ended
 		})
 	}
