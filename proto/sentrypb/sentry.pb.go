@@ -4359,8 +4359,11 @@ type Reply struct {
 	PipeRoom uint64 `protobuf:"varint,600,opt,name=pipe_room,json=pipeRoom,proto3" json:"pipe_room,omitempty"`
 	// pipe_ahead, in the reply of a read with pipe_ahead_wanted from a
 	// pipe(2) whose only read description it is, is a copy of up to 64 KiB
-	// the pipe holds after the bytes read, still in the pipe.
-	PipeAhead []byte `protobuf:"bytes,601,opt,name=pipe_ahead,json=pipeAhead,proto3" json:"pipe_ahead,omitempty"`
+	// the pipe holds after the bytes read, still in the pipe;
+	// pipe_ahead_partial says the pipe held more than the copy (a read of
+	// more than the copy may not be answered from it alone).
+	PipeAhead        []byte `protobuf:"bytes,601,opt,name=pipe_ahead,json=pipeAhead,proto3" json:"pipe_ahead,omitempty"`
+	PipeAheadPartial bool   `protobuf:"varint,478,opt,name=pipe_ahead_partial,json=pipeAheadPartial,proto3" json:"pipe_ahead_partial,omitempty"`
 	// complete_names, in the reply of a mkdir or mkdirat that carries
 	// parent_stat, is a lease on the complete names of the directory it
 	// made (ids: one, kinds: 3, inos: its inode): every change of that
@@ -4655,6 +4658,13 @@ func (x *Reply) GetPipeAhead() []byte {
 		return x.PipeAhead
 	}
 	return nil
+}
+
+func (x *Reply) GetPipeAheadPartial() bool {
+	if x != nil {
+		return x.PipeAheadPartial
+	}
+	return false
 }
 
 func (x *Reply) GetCompleteNames() *PathLease {
@@ -11737,7 +11747,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"A\n" +
 	"\vFileRelease\x12\x19\n" +
 	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\x12\x17\n" +
-	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\xca\x0f\n" +
+	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\xf9\x0f\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -11776,7 +11786,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\tsend_room\x18\x9e\x04 \x01(\x04R\bsendRoom\x12\x1c\n" +
 	"\tpipe_room\x18\xd8\x04 \x01(\x04R\bpipeRoom\x12\x1e\n" +
 	"\n" +
-	"pipe_ahead\x18\xd9\x04 \x01(\fR\tpipeAhead\x12K\n" +
+	"pipe_ahead\x18\xd9\x04 \x01(\fR\tpipeAhead\x12-\n" +
+	"\x12pipe_ahead_partial\x18\xde\x03 \x01(\bR\x10pipeAheadPartial\x12K\n" +
 	"\x0ecomplete_names\x18\xea\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\rcompleteNames\x12\x18\n" +
 	"\acwd_ino\x18\xeb\x03 \x01(\x04R\x06cwdIno\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\tR\n" +

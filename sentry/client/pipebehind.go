@@ -260,8 +260,15 @@ func (ps *pipelineState) observePipeLocked(id uint64, rec *pb.StateRecord) {
 // fork's child, a reopen through /proc) first drops the pipe's copies,
 // under pipeAhead.mu, and an answer from a copy posts its consuming read
 // under that lock too, so such a call goes out after every consuming read
-// of the bytes the copy gave. A read may return fewer bytes than the pipe
-// holds (the copy's), as if the rest had been written after it.
+// of the bytes the copy gave.
+//
+// A read of more bytes than the copy holds is answered from it only while
+// the copy is all the pipe holds: the pipe held no more when the copy was
+// made (Reply.pipe_ahead_partial) and no write to it has been sent since
+// (notePipeWrite; the writers are this client's processes). Otherwise
+// Linux's read would return the bytes after the copy's too (a process
+// that wrote one byte more after the copy was made, then read two: LTP's
+// pipe15); it is forwarded, after the copy is dropped.
 
 // pipeAhead are the copies of pipes' bytes read ahead, by read
 // description.
@@ -274,10 +281,13 @@ type pipeAhead struct {
 	copies map[uint64]aheadCopy
 }
 
-// aheadCopy is a read description's copy of bytes ahead.
+// aheadCopy is a read description's copy of bytes ahead: data, the
+// first bytes of pipe; more says the pipe may hold bytes after them (it
+// held more when the copy was made, or a write to it was sent since).
 type aheadCopy struct {
 	pipe uint64
 	data []byte
+	more bool
 }
 
 // reset drops every copy (a recovery: the new server's pipes have the
@@ -363,7 +373,51 @@ func (t *task) keepPipeAhead(file uint64, reply *pb.Reply) {
 			delete(pa.copies, d)
 		}
 	}
-	pa.copies[file] = aheadCopy{pipe: f.pipe, data: reply.PipeAhead}
+	pa.copies[file] = aheadCopy{pipe: f.pipe, data: reply.PipeAhead, more: reply.PipeAheadPartial}
+}
+
+// pipeWriteCalls are the calls that may put bytes into a pipe, with the
+// argument that names the fd written.
+var pipeWriteCalls = map[uintptr]int{
+	unix.SYS_WRITE: 0, unix.SYS_WRITEV: 0, unix.SYS_PWRITEV2: 0, unix.SYS_SENDFILE: 0,
+	unix.SYS_SPLICE: 2, unix.SYS_TEE: 1, unix.SYS_VMSPLICE: 0,
+}
+
+// notePipeWrite notes, before a write-family call is forwarded or
+// posted, that the copies of the pipe it writes to may no longer hold
+// all the pipe's bytes (see above); of every pipe when its fd is not
+// known.
+func (t *task) notePipeWrite(sysno uintptr, args [6]uint64) {
+	i, ok := pipeWriteCalls[sysno]
+	if !ok {
+		return
+	}
+	pa := &t.c.pipeAhead
+	pa.mu.Lock()
+	none := len(pa.copies) == 0
+	pa.mu.Unlock()
+	if none {
+		return
+	}
+	var pipe uint64
+	file, known := t.c.ids.soleFD(t.proc.pid, int32(args[i]))
+	if known {
+		var f pipeFile
+		if f, known = t.c.pipe.fileOf(file); known {
+			if !f.pipeWrite && !f.pipeRead {
+				return // no pipe
+			}
+			pipe = f.pipe
+		}
+	}
+	pa.mu.Lock()
+	defer pa.mu.Unlock()
+	for d, c := range pa.copies {
+		if !known || c.pipe == pipe {
+			c.more = true
+			pa.copies[d] = c
+		}
+	}
 }
 
 // pipeReadAhead answers read(fd, buf, n) from the copy of fd's
@@ -383,6 +437,12 @@ func (t *task) pipeReadAhead(args [6]uint64) (uint64, bool) {
 	defer pa.mu.Unlock()
 	c, ok := pa.copies[file]
 	if !ok {
+		return 0, false
+	}
+	if n > uint64(len(c.data)) && c.more {
+		// The pipe may hold more than the copy: the server's read
+		// returns them too.
+		delete(pa.copies, file)
 		return 0, false
 	}
 	m := min(n, uint64(len(c.data)))

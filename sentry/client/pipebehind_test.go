@@ -128,7 +128,7 @@ func TestPipeAheadCopies(t *testing.T) {
 			c.ids.observe(all)
 			c.pipe.observe(all)
 			tk := &task{c: c, proc: &process{pid: 7, threads: map[int32]*task{7: nil}}}
-			c.pipeAhead.copies = map[uint64]aheadCopy{11: {5, []byte("a")}, 12: {5, []byte("b")}, 13: {6, []byte("c")}}
+			c.pipeAhead.copies = map[uint64]aheadCopy{11: {pipe: 5, data: []byte("a")}, 12: {pipe: 5, data: []byte("b")}, 13: {pipe: 6, data: []byte("c")}}
 			var args [6]uint64
 			args[0] = uint64(tc.fd)
 			if got := tk.beforePipeRead(tc.sysno, args); got != tc.wantAsk {
@@ -145,13 +145,47 @@ func TestPipeAheadCopies(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a write marks its pipe's copies", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			sysno uintptr
+			args  [6]uint64
+			// wantMore are the descriptions whose copies may no
+			// longer be all their pipe holds.
+			wantMore []uint64
+		}{
+			{"write to pipe 5's write end", unix.SYS_WRITE, [6]uint64{4}, []uint64{11, 12}},
+			{"splice into pipe 5", unix.SYS_SPLICE, [6]uint64{9, 0, 4}, []uint64{11, 12}},
+			{"write to an unknown fd", unix.SYS_WRITE, [6]uint64{9}, []uint64{11, 12, 13}},
+			{"read of pipe 5", unix.SYS_READ, [6]uint64{3}, nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				c := &client{}
+				all := append(append([]*pb.StateRecord(nil), recs...), fdRec("1/4", 14), pipeEndRec("14", pb.FileState_PIPE_WRITE, 5))
+				c.ids.observe(all)
+				c.pipe.observe(all)
+				tk := &task{c: c, proc: &process{pid: 7, threads: map[int32]*task{7: nil}}}
+				c.pipeAhead.copies = map[uint64]aheadCopy{11: {pipe: 5, data: []byte("a")}, 12: {pipe: 5, data: []byte("b")}, 13: {pipe: 6, data: []byte("c")}}
+				tk.notePipeWrite(tc.sysno, tc.args)
+				var more []uint64
+				for _, d := range []uint64{11, 12, 13} {
+					if c.pipeAhead.copies[d].more {
+						more = append(more, d)
+					}
+				}
+				if !slices.Equal(more, tc.wantMore) {
+					t.Errorf("copies marked %v, want %v", more, tc.wantMore)
+				}
+			})
+		}
+	})
 	t.Run("kept, forgetting closed descriptions'", func(t *testing.T) {
 		c := &client{}
 		c.ids.observe(recs)
 		c.pipe.observe(recs)
 		c.pipe.observe([]*pb.StateRecord{{Key: "file/12", Deleted: true}})
 		tk := &task{c: c, proc: &process{pid: 7}}
-		c.pipeAhead.copies = map[uint64]aheadCopy{12: {5, []byte("b")}}
+		c.pipeAhead.copies = map[uint64]aheadCopy{12: {pipe: 5, data: []byte("b")}}
 		tk.keepPipeAhead(11, &pb.Reply{Ret: 1, PipeAhead: []byte("xyz")})
 		if len(c.pipeAhead.copies) != 1 || string(c.pipeAhead.copies[11].data) != "xyz" || c.pipeAhead.copies[11].pipe != 5 {
 			t.Errorf("copies %v, want only 11's of pipe 5", c.pipeAhead.copies)

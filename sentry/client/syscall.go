@@ -244,6 +244,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			t.c.log.Debug("write-back before a forwarded call failed", "syscall", sysName(sysno), "err", err)
 		}
 	}
+	// Sent or posted from here on: a pipe's reader's copy ahead may no
+	// longer be all the pipe holds.
+	t.notePipeWrite(sysno, args)
 	switch sysno {
 	case unix.SYS_INOTIFY_INIT, unix.SYS_INOTIFY_INIT1:
 		t.c.inotifyUsed.Store(true)

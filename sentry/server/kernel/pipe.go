@@ -248,18 +248,19 @@ const MaxPipeAhead = pipe.DefaultCapacity
 // it (Reply.pipe_ahead; sentry/client/pipebehind.go), when e is the only
 // read description of a pipe(2) and does not write: only e's reads,
 // which the client answers from the copy, then take them out. nil
-// otherwise (a FIFO, which any open may read too).
-func (e *PipeEnd) Ahead(limit int) []byte {
+// otherwise (a FIFO, which any open may read too). partial says the pipe
+// holds more than the copy (Reply.pipe_ahead_partial).
+func (e *PipeEnd) Ahead(limit int) (copied []byte, partial bool) {
 	if !e.Reads || e.Writes || e.P.FIFO() != nil || limit <= 0 {
-		return nil
+		return nil, false
 	}
 	p := e.P
 	p.Lock()
 	defer p.Unlock()
 	if p.ReadersLocked() != 1 || p.LenLocked() == 0 {
-		return nil
+		return nil, false
 	}
-	return p.PeekLocked(limit)
+	return p.PeekLocked(limit), p.LenLocked() > limit
 }
 
 // ConsumeAhead takes n bytes out of the pipe for a posted read

@@ -39,7 +39,7 @@ func notePipeAhead(c *kernel.Task, f *fdesc.File) {
 		return
 	}
 	if e, ok := f.Impl.(*kernel.PipeEnd); ok {
-		c.Reply.PipeAhead = e.Ahead(kernel.MaxPipeAhead)
+		c.Reply.PipeAhead, c.Reply.PipeAheadPartial = e.Ahead(kernel.MaxPipeAhead)
 	}
 }
 
