@@ -53,7 +53,7 @@ func startedOverGoferConnHello(t testing.TB, root string, gc *goferclient.GoferC
 
 // startedOverGoferConnCfg is startedOverGoferConnHello with the server's
 // Config cfg (its Gofer and Log set here).
-func startedOverGoferConnCfg(t testing.TB, root string, gc *goferclient.GoferConn, hello *sentrypb.Hello, cfg Config) (*env, string) {
+func startedOverGoferConnCfg(t testing.TB, root string, gc *goferclient.GoferConn, hello *sentrypb.Hello, cfg Config, dial ...func(*transport.Options)) (*env, string) {
 	t.Helper()
 	cfg.Gofer, cfg.Log = gc.Client(), testLog()
 	srv, err := New(cfg)
@@ -64,9 +64,11 @@ func startedOverGoferConnCfg(t testing.TB, root string, gc *goferclient.GoferCon
 	e := &env{t: t, root: root, srv: srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024), sock: sock}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
-		Hello: hello, OnPush: e.onPush, HeartbeatInterval: time.Second,
-	})
+	opts := transport.Options{Hello: hello, OnPush: e.onPush, HeartbeatInterval: time.Second}
+	for _, d := range dial {
+		d(&opts)
+	}
+	conn, err := transport.Dial(ctx, "unix:"+sock, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,6 +126,19 @@ func countingEnvSock(t *testing.T) (*env, *rpcCounter, string) {
 // whose GoferConn has opts.
 func countingEnvCfg(t *testing.T, cfg Config, opts ...goferclient.GoferConnOption) (*env, *rpcCounter, string) {
 	t.Helper()
+	return countingEnvDial(t, cfg, nil, opts...)
+}
+
+// postTogether has a test's posted calls go out with its next waited
+// call (or SendPosted), however loaded the machine: a test that counts
+// what a run of posted calls costs needs them in one frame, which the
+// queue's 2 ms timer could split.
+func postTogether(o *transport.Options) { o.PostDelay = transport.MaxPostDelay }
+
+// countingEnvDial is countingEnvCfg whose client's connection is dialled
+// with dial applied to its options.
+func countingEnvDial(t *testing.T, cfg Config, dial []func(*transport.Options), opts ...goferclient.GoferConnOption) (*env, *rpcCounter, string) {
+	t.Helper()
 	root := newRoot(t)
 	p := startGoferProc(t, root)
 	rc := &rpcCounter{counts: make(map[string]int)}
@@ -141,7 +154,7 @@ func countingEnvCfg(t *testing.T, cfg Config, opts ...goferclient.GoferConnOptio
 		return &countingConn{ClientConnInterface: inner, rc: rc}
 	})}, opts...)...)
 	t.Cleanup(gc.Close)
-	e, sock := startedOverGoferConnCfg(t, root, gc, &sentrypb.Hello{ClientId: t.Name()}, cfg)
+	e, sock := startedOverGoferConnCfg(t, root, gc, &sentrypb.Hello{ClientId: t.Name()}, cfg, dial...)
 	return e, rc, sock
 }
 

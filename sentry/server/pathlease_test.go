@@ -19,7 +19,7 @@ import (
 // secondClient connects another client to e's server, with busybox
 // started as its PID 1, and returns its env (same root, memory of its
 // own).
-func secondClient(t testing.TB, e *env, hello *sentrypb.Hello) *env {
+func secondClient(t testing.TB, e *env, hello *sentrypb.Hello, dial ...func(*transport.Options)) *env {
 	t.Helper()
 	e2 := &env{t: t, root: e.root, srv: e.srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024), sock: e.sock}
 	if hello == nil {
@@ -28,7 +28,11 @@ func secondClient(t testing.TB, e *env, hello *sentrypb.Hello) *env {
 	hello.ClientId = t.Name() + "-2"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := transport.Dial(ctx, "unix:"+e.sock, transport.Options{Hello: hello, OnPush: e2.onPush, HeartbeatInterval: time.Second})
+	opts := transport.Options{Hello: hello, OnPush: e2.onPush, HeartbeatInterval: time.Second}
+	for _, d := range dial {
+		d(&opts)
+	}
+	conn, err := transport.Dial(ctx, "unix:"+e.sock, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

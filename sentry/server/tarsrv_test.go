@@ -18,6 +18,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syscalls"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // leasingEnv is countingEnv whose client takes read leases
@@ -179,7 +180,7 @@ func (e *env) goPosted(tid int32, sysno uintptr, args ...uint64) <-chan *sentryp
 // held first; changes of other files, UTIME_NOW and directories are not
 // merged.
 func TestAttrRunMerges(t *testing.T) {
-	e, rc := countingEnv(t)
+	e, rc, _ := countingEnvDial(t, Config{}, []func(*transport.Options){postTogether})
 	freezeClock(e)
 	m := e.mem
 	sb := m.zeros(144)

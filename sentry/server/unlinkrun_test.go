@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // TestUnlinkRunOneCall counts the gofer calls of posted unlinks that
@@ -117,7 +118,7 @@ func TestUnlinkRunOneCall(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e, rc := countingEnv(t)
+			e, rc, _ := countingEnvDial(t, Config{}, []func(*transport.Options){postTogether})
 			rc.noUnlinkMany = tc.old
 			m := e.mem
 			sb := m.zeros(144)
@@ -210,7 +211,7 @@ func TestUnlinkAtListedDirNoWalk(t *testing.T) {
 	releasesInBatchesOnly(t)
 	e, rc, _ := countingEnvSock(t)
 	freezeClock(e) // no kept handle ages out during the test
-	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true}, postTogether)
 	for _, d := range []string{"a", "b"} {
 		if err := os.MkdirAll(filepath.Join(e.root, "tmp", "ud", d), 0o755); err != nil {
 			t.Fatal(err)
