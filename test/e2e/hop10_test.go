@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,28 +33,57 @@ func TestForwardedCallHandOffs(t *testing.T) {
 	// least 1.3). Up to three runs are made and the best counts; an added
 	// hand-off costs a sleep a call on its side in every run.
 	var hop hopRound
-	var localSleeps float64
+	var localSleeps, load float64
 	for attempt := range 3 {
 		hop, localSleeps, _ = roundAgainstLocal(t, "hop", calls, calls)
-		t.Logf("attempt %d, per call: local: client %.2f sleeps; forwarded: client %.2f sleeps %.1f µs CPU, server %.2f sleeps %.1f µs CPU, %.2f reads, %.2f writes",
-			attempt, localSleeps, hop.client.sleeps, us(hop.client.cpu), hop.server.sleeps, us(hop.server.cpu), hop.server.reads, hop.server.writes)
-		if hop.server.sleeps <= 1.8 && hop.client.sleeps-localSleeps <= clientBound(hop) {
+		load = loadPerCPU(t)
+		t.Logf("attempt %d, per call: local: client %.2f sleeps; forwarded: client %.2f sleeps %.1f µs CPU, server %.2f sleeps %.1f µs CPU, %.2f reads, %.2f writes; load %.1f a CPU",
+			attempt, localSleeps, hop.client.sleeps, us(hop.client.cpu), hop.server.sleeps, us(hop.server.cpu), hop.server.reads, hop.server.writes, load)
+		if hop.server.sleeps <= 1.8 && hop.client.sleeps-localSleeps <= clientBound(hop, load) {
 			break
 		}
 	}
 	if hop.server.sleeps > 1.8 {
 		t.Errorf("the server sleeps %.2f times per forwarded call, want about one (its channel goroutine's wait)", hop.server.sleeps)
 	}
-	if extra := hop.client.sleeps - localSleeps; extra > clientBound(hop) {
-		t.Errorf("a forwarded call costs the client %.2f sleeps more than a local one, want about one (the wait for the reply; at most %.2f with the server's %.2f)",
-			extra, clientBound(hop), hop.server.sleeps)
+	if extra := hop.client.sleeps - localSleeps; extra > clientBound(hop, load) {
+		t.Errorf("a forwarded call costs the client %.2f sleeps more than a local one, want about one (the wait for the reply; at most %.2f with the server's %.2f at load %.1f a CPU)",
+			extra, clientBound(hop, load), hop.server.sleeps, load)
 	}
 }
 
 // clientBound is the most extra sleeps a forwarded call may cost the
-// client in round r: 1.3, or the server's sleeps a call plus 0.3 when
-// load made those more.
-func clientBound(r hopRound) float64 { return max(1.3, r.server.sleeps+0.3) }
+// client in round r at load (runnable threads a CPU): 1.3, or the
+// server's sleeps a call plus 0.3 when load made those more; on a
+// machine running more than it has CPUs, 1.9: the client's sleeps then
+// grow beyond the server's (1.42–1.83 in two CI runs of eight, with the
+// server's 0.96–1.18), while a hand-off added to the client's side costs
+// a sleep a call more than that.
+func clientBound(r hopRound, load float64) float64 {
+	b := max(1.3, r.server.sleeps+0.3)
+	if load > 1 {
+		b = max(b, 1.9)
+	}
+	return b
+}
+
+// loadPerCPU is the host's 1-minute load average over its CPUs.
+func loadPerCPU(t *testing.T) float64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		t.Fatalf("/proc/loadavg: %q", b)
+	}
+	l, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		t.Fatalf("/proc/loadavg: %v", err)
+	}
+	return l / float64(runtime.NumCPU())
+}
 
 // roundAgainstLocal runs calls rounds of testdata/speed/hop.c's op and,
 // on the same server first, localRounds rounds of "ids" (five calls the
