@@ -325,19 +325,27 @@ func (c *Task) RecordOffset(f *fdesc.File, ver uint64, off int64) {
 // pin is dropped when c's reply is made (UnpinAll), after the handler and
 // the leases the reply carries.
 func (c *Task) HandleOf(d *vfs.Dentry) (uint64, error) {
-	v := c.Kernel.VFS
-	if h, ok := v.PinCachedHandle(d); ok {
-		c.Pinned = append(c.Pinned, d)
-		return h, nil
-	}
-	if _, h := c.DirFileOf(d); h != 0 {
-		return h, nil
-	}
-	h, err := v.PinHandle(d)
-	if err == nil {
+	h, file, err := c.pinHandle(d)
+	if err == nil && file == nil {
 		c.Pinned = append(c.Pinned, d)
 	}
 	return h, err
+}
+
+// pinHandle returns a gofer handle of d: d's own if it has one, else
+// that of a description of d c noted (file: valid while file is held),
+// else one walked to. A handle of d's own is pinned (file nil): the
+// caller unpins d.
+func (c *Task) pinHandle(d *vfs.Dentry) (h uint64, file *fdesc.File, err error) {
+	v := c.Kernel.VFS
+	if h, ok := v.PinCachedHandle(d); ok {
+		return h, nil, nil
+	}
+	if f, h := c.DirFileOf(d); h != 0 {
+		return h, f, nil
+	}
+	h, err = v.PinHandle(d)
+	return h, nil, err
 }
 
 // NoteDirFile keeps a reference to the description of fd for the rest of

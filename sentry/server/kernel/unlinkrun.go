@@ -86,19 +86,14 @@ func (c *Task) HoldUnlink(dir *vfs.Dentry, name string, ino uint64, removeDir bo
 	}
 	// The handle must outlive the handler (whose pin or reference ends
 	// with it) until the removal is sent.
-	held := HeldUnlink{Dir: dir, Name: name, Ino: ino, RemoveDir: removeDir, Origin: c.GoferOrigin(0), Reply: c.Reply}
-	v := c.Kernel.VFS
-	if h, ok := v.PinCachedHandle(dir); ok {
-		held.Handle = h
-	} else if f, h := c.DirFileOf(dir); h != 0 {
-		f.IncRef()
-		held.DirFile, held.Handle = f, h
-	} else if h, err := v.PinHandle(dir); err == nil {
-		held.Handle = h
-	} else {
+	h, file, err := c.pinHandle(dir)
+	if err != nil {
 		return false
 	}
-	run.Held = append(run.Held, held)
+	if file != nil {
+		file.IncRef()
+	}
+	run.Held = append(run.Held, HeldUnlink{Dir: dir, DirFile: file, Handle: h, Name: name, Ino: ino, RemoveDir: removeDir, Origin: c.GoferOrigin(0), Reply: c.Reply})
 	return true
 }
 
