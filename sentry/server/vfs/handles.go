@@ -76,13 +76,10 @@ func (v *VFS) evictLocked() []uint64 {
 // dentry has none (made without one, or evicted), and pins it: eviction
 // leaves it alone until Unpin. Each successful PinHandle needs one Unpin.
 func (v *VFS) PinHandle(d *Dentry) (uint64, error) {
-	v.mu.Lock()
-	if h := d.handle; h != 0 {
-		d.pins++
-		v.lruTouchLocked(d)
-		v.mu.Unlock()
+	if h, ok := v.PinCachedHandle(d); ok {
 		return h, nil
 	}
+	v.mu.Lock()
 	parent, name, deleted := d.parent, d.name, d.deleted
 	v.mu.Unlock()
 	if deleted || d.Kind != KindGofer || d == v.Root {
