@@ -348,16 +348,13 @@ func (c *Task) pinHandle(d *vfs.Dentry) (h uint64, file *fdesc.File, err error) 
 	return h, nil, err
 }
 
-// NoteDirFile keeps a reference to the description of fd for the rest of
-// c, if it is a gofer directory's, for HandleOf: a call relative to a
-// directory's fd (rm -r's unlinkat of each entry) then reaches the
-// directory through the description's handle, the same inode, when its
-// dentry has none (a directory opened from a listing's handle).
-func (c *Task) NoteDirFile(fd int32) {
-	f, err := c.GetFile(fd)
-	if err != nil {
-		return
-	}
+// NoteDirFile keeps f, a reference to a description the call's path
+// starts at, for the rest of c if it is a gofer directory's (else drops
+// it), for HandleOf: a call relative to a directory's fd (rm -r's
+// unlinkat of each entry) then reaches the directory through the
+// description's handle, the same inode, when its dentry has none (a
+// directory opened from a listing's handle).
+func (c *Task) NoteDirFile(f *fdesc.File) {
 	if _, ok := f.Impl.(*vfs.GoferDir); !ok || vfs.DentryOf(f) == nil {
 		f.DecRef()
 		return

@@ -26,21 +26,32 @@ func PathArg(c *kernel.Task, i int) (string, error) {
 
 // StartDir returns where a lookup of path relative to dirfd starts.
 func StartDir(c *kernel.Task, dirfd int32, path string) (*vfs.Dentry, error) {
+	d, f, err := startDirFile(c, dirfd, path)
+	if f != nil {
+		f.DecRef()
+	}
+	return d, err
+}
+
+// startDirFile is StartDir that also returns dirfd's description, a
+// reference the caller drops (nil when the lookup starts at the root or
+// the cwd).
+func startDirFile(c *kernel.Task, dirfd int32, path string) (*vfs.Dentry, *fdesc.File, error) {
 	if len(path) > 0 && path[0] == '/' {
-		return c.Kernel.VFS.Root, nil
+		return c.Kernel.VFS.Root, nil, nil
 	}
 	if dirfd == linux.AT_FDCWD {
-		return c.Cwd(), nil
+		return c.Cwd(), nil, nil
 	}
 	f, err := c.GetFile(dirfd)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer f.DecRef()
 	if vfs.DentryOf(f) == nil || !vfs.DentryOf(f).IsDir() {
-		return nil, unix.ENOTDIR
+		f.DecRef()
+		return nil, nil, unix.ENOTDIR
 	}
-	return vfs.DentryOf(f), nil
+	return vfs.DentryOf(f), f, nil
 }
 
 // LookupAt resolves path relative to dirfd. With AT_EMPTY_PATH and an

@@ -2,7 +2,6 @@ package syscalls
 
 import (
 	"context"
-	"strings"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -182,13 +181,13 @@ func Unlink(c *kernel.Task) (int64, error) {
 }
 
 func unlinkAt(c *kernel.Task, dirfd int32, path string, flags uint32) (int64, error) {
-	start, err := StartDir(c, dirfd, path)
+	start, startFile, err := startDirFile(c, dirfd, path)
 	if err != nil {
 		return 0, err
 	}
-	if dirfd != linux.AT_FDCWD && !strings.HasPrefix(path, "/") {
+	if startFile != nil {
 		// rm -r removes each entry relative to its directory's fd.
-		c.NoteDirFile(dirfd)
+		c.NoteDirFile(startFile)
 	}
 	v := c.Kernel.VFS
 	dir, name, trailing, err := v.ResolveParent(c, start, path)
