@@ -46,7 +46,7 @@ func runDo(args []string) int {
 	cwd := fs.String("cwd", "", "working directory of the command (default: the current directory with the embedded gofer at --root /; else /, as with --server, whose gofer's tree may not hold this directory)")
 	profileCPU := fs.String("profile-cpu", "", "write a Go CPU profile of the client sentry to `FILE`")
 	heartbeat := fs.Duration("heartbeat", 100*time.Millisecond, "heartbeat interval with the remote sentry")
-	deadAfter := fs.Duration("dead-after", 0, "declare the remote sentry dead after this long without a message from it (default 5 heartbeats)")
+	deadAfter := fs.Duration("dead-after", 0, "declare the remote sentry dead after this long without a message from it (default 5 heartbeats, and at least 10s on a Unix socket, where the kernel ends the stream as soon as the server's process dies: silence there means a server that hangs, or a host too loaded to run it)")
 	grace := fs.Duration("grace", client.DefaultGrace, "after a server failure, and at start while nothing listens there, keep retrying the same server this long before moving to the next in --server")
 	recoveryTimeout := fs.Duration("recovery-timeout", client.DefaultRecoveryTimeout, "kill the application if no server has taken it over this long after a failure")
 	var tlsf tlsFlags

@@ -392,7 +392,7 @@ func Dial(ctx context.Context, target string, opts Options) (*StreamConn, error)
 		opts.HeartbeatInterval = 100 * time.Millisecond
 	}
 	if opts.DeadAfter <= 0 {
-		opts.DeadAfter = 5 * opts.HeartbeatInterval
+		opts.DeadAfter = defaultDeadAfter(t, opts.HeartbeatInterval)
 	}
 	hello := opts.Hello
 	if hello == nil {
@@ -1121,20 +1121,65 @@ func (c *StreamConn) takeReplyFD() int {
 	return -1
 }
 
+// defaultDeadAfter is Options.DeadAfter's default for target: 5
+// heartbeat intervals, and at least minLocalDeadAfter on a Unix socket.
+// There the kernel ends the stream at once when the server's process
+// dies, so silence means only a server that hangs or a host too loaded
+// to run it: an application of a thousand processes that each woke
+// every millisecond kept a live embedded server's answers 600 ms late,
+// and the client failed over to it again and again until its recovery
+// timeout killed the application.
+func defaultDeadAfter(t Target, interval time.Duration) time.Duration {
+	d := 5 * interval
+	if t.Network == "unix" {
+		d = max(d, minLocalDeadAfter)
+	}
+	return d
+}
+
+// minLocalDeadAfter is the least default DeadAfter on a Unix socket.
+const minLocalDeadAfter = 10 * time.Second
+
+// testHookBeat, if set, runs at the start of each heartbeat tick (tests
+// stall the loop with it).
+var testHookBeat atomic.Pointer[func()]
+
+// unreadWire is a wire that can tell whether bytes the server sent wait
+// unread in the socket.
+type unreadWire interface {
+	unread() bool
+}
+
 func (c *StreamConn) heartbeatLoop() {
-	t := time.NewTicker(c.opts.HeartbeatInterval)
+	interval := c.opts.HeartbeatInterval
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	// lastHeard is when a tick last found heard set: within one interval
-	// of the last message.
+	// of the last message. ran is when the loop last ran.
 	lastHeard := time.Now()
+	ran := lastHeard
+	uw, _ := c.w.(unreadWire)
 	for {
 		select {
 		case <-c.done:
 			return
 		case now := <-t.C:
-			if c.heard.Swap(false) {
+			if hook := testHookBeat.Load(); hook != nil {
+				(*hook)()
+			}
+			woke := time.Now()
+			if c.heard.Swap(false) || uw != nil && uw.unread() {
+				// A message waiting in the socket is the server's
+				// too: its reader may wait for a CPU as this loop did.
 				lastHeard = now
 			}
+			// The loop's own lateness is not the server's silence: a
+			// host too loaded to run this goroutine on time ran the
+			// server, and this client's reader, no sooner.
+			if late := woke.Sub(ran) - interval; late > interval {
+				lastHeard = lastHeard.Add(late)
+			}
+			ran = woke
 			silent := now.Sub(lastHeard)
 			if silent > c.opts.DeadAfter {
 				c.fail(fmt.Errorf("no heartbeat from the server for %v", silent.Round(time.Millisecond)))

@@ -22,6 +22,8 @@ type echoServer struct {
 	pb.UnimplementedSentryServer
 	mu     sync.Mutex
 	silent bool
+	// beatDelay delays each heartbeat's answer (a server slow to run).
+	beatDelay time.Duration
 }
 
 func (s *echoServer) Session(st pb.Sentry_SessionServer) error {
@@ -42,14 +44,19 @@ func (s *echoServer) Session(st pb.Sentry_SessionServer) error {
 			return nil
 		}
 		s.mu.Lock()
-		silent := s.silent
+		silent, beatDelay := s.silent, s.beatDelay
 		s.mu.Unlock()
 		if silent {
 			continue
 		}
 		switch m := m.Msg.(type) {
 		case *pb.ClientMessage_Heartbeat:
-			send(&pb.ServerMessage{Msg: &pb.ServerMessage_Heartbeat{Heartbeat: m.Heartbeat}})
+			answer := &pb.ServerMessage{Msg: &pb.ServerMessage_Heartbeat{Heartbeat: m.Heartbeat}}
+			if beatDelay > 0 {
+				time.AfterFunc(beatDelay, func() { send(answer) })
+				continue
+			}
+			send(answer)
 		case *pb.ClientMessage_Call:
 			if m.Call.Tid == lateReplyTid {
 				seq := m.Call.Seq
@@ -172,7 +179,7 @@ func TestCallOrderAndPushes(t *testing.T) {
 func TestSilentServerDeclaredDead(t *testing.T) {
 	for _, wc := range wireCases {
 		t.Run(wc.name, func(t *testing.T) {
-			s, c := dialCase(t, wc, Options{HeartbeatInterval: 10 * time.Millisecond})
+			s, c := dialCase(t, wc, Options{HeartbeatInterval: 10 * time.Millisecond, DeadAfter: 50 * time.Millisecond})
 			s.mu.Lock()
 			s.silent = true
 			s.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
@@ -46,6 +47,24 @@ func (f *framedWire) recv() (*pb.ServerMessage, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// unread implements unreadWire: bytes wait in the socket (a Unix
+// socket's; false for any other, or when it cannot tell).
+func (f *framedWire) unread() bool {
+	sc, ok := f.conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	if raw.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }) != nil || err != nil {
+		return false
+	}
+	return n > 0
 }
 
 func (f *framedWire) closeWrite() error {
