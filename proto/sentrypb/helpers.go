@@ -52,6 +52,13 @@ const (
 	// the posted replies held before it) needs no StateUpdate of its
 	// own. Only with FeaturePostBatch.
 	FeatureStateBefore uint64 = 1 << 50
+	// FeatureFatalSignals: the client takes a signal whose default action
+	// ends the process (SignalPush with a SIG_DFL sigaction) and keeps it
+	// pending while every thread that may take it blocks it, else sends
+	// it back as a Fault; SignalPush.process_directed lets it pick the
+	// thread. Without it the server ends the process at once, blocked or
+	// not (the masks live on the client).
+	FeatureFatalSignals uint64 = 1 << 47
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.

@@ -6688,9 +6688,13 @@ type SignalPush struct {
 	Siginfo []byte `protobuf:"bytes,3,opt,name=siginfo,proto3" json:"siginfo,omitempty"`
 	// sigaction is the handler's raw struct sigaction (kernel layout:
 	// handler, flags, restorer, mask; 32 bytes).
-	Sigaction     []byte `protobuf:"bytes,4,opt,name=sigaction,proto3" json:"sigaction,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sigaction []byte `protobuf:"bytes,4,opt,name=sigaction,proto3" json:"sigaction,omitempty"`
+	// process_directed says the signal was sent to the process (kill,
+	// rt_sigqueueinfo), not to tid alone (tgkill): a thread of the process
+	// that does not block it takes it, if tid blocks it.
+	ProcessDirected bool `protobuf:"varint,479,opt,name=process_directed,json=processDirected,proto3" json:"process_directed,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SignalPush) Reset() {
@@ -6749,6 +6753,13 @@ func (x *SignalPush) GetSigaction() []byte {
 		return x.Sigaction
 	}
 	return nil
+}
+
+func (x *SignalPush) GetProcessDirected() bool {
+	if x != nil {
+		return x.ProcessDirected
+	}
+	return false
 }
 
 // TaskExit says a thread was ended by the server (a fatal signal, or
@@ -11955,13 +11966,14 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\"G\n" +
 	"\fDurableBatch\x127\n" +
-	"\x05files\x18\x01 \x03(\v2!.runscdecoupled.sentry.v1.DurableR\x05files\"l\n" +
+	"\x05files\x18\x01 \x03(\v2!.runscdecoupled.sentry.v1.DurableR\x05files\"\x98\x01\n" +
 	"\n" +
 	"SignalPush\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x14\n" +
 	"\x05signo\x18\x02 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x03 \x01(\fR\asiginfo\x12\x1c\n" +
-	"\tsigaction\x18\x04 \x01(\fR\tsigaction\"X\n" +
+	"\tsigaction\x18\x04 \x01(\fR\tsigaction\x12*\n" +
+	"\x10process_directed\x18\xdf\x03 \x01(\bR\x0fprocessDirected\"X\n" +
 	"\bTaskExit\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x1f\n" +
 	"\vwait_status\x18\x02 \x01(\x05R\n" +

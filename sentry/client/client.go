@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	gvcontext "gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/sentry/kernel/futex"
 	"gvisor.dev/gvisor/pkg/sentry/pgalloc"
@@ -493,7 +494,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 
 	// onReply folds a packed write's record and offset (Reply.written).
 	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices,
-		Features: pb.FeaturePostedWrites}
+		Features: pb.FeaturePostedWrites | pb.FeatureFatalSignals}
 	if !cfg.NoReadCache {
 		c.renewal = &leaseRenewal{}
 		c.rcache = newReadCache(c.renewal)
@@ -907,6 +908,9 @@ func (c *client) onPush(p *pb.Push) {
 			return
 		}
 		c.mu.Unlock()
+		if m.Signal.ProcessDirected {
+			t = t.proc.takerOf(linux.Signal(m.Signal.Signo), t)
+		}
 		t.queueSignalPush(m.Signal)
 	case *pb.Push_TaskExit:
 		if m.TaskExit.AppExit {

@@ -66,6 +66,37 @@ func (t *task) queueSignalPush(m *pb.SignalPush) {
 	}
 }
 
+// takerOf returns the thread of p a process-directed signal sig goes to:
+// t, the server's choice, unless t blocks sig and another live thread
+// does not (Linux's complete_signal). The server does not know the
+// masks, which live here.
+func (p *process) takerOf(sig linux.Signal, t *task) *task {
+	if !t.blocks(sig) {
+		return t
+	}
+	p.mu.Lock()
+	others := make([]*task, 0, len(p.threads))
+	for _, o := range p.threads {
+		if o != t {
+			others = append(others, o)
+		}
+	}
+	p.mu.Unlock()
+	for _, o := range others {
+		if !o.blocks(sig) && !o.isKilled() {
+			return o
+		}
+	}
+	return t
+}
+
+// blocks says t's mask blocks sig.
+func (t *task) blocks(sig linux.Signal) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.mask&linux.SignalSetOf(sig) != 0
+}
+
 // deliverableLocked says a pending signal is not masked.
 //
 // Preconditions: t.mu is locked.

@@ -212,6 +212,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 		ReadLeases:   s.leases,
 		Out:          out,
 	}
+	k.FatalSignalsToClient = hello.GetFeatures()&sentrypb.FeatureFatalSignals != 0
 	k.Files = kernelFiles{k}
 	k.Ctx = goferclient.WithRemovals(k.Ctx, &k.OwnRemovals)
 	initReadLeases(k, hello, leaseRevoked)

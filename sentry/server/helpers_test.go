@@ -190,6 +190,12 @@ func newEnvGofer(t testing.TB, goferOpts []gofer.Option, stdio ...*sentrypb.Stdi
 // newEnvConfig is newEnvGofer with the server's Config changed by config.
 func newEnvConfig(t testing.TB, goferOpts []gofer.Option, config func(*Config), stdio ...*sentrypb.StdioInfo) *env {
 	t.Helper()
+	return newEnvFeatures(t, goferOpts, config, 0, stdio...)
+}
+
+// newEnvFeatures is newEnvConfig whose client's Hello says features.
+func newEnvFeatures(t testing.TB, goferOpts []gofer.Option, config func(*Config), features uint64, stdio ...*sentrypb.StdioInfo) *env {
+	t.Helper()
 	root := newRoot(t)
 	gc := startGofer(t, root, goferOpts...)
 	cfg := Config{Gofer: gc, Log: testLog(), Strace: true}
@@ -205,7 +211,7 @@ func newEnvConfig(t testing.TB, goferOpts []gofer.Option, config func(*Config), 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
-		Hello:             &sentrypb.Hello{ClientId: t.Name(), Stdio: stdio},
+		Hello:             &sentrypb.Hello{ClientId: t.Name(), Stdio: stdio, Features: features},
 		OnPush:            e.onPush,
 		HeartbeatInterval: time.Second,
 	})

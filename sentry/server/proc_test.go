@@ -594,3 +594,42 @@ func TestInlineCallWaitsForQueuedCalls(t *testing.T) {
 		t.Fatalf("child's getppid after the read: %v, want 1", r)
 	}
 }
+
+// TestFatalSignalPushedToClient: with FeatureFatalSignals a signal whose
+// default action ends the process goes to the client, which keeps it
+// pending while blocked (the masks live there), and the process ends only
+// when the client sends it back as a Fault; a client without the feature
+// has the process ended at once (TestWaitStatusAndKill).
+func TestFatalSignalPushedToClient(t *testing.T) {
+	e := newEnvFeatures(t, nil, nil, sentrypb.FeatureFatalSignals)
+	if r := e.start(busybox, "sh"); r.Errno != 0 {
+		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
+	}
+	for _, tc := range []struct {
+		name     string
+		kill     func(child int32)
+		toThread bool
+	}{
+		{"kill", func(child int32) { e.ok(1, unix.SYS_KILL, uint64(child), 15) }, false},
+		{"tgkill", func(child int32) { e.ok(1, unix.SYS_TGKILL, uint64(child), uint64(child), 15) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			child := e.fork(1)
+			tc.kill(child)
+			p := e.waitPush(func(p *sentrypb.Push) bool {
+				return p.GetSignal() != nil || p.GetTaskExit() != nil
+			})
+			sp := p.GetSignal()
+			if sp == nil || sp.Tid != child || sp.Signo != 15 || sp.ProcessDirected == tc.toThread {
+				t.Fatalf("push %v, want SIGTERM to %d pushed (process-directed %v)", p, child, !tc.toThread)
+			}
+			if pid, _ := e.wait4(1, int64(child), unix.WNOHANG); pid != 0 {
+				t.Fatalf("wait4 WNOHANG = %d before the client took the signal, want 0", pid)
+			}
+			e.call(&sentrypb.Call{Tid: child, Op: &sentrypb.Call_Fault{Fault: &sentrypb.Fault{Signo: 15, Siginfo: sp.Siginfo}}})
+			if pid, st := e.wait4(1, int64(child), 0); pid != int64(child) || st != 15 {
+				t.Errorf("wait4 = %d status %#x, want %d killed by SIGTERM", pid, st, child)
+			}
+		})
+	}
+}

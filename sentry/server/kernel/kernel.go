@@ -80,6 +80,11 @@ type Kernel struct {
 	// PathLeases says the client asked for path leases (pathlease.go;
 	// then leaseHolder is set). Immutable after newClientState.
 	PathLeases bool
+	// FatalSignalsToClient says the client keeps a blocked signal whose
+	// default action is fatal pending (sentrypb.FeatureFatalSignals):
+	// such a signal is pushed to it rather than ending the process
+	// (signals.go). Immutable after newClientState.
+	FatalSignalsToClient bool
 	// PostSetStats lets a run of posted attribute calls post its
 	// SetStat to ride the gofer's next call (PostAttrRun). Immutable
 	// after newClientState.

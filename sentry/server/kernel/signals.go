@@ -16,10 +16,10 @@ import (
 // dropped, kills p, stops p, or is pushed to one thread for its handler.
 // SIGCONT continues a stopped p whatever its disposition (jobctl.go).
 //
-// Signal masks live on the client, so a blocked signal whose default
-// action is fatal still kills the process (unless a signalfd of p reads
-// it: then the client keeps it pending), and a blocked stop signal
-// still stops it.
+// Signal masks live on the client, so a signal whose default action is
+// fatal goes there too when the client keeps it pending while blocked
+// (Kernel.FatalSignalsToClient; else it ends p at once), and a blocked
+// stop signal still stops p.
 func (k *Kernel) SignalProcessLocked(p *Process, target *Thread, sig int, info []byte, d *Deferred) {
 	if !p.Exiting && sig > 0 && sig <= ksignal.NumSignals && sig != int(unix.SIGKILL) {
 		if tt := PtraceTracedTargetLocked(p, target); tt != nil {
@@ -66,11 +66,14 @@ func (k *Kernel) signalProcessUntracedLocked(p *Process, target *Thread, sig int
 		}
 		switch ksignal.DefaultActionOf(sig) {
 		case ksignal.ActTerminate, ksignal.ActCore:
-			if p.Stopped {
-				// No thread of a stopped process takes it (Linux's
-				// complete_signal): it waits in the client's queue and,
-				// once the process continues, comes back to take its
-				// default action (task.deliver).
+			if p.Stopped || k.FatalSignalsToClient {
+				// To the client, whose threads' masks say whether
+				// one takes it now (then it comes back as a Fault,
+				// which applies the default action: task.deliver)
+				// or it stays pending (a thread blocks it to take it
+				// with sigwait or sigtimedwait, as a daemon blocks
+				// SIGTERM), as no thread of a stopped process takes
+				// it (Linux's complete_signal).
 				k.PushSignalLocked(p, target, sig, info, act, d)
 				return
 			}
@@ -90,14 +93,15 @@ func (k *Kernel) signalProcessUntracedLocked(p *Process, target *Thread, sig int
 // PushSignalLocked queues sig with disposition act in one of p's threads
 // (target if it is alive) on the client.
 func (k *Kernel) PushSignalLocked(p *Process, target *Thread, sig int, info []byte, act ksignal.Action, d *Deferred) {
-	if target == nil || target.Killed || target.Proc != p {
+	toProcess := target == nil || target.Killed || target.Proc != p
+	if toProcess {
 		target = p.AnyLiveThread()
 	}
 	if target == nil {
 		return
 	}
 	d.Push(&sentrypb.Push{Msg: &sentrypb.Push_Signal{Signal: &sentrypb.SignalPush{
-		Tid: target.TID, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes(),
+		Tid: target.TID, Signo: int32(sig), Siginfo: info, Sigaction: act.Bytes(), ProcessDirected: toProcess,
 	}}})
 }
 
