@@ -908,7 +908,9 @@ func (c *client) onPush(p *pb.Push) {
 			return
 		}
 		c.mu.Unlock()
-		if m.Signal.ProcessDirected {
+		if m.Signal.ProcessDirected && !pushIgnores(m.Signal) {
+			// An ignored one stays with the server's thread (the
+			// group leader), whose mask alone keeps it (Linux).
 			t = t.proc.takerOf(linux.Signal(m.Signal.Signo), t)
 		}
 		t.queueSignalPush(m.Signal)

@@ -37,7 +37,8 @@ func (t *task) queueSignalPush(m *pb.SignalPush) {
 		qs.info.UnmarshalBytes(m.Siginfo[:sizeofSiginfo])
 	}
 	qs.info.Signo = m.Signo
-	if len(m.Sigaction) >= (*linux.SigAction)(nil).SizeBytes() {
+	haveAct := len(m.Sigaction) >= (*linux.SigAction)(nil).SizeBytes()
+	if haveAct {
 		qs.act.UnmarshalBytes(m.Sigaction[:(*linux.SigAction)(nil).SizeBytes()])
 	}
 	sig := linux.Signal(m.Signo)
@@ -48,6 +49,13 @@ func (t *task) queueSignalPush(m *pb.SignalPush) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.coalesceTimerSignalLocked(&qs.info) {
+		return
+	}
+	if haveAct && (t.mask|t.realBlocked)&linux.SignalSetOf(sig) == 0 && ignores(qs.act, sig) && t.trace.tracer == 0 {
+		// An ignored signal no mask holds is dropped (Linux's
+		// sig_ignored): the server sends it for a thread that blocks
+		// it to take with sigwaitinfo. A tracer sees every signal in
+		// a signal-delivery-stop.
 		return
 	}
 	if !sig.IsRealtime() {
@@ -64,6 +72,22 @@ func (t *task) queueSignalPush(m *pb.SignalPush) {
 	} else {
 		t.notePendingLocked()
 	}
+}
+
+// pushIgnores says the disposition m carries ignores its signal.
+func pushIgnores(m *pb.SignalPush) bool {
+	var act linux.SigAction
+	if len(m.Sigaction) < act.SizeBytes() {
+		return false
+	}
+	act.UnmarshalBytes(m.Sigaction[:act.SizeBytes()])
+	return ignores(act, linux.Signal(m.Signo))
+}
+
+// ignores says act ignores sig: SIG_IGN, or SIG_DFL of a signal whose
+// default action is to ignore it.
+func ignores(act linux.SigAction, sig linux.Signal) bool {
+	return act.Handler == linux.SIG_IGN || act.Handler == linux.SIG_DFL && defaultIgnored&linux.SignalSetOf(sig) != 0
 }
 
 // takerOf returns the thread of p a process-directed signal sig goes to:
@@ -457,10 +481,11 @@ func sysRtSigtimedwait(t *task, a [6]uint64) (uint64, unix.Errno) {
 		// Wait with the waited-for signals unblocked.
 		old := t.mask
 		t.setMaskLocked(old &^ set)
+		t.realBlocked = old
 		t.mu.Unlock()
 		berr := t.blockOn(nil, deadline)
 		t.mu.Lock()
-		t.mask = old
+		t.mask, t.realBlocked = old, 0
 		qs, ok = t.dequeueLocked(^set)
 		if !ok {
 			t.mu.Unlock()

@@ -249,6 +249,10 @@ type task struct {
 	sigWaitGen uint64
 	// mask is the signal mask. Protected by mu.
 	mask linux.SignalSet
+	// realBlocked is the mask rt_sigtimedwait replaced while it waits
+	// with the waited-for signals unblocked (Linux's real_blocked): an
+	// ignored signal either blocks is kept. Protected by mu.
+	realBlocked linux.SignalSet
 	// savedMask is restored by the next handler's sigreturn (sigsuspend).
 	// Protected by mu.
 	savedMask     linux.SignalSet

@@ -617,7 +617,7 @@ func TestFatalSignalPushedToClient(t *testing.T) {
 			child := e.fork(1)
 			tc.kill(child)
 			p := e.waitPush(func(p *sentrypb.Push) bool {
-				return p.GetSignal() != nil || p.GetTaskExit() != nil
+				return p.GetSignal().GetSigno() == 15 || p.GetTaskExit() != nil
 			})
 			sp := p.GetSignal()
 			if sp == nil || sp.Tid != child || sp.Signo != 15 || sp.ProcessDirected == tc.toThread {

@@ -56,6 +56,12 @@ func (k *Kernel) signalProcessUntracedLocked(p *Process, target *Thread, sig int
 	act := p.Sig.Act[sig]
 	switch act.Handler {
 	case ksignal.SigIgn:
+		if k.FatalSignalsToClient {
+			// Linux queues an ignored signal a thread blocks
+			// (sigwaitinfo takes it); the client, which knows the
+			// masks, drops it unless one does.
+			k.PushSignalLocked(p, target, sig, info, act, d)
+		}
 		return
 	case ksignal.SigDfl:
 		if wants, reader := signalfdReaderLocked(p, sig); wants {
@@ -80,6 +86,11 @@ func (k *Kernel) signalProcessUntracedLocked(p *Process, target *Thread, sig int
 			k.ExitProcessLocked(p, p.KilledStatusLocked(sig), d)
 		case ksignal.ActStop:
 			k.stopProcessLocked(p, sig, d)
+		case ksignal.ActIgnore:
+			if k.FatalSignalsToClient {
+				// As an ignored one (SIGCHLD, SIGWINCH, SIGURG).
+				k.PushSignalLocked(p, target, sig, info, act, d)
+			}
 		}
 		return
 	}
@@ -179,6 +190,7 @@ func (k *Kernel) KillFromOutside(m *sentrypb.Kill) error {
 		info := ksignal.SiginfoKill(sig, ksignal.SIUser, 0, 0)
 		for _, p := range targets {
 			if m.AsContainer && p == k.Init && sig != int(unix.SIGKILL) && p.Sig.Act[sig].Handler == ksignal.SigDfl {
+				k.initIgnoresLocked(p, nil, sig, info, &d)
 				continue
 			}
 			k.SignalProcessLocked(p, nil, sig, info, &d)
@@ -266,9 +278,21 @@ func (k *Kernel) SignalFromAppLocked(p *Process, t *Thread, sig int, info []byte
 	// A signalfd's signal is queued even for init: blocked, Linux does
 	// not count it ignored (sig_ignored).
 	if p == k.Init && p.Sig.Act[sig].Handler == ksignal.SigDfl && !SignalfdWantsLocked(p, sig) {
+		k.initIgnoresLocked(p, t, sig, info, d)
 		return
 	}
 	k.SignalProcessLocked(p, t, sig, info, d)
+}
+
+// initIgnoresLocked sends sig, which init's default disposition ignores
+// (Linux's unkillable init), to the client if it keeps a blocked signal
+// pending (FatalSignalsToClient), as ignored: Linux queues it while
+// blocked (tini, a container's init, blocks every signal and takes them
+// with sigtimedwait), and drops it otherwise.
+func (k *Kernel) initIgnoresLocked(p *Process, t *Thread, sig int, info []byte, d *Deferred) {
+	if k.FatalSignalsToClient && sig != int(unix.SIGKILL) && sig != int(unix.SIGSTOP) {
+		k.PushSignalLocked(p, t, sig, info, ksignal.Action{Handler: ksignal.SigIgn}, d)
+	}
 }
 
 // signalfdReadiness is signalfd s's readiness for a wait of thread t.

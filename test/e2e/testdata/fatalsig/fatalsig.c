@@ -2,9 +2,12 @@
 // blocked one stays pending (sigwait, sigtimedwait and sigpending see it;
 // unblocking it then ends the process), a process-directed one goes to a
 // thread that does not block it, and an unblocked one ends the process
-// even in a blocking read. Each case runs in a child; the parent prints
-// how the child ended.
+// even in a blocking read. Ignored signals (SIG_IGN, SIGCHLD's default)
+// are queued while blocked, and dropped, without interrupting a wait,
+// when not. Each case runs in a child; the parent prints how the child
+// ended.
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -76,6 +79,34 @@ static void child(const char *what) {
 		sleep(5);
 		_exit(3);
 	}
+	if (!strcmp(what, "ignored-blocked")) {
+		signal(SIGUSR2, SIG_IGN);
+		block(SIGUSR2);
+		kill(getpid(), SIGUSR2);
+		sigaddset(&s, SIGUSR2);
+		int sig = 0;
+		if (sigwait(&s, &sig) != 0 || sig != SIGUSR2)
+			_exit(3);
+		// Again, sent by the parent while the wait runs (its set
+		// unblocked then, as Linux does, but blocked before it).
+		struct timespec ts = {10, 0};
+		_exit(sigtimedwait(&s, 0, &ts) == SIGUSR2 ? 0 : 4);
+	}
+	if (!strcmp(what, "ignored-unblocked")) {
+		signal(SIGUSR2, SIG_IGN);
+		sigaddset(&s, SIGUSR1);
+		block(SIGUSR1);
+		struct timespec ts = {0, 600000000};
+		_exit(sigtimedwait(&s, 0, &ts) == -1 && errno == EAGAIN ? 0 : 3);
+	}
+	if (!strcmp(what, "sigchld-blocked")) {
+		block(SIGCHLD);
+		if (fork() == 0)
+			_exit(0);
+		sigaddset(&s, SIGCHLD);
+		siginfo_t si;
+		_exit(sigwaitinfo(&s, &si) == SIGCHLD && si.si_code == CLD_EXITED ? 0 : 3);
+	}
 	if (!strcmp(what, "in-read")) {
 		int fd[2];
 		char c;
@@ -86,9 +117,32 @@ static void child(const char *what) {
 	_exit(99);
 }
 
+// initTakes blocks SIGUSR1 and takes it with sigtimedwait from a child
+// that sends it (under do this process is the sandbox's init, whose
+// default disposition ignores a signal: blocked, it is queued still, as
+// tini relies on), then unblocks it again.
+static void initTakes(void) {
+	sigset_t s, old;
+	sigemptyset(&s);
+	sigaddset(&s, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &s, &old);
+	pid_t p = fork();
+	if (p == 0) {
+		kill(getppid(), SIGUSR1);
+		_exit(0);
+	}
+	struct timespec ts = {5, 0};
+	int got = sigtimedwait(&s, 0, &ts);
+	printf("init took: %d\n", got);
+	waitpid(p, 0, 0);
+	sigprocmask(SIG_SETMASK, &old, 0);
+}
+
 int main(void) {
+	initTakes();
 	const char *cases[] = {"blocked-sigwait", "blocked-from-parent", "blocked-then-unblocked",
-			       "thread-blocked-tgkill", "blocked-by-main-only", "unblocked", "in-read"};
+			       "thread-blocked-tgkill", "blocked-by-main-only", "unblocked", "in-read",
+			       "ignored-blocked", "ignored-unblocked", "sigchld-blocked"};
 	for (unsigned i = 0; i < sizeof cases / sizeof *cases; i++) {
 		fflush(stdout);
 		pid_t p = fork();
@@ -97,6 +151,14 @@ int main(void) {
 		if (!strcmp(cases[i], "blocked-from-parent")) {
 			usleep(200000);
 			kill(p, SIGUSR1);
+		}
+		if (!strcmp(cases[i], "ignored-blocked")) {
+			usleep(200000);
+			kill(p, SIGUSR2);
+		}
+		if (!strcmp(cases[i], "ignored-unblocked")) {
+			usleep(200000);
+			kill(p, SIGUSR2);
 		}
 		if (!strcmp(cases[i], "in-read")) {
 			usleep(200000);
