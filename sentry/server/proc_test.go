@@ -633,3 +633,27 @@ func TestFatalSignalPushedToClient(t *testing.T) {
 		})
 	}
 }
+
+// TestProcessLookupErrors: getpgid, getsid and setpgid of a pid that
+// names no process, negative ones included, fail ESRCH (Linux's
+// find_task_by_vpid); setpgid's negative pgid is EINVAL first.
+func TestProcessLookupErrors(t *testing.T) {
+	e := started(t)
+	for _, tc := range []struct {
+		name  string
+		sysno uintptr
+		args  []uint64
+		want  unix.Errno
+	}{
+		{"getpgid(-99)", unix.SYS_GETPGID, []uint64{uint64(^uint64(98))}, unix.ESRCH},
+		{"getpgid(unused)", unix.SYS_GETPGID, []uint64{4000000}, unix.ESRCH},
+		{"getsid(-1)", unix.SYS_GETSID, []uint64{^uint64(0)}, unix.ESRCH},
+		{"setpgid(-5, 0)", unix.SYS_SETPGID, []uint64{^uint64(4), 0}, unix.ESRCH},
+		{"setpgid(0, -1)", unix.SYS_SETPGID, []uint64{0, ^uint64(0)}, unix.EINVAL},
+	} {
+		r := e.sys(1, tc.sysno, tc.args...)
+		if unix.Errno(r.Errno) != tc.want {
+			t.Errorf("%s: errno %v, want %v", tc.name, unix.Errno(r.Errno), tc.want)
+		}
+	}
+}
