@@ -517,6 +517,33 @@ func sysSchedYield(t *task, a [6]uint64) (uint64, unix.Errno) {
 	return 0, 0
 }
 
+// schedPriorityRange returns the static priorities policy allows
+// (sched_get_priority_min(2) and _max): 1 to 99 for the real-time
+// policies, 0 for the others; ok false for no policy.
+func schedPriorityRange(policy uint64) (lo, hi uint64, ok bool) {
+	switch policy {
+	case linux.SCHED_FIFO, linux.SCHED_RR:
+		return 1, 99, true
+	case linux.SCHED_NORMAL, linux.SCHED_BATCH, linux.SCHED_IDLE, linux.SCHED_DEADLINE:
+		return 0, 0, true
+	}
+	return 0, 0, false
+}
+
+func sysSchedGetPriorityMax(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if _, hi, ok := schedPriorityRange(a[0]); ok {
+		return hi, 0
+	}
+	return 0, unix.EINVAL
+}
+
+func sysSchedGetPriorityMin(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if lo, _, ok := schedPriorityRange(a[0]); ok {
+		return lo, 0
+	}
+	return 0, unix.EINVAL
+}
+
 func sysSchedGetaffinity(t *task, a [6]uint64) (uint64, unix.Errno) {
 	size, addr := a[1], a[2]
 	ncpu := runtime.NumCPU()
