@@ -140,36 +140,33 @@ static void initTakes(void) {
 
 int main(void) {
 	initTakes();
-	const char *cases[] = {"blocked-sigwait", "blocked-from-parent", "blocked-then-unblocked",
-			       "thread-blocked-tgkill", "blocked-by-main-only", "unblocked", "in-read",
-			       "ignored-blocked", "ignored-unblocked", "sigchld-blocked"};
+	// send: the signal the parent sends the child 200 ms after the fork
+	// (0: none).
+	const struct {
+		const char *name;
+		int send;
+	} cases[] = {
+		{"blocked-sigwait", 0},      {"blocked-from-parent", SIGUSR1},
+		{"blocked-then-unblocked", 0}, {"thread-blocked-tgkill", 0},
+		{"blocked-by-main-only", 0}, {"unblocked", 0},
+		{"in-read", SIGTERM},        {"ignored-blocked", SIGUSR2},
+		{"ignored-unblocked", SIGUSR2}, {"sigchld-blocked", 0},
+	};
 	for (unsigned i = 0; i < sizeof cases / sizeof *cases; i++) {
 		fflush(stdout);
 		pid_t p = fork();
 		if (p == 0)
-			child(cases[i]);
-		if (!strcmp(cases[i], "blocked-from-parent")) {
+			child(cases[i].name);
+		if (cases[i].send) {
 			usleep(200000);
-			kill(p, SIGUSR1);
-		}
-		if (!strcmp(cases[i], "ignored-blocked")) {
-			usleep(200000);
-			kill(p, SIGUSR2);
-		}
-		if (!strcmp(cases[i], "ignored-unblocked")) {
-			usleep(200000);
-			kill(p, SIGUSR2);
-		}
-		if (!strcmp(cases[i], "in-read")) {
-			usleep(200000);
-			kill(p, SIGTERM);
+			kill(p, cases[i].send);
 		}
 		int st;
 		waitpid(p, &st, 0);
 		if (WIFEXITED(st))
-			printf("%s: exit %d\n", cases[i], WEXITSTATUS(st));
+			printf("%s: exit %d\n", cases[i].name, WEXITSTATUS(st));
 		else
-			printf("%s: signal %d\n", cases[i], WTERMSIG(st));
+			printf("%s: signal %d\n", cases[i].name, WTERMSIG(st));
 	}
 	return 0;
 }
