@@ -178,7 +178,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{92, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{93, 0}
 }
 
 type ClientMessage struct {
@@ -9240,8 +9240,11 @@ type ThreadState struct {
 	// ptrace_detach_seq is the seq of the PTRACE_DETACH that ended the
 	// thread's last relation: re-sent after a recovery, it succeeds again.
 	PtraceDetachSeq uint64 `protobuf:"varint,304,opt,name=ptrace_detach_seq,json=ptraceDetachSeq,proto3" json:"ptrace_detach_seq,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// sched is the thread's scheduling attributes (unset: SCHED_NORMAL,
+	// nice 0).
+	Sched         *SchedState `protobuf:"bytes,496,opt,name=sched,proto3" json:"sched,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ThreadState) Reset() {
@@ -9302,6 +9305,109 @@ func (x *ThreadState) GetPtraceDetachSeq() uint64 {
 	return 0
 }
 
+func (x *ThreadState) GetSched() *SchedState {
+	if x != nil {
+		return x.Sched
+	}
+	return nil
+}
+
+// SchedState is a thread's scheduling attributes: its nice value, policy
+// (SCHED_NORMAL 0, FIFO 1, RR 2, BATCH 3, IDLE 5, DEADLINE 6) and
+// real-time priority, whether a child starts reset to SCHED_NORMAL, and
+// SCHED_DEADLINE's parameters in nanoseconds.
+type SchedState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nice          int32                  `protobuf:"varint,1,opt,name=nice,proto3" json:"nice,omitempty"`
+	Policy        uint32                 `protobuf:"varint,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	RtPriority    uint32                 `protobuf:"varint,3,opt,name=rt_priority,json=rtPriority,proto3" json:"rt_priority,omitempty"`
+	ResetOnFork   bool                   `protobuf:"varint,4,opt,name=reset_on_fork,json=resetOnFork,proto3" json:"reset_on_fork,omitempty"`
+	Runtime       uint64                 `protobuf:"varint,5,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	Deadline      uint64                 `protobuf:"varint,6,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	Period        uint64                 `protobuf:"varint,7,opt,name=period,proto3" json:"period,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchedState) Reset() {
+	*x = SchedState{}
+	mi := &file_sentry_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchedState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchedState) ProtoMessage() {}
+
+func (x *SchedState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchedState.ProtoReflect.Descriptor instead.
+func (*SchedState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *SchedState) GetNice() int32 {
+	if x != nil {
+		return x.Nice
+	}
+	return 0
+}
+
+func (x *SchedState) GetPolicy() uint32 {
+	if x != nil {
+		return x.Policy
+	}
+	return 0
+}
+
+func (x *SchedState) GetRtPriority() uint32 {
+	if x != nil {
+		return x.RtPriority
+	}
+	return 0
+}
+
+func (x *SchedState) GetResetOnFork() bool {
+	if x != nil {
+		return x.ResetOnFork
+	}
+	return false
+}
+
+func (x *SchedState) GetRuntime() uint64 {
+	if x != nil {
+		return x.Runtime
+	}
+	return 0
+}
+
+func (x *SchedState) GetDeadline() uint64 {
+	if x != nil {
+		return x.Deadline
+	}
+	return 0
+}
+
+func (x *SchedState) GetPeriod() uint64 {
+	if x != nil {
+		return x.Period
+	}
+	return 0
+}
+
 type FdState struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	FdTable uint64                 `protobuf:"varint,1,opt,name=fd_table,json=fdTable,proto3" json:"fd_table,omitempty"`
@@ -9315,7 +9421,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[91]
+	mi := &file_sentry_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9327,7 +9433,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[91]
+	mi := &file_sentry_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9340,7 +9446,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{91}
+	return file_sentry_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -9434,7 +9540,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[92]
+	mi := &file_sentry_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9446,7 +9552,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[92]
+	mi := &file_sentry_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9459,7 +9565,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{92}
+	return file_sentry_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -9643,7 +9749,7 @@ type MemfdState struct {
 
 func (x *MemfdState) Reset() {
 	*x = MemfdState{}
-	mi := &file_sentry_proto_msgTypes[93]
+	mi := &file_sentry_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9655,7 +9761,7 @@ func (x *MemfdState) String() string {
 func (*MemfdState) ProtoMessage() {}
 
 func (x *MemfdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[93]
+	mi := &file_sentry_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9668,7 +9774,7 @@ func (x *MemfdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
 func (*MemfdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{93}
+	return file_sentry_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *MemfdState) GetName() string {
@@ -9759,7 +9865,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[94]
+	mi := &file_sentry_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9771,7 +9877,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[94]
+	mi := &file_sentry_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9784,7 +9890,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{94}
+	return file_sentry_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *KernelObjectState) GetSignalfdMask() uint64 {
@@ -9969,7 +10075,7 @@ type InotifyWatchState struct {
 
 func (x *InotifyWatchState) Reset() {
 	*x = InotifyWatchState{}
-	mi := &file_sentry_proto_msgTypes[95]
+	mi := &file_sentry_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9981,7 +10087,7 @@ func (x *InotifyWatchState) String() string {
 func (*InotifyWatchState) ProtoMessage() {}
 
 func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[95]
+	mi := &file_sentry_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9994,7 +10100,7 @@ func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
 func (*InotifyWatchState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{95}
+	return file_sentry_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *InotifyWatchState) GetWd() int32 {
@@ -10042,7 +10148,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[96]
+	mi := &file_sentry_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10054,7 +10160,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[96]
+	mi := &file_sentry_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10067,7 +10173,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{96}
+	return file_sentry_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -10117,7 +10223,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[97]
+	mi := &file_sentry_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10129,7 +10235,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[97]
+	mi := &file_sentry_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10142,7 +10248,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{97}
+	return file_sentry_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -10185,7 +10291,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[98]
+	mi := &file_sentry_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10197,7 +10303,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[98]
+	mi := &file_sentry_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10210,7 +10316,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{98}
+	return file_sentry_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -10247,7 +10353,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[99]
+	mi := &file_sentry_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10259,7 +10365,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[99]
+	mi := &file_sentry_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10272,7 +10378,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{99}
+	return file_sentry_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -10339,7 +10445,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[100]
+	mi := &file_sentry_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10351,7 +10457,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[100]
+	mi := &file_sentry_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10364,7 +10470,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{100}
+	return file_sentry_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -10448,7 +10554,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[101]
+	mi := &file_sentry_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10460,7 +10566,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[101]
+	mi := &file_sentry_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10473,7 +10579,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{101}
+	return file_sentry_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -10537,7 +10643,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[102]
+	mi := &file_sentry_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10549,7 +10655,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[102]
+	mi := &file_sentry_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10562,7 +10668,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{102}
+	return file_sentry_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -10596,7 +10702,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[103]
+	mi := &file_sentry_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10608,7 +10714,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[103]
+	mi := &file_sentry_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10621,7 +10727,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{103}
+	return file_sentry_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -10659,7 +10765,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[104]
+	mi := &file_sentry_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10671,7 +10777,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[104]
+	mi := &file_sentry_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10684,7 +10790,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{104}
+	return file_sentry_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -10776,7 +10882,7 @@ type ReadLease struct {
 
 func (x *ReadLease) Reset() {
 	*x = ReadLease{}
-	mi := &file_sentry_proto_msgTypes[105]
+	mi := &file_sentry_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10788,7 +10894,7 @@ func (x *ReadLease) String() string {
 func (*ReadLease) ProtoMessage() {}
 
 func (x *ReadLease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[105]
+	mi := &file_sentry_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10801,7 +10907,7 @@ func (x *ReadLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadLease.ProtoReflect.Descriptor instead.
 func (*ReadLease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{105}
+	return file_sentry_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *ReadLease) GetId() uint64 {
@@ -10961,7 +11067,7 @@ type PathLease struct {
 
 func (x *PathLease) Reset() {
 	*x = PathLease{}
-	mi := &file_sentry_proto_msgTypes[106]
+	mi := &file_sentry_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10973,7 +11079,7 @@ func (x *PathLease) String() string {
 func (*PathLease) ProtoMessage() {}
 
 func (x *PathLease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[106]
+	mi := &file_sentry_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10986,7 +11092,7 @@ func (x *PathLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathLease.ProtoReflect.Descriptor instead.
 func (*PathLease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{106}
+	return file_sentry_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *PathLease) GetId() uint64 {
@@ -11108,7 +11214,7 @@ type MissingIn struct {
 
 func (x *MissingIn) Reset() {
 	*x = MissingIn{}
-	mi := &file_sentry_proto_msgTypes[107]
+	mi := &file_sentry_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11120,7 +11226,7 @@ func (x *MissingIn) String() string {
 func (*MissingIn) ProtoMessage() {}
 
 func (x *MissingIn) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[107]
+	mi := &file_sentry_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11133,7 +11239,7 @@ func (x *MissingIn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MissingIn.ProtoReflect.Descriptor instead.
 func (*MissingIn) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{107}
+	return file_sentry_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *MissingIn) GetPrefix() uint32 {
@@ -11175,7 +11281,7 @@ type ListedStat struct {
 
 func (x *ListedStat) Reset() {
 	*x = ListedStat{}
-	mi := &file_sentry_proto_msgTypes[108]
+	mi := &file_sentry_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11187,7 +11293,7 @@ func (x *ListedStat) String() string {
 func (*ListedStat) ProtoMessage() {}
 
 func (x *ListedStat) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[108]
+	mi := &file_sentry_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11200,7 +11306,7 @@ func (x *ListedStat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListedStat.ProtoReflect.Descriptor instead.
 func (*ListedStat) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{108}
+	return file_sentry_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *ListedStat) GetName() string {
@@ -11265,7 +11371,7 @@ type AheadListing struct {
 
 func (x *AheadListing) Reset() {
 	*x = AheadListing{}
-	mi := &file_sentry_proto_msgTypes[109]
+	mi := &file_sentry_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11277,7 +11383,7 @@ func (x *AheadListing) String() string {
 func (*AheadListing) ProtoMessage() {}
 
 func (x *AheadListing) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[109]
+	mi := &file_sentry_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11290,7 +11396,7 @@ func (x *AheadListing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AheadListing.ProtoReflect.Descriptor instead.
 func (*AheadListing) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{109}
+	return file_sentry_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *AheadListing) GetName() string {
@@ -11351,7 +11457,7 @@ type LeaseRevoke struct {
 
 func (x *LeaseRevoke) Reset() {
 	*x = LeaseRevoke{}
-	mi := &file_sentry_proto_msgTypes[110]
+	mi := &file_sentry_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11363,7 +11469,7 @@ func (x *LeaseRevoke) String() string {
 func (*LeaseRevoke) ProtoMessage() {}
 
 func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[110]
+	mi := &file_sentry_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11376,7 +11482,7 @@ func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoke.ProtoReflect.Descriptor instead.
 func (*LeaseRevoke) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{110}
+	return file_sentry_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *LeaseRevoke) GetEpoch() uint64 {
@@ -11410,7 +11516,7 @@ type LeaseRevoked struct {
 
 func (x *LeaseRevoked) Reset() {
 	*x = LeaseRevoked{}
-	mi := &file_sentry_proto_msgTypes[111]
+	mi := &file_sentry_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11422,7 +11528,7 @@ func (x *LeaseRevoked) String() string {
 func (*LeaseRevoked) ProtoMessage() {}
 
 func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[111]
+	mi := &file_sentry_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11435,7 +11541,7 @@ func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoked.ProtoReflect.Descriptor instead.
 func (*LeaseRevoked) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{111}
+	return file_sentry_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *LeaseRevoked) GetEpoch() uint64 {
@@ -12190,12 +12296,23 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05fsuid\x18\xcf\x03 \x01(\rH\x00R\x05fsuid\x88\x01\x01\x12\x1a\n" +
 	"\x05fsgid\x18\xd0\x03 \x01(\rH\x01R\x05fsgid\x88\x01\x01B\b\n" +
 	"\x06_fsuidB\b\n" +
-	"\x06_fsgid\"\x9e\x01\n" +
+	"\x06_fsgid\"\xdb\x01\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12>\n" +
 	"\x06ptrace\x18\xaf\x02 \x01(\v2%.runscdecoupled.sentry.v1.PtraceStateR\x06ptrace\x12+\n" +
-	"\x11ptrace_detach_seq\x18\xb0\x02 \x01(\x04R\x0fptraceDetachSeq\"b\n" +
+	"\x11ptrace_detach_seq\x18\xb0\x02 \x01(\x04R\x0fptraceDetachSeq\x12;\n" +
+	"\x05sched\x18\xf0\x03 \x01(\v2$.runscdecoupled.sentry.v1.SchedStateR\x05sched\"\xcb\x01\n" +
+	"\n" +
+	"SchedState\x12\x12\n" +
+	"\x04nice\x18\x01 \x01(\x05R\x04nice\x12\x16\n" +
+	"\x06policy\x18\x02 \x01(\rR\x06policy\x12\x1f\n" +
+	"\vrt_priority\x18\x03 \x01(\rR\n" +
+	"rtPriority\x12\"\n" +
+	"\rreset_on_fork\x18\x04 \x01(\bR\vresetOnFork\x12\x18\n" +
+	"\aruntime\x18\x05 \x01(\x04R\aruntime\x12\x1a\n" +
+	"\bdeadline\x18\x06 \x01(\x04R\bdeadline\x12\x16\n" +
+	"\x06period\x18\a \x01(\x04R\x06period\"b\n" +
 	"\aFdState\x12\x19\n" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
@@ -12415,7 +12532,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 113)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 114)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -12510,28 +12627,29 @@ var file_sentry_proto_goTypes = []any{
 	(*StdinState)(nil),        // 90: runscdecoupled.sentry.v1.StdinState
 	(*ProcessState)(nil),      // 91: runscdecoupled.sentry.v1.ProcessState
 	(*ThreadState)(nil),       // 92: runscdecoupled.sentry.v1.ThreadState
-	(*FdState)(nil),           // 93: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 94: runscdecoupled.sentry.v1.FileState
-	(*MemfdState)(nil),        // 95: runscdecoupled.sentry.v1.MemfdState
-	(*KernelObjectState)(nil), // 96: runscdecoupled.sentry.v1.KernelObjectState
-	(*InotifyWatchState)(nil), // 97: runscdecoupled.sentry.v1.InotifyWatchState
-	(*EpollInterest)(nil),     // 98: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 99: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 100: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 101: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 102: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 103: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 104: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 105: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 106: runscdecoupled.sentry.v1.Rewrite
-	(*ReadLease)(nil),         // 107: runscdecoupled.sentry.v1.ReadLease
-	(*PathLease)(nil),         // 108: runscdecoupled.sentry.v1.PathLease
-	(*MissingIn)(nil),         // 109: runscdecoupled.sentry.v1.MissingIn
-	(*ListedStat)(nil),        // 110: runscdecoupled.sentry.v1.ListedStat
-	(*AheadListing)(nil),      // 111: runscdecoupled.sentry.v1.AheadListing
-	(*LeaseRevoke)(nil),       // 112: runscdecoupled.sentry.v1.LeaseRevoke
-	(*LeaseRevoked)(nil),      // 113: runscdecoupled.sentry.v1.LeaseRevoked
-	nil,                       // 114: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*SchedState)(nil),        // 93: runscdecoupled.sentry.v1.SchedState
+	(*FdState)(nil),           // 94: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 95: runscdecoupled.sentry.v1.FileState
+	(*MemfdState)(nil),        // 96: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 97: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 98: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 99: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 100: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 101: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 102: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 103: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 104: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 105: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 106: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 107: runscdecoupled.sentry.v1.Rewrite
+	(*ReadLease)(nil),         // 108: runscdecoupled.sentry.v1.ReadLease
+	(*PathLease)(nil),         // 109: runscdecoupled.sentry.v1.PathLease
+	(*MissingIn)(nil),         // 110: runscdecoupled.sentry.v1.MissingIn
+	(*ListedStat)(nil),        // 111: runscdecoupled.sentry.v1.ListedStat
+	(*AheadListing)(nil),      // 112: runscdecoupled.sentry.v1.AheadListing
+	(*LeaseRevoke)(nil),       // 113: runscdecoupled.sentry.v1.LeaseRevoke
+	(*LeaseRevoked)(nil),      // 114: runscdecoupled.sentry.v1.LeaseRevoked
+	nil,                       // 115: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
 	15,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -12544,7 +12662,7 @@ var file_sentry_proto_depIdxs = []int32{
 	5,   // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
 	10,  // 8: runscdecoupled.sentry.v1.ClientMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
 	3,   // 9: runscdecoupled.sentry.v1.ClientMessage.channel_open:type_name -> runscdecoupled.sentry.v1.ChannelOpen
-	113, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
+	114, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
 	25,  // 11: runscdecoupled.sentry.v1.ClientMessage.posted_calls:type_name -> runscdecoupled.sentry.v1.Call
 	19,  // 12: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
 	46,  // 13: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
@@ -12562,7 +12680,7 @@ var file_sentry_proto_depIdxs = []int32{
 	13,  // 25: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
 	18,  // 26: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	17,  // 27: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	114, // 28: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	115, // 28: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
 	16,  // 29: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
 	11,  // 30: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
 	17,  // 31: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
@@ -12571,8 +12689,8 @@ var file_sentry_proto_depIdxs = []int32{
 	42,  // 34: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
 	45,  // 35: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	35,  // 36: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	105, // 37: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	106, // 38: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	106, // 37: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	107, // 38: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
 	44,  // 39: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
 	34,  // 40: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
 	33,  // 41: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
@@ -12598,19 +12716,19 @@ var file_sentry_proto_depIdxs = []int32{
 	27,  // 61: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
 	74,  // 62: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
 	48,  // 63: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	107, // 64: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
-	112, // 65: runscdecoupled.sentry.v1.Reply.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
-	108, // 66: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	110, // 67: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
-	108, // 68: runscdecoupled.sentry.v1.Reply.dir_listing:type_name -> runscdecoupled.sentry.v1.PathLease
-	111, // 69: runscdecoupled.sentry.v1.Reply.ahead:type_name -> runscdecoupled.sentry.v1.AheadListing
-	108, // 70: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
+	108, // 64: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
+	113, // 65: runscdecoupled.sentry.v1.Reply.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	109, // 66: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
+	111, // 67: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	109, // 68: runscdecoupled.sentry.v1.Reply.dir_listing:type_name -> runscdecoupled.sentry.v1.PathLease
+	112, // 69: runscdecoupled.sentry.v1.Reply.ahead:type_name -> runscdecoupled.sentry.v1.AheadListing
+	109, // 70: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
 	46,  // 71: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
 	7,   // 72: runscdecoupled.sentry.v1.Reply.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
 	8,   // 73: runscdecoupled.sentry.v1.Reply.posted_writes:type_name -> runscdecoupled.sentry.v1.PostedWrites
 	9,   // 74: runscdecoupled.sentry.v1.Reply.written:type_name -> runscdecoupled.sentry.v1.PostedWrite
 	47,  // 75: runscdecoupled.sentry.v1.Reply.ahead_leases:type_name -> runscdecoupled.sentry.v1.AheadLeases
-	107, // 76: runscdecoupled.sentry.v1.AheadLeases.leases:type_name -> runscdecoupled.sentry.v1.ReadLease
+	108, // 76: runscdecoupled.sentry.v1.AheadLeases.leases:type_name -> runscdecoupled.sentry.v1.ReadLease
 	50,  // 77: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
 	50,  // 78: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
 	51,  // 79: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
@@ -12627,7 +12745,7 @@ var file_sentry_proto_depIdxs = []int32{
 	58,  // 90: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
 	28,  // 91: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
 	57,  // 92: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
-	112, // 93: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	113, // 93: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
 	0,   // 94: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
 	62,  // 95: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
 	63,  // 96: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
@@ -12636,14 +12754,14 @@ var file_sentry_proto_depIdxs = []int32{
 	66,  // 99: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
 	91,  // 100: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
 	92,  // 101: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	93,  // 102: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	94,  // 103: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	99,  // 104: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	100, // 105: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	101, // 106: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	102, // 107: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	103, // 108: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	104, // 109: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	94,  // 102: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	95,  // 103: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	100, // 104: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	101, // 105: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	102, // 106: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	103, // 107: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	104, // 108: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	105, // 109: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
 	90,  // 110: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
 	87,  // 111: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
 	88,  // 112: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
@@ -12663,27 +12781,28 @@ var file_sentry_proto_depIdxs = []int32{
 	89,  // 126: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
 	41,  // 127: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
 	29,  // 128: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
-	1,   // 129: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	96,  // 130: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	95,  // 131: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	98,  // 132: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	97,  // 133: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	74,  // 134: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	31,  // 135: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	91,  // 136: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
-	99,  // 137: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
-	109, // 138: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
-	108, // 139: runscdecoupled.sentry.v1.AheadListing.lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	110, // 140: runscdecoupled.sentry.v1.AheadListing.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
-	2,   // 141: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	72,  // 142: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 143: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	73,  // 144: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	143, // [143:145] is the sub-list for method output_type
-	141, // [141:143] is the sub-list for method input_type
-	141, // [141:141] is the sub-list for extension type_name
-	141, // [141:141] is the sub-list for extension extendee
-	0,   // [0:141] is the sub-list for field type_name
+	93,  // 129: runscdecoupled.sentry.v1.ThreadState.sched:type_name -> runscdecoupled.sentry.v1.SchedState
+	1,   // 130: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	97,  // 131: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	96,  // 132: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	99,  // 133: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	98,  // 134: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	74,  // 135: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	31,  // 136: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	91,  // 137: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
+	100, // 138: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
+	110, // 139: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
+	109, // 140: runscdecoupled.sentry.v1.AheadListing.lease:type_name -> runscdecoupled.sentry.v1.PathLease
+	111, // 141: runscdecoupled.sentry.v1.AheadListing.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	2,   // 142: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	72,  // 143: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 144: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	73,  // 145: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	144, // [144:146] is the sub-list for method output_type
+	142, // [142:144] is the sub-list for method input_type
+	142, // [142:142] is the sub-list for extension type_name
+	142, // [142:142] is the sub-list for extension extendee
+	0,   // [0:142] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -12785,7 +12904,7 @@ func file_sentry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   113,
+			NumMessages:   114,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

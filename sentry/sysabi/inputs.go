@@ -1,6 +1,8 @@
 package sysabi
 
 import (
+	"encoding/binary"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -230,6 +232,9 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_MSGSND:          {{kind: kindMsgbuf, arg: 1, lenArg: 2}},
 
 	unix.SYS_INOTIFY_ADD_WATCH: {str(1)},
+
+	unix.SYS_SCHED_SETSCHEDULER: {fixed(2, 4)}, // struct sched_param
+	unix.SYS_SCHED_SETPARAM:     {fixed(1, 4)},
 }
 
 // ioctl requests that read a fixed-size argument.
@@ -267,6 +272,26 @@ var ioctlInputs = map[uint64]int{
 }
 
 // fcntl commands that read a struct flock.
+// schedAttrSize is the size of the struct sched_attr at addr, which
+// says it in its first 4 bytes (0 for the first version's 48), bounded
+// to a page; the first 4 bytes alone when it is out of bounds (the
+// server answers E2BIG).
+func schedAttrSize(addr uint64, mem AppMemory) int {
+	const sizeVer0 = 48
+	b, err := mem.ReadAt(addr, 4)
+	if err != nil || addr == 0 {
+		return 4
+	}
+	n := int(binary.LittleEndian.Uint32(b))
+	if n == 0 {
+		n = sizeVer0
+	}
+	if n < sizeVer0 || n > pageSize {
+		return 4
+	}
+	return n
+}
+
 var fcntlFlock = map[uint64]bool{
 	unix.F_SETLK: true, unix.F_SETLKW: true, unix.F_GETLK: true,
 	unix.F_OFD_SETLK: true, unix.F_OFD_SETLKW: true, unix.F_OFD_GETLK: true,
@@ -319,6 +344,8 @@ func AppendInputs(dst []Region, sysno uintptr, args [6]uint64, mem AppMemory) []
 		if int32(args[1])&^ipc64Flag == ipcSetCmd {
 			specs = []input{fixed(2, sizeofShmidDS)}
 		}
+	case unix.SYS_SCHED_SETATTR:
+		specs = []input{fixed(1, schedAttrSize(args[1], mem))}
 	default:
 		specs = inputSpecs[sysno]
 	}

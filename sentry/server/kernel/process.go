@@ -56,6 +56,9 @@ type Thread struct {
 	// PtraceDetachSeq is the seq of the tracer's PTRACE_DETACH that
 	// ended the thread's last relation (0: none).
 	PtraceDetachSeq uint64
+	// Sched is the thread's scheduling attributes (sched.go), set by
+	// setpriority and the sched_set* calls, inherited at clone.
+	Sched SchedAttr
 	// Ahead is the plan of writes ahead of the thread's queued posted
 	// writes (vfs/writeahead.go). Owned by the thread's worker (the
 	// front's threadWorker and the calls it runs): no lock.

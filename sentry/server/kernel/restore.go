@@ -563,13 +563,16 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		named[ts.Pid] = true
 		if ts.Tid == ts.Pid {
 			named[-ts.Pid] = true // the leader is alive
+			if th := k.Threads[ts.Tid]; th != nil {
+				th.Sched = schedFromProto(ts.Sched)
+			}
 			continue
 		}
 		tid, err := k.AllocTIDLocked(ts.Tid)
 		if err != nil {
 			return nil, fmt.Errorf("restore: thread %d: %w", ts.Tid, err)
 		}
-		k.NewThreadLocked(p, tid)
+		k.NewThreadLocked(p, tid).Sched = schedFromProto(ts.Sched)
 	}
 	k.restorePtraceLocked(s.threads)
 	for pid, p := range k.Procs {

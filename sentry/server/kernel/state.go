@@ -243,7 +243,7 @@ func (k *Kernel) deriveRecordLocked(c *replayCollection, order replay.Order, obj
 func (k *Kernel) threadRecordLocked(th *Thread) *sentrypb.StateRecord {
 	if th.Proc != nil {
 		if _, live := th.Proc.Live[th]; live && k.Threads[th.TID] == th {
-			ts := &sentrypb.ThreadState{Tid: th.TID, Pid: th.Proc.PID, PtraceDetachSeq: th.PtraceDetachSeq}
+			ts := &sentrypb.ThreadState{Tid: th.TID, Pid: th.Proc.PID, PtraceDetachSeq: th.PtraceDetachSeq, Sched: th.Sched.proto()}
 			if th.Ptrace != nil {
 				ts.Ptrace = th.Ptrace.Proto(th.Ptrace.Tracer.TID)
 			}

@@ -110,6 +110,9 @@ type Thread struct {
 	// NoNewPrivs its no_new_privs bit (kept by the client).
 	Seccomp    uint32
 	NoNewPrivs bool
+	// Nice, Policy and RTPriority are its scheduling attributes.
+	Nice               int32
+	Policy, RTPriority uint32
 }
 
 // Mapping is one VMA, with the device, inode and path of the file it maps.

@@ -120,8 +120,8 @@ func newFake() *fakeSource {
 			Release: "6.1.0", Version: "#1 SMP", Hostname: "box"},
 		procs: map[int32]*Process{
 			1: {PID: 1, PPID: 0, PGID: 1, SID: 1, Comm: "sh", State: 'S', Argv: []string{"sh", "-c", "x"}, Env: []string{"A=b"},
-				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S', UTime: 120 * time.Millisecond, STime: 30 * time.Millisecond},
-					{TID: 5, Comm: "worker", State: 'R', UTime: 2 * time.Second}}, ExitSignal: 17, FDs: 1024,
+				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S', UTime: 120 * time.Millisecond, STime: 30 * time.Millisecond, Nice: -5},
+					{TID: 5, Comm: "worker", State: 'R', UTime: 2 * time.Second, Policy: 2, RTPriority: 7}}, ExitSignal: 17, FDs: 1024,
 				VMSize: 8 << 20, RSS: 1 << 20, MaxRSS: 2 << 20, Locked: 512 << 10},
 			7: {PID: 7, PPID: 1, PGID: 1, SID: 1, Comm: "dead", State: 'Z', Argv: []string{"dead"}, ExitSignal: 17},
 		},
@@ -166,8 +166,10 @@ func TestGenerate(t *testing.T) {
 		{Task, "comm", 1, 5, `^worker\n$`},
 		// utime and stime (fields 14, 15) in 1/100 s: the threads' sum, or
 		// the thread's.
-		{PID, "stat", 1, 0, `^1 \(sh\) S 0 1 1 0 -1 0 0 0 0 0 212 3 0 0 20 0 2 0 0 8388608 256 18446744073709551615( 0){12} 17( 0){14}\n$`},
-		{Task, "stat", 1, 5, `^5 \(worker\) R 0 1 1 0 -1 0 0 0 0 0 200 0 0 0 `},
+		// priority and nice (18, 19): the leader's nice -5; rt_priority and
+		// policy (40, 41): the worker's SCHED_RR 7.
+		{PID, "stat", 1, 0, `^1 \(sh\) S 0 1 1 0 -1 0 0 0 0 0 212 3 0 0 15 -5 2 0 0 8388608 256 18446744073709551615( 0){12} 17( 0){14}\n$`},
+		{Task, "stat", 1, 5, `^5 \(worker\) R 0 1 1 0 -1 0 0 0 0 0 200 0 0 0 -8 0 2 0 0 8388608 256 18446744073709551615( 0){12} 17 0 7 2( 0){11}\n$`},
 		{PID, "stat", 7, 0, `^7 \(dead\) Z 1 1 1 `},
 		{PID, "status", 1, 0, `(?s)^Name:\tsh\nUmask:\t0000\nState:\tS \(sleeping\)\nTgid:\t1\nNgid:\t0\nPid:\t1\nPPid:\t0\n.*Threads:\t2\n`},
 		{Task, "status", 1, 5, `(?s)^Name:\tworker\n.*State:\tR \(running\)\nTgid:\t1\nNgid:\t0\nPid:\t5\n`},

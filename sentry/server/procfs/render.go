@@ -226,6 +226,7 @@ func thread(src Source, pid, tid int32) (*Process, Thread, error) {
 		for _, l := range p.Threads {
 			if l.TID == pid { // the leader's own facts
 				t.Seccomp, t.NoNewPrivs = l.Seccomp, l.NoNewPrivs
+				t.Nice, t.Policy, t.RTPriority = l.Nice, l.Policy, l.RTPriority
 			}
 		}
 		return p, t, nil
@@ -340,20 +341,38 @@ func genPidStat(src Source, pid, tid int32) ([]byte, error) {
 	const userHZ = 100
 	ticks := func(d time.Duration) int64 { return int64(d / (time.Second / userHZ)) }
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d (%s) %c %d %d %d 0 -1 0 0 0 0 0 %d %d 0 0 20 0 %d 0 0 %d %d 18446744073709551615", id, t.Comm, t.State, p.PPID, p.PGID, p.SID,
-		ticks(utime), ticks(stime), n, p.VMSize, p.RSS/pageSize)
-	// Fields 26 (startcode) to 52 (exit_code); 38 is exit_signal.
+	fmt.Fprintf(&b, "%d (%s) %c %d %d %d 0 -1 0 0 0 0 0 %d %d 0 0 %d %d %d 0 0 %d %d 18446744073709551615", id, t.Comm, t.State, p.PPID, p.PGID, p.SID,
+		ticks(utime), ticks(stime), statPriority(t), t.Nice, n, p.VMSize, p.RSS/pageSize)
+	// Fields 26 (startcode) to 52 (exit_code); 38 is exit_signal, 40
+	// rt_priority, 41 policy.
 	fields := make([]string, 0, 27)
 	for i := 26; i <= 52; i++ {
 		switch i {
 		case 38:
 			fields = append(fields, strconv.Itoa(int(p.ExitSignal)))
+		case 40:
+			fields = append(fields, strconv.Itoa(int(t.RTPriority)))
+		case 41:
+			fields = append(fields, strconv.Itoa(int(t.Policy)))
 		default:
 			fields = append(fields, "0")
 		}
 	}
 	b.WriteString(" " + strings.Join(fields, " ") + "\n")
 	return []byte(b.String()), nil
+}
+
+// statPriority is /proc/[pid]/stat's priority field (Linux's task_prio):
+// 20 plus the nice value in the fair class, -1 minus the real-time
+// priority under SCHED_FIFO and SCHED_RR, -101 under SCHED_DEADLINE.
+func statPriority(t Thread) int32 {
+	switch t.Policy {
+	case unix.SCHED_FIFO, unix.SCHED_RR:
+		return -1 - int32(t.RTPriority)
+	case unix.SCHED_DEADLINE:
+		return -101
+	}
+	return 20 + t.Nice
 }
 
 // genStatus follows fs/proc/array.c:proc_pid_status, for the fields the

@@ -74,12 +74,19 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 	if p.Exiting || c.Thread.Killed {
 		return 0, unix.ESRCH
 	}
+	sched := c.Thread.Sched.Forked()
+	if sched.Policy == linux.SCHED_DEADLINE {
+		// As Linux's sched_fork: a deadline task's bandwidth is its own.
+		return 0, unix.EAGAIN
+	}
 	if flags&unix.CLONE_THREAD != 0 {
 		tid, err := k.AllocTIDLocked(requested)
 		if err != nil {
 			return 0, err
 		}
-		k.PtraceCloneLocked(c.Thread, k.NewThreadLocked(p, tid), flags, &d)
+		th := k.NewThreadLocked(p, tid)
+		th.Sched = sched
+		k.PtraceCloneLocked(c.Thread, th, flags, &d)
 		return tid, nil
 	}
 	parent := p
@@ -118,6 +125,7 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 	}
 	k.Trk.Changed(np.FS)
 	k.Trk.Changed(kernel.SigTable{Handlers: np.Sig})
+	k.Threads[np.PID].Sched = sched
 	k.PtraceCloneLocked(c.Thread, k.Threads[np.PID], flags, &d)
 	return np.PID, nil
 }
