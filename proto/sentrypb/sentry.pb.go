@@ -8927,6 +8927,12 @@ type ProcessState struct {
 	CoreDumps bool `protobuf:"varint,381,opt,name=core_dumps,json=coreDumps,proto3" json:"core_dumps,omitempty"`
 	// coredump_filter is /proc/<pid>/coredump_filter's mask (9 bits).
 	CoredumpFilter uint32 `protobuf:"varint,500,opt,name=coredump_filter,json=coredumpFilter,proto3" json:"coredump_filter,omitempty"`
+	// pdeath_signal is the signal the process gets when its parent exits
+	// (PR_SET_PDEATHSIG; 0: none).
+	PdeathSignal int32 `protobuf:"varint,497,opt,name=pdeath_signal,json=pdeathSignal,proto3" json:"pdeath_signal,omitempty"`
+	// child_subreaper says its orphaned descendants are reparented to it
+	// (PR_SET_CHILD_SUBREAPER).
+	ChildSubreaper bool `protobuf:"varint,498,opt,name=child_subreaper,json=childSubreaper,proto3" json:"child_subreaper,omitempty"`
 	// execed says the process called execve since its fork (its parent may
 	// no longer change its process group: EACCES).
 	Execed bool `protobuf:"varint,102,opt,name=execed,proto3" json:"execed,omitempty"`
@@ -9175,6 +9181,20 @@ func (x *ProcessState) GetCoredumpFilter() uint32 {
 	return 0
 }
 
+func (x *ProcessState) GetPdeathSignal() int32 {
+	if x != nil {
+		return x.PdeathSignal
+	}
+	return 0
+}
+
+func (x *ProcessState) GetChildSubreaper() bool {
+	if x != nil {
+		return x.ChildSubreaper
+	}
+	return false
+}
+
 func (x *ProcessState) GetExeced() bool {
 	if x != nil {
 		return x.Execed
@@ -9242,9 +9262,13 @@ type ThreadState struct {
 	PtraceDetachSeq uint64 `protobuf:"varint,304,opt,name=ptrace_detach_seq,json=ptraceDetachSeq,proto3" json:"ptrace_detach_seq,omitempty"`
 	// sched is the thread's scheduling attributes (unset: SCHED_NORMAL,
 	// nice 0).
-	Sched         *SchedState `protobuf:"bytes,496,opt,name=sched,proto3" json:"sched,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sched *SchedState `protobuf:"bytes,496,opt,name=sched,proto3" json:"sched,omitempty"`
+	// timer_slack_ns and default_timer_slack_ns are PR_SET_TIMERSLACK's
+	// current value and the one 0 restores (0 here: Linux's 50 us).
+	TimerSlackNs        uint64 `protobuf:"varint,499,opt,name=timer_slack_ns,json=timerSlackNs,proto3" json:"timer_slack_ns,omitempty"`
+	DefaultTimerSlackNs uint64 `protobuf:"varint,508,opt,name=default_timer_slack_ns,json=defaultTimerSlackNs,proto3" json:"default_timer_slack_ns,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ThreadState) Reset() {
@@ -9310,6 +9334,20 @@ func (x *ThreadState) GetSched() *SchedState {
 		return x.Sched
 	}
 	return nil
+}
+
+func (x *ThreadState) GetTimerSlackNs() uint64 {
+	if x != nil {
+		return x.TimerSlackNs
+	}
+	return 0
+}
+
+func (x *ThreadState) GetDefaultTimerSlackNs() uint64 {
+	if x != nil {
+		return x.DefaultTimerSlackNs
+	}
+	return 0
 }
 
 // SchedState is a thread's scheduling attributes: its nice value, policy
@@ -12252,7 +12290,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xb9\a\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\x89\b\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -12285,7 +12323,9 @@ const file_sentry_proto_rawDesc = "" +
 	"fsizeLimit\x12\x1e\n" +
 	"\n" +
 	"core_dumps\x18\xfd\x02 \x01(\bR\tcoreDumps\x12(\n" +
-	"\x0fcoredump_filter\x18\xf4\x03 \x01(\rR\x0ecoredumpFilter\x12\x16\n" +
+	"\x0fcoredump_filter\x18\xf4\x03 \x01(\rR\x0ecoredumpFilter\x12$\n" +
+	"\rpdeath_signal\x18\xf1\x03 \x01(\x05R\fpdeathSignal\x12(\n" +
+	"\x0fchild_subreaper\x18\xf2\x03 \x01(\bR\x0echildSubreaper\x12\x16\n" +
 	"\x06execed\x18f \x01(\bR\x06execed\x126\n" +
 	"\x04caps\x18\xb4\x01 \x01(\v2!.runscdecoupled.sentry.v1.CapSetsR\x04caps\x12\x19\n" +
 	"\astopped\x18\xc8\x01 \x01(\bR\astopped\x12 \n" +
@@ -12296,13 +12336,15 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05fsuid\x18\xcf\x03 \x01(\rH\x00R\x05fsuid\x88\x01\x01\x12\x1a\n" +
 	"\x05fsgid\x18\xd0\x03 \x01(\rH\x01R\x05fsgid\x88\x01\x01B\b\n" +
 	"\x06_fsuidB\b\n" +
-	"\x06_fsgid\"\xdb\x01\n" +
+	"\x06_fsgid\"\xb8\x02\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12>\n" +
 	"\x06ptrace\x18\xaf\x02 \x01(\v2%.runscdecoupled.sentry.v1.PtraceStateR\x06ptrace\x12+\n" +
 	"\x11ptrace_detach_seq\x18\xb0\x02 \x01(\x04R\x0fptraceDetachSeq\x12;\n" +
-	"\x05sched\x18\xf0\x03 \x01(\v2$.runscdecoupled.sentry.v1.SchedStateR\x05sched\"\xcb\x01\n" +
+	"\x05sched\x18\xf0\x03 \x01(\v2$.runscdecoupled.sentry.v1.SchedStateR\x05sched\x12%\n" +
+	"\x0etimer_slack_ns\x18\xf3\x03 \x01(\x04R\ftimerSlackNs\x124\n" +
+	"\x16default_timer_slack_ns\x18\xfc\x03 \x01(\x04R\x13defaultTimerSlackNs\"\xcb\x01\n" +
 	"\n" +
 	"SchedState\x12\x12\n" +
 	"\x04nice\x18\x01 \x01(\x05R\x04nice\x12\x16\n" +

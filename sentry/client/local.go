@@ -759,7 +759,7 @@ func sysPrctl(t *task, a [6]uint64) (uint64, unix.Errno) {
 		t.proc.mu.Unlock()
 		return 0, 0
 	case linux.PR_SET_NO_NEW_PRIVS:
-		if a[1] != 1 {
+		if a[1] != 1 || a[2]|a[3]|a[4] != 0 {
 			return 0, unix.EINVAL
 		}
 		t.proc.mu.Lock()
@@ -767,6 +767,9 @@ func sysPrctl(t *task, a [6]uint64) (uint64, unix.Errno) {
 		t.proc.mu.Unlock()
 		return 0, 0
 	case linux.PR_GET_NO_NEW_PRIVS:
+		if a[1]|a[2]|a[3]|a[4] != 0 {
+			return 0, unix.EINVAL
+		}
 		t.proc.mu.Lock()
 		defer t.proc.mu.Unlock()
 		if t.proc.noNewPrivs {
@@ -789,8 +792,12 @@ func sysPrctl(t *task, a [6]uint64) (uint64, unix.Errno) {
 		}
 		return 0, toErrno(t.mm.SetVMAAnonName(hostarch.Addr(a[2]), a[3], name, a[4] == 0))
 	case linux.PR_CAPBSET_READ, linux.PR_CAPBSET_DROP, linux.PR_CAP_AMBIENT,
-		linux.PR_GET_KEEPCAPS, linux.PR_SET_KEEPCAPS, linux.PR_GET_SECUREBITS, linux.PR_SET_SECUREBITS:
-		// Capabilities are credentials, kept by the server.
+		linux.PR_GET_KEEPCAPS, linux.PR_SET_KEEPCAPS, linux.PR_GET_SECUREBITS, linux.PR_SET_SECUREBITS,
+		linux.PR_SET_PDEATHSIG, linux.PR_GET_PDEATHSIG, linux.PR_SET_CHILD_SUBREAPER, linux.PR_GET_CHILD_SUBREAPER,
+		linux.PR_SET_TIMERSLACK, linux.PR_GET_TIMERSLACK:
+		// Capabilities are credentials, and a process's parent-death
+		// signal, subreaper bit and its threads' timer slack are
+		// processes' state: the server keeps them.
 		return t.forward(unix.SYS_PRCTL, a)
 	default:
 		return 0, unix.EINVAL

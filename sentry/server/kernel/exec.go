@@ -529,8 +529,10 @@ func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) {
 	p.Argv = ep.Plan.Argv
 	p.Env = ep.Plan.Env
 	p.Execed = true
+	was := p.Creds
 	p.Creds.ExecSetID(ep.Image, ep.NoNewPrivs)
 	p.Creds.ExecCaps()
+	p.CredsChanged(was)
 	ep.Plan.Euid, ep.Plan.Egid = p.Creds.EUID, p.Creds.EGID
 	k.Trk.Changed(p)
 	ep.Plan.Tid = p.PID

@@ -59,6 +59,8 @@ type Thread struct {
 	// Sched is the thread's scheduling attributes (sched.go), set by
 	// setpriority and the sched_set* calls, inherited at clone.
 	Sched SchedAttr
+	// TimerSlack is the thread's timer slack (PR_SET_TIMERSLACK).
+	TimerSlack TimerSlack
 	// Ahead is the plan of writes ahead of the thread's queued posted
 	// writes (vfs/writeahead.go). Owned by the thread's worker (the
 	// front's threadWorker and the calls it runs): no lock.
@@ -102,6 +104,13 @@ type Process struct {
 	// would hold; no core file is written): DefaultCoredumpFilter at
 	// first, copied by fork, kept by execve.
 	CoredumpFilter uint32
+	// PdeathSignal is sent to the process when its parent exits
+	// (PR_SET_PDEATHSIG; 0: none). Not inherited; cleared when its
+	// credentials change.
+	PdeathSignal int
+	// ChildSubreaper says orphaned descendants are reparented to this
+	// process rather than to init (PR_SET_CHILD_SUBREAPER).
+	ChildSubreaper bool
 	// Execed is set by execve (Linux: PF_FORKNOEXEC cleared): the parent
 	// may no longer setpgid it.
 	Execed bool
@@ -353,13 +362,15 @@ func (k *Kernel) ExitProcessLocked(p *Process, status int32, d *Deferred) {
 	}
 	// Groups p kept from being orphaned (jobctl.go).
 	orphanable := k.orphanableByExitLocked(p)
-	// Reparent children to init.
+	// Reparent children to the nearest subreaper, else init, and send
+	// those that asked their parent-death signal.
+	reaper := k.reaperForLocked(p)
 	for c := range p.Children {
 		delete(p.Children, c)
 		k.Trk.Changed(c)
-		if k.Init != nil && !k.Init.Exiting {
-			c.Parent = k.Init
-			k.Init.Children[c] = struct{}{}
+		if reaper != nil {
+			c.Parent = reaper
+			reaper.Children[c] = struct{}{}
 			if c.Zombie {
 				k.notifyParentLocked(c, d)
 			}
@@ -369,6 +380,11 @@ func (k *Kernel) ExitProcessLocked(p *Process, status int32, d *Deferred) {
 				k.ReapLocked(c)
 			}
 		}
+		if c.PdeathSignal != 0 && !c.Zombie {
+			// As Linux, once the child has its new parent.
+			info := ksignal.SiginfoKill(c.PdeathSignal, ksignal.SIUser, p.PID, p.Creds.RUID)
+			k.SignalProcessLocked(c, nil, c.PdeathSignal, info, d)
+		}
 	}
 	k.hangUpOrphanedLocked(orphanable, d)
 	p.Zombie = true
@@ -377,6 +393,32 @@ func (k *Kernel) ExitProcessLocked(p *Process, status int32, d *Deferred) {
 	}
 	k.notifyParentLocked(p, d)
 	k.Waitq.Notify()
+}
+
+// CredsChanged is told that p's credentials changed from old: as Linux's
+// commit_creds, a change of the effective or fs user or group clears
+// the parent-death signal (a set-user-ID program does not get one its
+// unprivileged parent asked for).
+func (p *Process) CredsChanged(old auth.Creds) {
+	cr := p.Creds
+	if cr.EUID != old.EUID || cr.EGID != old.EGID || cr.FSUID != old.FSUID || cr.FSGID != old.FSGID {
+		p.PdeathSignal = 0
+	}
+}
+
+// reaperForLocked is the process that adopts exiting p's children (Linux's
+// find_new_reaper): p's nearest ancestor that is a child subreaper and
+// not exiting, else init; nil once init is exiting.
+func (k *Kernel) reaperForLocked(p *Process) *Process {
+	for a := p.Parent; a != nil && a != k.Init; a = a.Parent {
+		if a.ChildSubreaper && !a.Exiting {
+			return a
+		}
+	}
+	if k.Init != nil && !k.Init.Exiting {
+		return k.Init
+	}
+	return nil
 }
 
 // notifyParentLocked signals zombie p's parent, or reaps p if the parent

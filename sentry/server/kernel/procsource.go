@@ -93,7 +93,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	sleeping, traced := map[int32]bool{}, map[int32]bool{}
 	for t := range p.Live {
 		out.Threads = append(out.Threads, procfs.Thread{TID: t.TID, Comm: p.Comm, State: 'R',
-			Nice: t.Sched.Nice, Policy: t.Sched.Policy, RTPriority: t.Sched.RTPriority})
+			Nice: t.Sched.Nice, Policy: t.Sched.Policy, RTPriority: t.Sched.RTPriority, TimerSlack: t.TimerSlack.Get()})
 		sleeping[t.TID] = t.Sleeping.Load()
 		traced[t.TID] = t.Ptrace != nil && t.Ptrace.Stopped
 	}

@@ -477,6 +477,10 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		p.PGID, p.SID, p.ExitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.FsizeLimited, p.FsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.CoreDumps, p.CoredumpFilter = ps.CoreDumps, ps.CoredumpFilter
+		p.ChildSubreaper = ps.ChildSubreaper
+		if sig := int(ps.PdeathSignal); sig > 0 && sig <= ksignal.NumSignals {
+			p.PdeathSignal = sig
+		}
 		p.Execed = ps.Execed
 		k.restoreJobControlLocked(p, ps)
 		if p.ExitSignal < 0 || p.ExitSignal > ksignal.NumSignals {
@@ -564,7 +568,7 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		if ts.Tid == ts.Pid {
 			named[-ts.Pid] = true // the leader is alive
 			if th := k.Threads[ts.Tid]; th != nil {
-				th.Sched = schedFromProto(ts.Sched)
+				th.restoreSched(ts)
 			}
 			continue
 		}
@@ -572,7 +576,7 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		if err != nil {
 			return nil, fmt.Errorf("restore: thread %d: %w", ts.Tid, err)
 		}
-		k.NewThreadLocked(p, tid).Sched = schedFromProto(ts.Sched)
+		k.NewThreadLocked(p, tid).restoreSched(ts)
 	}
 	k.restorePtraceLocked(s.threads)
 	for pid, p := range k.Procs {

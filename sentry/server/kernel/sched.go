@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"cmp"
+
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -154,4 +156,48 @@ func appendLive(ts []*Thread, p *Process) []*Thread {
 		ts = append(ts, th)
 	}
 	return ts
+}
+
+// DefaultTimerSlack is the first process's timer slack (Linux's 50 us).
+const DefaultTimerSlack = 50000
+
+// TimerSlack is a thread's timer slack in nanoseconds: how late its
+// timers may fire to be coalesced. The client's timers do not use it (a
+// timer firing on time is within any slack); it is kept for the
+// application to read back (prctl, /proc/[pid]/timerslack_ns) and for its
+// children. A zero value is the default's.
+type TimerSlack struct {
+	// Current is the slack; Default the one setting 0 restores (the
+	// parent's slack when the thread was created).
+	Current, Default uint64
+}
+
+// Get is the current slack.
+func (s TimerSlack) Get() uint64 { return cmp.Or(s.Current, DefaultTimerSlack) }
+
+// Set sets the slack to ns, or back to the default for 0.
+func (s *TimerSlack) Set(ns uint64) {
+	if ns == 0 {
+		ns = cmp.Or(s.Default, DefaultTimerSlack)
+	}
+	s.Current = ns
+}
+
+// Forked is the slack of a thread created by one with s: the same, with
+// s's current slack as its default.
+func (s TimerSlack) Forked() TimerSlack { return TimerSlack{Current: s.Current, Default: s.Current} }
+
+// proto is ns as a record keeps it (0 for the default).
+func (TimerSlack) proto(ns uint64) uint64 {
+	if ns == DefaultTimerSlack {
+		return 0
+	}
+	return ns
+}
+
+// restoreSched sets th's scheduling attributes and timer slack from its
+// record.
+func (th *Thread) restoreSched(ts *sentrypb.ThreadState) {
+	th.Sched = schedFromProto(ts.Sched)
+	th.TimerSlack = TimerSlack{Current: ts.TimerSlackNs, Default: ts.DefaultTimerSlackNs}
 }

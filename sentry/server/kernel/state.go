@@ -243,7 +243,8 @@ func (k *Kernel) deriveRecordLocked(c *replayCollection, order replay.Order, obj
 func (k *Kernel) threadRecordLocked(th *Thread) *sentrypb.StateRecord {
 	if th.Proc != nil {
 		if _, live := th.Proc.Live[th]; live && k.Threads[th.TID] == th {
-			ts := &sentrypb.ThreadState{Tid: th.TID, Pid: th.Proc.PID, PtraceDetachSeq: th.PtraceDetachSeq, Sched: th.Sched.proto()}
+			ts := &sentrypb.ThreadState{Tid: th.TID, Pid: th.Proc.PID, PtraceDetachSeq: th.PtraceDetachSeq, Sched: th.Sched.proto(),
+				TimerSlackNs: th.TimerSlack.proto(th.TimerSlack.Current), DefaultTimerSlackNs: th.TimerSlack.proto(th.TimerSlack.Default)}
 			if th.Ptrace != nil {
 				ts.Ptrace = th.Ptrace.Proto(th.Ptrace.Tracer.TID)
 			}
@@ -299,8 +300,8 @@ func (k *Kernel) procRecordLocked(p *Process) *sentrypb.StateRecord {
 		Rgid: p.Creds.RGID, Egid: p.Creds.EGID, Sgid: p.Creds.SGID,
 		Comm: p.Comm, Argv: p.Argv, Env: p.Env, Zombie: p.Zombie, ExitStatus: p.ExitStatus, Init: p == k.Init,
 		Groups: p.Creds.Groups, FsizeLimited: p.FsizeLimited, FsizeLimit: p.FsizeLimit, CoreDumps: p.CoreDumps,
-		CoredumpFilter: p.CoredumpFilter,
-		Execed:         p.Execed, Caps: CapsProto(p.Creds.Caps),
+		CoredumpFilter: p.CoredumpFilter, PdeathSignal: int32(p.PdeathSignal), ChildSubreaper: p.ChildSubreaper,
+		Execed: p.Execed, Caps: CapsProto(p.Creds.Caps),
 		Stopped: p.Stopped, StopSignal: int32(p.StopSig), WaitCode: p.WaitCode,
 		TtyForegroundPgrp: k.TTYForegroundLocked(p),
 	}

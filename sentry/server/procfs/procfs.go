@@ -113,6 +113,8 @@ type Thread struct {
 	// Nice, Policy and RTPriority are its scheduling attributes.
 	Nice               int32
 	Policy, RTPriority uint32
+	// TimerSlack is its timer slack in nanoseconds.
+	TimerSlack uint64
 }
 
 // Mapping is one VMA, with the device, inode and path of the file it maps.
@@ -267,6 +269,9 @@ var tables = map[Scope]map[string]fileSpec{
 		"root":   {kind: Link, target: "/"},
 		"stat":   {gen: genPidStat},
 		"status": {gen: genStatus},
+		// Read-only here (Linux lets a process with CAP_SYS_NICE set
+		// another's; prctl sets one's own).
+		"timerslack_ns": {mode: 0444, gen: genTimerSlack},
 	},
 	Task: {
 		"cmdline": {gen: genCmdline},

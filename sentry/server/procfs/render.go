@@ -226,7 +226,7 @@ func thread(src Source, pid, tid int32) (*Process, Thread, error) {
 		for _, l := range p.Threads {
 			if l.TID == pid { // the leader's own facts
 				t.Seccomp, t.NoNewPrivs = l.Seccomp, l.NoNewPrivs
-				t.Nice, t.Policy, t.RTPriority = l.Nice, l.Policy, l.RTPriority
+				t.Nice, t.Policy, t.RTPriority, t.TimerSlack = l.Nice, l.Policy, l.RTPriority, l.TimerSlack
 			}
 		}
 		return p, t, nil
@@ -360,6 +360,15 @@ func genPidStat(src Source, pid, tid int32) ([]byte, error) {
 	}
 	b.WriteString(" " + strings.Join(fields, " ") + "\n")
 	return []byte(b.String()), nil
+}
+
+// genTimerSlack is the process's (its leader's) timer slack.
+func genTimerSlack(src Source, pid, _ int32) ([]byte, error) {
+	_, t, err := thread(src, pid, 0)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(fmt.Sprintf("%d\n", t.TimerSlack)), nil
 }
 
 // statPriority is /proc/[pid]/stat's priority field (Linux's task_prio):

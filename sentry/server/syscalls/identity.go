@@ -56,10 +56,13 @@ func setIDs(c *kernel.Task, gid bool, r, e, s int64, mode string) error {
 	p := c.Thread.Proc
 	k.Trk.Changed(p)
 	cr := &p.Creds
-	if !gid {
-		old := *cr
-		defer func() { cr.FixSetuid(old) }()
-	}
+	old := *cr
+	defer func() {
+		if !gid {
+			cr.FixSetuid(old)
+		}
+		p.CredsChanged(old)
+	}()
 	ruid, euid, suid, fsuid := &cr.RUID, &cr.EUID, &cr.SUID, &cr.FSUID
 	priv := cr.Capable(linux.CAP_SETUID)
 	if gid {
@@ -174,15 +177,19 @@ func Setfsuid(c *kernel.Task) (int64, error) {
 	if c.Sysno == unix.SYS_SETFSUID {
 		old := cr.FSUID
 		if cr.Capable(linux.CAP_SETUID) || id == cr.RUID || id == cr.EUID || id == cr.SUID || id == cr.FSUID {
+			was := *cr
 			cr.FSUID = id
 			cr.FixSetfsuid(old)
+			c.Thread.Proc.CredsChanged(was)
 			k.Trk.Changed(c.Thread.Proc)
 		}
 		return int64(old), nil
 	}
 	old := cr.FSGID
 	if cr.Capable(linux.CAP_SETGID) || id == cr.RGID || id == cr.EGID || id == cr.SGID || id == cr.FSGID {
+		was := *cr
 		cr.FSGID = id
+		c.Thread.Proc.CredsChanged(was)
 		k.Trk.Changed(c.Thread.Proc)
 	}
 	return int64(old), nil

@@ -85,7 +85,7 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 			return 0, err
 		}
 		th := k.NewThreadLocked(p, tid)
-		th.Sched = sched
+		th.Sched, th.TimerSlack = sched, c.Thread.TimerSlack.Forked()
 		k.PtraceCloneLocked(c.Thread, th, flags, &d)
 		return tid, nil
 	}
@@ -125,7 +125,7 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 	}
 	k.Trk.Changed(np.FS)
 	k.Trk.Changed(kernel.SigTable{Handlers: np.Sig})
-	k.Threads[np.PID].Sched = sched
+	k.Threads[np.PID].Sched, k.Threads[np.PID].TimerSlack = sched, c.Thread.TimerSlack.Forked()
 	k.PtraceCloneLocked(c.Thread, k.Threads[np.PID], flags, &d)
 	return np.PID, nil
 }

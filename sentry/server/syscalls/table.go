@@ -222,7 +222,7 @@ var Table = map[int32]Handler{
 	unix.SYS_SETGROUPS:             Setgroups,
 	unix.SYS_CAPGET:                Capget,
 	unix.SYS_CAPSET:                Capset,
-	unix.SYS_PRCTL:                 PrctlCaps,
+	unix.SYS_PRCTL:                 Prctl,
 
 	// Timers (timers.go).
 	unix.SYS_ALARM:            Alarm,
