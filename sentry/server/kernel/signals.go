@@ -96,7 +96,8 @@ func (k *Kernel) signalProcessUntracedLocked(p *Process, target *Thread, sig int
 	}
 	k.PushSignalLocked(p, target, sig, info, act, d)
 	if act.Flags&ksignal.SAResetHand != 0 {
-		p.Sig.Act[sig] = ksignal.Action{}
+		// The handler only: Linux keeps the flags and mask.
+		p.Sig.Act[sig].Handler = ksignal.SigDfl
 		k.Trk.Changed(SigTable{Handlers: p.Sig})
 	}
 }
