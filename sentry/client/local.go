@@ -576,7 +576,7 @@ func (c *client) utsName() linux.UtsName {
 	copy(u.Release[:], sysabi.KernelRelease)
 	copy(u.Version[:], sysabi.KernelVersion)
 	copy(u.Machine[:], "x86_64")
-	copy(u.Domainname[:], "(none)")
+	copy(u.Domainname[:], sysabi.DomainName)
 	return u
 }
 

@@ -10,3 +10,7 @@ const (
 	KernelRelease = "6.1.0"
 	KernelVersion = "#1 SMP PREEMPT_DYNAMIC Debian 6.1.0 (runsc-decoupled)"
 )
+
+// DomainName is the NIS domain name (uname's domainname and
+// /proc/sys/kernel/domainname): none set, in Linux's words.
+const DomainName = "(none)"

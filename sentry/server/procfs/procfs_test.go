@@ -155,6 +155,7 @@ func TestGenerate(t *testing.T) {
 		{Top, "sys/fs/pipe-max-size", 0, 0, `^65536\n$`},
 		{Top, "sys/kernel/osrelease", 0, 0, `^6\.1\.0\n$`},
 		{Top, "sys/kernel/hostname", 0, 0, `^box\n$`},
+		{Top, "sys/kernel/domainname", 0, 0, `^\(none\)\n$`},
 		{Top, "sys/kernel/ostype", 0, 0, `^Linux\n$`},
 		{Top, "sys/vm/overcommit_memory", 0, 0, `^0\n$`},
 		{Top, "sys/kernel/random/boot_id", 0, 0, `^ab000000-0000-4000-8000-0000000000cd\n$`},
