@@ -269,7 +269,15 @@ func (t *task) deliver(qs queuedSignal) {
 	info := qs.info
 	if err := t.ac.SignalSetup(st, &act, &info, &alt, mask, cpuid.HostFeatureSet()); err != nil {
 		t.c.log.Debug("cannot set up a signal frame", "tid", t.tid, "signal", sig, "err", err)
-		t.forceSignal(linux.SIGSEGV)
+		// Linux's force_sigsegv: SIGSEGV goes to its handler (which
+		// may run on another stack), unless the frame that failed was
+		// SIGSEGV's own: then the default action.
+		if sig == linux.SIGSEGV {
+			t.forceSignal(linux.SIGSEGV)
+		} else {
+			info := linux.SignalInfo{Signo: int32(linux.SIGSEGV), Code: linux.SI_KERNEL}
+			t.syncSignal(&info)
+		}
 		return
 	}
 	t.pctx.FullStateChanged()

@@ -22,3 +22,14 @@ func TestBlockedFatalSignalsPending(t *testing.T) {
 	tu.RequireRoot(t)
 	stracedTestdata(t, "fatalsig", "fatalsig")
 }
+
+// TestUnwritableSignalFrame runs testdata/sigframe/sigframe.c natively
+// and under do: a signal whose frame cannot be written (a read-only
+// alternate stack) becomes a SIGSEGV its handler takes on the normal
+// stack, and the process lives on; when SIGSEGV's own frame cannot be,
+// the process is killed by SIGSEGV. The client had killed the process
+// at the first (LTP signal06 segfaulted).
+func TestUnwritableSignalFrame(t *testing.T) {
+	tu.RequireRoot(t)
+	stracedTestdata(t, "sigframe", "sigframe")
+}
