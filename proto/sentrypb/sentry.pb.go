@@ -4274,6 +4274,9 @@ type Reply struct {
 	//	*Reply_SignalfdRead
 	//	*Reply_PtraceResume
 	Action isReply_Action `protobuf_oneof:"action"`
+	// reaped_pid is the child a wait4 or waitid reaped (its CPU times, which
+	// the client measured, become the caller's children's times).
+	ReapedPid int32 `protobuf:"varint,509,opt,name=reaped_pid,json=reapedPid,proto3" json:"reaped_pid,omitempty"`
 	// state are the changes this call made to the replay state; the client
 	// folds them into its compacted log before the application sees the
 	// result (see StateRecord).
@@ -4539,6 +4542,13 @@ func (x *Reply) GetPtraceResume() *PtraceResume {
 		}
 	}
 	return nil
+}
+
+func (x *Reply) GetReapedPid() int32 {
+	if x != nil {
+		return x.ReapedPid
+	}
+	return 0
 }
 
 func (x *Reply) GetState() []*StateRecord {
@@ -11902,7 +11912,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"A\n" +
 	"\vFileRelease\x12\x19\n" +
 	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\x12\x17\n" +
-	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\xf9\x0f\n" +
+	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\x99\x10\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -11916,7 +11926,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"shm_attach\x18r \x01(\v2'.runscdecoupled.sentry.v1.ShmAttachPlanH\x00R\tshmAttach\x12N\n" +
 	"\rsignalfd_read\x18\xdf\x01 \x01(\v2&.runscdecoupled.sentry.v1.SignalfdReadH\x00R\fsignalfdRead\x12N\n" +
-	"\rptrace_resume\x18\xad\x02 \x01(\v2&.runscdecoupled.sentry.v1.PtraceResumeH\x00R\fptraceResume\x12;\n" +
+	"\rptrace_resume\x18\xad\x02 \x01(\v2&.runscdecoupled.sentry.v1.PtraceResumeH\x00R\fptraceResume\x12\x1e\n" +
+	"\n" +
+	"reaped_pid\x18\xfd\x03 \x01(\x05R\treapedPid\x12;\n" +
 	"\x05state\x18\n" +
 	" \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\x05state\x12B\n" +
 	"\x06mapped\x18\x14 \x03(\v2*.runscdecoupled.sentry.v1.MappedFileChangeR\x06mapped\x12:\n" +

@@ -337,6 +337,9 @@ type client struct {
 	mu sync.Mutex
 	// tasks maps thread IDs to live tasks. Protected by mu.
 	tasks map[int32]*task
+	// unreaped are the processes made here that the server has not
+	// reaped, by pid (childtimes.go). Protected by mu.
+	unreaped map[int32]*process
 	// early holds pushes for thread IDs not yet known (a push for a new
 	// thread can arrive before the parent handled its CloneResult).
 	// Protected by mu.
@@ -845,6 +848,7 @@ func (c *client) onPush(p *pb.Push) {
 		c.rl.FoldPush(p)
 		c.observeStdin(p.GetState().GetRecords())
 		c.ids.observe(p.GetState().GetRecords())
+		c.forgetReaped(p.GetState().GetRecords())
 		c.pipe.observe(p.GetState().GetRecords())
 		c.sigs.observe(p.GetState().GetRecords())
 		c.pcache.observe(p.GetState().GetRecords())

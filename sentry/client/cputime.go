@@ -301,7 +301,8 @@ func (t *task) cpuClockNow(clk int32) (d time.Duration, ok bool) {
 }
 
 // sysGetrusage reports the CPU times the client measured (RUSAGE_SELF,
-// RUSAGE_THREAD); the other fields, and RUSAGE_CHILDREN, are zero.
+// RUSAGE_THREAD, and the reaped children's for RUSAGE_CHILDREN:
+// childtimes.go); the other fields are zero.
 func sysGetrusage(t *task, a [6]uint64) (uint64, unix.Errno) {
 	var u, s time.Duration
 	switch int32(a[0]) {
@@ -310,6 +311,8 @@ func sysGetrusage(t *task, a [6]uint64) (uint64, unix.Errno) {
 	case unix.RUSAGE_THREAD:
 		u, s = t.cpuTimes()
 	case unix.RUSAGE_CHILDREN:
+		ct := t.proc.childTimes()
+		u, s = ct.user, ct.sys
 	default:
 		return 0, unix.EINVAL
 	}

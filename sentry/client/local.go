@@ -707,11 +707,13 @@ func sysTimes(t *task, a [6]uint64) (uint64, unix.Errno) {
 	const hz = 100
 	ticks := func(d time.Duration) uint64 { return uint64(d / (time.Second / hz)) }
 	if a[0] != 0 {
-		// The children's times are not known (0).
 		u, s := t.proc.cpuTimes()
+		ct := t.proc.childTimes()
 		var b [32]byte
 		hostarch.ByteOrder.PutUint64(b[0:], ticks(u))
 		hostarch.ByteOrder.PutUint64(b[8:], ticks(s))
+		hostarch.ByteOrder.PutUint64(b[16:], ticks(ct.user))
+		hostarch.ByteOrder.PutUint64(b[24:], ticks(ct.sys))
 		if err := t.copyOut(a[0], b[:]); err != 0 {
 			return 0, err
 		}

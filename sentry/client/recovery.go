@@ -400,8 +400,13 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	} else {
 		s.rl.FoldReply(call, r)
 	}
+	if call != nil && r.ReapedPid != 0 {
+		// Before the records drop the reaped child (childtimes.go).
+		s.c.accountReaped(call.Tid, r.ReapedPid)
+	}
 	s.c.observeStdin(r.State)
 	s.c.ids.observe(r.State)
+	s.c.forgetReaped(r.State)
 	s.c.pipe.observe(r.State)
 	s.c.pipe.observeWritten(r.GetWritten())
 	s.c.sigs.observe(r.State)

@@ -504,6 +504,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			efault = true
 		}
 	}
+	t.noteReaped(sysno, args, reply)
 	ret, errno := uint64(reply.Ret), unix.Errno(reply.Errno)
 	switch act := reply.Action.(type) {
 	case *pb.Reply_Exec:

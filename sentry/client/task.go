@@ -55,6 +55,9 @@ type process struct {
 	// exitedUserNS and exitedSysNS are the CPU times of the process's
 	// exited threads (cputime.go). Atomic.
 	exitedUserNS, exitedSysNS atomic.Int64
+	// childUserNS and childSysNS are the CPU times of its reaped
+	// children (childtimes.go). Atomic.
+	childUserNS, childSysNS atomic.Int64
 	// cpuTimers are ITIMER_VIRTUAL and ITIMER_PROF (cputimers.go);
 	// cpuTicking says a ticker runs for them. Protected by mu.
 	cpuTimers  [2]cpuTimer
@@ -259,6 +262,9 @@ type task struct {
 	haveSavedMask bool
 	// pending are pushed signals not yet delivered. Protected by mu.
 	pending []queuedSignal
+	// reapedTimes are the times of the child the thread's last wait
+	// reaped, for its rusage (childtimes.go). Protected by mu.
+	reapedTimes cpuPair
 	// altStack is sigaltstack. Protected by mu.
 	altStack linux.SignalStack
 	// trace is the task's ptrace relation as a tracee (ptrace.go). Its
@@ -363,6 +369,7 @@ func (c *client) newRootTask(plan *pb.ExecPlan, rlimits []Rlimit, noNewPrivs boo
 	}
 	proc := newProcess(plan.Tid, ls, creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid})
 	proc.noNewPrivs = noNewPrivs
+	c.registerProc(proc)
 	t := c.newTask(plan.Tid, proc)
 	if err := t.loadPlan(plan); err != nil {
 		t.pctx.Release()

@@ -572,4 +572,7 @@ func reapWaitedLocked(c *kernel.Task, ch *kernel.Process) {
 	}
 	eff := c.Effects()
 	eff.Reaped = append(eff.Reaped, ch)
+	if c.Reply != nil {
+		c.Reply.ReapedPid = ch.PID
+	}
 }
