@@ -44,6 +44,9 @@ func (t *task) applyClone(sysno uintptr, a [6]uint64, res *pb.CloneResult) (uint
 	}
 	child := t.c.newTask(tid, proc)
 	child.seccomp.Store(t.seccomp.Load())
+	t.mu.Lock()
+	child.affinity = append(cpuMask(nil), t.affinity...)
+	t.mu.Unlock()
 
 	if err := t.pctx.PullFullState(t.mm.AddressSpace(), t.ac); err != nil {
 		t.c.log.Warn("cannot pull thread state for clone", "tid", t.tid, "err", err)

@@ -544,23 +544,6 @@ func sysSchedGetPriorityMin(t *task, a [6]uint64) (uint64, unix.Errno) {
 	return 0, unix.EINVAL
 }
 
-func sysSchedGetaffinity(t *task, a [6]uint64) (uint64, unix.Errno) {
-	size, addr := a[1], a[2]
-	ncpu := runtime.NumCPU()
-	need := uint64((ncpu + 63) / 64 * 8)
-	if size < need || size&7 != 0 {
-		return 0, unix.EINVAL
-	}
-	b := make([]byte, need)
-	for i := 0; i < ncpu; i++ {
-		b[i/8] |= 1 << (i % 8)
-	}
-	if err := t.copyOut(addr, b); err != 0 {
-		return 0, err
-	}
-	return need, 0
-}
-
 func sysUname(t *task, a [6]uint64) (uint64, unix.Errno) {
 	u := t.c.utsName()
 	b := make([]byte, u.SizeBytes())
@@ -806,9 +789,11 @@ func sysPrctl(t *task, a [6]uint64) (uint64, unix.Errno) {
 	}
 }
 
+// sysGetcpu reports the first CPU the thread's affinity allows (the host
+// does not say which of its CPUs runs the thread), node 0.
 func sysGetcpu(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if a[0] != 0 {
-		if err := t.writeUint32(a[0], 0); err != 0 {
+		if err := t.writeUint32(a[0], uint32(t.affinityMask().first())); err != 0 {
 			return 0, err
 		}
 	}

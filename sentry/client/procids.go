@@ -42,6 +42,9 @@ type procIDs struct {
 	// exitSignal is the signal its parent gets at its exit (SIGCHLD, but
 	// for a clone child's: childwait.go).
 	exitSignal int32
+	// capEff is its effective capability set, when capsKnown.
+	capEff    uint64
+	capsKnown bool
 }
 
 // procIDCache maps pids to their last recorded ids.
@@ -112,6 +115,7 @@ func (c *procIDCache) observe(recs []*pb.StateRecord) {
 				rgid: st.Rgid, egid: st.Egid, sgid: st.Sgid,
 				fsuidOwn: st.Fsuid != nil, fsgidOwn: st.Fsgid != nil,
 				fdTable: st.FdTable, zombie: st.Zombie, exitSignal: st.ExitSignal,
+				capEff: st.GetCaps().GetEffective(), capsKnown: st.GetCaps() != nil,
 			}
 			if st.Zombie {
 				c.exitRecordedLocked(pid)

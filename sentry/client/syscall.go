@@ -71,7 +71,7 @@ func init() {
 		unix.SYS_SCHED_GET_PRIORITY_MAX: sysSchedGetPriorityMax,
 		unix.SYS_SCHED_GET_PRIORITY_MIN: sysSchedGetPriorityMin,
 		unix.SYS_SCHED_GETAFFINITY:      sysSchedGetaffinity,
-		unix.SYS_SCHED_SETAFFINITY:      sysNop,
+		unix.SYS_SCHED_SETAFFINITY:      sysSchedSetaffinity,
 		unix.SYS_UNAME:                  sysUname,
 		unix.SYS_GETUID:                 sysGetuid,
 		unix.SYS_GETGID:                 sysGetgid,
@@ -108,7 +108,6 @@ func init() {
 	}
 }
 
-func sysNop(t *task, a [6]uint64) (uint64, unix.Errno)    { return 0, 0 }
 func sysENOSYS(t *task, a [6]uint64) (uint64, unix.Errno) { return 0, unix.ENOSYS }
 
 // syscall handles the system call that ended the last Switch.

@@ -262,6 +262,9 @@ type task struct {
 	haveSavedMask bool
 	// pending are pushed signals not yet delivered. Protected by mu.
 	pending []queuedSignal
+	// affinity is the thread's allowed CPUs (affinity.go; nil: all).
+	// Protected by mu.
+	affinity cpuMask
 	// reapedTimes are the times of the child the thread's last wait
 	// reaped, for its rusage (childtimes.go). Protected by mu.
 	reapedTimes cpuPair

@@ -1,0 +1,18 @@
+package e2e
+
+import (
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestCPUAffinity runs testdata/affinity/affinity.c natively and under
+// do: a thread's allowed CPUs are kept and inherited, getcpu names one,
+// and sched_setaffinity and sched_getaffinity fail as Linux's (EINVAL,
+// EFAULT, ESRCH, EPERM for another user's process). sched_setaffinity
+// did nothing and sched_getaffinity always said every CPU (LTP
+// sched_setaffinity01, sched_getaffinity01, getcpu01).
+func TestCPUAffinity(t *testing.T) {
+	tu.RequireRoot(t)
+	stracedTestdata(t, "affinity", "affinity")
+}
