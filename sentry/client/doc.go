@@ -134,6 +134,10 @@
 // The FileRelease of a file no process maps any more is posted too
 // (mappable.go: fileCache.release); a recovery forgets the files nobody
 // maps (fileCache.forgetIdle), whose ids died with the server.
+// close_range is forwarded and waited for (closerange.go): the records
+// of its reply keep the copy of the fd tables exact, and what a close
+// drops of an fd besides (marks, an owned copy) it drops for each fd the
+// copy has open in the range.
 //
 // Read cache (readcache.go): the server leases files opened for reading
 // (ReadLease in a reply); the client answers read, pread64, readv,

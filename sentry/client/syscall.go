@@ -257,6 +257,8 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if !t.writeBehindFailed(int32(args[0])) && !t.closesLastPipeReader(int32(args[0])) && t.pipelineClose(int32(args[0])) {
 			return 0, 0
 		}
+	case unix.SYS_CLOSE_RANGE:
+		t.closeRangeBefore(args) // forwarded and waited (closerange.go)
 	case unix.SYS_UMASK:
 		if old, ok := t.pipelineUmask(args); ok {
 			return old, 0

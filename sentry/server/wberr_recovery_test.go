@@ -44,6 +44,24 @@ func TestWriteBehindErrorRecovery(t *testing.T) {
 			r.fails(unix.EFBIG, unix.SYS_FSYNC, fd2)
 			r.ok(1, unix.SYS_FSYNC, fd2)
 		}},
+		{"after a close_range, a new description's fsync reports it once", func(r *replayer, fd uint64) *sentrypb.Call {
+			r.ok(1, unix.SYS_CLOSE_RANGE, fd, fd, 0) // reports no error, as Linux's
+			return nil
+		}, func(r *replayer, _ uint64, _ *sentrypb.Call) {
+			fd2 := r.open("/tmp/wb", unix.O_WRONLY)
+			r.fails(unix.EFBIG, unix.SYS_FSYNC, fd2)
+			r.ok(1, unix.SYS_FSYNC, fd2)
+		}},
+		{"a close_range keeps the description's error on the file another description's fsync took it from", func(r *replayer, fd uint64) *sentrypb.Call {
+			fd2 := r.open("/tmp/wb", unix.O_WRONLY)
+			r.fails(unix.EFBIG, unix.SYS_FSYNC, fd2)
+			r.ok(1, unix.SYS_CLOSE_RANGE, fd, fd, 0) // as a posted close keeps it
+			return nil
+		}, func(r *replayer, _ uint64, _ *sentrypb.Call) {
+			fd3 := r.open("/tmp/wb", unix.O_WRONLY)
+			r.fails(unix.EFBIG, unix.SYS_FSYNC, fd3)
+			r.ok(1, unix.SYS_FSYNC, fd3)
+		}},
 		{"a syncfs reports the file's once, the description's fsync its own", nil, func(r *replayer, fd uint64, _ *sentrypb.Call) {
 			r.fails(unix.EFBIG, unix.SYS_SYNCFS, fd)
 			r.ok(1, unix.SYS_SYNCFS, fd)

@@ -459,6 +459,25 @@ func (c *Task) FDTable() (*fdtable.Table, error) {
 	return c.Thread.Proc.FDs, nil
 }
 
+// UnshareFDTable gives the caller's process an fd table of its own, a
+// copy of the one it shares with other processes (CLONE_FILES), and
+// returns it (close_range's CLOSE_RANGE_UNSHARE). A table no other
+// process uses is returned as it is.
+func (c *Task) UnshareFDTable() (*fdtable.Table, error) {
+	k := c.Kernel
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	p := c.Thread.Proc
+	if p.FDs == nil {
+		return nil, unix.ESRCH
+	}
+	if tab := p.FDs.Unshare(); tab != p.FDs {
+		p.FDs = tab
+		k.Trk.Changed(p) // the process's record names its table
+	}
+	return p.FDs, nil
+}
+
 // GetFile returns a reference to the caller's fd.
 func (c *Task) GetFile(fd int32) (*fdesc.File, error) {
 	tab, err := c.FDTable()

@@ -98,8 +98,10 @@
 //     count uses; a kernel object's I/O over a usermem.IOSequence, seqIO),
 //     over package kernel's write.go (WriteAt: a gofer write's
 //     durability and record);
-//   - fd.go: close, dup, dup2, dup3 and fcntl (its lock, owner, lease and
-//     seal commands are locks.go's, leases.go's and memfd.go's);
+//   - fd.go: close, close_range (its CLOSE_RANGE_UNSHARE, a process's
+//     own copy of its fd table: kernel.Task.UnshareFDTable), dup, dup2,
+//     dup3 and fcntl (its lock, owner, lease and seal commands are
+//     locks.go's, leases.go's and memfd.go's);
 //   - pipe.go: pipe and pipe2, over package kernel's pipe.go;
 //   - sync.go: fsync, fdatasync, sync, syncfs and fadvise64, over package
 //     kernel's durable.go;

@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
@@ -10,8 +11,8 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
-// close, dup, dup2, dup3 and fcntl: a process's fd table and a
-// description's flags.
+// close, close_range, dup, dup2, dup3 and fcntl: a process's fd table
+// and a description's flags.
 
 // Close is close(2).
 func Close(c *kernel.Task) (int64, error) {
@@ -25,6 +26,55 @@ func Close(c *kernel.Task) (int64, error) {
 	}
 	f.DecRef()
 	return 0, nil
+}
+
+// CloseRange is close_range(2): the fds open in [first, last] (unsigned,
+// so ~0U is every fd from first) closed, each as close(2) closes it, or
+// with CLOSE_RANGE_CLOEXEC given the close-on-exec flag instead; with
+// CLOSE_RANGE_UNSHARE the caller's process first gets a table of its
+// own, so that the processes it shared the table with keep their fds.
+// Each change is its slot's record, as a close's: the client's copy of
+// the table and its log follow them before the reply.
+func CloseRange(c *kernel.Task) (int64, error) {
+	first, last, flags := uint32(c.Args[0]), uint32(c.Args[1]), uint32(c.Args[2])
+	if flags&^(linux.CLOSE_RANGE_UNSHARE|linux.CLOSE_RANGE_CLOEXEC) != 0 || first > last {
+		return 0, unix.EINVAL
+	}
+	var tab *fdtable.Table
+	var err error
+	if flags&linux.CLOSE_RANGE_UNSHARE != 0 {
+		tab, err = c.UnshareFDTable()
+	} else {
+		tab, err = c.FDTable()
+	}
+	if err != nil {
+		return 0, err
+	}
+	if flags&linux.CLOSE_RANGE_CLOEXEC != 0 {
+		tab.SetCloexecRange(first, last)
+		return 0, nil
+	}
+	for _, f := range tab.RemoveRange(first, last) {
+		keepWriteError(c, f)
+		f.DecRef()
+	}
+	return 0, nil
+}
+
+// keepWriteError keeps the write-behind error a closed description f
+// holds on its file (package wberr), for the next fsync of any of the
+// file's descriptions: close_range reports no error (Linux ignores what
+// each close returns), as a posted close does not (the server's
+// posted.go).
+func keepWriteError(c *kernel.Task, f *fdesc.File) {
+	e := unix.Errno(f.WBErr.Load())
+	d := vfs.DentryOf(f)
+	if e == 0 || d == nil || d.Kind != vfs.KindGofer {
+		return
+	}
+	if c.Kernel.WbErrs.Keep(d.Ino(), e) {
+		c.Kernel.Trk.Changed(kernel.WBErrIno(d.Ino()))
+	}
 }
 
 // Dup is dup(2).

@@ -238,4 +238,6 @@ var Table = map[int32]Handler{
 	unix.SYS_RT_TGSIGQUEUEINFO: RtTgsigqueueinfo,
 	// fallocate of a gofer file (fallocate.go).
 	unix.SYS_FALLOCATE: Fallocate,
+	// close_range (fd.go).
+	unix.SYS_CLOSE_RANGE: CloseRange,
 }

@@ -11,7 +11,8 @@
 // EINVAL for F_DUPFD at or above the limit, EMFILE when full, EBADF for
 // dup2 at or above it, the exact fd of a posted open (InstallExact:
 // EMFILE at or above the limit, EBUSY on an open fd), close-on-exec, the copy of fork and the unsharing
-// of exec.
+// of exec and of close_range, and close_range's closes and close-on-exec
+// flags of the open fds in a range (RemoveRange, SetCloexecRange).
 //
 // What it is given (New): a Tracker, told of every slot that changes
 // (TouchSlot; the kernel derives the fd's replay record from Entry) and

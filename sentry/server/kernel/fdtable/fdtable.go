@@ -390,6 +390,63 @@ func (t *Table) Remove(fd int32) (*fdesc.File, error) {
 	return f, nil
 }
 
+// eachInRangeLocked calls fn for every open fd in [first, last] in
+// increasing order (close_range's unsigned bounds: fds are never above
+// NrOpen, so a last past it is every fd from first). Precondition: t.mu
+// is held; fn may clear or set the slot it is given.
+func (t *Table) eachInRangeLocked(first, last uint32, fn func(fd int, e Entry)) {
+	if first >= NrOpen {
+		return
+	}
+	end := int(min(last, NrOpen-1)) // inclusive
+	for fd := int(first); fd < len(t.fds) && fd <= end; fd++ {
+		if e := t.fds[fd]; e.File != nil {
+			fn(fd, e)
+		}
+	}
+	if len(t.high) == 0 || end < denseFDs {
+		return
+	}
+	var high []int32
+	for fd := range t.high {
+		if int(fd) >= int(first) && int(fd) <= end {
+			high = append(high, fd)
+		}
+	}
+	slices.Sort(high)
+	for _, fd := range high {
+		if e, ok := t.high[fd]; ok {
+			fn(int(fd), e)
+		}
+	}
+}
+
+// RemoveRange frees the open fds in [first, last] (close_range) and
+// returns their files (the table's references), in fd order.
+func (t *Table) RemoveRange(first, last uint32) []*fdesc.File {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*fdesc.File
+	t.eachInRangeLocked(first, last, func(fd int, e Entry) {
+		out = append(out, e.File)
+		t.setLocked(fd, Entry{})
+	})
+	return out
+}
+
+// SetCloexecRange sets the close-on-exec flag of the open fds in [first,
+// last] (close_range's CLOSE_RANGE_CLOEXEC); a free fd keeps none, as
+// each new fd gets its own.
+func (t *Table) SetCloexecRange(first, last uint32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.eachInRangeLocked(first, last, func(fd int, e Entry) {
+		if !e.Cloexec {
+			t.setLocked(fd, Entry{File: e.File, Cloexec: true})
+		}
+	})
+}
+
 // SetCloexec sets fd's close-on-exec flag; EBADF if fd is not open.
 func (t *Table) SetCloexec(fd int32, v bool) error {
 	t.mu.Lock()

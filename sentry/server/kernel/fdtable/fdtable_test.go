@@ -191,6 +191,11 @@ func TestTracker(t *testing.T) {
 		{"close", func() { tab.Remove(1) }, slotsOf(tab, 1)},
 		{"close of a free fd", func() { tab.Remove(1) }, nil},
 		{"close-on-exec", func() { tab.RemoveIf(func(e Entry) bool { return e.Cloexec }) }, slotsOf(tab, 2, 5)},
+		{"cloexec range", func() { a.IncRef(); tab.Install(a, 3, false); rec.take(); tab.SetCloexecRange(0, 3) }, slotsOf(tab, 0, 3)},
+		{"cloexec range of set flags", func() { tab.SetCloexecRange(0, 3) }, nil},
+		{"close range", func() { decRefs(tab.RemoveRange(1, 3)) }, slotsOf(tab, 3)},
+		{"close range of free fds", func() { decRefs(tab.RemoveRange(1, 1999)) }, nil},
+		{"cloexec back", func() { tab.SetCloexec(0, false) }, slotsOf(tab, 0)},
 		{"read", func() { tab.Entry(0); tab.List(); f, _, _ := tab.Get(0); f.DecRef() }, nil},
 	}
 	for _, tc := range tests {
@@ -214,6 +219,80 @@ func TestTracker(t *testing.T) {
 	quiet.Install(c, 0, false)
 	if c.Tracker() != nil {
 		t.Errorf("a table without a tracker set one on its description")
+	}
+}
+
+func decRefs(fs []*fdesc.File) {
+	for _, f := range fs {
+		f.DecRef()
+	}
+}
+
+// TestRanges: close_range's closes and close-on-exec flags reach the open
+// fds in [first, last] only, in the dense array and above it, with
+// unsigned bounds up to ~0U, and RemoveRange gives their files in fd
+// order.
+func TestRanges(t *testing.T) {
+	open := []int32{0, 1, 2, 5, 1023, 1024, 5000, NrOpen - 1}
+	const maxU32 = 1<<32 - 1
+	tests := []struct {
+		name        string
+		first, last uint32
+		want        []int32 // the fds in range
+	}{
+		{"all", 0, maxU32, open},
+		{"from 3", 3, maxU32, []int32{5, 1023, 1024, 5000, NrOpen - 1}},
+		{"one", 5, 5, []int32{5}},
+		{"a free one", 4, 4, nil},
+		{"across the array's end", 1000, 2000, []int32{1023, 1024}},
+		{"above the array", 1025, NrOpen - 2, []int32{5000}},
+		{"the last possible", NrOpen - 1, NrOpen - 1, []int32{NrOpen - 1}},
+		{"past nr_open", NrOpen, maxU32, nil},
+		{"~0U", maxU32, maxU32, nil},
+	}
+	fill := func() (*Table, map[*fdesc.File]int32) {
+		tab := New(nil, nil, nil)
+		files := make(map[*fdesc.File]int32)
+		for _, fd := range open {
+			f := newFile()
+			files[f] = fd
+			if _, err := tab.InstallAt(fd, f, false, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return tab, files
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tab, files := fill()
+			var got []int32
+			for _, f := range tab.RemoveRange(tc.first, tc.last) {
+				got = append(got, files[f])
+				f.DecRef()
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("RemoveRange(%d, %d) closed %v, want %v", tc.first, tc.last, got, tc.want)
+			}
+			left := slices.DeleteFunc(slices.Clone(open), func(fd int32) bool { return slices.Contains(tc.want, fd) })
+			if l := tab.List(); !slices.Equal(l, left) {
+				t.Errorf("open after RemoveRange: %v, want %v", l, left)
+			}
+
+			tab, _ = fill()
+			tab.SetCloexecRange(tc.first, tc.last)
+			var flagged []int32
+			tab.Each(func(fd int32, e Entry) {
+				if e.Cloexec {
+					flagged = append(flagged, fd)
+				}
+			})
+			if !slices.Equal(flagged, tc.want) {
+				t.Errorf("SetCloexecRange(%d, %d) flagged %v, want %v", tc.first, tc.last, flagged, tc.want)
+			}
+			if l := tab.List(); !slices.Equal(l, open) {
+				t.Errorf("open after SetCloexecRange: %v, want %v", l, open)
+			}
+		})
 	}
 }
 
@@ -246,6 +325,9 @@ func TestPOSIXLocksDropped(t *testing.T) {
 		{"cloexec", func(tab, _ *Table) { tab.SetCloexec(0, true) }, true},
 		{"close of an unlockable file", func(tab, _ *Table) { f, _ := tab.Remove(2); f.DecRef() }, true},
 		{"close in another table", func(_, other *Table) { f, _ := other.Remove(0); f.DecRef() }, true},
+		{"close_range over it", func(tab, _ *Table) { decRefs(tab.RemoveRange(1, 1)) }, false},
+		{"close_range of the unlockable file", func(tab, _ *Table) { decRefs(tab.RemoveRange(2, 100)) }, true},
+		{"close_range's cloexec", func(tab, _ *Table) { tab.SetCloexecRange(0, 100) }, true},
 		{"release of the last user", func(tab, _ *Table) {
 			for _, f := range tab.Release() {
 				f.DecRef()

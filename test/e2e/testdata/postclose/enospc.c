@@ -1,6 +1,7 @@
-// enospc DIR ROUNDS: in a directory whose file system is full, each
-// round creates a file, writes one page to it (which cannot fit), closes
-// it, opens it again and fsyncs it twice. Linux reports the ENOSPC at
+// enospc DIR ROUNDS [close_range]: in a directory whose file system is
+// full, each round creates a file, writes one page to it (which cannot
+// fit), closes it (with close_range(2) if asked: Linux's returns no
+// error), opens it again and fsyncs it twice. Linux reports the ENOSPC at
 // the write (a local file system fails it at once); a sandbox that
 // writes behind reports it at the close or the fsync. Either way it must
 // be reported exactly once, and the second fsync must return 0: the
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int reported, other;
@@ -25,10 +27,12 @@ static void note(const char *round, const char *call, long r) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 3) {
-		fprintf(stderr, "usage: enospc DIR ROUNDS\n");
+	const char *mode = argc == 4 ? argv[3] : "";
+	if (argc != 3 && (argc != 4 || strcmp(mode, "close_range") != 0)) {
+		fprintf(stderr, "usage: enospc DIR ROUNDS [close_range]\n");
 		return 2;
 	}
+	int by_range = strcmp(mode, "close_range") == 0;
 	int rounds = atoi(argv[2]);
 	static char page[4096];
 	memset(page, 'x', sizeof page);
@@ -44,7 +48,10 @@ int main(int argc, char **argv) {
 		}
 		long n = write(fd, page, sizeof page);
 		note(round, "write", n < 0 ? -1 : 0);
-		note(round, "close", close(fd));
+		if (by_range)
+			note(round, "close_range", syscall(SYS_close_range, fd, fd, 0));
+		else
+			note(round, "close", close(fd));
 		fd = open(path, O_RDWR);
 		if (fd < 0) {
 			perror("reopen");
