@@ -423,7 +423,7 @@ func (t *task) postOwnedWrite(desc uint64, wc *wbCall, handle string, ino uint64
 // true: they change neither its content nor its offset.
 var ownedKeeps = map[uintptr]bool{
 	unix.SYS_FSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true,
-	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true,
+	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true, unix.SYS_SYNC_FILE_RANGE: true, unix.SYS_READAHEAD: true,
 }
 
 // ownedFDArgs are the arguments, besides the first, that calls take fds

@@ -399,7 +399,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	}
 	t.c.pcache.beforeForward(sysno, args)
 	*mc = t.c.meta.before(t, sysno, args)
-	if reportsWriteError[sysno] && sysno != unix.SYS_CLOSE {
+	if reportsWriteErrorCall(sysno, args) && sysno != unix.SYS_CLOSE {
 		defer t.writeErrorReported(int32(args[0]))
 	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})

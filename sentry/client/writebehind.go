@@ -553,6 +553,17 @@ var reportsWriteError = map[uintptr]bool{
 	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true, unix.SYS_CLOSE: true,
 }
 
+// reportsWriteErrorCall says call sysno(args) returns a description's
+// kept write-behind error: reportsWriteError's calls, and a
+// sync_file_range that waits for a write-out, as fdatasync (sysabi's
+// rule, the server's too).
+func reportsWriteErrorCall(sysno uintptr, args [6]uint64) bool {
+	if sysno == unix.SYS_SYNC_FILE_RANGE {
+		return sysabi.SyncFileRangeReportsWriteError(args)
+	}
+	return reportsWriteError[sysno]
+}
+
 // wbOpenFlags are the status flags that make a write wait: its
 // durability (O_SYNC, O_DSYNC, O_DIRECT) is the point of the call. An
 // O_APPEND write is posted: where it lands (the file's end when the

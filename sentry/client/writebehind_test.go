@@ -167,3 +167,31 @@ func TestFileKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestReportsWriteErrorCall: the calls after whose reply the client
+// forgets a description's kept write-behind error are those whose reply
+// the server gives it to (sentry/server's posted.go): a sync_file_range
+// only when it passes its checks and waits for a write-out.
+func TestReportsWriteErrorCall(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sysno uintptr
+		args  [6]uint64
+		want  bool
+	}{
+		{"fsync", unix.SYS_FSYNC, [6]uint64{3}, true},
+		{"write", unix.SYS_WRITE, [6]uint64{3, 0x1000, 1}, true},
+		{"read", unix.SYS_READ, [6]uint64{3, 0x1000, 1}, false},
+		{"sync_file_range waiting after", unix.SYS_SYNC_FILE_RANGE, [6]uint64{3, 0, 0, unix.SYNC_FILE_RANGE_WRITE_AND_WAIT}, true},
+		{"sync_file_range waiting before", unix.SYS_SYNC_FILE_RANGE, [6]uint64{3, 0, 0, unix.SYNC_FILE_RANGE_WAIT_BEFORE}, true},
+		{"sync_file_range writing out only", unix.SYS_SYNC_FILE_RANGE, [6]uint64{3, 0, 0, unix.SYNC_FILE_RANGE_WRITE}, false},
+		{"sync_file_range with a bad flag", unix.SYS_SYNC_FILE_RANGE, [6]uint64{3, 0, 0, 8 | unix.SYNC_FILE_RANGE_WAIT_AFTER}, false},
+		{"sync_file_range of a negative offset", unix.SYS_SYNC_FILE_RANGE, [6]uint64{3, ^uint64(0), 0, unix.SYNC_FILE_RANGE_WAIT_AFTER}, false},
+		{"readahead", unix.SYS_READAHEAD, [6]uint64{3, 0, 4096}, false},
+		{"close_range", unix.SYS_CLOSE_RANGE, [6]uint64{3, 3, 0}, false},
+	} {
+		if got := reportsWriteErrorCall(tc.sysno, tc.args); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

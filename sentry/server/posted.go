@@ -121,10 +121,21 @@ var reportsWriteError = map[int32]bool{
 	unix.SYS_SENDTO: true,
 }
 
+// reportsWriteErrorCall says call c returns a description's kept
+// write-behind error: reportsWriteError's calls, and a sync_file_range
+// that waits for a write-out, as fdatasync (sysabi's rule, which the
+// client follows too).
+func reportsWriteErrorCall(c *kernel.Task) bool {
+	if c.Sysno == unix.SYS_SYNC_FILE_RANGE {
+		return sysabi.SyncFileRangeReportsWriteError(c.Args)
+	}
+	return reportsWriteError[c.Sysno]
+}
+
 // runReportingDeferred runs h for c under the error rule above. skipped
 // says h did not run: the call's result is the description's kept error.
 func runReportingDeferred(k *kernel.Kernel, h handler, c *kernel.Task, posted bool) (ret int64, skipped bool, err error) {
-	if !reportsWriteError[c.Sysno] {
+	if !reportsWriteErrorCall(c) {
 		return runHandlerPosted(k, h, c, posted)
 	}
 	if c.Sysno == unix.SYS_SYNCFS {
@@ -186,7 +197,7 @@ func runReportingDeferred(k *kernel.Kernel, h handler, c *kernel.Task, posted bo
 			logWriteBehindError(k, f, "a write behind failed; the next fsync or fdatasync of the file reports it", e)
 			return ret, false, err
 		}
-		if hasIno && err == nil && (c.Sysno == unix.SYS_FSYNC || c.Sysno == unix.SYS_FDATASYNC) {
+		if hasIno && err == nil && (c.Sysno == unix.SYS_FSYNC || c.Sysno == unix.SYS_FDATASYNC || c.Sysno == unix.SYS_SYNC_FILE_RANGE) {
 			// Another description's write behind failed (or this one
 			// was opened after it did): Linux reports it to the next
 			// fsync of the file, once.

@@ -62,6 +62,34 @@ func TestWriteBehindErrorRecovery(t *testing.T) {
 			r.fails(unix.EFBIG, unix.SYS_FSYNC, fd3)
 			r.ok(1, unix.SYS_FSYNC, fd3)
 		}},
+		{"a sync_file_range that waits after its write-out reports it once", nil, func(r *replayer, fd uint64, _ *sentrypb.Call) {
+			r.fails(unix.EFBIG, unix.SYS_SYNC_FILE_RANGE, fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+			r.ok(1, unix.SYS_SYNC_FILE_RANGE, fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE_AND_WAIT)
+			r.ok(1, unix.SYS_FSYNC, fd)
+			fd2 := r.open("/tmp/wb", unix.O_WRONLY)
+			r.ok(1, unix.SYS_FSYNC, fd2)
+		}},
+		{"a sync_file_range that waits before reports it", nil, func(r *replayer, fd uint64, _ *sentrypb.Call) {
+			r.fails(unix.EFBIG, unix.SYS_SYNC_FILE_RANGE, fd, 0, 4096, unix.SYNC_FILE_RANGE_WAIT_BEFORE)
+			r.ok(1, unix.SYS_FSYNC, fd)
+		}},
+		{"a sync_file_range that does not wait reports nothing", nil, func(r *replayer, fd uint64, _ *sentrypb.Call) {
+			r.ok(1, unix.SYS_SYNC_FILE_RANGE, fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+			r.ok(1, unix.SYS_SYNC_FILE_RANGE, fd, 0, 0, 0)
+			r.fails(unix.EFBIG, unix.SYS_FSYNC, fd)
+		}},
+		{"a sync_file_range that fails its checks reports nothing", nil, func(r *replayer, fd uint64, _ *sentrypb.Call) {
+			r.fails(unix.EINVAL, unix.SYS_SYNC_FILE_RANGE, fd, 0, 0, 8|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+			r.fails(unix.EINVAL, unix.SYS_SYNC_FILE_RANGE, fd, ^uint64(0), 0, unix.SYNC_FILE_RANGE_WAIT_AFTER)
+			r.fails(unix.EFBIG, unix.SYS_FSYNC, fd)
+		}},
+		{"a new description's sync_file_range reports the file's once, the description's fsync its own", nil, func(r *replayer, fd uint64, _ *sentrypb.Call) {
+			fd2 := r.open("/tmp/wb", unix.O_WRONLY)
+			r.fails(unix.EFBIG, unix.SYS_SYNC_FILE_RANGE, fd2, 0, 0, unix.SYNC_FILE_RANGE_WAIT_AFTER)
+			r.ok(1, unix.SYS_SYNC_FILE_RANGE, fd2, 0, 0, unix.SYNC_FILE_RANGE_WAIT_AFTER)
+			r.fails(unix.EFBIG, unix.SYS_FSYNC, fd)
+			r.ok(1, unix.SYS_FSYNC, fd)
+		}},
 		{"a syncfs reports the file's once, the description's fsync its own", nil, func(r *replayer, fd uint64, _ *sentrypb.Call) {
 			r.fails(unix.EFBIG, unix.SYS_SYNCFS, fd)
 			r.ok(1, unix.SYS_SYNCFS, fd)

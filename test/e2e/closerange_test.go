@@ -46,12 +46,15 @@ func TestCloseRange(t *testing.T) {
 }
 
 // TestWriteErrorModes runs testdata/postclose/enospc.c in a full tmpfs,
-// as TestPostedCloseWriteError runs it, with the calls that treat a
+// as TestPostedCloseWriteError runs it, with the two calls that treat a
 // write behind's error apart from close: natively the write fails; in
 // the sandbox it is written behind, and
 //   - close_range, which reports no error on Linux, leaves the error on
 //     the file (the server's CloseRange), so the fsync of the new
-//     description reports it.
+//     description reports it;
+//   - a sync_file_range that waits for the page's write-out reports it,
+//     as fdatasync would (the server's posted.go), and nothing after it
+//     does.
 //
 // Either way once a round (the output is the native one).
 func TestWriteErrorModes(t *testing.T) {
@@ -62,6 +65,7 @@ func TestWriteErrorModes(t *testing.T) {
 		mode, reportedAt string
 	}{
 		{"close_range", "fsync"},
+		{"sync_file_range", "sync_file_range"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			dir := fullTmpfs(t)

@@ -103,8 +103,10 @@
 //     dup3 and fcntl (its lock, owner, lease and seal commands are
 //     locks.go's, leases.go's and memfd.go's);
 //   - pipe.go: pipe and pipe2, over package kernel's pipe.go;
-//   - sync.go: fsync, fdatasync, sync, syncfs and fadvise64, over package
-//     kernel's durable.go;
+//   - sync.go: fsync, fdatasync, sync_file_range (a gofer file's range
+//     synced as fdatasync syncs the file), sync, syncfs, fadvise64 and
+//     readahead (a hint taken without a read), over package kernel's
+//     durable.go;
 //   - getdents.go: getdents64, over a description's directory cursor
 //     (fdesc.DirCursor) and the synthesized directories' listings;
 //   - mmap.go: mmap of a gofer file or /dev/zero, planned here and mapped

@@ -240,4 +240,7 @@ var Table = map[int32]Handler{
 	unix.SYS_FALLOCATE: Fallocate,
 	// close_range (fd.go).
 	unix.SYS_CLOSE_RANGE: CloseRange,
+	// sync_file_range and readahead (sync.go).
+	unix.SYS_SYNC_FILE_RANGE: SyncFileRange,
+	unix.SYS_READAHEAD:       Readahead,
 }

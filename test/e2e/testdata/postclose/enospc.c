@@ -1,7 +1,8 @@
-// enospc DIR ROUNDS [close_range]: in a directory whose file system is
-// full, each round creates a file, writes one page to it (which cannot
-// fit), closes it (with close_range(2) if asked: Linux's returns no
-// error), opens it again and fsyncs it twice. Linux reports the ENOSPC at
+// enospc DIR ROUNDS [close_range|sync_file_range]: in a directory whose
+// file system is full, each round creates a file, writes one page to it
+// (which cannot fit), syncs the page's range if asked (sync_file_range(2)
+// that waits for the write-out), closes it (with close_range(2) if
+// asked: Linux's returns no error), opens it again and fsyncs it twice. Linux reports the ENOSPC at
 // the write (a local file system fails it at once); a sandbox that
 // writes behind reports it at the close or the fsync. Either way it must
 // be reported exactly once, and the second fsync must return 0: the
@@ -28,8 +29,8 @@ static void note(const char *round, const char *call, long r) {
 
 int main(int argc, char **argv) {
 	const char *mode = argc == 4 ? argv[3] : "";
-	if (argc != 3 && (argc != 4 || strcmp(mode, "close_range") != 0)) {
-		fprintf(stderr, "usage: enospc DIR ROUNDS [close_range]\n");
+	if (argc != 3 && (argc != 4 || (strcmp(mode, "close_range") != 0 && strcmp(mode, "sync_file_range") != 0))) {
+		fprintf(stderr, "usage: enospc DIR ROUNDS [close_range|sync_file_range]\n");
 		return 2;
 	}
 	int by_range = strcmp(mode, "close_range") == 0;
@@ -48,6 +49,8 @@ int main(int argc, char **argv) {
 		}
 		long n = write(fd, page, sizeof page);
 		note(round, "write", n < 0 ? -1 : 0);
+		if (strcmp(mode, "sync_file_range") == 0)
+			note(round, "sync_file_range", syscall(SYS_sync_file_range, fd, 0L, 4096L, 7));
 		if (by_range)
 			note(round, "close_range", syscall(SYS_close_range, fd, fd, 0));
 		else
