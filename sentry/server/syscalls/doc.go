@@ -95,9 +95,9 @@
 //   - read_write.go: read, write, their vector and positional forms and
 //     lseek (readFile and writeFile, a description's I/O, which splice
 //     and sendfile use too; Iovecs, which the server's posted calls'
-//     count uses; a kernel object's I/O over a usermem.IOSequence, seqIO),
-//     over package kernel's write.go (WriteAt: a gofer write's
-//     durability and record);
+//     count uses; a kernel object's I/O over a usermem.IOSequence, seqIO;
+//     preadv2's and pwritev2's RWF_* flags, vecFlags), over package
+//     kernel's write.go (WriteAt: a gofer write's durability and record);
 //   - fd.go: close, close_range (its CLOSE_RANGE_UNSHARE, a process's
 //     own copy of its fd table: kernel.Task.UnshareFDTable), dup, dup2,
 //     dup3 and fcntl (its lock, owner, lease and seal commands are

@@ -16,20 +16,32 @@ import (
 // read, write and their vector and positional forms, and lseek: a
 // description's I/O at its offset or at one given.
 
+// ioModeErr is what Linux's I/O calls check of a description before
+// their buffers: ESPIPE for an offset (off >= 0) on a file that has none
+// (a positional call on a pipe's end of either direction), then EBADF for
+// a description not open for the call's direction (write or read).
+func ioModeErr(f *fdesc.File, write bool, off int64) error {
+	_, seq := f.Impl.(fdesc.SeqFile) // kernel objects: streams (seqIO)
+	if off >= 0 && (seq || f.Impl.Stream()) {
+		return unix.ESPIPE
+	}
+	if write && !f.Writable() || !write && !f.Readable() {
+		return unix.EBADF
+	}
+	return nil
+}
+
 // readFile reads up to n bytes from f at off, or at (and advancing) its
 // offset when off < 0.
 func readFile(c *kernel.Task, f *fdesc.File, n int, off int64) ([]byte, error) {
-	if !f.Readable() {
-		return nil, unix.EBADF
+	if err := ioModeErr(f, false, off); err != nil {
+		return nil, err
 	}
 	if n < 0 {
 		return nil, unix.EINVAL
 	}
 	n = min(n, maxRW)
 	if off >= 0 {
-		if f.Impl.Stream() {
-			return nil, unix.ESPIPE
-		}
 		b, err := f.Impl.Read(c, f, n, off)
 		if len(b) > 0 {
 			c.Kernel.InotifyEvent(vfs.DentryOf(f), linux.IN_ACCESS)
@@ -52,16 +64,19 @@ func readFile(c *kernel.Task, f *fdesc.File, n int, off int64) ([]byte, error) {
 // writeFile writes b to f at off, or at (and advancing) its offset when
 // off < 0. O_APPEND writes at the end, found with a Stat first.
 func writeFile(c *kernel.Task, f *fdesc.File, b []byte, off int64) (int, error) {
-	if !f.Writable() {
-		return 0, unix.EBADF
+	return writeFileMode(c, f, b, off, f.Flags.Load()&unix.O_APPEND != 0)
+}
+
+// writeFileMode is writeFile, writing at the end if appendMode (the
+// description's O_APPEND, or pwritev2's RWF_APPEND) whatever off says:
+// a positional write (off >= 0) leaves the offset where it was.
+func writeFileMode(c *kernel.Task, f *fdesc.File, b []byte, off int64, appendMode bool) (int, error) {
+	if err := ioModeErr(f, true, off); err != nil {
+		return 0, err
 	}
 	if f.Impl.Stream() {
-		if off >= 0 {
-			return 0, unix.ESPIPE
-		}
 		return f.Impl.Write(c, f, b, 0)
 	}
-	appendMode := f.Flags.Load()&unix.O_APPEND != 0
 	if off >= 0 && !appendMode {
 		m, err := c.FileSizeCheck(vfs.DentryOf(f), off, len(b), false)
 		if err != nil {
@@ -213,6 +228,46 @@ func vecOffset(c *kernel.Task) (int64, error) {
 	return -1, nil
 }
 
+// rwfReadWrite are the RWF_* flags of preadv2 and pwritev2 taken here
+// with their meaning or, for a read, ignored as Linux ignores them:
+// RWF_HIPRI (a polling hint), RWF_DSYNC and RWF_SYNC (a write made
+// durable before the reply), RWF_APPEND and RWF_NOAPPEND (a write at the
+// end, or at the offset given, whatever O_APPEND says), RWF_NOSIGNAL (no
+// SIGPIPE for a write to a pipe or socket without a reader).
+const rwfReadWrite = unix.RWF_HIPRI | unix.RWF_DSYNC | unix.RWF_SYNC | unix.RWF_APPEND | unix.RWF_NOAPPEND | unix.RWF_NOSIGNAL
+
+// vecFlags returns the RWF_* flags of preadv2 or pwritev2 call c (0 for
+// the other vector calls, and for a call of no bytes, which Linux
+// answers before it looks at them) once they pass Linux's checks for
+// file f (kiocb_set_rw_flags): EOPNOTSUPP for a flag it does not know,
+// EINVAL for RWF_APPEND with RWF_NOAPPEND, and EOPNOTSUPP, as for a file
+// that offers none of them, for RWF_NOWAIT (no file here can tell that
+// the call would not block: the server's own wait, the gofer's read),
+// RWF_ATOMIC, RWF_DONTCACHE of a file that is not regular (of a regular
+// one it is a hint, taken as one) and RWF_NOAPPEND of an O_APPEND
+// description (the gofer's file is open O_APPEND: it cannot write
+// elsewhere).
+func vecFlags(c *kernel.Task, f *fdesc.File, write bool, total int) (uint32, error) {
+	if c.Sysno != unix.SYS_PREADV2 && c.Sysno != unix.SYS_PWRITEV2 || total == 0 {
+		return 0, nil
+	}
+	flags := uint32(c.Args[5])
+	d := vfs.DentryOf(f)
+	switch {
+	case flags&^unix.RWF_SUPPORTED != 0:
+		return 0, unix.EOPNOTSUPP
+	case flags&(unix.RWF_APPEND|unix.RWF_NOAPPEND) == unix.RWF_APPEND|unix.RWF_NOAPPEND:
+		return 0, unix.EINVAL
+	case flags&(unix.RWF_NOWAIT|unix.RWF_ATOMIC) != 0:
+		return 0, unix.EOPNOTSUPP
+	case flags&unix.RWF_DONTCACHE != 0 && (d == nil || !d.IsRegular()):
+		return 0, unix.EOPNOTSUPP
+	case write && flags&unix.RWF_NOAPPEND != 0 && f.Flags.Load()&unix.O_APPEND != 0:
+		return 0, unix.EOPNOTSUPP
+	}
+	return flags & rwfReadWrite, nil
+}
+
 // Readv is readv(2), preadv(2) and preadv2(2).
 func Readv(c *kernel.Task) (int64, error) {
 	f, err := c.GetFile(ArgInt(c, 0))
@@ -224,9 +279,15 @@ func Readv(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := ioModeErr(f, false, off); err != nil {
+		return 0, err
+	}
 	iov, total, err := Iovecs(c)
 	if err != nil {
 		return 0, err
+	}
+	if _, err := vecFlags(c, f, false, total); err != nil {
+		return 0, err // a read's own flags change nothing it does
 	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return seqIO(c, f, sf, false, iov, off)
@@ -260,9 +321,20 @@ func Writev(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := ioModeErr(f, true, off); err != nil {
+		return 0, err
+	}
 	iov, total, err := Iovecs(c)
 	if err != nil {
 		return 0, err
+	}
+	flags, err := vecFlags(c, f, true, total)
+	if err != nil {
+		return 0, err
+	}
+	if flags&unix.RWF_NOSIGNAL != 0 {
+		// As MSG_NOSIGNAL: EPIPE alone.
+		defer func() { c.RaisedSIGPIPE = false }()
 	}
 	if sf, ok := f.Impl.(fdesc.SeqFile); ok {
 		return seqIO(c, f, sf, true, iov, off)
@@ -276,13 +348,22 @@ func Writev(c *kernel.Task) (int64, error) {
 		b = append(b, p...)
 	}
 	if len(b) == 0 {
-		if !f.Writable() {
-			return 0, unix.EBADF
-		}
 		return 0, nil
 	}
-	w, err := writeFile(c, f, b, off)
+	appendMode := f.Flags.Load()&unix.O_APPEND != 0 || flags&unix.RWF_APPEND != 0
+	w, err := writeFileMode(c, f, b, off, appendMode)
 	notePipeRoom(c, f)
+	if g, ok := f.Impl.(*vfs.GoferFile); ok && flags&(unix.RWF_DSYNC|unix.RWF_SYNC) != 0 && w > 0 && err == nil {
+		// Durable before the reply, as after fdatasync (fsync for
+		// RWF_SYNC): Linux's generic_write_sync of the range. The
+		// writes before it leave the client's log now; this one, whose
+		// record goes with the reply, at the flusher's next Durable (a
+		// Durable covers only writes whose records were sent: kernel's
+		// durable.go).
+		if err := syncFile(c, f, g.Handle, flags&unix.RWF_SYNC == 0); err != nil {
+			return 0, err
+		}
+	}
 	return int64(w), err
 }
 
