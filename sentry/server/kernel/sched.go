@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"cmp"
+	"slices"
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
@@ -135,7 +136,6 @@ func (k *Kernel) ThreadsMatchingLocked(caller *Thread, which, who int32) (ts []*
 				ts = appendLive(ts, p)
 			}
 		}
-		return ts, true
 	case linux.PRIO_USER:
 		uid := uint32(who)
 		if who == 0 {
@@ -146,9 +146,13 @@ func (k *Kernel) ThreadsMatchingLocked(caller *Thread, which, who int32) (ts []*
 				ts = appendLive(ts, p)
 			}
 		}
-		return ts, true
+	default:
+		return nil, false
 	}
-	return nil, false
+	// In TID order, so that which refusal setpriority reports does not
+	// depend on map order.
+	slices.SortFunc(ts, func(a, b *Thread) int { return cmp.Compare(a.TID, b.TID) })
+	return ts, true
 }
 
 func appendLive(ts []*Thread, p *Process) []*Thread {
