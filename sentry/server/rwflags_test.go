@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -189,5 +190,41 @@ func TestVectorFlagsSynced(t *testing.T) {
 		if err != nil || string(b) != "hello!" {
 			t.Errorf("flag %#x: file %q, %v", flag, b, err)
 		}
+	}
+}
+
+// TestSyncedCopyAnnouncesEarlierWrites: a sendfile larger than one
+// reply's data (a synced copy, made durable before its reply without
+// write records) announces the writes its file description made before
+// it durable too, as fdatasync; else the client's log kept them, and a
+// restore would write them again over the bytes copied after them.
+func TestSyncedCopyAnnouncesEarlierWrites(t *testing.T) {
+	r := newReplayer(t)
+	r.start()
+	src := bytes.Repeat([]byte("s"), 5<<20)
+	if err := os.WriteFile(filepath.Join(r.root, "tmp/src"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := r.open("/tmp/out", unix.O_CREAT|unix.O_RDWR)
+	r.write(1, out, "hello", nil)
+	var file, seq uint64
+	for _, rec := range r.records() {
+		if w := rec.GetWrite(); w != nil {
+			file, seq = w.File, w.Seq
+		}
+	}
+	if seq == 0 {
+		t.Fatal("the write is not retained")
+	}
+	in := r.open("/tmp/src", unix.O_RDONLY)
+	off := r.mem.alloc(make([]byte, 8))
+	if n := r.ok(1, unix.SYS_SENDFILE, out, in, off, uint64(len(src))); n != int64(len(src)) {
+		t.Fatalf("sendfile copied %d of %d", n, len(src))
+	}
+	r.mu.Lock()
+	durable := r.durable[file]
+	r.mu.Unlock()
+	if durable < seq {
+		t.Errorf("the synced copy returned before a Durable push covered the earlier write (seq %d, got %d)", seq, durable)
 	}
 }

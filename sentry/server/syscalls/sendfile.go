@@ -174,13 +174,16 @@ func abandoned(c *kernel.Task) bool {
 }
 
 // syncedCopyDone makes out's data durable before the reply of a synced
-// copy; a failure is EIO (the bytes are in no write record to retain).
+// copy, as fdatasync: the writes out made before it are announced
+// durable too, so that the client's log no longer holds them (a restore
+// would write them again over the bytes copied after them). A failure is
+// EIO (the copy's bytes are in no write record to retain).
 func syncedCopyDone(c *kernel.Task, out *fdesc.File) error {
 	h, ok := vfs.HandleOfFile(out)
 	if !ok {
 		return unix.EIO
 	}
-	if err := c.Kernel.VFS.Fsync(h, true); err != nil {
+	if err := syncFile(c, out, h, true); err != nil {
 		c.Kernel.Log.Warn("fsync after a large server-side copy failed", "err", err)
 		return unix.EIO
 	}
