@@ -138,7 +138,7 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 	if old != nil {
 		old.DecUsers(t.gctx)
 	}
-	t.robustList, t.robustLen = 0, 0
+	t.robustList.Store(0)
 	t.restartBlock = nil
 	t.restartErrno = 0
 	comm := plan.Comm

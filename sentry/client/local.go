@@ -326,18 +326,49 @@ func sysSetRobustList(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if a[1] != 24 { // sizeof(struct robust_list_head)
 		return 0, unix.EINVAL
 	}
-	t.robustList, t.robustLen = hostarch.Addr(a[0]), a[1]
+	t.robustList.Store(a[0])
 	return 0, 0
 }
 
+// sysGetRobustList implements get_robust_list(2): the thread pid names
+// (ESRCH if none), if the caller may read its state as ptrace's
+// PTRACE_MODE_READ_REALCREDS (else EPERM).
 func sysGetRobustList(t *task, a [6]uint64) (uint64, unix.Errno) {
-	if pid := int32(a[0]); pid != 0 && pid != t.tid {
-		return 0, unix.EPERM
+	target := t
+	if pid := int32(a[0]); pid != 0 {
+		if target = t.c.lookupTask(pid); target == nil {
+			return 0, unix.ESRCH
+		}
+		if target.proc != t.proc && !t.mayReadState(target) {
+			return 0, unix.EPERM
+		}
 	}
-	if err := t.writeUint64(a[1], uint64(t.robustList)); err != 0 {
+	if err := t.writeUint64(a[2], 24); err != 0 {
 		return 0, err
 	}
-	return 0, t.writeUint64(a[2], 24)
+	return 0, t.writeUint64(a[1], target.robustList.Load())
+}
+
+// capSysPtrace is CAP_SYS_PTRACE's bit.
+const capSysPtrace = 1 << linux.CAP_SYS_PTRACE
+
+// mayReadState is ptrace's access check with the real credentials
+// (Linux's PTRACE_MODE_READ_REALCREDS, without Yama): t's real user and
+// group are all of target's, or t has CAP_SYS_PTRACE; from the
+// processes' last records (t's effective uid 0 stands for the capability
+// when its record has not come, and both are allowed when target's has
+// not).
+func (t *task) mayReadState(target *task) bool {
+	me, meOK := t.c.ids.get(t.proc.pid)
+	them, themOK := t.c.ids.get(target.proc.pid)
+	if meOK && me.capsKnown && me.capEff&capSysPtrace != 0 || !meOK && t.creds().euid == 0 {
+		return true
+	}
+	if !meOK || !themOK {
+		return !themOK
+	}
+	return me.ruid == them.ruid && me.ruid == them.euid && me.ruid == them.suid &&
+		me.rgid == them.rgid && me.rgid == them.egid && me.rgid == them.sgid
 }
 
 // Time.

@@ -132,9 +132,9 @@ type task struct {
 
 	// clearTID is set_tid_address / CLONE_CHILD_CLEARTID.
 	clearTID hostarch.Addr
-	// robustList and robustLen are set_robust_list's arguments.
-	robustList hostarch.Addr
-	robustLen  uint64
+	// robustList is set_robust_list's head. Atomic: another thread's
+	// get_robust_list reads it.
+	robustList atomic.Uint64
 	// name is the thread's comm (prctl PR_SET_NAME, /proc/<pid>/comm).
 	// Protected by mu.
 	name string

@@ -16,3 +16,13 @@ func TestCPUAffinity(t *testing.T) {
 	tu.RequireRoot(t)
 	stracedTestdata(t, "affinity", "affinity")
 }
+
+// TestRobustListOfOthers runs testdata/robustlist/robustlist.c natively
+// and under do: get_robust_list reads another thread's head when the
+// caller may inspect it (EPERM as another user), ESRCH for no such
+// thread; it was EPERM for any thread but the caller (LTP
+// get_robust_list01).
+func TestRobustListOfOthers(t *testing.T) {
+	tu.RequireRoot(t)
+	stracedTestdata(t, "robustlist", "robustlist")
+}
