@@ -836,6 +836,30 @@ func sysGetcpu(t *task, a [6]uint64) (uint64, unix.Errno) {
 	return 0, 0
 }
 
+// stickyPersonality is Linux's STICKY_TIMEOUTS personality flag.
+const stickyPersonality = 0x4000000
+
+// stickyTimeout is the address of the timeout select, pselect6 or ppoll
+// leaves as it was, under the STICKY_TIMEOUTS personality (Linux's
+// poll_select_finish writes the time left back otherwise); 0 if none.
+func (t *task) stickyTimeout(sysno uintptr, args [6]uint64) uint64 {
+	var addr uint64
+	switch sysno {
+	case unix.SYS_SELECT, unix.SYS_PSELECT6:
+		addr = args[4]
+	case unix.SYS_PPOLL:
+		addr = args[2]
+	default:
+		return 0
+	}
+	t.proc.mu.Lock()
+	defer t.proc.mu.Unlock()
+	if t.proc.personality&stickyPersonality == 0 {
+		return 0
+	}
+	return addr
+}
+
 func sysPersonality(t *task, a [6]uint64) (uint64, unix.Errno) {
 	t.proc.mu.Lock()
 	defer t.proc.mu.Unlock()

@@ -497,8 +497,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	// Copy by-reference outputs back; the call already happened, so a
 	// fault only changes the result.
 	efault := false
+	sticky := t.stickyTimeout(sysno, args)
 	for _, o := range reply.Outputs {
-		if len(o.Data) == 0 {
+		if len(o.Data) == 0 || o.Addr == sticky {
 			continue
 		}
 		if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(o.Addr), o.Data, usermem.IOOpts{}); err != nil {

@@ -26,3 +26,11 @@ func TestRobustListOfOthers(t *testing.T) {
 	tu.RequireRoot(t)
 	stracedTestdata(t, "robustlist", "robustlist")
 }
+
+// TestStickyTimeouts runs testdata/sticky/sticky.c natively and under do:
+// select, pselect6 and ppoll leave their timeout as it was under the
+// STICKY_TIMEOUTS personality, and write the time left otherwise (LTP
+// personality02).
+func TestStickyTimeouts(t *testing.T) {
+	stracedTestdata(t, "sticky", "sticky")
+}
