@@ -370,6 +370,29 @@ func (r *replayer) write(tid int32, fd uint64, s string, written map[uint64][]by
 	}
 }
 
+// retainedWrite writes str to fd from thread 1 and returns the file and
+// seq of the write record the client retains for it.
+func (r *replayer) retainedWrite(fd uint64, str string) (file, seq uint64) {
+	r.t.Helper()
+	r.write(1, fd, str, nil)
+	for _, rec := range r.records() {
+		if w := rec.GetWrite(); w != nil {
+			file, seq = w.File, w.Seq
+		}
+	}
+	if seq == 0 {
+		r.t.Fatal("the write is not retained")
+	}
+	return file, seq
+}
+
+// durableSeq is the seq the last Durable push announced for file.
+func (r *replayer) durableSeq(file uint64) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.durable[file]
+}
+
 const sigusr1 = 10
 
 func TestReplayingClientRestore(t *testing.T) {

@@ -168,21 +168,10 @@ func TestVectorFlagsSynced(t *testing.T) {
 		r := newReplayer(t)
 		r.start()
 		fd := r.open("/tmp/s", unix.O_CREAT|unix.O_RDWR)
-		r.write(1, fd, "hello", nil)
-		var file, seq uint64
-		for _, rec := range r.records() {
-			if w := rec.GetWrite(); w != nil {
-				file, seq = w.File, w.Seq
-			}
-		}
-		if seq == 0 {
-			t.Fatal("the write is not retained")
-		}
+		file, seq := r.retainedWrite(fd, "hello")
 		iov := r.mem.iovec(r.mem.alloc([]byte("!")), 1)
 		r.ok(1, unix.SYS_PWRITEV2, fd, iov, 1, 5, 0, flag)
-		r.mu.Lock()
-		durable := r.durable[file]
-		r.mu.Unlock()
+		durable := r.durableSeq(file)
 		if durable < seq {
 			t.Errorf("flag %#x: pwritev2 returned before a Durable push covered seq %d (got %d)", flag, seq, durable)
 		}
@@ -206,24 +195,13 @@ func TestSyncedCopyAnnouncesEarlierWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := r.open("/tmp/out", unix.O_CREAT|unix.O_RDWR)
-	r.write(1, out, "hello", nil)
-	var file, seq uint64
-	for _, rec := range r.records() {
-		if w := rec.GetWrite(); w != nil {
-			file, seq = w.File, w.Seq
-		}
-	}
-	if seq == 0 {
-		t.Fatal("the write is not retained")
-	}
+	file, seq := r.retainedWrite(out, "hello")
 	in := r.open("/tmp/src", unix.O_RDONLY)
 	off := r.mem.alloc(make([]byte, 8))
 	if n := r.ok(1, unix.SYS_SENDFILE, out, in, off, uint64(len(src))); n != int64(len(src)) {
 		t.Fatalf("sendfile copied %d of %d", n, len(src))
 	}
-	r.mu.Lock()
-	durable := r.durable[file]
-	r.mu.Unlock()
+	durable := r.durableSeq(file)
 	if durable < seq {
 		t.Errorf("the synced copy returned before a Durable push covered the earlier write (seq %d, got %d)", seq, durable)
 	}

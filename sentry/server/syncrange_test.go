@@ -136,20 +136,9 @@ func TestSyncFileRangeDurable(t *testing.T) {
 			r := newReplayer(t)
 			r.start()
 			fd := r.open("/tmp/w", unix.O_CREAT|unix.O_RDWR)
-			r.write(1, fd, "hello", nil)
-			var file, seq uint64
-			for _, rec := range r.records() {
-				if w := rec.GetWrite(); w != nil {
-					file, seq = w.File, w.Seq
-				}
-			}
-			if seq == 0 {
-				t.Fatal("the write is not retained")
-			}
+			file, seq := r.retainedWrite(fd, "hello")
 			r.ok(1, unix.SYS_SYNC_FILE_RANGE, fd, tc.off, tc.n, tc.flags)
-			r.mu.Lock()
-			durable := r.durable[file]
-			r.mu.Unlock()
+			durable := r.durableSeq(file)
 			if durable < seq {
 				t.Errorf("sync_file_range returned before a Durable push covered seq %d (got %d)", seq, durable)
 			}

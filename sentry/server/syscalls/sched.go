@@ -214,7 +214,8 @@ func setScheduler(c *kernel.Task, pid int32, req schedRequest) error {
 	}
 	old := th.Sched
 	if req.keepParams {
-		// Linux's get_params: the fields of the thread's own class.
+		// Linux's get_params: only the fields of the thread's own
+		// class are the thread's (classParams).
 		switch {
 		case old.Policy == linux.SCHED_DEADLINE:
 			req.runtime, req.deadline, req.period = old.Runtime, old.Deadline, old.Period
@@ -378,19 +379,28 @@ func SchedGetattr(c *kernel.Task) (int64, error) {
 		return 0, err
 	}
 	size = min(size, linux.SCHED_ATTR_SIZE_LATEST)
-	attr := linux.SchedAttr{Size: size, SchedPolicy: a.Policy}
+	attr := classParams(a)
+	attr.Size, attr.SchedPolicy = size, a.Policy
 	if a.ResetOnFork {
 		attr.SchedFlags = linux.SCHED_FLAG_RESET_ON_FORK
 	}
+	return 0, c.Mem.CopyOut(addr, marshalBytes(&attr)[:size])
+}
+
+// classParams is Linux's get_params: the parameters of a's own class in a
+// struct sched_attr (the deadline ones, the real-time priority, or the
+// nice value), the others 0.
+func classParams(a kernel.SchedAttr) linux.SchedAttr {
+	var p linux.SchedAttr
 	switch {
 	case a.Policy == linux.SCHED_DEADLINE:
-		attr.SchedRuntime, attr.SchedDeadline, attr.SchedPeriod = a.Runtime, a.Deadline, a.Period
+		p.SchedRuntime, p.SchedDeadline, p.SchedPeriod = a.Runtime, a.Deadline, a.Period
 	case a.IsRT():
-		attr.SchedPriority = a.RTPriority
+		p.SchedPriority = a.RTPriority
 	default:
-		attr.SchedNice = a.Nice
+		p.SchedNice = a.Nice
 	}
-	return 0, c.Mem.CopyOut(addr, marshalBytes(&attr)[:size])
+	return p
 }
 
 // SchedRrGetInterval implements sched_rr_get_interval(2): the quantum
