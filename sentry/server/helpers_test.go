@@ -295,6 +295,19 @@ func (e *env) fails(want unix.Errno, tid int32, sysno uintptr, args ...uint64) {
 	}
 }
 
+// signalsPushed counts the pushes of signal sig so far.
+func (e *env) signalsPushed(sig unix.Signal) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ev := range e.events {
+		if p, ok := ev.(*sentrypb.Push); ok && p.GetSignal().GetSigno() == int32(sig) {
+			n++
+		}
+	}
+	return n
+}
+
 // waitPush waits for a push matching f.
 func (e *env) waitPush(f func(*sentrypb.Push) bool) *sentrypb.Push {
 	e.t.Helper()

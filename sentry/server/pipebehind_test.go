@@ -29,17 +29,7 @@ func TestPipePostedWrites(t *testing.T) {
 	// ignores a default-fatal one).
 	act := ksignal.Action{Handler: 0x401000, Flags: ksignal.SARestorer, Restorer: 0x402000}
 	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGPIPE), m.alloc(act.Bytes()), 0, 8)
-	sigpipes := func() int {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		n := 0
-		for _, ev := range e.events {
-			if p, ok := ev.(*sentrypb.Push); ok && p.GetSignal().GetSigno() == int32(unix.SIGPIPE) {
-				n++
-			}
-		}
-		return n
-	}
+	sigpipes := func() int { return e.signalsPushed(unix.SIGPIPE) }
 	fds := m.zeros(8)
 	e.ok(1, unix.SYS_PIPE2, fds, 0)
 	rfd, wfd := uint64(m.u32(fds)), uint64(m.u32(fds+4))

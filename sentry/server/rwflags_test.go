@@ -139,17 +139,7 @@ func TestVectorFlagsWrites(t *testing.T) {
 	e.ok(1, unix.SYS_PIPE2, p, 0)
 	e.ok(1, unix.SYS_CLOSE, uint64(m.u32(p)))
 	pw := uint64(m.u32(p + 4))
-	sigpipes := func() int {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		n := 0
-		for _, ev := range e.events {
-			if p, ok := ev.(*sentrypb.Push); ok && p.GetSignal().GetSigno() == int32(unix.SIGPIPE) {
-				n++
-			}
-		}
-		return n
-	}
+	sigpipes := func() int { return e.signalsPushed(unix.SIGPIPE) }
 	e.fails(unix.EPIPE, 1, unix.SYS_PWRITEV2, pw, iov("x"), 1, ^uint64(0), 0, unix.RWF_NOSIGNAL)
 	e.ok(1, unix.SYS_GETPID)
 	if n := sigpipes(); n != 0 {
