@@ -23,6 +23,16 @@ static void *idle(void *a) {
 	return 0;
 }
 
+// ready is a pipe on which a child whose case the parent sends a signal
+// says it is set up for it (a fixed delay was too short for a child
+// started on a loaded machine).
+static int ready[2];
+
+static void say_ready(void) {
+	if (write(ready[1], "r", 1) != 1)
+		_exit(98);
+}
+
 static void block(int sig) {
 	sigset_t s;
 	sigemptyset(&s);
@@ -42,6 +52,7 @@ static void child(const char *what) {
 	}
 	if (!strcmp(what, "blocked-from-parent")) {
 		block(SIGUSR1);
+		say_ready();
 		sigaddset(&s, SIGUSR1);
 		struct timespec ts = {10, 0};
 		siginfo_t si;
@@ -87,6 +98,7 @@ static void child(const char *what) {
 		int sig = 0;
 		if (sigwait(&s, &sig) != 0 || sig != SIGUSR2)
 			_exit(3);
+		say_ready();
 		// Again, sent by the parent while the wait runs (its set
 		// unblocked then, as Linux does, but blocked before it).
 		struct timespec ts = {10, 0};
@@ -96,6 +108,7 @@ static void child(const char *what) {
 		signal(SIGUSR2, SIG_IGN);
 		sigaddset(&s, SIGUSR1);
 		block(SIGUSR1);
+		say_ready();
 		struct timespec ts = {0, 600000000};
 		_exit(sigtimedwait(&s, 0, &ts) == -1 && errno == EAGAIN ? 0 : 3);
 	}
@@ -110,8 +123,10 @@ static void child(const char *what) {
 	if (!strcmp(what, "in-read")) {
 		int fd[2];
 		char c;
-		if (pipe(fd) == 0)
+		if (pipe(fd) == 0) {
+			say_ready();
 			read(fd[0], &c, 1);
+		}
 		_exit(3);
 	}
 	_exit(99);
@@ -139,9 +154,11 @@ static void initTakes(void) {
 }
 
 int main(void) {
+	if (pipe(ready) != 0)
+		return 1;
 	initTakes();
-	// send: the signal the parent sends the child 200 ms after the fork
-	// (0: none).
+	// send: the signal the parent sends the child 200 ms after it said it
+	// is ready (0: none).
 	const struct {
 		const char *name;
 		int send;
@@ -158,6 +175,9 @@ int main(void) {
 		if (p == 0)
 			child(cases[i].name);
 		if (cases[i].send) {
+			char c;
+			if (read(ready[0], &c, 1) != 1)
+				return 1;
 			usleep(200000);
 			kill(p, cases[i].send);
 		}
