@@ -3674,7 +3674,12 @@ type Start struct {
 	FsizeLimit   uint64 `protobuf:"varint,214,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
 	// core_dumps: the first process's RLIMIT_CORE soft limit is not 0, so
 	// a signal that dumps core sets WCOREDUMP in its wait status.
-	CoreDumps     bool `protobuf:"varint,380,opt,name=core_dumps,json=coreDumps,proto3" json:"core_dumps,omitempty"`
+	CoreDumps bool `protobuf:"varint,380,opt,name=core_dumps,json=coreDumps,proto3" json:"core_dumps,omitempty"`
+	// nice_limit and rtprio_limit are its RLIMIT_NICE and RLIMIT_RTPRIO
+	// soft limits (0, Linux's default, forbids raising a priority without
+	// CAP_SYS_NICE).
+	NiceLimit     uint64 `protobuf:"varint,515,opt,name=nice_limit,json=niceLimit,proto3" json:"nice_limit,omitempty"`
+	RtprioLimit   uint64 `protobuf:"varint,516,opt,name=rtprio_limit,json=rtprioLimit,proto3" json:"rtprio_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3819,6 +3824,20 @@ func (x *Start) GetCoreDumps() bool {
 		return x.CoreDumps
 	}
 	return false
+}
+
+func (x *Start) GetNiceLimit() uint64 {
+	if x != nil {
+		return x.NiceLimit
+	}
+	return 0
+}
+
+func (x *Start) GetRtprioLimit() uint64 {
+	if x != nil {
+		return x.RtprioLimit
+	}
+	return 0
 }
 
 // MountSpec is a mount made for the sandbox before it starts.
@@ -8935,6 +8954,10 @@ type ProcessState struct {
 	FsizeLimit   uint64 `protobuf:"varint,101,opt,name=fsize_limit,json=fsizeLimit,proto3" json:"fsize_limit,omitempty"`
 	// core_dumps: the RLIMIT_CORE soft limit is not 0 (Start.core_dumps).
 	CoreDumps bool `protobuf:"varint,381,opt,name=core_dumps,json=coreDumps,proto3" json:"core_dumps,omitempty"`
+	// nice_limit and rtprio_limit are the RLIMIT_NICE and RLIMIT_RTPRIO
+	// soft limits (Start.nice_limit).
+	NiceLimit   uint64 `protobuf:"varint,513,opt,name=nice_limit,json=niceLimit,proto3" json:"nice_limit,omitempty"`
+	RtprioLimit uint64 `protobuf:"varint,514,opt,name=rtprio_limit,json=rtprioLimit,proto3" json:"rtprio_limit,omitempty"`
 	// coredump_filter is /proc/<pid>/coredump_filter's mask (9 bits).
 	CoredumpFilter uint32 `protobuf:"varint,500,opt,name=coredump_filter,json=coredumpFilter,proto3" json:"coredump_filter,omitempty"`
 	// pdeath_signal is the signal the process gets when its parent exits
@@ -9182,6 +9205,20 @@ func (x *ProcessState) GetCoreDumps() bool {
 		return x.CoreDumps
 	}
 	return false
+}
+
+func (x *ProcessState) GetNiceLimit() uint64 {
+	if x != nil {
+		return x.NiceLimit
+	}
+	return 0
+}
+
+func (x *ProcessState) GetRtprioLimit() uint64 {
+	if x != nil {
+		return x.RtprioLimit
+	}
+	return 0
 }
 
 func (x *ProcessState) GetCoredumpFilter() uint32 {
@@ -11862,7 +11899,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\alengths\x18\x01 \x03(\x04R\alengths\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xf3\x03\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xb7\x04\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x10\n" +
@@ -11882,7 +11919,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\vfsize_limit\x18\xd6\x01 \x01(\x04R\n" +
 	"fsizeLimit\x12\x1e\n" +
 	"\n" +
-	"core_dumps\x18\xfc\x02 \x01(\bR\tcoreDumps\"}\n" +
+	"core_dumps\x18\xfc\x02 \x01(\bR\tcoreDumps\x12\x1e\n" +
+	"\n" +
+	"nice_limit\x18\x83\x04 \x01(\x04R\tniceLimit\x12\"\n" +
+	"\frtprio_limit\x18\x84\x04 \x01(\x04R\vrtprioLimit\"}\n" +
 	"\tMountSpec\x12\x16\n" +
 	"\x06fstype\x18\x01 \x01(\tR\x06fstype\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
@@ -12302,7 +12342,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\x89\b\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xcd\b\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -12334,7 +12374,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\vfsize_limit\x18e \x01(\x04R\n" +
 	"fsizeLimit\x12\x1e\n" +
 	"\n" +
-	"core_dumps\x18\xfd\x02 \x01(\bR\tcoreDumps\x12(\n" +
+	"core_dumps\x18\xfd\x02 \x01(\bR\tcoreDumps\x12\x1e\n" +
+	"\n" +
+	"nice_limit\x18\x81\x04 \x01(\x04R\tniceLimit\x12\"\n" +
+	"\frtprio_limit\x18\x82\x04 \x01(\x04R\vrtprioLimit\x12(\n" +
 	"\x0fcoredump_filter\x18\xf4\x03 \x01(\rR\x0ecoredumpFilter\x12$\n" +
 	"\rpdeath_signal\x18\xf1\x03 \x01(\x05R\fpdeathSignal\x12(\n" +
 	"\x0fchild_subreaper\x18\xf2\x03 \x01(\bR\x0echildSubreaper\x12\x16\n" +

@@ -652,6 +652,10 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 		return t.syncLimit(unix.RLIMIT_FSIZE, l)
 	case limits.Core:
 		return t.syncLimit(unix.RLIMIT_CORE, l)
+	case limits.Nice:
+		return t.syncLimit(unix.RLIMIT_NICE, l)
+	case limits.RealTimePriority:
+		return t.syncLimit(unix.RLIMIT_RTPRIO, l)
 	}
 	return 0
 }
@@ -662,7 +666,8 @@ const nrOpen = 1 << 20
 
 // syncLimit tells the server a limit it enforces: RLIMIT_NOFILE (it
 // allocates fds, up to nr_open), RLIMIT_FSIZE (it writes and truncates
-// files) or RLIMIT_CORE (whether a signal's wait status says WCOREDUMP).
+// files), RLIMIT_CORE (whether a signal's wait status says WCOREDUMP),
+// RLIMIT_NICE or RLIMIT_RTPRIO (how far a priority may be raised).
 func (t *task) syncLimit(resource uint64, l limits.Limit) unix.Errno {
 	const addr = 0x1000 // any address: the server reads only the region sent
 	var b [16]byte

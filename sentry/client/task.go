@@ -337,8 +337,8 @@ func limitsOf(rlimits []Rlimit) (*limits.LimitSet, error) {
 }
 
 // serverLimits fills in the limits of ls the server enforces for a root
-// process (RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_CORE) in st, its Start or
-// Spawn.
+// process (RLIMIT_NOFILE, RLIMIT_FSIZE, RLIMIT_CORE, RLIMIT_NICE,
+// RLIMIT_RTPRIO) in st, its Start or Spawn.
 func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 	st.Nofile = min(limits.ToLinux(ls.Get(limits.NumberOfFiles).Cur), nrOpen)
 	if st.Nofile == 0 {
@@ -348,6 +348,8 @@ func serverLimits(ls *limits.LimitSet, st *pb.Start) {
 		st.FsizeLimited, st.FsizeLimit = true, fs
 	}
 	st.CoreDumps = ls.Get(limits.Core).Cur != 0
+	st.NiceLimit = limits.ToLinux(ls.Get(limits.Nice).Cur)
+	st.RtprioLimit = limits.ToLinux(ls.Get(limits.RealTimePriority).Cur)
 }
 
 // newInitialTask builds the first process from the Start reply.

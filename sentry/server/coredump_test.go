@@ -13,12 +13,16 @@ import (
 
 // prlimitCoreCall is the prlimit64 the client sends after a change of
 // RLIMIT_CORE: the new limit as an input region.
-func prlimitCoreCall(cur uint64) *sentrypb.Call {
+func prlimitCoreCall(cur uint64) *sentrypb.Call { return prlimitCall(1, unix.RLIMIT_CORE, cur) }
+
+// prlimitCall is the prlimit64 call by which the client of thread tid
+// tells the server a new soft limit cur of resource (as syncLimit).
+func prlimitCall(tid int32, resource, cur uint64) *sentrypb.Call {
 	lim := make([]byte, 16)
 	binary.LittleEndian.PutUint64(lim, cur)
 	binary.LittleEndian.PutUint64(lim[8:], linux.RLimInfinity)
-	return &sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
-		Sysno: unix.SYS_PRLIMIT64, Args: []uint64{0, unix.RLIMIT_CORE, 0x1000, 0, 0, 0},
+	return &sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+		Sysno: unix.SYS_PRLIMIT64, Args: []uint64{0, resource, 0x1000, 0, 0, 0},
 		Inputs: []*sentrypb.Region{{Addr: 0x1000, Data: lim}}}}}
 }
 

@@ -222,3 +222,46 @@ func TestSchedRecovery(t *testing.T) {
 		t.Errorf("sched_getparam after the restore: %d, want 3", got)
 	}
 }
+
+// TestSchedLimits: RLIMIT_NICE and RLIMIT_RTPRIO (which the client sends)
+// let a process without CAP_SYS_NICE raise its priority that far and no
+// further; a fork inherits them, and the process record keeps them.
+func TestSchedLimits(t *testing.T) {
+	e := started(t)
+	child := e.fork(1)
+	e.ok(child, unix.SYS_SETRESUID, 1000, 1000, 1000)
+	limit := func(resource, cur uint64) {
+		t.Helper()
+		if r := e.call(prlimitCall(child, resource, cur)); r.Errno != 0 {
+			t.Fatalf("prlimit64(%d, %d): %v", resource, cur, unix.Errno(r.Errno))
+		}
+	}
+	prio := func(p uint32) uint64 {
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], p)
+		return e.mem.alloc(b[:])
+	}
+	c := func() int32 { return child }
+	runSchedSteps(t, e, []schedStep{
+		{"nice -1 with RLIMIT_NICE 0", c, unix.SYS_SETPRIORITY, u64s(unix.PRIO_PROCESS, 0, -1), 0, unix.EACCES},
+		{"FIFO with RLIMIT_RTPRIO 0", c, unix.SYS_SCHED_SETSCHEDULER, u64s(0, linux.SCHED_FIFO, int64(prio(1))), 0, unix.EPERM},
+	})
+	limit(unix.RLIMIT_NICE, 25)
+	limit(unix.RLIMIT_RTPRIO, 10)
+	runSchedSteps(t, e, []schedStep{
+		{"nice -5 with RLIMIT_NICE 25", c, unix.SYS_SETPRIORITY, u64s(unix.PRIO_PROCESS, 0, -5), 0, 0},
+		{"nice -6 with RLIMIT_NICE 25", c, unix.SYS_SETPRIORITY, u64s(unix.PRIO_PROCESS, 0, -6), 0, unix.EACCES},
+		{"FIFO 5 with RLIMIT_RTPRIO 10", c, unix.SYS_SCHED_SETSCHEDULER, u64s(0, linux.SCHED_FIFO, int64(prio(5))), 0, 0},
+		{"FIFO 11 with RLIMIT_RTPRIO 10", c, unix.SYS_SCHED_SETPARAM, u64s(0, int64(prio(11))), 0, unix.EPERM},
+		{"FIFO 10 with RLIMIT_RTPRIO 10", c, unix.SYS_SCHED_SETPARAM, u64s(0, int64(prio(10))), 0, 0},
+	})
+	grandchild := e.fork(child)
+	e.ok(grandchild, unix.SYS_SCHED_SETSCHEDULER, 0, linux.SCHED_NORMAL, prio(0))
+	e.ok(grandchild, unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, 0, 0)
+	if got := e.sys(grandchild, unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, 0, uint64(^uint64(4))); got.Errno != 0 {
+		t.Errorf("a fork's nice -5 under the inherited RLIMIT_NICE: %v", unix.Errno(got.Errno))
+	}
+	if st := e.procRecord(grandchild); st.GetNiceLimit() != 25 || st.GetRtprioLimit() != 10 {
+		t.Errorf("the fork's record has limits %d, %d; want 25, 10", st.GetNiceLimit(), st.GetRtprioLimit())
+	}
+}

@@ -34,3 +34,18 @@ func TestRobustListOfOthers(t *testing.T) {
 func TestStickyTimeouts(t *testing.T) {
 	stracedTestdata(t, "sticky", "sticky")
 }
+
+// TestSchedLimitsSent runs testdata/nicelimit/nicelimit.c under do: the
+// RLIMIT_NICE and RLIMIT_RTPRIO a root process sets before it becomes
+// another user let it lower its nice value and take a real-time priority
+// that far and no further, and a fork inherits them: the client sends the
+// limits to the server, which checks the scheduling calls. Compared with
+// Linux's documented answers (a container without CAP_SYS_RESOURCE cannot
+// raise the hard limits natively).
+func TestSchedLimitsSent(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := tu.StaticProgram(t, t.TempDir(), "nicelimit", testdataSource(t, "nicelimit", "nicelimit"))
+	want := tu.Result{Stdout: "nice -5: ok\nnice -6: Permission denied\nFIFO 11: Operation not permitted\nFIFO 10: ok\n" +
+		"child back to SCHED_OTHER: ok\nchild nice 0: ok\nchild nice -5: ok\n"}
+	sandboxLogged(t, t.TempDir(), nil, &want, prog)
+}

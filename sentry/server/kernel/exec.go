@@ -727,6 +727,8 @@ type RootProcessSpec interface {
 	GetFsizeLimited() bool
 	GetFsizeLimit() uint64
 	GetCoreDumps() bool
+	GetNiceLimit() uint64
+	GetRtprioLimit() uint64
 	GetUmask() uint32
 }
 
@@ -745,6 +747,7 @@ func (k *Kernel) SetUpRootProcessLocked(p *Process, st RootProcessSpec, comm str
 	}
 	p.FsizeLimited, p.FsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
 	p.CoreDumps = st.GetCoreDumps()
+	p.NiceLimit, p.RTPrioLimit = st.GetNiceLimit(), st.GetRtprioLimit()
 	p.FS = &FSContext{Refs: 1, Cwd: k.VFS.Root, Umask: st.GetUmask() & 0777}
 	p.Sig = &ksignal.Handlers{}
 	k.Trk.Changed(p.FS)

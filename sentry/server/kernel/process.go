@@ -100,6 +100,11 @@ type Process struct {
 	FsizeLimit   uint64
 	// CoreDumps says the RLIMIT_CORE soft limit is not 0; copied by fork.
 	CoreDumps bool
+	// NiceLimit and RTPrioLimit are the RLIMIT_NICE and RLIMIT_RTPRIO
+	// soft limits (the client sends them, as RLIMIT_CORE): how far the
+	// process may raise its threads' priority without CAP_SYS_NICE
+	// (sched.go). Copied by fork.
+	NiceLimit, RTPrioLimit uint64
 	// CoredumpFilter is /proc/<pid>/coredump_filter's mask (what a core
 	// would hold; no core file is written): DefaultCoredumpFilter at
 	// first, copied by fork, kept by execve.

@@ -478,6 +478,7 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		p.FsizeLimited, p.FsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.CoreDumps, p.CoredumpFilter = ps.CoreDumps, ps.CoredumpFilter
 		p.ChildSubreaper = ps.ChildSubreaper
+		p.NiceLimit, p.RTPrioLimit = ps.NiceLimit, ps.RtprioLimit
 		if sig := int(ps.PdeathSignal); sig > 0 && sig <= ksignal.NumSignals {
 			p.PdeathSignal = sig
 		}

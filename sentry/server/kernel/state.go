@@ -301,6 +301,7 @@ func (k *Kernel) procRecordLocked(p *Process) *sentrypb.StateRecord {
 		Comm: p.Comm, Argv: p.Argv, Env: p.Env, Zombie: p.Zombie, ExitStatus: p.ExitStatus, Init: p == k.Init,
 		Groups: p.Creds.Groups, FsizeLimited: p.FsizeLimited, FsizeLimit: p.FsizeLimit, CoreDumps: p.CoreDumps,
 		CoredumpFilter: p.CoredumpFilter, PdeathSignal: int32(p.PdeathSignal), ChildSubreaper: p.ChildSubreaper,
+		NiceLimit: p.NiceLimit, RtprioLimit: p.RTPrioLimit,
 		Execed: p.Execed, Caps: CapsProto(p.Creds.Caps),
 		Stopped: p.Stopped, StopSignal: int32(p.StopSig), WaitCode: p.WaitCode,
 		TtyForegroundPgrp: k.TTYForegroundLocked(p),

@@ -28,6 +28,9 @@ func Prlimit64(c *kernel.Task) (int64, error) {
 	if resource == unix.RLIMIT_CORE {
 		return prlimitCore(c, newAddr)
 	}
+	if resource == unix.RLIMIT_NICE || resource == unix.RLIMIT_RTPRIO {
+		return prlimitSched(c, resource, newAddr)
+	}
 	if resource != unix.RLIMIT_NOFILE {
 		return 0, unix.EINVAL
 	}
@@ -140,6 +143,29 @@ func prlimitCore(c *kernel.Task, newAddr uint64) (int64, error) {
 	k, p := c.Kernel, c.Thread.Proc
 	k.Mu.Lock()
 	p.CoreDumps = cur != 0
+	k.Trk.Changed(p)
+	k.Mu.Unlock()
+	return 0, nil
+}
+
+// prlimitSched sets the process's RLIMIT_NICE or RLIMIT_RTPRIO soft
+// limit, which the scheduling calls check (sched.go); the client sends it
+// after each change.
+func prlimitSched(c *kernel.Task, resource, newAddr uint64) (int64, error) {
+	if newAddr == 0 {
+		return 0, nil
+	}
+	cur, err := copyInRlimit(c, newAddr)
+	if err != nil {
+		return 0, err
+	}
+	k, p := c.Kernel, c.Thread.Proc
+	k.Mu.Lock()
+	if resource == unix.RLIMIT_NICE {
+		p.NiceLimit = cur
+	} else {
+		p.RTPrioLimit = cur
+	}
 	k.Trk.Changed(p)
 	k.Mu.Unlock()
 	return 0, nil

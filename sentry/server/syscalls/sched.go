@@ -17,8 +17,8 @@ import (
 // policies (sched_{get,set}{param,scheduler,attr}, sched_rr_get_interval)
 // of the threads, kept in kernel.SchedAttr with Linux's checks
 // (kernel/sys.c's set_one_prio, kernel/sched/syscalls.c's
-// __sched_setscheduler). RLIMIT_NICE and RLIMIT_RTPRIO are the client's
-// and count as 0 here (their usual value): raising a priority takes
+// __sched_setscheduler): raising a priority beyond the target process's
+// RLIMIT_NICE or RLIMIT_RTPRIO (which the client sends) takes
 // CAP_SYS_NICE.
 
 // setparamPolicy is Linux's SETPARAM_POLICY: keep the thread's policy
@@ -79,7 +79,7 @@ func Setpriority(c *kernel.Task) (int64, error) {
 		switch {
 		case !kernel.MayReschedule(cr, th.Proc):
 			err = unix.EPERM
-		case nice < th.Sched.Nice && !cr.Capable(linux.CAP_SYS_NICE):
+		case nice < th.Sched.Nice && !niceAllowed(th.Proc, nice) && !cr.Capable(linux.CAP_SYS_NICE):
 			err = unix.EACCES
 		default:
 			if err == unix.ESRCH {
@@ -268,18 +268,26 @@ func setScheduler(c *kernel.Task, pid int32, req schedRequest) error {
 	return nil
 }
 
+// niceAllowed says p's RLIMIT_NICE allows its threads a nice value of
+// nice (Linux's is_nice_reduction: the limit is 20 - nice at least).
+func niceAllowed(p *kernel.Process, nice int32) bool {
+	return uint64(20-nice) <= p.NiceLimit
+}
+
 // needsSysNice is Linux's user_check_sched_setscheduler: changing old
-// to next on th takes CAP_SYS_NICE (with RLIMIT_NICE and RLIMIT_RTPRIO
-// at 0).
+// to next on th takes CAP_SYS_NICE.
 func needsSysNice(cr auth.Creds, th *kernel.Thread, old, next kernel.SchedAttr) bool {
+	p := th.Proc
 	switch {
-	case next.IsFair() && next.Nice < old.Nice:
-		return true // a lower nice value
-	case next.IsRT():
-		return true // a real-time policy or priority
+	case next.IsFair() && next.Nice < old.Nice && !niceAllowed(p, next.Nice):
+		return true // a lower nice value than RLIMIT_NICE allows
+	case next.IsRT() && next.Policy != old.Policy && p.RTPrioLimit == 0:
+		return true // a real-time policy RLIMIT_RTPRIO does not allow
+	case next.IsRT() && next.RTPriority > old.RTPriority && uint64(next.RTPriority) > p.RTPrioLimit:
+		return true // a real-time priority above RLIMIT_RTPRIO
 	case next.Policy == linux.SCHED_DEADLINE:
 		return true
-	case old.Policy == linux.SCHED_IDLE && next.Policy != linux.SCHED_IDLE:
+	case old.Policy == linux.SCHED_IDLE && next.Policy != linux.SCHED_IDLE && !niceAllowed(p, old.Nice):
 		return true // leaving SCHED_IDLE
 	case !kernel.SameOwner(cr, th.Proc):
 		return true // another user's thread
