@@ -69,12 +69,30 @@ func (t *task) affinityTarget(pid int32) (*task, unix.Errno) {
 	if pid == 0 {
 		return t, 0
 	}
-	if pid > 0 {
-		if o := t.c.lookupTask(pid); o != nil {
-			return o, 0
-		}
+	if o := t.otherThread(pid); o != nil {
+		return o, 0
 	}
 	return nil, unix.ESRCH
+}
+
+// otherThread is thread tid of the sandbox, nil if there is none or its
+// process was reaped: the server's deletion of the process's record
+// comes with the reaping wait's reply, while the thread here may still
+// be winding down.
+func (t *task) otherThread(tid int32) *task {
+	if tid <= 0 {
+		return nil
+	}
+	o := t.c.lookupTask(tid)
+	if o == nil {
+		return nil
+	}
+	if _, ok := t.c.ids.get(o.proc.pid); !ok {
+		if _, recorded := t.ownIDs(); recorded {
+			return nil // reaped
+		}
+	}
+	return o
 }
 
 // sysSchedGetaffinity implements sched_getaffinity(2): len must hold the

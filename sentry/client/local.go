@@ -336,7 +336,7 @@ func sysSetRobustList(t *task, a [6]uint64) (uint64, unix.Errno) {
 func sysGetRobustList(t *task, a [6]uint64) (uint64, unix.Errno) {
 	target := t
 	if pid := int32(a[0]); pid != 0 {
-		if target = t.c.lookupTask(pid); target == nil {
+		if target = t.otherThread(pid); target == nil {
 			return 0, unix.ESRCH
 		}
 		if target.proc != t.proc && !t.mayReadState(target) {
