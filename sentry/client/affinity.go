@@ -136,15 +136,15 @@ func sysSchedSetaffinity(t *task, a [6]uint64) (uint64, unix.Errno) {
 	}
 	online := allCPUs()
 	m := make(cpuMask, len(online))
-	any := false
+	allowed := false
 	for i := range m {
 		for j := 0; j < 8; j++ {
 			m[i] |= uint64(b[i*8+j]) << (8 * j)
 		}
 		m[i] &= online[i]
-		any = any || m[i] != 0
+		allowed = allowed || m[i] != 0
 	}
-	if !any {
+	if !allowed {
 		return 0, unix.EINVAL
 	}
 	target.mu.Lock()

@@ -75,6 +75,16 @@ func prlimitFsize(c *kernel.Task, newAddr, oldAddr uint64) (int64, error) {
 			return 0, err
 		}
 	}
+	return setSoftLimit(c, newAddr, func(p *kernel.Process, cur uint64) {
+		p.FsizeLimited, p.FsizeLimit = cur != linux.RLimInfinity, cur
+	})
+}
+
+// setSoftLimit reads the struct rlimit64 at newAddr (nothing when 0) and
+// stores its soft limit in the calling process's record with set, under
+// the kernel's lock, for the limits the client owns but sends on each
+// change because the server's calls check them.
+func setSoftLimit(c *kernel.Task, newAddr uint64, set func(p *kernel.Process, cur uint64)) (int64, error) {
 	if newAddr == 0 {
 		return 0, nil
 	}
@@ -82,8 +92,9 @@ func prlimitFsize(c *kernel.Task, newAddr, oldAddr uint64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	k, p := c.Kernel, c.Thread.Proc
 	k.Mu.Lock()
-	p.FsizeLimited, p.FsizeLimit = cur != linux.RLimInfinity, cur
+	set(p, cur)
 	k.Trk.Changed(p)
 	k.Mu.Unlock()
 	return 0, nil
@@ -133,40 +144,18 @@ func nofile(c *kernel.Task) int {
 // RLIMIT_CORE after each change (it owns the limit and answers
 // getrlimit itself).
 func prlimitCore(c *kernel.Task, newAddr uint64) (int64, error) {
-	if newAddr == 0 {
-		return 0, nil
-	}
-	cur, err := copyInRlimit(c, newAddr)
-	if err != nil {
-		return 0, err
-	}
-	k, p := c.Kernel, c.Thread.Proc
-	k.Mu.Lock()
-	p.CoreDumps = cur != 0
-	k.Trk.Changed(p)
-	k.Mu.Unlock()
-	return 0, nil
+	return setSoftLimit(c, newAddr, func(p *kernel.Process, cur uint64) { p.CoreDumps = cur != 0 })
 }
 
 // prlimitSched sets the process's RLIMIT_NICE or RLIMIT_RTPRIO soft
 // limit, which the scheduling calls check (sched.go); the client sends it
 // after each change.
 func prlimitSched(c *kernel.Task, resource, newAddr uint64) (int64, error) {
-	if newAddr == 0 {
-		return 0, nil
-	}
-	cur, err := copyInRlimit(c, newAddr)
-	if err != nil {
-		return 0, err
-	}
-	k, p := c.Kernel, c.Thread.Proc
-	k.Mu.Lock()
-	if resource == unix.RLIMIT_NICE {
-		p.NiceLimit = cur
-	} else {
-		p.RTPrioLimit = cur
-	}
-	k.Trk.Changed(p)
-	k.Mu.Unlock()
-	return 0, nil
+	return setSoftLimit(c, newAddr, func(p *kernel.Process, cur uint64) {
+		if resource == unix.RLIMIT_NICE {
+			p.NiceLimit = cur
+		} else {
+			p.RTPrioLimit = cur
+		}
+	})
 }
