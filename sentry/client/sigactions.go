@@ -207,3 +207,17 @@ func (sa *sigActions) changed(id uint64) {
 		delete(sa.posted, id)
 	}
 }
+
+// action returns the disposition of sig in pid's table copy, if known.
+func (sa *sigActions) action(pid int32, sig linux.Signal) (linux.SigAction, bool) {
+	var act linux.SigAction
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	_, table, _ := sa.tableLocked(pid)
+	if table == nil {
+		return act, false
+	}
+	off := (int(sig) - 1) * sigActionSize
+	act.UnmarshalBytes(table[off : off+sigActionSize])
+	return act, true
+}

@@ -48,6 +48,15 @@ func (t *task) queueSignalPush(m *pb.SignalPush) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.queueSignalLocked(qs, haveAct)
+}
+
+// queueSignalLocked queues qs (its disposition in qs.act when haveAct)
+// in t's pending signals and gets t's attention if it may take it.
+//
+// Preconditions: t.mu is locked; qs.info.Signo is valid.
+func (t *task) queueSignalLocked(qs queuedSignal, haveAct bool) {
+	sig := linux.Signal(qs.info.Signo)
 	if t.coalesceTimerSignalLocked(&qs.info) {
 		return
 	}
@@ -61,7 +70,7 @@ func (t *task) queueSignalPush(m *pb.SignalPush) {
 	if !sig.IsRealtime() {
 		// Standard signals do not queue twice.
 		for _, p := range t.pending {
-			if p.info.Signo == m.Signo {
+			if p.info.Signo == qs.info.Signo {
 				return
 			}
 		}

@@ -65,6 +65,8 @@ func init() {
 		unix.SYS_RT_SIGSUSPEND:          sysRtSigsuspend,
 		unix.SYS_RT_SIGTIMEDWAIT:        sysRtSigtimedwait,
 		unix.SYS_RT_SIGRETURN:           sysRtSigreturn,
+		unix.SYS_TKILL:                  sysTkill,  // a caught signal to a thread of the caller's process (ownsignal.go)
+		unix.SYS_TGKILL:                 sysTgkill, // as tkill; others forwarded
 		unix.SYS_SIGALTSTACK:            sysSigaltstack,
 		unix.SYS_PAUSE:                  sysPause,
 		unix.SYS_SCHED_YIELD:            sysSchedYield,
@@ -118,6 +120,7 @@ func (t *task) syscall() {
 	t.noReturn = false
 	t.callMemo = callMemo{}
 	t.posted = false
+	t.forwarded = false
 	t.cached = false
 	t.unsent = false
 	t.restartErrno = 0
@@ -224,6 +227,7 @@ func (t *task) forward(sysno uintptr, args [6]uint64) (uint64, unix.Errno) {
 
 // forwardCall is forward; it sets *mc when it sends the call (metapipe.go).
 func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64, unix.Errno) {
+	t.forwarded = true
 	// A signal that is already deliverable runs first; the call is then
 	// restarted (as if the signal had arrived just before it).
 	t.mu.Lock()
@@ -662,7 +666,8 @@ func (t *task) strace(sysno uintptr, args [6]uint64, ret uint64, errno unix.Errn
 	if t.unsent {
 		where = "unsent"
 	}
-	if local {
+	if local && !t.forwarded {
+		// A local handler may forward what it cannot answer.
 		where = "local"
 	}
 	attrs := []any{"tid", t.tid, "where", where}

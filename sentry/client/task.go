@@ -151,6 +151,10 @@ type task struct {
 	// posted says the current call was posted (not waited for; --strace
 	// shows it). Owned by the task goroutine.
 	posted bool
+	// forwarded says the current call went to the server (a local
+	// handler may forward what it cannot answer; --strace shows it).
+	// Owned by the task goroutine.
+	forwarded bool
 	// mmapPlanned is the plan applyMmap mapped for the current
 	// forwarded mmap (zero: none), which sysMmap keeps on the file's
 	// lease (mmapreuse.go). Owned by the task goroutine.
@@ -242,6 +246,11 @@ type task struct {
 	// killed says the task must stop without returning to the
 	// application. Protected by mu.
 	killed bool
+	// cleanedUp is set by exitCleanup before the thread's
+	// CLONE_CHILD_CLEARTID wake: from then on a joiner may know it gone,
+	// and a signal to it must find no thread (ownsignal.go). Protected by
+	// mu.
+	cleanedUp bool
 	// interruptSent says an Interrupt was sent for the current forwarded
 	// call. Protected by mu.
 	interruptSent bool
@@ -659,6 +668,9 @@ func (t *task) handleSwitchSignal(info *linux.SignalInfo, at hostarch.AccessType
 
 // exitCleanup releases the task's resources when its goroutine ends.
 func (t *task) exitCleanup() {
+	t.mu.Lock()
+	t.cleanedUp = true
+	t.mu.Unlock()
 	if t.mm != nil {
 		t.clearChildTID()
 	}

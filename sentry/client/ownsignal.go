@@ -1,0 +1,83 @@
+package client
+
+import (
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/abi/linux"
+)
+
+// Signals a process sends to one of its own threads.
+//
+// tkill and tgkill of a thread of the caller's own process, with a signal
+// the process catches (a handler without SA_RESETHAND), are answered here:
+// the server would check nothing the client does not know (a process may
+// always signal itself) and only push the signal back with the handler's
+// disposition, which the client's copy of the signal table holds
+// (sigactions.go). The signal is queued as a push is (queueSignalLocked),
+// with the siginfo Linux gives (SI_TKILL, the caller's tgid and real
+// uid), so a thread that signals itself takes it before the call returns.
+// Go's runtime preempts goroutines so (SIGURG to its own threads), as
+// pthread_kill and raise do; each was a round trip (LTP's signal06 makes
+// 150,000).
+//
+// Forwarded as before: another process's thread (permissions, and its
+// threads may live on another client), a disposition the server acts on
+// (SIG_DFL and SIG_IGN: default actions, init's unkillable rule,
+// signalfd readers; SA_RESETHAND changes the table), job-control signals
+// (SIGCONT and the stop signals discard one another's pending), a traced
+// target (a signal-delivery-stop goes through the server), signal 0,
+// invalid arguments (the server's errors), and whatever is not known
+// here (the table or the caller's ids).
+
+// sysTkill implements tkill(2).
+func sysTkill(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if t.signalOwnThread(int32(a[0]), linux.Signal(int32(a[1]))) {
+		return 0, 0
+	}
+	return t.forwardWithSigmask(unix.SYS_TKILL, a)
+}
+
+// sysTgkill implements tgkill(2).
+func sysTgkill(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if int32(a[0]) == t.proc.pid && t.signalOwnThread(int32(a[1]), linux.Signal(int32(a[2]))) {
+		return 0, 0
+	}
+	return t.forwardWithSigmask(unix.SYS_TGKILL, a)
+}
+
+// jobControlSignals are the signals whose generation changes the
+// process's job-control state (the server's jobControlOnSignalLocked).
+var jobControlSignals = linux.MakeSignalSet(linux.SIGCONT, linux.SIGSTOP, linux.SIGTSTP, linux.SIGTTIN, linux.SIGTTOU)
+
+// signalOwnThread queues sig, from t, in thread tid of t's process and
+// returns true, or returns false having done nothing when the call must
+// go to the server (see above).
+func (t *task) signalOwnThread(tid int32, sig linux.Signal) bool {
+	if tid <= 0 || !sig.IsValid() || jobControlSignals&linux.SignalSetOf(sig) != 0 {
+		return false
+	}
+	target := t.c.lookupTask(tid)
+	if target == nil || target.proc != t.proc {
+		return false
+	}
+	ids, ok := t.ownIDs()
+	if !ok || ids.zombie {
+		return false
+	}
+	act, ok := t.c.sigs.action(t.proc.pid, sig)
+	if !ok || act.Handler == linux.SIG_DFL || act.Handler == linux.SIG_IGN || act.Flags&linux.SA_RESETHAND != 0 {
+		return false
+	}
+	qs := queuedSignal{act: act}
+	qs.info.Signo = int32(sig)
+	qs.info.Code = linux.SI_TKILL
+	qs.info.SetPID(t.proc.pid)
+	qs.info.SetUID(int32(ids.ruid))
+	target.mu.Lock()
+	defer target.mu.Unlock()
+	if target.killed || target.cleanedUp || target.trace.tracer != 0 {
+		return false
+	}
+	target.queueSignalLocked(qs, true)
+	return true
+}

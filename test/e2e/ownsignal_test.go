@@ -1,0 +1,27 @@
+package e2e
+
+import (
+	"regexp"
+	"testing"
+)
+
+// ownSignalWhere matches tkill and tgkill in a client's strace log by
+// where they were answered.
+var ownSignalWhere = regexp.MustCompile(`\bt(?:g)?kill\([^\n]*? where=(\w+)`)
+
+// TestOwnThreadSignals runs testdata/ownsignal/ownsignal.c natively and
+// under do: tkill, tgkill, raise and pthread_kill of the caller's own
+// threads run the handler (before a self-signal returns, in the thread
+// named, with SI_TKILL and the sender's pid and uid), queue while blocked
+// as Linux queues, and fail as Linux's for a joined thread or bad
+// arguments. The ten with a handler installed (without SA_RESETHAND) are
+// answered by the client; the other nine go to the server, which has
+// something to do or check (each was a round trip: LTP signal06 makes
+// 150,000 and outran its time limit).
+func TestOwnThreadSignals(t *testing.T) {
+	log := stracedTestdata(t, "ownsignal", "ownsignal")
+	where := whereCounts(ownSignalWhere, log)
+	if where["local"] != 10 || where["forwarded"] != 9 || len(where) != 2 {
+		t.Errorf("tkill and tgkill answered %v; want local 10, forwarded 9", where)
+	}
+}

@@ -1,0 +1,152 @@
+// Signals a process sends to its own threads with tkill, tgkill, raise
+// and pthread_kill: the handler runs before a self-signal returns, in the
+// thread named, with Linux's siginfo (SI_TKILL, the sender's pid and real
+// uid); a blocked one stays pending and queues as Linux queues (standard
+// signals once, real-time ones each time); SA_RESETHAND resets the
+// handler; a joined thread is gone (ESRCH). Output is compared with a
+// native run.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static volatile int hits, lastCode, pidOK, uidOK, inThread;
+static volatile pid_t handlerTid;
+
+static pid_t gettid_(void) { return (pid_t)syscall(SYS_gettid); }
+
+static void handler(int sig, siginfo_t *si, void *uc) {
+	(void)sig;
+	(void)uc;
+	hits++;
+	lastCode = si->si_code;
+	pidOK = si->si_pid == getpid();
+	uidOK = si->si_uid == getuid();
+	handlerTid = gettid_();
+}
+
+static void catchSig(int sig, int flags) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = handler;
+	sa.sa_flags = SA_SIGINFO | flags;
+	sigaction(sig, &sa, NULL);
+}
+
+static void report(const char *what) {
+	printf("%s: hits %d code %s pid %s uid %s\n", what, hits,
+	       lastCode == SI_TKILL ? "SI_TKILL" : "other", pidOK ? "ok" : "wrong",
+	       uidOK ? "ok" : "wrong");
+	hits = 0;
+}
+
+static pthread_barrier_t ready, done;
+
+static void *worker(void *arg) {
+	(void)arg;
+	pid_t *tid = arg;
+	*tid = gettid_();
+	pthread_barrier_wait(&ready);
+	// The main thread signals us, then waits on done.
+	while (!inThread)
+		;
+	pthread_barrier_wait(&done);
+	return NULL;
+}
+
+int main(void) {
+	setvbuf(stdout, NULL, _IONBF, 0);
+	catchSig(SIGUSR1, 0);
+
+	// A self-signal runs its handler before the call returns.
+	syscall(SYS_tkill, gettid_(), SIGUSR1);
+	report("tkill self");
+	syscall(SYS_tgkill, getpid(), gettid_(), SIGUSR1);
+	report("tgkill self");
+	raise(SIGUSR1);
+	report("raise");
+	printf("handler ran in the caller: %s\n", handlerTid == gettid_() ? "yes" : "no");
+
+	// Another thread of the process takes it in its own context.
+	pthread_t th;
+	pid_t wtid = 0;
+	pthread_barrier_init(&ready, NULL, 2);
+	pthread_barrier_init(&done, NULL, 2);
+	pthread_create(&th, NULL, worker, &wtid);
+	pthread_barrier_wait(&ready);
+	handlerTid = 0;
+	pthread_kill(th, SIGUSR1);
+	while (handlerTid == 0)
+		;
+	printf("handler ran in the worker: %s\n", handlerTid == wtid ? "yes" : "no");
+	inThread = 1;
+	pthread_barrier_wait(&done);
+	pthread_join(th, NULL);
+	hits = 0;
+
+	// A joined thread is gone.
+	errno = 0;
+	long r = syscall(SYS_tgkill, getpid(), wtid, SIGUSR1);
+	printf("tgkill of a joined thread: %ld %s\n", r, strerror(errno));
+	errno = 0;
+	r = syscall(SYS_tkill, wtid, SIGUSR1);
+	printf("tkill of a joined thread: %ld %s\n", r, strerror(errno));
+
+	// Blocked: pending; a standard signal once, a real-time one each time.
+	catchSig(SIGRTMIN + 1, 0);
+	sigset_t set, pend;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGRTMIN + 1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	for (int i = 0; i < 3; i++) {
+		raise(SIGUSR1);
+		raise(SIGRTMIN + 1);
+	}
+	sigpending(&pend);
+	printf("pending: SIGUSR1 %d SIGRTMIN+1 %d, hits %d\n", sigismember(&pend, SIGUSR1),
+	       sigismember(&pend, SIGRTMIN + 1), hits);
+	siginfo_t si;
+	sigset_t one;
+	sigemptyset(&one);
+	sigaddset(&one, SIGUSR1);
+	int got = sigwaitinfo(&one, &si);
+	printf("sigwaitinfo: %s code %s pid %s\n", got == SIGUSR1 ? "SIGUSR1" : "other",
+	       si.si_code == SI_TKILL ? "SI_TKILL" : si.si_code == SI_USER ? "SI_USER" : "other", si.si_pid == getpid() ? "ok" : "wrong");
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	printf("real-time handler runs after unblocking: %d\n", hits);
+	hits = 0;
+
+	// SA_RESETHAND: the handler once, then the default action.
+	catchSig(SIGUSR2, SA_RESETHAND);
+	raise(SIGUSR2);
+	report("SA_RESETHAND");
+	struct sigaction now;
+	sigaction(SIGUSR2, NULL, &now);
+	printf("after SA_RESETHAND: %s\n", now.sa_handler == SIG_DFL ? "SIG_DFL" : "handler");
+
+	// Ignored and default-ignored: nothing happens.
+	signal(SIGUSR2, SIG_IGN);
+	raise(SIGUSR2);
+	raise(SIGWINCH);
+	printf("ignored: hits %d\n", hits);
+
+	// Signal 0 checks the thread exists.
+	printf("signal 0: %ld\n", (long)syscall(SYS_tgkill, getpid(), gettid_(), 0));
+
+	// Invalid arguments.
+	errno = 0;
+	r = syscall(SYS_tgkill, getpid(), gettid_(), 65);
+	printf("signal 65: %ld %s\n", r, strerror(errno));
+	errno = 0;
+	r = syscall(SYS_tgkill, 0, gettid_(), SIGUSR1);
+	printf("tgid 0: %ld %s\n", r, strerror(errno));
+	errno = 0;
+	r = syscall(SYS_tgkill, getpid() + 100000, gettid_(), SIGUSR1);
+	printf("another tgid: %ld %s\n", r, strerror(errno));
+	return 0;
+}
