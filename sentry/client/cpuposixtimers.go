@@ -326,7 +326,8 @@ func (p *process) cpuPosixClocks() map[int32]time.Duration {
 	return nows
 }
 
-// routeCPUPosixSignal asks the server to send a CPU-clock timer's signal.
+// routeCPUPosixSignal sends a CPU-clock timer's signal: queued here if
+// the process catches it (ownsignal.go), else through the server.
 func (t *task) routeCPUPosixSignal(f cpuPosixFiring) {
 	var info linux.SignalInfo
 	info.Signo = f.ct.signo
@@ -334,6 +335,13 @@ func (t *task) routeCPUPosixSignal(f cpuPosixFiring) {
 	info.SetTimerID(linux.TimerID(f.id))
 	info.SetOverrun(int32(min(f.overrun, math.MaxInt32)))
 	info.SetSigval(f.ct.value)
+	tid := int32(0)
+	if f.ct.notify&sigevThreadID != 0 {
+		tid = f.ct.tid
+	}
+	if t.queueOwnSignal(tid, info) {
+		return
+	}
 	b := make([]byte, sizeofSiginfo)
 	info.MarshalBytes(b)
 	inputs := []*pb.Region{{Addr: scratchAddr, Data: b}}

@@ -157,14 +157,24 @@ func (t *task) checkCPUTimers() {
 		t.routeCPUPosixSignal(f)
 	}
 	for _, sig := range fire {
-		var info linux.SignalInfo
-		info.Signo = int32(sig)
-		info.Code = linux.SI_KERNEL
-		b := make([]byte, sizeofSiginfo)
-		info.MarshalBytes(b)
-		t.forwardInternal(unix.SYS_RT_SIGQUEUEINFO, [6]uint64{uint64(p.pid), uint64(sig), scratchAddr},
-			[]*pb.Region{{Addr: scratchAddr, Data: b}})
+		t.kernelSignalSelf(sig)
 	}
+}
+
+// kernelSignalSelf sends sig (SI_KERNEL) to t's process, as a CPU-time
+// limit or timer does: queued here if the process catches it
+// (ownsignal.go), else through the server.
+func (t *task) kernelSignalSelf(sig linux.Signal) {
+	var info linux.SignalInfo
+	info.Signo = int32(sig)
+	info.Code = linux.SI_KERNEL
+	if t.queueOwnSignal(0, info) {
+		return
+	}
+	b := make([]byte, sizeofSiginfo)
+	info.MarshalBytes(b)
+	t.forwardInternal(unix.SYS_RT_SIGQUEUEINFO, [6]uint64{uint64(t.proc.pid), uint64(sig), scratchAddr},
+		[]*pb.Region{{Addr: scratchAddr, Data: b}})
 }
 
 // cpuLimitChanged arms the CPU checks for a finite RLIMIT_CPU (or
@@ -198,13 +208,7 @@ func (t *task) checkCPULimit(prof time.Duration) bool {
 		l.Cur++
 		p.limits.Set(limits.CPU, l, true)
 	}
-	var info linux.SignalInfo
-	info.Signo = int32(linux.SIGXCPU)
-	info.Code = linux.SI_KERNEL
-	b := make([]byte, sizeofSiginfo)
-	info.MarshalBytes(b)
-	t.forwardInternal(unix.SYS_RT_SIGQUEUEINFO, [6]uint64{uint64(p.pid), uint64(linux.SIGXCPU), scratchAddr},
-		[]*pb.Region{{Addr: scratchAddr, Data: b}})
+	t.kernelSignalSelf(linux.SIGXCPU)
 	return false
 }
 

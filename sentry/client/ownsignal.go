@@ -18,7 +18,9 @@ import (
 // uid), so a thread that signals itself takes it before the call returns.
 // Go's runtime preempts goroutines so (SIGURG to its own threads), as
 // pthread_kill and raise do; each was a round trip (LTP's signal06 makes
-// 150,000).
+// 150,000). The signals of the client's CPU-time timers (ITIMER_PROF,
+// ITIMER_VIRTUAL, RLIMIT_CPU's SIGXCPU, POSIX timers on CPU clocks: a
+// profiler's ticks) take the same way when the process catches them.
 //
 // Forwarded as before: another process's thread (permissions, and its
 // threads may live on another client), a disposition the server acts on
@@ -53,31 +55,45 @@ var jobControlSignals = linux.MakeSignalSet(linux.SIGCONT, linux.SIGSTOP, linux.
 // returns true, or returns false having done nothing when the call must
 // go to the server (see above).
 func (t *task) signalOwnThread(tid int32, sig linux.Signal) bool {
-	if tid <= 0 || !sig.IsValid() || jobControlSignals&linux.SignalSetOf(sig) != 0 {
-		return false
-	}
-	target := t.c.lookupTask(tid)
-	if target == nil || target.proc != t.proc {
+	if tid <= 0 || !sig.IsValid() {
 		return false
 	}
 	ids, ok := t.ownIDs()
 	if !ok || ids.zombie {
 		return false
 	}
+	var info linux.SignalInfo
+	info.Signo = int32(sig)
+	info.Code = linux.SI_TKILL
+	info.SetPID(t.proc.pid)
+	info.SetUID(int32(ids.ruid))
+	return t.queueOwnSignal(tid, info)
+}
+
+// queueOwnSignal queues info, a signal of t's process to itself, in
+// thread tid (0: the process, in the thread takerOf picks, as a
+// process-directed push) and returns true, or returns false having done
+// nothing when the signal must go through the server (see above).
+func (t *task) queueOwnSignal(tid int32, info linux.SignalInfo) bool {
+	sig := linux.Signal(info.Signo)
+	if !sig.IsValid() || jobControlSignals&linux.SignalSetOf(sig) != 0 {
+		return false
+	}
 	act, ok := t.c.sigs.action(t.proc.pid, sig)
 	if !ok || act.Handler == linux.SIG_DFL || act.Handler == linux.SIG_IGN || act.Flags&linux.SA_RESETHAND != 0 {
 		return false
 	}
-	qs := queuedSignal{act: act}
-	qs.info.Signo = int32(sig)
-	qs.info.Code = linux.SI_TKILL
-	qs.info.SetPID(t.proc.pid)
-	qs.info.SetUID(int32(ids.ruid))
+	var target *task
+	if tid == 0 {
+		target = t.proc.takerOf(sig, t)
+	} else if target = t.c.lookupTask(tid); target == nil || target.proc != t.proc {
+		return false
+	}
 	target.mu.Lock()
 	defer target.mu.Unlock()
 	if target.killed || target.cleanedUp || target.trace.tracer != 0 {
 		return false
 	}
-	target.queueSignalLocked(qs, true)
+	target.queueSignalLocked(queuedSignal{info: info, act: act}, true)
 	return true
 }

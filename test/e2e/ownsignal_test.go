@@ -5,6 +5,10 @@ import (
 	"testing"
 )
 
+// timerSignalRoutes matches the calls the client makes to route a
+// signal through the server.
+var timerSignalRoutes = regexp.MustCompile(`\brt_(?:tg)?sigqueueinfo\(`)
+
 // ownSignalWhere matches tkill and tgkill in a client's strace log by
 // where they were answered.
 var ownSignalWhere = regexp.MustCompile(`\bt(?:g)?kill\([^\n]*? where=(\w+)`)
@@ -17,11 +21,15 @@ var ownSignalWhere = regexp.MustCompile(`\bt(?:g)?kill\([^\n]*? where=(\w+)`)
 // arguments. The ten with a handler installed (without SA_RESETHAND) are
 // answered by the client; the other nine go to the server, which has
 // something to do or check (each was a round trip: LTP signal06 makes
-// 150,000 and outran its time limit).
+// 150,000 and outran its time limit). CPU-time timers' signals, caught,
+// are queued by the client too (each went through the server).
 func TestOwnThreadSignals(t *testing.T) {
 	log := stracedTestdata(t, "ownsignal", "ownsignal")
 	where := whereCounts(ownSignalWhere, log)
 	if where["local"] != 10 || where["forwarded"] != 9 || len(where) != 2 {
 		t.Errorf("tkill and tgkill answered %v; want local 10, forwarded 9", where)
+	}
+	if n := len(timerSignalRoutes.FindAll(log, -1)); n != 0 {
+		t.Errorf("%d timer signals routed through the server; want 0 (the process catches them)", n)
 	}
 }

@@ -3,8 +3,9 @@
 // thread named, with Linux's siginfo (SI_TKILL, the sender's pid and real
 // uid); a blocked one stays pending and queues as Linux queues (standard
 // signals once, real-time ones each time); SA_RESETHAND resets the
-// handler; a joined thread is gone (ESRCH). Output is compared with a
-// native run.
+// handler; a joined thread is gone (ESRCH). CPU-time timers (ITIMER_PROF,
+// a POSIX timer on the process's CPU clock) signal the process with
+// SI_KERNEL and SI_TIMER. Output is compared with a native run.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile int hits, lastCode, pidOK, uidOK, inThread;
@@ -134,6 +137,34 @@ int main(void) {
 	raise(SIGUSR2);
 	raise(SIGWINCH);
 	printf("ignored: hits %d\n", hits);
+
+	// CPU-time timers: ITIMER_PROF, then a POSIX timer on the process's
+	// CPU clock.
+	catchSig(SIGPROF, 0);
+	struct itimerval it = {{0, 2000}, {0, 2000}};
+	setitimer(ITIMER_PROF, &it, NULL);
+	while (hits < 3)
+		;
+	struct itimerval off = {{0, 0}, {0, 0}};
+	setitimer(ITIMER_PROF, &off, NULL);
+	printf("ITIMER_PROF: %s code %s\n", hits >= 3 ? "3 or more" : "fewer",
+	       lastCode == SI_KERNEL ? "SI_KERNEL" : "other");
+	hits = 0;
+	catchSig(SIGRTMIN + 2, 0);
+	struct sigevent sev;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_SIGNAL;
+	sev.sigev_signo = SIGRTMIN + 2;
+	timer_t timer;
+	timer_create(CLOCK_PROCESS_CPUTIME_ID, &sev, &timer);
+	struct itimerspec its = {{0, 2000000}, {0, 2000000}};
+	timer_settime(timer, 0, &its, NULL);
+	while (hits < 3)
+		;
+	timer_delete(timer);
+	printf("CPU-clock timer: %s code %s\n", hits >= 3 ? "3 or more" : "fewer",
+	       lastCode == SI_TIMER ? "SI_TIMER" : "other");
+	hits = 0;
 
 	// Signal 0 checks the thread exists.
 	printf("signal 0: %ld\n", (long)syscall(SYS_tgkill, getpid(), gettid_(), 0));
