@@ -8,14 +8,16 @@ import (
 
 // Signals a process sends to one of its own threads.
 //
-// tkill and tgkill of a thread of the caller's own process, with a signal
-// the process catches (a handler without SA_RESETHAND), are answered here:
-// the server would check nothing the client does not know (a process may
-// always signal itself) and only push the signal back with the handler's
-// disposition, which the client's copy of the signal table holds
-// (sigactions.go). The signal is queued as a push is (queueSignalLocked),
-// with the siginfo Linux gives (SI_TKILL, the caller's tgid and real
-// uid), so a thread that signals itself takes it before the call returns.
+// kill of the caller's own process, and tkill and tgkill of a thread of
+// it, with a signal the process catches (a handler without SA_RESETHAND)
+// are answered here: the server would check nothing the client does not
+// know (a process may always signal itself) and only push the signal
+// back with the handler's disposition, which the client's copy of the
+// signal table holds (sigactions.go). The signal is queued as a push is
+// (queueSignalLocked; kill's as a process-directed one, to the thread
+// takerOf picks), with the siginfo Linux gives (SI_USER or SI_TKILL, the
+// caller's tgid and real uid), so a thread that signals itself takes it
+// before the call returns.
 // Go's runtime preempts goroutines so (SIGURG to its own threads), as
 // pthread_kill and raise do; each was a round trip (LTP's signal06 makes
 // 150,000). The signals of the client's CPU-time timers (ITIMER_PROF,
@@ -30,6 +32,16 @@ import (
 // target (a signal-delivery-stop goes through the server), signal 0,
 // invalid arguments (the server's errors), and whatever is not known
 // here (the table or the caller's ids).
+
+// sysKill implements kill(2).
+func sysKill(t *task, a [6]uint64) (uint64, unix.Errno) {
+	if pid := int32(a[0]); pid > 0 && pid == t.proc.pid {
+		if info, ok := t.sentSignalInfo(linux.Signal(int32(a[1])), linux.SI_USER); ok && t.queueOwnSignal(0, info) {
+			return 0, 0
+		}
+	}
+	return t.forwardWithSigmask(unix.SYS_KILL, a)
+}
 
 // sysTkill implements tkill(2).
 func sysTkill(t *task, a [6]uint64) (uint64, unix.Errno) {
@@ -55,19 +67,26 @@ var jobControlSignals = linux.MakeSignalSet(linux.SIGCONT, linux.SIGSTOP, linux.
 // returns true, or returns false having done nothing when the call must
 // go to the server (see above).
 func (t *task) signalOwnThread(tid int32, sig linux.Signal) bool {
-	if tid <= 0 || !sig.IsValid() {
+	if tid <= 0 {
 		return false
 	}
-	ids, ok := t.ownIDs()
-	if !ok || ids.zombie {
-		return false
-	}
+	info, ok := t.sentSignalInfo(sig, linux.SI_TKILL)
+	return ok && t.queueOwnSignal(tid, info)
+}
+
+// sentSignalInfo is the siginfo of sig sent by t with code (SI_USER,
+// SI_TKILL): t's tgid and real uid, if known.
+func (t *task) sentSignalInfo(sig linux.Signal, code int32) (linux.SignalInfo, bool) {
 	var info linux.SignalInfo
+	ids, ok := t.ownIDs()
+	if !ok || ids.zombie || !sig.IsValid() {
+		return info, false
+	}
 	info.Signo = int32(sig)
-	info.Code = linux.SI_TKILL
+	info.Code = code
 	info.SetPID(t.proc.pid)
 	info.SetUID(int32(ids.ruid))
-	return t.queueOwnSignal(tid, info)
+	return info, true
 }
 
 // queueOwnSignal queues info, a signal of t's process to itself, in

@@ -65,8 +65,9 @@ func init() {
 		unix.SYS_RT_SIGSUSPEND:          sysRtSigsuspend,
 		unix.SYS_RT_SIGTIMEDWAIT:        sysRtSigtimedwait,
 		unix.SYS_RT_SIGRETURN:           sysRtSigreturn,
-		unix.SYS_TKILL:                  sysTkill,  // a caught signal to a thread of the caller's process (ownsignal.go)
-		unix.SYS_TGKILL:                 sysTgkill, // as tkill; others forwarded
+		unix.SYS_KILL:                   sysKill,   // a caught signal to the caller's process (ownsignal.go)
+		unix.SYS_TKILL:                  sysTkill,  // ... or to one of its threads; others forwarded
+		unix.SYS_TGKILL:                 sysTgkill, // as tkill
 		unix.SYS_SIGALTSTACK:            sysSigaltstack,
 		unix.SYS_PAUSE:                  sysPause,
 		unix.SYS_SCHED_YIELD:            sysSchedYield,

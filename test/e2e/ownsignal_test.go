@@ -9,16 +9,16 @@ import (
 // signal through the server.
 var timerSignalRoutes = regexp.MustCompile(`\brt_(?:tg)?sigqueueinfo\(`)
 
-// ownSignalWhere matches tkill and tgkill in a client's strace log by
+// ownSignalWhere matches kill, tkill and tgkill in a client's strace log by
 // where they were answered.
-var ownSignalWhere = regexp.MustCompile(`\bt(?:g)?kill\([^\n]*? where=(\w+)`)
+var ownSignalWhere = regexp.MustCompile(`\b(?:tg|t)?kill\([^\n]*? where=(\w+)`)
 
 // TestOwnThreadSignals runs testdata/ownsignal/ownsignal.c natively and
-// under do: tkill, tgkill, raise and pthread_kill of the caller's own
-// threads run the handler (before a self-signal returns, in the thread
+// under do: kill of the caller's process, and tkill, tgkill, raise and
+// pthread_kill of its own threads run the handler (before a self-signal returns, in the thread
 // named, with SI_TKILL and the sender's pid and uid), queue while blocked
 // as Linux queues, and fail as Linux's for a joined thread or bad
-// arguments. The ten with a handler installed (without SA_RESETHAND) are
+// arguments. The eleven with a handler installed (without SA_RESETHAND) are
 // answered by the client; the other nine go to the server, which has
 // something to do or check (each was a round trip: LTP signal06 makes
 // 150,000 and outran its time limit). CPU-time timers' signals, caught,
@@ -26,8 +26,8 @@ var ownSignalWhere = regexp.MustCompile(`\bt(?:g)?kill\([^\n]*? where=(\w+)`)
 func TestOwnThreadSignals(t *testing.T) {
 	log := stracedTestdata(t, "ownsignal", "ownsignal")
 	where := whereCounts(ownSignalWhere, log)
-	if where["local"] != 10 || where["forwarded"] != 9 || len(where) != 2 {
-		t.Errorf("tkill and tgkill answered %v; want local 10, forwarded 9", where)
+	if where["local"] != 11 || where["forwarded"] != 9 || len(where) != 2 {
+		t.Errorf("kill, tkill and tgkill answered %v; want local 11, forwarded 9", where)
 	}
 	if n := len(timerSignalRoutes.FindAll(log, -1)); n != 0 {
 		t.Errorf("%d timer signals routed through the server; want 0 (the process catches them)", n)

@@ -1,7 +1,7 @@
-// Signals a process sends to its own threads with tkill, tgkill, raise
-// and pthread_kill: the handler runs before a self-signal returns, in the
-// thread named, with Linux's siginfo (SI_TKILL, the sender's pid and real
-// uid); a blocked one stays pending and queues as Linux queues (standard
+// Signals a process sends to itself and its own threads with kill,
+// tkill, tgkill, raise and pthread_kill: the handler runs before a
+// self-signal returns, in the thread named, with Linux's siginfo (SI_USER
+// or SI_TKILL, the sender's pid and real uid); a blocked one stays pending and queues as Linux queues (standard
 // signals once, real-time ones each time); SA_RESETHAND resets the
 // handler; a joined thread is gone (ESRCH). CPU-time timers (ITIMER_PROF,
 // a POSIX timer on the process's CPU clock) signal the process with
@@ -42,7 +42,7 @@ static void catchSig(int sig, int flags) {
 
 static void report(const char *what) {
 	printf("%s: hits %d code %s pid %s uid %s\n", what, hits,
-	       lastCode == SI_TKILL ? "SI_TKILL" : "other", pidOK ? "ok" : "wrong",
+	       lastCode == SI_TKILL ? "SI_TKILL" : lastCode == SI_USER ? "SI_USER" : "other", pidOK ? "ok" : "wrong",
 	       uidOK ? "ok" : "wrong");
 	hits = 0;
 }
@@ -72,6 +72,8 @@ int main(void) {
 	report("tgkill self");
 	raise(SIGUSR1);
 	report("raise");
+	kill(getpid(), SIGUSR1);
+	report("kill self");
 	printf("handler ran in the caller: %s\n", handlerTid == gettid_() ? "yes" : "no");
 
 	// Another thread of the process takes it in its own context.
