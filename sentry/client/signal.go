@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -214,11 +215,51 @@ func (t *task) deliverSignals() {
 	}
 }
 
+// deliveryAction is the disposition qs is delivered with: as Linux's
+// get_signal, the process's as it is now (the client's copy of its
+// table), which may have changed since the signal was generated with
+// qs.act (a thread that blocked it installed another handler). qs.act
+// stays when the copy is not known, when it had SA_RESETHAND (the server
+// reset the handler when it sent the signal: the copy's SIG_DFL is that
+// reset) and when the server sent the signal as ignored and the copy
+// says SIG_DFL (init's unkillable rule, which the server applied).
+func (t *task) deliveryAction(qs queuedSignal) linux.SigAction {
+	cur, ok := t.c.sigs.action(t.proc.pid, linux.Signal(qs.info.Signo))
+	switch {
+	case !ok, qs.act.Flags&linux.SA_RESETHAND != 0:
+		return qs.act
+	case cur.Handler == linux.SIG_DFL && qs.act.Handler == linux.SIG_IGN:
+		return qs.act
+	}
+	return cur
+}
+
+// discardIgnored drops the pending sig of every thread of t's process
+// once its disposition ignores it, blocked or not (POSIX; Linux's
+// do_sigaction), after an rt_sigaction that set it.
+func (t *task) discardIgnored(sig linux.Signal) {
+	act, ok := t.c.sigs.action(t.proc.pid, sig)
+	if !ok || !ignores(act, sig) {
+		return
+	}
+	t.proc.mu.Lock()
+	threads := make([]*task, 0, len(t.proc.threads))
+	for _, o := range t.proc.threads {
+		threads = append(threads, o)
+	}
+	t.proc.mu.Unlock()
+	for _, o := range threads {
+		o.mu.Lock()
+		o.pending = slices.DeleteFunc(o.pending, func(qs queuedSignal) bool { return qs.info.Signo == int32(sig) })
+		o.mu.Unlock()
+	}
+}
+
 // deliver runs the handler of one signal.
 func (t *task) deliver(qs queuedSignal) {
 	sig := linux.Signal(qs.info.Signo)
 	t.noteDequeued(&qs.info)
-	act := qs.act
+	act := t.deliveryAction(qs)
 	switch act.Handler {
 	case linux.SIG_IGN:
 		return

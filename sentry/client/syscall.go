@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/usermem"
 
@@ -168,6 +169,9 @@ func (t *task) syscall() {
 	}
 	if shmBefore != nil {
 		t.reportShmChanges(shmBefore)
+	}
+	if sysno == unix.SYS_RT_SIGACTION && errno == 0 && args[1] != 0 {
+		t.discardIgnored(linux.Signal(int32(args[0])))
 	}
 	t.ptraceAfterCall(sysno, args, ret, errno, oldTID)
 	if t.c.cfg.Strace {

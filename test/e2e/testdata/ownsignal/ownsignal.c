@@ -14,11 +14,19 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static volatile int hits, lastCode, pidOK, uidOK, inThread;
 static volatile pid_t handlerTid;
+
+static volatile int otherHits;
+
+static void otherHandler(int sig) {
+	(void)sig;
+	otherHits++;
+}
 
 static pid_t gettid_(void) { return (pid_t)syscall(SYS_gettid); }
 
@@ -125,6 +133,38 @@ int main(void) {
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	printf("real-time handler runs after unblocking: %d\n", hits);
 	hits = 0;
+
+	// The disposition at delivery counts, not at generation: a blocked
+	// signal whose handler changes runs the new one, whether this
+	// process or another sent it; one whose disposition becomes SIG_IGN
+	// is discarded.
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigaddset(&usr1, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	raise(SIGUSR1);
+	pid_t child = fork();
+	if (child == 0) {
+		kill(getppid(), SIGUSR2);
+		_exit(0);
+	}
+	waitpid(child, NULL, 0);
+	signal(SIGUSR1, otherHandler);
+	signal(SIGUSR2, otherHandler);
+	sigprocmask(SIG_UNBLOCK, &usr1, NULL);
+	printf("handler changed while blocked: first %d, new %d\n", hits, otherHits);
+	hits = otherHits = 0;
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	raise(SIGUSR1);
+	signal(SIGUSR1, SIG_IGN);
+	sigpending(&pend);
+	printf("pending after SIG_IGN: %d\n", sigismember(&pend, SIGUSR1));
+	signal(SIGUSR1, otherHandler);
+	sigprocmask(SIG_UNBLOCK, &usr1, NULL);
+	printf("ignored while blocked: hits %d\n", otherHits);
+	catchSig(SIGUSR1, 0);
+	signal(SIGUSR2, SIG_DFL);
 
 	// SA_RESETHAND: the handler once, then the default action.
 	catchSig(SIGUSR2, SA_RESETHAND);
