@@ -107,7 +107,7 @@ var nameSafe = map[uintptr]bool{
 	unix.SYS_SYMLINK: true, unix.SYS_SYMLINKAT: true, unix.SYS_LINK: true, unix.SYS_LINKAT: true,
 	unix.SYS_UMASK: true, unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true, unix.SYS_CLOSE_RANGE: true,
 	unix.SYS_SYNC_FILE_RANGE: true, unix.SYS_READAHEAD: true,
-	unix.SYS_SENDFILE: true, unix.SYS_COPY_FILE_RANGE: true, unix.SYS_SPLICE: true,
+	unix.SYS_SENDFILE: true, unix.SYS_COPY_FILE_RANGE: true, unix.SYS_SPLICE: true, unix.SYS_VMSPLICE: true,
 	unix.SYS_DUP: true, unix.SYS_DUP2: true, unix.SYS_DUP3: true, unix.SYS_PIPE: true, unix.SYS_PIPE2: true,
 	unix.SYS_WAIT4: true, unix.SYS_WAITID: true, unix.SYS_EXIT: true, unix.SYS_EXIT_GROUP: true,
 	unix.SYS_STATFS: true, unix.SYS_FSTATFS: true, unix.SYS_POLL: true, unix.SYS_PPOLL: true,

@@ -312,6 +312,7 @@ func (pa *pipeAhead) dropPipeLocked(pipe uint64) {
 // forwarded one of a pipe's read end first drops the pipe's copies.
 var pipeReadCalls = map[uintptr]bool{
 	unix.SYS_READ: true, unix.SYS_READV: true, unix.SYS_PREADV2: true, unix.SYS_SPLICE: true, unix.SYS_TEE: true,
+	unix.SYS_VMSPLICE: true,
 }
 
 // beforePipeRead drops the copies of the pipe fd reads, if it is a

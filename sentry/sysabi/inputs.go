@@ -129,6 +129,7 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_WRITEV:          {iovData(1, 2)},
 	unix.SYS_PWRITEV:         {iovData(1, 2)},
 	unix.SYS_PWRITEV2:        {iovData(1, 2)},
+	unix.SYS_VMSPLICE:        {iovData(1, 2)}, // the bytes of a write end's (a read end's buffers go too)
 	unix.SYS_READV:           {iovArray(1, 2)},
 	unix.SYS_PREADV:          {iovArray(1, 2)},
 	unix.SYS_PREADV2:         {iovArray(1, 2)},

@@ -66,6 +66,7 @@ var Table = map[int32]Handler{
 	unix.SYS_MEMFD_CREATE:    MemfdCreate,
 	unix.SYS_SPLICE:          Splice,
 	unix.SYS_TEE:             Tee,
+	unix.SYS_VMSPLICE:        Vmsplice,
 	unix.SYS_COPY_FILE_RANGE: CopyFileRange,
 	unix.SYS_SOCKET:          Socket,
 	unix.SYS_SOCKETPAIR:      Socketpair,
