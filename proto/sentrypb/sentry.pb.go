@@ -4373,8 +4373,8 @@ type Reply struct {
 	// from then on without blocking: held behind the socket's send buffer
 	// when it is full (sentry/client/sendbehind.go). 0: none.
 	SendRoom uint64 `protobuf:"varint,542,opt,name=send_room,json=sendRoom,proto3" json:"send_room,omitempty"`
-	// pipe_room, in the reply of a write, writev or sendfile to a pipe's
-	// write end, is how many bytes of posted writes the pipe takes from
+	// pipe_room, in the reply of a write, writev, sendfile or vmsplice to a
+	// pipe's write end, is how many bytes of posted writes the pipe takes from
 	// then on without blocking: its free space, when it has a reader and
 	// this is its only write description (sentry/client/pipebehind.go).
 	// 0: none.

@@ -213,15 +213,16 @@ func (c *procIDCache) lastHolder(pid, fd int32) (uint64, bool) {
 	return file, true
 }
 
-// notePipeRoom keeps the pipe_room of a waited write, writev or
-// sendfile's reply for the description of its fd (the out fd).
+// notePipeRoom keeps the pipe_room of a waited write, writev, sendfile
+// or vmsplice's reply for the description of its fd (the out fd), and
+// takes a description's room away after a splice or tee into it (their
+// replies carry none: the bytes they moved took some).
 func (t *task) notePipeRoom(sysno uintptr, args [6]uint64, reply *pb.Reply) {
-	switch sysno {
-	case unix.SYS_WRITE, unix.SYS_WRITEV, unix.SYS_SENDFILE:
-	default:
+	i, ok := pipeWriteCalls[sysno]
+	if !ok {
 		return
 	}
-	t.noteRoom(&t.c.pipeRooms, int32(args[0]), reply.PipeRoom)
+	t.noteRoom(&t.c.pipeRooms, int32(args[i]), reply.PipeRoom)
 }
 
 // observePipeLocked folds pipe id's record rec (PipeState.no_reader).

@@ -79,6 +79,7 @@ func Vmsplice(c *kernel.Task) (int64, error) {
 	}
 	moved := pushPipeLocked(c, end, f, b)
 	end.P.Unlock()
+	notePipeRoom(c, f)
 	return int64(moved), nil
 }
 

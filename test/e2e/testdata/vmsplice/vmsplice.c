@@ -69,6 +69,32 @@ int main(void) {
 	result("no reader", vmsplice(q[1], two, 2, 0));
 	close(q[1]);
 
+	// A pipe that vmsplice or splice filled takes no more: a
+	// non-blocking write after it is EAGAIN. (How many bytes fill it
+	// differs: Linux counts page slots, the sandbox bytes.)
+	int f[2];
+	pipe(f);
+	fcntl(f[1], F_SETFL, O_NONBLOCK);
+	result("write before vmsplice", write(f[1], "x", 1));
+	struct iovec page = {buf, 4096};
+	while (vmsplice(f[1], &page, 1, SPLICE_F_NONBLOCK) > 0)
+		;
+	result("vmsplice until full", -1);
+	result("write after vmsplice", write(f[1], "y", 1));
+	close(f[0]);
+	close(f[1]);
+	pipe(f);
+	fcntl(f[1], F_SETFL, O_NONBLOCK);
+	int src = open("/proc/self/exe", O_RDONLY);
+	result("write before splice", write(f[1], "x", 1));
+	while (splice(src, NULL, f[1], NULL, 4096, SPLICE_F_NONBLOCK) > 0)
+		;
+	result("splice until full", -1);
+	result("write after splice", write(f[1], "y", 1));
+	close(src);
+	close(f[0]);
+	close(f[1]);
+
 	// Errors, in Linux's order.
 	int file = open("/proc/self/exe", O_RDONLY);
 	int path = open("/", O_PATH);
