@@ -65,10 +65,12 @@ func GoferRules() seccomp.SyscallRules {
 		unix.SYS_LSETXATTR:    seccomp.MatchAll{},
 		unix.SYS_LLISTXATTR:   seccomp.MatchAll{},
 		unix.SYS_LREMOVEXATTR: seccomp.MatchAll{},
-		// The sandbox's set-id bits (gofer/setid.go): through an O_PATH
-		// fd's /proc/self/fd link, or by name in a directory.
+		// The sandbox's set-id bits (gofer/setid.go) and user. attributes
+		// (gofer/xattr.go): through an O_PATH fd's /proc/self/fd link,
+		// or by name in a directory.
 		unix.SYS_GETXATTR:    seccomp.MatchAll{},
 		unix.SYS_SETXATTR:    seccomp.MatchAll{},
+		unix.SYS_LISTXATTR:   seccomp.MatchAll{},
 		unix.SYS_REMOVEXATTR: seccomp.MatchAll{},
 		unix.SYS_GETXATTRAT:  seccomp.MatchAll{},
 	}))

@@ -115,8 +115,12 @@
 //     disk if no sentry reopens the file.
 //   - Seek answers lseek's SEEK_DATA and SEEK_HOLE from the handle's host
 //     fd (seek.go), so a sparse file's holes are the host's.
+//   - GetXattr, SetXattr, ListXattr and RemoveXattr serve the user.
+//     extended attributes of a handle's regular file or directory
+//     (xattr.go); other namespaces are EOPNOTSUPP and the gofer's own
+//     attributes ("user.runsc-decoupled.", the set-id seal) are hidden.
 //   - Mutations carrying an Origin (Create, Write, Mkdir, Symlink, Link,
-//     Mknod, Unlink, Rename, SetStat, Fallocate) go through a reply cache keyed by
+//     Mknod, Unlink, Rename, SetStat, Fallocate, SetXattr, RemoveXattr) go through a reply cache keyed by
 //     (peer identity, method, client_id, seq, part), bounded to
 //     maxCachedReplies entries and maxCachedBytes estimated bytes (LRU),
 //     and ForgetClient drops a sentry client's entries when it ended for

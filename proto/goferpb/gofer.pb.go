@@ -1800,6 +1800,470 @@ func (x *FallocateReply) GetSizeDiffers() bool {
 	return false
 }
 
+// size is the caller's buffer size (at most 65536); 0 asks only for the
+// value's size. A value larger than size is ERANGE.
+type GetXattrRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handle        uint64                 `protobuf:"varint,608,opt,name=handle,proto3" json:"handle,omitempty"`
+	Name          string                 `protobuf:"bytes,609,opt,name=name,proto3" json:"name,omitempty"`
+	Size          uint32                 `protobuf:"varint,610,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetXattrRequest) Reset() {
+	*x = GetXattrRequest{}
+	mi := &file_gofer_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetXattrRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetXattrRequest) ProtoMessage() {}
+
+func (x *GetXattrRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetXattrRequest.ProtoReflect.Descriptor instead.
+func (*GetXattrRequest) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetXattrRequest) GetHandle() uint64 {
+	if x != nil {
+		return x.Handle
+	}
+	return 0
+}
+
+func (x *GetXattrRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetXattrRequest) GetSize() uint32 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// value is the attribute's value (empty when size was 0); size is its
+// length.
+type GetXattrReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Errno         int32                  `protobuf:"varint,608,opt,name=errno,proto3" json:"errno,omitempty"`
+	Value         []byte                 `protobuf:"bytes,609,opt,name=value,proto3" json:"value,omitempty"`
+	Size          uint32                 `protobuf:"varint,610,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetXattrReply) Reset() {
+	*x = GetXattrReply{}
+	mi := &file_gofer_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetXattrReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetXattrReply) ProtoMessage() {}
+
+func (x *GetXattrReply) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetXattrReply.ProtoReflect.Descriptor instead.
+func (*GetXattrReply) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetXattrReply) GetErrno() int32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *GetXattrReply) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *GetXattrReply) GetSize() uint32 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// flags are Linux's XATTR_CREATE and XATTR_REPLACE.
+type SetXattrRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handle        uint64                 `protobuf:"varint,608,opt,name=handle,proto3" json:"handle,omitempty"`
+	Name          string                 `protobuf:"bytes,609,opt,name=name,proto3" json:"name,omitempty"`
+	Value         []byte                 `protobuf:"bytes,610,opt,name=value,proto3" json:"value,omitempty"`
+	Flags         uint32                 `protobuf:"varint,611,opt,name=flags,proto3" json:"flags,omitempty"`
+	Origin        *Origin                `protobuf:"bytes,612,opt,name=origin,proto3" json:"origin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetXattrRequest) Reset() {
+	*x = SetXattrRequest{}
+	mi := &file_gofer_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetXattrRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetXattrRequest) ProtoMessage() {}
+
+func (x *SetXattrRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetXattrRequest.ProtoReflect.Descriptor instead.
+func (*SetXattrRequest) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SetXattrRequest) GetHandle() uint64 {
+	if x != nil {
+		return x.Handle
+	}
+	return 0
+}
+
+func (x *SetXattrRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetXattrRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *SetXattrRequest) GetFlags() uint32 {
+	if x != nil {
+		return x.Flags
+	}
+	return 0
+}
+
+func (x *SetXattrRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
+// stat is the file's attributes after the call (its ctime moved on).
+type SetXattrReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Errno         int32                  `protobuf:"varint,608,opt,name=errno,proto3" json:"errno,omitempty"`
+	Stat          *Stat                  `protobuf:"bytes,609,opt,name=stat,proto3" json:"stat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetXattrReply) Reset() {
+	*x = SetXattrReply{}
+	mi := &file_gofer_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetXattrReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetXattrReply) ProtoMessage() {}
+
+func (x *SetXattrReply) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetXattrReply.ProtoReflect.Descriptor instead.
+func (*SetXattrReply) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetXattrReply) GetErrno() int32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *SetXattrReply) GetStat() *Stat {
+	if x != nil {
+		return x.Stat
+	}
+	return nil
+}
+
+type ListXattrRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handle        uint64                 `protobuf:"varint,608,opt,name=handle,proto3" json:"handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListXattrRequest) Reset() {
+	*x = ListXattrRequest{}
+	mi := &file_gofer_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListXattrRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListXattrRequest) ProtoMessage() {}
+
+func (x *ListXattrRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListXattrRequest.ProtoReflect.Descriptor instead.
+func (*ListXattrRequest) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListXattrRequest) GetHandle() uint64 {
+	if x != nil {
+		return x.Handle
+	}
+	return 0
+}
+
+// names are the file's user. attribute names the sandbox may see.
+type ListXattrReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Errno         int32                  `protobuf:"varint,608,opt,name=errno,proto3" json:"errno,omitempty"`
+	Names         []string               `protobuf:"bytes,609,rep,name=names,proto3" json:"names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListXattrReply) Reset() {
+	*x = ListXattrReply{}
+	mi := &file_gofer_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListXattrReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListXattrReply) ProtoMessage() {}
+
+func (x *ListXattrReply) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListXattrReply.ProtoReflect.Descriptor instead.
+func (*ListXattrReply) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListXattrReply) GetErrno() int32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *ListXattrReply) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+type RemoveXattrRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handle        uint64                 `protobuf:"varint,608,opt,name=handle,proto3" json:"handle,omitempty"`
+	Name          string                 `protobuf:"bytes,609,opt,name=name,proto3" json:"name,omitempty"`
+	Origin        *Origin                `protobuf:"bytes,610,opt,name=origin,proto3" json:"origin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveXattrRequest) Reset() {
+	*x = RemoveXattrRequest{}
+	mi := &file_gofer_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveXattrRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveXattrRequest) ProtoMessage() {}
+
+func (x *RemoveXattrRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveXattrRequest.ProtoReflect.Descriptor instead.
+func (*RemoveXattrRequest) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RemoveXattrRequest) GetHandle() uint64 {
+	if x != nil {
+		return x.Handle
+	}
+	return 0
+}
+
+func (x *RemoveXattrRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RemoveXattrRequest) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
+// stat is the file's attributes after the call.
+type RemoveXattrReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Errno         int32                  `protobuf:"varint,608,opt,name=errno,proto3" json:"errno,omitempty"`
+	Stat          *Stat                  `protobuf:"bytes,609,opt,name=stat,proto3" json:"stat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveXattrReply) Reset() {
+	*x = RemoveXattrReply{}
+	mi := &file_gofer_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveXattrReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveXattrReply) ProtoMessage() {}
+
+func (x *RemoveXattrReply) ProtoReflect() protoreflect.Message {
+	mi := &file_gofer_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveXattrReply.ProtoReflect.Descriptor instead.
+func (*RemoveXattrReply) Descriptor() ([]byte, []int) {
+	return file_gofer_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RemoveXattrReply) GetErrno() int32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *RemoveXattrReply) GetStat() *Stat {
+	if x != nil {
+		return x.Stat
+	}
+	return nil
+}
+
 // whence is unix.SEEK_DATA or unix.SEEK_HOLE.
 type SeekRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1812,7 +2276,7 @@ type SeekRequest struct {
 
 func (x *SeekRequest) Reset() {
 	*x = SeekRequest{}
-	mi := &file_gofer_proto_msgTypes[23]
+	mi := &file_gofer_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +2288,7 @@ func (x *SeekRequest) String() string {
 func (*SeekRequest) ProtoMessage() {}
 
 func (x *SeekRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[23]
+	mi := &file_gofer_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +2301,7 @@ func (x *SeekRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeekRequest.ProtoReflect.Descriptor instead.
 func (*SeekRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{23}
+	return file_gofer_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SeekRequest) GetHandle() uint64 {
@@ -1871,7 +2335,7 @@ type SeekReply struct {
 
 func (x *SeekReply) Reset() {
 	*x = SeekReply{}
-	mi := &file_gofer_proto_msgTypes[24]
+	mi := &file_gofer_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1883,7 +2347,7 @@ func (x *SeekReply) String() string {
 func (*SeekReply) ProtoMessage() {}
 
 func (x *SeekReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[24]
+	mi := &file_gofer_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1896,7 +2360,7 @@ func (x *SeekReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeekReply.ProtoReflect.Descriptor instead.
 func (*SeekReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{24}
+	return file_gofer_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SeekReply) GetErrno() int32 {
@@ -1944,7 +2408,7 @@ type OpenRequest struct {
 
 func (x *OpenRequest) Reset() {
 	*x = OpenRequest{}
-	mi := &file_gofer_proto_msgTypes[25]
+	mi := &file_gofer_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2420,7 @@ func (x *OpenRequest) String() string {
 func (*OpenRequest) ProtoMessage() {}
 
 func (x *OpenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[25]
+	mi := &file_gofer_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2433,7 @@ func (x *OpenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRequest.ProtoReflect.Descriptor instead.
 func (*OpenRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{25}
+	return file_gofer_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *OpenRequest) GetHandle() uint64 {
@@ -2041,7 +2505,7 @@ type OpenReply struct {
 
 func (x *OpenReply) Reset() {
 	*x = OpenReply{}
-	mi := &file_gofer_proto_msgTypes[26]
+	mi := &file_gofer_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2517,7 @@ func (x *OpenReply) String() string {
 func (*OpenReply) ProtoMessage() {}
 
 func (x *OpenReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[26]
+	mi := &file_gofer_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2530,7 @@ func (x *OpenReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenReply.ProtoReflect.Descriptor instead.
 func (*OpenReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{26}
+	return file_gofer_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *OpenReply) GetErrno() int32 {
@@ -2117,7 +2581,7 @@ type CreateRequest struct {
 
 func (x *CreateRequest) Reset() {
 	*x = CreateRequest{}
-	mi := &file_gofer_proto_msgTypes[27]
+	mi := &file_gofer_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2593,7 @@ func (x *CreateRequest) String() string {
 func (*CreateRequest) ProtoMessage() {}
 
 func (x *CreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[27]
+	mi := &file_gofer_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2606,7 @@ func (x *CreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
 func (*CreateRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{27}
+	return file_gofer_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateRequest) GetDir() uint64 {
@@ -2236,7 +2700,7 @@ type CreateReply struct {
 
 func (x *CreateReply) Reset() {
 	*x = CreateReply{}
-	mi := &file_gofer_proto_msgTypes[28]
+	mi := &file_gofer_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2248,7 +2712,7 @@ func (x *CreateReply) String() string {
 func (*CreateReply) ProtoMessage() {}
 
 func (x *CreateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[28]
+	mi := &file_gofer_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2261,7 +2725,7 @@ func (x *CreateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReply.ProtoReflect.Descriptor instead.
 func (*CreateReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{28}
+	return file_gofer_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateReply) GetErrno() int32 {
@@ -2310,7 +2774,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_gofer_proto_msgTypes[29]
+	mi := &file_gofer_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2322,7 +2786,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[29]
+	mi := &file_gofer_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2335,7 +2799,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{29}
+	return file_gofer_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReadRequest) GetHandle() uint64 {
@@ -2369,7 +2833,7 @@ type ReadReply struct {
 
 func (x *ReadReply) Reset() {
 	*x = ReadReply{}
-	mi := &file_gofer_proto_msgTypes[30]
+	mi := &file_gofer_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2845,7 @@ func (x *ReadReply) String() string {
 func (*ReadReply) ProtoMessage() {}
 
 func (x *ReadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[30]
+	mi := &file_gofer_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2858,7 @@ func (x *ReadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReply.ProtoReflect.Descriptor instead.
 func (*ReadReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{30}
+	return file_gofer_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReadReply) GetErrno() int32 {
@@ -2426,7 +2890,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_gofer_proto_msgTypes[31]
+	mi := &file_gofer_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2438,7 +2902,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[31]
+	mi := &file_gofer_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +2915,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{31}
+	return file_gofer_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WriteRequest) GetHandle() uint64 {
@@ -2500,7 +2964,7 @@ type WriteReply struct {
 
 func (x *WriteReply) Reset() {
 	*x = WriteReply{}
-	mi := &file_gofer_proto_msgTypes[32]
+	mi := &file_gofer_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2976,7 @@ func (x *WriteReply) String() string {
 func (*WriteReply) ProtoMessage() {}
 
 func (x *WriteReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[32]
+	mi := &file_gofer_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2989,7 @@ func (x *WriteReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteReply.ProtoReflect.Descriptor instead.
 func (*WriteReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{32}
+	return file_gofer_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WriteReply) GetErrno() int32 {
@@ -2563,7 +3027,7 @@ type MkdirRequest struct {
 
 func (x *MkdirRequest) Reset() {
 	*x = MkdirRequest{}
-	mi := &file_gofer_proto_msgTypes[33]
+	mi := &file_gofer_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2575,7 +3039,7 @@ func (x *MkdirRequest) String() string {
 func (*MkdirRequest) ProtoMessage() {}
 
 func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[33]
+	mi := &file_gofer_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2588,7 +3052,7 @@ func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirRequest.ProtoReflect.Descriptor instead.
 func (*MkdirRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{33}
+	return file_gofer_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *MkdirRequest) GetDir() uint64 {
@@ -2645,7 +3109,7 @@ type MkdirReply struct {
 
 func (x *MkdirReply) Reset() {
 	*x = MkdirReply{}
-	mi := &file_gofer_proto_msgTypes[34]
+	mi := &file_gofer_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2657,7 +3121,7 @@ func (x *MkdirReply) String() string {
 func (*MkdirReply) ProtoMessage() {}
 
 func (x *MkdirReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[34]
+	mi := &file_gofer_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2670,7 +3134,7 @@ func (x *MkdirReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirReply.ProtoReflect.Descriptor instead.
 func (*MkdirReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{34}
+	return file_gofer_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MkdirReply) GetErrno() int32 {
@@ -2715,7 +3179,7 @@ type SymlinkRequest struct {
 
 func (x *SymlinkRequest) Reset() {
 	*x = SymlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[35]
+	mi := &file_gofer_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2727,7 +3191,7 @@ func (x *SymlinkRequest) String() string {
 func (*SymlinkRequest) ProtoMessage() {}
 
 func (x *SymlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[35]
+	mi := &file_gofer_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2740,7 +3204,7 @@ func (x *SymlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SymlinkRequest.ProtoReflect.Descriptor instead.
 func (*SymlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{35}
+	return file_gofer_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SymlinkRequest) GetDir() uint64 {
@@ -2797,7 +3261,7 @@ type SymlinkReply struct {
 
 func (x *SymlinkReply) Reset() {
 	*x = SymlinkReply{}
-	mi := &file_gofer_proto_msgTypes[36]
+	mi := &file_gofer_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2809,7 +3273,7 @@ func (x *SymlinkReply) String() string {
 func (*SymlinkReply) ProtoMessage() {}
 
 func (x *SymlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[36]
+	mi := &file_gofer_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2822,7 +3286,7 @@ func (x *SymlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SymlinkReply.ProtoReflect.Descriptor instead.
 func (*SymlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{36}
+	return file_gofer_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SymlinkReply) GetErrno() int32 {
@@ -2865,7 +3329,7 @@ type LinkRequest struct {
 
 func (x *LinkRequest) Reset() {
 	*x = LinkRequest{}
-	mi := &file_gofer_proto_msgTypes[37]
+	mi := &file_gofer_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2877,7 +3341,7 @@ func (x *LinkRequest) String() string {
 func (*LinkRequest) ProtoMessage() {}
 
 func (x *LinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[37]
+	mi := &file_gofer_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2890,7 +3354,7 @@ func (x *LinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
 func (*LinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{37}
+	return file_gofer_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *LinkRequest) GetDir() uint64 {
@@ -2931,7 +3395,7 @@ type LinkReply struct {
 
 func (x *LinkReply) Reset() {
 	*x = LinkReply{}
-	mi := &file_gofer_proto_msgTypes[38]
+	mi := &file_gofer_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2943,7 +3407,7 @@ func (x *LinkReply) String() string {
 func (*LinkReply) ProtoMessage() {}
 
 func (x *LinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[38]
+	mi := &file_gofer_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2956,7 +3420,7 @@ func (x *LinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkReply.ProtoReflect.Descriptor instead.
 func (*LinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{38}
+	return file_gofer_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *LinkReply) GetErrno() int32 {
@@ -2988,7 +3452,7 @@ type MknodRequest struct {
 
 func (x *MknodRequest) Reset() {
 	*x = MknodRequest{}
-	mi := &file_gofer_proto_msgTypes[39]
+	mi := &file_gofer_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3000,7 +3464,7 @@ func (x *MknodRequest) String() string {
 func (*MknodRequest) ProtoMessage() {}
 
 func (x *MknodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[39]
+	mi := &file_gofer_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3013,7 +3477,7 @@ func (x *MknodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MknodRequest.ProtoReflect.Descriptor instead.
 func (*MknodRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{39}
+	return file_gofer_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *MknodRequest) GetDir() uint64 {
@@ -3077,7 +3541,7 @@ type MknodReply struct {
 
 func (x *MknodReply) Reset() {
 	*x = MknodReply{}
-	mi := &file_gofer_proto_msgTypes[40]
+	mi := &file_gofer_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3089,7 +3553,7 @@ func (x *MknodReply) String() string {
 func (*MknodReply) ProtoMessage() {}
 
 func (x *MknodReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[40]
+	mi := &file_gofer_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3102,7 +3566,7 @@ func (x *MknodReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MknodReply.ProtoReflect.Descriptor instead.
 func (*MknodReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{40}
+	return file_gofer_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *MknodReply) GetErrno() int32 {
@@ -3142,7 +3606,7 @@ type ReadlinkRequest struct {
 
 func (x *ReadlinkRequest) Reset() {
 	*x = ReadlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[41]
+	mi := &file_gofer_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3154,7 +3618,7 @@ func (x *ReadlinkRequest) String() string {
 func (*ReadlinkRequest) ProtoMessage() {}
 
 func (x *ReadlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[41]
+	mi := &file_gofer_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3167,7 +3631,7 @@ func (x *ReadlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadlinkRequest.ProtoReflect.Descriptor instead.
 func (*ReadlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{41}
+	return file_gofer_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ReadlinkRequest) GetHandle() uint64 {
@@ -3187,7 +3651,7 @@ type ReadlinkReply struct {
 
 func (x *ReadlinkReply) Reset() {
 	*x = ReadlinkReply{}
-	mi := &file_gofer_proto_msgTypes[42]
+	mi := &file_gofer_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3199,7 +3663,7 @@ func (x *ReadlinkReply) String() string {
 func (*ReadlinkReply) ProtoMessage() {}
 
 func (x *ReadlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[42]
+	mi := &file_gofer_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3212,7 +3676,7 @@ func (x *ReadlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadlinkReply.ProtoReflect.Descriptor instead.
 func (*ReadlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{42}
+	return file_gofer_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ReadlinkReply) GetErrno() int32 {
@@ -3248,7 +3712,7 @@ type UnlinkRequest struct {
 
 func (x *UnlinkRequest) Reset() {
 	*x = UnlinkRequest{}
-	mi := &file_gofer_proto_msgTypes[43]
+	mi := &file_gofer_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3260,7 +3724,7 @@ func (x *UnlinkRequest) String() string {
 func (*UnlinkRequest) ProtoMessage() {}
 
 func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[43]
+	mi := &file_gofer_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3273,7 +3737,7 @@ func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkRequest.ProtoReflect.Descriptor instead.
 func (*UnlinkRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{43}
+	return file_gofer_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UnlinkRequest) GetDir() uint64 {
@@ -3327,7 +3791,7 @@ type UnlinkManyRequest struct {
 
 func (x *UnlinkManyRequest) Reset() {
 	*x = UnlinkManyRequest{}
-	mi := &file_gofer_proto_msgTypes[44]
+	mi := &file_gofer_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3339,7 +3803,7 @@ func (x *UnlinkManyRequest) String() string {
 func (*UnlinkManyRequest) ProtoMessage() {}
 
 func (x *UnlinkManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[44]
+	mi := &file_gofer_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3352,7 +3816,7 @@ func (x *UnlinkManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkManyRequest.ProtoReflect.Descriptor instead.
 func (*UnlinkManyRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{44}
+	return file_gofer_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *UnlinkManyRequest) GetDirs() []uint64 {
@@ -3397,7 +3861,7 @@ type UnlinkManyReply struct {
 
 func (x *UnlinkManyReply) Reset() {
 	*x = UnlinkManyReply{}
-	mi := &file_gofer_proto_msgTypes[45]
+	mi := &file_gofer_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3409,7 +3873,7 @@ func (x *UnlinkManyReply) String() string {
 func (*UnlinkManyReply) ProtoMessage() {}
 
 func (x *UnlinkManyReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[45]
+	mi := &file_gofer_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3422,7 +3886,7 @@ func (x *UnlinkManyReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkManyReply.ProtoReflect.Descriptor instead.
 func (*UnlinkManyReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{45}
+	return file_gofer_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *UnlinkManyReply) GetErrno() int32 {
@@ -3452,7 +3916,7 @@ type UnlinkReply struct {
 
 func (x *UnlinkReply) Reset() {
 	*x = UnlinkReply{}
-	mi := &file_gofer_proto_msgTypes[46]
+	mi := &file_gofer_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3464,7 +3928,7 @@ func (x *UnlinkReply) String() string {
 func (*UnlinkReply) ProtoMessage() {}
 
 func (x *UnlinkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[46]
+	mi := &file_gofer_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3477,7 +3941,7 @@ func (x *UnlinkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkReply.ProtoReflect.Descriptor instead.
 func (*UnlinkReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{46}
+	return file_gofer_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *UnlinkReply) GetErrno() int32 {
@@ -3505,7 +3969,7 @@ type InodeID struct {
 
 func (x *InodeID) Reset() {
 	*x = InodeID{}
-	mi := &file_gofer_proto_msgTypes[47]
+	mi := &file_gofer_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3517,7 +3981,7 @@ func (x *InodeID) String() string {
 func (*InodeID) ProtoMessage() {}
 
 func (x *InodeID) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[47]
+	mi := &file_gofer_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3530,7 +3994,7 @@ func (x *InodeID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InodeID.ProtoReflect.Descriptor instead.
 func (*InodeID) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{47}
+	return file_gofer_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *InodeID) GetDev() uint64 {
@@ -3570,7 +4034,7 @@ type RenameRequest struct {
 
 func (x *RenameRequest) Reset() {
 	*x = RenameRequest{}
-	mi := &file_gofer_proto_msgTypes[48]
+	mi := &file_gofer_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3582,7 +4046,7 @@ func (x *RenameRequest) String() string {
 func (*RenameRequest) ProtoMessage() {}
 
 func (x *RenameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[48]
+	mi := &file_gofer_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3595,7 +4059,7 @@ func (x *RenameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameRequest.ProtoReflect.Descriptor instead.
 func (*RenameRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{48}
+	return file_gofer_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RenameRequest) GetOldDir() uint64 {
@@ -3678,7 +4142,7 @@ type RenameReply struct {
 
 func (x *RenameReply) Reset() {
 	*x = RenameReply{}
-	mi := &file_gofer_proto_msgTypes[49]
+	mi := &file_gofer_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3690,7 +4154,7 @@ func (x *RenameReply) String() string {
 func (*RenameReply) ProtoMessage() {}
 
 func (x *RenameReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[49]
+	mi := &file_gofer_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3703,7 +4167,7 @@ func (x *RenameReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameReply.ProtoReflect.Descriptor instead.
 func (*RenameReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{49}
+	return file_gofer_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *RenameReply) GetErrno() int32 {
@@ -3773,7 +4237,7 @@ type GetdentsRequest struct {
 
 func (x *GetdentsRequest) Reset() {
 	*x = GetdentsRequest{}
-	mi := &file_gofer_proto_msgTypes[50]
+	mi := &file_gofer_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3785,7 +4249,7 @@ func (x *GetdentsRequest) String() string {
 func (*GetdentsRequest) ProtoMessage() {}
 
 func (x *GetdentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[50]
+	mi := &file_gofer_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3798,7 +4262,7 @@ func (x *GetdentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetdentsRequest.ProtoReflect.Descriptor instead.
 func (*GetdentsRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{50}
+	return file_gofer_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GetdentsRequest) GetDir() uint64 {
@@ -3872,7 +4336,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_gofer_proto_msgTypes[51]
+	mi := &file_gofer_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3884,7 +4348,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[51]
+	mi := &file_gofer_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3897,7 +4361,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{51}
+	return file_gofer_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Dirent) GetName() string {
@@ -3955,7 +4419,7 @@ type GetdentsReply struct {
 
 func (x *GetdentsReply) Reset() {
 	*x = GetdentsReply{}
-	mi := &file_gofer_proto_msgTypes[52]
+	mi := &file_gofer_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3967,7 +4431,7 @@ func (x *GetdentsReply) String() string {
 func (*GetdentsReply) ProtoMessage() {}
 
 func (x *GetdentsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[52]
+	mi := &file_gofer_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3980,7 +4444,7 @@ func (x *GetdentsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetdentsReply.ProtoReflect.Descriptor instead.
 func (*GetdentsReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{52}
+	return file_gofer_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *GetdentsReply) GetErrno() int32 {
@@ -4041,7 +4505,7 @@ type FsyncRequest struct {
 
 func (x *FsyncRequest) Reset() {
 	*x = FsyncRequest{}
-	mi := &file_gofer_proto_msgTypes[53]
+	mi := &file_gofer_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4053,7 +4517,7 @@ func (x *FsyncRequest) String() string {
 func (*FsyncRequest) ProtoMessage() {}
 
 func (x *FsyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[53]
+	mi := &file_gofer_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4066,7 +4530,7 @@ func (x *FsyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncRequest.ProtoReflect.Descriptor instead.
 func (*FsyncRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{53}
+	return file_gofer_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *FsyncRequest) GetHandle() uint64 {
@@ -4101,7 +4565,7 @@ type FsyncReply struct {
 
 func (x *FsyncReply) Reset() {
 	*x = FsyncReply{}
-	mi := &file_gofer_proto_msgTypes[54]
+	mi := &file_gofer_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4113,7 +4577,7 @@ func (x *FsyncReply) String() string {
 func (*FsyncReply) ProtoMessage() {}
 
 func (x *FsyncReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[54]
+	mi := &file_gofer_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4126,7 +4590,7 @@ func (x *FsyncReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncReply.ProtoReflect.Descriptor instead.
 func (*FsyncReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{54}
+	return file_gofer_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *FsyncReply) GetErrno() int32 {
@@ -4159,7 +4623,7 @@ type StatFSRequest struct {
 
 func (x *StatFSRequest) Reset() {
 	*x = StatFSRequest{}
-	mi := &file_gofer_proto_msgTypes[55]
+	mi := &file_gofer_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4171,7 +4635,7 @@ func (x *StatFSRequest) String() string {
 func (*StatFSRequest) ProtoMessage() {}
 
 func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[55]
+	mi := &file_gofer_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4184,7 +4648,7 @@ func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSRequest.ProtoReflect.Descriptor instead.
 func (*StatFSRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{55}
+	return file_gofer_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *StatFSRequest) GetHandle() uint64 {
@@ -4211,7 +4675,7 @@ type StatFSReply struct {
 
 func (x *StatFSReply) Reset() {
 	*x = StatFSReply{}
-	mi := &file_gofer_proto_msgTypes[56]
+	mi := &file_gofer_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4223,7 +4687,7 @@ func (x *StatFSReply) String() string {
 func (*StatFSReply) ProtoMessage() {}
 
 func (x *StatFSReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[56]
+	mi := &file_gofer_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4236,7 +4700,7 @@ func (x *StatFSReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSReply.ProtoReflect.Descriptor instead.
 func (*StatFSReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{56}
+	return file_gofer_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *StatFSReply) GetErrno() int32 {
@@ -4311,7 +4775,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_gofer_proto_msgTypes[57]
+	mi := &file_gofer_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4323,7 +4787,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[57]
+	mi := &file_gofer_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4336,7 +4800,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{57}
+	return file_gofer_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ReleaseRequest) GetHandles() []uint64 {
@@ -4354,7 +4818,7 @@ type ReleaseReply struct {
 
 func (x *ReleaseReply) Reset() {
 	*x = ReleaseReply{}
-	mi := &file_gofer_proto_msgTypes[58]
+	mi := &file_gofer_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4366,7 +4830,7 @@ func (x *ReleaseReply) String() string {
 func (*ReleaseReply) ProtoMessage() {}
 
 func (x *ReleaseReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gofer_proto_msgTypes[58]
+	mi := &file_gofer_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4379,7 +4843,7 @@ func (x *ReleaseReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseReply.ProtoReflect.Descriptor instead.
 func (*ReleaseReply) Descriptor() ([]byte, []int) {
-	return file_gofer_proto_rawDescGZIP(), []int{58}
+	return file_gofer_proto_rawDescGZIP(), []int{66}
 }
 
 var File_gofer_proto protoreflect.FileDescriptor
@@ -4530,7 +4994,36 @@ const file_gofer_proto_rawDesc = "" +
 	"\x0eFallocateReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x121\n" +
 	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\x12\"\n" +
-	"\fsize_differs\x18\xce\x04 \x01(\bR\vsizeDiffers\"X\n" +
+	"\fsize_differs\x18\xce\x04 \x01(\bR\vsizeDiffers\"T\n" +
+	"\x0fGetXattrRequest\x12\x17\n" +
+	"\x06handle\x18\xe0\x04 \x01(\x04R\x06handle\x12\x13\n" +
+	"\x04name\x18\xe1\x04 \x01(\tR\x04name\x12\x13\n" +
+	"\x04size\x18\xe2\x04 \x01(\rR\x04size\"R\n" +
+	"\rGetXattrReply\x12\x15\n" +
+	"\x05errno\x18\xe0\x04 \x01(\x05R\x05errno\x12\x15\n" +
+	"\x05value\x18\xe1\x04 \x01(\fR\x05value\x12\x13\n" +
+	"\x04size\x18\xe2\x04 \x01(\rR\x04size\"\xa7\x01\n" +
+	"\x0fSetXattrRequest\x12\x17\n" +
+	"\x06handle\x18\xe0\x04 \x01(\x04R\x06handle\x12\x13\n" +
+	"\x04name\x18\xe1\x04 \x01(\tR\x04name\x12\x15\n" +
+	"\x05value\x18\xe2\x04 \x01(\fR\x05value\x12\x15\n" +
+	"\x05flags\x18\xe3\x04 \x01(\rR\x05flags\x128\n" +
+	"\x06origin\x18\xe4\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"Z\n" +
+	"\rSetXattrReply\x12\x15\n" +
+	"\x05errno\x18\xe0\x04 \x01(\x05R\x05errno\x122\n" +
+	"\x04stat\x18\xe1\x04 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"+\n" +
+	"\x10ListXattrRequest\x12\x17\n" +
+	"\x06handle\x18\xe0\x04 \x01(\x04R\x06handle\">\n" +
+	"\x0eListXattrReply\x12\x15\n" +
+	"\x05errno\x18\xe0\x04 \x01(\x05R\x05errno\x12\x15\n" +
+	"\x05names\x18\xe1\x04 \x03(\tR\x05names\"|\n" +
+	"\x12RemoveXattrRequest\x12\x17\n" +
+	"\x06handle\x18\xe0\x04 \x01(\x04R\x06handle\x12\x13\n" +
+	"\x04name\x18\xe1\x04 \x01(\tR\x04name\x128\n" +
+	"\x06origin\x18\xe2\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"]\n" +
+	"\x10RemoveXattrReply\x12\x15\n" +
+	"\x05errno\x18\xe0\x04 \x01(\x05R\x05errno\x122\n" +
+	"\x04stat\x18\xe1\x04 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"X\n" +
 	"\vSeekRequest\x12\x17\n" +
 	"\x06handle\x18\xf4\x03 \x01(\x04R\x06handle\x12\x17\n" +
 	"\x06offset\x18\xf5\x03 \x01(\x03R\x06offset\x12\x17\n" +
@@ -4728,7 +5221,7 @@ const file_gofer_proto_rawDesc = "" +
 	"nameLength\"*\n" +
 	"\x0eReleaseRequest\x12\x18\n" +
 	"\ahandles\x18\x01 \x03(\x04R\ahandles\"\x0e\n" +
-	"\fReleaseReply2\x87\x12\n" +
+	"\fReleaseReply2\x8b\x15\n" +
 	"\x05Gofer\x12V\n" +
 	"\x06Attach\x12&.runscdecoupled.gofer.v1.AttachRequest\x1a$.runscdecoupled.gofer.v1.AttachReply\x12P\n" +
 	"\x04Walk\x12$.runscdecoupled.gofer.v1.WalkRequest\x1a\".runscdecoupled.gofer.v1.WalkReply\x12P\n" +
@@ -4739,7 +5232,11 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04Read\x12$.runscdecoupled.gofer.v1.ReadRequest\x1a\".runscdecoupled.gofer.v1.ReadReply\x12S\n" +
 	"\x05Write\x12%.runscdecoupled.gofer.v1.WriteRequest\x1a#.runscdecoupled.gofer.v1.WriteReply\x12_\n" +
 	"\tFallocate\x12).runscdecoupled.gofer.v1.FallocateRequest\x1a'.runscdecoupled.gofer.v1.FallocateReply\x12P\n" +
-	"\x04Seek\x12$.runscdecoupled.gofer.v1.SeekRequest\x1a\".runscdecoupled.gofer.v1.SeekReply\x12S\n" +
+	"\x04Seek\x12$.runscdecoupled.gofer.v1.SeekRequest\x1a\".runscdecoupled.gofer.v1.SeekReply\x12\\\n" +
+	"\bGetXattr\x12(.runscdecoupled.gofer.v1.GetXattrRequest\x1a&.runscdecoupled.gofer.v1.GetXattrReply\x12\\\n" +
+	"\bSetXattr\x12(.runscdecoupled.gofer.v1.SetXattrRequest\x1a&.runscdecoupled.gofer.v1.SetXattrReply\x12_\n" +
+	"\tListXattr\x12).runscdecoupled.gofer.v1.ListXattrRequest\x1a'.runscdecoupled.gofer.v1.ListXattrReply\x12e\n" +
+	"\vRemoveXattr\x12+.runscdecoupled.gofer.v1.RemoveXattrRequest\x1a).runscdecoupled.gofer.v1.RemoveXattrReply\x12S\n" +
 	"\x05Mkdir\x12%.runscdecoupled.gofer.v1.MkdirRequest\x1a#.runscdecoupled.gofer.v1.MkdirReply\x12Y\n" +
 	"\aSymlink\x12'.runscdecoupled.gofer.v1.SymlinkRequest\x1a%.runscdecoupled.gofer.v1.SymlinkReply\x12P\n" +
 	"\x04Link\x12$.runscdecoupled.gofer.v1.LinkRequest\x1a\".runscdecoupled.gofer.v1.LinkReply\x12S\n" +
@@ -4770,7 +5267,7 @@ func file_gofer_proto_rawDescGZIP() []byte {
 	return file_gofer_proto_rawDescData
 }
 
-var file_gofer_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_gofer_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_gofer_proto_goTypes = []any{
 	(*GoferCall)(nil),           // 0: runscdecoupled.gofer.v1.GoferCall
 	(*CallChannelGrant)(nil),    // 1: runscdecoupled.gofer.v1.CallChannelGrant
@@ -4795,42 +5292,50 @@ var file_gofer_proto_goTypes = []any{
 	(*SetStatReply)(nil),        // 20: runscdecoupled.gofer.v1.SetStatReply
 	(*FallocateRequest)(nil),    // 21: runscdecoupled.gofer.v1.FallocateRequest
 	(*FallocateReply)(nil),      // 22: runscdecoupled.gofer.v1.FallocateReply
-	(*SeekRequest)(nil),         // 23: runscdecoupled.gofer.v1.SeekRequest
-	(*SeekReply)(nil),           // 24: runscdecoupled.gofer.v1.SeekReply
-	(*OpenRequest)(nil),         // 25: runscdecoupled.gofer.v1.OpenRequest
-	(*OpenReply)(nil),           // 26: runscdecoupled.gofer.v1.OpenReply
-	(*CreateRequest)(nil),       // 27: runscdecoupled.gofer.v1.CreateRequest
-	(*CreateReply)(nil),         // 28: runscdecoupled.gofer.v1.CreateReply
-	(*ReadRequest)(nil),         // 29: runscdecoupled.gofer.v1.ReadRequest
-	(*ReadReply)(nil),           // 30: runscdecoupled.gofer.v1.ReadReply
-	(*WriteRequest)(nil),        // 31: runscdecoupled.gofer.v1.WriteRequest
-	(*WriteReply)(nil),          // 32: runscdecoupled.gofer.v1.WriteReply
-	(*MkdirRequest)(nil),        // 33: runscdecoupled.gofer.v1.MkdirRequest
-	(*MkdirReply)(nil),          // 34: runscdecoupled.gofer.v1.MkdirReply
-	(*SymlinkRequest)(nil),      // 35: runscdecoupled.gofer.v1.SymlinkRequest
-	(*SymlinkReply)(nil),        // 36: runscdecoupled.gofer.v1.SymlinkReply
-	(*LinkRequest)(nil),         // 37: runscdecoupled.gofer.v1.LinkRequest
-	(*LinkReply)(nil),           // 38: runscdecoupled.gofer.v1.LinkReply
-	(*MknodRequest)(nil),        // 39: runscdecoupled.gofer.v1.MknodRequest
-	(*MknodReply)(nil),          // 40: runscdecoupled.gofer.v1.MknodReply
-	(*ReadlinkRequest)(nil),     // 41: runscdecoupled.gofer.v1.ReadlinkRequest
-	(*ReadlinkReply)(nil),       // 42: runscdecoupled.gofer.v1.ReadlinkReply
-	(*UnlinkRequest)(nil),       // 43: runscdecoupled.gofer.v1.UnlinkRequest
-	(*UnlinkManyRequest)(nil),   // 44: runscdecoupled.gofer.v1.UnlinkManyRequest
-	(*UnlinkManyReply)(nil),     // 45: runscdecoupled.gofer.v1.UnlinkManyReply
-	(*UnlinkReply)(nil),         // 46: runscdecoupled.gofer.v1.UnlinkReply
-	(*InodeID)(nil),             // 47: runscdecoupled.gofer.v1.InodeID
-	(*RenameRequest)(nil),       // 48: runscdecoupled.gofer.v1.RenameRequest
-	(*RenameReply)(nil),         // 49: runscdecoupled.gofer.v1.RenameReply
-	(*GetdentsRequest)(nil),     // 50: runscdecoupled.gofer.v1.GetdentsRequest
-	(*Dirent)(nil),              // 51: runscdecoupled.gofer.v1.Dirent
-	(*GetdentsReply)(nil),       // 52: runscdecoupled.gofer.v1.GetdentsReply
-	(*FsyncRequest)(nil),        // 53: runscdecoupled.gofer.v1.FsyncRequest
-	(*FsyncReply)(nil),          // 54: runscdecoupled.gofer.v1.FsyncReply
-	(*StatFSRequest)(nil),       // 55: runscdecoupled.gofer.v1.StatFSRequest
-	(*StatFSReply)(nil),         // 56: runscdecoupled.gofer.v1.StatFSReply
-	(*ReleaseRequest)(nil),      // 57: runscdecoupled.gofer.v1.ReleaseRequest
-	(*ReleaseReply)(nil),        // 58: runscdecoupled.gofer.v1.ReleaseReply
+	(*GetXattrRequest)(nil),     // 23: runscdecoupled.gofer.v1.GetXattrRequest
+	(*GetXattrReply)(nil),       // 24: runscdecoupled.gofer.v1.GetXattrReply
+	(*SetXattrRequest)(nil),     // 25: runscdecoupled.gofer.v1.SetXattrRequest
+	(*SetXattrReply)(nil),       // 26: runscdecoupled.gofer.v1.SetXattrReply
+	(*ListXattrRequest)(nil),    // 27: runscdecoupled.gofer.v1.ListXattrRequest
+	(*ListXattrReply)(nil),      // 28: runscdecoupled.gofer.v1.ListXattrReply
+	(*RemoveXattrRequest)(nil),  // 29: runscdecoupled.gofer.v1.RemoveXattrRequest
+	(*RemoveXattrReply)(nil),    // 30: runscdecoupled.gofer.v1.RemoveXattrReply
+	(*SeekRequest)(nil),         // 31: runscdecoupled.gofer.v1.SeekRequest
+	(*SeekReply)(nil),           // 32: runscdecoupled.gofer.v1.SeekReply
+	(*OpenRequest)(nil),         // 33: runscdecoupled.gofer.v1.OpenRequest
+	(*OpenReply)(nil),           // 34: runscdecoupled.gofer.v1.OpenReply
+	(*CreateRequest)(nil),       // 35: runscdecoupled.gofer.v1.CreateRequest
+	(*CreateReply)(nil),         // 36: runscdecoupled.gofer.v1.CreateReply
+	(*ReadRequest)(nil),         // 37: runscdecoupled.gofer.v1.ReadRequest
+	(*ReadReply)(nil),           // 38: runscdecoupled.gofer.v1.ReadReply
+	(*WriteRequest)(nil),        // 39: runscdecoupled.gofer.v1.WriteRequest
+	(*WriteReply)(nil),          // 40: runscdecoupled.gofer.v1.WriteReply
+	(*MkdirRequest)(nil),        // 41: runscdecoupled.gofer.v1.MkdirRequest
+	(*MkdirReply)(nil),          // 42: runscdecoupled.gofer.v1.MkdirReply
+	(*SymlinkRequest)(nil),      // 43: runscdecoupled.gofer.v1.SymlinkRequest
+	(*SymlinkReply)(nil),        // 44: runscdecoupled.gofer.v1.SymlinkReply
+	(*LinkRequest)(nil),         // 45: runscdecoupled.gofer.v1.LinkRequest
+	(*LinkReply)(nil),           // 46: runscdecoupled.gofer.v1.LinkReply
+	(*MknodRequest)(nil),        // 47: runscdecoupled.gofer.v1.MknodRequest
+	(*MknodReply)(nil),          // 48: runscdecoupled.gofer.v1.MknodReply
+	(*ReadlinkRequest)(nil),     // 49: runscdecoupled.gofer.v1.ReadlinkRequest
+	(*ReadlinkReply)(nil),       // 50: runscdecoupled.gofer.v1.ReadlinkReply
+	(*UnlinkRequest)(nil),       // 51: runscdecoupled.gofer.v1.UnlinkRequest
+	(*UnlinkManyRequest)(nil),   // 52: runscdecoupled.gofer.v1.UnlinkManyRequest
+	(*UnlinkManyReply)(nil),     // 53: runscdecoupled.gofer.v1.UnlinkManyReply
+	(*UnlinkReply)(nil),         // 54: runscdecoupled.gofer.v1.UnlinkReply
+	(*InodeID)(nil),             // 55: runscdecoupled.gofer.v1.InodeID
+	(*RenameRequest)(nil),       // 56: runscdecoupled.gofer.v1.RenameRequest
+	(*RenameReply)(nil),         // 57: runscdecoupled.gofer.v1.RenameReply
+	(*GetdentsRequest)(nil),     // 58: runscdecoupled.gofer.v1.GetdentsRequest
+	(*Dirent)(nil),              // 59: runscdecoupled.gofer.v1.Dirent
+	(*GetdentsReply)(nil),       // 60: runscdecoupled.gofer.v1.GetdentsReply
+	(*FsyncRequest)(nil),        // 61: runscdecoupled.gofer.v1.FsyncRequest
+	(*FsyncReply)(nil),          // 62: runscdecoupled.gofer.v1.FsyncReply
+	(*StatFSRequest)(nil),       // 63: runscdecoupled.gofer.v1.StatFSRequest
+	(*StatFSReply)(nil),         // 64: runscdecoupled.gofer.v1.StatFSReply
+	(*ReleaseRequest)(nil),      // 65: runscdecoupled.gofer.v1.ReleaseRequest
+	(*ReleaseReply)(nil),        // 66: runscdecoupled.gofer.v1.ReleaseReply
 }
 var file_gofer_proto_depIdxs = []int32{
 	19, // 0: runscdecoupled.gofer.v1.GoferCall.before:type_name -> runscdecoupled.gofer.v1.SetStatRequest
@@ -4852,95 +5357,107 @@ var file_gofer_proto_depIdxs = []int32{
 	20, // 16: runscdecoupled.gofer.v1.SetStatReply.parts:type_name -> runscdecoupled.gofer.v1.SetStatReply
 	7,  // 17: runscdecoupled.gofer.v1.FallocateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
 	10, // 18: runscdecoupled.gofer.v1.FallocateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 19: runscdecoupled.gofer.v1.OpenRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 20: runscdecoupled.gofer.v1.OpenReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 21: runscdecoupled.gofer.v1.CreateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	11, // 22: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 23: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	11, // 24: runscdecoupled.gofer.v1.CreateReply.path:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 25: runscdecoupled.gofer.v1.CreateReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 26: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 27: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 28: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	11, // 29: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 30: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 31: runscdecoupled.gofer.v1.MkdirReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 32: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	11, // 33: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 34: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 35: runscdecoupled.gofer.v1.SymlinkReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 36: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	10, // 37: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 38: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	11, // 39: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
-	10, // 40: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
-	10, // 41: runscdecoupled.gofer.v1.MknodReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
-	7,  // 42: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	7,  // 43: runscdecoupled.gofer.v1.UnlinkManyRequest.origins:type_name -> runscdecoupled.gofer.v1.Origin
-	46, // 44: runscdecoupled.gofer.v1.UnlinkManyReply.unlinks:type_name -> runscdecoupled.gofer.v1.UnlinkReply
-	47, // 45: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
-	7,  // 46: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	47, // 47: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
-	51, // 48: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
-	10, // 49: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
-	15, // 50: runscdecoupled.gofer.v1.GetdentsReply.sub:type_name -> runscdecoupled.gofer.v1.WalkedFile
-	12, // 51: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
-	14, // 52: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
-	17, // 53: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
-	19, // 54: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
-	25, // 55: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
-	27, // 56: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
-	29, // 57: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
-	31, // 58: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
-	21, // 59: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
-	23, // 60: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
-	33, // 61: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
-	35, // 62: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
-	37, // 63: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
-	39, // 64: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
-	41, // 65: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
-	43, // 66: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
-	44, // 67: runscdecoupled.gofer.v1.Gofer.UnlinkMany:input_type -> runscdecoupled.gofer.v1.UnlinkManyRequest
-	48, // 68: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
-	50, // 69: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
-	53, // 70: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
-	55, // 71: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
-	57, // 72: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
-	8,  // 73: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
-	5,  // 74: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
-	0,  // 75: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
-	3,  // 76: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
-	13, // 77: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
-	16, // 78: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
-	18, // 79: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
-	20, // 80: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
-	26, // 81: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
-	28, // 82: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
-	30, // 83: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
-	32, // 84: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
-	22, // 85: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
-	24, // 86: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
-	34, // 87: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
-	36, // 88: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
-	38, // 89: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
-	40, // 90: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
-	42, // 91: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
-	46, // 92: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
-	45, // 93: runscdecoupled.gofer.v1.Gofer.UnlinkMany:output_type -> runscdecoupled.gofer.v1.UnlinkManyReply
-	49, // 94: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
-	52, // 95: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
-	54, // 96: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
-	56, // 97: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
-	58, // 98: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
-	9,  // 99: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
-	6,  // 100: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
-	2,  // 101: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
-	4,  // 102: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
-	77, // [77:103] is the sub-list for method output_type
-	51, // [51:77] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	7,  // 19: runscdecoupled.gofer.v1.SetXattrRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 20: runscdecoupled.gofer.v1.SetXattrReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 21: runscdecoupled.gofer.v1.RemoveXattrRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 22: runscdecoupled.gofer.v1.RemoveXattrReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 23: runscdecoupled.gofer.v1.OpenRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 24: runscdecoupled.gofer.v1.OpenReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 25: runscdecoupled.gofer.v1.CreateRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 26: runscdecoupled.gofer.v1.CreateReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 27: runscdecoupled.gofer.v1.CreateReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	11, // 28: runscdecoupled.gofer.v1.CreateReply.path:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 29: runscdecoupled.gofer.v1.CreateReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 30: runscdecoupled.gofer.v1.WriteRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 31: runscdecoupled.gofer.v1.WriteReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 32: runscdecoupled.gofer.v1.MkdirRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 33: runscdecoupled.gofer.v1.MkdirReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 34: runscdecoupled.gofer.v1.MkdirReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 35: runscdecoupled.gofer.v1.MkdirReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 36: runscdecoupled.gofer.v1.SymlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 37: runscdecoupled.gofer.v1.SymlinkReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 38: runscdecoupled.gofer.v1.SymlinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 39: runscdecoupled.gofer.v1.SymlinkReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 40: runscdecoupled.gofer.v1.LinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	10, // 41: runscdecoupled.gofer.v1.LinkReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 42: runscdecoupled.gofer.v1.MknodRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	11, // 43: runscdecoupled.gofer.v1.MknodReply.handle:type_name -> runscdecoupled.gofer.v1.Handle
+	10, // 44: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
+	10, // 45: runscdecoupled.gofer.v1.MknodReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
+	7,  // 46: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	7,  // 47: runscdecoupled.gofer.v1.UnlinkManyRequest.origins:type_name -> runscdecoupled.gofer.v1.Origin
+	54, // 48: runscdecoupled.gofer.v1.UnlinkManyReply.unlinks:type_name -> runscdecoupled.gofer.v1.UnlinkReply
+	55, // 49: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	7,  // 50: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	55, // 51: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	59, // 52: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
+	10, // 53: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
+	15, // 54: runscdecoupled.gofer.v1.GetdentsReply.sub:type_name -> runscdecoupled.gofer.v1.WalkedFile
+	12, // 55: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
+	14, // 56: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
+	17, // 57: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
+	19, // 58: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
+	33, // 59: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
+	35, // 60: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
+	37, // 61: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
+	39, // 62: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
+	21, // 63: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
+	31, // 64: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
+	23, // 65: runscdecoupled.gofer.v1.Gofer.GetXattr:input_type -> runscdecoupled.gofer.v1.GetXattrRequest
+	25, // 66: runscdecoupled.gofer.v1.Gofer.SetXattr:input_type -> runscdecoupled.gofer.v1.SetXattrRequest
+	27, // 67: runscdecoupled.gofer.v1.Gofer.ListXattr:input_type -> runscdecoupled.gofer.v1.ListXattrRequest
+	29, // 68: runscdecoupled.gofer.v1.Gofer.RemoveXattr:input_type -> runscdecoupled.gofer.v1.RemoveXattrRequest
+	41, // 69: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
+	43, // 70: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
+	45, // 71: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
+	47, // 72: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
+	49, // 73: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
+	51, // 74: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
+	52, // 75: runscdecoupled.gofer.v1.Gofer.UnlinkMany:input_type -> runscdecoupled.gofer.v1.UnlinkManyRequest
+	56, // 76: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
+	58, // 77: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
+	61, // 78: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
+	63, // 79: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
+	65, // 80: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
+	8,  // 81: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
+	5,  // 82: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
+	0,  // 83: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
+	3,  // 84: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
+	13, // 85: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
+	16, // 86: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
+	18, // 87: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
+	20, // 88: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
+	34, // 89: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
+	36, // 90: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
+	38, // 91: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
+	40, // 92: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
+	22, // 93: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
+	32, // 94: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
+	24, // 95: runscdecoupled.gofer.v1.Gofer.GetXattr:output_type -> runscdecoupled.gofer.v1.GetXattrReply
+	26, // 96: runscdecoupled.gofer.v1.Gofer.SetXattr:output_type -> runscdecoupled.gofer.v1.SetXattrReply
+	28, // 97: runscdecoupled.gofer.v1.Gofer.ListXattr:output_type -> runscdecoupled.gofer.v1.ListXattrReply
+	30, // 98: runscdecoupled.gofer.v1.Gofer.RemoveXattr:output_type -> runscdecoupled.gofer.v1.RemoveXattrReply
+	42, // 99: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
+	44, // 100: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
+	46, // 101: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
+	48, // 102: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
+	50, // 103: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
+	54, // 104: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
+	53, // 105: runscdecoupled.gofer.v1.Gofer.UnlinkMany:output_type -> runscdecoupled.gofer.v1.UnlinkManyReply
+	57, // 106: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
+	60, // 107: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
+	62, // 108: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
+	64, // 109: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
+	66, // 110: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
+	9,  // 111: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
+	6,  // 112: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
+	2,  // 113: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
+	4,  // 114: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
+	85, // [85:115] is the sub-list for method output_type
+	55, // [55:85] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_gofer_proto_init() }
@@ -4954,7 +5471,7 @@ func file_gofer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gofer_proto_rawDesc), len(file_gofer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   59,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,10 @@ const (
 	Gofer_Write_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Write"
 	Gofer_Fallocate_FullMethodName    = "/runscdecoupled.gofer.v1.Gofer/Fallocate"
 	Gofer_Seek_FullMethodName         = "/runscdecoupled.gofer.v1.Gofer/Seek"
+	Gofer_GetXattr_FullMethodName     = "/runscdecoupled.gofer.v1.Gofer/GetXattr"
+	Gofer_SetXattr_FullMethodName     = "/runscdecoupled.gofer.v1.Gofer/SetXattr"
+	Gofer_ListXattr_FullMethodName    = "/runscdecoupled.gofer.v1.Gofer/ListXattr"
+	Gofer_RemoveXattr_FullMethodName  = "/runscdecoupled.gofer.v1.Gofer/RemoveXattr"
 	Gofer_Mkdir_FullMethodName        = "/runscdecoupled.gofer.v1.Gofer/Mkdir"
 	Gofer_Symlink_FullMethodName      = "/runscdecoupled.gofer.v1.Gofer/Symlink"
 	Gofer_Link_FullMethodName         = "/runscdecoupled.gofer.v1.Gofer/Link"
@@ -79,6 +83,17 @@ type GoferClient interface {
 	// after offset starts, as its file system tells (ENXIO at or past the
 	// end). A read-only question: no Origin.
 	Seek(ctx context.Context, in *SeekRequest, opts ...grpc.CallOption) (*SeekReply, error)
+	// The extended attributes of a handle's file (a regular file or a
+	// directory; any other gets what Linux answers for user. attributes on
+	// it), in the user. namespace only: another namespace is EOPNOTSUPP,
+	// and the gofer's own names (prefix "user.runsc-decoupled.") are
+	// hidden: never listed, ENODATA to read, EPERM to set or remove. The
+	// gofer makes no permission check of the sandbox's caller (the sentry
+	// does). SetXattr and RemoveXattr carry an Origin (the reply cache).
+	GetXattr(ctx context.Context, in *GetXattrRequest, opts ...grpc.CallOption) (*GetXattrReply, error)
+	SetXattr(ctx context.Context, in *SetXattrRequest, opts ...grpc.CallOption) (*SetXattrReply, error)
+	ListXattr(ctx context.Context, in *ListXattrRequest, opts ...grpc.CallOption) (*ListXattrReply, error)
+	RemoveXattr(ctx context.Context, in *RemoveXattrRequest, opts ...grpc.CallOption) (*RemoveXattrReply, error)
 	Mkdir(ctx context.Context, in *MkdirRequest, opts ...grpc.CallOption) (*MkdirReply, error)
 	Symlink(ctx context.Context, in *SymlinkRequest, opts ...grpc.CallOption) (*SymlinkReply, error)
 	Link(ctx context.Context, in *LinkRequest, opts ...grpc.CallOption) (*LinkReply, error)
@@ -234,6 +249,46 @@ func (c *goferClient) Seek(ctx context.Context, in *SeekRequest, opts ...grpc.Ca
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SeekReply)
 	err := c.cc.Invoke(ctx, Gofer_Seek_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *goferClient) GetXattr(ctx context.Context, in *GetXattrRequest, opts ...grpc.CallOption) (*GetXattrReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetXattrReply)
+	err := c.cc.Invoke(ctx, Gofer_GetXattr_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *goferClient) SetXattr(ctx context.Context, in *SetXattrRequest, opts ...grpc.CallOption) (*SetXattrReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetXattrReply)
+	err := c.cc.Invoke(ctx, Gofer_SetXattr_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *goferClient) ListXattr(ctx context.Context, in *ListXattrRequest, opts ...grpc.CallOption) (*ListXattrReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListXattrReply)
+	err := c.cc.Invoke(ctx, Gofer_ListXattr_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *goferClient) RemoveXattr(ctx context.Context, in *RemoveXattrRequest, opts ...grpc.CallOption) (*RemoveXattrReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveXattrReply)
+	err := c.cc.Invoke(ctx, Gofer_RemoveXattr_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -439,6 +494,17 @@ type GoferServer interface {
 	// after offset starts, as its file system tells (ENXIO at or past the
 	// end). A read-only question: no Origin.
 	Seek(context.Context, *SeekRequest) (*SeekReply, error)
+	// The extended attributes of a handle's file (a regular file or a
+	// directory; any other gets what Linux answers for user. attributes on
+	// it), in the user. namespace only: another namespace is EOPNOTSUPP,
+	// and the gofer's own names (prefix "user.runsc-decoupled.") are
+	// hidden: never listed, ENODATA to read, EPERM to set or remove. The
+	// gofer makes no permission check of the sandbox's caller (the sentry
+	// does). SetXattr and RemoveXattr carry an Origin (the reply cache).
+	GetXattr(context.Context, *GetXattrRequest) (*GetXattrReply, error)
+	SetXattr(context.Context, *SetXattrRequest) (*SetXattrReply, error)
+	ListXattr(context.Context, *ListXattrRequest) (*ListXattrReply, error)
+	RemoveXattr(context.Context, *RemoveXattrRequest) (*RemoveXattrReply, error)
 	Mkdir(context.Context, *MkdirRequest) (*MkdirReply, error)
 	Symlink(context.Context, *SymlinkRequest) (*SymlinkReply, error)
 	Link(context.Context, *LinkRequest) (*LinkReply, error)
@@ -529,6 +595,18 @@ func (UnimplementedGoferServer) Fallocate(context.Context, *FallocateRequest) (*
 }
 func (UnimplementedGoferServer) Seek(context.Context, *SeekRequest) (*SeekReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Seek not implemented")
+}
+func (UnimplementedGoferServer) GetXattr(context.Context, *GetXattrRequest) (*GetXattrReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetXattr not implemented")
+}
+func (UnimplementedGoferServer) SetXattr(context.Context, *SetXattrRequest) (*SetXattrReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetXattr not implemented")
+}
+func (UnimplementedGoferServer) ListXattr(context.Context, *ListXattrRequest) (*ListXattrReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListXattr not implemented")
+}
+func (UnimplementedGoferServer) RemoveXattr(context.Context, *RemoveXattrRequest) (*RemoveXattrReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveXattr not implemented")
 }
 func (UnimplementedGoferServer) Mkdir(context.Context, *MkdirRequest) (*MkdirReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Mkdir not implemented")
@@ -775,6 +853,78 @@ func _Gofer_Seek_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(GoferServer).Seek(ctx, req.(*SeekRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Gofer_GetXattr_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetXattrRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GoferServer).GetXattr(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gofer_GetXattr_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GoferServer).GetXattr(ctx, req.(*GetXattrRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Gofer_SetXattr_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetXattrRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GoferServer).SetXattr(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gofer_SetXattr_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GoferServer).SetXattr(ctx, req.(*SetXattrRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Gofer_ListXattr_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListXattrRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GoferServer).ListXattr(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gofer_ListXattr_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GoferServer).ListXattr(ctx, req.(*ListXattrRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Gofer_RemoveXattr_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveXattrRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GoferServer).RemoveXattr(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gofer_RemoveXattr_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GoferServer).RemoveXattr(ctx, req.(*RemoveXattrRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1095,6 +1245,22 @@ var Gofer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Seek",
 			Handler:    _Gofer_Seek_Handler,
+		},
+		{
+			MethodName: "GetXattr",
+			Handler:    _Gofer_GetXattr_Handler,
+		},
+		{
+			MethodName: "SetXattr",
+			Handler:    _Gofer_SetXattr_Handler,
+		},
+		{
+			MethodName: "ListXattr",
+			Handler:    _Gofer_ListXattr_Handler,
+		},
+		{
+			MethodName: "RemoveXattr",
+			Handler:    _Gofer_RemoveXattr_Handler,
 		},
 		{
 			MethodName: "Mkdir",
