@@ -76,6 +76,9 @@ func mmsghdrOut(arg, lenArg int) input {
 	return input{kind: kindMmsghdrOut, arg: arg, lenArg: lenArg}
 }
 
+// xattrSizeMax is XATTR_SIZE_MAX: the largest value setxattr reads.
+const xattrSizeMax = 64 << 10
+
 // Sizes of the System V IPC structures read by forwarded calls.
 const (
 	sizeofSembuf  = 6
@@ -217,7 +220,7 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_GETXATTR:        {str(0), str(1)},
 	unix.SYS_LGETXATTR:       {str(0), str(1)},
 	unix.SYS_FGETXATTR:       {str(1)},
-	unix.SYS_SETXATTR:        {str(0), str(1)},
+	unix.SYS_SETXATTR:        {str(0), str(1)}, // and the value (AppendInputs)
 	unix.SYS_LSETXATTR:       {str(0), str(1)},
 	unix.SYS_FSETXATTR:       {str(1)},
 	unix.SYS_LISTXATTR:       {str(0)},
@@ -347,6 +350,12 @@ func AppendInputs(dst []Region, sysno uintptr, args [6]uint64, mem AppMemory) []
 		}
 	case unix.SYS_SCHED_SETATTR:
 		specs = []input{fixed(1, schedAttrSize(args[1], mem))}
+	case unix.SYS_SETXATTR, unix.SYS_LSETXATTR, unix.SYS_FSETXATTR:
+		// The value, unless Linux refuses its size (E2BIG) first.
+		specs = inputSpecs[sysno]
+		if args[3] <= xattrSizeMax {
+			specs = append(specs[:len(specs):len(specs)], buf(2, 3))
+		}
 	default:
 		specs = inputSpecs[sysno]
 	}

@@ -79,7 +79,8 @@ func TestFsemLocksAcrossServerKill(t *testing.T) {
 }
 
 // TestFsemGNULsAndCp: GNU ls -l and cp -a ask for xattrs and ACLs of
-// every file; with ENOTSUP they print nothing about them.
+// every file; finding none (ENOTSUP for the ACLs) they print nothing
+// about them.
 func TestFsemGNULsAndCp(t *testing.T) {
 	tu.RequireRoot(t)
 	for _, tool := range []string{"/bin/ls", "/bin/cp"} {

@@ -80,7 +80,8 @@ const (
 // handles, and keeps what it caches true for the changes this server
 // makes:
 //
-//   - Write, SetStat, Fallocate and Link drop the file's attributes when they begin
+//   - Write, SetStat, Fallocate, SetXattr, RemoveXattr and Link drop the
+//     file's attributes when they begin
 //     and, when they end, replace them with the ones their reply carries
 //     (complete);
 //   - the creations (Create, Mkdir, Symlink, Mknod) drop their
@@ -1098,6 +1099,33 @@ func (a *AttrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, op
 func (a *AttrCache) Fallocate(ctx context.Context, req *goferpb.FallocateRequest, opts ...grpc.CallOption) (*goferpb.FallocateReply, error) {
 	start := a.drop(req.GetHandle())
 	r, err := a.GoferClient.Fallocate(ctx, req, opts...)
+	var st *goferpb.Stat
+	if err == nil && r.GetErrno() == 0 {
+		st = r.GetStat()
+	}
+	a.complete(req.GetHandle(), st, start)
+	a.changed(ctx, req.GetHandle(), st)
+	return r, err
+}
+
+// SetXattr is Fallocate's for an attribute change: the file's ctime
+// moves on.
+func (a *AttrCache) SetXattr(ctx context.Context, req *goferpb.SetXattrRequest, opts ...grpc.CallOption) (*goferpb.SetXattrReply, error) {
+	start := a.drop(req.GetHandle())
+	r, err := a.GoferClient.SetXattr(ctx, req, opts...)
+	var st *goferpb.Stat
+	if err == nil && r.GetErrno() == 0 {
+		st = r.GetStat()
+	}
+	a.complete(req.GetHandle(), st, start)
+	a.changed(ctx, req.GetHandle(), st)
+	return r, err
+}
+
+// RemoveXattr is SetXattr's for a removal.
+func (a *AttrCache) RemoveXattr(ctx context.Context, req *goferpb.RemoveXattrRequest, opts ...grpc.CallOption) (*goferpb.RemoveXattrReply, error) {
+	start := a.drop(req.GetHandle())
+	r, err := a.GoferClient.RemoveXattr(ctx, req, opts...)
 	var st *goferpb.Stat
 	if err == nil && r.GetErrno() == 0 {
 		st = r.GetStat()

@@ -1,6 +1,7 @@
 package goferclient
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -453,7 +454,7 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 				return nil
 			}
 		}
-		if unknown && (errno == unix.EEXIST || errno == unix.ENOENT) && hasOrigin(req) && restartedSince(inFlight, uses) {
+		if unknown && (errno == unix.EEXIST || errno == unix.ENOENT || errno == unix.ENODATA) && hasOrigin(req) && restartedSince(inFlight, uses) {
 			if nrep := g.settle(ctx, mreq, errno); nrep != nil {
 				g.log.Info("mutation re-sent across a gofer restart found its own effect; taken as done", "method", method, "errno", errno)
 				proto.Reset(rep)
@@ -1098,6 +1099,42 @@ func (g *GoferConn) settle(ctx context.Context, req proto.Message, errno unix.Er
 			g.releaseReal(f.Handle.Id)
 			return &goferpb.RenameReply{}
 		}
+	case *goferpb.SetXattrRequest, *goferpb.RemoveXattrRequest:
+		return settleXattr(ctx, c, req, errno)
+	}
+	return nil
+}
+
+// settleXattr is settle's for an attribute change: an XATTR_CREATE that
+// found the attribute with the value it sets, or a removal that found
+// none, was run by the gofer that died (the reply cache that would have
+// answered went with it), unless another party made the same change in
+// between, which no order of the two could tell apart.
+func settleXattr(ctx context.Context, c goferpb.GoferClient, req proto.Message, errno unix.Errno) proto.Message {
+	stat := func(h uint64) *goferpb.Stat {
+		st, err := c.Stat(ctx, &goferpb.StatRequest{Handle: h})
+		if err != nil || st.GetErrno() != 0 {
+			return nil
+		}
+		return st.GetStat()
+	}
+	switch r := req.(type) {
+	case *goferpb.SetXattrRequest:
+		if errno != unix.EEXIST || r.GetFlags()&unix.XATTR_CREATE == 0 {
+			return nil
+		}
+		// One byte more than the value: a longer one is ERANGE, and an
+		// empty one is read, not only sized.
+		v, err := c.GetXattr(ctx, &goferpb.GetXattrRequest{Handle: r.GetHandle(), Name: r.GetName(), Size: uint32(len(r.GetValue()) + 1)})
+		if err != nil || v.GetErrno() != 0 || int(v.GetSize()) != len(r.GetValue()) || !bytes.Equal(v.GetValue(), r.GetValue()) {
+			return nil
+		}
+		return &goferpb.SetXattrReply{Stat: stat(r.GetHandle())}
+	case *goferpb.RemoveXattrRequest:
+		if errno != unix.ENODATA {
+			return nil
+		}
+		return &goferpb.RemoveXattrReply{Stat: stat(r.GetHandle())}
 	}
 	return nil
 }

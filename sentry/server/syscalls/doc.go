@@ -29,8 +29,9 @@
 //   - timers.go: the timers that raise signals (alarm, setitimer,
 //     getitimer, timer_*), over package kernel's timers and package
 //     ktimer's clocks and layouts;
-//   - xattr.go: the extended attribute calls, as a filesystem without
-//     them answers;
+//   - xattr.go: the extended attribute calls: Linux's checks here (the
+//     gofer, root on the host, makes none), the user. namespace of gofer
+//     files through the gofer's xattr calls;
 //   - mount.go: mount (tmpfs, remount, bind mounts and their
 //     propagation, propagation types) and umount2, over package vfs's
 //     grafts and package mount's table;

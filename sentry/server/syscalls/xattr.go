@@ -1,25 +1,68 @@
 package syscalls
 
 import (
+	"bytes"
+
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
-// Extended attributes. The filesystem the gofer serves has none, as far
-// as the sandbox can tell: get, set and remove fail with ENOTSUP (what
-// Linux returns on a filesystem without xattr support), and list returns
-// an empty list. The file named must still exist (ENOENT, ENOTDIR,
-// EACCES from the walk) and the name must be valid (ERANGE), so callers
-// such as GNU ls and cp, which try the calls and fall back on ENOTSUP,
-// behave as on such a filesystem.
+// Extended attributes. The user. namespace of a gofer file is the host
+// file's, through the gofer's GetXattr, SetXattr, ListXattr and
+// RemoveXattr (gofer/xattr.go). The gofer runs as root on the host and
+// checks nothing of the sandbox's caller, so Linux's checks are made
+// here, against the caller's credentials, in Linux's order (fs/xattr.c:
+// the arguments, the walk, a read-only mount, xattr_permission, the
+// security hooks, then the namespace's handler):
+//
+//   - user.: only on a regular file or a directory (else ENODATA to
+//     read, EPERM to change), a sticky directory's only by its owner or
+//     with CAP_FOWNER, then read (get) or write (set, remove) permission;
+//     "user." alone is EINVAL. The gofer's own names ("user.runsc-
+//     decoupled.", its set-id seal) are not the sandbox's: ENODATA to
+//     read, EPERM to set or remove, never listed (the gofer refuses them
+//     too).
+//   - trusted.: without CAP_SYS_ADMIN, ENODATA to read and EPERM to
+//     change (Linux); with it, EOPNOTSUPP: the host's trusted.
+//     attributes are the host's, not the sandbox's.
+//   - security.: EPERM to change without CAP_SYS_ADMIN (the capability
+//     hook), else EOPNOTSUPP, as a file system without a security
+//     module's attributes.
+//   - system. (POSIX ACLs) and any other prefix: EOPNOTSUPP.
+//
+// A listing needs no permission and holds the user. names only. A file
+// the gofer does not serve (procfs, pipes, sockets, synthesized files)
+// has no attributes: what Linux's checks above leave is EOPNOTSUPP, and
+// its listing is empty.
+//
+// A set or remove carries the call's Origin, so that one re-sent after
+// a server restore is answered from the gofer's reply cache (an
+// XATTR_CREATE that ran is not EEXIST the second time); goferclient
+// settles one re-sent across a gofer restart. The client does not keep
+// them in its replay log: the gofer's file holds the change before the
+// reply, and a restore needs nothing of it.
 
 const (
 	xattrNameMax = 255      // XATTR_NAME_MAX
 	xattrSizeMax = 64 << 10 // XATTR_SIZE_MAX
+	xattrListMax = 64 << 10 // XATTR_LIST_MAX
 	xattrCreate  = 1        // XATTR_CREATE
 	xattrReplace = 2        // XATTR_REPLACE
+
+	xattrUserPrefix     = "user."
+	xattrTrustedPrefix  = "trusted."
+	xattrSecurityPrefix = "security."
+	xattrSystemPrefix   = "system."
+	// xattrHiddenPrefix names the gofer's own attributes
+	// (gofer/xattr.go hiddenXattrPrefix).
+	xattrHiddenPrefix = "user.runsc-decoupled."
 )
 
 // xattrKind says how an xattr call names its file.
@@ -41,80 +84,310 @@ func xattrKindOf(sysno int32) xattrKind {
 	return xattrPath
 }
 
-// xattrFile checks that the file an xattr call names (argument 0) exists.
-func xattrFile(c *kernel.Task) error {
+// xattrTarget is the file an xattr call names: d, and for an fd call f
+// (a reference released by release).
+type xattrTarget struct {
+	d *vfs.Dentry
+	f *fdesc.File
+}
+
+func (t xattrTarget) release() {
+	if t.f != nil {
+		t.f.DecRef()
+	}
+}
+
+// xattrFile resolves the file an xattr call names (argument 0).
+func xattrFile(c *kernel.Task) (xattrTarget, error) {
 	kind := xattrKindOf(c.Sysno)
 	if kind == xattrFD {
 		f, err := FileArg(c, 0)
 		if err != nil {
-			return err
+			return xattrTarget{}, err
 		}
-		f.DecRef()
-		return nil
+		return xattrTarget{d: vfs.DentryOf(f), f: f}, nil
 	}
 	p, err := PathArg(c, 0)
 	if err != nil {
-		return err
+		return xattrTarget{}, err
 	}
-	_, f, err := LookupAt(c, linux.AT_FDCWD, p, kind == xattrPath, false)
+	d, f, err := LookupAt(c, linux.AT_FDCWD, p, kind == xattrPath, false)
 	if f != nil {
 		f.DecRef()
 	}
-	return err
+	if err != nil {
+		return xattrTarget{}, err
+	}
+	return xattrTarget{d: d}, nil
+}
+
+// handle returns the gofer handle of t's file, or false for a file the
+// gofer does not serve.
+func (t xattrTarget) handle(c *kernel.Task) (uint64, bool, error) {
+	if t.f != nil {
+		if h, ok := vfs.HandleOfFile(t.f); ok {
+			return h, true, nil
+		}
+	}
+	if t.d == nil || t.d.Kind != vfs.KindGofer {
+		return 0, false, nil
+	}
+	h, err := c.HandleOf(t.d)
+	return h, err == nil, err
 }
 
 // xattrName copies in and checks the attribute name (argument 1).
-func xattrName(c *kernel.Task) error {
+func xattrName(c *kernel.Task) (string, error) {
 	name, err := c.Mem.CopyInString(c.Args[1], xattrNameMax+1)
 	if err == unix.ENAMETOOLONG || (err == nil && (name == "" || len(name) > xattrNameMax)) {
-		return unix.ERANGE
+		return "", unix.ERANGE
 	}
-	return err
+	return name, err
 }
 
-// Getxattr implements getxattr(2).
+// xattrPermission is Linux's xattr_permission, then the capability
+// security hook (cap_inode_setxattr, cap_inode_removexattr) for a
+// change, for the file t of attributes st: nil when the call may go on
+// to the namespace's handler.
+func xattrPermission(c *kernel.Task, st *goferpb.Stat, name string, write bool) error {
+	cr := c.Creds()
+	a := vfs.AttrsOfStat(st)
+	switch {
+	case hasPrefix(name, xattrSecurityPrefix):
+		if write && !cr.Capable(linux.CAP_SYS_ADMIN) {
+			return unix.EPERM
+		}
+		return nil
+	case hasPrefix(name, xattrSystemPrefix):
+		return nil
+	case hasPrefix(name, xattrTrustedPrefix):
+		if !cr.Capable(linux.CAP_SYS_ADMIN) {
+			if write {
+				return unix.EPERM
+			}
+			return unix.ENODATA
+		}
+		return nil
+	case hasPrefix(name, xattrUserPrefix):
+		ftype := st.GetMode() & unix.S_IFMT
+		if ftype != unix.S_IFREG && ftype != unix.S_IFDIR {
+			if write {
+				return unix.EPERM
+			}
+			return unix.ENODATA
+		}
+		if ftype == unix.S_IFDIR && st.GetMode()&unix.S_ISVTX != 0 && write && !cr.OwnerOrCapable(a) {
+			return unix.EPERM
+		}
+	}
+	mask := uint32(auth.MayRead)
+	if write {
+		mask = auth.MayWrite
+	}
+	if !cr.Permits(a, mask) {
+		return unix.EACCES
+	}
+	return nil
+}
+
+// xattrHandler returns the errno of a call on name that no handler here
+// serves (nil: a user. name the gofer serves on a gofer file). get says
+// the call reads.
+func xattrHandler(name string, get, gofer bool) error {
+	switch {
+	case !hasPrefix(name, xattrUserPrefix):
+		return unix.EOPNOTSUPP
+	case name == xattrUserPrefix:
+		return unix.EINVAL
+	case hasPrefix(name, xattrHiddenPrefix):
+		if get {
+			return unix.ENODATA
+		}
+		return unix.EPERM
+	case !gofer:
+		return unix.EOPNOTSUPP
+	}
+	return nil
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+// xattrCall resolves the file of an xattr call naming attribute name and
+// makes Linux's checks (a read-only mount for a change, the permission,
+// the namespace): it returns the file, its gofer handle, or an error.
+func xattrCall(c *kernel.Task, name string, write bool) (xattrTarget, uint64, error) {
+	t, err := xattrFile(c)
+	if err != nil {
+		return xattrTarget{}, 0, err
+	}
+	if write && c.Kernel.VFS.ReadOnly(t.d) {
+		t.release()
+		return xattrTarget{}, 0, unix.EROFS
+	}
+	st, err := StatOf(c, t.d, t.f)
+	if err != nil {
+		t.release()
+		return xattrTarget{}, 0, err
+	}
+	if err := xattrPermission(c, st, name, write); err != nil {
+		t.release()
+		return xattrTarget{}, 0, err
+	}
+	h, gofer, err := t.handle(c)
+	if err != nil {
+		t.release()
+		return xattrTarget{}, 0, err
+	}
+	if err := xattrHandler(name, !write, gofer); err != nil {
+		t.release()
+		return xattrTarget{}, 0, err
+	}
+	return t, h, nil
+}
+
+// Getxattr implements getxattr(2), lgetxattr(2) and fgetxattr(2).
 func Getxattr(c *kernel.Task) (int64, error) {
-	if err := xattrName(c); err != nil {
+	name, err := xattrName(c)
+	if err != nil {
 		return 0, err
 	}
-	if err := xattrFile(c); err != nil {
+	t, h, err := xattrCall(c, name, false)
+	if err != nil {
 		return 0, err
 	}
-	return 0, unix.ENOTSUP
+	defer t.release()
+	size := c.Args[3]
+	if size > xattrSizeMax {
+		size = xattrSizeMax
+	}
+	ctx, cancel := c.Kernel.VFS.RPCCtx()
+	defer cancel()
+	r, err := c.Kernel.Gofer.GetXattr(ctx, &goferpb.GetXattrRequest{Handle: h, Name: name, Size: uint32(size)})
+	if err := syserr.FromGofer("getxattr", r.GetErrno(), err); err != nil {
+		if syserr.ErrnoOf(err) == unix.ERANGE && size >= xattrSizeMax {
+			return 0, unix.E2BIG
+		}
+		return 0, err
+	}
+	if size == 0 {
+		return int64(r.GetSize()), nil
+	}
+	if len(r.GetValue()) > 0 {
+		if err := c.Mem.CopyOut(c.Args[2], r.GetValue()); err != nil {
+			return 0, err
+		}
+	}
+	return int64(len(r.GetValue())), nil
 }
 
-// Setxattr implements setxattr(2).
+// Setxattr implements setxattr(2), lsetxattr(2) and fsetxattr(2).
 func Setxattr(c *kernel.Task) (int64, error) {
 	if flags := c.Args[4]; flags&^(xattrCreate|xattrReplace) != 0 {
 		return 0, unix.EINVAL
 	}
-	if err := xattrName(c); err != nil {
+	name, err := xattrName(c)
+	if err != nil {
 		return 0, err
 	}
-	if c.Args[3] > xattrSizeMax {
+	size := c.Args[3]
+	if size > xattrSizeMax {
 		return 0, unix.E2BIG
 	}
-	if err := xattrFile(c); err != nil {
+	var value []byte
+	if size > 0 {
+		if value, err = c.Mem.CopyIn(c.Args[2], int(size)); err != nil {
+			return 0, err
+		}
+	}
+	t, h, err := xattrCall(c, name, true)
+	if err != nil {
 		return 0, err
 	}
-	return 0, unix.ENOTSUP
-}
-
-// Removexattr implements removexattr(2).
-func Removexattr(c *kernel.Task) (int64, error) {
-	if err := xattrName(c); err != nil {
+	defer t.release()
+	ctx, cancel := c.Kernel.VFS.RPCCtx()
+	defer cancel()
+	r, err := c.Kernel.Gofer.SetXattr(ctx, &goferpb.SetXattrRequest{Handle: h, Name: name, Value: value,
+		Flags: uint32(c.Args[4]), Origin: c.GoferOrigin(0)})
+	if err := syserr.FromGofer("setxattr", r.GetErrno(), err); err != nil {
 		return 0, err
 	}
-	if err := xattrFile(c); err != nil {
-		return 0, err
-	}
-	return 0, unix.ENOTSUP
-}
-
-// Listxattr lists no attributes.
-func Listxattr(c *kernel.Task) (int64, error) {
-	if err := xattrFile(c); err != nil {
-		return 0, err
-	}
+	xattrChanged(c, t, r.GetStat())
 	return 0, nil
+}
+
+// Removexattr implements removexattr(2), lremovexattr(2) and
+// fremovexattr(2).
+func Removexattr(c *kernel.Task) (int64, error) {
+	name, err := xattrName(c)
+	if err != nil {
+		return 0, err
+	}
+	t, h, err := xattrCall(c, name, true)
+	if err != nil {
+		return 0, err
+	}
+	defer t.release()
+	ctx, cancel := c.Kernel.VFS.RPCCtx()
+	defer cancel()
+	r, err := c.Kernel.Gofer.RemoveXattr(ctx, &goferpb.RemoveXattrRequest{Handle: h, Name: name, Origin: c.GoferOrigin(0)})
+	if err := syserr.FromGofer("removexattr", r.GetErrno(), err); err != nil {
+		return 0, err
+	}
+	xattrChanged(c, t, r.GetStat())
+	return 0, nil
+}
+
+// xattrChanged records the attributes a change left (its ctime) and
+// tells inotify watchers (IN_ATTRIB, as Linux's fsnotify_xattr).
+func xattrChanged(c *kernel.Task, t xattrTarget, st *goferpb.Stat) {
+	c.Kernel.VFS.NoteAttrs(t.d, st)
+	c.Kernel.InotifyEvent(t.d, linux.IN_ATTRIB)
+}
+
+// Listxattr implements listxattr(2), llistxattr(2) and flistxattr(2):
+// the user. names of a gofer file, none of another.
+func Listxattr(c *kernel.Task) (int64, error) {
+	t, err := xattrFile(c)
+	if err != nil {
+		return 0, err
+	}
+	defer t.release()
+	h, gofer, err := t.handle(c)
+	if err != nil {
+		return 0, err
+	}
+	var list []byte
+	if gofer {
+		ctx, cancel := c.Kernel.VFS.RPCCtx()
+		defer cancel()
+		r, err := c.Kernel.Gofer.ListXattr(ctx, &goferpb.ListXattrRequest{Handle: h})
+		if err := syserr.FromGofer("listxattr", r.GetErrno(), err); err != nil {
+			return 0, err
+		}
+		var b bytes.Buffer
+		for _, n := range r.GetNames() {
+			b.WriteString(n)
+			b.WriteByte(0)
+		}
+		list = b.Bytes()
+	}
+	size := c.Args[2]
+	if size == 0 {
+		return int64(len(list)), nil
+	}
+	if size > xattrListMax {
+		size = xattrListMax
+	}
+	if uint64(len(list)) > size {
+		if size >= xattrListMax {
+			return 0, unix.E2BIG
+		}
+		return 0, unix.ERANGE
+	}
+	if len(list) > 0 {
+		if err := c.Mem.CopyOut(c.Args[1], list); err != nil {
+			return 0, err
+		}
+	}
+	return int64(len(list)), nil
 }

@@ -107,7 +107,7 @@ int main(void) {
 	S("reg");
 	T(mknod("bad", 0170000 | 0644, 0));
 
-	/* xattrs: not supported by this filesystem in the sandbox. */
+	/* xattrs: f has none (ENODATA; ENOTSUP on a file system without user. ones). */
 	errno = 0;
 	ssize_t n = getxattr("f", "user.x", buf, sizeof(buf));
 	printf("getxattr: %zd %s\n", n, n < 0 && (errno == ENOTSUP || errno == ENODATA) ? "ENOTSUP-or-ENODATA" : strerrorname_np(errno));
