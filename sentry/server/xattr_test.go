@@ -218,9 +218,17 @@ func TestXattrCalls(t *testing.T) {
 // TestXattrResentOnce: an XATTR_CREATE set and a removal whose replies
 // died with the server, re-sent to its successor, are answered from the
 // gofer's reply cache: not EEXIST, not ENODATA, and not applied again
-// over what came after them.
+// over what came after them. Through the gofer's unary gRPC calls and
+// through a GoferConn on the framed wire (its Calls stream).
 func TestXattrResentOnce(t *testing.T) {
-	r := newReplayer(t)
+	for _, framed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "grpc", true: "framed"}[framed], func(t *testing.T) {
+			xattrResentOnce(t, newReplayerDonating(t, framed))
+		})
+	}
+}
+
+func xattrResentOnce(t *testing.T, r *replayer) {
 	r.start()
 	f := r.mem.str("/tmp/f")
 	r.ok(1, unix.SYS_CLOSE, r.open("/tmp/f", unix.O_RDWR|unix.O_CREAT))
