@@ -15,8 +15,9 @@ import (
 )
 
 // Extended attributes. The user. namespace of a gofer file is the host
-// file's, through the gofer's GetXattr, SetXattr, ListXattr and
-// RemoveXattr (gofer/xattr.go). The gofer runs as root on the host and
+// file's, through package vfs's GoferGetXattr, GoferSetXattr,
+// GoferListXattr and GoferRemoveXattr (the gofer's calls,
+// gofer/xattr.go). The gofer runs as root on the host and
 // checks nothing of the sandbox's caller, so Linux's checks are made
 // here, against the caller's credentials, in Linux's order (fs/xattr.c:
 // the arguments, the walk, a read-only mount, xattr_permission, the
@@ -260,24 +261,22 @@ func Getxattr(c *kernel.Task) (int64, error) {
 	if size > xattrSizeMax {
 		size = xattrSizeMax
 	}
-	ctx, cancel := c.Kernel.VFS.RPCCtx()
-	defer cancel()
-	r, err := c.Kernel.Gofer.GetXattr(ctx, &goferpb.GetXattrRequest{Handle: h, Name: name, Size: uint32(size)})
-	if err := syserr.FromGofer("getxattr", r.GetErrno(), err); err != nil {
+	value, n, err := c.Kernel.VFS.GoferGetXattr(h, name, uint32(size))
+	if err != nil {
 		if syserr.ErrnoOf(err) == unix.ERANGE && size >= xattrSizeMax {
 			return 0, unix.E2BIG
 		}
 		return 0, err
 	}
 	if size == 0 {
-		return int64(r.GetSize()), nil
+		return int64(n), nil
 	}
-	if len(r.GetValue()) > 0 {
-		if err := c.Mem.CopyOut(c.Args[2], r.GetValue()); err != nil {
+	if len(value) > 0 {
+		if err := c.Mem.CopyOut(c.Args[2], value); err != nil {
 			return 0, err
 		}
 	}
-	return int64(len(r.GetValue())), nil
+	return int64(len(value)), nil
 }
 
 // Setxattr implements setxattr(2), lsetxattr(2) and fsetxattr(2).
@@ -304,14 +303,11 @@ func Setxattr(c *kernel.Task) (int64, error) {
 		return 0, err
 	}
 	defer t.release()
-	ctx, cancel := c.Kernel.VFS.RPCCtx()
-	defer cancel()
-	r, err := c.Kernel.Gofer.SetXattr(ctx, &goferpb.SetXattrRequest{Handle: h, Name: name, Value: value,
-		Flags: uint32(c.Args[4]), Origin: c.GoferOrigin(0)})
-	if err := syserr.FromGofer("setxattr", r.GetErrno(), err); err != nil {
+	st, err := c.Kernel.VFS.GoferSetXattr(h, name, value, uint32(c.Args[4]), c.GoferOrigin(0))
+	if err != nil {
 		return 0, err
 	}
-	xattrChanged(c, t, r.GetStat())
+	xattrChanged(c, t, st)
 	return 0, nil
 }
 
@@ -327,13 +323,11 @@ func Removexattr(c *kernel.Task) (int64, error) {
 		return 0, err
 	}
 	defer t.release()
-	ctx, cancel := c.Kernel.VFS.RPCCtx()
-	defer cancel()
-	r, err := c.Kernel.Gofer.RemoveXattr(ctx, &goferpb.RemoveXattrRequest{Handle: h, Name: name, Origin: c.GoferOrigin(0)})
-	if err := syserr.FromGofer("removexattr", r.GetErrno(), err); err != nil {
+	st, err := c.Kernel.VFS.GoferRemoveXattr(h, name, c.GoferOrigin(0))
+	if err != nil {
 		return 0, err
 	}
-	xattrChanged(c, t, r.GetStat())
+	xattrChanged(c, t, st)
 	return 0, nil
 }
 
@@ -358,14 +352,12 @@ func Listxattr(c *kernel.Task) (int64, error) {
 	}
 	var list []byte
 	if gofer {
-		ctx, cancel := c.Kernel.VFS.RPCCtx()
-		defer cancel()
-		r, err := c.Kernel.Gofer.ListXattr(ctx, &goferpb.ListXattrRequest{Handle: h})
-		if err := syserr.FromGofer("listxattr", r.GetErrno(), err); err != nil {
+		names, err := c.Kernel.VFS.GoferListXattr(h)
+		if err != nil {
 			return 0, err
 		}
 		var b bytes.Buffer
-		for _, n := range r.GetNames() {
+		for _, n := range names {
 			b.WriteString(n)
 			b.WriteByte(0)
 		}
