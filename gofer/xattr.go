@@ -83,7 +83,7 @@ func holdsXattrs(ftype uint32) bool {
 // GetXattr implements goferpb.GoferServer.GetXattr.
 func (s *Server) GetXattr(_ context.Context, req *goferpb.GetXattrRequest) (*goferpb.GetXattrReply, error) {
 	v, n, err := s.getXattr(req)
-	s.log.Debug("getxattr", "handle", req.GetHandle(), "name", req.GetName(), "size", req.GetSize(), "err", err)
+	s.log.Debug("getxattr", "handle", req.GetHandle(), "name", string(req.GetName()), "size", req.GetSize(), "err", err)
 	if err != nil {
 		return &goferpb.GetXattrReply{Errno: errnoOf(err)}, nil
 	}
@@ -91,7 +91,7 @@ func (s *Server) GetXattr(_ context.Context, req *goferpb.GetXattrRequest) (*gof
 }
 
 func (s *Server) getXattr(req *goferpb.GetXattrRequest) ([]byte, int, error) {
-	id, name, size := req.GetHandle(), req.GetName(), req.GetSize()
+	id, name, size := req.GetHandle(), string(req.GetName()), req.GetSize()
 	if err := checkXattrName(name); err != nil {
 		return nil, 0, err
 	}
@@ -124,7 +124,7 @@ func (s *Server) getXattr(req *goferpb.GetXattrRequest) ([]byte, int, error) {
 func (s *Server) SetXattr(_ context.Context, req *goferpb.SetXattrRequest) (*goferpb.SetXattrReply, error) {
 	return once(s, req.GetOrigin(), "setxattr", func() (*goferpb.SetXattrReply, []byte) {
 		st, err := s.setXattr(req)
-		s.log.Debug("setxattr", "handle", req.GetHandle(), "name", req.GetName(), "size", len(req.GetValue()), "flags", req.GetFlags(), "err", err)
+		s.log.Debug("setxattr", "handle", req.GetHandle(), "name", string(req.GetName()), "size", len(req.GetValue()), "flags", req.GetFlags(), "err", err)
 		if err != nil {
 			return &goferpb.SetXattrReply{Errno: errnoOf(err)}, nil
 		}
@@ -138,7 +138,7 @@ func (s *Server) SetXattr(_ context.Context, req *goferpb.SetXattrRequest) (*gof
 }
 
 func (s *Server) setXattr(req *goferpb.SetXattrRequest) (*goferpb.Stat, error) {
-	id, name, flags := req.GetHandle(), req.GetName(), req.GetFlags()
+	id, name, flags := req.GetHandle(), string(req.GetName()), req.GetFlags()
 	if flags&^(xattrCreate|xattrReplace) != 0 {
 		return nil, errorf(unix.EINVAL, "setxattr handle %d: flags %#x", id, flags)
 	}
@@ -174,7 +174,7 @@ func (s *Server) ListXattr(_ context.Context, req *goferpb.ListXattrRequest) (*g
 	return &goferpb.ListXattrReply{Names: names}, nil
 }
 
-func (s *Server) listXattr(req *goferpb.ListXattrRequest) ([]string, error) {
+func (s *Server) listXattr(req *goferpb.ListXattrRequest) ([][]byte, error) {
 	id := req.GetHandle()
 	h, err := s.lookup(id)
 	if err != nil {
@@ -207,12 +207,11 @@ func (s *Server) listXattr(req *goferpb.ListXattrRequest) ([]string, error) {
 
 // sandboxXattrs returns the names of a host listing (NUL-terminated
 // names) the sandbox sees: the user. ones, but for the gofer's own.
-func sandboxXattrs(list []byte) []string {
-	var names []string
+func sandboxXattrs(list []byte) [][]byte {
+	var names [][]byte
 	for _, b := range bytes.Split(list, []byte{0}) {
-		name := string(b)
-		if strings.HasPrefix(name, xattrUserPrefix) && !hiddenXattr(name) {
-			names = append(names, name)
+		if name := string(b); strings.HasPrefix(name, xattrUserPrefix) && !hiddenXattr(name) {
+			names = append(names, b)
 		}
 	}
 	return names
@@ -222,7 +221,7 @@ func sandboxXattrs(list []byte) []string {
 func (s *Server) RemoveXattr(_ context.Context, req *goferpb.RemoveXattrRequest) (*goferpb.RemoveXattrReply, error) {
 	return once(s, req.GetOrigin(), "removexattr", func() (*goferpb.RemoveXattrReply, []byte) {
 		st, err := s.removeXattr(req)
-		s.log.Debug("removexattr", "handle", req.GetHandle(), "name", req.GetName(), "err", err)
+		s.log.Debug("removexattr", "handle", req.GetHandle(), "name", string(req.GetName()), "err", err)
 		if err != nil {
 			return &goferpb.RemoveXattrReply{Errno: errnoOf(err)}, nil
 		}
@@ -236,7 +235,7 @@ func (s *Server) RemoveXattr(_ context.Context, req *goferpb.RemoveXattrRequest)
 }
 
 func (s *Server) removeXattr(req *goferpb.RemoveXattrRequest) (*goferpb.Stat, error) {
-	id, name := req.GetHandle(), req.GetName()
+	id, name := req.GetHandle(), string(req.GetName())
 	if err := checkXattrName(name); err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func TestXattr(t *testing.T) {
 	big := strings.Repeat("v", 1024)
 
 	set := func(h uint64, name, value string, flags uint32) unix.Errno {
-		r, err := e.c.SetXattr(e.ctx, &goferpb.SetXattrRequest{Handle: h, Name: name, Value: []byte(value), Flags: flags})
+		r, err := e.c.SetXattr(e.ctx, &goferpb.SetXattrRequest{Handle: h, Name: []byte(name), Value: []byte(value), Flags: flags})
 		if err != nil {
 			t.Fatalf("setxattr: %v", err)
 		}
@@ -55,6 +55,7 @@ func TestXattr(t *testing.T) {
 		{"replace missing", f, "user.b", "x", xattrReplace, unix.ENODATA},
 		{"either", f, "user.b", "", 0, 0},
 		{"directory", d, "user.d", "dir", 0, 0},
+		{"non-UTF-8 name", d, "user.\xff", "b", 0, 0},
 		{"large value", f, "user.big", big, 0, 0},
 		{"value too large", f, "user.big", strings.Repeat("v", xattrSizeMax+1), 0, unix.E2BIG},
 		{"bad flags", f, "user.a", "x", 4, unix.EINVAL},
@@ -105,7 +106,7 @@ func TestXattr(t *testing.T) {
 		{"empty name", f, "", 8, unix.ERANGE, "", 0},
 	} {
 		t.Run("get/"+tc.name, func(t *testing.T) {
-			r, err := e.c.GetXattr(e.ctx, &goferpb.GetXattrRequest{Handle: tc.h, Name: tc.attr, Size: tc.size})
+			r, err := e.c.GetXattr(e.ctx, &goferpb.GetXattrRequest{Handle: tc.h, Name: []byte(tc.attr), Size: tc.size})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,13 +125,17 @@ func TestXattr(t *testing.T) {
 		want []string
 	}{
 		{"file", f, []string{"user.a", "user.b", "user.big"}},
-		{"directory", d, []string{"user.d"}},
+		{"directory", d, []string{"user.d", "user.\xff"}},
 		{"symlink", sl, nil},
 		{"fifo", fifo, nil},
 	} {
 		t.Run("list/"+tc.name, func(t *testing.T) {
 			r := must(t, "listxattr", must2(e.c.ListXattr(e.ctx, &goferpb.ListXattrRequest{Handle: tc.h})))
-			got := slices.Sorted(slices.Values(r.GetNames()))
+			var got []string
+			for _, n := range r.GetNames() {
+				got = append(got, string(n))
+			}
+			slices.Sort(got)
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("names %q, want %q", got, tc.want)
 			}
@@ -152,7 +157,7 @@ func TestXattr(t *testing.T) {
 		{"long name", f, strings.Repeat("n", 256), unix.ERANGE},
 	} {
 		t.Run("remove/"+tc.name, func(t *testing.T) {
-			r, err := e.c.RemoveXattr(e.ctx, &goferpb.RemoveXattrRequest{Handle: tc.h, Name: tc.attr})
+			r, err := e.c.RemoveXattr(e.ctx, &goferpb.RemoveXattrRequest{Handle: tc.h, Name: []byte(tc.attr)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,8 +181,8 @@ func TestXattr(t *testing.T) {
 func TestXattrResent(t *testing.T) {
 	e := newEnv(t)
 	f := e.create(e.rootH, "f", unix.O_RDWR, 0o644)
-	create := &goferpb.SetXattrRequest{Handle: f, Name: "user.x", Value: []byte("1"), Flags: xattrCreate, Origin: &goferpb.Origin{ClientId: "c1", Seq: 3}}
-	remove := &goferpb.RemoveXattrRequest{Handle: f, Name: "user.x", Origin: &goferpb.Origin{ClientId: "c1", Seq: 4}}
+	create := &goferpb.SetXattrRequest{Handle: f, Name: []byte("user.x"), Value: []byte("1"), Flags: xattrCreate, Origin: &goferpb.Origin{ClientId: "c1", Seq: 3}}
+	remove := &goferpb.RemoveXattrRequest{Handle: f, Name: []byte("user.x"), Origin: &goferpb.Origin{ClientId: "c1", Seq: 4}}
 	for _, step := range []struct {
 		name string
 		call func() (interface{ GetErrno() int32 }, error)
@@ -186,11 +191,11 @@ func TestXattrResent(t *testing.T) {
 		{"create", func() (interface{ GetErrno() int32 }, error) { return e.c.SetXattr(e.ctx, create) }, 0},
 		{"create re-sent", func() (interface{ GetErrno() int32 }, error) { return e.c.SetXattr(e.ctx, create) }, 0},
 		{"create with a new origin", func() (interface{ GetErrno() int32 }, error) {
-			return e.c.SetXattr(e.ctx, &goferpb.SetXattrRequest{Handle: f, Name: "user.x", Value: []byte("1"), Flags: xattrCreate, Origin: &goferpb.Origin{ClientId: "c1", Seq: 5}})
+			return e.c.SetXattr(e.ctx, &goferpb.SetXattrRequest{Handle: f, Name: []byte("user.x"), Value: []byte("1"), Flags: xattrCreate, Origin: &goferpb.Origin{ClientId: "c1", Seq: 5}})
 		}, unix.EEXIST},
 		{"remove", func() (interface{ GetErrno() int32 }, error) { return e.c.RemoveXattr(e.ctx, remove) }, 0},
 		{"set in between", func() (interface{ GetErrno() int32 }, error) {
-			return e.c.SetXattr(e.ctx, &goferpb.SetXattrRequest{Handle: f, Name: "user.x", Value: []byte("2"), Origin: &goferpb.Origin{ClientId: "c1", Seq: 6}})
+			return e.c.SetXattr(e.ctx, &goferpb.SetXattrRequest{Handle: f, Name: []byte("user.x"), Value: []byte("2"), Origin: &goferpb.Origin{ClientId: "c1", Seq: 6}})
 		}, 0},
 		{"create re-sent late", func() (interface{ GetErrno() int32 }, error) { return e.c.SetXattr(e.ctx, create) }, 0},
 		{"remove re-sent", func() (interface{ GetErrno() int32 }, error) { return e.c.RemoveXattr(e.ctx, remove) }, 0},

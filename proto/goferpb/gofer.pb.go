@@ -1800,12 +1800,15 @@ func (x *FallocateReply) GetSizeDiffers() bool {
 	return false
 }
 
+// Attribute names are bytes, not strings: Linux allows any byte but NUL
+// in them, and a proto3 string must be UTF-8.
+//
 // size is the caller's buffer size (at most 65536); 0 asks only for the
 // value's size. A value larger than size is ERANGE.
 type GetXattrRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Handle        uint64                 `protobuf:"varint,608,opt,name=handle,proto3" json:"handle,omitempty"`
-	Name          string                 `protobuf:"bytes,609,opt,name=name,proto3" json:"name,omitempty"`
+	Name          []byte                 `protobuf:"bytes,609,opt,name=name,proto3" json:"name,omitempty"`
 	Size          uint32                 `protobuf:"varint,610,opt,name=size,proto3" json:"size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1848,11 +1851,11 @@ func (x *GetXattrRequest) GetHandle() uint64 {
 	return 0
 }
 
-func (x *GetXattrRequest) GetName() string {
+func (x *GetXattrRequest) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
 func (x *GetXattrRequest) GetSize() uint32 {
@@ -1928,7 +1931,7 @@ func (x *GetXattrReply) GetSize() uint32 {
 type SetXattrRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Handle        uint64                 `protobuf:"varint,608,opt,name=handle,proto3" json:"handle,omitempty"`
-	Name          string                 `protobuf:"bytes,609,opt,name=name,proto3" json:"name,omitempty"`
+	Name          []byte                 `protobuf:"bytes,609,opt,name=name,proto3" json:"name,omitempty"`
 	Value         []byte                 `protobuf:"bytes,610,opt,name=value,proto3" json:"value,omitempty"`
 	Flags         uint32                 `protobuf:"varint,611,opt,name=flags,proto3" json:"flags,omitempty"`
 	Origin        *Origin                `protobuf:"bytes,612,opt,name=origin,proto3" json:"origin,omitempty"`
@@ -1973,11 +1976,11 @@ func (x *SetXattrRequest) GetHandle() uint64 {
 	return 0
 }
 
-func (x *SetXattrRequest) GetName() string {
+func (x *SetXattrRequest) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
 func (x *SetXattrRequest) GetValue() []byte {
@@ -2102,7 +2105,7 @@ func (x *ListXattrRequest) GetHandle() uint64 {
 type ListXattrReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,608,opt,name=errno,proto3" json:"errno,omitempty"`
-	Names         []string               `protobuf:"bytes,609,rep,name=names,proto3" json:"names,omitempty"`
+	Names         [][]byte               `protobuf:"bytes,609,rep,name=names,proto3" json:"names,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2144,7 +2147,7 @@ func (x *ListXattrReply) GetErrno() int32 {
 	return 0
 }
 
-func (x *ListXattrReply) GetNames() []string {
+func (x *ListXattrReply) GetNames() [][]byte {
 	if x != nil {
 		return x.Names
 	}
@@ -2154,7 +2157,7 @@ func (x *ListXattrReply) GetNames() []string {
 type RemoveXattrRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Handle        uint64                 `protobuf:"varint,608,opt,name=handle,proto3" json:"handle,omitempty"`
-	Name          string                 `protobuf:"bytes,609,opt,name=name,proto3" json:"name,omitempty"`
+	Name          []byte                 `protobuf:"bytes,609,opt,name=name,proto3" json:"name,omitempty"`
 	Origin        *Origin                `protobuf:"bytes,610,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2197,11 +2200,11 @@ func (x *RemoveXattrRequest) GetHandle() uint64 {
 	return 0
 }
 
-func (x *RemoveXattrRequest) GetName() string {
+func (x *RemoveXattrRequest) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
 func (x *RemoveXattrRequest) GetOrigin() *Origin {
@@ -4997,7 +5000,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\fsize_differs\x18\xce\x04 \x01(\bR\vsizeDiffers\"T\n" +
 	"\x0fGetXattrRequest\x12\x17\n" +
 	"\x06handle\x18\xe0\x04 \x01(\x04R\x06handle\x12\x13\n" +
-	"\x04name\x18\xe1\x04 \x01(\tR\x04name\x12\x13\n" +
+	"\x04name\x18\xe1\x04 \x01(\fR\x04name\x12\x13\n" +
 	"\x04size\x18\xe2\x04 \x01(\rR\x04size\"R\n" +
 	"\rGetXattrReply\x12\x15\n" +
 	"\x05errno\x18\xe0\x04 \x01(\x05R\x05errno\x12\x15\n" +
@@ -5005,7 +5008,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04size\x18\xe2\x04 \x01(\rR\x04size\"\xa7\x01\n" +
 	"\x0fSetXattrRequest\x12\x17\n" +
 	"\x06handle\x18\xe0\x04 \x01(\x04R\x06handle\x12\x13\n" +
-	"\x04name\x18\xe1\x04 \x01(\tR\x04name\x12\x15\n" +
+	"\x04name\x18\xe1\x04 \x01(\fR\x04name\x12\x15\n" +
 	"\x05value\x18\xe2\x04 \x01(\fR\x05value\x12\x15\n" +
 	"\x05flags\x18\xe3\x04 \x01(\rR\x05flags\x128\n" +
 	"\x06origin\x18\xe4\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"Z\n" +
@@ -5016,10 +5019,10 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06handle\x18\xe0\x04 \x01(\x04R\x06handle\">\n" +
 	"\x0eListXattrReply\x12\x15\n" +
 	"\x05errno\x18\xe0\x04 \x01(\x05R\x05errno\x12\x15\n" +
-	"\x05names\x18\xe1\x04 \x03(\tR\x05names\"|\n" +
+	"\x05names\x18\xe1\x04 \x03(\fR\x05names\"|\n" +
 	"\x12RemoveXattrRequest\x12\x17\n" +
 	"\x06handle\x18\xe0\x04 \x01(\x04R\x06handle\x12\x13\n" +
-	"\x04name\x18\xe1\x04 \x01(\tR\x04name\x128\n" +
+	"\x04name\x18\xe1\x04 \x01(\fR\x04name\x128\n" +
 	"\x06origin\x18\xe2\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"]\n" +
 	"\x10RemoveXattrReply\x12\x15\n" +
 	"\x05errno\x18\xe0\x04 \x01(\x05R\x05errno\x122\n" +

@@ -275,16 +275,16 @@ func TestGoferRestartResentXattr(t *testing.T) {
 		want    unix.Errno
 	}{
 		{name: "create", method: "SetXattr", call: func(c goferpb.GoferClient, h uint64) (interface{ GetErrno() int32 }, error) {
-			return c.SetXattr(context.Background(), &goferpb.SetXattrRequest{Handle: h, Name: "user.x", Value: []byte("v"), Flags: unix.XATTR_CREATE,
+			return c.SetXattr(context.Background(), &goferpb.SetXattrRequest{Handle: h, Name: []byte("user.x"), Value: []byte("v"), Flags: unix.XATTR_CREATE,
 				Origin: &goferpb.Origin{ClientId: "c", Seq: 5}})
 		}},
 		{name: "create, another value meanwhile", method: "SetXattr", between: "other", want: unix.EEXIST,
 			call: func(c goferpb.GoferClient, h uint64) (interface{ GetErrno() int32 }, error) {
-				return c.SetXattr(context.Background(), &goferpb.SetXattrRequest{Handle: h, Name: "user.x", Value: []byte("v"), Flags: unix.XATTR_CREATE,
+				return c.SetXattr(context.Background(), &goferpb.SetXattrRequest{Handle: h, Name: []byte("user.x"), Value: []byte("v"), Flags: unix.XATTR_CREATE,
 					Origin: &goferpb.Origin{ClientId: "c", Seq: 5}})
 			}},
 		{name: "remove", method: "RemoveXattr", before: "v", call: func(c goferpb.GoferClient, h uint64) (interface{ GetErrno() int32 }, error) {
-			return c.RemoveXattr(context.Background(), &goferpb.RemoveXattrRequest{Handle: h, Name: "user.x", Origin: &goferpb.Origin{ClientId: "c", Seq: 6}})
+			return c.RemoveXattr(context.Background(), &goferpb.RemoveXattrRequest{Handle: h, Name: []byte("user.x"), Origin: &goferpb.Origin{ClientId: "c", Seq: 6}})
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -358,7 +358,7 @@ func Listxattr(c *kernel.Task) (int64, error) {
 		}
 		var b bytes.Buffer
 		for _, n := range names {
-			b.WriteString(n)
+			b.Write(n)
 			b.WriteByte(0)
 		}
 		list = b.Bytes()

@@ -22,7 +22,7 @@ import (
 func (v *VFS) GoferGetXattr(h uint64, name string, size uint32) ([]byte, int, error) {
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := v.gofer.GetXattr(ctx, &goferpb.GetXattrRequest{Handle: h, Name: name, Size: size})
+	r, err := v.gofer.GetXattr(ctx, &goferpb.GetXattrRequest{Handle: h, Name: []byte(name), Size: size})
 	if status.Code(err) == codes.Unimplemented {
 		return nil, 0, unix.EOPNOTSUPP
 	}
@@ -39,7 +39,7 @@ func (v *VFS) GoferGetXattr(h uint64, name string, size uint32) ([]byte, int, er
 func (v *VFS) GoferSetXattr(h uint64, name string, value []byte, flags uint32, origin *goferpb.Origin) (*goferpb.Stat, error) {
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := v.gofer.SetXattr(ctx, &goferpb.SetXattrRequest{Handle: h, Name: name, Value: value, Flags: flags, Origin: origin})
+	r, err := v.gofer.SetXattr(ctx, &goferpb.SetXattrRequest{Handle: h, Name: []byte(name), Value: value, Flags: flags, Origin: origin})
 	if status.Code(err) == codes.Unimplemented {
 		return nil, unix.EOPNOTSUPP
 	}
@@ -51,7 +51,7 @@ func (v *VFS) GoferSetXattr(h uint64, name string, value []byte, flags uint32, o
 
 // GoferListXattr returns the user. attribute names of h's file the
 // sandbox may see.
-func (v *VFS) GoferListXattr(h uint64) ([]string, error) {
+func (v *VFS) GoferListXattr(h uint64) ([][]byte, error) {
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := v.gofer.ListXattr(ctx, &goferpb.ListXattrRequest{Handle: h})
@@ -69,7 +69,7 @@ func (v *VFS) GoferListXattr(h uint64) ([]string, error) {
 func (v *VFS) GoferRemoveXattr(h uint64, name string, origin *goferpb.Origin) (*goferpb.Stat, error) {
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := v.gofer.RemoveXattr(ctx, &goferpb.RemoveXattrRequest{Handle: h, Name: name, Origin: origin})
+	r, err := v.gofer.RemoveXattr(ctx, &goferpb.RemoveXattrRequest{Handle: h, Name: []byte(name), Origin: origin})
 	if status.Code(err) == codes.Unimplemented {
 		return nil, unix.EOPNOTSUPP
 	}

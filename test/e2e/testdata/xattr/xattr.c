@@ -86,6 +86,10 @@ int main(void) {
 	res("set user. alone", setxattr("d/f", "user.", "x", 1, 0));
 	res("set unknown namespace", setxattr("d/f", "foo.a", "x", 1, 0));
 	res("set missing file", setxattr("d/none", "user.a", "x", 1, 0));
+	// Any byte but NUL may name an attribute.
+	res("set non-UTF-8 name", setxattr("d/f", "user.\xff\xfe", "b", 1, 0));
+	value("get non-UTF-8 name", getxattr("d/f", "user.\xff\xfe", buf, sizeof buf), buf);
+	res("remove non-UTF-8 name", removexattr("d/f", "user.\xff\xfe"));
 
 	res("get size", getxattr("d/f", "user.a", NULL, 0));
 	value("get", getxattr("d/f", "user.a", buf, sizeof buf), buf);
