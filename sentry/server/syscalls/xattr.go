@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"bytes"
+	"strings"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -148,8 +149,8 @@ func xattrName(c *kernel.Task) (string, error) {
 
 // xattrPermission is Linux's xattr_permission, then the capability
 // security hook (cap_inode_setxattr, cap_inode_removexattr) for a
-// change, for the file t of attributes st: nil when the call may go on
-// to the namespace's handler.
+// change, for a file of attributes st: nil when the call may go on to
+// the namespace's handler.
 func xattrPermission(c *kernel.Task, st *goferpb.Stat, name string, write bool) error {
 	cr := c.Creds()
 	a := vfs.AttrsOfStat(st)
@@ -191,10 +192,10 @@ func xattrPermission(c *kernel.Task, st *goferpb.Stat, name string, write bool) 
 	return nil
 }
 
-// xattrHandler returns the errno of a call on name that no handler here
-// serves (nil: a user. name the gofer serves on a gofer file). get says
-// the call reads.
-func xattrHandler(name string, get, gofer bool) error {
+// xattrHandler returns the errno of a call on name that no handler
+// serves (nil: a user. name, which the gofer serves on a gofer file).
+// get says the call reads.
+func xattrHandler(name string, get bool) error {
 	switch {
 	case !hasPrefix(name, xattrUserPrefix):
 		return unix.EOPNOTSUPP
@@ -205,13 +206,11 @@ func xattrHandler(name string, get, gofer bool) error {
 			return unix.ENODATA
 		}
 		return unix.EPERM
-	case !gofer:
-		return unix.EOPNOTSUPP
 	}
 	return nil
 }
 
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+var hasPrefix = strings.HasPrefix
 
 // xattrCall resolves the file of an xattr call naming attribute name and
 // makes Linux's checks (a read-only mount for a change, the permission,
@@ -234,12 +233,15 @@ func xattrCall(c *kernel.Task, name string, write bool) (xattrTarget, uint64, er
 		t.release()
 		return xattrTarget{}, 0, err
 	}
-	h, gofer, err := t.handle(c)
-	if err != nil {
+	if err := xattrHandler(name, !write); err != nil {
 		t.release()
 		return xattrTarget{}, 0, err
 	}
-	if err := xattrHandler(name, !write, gofer); err != nil {
+	h, gofer, err := t.handle(c)
+	if err == nil && !gofer {
+		err = unix.EOPNOTSUPP // a file system without extended attributes
+	}
+	if err != nil {
 		t.release()
 		return xattrTarget{}, 0, err
 	}
