@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 )
@@ -211,5 +212,66 @@ func TestXattrResent(t *testing.T) {
 	buf := make([]byte, 8)
 	if n, err := unix.Getxattr(e.host("f"), "user.x", buf); err != nil || string(buf[:n]) != "2" {
 		t.Errorf("user.x on the host is %q, %v; want the value set in between, \"2\" (a re-sent call ran again)", buf[:n], err)
+	}
+}
+
+// TestXattrOverCalls: the xattr methods are carried by the Calls stream
+// (the framed wire's messages) as by their unary gRPC calls, the set's
+// Origin keying the reply cache there too.
+func TestXattrOverCalls(t *testing.T) {
+	e := newEnv(t)
+	st, cancel, _ := openCalls(t, e)
+	defer cancel()
+	id := uint32(0)
+	call := func(method string, req, rep proto.Message) {
+		t.Helper()
+		id++
+		if err := st.Send(&goferpb.GoferCall{Id: id, Method: method, Request: marshal(t, req)}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := st.Recv()
+		if err != nil || r.GetId() != id || r.GetCode() != 0 {
+			t.Fatalf("%s: result %v, %v", method, r, err)
+		}
+		if err := proto.Unmarshal(r.GetReply(), rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := new(goferpb.AttachReply)
+	call("Attach", &goferpb.AttachRequest{}, at)
+	cr := new(goferpb.CreateReply)
+	call("Create", &goferpb.CreateRequest{Dir: at.GetRoot().GetId(), Name: "f", Flags: unix.O_RDWR, Mode: 0o644}, cr)
+	h := cr.GetHandle().GetId()
+	set := &goferpb.SetXattrRequest{Handle: h, Name: []byte("user.s"), Value: []byte("v"), Flags: xattrCreate, Origin: &goferpb.Origin{ClientId: "c", Seq: 1}}
+	for _, step := range []struct {
+		method string
+		req    proto.Message
+		rep    interface {
+			proto.Message
+			GetErrno() int32
+		}
+		want unix.Errno
+	}{
+		{"SetXattr", set, new(goferpb.SetXattrReply), 0},
+		{"SetXattr", set, new(goferpb.SetXattrReply), 0}, // re-sent: the reply cache
+		{"GetXattr", &goferpb.GetXattrRequest{Handle: h, Name: []byte("user.s"), Size: 8}, new(goferpb.GetXattrReply), 0},
+		{"ListXattr", &goferpb.ListXattrRequest{Handle: h}, new(goferpb.ListXattrReply), 0},
+		{"RemoveXattr", &goferpb.RemoveXattrRequest{Handle: h, Name: []byte("user.s")}, new(goferpb.RemoveXattrReply), 0},
+		{"GetXattr", &goferpb.GetXattrRequest{Handle: h, Name: []byte("user.s"), Size: 8}, new(goferpb.GetXattrReply), unix.ENODATA},
+	} {
+		call(step.method, step.req, step.rep)
+		if got := unix.Errno(step.rep.GetErrno()); got != step.want {
+			t.Fatalf("%s: errno %v, want %v", step.method, got, step.want)
+		}
+		switch r := step.rep.(type) {
+		case *goferpb.GetXattrReply:
+			if step.want == 0 && string(r.GetValue()) != "v" {
+				t.Errorf("GetXattr: value %q, want \"v\"", r.GetValue())
+			}
+		case *goferpb.ListXattrReply:
+			if len(r.GetNames()) != 1 || string(r.GetNames()[0]) != "user.s" {
+				t.Errorf("ListXattr: names %q, want [user.s]", r.GetNames())
+			}
+		}
 	}
 }
