@@ -64,6 +64,18 @@ func (f *fakeGofer) Fallocate(context.Context, *goferpb.FallocateRequest, ...grp
 	return &goferpb.FallocateReply{Stat: f.stat()}, nil
 }
 
+func (f *fakeGofer) SetXattr(context.Context, *goferpb.SetXattrRequest, ...grpc.CallOption) (*goferpb.SetXattrReply, error) {
+	return &goferpb.SetXattrReply{Stat: f.stat()}, nil
+}
+
+func (f *fakeGofer) RemoveXattr(context.Context, *goferpb.RemoveXattrRequest, ...grpc.CallOption) (*goferpb.RemoveXattrReply, error) {
+	return &goferpb.RemoveXattrReply{Stat: f.stat()}, nil
+}
+
+func (f *fakeGofer) GetXattr(context.Context, *goferpb.GetXattrRequest, ...grpc.CallOption) (*goferpb.GetXattrReply, error) {
+	return &goferpb.GetXattrReply{Value: []byte("v"), Size: 1}, nil
+}
+
 func (f *fakeGofer) Read(_ context.Context, req *goferpb.ReadRequest, _ ...grpc.CallOption) (*goferpb.ReadReply, error) {
 	return &goferpb.ReadReply{Data: make([]byte, min(uint64(req.Length), f.size))}, nil
 }
@@ -134,6 +146,15 @@ func TestObserverSeesChanges(t *testing.T) {
 		{"fallocate", func(a *AttrCache) {
 			a.Fallocate(ctx, &goferpb.FallocateRequest{Handle: 1, Length: 8})
 		}, []string{"changed 1/10"}},
+		{"setxattr (the ctime)", func(a *AttrCache) {
+			a.SetXattr(ctx, &goferpb.SetXattrRequest{Handle: 1, Name: []byte("user.a")})
+		}, []string{"changed 1/10"}},
+		{"removexattr (the ctime)", func(a *AttrCache) {
+			a.RemoveXattr(ctx, &goferpb.RemoveXattrRequest{Handle: 1, Name: []byte("user.a")})
+		}, []string{"changed 1/10"}},
+		{"getxattr", func(a *AttrCache) {
+			a.GetXattr(ctx, &goferpb.GetXattrRequest{Handle: 1, Name: []byte("user.a"), Size: 8})
+		}, nil},
 		{"create (a name is made)", func(a *AttrCache) {
 			a.Create(ctx, &goferpb.CreateRequest{Dir: 2, Name: "n"})
 		}, []string{"names changed somewhere"}},
