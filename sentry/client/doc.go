@@ -161,7 +161,7 @@
 // revocation marks the answers' holds; a marked answer is deleted when
 // next looked up, or when a full cache forgets the gone ones), and
 // drops every answer on recovery and before forwarding a call whose
-// change the server does not revoke per inode (mount, xattrs). From the
+// change the server does not revoke per inode (mount). From the
 // same answers it fails calls under a path found missing, or of another
 // name missing from a directory whose names an answer brought
 // (PathLease.missing_in), with ENOENT (missingprefix.go), answers fstat of a description opened by a path

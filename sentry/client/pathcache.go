@@ -444,11 +444,12 @@ var pathCallShapes = map[uintptr]pathCallShape{
 // server does not revoke per inode (the calls that change names or
 // attributes through the gofer are not among them: the server revokes
 // the leases they change before their reply; nor are writes, which are
-// posted, and nothing is answered until their reply).
+// posted, and nothing is answered until their reply). The xattr calls
+// are not either: a set or remove changes a gofer file's ctime through
+// the gofer, whose reply the server's attribute cache sees (a revocation
+// of the inode's leases), and no other file's.
 var pathMutators = map[uintptr]bool{
 	unix.SYS_MOUNT: true, unix.SYS_UMOUNT2: true, unix.SYS_BIND: true,
-	unix.SYS_SETXATTR: true, unix.SYS_LSETXATTR: true, unix.SYS_FSETXATTR: true,
-	unix.SYS_REMOVEXATTR: true, unix.SYS_LREMOVEXATTR: true, unix.SYS_FREMOVEXATTR: true,
 	unix.SYS_SETFSUID: true, unix.SYS_SETFSGID: true,
 }
 

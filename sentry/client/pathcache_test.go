@@ -65,7 +65,9 @@ func TestPathCacheKeep(t *testing.T) {
 			after: func(pc *pathCache) {
 				pc.observe([]*pb.StateRecord{{Key: statekey.Mount(3).String()}})
 			}},
-		{name: "a setxattr forwarded after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat),
+		{name: "a mount forwarded after", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat),
+			after: func(pc *pathCache) { pc.beforeForward(unix.SYS_MOUNT, [6]uint64{}) }},
+		{name: "a setxattr forwarded after (the server revokes what it changes)", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat), want: true,
 			after: func(pc *pathCache) { pc.beforeForward(unix.SYS_SETXATTR, [6]uint64{}) }},
 		{name: "a rename forwarded after (the server revokes what it changes)", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat), want: true,
 			after: func(pc *pathCache) { pc.beforeForward(unix.SYS_RENAME, [6]uint64{}) }},
