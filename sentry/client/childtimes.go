@@ -10,7 +10,8 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
-// Children's CPU times (Linux's signal->cutime and cstime): the times of
+// Children's CPU times (Linux's signal->cutime and cstime; their peak
+// resident sets the same way: maxrss.go): the times of
 // a process's reaped children, each one's own and its reaped children's,
 // which times(2), getrusage(RUSAGE_CHILDREN) and the rusage of wait4 and
 // waitid report.
@@ -57,8 +58,11 @@ func (c *client) accountReaped(tid, pid int32) {
 	total := cpuPair{u + ct.user, s + ct.sys}
 	waiter.proc.childUserNS.Add(int64(total.user))
 	waiter.proc.childSysNS.Add(int64(total.sys))
+	maxRSS := max(child.selfMaxRSS(), child.childMaxRSSKB.Load())
+	atomicMax(&waiter.proc.childMaxRSSKB, maxRSS)
 	waiter.mu.Lock()
 	waiter.reapedTimes = total
+	waiter.reapedMaxRSS = maxRSS
 	waiter.mu.Unlock()
 }
 
@@ -92,7 +96,7 @@ func (t *task) putRusageTimes(addr uint64, times cpuPair) unix.Errno {
 }
 
 // noteReaped gives a wait4 or waitid that reaped a child the child's
-// times in its rusage (the server wrote zeros).
+// times and peak resident set in its rusage (the server wrote zeros).
 func (t *task) noteReaped(sysno uintptr, args [6]uint64, reply *pb.Reply) {
 	if reply.GetReapedPid() == 0 {
 		return
@@ -108,7 +112,8 @@ func (t *task) noteReaped(sysno uintptr, args [6]uint64, reply *pb.Reply) {
 		return
 	}
 	t.mu.Lock()
-	times := t.reapedTimes
+	times, maxRSS := t.reapedTimes, t.reapedMaxRSS
 	t.mu.Unlock()
 	t.putRusageTimes(addr, times)
+	t.putRusageMaxRSS(addr, maxRSS)
 }

@@ -305,14 +305,18 @@ func (t *task) cpuClockNow(clk int32) (d time.Duration, ok bool) {
 // childtimes.go); the other fields are zero.
 func sysGetrusage(t *task, a [6]uint64) (uint64, unix.Errno) {
 	var u, s time.Duration
+	var maxRSS uint64 // KiB (maxrss.go)
 	switch int32(a[0]) {
 	case unix.RUSAGE_SELF:
 		u, s = t.proc.cpuTimes()
+		maxRSS = t.proc.selfMaxRSS()
 	case unix.RUSAGE_THREAD:
 		u, s = t.cpuTimes()
+		maxRSS = t.mm.MaxResidentSetSize() / 1024
 	case unix.RUSAGE_CHILDREN:
 		ct := t.proc.childTimes()
 		u, s = ct.user, ct.sys
+		maxRSS = t.proc.childMaxRSSKB.Load()
 	default:
 		return 0, unix.EINVAL
 	}
@@ -323,5 +327,6 @@ func sysGetrusage(t *task, a [6]uint64) (uint64, unix.Errno) {
 	}
 	putTimeval(0, u)
 	putTimeval(16, s)
+	hostarch.ByteOrder.PutUint64(b[32:], maxRSS)
 	return 0, t.copyOut(a[1], b)
 }

@@ -125,6 +125,7 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 	ok = true
 	old := t.mm
 	if old != nil {
+		t.proc.noteMaxRSS(old) // Linux keeps the peak across exec
 		t.pctx.PrepareExecve()
 		t.clearChildTID()
 	}

@@ -58,6 +58,10 @@ type process struct {
 	// childUserNS and childSysNS are the CPU times of its reaped
 	// children (childtimes.go). Atomic.
 	childUserNS, childSysNS atomic.Int64
+	// maxRSSKB is the peak resident set of the address spaces the
+	// process left (exec, its threads' exits), childMaxRSSKB the largest
+	// of its reaped children's (maxrss.go). Atomic.
+	maxRSSKB, childMaxRSSKB atomic.Uint64
 	// cpuTimers are ITIMER_VIRTUAL and ITIMER_PROF (cputimers.go);
 	// cpuTicking says a ticker runs for them. Protected by mu.
 	cpuTimers  [2]cpuTimer
@@ -277,6 +281,9 @@ type task struct {
 	// reapedTimes are the times of the child the thread's last wait
 	// reaped, for its rusage (childtimes.go). Protected by mu.
 	reapedTimes cpuPair
+	// reapedMaxRSS is that child's peak resident set, KiB (maxrss.go).
+	// Protected by mu.
+	reapedMaxRSS uint64
 	// altStack is sigaltstack. Protected by mu.
 	altStack linux.SignalStack
 	// trace is the task's ptrace relation as a tracee (ptrace.go). Its
@@ -671,6 +678,11 @@ func (t *task) exitCleanup() {
 	t.mu.Lock()
 	t.cleanedUp = true
 	t.mu.Unlock()
+	if t.mm != nil {
+		// Before the address space may go: a wait that reaps the
+		// process reads its peak (maxrss.go).
+		t.proc.noteMaxRSS(t.mm)
+	}
 	if t.mm != nil {
 		t.clearChildTID()
 	}

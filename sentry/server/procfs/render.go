@@ -409,8 +409,8 @@ func genStatus(src Source, pid, tid int32) ([]byte, error) {
 	fmt.Fprintf(&b, "FDSize:\t%d\nGroups:\t\n", p.FDs)
 	fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\n", pid, id, p.PGID, p.SID)
 	if p.State != 'Z' {
-		fmt.Fprintf(&b, "VmSize:\t%8d kB\nVmLck:\t%8d kB\nVmHWM:\t%8d kB\nVmRSS:\t%8d kB\n",
-			p.VMSize/1024, p.Locked/1024, p.MaxRSS/1024, p.RSS/1024)
+		fmt.Fprintf(&b, "VmSize:\t%8d kB\nVmLck:\t%8d kB\nVmHWM:\t%8d kB\nVmRSS:\t%8d kB\nVmSwap:\t%8d kB\n",
+			p.VMSize/1024, p.Locked/1024, p.MaxRSS/1024, p.RSS/1024, 0)
 	}
 	fmt.Fprintf(&b, "Threads:\t%d\n", n)
 	b.WriteString("SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n")
