@@ -25,6 +25,7 @@ import (
 // measurement.
 const syscallsC = `
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@ static long long now(void) {
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 static void die(const char *what) { perror(what); exit(1); }
+static volatile long caught;
+static void onSignal(int sig) { (void)sig; caught++; }
 int main(int argc, char **argv) {
 	if (argc != 4) { fprintf(stderr, "usage: OP MAXCALLS BUDGET_MS\n"); return 2; }
 	const char *op = argv[1]; long n = atol(argv[2]);
@@ -47,6 +50,10 @@ int main(int argc, char **argv) {
 	/* read4k rereads one 4 KiB block at offset 0 with pread, so the loop
 	   needs no big file and no lseek per call. */
 	if (!strcmp(op, "read4k") && pwrite(fd, buf, sizeof buf, 0) != sizeof buf) die("pwrite");
+	struct sigaction sa = {0};
+	sa.sa_handler = onSignal;
+	if (sigaction(SIGUSR1, &sa, NULL) != 0) die("sigaction");
+	pid_t tid = syscall(SYS_gettid);
 	long long t0 = now(), t1 = t0;
 	long i = 0;
 	while (i < n) {
@@ -69,6 +76,12 @@ int main(int argc, char **argv) {
 			else if (!strcmp(op, "write4k")) { if (write(fd, buf, sizeof buf) != sizeof buf) die("write"); }
 			else if (!strcmp(op, "read4k")) { if (pread(fd, buf, sizeof buf, 0) != sizeof buf) die("pread"); }
 			else if (!strcmp(op, "clock")) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); }
+			/* A signal to the calling thread, caught: raise(3),
+			   pthread_kill(3), Go's preemption. */
+			else if (!strcmp(op, "signal")) {
+				long before = caught;
+				if (syscall(SYS_tkill, tid, SIGUSR1) != 0 || caught != before + 1) die("tkill");
+			}
 			else { fprintf(stderr, "unknown op %s\n", op); return 2; }
 		}
 		t1 = now();
@@ -147,7 +160,7 @@ func BenchmarkSyscall(b *testing.B) {
 	prog := tu.StaticProgram(b, dir, "syscalls", syscallsC)
 	ms := modes(b, dir)
 	const maxCalls, budgetMS = 20000, 2000
-	for _, op := range []string{"clock", "getppid", "umask", "hop", "openclose", "stat", "write4k", "read4k"} {
+	for _, op := range []string{"clock", "getppid", "umask", "hop", "openclose", "stat", "write4k", "read4k", "signal"} {
 		for _, m := range ms {
 			b.Run(op+"/"+m.name, func(b *testing.B) {
 				if m.skip != "" {
