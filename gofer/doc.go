@@ -116,9 +116,11 @@
 //   - Seek answers lseek's SEEK_DATA and SEEK_HOLE from the handle's host
 //     fd (seek.go), so a sparse file's holes are the host's.
 //   - GetXattr, SetXattr, ListXattr and RemoveXattr serve the user.
-//     extended attributes of a handle's regular file or directory
-//     (xattr.go); other namespaces are EOPNOTSUPP and the gofer's own
-//     attributes ("user.runsc-decoupled.", the set-id seal) are hidden.
+//     extended attributes of a handle's regular file or directory, and
+//     the sandbox's trusted. and security. ones, kept as user. ones under
+//     "user.runsc-decoupled.ns." (xattr.go); other namespaces are
+//     EOPNOTSUPP and the gofer's own attributes ("user.runsc-decoupled.",
+//     the set-id seal) are hidden.
 //   - Mutations carrying an Origin (Create, Write, Mkdir, Symlink, Link,
 //     Mknod, Unlink, Rename, SetStat, Fallocate, SetXattr, RemoveXattr) go through a reply cache keyed by
 //     (peer identity, method, client_id, seq, part), bounded to

@@ -12,19 +12,28 @@ import (
 
 // The sandbox's extended attributes.
 //
-// The gofer serves the user. namespace of the host files, and only that:
-// trusted. and security. attributes would carry host privileges or host
-// policy (the gofer runs as root on the host), and system. ones are
-// ACLs the sentry does not enforce, so any other namespace is
-// EOPNOTSUPP here (the sentry answers them as Linux does for an
-// unprivileged caller before asking). The gofer's own attributes
-// (hiddenXattrPrefix: the set-id seal, setIDXattr) are not the
-// sandbox's: never listed, ENODATA to read, EPERM to set or remove, so
-// an application can neither read a seal nor forge or drop one.
+// The gofer serves the user. namespace of the host files as the host
+// file's own user. attributes. The sandbox's trusted. and security.
+// attributes are kept apart, as host user. attributes under
+// sandboxNSPrefix ("trusted.x" is "user.runsc-decoupled.ns.trusted.x" on
+// the host): the host's own trusted. and security. attributes carry host
+// privileges or host policy (the gofer runs as root on the host) and are
+// never read or written, and what the sandbox's root stores there (a
+// file capability, an LSM label) means nothing to the host. A mapped
+// name longer than the host's XATTR_NAME_MAX is ERANGE. The sentry
+// checks the caller's privilege for them (CAP_SYS_ADMIN) and lists
+// trusted. names to a privileged caller only. system. ones are ACLs the
+// sentry does not enforce: EOPNOTSUPP, as any other namespace. The
+// gofer's own attributes (hiddenXattrPrefix: the set-id seal,
+// setIDXattr) are not the sandbox's: never listed, ENODATA to read,
+// EPERM to set or remove, so an application can neither read a seal nor
+// forge or drop one.
 //
 // As on Linux, only a regular file or a directory holds user.
 // attributes (xattr_permission): on any other file a read is ENODATA, a
-// change EPERM and a listing empty. The host call goes through the
+// change EPERM and a listing empty; so for trusted. and security. ones,
+// which Linux lets a symbolic link or a device hold (their host form is
+// a user. attribute). The host call goes through the
 // handle's O_PATH fd's /proc/self/fd link (f*xattr refuses O_PATH fds),
 // which names the inode already resolved; the file being a regular file
 // or a directory, following the link is following nothing the sandbox
@@ -41,36 +50,57 @@ import (
 // second time.
 
 const (
-	xattrUserPrefix   = "user."
-	hiddenXattrPrefix = "user.runsc-decoupled."
-	xattrNameMax      = 255      // XATTR_NAME_MAX
-	xattrSizeMax      = 64 << 10 // XATTR_SIZE_MAX
-	xattrCreate       = 1        // XATTR_CREATE
-	xattrReplace      = 2        // XATTR_REPLACE
+	xattrUserPrefix     = "user."
+	xattrTrustedPrefix  = "trusted."
+	xattrSecurityPrefix = "security."
+	hiddenXattrPrefix   = "user.runsc-decoupled."
+	// sandboxNSPrefix is the host form's prefix of the sandbox's
+	// trusted. and security. attributes.
+	sandboxNSPrefix = hiddenXattrPrefix + "ns."
+	xattrNameMax    = 255      // XATTR_NAME_MAX
+	xattrSizeMax    = 64 << 10 // XATTR_SIZE_MAX
+	xattrCreate     = 1        // XATTR_CREATE
+	xattrReplace    = 2        // XATTR_REPLACE
 	// maxListRounds bounds the listings read again because the list grew
 	// between its size and its read.
 	maxListRounds = 8
 )
 
 // checkXattrName returns the errno a call naming attribute name gets
-// before the file is looked at: ERANGE for an empty or too long name,
-// EOPNOTSUPP outside the user. namespace, EINVAL for "user." alone.
-func checkXattrName(name string) error {
+// before the file is looked at, and the name's host form: ERANGE for an
+// empty or too long name (its host form too), EOPNOTSUPP outside the
+// user., trusted. and security. namespaces, EINVAL for a namespace's
+// prefix alone.
+func checkXattrName(name string) (string, error) {
+	host := name
 	switch {
 	case name == "" || len(name) > xattrNameMax:
-		return errorf(unix.ERANGE, "xattr name of %d bytes", len(name))
+		return "", errorf(unix.ERANGE, "xattr name of %d bytes", len(name))
 	case strings.IndexByte(name, 0) >= 0:
-		return errorf(unix.EINVAL, "xattr name with a NUL byte")
+		return "", errorf(unix.EINVAL, "xattr name with a NUL byte")
+	case name == xattrUserPrefix || name == xattrTrustedPrefix || name == xattrSecurityPrefix:
+		return "", errorf(unix.EINVAL, "xattr name %q", name)
+	case strings.HasPrefix(name, xattrTrustedPrefix), strings.HasPrefix(name, xattrSecurityPrefix):
+		host = sandboxNSPrefix + name
 	case !strings.HasPrefix(name, xattrUserPrefix):
-		return errorf(unix.EOPNOTSUPP, "xattr %q: not in the user. namespace", name)
-	case name == xattrUserPrefix:
-		return errorf(unix.EINVAL, "xattr name %q", name)
+		return "", errorf(unix.EOPNOTSUPP, "xattr %q: not in the user., trusted. or security. namespace", name)
 	}
-	return nil
+	if len(host) > xattrNameMax {
+		return "", errorf(unix.ERANGE, "xattr %q: its host name %q is too long", name, host)
+	}
+	return host, nil
 }
 
-// hiddenXattr says whether name is one of the gofer's own attributes.
-func hiddenXattr(name string) bool {
+// hiddenXattr says whether host name hostName is one of the gofer's own
+// attributes (not the host form of a sandbox's trusted. or security.
+// one).
+func hiddenXattr(hostName string) bool {
+	return strings.HasPrefix(hostName, hiddenXattrPrefix) && !strings.HasPrefix(hostName, sandboxNSPrefix)
+}
+
+// hiddenName says whether the sandbox's name names one of the gofer's own
+// attributes (a user. name under hiddenXattrPrefix).
+func hiddenName(name string) bool {
 	return strings.HasPrefix(name, hiddenXattrPrefix)
 }
 
@@ -92,7 +122,8 @@ func (s *Server) GetXattr(_ context.Context, req *goferpb.GetXattrRequest) (*gof
 
 func (s *Server) getXattr(req *goferpb.GetXattrRequest) ([]byte, int, error) {
 	id, name, size := req.GetHandle(), string(req.GetName()), req.GetSize()
-	if err := checkXattrName(name); err != nil {
+	host, err := checkXattrName(name)
+	if err != nil {
 		return nil, 0, err
 	}
 	h, err := s.lookup(id)
@@ -100,7 +131,7 @@ func (s *Server) getXattr(req *goferpb.GetXattrRequest) ([]byte, int, error) {
 		return nil, 0, err
 	}
 	defer h.decRef()
-	if !holdsXattrs(h.ftype) || hiddenXattr(name) {
+	if !holdsXattrs(h.ftype) || hiddenName(name) {
 		return nil, 0, errorf(unix.ENODATA, "getxattr handle %d %q", id, name)
 	}
 	if size > xattrSizeMax {
@@ -110,7 +141,7 @@ func (s *Server) getXattr(req *goferpb.GetXattrRequest) ([]byte, int, error) {
 	if size > 0 {
 		buf = make([]byte, size)
 	}
-	n, err := retryEINTR(func() (int, error) { return unix.Getxattr(procFDPath(h.fd), name, buf) })
+	n, err := retryEINTR(func() (int, error) { return unix.Getxattr(procFDPath(h.fd), host, buf) })
 	if err != nil {
 		return nil, 0, wrap(err, "getxattr handle %d %q", id, name)
 	}
@@ -142,7 +173,8 @@ func (s *Server) setXattr(req *goferpb.SetXattrRequest) (*goferpb.Stat, error) {
 	if flags&^(xattrCreate|xattrReplace) != 0 {
 		return nil, errorf(unix.EINVAL, "setxattr handle %d: flags %#x", id, flags)
 	}
-	if err := checkXattrName(name); err != nil {
+	host, err := checkXattrName(name)
+	if err != nil {
 		return nil, err
 	}
 	if len(req.GetValue()) > xattrSizeMax {
@@ -153,11 +185,11 @@ func (s *Server) setXattr(req *goferpb.SetXattrRequest) (*goferpb.Stat, error) {
 		return nil, err
 	}
 	defer h.decRef()
-	if !holdsXattrs(h.ftype) || hiddenXattr(name) {
+	if !holdsXattrs(h.ftype) || hiddenName(name) {
 		return nil, errorf(unix.EPERM, "setxattr handle %d %q", id, name)
 	}
 	if _, err := retryEINTR(func() (int, error) {
-		return 0, unix.Setxattr(procFDPath(h.fd), name, req.GetValue(), int(flags))
+		return 0, unix.Setxattr(procFDPath(h.fd), host, req.GetValue(), int(flags))
 	}); err != nil {
 		return nil, wrap(err, "setxattr handle %d %q", id, name)
 	}
@@ -206,11 +238,15 @@ func (s *Server) listXattr(req *goferpb.ListXattrRequest) ([][]byte, error) {
 }
 
 // sandboxXattrs returns the names of a host listing (NUL-terminated
-// names) the sandbox sees: the user. ones, but for the gofer's own.
+// names) the sandbox sees: the user. ones, but for the gofer's own, and
+// the sandbox's trusted. and security. ones (their host form's name).
 func sandboxXattrs(list []byte) [][]byte {
 	var names [][]byte
 	for _, b := range bytes.Split(list, []byte{0}) {
-		if name := string(b); strings.HasPrefix(name, xattrUserPrefix) && !hiddenXattr(name) {
+		switch name := string(b); {
+		case strings.HasPrefix(name, sandboxNSPrefix):
+			names = append(names, b[len(sandboxNSPrefix):])
+		case strings.HasPrefix(name, xattrUserPrefix) && !hiddenXattr(name):
 			names = append(names, b)
 		}
 	}
@@ -236,7 +272,8 @@ func (s *Server) RemoveXattr(_ context.Context, req *goferpb.RemoveXattrRequest)
 
 func (s *Server) removeXattr(req *goferpb.RemoveXattrRequest) (*goferpb.Stat, error) {
 	id, name := req.GetHandle(), string(req.GetName())
-	if err := checkXattrName(name); err != nil {
+	host, err := checkXattrName(name)
+	if err != nil {
 		return nil, err
 	}
 	h, err := s.lookup(id)
@@ -244,10 +281,10 @@ func (s *Server) removeXattr(req *goferpb.RemoveXattrRequest) (*goferpb.Stat, er
 		return nil, err
 	}
 	defer h.decRef()
-	if !holdsXattrs(h.ftype) || hiddenXattr(name) {
+	if !holdsXattrs(h.ftype) || hiddenName(name) {
 		return nil, errorf(unix.EPERM, "removexattr handle %d %q", id, name)
 	}
-	if _, err := retryEINTR(func() (int, error) { return 0, unix.Removexattr(procFDPath(h.fd), name) }); err != nil {
+	if _, err := retryEINTR(func() (int, error) { return 0, unix.Removexattr(procFDPath(h.fd), host) }); err != nil {
 		return nil, wrap(err, "removexattr handle %d %q", id, name)
 	}
 	return s.statFile(h.fd)

@@ -13,8 +13,11 @@ import (
 
 // TestXattr: the user. attributes of regular files and directories are
 // the host file's, with Linux's errnos (ENODATA, EEXIST, ERANGE, E2BIG,
-// EPERM on other file types, EOPNOTSUPP outside user.); the gofer's own
-// attribute (the set-id seal) is hidden from get, list, set and remove.
+// EPERM on other file types, EOPNOTSUPP outside user., trusted. and
+// security.); the sandbox's trusted. and security. ones are kept as host
+// user. attributes under sandboxNSPrefix, apart from the host's own; the
+// gofer's own attribute (the set-id seal) is hidden from get, list, set
+// and remove.
 func TestXattr(t *testing.T) {
 	e := newEnv(t)
 	f := e.create(e.rootH, "f", unix.O_RDWR, 0o644)
@@ -63,8 +66,12 @@ func TestXattr(t *testing.T) {
 		{"empty name", f, "", "x", 0, unix.ERANGE},
 		{"long name", f, "user." + strings.Repeat("n", 251), "x", 0, unix.ERANGE},
 		{"user. alone", f, "user.", "x", 0, unix.EINVAL},
-		{"trusted", f, "trusted.a", "x", 0, unix.EOPNOTSUPP},
-		{"security", f, "security.a", "x", 0, unix.EOPNOTSUPP},
+		{"trusted", f, "trusted.a", "x", 0, 0},
+		{"security", f, "security.a", "s", 0, 0},
+		{"trusted. alone", f, "trusted.", "x", 0, unix.EINVAL},
+		{"trusted, its host name too long", f, "trusted." + strings.Repeat("n", 230), "x", 0, unix.ERANGE},
+		{"trusted on a symlink", sl, "trusted.a", "x", 0, unix.EPERM},
+		{"system", f, "system.posix_acl_access", "x", 0, unix.EOPNOTSUPP},
 		{"unknown namespace", f, "foo.a", "x", 0, unix.EOPNOTSUPP},
 		{"symlink", sl, "user.a", "x", 0, unix.EPERM},
 		{"fifo", fifo, "user.a", "x", 0, unix.EPERM},
@@ -81,6 +88,9 @@ func TestXattr(t *testing.T) {
 	buf := make([]byte, 16)
 	if n, err := unix.Getxattr(e.host("f"), setIDXattr, buf); err != nil || string(buf[:n]) != "seal" {
 		t.Errorf("the host's seal reads %q, %v: the sandbox changed it", buf[:n], err)
+	}
+	if n, err := unix.Getxattr(e.host("f"), sandboxNSPrefix+"trusted.a", buf); err != nil || string(buf[:n]) != "x" {
+		t.Errorf("the sandbox's trusted.a on the host reads %q, %v; want %q under %q", buf[:n], err, "x", sandboxNSPrefix)
 	}
 
 	for _, tc := range []struct {
@@ -103,7 +113,9 @@ func TestXattr(t *testing.T) {
 		{"missing", f, "user.none", 8, unix.ENODATA, "", 0},
 		{"symlink", sl, "user.a", 8, unix.ENODATA, "", 0},
 		{"the set-id seal", f, setIDXattr, 64, unix.ENODATA, "", 0},
-		{"trusted", f, "trusted.host", 64, unix.EOPNOTSUPP, "", 0},
+		{"trusted", f, "trusted.a", 64, 0, "x", 1},
+		{"security", f, "security.a", 64, 0, "s", 1},
+		{"the host's trusted", f, "trusted.host", 64, unix.ENODATA, "", 0},
 		{"empty name", f, "", 8, unix.ERANGE, "", 0},
 	} {
 		t.Run("get/"+tc.name, func(t *testing.T) {
@@ -125,7 +137,7 @@ func TestXattr(t *testing.T) {
 		h    uint64
 		want []string
 	}{
-		{"file", f, []string{"user.a", "user.b", "user.big"}},
+		{"file", f, []string{"security.a", "trusted.a", "user.a", "user.b", "user.big"}},
 		{"directory", d, []string{"user.d", "user.\xff"}},
 		{"symlink", sl, nil},
 		{"fifo", fifo, nil},
@@ -154,7 +166,8 @@ func TestXattr(t *testing.T) {
 		{"directory", d, "user.d", 0},
 		{"symlink", sl, "user.a", unix.EPERM},
 		{"the set-id seal", f, setIDXattr, unix.EPERM},
-		{"trusted", f, "trusted.host", unix.EOPNOTSUPP},
+		{"the host's trusted", f, "trusted.host", unix.ENODATA},
+		{"trusted", f, "trusted.a", 0},
 		{"long name", f, strings.Repeat("n", 256), unix.ERANGE},
 	} {
 		t.Run("remove/"+tc.name, func(t *testing.T) {
@@ -169,6 +182,9 @@ func TestXattr(t *testing.T) {
 	}
 	if _, err := unix.Getxattr(e.host("f"), setIDXattr, buf); err != nil {
 		t.Errorf("the host's seal: %v (the sandbox removed it)", err)
+	}
+	if n, err := unix.Getxattr(e.host("f"), "trusted.host", buf); err != nil || string(buf[:n]) != "x" {
+		t.Errorf("the host's own trusted.host reads %q, %v: the sandbox changed it", buf[:n], err)
 	}
 	if _, err := unix.Getxattr(e.host("f"), "user.b", buf); err != unix.ENODATA {
 		t.Errorf("user.b on the host: %v, want ENODATA (removed)", err)

@@ -73,6 +73,11 @@ func TestXattrCalls(t *testing.T) {
 		{"the gofer's seal", unix.SYS_SETXATTR, []uint64{f, name("user.runsc-decoupled.setid"), val("forged"), 6, 0}, unix.EPERM},
 		{"the gofer's prefix", unix.SYS_SETXATTR, []uint64{d, name("user.runsc-decoupled.x"), val("x"), 1, 0}, unix.EPERM},
 		{"an O_PATH-less bad fd", unix.SYS_FSETXATTR, []uint64{999, name("user.a"), val("x"), 1, 0}, unix.EBADF},
+		{"trusted, privileged", unix.SYS_SETXATTR, []uint64{f, name("trusted.t"), val("tt"), 2, create}, 0},
+		{"security, privileged", unix.SYS_SETXATTR, []uint64{f, name("security.s"), val("ss"), 2, 0}, 0},
+		{"security.capability, privileged", unix.SYS_SETXATTR, []uint64{f, name("security.capability"), val("cap"), 3, 0}, 0},
+		{"trusted. alone", unix.SYS_SETXATTR, []uint64{f, name("trusted."), val("x"), 1, 0}, unix.EINVAL},
+		{"trusted on the symlink itself", unix.SYS_LSETXATTR, []uint64{l, name("trusted.t"), val("x"), 1, 0}, unix.EPERM},
 	} {
 		t.Run("set/"+tc.what, func(t *testing.T) {
 			if r := e.sys(1, tc.sysno, tc.args...); unix.Errno(r.Errno) != tc.want {
@@ -104,6 +109,8 @@ func TestXattrCalls(t *testing.T) {
 		{"pipe", unix.SYS_FGETXATTR, []uint64{pipeR, name("user.a"), buf, 256}, unix.ENODATA, 0, ""},
 		{"the gofer's seal", unix.SYS_GETXATTR, []uint64{f, name("user.runsc-decoupled.setid"), buf, 256}, unix.ENODATA, 0, ""},
 		{"unknown namespace", unix.SYS_GETXATTR, []uint64{f, name("foo.a"), buf, 256}, unix.EOPNOTSUPP, 0, ""},
+		{"trusted, privileged", unix.SYS_GETXATTR, []uint64{f, name("trusted.t"), buf, 256}, 0, 2, "tt"},
+		{"security", unix.SYS_GETXATTR, []uint64{f, name("security.s"), buf, 256}, 0, 2, "ss"},
 	} {
 		t.Run("get/"+tc.what, func(t *testing.T) {
 			copy(m.mem[buf-m.base:], make([]byte, 256))
@@ -142,10 +149,10 @@ func TestXattrCalls(t *testing.T) {
 		file  uint64
 		want  []string
 	}{
-		{"file", unix.SYS_LISTXATTR, f, []string{"user.a", "user.b", "user.c"}},
-		{"through the symlink", unix.SYS_LISTXATTR, l, []string{"user.a", "user.b", "user.c"}},
+		{"file", unix.SYS_LISTXATTR, f, []string{"security.capability", "security.s", "trusted.t", "user.a", "user.b", "user.c"}},
+		{"through the symlink", unix.SYS_LISTXATTR, l, []string{"security.capability", "security.s", "trusted.t", "user.a", "user.b", "user.c"}},
 		{"the symlink itself", unix.SYS_LLISTXATTR, l, nil},
-		{"fd", unix.SYS_FLISTXATTR, fd, []string{"user.a", "user.b", "user.c"}},
+		{"fd", unix.SYS_FLISTXATTR, fd, []string{"security.capability", "security.s", "trusted.t", "user.a", "user.b", "user.c"}},
 		{"directory", unix.SYS_LISTXATTR, d, []string{"user.d"}},
 		{"pipe", unix.SYS_FLISTXATTR, pipeR, nil},
 	} {
@@ -206,12 +213,19 @@ func TestXattrCalls(t *testing.T) {
 		{"get on a sticky directory", unix.SYS_GETXATTR, []uint64{sticky, name("user.s"), buf, 256}, 0},
 		{"set on an own file", unix.SYS_SETXATTR, []uint64{mine, name("user.x"), val("1"), 1, 0}, 0},
 		{"set on the symlink before the permission", unix.SYS_LSETXATTR, []uint64{l, name("user.x"), val("1"), 1, 0}, unix.EPERM},
+		{"get security", unix.SYS_GETXATTR, []uint64{f, name("security.s"), buf, 256}, 0},
+		{"get the root's trusted", unix.SYS_GETXATTR, []uint64{f, name("trusted.t"), buf, 256}, unix.ENODATA},
+		{"remove security.capability", unix.SYS_REMOVEXATTR, []uint64{f, name("security.capability")}, unix.EPERM},
 	} {
 		t.Run("other user/"+tc.what, func(t *testing.T) {
 			if r := e.sys(1, tc.sysno, tc.args...); unix.Errno(r.Errno) != tc.want {
 				t.Errorf("ret %d errno %v, want %v", r.Ret, unix.Errno(r.Errno), tc.want)
 			}
 		})
+	}
+	// Without CAP_SYS_ADMIN a listing has no trusted. names (Linux).
+	if got, want := listed(t, unix.SYS_LISTXATTR, f), []string{"security.capability", "security.s", "user.a"}; !slices.Equal(got, want) {
+		t.Errorf("another user's listing %q, want %q", got, want)
 	}
 }
 

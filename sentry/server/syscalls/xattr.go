@@ -32,14 +32,21 @@ import (
 //     read, EPERM to set or remove, never listed (the gofer refuses them
 //     too).
 //   - trusted.: without CAP_SYS_ADMIN, ENODATA to read and EPERM to
-//     change (Linux); with it, EOPNOTSUPP: the host's trusted.
-//     attributes are the host's, not the sandbox's.
-//   - security.: EPERM to change without CAP_SYS_ADMIN (the capability
-//     hook), else EOPNOTSUPP, as a file system without a security
-//     module's attributes.
+//     change (Linux); with it, the sandbox's own, which the gofer keeps
+//     apart from the host's (gofer/xattr.go).
+//   - security.: anyone reads them; a change needs CAP_SYS_ADMIN, of
+//     security.capability CAP_SETFCAP (the capability hooks: EPERM).
+//     Stored as the gofer stores trusted. ones; nothing acts on them (a
+//     file capability grants nothing at exec, there is no security
+//     module), and a file capability's value is not checked.
 //   - system. (POSIX ACLs) and any other prefix: EOPNOTSUPP.
+//   - Only a regular file or a directory of the gofer holds any (the
+//     host keeps them as user. attributes): a symbolic link's or a
+//     device's trusted. or security. ones are ENODATA and EPERM, where
+//     Linux keeps them.
 //
-// A listing needs no permission and holds the user. names only. A file
+// A listing needs no permission; it holds trusted. names for a caller
+// with CAP_SYS_ADMIN only (Linux). A file
 // the gofer does not serve (procfs, pipes, sockets, synthesized files)
 // has no attributes: what Linux's checks above leave is EOPNOTSUPP, and
 // its listing is empty.
@@ -62,6 +69,8 @@ const (
 	xattrTrustedPrefix  = "trusted."
 	xattrSecurityPrefix = "security."
 	xattrSystemPrefix   = "system."
+	// xattrSecurityCaps is a file's capabilities (XATTR_NAME_CAPS).
+	xattrSecurityCaps = "security.capability"
 	// xattrHiddenPrefix names the gofer's own attributes
 	// (gofer/xattr.go hiddenXattrPrefix).
 	xattrHiddenPrefix = "user.runsc-decoupled."
@@ -155,6 +164,11 @@ func xattrPermission(c *kernel.Task, st *goferpb.Stat, name string, write bool) 
 	cr := c.Creds()
 	a := vfs.AttrsOfStat(st)
 	switch {
+	case name == xattrSecurityCaps:
+		if write && !cr.Capable(linux.CAP_SETFCAP) {
+			return unix.EPERM
+		}
+		return nil
 	case hasPrefix(name, xattrSecurityPrefix):
 		if write && !cr.Capable(linux.CAP_SYS_ADMIN) {
 			return unix.EPERM
@@ -193,14 +207,16 @@ func xattrPermission(c *kernel.Task, st *goferpb.Stat, name string, write bool) 
 }
 
 // xattrHandler returns the errno of a call on name that no handler
-// serves (nil: a user. name, which the gofer serves on a gofer file).
-// get says the call reads.
+// serves (nil: a user., trusted. or security. name, which the gofer
+// serves on a gofer file). get says the call reads.
 func xattrHandler(name string, get bool) error {
 	switch {
+	case name == xattrUserPrefix || name == xattrTrustedPrefix || name == xattrSecurityPrefix:
+		return unix.EINVAL
+	case hasPrefix(name, xattrTrustedPrefix), hasPrefix(name, xattrSecurityPrefix):
+		return nil
 	case !hasPrefix(name, xattrUserPrefix):
 		return unix.EOPNOTSUPP
-	case name == xattrUserPrefix:
-		return unix.EINVAL
 	case hasPrefix(name, xattrHiddenPrefix):
 		if get {
 			return unix.ENODATA
@@ -341,7 +357,8 @@ func xattrChanged(c *kernel.Task, t xattrTarget, st *goferpb.Stat) {
 }
 
 // Listxattr implements listxattr(2), llistxattr(2) and flistxattr(2):
-// the user. names of a gofer file, none of another.
+// the names of a gofer file's attributes (trusted. ones for a caller
+// with CAP_SYS_ADMIN only), none of another.
 func Listxattr(c *kernel.Task) (int64, error) {
 	t, err := xattrFile(c)
 	if err != nil {
@@ -359,7 +376,11 @@ func Listxattr(c *kernel.Task) (int64, error) {
 			return 0, err
 		}
 		var b bytes.Buffer
+		trusted := c.Creds().Capable(linux.CAP_SYS_ADMIN)
 		for _, n := range names {
+			if !trusted && bytes.HasPrefix(n, []byte(xattrTrustedPrefix)) {
+				continue
+			}
 			b.Write(n)
 			b.WriteByte(0)
 		}
