@@ -40,6 +40,7 @@ func (t *task) applyClone(sysno uintptr, a [6]uint64, res *pb.CloneResult) (uint
 		t.proc.mu.Unlock()
 		proc = newProcess(tid, t.proc.limits.GetCopy(), cr)
 		proc.personality, proc.dumpable, proc.noNewPrivs = pers, dump, nnp
+		proc.membarrierRegs.Store(t.proc.membarrierRegs.Load())
 		t.c.registerProc(proc)
 	}
 	child := t.c.newTask(tid, proc)

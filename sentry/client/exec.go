@@ -125,7 +125,8 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 	ok = true
 	old := t.mm
 	if old != nil {
-		t.proc.noteMaxRSS(old) // Linux keeps the peak across exec
+		t.proc.noteMaxRSS(old)         // Linux keeps the peak across exec
+		t.proc.membarrierRegs.Store(0) // the new address space has none
 		t.pctx.PrepareExecve()
 		t.clearChildTID()
 	}

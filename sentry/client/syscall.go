@@ -109,6 +109,7 @@ func init() {
 		unix.SYS_PROCESS_VM_READV:       sysProcessVMReadv,
 		unix.SYS_PROCESS_VM_WRITEV:      sysProcessVMWritev,
 		unix.SYS_SECCOMP:                sysSeccomp,
+		unix.SYS_MEMBARRIER:             sysMembarrier,
 	}
 }
 

@@ -47,6 +47,9 @@ type process struct {
 	personality uint32
 	// dumpable is prctl(PR_GET_DUMPABLE). Protected by mu.
 	dumpable uint64
+	// membarrierRegs are the membarrier(2) registrations of its address
+	// space (membarrier.go). Atomic.
+	membarrierRegs atomic.Uint32
 	// noNewPrivs is prctl(PR_GET_NO_NEW_PRIVS). Protected by mu.
 	noNewPrivs bool
 	// timerOverrun is the overrun of the last delivered signal of each
