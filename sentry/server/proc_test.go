@@ -661,3 +661,29 @@ func TestProcessLookupErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSIGCHLDAfterChildFilesClosed: the parent's SIGCHLD comes after the
+// exiting child's files are closed (Linux: exit_files before
+// exit_notify), so a SIGCHLD handler that writes to a pipe whose last
+// reader was the child meets EPIPE. The close is slowed (the test hook)
+// to widen the window a SIGCHLD sent first would fall in.
+func TestSIGCHLDAfterChildFilesClosed(t *testing.T) {
+	kernel.SetTestHookFilesClose(func() { time.Sleep(100 * time.Millisecond) })
+	defer kernel.SetTestHookFilesClose(nil)
+	e := started(t)
+	m := e.mem
+	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGPIPE), m.alloc(ksignal.Action{Handler: ksignal.SigIgn}.Bytes()), 0, 8)
+	// A handler (any address: the client runs it), so SIGCHLD is pushed.
+	e.ok(1, unix.SYS_RT_SIGACTION, uint64(unix.SIGCHLD), m.alloc(ksignal.Action{Handler: 0x1000}.Bytes()), 0, 8)
+	fds := m.zeros(8)
+	e.ok(1, unix.SYS_PIPE2, fds, 0)
+	rfd, wfd := uint64(m.u32(fds)), uint64(m.u32(fds+4))
+	child := e.fork(1)
+	e.ok(1, unix.SYS_CLOSE, rfd)
+	buf := m.alloc([]byte("a"))
+	exited := make(chan *sentrypb.Reply, 1)
+	go func() { exited <- e.sys(child, unix.SYS_EXIT_GROUP, 0) }()
+	e.waitPush(func(p *sentrypb.Push) bool { return p.GetSignal().GetSigno() == int32(unix.SIGCHLD) })
+	e.fails(unix.EPIPE, 1, unix.SYS_WRITE, wfd, buf, 1)
+	<-exited
+}

@@ -582,15 +582,17 @@ func SetTestHookFilesClose(f func()) {
 }
 
 // DropFDTableLocked drops a process's use of tab; the last one closes
-// every file (after k.Mu is released, through d). It returns a channel
-// closed once they are, nil when there was none to close.
+// every file (after k.Mu is released, through d, before d's pushes: an
+// exiting process's parent gets SIGCHLD once they are closed, as Linux's
+// exit_files comes before exit_notify). It returns a channel closed once
+// they are, nil when there was none to close.
 func (k *Kernel) DropFDTableLocked(tab *fdtable.Table, d *Deferred) <-chan struct{} {
 	files := tab.Release()
 	if len(files) == 0 {
 		return nil
 	}
 	closed := make(chan struct{})
-	d.Do(func() {
+	d.Before(func() {
 		defer close(closed)
 		if hook := testHookFilesClose.Load(); hook != nil {
 			(*hook)()
