@@ -81,24 +81,9 @@ func (c *client) processByPIDLocked(pid int32) *process {
 // prepare_signal does: a thread that a continue wakes must not find a
 // stop signal the SIGCONT discarded (it would stop the process again).
 func (p *process) setStopped(stopped bool, discard linux.SignalSet) {
-	p.mu.Lock()
-	threads := make([]*task, 0, len(p.threads))
-	for _, t := range p.threads {
-		threads = append(threads, t)
-	}
-	p.mu.Unlock()
+	threads := p.liveThreads()
 	if discard != 0 {
-		for _, t := range threads {
-			t.mu.Lock()
-			kept := t.pending[:0]
-			for _, qs := range t.pending {
-				if discard&linux.SignalSetOf(linux.Signal(qs.info.Signo)) == 0 {
-					kept = append(kept, qs)
-				}
-			}
-			t.pending = kept
-			t.mu.Unlock()
-		}
+		discardPending(threads, discard)
 	}
 	p.mu.Lock()
 	changed := stopped != (p.stop.resume != nil)

@@ -27,13 +27,7 @@ func (p *process) noteMaxRSS(m *mm.MemoryManager) {
 // of those its live threads run in.
 func (p *process) selfMaxRSS() uint64 {
 	kb := p.maxRSSKB.Load()
-	p.mu.Lock()
-	threads := make([]*task, 0, len(p.threads))
-	for _, t := range p.threads {
-		threads = append(threads, t)
-	}
-	p.mu.Unlock()
-	for _, t := range threads {
+	for _, t := range p.liveThreads() {
 		t.mu.Lock()
 		m := t.mm
 		t.mu.Unlock()

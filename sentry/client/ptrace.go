@@ -820,13 +820,7 @@ func (t *task) iovecs(addr uint64, n int) ([][2]uint64, unix.Errno) {
 // memoryManager returns p's address space with a user reference held
 // (the caller drops it with DecUsers), or nil if p has none.
 func (p *process) memoryManager() *mm.MemoryManager {
-	p.mu.Lock()
-	threads := make([]*task, 0, len(p.threads))
-	for _, t := range p.threads {
-		threads = append(threads, t)
-	}
-	p.mu.Unlock()
-	for _, t := range threads {
+	for _, t := range p.liveThreads() {
 		t.mu.Lock()
 		m := t.mm
 		ok := m != nil && m.IncUsers()

@@ -108,16 +108,8 @@ func (p *process) takerOf(sig linux.Signal, t *task) *task {
 	if !t.blocks(sig) {
 		return t
 	}
-	p.mu.Lock()
-	others := make([]*task, 0, len(p.threads))
-	for _, o := range p.threads {
-		if o != t {
-			others = append(others, o)
-		}
-	}
-	p.mu.Unlock()
-	for _, o := range others {
-		if !o.blocks(sig) && !o.isKilled() {
+	for _, o := range p.liveThreads() {
+		if o != t && !o.blocks(sig) && !o.isKilled() {
 			return o
 		}
 	}
@@ -242,16 +234,17 @@ func (t *task) discardIgnored(sig linux.Signal) {
 	if !ok || !ignores(act, sig) {
 		return
 	}
-	t.proc.mu.Lock()
-	threads := make([]*task, 0, len(t.proc.threads))
-	for _, o := range t.proc.threads {
-		threads = append(threads, o)
-	}
-	t.proc.mu.Unlock()
-	for _, o := range threads {
-		o.mu.Lock()
-		o.pending = slices.DeleteFunc(o.pending, func(qs queuedSignal) bool { return qs.info.Signo == int32(sig) })
-		o.mu.Unlock()
+	discardPending(t.proc.liveThreads(), linux.SignalSetOf(sig))
+}
+
+// discardPending drops the pending signals in set of threads.
+func discardPending(threads []*task, set linux.SignalSet) {
+	for _, t := range threads {
+		t.mu.Lock()
+		t.pending = slices.DeleteFunc(t.pending, func(qs queuedSignal) bool {
+			return set&linux.SignalSetOf(linux.Signal(qs.info.Signo)) != 0
+		})
+		t.mu.Unlock()
 	}
 }
 

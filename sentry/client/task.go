@@ -80,6 +80,18 @@ type process struct {
 	stop stopState
 }
 
+// liveThreads returns a snapshot of p's live threads (for work that
+// takes their locks, never taken under p.mu).
+func (p *process) liveThreads() []*task {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	threads := make([]*task, 0, len(p.threads))
+	for _, t := range p.threads {
+		threads = append(threads, t)
+	}
+	return threads
+}
+
 func newProcess(pid int32, ls *limits.LimitSet, cr creds) *process {
 	p := &process{pid: pid, limits: ls, threads: make(map[int32]*task), creds: cr, dumpable: 1}
 	// An inherited RLIMIT_CPU is checked from the start (cputimers.go).
@@ -733,16 +745,10 @@ func (t *task) clearChildTID() {
 // exitThreads ends t's whole process (exit_group): every other thread is
 // stopped; t stops when its syscall returns.
 func (t *task) exitGroup() {
-	t.proc.mu.Lock()
-	others := make([]*task, 0, len(t.proc.threads))
-	for _, o := range t.proc.threads {
+	for _, o := range t.proc.liveThreads() {
 		if o != t {
-			others = append(others, o)
+			o.kill()
 		}
-	}
-	t.proc.mu.Unlock()
-	for _, o := range others {
-		o.kill()
 	}
 	t.kill()
 }
