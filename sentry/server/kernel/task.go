@@ -76,6 +76,9 @@ type Task struct {
 	// NoNewPrivs is the call's Syscall.no_new_privs (an execve of a
 	// process with no_new_privs: set-id bits are ignored). Set once.
 	NoNewPrivs bool
+	// Scope restricts the call's walks (openat2's RESOLVE_* flags; nil:
+	// none). Set by the call.
+	Scope *vfs.ResolveScope
 	// NotLeasable says the call's path walk crossed something other
 	// than gofer files (/proc, /dev, an fd): its answer gets no
 	// PathLease (pathlease.go). Set by the walk (MaySearch, lookupAt).
@@ -371,6 +374,14 @@ func (c *Task) DirFileOf(d *vfs.Dentry) (*fdesc.File, uint64) {
 		}
 	}
 	return nil, 0
+}
+
+// ResolveScope implements vfs.ScopedCaller.
+func (c *Task) ResolveScope() *vfs.ResolveScope {
+	if c == nil {
+		return nil
+	}
+	return c.Scope
 }
 
 // MaySearch checks search permission on directory d during a path walk

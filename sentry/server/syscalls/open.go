@@ -198,6 +198,9 @@ func openOrCreate(c *kernel.Task, dir *vfs.Dentry, name string, trailing bool, f
 		}
 		d, err := v.LookupChildForOpen(c, dir, name, *pre)
 		if err == nil {
+			if err := v.ScopeStep(c, dir, d); err != nil {
+				return nil, nil, err
+			}
 			if flags&unix.O_EXCL != 0 {
 				if c.Resent() && dir.Kind == vfs.KindGofer {
 					// Re-sent after a restore: the gofer's reply cache

@@ -110,6 +110,7 @@ var Table = map[int32]Handler{
 	// Paths.
 	unix.SYS_OPEN:       Open,
 	unix.SYS_OPENAT:     Openat,
+	unix.SYS_OPENAT2:    Openat2,
 	unix.SYS_CREAT:      Creat,
 	unix.SYS_FSTAT:      Fstat,
 	unix.SYS_STAT:       Stat,

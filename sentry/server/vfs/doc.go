@@ -33,7 +33,9 @@
 //     FollowLinkParent for O_CREAT's last component, Readlink,
 //     StatDentry), fresh handles for open file descriptions
 //     (FreshHandle, OpenRegular, HandleForOpen, ReopenHandle) and the
-//     cache's updates after a change (InsertChild, Forget, Moved).
+//     cache's updates after a change (InsertChild, Forget, Moved);
+//     a ScopedCaller's walks are checked against openat2's RESOLVE_*
+//     flags (resolvescope.go).
 //   - the mount table (package mount: VFS.Mounts) and the mounts grafted
 //     onto the tree (mount.go: tmpfs mounts as per-client gofer
 //     directories, bind mounts as a second dentry of their source, the

@@ -1147,9 +1147,13 @@ func (v *VFS) resolveHops(c Caller, start *Dentry, path string, follow bool, hop
 	if len(path) >= 4096 {
 		return nil, unix.ENAMETOOLONG
 	}
+	s := scopeOf(c)
 	cur := start
 	if path[0] == '/' {
-		cur = v.Root
+		var err error
+		if cur, err = v.scopeAbsolute(s, start, *hops > 0); err != nil {
+			return nil, err
+		}
 	}
 	trailing := strings.HasSuffix(path, "/")
 	comps := strings.Split(path, "/")
@@ -1174,7 +1178,11 @@ func (v *VFS) resolveHops(c Caller, start *Dentry, path string, follow bool, hop
 		case ".":
 			continue
 		case "..":
-			cur = v.ParentOf(cur)
+			parent, err := v.scopeDotDot(s, cur)
+			if err != nil {
+				return nil, err
+			}
+			cur = parent
 			continue
 		}
 		var lastOpen *PreOpened
@@ -1188,7 +1196,13 @@ func (v *VFS) resolveHops(c Caller, start *Dentry, path string, follow bool, hop
 		if o, ok := c.(WalkObserver); ok {
 			o.Found(child)
 		}
+		if err := v.scopeStep(s, cur, child); err != nil {
+			return nil, err
+		}
 		if child.IsSymlink() && (i != last || follow || trailing) {
+			if err := scopeLink(s); err != nil {
+				return nil, err
+			}
 			*hops++
 			if *hops > maxSymlinkHops {
 				return nil, unix.ELOOP
@@ -1215,7 +1229,13 @@ func (v *VFS) resolveHops(c Caller, start *Dentry, path string, follow bool, hop
 // target's last lookup opens the file too (ResolveForOpen).
 func (v *VFS) followLink(c Caller, dir, link *Dentry, hops *int, open *PreOpened) (*Dentry, error) {
 	if t, ok, err := v.kern.MagicTarget(c, link); ok || err != nil {
-		return t, err
+		if err == nil {
+			err = v.scopeMagic(scopeOf(c), dir, t)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
 	target, err := v.Readlink(c, link)
 	if err != nil {
@@ -1234,12 +1254,22 @@ func (v *VFS) followLink(c Caller, dir, link *Dentry, hops *int, open *PreOpened
 // followed, link included. A magic link (/proc/<pid>/fd/<n>) names a file
 // and no name: it returns that file as target.
 func (v *VFS) FollowLinkParent(c Caller, dir, link *Dentry, hops *int) (pdir *Dentry, name string, trailing bool, target *Dentry, err error) {
+	s := scopeOf(c)
+	if err := scopeLink(s); err != nil {
+		return nil, "", false, nil, err
+	}
 	*hops++
 	if *hops > maxSymlinkHops {
 		return nil, "", false, nil, unix.ELOOP
 	}
 	if t, ok, err := v.kern.MagicTarget(c, link); ok || err != nil {
-		return nil, "", false, t, err
+		if err == nil {
+			err = v.scopeMagic(s, dir, t)
+		}
+		if err != nil {
+			return nil, "", false, nil, err
+		}
+		return nil, "", false, t, nil
 	}
 	body, err := v.Readlink(c, link)
 	if err != nil {
@@ -1268,7 +1298,11 @@ func (v *VFS) resolveParentHops(c Caller, start *Dentry, path string, hops *int)
 	trimmed := strings.TrimRight(path, "/")
 	trailing = len(trimmed) != len(path)
 	if trimmed == "" {
-		return v.Root, ".", true, nil
+		root, err := v.scopeAbsolute(scopeOf(c), start, *hops > 0)
+		if err != nil {
+			return nil, "", false, err
+		}
+		return root, ".", true, nil
 	}
 	i := strings.LastIndexByte(trimmed, '/')
 	name = trimmed[i+1:]
