@@ -4,6 +4,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/limits"
 )
 
 // Signals a process sends to one of its own threads.
@@ -45,7 +47,11 @@ func sysKill(t *task, a [6]uint64) (uint64, unix.Errno) {
 
 // sysTkill implements tkill(2).
 func sysTkill(t *task, a [6]uint64) (uint64, unix.Errno) {
-	if t.signalOwnThread(int32(a[0]), linux.Signal(int32(a[1]))) {
+	tid, sig := int32(a[0]), linux.Signal(int32(a[1]))
+	if target := t.otherThread(tid); target != nil && t.c.sigpendingFull(target.proc, sig, linux.SI_TKILL) {
+		return 0, unix.EAGAIN
+	}
+	if t.signalOwnThread(tid, sig) {
 		return 0, 0
 	}
 	return t.forwardWithSigmask(unix.SYS_TKILL, a)
@@ -53,10 +59,73 @@ func sysTkill(t *task, a [6]uint64) (uint64, unix.Errno) {
 
 // sysTgkill implements tgkill(2).
 func sysTgkill(t *task, a [6]uint64) (uint64, unix.Errno) {
-	if int32(a[0]) == t.proc.pid && t.signalOwnThread(int32(a[1]), linux.Signal(int32(a[2]))) {
+	tgid, tid, sig := int32(a[0]), int32(a[1]), linux.Signal(int32(a[2]))
+	if target := t.otherThread(tid); target != nil && target.proc.pid == tgid && t.c.sigpendingFull(target.proc, sig, linux.SI_TKILL) {
+		return 0, unix.EAGAIN
+	}
+	if tgid == t.proc.pid && t.signalOwnThread(tid, sig) {
 		return 0, 0
 	}
 	return t.forwardWithSigmask(unix.SYS_TGKILL, a)
+}
+
+// sysRtSigqueueinfo implements rt_sigqueueinfo(2) and
+// rt_tgsigqueueinfo(2) (sysno): forwarded, after RLIMIT_SIGPENDING's
+// check for a target this client runs (rt_sigqueueinfo's pid names the
+// process by any of its threads).
+func sysRtSigqueueinfo(sysno uintptr) localHandler {
+	return func(t *task, a [6]uint64) (uint64, unix.Errno) {
+		target, sig, infoAddr := t.otherThread(int32(a[0])), linux.Signal(int32(a[1])), a[2]
+		if sysno == unix.SYS_RT_TGSIGQUEUEINFO {
+			target, sig, infoAddr = t.otherThread(int32(a[1])), linux.Signal(int32(a[2])), a[3]
+			if target != nil && target.proc.pid != int32(a[0]) {
+				target = nil
+			}
+		}
+		var code [4]byte
+		if target != nil && t.copyIn(infoAddr+8, code[:]) == 0 &&
+			t.c.sigpendingFull(target.proc, sig, int32(hostarch.ByteOrder.Uint32(code[:]))) {
+			return 0, unix.EAGAIN
+		}
+		return t.forwardWithSigmask(sysno, a)
+	}
+}
+
+// sigpendingFull says a signal sig with si_code code may not be queued
+// for process p: RLIMIT_SIGPENDING (Linux's __sigqueue_alloc and
+// __send_signal_locked) refuses a real-time signal whose si_code is
+// negative (tkill, sigqueue: EAGAIN) once the signals pending for p's
+// real user would pass p's limit. The count is of the signals this
+// client holds pending (the sandbox's processes live here; a push on
+// its way is not counted yet).
+func (c *client) sigpendingFull(p *process, sig linux.Signal, code int32) bool {
+	if !sig.IsRealtime() || code >= 0 {
+		return false
+	}
+	lim := p.limits.Get(limits.SignalsPending).Cur
+	if lim == limits.Infinity {
+		return false
+	}
+	ids, ok := c.ids.get(p.pid)
+	if !ok {
+		return false
+	}
+	c.mu.Lock()
+	tasks := make([]*task, 0, len(c.tasks))
+	for _, o := range c.tasks {
+		tasks = append(tasks, o)
+	}
+	c.mu.Unlock()
+	pending := uint64(0)
+	for _, o := range tasks {
+		if oids, ok := c.ids.get(o.proc.pid); !ok || oids.ruid != ids.ruid {
+			continue
+		}
+		o.mu.Lock()
+		pending += uint64(len(o.pending))
+		o.mu.Unlock()
+	}
+	return pending+1 > lim
 }
 
 // jobControlSignals are the signals whose generation changes the

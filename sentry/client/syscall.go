@@ -66,9 +66,11 @@ func init() {
 		unix.SYS_RT_SIGSUSPEND:          sysRtSigsuspend,
 		unix.SYS_RT_SIGTIMEDWAIT:        sysRtSigtimedwait,
 		unix.SYS_RT_SIGRETURN:           sysRtSigreturn,
-		unix.SYS_KILL:                   sysKill,   // a caught signal to the caller's process (ownsignal.go)
-		unix.SYS_TKILL:                  sysTkill,  // ... or to one of its threads; others forwarded
-		unix.SYS_TGKILL:                 sysTgkill, // as tkill
+		unix.SYS_KILL:                   sysKill,                                       // a caught signal to the caller's process (ownsignal.go)
+		unix.SYS_TKILL:                  sysTkill,                                      // ... or to one of its threads; others forwarded
+		unix.SYS_TGKILL:                 sysTgkill,                                     // as tkill
+		unix.SYS_RT_SIGQUEUEINFO:        sysRtSigqueueinfo(unix.SYS_RT_SIGQUEUEINFO),   // forwarded after RLIMIT_SIGPENDING's check
+		unix.SYS_RT_TGSIGQUEUEINFO:      sysRtSigqueueinfo(unix.SYS_RT_TGSIGQUEUEINFO), // as rt_sigqueueinfo
 		unix.SYS_SIGALTSTACK:            sysSigaltstack,
 		unix.SYS_PAUSE:                  sysPause,
 		unix.SYS_SCHED_YIELD:            sysSchedYield,

@@ -105,10 +105,18 @@ func (p *process) getCreds() creds {
 	return p.creds
 }
 
+// defaultLimits are a root process's limits unless told otherwise:
+// gVisor's distro defaults, with RLIMIT_SIGPENDING the host's (Linux
+// derives it from the machine's memory; gVisor's table says 0, which
+// refuses every queued real-time signal: ownsignal.go).
 func defaultLimits() *limits.LimitSet {
 	ls, err := limits.NewLinuxDistroLimitSet()
 	if err != nil {
 		panic(err)
+	}
+	var host unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_SIGPENDING, &host); err == nil {
+		ls.SetUnchecked(limits.SignalsPending, limits.Limit{Cur: limits.FromLinux(host.Cur), Max: limits.FromLinux(host.Max)})
 	}
 	return ls
 }

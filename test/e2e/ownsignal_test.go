@@ -3,6 +3,8 @@ package e2e
 import (
 	"regexp"
 	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
 // timerSignalRoutes matches the calls the client makes to route a
@@ -35,4 +37,14 @@ func TestOwnThreadSignals(t *testing.T) {
 	if n := len(timerSignalRoutes.FindAll(log, -1)); n != 0 {
 		t.Errorf("%d timer signals routed through the server; want 0 (the process catches them)", n)
 	}
+}
+
+// TestSignalsPendingLimit runs testdata/sigpending/sigpending.c natively
+// and under do: with RLIMIT_SIGPENDING 2 and two real-time signals
+// pending, a third sent by tgkill, tkill or sigqueue fails EAGAIN, one
+// by kill (SI_USER) or a standard signal does not, and taking them makes
+// room; the limit starts as the host's (it was 0). LTP tgkill02.
+func TestSignalsPendingLimit(t *testing.T) {
+	tu.RequireRoot(t)
+	stracedTestdata(t, "sigpending", "sigpending")
 }
