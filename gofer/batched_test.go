@@ -35,7 +35,7 @@ func TestWalkOpen(t *testing.T) {
 		{name: "bad flags", names: []string{"f"}, flags: unix.O_ACCMODE, wantOpenErrno: unix.EINVAL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: tc.names, Open: true, OpenFlags: tc.flags, ExpectIno: tc.expectIno})
+			r, err := e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: byteNames(tc.names), Open: true, OpenFlags: tc.flags, ExpectIno: tc.expectIno})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,12 +65,12 @@ func TestWalkOpen(t *testing.T) {
 		})
 	}
 	// O_TRUNC truncates, and only the expected inode.
-	r := must(t, "walk-open", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: []string{"f"}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC, ExpectIno: ino + 1})))
+	r := must(t, "walk-open", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: [][]byte{[]byte("f")}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC, ExpectIno: ino + 1})))
 	if b, _ := os.ReadFile(e.host("f")); string(b) != "content" {
 		t.Errorf("a walk-open refused for its inode truncated the file: %q", b)
 	}
 	e.c.Release(e.ctx, &goferpb.ReleaseRequest{Handles: []uint64{r.Files[0].Handle.Id}})
-	r = must(t, "walk-open", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: []string{"f"}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC, ExpectIno: ino})))
+	r = must(t, "walk-open", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: [][]byte{[]byte("f")}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC, ExpectIno: ino})))
 	if r.OpenErrno != 0 {
 		t.Fatalf("open_errno %v", unix.Errno(r.OpenErrno))
 	}
@@ -81,7 +81,7 @@ func TestWalkOpen(t *testing.T) {
 
 func TestCreatePathHandle(t *testing.T) {
 	e := newEnv(t)
-	r := must(t, "create", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: "f", Flags: unix.O_WRONLY, Mode: 0o644, PathHandle: true,
+	r := must(t, "create", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: []byte("f"), Flags: unix.O_WRONLY, Mode: 0o644, PathHandle: true,
 		Origin: &goferpb.Origin{ClientId: "c", Seq: 7}})))
 	if r.GetPath().GetId() == 0 || r.Path.Id == r.Handle.Id {
 		t.Fatalf("create with path_handle: handle %v path %v", r.Handle, r.Path)
@@ -94,7 +94,7 @@ func TestCreatePathHandle(t *testing.T) {
 		t.Errorf("write through the path handle: errno %v, want EBADF", unix.Errno(w.GetErrno()))
 	}
 	// A re-sent creation gets a fresh opened handle and no path handle.
-	again := must(t, "create again", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: "f", Flags: unix.O_WRONLY, Mode: 0o644, PathHandle: true,
+	again := must(t, "create again", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: []byte("f"), Flags: unix.O_WRONLY, Mode: 0o644, PathHandle: true,
 		Origin: &goferpb.Origin{ClientId: "c", Seq: 7}})))
 	if again.Path != nil || again.Handle.GetId() == r.Handle.Id {
 		t.Errorf("re-sent create: handle %v path %v", again.Handle, again.Path)
@@ -155,10 +155,10 @@ func TestGetdentsPlus(t *testing.T) {
 		if st.Ino != ent.Ino {
 			t.Errorf("%s: stat ino %d, entry ino %d", ent.Name, st.Ino, ent.Ino)
 		}
-		if m, ok := want[ent.Name]; ok && st.Mode != m {
+		if m, ok := want[string(ent.Name)]; ok && st.Mode != m {
 			t.Errorf("%s: mode %o, want %o", ent.Name, st.Mode, m)
 		}
-		if ent.Name == "f" && st.Size != 5 {
+		if string(ent.Name) == "f" && st.Size != 5 {
 			t.Errorf("f: size %d", st.Size)
 		}
 	}

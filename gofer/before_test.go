@@ -133,13 +133,13 @@ func TestCallsBefore(t *testing.T) {
 			ar := new(goferpb.AttachReply)
 			proto.Unmarshal(streamCall(t, st, 1, "Attach", &goferpb.AttachRequest{}).GetReply(), ar)
 			wr := new(goferpb.WalkReply)
-			proto.Unmarshal(streamCall(t, st, 2, "Walk", &goferpb.WalkRequest{Dir: ar.GetRoot().GetId(), Names: []string{"f"}}).GetReply(), wr)
+			proto.Unmarshal(streamCall(t, st, 2, "Walk", &goferpb.WalkRequest{Dir: ar.GetRoot().GetId(), Names: [][]byte{[]byte("f")}}).GetReply(), wr)
 			if len(wr.GetFiles()) != 1 {
 				t.Fatalf("walk: %v", wr)
 			}
 			h := wr.Files[0].Handle.Id
 			lr := new(goferpb.WalkReply)
-			proto.Unmarshal(streamCall(t, st, 3, "Walk", &goferpb.WalkRequest{Dir: ar.GetRoot().GetId(), Names: []string{"l"}}).GetReply(), lr)
+			proto.Unmarshal(streamCall(t, st, 3, "Walk", &goferpb.WalkRequest{Dir: ar.GetRoot().GetId(), Names: [][]byte{[]byte("l")}}).GetReply(), lr)
 			if len(lr.GetFiles()) != 1 {
 				t.Fatalf("walk: %v", lr)
 			}

@@ -43,19 +43,19 @@ func TestChangedInodes(t *testing.T) {
 		want []string
 	}{
 		{"unlink", func() ([]*goferpb.InodeID, int32, error) {
-			r, err := e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: "a"})
+			r, err := e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: []byte("a")})
 			return r.GetChanged(), r.GetErrno(), err
 		}, []string{inoA}},
 		{"rename to a new name", func() ([]*goferpb.InodeID, int32, error) {
-			r, err := e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: "b", NewDir: e.rootH, NewName: "b2"})
+			r, err := e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: []byte("b"), NewDir: e.rootH, NewName: []byte("b2")})
 			return r.GetChanged(), r.GetErrno(), err
 		}, []string{inoB}},
 		{"rename over a file", func() ([]*goferpb.InodeID, int32, error) {
-			r, err := e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: "c", NewDir: e.rootH, NewName: "d"})
+			r, err := e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: []byte("c"), NewDir: e.rootH, NewName: []byte("d")})
 			return r.GetChanged(), r.GetErrno(), err
 		}, []string{inoC, inoD}},
 		{"unlink of a missing name", func() ([]*goferpb.InodeID, int32, error) {
-			r, err := e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: "missing"})
+			r, err := e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: []byte("missing")})
 			return r.GetChanged(), r.GetErrno(), err
 		}, nil},
 	}

@@ -24,7 +24,7 @@ func TestWalkClone(t *testing.T) {
 	}
 	ctx := context.Background()
 	a, _ := s.Attach(ctx, &goferpb.AttachRequest{})
-	w, _ := s.Walk(ctx, &goferpb.WalkRequest{Dir: a.Root.Id, Names: []string{"f"}})
+	w, _ := s.Walk(ctx, &goferpb.WalkRequest{Dir: a.Root.Id, Names: [][]byte{[]byte("f")}})
 	if w.Errno != 0 || len(w.Files) != 1 {
 		t.Fatalf("walk: %v", unix.Errno(w.Errno))
 	}
@@ -32,7 +32,7 @@ func TestWalkClone(t *testing.T) {
 	if o, _ := s.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDONLY}); o.Errno != 0 {
 		t.Fatalf("open: %v", unix.Errno(o.Errno))
 	}
-	if u, _ := s.Unlink(ctx, &goferpb.UnlinkRequest{Dir: a.Root.Id, Name: "f"}); u.Errno != 0 {
+	if u, _ := s.Unlink(ctx, &goferpb.UnlinkRequest{Dir: a.Root.Id, Name: []byte("f")}); u.Errno != 0 {
 		t.Fatalf("unlink: %v", unix.Errno(u.Errno))
 	}
 	c, _ := s.Walk(ctx, &goferpb.WalkRequest{Dir: h, Clone: true})

@@ -26,7 +26,7 @@ func TestTruncateCheckVersion(t *testing.T) {
 		return r.GetDiffers(), r.GetStat()
 	}
 	walkOpen := func(e *env, _ uint64, v *goferpb.Stat, _ *goferpb.Origin) (bool, *goferpb.Stat) {
-		r := must(t, "walk", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: []string{"f"}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC,
+		r := must(t, "walk", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: [][]byte{[]byte("f")}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC,
 			CheckVersion: true, SizeBefore: v.GetSize(), CtimeNsBefore: v.GetCtimeNs(), MtimeNsBefore: v.GetMtimeNs()})))
 		if r.GetOpenErrno() != 0 || len(r.GetFiles()) != 1 {
 			t.Fatalf("walk-open: %v, %d files", unix.Errno(r.GetOpenErrno()), len(r.GetFiles()))
@@ -100,7 +100,7 @@ func TestExchangeCheckInos(t *testing.T) {
 		{oldIno: fIno, newIno: gIno, wantF: gIno, wantG: fIno},
 		{oldIno: fIno, newIno: gIno, wantEx: true, wantF: gIno, wantG: fIno}, // re-sent
 	} {
-		r := must(t, "rename", must2(e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: "f", NewDir: e.rootH, NewName: "g",
+		r := must(t, "rename", must2(e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: []byte("f"), NewDir: e.rootH, NewName: []byte("g"),
 			Flags: unix.RENAME_EXCHANGE, CheckInos: true, OldIno: tc.oldIno, NewIno: tc.newIno})))
 		if r.GetDiffers() != tc.wantDiffers || r.GetExchangedBefore() != tc.wantEx {
 			t.Errorf("%d: differs %v exchanged_before %v, want %v %v", i, r.GetDiffers(), r.GetExchangedBefore(), tc.wantDiffers, tc.wantEx)
@@ -126,7 +126,7 @@ func TestTruncateOnce(t *testing.T) {
 			return h
 		}},
 		{name: "walk-open", open: func(e *env, origin *goferpb.Origin) uint64 {
-			r := must(t, "walk-open", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: []string{"f"}, Open: true,
+			r := must(t, "walk-open", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: [][]byte{[]byte("f")}, Open: true,
 				OpenFlags: unix.O_RDWR | unix.O_TRUNC, Origin: origin})))
 			if r.GetOpenErrno() != 0 || len(r.GetFiles()) != 1 {
 				t.Fatalf("walk-open: %v, %d files", unix.Errno(r.GetOpenErrno()), len(r.GetFiles()))

@@ -1,15 +1,14 @@
 package gofer
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
 	"hash/fnv"
 	"math"
 	"slices"
-	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -42,11 +41,11 @@ const maxDirentsPerReply = 2048
 // the handle, and one continued on that handle from a cookie the snapshot
 // holds continues from the snapshot; any other offset reads the rest of
 // the directory from that host position into a new snapshot. "." and ".."
-// are never returned: the sentry synthesises them. Names that are not
-// valid UTF-8 cannot be carried by the protocol's string field and are
-// left out (and logged).
+// are never returned: the sentry synthesises them. Names are any bytes
+// (Dirent.name is a bytes field), so a name that is not UTF-8 is listed
+// as any other.
 func (s *Server) Getdents(_ context.Context, req *goferpb.GetdentsRequest) (*goferpb.GetdentsReply, error) {
-	if req.GetName() != "" {
+	if len(req.GetName()) != 0 {
 		r, err := s.getdentsOfSub(req)
 		s.log.Debug("getdents", "dir", req.GetDir(), "name", req.GetName(), "count", req.GetCount(), "plus", req.GetPlus(), "n", len(r.GetEntries()), "err", err)
 		if err != nil {
@@ -93,17 +92,17 @@ func (s *Server) statEntriesAt(fd int, ents []*goferpb.Dirent) []*goferpb.Stat {
 	out := make([]*goferpb.Stat, len(ents))
 	for i, e := range ents {
 		out[i] = &goferpb.Stat{}
-		if checkName(e.GetName()) != nil {
+		if checkName(string(e.GetName())) != nil {
 			continue
 		}
 		var stx unix.Statx_t
-		err := unix.Statx(fd, e.GetName(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &stx)
+		err := unix.Statx(fd, string(e.GetName()), unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &stx)
 		for err == unix.EINTR {
-			err = unix.Statx(fd, e.GetName(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &stx)
+			err = unix.Statx(fd, string(e.GetName()), unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT, statxMask, &stx)
 		}
 		if err == nil {
 			out[i] = statFromStatx(&stx)
-			s.addSetIDAt(fd, e.GetName(), out[i])
+			s.addSetIDAt(fd, string(e.GetName()), out[i])
 		}
 	}
 	return out
@@ -253,10 +252,6 @@ func (s *Server) parseDirents(b []byte, ents []*goferpb.Dirent) []*goferpb.Diren
 		if string(name) == "." || string(name) == ".." {
 			continue
 		}
-		if !utf8.Valid(name) {
-			s.log.Warn("getdents: skipping name that is not UTF-8", "name", name)
-			continue
-		}
 		off := binary.NativeEndian.Uint64(rec[offOff:])
 		if off == 0 || off > math.MaxInt64 {
 			// Not a position a listing can continue from (0 is the
@@ -264,7 +259,7 @@ func (s *Server) parseDirents(b []byte, ents []*goferpb.Dirent) []*goferpb.Diren
 			s.log.Warn("getdents: directory position out of range: a listing continued after it may repeat entries", "name", name, "d_off", off)
 		}
 		ents = append(ents, &goferpb.Dirent{
-			Name:   string(name),
+			Name:   slices.Clone(name),
 			Ino:    binary.NativeEndian.Uint64(rec[inoOff:]),
 			Type:   uint32(rec[typeOff]),
 			Offset: off,
@@ -280,13 +275,13 @@ func (s *Server) parseDirents(b []byte, ents []*goferpb.Dirent) []*goferpb.Diren
 // one chance in 10^10 for a directory of 100,000 names.
 func namesAfter(ents []*goferpb.Dirent, from uint64) []*goferpb.Dirent {
 	for _, e := range ents {
-		e.Offset = nameCookie(e.GetName())
+		e.Offset = nameCookie(string(e.GetName()))
 	}
 	slices.SortFunc(ents, func(a, b *goferpb.Dirent) int {
 		if c := cmp.Compare(a.GetOffset(), b.GetOffset()); c != 0 {
 			return c
 		}
-		return strings.Compare(a.GetName(), b.GetName())
+		return bytes.Compare(a.GetName(), b.GetName())
 	})
 	i, _ := slices.BinarySearchFunc(ents, from, func(e *goferpb.Dirent, from uint64) int {
 		if e.GetOffset() <= from {

@@ -150,7 +150,7 @@ func (s *Server) Mkdir(_ context.Context, req *goferpb.MkdirRequest) (*goferpb.M
 		if r.Errno != 0 || r.Handle == nil {
 			return r // failed, or its file was removed at once
 		}
-		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		nh, st, h, err := s.reacquire(fh, req.GetDir(), string(req.GetName()))
 		if errors.Is(err, errCreationGone) {
 			// The creation happened once and its effect is already
 			// undone by a later call: its success stands, with the
@@ -168,12 +168,12 @@ func (s *Server) Mkdir(_ context.Context, req *goferpb.MkdirRequest) (*goferpb.M
 }
 
 func (s *Server) mkdir(req *goferpb.MkdirRequest) (*goferpb.Handle, *goferpb.Stat, error) {
-	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	dir, err := s.lookupDirName(req.GetDir(), string(req.GetName()))
 	if err != nil {
 		return nil, nil, wrap(err, "mkdir")
 	}
 	defer dir.decRef()
-	name, perm := req.GetName(), req.GetMode()&0o7777
+	name, perm := string(req.GetName()), req.GetMode()&0o7777
 	if err := unix.Mkdirat(dir.fd, name, perm); err != nil {
 		return nil, nil, wrap(err, "mkdir %q", name)
 	}
@@ -204,7 +204,7 @@ func (s *Server) Symlink(_ context.Context, req *goferpb.SymlinkRequest) (*gofer
 		if r.Errno != 0 || r.Handle == nil {
 			return r // failed, or its file was removed at once
 		}
-		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		nh, st, h, err := s.reacquire(fh, req.GetDir(), string(req.GetName()))
 		if errors.Is(err, errCreationGone) {
 			// The creation happened once and its effect is already
 			// undone by a later call: its success stands, with the
@@ -222,7 +222,7 @@ func (s *Server) Symlink(_ context.Context, req *goferpb.SymlinkRequest) (*gofer
 }
 
 func (s *Server) symlink(req *goferpb.SymlinkRequest) (*goferpb.Handle, *goferpb.Stat, error) {
-	target := req.GetTarget()
+	target := string(req.GetTarget())
 	switch {
 	case target == "":
 		return nil, nil, errorf(unix.ENOENT, "symlink: empty target")
@@ -231,12 +231,12 @@ func (s *Server) symlink(req *goferpb.SymlinkRequest) (*goferpb.Handle, *goferpb
 	case len(target) >= unix.PathMax:
 		return nil, nil, errorf(unix.ENAMETOOLONG, "symlink: target of %d bytes", len(target))
 	}
-	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	dir, err := s.lookupDirName(req.GetDir(), string(req.GetName()))
 	if err != nil {
 		return nil, nil, wrap(err, "symlink")
 	}
 	defer dir.decRef()
-	name := req.GetName()
+	name := string(req.GetName())
 	// The target is stored, never resolved by the gofer.
 	if err := unix.Symlinkat(target, dir.fd, name); err != nil {
 		return nil, nil, wrap(err, "symlink %q", name)
@@ -270,7 +270,7 @@ func (s *Server) Mknod(_ context.Context, req *goferpb.MknodRequest) (*goferpb.M
 		if r.Errno != 0 || r.Handle == nil {
 			return r // failed, or its file was removed at once
 		}
-		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		nh, st, h, err := s.reacquire(fh, req.GetDir(), string(req.GetName()))
 		if errors.Is(err, errCreationGone) {
 			// The creation happened once and its effect is already
 			// undone by a later call: its success stands, with the
@@ -299,12 +299,12 @@ func (s *Server) mknod(req *goferpb.MknodRequest) (*goferpb.Handle, *goferpb.Sta
 	default:
 		return nil, nil, errorf(unix.EINVAL, "mknod: file type %#o", ftype)
 	}
-	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	dir, err := s.lookupDirName(req.GetDir(), string(req.GetName()))
 	if err != nil {
 		return nil, nil, wrap(err, "mknod")
 	}
 	defer dir.decRef()
-	name, perm := req.GetName(), mode&0o7777
+	name, perm := string(req.GetName()), mode&0o7777
 	if err := unix.Mknodat(dir.fd, name, ftype|perm, 0); err != nil {
 		return nil, nil, wrap(err, "mknod %q", name)
 	}
@@ -334,7 +334,7 @@ func (s *Server) Link(_ context.Context, req *goferpb.LinkRequest) (*goferpb.Lin
 }
 
 func (s *Server) link(req *goferpb.LinkRequest) (*goferpb.Stat, error) {
-	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	dir, err := s.lookupDirName(req.GetDir(), string(req.GetName()))
 	if err != nil {
 		return nil, wrap(err, "link")
 	}
@@ -347,7 +347,7 @@ func (s *Server) link(req *goferpb.LinkRequest) (*goferpb.Stat, error) {
 	if target.ftype == unix.S_IFDIR {
 		return nil, errorf(unix.EPERM, "link: target is a directory")
 	}
-	name := req.GetName()
+	name := string(req.GetName())
 	err = unix.Linkat(target.fd, "", dir.fd, name, unix.AT_EMPTY_PATH)
 	if err == unix.ENOENT && !s.isRoot && target.ftype != unix.S_IFLNK {
 		// AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the magic link does not.
@@ -409,18 +409,18 @@ func (s *Server) unlink(req *goferpb.UnlinkRequest) ([]*goferpb.InodeID, error) 
 	if flags != 0 && flags != unix.AT_REMOVEDIR {
 		return nil, errorf(unix.EINVAL, "unlink: flags %#x", flags)
 	}
-	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	dir, err := s.lookupDirName(req.GetDir(), string(req.GetName()))
 	if err != nil {
 		return nil, wrap(err, "unlink")
 	}
 	defer dir.decRef()
-	changed := inodesAt(dir.fd, req.GetName())
+	changed := inodesAt(dir.fd, string(req.GetName()))
 	if flags == 0 && req.GetOpen() {
-		if id, last := s.isLastName(dir, req.GetName()); last {
-			return changed, s.sillyRename(dir, req.GetName(), id)
+		if id, last := s.isLastName(dir, string(req.GetName())); last {
+			return changed, s.sillyRename(dir, string(req.GetName()), id)
 		}
 	}
-	return changed, wrap(unix.Unlinkat(dir.fd, req.GetName(), int(flags)), "unlink %q", req.GetName())
+	return changed, wrap(unix.Unlinkat(dir.fd, string(req.GetName()), int(flags)), "unlink %q", req.GetName())
 }
 
 // inodesAt returns the inodes the names in directory dirfd hold (those
@@ -458,10 +458,10 @@ func (s *Server) rename(req *goferpb.RenameRequest) ([]*goferpb.InodeID, exchang
 	if req.GetFlags()&^uint32(allowed) != 0 {
 		return nil, exchangeRuns, errorf(unix.EINVAL, "rename: flags %#x", req.GetFlags())
 	}
-	if err := checkName(req.GetNewName()); err != nil {
+	if err := checkName(string(req.GetNewName())); err != nil {
 		return nil, exchangeRuns, wrap(err, "rename")
 	}
-	oldDir, err := s.lookupDirName(req.GetOldDir(), req.GetOldName())
+	oldDir, err := s.lookupDirName(req.GetOldDir(), string(req.GetOldName()))
 	if err != nil {
 		return nil, exchangeRuns, wrap(err, "rename")
 	}
@@ -471,16 +471,16 @@ func (s *Server) rename(req *goferpb.RenameRequest) ([]*goferpb.InodeID, exchang
 		return nil, exchangeRuns, wrap(err, "rename")
 	}
 	defer newDir.decRef()
-	if s.hidden(newDir, req.GetNewName()) {
+	if s.hidden(newDir, string(req.GetNewName())) {
 		return nil, exchangeRuns, errorf(unix.ENOENT, "rename to %q: hidden", req.GetNewName())
 	}
 	if req.GetCheckInos() && req.GetFlags()&unix.RENAME_EXCHANGE != 0 {
-		check, err := checkExchange(oldDir.fd, req.GetOldName(), newDir.fd, req.GetNewName(), req)
+		check, err := checkExchange(oldDir.fd, string(req.GetOldName()), newDir.fd, string(req.GetNewName()), req)
 		if err != nil || check != exchangeRuns {
 			return nil, check, err
 		}
 	}
-	changed := append(inodesAt(oldDir.fd, req.GetOldName()), inodesAt(newDir.fd, req.GetNewName())...)
-	return changed, exchangeRuns, wrap(unix.Renameat2(oldDir.fd, req.GetOldName(), newDir.fd, req.GetNewName(), uint(req.GetFlags())),
+	changed := append(inodesAt(oldDir.fd, string(req.GetOldName())), inodesAt(newDir.fd, string(req.GetNewName()))...)
+	return changed, exchangeRuns, wrap(unix.Renameat2(oldDir.fd, string(req.GetOldName()), newDir.fd, string(req.GetNewName()), uint(req.GetFlags())),
 		"rename %q to %q", req.GetOldName(), req.GetNewName())
 }

@@ -92,7 +92,7 @@ func (d *donatingStream) call(method string, req, rep proto.Message) int {
 func (d *donatingStream) walkOpen(dir uint64, name string, flags uint32) (uint64, uint64, int) {
 	d.t.Helper()
 	rep := new(goferpb.WalkReply)
-	fd := d.call("Walk", &goferpb.WalkRequest{Dir: dir, Names: []string{name}, Open: true, OpenFlags: flags, Donate: true}, rep)
+	fd := d.call("Walk", &goferpb.WalkRequest{Dir: dir, Names: [][]byte{[]byte(name)}, Open: true, OpenFlags: flags, Donate: true}, rep)
 	if rep.GetErrno() != 0 || rep.GetOpenErrno() != 0 || len(rep.GetFiles()) != 1 {
 		d.t.Fatalf("walk-open %q: %v", name, rep)
 	}
@@ -154,7 +154,7 @@ func TestDonatedFDs(t *testing.T) {
 		t.Error("a writable fd of a set-id file was donated")
 	}
 	w := new(goferpb.WalkReply)
-	if fd := d.call("Walk", &goferpb.WalkRequest{Dir: rootH, Names: []string{"f"}, Open: true, OpenFlags: unix.O_RDONLY}, w); fd >= 0 {
+	if fd := d.call("Walk", &goferpb.WalkRequest{Dir: rootH, Names: [][]byte{[]byte("f")}, Open: true, OpenFlags: unix.O_RDONLY}, w); fd >= 0 {
 		t.Error("donated without being asked")
 	}
 
@@ -192,7 +192,7 @@ func TestDonationDisabled(t *testing.T) {
 func walkHandle(t *testing.T, d *donatingStream, dir uint64, name string) uint64 {
 	t.Helper()
 	w := new(goferpb.WalkReply)
-	d.call("Walk", &goferpb.WalkRequest{Dir: dir, Names: []string{name}}, w)
+	d.call("Walk", &goferpb.WalkRequest{Dir: dir, Names: [][]byte{[]byte(name)}}, w)
 	if w.GetErrno() != 0 || len(w.GetFiles()) != 1 {
 		t.Fatalf("walk %q: %v", name, w)
 	}

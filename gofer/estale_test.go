@@ -22,21 +22,21 @@ func TestCreationRemovedAtOnce(t *testing.T) {
 		create func(e *env, name string) (int32, *goferpb.Handle)
 	}{
 		{"mkdir", func(e *env, name string) (int32, *goferpb.Handle) {
-			r, err := e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: name, Mode: 0o755})
+			r, err := e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: []byte(name), Mode: 0o755})
 			if err != nil {
 				e.t.Fatal(err)
 			}
 			return r.GetErrno(), r.GetHandle()
 		}},
 		{"symlink", func(e *env, name string) (int32, *goferpb.Handle) {
-			r, err := e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: e.rootH, Name: name, Target: "t"})
+			r, err := e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: e.rootH, Name: []byte(name), Target: []byte("t")})
 			if err != nil {
 				e.t.Fatal(err)
 			}
 			return r.GetErrno(), r.GetHandle()
 		}},
 		{"mknod", func(e *env, name string) (int32, *goferpb.Handle) {
-			r, err := e.c.Mknod(e.ctx, &goferpb.MknodRequest{Dir: e.rootH, Name: name, Mode: unix.S_IFIFO | 0o600})
+			r, err := e.c.Mknod(e.ctx, &goferpb.MknodRequest{Dir: e.rootH, Name: []byte(name), Mode: unix.S_IFIFO | 0o600})
 			if err != nil {
 				e.t.Fatal(err)
 			}

@@ -25,13 +25,13 @@ func FuzzGoferCall(f *testing.F) {
 		}
 	}
 	seeds := []proto.Message{
-		&goferpb.WalkRequest{Dir: 1, Names: []string{"..", "etc"}},
+		&goferpb.WalkRequest{Dir: 1, Names: [][]byte{[]byte(".."), []byte("etc")}},
 		&goferpb.StatRequest{Handle: 1<<32 | 1},
 		&goferpb.OpenRequest{Handle: 1<<32 | 2, Flags: 2},
 		&goferpb.ReopenRequest{FileHandle: make([]byte, 40)},
-		&goferpb.MkdirRequest{Dir: 1, Name: "d", Mode: 0o7777, Origin: &goferpb.Origin{ClientId: "c", Seq: 1}},
+		&goferpb.MkdirRequest{Dir: 1, Name: []byte("d"), Mode: 0o7777, Origin: &goferpb.Origin{ClientId: "c", Seq: 1}},
 		&goferpb.ReleaseRequest{Handles: []uint64{1, 2, 3}},
-		&goferpb.RenameRequest{OldDir: 1, OldName: "a", NewDir: 2, NewName: "b"},
+		&goferpb.RenameRequest{OldDir: 1, OldName: []byte("a"), NewDir: 2, NewName: []byte("b")},
 	}
 	for i := range methods {
 		for _, s := range seeds {

@@ -13,8 +13,7 @@ import (
 )
 
 // FuzzWalk throws arbitrary names at Walk, Create, Mkdir, Symlink, Rename
-// and Unlink (calling the Server directly, without gRPC, so names need not
-// be UTF-8) and checks that nothing appears outside the root, every handle
+// and Unlink (calling the Server directly, without gRPC) and checks that nothing appears outside the root, every handle
 // names a file inside the root, and nothing panics.
 func FuzzWalk(f *testing.F) {
 	for _, seed := range [][2]string{
@@ -86,7 +85,7 @@ func FuzzWalk(f *testing.F) {
 			}
 		}
 		walkAll := func(dir uint64, names ...string) uint64 {
-			r, _ := s.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: names})
+			r, _ := s.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: byteNames(names)})
 			last := dir
 			for _, wf := range r.GetFiles() {
 				keep(wf.GetHandle())
@@ -97,26 +96,26 @@ func FuzzWalk(f *testing.F) {
 		walkAll(rootH, a, b)
 		walkAll(rootH, a)
 		walkAll(rootH, "d", a, b)
-		c, _ := s.Create(ctx, &goferpb.CreateRequest{Dir: rootH, Name: a, Flags: unix.O_RDWR, Mode: 0o644})
+		c, _ := s.Create(ctx, &goferpb.CreateRequest{Dir: rootH, Name: []byte(a), Flags: unix.O_RDWR, Mode: 0o644})
 		keep(c.GetHandle())
 		if c.GetErrno() == 0 {
 			s.Write(ctx, &goferpb.WriteRequest{Handle: c.GetHandle().GetId(), Data: []byte(b)})
 		}
-		m, _ := s.Mkdir(ctx, &goferpb.MkdirRequest{Dir: rootH, Name: b, Mode: 0o755})
+		m, _ := s.Mkdir(ctx, &goferpb.MkdirRequest{Dir: rootH, Name: []byte(b), Mode: 0o755})
 		keep(m.GetHandle())
-		sl, _ := s.Symlink(ctx, &goferpb.SymlinkRequest{Dir: rootH, Name: b + "l", Target: a})
+		sl, _ := s.Symlink(ctx, &goferpb.SymlinkRequest{Dir: rootH, Name: []byte(b + "l"), Target: []byte(a)})
 		keep(sl.GetHandle())
 		// Whatever a walks to (a directory, a symlink, a file), use it as
 		// a directory.
 		dir := walkAll(rootH, a)
-		c2, _ := s.Create(ctx, &goferpb.CreateRequest{Dir: dir, Name: b, Flags: unix.O_WRONLY, Mode: 0o600})
+		c2, _ := s.Create(ctx, &goferpb.CreateRequest{Dir: dir, Name: []byte(b), Flags: unix.O_WRONLY, Mode: 0o600})
 		keep(c2.GetHandle())
-		s.Rename(ctx, &goferpb.RenameRequest{OldDir: rootH, OldName: a, NewDir: dir, NewName: b})
-		s.Rename(ctx, &goferpb.RenameRequest{OldDir: dir, OldName: b, NewDir: rootH, NewName: a})
+		s.Rename(ctx, &goferpb.RenameRequest{OldDir: rootH, OldName: []byte(a), NewDir: dir, NewName: []byte(b)})
+		s.Rename(ctx, &goferpb.RenameRequest{OldDir: dir, OldName: []byte(b), NewDir: rootH, NewName: []byte(a)})
 		s.Getdents(ctx, &goferpb.GetdentsRequest{Dir: dir, Count: 16})
-		s.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: b})
-		s.Unlink(ctx, &goferpb.UnlinkRequest{Dir: rootH, Name: a})
-		s.Unlink(ctx, &goferpb.UnlinkRequest{Dir: rootH, Name: b, Flags: unix.AT_REMOVEDIR})
+		s.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: []byte(b)})
+		s.Unlink(ctx, &goferpb.UnlinkRequest{Dir: rootH, Name: []byte(a)})
+		s.Unlink(ctx, &goferpb.UnlinkRequest{Dir: rootH, Name: []byte(b), Flags: unix.AT_REMOVEDIR})
 
 		for _, id := range handles {
 			checkHandleConfined(t, s, root, id)

@@ -1,6 +1,7 @@
 package gofer
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -143,7 +144,7 @@ func wantErrno[R interface{ GetErrno() int32 }](t testing.TB, what string, res r
 }
 
 func (e *env) walk(dir uint64, names ...string) (*goferpb.WalkReply, error) {
-	return e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: dir, Names: names})
+	return e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: dir, Names: byteNames(names)})
 }
 
 // walkOne walks to a single file that must exist and returns its handle.
@@ -158,7 +159,7 @@ func (e *env) walkOne(dir uint64, names ...string) uint64 {
 
 func (e *env) create(dir uint64, name string, flags, mode uint32) uint64 {
 	e.t.Helper()
-	r := must(e.t, "create "+name, must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: dir, Name: name, Flags: flags, Mode: mode})))
+	r := must(e.t, "create "+name, must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: dir, Name: []byte(name), Flags: flags, Mode: mode})))
 	return r.GetHandle().GetId()
 }
 
@@ -274,7 +275,7 @@ func TestWalk(t *testing.T) {
 	// A walked symlink is returned, never followed: its Readlink is the
 	// target, and opening it fails.
 	h := e.walkOne(e.rootH, "esc")
-	if got := must(t, "readlink", must2(e.c.Readlink(e.ctx, &goferpb.ReadlinkRequest{Handle: h}))).GetTarget(); got != "../../etc" {
+	if got := must(t, "readlink", must2(e.c.Readlink(e.ctx, &goferpb.ReadlinkRequest{Handle: h}))).GetTarget(); string(got) != "../../etc" {
 		t.Errorf("readlink: %q", got)
 	}
 	wantErrno(t, "open symlink", must2(e.c.Open(e.ctx, &goferpb.OpenRequest{Handle: h})), unix.ELOOP)
@@ -335,7 +336,7 @@ func TestCreateWriteRead(t *testing.T) {
 	}
 
 	// Create is exclusive.
-	wantErrno(t, "create existing", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: "f", Mode: 0o644})), unix.EEXIST)
+	wantErrno(t, "create existing", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: []byte("f"), Mode: 0o644})), unix.EEXIST)
 
 	// Access modes are enforced per handle.
 	ro := e.create(e.rootH, "ro", unix.O_RDONLY, 0o644)
@@ -373,12 +374,12 @@ func TestCreateWriteRead(t *testing.T) {
 	}
 
 	// Directories open read-only only.
-	d := must(t, "mkdir", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: "d", Mode: 0o755}))).GetHandle().GetId()
+	d := must(t, "mkdir", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: []byte("d"), Mode: 0o755}))).GetHandle().GetId()
 	wantErrno(t, "open dir for writing", must2(e.c.Open(e.ctx, &goferpb.OpenRequest{Handle: d, Flags: unix.O_RDWR})), unix.EISDIR)
 	e.open(d, unix.O_RDONLY)
 	wantErrno(t, "read dir", must2(e.c.Read(e.ctx, &goferpb.ReadRequest{Handle: d, Length: 1})), unix.EISDIR)
-	wantErrno(t, "create in file", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: h, Name: "x", Mode: 0o644})), unix.ENOTDIR)
-	wantErrno(t, "create dir type", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: "x", Mode: unix.S_IFDIR | 0o644})), unix.EINVAL)
+	wantErrno(t, "create in file", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: h, Name: []byte("x"), Mode: 0o644})), unix.ENOTDIR)
+	wantErrno(t, "create dir type", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: []byte("x"), Mode: unix.S_IFDIR | 0o644})), unix.EINVAL)
 }
 
 // mustFD returns the write fd of handle id, for tests that poke at it.
@@ -434,22 +435,22 @@ func TestGetdentsContinuation(t *testing.T) {
 					break
 				}
 				for _, d := range gr.GetEntries() {
-					if d.GetName() == "." || d.GetName() == ".." {
+					if string(d.GetName()) == "." || string(d.GetName()) == ".." {
 						t.Errorf("got %q", d.GetName())
 					}
-					if seen[d.GetName()] {
+					if seen[string(d.GetName())] {
 						t.Errorf("entry %q repeated", d.GetName())
 					}
-					seen[d.GetName()] = true
+					seen[string(d.GetName())] = true
 					if d.GetOffset() == 0 {
 						t.Errorf("entry %q has cookie 0 (the start)", d.GetName())
 					}
 					off = d.GetOffset()
 					wantType := uint32(unix.DT_REG)
-					if d.GetName() == "sub" {
+					if string(d.GetName()) == "sub" {
 						wantType = unix.DT_DIR
 					}
-					if want[d.GetName()] && d.GetType() != wantType {
+					if want[string(d.GetName())] && d.GetType() != wantType {
 						t.Errorf("entry %q type %d, want %d", d.GetName(), d.GetType(), wantType)
 					}
 				}
@@ -538,8 +539,8 @@ func TestGetdentsCookiesSurviveRemovals(t *testing.T) {
 			}
 			seen := map[string]bool{}
 			for _, d := range head {
-				seen[d.GetName()] = true
-				if err := os.Remove(e.host("o/" + d.GetName())); err != nil {
+				seen[string(d.GetName())] = true
+				if err := os.Remove(e.host("o/" + string(d.GetName()))); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -549,10 +550,10 @@ func TestGetdentsCookiesSurviveRemovals(t *testing.T) {
 			}
 			rest := list(at, head[len(head)-1].GetOffset(), 2*n)
 			for _, d := range rest {
-				if seen[d.GetName()] {
+				if seen[string(d.GetName())] {
 					t.Errorf("entry %q listed twice", d.GetName())
 				}
-				seen[d.GetName()] = true
+				seen[string(d.GetName())] = true
 			}
 			if len(rest) != n-first || len(seen) != n {
 				t.Errorf("continued with %d entries (%d in all), want %d (%d)", len(rest), len(seen), n-first, n)
@@ -561,7 +562,7 @@ func TestGetdentsCookiesSurviveRemovals(t *testing.T) {
 			// entries after it again.
 			if len(rest) > 10 {
 				again := list(at, rest[9].GetOffset(), 2*n)
-				if len(again) != len(rest)-10 || (len(again) > 0 && again[0].GetName() != rest[10].GetName()) {
+				if len(again) != len(rest)-10 || (len(again) > 0 && !bytes.Equal(again[0].GetName(), rest[10].GetName())) {
 					t.Errorf("after a seek back: %d entries from %q, want %d from %q", len(again), nameOf(again), len(rest)-10, rest[10].GetName())
 				}
 			}
@@ -573,7 +574,7 @@ func nameOf(ents []*goferpb.Dirent) string {
 	if len(ents) == 0 {
 		return ""
 	}
-	return ents[0].GetName()
+	return string(ents[0].GetName())
 }
 
 // TestCreateDirStat: a creation's reply carries the directory's
@@ -585,7 +586,7 @@ func TestCreateDirStat(t *testing.T) {
 		noDirStat bool
 	}{{false}, {true}} {
 		name := fmt.Sprintf("f%d", i)
-		r := must(t, "create "+name, must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: name, Flags: unix.O_WRONLY, Mode: 0o644, NoDirStat: tc.noDirStat})))
+		r := must(t, "create "+name, must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: []byte(name), Flags: unix.O_WRONLY, Mode: 0o644, NoDirStat: tc.noDirStat})))
 		var host unix.Stat_t
 		if err := unix.Stat(e.root, &host); err != nil {
 			t.Fatal(err)
@@ -597,4 +598,13 @@ func TestCreateDirStat(t *testing.T) {
 			t.Errorf("directory attributes %v, want inode %d mtime %d", ds, host.Ino, host.Mtim.Nano())
 		}
 	}
+}
+
+// byteNames returns names as the protocol's bytes fields hold them.
+func byteNames(names []string) [][]byte {
+	b := make([][]byte, len(names))
+	for i, n := range names {
+		b[i] = []byte(n)
+	}
+	return b
 }

@@ -47,11 +47,11 @@ func TestHandleIDsTiedToSession(t *testing.T) {
 			return r.GetErrno(), err
 		}, unix.EBADF},
 		{"walk from another session's root", func() (int32, error) {
-			r, err := e.c.Walk(ctxA, &goferpb.WalkRequest{Dir: unownedRoot, Names: []string{"f"}})
+			r, err := e.c.Walk(ctxA, &goferpb.WalkRequest{Dir: unownedRoot, Names: [][]byte{[]byte("f")}})
 			return r.GetErrno(), err
 		}, unix.EBADF},
 		{"rename into another's dir", func() (int32, error) {
-			r, err := e.c.Rename(ctxA, &goferpb.RenameRequest{OldDir: e.rootH, OldName: "f", NewDir: unownedRoot, NewName: "g"})
+			r, err := e.c.Rename(ctxA, &goferpb.RenameRequest{OldDir: e.rootH, OldName: []byte("f"), NewDir: unownedRoot, NewName: []byte("g")})
 			return r.GetErrno(), err
 		}, unix.EBADF},
 		{"fsync naming its own handles", func() (int32, error) {
@@ -92,13 +92,13 @@ func TestOriginQualifiedByMethod(t *testing.T) {
 	e := newEnv(t)
 	writeHostFile(t, e.host("victim"), "x")
 	o := &goferpb.Origin{ClientId: "c", Seq: 7}
-	must(t, "mkdir", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: "d", Mode: 0o755, Origin: o})))
-	must(t, "unlink", must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: "victim", Origin: o})))
+	must(t, "mkdir", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: []byte("d"), Mode: 0o755, Origin: o})))
+	must(t, "unlink", must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: []byte("victim"), Origin: o})))
 	if _, err := os.Stat(e.host("victim")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("unlink with a reused origin did not run: %v", err)
 	}
 	// The same mutation re-sent is still answered from the cache.
-	r := must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: "victim", Origin: o}))
+	r := must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: []byte("victim"), Origin: o}))
 	if r.err != nil || r.r.GetErrno() != 0 {
 		t.Fatalf("re-sent unlink: %v errno %d, want the first reply", r.err, r.r.GetErrno())
 	}

@@ -33,7 +33,7 @@ func TestHandleIDsDoNotRepeatAcrossRestarts(t *testing.T) {
 		}
 		ids := []uint64{a.Root.Id}
 		for i := 0; i < 8; i++ {
-			w, _ := s.Walk(ctx, &goferpb.WalkRequest{Dir: a.Root.Id, Names: []string{fmt.Sprintf("f%d", i)}})
+			w, _ := s.Walk(ctx, &goferpb.WalkRequest{Dir: a.Root.Id, Names: [][]byte{[]byte(fmt.Sprintf("f%d", i))}})
 			if w.Errno != 0 || len(w.Files) != 1 {
 				t.Fatalf("Walk f%d: errno %v", i, unix.Errno(w.Errno))
 			}
@@ -139,7 +139,7 @@ func TestReplyCacheForgetsEBADF(t *testing.T) {
 		{"duplicate answered from the cache", a.Root.Id, 0},
 	}
 	for _, tc := range tests {
-		r, _ := s.Mkdir(ctx, &goferpb.MkdirRequest{Dir: tc.dir, Name: "d", Mode: 0o755, Origin: o})
+		r, _ := s.Mkdir(ctx, &goferpb.MkdirRequest{Dir: tc.dir, Name: []byte("d"), Mode: 0o755, Origin: o})
 		if unix.Errno(r.Errno) != tc.want {
 			t.Errorf("%s: errno %v, want %v", tc.name, unix.Errno(r.Errno), tc.want)
 		}

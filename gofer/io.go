@@ -162,7 +162,7 @@ func (s *Server) Create(_ context.Context, req *goferpb.CreateRequest) (*goferpb
 		}
 		// A fresh handle of the file the first execution created, opened
 		// as asked (but not truncated again).
-		nh, st, h, err := s.reacquire(fh, req.GetDir(), req.GetName())
+		nh, st, h, err := s.reacquire(fh, req.GetDir(), string(req.GetName()))
 		if err != nil {
 			return &goferpb.CreateReply{Errno: errnoOf(err)}
 		}
@@ -188,13 +188,13 @@ func (s *Server) create(req *goferpb.CreateRequest) (*goferpb.Handle, *goferpb.S
 	if t := mode & unix.S_IFMT; t != 0 && t != unix.S_IFREG {
 		return nil, nil, errorf(unix.EINVAL, "create: file type %#o", t)
 	}
-	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	dir, err := s.lookupDirName(req.GetDir(), string(req.GetName()))
 	if err != nil {
 		return nil, nil, wrap(err, "create")
 	}
 	defer dir.decRef()
 
-	name, perm := req.GetName(), mode&0o7777
+	name, perm := string(req.GetName()), mode&0o7777
 	fd, err := openat(dir.fd, name, int(flags&unix.O_ACCMODE)|unix.O_CREAT|unix.O_EXCL|unix.O_LARGEFILE|unix.O_NOCTTY, s.stripSetID(perm, unix.S_IFREG))
 	if err != nil {
 		return nil, nil, wrap(err, "create %q", name)

@@ -3,7 +3,6 @@ package gofer
 import (
 	"context"
 	"math"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -379,7 +378,7 @@ func (s *Server) Readlink(_ context.Context, req *goferpb.ReadlinkRequest) (*gof
 	if err != nil {
 		return &goferpb.ReadlinkReply{Errno: errnoOf(err)}, nil
 	}
-	return &goferpb.ReadlinkReply{Target: target}, nil
+	return &goferpb.ReadlinkReply{Target: []byte(target)}, nil
 }
 
 func (s *Server) readlink(id uint64) (string, error) {
@@ -395,10 +394,6 @@ func (s *Server) readlink(id uint64) (string, error) {
 	n, err := unix.Readlinkat(h.fd, "", buf)
 	if err != nil {
 		return "", wrap(err, "readlinkat")
-	}
-	if !utf8.Valid(buf[:n]) {
-		// ReadlinkReply.target is a proto3 string, which must be UTF-8.
-		return "", errorf(unix.EILSEQ, "readlink handle %d: target is not UTF-8", id)
 	}
 	return string(buf[:n]), nil
 }

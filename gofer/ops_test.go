@@ -14,17 +14,17 @@ import (
 
 func (e *env) mkdir(dir uint64, name string) uint64 {
 	e.t.Helper()
-	return must(e.t, "mkdir "+name, must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: dir, Name: name, Mode: 0o755}))).GetHandle().GetId()
+	return must(e.t, "mkdir "+name, must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: dir, Name: []byte(name), Mode: 0o755}))).GetHandle().GetId()
 }
 
 func (e *env) unlink(dir uint64, name string, flags uint32) (*goferpb.UnlinkReply, error) {
-	return e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: dir, Name: name, Flags: flags})
+	return e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: dir, Name: []byte(name), Flags: flags})
 }
 
 // unlinkOpen unlinks a file the application still has open.
 func (e *env) unlinkOpen(dir uint64, name string) {
 	e.t.Helper()
-	must(e.t, "unlink "+name, must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: dir, Name: name, Open: true})))
+	must(e.t, "unlink "+name, must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: dir, Name: []byte(name), Open: true})))
 }
 
 func TestRenameKeepsHandle(t *testing.T) {
@@ -55,7 +55,7 @@ func TestRenameKeepsHandle(t *testing.T) {
 		{name: "new dir is a file", oldDir: d1, oldName: "f2", newDir: h, newName: "x", wantErrno: unix.ENOTDIR},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: tc.oldDir, OldName: tc.oldName, NewDir: tc.newDir, NewName: tc.newName, Flags: tc.flags})
+			r, err := e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: tc.oldDir, OldName: []byte(tc.oldName), NewDir: tc.newDir, NewName: []byte(tc.newName), Flags: tc.flags})
 			wantErrno(t, "rename", must2(r, err), tc.wantErrno)
 		})
 	}
@@ -68,7 +68,7 @@ func TestRenameKeepsHandle(t *testing.T) {
 		t.Errorf("host file after write through old handle: %q, %v", b, err)
 	}
 	// A handle of a renamed directory keeps working too.
-	r, err := e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: "d1", NewDir: d2, NewName: "moved"})
+	r, err := e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: []byte("d1"), NewDir: d2, NewName: []byte("moved")})
 	must(t, "rename dir", must2(r, err))
 	if got := e.walkOne(d1, "f2"); got == 0 {
 		t.Error("walk in renamed dir")
@@ -170,7 +170,7 @@ func TestMkdirUnlinkRmdir(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.entry == "" {
-				r, err := e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: "d", Mode: 0o755})
+				r, err := e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: []byte("d"), Mode: 0o755})
 				wantErrno(t, "mkdir", must2(r, err), tc.wantErrno)
 				return
 			}
@@ -182,7 +182,7 @@ func TestMkdirUnlinkRmdir(t *testing.T) {
 		t.Errorf("d still exists: %v", err)
 	}
 	for _, name := range []string{"..", ".", "", "a/b", "/x"} {
-		r, err := e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: name, Mode: 0o755})
+		r, err := e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: []byte(name), Mode: 0o755})
 		wantErrno(t, "mkdir "+name, must2(r, err), unix.EINVAL)
 	}
 }
@@ -200,20 +200,20 @@ func TestSymlinkNotFollowed(t *testing.T) {
 		{"dotdot", ".."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sr := must(t, "symlink", must2(e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: e.rootH, Name: tc.name, Target: tc.target})))
+			sr := must(t, "symlink", must2(e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: e.rootH, Name: []byte(tc.name), Target: []byte(tc.target)})))
 			if sr.GetStat().GetMode() != unix.S_IFLNK|0o777 {
 				t.Errorf("symlink mode %#o", sr.GetStat().GetMode())
 			}
 			h := sr.GetHandle().GetId()
-			if got := must(t, "readlink", must2(e.c.Readlink(e.ctx, &goferpb.ReadlinkRequest{Handle: h}))).GetTarget(); got != tc.target {
+			if got := must(t, "readlink", must2(e.c.Readlink(e.ctx, &goferpb.ReadlinkRequest{Handle: h}))).GetTarget(); string(got) != tc.target {
 				t.Errorf("readlink %q, want %q", got, tc.target)
 			}
 			wantErrno(t, "open", must2(e.c.Open(e.ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDWR})), unix.ELOOP)
-			wantErrno(t, "create over symlink", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: tc.name, Flags: unix.O_RDWR, Mode: 0o644})), unix.EEXIST)
-			wantErrno(t, "mkdir over symlink", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: tc.name, Mode: 0o755})), unix.EEXIST)
+			wantErrno(t, "create over symlink", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: []byte(tc.name), Flags: unix.O_RDWR, Mode: 0o644})), unix.EEXIST)
+			wantErrno(t, "mkdir over symlink", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: []byte(tc.name), Mode: 0o755})), unix.EEXIST)
 			wantErrno(t, "chmod symlink", must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_MODE, Mode: 0o600})), unix.EOPNOTSUPP)
 			wantErrno(t, "truncate symlink", must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_SIZE})), unix.EINVAL)
-			wantErrno(t, "create in symlink", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: h, Name: "x", Mode: 0o644})), unix.ENOTDIR)
+			wantErrno(t, "create in symlink", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: h, Name: []byte("x"), Mode: 0o644})), unix.ENOTDIR)
 			wantErrno(t, "getdents of symlink", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: h, Count: 10})), unix.ENOTDIR)
 			wantErrno(t, "fsync symlink", must2(e.c.Fsync(e.ctx, &goferpb.FsyncRequest{Handle: h})), unix.EINVAL)
 			r, err := e.walk(e.rootH, tc.name, "target")
@@ -240,7 +240,7 @@ func TestSymlinkNotFollowed(t *testing.T) {
 		{"a/b", "x", unix.EINVAL},
 		{"..", "x", unix.EINVAL},
 	} {
-		wantErrno(t, "symlink "+tc.name, must2(e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: e.rootH, Name: tc.name, Target: tc.target})), tc.want)
+		wantErrno(t, "symlink "+tc.name, must2(e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: e.rootH, Name: []byte(tc.name), Target: []byte(tc.target)})), tc.want)
 	}
 }
 
@@ -288,8 +288,8 @@ func TestProcMagicLinks(t *testing.T) {
 			}
 			h := last.GetHandle().GetId()
 			wantErrno(t, "open magic link", must2(e.c.Open(e.ctx, &goferpb.OpenRequest{Handle: h})), unix.ELOOP)
-			wantErrno(t, "create via magic link", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: h, Name: "pwned", Mode: 0o644})), unix.ENOTDIR)
-			wantErrno(t, "mkdir via magic link", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: h, Name: "pwned", Mode: 0o755})), unix.ENOTDIR)
+			wantErrno(t, "create via magic link", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: h, Name: []byte("pwned"), Mode: 0o644})), unix.ENOTDIR)
+			wantErrno(t, "mkdir via magic link", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: h, Name: []byte("pwned"), Mode: 0o755})), unix.ENOTDIR)
 		})
 	}
 	// The gofer's own fds under /proc/self/fd: a walk must stop there too.
@@ -326,7 +326,7 @@ func TestBadHandles(t *testing.T) {
 				return e.c.Open(e.ctx, &goferpb.OpenRequest{Handle: bad})
 			}},
 			{"create", func() (interface{ GetErrno() int32 }, error) {
-				return e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: bad, Name: "x"})
+				return e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: bad, Name: []byte("x")})
 			}},
 			{"read", func() (interface{ GetErrno() int32 }, error) {
 				return e.c.Read(e.ctx, &goferpb.ReadRequest{Handle: bad, Length: 1})
@@ -335,28 +335,28 @@ func TestBadHandles(t *testing.T) {
 				return e.c.Write(e.ctx, &goferpb.WriteRequest{Handle: bad, Data: []byte("x")})
 			}},
 			{"mkdir", func() (interface{ GetErrno() int32 }, error) {
-				return e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: bad, Name: "x"})
+				return e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: bad, Name: []byte("x")})
 			}},
 			{"symlink", func() (interface{ GetErrno() int32 }, error) {
-				return e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: bad, Name: "x", Target: "y"})
+				return e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: bad, Name: []byte("x"), Target: []byte("y")})
 			}},
 			{"link dir", func() (interface{ GetErrno() int32 }, error) {
-				return e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: bad, Name: "x", Target: f})
+				return e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: bad, Name: []byte("x"), Target: f})
 			}},
 			{"link target", func() (interface{ GetErrno() int32 }, error) {
-				return e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "x", Target: bad})
+				return e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: []byte("x"), Target: bad})
 			}},
 			{"mknod", func() (interface{ GetErrno() int32 }, error) {
-				return e.c.Mknod(e.ctx, &goferpb.MknodRequest{Dir: bad, Name: "x", Mode: unix.S_IFIFO})
+				return e.c.Mknod(e.ctx, &goferpb.MknodRequest{Dir: bad, Name: []byte("x"), Mode: unix.S_IFIFO})
 			}},
 			{"readlink", func() (interface{ GetErrno() int32 }, error) {
 				return e.c.Readlink(e.ctx, &goferpb.ReadlinkRequest{Handle: bad})
 			}},
 			{"unlink", func() (interface{ GetErrno() int32 }, error) {
-				return e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: bad, Name: "f"})
+				return e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: bad, Name: []byte("f")})
 			}},
 			{"rename", func() (interface{ GetErrno() int32 }, error) {
-				return e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: bad, OldName: "f", NewDir: e.rootH, NewName: "g"})
+				return e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: bad, OldName: []byte("f"), NewDir: e.rootH, NewName: []byte("g")})
 			}},
 			{"getdents", func() (interface{ GetErrno() int32 }, error) {
 				return e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: bad, Count: 1})
@@ -453,7 +453,7 @@ func TestMknodLinkSetStatStatFS(t *testing.T) {
 		{"lnk", unix.S_IFLNK | 0o777, unix.EINVAL},
 	} {
 		t.Run("mknod "+tc.name, func(t *testing.T) {
-			r, err := e.c.Mknod(e.ctx, &goferpb.MknodRequest{Dir: e.rootH, Name: tc.name, Mode: tc.mode, Rdev: unix.Mkdev(1, 3)})
+			r, err := e.c.Mknod(e.ctx, &goferpb.MknodRequest{Dir: e.rootH, Name: []byte(tc.name), Mode: tc.mode, Rdev: unix.Mkdev(1, 3)})
 			wantErrno(t, "mknod", must2(r, err), tc.want)
 			if tc.want != 0 {
 				if _, err := os.Lstat(e.host(tc.name)); !os.IsNotExist(err) {
@@ -477,7 +477,7 @@ func TestMknodLinkSetStatStatFS(t *testing.T) {
 
 	f := e.create(e.rootH, "f", unix.O_RDWR, 0o644)
 	e.write(f, 0, "0123456789", 0)
-	st := must(t, "link", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "hard", Target: f}))).GetStat()
+	st := must(t, "link", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: []byte("hard"), Target: f}))).GetStat()
 	if st.GetNlink() != 2 {
 		t.Errorf("nlink after link %d", st.GetNlink())
 	}
@@ -485,9 +485,9 @@ func TestMknodLinkSetStatStatFS(t *testing.T) {
 		t.Errorf("hard link content %q, %v", b, err)
 	}
 	d := e.mkdir(e.rootH, "d")
-	wantErrno(t, "link dir", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "dl", Target: d})), unix.EPERM)
-	wantErrno(t, "link escape", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "../outside/x", Target: f})), unix.EINVAL)
-	wantErrno(t, "link existing", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "hard", Target: f})), unix.EEXIST)
+	wantErrno(t, "link dir", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: []byte("dl"), Target: d})), unix.EPERM)
+	wantErrno(t, "link escape", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: []byte("../outside/x"), Target: f})), unix.EINVAL)
+	wantErrno(t, "link existing", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: []byte("hard"), Target: f})), unix.EEXIST)
 
 	for _, tc := range []struct {
 		name  string
@@ -597,7 +597,7 @@ func TestCloseAndRelease(t *testing.T) {
 	}
 	ctx := t.Context()
 	a, _ := s.Attach(ctx, &goferpb.AttachRequest{})
-	c, _ := s.Create(ctx, &goferpb.CreateRequest{Dir: a.GetRoot().GetId(), Name: "f", Flags: unix.O_RDWR, Mode: 0o644})
+	c, _ := s.Create(ctx, &goferpb.CreateRequest{Dir: a.GetRoot().GetId(), Name: []byte("f"), Flags: unix.O_RDWR, Mode: 0o644})
 	if c.GetErrno() != 0 {
 		t.Fatalf("create: %v", unix.Errno(c.GetErrno()))
 	}
@@ -669,7 +669,7 @@ func TestUnlinkNotOpenIsNotSilly(t *testing.T) {
 	}
 	// Linked twice: not the last name, so no silly rename even if open.
 	h2 := e.create(e.rootH, "g", unix.O_RDWR, 0o644)
-	must(t, "link", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: "g2", Target: h2})))
+	must(t, "link", must2(e.c.Link(e.ctx, &goferpb.LinkRequest{Dir: e.rootH, Name: []byte("g2"), Target: h2})))
 	e.unlinkOpen(e.rootH, "g")
 	if n := sillyNames(t, e.root); len(n) != 0 {
 		t.Fatalf("silly names after unlinking one of two links: %v", n)
@@ -708,9 +708,9 @@ func TestCreateOwner(t *testing.T) {
 			name := fmt.Sprintf("%s-%d-%d-%o", kind, tc.uid, tc.gid, tc.mode)
 			var st *goferpb.Stat
 			if kind == "file" {
-				st = must(t, tc.name, must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: tc.dir, Name: name, Flags: unix.O_WRONLY, Mode: tc.mode, Uid: tc.uid, Gid: tc.gid}))).GetStat()
+				st = must(t, tc.name, must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: tc.dir, Name: []byte(name), Flags: unix.O_WRONLY, Mode: tc.mode, Uid: tc.uid, Gid: tc.gid}))).GetStat()
 			} else {
-				st = must(t, tc.name, must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: tc.dir, Name: name, Mode: tc.mode, Uid: tc.uid, Gid: tc.gid}))).GetStat()
+				st = must(t, tc.name, must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: tc.dir, Name: []byte(name), Mode: tc.mode, Uid: tc.uid, Gid: tc.gid}))).GetStat()
 			}
 			var host unix.Stat_t
 			p := e.host(name)

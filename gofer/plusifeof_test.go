@@ -31,9 +31,9 @@ func TestGetdentsPlusIfEOF(t *testing.T) {
 		{"whole", &goferpb.GetdentsRequest{Dir: d, Count: 10, Plus: true, PlusIfEof: true}, true, true},
 		{"cut short", &goferpb.GetdentsRequest{Dir: d, Count: 3, Plus: true, PlusIfEof: true}, false, false},
 		{"cut short, plus alone", &goferpb.GetdentsRequest{Dir: d, Count: 3, Plus: true}, false, true},
-		{"subdirectory whole", &goferpb.GetdentsRequest{Dir: e.rootH, Name: "d", Count: 10, Plus: true, PlusIfEof: true}, true, true},
-		{"subdirectory cut short", &goferpb.GetdentsRequest{Dir: e.rootH, Name: "d", Count: 3, Plus: true, PlusIfEof: true}, false, false},
-		{"subdirectory cut short, plus alone", &goferpb.GetdentsRequest{Dir: e.rootH, Name: "d", Count: 3, Plus: true}, false, true},
+		{"subdirectory whole", &goferpb.GetdentsRequest{Dir: e.rootH, Name: []byte("d"), Count: 10, Plus: true, PlusIfEof: true}, true, true},
+		{"subdirectory cut short", &goferpb.GetdentsRequest{Dir: e.rootH, Name: []byte("d"), Count: 3, Plus: true, PlusIfEof: true}, false, false},
+		{"subdirectory cut short, plus alone", &goferpb.GetdentsRequest{Dir: e.rootH, Name: []byte("d"), Count: 3, Plus: true}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := must(t, "getdents", must2(e.c.Getdents(e.ctx, tc.req)))

@@ -59,7 +59,7 @@ func TestReopen(t *testing.T) {
 		wantDir   bool
 	}
 	created := func(e *env, name, data string) (uint64, []byte) {
-		r := must(e.t, "create", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: name, Flags: unix.O_RDWR, Mode: 0o644})))
+		r := must(e.t, "create", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: []byte(name), Flags: unix.O_RDWR, Mode: 0o644})))
 		e.write(r.Handle.Id, 0, data, 0)
 		if len(r.Handle.FileHandle) == 0 {
 			e.t.Skip("filesystem has no file handles")
@@ -69,7 +69,7 @@ func TestReopen(t *testing.T) {
 	cases := []tc{
 		{name: "renamed", setup: func(e *env) ([]byte, string) {
 			_, fh := created(e, "a", "renamed data")
-			must(e.t, "rename", must2(e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: "a", NewDir: e.rootH, NewName: "b"})))
+			must(e.t, "rename", must2(e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: []byte("a"), NewDir: e.rootH, NewName: []byte("b")})))
 			return fh, "renamed data"
 		}},
 		{name: "renamed/fresh gofer", restart: true, setup: func(e *env) ([]byte, string) {
@@ -183,7 +183,7 @@ func TestReplyCache(t *testing.T) {
 	}{
 		{"rename twice", func(e *env) {
 			writeHostFile(e.t, e.host("a"), "x")
-			req := &goferpb.RenameRequest{OldDir: e.rootH, OldName: "a", NewDir: e.rootH, NewName: "b", Origin: org(7)}
+			req := &goferpb.RenameRequest{OldDir: e.rootH, OldName: []byte("a"), NewDir: e.rootH, NewName: []byte("b"), Origin: org(7)}
 			must(e.t, "rename", must2(e.c.Rename(e.ctx, req)))
 			must(e.t, "rename again", must2(e.c.Rename(e.ctx, req)))
 			// Without the origin it runs again and fails.
@@ -194,7 +194,7 @@ func TestReplyCache(t *testing.T) {
 			wantErrno(e.t, "other client", must2(e.c.Rename(e.ctx, req)), unix.ENOENT)
 		}},
 		{"mkdir twice", func(e *env) {
-			req := &goferpb.MkdirRequest{Dir: e.rootH, Name: "d", Mode: 0o755, Origin: org(8)}
+			req := &goferpb.MkdirRequest{Dir: e.rootH, Name: []byte("d"), Mode: 0o755, Origin: org(8)}
 			r1 := must(e.t, "mkdir", must2(e.c.Mkdir(e.ctx, req)))
 			r2 := must(e.t, "mkdir again", must2(e.c.Mkdir(e.ctx, req)))
 			if r1.Handle.Id == r2.Handle.Id {
@@ -204,23 +204,23 @@ func TestReplyCache(t *testing.T) {
 				e.t.Errorf("re-sent mkdir: ino %d, first %d", r2.Stat.Ino, r1.Stat.Ino)
 			}
 			// The fresh handle works.
-			must(e.t, "create in d", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: r2.Handle.Id, Name: "f", Flags: unix.O_RDWR, Mode: 0o644})))
-			wantErrno(e.t, "mkdir next seq", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: "d", Mode: 0o755, Origin: org(9)})), unix.EEXIST)
+			must(e.t, "create in d", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: r2.Handle.Id, Name: []byte("f"), Flags: unix.O_RDWR, Mode: 0o644})))
+			wantErrno(e.t, "mkdir next seq", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: []byte("d"), Mode: 0o755, Origin: org(9)})), unix.EEXIST)
 		}},
 		{"creations re-sent after the file was removed and released", func(e *env) {
 			// A later call removed each file and its handle was released
 			// (the sentry that sent them died, ending its session): the
 			// re-sent creation's success stands, without a handle.
 			rm := func(name string, flags uint32, seq uint64) {
-				must(e.t, "remove "+name, must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: name, Flags: flags, Origin: org(seq)})))
+				must(e.t, "remove "+name, must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: []byte(name), Flags: flags, Origin: org(seq)})))
 			}
-			md := &goferpb.MkdirRequest{Dir: e.rootH, Name: "gone-d", Mode: 0o755, Origin: org(20)}
+			md := &goferpb.MkdirRequest{Dir: e.rootH, Name: []byte("gone-d"), Mode: 0o755, Origin: org(20)}
 			r1 := must(e.t, "mkdir", must2(e.c.Mkdir(e.ctx, md)))
 			rm("gone-d", unix.AT_REMOVEDIR, 21)
-			sl := &goferpb.SymlinkRequest{Dir: e.rootH, Name: "gone-l", Target: "t", Origin: org(22)}
+			sl := &goferpb.SymlinkRequest{Dir: e.rootH, Name: []byte("gone-l"), Target: []byte("t"), Origin: org(22)}
 			s1 := must(e.t, "symlink", must2(e.c.Symlink(e.ctx, sl)))
 			rm("gone-l", 0, 23)
-			mn := &goferpb.MknodRequest{Dir: e.rootH, Name: "gone-p", Mode: unix.S_IFIFO | 0o600, Origin: org(24)}
+			mn := &goferpb.MknodRequest{Dir: e.rootH, Name: []byte("gone-p"), Mode: unix.S_IFIFO | 0o600, Origin: org(24)}
 			n1 := must(e.t, "mknod", must2(e.c.Mknod(e.ctx, mn)))
 			rm("gone-p", 0, 25)
 			if _, err := e.c.Release(e.ctx, &goferpb.ReleaseRequest{Handles: []uint64{r1.Handle.Id, s1.Handle.Id, n1.Handle.Id}}); err != nil {
@@ -248,7 +248,7 @@ func TestReplyCache(t *testing.T) {
 			}
 		}},
 		{"create twice", func(e *env) {
-			req := &goferpb.CreateRequest{Dir: e.rootH, Name: "f", Flags: unix.O_WRONLY, Mode: 0o644, Origin: org(10)}
+			req := &goferpb.CreateRequest{Dir: e.rootH, Name: []byte("f"), Flags: unix.O_WRONLY, Mode: 0o644, Origin: org(10)}
 			must(e.t, "create", must2(e.c.Create(e.ctx, req)))
 			r2 := must(e.t, "create again", must2(e.c.Create(e.ctx, req)))
 			e.write(r2.Handle.Id, 0, "via second", 0)
@@ -284,12 +284,12 @@ func TestReplyCache(t *testing.T) {
 		}},
 		{"unlink twice", func(e *env) {
 			writeHostFile(e.t, e.host("u"), "x")
-			req := &goferpb.UnlinkRequest{Dir: e.rootH, Name: "u", Origin: org(12)}
+			req := &goferpb.UnlinkRequest{Dir: e.rootH, Name: []byte("u"), Origin: org(12)}
 			must(e.t, "unlink", must2(e.c.Unlink(e.ctx, req)))
 			must(e.t, "unlink again", must2(e.c.Unlink(e.ctx, req)))
 		}},
 		{"failure is cached too", func(e *env) {
-			req := &goferpb.UnlinkRequest{Dir: e.rootH, Name: "missing", Origin: org(13)}
+			req := &goferpb.UnlinkRequest{Dir: e.rootH, Name: []byte("missing"), Origin: org(13)}
 			wantErrno(e.t, "unlink", must2(e.c.Unlink(e.ctx, req)), unix.ENOENT)
 			writeHostFile(e.t, e.host("missing"), "x")
 			wantErrno(e.t, "unlink again", must2(e.c.Unlink(e.ctx, req)), unix.ENOENT)
@@ -309,10 +309,10 @@ func TestReplyCache(t *testing.T) {
 			if r := must(e.t, "setstat a third time", must2(e.c.SetStat(e.ctx, &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_MODE, Mode: 0o600, Origin: org(14)}))); r.Stat.GetMode()&0o777 != 0o644 {
 				e.t.Errorf("re-sent setstat's reply: mode %o, want the file's 644", r.Stat.GetMode())
 			}
-			sl := &goferpb.SymlinkRequest{Dir: e.rootH, Name: "l", Target: "s", Origin: org(15)}
+			sl := &goferpb.SymlinkRequest{Dir: e.rootH, Name: []byte("l"), Target: []byte("s"), Origin: org(15)}
 			must(e.t, "symlink", must2(e.c.Symlink(e.ctx, sl)))
 			must(e.t, "symlink again", must2(e.c.Symlink(e.ctx, sl)))
-			ln := &goferpb.LinkRequest{Dir: e.rootH, Name: "hard", Target: h, Origin: org(16)}
+			ln := &goferpb.LinkRequest{Dir: e.rootH, Name: []byte("hard"), Target: h, Origin: org(16)}
 			must(e.t, "link", must2(e.c.Link(e.ctx, ln)))
 			must(e.t, "link again", must2(e.c.Link(e.ctx, ln)))
 		}},
@@ -396,7 +396,7 @@ func TestReplyCacheForgetClient(t *testing.T) {
 // from the handle table, needing no privilege.
 func TestReopenFromHandleTable(t *testing.T) {
 	e := newEnv(t)
-	r := must(t, "create", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: "f", Flags: unix.O_RDWR, Mode: 0o644})))
+	r := must(t, "create", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: []byte("f"), Flags: unix.O_RDWR, Mode: 0o644})))
 	if len(r.Handle.FileHandle) == 0 {
 		t.Skip("no file handles")
 	}
@@ -466,7 +466,7 @@ func TestSillyNameAdoptedAfterRestart(t *testing.T) {
 		t.Skip("open_by_handle_at needs CAP_DAC_READ_SEARCH")
 	}
 	e := newEnv(t)
-	r := must(t, "create", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: "u", Flags: unix.O_RDWR, Mode: 0o644})))
+	r := must(t, "create", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: []byte("u"), Flags: unix.O_RDWR, Mode: 0o644})))
 	e.write(r.Handle.Id, 0, "kept", 0)
 	e.unlinkOpen(e.rootH, "u")
 	e.srv.Close()
@@ -535,7 +535,7 @@ func TestReopenKnownDoesNotLeak(t *testing.T) {
 func TestForgetClient(t *testing.T) {
 	e := newEnv(t)
 	mkdir := func(client, name string) unix.Errno {
-		r, err := e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: name, Mode: 0o755, Origin: &goferpb.Origin{ClientId: client, Seq: 1}})
+		r, err := e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: []byte(name), Mode: 0o755, Origin: &goferpb.Origin{ClientId: client, Seq: 1}})
 		if err != nil {
 			t.Fatal(err)
 		}

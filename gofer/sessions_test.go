@@ -192,7 +192,7 @@ func TestSessionMetadata(t *testing.T) {
 				}
 				dir = r.GetRoot().GetId()
 			}
-			_, err := e.c.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dir, Name: "m", Mode: 0o755})
+			_, err := e.c.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dir, Name: []byte("m"), Mode: 0o755})
 			if got := status.Code(err); got != tc.want {
 				t.Fatalf("Mkdir: %v, want code %v", err, tc.want)
 			}
@@ -226,7 +226,7 @@ func TestSessionClaimAfterEnd(t *testing.T) {
 	e.srv.mu.Unlock()
 	end()
 	e.waitTable(1, 0, 0)
-	r, err := e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: []string{"a"}})
+	r, err := e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: [][]byte{[]byte("a")}})
 	if err != nil || r.GetErrno() != 0 {
 		t.Fatalf("walk: %v %v", err, r.GetErrno())
 	}

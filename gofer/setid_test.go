@@ -97,11 +97,11 @@ func TestSetIDKeptForSandbox(t *testing.T) {
 	ls := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Count: 100, Plus: true})))
 	want := map[string]uint32{"f": 0o4755, "g": 0o4700, "d": 0o2755}
 	for i, ent := range ls.GetEntries() {
-		if w, ok := want[ent.GetName()]; ok {
+		if w, ok := want[string(ent.GetName())]; ok {
 			if got := ls.GetStats()[i].GetMode() & 0o7777; got != w {
 				t.Errorf("listing %s: mode %#o, want %#o", ent.GetName(), got, w)
 			}
-			delete(want, ent.GetName())
+			delete(want, string(ent.GetName()))
 		}
 	}
 	if len(want) != 0 {

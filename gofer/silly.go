@@ -299,7 +299,7 @@ func (s *Server) hidden(dir *handle, name string) bool {
 // renumbers the entries after it.
 func (s *Server) hideSillyDir(dir *handle, ents []*goferpb.Dirent) []*goferpb.Dirent {
 	for i, e := range ents {
-		if !s.hidden(dir, e.GetName()) {
+		if !s.hidden(dir, string(e.GetName())) {
 			continue
 		}
 		// The entry before it keeps its cookie: a listing continued

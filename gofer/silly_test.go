@@ -59,7 +59,7 @@ func TestSillyDirHidden(t *testing.T) {
 	gr := must(t, "getdents root", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Count: 100})))
 	var names []string
 	for _, d := range gr.GetEntries() {
-		names = append(names, d.GetName())
+		names = append(names, string(d.GetName()))
 	}
 	if len(names) != 2 {
 		t.Errorf("root lists %q, want g and sub", names)
@@ -68,10 +68,10 @@ func TestSillyDirHidden(t *testing.T) {
 	// from the host's position), the listing hides the name too.
 	for i, d := range gr.GetEntries() {
 		fresh := must(t, "attach", must2(e.c.Attach(e.ctx, &goferpb.AttachRequest{}))).GetRoot().GetId()
-		rest := must(t, "getdents after "+d.GetName(), must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: fresh, Offset: d.GetOffset(), Count: 100})))
+		rest := must(t, "getdents after "+string(d.GetName()), must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: fresh, Offset: d.GetOffset(), Count: 100})))
 		var got []string
 		for _, r := range rest.GetEntries() {
-			got = append(got, r.GetName())
+			got = append(got, string(r.GetName()))
 		}
 		if want := names[i+1:]; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("after %q (cookie %d): %q, want %q", d.GetName(), d.GetOffset(), got, want)
@@ -88,19 +88,19 @@ func TestSillyDirHidden(t *testing.T) {
 			return e.unlink(e.rootH, SillyDirName, unix.AT_REMOVEDIR)
 		}},
 		{"mkdir", func() (interface{ GetErrno() int32 }, error) {
-			return e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: SillyDirName, Mode: 0o755})
+			return e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: []byte(SillyDirName), Mode: 0o755})
 		}},
 		{"create", func() (interface{ GetErrno() int32 }, error) {
-			return e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: SillyDirName, Flags: unix.O_RDWR, Mode: 0o644})
+			return e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: []byte(SillyDirName), Flags: unix.O_RDWR, Mode: 0o644})
 		}},
 		{"symlink", func() (interface{ GetErrno() int32 }, error) {
-			return e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: e.rootH, Name: SillyDirName, Target: "g"})
+			return e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: e.rootH, Name: []byte(SillyDirName), Target: []byte("g")})
 		}},
 		{"rename from", func() (interface{ GetErrno() int32 }, error) {
-			return e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: SillyDirName, NewDir: sub, NewName: "x"})
+			return e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: e.rootH, OldName: []byte(SillyDirName), NewDir: sub, NewName: []byte("x")})
 		}},
 		{"rename onto", func() (interface{ GetErrno() int32 }, error) {
-			return e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: sub, OldName: "x", NewDir: e.rootH, NewName: SillyDirName, Flags: unix.RENAME_EXCHANGE})
+			return e.c.Rename(e.ctx, &goferpb.RenameRequest{OldDir: sub, OldName: []byte("x"), NewDir: e.rootH, NewName: []byte(SillyDirName), Flags: unix.RENAME_EXCHANGE})
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,7 +166,7 @@ func TestSillyRenameOnInnerMount(t *testing.T) {
 		t.Fatalf("silly names in the file's directory: %v", n)
 	}
 	gr := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: m, Count: 100})))
-	if len(gr.GetEntries()) != 1 || gr.GetEntries()[0].GetName() != "d" {
+	if len(gr.GetEntries()) != 1 || string(gr.GetEntries()[0].GetName()) != "d" {
 		t.Errorf("inner mount lists %v, want only d", gr.GetEntries())
 	}
 	wantErrno(t, "walk", must2(e.walk(m, SillyDirName)), unix.ENOENT)

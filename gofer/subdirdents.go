@@ -19,12 +19,12 @@ func (s *Server) getdentsOfSub(req *goferpb.GetdentsRequest) (*goferpb.GetdentsR
 	if req.GetOffset() != 0 || req.GetCount() == 0 {
 		return nil, errorf(unix.EINVAL, "getdents of %q: offset %d, count %d", req.GetName(), req.GetOffset(), req.GetCount())
 	}
-	dir, err := s.lookupDirName(req.GetDir(), req.GetName())
+	dir, err := s.lookupDirName(req.GetDir(), string(req.GetName()))
 	if err != nil {
 		return nil, wrap(err, "getdents of %q", req.GetName())
 	}
 	defer dir.decRef()
-	fd, err := openat(dir.fd, req.GetName(), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	fd, err := openat(dir.fd, string(req.GetName()), unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, wrap(err, "getdents of %q: open", req.GetName())
 	}
@@ -53,7 +53,7 @@ func (s *Server) getdentsOfSub(req *goferpb.GetdentsRequest) (*goferpb.GetdentsR
 		r.Stats = s.statEntriesAt(fd, r.Entries)
 	}
 	if req.GetWantHandle() {
-		r.Sub = s.subHandle(dir, req.GetName(), fd)
+		r.Sub = s.subHandle(dir, string(req.GetName()), fd)
 	}
 	r.SubNoMount = noMountPoint(fd)
 	return r, nil

@@ -36,12 +36,12 @@ func TestGetdentsOfSub(t *testing.T) {
 	if err := unix.Stat(e.host("sub"), &st); err != nil {
 		t.Fatal(err)
 	}
-	w := must(t, "walk", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: []string{"sub"}})))
+	w := must(t, "walk", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: [][]byte{[]byte("sub")}})))
 	byHandle := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: w.GetFiles()[0].GetHandle().GetId(), Count: 100, Plus: true})))
 	names := func(r *goferpb.GetdentsReply) []string {
 		var ns []string
 		for _, d := range r.GetEntries() {
-			ns = append(ns, d.GetName())
+			ns = append(ns, string(d.GetName()))
 		}
 		return ns
 	}
@@ -52,15 +52,15 @@ func TestGetdentsOfSub(t *testing.T) {
 		entries []string
 		eof     bool
 	}{
-		{name: "all", req: &goferpb.GetdentsRequest{Name: "sub", Ino: st.Ino, Count: 100, Plus: true}, entries: names(byHandle), eof: true},
-		{name: "no inode named", req: &goferpb.GetdentsRequest{Name: "sub", Count: 100}, entries: names(byHandle), eof: true},
-		{name: "count short", req: &goferpb.GetdentsRequest{Name: "sub", Count: 2}, entries: names(byHandle)[:2]},
-		{name: "another inode", req: &goferpb.GetdentsRequest{Name: "sub", Ino: st.Ino + 1, Count: 100}, errno: unix.ESTALE},
-		{name: "a symlink", req: &goferpb.GetdentsRequest{Name: "link", Count: 100}, errno: unix.ENOTDIR},
-		{name: "a file", req: &goferpb.GetdentsRequest{Name: "file", Count: 100}, errno: unix.ENOTDIR},
-		{name: "a path", req: &goferpb.GetdentsRequest{Name: "sub/inner", Count: 100}, errno: unix.EINVAL},
-		{name: "an offset", req: &goferpb.GetdentsRequest{Name: "sub", Offset: 5, Count: 100}, errno: unix.EINVAL},
-		{name: "missing", req: &goferpb.GetdentsRequest{Name: "nothere", Count: 100}, errno: unix.ENOENT},
+		{name: "all", req: &goferpb.GetdentsRequest{Name: []byte("sub"), Ino: st.Ino, Count: 100, Plus: true}, entries: names(byHandle), eof: true},
+		{name: "no inode named", req: &goferpb.GetdentsRequest{Name: []byte("sub"), Count: 100}, entries: names(byHandle), eof: true},
+		{name: "count short", req: &goferpb.GetdentsRequest{Name: []byte("sub"), Count: 2}, entries: names(byHandle)[:2]},
+		{name: "another inode", req: &goferpb.GetdentsRequest{Name: []byte("sub"), Ino: st.Ino + 1, Count: 100}, errno: unix.ESTALE},
+		{name: "a symlink", req: &goferpb.GetdentsRequest{Name: []byte("link"), Count: 100}, errno: unix.ENOTDIR},
+		{name: "a file", req: &goferpb.GetdentsRequest{Name: []byte("file"), Count: 100}, errno: unix.ENOTDIR},
+		{name: "a path", req: &goferpb.GetdentsRequest{Name: []byte("sub/inner"), Count: 100}, errno: unix.EINVAL},
+		{name: "an offset", req: &goferpb.GetdentsRequest{Name: []byte("sub"), Offset: 5, Count: 100}, errno: unix.EINVAL},
+		{name: "missing", req: &goferpb.GetdentsRequest{Name: []byte("nothere"), Count: 100}, errno: unix.ENOENT},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,14 +113,14 @@ func TestListingsShareNoBuffer(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 200 {
-				r, err := e.srv.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Name: d, Count: 100})
+				r, err := e.srv.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Name: []byte(d), Count: 100})
 				if err != nil || r.GetErrno() != 0 {
 					errs <- fmt.Errorf("listing %s: %v, errno %d", d, err, r.GetErrno())
 					return
 				}
 				var got []string
 				for _, ent := range r.GetEntries() {
-					got = append(got, ent.GetName())
+					got = append(got, string(ent.GetName()))
 				}
 				slices.Sort(got)
 				if !slices.Equal(got, want[d]) {
@@ -150,7 +150,7 @@ func BenchmarkGetdentsOfSub(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	req := &goferpb.GetdentsRequest{Dir: e.walkOne(e.rootH, "d"), Name: "s", Count: 257, Plus: true}
+	req := &goferpb.GetdentsRequest{Dir: e.walkOne(e.rootH, "d"), Name: []byte("s"), Count: 257, Plus: true}
 	b.ReportAllocs()
 	for b.Loop() {
 		r, err := e.srv.Getdents(e.ctx, req)
@@ -175,7 +175,7 @@ func TestGetdentsOfSubHandle(t *testing.T) {
 	if err := unix.Stat(e.host("sub"), &st); err != nil {
 		t.Fatal(err)
 	}
-	r := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Name: "sub", Ino: st.Ino, Count: 100, WantHandle: true})))
+	r := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Name: []byte("sub"), Ino: st.Ino, Count: 100, WantHandle: true})))
 	sub := r.GetSub()
 	if sub.GetHandle().GetId() == 0 || sub.GetStat().GetIno() != st.Ino || sub.GetStat().GetMode()&unix.S_IFMT != unix.S_IFDIR {
 		t.Fatalf("sub %v, want a handle of directory inode %d", sub, st.Ino)
@@ -183,10 +183,10 @@ func TestGetdentsOfSubHandle(t *testing.T) {
 	byHandle := must(t, "getdents by the handle", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: sub.GetHandle().GetId(), Count: 100})))
 	var listed, walked []string
 	for _, d := range r.GetEntries() {
-		listed = append(listed, d.GetName())
+		listed = append(listed, string(d.GetName()))
 	}
 	for _, d := range byHandle.GetEntries() {
-		walked = append(walked, d.GetName())
+		walked = append(walked, string(d.GetName()))
 	}
 	if !slices.Equal(listed, walked) {
 		t.Errorf("the handle lists %v, the listing by name %v", walked, listed)
@@ -196,9 +196,9 @@ func TestGetdentsOfSubHandle(t *testing.T) {
 		t.Errorf("the handle lists after its release")
 	}
 	for _, req := range []*goferpb.GetdentsRequest{
-		{Dir: e.rootH, Name: "sub", Count: 100},
-		{Dir: e.rootH, Name: "file", Count: 100, WantHandle: true},
-		{Dir: e.rootH, Name: "sub", Ino: st.Ino + 1, Count: 100, WantHandle: true},
+		{Dir: e.rootH, Name: []byte("sub"), Count: 100},
+		{Dir: e.rootH, Name: []byte("file"), Count: 100, WantHandle: true},
+		{Dir: e.rootH, Name: []byte("sub"), Ino: st.Ino + 1, Count: 100, WantHandle: true},
 	} {
 		r, err := e.c.Getdents(e.ctx, req)
 		if err != nil {
@@ -231,7 +231,7 @@ func TestNoMountPoint(t *testing.T) {
 	if err := os.Mkdir(e.host("sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Name: "sub", Count: 10})))
+	r := must(t, "getdents", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Name: []byte("sub"), Count: 10})))
 	if !r.GetSubNoMount() {
 		t.Error("a listing of a plain subdirectory does not say it is no mount point")
 	}

@@ -46,7 +46,7 @@ func TestUnlinkMany(t *testing.T) {
 
 	req := &goferpb.UnlinkManyRequest{
 		Dirs:    []uint64{d, d, d, d},
-		Names:   []string{"a", "nope", "sub", "b"},
+		Names:   [][]byte{[]byte("a"), []byte("nope"), []byte("sub"), []byte("b")},
 		Origins: []*goferpb.Origin{origin(1), origin(2), origin(3), origin(4)},
 	}
 	r := must(t, "unlink many", must2(e.c.UnlinkMany(e.ctx, req)))
@@ -71,7 +71,7 @@ func TestUnlinkMany(t *testing.T) {
 	// An unknown handle: refused at the door, nothing run.
 	r = must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
 		Dirs:  []uint64{d, 1 << 40, d},
-		Names: []string{"c", "x", "e"},
+		Names: [][]byte{[]byte("c"), []byte("x"), []byte("e")},
 	})).r
 	if unix.Errno(r.GetErrno()) != unix.EBADF || len(r.GetUnlinks()) != 0 {
 		t.Fatalf("unknown handle: errno %v after %d unlinks, want EBADF and none run", unix.Errno(r.GetErrno()), len(r.GetUnlinks()))
@@ -81,7 +81,7 @@ func TestUnlinkMany(t *testing.T) {
 	}
 
 	// Malformed: the lists disagree.
-	wantErrno(t, "malformed", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{Dirs: []uint64{d}, Names: []string{"e", "a"}})), unix.EINVAL)
+	wantErrno(t, "malformed", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{Dirs: []uint64{d}, Names: [][]byte{[]byte("e"), []byte("a")}})), unix.EINVAL)
 
 	// In another session, d is not the caller's: refused whole, even
 	// with a handle of its own first.
@@ -89,7 +89,7 @@ func TestUnlinkMany(t *testing.T) {
 	defer endA()
 	e.enterSession(ctxA)
 	writeHostFile(t, e.host("mine"), "x")
-	res := must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{Dirs: []uint64{e.rootH, d}, Names: []string{"mine", "e"}}))
+	res := must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{Dirs: []uint64{e.rootH, d}, Names: [][]byte{[]byte("mine"), []byte("e")}}))
 	if res.err == nil && res.r.GetErrno() != int32(unix.EBADF) {
 		t.Fatalf("another session's handle: errno %v, want EBADF", unix.Errno(res.r.GetErrno()))
 	}
@@ -123,7 +123,7 @@ func TestUnlinkManyFlags(t *testing.T) {
 	}
 	r := must(t, "unlink many", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
 		Dirs:  []uint64{d, d, emptied, d, d, d},
-		Names: []string{"empty", "full", "g", "emptied", "file", "full"},
+		Names: [][]byte{[]byte("empty"), []byte("full"), []byte("g"), []byte("emptied"), []byte("file"), []byte("full")},
 		Flags: []uint32{unix.AT_REMOVEDIR, unix.AT_REMOVEDIR, 0, unix.AT_REMOVEDIR, unix.AT_REMOVEDIR, 0},
 	})))
 	if want := []unix.Errno{0, unix.ENOTEMPTY, 0, 0, unix.ENOTDIR, unix.EISDIR}; !slices.Equal(errnos(r), want) {
@@ -136,7 +136,7 @@ func TestUnlinkManyFlags(t *testing.T) {
 		}
 	}
 	wantErrno(t, "flags of another length", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
-		Dirs: []uint64{d, d}, Names: []string{"file", "full"}, Flags: []uint32{0},
+		Dirs: []uint64{d, d}, Names: [][]byte{[]byte("file"), []byte("full")}, Flags: []uint32{0},
 	})), unix.EINVAL)
 	if _, err := os.Lstat(e.host("d/file")); err != nil {
 		t.Errorf("a malformed request removed d/file: %v", err)
@@ -152,10 +152,10 @@ func TestUnlinkManyOriginsQualified(t *testing.T) {
 	writeHostFile(t, e.host("victim"), "x")
 	writeHostFile(t, e.host("other"), "x")
 	o := &goferpb.Origin{ClientId: "c", Seq: 1}
-	must(t, "unlink", must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: "victim", Origin: o})))
+	must(t, "unlink", must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: []byte("victim"), Origin: o})))
 	key := principalOf(e.ctx) + "\x1fUnlink\x1fc"
 	r := must(t, "unlink many", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
-		Dirs: []uint64{e.rootH}, Names: []string{"other"}, Origins: []*goferpb.Origin{{ClientId: key, Seq: 1}},
+		Dirs: []uint64{e.rootH}, Names: [][]byte{[]byte("other")}, Origins: []*goferpb.Origin{{ClientId: key, Seq: 1}},
 	})))
 	if len(r.GetUnlinks()) != 1 || r.Unlinks[0].GetErrno() != 0 {
 		t.Fatalf("unlink many: %v", r)
@@ -175,10 +175,10 @@ func TestUnlinkManyAnswersUnlinkAlone(t *testing.T) {
 	writeHostFile(t, e.host("y"), "y")
 	o := func(seq uint64) *goferpb.Origin { return &goferpb.Origin{ClientId: "c", Seq: seq} }
 	must(t, "unlink many", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
-		Dirs: []uint64{e.rootH, e.rootH}, Names: []string{"x", "y"}, Origins: []*goferpb.Origin{o(5), o(6)},
+		Dirs: []uint64{e.rootH, e.rootH}, Names: [][]byte{[]byte("x"), []byte("y")}, Origins: []*goferpb.Origin{o(5), o(6)},
 	})))
 	writeHostFile(t, e.host("y"), "made again")
-	r := must(t, "unlink alone", must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: "y", Origin: o(6)})))
+	r := must(t, "unlink alone", must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: []byte("y"), Origin: o(6)})))
 	if r.GetErrno() != 0 {
 		t.Fatalf("re-sent unlink: errno %v, want the first reply", unix.Errno(r.GetErrno()))
 	}

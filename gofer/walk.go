@@ -129,7 +129,7 @@ func (s *Server) walkOpen(req *goferpb.WalkRequest, flags uint32, files []*gofer
 		return nil, false, errorf(unix.ESTALE, "walk-open: inode %d, want %d", last.GetStat().GetIno(), ino)
 	}
 	names := req.GetNames()
-	st, differs, err := s.openChecked(last.GetHandle().GetId(), flags, &openedBy{st: last.GetStat(), name: names[len(names)-1]}, req)
+	st, differs, err := s.openChecked(last.GetHandle().GetId(), flags, &openedBy{st: last.GetStat(), name: string(names[len(names)-1])}, req)
 	if s.log.IsDebug() { // its arguments cost allocations
 		s.log.Debug("walk-open", "handle", last.GetHandle().GetId(), "flags", flags, "differs", differs, "err", err)
 	}
@@ -169,7 +169,7 @@ func (s *Server) clone(id uint64, st *goferpb.Stat) (*goferpb.WalkedFile, error)
 
 // walk walks names from the directory handle dirID. It returns the files it
 // walked, stopping after a symlink, and the error that stopped it early.
-func (s *Server) walk(dirID uint64, names []string) ([]*goferpb.WalkedFile, error) {
+func (s *Server) walk(dirID uint64, names [][]byte) ([]*goferpb.WalkedFile, error) {
 	dir, err := s.lookup(dirID)
 	if err != nil {
 		return nil, err
@@ -179,7 +179,8 @@ func (s *Server) walk(dirID uint64, names []string) ([]*goferpb.WalkedFile, erro
 	defer func() { cur.decRef() }()
 
 	var files []*goferpb.WalkedFile
-	for _, name := range names {
+	for _, nb := range names {
+		name := string(nb)
 		if len(files) > 0 && cur.ftype == unix.S_IFLNK {
 			// The previous file was a symlink: stop, the sentry resolves it.
 			break

@@ -29,7 +29,7 @@ func TestWalkOpenPathHandle(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := must(t, "walk-open", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: []string{tc.name},
+			r := must(t, "walk-open", must2(e.c.Walk(e.ctx, &goferpb.WalkRequest{Dir: e.rootH, Names: [][]byte{[]byte(tc.name)},
 				Open: true, OpenFlags: unix.O_RDONLY, PathHandle: true})))
 			if got := r.GetPath().GetId() != 0; got != tc.wantPath {
 				t.Fatalf("path handle %v, want one: %v (open_errno %v)", r.GetPath(), tc.wantPath, unix.Errno(r.OpenErrno))

@@ -22,8 +22,8 @@ func TestXattr(t *testing.T) {
 	e := newEnv(t)
 	f := e.create(e.rootH, "f", unix.O_RDWR, 0o644)
 	d := e.mkdir(e.rootH, "d")
-	sl := must(t, "symlink", must2(e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: e.rootH, Name: "l", Target: "f"}))).GetHandle().GetId()
-	fifo := must(t, "mknod", must2(e.c.Mknod(e.ctx, &goferpb.MknodRequest{Dir: e.rootH, Name: "p", Mode: unix.S_IFIFO | 0o600}))).GetHandle().GetId()
+	sl := must(t, "symlink", must2(e.c.Symlink(e.ctx, &goferpb.SymlinkRequest{Dir: e.rootH, Name: []byte("l"), Target: []byte("f")}))).GetHandle().GetId()
+	fifo := must(t, "mknod", must2(e.c.Mknod(e.ctx, &goferpb.MknodRequest{Dir: e.rootH, Name: []byte("p"), Mode: unix.S_IFIFO | 0o600}))).GetHandle().GetId()
 	// The gofer's seal of f, as a chmod u+s of the sandbox leaves it.
 	if err := unix.Setxattr(e.host("f"), setIDXattr, []byte("seal"), 0); err != nil {
 		t.Fatalf("host setxattr: %v", err)
@@ -256,7 +256,7 @@ func TestXattrOverCalls(t *testing.T) {
 	at := new(goferpb.AttachReply)
 	call("Attach", &goferpb.AttachRequest{}, at)
 	cr := new(goferpb.CreateReply)
-	call("Create", &goferpb.CreateRequest{Dir: at.GetRoot().GetId(), Name: "f", Flags: unix.O_RDWR, Mode: 0o644}, cr)
+	call("Create", &goferpb.CreateRequest{Dir: at.GetRoot().GetId(), Name: []byte("f"), Flags: unix.O_RDWR, Mode: 0o644}, cr)
 	h := cr.GetHandle().GetId()
 	set := &goferpb.SetXattrRequest{Handle: h, Name: []byte("user.s"), Value: []byte("v"), Flags: xattrCreate, Origin: &goferpb.Origin{ClientId: "c", Seq: 1}}
 	for _, step := range []struct {

@@ -987,10 +987,15 @@ func (x *AttachReply) GetBindingKey() []byte {
 	return nil
 }
 
+// File names, symlink targets and listed names are bytes, not strings:
+// Linux allows any byte but '/' and NUL in a name (any but NUL in a
+// target), and a proto3 string must be UTF-8. (They were strings before:
+// the wire encoding is the same, so an older peer still interoperates as
+// long as its names are UTF-8.)
 type WalkRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Dir   uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
-	Names []string               `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
+	Names [][]byte               `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
 	// clone, with no names, returns one new handle for dir itself, which may
 	// be any file: the sentry opens it as a second description of a file
 	// that may have no name left (/proc/<pid>/fd/<n> of an unlinked file).
@@ -1062,7 +1067,7 @@ func (x *WalkRequest) GetDir() uint64 {
 	return 0
 }
 
-func (x *WalkRequest) GetNames() []string {
+func (x *WalkRequest) GetNames() [][]byte {
 	if x != nil {
 		return x.Names
 	}
@@ -2560,7 +2565,7 @@ func (x *OpenReply) GetStat() *Stat {
 type CreateRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Dir    uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
-	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name   []byte                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Flags  uint32                 `protobuf:"varint,3,opt,name=flags,proto3" json:"flags,omitempty"` // as OpenRequest; O_EXCL is implied.
 	Mode   uint32                 `protobuf:"varint,4,opt,name=mode,proto3" json:"mode,omitempty"`
 	Uid    uint32                 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
@@ -2619,11 +2624,11 @@ func (x *CreateRequest) GetDir() uint64 {
 	return 0
 }
 
-func (x *CreateRequest) GetName() string {
+func (x *CreateRequest) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
 func (x *CreateRequest) GetFlags() uint32 {
@@ -3019,7 +3024,7 @@ func (x *WriteReply) GetStat() *Stat {
 type MkdirRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Dir           uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name          []byte                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Mode          uint32                 `protobuf:"varint,3,opt,name=mode,proto3" json:"mode,omitempty"`
 	Uid           uint32                 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
 	Gid           uint32                 `protobuf:"varint,5,opt,name=gid,proto3" json:"gid,omitempty"`
@@ -3065,11 +3070,11 @@ func (x *MkdirRequest) GetDir() uint64 {
 	return 0
 }
 
-func (x *MkdirRequest) GetName() string {
+func (x *MkdirRequest) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
 func (x *MkdirRequest) GetMode() uint32 {
@@ -3171,8 +3176,8 @@ func (x *MkdirReply) GetDirStat() *Stat {
 type SymlinkRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Dir           uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Target        string                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	Name          []byte                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Target        []byte                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
 	Uid           uint32                 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
 	Gid           uint32                 `protobuf:"varint,5,opt,name=gid,proto3" json:"gid,omitempty"`
 	Origin        *Origin                `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
@@ -3217,18 +3222,18 @@ func (x *SymlinkRequest) GetDir() uint64 {
 	return 0
 }
 
-func (x *SymlinkRequest) GetName() string {
+func (x *SymlinkRequest) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
-func (x *SymlinkRequest) GetTarget() string {
+func (x *SymlinkRequest) GetTarget() []byte {
 	if x != nil {
 		return x.Target
 	}
-	return ""
+	return nil
 }
 
 func (x *SymlinkRequest) GetUid() uint32 {
@@ -3323,7 +3328,7 @@ func (x *SymlinkReply) GetDirStat() *Stat {
 type LinkRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Dir           uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name          []byte                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Target        uint64                 `protobuf:"varint,3,opt,name=target,proto3" json:"target,omitempty"`
 	Origin        *Origin                `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3367,11 +3372,11 @@ func (x *LinkRequest) GetDir() uint64 {
 	return 0
 }
 
-func (x *LinkRequest) GetName() string {
+func (x *LinkRequest) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
 func (x *LinkRequest) GetTarget() uint64 {
@@ -3443,7 +3448,7 @@ func (x *LinkReply) GetStat() *Stat {
 type MknodRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Dir           uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name          []byte                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Mode          uint32                 `protobuf:"varint,3,opt,name=mode,proto3" json:"mode,omitempty"`
 	Uid           uint32                 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
 	Gid           uint32                 `protobuf:"varint,5,opt,name=gid,proto3" json:"gid,omitempty"`
@@ -3490,11 +3495,11 @@ func (x *MknodRequest) GetDir() uint64 {
 	return 0
 }
 
-func (x *MknodRequest) GetName() string {
+func (x *MknodRequest) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
 func (x *MknodRequest) GetMode() uint32 {
@@ -3647,7 +3652,7 @@ func (x *ReadlinkRequest) GetHandle() uint64 {
 type ReadlinkReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
-	Target        string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Target        []byte                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3689,17 +3694,17 @@ func (x *ReadlinkReply) GetErrno() int32 {
 	return 0
 }
 
-func (x *ReadlinkReply) GetTarget() string {
+func (x *ReadlinkReply) GetTarget() []byte {
 	if x != nil {
 		return x.Target
 	}
-	return ""
+	return nil
 }
 
 type UnlinkRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Dir   uint64                 `protobuf:"varint,1,opt,name=dir,proto3" json:"dir,omitempty"`
-	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name  []byte                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// flags is 0 or AT_REMOVEDIR.
 	Flags  uint32  `protobuf:"varint,3,opt,name=flags,proto3" json:"flags,omitempty"`
 	Origin *Origin `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
@@ -3750,11 +3755,11 @@ func (x *UnlinkRequest) GetDir() uint64 {
 	return 0
 }
 
-func (x *UnlinkRequest) GetName() string {
+func (x *UnlinkRequest) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
 func (x *UnlinkRequest) GetFlags() uint32 {
@@ -3785,7 +3790,7 @@ func (x *UnlinkRequest) GetOpen() bool {
 type UnlinkManyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Dirs          []uint64               `protobuf:"varint,1,rep,packed,name=dirs,proto3" json:"dirs,omitempty"`
-	Names         []string               `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
+	Names         [][]byte               `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
 	Origins       []*Origin              `protobuf:"bytes,3,rep,name=origins,proto3" json:"origins,omitempty"`
 	Flags         []uint32               `protobuf:"varint,607,rep,packed,name=flags,proto3" json:"flags,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3829,7 +3834,7 @@ func (x *UnlinkManyRequest) GetDirs() []uint64 {
 	return nil
 }
 
-func (x *UnlinkManyRequest) GetNames() []string {
+func (x *UnlinkManyRequest) GetNames() [][]byte {
 	if x != nil {
 		return x.Names
 	}
@@ -4017,9 +4022,9 @@ func (x *InodeID) GetIno() uint64 {
 type RenameRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	OldDir  uint64                 `protobuf:"varint,1,opt,name=old_dir,json=oldDir,proto3" json:"old_dir,omitempty"`
-	OldName string                 `protobuf:"bytes,2,opt,name=old_name,json=oldName,proto3" json:"old_name,omitempty"`
+	OldName []byte                 `protobuf:"bytes,2,opt,name=old_name,json=oldName,proto3" json:"old_name,omitempty"`
 	NewDir  uint64                 `protobuf:"varint,3,opt,name=new_dir,json=newDir,proto3" json:"new_dir,omitempty"`
-	NewName string                 `protobuf:"bytes,4,opt,name=new_name,json=newName,proto3" json:"new_name,omitempty"`
+	NewName []byte                 `protobuf:"bytes,4,opt,name=new_name,json=newName,proto3" json:"new_name,omitempty"`
 	// flags are renameat2 flags (RENAME_NOREPLACE, RENAME_EXCHANGE).
 	Flags  uint32  `protobuf:"varint,5,opt,name=flags,proto3" json:"flags,omitempty"`
 	Origin *Origin `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
@@ -4072,11 +4077,11 @@ func (x *RenameRequest) GetOldDir() uint64 {
 	return 0
 }
 
-func (x *RenameRequest) GetOldName() string {
+func (x *RenameRequest) GetOldName() []byte {
 	if x != nil {
 		return x.OldName
 	}
-	return ""
+	return nil
 }
 
 func (x *RenameRequest) GetNewDir() uint64 {
@@ -4086,11 +4091,11 @@ func (x *RenameRequest) GetNewDir() uint64 {
 	return 0
 }
 
-func (x *RenameRequest) GetNewName() string {
+func (x *RenameRequest) GetNewName() []byte {
 	if x != nil {
 		return x.NewName
 	}
-	return ""
+	return nil
 }
 
 func (x *RenameRequest) GetFlags() uint32 {
@@ -4218,7 +4223,7 @@ type GetdentsRequest struct {
 	// a descriptor of its own the call closes: no handle of it is made
 	// (offset must be 0). The sentry's listings ahead of subdirectories
 	// (sentry/server/dirahead.go) cost one call, not a Walk and a listing.
-	Name string `protobuf:"bytes,580,opt,name=name,proto3" json:"name,omitempty"`
+	Name []byte `protobuf:"bytes,580,opt,name=name,proto3" json:"name,omitempty"`
 	// ino, with name, is the inode the sentry knows the subdirectory by:
 	// ESTALE if name now holds another.
 	Ino uint64 `protobuf:"varint,581,opt,name=ino,proto3" json:"ino,omitempty"`
@@ -4296,11 +4301,11 @@ func (x *GetdentsRequest) GetPlus() bool {
 	return false
 }
 
-func (x *GetdentsRequest) GetName() string {
+func (x *GetdentsRequest) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
 func (x *GetdentsRequest) GetIno() uint64 {
@@ -4326,7 +4331,7 @@ func (x *GetdentsRequest) GetPlusIfEof() bool {
 
 type Dirent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name  []byte                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Ino   uint64                 `protobuf:"varint,2,opt,name=ino,proto3" json:"ino,omitempty"`
 	Type  uint32                 `protobuf:"varint,3,opt,name=type,proto3" json:"type,omitempty"` // DT_* value
 	// offset is the cookie to continue after this entry: the host
@@ -4367,11 +4372,11 @@ func (*Dirent) Descriptor() ([]byte, []int) {
 	return file_gofer_proto_rawDescGZIP(), []int{59}
 }
 
-func (x *Dirent) GetName() string {
+func (x *Dirent) GetName() []byte {
 	if x != nil {
 		return x.Name
 	}
-	return ""
+	return nil
 }
 
 func (x *Dirent) GetIno() uint64 {
@@ -4927,7 +4932,7 @@ const file_gofer_proto_rawDesc = "" +
 	"bindingKey\"\xaf\x03\n" +
 	"\vWalkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x14\n" +
-	"\x05names\x18\x02 \x03(\tR\x05names\x12\x14\n" +
+	"\x05names\x18\x02 \x03(\fR\x05names\x12\x14\n" +
 	"\x05clone\x182 \x01(\bR\x05clone\x12\x13\n" +
 	"\x04open\x18\xaa\x01 \x01(\bR\x04open\x12\x1e\n" +
 	"\n" +
@@ -5050,7 +5055,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04stat\x18\xd9\x04 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\x98\x02\n" +
 	"\rCreateRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x04name\x18\x02 \x01(\fR\x04name\x12\x14\n" +
 	"\x05flags\x18\x03 \x01(\rR\x05flags\x12\x12\n" +
 	"\x04mode\x18\x04 \x01(\rR\x04mode\x12\x10\n" +
 	"\x03uid\x18\x05 \x01(\rR\x03uid\x12\x10\n" +
@@ -5086,7 +5091,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xa5\x01\n" +
 	"\fMkdirRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\fR\x04name\x12\x12\n" +
 	"\x04mode\x18\x03 \x01(\rR\x04mode\x12\x10\n" +
 	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x05 \x01(\rR\x03gid\x127\n" +
@@ -5099,8 +5104,8 @@ const file_gofer_proto_rawDesc = "" +
 	"\bdir_stat\x18\x86\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\adirStat\"\xab\x01\n" +
 	"\x0eSymlinkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
-	"\x06target\x18\x03 \x01(\tR\x06target\x12\x10\n" +
+	"\x04name\x18\x02 \x01(\fR\x04name\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\fR\x06target\x12\x10\n" +
 	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x05 \x01(\rR\x03gid\x127\n" +
 	"\x06origin\x18\x06 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"\xcb\x01\n" +
@@ -5111,7 +5116,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\bdir_stat\x18\x86\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\adirStat\"\x84\x01\n" +
 	"\vLinkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x04name\x18\x02 \x01(\fR\x04name\x12\x16\n" +
 	"\x06target\x18\x03 \x01(\x04R\x06target\x127\n" +
 	"\x06origin\x18\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"T\n" +
 	"\tLinkReply\x12\x14\n" +
@@ -5119,7 +5124,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\x04stat\x18\x02 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xb9\x01\n" +
 	"\fMknodRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\fR\x04name\x12\x12\n" +
 	"\x04mode\x18\x03 \x01(\rR\x04mode\x12\x10\n" +
 	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x05 \x01(\rR\x03gid\x12\x12\n" +
@@ -5135,16 +5140,16 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\"=\n" +
 	"\rReadlinkReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12\x16\n" +
-	"\x06target\x18\x02 \x01(\tR\x06target\"\x98\x01\n" +
+	"\x06target\x18\x02 \x01(\fR\x06target\"\x98\x01\n" +
 	"\rUnlinkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x04name\x18\x02 \x01(\fR\x04name\x12\x14\n" +
 	"\x05flags\x18\x03 \x01(\rR\x05flags\x127\n" +
 	"\x06origin\x18\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12\x12\n" +
 	"\x04open\x18\x05 \x01(\bR\x04open\"\x8f\x01\n" +
 	"\x11UnlinkManyRequest\x12\x12\n" +
 	"\x04dirs\x18\x01 \x03(\x04R\x04dirs\x12\x14\n" +
-	"\x05names\x18\x02 \x03(\tR\x05names\x129\n" +
+	"\x05names\x18\x02 \x03(\fR\x05names\x129\n" +
 	"\aorigins\x18\x03 \x03(\v2\x1f.runscdecoupled.gofer.v1.OriginR\aorigins\x12\x15\n" +
 	"\x05flags\x18\xdf\x04 \x03(\rR\x05flags\"g\n" +
 	"\x0fUnlinkManyReply\x12\x14\n" +
@@ -5158,9 +5163,9 @@ const file_gofer_proto_rawDesc = "" +
 	"\x03ino\x18\x02 \x01(\x04R\x03ino\"\x9a\x02\n" +
 	"\rRenameRequest\x12\x17\n" +
 	"\aold_dir\x18\x01 \x01(\x04R\x06oldDir\x12\x19\n" +
-	"\bold_name\x18\x02 \x01(\tR\aoldName\x12\x17\n" +
+	"\bold_name\x18\x02 \x01(\fR\aoldName\x12\x17\n" +
 	"\anew_dir\x18\x03 \x01(\x04R\x06newDir\x12\x19\n" +
-	"\bnew_name\x18\x04 \x01(\tR\anewName\x12\x14\n" +
+	"\bnew_name\x18\x04 \x01(\fR\anewName\x12\x14\n" +
 	"\x05flags\x18\x05 \x01(\rR\x05flags\x127\n" +
 	"\x06origin\x18\x06 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12\x1e\n" +
 	"\n" +
@@ -5177,13 +5182,13 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\rR\x05count\x12\x13\n" +
 	"\x04plus\x18\xaa\x01 \x01(\bR\x04plus\x12\x13\n" +
-	"\x04name\x18\xc4\x04 \x01(\tR\x04name\x12\x11\n" +
+	"\x04name\x18\xc4\x04 \x01(\fR\x04name\x12\x11\n" +
 	"\x03ino\x18\xc5\x04 \x01(\x04R\x03ino\x12 \n" +
 	"\vwant_handle\x18\xd6\x04 \x01(\bR\n" +
 	"wantHandle\x12\x1f\n" +
 	"\vplus_if_eof\x18\xdd\x04 \x01(\bR\tplusIfEof\"Z\n" +
 	"\x06Dirent\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x04name\x18\x01 \x01(\fR\x04name\x12\x10\n" +
 	"\x03ino\x18\x02 \x01(\x04R\x03ino\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\rR\x04type\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x04R\x06offset\"\x84\x02\n" +

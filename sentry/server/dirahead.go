@@ -233,7 +233,7 @@ func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name st
 	}
 	ctx, cancel := v.RPCCtx()
 	conf := v.ConfirmStart()
-	r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: h, Name: name, Ino: sub.Ino(), Count: maxMissingInNames + 1, Plus: true, PlusIfEof: true, WantHandle: true})
+	r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: h, Name: []byte(name), Ino: sub.Ino(), Count: maxMissingInNames + 1, Plus: true, PlusIfEof: true, WantHandle: true})
 	cancel()
 	if syserr.FromGofer("getdents", r.GetErrno(), err) != nil {
 		return nil
@@ -248,7 +248,7 @@ func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name st
 	}
 	var ents []*goferpb.Dirent
 	for _, e := range r.Entries {
-		if e.Name != "." && e.Name != ".." && e.Name != "" {
+		if name := string(e.Name); name != "." && name != ".." && name != "" {
 			ents = append(ents, e)
 		}
 	}
@@ -262,9 +262,10 @@ func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name st
 	a.dirents = syscalls.AppendDirent(a.dirents, ".", sub.Ino(), unix.DT_DIR, 1)
 	a.dirents = syscalls.AppendDirent(a.dirents, "..", v.ParentOf(sub).Ino(), unix.DT_DIR, 2)
 	for _, e := range ents {
-		a.dirents = syscalls.AppendDirent(a.dirents, e.Name, e.Ino, uint8(e.Type), uint64(fdesc.CookieOffset(e.Offset)))
+		name := string(e.Name)
+		a.dirents = syscalls.AppendDirent(a.dirents, name, e.Ino, uint8(e.Type), uint64(fdesc.CookieOffset(e.Offset)))
 		a.cookie = e.Offset
-		if ls, ch := listedStatOf(v, sub, e.Name); ls != nil {
+		if ls, ch := listedStatOf(v, sub, name); ls != nil {
 			a.listed = append(a.listed, ls)
 			a.entries = append(a.entries, ch)
 		}

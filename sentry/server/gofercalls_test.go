@@ -35,7 +35,7 @@ func TestGoodbyeForgetsCachedReplies(t *testing.T) {
 		t.Fatalf("Attach: %v %v", err, unix.Errno(a.GetErrno()))
 	}
 	resend := func() unix.Errno {
-		m, err := raw.Mkdir(ctx, &goferpb.MkdirRequest{Dir: a.Root.Id, Name: "d", Mode: 0o755, Origin: &goferpb.Origin{ClientId: origin, Seq: r.Seq}})
+		m, err := raw.Mkdir(ctx, &goferpb.MkdirRequest{Dir: a.Root.Id, Name: []byte("d"), Mode: 0o755, Origin: &goferpb.Origin{ClientId: origin, Seq: r.Seq}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -346,7 +346,7 @@ func TestGoferRestartStaleIDs(t *testing.T) {
 		if err != nil || a.Errno != 0 {
 			t.Fatalf("Attach: %v %v", err, unix.Errno(a.GetErrno()))
 		}
-		w, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: a.Root.Id, Names: []string{name}})
+		w, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: a.Root.Id, Names: [][]byte{[]byte(name)}})
 		if err != nil || w.Errno != 0 {
 			t.Fatalf("Walk: %v %v", err, unix.Errno(w.GetErrno()))
 		}
@@ -490,7 +490,7 @@ func TestGoferRestartResentMutation(t *testing.T) {
 		{
 			name: "create", method: "Create",
 			call: func(c goferpb.GoferClient, dir uint64) (unix.Errno, uint64) {
-				r, err := c.Create(context.Background(), &goferpb.CreateRequest{Dir: dir, Name: "new", Flags: unix.O_RDWR, Mode: 0644, Origin: origin})
+				r, err := c.Create(context.Background(), &goferpb.CreateRequest{Dir: dir, Name: []byte("new"), Flags: unix.O_RDWR, Mode: 0644, Origin: origin})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -500,7 +500,7 @@ func TestGoferRestartResentMutation(t *testing.T) {
 		{
 			name: "create without origin", method: "Create", wantErrno: unix.EEXIST,
 			call: func(c goferpb.GoferClient, dir uint64) (unix.Errno, uint64) {
-				r, err := c.Create(context.Background(), &goferpb.CreateRequest{Dir: dir, Name: "new", Flags: unix.O_RDWR, Mode: 0644})
+				r, err := c.Create(context.Background(), &goferpb.CreateRequest{Dir: dir, Name: []byte("new"), Flags: unix.O_RDWR, Mode: 0644})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -510,7 +510,7 @@ func TestGoferRestartResentMutation(t *testing.T) {
 		{
 			name: "mkdir", method: "Mkdir",
 			call: func(c goferpb.GoferClient, dir uint64) (unix.Errno, uint64) {
-				r, err := c.Mkdir(context.Background(), &goferpb.MkdirRequest{Dir: dir, Name: "sub", Mode: 0755, Origin: origin})
+				r, err := c.Mkdir(context.Background(), &goferpb.MkdirRequest{Dir: dir, Name: []byte("sub"), Mode: 0755, Origin: origin})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -525,7 +525,7 @@ func TestGoferRestartResentMutation(t *testing.T) {
 		{
 			name: "unlink", method: "Unlink",
 			call: func(c goferpb.GoferClient, dir uint64) (unix.Errno, uint64) {
-				r, err := c.Unlink(context.Background(), &goferpb.UnlinkRequest{Dir: dir, Name: "old", Origin: origin})
+				r, err := c.Unlink(context.Background(), &goferpb.UnlinkRequest{Dir: dir, Name: []byte("old"), Origin: origin})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -540,7 +540,7 @@ func TestGoferRestartResentMutation(t *testing.T) {
 		{
 			name: "rename", method: "Rename",
 			call: func(c goferpb.GoferClient, dir uint64) (unix.Errno, uint64) {
-				r, err := c.Rename(context.Background(), &goferpb.RenameRequest{OldDir: dir, OldName: "old", NewDir: dir, NewName: "renamed", Origin: origin})
+				r, err := c.Rename(context.Background(), &goferpb.RenameRequest{OldDir: dir, OldName: []byte("old"), NewDir: dir, NewName: []byte("renamed"), Origin: origin})
 				if err != nil {
 					t.Fatal(err)
 				}

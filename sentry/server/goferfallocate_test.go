@@ -172,7 +172,7 @@ func openedThrough(t *testing.T, p *goferProc, wrap func(grpc.ClientConnInterfac
 	if err != nil || at.Errno != 0 {
 		t.Fatalf("Attach: %v %v", err, unix.Errno(at.GetErrno()))
 	}
-	w, err := gcl.Walk(ctx, &goferpb.WalkRequest{Dir: at.Root.Id, Names: []string{"f"}})
+	w, err := gcl.Walk(ctx, &goferpb.WalkRequest{Dir: at.Root.Id, Names: [][]byte{[]byte("f")}})
 	if err != nil || w.Errno != 0 || len(w.Files) != 1 {
 		t.Fatalf("Walk: %v %v", err, unix.Errno(w.GetErrno()))
 	}

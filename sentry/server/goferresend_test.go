@@ -54,7 +54,7 @@ func TestGoferRestartResentTruncate(t *testing.T) {
 			name: "walk-open O_TRUNC", method: "Walk", want: later,
 			only: func(req any) bool { w, ok := req.(*goferpb.WalkRequest); return ok && w.Open },
 			call: func(t *testing.T, c goferpb.GoferClient, root, h uint64) {
-				r, err := c.Walk(context.Background(), &goferpb.WalkRequest{Dir: root, Names: []string{"f"}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC})
+				r, err := c.Walk(context.Background(), &goferpb.WalkRequest{Dir: root, Names: [][]byte{[]byte("f")}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC})
 				if err != nil || r.Errno != 0 || r.OpenErrno != 0 || r.OpenDiffers {
 					t.Fatalf("Walk: %v %v open %v differs %v", err, unix.Errno(r.GetErrno()), unix.Errno(r.GetOpenErrno()), r.GetOpenDiffers())
 				}
@@ -121,7 +121,7 @@ func TestGoferRestartResentExchange(t *testing.T) {
 	if err != nil || at.Errno != 0 {
 		t.Fatalf("Attach: %v %v", err, unix.Errno(at.GetErrno()))
 	}
-	r, err := gcl.Rename(ctx, &goferpb.RenameRequest{OldDir: at.Root.Id, OldName: "f", NewDir: at.Root.Id, NewName: "g",
+	r, err := gcl.Rename(ctx, &goferpb.RenameRequest{OldDir: at.Root.Id, OldName: []byte("f"), NewDir: at.Root.Id, NewName: []byte("g"),
 		Flags: unix.RENAME_EXCHANGE, Origin: &goferpb.Origin{ClientId: "c", Seq: 11}})
 	if err != nil || r.Errno != 0 || r.Differs {
 		t.Fatalf("Rename: %v %v differs %v", err, unix.Errno(r.GetErrno()), r.GetDiffers())
@@ -148,7 +148,7 @@ func walkedThrough(t *testing.T, p *goferProc, wrap func(grpc.ClientConnInterfac
 	if err != nil || at.Errno != 0 {
 		t.Fatalf("Attach: %v %v", err, unix.Errno(at.GetErrno()))
 	}
-	w, err := gcl.Walk(ctx, &goferpb.WalkRequest{Dir: at.Root.Id, Names: []string{"f"}})
+	w, err := gcl.Walk(ctx, &goferpb.WalkRequest{Dir: at.Root.Id, Names: [][]byte{[]byte("f")}})
 	if err != nil || w.Errno != 0 || len(w.Files) != 1 {
 		t.Fatalf("Walk: %v %v", err, unix.Errno(w.GetErrno()))
 	}

@@ -190,8 +190,8 @@ func listNames(c *kernel.Task, dir *vfs.Dentry, plus bool) ([]string, bool) {
 		}
 		for _, e := range r.Entries {
 			cookie = e.Offset
-			if e.Name != "." && e.Name != ".." {
-				names = append(names, e.Name)
+			if name := string(e.Name); name != "." && name != ".." {
+				names = append(names, name)
 			}
 		}
 		if len(names) > maxMissingInNames {

@@ -68,12 +68,12 @@ func TestGoferReplyCachePoisoning(t *testing.T) {
 	ctx := ctxT(t)
 	dir := attach(t, ctx, c)
 	o := &goferpb.Origin{ClientId: "victim", Seq: 1}
-	if _, err := c.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dir, Name: "d", Mode: 0o755, Origin: o}); err != nil {
+	if _, err := c.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dir, Name: []byte("d"), Mode: 0o755, Origin: o}); err != nil {
 		t.Fatal(err)
 	}
 	// Errors are fine; a dead gofer is not.
-	c.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: "d", Flags: unix.AT_REMOVEDIR, Origin: o})
-	c.Rename(ctx, &goferpb.RenameRequest{OldDir: dir, OldName: "d", NewDir: dir, NewName: "e", Origin: o})
+	c.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: []byte("d"), Flags: unix.AT_REMOVEDIR, Origin: o})
+	c.Rename(ctx, &goferpb.RenameRequest{OldDir: dir, OldName: []byte("d"), NewDir: dir, NewName: []byte("e"), Origin: o})
 	alive(t, ctx, g, c)
 }
 
@@ -99,7 +99,7 @@ func TestGoferHandleIDsTiedToSession(t *testing.T) {
 	}
 	victim := metadata.AppendToOutgoingContext(ctx, goferpb.SessionMetadataKey, strconv.FormatUint(ev.GetSessionId(), 10))
 	vroot := attach(t, victim, c)
-	w, err := c.Walk(victim, &goferpb.WalkRequest{Dir: vroot, Names: []string{"secret"}})
+	w, err := c.Walk(victim, &goferpb.WalkRequest{Dir: vroot, Names: [][]byte{[]byte("secret")}})
 	if err != nil || w.GetErrno() != 0 {
 		t.Fatalf("victim's walk: %v errno %d", err, w.GetErrno())
 	}
@@ -168,7 +168,7 @@ func TestGoferStripsSetuid(t *testing.T) {
 			_, c := goferUnderAttack(t, root, tc.args...)
 			ctx := ctxT(t)
 			dir := attach(t, ctx, c)
-			cr, err := c.Create(ctx, &goferpb.CreateRequest{Dir: dir, Name: "a", Flags: unix.O_RDWR, Mode: 0o6755})
+			cr, err := c.Create(ctx, &goferpb.CreateRequest{Dir: dir, Name: []byte("a"), Flags: unix.O_RDWR, Mode: 0o6755})
 			if err != nil || cr.GetErrno() != 0 {
 				t.Fatalf("create: %v errno %d", err, cr.GetErrno())
 			}

@@ -85,7 +85,7 @@ func TestGoferCallStreamHandlesTiedToStream(t *testing.T) {
 	a := new(goferpb.AttachReply)
 	victim.call("Attach", &goferpb.AttachRequest{}, a)
 	w := new(goferpb.WalkReply)
-	victim.call("Walk", &goferpb.WalkRequest{Dir: a.GetRoot().GetId(), Names: []string{"secret"}}, w)
+	victim.call("Walk", &goferpb.WalkRequest{Dir: a.GetRoot().GetId(), Names: [][]byte{[]byte("secret")}}, w)
 	if w.GetErrno() != 0 || len(w.GetFiles()) != 1 {
 		t.Fatalf("victim's walk: errno %d", w.GetErrno())
 	}

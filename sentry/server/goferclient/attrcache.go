@@ -1015,7 +1015,7 @@ func (a *AttrCache) GetdentsSeq(ctx context.Context, req *goferpb.GetdentsReques
 		return r, start, err
 	}
 	r, err := a.GoferClient.Getdents(ctx, req, opts...)
-	if req.GetName() == "" {
+	if len(req.GetName()) == 0 {
 		// Its atime (a listing of a subdirectory by name changes the
 		// subdirectory's, which has no handle here), and no more: a
 		// kept handle of it stands (fts lists a directory, closes it

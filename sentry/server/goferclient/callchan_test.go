@@ -262,7 +262,7 @@ func walkOpens(t *testing.T, ctx context.Context, c goferpb.GoferClient, gc *Gof
 	sent.Store(0)
 	gifts := 0
 	for i := 0; i < opens; i++ {
-		r, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: root, Names: []string{"f"}, Open: true, OpenFlags: unix.O_RDONLY})
+		r, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: root, Names: [][]byte{[]byte("f")}, Open: true, OpenFlags: unix.O_RDONLY})
 		if err == nil && (r.Errno != 0 || r.OpenErrno != 0) {
 			err = fmt.Errorf("errno %v, open errno %v", unix.Errno(r.Errno), unix.Errno(r.OpenErrno))
 		}

@@ -89,7 +89,7 @@ func TestGoferCallsTransports(t *testing.T) {
 			if err != nil || a.Errno != 0 {
 				t.Fatalf("Attach: %v %v", err, unix.Errno(a.GetErrno()))
 			}
-			cr, err := c.Create(ctx, &goferpb.CreateRequest{Dir: a.Root.Id, Name: "f", Flags: unix.O_RDWR, Mode: 0o644})
+			cr, err := c.Create(ctx, &goferpb.CreateRequest{Dir: a.Root.Id, Name: []byte("f"), Flags: unix.O_RDWR, Mode: 0o644})
 			if err != nil || cr.Errno != 0 {
 				t.Fatalf("Create: %v %v", err, unix.Errno(cr.GetErrno()))
 			}

@@ -161,11 +161,11 @@ func (g *GoferConn) truncateWalked(ctx context.Context, w *goferpb.WalkReply, fl
 // there is none to read.
 func (g *GoferConn) withState(ctx context.Context, req proto.Message) (proto.Message, bool, error) {
 	if r, ok := req.(*goferpb.RenameRequest); ok {
-		oldSt, err := g.statOf(ctx, r.GetOldDir(), []string{r.GetOldName()})
+		oldSt, err := g.statOf(ctx, r.GetOldDir(), [][]byte{r.GetOldName()})
 		if err != nil || oldSt == nil {
 			return nil, false, err
 		}
-		newSt, err := g.statOf(ctx, r.GetNewDir(), []string{r.GetNewName()})
+		newSt, err := g.statOf(ctx, r.GetNewDir(), [][]byte{r.GetNewName()})
 		if err != nil || newSt == nil {
 			return nil, false, err
 		}
@@ -192,7 +192,7 @@ func (g *GoferConn) withState(ctx context.Context, req proto.Message) (proto.Mes
 
 // statOf returns the attributes of the file names walk to from directory
 // dir (virtual), or nil if they walk to none.
-func (g *GoferConn) statOf(ctx context.Context, dir uint64, names []string) (*goferpb.Stat, error) {
+func (g *GoferConn) statOf(ctx context.Context, dir uint64, names [][]byte) (*goferpb.Stat, error) {
 	var w goferpb.WalkReply
 	if err := g.Invoke(ctx, goferpb.Gofer_Walk_FullMethodName, &goferpb.WalkRequest{Dir: dir, Names: names}, &w); err != nil {
 		return nil, err

@@ -79,7 +79,7 @@ func TestCreateDirStatWanted(t *testing.T) {
 				return r.GetStat().MtimeNs
 			}
 			for i := 0; i < 5; i++ {
-				if _, err := a.Create(ctx, &goferpb.CreateRequest{Dir: 1, Name: "f"}); err != nil {
+				if _, err := a.Create(ctx, &goferpb.CreateRequest{Dir: 1, Name: []byte("f")}); err != nil {
 					t.Fatal(err)
 				}
 				if tc.statBetween {

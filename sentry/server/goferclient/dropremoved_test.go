@@ -35,7 +35,7 @@ func (g *removalGofer) Attach(context.Context, *goferpb.AttachRequest, ...grpc.C
 
 // Walk walks "a" to handle 2 and "b" to handle 3.
 func (g *removalGofer) Walk(_ context.Context, req *goferpb.WalkRequest, _ ...grpc.CallOption) (*goferpb.WalkReply, error) {
-	h := map[string]uint64{"a": 2, "b": 3}[req.Names[0]]
+	h := map[string]uint64{"a": 2, "b": 3}[string(req.Names[0])]
 	return &goferpb.WalkReply{Files: []*goferpb.WalkedFile{{Handle: &goferpb.Handle{Id: h}, Stat: g.statOf(h)}}}, nil
 }
 
@@ -80,7 +80,7 @@ func TestDropRemoved(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, name := range []string{"a", "b"} {
-				if _, err := a.Walk(ctx, &goferpb.WalkRequest{Dir: 1, Names: []string{name}}); err != nil {
+				if _, err := a.Walk(ctx, &goferpb.WalkRequest{Dir: 1, Names: [][]byte{[]byte(name)}}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -96,9 +96,9 @@ func TestDropRemoved(t *testing.T) {
 				g.changed = append(tc.changed, &goferpb.InodeID{Dev: 1, Ino: 12})
 			}
 			if tc.rename {
-				a.Rename(ctx, &goferpb.RenameRequest{OldDir: 1, OldName: "b", NewDir: 1, NewName: "c"})
+				a.Rename(ctx, &goferpb.RenameRequest{OldDir: 1, OldName: []byte("b"), NewDir: 1, NewName: []byte("c")})
 			} else {
-				a.Unlink(ctx, &goferpb.UnlinkRequest{Dir: 1, Name: "b"})
+				a.Unlink(ctx, &goferpb.UnlinkRequest{Dir: 1, Name: []byte("b")})
 			}
 			if a.ValidSince(other, seq) {
 				t.Errorf("a stat of an inode the removal changed, held elsewhere, is still valid")

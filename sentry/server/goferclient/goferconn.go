@@ -586,7 +586,7 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message, gif
 				break
 			}
 			e := g.handles[f.Handle.Id]
-			e.parent, e.name = parent, r.Names[i]
+			e.parent, e.name = parent, string(r.Names[i])
 			parent = f.Handle.Id
 			if r.Open && errno == 0 && i == len(r.Names)-1 && rep.(*goferpb.WalkReply).OpenErrno == 0 {
 				e.recordOpen(r.OpenFlags) // a walk-open
@@ -602,11 +602,11 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message, gif
 		}
 	case interface {
 		GetDir() uint64
-		GetName() string
+		GetName() []byte
 	}:
 		// Create, Mkdir, Symlink, Mknod.
 		for _, e := range added {
-			e.parent, e.name = r.GetDir(), r.GetName()
+			e.parent, e.name = r.GetDir(), string(r.GetName())
 		}
 		if c, ok := req.(*goferpb.CreateRequest); ok && errno == 0 {
 			// The opened handle, not CreateReply.path.
@@ -885,7 +885,7 @@ func (g *GoferConn) resolve(ctx context.Context, fh []byte, attach bool, parent 
 	if err != nil || derrno != 0 {
 		return 0, errnoOr(int32(derrno), errno), err
 	}
-	w, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: []string{name}})
+	w, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: [][]byte{[]byte(name)}})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -1022,7 +1022,7 @@ func (g *GoferConn) sweep() {
 func (g *GoferConn) settle(ctx context.Context, req proto.Message, errno unix.Errno) proto.Message {
 	c := g.raw()
 	lookup := func(dir uint64, name string) *goferpb.WalkedFile {
-		w, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: []string{name}})
+		w, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: dir, Names: [][]byte{[]byte(name)}})
 		if err != nil {
 			return nil
 		}
@@ -1047,7 +1047,7 @@ func (g *GoferConn) settle(ctx context.Context, req proto.Message, errno unix.Er
 		if errno != unix.EEXIST {
 			return nil
 		}
-		f := created(r.Dir, r.Name, unix.S_IFREG)
+		f := created(r.Dir, string(r.Name), unix.S_IFREG)
 		if f == nil {
 			return nil
 		}
@@ -1058,11 +1058,11 @@ func (g *GoferConn) settle(ctx context.Context, req proto.Message, errno unix.Er
 		}
 		return &goferpb.CreateReply{Handle: f.Handle, Stat: f.Stat}
 	case *goferpb.MkdirRequest:
-		if f := created(r.Dir, r.Name, unix.S_IFDIR); errno == unix.EEXIST && f != nil {
+		if f := created(r.Dir, string(r.Name), unix.S_IFDIR); errno == unix.EEXIST && f != nil {
 			return &goferpb.MkdirReply{Handle: f.Handle, Stat: f.Stat}
 		}
 	case *goferpb.SymlinkRequest:
-		if f := created(r.Dir, r.Name, unix.S_IFLNK); errno == unix.EEXIST && f != nil {
+		if f := created(r.Dir, string(r.Name), unix.S_IFLNK); errno == unix.EEXIST && f != nil {
 			return &goferpb.SymlinkReply{Handle: f.Handle, Stat: f.Stat}
 		}
 	case *goferpb.MknodRequest:
@@ -1070,14 +1070,14 @@ func (g *GoferConn) settle(ctx context.Context, req proto.Message, errno unix.Er
 		if ftype == 0 {
 			ftype = unix.S_IFREG
 		}
-		if f := created(r.Dir, r.Name, ftype); errno == unix.EEXIST && f != nil {
+		if f := created(r.Dir, string(r.Name), ftype); errno == unix.EEXIST && f != nil {
 			return &goferpb.MknodReply{Handle: f.Handle, Stat: f.Stat}
 		}
 	case *goferpb.LinkRequest:
 		if errno != unix.EEXIST {
 			return nil
 		}
-		f := lookup(r.Dir, r.Name)
+		f := lookup(r.Dir, string(r.Name))
 		if f == nil {
 			return nil
 		}
@@ -1095,7 +1095,7 @@ func (g *GoferConn) settle(ctx context.Context, req proto.Message, errno unix.Er
 		if errno != unix.ENOENT {
 			return nil
 		}
-		if f := lookup(r.NewDir, r.NewName); f != nil {
+		if f := lookup(r.NewDir, string(r.NewName)); f != nil {
 			g.releaseReal(f.Handle.Id)
 			return &goferpb.RenameReply{}
 		}

@@ -132,13 +132,13 @@ func TestObserverSeesChanges(t *testing.T) {
 			a.SetStat(ctx, &goferpb.SetStatRequest{Handle: 1, Mask: unix.STATX_UID | unix.STATX_MTIME})
 		}, []string{"changing 1/10", "changed 1/10", "change ended"}},
 		{"unlink of a file its caller named, in a directory the cache knows", func(a *AttrCache) {
-			a.Unlink(WithChanging(ctx, 12), &goferpb.UnlinkRequest{Dir: 1, Name: "f"})
+			a.Unlink(WithChanging(ctx, 12), &goferpb.UnlinkRequest{Dir: 1, Name: []byte("f")})
 		}, []string{"changing 1/12", "changed all", "names changed in 1/10", "change ended"}},
 		{"rename of files its caller named", func(a *AttrCache) {
-			a.Rename(WithChanging(ctx, 12, 13), &goferpb.RenameRequest{OldDir: 1, OldName: "f", NewDir: 2, NewName: "g"})
+			a.Rename(WithChanging(ctx, 12, 13), &goferpb.RenameRequest{OldDir: 1, OldName: []byte("f"), NewDir: 2, NewName: []byte("g")})
 		}, []string{"changing 1/12", "changing 1/13", "changed 1/10", "changed 1/11", "names changed in 1/10", "names changed somewhere", "change ended"}},
 		{"unlink in a directory the cache does not know", func(a *AttrCache) {
-			a.Unlink(WithChanging(ctx, 12), &goferpb.UnlinkRequest{Dir: 2, Name: "f"})
+			a.Unlink(WithChanging(ctx, 12), &goferpb.UnlinkRequest{Dir: 2, Name: []byte("f")})
 		}, []string{"changed all", "names changed somewhere"}},
 		{"open O_TRUNC", func(a *AttrCache) {
 			a.Open(ctx, &goferpb.OpenRequest{Handle: 1, Flags: unix.O_WRONLY | unix.O_TRUNC})
@@ -156,28 +156,28 @@ func TestObserverSeesChanges(t *testing.T) {
 			a.GetXattr(ctx, &goferpb.GetXattrRequest{Handle: 1, Name: []byte("user.a"), Size: 8})
 		}, nil},
 		{"create (a name is made)", func(a *AttrCache) {
-			a.Create(ctx, &goferpb.CreateRequest{Dir: 2, Name: "n"})
+			a.Create(ctx, &goferpb.CreateRequest{Dir: 2, Name: []byte("n")})
 		}, []string{"names changed somewhere"}},
 		{"create in a directory the cache knows is announced", func(a *AttrCache) {
-			a.Create(ctx, &goferpb.CreateRequest{Dir: 1, Name: "n"})
+			a.Create(ctx, &goferpb.CreateRequest{Dir: 1, Name: []byte("n")})
 		}, []string{"names changing in 1/10", "names changed in 1/10", "names change ended"}},
 		{"rename into a directory the cache knows is announced", func(a *AttrCache) {
-			a.Rename(ctx, &goferpb.RenameRequest{OldDir: 2, OldName: "f", NewDir: 1, NewName: "g"})
+			a.Rename(ctx, &goferpb.RenameRequest{OldDir: 2, OldName: []byte("f"), NewDir: 1, NewName: []byte("g")})
 		}, []string{"names changing in 1/10", "changed 1/10", "changed 1/11", "names changed somewhere", "names changed in 1/10", "names change ended"}},
 		{"mkdir that failed with EEXIST", func(a *AttrCache) {
-			a.Mkdir(ctx, &goferpb.MkdirRequest{Dir: 2, Name: "f"})
+			a.Mkdir(ctx, &goferpb.MkdirRequest{Dir: 2, Name: []byte("f")})
 		}, nil},
 		{"open without O_TRUNC", func(a *AttrCache) {
 			a.Open(ctx, &goferpb.OpenRequest{Handle: 1, Flags: unix.O_RDONLY})
 		}, nil},
 		{"walk-open O_TRUNC", func(a *AttrCache) {
-			a.Walk(ctx, &goferpb.WalkRequest{Dir: 2, Names: []string{"f"}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC})
+			a.Walk(ctx, &goferpb.WalkRequest{Dir: 2, Names: [][]byte{[]byte("f")}, Open: true, OpenFlags: unix.O_WRONLY | unix.O_TRUNC})
 		}, []string{"observed 1/10 size 4", "changed 1/10"}},
 		{"unlink (a gofer that does not name the inode)", func(a *AttrCache) {
-			a.Unlink(ctx, &goferpb.UnlinkRequest{Dir: 2, Name: "f"})
+			a.Unlink(ctx, &goferpb.UnlinkRequest{Dir: 2, Name: []byte("f")})
 		}, []string{"changed all", "names changed somewhere"}},
 		{"rename (the gofer names the inodes)", func(a *AttrCache) {
-			a.Rename(ctx, &goferpb.RenameRequest{OldDir: 2, OldName: "f", NewDir: 2, NewName: "g"})
+			a.Rename(ctx, &goferpb.RenameRequest{OldDir: 2, OldName: []byte("f"), NewDir: 2, NewName: []byte("g")})
 		}, []string{"changed 1/10", "changed 1/11", "names changed somewhere", "names changed somewhere"}},
 		{"stat asking the gofer", func(a *AttrCache) {
 			a.Stat(FreshAttrs(ctx), &goferpb.StatRequest{Handle: 1})
@@ -193,7 +193,7 @@ func TestObserverSeesChanges(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := NewAttrCache(&fakeGofer{size: 4})
 			// The cache learns handle 1 from a walk first.
-			a.Walk(ctx, &goferpb.WalkRequest{Dir: 2, Names: []string{"f"}})
+			a.Walk(ctx, &goferpb.WalkRequest{Dir: 2, Names: [][]byte{[]byte("f")}})
 			rec := &recorder{}
 			a.SetObserver(rec)
 			tc.call(a)
@@ -216,12 +216,12 @@ func TestRemovalsByOthers(t *testing.T) {
 		call             func()
 		wantMe, wantThem uint64
 	}{
-		{"my unlink", func() { a.Unlink(myCtx, &goferpb.UnlinkRequest{Dir: 2, Name: "f"}) }, 0, 1},
+		{"my unlink", func() { a.Unlink(myCtx, &goferpb.UnlinkRequest{Dir: 2, Name: []byte("f")}) }, 0, 1},
 		{"their rename", func() {
-			a.Rename(theirCtx, &goferpb.RenameRequest{OldDir: 2, OldName: "f", NewDir: 2, NewName: "g"})
+			a.Rename(theirCtx, &goferpb.RenameRequest{OldDir: 2, OldName: []byte("f"), NewDir: 2, NewName: []byte("g")})
 		}, 1, 1},
-		{"an unlink of no one's counter", func() { a.Unlink(context.Background(), &goferpb.UnlinkRequest{Dir: 2, Name: "f"}) }, 2, 2},
-		{"a creation", func() { a.Create(myCtx, &goferpb.CreateRequest{Dir: 2, Name: "n"}) }, 2, 2},
+		{"an unlink of no one's counter", func() { a.Unlink(context.Background(), &goferpb.UnlinkRequest{Dir: 2, Name: []byte("f")}) }, 2, 2},
+		{"a creation", func() { a.Create(myCtx, &goferpb.CreateRequest{Dir: 2, Name: []byte("n")}) }, 2, 2},
 	}
 	for _, s := range steps {
 		s.call()

@@ -170,7 +170,7 @@ func TestPostedSetStatRides(t *testing.T) {
 			if err != nil || a.Errno != 0 {
 				t.Fatalf("Attach: %v %v", err, unix.Errno(a.GetErrno()))
 			}
-			w, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: a.Root.Id, Names: []string{"f"}})
+			w, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: a.Root.Id, Names: [][]byte{[]byte("f")}})
 			if err != nil || len(w.GetFiles()) != 1 {
 				t.Fatalf("Walk: %v %v", err, w)
 			}
@@ -180,7 +180,7 @@ func TestPostedSetStatRides(t *testing.T) {
 				target = h + 1000
 			}
 			if tc.symlink {
-				lw, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: a.Root.Id, Names: []string{"l"}})
+				lw, err := c.Walk(ctx, &goferpb.WalkRequest{Dir: a.Root.Id, Names: [][]byte{[]byte("l")}})
 				if err != nil || len(lw.GetFiles()) != 1 {
 					t.Fatalf("Walk: %v %v", err, lw)
 				}

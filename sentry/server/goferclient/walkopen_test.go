@@ -40,7 +40,7 @@ func walkOpenLoop(tb testing.TB) func() {
 	if err := os.WriteFile(filepath.Join(root, "f"), []byte("data"), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	walk := &goferpb.WalkRequest{Dir: a.Root.Id, Names: []string{"f"}, Open: true, OpenFlags: unix.O_RDONLY}
+	walk := &goferpb.WalkRequest{Dir: a.Root.Id, Names: [][]byte{[]byte("f")}, Open: true, OpenFlags: unix.O_RDONLY}
 	before := gc.Donations()
 	return func() {
 		r, err := c.Walk(ctx, walk)

@@ -558,7 +558,7 @@ func (k *Kernel) RemoveSegmentFiles(names []string) {
 		child := v.CachedChild(dir, name)
 		open := child != nil && k.Maps.Holds(child.Ino())
 		ctx, cancel := v.RPCCtx()
-		r, err := k.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Open: open})
+		r, err := k.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: []byte(name), Open: open})
 		cancel()
 		if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 			k.Log.Warn("removing a shared memory segment's file failed", "name", name, "err", err)

@@ -146,12 +146,12 @@ func (k *Kernel) unlinkHeld(held []HeldUnlink) []error {
 	errs := make([]error, len(held))
 	req := &goferpb.UnlinkManyRequest{
 		Dirs:    make([]uint64, len(held)),
-		Names:   make([]string, len(held)),
+		Names:   make([][]byte, len(held)),
 		Origins: make([]*goferpb.Origin, len(held)),
 	}
 	inos := make([]uint64, len(held))
 	for i, h := range held {
-		req.Dirs[i], req.Names[i], req.Origins[i], inos[i] = h.Handle, h.Name, h.Origin, h.Ino
+		req.Dirs[i], req.Names[i], req.Origins[i], inos[i] = h.Handle, []byte(h.Name), h.Origin, h.Ino
 		if h.RemoveDir {
 			if req.Flags == nil {
 				req.Flags = make([]uint32, len(held))
@@ -197,6 +197,6 @@ func (k *Kernel) unlinkAlone(ctx context.Context, h HeldUnlink) error {
 	if h.RemoveDir {
 		flags = unix.AT_REMOVEDIR
 	}
-	one, err := k.Gofer.Unlink(goferclient.WithChanging(ctx, h.Ino), &goferpb.UnlinkRequest{Dir: h.Handle, Name: h.Name, Flags: flags, Origin: h.Origin})
+	one, err := k.Gofer.Unlink(goferclient.WithChanging(ctx, h.Ino), &goferpb.UnlinkRequest{Dir: h.Handle, Name: []byte(h.Name), Flags: flags, Origin: h.Origin})
 	return syserr.FromGofer("unlink "+h.Name, one.GetErrno(), err)
 }

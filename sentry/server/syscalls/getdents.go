@@ -85,8 +85,8 @@ func Getdents64(c *kernel.Task) (int64, error) {
 					break
 				}
 				for _, e := range r.Entries {
-					if e.Name != "." && e.Name != ".." && e.Name != "" && !(inShm && sysvipc.IsSegmentFile(e.Name)) {
-						if !emit(e.Name, e.Ino, uint8(e.Type), uint64(fdesc.CookieOffset(e.Offset))) {
+					if name := string(e.Name); name != "." && name != ".." && name != "" && !(inShm && sysvipc.IsSegmentFile(name)) {
+						if !emit(name, e.Ino, uint8(e.Type), uint64(fdesc.CookieOffset(e.Offset))) {
 							break rpc
 						}
 					}

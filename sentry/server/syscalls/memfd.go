@@ -53,7 +53,7 @@ func MemfdCreate(c *kernel.Task) (int64, error) {
 	// caller's fsuid and fsgid.
 	cr := c.ProcessCreds()
 	ctx, cancel := v.RPCCtx()
-	cr0, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: hidden, Flags: unix.O_RDWR,
+	cr0, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: []byte(hidden), Flags: unix.O_RDWR,
 		Mode: 0777, Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.GoferOrigin(0)})
 	cancel()
 	if err := syserr.FromGofer("create "+hidden, cr0.GetErrno(), err); err != nil {
@@ -65,7 +65,7 @@ func MemfdCreate(c *kernel.Task) (int64, error) {
 	d := v.InsertChild(dir, hidden, 0, cr0.Handle.FileHandle, cr0.Stat)
 	f := vfs.NewFile(vfs.NewGoferFile(v, cr0.Handle.Id, cr0.Handle.FileHandle, nil), d, unix.O_RDWR)
 	ctx, cancel = v.RPCCtx()
-	ur, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: hidden, Origin: c.GoferOrigin(1), Open: true})
+	ur, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: []byte(hidden), Origin: c.GoferOrigin(1), Open: true})
 	cancel()
 	v.Forget(dir, hidden)
 	if err := syserr.FromGofer("unlink "+hidden, ur.GetErrno(), err); err != nil {

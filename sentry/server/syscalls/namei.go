@@ -46,7 +46,7 @@ func mkdirAt(c *kernel.Task, dirfd int32, path string, mode uint32) (int64, erro
 	}
 	return makeName(c, dir, name, "mkdir", unix.S_IFDIR|mode&01777&^c.Umask(),
 		func(ctx context.Context, dh uint64, uid, gid, m uint32) (madeName, error) {
-			return c.Kernel.Gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: name, Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
+			return c.Kernel.Gofer.Mkdir(ctx, &goferpb.MkdirRequest{Dir: dh, Name: []byte(name), Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
 		})
 }
 
@@ -76,7 +76,7 @@ func Symlink(c *kernel.Task) (int64, error) {
 	}
 	return makeName(c, dir, name, "symlink", unix.S_IFLNK|0777,
 		func(ctx context.Context, dh uint64, uid, gid, _ uint32) (madeName, error) {
-			return c.Kernel.Gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: name, Target: target, Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
+			return c.Kernel.Gofer.Symlink(ctx, &goferpb.SymlinkRequest{Dir: dh, Name: []byte(name), Target: []byte(target), Uid: uid, Gid: gid, Origin: c.GoferOrigin(0)})
 		})
 }
 
@@ -145,7 +145,7 @@ func Link(c *kernel.Task) (int64, error) {
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.Kernel.Gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: name, Target: oh, Origin: c.GoferOrigin(0)})
+	r, err := c.Kernel.Gofer.Link(ctx, &goferpb.LinkRequest{Dir: dh, Name: []byte(name), Target: oh, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("link "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -264,7 +264,7 @@ func goferUnlink(c *kernel.Task, dir *vfs.Dentry, name string, flags uint32) (in
 		// Other clients' leases on it go first (readlease.BeginChange).
 		ctx = goferclient.WithChanging(ctx, child.Ino())
 	}
-	r, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: name, Flags: flags & linux.AT_REMOVEDIR, Origin: c.GoferOrigin(0), Open: open})
+	r, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: []byte(name), Flags: flags & linux.AT_REMOVEDIR, Origin: c.GoferOrigin(0), Open: open})
 	if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -374,7 +374,7 @@ func Rename(c *kernel.Task) (int64, error) {
 		moved = append(moved, dst.Ino())
 	}
 	ctx = goferclient.WithChanging(ctx, moved...)
-	r, err := c.Kernel.Gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: oname, NewDir: nh, NewName: nname, Flags: flags, Origin: c.GoferOrigin(0)})
+	r, err := c.Kernel.Gofer.Rename(ctx, &goferpb.RenameRequest{OldDir: oh, OldName: []byte(oname), NewDir: nh, NewName: []byte(nname), Flags: flags, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("rename "+oname, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
@@ -419,7 +419,7 @@ func Mknod(c *kernel.Task) (int64, error) {
 	}
 	return makeName(c, dir, name, "mknod", mode&unix.S_IFMT|mode&07777&^c.Umask(),
 		func(ctx context.Context, dh uint64, uid, gid, m uint32) (madeName, error) {
-			return c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.GoferOrigin(0)})
+			return c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: []byte(name), Mode: m, Uid: uid, Gid: gid, Rdev: dev, Origin: c.GoferOrigin(0)})
 		})
 }
 

@@ -250,7 +250,7 @@ func createFile(c *kernel.Task, dir *vfs.Dentry, name string, flags, mode, part 
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
 	r, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{
-		Dir: dh, Name: name, Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
+		Dir: dh, Name: []byte(name), Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
 		Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.GoferOrigin(part), PathHandle: true,
 	})
 	if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {

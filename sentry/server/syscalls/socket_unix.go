@@ -111,7 +111,7 @@ func mknodSocket(c *kernel.Task, path string) (uint64, string, error) {
 	v := c.Kernel.VFS
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	r, err := c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: name, Mode: unix.S_IFSOCK | 0777&^c.Umask(),
+	r, err := c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: []byte(name), Mode: unix.S_IFSOCK | 0777&^c.Umask(),
 		Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("mknod socket "+name, r.GetErrno(), err); err != nil {
 		if syserr.ErrnoOf(err) == unix.EEXIST {

@@ -488,7 +488,7 @@ func segmentFile(c *kernel.Task, name string, size uint64) (*fdesc.File, *goferp
 			return nil, nil, err
 		}
 		ctx, cancel := v.RPCCtx()
-		r, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: name, Flags: unix.O_RDWR, Mode: 0600, Origin: c.GoferOrigin(segmentCreatePart)})
+		r, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: []byte(name), Flags: unix.O_RDWR, Mode: 0600, Origin: c.GoferOrigin(segmentCreatePart)})
 		cancel()
 		if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
 			return nil, nil, err

@@ -178,7 +178,7 @@ func (v *VFS) scratchParent() (uint64, []uint64, error) {
 // caller owns the walked handle.
 func (v *VFS) scratchDir(ph uint64, name string, mk *goferpb.MkdirRequest) (*goferpb.WalkedFile, error) {
 	if mk != nil {
-		req := &goferpb.MkdirRequest{Dir: ph, Name: name, Mode: mk.Mode, Uid: mk.Uid, Gid: mk.Gid}
+		req := &goferpb.MkdirRequest{Dir: ph, Name: []byte(name), Mode: mk.Mode, Uid: mk.Uid, Gid: mk.Gid}
 		ctx, cancel := v.RPCCtx()
 		r, err := v.gofer.Mkdir(ctx, req)
 		cancel()
@@ -279,7 +279,7 @@ func (v *VFS) removeBacking(vm *Graft, h uint64) {
 		v.releases.ReleaseNow([]uint64{h})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	r, err := v.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: vm.backingParent, Name: vm.backing, Flags: unix.AT_REMOVEDIR})
+	r, err := v.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: vm.backingParent, Name: []byte(vm.backing), Flags: unix.AT_REMOVEDIR})
 	cancel()
 	if err := syserr.FromGofer("rmdir "+vm.backing, r.GetErrno(), err); err != nil {
 		v.log.Warn("removing a tmpfs mount's directory failed", "name", vm.backing, "err", err)

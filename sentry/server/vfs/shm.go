@@ -88,7 +88,7 @@ func (v *VFS) RemoveShm() {
 	v.removeTree(d.handle, 0)
 	v.releases.Release([]uint64{d.handle})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	r, err := v.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: parent, Name: shmDirName(v.clientID), Flags: unix.AT_REMOVEDIR})
+	r, err := v.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: parent, Name: []byte(shmDirName(v.clientID)), Flags: unix.AT_REMOVEDIR})
 	cancel()
 	if err := syserr.FromGofer("rmdir /dev/shm", r.GetErrno(), err); err != nil {
 		v.log.Warn("removing the /dev/shm directory failed", "name", name, "err", err)
@@ -115,11 +115,10 @@ func (v *VFS) removeTree(dir uint64, depth int) {
 		}
 		for _, e := range r.Entries {
 			cookie = e.Offset
-			if e.Name == "." || e.Name == ".." {
-				continue
+			if name := string(e.Name); name != "." && name != ".." {
+				names = append(names, name)
+				dirs = append(dirs, e.Type == unix.DT_DIR)
 			}
-			names = append(names, e.Name)
-			dirs = append(dirs, e.Type == unix.DT_DIR)
 		}
 	}
 	for i, n := range names {
@@ -132,7 +131,7 @@ func (v *VFS) removeTree(dir uint64, depth int) {
 			flags = unix.AT_REMOVEDIR
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		r, err := v.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: n, Flags: flags})
+		r, err := v.gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dir, Name: []byte(n), Flags: flags})
 		cancel()
 		if err := syserr.FromGofer("unlink", r.GetErrno(), err); err != nil {
 			v.log.Debug("removing a /dev/shm file failed", "name", n, "err", err)

@@ -371,7 +371,7 @@ func (v *VFS) walkOne(dir uint64, name string) (*goferpb.WalkedFile, error) {
 func (v *VFS) walkOneOpen(dir uint64, name string, open *PreOpened) (wf *goferpb.WalkedFile, opened bool, path uint64, err error) {
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
-	req := &goferpb.WalkRequest{Dir: dir, Names: []string{name}}
+	req := &goferpb.WalkRequest{Dir: dir, Names: [][]byte{[]byte(name)}}
 	if open != nil {
 		req.Open, req.OpenFlags, req.PathHandle = true, open.Flags, true
 	}
@@ -544,7 +544,7 @@ func (v *VFS) walkViaParent(parent *Dentry, name string) *goferpb.WalkedFile {
 		return nil
 	}
 	ctx, cancel := v.RPCCtx()
-	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: gh, Names: []string{pname, name}})
+	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: gh, Names: [][]byte{[]byte(pname), []byte(name)}})
 	cancel()
 	v.Unpin(gp)
 	if err != nil {
@@ -607,7 +607,7 @@ func (v *VFS) OpenRegular(d *Dentry, flags uint32, origin *goferpb.Origin) (uint
 		return 0, nil, err
 	}
 	ctx, cancel := v.RPCCtx()
-	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: ph, Names: []string{name}, Open: true, OpenFlags: flags, ExpectIno: d.ino, Origin: origin})
+	r, err := v.gofer.Walk(ctx, &goferpb.WalkRequest{Dir: ph, Names: [][]byte{[]byte(name)}, Open: true, OpenFlags: flags, ExpectIno: d.ino, Origin: origin})
 	cancel()
 	v.Unpin(parent)
 	if err != nil {
@@ -1003,9 +1003,9 @@ func (v *VFS) Readlink(c Caller, d *Dentry) (string, error) {
 		return "", err
 	}
 	v.mu.Lock()
-	d.target, d.haveTarget = r.Target, true
+	d.target, d.haveTarget = string(r.Target), true
 	v.mu.Unlock()
-	return r.Target, nil
+	return string(r.Target), nil
 }
 
 // StatDentry returns d's attributes.
@@ -1107,14 +1107,14 @@ func (v *VFS) NoteListing(dir *Dentry, ents []*goferpb.Dirent, stats []*goferpb.
 	}
 	now := v.attrs.Clock()
 	for i, e := range ents {
-		st := stats[i]
-		if st.GetIno() == 0 || e.Name == "" || e.Name == "." || e.Name == ".." || len(e.Name) > 255 || strings.ContainsRune(e.Name, '/') {
+		st, name := stats[i], string(e.Name)
+		if st.GetIno() == 0 || name == "" || name == "." || name == ".." || len(name) > 255 || strings.ContainsRune(name, '/') {
 			continue
 		}
-		if dir == v.Root && (e.Name == "dev" || e.Name == "proc") {
+		if dir == v.Root && (name == "dev" || name == "proc") {
 			continue // synthesized over the gofer's
 		}
-		d := v.InsertChild(dir, e.Name, 0, nil, st)
+		d := v.InsertChild(dir, name, 0, nil, st)
 		if seq != 0 {
 			v.mu.Lock()
 			if d.ino == st.Ino {

@@ -332,7 +332,7 @@ func TestNegativeDentry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := f.attrs.Mkdir(context.Background(), &goferpb.MkdirRequest{Dir: dh, Name: "made", Mode: 0o755})
+	r, err := f.attrs.Mkdir(context.Background(), &goferpb.MkdirRequest{Dir: dh, Name: []byte("made"), Mode: 0o755})
 	if err := syserr.FromGofer("mkdir", r.GetErrno(), err); err != nil {
 		t.Fatal(err)
 	}
