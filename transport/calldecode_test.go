@@ -82,7 +82,7 @@ func decodeCases(t testing.TB) []struct {
 	other := &pb.ClientMessage{PostedCalls: []*pb.Call{
 		postedWrite(1, page(4096, 'a')),
 		{Seq: 2, Tid: 7, Op: &pb.Call_FileRelease{FileRelease: &pb.FileRelease{}}},
-		{Seq: 3, Tid: 7, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 257, ListingPath: "/tmp"}}},
+		{Seq: 3, Tid: 7, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 257, ListingPath: []byte("/tmp")}}},
 	}}
 	twoRegions := &pb.ClientMessage{PostedCalls: []*pb.Call{{Seq: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno: 20, Inputs: []*pb.Region{{Addr: 1, Data: page(600, 'a')}, {Addr: 2, Data: []byte("x")}, {Addr: 3, Data: page(700, 'k')}}}}}}}

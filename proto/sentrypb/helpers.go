@@ -63,3 +63,29 @@ const (
 
 // ServerFeatures are the feature bits this server code sets in Welcome.
 const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch | FeatureChannelPosted | FeatureLeasedCopy | FeatureChannelBatch
+
+// BytesList returns ss as the protocol's repeated bytes fields hold them
+// (names, paths and arguments: any bytes, which a proto3 string could not
+// carry unless UTF-8).
+func BytesList(ss []string) [][]byte {
+	if ss == nil {
+		return nil
+	}
+	b := make([][]byte, len(ss))
+	for i, s := range ss {
+		b[i] = []byte(s)
+	}
+	return b
+}
+
+// StringList returns the strings of a repeated bytes field.
+func StringList(bs [][]byte) []string {
+	if bs == nil {
+		return nil
+	}
+	s := make([]string, len(bs))
+	for i, b := range bs {
+		s[i] = string(b)
+	}
+	return s
+}

@@ -241,7 +241,7 @@ type StartError struct {
 
 // startErrorOf is the StartError of a failed Start or Spawn reply.
 func startErrorOf(r *pb.Reply) *StartError {
-	return &StartError{Errno: unix.Errno(r.Errno), Path: r.FailedPath, Cwd: r.FailedCwd}
+	return &StartError{Errno: unix.Errno(r.Errno), Path: string(r.FailedPath), Cwd: r.FailedCwd}
 }
 
 func (e *StartError) Error() string {
@@ -587,10 +587,10 @@ func (c *client) run() (int, error) {
 		return 0, fmt.Errorf("start: %w", err)
 	}
 	start := &pb.Start{
-		Argv:       c.cfg.Argv,
-		Env:        c.cfg.Env,
-		Cwd:        c.cfg.Cwd,
-		Filename:   c.cfg.Filename,
+		Argv:       pb.BytesList(c.cfg.Argv),
+		Env:        pb.BytesList(c.cfg.Env),
+		Cwd:        []byte(c.cfg.Cwd),
+		Filename:   []byte(c.cfg.Filename),
 		Uid:        uid,
 		Gid:        gid,
 		Groups:     groups,

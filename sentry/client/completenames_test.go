@@ -127,7 +127,7 @@ func TestNamesAfter(t *testing.T) {
 // TestCopyDirPath checks the absolute path of a copy's directory from its
 // key, as keepCwdCopy compares it with the new working directory's.
 func TestCopyDirPath(t *testing.T) {
-	cwd := cwdKey(&pb.FsState{Cwd: "/tmp/a b", CwdHandle: []byte{1, 2}})
+	cwd := cwdKey(&pb.FsState{Cwd: []byte("/tmp/a b"), CwdHandle: []byte{1, 2}})
 	for _, tc := range []struct {
 		k    pathKey
 		want string

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"sort"
 	"strconv"
 	"strings"
@@ -210,12 +211,12 @@ func (l *listedDir) smallFiles() []string {
 	l.files = []string{}
 	var st linux.Stat
 	for _, ls := range l.listed {
-		if len(ls.Stat) < st.SizeBytes() || ls.Name == "" || strings.ContainsRune(ls.Name, '/') {
+		if len(ls.Stat) < st.SizeBytes() || len(ls.Name) == 0 || bytes.ContainsRune(ls.Name, '/') {
 			continue
 		}
 		st.UnmarshalBytes(ls.Stat)
 		if st.Mode&linux.S_IFMT == linux.S_IFREG && st.Blocks != 0 && st.Size <= dataAheadMaxSize {
-			l.files = append(l.files, ls.Name)
+			l.files = append(l.files, string(ls.Name))
 		}
 	}
 	sort.Strings(l.files)

@@ -28,21 +28,21 @@ func TestSmallFiles(t *testing.T) {
 		want   []string
 	}{
 		{"sorted as a glob sorts", []*pb.ListedStat{
-			{Name: "f2", Stat: aheadStat(1, linux.S_IFREG|0o644, 2, 8)},
-			{Name: "f10", Stat: aheadStat(2, linux.S_IFREG|0o644, 3, 8)},
-			{Name: "f1", Stat: aheadStat(3, linux.S_IFREG|0o644, 2, 8)},
+			{Name: []byte("f2"), Stat: aheadStat(1, linux.S_IFREG|0o644, 2, 8)},
+			{Name: []byte("f10"), Stat: aheadStat(2, linux.S_IFREG|0o644, 3, 8)},
+			{Name: []byte("f1"), Stat: aheadStat(3, linux.S_IFREG|0o644, 2, 8)},
 		}, []string{"f1", "f10", "f2"}},
 		{"no directory, symbolic link, empty or large file", []*pb.ListedStat{
-			{Name: "d", Stat: aheadStat(1, linux.S_IFDIR|0o755, 4096, 8)},
-			{Name: "l", Stat: aheadStat(2, linux.S_IFLNK|0o777, 5, 0)},
-			{Name: "empty", Stat: aheadStat(3, linux.S_IFREG|0o644, 0, 0)},
-			{Name: "sparse", Stat: aheadStat(4, linux.S_IFREG|0o644, 100, 0)},
-			{Name: "big", Stat: aheadStat(5, linux.S_IFREG|0o644, dataAheadMaxSize+1, 200)},
-			{Name: "edge", Stat: aheadStat(6, linux.S_IFREG|0o644, dataAheadMaxSize, 128)},
+			{Name: []byte("d"), Stat: aheadStat(1, linux.S_IFDIR|0o755, 4096, 8)},
+			{Name: []byte("l"), Stat: aheadStat(2, linux.S_IFLNK|0o777, 5, 0)},
+			{Name: []byte("empty"), Stat: aheadStat(3, linux.S_IFREG|0o644, 0, 0)},
+			{Name: []byte("sparse"), Stat: aheadStat(4, linux.S_IFREG|0o644, 100, 0)},
+			{Name: []byte("big"), Stat: aheadStat(5, linux.S_IFREG|0o644, dataAheadMaxSize+1, 200)},
+			{Name: []byte("edge"), Stat: aheadStat(6, linux.S_IFREG|0o644, dataAheadMaxSize, 128)},
 		}, []string{"edge"}},
 		{"no entry without a stat or with a slash", []*pb.ListedStat{
-			{Name: "nostat"},
-			{Name: "a/b", Stat: aheadStat(1, linux.S_IFREG|0o644, 2, 8)},
+			{Name: []byte("nostat")},
+			{Name: []byte("a/b"), Stat: aheadStat(1, linux.S_IFREG|0o644, 2, 8)},
 		}, []string{}},
 	}
 	for _, tc := range tests {

@@ -175,13 +175,13 @@ func (pc *pathCache) keepAhead(creds, start, dir string, reply *pb.Reply, at lea
 	parent, hasParent := sysabi.ParentPath(dir)
 	for _, a := range reply.Ahead {
 		l := a.GetLease()
-		if l == nil || l.Id == 0 || l.TtlMs == 0 || l.Epoch < pc.lastEpoch || !aheadPathName(a.Name, !a.Sibling) ||
+		if l == nil || l.Id == 0 || l.TtlMs == 0 || l.Epoch < pc.lastEpoch || !aheadPathName(string(a.Name), !a.Sibling) ||
 			!grantedAs(pathKey{creds: creds, start: start}, l) || a.Sibling && !hasParent {
 			continue
 		}
-		path := prefix + a.Name
+		path := prefix + string(a.Name)
 		if a.Sibling {
-			path = listedPrefix(parent) + a.Name
+			path = listedPrefix(parent) + string(a.Name)
 		}
 		expires := at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)
 		shared, records := pc.keepListedLocked(listedView{creds: creds, start: start, prefix: listedPrefix(path), ahead: true}, l, a.Listed, expires)
@@ -225,8 +225,8 @@ func (t *task) keepAheadOf(lst listing, reply *pb.Reply, at leaseStamp) {
 	var asked []string
 	for _, a := range reply.Ahead {
 		if !a.Sibling {
-			sent[a.Name] = true
-			asked = append(asked, a.Name)
+			sent[string(a.Name)] = true
+			asked = append(asked, string(a.Name))
 		}
 	}
 	var rest []string
@@ -397,8 +397,8 @@ func (t *task) answerAhead(args [6]uint64, desc uint64, k pathKey, a *pathAnswer
 	if wantAhead {
 		names, siblings := pc.aheadAsk(k, subdirNames(dirents))
 		if len(names)+len(siblings) > 0 {
-			sc.ListingAhead, sc.AheadNames, sc.AheadSiblings = maxAheadDirs, names, siblings
-			sc.ListingPath, sc.PathLeaseWanted = k.path, true
+			sc.ListingAhead, sc.AheadNames, sc.AheadSiblings = maxAheadDirs, pb.BytesList(names), pb.BytesList(siblings)
+			sc.ListingPath, sc.PathLeaseWanted = []byte(k.path), true
 			coming = aheadKeys(k, names, siblings)
 		}
 	}

@@ -25,8 +25,8 @@ func dirfdListing(l *pb.PathLease) *pb.Reply {
 	}
 	r := &pb.Reply{PathLease: &pb.PathLease{Id: 1, Ids: []uint64{1, 2, 3}, TtlMs: l.TtlMs, Creds: l.Creds}}
 	r.Listed = []*pb.ListedStat{
-		{Name: "sub", Stat: stat(linux.S_IFDIR | 0o755), Ids: []uint64{10, 11}, Ino: 100},
-		{Name: "file", Stat: stat(linux.S_IFREG | 0o644), Ids: []uint64{12, 13}, Ino: 101},
+		{Name: []byte("sub"), Stat: stat(linux.S_IFDIR | 0o755), Ids: []uint64{10, 11}, Ino: 100},
+		{Name: []byte("file"), Stat: stat(linux.S_IFREG | 0o644), Ids: []uint64{12, 13}, Ino: 101},
 	}
 	return r
 }
@@ -156,7 +156,7 @@ func TestAheadEntriesHold(t *testing.T) {
 			tk, l := listedTask()
 			pc := tk.c.pcache
 			creds := pc.creds[7]
-			r := &pb.Reply{Ahead: []*pb.AheadListing{{Name: "sub", Dirents: make([]byte, 48), Cookie: 9,
+			r := &pb.Reply{Ahead: []*pb.AheadListing{{Name: []byte("sub"), Dirents: make([]byte, 48), Cookie: 9,
 				Lease: lease(l), Listed: dirfdListing(l).Listed}}}
 			pc.keepAhead(creds, "/", dir, r, leaseStamp{sent: time.Now()})
 			pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: tc.revoke})
@@ -338,7 +338,7 @@ func TestParentOpenAnswer(t *testing.T) {
 			}
 			pc.openPaths[100] = dir
 			r := &pb.Reply{PathLease: &pb.PathLease{Id: 1, Ids: []uint64{1, 2, 3}, TtlMs: l.TtlMs, Creds: l.Creds},
-				Listed: []*pb.ListedStat{{Name: "sub", Stat: stat(tc.subMode), Ids: []uint64{10, 11}, Ino: 100}}}
+				Listed: []*pb.ListedStat{{Name: []byte("sub"), Stat: stat(tc.subMode), Ids: []uint64{10, 11}, Ino: 100}}}
 			tk.keepListed(listing{wanted: true, path: dir, desc: 100}, r, leaseStamp{sent: time.Now()})
 			open := func(desc uint64, name string) pathKey {
 				return pathKey{sysno: postedOpenKey, creds: creds, start: fmt.Sprintf("fd %d", desc), path: name, args: [3]uint64{unix.O_DIRECTORY}}

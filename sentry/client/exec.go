@@ -49,7 +49,7 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 		return fmt.Errorf("mmap layout: %w", err)
 	}
 	name := plan.Execfn
-	main, err := t.mapImage(m, plan.Image, ac.PIELoadAddress(layout), name)
+	main, err := t.mapImage(m, plan.Image, ac.PIELoadAddress(layout), string(name))
 	if err != nil {
 		return fmt.Errorf("map %s: %w", name, err)
 	}
@@ -109,7 +109,7 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 		{Key: linux.AT_HWCAP2, Value: hostarch.Addr(fs.AllowedHWCap2())},
 	}...)
 	argv := plan.Argv
-	sl, err := st.Load(argv, plan.Env, auxv)
+	sl, err := st.Load(pb.StringList(argv), pb.StringList(plan.Env), auxv)
 	if err != nil {
 		return fmt.Errorf("load stack: %w", err)
 	}
@@ -144,14 +144,14 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 	t.restartBlock = nil
 	t.restartErrno = 0
 	comm := plan.Comm
-	if comm == "" {
-		comm = path.Base(plan.Execfn)
+	if len(comm) == 0 {
+		comm = []byte(path.Base(string(plan.Execfn)))
 	}
 	if len(comm) > linux.TASK_COMM_LEN-1 {
 		comm = comm[:linux.TASK_COMM_LEN-1]
 	}
 	t.mu.Lock()
-	t.name = comm
+	t.name = string(comm)
 	t.mu.Unlock()
 	t.mu.Lock()
 	t.altStack = linux.SignalStack{Flags: linux.SS_DISABLE}

@@ -186,10 +186,10 @@ func (ss *session) handle(c *pb.Call) {
 	switch op := c.Op.(type) {
 	case *pb.Call_Start:
 		name := op.Start.Filename
-		if name == "" {
+		if string(name) == "" {
 			name = op.Start.Argv[0]
 		}
-		plan, err := ss.plan(name, op.Start.Argv, op.Start.Env)
+		plan, err := ss.plan(string(name), pb.StringList(op.Start.Argv), pb.StringList(op.Start.Env))
 		if err != nil {
 			ss.reply(&pb.Reply{Seq: c.Seq, Errno: int32(unix.ENOEXEC)})
 			return
@@ -394,7 +394,7 @@ func (ss *session) syscall(c *pb.Call, sc *pb.Syscall) {
 // its program and the records that records makes of that plan, or
 // ENOEXEC.
 func (ss *session) replyStart(c *pb.Call, st *pb.Start, records func(*pb.ExecPlan) []*pb.StateRecord) {
-	plan, err := ss.plan(st.Argv[0], st.Argv, st.Env)
+	plan, err := ss.plan(string(st.Argv[0]), pb.StringList(st.Argv), pb.StringList(st.Env))
 	if err != nil {
 		ss.reply(&pb.Reply{Seq: c.Seq, Errno: int32(unix.ENOEXEC)})
 		return
@@ -450,5 +450,5 @@ func (ss *session) plan(path string, argv, env []string) (*pb.ExecPlan, error) {
 			return nil, fmt.Errorf("%s is dynamic", path)
 		}
 	}
-	return &pb.ExecPlan{Tid: ss.tid, Image: img, Argv: argv, Env: env, Execfn: path, Comm: filepath.Base(path)}, nil
+	return &pb.ExecPlan{Tid: ss.tid, Image: img, Argv: pb.BytesList(argv), Env: pb.BytesList(env), Execfn: []byte(path), Comm: []byte(filepath.Base(path))}, nil
 }

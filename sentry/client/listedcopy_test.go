@@ -56,7 +56,7 @@ func TestPostedRmdir(t *testing.T) {
 			// The listing of /d: its entry sub, a directory.
 			r := &pb.Reply{PathLease: &pb.PathLease{Id: 1, Ids: []uint64{1, 2}, Kinds: []uint32{pathSearchKind, pathSearchKind},
 				Inos: []uint64{root, dir}, TtlMs: l.TtlMs, Creds: l.Creds, DirIno: dir, Writable: true, Removable: true}}
-			r.Listed = append(r.Listed, &pb.ListedStat{Name: "sub", Stat: statBytes(linux.S_IFDIR|0o755, sub), Ino: sub,
+			r.Listed = append(r.Listed, &pb.ListedStat{Name: []byte("sub"), Stat: statBytes(linux.S_IFDIR|0o755, sub), Ino: sub,
 				Ids: []uint64{104, 105}})
 			tk.keepListed(listing{wanted: true, path: "/d"}, r, pc.stamp())
 			// The listing ahead of /d/sub: x, and a symbolic link.
@@ -69,7 +69,7 @@ func TestPostedRmdir(t *testing.T) {
 			}
 			dirents := slices.Concat(testDirent(".", unix.DT_DIR), testDirent("..", unix.DT_DIR), testDirent("x", unix.DT_REG),
 				testDirent("link", unix.DT_LNK))
-			pc.keepAhead(creds, "/", "/d", &pb.Reply{Ahead: []*pb.AheadListing{{Name: "sub", Dirents: dirents, Lease: ahead}}}, pc.stamp())
+			pc.keepAhead(creds, "/", "/d", &pb.Reply{Ahead: []*pb.AheadListing{{Name: []byte("sub"), Dirents: dirents, Lease: ahead}}}, pc.stamp())
 			copyKey := pathKey{creds: creds, start: "/", path: "/d/sub"}
 			pc.mu.Lock()
 			c := pc.copyLocked(copyKey)
@@ -131,7 +131,7 @@ func TestListedCopyByFD(t *testing.T) {
 	ahead := &pb.PathLease{Id: 300, Ids: []uint64{300, 303}, Kinds: []uint32{pathSearchKind, pathCompleteKind},
 		Inos: []uint64{10, sub}, TtlMs: l.TtlMs, Creds: l.Creds, DirIno: sub}
 	dirents := testDirent("x", unix.DT_REG)
-	pc.keepAhead(creds, "/", "/d", &pb.Reply{Ahead: []*pb.AheadListing{{Name: "sub", Dirents: dirents, Lease: ahead}}}, pc.stamp())
+	pc.keepAhead(creds, "/", "/d", &pb.Reply{Ahead: []*pb.AheadListing{{Name: []byte("sub"), Dirents: dirents, Lease: ahead}}}, pc.stamp())
 	pc.openPaths[prov] = "/d/sub"
 	pc.openPaths[other] = "/d/sub"
 	pc.mu.Lock()
@@ -197,7 +197,7 @@ func TestNamedDir(t *testing.T) {
 		pc := tk.c.pcache
 		r := &pb.Reply{PathLease: &pb.PathLease{Id: 1, Ids: []uint64{1, 2}, Kinds: []uint32{pathSearchKind, pathSearchKind},
 			Inos: []uint64{root, dir}, TtlMs: l.TtlMs, Creds: l.Creds, DirIno: dir, Writable: true, Removable: true}}
-		r.Listed = append(r.Listed, &pb.ListedStat{Name: "sub", Stat: statBytes(linux.S_IFDIR|0o755, sub), Ino: sub,
+		r.Listed = append(r.Listed, &pb.ListedStat{Name: []byte("sub"), Stat: statBytes(linux.S_IFDIR|0o755, sub), Ino: sub,
 			Ids: []uint64{104, 105}})
 		tk.keepListed(listing{wanted: true, path: "/d"}, r, pc.stamp())
 		pc.revoke(&pb.LeaseRevoke{Ids: tc.revoke})

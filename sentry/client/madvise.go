@@ -134,7 +134,7 @@ func madviseRemoveCheck(m *mm.MemoryManager, mapped []mappedRange, ar hostarch.A
 		// mappings come from the whole list (rare: a hole is an error).
 		for _, v := range vmasIn(m, ar, false) {
 			switch {
-			case !v.Shared && v.FileId == 0 && v.Name != anonSharedName:
+			case !v.Shared && v.FileId == 0 && string(v.Name) != anonSharedName:
 				return unix.EINVAL
 			case !v.Shared:
 				return unix.EACCES

@@ -172,7 +172,7 @@ func missingDirOf(k pathKey, errno unix.Errno, mi *pb.MissingIn) *missingDir {
 	}
 	d := &missingDir{dir: k.path[:p], names: make(map[string]bool, len(mi.Names))}
 	for _, n := range mi.Names {
-		d.names[n] = true
+		d.names[string(n)] = true
 	}
 	return d
 }

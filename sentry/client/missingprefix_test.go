@@ -125,20 +125,20 @@ func TestMissingIn(t *testing.T) {
 		{name: "a prefix not before a slash", mi: &pb.MissingIn{Prefix: 5}, k: key(unix.SYS_NEWFSTATAT, "/usr/include/x")},
 		{name: "the start directory of an absolute path", mi: &pb.MissingIn{Prefix: 0}, k: key(unix.SYS_NEWFSTATAT, "x")},
 		{name: "the start directory", kept: pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "fd 7", path: "nosuch"},
-			mi: &pb.MissingIn{Prefix: 0, Names: []string{"a"}},
+			mi: &pb.MissingIn{Prefix: 0, Names: [][]byte{[]byte("a")}},
 			k:  pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "fd 7", path: "b/c"}, want: true},
 		{name: "a name of the start directory", kept: pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "fd 7", path: "nosuch"},
-			mi: &pb.MissingIn{Prefix: 0, Names: []string{"a"}},
+			mi: &pb.MissingIn{Prefix: 0, Names: [][]byte{[]byte("a")}},
 			k:  pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "fd 7", path: "a"}},
-		{name: "the root", kept: key(unix.SYS_NEWFSTATAT, "/nosuch/bin/as"), mi: &pb.MissingIn{Prefix: 1, Names: []string{"usr"}},
+		{name: "the root", kept: key(unix.SYS_NEWFSTATAT, "/nosuch/bin/as"), mi: &pb.MissingIn{Prefix: 1, Names: [][]byte{[]byte("usr")}},
 			k: key(unix.SYS_NEWFSTATAT, "/x86_64-linux-gnu/lib"), want: true},
-		{name: "a name of the root", kept: key(unix.SYS_NEWFSTATAT, "/nosuch/bin/as"), mi: &pb.MissingIn{Prefix: 1, Names: []string{"usr"}},
+		{name: "a name of the root", kept: key(unix.SYS_NEWFSTATAT, "/nosuch/bin/as"), mi: &pb.MissingIn{Prefix: 1, Names: [][]byte{[]byte("usr")}},
 			k: key(unix.SYS_NEWFSTATAT, "/usr/lib")},
 		{name: "dot dot in the prefix", kept: key(unix.SYS_NEWFSTATAT, "/usr/lib/gcc/../../nosuch/bin/as"),
-			mi: &pb.MissingIn{Prefix: uint32(len("/usr/lib/gcc/../..")), Names: []string{"usr"}},
+			mi: &pb.MissingIn{Prefix: uint32(len("/usr/lib/gcc/../..")), Names: [][]byte{[]byte("usr")}},
 			k:  key(unix.SYS_NEWFSTATAT, "/usr/lib/gcc/../../x86_64-linux-gnu/lib"), want: true},
 		{name: "another spelling of the prefix", kept: key(unix.SYS_NEWFSTATAT, "/usr/lib/gcc/../../nosuch/bin/as"),
-			mi: &pb.MissingIn{Prefix: uint32(len("/usr/lib/gcc/../..")), Names: []string{"usr"}},
+			mi: &pb.MissingIn{Prefix: uint32(len("/usr/lib/gcc/../..")), Names: [][]byte{[]byte("usr")}},
 			k:  key(unix.SYS_NEWFSTATAT, "/usr/lib/../x86_64-linux-gnu/lib")},
 		{name: "revoked", k: key(unix.SYS_NEWFSTATAT, "/usr/include/x"),
 			after: func(pc *pathCache) { pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{1}}) }},
@@ -155,7 +155,7 @@ func TestMissingIn(t *testing.T) {
 				kept = key(unix.SYS_NEWFSTATAT, "/usr/include/missing.h")
 			}
 			if mi == nil {
-				mi = &pb.MissingIn{Prefix: uint32(len("/usr/include")), Names: []string{"stdio.h", "sys"}}
+				mi = &pb.MissingIn{Prefix: uint32(len("/usr/include")), Names: [][]byte{[]byte("stdio.h"), []byte("sys")}}
 			}
 			l := &pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000}, MissingIn: mi}
 			if kept.start == "fd 7" {
@@ -212,7 +212,7 @@ func TestMissingInBounded(t *testing.T) {
 	for i := 0; i < dirs; i++ {
 		k := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: creds, start: "/", path: fmt.Sprintf("/d%d/missing", i)}
 		pc.keepAnswer(k, &pb.PathLease{Id: uint64(i + 1), TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000},
-			MissingIn: &pb.MissingIn{Prefix: uint32(len(fmt.Sprintf("/d%d", i))), Names: names}}, pc.stamp(),
+			MissingIn: &pb.MissingIn{Prefix: uint32(len(fmt.Sprintf("/d%d", i))), Names: pb.BytesList(names)}}, pc.stamp(),
 			pathAnswer{errno: unix.ENOENT}, false)
 	}
 	pc.mu.Lock()
@@ -275,7 +275,7 @@ func TestMissingRealAsFS(t *testing.T) {
 			l := &pb.PathLease{Id: 1, TtlMs: 1000, Creds: tc.creds}
 			if tc.in {
 				ask.path = "/usr/local/bin/cc"
-				l.MissingIn = &pb.MissingIn{Prefix: uint32(len("/usr/local/bin")), Names: []string{"make"}}
+				l.MissingIn = &pb.MissingIn{Prefix: uint32(len("/usr/local/bin")), Names: [][]byte{[]byte("make")}}
 			}
 			if got := answeredMissing(kept, l, unix.ENOENT, nil, ask); got != tc.want {
 				t.Errorf("answered: %v, want %v", got, tc.want)

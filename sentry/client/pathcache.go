@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"slices"
@@ -1621,7 +1622,7 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 	kept := 0
 	var paths listedPaths
 	for _, ls := range listed {
-		if ls.Name == "" || strings.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
+		if len(ls.Name) == 0 || bytes.ContainsRune(ls.Name, '/') || len(ls.Stat) == 0 || len(ls.Ids) != 2 {
 			continue
 		}
 		en := &listedEntry{
@@ -1643,7 +1644,7 @@ func (pc *pathCache) keepListedLocked(v listedView, l *pb.PathLease, listed []*p
 			// A directory's attributes (postcreate.go).
 			a.own.dir = ls.Ino
 		}
-		k := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: v.creds, start: v.start, path: paths.join(v.prefix, ls.Name),
+		k := pathKey{sysno: unix.SYS_NEWFSTATAT, creds: v.creds, start: v.start, path: paths.join(v.prefix, string(ls.Name)),
 			args: lstatArgs}
 		pc.answers[k] = a
 		k.sysno, k.args = existsCall, [3]uint64{}

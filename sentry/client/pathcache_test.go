@@ -48,7 +48,7 @@ func TestPathCacheKeep(t *testing.T) {
 		{name: "answered with other credentials", sysno: unix.SYS_STAT,
 			reply: statReply(&pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1001}}, stat)},
 		{name: "answered relative to a cwd", sysno: unix.SYS_STAT,
-			reply: statReply(&pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000}, Cwd: &pb.FsState{Cwd: "/"}}, stat)},
+			reply: statReply(&pb.PathLease{Id: 1, TtlMs: 1000, Creds: &pb.ProcessState{Euid: 1000}, Cwd: &pb.FsState{Cwd: []byte("/")}}, stat)},
 		{name: "output elsewhere", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), &pb.Region{Addr: buf + 8, Data: stat.Data})},
 		{name: "two outputs", sysno: unix.SYS_STAT, reply: statReply(lease(1, 0), stat, stat)},
 		{name: "readlink whose output is not its result", sysno: unix.SYS_READLINK,

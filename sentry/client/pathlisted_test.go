@@ -26,7 +26,7 @@ func listedTask() (*task, *pb.PathLease) {
 func listedReply(l *pb.PathLease, common []uint64, n int, next uint64) *pb.Reply {
 	r := &pb.Reply{PathLease: &pb.PathLease{Id: common[0], Ids: common, TtlMs: l.TtlMs, Creds: l.Creds}}
 	for i := 0; i < n; i++ {
-		r.Listed = append(r.Listed, &pb.ListedStat{Name: fmt.Sprintf("file%d.h", i), Stat: make([]byte, 144),
+		r.Listed = append(r.Listed, &pb.ListedStat{Name: []byte(fmt.Sprintf("file%d.h", i)), Stat: make([]byte, 144),
 			Statx: make([]byte, 256), Ids: []uint64{next + 2*uint64(i), next + 2*uint64(i) + 1}})
 	}
 	return r

@@ -35,7 +35,7 @@ func TestPathCacheRemoval(t *testing.T) {
 			mode uint32
 			ino  uint64
 		}{{"f", linux.S_IFREG | 0o644, f}, {"g", linux.S_IFREG | 0o644, g}, {"sub", linux.S_IFDIR | 0o755, sub}} {
-			r.Listed = append(r.Listed, &pb.ListedStat{Name: e.name, Stat: statBytes(e.mode, e.ino), Ino: e.ino,
+			r.Listed = append(r.Listed, &pb.ListedStat{Name: []byte(e.name), Stat: statBytes(e.mode, e.ino), Ino: e.ino,
 				Ids: []uint64{100 + 2*uint64(i), 100 + 2*uint64(i)}})
 		}
 		tk.keepListed(listing{wanted: true, path: path}, r, pc.stamp())

@@ -68,7 +68,7 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 			nnp := t.proc.noNewPrivs
 			t.proc.mu.Unlock()
 			t.mu.Lock()
-			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: t.name,
+			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: []byte(t.name),
 				UtimeNs: int64(u), StimeNs: int64(s), SeccompMode: uint32(t.seccomp.Load().mode()), NoNewPrivs: nnp})
 			if m == nil {
 				m = t.mm
@@ -93,7 +93,7 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 			name = name[:15]
 		}
 		t.mu.Lock()
-		t.name = name
+		t.name = string(name)
 		t.mu.Unlock()
 		return &pb.ProcAnswer{}
 	case pb.ProcQuery_MAPS, pb.ProcQuery_SMAPS:
@@ -109,7 +109,7 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 			}
 			var a pb.ProcAnswer
 			m.ReadMapsDataInto(context.Background(), func(start, end hostarch.Addr, perms hostarch.AccessType, private string, offset uint64, devMajor, devMinor uint32, inode uint64, path string) {
-				v := &pb.VMA{Start: uint64(start), End: uint64(end), Shared: private == "s", Offset: offset, Name: path}
+				v := &pb.VMA{Start: uint64(start), End: uint64(end), Shared: private == "s", Offset: offset, Name: []byte(path)}
 				if perms.Read {
 					v.Perms |= 4
 				}
@@ -120,7 +120,7 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 					v.Perms |= 1
 				}
 				if uint64(devMajor)<<20|uint64(devMinor) == serverFileDevice {
-					v.FileId, v.Name = inode, ""
+					v.FileId, v.Name = inode, nil
 				}
 				a.Maps = append(a.Maps, v)
 			})
@@ -248,7 +248,7 @@ func parseMapsLine(line string) *pb.VMA {
 	// The path follows the inode, after padding.
 	f := strings.SplitN(strings.TrimRight(line, "\n"), " ", 6)
 	if len(f) == 6 {
-		v.Name = strings.TrimLeft(f[5], " ")
+		v.Name = []byte(strings.TrimLeft(f[5], " "))
 	}
 	return v
 }

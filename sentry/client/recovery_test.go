@@ -93,7 +93,7 @@ func startRecFake(t *testing.T, target string, disk *fakeDisk, block bool) *recF
 
 func (f *recFake) fileRec() *pb.StateRecord {
 	return &pb.StateRecord{Key: "file/1", Value: &pb.StateRecord_File{File: &pb.FileState{
-		Id: 1, Kind: pb.FileState_GOFER, Flags: unix.O_WRONLY, Offset: f.off, Path: "/data", FileHandle: []byte("handle-1")}}}
+		Id: 1, Kind: pb.FileState_GOFER, Flags: unix.O_WRONLY, Offset: f.off, Path: []byte("/data"), FileHandle: []byte("handle-1")}}}
 }
 
 func (f *recFake) hook(ss *session, c *pb.Call) bool {
@@ -117,7 +117,7 @@ func (f *recFake) hook(ss *session, c *pb.Call) bool {
 		for _, r := range op.Restore.Records {
 			if m := r.GetMapped(); m != nil {
 				f.srv.mu.Lock()
-				f.srv.files[m.FileId] = m.Path
+				f.srv.files[m.FileId] = string(m.Path)
 				f.srv.mu.Unlock()
 			}
 			if fs := r.GetFile(); fs != nil && fs.Id == 1 {
@@ -303,7 +303,7 @@ func TestRecovery(t *testing.T) {
 					t.Errorf("restored keys %q", keys)
 				}
 				if len(b.rewrites) != 1 || string(b.rewrites[0].Data) != "second " || b.rewrites[0].Offset != 6 ||
-					b.rewrites[0].Path != "/data" || string(b.rewrites[0].FileHandle) != "handle-1" || writeKeys[0] != fmt.Sprintf("write/%d", b.rewrites[0].Seq) {
+					string(b.rewrites[0].Path) != "/data" || string(b.rewrites[0].FileHandle) != "handle-1" || writeKeys[0] != fmt.Sprintf("write/%d", b.rewrites[0].Seq) {
 					t.Errorf("rewrites %v, want one of \"second \" at 6 (write keys %q)", b.rewrites, writeKeys)
 				}
 				if len(b.getsid) != 1 || b.getsid[0] != inflightSeq {

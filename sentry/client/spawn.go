@@ -191,9 +191,9 @@ func (c *client) spawn(req SpawnRequest) (*Spawned, error) {
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
 	process := &pb.Start{
-		Argv:       req.Argv,
-		Env:        req.Env,
-		Cwd:        req.Cwd,
+		Argv:       pb.BytesList(req.Argv),
+		Env:        pb.BytesList(req.Env),
+		Cwd:        []byte(req.Cwd),
 		Uid:        uid,
 		Gid:        gid,
 		Groups:     groups,

@@ -439,12 +439,12 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	sc.OpenDataWanted = watchOpen && t.c.openUse.wanted()
 	if sc.LeaseWanted {
 		if paths := t.dataAhead(sysno, args); len(paths) > 0 {
-			sc.AheadNames = paths // Syscall.ahead_names of a read
+			sc.AheadNames = pb.BytesList(paths) // Syscall.ahead_names of a read
 		}
 	}
 	sc.OwnedWanted = ownedWanted || sc.LeaseWanted && t.ownedOpenWanted(sysno, args)
 	sc.PathLeaseWanted = pathWanted || listing.wanted || parentWanted || openKeyed
-	sc.ListingPath = listing.path
+	sc.ListingPath = []byte(listing.path)
 	if listing.ahead {
 		sc.ListingAhead = maxAheadDirs
 	}

@@ -730,7 +730,7 @@ func (c *client) execAux(call *sentrypb.Call) (r *sentrypb.Reply, lent *donated.
 		}
 		var pe *kernel.StartPathError
 		if errors.As(err, &pe) {
-			r.FailedPath, r.FailedCwd = pe.Path, pe.Cwd
+			r.FailedPath, r.FailedCwd = []byte(pe.Path), pe.Cwd
 		}
 	}
 	return r, lent

@@ -24,7 +24,7 @@ func (e *env) readAhead(fd, buf uint64, paths ...string) *sentrypb.Reply {
 		inputs = append(inputs, &sentrypb.Region{Addr: r.Addr, Data: r.Data})
 	}
 	r := e.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: unix.SYS_READ, Args: a[:],
-		Inputs: inputs, LeaseWanted: true, AheadNames: paths}}})
+		Inputs: inputs, LeaseWanted: true, AheadNames: sentrypb.BytesList(paths)}}})
 	e.mem.apply(r.Outputs)
 	return r
 }

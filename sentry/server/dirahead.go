@@ -279,7 +279,7 @@ func subdirNames(listed []*sentrypb.ListedStat, entries []*vfs.Dentry) []string 
 	var names []string
 	for i, d := range entries {
 		if d.IsDir() {
-			names = append(names, listed[i].Name)
+			names = append(names, string(listed[i].Name))
 		}
 	}
 	return names
@@ -294,7 +294,7 @@ func replyAhead(c *kernel.Task, l *sentrypb.PathLease, as []*aheadListing, ids [
 		ids = ids[len(a.keys):]
 		ll := &sentrypb.PathLease{Id: aids[0], Epoch: l.Epoch, TtlMs: l.TtlMs, Creds: l.Creds, Cwd: l.Cwd, DirFile: l.DirFile}
 		leaseListing(c, ll, a.dir, a.keys, aids, a.listed)
-		c.Reply.Ahead = append(c.Reply.Ahead, &sentrypb.AheadListing{Name: a.name, Dirents: a.dirents, Cookie: a.cookie, Lease: ll, Listed: a.listed,
+		c.Reply.Ahead = append(c.Reply.Ahead, &sentrypb.AheadListing{Name: []byte(a.name), Dirents: a.dirents, Cookie: a.cookie, Lease: ll, Listed: a.listed,
 			Sibling: a.sibling})
 	}
 }

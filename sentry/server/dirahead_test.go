@@ -73,14 +73,14 @@ func TestListingAhead(t *testing.T) {
 	}
 	open, listing, buf := dirCalls(t, l)
 	fd := open("/tmp/la")
-	r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/la", ListingAhead: maxAheadDirs})
+	r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: []byte("/tmp/la"), ListingAhead: maxAheadDirs})
 	l.sys(1, unix.SYS_CLOSE, fd)
 	if r.Errno != 0 || r.PathLease == nil {
 		t.Fatalf("listing: %v, lease %v", unix.Errno(r.Errno), r.PathLease)
 	}
 	var names []string
 	for _, a := range r.Ahead {
-		names = append(names, a.Name)
+		names = append(names, string(a.Name))
 	}
 	t.Logf("sent ahead: %v", names)
 	if len(r.Ahead) != maxAheadDirs || slices.Contains(names, "s01") || slices.Contains(names, "file") {
@@ -89,18 +89,18 @@ func TestListingAhead(t *testing.T) {
 	t.Run("asked by name", func(t *testing.T) {
 		fd := open("/tmp/la")
 		defer l.sys(1, unix.SYS_CLOSE, fd)
-		r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/la", ListingAhead: maxAheadDirs,
-			AheadNames: []string{"s01", "file", "s07", "nothere", "s14"}})
+		r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: []byte("/tmp/la"), ListingAhead: maxAheadDirs,
+			AheadNames: [][]byte{[]byte("s01"), []byte("file"), []byte("s07"), []byte("nothere"), []byte("s14")}})
 		var got []string
 		for _, a := range r.Ahead {
-			got = append(got, a.Name)
+			got = append(got, string(a.Name))
 		}
 		if !slices.Equal(got, []string{"s07", "s14"}) {
 			t.Errorf("sent ahead %v, want s07 and s14 (s01 is too big)", got)
 		}
 	})
 	for _, a := range r.Ahead {
-		t.Run(a.Name, func(t *testing.T) {
+		t.Run(string(a.Name), func(t *testing.T) {
 			if a.Lease == nil || len(a.Lease.Ids) == 0 || a.Lease.DirIno == 0 || a.Sibling {
 				t.Errorf("lease %v, sibling %v", a.Lease, a.Sibling)
 			}
@@ -109,7 +109,7 @@ func TestListingAhead(t *testing.T) {
 					t.Errorf("entry %q: ids %v ino %d", ls.Name, ls.Ids, ls.Ino)
 				}
 			}
-			fd := open("/tmp/la/" + a.Name)
+			fd := open("/tmp/la/" + string(a.Name))
 			defer l.sys(1, unix.SYS_CLOSE, fd)
 			got := listing(fd, &sentrypb.Syscall{})
 			if got.Errno != 0 || !bytes.Equal(l.mem.bytes(buf, int(got.Ret)), a.Dirents) || !got.ListingEof {
@@ -123,7 +123,7 @@ func TestListingAhead(t *testing.T) {
 			t.Fatal("no listing ahead with entries")
 		}
 		a := r.Ahead[i]
-		fd := open("/tmp/la/" + a.Name)
+		fd := open("/tmp/la/" + string(a.Name))
 		defer l.sys(1, unix.SYS_CLOSE, fd)
 		cookie := a.Cookie
 		p := listing(fd, &sentrypb.Syscall{Posted: true, AheadCookie: &cookie})
@@ -142,12 +142,12 @@ func TestListingAhead(t *testing.T) {
 		fd := open("/tmp/la/s00")
 		defer l.sys(1, unix.SYS_CLOSE, fd)
 		cookie := r.Ahead[0].Cookie
-		p := listing(fd, &sentrypb.Syscall{Posted: true, AheadCookie: &cookie, PathLeaseWanted: true, ListingPath: "/tmp/la/s00",
-			ListingAhead: maxAheadDirs, AheadSiblings: []string{"s18", "s19", "file"}})
+		p := listing(fd, &sentrypb.Syscall{Posted: true, AheadCookie: &cookie, PathLeaseWanted: true, ListingPath: []byte("/tmp/la/s00"),
+			ListingAhead: maxAheadDirs, AheadSiblings: [][]byte{[]byte("s18"), []byte("s19"), []byte("file")}})
 		var sibs []string
 		for _, a := range p.Ahead {
 			if a.Sibling {
-				sibs = append(sibs, a.Name)
+				sibs = append(sibs, string(a.Name))
 			}
 		}
 		if !slices.Equal(sibs, []string{"s18", "s19"}) {
@@ -169,19 +169,19 @@ func TestListingAhead(t *testing.T) {
 		}
 		names := func(r *sentrypb.Reply) (got []string) {
 			for _, a := range r.Ahead {
-				got = append(got, a.Name)
+				got = append(got, string(a.Name))
 			}
 			slices.Sort(got)
 			return got
 		}
 		fd := open("/tmp/la2")
-		r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/la2", ListingAhead: maxAheadDirs})
+		r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: []byte("/tmp/la2"), ListingAhead: maxAheadDirs})
 		l.sys(1, unix.SYS_CLOSE, fd)
 		if got := names(r); !slices.Equal(got, []string{"a", "a/x", "a/y", "b"}) {
 			t.Fatalf("sent ahead %v, want a, a/x, a/y, b", got)
 		}
 		for _, a := range r.Ahead {
-			if a.Name != "a/x" {
+			if string(a.Name) != "a/x" {
 				continue
 			}
 			fd := open("/tmp/la2/a/x")
@@ -192,8 +192,8 @@ func TestListingAhead(t *testing.T) {
 			}
 		}
 		fd = open("/tmp/la2")
-		r = listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/la2", ListingAhead: 1,
-			AheadNames: []string{"a/x/", "../la2", "a/..", "a/./x", "a/x/f", "b/nothere", "a/y"}})
+		r = listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: []byte("/tmp/la2"), ListingAhead: 1,
+			AheadNames: [][]byte{[]byte("a/x/"), []byte("../la2"), []byte("a/.."), []byte("a/./x"), []byte("a/x/f"), []byte("b/nothere"), []byte("a/y")}})
 		l.sys(1, unix.SYS_CLOSE, fd)
 		if got := names(r); !slices.Equal(got, []string{"a/y"}) {
 			t.Errorf("asked by name, sent ahead %v, want a/y alone", got)
@@ -218,14 +218,14 @@ func TestListingAhead(t *testing.T) {
 	})
 	t.Run("revoked by another client's creation", func(t *testing.T) {
 		fd := open("/tmp/la")
-		r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/la", ListingAhead: 1})
+		r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: []byte("/tmp/la"), ListingAhead: 1})
 		l.sys(1, unix.SYS_CLOSE, fd)
 		if len(r.Ahead) != 1 {
 			t.Fatalf("%d sent ahead, want 1", len(r.Ahead))
 		}
 		ids := r.Ahead[0].Lease.Ids
 		done := make(chan *sentrypb.Reply, 1)
-		path := "/tmp/la/" + r.Ahead[0].Name + "/new"
+		path := "/tmp/la/" + string(r.Ahead[0].Name) + "/new"
 		go func() {
 			done <- e.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), e.mem.str(path), unix.O_CREAT|unix.O_WRONLY, 0o644)
 		}()
@@ -265,14 +265,14 @@ func TestListedDirOpenNoWalk(t *testing.T) {
 	open, listing, buf := dirCalls(t, l)
 	fd := open("/tmp/lw")
 	rc.take()
-	r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/lw", ListingAhead: maxAheadDirs})
+	r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: []byte("/tmp/lw"), ListingAhead: maxAheadDirs})
 	if got := rc.take(); got["Walk"] != 0 {
 		t.Errorf("the listing of /tmp/lw with a, b, c and a/x ahead made gofer calls %s, want no Walk", fmtCounts(got))
 	}
 	l.sys(1, unix.SYS_CLOSE, fd)
 	ahead := map[string][]byte{}
 	for _, a := range r.Ahead {
-		ahead[a.Name] = a.Dirents
+		ahead[string(a.Name)] = a.Dirents
 	}
 	if len(ahead) != 4 || ahead["a/x"] == nil {
 		t.Fatalf("sent ahead %d listings, want a, b, c and a/x", len(r.Ahead))

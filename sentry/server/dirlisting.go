@@ -94,7 +94,7 @@ func dirListingOf(c *kernel.Task, found bool, mi *sentrypb.MissingIn, missingDir
 		if mi == nil || missingDir == nil {
 			return nil
 		}
-		dl.prefix, dl.dir, names = int(mi.Prefix), missingDir, mi.Names
+		dl.prefix, dl.dir, names = int(mi.Prefix), missingDir, sentrypb.StringList(mi.Names)
 	}
 	dl.fill(c, names)
 	if len(dl.listed) == 0 {

@@ -108,7 +108,7 @@ func TestDirListingOfLookups(t *testing.T) {
 				if ino := binary.LittleEndian.Uint64(ls.Stat[8:]); ino != ls.Ino {
 					t.Errorf("entry %q: stat ino %d, lease ino %d", ls.Name, ino, ls.Ino)
 				}
-				got[ls.Name] = ls.Ino
+				got[string(ls.Name)] = ls.Ino
 			}
 			if !maps.Equal(got, want) {
 				t.Errorf("listed %v, want %v", got, want)
@@ -117,7 +117,7 @@ func TestDirListingOfLookups(t *testing.T) {
 	}
 	t.Run("an entry revoked by another client's chmod", func(t *testing.T) {
 		r := pathSysListing(l, true, unix.SYS_NEWFSTATAT, uint64(atFDCWD64), l.mem.str("/tmp/dl/sub"), sb, 0)
-		i := slices.IndexFunc(r.Listed, func(ls *sentrypb.ListedStat) bool { return ls.Name == "b" })
+		i := slices.IndexFunc(r.Listed, func(ls *sentrypb.ListedStat) bool { return string(ls.Name) == "b" })
 		if r.DirListing == nil || i < 0 {
 			t.Fatalf("no listed b: %v", r.Listed)
 		}

@@ -70,12 +70,12 @@ func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Sysca
 		return r
 	}
 	if sc.Sysno == unix.SYS_GETDENTS64 {
-		c.AheadWanted, c.AheadNames, c.AheadSiblings = int(min(sc.ListingAhead, maxAheadDirs)), sc.AheadNames, sc.AheadSiblings
+		c.AheadWanted, c.AheadNames, c.AheadSiblings = int(min(sc.ListingAhead, maxAheadDirs)), sentrypb.StringList(sc.AheadNames), sentrypb.StringList(sc.AheadSiblings)
 		if sc.Posted {
 			c.AheadCookie = sc.AheadCookie
 		}
 	}
-	pl := beginPathLease(k, c, sc.PathLeaseWanted, sc.ListingPath)
+	pl := beginPathLease(k, c, sc.PathLeaseWanted, string(sc.ListingPath))
 	ret, skipped, err := runReportingDeferred(k, h, c, sc.Posted)
 	endPathLease(k, c, pl, skipped, err, sc.DirListingWanted)
 	if c.Eff != nil {
@@ -114,7 +114,7 @@ func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Sysca
 		r.Ret = ret
 		if sc.LeaseWanted {
 			grantReadLease(k, c, ret, sc.OpenDataWanted)
-			grantLeasesAhead(k, c, sc.AheadNames)
+			grantLeasesAhead(k, c, sentrypb.StringList(sc.AheadNames))
 		}
 		if sc.OwnedWanted {
 			grantOwnedLease(k, c, ret)

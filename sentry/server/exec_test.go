@@ -63,7 +63,7 @@ func TestStartPlansBusybox(t *testing.T) {
 			t.Errorf("segment %d = %+v, want vaddr %#x memsz %#x filesz %#x off %#x prot %d", i, s, p.Vaddr, p.Memsz, p.Filesz, p.Off, prot)
 		}
 	}
-	if plan.Tid != 1 || plan.Comm != "busybox" || plan.Execfn != "/bin/busybox" || len(plan.Argv) != 3 || plan.Env[0] != "PATH=/bin" {
+	if plan.Tid != 1 || string(plan.Comm) != "busybox" || string(plan.Execfn) != "/bin/busybox" || len(plan.Argv) != 3 || string(plan.Env[0]) != "PATH=/bin" {
 		t.Errorf("plan = tid %d comm %q execfn %q argv %q env %q", plan.Tid, plan.Comm, plan.Execfn, plan.Argv, plan.Env)
 	}
 	// The image's pages are served by PageRead.
@@ -115,7 +115,7 @@ func TestStartErrors(t *testing.T) {
 			if cwd == "" {
 				cwd = "/"
 			}
-			r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: tc.argv, Env: []string{"PATH=/bin"}, Cwd: cwd, Umask: 022}}})
+			r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: sentrypb.BytesList(tc.argv), Env: [][]byte{[]byte("PATH=/bin")}, Cwd: []byte(cwd), Umask: 022}}})
 			if unix.Errno(r.Errno) != tc.want {
 				t.Errorf("errno %v, want %v", unix.Errno(r.Errno), tc.want)
 			}
@@ -124,7 +124,7 @@ func TestStartErrors(t *testing.T) {
 			if tc.wantCwd {
 				wantPath = tc.cwd
 			}
-			if r.FailedPath != wantPath || r.FailedCwd != tc.wantCwd {
+			if string(r.FailedPath) != wantPath || r.FailedCwd != tc.wantCwd {
 				t.Errorf("failed_path %q failed_cwd %v, want %q %v", r.FailedPath, r.FailedCwd, wantPath, tc.wantCwd)
 			}
 		})
@@ -148,11 +148,11 @@ func TestShebangPlan(t *testing.T) {
 		t.Fatalf("argv %q, want %q", p.Argv, want)
 	}
 	for i := range want {
-		if p.Argv[i] != want[i] {
+		if string(p.Argv[i]) != want[i] {
 			t.Fatalf("argv %q, want %q", p.Argv, want)
 		}
 	}
-	if p.Execfn != "/tmp/script2" || p.Comm != "script2" || p.Env[0] != "X=1" || p.Image == nil || p.Interp != nil {
+	if string(p.Execfn) != "/tmp/script2" || string(p.Comm) != "script2" || string(p.Env[0]) != "X=1" || p.Image == nil || p.Interp != nil {
 		t.Errorf("plan execfn %q comm %q env %q image %v interp %v", p.Execfn, p.Comm, p.Env, p.Image != nil, p.Interp)
 	}
 	// /proc/self/exe is the interpreter.

@@ -27,16 +27,16 @@ func FuzzRestore(f *testing.F) {
 	seed(&sentrypb.Restore{Records: []*sentrypb.StateRecord{
 		{Key: "proc/1", Value: &sentrypb.StateRecord_Process{Process: &sentrypb.ProcessState{Pid: 1, Pgid: 1, Sid: 1, Init: true, Ruid: 0, Euid: 0}}},
 		{Key: "thread/1", Value: &sentrypb.StateRecord_Thread{Thread: &sentrypb.ThreadState{Tid: 1, Pid: 1}}},
-		{Key: "fs/1", Value: &sentrypb.StateRecord_Fs{Fs: &sentrypb.FsState{Id: 1, Cwd: "/", Umask: 022}}},
+		{Key: "fs/1", Value: &sentrypb.StateRecord_Fs{Fs: &sentrypb.FsState{Id: 1, Cwd: []byte("/"), Umask: 022}}},
 	}})
 	seed(&sentrypb.Restore{Records: []*sentrypb.StateRecord{
 		{Key: "proc/1", Value: &sentrypb.StateRecord_Process{Process: &sentrypb.ProcessState{Pid: 1, Init: true}}},
 		{Key: "proc/2", Value: &sentrypb.StateRecord_Process{Process: &sentrypb.ProcessState{Pid: 2, Ppid: 2, Init: true}}},
 		{Key: "fdt/1/3", Value: &sentrypb.StateRecord_Fd{Fd: &sentrypb.FdState{FdTable: 1, Fd: 3, File: 9}}},
-		{Key: "file/9", Value: &sentrypb.StateRecord_File{File: &sentrypb.FileState{Id: 9, Kind: sentrypb.FileState_GOFER, FileHandle: []byte{1, 2, 3}, Path: "/etc/passwd"}}},
+		{Key: "file/9", Value: &sentrypb.StateRecord_File{File: &sentrypb.FileState{Id: 9, Kind: sentrypb.FileState_GOFER, FileHandle: []byte{1, 2, 3}, Path: []byte("/etc/passwd")}}},
 		{Key: "pipe/1", Value: &sentrypb.StateRecord_Pipe{Pipe: &sentrypb.PipeState{Id: 1, Data: []byte("x")}}},
 	}, StdinUnread: []byte("in")})
-	seed(&sentrypb.Rewrite{Seq: 1, Path: "/tmp/x", Offset: -1, Data: []byte("d")})
+	seed(&sentrypb.Rewrite{Seq: 1, Path: []byte("/tmp/x"), Offset: -1, Data: []byte("d")})
 	perm := &sentrypb.SysvPerm{Mode: 0600}
 	seed(&sentrypb.Restore{Records: []*sentrypb.StateRecord{
 		{Key: "sysv/ids", Value: &sentrypb.StateRecord_SysvIds{SysvIds: &sentrypb.SysvIds{SemSeq: 3}}},

@@ -257,7 +257,7 @@ func (e *env) call(c *sentrypb.Call) *sentrypb.Reply {
 // start starts argv as PID 1 with cwd /.
 func (e *env) start(argv ...string) *sentrypb.Reply {
 	e.t.Helper()
-	return e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: argv, Env: []string{"PATH=/bin"}, Cwd: "/", Umask: 022}}})
+	return e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: sentrypb.BytesList(argv), Env: [][]byte{[]byte("PATH=/bin")}, Cwd: []byte("/"), Umask: 022}}})
 }
 
 // sys makes a system call from tid with inputs built from e.mem, applies

@@ -56,7 +56,7 @@ func newHopClientOptions(t testing.TB, config func(*Config), opts func(*transpor
 		t.Fatal("no channels on the framed wire over a Unix socket")
 	}
 	h := &hopClient{t: t, conn: conn, mem: newAppMem()}
-	r := h.socket(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Umask: 022}}})
+	r := h.socket(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: [][]byte{[]byte(busybox), []byte("sh")}, Env: [][]byte{[]byte("PATH=/bin")}, Cwd: []byte("/"), Umask: 022}}})
 	if r.Errno != 0 {
 		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
 	}

@@ -142,7 +142,7 @@ func TestStartGroups(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Groups: tc.groups}}})
+			r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: [][]byte{[]byte(busybox), []byte("sh")}, Env: [][]byte{[]byte("PATH=/bin")}, Cwd: []byte("/"), Groups: tc.groups}}})
 			if unix.Errno(r.Errno) != tc.errno {
 				t.Fatalf("Start: errno %v, want %v", unix.Errno(r.Errno), tc.errno)
 			}

@@ -50,7 +50,7 @@ func TestMappedFDLent(t *testing.T) {
 				}
 				return r
 			}
-			r := call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Umask: 022}}})
+			r := call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: [][]byte{[]byte(busybox), []byte("sh")}, Env: [][]byte{[]byte("PATH=/bin")}, Cwd: []byte("/"), Umask: 022}}})
 			if r.Errno != 0 || r.GetExec() == nil {
 				t.Fatalf("Start: errno %v, plan %v", unix.Errno(r.Errno), r.GetExec())
 			}

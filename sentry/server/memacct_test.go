@@ -154,7 +154,7 @@ func TestPipeMaxSizeNeedsCapability(t *testing.T) {
 	} {
 		e := newEnv(t)
 		cs := &sentrypb.CapSets{Effective: tc.caps, Permitted: tc.caps, Bounding: tc.caps}
-		if r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Cwd: "/", Caps: cs}}}); r.Errno != 0 {
+		if r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: [][]byte{[]byte(busybox), []byte("sh")}, Cwd: []byte("/"), Caps: cs}}}); r.Errno != 0 {
 			t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
 		}
 		fds := e.mem.zeros(8)

@@ -74,7 +74,7 @@ func missingIn(c *kernel.Task, plus bool) (*sentrypb.MissingIn, *vfs.Dentry) {
 		// Served over the gofer's (vfs.lookupName).
 		names = append(names, "dev", "proc")
 	}
-	return &sentrypb.MissingIn{Prefix: uint32(prefix), Names: names}, dir
+	return &sentrypb.MissingIn{Prefix: uint32(prefix), Names: sentrypb.BytesList(names)}, dir
 }
 
 // lookupDir returns the gofer directory the last lookup of c's walk

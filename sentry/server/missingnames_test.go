@@ -89,7 +89,7 @@ func TestMissingInNames(t *testing.T) {
 				}
 				got := map[string]bool{}
 				for _, n := range mi.Names {
-					got[n] = true
+					got[string(n)] = true
 				}
 				if !maps.Equal(got, want) {
 					t.Errorf("names %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))

@@ -212,7 +212,7 @@ func TestMountErrors(t *testing.T) {
 
 func TestStartMounts(t *testing.T) {
 	e := newEnv(t)
-	r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Mounts: []*sentrypb.MountSpec{
+	r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: [][]byte{[]byte(busybox), []byte("sh")}, Env: [][]byte{[]byte("PATH=/bin")}, Cwd: []byte("/"), Mounts: []*sentrypb.MountSpec{
 		{Fstype: "bind", Source: "/host/data", Target: "/data", Flags: unix.MS_RDONLY},
 		{Fstype: "tmpfs", Source: "shm", Target: "/dev/shm", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, Data: "mode=1777,size=65536k"},
 		{Fstype: "mqueue", Source: "mqueue", Target: "/dev/mqueue", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
@@ -255,7 +255,7 @@ func TestStartMounts(t *testing.T) {
 		{{Fstype: "tmpfs", Target: "/x", Data: "bogus"}},
 		{{Fstype: "tmpfs", Target: "/x", Flags: unix.MS_BIND}},
 	} {
-		r := bad.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Mounts: ms}}})
+		r := bad.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: [][]byte{[]byte(busybox), []byte("sh")}, Env: [][]byte{[]byte("PATH=/bin")}, Cwd: []byte("/"), Mounts: ms}}})
 		if r.Errno != int32(unix.EINVAL) {
 			t.Errorf("start with %v: errno %v, want EINVAL", ms, unix.Errno(r.Errno))
 		}
@@ -266,7 +266,7 @@ func TestStartMounts(t *testing.T) {
 // come back on a fresh server from the client's log.
 func TestMountRecovery(t *testing.T) {
 	r := newReplayer(t)
-	rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Umask: 022,
+	rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: [][]byte{[]byte(busybox), []byte("sh")}, Env: [][]byte{[]byte("PATH=/bin")}, Cwd: []byte("/"), Umask: 022,
 		Mounts: []*sentrypb.MountSpec{{Fstype: "mqueue", Source: "mqueue", Target: "/dev/mqueue"}}}}}, false)
 	if rep.Errno != 0 {
 		t.Fatalf("Start: %v", unix.Errno(rep.Errno))

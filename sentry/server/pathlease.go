@@ -184,8 +184,8 @@ func leaseView(k *kernel.Kernel, l *sentrypb.PathLease, v pathView) bool {
 	}
 	switch {
 	case v.Cwd != nil:
-		l.Cwd = &sentrypb.FsState{Cwd: "/"}
-		l.Cwd.Cwd, _ = k.VFS.PathOf(v.Cwd)
+		cwd, _ := k.VFS.PathOf(v.Cwd)
+		l.Cwd = &sentrypb.FsState{Cwd: []byte(cwd)}
 		// As the fs record carries it (bound to the client).
 		if fh := k.VFS.FileHandleOf(v.Cwd); len(fh) > 0 {
 			l.Cwd.CwdHandle = k.Binder.Bind(fh)
@@ -577,7 +577,7 @@ func listedStatOf(v *vfs.VFS, dir *vfs.Dentry, name string) (*sentrypb.ListedSta
 	sx := syscalls.ToStatx(st)
 	xb := make([]byte, sx.SizeBytes())
 	sx.MarshalBytes(xb)
-	return &sentrypb.ListedStat{Name: name, Stat: sb, Statx: xb}, ch
+	return &sentrypb.ListedStat{Name: []byte(name), Stat: sb, Statx: xb}, ch
 }
 
 // mayRemoveAny says whether c's caller may remove any entry of dir that

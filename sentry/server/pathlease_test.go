@@ -228,7 +228,7 @@ func TestPathLeaseGrants(t *testing.T) {
 				t.Errorf("%s: the lease names no credentials", tc.name)
 			case relative && atDirfd && l.DirFile == 0:
 				t.Errorf("%s: the lease names no dirfd description", tc.name)
-			case relative && !atDirfd && l.GetCwd().GetCwd() != "/":
+			case relative && !atDirfd && string(l.GetCwd().GetCwd()) != "/":
 				t.Errorf("%s: the lease names cwd %v, want /", tc.name, l.Cwd)
 			case !relative && (l.Cwd != nil || l.DirFile != 0):
 				t.Errorf("%s: an absolute path's lease names a start: %v", tc.name, l)
@@ -331,7 +331,7 @@ func TestPathLeaseListing(t *testing.T) {
 		buf := m.zeros(4096)
 		r := l.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
 			Sysno: unix.SYS_GETDENTS64, Args: []uint64{uint64(fd), buf, 4096, 0, 0, 0},
-			PathLeaseWanted: true, ListingPath: named}}})
+			PathLeaseWanted: true, ListingPath: []byte(named)}}})
 		if r.Errno != 0 {
 			t.Fatalf("getdents64 of %s: %v", dir, unix.Errno(r.Errno))
 		}
@@ -353,7 +353,7 @@ func TestPathLeaseListing(t *testing.T) {
 			r := list(tc.dir, tc.named)
 			got := map[string]uint64{}
 			for _, ls := range r.Listed {
-				got[ls.Name] = binary.LittleEndian.Uint64(ls.Stat[8:16])
+				got[string(ls.Name)] = binary.LittleEndian.Uint64(ls.Stat[8:16])
 			}
 			if len(tc.want) == 0 {
 				if len(r.Listed) != 0 || r.PathLease != nil {

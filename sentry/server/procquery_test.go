@@ -65,11 +65,11 @@ func TestProcQueryAnswered(t *testing.T) {
 		case sentrypb.ProcQuery_MACHINE:
 			return &sentrypb.ProcAnswer{Machine: &sentrypb.MachineInfo{MemTotal: 1 << 30, Cpus: 1, Release: "6.1.0"}}
 		case sentrypb.ProcQuery_TASKS:
-			return &sentrypb.ProcAnswer{Tasks: []*sentrypb.TaskActivity{{Tid: 1, Blocked: blocked.Load(), Comm: "renamed"}}}
+			return &sentrypb.ProcAnswer{Tasks: []*sentrypb.TaskActivity{{Tid: 1, Blocked: blocked.Load(), Comm: []byte("renamed")}}}
 		case sentrypb.ProcQuery_MAPS, sentrypb.ProcQuery_SMAPS:
 			return &sentrypb.ProcAnswer{Maps: []*sentrypb.VMA{
 				{Start: 0x400000, End: 0x401000, Perms: 5, FileId: imageID, Smaps: "Size: 4 kB\n"},
-				{Start: 0x7ff000, End: 0x800000, Perms: 6, Name: "[stack]"},
+				{Start: 0x7ff000, End: 0x800000, Perms: 6, Name: []byte("[stack]")},
 			}}
 		}
 		return &sentrypb.ProcAnswer{Errno: int32(unix.EINVAL)}
@@ -177,7 +177,7 @@ func TestProcQueryBadAnswers(t *testing.T) {
 		case sentrypb.ProcQuery_MAPS:
 			return &sentrypb.ProcAnswer{Maps: []*sentrypb.VMA{{Start: 0x2000, End: 0x1000, FileId: 9999, Perms: 0xffff}}}
 		case sentrypb.ProcQuery_TASKS:
-			return &sentrypb.ProcAnswer{Tasks: []*sentrypb.TaskActivity{{Tid: 77, Blocked: true}, {Tid: 1, Comm: strings.Repeat("x", 100)}}}
+			return &sentrypb.ProcAnswer{Tasks: []*sentrypb.TaskActivity{{Tid: 77, Blocked: true}, {Tid: 1, Comm: []byte(strings.Repeat("x", 100))}}}
 		}
 		return &sentrypb.ProcAnswer{} // MACHINE without MachineInfo
 	})

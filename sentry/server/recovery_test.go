@@ -338,7 +338,7 @@ func (r *replayer) recover(written map[uint64][]byte) *sentrypb.Reply {
 
 func (r *replayer) start() {
 	r.t.Helper()
-	rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{busybox, "sh"}, Env: []string{"PATH=/bin"}, Cwd: "/", Umask: 022}}}, false)
+	rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: [][]byte{[]byte(busybox), []byte("sh")}, Env: [][]byte{[]byte("PATH=/bin")}, Cwd: []byte("/"), Umask: 022}}}, false)
 	if rep.Errno != 0 {
 		r.t.Fatalf("Start: %v", unix.Errno(rep.Errno))
 	}

@@ -19,7 +19,7 @@ func (e *env) spawn(set uint32, tty bool, argv ...string) *sentrypb.Reply {
 		stdio = append(stdio, &sentrypb.StdioInfo{Fd: fd, IsTty: tty})
 	}
 	return e.call(&sentrypb.Call{Op: &sentrypb.Call_Spawn{Spawn: &sentrypb.Spawn{
-		Process: &sentrypb.Start{Argv: argv, Env: []string{"PATH=/bin"}, Cwd: "/tmp", Umask: 022},
+		Process: &sentrypb.Start{Argv: sentrypb.BytesList(argv), Env: [][]byte{[]byte("PATH=/bin")}, Cwd: []byte("/tmp"), Umask: 022},
 		Stdio:   &sentrypb.StdioSet{Id: set, Stdio: stdio},
 	}}})
 }
@@ -38,8 +38,8 @@ func TestSpawn(t *testing.T) {
 		e := started(t)
 		for _, sp := range []*sentrypb.Spawn{
 			{},
-			{Process: &sentrypb.Start{Argv: []string{busybox}}},
-			{Process: &sentrypb.Start{Argv: []string{busybox}}, Stdio: &sentrypb.StdioSet{Id: 0}},
+			{Process: &sentrypb.Start{Argv: [][]byte{[]byte(busybox)}}},
+			{Process: &sentrypb.Start{Argv: [][]byte{[]byte(busybox)}}, Stdio: &sentrypb.StdioSet{Id: 0}},
 		} {
 			r := e.call(&sentrypb.Call{Op: &sentrypb.Call_Spawn{Spawn: sp}})
 			if unix.Errno(r.Errno) != unix.EINVAL {

@@ -224,7 +224,7 @@ func TestUnlinkAtListedDirNoWalk(t *testing.T) {
 	}
 	open, listing, _ := dirCalls(t, l)
 	top := open("/tmp/ud")
-	if r := listing(top, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: "/tmp/ud", ListingAhead: maxAheadDirs}); r.Errno != 0 || len(r.Ahead) != 2 {
+	if r := listing(top, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: []byte("/tmp/ud"), ListingAhead: maxAheadDirs}); r.Errno != 0 || len(r.Ahead) != 2 {
 		t.Fatalf("listing of /tmp/ud: %v, %d listings ahead, want a's and b's", unix.Errno(r.Errno), len(r.Ahead))
 	}
 	m := l.mem

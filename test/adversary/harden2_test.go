@@ -45,7 +45,7 @@ func startHostile(t *testing.T, target, id string) *hostileSession {
 	}
 	t.Cleanup(func() { c.Close() })
 	h := &hostileSession{t: t, ctx: ctx, c: c, seq: 1, state: make(map[string]*sentrypb.StateRecord)}
-	r, err := c.Call(ctx, &sentrypb.Call{Seq: h.seq, Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{"/bin/true"}, Cwd: "/"}}})
+	r, err := c.Call(ctx, &sentrypb.Call{Seq: h.seq, Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: [][]byte{[]byte("/bin/true")}, Cwd: []byte("/")}}})
 	if err != nil || r.GetErrno() != 0 {
 		t.Fatalf("start: %v errno %d", err, r.GetErrno())
 	}

@@ -58,7 +58,7 @@ func runAttack(attack string, args []string) int {
 			return 1
 		}
 		defer c.Close()
-		r, err := c.Call(ctx, &sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: []string{"/bin/true"}, Cwd: "/", Uid: uint32(uid), Gid: uint32(gid)}}})
+		r, err := c.Call(ctx, &sentrypb.Call{Op: &sentrypb.Call_Start{Start: &sentrypb.Start{Argv: [][]byte{[]byte("/bin/true")}, Cwd: []byte("/"), Uid: uint32(uid), Gid: uint32(gid)}}})
 		if err != nil {
 			fmt.Println("start:", err)
 			return 1

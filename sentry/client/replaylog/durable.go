@@ -474,7 +474,7 @@ func DumpLog(w io.Writer, path string) error {
 	for _, s := range seqs {
 		rw := l.writes[s]
 		path := rw.path
-		if f := l.records[statekey.File(rw.file)].GetFile(); f != nil && f.Path != "" {
+		if f := l.records[statekey.File(rw.file)].GetFile(); f != nil && len(f.Path) != 0 {
 			path = f.Path
 		}
 		fmt.Fprintf(w, "  seq=%d file=%d offset=%d length=%d path=%q data=%s\n", rw.seq, rw.file, rw.offset, len(rw.data), path, preview(rw.data))

@@ -32,7 +32,7 @@ func TestDurableLogWrittenBeforeTypedKeysStillReads(t *testing.T) {
 		{Key: "ids", Value: &pb.StateRecord_Ids{Ids: &pb.IdState{NextObject: 20, LastPid: 7}}},
 		{Key: "proc/7", Value: &pb.StateRecord_Process{Process: &pb.ProcessState{Pid: 7, FdTable: 1, Init: true}}},
 		{Key: "thread/7", Value: &pb.StateRecord_Thread{Thread: &pb.ThreadState{Tid: 7, Pid: 7}}},
-		{Key: "file/3", Value: &pb.StateRecord_File{File: &pb.FileState{Id: 3, Path: "/tmp/x", FileHandle: []byte("h")}}},
+		{Key: "file/3", Value: &pb.StateRecord_File{File: &pb.FileState{Id: 3, Path: []byte("/tmp/x"), FileHandle: []byte("h")}}},
 		{Key: "fdt/1/3", Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: 1, Fd: 3, File: 3}}},
 		{Key: "write/12", Value: &pb.StateRecord_Write{Write: &pb.WriteState{Seq: 12, File: 3, Length: 5}}},
 		{Key: "timer/7/real", Value: &pb.StateRecord_Timer{Timer: &pb.TimerState{Pid: 7, Id: -1}}},
@@ -59,7 +59,7 @@ func TestDurableLogWrittenBeforeTypedKeysStillReads(t *testing.T) {
 			t.Errorf("Record(%v) present = %v, want %v", tc.key, got, tc.want)
 		}
 	}
-	if w := l.RetainedWrites(); len(w) != 1 || string(w[0].Data) != "hello" || w[0].Path != "/tmp/x" {
+	if w := l.RetainedWrites(); len(w) != 1 || string(w[0].Data) != "hello" || string(w[0].Path) != "/tmp/x" {
 		t.Errorf("retained writes = %+v, want the one write with its data", w)
 	}
 	// Restore sends them in key order, numerically within a kind.

@@ -499,7 +499,7 @@ func (l *Log) RetainedWrites() []*pb.Rewrite {
 			if len(f.FileHandle) > 0 {
 				rw.FileHandle = f.FileHandle
 			}
-			if f.Path != "" {
+			if len(f.Path) != 0 {
 				rw.Path = f.Path
 			}
 		}
@@ -507,7 +507,7 @@ func (l *Log) RetainedWrites() []*pb.Rewrite {
 			if len(m.FileHandle) > 0 {
 				rw.FileHandle = m.FileHandle
 			}
-			if m.Path != "" {
+			if len(m.Path) != 0 {
 				rw.Path = m.Path
 			}
 		}

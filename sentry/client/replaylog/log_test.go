@@ -30,7 +30,7 @@ func mapKey(id uint64) string    { return statekey.Mapped(id).String() }
 // Record builders.
 func recFile(id uint64, off int64, path string) *pb.StateRecord {
 	return &pb.StateRecord{Key: fileKey(id), Value: &pb.StateRecord_File{File: &pb.FileState{
-		Id: id, Kind: pb.FileState_GOFER, Flags: unix.O_WRONLY, Offset: off, Path: path, FileHandle: []byte("h" + path)}}}
+		Id: id, Kind: pb.FileState_GOFER, Flags: unix.O_WRONLY, Offset: off, Path: []byte(path), FileHandle: []byte("h" + path)}}}
 }
 func recFD(tab uint64, fd int32, file uint64) *pb.StateRecord {
 	return &pb.StateRecord{Key: fmt.Sprintf("fdt/%d/%d", tab, fd), Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: tab, Fd: fd, File: file}}}
@@ -54,7 +54,7 @@ func recPipe(id, written, read uint64) *pb.StateRecord {
 func recDel(key string) *pb.StateRecord { return &pb.StateRecord{Key: key, Deleted: true} }
 func recMap(id uint64, path string) *pb.StateRecord {
 	return &pb.StateRecord{Key: mapKey(id), Value: &pb.StateRecord_Mapped{Mapped: &pb.MappedFileState{
-		FileId: id, Path: path, FileHandle: []byte("h" + path), Refs: 1, Writable: true}}}
+		FileId: id, Path: []byte(path), FileHandle: []byte("h" + path), Refs: 1, Writable: true}}}
 }
 func recPageWrite(seq, file, mapped uint64, off int64, n uint64) *pb.StateRecord {
 	return &pb.StateRecord{Key: writeKey(seq), Value: &pb.StateRecord_Write{Write: &pb.WriteState{Seq: seq, File: file, Offset: off, Length: n, MappedFile: mapped}}}
@@ -321,7 +321,7 @@ func TestReplayLogFold(t *testing.T) {
 			var dataBytes int64
 			for i, w := range tc.rewrites {
 				got := rws[i]
-				if got.Seq != w.seq || got.Offset != w.off || string(got.Data) != w.data || got.Path != w.path || string(got.FileHandle) != "h"+w.path {
+				if got.Seq != w.seq || got.Offset != w.off || string(got.Data) != w.data || string(got.Path) != w.path || string(got.FileHandle) != "h"+w.path {
 					t.Errorf("rewrite %d: got seq=%d off=%d data=%q path=%q handle=%q, want %+v", i, got.Seq, got.Offset, got.Data, got.Path, got.FileHandle, w)
 				}
 				dataBytes += int64(len(w.data))
@@ -360,9 +360,9 @@ func TestReplayLogFold(t *testing.T) {
 // with a non-durable write and a pipe with unread bytes.
 func liveStateSteps() []step {
 	return []step{
-		reply(nil, &pb.StateRecord{Key: "proc/100", Value: &pb.StateRecord_Process{Process: &pb.ProcessState{Pid: 100, FdTable: 1, Fs: 2, Sighand: 3, Init: true, Argv: []string{"sh"}}}},
+		reply(nil, &pb.StateRecord{Key: "proc/100", Value: &pb.StateRecord_Process{Process: &pb.ProcessState{Pid: 100, FdTable: 1, Fs: 2, Sighand: 3, Init: true, Argv: [][]byte{[]byte("sh")}}}},
 			&pb.StateRecord{Key: "thread/100", Value: &pb.StateRecord_Thread{Thread: &pb.ThreadState{Tid: 100, Pid: 100}}},
-			&pb.StateRecord{Key: "fs/2", Value: &pb.StateRecord_Fs{Fs: &pb.FsState{Id: 2, Cwd: "/tmp", Umask: 0o22}}},
+			&pb.StateRecord{Key: "fs/2", Value: &pb.StateRecord_Fs{Fs: &pb.FsState{Id: 2, Cwd: []byte("/tmp"), Umask: 0o22}}},
 			recFile(4, 0, "/tmp/f"), recFD(1, 3, 4), recPipe(5, 0, 0)),
 		reply(callWrite(10, 3, "pending data"), recWrite(10, 4, 0, 12), recFile(4, 12, "/tmp/f")),
 		reply(callWrite(11, 6, "unread"), recPipeWrite(11, 7, 5, 0, 6), recPipe(5, 6, 0)),
@@ -787,7 +787,7 @@ func TestWrittenReply(t *testing.T) {
 				t.Errorf("packed reply's record %v, want %v", got, want)
 			}
 			rw := packed.RetainedWrites()
-			if len(rw) != 1 || rw[0].Offset != tc.offset || string(rw[0].Data) != page || rw[0].Path != "/tmp/out" {
+			if len(rw) != 1 || rw[0].Offset != tc.offset || string(rw[0].Data) != page || string(rw[0].Path) != "/tmp/out" {
 				t.Fatalf("retained %v, want the call's 4 KiB at %d of /tmp/out", rw, tc.offset)
 			}
 			if &rw[0].Data[0] != &call.GetSyscall().Inputs[0].Data[0] {

@@ -39,7 +39,7 @@ type retainedWrite struct {
 	// handle and path are the file's FileState when the write was folded
 	// (the record may be gone by the time a Rewrite needs them).
 	handle []byte
-	path   string
+	path   []byte
 	// pooled says data is a WriteBuffer buffer that only this record
 	// holds (FoldPooledReply): a Durable push that drops it gives it
 	// back to the pool.

@@ -128,7 +128,7 @@ func TestRetainedWritesByFile(t *testing.T) {
 				}
 			}
 			for _, rw := range l.freeWrites {
-				if rw.seq != 0 || rw.file != 0 || rw.data != nil || rw.handle != nil || rw.path != "" || rw.pooled {
+				if rw.seq != 0 || rw.file != 0 || rw.data != nil || rw.handle != nil || len(rw.path) != 0 || rw.pooled {
 					t.Errorf("a free retained write holds %+v", *rw)
 				}
 			}
@@ -154,7 +154,7 @@ func TestRetainedWritesByFile(t *testing.T) {
 			if rw := l.Record(statekey.Write(100)).GetWrite(); rw == nil || rw.File != 8 || rw.Offset != 1000 || rw.MappedFile != 0 {
 				t.Errorf("write 100's record %v", rw)
 			}
-			if got := l.RetainedWrites(); got[len(got)-1].Path != "/a" || string(got[len(got)-1].Data) != "xxx" {
+			if got := l.RetainedWrites(); string(got[len(got)-1].Path) != "/a" || string(got[len(got)-1].Data) != "xxx" {
 				t.Errorf("write 100 retained as %v", got[len(got)-1])
 			}
 		})

@@ -52,7 +52,8 @@ func (k *Kernel) MappedRecord(id uint64) *sentrypb.StateRecord {
 		st.FileHandle, st.Ino = g.FH, inoWithoutHandle(g.FH, vfs.DentryOf(f))
 	}
 	if vfs.DentryOf(f) != nil {
-		st.Path, _ = k.VFS.PathOf(vfs.DentryOf(f))
+		path, _ := k.VFS.PathOf(vfs.DentryOf(f))
+		st.Path = []byte(path)
 	}
 	return &sentrypb.StateRecord{Key: statekey.Mapped(id).String(), Value: &sentrypb.StateRecord_Mapped{Mapped: st}}
 }
@@ -300,7 +301,7 @@ func (k *Kernel) abandonPlan(p *ExecPlan) { k.Maps.Release(p.IDs) }
 // PlanExec resolves filename from start and plans its exec with argv and
 // envp, following #! interpreters.
 func (k *Kernel) PlanExec(c *Task, start *vfs.Dentry, filename string, argv, envp []string, follow bool) (ep *ExecPlan, err error) {
-	ep = &ExecPlan{Plan: &sentrypb.ExecPlan{Argv: argv, Env: envp, Execfn: filename}}
+	ep = &ExecPlan{Plan: &sentrypb.ExecPlan{Argv: sentrypb.BytesList(argv), Env: sentrypb.BytesList(envp), Execfn: []byte(filename)}}
 	defer func() {
 		if err != nil {
 			k.abandonPlan(ep)
@@ -318,7 +319,7 @@ func (k *Kernel) PlanExec(c *Task, start *vfs.Dentry, filename string, argv, env
 	if len(base) > 15 {
 		base = base[:15]
 	}
-	ep.Plan.Comm = base
+	ep.Plan.Comm = []byte(base)
 
 	name := filename
 	for depth := 0; ; depth++ {
@@ -367,9 +368,9 @@ func (k *Kernel) PlanExec(c *Task, start *vfs.Dentry, filename string, argv, env
 			}
 			nargv = append(nargv, name)
 			if len(ep.Plan.Argv) > 1 {
-				nargv = append(nargv, ep.Plan.Argv[1:]...)
+				nargv = append(nargv, sentrypb.StringList(ep.Plan.Argv[1:])...)
 			}
-			ep.Plan.Argv = nargv
+			ep.Plan.Argv = sentrypb.BytesList(nargv)
 			name = interp
 			start = c.Cwd()
 			continue
@@ -524,10 +525,10 @@ func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) {
 	if gone := k.IPC.ProcessExeced(p.PID); len(gone) > 0 {
 		d.Do(func() { k.RemoveSegmentFiles(gone) })
 	}
-	p.Comm = ep.Plan.Comm
+	p.Comm = string(ep.Plan.Comm)
 	p.Exe = ep.Exe
-	p.Argv = ep.Plan.Argv
-	p.Env = ep.Plan.Env
+	p.Argv = sentrypb.StringList(ep.Plan.Argv)
+	p.Env = sentrypb.StringList(ep.Plan.Env)
 	p.Execed = true
 	was := p.Creds
 	p.Creds.ExecSetID(ep.Image, ep.NoNewPrivs)
@@ -609,7 +610,7 @@ func (k *Kernel) Start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error 
 		d.Run(k.Out)
 		return err
 	}
-	if err := k.ExecFirstImage(c, p, k.NewStdioFile, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
+	if err := k.ExecFirstImage(c, p, k.NewStdioFile, string(st.Cwd), string(st.Filename), sentrypb.StringList(st.Argv), sentrypb.StringList(st.Env), st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -619,7 +620,7 @@ func (k *Kernel) Start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error 
 // says of the process it makes: a program to run, at most
 // auth.MaxGroups groups, and ids the peer may run as.
 func (k *Kernel) checkRootProcess(st *sentrypb.Start, call string) error {
-	if st == nil || len(st.Argv) == 0 && st.Filename == "" {
+	if st == nil || len(st.Argv) == 0 && len(st.Filename) == 0 {
 		return unix.EINVAL
 	}
 	if len(st.Groups) > auth.MaxGroups {

@@ -123,7 +123,7 @@ func (k *Kernel) InotifyState(i *inotify.File) (sentrypb.FileState_Kind, *sentry
 		}
 		p, _ := k.VFS.PathOf(d)
 		st.InotifyWatches = append(st.InotifyWatches, &sentrypb.InotifyWatchState{
-			Wd: w.WD, Mask: w.Mask, FileHandle: k.VFS.FileHandleOf(d), Path: p})
+			Wd: w.WD, Mask: w.Mask, FileHandle: k.VFS.FileHandleOf(d), Path: []byte(p)})
 	}
 	return sentrypb.FileState_INOTIFY, st
 }
@@ -146,7 +146,7 @@ func (k *Kernel) RestoreInotify(rc *Task, fs *sentrypb.FileState) (*fdesc.File, 
 			return nil, fmt.Errorf("inotify watch descriptor %d after %d: %w", w.GetWd(), last, unix.EINVAL)
 		}
 		last = w.Wd
-		d, err := k.RestoreDentry(rc, w.FileHandle, w.Path, false)
+		d, err := k.RestoreDentry(rc, w.FileHandle, string(w.Path), false)
 		if err != nil {
 			k.Log.Warn("an inotify watch's file is gone; the watch is dropped", "wd", w.Wd, "path", w.Path, "err", err)
 			continue

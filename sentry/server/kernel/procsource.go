@@ -130,7 +130,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		case sleeping[t.TID] || ta.GetBlocked():
 			t.State = 'S'
 		}
-		if c := ta.GetComm(); c != "" {
+		if c := string(ta.GetComm()); c != "" {
 			t.Comm = c[:min(len(c), 15)] // TASK_COMM_LEN - 1
 		}
 		t.UTime, t.STime = time.Duration(ta.GetUtimeNs()), time.Duration(ta.GetStimeNs())
@@ -190,7 +190,7 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 	}
 	out := make([]procfs.Mapping, 0, len(a.Maps))
 	for _, v := range a.Maps {
-		m := procfs.Mapping{Start: v.Start, End: v.End, Perms: v.Perms, Shared: v.Shared, Offset: v.Offset, Path: v.Name, Smaps: v.Smaps}
+		m := procfs.Mapping{Start: v.Start, End: v.End, Perms: v.Perms, Shared: v.Shared, Offset: v.Offset, Path: string(v.Name), Smaps: v.Smaps}
 		if v.FileId != 0 {
 			if f, dev, ino, ok := s.k.Maps.Lookup(v.FileId); ok {
 				m.Dev, m.Ino = dev, ino
@@ -225,7 +225,7 @@ func (s procSource) SetComm(pid, tid int32, comm string) error {
 	if !ok {
 		return unix.ESRCH
 	}
-	_, err := k.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_SET_COMM, Pid: pid, Tid: tid, Comm: comm})
+	_, err := k.Out.Ask(&sentrypb.ProcQuery{Kind: sentrypb.ProcQuery_SET_COMM, Pid: pid, Tid: tid, Comm: []byte(comm)})
 	return err
 }
 

@@ -88,8 +88,8 @@ func (k *Kernel) RestorePtyFile(rc *Task, fs *sentrypb.FileState) (*fdesc.File, 
 		t.AttachSlave()
 	}
 	var d *vfs.Dentry
-	if rc != nil && fs.Path != "" {
-		d, _ = k.VFS.Resolve(rc, k.VFS.Root, fs.Path, false)
+	if rc != nil && len(fs.Path) != 0 {
+		d, _ = k.VFS.Resolve(rc, k.VFS.Root, string(fs.Path), false)
 	}
 	f := k.NewPtyFile(t, fs.PtyMaster, d, fs.Flags)
 	return f, nil

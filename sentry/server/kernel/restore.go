@@ -116,7 +116,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				}
 				mi := s.memfds[string(f.FileHandle)]
 				if mi == nil {
-					mi = vfs.NewMemfd(m.Name, 0)
+					mi = vfs.NewMemfd(string(m.Name), 0)
 					s.memfds[string(f.FileHandle)] = mi
 				}
 				mi.MergeSeals(m.Seals)
@@ -295,7 +295,7 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		f, err := k.restoreFile(rc, fs, s, pipes)
 		if err != nil {
 			lose(fmt.Sprintf("file %d (%s %q)", id, fs.Kind, fs.Path), err)
-			f = vfs.NewFile(&vfs.LostFile{FH: fs.FileHandle, Path: fs.Path}, nil, fs.Flags)
+			f = vfs.NewFile(&vfs.LostFile{FH: fs.FileHandle, Path: string(fs.Path)}, nil, fs.Flags)
 		}
 		f.ID.Store(id)
 		f.Off = fs.Offset
@@ -315,7 +315,7 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	// Working directories and executables.
 	cwds := make(map[uint64]*vfs.Dentry)
 	for id, fs := range s.fss {
-		d, err := k.RestoreDentry(rc, fs.CwdHandle, fs.Cwd, true)
+		d, err := k.RestoreDentry(rc, fs.CwdHandle, string(fs.Cwd), true)
 		if err != nil {
 			lose(fmt.Sprintf("cwd %q of fs %d", fs.Cwd, id), err)
 			d = k.VFS.Root
@@ -324,8 +324,8 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	}
 	exes := make(map[int32]*vfs.Dentry)
 	for _, p := range s.procs {
-		if p.Exe != "" && rc != nil {
-			if d, err := k.VFS.Resolve(rc, k.VFS.Root, p.Exe, true); err == nil {
+		if len(p.Exe) != 0 && rc != nil {
+			if d, err := k.VFS.Resolve(rc, k.VFS.Root, string(p.Exe), true); err == nil {
 				exes[p.Pid] = d
 			}
 		}
@@ -505,7 +505,7 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		if n := len(ps.Groups); n > 0 && n <= auth.MaxGroups {
 			p.Creds.Groups = slices.Clone(ps.Groups)
 		}
-		p.Comm, p.Argv, p.Env = ps.Comm, ps.Argv, ps.Env
+		p.Comm, p.Argv, p.Env = string(ps.Comm), sentrypb.StringList(ps.Argv), sentrypb.StringList(ps.Env)
 		if ps.Init {
 			if k.Init != nil {
 				return nil, fmt.Errorf("restore: two init processes: %w", unix.EINVAL)

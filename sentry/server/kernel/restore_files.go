@@ -39,7 +39,7 @@ func (k *Kernel) restoreFile(rc *Task, fs *sentrypb.FileState, s *restoreSet, pi
 		}
 		e := &PipeEnd{P: p, Writes: fs.Kind == sentrypb.FileState_PIPE_WRITE || fs.Flags&unix.O_ACCMODE == unix.O_RDWR,
 			Reads: fs.Kind == sentrypb.FileState_PIPE_READ}
-		d := k.restoreFifo(rc, p, fs.Path)
+		d := k.restoreFifo(rc, p, string(fs.Path))
 		p.Lock()
 		p.AddEndLocked(e.Reads, e.Writes)
 		p.Unlock()
@@ -114,12 +114,12 @@ func (k *Kernel) restoreGoferFile(rc *Task, fs *sentrypb.FileState) (*fdesc.File
 	h, st, err := k.VFS.ReopenHandle(fh)
 	var d *vfs.Dentry
 	if err == nil {
-		d = k.dentryFor(rc, fs.Path, st, fh)
+		d = k.dentryFor(rc, string(fs.Path), st, fh)
 	} else {
-		if rc == nil || fs.Path == "" {
+		if rc == nil || len(fs.Path) == 0 {
 			return nil, err
 		}
-		d, err = v.Resolve(rc, v.Root, fs.Path, false)
+		d, err = v.Resolve(rc, v.Root, string(fs.Path), false)
 		if err != nil {
 			return nil, err
 		}
@@ -164,12 +164,12 @@ func (k *Kernel) restoreMapped(rc *Task, m *sentrypb.MappedFileState) (*fdesc.Fi
 		acc = unix.O_RDWR
 	}
 	if h, st, err := k.VFS.ReopenHandle(m.FileHandle); err == nil {
-		return k.openHandleMode(h, m.FileHandle, k.dentryFor(rc, m.Path, st, m.FileHandle), acc)
+		return k.openHandleMode(h, m.FileHandle, k.dentryFor(rc, string(m.Path), st, m.FileHandle), acc)
 	}
-	if rc == nil || m.Path == "" {
+	if rc == nil || len(m.Path) == 0 {
 		return nil, nil, unix.ESTALE
 	}
-	d, err := k.VFS.Resolve(rc, k.VFS.Root, m.Path, true)
+	d, err := k.VFS.Resolve(rc, k.VFS.Root, string(m.Path), true)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -52,12 +52,12 @@ func TestParseRestoreMemfd(t *testing.T) {
 		seals   uint32
 	}{
 		{"two descriptions", []*sentrypb.StateRecord{
-			file(1, gofer, "h", &sentrypb.MemfdState{Name: "a", Seals: unix.F_SEAL_GROW}),
-			file(2, gofer, "h", &sentrypb.MemfdState{Name: "a", Seals: unix.F_SEAL_SHRINK}),
+			file(1, gofer, "h", &sentrypb.MemfdState{Name: []byte("a"), Seals: unix.F_SEAL_GROW}),
+			file(2, gofer, "h", &sentrypb.MemfdState{Name: []byte("a"), Seals: unix.F_SEAL_SHRINK}),
 		}, true, unix.F_SEAL_GROW | unix.F_SEAL_SHRINK},
 		{"unknown seal", []*sentrypb.StateRecord{file(1, gofer, "h", &sentrypb.MemfdState{Seals: 0x4000})}, false, 0},
-		{"long name", []*sentrypb.StateRecord{file(1, gofer, "h", &sentrypb.MemfdState{Name: strings.Repeat("n", 250)})}, false, 0},
-		{"no handle", []*sentrypb.StateRecord{file(1, gofer, "", &sentrypb.MemfdState{Name: "a"})}, false, 0},
+		{"long name", []*sentrypb.StateRecord{file(1, gofer, "h", &sentrypb.MemfdState{Name: []byte(strings.Repeat("n", 250))})}, false, 0},
+		{"no handle", []*sentrypb.StateRecord{file(1, gofer, "", &sentrypb.MemfdState{Name: []byte("a")})}, false, 0},
 		{"not a gofer file", []*sentrypb.StateRecord{file(1, sentrypb.FileState_PIPE_READ, "h", &sentrypb.MemfdState{})}, false, 0},
 	}
 	for _, tt := range tests {

@@ -64,7 +64,7 @@ func (k *Kernel) Spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) error 
 		return err
 	}
 	stdio := func(i int32) *fdesc.File { return k.NewStdioFileOf(i, set.ID, set, set.IsTTY(i), &set.Stdin, &set.TTY) }
-	if err := k.ExecFirstImage(c, p, stdio, st.Cwd, st.Filename, st.Argv, st.Env, st.NoNewPrivs, r); err != nil {
+	if err := k.ExecFirstImage(c, p, stdio, string(st.Cwd), string(st.Filename), sentrypb.StringList(st.Argv), sentrypb.StringList(st.Env), st.NoNewPrivs, r); err != nil {
 		return fail(err)
 	}
 	return nil

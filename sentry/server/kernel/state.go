@@ -259,9 +259,10 @@ func (k *Kernel) fsRecordLocked(fs *FSContext) *sentrypb.StateRecord {
 	if fs.Refs <= 0 {
 		return DeletedRec(statekey.FS(id))
 	}
-	st := &sentrypb.FsState{Id: id, Umask: fs.Umask, Cwd: "/"}
+	st := &sentrypb.FsState{Id: id, Umask: fs.Umask, Cwd: []byte("/")}
 	if fs.Cwd != nil {
-		st.Cwd, _ = k.VFS.PathOf(fs.Cwd)
+		path, _ := k.VFS.PathOf(fs.Cwd)
+		st.Cwd = []byte(path)
 		st.CwdHandle = k.VFS.FileHandleOf(fs.Cwd)
 	}
 	return &sentrypb.StateRecord{Key: statekey.FS(id).String(), Value: &sentrypb.StateRecord_Fs{Fs: st}}
@@ -298,7 +299,7 @@ func (k *Kernel) procRecordLocked(p *Process) *sentrypb.StateRecord {
 		Pid: p.PID, Pgid: p.PGID, Sid: p.SID, ExitSignal: int32(p.ExitSignal),
 		Ruid: p.Creds.RUID, Euid: p.Creds.EUID, Suid: p.Creds.SUID,
 		Rgid: p.Creds.RGID, Egid: p.Creds.EGID, Sgid: p.Creds.SGID,
-		Comm: p.Comm, Argv: p.Argv, Env: p.Env, Zombie: p.Zombie, ExitStatus: p.ExitStatus, Init: p == k.Init,
+		Comm: []byte(p.Comm), Argv: sentrypb.BytesList(p.Argv), Env: sentrypb.BytesList(p.Env), Zombie: p.Zombie, ExitStatus: p.ExitStatus, Init: p == k.Init,
 		Groups: p.Creds.Groups, FsizeLimited: p.FsizeLimited, FsizeLimit: p.FsizeLimit, CoreDumps: p.CoreDumps,
 		CoredumpFilter: p.CoredumpFilter, PdeathSignal: int32(p.PdeathSignal), ChildSubreaper: p.ChildSubreaper,
 		NiceLimit: p.NiceLimit, RtprioLimit: p.RTPrioLimit,
@@ -324,7 +325,8 @@ func (k *Kernel) procRecordLocked(p *Process) *sentrypb.StateRecord {
 		st.Sighand = k.sigIDLocked(p.Sig)
 	}
 	if p.Exe != nil {
-		st.Exe, _ = k.VFS.PathOf(p.Exe)
+		path, _ := k.VFS.PathOf(p.Exe)
+		st.Exe = []byte(path)
 	}
 	return &sentrypb.StateRecord{Key: statekey.Proc(p.PID).String(), Value: &sentrypb.StateRecord_Process{Process: st}}
 }
@@ -395,7 +397,8 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load(), WriteError: f.WBErr.Load()}
 	k.recordAsync(f, st)
 	if vfs.DentryOf(f) != nil {
-		st.Path, _ = k.VFS.PathOf(vfs.DentryOf(f))
+		path, _ := k.VFS.PathOf(vfs.DentryOf(f))
+		st.Path = []byte(path)
 	}
 	switch impl := f.Impl.(type) {
 	case *vfs.GoferFile:
@@ -403,13 +406,13 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 		st.Regular = vfs.IsRegularFile(f)
 		if impl.Memfd != nil {
 			// No path: a memfd is found again by its handle only.
-			st.Path, st.Memfd = "", impl.Memfd.State()
+			st.Path, st.Memfd = nil, impl.Memfd.State()
 		}
 		st.Ino = FileIno(vfs.DentryOf(f))
 	case *vfs.GoferDir:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
 	case *vfs.LostFile:
-		st.Kind, st.FileHandle, st.Path = sentrypb.FileState_GOFER, impl.FH, impl.Path
+		st.Kind, st.FileHandle, st.Path = sentrypb.FileState_GOFER, impl.FH, []byte(impl.Path)
 	case *PipeEnd:
 		// A FIFO end that reads and writes is PIPE_READ with O_RDWR in
 		// flags.

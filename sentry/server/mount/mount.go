@@ -333,26 +333,26 @@ func (t *Table) Record(id int) *sentrypb.StateRecord {
 	if ok && id < firstID && (m.Shared != 0 || m.Master != 0 || m.Unbindable) {
 		// A fixed mount has a record only for its propagation.
 		return &sentrypb.StateRecord{Key: statekey.Mount(id).String(), Value: &sentrypb.StateRecord_Mount{Mount: &sentrypb.MountState{
-			Id: int32(m.ID), Fstype: m.FSType, Target: m.Target, SharedGroup: int32(m.Shared), MasterGroup: int32(m.Master), Unbindable: m.Unbindable}}}
+			Id: int32(m.ID), Fstype: m.FSType, Target: []byte(m.Target), SharedGroup: int32(m.Shared), MasterGroup: int32(m.Master), Unbindable: m.Unbindable}}}
 	}
 	if !ok || id < firstID {
 		return &sentrypb.StateRecord{Key: statekey.Mount(id).String(), Deleted: true}
 	}
 	return &sentrypb.StateRecord{Key: statekey.Mount(id).String(), Value: &sentrypb.StateRecord_Mount{Mount: &sentrypb.MountState{
-		Id: int32(m.ID), ParentId: int32(m.ParentID), Fstype: m.FSType, Source: m.Source, Target: m.Target,
-		Flags: m.Flags, Data: m.Data, Backed: m.Backed, Dev: m.Dev, SuperReadonly: m.SuperReadOnly,
-		BindPath: m.BindPath, Root: m.Root, SharedGroup: int32(m.Shared), MasterGroup: int32(m.Master), Unbindable: m.Unbindable}}}
+		Id: int32(m.ID), ParentId: int32(m.ParentID), Fstype: m.FSType, Source: []byte(m.Source), Target: []byte(m.Target),
+		Flags: m.Flags, Data: []byte(m.Data), Backed: m.Backed, Dev: m.Dev, SuperReadonly: m.SuperReadOnly,
+		BindPath: []byte(m.BindPath), Root: []byte(m.Root), SharedGroup: int32(m.Shared), MasterGroup: int32(m.Master), Unbindable: m.Unbindable}}}
 }
 
 // FromRecord checks a replay record's mount; Add puts it back.
 func FromRecord(st *sentrypb.MountState, totalRAM uint64) (Mount, error) {
-	if st == nil || st.Id < firstID || st.Id > 1<<30 || !path.IsAbs(st.Target) || path.Clean(st.Target) != st.Target ||
+	if st == nil || st.Id < firstID || st.Id > 1<<30 || !path.IsAbs(string(st.Target)) || path.Clean(string(st.Target)) != string(st.Target) ||
 		st.Fstype == "" || len(st.Source) > 4096 || len(st.Data) > 4096 || st.Flags&^PerMountFlags != 0 {
 		return Mount{}, fmt.Errorf("bad mount record: %w", unix.EINVAL)
 	}
-	m := Mount{ID: int(st.Id), FSType: st.Fstype, Source: st.Source, Target: st.Target, Flags: st.Flags,
-		Data: st.Data, Backed: st.Backed, Dev: st.Dev, SuperReadOnly: st.SuperReadonly,
-		BindPath: st.BindPath, Root: st.Root, Shared: int(st.SharedGroup), Master: int(st.MasterGroup), Unbindable: st.Unbindable}
+	m := Mount{ID: int(st.Id), FSType: st.Fstype, Source: string(st.Source), Target: string(st.Target), Flags: st.Flags,
+		Data: string(st.Data), Backed: st.Backed, Dev: st.Dev, SuperReadOnly: st.SuperReadonly,
+		BindPath: string(st.BindPath), Root: string(st.Root), Shared: int(st.SharedGroup), Master: int(st.MasterGroup), Unbindable: st.Unbindable}
 	if m.Shared < 0 || m.Shared > 1<<30 || m.Master < 0 || m.Master > 1<<30 {
 		return Mount{}, fmt.Errorf("bad mount record: peer group: %w", unix.EINVAL)
 	}
@@ -360,7 +360,7 @@ func FromRecord(st *sentrypb.MountState, totalRAM uint64) (Mount, error) {
 		return Mount{}, fmt.Errorf("bad bind mount record: %w", unix.EINVAL)
 	}
 	if st.Fstype == "tmpfs" || st.Fstype == "mqueue" {
-		o, err := ParseTmpfsOptions(st.Data, totalRAM)
+		o, err := ParseTmpfsOptions(string(st.Data), totalRAM)
 		if err != nil {
 			return Mount{}, err
 		}

@@ -121,7 +121,7 @@ func TestTableAddRemove(t *testing.T) {
 	if err != nil || m.Target != "/dev/shm" || m.ID != d.ID {
 		t.Errorf("record round trip = %+v, %v", m, err)
 	}
-	r.GetMount().Target = "/a/../b"
+	r.GetMount().Target = []byte("/a/../b")
 	if _, err := FromRecord(r.GetMount(), 1<<30); err == nil {
 		t.Errorf("unclean target accepted")
 	}

@@ -287,10 +287,10 @@ const goferOpenFlags = unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DI
 // RestoreSyntheticFile opens again, by its path, a synthesized file (of
 // /dev or /proc) a Restore names.
 func RestoreSyntheticFile(k *kernel.Kernel, rc *kernel.Task, fs *sentrypb.FileState) (*fdesc.File, error) {
-	if rc == nil || fs.Path == "" {
+	if rc == nil || len(fs.Path) == 0 {
 		return nil, unix.ENOENT
 	}
-	d, err := k.VFS.Resolve(rc, k.VFS.Root, fs.Path, false)
+	d, err := k.VFS.Resolve(rc, k.VFS.Root, string(fs.Path), false)
 	if err != nil {
 		return nil, err
 	}

@@ -155,7 +155,7 @@ func TestMemfdSeals(t *testing.T) {
 		t.Errorf("a seal after F_SEAL_SEAL: %v, want EPERM", err)
 	}
 	m.MergeSeals(unix.F_SEAL_WRITE)
-	if st := m.State(); st.Name != "m" || st.Seals != unix.F_SEAL_GROW|unix.F_SEAL_SEAL|unix.F_SEAL_WRITE {
+	if st := m.State(); string(st.Name) != "m" || st.Seals != unix.F_SEAL_GROW|unix.F_SEAL_SEAL|unix.F_SEAL_WRITE {
 		t.Errorf("State = %v", st)
 	}
 }

@@ -142,5 +142,5 @@ func (m *Memfd) CheckFallocate(c fdesc.Call, f *fdesc.File, mode uint32, off, le
 
 // State is a memfd's part of its description's FileState.
 func (m *Memfd) State() *sentrypb.MemfdState {
-	return &sentrypb.MemfdState{Name: m.Name, Seals: m.Seals()}
+	return &sentrypb.MemfdState{Name: []byte(m.Name), Seals: m.Seals()}
 }
