@@ -11,7 +11,9 @@ import (
 // 0x80-0xff, which are not UTF-8, are created, stat'ed, opened, read,
 // renamed, linked, listed (getdents64), read back (readlink), made and
 // removed (mkdir, rmdir, unlink), and a directory so named is chdir'ed
-// into and named by getcwd. The gofer and sentry protocols carry names as
+// into and named by getcwd; a process exec'ed there with an argument and
+// an environment variable that are not UTF-8 sees them (argv, environ,
+// /proc/self/cmdline) and its cwd. The gofer and sentry protocols carry names as
 // bytes; as strings (proto3: UTF-8 only) the first create was EIO, and
 // names the host held were left out of listings. Also through the
 // gofer's overlay.

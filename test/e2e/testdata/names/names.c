@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *esc(const char *s) {
@@ -101,8 +102,26 @@ static void readfile(const char *path) {
 	close(fd);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
 	char start[4096], cwd[4096];
+	if (argc > 1) {
+		// Exec'ed by the run below in a directory so named, with an
+		// argument and an environment variable that are not UTF-8.
+		const char *v = getenv("NAMES_VAR");
+		check(getcwd(cwd, sizeof(cwd)) != NULL, "getcwd after exec", "");
+		const char *slash = strrchr(cwd, '/');
+		printf("exec: argv[1] %s, NAMES_VAR %s, cwd .../%s\n", esc(argv[1]), esc(v ? v : "(unset)"), esc(slash ? slash + 1 : cwd));
+		// /proc/self/cmdline: argv[0]'s NUL, then argv[1].
+		char cmd[4096];
+		int fd = open("/proc/self/cmdline", O_RDONLY);
+		ssize_t n = fd < 0 ? -1 : read(fd, cmd, sizeof(cmd) - 1);
+		check(n > 0, "read", "/proc/self/cmdline");
+		cmd[n > 0 ? n : 0] = 0;
+		size_t first = strlen(cmd);
+		printf("cmdline argv[1]: %s\n", esc(n > 0 && (size_t)n > first + 1 ? cmd + first + 1 : ""));
+		close(fd);
+		return failed;
+	}
 	const char *file = "f\xff", *renamed = "caf\xe9", *dir = "d\xfe\x80", *sub = "d\xfe\x80/\x80\x81\xc0";
 	const char *lnk = "l\xff\xfe", *target = "t\xe9\xff/\x80\x90";
 	if (!getcwd(start, sizeof(start))) {
@@ -149,6 +168,20 @@ int main(void) {
 	close(fd);
 	list(".");
 	check(chdir("..") == 0, "chdir", "..");
+
+	// A process exec'ed in the directory, with arguments not UTF-8.
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char *args[] = {argv[0], "arg\xff\xfe", NULL};
+		char *env[] = {"NAMES_VAR=v\xe9\x80", NULL};
+		if (chdir(dir) == 0) {
+			execve(argv[0], args, env);
+		}
+		_exit(127);
+	}
+	int status;
+	check(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "exec'ed child", argv[0]);
 
 	// openat and friends relative to a directory fd.
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
