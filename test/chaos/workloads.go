@@ -337,6 +337,19 @@ while [ $i -lt 30 ]; do
 done`,
 	},
 	{
+		// A shell whose cwd is a directory named with bytes that are
+		// not UTF-8, appending to a file so named and running a
+		// child there each round (getcwd): its cwd record, the
+		// children's, and the open file's path go through the state
+		// records as bytes and must survive each kill.
+		Name: "nonutf8-cwd",
+		Script: `d=$(printf 'd\377\351'); f=$(printf 'f\377\200')
+mkdir "$d" && cd "$d" || exit 1
+i=0
+while [ $i -lt 200 ]; do echo "line $i $(/bin/busybox pwd | sed 's|.*/||' | od -An -tx1)" >> "$f"; i=$((i+1)); done
+ls | od -An -tx1; wc -l < "$f"; md5sum < "$f"; /bin/busybox pwd | sed 's|.*/||' | od -An -tx1`,
+	},
+	{
 		// Files extracted as tar does (mkdir of each leading
 		// directory, EEXIST but the first time; stat; unlink, ENOENT;
 		// create), with the directory renamed away every seventh
