@@ -182,7 +182,7 @@ func appendFrame(b []byte, m proto.Message, max int) ([]byte, error) {
 	b = append(b, 0, 0, 0, 0)
 	b, err := proto.MarshalOptions{}.MarshalAppend(b, m)
 	if err != nil {
-		return b[:start], fmt.Errorf("marshal %T: %w", m, err)
+		return b[:start], fmt.Errorf("marshal %T: %w: %w", m, ErrUnencodable, err)
 	}
 	n := len(b) - start - frameHeaderLen
 	if n > max {

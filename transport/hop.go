@@ -307,16 +307,29 @@ func (s *framedServerStream) sendStamped(m *pb.ServerMessage, fds []int) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	m.ChannelReplies = o.channels
-	var err error
-	if len(fds) > 0 {
-		err = s.w.writeMsgRights(m, s.uc, unix.UnixRights(fds...))
-	} else {
-		err = s.w.writeMsg(m)
+	write := func(m *pb.ServerMessage) error {
+		if len(fds) > 0 {
+			return s.w.writeMsgRights(m, s.uc, unix.UnixRights(fds...))
+		}
+		return s.w.writeMsg(m)
 	}
-	if err == nil {
-		o.sockets++
+	err := write(m)
+	lost := false
+	if errors.Is(err, ErrUnencodable) {
+		// Sent mended; an error still if a push or a state record
+		// was left out (the server logs it).
+		var mended *pb.ServerMessage
+		mended, lost = mendServerMessage(m)
+		err = write(mended)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	o.sockets++
+	if lost {
+		return fmt.Errorf("sent without what could not be encoded: %w", ErrUnencodable)
+	}
+	return nil
 }
 
 // OpenChannel implements HopServer.OpenChannel.
@@ -432,7 +445,12 @@ func (ch *hopServerChannel) serve(o *hopOrder, h HopHandler) {
 		}
 		enc, err = proto.MarshalOptions{}.MarshalAppend(enc[:0], r)
 		if err != nil {
-			return
+			// Breaking the channel would only have the client
+			// recover and send the same call again.
+			enc, err = proto.MarshalOptions{}.MarshalAppend(enc[:0], mendReply(r))
+			if err != nil {
+				return
+			}
 		}
 		dl, err = ch.h.send(hopReply, st.Sockets, st.Channels, enc)
 		if cap(enc) > maxKeptBuffer {

@@ -102,6 +102,9 @@ func (s *hopServer) Session(st pb.Sentry_SessionServer) error {
 			return nil, HopStamp{}, false
 		}
 		r := &pb.Reply{Seq: call.Seq}
+		if call.Tid == unencodableTid {
+			r.State = unencodableState()
+		}
 		if args := call.GetSyscall().GetArgs(); len(args) > 0 && args[0] != 0 {
 			s.mu.Lock()
 			if !s.noted[args[0]] {
@@ -146,7 +149,11 @@ func (s *hopServer) Session(st pb.Sentry_SessionServer) error {
 				s.mu.Unlock()
 			}
 			sendState(func(v int64) *pb.ServerMessage {
-				return &pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: &pb.Reply{Seq: m.Call.Seq, Ret: v, Errno: errno}}}
+				r := &pb.Reply{Seq: m.Call.Seq, Ret: v, Errno: errno}
+				if m.Call.Tid == unencodableTid {
+					r.State = unencodableState()
+				}
+				return &pb.ServerMessage{Msg: &pb.ServerMessage_Reply{Reply: r}}
 			})
 		}
 	}

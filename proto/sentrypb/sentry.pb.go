@@ -4431,7 +4431,12 @@ type Reply struct {
 	// record and the description's offset from it. Never sent alone.
 	Written *PostedWrite `protobuf:"bytes,559,opt,name=written,proto3" json:"written,omitempty"`
 	// ahead_leases are the read leases a read's Syscall.ahead_names asked for.
-	AheadLeases   *AheadLeases `protobuf:"bytes,505,opt,name=ahead_leases,json=aheadLeases,proto3" json:"ahead_leases,omitempty"`
+	AheadLeases *AheadLeases `protobuf:"bytes,505,opt,name=ahead_leases,json=aheadLeases,proto3" json:"ahead_leases,omitempty"`
+	// unencodable, set with errno EIO and nothing else, says that the
+	// server could not encode the call's real reply (a field it filled with
+	// what its type cannot carry: a server bug) and why; the client logs it.
+	// Without this reply the caller would wait for one forever.
+	Unencodable   string `protobuf:"bytes,517,opt,name=unencodable,proto3" json:"unencodable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4767,6 +4772,13 @@ func (x *Reply) GetAheadLeases() *AheadLeases {
 		return x.AheadLeases
 	}
 	return nil
+}
+
+func (x *Reply) GetUnencodable() string {
+	if x != nil {
+		return x.Unencodable
+	}
+	return ""
 }
 
 type isReply_Action interface {
@@ -11962,7 +11974,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"A\n" +
 	"\vFileRelease\x12\x19\n" +
 	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\x12\x17\n" +
-	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\x99\x10\n" +
+	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\xbc\x10\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -12016,7 +12028,8 @@ const file_sentry_proto_rawDesc = "" +
 	"postedDone\x12L\n" +
 	"\rposted_writes\x18\xad\x04 \x01(\v2&.runscdecoupled.sentry.v1.PostedWritesR\fpostedWrites\x12@\n" +
 	"\awritten\x18\xaf\x04 \x01(\v2%.runscdecoupled.sentry.v1.PostedWriteR\awritten\x12I\n" +
-	"\fahead_leases\x18\xf9\x03 \x01(\v2%.runscdecoupled.sentry.v1.AheadLeasesR\vaheadLeasesB\b\n" +
+	"\fahead_leases\x18\xf9\x03 \x01(\v2%.runscdecoupled.sentry.v1.AheadLeasesR\vaheadLeases\x12!\n" +
+	"\vunencodable\x18\x85\x04 \x01(\tR\vunencodableB\b\n" +
 	"\x06action\"J\n" +
 	"\vAheadLeases\x12;\n" +
 	"\x06leases\x18\x01 \x03(\v2#.runscdecoupled.sentry.v1.ReadLeaseR\x06leases\"o\n" +

@@ -395,6 +395,9 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	if p != nil {
 		call = p.call
 	}
+	if r.Unencodable != "" {
+		s.c.logUnencodable(call, r)
+	}
 	if p != nil && p.pooledData {
 		s.rl.FoldPooledReply(call, r)
 	} else {
@@ -421,6 +424,16 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 		}
 		s.c.postedReply(p.call, r)
 	}
+}
+
+// logUnencodable logs a reply the server could not encode (its bug): the
+// call fails with EIO, and this says which call and why.
+func (c *client) logUnencodable(call *pb.Call, r *pb.Reply) {
+	what := "call"
+	if sc := call.GetSyscall(); sc != nil {
+		what = sysName(uintptr(sc.Sysno))
+	}
+	c.log.Warn("the server could not encode its reply; the call fails with EIO", "call", what, "seq", r.Seq, "err", r.Unencodable)
 }
 
 // PrintOutput reports whether stdio output produced by call seq must be

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -378,7 +379,7 @@ func (st *clientStream) SendBuilt(build func() *sentrypb.ServerMessage) error {
 // Push sends a server-initiated message (kernel.Sender).
 func (st *clientStream) Push(p *sentrypb.Push) {
 	if err := st.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: p}}); err != nil {
-		st.log.Debug("push dropped", "err", err)
+		st.logSendError("push", 0, err)
 	}
 }
 
@@ -393,8 +394,19 @@ func (st *clientStream) reply(r *sentrypb.Reply) {
 		return
 	}
 	if err := st.sendMsg(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
-		st.log.Debug("reply dropped", "seq", r.Seq, "err", err)
+		st.logSendError("reply", r.Seq, err)
 	}
+}
+
+// logSendError logs a message that did not go out: quietly if the stream
+// is gone (the client recovers), loudly if what the server built could
+// not be encoded (its bug; a reply went as EIO, a push was lost).
+func (st *clientStream) logSendError(what string, seq uint64, err error) {
+	if errors.Is(err, transport.ErrUnencodable) {
+		st.log.Error(what+" could not be encoded", "seq", seq, "err", err)
+		return
+	}
+	st.log.Debug(what+" dropped", "seq", seq, "err", err)
 }
 
 // sendWithStateLocked sends m with the replay state changed since the last
