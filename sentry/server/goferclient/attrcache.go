@@ -1066,16 +1066,30 @@ func (a *AttrCache) ValidSince(st *goferpb.Stat, since uint64) bool {
 	return e == nil || e.dropped <= since
 }
 
-func (a *AttrCache) Write(ctx context.Context, req *goferpb.WriteRequest, opts ...grpc.CallOption) (*goferpb.WriteReply, error) {
-	start := a.drop(req.GetHandle())
-	r, err := a.GoferClient.Write(ctx, req, opts...)
+// statReply is the reply of a gofer call that changes a file and
+// carries its attributes after the change.
+type statReply interface {
+	GetErrno() int32
+	GetStat() *goferpb.Stat
+}
+
+// changeStat runs call, which changes file h, around the cache: h's
+// cached attributes are dropped before it (a stat racing it cannot keep
+// the old ones) and completed from its reply, and observers told.
+func changeStat[R statReply](ctx context.Context, a *AttrCache, h uint64, call func() (R, error)) (R, error) {
+	start := a.drop(h)
+	r, err := call()
 	var st *goferpb.Stat
 	if err == nil && r.GetErrno() == 0 {
 		st = r.GetStat()
 	}
-	a.complete(req.GetHandle(), st, start)
-	a.changed(ctx, req.GetHandle(), st)
+	a.complete(h, st, start)
+	a.changed(ctx, h, st)
 	return r, err
+}
+
+func (a *AttrCache) Write(ctx context.Context, req *goferpb.WriteRequest, opts ...grpc.CallOption) (*goferpb.WriteReply, error) {
+	return changeStat(ctx, a, req.GetHandle(), func() (*goferpb.WriteReply, error) { return a.GoferClient.Write(ctx, req, opts...) })
 }
 
 func (a *AttrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, opts ...grpc.CallOption) (*goferpb.SetStatReply, error) {
@@ -1085,54 +1099,21 @@ func (a *AttrCache) SetStat(ctx context.Context, req *goferpb.SetStatRequest, op
 	if req.GetMask()&unix.STATX_SIZE != 0 {
 		req = a.withCachedVersion(req).(*goferpb.SetStatRequest)
 	}
-	start := a.drop(req.GetHandle())
-	r, err := a.GoferClient.SetStat(ctx, req, opts...)
-	var st *goferpb.Stat
-	if err == nil && r.GetErrno() == 0 {
-		st = r.GetStat()
-	}
-	a.complete(req.GetHandle(), st, start)
-	a.changed(ctx, req.GetHandle(), st)
-	return r, err
+	return changeStat(ctx, a, req.GetHandle(), func() (*goferpb.SetStatReply, error) { return a.GoferClient.SetStat(ctx, req, opts...) })
 }
 
 func (a *AttrCache) Fallocate(ctx context.Context, req *goferpb.FallocateRequest, opts ...grpc.CallOption) (*goferpb.FallocateReply, error) {
-	start := a.drop(req.GetHandle())
-	r, err := a.GoferClient.Fallocate(ctx, req, opts...)
-	var st *goferpb.Stat
-	if err == nil && r.GetErrno() == 0 {
-		st = r.GetStat()
-	}
-	a.complete(req.GetHandle(), st, start)
-	a.changed(ctx, req.GetHandle(), st)
-	return r, err
+	return changeStat(ctx, a, req.GetHandle(), func() (*goferpb.FallocateReply, error) { return a.GoferClient.Fallocate(ctx, req, opts...) })
 }
 
-// SetXattr is Fallocate's for an attribute change: the file's ctime
-// moves on.
+// SetXattr changes the file's ctime.
 func (a *AttrCache) SetXattr(ctx context.Context, req *goferpb.SetXattrRequest, opts ...grpc.CallOption) (*goferpb.SetXattrReply, error) {
-	start := a.drop(req.GetHandle())
-	r, err := a.GoferClient.SetXattr(ctx, req, opts...)
-	var st *goferpb.Stat
-	if err == nil && r.GetErrno() == 0 {
-		st = r.GetStat()
-	}
-	a.complete(req.GetHandle(), st, start)
-	a.changed(ctx, req.GetHandle(), st)
-	return r, err
+	return changeStat(ctx, a, req.GetHandle(), func() (*goferpb.SetXattrReply, error) { return a.GoferClient.SetXattr(ctx, req, opts...) })
 }
 
-// RemoveXattr is SetXattr's for a removal.
+// RemoveXattr changes the file's ctime.
 func (a *AttrCache) RemoveXattr(ctx context.Context, req *goferpb.RemoveXattrRequest, opts ...grpc.CallOption) (*goferpb.RemoveXattrReply, error) {
-	start := a.drop(req.GetHandle())
-	r, err := a.GoferClient.RemoveXattr(ctx, req, opts...)
-	var st *goferpb.Stat
-	if err == nil && r.GetErrno() == 0 {
-		st = r.GetStat()
-	}
-	a.complete(req.GetHandle(), st, start)
-	a.changed(ctx, req.GetHandle(), st)
-	return r, err
+	return changeStat(ctx, a, req.GetHandle(), func() (*goferpb.RemoveXattrReply, error) { return a.GoferClient.RemoveXattr(ctx, req, opts...) })
 }
 
 // created handles the reply of a creation in directory dir begun at
