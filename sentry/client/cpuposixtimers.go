@@ -9,8 +9,6 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/limits"
-
-	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
 // POSIX timers on a CPU-time clock (CLOCK_PROCESS_CPUTIME_ID,
@@ -339,16 +337,5 @@ func (t *task) routeCPUPosixSignal(f cpuPosixFiring) {
 	if f.ct.notify&sigevThreadID != 0 {
 		tid = f.ct.tid
 	}
-	if t.queueOwnSignal(tid, info) {
-		return
-	}
-	b := make([]byte, sizeofSiginfo)
-	info.MarshalBytes(b)
-	inputs := []*pb.Region{{Addr: scratchAddr, Data: b}}
-	if f.ct.notify&sigevThreadID != 0 {
-		t.forwardInternal(unix.SYS_RT_TGSIGQUEUEINFO,
-			[6]uint64{uint64(t.proc.pid), uint64(f.ct.tid), uint64(f.ct.signo), scratchAddr}, inputs)
-		return
-	}
-	t.forwardInternal(unix.SYS_RT_SIGQUEUEINFO, [6]uint64{uint64(t.proc.pid), uint64(f.ct.signo), scratchAddr}, inputs)
+	t.sendOwnSignal(tid, info)
 }

@@ -8,8 +8,6 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/limits"
-
-	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
 // ITIMER_VIRTUAL and ITIMER_PROF count the process's CPU time, which only
@@ -168,13 +166,7 @@ func (t *task) kernelSignalSelf(sig linux.Signal) {
 	var info linux.SignalInfo
 	info.Signo = int32(sig)
 	info.Code = linux.SI_KERNEL
-	if t.queueOwnSignal(0, info) {
-		return
-	}
-	b := make([]byte, sizeofSiginfo)
-	info.MarshalBytes(b)
-	t.forwardInternal(unix.SYS_RT_SIGQUEUEINFO, [6]uint64{uint64(t.proc.pid), uint64(sig), scratchAddr},
-		[]*pb.Region{{Addr: scratchAddr, Data: b}})
+	t.sendOwnSignal(0, info)
 }
 
 // cpuLimitChanged arms the CPU checks for a finite RLIMIT_CPU (or

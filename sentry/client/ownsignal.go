@@ -6,6 +6,8 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/limits"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
 // Signals a process sends to one of its own threads.
@@ -156,6 +158,24 @@ func (t *task) sentSignalInfo(sig linux.Signal, code int32) (linux.SignalInfo, b
 	info.SetPID(t.proc.pid)
 	info.SetUID(int32(ids.ruid))
 	return info, true
+}
+
+// sendOwnSignal sends info, a signal the kernel raises in t's process
+// (a timer's, SIGXCPU's), to thread tid (0: the process): queued here if
+// queueOwnSignal can, else by the server's rt_(tg)sigqueueinfo with the
+// same siginfo.
+func (t *task) sendOwnSignal(tid int32, info linux.SignalInfo) {
+	if t.queueOwnSignal(tid, info) {
+		return
+	}
+	b := make([]byte, sizeofSiginfo)
+	info.MarshalBytes(b)
+	inputs := []*pb.Region{{Addr: scratchAddr, Data: b}}
+	if tid != 0 {
+		t.forwardInternal(unix.SYS_RT_TGSIGQUEUEINFO, [6]uint64{uint64(t.proc.pid), uint64(tid), uint64(info.Signo), scratchAddr}, inputs)
+		return
+	}
+	t.forwardInternal(unix.SYS_RT_SIGQUEUEINFO, [6]uint64{uint64(t.proc.pid), uint64(info.Signo), scratchAddr}, inputs)
 }
 
 // queueOwnSignal queues info, a signal of t's process to itself, in
