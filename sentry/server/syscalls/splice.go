@@ -133,6 +133,18 @@ func waitPipeSpace(c *kernel.Task, p *kernel.Pipe, nonblock bool) (int, error) {
 	}
 }
 
+// pushPipe is pushPipeLocked under out's pipe's lock; with no reader it
+// fails with EPIPE and the caller gets SIGPIPE.
+func pushPipe(c *kernel.Task, out *kernel.PipeEnd, outF *fdesc.File, b []byte) (int, error) {
+	out.P.Lock()
+	defer out.P.Unlock()
+	if out.P.ReadersLocked() == 0 {
+		c.RaisedSIGPIPE = true
+		return 0, unix.EPIPE
+	}
+	return pushPipeLocked(c, out, outF, b), nil
+}
+
 // pushPipeLocked appends up to len(b) bytes to out's pipe as a write
 // through outF, as far as there is room, and returns how many. Its
 // caller holds out.p's mu.
@@ -265,14 +277,10 @@ func fileToPipe(c *kernel.Task, in *fdesc.File, out *kernel.PipeEnd, outF *fdesc
 			return 0, err
 		}
 	}
-	out.P.Lock()
-	if out.P.ReadersLocked() == 0 {
-		out.P.Unlock()
-		c.RaisedSIGPIPE = true
-		return 0, unix.EPIPE
+	moved, err := pushPipe(c, out, outF, data)
+	if err != nil {
+		return 0, err
 	}
-	moved := pushPipeLocked(c, out, outF, data)
-	out.P.Unlock()
 	if moved < len(data) && off < 0 && !in.Impl.Stream() {
 		// Another writer took the room: put the input offset back past
 		// what was not moved (a socket's bytes cannot be put back).

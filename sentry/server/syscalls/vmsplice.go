@@ -71,14 +71,10 @@ func Vmsplice(c *kernel.Task) (int64, error) {
 		b = append(b, p...)
 	}
 	c.DataNotInCall = true
-	end.P.Lock()
-	if end.P.ReadersLocked() == 0 {
-		end.P.Unlock()
-		c.RaisedSIGPIPE = true
-		return 0, unix.EPIPE
+	moved, err := pushPipe(c, end, f, b)
+	if err != nil {
+		return 0, err
 	}
-	moved := pushPipeLocked(c, end, f, b)
-	end.P.Unlock()
 	notePipeRoom(c, f)
 	return int64(moved), nil
 }
