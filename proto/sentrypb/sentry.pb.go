@@ -6446,10 +6446,13 @@ type MachineInfo struct {
 	Cpuinfo string `protobuf:"bytes,10,opt,name=cpuinfo,proto3" json:"cpuinfo,omitempty"`
 	// uptime_ns is the sandbox's uptime as sysinfo(2) reports it.
 	UptimeNs int64 `protobuf:"varint,11,opt,name=uptime_ns,json=uptimeNs,proto3" json:"uptime_ns,omitempty"`
-	// release, version and hostname are what uname(2) reports.
+	// release, version, hostname and domainname are what uname(2)
+	// reports (the names as sethostname and setdomainname set them: any
+	// bytes).
 	Release       string `protobuf:"bytes,12,opt,name=release,proto3" json:"release,omitempty"`
 	Version       string `protobuf:"bytes,13,opt,name=version,proto3" json:"version,omitempty"`
-	Hostname      string `protobuf:"bytes,14,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Hostname      []byte `protobuf:"bytes,14,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Domainname    []byte `protobuf:"bytes,518,opt,name=domainname,proto3" json:"domainname,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6575,11 +6578,18 @@ func (x *MachineInfo) GetVersion() string {
 	return ""
 }
 
-func (x *MachineInfo) GetHostname() string {
+func (x *MachineInfo) GetHostname() []byte {
 	if x != nil {
 		return x.Hostname
 	}
-	return ""
+	return nil
+}
+
+func (x *MachineInfo) GetDomainname() []byte {
+	if x != nil {
+		return x.Domainname
+	}
+	return nil
 }
 
 type StateUpdate struct {
@@ -12160,7 +12170,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bstime_ns\x18\x1f \x01(\x03R\astimeNs\x12\"\n" +
 	"\fseccomp_mode\x18\x84\x02 \x01(\rR\vseccompMode\x12!\n" +
 	"\fno_new_privs\x18\x85\x02 \x01(\bR\n" +
-	"noNewPrivs\"\x92\x03\n" +
+	"noNewPrivs\"\xb3\x03\n" +
 	"\vMachineInfo\x12\x1b\n" +
 	"\tmem_total\x18\x01 \x01(\x04R\bmemTotal\x12\x19\n" +
 	"\bmem_free\x18\x02 \x01(\x04R\amemFree\x12#\n" +
@@ -12178,7 +12188,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\tuptime_ns\x18\v \x01(\x03R\buptimeNs\x12\x18\n" +
 	"\arelease\x18\f \x01(\tR\arelease\x12\x18\n" +
 	"\aversion\x18\r \x01(\tR\aversion\x12\x1a\n" +
-	"\bhostname\x18\x0e \x01(\tR\bhostname\"N\n" +
+	"\bhostname\x18\x0e \x01(\fR\bhostname\x12\x1f\n" +
+	"\n" +
+	"domainname\x18\x86\x04 \x01(\fR\n" +
+	"domainname\"N\n" +
 	"\vStateUpdate\x12?\n" +
 	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\"/\n" +
 	"\aDurable\x12\x12\n" +

@@ -298,6 +298,9 @@ type client struct {
 	// pipeAhead are the copies of pipes' bytes reads brought ahead
 	// (pipebehind.go); its own lock.
 	pipeAhead pipeAhead
+	// uts are the host and domain names sethostname and setdomainname
+	// set (uts.go); its own lock.
+	uts utsNames
 	// meta is what the client knows to post metadata calls
 	// (metapipe.go); its own lock.
 	meta metaPipeline

@@ -16,7 +16,6 @@ import (
 	"gvisor.dev/gvisor/pkg/sentry/mm"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // toErrno converts an error from gVisor's packages to an errno.
@@ -580,18 +579,6 @@ func sysUname(t *task, a [6]uint64) (uint64, unix.Errno) {
 	b := make([]byte, u.SizeBytes())
 	u.MarshalBytes(b)
 	return 0, t.copyOut(a[0], b)
-}
-
-// utsName is what uname(2) reports (also in /proc, through MachineInfo).
-func (c *client) utsName() linux.UtsName {
-	var u linux.UtsName
-	copy(u.Sysname[:], "Linux")
-	copy(u.Nodename[:], c.cfg.Hostname)
-	copy(u.Release[:], sysabi.KernelRelease)
-	copy(u.Version[:], sysabi.KernelVersion)
-	copy(u.Machine[:], "x86_64")
-	copy(u.Domainname[:], sysabi.DomainName)
-	return u
 }
 
 func sysGetuid(t *task, a [6]uint64) (uint64, unix.Errno) {

@@ -158,7 +158,8 @@ func (c *client) machineInfo() *pb.MachineInfo {
 	u := c.utsName()
 	m.Release = cstr(u.Release[:])
 	m.Version = cstr(u.Version[:])
-	m.Hostname = cstr(u.Nodename[:])
+	m.Hostname = []byte(cstr(u.Nodename[:]))
+	m.Domainname = []byte(cstr(u.Domainname[:]))
 	return m
 }
 

@@ -79,6 +79,8 @@ func init() {
 		unix.SYS_SCHED_GETAFFINITY:      sysSchedGetaffinity,
 		unix.SYS_SCHED_SETAFFINITY:      sysSchedSetaffinity,
 		unix.SYS_UNAME:                  sysUname,
+		unix.SYS_SETHOSTNAME:            sysSetUTSName(unix.SYS_SETHOSTNAME),   // forwarded, then kept here (uts.go)
+		unix.SYS_SETDOMAINNAME:          sysSetUTSName(unix.SYS_SETDOMAINNAME), // as sethostname
 		unix.SYS_GETUID:                 sysGetuid,
 		unix.SYS_GETGID:                 sysGetgid,
 		unix.SYS_GETEUID:                sysGeteuid,

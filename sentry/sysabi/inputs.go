@@ -61,6 +61,7 @@ const (
 
 func str(arg int) input         { return input{kind: kindString, arg: arg} }
 func fixed(arg, size int) input { return input{kind: kindFixed, arg: arg, size: size} }
+func upTo(arg, size int) input  { return input{kind: kindUpTo, arg: arg, size: size} }
 func buf(arg, lenArg int) input { return input{kind: kindBuf, arg: arg, lenArg: lenArg, size: 1} }
 func elems(arg, lenArg, size int) input {
 	return input{kind: kindBuf, arg: arg, lenArg: lenArg, size: size}
@@ -169,6 +170,7 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_MKNODAT:         {str(1)},
 	unix.SYS_CHMOD:           {str(0)},
 	unix.SYS_FCHMODAT:        {str(1)},
+	unix.SYS_FCHMODAT2:       {str(1)},
 	unix.SYS_CHOWN:           {str(0)},
 	unix.SYS_LCHOWN:          {str(0)},
 	unix.SYS_FCHOWNAT:        {str(1)},
@@ -239,6 +241,8 @@ var inputSpecs = map[uintptr][]input{
 
 	unix.SYS_SCHED_SETSCHEDULER: {fixed(2, 4)}, // struct sched_param
 	unix.SYS_SCHED_SETPARAM:     {fixed(1, 4)},
+	unix.SYS_SETHOSTNAME:        {upTo(0, utsLen)},
+	unix.SYS_SETDOMAINNAME:      {upTo(0, utsLen)},
 }
 
 // ioctl requests that read a fixed-size argument.
@@ -338,7 +342,7 @@ func AppendInputs(dst []Region, sysno uintptr, args [6]uint64, mem AppMemory) []
 		case ipcSetCmd:
 			specs = []input{fixed(3, sizeofSemidDS)}
 		case semSetAllCmd:
-			specs = []input{{kind: kindUpTo, arg: 3, size: 2 * maxSemsPerSet}}
+			specs = []input{upTo(3, 2*maxSemsPerSet)}
 		}
 	case unix.SYS_MSGCTL:
 		if int32(args[1])&^ipc64Flag == ipcSetCmd {

@@ -14,3 +14,6 @@ const (
 // DomainName is the NIS domain name (uname's domainname and
 // /proc/sys/kernel/domainname): none set, in Linux's words.
 const DomainName = "(none)"
+
+// utsLen is the longest host or domain name (Linux's __NEW_UTS_LEN).
+const utsLen = 64

@@ -10,7 +10,6 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ptrace"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // Source is what /proc shows, as the server sees it. Methods return
@@ -222,8 +221,8 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/fs/pipe-user-pages-hard":  {gen: limit(func(l Limits) int { return l.PipeUserPagesHard })},
 		"sys/net/ipv4/ip_forward":      {mode: 0644, gen: limit(func(l Limits) int { return l.IPForward }), write: writeLimit("net/ipv4/ip_forward")},
 		"sys/kernel/core_pattern":      {gen: constant("core\n")},
-		"sys/kernel/hostname":          {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Hostname })},
-		"sys/kernel/domainname":        {gen: constant(sysabi.DomainName + "\n")},
+		"sys/kernel/hostname":          {gen: machineField(func(m *sentrypb.MachineInfo) string { return string(m.Hostname) })},
+		"sys/kernel/domainname":        {gen: machineField(func(m *sentrypb.MachineInfo) string { return string(m.Domainname) })},
 		"sys/kernel/ngroups_max":       {gen: constant("65536\n")},
 		"sys/kernel/osrelease":         {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Release })},
 		"sys/kernel/ostype":            {gen: constant("Linux\n")},

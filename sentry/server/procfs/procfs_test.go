@@ -117,7 +117,7 @@ func newFake() *fakeSource {
 		leaseBreakTime: 45,
 		machine: &sentrypb.MachineInfo{MemTotal: 8 << 30, MemFree: 4 << 30, MemAvailable: 6 << 30, AppMemory: 12 << 20,
 			Cpus: 2, Cpuinfo: "processor\t: 0\n\nprocessor\t: 1\n\n", UptimeNs: 12_340_000_000,
-			Release: "6.1.0", Version: "#1 SMP", Hostname: "box"},
+			Release: "6.1.0", Version: "#1 SMP", Hostname: []byte("box"), Domainname: []byte("(none)")},
 		procs: map[int32]*Process{
 			1: {PID: 1, PPID: 0, PGID: 1, SID: 1, Comm: "sh", State: 'S', Argv: []string{"sh", "-c", "x"}, Env: []string{"A=b"},
 				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S', UTime: 120 * time.Millisecond, STime: 30 * time.Millisecond, Nice: -5},

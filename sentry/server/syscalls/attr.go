@@ -174,6 +174,15 @@ func Chmod(c *kernel.Task) (int64, error) {
 	case unix.SYS_FCHMOD:
 		f, err = FileArg(c, 0)
 		mode = uint32(c.Args[1])
+	case unix.SYS_FCHMODAT2:
+		// fchmodat with the flags fchmodat's libc wrapper had to
+		// emulate (Linux 6.6).
+		flags := uint32(c.Args[3])
+		if flags&^(linux.AT_SYMLINK_NOFOLLOW|linux.AT_EMPTY_PATH) != 0 {
+			return 0, unix.EINVAL
+		}
+		d, f, err = AttrTarget(c, ArgInt(c, 0), 1, flags&linux.AT_SYMLINK_NOFOLLOW == 0, flags&linux.AT_EMPTY_PATH != 0)
+		mode = uint32(c.Args[2])
 	default:
 		d, f, err = AttrTarget(c, ArgInt(c, 0), 1, true, false)
 		mode = uint32(c.Args[2])
@@ -191,6 +200,11 @@ func Chmod(c *kernel.Task) (int64, error) {
 	a, err := TargetAttrs(c, cr, d, f)
 	if err != nil {
 		return 0, err
+	}
+	if a.Mode&unix.S_IFMT == unix.S_IFLNK {
+		// A symlink's mode is not its own to change (notify_change),
+		// only reached by fchmodat2's AT_SYMLINK_NOFOLLOW.
+		return 0, unix.EOPNOTSUPP
 	}
 	if !cr.OwnerOrCapable(a) {
 		return 0, unix.EPERM

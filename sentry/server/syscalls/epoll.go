@@ -90,9 +90,6 @@ func EpollCtl(c *kernel.Task) (int64, error) {
 // client's: it installs it around the forwarded wait.
 func EpollWait(c *kernel.Task) (int64, error) {
 	maxEv, timeout := int(int32(c.Args[2])), int(int32(c.Args[3]))
-	if maxEv <= 0 || maxEv > epoll.MaxEvents {
-		return 0, unix.EINVAL
-	}
 	var d time.Duration
 	if c.Sysno == unix.SYS_EPOLL_PWAIT2 {
 		timeout = -1
@@ -112,13 +109,14 @@ func EpollWait(c *kernel.Task) (int64, error) {
 	} else if timeout > 0 {
 		d = time.Duration(timeout) * time.Millisecond
 	}
+	// The fd before maxevents, as Linux 6.18's do_epoll_wait.
 	epf, err := c.GetFile(ArgInt(c, 0))
 	if err != nil {
 		return 0, err
 	}
 	defer epf.DecRef()
 	ep, ok := epf.Impl.(*epoll.File)
-	if !ok {
+	if !ok || maxEv <= 0 || maxEv > epoll.MaxEvents {
 		return 0, unix.EINVAL
 	}
 	if c.Args[1] == 0 {
