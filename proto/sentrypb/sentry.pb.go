@@ -9434,14 +9434,16 @@ func (x *ThreadState) GetDefaultTimerSlackNs() uint64 {
 // real-time priority, whether a child starts reset to SCHED_NORMAL, and
 // SCHED_DEADLINE's parameters in nanoseconds.
 type SchedState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Nice          int32                  `protobuf:"varint,1,opt,name=nice,proto3" json:"nice,omitempty"`
-	Policy        uint32                 `protobuf:"varint,2,opt,name=policy,proto3" json:"policy,omitempty"`
-	RtPriority    uint32                 `protobuf:"varint,3,opt,name=rt_priority,json=rtPriority,proto3" json:"rt_priority,omitempty"`
-	ResetOnFork   bool                   `protobuf:"varint,4,opt,name=reset_on_fork,json=resetOnFork,proto3" json:"reset_on_fork,omitempty"`
-	Runtime       uint64                 `protobuf:"varint,5,opt,name=runtime,proto3" json:"runtime,omitempty"`
-	Deadline      uint64                 `protobuf:"varint,6,opt,name=deadline,proto3" json:"deadline,omitempty"`
-	Period        uint64                 `protobuf:"varint,7,opt,name=period,proto3" json:"period,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Nice        int32                  `protobuf:"varint,1,opt,name=nice,proto3" json:"nice,omitempty"`
+	Policy      uint32                 `protobuf:"varint,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	RtPriority  uint32                 `protobuf:"varint,3,opt,name=rt_priority,json=rtPriority,proto3" json:"rt_priority,omitempty"`
+	ResetOnFork bool                   `protobuf:"varint,4,opt,name=reset_on_fork,json=resetOnFork,proto3" json:"reset_on_fork,omitempty"`
+	Runtime     uint64                 `protobuf:"varint,5,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	Deadline    uint64                 `protobuf:"varint,6,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	Period      uint64                 `protobuf:"varint,7,opt,name=period,proto3" json:"period,omitempty"`
+	// ioprio is the I/O priority ioprio_set set (0: none).
+	Ioprio        uint32 `protobuf:"varint,8,opt,name=ioprio,proto3" json:"ioprio,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9521,6 +9523,13 @@ func (x *SchedState) GetDeadline() uint64 {
 func (x *SchedState) GetPeriod() uint64 {
 	if x != nil {
 		return x.Period
+	}
+	return 0
+}
+
+func (x *SchedState) GetIoprio() uint32 {
+	if x != nil {
+		return x.Ioprio
 	}
 	return 0
 }
@@ -12435,7 +12444,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x11ptrace_detach_seq\x18\xb0\x02 \x01(\x04R\x0fptraceDetachSeq\x12;\n" +
 	"\x05sched\x18\xf0\x03 \x01(\v2$.runscdecoupled.sentry.v1.SchedStateR\x05sched\x12%\n" +
 	"\x0etimer_slack_ns\x18\xf3\x03 \x01(\x04R\ftimerSlackNs\x124\n" +
-	"\x16default_timer_slack_ns\x18\xfc\x03 \x01(\x04R\x13defaultTimerSlackNs\"\xcb\x01\n" +
+	"\x16default_timer_slack_ns\x18\xfc\x03 \x01(\x04R\x13defaultTimerSlackNs\"\xe3\x01\n" +
 	"\n" +
 	"SchedState\x12\x12\n" +
 	"\x04nice\x18\x01 \x01(\x05R\x04nice\x12\x16\n" +
@@ -12445,7 +12454,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\rreset_on_fork\x18\x04 \x01(\bR\vresetOnFork\x12\x18\n" +
 	"\aruntime\x18\x05 \x01(\x04R\aruntime\x12\x1a\n" +
 	"\bdeadline\x18\x06 \x01(\x04R\bdeadline\x12\x16\n" +
-	"\x06period\x18\a \x01(\x04R\x06period\"b\n" +
+	"\x06period\x18\a \x01(\x04R\x06period\x12\x16\n" +
+	"\x06ioprio\x18\b \x01(\rR\x06ioprio\"b\n" +
 	"\aFdState\x12\x19\n" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +

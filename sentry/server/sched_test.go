@@ -198,12 +198,14 @@ func TestSchedPolicyCalls(t *testing.T) {
 	}
 }
 
-// TestSchedRecovery: a thread's nice value and policy come back with it
-// after a server failure.
+// TestSchedRecovery: a thread's nice value, policy and I/O priority come
+// back with it after a server failure.
 func TestSchedRecovery(t *testing.T) {
 	r := newReplayer(t)
 	r.start()
 	r.ok(1, unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, 0, 7)
+	const idle3 = linux.IOPRIO_CLASS_IDLE<<linux.IOPRIO_CLASS_SHIFT | 3
+	r.ok(1, unix.SYS_IOPRIO_SET, linux.IOPRIO_WHO_PROCESS, 0, idle3)
 	p := r.mem.alloc([]byte{3, 0, 0, 0})
 	r.ok(1, unix.SYS_SCHED_SETSCHEDULER, 0, linux.SCHED_RR, p)
 	r.crash()
@@ -215,6 +217,9 @@ func TestSchedRecovery(t *testing.T) {
 	}
 	if got := r.ok(1, unix.SYS_SCHED_GETSCHEDULER, 0); got != linux.SCHED_RR {
 		t.Errorf("sched_getscheduler after the restore: %d, want SCHED_RR", got)
+	}
+	if got := r.ok(1, unix.SYS_IOPRIO_GET, linux.IOPRIO_WHO_PROCESS, 0); got != idle3 {
+		t.Errorf("ioprio_get after the restore: %#x, want %#x", got, idle3)
 	}
 	out := r.mem.zeros(4)
 	r.ok(1, unix.SYS_SCHED_GETPARAM, 0, out)

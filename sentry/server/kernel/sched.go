@@ -41,6 +41,10 @@ type SchedAttr struct {
 	// Runtime, Deadline and Period are SCHED_DEADLINE's parameters in
 	// nanoseconds.
 	Runtime, Deadline, Period uint64
+	// IOPrio is the I/O priority ioprio_set set (class << 13 | hint << 3
+	// | level; 0 is IOPRIO_CLASS_NONE: none set). Recorded and reported,
+	// not applied to the host's I/O.
+	IOPrio uint16
 }
 
 // IsRT says the policy is SCHED_FIFO or SCHED_RR.
@@ -62,7 +66,7 @@ func (a SchedAttr) Forked() SchedAttr {
 		return a
 	}
 	if !a.IsFair() {
-		a = SchedAttr{}
+		a = SchedAttr{IOPrio: a.IOPrio}
 	}
 	a.Nice = max(a.Nice, 0)
 	a.ResetOnFork = false
@@ -76,7 +80,7 @@ func (a SchedAttr) proto() *sentrypb.SchedState {
 		return nil
 	}
 	return &sentrypb.SchedState{Nice: a.Nice, Policy: a.Policy, RtPriority: a.RTPriority, ResetOnFork: a.ResetOnFork,
-		Runtime: a.Runtime, Deadline: a.Deadline, Period: a.Period}
+		Runtime: a.Runtime, Deadline: a.Deadline, Period: a.Period, Ioprio: uint32(a.IOPrio)}
 }
 
 // schedFromProto is the attributes a thread record carries, clamped to
@@ -94,6 +98,9 @@ func schedFromProto(s *sentrypb.SchedState) SchedAttr {
 		a.RTPriority = 0
 	default:
 		a = SchedAttr{Nice: a.Nice}
+	}
+	if s.Ioprio <= 0xffff && ValidIOPrio(uint16(s.Ioprio)) {
+		a.IOPrio = uint16(s.Ioprio)
 	}
 	return a
 }
@@ -141,11 +148,7 @@ func (k *Kernel) ThreadsMatchingLocked(caller *Thread, which, who int32) (ts []*
 		if who == 0 {
 			uid = caller.Proc.Creds.RUID
 		}
-		for _, p := range k.Procs {
-			if p.Creds.RUID == uid {
-				ts = appendLive(ts, p)
-			}
-		}
+		ts = k.threadsOfUserLocked(uid)
 	default:
 		return nil, false
 	}
@@ -153,6 +156,19 @@ func (k *Kernel) ThreadsMatchingLocked(caller *Thread, which, who int32) (ts []*
 	// depend on map order.
 	slices.SortFunc(ts, func(a, b *Thread) int { return cmp.Compare(a.TID, b.TID) })
 	return ts, true
+}
+
+// threadsOfUserLocked returns the live threads of the processes whose
+// real user is uid, in TID order. Precondition: k.Mu is held.
+func (k *Kernel) threadsOfUserLocked(uid uint32) []*Thread {
+	var ts []*Thread
+	for _, p := range k.Procs {
+		if p.Creds.RUID == uid {
+			ts = appendLive(ts, p)
+		}
+	}
+	slices.SortFunc(ts, func(a, b *Thread) int { return cmp.Compare(a.TID, b.TID) })
+	return ts
 }
 
 func appendLive(ts []*Thread, p *Process) []*Thread {

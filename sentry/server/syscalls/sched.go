@@ -228,7 +228,7 @@ func setScheduler(c *kernel.Task, pid int32, req schedRequest) error {
 	if req.keepNice {
 		req.nice = old.Nice
 	}
-	next := kernel.SchedAttr{Nice: old.Nice, Policy: old.Policy, ResetOnFork: old.ResetOnFork}
+	next := kernel.SchedAttr{Nice: old.Nice, Policy: old.Policy, ResetOnFork: old.ResetOnFork, IOPrio: old.IOPrio}
 	if req.policy != setparamPolicy {
 		next.Policy = uint32(req.policy)
 		next.ResetOnFork = req.flags&linux.SCHED_FLAG_RESET_ON_FORK != 0

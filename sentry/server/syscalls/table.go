@@ -203,6 +203,8 @@ var Table = map[int32]Handler{
 	unix.SYS_GETRUSAGE:             Getrusage,
 	unix.SYS_GETPRIORITY:           Getpriority,
 	unix.SYS_SETPRIORITY:           Setpriority,
+	unix.SYS_IOPRIO_SET:            IoprioSet,
+	unix.SYS_IOPRIO_GET:            IoprioGet,
 	unix.SYS_SCHED_GETSCHEDULER:    SchedGetscheduler,
 	unix.SYS_SCHED_SETSCHEDULER:    SchedSetscheduler,
 	unix.SYS_SCHED_GETPARAM:        SchedGetparam,
