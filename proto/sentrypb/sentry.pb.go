@@ -125,6 +125,9 @@ const (
 	// the master if pty_master, else a slave, of terminal pty_index
 	// (its PtyState, "pty/<index>").
 	FileState_PTY FileState_Kind = 340
+	// PIDFD is a pidfd (pidfd_open, CLONE_PIDFD): the process it refers
+	// to is kobj.pidfd_pid.
+	FileState_PIDFD FileState_Kind = 523
 )
 
 // Enum value maps for FileState_Kind.
@@ -143,6 +146,7 @@ var (
 		120: "INOTIFY",
 		220: "SIGNALFD",
 		340: "PTY",
+		523: "PIDFD",
 	}
 	FileState_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -158,6 +162,7 @@ var (
 		"INOTIFY":          120,
 		"SIGNALFD":         220,
 		"PTY":              340,
+		"PIDFD":            523,
 	}
 )
 
@@ -9985,8 +9990,13 @@ type KernelObjectState struct {
 	// inotify: the live watches, in watch descriptor order (events queued
 	// at the failure are lost).
 	InotifyWatches []*InotifyWatchState `protobuf:"bytes,120,rep,name=inotify_watches,json=inotifyWatches,proto3" json:"inotify_watches,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// pidfd: the id of the process the pidfd refers to. A restored pidfd
+	// refers to the restored process of that id, or, when there is none
+	// (it was reaped), to no process: it polls readable and signals fail
+	// with ESRCH.
+	PidfdPid      int32 `protobuf:"varint,523,opt,name=pidfd_pid,json=pidfdPid,proto3" json:"pidfd_pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *KernelObjectState) Reset() {
@@ -10185,6 +10195,13 @@ func (x *KernelObjectState) GetInotifyWatches() []*InotifyWatchState {
 		return x.InotifyWatches
 	}
 	return nil
+}
+
+func (x *KernelObjectState) GetPidfdPid() int32 {
+	if x != nil {
+		return x.PidfdPid
+	}
+	return 0
 }
 
 // InotifyWatchState is one watch of an inotify instance: its descriptor,
@@ -12460,7 +12477,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xb2\a\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xbe\a\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -12489,7 +12506,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\vwrite_error\x18\xd2\x03 \x01(\x05R\n" +
 	"writeError\x12\x11\n" +
 	"\x03ino\x18\xce\x03 \x01(\x04R\x03ino\x12\x1a\n" +
-	"\bdev_null\x18\xdd\x03 \x01(\bR\adevNull\"\xb7\x01\n" +
+	"\bdev_null\x18\xdd\x03 \x01(\bR\adevNull\"\xc3\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -12505,11 +12522,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\aTIMERFD\x10I\x12\v\n" +
 	"\aINOTIFY\x10x\x12\r\n" +
 	"\bSIGNALFD\x10\xdc\x01\x12\b\n" +
-	"\x03PTY\x10\xd4\x02\"6\n" +
+	"\x03PTY\x10\xd4\x02\x12\n" +
+	"\n" +
+	"\x05PIDFD\x10\x8b\x04\"6\n" +
 	"\n" +
 	"MemfdState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\fR\x04name\x12\x14\n" +
-	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xf4\a\n" +
+	"\x05seals\x18\x02 \x01(\rR\x05seals\"\x92\b\n" +
 	"\x11KernelObjectState\x12$\n" +
 	"\rsignalfd_mask\x18\xe0\x01 \x01(\x04R\fsignalfdMask\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
@@ -12540,7 +12559,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0ftimerfd_next_ns\x18\x11 \x01(\x03R\rtimerfdNextNs\x12*\n" +
 	"\x11timerfd_period_ns\x18\x12 \x01(\x03R\x0ftimerfdPeriodNs\x12+\n" +
 	"\x11socket_reuse_addr\x18\x82\x01 \x01(\bR\x0fsocketReuseAddr\x12T\n" +
-	"\x0finotify_watches\x18x \x03(\v2+.runscdecoupled.sentry.v1.InotifyWatchStateR\x0einotifyWatches\"l\n" +
+	"\x0finotify_watches\x18x \x03(\v2+.runscdecoupled.sentry.v1.InotifyWatchStateR\x0einotifyWatches\x12\x1c\n" +
+	"\tpidfd_pid\x18\x8b\x04 \x01(\x05R\bpidfdPid\"l\n" +
 	"\x11InotifyWatchState\x12\x0e\n" +
 	"\x02wd\x18\x01 \x01(\x05R\x02wd\x12\x12\n" +
 	"\x04mask\x18\x02 \x01(\rR\x04mask\x12\x1f\n" +

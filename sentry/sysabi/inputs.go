@@ -186,6 +186,7 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_RT_SIGQUEUEINFO: {fixed(2, sizeofSiginfo)},
 
 	unix.SYS_RT_TGSIGQUEUEINFO: {fixed(3, sizeofSiginfo)},
+	unix.SYS_PIDFD_SEND_SIGNAL: {fixed(2, sizeofSiginfo)}, // none when NULL: the kill's siginfo
 
 	unix.SYS_FCNTL:           nil, // see Inputs: F_SETLK* read a struct flock
 	unix.SYS_POLL:            {elems(0, 1, sizeofPollfd)},

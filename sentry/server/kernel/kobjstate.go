@@ -18,6 +18,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/pidfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
@@ -34,7 +35,7 @@ import (
 
 // kobjState is the kind and state of f's record when f is a kernel
 // object whose state the kernel derives: eventfd, timerfd, signalfd,
-// inotify, epoll, sockets (ok false: none).
+// inotify, epoll, sockets, pidfds (ok false: none).
 // Precondition: k.Mu is held.
 func (k *Kernel) kobjState(f *fdesc.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState, bool) {
 	switch impl := f.Impl.(type) {
@@ -64,6 +65,9 @@ func (k *Kernel) kobjState(f *fdesc.File) (sentrypb.FileState_Kind, *sentrypb.Ke
 		return kind, kobj, true
 	case *unixsock.File:
 		kind, kobj := unixState(impl)
+		return kind, kobj, true
+	case *pidfd.File:
+		kind, kobj := pidfdState(impl)
 		return kind, kobj, true
 	}
 	return 0, nil, false
@@ -344,6 +348,8 @@ func (k *Kernel) restoreKobjFile(rc *Task, fs *sentrypb.FileState) (*fdesc.File,
 		f := signalfd.New(SignalfdClient{}, st.SignalfdMask, 0)
 		f.Flags.Store(fs.Flags)
 		return f, nil
+	case sentrypb.FileState_PIDFD:
+		return k.restorePidfd(fs, st), nil
 	case sentrypb.FileState_EPOLL:
 		f := epoll.New(0)
 		f.Flags.Store(fs.Flags)

@@ -8,6 +8,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/pidfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ktimer"
@@ -157,6 +158,11 @@ type Process struct {
 	Stopped  bool
 	StopSig  int
 	WaitCode int32
+	// PidfdExit is what the process's pidfds know of its end (nil until
+	// the first pidfd: PidfdExitLocked), marked when it becomes a zombie
+	// and when it is reaped; it tells it from a later process with the
+	// same id.
+	PidfdExit *pidfd.Exit
 }
 
 // ReplayOrder places its record among a message's (ReplayObject).
@@ -361,8 +367,7 @@ func (k *Kernel) ExitProcessLocked(p *Process, status int32, d *Deferred) {
 				k.ExitProcessLocked(q, status, d)
 			}
 		}
-		p.Zombie = true
-		k.Waitq.Notify()
+		k.becomeZombieLocked(p)
 		return
 	}
 	// Groups p kept from being orphaned (jobctl.go).
@@ -397,6 +402,16 @@ func (k *Kernel) ExitProcessLocked(p *Process, status int32, d *Deferred) {
 		d.Push(SpawnExitPush(p))
 	}
 	k.notifyParentLocked(p, d)
+	k.becomeZombieLocked(p)
+}
+
+// becomeZombieLocked marks exited p a zombie and wakes its waits and
+// its pidfds' (notifyParentLocked may have reaped it already).
+func (k *Kernel) becomeZombieLocked(p *Process) {
+	p.Zombie = true
+	if p.PidfdExit != nil {
+		p.PidfdExit.SetExited()
+	}
 	k.Waitq.Notify()
 }
 
@@ -463,6 +478,9 @@ func (k *Kernel) ReapLocked(p *Process) {
 // reply is built (commitEffectsLocked, for reapWaitedLocked).
 func (k *Kernel) UnlinkReapedLocked(p *Process) []ReplayObject {
 	objs := []ReplayObject{p}
+	if p.PidfdExit != nil {
+		p.PidfdExit.SetReaped()
+	}
 	if p.Parent != nil {
 		delete(p.Parent.Children, p)
 		p.Parent = nil

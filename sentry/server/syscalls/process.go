@@ -19,9 +19,9 @@ import (
 // ids, process groups and sessions, over package kernel's process tree
 // and exec.
 
-// unsupportedCloneFlags are namespace and pidfd flags, not implemented.
+// unsupportedCloneFlags are namespace flags, not implemented.
 const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
-	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_PIDFD | unix.CLONE_NEWTIME
+	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
 // Clone implements clone(2), fork(2) and vfork(2).
 func Clone(c *kernel.Task) (int64, error) {
@@ -34,9 +34,19 @@ func Clone(c *kernel.Task) (int64, error) {
 	default:
 		flags = c.Args[0]
 	}
+	if flags&unix.CLONE_PIDFD != 0 {
+		if err := clonePidfdCheck(c, flags); err != nil {
+			return 0, err
+		}
+	}
 	tid, err := doClone(c, flags, 0)
 	if err != nil {
 		return 0, err
+	}
+	if flags&unix.CLONE_PIDFD != 0 {
+		if err := clonePidfd(c, tid, c.Args[2]); err != nil {
+			return 0, err
+		}
 	}
 	if flags&(unix.CLONE_THREAD|unix.CLONE_VM) == 0 {
 		// The child's copy of the address space has the parent's
@@ -243,9 +253,10 @@ const (
 	wAll       = 0x40000000
 	wClone     = 0x80000000
 
-	pAll  = 0
-	pPID  = 1
-	pPGID = 2
+	pAll   = 0
+	pPID   = 1
+	pPGID  = 2
+	pPIDFD = 3
 )
 
 // waitFor waits for a child matching match (given the child's pid, or a
@@ -386,6 +397,8 @@ func Waitid(c *kernel.Task) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	var match func(p, ch *kernel.Process, tid int32) bool
+	// eagain: finding no child ready is EAGAIN (P_PIDFD).
+	eagain := false
 	switch idtype {
 	case pAll:
 		match = func(p, ch *kernel.Process, tid int32) bool { return true }
@@ -403,6 +416,26 @@ func Waitid(c *kernel.Task) (int64, error) {
 				return ch.PGID == p.PGID
 			}
 			return ch.PGID == id
+		}
+	case pPIDFD:
+		// The child the pidfd refers to; a pidfd made O_NONBLOCK
+		// (PIDFD_NONBLOCK) makes the wait WNOHANG, and its finding
+		// nothing EAGAIN, unless the caller asked WNOHANG itself.
+		if id < 0 {
+			return 0, unix.EINVAL
+		}
+		f, pf, err := pidfdOf(c, id)
+		if err != nil {
+			return 0, err
+		}
+		nonblock := f.Nonblock()
+		f.DecRef()
+		match = func(p, ch *kernel.Process, tid int32) bool {
+			return tid == pf.PID && ch.PidfdExit == pf.Exit
+		}
+		if nonblock && options&wNohang == 0 {
+			options |= wNohang
+			eagain = true
 		}
 	default:
 		return 0, unix.EINVAL
@@ -424,6 +457,9 @@ func Waitid(c *kernel.Task) (int64, error) {
 		if err := c.Mem.CopyOut(rusage, make([]byte, 144)); err != nil {
 			return 0, err
 		}
+	}
+	if eagain && r.PID == 0 {
+		return 0, unix.EAGAIN
 	}
 	return 0, nil
 }

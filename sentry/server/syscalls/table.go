@@ -232,6 +232,11 @@ var Table = map[int32]Handler{
 	unix.SYS_CAPSET:                Capset,
 	unix.SYS_PRCTL:                 Prctl,
 
+	// Pidfds (pidfd.go; CLONE_PIDFD in process.go).
+	unix.SYS_PIDFD_OPEN:        PidfdOpen,
+	unix.SYS_PIDFD_SEND_SIGNAL: PidfdSendSignal,
+	unix.SYS_PIDFD_GETFD:       PidfdGetfd,
+
 	// Timers (timers.go).
 	unix.SYS_ALARM:            Alarm,
 	unix.SYS_SETITIMER:        Setitimer,

@@ -17,6 +17,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inotify"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/pidfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
@@ -323,6 +324,8 @@ func (fs *FS) FilePath(f *fdesc.File) string {
 		return "anon_inode:[eventpoll]"
 	case *signalfd.File:
 		return "anon_inode:[signalfd]"
+	case *pidfd.File:
+		return "anon_inode:[pidfd]"
 	case *unixsock.File:
 		return fmt.Sprintf("socket:[%d]", impl.Ino())
 	case *inet.File:
@@ -512,8 +515,11 @@ func (fs *FS) fileData(d *vfs.Dentry) ([]byte, error) {
 			mnt = 0
 		}
 		b := procfs.FDInfo(f.OffRep.Load(), flags, mnt)
-		if in, ok := f.Impl.(*inotify.File); ok {
-			b = append(b, in.FDInfo()...)
+		switch impl := f.Impl.(type) {
+		case *inotify.File:
+			b = append(b, impl.FDInfo()...)
+		case *pidfd.File:
+			b = append(b, impl.FDInfo()...)
 		}
 		return b, nil
 	}
