@@ -180,7 +180,7 @@ cat <&4 | md5sum; ls`,
 		// was lost is re-sent, so each kill finds the action the shell
 		// set last (ignored: not counted; default: the shell dies).
 		Name:   "sigactions",
-		Script: `n=0; i=0; while [ $i -lt 3000 ]; do trap 'n=$((n+1))' USR1; kill -USR1 $$; trap '' USR1; kill -USR1 $$; trap - USR1; i=$((i+1)); done; echo handled $n`,
+		Script: `n=0; i=0; while [ $i -lt 10000 ]; do trap 'n=$((n+1))' USR1; kill -USR1 $$; trap '' USR1; kill -USR1 $$; trap - USR1; i=$((i+1)); done; echo handled $n`,
 	},
 	{
 		// Stdin the server buffered but the application had not read

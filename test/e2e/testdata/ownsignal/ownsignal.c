@@ -101,7 +101,12 @@ int main(void) {
 	pthread_join(th, NULL);
 	hits = 0;
 
-	// A joined thread is gone.
+	// A joined thread is gone, once its task is: Linux wakes the joiner
+	// (CLONE_CHILD_CLEARTID) a moment before it releases the task.
+	char taskPath[64];
+	snprintf(taskPath, sizeof taskPath, "/proc/self/task/%d", (int)wtid);
+	for (int i = 0; i < 2000 && access(taskPath, F_OK) == 0; i++)
+		usleep(1000);
 	errno = 0;
 	long r = syscall(SYS_tgkill, getpid(), wtid, SIGUSR1);
 	printf("tgkill of a joined thread: %ld %s\n", r, strerror(errno));
