@@ -9026,8 +9026,13 @@ type ProcessState struct {
 	// fsuid and fsgid are the filesystem ids, present only where they
 	// differ from the effective ids they otherwise follow (setfsuid,
 	// setfsgid): a set*id call that changes no id then still resets them.
-	Fsuid         *uint32 `protobuf:"varint,463,opt,name=fsuid,proto3,oneof" json:"fsuid,omitempty"`
-	Fsgid         *uint32 `protobuf:"varint,464,opt,name=fsgid,proto3,oneof" json:"fsgid,omitempty"`
+	Fsuid *uint32 `protobuf:"varint,463,opt,name=fsuid,proto3,oneof" json:"fsuid,omitempty"`
+	Fsgid *uint32 `protobuf:"varint,464,opt,name=fsgid,proto3,oneof" json:"fsgid,omitempty"`
+	// vm names the process's address space, shared by the processes a
+	// clone with CLONE_VM (vfork) made until they exec: kcmp(KCMP_VM)
+	// compares these ids (0 in records of servers that predate them: a
+	// fresh one then).
+	Vm            uint64 `protobuf:"varint,548,opt,name=vm,proto3" json:"vm,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -9335,6 +9340,13 @@ func (x *ProcessState) GetFsgid() uint32 {
 	return 0
 }
 
+func (x *ProcessState) GetVm() uint64 {
+	if x != nil {
+		return x.Vm
+	}
+	return 0
+}
+
 type ThreadState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Tid   int32                  `protobuf:"varint,1,opt,name=tid,proto3" json:"tid,omitempty"`
@@ -9351,8 +9363,14 @@ type ThreadState struct {
 	// current value and the one 0 restores (0 here: Linux's 50 us).
 	TimerSlackNs        uint64 `protobuf:"varint,499,opt,name=timer_slack_ns,json=timerSlackNs,proto3" json:"timer_slack_ns,omitempty"`
 	DefaultTimerSlackNs uint64 `protobuf:"varint,508,opt,name=default_timer_slack_ns,json=defaultTimerSlackNs,proto3" json:"default_timer_slack_ns,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// io and sysvsem name the thread's I/O context and System V semaphore
+	// undo list, shared by the threads a clone with CLONE_IO, or with
+	// CLONE_SYSVSEM, made: kcmp(KCMP_IO, KCMP_SYSVSEM) compares these ids
+	// (0 in records of servers that predate them: fresh ones then).
+	Io            uint64 `protobuf:"varint,549,opt,name=io,proto3" json:"io,omitempty"`
+	Sysvsem       uint64 `protobuf:"varint,550,opt,name=sysvsem,proto3" json:"sysvsem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ThreadState) Reset() {
@@ -9430,6 +9448,20 @@ func (x *ThreadState) GetTimerSlackNs() uint64 {
 func (x *ThreadState) GetDefaultTimerSlackNs() uint64 {
 	if x != nil {
 		return x.DefaultTimerSlackNs
+	}
+	return 0
+}
+
+func (x *ThreadState) GetIo() uint64 {
+	if x != nil {
+		return x.Io
+	}
+	return 0
+}
+
+func (x *ThreadState) GetSysvsem() uint64 {
+	if x != nil {
+		return x.Sysvsem
 	}
 	return 0
 }
@@ -12404,7 +12436,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xcd\b\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xde\b\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -12451,9 +12483,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\twait_code\x18\xca\x01 \x01(\x05R\bwaitCode\x12/\n" +
 	"\x13tty_foreground_pgrp\x18\x84\x02 \x01(\x05R\x11ttyForegroundPgrp\x12\x1a\n" +
 	"\x05fsuid\x18\xcf\x03 \x01(\rH\x00R\x05fsuid\x88\x01\x01\x12\x1a\n" +
-	"\x05fsgid\x18\xd0\x03 \x01(\rH\x01R\x05fsgid\x88\x01\x01B\b\n" +
+	"\x05fsgid\x18\xd0\x03 \x01(\rH\x01R\x05fsgid\x88\x01\x01\x12\x0f\n" +
+	"\x02vm\x18\xa4\x04 \x01(\x04R\x02vmB\b\n" +
 	"\x06_fsuidB\b\n" +
-	"\x06_fsgid\"\xb8\x02\n" +
+	"\x06_fsgid\"\xe4\x02\n" +
 	"\vThreadState\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12>\n" +
@@ -12461,7 +12494,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x11ptrace_detach_seq\x18\xb0\x02 \x01(\x04R\x0fptraceDetachSeq\x12;\n" +
 	"\x05sched\x18\xf0\x03 \x01(\v2$.runscdecoupled.sentry.v1.SchedStateR\x05sched\x12%\n" +
 	"\x0etimer_slack_ns\x18\xf3\x03 \x01(\x04R\ftimerSlackNs\x124\n" +
-	"\x16default_timer_slack_ns\x18\xfc\x03 \x01(\x04R\x13defaultTimerSlackNs\"\xe3\x01\n" +
+	"\x16default_timer_slack_ns\x18\xfc\x03 \x01(\x04R\x13defaultTimerSlackNs\x12\x0f\n" +
+	"\x02io\x18\xa5\x04 \x01(\x04R\x02io\x12\x19\n" +
+	"\asysvsem\x18\xa6\x04 \x01(\x04R\asysvsem\"\xe3\x01\n" +
 	"\n" +
 	"SchedState\x12\x12\n" +
 	"\x04nice\x18\x01 \x01(\x05R\x04nice\x12\x16\n" +

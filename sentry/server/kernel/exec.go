@@ -498,6 +498,9 @@ func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) {
 	}
 	k.Trk.Changed(t)
 	k.Trk.Changed(p)
+	// The new image is a new address space, even for a vfork child that
+	// shared its parent's (kcmp's KCMP_VM).
+	p.VM = &Identity{}
 	// Forget killed threads: their TIDs are free again.
 	for o := range p.All {
 		if o != t {

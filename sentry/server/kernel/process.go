@@ -62,6 +62,13 @@ type Thread struct {
 	Sched SchedAttr
 	// TimerSlack is the thread's timer slack (PR_SET_TIMERSLACK).
 	TimerSlack TimerSlack
+	// IO and SemUndo are the thread's I/O context and System V
+	// semaphore undo list as kcmp(2) tells them apart (kcmp.go): its own
+	// from its creation, its creator's after a clone with CLONE_IO, or
+	// with CLONE_SYSVSEM. Set when the thread is made or restored, then
+	// kept (exec too). The undo adjustments themselves are per process
+	// (package sysvipc).
+	IO, SemUndo *Identity
 	// Ahead is the plan of writes ahead of the thread's queued posted
 	// writes (vfs/writeahead.go). Owned by the thread's worker (the
 	// front's threadWorker and the calls it runs): no lock.
@@ -133,6 +140,11 @@ type Process struct {
 	// files held (a pipe's last reader) is gone when wait returns, as in
 	// Linux, which closes them before it notifies the parent.
 	FilesClosed <-chan struct{}
+	// VM is the process's address space as kcmp(2) tells it apart
+	// (kcmp.go): shared with the process whose clone with CLONE_VM made
+	// it (vfork), a new one from fork and exec. Once the process exits,
+	// kcmp finds none, as Linux after exit_mm.
+	VM *Identity
 	// FS is the cwd/umask context (shared on CLONE_FS).
 	FS *FSContext
 	// Sig holds the signal dispositions (shared on CLONE_SIGHAND).
@@ -265,7 +277,7 @@ func (k *Kernel) AllocTIDLocked(requested int32) (int32, error) {
 
 // NewThreadLocked makes a thread of p with TID tid.
 func (k *Kernel) NewThreadLocked(p *Process, tid int32) *Thread {
-	t := &Thread{TID: tid, Proc: p, Dead: make(chan struct{})}
+	t := &Thread{TID: tid, Proc: p, Dead: make(chan struct{}), IO: &Identity{}, SemUndo: &Identity{}}
 	p.Live[t] = struct{}{}
 	p.All[t] = struct{}{}
 	k.Threads[tid] = t
@@ -287,6 +299,7 @@ func (k *Kernel) NewProcessLocked(requestedPID int32, parent *Process) (*Process
 		Live:       make(map[*Thread]struct{}),
 		All:        make(map[*Thread]struct{}),
 		ExitSignal: int(unix.SIGCHLD),
+		VM:         &Identity{},
 
 		CoredumpFilter: DefaultCoredumpFilter,
 	}

@@ -91,12 +91,15 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			if p == nil || p.Pid <= 0 || p.Pid >= MaxTID || p.Ppid < 0 || p.Ppid >= MaxTID {
 				return nil, bad(rec, "bad pid")
 			}
+			id(p.Vm)
 			s.procs = append(s.procs, p)
 		case *sentrypb.StateRecord_Thread:
 			t := v.Thread
 			if t == nil || t.Tid <= 0 || t.Tid >= MaxTID || t.Pid <= 0 {
 				return nil, bad(rec, "bad tid")
 			}
+			id(t.Io)
+			id(t.Sysvsem)
 			s.threads = append(s.threads, t)
 		case *sentrypb.StateRecord_Fd:
 			f := v.Fd
@@ -467,6 +470,9 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		fss[id] = &FSContext{ID: id, Umask: fs.Umask & 0777, Cwd: k.VFS.Root}
 	}
 	tabs := make(map[uint64]*fdtable.Table)
+	// The address spaces, I/O contexts and undo lists kcmp compares,
+	// shared as the records name them (one id namespace).
+	idents := make(map[uint64]*Identity)
 	byPID := make(map[int32]*sentrypb.ProcessState)
 	for _, ps := range s.procs {
 		p, err := k.NewProcessLocked(ps.Pid, nil)
@@ -483,6 +489,7 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 			p.PdeathSignal = sig
 		}
 		p.Execed = ps.Execed
+		p.VM = restoredIdentity(idents, ps.Vm)
 		k.restoreJobControlLocked(p, ps)
 		if p.ExitSignal < 0 || p.ExitSignal > ksignal.NumSignals {
 			p.ExitSignal = int(unix.SIGCHLD)
@@ -570,6 +577,7 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 			named[-ts.Pid] = true // the leader is alive
 			if th := k.Threads[ts.Tid]; th != nil {
 				th.restoreSched(ts)
+				th.IO, th.SemUndo = restoredIdentity(idents, ts.Io), restoredIdentity(idents, ts.Sysvsem)
 			}
 			continue
 		}
@@ -577,7 +585,9 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		if err != nil {
 			return nil, fmt.Errorf("restore: thread %d: %w", ts.Tid, err)
 		}
-		k.NewThreadLocked(p, tid).restoreSched(ts)
+		th := k.NewThreadLocked(p, tid)
+		th.restoreSched(ts)
+		th.IO, th.SemUndo = restoredIdentity(idents, ts.Io), restoredIdentity(idents, ts.Sysvsem)
 	}
 	k.restorePtraceLocked(s.threads)
 	for pid, p := range k.Procs {

@@ -244,7 +244,8 @@ func (k *Kernel) threadRecordLocked(th *Thread) *sentrypb.StateRecord {
 	if th.Proc != nil {
 		if _, live := th.Proc.Live[th]; live && k.Threads[th.TID] == th {
 			ts := &sentrypb.ThreadState{Tid: th.TID, Pid: th.Proc.PID, PtraceDetachSeq: th.PtraceDetachSeq, Sched: th.Sched.proto(),
-				TimerSlackNs: th.TimerSlack.proto(th.TimerSlack.Current), DefaultTimerSlackNs: th.TimerSlack.proto(th.TimerSlack.Default)}
+				TimerSlackNs: th.TimerSlack.proto(th.TimerSlack.Current), DefaultTimerSlackNs: th.TimerSlack.proto(th.TimerSlack.Default),
+				Io: k.identityIDLocked(th.IO), Sysvsem: k.identityIDLocked(th.SemUndo)}
 			if th.Ptrace != nil {
 				ts.Ptrace = th.Ptrace.Proto(th.Ptrace.Tracer.TID)
 			}
@@ -323,6 +324,7 @@ func (k *Kernel) procRecordLocked(p *Process) *sentrypb.StateRecord {
 		}
 		st.Fs = k.fsIDLocked(p.FS)
 		st.Sighand = k.sigIDLocked(p.Sig)
+		st.Vm = k.identityIDLocked(p.VM)
 	}
 	if p.Exe != nil {
 		path, _ := k.VFS.PathOf(p.Exe)

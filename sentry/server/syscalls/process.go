@@ -96,6 +96,7 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 		}
 		th := k.NewThreadLocked(p, tid)
 		th.Sched, th.TimerSlack = sched, c.Thread.TimerSlack.Forked()
+		shareTaskIdentities(c.Thread, th, flags)
 		k.PtraceCloneLocked(c.Thread, th, flags, &d)
 		return tid, nil
 	}
@@ -117,6 +118,10 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 	np.NiceLimit, np.RTPrioLimit = p.NiceLimit, p.RTPrioLimit
 	np.ExitSignal = exitSig
 	np.Comm, np.Exe, np.Argv, np.Env = p.Comm, p.Exe, p.Argv, p.Env
+	if flags&unix.CLONE_VM != 0 {
+		np.VM = p.VM
+	}
+	shareTaskIdentities(c.Thread, k.Threads[np.PID], flags)
 	if flags&unix.CLONE_FILES != 0 {
 		np.FDs = p.FDs
 		np.FDs.IncRef()
@@ -139,6 +144,19 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 	k.Threads[np.PID].Sched, k.Threads[np.PID].TimerSlack = sched, c.Thread.TimerSlack.Forked()
 	k.PtraceCloneLocked(c.Thread, k.Threads[np.PID], flags, &d)
 	return np.PID, nil
+}
+
+// shareTaskIdentities gives child, made by parent's clone with flags, its
+// parent's I/O context (CLONE_IO) and semaphore undo list (CLONE_SYSVSEM)
+// as kcmp(2) compares them; otherwise it keeps its own new ones.
+// Precondition: the kernel lock is held.
+func shareTaskIdentities(parent, child *kernel.Thread, flags uint64) {
+	if flags&unix.CLONE_IO != 0 {
+		child.IO = parent.IO
+	}
+	if flags&unix.CLONE_SYSVSEM != 0 {
+		child.SemUndo = parent.SemUndo
+	}
 }
 
 // Execve implements execve(2) and execveat(2).
