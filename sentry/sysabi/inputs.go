@@ -95,6 +95,14 @@ const (
 	pageSize      = 4096
 )
 
+// KcmpEpollTFD is kcmp(2)'s KCMP_EPOLL_TFD, whose idx2 is the address of
+// a struct kcmp_epoll_slot (efd, tfd, toff: u32) of SizeofKcmpEpollSlot
+// bytes.
+const (
+	KcmpEpollTFD        = 7
+	SizeofKcmpEpollSlot = 12
+)
+
 // SizeofMsghdr is struct msghdr on amd64.
 const SizeofMsghdr = 56
 
@@ -355,6 +363,12 @@ func AppendInputs(dst []Region, sysno uintptr, args [6]uint64, mem AppMemory) []
 		}
 	case unix.SYS_SCHED_SETATTR:
 		specs = []input{fixed(1, schedAttrSize(args[1], mem))}
+	case unix.SYS_KCMP:
+		// KCMP_EPOLL_TFD's idx2 is the address of a struct
+		// kcmp_epoll_slot; the other types' are numbers.
+		if int32(args[2]) == KcmpEpollTFD {
+			specs = []input{fixed(4, SizeofKcmpEpollSlot)}
+		}
 	case unix.SYS_SETXATTR, unix.SYS_LSETXATTR, unix.SYS_FSETXATTR:
 		// The value, unless Linux refuses its size (E2BIG) first.
 		specs = inputSpecs[sysno]

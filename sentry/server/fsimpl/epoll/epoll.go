@@ -212,6 +212,21 @@ func (ep *File) Interests() []Interest {
 	return out
 }
 
+// Targets returns the open descriptions of the interests added with fd
+// number fd, in the order they were added (kcmp's KCMP_EPOLL_TFD picks
+// one of them).
+func (ep *File) Targets(fd int32) []*fdesc.File {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	var out []*fdesc.File
+	for _, in := range ep.interests {
+		if in.key.fd == fd && !in.key.f.Released() {
+			out = append(out, in.key.f)
+		}
+	}
+	return out
+}
+
 // Restore adds the recorded interests of a new instance; each is
 // checked as if just added (an edge-triggered one reports its current
 // readiness once).
