@@ -134,7 +134,15 @@ int main(int argc, char **argv) {
 	pthread_t th;
 	pthread_create(&th, NULL, thread_fn, NULL);
 	pthread_join(th, NULL);
-	printf("exited thread: %s\n", cmp(parent, thread_tid, KCMP_VM, 0, 0));
+	// pthread_join may return before Linux has released the thread's
+	// task (it wakes the joiner as the thread drops its memory): then
+	// the task is still found, without an address space, for a moment.
+	const char *gone = cmp(parent, thread_tid, KCMP_VM, 0, 0);
+	for (int i = 0; i < 1000 && strcmp(gone, "-1 No such process") != 0; i++) {
+		usleep(1000);
+		gone = cmp(parent, thread_tid, KCMP_VM, 0, 0);
+	}
+	printf("exited thread: %s\n", gone);
 	pthread_create(&th, NULL, thread_wait, NULL);
 	while (waiting_tid == 0)
 		sched_yield();
