@@ -58,6 +58,9 @@ var rereadC string
 //go:embed testdata/truncloop.c
 var truncloopC string
 
+//go:embed testdata/kcmploop.c
+var kcmploopC string
+
 //go:embed testdata/restat.c
 var restatC string
 
@@ -587,6 +590,19 @@ md5sum out.txt; wc -l out.txt; tail -3 out.txt; rm out.txt`,
 		Name:    "big-map",
 		Script:  `./prog 60 > out.txt; rm prog; md5sum out.txt big.dat; tail -2 out.txt; rm out.txt big.dat`,
 		CSource: bigmapC,
+	},
+	{
+		// kcmp's raw answers (shared or not, and the order of
+		// different objects) among a process, a fork child, clones
+		// sharing everything or only the address space and a thread,
+		// and for dup'ed and reopened fds, compared each round with
+		// the first: the replay ids the order comes from
+		// (ProcessState.vm, ThreadState.io and sysvsem, the files',
+		// fd tables', fs contexts' and dispositions') must survive
+		// every kill.
+		Name:    "kcmp-order",
+		Script:  `./prog 200; rm prog; tail -1 rounds.txt`,
+		CSource: kcmploopC,
 	},
 }
 
