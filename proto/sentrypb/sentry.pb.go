@@ -128,6 +128,9 @@ const (
 	// PIDFD is a pidfd (pidfd_open, CLONE_PIDFD): the process it refers
 	// to is kobj.pidfd_pid.
 	FileState_PIDFD FileState_Kind = 523
+	// MQUEUE is a POSIX message queue description; its queue is
+	// kobj.mqueue.
+	FileState_MQUEUE FileState_Kind = 525
 )
 
 // Enum value maps for FileState_Kind.
@@ -147,6 +150,7 @@ var (
 		220: "SIGNALFD",
 		340: "PTY",
 		523: "PIDFD",
+		525: "MQUEUE",
 	}
 	FileState_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -163,6 +167,7 @@ var (
 		"SIGNALFD":         220,
 		"PTY":              340,
 		"PIDFD":            523,
+		"MQUEUE":           525,
 	}
 )
 
@@ -190,7 +195,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{93, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{95, 0}
 }
 
 type ClientMessage struct {
@@ -7127,6 +7132,7 @@ type StateRecord struct {
 	//	*StateRecord_Mount
 	//	*StateRecord_Pty
 	//	*StateRecord_WriteError
+	//	*StateRecord_Mqueue
 	Value         isStateRecord_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -7363,6 +7369,15 @@ func (x *StateRecord) GetWriteError() *WriteErrorState {
 	return nil
 }
 
+func (x *StateRecord) GetMqueue() *MqueueState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Mqueue); ok {
+			return x.Mqueue
+		}
+	}
+	return nil
+}
+
 type isStateRecord_Value interface {
 	isStateRecord_Value()
 }
@@ -7452,6 +7467,11 @@ type StateRecord_WriteError struct {
 	WriteError *WriteErrorState `protobuf:"bytes,465,opt,name=write_error,json=writeError,proto3,oneof"`
 }
 
+type StateRecord_Mqueue struct {
+	// A POSIX message queue (package mqueue): "mq/<id>".
+	Mqueue *MqueueState `protobuf:"bytes,524,opt,name=mqueue,proto3,oneof"`
+}
+
 func (*StateRecord_Process) isStateRecord_Value() {}
 
 func (*StateRecord_Thread) isStateRecord_Value() {}
@@ -7492,6 +7512,204 @@ func (*StateRecord_Pty) isStateRecord_Value() {}
 
 func (*StateRecord_WriteError) isStateRecord_Value() {}
 
+func (*StateRecord_Mqueue) isStateRecord_Value() {}
+
+// MqueueState (key "mq/<id>") is a POSIX message queue of the sandbox's
+// IPC namespace (sentry/server/mqueue), as the calls whose replies the
+// client received left it. Its open descriptions are MQUEUE FileStates
+// naming it (KernelObjectState.mqueue).
+type MqueueState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// name is the queue's name without the leading '/' (empty: unlinked,
+	// kept while a description is open).
+	Name []byte `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Uid  uint32 `protobuf:"varint,3,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid  uint32 `protobuf:"varint,4,opt,name=gid,proto3" json:"gid,omitempty"`
+	// mode is the permission bits.
+	Mode    uint32 `protobuf:"varint,5,opt,name=mode,proto3" json:"mode,omitempty"`
+	Maxmsg  int64  `protobuf:"varint,6,opt,name=maxmsg,proto3" json:"maxmsg,omitempty"`
+	Msgsize int64  `protobuf:"varint,7,opt,name=msgsize,proto3" json:"msgsize,omitempty"`
+	// messages in the order they are received (highest priority first,
+	// FIFO within a priority).
+	Messages []*MqueueMessage `protobuf:"bytes,8,rep,name=messages,proto3" json:"messages,omitempty"`
+	// The mq_notify registration, if notify_pid is not 0: its process,
+	// sigev_notify (SIGEV_SIGNAL 0, SIGEV_NONE 1), signal and value.
+	NotifyPid     int32  `protobuf:"varint,9,opt,name=notify_pid,json=notifyPid,proto3" json:"notify_pid,omitempty"`
+	Notify        int32  `protobuf:"varint,10,opt,name=notify,proto3" json:"notify,omitempty"`
+	NotifySigno   int32  `protobuf:"varint,11,opt,name=notify_signo,json=notifySigno,proto3" json:"notify_signo,omitempty"`
+	NotifyValue   uint64 `protobuf:"varint,12,opt,name=notify_value,json=notifyValue,proto3" json:"notify_value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MqueueState) Reset() {
+	*x = MqueueState{}
+	mi := &file_sentry_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MqueueState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MqueueState) ProtoMessage() {}
+
+func (x *MqueueState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MqueueState.ProtoReflect.Descriptor instead.
+func (*MqueueState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *MqueueState) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *MqueueState) GetName() []byte {
+	if x != nil {
+		return x.Name
+	}
+	return nil
+}
+
+func (x *MqueueState) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *MqueueState) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *MqueueState) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+func (x *MqueueState) GetMaxmsg() int64 {
+	if x != nil {
+		return x.Maxmsg
+	}
+	return 0
+}
+
+func (x *MqueueState) GetMsgsize() int64 {
+	if x != nil {
+		return x.Msgsize
+	}
+	return 0
+}
+
+func (x *MqueueState) GetMessages() []*MqueueMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *MqueueState) GetNotifyPid() int32 {
+	if x != nil {
+		return x.NotifyPid
+	}
+	return 0
+}
+
+func (x *MqueueState) GetNotify() int32 {
+	if x != nil {
+		return x.Notify
+	}
+	return 0
+}
+
+func (x *MqueueState) GetNotifySigno() int32 {
+	if x != nil {
+		return x.NotifySigno
+	}
+	return 0
+}
+
+func (x *MqueueState) GetNotifyValue() uint64 {
+	if x != nil {
+		return x.NotifyValue
+	}
+	return 0
+}
+
+// MqueueMessage is one queued message.
+type MqueueMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Priority      uint32                 `protobuf:"varint,1,opt,name=priority,proto3" json:"priority,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MqueueMessage) Reset() {
+	*x = MqueueMessage{}
+	mi := &file_sentry_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MqueueMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MqueueMessage) ProtoMessage() {}
+
+func (x *MqueueMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MqueueMessage.ProtoReflect.Descriptor instead.
+func (*MqueueMessage) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *MqueueMessage) GetPriority() uint32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *MqueueMessage) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // WriteErrorState (key "wberr/<ino>") is the error of a write behind
 // (a posted write or copy that failed after the application was told it
 // succeeded) kept on the gofer file with inode number ino until an fsync,
@@ -7507,7 +7725,7 @@ type WriteErrorState struct {
 
 func (x *WriteErrorState) Reset() {
 	*x = WriteErrorState{}
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7519,7 +7737,7 @@ func (x *WriteErrorState) String() string {
 func (*WriteErrorState) ProtoMessage() {}
 
 func (x *WriteErrorState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7532,7 +7750,7 @@ func (x *WriteErrorState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteErrorState.ProtoReflect.Descriptor instead.
 func (*WriteErrorState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{73}
+	return file_sentry_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *WriteErrorState) GetIno() uint64 {
@@ -7581,7 +7799,7 @@ type PtyState struct {
 
 func (x *PtyState) Reset() {
 	*x = PtyState{}
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7593,7 +7811,7 @@ func (x *PtyState) String() string {
 func (*PtyState) ProtoMessage() {}
 
 func (x *PtyState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7606,7 +7824,7 @@ func (x *PtyState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PtyState.ProtoReflect.Descriptor instead.
 func (*PtyState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{74}
+	return file_sentry_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *PtyState) GetIndex() int32 {
@@ -7724,7 +7942,7 @@ type MountState struct {
 
 func (x *MountState) Reset() {
 	*x = MountState{}
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7736,7 +7954,7 @@ func (x *MountState) String() string {
 func (*MountState) ProtoMessage() {}
 
 func (x *MountState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7749,7 +7967,7 @@ func (x *MountState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountState.ProtoReflect.Descriptor instead.
 func (*MountState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{75}
+	return file_sentry_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *MountState) GetId() int32 {
@@ -7876,7 +8094,7 @@ type ShmAttachPlan struct {
 
 func (x *ShmAttachPlan) Reset() {
 	*x = ShmAttachPlan{}
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7888,7 +8106,7 @@ func (x *ShmAttachPlan) String() string {
 func (*ShmAttachPlan) ProtoMessage() {}
 
 func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7901,7 +8119,7 @@ func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
 func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{76}
+	return file_sentry_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ShmAttachPlan) GetFileId() uint64 {
@@ -7961,7 +8179,7 @@ type SysvPerm struct {
 
 func (x *SysvPerm) Reset() {
 	*x = SysvPerm{}
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7973,7 +8191,7 @@ func (x *SysvPerm) String() string {
 func (*SysvPerm) ProtoMessage() {}
 
 func (x *SysvPerm) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7986,7 +8204,7 @@ func (x *SysvPerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
 func (*SysvPerm) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{77}
+	return file_sentry_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *SysvPerm) GetKey() int32 {
@@ -8049,7 +8267,7 @@ type SysvSemState struct {
 
 func (x *SysvSemState) Reset() {
 	*x = SysvSemState{}
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8061,7 +8279,7 @@ func (x *SysvSemState) String() string {
 func (*SysvSemState) ProtoMessage() {}
 
 func (x *SysvSemState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8074,7 +8292,7 @@ func (x *SysvSemState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
 func (*SysvSemState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{78}
+	return file_sentry_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SysvSemState) GetId() int32 {
@@ -8136,7 +8354,7 @@ type SysvSemUndo struct {
 
 func (x *SysvSemUndo) Reset() {
 	*x = SysvSemUndo{}
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8148,7 +8366,7 @@ func (x *SysvSemUndo) String() string {
 func (*SysvSemUndo) ProtoMessage() {}
 
 func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8161,7 +8379,7 @@ func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
 func (*SysvSemUndo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{79}
+	return file_sentry_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SysvSemUndo) GetPid() int32 {
@@ -8196,7 +8414,7 @@ type SysvMsgState struct {
 
 func (x *SysvMsgState) Reset() {
 	*x = SysvMsgState{}
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8208,7 +8426,7 @@ func (x *SysvMsgState) String() string {
 func (*SysvMsgState) ProtoMessage() {}
 
 func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8221,7 +8439,7 @@ func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
 func (*SysvMsgState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{80}
+	return file_sentry_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SysvMsgState) GetId() int32 {
@@ -8297,7 +8515,7 @@ type SysvMessage struct {
 
 func (x *SysvMessage) Reset() {
 	*x = SysvMessage{}
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8309,7 +8527,7 @@ func (x *SysvMessage) String() string {
 func (*SysvMessage) ProtoMessage() {}
 
 func (x *SysvMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8322,7 +8540,7 @@ func (x *SysvMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
 func (*SysvMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{81}
+	return file_sentry_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SysvMessage) GetType() int64 {
@@ -8363,7 +8581,7 @@ type SysvShmState struct {
 
 func (x *SysvShmState) Reset() {
 	*x = SysvShmState{}
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8375,7 +8593,7 @@ func (x *SysvShmState) String() string {
 func (*SysvShmState) ProtoMessage() {}
 
 func (x *SysvShmState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8388,7 +8606,7 @@ func (x *SysvShmState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
 func (*SysvShmState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{82}
+	return file_sentry_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *SysvShmState) GetId() int32 {
@@ -8485,7 +8703,7 @@ type SysvShmAttach struct {
 
 func (x *SysvShmAttach) Reset() {
 	*x = SysvShmAttach{}
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8497,7 +8715,7 @@ func (x *SysvShmAttach) String() string {
 func (*SysvShmAttach) ProtoMessage() {}
 
 func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8510,7 +8728,7 @@ func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
 func (*SysvShmAttach) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{83}
+	return file_sentry_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *SysvShmAttach) GetPid() int32 {
@@ -8546,7 +8764,7 @@ type SysvIds struct {
 
 func (x *SysvIds) Reset() {
 	*x = SysvIds{}
-	mi := &file_sentry_proto_msgTypes[84]
+	mi := &file_sentry_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8558,7 +8776,7 @@ func (x *SysvIds) String() string {
 func (*SysvIds) ProtoMessage() {}
 
 func (x *SysvIds) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[84]
+	mi := &file_sentry_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8571,7 +8789,7 @@ func (x *SysvIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
 func (*SysvIds) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{84}
+	return file_sentry_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SysvIds) GetSemSeq() uint32 {
@@ -8651,7 +8869,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[85]
+	mi := &file_sentry_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8663,7 +8881,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[85]
+	mi := &file_sentry_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8676,7 +8894,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{85}
+	return file_sentry_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -8755,7 +8973,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[86]
+	mi := &file_sentry_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8767,7 +8985,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[86]
+	mi := &file_sentry_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8780,7 +8998,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{86}
+	return file_sentry_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -8817,7 +9035,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[87]
+	mi := &file_sentry_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8829,7 +9047,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[87]
+	mi := &file_sentry_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8842,7 +9060,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{87}
+	return file_sentry_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -8909,7 +9127,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[88]
+	mi := &file_sentry_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8921,7 +9139,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[88]
+	mi := &file_sentry_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8934,7 +9152,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{88}
+	return file_sentry_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -9039,7 +9257,7 @@ type ProcessState struct {
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[89]
+	mi := &file_sentry_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9051,7 +9269,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[89]
+	mi := &file_sentry_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9064,7 +9282,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{89}
+	return file_sentry_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -9375,7 +9593,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[90]
+	mi := &file_sentry_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9387,7 +9605,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[90]
+	mi := &file_sentry_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9400,7 +9618,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{90}
+	return file_sentry_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -9487,7 +9705,7 @@ type SchedState struct {
 
 func (x *SchedState) Reset() {
 	*x = SchedState{}
-	mi := &file_sentry_proto_msgTypes[91]
+	mi := &file_sentry_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9499,7 +9717,7 @@ func (x *SchedState) String() string {
 func (*SchedState) ProtoMessage() {}
 
 func (x *SchedState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[91]
+	mi := &file_sentry_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9512,7 +9730,7 @@ func (x *SchedState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedState.ProtoReflect.Descriptor instead.
 func (*SchedState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{91}
+	return file_sentry_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *SchedState) GetNice() int32 {
@@ -9584,7 +9802,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[92]
+	mi := &file_sentry_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9596,7 +9814,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[92]
+	mi := &file_sentry_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9609,7 +9827,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{92}
+	return file_sentry_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -9703,7 +9921,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[93]
+	mi := &file_sentry_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9715,7 +9933,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[93]
+	mi := &file_sentry_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9728,7 +9946,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{93}
+	return file_sentry_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -9912,7 +10130,7 @@ type MemfdState struct {
 
 func (x *MemfdState) Reset() {
 	*x = MemfdState{}
-	mi := &file_sentry_proto_msgTypes[94]
+	mi := &file_sentry_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9924,7 +10142,7 @@ func (x *MemfdState) String() string {
 func (*MemfdState) ProtoMessage() {}
 
 func (x *MemfdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[94]
+	mi := &file_sentry_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9937,7 +10155,7 @@ func (x *MemfdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
 func (*MemfdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{94}
+	return file_sentry_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *MemfdState) GetName() []byte {
@@ -9969,6 +10187,8 @@ type KernelObjectState struct {
 	// eventfd_count is then 0, and the restored eventfd drops that much
 	// from its next writes (the write re-sent after the restore).
 	EventfdOwed uint64 `protobuf:"varint,547,opt,name=eventfd_owed,json=eventfdOwed,proto3" json:"eventfd_owed,omitempty"`
+	// mqueue: the id of an MQUEUE description's queue (its MqueueState).
+	Mqueue uint64 `protobuf:"varint,526,opt,name=mqueue,proto3" json:"mqueue,omitempty"`
 	// epoll: the interest list, in registration order.
 	Epoll []*EpollInterest `protobuf:"bytes,3,rep,name=epoll,proto3" json:"epoll,omitempty"`
 	// socket: family (AF_UNIX...), type (SOCK_STREAM...), and what a
@@ -10033,7 +10253,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[95]
+	mi := &file_sentry_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10045,7 +10265,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[95]
+	mi := &file_sentry_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10058,7 +10278,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{95}
+	return file_sentry_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *KernelObjectState) GetSignalfdMask() uint64 {
@@ -10085,6 +10305,13 @@ func (x *KernelObjectState) GetEventfdSemaphore() bool {
 func (x *KernelObjectState) GetEventfdOwed() uint64 {
 	if x != nil {
 		return x.EventfdOwed
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetMqueue() uint64 {
+	if x != nil {
+		return x.Mqueue
 	}
 	return 0
 }
@@ -10250,7 +10477,7 @@ type InotifyWatchState struct {
 
 func (x *InotifyWatchState) Reset() {
 	*x = InotifyWatchState{}
-	mi := &file_sentry_proto_msgTypes[96]
+	mi := &file_sentry_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10262,7 +10489,7 @@ func (x *InotifyWatchState) String() string {
 func (*InotifyWatchState) ProtoMessage() {}
 
 func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[96]
+	mi := &file_sentry_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10275,7 +10502,7 @@ func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
 func (*InotifyWatchState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{96}
+	return file_sentry_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *InotifyWatchState) GetWd() int32 {
@@ -10323,7 +10550,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[97]
+	mi := &file_sentry_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10335,7 +10562,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[97]
+	mi := &file_sentry_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10348,7 +10575,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{97}
+	return file_sentry_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -10398,7 +10625,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[98]
+	mi := &file_sentry_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10410,7 +10637,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[98]
+	mi := &file_sentry_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10423,7 +10650,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{98}
+	return file_sentry_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -10466,7 +10693,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[99]
+	mi := &file_sentry_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10478,7 +10705,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[99]
+	mi := &file_sentry_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10491,7 +10718,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{99}
+	return file_sentry_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -10528,7 +10755,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[100]
+	mi := &file_sentry_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10540,7 +10767,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[100]
+	mi := &file_sentry_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10553,7 +10780,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{100}
+	return file_sentry_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -10620,7 +10847,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[101]
+	mi := &file_sentry_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10632,7 +10859,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[101]
+	mi := &file_sentry_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10645,7 +10872,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{101}
+	return file_sentry_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -10729,7 +10956,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[102]
+	mi := &file_sentry_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10741,7 +10968,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[102]
+	mi := &file_sentry_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10754,7 +10981,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{102}
+	return file_sentry_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -10818,7 +11045,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[103]
+	mi := &file_sentry_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10830,7 +11057,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[103]
+	mi := &file_sentry_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10843,7 +11070,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{103}
+	return file_sentry_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -10877,7 +11104,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[104]
+	mi := &file_sentry_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10889,7 +11116,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[104]
+	mi := &file_sentry_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10902,7 +11129,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{104}
+	return file_sentry_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -10940,7 +11167,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[105]
+	mi := &file_sentry_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10952,7 +11179,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[105]
+	mi := &file_sentry_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10965,7 +11192,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{105}
+	return file_sentry_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -11057,7 +11284,7 @@ type ReadLease struct {
 
 func (x *ReadLease) Reset() {
 	*x = ReadLease{}
-	mi := &file_sentry_proto_msgTypes[106]
+	mi := &file_sentry_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11069,7 +11296,7 @@ func (x *ReadLease) String() string {
 func (*ReadLease) ProtoMessage() {}
 
 func (x *ReadLease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[106]
+	mi := &file_sentry_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11082,7 +11309,7 @@ func (x *ReadLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadLease.ProtoReflect.Descriptor instead.
 func (*ReadLease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{106}
+	return file_sentry_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *ReadLease) GetId() uint64 {
@@ -11242,7 +11469,7 @@ type PathLease struct {
 
 func (x *PathLease) Reset() {
 	*x = PathLease{}
-	mi := &file_sentry_proto_msgTypes[107]
+	mi := &file_sentry_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11254,7 +11481,7 @@ func (x *PathLease) String() string {
 func (*PathLease) ProtoMessage() {}
 
 func (x *PathLease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[107]
+	mi := &file_sentry_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11267,7 +11494,7 @@ func (x *PathLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathLease.ProtoReflect.Descriptor instead.
 func (*PathLease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{107}
+	return file_sentry_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *PathLease) GetId() uint64 {
@@ -11389,7 +11616,7 @@ type MissingIn struct {
 
 func (x *MissingIn) Reset() {
 	*x = MissingIn{}
-	mi := &file_sentry_proto_msgTypes[108]
+	mi := &file_sentry_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11401,7 +11628,7 @@ func (x *MissingIn) String() string {
 func (*MissingIn) ProtoMessage() {}
 
 func (x *MissingIn) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[108]
+	mi := &file_sentry_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11414,7 +11641,7 @@ func (x *MissingIn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MissingIn.ProtoReflect.Descriptor instead.
 func (*MissingIn) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{108}
+	return file_sentry_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *MissingIn) GetPrefix() uint32 {
@@ -11456,7 +11683,7 @@ type ListedStat struct {
 
 func (x *ListedStat) Reset() {
 	*x = ListedStat{}
-	mi := &file_sentry_proto_msgTypes[109]
+	mi := &file_sentry_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11468,7 +11695,7 @@ func (x *ListedStat) String() string {
 func (*ListedStat) ProtoMessage() {}
 
 func (x *ListedStat) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[109]
+	mi := &file_sentry_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11481,7 +11708,7 @@ func (x *ListedStat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListedStat.ProtoReflect.Descriptor instead.
 func (*ListedStat) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{109}
+	return file_sentry_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *ListedStat) GetName() []byte {
@@ -11546,7 +11773,7 @@ type AheadListing struct {
 
 func (x *AheadListing) Reset() {
 	*x = AheadListing{}
-	mi := &file_sentry_proto_msgTypes[110]
+	mi := &file_sentry_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11558,7 +11785,7 @@ func (x *AheadListing) String() string {
 func (*AheadListing) ProtoMessage() {}
 
 func (x *AheadListing) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[110]
+	mi := &file_sentry_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11571,7 +11798,7 @@ func (x *AheadListing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AheadListing.ProtoReflect.Descriptor instead.
 func (*AheadListing) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{110}
+	return file_sentry_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *AheadListing) GetName() []byte {
@@ -11632,7 +11859,7 @@ type LeaseRevoke struct {
 
 func (x *LeaseRevoke) Reset() {
 	*x = LeaseRevoke{}
-	mi := &file_sentry_proto_msgTypes[111]
+	mi := &file_sentry_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11644,7 +11871,7 @@ func (x *LeaseRevoke) String() string {
 func (*LeaseRevoke) ProtoMessage() {}
 
 func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[111]
+	mi := &file_sentry_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11657,7 +11884,7 @@ func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoke.ProtoReflect.Descriptor instead.
 func (*LeaseRevoke) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{111}
+	return file_sentry_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *LeaseRevoke) GetEpoch() uint64 {
@@ -11691,7 +11918,7 @@ type LeaseRevoked struct {
 
 func (x *LeaseRevoked) Reset() {
 	*x = LeaseRevoked{}
-	mi := &file_sentry_proto_msgTypes[112]
+	mi := &file_sentry_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11703,7 +11930,7 @@ func (x *LeaseRevoked) String() string {
 func (*LeaseRevoked) ProtoMessage() {}
 
 func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[112]
+	mi := &file_sentry_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11716,7 +11943,7 @@ func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoked.ProtoReflect.Descriptor instead.
 func (*LeaseRevoked) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{112}
+	return file_sentry_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *LeaseRevoked) GetEpoch() uint64 {
@@ -12280,7 +12507,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\fDebugRequest\" \n" +
 	"\n" +
 	"DebugReply\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"\xb2\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\xf4\n" +
 	"\n" +
 	"\vStateRecord\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
@@ -12306,8 +12533,27 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05mount\x18\xbf\x01 \x01(\v2$.runscdecoupled.sentry.v1.MountStateH\x00R\x05mount\x127\n" +
 	"\x03pty\x18\xd7\x02 \x01(\v2\".runscdecoupled.sentry.v1.PtyStateH\x00R\x03pty\x12M\n" +
 	"\vwrite_error\x18\xd1\x03 \x01(\v2).runscdecoupled.sentry.v1.WriteErrorStateH\x00R\n" +
-	"writeErrorB\a\n" +
-	"\x05value\"9\n" +
+	"writeError\x12@\n" +
+	"\x06mqueue\x18\x8c\x04 \x01(\v2%.runscdecoupled.sentry.v1.MqueueStateH\x00R\x06mqueueB\a\n" +
+	"\x05value\"\xdd\x02\n" +
+	"\vMqueueState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\fR\x04name\x12\x10\n" +
+	"\x03uid\x18\x03 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x04 \x01(\rR\x03gid\x12\x12\n" +
+	"\x04mode\x18\x05 \x01(\rR\x04mode\x12\x16\n" +
+	"\x06maxmsg\x18\x06 \x01(\x03R\x06maxmsg\x12\x18\n" +
+	"\amsgsize\x18\a \x01(\x03R\amsgsize\x12C\n" +
+	"\bmessages\x18\b \x03(\v2'.runscdecoupled.sentry.v1.MqueueMessageR\bmessages\x12\x1d\n" +
+	"\n" +
+	"notify_pid\x18\t \x01(\x05R\tnotifyPid\x12\x16\n" +
+	"\x06notify\x18\n" +
+	" \x01(\x05R\x06notify\x12!\n" +
+	"\fnotify_signo\x18\v \x01(\x05R\vnotifySigno\x12!\n" +
+	"\fnotify_value\x18\f \x01(\x04R\vnotifyValue\"?\n" +
+	"\rMqueueMessage\x12\x1a\n" +
+	"\bpriority\x18\x01 \x01(\rR\bpriority\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"9\n" +
 	"\x0fWriteErrorState\x12\x10\n" +
 	"\x03ino\x18\x01 \x01(\x04R\x03ino\x12\x14\n" +
 	"\x05errno\x18\x02 \x01(\x05R\x05errno\"\x99\x02\n" +
@@ -12512,7 +12758,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xbe\a\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xcb\a\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -12541,7 +12787,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\vwrite_error\x18\xd2\x03 \x01(\x05R\n" +
 	"writeError\x12\x11\n" +
 	"\x03ino\x18\xce\x03 \x01(\x04R\x03ino\x12\x1a\n" +
-	"\bdev_null\x18\xdd\x03 \x01(\bR\adevNull\"\xc3\x01\n" +
+	"\bdev_null\x18\xdd\x03 \x01(\bR\adevNull\"\xd0\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +
@@ -12559,16 +12805,18 @@ const file_sentry_proto_rawDesc = "" +
 	"\bSIGNALFD\x10\xdc\x01\x12\b\n" +
 	"\x03PTY\x10\xd4\x02\x12\n" +
 	"\n" +
-	"\x05PIDFD\x10\x8b\x04\"6\n" +
+	"\x05PIDFD\x10\x8b\x04\x12\v\n" +
+	"\x06MQUEUE\x10\x8d\x04\"6\n" +
 	"\n" +
 	"MemfdState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\fR\x04name\x12\x14\n" +
-	"\x05seals\x18\x02 \x01(\rR\x05seals\"\x92\b\n" +
+	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xab\b\n" +
 	"\x11KernelObjectState\x12$\n" +
 	"\rsignalfd_mask\x18\xe0\x01 \x01(\x04R\fsignalfdMask\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
 	"\x11eventfd_semaphore\x18\x02 \x01(\bR\x10eventfdSemaphore\x12\"\n" +
-	"\feventfd_owed\x18\xa3\x04 \x01(\x04R\veventfdOwed\x12=\n" +
+	"\feventfd_owed\x18\xa3\x04 \x01(\x04R\veventfdOwed\x12\x17\n" +
+	"\x06mqueue\x18\x8e\x04 \x01(\x04R\x06mqueue\x12=\n" +
 	"\x05epoll\x18\x03 \x03(\v2'.runscdecoupled.sentry.v1.EpollInterestR\x05epoll\x12#\n" +
 	"\rsocket_family\x18\x04 \x01(\x05R\fsocketFamily\x12\x1f\n" +
 	"\vsocket_type\x18\x05 \x01(\x05R\n" +
@@ -12730,7 +12978,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 114)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 116)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -12807,47 +13055,49 @@ var file_sentry_proto_goTypes = []any{
 	(*DebugRequest)(nil),      // 72: runscdecoupled.sentry.v1.DebugRequest
 	(*DebugReply)(nil),        // 73: runscdecoupled.sentry.v1.DebugReply
 	(*StateRecord)(nil),       // 74: runscdecoupled.sentry.v1.StateRecord
-	(*WriteErrorState)(nil),   // 75: runscdecoupled.sentry.v1.WriteErrorState
-	(*PtyState)(nil),          // 76: runscdecoupled.sentry.v1.PtyState
-	(*MountState)(nil),        // 77: runscdecoupled.sentry.v1.MountState
-	(*ShmAttachPlan)(nil),     // 78: runscdecoupled.sentry.v1.ShmAttachPlan
-	(*SysvPerm)(nil),          // 79: runscdecoupled.sentry.v1.SysvPerm
-	(*SysvSemState)(nil),      // 80: runscdecoupled.sentry.v1.SysvSemState
-	(*SysvSemUndo)(nil),       // 81: runscdecoupled.sentry.v1.SysvSemUndo
-	(*SysvMsgState)(nil),      // 82: runscdecoupled.sentry.v1.SysvMsgState
-	(*SysvMessage)(nil),       // 83: runscdecoupled.sentry.v1.SysvMessage
-	(*SysvShmState)(nil),      // 84: runscdecoupled.sentry.v1.SysvShmState
-	(*SysvShmAttach)(nil),     // 85: runscdecoupled.sentry.v1.SysvShmAttach
-	(*SysvIds)(nil),           // 86: runscdecoupled.sentry.v1.SysvIds
-	(*TimerState)(nil),        // 87: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 88: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 89: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 90: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 91: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 92: runscdecoupled.sentry.v1.ThreadState
-	(*SchedState)(nil),        // 93: runscdecoupled.sentry.v1.SchedState
-	(*FdState)(nil),           // 94: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 95: runscdecoupled.sentry.v1.FileState
-	(*MemfdState)(nil),        // 96: runscdecoupled.sentry.v1.MemfdState
-	(*KernelObjectState)(nil), // 97: runscdecoupled.sentry.v1.KernelObjectState
-	(*InotifyWatchState)(nil), // 98: runscdecoupled.sentry.v1.InotifyWatchState
-	(*EpollInterest)(nil),     // 99: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 100: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 101: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 102: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 103: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 104: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 105: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 106: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 107: runscdecoupled.sentry.v1.Rewrite
-	(*ReadLease)(nil),         // 108: runscdecoupled.sentry.v1.ReadLease
-	(*PathLease)(nil),         // 109: runscdecoupled.sentry.v1.PathLease
-	(*MissingIn)(nil),         // 110: runscdecoupled.sentry.v1.MissingIn
-	(*ListedStat)(nil),        // 111: runscdecoupled.sentry.v1.ListedStat
-	(*AheadListing)(nil),      // 112: runscdecoupled.sentry.v1.AheadListing
-	(*LeaseRevoke)(nil),       // 113: runscdecoupled.sentry.v1.LeaseRevoke
-	(*LeaseRevoked)(nil),      // 114: runscdecoupled.sentry.v1.LeaseRevoked
-	nil,                       // 115: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*MqueueState)(nil),       // 75: runscdecoupled.sentry.v1.MqueueState
+	(*MqueueMessage)(nil),     // 76: runscdecoupled.sentry.v1.MqueueMessage
+	(*WriteErrorState)(nil),   // 77: runscdecoupled.sentry.v1.WriteErrorState
+	(*PtyState)(nil),          // 78: runscdecoupled.sentry.v1.PtyState
+	(*MountState)(nil),        // 79: runscdecoupled.sentry.v1.MountState
+	(*ShmAttachPlan)(nil),     // 80: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 81: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 82: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 83: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 84: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 85: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 86: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 87: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 88: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 89: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 90: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 91: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 92: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 93: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 94: runscdecoupled.sentry.v1.ThreadState
+	(*SchedState)(nil),        // 95: runscdecoupled.sentry.v1.SchedState
+	(*FdState)(nil),           // 96: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 97: runscdecoupled.sentry.v1.FileState
+	(*MemfdState)(nil),        // 98: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 99: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 100: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 101: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 102: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 103: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 104: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 105: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 106: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 107: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 108: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 109: runscdecoupled.sentry.v1.Rewrite
+	(*ReadLease)(nil),         // 110: runscdecoupled.sentry.v1.ReadLease
+	(*PathLease)(nil),         // 111: runscdecoupled.sentry.v1.PathLease
+	(*MissingIn)(nil),         // 112: runscdecoupled.sentry.v1.MissingIn
+	(*ListedStat)(nil),        // 113: runscdecoupled.sentry.v1.ListedStat
+	(*AheadListing)(nil),      // 114: runscdecoupled.sentry.v1.AheadListing
+	(*LeaseRevoke)(nil),       // 115: runscdecoupled.sentry.v1.LeaseRevoke
+	(*LeaseRevoked)(nil),      // 116: runscdecoupled.sentry.v1.LeaseRevoked
+	nil,                       // 117: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
 	15,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -12860,7 +13110,7 @@ var file_sentry_proto_depIdxs = []int32{
 	5,   // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
 	10,  // 8: runscdecoupled.sentry.v1.ClientMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
 	3,   // 9: runscdecoupled.sentry.v1.ClientMessage.channel_open:type_name -> runscdecoupled.sentry.v1.ChannelOpen
-	114, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
+	116, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
 	25,  // 11: runscdecoupled.sentry.v1.ClientMessage.posted_calls:type_name -> runscdecoupled.sentry.v1.Call
 	19,  // 12: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
 	46,  // 13: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
@@ -12878,7 +13128,7 @@ var file_sentry_proto_depIdxs = []int32{
 	13,  // 25: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
 	18,  // 26: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	17,  // 27: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	115, // 28: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	117, // 28: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
 	16,  // 29: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
 	11,  // 30: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
 	17,  // 31: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
@@ -12887,8 +13137,8 @@ var file_sentry_proto_depIdxs = []int32{
 	42,  // 34: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
 	45,  // 35: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	35,  // 36: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	106, // 37: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	107, // 38: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	108, // 37: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	109, // 38: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
 	44,  // 39: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
 	34,  // 40: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
 	33,  // 41: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
@@ -12909,24 +13159,24 @@ var file_sentry_proto_depIdxs = []int32{
 	52,  // 56: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
 	53,  // 57: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
 	55,  // 58: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	78,  // 59: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	80,  // 59: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
 	54,  // 60: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
 	27,  // 61: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
 	74,  // 62: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
 	48,  // 63: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	108, // 64: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
-	113, // 65: runscdecoupled.sentry.v1.Reply.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
-	109, // 66: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	111, // 67: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
-	109, // 68: runscdecoupled.sentry.v1.Reply.dir_listing:type_name -> runscdecoupled.sentry.v1.PathLease
-	112, // 69: runscdecoupled.sentry.v1.Reply.ahead:type_name -> runscdecoupled.sentry.v1.AheadListing
-	109, // 70: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
+	110, // 64: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
+	115, // 65: runscdecoupled.sentry.v1.Reply.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	111, // 66: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
+	113, // 67: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	111, // 68: runscdecoupled.sentry.v1.Reply.dir_listing:type_name -> runscdecoupled.sentry.v1.PathLease
+	114, // 69: runscdecoupled.sentry.v1.Reply.ahead:type_name -> runscdecoupled.sentry.v1.AheadListing
+	111, // 70: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
 	46,  // 71: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
 	7,   // 72: runscdecoupled.sentry.v1.Reply.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
 	8,   // 73: runscdecoupled.sentry.v1.Reply.posted_writes:type_name -> runscdecoupled.sentry.v1.PostedWrites
 	9,   // 74: runscdecoupled.sentry.v1.Reply.written:type_name -> runscdecoupled.sentry.v1.PostedWrite
 	47,  // 75: runscdecoupled.sentry.v1.Reply.ahead_leases:type_name -> runscdecoupled.sentry.v1.AheadLeases
-	108, // 76: runscdecoupled.sentry.v1.AheadLeases.leases:type_name -> runscdecoupled.sentry.v1.ReadLease
+	110, // 76: runscdecoupled.sentry.v1.AheadLeases.leases:type_name -> runscdecoupled.sentry.v1.ReadLease
 	50,  // 77: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
 	50,  // 78: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
 	51,  // 79: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
@@ -12943,64 +13193,66 @@ var file_sentry_proto_depIdxs = []int32{
 	58,  // 90: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
 	28,  // 91: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
 	57,  // 92: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
-	113, // 93: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	115, // 93: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
 	0,   // 94: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
 	62,  // 95: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
 	63,  // 96: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
 	64,  // 97: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
 	74,  // 98: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
 	66,  // 99: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
-	91,  // 100: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	92,  // 101: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	94,  // 102: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	95,  // 103: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	100, // 104: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	101, // 105: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	102, // 106: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	103, // 107: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	104, // 108: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	105, // 109: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	90,  // 110: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	87,  // 111: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	88,  // 112: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	80,  // 113: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	82,  // 114: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	84,  // 115: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	86,  // 116: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	77,  // 117: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	76,  // 118: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
-	75,  // 119: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
-	79,  // 120: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	81,  // 121: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	79,  // 122: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	83,  // 123: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	79,  // 124: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	85,  // 125: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	89,  // 126: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	41,  // 127: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	29,  // 128: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
-	93,  // 129: runscdecoupled.sentry.v1.ThreadState.sched:type_name -> runscdecoupled.sentry.v1.SchedState
-	1,   // 130: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	97,  // 131: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	96,  // 132: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	99,  // 133: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	98,  // 134: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	74,  // 135: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	31,  // 136: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	91,  // 137: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
-	100, // 138: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
-	110, // 139: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
-	109, // 140: runscdecoupled.sentry.v1.AheadListing.lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	111, // 141: runscdecoupled.sentry.v1.AheadListing.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
-	2,   // 142: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	72,  // 143: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 144: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	73,  // 145: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	144, // [144:146] is the sub-list for method output_type
-	142, // [142:144] is the sub-list for method input_type
-	142, // [142:142] is the sub-list for extension type_name
-	142, // [142:142] is the sub-list for extension extendee
-	0,   // [0:142] is the sub-list for field type_name
+	93,  // 100: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	94,  // 101: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	96,  // 102: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	97,  // 103: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	102, // 104: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	103, // 105: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	104, // 106: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	105, // 107: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	106, // 108: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	107, // 109: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	92,  // 110: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	89,  // 111: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	90,  // 112: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	82,  // 113: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	84,  // 114: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	86,  // 115: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	88,  // 116: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	79,  // 117: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	78,  // 118: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
+	77,  // 119: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
+	75,  // 120: runscdecoupled.sentry.v1.StateRecord.mqueue:type_name -> runscdecoupled.sentry.v1.MqueueState
+	76,  // 121: runscdecoupled.sentry.v1.MqueueState.messages:type_name -> runscdecoupled.sentry.v1.MqueueMessage
+	81,  // 122: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	83,  // 123: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	81,  // 124: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	85,  // 125: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	81,  // 126: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	87,  // 127: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	91,  // 128: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	41,  // 129: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	29,  // 130: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	95,  // 131: runscdecoupled.sentry.v1.ThreadState.sched:type_name -> runscdecoupled.sentry.v1.SchedState
+	1,   // 132: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	99,  // 133: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	98,  // 134: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	101, // 135: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	100, // 136: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	74,  // 137: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	31,  // 138: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	93,  // 139: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
+	102, // 140: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
+	112, // 141: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
+	111, // 142: runscdecoupled.sentry.v1.AheadListing.lease:type_name -> runscdecoupled.sentry.v1.PathLease
+	113, // 143: runscdecoupled.sentry.v1.AheadListing.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	2,   // 144: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	72,  // 145: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 146: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	73,  // 147: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	146, // [146:148] is the sub-list for method output_type
+	144, // [144:146] is the sub-list for method input_type
+	144, // [144:144] is the sub-list for extension type_name
+	144, // [144:144] is the sub-list for extension extendee
+	0,   // [0:144] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -13093,16 +13345,17 @@ func file_sentry_proto_init() {
 		(*StateRecord_Mount)(nil),
 		(*StateRecord_Pty)(nil),
 		(*StateRecord_WriteError)(nil),
+		(*StateRecord_Mqueue)(nil),
 	}
-	file_sentry_proto_msgTypes[84].OneofWrappers = []any{}
-	file_sentry_proto_msgTypes[89].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[86].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[91].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   114,
+			NumMessages:   116,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

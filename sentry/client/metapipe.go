@@ -129,6 +129,7 @@ var nameSafe = map[uintptr]bool{
 	unix.SYS_GETSOCKNAME: true, unix.SYS_GETPEERNAME: true, unix.SYS_EVENTFD2: true,
 	unix.SYS_TIMERFD_CREATE: true, unix.SYS_TIMERFD_SETTIME: true, unix.SYS_TIMERFD_GETTIME: true,
 	unix.SYS_MSGSND: true, unix.SYS_MSGRCV: true, unix.SYS_SEMOP: true, unix.SYS_SEMTIMEDOP: true,
+	unix.SYS_MQ_TIMEDSEND: true, unix.SYS_MQ_TIMEDRECEIVE: true, unix.SYS_MQ_NOTIFY: true,
 }
 
 // nameCalls are the posted metadata calls, which the caller checks

@@ -431,6 +431,8 @@
 //	                                       takes kernel.Kernel.Mu)
 //	      sysvipc.Registry.mu        (process exit and exec; its Changed
 //	                                  hook takes replay.Tracker.mu)
+//	      mqueue.Registry.mu         (deriving a queue's record; its
+//	                                  Changed hook takes replay.Tracker.mu)
 //	      pty.Table.mu > pty.Terminal.mu  (deriving a terminal's record;
 //	                                       its Changed hook takes
 //	                                       replay.Tracker.mu with

@@ -62,6 +62,8 @@ const (
 	// KindWBErr: "wberr/<ino>", a write behind's error kept on a file
 	// (WriteErrorState).
 	KindWBErr
+	// KindMqueue: "mq/<id>", a POSIX message queue (MqueueState).
+	KindMqueue
 
 	numKinds
 )
@@ -88,6 +90,7 @@ var prefixes = [numKinds]string{
 	KindTimer:   "timer/",
 	KindPty:     "pty/",
 	KindWBErr:   "wberr/",
+	KindMqueue:  "mq/",
 }
 
 // Prefixes returns the string forms of every kind up to its first id
@@ -177,6 +180,9 @@ func SysvShm(id int32) Key { return Key{Kind: KindSysvShm, ID: uint64(uint32(id)
 func Timer(pid, id int32) Key {
 	return Key{Kind: KindTimer, ID: uint64(uint32(pid)), Sub: int64(id)}
 }
+
+// Mqueue is the key of POSIX message queue id (package mqueue).
+func Mqueue(id uint64) Key { return Key{Kind: KindMqueue, ID: id} }
 
 // Pty is the key of pseudo-terminal index (/dev/pts/<index>).
 func Pty(index int32) Key { return Key{Kind: KindPty, ID: uint64(uint32(index))} }
@@ -365,6 +371,8 @@ func parse(s string) (Key, bool) {
 		k.Kind = KindLock
 	case "wberr":
 		k.Kind = KindWBErr
+	case "mq":
+		k.Kind = KindMqueue
 	default:
 		return Key{}, false
 	}

@@ -85,6 +85,7 @@ const (
 	sizeofSembuf  = 6
 	sizeofSemidDS = 104 // struct semid64_ds
 	sizeofMsqidDS = 120 // struct msqid64_ds
+	sizeofMqAttr  = 64  // struct mq_attr
 	sizeofShmidDS = 112 // struct shmid64_ds
 	maxSemops     = 500 // SEMOPM
 	maxSemsPerSet = 32000
@@ -245,6 +246,14 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_TIMER_SETTIME:   {fixed(2, sizeofItimerspec)},
 	unix.SYS_WAITID:          nil,
 	unix.SYS_MSGSND:          {{kind: kindMsgbuf, arg: 1, lenArg: 2}},
+	// POSIX message queues: the name, struct mq_attr, the message, the
+	// absolute timeout, struct sigevent.
+	unix.SYS_MQ_OPEN:         {str(0), fixed(3, sizeofMqAttr)},
+	unix.SYS_MQ_UNLINK:       {str(0)},
+	unix.SYS_MQ_TIMEDSEND:    {buf(1, 2), fixed(4, sizeofTimespec)},
+	unix.SYS_MQ_TIMEDRECEIVE: {fixed(4, sizeofTimespec)},
+	unix.SYS_MQ_NOTIFY:       {fixed(1, sizeofSigevent)},
+	unix.SYS_MQ_GETSETATTR:   {fixed(1, sizeofMqAttr)},
 
 	unix.SYS_INOTIFY_ADD_WATCH: {str(1)},
 

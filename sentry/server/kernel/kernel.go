@@ -22,6 +22,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/lease"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mqueue"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
@@ -137,6 +138,9 @@ type Kernel struct {
 	// IPC is the client's SysV IPC namespace (package syscalls: sysvipc.go);
 	// own lock, taken after Mu. Immutable pointer.
 	IPC *sysvipc.Registry
+	// MQ is the client's POSIX message queues (package syscalls:
+	// mqueue.go); own lock, taken after Mu. Immutable pointer.
+	MQ *mqueue.Registry
 	// SegFileMu serializes opening (and making) SysV segments' files, so
 	// that processes attaching one at once make it once. Held across
 	// gofer RPCs, never with Mu.

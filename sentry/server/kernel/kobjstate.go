@@ -23,6 +23,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/timerfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mqueue"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -69,6 +70,8 @@ func (k *Kernel) kobjState(f *fdesc.File) (sentrypb.FileState_Kind, *sentrypb.Ke
 	case *pidfd.File:
 		kind, kobj := pidfdState(impl)
 		return kind, kobj, true
+	case *mqueue.File:
+		return sentrypb.FileState_MQUEUE, &sentrypb.KernelObjectState{Mqueue: impl.Queue().ID()}, true
 	}
 	return 0, nil, false
 }
@@ -354,6 +357,12 @@ func (k *Kernel) restoreKobjFile(rc *Task, fs *sentrypb.FileState) (*fdesc.File,
 		f := epoll.New(0)
 		f.Flags.Store(fs.Flags)
 		return f, nil
+	case sentrypb.FileState_MQUEUE:
+		q, err := k.MQ.Reopen(st.Mqueue)
+		if err != nil {
+			return nil, err
+		}
+		return k.MQ.NewFile(q, int32(fs.Flags)), nil
 	case sentrypb.FileState_SOCKET:
 		if st.SocketFamily == unix.AF_NETLINK {
 			return k.restoreNetlinkSocket(fs, st), nil

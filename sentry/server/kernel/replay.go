@@ -35,6 +35,7 @@ const (
 	OrderMount
 	OrderPty
 	OrderWBErr
+	OrderMqueue
 )
 
 // DeletedRec is the record saying key's object is gone.

@@ -44,6 +44,8 @@ type restoreSet struct {
 	sysvSems []*sentrypb.SysvSemState
 	sysvMsgs []*sentrypb.SysvMsgState
 	sysvShms []*sentrypb.SysvShmState
+	// mqueues are the POSIX message queues (package mqueue).
+	mqueues []*sentrypb.MqueueState
 	// mounts are the mount table's records (package mount).
 	mounts []*sentrypb.MountState
 	maxID  uint64
@@ -189,6 +191,11 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				return nil, bad(rec, "bad shared memory segment")
 			}
 			s.sysvShms = append(s.sysvShms, v.SysvShm)
+		case *sentrypb.StateRecord_Mqueue:
+			if v.Mqueue == nil || v.Mqueue.Id != key.ID {
+				return nil, bad(rec, "bad message queue")
+			}
+			s.mqueues = append(s.mqueues, v.Mqueue)
 		case *sentrypb.StateRecord_Mount:
 			if v.Mount == nil {
 				return nil, bad(rec, "bad mount")
@@ -284,6 +291,11 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		return err
 	}
 	k.WbErrs.Restore(s.wbErrs)
+
+	// POSIX message queues, before their descriptions.
+	for _, err := range k.MQ.Restore(s.mqueues) {
+		lose("message queue", err)
+	}
 
 	// Files (gofer RPCs; no lock held).
 	files := make(map[uint64]*fdesc.File, len(s.files))
@@ -437,6 +449,9 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			k.Trk.Changed(DeletedKey(statekey.Pipe(id)))
 		}
 	}
+	// An unlinked queue no restored description holds goes (its record
+	// deleted).
+	k.MQ.Restored()
 	// Timers last: an expiration from now on is reported normally.
 	armRestoredTimers(timers)
 

@@ -61,7 +61,7 @@ func (k *Kernel) restoreFile(rc *Task, fs *sentrypb.FileState, s *restoreSet, pi
 		f.Flags.Store(fs.Flags)
 		return f, nil
 	case sentrypb.FileState_EVENTFD, sentrypb.FileState_EPOLL, sentrypb.FileState_SOCKET, sentrypb.FileState_TIMERFD,
-		sentrypb.FileState_SIGNALFD, sentrypb.FileState_PIDFD:
+		sentrypb.FileState_SIGNALFD, sentrypb.FileState_PIDFD, sentrypb.FileState_MQUEUE:
 		return k.restoreKobjFile(rc, fs)
 	case sentrypb.FileState_INOTIFY:
 		return k.RestoreInotify(rc, fs)

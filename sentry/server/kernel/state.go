@@ -148,6 +148,11 @@ func (k *Kernel) commitEffectsLocked(c *replayCollection, eff *CallEffects) {
 			c.Touch(OrderSysv, SysvKey(key))
 		}
 	}
+	if eff.Mqueue {
+		if key, ok := k.MQ.Commit(replySeq); ok {
+			c.Touch(OrderMqueue, MqueueKey(key))
+		}
+	}
 	// Write-behind errors the call reported (posted.go) are gone from
 	// its reply on.
 	for _, ino := range eff.WBErrInos {
@@ -209,6 +214,8 @@ func (k *Kernel) deriveRecordLocked(c *replayCollection, order replay.Order, obj
 		return DeletedRec(statekey.Key(o))
 	case SysvKey:
 		return k.IPC.Record(statekey.Key(o))
+	case MqueueKey:
+		return k.MQ.Record(statekey.Key(o))
 	case *Process:
 		return k.procRecordLocked(o)
 	case *Thread:

@@ -38,6 +38,7 @@ func (t *Tracker) Changed(obj ReplayObject) {
 func (t *Tracker) TouchLocks(ino uint64)               { t.Changed(LockedIno(ino)) }
 func (t *Tracker) TouchMapped(id uint64)               { t.Changed(MappedID(id)) }
 func (t *Tracker) TouchSysv(key statekey.Key)          { t.Changed(SysvKey(key)) }
+func (t *Tracker) TouchMqueue(key statekey.Key)        { t.Changed(MqueueKey(key)) }
 func (t *Tracker) TouchPty(index int)                  { t.Changed(PtyIndex(index)) }
 func (t *Tracker) TouchPipe(p *pipe.Pipe[*vfs.Dentry]) { t.Changed(PipeRef{p}) }
 
@@ -71,6 +72,8 @@ type (
 	MountID int
 	// SysvKey is a SysV IPC object's key (package sysvipc).
 	SysvKey statekey.Key
+	// MqueueKey is a POSIX message queue's key (package mqueue).
+	MqueueKey statekey.Key
 	// DeletedKey is the key of an object that is gone: its record says
 	// so.
 	DeletedKey statekey.Key
@@ -90,6 +93,7 @@ func (p PipeRef) ReplayOrder() (replay.Order, bool)  { return OrderPipe, p.Pipe 
 func (MappedID) ReplayOrder() (replay.Order, bool)   { return OrderMap, true }
 func (LockedIno) ReplayOrder() (replay.Order, bool)  { return OrderLocks, true }
 func (SysvKey) ReplayOrder() (replay.Order, bool)    { return OrderSysv, true }
+func (MqueueKey) ReplayOrder() (replay.Order, bool)  { return OrderMqueue, true }
 func (MountID) ReplayOrder() (replay.Order, bool)    { return OrderMount, true }
 func (DeletedKey) ReplayOrder() (replay.Order, bool) { return OrderDeleted, true }
 func (PtyIndex) ReplayOrder() (replay.Order, bool)   { return OrderPty, true }
@@ -115,6 +119,10 @@ type CallEffects struct {
 	// Sysv says the call left a SysV IPC effect pending (semop, msgsnd,
 	// msgrcv) that its reply commits (sysvipc.Registry.Commit).
 	Sysv bool
+	// Mqueue says the call left a POSIX message queue effect pending
+	// (mq_timedsend, mq_timedreceive) that its reply commits
+	// (mqueue.Registry.Commit).
+	Mqueue bool
 	// Reaped are the zombies a wait reaped: their reap is finished, and
 	// their records deleted, as its reply is built.
 	Reaped []*Process

@@ -194,6 +194,6 @@ func (e *CallEffects) writeAlone(n int64) bool {
 		return false
 	}
 	return len(e.PipeReads) == 0 && len(e.PipeWrites) == 0 && e.StdinRead == 0 && e.StdinSet == 0 && e.StdinOf == nil &&
-		!e.Sysv && len(e.Reaped) == 0 && len(e.WBErrInos) == 0 && len(e.WBErrFiles) == 0 &&
+		!e.Sysv && !e.Mqueue && len(e.Reaped) == 0 && len(e.WBErrInos) == 0 && len(e.WBErrFiles) == 0 &&
 		len(e.ConnIO) == 0 && len(e.Eventfds) == 0
 }

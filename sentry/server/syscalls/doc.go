@@ -39,6 +39,8 @@
 //     readiness for the waiting thread (kernel.ReadinessFor), with the
 //     wait on several files and the timespec layouts that epoll.go and
 //     mmsg.go use too;
+//   - mqueue.go: the POSIX message queue calls (mq_*) over package
+//     mqueue's namespace;
 //   - sysvipc.go: the System V IPC calls (sem*, msg*, shm*) over
 //     package sysvipc's namespace, with a segment's file in the client's
 //     /dev/shm (its size set through attr.go's SetStat);

@@ -101,11 +101,19 @@ var Table = map[int32]Handler{
 	unix.SYS_MSGGET:     Msgget,
 	unix.SYS_MSGSND:     Msgsnd,
 	unix.SYS_MSGRCV:     Msgrcv,
-	unix.SYS_MSGCTL:     Msgctl,
-	unix.SYS_SHMGET:     Shmget,
-	unix.SYS_SHMAT:      Shmat,
-	unix.SYS_SHMDT:      Shmdt,
-	unix.SYS_SHMCTL:     Shmctl,
+
+	// POSIX message queues (mqueue.go).
+	unix.SYS_MQ_OPEN:         MqOpen,
+	unix.SYS_MQ_UNLINK:       MqUnlink,
+	unix.SYS_MQ_TIMEDSEND:    MqTimedsend,
+	unix.SYS_MQ_TIMEDRECEIVE: MqTimedreceive,
+	unix.SYS_MQ_NOTIFY:       MqNotify,
+	unix.SYS_MQ_GETSETATTR:   MqGetsetattr,
+	unix.SYS_MSGCTL:          Msgctl,
+	unix.SYS_SHMGET:          Shmget,
+	unix.SYS_SHMAT:           Shmat,
+	unix.SYS_SHMDT:           Shmdt,
+	unix.SYS_SHMCTL:          Shmctl,
 
 	// Paths.
 	unix.SYS_OPEN:       Open,
