@@ -322,7 +322,7 @@ func beginDestroy(k *kernel.Kernel, d *kernel.Deferred) bool {
 		p.Exiting = true
 		k.DeleteTimersLocked(p, true)
 		if p.FDs != nil {
-			k.DropFDTableLocked(p.FDs, d)
+			k.DropFDTableLocked(p.FDs, p.PID, d)
 			p.FDs = nil
 		}
 	}

@@ -39,6 +39,17 @@ type AppCloser interface {
 	AppClosed()
 }
 
+// Flusher is a FileImpl told of every close of one of its fds by a
+// process (Linux's f_op->flush, which filp_flush calls on each close:
+// close, close_range, an fd dup2 replaces, close-on-exec and exit's
+// close of the last user's table), not only of the last reference's
+// release: what a process holds on the file through any of its fds ends
+// then (an mq_notify registration).
+type Flusher interface {
+	// Flush is called with the closing process's id.
+	Flush(pid int32)
+}
+
 // FileBase provides defaults for FileImpl's methods: no writes
 // (EINVAL), an offset, always ready.
 type FileBase struct{}
@@ -172,6 +183,14 @@ func (f *File) IncRef() { f.refs.Add(1) }
 
 // Released reports whether the last reference is gone.
 func (f *File) Released() bool { return f.refs.Load() <= 0 }
+
+// Flush tells f's implementation that process pid closed an fd of f
+// (Flusher), before the fd's reference is dropped.
+func (f *File) Flush(pid int32) {
+	if fl, ok := f.Impl.(Flusher); ok {
+		fl.Flush(pid)
+	}
+}
 
 // DecRef drops a reference; the last one releases the implementation. It
 // may make a gofer RPC: never call it holding the server's

@@ -514,8 +514,10 @@ func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) {
 	if p.FDs != nil {
 		p.FDs = p.FDs.Unshare()
 		closed := p.FDs.RemoveIf(func(e fdtable.Entry) bool { return e.Cloexec })
+		pid := p.PID
 		d.Do(func() {
 			for _, f := range closed {
+				f.Flush(pid)
 				f.DecRef()
 			}
 		})
@@ -602,7 +604,7 @@ func (k *Kernel) Start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error 
 		var d Deferred
 		k.Mu.Lock()
 		if p.FDs != nil {
-			k.DropFDTableLocked(p.FDs, &d)
+			k.DropFDTableLocked(p.FDs, p.PID, &d)
 			p.FDs = nil
 		}
 		k.ReapLocked(p)

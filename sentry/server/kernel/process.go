@@ -365,7 +365,7 @@ func (k *Kernel) ExitProcessLocked(p *Process, status int32, d *Deferred) {
 	}
 	k.ptraceProcessExitLocked(p, d)
 	if p.FDs != nil {
-		p.FilesClosed = k.DropFDTableLocked(p.FDs, d)
+		p.FilesClosed = k.DropFDTableLocked(p.FDs, p.PID, d)
 		p.FDs = nil
 	}
 	if p.FS != nil {
@@ -612,12 +612,13 @@ func SetTestHookFilesClose(f func()) {
 	testHookFilesClose.Store(&f)
 }
 
-// DropFDTableLocked drops a process's use of tab; the last one closes
-// every file (after k.Mu is released, through d, before d's pushes: an
-// exiting process's parent gets SIGCHLD once they are closed, as Linux's
-// exit_files comes before exit_notify). It returns a channel closed once
+// DropFDTableLocked drops process pid's use of tab; the last one closes
+// every file, each as a close by pid (fdesc.File.Flush), after k.Mu is
+// released, through d, before d's pushes: an exiting process's parent
+// gets SIGCHLD once they are closed, as Linux's exit_files comes before
+// exit_notify. It returns a channel closed once
 // they are, nil when there was none to close.
-func (k *Kernel) DropFDTableLocked(tab *fdtable.Table, d *Deferred) <-chan struct{} {
+func (k *Kernel) DropFDTableLocked(tab *fdtable.Table, pid int32, d *Deferred) <-chan struct{} {
 	files := tab.Release()
 	if len(files) == 0 {
 		return nil
@@ -629,6 +630,7 @@ func (k *Kernel) DropFDTableLocked(tab *fdtable.Table, d *Deferred) <-chan struc
 			(*hook)()
 		}
 		for _, f := range files {
+			f.Flush(pid)
 			f.DecRef()
 		}
 	})

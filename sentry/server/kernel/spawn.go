@@ -52,7 +52,7 @@ func (k *Kernel) Spawn(seq uint64, sp *sentrypb.Spawn, r *sentrypb.Reply) error 
 		var d Deferred
 		k.Mu.Lock()
 		if p.FDs != nil {
-			k.DropFDTableLocked(p.FDs, &d)
+			k.DropFDTableLocked(p.FDs, p.PID, &d)
 			p.FDs = nil
 		}
 		p.FS.Refs--

@@ -63,5 +63,10 @@ func (f *File) Stat(fdesc.Call) (*goferpb.Stat, error) {
 // full.
 func (f *File) Readiness(*fdesc.File) (uint32, <-chan struct{}) { return f.r.Readiness(f.q) }
 
+// Flush drops the closing process's notification registration, as
+// Linux's mqueue_flush_file does on every close of an fd of the queue
+// by the registering process (whichever fd registered).
+func (f *File) Flush(pid int32) { f.r.DropNotify(f.q, pid) }
+
 // Release drops the description's open of its queue.
 func (f *File) Release() { f.r.Close(f.q) }

@@ -24,6 +24,7 @@ func Close(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	f.Flush(c.PID())
 	f.DecRef()
 	return 0, nil
 }
@@ -56,6 +57,7 @@ func CloseRange(c *kernel.Task) (int64, error) {
 	}
 	for _, f := range tab.RemoveRange(first, last) {
 		keepWriteError(c, f)
+		f.Flush(c.PID())
 		f.DecRef()
 	}
 	return 0, nil
@@ -132,6 +134,7 @@ func dupTo(c *kernel.Task, tab *fdtable.Table, f *fdesc.File, newfd int32, cloex
 		return 0, err
 	}
 	if old != nil {
+		old.Flush(c.PID())
 		old.DecRef()
 	}
 	return int64(newfd), nil

@@ -171,6 +171,39 @@ int main(void) {
 	show("notify after remove", mq_notify(q, &(struct sigevent){.sigev_notify = SIGEV_NONE}));
 	show("notify remove", mq_notify(q, NULL));
 
+	// Closing any fd of the queue in the registering process drops its
+	// registration (mqueue_flush_file); another process's close or exit
+	// does not, the registering process's exit does.
+	struct sigevent none = {.sigev_notify = SIGEV_NONE};
+	mqd_t q2 = mq_open(names[0], O_RDONLY);
+	show("notify for close", mq_notify(q, &none));
+	show("close other fd", mq_close(q2));
+	show("notify after close", mq_notify(q, &none));
+	int d2 = dup(q);
+	show("close dup", close(d2));
+	show("notify after close dup", mq_notify(q, &none));
+	d2 = dup(q);
+	show("dup2 over dup", dup2(1, d2));
+	show("notify after dup2", mq_notify(q, &none));
+	d2 = dup(q);
+	show("close_range dup", syscall(SYS_close_range, d2, d2, 0));
+	show("notify after close_range", mq_notify(q, &none));
+	pid_t cp = fork();
+	if (cp == 0) {
+		mq_close(q);
+		_exit(0);
+	}
+	waitpid(cp, &status, 0);
+	show("notify after child close", mq_notify(q, &none));
+	show("notify remove", mq_notify(q, NULL));
+	cp = fork();
+	if (cp == 0)
+		_exit(mq_notify(q, &none) == 0 ? 0 : 1);
+	waitpid(cp, &status, 0);
+	printf("child notify status %d\n", status);
+	show("notify after child exit", mq_notify(q, &none));
+	show("notify remove", mq_notify(q, NULL));
+
 	// dup shares the description.
 	int d = dup(q);
 	show("getattr dup", mq_getattr(d, &o));
