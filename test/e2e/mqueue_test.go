@@ -1,6 +1,10 @@
 package e2e
 
-import "testing"
+import (
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
 
 // TestMqueue runs testdata/mqueue against a native run: mq_open's name,
 // access and attribute checks, priorities, blocking and non-blocking
@@ -11,3 +15,58 @@ import "testing"
 func TestMqueue(t *testing.T) {
 	stracedTestdata(t, "mqueue", "mqueue")
 }
+
+// TestMqueueSysctl runs testdata/mqueue/mq_sysctl in the sandbox only (a
+// native run would change the host's limits): /proc/sys/fs/mqueue's
+// defaults, the bounds of a write, and mq_open under the limits written,
+// against Linux's answers.
+func TestMqueueSysctl(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := tu.StaticProgram(t, t.TempDir(), "mq_sysctl", testdataSource(t, "mqueue", "mq_sysctl"))
+	got := tu.Sandbox(t, timeout, "", "", nil, prog)
+	if got.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s%s", got.ExitCode, got.Stdout, got.Stderr)
+	}
+	if got.Stdout != mqSysctlWant {
+		t.Errorf("got\n%s\nwant (Linux's)\n%s", got.Stdout, mqSysctlWant)
+	}
+}
+
+const mqSysctlWant = `default queues_max = 256
+default msg_max = 10
+default msgsize_max = 8192
+default msg_default = 10
+default msgsize_default = 8192
+open no attr = 10 8192
+msg_max 0 = -1 EINVAL
+msg_max 65537 = -1 EINVAL
+msgsize_max 127 = -1 EINVAL
+msgsize_max 16777217 = -1 EINVAL
+msg_default 0 = -1 EINVAL
+msgsize_default 127 = -1 EINVAL
+msg_max junk = -1 EINVAL
+msg_max 65536 = 0
+msgsize_max 16777216 = 0
+msg_max read = 65536
+msgsize_max read = 16777216
+msg_default 5 = 0
+msgsize_default 256 = 0
+open defaults = 5 256
+msg_max 3 = 0
+msgsize_max 200 = 0
+open defaults capped = 3 200
+user open 4 = -1 EINVAL
+user open 3 = 3 100
+user open size 201 = -1 EINVAL
+root open 4 = 4 201
+queues_max 1 = 0
+keep = 0
+user open at queues_max = -1 ENOSPC
+user open unlinked counts = -1 ENOSPC
+root open at queues_max = 3 100
+user open after close = 3 100
+queues_max -1 = 0
+queues_max read = -1
+user write = -1 EACCES
+user read = 3
+`

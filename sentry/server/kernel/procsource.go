@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -262,12 +263,16 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 }
 
 func (s procSource) Limits() procfs.Limits {
+	mq := s.k.MQ.Limits()
 	return procfs.Limits{PIDMax: MaxTID, ThreadsMax: MaxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
-		LeaseBreakTime: s.k.Leases.BreakTime(), PipeUserPagesSoft: PipeUserPagesSoft, IPForward: s.k.Sysctl.IPForward()}
+		LeaseBreakTime: s.k.Leases.BreakTime(), PipeUserPagesSoft: PipeUserPagesSoft, IPForward: s.k.Sysctl.IPForward(),
+		MqQueuesMax: int(mq.QueuesMax), MqMsgMax: int(mq.MsgMax), MqMsgSizeMax: int(mq.MsgSizeMax),
+		MqMsgDefault: int(mq.MsgDefault), MqMsgSizeDefault: int(mq.MsgSizeDefault)}
 }
 
-// SetLimit sets fs/lease-break-time (seconds, not negative) or
-// fs/pipe-max-size (rounded up as Linux does; see setPipeMaxSize). The
+// SetLimit sets fs/lease-break-time (seconds, not negative),
+// fs/pipe-max-size (rounded up as Linux does; see setPipeMaxSize),
+// net/ipv4/ip_forward or an fs/mqueue limit (mqueue.Registry.SetLimit). The
 // file's mode (0644) already kept others than root out.
 func (s procSource) SetLimit(name string, v int) error {
 	switch name {
@@ -281,6 +286,9 @@ func (s procSource) SetLimit(name string, v int) error {
 		return s.k.Sysctl.SetPipeMaxSize(v)
 	case "net/ipv4/ip_forward":
 		return s.k.SetIPForward(v)
+	}
+	if q, ok := strings.CutPrefix(name, "fs/mqueue/"); ok {
+		return s.k.MQ.SetLimit(q, v)
 	}
 	return unix.EACCES
 }

@@ -135,10 +135,14 @@ func (k *Kernel) ApplySysctls(m map[string]string) error {
 			k.Leases.SetBreakTime(n)
 		case name == "kernel.msgmni", name == "kernel.shmmni", name == "kernel.shmmax", name == "kernel.shmall":
 			err = k.IPC.SetLimit(strings.TrimPrefix(name, "kernel."), []byte(val))
-		case name == "net.ipv4.ip_forward", name == "fs.pipe-max-size", name == "fs.lease-break-time":
+		case strings.HasPrefix(name, "fs.mqueue.") && nerr == nil:
+			if err = k.MQ.SetLimit(strings.TrimPrefix(name, "fs.mqueue."), n); err == unix.EACCES {
+				return fmt.Errorf("%w %s: not served by the sandbox", ErrSysctl, name)
+			}
+		case name == "net.ipv4.ip_forward", name == "fs.pipe-max-size", name == "fs.lease-break-time", strings.HasPrefix(name, "fs.mqueue."):
 			err = unix.EINVAL
 		default:
-			return fmt.Errorf("%w %s: not served by the sandbox (it serves net.ipv4.ip_forward, fs.pipe-max-size, fs.lease-break-time, kernel.msgmni, kernel.shmmni, kernel.shmmax, kernel.shmall)", ErrSysctl, name)
+			return fmt.Errorf("%w %s: not served by the sandbox (it serves net.ipv4.ip_forward, fs.pipe-max-size, fs.lease-break-time, kernel.msgmni, kernel.shmmni, kernel.shmmax, kernel.shmall, fs.mqueue.{queues_max,msg_max,msgsize_max,msg_default,msgsize_default})", ErrSysctl, name)
 		}
 		if err != nil {
 			return fmt.Errorf("%w %s=%q: %v", ErrSysctl, name, m[name], err)

@@ -115,3 +115,26 @@ func TestNotify(t *testing.T) {
 		t.Error("the registration fired twice")
 	}
 }
+
+// TestSetLimit: ipc/mq_sysctl.c's bounds, and queues_max counting an
+// unlinked queue while it is open.
+func TestSetLimit(t *testing.T) {
+	r := NewRegistry(Hooks{})
+	for _, tc := range []struct {
+		name string
+		v    int
+		err  error
+	}{
+		{"msg_max", 0, unix.EINVAL}, {"msg_max", 65536, nil}, {"msg_max", 65537, unix.EINVAL},
+		{"msgsize_max", 127, unix.EINVAL}, {"msgsize_max", 16 << 20, nil}, {"msgsize_max", 16<<20 + 1, unix.EINVAL},
+		{"msg_default", 0, unix.EINVAL}, {"msgsize_default", 128, nil},
+		{"queues_max", -1, nil}, {"queues_max", 1 << 31, unix.EINVAL}, {"nope", 1, unix.EACCES},
+	} {
+		if err := r.SetLimit(tc.name, tc.v); err != tc.err {
+			t.Errorf("SetLimit(%s, %d) = %v, want %v", tc.name, tc.v, err, tc.err)
+		}
+	}
+	if l := r.Limits(); l.MsgMax != 65536 || l.QueuesMax != -1 || l.MsgSizeDefault != 128 {
+		t.Errorf("limits %+v", l)
+	}
+}

@@ -82,7 +82,8 @@ type Registry struct {
 	byID   map[uint64]*Queue
 	// nextID is the id of the next queue made. Protected by mu.
 	nextID uint64
-	// limits are /proc/sys/fs/mqueue's. Protected by mu.
+	// limits are /proc/sys/fs/mqueue's, changed by SetLimit; not in
+	// the replay state (as the kernel's other sysctls). Protected by mu.
 	limits Limits
 	// pending are the effects of calls not yet committed, by call seq.
 	// Protected by mu.
@@ -186,7 +187,7 @@ func (r *Registry) Open(c Caller, o OpenOpts) (*Queue, error) {
 // createLocked makes queue o.Name (mqueue_create_attr, mqueue_get_inode).
 // Precondition: r.mu is held.
 func (r *Registry) createLocked(c Caller, o OpenOpts) (*Queue, error) {
-	if int64(len(r.byName)) >= r.limits.QueuesMax && !c.resource() {
+	if r.atQueuesMaxLocked() && !c.resource() {
 		return nil, unix.ENOSPC
 	}
 	maxMsg, msgSize := min(r.limits.MsgMax, r.limits.MsgDefault), min(r.limits.MsgSizeMax, r.limits.MsgSizeDefault)

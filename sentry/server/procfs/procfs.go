@@ -157,6 +157,10 @@ type Limits struct {
 	LeaseBreakTime, PipeUserPagesSoft, PipeUserPagesHard int
 	// IPForward is net/ipv4/ip_forward (0 or 1).
 	IPForward int
+	// MqQueuesMax, MqMsgMax, MqMsgSizeMax, MqMsgDefault and
+	// MqMsgSizeDefault are fs/mqueue's queues_max, msg_max, msgsize_max,
+	// msg_default and msgsize_default (package mqueue enforces them).
+	MqQueuesMax, MqMsgMax, MqMsgSizeMax, MqMsgDefault, MqMsgSizeDefault int
 }
 
 // Kind is what a name in /proc is.
@@ -235,6 +239,12 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/kernel/yama/ptrace_scope": {gen: constant(strconv.Itoa(ptrace.YamaScope) + "\n")},
 		"sys/kernel/random/boot_id":    {gen: genBootID},
 		"sys/kernel/random/uuid":       {gen: genUUID},
+		// POSIX message queue limits (package mqueue enforces them).
+		"sys/fs/mqueue/queues_max":      {mode: 0644, gen: limit(func(l Limits) int { return l.MqQueuesMax }), write: writeLimit("fs/mqueue/queues_max")},
+		"sys/fs/mqueue/msg_max":         {mode: 0644, gen: limit(func(l Limits) int { return l.MqMsgMax }), write: writeLimit("fs/mqueue/msg_max")},
+		"sys/fs/mqueue/msgsize_max":     {mode: 0644, gen: limit(func(l Limits) int { return l.MqMsgSizeMax }), write: writeLimit("fs/mqueue/msgsize_max")},
+		"sys/fs/mqueue/msg_default":     {mode: 0644, gen: limit(func(l Limits) int { return l.MqMsgDefault }), write: writeLimit("fs/mqueue/msg_default")},
+		"sys/fs/mqueue/msgsize_default": {mode: 0644, gen: limit(func(l Limits) int { return l.MqMsgSizeDefault }), write: writeLimit("fs/mqueue/msgsize_default")},
 		// System V IPC limits (package sysvipc enforces them) and objects.
 		"sys/kernel/msgmax": {gen: constant("8192\n")},
 		"sys/kernel/msgmnb": {gen: constant("16384\n")},
