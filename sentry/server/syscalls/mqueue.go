@@ -106,6 +106,11 @@ func MqOpen(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Linux reserves the fd right after copying the name in, before
+	// the lookup: an EMFILE mq_open(O_CREAT) makes no queue.
+	if name != "" && !tab.HasFree() {
+		return 0, unix.EMFILE
+	}
 	r := c.Kernel.MQ
 	q, err := r.Open(mqCaller(c), o)
 	if err != nil {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -53,6 +54,15 @@ int main(void) {
 	longname[299] = 0;
 	show("open long", mq_open(longname, O_RDWR | O_CREAT, 0600, NULL));
 	show("open missing", mq_open(names[0], O_RDWR));
+	// No free fd: EMFILE before the queue is made (Linux reserves the fd
+	// first).
+	struct rlimit rl, nofd = {0, 0};
+	getrlimit(RLIMIT_NOFILE, &rl);
+	nofd.rlim_max = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &nofd);
+	show("open no fd", mq_open(names[0], O_RDWR | O_CREAT, 0600, NULL));
+	setrlimit(RLIMIT_NOFILE, &rl);
+	show("open after no fd", mq_open(names[0], O_RDWR));
 	struct mq_attr bad = {.mq_maxmsg = 0, .mq_msgsize = 16};
 	show("open maxmsg 0", mq_open(names[0], O_RDWR | O_CREAT, 0600, &bad));
 	bad.mq_maxmsg = 3, bad.mq_msgsize = 0;
