@@ -10,6 +10,19 @@ import (
 // positive: 8192 pipes' worth.
 const DefaultLimit = 512 << 20
 
+// Memory is a client's memory account as the objects that queue data
+// see it (System V and POSIX message queues): Charge reserves n bytes or
+// fails (the caller returns ENOMEM), Release returns them, Force reserves
+// them whatever the limit (a Restore rebuilding what the client held).
+// *Account is one; tests have their own.
+type Memory interface {
+	Charge(n int64) error
+	Release(n int64)
+	Force(n int64)
+}
+
+var _ Memory = (*Account)(nil)
+
 // Account bounds the memory the server holds for one client's kernel
 // objects that buffer data. An object reserves its bound when made (the
 // call making it fails with ENOMEM beyond the client's limit) and returns

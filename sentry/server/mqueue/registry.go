@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -54,16 +55,7 @@ type Hooks struct {
 	Changed func(key statekey.Key)
 	// Memory, if set, is the client's memory cap that queued messages
 	// are charged to (called with Registry.mu held: it must not block).
-	Memory Memory
-}
-
-// Memory is a client's memory account: Charge reserves n bytes or fails
-// (the caller returns ENOMEM), Release returns them, Force reserves them
-// whatever the limit (a Restore rebuilding what the client held).
-type Memory interface {
-	Charge(n int64) error
-	Release(n int64)
-	Force(n int64)
+	Memory memacct.Memory
 }
 
 // msgOverhead is what a queued message costs beyond its text (about
