@@ -270,3 +270,26 @@ func TestSchedLimits(t *testing.T) {
 		t.Errorf("the fork's record has limits %d, %d; want 25, 10", st.GetNiceLimit(), st.GetRtprioLimit())
 	}
 }
+
+// TestIoprioData: ioprio_set's data as the kernel the sandbox reports
+// (6.1) checks it, where the host's may differ (6.5's hints): a level of
+// 8 or more for RT and BE, and any data for NONE, are EINVAL; IDLE takes
+// any. A refused priority leaves the thread's as it was.
+func TestIoprioData(t *testing.T) {
+	e := started(t)
+	prio := func(class, data int64) func() []uint64 {
+		return u64s(linux.IOPRIO_WHO_PROCESS, 0, class<<linux.IOPRIO_CLASS_SHIFT|data)
+	}
+	self := func() int32 { return 1 }
+	runSchedSteps(t, e, []schedStep{
+		{"BE 4", self, unix.SYS_IOPRIO_SET, prio(linux.IOPRIO_CLASS_BE, 4), 0, 0},
+		{"BE 8", self, unix.SYS_IOPRIO_SET, prio(linux.IOPRIO_CLASS_BE, 8), 0, unix.EINVAL},
+		{"BE with data above the level", self, unix.SYS_IOPRIO_SET, prio(linux.IOPRIO_CLASS_BE, 8|2), 0, unix.EINVAL},
+		{"RT 8", self, unix.SYS_IOPRIO_SET, prio(linux.IOPRIO_CLASS_RT, 8), 0, unix.EINVAL},
+		{"NONE 8", self, unix.SYS_IOPRIO_SET, prio(linux.IOPRIO_CLASS_NONE, 8), 0, unix.EINVAL},
+		{"still BE 4", self, unix.SYS_IOPRIO_GET, u64s(linux.IOPRIO_WHO_PROCESS, 0), linux.IOPRIO_CLASS_BE<<linux.IOPRIO_CLASS_SHIFT | 4, 0},
+		{"IDLE 1000", self, unix.SYS_IOPRIO_SET, prio(linux.IOPRIO_CLASS_IDLE, 1000), 0, 0},
+		{"IDLE 1000 kept", self, unix.SYS_IOPRIO_GET, u64s(linux.IOPRIO_WHO_PROCESS, 0), linux.IOPRIO_CLASS_IDLE<<linux.IOPRIO_CLASS_SHIFT | 1000, 0},
+		{"class 4", self, unix.SYS_IOPRIO_SET, prio(4, 0), 0, unix.EINVAL},
+	})
+}

@@ -6,9 +6,12 @@ import "gvisor.dev/gvisor/pkg/abi/linux"
 // SchedAttr, as Linux keeps them in its io_context: set per thread,
 // copied to a child, reported back; the host's I/O does not follow them.
 
-// ioprioLevelMask is the level's bits (IOPRIO_LEVEL_MASK); the bits
-// between it and the class are hints, which Linux takes as they are.
-const ioprioLevelMask = 0x7
+// ioprioDataMask is the priority's data bits (IOPRIO_PRIO_DATA), below
+// the class.
+const ioprioDataMask = 1<<linux.IOPRIO_CLASS_SHIFT - 1
+
+// ioprioLevels is IOPRIO_NR_LEVELS: the levels of the RT and BE classes.
+const ioprioLevels = 8
 
 // IOPrioDefault is what a thread with no I/O priority counts as when
 // ioprio_get compares several threads' (Linux's ioprio_best:
@@ -19,14 +22,20 @@ const IOPrioDefault = linux.IOPRIO_CLASS_BE<<linux.IOPRIO_CLASS_SHIFT | 4
 func IOPrioClass(v uint16) uint16 { return v >> linux.IOPRIO_CLASS_SHIFT }
 
 // ValidIOPrio says v is an I/O priority ioprio_set takes from a
-// privileged caller (Linux's ioprio_check_cap): a known class, and level
-// 0 for IOPRIO_CLASS_NONE.
+// privileged caller, as the kernel the sandbox reports (6.1) checks it
+// (ioprio_check_cap): a known class, a level below 8 for RT and BE, no
+// data for IOPRIO_CLASS_NONE. (Linux 6.5 took the bits above the level as
+// hints: 6.18 accepts BE with data 8, which 6.1 refuses, as LTP's
+// ioprio_set03 expects.)
 func ValidIOPrio(v uint16) bool {
+	data := v & ioprioDataMask
 	switch IOPrioClass(v) {
-	case linux.IOPRIO_CLASS_RT, linux.IOPRIO_CLASS_BE, linux.IOPRIO_CLASS_IDLE:
+	case linux.IOPRIO_CLASS_RT, linux.IOPRIO_CLASS_BE:
+		return data < ioprioLevels
+	case linux.IOPRIO_CLASS_IDLE:
 		return true
 	case linux.IOPRIO_CLASS_NONE:
-		return v&ioprioLevelMask == 0
+		return data == 0
 	}
 	return false
 }

@@ -2,7 +2,8 @@
 // user, their checks, and a child's inheritance, printed one per line; the
 // test compares them with a native run. The program makes its own process
 // group and uses a user of its own, so that no other process of the host
-// is among those named.
+// is among those named. Data above the level (Linux 6.5's hints, which the
+// kernel the sandbox reports refuses) is sentry/server's TestIoprioData.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -61,8 +62,6 @@ static int run(void) {
 	GET("  get self", WHO_PROCESS, 0);
 	SET("set BE 7", WHO_PROCESS, 0, PRIO(BE, 7));
 	GET("  get self", WHO_PROCESS, 0);
-	SET("set BE with a hint", WHO_PROCESS, 0, PRIO(BE, 8 | 2));
-	GET("  get self", WHO_PROCESS, 0);
 	SET("set IDLE 5", WHO_PROCESS, 0, PRIO(IDLE, 5));
 	GET("  get self", WHO_PROCESS, 0);
 	SET("set RT 0", WHO_PROCESS, 0, PRIO(RT, 0));
@@ -70,7 +69,6 @@ static int run(void) {
 	SET("set NONE 0", WHO_PROCESS, 0, PRIO(NONE, 0));
 	GET("  get self", WHO_PROCESS, 0);
 	SET("set NONE 1", WHO_PROCESS, 0, PRIO(NONE, 1));
-	SET("set NONE with a hint", WHO_PROCESS, 0, PRIO(NONE, 8));
 	SET("set class 4", WHO_PROCESS, 0, PRIO(4, 0));
 	SET("set -1", WHO_PROCESS, 0, -1);
 	SET("set bad which", 5, 0, PRIO(BE, 4));
