@@ -26,12 +26,9 @@ func IoprioSet(c *kernel.Task) (int64, error) {
 	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	ts, ok := k.IOPrioThreadsLocked(c.Thread, which, who)
-	if !ok {
-		return 0, unix.EINVAL
-	}
-	if len(ts) == 0 {
-		return 0, unix.ESRCH
+	ts, err := namedThreads(k.IOPrioThreadsLocked(c.Thread, which, who))
+	if err != nil {
+		return 0, err
 	}
 	for _, th := range ts {
 		if target := th.Proc.Creds.RUID; target != cr.EUID && target != cr.RUID && !cr.Capable(linux.CAP_SYS_NICE) {
@@ -51,12 +48,9 @@ func IoprioGet(c *kernel.Task) (int64, error) {
 	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	ts, ok := k.IOPrioThreadsLocked(c.Thread, which, who)
-	if !ok {
-		return 0, unix.EINVAL
-	}
-	if len(ts) == 0 {
-		return 0, unix.ESRCH
+	ts, err := namedThreads(k.IOPrioThreadsLocked(c.Thread, which, who))
+	if err != nil {
+		return 0, err
 	}
 	if which == linux.IOPRIO_WHO_PROCESS {
 		return int64(ts[0].Sched.IOPrio), nil

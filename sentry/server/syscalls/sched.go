@@ -44,12 +44,9 @@ func Getpriority(c *kernel.Task) (int64, error) {
 	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	ts, ok := k.ThreadsMatchingLocked(c.Thread, which, who)
-	if !ok {
-		return 0, unix.EINVAL
-	}
-	if len(ts) == 0 {
-		return 0, unix.ESRCH
+	ts, err := namedThreads(k.ThreadsMatchingLocked(c.Thread, which, who))
+	if err != nil {
+		return 0, err
 	}
 	best := int32(kernel.MaxNice)
 	for _, th := range ts {
@@ -69,12 +66,12 @@ func Setpriority(c *kernel.Task) (int64, error) {
 	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
-	ts, ok := k.ThreadsMatchingLocked(c.Thread, which, who)
-	if !ok {
-		return 0, unix.EINVAL
+	ts, err := namedThreads(k.ThreadsMatchingLocked(c.Thread, which, who))
+	if err != nil {
+		return 0, err
 	}
 	cr := c.Thread.Proc.Creds
-	err := error(unix.ESRCH)
+	err = unix.ESRCH // until one thread is changed
 	for _, th := range ts {
 		switch {
 		case !kernel.MayReschedule(cr, th.Proc):
@@ -90,6 +87,19 @@ func Setpriority(c *kernel.Task) (int64, error) {
 		}
 	}
 	return 0, err
+}
+
+// namedThreads is the threads a which and who name (ts, from
+// ThreadsMatchingLocked or IOPrioThreadsLocked): EINVAL for an unknown
+// which (!ok), ESRCH for none.
+func namedThreads(ts []*kernel.Thread, ok bool) ([]*kernel.Thread, error) {
+	if !ok {
+		return nil, unix.EINVAL
+	}
+	if len(ts) == 0 {
+		return nil, unix.ESRCH
+	}
+	return ts, nil
 }
 
 // schedTargetLocked is the thread the sched_* calls name by pid: the
