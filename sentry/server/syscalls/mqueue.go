@@ -72,16 +72,11 @@ func mqDeadline(c *kernel.Task, addr uint64) (time.Time, error) {
 // passes, ERESTARTSYS when interrupted.
 func mqWait(c *kernel.Task, w *mqueue.Wait, deadline time.Time) error {
 	defer w.Done()
-	var timeout <-chan time.Time
-	if !deadline.IsZero() {
-		d := time.Until(deadline)
-		if d <= 0 {
-			return unix.ETIMEDOUT
-		}
-		tm := time.NewTimer(d)
-		defer tm.Stop()
-		timeout = tm.C
+	timeout, stop, past := deadlineTimer(deadline)
+	if past {
+		return unix.ETIMEDOUT
 	}
+	defer stop()
 	return c.Block(w.Ch, timeout)
 }
 

@@ -55,20 +55,30 @@ func pollOnce(c *kernel.Task, tab *fdtable.Table, es []pollEntry) (int, []<-chan
 	return n, chs
 }
 
+// deadlineTimer is the timeout channel of a wait until deadline (nil for
+// a zero deadline: none) and the stop its caller defers; past says the
+// deadline has passed, and nothing was made.
+func deadlineTimer(deadline time.Time) (timeout <-chan time.Time, stop func(), past bool) {
+	if deadline.IsZero() {
+		return nil, func() {}, false
+	}
+	d := time.Until(deadline)
+	if d <= 0 {
+		return nil, nil, true
+	}
+	tm := time.NewTimer(d)
+	return tm.C, func() { tm.Stop() }, false
+}
+
 // waitAny blocks until a channel in chs is closed, deadline passes (zero:
 // no deadline), or the call is interrupted (ERESTARTNOHAND: poll and
 // select are not restarted after a handler ran).
 func waitAny(c *kernel.Task, chs []<-chan struct{}, deadline time.Time) error {
-	var timeout <-chan time.Time
-	if !deadline.IsZero() {
-		d := time.Until(deadline)
-		if d <= 0 {
-			return unix.ETIMEDOUT
-		}
-		tm := time.NewTimer(d)
-		defer tm.Stop()
-		timeout = tm.C
+	timeout, stopTimer, past := deadlineTimer(deadline)
+	if past {
+		return unix.ETIMEDOUT
 	}
+	defer stopTimer()
 	stop := make(chan struct{})
 	defer close(stop)
 	err := c.Block(wake.Merge(chs, stop), timeout)

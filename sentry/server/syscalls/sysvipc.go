@@ -123,19 +123,14 @@ func (k ipcCtl[DS, P]) run(c *kernel.Task, id, cmd int32, arg uint64) (int64, er
 // calls are never restarted), or the deadline (EAGAIN); cancel ends the
 // wait and says EIDRM if the object went away.
 func ipcWait(c *kernel.Task, ch <-chan struct{}, cancel func() error, deadline time.Time) error {
-	var timeout <-chan time.Time
-	if !deadline.IsZero() {
-		d := time.Until(deadline)
-		if d <= 0 {
-			if err := cancel(); err != nil {
-				return err
-			}
-			return unix.EAGAIN
+	timeout, stop, past := deadlineTimer(deadline)
+	if past {
+		if err := cancel(); err != nil {
+			return err
 		}
-		tm := time.NewTimer(d)
-		defer tm.Stop()
-		timeout = tm.C
+		return unix.EAGAIN
 	}
+	defer stop()
 	err := c.Block(ch, timeout)
 	if e := cancel(); e != nil {
 		return e
