@@ -577,7 +577,7 @@ md5sum out.txt; wc -l out.txt; tail -3 out.txt; rm out.txt`,
 		// file's current bytes in both mappings and the held
 		// mapping's private copy.
 		Name:    "mmap-gen",
-		Script:  `./prog 400 > out.txt; rm prog; md5sum out.txt mapped.dat; tail -2 out.txt; rm out.txt mapped.dat`,
+		Script:  `./prog 1500 > out.txt; rm prog; md5sum out.txt mapped.dat; tail -2 out.txt; rm out.txt mapped.dat`,
 		CSource: mmapgenC,
 	},
 	{
