@@ -487,6 +487,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		early:       make(map[int32][]*pb.Push),
 		done:        make(chan struct{}),
 		farewell:    make(chan struct{}),
+		uts:         newUTSNames(cfg.Hostname),
 	}
 	c.rl = cfg.ReplayLog
 	if c.rl == nil {

@@ -17,8 +17,14 @@ import (
 type utsNames struct {
 	// mu protects the names. It is a leaf.
 	mu sync.Mutex
-	// hostname and domainname are the names (set: not nil).
+	// hostname and domainname are the names: --hostname's and
+	// sysabi.DomainName until set.
 	hostname, domainname []byte
+}
+
+// newUTSNames are the names a sandbox starts with.
+func newUTSNames(hostname string) utsNames {
+	return utsNames{hostname: []byte(hostname), domainname: []byte(sysabi.DomainName)}
 }
 
 // utsName is what uname(2) reports (also in /proc, through MachineInfo).
@@ -30,16 +36,8 @@ func (c *client) utsName() linux.UtsName {
 	copy(u.Machine[:], "x86_64")
 	c.uts.mu.Lock()
 	defer c.uts.mu.Unlock()
-	if c.uts.hostname != nil {
-		copy(u.Nodename[:], c.uts.hostname)
-	} else {
-		copy(u.Nodename[:], c.cfg.Hostname)
-	}
-	if c.uts.domainname != nil {
-		copy(u.Domainname[:], c.uts.domainname)
-	} else {
-		copy(u.Domainname[:], sysabi.DomainName)
-	}
+	copy(u.Nodename[:], c.uts.hostname)
+	copy(u.Domainname[:], c.uts.domainname)
 	return u
 }
 
