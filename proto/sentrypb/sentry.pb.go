@@ -10614,11 +10614,18 @@ func (x *EpollInterest) GetDisabled() bool {
 }
 
 type FsState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Cwd           []byte                 `protobuf:"bytes,2,opt,name=cwd,proto3" json:"cwd,omitempty"`
-	CwdHandle     []byte                 `protobuf:"bytes,3,opt,name=cwd_handle,json=cwdHandle,proto3" json:"cwd_handle,omitempty"`
-	Umask         uint32                 `protobuf:"varint,4,opt,name=umask,proto3" json:"umask,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Cwd       []byte                 `protobuf:"bytes,2,opt,name=cwd,proto3" json:"cwd,omitempty"`
+	CwdHandle []byte                 `protobuf:"bytes,3,opt,name=cwd_handle,json=cwdHandle,proto3" json:"cwd_handle,omitempty"`
+	Umask     uint32                 `protobuf:"varint,4,opt,name=umask,proto3" json:"umask,omitempty"`
+	// root is the directory chroot(2) made the context's root, as an
+	// absolute path from the sandbox's root, with its file handle
+	// (root_handle); empty: the sandbox's root. Path calls of a process
+	// whose context has one get no path lease, and the client answers
+	// none of them from its path cache (docs/ARCHITECTURE.md).
+	Root          []byte `protobuf:"bytes,527,opt,name=root,proto3" json:"root,omitempty"`
+	RootHandle    []byte `protobuf:"bytes,528,opt,name=root_handle,json=rootHandle,proto3" json:"root_handle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10679,6 +10686,20 @@ func (x *FsState) GetUmask() uint32 {
 		return x.Umask
 	}
 	return 0
+}
+
+func (x *FsState) GetRoot() []byte {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+func (x *FsState) GetRootHandle() []byte {
+	if x != nil {
+		return x.RootHandle
+	}
+	return nil
 }
 
 type SigHandState struct {
@@ -12855,13 +12876,16 @@ const file_sentry_proto_rawDesc = "" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x16\n" +
 	"\x06events\x18\x03 \x01(\rR\x06events\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\x04R\x04data\x12\x1a\n" +
-	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"`\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"\x97\x01\n" +
 	"\aFsState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
 	"\x03cwd\x18\x02 \x01(\fR\x03cwd\x12\x1d\n" +
 	"\n" +
 	"cwd_handle\x18\x03 \x01(\fR\tcwdHandle\x12\x14\n" +
-	"\x05umask\x18\x04 \x01(\rR\x05umask\"8\n" +
+	"\x05umask\x18\x04 \x01(\rR\x05umask\x12\x13\n" +
+	"\x04root\x18\x8f\x04 \x01(\fR\x04root\x12 \n" +
+	"\vroot_handle\x18\x90\x04 \x01(\fR\n" +
+	"rootHandle\"8\n" +
 	"\fSigHandState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\aactions\x18\x02 \x01(\fR\aactions\"\x97\x01\n" +

@@ -442,6 +442,13 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 			}
 		}
 	}
+	if pc.rooted(t.proc.pid) {
+		// A chrooted process's path may name any copy's directory
+		// whatever it spells, and the server leaves this client's
+		// copies to it (readlease.PathComplete): every copy goes.
+		pc.dropCopies()
+		return namesChange{}
+	}
 	rmdir := sysno == unix.SYS_RMDIR || sysno == unix.SYS_UNLINKAT && args[2]&unix.AT_REMOVEDIR != 0
 	// Another spelling of a copy's directory (another start, a
 	// symbolic link, "..") may name it or its parent: a creation or

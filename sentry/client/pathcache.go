@@ -148,6 +148,12 @@ type pathCache struct {
 	creds map[int32]string
 	fs    map[int32]uint64
 	cwds  map[uint64]string
+	// rootedFS are the fs records whose context chroot(2) gave a root of
+	// its own (FsState.root): the paths of its processes do not name
+	// what the same paths of the others name, so none of their calls is
+	// keyed (answered from, or kept in, this cache; noteOpen notes no
+	// path). Protected by mu.
+	rootedFS map[uint64]bool
 	// searchAll says the process's effective capabilities let it
 	// search any directory (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
 	// no chmod changes its walks. Protected by mu.
@@ -410,7 +416,7 @@ const (
 func newPathCache(renewal *leaseRenewal) *pathCache {
 	return &pathCache{renewal: renewal, answers: make(map[pathKey]*pathAnswer), openPaths: make(map[uint64]string),
 		byLease: make(map[uint64][]*pathHold), creds: make(map[int32]string), fs: make(map[int32]uint64),
-		cwds: make(map[uint64]string), searchAll: make(map[int32]bool), writeAll: make(map[int32]bool)}
+		cwds: make(map[uint64]string), rootedFS: make(map[uint64]bool), searchAll: make(map[int32]bool), writeAll: make(map[int32]bool)}
 }
 
 // pathCallShape is where a path call's path, dirfd and buffer are and
@@ -500,8 +506,14 @@ func (pc *pathCache) observe(recs []*pb.StateRecord) {
 		case statekey.KindFS:
 			if st := rec.GetFs(); !rec.Deleted && st != nil {
 				pc.cwds[key.ID] = cwdKey(st)
+				if len(st.Root) != 0 {
+					pc.rootedFS[key.ID] = true
+				} else {
+					delete(pc.rootedFS, key.ID)
+				}
 			} else {
 				delete(pc.cwds, key.ID)
+				delete(pc.rootedFS, key.ID)
 			}
 		case statekey.KindMount:
 			pc.dropLocked()
@@ -888,7 +900,7 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	creds, ok := pc.creds[t.proc.pid]
-	if pc.fsIDsChanged || !ok {
+	if pc.fsIDsChanged || !ok || pc.rootedLocked(t.proc.pid) {
 		return pathKey{}, false
 	}
 	k.creds = creds
@@ -903,6 +915,26 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 		k.start = "cwd " + cwd
 	}
 	return k, true
+}
+
+// rootedLocked says process pid's fs context has a root of its own
+// (chroot): the cache answers and keeps none of its path calls, whose
+// paths, absolute or relative (a symbolic link's absolute target, ".."
+// at its root), may name other files than the same paths of the others.
+// The server grants them no lease either. Precondition: pc.mu.
+func (pc *pathCache) rootedLocked(pid int32) bool {
+	fs, ok := pc.fs[pid]
+	return ok && pc.rootedFS[fs]
+}
+
+// rooted is rootedLocked taking pc.mu (false without a path cache).
+func (pc *pathCache) rooted(pid int32) bool {
+	if pc == nil {
+		return false
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.rootedLocked(pid)
 }
 
 // statKeyOf returns the call and arguments that key a call sysno with
@@ -1395,7 +1427,9 @@ const maxOpenPaths = 4096
 // lstat it just had answered under the same dirfd).
 func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 	pc := t.c.pcache
-	if pc == nil || (sysno != unix.SYS_OPEN && sysno != unix.SYS_OPENAT) {
+	if pc == nil || (sysno != unix.SYS_OPEN && sysno != unix.SYS_OPENAT) || pc.rooted(t.proc.pid) {
+		// A rooted process's path names another file than the
+		// others' (rootedLocked): no listing by it.
 		return
 	}
 	dirfd, pathArg, flags := atFDCWD, args[0], uint32(args[1])
@@ -1479,7 +1513,7 @@ func (t *task) listingOf(sysno uintptr, args [6]uint64) listing {
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if time.Now().Before(pc.quietUntil) {
+	if time.Now().Before(pc.quietUntil) || pc.rootedLocked(t.proc.pid) {
 		return listing{}
 	}
 	path := pc.openPaths[desc]

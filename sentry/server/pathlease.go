@@ -216,7 +216,10 @@ func leasableErrno(sysno int32, e unix.Errno) bool {
 // in between makes the grant fail (readlease.Ticket). It returns nil
 // when c gets none.
 func beginPathLease(k *kernel.Kernel, c *kernel.Task, wanted bool, listingPath string) *readlease.PathTicket {
-	if !wanted || !k.PathLeases || k.LeaseHolder.Disabled() {
+	if !wanted || !k.PathLeases || k.LeaseHolder.Disabled() || c.FSRoot() != nil {
+		// A chrooted caller's paths name other files than the same
+		// paths of the client's other processes, under which the
+		// client would keep the answer: it gets no lease.
 		return nil
 	}
 	if c.Sysno == unix.SYS_GETDENTS64 {

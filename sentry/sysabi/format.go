@@ -25,7 +25,7 @@ var arity = map[uintptr]int{
 	unix.SYS_FCNTL: 3, unix.SYS_FLOCK: 2, unix.SYS_FSYNC: 1, unix.SYS_FDATASYNC: 1, unix.SYS_CLOSE_RANGE: 3,
 	unix.SYS_SYNC_FILE_RANGE: 4, unix.SYS_READAHEAD: 3,
 	unix.SYS_TRUNCATE: 2, unix.SYS_FTRUNCATE: 2, unix.SYS_GETDENTS64: 3,
-	unix.SYS_GETCWD: 2, unix.SYS_CHDIR: 1, unix.SYS_FCHDIR: 1, unix.SYS_RENAME: 2,
+	unix.SYS_GETCWD: 2, unix.SYS_CHDIR: 1, unix.SYS_FCHDIR: 1, unix.SYS_CHROOT: 1, unix.SYS_RENAME: 2,
 	unix.SYS_MKDIR: 2, unix.SYS_RMDIR: 1, unix.SYS_CREAT: 2, unix.SYS_LINK: 2,
 	unix.SYS_UNLINK: 1, unix.SYS_SYMLINK: 2, unix.SYS_READLINK: 3, unix.SYS_CHMOD: 2,
 	unix.SYS_FCHMOD: 2, unix.SYS_CHOWN: 3, unix.SYS_FCHOWN: 3, unix.SYS_LCHOWN: 3,

@@ -236,6 +236,10 @@ type Kernel struct {
 	// others' tell which of its cached names may be gone (the vfs's
 	// lookupName).
 	OwnRemovals atomic.Uint64
+	// Rooted is set once any fs context got a root of its own (chroot,
+	// or a Restore of one), never cleared: until then a walk takes no
+	// lock to learn its caller's root (Task.FSRoot). Atomic.
+	Rooted atomic.Bool
 }
 
 // LogUnsupportedOnce logs, once per server, that the application used a

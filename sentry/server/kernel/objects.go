@@ -9,9 +9,9 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
-// FSContext is a process's working directory and umask, shared by the
-// processes a clone with CLONE_FS made. All fields are protected by the
-// kernel lock (Kernel.Mu).
+// FSContext is a process's root, working directory and umask, shared by
+// the processes a clone with CLONE_FS made (a fork copies it, an exec
+// keeps it). All fields are protected by the kernel lock (Kernel.Mu).
 type FSContext struct {
 	// Refs counts the processes using it.
 	Refs int
@@ -19,6 +19,10 @@ type FSContext struct {
 	ID uint64
 	// Cwd is the working directory; never nil once in use.
 	Cwd *vfs.Dentry
+	// Root is the directory chroot(2) made the root of the context's
+	// walks (Task.FSRoot); nil: the VFS's root. Set by chroot and
+	// Restore (which then set Kernel.Rooted first).
+	Root *vfs.Dentry
 	// Umask is the file mode creation mask (0777 bits only).
 	Umask uint32
 }

@@ -337,6 +337,23 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 		cwds[id] = d
 	}
+	// Roots (chroot), found as the cwds are. One not found is lost as
+	// the cwd is: its process is then confined nowhere, so it is
+	// logged.
+	roots := make(map[uint64]*vfs.Dentry)
+	for id, fs := range s.fss {
+		if len(fs.Root) == 0 && len(fs.RootHandle) == 0 {
+			continue
+		}
+		d, err := k.RestoreDentry(rc, fs.RootHandle, string(fs.Root), true)
+		if err != nil {
+			lose(fmt.Sprintf("root %q of fs %d", fs.Root, id), err)
+			continue
+		}
+		if d != k.VFS.Root {
+			roots[id] = d
+		}
+	}
 	exes := make(map[int32]*vfs.Dentry)
 	for _, p := range s.procs {
 		if len(p.Exe) != 0 && rc != nil {
@@ -368,10 +385,14 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			drop = append(drop, old)
 		}
 	}
+	if len(roots) > 0 {
+		k.Rooted.Store(true) // before a walk can see a root (FSRoot)
+	}
 	for id, fs := range k.restoreFSs {
 		if d := cwds[id]; d != nil {
 			fs.Cwd = d
 		}
+		fs.Root = roots[id]
 	}
 	for pid, d := range exes {
 		if p := k.Procs[pid]; p != nil {

@@ -273,6 +273,13 @@ func (k *Kernel) fsRecordLocked(fs *FSContext) *sentrypb.StateRecord {
 		st.Cwd = []byte(path)
 		st.CwdHandle = k.VFS.FileHandleOf(fs.Cwd)
 	}
+	if fs.Root != nil {
+		// Carried as the cwd is: a restored server finds it by its
+		// handle, else by its path.
+		path, _ := k.VFS.PathOf(fs.Root)
+		st.Root = []byte(path)
+		st.RootHandle = k.VFS.FileHandleOf(fs.Root)
+	}
 	return &sentrypb.StateRecord{Key: statekey.FS(id).String(), Value: &sentrypb.StateRecord_Fs{Fs: st}}
 }
 

@@ -124,20 +124,20 @@ func (sk *synthKernel) PIDs() []int {
 	return pids
 }
 
-// Links is synth.Kernel's: process pid's working directory and
+// Links is synth.Kernel's: process pid's working directory, root and
 // executable.
-func (sk *synthKernel) Links(pid int32) (cwd, exe *vfs.Dentry, err error) {
+func (sk *synthKernel) Links(pid int32) (cwd, root, exe *vfs.Dentry, err error) {
 	k := (*Kernel)(sk)
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	p := k.Procs[pid]
 	if p == nil || p.Zombie {
-		return nil, nil, unix.ENOENT
+		return nil, nil, nil, unix.ENOENT
 	}
 	if p.FS != nil {
-		cwd = p.FS.Cwd
+		cwd, root = p.FS.Cwd, p.FS.Root
 	}
-	return cwd, p.Exe, nil
+	return cwd, root, p.Exe, nil
 }
 
 // FileName is synth.Kernel's: /proc/<pid>/fd/<n>'s name of a pipe end or

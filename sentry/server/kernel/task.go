@@ -524,6 +524,30 @@ func (c *Task) Umask() uint32 {
 	return 022
 }
 
+// FSRoot returns the root chroot(2) gave the caller's fs context, nil
+// for the VFS's root (vfs.RootedCaller: where the caller's absolute
+// paths start and its ".." stops). A call of no process (a Restore's)
+// has none. It takes Kernel.Mu only once some context was rooted.
+func (c *Task) FSRoot() *vfs.Dentry {
+	if c == nil || c.Thread == nil || !c.Kernel.Rooted.Load() {
+		return nil
+	}
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	if fs := c.Thread.Proc.FS; fs != nil {
+		return fs.Root
+	}
+	return nil
+}
+
+// Root returns the caller's root directory: FSRoot, or the VFS's root.
+func (c *Task) Root() *vfs.Dentry {
+	if r := c.FSRoot(); r != nil {
+		return r
+	}
+	return c.Kernel.VFS.Root
+}
+
 // Cwd returns the caller's working directory (the root without one).
 func (c *Task) Cwd() *vfs.Dentry {
 	c.Kernel.Mu.Lock()

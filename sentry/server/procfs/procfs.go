@@ -276,10 +276,8 @@ var tables = map[Scope]map[string]fileSpec{
 		"mounts":          {gen: genMounts},
 		"pagemap":         {mode: 0400, readAt: readPagemap},
 		"statm":           {gen: genStatm},
-		// The sandbox has no chroot: every process's root is /.
-		"root":   {kind: Link, target: "/"},
-		"stat":   {gen: genPidStat},
-		"status": {gen: genStatus},
+		"stat":            {gen: genPidStat},
+		"status":          {gen: genStatus},
 		// Read-only here (Linux lets a process with CAP_SYS_NICE set
 		// another's; prctl sets one's own).
 		"timerslack_ns": {mode: 0444, gen: genTimerSlack},

@@ -38,7 +38,7 @@ func StartDir(c *kernel.Task, dirfd int32, path string) (*vfs.Dentry, error) {
 // the cwd).
 func startDirFile(c *kernel.Task, dirfd int32, path string) (*vfs.Dentry, *fdesc.File, error) {
 	if len(path) > 0 && path[0] == '/' {
-		return c.Kernel.VFS.Root, nil, nil
+		return c.Root(), nil, nil
 	}
 	if dirfd == linux.AT_FDCWD {
 		return c.Cwd(), nil, nil

@@ -2,13 +2,14 @@ package syscalls
 
 import (
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
-// chdir, fchdir, getcwd and umask: a process's fs context
+// chdir, fchdir, chroot, getcwd and umask: a process's fs context
 // (kernel.FSContext).
 
 // Chdir is chdir(2) and fchdir(2).
@@ -52,9 +53,52 @@ func Chdir(c *kernel.Task) (int64, error) {
 	return 0, nil
 }
 
-// Getcwd is getcwd(2).
+// Chroot is chroot(2): the directory at path becomes the root of the
+// caller's fs context (shared by CLONE_FS, copied by fork, kept by
+// exec); the cwd stays where it is. Linux's order: the walk's errors
+// (EFAULT, ENAMETOOLONG, ENOENT, ELOOP, EACCES, ENOTDIR), then search
+// permission on the directory (EACCES), then CAP_SYS_CHROOT (EPERM).
+func Chroot(c *kernel.Task) (int64, error) {
+	p, err := PathArg(c, 0)
+	if err != nil {
+		return 0, err
+	}
+	d, err := c.Kernel.VFS.Resolve(c, c.Cwd(), p, true)
+	if err != nil {
+		return 0, err
+	}
+	if !d.IsDir() {
+		return 0, unix.ENOTDIR
+	}
+	if err := c.MayAccess(d, auth.MayExec); err != nil {
+		return 0, err
+	}
+	if !c.ProcessCreds().Capable(linux.CAP_SYS_CHROOT) {
+		return 0, unix.EPERM
+	}
+	if d == c.Kernel.VFS.Root {
+		d = nil // the sandbox's root: no root of its own
+	}
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	if fs := c.Thread.Proc.FS; fs != nil && fs.Root != d {
+		if d != nil {
+			// Before the root is seen: a walk that does not see the
+			// flag takes no lock to look for a root.
+			c.Kernel.Rooted.Store(true)
+		}
+		fs.Root = d
+		c.Kernel.Trk.Changed(fs)
+	}
+	return 0, nil
+}
+
+// Getcwd is getcwd(2): the cwd's path from the caller's root, or, for a
+// cwd outside it (a chroot(2) that left the cwd behind), its path from
+// the sandbox's root after "(unreachable)", as Linux's getcwd answers
+// (glibc's realpath then fails with ENOENT).
 func Getcwd(c *kernel.Task) (int64, error) {
-	p, ok := c.Kernel.VFS.PathOf(c.Cwd())
+	p, ok := c.Kernel.VFS.PathFrom(c.Root(), c.Cwd())
 	if !ok {
 		return 0, unix.ENOENT
 	}

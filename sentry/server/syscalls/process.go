@@ -132,7 +132,7 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 		np.FS = p.FS
 		np.FS.Refs++
 	} else {
-		np.FS = &kernel.FSContext{Refs: 1, Cwd: p.FS.Cwd, Umask: p.FS.Umask}
+		np.FS = &kernel.FSContext{Refs: 1, Cwd: p.FS.Cwd, Root: p.FS.Root, Umask: p.FS.Umask}
 	}
 	if flags&unix.CLONE_SIGHAND != 0 {
 		np.Sig = p.Sig
@@ -213,8 +213,13 @@ func Execve(c *kernel.Task) (int64, error) {
 		if d == nil {
 			return 0, unix.EACCES
 		}
-		p, _ := c.Kernel.VFS.PathOf(d)
-		path, start = p, c.Kernel.VFS.Root
+		// The file's path from the caller's root; one outside it
+		// (a chroot(2) after the open) by its name in its directory.
+		p, under, _ := c.Kernel.VFS.PathUnder(c.Root(), d)
+		path, start = p, c.Root()
+		if !under {
+			path, start = c.Kernel.VFS.NameOf(d), c.Kernel.VFS.ParentOf(d)
+		}
 	} else if start, err = StartDir(c, dirfd, path); err != nil {
 		return 0, err
 	}

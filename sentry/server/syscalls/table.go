@@ -143,6 +143,7 @@ var Table = map[int32]Handler{
 	unix.SYS_SYMLINK:    Symlink,
 	unix.SYS_SYMLINKAT:  Symlink,
 	unix.SYS_CHDIR:      Chdir,
+	unix.SYS_CHROOT:     Chroot,
 	unix.SYS_FCHDIR:     Chdir,
 	unix.SYS_GETCWD:     Getcwd,
 	unix.SYS_UMASK:      Umask,

@@ -20,6 +20,25 @@ import (
 //   - InRoot: the walk's start is its root: an absolute path or link
 //     starts there and ".." there stays there; a magic link is EXDEV.
 
+// RootedCaller is a Caller whose process may have a root of its own
+// (chroot(2)): its absolute paths and symbolic links start there, and
+// ".." there stays there, as Linux's walks stop at the task's fs->root.
+type RootedCaller interface {
+	// FSRoot returns the caller's root, nil for the VFS's.
+	FSRoot() *Dentry
+}
+
+// RootOf returns where c's absolute paths start: its own root, or the
+// VFS's (the root /proc's links name paths from).
+func (v *VFS) RootOf(c Caller) *Dentry {
+	if rc, ok := c.(RootedCaller); ok {
+		if r := rc.FSRoot(); r != nil {
+			return r
+		}
+	}
+	return v.Root
+}
+
 // ResolveScope is a walk's restrictions.
 type ResolveScope struct {
 	Flags uint64
@@ -66,7 +85,7 @@ func (v *VFS) mountKey(d *Dentry) int {
 	switch d.Kind {
 	case KindGofer:
 		return v.MountOf(d)
-	case KindProcDir, KindProcSelf, KindProcPid, KindProcCwd, KindProcExe, KindProcFdDir, KindProcFd,
+	case KindProcDir, KindProcSelf, KindProcPid, KindProcCwd, KindProcRoot, KindProcExe, KindProcFdDir, KindProcFd,
 		KindProcFile, KindProcSubdir, KindProcTaskDir, KindProcFdInfoDir, KindProcFdInfo:
 		return -1
 	case KindDevPtsDir, KindDevPts:
@@ -92,8 +111,9 @@ func (v *VFS) ScopeStep(c Caller, from, to *Dentry) error {
 }
 
 // scopeAbsolute returns where an absolute path (or link target) starts,
-// cur being where the walk is: the root, InRoot's root, or EXDEV.
-func (v *VFS) scopeAbsolute(s *ResolveScope, cur *Dentry, jump bool) (*Dentry, error) {
+// cur being where the walk is: root (the caller's, RootOf), InRoot's
+// root, or EXDEV.
+func (v *VFS) scopeAbsolute(s *ResolveScope, root, cur *Dentry, jump bool) (*Dentry, error) {
 	switch {
 	case s.has(ResolveBeneath):
 		return nil, unix.EXDEV
@@ -101,19 +121,23 @@ func (v *VFS) scopeAbsolute(s *ResolveScope, cur *Dentry, jump bool) (*Dentry, e
 		return s.Root, nil
 	}
 	if jump {
-		if err := v.scopeStep(s, cur, v.Root); err != nil {
+		if err := v.scopeStep(s, cur, root); err != nil {
 			return nil, err
 		}
 	}
-	return v.Root, nil
+	return root, nil
 }
 
-// scopeDotDot returns where ".." from cur goes under s.
-func (v *VFS) scopeDotDot(s *ResolveScope, cur *Dentry) (*Dentry, error) {
+// scopeDotDot returns where ".." from cur goes under s, root being the
+// caller's root (RootOf), where it stays.
+func (v *VFS) scopeDotDot(s *ResolveScope, root, cur *Dentry) (*Dentry, error) {
 	if s.scoped() && cur == s.Root {
 		if s.has(ResolveBeneath) {
 			return nil, unix.EXDEV
 		}
+		return cur, nil
+	}
+	if cur == root {
 		return cur, nil
 	}
 	parent := v.ParentOf(cur)

@@ -50,6 +50,7 @@ const (
 	KindDevPtsDir                 // /dev/pts
 	KindDevPts                    // /dev/pts/<n> (fd: the terminal's index)
 	KindDevNode                   // a node of Hello.devices (FD: its index)
+	KindProcRoot                  // /proc/<pid>/root (magic link)
 )
 
 // Dentry is a node of the client's file tree. Gofer dentries are cached
@@ -924,6 +925,27 @@ func (v *VFS) HasMounts() bool { return v.nmounts.Load() != 0 }
 
 // PathOf returns d's absolute path, and whether it is still reachable.
 func (v *VFS) PathOf(d *Dentry) (string, bool) {
+	p, _, ok := v.PathUnder(v.Root, d)
+	return p, ok
+}
+
+// PathFrom is getcwd's path of d for a caller whose root is root
+// (chroot(2)): its path from root, or, when d is not under root, its
+// absolute path after "(unreachable)", as Linux's getcwd; ok false when
+// d or a directory above it was removed.
+func (v *VFS) PathFrom(root, d *Dentry) (string, bool) {
+	p, under, ok := v.PathUnder(root, d)
+	if !under {
+		p = "(unreachable)" + p
+	}
+	return p, ok
+}
+
+// PathUnder returns d's path from root ("/" and the names below it), as
+// Linux's d_path with root as the task's root: under false when the walk
+// up from d met the sandbox's root, not root, and the path is then d's
+// absolute path. ok false when d or a directory above it was removed.
+func (v *VFS) PathUnder(root, d *Dentry) (p string, under, ok bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	// The names from d up, kept on the stack for paths of up to
@@ -932,8 +954,8 @@ func (v *VFS) PathOf(d *Dentry) (string, bool) {
 	var names [pathDepthOnStack]string
 	parts := names[:0]
 	n := 0
-	ok := true
-	for i := 0; d != v.Root && d != nil && i < 4096; i++ {
+	ok = true
+	for i := 0; d != root && d != v.Root && d != nil && i < 4096; i++ {
 		if d.deleted {
 			ok = false
 		}
@@ -941,8 +963,9 @@ func (v *VFS) PathOf(d *Dentry) (string, bool) {
 		n += 1 + len(d.name)
 		d = d.parent
 	}
+	under = d == root || root == nil
 	if len(parts) == 0 {
-		return "/", ok
+		return "/", under, ok
 	}
 	var b strings.Builder
 	b.Grow(n)
@@ -950,7 +973,7 @@ func (v *VFS) PathOf(d *Dentry) (string, bool) {
 		b.WriteByte('/')
 		b.WriteString(parts[i])
 	}
-	return b.String(), ok
+	return b.String(), under, ok
 }
 
 // pathDepthOnStack is how deep a path PathOf names without allocating
@@ -1148,10 +1171,11 @@ func (v *VFS) resolveHops(c Caller, start *Dentry, path string, follow bool, hop
 		return nil, unix.ENAMETOOLONG
 	}
 	s := scopeOf(c)
+	root := v.RootOf(c)
 	cur := start
 	if path[0] == '/' {
 		var err error
-		if cur, err = v.scopeAbsolute(s, start, *hops > 0); err != nil {
+		if cur, err = v.scopeAbsolute(s, root, start, *hops > 0); err != nil {
 			return nil, err
 		}
 	}
@@ -1178,7 +1202,7 @@ func (v *VFS) resolveHops(c Caller, start *Dentry, path string, follow bool, hop
 		case ".":
 			continue
 		case "..":
-			parent, err := v.scopeDotDot(s, cur)
+			parent, err := v.scopeDotDot(s, root, cur)
 			if err != nil {
 				return nil, err
 			}
@@ -1298,7 +1322,7 @@ func (v *VFS) resolveParentHops(c Caller, start *Dentry, path string, hops *int)
 	trimmed := strings.TrimRight(path, "/")
 	trailing = len(trimmed) != len(path)
 	if trimmed == "" {
-		root, err := v.scopeAbsolute(scopeOf(c), start, *hops > 0)
+		root, err := v.scopeAbsolute(scopeOf(c), v.RootOf(c), start, *hops > 0)
 		if err != nil {
 			return nil, "", false, err
 		}
@@ -1371,7 +1395,7 @@ func (v *VFS) IsDeleted(d *Dentry) bool {
 func (v *VFS) AttrsOf(d *Dentry) auth.FileAttrs {
 	switch d.Kind {
 	case KindGofer:
-	case KindProcPid, KindProcCwd, KindProcExe, KindProcFdDir, KindProcFd, KindProcFile:
+	case KindProcPid, KindProcCwd, KindProcRoot, KindProcExe, KindProcFdDir, KindProcFd, KindProcFile:
 		a := auth.FileAttrs{Mode: d.Mode}
 		a.UID, a.GID, _ = v.kern.ProcOwner(d.PID)
 		return a

@@ -38,9 +38,9 @@ type Kernel interface {
 	LiveThreads(pid int32) []int
 	// PIDs lists the processes, sorted.
 	PIDs() []int
-	// Links returns the working directory and executable of process pid
-	// (ENOENT: none, or a zombie).
-	Links(pid int32) (cwd, exe *vfs.Dentry, err error)
+	// Links returns the working directory, root (nil: the VFS's) and
+	// executable of process pid (ENOENT: none, or a zombie).
+	Links(pid int32) (cwd, root, exe *vfs.Dentry, err error)
 	// FD returns a reference to fd of process pid and its close-on-exec
 	// flag.
 	FD(pid, fd int32) (*fdesc.File, bool, error)
@@ -111,7 +111,7 @@ var devLinks = map[string]string{
 
 // procPidDynamic are the names of /proc/<pid> that are not procfs files.
 var procPidDynamic = []Dirent{
-	{"cwd", 0, unix.DT_LNK}, {"exe", 0, unix.DT_LNK}, {"fd", 0, unix.DT_DIR},
+	{"cwd", 0, unix.DT_LNK}, {"exe", 0, unix.DT_LNK}, {"root", 0, unix.DT_LNK}, {"fd", 0, unix.DT_DIR},
 	{"fdinfo", 0, unix.DT_DIR}, {"task", 0, unix.DT_DIR},
 }
 
@@ -229,6 +229,8 @@ func (fs *FS) Lookup(c vfs.Caller, dir *vfs.Dentry, name string) (*vfs.Dentry, e
 			return mk(vfs.KindProcCwd, unix.S_IFLNK|0777, vfs.SynthIno(7, int(dir.PID))), nil
 		case "exe":
 			return mk(vfs.KindProcExe, unix.S_IFLNK|0777, vfs.SynthIno(8, int(dir.PID))), nil
+		case "root":
+			return mk(vfs.KindProcRoot, unix.S_IFLNK|0777, vfs.SynthIno(20, int(dir.PID))), nil
 		case "fd":
 			return mk(vfs.KindProcFdDir, unix.S_IFDIR|0500, vfs.SynthIno(9, int(dir.PID))), nil
 		case "fdinfo":
@@ -283,19 +285,14 @@ func (fs *FS) Readlink(c vfs.Caller, d *vfs.Dentry) (string, error) {
 			return fmt.Sprintf("%d/task/%d", pid, tid), nil
 		}
 		return strconv.Itoa(int(pid)), nil
-	case vfs.KindProcCwd, vfs.KindProcExe:
-		cwd, exe, err := fs.k.Links(d.PID)
+	case vfs.KindProcCwd, vfs.KindProcRoot, vfs.KindProcExe:
+		t, err := fs.linkTarget(d)
 		if err != nil {
 			return "", err
 		}
-		t := cwd
-		if d.Kind == vfs.KindProcExe {
-			t = exe
-		}
-		if t == nil {
-			return "", unix.ENOENT
-		}
-		p, ok := v.PathOf(t)
+		// The path from the reader's root, as Linux's d_path (the
+		// absolute path for a file outside it).
+		p, _, ok := v.PathUnder(v.RootOf(c), t)
 		if !ok {
 			p += " (deleted)"
 		}
@@ -306,13 +303,42 @@ func (fs *FS) Readlink(c vfs.Caller, d *vfs.Dentry) (string, error) {
 			return "", err
 		}
 		defer f.DecRef()
-		return fs.FilePath(f), nil
+		return fs.FilePathFrom(v.RootOf(c), f), nil
 	}
 	return "", unix.EINVAL
 }
 
-// FilePath is the name /proc/<pid>/fd/<n> shows for f.
-func (fs *FS) FilePath(f *fdesc.File) string {
+// linkTarget returns what /proc/<pid>/cwd, root or exe d names.
+func (fs *FS) linkTarget(d *vfs.Dentry) (*vfs.Dentry, error) {
+	cwd, root, exe, err := fs.k.Links(d.PID)
+	if err != nil {
+		return nil, err
+	}
+	var t *vfs.Dentry
+	switch d.Kind {
+	case vfs.KindProcCwd:
+		t = cwd
+	case vfs.KindProcRoot:
+		t = root
+		if t == nil {
+			t = fs.v.Root
+		}
+	default:
+		t = exe
+	}
+	if t == nil {
+		return nil, unix.ENOENT
+	}
+	return t, nil
+}
+
+// FilePath is the name /proc/<pid>/fd/<n> shows for f to a reader whose
+// root is the sandbox's.
+func (fs *FS) FilePath(f *fdesc.File) string { return fs.FilePathFrom(fs.v.Root, f) }
+
+// FilePathFrom is the name /proc/<pid>/fd/<n> shows for f to a reader
+// whose root is root (a file outside it: its absolute path).
+func (fs *FS) FilePathFrom(root *vfs.Dentry, f *fdesc.File) string {
 	v := fs.v
 	if name, ok := fs.k.FileName(f); ok {
 		return name
@@ -340,7 +366,7 @@ func (fs *FS) FilePath(f *fdesc.File) string {
 	if vfs.DentryOf(f) == nil {
 		return "anon_inode:[unknown]"
 	}
-	p, ok := v.PathOf(vfs.DentryOf(f))
+	p, _, ok := v.PathUnder(root, vfs.DentryOf(f))
 	if !ok {
 		p += " (deleted)"
 	}
@@ -352,17 +378,10 @@ func (fs *FS) FilePath(f *fdesc.File) string {
 func (fs *FS) MagicTarget(c vfs.Caller, d *vfs.Dentry) (*vfs.Dentry, bool, error) {
 	v := fs.v
 	switch d.Kind {
-	case vfs.KindProcCwd, vfs.KindProcExe:
-		cwd, exe, err := fs.k.Links(d.PID)
+	case vfs.KindProcCwd, vfs.KindProcRoot, vfs.KindProcExe:
+		t, err := fs.linkTarget(d)
 		if err != nil {
 			return nil, true, err
-		}
-		t := cwd
-		if d.Kind == vfs.KindProcExe {
-			t = exe
-		}
-		if t == nil {
-			return nil, true, unix.ENOENT
 		}
 		return t, true, nil
 	case vfs.KindProcFd:

@@ -70,11 +70,11 @@ func (*fakeKernel) LiveThreads(pid int32) []int {
 	return nil
 }
 func (*fakeKernel) PIDs() []int { return []int{1, 7} }
-func (k *fakeKernel) Links(pid int32) (*vfs.Dentry, *vfs.Dentry, error) {
+func (k *fakeKernel) Links(pid int32) (*vfs.Dentry, *vfs.Dentry, *vfs.Dentry, error) {
 	if pid != 1 {
-		return nil, nil, unix.ENOENT
+		return nil, nil, nil, unix.ENOENT
 	}
-	return k.cwd, nil, nil
+	return k.cwd, nil, nil, nil
 }
 func (k *fakeKernel) FD(pid, fd int32) (*fdesc.File, bool, error) {
 	f := k.fds[fd]
