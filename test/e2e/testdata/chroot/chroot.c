@@ -161,6 +161,19 @@ int main(int argc, char **argv) {
 	struct stat js;
 	stat("jail", &js);
 	ino_t jail = js.st_ino;
+	// Answers the sandbox's client may keep under absolute paths: the
+	// chrooted child's same paths name other files.
+	mkdir("jail/etc", 0755);
+	put("jail/etc/passwd", "the jail's passwd\n");
+	put("jail/chroot-test-x", "inside chroot-test-x\n");
+	for (int i = 0; i < 2; i++) {
+		st("/chroot-test-x", jail);
+		try("access /chroot-test-x", access("/chroot-test-x", F_OK));
+		int fd = open("/etc/passwd", O_RDONLY);
+		if (fd < 0)
+			return 1;
+		close(fd);
+	}
 
 	// A chrooted child, its links read by the parent.
 	int go[2], done[2];
@@ -174,6 +187,11 @@ int main(int argc, char **argv) {
 		cwd("after chroot");
 		if (write(done[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
 			_exit(1);
+		st("/chroot-test-x", jail);
+		try("access /chroot-test-x", access("/chroot-test-x", F_OK));
+		cat("/chroot-test-x");
+		cat("/etc/passwd");
+		st("/x", jail);
 		cat("/x");
 		cat("x");
 		cat("/../x");
@@ -226,6 +244,8 @@ int main(int argc, char **argv) {
 	if (write(go[1], "g", 1) != 1)
 		return 1;
 	waitfor("chrooted child", pid);
+	st("/x", jail);
+	st("/chroot-test-x", jail);
 
 	// Fork and exec under the root; an exec of a path only outside it.
 	pid = fork();
