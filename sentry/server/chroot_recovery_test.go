@@ -1,0 +1,88 @@
+package server
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
+)
+
+// TestChrootSurvivesRecovery: a process's root (chroot) is part of its
+// fs record (FsState.root) and a restored server rebuilds it: after the
+// server is killed, the chrooted fork child's absolute paths, ".." and
+// getcwd still resolve under its root, its CLONE_FS sibling shares it,
+// and the parent's are still the sandbox's.
+func TestChrootSurvivesRecovery(t *testing.T) {
+	r := newReplayer(t)
+	m := r.mem
+	r.start()
+	r.ok(1, unix.SYS_MKDIR, m.str("/tmp/jail"), 0755)
+	put := func(path, data string) {
+		fd := r.open(path, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC)
+		r.ok(1, unix.SYS_WRITE, fd, m.alloc([]byte(data)), uint64(len(data)))
+		r.ok(1, unix.SYS_CLOSE, fd)
+	}
+	put("/tmp/jail/x", "inside")
+	r.ok(1, unix.SYS_MKDIR, m.str("/tmp/jail/in"), 0755)
+	put("/tmp/jail/in/x", "deeper")
+	put("/tmp/x", "outside")
+	child := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD)).GetClone().GetChildTid()
+	r.ok(child, unix.SYS_CHROOT, m.str("/tmp/jail"))
+	sibling := r.sys(child, unix.SYS_CLONE, unix.CLONE_FS|uint64(unix.SIGCHLD)).GetClone().GetChildTid()
+
+	read := func(tid int32, path string) string {
+		fd := r.ok(tid, unix.SYS_OPENAT, uint64(atFDCWD64), m.str(path), unix.O_RDONLY, 0)
+		defer r.ok(tid, unix.SYS_CLOSE, uint64(fd))
+		return r.readStr(tid, uint64(fd), 64)
+	}
+	getcwd := func(tid int32) string {
+		buf := m.zeros(256)
+		n := r.ok(tid, unix.SYS_GETCWD, buf, 256)
+		return string(m.bytes(buf, int(n)-1))
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, c := range []struct {
+			tid        int32
+			path, want string
+		}{{1, "/x", ""}, {1, "/tmp/x", "outside"}, {child, "/x", "inside"}, {child, "/../../x", "inside"}, {sibling, "/x", "inside"}} {
+			if c.want == "" {
+				if rep := r.sys(c.tid, unix.SYS_OPENAT, uint64(atFDCWD64), m.str(c.path), unix.O_RDONLY, 0); rep.Errno != int32(unix.ENOENT) {
+					t.Errorf("%s: task %d's open of %s: errno %v, want ENOENT", when, c.tid, c.path, unix.Errno(rep.Errno))
+				}
+				continue
+			}
+			if got := read(c.tid, c.path); got != c.want {
+				t.Errorf("%s: task %d reads %q from %s, want %q", when, c.tid, got, c.path, c.want)
+			}
+		}
+		// The cwd (/) was left outside the root.
+		if got := getcwd(child); got != "(unreachable)/" {
+			t.Errorf("%s: the child's getcwd is %q, want (unreachable)/", when, got)
+		}
+		if got := getcwd(1); got != "/" {
+			t.Errorf("%s: the parent's getcwd is %q, want /", when, got)
+		}
+	}
+	check("before the recovery")
+	var roots []string
+	for _, rec := range r.records() {
+		if key, err := statekey.Parse(rec.GetKey()); err == nil && key.Kind == statekey.KindFS && len(rec.GetFs().GetRoot()) > 0 {
+			roots = append(roots, string(rec.GetFs().GetRoot()))
+		}
+	}
+	if len(roots) != 1 || roots[0] != "/tmp/jail" {
+		t.Errorf("the fs records' roots are %q, want one /tmp/jail (the child's, shared by its sibling)", roots)
+	}
+	if rep := r.recover(nil); rep.Ret != 0 {
+		t.Fatalf("Restore lost %d objects", rep.Ret)
+	}
+	check("after the recovery")
+	// Still one context: the sibling's chroot (under the root) moves
+	// the child's root.
+	r.ok(sibling, unix.SYS_CHROOT, m.str("/in"))
+	if got := read(child, "/x"); got != "deeper" {
+		t.Errorf("after the sibling's chroot into /in, the child reads %q from /x, want deeper", got)
+	}
+}
