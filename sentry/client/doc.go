@@ -174,7 +174,10 @@
 // (Reply.ahead), which answer the getdents64 of a description of one not
 // listed before, posted with its cursor's end (dirahead.go). A directory
 // opened relative to a dirfd (fts) gets a path derived from the dirfd's
-// while the answer that proves it holds (dirfdpaths.go).
+// while the answer that proves it holds (dirfdpaths.go). A process
+// whose fs record names a root of its own (chroot) gets none of this:
+// its calls are not keyed, its opens note no path, and its name changes
+// drop every copy of complete names (pathCache.rootedLocked).
 // client.pcache (nil with Config.NoReadCache) has its own lock.
 //
 // Posted opens (postopen.go): a read-only open whose success the path

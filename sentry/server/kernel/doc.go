@@ -7,7 +7,8 @@
 //     say which lock protects them and who changes them; Mu is the
 //     kernel lock. Task, the call, with what
 //     the packages below ask of a call (fdesc.Call, fdesc.OffsetRecorder,
-//     vfs.Caller, vfs.WalkObserver) and its checks (Creds, ProcessCreds,
+//     vfs.Caller, vfs.WalkObserver, vfs.RootedCaller: FSRoot, the root
+//     chroot gave its fs context) and its checks (Creds, ProcessCreds,
 //     Effects, GoferOrigin, Resent; perm.go: MayAccess, MayWriteDir,
 //     MayRemove, MayRename); TaskFromCall.
 //   - The process tree (Process, Thread, PtraceTracee, AppTimer) and its

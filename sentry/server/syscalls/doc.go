@@ -140,7 +140,7 @@
 //     forms, utimensat, utime, utimes and futimesat (SetStat, a gofer
 //     SetStat a run of posted attribute calls may hold, kernel's
 //     attrrun.go; TargetAttrs, which link uses too);
-//   - readlink.go, access.go, cwd.go (chdir, fchdir, getcwd, umask: a
+//   - readlink.go, access.go, cwd.go (chdir, fchdir, chroot, getcwd, umask: a
 //     process's fs context) and statfs.go (a grafted tmpfs's as Linux
 //     reports it): path calls that change no name;
 //   - name.go: a system call's name for the logs (Name);

@@ -35,7 +35,9 @@
 //     (FreshHandle, OpenRegular, HandleForOpen, ReopenHandle) and the
 //     cache's updates after a change (InsertChild, Forget, Moved);
 //     a ScopedCaller's walks are checked against openat2's RESOLVE_*
-//     flags (resolvescope.go).
+//     flags, and a RootedCaller's absolute paths start at its chroot(2)
+//     root, where ".." stops (resolvescope.go); PathOf, and PathUnder
+//     and PathFrom of a path from such a root (getcwd, /proc's links).
 //   - the mount table (package mount: VFS.Mounts) and the mounts grafted
 //     onto the tree (mount.go: tmpfs mounts as per-client gofer
 //     directories, bind mounts as a second dentry of their source, the
