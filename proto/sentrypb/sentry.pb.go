@@ -7534,11 +7534,18 @@ type MqueueState struct {
 	// FIFO within a priority).
 	Messages []*MqueueMessage `protobuf:"bytes,8,rep,name=messages,proto3" json:"messages,omitempty"`
 	// The mq_notify registration, if notify_pid is not 0: its process,
-	// sigev_notify (SIGEV_SIGNAL 0, SIGEV_NONE 1), signal and value.
-	NotifyPid     int32  `protobuf:"varint,9,opt,name=notify_pid,json=notifyPid,proto3" json:"notify_pid,omitempty"`
-	Notify        int32  `protobuf:"varint,10,opt,name=notify,proto3" json:"notify,omitempty"`
-	NotifySigno   int32  `protobuf:"varint,11,opt,name=notify_signo,json=notifySigno,proto3" json:"notify_signo,omitempty"`
-	NotifyValue   uint64 `protobuf:"varint,12,opt,name=notify_value,json=notifyValue,proto3" json:"notify_value,omitempty"`
+	// sigev_notify (SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD 2), signal
+	// and value.
+	NotifyPid   int32  `protobuf:"varint,9,opt,name=notify_pid,json=notifyPid,proto3" json:"notify_pid,omitempty"`
+	Notify      int32  `protobuf:"varint,10,opt,name=notify,proto3" json:"notify,omitempty"`
+	NotifySigno int32  `protobuf:"varint,11,opt,name=notify_signo,json=notifySigno,proto3" json:"notify_signo,omitempty"`
+	NotifyValue uint64 `protobuf:"varint,12,opt,name=notify_value,json=notifyValue,proto3" json:"notify_value,omitempty"`
+	// SIGEV_THREAD's: the netlink socket (a FileState id) the cookie goes
+	// to when the registration fires or is removed, and the cookie
+	// (NOTIFY_COOKIE_LEN, 32 bytes) mq_notify copied in. A restored
+	// registration whose socket was not restored is dropped.
+	NotifySocket  uint64 `protobuf:"varint,527,opt,name=notify_socket,json=notifySocket,proto3" json:"notify_socket,omitempty"`
+	NotifyCookie  []byte `protobuf:"bytes,528,opt,name=notify_cookie,json=notifyCookie,proto3" json:"notify_cookie,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7655,6 +7662,20 @@ func (x *MqueueState) GetNotifyValue() uint64 {
 		return x.NotifyValue
 	}
 	return 0
+}
+
+func (x *MqueueState) GetNotifySocket() uint64 {
+	if x != nil {
+		return x.NotifySocket
+	}
+	return 0
+}
+
+func (x *MqueueState) GetNotifyCookie() []byte {
+	if x != nil {
+		return x.NotifyCookie
+	}
+	return nil
 }
 
 // MqueueMessage is one queued message.
@@ -12556,7 +12577,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\vwrite_error\x18\xd1\x03 \x01(\v2).runscdecoupled.sentry.v1.WriteErrorStateH\x00R\n" +
 	"writeError\x12@\n" +
 	"\x06mqueue\x18\x8c\x04 \x01(\v2%.runscdecoupled.sentry.v1.MqueueStateH\x00R\x06mqueueB\a\n" +
-	"\x05value\"\xdd\x02\n" +
+	"\x05value\"\xa9\x03\n" +
 	"\vMqueueState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\fR\x04name\x12\x10\n" +
@@ -12571,7 +12592,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06notify\x18\n" +
 	" \x01(\x05R\x06notify\x12!\n" +
 	"\fnotify_signo\x18\v \x01(\x05R\vnotifySigno\x12!\n" +
-	"\fnotify_value\x18\f \x01(\x04R\vnotifyValue\"?\n" +
+	"\fnotify_value\x18\f \x01(\x04R\vnotifyValue\x12$\n" +
+	"\rnotify_socket\x18\x8f\x04 \x01(\x04R\fnotifySocket\x12$\n" +
+	"\rnotify_cookie\x18\x90\x04 \x01(\fR\fnotifyCookie\"?\n" +
 	"\rMqueueMessage\x12\x1a\n" +
 	"\bpriority\x18\x01 \x01(\rR\bpriority\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"9\n" +

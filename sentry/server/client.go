@@ -222,7 +222,7 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 	k.Releases = goferclient.NewReleaseQueue(k.Gofer, k.Log, releaseDelay)
 	k.Locks = filelock.NewTable[*fdtable.Table, *fdesc.File](k.Trk.TouchLocks)
 	k.IPC = sysvipc.NewRegistry(sysvipc.Hooks{Changed: k.Trk.TouchSysv, Memory: k.Mem})
-	k.MQ = mqueue.NewRegistry(mqueue.Hooks{Changed: k.Trk.TouchMqueue, Memory: k.Mem})
+	k.MQ = mqueue.NewRegistry(mqueue.Hooks{Changed: k.Trk.TouchMqueue, Memory: k.Mem, FileID: k.FileID})
 	k.Ptys.Changed = k.Trk.TouchPty
 	k.Leases = lease.NewTable[*fdesc.File]()
 	k.Dur = durable.NewTracker[*fdesc.File]()

@@ -57,6 +57,7 @@ const (
 	kindMmsghdrOut                  // recvmmsg: the mmsghdr array, each as kindMsghdrOut
 	kindUpTo                        // as many of size bytes as are readable (semctl SETALL)
 	kindMsgbuf                      // msgsnd: mtype, then args[lenArg] bytes of mtext (if at most MSGMAX)
+	kindMqSigevent                  // mq_notify: struct sigevent, and SIGEV_THREAD's cookie at sigev_value
 )
 
 func str(arg int) input         { return input{kind: kindString, arg: arg} }
@@ -130,6 +131,8 @@ const (
 	sizeofOpenHow    = 24
 	sizeofItimerval  = 32
 	sizeofSigevent   = 64
+	sigevThread      = 2  // SIGEV_THREAD
+	notifyCookieLen  = 32 // NOTIFY_COOKIE_LEN
 	sizeofItimerspec = 32
 )
 
@@ -252,7 +255,7 @@ var inputSpecs = map[uintptr][]input{
 	unix.SYS_MQ_UNLINK:       {str(0)},
 	unix.SYS_MQ_TIMEDSEND:    {buf(1, 2), fixed(4, sizeofTimespec)},
 	unix.SYS_MQ_TIMEDRECEIVE: {fixed(4, sizeofTimespec)},
-	unix.SYS_MQ_NOTIFY:       {fixed(1, sizeofSigevent)},
+	unix.SYS_MQ_NOTIFY:       {{kind: kindMqSigevent, arg: 1}},
 	unix.SYS_MQ_GETSETATTR:   {fixed(1, sizeofMqAttr)},
 
 	unix.SYS_INOTIFY_ADD_WATCH: {str(1)},
@@ -446,6 +449,16 @@ func appendInput(out []Region, in input, args [6]uint64, mem AppMemory) []Region
 	case kindMsgbuf:
 		if read(addr, 8) && args[in.lenArg] <= msgMax {
 			read(addr+8, int(args[in.lenArg]))
+		}
+	case kindMqSigevent:
+		// glibc's SIGEV_THREAD: sigev_value points at the
+		// NOTIFY_COOKIE_LEN bytes the kernel sends its netlink
+		// socket (ipc/mqueue.c).
+		if read(addr, sizeofSigevent) {
+			sev := out[len(out)-1].Data
+			if binary.LittleEndian.Uint32(sev[12:]) == sigevThread {
+				read(le64(sev[0:]), notifyCookieLen)
+			}
 		}
 	case kindFdSet:
 		nfds := args[0]

@@ -324,3 +324,36 @@ func TestCopyInView(t *testing.T) {
 		})
 	}
 }
+
+// TestMqNotifyCookie: mq_notify carries SIGEV_THREAD's 32-byte cookie at
+// sigev_value, and only for SIGEV_THREAD.
+func TestMqNotifyCookie(t *testing.T) {
+	sev := func(notify uint32) []byte {
+		b := make([]byte, sizeofSigevent)
+		binary.LittleEndian.PutUint64(b, 0x7000)
+		binary.LittleEndian.PutUint32(b[12:], notify)
+		return b
+	}
+	cookie := bytes.Repeat([]byte{0xab}, notifyCookieLen)
+	for _, tc := range []struct {
+		name   string
+		notify uint32
+		want   bool
+	}{{"SIGEV_THREAD", sigevThread, true}, {"SIGEV_SIGNAL", 0, false}, {"SIGEV_NONE", 1, false}} {
+		app := fakeApp{0x6000: sev(tc.notify), 0x7000: cookie}
+		m := NewMemory(Inputs(unix.SYS_MQ_NOTIFY, [6]uint64{3, 0x6000}, app))
+		if _, err := m.CopyIn(0x6000, sizeofSigevent); err != nil {
+			t.Errorf("%s: sigevent: %v", tc.name, err)
+		}
+		b, err := m.CopyIn(0x7000, notifyCookieLen)
+		if got := err == nil && bytes.Equal(b, cookie); got != tc.want {
+			t.Errorf("%s: cookie %x, %v; carried %v, want %v", tc.name, b, err, got, tc.want)
+		}
+	}
+	// An unmapped cookie is not carried: the server's copy faults.
+	app := fakeApp{0x6000: sev(sigevThread)}
+	m := NewMemory(Inputs(unix.SYS_MQ_NOTIFY, [6]uint64{3, 0x6000}, app))
+	if _, err := m.CopyIn(0x7000, notifyCookieLen); err != unix.EFAULT {
+		t.Errorf("unmapped cookie: %v, want EFAULT", err)
+	}
+}

@@ -70,3 +70,11 @@ queues_max read = -1
 user write = -1 EACCES
 user read = 3
 `
+
+// TestMqueueThread runs testdata/mqueue/mq_thread natively and in the
+// sandbox: glibc's SIGEV_THREAD mq_notify (its callback in a new thread),
+// the raw call's error order, and the cookie a netlink socket receives
+// when the registration fires or its owner removes it.
+func TestMqueueThread(t *testing.T) {
+	stracedTestdata(t, "mqueue", "mq_thread")
+}

@@ -471,8 +471,11 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 	}
 	// An unlinked queue no restored description holds goes (its record
-	// deleted).
-	k.MQ.Restored()
+	// deleted), and so does a SIGEV_THREAD registration whose socket was
+	// not restored.
+	for _, id := range k.MQ.Restored() {
+		k.Log.Warn("restore: message queue's SIGEV_THREAD registration dropped: its socket was not restored", "queue", id)
+	}
 	// Timers last: an expiration from now on is reported normally.
 	armRestoredTimers(timers)
 

@@ -330,10 +330,13 @@ func (k *Kernel) restoreFifo(rc *Task, p *Pipe, path string) *vfs.Dentry {
 }
 
 // restoreLinks finishes what spans several restored descriptions:
-// socketpairs' data, and epoll interests.
+// socketpairs' data, epoll interests and mq_notify's sockets.
 func (k *Kernel) restoreLinks(states map[uint64]*sentrypb.FileState, files map[uint64]*fdesc.File) {
 	k.finishRestoredPairs()
 	k.restoreEpollInterests(states, files)
+	// mq_notify's SIGEV_THREAD registrations name their netlink socket
+	// by its description (Restored drops one whose socket is gone).
+	k.MQ.LinkSockets(func(id uint64) *fdesc.File { return files[id] })
 }
 
 // finishRestoredPairs puts each restored socketpair's queued data back

@@ -21,7 +21,12 @@
 // one returns a channel closed when the queue changes, and the caller
 // waits on it (interruptibly) and retries. Signals are the server's: a
 // send that fires a registration returns it, and the caller raises the
-// signal. Queued messages are charged to the client's memory cap through
+// signal. A SIGEV_THREAD registration holds a reference to its netlink
+// socket (a CookieSocket, so that this package does not import
+// fsimpl/netlink) and sends it its cookie (Notification.Deliver, called
+// without Registry.mu) when fired or removed by its owner; its record
+// names the socket by its description's id (Hooks.FileID), and a
+// restored one is linked to the restored socket (LinkSockets). Queued messages are charged to the client's memory cap through
 // Hooks.Memory (a send beyond it: ENOMEM) and given back when received or
 // when their queue goes.
 //

@@ -65,7 +65,8 @@ func (f *File) Readiness(*fdesc.File) (uint32, <-chan struct{}) { return f.r.Rea
 
 // Flush drops the closing process's notification registration, as
 // Linux's mqueue_flush_file does on every close of an fd of the queue
-// by the registering process (whichever fd registered).
+// by the registering process (whichever fd registered); a SigevThread
+// one sends its cookie (NotifyRemoved).
 func (f *File) Flush(pid int32) { f.r.DropNotify(f.q, pid) }
 
 // Release drops the description's open of its queue.

@@ -96,10 +96,10 @@ func TestOrderAndRecord(t *testing.T) {
 func TestNotify(t *testing.T) {
 	r := NewRegistry(Hooks{})
 	q, _ := r.Open(root, OpenOpts{Name: "q", Flags: unix.O_CREAT | unix.O_RDWR})
-	if err := r.SetNotify(q, 1, &Notification{Notify: SigevSignal, Signo: 10}); err != nil {
+	if _, err := r.SetNotify(q, 1, &Notification{Notify: SigevSignal, Signo: 10}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.SetNotify(q, 2, &Notification{Notify: SigevNone}); err != unix.EBUSY {
+	if _, err := r.SetNotify(q, 2, &Notification{Notify: SigevNone}); err != unix.EBUSY {
 		t.Errorf("second registration: %v, want EBUSY", err)
 	}
 	_, _, w, _ := r.Receive(q, 0, false)

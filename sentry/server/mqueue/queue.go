@@ -7,6 +7,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 )
 
 // sigev_notify values (struct sigevent).
@@ -29,11 +30,64 @@ func (m *message) cost() int64 { return int64(len(m.data)) + msgOverhead }
 type Notification struct {
 	// Pid is the registering process (notify_owner).
 	Pid int32
-	// Notify is sigev_notify (SigevSignal or SigevNone); Signo and Value
-	// sigev_signo and sigev_value (SigevSignal's, Signo 0: no signal).
+	// Notify is sigev_notify (SigevSignal, SigevNone or SigevThread);
+	// Signo and Value sigev_signo and sigev_value (SigevSignal's, Signo
+	// 0: no signal).
 	Notify int32
 	Signo  int32
 	Value  uint64
+	// Sock and Cookie are SigevThread's: the netlink socket the cookie
+	// goes to when the registration fires or is removed (its Impl a
+	// CookieSocket; a reference the registration holds, as Linux's
+	// notify_sock keeps the socket alive after its fd is closed), and the
+	// CookieLen bytes mq_notify copied in. sockID is a restored
+	// registration's socket's description id until LinkSockets finds it
+	// (Sock nil until then). Immutable once registered.
+	Sock   *fdesc.File
+	Cookie []byte
+	sockID uint64
+}
+
+// SIGEV_THREAD's cookie (include/uapi/linux/mqueue.h): its length, and
+// what its last byte says when it is sent.
+const (
+	CookieLen      = 32
+	NotifyWokenUp  = 1
+	NotifyRemoved  = 2
+	cookieStateOff = CookieLen - 1
+)
+
+// CookieSocket is what a SigevThread registration's socket is: the kernel
+// queues the cookie on it as a datagram (package fsimpl/netlink's File,
+// which this package does not import).
+type CookieSocket interface {
+	QueueKernel(data []byte)
+}
+
+// Deliver ends registration n: a SigevThread one sends its cookie with
+// its last byte set to how (NotifyWokenUp when fired, NotifyRemoved when
+// removed: Linux's __do_notify and remove_notification) and drops its
+// reference to the socket. Other kinds have nothing to send (the caller
+// raises SigevSignal's signal). It must be called once, without the
+// registry's lock (the socket's last reference may go).
+func (n *Notification) Deliver(how byte) {
+	if n.Notify != SigevThread || n.Sock == nil {
+		return
+	}
+	b := append([]byte(nil), n.Cookie...)
+	b[cookieStateOff] = how
+	if cs, ok := n.Sock.Impl.(CookieSocket); ok {
+		cs.QueueKernel(b)
+	}
+	n.Sock.DecRef()
+}
+
+// drop releases registration n without sending anything (its queue went).
+// Called without the registry's lock.
+func (n *Notification) drop() {
+	if n != nil && n.Sock != nil {
+		n.Sock.DecRef()
+	}
 }
 
 // Queue is a message queue. Every field is protected by Registry.mu;
@@ -167,31 +221,40 @@ func (r *Registry) Receive(q *Queue, seq uint64, nonblock bool) ([]byte, uint32,
 }
 
 // SetNotify is mq_notify(2) on q by process pid: n nil removes pid's
-// registration (none, or another's: nothing happens); else EBUSY if q
-// has one.
-func (r *Registry) SetNotify(q *Queue, pid int32, n *Notification) error {
+// registration (none, or another's: nothing happens) and returns it,
+// which the caller Delivers (NotifyRemoved); else EBUSY if q has one, or
+// n is registered (a SigevThread one taking over the caller's reference
+// to n.Sock, which stays the caller's on an error).
+func (r *Registry) SetNotify(q *Queue, pid int32, n *Notification) (*Notification, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if n == nil {
 		if q.notify != nil && q.notify.Pid == pid {
+			removed := q.notify
 			q.notify = nil
 			r.changedLocked(q)
+			return removed, nil
 		}
-		return nil
+		return nil, nil
 	}
 	if q.notify != nil {
-		return unix.EBUSY
+		return nil, unix.EBUSY
 	}
 	nn := *n
 	nn.Pid = pid
 	q.notify = &nn
 	r.changedLocked(q)
-	return nil
+	return nil, nil
 }
 
 // DropNotify removes pid's registration on q, as closing a description
-// of it in pid does (mqueue_flush_file).
-func (r *Registry) DropNotify(q *Queue, pid int32) { _ = r.SetNotify(q, pid, nil) }
+// of it in pid does (mqueue_flush_file): a SigevThread one sends its
+// cookie (NotifyRemoved).
+func (r *Registry) DropNotify(q *Queue, pid int32) {
+	if removed, _ := r.SetNotify(q, pid, nil); removed != nil {
+		removed.Deliver(NotifyRemoved)
+	}
+}
 
 // Attr returns q's mq_attr (mq_flags is the description's, not here).
 func (r *Registry) Attr(q *Queue) Attr {

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -82,6 +83,12 @@ func (r *Registry) Record(key statekey.Key) *sentrypb.StateRecord {
 	}
 	if n := q.notify; n != nil {
 		st.NotifyPid, st.Notify, st.NotifySigno, st.NotifyValue = n.Pid, n.Notify, n.Signo, n.Value
+		if n.Notify == SigevThread {
+			st.NotifyCookie, st.NotifySocket = n.Cookie, n.sockID
+			if n.Sock != nil && r.hooks.FileID != nil {
+				st.NotifySocket = r.hooks.FileID(n.Sock)
+			}
+		}
 	}
 	return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_Mqueue{Mqueue: st}}
 }
@@ -137,7 +144,18 @@ func (r *Registry) Restore(states []*sentrypb.MqueueState) []error {
 			q.insertLocked(m)
 		}
 		if st.NotifyPid != 0 {
-			q.notify = &Notification{Pid: st.NotifyPid, Notify: st.Notify, Signo: st.NotifySigno, Value: st.NotifyValue}
+			n := &Notification{Pid: st.NotifyPid, Notify: st.Notify, Signo: st.NotifySigno, Value: st.NotifyValue}
+			switch {
+			case n.Notify == SigevThread && (st.NotifySocket == 0 || len(st.NotifyCookie) != CookieLen):
+				errs = append(errs, fmt.Errorf("restore: message queue %d: SIGEV_THREAD registration without its socket or cookie: %w", q.id, unix.EINVAL))
+			case n.Notify == SigevThread:
+				// Its socket is found once the descriptions are
+				// restored (LinkSockets).
+				n.Cookie, n.sockID = st.NotifyCookie, st.NotifySocket
+				q.notify = n
+			default:
+				q.notify = n
+			}
 		}
 		if name != "" {
 			r.byName[name] = q
@@ -161,14 +179,53 @@ func (r *Registry) Reopen(id uint64) (*Queue, error) {
 	return q, nil
 }
 
-// Restored ends a Restore: an unlinked queue no restored description
-// opened is removed (its record deleted).
-func (r *Registry) Restored() {
+// LinkSockets gives the restored SigevThread registrations their sockets:
+// file returns the restored description of an id (nil: none). The
+// registration takes a reference to it. One whose socket was not
+// restored (or is not a CookieSocket) is dropped by Restored.
+func (r *Registry) LinkSockets(file func(id uint64) *fdesc.File) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, q := range r.byID {
+		n := q.notify
+		if n == nil || n.Notify != SigevThread || n.Sock != nil {
+			continue
+		}
+		f := file(n.sockID)
+		if f == nil {
+			continue
+		}
+		if _, ok := f.Impl.(CookieSocket); !ok {
+			continue
+		}
+		f.IncRef()
+		n.Sock = f
+	}
+}
+
+// Restored ends a Restore: an unlinked queue no restored description
+// opened is removed (its record deleted), and a SigevThread registration
+// LinkSockets found no socket for is dropped (its record changed); it
+// returns the ids of the queues that lost one, for the caller to log.
+func (r *Registry) Restored() []uint64 {
+	r.mu.Lock()
+	var gone []*Notification
+	var lost []uint64
+	for _, q := range r.byID {
+		if n := q.notify; n != nil && n.Notify == SigevThread && n.Sock == nil {
+			q.notify = nil
+			lost = append(lost, q.id)
+			r.changedLocked(q)
+		}
 		if r.releaseIfUnusedLocked(q) {
+			gone = append(gone, q.notify)
+			q.notify = nil
 			r.changedLocked(q)
 		}
 	}
+	r.mu.Unlock()
+	for _, n := range gone {
+		n.drop()
+	}
+	return lost
 }

@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/memacct"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
@@ -56,6 +57,10 @@ type Hooks struct {
 	// Memory, if set, is the client's memory cap that queued messages
 	// are charged to (called with Registry.mu held: it must not block).
 	Memory memacct.Memory
+	// FileID, if set, is a description's record id (kernel.Kernel's
+	// FileID), which a SigevThread registration's record names its
+	// socket by (called with Registry.mu held).
+	FileID func(*fdesc.File) uint64
 }
 
 // msgOverhead is what a queued message costs beyond its text (about
@@ -240,11 +245,16 @@ func (r *Registry) Unlink(c Caller, name string) error {
 // description was not made).
 func (r *Registry) Close(q *Queue) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	q.opens--
+	var gone *Notification
 	if r.releaseIfUnusedLocked(q) {
+		gone, q.notify = q.notify, nil
 		r.changedLocked(q)
 	}
+	r.mu.Unlock()
+	// A registration another process's close left (Linux's
+	// mqueue_evict_inode sends nothing) lets its socket go.
+	gone.drop()
 }
 
 // releaseIfUnusedLocked removes q if it has neither a name nor an open

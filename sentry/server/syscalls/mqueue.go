@@ -7,6 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mqueue"
@@ -169,9 +172,10 @@ func MqTimedsend(c *kernel.Task) (int64, error) {
 	}
 }
 
-// mqNotify raises registration n's signal (SIGEV_SIGNAL with a signal)
-// in its process, from the sender.
+// mqNotify fires registration n, from the sender: SIGEV_THREAD's cookie
+// goes to its socket, SIGEV_SIGNAL's signal (if any) to its process.
 func mqNotify(c *kernel.Task, n *mqueue.Notification) {
+	n.Deliver(mqueue.NotifyWokenUp)
 	if n.Notify != mqueue.SigevSignal || n.Signo == 0 {
 		return
 	}
@@ -235,9 +239,10 @@ func MqTimedreceive(c *kernel.Task) (int64, error) {
 	}
 }
 
-// MqNotify implements mq_notify(2). SIGEV_THREAD, which glibc serves
-// with a netlink socket the kernel sends a cookie to, is not supported:
-// ENOSYS once the socket's fd is found (glibc's mq_notify returns it).
+// MqNotify implements mq_notify(2). SIGEV_THREAD is glibc's: a netlink
+// socket (sigev_signo its fd) gets the 32-byte cookie at sigev_value
+// when the registration fires or is removed; as Linux's do_mq_notify,
+// the cookie and the socket are checked before the queue's fd.
 func MqNotify(c *kernel.Task) (int64, error) {
 	fd, sevAddr := ArgInt(c, 0), c.Args[1]
 	var n *mqueue.Notification
@@ -252,27 +257,62 @@ func MqNotify(c *kernel.Task) (int64, error) {
 			Notify: int32(binary.LittleEndian.Uint32(b[12:])),
 		}
 		switch n.Notify {
-		case mqueue.SigevNone, mqueue.SigevSignal:
-		case mqueue.SigevThread:
-			sock, err := c.GetFile(n.Signo)
-			if err != nil {
-				return 0, err
-			}
-			sock.DecRef()
-			return 0, unix.ENOSYS
+		case mqueue.SigevNone, mqueue.SigevSignal, mqueue.SigevThread:
 		default:
 			return 0, unix.EINVAL
 		}
 		if n.Notify == mqueue.SigevSignal && (n.Signo < 0 || n.Signo > ksignal.NumSignals) {
 			return 0, unix.EINVAL
 		}
+		if n.Notify == mqueue.SigevThread {
+			sock, cookie, err := mqCookieSocket(c, n.Signo, n.Value)
+			if err != nil {
+				return 0, err
+			}
+			n.Sock, n.Cookie = sock, cookie
+		}
 	}
 	f, mf, err := mqFile(c, fd)
 	if err != nil {
+		if n != nil && n.Sock != nil {
+			n.Sock.DecRef()
+		}
 		return 0, err
 	}
 	defer f.DecRef()
-	return 0, mf.Registry().SetNotify(mf.Queue(), c.PID(), n)
+	removed, err := mf.Registry().SetNotify(mf.Queue(), c.PID(), n)
+	if err != nil && n != nil && n.Sock != nil {
+		n.Sock.DecRef()
+	}
+	if removed != nil {
+		removed.Deliver(mqueue.NotifyRemoved)
+	}
+	return 0, err
+}
+
+// mqCookieSocket is SIGEV_THREAD's checks in do_mq_notify's order: the
+// cookie at addr (EFAULT), the socket at fd (EBADF), a socket (ENOTSOCK)
+// of AF_NETLINK (EINVAL, netlink_getsockbyfilp). It returns the socket
+// referenced.
+func mqCookieSocket(c *kernel.Task, fd int32, addr uint64) (*fdesc.File, []byte, error) {
+	cookie, err := c.Mem.CopyIn(addr, mqueue.CookieLen)
+	if err != nil {
+		return nil, nil, err
+	}
+	sock, err := c.GetFile(fd)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch sock.Impl.(type) {
+	case *netlink.File:
+		return sock, cookie, nil
+	case *unixsock.File, *inet.File, *inet.HostFile:
+		err = unix.EINVAL
+	default:
+		err = unix.ENOTSOCK
+	}
+	sock.DecRef()
+	return nil, nil, err
 }
 
 // MqGetsetattr implements mq_getsetattr(2): only mq_flags' O_NONBLOCK

@@ -2,7 +2,9 @@
 // request sent is answered at once by the Router the socket was given
 // (the server's client state: socket.NetlinkRoute over the client's
 // netstack, or the host's route netlink with --network=host), and the
-// answers wait in a queue of datagrams for recv.
+// answers wait in a queue of datagrams for recv. The kernel's own
+// datagrams (mq_notify's SIGEV_THREAD cookie, package mqueue) join the
+// same queue (QueueKernel).
 //
 // What it owns: File, the kind: its port and its queue of answers
 // (bounded by RcvBuf: past it answers are dropped and the next recv

@@ -121,6 +121,18 @@ func (n *File) Send(c fdesc.Call, b []byte) (int64, error) {
 	return int64(len(b)), nil
 }
 
+// QueueKernel queues data as a datagram from the kernel (port 0), whatever
+// the receive buffer holds, as Linux's netlink_sendskb does for
+// mq_notify's SIGEV_THREAD cookie (ipc/mqueue.c): the registration had
+// charged it to the socket when it was made.
+func (n *File) QueueKernel(data []byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.queue = append(n.queue, data)
+	n.queued += len(data)
+	n.changed.Notify()
+}
+
 // Recv takes (or with MSG_PEEK reads) the next answer into dst, waiting
 // for one unless non-blocking. It returns the bytes copied and the
 // datagram's length.

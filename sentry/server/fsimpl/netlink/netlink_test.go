@@ -100,3 +100,29 @@ func TestOverrun(t *testing.T) {
 		t.Errorf("Send with a failing router = %v, want EIO", err)
 	}
 }
+
+// TestQueueKernel: a datagram from the kernel (mq_notify's cookie) is
+// queued even past RcvBuf, wakes a waiter and is received whole.
+func TestQueueKernel(t *testing.T) {
+	r := &router{answer: bytes.Repeat([]byte("x"), RcvBuf), copies: 1}
+	f := New(r, unix.O_NONBLOCK)
+	defer f.DecRef()
+	n := f.Impl.(*File)
+	c := &fdesctest.Call{}
+	n.Send(c, nil) // the receive buffer is full
+	_, ch := n.Readiness(f)
+	cookie := bytes.Repeat([]byte{7}, 32)
+	n.QueueKernel(cookie)
+	select {
+	case <-ch:
+	default:
+		t.Error("QueueKernel did not wake the socket's waiters")
+	}
+	b := make([]byte, RcvBuf)
+	if got, _, err := n.Recv(c, f, usermem.BytesIOSequence(b), 0); err != nil || got != RcvBuf {
+		t.Fatalf("first Recv = %d, %v; want the answer", got, err)
+	}
+	if got, _, err := n.Recv(c, f, usermem.BytesIOSequence(b), 0); err != nil || !bytes.Equal(b[:got], cookie) {
+		t.Errorf("then Recv = %x, %v; want the cookie past RcvBuf", b[:got], err)
+	}
+}
