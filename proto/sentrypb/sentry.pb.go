@@ -10233,7 +10233,8 @@ type KernelObjectState struct {
 	// An AF_UNIX socketpair's end: socket_conn names the pair (both ends
 	// carry it), socket_side which end this is, socket_queued what is
 	// queued for this end to read (stream: chunks of the byte stream;
-	// dgram, seqpacket: one message each). A pair whose queue held what
+	// dgram, seqpacket: one message each; an AF_NETLINK socket's unread
+	// datagrams as answered calls left them). A pair whose queue held what
 	// cannot be rebuilt (SCM_RIGHTS) has no socket_conn: it comes back
 	// reset.
 	SocketConn   uint64   `protobuf:"varint,12,opt,name=socket_conn,json=socketConn,proto3" json:"socket_conn,omitempty"`

@@ -308,19 +308,25 @@ func bindRestored(hs *socket.HostInet, addr []byte, wait time.Duration) error {
 }
 
 // netlinkState records the socket for recovery: it comes back bound to
-// the same port, its unread answers lost.
+// the same port, with its unread datagrams as the calls answered left
+// them (netlink.File's Queued).
 func netlinkState(n *netlink.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	return sentrypb.FileState_SOCKET, &sentrypb.KernelObjectState{SocketFamily: unix.AF_NETLINK,
-		SocketType: unix.SOCK_RAW, SocketBound: n.Sockaddr()}
+		SocketType: unix.SOCK_RAW, SocketBound: n.Sockaddr(), SocketQueued: n.Queued()}
 }
 
-func (k *Kernel) restoreNetlinkSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *fdesc.File {
+func (k *Kernel) restoreNetlinkSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*fdesc.File, error) {
 	f := netlink.New(k, 0)
 	f.Flags.Store(fs.Flags)
+	n := f.Impl.(*netlink.File)
 	if len(st.SocketBound) >= netlink.SockaddrSize {
-		f.Impl.(*netlink.File).SetPort(int32(binary.LittleEndian.Uint32(st.SocketBound[4:])))
+		n.SetPort(int32(binary.LittleEndian.Uint32(st.SocketBound[4:])))
 	}
-	return f
+	if err := n.Restore(st.SocketQueued); err != nil {
+		f.DecRef()
+		return nil, fmt.Errorf("netlink socket's unread datagrams: %w", err)
+	}
+	return f, nil
 }
 
 // restoreKobjFile rebuilds an eventfd, an epoll instance (its interests
@@ -365,7 +371,7 @@ func (k *Kernel) restoreKobjFile(rc *Task, fs *sentrypb.FileState) (*fdesc.File,
 		return k.MQ.NewFile(q, int32(fs.Flags)), nil
 	case sentrypb.FileState_SOCKET:
 		if st.SocketFamily == unix.AF_NETLINK {
-			return k.restoreNetlinkSocket(fs, st), nil
+			return k.restoreNetlinkSocket(fs, st)
 		}
 		if st.SocketFamily == unix.AF_INET || st.SocketFamily == unix.AF_INET6 {
 			if st.SocketType != unix.SOCK_STREAM && st.SocketType != unix.SOCK_DGRAM {

@@ -8,6 +8,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/eventfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
@@ -157,6 +158,28 @@ func (c *Task) RecordConnIO(cn *unixsock.Conn, side int, sent bool, n uint64) bo
 		}
 	}
 	e.ConnIO = append(e.ConnIO, ConnIO{Conn: cn, Side: side, Sent: sent, N: n})
+	return true
+}
+
+// NetlinkChange is datagram D queued on (Queued) or taken from netlink
+// socket N, description F.
+type NetlinkChange struct {
+	N      *netlink.File
+	F      *fdesc.File
+	D      *netlink.Datagram
+	Queued bool
+}
+
+var _ netlink.QueueRecorder = (*Task)(nil)
+
+// RecordNetlink notes datagram d queued on (queued) or taken from netlink
+// socket n in call c, committed with its reply (netlink.QueueRecorder); a
+// nil c notes nothing.
+func (c *Task) RecordNetlink(n *netlink.File, f *fdesc.File, d *netlink.Datagram, queued bool) bool {
+	if c == nil {
+		return false
+	}
+	c.Effects().Netlink = append(c.Effects().Netlink, NetlinkChange{N: n, F: f, D: d, Queued: queued})
 	return true
 }
 

@@ -178,6 +178,12 @@ func (k *Kernel) commitEffectsLocked(c *replayCollection, eff *CallEffects) {
 			c.Touch(OrderFile, ch.F)
 		}
 	}
+	for _, ch := range eff.Netlink {
+		ch.N.Commit(ch.D, ch.Queued)
+		if ch.F.Tracker() != nil {
+			c.Touch(OrderFile, ch.F)
+		}
+	}
 	if eff.StdinRead > 0 {
 		in := eff.StdinOf
 		if in == nil {

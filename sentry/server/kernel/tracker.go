@@ -134,9 +134,11 @@ type CallEffects struct {
 	WBErrFiles []*fdesc.File
 	// ConnIO is the call's I/O on AF_UNIX connections, committed to
 	// their replay counts with its reply (unixsock.Conn); Eventfds its
-	// changes of eventfd counters (eventfd.File).
+	// changes of eventfd counters (eventfd.File); Netlink the datagrams
+	// it queued on or took from netlink sockets (netlink.File).
 	ConnIO   []ConnIO
 	Eventfds []EventfdChange
+	Netlink  []NetlinkChange
 }
 
 // PipeIO is N bytes read from or written to Pipe (through File, at

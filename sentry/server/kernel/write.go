@@ -195,5 +195,5 @@ func (e *CallEffects) writeAlone(n int64) bool {
 	}
 	return len(e.PipeReads) == 0 && len(e.PipeWrites) == 0 && e.StdinRead == 0 && e.StdinSet == 0 && e.StdinOf == nil &&
 		!e.Sysv && !e.Mqueue && len(e.Reaped) == 0 && len(e.WBErrInos) == 0 && len(e.WBErrFiles) == 0 &&
-		len(e.ConnIO) == 0 && len(e.Eventfds) == 0
+		len(e.ConnIO) == 0 && len(e.Eventfds) == 0 && len(e.Netlink) == 0
 }

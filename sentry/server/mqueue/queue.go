@@ -61,23 +61,28 @@ const (
 // queues the cookie on it as a datagram (package fsimpl/netlink's File,
 // which this package does not import).
 type CookieSocket interface {
-	QueueKernel(data []byte)
+	// QueueKernel queues data on description f, an effect of call c
+	// (nil: none).
+	QueueKernel(c fdesc.Call, f *fdesc.File, data []byte)
 }
 
 // Deliver ends registration n: a SigevThread one sends its cookie with
 // its last byte set to how (NotifyWokenUp when fired, NotifyRemoved when
 // removed: Linux's __do_notify and remove_notification) and drops its
 // reference to the socket. Other kinds have nothing to send (the caller
-// raises SigevSignal's signal). It must be called once, without the
-// registry's lock (the socket's last reference may go).
-func (n *Notification) Deliver(how byte) {
+// raises SigevSignal's signal). c is the call the cookie is an effect of:
+// the send that fired it, whose reply commits it with the queue's record
+// (Send leaves the registration in it until then), or nil for a removal,
+// which the queue's record shows at once. It must be called once, without
+// the registry's lock (the socket's last reference may go).
+func (n *Notification) Deliver(c fdesc.Call, how byte) {
 	if n.Notify != SigevThread || n.Sock == nil {
 		return
 	}
 	b := append([]byte(nil), n.Cookie...)
 	b[cookieStateOff] = how
 	if cs, ok := n.Sock.Impl.(CookieSocket); ok {
-		cs.QueueKernel(b)
+		cs.QueueKernel(c, n.Sock, b)
 	}
 	n.Sock.DecRef()
 }
@@ -183,7 +188,7 @@ func (r *Registry) Send(q *Queue, seq uint64, data []byte, prio uint32, nonblock
 		fired, q.notify = q.notify, nil
 	}
 	q.changed.notify()
-	r.addPendingLocked(seq, &effect{q: q, sent: m})
+	r.addPendingLocked(seq, &effect{q: q, sent: m, fired: fired})
 	r.changedLocked(q)
 	return nil, fired, nil
 }
@@ -252,7 +257,7 @@ func (r *Registry) SetNotify(q *Queue, pid int32, n *Notification) (*Notificatio
 // cookie (NotifyRemoved).
 func (r *Registry) DropNotify(q *Queue, pid int32) {
 	if removed, _ := r.SetNotify(q, pid, nil); removed != nil {
-		removed.Deliver(NotifyRemoved)
+		removed.Deliver(nil, NotifyRemoved)
 	}
 }
 

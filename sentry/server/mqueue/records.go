@@ -12,11 +12,14 @@ import (
 )
 
 // effect is what a pending call changed, to leave it out of records: the
-// message a send added or a receive took (from the head of the queue).
+// message a send added or a receive took (from the head of the queue),
+// and the registration a send fired (its SIGEV_THREAD cookie is an effect
+// of the send too: both are the client's with its reply, or neither).
 type effect struct {
 	q        *Queue
 	sent     *message
 	received *message
+	fired    *Notification
 }
 
 // addPendingLocked notes the effect of call seq (0: none to note).
@@ -81,7 +84,15 @@ func (r *Registry) Record(key statekey.Key) *sentrypb.StateRecord {
 	for _, m := range msgs {
 		st.Messages = append(st.Messages, &sentrypb.MqueueMessage{Priority: m.prio, Data: m.data})
 	}
-	if n := q.notify; n != nil {
+	n := q.notify
+	for _, seq := range seqs {
+		// A registration a pending send fired, unless another came
+		// since.
+		if f := r.pending[seq].fired; f != nil && n == nil {
+			n = f
+		}
+	}
+	if n != nil {
 		st.NotifyPid, st.Notify, st.NotifySigno, st.NotifyValue = n.Pid, n.Notify, n.Signo, n.Value
 		if n.Notify == SigevThread {
 			st.NotifyCookie, st.NotifySocket = n.Cookie, n.sockID

@@ -20,7 +20,9 @@ type cookieSock struct {
 	got [][]byte
 }
 
-func (s *cookieSock) QueueKernel(data []byte) { s.got = append(s.got, data) }
+func (s *cookieSock) QueueKernel(_ fdesc.Call, _ *fdesc.File, data []byte) {
+	s.got = append(s.got, data)
+}
 
 func newCookieSock() (*fdesc.File, *cookieSock) {
 	s := &cookieSock{Base: anon.NewBase(unix.S_IFSOCK | 0777)}
@@ -80,7 +82,7 @@ func TestNotifyThread(t *testing.T) {
 	if len(s.got) != 0 {
 		t.Fatal("the cookie went before Deliver")
 	}
-	fired.Deliver(NotifyWokenUp)
+	fired.Deliver(nil, NotifyWokenUp)
 	wantCookie(t, s, NotifyWokenUp)
 	if r.Info(q); q.notify != nil {
 		t.Error("the registration stayed after firing")
@@ -96,7 +98,7 @@ func TestNotifyThread(t *testing.T) {
 	if removed == nil {
 		t.Fatal("the owner's mq_notify(NULL) removed nothing")
 	}
-	removed.Deliver(NotifyRemoved)
+	removed.Deliver(nil, NotifyRemoved)
 	wantCookie(t, s, NotifyRemoved)
 
 	// A close by the owner (mqueue_flush_file); another's does nothing.
@@ -163,7 +165,7 @@ func TestNotifyThreadRecord(t *testing.T) {
 	if fired == nil {
 		t.Fatal("the restored registration did not fire")
 	}
-	fired.Deliver(NotifyWokenUp)
+	fired.Deliver(nil, NotifyWokenUp)
 	wantCookie(t, rs, NotifyWokenUp)
 	if len(s.got) != 0 {
 		t.Error("the old socket got the restored registration's cookie")
@@ -182,5 +184,27 @@ func TestNotifyThreadRecord(t *testing.T) {
 	bad.NotifyCookie = nil
 	if errs := NewRegistry(Hooks{}).Restore([]*sentrypb.MqueueState{bad}); len(errs) != 1 {
 		t.Errorf("restore of a cookieless registration: %v, want one error", errs)
+	}
+}
+
+// TestNotifyFiredPending: a registration fired by a send whose reply is
+// not built yet stays in the record (its cookie is not the client's
+// either), and goes with the send's Commit.
+func TestNotifyFiredPending(t *testing.T) {
+	r := NewRegistry(Hooks{})
+	q, _ := r.Open(root, OpenOpts{Name: "q", Flags: unix.O_CREAT | unix.O_RDWR})
+	sock, _ := newCookieSock()
+	threadNotify(t, r, q, 1, sock)
+	_, fired, _ := r.Send(q, 5, []byte("x"), 0, true)
+	if fired == nil {
+		t.Fatal("the send did not fire")
+	}
+	fired.Deliver(nil, NotifyWokenUp)
+	if st := r.Record(statekey.Mqueue(q.ID())).GetMqueue(); st.GetNotifyPid() != 1 || st.GetNotify() != SigevThread || len(st.GetMessages()) != 0 {
+		t.Errorf("record with the firing send pending: %v, want the registration and no message", st)
+	}
+	r.Commit(5)
+	if st := r.Record(statekey.Mqueue(q.ID())).GetMqueue(); st.GetNotifyPid() != 0 || len(st.GetMessages()) != 1 {
+		t.Errorf("record after the send's commit: %v, want no registration and the message", st)
 	}
 }

@@ -175,7 +175,7 @@ func MqTimedsend(c *kernel.Task) (int64, error) {
 // mqNotify fires registration n, from the sender: SIGEV_THREAD's cookie
 // goes to its socket, SIGEV_SIGNAL's signal (if any) to its process.
 func mqNotify(c *kernel.Task, n *mqueue.Notification) {
-	n.Deliver(mqueue.NotifyWokenUp)
+	n.Deliver(c, mqueue.NotifyWokenUp)
 	if n.Notify != mqueue.SigevSignal || n.Signo == 0 {
 		return
 	}
@@ -285,7 +285,7 @@ func MqNotify(c *kernel.Task) (int64, error) {
 		n.Sock.DecRef()
 	}
 	if removed != nil {
-		removed.Deliver(mqueue.NotifyRemoved)
+		removed.Deliver(nil, mqueue.NotifyRemoved)
 	}
 	return 0, err
 }

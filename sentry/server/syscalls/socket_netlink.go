@@ -59,7 +59,7 @@ func netlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) 
 		if err != nil {
 			return 0, err
 		}
-		return n.Send(c, b)
+		return n.Send(c, f, b)
 	case unix.SYS_SENDMSG:
 		_, iov, err := readMsghdr(c, c.Args[1])
 		if err != nil {
@@ -73,7 +73,7 @@ func netlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) 
 			}
 			b = append(b, d...)
 		}
-		return n.Send(c, b)
+		return n.Send(c, f, b)
 	case unix.SYS_RECVFROM:
 		flags := int(c.Args[3])
 		dst, err := kobj.BufferSequence(c.Mem, c.Args[1], uint64(min(int64(c.Args[2]), maxRW)))

@@ -10,7 +10,9 @@
 // (bounded by RcvBuf: past it answers are dropped and the next recv
 // fails once with ENOBUFS, as on Linux), under File.mu. The system
 // calls (their addresses, msghdrs and options) and the replay record
-// (the port) are the server's (package syscalls' socket_netlink.go, the
+// (the port, and the unread datagrams as answered calls left them: File's
+// Queued, each change committed with its call's reply through a
+// QueueRecorder) are the server's (package syscalls' socket_netlink.go, the
 // kernel's kobjstate.go).
 //
 // Dependencies: fdesc (the description and the call), fsimpl/anon (the

@@ -28,6 +28,15 @@ type Router interface {
 }
 
 // File is a NETLINK_ROUTE socket.
+//
+// Its replay record is its unread datagrams as the calls whose replies
+// were built left them, not as they are: a recv whose reply is lost is
+// re-sent after a restore and must take the same datagram, and a send
+// re-sent must not queue its answers twice. So a datagram enters the
+// record when the call that queued it commits (Commit: a QueueRecorder,
+// the server's call, commits with its reply; the kernel's own datagrams
+// outside any call at once), and leaves it when the recv that took it
+// commits.
 type File struct {
 	anon.Base
 	// router answers its requests. Immutable.
@@ -36,14 +45,37 @@ type File struct {
 	mu sync.Mutex
 	// portID is the bound port (nl_pid; 0 until bound or first send).
 	portID int32
-	// queue holds the answers not yet received, queued bytes in all
-	// (at most RcvBuf); overrun says answers were dropped since the
-	// last recv, which then fails once with ENOBUFS as on Linux.
-	queue   [][]byte
+	// queue holds the datagrams not yet received, queued bytes in all
+	// (answers only while at most RcvBuf); overrun says answers were
+	// dropped since the last recv, which then fails once with ENOBUFS as
+	// on Linux.
+	queue   []*Datagram
 	queued  int
 	overrun bool
+	// rec holds, in the order they were queued, the datagrams the record
+	// holds or may come to hold: queued, and not taken by a recv whose
+	// reply was built (the record is those of them that are in).
+	rec []*Datagram
 	// changed is notified when queue grows.
 	changed wake.Notifier
+}
+
+// Datagram is one queued datagram, with where it stands in the socket's
+// replay record.
+type Datagram struct {
+	data []byte
+	// in says the call that queued it committed (or none did: queued
+	// outside a call); out that the recv that took it committed.
+	// Protected by File.mu.
+	in, out bool
+}
+
+// QueueRecorder is the call a socket's queue changes in: RecordNetlink
+// notes datagram d queued on (queued) or taken from socket n (description
+// f), which the caller commits (Commit) when its reply is built, and
+// reports whether it will. A call that is not one commits at once.
+type QueueRecorder interface {
+	RecordNetlink(n *File, f *fdesc.File, d *Datagram, queued bool) bool
 }
 
 // New returns a description of a new socket whose requests r answers,
@@ -94,9 +126,9 @@ func KernelSockaddr() []byte {
 	return sa
 }
 
-// Send answers request b (binding the socket first if it is not) and
-// queues the answers; it returns len(b).
-func (n *File) Send(c fdesc.Call, b []byte) (int64, error) {
+// Send answers request b of call c on description f (binding the socket
+// first if it is not) and queues the answers; it returns len(b).
+func (n *File) Send(c fdesc.Call, f *fdesc.File, b []byte) (int64, error) {
 	n.mu.Lock()
 	n.bindLocked(c, 0)
 	port := n.portID
@@ -112,8 +144,7 @@ func (n *File) Send(c fdesc.Call, b []byte) (int64, error) {
 			n.overrun = true
 			continue
 		}
-		n.queue = append(n.queue, a)
-		n.queued += len(a)
+		n.enqueueLocked(c, f, a)
 	}
 	if len(answers) > 0 {
 		n.changed.Notify()
@@ -121,16 +152,107 @@ func (n *File) Send(c fdesc.Call, b []byte) (int64, error) {
 	return int64(len(b)), nil
 }
 
-// QueueKernel queues data as a datagram from the kernel (port 0), whatever
-// the receive buffer holds, as Linux's netlink_sendskb does for
-// mq_notify's SIGEV_THREAD cookie (ipc/mqueue.c): the registration had
-// charged it to the socket when it was made.
-func (n *File) QueueKernel(data []byte) {
+// QueueKernel queues data as a datagram from the kernel (port 0) on
+// description f, whatever the receive buffer holds, as Linux's
+// netlink_sendskb does for mq_notify's SIGEV_THREAD cookie
+// (ipc/mqueue.c): the registration had charged it to the socket when it
+// was made. c is the call it is an effect of (nil: none, in the record
+// at once).
+func (n *File) QueueKernel(c fdesc.Call, f *fdesc.File, data []byte) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.queue = append(n.queue, data)
-	n.queued += len(data)
+	n.enqueueLocked(c, f, data)
 	n.changed.Notify()
+}
+
+// enqueueLocked queues data, an effect of call c on f.
+// Precondition: n.mu is held.
+func (n *File) enqueueLocked(c fdesc.Call, f *fdesc.File, data []byte) {
+	d := &Datagram{data: data}
+	n.queue = append(n.queue, d)
+	n.queued += len(data)
+	n.rec = append(n.rec, d)
+	n.recordLocked(c, f, d, true)
+}
+
+// recordLocked notes d queued or taken by call c on f, or commits it at
+// once (and reports the record changed) if c does not record it.
+// Precondition: n.mu is held.
+func (n *File) recordLocked(c fdesc.Call, f *fdesc.File, d *Datagram, queued bool) {
+	if r, ok := c.(QueueRecorder); ok && r.RecordNetlink(n, f, d, queued) {
+		return
+	}
+	n.commitLocked(d, queued)
+	if f != nil {
+		f.Changed()
+	}
+}
+
+// Commit commits d queued (queued) or taken by a call whose reply is
+// being built: the record holds it, or no longer does, from now on.
+func (n *File) Commit(d *Datagram, queued bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.commitLocked(d, queued)
+}
+
+// commitLocked is Commit. Precondition: n.mu is held.
+func (n *File) commitLocked(d *Datagram, queued bool) {
+	if queued {
+		d.in = true
+		return
+	}
+	// Taken (possibly before the call that queued it committed: it then
+	// never enters the record).
+	d.out = true
+	for i, r := range n.rec {
+		if r == d {
+			n.rec = append(n.rec[:i:i], n.rec[i+1:]...)
+			break
+		}
+	}
+}
+
+// Queued returns the unread datagrams as the calls whose replies were
+// built left them (the replay record).
+func (n *File) Queued() [][]byte {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out [][]byte
+	for _, d := range n.rec {
+		if d.in && !d.out {
+			out = append(out, d.data)
+		}
+	}
+	return out
+}
+
+// MaxRestored bounds the bytes of unread datagrams a restored socket
+// takes: its answers' RcvBuf, and room for the kernel's cookies.
+const MaxRestored = 2 * RcvBuf
+
+// Restore gives a restored socket its unread datagrams (Queued's): EINVAL
+// if they hold more than MaxRestored bytes.
+func (n *File) Restore(queued [][]byte) error {
+	total := 0
+	for _, d := range queued {
+		total += len(d)
+	}
+	if total > MaxRestored {
+		return unix.EINVAL
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, data := range queued {
+		d := &Datagram{data: data, in: true}
+		n.queue = append(n.queue, d)
+		n.rec = append(n.rec, d)
+		n.queued += len(data)
+	}
+	if len(queued) > 0 {
+		n.changed.Notify()
+	}
+	return nil
 }
 
 // Recv takes (or with MSG_PEEK reads) the next answer into dst, waiting
@@ -145,10 +267,13 @@ func (n *File) Recv(c fdesc.Call, f *fdesc.File, dst usermem.IOSequence, flags i
 			return 0, 0, unix.ENOBUFS
 		}
 		if len(n.queue) > 0 {
-			d := n.queue[0]
+			dg := n.queue[0]
+			d := dg.data
 			if flags&unix.MSG_PEEK == 0 {
 				n.queue = n.queue[1:]
 				n.queued -= len(d)
+				// Taken even if the copy faults, as on Linux.
+				n.recordLocked(c, f, dg, false)
 			}
 			n.mu.Unlock()
 			m, err := dst.CopyOut(kobj.Ctx(), d)
@@ -180,7 +305,7 @@ func (n *File) WriteSeq(c fdesc.Call, f *fdesc.File, src usermem.IOSequence) (in
 	if _, err := src.CopyIn(kobj.Ctx(), b); err != nil {
 		return 0, unix.EFAULT
 	}
-	return n.Send(c, b)
+	return n.Send(c, f, b)
 }
 
 // Readiness is always writable, readable while answers wait.
