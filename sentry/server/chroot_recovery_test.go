@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -84,5 +85,35 @@ func TestChrootSurvivesRecovery(t *testing.T) {
 	r.ok(sibling, unix.SYS_CHROOT, m.str("/in"))
 	if got := read(child, "/x"); got != "deeper" {
 		t.Errorf("after the sibling's chroot into /in, the child reads %q from /x, want deeper", got)
+	}
+}
+
+// TestChrootLostRootRefusesRestore: a root the restore cannot find again
+// (by its handle or path: here a record naming a directory that is not
+// there) refuses the restore rather than bring its processes back
+// confined nowhere, as a lost cwd would.
+func TestChrootLostRootRefusesRestore(t *testing.T) {
+	r := newReplayer(t)
+	m := r.mem
+	r.start()
+	r.ok(1, unix.SYS_MKDIR, m.str("/tmp/jail"), 0755)
+	child := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD)).GetClone().GetChildTid()
+	r.ok(child, unix.SYS_CHROOT, m.str("/tmp/jail"))
+	recs := r.restoreRecords(nil)
+	rooted := 0
+	for _, rec := range recs {
+		if fs := rec.GetFs(); fs != nil && len(fs.Root) > 0 {
+			fs.Root, fs.RootHandle = []byte("/tmp/nowhere"), nil
+			rooted++
+		}
+	}
+	if rooted != 1 {
+		t.Fatalf("%d fs records with a root, want 1", rooted)
+	}
+	r.crash()
+	r.startServer(true)
+	rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Restore{Restore: &sentrypb.Restore{Records: recs}}}, false)
+	if rep.Errno == 0 {
+		t.Fatalf("the restore of a chrooted process whose root is not there succeeded (lost %d objects), want it refused", rep.Ret)
 	}
 }

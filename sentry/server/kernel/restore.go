@@ -337,9 +337,9 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 		cwds[id] = d
 	}
-	// Roots (chroot), found as the cwds are. One not found is lost as
-	// the cwd is: its process is then confined nowhere, so it is
-	// logged.
+	// Roots (chroot), found as the cwds are. One not found refuses the
+	// restore, unlike a lost cwd: its processes would otherwise come
+	// back confined nowhere.
 	roots := make(map[uint64]*vfs.Dentry)
 	for id, fs := range s.fss {
 		if len(fs.Root) == 0 && len(fs.RootHandle) == 0 {
@@ -347,8 +347,12 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		}
 		d, err := k.RestoreDentry(rc, fs.RootHandle, string(fs.Root), true)
 		if err != nil {
-			lose(fmt.Sprintf("root %q of fs %d", fs.Root, id), err)
-			continue
+			// As for an fd naming no description below: the
+			// descriptions rebuilt go with the restore's references.
+			for _, f := range files {
+				f.DecRef()
+			}
+			return fmt.Errorf("restore: root %q of fs %d: %w", fs.Root, id, err)
 		}
 		if d != k.VFS.Root {
 			roots[id] = d
