@@ -52,7 +52,7 @@ var arity = map[uintptr]int{
 	unix.SYS_TIMER_CREATE: 3, unix.SYS_TIMER_SETTIME: 4, unix.SYS_TIMER_GETTIME: 2,
 	unix.SYS_TIMER_GETOVERRUN: 1, unix.SYS_TIMER_DELETE: 1, unix.SYS_GETRUSAGE: 2,
 	unix.SYS_PIDFD_OPEN: 2, unix.SYS_PIDFD_SEND_SIGNAL: 4, unix.SYS_PIDFD_GETFD: 3,
-	unix.SYS_KCMP: 5,
+	unix.SYS_KCMP: 5, unix.SYS_UNSHARE: 1,
 }
 
 // maxTraceData bounds how much of a buffer or path a trace shows.

@@ -13,7 +13,8 @@
 //     MayRemove, MayRename); TaskFromCall.
 //   - The process tree (Process, Thread, PtraceTracee, AppTimer) and its
 //     functions as methods of Kernel: processes, threads, exit, reaping,
-//     wait (process.go); signals, the signalfd's claim and a file's
+//     wait (process.go); what unshare(2) gives a task of its own and
+//     the checks it needs of the tree (unshare.go); signals, the signalfd's claim and a file's
 //     readiness for a thread's wait, which a signalfd's depends on
 //     (signals.go: ReadinessFor); a signalfd's reads, which the client
 //     answers, and the pending sets of waits (signalfd.go:

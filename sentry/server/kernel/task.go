@@ -473,7 +473,9 @@ func (c *Task) FDTable() (*fdtable.Table, error) {
 // UnshareFDTable gives the caller's process an fd table of its own, a
 // copy of the one it shares with other processes (CLONE_FILES), and
 // returns it (close_range's CLOSE_RANGE_UNSHARE). A table no other
-// process uses is returned as it is.
+// process uses is returned as it is. Its threads keep sharing it: the
+// table is the process's (unshare(2)'s CLONE_FILES, which must give one
+// thread a table of its own, is UnshareFDTableLocked).
 func (c *Task) UnshareFDTable() (*fdtable.Table, error) {
 	k := c.Kernel
 	k.Mu.Lock()

@@ -16,6 +16,9 @@
 //     ResolveCreate);
 //   - process.go: the process tree's calls (clone, fork, vfork, execve,
 //     exit, wait4, waitid, the pids, process groups and sessions);
+//   - unshare.go: unshare (a process's own fd table, fs context and a
+//     thread's own semaphore undo list, over package kernel's
+//     unshare.go; every namespace flag fails);
 //   - identity.go: the credentials' calls (get*id, set*id, setfs*id,
 //     getgroups, setgroups) and an id argument (ArgID);
 //   - capability.go: capget, capset and prctl's capability options,

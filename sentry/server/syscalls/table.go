@@ -205,6 +205,7 @@ var Table = map[int32]Handler{
 	unix.SYS_SETSID:                Setsid,
 	unix.SYS_GETSID:                Getsid,
 	unix.SYS_KCMP:                  Kcmp,
+	unix.SYS_UNSHARE:               Unshare,
 	unix.SYS_KILL:                  Kill,
 	unix.SYS_TKILL:                 Tkill,
 	unix.SYS_TGKILL:                Tkill,

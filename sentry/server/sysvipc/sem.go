@@ -448,3 +448,12 @@ func (r *Registry) applyUndoLocked(pid int32) {
 	}
 	delete(r.undo, pid)
 }
+
+// ProcessUnsharedUndo applies and drops pid's SEM_UNDO adjustments, as
+// Linux's exit_sem does when unshare(CLONE_SYSVSEM) drops the last use of
+// the caller's undo list.
+func (r *Registry) ProcessUnsharedUndo(pid int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applyUndoLocked(pid)
+}
