@@ -50,7 +50,10 @@ func (k *Kernel) NewStdioFileOf(stream int32, set uint32, owner *stdio.Set, tty 
 		flags = unix.O_RDONLY
 	}
 	if tty {
-		flags = unix.O_RDWR
+		// A terminal is always a description open made: a large-file
+		// one (sysabi.OpenFlags). What else a stream is (a pipe's end,
+		// or a file a shell opened) is not known here; a pipe's flags.
+		flags = unix.O_RDWR | linux.O_LARGEFILE
 	}
 	s := &StdioFile{k: k, Fd: stream, Tty: tty, Set: set, In: in, Term: term}
 	s.countIn(owner)

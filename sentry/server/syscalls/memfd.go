@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
@@ -63,7 +64,7 @@ func MemfdCreate(c *kernel.Task) (int64, error) {
 		return 0, unix.EIO
 	}
 	d := v.InsertChild(dir, hidden, 0, cr0.Handle.FileHandle, cr0.Stat)
-	f := vfs.NewFile(vfs.NewGoferFile(v, cr0.Handle.Id, cr0.Handle.FileHandle, nil), d, unix.O_RDWR)
+	f := vfs.NewFile(vfs.NewGoferFile(v, cr0.Handle.Id, cr0.Handle.FileHandle, nil), d, unix.O_RDWR|linux.O_LARGEFILE) // as Linux's memfd_create
 	ctx, cancel = v.RPCCtx()
 	ur, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: []byte(hidden), Origin: c.GoferOrigin(1), Open: true})
 	cancel()

@@ -55,9 +55,7 @@ func Openat(c *kernel.Task) (int64, error) {
 }
 
 func openAt(c *kernel.Task, dirfd int32, path string, flags, mode uint32) (int64, error) {
-	if flags&unix.O_PATH != 0 {
-		flags &= unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	}
+	flags = sysabi.OpenFlags(flags)
 	if flags&unix.O_ACCMODE == unix.O_ACCMODE {
 		return 0, unix.EINVAL
 	}
