@@ -21,25 +21,17 @@ func Chdir(c *kernel.Task) (int64, error) {
 			return 0, err
 		}
 		defer f.DecRef()
-		d = vfs.DentryOf(f)
-		if d == nil {
+		if d = vfs.DentryOf(f); d == nil {
 			return 0, unix.ENOTDIR
 		}
+		if err := searchable(c, d); err != nil {
+			return 0, err
+		}
 	} else {
-		p, err := PathArg(c, 0)
-		if err != nil {
+		var err error
+		if d, err = searchableAt(c); err != nil {
 			return 0, err
 		}
-		d, err = c.Kernel.VFS.Resolve(c, c.Cwd(), p, true)
-		if err != nil {
-			return 0, err
-		}
-	}
-	if !d.IsDir() {
-		return 0, unix.ENOTDIR
-	}
-	if err := c.MayAccess(d, auth.MayExec); err != nil {
-		return 0, err
 	}
 	c.Kernel.Mu.Lock()
 	defer c.Kernel.Mu.Unlock()
@@ -59,18 +51,8 @@ func Chdir(c *kernel.Task) (int64, error) {
 // (EFAULT, ENAMETOOLONG, ENOENT, ELOOP, EACCES, ENOTDIR), then search
 // permission on the directory (EACCES), then CAP_SYS_CHROOT (EPERM).
 func Chroot(c *kernel.Task) (int64, error) {
-	p, err := PathArg(c, 0)
+	d, err := searchableAt(c)
 	if err != nil {
-		return 0, err
-	}
-	d, err := c.Kernel.VFS.Resolve(c, c.Cwd(), p, true)
-	if err != nil {
-		return 0, err
-	}
-	if !d.IsDir() {
-		return 0, unix.ENOTDIR
-	}
-	if err := c.MayAccess(d, auth.MayExec); err != nil {
 		return 0, err
 	}
 	if !c.ProcessCreds().Capable(linux.CAP_SYS_CHROOT) {
@@ -91,6 +73,29 @@ func Chroot(c *kernel.Task) (int64, error) {
 		c.Kernel.Trk.Changed(fs)
 	}
 	return 0, nil
+}
+
+// searchableAt is the directory the path argument 0 names, which the
+// caller may search (chdir, chroot).
+func searchableAt(c *kernel.Task) (*vfs.Dentry, error) {
+	p, err := PathArg(c, 0)
+	if err != nil {
+		return nil, err
+	}
+	d, err := c.Kernel.VFS.Resolve(c, c.Cwd(), p, true)
+	if err != nil {
+		return nil, err
+	}
+	return d, searchable(c, d)
+}
+
+// searchable checks that d is a directory (ENOTDIR) the caller may
+// search (EACCES).
+func searchable(c *kernel.Task, d *vfs.Dentry) error {
+	if !d.IsDir() {
+		return unix.ENOTDIR
+	}
+	return c.MayAccess(d, auth.MayExec)
 }
 
 // Getcwd is getcwd(2): the cwd's path from the caller's root, or, for a
