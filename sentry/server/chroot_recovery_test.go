@@ -117,3 +117,28 @@ func TestChrootLostRootRefusesRestore(t *testing.T) {
 		t.Fatalf("the restore of a chrooted process whose root is not there succeeded (lost %d objects), want it refused", rep.Ret)
 	}
 }
+
+// TestChrootKeptByCopies: a process's own copy of its fs context, by fork
+// or by unshare(CLONE_FS) out of a CLONE_FS share, keeps the root: a copy
+// that dropped it would let the process out of its chroot.
+func TestChrootKeptByCopies(t *testing.T) {
+	r := newReplayer(t)
+	m := r.mem
+	r.start()
+	r.ok(1, unix.SYS_MKDIR, m.str("/tmp/jail"), 0755)
+	fd := r.open("/tmp/jail/x", unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC)
+	r.ok(1, unix.SYS_WRITE, fd, m.alloc([]byte("inside")), 6)
+	r.ok(1, unix.SYS_CLOSE, fd)
+	child := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD)).GetClone().GetChildTid()
+	r.ok(child, unix.SYS_CHROOT, m.str("/tmp/jail"))
+	forked := r.sys(child, unix.SYS_CLONE, uint64(unix.SIGCHLD)).GetClone().GetChildTid()
+	sharer := r.sys(child, unix.SYS_CLONE, unix.CLONE_FS|uint64(unix.SIGCHLD)).GetClone().GetChildTid()
+	r.ok(sharer, unix.SYS_UNSHARE, unix.CLONE_FS)
+	for _, tid := range []int32{forked, sharer} {
+		fd := r.ok(tid, unix.SYS_OPENAT, uint64(atFDCWD64), m.str("/x"), unix.O_RDONLY, 0)
+		if got := r.readStr(tid, uint64(fd), 64); got != "inside" {
+			t.Errorf("task %d reads %q from /x, want inside (its root)", tid, got)
+		}
+		r.ok(tid, unix.SYS_CLOSE, uint64(fd))
+	}
+}

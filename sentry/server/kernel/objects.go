@@ -27,6 +27,13 @@ type FSContext struct {
 	Umask uint32
 }
 
+// Copy is a context of one process's own with fs's root, cwd and umask
+// (fork without CLONE_FS, unshare(CLONE_FS)). Precondition: the kernel
+// lock is held.
+func (fs *FSContext) Copy() *FSContext {
+	return &FSContext{Refs: 1, Cwd: fs.Cwd, Root: fs.Root, Umask: fs.Umask}
+}
+
 // ReplayOrder places its record among a message's (ReplayObject).
 func (fs *FSContext) ReplayOrder() (replay.Order, bool) { return OrderFS, fs != nil }
 

@@ -96,7 +96,7 @@ func (k *Kernel) UnshareFSLocked(t *Thread) error {
 	}
 	old := p.FS
 	old.Refs--
-	p.FS = &FSContext{Refs: 1, Cwd: old.Cwd, Umask: old.Umask}
+	p.FS = old.Copy()
 	// Both contexts' records, and the process's, which names its own.
 	k.Trk.Changed(old)
 	k.Trk.Changed(p.FS)

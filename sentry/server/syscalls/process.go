@@ -132,7 +132,7 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 		np.FS = p.FS
 		np.FS.Refs++
 	} else {
-		np.FS = &kernel.FSContext{Refs: 1, Cwd: p.FS.Cwd, Root: p.FS.Root, Umask: p.FS.Umask}
+		np.FS = p.FS.Copy()
 	}
 	if flags&unix.CLONE_SIGHAND != 0 {
 		np.Sig = p.Sig
