@@ -80,7 +80,11 @@ func mmapOpts(a [6]uint64) (memmap.MMapOpts, bool, unix.Errno) {
 		opts.PlatformEffect = memmap.PlatformEffectCommit
 	}
 	if flags&linux.MAP_LOCKED != 0 {
+		// Linux populates a locked mapping as MAP_POPULATE does (do_mmap:
+		// VM_LOCKED sets populate); mm only maps its pmas, leaving the
+		// pages uncommitted (not resident to mincore) until touched.
 		opts.MLockMode = memmap.MLockEager
+		opts.PlatformEffect = memmap.PlatformEffectCommit
 	}
 	return opts, shared, 0
 }
