@@ -12,6 +12,7 @@ import (
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/memmap"
 	"gvisor.dev/gvisor/pkg/sentry/mm"
+	"gvisor.dev/gvisor/pkg/usermem"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
@@ -116,6 +117,14 @@ func sysMadvise(t *task, a [6]uint64) (uint64, unix.Errno) {
 				// Linux: a fault that would raise SIGSEGV or SIGBUS.
 				return 0, unix.EFAULT
 			}
+			// The fault gave the page a pma, but a fresh private
+			// anonymous pma's memory is committed only by an access to
+			// it: a load through the sentry's mapping of the memory
+			// file commits it, as Linux's populate makes the page
+			// present (resident to mincore). It changes nothing, and
+			// it cannot fail where the fault did not, but for a
+			// racing munmap or truncation, which Linux's may meet too.
+			t.mm.LoadUint32(t.gctx, p, usermem.IOOpts{IgnorePermissions: true})
 		}
 		return 0, 0
 	}
