@@ -258,7 +258,10 @@
 // MappingSet.Invalidate; Translate is called holding it) > serverFile.mu >
 // fileCache.dirtyMu (a leaf). mappableIndex.mu (mapindex.go) is a leaf
 // taken inside mm's mappingMu (the Mappables' AddMapping and
-// RemoveMapping) and by madvise. A write-back holds wbMu across its PageWrite
+// RemoveMapping) and by madvise and mincore. mincore (mincore.go) takes
+// mm's locks (DebugString) holding none of the client's, then, with
+// mm's dropped, mappableIndex.mu, then one serverFile.mu or anonShared.mu
+// at a time. A write-back holds wbMu across its PageWrite
 // round trips, never serverFile.mu. A plan of a file at a new gen
 // (fileCache.get → serverFile.refresh) takes wbMu, mapsMu, then mu for
 // its PageReads, after fc.mu is dropped and before mm.MMap: no mm lock. procIDCache.mu (procids.go) is a

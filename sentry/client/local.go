@@ -278,21 +278,31 @@ func sysMincore(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if t.mm.VirtualMemorySizeRange(ar) != uint64(la) {
 		return 0, unix.ENOMEM
 	}
-	// Every mapped page is reported resident (as gVisor does): pages of
-	// the client's MemoryFile are never swapped out by the sandbox. The
-	// vector is written in chunks so a huge mapping needs no huge buffer.
-	const chunk = 1 << 16
-	ones := make([]byte, min(uint64(la)/hostarch.PageSize, chunk))
-	for i := range ones {
-		ones[i] = 1
+	// The residency of each page (mincore.go), computed and written out
+	// in chunks so that a huge mapping needs no huge buffer. The client
+	// failing to learn it is EAGAIN, Linux's "temporarily out of
+	// resources", not ENOMEM, which says the range is unmapped.
+	snap, err := newMincoreSnapshot(t.gctx, t.mm, t.c.mf, &t.c.mapIndex)
+	if err != nil {
+		t.c.log.Error("mincore: reading the address space's pmas failed", "err", err)
+		return 0, unix.EAGAIN
 	}
-	for left := uint64(la) / hostarch.PageSize; left > 0; {
-		n := min(left, chunk)
-		if err := t.copyOut(vec, ones[:n]); err != 0 {
+	const chunk = 1 << 16
+	buf := make([]byte, min(uint64(la)/hostarch.PageSize, chunk))
+	for start := addr; start < ar.End; {
+		n := min(uint64(ar.End-start)/hostarch.PageSize, chunk)
+		v := buf[:n]
+		clear(v)
+		end := start + hostarch.Addr(n*hostarch.PageSize)
+		if err := snap.resident(hostarch.AddrRange{Start: start, End: end}, v); err != nil {
+			t.c.log.Error("mincore: asking the memory file failed", "err", err)
+			return 0, unix.EAGAIN
+		}
+		if err := t.copyOut(vec, v); err != 0 {
 			return 0, err
 		}
 		vec += n
-		left -= n
+		start = end
 	}
 	return 0, 0
 }
