@@ -53,25 +53,39 @@ func sysMunlockall(t *task, a [6]uint64) (uint64, unix.Errno) {
 	return 0, toErrno(t.mm.MLockAll(t.gctx, mm.MLockAllOpts{Current: true, Future: true, Mode: memmap.MLockNone}))
 }
 
-// smapsLocked returns the bytes an smaps entry's "Locked:" line counts.
-func smapsLocked(smaps string) uint64 {
+// smapsLockedSize returns the size of an smaps entry's vma if it is
+// locked (its VmFlags have "lo": VM_LOCKED, which MLOCK_ONFAULT's
+// VM_LOCKONFAULT comes with), else 0.
+func smapsLockedSize(smaps string) uint64 {
+	var size uint64
+	locked := false
 	for _, line := range strings.Split(smaps, "\n") {
-		if rest, ok := strings.CutPrefix(line, "Locked:"); ok {
+		if rest, ok := strings.CutPrefix(line, "Size:"); ok {
 			var kb uint64
 			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb); err == nil {
-				return kb * 1024
+				size = kb * 1024
+			}
+		}
+		if rest, ok := strings.CutPrefix(line, "VmFlags:"); ok {
+			for _, f := range strings.Fields(rest) {
+				locked = locked || f == "lo"
 			}
 		}
 	}
-	return 0
+	if !locked {
+		return 0
+	}
+	return size
 }
 
-// lockedBytes is /proc/<pid>/status's VmLck for m: the resident part of
-// its mlocked mappings (all of an eagerly locked one).
+// lockedBytes is /proc/<pid>/status's VmLck for m: Linux's locked_vm,
+// the size of its locked mappings, resident or not (mlock2's
+// MLOCK_ONFAULT locks pages not yet faulted in; smaps' per-mapping
+// "Locked:" counts only the resident ones).
 func lockedBytes(m *mm.MemoryManager) uint64 {
 	var n uint64
 	for _, v := range smapsVMAs(m) {
-		n += smapsLocked(v.Smaps)
+		n += smapsLockedSize(v.Smaps)
 	}
 	return n
 }
