@@ -8,10 +8,11 @@ import (
 
 // /proc/<pid>/pagemap (Linux's fs/proc/task_mmu.c:pagemap_read): a
 // 64-bit entry per virtual page, at offset (address / page size) * 8,
-// read by range rather than rendered whole. The sandbox knows the
-// mappings (asked of the client), not which pages are resident: as
-// mincore says, every mapped page is present; no page frame numbers are
-// shown (as Linux to a reader without CAP_SYS_ADMIN).
+// read by range rather than rendered whole. The server knows the
+// mappings (asked of the client), not which pages are resident (the
+// client's mincore does: sentry/client/mincore.go): every mapped page is
+// shown present; no page frame numbers are shown (as Linux to a reader
+// without CAP_SYS_ADMIN).
 const (
 	pagemapEntry = 8
 	// pmPresent and pmFile are Linux's PM_PRESENT and PM_FILE (a page of
