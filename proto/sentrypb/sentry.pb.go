@@ -7954,9 +7954,19 @@ type MountState struct {
 	// master_group the group it is a slave of (0: none); unbindable says
 	// MS_UNBINDABLE. A fixed mount (the root, /proc, /dev, /dev/pts) has a
 	// record only for these.
-	SharedGroup   int32 `protobuf:"varint,320,opt,name=shared_group,json=sharedGroup,proto3" json:"shared_group,omitempty"`
-	MasterGroup   int32 `protobuf:"varint,321,opt,name=master_group,json=masterGroup,proto3" json:"master_group,omitempty"`
-	Unbindable    bool  `protobuf:"varint,322,opt,name=unbindable,proto3" json:"unbindable,omitempty"`
+	SharedGroup int32 `protobuf:"varint,320,opt,name=shared_group,json=sharedGroup,proto3" json:"shared_group,omitempty"`
+	MasterGroup int32 `protobuf:"varint,321,opt,name=master_group,json=masterGroup,proto3" json:"master_group,omitempty"`
+	Unbindable  bool  `protobuf:"varint,322,opt,name=unbindable,proto3" json:"unbindable,omitempty"`
+	// ns is the mount namespace the mount is in (0: the sandbox's first;
+	// unshare and clone with CLONE_NEWNS make the others, FsState.mnt_ns).
+	Ns uint64 `protobuf:"varint,551,opt,name=ns,proto3" json:"ns,omitempty"`
+	// fixed is, for a mount of a namespace other than the first, the
+	// fixed mount (1 the root, 2 /proc, 3 /dev, 4 /dev/pts) it is the copy
+	// of; 0 for the others.
+	Fixed int32 `protobuf:"varint,552,opt,name=fixed,proto3" json:"fixed,omitempty"`
+	// sb is the id of the mount whose gofer directory holds a tmpfs's
+	// files (its first mount: a namespace's copy shares them); 0: its own.
+	Sb            int32 `protobuf:"varint,554,opt,name=sb,proto3" json:"sb,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8094,6 +8104,27 @@ func (x *MountState) GetUnbindable() bool {
 		return x.Unbindable
 	}
 	return false
+}
+
+func (x *MountState) GetNs() uint64 {
+	if x != nil {
+		return x.Ns
+	}
+	return 0
+}
+
+func (x *MountState) GetFixed() int32 {
+	if x != nil {
+		return x.Fixed
+	}
+	return 0
+}
+
+func (x *MountState) GetSb() int32 {
+	if x != nil {
+		return x.Sb
+	}
+	return 0
 }
 
 // ShmAttachPlan is a SysV shared memory segment to attach (shmat): its
@@ -10646,8 +10677,13 @@ type FsState struct {
 	// (root_handle); empty: the sandbox's root. Path calls of a process
 	// whose context has one get no path lease, and the client answers
 	// none of them from its path cache (docs/ARCHITECTURE.md).
-	Root          []byte `protobuf:"bytes,527,opt,name=root,proto3" json:"root,omitempty"`
-	RootHandle    []byte `protobuf:"bytes,528,opt,name=root_handle,json=rootHandle,proto3" json:"root_handle,omitempty"`
+	Root       []byte `protobuf:"bytes,527,opt,name=root,proto3" json:"root,omitempty"`
+	RootHandle []byte `protobuf:"bytes,528,opt,name=root_handle,json=rootHandle,proto3" json:"root_handle,omitempty"`
+	// mnt_ns is the mount namespace of the context's walks (0: the
+	// sandbox's first; MountState.ns). Path calls of a process whose
+	// context is in another get no path lease, and the client answers
+	// none of them from its path cache, as for root.
+	MntNs         uint64 `protobuf:"varint,560,opt,name=mnt_ns,json=mntNs,proto3" json:"mnt_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10722,6 +10758,13 @@ func (x *FsState) GetRootHandle() []byte {
 		return x.RootHandle
 	}
 	return nil
+}
+
+func (x *FsState) GetMntNs() uint64 {
+	if x != nil {
+		return x.MntNs
+	}
+	return 0
 }
 
 type SigHandState struct {
@@ -12614,7 +12657,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\tline_ends\x18\t \x03(\x05R\blineEnds\x12\x12\n" +
 	"\x04line\x18\n" +
 	" \x01(\fR\x04line\x12\x16\n" +
-	"\x06output\x18\v \x01(\fR\x06output\"\x96\x03\n" +
+	"\x06output\x18\v \x01(\fR\x06output\"\xcf\x03\n" +
 	"\n" +
 	"MountState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x1b\n" +
@@ -12634,7 +12677,10 @@ const file_sentry_proto_rawDesc = "" +
 	"\fmaster_group\x18\xc1\x02 \x01(\x05R\vmasterGroup\x12\x1f\n" +
 	"\n" +
 	"unbindable\x18\xc2\x02 \x01(\bR\n" +
-	"unbindable\"\x9c\x01\n" +
+	"unbindable\x12\x0f\n" +
+	"\x02ns\x18\xa7\x04 \x01(\x04R\x02ns\x12\x15\n" +
+	"\x05fixed\x18\xa8\x04 \x01(\x05R\x05fixed\x12\x0f\n" +
+	"\x02sb\x18\xaa\x04 \x01(\x05R\x02sb\"\x9c\x01\n" +
 	"\rShmAttachPlan\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x14\n" +
@@ -12900,7 +12946,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x16\n" +
 	"\x06events\x18\x03 \x01(\rR\x06events\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\x04R\x04data\x12\x1a\n" +
-	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"\x97\x01\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"\xaf\x01\n" +
 	"\aFsState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
 	"\x03cwd\x18\x02 \x01(\fR\x03cwd\x12\x1d\n" +
@@ -12909,7 +12955,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05umask\x18\x04 \x01(\rR\x05umask\x12\x13\n" +
 	"\x04root\x18\x8f\x04 \x01(\fR\x04root\x12 \n" +
 	"\vroot_handle\x18\x90\x04 \x01(\fR\n" +
-	"rootHandle\"8\n" +
+	"rootHandle\x12\x16\n" +
+	"\x06mnt_ns\x18\xb0\x04 \x01(\x04R\x05mntNs\"8\n" +
 	"\fSigHandState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\aactions\x18\x02 \x01(\fR\aactions\"\x97\x01\n" +

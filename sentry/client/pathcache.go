@@ -149,10 +149,12 @@ type pathCache struct {
 	fs    map[int32]uint64
 	cwds  map[uint64]string
 	// rootedFS are the fs records whose context chroot(2) gave a root of
-	// its own (FsState.root): the paths of its processes do not name
-	// what the same paths of the others name, so none of their calls is
-	// keyed (answered from, or kept in, this cache; noteOpen notes no
-	// path). Protected by mu.
+	// its own (FsState.root), or that is in a mount namespace other than
+	// the sandbox's first (FsState.mnt_ns: unshare or clone with
+	// CLONE_NEWNS, where other mounts cover the same paths): the paths
+	// of its processes do not name what the same paths of the others
+	// name, so none of their calls is keyed (answered from, or kept in,
+	// this cache; noteOpen notes no path). Protected by mu.
 	rootedFS map[uint64]bool
 	// searchAll says the process's effective capabilities let it
 	// search any directory (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
@@ -506,7 +508,9 @@ func (pc *pathCache) observe(recs []*pb.StateRecord) {
 		case statekey.KindFS:
 			if st := rec.GetFs(); !rec.Deleted && st != nil {
 				pc.cwds[key.ID] = cwdKey(st)
-				if len(st.Root) != 0 {
+				if len(st.Root) != 0 || st.MntNs != 0 {
+					// A root of its own, or a mount namespace:
+					// its paths are not the others'.
 					pc.rootedFS[key.ID] = true
 				} else {
 					delete(pc.rootedFS, key.ID)
@@ -918,9 +922,10 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 }
 
 // rootedLocked says process pid's fs context has a root of its own
-// (chroot): the cache answers and keeps none of its path calls, whose
-// paths, absolute or relative (a symbolic link's absolute target, ".."
-// at its root), may name other files than the same paths of the others.
+// (chroot) or is in a mount namespace of its own (rootedFS): the cache
+// answers and keeps none of its path calls, whose paths, absolute or
+// relative (a symbolic link's absolute target, ".." at its root), may
+// name other files than the same paths of the others.
 // The server grants them no lease either. Precondition: pc.mu.
 func (pc *pathCache) rootedLocked(pid int32) bool {
 	fs, ok := pc.fs[pid]

@@ -216,10 +216,11 @@ func leasableErrno(sysno int32, e unix.Errno) bool {
 // in between makes the grant fail (readlease.Ticket). It returns nil
 // when c gets none.
 func beginPathLease(k *kernel.Kernel, c *kernel.Task, wanted bool, listingPath string) *readlease.PathTicket {
-	if !wanted || !k.PathLeases || k.LeaseHolder.Disabled() || c.FSRoot() != nil {
-		// A chrooted caller's paths name other files than the same
-		// paths of the client's other processes, under which the
-		// client would keep the answer: it gets no lease.
+	if !wanted || !k.PathLeases || k.LeaseHolder.Disabled() || c.FSRoot() != nil || c.MountNS() != 0 {
+		// A chrooted caller's paths, or those of a caller in a mount
+		// namespace of its own, name other files than the same paths
+		// of the client's other processes, under which the client
+		// would keep the answer: it gets no lease.
 		return nil
 	}
 	if c.Sysno == unix.SYS_GETDENTS64 {
@@ -554,7 +555,7 @@ func leaseListing(c *kernel.Task, l *sentrypb.PathLease, dir *vfs.Dentry, keys [
 	l.Ids = ids[:common]
 	l.Kinds, l.Inos = pathKinds(keys[:common])
 	l.DirIno = dir.Ino()
-	l.Writable = !c.Kernel.VFS.ReadOnly(dir)
+	l.Writable = !c.Kernel.VFS.ReadOnly(c.MountNS(), dir)
 	l.Removable = l.Writable && mayRemoveAny(c, dir)
 	for i, ls := range listed {
 		ls.Ids = ids[common+2*i : common+2*i+2]

@@ -412,9 +412,9 @@ func leaseContent(k *kernel.Kernel, h *readlease.Holder, g *vfs.GoferFile, d *vf
 	full := st
 	if k.VFS.HasMounts() {
 		// As syscalls.StatOf: a file of a grafted mount is on its device.
-		if m, grafted := k.VFS.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
+		if dev, ok := k.VFS.FileDev(d); ok && dev != st.Dev {
 			full = proto.Clone(st).(*goferpb.Stat)
-			full.Dev = m.Dev
+			full.Dev = dev
 		}
 	}
 	ls := syscalls.ToLinuxStat(full)

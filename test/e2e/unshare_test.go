@@ -21,17 +21,17 @@ func TestUnshare(t *testing.T) {
 
 // TestUnshareSandboxAnswers runs testdata/unshare's "sandbox" part, only
 // under do (natively it would make namespaces): the sandbox has no
-// namespaces, so a privileged caller's namespace flags fail EINVAL, as a
-// kernel without them answers (CLONE_NEWUSER too: its check needs no
-// privilege); fd tables and fs contexts are per process, so a thread of
-// a multithreaded process cannot take its own (EINVAL), which it can
-// once it is alone (docs/COMPATIBILITY.md).
+// namespaces but mount namespaces (TestMountNamespace), so a privileged
+// caller's other namespace flags fail EINVAL, as a kernel without them
+// answers (CLONE_NEWUSER too: its check needs no privilege); fd tables
+// and fs contexts (which carry the mount namespace) are per process, so
+// a thread of a multithreaded process cannot take its own (EINVAL),
+// which it can once it is alone (docs/COMPATIBILITY.md).
 func TestUnshareSandboxAnswers(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := tu.StaticProgram(t, t.TempDir(), "unshare", testdataSource(t, "unshare", "unshare"))
 	got, _ := sandboxLogged(t, t.TempDir(), nil, nil, prog, "sandbox")
-	want := `root: unshare(CLONE_NEWNS): -1 Invalid argument
-root: unshare(CLONE_NEWUTS): -1 Invalid argument
+	want := `root: unshare(CLONE_NEWUTS): -1 Invalid argument
 root: unshare(CLONE_NEWIPC): -1 Invalid argument
 root: unshare(CLONE_NEWNET): -1 Invalid argument
 root: unshare(CLONE_NEWPID): -1 Invalid argument
@@ -40,6 +40,7 @@ root: unshare(CLONE_NEWTIME): -1 Invalid argument
 root: unshare(CLONE_NEWUSER): -1 Invalid argument
 threaded: unshare(CLONE_FILES): -1 Invalid argument
 threaded: unshare(CLONE_FS): -1 Invalid argument
+threaded: unshare(CLONE_NEWNS): -1 Invalid argument
 alone again: unshare(CLONE_FILES|CLONE_FS): 0
 `
 	if got.Stdout != want {

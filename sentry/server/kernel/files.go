@@ -64,12 +64,20 @@ func (k *Kernel) anyFD(match func(fdtable.Entry) bool) bool {
 }
 
 // MountBusy says a file of mount id is in use: open, a working
-// directory, or mapped. It takes k.Mu.
+// directory (of a process of the mount's namespace: another's is under
+// its own copy), or mapped. Descriptions do not say through which
+// namespace's mount they were opened, so an open or mapped file of
+// another namespace's copy of the mount counts too (EBUSY where Linux
+// would let the copy go). It takes k.Mu.
 func (k *Kernel) MountBusy(id int) bool {
 	var ds []*vfs.Dentry
+	g := k.VFS.GraftedByID(id) // the table may have let it go (umount2)
+	if g == nil {
+		return false
+	}
 	k.Mu.Lock()
 	for _, p := range k.Procs {
-		if p.FS != nil {
+		if p.FS != nil && p.FS.MntNS == g.NS {
 			ds = append(ds, p.FS.Cwd)
 		}
 	}

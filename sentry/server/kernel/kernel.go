@@ -240,6 +240,14 @@ type Kernel struct {
 	// or a Restore of one), never cleared: until then a walk takes no
 	// lock to learn its caller's root (Task.FSRoot). Atomic.
 	Rooted atomic.Bool
+	// Namespaced is set once any fs context is in a mount namespace
+	// other than the first (unshare, clone with CLONE_NEWNS, or a
+	// Restore of one), never cleared: until then a walk takes no lock
+	// to learn its caller's namespace (Task.MountNS). Atomic.
+	Namespaced atomic.Bool
+	// LastMntNS is the last mount namespace number given (FSContext.MntNS).
+	// Protected by Mu; set by NewMountNSLocked and Restore.
+	LastMntNS uint64
 }
 
 // LogUnsupportedOnce logs, once per server, that the application used a

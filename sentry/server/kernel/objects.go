@@ -25,13 +25,20 @@ type FSContext struct {
 	Root *vfs.Dentry
 	// Umask is the file mode creation mask (0777 bits only).
 	Umask uint32
+	// MntNS is the mount namespace of the context's walks (0: the
+	// sandbox's first): Linux's nsproxy->mnt_ns, kept on the fs context
+	// since a new namespace always comes with a context of its own
+	// (unshare's CLONE_NEWNS implies CLONE_FS; clone refuses
+	// CLONE_NEWNS|CLONE_FS). Set by NewMountNSLocked, clone and Restore
+	// (which then set Kernel.Namespaced first); protected by Kernel.Mu.
+	MntNS uint64
 }
 
-// Copy is a context of one process's own with fs's root, cwd and umask
-// (fork without CLONE_FS, unshare(CLONE_FS)). Precondition: the kernel
-// lock is held.
+// Copy is a context of one process's own with fs's root, cwd, umask and
+// mount namespace (fork without CLONE_FS, unshare(CLONE_FS)).
+// Precondition: the kernel lock is held.
 func (fs *FSContext) Copy() *FSContext {
-	return &FSContext{Refs: 1, Cwd: fs.Cwd, Root: fs.Root, Umask: fs.Umask}
+	return &FSContext{Refs: 1, Cwd: fs.Cwd, Root: fs.Root, Umask: fs.Umask, MntNS: fs.MntNS}
 }
 
 // ReplayOrder places its record among a message's (ReplayObject).

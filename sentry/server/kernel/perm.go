@@ -17,7 +17,7 @@ import (
 
 // MayAccess checks that the caller may access d for mask.
 func (c *Task) MayAccess(d *vfs.Dentry, mask uint32) error {
-	if mask&auth.MayWrite != 0 && c.Kernel.VFS.ReadOnly(d) && !d.IsSymlink() {
+	if mask&auth.MayWrite != 0 && c.Kernel.VFS.ReadOnly(c.MountNS(), d) && !d.IsSymlink() {
 		return unix.EROFS
 	}
 	cr := c.Creds()

@@ -204,9 +204,10 @@ func (s procSource) Maps(pid int32, smaps bool) ([]procfs.Mapping, error) {
 	return out, nil
 }
 
-// Mounts is the sandbox's mount namespace, from its mount table.
-func (s procSource) Mounts() []procfs.Mount {
-	ms := s.k.VFS.Mounts.List()
+// Mounts is the mount namespace of process pid (the first if it is
+// gone), from the mount table.
+func (s procSource) Mounts(pid int32) []procfs.Mount {
+	ms := s.k.VFS.Mounts.ListNS(s.k.MountNSOf(pid))
 	out := make([]procfs.Mount, len(ms))
 	for i := range ms {
 		out[i] = ms[i].Proc()

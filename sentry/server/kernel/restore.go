@@ -330,6 +330,7 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	// Working directories and executables.
 	cwds := make(map[uint64]*vfs.Dentry)
 	for id, fs := range s.fss {
+		rc.SetRestoreNS(fs.MntNs) // the path as the context's namespace sees it
 		d, err := k.RestoreDentry(rc, fs.CwdHandle, string(fs.Cwd), true)
 		if err != nil {
 			lose(fmt.Sprintf("cwd %q of fs %d", fs.Cwd, id), err)
@@ -345,6 +346,7 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 		if len(fs.Root) == 0 && len(fs.RootHandle) == 0 {
 			continue
 		}
+		rc.SetRestoreNS(fs.MntNs)
 		d, err := k.RestoreDentry(rc, fs.RootHandle, string(fs.Root), true)
 		if err != nil {
 			// As for an fd naming no description below: the
@@ -358,6 +360,7 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			roots[id] = d
 		}
 	}
+	rc.SetRestoreNS(0)
 	exes := make(map[int32]*vfs.Dentry)
 	for _, p := range s.procs {
 		if len(p.Exe) != 0 && rc != nil {
@@ -510,7 +513,14 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 	}
 	fss := make(map[uint64]*FSContext)
 	for id, fs := range s.fss {
-		fss[id] = &FSContext{ID: id, Umask: fs.Umask & 0777, Cwd: k.VFS.Root}
+		if fs.MntNs > mount.MaxNamespace {
+			return nil, fmt.Errorf("restore: fs %d: mount namespace %d: %w", id, fs.MntNs, unix.EINVAL)
+		}
+		fss[id] = &FSContext{ID: id, Umask: fs.Umask & 0777, Cwd: k.VFS.Root, MntNS: fs.MntNs}
+		if fs.MntNs != 0 {
+			k.Namespaced.Store(true) // before a walk can see a namespace (MountNS)
+			k.LastMntNS = max(k.LastMntNS, fs.MntNs)
+		}
 	}
 	tabs := make(map[uint64]*fdtable.Table)
 	// The address spaces, I/O contexts and undo lists kcmp compares,
@@ -751,7 +761,15 @@ func (k *Kernel) restoreMounts(rc *Task, recs []*sentrypb.MountState) []error {
 	v.MntMu.Lock()
 	defer v.MntMu.Unlock()
 	var errs []error
+	defer rc.SetRestoreNS(0)
 	for _, st := range recs {
+		rc.SetRestoreNS(st.GetNs()) // its place as its namespace sees it
+		if st.GetNs() != 0 && st.GetNs() <= mount.MaxNamespace {
+			k.Namespaced.Store(true)
+			k.Mu.Lock()
+			k.LastMntNS = max(k.LastMntNS, st.GetNs())
+			k.Mu.Unlock()
+		}
 		if mount.IsFixed(int(st.GetId())) {
 			if err := v.Mounts.RestoreFixedPropagation(st); err != nil {
 				errs = append(errs, fmt.Errorf("mount %d: %w", st.GetId(), err))

@@ -273,7 +273,7 @@ func (k *Kernel) fsRecordLocked(fs *FSContext) *sentrypb.StateRecord {
 	if fs.Refs <= 0 {
 		return DeletedRec(statekey.FS(id))
 	}
-	st := &sentrypb.FsState{Id: id, Umask: fs.Umask, Cwd: []byte("/")}
+	st := &sentrypb.FsState{Id: id, Umask: fs.Umask, Cwd: []byte("/"), MntNs: fs.MntNS}
 	if fs.Cwd != nil {
 		path, _ := k.VFS.PathOf(fs.Cwd)
 		st.Cwd = []byte(path)

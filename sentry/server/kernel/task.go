@@ -53,6 +53,11 @@ type Task struct {
 	RaisedSIGPIPE bool
 	// Eff collects the effects committed with the reply (state.go).
 	Eff *CallEffects
+	// restoreNS, when restoreNSSet, is the mount namespace of a
+	// Restore's walks (MountNS), whatever its thread's: set by
+	// SetRestoreNS between them.
+	restoreNS    uint64
+	restoreNSSet bool
 	// GoferSize is the file size a gofer write reported last (-1: none);
 	// GoferStat is that write's whole Stat (nil: none).
 	GoferSize int64
@@ -540,6 +545,39 @@ func (c *Task) FSRoot() *vfs.Dentry {
 		return fs.Root
 	}
 	return nil
+}
+
+// SetRestoreNS makes the walks of c, a Restore's context, those of
+// mount namespace ns (a mount's, a cwd's).
+func (c *Task) SetRestoreNS(ns uint64) {
+	if c != nil {
+		c.restoreNS, c.restoreNSSet = ns, true
+	}
+}
+
+// MountNS returns the mount namespace of the caller's fs context
+// (vfs.NamespacedCaller: the mounts its walks cross); a Restore's walks
+// have SetRestoreNS's. It takes Kernel.Mu only once some context was in
+// a namespace other than the first.
+func (c *Task) MountNS() uint64 {
+	if c == nil {
+		return 0
+	}
+	if c.restoreNSSet {
+		return c.restoreNS
+	}
+	if c.Thread == nil {
+		return 0
+	}
+	if !c.Kernel.Namespaced.Load() {
+		return 0
+	}
+	c.Kernel.Mu.Lock()
+	defer c.Kernel.Mu.Unlock()
+	if fs := c.Thread.Proc.FS; fs != nil {
+		return fs.MntNS
+	}
+	return 0
 }
 
 // Root returns the caller's root directory: FSRoot, or the VFS's root.

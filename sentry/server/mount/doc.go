@@ -20,6 +20,16 @@
 // changes (mounts, unmounts, remounts) for the poll of
 // /proc/<pid>/mounts (Table.Event).
 //
+// The one table holds the mounts of every mount namespace (Mount.NS; 0
+// is the sandbox's first, which alone has the fixed mounts' ids): ids
+// and peer groups are the table's, so propagation between the peers of
+// two namespaces is the ordinary one (Receivers). CopyNS makes a
+// namespace's copy as Linux's copy_mnt_ns (new ids, the same files: a
+// tmpfs's copy names its original's directory, Mount.SB; a fixed mount's
+// copy says which it is, Mount.Fixed), RemoveNS takes out a namespace no
+// process is in any more, and a mount's parent, the per-namespace bound
+// MaxMounts and ListNS are of its namespace.
+//
 // # Dependencies
 //
 // proto/sentrypb (records), sentry/server/procfs (its Mount type),

@@ -72,6 +72,34 @@ type Mount struct {
 	// (Table.mu).
 	Shared, Master int
 	Unbindable     bool
+	// NS is the mount namespace the mount is in (0: the sandbox's
+	// first). Immutable.
+	NS uint64
+	// Fixed is, for a mount of a namespace other than the first, the
+	// fixed mount (RootID, ProcID, DevID, DevPtsID) it is the copy of; 0
+	// for the others. Immutable.
+	Fixed int
+	// SB is the id of the mount whose gofer directory holds a backed
+	// tmpfs's files, when not its own (0): a namespace's copy of a
+	// mount shares its files, as Linux's copy shares the superblock.
+	// Immutable.
+	SB int
+}
+
+// FixedKind returns which fixed mount m is or is the copy of (0: none).
+func (m *Mount) FixedKind() int {
+	if IsFixed(m.ID) {
+		return m.ID
+	}
+	return m.Fixed
+}
+
+// Backing returns the id that names a backed tmpfs's gofer directory.
+func (m *Mount) Backing() int {
+	if m.SB != 0 {
+		return m.SB
+	}
+	return m.ID
 }
 
 // Optional are mountinfo's optional fields of the mount, as Linux prints
@@ -184,7 +212,117 @@ func NewTable(rootDev, synthDev uint64) *Table {
 	return t
 }
 
-// List returns the mounts in the order they were made.
+// ListNS returns the mounts of namespace ns in the order they were made.
+func (t *Table) ListNS(ns uint64) []Mount {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Mount
+	for _, m := range t.mounts {
+		if m.NS == ns {
+			out = append(out, *m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// FixedID returns the id of fixed mount kind's copy in namespace ns
+// (kind itself in the first), or 0.
+func (t *Table) FixedID(ns uint64, kind int) int {
+	if ns == 0 {
+		return kind
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, m := range t.mounts {
+		if m.NS == ns && m.Fixed == kind {
+			return id
+		}
+	}
+	return 0
+}
+
+// CopyNS copies the mounts of namespace from into namespace to, which
+// has none, as Linux's copy_mnt_ns (copy_tree with CL_COPY_ALL): each
+// copy has a new id and the same files, flags and propagation (a copy
+// of a shared mount is its peer, of a slave a slave of the same master,
+// of an unbindable one unbindable). It returns the copies, parents
+// first, and the id of each one's original by its id.
+func (t *Table) CopyNS(from, to uint64) ([]Mount, map[int]int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var src []*Mount
+	for _, m := range t.mounts {
+		if m.NS == from {
+			src = append(src, m)
+		}
+		if m.NS == to {
+			return nil, nil, fmt.Errorf("mount namespace %d has mounts: %w", to, unix.EINVAL)
+		}
+	}
+	if len(src) > MaxMounts || len(t.mounts)+len(src) > MaxMounts*maxNamespaceTables {
+		return nil, nil, fmt.Errorf("%d mounts: %w", len(t.mounts), unix.ENOSPC)
+	}
+	sort.Slice(src, func(i, j int) bool { return src[i].ID < src[j].ID })
+	ids := make(map[int]int, len(src))
+	orig := make(map[int]int, len(src))
+	out := make([]Mount, 0, len(src))
+	for _, m := range src {
+		c := *m
+		c.ID, c.NS = t.next, to
+		t.next++
+		ids[m.ID], orig[c.ID] = c.ID, m.ID
+		c.ParentID = ids[m.ParentID] // 0 for the root
+		if IsFixed(m.ID) {
+			c.Fixed = m.ID
+		}
+		if m.Backed && m.SB == 0 {
+			c.SB = m.ID
+		}
+		nc := c
+		t.mounts[c.ID] = &nc
+		out = append(out, c)
+	}
+	t.touchLocked()
+	return out, orig, nil
+}
+
+// RemoveNS takes every mount of namespace ns (not the first) out of the
+// table, when no process is left in it, and returns them, the deepest
+// first.
+func (t *Table) RemoveNS(ns uint64) []Mount {
+	if ns == 0 {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Mount
+	for id, m := range t.mounts {
+		if m.NS == ns {
+			out = append(out, *m)
+			delete(t.mounts, id)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
+	if len(out) > 0 {
+		t.touchLocked()
+	}
+	return out
+}
+
+// Namespaces returns the namespaces that have mounts.
+func (t *Table) Namespaces() map[uint64]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[uint64]bool)
+	for _, m := range t.mounts {
+		out[m.NS] = true
+	}
+	return out
+}
+
+// List returns the mounts of every namespace in the order they were
+// made.
 func (t *Table) List() []Mount {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -223,8 +361,8 @@ func (t *Table) Add(m Mount) (Mount, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.mounts) >= MaxMounts {
-		return Mount{}, fmt.Errorf("%d mounts: %w", len(t.mounts), unix.ENOSPC)
+	if n := t.countLocked(m.NS); n >= MaxMounts || len(t.mounts) >= MaxMounts*maxNamespaceTables {
+		return Mount{}, fmt.Errorf("%d mounts: %w", n, unix.ENOSPC)
 	}
 	if m.ID == 0 {
 		m.ID = t.next
@@ -233,20 +371,40 @@ func (t *Table) Add(m Mount) (Mount, error) {
 	}
 	t.next = max(t.next, m.ID+1)
 	t.nextGroup = max(t.nextGroup, m.Shared+1, m.Master+1)
-	m.ParentID = t.holderLocked(m.Target)
+	if m.Fixed == RootID {
+		m.ParentID = 0 // a namespace's root, as the first's
+	} else {
+		m.ParentID = t.holderLocked(m.NS, m.Target)
+	}
 	nm := m
 	t.mounts[m.ID] = &nm
 	t.touchLocked()
 	return m, nil
 }
 
-// holderLocked returns the id of the mount whose tree holds target: the
-// most recent of the mounts with the longest target that is target or
-// one of its ancestors. Precondition: t.mu.
-func (t *Table) holderLocked(target string) int {
+// countLocked is the number of mounts of namespace ns. Precondition:
+// t.mu.
+func (t *Table) countLocked(ns uint64) int {
+	n := 0
+	for _, m := range t.mounts {
+		if m.NS == ns {
+			n++
+		}
+	}
+	return n
+}
+
+// maxNamespaceTables bounds the mounts of all namespaces together, in
+// namespaces' worth of MaxMounts.
+const maxNamespaceTables = 16
+
+// holderLocked returns the id of the mount of namespace ns whose tree
+// holds target: the most recent of the mounts with the longest target
+// that is target or one of its ancestors. Precondition: t.mu.
+func (t *Table) holderLocked(ns uint64, target string) int {
 	best, bestLen := RootID, -1
 	for id, m := range t.mounts {
-		if !within(target, m.Target) {
+		if m.NS != ns || !within(target, m.Target) {
 			continue
 		}
 		if l := len(m.Target); l > bestLen || (l == bestLen && id > best) {
@@ -330,7 +488,7 @@ func (t *Table) SetTmpfs(id int, o TmpfsOptions) {
 // Record returns mount id's replay record (deleted when it is gone).
 func (t *Table) Record(id int) *sentrypb.StateRecord {
 	m, ok := t.Get(id)
-	if ok && id < firstID && (m.Shared != 0 || m.Master != 0 || m.Unbindable) {
+	if ok && IsFixed(id) && (m.Shared != 0 || m.Master != 0 || m.Unbindable) {
 		// A fixed mount has a record only for its propagation.
 		return &sentrypb.StateRecord{Key: statekey.Mount(id).String(), Value: &sentrypb.StateRecord_Mount{Mount: &sentrypb.MountState{
 			Id: int32(m.ID), Fstype: m.FSType, Target: []byte(m.Target), SharedGroup: int32(m.Shared), MasterGroup: int32(m.Master), Unbindable: m.Unbindable}}}
@@ -341,7 +499,8 @@ func (t *Table) Record(id int) *sentrypb.StateRecord {
 	return &sentrypb.StateRecord{Key: statekey.Mount(id).String(), Value: &sentrypb.StateRecord_Mount{Mount: &sentrypb.MountState{
 		Id: int32(m.ID), ParentId: int32(m.ParentID), Fstype: m.FSType, Source: []byte(m.Source), Target: []byte(m.Target),
 		Flags: m.Flags, Data: []byte(m.Data), Backed: m.Backed, Dev: m.Dev, SuperReadonly: m.SuperReadOnly,
-		BindPath: []byte(m.BindPath), Root: []byte(m.Root), SharedGroup: int32(m.Shared), MasterGroup: int32(m.Master), Unbindable: m.Unbindable}}}
+		BindPath: []byte(m.BindPath), Root: []byte(m.Root), SharedGroup: int32(m.Shared), MasterGroup: int32(m.Master), Unbindable: m.Unbindable,
+		Ns: m.NS, Fixed: int32(m.Fixed), Sb: int32(m.SB)}}}
 }
 
 // FromRecord checks a replay record's mount; Add puts it back.
@@ -352,14 +511,21 @@ func FromRecord(st *sentrypb.MountState, totalRAM uint64) (Mount, error) {
 	}
 	m := Mount{ID: int(st.Id), FSType: st.Fstype, Source: string(st.Source), Target: string(st.Target), Flags: st.Flags,
 		Data: string(st.Data), Backed: st.Backed, Dev: st.Dev, SuperReadOnly: st.SuperReadonly,
-		BindPath: string(st.BindPath), Root: string(st.Root), Shared: int(st.SharedGroup), Master: int(st.MasterGroup), Unbindable: st.Unbindable}
+		BindPath: string(st.BindPath), Root: string(st.Root), Shared: int(st.SharedGroup), Master: int(st.MasterGroup), Unbindable: st.Unbindable,
+		NS: st.Ns, Fixed: int(st.Fixed), SB: int(st.Sb)}
+	if st.Ns > MaxNamespace || (m.Fixed != 0 && (!IsFixed(m.Fixed) || m.NS == 0)) || m.SB < 0 || m.SB >= m.ID {
+		return Mount{}, fmt.Errorf("bad mount record: namespace: %w", unix.EINVAL)
+	}
 	if m.Shared < 0 || m.Shared > 1<<30 || m.Master < 0 || m.Master > 1<<30 {
 		return Mount{}, fmt.Errorf("bad mount record: peer group: %w", unix.EINVAL)
 	}
 	if m.BindPath != "" && (!path.IsAbs(m.BindPath) || len(m.BindPath) >= 4096 || !path.IsAbs(m.Root)) {
 		return Mount{}, fmt.Errorf("bad bind mount record: %w", unix.EINVAL)
 	}
-	if st.Fstype == "tmpfs" || st.Fstype == "mqueue" {
+	if m.Fixed != 0 {
+		// A copy of a fixed mount: its options are the fixed mount's.
+		m.FSOptions = NewTable(0, 0).mounts[m.Fixed].FSOptions
+	} else if st.Fstype == "tmpfs" || st.Fstype == "mqueue" {
 		o, err := ParseTmpfsOptions(string(st.Data), totalRAM)
 		if err != nil {
 			return Mount{}, err
@@ -368,6 +534,9 @@ func FromRecord(st *sentrypb.MountState, totalRAM uint64) (Mount, error) {
 	}
 	return m, nil
 }
+
+// MaxNamespace bounds a mount namespace's number.
+const MaxNamespace = 1 << 30
 
 // IsFixed says id is one of the mounts every table starts with.
 func IsFixed(id int) bool { return id >= RootID && id < firstID }

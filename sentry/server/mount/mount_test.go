@@ -239,3 +239,60 @@ func TestPathIn(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyNS: a namespace's copy has new ids, its parents mapped to the
+// copies, the fixed mounts marked, a backed tmpfs's files named by its
+// original (SB), and the propagation of its original (a shared mount's
+// copy is its peer); a mount added to one namespace has its parent
+// there; RemoveNS takes out the copies alone, and a record round-trips.
+func TestCopyNS(t *testing.T) {
+	tb := NewTable(1, 2)
+	a, err := tb.Add(Mount{FSType: "tmpfs", Source: "tmpfs", Target: "/mnt", Backed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tb.SetPropagation(a.ID, unix.MS_SHARED, false); err != nil {
+		t.Fatal(err)
+	}
+	copies, orig, err := tb.CopyNS(0, 7)
+	if err != nil || len(copies) != 5 {
+		t.Fatalf("CopyNS: %d copies, %v", len(copies), err)
+	}
+	byOrig := map[int]Mount{}
+	for _, c := range copies {
+		byOrig[orig[c.ID]] = c
+		if c.NS != 7 || c.ID < firstID || IsFixed(c.ID) {
+			t.Errorf("copy %+v: want namespace 7 and a new id", c)
+		}
+	}
+	root, mnt := byOrig[RootID], byOrig[a.ID]
+	if root.Fixed != RootID || root.ParentID != 0 || tb.FixedID(7, RootID) != root.ID || tb.FixedID(7, DevPtsID) != byOrig[DevPtsID].ID {
+		t.Errorf("root's copy %+v", root)
+	}
+	if byOrig[DevPtsID].ParentID != byOrig[DevID].ID || mnt.ParentID != root.ID {
+		t.Errorf("parents not mapped: /dev/pts %+v, /mnt %+v", byOrig[DevPtsID], mnt)
+	}
+	if mnt.SB != a.ID || mnt.Backing() != a.ID || mnt.Shared == 0 {
+		t.Errorf("/mnt's copy %+v: want the files of %d, shared", mnt, a.ID)
+	}
+	if a2, _ := tb.Get(a.ID); a2.Shared != mnt.Shared {
+		t.Errorf("/mnt's copy is in group %d, its original in %d: want peers", mnt.Shared, a2.Shared)
+	}
+	if r := tb.Receivers(a.ID); len(r) != 1 || r[0].ID != mnt.ID {
+		t.Errorf("receivers of /mnt: %+v, want its copy", r)
+	}
+	sub, err := tb.Add(Mount{FSType: "tmpfs", Source: "tmpfs", Target: "/mnt/x", Backed: true, NS: 7})
+	if err != nil || sub.ParentID != mnt.ID {
+		t.Errorf("a mount in namespace 7: %+v, %v, want the parent %d", sub, err, mnt.ID)
+	}
+	if n := len(tb.ListNS(0)); n != 5 {
+		t.Errorf("namespace 0 has %d mounts, want 5", n)
+	}
+	got, err := FromRecord(tb.Record(root.ID).GetMount(), 0)
+	if err != nil || got.NS != 7 || got.Fixed != RootID || got.ID != root.ID {
+		t.Errorf("root's copy from its record: %+v, %v", got, err)
+	}
+	if gone := tb.RemoveNS(7); len(gone) != 6 || len(tb.List()) != 5 {
+		t.Errorf("RemoveNS took %d, %d left", len(gone), len(tb.List()))
+	}
+}

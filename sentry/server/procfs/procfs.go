@@ -26,8 +26,8 @@ type Source interface {
 	// Maps returns process pid's mappings (asked of the client), with
 	// their smaps lines if smaps.
 	Maps(pid int32, smaps bool) ([]Mapping, error)
-	// Mounts returns the mount namespace.
-	Mounts() []Mount
+	// Mounts returns the mounts of process pid's mount namespace.
+	Mounts(pid int32) []Mount
 	// SetComm renames thread tid of process pid.
 	SetComm(pid, tid int32, comm string) error
 	// SetCoredumpFilter sets process pid's coredump_filter mask.

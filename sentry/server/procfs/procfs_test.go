@@ -61,7 +61,7 @@ func (f *fakeSource) Maps(pid int32, smaps bool) ([]Mapping, error) {
 	return out, nil
 }
 
-func (f *fakeSource) Mounts() []Mount {
+func (f *fakeSource) Mounts(int32) []Mount {
 	return []Mount{
 		{ID: 1, Dev: unix.Mkdev(254, 1), Source: "gofer", Target: "/", FSType: "gofer", Options: "rw,relatime", Super: "rw"},
 		{ID: 2, ParentID: 1, Dev: unix.Mkdev(0, 14), Source: "proc", Target: "/proc", FSType: "proc", Options: "rw,nosuid", Super: "rw"},

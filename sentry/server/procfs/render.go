@@ -468,18 +468,18 @@ func renderMaps(src Source, pid int32, smaps bool) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func genMounts(src Source, _, _ int32) ([]byte, error) {
+func genMounts(src Source, pid, _ int32) ([]byte, error) {
 	var b bytes.Buffer
-	for _, m := range src.Mounts() {
+	for _, m := range src.Mounts(pid) {
 		fmt.Fprintf(&b, "%s %s %s %s%s 0 0\n", mangle(m.Source), mangle(m.Target), mangle(m.FSType), m.Options, m.FSOptions)
 	}
 	return b.Bytes(), nil
 }
 
 // genMountinfo follows fs/proc_namespace.c:show_mountinfo.
-func genMountinfo(src Source, _, _ int32) ([]byte, error) {
+func genMountinfo(src Source, pid, _ int32) ([]byte, error) {
 	var b bytes.Buffer
-	for _, m := range src.Mounts() {
+	for _, m := range src.Mounts(pid) {
 		root := m.Root
 		if root == "" {
 			root = "/"

@@ -76,7 +76,7 @@ func accessAt(c *kernel.Task, dirfd int32, path string, mode, flags uint32) (int
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
 	default:
-		if mode&unix.W_OK != 0 && c.Kernel.VFS.ReadOnly(d) {
+		if mode&unix.W_OK != 0 && c.Kernel.VFS.ReadOnly(c.MountNS(), d) {
 			// SuS asks that a read-only file system be reported
 			// (Linux's do_faccessat), devices and FIFOs aside.
 			return 0, unix.EROFS

@@ -46,7 +46,7 @@ func SetStat(c *kernel.Task, d *vfs.Dentry, f *fdesc.File, req *goferpb.SetStatR
 			return err
 		}
 	}
-	if v.ReadOnly(d) {
+	if v.ReadOnly(c.MountNS(), d) {
 		return unix.EROFS
 	}
 	req.Handle = h
@@ -380,7 +380,7 @@ func mayChangeAttrs(c *kernel.Task, d *vfs.Dentry, f *fdesc.File) error {
 	if f != nil {
 		d = vfs.DentryOf(f)
 	}
-	if c.Kernel.VFS.ReadOnly(d) {
+	if c.Kernel.VFS.ReadOnly(c.MountNS(), d) {
 		return unix.EROFS
 	}
 	return nil

@@ -73,7 +73,7 @@ func Fallocate(c *kernel.Task) (int64, error) {
 	if length > math.MaxInt64-off {
 		return 0, unix.EFBIG
 	}
-	if c.Kernel.VFS.ReadOnly(d) {
+	if c.Kernel.VFS.ReadOnly(c.MountNS(), d) {
 		return 0, unix.EROFS
 	}
 	if mode&unix.FALLOC_FL_KEEP_SIZE == 0 {

@@ -97,7 +97,7 @@ func Getdents64(c *kernel.Task) (int64, error) {
 				}
 			}
 		} else {
-			ents := c.Kernel.Synth.List(d)
+			ents := c.Kernel.Synth.List(c.MountNS(), d)
 			for i := int(cur.Cookie); i < len(ents); i++ {
 				e := ents[i]
 				if !emit(e.Name, e.Ino, e.Type, uint64(i)+3) {

@@ -65,12 +65,14 @@ func Mount(c *kernel.Task) (int64, error) {
 	rec := flags&unix.MS_REC != 0
 	flags &^= unix.MS_REC
 	v := c.Kernel.VFS
+	ns := c.MountNS()
 	point, err := v.Resolve(c, c.Cwd(), target, true)
 	if err != nil {
 		return 0, err
 	}
 	v.MntMu.Lock()
 	defer v.MntMu.Unlock()
+	c.Kernel.ReapMountNS()
 	switch {
 	case flags&unix.MS_REMOUNT != 0:
 		return 0, remount(c, point, flags, data)
@@ -86,7 +88,7 @@ func Mount(c *kernel.Task) (int64, error) {
 		if pt&(pt-1) != 0 || flags&^mount.PropagationFlags != 0 {
 			return 0, unix.EINVAL
 		}
-		id, ok := v.MountIDAt(point)
+		id, ok := v.MountIDAt(ns, point)
 		if !ok {
 			return 0, unix.EINVAL
 		}
@@ -138,7 +140,7 @@ func Mount(c *kernel.Task) (int64, error) {
 	// The record keeps the options as parsed (a size=N% is of this
 	// machine, now).
 	m, err := v.Mounts.Add(mount.Mount{FSType: fstype, Source: source, Target: p, Flags: flags, Data: strings.TrimPrefix(o.String(), ","),
-		FSOptions: o.String(), Backed: true, Tmpfs: o, SuperReadOnly: flags&unix.MS_RDONLY != 0})
+		FSOptions: o.String(), Backed: true, Tmpfs: o, SuperReadOnly: flags&unix.MS_RDONLY != 0, NS: ns})
 	if err != nil {
 		return 0, err
 	}
@@ -157,7 +159,7 @@ func Mount(c *kernel.Task) (int64, error) {
 // mount whose root is point: one the sentry made.
 func remount(c *kernel.Task, point *vfs.Dentry, flags uint64, data string) error {
 	v := c.Kernel.VFS
-	vm := v.MountRoot(point)
+	vm := v.MountRootIn(c.MountNS(), point)
 	if vm == nil {
 		return fmt.Errorf("remount of a mount the sentry did not make: %w", unix.EINVAL)
 	}
@@ -239,7 +241,7 @@ func bindMount(c *kernel.Task, source string, point *vfs.Dentry) error {
 		}
 		return unix.EISDIR
 	}
-	from, _ := v.MountInfoOf(src)
+	from, _ := v.MountInfoOf(c.MountNS(), src)
 	if from.Unbindable {
 		return fmt.Errorf("bind mount of %q: its mount is unbindable: %w", source, unix.EINVAL)
 	}
@@ -261,6 +263,7 @@ func bindMount(c *kernel.Task, source string, point *vfs.Dentry) error {
 	}
 	m := from
 	m.ID, m.ParentID, m.Target, m.Backed, m.BindPath, m.Root = 0, 0, target, false, srcPath, root
+	m.Fixed, m.SB = 0, 0 // of the source's mount (a namespace's copy), not of this one
 	// clone_mnt: a bind of a shared mount is its peer, of a slave a
 	// slave of the same master; of a private one, private.
 	m.Unbindable = false
@@ -304,12 +307,13 @@ func propagateBind(c *kernel.Task, m mount.Mount, src *vfs.Dentry) {
 		if !ok {
 			continue
 		}
-		point, err := v.Resolve(c, v.Root, at, true)
-		if err != nil || point.Kind != vfs.KindGofer || point == v.Root || v.MountRoot(point) != nil {
+		// The place as r's namespace sees it.
+		point, err := v.Resolve(inNS{c, r.NS}, v.Root, at, true)
+		if err != nil || point.Kind != vfs.KindGofer || point == v.Root || v.MountRootIn(r.NS, point) != nil {
 			continue
 		}
 		cp := m
-		cp.ID, cp.ParentID, cp.Target = 0, 0, at
+		cp.ID, cp.ParentID, cp.Target, cp.NS = 0, 0, at, r.NS
 		if r.Shared != parent.Shared {
 			// A slave's copy is a slave of m's group.
 			cp.Shared, cp.Master = 0, m.Shared
@@ -354,20 +358,21 @@ func Umount2(c *kernel.Task) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	v := c.Kernel.VFS
+	ns := c.MountNS()
 	d, err := v.Resolve(c, c.Cwd(), target, flags&linux.UMOUNT_NOFOLLOW == 0)
 	if err != nil {
 		return 0, err
 	}
 	v.MntMu.Lock()
 	defer v.MntMu.Unlock()
-	vm := v.MountRoot(d)
+	c.Kernel.ReapMountNS()
+	vm := v.MountRootIn(ns, d)
 	if vm == nil && d.Kind == vfs.KindMqueueDir {
-		for _, m := range v.Mounts.List() {
+		for _, m := range v.Mounts.ListNS(ns) {
 			if vfs.IsMqueueMount(m) {
 				if _, err := v.Mounts.Remove(m.ID, flags&linux.MNT_DETACH != 0); err != nil {
 					return 0, err
 				}
-				v.SetMqueue(0)
 				c.Kernel.Trk.Changed(kernel.MountID(m.ID))
 				return 0, nil
 			}
@@ -379,7 +384,7 @@ func Umount2(c *kernel.Task) (int64, error) {
 			return 0, unix.EBUSY
 		}
 		if p, ok := v.PathOf(d); ok && d.Kind == vfs.KindGofer {
-			for _, m := range v.Mounts.List() {
+			for _, m := range v.Mounts.ListNS(ns) {
 				if m.Target == p && !m.Backed && m.BindPath == "" {
 					// Made outside the sentry (a volume, an OCI
 					// bundle's mount): the gofer serves it and
@@ -429,3 +434,17 @@ func ramFor(c *kernel.Task, data string) (uint64, error) {
 	}
 	return a.GetMachine().GetMemTotal(), nil
 }
+
+// inNS is c walking in mount namespace ns from the sandbox's root: a
+// propagated mount's place in a receiver of another namespace.
+type inNS struct {
+	*kernel.Task
+	ns uint64
+}
+
+// MountNS is the walk's namespace (vfs.NamespacedCaller).
+func (c inNS) MountNS() uint64 { return c.ns }
+
+// FSRoot is nil: the walk starts at the sandbox's root, not at the
+// caller's (vfs.RootedCaller).
+func (c inNS) FSRoot() *vfs.Dentry { return nil }

@@ -124,7 +124,7 @@ func Link(c *kernel.Task) (int64, error) {
 	if trailing {
 		return 0, unix.ENOENT
 	}
-	if v := c.Kernel.VFS; v.MountOf(od) != v.MountOf(dir) {
+	if v := c.Kernel.VFS; v.MountOf(c.MountNS(), od) != v.MountOf(c.MountNS(), dir) {
 		return 0, unix.EXDEV
 	}
 	if cr := c.ProcessCreds(); !cr.Capable(linux.CAP_FOWNER) {
@@ -335,7 +335,7 @@ func Rename(c *kernel.Task) (int64, error) {
 	if odir.Kind != vfs.KindGofer || ndir.Kind != vfs.KindGofer || (src != nil && src.Kind != vfs.KindGofer) {
 		return 0, unix.EXDEV
 	}
-	if v.MountOf(odir) != v.MountOf(ndir) {
+	if v.MountOf(c.MountNS(), odir) != v.MountOf(c.MountNS(), ndir) {
 		return 0, unix.EXDEV
 	}
 	if src != nil && v.MountRoot(src) != nil {
@@ -346,7 +346,7 @@ func Rename(c *kernel.Task) (int64, error) {
 	} else if dst, err := v.LookupChild(c, ndir, nname); err == nil && v.MountRoot(dst) != nil {
 		return 0, unix.EBUSY
 	}
-	if v.ReadOnly(odir) || v.ReadOnly(ndir) {
+	if v.ReadOnly(c.MountNS(), odir) || v.ReadOnly(c.MountNS(), ndir) {
 		return 0, unix.EROFS
 	}
 	if src != nil {
@@ -466,7 +466,7 @@ func unlinkMissing(c *kernel.Task, dir *vfs.Dentry, err error) error {
 	if syserr.ErrnoOf(err) != unix.ENOENT {
 		return err
 	}
-	if c.Kernel.VFS.ReadOnly(dir) {
+	if c.Kernel.VFS.ReadOnly(c.MountNS(), dir) {
 		return unix.EROFS
 	}
 	if c.PathView != nil && dir.Kind == vfs.KindGofer && c.MayWriteDir(dir) == nil {

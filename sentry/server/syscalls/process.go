@@ -19,8 +19,9 @@ import (
 // ids, process groups and sessions, over package kernel's process tree
 // and exec.
 
-// unsupportedCloneFlags are namespace flags, not implemented.
-const unsupportedCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
+// unsupportedCloneFlags are namespace flags, not implemented (a mount
+// namespace is: CLONE_NEWNS).
+const unsupportedCloneFlags = unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER |
 	unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME
 
 // Clone implements clone(2), fork(2) and vfork(2).
@@ -66,6 +67,12 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 	if flags&unix.CLONE_SIGHAND != 0 && flags&unix.CLONE_VM == 0 {
 		return 0, unix.EINVAL
 	}
+	if flags&unix.CLONE_NEWNS != 0 && flags&(unix.CLONE_FS|unix.CLONE_THREAD) != 0 {
+		// Linux refuses CLONE_NEWNS|CLONE_FS; a thread's fs context
+		// is its process's here, so it cannot have a namespace of its
+		// own either.
+		return 0, unix.EINVAL
+	}
 	if flags&unsupportedCloneFlags != 0 {
 		return 0, unix.EINVAL
 	}
@@ -74,6 +81,16 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 		return 0, unix.EINVAL
 	}
 	k := c.Kernel
+	if flags&unix.CLONE_NEWNS != 0 {
+		if !c.ProcessCreds().Capable(linux.CAP_SYS_ADMIN) {
+			return 0, unix.EPERM
+		}
+		// The namespace's copy is made under MntMu, taken before the
+		// kernel lock (vfs's lock order).
+		k.VFS.MntMu.Lock()
+		defer k.VFS.MntMu.Unlock()
+		k.ReapMountNS()
+	}
 	var d kernel.Deferred
 	k.Mu.Lock()
 	defer func() {
@@ -99,6 +116,16 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 		shareTaskIdentities(c.Thread, th, flags)
 		k.PtraceCloneLocked(c.Thread, th, flags, &d)
 		return tid, nil
+	}
+	var nsFS *kernel.FSContext
+	if flags&unix.CLONE_NEWNS != 0 {
+		// The child's context in a copy of the parent's namespace, made
+		// first: a failure below leaves a namespace of no process,
+		// which the next ReapMountNS takes out.
+		nsFS = &kernel.FSContext{Refs: 1, Cwd: p.FS.Cwd, Root: p.FS.Root, Umask: p.FS.Umask, MntNS: p.FS.MntNS}
+		if err := k.NewMountNSLocked(nsFS); err != nil {
+			return 0, err
+		}
 	}
 	parent := p
 	if flags&unix.CLONE_PARENT != 0 {
@@ -133,6 +160,9 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 		np.FS.Refs++
 	} else {
 		np.FS = p.FS.Copy()
+		if nsFS != nil {
+			np.FS = nsFS
+		}
 	}
 	if flags&unix.CLONE_SIGHAND != 0 {
 		np.Sig = p.Sig

@@ -59,9 +59,9 @@ func StatOf(c *kernel.Task, d *vfs.Dentry, f *fdesc.File) (*goferpb.Stat, error)
 	}
 	// A file of a grafted mount is on that mount's device, as Linux
 	// gives each tmpfs its own.
-	if m, grafted := c.Kernel.VFS.MountInfoOf(d); grafted && m.Dev != 0 && m.Dev != st.Dev {
+	if dev, ok := c.Kernel.VFS.FileDev(d); ok && dev != st.Dev {
 		st = proto.Clone(st).(*goferpb.Stat)
-		st.Dev = m.Dev
+		st.Dev = dev
 	}
 	return st, nil
 }

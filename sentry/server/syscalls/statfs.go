@@ -52,7 +52,7 @@ func Statfs(c *kernel.Task) (int64, error) {
 		sf = linux.Statfs{Type: r.Type, BlockSize: int64(r.BlockSize), Blocks: r.Blocks, BlocksFree: r.BlocksFree,
 			BlocksAvailable: r.BlocksAvailable, Files: r.Files, FilesFree: r.FilesFree, NameLength: r.NameLength,
 			FragmentSize: int64(r.BlockSize)}
-		if m, grafted := c.Kernel.VFS.MountInfoOf(d); grafted {
+		if m, grafted := c.Kernel.VFS.MountInfoOf(c.MountNS(), d); grafted {
 			tmpfsStatfs(&sf, &m)
 		}
 	case d.Kind >= vfs.KindProcDir:

@@ -24,13 +24,13 @@ const nsproxyFlags = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 
 // Unshare is unshare(2): the caller's own fd table (CLONE_FILES), fs
 // context (CLONE_FS, implied by CLONE_NEWNS) and semaphore undo list
-// (CLONE_SYSVSEM); CLONE_THREAD, CLONE_SIGHAND and CLONE_VM succeed only
-// when there is nothing to unshare, as in Linux. Every namespace flag
-// fails: EINVAL for CLONE_NEWUSER (Linux without CONFIG_USER_NS: its
-// check needs no privilege and comes first), else EPERM without
-// CAP_SYS_ADMIN, then EINVAL (Linux's copy_*_ns without the namespace's
-// support; a mount namespace, which Linux always has, is not modeled
-// either). The fd table and fs context are per process, so a thread of
+// (CLONE_SYSVSEM), and a copy of its mount namespace (CLONE_NEWNS, with
+// CAP_SYS_ADMIN: kernel.NewMountNSLocked); CLONE_THREAD, CLONE_SIGHAND
+// and CLONE_VM succeed only when there is nothing to unshare, as in
+// Linux. Every other namespace flag fails: EINVAL for CLONE_NEWUSER
+// (Linux without CONFIG_USER_NS: its check needs no privilege and comes
+// first), else EPERM without CAP_SYS_ADMIN, then EINVAL (Linux's
+// copy_*_ns without the namespace's support). The fd table and fs context are per process, so a thread of
 // a multithreaded process cannot get its own (kernel.ErrPerThread).
 // Nothing changes unless the whole call succeeds.
 func Unshare(c *kernel.Task) (int64, error) {
@@ -52,6 +52,13 @@ func Unshare(c *kernel.Task) (int64, error) {
 		return 0, unix.EINVAL
 	}
 	k := c.Kernel
+	if flags&unix.CLONE_NEWNS != 0 {
+		// The namespace's copy is made under MntMu, taken before the
+		// kernel lock (vfs's lock order).
+		k.VFS.MntMu.Lock()
+		defer k.VFS.MntMu.Unlock()
+		k.ReapMountNS()
+	}
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	t := c.Thread
@@ -83,7 +90,27 @@ func Unshare(c *kernel.Task) (int64, error) {
 		if !p.Creds.Capable(linux.CAP_SYS_ADMIN) {
 			return 0, unix.EPERM
 		}
-		return 0, unix.EINVAL
+		if flags&nsproxyFlags != unix.CLONE_NEWNS {
+			return 0, unix.EINVAL
+		}
+		if !k.ThreadGroupEmptyLocked(t) {
+			// The fs context, which carries the namespace, is the
+			// process's.
+			return 0, kernel.ErrPerThread
+		}
+	}
+	var ns *kernel.FSContext
+	if flags&unix.CLONE_NEWNS != 0 {
+		// copy_mnt_ns, made first, as the only step that may still
+		// fail (ENOSPC): a failure after it leaves a namespace of no
+		// process, which the next ReapMountNS takes out.
+		if p.FS == nil {
+			return 0, unix.ESRCH
+		}
+		ns = &kernel.FSContext{MntNS: p.FS.MntNS}
+		if err := k.NewMountNSLocked(ns); err != nil {
+			return 0, err
+		}
 	}
 	if flags&unix.CLONE_SYSVSEM != 0 {
 		k.UnshareSemUndoLocked(t)
@@ -92,6 +119,12 @@ func Unshare(c *kernel.Task) (int64, error) {
 		if err := k.UnshareFSLocked(t); err != nil {
 			return 0, err
 		}
+	}
+	if ns != nil {
+		// Into the context unshare_fs made the process's own: its
+		// root and cwd are the same dentries, under the copies.
+		p.FS.MntNS = ns.MntNS
+		k.Trk.Changed(p.FS)
 	}
 	if flags&unix.CLONE_FILES != 0 {
 		if err := k.UnshareFDTableLocked(t); err != nil {

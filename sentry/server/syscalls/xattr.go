@@ -236,7 +236,7 @@ func xattrCall(c *kernel.Task, name string, write bool) (xattrTarget, uint64, er
 	if err != nil {
 		return xattrTarget{}, 0, err
 	}
-	if write && c.Kernel.VFS.ReadOnly(t.d) {
+	if write && c.Kernel.VFS.ReadOnly(c.MountNS(), t.d) {
 		t.release()
 		return xattrTarget{}, 0, unix.EROFS
 	}

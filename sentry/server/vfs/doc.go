@@ -38,6 +38,10 @@
 //     flags, and a RootedCaller's absolute paths start at its chroot(2)
 //     root, where ".." stops (resolvescope.go); PathOf, and PathUnder
 //     and PathFrom of a path from such a root (getcwd, /proc's links).
+//   - mount namespaces: a mount is grafted once per namespace that has
+//     it (Graft.NS; a namespace's copy shares its original's root and
+//     point dentries and gofer directory), and a walk crosses the mounts
+//     of its Caller's namespace (NamespacedCaller; 0 without one).
 //   - the mount table (package mount: VFS.Mounts) and the mounts grafted
 //     onto the tree (mount.go: tmpfs mounts as per-client gofer
 //     directories, bind mounts as a second dentry of their source, the

@@ -46,6 +46,49 @@ type Graft struct {
 	// src is a bind mount's source (its root is another dentry of the
 	// same file); nil for a tmpfs. Immutable.
 	Src *Dentry
+	// NS is the mount namespace the mount is in. A namespace's copy of a
+	// mount is a Graft of its own with the same root, point, backing and
+	// handles (CopyGrafts): the handles are released, and a tmpfs's
+	// directory removed, with the last Graft of the root (Ungraft).
+	// Immutable.
+	NS uint64
+}
+
+// NamespacedCaller is a Caller whose process may be in a mount namespace
+// other than the sandbox's first (unshare, clone with CLONE_NEWNS): its
+// walks cross the mounts of its namespace only.
+type NamespacedCaller interface {
+	// MountNS returns the caller's mount namespace (0: the first).
+	MountNS() uint64
+}
+
+// NSOf returns c's mount namespace (0 for a Caller of none).
+func NSOf(c Caller) uint64 {
+	if nc, ok := c.(NamespacedCaller); ok {
+		return nc.MountNS()
+	}
+	return 0
+}
+
+// graftIn returns the Graft of gs in namespace ns, or nil.
+func graftIn(gs []*Graft, ns uint64) *Graft {
+	for _, g := range gs {
+		if g.NS == ns {
+			return g
+		}
+	}
+	return nil
+}
+
+// without returns gs without g.
+func without(gs []*Graft, g *Graft) []*Graft {
+	out := gs[:0:0]
+	for _, o := range gs {
+		if o != g {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // tmpfsDirName is the gofer directory holding mount id's files.
@@ -54,15 +97,16 @@ func tmpfsDirName(clientID string, id int) string {
 	return "rd-tmpfs-" + hex.EncodeToString(sum[:8]) + "-" + strconv.Itoa(id)
 }
 
-// crossMounts returns the root of the mount on top of d, or d.
-func (v *VFS) crossMounts(d *Dentry) *Dentry {
+// crossMounts returns the root of the mount of namespace ns on top of d,
+// or d.
+func (v *VFS) crossMounts(ns uint64, d *Dentry) *Dentry {
 	if v.nmounts.Load() == 0 {
 		return d
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for range mount.MaxMounts {
-		m := v.covers[d]
+		m := graftIn(v.covers[d], ns)
 		if m == nil {
 			break
 		}
@@ -71,11 +115,12 @@ func (v *VFS) crossMounts(d *Dentry) *Dentry {
 	return d
 }
 
-// mountOfLocked returns the grafted mount holding d, nil for the gofer's
-// root file system and the synthesized ones. Precondition: v.mu.
-func (v *VFS) mountOfLocked(d *Dentry) *Graft {
+// mountOfLocked returns the grafted mount of namespace ns holding d, nil
+// for the gofer's root file system and the synthesized ones.
+// Precondition: v.mu.
+func (v *VFS) mountOfLocked(ns uint64, d *Dentry) *Graft {
 	for n := 0; d != nil && d != v.Root && n < 4096; n++ {
-		if m := v.roots[d]; m != nil {
+		if m := graftIn(v.roots[d], ns); m != nil {
 			return m
 		}
 		d = d.parent
@@ -84,60 +129,159 @@ func (v *VFS) mountOfLocked(d *Dentry) *Graft {
 }
 
 // MountHolds says one of ds (gofer dentries; others are skipped) is in
-// grafted mount id.
+// grafted mount id, as the mount's namespace sees them.
 func (v *VFS) MountHolds(id int, ds []*Dentry) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	g := v.graftByIDLocked(id)
+	if g == nil {
+		return false
+	}
 	for _, d := range ds {
 		if d == nil || d.Kind != KindGofer {
 			continue
 		}
-		if m := v.mountOfLocked(d); m != nil && m.ID == id {
+		if m := v.mountOfLocked(g.NS, d); m != nil && m.ID == id {
 			return true
 		}
 	}
 	return false
 }
 
-// MountOf returns the id of the mount holding gofer dentry d (the root's
-// for the gofer's tree).
-func (v *VFS) MountOf(d *Dentry) int {
-	if v.nmounts.Load() == 0 {
+// MountOf returns the id of the mount of namespace ns holding gofer
+// dentry d (the namespace's root's for the gofer's tree).
+func (v *VFS) MountOf(ns uint64, d *Dentry) int {
+	if v.nmounts.Load() != 0 {
+		v.mu.Lock()
+		m := v.mountOfLocked(ns, d)
+		v.mu.Unlock()
+		if m != nil {
+			return m.ID
+		}
+	}
+	if ns == 0 {
 		return mount.RootID
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if m := v.mountOfLocked(d); m != nil {
-		return m.ID
-	}
-	return mount.RootID
+	return v.Mounts.FixedID(ns, mount.RootID)
 }
 
-// MountInfoOf returns the mount holding d (a gofer dentry), and whether
-// it is a grafted one.
-func (v *VFS) MountInfoOf(d *Dentry) (mount.Mount, bool) {
-	id := v.MountOf(d)
+// MountInfoOf returns the mount of namespace ns holding d (a gofer
+// dentry), and whether it is a grafted one.
+func (v *VFS) MountInfoOf(ns uint64, d *Dentry) (mount.Mount, bool) {
+	id := v.MountOf(ns, d)
 	m, _ := v.Mounts.Get(id)
-	return m, id != mount.RootID
+	return m, m.FixedKind() != mount.RootID
 }
 
-// ReadOnly says d is on a read-only grafted mount.
-func (v *VFS) ReadOnly(d *Dentry) bool {
+// FileDev returns the device number of gofer dentry d's file when it is
+// in a grafted mount's files (a tmpfs's own device): the mount's, of
+// whichever namespace, as a namespace's copies share their original's
+// files and device (st_dev is the file's, not the walk's).
+func (v *VFS) FileDev(d *Dentry) (uint64, bool) {
+	if d == nil || d.Kind != KindGofer || v.nmounts.Load() == 0 {
+		return 0, false
+	}
+	id := 0
+	v.mu.Lock()
+	for n := 0; d != nil && d != v.Root && n < 4096; n++ {
+		if gs := v.roots[d]; len(gs) > 0 {
+			id = gs[0].ID
+			break
+		}
+		d = d.parent
+	}
+	v.mu.Unlock()
+	if id == 0 {
+		return 0, false
+	}
+	m, ok := v.Mounts.Get(id)
+	return m.Dev, ok && m.Dev != 0
+}
+
+// ReadOnly says d is on a read-only grafted mount of namespace ns.
+func (v *VFS) ReadOnly(ns uint64, d *Dentry) bool {
 	if d == nil || d.Kind != KindGofer || v.nmounts.Load() == 0 {
 		return false
 	}
-	m, grafted := v.MountInfoOf(d)
+	m, grafted := v.MountInfoOf(ns, d)
 	return grafted && m.ReadOnly()
 }
 
-// MountRoot returns the mount whose root d is, or nil.
+// MountRoot returns a mount, of any namespace, whose root d is, or nil
+// (its files: the root and the backing are the same in every namespace).
 func (v *VFS) MountRoot(d *Dentry) *Graft {
 	if v.nmounts.Load() == 0 {
 		return nil
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.roots[d]
+	if gs := v.roots[d]; len(gs) > 0 {
+		return gs[0]
+	}
+	return nil
+}
+
+// MountRootIn returns the mount of namespace ns whose root d is, or nil.
+func (v *VFS) MountRootIn(ns uint64, d *Dentry) *Graft {
+	if v.nmounts.Load() == 0 {
+		return nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return graftIn(v.roots[d], ns)
+}
+
+// addGraftLocked puts vm on the tree. Precondition: v.mu.
+func (v *VFS) addGraftLocked(vm *Graft) {
+	if v.covers == nil {
+		v.covers, v.roots = make(map[*Dentry][]*Graft), make(map[*Dentry][]*Graft)
+	}
+	v.covers[vm.point] = append(v.covers[vm.point], vm)
+	v.roots[vm.root] = append(v.roots[vm.root], vm)
+	v.nmounts.Add(1)
+}
+
+// CopyGrafts grafts, for each of copies (a new namespace's copies of
+// mounts: mount.Table.CopyNS), a copy of the Graft of its original
+// (orig[copy's id]), over the same point with the same root.
+// Precondition: v.MntMu.
+func (v *VFS) CopyGrafts(copies []mount.Mount, orig map[int]int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var byID map[int]*Graft
+	for _, c := range copies {
+		if byID == nil {
+			byID = make(map[int]*Graft)
+			for _, gs := range v.roots {
+				for _, g := range gs {
+					byID[g.ID] = g
+				}
+			}
+		}
+		g := byID[orig[c.ID]]
+		if g == nil {
+			continue
+		}
+		ng := *g
+		ng.ID, ng.NS = c.ID, c.NS
+		v.addGraftLocked(&ng)
+	}
+}
+
+// sharedLocked says a Graft other than vm, live or detached, has vm's
+// root (and so its handles and directory). Precondition: v.mu.
+func (v *VFS) sharedLocked(vm *Graft) bool {
+	for _, o := range v.roots[vm.root] {
+		if o != vm {
+			return true
+		}
+	}
+	for _, o := range v.detached {
+		if o != vm && o.root == vm.root {
+			return true
+		}
+	}
+	return false
 }
 
 // scratchParent returns a new handle of the gofer directory that holds
@@ -203,6 +347,11 @@ func (v *VFS) scratchDir(ph uint64, name string, mk *goferpb.MkdirRequest) (*gof
 // GraftTmpfs makes (create) or finds the gofer directory of tmpfs mount m
 // and grafts it over point. Precondition: v.MntMu.
 func (v *VFS) GraftTmpfs(point *Dentry, m mount.Mount, create bool) (*Graft, error) {
+	if m.SB != 0 {
+		if vm := v.shareTmpfs(point, m); vm != nil {
+			return vm, nil
+		}
+	}
 	ph, keep, err := v.scratchParent()
 	if err != nil {
 		return nil, err
@@ -211,7 +360,7 @@ func (v *VFS) GraftTmpfs(point *Dentry, m mount.Mount, create bool) (*Graft, err
 		v.releases.Release(append(append(hs, ph), keep...))
 		return nil, err
 	}
-	name := tmpfsDirName(v.clientID, m.ID)
+	name := tmpfsDirName(v.clientID, m.Backing())
 	var mk *goferpb.MkdirRequest
 	if create {
 		mk = &goferpb.MkdirRequest{Mode: m.Tmpfs.Mode, Uid: m.Tmpfs.UID, Gid: m.Tmpfs.GID}
@@ -227,16 +376,31 @@ func (v *VFS) GraftTmpfs(point *Dentry, m mount.Mount, create bool) (*Graft, err
 	root := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
 		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	v.NoteAttrs(root, st)
-	vm := &Graft{ID: m.ID, root: root, point: point, backing: name, backingParent: ph, keep: keep}
+	vm := &Graft{ID: m.ID, root: root, point: point, backing: name, backingParent: ph, keep: keep, NS: m.NS}
 	v.mu.Lock()
-	if v.covers == nil {
-		v.covers, v.roots = make(map[*Dentry]*Graft), make(map[*Dentry]*Graft)
-	}
-	v.covers[point] = vm
-	v.roots[root] = vm
-	v.nmounts.Add(1)
+	v.addGraftLocked(vm)
 	v.mu.Unlock()
 	return vm, nil
+}
+
+// shareTmpfs grafts m, another namespace's mount of the files of mount
+// m.SB (a restore's), with the root of a Graft of those files over the
+// same point, if there is one.
+func (v *VFS) shareTmpfs(point *Dentry, m mount.Mount) *Graft {
+	name := tmpfsDirName(v.clientID, m.SB)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, gs := range v.roots {
+		for _, g := range gs {
+			if g.backing == name && g.point == point {
+				ng := *g
+				ng.ID, ng.NS = m.ID, m.NS
+				v.addGraftLocked(&ng)
+				return &ng
+			}
+		}
+	}
+	return nil
 }
 
 // Ungraft takes vm off the tree, and removes its directory unless keep
@@ -245,13 +409,20 @@ func (v *VFS) GraftTmpfs(point *Dentry, m mount.Mount, create bool) (*Graft, err
 // its directory goes with the client).
 func (v *VFS) Ungraft(vm *Graft, keep bool) {
 	v.mu.Lock()
-	if v.covers[vm.point] == vm {
+	if v.covers[vm.point] = without(v.covers[vm.point], vm); len(v.covers[vm.point]) == 0 {
 		delete(v.covers, vm.point)
 	}
-	delete(v.roots, vm.root)
+	if v.roots[vm.root] = without(v.roots[vm.root], vm); len(v.roots[vm.root]) == 0 {
+		delete(v.roots, vm.root)
+	}
 	v.nmounts.Add(-1)
 	if keep {
 		v.detached = append(v.detached, vm)
+		v.mu.Unlock()
+		return
+	}
+	if v.sharedLocked(vm) {
+		// Another namespace's mount of the same files keeps them.
 		v.mu.Unlock()
 		return
 	}
@@ -294,20 +465,25 @@ func (v *VFS) RemoveMounts() {
 	defer v.MntMu.Unlock()
 	v.mu.Lock()
 	var all []*Graft
-	for _, vm := range v.roots {
-		all = append(all, vm)
+	for _, gs := range v.roots {
+		all = append(all, gs...)
 	}
 	all = append(all, v.detached...)
 	v.detached = nil
 	v.mu.Unlock()
+	done := make(map[*Dentry]bool)
 	for _, vm := range all {
 		v.mu.Lock()
-		_, live := v.roots[vm.root]
+		live := graftIn(v.roots[vm.root], vm.NS) == vm
 		v.mu.Unlock()
 		if live {
 			v.Ungraft(vm, false)
 			continue
 		}
+		if done[vm.root] {
+			continue // the namespaces' copies share one root
+		}
+		done[vm.root] = true
 		v.mu.Lock()
 		h := vm.root.handle
 		vm.root.handle = 0
@@ -336,14 +512,9 @@ func (v *VFS) GraftBind(point, src *Dentry, m mount.Mount) (*Graft, error) {
 	root := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, handle: h, fh: fh,
 		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	v.NoteAttrs(root, st)
-	vm := &Graft{ID: m.ID, root: root, point: point, Src: src}
+	vm := &Graft{ID: m.ID, root: root, point: point, Src: src, NS: m.NS}
 	v.mu.Lock()
-	if v.covers == nil {
-		v.covers, v.roots = make(map[*Dentry]*Graft), make(map[*Dentry]*Graft)
-	}
-	v.covers[point] = vm
-	v.roots[root] = vm
-	v.nmounts.Add(1)
+	v.addGraftLocked(vm)
 	v.mu.Unlock()
 	return vm, nil
 }
@@ -353,10 +524,12 @@ func (v *VFS) GraftBind(point, src *Dentry, m mount.Mount) (*Graft, error) {
 func (v *VFS) BindSources(id int) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for _, vm := range v.roots {
-		if vm.Src != nil && vm.ID != id {
-			if m := v.mountOfLocked(vm.Src); m != nil && m.ID == id {
-				return true
+	for _, gs := range v.roots {
+		for _, vm := range gs {
+			if vm.Src != nil && vm.ID != id {
+				if m := v.mountOfLocked(vm.NS, vm.Src); m != nil && m.ID == id {
+					return true
+				}
 			}
 		}
 	}
@@ -371,39 +544,55 @@ func IsMqueueMount(m mount.Mount) bool {
 	return m.FSType == "mqueue" && m.Target == "/dev/mqueue"
 }
 
-// SetMqueue makes /dev/mqueue exist (mount id) or not (0).
+// SetMqueue makes /dev/mqueue's dentry (of mount id, the first) exist
+// once a namespace mounted the mqueue file system there; which
+// namespaces show it the mount table says (MqueueDentry).
 func (v *VFS) SetMqueue(id int) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if id == 0 {
-		v.mqueue = nil
+	if id == 0 || v.mqueue != nil {
 		return
 	}
 	v.mqueue = &Dentry{v: v, Kind: KindMqueueDir, Mode: unix.S_IFDIR | 01777, ino: SynthIno(6, id), parent: v.DevDir, name: "mqueue"}
 }
 
-// MqueueDentry returns /dev/mqueue's dentry, or nil.
-func (v *VFS) MqueueDentry() *Dentry {
+// MqueueDentry returns /dev/mqueue's dentry when namespace ns has the
+// mqueue file system mounted there, or nil.
+func (v *VFS) MqueueDentry(ns uint64) *Dentry {
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.mqueue
+	d := v.mqueue
+	v.mu.Unlock()
+	if d == nil {
+		return nil
+	}
+	for _, m := range v.Mounts.ListNS(ns) {
+		if IsMqueueMount(m) {
+			return d
+		}
+	}
+	return nil
 }
 
-// MountIDAt returns the id of the mount whose root is d.
-func (v *VFS) MountIDAt(d *Dentry) (int, bool) {
+// MountIDAt returns the id of the mount of namespace ns whose root is d.
+func (v *VFS) MountIDAt(ns uint64, d *Dentry) (int, bool) {
+	kind := 0
 	switch d {
 	case v.Root:
-		return mount.RootID, true
+		kind = mount.RootID
 	case v.ProcDir:
-		return mount.ProcID, true
+		kind = mount.ProcID
 	case v.DevDir:
-		return mount.DevID, true
+		kind = mount.DevID
 	}
-	if vm := v.MountRoot(d); vm != nil {
+	if kind != 0 {
+		id := v.Mounts.FixedID(ns, kind)
+		return id, id != 0
+	}
+	if vm := v.MountRootIn(ns, d); vm != nil {
 		return vm.ID, true
 	}
 	if d.Kind == KindMqueueDir {
-		for _, m := range v.Mounts.List() {
+		for _, m := range v.Mounts.ListNS(ns) {
 			if IsMqueueMount(m) {
 				return m.ID, true
 			}
@@ -442,9 +631,16 @@ func (v *VFS) PropagateUmount(m mount.Mount) []mount.Mount {
 func (v *VFS) GraftedByID(id int) *Graft {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for _, vm := range v.roots {
-		if vm.ID == id {
-			return vm
+	return v.graftByIDLocked(id)
+}
+
+// graftByIDLocked returns grafted mount id, or nil. Precondition: v.mu.
+func (v *VFS) graftByIDLocked(id int) *Graft {
+	for _, gs := range v.roots {
+		for _, vm := range gs {
+			if vm.ID == id {
+				return vm
+			}
 		}
 	}
 	return nil

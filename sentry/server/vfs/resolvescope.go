@@ -45,6 +45,9 @@ type ResolveScope struct {
 	// Root is the walk's start (the dirfd's directory, or the cwd):
 	// Beneath's bound and InRoot's root.
 	Root *Dentry
+	// NS is the caller's mount namespace (set by scopeOf: NoXDev's
+	// mounts are its namespace's).
+	NS uint64
 }
 
 // The RESOLVE_* flags (linux/openat2.h).
@@ -68,6 +71,7 @@ type ScopedCaller interface {
 func scopeOf(c Caller) *ResolveScope {
 	if sc, ok := c.(ScopedCaller); ok {
 		if s := sc.ResolveScope(); s != nil && s.Flags&^ResolveCached != 0 {
+			s.NS = NSOf(c)
 			return s
 		}
 	}
@@ -81,10 +85,10 @@ func (s *ResolveScope) scoped() bool { return s.has(ResolveBeneath | ResolveInRo
 
 // mountKey names the mount d is on: the gofer's by MountOf, the
 // synthesized trees by a negative number of their own.
-func (v *VFS) mountKey(d *Dentry) int {
+func (v *VFS) mountKey(ns uint64, d *Dentry) int {
 	switch d.Kind {
 	case KindGofer:
-		return v.MountOf(d)
+		return v.MountOf(ns, d)
 	case KindProcDir, KindProcSelf, KindProcPid, KindProcCwd, KindProcRoot, KindProcExe, KindProcFdDir, KindProcFd,
 		KindProcFile, KindProcSubdir, KindProcTaskDir, KindProcFdInfoDir, KindProcFdInfo:
 		return -1
@@ -98,7 +102,7 @@ func (v *VFS) mountKey(d *Dentry) int {
 
 // scopeStep checks a walk's step from one dentry to another (NoXDev).
 func (v *VFS) scopeStep(s *ResolveScope, from, to *Dentry) error {
-	if s.has(ResolveNoXDev) && v.mountKey(from) != v.mountKey(to) {
+	if s.has(ResolveNoXDev) && v.mountKey(s.NS, from) != v.mountKey(s.NS, to) {
 		return unix.EXDEV
 	}
 	return nil

@@ -264,14 +264,15 @@ type VFS struct {
 	// lock). MntMu serializes mount, umount and their replay; it is held
 	// across gofer RPCs and taken before shmMu and mu. covers maps a
 	// covered dentry to the mount on top of it, roots a mount's root
-	// dentry to it, and detached holds the lazily unmounted mounts whose
+	// dentry to it (one Graft per namespace that has the mount), and
+	// detached holds the lazily unmounted mounts whose
 	// directories go with the client (mount.go); all protected by mu.
 	// nmounts counts the grafted mounts (atomic, so that lookups skip
 	// the maps when there are none).
 	Mounts *mount.Table
 	MntMu  sync.Mutex
-	covers map[*Dentry]*Graft
-	roots  map[*Dentry]*Graft
+	covers map[*Dentry][]*Graft
+	roots  map[*Dentry][]*Graft
 	// mqueue is /dev/mqueue's dentry while the mqueue file system is
 	// mounted there (mount.go: IsMqueueMount); protected by mu.
 	mqueue   *Dentry
@@ -664,7 +665,7 @@ func (v *VFS) LookupChildForOpen(c Caller, dir *Dentry, name string, open *PreOp
 	if err != nil {
 		return nil, err
 	}
-	return v.crossMounts(d), nil
+	return v.crossMounts(NSOf(c), d), nil
 }
 
 // lookupName returns dir's child name (not "." or "..") itself. With
@@ -679,7 +680,7 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string, open *PreOpened) (*
 	}
 	if dir.Kind != KindGofer {
 		if dir == v.DevDir && name == "mqueue" {
-			if d := v.MqueueDentry(); d != nil {
+			if d := v.MqueueDentry(NSOf(c)); d != nil {
 				return d, nil
 			}
 		}

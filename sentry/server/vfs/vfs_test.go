@@ -421,7 +421,7 @@ func TestGraftTmpfs(t *testing.T) {
 		t.Errorf("a file under the mount point is visible through the mount: %v", err)
 	}
 	root, err := f.v.Resolve(c, f.v.Root, "/mnt", true)
-	if err != nil || f.v.MountRoot(root) != g || f.v.MountOf(root) != m.ID {
+	if err != nil || f.v.MountRoot(root) != g || f.v.MountOf(0, root) != m.ID {
 		t.Fatalf("/mnt is not the mount's root: %v", err)
 	}
 	if up, err := f.v.Resolve(c, f.v.Root, "/mnt/..", true); err != nil || up != f.v.Root {
@@ -438,7 +438,7 @@ func TestGraftTmpfs(t *testing.T) {
 	if _, err := os.Stat(backing); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the mount's directory is still there after the unmount: %v", err)
 	}
-	if d, err := f.v.Resolve(c, f.v.Root, "/mnt/under", false); err != nil || f.v.MountOf(d) != mount.RootID {
+	if d, err := f.v.Resolve(c, f.v.Root, "/mnt/under", false); err != nil || f.v.MountOf(0, d) != mount.RootID {
 		t.Errorf("the covered file is not back: %v", err)
 	}
 }

@@ -441,8 +441,9 @@ type Dirent struct {
 	Type uint8
 }
 
-// List lists a synthesized directory (without "." and "..").
-func (fs *FS) List(d *vfs.Dentry) []Dirent {
+// List lists a synthesized directory (without "." and "..") as a process
+// of mount namespace ns sees it (/dev/mqueue is a mount).
+func (fs *FS) List(ns uint64, d *vfs.Dentry) []Dirent {
 	v := fs.v
 	var out []Dirent
 	switch d.Kind {
@@ -461,7 +462,7 @@ func (fs *FS) List(d *vfs.Dentry) []Dirent {
 		if shm, err := v.ShmDentry(); err == nil {
 			out = append(out, Dirent{"shm", shm.Ino(), unix.DT_DIR})
 		}
-		if mq := v.MqueueDentry(); mq != nil {
+		if mq := v.MqueueDentry(ns); mq != nil {
 			out = append(out, Dirent{"mqueue", mq.Ino(), unix.DT_DIR})
 		}
 		for _, n := range []string{"fd", "ptmx", "stderr", "stdin", "stdout"} {

@@ -271,7 +271,7 @@ func TestStatAndList(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out []string
-		for _, e := range f.k.fs.List(d) {
+		for _, e := range f.k.fs.List(0, d) {
 			out = append(out, e.Name)
 		}
 		return out
