@@ -215,6 +215,13 @@ func (s procSource) Mounts(pid int32) []procfs.Mount {
 	return out
 }
 
+// MountNSIno is the inode number of process pid's mount namespace: the
+// first of Linux's dynamic proc inode numbers (PROC_DYNAMIC_FIRST) plus
+// the namespace's number.
+func (s procSource) MountNSIno(pid int32) uint64 {
+	return 0xF0000000 + s.k.MountNSOf(pid)
+}
+
 func (s procSource) SetComm(pid, tid int32, comm string) error {
 	k := s.k
 	k.Mu.Lock()

@@ -28,6 +28,9 @@ type Source interface {
 	Maps(pid int32, smaps bool) ([]Mapping, error)
 	// Mounts returns the mounts of process pid's mount namespace.
 	Mounts(pid int32) []Mount
+	// MountNSIno returns the inode number of process pid's mount
+	// namespace (/proc/<pid>/ns/mnt).
+	MountNSIno(pid int32) uint64
 	// SetComm renames thread tid of process pid.
 	SetComm(pid, tid int32, comm string) error
 	// SetCoredumpFilter sets process pid's coredump_filter mask.
@@ -201,6 +204,9 @@ type fileSpec struct {
 	gen    func(src Source, pid, tid int32) ([]byte, error)
 	write  func(src Source, pid, tid int32, data []byte) error
 	readAt func(src Source, pid, tid int32, off int64, n int) ([]byte, error)
+	// linkGen, set instead of target, renders a Link's text for
+	// process pid (LinkTarget).
+	linkGen func(src Source, pid int32) string
 }
 
 // tables map a path relative to the scope's directory to its file. A
@@ -274,10 +280,13 @@ var tables = map[Scope]map[string]fileSpec{
 		"smaps":           {gen: genSmaps},
 		"mountinfo":       {gen: genMountinfo},
 		"mounts":          {gen: genMounts},
-		"pagemap":         {mode: 0400, readAt: readPagemap},
-		"statm":           {gen: genStatm},
-		"stat":            {gen: genPidStat},
-		"status":          {gen: genStatus},
+		// The one namespace the sandbox has (Linux's ns/ holds each
+		// kind; opening them, setns's argument, is not served).
+		"ns/mnt":  {kind: Link, linkGen: linkMntNS},
+		"pagemap": {mode: 0400, readAt: readPagemap},
+		"statm":   {gen: genStatm},
+		"stat":    {gen: genPidStat},
+		"status":  {gen: genStatus},
 		// Read-only here (Linux lets a process with CAP_SYS_NICE set
 		// another's; prctl sets one's own).
 		"timerslack_ns": {mode: 0444, gen: genTimerSlack},
@@ -336,6 +345,21 @@ func List(scope Scope, dir string) []Entry {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// LinkTarget returns the text of Link path of scope for process pid when
+// it is rendered per process (ns/mnt), and whether it is.
+func LinkTarget(src Source, scope Scope, path string, pid int32) (string, bool) {
+	spec, ok := tables[scope][path]
+	if !ok || spec.linkGen == nil {
+		return "", false
+	}
+	return spec.linkGen(src, pid), true
+}
+
+// linkMntNS is /proc/<pid>/ns/mnt's text, as Linux's ns_get_name.
+func linkMntNS(src Source, pid int32) string {
+	return "mnt:[" + strconv.FormatUint(src.MountNSIno(pid), 10) + "]"
 }
 
 // Generate renders file path of scope (for process pid and thread tid in

@@ -61,6 +61,8 @@ func (f *fakeSource) Maps(pid int32, smaps bool) ([]Mapping, error) {
 	return out, nil
 }
 
+func (f *fakeSource) MountNSIno(int32) uint64 { return 4026531840 }
+
 func (f *fakeSource) Mounts(int32) []Mount {
 	return []Mount{
 		{ID: 1, Dev: unix.Mkdev(254, 1), Source: "gofer", Target: "/", FSType: "gofer", Options: "rw,relatime", Super: "rw"},

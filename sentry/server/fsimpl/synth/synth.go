@@ -139,6 +139,9 @@ func (fs *FS) procEntryDentry(dir *vfs.Dentry, scope procfs.Scope, e procfs.Entr
 	d.PID, d.TID, d.ProcScope, d.ProcName = dir.PID, dir.TID, scope, p
 	if e.Kind == procfs.Link {
 		d.Link = e.Target
+		if t, ok := procfs.LinkTarget(fs.k.Source(), scope, p, dir.PID); ok {
+			d.Link = t // of the process, at each lookup
+		}
 	}
 	return d
 }

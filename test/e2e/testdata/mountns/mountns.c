@@ -85,6 +85,32 @@ static void mounts(const char *who, const char *path) {
 	fclose(f);
 }
 
+// nslink returns the text of /proc/<pid>/ns/mnt ("self" for pid 0).
+static const char *nslink(pid_t pid) {
+	static char b[2][160];
+	static int n;
+	char path[32];
+	char *out = b[n++ % 2];
+	if (pid)
+		snprintf(path, sizeof path, "/proc/%d/ns/mnt", pid);
+	else
+		snprintf(path, sizeof path, "/proc/self/ns/mnt");
+	ssize_t r = readlink(path, out, sizeof b[0] - 1);
+	if (r < 0)
+		snprintf(out, sizeof b[0], "%s: %s", path, strerror(errno));
+	else
+		out[r] = 0;
+	return out;
+}
+
+// sameNS prints whether two ns/mnt links name one namespace.
+static void sameNS(const char *what, const char *a, const char *b) {
+	int ok = strncmp(a, "mnt:[", 5) == 0 && strncmp(b, "mnt:[", 5) == 0;
+	printf("%s: %s\n", what, !ok ? "not mnt:[...]" : strcmp(a, b) == 0 ? "same" : "different");
+	if (!ok)
+		printf("  %s / %s\n", a, b);
+}
+
 static void wait_child(pid_t pid) {
 	int st;
 	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
@@ -93,6 +119,7 @@ static void wait_child(pid_t pid) {
 
 // grandchild runs in a copy of the child's namespace.
 static void grandchild(void) {
+	sameNS("grandchild: its ns/mnt and the child's", nslink(0), nslink(getppid()));
 	exists("grandchild", "scratch/m/f");
 	// Under the shared scratch/m: the child's peer gets it.
 	result("grandchild: bind scratch/q on scratch/m/s", mount("scratch/q", "scratch/m/s", NULL, MS_BIND, NULL));
@@ -107,7 +134,10 @@ static void grandchild(void) {
 }
 
 static void child(int ready, int done) {
+	char before[64];
+	snprintf(before, sizeof before, "%s", nslink(0));
 	result("child: unshare(CLONE_NEWNS)", unshare(CLONE_NEWNS));
+	sameNS("child: ns/mnt before and after unshare", before, nslink(0));
 	// Nothing below may reach the parent's mounts (natively, the host's).
 	result("child: make / rprivate", mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
 	result("child: tmpfs on scratch/m", mount("tmpfs", "scratch/m", "tmpfs", 0, "mode=755"));
@@ -167,6 +197,7 @@ int main(void) {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/mountinfo", pid);
 	mounts("parent", path);
+	sameNS("parent: its ns/mnt and the child's", nslink(0), nslink(pid));
 	if (write(done[1], &c, 1) != 1)
 		printf("parent: pipe: %s\n", strerror(errno));
 	wait_child(pid);
