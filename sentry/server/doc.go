@@ -458,11 +458,13 @@
 //	kernel.Kernel.SegFileMu        (opening SysV segments' files; held
 //	                              across gofer RPCs, never with mu)
 //
-//	vfs.VFS.MntMu                (mount, umount2 and their replay; held
-//	                              across gofer RPCs, before the vfs's
-//	                              own locks (package vfs);
-//	                              kernel.Kernel.MountBusy takes
-//	                              kernel.Kernel.Mu under it)
+//	vfs.VFS.MntMu                (mount, umount2 and their replay, and
+//	                              unshare and clone with CLONE_NEWNS;
+//	                              held across gofer RPCs, before the
+//	                              vfs's own locks (package vfs);
+//	                              kernel.Kernel.MountBusy,
+//	                              ReapMountNS and NewMountNSLocked
+//	                              take kernel.Kernel.Mu under it)
 //
 // Kernel objects: epoll.File.mu is taken before the readiness locks of the
 // files it watches (pipe.Pipe.mu, a nested epoll.File.mu: never an

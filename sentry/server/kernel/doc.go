@@ -8,7 +8,9 @@
 //     kernel lock. Task, the call, with what
 //     the packages below ask of a call (fdesc.Call, fdesc.OffsetRecorder,
 //     vfs.Caller, vfs.WalkObserver, vfs.RootedCaller: FSRoot, the root
-//     chroot gave its fs context) and its checks (Creds, ProcessCreds,
+//     chroot gave its fs context, vfs.NamespacedCaller: MountNS, its
+//     mount namespace; mountns.go makes and reaps namespaces) and its
+//     checks (Creds, ProcessCreds,
 //     Effects, GoferOrigin, Resent; perm.go: MayAccess, MayWriteDir,
 //     MayRemove, MayRename); TaskFromCall.
 //   - The process tree (Process, Thread, PtraceTracee, AppTimer) and its

@@ -174,7 +174,9 @@
 //
 // Lock order: none of its own. mount and umount2 hold the vfs's
 // vfs.VFS.MntMu across their walk's gofer RPCs, before the vfs's own
-// locks and the kernel lock (kernel.Kernel.MountBusy); shmat holds
+// locks and the kernel lock (kernel.Kernel.MountBusy); unshare and
+// clone with CLONE_NEWNS take it before the kernel lock too (the copy
+// of a mount namespace, kernel.Kernel.NewMountNSLocked); shmat holds
 // kernel.Kernel.SegFileMu across the gofer RPCs that open a segment's
 // file, never with the kernel lock. The I/O calls hold a description's
 // offset lock (fdesc.File.OffMu, first in the order) across the gofer
