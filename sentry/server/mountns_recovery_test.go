@@ -38,6 +38,10 @@ func TestMountNamespace(t *testing.T) {
 	mountTmpfs(1, "/mnt/c")
 	parentDirs := len(tmpfsDirs(t, r.root))
 
+	// Linux refuses a new namespace with a shared fs context.
+	if rep := r.sys(1, unix.SYS_CLONE, unix.CLONE_NEWNS|unix.CLONE_FS|uint64(unix.SIGCHLD)); rep.Errno != int32(unix.EINVAL) {
+		t.Errorf("clone(CLONE_NEWNS|CLONE_FS): %d errno %v, want EINVAL", rep.Ret, unix.Errno(rep.Errno))
+	}
 	child := int32(r.ok(1, unix.SYS_CLONE, uint64(unix.SIGCHLD)))
 	r.ok(child, unix.SYS_UNSHARE, unix.CLONE_NEWNS)
 	mountTmpfs(child, "/mnt/b/p") // under a private mount: the child's
