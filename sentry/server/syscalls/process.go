@@ -122,7 +122,7 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 		// The child's context in a copy of the parent's namespace, made
 		// first: a failure below leaves a namespace of no process,
 		// which the next ReapMountNS takes out.
-		nsFS = &kernel.FSContext{Refs: 1, Cwd: p.FS.Cwd, Root: p.FS.Root, Umask: p.FS.Umask, MntNS: p.FS.MntNS}
+		nsFS = p.FS.Copy()
 		if err := k.NewMountNSLocked(nsFS); err != nil {
 			return 0, err
 		}
@@ -155,14 +155,14 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 	} else {
 		np.FDs = p.FDs.Fork()
 	}
-	if flags&unix.CLONE_FS != 0 {
+	switch {
+	case flags&unix.CLONE_FS != 0:
 		np.FS = p.FS
 		np.FS.Refs++
-	} else {
+	case nsFS != nil:
+		np.FS = nsFS
+	default:
 		np.FS = p.FS.Copy()
-		if nsFS != nil {
-			np.FS = nsFS
-		}
 	}
 	if flags&unix.CLONE_SIGHAND != 0 {
 		np.Sig = p.Sig
