@@ -202,9 +202,12 @@ static int sighand_child(void *arg) {
 
 static int stop_thread[2];
 
+static volatile pid_t sleeper_tid;
+
 static void *sleeper(void *arg) {
 	(void)arg;
 	char c;
+	sleeper_tid = syscall(SYS_gettid);
 	read(stop_thread[0], &c, 1);
 	return NULL;
 }
@@ -217,6 +220,13 @@ static void with_thread(void (*f)(void)) {
 	f();
 	write(stop_thread[1], "x", 1);
 	pthread_join(th, NULL);
+	// Linux wakes the joiner (CLONE_CHILD_CLEARTID) before the thread
+	// has let go of the address space; until its task goes, unshare
+	// still sees it (current_is_single_threaded). Wait for that.
+	char task[64];
+	snprintf(task, sizeof task, "/proc/self/task/%d", (int)sleeper_tid);
+	for (int i = 0; i < 5000 && access(task, F_OK) == 0; i++)
+		usleep(1000);
 	close(stop_thread[0]);
 	close(stop_thread[1]);
 }
