@@ -9255,6 +9255,11 @@ type ProcessState struct {
 	// nofile is the RLIMIT_NOFILE soft limit of the process's fd table (0:
 	// the server's maximum).
 	Nofile uint32 `protobuf:"varint,60,opt,name=nofile,proto3" json:"nofile,omitempty"`
+	// fd_room, when not 0, is where new fds of the process's table may fail
+	// below nofile: fs/nr_open was lowered below it, and the table may not
+	// grow past its room (fdtable.Table.Room). A client posts no new fd
+	// at or above it.
+	FdRoom uint32 `protobuf:"varint,529,opt,name=fd_room,json=fdRoom,proto3" json:"fd_room,omitempty"`
 	// fsize_limit is the RLIMIT_FSIZE soft limit, if fsize_limited (else
 	// unlimited).
 	FsizeLimited bool   `protobuf:"varint,100,opt,name=fsize_limited,json=fsizeLimited,proto3" json:"fsize_limited,omitempty"`
@@ -9494,6 +9499,13 @@ func (x *ProcessState) GetEnv() [][]byte {
 func (x *ProcessState) GetNofile() uint32 {
 	if x != nil {
 		return x.Nofile
+	}
+	return 0
+}
+
+func (x *ProcessState) GetFdRoom() uint32 {
+	if x != nil {
+		return x.FdRoom
 	}
 	return 0
 }
@@ -12773,7 +12785,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xde\b\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xf8\b\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -12800,7 +12812,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04init\x18\x14 \x01(\bR\x04init\x12\x16\n" +
 	"\x06groups\x18( \x03(\rR\x06groups\x12\x10\n" +
 	"\x03env\x182 \x03(\fR\x03env\x12\x16\n" +
-	"\x06nofile\x18< \x01(\rR\x06nofile\x12#\n" +
+	"\x06nofile\x18< \x01(\rR\x06nofile\x12\x18\n" +
+	"\afd_room\x18\x91\x04 \x01(\rR\x06fdRoom\x12#\n" +
 	"\rfsize_limited\x18d \x01(\bR\ffsizeLimited\x12\x1f\n" +
 	"\vfsize_limit\x18e \x01(\x04R\n" +
 	"fsizeLimit\x12\x1e\n" +

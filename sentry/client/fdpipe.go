@@ -25,7 +25,8 @@ import (
 
 // fdLimit is the bound new fds of pid's table stay below, as the
 // server's fdTable.limitLocked says: RLIMIT_NOFILE, or 1024 when none
-// was set.
+// was set; and the table's room when fs/nr_open was lowered below it
+// (the server's roomLocked may refuse fds above).
 func (ps *pipelineState) fdLimit(pid int32) (int32, bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -33,10 +34,14 @@ func (ps *pipelineState) fdLimit(pid int32) (int32, bool) {
 	if !ok {
 		return 0, false
 	}
-	if pp.nofile == 0 {
-		return 1024, true
+	limit := uint32(1024)
+	if pp.nofile != 0 {
+		limit = pp.nofile
 	}
-	return int32(min(pp.nofile, 1<<20)), true
+	if pp.fdRoom != 0 {
+		limit = min(limit, pp.fdRoom)
+	}
+	return int32(min(limit, 1<<31-1)), true
 }
 
 // dupSlot is what pipelineDup changed in the client's copy of a table,

@@ -637,18 +637,24 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 	if l.Cur > l.Max {
 		return unix.EINVAL
 	}
-	if lt == limits.NumberOfFiles && l.Max > nrOpen {
-		return unix.EPERM // Linux: above /proc/sys/fs/nr_open, even for root
-	}
 	privileged := t.creds().euid == 0
+	if lt == limits.NumberOfFiles {
+		// The server holds /proc/sys/fs/nr_open, which a hard limit
+		// above is EPERM even for root (Linux's do_prlimit): it takes
+		// the limit first, after the check limits.Set would make.
+		if l.Max > t.proc.limits.Get(lt).Max && !privileged {
+			return unix.EPERM
+		}
+		if err := t.syncLimit(unix.RLIMIT_NOFILE, l); err != 0 {
+			return err
+		}
+	}
 	if _, err := t.proc.limits.Set(lt, l, privileged); err != nil {
 		return toErrno(err)
 	}
 	switch lt {
 	case limits.CPU:
 		t.proc.cpuLimitChanged()
-	case limits.NumberOfFiles:
-		return t.syncLimit(unix.RLIMIT_NOFILE, l)
 	case limits.FileSize:
 		return t.syncLimit(unix.RLIMIT_FSIZE, l)
 	case limits.Core:
@@ -661,8 +667,9 @@ func (t *task) setrlimit(resource uint64, addr uint64) unix.Errno {
 	return 0
 }
 
-// nrOpen is /proc/sys/fs/nr_open, the highest RLIMIT_NOFILE (the
-// server's maximum too).
+// nrOpen is /proc/sys/fs/nr_open's default, the ceiling of a root
+// process's RLIMIT_NOFILE (limitsOf); the server holds the sysctl, and
+// checks setrlimit's against it.
 const nrOpen = 1 << 20
 
 // syncLimit tells the server a limit it enforces: RLIMIT_NOFILE (it

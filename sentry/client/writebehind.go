@@ -117,6 +117,9 @@ type pipeProc struct {
 	fsizeLimited bool
 	// nofile is the fd table's RLIMIT_NOFILE (0: none set).
 	nofile uint32
+	// fdRoom, when not 0, bounds new fds below nofile too (fs/nr_open
+	// lowered: ProcessState.fd_room).
+	fdRoom uint32
 	// capsKnown says the record had the capability sets; capsEffective
 	// and capsPermitted are the effective and permitted sets. groups are
 	// the supplementary groups.
@@ -314,7 +317,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				if ps.procs == nil {
 					ps.procs = make(map[int32]pipeProc)
 				}
-				pp := pipeProc{fs: st.Fs, fsizeLimited: st.FsizeLimited, nofile: st.Nofile}
+				pp := pipeProc{fs: st.Fs, fsizeLimited: st.FsizeLimited, nofile: st.Nofile, fdRoom: st.FdRoom}
 				if c := st.GetCaps(); c != nil {
 					pp.capsKnown, pp.capsEffective, pp.capsPermitted = true, c.Effective, c.Permitted
 				}

@@ -264,8 +264,9 @@
 // that sends no Hello within HelloTimeout is ended. A non-operator peer
 // holds at most Config.MaxClientsPerPeer clients. RLIMIT_NOFILE, which
 // the client sends in Start and with prlimit64 (package syscalls:
-// rlimit.go), bounds the new fds of an fd table, up to nr_open (package
-// kernel/fdtable: high fds live in a map). A panic of any call
+// rlimit.go), bounds the new fds of an fd table, up to the client's
+// /proc/sys/fs/nr_open (kernel.Sysctls.NrOpen; package kernel/fdtable:
+// high fds live in a map). A panic of any call
 // (not only system call handlers) is logged and answered EIO; one of a
 // Session or Debug handler ends that stream or call.
 //

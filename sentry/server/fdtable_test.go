@@ -26,7 +26,7 @@ func TestHighFDsSurviveRestore(t *testing.T) {
 			t.Fatalf("prlimit64: %v", unix.Errno(rep.Errno))
 		}
 	}
-	setNofile(fdtable.NrOpen)
+	setNofile(fdtable.DefaultNrOpen)
 	fd := r.open("/tmp/high", unix.O_CREAT|unix.O_RDWR)
 	r.write(1, fd, "high fd data", nil)
 	r.ok(1, unix.SYS_DUP2, fd, 1000000)
@@ -49,5 +49,78 @@ func TestHighFDsSurviveRestore(t *testing.T) {
 	}
 	if got := r.ok(1, unix.SYS_DUP2, 0, 1999); got != 1999 {
 		t.Errorf("dup2 below the restored limit: %d", got)
+	}
+}
+
+// TestNrOpenRestore: an RLIMIT_NOFILE raised above fs/nr_open's default
+// after a write of nr_open, and an fd above that default, come back after
+// the server is replaced, while nr_open itself is back to its default
+// (not in the replay state, as the other /proc/sys numbers); and the
+// process records say where a lowered nr_open stops the table growing
+// (ProcessState.fd_room), for the client's predicted fds.
+func TestNrOpenRestore(t *testing.T) {
+	r := newReplayer(t)
+	r.start()
+	sysctl := func(s string) unix.Errno {
+		fd := r.open("/proc/sys/fs/nr_open", unix.O_WRONLY)
+		defer r.ok(1, unix.SYS_CLOSE, fd)
+		return unix.Errno(r.sys(1, unix.SYS_WRITE, fd, r.mem.alloc([]byte(s)), uint64(len(s))).Errno)
+	}
+	readSysctl := func() string {
+		fd := r.open("/proc/sys/fs/nr_open", unix.O_RDONLY)
+		defer r.ok(1, unix.SYS_CLOSE, fd)
+		return r.readStr(1, fd, 32)
+	}
+	setNofile := func(n uint64) unix.Errno {
+		lim := make([]byte, 16)
+		binary.LittleEndian.PutUint64(lim, n)
+		binary.LittleEndian.PutUint64(lim[8:], n)
+		c := r.syscallCall(1, unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NOFILE, 0x1000, 0)
+		c.GetSyscall().Inputs = append(c.GetSyscall().Inputs, &sentrypb.Region{Addr: 0x1000, Data: lim})
+		return unix.Errno(r.call(c, false).Errno)
+	}
+	const high = 3000000
+	if e := setNofile(high + 1); e != unix.EPERM {
+		t.Fatalf("prlimit64 above nr_open: %v, want EPERM", e)
+	}
+	if e := sysctl("4000000\n"); e != 0 {
+		t.Fatalf("write nr_open: %v", e)
+	}
+	if e := setNofile(high + 1); e != 0 {
+		t.Fatalf("prlimit64 under the raised nr_open: %v", e)
+	}
+	r.ok(1, unix.SYS_DUP2, 0, high)
+	room := func() uint32 {
+		var got uint32
+		for _, rec := range r.records() {
+			if p := rec.GetProcess(); p != nil && p.Pid == 1 {
+				got = p.FdRoom
+			}
+		}
+		return got
+	}
+	if got := room(); got != 0 {
+		t.Errorf("fd_room %d under a raised nr_open, want 0", got)
+	}
+	if e := sysctl("64"); e != 0 {
+		t.Fatalf("write nr_open: %v", e)
+	}
+	// The table grew to nr_open (4000000, a multiple of 64), short of
+	// the next power of two.
+	if got := room(); got != 4000000 {
+		t.Errorf("fd_room %d with nr_open lowered, want the table's room 4000000", got)
+	}
+
+	if rep := r.recover(nil); rep.Ret != 0 {
+		t.Fatalf("Restore lost %d objects", rep.Ret)
+	}
+	if got := readSysctl(); got != "1048576\n" {
+		t.Errorf("nr_open after restore %q, want the default", got)
+	}
+	if got := r.ok(1, unix.SYS_FCNTL, high, unix.F_GETFD); got != 0 {
+		t.Errorf("fd %d after restore: F_GETFD %d", high, got)
+	}
+	if got := r.ok(1, unix.SYS_DUP2, 0, high-1); got != high-1 {
+		t.Errorf("dup2 under the restored limit: %d", got)
 	}
 }

@@ -36,7 +36,7 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 		tb.Fatal(err)
 	}
 	p.PGID, p.SID = 1, 1
-	p.FDs = kernel.NewFDTable(k.Trk, nil)
+	p.FDs = kernel.NewFDTable(k.Trk, nil, nil)
 	p.FS = &kernel.FSContext{Refs: 1, Cwd: k.VFS.Root, Umask: 022}
 	p.Sig = &ksignal.Handlers{}
 	k.Init = p

@@ -747,9 +747,9 @@ func (k *Kernel) SetUpRootProcessLocked(p *Process, st RootProcessSpec, comm str
 	p.Creds = auth.RootCreds(st.GetUid(), st.GetGid())
 	p.Creds.Groups = slices.Clone(st.GetGroups())
 	p.Creds.Caps = capsFromProto(st.GetCaps(), st.GetUid())
-	p.FDs = NewFDTable(k.Trk, k.Locks)
+	p.FDs = NewFDTable(k.Trk, k.Locks, &k.Sysctl.NrOpen)
 	if n := st.GetNofile(); n > 0 {
-		p.FDs.SetLimit(int32(min(n, fdtable.NrOpen)))
+		p.FDs.SetLimit(int32(min(n, uint64(k.Sysctl.NrOpen.Get()))))
 	}
 	p.FsizeLimited, p.FsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
 	p.CoreDumps = st.GetCoreDumps()

@@ -128,13 +128,14 @@ func (k *Kernel) InodeExecuting(ino uint64) bool {
 }
 
 // NewFDTable returns an empty table of the client whose replay tracker
-// is trk and lock table locks (either nil in tests without one).
-func NewFDTable(trk *Tracker, locks *filelock.Table[*fdtable.Table, *fdesc.File]) *fdtable.Table {
+// is trk and lock table locks (either nil in tests without one), bound
+// by the client's fs/nr_open (nil: the default).
+func NewFDTable(trk *Tracker, locks *filelock.Table[*fdtable.Table, *fdesc.File], nrOpen *fdtable.NrOpen) *fdtable.Table {
 	var tt fdtable.Tracker
 	if trk != nil {
 		tt = trk
 	}
-	return fdtable.New(tt, locks, LockIno)
+	return fdtable.New(tt, locks, LockIno, nrOpen)
 }
 
 // LockIno returns the inode number that keys f's locks (the fd tables'

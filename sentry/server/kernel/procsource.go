@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
 
@@ -272,7 +271,7 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 
 func (s procSource) Limits() procfs.Limits {
 	mq := s.k.MQ.Limits()
-	return procfs.Limits{PIDMax: MaxTID, ThreadsMax: MaxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: fdtable.NrOpen,
+	return procfs.Limits{PIDMax: MaxTID, ThreadsMax: MaxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: s.k.Sysctl.NrOpen.Get(),
 		LeaseBreakTime: s.k.Leases.BreakTime(), PipeUserPagesSoft: PipeUserPagesSoft, IPForward: s.k.Sysctl.IPForward(),
 		MqQueuesMax: int(mq.QueuesMax), MqMsgMax: int(mq.MsgMax), MqMsgSizeMax: int(mq.MsgSizeMax),
 		MqMsgDefault: int(mq.MsgDefault), MqMsgSizeDefault: int(mq.MsgSizeDefault)}
@@ -280,7 +279,7 @@ func (s procSource) Limits() procfs.Limits {
 
 // SetLimit sets fs/lease-break-time (seconds, not negative),
 // fs/pipe-max-size (rounded up as Linux does; see setPipeMaxSize),
-// net/ipv4/ip_forward or an fs/mqueue limit (mqueue.Registry.SetLimit). The
+// net/ipv4/ip_forward, fs/nr_open (fdtable.NrOpen.Set) or an fs/mqueue limit (mqueue.Registry.SetLimit). The
 // file's mode (0644) already kept others than root out.
 func (s procSource) SetLimit(name string, v int) error {
 	switch name {
@@ -294,6 +293,19 @@ func (s procSource) SetLimit(name string, v int) error {
 		return s.k.Sysctl.SetPipeMaxSize(v)
 	case "net/ipv4/ip_forward":
 		return s.k.SetIPForward(v)
+	case "fs/nr_open":
+		if err := s.k.Sysctl.NrOpen.Set(v); err != nil {
+			return err
+		}
+		// Every process record says where its new fds may fail
+		// (ProcessState.fd_room): the client predicts fds by it.
+		k := s.k
+		k.Mu.Lock()
+		for _, p := range k.Procs {
+			k.Trk.Changed(p)
+		}
+		k.Mu.Unlock()
+		return nil
 	}
 	if q, ok := strings.CutPrefix(name, "fs/mqueue/"); ok {
 		return s.k.MQ.SetLimit(q, v)

@@ -105,7 +105,7 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 			s.threads = append(s.threads, t)
 		case *sentrypb.StateRecord_Fd:
 			f := v.Fd
-			if f == nil || f.Fd < 0 || f.Fd >= fdtable.NrOpen || f.FdTable == 0 || f.File == 0 {
+			if f == nil || f.Fd < 0 || f.Fd >= fdtable.NrOpenMax || f.FdTable == 0 || f.File == 0 {
 				return nil, bad(rec, "bad fd")
 			}
 			id(f.FdTable)
@@ -586,18 +586,18 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		if ps.FdTable != 0 {
 			tab := tabs[ps.FdTable]
 			if tab == nil {
-				tab = NewFDTable(k.Trk, k.Locks)
+				tab = NewFDTable(k.Trk, k.Locks, &k.Sysctl.NrOpen)
 				tab.SetID(ps.FdTable)
 				tabs[ps.FdTable] = tab
 			} else {
 				tab.IncRef()
 			}
 			if ps.Nofile > 0 {
-				tab.SetLimit(int32(min(ps.Nofile, fdtable.NrOpen)))
+				tab.SetLimit(int32(min(ps.Nofile, fdtable.NrOpenMax)))
 			}
 			p.FDs = tab
 		} else {
-			p.FDs = NewFDTable(k.Trk, k.Locks)
+			p.FDs = NewFDTable(k.Trk, k.Locks, &k.Sysctl.NrOpen)
 		}
 		if p.FS = fss[ps.Fs]; p.FS == nil {
 			p.FS = &FSContext{Umask: 022, Cwd: k.VFS.Root}

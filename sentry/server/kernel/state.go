@@ -341,6 +341,7 @@ func (k *Kernel) procRecordLocked(p *Process) *sentrypb.StateRecord {
 		if p.FDs != nil {
 			st.FdTable = k.fdTableIDLocked(p.FDs)
 			st.Nofile = uint32(p.FDs.Limit())
+			st.FdRoom = uint32(p.FDs.Room())
 		}
 		st.Fs = k.fsIDLocked(p.FS)
 		st.Sighand = k.sigIDLocked(p.Sig)

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
@@ -29,6 +30,10 @@ type Sysctls struct {
 	pipeMaxSize int
 	// ipForward is net/ipv4/ip_forward of the client's loopback stack.
 	ipForward bool
+	// NrOpen is fs/nr_open, which the client's fd tables share and
+	// prlimit64 checks RLIMIT_NOFILE against. It has its own
+	// synchronization.
+	NrOpen fdtable.NrOpen
 }
 
 // IPForward is net/ipv4/ip_forward: 0 or 1.
@@ -133,16 +138,18 @@ func (k *Kernel) ApplySysctls(m map[string]string) error {
 			err = k.Sysctl.SetPipeMaxSize(n)
 		case name == "fs.lease-break-time" && nerr == nil && n >= 0:
 			k.Leases.SetBreakTime(n)
+		case name == "fs.nr_open" && nerr == nil:
+			err = k.Sysctl.NrOpen.Set(n)
 		case name == "kernel.msgmni", name == "kernel.shmmni", name == "kernel.shmmax", name == "kernel.shmall":
 			err = k.IPC.SetLimit(strings.TrimPrefix(name, "kernel."), []byte(val))
 		case strings.HasPrefix(name, "fs.mqueue.") && nerr == nil:
 			if err = k.MQ.SetLimit(strings.TrimPrefix(name, "fs.mqueue."), n); err == unix.EACCES {
 				return fmt.Errorf("%w %s: not served by the sandbox", ErrSysctl, name)
 			}
-		case name == "net.ipv4.ip_forward", name == "fs.pipe-max-size", name == "fs.lease-break-time", strings.HasPrefix(name, "fs.mqueue."):
+		case name == "net.ipv4.ip_forward", name == "fs.pipe-max-size", name == "fs.lease-break-time", name == "fs.nr_open", strings.HasPrefix(name, "fs.mqueue."):
 			err = unix.EINVAL
 		default:
-			return fmt.Errorf("%w %s: not served by the sandbox (it serves net.ipv4.ip_forward, fs.pipe-max-size, fs.lease-break-time, kernel.msgmni, kernel.shmmni, kernel.shmmax, kernel.shmall, fs.mqueue.{queues_max,msg_max,msgsize_max,msg_default,msgsize_default})", ErrSysctl, name)
+			return fmt.Errorf("%w %s: not served by the sandbox (it serves net.ipv4.ip_forward, fs.pipe-max-size, fs.lease-break-time, fs.nr_open, kernel.msgmni, kernel.shmmni, kernel.shmmax, kernel.shmall, fs.mqueue.{queues_max,msg_max,msgsize_max,msg_default,msgsize_default})", ErrSysctl, name)
 		}
 		if err != nil {
 			return fmt.Errorf("%w %s=%q: %v", ErrSysctl, name, m[name], err)

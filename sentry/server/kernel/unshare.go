@@ -72,6 +72,9 @@ func (k *Kernel) UnshareFDTableLocked(t *Thread) error {
 	if !k.ThreadGroupEmptyLocked(t) {
 		return ErrPerThread
 	}
+	if p.FDs.Shared() && !p.FDs.CopyFits() {
+		return unix.EMFILE // Linux's dup_fd, fs/nr_open lowered below an open fd
+	}
 	if tab := p.FDs.Unshare(); tab != p.FDs {
 		p.FDs = tab
 		k.Trk.Changed(p) // the process's record names its table

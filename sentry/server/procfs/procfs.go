@@ -224,7 +224,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"uptime":      {gen: genUptime},
 		"version":     {gen: genVersion},
 
-		"sys/fs/nr_open":               {gen: limit(func(l Limits) int { return l.NrOpen })},
+		"sys/fs/nr_open":               {mode: 0644, gen: limit(func(l Limits) int { return l.NrOpen }), write: writeLimit("fs/nr_open")},
 		"sys/fs/pipe-max-size":         {mode: 0644, gen: limit(func(l Limits) int { return l.PipeMaxSize }), write: writeLimit("fs/pipe-max-size")},
 		"sys/fs/lease-break-time":      {mode: 0644, gen: limit(func(l Limits) int { return l.LeaseBreakTime }), write: writeLimit("fs/lease-break-time")},
 		"sys/fs/pipe-user-pages-soft":  {gen: limit(func(l Limits) int { return l.PipeUserPagesSoft })},

@@ -169,7 +169,7 @@ func Fcntl(c *kernel.Task) (int64, error) {
 	switch cmd {
 	case unix.F_DUPFD, fDupfdCloexec:
 		min := int64(int32(c.Args[2]))
-		if min < 0 || min >= fdtable.NrOpen {
+		if min < 0 || min >= fdtable.NrOpenMax {
 			return 0, unix.EINVAL // the table's own limit: fdtable's Install
 		}
 		f.IncRef()

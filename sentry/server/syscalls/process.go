@@ -134,6 +134,11 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 		}
 		parent = p.Parent
 	}
+	if flags&unix.CLONE_FILES == 0 && !p.FDs.CopyFits() {
+		// Linux's copy_process copies the fd table (dup_fd) before it
+		// allocates the pid.
+		return 0, unix.EMFILE
+	}
 	np, err := k.NewProcessLocked(requested, parent)
 	if err != nil {
 		return 0, err

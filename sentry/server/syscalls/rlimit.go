@@ -14,9 +14,11 @@ import (
 // enforces: RLIMIT_NOFILE of the calling process's fd table, RLIMIT_FSIZE
 // of the process and whether it dumps core (RLIMIT_CORE). The client owns
 // every limit and answers getrlimit/setrlimit/prlimit64
-// itself; it sends prlimit64(0, resource, new, old) here after a change
-// of one of these two (and so may a hostile client: the server never
-// grants more than fdtable.NrOpen).
+// itself; it sends prlimit64(0, resource, new, old) here on a change of
+// one of these (and so may a hostile client: the server never grants
+// more than fs/nr_open). RLIMIT_NOFILE's comes before the client takes
+// it: a hard limit above fs/nr_open, which the server holds, is EPERM
+// (Linux's do_prlimit, even for root).
 func Prlimit64(c *kernel.Task) (int64, error) {
 	pid, resource, newAddr, oldAddr := int32(c.Args[0]), c.Args[1], c.Args[2], c.Args[3]
 	if pid != 0 && pid != c.PID() {
@@ -39,23 +41,31 @@ func Prlimit64(c *kernel.Task) (int64, error) {
 		return 0, unix.ESRCH
 	}
 	if oldAddr != 0 {
-		if err := copyOutRlimit(c, oldAddr, uint64(tab.Limit()), fdtable.NrOpen); err != nil {
+		if err := copyOutRlimit(c, oldAddr, uint64(tab.Limit()), uint64(c.Kernel.Sysctl.NrOpen.Get())); err != nil {
 			return 0, err
 		}
 	}
 	if newAddr == 0 {
 		return 0, nil
 	}
-	cur, err := copyInRlimit(c, newAddr)
+	b, err := c.Mem.CopyIn(newAddr, 16)
 	if err != nil {
 		return 0, err
+	}
+	cur, max := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
+	if cur > max {
+		return 0, unix.EINVAL
+	}
+	nrOpen := uint64(c.Kernel.Sysctl.NrOpen.Get())
+	if max > nrOpen {
+		return 0, unix.EPERM
 	}
 	if cur == 0 {
 		// Table limit 0 means "unset" (fdtable.DefaultNofile); no fd at all is
 		// the same as one below fd 0.
 		cur = 1
 	}
-	tab.SetLimit(int32(min(cur, fdtable.NrOpen)))
+	tab.SetLimit(int32(cur))
 	c.Kernel.Trk.Changed(c.Thread.Proc)
 	return 0, nil
 }

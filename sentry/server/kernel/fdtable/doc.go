@@ -12,9 +12,14 @@
 // dup2 at or above it, the exact fd of a posted open (InstallExact:
 // EMFILE at or above the limit, EBUSY on an open fd), close-on-exec, the copy of fork and the unsharing
 // of exec and of close_range, and close_range's closes and close-on-exec
-// flags of the open fds in a range (RemoveRange, SetCloexecRange).
+// flags of the open fds in a range (RemoveRange, SetCloexecRange). It
+// also models the room of Linux's table (64 fds, then a power of two):
+// the sandbox's fs/nr_open (NrOpen, shared by its tables) bounds its
+// growth, so a lowered nr_open refuses fds past the room (EMFILE, dup2
+// EBADF) and a copy that would not fit (CopyFits: fork and unshare's
+// EMFILE), and Room tells the client where its predicted fds must stop.
 //
-// What it is given (New): a Tracker, told of every slot that changes
+// What it is given (New): the sandbox's NrOpen; a Tracker, told of every slot that changes
 // (TouchSlot; the kernel derives the fd's replay record from Entry) and
 // set as the replay tracker of each description a table first holds;
 // the client's advisory lock table (filelock.Table) and LockKey, which

@@ -3,6 +3,7 @@ package fdtable
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -10,9 +11,43 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/filelock"
 )
 
-// NrOpen is /proc/sys/fs/nr_open, Linux's default: no RLIMIT_NOFILE, so
-// no fd, reaches it.
-const NrOpen = 1 << 20
+// The bounds of /proc/sys/fs/nr_open (Linux's sysctl_nr_open_min and,
+// on 64-bit, sysctl_nr_open_max: INT_MAX rounded down to BITS_PER_LONG)
+// and its default. No RLIMIT_NOFILE, so no fd, reaches NrOpenMax.
+const (
+	NrOpenMin     = 64
+	NrOpenMax     = 2147483584
+	DefaultNrOpen = 1 << 20
+)
+
+// NrOpen is a sandbox's /proc/sys/fs/nr_open, shared by its fd tables:
+// no fd may be allocated at or above it, a table with an fd above it is
+// not copied (fork, unshare: EMFILE), and RLIMIT_NOFILE may not be set
+// above it. The zero value (and a nil *NrOpen) is DefaultNrOpen.
+type NrOpen struct {
+	v atomic.Int32
+}
+
+// Get returns the value.
+func (n *NrOpen) Get() int {
+	if n == nil {
+		return DefaultNrOpen
+	}
+	if v := n.v.Load(); v != 0 {
+		return int(v)
+	}
+	return DefaultNrOpen
+}
+
+// Set sets the value: EINVAL out of [NrOpenMin, NrOpenMax], as Linux's
+// proc_dointvec_minmax. Existing limits and fds stay.
+func (n *NrOpen) Set(v int) error {
+	if v < NrOpenMin || v > NrOpenMax {
+		return unix.EINVAL
+	}
+	n.v.Store(int32(v))
+	return nil
+}
 
 // DefaultNofile is RLIMIT_NOFILE's soft limit where none was set (Linux's
 // INR_OPEN_CUR).
@@ -86,13 +121,43 @@ type Table struct {
 	// DefaultNofile), set by SetLimit. Processes sharing the table
 	// (CLONE_FILES) share it. Protected by mu.
 	limit int32
+	// size is how many fds Linux's table would have room for (its
+	// fdtable's max_fds; 0: the inlineFDs a new table holds): an fd
+	// below it needs no room, so nr_open, which bounds a table's growth
+	// only, does not refuse it. Protected by mu.
+	size int
+	// nrOpen is the sandbox's fs/nr_open (nil: DefaultNrOpen). Immutable.
+	nrOpen *NrOpen
+}
+
+// inlineFDs is how many fds a Linux table has room for before it grows
+// (NR_OPEN_DEFAULT, BITS_PER_LONG).
+const inlineFDs = 64
+
+// tableSlots is the room Linux's alloc_fdtable gives a table that needs
+// want slots under nr_open: the next power of two, capped at nr_open
+// rounded down to a word of bits; false when that is less than want
+// (EMFILE).
+func tableSlots(want, nrOpen int) (int, bool) {
+	n := inlineFDs
+	for n < want {
+		n <<= 1
+	}
+	if n > nrOpen {
+		n = nrOpen &^ (inlineFDs - 1)
+		if n < want {
+			return 0, false
+		}
+	}
+	return n, true
 }
 
 // New returns an empty table with one user. trk (nil: none) is told of
 // its changes; closing an fd drops the POSIX locks the table holds in
-// locks (nil: none) on the inode lockKey names.
-func New(trk Tracker, locks *Locks, lockKey LockKey) *Table {
-	return &Table{refs: 1, trk: trk, locks: locks, lockKey: lockKey}
+// locks (nil: none) on the inode lockKey names; nrOpen (nil: the
+// default) bounds its fds.
+func New(trk Tracker, locks *Locks, lockKey LockKey, nrOpen *NrOpen) *Table {
+	return &Table{refs: 1, trk: trk, locks: locks, lockKey: lockKey, nrOpen: nrOpen}
 }
 
 // IncRef adds a user (a process created with CLONE_FILES). Precondition:
@@ -134,12 +199,85 @@ func (t *Table) ID() uint64 { return t.id }
 // Precondition: the kernel lock is held.
 func (t *Table) SetID(id uint64) { t.id = id }
 
-// limitLocked is the bound of new fds. Precondition: t.mu is held.
+// limitLocked is the table's RLIMIT_NOFILE. Precondition: t.mu is held.
 func (t *Table) limitLocked() int {
 	if t.limit > 0 {
-		return int(min(t.limit, NrOpen))
+		return int(min(t.limit, NrOpenMax))
 	}
 	return DefaultNofile
+}
+
+// roomLocked reports whether the table has room for fd or may grow to
+// have it (Linux's expand_files, EMFILE when not: the table may not grow
+// to nr_open, which a lowered nr_open leaves below an RLIMIT_NOFILE set
+// before), and grows it when grow. Precondition: t.mu is held.
+func (t *Table) roomLocked(fd int, grow bool) bool {
+	if fd < max(t.size, inlineFDs) {
+		return true
+	}
+	nr := t.nrOpen.Get()
+	if fd >= nr {
+		return false
+	}
+	n, ok := tableSlots(fd+1, nr)
+	if ok && grow {
+		t.size = n
+	}
+	return ok
+}
+
+// openSlotsLocked is how many slots a copy of the table needs: its
+// highest open fd rounded up to a word of bits (Linux's
+// sane_fdtable_size). Precondition: t.mu is held.
+func (t *Table) openSlotsLocked() int {
+	last := -1
+	for fd := range t.high {
+		last = max(last, int(fd))
+	}
+	if last < 0 {
+		for fd := len(t.fds) - 1; fd >= 0; fd-- {
+			if t.fds[fd].File != nil {
+				last = fd
+				break
+			}
+		}
+	}
+	return (last + inlineFDs) &^ (inlineFDs - 1)
+}
+
+// Room is 0 when every fd below the table's RLIMIT_NOFILE may be
+// allocated as far as nr_open is concerned; else (nr_open lowered below
+// the limit) how many fds the table has room for, which nr_open does not
+// refuse (roomLocked): what a client that predicts new fds must stay
+// below.
+func (t *Table) Room() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.nrOpen.Get() >= t.limitLocked() {
+		return 0
+	}
+	return max(t.size, inlineFDs)
+}
+
+// Shared reports whether another process uses the table (CLONE_FILES).
+// Precondition: the kernel lock is held.
+func (t *Table) Shared() bool { return t.refs > 1 }
+
+// CopyFits reports whether a copy of the table (fork without
+// CLONE_FILES, unshare(CLONE_FILES)) fits under nr_open, as Linux's
+// dup_fd: the copy needs as many slots as the highest open fd rounded up
+// to a word of bits (sane_fdtable_size), and above the 64 a table holds
+// inline alloc_fdtable grants at most nr_open rounded down to a word:
+// EMFILE beyond.
+func (t *Table) CopyFits() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	slots := t.openSlotsLocked()
+	if slots <= inlineFDs {
+		return true
+	}
+	_, ok := tableSlots(slots, t.nrOpen.Get())
+	return ok
 }
 
 // Limit is the table's RLIMIT_NOFILE (DefaultNofile when unset).
@@ -288,14 +426,15 @@ func (t *Table) HasFree() bool {
 	lim := t.limitLocked()
 	for fd := t.next; fd < lim; fd++ {
 		if t.entryLocked(fd).File == nil {
-			return true
+			return t.roomLocked(fd, false)
 		}
 	}
 	return false
 }
 
 // installLocked puts f at the lowest free fd >= min below the limit:
-// EINVAL when min is at or above it (F_DUPFD), EMFILE when all are taken.
+// EINVAL when min is at or above it (F_DUPFD), EMFILE when all are taken
+// or the table may not grow to the free one (roomLocked).
 func (t *Table) installLocked(f *fdesc.File, min int32, cloexec bool) (int32, error) {
 	lim := t.limitLocked()
 	if min < 0 || int(min) >= lim {
@@ -305,7 +444,7 @@ func (t *Table) installLocked(f *fdesc.File, min int32, cloexec bool) (int32, er
 	for fd < lim && t.entryLocked(fd).File != nil {
 		fd++
 	}
-	if fd >= lim {
+	if fd >= lim || !t.roomLocked(fd, true) {
 		return -1, unix.EMFILE
 	}
 	if fd == t.next {
@@ -341,14 +480,19 @@ func (t *Table) InstallPair(a, b *fdesc.File, cloexec bool) (int32, int32, error
 // InstallAt puts f at fd, replacing what was there (dup2, and replay,
 // which rebuilds the same fd numbers). It consumes the caller's reference;
 // the replaced file, if any, is returned for the caller to drop. An fd at
-// or above the table's limit is EBADF (dup2, dup3), unless anyLimit
-// (replay: an fd opened before the limit was lowered stays).
+// or above the table's limit, or one the table may not grow to
+// (roomLocked), is EBADF (dup2, dup3: Linux's dup3 turns expand_files'
+// EMFILE into EBADF), unless anyLimit (replay: an fd opened before the
+// limit or nr_open was lowered stays).
 func (t *Table) InstallAt(fd int32, f *fdesc.File, cloexec, anyLimit bool) (*fdesc.File, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if fd < 0 || fd >= NrOpen || (!anyLimit && int(fd) >= t.limitLocked()) {
+	if fd < 0 || fd >= NrOpenMax || (!anyLimit && (int(fd) >= t.limitLocked() || !t.roomLocked(int(fd), true))) {
 		f.DecRef()
 		return nil, unix.EBADF
+	}
+	if int(fd) >= t.size {
+		t.size = int(fd) + 1 // replay: room for it, whatever nr_open says
 	}
 	old := t.entryLocked(int(fd)).File
 	t.setLocked(int(fd), Entry{File: f, Cloexec: cloexec})
@@ -364,7 +508,7 @@ func (t *Table) InstallAt(fd int32, f *fdesc.File, cloexec, anyLimit bool) (*fde
 func (t *Table) InstallExact(fd int32, f *fdesc.File, cloexec, replace bool) (*fdesc.File, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if fd < 0 || int(fd) >= t.limitLocked() {
+	if fd < 0 || int(fd) >= t.limitLocked() || !t.roomLocked(int(fd), true) {
 		f.DecRef()
 		return nil, unix.EMFILE
 	}
@@ -392,13 +536,13 @@ func (t *Table) Remove(fd int32) (*fdesc.File, error) {
 
 // eachInRangeLocked calls fn for every open fd in [first, last] in
 // increasing order (close_range's unsigned bounds: fds are never above
-// NrOpen, so a last past it is every fd from first). Precondition: t.mu
-// is held; fn may clear or set the slot it is given.
+// NrOpenMax, so a last past it is every fd from first). Precondition:
+// t.mu is held; fn may clear or set the slot it is given.
 func (t *Table) eachInRangeLocked(first, last uint32, fn func(fd int, e Entry)) {
-	if first >= NrOpen {
+	if first >= NrOpenMax {
 		return
 	}
-	end := int(min(last, NrOpen-1)) // inclusive
+	end := int(min(last, NrOpenMax-1)) // inclusive
 	for fd := int(first); fd < len(t.fds) && fd <= end; fd++ {
 		if e := t.fds[fd]; e.File != nil {
 			fn(fd, e)
@@ -460,11 +604,20 @@ func (t *Table) SetCloexec(fd int32, v bool) error {
 }
 
 // Fork returns a copy of the table with one user, holding new references
-// (fork without CLONE_FILES), with the same limit, tracker and locks.
+// (fork without CLONE_FILES), with the same limit, tracker, locks and
+// nr_open (the caller checked CopyFits where Linux would).
 func (t *Table) Fork() *Table {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := &Table{refs: 1, fds: make([]Entry, len(t.fds)), trk: t.trk, locks: t.locks, lockKey: t.lockKey, limit: t.limit}
+	n := &Table{refs: 1, fds: make([]Entry, len(t.fds)), trk: t.trk, locks: t.locks, lockKey: t.lockKey, limit: t.limit, nrOpen: t.nrOpen}
+	// The copy has room for what it holds (dup_fd), more when nr_open
+	// allows alloc_fdtable's power of two.
+	if slots := t.openSlotsLocked(); slots > inlineFDs {
+		n.size = slots
+		if s, ok := tableSlots(slots, t.nrOpen.Get()); ok {
+			n.size = s
+		}
+	}
 	t.eachLocked(func(fd int, e Entry) {
 		e.File.IncRef()
 		n.setLocked(fd, e)

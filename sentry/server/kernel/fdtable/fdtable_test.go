@@ -52,7 +52,7 @@ func slotsOf(t *Table, fds ...int32) (out []Slot) {
 // TestLimits: fds above 1024 up to nr_open, the errnos of dup2, dup3 and
 // F_DUPFD at the limit, and a high fd costing one entry.
 func TestLimits(t *testing.T) {
-	tab := New(nil, nil, nil)
+	tab := New(nil, nil, nil, nil)
 	for i := 0; i < 3; i++ {
 		if _, err := tab.Install(newFile(), 0, false); err != nil {
 			t.Fatal(err)
@@ -85,12 +85,12 @@ func TestLimits(t *testing.T) {
 		{"F_DUPFD below zero", install(-1), -1, unix.EINVAL},
 		{"dup2 at the default limit", dup2(DefaultNofile), -1, unix.EBADF},
 		{"dup2 below zero", dup2(-1), -1, unix.EBADF},
-		{"raise to nr_open", limit(NrOpen), 0, nil},
+		{"raise to nr_open", limit(DefaultNrOpen), 0, nil},
 		{"dup2 to 1000000", dup2(1000000), 1000000, nil},
-		{"F_DUPFD from nr_open-1", install(NrOpen - 1), NrOpen - 1, nil},
-		{"F_DUPFD from nr_open-1 again: full", install(NrOpen - 1), -1, unix.EMFILE},
-		{"F_DUPFD at nr_open", install(NrOpen), -1, unix.EINVAL},
-		{"dup2 at nr_open", dup2(NrOpen), -1, unix.EBADF},
+		{"F_DUPFD from nr_open-1", install(DefaultNrOpen - 1), DefaultNrOpen - 1, nil},
+		{"F_DUPFD from nr_open-1 again: full", install(DefaultNrOpen - 1), -1, unix.EMFILE},
+		{"F_DUPFD at nr_open", install(DefaultNrOpen), -1, unix.EINVAL},
+		{"dup2 at nr_open", dup2(DefaultNrOpen), -1, unix.EBADF},
 		{"F_DUPFD above 1024", install(2000), 2000, nil},
 		{"lower to 100", limit(100), 0, nil},
 		{"dup2 at the lowered limit", dup2(100), -1, unix.EBADF},
@@ -107,7 +107,7 @@ func TestLimits(t *testing.T) {
 	}
 	// fds above the lowered limit stay usable, in order, and cost one
 	// entry each.
-	want := []int32{0, 1, 2, 3, 99, 2000, 1000000, NrOpen - 1}
+	want := []int32{0, 1, 2, 3, 99, 2000, 1000000, DefaultNrOpen - 1}
 	if got := tab.List(); !slices.Equal(got, want) {
 		t.Errorf("List %v, want %v", got, want)
 	}
@@ -146,7 +146,7 @@ func TestLimits(t *testing.T) {
 		t.Errorf("parent lost fds to the child's close: %d", n)
 	}
 	// Filling a large table is not quadratic: the free-slot hint.
-	big := New(nil, nil, nil)
+	big := New(nil, nil, nil, nil)
 	big.SetLimit(200000)
 	f := newFile()
 	for i := 0; i < 200000; i++ {
@@ -173,7 +173,7 @@ func TestLimits(t *testing.T) {
 // tracker; a table without a tracker reports nothing.
 func TestTracker(t *testing.T) {
 	rec := &recorder{}
-	tab := New(rec, nil, nil)
+	tab := New(rec, nil, nil, nil)
 	a, b := newFile(), newFile()
 	b.IncRef()
 	tests := []struct {
@@ -214,7 +214,7 @@ func TestTracker(t *testing.T) {
 	if got := rec.take(); !slices.Equal(got, slotsOf(child, 0, 2000)) {
 		t.Errorf("fork: touched %v, want the child's 0 and 2000", got)
 	}
-	quiet := New(nil, nil, nil)
+	quiet := New(nil, nil, nil, nil)
 	c := newFile()
 	quiet.Install(c, 0, false)
 	if c.Tracker() != nil {
@@ -233,7 +233,7 @@ func decRefs(fs []*fdesc.File) {
 // unsigned bounds up to ~0U, and RemoveRange gives their files in fd
 // order.
 func TestRanges(t *testing.T) {
-	open := []int32{0, 1, 2, 5, 1023, 1024, 5000, NrOpen - 1}
+	open := []int32{0, 1, 2, 5, 1023, 1024, 5000, DefaultNrOpen - 1}
 	const maxU32 = 1<<32 - 1
 	tests := []struct {
 		name        string
@@ -241,17 +241,17 @@ func TestRanges(t *testing.T) {
 		want        []int32 // the fds in range
 	}{
 		{"all", 0, maxU32, open},
-		{"from 3", 3, maxU32, []int32{5, 1023, 1024, 5000, NrOpen - 1}},
+		{"from 3", 3, maxU32, []int32{5, 1023, 1024, 5000, DefaultNrOpen - 1}},
 		{"one", 5, 5, []int32{5}},
 		{"a free one", 4, 4, nil},
 		{"across the array's end", 1000, 2000, []int32{1023, 1024}},
-		{"above the array", 1025, NrOpen - 2, []int32{5000}},
-		{"the last possible", NrOpen - 1, NrOpen - 1, []int32{NrOpen - 1}},
-		{"past nr_open", NrOpen, maxU32, nil},
+		{"above the array", 1025, DefaultNrOpen - 2, []int32{5000}},
+		{"the last possible", DefaultNrOpen - 1, DefaultNrOpen - 1, []int32{DefaultNrOpen - 1}},
+		{"past nr_open", DefaultNrOpen, maxU32, nil},
 		{"~0U", maxU32, maxU32, nil},
 	}
 	fill := func() (*Table, map[*fdesc.File]int32) {
-		tab := New(nil, nil, nil)
+		tab := New(nil, nil, nil, nil)
 		files := make(map[*fdesc.File]int32)
 		for _, fd := range open {
 			f := newFile()
@@ -335,7 +335,7 @@ func TestPOSIXLocksDropped(t *testing.T) {
 		}, false},
 	} {
 		locks := filelock.NewTable[*Table, *fdesc.File](func(uint64) {})
-		tab, other := New(nil, locks, key), New(nil, locks, key)
+		tab, other := New(nil, locks, key, nil), New(nil, locks, key, nil)
 		f := lockable()
 		f.IncRef()
 		f.IncRef()
@@ -373,7 +373,7 @@ func TestPOSIXLocksDropped(t *testing.T) {
 // copies a shared table only.
 func TestUsers(t *testing.T) {
 	released := 0
-	tab := New(nil, nil, nil)
+	tab := New(nil, nil, nil, nil)
 	tab.Install(fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_RDONLY), 0, true)
 	tab.Install(fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_RDONLY), 0, false)
 	if own := tab.Unshare(); own != tab {
@@ -427,7 +427,7 @@ func TestUsers(t *testing.T) {
 // drops both references.
 func TestInstallPairFull(t *testing.T) {
 	released := 0
-	tab := New(nil, nil, nil)
+	tab := New(nil, nil, nil, nil)
 	tab.SetLimit(3)
 	tab.Install(newFile(), 0, false)
 	tab.Install(newFile(), 0, false)
@@ -447,7 +447,7 @@ func TestInstallPairFull(t *testing.T) {
 // TestHasFree: an fd below the limit is free until the table is full,
 // and again once one below the highest is closed.
 func TestHasFree(t *testing.T) {
-	tab := New(nil, nil, nil)
+	tab := New(nil, nil, nil, nil)
 	tab.SetLimit(3)
 	for _, step := range []struct {
 		name string
@@ -476,7 +476,7 @@ func TestHasFree(t *testing.T) {
 // never at or above the limit; the next Install still finds the lowest
 // free fd.
 func TestInstallExact(t *testing.T) {
-	tab := New(nil, nil, nil)
+	tab := New(nil, nil, nil, nil)
 	tab.SetLimit(8)
 	for i := 0; i < 3; i++ {
 		if _, err := tab.Install(newFile(), 0, false); err != nil {
@@ -526,5 +526,80 @@ func TestInstallExact(t *testing.T) {
 	}
 	if got, want := tab.List(), []int32{0, 1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
 		t.Errorf("List %v, want %v", got, want)
+	}
+}
+
+// TestNrOpen: fs/nr_open's bounds, fds at or above it refused below the
+// RLIMIT_NOFILE as Linux's expand_files (dup2 EBADF, allocation EMFILE),
+// and whether a copy of the table fits (dup_fd's EMFILE).
+func TestNrOpen(t *testing.T) {
+	var n NrOpen
+	for _, v := range []int{NrOpenMin - 1, NrOpenMax + 1, -1} {
+		if err := n.Set(v); err != unix.EINVAL {
+			t.Errorf("Set(%d): %v, want EINVAL", v, err)
+		}
+	}
+	if got := n.Get(); got != DefaultNrOpen {
+		t.Errorf("Get %d, want the default %d", got, DefaultNrOpen)
+	}
+	if err := n.Set(NrOpenMin); err != nil {
+		t.Fatal(err)
+	}
+	tab := New(nil, nil, nil, &n)
+	for i := 0; i < 3; i++ {
+		if _, err := tab.Install(newFile(), 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dup2 := func(fd int32) error {
+		old, err := tab.InstallAt(fd, newFile(), false, false)
+		if old != nil {
+			old.DecRef()
+		}
+		return err
+	}
+	if err := dup2(63); err != nil {
+		t.Fatalf("dup2 to 63: %v", err)
+	}
+	if !tab.CopyFits() {
+		t.Error("CopyFits false with fd 63 and nr_open 64")
+	}
+	if err := dup2(64); err != unix.EBADF {
+		t.Errorf("dup2 to 64 at nr_open 64: %v, want EBADF", err)
+	}
+	if fd, err := tab.Install(newFile(), 63, false); err != unix.EMFILE {
+		t.Errorf("F_DUPFD from 63, taken, up to nr_open 64: fd %d, %v, want EMFILE", fd, err)
+	}
+	if err := n.Set(128); err != nil {
+		t.Fatal(err)
+	}
+	if err := dup2(65); err != nil {
+		t.Fatalf("dup2 to 65 at nr_open 128: %v", err)
+	}
+	if !tab.CopyFits() {
+		t.Error("CopyFits false with fd 65 and nr_open 128")
+	}
+	if err := n.Set(127); err != nil {
+		t.Fatal(err)
+	}
+	if tab.CopyFits() {
+		t.Error("CopyFits true with fd 65 and nr_open 127 (rounded down to 64)")
+	}
+	if fd, err := tab.Install(newFile(), 0, false); err != nil || fd != 3 {
+		t.Errorf("open after nr_open lowered: fd %d, %v, want 3", fd, err)
+	}
+	// The table has room for 128 fds: nr_open, which bounds its growth,
+	// does not refuse fds below that (expand_files).
+	if err := n.Set(NrOpenMin); err != nil {
+		t.Fatal(err)
+	}
+	if err := dup2(100); err != nil {
+		t.Errorf("dup2 to 100 in a table of 128 at nr_open 64: %v", err)
+	}
+	if err := dup2(128); err != unix.EBADF {
+		t.Errorf("dup2 to 128 at nr_open 64: %v, want EBADF", err)
+	}
+	if fork := tab.Fork(); fork.nrOpen != &n {
+		t.Error("Fork did not keep the table's nr_open")
 	}
 }

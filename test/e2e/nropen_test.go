@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestNrOpen runs testdata/sysctl/nr_open in the sandbox only (a native
+// run would change the host's fs/nr_open): its bounds, RLIMIT_NOFILE's
+// ceiling, the fds a table may grow to under it, and fork and
+// unshare(CLONE_FILES) refused for a table that would not fit, against
+// Linux's answers.
+func TestNrOpen(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := tu.StaticProgram(t, t.TempDir(), "nr_open", testdataSource(t, "sysctl", "nr_open"))
+	got := tu.Sandbox(t, timeout, "", "", nil, prog)
+	if got.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s%s", got.ExitCode, got.Stdout, got.Stderr)
+	}
+	if got.Stdout != nrOpenWant {
+		t.Errorf("got\n%s\nwant (Linux's)\n%s", got.Stdout, nrOpenWant)
+	}
+}
+
+const nrOpenWant = `default = 1048576
+write 63 = -1 EINVAL
+write 2147483585 = -1 EINVAL
+write -1 = -1 EINVAL
+write junk = -1 EINVAL
+write 2147483584 = 0
+read = 2147483584
+setrlimit 2147483584 = 0
+setrlimit 2147483585 = -1 EPERM
+write 1048576 = 0
+limit kept = 2147483584 2147483584
+setrlimit 1048577 = -1 EPERM
+setrlimit 1048576 = 0
+write 64 = 0
+read = 64
+setrlimit 65 = -1 EPERM
+setrlimit 64 = 0
+write 1048576 = 0
+setrlimit 1048576 = 0
+write 64 = 0
+dup2 64 = -1 EBADF
+F_DUPFD 64 = -1 EMFILE
+write 1048576 = 0
+dup2 65 = 65
+write 64 = 0
+dup2 100 = 100
+dup2 127 = 127
+dup2 128 = -1 EBADF
+F_DUPFD 120 = 120
+F_DUPFD 126 = 126
+fork = -1 EMFILE
+clone CLONE_FILES = 0
+unshare CLONE_FILES = -1 EMFILE
+fork after close = 0
+unshare CLONE_FILES after close = 0
+write 1048576 = 0
+write 1000 = -1 EACCES
+user read = 1048576
+`
