@@ -62,3 +62,45 @@ write 1048576 = 0
 write 1000 = -1 EACCES
 user read = 1048576
 `
+
+// TestNsLastPid runs testdata/sysctl/ns_last_pid in the sandbox only (a
+// native write would move the host's pids): the last pid handed out, a
+// write steering the next fork, its bounds, and the writer's capability
+// (CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE) checked at the write, against
+// Linux's answers.
+func TestNsLastPid(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := tu.StaticProgram(t, t.TempDir(), "ns_last_pid", testdataSource(t, "sysctl", "ns_last_pid"))
+	got := tu.Sandbox(t, timeout, "", "", nil, prog)
+	if got.ExitCode != 0 {
+		t.Fatalf("exit %d\n%s%s", got.ExitCode, got.Stdout, got.Stderr)
+	}
+	if got.Stdout != nsLastPidWant {
+		t.Errorf("got\n%s\nwant (Linux's)\n%s", got.Stdout, nsLastPidWant)
+	}
+}
+
+const nsLastPidWant = `mode = 666
+fork gets last+1 = yes
+read after fork is its pid = yes
+write pid-1 = 0
+same pid again = yes
+write 1000 = 0
+read = 1000
+fork = 1001
+fork skips a live pid = yes
+write -1 = -1 EINVAL
+write junk = -1 EINVAL
+write pid_max+1 = -1 EINVAL
+write pid_max = 0
+fork after pid_max = 300
+write 0 = 0
+read = 0
+write 5000 = 0
+user open = 0
+user write = -1 EPERM
+user read = 5001
+root without CAP_SYS_ADMIN write = 0
+root without CAP_CHECKPOINT_RESTORE write = -1 EPERM
+read = 7000
+`

@@ -25,6 +25,10 @@ const (
 	MaxThreads = 4096
 )
 
+// reservedPIDs is the first id handed out after the ids wrap at MaxTID
+// (Linux's RESERVED_PIDS).
+const reservedPIDs = 300
+
 // Thread is one application thread. TID changes only on an exec by a
 // thread that is not the leader. All fields are protected by the kernel
 // lock (Kernel.Mu) unless said otherwise. Its calls'
@@ -265,7 +269,9 @@ func (k *Kernel) AllocTIDLocked(requested int32) (int32, error) {
 	for i := 0; i < MaxTID; i++ {
 		k.LastTID++
 		if k.LastTID >= MaxTID {
-			k.LastTID = 2
+			// Past pid_max the ids start over above the reserved ones,
+			// as Linux's alloc_pid (RESERVED_PIDS).
+			k.LastTID = reservedPIDs
 		}
 		if !inUse(k.LastTID) {
 			k.Trk.IDsChanged()

@@ -277,6 +277,23 @@ func (s procSource) Limits() procfs.Limits {
 		MqMsgDefault: int(mq.MsgDefault), MqMsgSizeDefault: int(mq.MsgSizeDefault)}
 }
 
+// SetLastPID sets /proc/sys/kernel/ns_last_pid: the next process or
+// thread gets the first free id after v (AllocTIDLocked). v is 0 to
+// pid_max, as Linux's pid_ns_ctl_handler (proc_dointvec_minmax); the
+// writer's capability was checked (procfs.WriteCaps). It goes with the
+// id allocators' replay record, so that a recovery keeps it.
+func (s procSource) SetLastPID(v int) error {
+	if v < 0 || v > MaxTID {
+		return unix.EINVAL
+	}
+	k := s.k
+	k.Mu.Lock()
+	k.LastTID = int32(v)
+	k.Trk.IDsChanged()
+	k.Mu.Unlock()
+	return nil
+}
+
 // SetLimit sets fs/lease-break-time (seconds, not negative),
 // fs/pipe-max-size (rounded up as Linux does; see setPipeMaxSize),
 // net/ipv4/ip_forward, fs/nr_open (fdtable.NrOpen.Set) or an fs/mqueue limit (mqueue.Registry.SetLimit). The

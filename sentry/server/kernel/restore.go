@@ -658,6 +658,12 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 	if k.Init != nil && k.TTY.Present {
 		k.TTY.FgPgrp = k.restoredForegroundLocked(byPID[k.Init.PID], k.Init.PGID)
 	}
+	if s.ids != nil && s.ids.LastPid >= 0 && s.ids.LastPid <= MaxTID {
+		// The last pid handed out, or written to ns_last_pid: restoring
+		// the threads moved it to the highest id restored, and the next
+		// fork must get the id it would have had.
+		k.LastTID = s.ids.LastPid
+	}
 	k.restoreTabs, k.restoreFSs = tabs, fss
 	// A context for path lookups: any process's leader thread.
 	var t *Thread

@@ -37,6 +37,8 @@ type Source interface {
 	SetCoredumpFilter(pid int32, mask uint32) error
 	// Limits gives the numbers /proc/sys shows.
 	Limits() Limits
+	// SetLastPID sets kernel/ns_last_pid, the last pid handed out.
+	SetLastPID(v int) error
 	// SetLimit sets a writable /proc/sys number (by its path under
 	// /proc/sys, such as "fs/lease-break-time").
 	SetLimit(name string, value int) error
@@ -207,6 +209,10 @@ type fileSpec struct {
 	// linkGen, set instead of target, renders a Link's text for
 	// process pid (LinkTarget).
 	linkGen func(src Source, pid int32) string
+	// writeCaps, when not 0, are the capabilities (a mask of 1<<CAP_*)
+	// of which the writer needs one at the write, whatever the mode
+	// (WriteCaps).
+	writeCaps uint64
 }
 
 // tables map a path relative to the scope's directory to its file. A
@@ -224,19 +230,23 @@ var tables = map[Scope]map[string]fileSpec{
 		"uptime":      {gen: genUptime},
 		"version":     {gen: genVersion},
 
-		"sys/fs/nr_open":               {mode: 0644, gen: limit(func(l Limits) int { return l.NrOpen }), write: writeLimit("fs/nr_open")},
-		"sys/fs/pipe-max-size":         {mode: 0644, gen: limit(func(l Limits) int { return l.PipeMaxSize }), write: writeLimit("fs/pipe-max-size")},
-		"sys/fs/lease-break-time":      {mode: 0644, gen: limit(func(l Limits) int { return l.LeaseBreakTime }), write: writeLimit("fs/lease-break-time")},
-		"sys/fs/pipe-user-pages-soft":  {gen: limit(func(l Limits) int { return l.PipeUserPagesSoft })},
-		"sys/fs/pipe-user-pages-hard":  {gen: limit(func(l Limits) int { return l.PipeUserPagesHard })},
-		"sys/net/ipv4/ip_forward":      {mode: 0644, gen: limit(func(l Limits) int { return l.IPForward }), write: writeLimit("net/ipv4/ip_forward")},
-		"sys/kernel/core_pattern":      {gen: constant("core\n")},
-		"sys/kernel/hostname":          {gen: machineField(func(m *sentrypb.MachineInfo) string { return string(m.Hostname) })},
-		"sys/kernel/domainname":        {gen: machineField(func(m *sentrypb.MachineInfo) string { return string(m.Domainname) })},
-		"sys/kernel/ngroups_max":       {gen: constant("65536\n")},
-		"sys/kernel/osrelease":         {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Release })},
-		"sys/kernel/ostype":            {gen: constant("Linux\n")},
-		"sys/kernel/pid_max":           {gen: limit(func(l Limits) int { return l.PIDMax })},
+		"sys/fs/nr_open":              {mode: 0644, gen: limit(func(l Limits) int { return l.NrOpen }), write: writeLimit("fs/nr_open")},
+		"sys/fs/pipe-max-size":        {mode: 0644, gen: limit(func(l Limits) int { return l.PipeMaxSize }), write: writeLimit("fs/pipe-max-size")},
+		"sys/fs/lease-break-time":     {mode: 0644, gen: limit(func(l Limits) int { return l.LeaseBreakTime }), write: writeLimit("fs/lease-break-time")},
+		"sys/fs/pipe-user-pages-soft": {gen: limit(func(l Limits) int { return l.PipeUserPagesSoft })},
+		"sys/fs/pipe-user-pages-hard": {gen: limit(func(l Limits) int { return l.PipeUserPagesHard })},
+		"sys/net/ipv4/ip_forward":     {mode: 0644, gen: limit(func(l Limits) int { return l.IPForward }), write: writeLimit("net/ipv4/ip_forward")},
+		"sys/kernel/core_pattern":     {gen: constant("core\n")},
+		"sys/kernel/hostname":         {gen: machineField(func(m *sentrypb.MachineInfo) string { return string(m.Hostname) })},
+		"sys/kernel/domainname":       {gen: machineField(func(m *sentrypb.MachineInfo) string { return string(m.Domainname) })},
+		"sys/kernel/ngroups_max":      {gen: constant("65536\n")},
+		"sys/kernel/osrelease":        {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Release })},
+		"sys/kernel/ostype":           {gen: constant("Linux\n")},
+		"sys/kernel/pid_max":          {gen: limit(func(l Limits) int { return l.PIDMax })},
+		// 0666, the writer's CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE
+		// checked at the write (Linux's pid_ns_ctl_handler).
+		"sys/kernel/ns_last_pid": {mode: 0666, gen: genNsLastPID, write: writeNsLastPID,
+			writeCaps: 1<<unix.CAP_SYS_ADMIN | 1<<unix.CAP_CHECKPOINT_RESTORE},
 		"sys/kernel/tainted":           {gen: constant("0\n")},
 		"sys/kernel/threads-max":       {gen: limit(func(l Limits) int { return l.ThreadsMax })},
 		"sys/kernel/version":           {gen: machineField(func(m *sentrypb.MachineInfo) string { return m.Version })},
@@ -397,6 +407,21 @@ func Readable(scope Scope, path string) bool {
 // Writable says whether file path of scope accepts writes.
 func Writable(scope Scope, path string) bool {
 	return tables[scope][path].write != nil
+}
+
+// OthersMayWrite says file path of scope is writable by others than
+// root (mode 0666: kernel/ns_last_pid), as Linux's sysctl test_perm
+// reads the mode: the owner's bits for root, the others' for the rest.
+func OthersMayWrite(scope Scope, path string) bool {
+	spec := tables[scope][path]
+	return spec.write != nil && spec.mode&0002 != 0
+}
+
+// WriteCaps are the capabilities (a mask of 1<<CAP_*) of which the
+// writer of file path of scope needs one at the write (EPERM without),
+// beyond the file's mode; 0 when its mode says it all.
+func WriteCaps(scope Scope, path string) uint64 {
+	return tables[scope][path].writeCaps
 }
 
 // Write writes data to file path of scope.

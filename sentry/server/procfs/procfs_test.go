@@ -92,6 +92,8 @@ func (f *fakeSource) Limits() Limits {
 		LeaseBreakTime: f.leaseBreakTime, PipeUserPagesSoft: 16384, PipeUserPagesHard: 0}
 }
 
+func (f *fakeSource) SetLastPID(v int) error { return unix.EINVAL }
+
 func (f *fakeSource) SetLimit(name string, v int) error {
 	if name != "fs/lease-break-time" || v < 0 {
 		return unix.EINVAL

@@ -32,6 +32,22 @@ func writeSysvIPC(kind string) func(Source, int32, int32, []byte) error {
 	return func(src Source, _, _ int32, data []byte) error { return src.SetSysvLimit(kind, data) }
 }
 
+// genNsLastPID renders kernel/ns_last_pid: the last pid handed out.
+func genNsLastPID(src Source, _, _ int32) ([]byte, error) {
+	_, _, _, last := src.Counts()
+	return []byte(strconv.Itoa(int(last)) + "\n"), nil
+}
+
+// writeNsLastPID takes a write of kernel/ns_last_pid: a number, as
+// proc_dointvec_minmax parses it (the bounds are the Source's).
+func writeNsLastPID(src Source, _, _ int32, data []byte) error {
+	v, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return unix.EINVAL
+	}
+	return src.SetLastPID(v)
+}
+
 // writeLimit parses a decimal number written to /proc/sys/name (EINVAL if
 // it is not one) and sets it.
 func writeLimit(name string) func(Source, int32, int32, []byte) error {

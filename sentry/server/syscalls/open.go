@@ -343,8 +343,9 @@ func openDentry(c *kernel.Task, d *vfs.Dentry, flags uint32, pre *vfs.PreOpened)
 	case vfs.KindDevNode:
 		return c.OpenDevNode(d, kept)
 	case vfs.KindProcFile, vfs.KindProcFdInfo:
-		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.ProcessCreds().FSUID != 0 {
-			// /proc/sys's writable files are root's, mode 0644.
+		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.ProcessCreds().FSUID != 0 && !procfs.OthersMayWrite(d.ProcScope, d.ProcName) {
+			// /proc/sys's writable files are root's, mode 0644, but
+			// for the 0666 ones that check the writer at the write.
 			return nil, unix.EACCES
 		}
 		return c.Kernel.Synth.OpenProcFile(d, flags, kept)

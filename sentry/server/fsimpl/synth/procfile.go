@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
@@ -108,7 +109,10 @@ func (f *ProcFile) Read(_ fdesc.Call, _ *fdesc.File, n int, off int64) ([]byte, 
 	return append([]byte(nil), data[off:end]...), nil
 }
 
-func (f *ProcFile) Write(_ fdesc.Call, _ *fdesc.File, b []byte, _ int64) (int, error) {
+func (f *ProcFile) Write(c fdesc.Call, _ *fdesc.File, b []byte, _ int64) (int, error) {
+	if caps := procfs.WriteCaps(f.d.ProcScope, f.d.ProcName); caps != 0 && !anyCapable(c.Creds(), caps) {
+		return 0, unix.EPERM
+	}
 	if err := procfs.Write(f.fs.k.Source(), f.d.ProcScope, f.d.ProcName, f.d.PID, f.d.TID, b); err != nil {
 		return 0, err
 	}
@@ -118,4 +122,14 @@ func (f *ProcFile) Write(_ fdesc.Call, _ *fdesc.File, b []byte, _ int64) (int, e
 func (f *ProcFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
 	st := f.fs.Stat(f.d)
 	return st, nil
+}
+
+// anyCapable says cr has one of the capabilities of mask (1<<CAP_*).
+func anyCapable(cr auth.Creds, mask uint64) bool {
+	for cp := 0; cp < 64; cp++ {
+		if mask&(1<<cp) != 0 && cr.Capable(linux.Capability(cp)) {
+			return true
+		}
+	}
+	return false
 }
