@@ -233,15 +233,19 @@ func TestStartMounts(t *testing.T) {
 	// A mount the gofer made stays.
 	os.MkdirAll(filepath.Join(e.root, "data"), 0755)
 	e.fails(unix.EBUSY, 1, unix.SYS_UMOUNT2, e.mem.str("/data"), 0)
-	// /dev/mqueue is an empty directory of the sentry's (an mqueue by
-	// statfs) where no queue can be made.
+	// /dev/mqueue is a directory of the sentry's (an mqueue by statfs)
+	// showing the client's queues: a queue made there is one.
 	m := e.mem
 	sf := m.zeros(120)
 	e.ok(1, unix.SYS_STATFS, m.str("/dev/mqueue"), sf)
 	if typ := binary.LittleEndian.Uint64(m.bytes(sf, 8)); typ != 0x19800202 {
 		t.Errorf("statfs /dev/mqueue type %#x, want MQUEUE_MAGIC", typ)
 	}
-	e.fails(unix.EACCES, 1, unix.SYS_OPEN, m.str("/dev/mqueue/../mqueue/q"), unix.O_CREAT|unix.O_RDWR, 0600)
+	e.fails(unix.ENOENT, 1, unix.SYS_STAT, m.str("/dev/mqueue/q"), m.zeros(144))
+	fd := e.ok(1, unix.SYS_OPEN, m.str("/dev/mqueue/../mqueue/q"), unix.O_CREAT|unix.O_RDWR, 0600)
+	e.ok(1, unix.SYS_STAT, m.str("/dev/mqueue/q"), m.zeros(144))
+	e.ok(1, unix.SYS_CLOSE, uint64(fd))
+	e.ok(1, unix.SYS_UNLINK, m.str("/dev/mqueue/q"))
 	e.fails(unix.ENOENT, 1, unix.SYS_STAT, m.str("/dev/mqueue/q"), m.zeros(144))
 	if ls := e.readDirNames("/dev"); !strings.Contains(ls, " mqueue ") {
 		t.Errorf("/dev lists %q, without mqueue", ls)

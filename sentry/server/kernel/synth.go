@@ -9,6 +9,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mqueue"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
@@ -163,3 +164,5 @@ func (sk *synthKernel) CallerIDs(c vfs.Caller) (pid, tid int32) {
 
 // Source is synth.Kernel's: the state procfs renders.
 func (sk *synthKernel) Source() procfs.Source { return procSource{(*Kernel)(sk)} }
+
+func (sk *synthKernel) Mqueues() *mqueue.Registry { return sk.MQ }

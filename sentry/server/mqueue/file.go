@@ -52,11 +52,28 @@ func (f *File) Read(_ fdesc.Call, _ *fdesc.File, n int, off int64) ([]byte, erro
 // Stat returns the queue inode's attributes.
 func (f *File) Stat(fdesc.Call) (*goferpb.Stat, error) {
 	f.r.mu.Lock()
-	a := f.q.attrs()
-	f.r.mu.Unlock()
+	defer f.r.mu.Unlock()
+	return statLocked(f.q), nil
+}
+
+// Stat returns the attributes of queue name's inode (/dev/mqueue/name),
+// false when there is no such queue.
+func (r *Registry) Stat(name string) (*goferpb.Stat, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.byName[name]
+	if q == nil {
+		return nil, false
+	}
+	return statLocked(q), true
+}
+
+// statLocked returns q's inode attributes. Precondition: r.mu is held.
+func statLocked(q *Queue) *goferpb.Stat {
+	a := q.attrs()
 	now := time.Now().UnixNano()
-	return &goferpb.Stat{Mode: a.Mode, Uid: a.UID, Gid: a.GID, Nlink: 1, Ino: f.q.id, Dev: Dev, Size: inodeSize,
-		Blksize: 4096, AtimeNs: now, MtimeNs: now, CtimeNs: now}, nil
+	return &goferpb.Stat{Mode: a.Mode, Uid: a.UID, Gid: a.GID, Nlink: 1, Ino: q.id, Dev: Dev, Size: inodeSize,
+		Blksize: 4096, AtimeNs: now, MtimeNs: now, CtimeNs: now}
 }
 
 // Readiness is the queue's: readable when not empty, writable when not

@@ -119,6 +119,20 @@ func MqOpen(c *kernel.Task) (int64, error) {
 	return int64(fd), err
 }
 
+// openMqueue opens queue name through /dev/mqueue, and with O_CREAT
+// makes it when missing: open(2) of an entry is mq_open(2) of its name
+// without an mq_attr (a queue made there gets the default attributes, as
+// Linux's mqueue_create), with open(2)'s flags (close-on-exec only with
+// O_CLOEXEC, which the caller applies).
+func openMqueue(c *kernel.Task, name string, flags, mode uint32) (*fdesc.File, error) {
+	r := c.Kernel.MQ
+	q, err := r.Open(mqCaller(c), mqueue.OpenOpts{Name: name, Flags: int32(flags), Mode: mode})
+	if err != nil {
+		return nil, err
+	}
+	return r.NewFile(q, int32(flags)), nil
+}
+
 // MqUnlink implements mq_unlink(2).
 func MqUnlink(c *kernel.Task) (int64, error) {
 	name, err := c.Mem.CopyInString(c.Args[0], sysabi.PathMax)

@@ -225,6 +225,11 @@ func unlinkAt(c *kernel.Task, dirfd int32, path string, flags uint32) (int64, er
 	if !rmdir && trailing {
 		return 0, unix.ENOTDIR
 	}
+	if dir.Kind == vfs.KindMqueueDir && d.Kind == vfs.KindMqueue {
+		// /dev/mqueue/<name>: mq_unlink of the name, with its checks
+		// (the mqueue root is sticky).
+		return 0, c.Kernel.MQ.Unlink(mqCaller(c), name)
+	}
 	if dir.Kind != vfs.KindGofer || d.Kind != vfs.KindGofer {
 		return 0, unix.EACCES
 	}

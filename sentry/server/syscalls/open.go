@@ -233,6 +233,9 @@ func openOrCreate(c *kernel.Task, dir *vfs.Dentry, name string, trailing bool, f
 
 func createFile(c *kernel.Task, dir *vfs.Dentry, name string, flags, mode, part uint32) (*fdesc.File, error) {
 	v := c.Kernel.VFS
+	if dir.Kind == vfs.KindMqueueDir {
+		return openMqueue(c, name, flags, mode)
+	}
 	if dir.Kind != vfs.KindGofer {
 		return nil, unix.EACCES
 	}
@@ -342,6 +345,8 @@ func openDentry(c *kernel.Task, d *vfs.Dentry, flags uint32, pre *vfs.PreOpened)
 		return c.OpenPty(d, kept)
 	case vfs.KindDevNode:
 		return c.OpenDevNode(d, kept)
+	case vfs.KindMqueue:
+		return openMqueue(c, d.SynthName(), flags&^(unix.O_CREAT|unix.O_EXCL), 0)
 	case vfs.KindProcFile, vfs.KindProcFdInfo:
 		if acc != unix.O_RDONLY && d.ProcScope == procfs.Top && c.ProcessCreds().FSUID != 0 && !procfs.OthersMayWrite(d.ProcScope, d.ProcName) {
 			// /proc/sys's writable files are root's, mode 0644, but

@@ -44,8 +44,9 @@
 //     of its Caller's namespace (NamespacedCaller; 0 without one).
 //   - the mount table (package mount: VFS.Mounts) and the mounts grafted
 //     onto the tree (mount.go: tmpfs mounts as per-client gofer
-//     directories, bind mounts as a second dentry of their source, the
-//     empty /dev/mqueue), and /dev/shm, a per-client gofer directory
+//     directories, bind mounts as a second dentry of their source,
+//     /dev/mqueue, whose entries package synth makes from the client's
+//     queues), and /dev/shm, a per-client gofer directory
 //     (shm.go), with their removal when the client goes.
 //   - the gofer I/O helpers the file kinds share (gofer.go: reads and
 //     writes in RPCs of at most MaxGoferIO, stat, fsync), and a

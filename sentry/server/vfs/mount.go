@@ -537,9 +537,9 @@ func (v *VFS) BindSources(id int) bool {
 }
 
 // IsMqueueMount says m is the mqueue file system at /dev/mqueue, which
-// the sentry serves as an empty directory of its /dev (POSIX message
-// queues are not supported, so there is never a queue in it; creating
-// one is EACCES, as in any synthesized directory).
+// the sentry serves as a directory of its /dev showing the client's POSIX
+// message queues (package synth lists and finds them, the syscalls
+// create and remove them as mq_open and mq_unlink).
 func IsMqueueMount(m mount.Mount) bool {
 	return m.FSType == "mqueue" && m.Target == "/dev/mqueue"
 }

@@ -94,7 +94,7 @@ func (v *VFS) mountKey(ns uint64, d *Dentry) int {
 		return -1
 	case KindDevPtsDir, KindDevPts:
 		return -3
-	case KindMqueueDir:
+	case KindMqueueDir, KindMqueue:
 		return -4
 	}
 	return -2 // /dev

@@ -32,7 +32,7 @@ const (
 	KindDevDir                    // /dev
 	KindDev                       // /dev/null etc.
 	KindDevTty                    // /dev/tty
-	KindMqueueDir                 // /dev/mqueue (always empty)
+	KindMqueueDir                 // /dev/mqueue (the client's POSIX message queues)
 	KindLink                      // a synthesized symlink with a fixed target
 	KindProcDir                   // /proc
 	KindProcSelf                  // /proc/self, /proc/thread-self
@@ -51,6 +51,7 @@ const (
 	KindDevPts                    // /dev/pts/<n> (fd: the terminal's index)
 	KindDevNode                   // a node of Hello.devices (FD: its index)
 	KindProcRoot                  // /proc/<pid>/root (magic link)
+	KindMqueue                    // /dev/mqueue/<name>: a POSIX message queue by name
 )
 
 // Dentry is a node of the client's file tree. Gofer dentries are cached
@@ -324,6 +325,11 @@ func New(cfg Config) (*VFS, []byte, error) {
 func NewSynthDentry(parent *Dentry, name string, kind Kind, mode uint32, ino uint64) *Dentry {
 	return &Dentry{v: parent.v, Kind: kind, Mode: mode, ino: ino, parent: parent, name: name}
 }
+
+// SynthName is a synthesized dentry's name in its directory (set by
+// NewSynthDentry: synthesized dentries are never renamed, so it needs no
+// lock): a KindMqueue's queue name.
+func (d *Dentry) SynthName() string { return d.name }
 
 // NewDetachedDentry makes the dentry of a gofer file that has no name
 // left (known by its file handle fh and attributes st; name is its last

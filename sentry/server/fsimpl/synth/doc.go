@@ -9,7 +9,10 @@
 //     terminals), the nodes of Hello.devices (CheckDevNodes: a node of a
 //     device the sentry serves opens as that device, DevKindOfMinor; any
 //     other is for the kernel to refuse), the fixed symlinks (fd, stdin,
-//     ...), and /dev/shm and /dev/mqueue, which are the vfs's;
+//     ...), and /dev/shm and /dev/mqueue, which are the vfs's
+//     (/dev/mqueue's entries are this package's: the client's POSIX
+//     message queues, looked up, listed and stat'ed in the kernel's
+//     mqueue.Registry at each call, never cached);
 //   - /proc: self and thread-self, a directory per process and per
 //     thread (task/), the magic links cwd, exe and fd/<n> (MagicTarget:
 //     they name the file itself; FilePath: the text they show), fdinfo,
@@ -24,7 +27,8 @@
 // # What it depends on
 //
 // package vfs (the dentries it makes with vfs.NewSynthDentry, the
-// namespace's /dev/shm and /dev/mqueue), procfs, pty (the terminals'
+// namespace's /dev/shm and /dev/mqueue), procfs, mqueue (the queues
+// /dev/mqueue shows, Kernel.Mqueues), pty (the terminals'
 // table), fdesc and the file kinds whose names /proc shows. What it reads
 // of the kernel (its processes, threads, fd tables and working
 // directories, the names of the kernel's own file kinds, a call's ids,

@@ -20,6 +20,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/pidfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/signalfd"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mqueue"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -53,6 +54,9 @@ type Kernel interface {
 	CallerIDs(c vfs.Caller) (pid, tid int32)
 	// Source is what package procfs renders /proc's files from.
 	Source() procfs.Source
+	// Mqueues is the client's POSIX message queue namespace, which
+	// /dev/mqueue shows.
+	Mqueues() *mqueue.Registry
 }
 
 // FS is a client's synthesized /dev and /proc.
@@ -197,6 +201,12 @@ func (fs *FS) Lookup(c vfs.Caller, dir *vfs.Dentry, name string) (*vfs.Dentry, e
 			d := mk(vfs.KindLink, unix.S_IFLNK|0777, vfs.SynthIno(4, len(name)))
 			d.Link = t
 			return d, nil
+		}
+	case vfs.KindMqueueDir:
+		// A queue by name, looked up again at each walk: its mode and
+		// owner are the queue's (Stat), and it is gone once unlinked.
+		if st, ok := fs.k.Mqueues().Stat(name); ok {
+			return mk(vfs.KindMqueue, st.Mode, st.Ino), nil
 		}
 	case vfs.KindDevPtsDir:
 		if d := fs.ptyLookup(dir, name); d != nil {
@@ -432,6 +442,14 @@ func (fs *FS) Stat(d *vfs.Dentry) *goferpb.Stat {
 		st.Rdev, st.Uid, st.Gid = unix.Mkdev(n.Major, n.Minor), n.Uid, n.Gid
 	case vfs.KindLink:
 		st.Size = uint64(len(d.Link))
+	case vfs.KindMqueue:
+		if q, ok := fs.k.Mqueues().Stat(d.SynthName()); ok && q.Ino == d.Ino() {
+			return q
+		}
+	case vfs.KindMqueueDir:
+		// Linux's mqueue root counts DIRENT_SIZE (20) for "." and ".."
+		// and each queue.
+		st.Size = uint64(20 * (2 + fs.k.Mqueues().Count()))
 	}
 	return st
 }
@@ -470,6 +488,14 @@ func (fs *FS) List(ns uint64, d *vfs.Dentry) []Dirent {
 		}
 		for _, n := range []string{"fd", "ptmx", "stderr", "stdin", "stdout"} {
 			out = append(out, Dirent{n, vfs.SynthIno(4, len(n)), unix.DT_LNK})
+		}
+	case vfs.KindMqueueDir:
+		names := fs.k.Mqueues().Names()
+		sort.Strings(names)
+		for _, n := range names {
+			if st, ok := fs.k.Mqueues().Stat(n); ok {
+				out = append(out, Dirent{n, st.Ino, unix.DT_REG})
+			}
 		}
 	case vfs.KindDevPtsDir:
 		out = fs.ptsList()

@@ -20,6 +20,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc/fdesctest"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/goferclient"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mqueue"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pty"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
@@ -111,6 +112,7 @@ func (*fakeKernel) FileName(f *fdesc.File) (string, bool) {
 }
 func (*fakeKernel) CallerIDs(vfs.Caller) (int32, int32) { return 1, 5 }
 func (*fakeKernel) Source() procfs.Source               { return nil }
+func (*fakeKernel) Mqueues() *mqueue.Registry           { return mqueue.NewRegistry(mqueue.Hooks{}) }
 
 type testCall struct {
 	fdesctest.Call
