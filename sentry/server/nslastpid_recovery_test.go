@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"strconv"
 	"testing"
 
@@ -61,4 +62,44 @@ func (r *replayer) writeProc(path, s string) uint64 {
 	fd := r.open(path, unix.O_WRONLY)
 	r.write(1, fd, s, nil)
 	return fd
+}
+
+// TestProcPidDirReusedPid: a /proc/<pid> directory fd refers to the
+// process it was opened for: once that process is reaped and its id
+// given to another (ns_last_pid), pidfd_send_signal through it is ESRCH
+// and the new process's directory has another inode (LTP
+// pidfd_send_signal03).
+func TestProcPidDirReusedPid(t *testing.T) {
+	r := newReplayer(t)
+	r.start()
+	fork := func() int32 {
+		t.Helper()
+		rep := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD))
+		if rep.Errno != 0 {
+			t.Fatalf("fork: %v", unix.Errno(rep.Errno))
+		}
+		return int32(rep.Ret)
+	}
+	ino := func(fd uint64) uint64 {
+		st := r.mem.zeros(144)
+		r.ok(1, unix.SYS_FSTAT, fd, st)
+		return binary.LittleEndian.Uint64(r.mem.bytes(st, 16)[8:])
+	}
+	child := fork()
+	dir := r.open("/proc/"+strconv.Itoa(int(child)), unix.O_RDONLY|unix.O_DIRECTORY)
+	r.ok(1, unix.SYS_PIDFD_SEND_SIGNAL, dir, 0, 0, 0)
+	r.ok(1, unix.SYS_KILL, uint64(child), uint64(unix.SIGKILL))
+	r.ok(1, unix.SYS_WAIT4, uint64(child), 0, 0, 0)
+	r.ok(1, unix.SYS_CLOSE, r.writeProc("/proc/sys/kernel/ns_last_pid", strconv.Itoa(int(child)-1)))
+	if again := fork(); again != child {
+		t.Fatalf("fork after ns_last_pid %d: pid %d", child-1, again)
+	}
+	if rep := r.sys(1, unix.SYS_PIDFD_SEND_SIGNAL, dir, 0, 0, 0); unix.Errno(rep.Errno) != unix.ESRCH {
+		t.Errorf("pidfd_send_signal through the reaped process's /proc dir: %v, want ESRCH", unix.Errno(rep.Errno))
+	}
+	now := r.open("/proc/"+strconv.Itoa(int(child)), unix.O_RDONLY|unix.O_DIRECTORY)
+	r.ok(1, unix.SYS_PIDFD_SEND_SIGNAL, now, 0, 0, 0)
+	if a, b := ino(dir), ino(now); a == b {
+		t.Errorf("/proc/%d of the new process has the old one's inode %#x", child, a)
+	}
 }

@@ -189,6 +189,8 @@ type Kernel struct {
 	Threads map[int32]*Thread
 	// LastTID is the last TID handed out. Protected by Mu.
 	LastTID int32
+	// lastGen is the last Process.Gen handed out. Protected by Mu.
+	lastGen uint64
 	// Init is the first process (PID 1). Protected by Mu.
 	Init *Process
 	// Waitq is notified whenever a child changes state. Protected by Mu.

@@ -90,6 +90,12 @@ const DefaultCoredumpFilter = 0x33
 // Process is a thread group. Fields are protected by the kernel lock.
 type Process struct {
 	PID int32
+	// Gen tells the process from the others the client had with the
+	// same PID (a reused id: ns_last_pid): a /proc/<pid> directory fd
+	// refers to the process it was opened for, and its inode number
+	// differs. Not in the replay state (a restored server counts anew).
+	// Immutable.
+	Gen uint64
 	// Parent is the parent process; a zombie a wait reaped keeps it
 	// (for its record) until the wait's reply, though it left the
 	// parent's Children at once.
@@ -298,8 +304,10 @@ func (k *Kernel) NewProcessLocked(requestedPID int32, parent *Process) (*Process
 	if err != nil {
 		return nil, err
 	}
+	k.lastGen++
 	p := &Process{
 		PID:        pid,
+		Gen:        k.lastGen,
 		Parent:     parent,
 		Children:   make(map[*Process]struct{}),
 		Live:       make(map[*Thread]struct{}),

@@ -44,6 +44,17 @@ func (sk *synthKernel) Lookup(n int32) (isProc bool, owner int32) {
 	return false, 0
 }
 
+// ProcGen is synth.Kernel's: process pid's Gen (0: none).
+func (sk *synthKernel) ProcGen(pid int32) uint64 {
+	k := (*Kernel)(sk)
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	if p := k.Procs[pid]; p != nil {
+		return p.Gen
+	}
+	return 0
+}
+
 // IsLiveThread is synth.Kernel's: whether tid is a live thread of
 // process pid.
 func (sk *synthKernel) IsLiveThread(pid, tid int32) bool {

@@ -77,12 +77,13 @@ func PidfdSendSignal(c *kernel.Task) (int64, error) {
 	defer f.DecRef()
 	pf, isPidfd := f.Impl.(*pidfd.File)
 	var procPID int32
+	var procGen uint64
 	if !isPidfd {
 		d := vfs.DentryOf(f)
 		if d == nil || d.Kind != vfs.KindProcPid {
 			return 0, unix.EBADF
 		}
-		procPID = d.PID
+		procPID, procGen = d.PID, d.Gen
 	}
 	var info []byte
 	if infoAddr != 0 {
@@ -99,8 +100,10 @@ func PidfdSendSignal(c *kernel.Task) (int64, error) {
 	var p *kernel.Process
 	if isPidfd {
 		p = k.PidfdProcessLocked(pf)
-	} else {
-		p = k.Procs[procPID]
+	} else if p = k.Procs[procPID]; p != nil && procGen != 0 && p.Gen != procGen {
+		// The directory's process was reaped and its id given to
+		// another (Linux's proc inode holds its struct pid).
+		p = nil
 	}
 	if p == nil {
 		k.Mu.Unlock()

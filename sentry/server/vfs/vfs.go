@@ -77,6 +77,10 @@ type Dentry struct {
 	ProcName  string
 	ProcScope procfs.Scope
 	TID       int32
+	// Gen is the process a KindProcPid is the directory of (the
+	// kernel's Process.Gen): a later process given the same PID is not
+	// it.
+	Gen uint64
 
 	// Protected by vfs.mu:
 	// handle is the dentry's gofer handle (KindGofer), or 0 until a

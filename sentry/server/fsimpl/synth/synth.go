@@ -33,6 +33,9 @@ type Kernel interface {
 	// Lookup says whether n is a process (isProc) or else a live thread
 	// of process owner (owner 0: neither).
 	Lookup(n int32) (isProc bool, owner int32)
+	// ProcGen tells process pid from the others that had its id (0: no
+	// such process).
+	ProcGen(pid int32) uint64
 	// IsLiveThread says whether tid is a live thread of process pid.
 	IsLiveThread(pid, tid int32) bool
 	// LiveThreads lists the TIDs of process pid's live threads, sorted.
@@ -161,6 +164,14 @@ func procDirScope(d *vfs.Dentry) (procfs.Scope, string) {
 	return procfs.Top, ""
 }
 
+// procPidIno is /proc/<pid>'s inode number for process generation gen:
+// a process given the id of one before it (ns_last_pid) gets another
+// directory inode, as Linux's proc inodes are each process's own (the
+// generation's low byte: one 256 processes later may share it).
+func procPidIno(pid int32, gen uint64) uint64 {
+	return vfs.SynthIno(6|int(uint8(gen))<<8, int(pid))
+}
+
 // parseID parses a canonical positive decimal id.
 func parseID(name string) (int32, bool) {
 	n, err := strconv.ParseInt(name, 10, 32)
@@ -220,8 +231,9 @@ func (fs *FS) Lookup(c vfs.Caller, dir *vfs.Dentry, name string) (*vfs.Dentry, e
 		if pid, ok := parseID(name); ok {
 			isProc, owner := fs.k.Lookup(pid)
 			if isProc {
-				d := mk(vfs.KindProcPid, unix.S_IFDIR|0555, vfs.SynthIno(6, int(pid)))
-				d.PID = pid
+				gen := fs.k.ProcGen(pid)
+				d := mk(vfs.KindProcPid, unix.S_IFDIR|0555, procPidIno(pid, gen))
+				d.PID, d.Gen = pid, gen
 				return d, nil
 			}
 			if owner != 0 {
@@ -502,7 +514,7 @@ func (fs *FS) List(ns uint64, d *vfs.Dentry) []Dirent {
 	case vfs.KindProcDir:
 		out = append(out, Dirent{"self", vfs.SynthIno(5, 4), unix.DT_LNK}, Dirent{"thread-self", vfs.SynthIno(5, 11), unix.DT_LNK})
 		for _, pid := range fs.k.PIDs() {
-			out = append(out, Dirent{strconv.Itoa(pid), vfs.SynthIno(6, pid), unix.DT_DIR})
+			out = append(out, Dirent{strconv.Itoa(pid), procPidIno(int32(pid), fs.k.ProcGen(int32(pid))), unix.DT_DIR})
 		}
 		out = append(out, fs.procfsDirents(d)...)
 	case vfs.KindProcPid:

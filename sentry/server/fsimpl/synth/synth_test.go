@@ -54,6 +54,8 @@ func (k *fakeKernel) SynthStat(d *vfs.Dentry) *goferpb.Stat                  { r
 func (*fakeKernel) ProcOwner(int32) (uint32, uint32, bool)                   { return 0, 0, true }
 func (*fakeKernel) KillPriv(fdesc.Call, *vfs.Dentry, uint64, auth.FileAttrs) {}
 
+func (*fakeKernel) ProcGen(pid int32) uint64 { return uint64(pid) }
+
 func (*fakeKernel) Lookup(n int32) (bool, int32) {
 	switch n {
 	case 1, 7:
