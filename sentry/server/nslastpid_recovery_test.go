@@ -67,8 +67,8 @@ func (r *replayer) writeProc(path, s string) uint64 {
 // TestProcPidDirReusedPid: a /proc/<pid> directory fd refers to the
 // process it was opened for: once that process is reaped and its id
 // given to another (ns_last_pid), pidfd_send_signal through it is ESRCH
-// and the new process's directory has another inode (LTP
-// pidfd_send_signal03).
+// and the new process's directory has another inode, in the low 32 bits
+// too (LTP pidfd_send_signal03 keeps an int).
 func TestProcPidDirReusedPid(t *testing.T) {
 	r := newReplayer(t)
 	r.start()
@@ -99,7 +99,7 @@ func TestProcPidDirReusedPid(t *testing.T) {
 	}
 	now := r.open("/proc/"+strconv.Itoa(int(child)), unix.O_RDONLY|unix.O_DIRECTORY)
 	r.ok(1, unix.SYS_PIDFD_SEND_SIGNAL, now, 0, 0, 0)
-	if a, b := ino(dir), ino(now); a == b {
-		t.Errorf("/proc/%d of the new process has the old one's inode %#x", child, a)
+	if a, b := ino(dir), ino(now); uint32(a) == uint32(b) {
+		t.Errorf("/proc/%d of the new process has the old one's inode %#x in its low 32 bits", child, a)
 	}
 }

@@ -166,10 +166,12 @@ func procDirScope(d *vfs.Dentry) (procfs.Scope, string) {
 
 // procPidIno is /proc/<pid>'s inode number for process generation gen:
 // a process given the id of one before it (ns_last_pid) gets another
-// directory inode, as Linux's proc inodes are each process's own (the
-// generation's low byte: one 256 processes later may share it).
+// directory inode, as Linux's proc inodes are each process's own: the
+// generation's low 10 bits above the pid's 22 (MaxTID), in the low 32
+// bits programs compare (LTP's pidfd_send_signal03 keeps an int); one
+// 1024 processes later may share it.
 func procPidIno(pid int32, gen uint64) uint64 {
-	return vfs.SynthIno(6|int(uint8(gen))<<8, int(pid))
+	return vfs.SynthIno(6, int(uint32(pid)&(1<<22-1)|uint32(gen&(1<<10-1))<<22))
 }
 
 // parseID parses a canonical positive decimal id.
