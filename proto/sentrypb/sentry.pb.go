@@ -8806,10 +8806,16 @@ type SysvIds struct {
 	ShmSeq uint32                 `protobuf:"varint,3,opt,name=shm_seq,json=shmSeq,proto3" json:"shm_seq,omitempty"`
 	// msgmni, shmmni, shmmax and shmall are the limits /proc/sys/kernel
 	// sets (unset: the defaults).
-	Msgmni        *uint32 `protobuf:"varint,4,opt,name=msgmni,proto3,oneof" json:"msgmni,omitempty"`
-	Shmmni        *uint32 `protobuf:"varint,5,opt,name=shmmni,proto3,oneof" json:"shmmni,omitempty"`
-	Shmmax        *uint64 `protobuf:"varint,6,opt,name=shmmax,proto3,oneof" json:"shmmax,omitempty"`
-	Shmall        *uint64 `protobuf:"varint,7,opt,name=shmall,proto3,oneof" json:"shmall,omitempty"`
+	Msgmni *uint32 `protobuf:"varint,4,opt,name=msgmni,proto3,oneof" json:"msgmni,omitempty"`
+	Shmmni *uint32 `protobuf:"varint,5,opt,name=shmmni,proto3,oneof" json:"shmmni,omitempty"`
+	Shmmax *uint64 `protobuf:"varint,6,opt,name=shmmax,proto3,oneof" json:"shmmax,omitempty"`
+	Shmall *uint64 `protobuf:"varint,7,opt,name=shmall,proto3,oneof" json:"shmall,omitempty"`
+	// sem_next_id, msg_next_id and shm_next_id are the ids
+	// /proc/sys/kernel/<kind>_next_id asks the next object made to get
+	// (unset: none, -1).
+	SemNextId     *int32 `protobuf:"varint,585,opt,name=sem_next_id,json=semNextId,proto3,oneof" json:"sem_next_id,omitempty"`
+	MsgNextId     *int32 `protobuf:"varint,586,opt,name=msg_next_id,json=msgNextId,proto3,oneof" json:"msg_next_id,omitempty"`
+	ShmNextId     *int32 `protobuf:"varint,587,opt,name=shm_next_id,json=shmNextId,proto3,oneof" json:"shm_next_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8889,6 +8895,27 @@ func (x *SysvIds) GetShmmax() uint64 {
 func (x *SysvIds) GetShmall() uint64 {
 	if x != nil && x.Shmall != nil {
 		return *x.Shmall
+	}
+	return 0
+}
+
+func (x *SysvIds) GetSemNextId() int32 {
+	if x != nil && x.SemNextId != nil {
+		return *x.SemNextId
+	}
+	return 0
+}
+
+func (x *SysvIds) GetMsgNextId() int32 {
+	if x != nil && x.MsgNextId != nil {
+		return *x.MsgNextId
+	}
+	return 0
+}
+
+func (x *SysvIds) GetShmNextId() int32 {
+	if x != nil && x.ShmNextId != nil {
+		return *x.ShmNextId
 	}
 	return 0
 }
@@ -12747,7 +12774,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\aremoved\x18\f \x01(\bR\aremoved\"7\n" +
 	"\rSysvShmAttach\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\rR\x05count\"\xf4\x01\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\"\x96\x03\n" +
 	"\aSysvIds\x12\x17\n" +
 	"\asem_seq\x18\x01 \x01(\rR\x06semSeq\x12\x17\n" +
 	"\amsg_seq\x18\x02 \x01(\rR\x06msgSeq\x12\x17\n" +
@@ -12755,11 +12782,17 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06msgmni\x18\x04 \x01(\rH\x00R\x06msgmni\x88\x01\x01\x12\x1b\n" +
 	"\x06shmmni\x18\x05 \x01(\rH\x01R\x06shmmni\x88\x01\x01\x12\x1b\n" +
 	"\x06shmmax\x18\x06 \x01(\x04H\x02R\x06shmmax\x88\x01\x01\x12\x1b\n" +
-	"\x06shmall\x18\a \x01(\x04H\x03R\x06shmall\x88\x01\x01B\t\n" +
+	"\x06shmall\x18\a \x01(\x04H\x03R\x06shmall\x88\x01\x01\x12$\n" +
+	"\vsem_next_id\x18\xc9\x04 \x01(\x05H\x04R\tsemNextId\x88\x01\x01\x12$\n" +
+	"\vmsg_next_id\x18\xca\x04 \x01(\x05H\x05R\tmsgNextId\x88\x01\x01\x12$\n" +
+	"\vshm_next_id\x18\xcb\x04 \x01(\x05H\x06R\tshmNextId\x88\x01\x01B\t\n" +
 	"\a_msgmniB\t\n" +
 	"\a_shmmniB\t\n" +
 	"\a_shmmaxB\t\n" +
-	"\a_shmall\"\xca\x01\n" +
+	"\a_shmallB\x0e\n" +
+	"\f_sem_next_idB\x0e\n" +
+	"\f_msg_next_idB\x0e\n" +
+	"\f_shm_next_id\"\xca\x01\n" +
 	"\n" +
 	"TimerState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x0e\n" +

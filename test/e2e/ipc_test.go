@@ -87,3 +87,72 @@ func TestSysvIPCTools(t *testing.T) {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", got.ExitCode, got.Stdout, got.Stderr)
 	}
 }
+
+// TestSysvNextID: /proc/sys/kernel/{msg,sem,shm}_next_id give the next
+// object made its id, as Linux's ipc_idr_alloc (testdata/ipc/next_id.c).
+// In the sandbox only: a native run would change the host's IPC
+// namespace; the expected output is Linux's documented semantics: mode
+// 0444, writable only with CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE
+// (EACCES at open: ipc_permissions), 0 to INT_MAX (proc_dointvec_minmax),
+// the id's index or the lowest free one above it with the id's
+// sequence, -1 once used, left pending by a creation that fails first.
+func TestSysvNextID(t *testing.T) {
+	tu.RequireRoot(t)
+	bin := ipcProgram(t, t.TempDir(), "next_id")
+	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, bin)
+	if got.ExitCode != 0 || got.Stdout != sysvNextIDWant {
+		t.Errorf("exit %d\ngot:\n%s\nwant (Linux's):\n%s\nstderr:\n%s", got.ExitCode, got.Stdout, sysvNextIDWant, got.Stderr)
+	}
+}
+
+const sysvNextIDWant = `msg_next_id = -1
+sem_next_id = -1
+shm_next_id = -1
+stat("/proc/sys/kernel/msg_next_id", &st) = 0
+mode 444
+set msg_next_id -1: write = -1 EINVAL
+set msg_next_id 2147483648: write = -1 EINVAL
+set msg_next_id junk: write = -1 EINVAL
+msg_next_id = -1
+set msg_next_id 98311: write = 5
+msg_next_id = 98311
+msgget = 98311
+msg_next_id = -1
+msgctl(q, IPC_STAT, &mds) = 0
+set msg_next_id 98311: write = 5
+msgget at a used index = 98312
+msgctl(q, IPC_RMID, NULL) = 0
+msgctl(q2, IPC_RMID, NULL) = 0
+set sem_next_id 12345: write = 5
+semget(IPC_PRIVATE, 0, IPC_CREAT | 0600) = -1 EINVAL
+sem_next_id = 12345
+semget = 12345
+sem_next_id = -1
+semctl(s, 1, SETVAL, arg) = 0
+semctl(s, 1, GETVAL) = 3
+semctl(s, 0, IPC_RMID) = 0
+set shm_next_id 2147483647: write = 10
+shmget = 2147483647
+shm_next_id = -1
+(long)p = ok
+read back shared
+shmdt(p) = 0
+shmdt(p2) = 0
+shmctl(m, IPC_RMID, NULL) = 0
+effective(all & ~(1ULL << CAP_SYS_ADMIN) & ~(1ULL << CAP_CHECKPOINT_RESTORE)) = 0
+set msg_next_id 5: open = -1 EACCES
+msg_next_id = -1
+effective(1ULL << CAP_CHECKPOINT_RESTORE) = 0
+set msg_next_id 5: write = 1
+msg_next_id = 5
+effective(1ULL << CAP_SYS_ADMIN) = 0
+set msg_next_id 6: write = 1
+msg_next_id = 6
+effective(all) = 0
+setuid(1000) = 0
+set msg_next_id 7: open = -1 EACCES
+msg_next_id = 6
+child exited 0
+msgget = 6
+msgctl(q3, IPC_RMID, NULL) = 0
+`

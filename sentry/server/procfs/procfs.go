@@ -46,9 +46,11 @@ type Source interface {
 	BootID() [16]byte
 	// SysvIPC renders /proc/sysvipc/<kind> ("msg", "sem", "shm") or
 	// the limit /proc/sys/kernel/<kind> ("msgmni", "shmmni", "shmmax",
-	// "shmall").
+	// "shmall") or next id ("msg_next_id", "sem_next_id",
+	// "shm_next_id").
 	SysvIPC(kind string) []byte
-	// SetSysvLimit writes /proc/sys/kernel/<kind> (the limits above).
+	// SetSysvLimit writes /proc/sys/kernel/<kind> (the limits and next
+	// ids above).
 	SetSysvLimit(kind string, data []byte) error
 	// NetInterfaces lists the sandbox's network interfaces (/proc/net).
 	NetInterfaces() ([]NetInterface, error)
@@ -198,6 +200,11 @@ const (
 )
 
 type fileSpec struct {
+	// openWriteCaps, when not 0, are the capabilities (a mask of
+	// 1<<CAP_*) of which an opener for writing needs one whatever the
+	// mode says (EACCES without: OpenWriteCaps).
+	openWriteCaps uint64
+
 	kind   Kind
 	mode   uint32
 	target string
@@ -269,6 +276,13 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/kernel/shmall": {mode: 0644, gen: sysvIPC("shmall"), write: writeSysvIPC("shmall")},
 		"sys/kernel/shmmax": {mode: 0644, gen: sysvIPC("shmmax"), write: writeSysvIPC("shmmax")},
 		"sys/kernel/shmmni": {mode: 0644, gen: sysvIPC("shmmni"), write: writeSysvIPC("shmmni")},
+		// The ids the next objects made get (CONFIG_CHECKPOINT_RESTORE):
+		// 0444, writable by an opener with CAP_SYS_ADMIN or
+		// CAP_CHECKPOINT_RESTORE (Linux's ipc_permissions makes them
+		// 0666 for it alone).
+		"sys/kernel/msg_next_id": nextIDFile("msg_next_id"),
+		"sys/kernel/sem_next_id": nextIDFile("sem_next_id"),
+		"sys/kernel/shm_next_id": nextIDFile("shm_next_id"),
 		// No huge pages: a write is taken, and reading back says 0.
 		"sys/vm/nr_hugepages": {mode: 0644, gen: constant("0\n"), write: func(Source, int32, int32, []byte) error { return nil }},
 		// Root's write of 1 to 4 is taken (the caches it names are the
@@ -422,6 +436,13 @@ func OthersMayWrite(scope Scope, path string) bool {
 // beyond the file's mode; 0 when its mode says it all.
 func WriteCaps(scope Scope, path string) uint64 {
 	return tables[scope][path].writeCaps
+}
+
+// OpenWriteCaps are the capabilities (a mask of 1<<CAP_*) of which the
+// opener for writing of file path of scope needs one (EACCES without),
+// beyond the file's mode; 0 when its mode says it all.
+func OpenWriteCaps(scope Scope, path string) uint64 {
+	return tables[scope][path].openWriteCaps
 }
 
 // Write writes data to file path of scope.

@@ -48,6 +48,13 @@ func writeNsLastPID(src Source, _, _ int32, data []byte) error {
 	return src.SetLastPID(v)
 }
 
+// nextIDFile is /proc/sys/kernel/<kind> for a System V IPC next id
+// ("msg_next_id", "sem_next_id", "shm_next_id").
+func nextIDFile(kind string) fileSpec {
+	return fileSpec{mode: 0444, gen: sysvIPC(kind), write: writeSysvIPC(kind),
+		openWriteCaps: 1<<unix.CAP_SYS_ADMIN | 1<<unix.CAP_CHECKPOINT_RESTORE}
+}
+
 // writeLimit parses a decimal number written to /proc/sys/name (EINVAL if
 // it is not one) and sets it.
 func writeLimit(name string) func(Source, int32, int32, []byte) error {

@@ -353,6 +353,10 @@ func openDentry(c *kernel.Task, d *vfs.Dentry, flags uint32, pre *vfs.PreOpened)
 			// for the 0666 ones that check the writer at the write.
 			return nil, unix.EACCES
 		}
+		if caps := procfs.OpenWriteCaps(d.ProcScope, d.ProcName); acc != unix.O_RDONLY && caps != 0 && !anyCapable(c.ProcessCreds(), caps) {
+			// kernel/*_next_id: writable with one of caps alone.
+			return nil, unix.EACCES
+		}
 		return c.Kernel.Synth.OpenProcFile(d, flags, kept)
 	case vfs.KindProcFd:
 		of, err := c.Kernel.ProcFDFile(d.PID, d.FD)
@@ -536,4 +540,14 @@ func checkOpenedLeasable(c *kernel.Task, f *fdesc.File) {
 		return
 	}
 	c.PathView.NoteFinal(d)
+}
+
+// anyCapable says cr has one of the capabilities of mask (1<<CAP_*).
+func anyCapable(cr auth.Creds, mask uint64) bool {
+	for cp := 0; cp < 64; cp++ {
+		if mask&(1<<cp) != 0 && cr.Capable(linux.Capability(cp)) {
+			return true
+		}
+	}
+	return false
 }

@@ -22,6 +22,10 @@
 // adjustments, which gVisor lacks) is private, and kernel/shm keeps the
 // segment's memory in the server's MemoryFile.
 //
+// Ids are made as Linux's ipc_idr_alloc makes them, including the id
+// /proc/sys/kernel/<kind>_next_id asks for (CONFIG_CHECKPOINT_RESTORE),
+// which the ids' record keeps while it is pending.
+//
 // Queued messages are charged, text plus a fixed overhead each, to the
 // client's memory cap through Hooks.Memory (msgsnd beyond it: ENOMEM),
 // and given back when received or when their queue is removed.

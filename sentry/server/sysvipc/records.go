@@ -37,10 +37,22 @@ func (r *Registry) Record(key statekey.Key) *sentrypb.StateRecord {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if key == keyIDs {
-		return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_SysvIds{SysvIds: &sentrypb.SysvIds{
+		ids := &sentrypb.SysvIds{
 			SemSeq: uint32(r.sems.seq), MsgSeq: uint32(r.msgs.seq), ShmSeq: uint32(r.shms.seq),
 			Msgmni: proto.Uint32(uint32(r.msgs.max)), Shmmni: proto.Uint32(uint32(r.shms.max)),
-			Shmmax: proto.Uint64(r.shmmax), Shmall: proto.Uint64(r.shmall)}}}
+			Shmmax: proto.Uint64(r.shmmax), Shmall: proto.Uint64(r.shmall)}
+		// Only a pending next id is written, so that a record of a
+		// namespace that never had one stays as it was.
+		if r.sems.nextID >= 0 {
+			ids.SemNextId = proto.Int32(r.sems.nextID)
+		}
+		if r.msgs.nextID >= 0 {
+			ids.MsgNextId = proto.Int32(r.msgs.nextID)
+		}
+		if r.shms.nextID >= 0 {
+			ids.ShmNextId = proto.Int32(r.shms.nextID)
+		}
+		return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_SysvIds{SysvIds: ids}}
 	}
 	if !IsKey(key) {
 		return deleted(key)
@@ -202,6 +214,14 @@ func (r *Registry) Restore(ids *sentrypb.SysvIds, sems []*sentrypb.SysvSemState,
 		if ids.Shmall != nil {
 			r.shmall = *ids.Shmall
 		}
+		for _, n := range []struct {
+			t  *table
+			id *int32
+		}{{r.sems, ids.SemNextId}, {r.msgs, ids.MsgNextId}, {r.shms, ids.ShmNextId}} {
+			if n.id != nil && *n.id >= 0 {
+				n.t.nextID = *n.id
+			}
+		}
 	}
 	place := func(t *table, p *perm, obj any) bool {
 		if p.id < 0 || p.index >= idSeqMultiplier {
@@ -283,12 +303,21 @@ func (r *Registry) Restore(ids *sentrypb.SysvIds, sems []*sentrypb.SysvSemState,
 
 // SetLimit sets the limit /proc/sys/kernel/<kind> from a write of data:
 // "msgmni" and "shmmni" (0 to 32768), "shmmax" and "shmall" (any
-// unsigned long), as Linux takes them.
+// unsigned long), as Linux takes them; or the next id "msg_next_id",
+// "sem_next_id", "shm_next_id" (0 to INT_MAX: -1, none, is not
+// written but set back by the allocation, as Linux's
+// proc_dointvec_minmax bounds it).
 func (r *Registry) SetLimit(kind string, data []byte) error {
 	text := strings.TrimSpace(string(data))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch kind {
+	case "msg_next_id", "sem_next_id", "shm_next_id":
+		v, err := strconv.ParseInt(text, 10, 32)
+		if err != nil || v < 0 {
+			return unix.EINVAL
+		}
+		r.nextIDTable(kind).nextID = int32(v)
 	case "msgmni", "shmmni":
 		v, err := strconv.ParseInt(text, 10, 32)
 		if err != nil || v < 0 || v > idSeqMultiplier {
@@ -316,6 +345,18 @@ func (r *Registry) SetLimit(kind string, data []byte) error {
 	return nil
 }
 
+// nextIDTable is the table of next id file kind ("msg_next_id",
+// "sem_next_id", "shm_next_id").
+func (r *Registry) nextIDTable(kind string) *table {
+	switch kind {
+	case "msg_next_id":
+		return r.msgs
+	case "sem_next_id":
+		return r.sems
+	}
+	return r.shms
+}
+
 // validSegmentFile says name is a file name this package made.
 func validSegmentFile(name string) bool {
 	return strings.HasPrefix(name, SegmentFilePrefix) && !strings.ContainsAny(name, "/\x00") && len(name) < 128
@@ -331,8 +372,9 @@ func (e *restoreError) Error() string {
 }
 
 // ProcFile renders /proc/sysvipc/<kind> ("msg", "sem" or "shm") in
-// Linux's format, or the limit /proc/sys/kernel/<kind> ("msgmni",
-// "shmmni").
+// Linux's format, or the limit or next id /proc/sys/kernel/<kind>
+// ("msgmni", "shmmni", "shmmax", "shmall", "msg_next_id",
+// "sem_next_id", "shm_next_id").
 func (r *Registry) ProcFile(kind string) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -347,6 +389,8 @@ func (r *Registry) ProcFile(kind string) []byte {
 		return []byte(strconv.FormatUint(r.shmmax, 10) + "\n")
 	case "shmall":
 		return []byte(strconv.FormatUint(r.shmall, 10) + "\n")
+	case "msg_next_id", "sem_next_id", "shm_next_id":
+		return []byte(strconv.Itoa(int(r.nextIDTable(kind).nextID)) + "\n")
 	case "msg":
 		t = r.msgs
 		b.WriteString("       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n")

@@ -120,21 +120,44 @@ func (p *perm) set(c Caller, np linux.IPCPerm) error {
 
 // table is the id space of one kind.
 type table struct {
-	kind    kind
-	max     int32
-	seq     uint16
+	kind kind
+	max  int32
+	seq  uint16
+	// nextID is /proc/sys/kernel/<kind>_next_id: the id the next object
+	// made gets (CONFIG_CHECKPOINT_RESTORE), -1 for none.
+	nextID  int32
 	byIndex map[int32]any
 	byKey   map[int32]int32 // key -> index
 }
 
 func newTable(k kind, max int32) *table {
-	return &table{kind: k, max: max, byIndex: make(map[int32]any), byKey: make(map[int32]int32)}
+	return &table{kind: k, max: max, nextID: -1, byIndex: make(map[int32]any), byKey: make(map[int32]int32)}
 }
 
 // alloc picks the lowest free index and the next sequence number; the
 // limit (msgmni, shmmni) bounds how many objects exist, as Linux's.
+//
+// A pending nextID is taken instead, as Linux's ipc_idr_alloc takes
+// ids->next_id: its sequence number as it is (the table's stays as it
+// was) and its index, or the lowest free one above it when that one is
+// used (idr_alloc from it), and it goes back to -1 whether or not an
+// index was found. The limit is checked first and leaves it pending (as
+// ipc_addid). Linux would hand out an index past IPCMNI, an id that
+// means another index; here there is none: ENOSPC.
 func (t *table) alloc(p *perm) error {
 	if int32(len(t.byIndex)) >= t.max {
+		return unix.ENOSPC
+	}
+	if next := t.nextID; next >= 0 {
+		t.nextID = -1
+		for i := next % idSeqMultiplier; i < idSeqMultiplier; i++ {
+			if _, used := t.byIndex[i]; !used {
+				p.index = i
+				p.seq = uint16(next / idSeqMultiplier)
+				p.id = int32(p.seq)*idSeqMultiplier + i
+				return nil
+			}
+		}
 		return unix.ENOSPC
 	}
 	for i := int32(0); i < idSeqMultiplier; i++ {
@@ -299,13 +322,18 @@ func (r *Registry) get(c Caller, k kind, key int32, flags int32, check func(obj 
 		}
 	}
 	p := newPerm(key, c, mode)
-	prevSeq := t.seq
+	prevSeq, prevNext := t.seq, t.nextID
 	if err := t.alloc(&p); err != nil {
+		if t.nextID != prevNext {
+			r.hooks.Changed(keyIDs) // the next id was used up
+		}
 		return 0, err
 	}
 	obj, err := create(p)
 	if err != nil {
-		t.seq = prevSeq // nothing was made
+		// Nothing was made: Linux checks what create checks before
+		// it allocates the id (newque, newary, newseg).
+		t.seq, t.nextID = prevSeq, prevNext
 		return 0, err
 	}
 	t.insert(permOf(obj), obj)

@@ -530,3 +530,90 @@ func TestMsgMemoryCharged(t *testing.T) {
 		t.Errorf("restored queue charged %d, want %d", mem2.used, 100+msgOverhead)
 	}
 }
+
+// TestNextID checks /proc/sys/kernel/*_next_id as Linux's ipc_idr_alloc
+// takes them: the next object made gets the id (index id % 32768,
+// sequence id / 32768), or the lowest free index above a used one, and
+// the file goes back to -1; a creation that fails before the id is
+// allocated leaves it pending; the table's own sequence is untouched.
+func TestNextID(t *testing.T) {
+	r, dirty := newTestRegistry(t)
+	for _, kind := range []string{"msg_next_id", "sem_next_id", "shm_next_id"} {
+		if got := string(r.ProcFile(kind)); got != "-1\n" {
+			t.Errorf("%s reads %q, want -1", kind, got)
+		}
+	}
+	for _, bad := range []string{"-1", "2147483648", "x", ""} {
+		if err := r.SetLimit("msg_next_id", []byte(bad)); err != unix.EINVAL {
+			t.Errorf("msg_next_id %q: %v, want EINVAL", bad, err)
+		}
+	}
+	const want = 3*idSeqMultiplier + 7
+	if err := r.SetLimit("msg_next_id", []byte("98311\n")); err != nil {
+		t.Fatal(err)
+	}
+	if !dirty[keyIDs] {
+		t.Error("a next id write left the ids record clean")
+	}
+	if got := string(r.ProcFile("msg_next_id")); got != "98311\n" {
+		t.Errorf("msg_next_id reads %q", got)
+	}
+	if id, err := r.MsgGet(root, 10, linux.IPC_CREAT|0600); id != want || err != nil {
+		t.Errorf("msgget = %d, %v; want %d", id, err, want)
+	}
+	if got := string(r.ProcFile("msg_next_id")); got != "-1\n" {
+		t.Errorf("msg_next_id after msgget reads %q, want -1", got)
+	}
+	// Without a next id, the table's sequence is where it was: 0.
+	if id, _ := r.MsgGet(root, linux.IPC_PRIVATE, linux.IPC_CREAT|0600); id != 0 {
+		t.Errorf("next msgget = %d, want 0", id)
+	}
+	// A used index: the lowest free one above it, with the asked
+	// sequence.
+	r.SetLimit("msg_next_id", []byte("7"))
+	if id, _ := r.MsgGet(root, linux.IPC_PRIVATE, linux.IPC_CREAT|0600); id != 8 {
+		t.Errorf("msgget at a used index = %d, want 8", id)
+	}
+	// Semaphores and segments: a failed creation (nsems 0, size 0)
+	// leaves the next id pending.
+	r.SetLimit("sem_next_id", []byte("5"))
+	if _, err := r.SemGet(root, linux.IPC_PRIVATE, 0, linux.IPC_CREAT|0600); err != unix.EINVAL {
+		t.Errorf("semget(nsems 0) = %v", err)
+	}
+	if id, _ := r.SemGet(root, linux.IPC_PRIVATE, 1, linux.IPC_CREAT|0600); id != 5 {
+		t.Errorf("semget = %d, want 5", id)
+	}
+	r.SetLimit("shm_next_id", []byte("2147483647"))
+	if _, err := r.ShmGet(root, linux.IPC_PRIVATE, 0, linux.IPC_CREAT|0600); err != unix.EINVAL {
+		t.Errorf("shmget(size 0) = %v", err)
+	}
+	if id, _ := r.ShmGet(root, linux.IPC_PRIVATE, 4096, linux.IPC_CREAT|0600); id != 2147483647 {
+		t.Errorf("shmget = %d, want 2147483647", id)
+	}
+	// IPC_STAT by that id finds it.
+	if ds, _, err := r.ShmStat(root, 2147483647, linux.IPC_STAT); err != nil || ds.ShmSegsz != 4096 {
+		t.Errorf("shmctl(IPC_STAT) of the next-id segment: size %d, %v", ds.ShmSegsz, err)
+	}
+	// The limit is checked before the next id is taken.
+	r.SetLimit("msgmni", []byte("3"))
+	r.SetLimit("msg_next_id", []byte("100"))
+	if _, err := r.MsgGet(root, linux.IPC_PRIVATE, linux.IPC_CREAT|0600); err != unix.ENOSPC {
+		t.Errorf("msgget beyond msgmni = %v, want ENOSPC", err)
+	}
+	if got := string(r.ProcFile("msg_next_id")); got != "100\n" {
+		t.Errorf("msg_next_id after a msgget beyond the limit reads %q, want 100", got)
+	}
+
+	// A pending next id survives a restore.
+	n, _ := newTestRegistry(t)
+	n.Restore(r.Record(keyIDs).GetSysvIds(), nil, nil, nil)
+	if got := string(n.ProcFile("msg_next_id")); got != "100\n" {
+		t.Errorf("restored msg_next_id reads %q, want 100", got)
+	}
+	if got := string(n.ProcFile("sem_next_id")); got != "-1\n" {
+		t.Errorf("restored sem_next_id reads %q, want -1", got)
+	}
+	if id, _ := n.MsgGet(root, linux.IPC_PRIVATE, linux.IPC_CREAT|0600); id != 100 {
+		t.Errorf("msgget after the restore = %d, want 100", id)
+	}
+}
