@@ -807,6 +807,8 @@ func sysPrctl(t *task, a [6]uint64) (uint64, unix.Errno) {
 		return 0, 0
 	case linux.PR_SET_SECCOMP, linux.PR_GET_SECCOMP:
 		return seccompPrctl(t, a)
+	case linux.PR_SET_MM:
+		return prctlSetMM(t, a)
 	case linux.PR_SET_VMA:
 		if a[1] != linux.PR_SET_VMA_ANON_NAME {
 			return 0, unix.EINVAL
