@@ -58,6 +58,10 @@ var kernelConfig = []kconfigOption{
 	{"CONFIG_IPV6", true},
 	{"CONFIG_SECCOMP", true},
 	{"CONFIG_SECCOMP_FILTER", true},
+	// The System V next ids, kcmp, MSG_COPY, ns_last_pid and
+	// PR_SET_MM's checks; not /proc/<pid>/map_files
+	// (docs/COMPATIBILITY.md).
+	{"CONFIG_CHECKPOINT_RESTORE", true},
 
 	// No modules, cgroups or namespaces: clone and unshare with
 	// CLONE_NEW* fail.
@@ -78,7 +82,6 @@ var kernelConfig = []kconfigOption{
 	{"CONFIG_RSEQ", false},
 	{"CONFIG_DNOTIFY", false},
 	{"CONFIG_FANOTIFY", false},
-	{"CONFIG_CHECKPOINT_RESTORE", false},
 	{"CONFIG_BSD_PROCESS_ACCT", false},
 	{"CONFIG_SWAP", false},
 	{"CONFIG_NUMA", false},

@@ -138,7 +138,15 @@ static int p_dnotify(void) {
 		close(fd);
 	return r;
 }
-static int p_checkpoint_restore(void) { return exists("/proc/sys/kernel/msg_next_id"); }
+// p_checkpoint_restore: the System V next ids and PR_SET_MM_MAP_SIZE
+// (without the option, prctl_set_mm takes it for a one-field option:
+// EPERM or EINVAL).
+static int p_checkpoint_restore(void) {
+	unsigned int size = 0;
+	return exists("/proc/sys/kernel/msg_next_id") && exists("/proc/sys/kernel/sem_next_id") &&
+	       exists("/proc/sys/kernel/shm_next_id") && prctl(35 /* PR_SET_MM */, 15 /* PR_SET_MM_MAP_SIZE */, &size, 0, 0) == 0 &&
+	       size > 0;
+}
 
 static const struct {
 	const char *name;
