@@ -58,6 +58,13 @@ func (cr Creds) Capable(cp linux.Capability) bool {
 	return cr.Caps.Effective&(1<<uint(cp)) != 0
 }
 
+// CapableOfAny says cr has one of the capabilities of mask (1<<CAP_*) in
+// its effective set (files Linux guards with an "or" of two, as
+// checkpoint_restore_ns_capable).
+func (cr Creds) CapableOfAny(mask uint64) bool {
+	return cr.Caps.Effective&mask != 0
+}
+
 // FixSetuid adjusts the capabilities after the uids changed from old
 // (Linux's cap_emulate_setxuid): leaving root in all three uids clears
 // the permitted and effective sets (unless SECBIT_KEEP_CAPS) and the

@@ -200,11 +200,6 @@ const (
 )
 
 type fileSpec struct {
-	// openWriteCaps, when not 0, are the capabilities (a mask of
-	// 1<<CAP_*) of which an opener for writing needs one whatever the
-	// mode says (EACCES without: OpenWriteCaps).
-	openWriteCaps uint64
-
 	kind   Kind
 	mode   uint32
 	target string
@@ -220,6 +215,10 @@ type fileSpec struct {
 	// of which the writer needs one at the write, whatever the mode
 	// (WriteCaps).
 	writeCaps uint64
+	// openWriteCaps, when not 0, are the capabilities of which an opener
+	// for writing needs one whatever the mode says (EACCES without:
+	// OpenWriteCaps).
+	openWriteCaps uint64
 }
 
 // tables map a path relative to the scope's directory to its file. A

@@ -353,7 +353,7 @@ func openDentry(c *kernel.Task, d *vfs.Dentry, flags uint32, pre *vfs.PreOpened)
 			// for the 0666 ones that check the writer at the write.
 			return nil, unix.EACCES
 		}
-		if caps := procfs.OpenWriteCaps(d.ProcScope, d.ProcName); acc != unix.O_RDONLY && caps != 0 && !anyCapable(c.ProcessCreds(), caps) {
+		if caps := procfs.OpenWriteCaps(d.ProcScope, d.ProcName); acc != unix.O_RDONLY && caps != 0 && !c.ProcessCreds().CapableOfAny(caps) {
 			// kernel/*_next_id: writable with one of caps alone.
 			return nil, unix.EACCES
 		}
@@ -540,14 +540,4 @@ func checkOpenedLeasable(c *kernel.Task, f *fdesc.File) {
 		return
 	}
 	c.PathView.NoteFinal(d)
-}
-
-// anyCapable says cr has one of the capabilities of mask (1<<CAP_*).
-func anyCapable(cr auth.Creds, mask uint64) bool {
-	for cp := 0; cp < 64; cp++ {
-		if mask&(1<<cp) != 0 && cr.Capable(linux.Capability(cp)) {
-			return true
-		}
-	}
-	return false
 }

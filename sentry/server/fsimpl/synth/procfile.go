@@ -8,7 +8,6 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/auth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
@@ -110,7 +109,7 @@ func (f *ProcFile) Read(_ fdesc.Call, _ *fdesc.File, n int, off int64) ([]byte, 
 }
 
 func (f *ProcFile) Write(c fdesc.Call, _ *fdesc.File, b []byte, _ int64) (int, error) {
-	if caps := procfs.WriteCaps(f.d.ProcScope, f.d.ProcName); caps != 0 && !anyCapable(c.Creds(), caps) {
+	if caps := procfs.WriteCaps(f.d.ProcScope, f.d.ProcName); caps != 0 && !c.Creds().CapableOfAny(caps) {
 		return 0, unix.EPERM
 	}
 	if err := procfs.Write(f.fs.k.Source(), f.d.ProcScope, f.d.ProcName, f.d.PID, f.d.TID, b); err != nil {
@@ -122,14 +121,4 @@ func (f *ProcFile) Write(c fdesc.Call, _ *fdesc.File, b []byte, _ int64) (int, e
 func (f *ProcFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
 	st := f.fs.Stat(f.d)
 	return st, nil
-}
-
-// anyCapable says cr has one of the capabilities of mask (1<<CAP_*).
-func anyCapable(cr auth.Creds, mask uint64) bool {
-	for cp := 0; cp < 64; cp++ {
-		if mask&(1<<cp) != 0 && cr.Capable(linux.Capability(cp)) {
-			return true
-		}
-	}
-	return false
 }
