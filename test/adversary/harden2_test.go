@@ -68,20 +68,28 @@ func (h *hostileSession) syscall(sysno int32, args []uint64, inputs ...*sentrypb
 }
 
 // TestServerFDTableBounded: a client asking the server for an absurd
-// RLIMIT_NOFILE gets nr_open at most; fds spread over the whole range
-// work (that each costs one map entry, not an array up to the highest,
-// is sentry/server's TestFDTableLimits: a Go array of zeroes is not
-// resident, so the daemon's RSS would not tell).
+// RLIMIT_NOFILE is refused (EPERM above nr_open, as Linux's do_prlimit),
+// and at nr_open fds spread over the whole range work (that each costs
+// one map entry, not an array up to the highest, is sentry/server's
+// TestFDTableLimits: a Go array of zeroes is not resident, so the
+// daemon's RSS would not tell).
 func TestServerFDTableBounded(t *testing.T) {
 	const nrOpen = 1 << 20
 	_, target := serverUnderAttack(t)
 	h := startHostile(t, target, "fds")
-	var lim [16]byte
-	binary.LittleEndian.PutUint64(lim[:], 1<<40)
-	binary.LittleEndian.PutUint64(lim[8:], 1<<40)
-	const addr = 0x10000
-	if _, e := h.syscall(unix.SYS_PRLIMIT64, []uint64{0, unix.RLIMIT_NOFILE, addr, 0}, &sentrypb.Region{Addr: addr, Data: lim[:]}); e != 0 {
-		t.Fatalf("prlimit64 2^40: %v", e)
+	setLimit := func(n uint64) unix.Errno {
+		var lim [16]byte
+		binary.LittleEndian.PutUint64(lim[:], n)
+		binary.LittleEndian.PutUint64(lim[8:], n)
+		const addr = 0x10000
+		_, e := h.syscall(unix.SYS_PRLIMIT64, []uint64{0, unix.RLIMIT_NOFILE, addr, 0}, &sentrypb.Region{Addr: addr, Data: lim[:]})
+		return e
+	}
+	if e := setLimit(1 << 40); e != unix.EPERM {
+		t.Fatalf("prlimit64 2^40: %v, want EPERM (above nr_open)", e)
+	}
+	if e := setLimit(nrOpen); e != 0 {
+		t.Fatalf("prlimit64 nr_open: %v", e)
 	}
 	for _, tc := range []struct {
 		name    string
