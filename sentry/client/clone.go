@@ -8,12 +8,14 @@ import (
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // applyClone creates the thread or process the server allocated for a
-// forwarded clone, fork or vfork. The server owns the IDs and the process
-// tree; the client copies registers and memory.
-func (t *task) applyClone(sysno uintptr, a [6]uint64, res *pb.CloneResult) (uint64, unix.Errno) {
+// forwarded clone, fork, vfork or clone3 (whose struct clone_args is
+// read from inputs, the bytes the server checked). The server owns the
+// IDs and the process tree; the client copies registers and memory.
+func (t *task) applyClone(sysno uintptr, a [6]uint64, inputs []sysabi.Region, res *pb.CloneResult) (uint64, unix.Errno) {
 	var flags, stack, ptid, ctid, tls uint64
 	switch sysno {
 	case unix.SYS_FORK:
@@ -23,6 +25,15 @@ func (t *task) applyClone(sysno uintptr, a [6]uint64, res *pb.CloneResult) (uint
 	case unix.SYS_CLONE:
 		// x86-64 argument order: flags, newsp, parent_tid, child_tid, tls.
 		flags, stack, ptid, ctid, tls = a[0], a[1], a[2], a[3], a[4]
+	case unix.SYS_CLONE3:
+		ca, ok := sysabi.CloneArgsOf(inputs, a[0], a[1])
+		if !ok {
+			// The server checked the struct it was sent.
+			t.c.log.Warn("clone3 result without its struct clone_args", "tid", t.tid)
+			return 0, unix.EFAULT
+		}
+		flags, stack, ptid, ctid, tls = ca.LegacyFlags(), ca.ChildStack(), ca.ParentTID, ca.ChildTID, ca.TLS
+		t.callMemo.cloneFlags = flags
 	default:
 		t.c.log.Warn("clone result for a non-clone syscall", "syscall", sysName(sysno))
 		return 0, unix.ENOSYS

@@ -120,7 +120,7 @@ var nameSafe = map[uintptr]bool{
 	// New processes (a thread or a shared fs context stops posting by
 	// itself: the process records say so), signals, sockets, IPC and
 	// waits: they may block for long, and must not keep posting off.
-	unix.SYS_CLONE: true, unix.SYS_FORK: true, unix.SYS_VFORK: true,
+	unix.SYS_CLONE: true, unix.SYS_FORK: true, unix.SYS_VFORK: true, unix.SYS_CLONE3: true,
 	unix.SYS_KILL: true, unix.SYS_TGKILL: true, unix.SYS_TKILL: true, unix.SYS_SETPGID: true, unix.SYS_SETSID: true,
 	unix.SYS_EPOLL_CREATE1: true, unix.SYS_EPOLL_CTL: true, unix.SYS_EPOLL_WAIT: true, unix.SYS_EPOLL_PWAIT: true, unix.SYS_EPOLL_PWAIT2: true,
 	unix.SYS_SOCKET: true, unix.SYS_SOCKETPAIR: true, unix.SYS_BIND: true, unix.SYS_LISTEN: true, unix.SYS_CONNECT: true,

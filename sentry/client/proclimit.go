@@ -4,14 +4,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/sentry/limits"
+	"gvisor.dev/gvisor/pkg/usermem"
 )
 
 // DefaultMaxProcesses is the default Config.MaxProcesses.
 const DefaultMaxProcesses = 1024
 
-// checkCloneLimits refuses (EAGAIN, as Linux's fork does) a fork, vfork or
-// clone that would exceed:
+// checkCloneLimits refuses (EAGAIN, as Linux's fork does) a fork, vfork,
+// clone or clone3 that would exceed:
 //
 //   - the client's cap on processes (Config.MaxProcesses), whoever the
 //     caller is: on systrap every application process is a stub process
@@ -29,6 +31,15 @@ func (t *task) checkCloneLimits(sysno uintptr, args [6]uint64) unix.Errno {
 		newProc = true
 	case unix.SYS_CLONE:
 		newProc = args[0]&linux.CLONE_THREAD == 0
+	case unix.SYS_CLONE3:
+		// struct clone_args begins with the flags; a struct the
+		// server cannot read fails there first (EFAULT), as Linux's
+		// copy comes before its limits.
+		var b [8]byte
+		if _, err := t.mm.CopyIn(t.gctx, hostarch.Addr(args[0]), b[:], usermem.IOOpts{}); err != nil {
+			return 0
+		}
+		newProc = hostarch.ByteOrder.Uint64(b[:])&linux.CLONE_THREAD == 0
 	default:
 		return 0
 	}

@@ -383,13 +383,15 @@ func (t *task) ptraceAfterCall(sysno uintptr, args [6]uint64, ret uint64, errno 
 		return
 	}
 	switch sysno {
-	case unix.SYS_CLONE, unix.SYS_FORK, unix.SYS_VFORK:
+	case unix.SYS_CLONE, unix.SYS_FORK, unix.SYS_VFORK, unix.SYS_CLONE3:
 		flags := args[0]
 		switch sysno {
 		case unix.SYS_FORK:
 			flags = uint64(unix.SIGCHLD)
 		case unix.SYS_VFORK:
 			flags = unix.CLONE_VFORK | unix.CLONE_VM | uint64(unix.SIGCHLD)
+		case unix.SYS_CLONE3:
+			flags = t.callMemo.cloneFlags
 		}
 		switch {
 		case flags&unix.CLONE_VFORK != 0:

@@ -50,7 +50,6 @@ func init() {
 		unix.SYS_SET_ROBUST_LIST:        sysSetRobustList,
 		unix.SYS_GET_ROBUST_LIST:        sysGetRobustList,
 		unix.SYS_RSEQ:                   sysENOSYS,
-		unix.SYS_CLONE3:                 sysENOSYS, // glibc falls back to clone
 		unix.SYS_FUTEX:                  sysFutex,
 		unix.SYS_FUTEX_WAITV:            sysFutexWaitv,
 		unix.SYS_CLOCK_GETTIME:          sysClockGettime,
@@ -529,7 +528,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		}
 	case *pb.Reply_Clone:
 		if errno == 0 {
-			return t.applyClone(sysno, args, act.Clone)
+			return t.applyClone(sysno, args, inputs, act.Clone)
 		}
 	case *pb.Reply_Exit:
 		t.applyExit(act.Exit)

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/mm"
 	"gvisor.dev/gvisor/pkg/usermem"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -57,7 +58,10 @@ func winsizeBytes(w *unix.Winsize) []byte {
 // appMemory implements sysabi.AppMemory over a task's address space.
 type appMemory struct{ t *task }
 
-var _ sysabi.AppMemory = appMemory{}
+var (
+	_ sysabi.AppMemory    = appMemory{}
+	_ sysabi.WriteChecker = appMemory{}
+)
 
 // ReadAt implements sysabi.AppMemory.ReadAt.
 func (m appMemory) ReadAt(addr uint64, n int) ([]byte, error) {
@@ -71,6 +75,27 @@ func (m appMemory) ReadAt(addr uint64, n int) ([]byte, error) {
 	return b, nil
 }
 
+// Writable implements sysabi.WriteChecker.Writable: whether the
+// application may write n bytes at addr, found as a write fault would
+// (breaking copy-on-write, as the write to come will) without writing.
+func (m appMemory) Writable(addr uint64, n int) bool {
+	if n <= 0 {
+		return true
+	}
+	end, ok := hostarch.Addr(addr).AddLength(uint64(n))
+	if !ok {
+		return false
+	}
+	start := hostarch.Addr(addr).RoundDown()
+	end, ok = end.RoundUp()
+	if !ok {
+		return false
+	}
+	prs, err := m.t.mm.Pin(m.t.gctx, hostarch.AddrRange{Start: start, End: end}, hostarch.Write, false)
+	mm.Unpin(prs)
+	return err == nil
+}
+
 // callMemo is what one system call read of the application's memory and
 // made of it: the last string ReadString read (a posted open's path was
 // read five times: the ENOENT answer's key, the open's key, the opened
@@ -81,6 +106,10 @@ type callMemo struct {
 	str      readString
 	openKey  openKeyMemo
 	strValid bool
+	// cloneFlags are a clone3's flags, with the exit signal in the low
+	// byte as clone's, once applyClone made the child (for ptrace's
+	// event stop).
+	cloneFlags uint64
 }
 
 // readString is one ReadString's arguments and result.

@@ -13,7 +13,9 @@
 //
 // It also holds the checks whose answer the client gives from what it
 // keeps and the server decides with the same code: the permission check
-// of a file's mode (perm.go).
+// of a file's mode (perm.go); and clone3's struct clone_args, which the
+// server checks and the client reads the child's stack, TLS and tid
+// words from (clone3.go).
 //
 // Dependencies: gVisor's pkg/abi/linux and pkg/hostarch only. Both sentries
 // import this package; it imports neither.

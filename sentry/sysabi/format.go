@@ -20,7 +20,7 @@ var arity = map[uintptr]int{
 	unix.SYS_PIPE: 1, unix.SYS_SELECT: 5, unix.SYS_SCHED_YIELD: 0, unix.SYS_MREMAP: 5,
 	unix.SYS_MSYNC: 3, unix.SYS_MADVISE: 3, unix.SYS_DUP: 1, unix.SYS_DUP2: 2,
 	unix.SYS_PAUSE: 0, unix.SYS_NANOSLEEP: 2, unix.SYS_GETPID: 0, unix.SYS_SENDFILE: 4,
-	unix.SYS_CLONE: 5, unix.SYS_FORK: 0, unix.SYS_VFORK: 0, unix.SYS_EXECVE: 3,
+	unix.SYS_CLONE: 5, unix.SYS_CLONE3: 2, unix.SYS_FORK: 0, unix.SYS_VFORK: 0, unix.SYS_EXECVE: 3,
 	unix.SYS_EXIT: 1, unix.SYS_WAIT4: 4, unix.SYS_KILL: 2, unix.SYS_UNAME: 1,
 	unix.SYS_FCNTL: 3, unix.SYS_FLOCK: 2, unix.SYS_FSYNC: 1, unix.SYS_FDATASYNC: 1, unix.SYS_CLOSE_RANGE: 3,
 	unix.SYS_SYNC_FILE_RANGE: 4, unix.SYS_READAHEAD: 3,

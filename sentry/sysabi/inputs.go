@@ -375,6 +375,13 @@ func AppendInputs(dst []Region, sysno uintptr, args [6]uint64, mem AppMemory) []
 		}
 	case unix.SYS_SCHED_SETATTR:
 		specs = []input{fixed(1, schedAttrSize(args[1], mem))}
+	case unix.SYS_CLONE:
+		if args[0]&unix.CLONE_PIDFD != 0 {
+			return appendPidfdProbe(dst, args[2], mem)
+		}
+		return dst
+	case unix.SYS_CLONE3:
+		return appendClone3Inputs(dst, args, mem)
 	case unix.SYS_KCMP:
 		// KCMP_EPOLL_TFD's idx2 is the address of a struct
 		// kcmp_epoll_slot; the other types' are numbers.

@@ -93,6 +93,19 @@ func (h *Handlers) ResetForExec() {
 	}
 }
 
+// Flush is Linux's flush_signal_handlers(t, 0), clone3's
+// CLONE_CLEAR_SIGHAND: caught signals go back to SIG_DFL, ignored ones
+// stay ignored, and every action loses its flags, restorer and mask.
+func (h *Handlers) Flush() {
+	for i := range h.Act {
+		handler := uint64(SigDfl)
+		if h.Act[i].Handler == SigIgn {
+			handler = SigIgn
+		}
+		h.Act[i] = Action{Handler: handler}
+	}
+}
+
 // DefaultAction is what a signal does when its disposition is SIG_DFL.
 type DefaultAction int
 

@@ -14,7 +14,7 @@
 //     where the walk of a path it names starts and ends (StartDir,
 //     LookupAt) and the parent of a name it creates (CreateAt,
 //     ResolveCreate);
-//   - process.go: the process tree's calls (clone, fork, vfork, execve,
+//   - process.go: the process tree's calls (clone, clone3, fork, vfork, execve,
 //     exit, wait4, waitid, the pids, process groups and sessions);
 //   - unshare.go: unshare (a process's own fd table, fs context and a
 //     thread's own semaphore undo list, over package kernel's

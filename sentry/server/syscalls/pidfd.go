@@ -181,27 +181,13 @@ func PidfdGetfd(c *kernel.Task) (int64, error) {
 	return int64(nfd), nil
 }
 
-// cloneDetached is CLONE_DETACHED, which Linux refuses with CLONE_PIDFD
-// (it keeps the bit for pidfds' later use).
-const cloneDetached = 0x00400000
-
-// clonePidfdCheck refuses a clone(CLONE_PIDFD) with flags as Linux's
-// kernel_clone and copy_process do: with CLONE_PARENT_SETTID (legacy
-// clone writes both to parent_tid), CLONE_DETACHED or CLONE_THREAD
-// (Linux 6.9's thread pidfds are not supported: EINVAL, as before
-// them); with EFAULT without a parent_tid; and with EMFILE when the
-// caller's table is full, before the child is made, as Linux reserves
-// the fd first.
-func clonePidfdCheck(c *kernel.Task, flags uint64) error {
-	if flags&(unix.CLONE_PARENT_SETTID|cloneDetached|unix.CLONE_THREAD) != 0 {
-		return unix.EINVAL
-	}
-	if c.Args[2] == 0 {
-		// Nowhere to write the pidfd: Linux's put_user fails the
-		// clone. Any other address is written by the client, which
-		// cannot fail the call then (as the other outputs).
-		return unix.EFAULT
-	}
+// clonePidfdCheck refuses a clone(CLONE_PIDFD) as Linux's
+// copy_process does before the child is made: with EMFILE when the
+// caller's table is full, as Linux reserves the fd first, then with
+// EFAULT if the pidfd cannot be written at addr. The client sends the
+// pidfd's 4 bytes as an input only if the application may write them
+// (sysabi's pidfd probe); it writes the pidfd after the reply.
+func clonePidfdCheck(c *kernel.Task, addr uint64) error {
 	tab, err := c.FDTable()
 	if err != nil {
 		return err
@@ -209,16 +195,23 @@ func clonePidfdCheck(c *kernel.Task, flags uint64) error {
 	if !tab.HasFree() {
 		return unix.EMFILE
 	}
+	if addr == 0 {
+		return unix.EFAULT
+	}
+	if _, err := c.Mem.CopyIn(addr, 4); err != nil {
+		return unix.EFAULT
+	}
 	return nil
 }
 
 // clonePidfd installs a close-on-exec pidfd of child tid, just made by
 // the caller's clone(CLONE_PIDFD), in the caller's table, and writes its
-// number to parentTID (clone's parent_tid argument) as an int. Should
-// another thread fill the table since clonePidfdCheck, the child, which
-// has not run yet, is killed (as the client ends a child whose address
-// space it could not copy) and the clone fails with EMFILE.
-func clonePidfd(c *kernel.Task, tid int32, parentTID uint64) error {
+// number to addr (clone's parent_tid argument, clone3's pidfd) as an
+// int. Should another thread fill the table since clonePidfdCheck, the
+// child, which has not run yet, is killed (as the client ends a child
+// whose address space it could not copy) and the clone fails with
+// EMFILE.
+func clonePidfd(c *kernel.Task, tid int32, addr uint64) error {
 	k := c.Kernel
 	var d kernel.Deferred
 	k.Mu.Lock()
@@ -239,5 +232,5 @@ func clonePidfd(c *kernel.Task, tid int32, parentTID uint64) error {
 	}
 	var b [4]byte
 	binary.LittleEndian.PutUint32(b[:], uint32(fd))
-	return c.Mem.CopyOut(parentTID, b[:])
+	return c.Mem.CopyOut(addr, b[:])
 }

@@ -33,19 +33,105 @@ func Clone(c *kernel.Task) (int64, error) {
 	case unix.SYS_VFORK:
 		flags = unix.CLONE_VM | unix.CLONE_VFORK | uint64(unix.SIGCHLD)
 	default:
-		flags = c.Args[0]
+		// As Linux's clone: only the low 32 bits are flags (clone3's
+		// own flags are above them).
+		flags = uint64(uint32(c.Args[0]))
+	}
+	if flags&unix.CLONE_PIDFD != 0 && flags&unix.CLONE_PARENT_SETTID != 0 {
+		// The pidfd goes to parent_tid: kernel_clone refuses the
+		// two at one location.
+		return 0, unix.EINVAL
+	}
+	return clone(c, cloneRequest{flags: flags, pidfd: c.Args[2]})
+}
+
+// Clone3 implements clone3(2): struct clone_args, read and checked as
+// Linux's copy_clone_args_from_user and clone3_args_valid, makes the
+// child as clone does. The client sets up the child's stack (stack +
+// stack_size), TLS and tid words from the same struct.
+//
+// set_tid (one pid: the sandbox has one pid namespace) needs
+// CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE, and a free pid.
+// CLONE_INTO_CGROUP is accepted and ignored, as by a Linux built
+// without cgroups (the sandbox's configuration), whose cgroup_can_fork
+// refuses nothing.
+func Clone3(c *kernel.Task) (int64, error) {
+	addr, size := c.Args[0], c.Args[1]
+	if err := sysabi.CheckCloneArgsSize(size); err != nil {
+		return 0, err
+	}
+	b, err := c.Mem.CopyIn(addr, int(size))
+	if err != nil {
+		return 0, err
+	}
+	a, err := sysabi.DecodeCloneArgs(b)
+	if err != nil {
+		return 0, err
+	}
+	if err := a.CheckCopied(size); err != nil {
+		return 0, err
+	}
+	var setTID []int32
+	if a.SetTIDSize > 0 {
+		ids, err := c.Mem.CopyIn(a.SetTID, int(4*a.SetTIDSize))
+		if err != nil {
+			return 0, err
+		}
+		for i := 0; i < len(ids); i += 4 {
+			setTID = append(setTID, int32(binary.LittleEndian.Uint32(ids[i:])))
+		}
+	}
+	if err := a.Valid(); err != nil {
+		return 0, err
+	}
+	return clone(c, cloneRequest{flags: a.LegacyFlags(), pidfd: a.Pidfd, setTID: setTID})
+}
+
+// cloneRequest is what clone, fork, vfork and clone3 ask of the server.
+type cloneRequest struct {
+	// flags are clone's, with the exit signal in the low byte, and
+	// clone3's CLONE_CLEAR_SIGHAND.
+	flags uint64
+	// pidfd is where the pidfd goes with CLONE_PIDFD.
+	pidfd uint64
+	// setTID is clone3's set_tid: the child's pid in each pid
+	// namespace, innermost first.
+	setTID []int32
+}
+
+// clone makes the child of req, in the order of Linux's copy_process:
+// the flags' checks, the pid (set_tid), the pidfd, then the child.
+func clone(c *kernel.Task, req cloneRequest) (int64, error) {
+	flags := req.flags
+	if err := cloneFlagsCheck(flags); err != nil {
+		return 0, err
+	}
+	var requested int32
+	if len(req.setTID) > 0 {
+		// alloc_pid: no more pids than namespaces (one here), one in
+		// pid_max's range, and the privilege to choose it.
+		if len(req.setTID) > 1 {
+			return 0, unix.EINVAL
+		}
+		requested = req.setTID[0]
+		if requested < 1 || requested >= kernel.MaxTID {
+			return 0, unix.EINVAL
+		}
+		if cr := c.ProcessCreds(); !cr.Capable(linux.CAP_SYS_ADMIN) && !cr.Capable(linux.CAP_CHECKPOINT_RESTORE) {
+			return 0, unix.EPERM
+		}
 	}
 	if flags&unix.CLONE_PIDFD != 0 {
-		if err := clonePidfdCheck(c, flags); err != nil {
+		if err := clonePidfdCheck(c, req.pidfd); err != nil {
 			return 0, err
 		}
 	}
-	tid, err := doClone(c, flags, 0)
+	tid, err := doClone(c, flags, requested)
 	if err != nil {
 		return 0, err
 	}
 	if flags&unix.CLONE_PIDFD != 0 {
-		if err := clonePidfd(c, tid, c.Args[2]); err != nil {
+		if err := clonePidfd(c, tid, req.pidfd); err != nil {
 			return 0, err
 		}
 	}
@@ -58,28 +144,39 @@ func Clone(c *kernel.Task) (int64, error) {
 	return int64(tid), nil
 }
 
-// doClone makes the thread or process of a clone with flags, with TID
-// requested (0: the next free one).
-func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
-	if flags&unix.CLONE_THREAD != 0 && flags&unix.CLONE_SIGHAND == 0 {
-		return 0, unix.EINVAL
-	}
-	if flags&unix.CLONE_SIGHAND != 0 && flags&unix.CLONE_VM == 0 {
-		return 0, unix.EINVAL
-	}
+// cloneFlagsCheck refuses what copy_process refuses of flags before it
+// makes anything.
+func cloneFlagsCheck(flags uint64) error {
 	if flags&unix.CLONE_NEWNS != 0 && flags&(unix.CLONE_FS|unix.CLONE_THREAD) != 0 {
-		// Linux refuses CLONE_NEWNS|CLONE_FS; a thread's fs context
+		// Linux refuses CLONE_NEWNS|CLONE_FS first; a thread's fs context
 		// is its process's here, so it cannot have a namespace of its
 		// own either.
-		return 0, unix.EINVAL
+		return unix.EINVAL
+	}
+	if flags&unix.CLONE_THREAD != 0 && flags&unix.CLONE_SIGHAND == 0 {
+		return unix.EINVAL
+	}
+	if flags&unix.CLONE_SIGHAND != 0 && flags&unix.CLONE_VM == 0 {
+		return unix.EINVAL
 	}
 	if flags&unsupportedCloneFlags != 0 {
-		return 0, unix.EINVAL
+		return unix.EINVAL
 	}
+	if int(flags&0xff) > ksignal.NumSignals {
+		return unix.EINVAL
+	}
+	if flags&unix.CLONE_PIDFD != 0 && flags&(sysabi.CloneDetached|unix.CLONE_THREAD) != 0 {
+		// Linux 6.9's thread pidfds are not supported: EINVAL, as
+		// before them.
+		return unix.EINVAL
+	}
+	return nil
+}
+
+// doClone makes the thread or process of a clone with flags, checked by
+// cloneFlagsCheck, with TID requested (0: the next free one).
+func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 	exitSig := int(flags & 0xff)
-	if exitSig > ksignal.NumSignals {
-		return 0, unix.EINVAL
-	}
 	k := c.Kernel
 	if flags&unix.CLONE_NEWNS != 0 {
 		if !c.ProcessCreds().Capable(linux.CAP_SYS_ADMIN) {
@@ -173,6 +270,9 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 		np.Sig = p.Sig
 	} else {
 		np.Sig = p.Sig.Clone()
+		if flags&sysabi.CloneClearSighand != 0 {
+			np.Sig.Flush()
+		}
 	}
 	k.Trk.Changed(np.FS)
 	k.Trk.Changed(kernel.SigTable{Handlers: np.Sig})

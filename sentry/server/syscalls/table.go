@@ -187,6 +187,7 @@ var Table = map[int32]Handler{
 
 	// Processes.
 	unix.SYS_CLONE:                 Clone,
+	unix.SYS_CLONE3:                Clone3,
 	unix.SYS_FORK:                  Clone,
 	unix.SYS_VFORK:                 Clone,
 	unix.SYS_EXECVE:                Execve,
