@@ -407,9 +407,10 @@ static void glibc(const char *self) {
 	char *argv[] = {(char *)self, "spawned", NULL};
 	fflush(stdout);
 	e = posix_spawn(&pid, self, NULL, NULL, argv, environ);
-	printf("posix_spawn: %s\n", strerrordesc_np(e));
+	// After the child's output: it runs on once it has exec'ed.
 	int st;
 	waitpid(pid, &st, 0);
+	printf("posix_spawn: %s\n", strerrordesc_np(e));
 	status("spawned child", st);
 }
 
