@@ -45,6 +45,11 @@ case ",$suites," in *,ltp,*)
 	ltp_prefix=$build/ltp
 	(
 		cd "$LTP_SRC"
+		# One configure and build at a time in a tree: two runs sharing
+		# it (another BUILD's prefix reconfigures it) would leave a
+		# half-written include/config.h to the other's build.
+		exec 9>>"$LTP_SRC/.suites-build.lock"
+		flock 9
 		if [ ! -f config.status ] || ! grep -q -- "--prefix=$ltp_prefix" config.status; then
 			echo "suites: configuring LTP in $LTP_SRC" >&2
 			$nice make autotools >"$build/ltp-configure.log" 2>&1
