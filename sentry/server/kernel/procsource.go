@@ -269,12 +269,30 @@ func (s procSource) SetSysvLimit(kind string, data []byte) error {
 	return s.k.IPC.SetLimit(kind, data)
 }
 
+// CorePattern is kernel/core_pattern.
+func (s procSource) CorePattern() string {
+	p, _ := s.k.Sysctl.CorePattern()
+	return p
+}
+
+// SetCorePattern takes a write of kernel/core_pattern (Sysctls.SetCorePattern).
+func (s procSource) SetCorePattern(data []byte) { s.k.Sysctl.SetCorePattern(data) }
+
 func (s procSource) Limits() procfs.Limits {
 	mq := s.k.MQ.Limits()
 	return procfs.Limits{PIDMax: MaxTID, ThreadsMax: MaxThreads, PipeMaxSize: s.k.Sysctl.PipeMaxSize(), NrOpen: s.k.Sysctl.NrOpen.Get(),
+		CoreUsesPID:    coreUsesPID(s.k),
 		LeaseBreakTime: s.k.Leases.BreakTime(), PipeUserPagesSoft: PipeUserPagesSoft, IPForward: s.k.Sysctl.IPForward(),
 		MqQueuesMax: int(mq.QueuesMax), MqMsgMax: int(mq.MsgMax), MqMsgSizeMax: int(mq.MsgSizeMax),
 		MqMsgDefault: int(mq.MsgDefault), MqMsgSizeDefault: int(mq.MsgSizeDefault)}
+}
+
+// coreUsesPID is kernel/core_uses_pid as a number.
+func coreUsesPID(k *Kernel) int {
+	if _, on := k.Sysctl.CorePattern(); on {
+		return 1
+	}
+	return 0
 }
 
 // SetLastPID sets /proc/sys/kernel/ns_last_pid: the next process or
@@ -308,6 +326,9 @@ func (s procSource) SetLimit(name string, v int) error {
 		return nil
 	case "fs/pipe-max-size":
 		return s.k.Sysctl.SetPipeMaxSize(v)
+	case "kernel/core_uses_pid":
+		s.k.Sysctl.SetCoreUsesPID(v != 0)
+		return nil
 	case "net/ipv4/ip_forward":
 		return s.k.SetIPForward(v)
 	case "fs/nr_open":

@@ -24,12 +24,18 @@ const DefaultPipeMaxSize = 1 << 20
 // the replay state: after a server failure they are back to their
 // defaults. The zero value holds the defaults.
 type Sysctls struct {
-	// mu protects pipeMaxSize and ipForward. It is a leaf.
+	// mu protects pipeMaxSize, ipForward, corePattern and coreUsesPID.
+	// It is a leaf.
 	mu sync.Mutex
 	// pipeMaxSize is fs/pipe-max-size (0: the default).
 	pipeMaxSize int
 	// ipForward is net/ipv4/ip_forward of the client's loopback stack.
 	ipForward bool
+	// corePattern is kernel/core_pattern once written (corePatternSet;
+	// before, the default "core"); coreUsesPID is kernel/core_uses_pid.
+	corePattern    string
+	corePatternSet bool
+	coreUsesPID    bool
 	// NrOpen is fs/nr_open, which the client's fd tables share and
 	// prlimit64 checks RLIMIT_NOFILE against. It has its own
 	// synchronization.
@@ -51,6 +57,47 @@ func (s *Sysctls) IPForward() int {
 func (s *Sysctls) SetIPForward(on bool) {
 	s.mu.Lock()
 	s.ipForward = on
+	s.mu.Unlock()
+}
+
+// CoreNameMax is Linux's CORENAME_MAX_SIZE: core_pattern holds at most
+// one byte less.
+const CoreNameMax = 128
+
+// CorePattern is kernel/core_pattern and kernel/core_uses_pid.
+func (s *Sysctls) CorePattern() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.corePatternSet {
+		return "core", s.coreUsesPID
+	}
+	return s.corePattern, s.coreUsesPID
+}
+
+// SetCorePattern sets kernel/core_pattern from a write as Linux's
+// proc_dostring: the bytes up to the first newline or NUL, at most
+// CoreNameMax-1 of them (the rest is dropped, not refused). An empty
+// pattern is kept as written (Linux then writes no core).
+func (s *Sysctls) SetCorePattern(data []byte) {
+	for i, c := range data {
+		if c == '\n' || c == 0 {
+			data = data[:i]
+			break
+		}
+	}
+	if len(data) > CoreNameMax-1 {
+		data = data[:CoreNameMax-1]
+	}
+	s.mu.Lock()
+	s.corePattern, s.corePatternSet = string(data), true
+	s.mu.Unlock()
+}
+
+// SetCoreUsesPID sets kernel/core_uses_pid (any number; not 0 appends
+// ".<pid>" to a pattern without %p).
+func (s *Sysctls) SetCoreUsesPID(on bool) {
+	s.mu.Lock()
+	s.coreUsesPID = on
 	s.mu.Unlock()
 }
 
@@ -140,16 +187,20 @@ func (k *Kernel) ApplySysctls(m map[string]string) error {
 			k.Leases.SetBreakTime(n)
 		case name == "fs.nr_open" && nerr == nil:
 			err = k.Sysctl.NrOpen.Set(n)
+		case name == "kernel.core_pattern":
+			k.Sysctl.SetCorePattern([]byte(val))
+		case name == "kernel.core_uses_pid" && nerr == nil:
+			k.Sysctl.SetCoreUsesPID(n != 0)
 		case name == "kernel.msgmni", name == "kernel.shmmni", name == "kernel.shmmax", name == "kernel.shmall":
 			err = k.IPC.SetLimit(strings.TrimPrefix(name, "kernel."), []byte(val))
 		case strings.HasPrefix(name, "fs.mqueue.") && nerr == nil:
 			if err = k.MQ.SetLimit(strings.TrimPrefix(name, "fs.mqueue."), n); err == unix.EACCES {
 				return fmt.Errorf("%w %s: not served by the sandbox", ErrSysctl, name)
 			}
-		case name == "net.ipv4.ip_forward", name == "fs.pipe-max-size", name == "fs.lease-break-time", name == "fs.nr_open", strings.HasPrefix(name, "fs.mqueue."):
+		case name == "net.ipv4.ip_forward", name == "fs.pipe-max-size", name == "fs.lease-break-time", name == "fs.nr_open", name == "kernel.core_uses_pid", strings.HasPrefix(name, "fs.mqueue."):
 			err = unix.EINVAL
 		default:
-			return fmt.Errorf("%w %s: not served by the sandbox (it serves net.ipv4.ip_forward, fs.pipe-max-size, fs.lease-break-time, fs.nr_open, kernel.msgmni, kernel.shmmni, kernel.shmmax, kernel.shmall, fs.mqueue.{queues_max,msg_max,msgsize_max,msg_default,msgsize_default})", ErrSysctl, name)
+			return fmt.Errorf("%w %s: not served by the sandbox (it serves net.ipv4.ip_forward, fs.pipe-max-size, fs.lease-break-time, fs.nr_open, kernel.core_pattern, kernel.core_uses_pid, kernel.msgmni, kernel.shmmni, kernel.shmmax, kernel.shmall, fs.mqueue.{queues_max,msg_max,msgsize_max,msg_default,msgsize_default})", ErrSysctl, name)
 		}
 		if err != nil {
 			return fmt.Errorf("%w %s=%q: %v", ErrSysctl, name, m[name], err)

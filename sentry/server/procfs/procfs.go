@@ -52,6 +52,10 @@ type Source interface {
 	// SetSysvLimit writes /proc/sys/kernel/<kind> (the limits and next
 	// ids above).
 	SetSysvLimit(kind string, data []byte) error
+	// CorePattern is /proc/sys/kernel/core_pattern; SetCorePattern
+	// takes a write of it.
+	CorePattern() string
+	SetCorePattern(data []byte)
 	// NetInterfaces lists the sandbox's network interfaces (/proc/net).
 	NetInterfaces() ([]NetInterface, error)
 }
@@ -159,6 +163,8 @@ type Mount struct {
 // Limits are the numbers /proc/sys shows.
 type Limits struct {
 	PIDMax, ThreadsMax, PipeMaxSize, NrOpen int
+	// CoreUsesPID is kernel/core_uses_pid.
+	CoreUsesPID int
 	// LeaseBreakTime is fs/lease-break-time (seconds); PipeUserPagesSoft
 	// and PipeUserPagesHard are fs/pipe-user-pages-{soft,hard}.
 	LeaseBreakTime, PipeUserPagesSoft, PipeUserPagesHard int
@@ -242,7 +248,8 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/fs/pipe-user-pages-soft": {gen: limit(func(l Limits) int { return l.PipeUserPagesSoft })},
 		"sys/fs/pipe-user-pages-hard": {gen: limit(func(l Limits) int { return l.PipeUserPagesHard })},
 		"sys/net/ipv4/ip_forward":     {mode: 0644, gen: limit(func(l Limits) int { return l.IPForward }), write: writeLimit("net/ipv4/ip_forward")},
-		"sys/kernel/core_pattern":     {gen: constant("core\n")},
+		"sys/kernel/core_pattern":     {mode: 0644, gen: genCorePattern, write: writeCorePattern},
+		"sys/kernel/core_uses_pid":    {mode: 0644, gen: limit(func(l Limits) int { return l.CoreUsesPID }), write: writeLimit("kernel/core_uses_pid")},
 		"sys/kernel/hostname":         {gen: machineField(func(m *sentrypb.MachineInfo) string { return string(m.Hostname) })},
 		"sys/kernel/domainname":       {gen: machineField(func(m *sentrypb.MachineInfo) string { return string(m.Domainname) })},
 		"sys/kernel/ngroups_max":      {gen: constant("65536\n")},

@@ -107,6 +107,8 @@ func (f *fakeSource) BootID() [16]byte { return [16]byte{0: 0xab, 15: 0xcd} }
 func (f *fakeSource) SysvIPC(kind string) []byte { return []byte("sysvipc " + kind + "\n") }
 
 func (f *fakeSource) SetSysvLimit(kind string, data []byte) error { return nil }
+func (f *fakeSource) CorePattern() string                         { return "core" }
+func (f *fakeSource) SetCorePattern(data []byte)                  {}
 
 func (f *fakeSource) NetInterfaces() ([]NetInterface, error) {
 	return []NetInterface{

@@ -32,6 +32,18 @@ func writeSysvIPC(kind string) func(Source, int32, int32, []byte) error {
 	return func(src Source, _, _ int32, data []byte) error { return src.SetSysvLimit(kind, data) }
 }
 
+// genCorePattern renders kernel/core_pattern, newline-terminated.
+func genCorePattern(src Source, _, _ int32) ([]byte, error) {
+	return []byte(src.CorePattern() + "\n"), nil
+}
+
+// writeCorePattern takes a write of kernel/core_pattern (what Linux's
+// proc_dostring keeps of it is the Source's to cut).
+func writeCorePattern(src Source, _, _ int32, data []byte) error {
+	src.SetCorePattern(data)
+	return nil
+}
+
 // genNsLastPID renders kernel/ns_last_pid: the last pid handed out.
 func genNsLastPID(src Source, _, _ int32) ([]byte, error) {
 	_, _, _, last := src.Counts()
