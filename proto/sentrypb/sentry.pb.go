@@ -97,7 +97,7 @@ func (x ProcQuery_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProcQuery_Kind.Descriptor instead.
 func (ProcQuery_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{58, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{59, 0}
 }
 
 type FileState_Kind int32
@@ -195,7 +195,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{95, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{96, 0}
 }
 
 type ClientMessage struct {
@@ -3133,7 +3133,23 @@ type Fault struct {
 	// siginfo is the raw struct siginfo (128 bytes) with the fault address.
 	Siginfo []byte `protobuf:"bytes,2,opt,name=siginfo,proto3" json:"siginfo,omitempty"`
 	// blocked says the signal is in the thread's mask.
-	Blocked       bool `protobuf:"varint,3,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	Blocked bool `protobuf:"varint,3,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	// can_dump says the client writes the core file itself: when the
+	// signal ends the process and would dump core (its default action is
+	// to, RLIMIT_CORE is not 0, core_pattern names a file), the server
+	// does not end it but answers with a CoreDumpPlan (Reply.core_dump);
+	// the client writes the core through ordinary calls of the thread and
+	// sends the Fault again with dump_done. Linux too writes the core
+	// before the parent can see the exit.
+	CanDump bool `protobuf:"varint,590,opt,name=can_dump,json=canDump,proto3" json:"can_dump,omitempty"`
+	// mapped_files, with can_dump, are the server files the process maps
+	// (VMA.file_id): the plan names them, for the core's NT_FILE note.
+	MappedFiles []uint64 `protobuf:"varint,591,rep,packed,name=mapped_files,json=mappedFiles,proto3" json:"mapped_files,omitempty"`
+	// dump_done says the dump is over (or the client decided against it:
+	// PR_SET_DUMPABLE 0, RLIMIT_CORE below a page): the server ends the
+	// process, with WCOREDUMP in its wait status only if core_dumped.
+	DumpDone      bool `protobuf:"varint,592,opt,name=dump_done,json=dumpDone,proto3" json:"dump_done,omitempty"`
+	CoreDumped    bool `protobuf:"varint,593,opt,name=core_dumped,json=coreDumped,proto3" json:"core_dumped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3187,6 +3203,169 @@ func (x *Fault) GetBlocked() bool {
 		return x.Blocked
 	}
 	return false
+}
+
+func (x *Fault) GetCanDump() bool {
+	if x != nil {
+		return x.CanDump
+	}
+	return false
+}
+
+func (x *Fault) GetMappedFiles() []uint64 {
+	if x != nil {
+		return x.MappedFiles
+	}
+	return nil
+}
+
+func (x *Fault) GetDumpDone() bool {
+	if x != nil {
+		return x.DumpDone
+	}
+	return false
+}
+
+func (x *Fault) GetCoreDumped() bool {
+	if x != nil {
+		return x.CoreDumped
+	}
+	return false
+}
+
+// CoreDumpPlan is what the client needs of the server to write the core
+// file of a process a signal ends (Fault.can_dump).
+type CoreDumpPlan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pattern is /proc/sys/kernel/core_pattern, never a pipe ("|...");
+	// uses_pid is kernel/core_uses_pid.
+	Pattern []byte `protobuf:"bytes,1,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	UsesPid bool   `protobuf:"varint,2,opt,name=uses_pid,json=usesPid,proto3" json:"uses_pid,omitempty"`
+	// filter is the process's /proc/<pid>/coredump_filter mask.
+	Filter uint32 `protobuf:"varint,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// ppid, pgrp and sid are the process's, uid and gid its real ids
+	// (NT_PRSTATUS, NT_PRPSINFO, %u, %g).
+	Ppid int32  `protobuf:"varint,4,opt,name=ppid,proto3" json:"ppid,omitempty"`
+	Pgrp int32  `protobuf:"varint,5,opt,name=pgrp,proto3" json:"pgrp,omitempty"`
+	Sid  int32  `protobuf:"varint,6,opt,name=sid,proto3" json:"sid,omitempty"`
+	Uid  uint32 `protobuf:"varint,7,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid  uint32 `protobuf:"varint,8,opt,name=gid,proto3" json:"gid,omitempty"`
+	// exe is the path of the program the process runs (%E).
+	Exe []byte `protobuf:"bytes,9,opt,name=exe,proto3" json:"exe,omitempty"`
+	// file_names are the paths of Fault.mapped_files, in their order
+	// (empty for a file the server no longer knows).
+	FileNames [][]byte `protobuf:"bytes,10,rep,name=file_names,json=fileNames,proto3" json:"file_names,omitempty"`
+	// fsuid is the process's fs user id: the core file must be its.
+	Fsuid         uint32 `protobuf:"varint,11,opt,name=fsuid,proto3" json:"fsuid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CoreDumpPlan) Reset() {
+	*x = CoreDumpPlan{}
+	mi := &file_sentry_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CoreDumpPlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CoreDumpPlan) ProtoMessage() {}
+
+func (x *CoreDumpPlan) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CoreDumpPlan.ProtoReflect.Descriptor instead.
+func (*CoreDumpPlan) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CoreDumpPlan) GetPattern() []byte {
+	if x != nil {
+		return x.Pattern
+	}
+	return nil
+}
+
+func (x *CoreDumpPlan) GetUsesPid() bool {
+	if x != nil {
+		return x.UsesPid
+	}
+	return false
+}
+
+func (x *CoreDumpPlan) GetFilter() uint32 {
+	if x != nil {
+		return x.Filter
+	}
+	return 0
+}
+
+func (x *CoreDumpPlan) GetPpid() int32 {
+	if x != nil {
+		return x.Ppid
+	}
+	return 0
+}
+
+func (x *CoreDumpPlan) GetPgrp() int32 {
+	if x != nil {
+		return x.Pgrp
+	}
+	return 0
+}
+
+func (x *CoreDumpPlan) GetSid() int32 {
+	if x != nil {
+		return x.Sid
+	}
+	return 0
+}
+
+func (x *CoreDumpPlan) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *CoreDumpPlan) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *CoreDumpPlan) GetExe() []byte {
+	if x != nil {
+		return x.Exe
+	}
+	return nil
+}
+
+func (x *CoreDumpPlan) GetFileNames() [][]byte {
+	if x != nil {
+		return x.FileNames
+	}
+	return nil
+}
+
+func (x *CoreDumpPlan) GetFsuid() uint32 {
+	if x != nil {
+		return x.Fsuid
+	}
+	return 0
 }
 
 // Syscall is a Linux system call made by the application, with every
@@ -3349,7 +3528,7 @@ type Syscall struct {
 
 func (x *Syscall) Reset() {
 	*x = Syscall{}
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3361,7 +3540,7 @@ func (x *Syscall) String() string {
 func (*Syscall) ProtoMessage() {}
 
 func (x *Syscall) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[34]
+	mi := &file_sentry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3374,7 +3553,7 @@ func (x *Syscall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Syscall.ProtoReflect.Descriptor instead.
 func (*Syscall) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{34}
+	return file_sentry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Syscall) GetSysno() int32 {
@@ -3567,7 +3746,7 @@ type WriteParts struct {
 
 func (x *WriteParts) Reset() {
 	*x = WriteParts{}
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3579,7 +3758,7 @@ func (x *WriteParts) String() string {
 func (*WriteParts) ProtoMessage() {}
 
 func (x *WriteParts) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[35]
+	mi := &file_sentry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3592,7 +3771,7 @@ func (x *WriteParts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteParts.ProtoReflect.Descriptor instead.
 func (*WriteParts) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{35}
+	return file_sentry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *WriteParts) GetLengths() []uint64 {
@@ -3613,7 +3792,7 @@ type Region struct {
 
 func (x *Region) Reset() {
 	*x = Region{}
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3625,7 +3804,7 @@ func (x *Region) String() string {
 func (*Region) ProtoMessage() {}
 
 func (x *Region) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[36]
+	mi := &file_sentry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3638,7 +3817,7 @@ func (x *Region) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Region.ProtoReflect.Descriptor instead.
 func (*Region) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{36}
+	return file_sentry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Region) GetAddr() uint64 {
@@ -3706,7 +3885,7 @@ type Start struct {
 
 func (x *Start) Reset() {
 	*x = Start{}
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3718,7 +3897,7 @@ func (x *Start) String() string {
 func (*Start) ProtoMessage() {}
 
 func (x *Start) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[37]
+	mi := &file_sentry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3731,7 +3910,7 @@ func (x *Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Start.ProtoReflect.Descriptor instead.
 func (*Start) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{37}
+	return file_sentry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Start) GetArgv() [][]byte {
@@ -3879,7 +4058,7 @@ type MountSpec struct {
 
 func (x *MountSpec) Reset() {
 	*x = MountSpec{}
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3891,7 +4070,7 @@ func (x *MountSpec) String() string {
 func (*MountSpec) ProtoMessage() {}
 
 func (x *MountSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[38]
+	mi := &file_sentry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3904,7 +4083,7 @@ func (x *MountSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountSpec.ProtoReflect.Descriptor instead.
 func (*MountSpec) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{38}
+	return file_sentry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *MountSpec) GetFstype() string {
@@ -3958,7 +4137,7 @@ type CapSets struct {
 
 func (x *CapSets) Reset() {
 	*x = CapSets{}
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3970,7 +4149,7 @@ func (x *CapSets) String() string {
 func (*CapSets) ProtoMessage() {}
 
 func (x *CapSets) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[39]
+	mi := &file_sentry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3983,7 +4162,7 @@ func (x *CapSets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapSets.ProtoReflect.Descriptor instead.
 func (*CapSets) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{39}
+	return file_sentry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CapSets) GetEffective() uint64 {
@@ -4047,7 +4226,7 @@ type PageRead struct {
 
 func (x *PageRead) Reset() {
 	*x = PageRead{}
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4059,7 +4238,7 @@ func (x *PageRead) String() string {
 func (*PageRead) ProtoMessage() {}
 
 func (x *PageRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[40]
+	mi := &file_sentry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4072,7 +4251,7 @@ func (x *PageRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageRead.ProtoReflect.Descriptor instead.
 func (*PageRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{40}
+	return file_sentry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PageRead) GetFileId() uint64 {
@@ -4122,7 +4301,7 @@ type LendFD struct {
 
 func (x *LendFD) Reset() {
 	*x = LendFD{}
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4134,7 +4313,7 @@ func (x *LendFD) String() string {
 func (*LendFD) ProtoMessage() {}
 
 func (x *LendFD) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[41]
+	mi := &file_sentry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4147,7 +4326,7 @@ func (x *LendFD) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LendFD.ProtoReflect.Descriptor instead.
 func (*LendFD) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{41}
+	return file_sentry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *LendFD) GetFd() int32 {
@@ -4181,7 +4360,7 @@ type PageWrite struct {
 
 func (x *PageWrite) Reset() {
 	*x = PageWrite{}
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4193,7 +4372,7 @@ func (x *PageWrite) String() string {
 func (*PageWrite) ProtoMessage() {}
 
 func (x *PageWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[42]
+	mi := &file_sentry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4206,7 +4385,7 @@ func (x *PageWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageWrite.ProtoReflect.Descriptor instead.
 func (*PageWrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{42}
+	return file_sentry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PageWrite) GetFileId() uint64 {
@@ -4248,7 +4427,7 @@ type FileRelease struct {
 
 func (x *FileRelease) Reset() {
 	*x = FileRelease{}
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4260,7 +4439,7 @@ func (x *FileRelease) String() string {
 func (*FileRelease) ProtoMessage() {}
 
 func (x *FileRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[43]
+	mi := &file_sentry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4273,7 +4452,7 @@ func (x *FileRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRelease.ProtoReflect.Descriptor instead.
 func (*FileRelease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{43}
+	return file_sentry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FileRelease) GetFileIds() []uint64 {
@@ -4312,6 +4491,7 @@ type Reply struct {
 	//	*Reply_ShmAttach
 	//	*Reply_SignalfdRead
 	//	*Reply_PtraceResume
+	//	*Reply_CoreDump
 	Action isReply_Action `protobuf_oneof:"action"`
 	// reaped_pid is the child a wait4 or waitid reaped (its CPU times, which
 	// the client measured, become the caller's children's times).
@@ -4453,7 +4633,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4465,7 +4645,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[44]
+	mi := &file_sentry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4478,7 +4658,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{44}
+	return file_sentry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Reply) GetSeq() uint64 {
@@ -4583,6 +4763,15 @@ func (x *Reply) GetPtraceResume() *PtraceResume {
 	if x != nil {
 		if x, ok := x.Action.(*Reply_PtraceResume); ok {
 			return x.PtraceResume
+		}
+	}
+	return nil
+}
+
+func (x *Reply) GetCoreDump() *CoreDumpPlan {
+	if x != nil {
+		if x, ok := x.Action.(*Reply_CoreDump); ok {
+			return x.CoreDump
 		}
 	}
 	return nil
@@ -4838,6 +5027,12 @@ type Reply_PtraceResume struct {
 	PtraceResume *PtraceResume `protobuf:"bytes,301,opt,name=ptrace_resume,json=ptraceResume,proto3,oneof"`
 }
 
+type Reply_CoreDump struct {
+	// core_dump answers a Fault with can_dump whose signal ends the
+	// process with a core: the client writes it, then ends the process.
+	CoreDump *CoreDumpPlan `protobuf:"bytes,594,opt,name=core_dump,json=coreDump,proto3,oneof"`
+}
+
 func (*Reply_Exec) isReply_Action() {}
 
 func (*Reply_Clone) isReply_Action() {}
@@ -4854,6 +5049,8 @@ func (*Reply_SignalfdRead) isReply_Action() {}
 
 func (*Reply_PtraceResume) isReply_Action() {}
 
+func (*Reply_CoreDump) isReply_Action() {}
+
 // AheadLeases are Reply.ahead_leases: each a ReadLease of no description
 // (file 0), on the inode its stat names, which the client attaches to
 // the descriptions its posted opens of that inode make. (A message: a
@@ -4867,7 +5064,7 @@ type AheadLeases struct {
 
 func (x *AheadLeases) Reset() {
 	*x = AheadLeases{}
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4879,7 +5076,7 @@ func (x *AheadLeases) String() string {
 func (*AheadLeases) ProtoMessage() {}
 
 func (x *AheadLeases) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[45]
+	mi := &file_sentry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4892,7 +5089,7 @@ func (x *AheadLeases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AheadLeases.ProtoReflect.Descriptor instead.
 func (*AheadLeases) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{45}
+	return file_sentry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *AheadLeases) GetLeases() []*ReadLease {
@@ -4916,7 +5113,7 @@ type MappedFileChange struct {
 
 func (x *MappedFileChange) Reset() {
 	*x = MappedFileChange{}
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4928,7 +5125,7 @@ func (x *MappedFileChange) String() string {
 func (*MappedFileChange) ProtoMessage() {}
 
 func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[46]
+	mi := &file_sentry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4941,7 +5138,7 @@ func (x *MappedFileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileChange.ProtoReflect.Descriptor instead.
 func (*MappedFileChange) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{46}
+	return file_sentry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *MappedFileChange) GetFileId() uint64 {
@@ -4998,7 +5195,7 @@ type ExecPlan struct {
 
 func (x *ExecPlan) Reset() {
 	*x = ExecPlan{}
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5010,7 +5207,7 @@ func (x *ExecPlan) String() string {
 func (*ExecPlan) ProtoMessage() {}
 
 func (x *ExecPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[47]
+	mi := &file_sentry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5023,7 +5220,7 @@ func (x *ExecPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecPlan.ProtoReflect.Descriptor instead.
 func (*ExecPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{47}
+	return file_sentry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ExecPlan) GetTid() int32 {
@@ -5127,7 +5324,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5139,7 +5336,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[48]
+	mi := &file_sentry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5152,7 +5349,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{48}
+	return file_sentry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Image) GetFileId() uint64 {
@@ -5240,7 +5437,7 @@ type Segment struct {
 
 func (x *Segment) Reset() {
 	*x = Segment{}
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5252,7 +5449,7 @@ func (x *Segment) String() string {
 func (*Segment) ProtoMessage() {}
 
 func (x *Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[49]
+	mi := &file_sentry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5265,7 +5462,7 @@ func (x *Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Segment.ProtoReflect.Descriptor instead.
 func (*Segment) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{49}
+	return file_sentry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Segment) GetVaddr() uint64 {
@@ -5313,7 +5510,7 @@ type CloneResult struct {
 
 func (x *CloneResult) Reset() {
 	*x = CloneResult{}
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5325,7 +5522,7 @@ func (x *CloneResult) String() string {
 func (*CloneResult) ProtoMessage() {}
 
 func (x *CloneResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[50]
+	mi := &file_sentry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5338,7 +5535,7 @@ func (x *CloneResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneResult.ProtoReflect.Descriptor instead.
 func (*CloneResult) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{50}
+	return file_sentry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CloneResult) GetChildTid() int32 {
@@ -5363,7 +5560,7 @@ type ExitAction struct {
 
 func (x *ExitAction) Reset() {
 	*x = ExitAction{}
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5375,7 +5572,7 @@ func (x *ExitAction) String() string {
 func (*ExitAction) ProtoMessage() {}
 
 func (x *ExitAction) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[51]
+	mi := &file_sentry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5388,7 +5585,7 @@ func (x *ExitAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitAction.ProtoReflect.Descriptor instead.
 func (*ExitAction) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{51}
+	return file_sentry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ExitAction) GetGroup() bool {
@@ -5424,7 +5621,7 @@ type SignalfdRead struct {
 
 func (x *SignalfdRead) Reset() {
 	*x = SignalfdRead{}
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5436,7 +5633,7 @@ func (x *SignalfdRead) String() string {
 func (*SignalfdRead) ProtoMessage() {}
 
 func (x *SignalfdRead) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[52]
+	mi := &file_sentry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5449,7 +5646,7 @@ func (x *SignalfdRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalfdRead.ProtoReflect.Descriptor instead.
 func (*SignalfdRead) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{52}
+	return file_sentry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SignalfdRead) GetMask() uint64 {
@@ -5493,7 +5690,7 @@ type MmapPlan struct {
 
 func (x *MmapPlan) Reset() {
 	*x = MmapPlan{}
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5505,7 +5702,7 @@ func (x *MmapPlan) String() string {
 func (*MmapPlan) ProtoMessage() {}
 
 func (x *MmapPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[53]
+	mi := &file_sentry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5518,7 +5715,7 @@ func (x *MmapPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MmapPlan.ProtoReflect.Descriptor instead.
 func (*MmapPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{53}
+	return file_sentry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *MmapPlan) GetFileId() uint64 {
@@ -5589,7 +5786,7 @@ type Push struct {
 
 func (x *Push) Reset() {
 	*x = Push{}
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5601,7 +5798,7 @@ func (x *Push) String() string {
 func (*Push) ProtoMessage() {}
 
 func (x *Push) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[54]
+	mi := &file_sentry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5614,7 +5811,7 @@ func (x *Push) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Push.ProtoReflect.Descriptor instead.
 func (*Push) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{54}
+	return file_sentry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Push) GetMsg() isPush_Msg {
@@ -5865,7 +6062,7 @@ type StdioSetClosed struct {
 
 func (x *StdioSetClosed) Reset() {
 	*x = StdioSetClosed{}
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5877,7 +6074,7 @@ func (x *StdioSetClosed) String() string {
 func (*StdioSetClosed) ProtoMessage() {}
 
 func (x *StdioSetClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[55]
+	mi := &file_sentry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5890,7 +6087,7 @@ func (x *StdioSetClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioSetClosed.ProtoReflect.Descriptor instead.
 func (*StdioSetClosed) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{55}
+	return file_sentry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *StdioSetClosed) GetStdioSet() uint32 {
@@ -5916,7 +6113,7 @@ type TtyModes struct {
 
 func (x *TtyModes) Reset() {
 	*x = TtyModes{}
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5928,7 +6125,7 @@ func (x *TtyModes) String() string {
 func (*TtyModes) ProtoMessage() {}
 
 func (x *TtyModes) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[56]
+	mi := &file_sentry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5941,7 +6138,7 @@ func (x *TtyModes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TtyModes.ProtoReflect.Descriptor instead.
 func (*TtyModes) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{56}
+	return file_sentry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *TtyModes) GetStdioSet() uint32 {
@@ -5979,7 +6176,7 @@ type JobControl struct {
 
 func (x *JobControl) Reset() {
 	*x = JobControl{}
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5991,7 +6188,7 @@ func (x *JobControl) String() string {
 func (*JobControl) ProtoMessage() {}
 
 func (x *JobControl) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[57]
+	mi := &file_sentry_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6004,7 +6201,7 @@ func (x *JobControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobControl.ProtoReflect.Descriptor instead.
 func (*JobControl) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{57}
+	return file_sentry_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *JobControl) GetPid() int32 {
@@ -6052,7 +6249,7 @@ type ProcQuery struct {
 
 func (x *ProcQuery) Reset() {
 	*x = ProcQuery{}
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6064,7 +6261,7 @@ func (x *ProcQuery) String() string {
 func (*ProcQuery) ProtoMessage() {}
 
 func (x *ProcQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[58]
+	mi := &file_sentry_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6077,7 +6274,7 @@ func (x *ProcQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcQuery.ProtoReflect.Descriptor instead.
 func (*ProcQuery) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{58}
+	return file_sentry_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ProcQuery) GetId() uint64 {
@@ -6138,7 +6335,7 @@ type ProcAnswer struct {
 
 func (x *ProcAnswer) Reset() {
 	*x = ProcAnswer{}
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6150,7 +6347,7 @@ func (x *ProcAnswer) String() string {
 func (*ProcAnswer) ProtoMessage() {}
 
 func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[59]
+	mi := &file_sentry_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6163,7 +6360,7 @@ func (x *ProcAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcAnswer.ProtoReflect.Descriptor instead.
 func (*ProcAnswer) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{59}
+	return file_sentry_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ProcAnswer) GetId() uint64 {
@@ -6252,7 +6449,7 @@ type VMA struct {
 
 func (x *VMA) Reset() {
 	*x = VMA{}
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6264,7 +6461,7 @@ func (x *VMA) String() string {
 func (*VMA) ProtoMessage() {}
 
 func (x *VMA) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[60]
+	mi := &file_sentry_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6277,7 +6474,7 @@ func (x *VMA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMA.ProtoReflect.Descriptor instead.
 func (*VMA) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{60}
+	return file_sentry_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *VMA) GetStart() uint64 {
@@ -6360,7 +6557,7 @@ type TaskActivity struct {
 
 func (x *TaskActivity) Reset() {
 	*x = TaskActivity{}
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6372,7 +6569,7 @@ func (x *TaskActivity) String() string {
 func (*TaskActivity) ProtoMessage() {}
 
 func (x *TaskActivity) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[61]
+	mi := &file_sentry_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6385,7 +6582,7 @@ func (x *TaskActivity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskActivity.ProtoReflect.Descriptor instead.
 func (*TaskActivity) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{61}
+	return file_sentry_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *TaskActivity) GetTid() int32 {
@@ -6469,7 +6666,7 @@ type MachineInfo struct {
 
 func (x *MachineInfo) Reset() {
 	*x = MachineInfo{}
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6481,7 +6678,7 @@ func (x *MachineInfo) String() string {
 func (*MachineInfo) ProtoMessage() {}
 
 func (x *MachineInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[62]
+	mi := &file_sentry_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6494,7 +6691,7 @@ func (x *MachineInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineInfo.ProtoReflect.Descriptor instead.
 func (*MachineInfo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{62}
+	return file_sentry_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *MachineInfo) GetMemTotal() uint64 {
@@ -6611,7 +6808,7 @@ type StateUpdate struct {
 
 func (x *StateUpdate) Reset() {
 	*x = StateUpdate{}
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6623,7 +6820,7 @@ func (x *StateUpdate) String() string {
 func (*StateUpdate) ProtoMessage() {}
 
 func (x *StateUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[63]
+	mi := &file_sentry_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6636,7 +6833,7 @@ func (x *StateUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateUpdate.ProtoReflect.Descriptor instead.
 func (*StateUpdate) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{63}
+	return file_sentry_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *StateUpdate) GetRecords() []*StateRecord {
@@ -6661,7 +6858,7 @@ type Durable struct {
 
 func (x *Durable) Reset() {
 	*x = Durable{}
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6673,7 +6870,7 @@ func (x *Durable) String() string {
 func (*Durable) ProtoMessage() {}
 
 func (x *Durable) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[64]
+	mi := &file_sentry_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6686,7 +6883,7 @@ func (x *Durable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Durable.ProtoReflect.Descriptor instead.
 func (*Durable) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{64}
+	return file_sentry_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *Durable) GetFile() uint64 {
@@ -6713,7 +6910,7 @@ type DurableBatch struct {
 
 func (x *DurableBatch) Reset() {
 	*x = DurableBatch{}
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6725,7 +6922,7 @@ func (x *DurableBatch) String() string {
 func (*DurableBatch) ProtoMessage() {}
 
 func (x *DurableBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[65]
+	mi := &file_sentry_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6738,7 +6935,7 @@ func (x *DurableBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DurableBatch.ProtoReflect.Descriptor instead.
 func (*DurableBatch) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{65}
+	return file_sentry_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *DurableBatch) GetFiles() []*Durable {
@@ -6770,7 +6967,7 @@ type SignalPush struct {
 
 func (x *SignalPush) Reset() {
 	*x = SignalPush{}
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6782,7 +6979,7 @@ func (x *SignalPush) String() string {
 func (*SignalPush) ProtoMessage() {}
 
 func (x *SignalPush) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[66]
+	mi := &file_sentry_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6795,7 +6992,7 @@ func (x *SignalPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPush.ProtoReflect.Descriptor instead.
 func (*SignalPush) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{66}
+	return file_sentry_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SignalPush) GetTid() int32 {
@@ -6849,7 +7046,7 @@ type TaskExit struct {
 
 func (x *TaskExit) Reset() {
 	*x = TaskExit{}
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6861,7 +7058,7 @@ func (x *TaskExit) String() string {
 func (*TaskExit) ProtoMessage() {}
 
 func (x *TaskExit) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[67]
+	mi := &file_sentry_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6874,7 +7071,7 @@ func (x *TaskExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskExit.ProtoReflect.Descriptor instead.
 func (*TaskExit) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{67}
+	return file_sentry_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *TaskExit) GetTid() int32 {
@@ -6914,7 +7111,7 @@ type StdioOutput struct {
 
 func (x *StdioOutput) Reset() {
 	*x = StdioOutput{}
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6926,7 +7123,7 @@ func (x *StdioOutput) String() string {
 func (*StdioOutput) ProtoMessage() {}
 
 func (x *StdioOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[68]
+	mi := &file_sentry_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6939,7 +7136,7 @@ func (x *StdioOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdioOutput.ProtoReflect.Descriptor instead.
 func (*StdioOutput) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{68}
+	return file_sentry_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *StdioOutput) GetFd() int32 {
@@ -6981,7 +7178,7 @@ type StdinWant struct {
 
 func (x *StdinWant) Reset() {
 	*x = StdinWant{}
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6993,7 +7190,7 @@ func (x *StdinWant) String() string {
 func (*StdinWant) ProtoMessage() {}
 
 func (x *StdinWant) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[69]
+	mi := &file_sentry_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7006,7 +7203,7 @@ func (x *StdinWant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinWant.ProtoReflect.Descriptor instead.
 func (*StdinWant) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{69}
+	return file_sentry_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *StdinWant) GetMax() uint32 {
@@ -7031,7 +7228,7 @@ type DebugRequest struct {
 
 func (x *DebugRequest) Reset() {
 	*x = DebugRequest{}
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7043,7 +7240,7 @@ func (x *DebugRequest) String() string {
 func (*DebugRequest) ProtoMessage() {}
 
 func (x *DebugRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[70]
+	mi := &file_sentry_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7056,7 +7253,7 @@ func (x *DebugRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugRequest.ProtoReflect.Descriptor instead.
 func (*DebugRequest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{70}
+	return file_sentry_proto_rawDescGZIP(), []int{71}
 }
 
 type DebugReply struct {
@@ -7068,7 +7265,7 @@ type DebugReply struct {
 
 func (x *DebugReply) Reset() {
 	*x = DebugReply{}
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7080,7 +7277,7 @@ func (x *DebugReply) String() string {
 func (*DebugReply) ProtoMessage() {}
 
 func (x *DebugReply) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[71]
+	mi := &file_sentry_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7093,7 +7290,7 @@ func (x *DebugReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugReply.ProtoReflect.Descriptor instead.
 func (*DebugReply) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{71}
+	return file_sentry_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *DebugReply) GetText() string {
@@ -7140,7 +7337,7 @@ type StateRecord struct {
 
 func (x *StateRecord) Reset() {
 	*x = StateRecord{}
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7152,7 +7349,7 @@ func (x *StateRecord) String() string {
 func (*StateRecord) ProtoMessage() {}
 
 func (x *StateRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[72]
+	mi := &file_sentry_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7165,7 +7362,7 @@ func (x *StateRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRecord.ProtoReflect.Descriptor instead.
 func (*StateRecord) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{72}
+	return file_sentry_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *StateRecord) GetKey() string {
@@ -7552,7 +7749,7 @@ type MqueueState struct {
 
 func (x *MqueueState) Reset() {
 	*x = MqueueState{}
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7564,7 +7761,7 @@ func (x *MqueueState) String() string {
 func (*MqueueState) ProtoMessage() {}
 
 func (x *MqueueState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[73]
+	mi := &file_sentry_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7577,7 +7774,7 @@ func (x *MqueueState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MqueueState.ProtoReflect.Descriptor instead.
 func (*MqueueState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{73}
+	return file_sentry_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *MqueueState) GetId() uint64 {
@@ -7689,7 +7886,7 @@ type MqueueMessage struct {
 
 func (x *MqueueMessage) Reset() {
 	*x = MqueueMessage{}
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7701,7 +7898,7 @@ func (x *MqueueMessage) String() string {
 func (*MqueueMessage) ProtoMessage() {}
 
 func (x *MqueueMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7714,7 +7911,7 @@ func (x *MqueueMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MqueueMessage.ProtoReflect.Descriptor instead.
 func (*MqueueMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{74}
+	return file_sentry_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *MqueueMessage) GetPriority() uint32 {
@@ -7746,7 +7943,7 @@ type WriteErrorState struct {
 
 func (x *WriteErrorState) Reset() {
 	*x = WriteErrorState{}
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7758,7 +7955,7 @@ func (x *WriteErrorState) String() string {
 func (*WriteErrorState) ProtoMessage() {}
 
 func (x *WriteErrorState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7771,7 +7968,7 @@ func (x *WriteErrorState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteErrorState.ProtoReflect.Descriptor instead.
 func (*WriteErrorState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{75}
+	return file_sentry_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *WriteErrorState) GetIno() uint64 {
@@ -7820,7 +8017,7 @@ type PtyState struct {
 
 func (x *PtyState) Reset() {
 	*x = PtyState{}
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7832,7 +8029,7 @@ func (x *PtyState) String() string {
 func (*PtyState) ProtoMessage() {}
 
 func (x *PtyState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7845,7 +8042,7 @@ func (x *PtyState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PtyState.ProtoReflect.Descriptor instead.
 func (*PtyState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{76}
+	return file_sentry_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *PtyState) GetIndex() int32 {
@@ -7973,7 +8170,7 @@ type MountState struct {
 
 func (x *MountState) Reset() {
 	*x = MountState{}
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7985,7 +8182,7 @@ func (x *MountState) String() string {
 func (*MountState) ProtoMessage() {}
 
 func (x *MountState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7998,7 +8195,7 @@ func (x *MountState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountState.ProtoReflect.Descriptor instead.
 func (*MountState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{77}
+	return file_sentry_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *MountState) GetId() int32 {
@@ -8146,7 +8343,7 @@ type ShmAttachPlan struct {
 
 func (x *ShmAttachPlan) Reset() {
 	*x = ShmAttachPlan{}
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8158,7 +8355,7 @@ func (x *ShmAttachPlan) String() string {
 func (*ShmAttachPlan) ProtoMessage() {}
 
 func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8171,7 +8368,7 @@ func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
 func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{78}
+	return file_sentry_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ShmAttachPlan) GetFileId() uint64 {
@@ -8231,7 +8428,7 @@ type SysvPerm struct {
 
 func (x *SysvPerm) Reset() {
 	*x = SysvPerm{}
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8243,7 +8440,7 @@ func (x *SysvPerm) String() string {
 func (*SysvPerm) ProtoMessage() {}
 
 func (x *SysvPerm) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8256,7 +8453,7 @@ func (x *SysvPerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
 func (*SysvPerm) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{79}
+	return file_sentry_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SysvPerm) GetKey() int32 {
@@ -8319,7 +8516,7 @@ type SysvSemState struct {
 
 func (x *SysvSemState) Reset() {
 	*x = SysvSemState{}
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8331,7 +8528,7 @@ func (x *SysvSemState) String() string {
 func (*SysvSemState) ProtoMessage() {}
 
 func (x *SysvSemState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8344,7 +8541,7 @@ func (x *SysvSemState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
 func (*SysvSemState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{80}
+	return file_sentry_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SysvSemState) GetId() int32 {
@@ -8406,7 +8603,7 @@ type SysvSemUndo struct {
 
 func (x *SysvSemUndo) Reset() {
 	*x = SysvSemUndo{}
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8418,7 +8615,7 @@ func (x *SysvSemUndo) String() string {
 func (*SysvSemUndo) ProtoMessage() {}
 
 func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8431,7 +8628,7 @@ func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
 func (*SysvSemUndo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{81}
+	return file_sentry_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SysvSemUndo) GetPid() int32 {
@@ -8466,7 +8663,7 @@ type SysvMsgState struct {
 
 func (x *SysvMsgState) Reset() {
 	*x = SysvMsgState{}
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8478,7 +8675,7 @@ func (x *SysvMsgState) String() string {
 func (*SysvMsgState) ProtoMessage() {}
 
 func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8491,7 +8688,7 @@ func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
 func (*SysvMsgState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{82}
+	return file_sentry_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SysvMsgState) GetId() int32 {
@@ -8567,7 +8764,7 @@ type SysvMessage struct {
 
 func (x *SysvMessage) Reset() {
 	*x = SysvMessage{}
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8579,7 +8776,7 @@ func (x *SysvMessage) String() string {
 func (*SysvMessage) ProtoMessage() {}
 
 func (x *SysvMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8592,7 +8789,7 @@ func (x *SysvMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
 func (*SysvMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{83}
+	return file_sentry_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *SysvMessage) GetType() int64 {
@@ -8633,7 +8830,7 @@ type SysvShmState struct {
 
 func (x *SysvShmState) Reset() {
 	*x = SysvShmState{}
-	mi := &file_sentry_proto_msgTypes[84]
+	mi := &file_sentry_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8645,7 +8842,7 @@ func (x *SysvShmState) String() string {
 func (*SysvShmState) ProtoMessage() {}
 
 func (x *SysvShmState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[84]
+	mi := &file_sentry_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8658,7 +8855,7 @@ func (x *SysvShmState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
 func (*SysvShmState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{84}
+	return file_sentry_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *SysvShmState) GetId() int32 {
@@ -8755,7 +8952,7 @@ type SysvShmAttach struct {
 
 func (x *SysvShmAttach) Reset() {
 	*x = SysvShmAttach{}
-	mi := &file_sentry_proto_msgTypes[85]
+	mi := &file_sentry_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8767,7 +8964,7 @@ func (x *SysvShmAttach) String() string {
 func (*SysvShmAttach) ProtoMessage() {}
 
 func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[85]
+	mi := &file_sentry_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8780,7 +8977,7 @@ func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
 func (*SysvShmAttach) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{85}
+	return file_sentry_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SysvShmAttach) GetPid() int32 {
@@ -8822,7 +9019,7 @@ type SysvIds struct {
 
 func (x *SysvIds) Reset() {
 	*x = SysvIds{}
-	mi := &file_sentry_proto_msgTypes[86]
+	mi := &file_sentry_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8834,7 +9031,7 @@ func (x *SysvIds) String() string {
 func (*SysvIds) ProtoMessage() {}
 
 func (x *SysvIds) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[86]
+	mi := &file_sentry_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8847,7 +9044,7 @@ func (x *SysvIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
 func (*SysvIds) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{86}
+	return file_sentry_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *SysvIds) GetSemSeq() uint32 {
@@ -8948,7 +9145,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[87]
+	mi := &file_sentry_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8960,7 +9157,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[87]
+	mi := &file_sentry_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8973,7 +9170,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{87}
+	return file_sentry_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -9052,7 +9249,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[88]
+	mi := &file_sentry_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9064,7 +9261,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[88]
+	mi := &file_sentry_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9077,7 +9274,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{88}
+	return file_sentry_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -9114,7 +9311,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[89]
+	mi := &file_sentry_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9126,7 +9323,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[89]
+	mi := &file_sentry_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9139,7 +9336,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{89}
+	return file_sentry_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -9206,7 +9403,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[90]
+	mi := &file_sentry_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9218,7 +9415,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[90]
+	mi := &file_sentry_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9231,7 +9428,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{90}
+	return file_sentry_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -9341,7 +9538,7 @@ type ProcessState struct {
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[91]
+	mi := &file_sentry_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9353,7 +9550,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[91]
+	mi := &file_sentry_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9366,7 +9563,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{91}
+	return file_sentry_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -9684,7 +9881,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[92]
+	mi := &file_sentry_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9696,7 +9893,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[92]
+	mi := &file_sentry_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9709,7 +9906,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{92}
+	return file_sentry_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -9796,7 +9993,7 @@ type SchedState struct {
 
 func (x *SchedState) Reset() {
 	*x = SchedState{}
-	mi := &file_sentry_proto_msgTypes[93]
+	mi := &file_sentry_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9808,7 +10005,7 @@ func (x *SchedState) String() string {
 func (*SchedState) ProtoMessage() {}
 
 func (x *SchedState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[93]
+	mi := &file_sentry_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9821,7 +10018,7 @@ func (x *SchedState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedState.ProtoReflect.Descriptor instead.
 func (*SchedState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{93}
+	return file_sentry_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *SchedState) GetNice() int32 {
@@ -9893,7 +10090,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[94]
+	mi := &file_sentry_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9905,7 +10102,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[94]
+	mi := &file_sentry_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9918,7 +10115,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{94}
+	return file_sentry_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -10012,7 +10209,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[95]
+	mi := &file_sentry_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10024,7 +10221,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[95]
+	mi := &file_sentry_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10037,7 +10234,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{95}
+	return file_sentry_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -10221,7 +10418,7 @@ type MemfdState struct {
 
 func (x *MemfdState) Reset() {
 	*x = MemfdState{}
-	mi := &file_sentry_proto_msgTypes[96]
+	mi := &file_sentry_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10233,7 +10430,7 @@ func (x *MemfdState) String() string {
 func (*MemfdState) ProtoMessage() {}
 
 func (x *MemfdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[96]
+	mi := &file_sentry_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10246,7 +10443,7 @@ func (x *MemfdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
 func (*MemfdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{96}
+	return file_sentry_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *MemfdState) GetName() []byte {
@@ -10345,7 +10542,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[97]
+	mi := &file_sentry_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10357,7 +10554,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[97]
+	mi := &file_sentry_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10370,7 +10567,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{97}
+	return file_sentry_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *KernelObjectState) GetSignalfdMask() uint64 {
@@ -10569,7 +10766,7 @@ type InotifyWatchState struct {
 
 func (x *InotifyWatchState) Reset() {
 	*x = InotifyWatchState{}
-	mi := &file_sentry_proto_msgTypes[98]
+	mi := &file_sentry_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10581,7 +10778,7 @@ func (x *InotifyWatchState) String() string {
 func (*InotifyWatchState) ProtoMessage() {}
 
 func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[98]
+	mi := &file_sentry_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10594,7 +10791,7 @@ func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
 func (*InotifyWatchState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{98}
+	return file_sentry_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *InotifyWatchState) GetWd() int32 {
@@ -10642,7 +10839,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[99]
+	mi := &file_sentry_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10654,7 +10851,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[99]
+	mi := &file_sentry_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10667,7 +10864,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{99}
+	return file_sentry_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -10729,7 +10926,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[100]
+	mi := &file_sentry_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10741,7 +10938,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[100]
+	mi := &file_sentry_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10754,7 +10951,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{100}
+	return file_sentry_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -10818,7 +11015,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[101]
+	mi := &file_sentry_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10830,7 +11027,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[101]
+	mi := &file_sentry_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10843,7 +11040,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{101}
+	return file_sentry_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -10880,7 +11077,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[102]
+	mi := &file_sentry_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10892,7 +11089,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[102]
+	mi := &file_sentry_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10905,7 +11102,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{102}
+	return file_sentry_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -10972,7 +11169,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[103]
+	mi := &file_sentry_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10984,7 +11181,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[103]
+	mi := &file_sentry_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10997,7 +11194,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{103}
+	return file_sentry_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -11081,7 +11278,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[104]
+	mi := &file_sentry_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11093,7 +11290,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[104]
+	mi := &file_sentry_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11106,7 +11303,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{104}
+	return file_sentry_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -11170,7 +11367,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[105]
+	mi := &file_sentry_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11182,7 +11379,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[105]
+	mi := &file_sentry_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11195,7 +11392,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{105}
+	return file_sentry_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -11229,7 +11426,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[106]
+	mi := &file_sentry_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11241,7 +11438,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[106]
+	mi := &file_sentry_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11254,7 +11451,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{106}
+	return file_sentry_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -11292,7 +11489,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[107]
+	mi := &file_sentry_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11304,7 +11501,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[107]
+	mi := &file_sentry_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11317,7 +11514,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{107}
+	return file_sentry_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -11409,7 +11606,7 @@ type ReadLease struct {
 
 func (x *ReadLease) Reset() {
 	*x = ReadLease{}
-	mi := &file_sentry_proto_msgTypes[108]
+	mi := &file_sentry_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11421,7 +11618,7 @@ func (x *ReadLease) String() string {
 func (*ReadLease) ProtoMessage() {}
 
 func (x *ReadLease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[108]
+	mi := &file_sentry_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11434,7 +11631,7 @@ func (x *ReadLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadLease.ProtoReflect.Descriptor instead.
 func (*ReadLease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{108}
+	return file_sentry_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *ReadLease) GetId() uint64 {
@@ -11594,7 +11791,7 @@ type PathLease struct {
 
 func (x *PathLease) Reset() {
 	*x = PathLease{}
-	mi := &file_sentry_proto_msgTypes[109]
+	mi := &file_sentry_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11606,7 +11803,7 @@ func (x *PathLease) String() string {
 func (*PathLease) ProtoMessage() {}
 
 func (x *PathLease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[109]
+	mi := &file_sentry_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11619,7 +11816,7 @@ func (x *PathLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathLease.ProtoReflect.Descriptor instead.
 func (*PathLease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{109}
+	return file_sentry_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *PathLease) GetId() uint64 {
@@ -11741,7 +11938,7 @@ type MissingIn struct {
 
 func (x *MissingIn) Reset() {
 	*x = MissingIn{}
-	mi := &file_sentry_proto_msgTypes[110]
+	mi := &file_sentry_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11753,7 +11950,7 @@ func (x *MissingIn) String() string {
 func (*MissingIn) ProtoMessage() {}
 
 func (x *MissingIn) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[110]
+	mi := &file_sentry_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11766,7 +11963,7 @@ func (x *MissingIn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MissingIn.ProtoReflect.Descriptor instead.
 func (*MissingIn) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{110}
+	return file_sentry_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *MissingIn) GetPrefix() uint32 {
@@ -11808,7 +12005,7 @@ type ListedStat struct {
 
 func (x *ListedStat) Reset() {
 	*x = ListedStat{}
-	mi := &file_sentry_proto_msgTypes[111]
+	mi := &file_sentry_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11820,7 +12017,7 @@ func (x *ListedStat) String() string {
 func (*ListedStat) ProtoMessage() {}
 
 func (x *ListedStat) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[111]
+	mi := &file_sentry_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11833,7 +12030,7 @@ func (x *ListedStat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListedStat.ProtoReflect.Descriptor instead.
 func (*ListedStat) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{111}
+	return file_sentry_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *ListedStat) GetName() []byte {
@@ -11898,7 +12095,7 @@ type AheadListing struct {
 
 func (x *AheadListing) Reset() {
 	*x = AheadListing{}
-	mi := &file_sentry_proto_msgTypes[112]
+	mi := &file_sentry_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11910,7 +12107,7 @@ func (x *AheadListing) String() string {
 func (*AheadListing) ProtoMessage() {}
 
 func (x *AheadListing) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[112]
+	mi := &file_sentry_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11923,7 +12120,7 @@ func (x *AheadListing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AheadListing.ProtoReflect.Descriptor instead.
 func (*AheadListing) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{112}
+	return file_sentry_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *AheadListing) GetName() []byte {
@@ -11984,7 +12181,7 @@ type LeaseRevoke struct {
 
 func (x *LeaseRevoke) Reset() {
 	*x = LeaseRevoke{}
-	mi := &file_sentry_proto_msgTypes[113]
+	mi := &file_sentry_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11996,7 +12193,7 @@ func (x *LeaseRevoke) String() string {
 func (*LeaseRevoke) ProtoMessage() {}
 
 func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[113]
+	mi := &file_sentry_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12009,7 +12206,7 @@ func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoke.ProtoReflect.Descriptor instead.
 func (*LeaseRevoke) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{113}
+	return file_sentry_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *LeaseRevoke) GetEpoch() uint64 {
@@ -12043,7 +12240,7 @@ type LeaseRevoked struct {
 
 func (x *LeaseRevoked) Reset() {
 	*x = LeaseRevoked{}
-	mi := &file_sentry_proto_msgTypes[114]
+	mi := &file_sentry_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12055,7 +12252,7 @@ func (x *LeaseRevoked) String() string {
 func (*LeaseRevoked) ProtoMessage() {}
 
 func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[114]
+	mi := &file_sentry_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12068,7 +12265,7 @@ func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoked.ProtoReflect.Descriptor instead.
 func (*LeaseRevoked) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{114}
+	return file_sentry_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *LeaseRevoked) GetEpoch() uint64 {
@@ -12297,11 +12494,30 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03pid\x18\xe6\x01 \x01(\x05R\x03pid\x12\x1f\n" +
 	"\n" +
 	"foreground\x18\xc8\x01 \x01(\bR\n" +
-	"foreground\"Q\n" +
+	"foreground\"\xd1\x01\n" +
 	"\x05Fault\x12\x14\n" +
 	"\x05signo\x18\x01 \x01(\x05R\x05signo\x12\x18\n" +
 	"\asiginfo\x18\x02 \x01(\fR\asiginfo\x12\x18\n" +
-	"\ablocked\x18\x03 \x01(\bR\ablocked\"\x86\b\n" +
+	"\ablocked\x18\x03 \x01(\bR\ablocked\x12\x1a\n" +
+	"\bcan_dump\x18\xce\x04 \x01(\bR\acanDump\x12\"\n" +
+	"\fmapped_files\x18\xcf\x04 \x03(\x04R\vmappedFiles\x12\x1c\n" +
+	"\tdump_done\x18\xd0\x04 \x01(\bR\bdumpDone\x12 \n" +
+	"\vcore_dumped\x18\xd1\x04 \x01(\bR\n" +
+	"coreDumped\"\x80\x02\n" +
+	"\fCoreDumpPlan\x12\x18\n" +
+	"\apattern\x18\x01 \x01(\fR\apattern\x12\x19\n" +
+	"\buses_pid\x18\x02 \x01(\bR\ausesPid\x12\x16\n" +
+	"\x06filter\x18\x03 \x01(\rR\x06filter\x12\x12\n" +
+	"\x04ppid\x18\x04 \x01(\x05R\x04ppid\x12\x12\n" +
+	"\x04pgrp\x18\x05 \x01(\x05R\x04pgrp\x12\x10\n" +
+	"\x03sid\x18\x06 \x01(\x05R\x03sid\x12\x10\n" +
+	"\x03uid\x18\a \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\b \x01(\rR\x03gid\x12\x10\n" +
+	"\x03exe\x18\t \x01(\fR\x03exe\x12\x1d\n" +
+	"\n" +
+	"file_names\x18\n" +
+	" \x03(\fR\tfileNames\x12\x14\n" +
+	"\x05fsuid\x18\v \x01(\rR\x05fsuid\"\x86\b\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12!\n" +
 	"\fno_new_privs\x18\xd2\x01 \x01(\bR\n" +
@@ -12394,7 +12610,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"A\n" +
 	"\vFileRelease\x12\x19\n" +
 	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\x12\x17\n" +
-	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\xbc\x10\n" +
+	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\x84\x11\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -12408,7 +12624,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"shm_attach\x18r \x01(\v2'.runscdecoupled.sentry.v1.ShmAttachPlanH\x00R\tshmAttach\x12N\n" +
 	"\rsignalfd_read\x18\xdf\x01 \x01(\v2&.runscdecoupled.sentry.v1.SignalfdReadH\x00R\fsignalfdRead\x12N\n" +
-	"\rptrace_resume\x18\xad\x02 \x01(\v2&.runscdecoupled.sentry.v1.PtraceResumeH\x00R\fptraceResume\x12\x1e\n" +
+	"\rptrace_resume\x18\xad\x02 \x01(\v2&.runscdecoupled.sentry.v1.PtraceResumeH\x00R\fptraceResume\x12F\n" +
+	"\tcore_dump\x18\xd2\x04 \x01(\v2&.runscdecoupled.sentry.v1.CoreDumpPlanH\x00R\bcoreDump\x12\x1e\n" +
 	"\n" +
 	"reaped_pid\x18\xfd\x03 \x01(\x05R\treapedPid\x12;\n" +
 	"\x05state\x18\n" +
@@ -13119,7 +13336,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 116)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 117)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -13157,88 +13374,89 @@ var file_sentry_proto_goTypes = []any{
 	(*TtyResize)(nil),         // 33: runscdecoupled.sentry.v1.TtyResize
 	(*Kill)(nil),              // 34: runscdecoupled.sentry.v1.Kill
 	(*Fault)(nil),             // 35: runscdecoupled.sentry.v1.Fault
-	(*Syscall)(nil),           // 36: runscdecoupled.sentry.v1.Syscall
-	(*WriteParts)(nil),        // 37: runscdecoupled.sentry.v1.WriteParts
-	(*Region)(nil),            // 38: runscdecoupled.sentry.v1.Region
-	(*Start)(nil),             // 39: runscdecoupled.sentry.v1.Start
-	(*MountSpec)(nil),         // 40: runscdecoupled.sentry.v1.MountSpec
-	(*CapSets)(nil),           // 41: runscdecoupled.sentry.v1.CapSets
-	(*PageRead)(nil),          // 42: runscdecoupled.sentry.v1.PageRead
-	(*LendFD)(nil),            // 43: runscdecoupled.sentry.v1.LendFD
-	(*PageWrite)(nil),         // 44: runscdecoupled.sentry.v1.PageWrite
-	(*FileRelease)(nil),       // 45: runscdecoupled.sentry.v1.FileRelease
-	(*Reply)(nil),             // 46: runscdecoupled.sentry.v1.Reply
-	(*AheadLeases)(nil),       // 47: runscdecoupled.sentry.v1.AheadLeases
-	(*MappedFileChange)(nil),  // 48: runscdecoupled.sentry.v1.MappedFileChange
-	(*ExecPlan)(nil),          // 49: runscdecoupled.sentry.v1.ExecPlan
-	(*Image)(nil),             // 50: runscdecoupled.sentry.v1.Image
-	(*Segment)(nil),           // 51: runscdecoupled.sentry.v1.Segment
-	(*CloneResult)(nil),       // 52: runscdecoupled.sentry.v1.CloneResult
-	(*ExitAction)(nil),        // 53: runscdecoupled.sentry.v1.ExitAction
-	(*SignalfdRead)(nil),      // 54: runscdecoupled.sentry.v1.SignalfdRead
-	(*MmapPlan)(nil),          // 55: runscdecoupled.sentry.v1.MmapPlan
-	(*Push)(nil),              // 56: runscdecoupled.sentry.v1.Push
-	(*StdioSetClosed)(nil),    // 57: runscdecoupled.sentry.v1.StdioSetClosed
-	(*TtyModes)(nil),          // 58: runscdecoupled.sentry.v1.TtyModes
-	(*JobControl)(nil),        // 59: runscdecoupled.sentry.v1.JobControl
-	(*ProcQuery)(nil),         // 60: runscdecoupled.sentry.v1.ProcQuery
-	(*ProcAnswer)(nil),        // 61: runscdecoupled.sentry.v1.ProcAnswer
-	(*VMA)(nil),               // 62: runscdecoupled.sentry.v1.VMA
-	(*TaskActivity)(nil),      // 63: runscdecoupled.sentry.v1.TaskActivity
-	(*MachineInfo)(nil),       // 64: runscdecoupled.sentry.v1.MachineInfo
-	(*StateUpdate)(nil),       // 65: runscdecoupled.sentry.v1.StateUpdate
-	(*Durable)(nil),           // 66: runscdecoupled.sentry.v1.Durable
-	(*DurableBatch)(nil),      // 67: runscdecoupled.sentry.v1.DurableBatch
-	(*SignalPush)(nil),        // 68: runscdecoupled.sentry.v1.SignalPush
-	(*TaskExit)(nil),          // 69: runscdecoupled.sentry.v1.TaskExit
-	(*StdioOutput)(nil),       // 70: runscdecoupled.sentry.v1.StdioOutput
-	(*StdinWant)(nil),         // 71: runscdecoupled.sentry.v1.StdinWant
-	(*DebugRequest)(nil),      // 72: runscdecoupled.sentry.v1.DebugRequest
-	(*DebugReply)(nil),        // 73: runscdecoupled.sentry.v1.DebugReply
-	(*StateRecord)(nil),       // 74: runscdecoupled.sentry.v1.StateRecord
-	(*MqueueState)(nil),       // 75: runscdecoupled.sentry.v1.MqueueState
-	(*MqueueMessage)(nil),     // 76: runscdecoupled.sentry.v1.MqueueMessage
-	(*WriteErrorState)(nil),   // 77: runscdecoupled.sentry.v1.WriteErrorState
-	(*PtyState)(nil),          // 78: runscdecoupled.sentry.v1.PtyState
-	(*MountState)(nil),        // 79: runscdecoupled.sentry.v1.MountState
-	(*ShmAttachPlan)(nil),     // 80: runscdecoupled.sentry.v1.ShmAttachPlan
-	(*SysvPerm)(nil),          // 81: runscdecoupled.sentry.v1.SysvPerm
-	(*SysvSemState)(nil),      // 82: runscdecoupled.sentry.v1.SysvSemState
-	(*SysvSemUndo)(nil),       // 83: runscdecoupled.sentry.v1.SysvSemUndo
-	(*SysvMsgState)(nil),      // 84: runscdecoupled.sentry.v1.SysvMsgState
-	(*SysvMessage)(nil),       // 85: runscdecoupled.sentry.v1.SysvMessage
-	(*SysvShmState)(nil),      // 86: runscdecoupled.sentry.v1.SysvShmState
-	(*SysvShmAttach)(nil),     // 87: runscdecoupled.sentry.v1.SysvShmAttach
-	(*SysvIds)(nil),           // 88: runscdecoupled.sentry.v1.SysvIds
-	(*TimerState)(nil),        // 89: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 90: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 91: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 92: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 93: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 94: runscdecoupled.sentry.v1.ThreadState
-	(*SchedState)(nil),        // 95: runscdecoupled.sentry.v1.SchedState
-	(*FdState)(nil),           // 96: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 97: runscdecoupled.sentry.v1.FileState
-	(*MemfdState)(nil),        // 98: runscdecoupled.sentry.v1.MemfdState
-	(*KernelObjectState)(nil), // 99: runscdecoupled.sentry.v1.KernelObjectState
-	(*InotifyWatchState)(nil), // 100: runscdecoupled.sentry.v1.InotifyWatchState
-	(*EpollInterest)(nil),     // 101: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 102: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 103: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 104: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 105: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 106: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 107: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 108: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 109: runscdecoupled.sentry.v1.Rewrite
-	(*ReadLease)(nil),         // 110: runscdecoupled.sentry.v1.ReadLease
-	(*PathLease)(nil),         // 111: runscdecoupled.sentry.v1.PathLease
-	(*MissingIn)(nil),         // 112: runscdecoupled.sentry.v1.MissingIn
-	(*ListedStat)(nil),        // 113: runscdecoupled.sentry.v1.ListedStat
-	(*AheadListing)(nil),      // 114: runscdecoupled.sentry.v1.AheadListing
-	(*LeaseRevoke)(nil),       // 115: runscdecoupled.sentry.v1.LeaseRevoke
-	(*LeaseRevoked)(nil),      // 116: runscdecoupled.sentry.v1.LeaseRevoked
-	nil,                       // 117: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*CoreDumpPlan)(nil),      // 36: runscdecoupled.sentry.v1.CoreDumpPlan
+	(*Syscall)(nil),           // 37: runscdecoupled.sentry.v1.Syscall
+	(*WriteParts)(nil),        // 38: runscdecoupled.sentry.v1.WriteParts
+	(*Region)(nil),            // 39: runscdecoupled.sentry.v1.Region
+	(*Start)(nil),             // 40: runscdecoupled.sentry.v1.Start
+	(*MountSpec)(nil),         // 41: runscdecoupled.sentry.v1.MountSpec
+	(*CapSets)(nil),           // 42: runscdecoupled.sentry.v1.CapSets
+	(*PageRead)(nil),          // 43: runscdecoupled.sentry.v1.PageRead
+	(*LendFD)(nil),            // 44: runscdecoupled.sentry.v1.LendFD
+	(*PageWrite)(nil),         // 45: runscdecoupled.sentry.v1.PageWrite
+	(*FileRelease)(nil),       // 46: runscdecoupled.sentry.v1.FileRelease
+	(*Reply)(nil),             // 47: runscdecoupled.sentry.v1.Reply
+	(*AheadLeases)(nil),       // 48: runscdecoupled.sentry.v1.AheadLeases
+	(*MappedFileChange)(nil),  // 49: runscdecoupled.sentry.v1.MappedFileChange
+	(*ExecPlan)(nil),          // 50: runscdecoupled.sentry.v1.ExecPlan
+	(*Image)(nil),             // 51: runscdecoupled.sentry.v1.Image
+	(*Segment)(nil),           // 52: runscdecoupled.sentry.v1.Segment
+	(*CloneResult)(nil),       // 53: runscdecoupled.sentry.v1.CloneResult
+	(*ExitAction)(nil),        // 54: runscdecoupled.sentry.v1.ExitAction
+	(*SignalfdRead)(nil),      // 55: runscdecoupled.sentry.v1.SignalfdRead
+	(*MmapPlan)(nil),          // 56: runscdecoupled.sentry.v1.MmapPlan
+	(*Push)(nil),              // 57: runscdecoupled.sentry.v1.Push
+	(*StdioSetClosed)(nil),    // 58: runscdecoupled.sentry.v1.StdioSetClosed
+	(*TtyModes)(nil),          // 59: runscdecoupled.sentry.v1.TtyModes
+	(*JobControl)(nil),        // 60: runscdecoupled.sentry.v1.JobControl
+	(*ProcQuery)(nil),         // 61: runscdecoupled.sentry.v1.ProcQuery
+	(*ProcAnswer)(nil),        // 62: runscdecoupled.sentry.v1.ProcAnswer
+	(*VMA)(nil),               // 63: runscdecoupled.sentry.v1.VMA
+	(*TaskActivity)(nil),      // 64: runscdecoupled.sentry.v1.TaskActivity
+	(*MachineInfo)(nil),       // 65: runscdecoupled.sentry.v1.MachineInfo
+	(*StateUpdate)(nil),       // 66: runscdecoupled.sentry.v1.StateUpdate
+	(*Durable)(nil),           // 67: runscdecoupled.sentry.v1.Durable
+	(*DurableBatch)(nil),      // 68: runscdecoupled.sentry.v1.DurableBatch
+	(*SignalPush)(nil),        // 69: runscdecoupled.sentry.v1.SignalPush
+	(*TaskExit)(nil),          // 70: runscdecoupled.sentry.v1.TaskExit
+	(*StdioOutput)(nil),       // 71: runscdecoupled.sentry.v1.StdioOutput
+	(*StdinWant)(nil),         // 72: runscdecoupled.sentry.v1.StdinWant
+	(*DebugRequest)(nil),      // 73: runscdecoupled.sentry.v1.DebugRequest
+	(*DebugReply)(nil),        // 74: runscdecoupled.sentry.v1.DebugReply
+	(*StateRecord)(nil),       // 75: runscdecoupled.sentry.v1.StateRecord
+	(*MqueueState)(nil),       // 76: runscdecoupled.sentry.v1.MqueueState
+	(*MqueueMessage)(nil),     // 77: runscdecoupled.sentry.v1.MqueueMessage
+	(*WriteErrorState)(nil),   // 78: runscdecoupled.sentry.v1.WriteErrorState
+	(*PtyState)(nil),          // 79: runscdecoupled.sentry.v1.PtyState
+	(*MountState)(nil),        // 80: runscdecoupled.sentry.v1.MountState
+	(*ShmAttachPlan)(nil),     // 81: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 82: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 83: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 84: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 85: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 86: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 87: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 88: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 89: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 90: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 91: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 92: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 93: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 94: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 95: runscdecoupled.sentry.v1.ThreadState
+	(*SchedState)(nil),        // 96: runscdecoupled.sentry.v1.SchedState
+	(*FdState)(nil),           // 97: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 98: runscdecoupled.sentry.v1.FileState
+	(*MemfdState)(nil),        // 99: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 100: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 101: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 102: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 103: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 104: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 105: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 106: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 107: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 108: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 109: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 110: runscdecoupled.sentry.v1.Rewrite
+	(*ReadLease)(nil),         // 111: runscdecoupled.sentry.v1.ReadLease
+	(*PathLease)(nil),         // 112: runscdecoupled.sentry.v1.PathLease
+	(*MissingIn)(nil),         // 113: runscdecoupled.sentry.v1.MissingIn
+	(*ListedStat)(nil),        // 114: runscdecoupled.sentry.v1.ListedStat
+	(*AheadListing)(nil),      // 115: runscdecoupled.sentry.v1.AheadListing
+	(*LeaseRevoke)(nil),       // 116: runscdecoupled.sentry.v1.LeaseRevoke
+	(*LeaseRevoked)(nil),      // 117: runscdecoupled.sentry.v1.LeaseRevoked
+	nil,                       // 118: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
 	15,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -13247,153 +13465,154 @@ var file_sentry_proto_depIdxs = []int32{
 	21,  // 3: runscdecoupled.sentry.v1.ClientMessage.interrupt:type_name -> runscdecoupled.sentry.v1.Interrupt
 	22,  // 4: runscdecoupled.sentry.v1.ClientMessage.stdin:type_name -> runscdecoupled.sentry.v1.StdinData
 	23,  // 5: runscdecoupled.sentry.v1.ClientMessage.goodbye:type_name -> runscdecoupled.sentry.v1.Goodbye
-	61,  // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
+	62,  // 6: runscdecoupled.sentry.v1.ClientMessage.proc_answer:type_name -> runscdecoupled.sentry.v1.ProcAnswer
 	5,   // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
 	10,  // 8: runscdecoupled.sentry.v1.ClientMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
 	3,   // 9: runscdecoupled.sentry.v1.ClientMessage.channel_open:type_name -> runscdecoupled.sentry.v1.ChannelOpen
-	116, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
+	117, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
 	25,  // 11: runscdecoupled.sentry.v1.ClientMessage.posted_calls:type_name -> runscdecoupled.sentry.v1.Call
 	19,  // 12: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
-	46,  // 13: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
+	47,  // 13: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
 	20,  // 14: runscdecoupled.sentry.v1.ServerMessage.heartbeat:type_name -> runscdecoupled.sentry.v1.Heartbeat
-	56,  // 15: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
+	57,  // 15: runscdecoupled.sentry.v1.ServerMessage.push:type_name -> runscdecoupled.sentry.v1.Push
 	24,  // 16: runscdecoupled.sentry.v1.ServerMessage.farewell:type_name -> runscdecoupled.sentry.v1.Farewell
 	10,  // 17: runscdecoupled.sentry.v1.ServerMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
 	4,   // 18: runscdecoupled.sentry.v1.ServerMessage.channel_grant:type_name -> runscdecoupled.sentry.v1.ChannelGrant
-	46,  // 19: runscdecoupled.sentry.v1.ServerMessage.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
+	47,  // 19: runscdecoupled.sentry.v1.ServerMessage.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
 	7,   // 20: runscdecoupled.sentry.v1.ServerMessage.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
 	8,   // 21: runscdecoupled.sentry.v1.ServerMessage.posted_writes:type_name -> runscdecoupled.sentry.v1.PostedWrites
-	74,  // 22: runscdecoupled.sentry.v1.ServerMessage.state_before:type_name -> runscdecoupled.sentry.v1.StateRecord
+	75,  // 22: runscdecoupled.sentry.v1.ServerMessage.state_before:type_name -> runscdecoupled.sentry.v1.StateRecord
 	12,  // 23: runscdecoupled.sentry.v1.NetworkConfig.interfaces:type_name -> runscdecoupled.sentry.v1.NetworkInterface
 	14,  // 24: runscdecoupled.sentry.v1.NetworkConfig.routes:type_name -> runscdecoupled.sentry.v1.NetworkRoute
 	13,  // 25: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
 	18,  // 26: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	17,  // 27: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	117, // 28: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	118, // 28: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
 	16,  // 29: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
 	11,  // 30: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
 	17,  // 31: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	36,  // 32: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
-	39,  // 33: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
-	42,  // 34: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
-	45,  // 35: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
+	37,  // 32: runscdecoupled.sentry.v1.Call.syscall:type_name -> runscdecoupled.sentry.v1.Syscall
+	40,  // 33: runscdecoupled.sentry.v1.Call.start:type_name -> runscdecoupled.sentry.v1.Start
+	43,  // 34: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
+	46,  // 35: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	35,  // 36: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	108, // 37: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	109, // 38: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
-	44,  // 39: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
+	109, // 37: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	110, // 38: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	45,  // 39: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
 	34,  // 40: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
 	33,  // 41: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
 	30,  // 42: runscdecoupled.sentry.v1.Call.spawn:type_name -> runscdecoupled.sentry.v1.Spawn
 	26,  // 43: runscdecoupled.sentry.v1.Call.ptrace_stop:type_name -> runscdecoupled.sentry.v1.PtraceStop
-	43,  // 44: runscdecoupled.sentry.v1.Call.lend_fd:type_name -> runscdecoupled.sentry.v1.LendFD
+	44,  // 44: runscdecoupled.sentry.v1.Call.lend_fd:type_name -> runscdecoupled.sentry.v1.LendFD
 	25,  // 45: runscdecoupled.sentry.v1.Call.posted_calls:type_name -> runscdecoupled.sentry.v1.Call
-	39,  // 46: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
+	40,  // 46: runscdecoupled.sentry.v1.Spawn.process:type_name -> runscdecoupled.sentry.v1.Start
 	31,  // 47: runscdecoupled.sentry.v1.Spawn.stdio:type_name -> runscdecoupled.sentry.v1.StdioSet
 	18,  // 48: runscdecoupled.sentry.v1.StdioSet.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
-	38,  // 49: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
+	39,  // 49: runscdecoupled.sentry.v1.Syscall.inputs:type_name -> runscdecoupled.sentry.v1.Region
 	17,  // 50: runscdecoupled.sentry.v1.Syscall.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	37,  // 51: runscdecoupled.sentry.v1.Syscall.write_parts:type_name -> runscdecoupled.sentry.v1.WriteParts
-	41,  // 52: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	40,  // 53: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
-	38,  // 54: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
-	49,  // 55: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
-	52,  // 56: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
-	53,  // 57: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
-	55,  // 58: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	80,  // 59: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
-	54,  // 60: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
+	38,  // 51: runscdecoupled.sentry.v1.Syscall.write_parts:type_name -> runscdecoupled.sentry.v1.WriteParts
+	42,  // 52: runscdecoupled.sentry.v1.Start.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	41,  // 53: runscdecoupled.sentry.v1.Start.mounts:type_name -> runscdecoupled.sentry.v1.MountSpec
+	39,  // 54: runscdecoupled.sentry.v1.Reply.outputs:type_name -> runscdecoupled.sentry.v1.Region
+	50,  // 55: runscdecoupled.sentry.v1.Reply.exec:type_name -> runscdecoupled.sentry.v1.ExecPlan
+	53,  // 56: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
+	54,  // 57: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
+	56,  // 58: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
+	81,  // 59: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	55,  // 60: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
 	27,  // 61: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
-	74,  // 62: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
-	48,  // 63: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	110, // 64: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
-	115, // 65: runscdecoupled.sentry.v1.Reply.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
-	111, // 66: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	113, // 67: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
-	111, // 68: runscdecoupled.sentry.v1.Reply.dir_listing:type_name -> runscdecoupled.sentry.v1.PathLease
-	114, // 69: runscdecoupled.sentry.v1.Reply.ahead:type_name -> runscdecoupled.sentry.v1.AheadListing
-	111, // 70: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
-	46,  // 71: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
-	7,   // 72: runscdecoupled.sentry.v1.Reply.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
-	8,   // 73: runscdecoupled.sentry.v1.Reply.posted_writes:type_name -> runscdecoupled.sentry.v1.PostedWrites
-	9,   // 74: runscdecoupled.sentry.v1.Reply.written:type_name -> runscdecoupled.sentry.v1.PostedWrite
-	47,  // 75: runscdecoupled.sentry.v1.Reply.ahead_leases:type_name -> runscdecoupled.sentry.v1.AheadLeases
-	110, // 76: runscdecoupled.sentry.v1.AheadLeases.leases:type_name -> runscdecoupled.sentry.v1.ReadLease
-	50,  // 77: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
-	50,  // 78: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
-	51,  // 79: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
-	68,  // 80: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
-	69,  // 81: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
-	70,  // 82: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
-	71,  // 83: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
-	65,  // 84: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
-	66,  // 85: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
-	67,  // 86: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
-	60,  // 87: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
-	32,  // 88: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
-	59,  // 89: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
-	58,  // 90: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
-	28,  // 91: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
-	57,  // 92: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
-	115, // 93: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
-	0,   // 94: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
-	62,  // 95: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
-	63,  // 96: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
-	64,  // 97: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
-	74,  // 98: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	66,  // 99: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
-	93,  // 100: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	94,  // 101: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	96,  // 102: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	97,  // 103: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	102, // 104: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	103, // 105: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	104, // 106: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	105, // 107: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	106, // 108: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	107, // 109: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	92,  // 110: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	89,  // 111: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	90,  // 112: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	82,  // 113: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	84,  // 114: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	86,  // 115: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	88,  // 116: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	79,  // 117: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	78,  // 118: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
-	77,  // 119: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
-	75,  // 120: runscdecoupled.sentry.v1.StateRecord.mqueue:type_name -> runscdecoupled.sentry.v1.MqueueState
-	76,  // 121: runscdecoupled.sentry.v1.MqueueState.messages:type_name -> runscdecoupled.sentry.v1.MqueueMessage
-	81,  // 122: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	83,  // 123: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	81,  // 124: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	85,  // 125: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	81,  // 126: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	87,  // 127: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	91,  // 128: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	41,  // 129: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	29,  // 130: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
-	95,  // 131: runscdecoupled.sentry.v1.ThreadState.sched:type_name -> runscdecoupled.sentry.v1.SchedState
-	1,   // 132: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	99,  // 133: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	98,  // 134: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	101, // 135: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	100, // 136: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	74,  // 137: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	31,  // 138: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	93,  // 139: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
-	102, // 140: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
-	112, // 141: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
-	111, // 142: runscdecoupled.sentry.v1.AheadListing.lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	113, // 143: runscdecoupled.sentry.v1.AheadListing.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
-	2,   // 144: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	72,  // 145: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 146: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	73,  // 147: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	146, // [146:148] is the sub-list for method output_type
-	144, // [144:146] is the sub-list for method input_type
-	144, // [144:144] is the sub-list for extension type_name
-	144, // [144:144] is the sub-list for extension extendee
-	0,   // [0:144] is the sub-list for field type_name
+	36,  // 62: runscdecoupled.sentry.v1.Reply.core_dump:type_name -> runscdecoupled.sentry.v1.CoreDumpPlan
+	75,  // 63: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
+	49,  // 64: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
+	111, // 65: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
+	116, // 66: runscdecoupled.sentry.v1.Reply.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	112, // 67: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
+	114, // 68: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	112, // 69: runscdecoupled.sentry.v1.Reply.dir_listing:type_name -> runscdecoupled.sentry.v1.PathLease
+	115, // 70: runscdecoupled.sentry.v1.Reply.ahead:type_name -> runscdecoupled.sentry.v1.AheadListing
+	112, // 71: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
+	47,  // 72: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
+	7,   // 73: runscdecoupled.sentry.v1.Reply.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
+	8,   // 74: runscdecoupled.sentry.v1.Reply.posted_writes:type_name -> runscdecoupled.sentry.v1.PostedWrites
+	9,   // 75: runscdecoupled.sentry.v1.Reply.written:type_name -> runscdecoupled.sentry.v1.PostedWrite
+	48,  // 76: runscdecoupled.sentry.v1.Reply.ahead_leases:type_name -> runscdecoupled.sentry.v1.AheadLeases
+	111, // 77: runscdecoupled.sentry.v1.AheadLeases.leases:type_name -> runscdecoupled.sentry.v1.ReadLease
+	51,  // 78: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
+	51,  // 79: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
+	52,  // 80: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
+	69,  // 81: runscdecoupled.sentry.v1.Push.signal:type_name -> runscdecoupled.sentry.v1.SignalPush
+	70,  // 82: runscdecoupled.sentry.v1.Push.task_exit:type_name -> runscdecoupled.sentry.v1.TaskExit
+	71,  // 83: runscdecoupled.sentry.v1.Push.output:type_name -> runscdecoupled.sentry.v1.StdioOutput
+	72,  // 84: runscdecoupled.sentry.v1.Push.stdin_want:type_name -> runscdecoupled.sentry.v1.StdinWant
+	66,  // 85: runscdecoupled.sentry.v1.Push.state:type_name -> runscdecoupled.sentry.v1.StateUpdate
+	67,  // 86: runscdecoupled.sentry.v1.Push.durable:type_name -> runscdecoupled.sentry.v1.Durable
+	68,  // 87: runscdecoupled.sentry.v1.Push.durables:type_name -> runscdecoupled.sentry.v1.DurableBatch
+	61,  // 88: runscdecoupled.sentry.v1.Push.proc_query:type_name -> runscdecoupled.sentry.v1.ProcQuery
+	32,  // 89: runscdecoupled.sentry.v1.Push.spawn_exit:type_name -> runscdecoupled.sentry.v1.SpawnExit
+	60,  // 90: runscdecoupled.sentry.v1.Push.job_control:type_name -> runscdecoupled.sentry.v1.JobControl
+	59,  // 91: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
+	28,  // 92: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
+	58,  // 93: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
+	116, // 94: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	0,   // 95: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
+	63,  // 96: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
+	64,  // 97: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
+	65,  // 98: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
+	75,  // 99: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	67,  // 100: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
+	94,  // 101: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	95,  // 102: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	97,  // 103: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	98,  // 104: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	103, // 105: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	104, // 106: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	105, // 107: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	106, // 108: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	107, // 109: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	108, // 110: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	93,  // 111: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	90,  // 112: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	91,  // 113: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	83,  // 114: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	85,  // 115: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	87,  // 116: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	89,  // 117: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	80,  // 118: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	79,  // 119: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
+	78,  // 120: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
+	76,  // 121: runscdecoupled.sentry.v1.StateRecord.mqueue:type_name -> runscdecoupled.sentry.v1.MqueueState
+	77,  // 122: runscdecoupled.sentry.v1.MqueueState.messages:type_name -> runscdecoupled.sentry.v1.MqueueMessage
+	82,  // 123: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	84,  // 124: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	82,  // 125: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	86,  // 126: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	82,  // 127: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	88,  // 128: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	92,  // 129: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	42,  // 130: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	29,  // 131: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	96,  // 132: runscdecoupled.sentry.v1.ThreadState.sched:type_name -> runscdecoupled.sentry.v1.SchedState
+	1,   // 133: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	100, // 134: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	99,  // 135: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	102, // 136: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	101, // 137: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	75,  // 138: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	31,  // 139: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	94,  // 140: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
+	103, // 141: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
+	113, // 142: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
+	112, // 143: runscdecoupled.sentry.v1.AheadListing.lease:type_name -> runscdecoupled.sentry.v1.PathLease
+	114, // 144: runscdecoupled.sentry.v1.AheadListing.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	2,   // 145: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	73,  // 146: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 147: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	74,  // 148: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	147, // [147:149] is the sub-list for method output_type
+	145, // [145:147] is the sub-list for method input_type
+	145, // [145:145] is the sub-list for extension type_name
+	145, // [145:145] is the sub-list for extension extendee
+	0,   // [0:145] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -13438,8 +13657,8 @@ func file_sentry_proto_init() {
 		(*Call_PtraceStop)(nil),
 		(*Call_LendFd)(nil),
 	}
-	file_sentry_proto_msgTypes[34].OneofWrappers = []any{}
-	file_sentry_proto_msgTypes[44].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[35].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[45].OneofWrappers = []any{
 		(*Reply_Exec)(nil),
 		(*Reply_Clone)(nil),
 		(*Reply_Exit)(nil),
@@ -13448,8 +13667,9 @@ func file_sentry_proto_init() {
 		(*Reply_ShmAttach)(nil),
 		(*Reply_SignalfdRead)(nil),
 		(*Reply_PtraceResume)(nil),
+		(*Reply_CoreDump)(nil),
 	}
-	file_sentry_proto_msgTypes[54].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[55].OneofWrappers = []any{
 		(*Push_Signal)(nil),
 		(*Push_TaskExit)(nil),
 		(*Push_Output)(nil),
@@ -13465,7 +13685,7 @@ func file_sentry_proto_init() {
 		(*Push_StdioSetClosed)(nil),
 		(*Push_LeaseRevoke)(nil),
 	}
-	file_sentry_proto_msgTypes[72].OneofWrappers = []any{
+	file_sentry_proto_msgTypes[73].OneofWrappers = []any{
 		(*StateRecord_Process)(nil),
 		(*StateRecord_Thread)(nil),
 		(*StateRecord_Fd)(nil),
@@ -13488,15 +13708,15 @@ func file_sentry_proto_init() {
 		(*StateRecord_WriteError)(nil),
 		(*StateRecord_Mqueue)(nil),
 	}
-	file_sentry_proto_msgTypes[86].OneofWrappers = []any{}
-	file_sentry_proto_msgTypes[91].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[87].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[92].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   116,
+			NumMessages:   117,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -51,6 +51,7 @@ func (t *task) applyClone(sysno uintptr, a [6]uint64, inputs []sysabi.Region, re
 		t.proc.mu.Unlock()
 		proc = newProcess(tid, t.proc.limits.GetCopy(), cr)
 		proc.personality, proc.dumpable, proc.noNewPrivs = pers, dump, nnp
+		proc.dontDump = t.proc.dontDumpCopy()
 		proc.membarrierRegs.Store(t.proc.membarrierRegs.Load())
 		t.c.registerProc(proc)
 	}

@@ -50,6 +50,14 @@
 // resumes it; task.trace (under task.mu) is what the client knows of
 // the relation, from PtraceUpdate pushes.
 //
+// Core dumps (coredump.go, coreelf.go, dontdump.go): a Fault whose
+// signal ends the process with a core comes back as a CoreDumpPlan; the
+// faulting thread parks the process's other threads (parkWhileDumping),
+// writes the ELF core from their registers and the address space through
+// forwarded calls of its own (as the process, in its cwd), and sends the
+// Fault again with dump_done, which ends the process. MADV_DONTDUMP is
+// kept here (process.dontDump): gVisor's mm drops it.
+//
 // SysV shared memory (shm.go): shmat's reply names the segment's server
 // file, which the client maps shared like any MAP_SHARED file; shmdt
 // finds the segment at its address from the VMAs' mapped file (the ids

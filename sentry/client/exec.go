@@ -159,6 +159,14 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 	t.mu.Unlock()
 	t.proc.mu.Lock()
 	t.proc.creds = creds{plan.Uid, plan.Gid, plan.Euid, plan.Egid}
+	// Linux's begin_new_exec: dumpable again, unless the program runs
+	// with ids not the caller's (set-user-ID or set-group-ID), which
+	// takes suid_dumpable (0); the new image has no VM_DONTDUMP.
+	t.proc.dumpable = 1
+	if plan.Euid != plan.Uid || plan.Egid != plan.Gid {
+		t.proc.dumpable = 0
+	}
+	t.proc.dontDump = nil
 	t.proc.mu.Unlock()
 	t.proc.forgetCPUPosixTimers()
 	if t.vforkDone != nil {

@@ -101,6 +101,18 @@ const legacyMapFlags = linux.MAP_SHARED | linux.MAP_PRIVATE | linux.MAP_FIXED | 
 const mapSharedValidate = linux.MAP_SHARED | linux.MAP_PRIVATE
 
 func sysMmap(t *task, a [6]uint64) (uint64, unix.Errno) {
+	addr, errno := mmapNew(t, a)
+	if errno == 0 {
+		// A new mapping is dumped whatever the old one's advice.
+		if ar, ok := hostarch.Addr(addr).ToRange(a[1]); ok {
+			t.proc.clearDontDump(ar)
+		}
+	}
+	return addr, errno
+}
+
+// mmapNew is mmap(2) itself.
+func mmapNew(t *task, a [6]uint64) (uint64, unix.Errno) {
 	opts, shared, errno := mmapOpts(a)
 	if errno != 0 {
 		return 0, errno
@@ -193,7 +205,13 @@ func (t *task) applyMmap(a [6]uint64, plan interface {
 }
 
 func sysMunmap(t *task, a [6]uint64) (uint64, unix.Errno) {
-	return 0, toErrno(t.mm.MUnmap(t.gctx, hostarch.Addr(a[0]), a[1]))
+	if err := t.mm.MUnmap(t.gctx, hostarch.Addr(a[0]), a[1]); err != nil {
+		return 0, toErrno(err)
+	}
+	if ar, ok := hostarch.Addr(a[0]).ToRange(a[1]); ok {
+		t.proc.clearDontDump(ar)
+	}
+	return 0, 0
 }
 
 func sysMprotect(t *task, a [6]uint64) (uint64, unix.Errno) {

@@ -63,6 +63,11 @@ func sysMadvise(t *task, a [6]uint64) (uint64, unix.Errno) {
 	case linux.MADV_DONTNEED:
 		// Decommit refuses mlocked mappings and reports holes itself.
 		return 0, toErrno(t.mm.Decommit(addr, length))
+	case linux.MADV_DONTDUMP, linux.MADV_DODUMP:
+		// Kept by the client (dontdump.go); ENOMEM for a hole, after
+		// the mapped pages took the advice, as Linux's madvise_walk_vmas.
+		t.proc.setDontDump(ar, advice == linux.MADV_DONTDUMP)
+		return 0, mappedThrough(t.mm, ar)
 	case linux.MADV_DOFORK:
 		return 0, toErrno(t.mm.SetDontFork(addr, length, false))
 	case linux.MADV_DONTFORK:

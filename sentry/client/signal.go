@@ -401,17 +401,25 @@ func (t *task) forceSignal(sig linux.Signal) {
 
 // reportFault sends a Fault call; blocked makes the server apply the
 // default action whatever the disposition.
+//
+// A signal that ends the process with a core comes back as a
+// CoreDumpPlan: the core is written before the process ends
+// (coredump.go).
 func (t *task) reportFault(info *linux.SignalInfo, blocked bool) {
 	b := make([]byte, sizeofSiginfo)
 	info.MarshalBytes(b)
-	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Fault{Fault: &pb.Fault{
-		Signo: info.Signo, Siginfo: b, Blocked: blocked,
-	}}})
+	f := &pb.Fault{Signo: info.Signo, Siginfo: b, Blocked: blocked}
+	t.prepareDump(f)
+	reply, err := t.call(&pb.Call{Tid: t.tid, Op: &pb.Call_Fault{Fault: f}})
 	if err != nil {
 		return
 	}
 	if t.c.cfg.Strace {
 		t.c.log.Info(fmt.Sprintf("fault(%d, blocked=%v) = %d", info.Signo, blocked, reply.Errno), "tid", t.tid)
+	}
+	if plan := reply.GetCoreDump(); plan != nil {
+		t.coreDumpFault(f, info, plan)
+		return
 	}
 	if ex := reply.GetExit(); ex != nil {
 		t.applyExit(ex)

@@ -735,11 +735,17 @@ func (t *task) refreshCreds() {
 	uid, euid, ok1 := get(unix.SYS_GETRESUID)
 	gid, egid, ok2 := get(unix.SYS_GETRESGID)
 	t.proc.mu.Lock()
+	old := t.proc.creds
 	if ok1 {
 		t.proc.creds.uid, t.proc.creds.euid = uid, euid
 	}
 	if ok2 {
 		t.proc.creds.gid, t.proc.creds.egid = gid, egid
+	}
+	if t.proc.creds.euid != old.euid || t.proc.creds.egid != old.egid {
+		// Linux's commit_creds: a process whose effective ids changed
+		// takes suid_dumpable (0): no core.
+		t.proc.dumpable = 0
 	}
 	t.proc.mu.Unlock()
 }

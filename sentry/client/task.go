@@ -78,6 +78,14 @@ type process struct {
 	// stop is the process's group stop (jobctl.go). Its fields say who
 	// changes them.
 	stop stopState
+	// dumper is the thread that writes the process's core, once one
+	// does; dumping is set when it starts (coredump.go). Atomic.
+	dumper  atomic.Pointer[task]
+	dumping atomic.Bool
+	// dontDump are the ranges madvise(MADV_DONTDUMP) marked (Linux's
+	// VM_DONTDUMP, which gVisor's mm does not keep), sorted and apart
+	// (dontdump.go). Protected by mu.
+	dontDump []hostarch.AddrRange
 }
 
 // liveThreads returns a snapshot of p's live threads (for work that
@@ -278,6 +286,9 @@ type task struct {
 	// and a signal to it must find no thread (ownsignal.go). Protected by
 	// mu.
 	cleanedUp bool
+	// dumpParked says the task parked for its process's core dump, its
+	// full state pulled (coredump.go). Protected by mu.
+	dumpParked bool
 	// interruptSent says an Interrupt was sent for the current forwarded
 	// call. Protected by mu.
 	interruptSent bool
@@ -506,7 +517,7 @@ func (t *task) sendInterrupt(tid int32, gen uint64) {
 //
 // Preconditions: t.mu is locked.
 func (t *task) interruptsWaitLocked() bool {
-	return t.deliverableLocked() || t.proc.stop.stopped.Load() || t.trace.interrupt
+	return t.deliverableLocked() || t.proc.stop.stopped.Load() || t.trace.interrupt || t.dumpingElsewhereLocked()
 }
 
 // missedNotifyLocked says notifyLocked ran while the task goroutine was
@@ -595,6 +606,7 @@ func (t *task) run() {
 			return
 		}
 		t.parkWhileStopped()
+		t.parkWhileDumping()
 		t.ptraceCheckInterrupt()
 		if t.isKilled() {
 			return

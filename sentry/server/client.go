@@ -757,8 +757,12 @@ func (c *client) execThreadCall(t *kernel.Thread, call *sentrypb.Call, intr chan
 		return k.PtraceStop(t, call.Seq, op.PtraceStop)
 	case *sentrypb.Call_Fault:
 		r := &sentrypb.Reply{Seq: call.Seq}
-		if err := k.Fault(t, op.Fault); err != nil {
+		plan, err := k.Fault(t, op.Fault)
+		if err != nil {
 			r.Errno = int32(syserr.ErrnoOf(err))
+		}
+		if plan != nil {
+			r.Action = &sentrypb.Reply_CoreDump{CoreDump: plan}
 		}
 		return r
 	}

@@ -18,7 +18,8 @@
 //     wait (process.go); what unshare(2) gives a task of its own and
 //     the checks it needs of the tree (unshare.go); signals, the signalfd's claim and a file's
 //     readiness for a thread's wait, which a signalfd's depends on
-//     (signals.go: ReadinessFor); a signalfd's reads, which the client
+//     (signals.go: ReadinessFor; Fault, which holds a death with a core
+//     back for the client's dump: CoreDumpPlan); a signalfd's reads, which the client
 //     answers, and the pending sets of waits (signalfd.go:
 //     SignalfdClient, SignalsPending); group stops, SIGCONT, orphaned
 //     groups (jobctl.go) and the terminal's SIGTTIN/SIGTTOU (tty.go:

@@ -121,12 +121,20 @@ func (k *Kernel) PushSignalLocked(p *Process, target *Thread, sig int, info []by
 // as Linux's force_sig does: the handler runs if there is one and the
 // signal is not blocked; otherwise the process dies of the signal, even if
 // it is the application's first process.
-func (k *Kernel) Fault(t *Thread, f *sentrypb.Fault) error {
+//
+// A death with a core (f.CanDump, the signal's default action dumps core,
+// RLIMIT_CORE not 0, core_pattern not a pipe) waits for the client's
+// dump: Fault returns the CoreDumpPlan instead of ending the process, and
+// the client's next Fault (f.DumpDone) ends it, with WCOREDUMP if the
+// core was written, as Linux's do_coredump ends before the parent sees
+// the exit.
+func (k *Kernel) Fault(t *Thread, f *sentrypb.Fault) (*sentrypb.CoreDumpPlan, error) {
 	if f == nil || f.Signo <= 0 || int(f.Signo) > ksignal.NumSignals {
-		return unix.EINVAL
+		return nil, unix.EINVAL
 	}
 	sig := int(f.Signo)
 	var d Deferred
+	var plan *sentrypb.CoreDumpPlan
 	k.Mu.Lock()
 	p := t.Proc
 	if !p.Exiting {
@@ -138,14 +146,59 @@ func (k *Kernel) Fault(t *Thread, f *sentrypb.Fault) error {
 			k.stopProcessLocked(p, sig, &d)
 		case !f.Blocked && act.Handler == ksignal.SigDfl && (ksignal.DefaultActionOf(sig) == ksignal.ActIgnore || ksignal.DefaultActionOf(sig) == ksignal.ActContinue):
 		case f.Blocked || act.Handler == ksignal.SigIgn || act.Handler == ksignal.SigDfl:
-			k.ExitProcessLocked(p, p.KilledStatusLocked(sig), &d)
+			status := p.KilledStatusLocked(sig)
+			switch {
+			case f.DumpDone:
+				status = ksignal.WaitStatus(sig)
+				if f.CoreDumped && ksignal.DefaultActionOf(sig) == ksignal.ActCore {
+					status |= ksignal.CoreDumpFlag
+				}
+			case f.CanDump && status&ksignal.CoreDumpFlag != 0:
+				pattern, usesPID := k.Sysctl.CorePattern()
+				if pattern == "" || pattern[0] == '|' {
+					// No helper to pipe the core to (and Linux
+					// writes none for an empty pattern).
+					status = ksignal.WaitStatus(sig)
+					break
+				}
+				plan = k.coreDumpPlanLocked(p, pattern, usesPID)
+			}
+			if plan == nil {
+				k.ExitProcessLocked(p, status, &d)
+			}
 		default:
 			k.signalProcessUntracedLocked(p, t, sig, f.Siginfo, &d)
 		}
 	}
 	k.Mu.Unlock()
 	d.Run(k.Out)
-	return nil
+	if plan != nil {
+		// Outside the kernel lock, as /proc/<pid>/maps names them.
+		plan.FileNames = make([][]byte, len(f.MappedFiles))
+		for i, id := range f.MappedFiles {
+			if mf, _, _, ok := k.Maps.Lookup(id); ok {
+				plan.FileNames[i] = []byte(k.Synth.FilePath(mf))
+				mf.DecRef()
+			}
+		}
+	}
+	return plan, nil
+}
+
+// coreDumpPlanLocked is what the client needs of p to write its core.
+// Precondition: the kernel lock held.
+func (k *Kernel) coreDumpPlanLocked(p *Process, pattern string, usesPID bool) *sentrypb.CoreDumpPlan {
+	plan := &sentrypb.CoreDumpPlan{Pattern: []byte(pattern), UsesPid: usesPID, Filter: p.CoredumpFilter,
+		Pgrp: p.PGID, Sid: p.SID, Uid: p.Creds.RUID, Gid: p.Creds.RGID, Fsuid: p.Creds.FSUID}
+	if p.Parent != nil {
+		plan.Ppid = p.Parent.PID
+	}
+	if p.Exe != nil {
+		if path, ok := k.VFS.PathOf(p.Exe); ok {
+			plan.Exe = []byte(path)
+		}
+	}
+	return plan
 }
 
 // KillFromOutside sends a signal from outside the application (the OCI
