@@ -195,3 +195,20 @@ func (c *coreFile) inLoad(s string) bool {
 	}
 	return false
 }
+
+// TestCoreDumpRecovery kills the remote sentry during the core dump of a
+// child with 96 MiB of memory that died of SIGSEGV, once the core file
+// exists (its writes take about half a second): the dump's calls in
+// flight are re-sent after the recovery, and the core is whole, as
+// natively.
+func TestCoreDumpRecovery(t *testing.T) {
+	tu.RequireRoot(t)
+	want, got, k := killAtMarker(t, tu.StaticProgram(t, t.TempDir(), "recover", testdataSource(t, "coredump", "recover")), "core")
+	compare(t, want, got)
+	if !strings.Contains(got.Stdout, "marker found") {
+		t.Errorf("no whole core:\n%s", got.Stdout)
+	}
+	if t.Failed() {
+		t.Logf("server log:\n%s", k.server.Log)
+	}
+}
