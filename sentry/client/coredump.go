@@ -63,6 +63,13 @@ func (t *task) prepareDump(f *pb.Fault) {
 		return
 	}
 	f.CanDump = true
+	if act, ok := t.c.sigs.action(t.proc.pid, linux.Signal(f.Signo)); ok && !f.Blocked && act.Handler != linux.SIG_DFL && act.Handler != linux.SIG_IGN {
+		// A handler will most likely take it (a JVM's SIGSEGV): no walk
+		// of the mappings for names on every fault. Should the handler
+		// be gone by the time the server sees the Fault, the core's
+		// NT_FILE lacks the server files' names.
+		return
+	}
 	seen := map[uint64]bool{}
 	for _, v := range coreVMAs(t.mm) {
 		if v.fileID != 0 && !seen[v.fileID] {

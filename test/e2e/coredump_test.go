@@ -54,6 +54,8 @@ filter0: pid P signal 3 core 1
   file core mode 600
 threads: pid P signal 11 core 1
   file core mode 600
+handler: pid P signal 11 core 1
+  file core mode 600
 pattern core.%p.%e.%s.%%
 pattern: pid P signal 11 core 1
   file core.P.coredump.11.% mode 600
@@ -107,6 +109,9 @@ long pattern read 128
 	}
 	if th := readCore(t, filepath.Join(dir, "out.threads.core")); len(th.notes[1]) != 3 {
 		t.Errorf("threads: %d NT_PRSTATUS, want 3", len(th.notes[1]))
+	}
+	if h := readCore(t, filepath.Join(dir, "out.handler.core")); len(h.notes[0x46494c45]) != 1 || !bytes.Contains(h.notes[0x46494c45][0], []byte(prog+"\x00")) {
+		t.Errorf("handler: NT_FILE does not name %s", prog)
 	}
 	pat := readCore(t, filepath.Join(dir, "out.pattern.core."+strconv.Itoa(pids["pattern"])+".coredump.11.%"))
 	if !pat.inLoad("MARKER-ANON-PRIVATE-7301") {

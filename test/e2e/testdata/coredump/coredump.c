@@ -65,6 +65,10 @@ static void markers(void) {
 	}
 }
 
+// reset_and_return makes the fault that follows its return take the
+// default action: the crash handlers' pattern.
+static void reset_and_return(int sig) { signal(sig, SIG_DFL); }
+
 struct kase {
 	const char *name;
 	rlim_t limit;
@@ -72,6 +76,7 @@ struct kase {
 	const char *filter;  // coredump_filter to write, or NULL
 	int threads;
 	int sig;
+	int handler;  // a handler that restores SIG_DFL first
 };
 
 static void list_cores(const char *name) {
@@ -105,6 +110,8 @@ static void run(struct kase k) {
 		}
 		if (k.threads)
 			usleep(100000);
+		if (k.handler)
+			signal(k.sig, reset_and_return);
 		crash_here(k.sig);
 		_exit(99);
 	}
@@ -125,6 +132,7 @@ int main(void) {
 	run((struct kase){"cut", 12288, -1, NULL, 0, SIGSEGV});
 	run((struct kase){"filter0", RLIM_INFINITY, -1, "0", 0, SIGQUIT});
 	run((struct kase){"threads", RLIM_INFINITY, -1, NULL, 2, SIGSEGV});
+	run((struct kase){"handler", RLIM_INFINITY, -1, NULL, 0, SIGSEGV, 1});
 	write_file("/proc/sys/kernel/core_pattern", "core.%p.%e.%s.%%\n");
 	char buf[200] = {0};
 	int fd = open("/proc/sys/kernel/core_pattern", O_RDONLY);
