@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -209,6 +210,38 @@ func coreVMAs(m *mm.MemoryManager) []coreVMA {
 		}
 		out = append(out, v)
 	})
+	return out
+}
+
+// splitWritten splits the private file mappings of vmas where their
+// private copies (written pages) begin and end: gVisor's mm merges what
+// Linux keeps apart (RELRO, mprotected after relocation, beside the
+// read-only data: Linux's anon_vma tells them apart), and a written
+// piece is dumped whole, the rest not (vma_dump_size).
+func splitWritten(vmas []coreVMA, private []hostarch.AddrRange) []coreVMA {
+	var out []coreVMA
+	for _, v := range vmas {
+		if v.shared || !v.isFile() {
+			out = append(out, v)
+			continue
+		}
+		cuts := []uint64{v.start, v.end}
+		for _, r := range private {
+			for _, a := range []uint64{uint64(r.Start), uint64(r.End)} {
+				if a > v.start && a < v.end {
+					cuts = append(cuts, a)
+				}
+			}
+		}
+		slices.Sort(cuts)
+		cuts = slices.Compact(cuts)
+		for i := 0; i+1 < len(cuts); i++ {
+			piece := v
+			piece.start, piece.end = cuts[i], cuts[i+1]
+			piece.offset = v.offset + (cuts[i] - v.start)
+			out = append(out, piece)
+		}
+	}
 	return out
 }
 
@@ -433,7 +466,8 @@ func (t *task) coreDump(info *linux.SignalInfo, plan *pb.CoreDumpPlan, mappedFil
 			fileNames[id] = string(plan.FileNames[i])
 		}
 	}
-	vmas := t.proc.splitDontDump(coreVMAs(t.mm))
+	private, backed := t.backedSpans()
+	vmas := splitWritten(t.proc.splitDontDump(coreVMAs(t.mm)), private)
 	var files []fileMapping
 	for _, v := range vmas {
 		if !v.isFile() {
@@ -472,7 +506,6 @@ func (t *task) coreDump(info *linux.SignalInfo, plan *pb.CoreDumpPlan, mappedFil
 		notesSize += len(n)
 	}
 
-	private, backed := t.backedSpans()
 	segs := make([]coreSegment, len(vmas))
 	for i := range vmas {
 		v := &vmas[i]

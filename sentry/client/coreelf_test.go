@@ -57,3 +57,11 @@ func TestSplitDontDump(t *testing.T) {
 		t.Errorf("after MADV_DODUMP: %+v", got)
 	}
 }
+
+func TestSplitWritten(t *testing.T) {
+	vmas := []coreVMA{{start: 0x1000, end: 0x5000, fileID: 3, offset: 0x8000}, {start: 0x6000, end: 0x8000}}
+	got := splitWritten(vmas, []hostarch.AddrRange{{Start: 0x3000, End: 0x4000}, {Start: 0x6000, End: 0x7000}})
+	if len(got) != 4 || got[1].start != 0x3000 || got[1].end != 0x4000 || got[1].offset != 0xa000 || got[2].offset != 0xb000 || got[3].start != 0x6000 || got[3].end != 0x8000 {
+		t.Errorf("split = %+v", got)
+	}
+}
