@@ -26,3 +26,14 @@ func TestSigactionOnClient(t *testing.T) {
 		t.Errorf("rt_sigaction answered %v, want at most the 7 refused forwarded, at least 300 queries answered by the client and 300 changes posted", where)
 	}
 }
+
+// TestExecSignalActions runs testdata/execsig/execsig.c natively and
+// under do: after execve (a fork child's and the process's own), caught
+// signals are SIG_DFL again, ignored ones still SIG_IGN, and every
+// action, an ignored one too, has lost its flags, restorer and mask, as
+// Linux's flush_signal_handlers(current, 0) leaves them (the server kept
+// an ignored signal's flags and mask).
+func TestExecSignalActions(t *testing.T) {
+	tu.RequireRoot(t)
+	stracedTestdata(t, "execsig", "execsig")
+}

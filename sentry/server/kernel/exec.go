@@ -476,7 +476,7 @@ func (k *Kernel) planImage(f *fdesc.File, st *goferpb.Stat, head []byte) (*sentr
 
 // CommitExec applies a successful plan to the caller's process: other
 // threads end, the caller takes the PID as its TID, fds marked
-// close-on-exec close, caught signals reset.
+// close-on-exec close, signal actions flushed (ksignal.Handlers.Flush).
 func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) {
 	var d Deferred
 	k.Mu.Lock()
@@ -524,7 +524,7 @@ func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) {
 	}
 	k.Trk.Changed(SigTable{Handlers: p.Sig})
 	p.Sig = p.Sig.Clone()
-	p.Sig.ResetForExec()
+	p.Sig.Flush()
 	k.Trk.Changed(SigTable{Handlers: p.Sig})
 	k.DeleteTimersLocked(p, false)
 	if gone := k.IPC.ProcessExeced(p.PID); len(gone) > 0 {

@@ -84,18 +84,11 @@ func (h *Handlers) Clone() *Handlers {
 	return &c
 }
 
-// ResetForExec resets caught signals to SIG_DFL, keeping ignored ones.
-func (h *Handlers) ResetForExec() {
-	for i := range h.Act {
-		if h.Act[i].Handler != SigIgn {
-			h.Act[i] = Action{}
-		}
-	}
-}
-
-// Flush is Linux's flush_signal_handlers(t, 0), clone3's
-// CLONE_CLEAR_SIGHAND: caught signals go back to SIG_DFL, ignored ones
-// stay ignored, and every action loses its flags, restorer and mask.
+// Flush is Linux's flush_signal_handlers(t, 0), which execve and
+// clone3's CLONE_CLEAR_SIGHAND apply: caught signals go back to SIG_DFL,
+// ignored ones stay ignored, and every action, an ignored one too, loses
+// its flags, restorer and mask (a program exec'd with SIGPIPE ignored
+// under SA_RESTART sees a bare SIG_IGN).
 func (h *Handlers) Flush() {
 	for i := range h.Act {
 		handler := uint64(SigDfl)

@@ -38,21 +38,34 @@ func TestActionLayout(t *testing.T) {
 	}
 }
 
-// TestHandlers: execve resets caught signals and keeps ignored ones; a
-// clone is a copy without the replay id.
+// TestHandlers: execve (Flush) resets caught signals and keeps ignored
+// ones, and every action loses its flags, restorer and mask, as Linux's
+// flush_signal_handlers(t, 0); a clone is a copy without the replay id.
 func TestHandlers(t *testing.T) {
 	h := &Handlers{ID: 7}
-	h.Act[unix.SIGINT] = Action{Handler: 0x401000}
+	h.Act[unix.SIGINT] = Action{Handler: 0x401000, Flags: SARestart | SARestorer, Restorer: 0x402000, Mask: 1 << 9}
 	h.Act[unix.SIGPIPE] = Action{Handler: SigIgn}
+	h.Act[unix.SIGUSR1] = Action{Handler: SigIgn, Flags: SARestart | SANodefer | SARestorer, Restorer: 0x402000, Mask: 1<<(unix.SIGUSR2-1) | 1<<(unix.SIGHUP-1)}
+	h.Act[unix.SIGUSR2] = Action{Handler: SigDfl, Flags: SASiginfo, Mask: 1 << 3}
 	c := h.Clone()
 	if c.ID != 0 || c.Act != h.Act {
 		t.Errorf("Clone: id %d, same actions %v; want 0, true", c.ID, c.Act == h.Act)
 	}
-	h.ResetForExec()
-	if h.Act[unix.SIGINT] != (Action{}) || h.Act[unix.SIGPIPE].Handler != SigIgn {
-		t.Errorf("after exec SIGINT %+v SIGPIPE %+v, want default and ignored", h.Act[unix.SIGINT], h.Act[unix.SIGPIPE])
+	h.Flush()
+	for _, tc := range []struct {
+		sig  unix.Signal
+		want Action
+	}{
+		{unix.SIGINT, Action{}},
+		{unix.SIGPIPE, Action{Handler: SigIgn}},
+		{unix.SIGUSR1, Action{Handler: SigIgn}},
+		{unix.SIGUSR2, Action{}},
+	} {
+		if got := h.Act[tc.sig]; got != tc.want {
+			t.Errorf("after exec %v = %+v, want %+v", tc.sig, got, tc.want)
+		}
 	}
-	if c.Act[unix.SIGINT].Handler != 0x401000 {
+	if c.Act[unix.SIGINT].Handler != 0x401000 || c.Act[unix.SIGUSR1].Flags == 0 {
 		t.Error("exec of the original changed its clone")
 	}
 }
