@@ -8,8 +8,10 @@ import (
 
 // TestNrOpen runs testdata/sysctl/nr_open in the sandbox only (a native
 // run would change the host's fs/nr_open): its bounds, RLIMIT_NOFILE's
-// ceiling, the fds a table may grow to under it, and fork and
-// unshare(CLONE_FILES) refused for a table that would not fit, against
+// ceiling, the fds a table may grow to under it, and fork,
+// unshare(CLONE_FILES) and close_range's CLOSE_RANGE_UNSHARE refused
+// (EMFILE) and execve killed (SIGSEGV) for a copy of a table that would
+// not fit, a copy of the fds below the range's start fitting, against
 // Linux's answers.
 func TestNrOpen(t *testing.T) {
 	tu.RequireRoot(t)
@@ -56,8 +58,19 @@ F_DUPFD 126 = 126
 fork = -1 EMFILE
 clone CLONE_FILES = 0
 unshare CLONE_FILES = -1 EMFILE
+close_range 3 -1 UNSHARE = 0
+F_GETFD 127 = 0
+close_range 64 -1 UNSHARE = 0
+close_range 100 -1 UNSHARE = -1 EMFILE
+close_range 3 127 UNSHARE = 0
+close_range 3 126 UNSHARE = -1 EMFILE
+close_range 3 -1 UNSHARE|CLOEXEC = -1 EMFILE
+F_GETFD 100 = 0
+execve = killed by SIGSEGV
 fork after close = 0
 unshare CLONE_FILES after close = 0
+close_range 3 10 UNSHARE|CLOEXEC = 0
+execve after close = 0
 write 1048576 = 0
 write 1000 = -1 EACCES
 user read = 1048576

@@ -477,7 +477,12 @@ func (k *Kernel) planImage(f *fdesc.File, st *goferpb.Stat, head []byte) (*sentr
 // CommitExec applies a successful plan to the caller's process: other
 // threads end, the caller takes the PID as its TID, fds marked
 // close-on-exec close, signal actions flushed (ksignal.Handlers.Flush).
-func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) {
+// It reports false when the exec failed past Linux's point of no return:
+// an fd table another process shares (CLONE_FILES) whose copy does not
+// fit under fs/nr_open (unshare_files' dup_fd, EMFILE) kills the process
+// with SIGSEGV (force_fatal_sig), once its other threads ended; the plan
+// is abandoned and the caller's call answered with its exit.
+func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) bool {
 	var d Deferred
 	k.Mu.Lock()
 	t := c.Thread
@@ -498,9 +503,6 @@ func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) {
 	}
 	k.Trk.Changed(t)
 	k.Trk.Changed(p)
-	// The new image is a new address space, even for a vfork child that
-	// shared its parent's (kcmp's KCMP_VM).
-	p.VM = &Identity{}
 	// Forget killed threads: their TIDs are free again.
 	for o := range p.All {
 		if o != t {
@@ -511,6 +513,16 @@ func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) {
 			k.Trk.Changed(o)
 		}
 	}
+	if p.FDs != nil && p.FDs.Shared() && !p.FDs.CopyFits() {
+		k.ExitProcessLocked(p, p.KilledStatusLocked(int(unix.SIGSEGV)), &d)
+		k.Mu.Unlock()
+		d.Run(k.Out)
+		k.abandonPlan(ep)
+		return false
+	}
+	// The new image is a new address space, even for a vfork child that
+	// shared its parent's (kcmp's KCMP_VM).
+	p.VM = &Identity{}
 	if p.FDs != nil {
 		p.FDs = p.FDs.Unshare()
 		closed := p.FDs.RemoveIf(func(e fdtable.Entry) bool { return e.Cloexec })
@@ -545,6 +557,7 @@ func (k *Kernel) CommitExec(c *Task, ep *ExecPlan) {
 	k.PtraceExecLocked(t, &d)
 	k.Mu.Unlock()
 	d.Run(k.Out)
+	return true
 }
 
 // Start handles Call.Start: it creates PID 1 and plans its exec.
@@ -674,6 +687,8 @@ func (k *Kernel) ExecFirstImage(c *Task, p *Process, stdio func(int32) *fdesc.Fi
 		return &StartPathError{Path: filename, err: err}
 	}
 	ep.NoNewPrivs = noNewPrivs
+	// A new root process (Start, Spawn) shares no fd table: the commit
+	// cannot fail.
 	k.CommitExec(c, ep)
 	r.Ret = int64(p.PID)
 	r.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}

@@ -477,11 +477,19 @@ func (c *Task) FDTable() (*fdtable.Table, error) {
 
 // UnshareFDTable gives the caller's process an fd table of its own, a
 // copy of the one it shares with other processes (CLONE_FILES), and
-// returns it (close_range's CLOSE_RANGE_UNSHARE). A table no other
-// process uses is returned as it is. Its threads keep sharing it: the
-// table is the process's (unshare(2)'s CLONE_FILES, which must give one
-// thread a table of its own, is UnshareFDTableLocked).
-func (c *Task) UnshareFDTable() (*fdtable.Table, error) {
+// returns it (close_range's CLOSE_RANGE_UNSHARE of [first, last], with
+// cloexec its CLOSE_RANGE_CLOEXEC). A table no other process uses is
+// returned as it is. Its threads keep sharing it: the table is the
+// process's (unshare(2)'s CLONE_FILES, which must give one thread a
+// table of its own, is UnshareFDTableLocked).
+//
+// As Linux's __close_range, a range that goes to the end of the table
+// (past its last fd, fdtable.Table.End) without cloexec copies only the
+// fds below first, which it closes anyway; and as its dup_fd, a copy that
+// does not fit under fs/nr_open is EMFILE. Linux copies the table when
+// another task uses it, a thread of the caller's too: the check is made
+// then, though here no copy follows.
+func (c *Task) UnshareFDTable(first, last uint32, cloexec bool) (*fdtable.Table, error) {
 	k := c.Kernel
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
@@ -489,7 +497,14 @@ func (c *Task) UnshareFDTable() (*fdtable.Table, error) {
 	if p.FDs == nil {
 		return nil, unix.ESRCH
 	}
-	if tab := p.FDs.Unshare(); tab != p.FDs {
+	maxFDs := fdtable.NrOpenMax
+	if !cloexec && int64(last) >= int64(p.FDs.End()) {
+		maxFDs = int(min(first, uint32(fdtable.NrOpenMax)))
+	}
+	if (p.FDs.Shared() || !k.ThreadGroupEmptyLocked(c.Thread)) && !p.FDs.CopyFitsBelow(maxFDs) {
+		return nil, unix.EMFILE // Linux's dup_fd, fs/nr_open lowered below an open fd
+	}
+	if tab := p.FDs.UnshareBelow(maxFDs); tab != p.FDs {
 		p.FDs = tab
 		k.Trk.Changed(p) // the process's record names its table
 	}

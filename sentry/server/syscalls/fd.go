@@ -33,7 +33,9 @@ func Close(c *kernel.Task) (int64, error) {
 // so ~0U is every fd from first) closed, each as close(2) closes it, or
 // with CLOSE_RANGE_CLOEXEC given the close-on-exec flag instead; with
 // CLOSE_RANGE_UNSHARE the caller's process first gets a table of its
-// own, so that the processes it shared the table with keep their fds.
+// own, so that the processes it shared the table with keep their fds
+// (EMFILE when the copy would not fit under fs/nr_open, as Linux's
+// dup_fd: kernel.Task.UnshareFDTable).
 // Each change is its slot's record, as a close's: the client's copy of
 // the table and its log follow them before the reply.
 func CloseRange(c *kernel.Task) (int64, error) {
@@ -44,7 +46,7 @@ func CloseRange(c *kernel.Task) (int64, error) {
 	var tab *fdtable.Table
 	var err error
 	if flags&linux.CLOSE_RANGE_UNSHARE != 0 {
-		tab, err = c.UnshareFDTable()
+		tab, err = c.UnshareFDTable(first, last, flags&linux.CLOSE_RANGE_CLOEXEC != 0)
 	} else {
 		tab, err = c.FDTable()
 	}

@@ -363,7 +363,11 @@ func Execve(c *kernel.Task) (int64, error) {
 		return 0, err
 	}
 	ep.NoNewPrivs = c.NoNewPrivs
-	c.Kernel.CommitExec(c, ep)
+	if !c.Kernel.CommitExec(c, ep) {
+		// Killed past the point of no return: the reply is its exit
+		// (the caller's thread is killed).
+		return 0, unix.EMFILE
+	}
 	c.Reply.Action = &sentrypb.Reply_Exec{Exec: ep.Plan}
 	return 0, nil
 }

@@ -16,8 +16,11 @@
 // also models the room of Linux's table (64 fds, then a power of two):
 // the sandbox's fs/nr_open (NrOpen, shared by its tables) bounds its
 // growth, so a lowered nr_open refuses fds past the room (EMFILE, dup2
-// EBADF) and a copy that would not fit (CopyFits: fork and unshare's
-// EMFILE), and Room tells the client where its predicted fds must stop.
+// EBADF) and a copy that would not fit (CopyFits: fork, unshare and
+// execve's EMFILE; CopyFitsBelow for close_range's CLOSE_RANGE_UNSHARE,
+// whose copy keeps the fds below its range, ForkBelow, when the range
+// goes to the table's End), and Room tells the client where its
+// predicted fds must stop.
 //
 // What it is given (New): the sandbox's NrOpen; a Tracker, told of every slot that changes
 // (TouchSlot; the kernel derives the fd's replay record from Entry) and

@@ -183,12 +183,18 @@ func (t *Table) Release() []*fdesc.File {
 // Unshare returns a table of the caller's own (execve): t if the caller
 // is its only user, else a copy, the caller's use of t dropped.
 // Precondition: the kernel lock is held.
-func (t *Table) Unshare() *Table {
+func (t *Table) Unshare() *Table { return t.UnshareBelow(NrOpenMax) }
+
+// UnshareBelow is Unshare whose copy keeps only the fds below maxFDs
+// rounded up to a word of bits (Linux's dup_fd with max_fds: close_range's
+// CLOSE_RANGE_UNSHARE of a range that goes to the end of the table, which
+// closes the others anyway). Precondition: the kernel lock is held.
+func (t *Table) UnshareBelow(maxFDs int) *Table {
 	if t.refs <= 1 {
 		return t
 	}
 	t.refs--
-	return t.Fork()
+	return t.ForkBelow(maxFDs)
 }
 
 // ID is the table's replay id (0: not reported yet). Precondition: the
@@ -228,7 +234,7 @@ func (t *Table) roomLocked(fd int, grow bool) bool {
 
 // openSlotsLocked is how many slots a copy of the table needs: its
 // highest open fd rounded up to a word of bits (Linux's
-// sane_fdtable_size). Precondition: t.mu is held.
+// count_open_files). Precondition: t.mu is held.
 func (t *Table) openSlotsLocked() int {
 	last := -1
 	for fd := range t.high {
@@ -243,6 +249,16 @@ func (t *Table) openSlotsLocked() int {
 		}
 	}
 	return (last + inlineFDs) &^ (inlineFDs - 1)
+}
+
+// copySlotsLocked is how many slots a copy of the table that keeps the
+// fds below maxFDs needs, and how many of its fds the copy keeps: the
+// open ones' slots, at most maxFDs (never less than the 64 a table holds
+// inline) rounded up to a word of bits (Linux's sane_fdtable_size).
+// Precondition: t.mu is held.
+func (t *Table) copySlotsLocked(maxFDs int) int {
+	n := min(t.openSlotsLocked(), max(maxFDs, inlineFDs))
+	return (n + inlineFDs - 1) &^ (inlineFDs - 1)
 }
 
 // Room is 0 when every fd below the table's RLIMIT_NOFILE may be
@@ -264,20 +280,33 @@ func (t *Table) Room() int {
 func (t *Table) Shared() bool { return t.refs > 1 }
 
 // CopyFits reports whether a copy of the table (fork without
-// CLONE_FILES, unshare(CLONE_FILES)) fits under nr_open, as Linux's
-// dup_fd: the copy needs as many slots as the highest open fd rounded up
-// to a word of bits (sane_fdtable_size), and above the 64 a table holds
-// inline alloc_fdtable grants at most nr_open rounded down to a word:
-// EMFILE beyond.
-func (t *Table) CopyFits() bool {
+// CLONE_FILES, unshare(CLONE_FILES), execve of a shared table) fits
+// under nr_open, as Linux's dup_fd: the copy needs as many slots as the
+// highest open fd rounded up to a word of bits (sane_fdtable_size), and
+// above the 64 a table holds inline alloc_fdtable grants at most nr_open
+// rounded down to a word: EMFILE beyond.
+func (t *Table) CopyFits() bool { return t.CopyFitsBelow(NrOpenMax) }
+
+// CopyFitsBelow is CopyFits for a copy that keeps only the fds below
+// maxFDs (UnshareBelow: close_range's CLOSE_RANGE_UNSHARE).
+func (t *Table) CopyFitsBelow(maxFDs int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	slots := t.openSlotsLocked()
+	slots := t.copySlotsLocked(maxFDs)
 	if slots <= inlineFDs {
 		return true
 	}
 	_, ok := tableSlots(slots, t.nrOpen.Get())
 	return ok
+}
+
+// End is where close_range's range must reach for CLOSE_RANGE_UNSHARE to
+// copy only the fds below it: the last fd Linux's table has room for
+// (last_fd, its max_fds less one).
+func (t *Table) End() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return max(t.size, inlineFDs) - 1
 }
 
 // Limit is the table's RLIMIT_NOFILE (DefaultNofile when unset).
@@ -606,23 +635,31 @@ func (t *Table) SetCloexec(fd int32, v bool) error {
 // Fork returns a copy of the table with one user, holding new references
 // (fork without CLONE_FILES), with the same limit, tracker, locks and
 // nr_open (the caller checked CopyFits where Linux would).
-func (t *Table) Fork() *Table {
+func (t *Table) Fork() *Table { return t.ForkBelow(NrOpenMax) }
+
+// ForkBelow is Fork whose copy keeps only the fds below maxFDs rounded up
+// to a word of bits (copySlotsLocked; the caller checked CopyFitsBelow).
+func (t *Table) ForkBelow(maxFDs int) *Table {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := &Table{refs: 1, fds: make([]Entry, len(t.fds)), trk: t.trk, locks: t.locks, lockKey: t.lockKey, limit: t.limit, nrOpen: t.nrOpen}
+	n := &Table{refs: 1, trk: t.trk, locks: t.locks, lockKey: t.lockKey, limit: t.limit, nrOpen: t.nrOpen}
 	// The copy has room for what it holds (dup_fd), more when nr_open
 	// allows alloc_fdtable's power of two.
-	if slots := t.openSlotsLocked(); slots > inlineFDs {
+	slots := t.copySlotsLocked(maxFDs)
+	if slots > inlineFDs {
 		n.size = slots
 		if s, ok := tableSlots(slots, t.nrOpen.Get()); ok {
 			n.size = s
 		}
 	}
+	n.fds = make([]Entry, min(len(t.fds), slots))
 	t.eachLocked(func(fd int, e Entry) {
-		e.File.IncRef()
-		n.setLocked(fd, e)
+		if fd < slots {
+			e.File.IncRef()
+			n.setLocked(fd, e)
+		}
 	})
-	n.next = t.next
+	n.next = min(t.next, slots)
 	return n
 }
 

@@ -603,3 +603,91 @@ func TestNrOpen(t *testing.T) {
 		t.Error("Fork did not keep the table's nr_open")
 	}
 }
+
+// TestCopyBelow: close_range's CLOSE_RANGE_UNSHARE copies only the fds
+// below the range's start, at least 64, rounded up to a word of bits
+// (Linux's sane_fdtable_size), and that copy, not the whole table's, must
+// fit under nr_open (dup_fd); End is the last fd the table has room for.
+func TestCopyBelow(t *testing.T) {
+	var n NrOpen
+	tab := New(nil, nil, nil, &n)
+	for i := 0; i < 3; i++ {
+		if _, err := tab.Install(newFile(), 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := tab.End(); got != 63 {
+		t.Errorf("End of a new table %d, want 63", got)
+	}
+	for _, fd := range []int32{65, 100, 127} {
+		if _, err := tab.InstallAt(fd, newFile(), false, false); err != nil {
+			t.Fatalf("dup2 to %d: %v", fd, err)
+		}
+	}
+	if got := tab.End(); got != 127 {
+		t.Errorf("End of a table grown for fd 127: %d, want 127", got)
+	}
+	if err := n.Set(NrOpenMin); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		below int
+		fits  bool
+	}{
+		{3, true},
+		{64, true},
+		{65, false},
+		{100, false},
+		{NrOpenMax, false},
+	} {
+		if got := tab.CopyFitsBelow(tc.below); got != tc.fits {
+			t.Errorf("CopyFitsBelow(%d) = %v at nr_open 64, want %v", tc.below, got, tc.fits)
+		}
+	}
+	if tab.CopyFits() {
+		t.Error("CopyFits true with fd 127 at nr_open 64")
+	}
+	// A copy of the fds below 3 keeps the 64 the rounding reaches.
+	c := tab.ForkBelow(3)
+	if got, want := c.List(), []int32{0, 1, 2}; !slices.Equal(got, want) {
+		t.Errorf("ForkBelow(3) holds %v, want %v", got, want)
+	}
+	if got := c.End(); got != 63 {
+		t.Errorf("End of ForkBelow(3): %d, want 63", got)
+	}
+	if err := n.Set(DefaultNrOpen); err != nil {
+		t.Fatal(err)
+	}
+	// Below 66 is below 128 once rounded up: fd 127 too.
+	c = tab.ForkBelow(66)
+	if got, want := c.List(), []int32{0, 1, 2, 65, 100, 127}; !slices.Equal(got, want) {
+		t.Errorf("ForkBelow(66) holds %v, want %v", got, want)
+	}
+	if got := c.End(); got != 127 {
+		t.Errorf("End of ForkBelow(66): %d, want 127", got)
+	}
+	if _, err := tab.InstallAt(200, newFile(), false, false); err != nil {
+		t.Fatalf("dup2 to 200: %v", err)
+	}
+	c = tab.ForkBelow(100)
+	if got, want := c.List(), []int32{0, 1, 2, 65, 100, 127}; !slices.Equal(got, want) {
+		t.Errorf("ForkBelow(100) holds %v, want %v", got, want)
+	}
+	if got := c.End(); got != 127 {
+		t.Errorf("End of ForkBelow(100): %d, want 127", got)
+	}
+	if f, err := tab.Remove(200); err == nil {
+		f.DecRef()
+	}
+	// The shared table stays whole; UnshareBelow of a shared one copies.
+	tab.IncRef()
+	if u := tab.UnshareBelow(64); u == tab || !slices.Equal(u.List(), []int32{0, 1, 2}) {
+		t.Errorf("UnshareBelow(64) of a shared table: same %v, holds %v", u == tab, u.List())
+	}
+	if got, want := tab.List(), []int32{0, 1, 2, 65, 100, 127}; !slices.Equal(got, want) {
+		t.Errorf("the shared table holds %v after the copies, want %v", got, want)
+	}
+	if u := tab.UnshareBelow(64); u != tab {
+		t.Error("UnshareBelow of a table of one user copied it")
+	}
+}

@@ -1,7 +1,9 @@
 // /proc/sys/fs/nr_open in the sandbox only (a native run would change
 // the host's): Linux's default and bounds on writes, RLIMIT_NOFILE's
-// ceiling, and the fd table's growth under it, as LTP unshare03 relies
-// on. The expected output is Linux's (fs/file.c, kernel/sys.c).
+// ceiling, the fd table's growth under it, as LTP unshare03 relies on,
+// and the copies of a shared table (fork, unshare, close_range's
+// CLOSE_RANGE_UNSHARE, execve) that must fit under it. The expected
+// output is Linux's (fs/file.c, fs/exec.c, kernel/sys.c).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -85,7 +88,52 @@ static void forked(const char *what, unsigned long flags, int unshare) {
 	fflush(stdout);
 }
 
-int main(void) {
+// The arguments of closerange_, the close_range a child sharing the
+// table makes.
+static unsigned cr_first, cr_last, cr_flags;
+
+static int closerange_(void) { return syscall(SYS_close_range, cr_first, cr_last, cr_flags) < 0 ? errno : 0; }
+
+static int exec_(void) {
+	execl("/proc/self/exe", "nr_open", "exec", (char *)NULL);
+	return errno;
+}
+
+// shared says how fn fared in a child sharing the table (CLONE_FILES):
+// the errno it returns, or the signal that killed the child.
+static void shared(const char *what, int (*fn)(void)) {
+	pid_t pid = syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, 0, 0, 0);
+	if (pid == 0)
+		_exit(fn());
+	if (pid < 0) {
+		show(what, -1);
+		return;
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	if (WIFSIGNALED(st))
+		printf("%s = killed by SIG%s\n", what, sigabbrev_np(WTERMSIG(st)));
+	else if (WEXITSTATUS(st))
+		printf("%s = -1 %s\n", what, strerrorname_np(WEXITSTATUS(st)));
+	else
+		printf("%s = 0\n", what);
+	fflush(stdout);
+}
+
+static void closerange(unsigned first, unsigned last, unsigned flags) {
+	char what[96];
+	cr_first = first;
+	cr_last = last;
+	cr_flags = flags;
+	snprintf(what, sizeof what, "close_range %u %d%s", first, (int)last,
+		 flags & CLOSE_RANGE_CLOEXEC ? " UNSHARE|CLOEXEC" : " UNSHARE");
+	shared(what, closerange_);
+}
+
+int main(int argc, char **argv) {
+	(void)argv;
+	if (argc > 1)
+		return 0; // exec_'s image
 	struct rlimit r;
 	show("default", readv_());
 	w("63");
@@ -125,6 +173,21 @@ int main(void) {
 	forked("fork", 0, 0);
 	forked("clone CLONE_FILES", CLONE_FILES, 0);
 	forked("unshare CLONE_FILES", CLONE_FILES, 1);
+	// close_range's CLOSE_RANGE_UNSHARE copies the table (dup_fd): all of
+	// it, unless the range goes to its end (127, the last fd it has room
+	// for) without CLOSE_RANGE_CLOEXEC: then the fds below the range's
+	// start, at least 64, rounded up to 64.
+	closerange(3, ~0U, CLOSE_RANGE_UNSHARE);
+	show("F_GETFD 127", fcntl(127, F_GETFD));
+	closerange(64, ~0U, CLOSE_RANGE_UNSHARE);
+	closerange(100, ~0U, CLOSE_RANGE_UNSHARE);
+	closerange(3, 127, CLOSE_RANGE_UNSHARE);
+	closerange(3, 126, CLOSE_RANGE_UNSHARE);
+	closerange(3, ~0U, CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC);
+	show("F_GETFD 100", fcntl(100, F_GETFD));
+	// execve copies a table another process shares past its point of no
+	// return: the copy's EMFILE kills it with SIGSEGV.
+	shared("execve", exec_);
 	close(65);
 	close(100);
 	close(120);
@@ -132,6 +195,8 @@ int main(void) {
 	close(127);
 	forked("fork after close", 0, 0);
 	forked("unshare CLONE_FILES after close", CLONE_FILES, 1);
+	closerange(3, 10, CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC);
+	shared("execve after close", exec_);
 	w("1048576");
 	// Another user may not write it (0644).
 	pid_t pid = fork();
