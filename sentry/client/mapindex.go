@@ -109,3 +109,25 @@ func (x *mappableIndex) in(ms memmap.MappingSpace, ar hostarch.AddrRange) []mapp
 	}
 	return out
 }
+
+// heldAt returns the Mappable mapping addr in ms, with a reference on it as a memmap.MappingIdentity (nil if nothing the
+// index knows maps addr, or its Mappable is not one). The reference is
+// taken under mu: while the index lists the range, its vma holds a
+// reference (mm drops a vma's only after RemoveMapping), so the count is
+// not zero; an idle serverFile must never be revived by a bare IncRef.
+// This makes mu, otherwise a leaf, come before fileCache.mu.
+func (x *mappableIndex) heldAt(ms memmap.MappingSpace, addr hostarch.Addr) memmap.MappingIdentity {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	rs := x.spaces[ms]
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].End > addr })
+	if i == len(rs) || rs[i].Start > addr {
+		return nil
+	}
+	id, ok := rs[i].mappable.(memmap.MappingIdentity)
+	if !ok {
+		return nil
+	}
+	id.IncRef()
+	return id
+}

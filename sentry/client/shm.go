@@ -144,7 +144,7 @@ func (t *task) reportShm(shmid int32, delta int) {
 // mappings; while segments exist, the client counts around them.
 var vmaCalls = map[uintptr]bool{
 	unix.SYS_MMAP: true, unix.SYS_MUNMAP: true, unix.SYS_MREMAP: true,
-	unix.SYS_MPROTECT: true, unix.SYS_MADVISE: true,
+	unix.SYS_MPROTECT: true, unix.SYS_MADVISE: true, unix.SYS_REMAP_FILE_PAGES: true,
 }
 
 // sysShmdt detaches the segment attached at addr, as Linux: the first

@@ -36,6 +36,7 @@ func init() {
 		unix.SYS_MUNMAP:                 sysMunmap,
 		unix.SYS_MPROTECT:               sysMprotect,
 		unix.SYS_MREMAP:                 sysMremap,
+		unix.SYS_REMAP_FILE_PAGES:       sysRemapFilePages,
 		unix.SYS_MADVISE:                sysMadvise,
 		unix.SYS_MSYNC:                  sysMsync,
 		unix.SYS_MLOCK:                  sysMlock,
