@@ -159,6 +159,21 @@ static void file(void) {
 	if (munmap(m + 3 * ps, ps) != 0)
 		perror("munmap");
 	call("past the mapping's end", m + 2 * ps, 2 * ps, 0, 0, 0);
+	if (munmap(m + ps, ps) != 0)
+		perror("munmap");
+	call("a hole between vmas of one file", m, 3 * ps, 0, 0, 0);
+	// Adjacent vmas of two files, with the same flags.
+	int fd2 = open("data2", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	char *q = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (fd2 < 0 || ftruncate(fd2, ps) != 0 || q == MAP_FAILED ||
+	    mmap(q + ps, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd2, 0) == MAP_FAILED) {
+		perror("data2");
+		exit(1);
+	}
+	call("across vmas of two files", q, 2 * ps, 0, 0, 0);
+	call("the second file's vma", q + ps, ps, 0, 0, 0);
+	munmap(q, 2 * ps);
+	close(fd2);
 	char *p = mmap(NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	call("private mapping", p, ps, 0, 3, 0);
 	char *a = mmap(NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
