@@ -153,6 +153,30 @@ func sysRemapFilePages(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if pgoff > (math.MaxInt64-size)>>hostarch.PageShift {
 		return 0, unix.EOVERFLOW
 	}
+	// The changes of SysV segments' mappings are reported as the other
+	// memory calls' are (shm.go), but by this call itself: a removed
+	// segment's may be reported before the mapping is made.
+	var shmBefore map[int32]int
+	if t.c.shm.active() {
+		shmBefore = t.shmMappings()
+		defer func() { t.reportShmChanges(shmBefore) }()
+	}
+	if f, ok := mappable.(*serverFile); ok && shmBefore != nil {
+		if shmid, ok := t.c.shm.lookup(f.id); ok && t.shmState(shmid) != 0 {
+			// Linux maps a segment again through its id (shm_mmap),
+			// after unmapping the range (MAP_FIXED): a segment removed
+			// with IPC_RMID is destroyed if that took its last mapping,
+			// and the call fails with the range left unmapped.
+			if err := t.mm.MUnmap(t.gctx, ar.Start, size); err != nil {
+				return 0, toErrno(err)
+			}
+			t.reportShmChanges(shmBefore)
+			shmBefore = t.shmMappings()
+			if t.shmState(shmid) == unix.EINVAL {
+				return 0, unix.EINVAL
+			}
+		}
+	}
 	opts := memmap.MMapOpts{
 		Length:          size,
 		Offset:          pgoff << hostarch.PageShift,
@@ -195,4 +219,15 @@ func mapsAll(mapped []mappedRange, ar hostarch.AddrRange, m memmap.Mappable) boo
 		at = r.End
 	}
 	return at >= ar.End
+}
+
+// shmState asks the server whether SysV segment shmid may still be
+// mapped: 0 if so, EIDRM if it was removed but is still attached,
+// EINVAL if it is gone (or the server cannot say).
+func (t *task) shmState(shmid int32) unix.Errno {
+	reply := t.forwardInternal(unix.SYS_SHMDT, [6]uint64{0, uint64(uint32(shmid)), 0}, nil)
+	if reply == nil {
+		return unix.EINVAL
+	}
+	return unix.Errno(reply.Errno)
 }

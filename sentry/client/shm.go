@@ -141,10 +141,11 @@ func (t *task) reportShm(shmid int32, delta int) {
 }
 
 // vmaCalls are the memory calls that may remove or split segment
-// mappings; while segments exist, the client counts around them.
+// mappings; while segments exist, the client counts around them
+// (remap_file_pages counts for itself: remapfilepages.go).
 var vmaCalls = map[uintptr]bool{
 	unix.SYS_MMAP: true, unix.SYS_MUNMAP: true, unix.SYS_MREMAP: true,
-	unix.SYS_MPROTECT: true, unix.SYS_MADVISE: true, unix.SYS_REMAP_FILE_PAGES: true,
+	unix.SYS_MPROTECT: true, unix.SYS_MADVISE: true,
 }
 
 // sysShmdt detaches the segment attached at addr, as Linux: the first

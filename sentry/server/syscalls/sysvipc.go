@@ -397,7 +397,9 @@ func Shmat(c *kernel.Task) (int64, error) {
 // a mapping placed over one) the mappings of a segment in its address
 // space itself, then reports args[1], the segment's id (the client knows
 // it from ShmAttachPlan), and args[2], the change of the calling
-// process's count of that segment's mappings (an int64).
+// process's count of that segment's mappings (an int64); a change of 0
+// asks whether the segment may still be mapped (sysvipc's ShmAdjust),
+// for remap_file_pages.
 // Shmdt implements shmdt(2).
 func Shmdt(c *kernel.Task) (int64, error) {
 	delta := int64(c.Args[2])

@@ -121,12 +121,24 @@ func (r *Registry) ShmAttach(c Caller, id int32, flags int32) (Attachment, error
 // over a segment remove or split them). Linux's shm_nattch counts
 // mappings the same way. It returns the name of the segment's file when
 // a removed segment lost its last mapping: the caller removes it.
+//
+// A delta of 0 changes nothing: it asks whether segment id may be
+// mapped again (remap_file_pages: Linux's shm_mmap finds the segment by
+// its id), EINVAL if it was destroyed, EIDRM if it is removed but still
+// attached (IPC_RMID: destroyed once its last mapping goes).
 func (r *Registry) ShmAdjust(pid int32, id int32, delta int) (string, error) {
-	if delta == 0 {
-		return "", unix.EINVAL
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if delta == 0 {
+		s, err := r.segmentLocked(id)
+		if err != nil {
+			return "", unix.EINVAL
+		}
+		if s.mode&linux.SHM_DEST != 0 {
+			return "", unix.EIDRM
+		}
+		return "", nil
+	}
 	if delta > 0 {
 		s, err := r.segmentLocked(id)
 		if err != nil {

@@ -617,3 +617,26 @@ func TestNextID(t *testing.T) {
 		t.Errorf("msgget after the restore = %d, want 100", id)
 	}
 }
+
+// TestShmAdjustZero: a change of 0 asks whether a segment may still be
+// mapped (remap_file_pages): yes while it lives, EIDRM once removed but
+// attached, EINVAL once destroyed; it changes no count.
+func TestShmAdjustZero(t *testing.T) {
+	r, _ := newTestRegistry(t)
+	id, _ := r.ShmGet(root, linux.IPC_PRIVATE, 100, linux.IPC_CREAT|0600)
+	p := Caller{Pid: 10, Privileged: true}
+	r.ShmAttach(p, id, 0)
+	if _, err := r.ShmAdjust(10, id, 0); err != nil {
+		t.Errorf("live segment: %v", err)
+	}
+	r.ShmRemove(root, id)
+	if _, err := r.ShmAdjust(10, id, 0); err != unix.EIDRM {
+		t.Errorf("removed, attached segment: %v, want EIDRM", err)
+	}
+	if gone, _ := r.ShmAdjust(10, id, -1); gone == "" {
+		t.Errorf("the last detach destroyed nothing")
+	}
+	if _, err := r.ShmAdjust(10, id, 0); err != unix.EINVAL {
+		t.Errorf("destroyed segment: %v, want EINVAL", err)
+	}
+}

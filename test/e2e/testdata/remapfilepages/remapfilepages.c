@@ -245,6 +245,41 @@ static void sysv(void) {
 	printf("shm: shmdt %d\n", shmdt(m));
 	printf("shm: nattch %d\n", nattch(id));
 	shmctl(id, IPC_RMID, NULL);
+
+	// A removed segment cannot be mapped again: EINVAL, and the range
+	// is left unmapped (the new mapping replaced it, then failed).
+	id = shmget(IPC_PRIVATE, PAGES * ps, IPC_CREAT | 0600);
+	m = shmat(id, NULL, 0);
+	if (id < 0 || m == (void *)-1) {
+		perror("shm");
+		exit(1);
+	}
+	fill(m, PAGES);
+	shmctl(id, IPC_RMID, NULL);
+	call("shm: removed segment, page 1 from 3", m + ps, ps, 0, 3, 0);
+	maps("shm maps", m, PAGES * ps);
+	unsigned char v;
+	int x = mincore(m + ps, ps, &v);
+	printf("shm: mincore of page 1: %d %s\n", x, x ? strerrorname_np(errno) : "");
+	show("shm page 0", m, 1);
+	x = shmdt(m);
+	printf("shm: shmdt %d %s\n", x, x ? strerrorname_np(errno) : "");
+
+	// Unless the remap took the removed segment's last mapping: it is
+	// destroyed then, and cannot be mapped (LTP shmctl05's loop).
+	id = shmget(IPC_PRIVATE, ps, IPC_CREAT | 0600);
+	m = shmat(id, NULL, 0);
+	if (id < 0 || m == (void *)-1) {
+		perror("shm");
+		exit(1);
+	}
+	call("shm: one page", m, ps, 0, 0, 0);
+	shmctl(id, IPC_RMID, NULL);
+	call("shm: removed one-page segment, again", m, ps, 0, 0, 0);
+	x = mincore(m, ps, &v);
+	printf("shm: mincore: %d %s\n", x, x ? strerrorname_np(errno) : "");
+	x = shmdt(m);
+	printf("shm: shmdt %d %s\n", x, x ? strerrorname_np(errno) : "");
 }
 
 int main(void) {
