@@ -58,6 +58,10 @@
 // Fault again with dump_done, which ends the process. MADV_DONTDUMP is
 // kept here (process.dontDump): gVisor's mm drops it.
 //
+// remap_file_pages (remapfilepages.go) is Linux 4.0+'s emulation: a
+// MAP_FIXED mapping of the vma's Mappable (from the mappable index) at
+// the new offset, with the vma's flags read from mm's smaps.
+//
 // SysV shared memory (shm.go): shmat's reply names the segment's server
 // file, which the client maps shared like any MAP_SHARED file; shmdt
 // finds the segment at its address from the VMAs' mapped file (the ids
@@ -264,9 +268,11 @@
 // For a file: serverFile.wbMu > serverFile.mapsMu (mm calls AddMapping and
 // RemoveMapping holding its mappingMu) > mm's activeMu (taken by
 // MappingSet.Invalidate; Translate is called holding it) > serverFile.mu >
-// fileCache.dirtyMu (a leaf). mappableIndex.mu (mapindex.go) is a leaf
-// taken inside mm's mappingMu (the Mappables' AddMapping and
-// RemoveMapping) and by madvise and mincore. mincore (mincore.go) takes
+// fileCache.dirtyMu (a leaf). mappableIndex.mu (mapindex.go) is taken
+// inside mm's mappingMu (the Mappables' AddMapping and RemoveMapping)
+// and by madvise and mincore, and is a leaf but for remap_file_pages
+// (remapfilepages.go), which takes a mapped file's reference under it
+// (fileCache.mu: heldAt) with no mm lock held. mincore (mincore.go) takes
 // mm's locks (DebugString) holding none of the client's, then, with
 // mm's dropped, mappableIndex.mu, then one serverFile.mu or anonShared.mu
 // at a time. A write-back holds wbMu across its PageWrite
