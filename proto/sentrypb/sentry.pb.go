@@ -9496,6 +9496,12 @@ type ProcessState struct {
 	RtprioLimit uint64 `protobuf:"varint,514,opt,name=rtprio_limit,json=rtprioLimit,proto3" json:"rtprio_limit,omitempty"`
 	// coredump_filter is /proc/<pid>/coredump_filter's mask (9 bits).
 	CoredumpFilter uint32 `protobuf:"varint,500,opt,name=coredump_filter,json=coredumpFilter,proto3" json:"coredump_filter,omitempty"`
+	// oom_score_adj is /proc/<pid>/oom_score_adj (-1000..1000), and
+	// oom_score_adj_min the least a writer without CAP_SYS_RESOURCE may
+	// set it to (Linux's signal_struct fields; 0 in the records of servers
+	// that predate them, Linux's first values).
+	OomScoreAdj    int32 `protobuf:"varint,596,opt,name=oom_score_adj,json=oomScoreAdj,proto3" json:"oom_score_adj,omitempty"`
+	OomScoreAdjMin int32 `protobuf:"varint,597,opt,name=oom_score_adj_min,json=oomScoreAdjMin,proto3" json:"oom_score_adj_min,omitempty"`
 	// pdeath_signal is the signal the process gets when its parent exits
 	// (PR_SET_PDEATHSIG; 0: none).
 	PdeathSignal int32 `protobuf:"varint,497,opt,name=pdeath_signal,json=pdeathSignal,proto3" json:"pdeath_signal,omitempty"`
@@ -9772,6 +9778,20 @@ func (x *ProcessState) GetRtprioLimit() uint64 {
 func (x *ProcessState) GetCoredumpFilter() uint32 {
 	if x != nil {
 		return x.CoredumpFilter
+	}
+	return 0
+}
+
+func (x *ProcessState) GetOomScoreAdj() int32 {
+	if x != nil {
+		return x.OomScoreAdj
+	}
+	return 0
+}
+
+func (x *ProcessState) GetOomScoreAdjMin() int32 {
+	if x != nil {
+		return x.OomScoreAdjMin
 	}
 	return 0
 }
@@ -13035,7 +13055,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xf8\b\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xc9\t\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -13072,7 +13092,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"nice_limit\x18\x81\x04 \x01(\x04R\tniceLimit\x12\"\n" +
 	"\frtprio_limit\x18\x82\x04 \x01(\x04R\vrtprioLimit\x12(\n" +
-	"\x0fcoredump_filter\x18\xf4\x03 \x01(\rR\x0ecoredumpFilter\x12$\n" +
+	"\x0fcoredump_filter\x18\xf4\x03 \x01(\rR\x0ecoredumpFilter\x12#\n" +
+	"\room_score_adj\x18\xd4\x04 \x01(\x05R\voomScoreAdj\x12*\n" +
+	"\x11oom_score_adj_min\x18\xd5\x04 \x01(\x05R\x0eoomScoreAdjMin\x12$\n" +
 	"\rpdeath_signal\x18\xf1\x03 \x01(\x05R\fpdeathSignal\x12(\n" +
 	"\x0fchild_subreaper\x18\xf2\x03 \x01(\bR\x0echildSubreaper\x12\x16\n" +
 	"\x06execed\x18f \x01(\bR\x06execed\x126\n" +

@@ -127,6 +127,13 @@ type Process struct {
 	// would hold; no core file is written): DefaultCoredumpFilter at
 	// first, copied by fork, kept by execve.
 	CoredumpFilter uint32
+	// OOMScoreAdj is /proc/<pid>/oom_score_adj (-1000..1000), and
+	// OOMScoreAdjMin the least a writer without CAP_SYS_RESOURCE may set
+	// it to (Linux's signal->oom_score_adj and oom_score_adj_min): 0 at
+	// first, copied by fork, kept by execve. The sandbox never runs out
+	// of memory by Linux's OOM killer; they are kept for the programs
+	// that set and read them, and for oom_score.
+	OOMScoreAdj, OOMScoreAdjMin int32
 	// PdeathSignal is sent to the process when its parent exits
 	// (PR_SET_PDEATHSIG; 0: none). Not inherited; cleared when its
 	// credentials change.

@@ -79,7 +79,8 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		UID:    [4]uint32{p.Creds.RUID, p.Creds.EUID, p.Creds.SUID, p.Creds.FSUID},
 		GID:    [4]uint32{p.Creds.RGID, p.Creds.EGID, p.Creds.SGID, p.Creds.FSGID},
 		CapInh: p.Creds.Caps.Inheritable, CapPrm: p.Creds.Caps.Permitted, CapEff: p.Creds.Caps.Effective,
-		CapBnd: p.Creds.Caps.Bounding, CapAmb: p.Creds.Caps.Ambient, CoredumpFilter: p.CoredumpFilter}
+		CapBnd: p.Creds.Caps.Bounding, CapAmb: p.Creds.Caps.Ambient, CoredumpFilter: p.CoredumpFilter,
+		OOMScoreAdj: p.OOMScoreAdj}
 	if p.Parent != nil {
 		out.PPID = p.Parent.PID
 	}
@@ -248,6 +249,29 @@ func (s procSource) SetCoredumpFilter(pid int32, mask uint32) error {
 		return unix.ESRCH
 	}
 	p.CoredumpFilter = mask
+	k.Trk.Changed(p)
+	return nil
+}
+
+// SetOOMScoreAdj takes a write of pid's oom_score_adj or oom_adj
+// (procfs.OOMScoreAdjWrite's rules, under k.Mu as Linux's
+// oom_adj_mutex). A zombie's is set as Linux's, whose signal_struct
+// outlives the address space. Linux also copies the value to the other
+// processes sharing the writer's address space (clone with CLONE_VM but
+// neither CLONE_THREAD nor CLONE_VFORK); the sandbox does not.
+func (s procSource) SetOOMScoreAdj(pid, adj int32, legacy, privileged bool) error {
+	k := s.k
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	p := k.Procs[pid]
+	if p == nil {
+		return unix.ESRCH
+	}
+	v, m, err := procfs.OOMScoreAdjWrite(p.OOMScoreAdj, p.OOMScoreAdjMin, adj, legacy, privileged)
+	if err != nil {
+		return err
+	}
+	p.OOMScoreAdj, p.OOMScoreAdjMin = v, m
 	k.Trk.Changed(p)
 	return nil
 }

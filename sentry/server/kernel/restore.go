@@ -536,6 +536,7 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 		p.PGID, p.SID, p.ExitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.FsizeLimited, p.FsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.CoreDumps, p.CoredumpFilter = ps.CoreDumps, ps.CoredumpFilter
+		p.OOMScoreAdj, p.OOMScoreAdjMin = ps.OomScoreAdj, ps.OomScoreAdjMin
 		p.ChildSubreaper = ps.ChildSubreaper
 		p.NiceLimit, p.RTPrioLimit = ps.NiceLimit, ps.RtprioLimit
 		if sig := int(ps.PdeathSignal); sig > 0 && sig <= ksignal.NumSignals {

@@ -35,6 +35,13 @@ type Source interface {
 	SetComm(pid, tid int32, comm string) error
 	// SetCoredumpFilter sets process pid's coredump_filter mask.
 	SetCoredumpFilter(pid int32, mask uint32) error
+	// SetOOMScoreAdj sets process pid's oom_score_adj to adj (checked to
+	// be in -1000..1000) as Linux's __set_oom_adj: a writer without
+	// CAP_SYS_RESOURCE (privileged false) may not lower it below
+	// oom_score_adj_min (legacy false: oom_score_adj) or below its
+	// current value (legacy: oom_adj), EACCES; a privileged write of
+	// oom_score_adj also sets oom_score_adj_min to adj.
+	SetOOMScoreAdj(pid, adj int32, legacy, privileged bool) error
 	// Limits gives the numbers /proc/sys shows.
 	Limits() Limits
 	// SetLastPID sets kernel/ns_last_pid, the last pid handed out.
@@ -101,8 +108,10 @@ type Process struct {
 	Umask                                  uint32
 	// CoredumpFilter is its coredump_filter mask.
 	CoredumpFilter uint32
-	FDs            int
-	ExitSignal     int32
+	// OOMScoreAdj is its oom_score_adj.
+	OOMScoreAdj int32
+	FDs         int
+	ExitSignal  int32
 	// VMSize, RSS and MaxRSS are the address space's size and resident
 	// set, current and peak, in bytes (known when threads were asked for).
 	VMSize, RSS, MaxRSS uint64
@@ -211,9 +220,14 @@ type fileSpec struct {
 	target string
 	// gen renders the file; write, when set, accepts a write; readAt,
 	// set instead of gen, reads a file too large to render by range.
-	gen    func(src Source, pid, tid int32) ([]byte, error)
-	write  func(src Source, pid, tid int32, data []byte) error
-	readAt func(src Source, pid, tid int32, off int64, n int) ([]byte, error)
+	gen   func(src Source, pid, tid int32) ([]byte, error)
+	write func(src Source, pid, tid int32, data []byte) error
+	// capWrite, set instead of write, accepts a write whose effect
+	// depends on the writer's capabilities (writerCaps: its effective
+	// set), as oom_score_adj's on CAP_SYS_RESOURCE, and which may take
+	// less than all of data (it returns how much).
+	capWrite func(src Source, pid, tid int32, data []byte, writerCaps uint64) (int, error)
+	readAt   func(src Source, pid, tid int32, off int64, n int) ([]byte, error)
 	// linkGen, set instead of target, renders a Link's text for
 	// process pid (LinkTarget).
 	linkGen func(src Source, pid int32) string
@@ -310,6 +324,10 @@ var tables = map[Scope]map[string]fileSpec{
 		"smaps":           {gen: genSmaps},
 		"mountinfo":       {gen: genMountinfo},
 		"mounts":          {gen: genMounts},
+		// Per process (Linux's signal_struct), in task/<tid>/ too.
+		"oom_adj":       {mode: 0644, gen: genOOMAdj, capWrite: writeOOMAdj},
+		"oom_score":     {gen: genOOMScore},
+		"oom_score_adj": {mode: 0644, gen: genOOMScoreAdj, capWrite: writeOOMScoreAdj},
 		// The one namespace the sandbox has (Linux's ns/ holds each
 		// kind; opening them, setns's argument, is not served).
 		"ns/mnt":  {kind: Link, linkGen: linkMntNS},
@@ -322,15 +340,18 @@ var tables = map[Scope]map[string]fileSpec{
 		"timerslack_ns": {mode: 0444, gen: genTimerSlack},
 	},
 	Task: {
-		"cmdline": {gen: genCmdline},
-		"comm":    {mode: 0644, gen: genComm, write: writeComm},
-		"environ": {mode: 0400, gen: genEnviron},
-		"maps":    {gen: genMaps},
-		"pagemap": {mode: 0400, readAt: readPagemap},
-		"smaps":   {gen: genSmaps},
-		"stat":    {gen: genPidStat},
-		"statm":   {gen: genStatm},
-		"status":  {gen: genStatus},
+		"cmdline":       {gen: genCmdline},
+		"comm":          {mode: 0644, gen: genComm, write: writeComm},
+		"environ":       {mode: 0400, gen: genEnviron},
+		"maps":          {gen: genMaps},
+		"oom_adj":       {mode: 0644, gen: genOOMAdj, capWrite: writeOOMAdj},
+		"oom_score":     {gen: genOOMScore},
+		"oom_score_adj": {mode: 0644, gen: genOOMScoreAdj, capWrite: writeOOMScoreAdj},
+		"pagemap":       {mode: 0400, readAt: readPagemap},
+		"smaps":         {gen: genSmaps},
+		"stat":          {gen: genPidStat},
+		"statm":         {gen: genStatm},
+		"status":        {gen: genStatus},
 	},
 }
 
@@ -426,7 +447,8 @@ func Readable(scope Scope, path string) bool {
 
 // Writable says whether file path of scope accepts writes.
 func Writable(scope Scope, path string) bool {
-	return tables[scope][path].write != nil
+	spec := tables[scope][path]
+	return spec.write != nil || spec.capWrite != nil
 }
 
 // OthersMayWrite says file path of scope is writable by others than
@@ -434,7 +456,7 @@ func Writable(scope Scope, path string) bool {
 // reads the mode: the owner's bits for root, the others' for the rest.
 func OthersMayWrite(scope Scope, path string) bool {
 	spec := tables[scope][path]
-	return spec.write != nil && spec.mode&0002 != 0
+	return (spec.write != nil || spec.capWrite != nil) && spec.mode&0002 != 0
 }
 
 // WriteCaps are the capabilities (a mask of 1<<CAP_*) of which the
@@ -451,14 +473,23 @@ func OpenWriteCaps(scope Scope, path string) uint64 {
 	return tables[scope][path].openWriteCaps
 }
 
-// Write writes data to file path of scope.
-func Write(src Source, scope Scope, path string, pid, tid int32, data []byte) error {
+// Write writes data to file path of scope for a writer whose effective
+// capabilities are writerCaps (a mask of 1<<CAP_*), and returns how
+// many bytes it took (all, but for oom_adj and oom_score_adj, which
+// take at most 12 as Linux's).
+func Write(src Source, scope Scope, path string, pid, tid int32, data []byte, writerCaps uint64) (int, error) {
 	spec, ok := tables[scope][path]
 	if !ok {
-		return unix.ENOENT
+		return 0, unix.ENOENT
 	}
-	if spec.write == nil {
-		return unix.EACCES
+	switch {
+	case spec.capWrite != nil:
+		return spec.capWrite(src, pid, tid, data, writerCaps)
+	case spec.write != nil:
+		if err := spec.write(src, pid, tid, data); err != nil {
+			return 0, err
+		}
+		return len(data), nil
 	}
-	return spec.write(src, pid, tid, data)
+	return 0, unix.EACCES
 }

@@ -24,6 +24,8 @@ type fakeSource struct {
 	noClient bool
 	// leaseBreakTime is what SetLimit wrote.
 	leaseBreakTime int
+	// oomScoreAdjMin is process 1's oom_score_adj_min.
+	oomScoreAdjMin int32
 }
 
 func (f *fakeSource) Machine() (*sentrypb.MachineInfo, error) {
@@ -85,6 +87,16 @@ func (f *fakeSource) SetCoredumpFilter(pid int32, mask uint32) error {
 	}
 	p.CoredumpFilter = mask
 	return nil
+}
+
+func (f *fakeSource) SetOOMScoreAdj(pid, adj int32, legacy, privileged bool) error {
+	p := f.procs[pid]
+	if p == nil {
+		return unix.ESRCH
+	}
+	var err error
+	p.OOMScoreAdj, f.oomScoreAdjMin, err = OOMScoreAdjWrite(p.OOMScoreAdj, f.oomScoreAdjMin, adj, legacy, privileged)
+	return err
 }
 
 func (f *fakeSource) Limits() Limits {
@@ -270,10 +282,10 @@ func TestTree(t *testing.T) {
 
 func TestWrite(t *testing.T) {
 	f := newFake()
-	if err := Write(f, PID, "comm", 1, 0, []byte("a-very-long-thread-name\nrest")); err != nil {
+	if _, err := Write(f, PID, "comm", 1, 0, []byte("a-very-long-thread-name\nrest"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(f, Task, "comm", 1, 5, []byte("w2")); err != nil {
+	if _, err := Write(f, Task, "comm", 1, 5, []byte("w2"), 0); err != nil {
 		t.Fatal(err)
 	}
 	if f.renamed[1] != "a-very-long-thr" || f.renamed[5] != "w2" {
@@ -284,7 +296,7 @@ func TestWrite(t *testing.T) {
 		if p == "stat" {
 			scope = PID
 		}
-		if err := Write(f, scope, p, 1, 0, []byte("1")); !errors.Is(err, unix.EACCES) {
+		if _, err := Write(f, scope, p, 1, 0, []byte("1"), 0); !errors.Is(err, unix.EACCES) {
 			t.Errorf("write %s: %v, want EACCES", p, err)
 		}
 		if Writable(scope, p) {
@@ -318,7 +330,7 @@ func TestCoredumpFilter(t *testing.T) {
 	} {
 		f := newFake()
 		f.procs[1].CoredumpFilter = 0x33 // a process's first mask (kernel.DefaultCoredumpFilter)
-		if err := Write(f, PID, "coredump_filter", 1, 0, []byte(tc.data)); !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+		if _, err := Write(f, PID, "coredump_filter", 1, 0, []byte(tc.data), 0); !errors.Is(err, tc.wantErr) && err != tc.wantErr {
 			t.Errorf("write %q: %v, want %v", tc.data, err, tc.wantErr)
 		}
 		if got, err := Generate(f, PID, "coredump_filter", 1, 0); err != nil || string(got) != tc.want {
@@ -326,7 +338,7 @@ func TestCoredumpFilter(t *testing.T) {
 		}
 	}
 	f := newFake()
-	if err := Write(f, PID, "coredump_filter", 7, 0, []byte("1")); !errors.Is(err, unix.ESRCH) {
+	if _, err := Write(f, PID, "coredump_filter", 7, 0, []byte("1"), 0); !errors.Is(err, unix.ESRCH) {
 		t.Errorf("write of a zombie's: %v, want ESRCH", err)
 	}
 	if got, err := Generate(f, PID, "coredump_filter", 7, 0); err != nil || len(got) != 0 {
@@ -350,7 +362,7 @@ func TestWriteLimit(t *testing.T) {
 		{data: "-1", want: 45, wantErr: unix.EINVAL},
 	} {
 		f := newFake()
-		err := Write(f, Top, "sys/fs/lease-break-time", 1, 0, []byte(tc.data))
+		_, err := Write(f, Top, "sys/fs/lease-break-time", 1, 0, []byte(tc.data), 0)
 		if !errors.Is(err, tc.wantErr) && err != tc.wantErr {
 			t.Errorf("write %q: %v, want %v", tc.data, err, tc.wantErr)
 		}
@@ -427,7 +439,7 @@ func TestDropCaches(t *testing.T) {
 	}{
 		{"3\n", nil}, {"1", nil}, {"4", nil}, {"0", unix.EINVAL}, {"5", unix.EINVAL}, {"x", unix.EINVAL}, {"", unix.EINVAL},
 	} {
-		if err := Write(f, Top, "sys/vm/drop_caches", 1, 0, []byte(tc.data)); !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+		if _, err := Write(f, Top, "sys/vm/drop_caches", 1, 0, []byte(tc.data), 0); !errors.Is(err, tc.wantErr) && err != tc.wantErr {
 			t.Errorf("write %q: %v, want %v", tc.data, err, tc.wantErr)
 		}
 	}
@@ -436,5 +448,93 @@ func TestDropCaches(t *testing.T) {
 	}
 	if e, ok := Lookup(Top, "sys/vm", "drop_caches"); !ok || e.Mode != 0200 {
 		t.Errorf("drop_caches: %+v %v, want mode 0200", e, ok)
+	}
+}
+
+// TestOOMScoreAdj: oom_score_adj and oom_adj take Linux's kstrtoint of
+// at most 12 bytes, bounded as oom_score_adj_write and oom_adj_write,
+// under __set_oom_adj's CAP_SYS_RESOURCE rules, and read back as
+// oom_adj_read; oom_score weighs the resident set and the adjustment as
+// proc_oom_score.
+func TestOOMScoreAdj(t *testing.T) {
+	const capRes = 1 << unix.CAP_SYS_RESOURCE
+	f := newFake()
+	for _, tc := range []struct {
+		file     string
+		data     string
+		caps     uint64
+		wantN    int
+		wantErr  error
+		want     string // oom_score_adj after
+		wantAdj  string // oom_adj after
+		wantMin  int32
+		wantScor string // oom_score after
+	}{
+		{file: "oom_score_adj", data: "500\n", wantN: 4, want: "500\n", wantAdj: "8\n", wantScor: "1000\n"},
+		{file: "oom_score_adj", data: "100", wantN: 3, want: "100\n", wantAdj: "1\n", wantScor: "733\n"},
+		// Below oom_score_adj_min (0) without CAP_SYS_RESOURCE.
+		{file: "oom_score_adj", data: "-1", wantErr: unix.EACCES, want: "100\n", wantAdj: "1\n", wantScor: "733\n"},
+		{file: "oom_score_adj", data: "1001", wantErr: unix.EINVAL, want: "100\n", wantAdj: "1\n", wantScor: "733\n"},
+		{file: "oom_score_adj", data: "-1001", caps: capRes, wantErr: unix.EINVAL, want: "100\n", wantAdj: "1\n", wantScor: "733\n"},
+		{file: "oom_score_adj", data: "1x", wantErr: unix.EINVAL, want: "100\n", wantAdj: "1\n", wantScor: "733\n"},
+		{file: "oom_score_adj", data: "", wantErr: unix.EINVAL, want: "100\n", wantAdj: "1\n", wantScor: "733\n"},
+		{file: "oom_score_adj", data: "0x", wantErr: unix.EINVAL, want: "100\n", wantAdj: "1\n", wantScor: "733\n"},
+		{file: "oom_score_adj", data: "99999999999", wantErr: unix.ERANGE, want: "100\n", wantAdj: "1\n", wantScor: "733\n"},
+		// Spaces around, hex, octal, a sign, a NUL ending the text.
+		{file: "oom_score_adj", data: " \t0x20 \n", wantN: 8, want: "32\n", wantAdj: "0\n", wantScor: "688\n"},
+		{file: "oom_score_adj", data: "+010", wantN: 4, want: "8\n", wantAdj: "0\n", wantScor: "672\n"},
+		{file: "oom_score_adj", data: "7\x00junk", wantN: 6, want: "7\n", wantAdj: "0\n", wantScor: "671\n"},
+		// Only 12 bytes count, and the write says so.
+		{file: "oom_score_adj", data: "0000000000000009", wantN: 12, want: "0\n", wantAdj: "0\n", wantScor: "666\n"},
+		// A privileged write sets the minimum, lowering or raising it.
+		{file: "oom_score_adj", data: "-500", caps: capRes, wantN: 4, want: "-500\n", wantAdj: "-8\n", wantMin: -500, wantScor: "334\n"},
+		{file: "oom_score_adj", data: "-400", wantN: 4, want: "-400\n", wantAdj: "-6\n", wantMin: -500, wantScor: "400\n"},
+		{file: "oom_score_adj", data: "-500", wantN: 4, want: "-500\n", wantAdj: "-8\n", wantMin: -500, wantScor: "334\n"},
+		{file: "oom_score_adj", data: "200", caps: capRes, wantN: 3, want: "200\n", wantAdj: "3\n", wantMin: 200, wantScor: "800\n"},
+		{file: "oom_score_adj", data: "100", wantErr: unix.EACCES, want: "200\n", wantAdj: "3\n", wantMin: 200, wantScor: "800\n"},
+		// oom_adj: scaled by 1000/17, 15 to 1000; lowering it below the
+		// current value takes CAP_SYS_RESOURCE, and it leaves the
+		// minimum alone.
+		{file: "oom_adj", data: "15", wantN: 2, want: "1000\n", wantAdj: "15\n", wantMin: 200, wantScor: "1333\n"},
+		{file: "oom_adj", data: "14", wantErr: unix.EACCES, want: "1000\n", wantAdj: "15\n", wantMin: 200, wantScor: "1333\n"},
+		{file: "oom_adj", data: "16", wantErr: unix.EINVAL, want: "1000\n", wantAdj: "15\n", wantMin: 200, wantScor: "1333\n"},
+		{file: "oom_adj", data: "-17", caps: capRes, wantN: 3, want: "-1000\n", wantAdj: "-17\n", wantMin: 200, wantScor: "0\n"},
+		{file: "oom_adj", data: "-18", caps: capRes, wantErr: unix.EINVAL, want: "-1000\n", wantAdj: "-17\n", wantMin: 200, wantScor: "0\n"},
+		{file: "oom_adj", data: "-16", wantN: 3, want: "-941\n", wantAdj: "-15\n", wantMin: 200, wantScor: "40\n"},
+		{file: "oom_adj", data: "3", wantN: 1, want: "176\n", wantAdj: "2\n", wantMin: 200, wantScor: "784\n"},
+	} {
+		n, err := Write(f, PID, tc.file, 1, 0, []byte(tc.data), tc.caps)
+		if !errors.Is(err, tc.wantErr) && err != tc.wantErr || n != tc.wantN {
+			t.Errorf("write %s %q: %d, %v; want %d, %v", tc.file, tc.data, n, err, tc.wantN, tc.wantErr)
+		}
+		for _, r := range []struct{ file, want string }{{"oom_score_adj", tc.want}, {"oom_adj", tc.wantAdj}, {"oom_score", tc.wantScor}} {
+			if got, err := Generate(f, PID, r.file, 1, 0); err != nil || string(got) != r.want {
+				t.Errorf("after %s %q: %s %q, %v; want %q", tc.file, tc.data, r.file, got, err, r.want)
+			}
+			if got, err := Generate(f, Task, r.file, 1, 5); err != nil || string(got) != r.want {
+				t.Errorf("after %s %q: task/5/%s %q, %v; want %q", tc.file, tc.data, r.file, got, err, r.want)
+			}
+		}
+		if f.oomScoreAdjMin != tc.wantMin {
+			t.Errorf("after %s %q: oom_score_adj_min %d, want %d", tc.file, tc.data, f.oomScoreAdjMin, tc.wantMin)
+		}
+	}
+	// A resident set of an eighth of the memory weighs 125 of 1000.
+	f = newFake()
+	f.procs[1].RSS = 1 << 30
+	if got, err := Generate(f, PID, "oom_score", 1, 0); err != nil || string(got) != "750\n" {
+		t.Errorf("oom_score with 1 GiB of 8 resident: %q, %v; want 750", got, err)
+	}
+	// A zombie has no address space to weigh.
+	if got, err := Generate(f, PID, "oom_score", 7, 0); err != nil || string(got) != "0\n" {
+		t.Errorf("a zombie's oom_score: %q, %v; want 0", got, err)
+	}
+	for _, name := range []string{"oom_score_adj", "oom_adj"} {
+		if e, ok := Lookup(PID, "", name); !ok || e.Mode != 0644 {
+			t.Errorf("%s: %+v, %v; want mode 0644", name, e, ok)
+		}
+	}
+	if e, ok := Lookup(Task, "", "oom_score"); !ok || e.Mode != 0444 || Writable(Task, "oom_score") {
+		t.Errorf("task oom_score: %+v, %v; want read-only 0444", e, ok)
 	}
 }

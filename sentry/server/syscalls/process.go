@@ -244,6 +244,7 @@ func doClone(c *kernel.Task, flags uint64, requested int32) (int32, error) {
 	np.Creds = p.Creds
 	np.FsizeLimited, np.FsizeLimit = p.FsizeLimited, p.FsizeLimit
 	np.CoreDumps, np.CoredumpFilter = p.CoreDumps, p.CoredumpFilter
+	np.OOMScoreAdj, np.OOMScoreAdjMin = p.OOMScoreAdj, p.OOMScoreAdjMin
 	np.NiceLimit, np.RTPrioLimit = p.NiceLimit, p.RTPrioLimit
 	np.ExitSignal = exitSig
 	np.Comm, np.Exe, np.Argv, np.Env = p.Comm, p.Exe, p.Argv, p.Env

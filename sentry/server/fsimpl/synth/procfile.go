@@ -112,10 +112,7 @@ func (f *ProcFile) Write(c fdesc.Call, _ *fdesc.File, b []byte, _ int64) (int, e
 	if caps := procfs.WriteCaps(f.d.ProcScope, f.d.ProcName); caps != 0 && !c.Creds().CapableOfAny(caps) {
 		return 0, unix.EPERM
 	}
-	if err := procfs.Write(f.fs.k.Source(), f.d.ProcScope, f.d.ProcName, f.d.PID, f.d.TID, b); err != nil {
-		return 0, err
-	}
-	return len(b), nil
+	return procfs.Write(f.fs.k.Source(), f.d.ProcScope, f.d.ProcName, f.d.PID, f.d.TID, b, c.Creds().Caps.Effective)
 }
 
 func (f *ProcFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
