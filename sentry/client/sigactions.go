@@ -27,10 +27,11 @@ import (
 //   - a change (act set) of a caller whose process has one thread and a
 //     table no other process shares is answered at once (the old action
 //     from the copy, if asked) and posted without oldact; the copy takes
-//     the new action as the server stores it (sa_mask without SIGKILL
-//     and SIGSTOP), and the table's records are not folded until the
-//     posted changes have their replies (their records are older than
-//     the copy).
+//     the new action as the server stores it (sa_flags without the
+//     bits Linux does not know, sysabi.SigactionFlags; sa_mask without
+//     SIGKILL and SIGSTOP), and the table's records are not folded
+//     until the posted changes have their replies (their records are
+//     older than the copy).
 //
 // The call is forwarded as before when the table or its record is not
 // known, the arguments are ones the server refuses (sigsetsize not 8, a
@@ -133,9 +134,11 @@ func (t *task) pipelineSigaction(args [6]uint64) bool {
 		if _, err := t.mm.CopyIn(t.gctx, hostarch.Addr(act), newAct, usermem.IOOpts{}); err != nil {
 			return false
 		}
-		// As the server stores it: no mask holds SIGKILL or SIGSTOP.
+		// As the server stores it: without the flags Linux does not
+		// know, and no mask holds SIGKILL or SIGSTOP.
 		var a linux.SigAction
 		a.UnmarshalBytes(newAct)
+		a.Flags &= sysabi.SigactionFlags
 		a.Mask &^= unblockable
 		a.MarshalBytes(newAct)
 	}

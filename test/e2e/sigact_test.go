@@ -32,7 +32,11 @@ func TestSigactionOnClient(t *testing.T) {
 // signals are SIG_DFL again, ignored ones still SIG_IGN, and every
 // action, an ignored one too, has lost its flags, restorer and mask, as
 // Linux's flush_signal_handlers(current, 0) leaves them (the server kept
-// an ignored signal's flags and mask).
+// an ignored signal's flags and mask). Before, it sets actions with
+// sa_flags bits Linux 5.11+ clears (glibc's sign-extended SA_RESETHAND,
+// every bit of a raw rt_sigaction) and reads them back byte for byte:
+// at once (the client's copy of the table) and in a fork child (the
+// server's table); both stored the full value.
 func TestExecSignalActions(t *testing.T) {
 	tu.RequireRoot(t)
 	stracedTestdata(t, "execsig", "execsig")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
 
 // The signal calls: kill, tkill and tgkill, the queued signals with a
@@ -162,6 +163,9 @@ func RtSigaction(c *kernel.Task) (int64, error) {
 			return 0, err
 		}
 		na = ksignal.ParseAction(b)
+		// As Linux's do_sigaction: the flags it does not know are
+		// cleared, and no mask holds SIGKILL or SIGSTOP.
+		na.Flags &= sysabi.SigactionFlags
 		na.Mask &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
 	}
 	k := c.Kernel
