@@ -19,42 +19,11 @@
 
 #define NR_OPEN "/proc/sys/fs/nr_open"
 
-static void show(const char *what, long r) {
-	if (r < 0)
-		printf("%s = -1 %s\n", what, strerrorname_np(errno));
-	else
-		printf("%s = %ld\n", what, r);
-	fflush(stdout);
-}
+#include "common.h"
 
-static long readv_(void) {
-	char buf[32] = {0};
-	int fd = open(NR_OPEN, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	if (read(fd, buf, sizeof buf - 1) < 0)
-		buf[0] = 0;
-	close(fd);
-	return strtol(buf, NULL, 10);
-}
+static long readv_(void) { return readnum(NR_OPEN); }
 
-// writev_ writes s to nr_open: 0 or -1 with errno.
-static int writev_(const char *s) {
-	int fd = open(NR_OPEN, O_WRONLY);
-	if (fd < 0)
-		return -1;
-	int r = write(fd, s, strlen(s)) < 0 ? -1 : 0;
-	int e = errno;
-	close(fd);
-	errno = e;
-	return r;
-}
-
-static void w(const char *s) {
-	char what[64];
-	snprintf(what, sizeof what, "write %s", s);
-	show(what, writev_(s));
-}
+static void w(const char *s) { writeshow(NR_OPEN, s); }
 
 static void setnofile(long n) {
 	struct rlimit r = {n, n};

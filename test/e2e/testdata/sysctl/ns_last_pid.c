@@ -15,41 +15,11 @@
 
 #define LAST "/proc/sys/kernel/ns_last_pid"
 
-static void show(const char *what, long r) {
-	if (r < 0)
-		printf("%s = -1 %s\n", what, strerrorname_np(errno));
-	else
-		printf("%s = %ld\n", what, r);
-	fflush(stdout);
-}
+#include "common.h"
 
-static long readnum(const char *path) {
-	char buf[32] = {0};
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	if (read(fd, buf, sizeof buf - 1) < 0)
-		buf[0] = 0;
-	close(fd);
-	return strtol(buf, NULL, 10);
-}
+static int writes(const char *s) { return writestr(LAST, s); }
 
-static int writes(const char *s) {
-	int fd = open(LAST, O_WRONLY);
-	if (fd < 0)
-		return -1;
-	int r = write(fd, s, strlen(s)) < 0 ? -1 : 0;
-	int e = errno;
-	close(fd);
-	errno = e;
-	return r;
-}
-
-static void w(const char *s) {
-	char what[64];
-	snprintf(what, sizeof what, "write %s", s);
-	show(what, writes(s));
-}
+static void w(const char *s) { writeshow(LAST, s); }
 
 // child forks a child that exits at once, reaps it and returns its pid.
 static pid_t child(void) {
