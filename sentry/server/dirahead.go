@@ -233,6 +233,7 @@ func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name st
 	}
 	ctx, cancel := v.RPCCtx()
 	conf := v.ConfirmStart()
+	seen := v.RemovalsSeen()
 	r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: h, Name: []byte(name), Ino: sub.Ino(), Count: maxMissingInNames + 1, Plus: true, PlusIfEof: true, WantHandle: true})
 	cancel()
 	if syserr.FromGofer("getdents", r.GetErrno(), err) != nil {
@@ -256,7 +257,7 @@ func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name st
 		v.NoteTooBig(sub, max(len(ents)-maxMissingInNames, 1), tooBigLife)
 		return nil
 	}
-	v.NoteListing(sub, r.Entries, r.Stats, seq)
+	v.NoteListing(sub, r.Entries, r.Stats, seq, seen)
 	a := &aheadListing{name: name, dir: sub, noMount: r.GetSubNoMount()}
 	// As Getdents64 lists from the start with room for everything.
 	a.dirents = syscalls.AppendDirent(a.dirents, ".", sub.Ino(), unix.DT_DIR, 1)

@@ -834,3 +834,76 @@ func TestListingStats(t *testing.T) {
 		t.Errorf("after the host's chmod and attrTTL: mode %o, want 640", got)
 	}
 }
+
+// TestNamesCachedAfterOthersRemovals checks that the names a client
+// finds or makes after another client of the server removed a name (any
+// name: the server counts removals, not which) are trusted without a
+// Walk, and that one removed by the other client later is walked to
+// again. Dentries made by a listing or a create once went untrusted for
+// good after the first removal by another client, and every lookup of
+// them walked (an rm -r after another client's cost 70 % more).
+func TestNamesCachedAfterOthersRemovals(t *testing.T) {
+	e, rc := countingEnv(t)
+	m := e.mem
+	sb := m.zeros(144)
+	e2 := secondClient(t, e, nil)
+	dir := filepath.Join(e.root, "tmp/others")
+	if err := os.MkdirAll(dir, 0755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		// find has e find or make /tmp/others/NAME (given as path).
+		find func(path string)
+		// removedAfter has e2 remove the name after e found it: e must
+		// walk to it again.
+		removedAfter bool
+	}{
+		{name: "listed", find: func(p string) {
+			if err := os.WriteFile(filepath.Join(e.root, p), nil, 0644); err != nil {
+				t.Fatal(err)
+			}
+			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/others"), unix.O_RDONLY|unix.O_DIRECTORY, 0))
+			e.ok(1, unix.SYS_GETDENTS64, fd, m.zeros(4096), 4096)
+			e.ok(1, unix.SYS_CLOSE, fd)
+		}},
+		{name: "created", find: func(p string) {
+			e.ok(1, unix.SYS_CLOSE, uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(p), unix.O_CREAT|unix.O_WRONLY, 0644)))
+		}},
+		{name: "made directory", find: func(p string) {
+			e.ok(1, unix.SYS_MKDIRAT, atFDCWD64, m.str(p), 0755)
+		}},
+		{name: "listed then removed by the other", removedAfter: true, find: func(p string) {
+			if err := os.WriteFile(filepath.Join(e.root, p), nil, 0644); err != nil {
+				t.Fatal(err)
+			}
+			fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str("/tmp/others"), unix.O_RDONLY|unix.O_DIRECTORY, 0))
+			e.ok(1, unix.SYS_GETDENTS64, fd, m.zeros(4096), 4096)
+			e.ok(1, unix.SYS_CLOSE, fd)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := "/tmp/others/" + strings.ReplaceAll(tc.name, " ", "_")
+			// Another client's removal first, of a name of its own.
+			gone := p + ".gone"
+			e2.ok(1, unix.SYS_CLOSE, uint64(e2.ok(1, unix.SYS_OPENAT, atFDCWD64, e2.mem.str(gone), unix.O_CREAT|unix.O_WRONLY, 0644)))
+			e2.ok(1, unix.SYS_UNLINKAT, atFDCWD64, e2.mem.str(gone), 0)
+			tc.find(p)
+			if tc.removedAfter {
+				e2.ok(1, unix.SYS_UNLINKAT, atFDCWD64, e2.mem.str(p), 0)
+			}
+			rc.take()
+			if tc.removedAfter {
+				e.fails(unix.ENOENT, 1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(p), sb, unix.AT_SYMLINK_NOFOLLOW)
+				if got := rc.take(); got["Walk"] == 0 {
+					t.Errorf("stat of a name the other client removed after: gofer calls %s, want a Walk", fmtCounts(got))
+				}
+				return
+			}
+			e.ok(1, unix.SYS_NEWFSTATAT, atFDCWD64, m.str(p), sb, unix.AT_SYMLINK_NOFOLLOW)
+			if got := rc.take(); got["Walk"] != 0 {
+				t.Errorf("stat of a name %s after the other client's removal: gofer calls %s, want no Walk", tc.name, fmtCounts(got))
+			}
+		})
+	}
+}

@@ -176,6 +176,7 @@ func listNames(c *kernel.Task, dir *vfs.Dentry, plus bool) ([]string, bool) {
 		req := &goferpb.GetdentsRequest{Dir: h, Offset: cookie, Count: maxMissingInNames + 3, Plus: plus, PlusIfEof: plus}
 		var r *goferpb.GetdentsReply
 		var seq uint64
+		seen := v.RemovalsSeen()
 		if plus {
 			r, seq, err = c.Kernel.Attrs.GetdentsSeq(ctx, req)
 		} else {
@@ -186,7 +187,7 @@ func listNames(c *kernel.Task, dir *vfs.Dentry, plus bool) ([]string, bool) {
 			return nil, false
 		}
 		if plus {
-			v.NoteListing(dir, r.Entries, r.Stats, seq)
+			v.NoteListing(dir, r.Entries, r.Stats, seq, seen)
 		}
 		for _, e := range r.Entries {
 			cookie = e.Offset

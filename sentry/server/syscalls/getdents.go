@@ -67,12 +67,13 @@ func Getdents64(c *kernel.Task) (int64, error) {
 		rpc:
 			for !cur.EOF {
 				ctx, cancel := v.RPCCtx()
+				seen := v.RemovalsSeen()
 				r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: g.Handle, Offset: cur.Cookie, Count: 256, Plus: true})
 				cancel()
 				if err == nil && r.GetErrno() == 0 {
 					// The entries' dentries and attributes: a stat of
 					// each (ls -l, find) needs no Walk nor Stat.
-					v.NoteListing(d, r.Entries, r.Stats, seq)
+					v.NoteListing(d, r.Entries, r.Stats, seq, seen)
 				}
 				if err := syserr.FromGofer("getdents", r.GetErrno(), err); err != nil {
 					if len(buf) > 0 {

@@ -54,6 +54,7 @@ func MemfdCreate(c *kernel.Task) (int64, error) {
 	// caller's fsuid and fsgid.
 	cr := c.ProcessCreds()
 	ctx, cancel := v.RPCCtx()
+	seen := v.RemovalsSeen()
 	cr0, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: []byte(hidden), Flags: unix.O_RDWR,
 		Mode: 0777, Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.GoferOrigin(0)})
 	cancel()
@@ -63,7 +64,7 @@ func MemfdCreate(c *kernel.Task) (int64, error) {
 	if cr0.Handle == nil || cr0.Stat == nil {
 		return 0, unix.EIO
 	}
-	d := v.InsertChild(dir, hidden, 0, cr0.Handle.FileHandle, cr0.Stat)
+	d := v.InsertChild(dir, hidden, 0, cr0.Handle.FileHandle, cr0.Stat, seen)
 	f := vfs.NewFile(vfs.NewGoferFile(v, cr0.Handle.Id, cr0.Handle.FileHandle, nil), d, unix.O_RDWR|linux.O_LARGEFILE) // as Linux's memfd_create
 	ctx, cancel = v.RPCCtx()
 	ur, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: []byte(hidden), Origin: c.GoferOrigin(1), Open: true})

@@ -451,12 +451,13 @@ func makeName(c *kernel.Task, dir *vfs.Dentry, name, op string, mode uint32,
 	uid, gid, m := c.ProcessCreds().NewFileOwner(v.AttrsOf(dir), mode)
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
+	seen := v.RemovalsSeen()
 	r, err := send(ctx, dh, uid, gid, m)
 	if err := syserr.FromGofer(op+" "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
 	if h, st := r.GetHandle(), r.GetStat(); h != nil && st != nil {
-		v.InsertChild(dir, name, h.Id, h.FileHandle, st)
+		v.InsertChild(dir, name, h.Id, h.FileHandle, st, seen)
 	}
 	c.Kernel.InotifyChild(dir, name, linux.IN_CREATE, mode&unix.S_IFMT == unix.S_IFDIR)
 	return 0, nil

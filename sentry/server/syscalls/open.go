@@ -250,6 +250,7 @@ func createFile(c *kernel.Task, dir *vfs.Dentry, name string, flags, mode, part 
 	uid, gid, m := cr.NewFileOwner(v.AttrsOf(dir), unix.S_IFREG|mode&07777&^c.Umask())
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
+	seen := v.RemovalsSeen()
 	r, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{
 		Dir: dh, Name: []byte(name), Flags: flags & (unix.O_ACCMODE | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC | unix.O_TRUNC),
 		Mode: m & 07777, Uid: uid, Gid: gid, Origin: c.GoferOrigin(part), PathHandle: true,
@@ -265,7 +266,7 @@ func createFile(c *kernel.Task, dir *vfs.Dentry, name string, flags, mode, part 
 	}
 	// The dentry keeps the unopened handle (if the gofer gave one) for
 	// the new name's chown, chmod and stat.
-	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat)
+	d := v.InsertChild(dir, name, r.GetPath().GetId(), r.Handle.FileHandle, r.Stat, seen)
 	c.Kernel.InotifyChild(dir, name, linux.IN_CREATE, false)
 	c.Created = true
 	return vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, flags&sysabi.KeptOpenFlags), nil

@@ -111,6 +111,7 @@ func mknodSocket(c *kernel.Task, path string) (uint64, string, error) {
 	v := c.Kernel.VFS
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
+	seen := v.RemovalsSeen()
 	r, err := c.Kernel.Gofer.Mknod(ctx, &goferpb.MknodRequest{Dir: dh, Name: []byte(name), Mode: unix.S_IFSOCK | 0777&^c.Umask(),
 		Uid: cr.FSUID, Gid: cr.FSGID, Origin: c.GoferOrigin(0)})
 	if err := syserr.FromGofer("mknod socket "+name, r.GetErrno(), err); err != nil {
@@ -125,7 +126,7 @@ func mknodSocket(c *kernel.Task, path string) (uint64, string, error) {
 	// A re-sent bind whose socket file a later call already removed gets
 	// no handle (the gofer's reply cache): the bind stands, unnamed.
 	if r.Handle != nil {
-		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat)
+		v.InsertChild(dir, name, r.Handle.Id, r.Handle.FileHandle, r.Stat, seen)
 	}
 	abs, _ := v.PathOf(dir)
 	if abs == "/" {

@@ -485,6 +485,7 @@ func segmentFile(c *kernel.Task, name string, size uint64) (*fdesc.File, *goferp
 			return nil, nil, err
 		}
 		ctx, cancel := v.RPCCtx()
+		seen := v.RemovalsSeen()
 		r, err := c.Kernel.Gofer.Create(ctx, &goferpb.CreateRequest{Dir: dh, Name: []byte(name), Flags: unix.O_RDWR, Mode: 0600, Origin: c.GoferOrigin(segmentCreatePart)})
 		cancel()
 		if err := syserr.FromGofer("create "+name, r.GetErrno(), err); err != nil {
@@ -493,7 +494,7 @@ func segmentFile(c *kernel.Task, name string, size uint64) (*fdesc.File, *goferp
 		if r.Handle == nil || r.Stat == nil {
 			return nil, nil, unix.EIO
 		}
-		d = v.InsertChild(dir, name, 0, r.Handle.FileHandle, r.Stat)
+		d = v.InsertChild(dir, name, 0, r.Handle.FileHandle, r.Stat, seen)
 		f = vfs.NewFile(vfs.NewGoferFile(v, r.Handle.Id, r.Handle.FileHandle, nil), d, unix.O_RDWR)
 	default:
 		return nil, nil, err

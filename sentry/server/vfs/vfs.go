@@ -121,10 +121,10 @@ type Dentry struct {
 	// attrCache.names count their lookup began at and when; see
 	// LookupChild.
 	negative map[string]negEntry
-	// validAt is the count of other clients' removals
-	// (goferclient.AttrCache.RemovalsByOthersIn) the lookup that found this name
-	// began at: after another removal, the name is walked to again
-	// (lookupName).
+	// validAt is the count of other clients' removals (RemovalsSeen)
+	// the call that found or made this name (a lookup, a listing, a
+	// create) began at: after another removal, the name is walked to
+	// again (lookupName).
 	validAt uint64
 	// perm (the permission bits of the mode), uid and gid are the
 	// attributes permission checks use (KindGofer; see AttrsOf), as
@@ -765,8 +765,7 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string, open *PreOpened) (*
 			opened = false
 		}
 	}
-	d := v.InsertChild(dir, name, h, wf.Handle.FileHandle, wf.Stat)
-	v.noteValid(d, removals)
+	d := v.InsertChild(dir, name, h, wf.Handle.FileHandle, wf.Stat, removals)
 	if opened {
 		v.ReleasePreOpened(open) // none but in a malformed chain of links
 		open.D, open.H, open.FH = d, wf.Handle.Id, wf.Handle.FileHandle
@@ -774,12 +773,13 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string, open *PreOpened) (*
 	return d, nil
 }
 
-// noteValid records that d was found by a lookup begun when other
-// clients had made removals removals (see Dentry.validAt).
-func (v *VFS) noteValid(d *Dentry, removals uint64) {
-	v.mu.Lock()
-	d.validAt = max(d.validAt, removals)
-	v.mu.Unlock()
+// RemovalsSeen is the count of other clients' removals now
+// (goferclient.AttrCache.RemovalsByOthersIn): a caller that makes or
+// finds names through the gofer reads it before its call and gives it to
+// InsertChild or NoteListing, so that the dentries it caches are trusted
+// until another client removes a name after that (Dentry.validAt).
+func (v *VFS) RemovalsSeen() uint64 {
+	return v.attrs.RemovalsByOthersIn(v.ctx)
 }
 
 // forgetStaleLocked drops dir's child name if it is still stale, the
@@ -795,11 +795,14 @@ func (v *VFS) forgetStaleLocked(dir *Dentry, name string, stale *Dentry) {
 
 // InsertChild caches a child made from a gofer handle (0 for none) and
 // stat, unless another lookup got there first (then the new handle is
-// released).
-func (v *VFS) InsertChild(dir *Dentry, name string, h uint64, fh []byte, st *goferpb.Stat) *Dentry {
+// released). seen is RemovalsSeen as read before the gofer call that
+// made or found the name: the dentry is valid until another client
+// removes a name after that (Dentry.validAt).
+func (v *VFS) InsertChild(dir *Dentry, name string, h uint64, fh []byte, st *goferpb.Stat, seen uint64) *Dentry {
 	v.mu.Lock()
 	if ch := dir.children[name]; ch != nil && ch.ino == st.Ino {
 		ch.perm, ch.uid, ch.gid = st.Mode&07777, st.Uid, st.Gid
+		ch.validAt = max(ch.validAt, seen)
 		v.mu.Unlock()
 		if h != 0 {
 			v.releases.Release([]uint64{h})
@@ -807,7 +810,7 @@ func (v *VFS) InsertChild(dir *Dentry, name string, h uint64, fh []byte, st *gof
 		return ch
 	}
 	d := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, handle: h, fh: fh, parent: dir, name: name,
-		perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
+		perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid, validAt: seen}
 	evicted := v.cacheChildHandleLocked(d)
 	if old := dir.children[name]; old != nil {
 		v.deleteLocked(old)
@@ -1134,8 +1137,9 @@ func (d *Dentry) removedNameLocked() {
 
 // NoteListing makes or refreshes the dentries of dir's entries from a
 // directory listing with their attributes, current at seq (0: not
-// trusted for stat, dentries only).
-func (v *VFS) NoteListing(dir *Dentry, ents []*goferpb.Dirent, stats []*goferpb.Stat, seq uint64) {
+// trusted for stat, dentries only); seen is RemovalsSeen as read before
+// the listing's Getdents (InsertChild).
+func (v *VFS) NoteListing(dir *Dentry, ents []*goferpb.Dirent, stats []*goferpb.Stat, seq, seen uint64) {
 	if len(stats) != len(ents) || dir.Kind != KindGofer {
 		return
 	}
@@ -1148,7 +1152,7 @@ func (v *VFS) NoteListing(dir *Dentry, ents []*goferpb.Dirent, stats []*goferpb.
 		if dir == v.Root && (name == "dev" || name == "proc") {
 			continue // synthesized over the gofer's
 		}
-		d := v.InsertChild(dir, name, 0, nil, st)
+		d := v.InsertChild(dir, name, 0, nil, st, seen)
 		if seq != 0 {
 			v.mu.Lock()
 			if d.ino == st.Ino {
