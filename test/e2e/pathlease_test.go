@@ -192,7 +192,10 @@ func TestPathCacheFind(t *testing.T) {
 		minFile float64
 	}{
 		{name: "without the cache", flags: []string{"--read-cache=false"}, minFile: 1.5, maxFile: 4}, // find's lstat, ls's lstat and more
-		{name: "with the cache", maxFile: 0.1},
+		// Near zero: the difference of two runs' counts, whose fixed
+		// part (the shell's and the tools' start, a lease renewed on a
+		// loaded machine) varies by a few round trips either way.
+		{name: "with the cache", minFile: -0.1, maxFile: 0.1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
