@@ -195,7 +195,7 @@ func (x FileState_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileState_Kind.Descriptor instead.
 func (FileState_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{96, 0}
+	return file_sentry_proto_rawDescGZIP(), []int{97, 0}
 }
 
 type ClientMessage struct {
@@ -7330,6 +7330,7 @@ type StateRecord struct {
 	//	*StateRecord_Pty
 	//	*StateRecord_WriteError
 	//	*StateRecord_Mqueue
+	//	*StateRecord_Sysctl
 	Value         isStateRecord_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -7575,6 +7576,15 @@ func (x *StateRecord) GetMqueue() *MqueueState {
 	return nil
 }
 
+func (x *StateRecord) GetSysctl() *SysctlState {
+	if x != nil {
+		if x, ok := x.Value.(*StateRecord_Sysctl); ok {
+			return x.Sysctl
+		}
+	}
+	return nil
+}
+
 type isStateRecord_Value interface {
 	isStateRecord_Value()
 }
@@ -7669,6 +7679,11 @@ type StateRecord_Mqueue struct {
 	Mqueue *MqueueState `protobuf:"bytes,524,opt,name=mqueue,proto3,oneof"`
 }
 
+type StateRecord_Sysctl struct {
+	// The sandbox's writable /proc/sys values: "sysctl".
+	Sysctl *SysctlState `protobuf:"bytes,602,opt,name=sysctl,proto3,oneof"`
+}
+
 func (*StateRecord_Process) isStateRecord_Value() {}
 
 func (*StateRecord_Thread) isStateRecord_Value() {}
@@ -7711,6 +7726,148 @@ func (*StateRecord_WriteError) isStateRecord_Value() {}
 
 func (*StateRecord_Mqueue) isStateRecord_Value() {}
 
+func (*StateRecord_Sysctl) isStateRecord_Value() {}
+
+// SysctlState (key "sysctl") is the sandbox's writable /proc/sys values
+// the server keeps (sentry/server/kernel/sysctl.go), as the /proc/sys
+// writes whose replies the client received (and Hello.sysctls) left them.
+// It goes once a write changed one, with every value; a restored server
+// sets each value present, so that a write is not undone by a server
+// failure. Unset: the default (or Hello.sysctls'). The System V limits
+// and next ids are in SysvIds, kernel/ns_last_pid in IdState.last_pid.
+type SysctlState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// fs/nr_open (64 to 2147483584).
+	NrOpen *int32 `protobuf:"varint,1,opt,name=nr_open,json=nrOpen,proto3,oneof" json:"nr_open,omitempty"`
+	// fs/pipe-max-size as the write rounded it (a power-of-two number of
+	// pages, at most 2 GiB).
+	PipeMaxSize *int64 `protobuf:"varint,2,opt,name=pipe_max_size,json=pipeMaxSize,proto3,oneof" json:"pipe_max_size,omitempty"`
+	// fs/lease-break-time in seconds (not negative).
+	LeaseBreakTime *int64 `protobuf:"varint,3,opt,name=lease_break_time,json=leaseBreakTime,proto3,oneof" json:"lease_break_time,omitempty"`
+	// net/ipv4/ip_forward of the sandbox's own network stack.
+	IpForward *bool `protobuf:"varint,4,opt,name=ip_forward,json=ipForward,proto3,oneof" json:"ip_forward,omitempty"`
+	// kernel/core_pattern as kept (at most 127 bytes, no newline or NUL;
+	// may be empty) and kernel/core_uses_pid.
+	CorePattern []byte `protobuf:"bytes,5,opt,name=core_pattern,json=corePattern,proto3,oneof" json:"core_pattern,omitempty"`
+	CoreUsesPid *bool  `protobuf:"varint,6,opt,name=core_uses_pid,json=coreUsesPid,proto3,oneof" json:"core_uses_pid,omitempty"`
+	// fs/mqueue/{queues_max,msg_max,msgsize_max,msg_default,
+	// msgsize_default} (package mqueue's bounds).
+	MqQueuesMax      *int64 `protobuf:"varint,7,opt,name=mq_queues_max,json=mqQueuesMax,proto3,oneof" json:"mq_queues_max,omitempty"`
+	MqMsgMax         *int64 `protobuf:"varint,8,opt,name=mq_msg_max,json=mqMsgMax,proto3,oneof" json:"mq_msg_max,omitempty"`
+	MqMsgsizeMax     *int64 `protobuf:"varint,9,opt,name=mq_msgsize_max,json=mqMsgsizeMax,proto3,oneof" json:"mq_msgsize_max,omitempty"`
+	MqMsgDefault     *int64 `protobuf:"varint,10,opt,name=mq_msg_default,json=mqMsgDefault,proto3,oneof" json:"mq_msg_default,omitempty"`
+	MqMsgsizeDefault *int64 `protobuf:"varint,11,opt,name=mq_msgsize_default,json=mqMsgsizeDefault,proto3,oneof" json:"mq_msgsize_default,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SysctlState) Reset() {
+	*x = SysctlState{}
+	mi := &file_sentry_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysctlState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysctlState) ProtoMessage() {}
+
+func (x *SysctlState) ProtoReflect() protoreflect.Message {
+	mi := &file_sentry_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysctlState.ProtoReflect.Descriptor instead.
+func (*SysctlState) Descriptor() ([]byte, []int) {
+	return file_sentry_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *SysctlState) GetNrOpen() int32 {
+	if x != nil && x.NrOpen != nil {
+		return *x.NrOpen
+	}
+	return 0
+}
+
+func (x *SysctlState) GetPipeMaxSize() int64 {
+	if x != nil && x.PipeMaxSize != nil {
+		return *x.PipeMaxSize
+	}
+	return 0
+}
+
+func (x *SysctlState) GetLeaseBreakTime() int64 {
+	if x != nil && x.LeaseBreakTime != nil {
+		return *x.LeaseBreakTime
+	}
+	return 0
+}
+
+func (x *SysctlState) GetIpForward() bool {
+	if x != nil && x.IpForward != nil {
+		return *x.IpForward
+	}
+	return false
+}
+
+func (x *SysctlState) GetCorePattern() []byte {
+	if x != nil {
+		return x.CorePattern
+	}
+	return nil
+}
+
+func (x *SysctlState) GetCoreUsesPid() bool {
+	if x != nil && x.CoreUsesPid != nil {
+		return *x.CoreUsesPid
+	}
+	return false
+}
+
+func (x *SysctlState) GetMqQueuesMax() int64 {
+	if x != nil && x.MqQueuesMax != nil {
+		return *x.MqQueuesMax
+	}
+	return 0
+}
+
+func (x *SysctlState) GetMqMsgMax() int64 {
+	if x != nil && x.MqMsgMax != nil {
+		return *x.MqMsgMax
+	}
+	return 0
+}
+
+func (x *SysctlState) GetMqMsgsizeMax() int64 {
+	if x != nil && x.MqMsgsizeMax != nil {
+		return *x.MqMsgsizeMax
+	}
+	return 0
+}
+
+func (x *SysctlState) GetMqMsgDefault() int64 {
+	if x != nil && x.MqMsgDefault != nil {
+		return *x.MqMsgDefault
+	}
+	return 0
+}
+
+func (x *SysctlState) GetMqMsgsizeDefault() int64 {
+	if x != nil && x.MqMsgsizeDefault != nil {
+		return *x.MqMsgsizeDefault
+	}
+	return 0
+}
+
 // MqueueState (key "mq/<id>") is a POSIX message queue of the sandbox's
 // IPC namespace (sentry/server/mqueue), as the calls whose replies the
 // client received left it. Its open descriptions are MQUEUE FileStates
@@ -7749,7 +7906,7 @@ type MqueueState struct {
 
 func (x *MqueueState) Reset() {
 	*x = MqueueState{}
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7761,7 +7918,7 @@ func (x *MqueueState) String() string {
 func (*MqueueState) ProtoMessage() {}
 
 func (x *MqueueState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[74]
+	mi := &file_sentry_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7774,7 +7931,7 @@ func (x *MqueueState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MqueueState.ProtoReflect.Descriptor instead.
 func (*MqueueState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{74}
+	return file_sentry_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *MqueueState) GetId() uint64 {
@@ -7886,7 +8043,7 @@ type MqueueMessage struct {
 
 func (x *MqueueMessage) Reset() {
 	*x = MqueueMessage{}
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7898,7 +8055,7 @@ func (x *MqueueMessage) String() string {
 func (*MqueueMessage) ProtoMessage() {}
 
 func (x *MqueueMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[75]
+	mi := &file_sentry_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7911,7 +8068,7 @@ func (x *MqueueMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MqueueMessage.ProtoReflect.Descriptor instead.
 func (*MqueueMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{75}
+	return file_sentry_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *MqueueMessage) GetPriority() uint32 {
@@ -7943,7 +8100,7 @@ type WriteErrorState struct {
 
 func (x *WriteErrorState) Reset() {
 	*x = WriteErrorState{}
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7955,7 +8112,7 @@ func (x *WriteErrorState) String() string {
 func (*WriteErrorState) ProtoMessage() {}
 
 func (x *WriteErrorState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[76]
+	mi := &file_sentry_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7968,7 +8125,7 @@ func (x *WriteErrorState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteErrorState.ProtoReflect.Descriptor instead.
 func (*WriteErrorState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{76}
+	return file_sentry_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *WriteErrorState) GetIno() uint64 {
@@ -8017,7 +8174,7 @@ type PtyState struct {
 
 func (x *PtyState) Reset() {
 	*x = PtyState{}
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8029,7 +8186,7 @@ func (x *PtyState) String() string {
 func (*PtyState) ProtoMessage() {}
 
 func (x *PtyState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[77]
+	mi := &file_sentry_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8042,7 +8199,7 @@ func (x *PtyState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PtyState.ProtoReflect.Descriptor instead.
 func (*PtyState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{77}
+	return file_sentry_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *PtyState) GetIndex() int32 {
@@ -8170,7 +8327,7 @@ type MountState struct {
 
 func (x *MountState) Reset() {
 	*x = MountState{}
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8182,7 +8339,7 @@ func (x *MountState) String() string {
 func (*MountState) ProtoMessage() {}
 
 func (x *MountState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[78]
+	mi := &file_sentry_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8195,7 +8352,7 @@ func (x *MountState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountState.ProtoReflect.Descriptor instead.
 func (*MountState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{78}
+	return file_sentry_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *MountState) GetId() int32 {
@@ -8343,7 +8500,7 @@ type ShmAttachPlan struct {
 
 func (x *ShmAttachPlan) Reset() {
 	*x = ShmAttachPlan{}
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8355,7 +8512,7 @@ func (x *ShmAttachPlan) String() string {
 func (*ShmAttachPlan) ProtoMessage() {}
 
 func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[79]
+	mi := &file_sentry_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8368,7 +8525,7 @@ func (x *ShmAttachPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShmAttachPlan.ProtoReflect.Descriptor instead.
 func (*ShmAttachPlan) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{79}
+	return file_sentry_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ShmAttachPlan) GetFileId() uint64 {
@@ -8428,7 +8585,7 @@ type SysvPerm struct {
 
 func (x *SysvPerm) Reset() {
 	*x = SysvPerm{}
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8440,7 +8597,7 @@ func (x *SysvPerm) String() string {
 func (*SysvPerm) ProtoMessage() {}
 
 func (x *SysvPerm) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[80]
+	mi := &file_sentry_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8453,7 +8610,7 @@ func (x *SysvPerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvPerm.ProtoReflect.Descriptor instead.
 func (*SysvPerm) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{80}
+	return file_sentry_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SysvPerm) GetKey() int32 {
@@ -8516,7 +8673,7 @@ type SysvSemState struct {
 
 func (x *SysvSemState) Reset() {
 	*x = SysvSemState{}
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8528,7 +8685,7 @@ func (x *SysvSemState) String() string {
 func (*SysvSemState) ProtoMessage() {}
 
 func (x *SysvSemState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[81]
+	mi := &file_sentry_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8541,7 +8698,7 @@ func (x *SysvSemState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemState.ProtoReflect.Descriptor instead.
 func (*SysvSemState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{81}
+	return file_sentry_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SysvSemState) GetId() int32 {
@@ -8603,7 +8760,7 @@ type SysvSemUndo struct {
 
 func (x *SysvSemUndo) Reset() {
 	*x = SysvSemUndo{}
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8615,7 +8772,7 @@ func (x *SysvSemUndo) String() string {
 func (*SysvSemUndo) ProtoMessage() {}
 
 func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[82]
+	mi := &file_sentry_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8628,7 +8785,7 @@ func (x *SysvSemUndo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvSemUndo.ProtoReflect.Descriptor instead.
 func (*SysvSemUndo) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{82}
+	return file_sentry_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SysvSemUndo) GetPid() int32 {
@@ -8663,7 +8820,7 @@ type SysvMsgState struct {
 
 func (x *SysvMsgState) Reset() {
 	*x = SysvMsgState{}
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8675,7 +8832,7 @@ func (x *SysvMsgState) String() string {
 func (*SysvMsgState) ProtoMessage() {}
 
 func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[83]
+	mi := &file_sentry_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8688,7 +8845,7 @@ func (x *SysvMsgState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMsgState.ProtoReflect.Descriptor instead.
 func (*SysvMsgState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{83}
+	return file_sentry_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *SysvMsgState) GetId() int32 {
@@ -8764,7 +8921,7 @@ type SysvMessage struct {
 
 func (x *SysvMessage) Reset() {
 	*x = SysvMessage{}
-	mi := &file_sentry_proto_msgTypes[84]
+	mi := &file_sentry_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8776,7 +8933,7 @@ func (x *SysvMessage) String() string {
 func (*SysvMessage) ProtoMessage() {}
 
 func (x *SysvMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[84]
+	mi := &file_sentry_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8789,7 +8946,7 @@ func (x *SysvMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvMessage.ProtoReflect.Descriptor instead.
 func (*SysvMessage) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{84}
+	return file_sentry_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *SysvMessage) GetType() int64 {
@@ -8830,7 +8987,7 @@ type SysvShmState struct {
 
 func (x *SysvShmState) Reset() {
 	*x = SysvShmState{}
-	mi := &file_sentry_proto_msgTypes[85]
+	mi := &file_sentry_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8842,7 +8999,7 @@ func (x *SysvShmState) String() string {
 func (*SysvShmState) ProtoMessage() {}
 
 func (x *SysvShmState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[85]
+	mi := &file_sentry_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8855,7 +9012,7 @@ func (x *SysvShmState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmState.ProtoReflect.Descriptor instead.
 func (*SysvShmState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{85}
+	return file_sentry_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SysvShmState) GetId() int32 {
@@ -8952,7 +9109,7 @@ type SysvShmAttach struct {
 
 func (x *SysvShmAttach) Reset() {
 	*x = SysvShmAttach{}
-	mi := &file_sentry_proto_msgTypes[86]
+	mi := &file_sentry_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8964,7 +9121,7 @@ func (x *SysvShmAttach) String() string {
 func (*SysvShmAttach) ProtoMessage() {}
 
 func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[86]
+	mi := &file_sentry_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8977,7 +9134,7 @@ func (x *SysvShmAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvShmAttach.ProtoReflect.Descriptor instead.
 func (*SysvShmAttach) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{86}
+	return file_sentry_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *SysvShmAttach) GetPid() int32 {
@@ -9019,7 +9176,7 @@ type SysvIds struct {
 
 func (x *SysvIds) Reset() {
 	*x = SysvIds{}
-	mi := &file_sentry_proto_msgTypes[87]
+	mi := &file_sentry_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9031,7 +9188,7 @@ func (x *SysvIds) String() string {
 func (*SysvIds) ProtoMessage() {}
 
 func (x *SysvIds) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[87]
+	mi := &file_sentry_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9044,7 +9201,7 @@ func (x *SysvIds) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysvIds.ProtoReflect.Descriptor instead.
 func (*SysvIds) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{87}
+	return file_sentry_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *SysvIds) GetSemSeq() uint32 {
@@ -9145,7 +9302,7 @@ type TimerState struct {
 
 func (x *TimerState) Reset() {
 	*x = TimerState{}
-	mi := &file_sentry_proto_msgTypes[88]
+	mi := &file_sentry_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9157,7 +9314,7 @@ func (x *TimerState) String() string {
 func (*TimerState) ProtoMessage() {}
 
 func (x *TimerState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[88]
+	mi := &file_sentry_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9170,7 +9327,7 @@ func (x *TimerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimerState.ProtoReflect.Descriptor instead.
 func (*TimerState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{88}
+	return file_sentry_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *TimerState) GetPid() int32 {
@@ -9249,7 +9406,7 @@ type LockState struct {
 
 func (x *LockState) Reset() {
 	*x = LockState{}
-	mi := &file_sentry_proto_msgTypes[89]
+	mi := &file_sentry_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9261,7 +9418,7 @@ func (x *LockState) String() string {
 func (*LockState) ProtoMessage() {}
 
 func (x *LockState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[89]
+	mi := &file_sentry_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9274,7 +9431,7 @@ func (x *LockState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockState.ProtoReflect.Descriptor instead.
 func (*LockState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{89}
+	return file_sentry_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *LockState) GetIno() uint64 {
@@ -9311,7 +9468,7 @@ type HeldLock struct {
 
 func (x *HeldLock) Reset() {
 	*x = HeldLock{}
-	mi := &file_sentry_proto_msgTypes[90]
+	mi := &file_sentry_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9323,7 +9480,7 @@ func (x *HeldLock) String() string {
 func (*HeldLock) ProtoMessage() {}
 
 func (x *HeldLock) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[90]
+	mi := &file_sentry_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9336,7 +9493,7 @@ func (x *HeldLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldLock.ProtoReflect.Descriptor instead.
 func (*HeldLock) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{90}
+	return file_sentry_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *HeldLock) GetFdTable() uint64 {
@@ -9403,7 +9560,7 @@ type StdinState struct {
 
 func (x *StdinState) Reset() {
 	*x = StdinState{}
-	mi := &file_sentry_proto_msgTypes[91]
+	mi := &file_sentry_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9415,7 +9572,7 @@ func (x *StdinState) String() string {
 func (*StdinState) ProtoMessage() {}
 
 func (x *StdinState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[91]
+	mi := &file_sentry_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9428,7 +9585,7 @@ func (x *StdinState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdinState.ProtoReflect.Descriptor instead.
 func (*StdinState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{91}
+	return file_sentry_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *StdinState) GetRead() uint64 {
@@ -9544,7 +9701,7 @@ type ProcessState struct {
 
 func (x *ProcessState) Reset() {
 	*x = ProcessState{}
-	mi := &file_sentry_proto_msgTypes[92]
+	mi := &file_sentry_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9556,7 +9713,7 @@ func (x *ProcessState) String() string {
 func (*ProcessState) ProtoMessage() {}
 
 func (x *ProcessState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[92]
+	mi := &file_sentry_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9569,7 +9726,7 @@ func (x *ProcessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessState.ProtoReflect.Descriptor instead.
 func (*ProcessState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{92}
+	return file_sentry_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ProcessState) GetPid() int32 {
@@ -9901,7 +10058,7 @@ type ThreadState struct {
 
 func (x *ThreadState) Reset() {
 	*x = ThreadState{}
-	mi := &file_sentry_proto_msgTypes[93]
+	mi := &file_sentry_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9913,7 +10070,7 @@ func (x *ThreadState) String() string {
 func (*ThreadState) ProtoMessage() {}
 
 func (x *ThreadState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[93]
+	mi := &file_sentry_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9926,7 +10083,7 @@ func (x *ThreadState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadState.ProtoReflect.Descriptor instead.
 func (*ThreadState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{93}
+	return file_sentry_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ThreadState) GetTid() int32 {
@@ -10013,7 +10170,7 @@ type SchedState struct {
 
 func (x *SchedState) Reset() {
 	*x = SchedState{}
-	mi := &file_sentry_proto_msgTypes[94]
+	mi := &file_sentry_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10025,7 +10182,7 @@ func (x *SchedState) String() string {
 func (*SchedState) ProtoMessage() {}
 
 func (x *SchedState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[94]
+	mi := &file_sentry_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10038,7 +10195,7 @@ func (x *SchedState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchedState.ProtoReflect.Descriptor instead.
 func (*SchedState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{94}
+	return file_sentry_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *SchedState) GetNice() int32 {
@@ -10110,7 +10267,7 @@ type FdState struct {
 
 func (x *FdState) Reset() {
 	*x = FdState{}
-	mi := &file_sentry_proto_msgTypes[95]
+	mi := &file_sentry_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10122,7 +10279,7 @@ func (x *FdState) String() string {
 func (*FdState) ProtoMessage() {}
 
 func (x *FdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[95]
+	mi := &file_sentry_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10135,7 +10292,7 @@ func (x *FdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdState.ProtoReflect.Descriptor instead.
 func (*FdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{95}
+	return file_sentry_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *FdState) GetFdTable() uint64 {
@@ -10229,7 +10386,7 @@ type FileState struct {
 
 func (x *FileState) Reset() {
 	*x = FileState{}
-	mi := &file_sentry_proto_msgTypes[96]
+	mi := &file_sentry_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10241,7 +10398,7 @@ func (x *FileState) String() string {
 func (*FileState) ProtoMessage() {}
 
 func (x *FileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[96]
+	mi := &file_sentry_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10254,7 +10411,7 @@ func (x *FileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileState.ProtoReflect.Descriptor instead.
 func (*FileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{96}
+	return file_sentry_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *FileState) GetId() uint64 {
@@ -10438,7 +10595,7 @@ type MemfdState struct {
 
 func (x *MemfdState) Reset() {
 	*x = MemfdState{}
-	mi := &file_sentry_proto_msgTypes[97]
+	mi := &file_sentry_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10450,7 +10607,7 @@ func (x *MemfdState) String() string {
 func (*MemfdState) ProtoMessage() {}
 
 func (x *MemfdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[97]
+	mi := &file_sentry_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10463,7 +10620,7 @@ func (x *MemfdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdState.ProtoReflect.Descriptor instead.
 func (*MemfdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{97}
+	return file_sentry_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *MemfdState) GetName() []byte {
@@ -10562,7 +10719,7 @@ type KernelObjectState struct {
 
 func (x *KernelObjectState) Reset() {
 	*x = KernelObjectState{}
-	mi := &file_sentry_proto_msgTypes[98]
+	mi := &file_sentry_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10574,7 +10731,7 @@ func (x *KernelObjectState) String() string {
 func (*KernelObjectState) ProtoMessage() {}
 
 func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[98]
+	mi := &file_sentry_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10587,7 +10744,7 @@ func (x *KernelObjectState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelObjectState.ProtoReflect.Descriptor instead.
 func (*KernelObjectState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{98}
+	return file_sentry_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *KernelObjectState) GetSignalfdMask() uint64 {
@@ -10786,7 +10943,7 @@ type InotifyWatchState struct {
 
 func (x *InotifyWatchState) Reset() {
 	*x = InotifyWatchState{}
-	mi := &file_sentry_proto_msgTypes[99]
+	mi := &file_sentry_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10798,7 +10955,7 @@ func (x *InotifyWatchState) String() string {
 func (*InotifyWatchState) ProtoMessage() {}
 
 func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[99]
+	mi := &file_sentry_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10811,7 +10968,7 @@ func (x *InotifyWatchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InotifyWatchState.ProtoReflect.Descriptor instead.
 func (*InotifyWatchState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{99}
+	return file_sentry_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *InotifyWatchState) GetWd() int32 {
@@ -10859,7 +11016,7 @@ type EpollInterest struct {
 
 func (x *EpollInterest) Reset() {
 	*x = EpollInterest{}
-	mi := &file_sentry_proto_msgTypes[100]
+	mi := &file_sentry_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10871,7 +11028,7 @@ func (x *EpollInterest) String() string {
 func (*EpollInterest) ProtoMessage() {}
 
 func (x *EpollInterest) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[100]
+	mi := &file_sentry_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10884,7 +11041,7 @@ func (x *EpollInterest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpollInterest.ProtoReflect.Descriptor instead.
 func (*EpollInterest) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{100}
+	return file_sentry_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *EpollInterest) GetFile() uint64 {
@@ -10946,7 +11103,7 @@ type FsState struct {
 
 func (x *FsState) Reset() {
 	*x = FsState{}
-	mi := &file_sentry_proto_msgTypes[101]
+	mi := &file_sentry_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10958,7 +11115,7 @@ func (x *FsState) String() string {
 func (*FsState) ProtoMessage() {}
 
 func (x *FsState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[101]
+	mi := &file_sentry_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10971,7 +11128,7 @@ func (x *FsState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsState.ProtoReflect.Descriptor instead.
 func (*FsState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{101}
+	return file_sentry_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *FsState) GetId() uint64 {
@@ -11035,7 +11192,7 @@ type SigHandState struct {
 
 func (x *SigHandState) Reset() {
 	*x = SigHandState{}
-	mi := &file_sentry_proto_msgTypes[102]
+	mi := &file_sentry_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11047,7 +11204,7 @@ func (x *SigHandState) String() string {
 func (*SigHandState) ProtoMessage() {}
 
 func (x *SigHandState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[102]
+	mi := &file_sentry_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11060,7 +11217,7 @@ func (x *SigHandState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigHandState.ProtoReflect.Descriptor instead.
 func (*SigHandState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{102}
+	return file_sentry_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *SigHandState) GetId() uint64 {
@@ -11097,7 +11254,7 @@ type PipeState struct {
 
 func (x *PipeState) Reset() {
 	*x = PipeState{}
-	mi := &file_sentry_proto_msgTypes[103]
+	mi := &file_sentry_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11109,7 +11266,7 @@ func (x *PipeState) String() string {
 func (*PipeState) ProtoMessage() {}
 
 func (x *PipeState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[103]
+	mi := &file_sentry_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11122,7 +11279,7 @@ func (x *PipeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipeState.ProtoReflect.Descriptor instead.
 func (*PipeState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{103}
+	return file_sentry_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *PipeState) GetId() uint64 {
@@ -11189,7 +11346,7 @@ type MappedFileState struct {
 
 func (x *MappedFileState) Reset() {
 	*x = MappedFileState{}
-	mi := &file_sentry_proto_msgTypes[104]
+	mi := &file_sentry_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11201,7 +11358,7 @@ func (x *MappedFileState) String() string {
 func (*MappedFileState) ProtoMessage() {}
 
 func (x *MappedFileState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[104]
+	mi := &file_sentry_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11214,7 +11371,7 @@ func (x *MappedFileState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MappedFileState.ProtoReflect.Descriptor instead.
 func (*MappedFileState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{104}
+	return file_sentry_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *MappedFileState) GetFileId() uint64 {
@@ -11298,7 +11455,7 @@ type WriteState struct {
 
 func (x *WriteState) Reset() {
 	*x = WriteState{}
-	mi := &file_sentry_proto_msgTypes[105]
+	mi := &file_sentry_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11310,7 +11467,7 @@ func (x *WriteState) String() string {
 func (*WriteState) ProtoMessage() {}
 
 func (x *WriteState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[105]
+	mi := &file_sentry_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11323,7 +11480,7 @@ func (x *WriteState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteState.ProtoReflect.Descriptor instead.
 func (*WriteState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{105}
+	return file_sentry_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *WriteState) GetSeq() uint64 {
@@ -11387,7 +11544,7 @@ type IdState struct {
 
 func (x *IdState) Reset() {
 	*x = IdState{}
-	mi := &file_sentry_proto_msgTypes[106]
+	mi := &file_sentry_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11399,7 +11556,7 @@ func (x *IdState) String() string {
 func (*IdState) ProtoMessage() {}
 
 func (x *IdState) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[106]
+	mi := &file_sentry_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11412,7 +11569,7 @@ func (x *IdState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdState.ProtoReflect.Descriptor instead.
 func (*IdState) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{106}
+	return file_sentry_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *IdState) GetNextObject() uint64 {
@@ -11446,7 +11603,7 @@ type Restore struct {
 
 func (x *Restore) Reset() {
 	*x = Restore{}
-	mi := &file_sentry_proto_msgTypes[107]
+	mi := &file_sentry_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11458,7 +11615,7 @@ func (x *Restore) String() string {
 func (*Restore) ProtoMessage() {}
 
 func (x *Restore) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[107]
+	mi := &file_sentry_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11471,7 +11628,7 @@ func (x *Restore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restore.ProtoReflect.Descriptor instead.
 func (*Restore) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{107}
+	return file_sentry_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *Restore) GetRecords() []*StateRecord {
@@ -11509,7 +11666,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_sentry_proto_msgTypes[108]
+	mi := &file_sentry_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11521,7 +11678,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[108]
+	mi := &file_sentry_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11534,7 +11691,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{108}
+	return file_sentry_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *Rewrite) GetSeq() uint64 {
@@ -11626,7 +11783,7 @@ type ReadLease struct {
 
 func (x *ReadLease) Reset() {
 	*x = ReadLease{}
-	mi := &file_sentry_proto_msgTypes[109]
+	mi := &file_sentry_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11638,7 +11795,7 @@ func (x *ReadLease) String() string {
 func (*ReadLease) ProtoMessage() {}
 
 func (x *ReadLease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[109]
+	mi := &file_sentry_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11651,7 +11808,7 @@ func (x *ReadLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadLease.ProtoReflect.Descriptor instead.
 func (*ReadLease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{109}
+	return file_sentry_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *ReadLease) GetId() uint64 {
@@ -11811,7 +11968,7 @@ type PathLease struct {
 
 func (x *PathLease) Reset() {
 	*x = PathLease{}
-	mi := &file_sentry_proto_msgTypes[110]
+	mi := &file_sentry_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11823,7 +11980,7 @@ func (x *PathLease) String() string {
 func (*PathLease) ProtoMessage() {}
 
 func (x *PathLease) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[110]
+	mi := &file_sentry_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11836,7 +11993,7 @@ func (x *PathLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathLease.ProtoReflect.Descriptor instead.
 func (*PathLease) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{110}
+	return file_sentry_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *PathLease) GetId() uint64 {
@@ -11958,7 +12115,7 @@ type MissingIn struct {
 
 func (x *MissingIn) Reset() {
 	*x = MissingIn{}
-	mi := &file_sentry_proto_msgTypes[111]
+	mi := &file_sentry_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11970,7 +12127,7 @@ func (x *MissingIn) String() string {
 func (*MissingIn) ProtoMessage() {}
 
 func (x *MissingIn) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[111]
+	mi := &file_sentry_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11983,7 +12140,7 @@ func (x *MissingIn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MissingIn.ProtoReflect.Descriptor instead.
 func (*MissingIn) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{111}
+	return file_sentry_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *MissingIn) GetPrefix() uint32 {
@@ -12025,7 +12182,7 @@ type ListedStat struct {
 
 func (x *ListedStat) Reset() {
 	*x = ListedStat{}
-	mi := &file_sentry_proto_msgTypes[112]
+	mi := &file_sentry_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12037,7 +12194,7 @@ func (x *ListedStat) String() string {
 func (*ListedStat) ProtoMessage() {}
 
 func (x *ListedStat) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[112]
+	mi := &file_sentry_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12050,7 +12207,7 @@ func (x *ListedStat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListedStat.ProtoReflect.Descriptor instead.
 func (*ListedStat) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{112}
+	return file_sentry_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *ListedStat) GetName() []byte {
@@ -12115,7 +12272,7 @@ type AheadListing struct {
 
 func (x *AheadListing) Reset() {
 	*x = AheadListing{}
-	mi := &file_sentry_proto_msgTypes[113]
+	mi := &file_sentry_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12127,7 +12284,7 @@ func (x *AheadListing) String() string {
 func (*AheadListing) ProtoMessage() {}
 
 func (x *AheadListing) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[113]
+	mi := &file_sentry_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12140,7 +12297,7 @@ func (x *AheadListing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AheadListing.ProtoReflect.Descriptor instead.
 func (*AheadListing) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{113}
+	return file_sentry_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *AheadListing) GetName() []byte {
@@ -12201,7 +12358,7 @@ type LeaseRevoke struct {
 
 func (x *LeaseRevoke) Reset() {
 	*x = LeaseRevoke{}
-	mi := &file_sentry_proto_msgTypes[114]
+	mi := &file_sentry_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12213,7 +12370,7 @@ func (x *LeaseRevoke) String() string {
 func (*LeaseRevoke) ProtoMessage() {}
 
 func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[114]
+	mi := &file_sentry_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12226,7 +12383,7 @@ func (x *LeaseRevoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoke.ProtoReflect.Descriptor instead.
 func (*LeaseRevoke) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{114}
+	return file_sentry_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *LeaseRevoke) GetEpoch() uint64 {
@@ -12260,7 +12417,7 @@ type LeaseRevoked struct {
 
 func (x *LeaseRevoked) Reset() {
 	*x = LeaseRevoked{}
-	mi := &file_sentry_proto_msgTypes[115]
+	mi := &file_sentry_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12272,7 +12429,7 @@ func (x *LeaseRevoked) String() string {
 func (*LeaseRevoked) ProtoMessage() {}
 
 func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
-	mi := &file_sentry_proto_msgTypes[115]
+	mi := &file_sentry_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12285,7 +12442,7 @@ func (x *LeaseRevoked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRevoked.ProtoReflect.Descriptor instead.
 func (*LeaseRevoked) Descriptor() ([]byte, []int) {
-	return file_sentry_proto_rawDescGZIP(), []int{115}
+	return file_sentry_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *LeaseRevoked) GetEpoch() uint64 {
@@ -12869,8 +13026,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\fDebugRequest\" \n" +
 	"\n" +
 	"DebugReply\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"\xf4\n" +
-	"\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"\xb6\v\n" +
 	"\vStateRecord\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x12B\n" +
@@ -12896,8 +13052,37 @@ const file_sentry_proto_rawDesc = "" +
 	"\x03pty\x18\xd7\x02 \x01(\v2\".runscdecoupled.sentry.v1.PtyStateH\x00R\x03pty\x12M\n" +
 	"\vwrite_error\x18\xd1\x03 \x01(\v2).runscdecoupled.sentry.v1.WriteErrorStateH\x00R\n" +
 	"writeError\x12@\n" +
-	"\x06mqueue\x18\x8c\x04 \x01(\v2%.runscdecoupled.sentry.v1.MqueueStateH\x00R\x06mqueueB\a\n" +
-	"\x05value\"\xa9\x03\n" +
+	"\x06mqueue\x18\x8c\x04 \x01(\v2%.runscdecoupled.sentry.v1.MqueueStateH\x00R\x06mqueue\x12@\n" +
+	"\x06sysctl\x18\xda\x04 \x01(\v2%.runscdecoupled.sentry.v1.SysctlStateH\x00R\x06sysctlB\a\n" +
+	"\x05value\"\x90\x05\n" +
+	"\vSysctlState\x12\x1c\n" +
+	"\anr_open\x18\x01 \x01(\x05H\x00R\x06nrOpen\x88\x01\x01\x12'\n" +
+	"\rpipe_max_size\x18\x02 \x01(\x03H\x01R\vpipeMaxSize\x88\x01\x01\x12-\n" +
+	"\x10lease_break_time\x18\x03 \x01(\x03H\x02R\x0eleaseBreakTime\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"ip_forward\x18\x04 \x01(\bH\x03R\tipForward\x88\x01\x01\x12&\n" +
+	"\fcore_pattern\x18\x05 \x01(\fH\x04R\vcorePattern\x88\x01\x01\x12'\n" +
+	"\rcore_uses_pid\x18\x06 \x01(\bH\x05R\vcoreUsesPid\x88\x01\x01\x12'\n" +
+	"\rmq_queues_max\x18\a \x01(\x03H\x06R\vmqQueuesMax\x88\x01\x01\x12!\n" +
+	"\n" +
+	"mq_msg_max\x18\b \x01(\x03H\aR\bmqMsgMax\x88\x01\x01\x12)\n" +
+	"\x0emq_msgsize_max\x18\t \x01(\x03H\bR\fmqMsgsizeMax\x88\x01\x01\x12)\n" +
+	"\x0emq_msg_default\x18\n" +
+	" \x01(\x03H\tR\fmqMsgDefault\x88\x01\x01\x121\n" +
+	"\x12mq_msgsize_default\x18\v \x01(\x03H\n" +
+	"R\x10mqMsgsizeDefault\x88\x01\x01B\n" +
+	"\n" +
+	"\b_nr_openB\x10\n" +
+	"\x0e_pipe_max_sizeB\x13\n" +
+	"\x11_lease_break_timeB\r\n" +
+	"\v_ip_forwardB\x0f\n" +
+	"\r_core_patternB\x10\n" +
+	"\x0e_core_uses_pidB\x10\n" +
+	"\x0e_mq_queues_maxB\r\n" +
+	"\v_mq_msg_maxB\x11\n" +
+	"\x0f_mq_msgsize_maxB\x11\n" +
+	"\x0f_mq_msg_defaultB\x15\n" +
+	"\x13_mq_msgsize_default\"\xa9\x03\n" +
 	"\vMqueueState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\fR\x04name\x12\x10\n" +
@@ -13358,7 +13543,7 @@ func file_sentry_proto_rawDescGZIP() []byte {
 }
 
 var file_sentry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 117)
+var file_sentry_proto_msgTypes = make([]protoimpl.MessageInfo, 118)
 var file_sentry_proto_goTypes = []any{
 	(ProcQuery_Kind)(0),       // 0: runscdecoupled.sentry.v1.ProcQuery.Kind
 	(FileState_Kind)(0),       // 1: runscdecoupled.sentry.v1.FileState.Kind
@@ -13436,49 +13621,50 @@ var file_sentry_proto_goTypes = []any{
 	(*DebugRequest)(nil),      // 73: runscdecoupled.sentry.v1.DebugRequest
 	(*DebugReply)(nil),        // 74: runscdecoupled.sentry.v1.DebugReply
 	(*StateRecord)(nil),       // 75: runscdecoupled.sentry.v1.StateRecord
-	(*MqueueState)(nil),       // 76: runscdecoupled.sentry.v1.MqueueState
-	(*MqueueMessage)(nil),     // 77: runscdecoupled.sentry.v1.MqueueMessage
-	(*WriteErrorState)(nil),   // 78: runscdecoupled.sentry.v1.WriteErrorState
-	(*PtyState)(nil),          // 79: runscdecoupled.sentry.v1.PtyState
-	(*MountState)(nil),        // 80: runscdecoupled.sentry.v1.MountState
-	(*ShmAttachPlan)(nil),     // 81: runscdecoupled.sentry.v1.ShmAttachPlan
-	(*SysvPerm)(nil),          // 82: runscdecoupled.sentry.v1.SysvPerm
-	(*SysvSemState)(nil),      // 83: runscdecoupled.sentry.v1.SysvSemState
-	(*SysvSemUndo)(nil),       // 84: runscdecoupled.sentry.v1.SysvSemUndo
-	(*SysvMsgState)(nil),      // 85: runscdecoupled.sentry.v1.SysvMsgState
-	(*SysvMessage)(nil),       // 86: runscdecoupled.sentry.v1.SysvMessage
-	(*SysvShmState)(nil),      // 87: runscdecoupled.sentry.v1.SysvShmState
-	(*SysvShmAttach)(nil),     // 88: runscdecoupled.sentry.v1.SysvShmAttach
-	(*SysvIds)(nil),           // 89: runscdecoupled.sentry.v1.SysvIds
-	(*TimerState)(nil),        // 90: runscdecoupled.sentry.v1.TimerState
-	(*LockState)(nil),         // 91: runscdecoupled.sentry.v1.LockState
-	(*HeldLock)(nil),          // 92: runscdecoupled.sentry.v1.HeldLock
-	(*StdinState)(nil),        // 93: runscdecoupled.sentry.v1.StdinState
-	(*ProcessState)(nil),      // 94: runscdecoupled.sentry.v1.ProcessState
-	(*ThreadState)(nil),       // 95: runscdecoupled.sentry.v1.ThreadState
-	(*SchedState)(nil),        // 96: runscdecoupled.sentry.v1.SchedState
-	(*FdState)(nil),           // 97: runscdecoupled.sentry.v1.FdState
-	(*FileState)(nil),         // 98: runscdecoupled.sentry.v1.FileState
-	(*MemfdState)(nil),        // 99: runscdecoupled.sentry.v1.MemfdState
-	(*KernelObjectState)(nil), // 100: runscdecoupled.sentry.v1.KernelObjectState
-	(*InotifyWatchState)(nil), // 101: runscdecoupled.sentry.v1.InotifyWatchState
-	(*EpollInterest)(nil),     // 102: runscdecoupled.sentry.v1.EpollInterest
-	(*FsState)(nil),           // 103: runscdecoupled.sentry.v1.FsState
-	(*SigHandState)(nil),      // 104: runscdecoupled.sentry.v1.SigHandState
-	(*PipeState)(nil),         // 105: runscdecoupled.sentry.v1.PipeState
-	(*MappedFileState)(nil),   // 106: runscdecoupled.sentry.v1.MappedFileState
-	(*WriteState)(nil),        // 107: runscdecoupled.sentry.v1.WriteState
-	(*IdState)(nil),           // 108: runscdecoupled.sentry.v1.IdState
-	(*Restore)(nil),           // 109: runscdecoupled.sentry.v1.Restore
-	(*Rewrite)(nil),           // 110: runscdecoupled.sentry.v1.Rewrite
-	(*ReadLease)(nil),         // 111: runscdecoupled.sentry.v1.ReadLease
-	(*PathLease)(nil),         // 112: runscdecoupled.sentry.v1.PathLease
-	(*MissingIn)(nil),         // 113: runscdecoupled.sentry.v1.MissingIn
-	(*ListedStat)(nil),        // 114: runscdecoupled.sentry.v1.ListedStat
-	(*AheadListing)(nil),      // 115: runscdecoupled.sentry.v1.AheadListing
-	(*LeaseRevoke)(nil),       // 116: runscdecoupled.sentry.v1.LeaseRevoke
-	(*LeaseRevoked)(nil),      // 117: runscdecoupled.sentry.v1.LeaseRevoked
-	nil,                       // 118: runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	(*SysctlState)(nil),       // 76: runscdecoupled.sentry.v1.SysctlState
+	(*MqueueState)(nil),       // 77: runscdecoupled.sentry.v1.MqueueState
+	(*MqueueMessage)(nil),     // 78: runscdecoupled.sentry.v1.MqueueMessage
+	(*WriteErrorState)(nil),   // 79: runscdecoupled.sentry.v1.WriteErrorState
+	(*PtyState)(nil),          // 80: runscdecoupled.sentry.v1.PtyState
+	(*MountState)(nil),        // 81: runscdecoupled.sentry.v1.MountState
+	(*ShmAttachPlan)(nil),     // 82: runscdecoupled.sentry.v1.ShmAttachPlan
+	(*SysvPerm)(nil),          // 83: runscdecoupled.sentry.v1.SysvPerm
+	(*SysvSemState)(nil),      // 84: runscdecoupled.sentry.v1.SysvSemState
+	(*SysvSemUndo)(nil),       // 85: runscdecoupled.sentry.v1.SysvSemUndo
+	(*SysvMsgState)(nil),      // 86: runscdecoupled.sentry.v1.SysvMsgState
+	(*SysvMessage)(nil),       // 87: runscdecoupled.sentry.v1.SysvMessage
+	(*SysvShmState)(nil),      // 88: runscdecoupled.sentry.v1.SysvShmState
+	(*SysvShmAttach)(nil),     // 89: runscdecoupled.sentry.v1.SysvShmAttach
+	(*SysvIds)(nil),           // 90: runscdecoupled.sentry.v1.SysvIds
+	(*TimerState)(nil),        // 91: runscdecoupled.sentry.v1.TimerState
+	(*LockState)(nil),         // 92: runscdecoupled.sentry.v1.LockState
+	(*HeldLock)(nil),          // 93: runscdecoupled.sentry.v1.HeldLock
+	(*StdinState)(nil),        // 94: runscdecoupled.sentry.v1.StdinState
+	(*ProcessState)(nil),      // 95: runscdecoupled.sentry.v1.ProcessState
+	(*ThreadState)(nil),       // 96: runscdecoupled.sentry.v1.ThreadState
+	(*SchedState)(nil),        // 97: runscdecoupled.sentry.v1.SchedState
+	(*FdState)(nil),           // 98: runscdecoupled.sentry.v1.FdState
+	(*FileState)(nil),         // 99: runscdecoupled.sentry.v1.FileState
+	(*MemfdState)(nil),        // 100: runscdecoupled.sentry.v1.MemfdState
+	(*KernelObjectState)(nil), // 101: runscdecoupled.sentry.v1.KernelObjectState
+	(*InotifyWatchState)(nil), // 102: runscdecoupled.sentry.v1.InotifyWatchState
+	(*EpollInterest)(nil),     // 103: runscdecoupled.sentry.v1.EpollInterest
+	(*FsState)(nil),           // 104: runscdecoupled.sentry.v1.FsState
+	(*SigHandState)(nil),      // 105: runscdecoupled.sentry.v1.SigHandState
+	(*PipeState)(nil),         // 106: runscdecoupled.sentry.v1.PipeState
+	(*MappedFileState)(nil),   // 107: runscdecoupled.sentry.v1.MappedFileState
+	(*WriteState)(nil),        // 108: runscdecoupled.sentry.v1.WriteState
+	(*IdState)(nil),           // 109: runscdecoupled.sentry.v1.IdState
+	(*Restore)(nil),           // 110: runscdecoupled.sentry.v1.Restore
+	(*Rewrite)(nil),           // 111: runscdecoupled.sentry.v1.Rewrite
+	(*ReadLease)(nil),         // 112: runscdecoupled.sentry.v1.ReadLease
+	(*PathLease)(nil),         // 113: runscdecoupled.sentry.v1.PathLease
+	(*MissingIn)(nil),         // 114: runscdecoupled.sentry.v1.MissingIn
+	(*ListedStat)(nil),        // 115: runscdecoupled.sentry.v1.ListedStat
+	(*AheadListing)(nil),      // 116: runscdecoupled.sentry.v1.AheadListing
+	(*LeaseRevoke)(nil),       // 117: runscdecoupled.sentry.v1.LeaseRevoke
+	(*LeaseRevoked)(nil),      // 118: runscdecoupled.sentry.v1.LeaseRevoked
+	nil,                       // 119: runscdecoupled.sentry.v1.Hello.SysctlsEntry
 }
 var file_sentry_proto_depIdxs = []int32{
 	15,  // 0: runscdecoupled.sentry.v1.ClientMessage.hello:type_name -> runscdecoupled.sentry.v1.Hello
@@ -13491,7 +13677,7 @@ var file_sentry_proto_depIdxs = []int32{
 	5,   // 7: runscdecoupled.sentry.v1.ClientMessage.signals_pending:type_name -> runscdecoupled.sentry.v1.SignalsPending
 	10,  // 8: runscdecoupled.sentry.v1.ClientMessage.frames:type_name -> runscdecoupled.sentry.v1.Frames
 	3,   // 9: runscdecoupled.sentry.v1.ClientMessage.channel_open:type_name -> runscdecoupled.sentry.v1.ChannelOpen
-	117, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
+	118, // 10: runscdecoupled.sentry.v1.ClientMessage.lease_revoked:type_name -> runscdecoupled.sentry.v1.LeaseRevoked
 	25,  // 11: runscdecoupled.sentry.v1.ClientMessage.posted_calls:type_name -> runscdecoupled.sentry.v1.Call
 	19,  // 12: runscdecoupled.sentry.v1.ServerMessage.welcome:type_name -> runscdecoupled.sentry.v1.Welcome
 	47,  // 13: runscdecoupled.sentry.v1.ServerMessage.reply:type_name -> runscdecoupled.sentry.v1.Reply
@@ -13509,7 +13695,7 @@ var file_sentry_proto_depIdxs = []int32{
 	13,  // 25: runscdecoupled.sentry.v1.NetworkInterface.addresses:type_name -> runscdecoupled.sentry.v1.NetworkAddress
 	18,  // 26: runscdecoupled.sentry.v1.Hello.stdio:type_name -> runscdecoupled.sentry.v1.StdioInfo
 	17,  // 27: runscdecoupled.sentry.v1.Hello.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
-	118, // 28: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
+	119, // 28: runscdecoupled.sentry.v1.Hello.sysctls:type_name -> runscdecoupled.sentry.v1.Hello.SysctlsEntry
 	16,  // 29: runscdecoupled.sentry.v1.Hello.devices:type_name -> runscdecoupled.sentry.v1.DeviceNode
 	11,  // 30: runscdecoupled.sentry.v1.Hello.network:type_name -> runscdecoupled.sentry.v1.NetworkConfig
 	17,  // 31: runscdecoupled.sentry.v1.Heartbeat.clocks:type_name -> runscdecoupled.sentry.v1.ClockSample
@@ -13518,8 +13704,8 @@ var file_sentry_proto_depIdxs = []int32{
 	43,  // 34: runscdecoupled.sentry.v1.Call.page_read:type_name -> runscdecoupled.sentry.v1.PageRead
 	46,  // 35: runscdecoupled.sentry.v1.Call.file_release:type_name -> runscdecoupled.sentry.v1.FileRelease
 	35,  // 36: runscdecoupled.sentry.v1.Call.fault:type_name -> runscdecoupled.sentry.v1.Fault
-	109, // 37: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
-	110, // 38: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
+	110, // 37: runscdecoupled.sentry.v1.Call.restore:type_name -> runscdecoupled.sentry.v1.Restore
+	111, // 38: runscdecoupled.sentry.v1.Call.rewrite:type_name -> runscdecoupled.sentry.v1.Rewrite
 	45,  // 39: runscdecoupled.sentry.v1.Call.page_write:type_name -> runscdecoupled.sentry.v1.PageWrite
 	34,  // 40: runscdecoupled.sentry.v1.Call.kill:type_name -> runscdecoupled.sentry.v1.Kill
 	33,  // 41: runscdecoupled.sentry.v1.Call.tty_resize:type_name -> runscdecoupled.sentry.v1.TtyResize
@@ -13540,25 +13726,25 @@ var file_sentry_proto_depIdxs = []int32{
 	53,  // 56: runscdecoupled.sentry.v1.Reply.clone:type_name -> runscdecoupled.sentry.v1.CloneResult
 	54,  // 57: runscdecoupled.sentry.v1.Reply.exit:type_name -> runscdecoupled.sentry.v1.ExitAction
 	56,  // 58: runscdecoupled.sentry.v1.Reply.mmap:type_name -> runscdecoupled.sentry.v1.MmapPlan
-	81,  // 59: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
+	82,  // 59: runscdecoupled.sentry.v1.Reply.shm_attach:type_name -> runscdecoupled.sentry.v1.ShmAttachPlan
 	55,  // 60: runscdecoupled.sentry.v1.Reply.signalfd_read:type_name -> runscdecoupled.sentry.v1.SignalfdRead
 	27,  // 61: runscdecoupled.sentry.v1.Reply.ptrace_resume:type_name -> runscdecoupled.sentry.v1.PtraceResume
 	36,  // 62: runscdecoupled.sentry.v1.Reply.core_dump:type_name -> runscdecoupled.sentry.v1.CoreDumpPlan
 	75,  // 63: runscdecoupled.sentry.v1.Reply.state:type_name -> runscdecoupled.sentry.v1.StateRecord
 	49,  // 64: runscdecoupled.sentry.v1.Reply.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileChange
-	111, // 65: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
-	116, // 66: runscdecoupled.sentry.v1.Reply.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
-	112, // 67: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	114, // 68: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
-	112, // 69: runscdecoupled.sentry.v1.Reply.dir_listing:type_name -> runscdecoupled.sentry.v1.PathLease
-	115, // 70: runscdecoupled.sentry.v1.Reply.ahead:type_name -> runscdecoupled.sentry.v1.AheadListing
-	112, // 71: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
+	112, // 65: runscdecoupled.sentry.v1.Reply.lease:type_name -> runscdecoupled.sentry.v1.ReadLease
+	117, // 66: runscdecoupled.sentry.v1.Reply.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	113, // 67: runscdecoupled.sentry.v1.Reply.path_lease:type_name -> runscdecoupled.sentry.v1.PathLease
+	115, // 68: runscdecoupled.sentry.v1.Reply.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	113, // 69: runscdecoupled.sentry.v1.Reply.dir_listing:type_name -> runscdecoupled.sentry.v1.PathLease
+	116, // 70: runscdecoupled.sentry.v1.Reply.ahead:type_name -> runscdecoupled.sentry.v1.AheadListing
+	113, // 71: runscdecoupled.sentry.v1.Reply.complete_names:type_name -> runscdecoupled.sentry.v1.PathLease
 	47,  // 72: runscdecoupled.sentry.v1.Reply.posted_replies:type_name -> runscdecoupled.sentry.v1.Reply
 	7,   // 73: runscdecoupled.sentry.v1.Reply.posted_done:type_name -> runscdecoupled.sentry.v1.PostedDone
 	8,   // 74: runscdecoupled.sentry.v1.Reply.posted_writes:type_name -> runscdecoupled.sentry.v1.PostedWrites
 	9,   // 75: runscdecoupled.sentry.v1.Reply.written:type_name -> runscdecoupled.sentry.v1.PostedWrite
 	48,  // 76: runscdecoupled.sentry.v1.Reply.ahead_leases:type_name -> runscdecoupled.sentry.v1.AheadLeases
-	111, // 77: runscdecoupled.sentry.v1.AheadLeases.leases:type_name -> runscdecoupled.sentry.v1.ReadLease
+	112, // 77: runscdecoupled.sentry.v1.AheadLeases.leases:type_name -> runscdecoupled.sentry.v1.ReadLease
 	51,  // 78: runscdecoupled.sentry.v1.ExecPlan.image:type_name -> runscdecoupled.sentry.v1.Image
 	51,  // 79: runscdecoupled.sentry.v1.ExecPlan.interp:type_name -> runscdecoupled.sentry.v1.Image
 	52,  // 80: runscdecoupled.sentry.v1.Image.segments:type_name -> runscdecoupled.sentry.v1.Segment
@@ -13575,66 +13761,67 @@ var file_sentry_proto_depIdxs = []int32{
 	59,  // 91: runscdecoupled.sentry.v1.Push.tty_modes:type_name -> runscdecoupled.sentry.v1.TtyModes
 	28,  // 92: runscdecoupled.sentry.v1.Push.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceUpdate
 	58,  // 93: runscdecoupled.sentry.v1.Push.stdio_set_closed:type_name -> runscdecoupled.sentry.v1.StdioSetClosed
-	116, // 94: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
+	117, // 94: runscdecoupled.sentry.v1.Push.lease_revoke:type_name -> runscdecoupled.sentry.v1.LeaseRevoke
 	0,   // 95: runscdecoupled.sentry.v1.ProcQuery.kind:type_name -> runscdecoupled.sentry.v1.ProcQuery.Kind
 	63,  // 96: runscdecoupled.sentry.v1.ProcAnswer.maps:type_name -> runscdecoupled.sentry.v1.VMA
 	64,  // 97: runscdecoupled.sentry.v1.ProcAnswer.tasks:type_name -> runscdecoupled.sentry.v1.TaskActivity
 	65,  // 98: runscdecoupled.sentry.v1.ProcAnswer.machine:type_name -> runscdecoupled.sentry.v1.MachineInfo
 	75,  // 99: runscdecoupled.sentry.v1.StateUpdate.records:type_name -> runscdecoupled.sentry.v1.StateRecord
 	67,  // 100: runscdecoupled.sentry.v1.DurableBatch.files:type_name -> runscdecoupled.sentry.v1.Durable
-	94,  // 101: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
-	95,  // 102: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
-	97,  // 103: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
-	98,  // 104: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
-	103, // 105: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
-	104, // 106: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
-	105, // 107: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
-	106, // 108: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
-	107, // 109: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
-	108, // 110: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
-	93,  // 111: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
-	90,  // 112: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
-	91,  // 113: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
-	83,  // 114: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
-	85,  // 115: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
-	87,  // 116: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
-	89,  // 117: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
-	80,  // 118: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
-	79,  // 119: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
-	78,  // 120: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
-	76,  // 121: runscdecoupled.sentry.v1.StateRecord.mqueue:type_name -> runscdecoupled.sentry.v1.MqueueState
-	77,  // 122: runscdecoupled.sentry.v1.MqueueState.messages:type_name -> runscdecoupled.sentry.v1.MqueueMessage
-	82,  // 123: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	84,  // 124: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
-	82,  // 125: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	86,  // 126: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
-	82,  // 127: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
-	88,  // 128: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
-	92,  // 129: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
-	42,  // 130: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
-	29,  // 131: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
-	96,  // 132: runscdecoupled.sentry.v1.ThreadState.sched:type_name -> runscdecoupled.sentry.v1.SchedState
-	1,   // 133: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
-	100, // 134: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
-	99,  // 135: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
-	102, // 136: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
-	101, // 137: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
-	75,  // 138: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
-	31,  // 139: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
-	94,  // 140: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
-	103, // 141: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
-	113, // 142: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
-	112, // 143: runscdecoupled.sentry.v1.AheadListing.lease:type_name -> runscdecoupled.sentry.v1.PathLease
-	114, // 144: runscdecoupled.sentry.v1.AheadListing.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
-	2,   // 145: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
-	73,  // 146: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
-	6,   // 147: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
-	74,  // 148: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
-	147, // [147:149] is the sub-list for method output_type
-	145, // [145:147] is the sub-list for method input_type
-	145, // [145:145] is the sub-list for extension type_name
-	145, // [145:145] is the sub-list for extension extendee
-	0,   // [0:145] is the sub-list for field type_name
+	95,  // 101: runscdecoupled.sentry.v1.StateRecord.process:type_name -> runscdecoupled.sentry.v1.ProcessState
+	96,  // 102: runscdecoupled.sentry.v1.StateRecord.thread:type_name -> runscdecoupled.sentry.v1.ThreadState
+	98,  // 103: runscdecoupled.sentry.v1.StateRecord.fd:type_name -> runscdecoupled.sentry.v1.FdState
+	99,  // 104: runscdecoupled.sentry.v1.StateRecord.file:type_name -> runscdecoupled.sentry.v1.FileState
+	104, // 105: runscdecoupled.sentry.v1.StateRecord.fs:type_name -> runscdecoupled.sentry.v1.FsState
+	105, // 106: runscdecoupled.sentry.v1.StateRecord.sighand:type_name -> runscdecoupled.sentry.v1.SigHandState
+	106, // 107: runscdecoupled.sentry.v1.StateRecord.pipe:type_name -> runscdecoupled.sentry.v1.PipeState
+	107, // 108: runscdecoupled.sentry.v1.StateRecord.mapped:type_name -> runscdecoupled.sentry.v1.MappedFileState
+	108, // 109: runscdecoupled.sentry.v1.StateRecord.write:type_name -> runscdecoupled.sentry.v1.WriteState
+	109, // 110: runscdecoupled.sentry.v1.StateRecord.ids:type_name -> runscdecoupled.sentry.v1.IdState
+	94,  // 111: runscdecoupled.sentry.v1.StateRecord.stdin:type_name -> runscdecoupled.sentry.v1.StdinState
+	91,  // 112: runscdecoupled.sentry.v1.StateRecord.timer:type_name -> runscdecoupled.sentry.v1.TimerState
+	92,  // 113: runscdecoupled.sentry.v1.StateRecord.lock:type_name -> runscdecoupled.sentry.v1.LockState
+	84,  // 114: runscdecoupled.sentry.v1.StateRecord.sysv_sem:type_name -> runscdecoupled.sentry.v1.SysvSemState
+	86,  // 115: runscdecoupled.sentry.v1.StateRecord.sysv_msg:type_name -> runscdecoupled.sentry.v1.SysvMsgState
+	88,  // 116: runscdecoupled.sentry.v1.StateRecord.sysv_shm:type_name -> runscdecoupled.sentry.v1.SysvShmState
+	90,  // 117: runscdecoupled.sentry.v1.StateRecord.sysv_ids:type_name -> runscdecoupled.sentry.v1.SysvIds
+	81,  // 118: runscdecoupled.sentry.v1.StateRecord.mount:type_name -> runscdecoupled.sentry.v1.MountState
+	80,  // 119: runscdecoupled.sentry.v1.StateRecord.pty:type_name -> runscdecoupled.sentry.v1.PtyState
+	79,  // 120: runscdecoupled.sentry.v1.StateRecord.write_error:type_name -> runscdecoupled.sentry.v1.WriteErrorState
+	77,  // 121: runscdecoupled.sentry.v1.StateRecord.mqueue:type_name -> runscdecoupled.sentry.v1.MqueueState
+	76,  // 122: runscdecoupled.sentry.v1.StateRecord.sysctl:type_name -> runscdecoupled.sentry.v1.SysctlState
+	78,  // 123: runscdecoupled.sentry.v1.MqueueState.messages:type_name -> runscdecoupled.sentry.v1.MqueueMessage
+	83,  // 124: runscdecoupled.sentry.v1.SysvSemState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	85,  // 125: runscdecoupled.sentry.v1.SysvSemState.undo:type_name -> runscdecoupled.sentry.v1.SysvSemUndo
+	83,  // 126: runscdecoupled.sentry.v1.SysvMsgState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	87,  // 127: runscdecoupled.sentry.v1.SysvMsgState.messages:type_name -> runscdecoupled.sentry.v1.SysvMessage
+	83,  // 128: runscdecoupled.sentry.v1.SysvShmState.perm:type_name -> runscdecoupled.sentry.v1.SysvPerm
+	89,  // 129: runscdecoupled.sentry.v1.SysvShmState.attaches:type_name -> runscdecoupled.sentry.v1.SysvShmAttach
+	93,  // 130: runscdecoupled.sentry.v1.LockState.locks:type_name -> runscdecoupled.sentry.v1.HeldLock
+	42,  // 131: runscdecoupled.sentry.v1.ProcessState.caps:type_name -> runscdecoupled.sentry.v1.CapSets
+	29,  // 132: runscdecoupled.sentry.v1.ThreadState.ptrace:type_name -> runscdecoupled.sentry.v1.PtraceState
+	97,  // 133: runscdecoupled.sentry.v1.ThreadState.sched:type_name -> runscdecoupled.sentry.v1.SchedState
+	1,   // 134: runscdecoupled.sentry.v1.FileState.kind:type_name -> runscdecoupled.sentry.v1.FileState.Kind
+	101, // 135: runscdecoupled.sentry.v1.FileState.kobj:type_name -> runscdecoupled.sentry.v1.KernelObjectState
+	100, // 136: runscdecoupled.sentry.v1.FileState.memfd:type_name -> runscdecoupled.sentry.v1.MemfdState
+	103, // 137: runscdecoupled.sentry.v1.KernelObjectState.epoll:type_name -> runscdecoupled.sentry.v1.EpollInterest
+	102, // 138: runscdecoupled.sentry.v1.KernelObjectState.inotify_watches:type_name -> runscdecoupled.sentry.v1.InotifyWatchState
+	75,  // 139: runscdecoupled.sentry.v1.Restore.records:type_name -> runscdecoupled.sentry.v1.StateRecord
+	31,  // 140: runscdecoupled.sentry.v1.Restore.stdio_sets:type_name -> runscdecoupled.sentry.v1.StdioSet
+	95,  // 141: runscdecoupled.sentry.v1.PathLease.creds:type_name -> runscdecoupled.sentry.v1.ProcessState
+	104, // 142: runscdecoupled.sentry.v1.PathLease.cwd:type_name -> runscdecoupled.sentry.v1.FsState
+	114, // 143: runscdecoupled.sentry.v1.PathLease.missing_in:type_name -> runscdecoupled.sentry.v1.MissingIn
+	113, // 144: runscdecoupled.sentry.v1.AheadListing.lease:type_name -> runscdecoupled.sentry.v1.PathLease
+	115, // 145: runscdecoupled.sentry.v1.AheadListing.listed:type_name -> runscdecoupled.sentry.v1.ListedStat
+	2,   // 146: runscdecoupled.sentry.v1.Sentry.Session:input_type -> runscdecoupled.sentry.v1.ClientMessage
+	73,  // 147: runscdecoupled.sentry.v1.Sentry.Debug:input_type -> runscdecoupled.sentry.v1.DebugRequest
+	6,   // 148: runscdecoupled.sentry.v1.Sentry.Session:output_type -> runscdecoupled.sentry.v1.ServerMessage
+	74,  // 149: runscdecoupled.sentry.v1.Sentry.Debug:output_type -> runscdecoupled.sentry.v1.DebugReply
+	148, // [148:150] is the sub-list for method output_type
+	146, // [146:148] is the sub-list for method input_type
+	146, // [146:146] is the sub-list for extension type_name
+	146, // [146:146] is the sub-list for extension extendee
+	0,   // [0:146] is the sub-list for field type_name
 }
 
 func init() { file_sentry_proto_init() }
@@ -13729,16 +13916,18 @@ func file_sentry_proto_init() {
 		(*StateRecord_Pty)(nil),
 		(*StateRecord_WriteError)(nil),
 		(*StateRecord_Mqueue)(nil),
+		(*StateRecord_Sysctl)(nil),
 	}
-	file_sentry_proto_msgTypes[87].OneofWrappers = []any{}
-	file_sentry_proto_msgTypes[92].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[74].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[88].OneofWrappers = []any{}
+	file_sentry_proto_msgTypes[93].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentry_proto_rawDesc), len(file_sentry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   117,
+			NumMessages:   118,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

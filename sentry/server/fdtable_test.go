@@ -54,10 +54,10 @@ func TestHighFDsSurviveRestore(t *testing.T) {
 
 // TestNrOpenRestore: an RLIMIT_NOFILE raised above fs/nr_open's default
 // after a write of nr_open, and an fd above that default, come back after
-// the server is replaced, while nr_open itself is back to its default
-// (not in the replay state, as the other /proc/sys numbers); and the
-// process records say where a lowered nr_open stops the table growing
-// (ProcessState.fd_room), for the client's predicted fds.
+// the server is replaced, and so does nr_open as last written (the
+// sysctl record), lowered below them; and the process records say where
+// a lowered nr_open stops the table growing (ProcessState.fd_room), for
+// the client's predicted fds, before and after the restore.
 func TestNrOpenRestore(t *testing.T) {
 	r := newReplayer(t)
 	r.start()
@@ -114,13 +114,59 @@ func TestNrOpenRestore(t *testing.T) {
 	if rep := r.recover(nil); rep.Ret != 0 {
 		t.Fatalf("Restore lost %d objects", rep.Ret)
 	}
-	if got := readSysctl(); got != "1048576\n" {
-		t.Errorf("nr_open after restore %q, want the default", got)
+	if got := readSysctl(); got != "64\n" {
+		t.Errorf("nr_open after restore %q, want 64 as written", got)
 	}
 	if got := r.ok(1, unix.SYS_FCNTL, high, unix.F_GETFD); got != 0 {
 		t.Errorf("fd %d after restore: F_GETFD %d", high, got)
 	}
 	if got := r.ok(1, unix.SYS_DUP2, 0, high-1); got != high-1 {
 		t.Errorf("dup2 under the restored limit: %d", got)
+	}
+
+}
+
+// TestNrOpenRoomRestore: a table that grew under a raised nr_open keeps
+// its room (Linux's max_fds) across a server failure, so that with
+// nr_open lowered below RLIMIT_NOFILE the fds the old server accepted
+// without growing the table (and the client predicts by fd_room) are
+// accepted after it, and those past the room are still refused.
+func TestNrOpenRoomRestore(t *testing.T) {
+	r := newReplayer(t)
+	r.start()
+	r.ok(1, unix.SYS_CLOSE, r.writeProc("/proc/sys/fs/nr_open", "4000000"))
+	lim := make([]byte, 16)
+	binary.LittleEndian.PutUint64(lim, 4000000)
+	binary.LittleEndian.PutUint64(lim[8:], 4000000)
+	c := r.syscallCall(1, unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NOFILE, 0x1000, 0)
+	c.GetSyscall().Inputs = append(c.GetSyscall().Inputs, &sentrypb.Region{Addr: 0x1000, Data: lim})
+	if e := unix.Errno(r.call(c, false).Errno); e != 0 {
+		t.Fatalf("prlimit64 RLIMIT_NOFILE 4000000: %v", e)
+	}
+	// The table grows to the next power of two above fd 1500000.
+	r.ok(1, unix.SYS_DUP2, 0, 1500000)
+	r.ok(1, unix.SYS_CLOSE, r.writeProc("/proc/sys/fs/nr_open", "64"))
+	const room = 1 << 21
+	for _, phase := range []string{"before", "after"} {
+		if phase == "after" {
+			if rep := r.recover(nil); rep.Ret != 0 {
+				t.Fatalf("Restore lost %d objects", rep.Ret)
+			}
+		}
+		for _, tc := range []struct {
+			fd   uint64
+			want unix.Errno
+		}{
+			{room - 1, 0},
+			{room, unix.EBADF},
+		} {
+			e := unix.Errno(r.sys(1, unix.SYS_DUP2, 0, tc.fd).Errno)
+			if e != tc.want {
+				t.Errorf("%s the restore: dup2 to %d with the table's room %d: %v, want %v", phase, tc.fd, room, e, tc.want)
+			}
+			if e == 0 {
+				r.ok(1, unix.SYS_CLOSE, tc.fd)
+			}
+		}
 	}
 }

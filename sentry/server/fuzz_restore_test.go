@@ -44,6 +44,10 @@ func FuzzRestore(f *testing.F) {
 		{Key: "sysv/msg/1", Value: &sentrypb.StateRecord_SysvMsg{SysvMsg: &sentrypb.SysvMsgState{Id: 1, Perm: perm, Messages: []*sentrypb.SysvMessage{{Type: 1, Text: []byte("m")}}}}},
 		{Key: "sysv/shm/2", Value: &sentrypb.StateRecord_SysvShm{SysvShm: &sentrypb.SysvShmState{Id: 2, Perm: perm, Size: 4096, File: ".rd-sysv-shm-2-1", Attaches: []*sentrypb.SysvShmAttach{{Pid: 1, Count: 1}}}}},
 	}})
+	seed(&sentrypb.Restore{Records: []*sentrypb.StateRecord{
+		{Key: "sysctl", Value: &sentrypb.StateRecord_Sysctl{Sysctl: &sentrypb.SysctlState{NrOpen: proto.Int32(63), IpForward: proto.Bool(true),
+			CorePattern: []byte("core\n%p"), MqQueuesMax: proto.Int64(-1), MqMsgMax: proto.Int64(1 << 40)}}},
+	}})
 	root := newRoot(f)
 	srv, err := New(Config{Gofer: startGofer(f, root), Log: testLog()})
 	if err != nil {

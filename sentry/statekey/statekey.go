@@ -64,6 +64,8 @@ const (
 	KindWBErr
 	// KindMqueue: "mq/<id>", a POSIX message queue (MqueueState).
 	KindMqueue
+	// KindSysctl: "sysctl", the writable /proc/sys values (SysctlState).
+	KindSysctl
 
 	numKinds
 )
@@ -91,6 +93,7 @@ var prefixes = [numKinds]string{
 	KindPty:     "pty/",
 	KindWBErr:   "wberr/",
 	KindMqueue:  "mq/",
+	KindSysctl:  "sysctl",
 }
 
 // Prefixes returns the string forms of every kind up to its first id
@@ -116,7 +119,7 @@ type Key struct {
 	Kind Kind
 	// ID is the first id: the pid, tid, object id (fs, sig, pipe, file,
 	// mapped file), fd table id, seq, inode number (lock, wberr), mount id, stdio set
-	// or SysV IPC id; 0 for KindIDs and KindSysvIDs.
+	// or SysV IPC id; 0 for KindIDs, KindSysvIDs and KindSysctl.
 	ID uint64
 	// Sub is the second id: the fd of KindFD, the timer id of KindTimer
 	// (TimerReal for ITIMER_REAL); 0 for the other kinds.
@@ -191,6 +194,9 @@ func Pty(index int32) Key { return Key{Kind: KindPty, ID: uint64(uint32(index))}
 // number ino.
 func WBErr(ino uint64) Key { return Key{Kind: KindWBErr, ID: ino} }
 
+// Sysctl is the key of the writable /proc/sys values' record.
+func Sysctl() Key { return Key{Kind: KindSysctl} }
+
 // Typed accessors for ids that are 32-bit in the sentries. They return
 // the id as the constructor took it.
 
@@ -211,7 +217,7 @@ func (k Key) Valid() bool {
 		return false
 	}
 	switch k.Kind {
-	case KindIDs, KindSysvIDs:
+	case KindIDs, KindSysvIDs, KindSysctl:
 		return k.ID == 0 && k.Sub == 0
 	case KindFD:
 		return k.Sub >= 0 && k.Sub <= math.MaxInt32
@@ -232,7 +238,7 @@ func (k Key) String() string {
 		return fmt.Sprintf("invalid(%d/%d/%d)", uint8(k.Kind), k.ID, k.Sub)
 	}
 	switch k.Kind {
-	case KindIDs, KindSysvIDs:
+	case KindIDs, KindSysvIDs, KindSysctl:
 		return prefixes[k.Kind]
 	case KindStdin:
 		if k.ID == 0 {
@@ -255,7 +261,7 @@ func (k Key) AppendTo(b []byte) []byte {
 	p := prefixes[k.Kind]
 	b = append(b, p...)
 	switch k.Kind {
-	case KindIDs, KindSysvIDs:
+	case KindIDs, KindSysvIDs, KindSysctl:
 	case KindStdin:
 		if k.ID != 0 {
 			b = strconv.AppendUint(append(b, '/'), k.ID, 10)
@@ -294,6 +300,8 @@ func parse(s string) (Key, bool) {
 		return IDs(), true
 	case prefixes[KindSysvIDs]:
 		return SysvIDs(), true
+	case prefixes[KindSysctl]:
+		return Sysctl(), true
 	case prefixes[KindStdin]:
 		return Stdin(0), true
 	}

@@ -41,6 +41,8 @@ func TestKeyStrings(t *testing.T) {
 		{Pty(0), "pty/0"},
 		{Pty(4095), "pty/4095"},
 		{WBErr(77), "wberr/77"},
+		{Mqueue(5), "mq/5"},
+		{Sysctl(), "sysctl"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			if got := tc.key.String(); got != tc.want {
@@ -74,7 +76,7 @@ func TestParseRefuses(t *testing.T) {
 		"fdt/1", "fdt/1/", "fdt//3", "fdt/1/2147483648", "fdt/1/-1", "fdt/1/3/4",
 		"stdin/", "stdin/0", "stdin/4294967296", "sysv", "sysv/", "sysv/sem", "sysv/sem/", "sysv/xxx/1",
 		"sysv/sem/-1", "sysv/ids/1", "timer/1", "timer/1/", "timer/1/-1", "timer/1/reall", "timer//real",
-		"mount/2147483648", "pty", "pty/", "pty/-1", "pty/07", "pty/2147483648", "wberr", "wberr/", "wberr/-1", "wberr/01", "unknown/1", "PROC/1", "proc\x00/1", "invalid(0/0/0)",
+		"mount/2147483648", "pty", "pty/", "pty/-1", "pty/07", "pty/2147483648", "wberr", "wberr/", "wberr/-1", "wberr/01", "sysctl/", "sysctl/0", "unknown/1", "PROC/1", "proc\x00/1", "invalid(0/0/0)",
 	} {
 		k, err := Parse(s)
 		if err == nil {
@@ -88,7 +90,7 @@ func TestParseRefuses(t *testing.T) {
 }
 
 func TestInvalidKeysDoNotEncodeAsKeys(t *testing.T) {
-	for _, k := range []Key{{}, {Kind: numKinds}, {Kind: KindIDs, ID: 1}, {Kind: KindProc, Sub: 1},
+	for _, k := range []Key{{}, {Kind: numKinds}, {Kind: KindIDs, ID: 1}, {Kind: KindSysctl, ID: 1}, {Kind: KindProc, Sub: 1},
 		{Kind: KindFD, Sub: -2}, {Kind: KindTimer, Sub: -2}, Proc(-1), Mount(-1), Pty(-1)} {
 		if k.Valid() {
 			t.Errorf("%+v is valid", k)
@@ -102,7 +104,7 @@ func TestInvalidKeysDoNotEncodeAsKeys(t *testing.T) {
 func TestCompareOrdersKindsThenIDsNumerically(t *testing.T) {
 	want := []Key{IDs(), Proc(2), Proc(10), Thread(1), FS(1), Sighand(1), Pipe(1), File(2), File(10),
 		FD(1, 2), FD(1, 10), FD(2, 0), Mapped(1), Write(3), Write(20), Lock(1), Mount(1), Stdin(0), Stdin(1),
-		SysvIDs(), SysvMsg(1), SysvSem(1), SysvShm(1), Timer(1, 0), Timer(1, 5), Timer(1, TimerReal), Timer(2, 0), Pty(0), Pty(3), WBErr(1), WBErr(9)}
+		SysvIDs(), SysvMsg(1), SysvSem(1), SysvShm(1), Timer(1, 0), Timer(1, 5), Timer(1, TimerReal), Timer(2, 0), Pty(0), Pty(3), WBErr(1), WBErr(9), Mqueue(1), Sysctl()}
 	got := append([]Key(nil), want...)
 	for i, j := 0, len(got)-1; i < j; i, j = i+1, j-1 {
 		got[i], got[j] = got[j], got[i]
@@ -121,7 +123,7 @@ func TestCompareOrdersKindsThenIDsNumerically(t *testing.T) {
 // FuzzParse: any string from the network or a log file either fails to
 // parse or is the canonical encoding of the key it parses to.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"ids", "proc/1", "fdt/3/4", "timer/1/real", "sysv/shm/2", "stdin/3", "stdin", "proc/01", "fdt/1/-1", "x"} {
+	for _, s := range []string{"ids", "proc/1", "fdt/3/4", "timer/1/real", "sysv/shm/2", "stdin/3", "stdin", "sysctl", "proc/01", "fdt/1/-1", "x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

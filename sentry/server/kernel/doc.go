@@ -65,7 +65,8 @@
 //     as every AF_UNIX socket's unixsock.Namespace a name's release,
 //     Unbound), RestoredPair, PathView, AttrRun, Deferred (pushes and cleanups
 //     left for after the kernel lock); the /proc/sys numbers a Hello
-//     sets (sysctl.go: ApplySysctls, ErrSysctl) and ip_forward's change
+//     sets (sysctl.go: ApplySysctls, ErrSysctl), their replay record,
+//     SysctlValues, and its restore, and ip_forward's change
 //     of the network stack (SetIPForward); the client's network
 //     (network.go: the network a Hello brings, checked,
 //     SandboxNetworkOf, ErrNetwork; NetStack, made at first use, whose sandbox frames go

@@ -299,8 +299,12 @@ func (s procSource) CorePattern() string {
 	return p
 }
 
-// SetCorePattern takes a write of kernel/core_pattern (Sysctls.SetCorePattern).
-func (s procSource) SetCorePattern(data []byte) { s.k.Sysctl.SetCorePattern(data) }
+// SetCorePattern takes a write of kernel/core_pattern (Sysctls.SetCorePattern),
+// which the sysctl record carries.
+func (s procSource) SetCorePattern(data []byte) {
+	s.k.Sysctl.SetCorePattern(data)
+	s.k.Trk.Changed(SysctlValues{})
+}
 
 func (s procSource) Limits() procfs.Limits {
 	mq := s.k.MQ.Limits()
@@ -339,8 +343,17 @@ func (s procSource) SetLastPID(v int) error {
 // SetLimit sets fs/lease-break-time (seconds, not negative),
 // fs/pipe-max-size (rounded up as Linux does; see setPipeMaxSize),
 // net/ipv4/ip_forward, fs/nr_open (fdtable.NrOpen.Set) or an fs/mqueue limit (mqueue.Registry.SetLimit). The
-// file's mode (0644) already kept others than root out.
+// file's mode (0644) already kept others than root out. A value set
+// goes with the sysctl record, which a restored server sets again.
 func (s procSource) SetLimit(name string, v int) error {
+	err := s.setLimit(name, v)
+	if err == nil {
+		s.k.Trk.Changed(SysctlValues{})
+	}
+	return err
+}
+
+func (s procSource) setLimit(name string, v int) error {
 	switch name {
 	case "fs/lease-break-time":
 		if v < 0 {

@@ -36,6 +36,7 @@ const (
 	OrderPty
 	OrderWBErr
 	OrderMqueue
+	OrderSysctl
 )
 
 // DeletedRec is the record saying key's object is gone.

@@ -46,6 +46,8 @@ type restoreSet struct {
 	sysvShms []*sentrypb.SysvShmState
 	// mqueues are the POSIX message queues (package mqueue).
 	mqueues []*sentrypb.MqueueState
+	// sysctl is the writable /proc/sys values' record (sysctl.go).
+	sysctl *sentrypb.SysctlState
 	// mounts are the mount table's records (package mount).
 	mounts []*sentrypb.MountState
 	maxID  uint64
@@ -196,6 +198,11 @@ func parseRestore(rs *sentrypb.Restore) (*restoreSet, error) {
 				return nil, bad(rec, "bad message queue")
 			}
 			s.mqueues = append(s.mqueues, v.Mqueue)
+		case *sentrypb.StateRecord_Sysctl:
+			if v.Sysctl == nil {
+				return nil, bad(rec, "bad sysctl")
+			}
+			s.sysctl = v.Sysctl
 		case *sentrypb.StateRecord_Mount:
 			if v.Mount == nil {
 				return nil, bad(rec, "bad mount")
@@ -279,6 +286,11 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 	lose := func(what string, err error) {
 		lost++
 		k.Log.Warn("restore: could not rebuild", "object", what, "err", err)
+	}
+
+	// The /proc/sys values the application wrote, over the Hello's.
+	for _, err := range k.restoreSysctls(s.sysctl) {
+		lose("sysctl", err)
 	}
 
 	// Mounts, before anything found by path.
@@ -595,6 +607,11 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 			}
 			if ps.Nofile > 0 {
 				tab.SetLimit(int32(min(ps.Nofile, fdtable.NrOpenMax)))
+			}
+			// The room a lowered nr_open (restored with the
+			// sysctl record) leaves the table, as the client knows it.
+			if ps.FdRoom > 0 {
+				tab.RestoreRoom(int(ps.FdRoom))
 			}
 			p.FDs = tab
 		} else {

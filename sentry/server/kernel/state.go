@@ -248,6 +248,8 @@ func (k *Kernel) deriveRecordLocked(c *replayCollection, order replay.Order, obj
 		return k.Ptys.Record(int(o))
 	case WBErrIno:
 		return k.WbErrs.Record(uint64(o))
+	case SysctlValues:
+		return k.sysctlRecord()
 	}
 	k.Log.Error("replay: a touched object of no known kind", "order", order, "type", fmt.Sprintf("%T", obj))
 	return nil

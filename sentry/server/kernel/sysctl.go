@@ -10,9 +10,12 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // DefaultPipeMaxSize is Linux's fs/pipe-max-size.
@@ -20,9 +23,11 @@ const DefaultPipeMaxSize = 1 << 20
 
 // Sysctls are a client's writable /proc/sys numbers the kernel keeps
 // itself (those of its subsystems' objects are theirs: lease-break-time
-// is lease.Table's, the SysV limits sysvipc.Registry's). They are not in
-// the replay state: after a server failure they are back to their
-// defaults. The zero value holds the defaults.
+// is lease.Table's, the SysV limits sysvipc.Registry's, the fs/mqueue
+// limits mqueue.Registry's). They are in the replay state, with
+// lease-break-time and the fs/mqueue limits, as the "sysctl" record
+// (SysctlValues, sysctlRecord, restoreSysctls). The zero value holds the
+// defaults.
 type Sysctls struct {
 	// mu protects pipeMaxSize, ipForward, corePattern and coreUsesPID.
 	// It is a leaf.
@@ -211,3 +216,86 @@ func (k *Kernel) ApplySysctls(m map[string]string) error {
 
 // ErrSysctl marks a Hello refused for its sysctls.
 var ErrSysctl = errors.New("sysctl")
+
+// sysctlRecord is the "sysctl" record (SysctlState): every value a
+// /proc/sys write of the kernel's, lease-break-time's or fs/mqueue's
+// sets, so that one record brings them all back (the SysV ones are
+// sysvipc's record, ns_last_pid the allocators'). Locks: Sysctls.mu,
+// the lease table's and the mqueue registry's, leaves below k.Mu.
+func (k *Kernel) sysctlRecord() *sentrypb.StateRecord {
+	pattern, usesPID := k.Sysctl.CorePattern()
+	mq := k.MQ.Limits()
+	st := &sentrypb.SysctlState{
+		NrOpen:           proto.Int32(int32(k.Sysctl.NrOpen.Get())),
+		PipeMaxSize:      proto.Int64(int64(k.Sysctl.PipeMaxSize())),
+		LeaseBreakTime:   proto.Int64(int64(k.Leases.BreakTime())),
+		IpForward:        proto.Bool(k.Sysctl.IPForward() == 1),
+		CorePattern:      []byte(pattern),
+		CoreUsesPid:      proto.Bool(usesPID),
+		MqQueuesMax:      proto.Int64(mq.QueuesMax),
+		MqMsgMax:         proto.Int64(mq.MsgMax),
+		MqMsgsizeMax:     proto.Int64(mq.MsgSizeMax),
+		MqMsgDefault:     proto.Int64(mq.MsgDefault),
+		MqMsgsizeDefault: proto.Int64(mq.MsgSizeDefault),
+	}
+	return &sentrypb.StateRecord{Key: statekey.Sysctl().String(), Value: &sentrypb.StateRecord_Sysctl{Sysctl: st}}
+}
+
+// restoreSysctls sets the values of a Restore's "sysctl" record through
+// the setters a /proc/sys write uses, so a value no write could set is
+// refused as the write would be. It returns an error for each value not
+// set (out of its bounds; ip_forward on, which the host's network
+// refuses), naming it; the others are set. Preconditions: k.Mu is not
+// held (ip_forward takes the network stack's lock).
+func (k *Kernel) restoreSysctls(st *sentrypb.SysctlState) []error {
+	if st == nil {
+		return nil
+	}
+	var errs []error
+	note := func(name string, v any, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("restore: sysctl %s=%v: %w", name, v, err))
+		}
+	}
+	if st.NrOpen != nil {
+		note("fs.nr_open", st.GetNrOpen(), k.Sysctl.NrOpen.Set(int(st.GetNrOpen())))
+	}
+	if st.PipeMaxSize != nil {
+		note("fs.pipe-max-size", st.GetPipeMaxSize(), k.Sysctl.SetPipeMaxSize(int(st.GetPipeMaxSize())))
+	}
+	if st.LeaseBreakTime != nil {
+		var err error
+		if st.GetLeaseBreakTime() < 0 {
+			err = unix.EINVAL
+		} else {
+			k.Leases.SetBreakTime(int(st.GetLeaseBreakTime()))
+		}
+		note("fs.lease-break-time", st.GetLeaseBreakTime(), err)
+	}
+	// Set only when it differs: the host's network refuses any write.
+	if st.IpForward != nil && st.GetIpForward() != (k.Sysctl.IPForward() == 1) {
+		v := 0
+		if st.GetIpForward() {
+			v = 1
+		}
+		note("net.ipv4.ip_forward", v, k.SetIPForward(v))
+	}
+	if st.CorePattern != nil {
+		k.Sysctl.SetCorePattern(st.CorePattern)
+	}
+	if st.CoreUsesPid != nil {
+		k.Sysctl.SetCoreUsesPID(st.GetCoreUsesPid())
+	}
+	for _, mq := range []struct {
+		name string
+		v    *int64
+	}{
+		{"queues_max", st.MqQueuesMax}, {"msg_max", st.MqMsgMax}, {"msgsize_max", st.MqMsgsizeMax},
+		{"msg_default", st.MqMsgDefault}, {"msgsize_default", st.MqMsgsizeDefault},
+	} {
+		if mq.v != nil {
+			note("fs.mqueue."+mq.name, *mq.v, k.MQ.SetLimit(mq.name, int(*mq.v)))
+		}
+	}
+	return errs
+}

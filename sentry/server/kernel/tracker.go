@@ -82,6 +82,9 @@ type (
 	// WBErrIno is the inode number whose kept write-behind error
 	// changed (package wberr).
 	WBErrIno uint64
+	// SysctlValues is the one record of the writable /proc/sys values
+	// (sysctl.go).
+	SysctlValues struct{}
 )
 
 // PipeRef is a pipe as a replay object (the pipe is package pipe's).
@@ -98,6 +101,9 @@ func (MountID) ReplayOrder() (replay.Order, bool)    { return OrderMount, true }
 func (DeletedKey) ReplayOrder() (replay.Order, bool) { return OrderDeleted, true }
 func (PtyIndex) ReplayOrder() (replay.Order, bool)   { return OrderPty, true }
 func (WBErrIno) ReplayOrder() (replay.Order, bool)   { return OrderWBErr, true }
+
+// ReplayOrder places the /proc/sys values' record (ReplayObject).
+func (SysctlValues) ReplayOrder() (replay.Order, bool) { return OrderSysctl, true }
 
 // CallEffects are the effects of one call committed with its reply (so
 // that a call re-sent after a crash that lost its reply is not counted

@@ -324,6 +324,17 @@ func (t *Table) SetLimit(n int32) {
 	t.mu.Unlock()
 }
 
+// RestoreRoom gives a restored table the room it had (at most
+// NrOpenMax), as its process's record says (ProcessState.fd_room): an
+// fd below it needs no room, so with nr_open lowered below it the
+// restored table accepts the fds the old one did and the client's
+// predictions expect.
+func (t *Table) RestoreRoom(n int) {
+	t.mu.Lock()
+	t.size = max(t.size, min(n, NrOpenMax))
+	t.mu.Unlock()
+}
+
 // entryLocked returns slot fd (a zero entry when free or out of range).
 // Precondition: t.mu is held.
 func (t *Table) entryLocked(fd int) Entry {
