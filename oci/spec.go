@@ -3,6 +3,7 @@ package oci
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,10 @@ type Plan struct {
 	Hostname string
 	// Sysctls are linux.sysctl, for the sentry (client.Config.Sysctls).
 	Sysctls map[string]string
+	// OOMScoreAdj is process.oomScoreAdj (0 when unset), which runc
+	// writes to /proc/self/oom_score_adj as root before the first
+	// process, and each exec'd one, runs (client.Config.OOMScoreAdj).
+	OOMScoreAdj int32
 	// NetNS is the path of the network namespace linux.namespaces names
 	// (a pod's, made by a CNI plugin): the container's network is that
 	// namespace's interfaces, served by the sentry (--network=sandbox).
@@ -189,6 +194,11 @@ func planFor(abs string, s *specs.Spec) (*Plan, error) {
 		return nil, err
 	}
 	p.Process, p.Notes = proc, notes
+	if v := s.Process.OOMScoreAdj; v != nil {
+		if p.OOMScoreAdj, err = oomScoreAdj(*v); err != nil {
+			return nil, err
+		}
+	}
 	if s.Domainname != "" {
 		return nil, fieldError("domainname", "not supported (uname's domainname is fixed)")
 	}
@@ -326,10 +336,24 @@ func ProcessFrom(sp *specs.Process, field string) (Process, []string, error) {
 			notes = append(notes, note)
 		}
 	}
-	if sp.OOMScoreAdj != nil {
-		notes = append(notes, field+".oomScoreAdj: not applied")
-	}
 	return p, notes, nil
+}
+
+// oomScoreAdj checks process.oomScoreAdj as runc's write of it to
+// /proc/self/oom_score_adj at create finds it (its nsexec, failing
+// create with its words): Linux's kstrtoint refuses a number past an int
+// (ERANGE), oom_score_adj_write one out of -1000..1000 (EINVAL).
+func oomScoreAdj(v int) (int32, error) {
+	var errno unix.Errno
+	switch {
+	case v < math.MinInt32 || v > math.MaxInt32:
+		errno = unix.ERANGE
+	case v < -1000 || v > 1000:
+		errno = unix.EINVAL
+	default:
+		return int32(v), nil
+	}
+	return 0, fmt.Errorf("config.json process.oomScoreAdj: %d: failed to update /proc/self/oom_score_adj: %w", v, errno)
 }
 
 // capByName maps "CAP_CHOWN" and the like to capability numbers.

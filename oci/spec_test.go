@@ -26,6 +26,11 @@ func baseSpec() *specs.Spec {
 	}
 }
 
+// oomScoreAdjOf sets process.oomScoreAdj to v.
+func oomScoreAdjOf(v int) func(*specs.Spec) {
+	return func(s *specs.Spec) { s.Process.OOMScoreAdj = &v }
+}
+
 func TestPlanFor(t *testing.T) {
 	bundle := t.TempDir()
 	if err := os.Mkdir(filepath.Join(bundle, "rootfs"), 0o755); err != nil {
@@ -271,6 +276,21 @@ func TestPlanFor(t *testing.T) {
 			s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true", Timeout: &zero}}}
 		}, wantErr: "hooks.poststop[0].timeout"},
 		{name: "windows", edit: func(s *specs.Spec) { s.Windows = &specs.Windows{} }, wantErr: "windows"},
+		// process.oomScoreAdj: applied, not noted; out of its range,
+		// create fails as runc's write of it does.
+		{name: "oomScoreAdj", edit: oomScoreAdjOf(-1000), check: func(t *testing.T, p *Plan) {
+			if p.OOMScoreAdj != -1000 || strings.Contains(strings.Join(p.Notes, "\n"), "oomScoreAdj") {
+				t.Errorf("oomScoreAdj %d, notes %q", p.OOMScoreAdj, p.Notes)
+			}
+		}},
+		{name: "oomScoreAdj 1000", edit: oomScoreAdjOf(1000), check: func(t *testing.T, p *Plan) {
+			if p.OOMScoreAdj != 1000 {
+				t.Errorf("oomScoreAdj %d", p.OOMScoreAdj)
+			}
+		}},
+		{name: "oomScoreAdj above 1000", edit: oomScoreAdjOf(1001), wantErr: "process.oomScoreAdj: 1001: failed to update /proc/self/oom_score_adj: invalid argument"},
+		{name: "oomScoreAdj below -1000", edit: oomScoreAdjOf(-1001), wantErr: "process.oomScoreAdj: -1001: failed to update /proc/self/oom_score_adj: invalid argument"},
+		{name: "oomScoreAdj past an int", edit: oomScoreAdjOf(1 << 31), wantErr: "process.oomScoreAdj: 2147483648: failed to update /proc/self/oom_score_adj: numerical result out of range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := baseSpec()

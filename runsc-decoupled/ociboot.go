@@ -187,6 +187,8 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		spawns:  make(chan client.SpawnRequest),
 		runDone: make(chan struct{}),
 		seccomp: seccompProgram(plan.Seccomp),
+
+		oomScoreAdj: plan.OOMScoreAdj,
 	}
 	go b.serve(ctl)
 	go b.serveSpawns(spawnSock)
@@ -239,6 +241,7 @@ func containerBoot(g ociGlobals, log *ociLog, args []string, ready *readyPipe) (
 		RootPropagation:   plan.RootPropagation,
 		Rlimits:           clientRlimits(p.Rlimits),
 		NoNewPrivileges:   p.NoNewPrivileges,
+		OOMScoreAdj:       b.oomScoreAdj,
 		Seccomp:           b.seccomp,
 		Signals:           b.signals,
 		Spawns:            b.spawns,
@@ -329,6 +332,9 @@ type containerBooter struct {
 	// seccomp is linux.seccomp's filter, given to the first process and
 	// to each exec (nil: none). Set once.
 	seccomp *client.SeccompProgram
+	// oomScoreAdj is process.oomScoreAdj, given to the first process
+	// and to each exec as runc gives it. Set once.
+	oomScoreAdj int32
 }
 
 // seccompProgram is the client's form of linux.seccomp's filter.
@@ -536,6 +542,10 @@ func ociExec(g ociGlobals, log *ociLog, args []string) int {
 	proc, notes, err := oci.ProcessFrom(&sp, "process")
 	if err != nil {
 		return log.fatal(err)
+	}
+	if sp.OOMScoreAdj != nil {
+		// runc's exec ignores it too: the container's applies.
+		notes = append(notes, "process.oomScoreAdj: not applied; an exec'd process gets the container's, as runc's")
 	}
 	for _, n := range notes {
 		log.warnf("%s", n)
@@ -763,6 +773,7 @@ func (b *containerBooter) spawnFor(c *net.UnixConn) {
 		User:            &client.User{UID: p.UID, GID: p.GID, Groups: p.Groups, Caps: capSets(p.Caps)},
 		Rlimits:         clientRlimits(p.Rlimits),
 		NoNewPrivileges: p.NoNewPrivileges,
+		OOMScoreAdj:     b.oomScoreAdj,
 		Seccomp:         b.seccomp,
 		Stdin:           stdio[0],
 		Stdout:          stdio[1],

@@ -3877,8 +3877,14 @@ type Start struct {
 	// nice_limit and rtprio_limit are its RLIMIT_NICE and RLIMIT_RTPRIO
 	// soft limits (0, Linux's default, forbids raising a priority without
 	// CAP_SYS_NICE).
-	NiceLimit     uint64 `protobuf:"varint,515,opt,name=nice_limit,json=niceLimit,proto3" json:"nice_limit,omitempty"`
-	RtprioLimit   uint64 `protobuf:"varint,516,opt,name=rtprio_limit,json=rtprioLimit,proto3" json:"rtprio_limit,omitempty"`
+	NiceLimit   uint64 `protobuf:"varint,515,opt,name=nice_limit,json=niceLimit,proto3" json:"nice_limit,omitempty"`
+	RtprioLimit uint64 `protobuf:"varint,516,opt,name=rtprio_limit,json=rtprioLimit,proto3" json:"rtprio_limit,omitempty"`
+	// oom_score_adj is the process's /proc/<pid>/oom_score_adj, set as
+	// runc sets OCI process.oomScoreAdj: a privileged write before its
+	// program runs, so oom_score_adj_min is the same (a Spawn gets the
+	// container's, as runc's exec). -1000 to 1000, else EINVAL; 0 leaves
+	// both at 0, a new process's.
+	OomScoreAdj   int32 `protobuf:"varint,603,opt,name=oom_score_adj,json=oomScoreAdj,proto3" json:"oom_score_adj,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4035,6 +4041,13 @@ func (x *Start) GetNiceLimit() uint64 {
 func (x *Start) GetRtprioLimit() uint64 {
 	if x != nil {
 		return x.RtprioLimit
+	}
+	return 0
+}
+
+func (x *Start) GetOomScoreAdj() int32 {
+	if x != nil {
+		return x.OomScoreAdj
 	}
 	return 0
 }
@@ -12734,7 +12747,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\alengths\x18\x01 \x03(\x04R\alengths\"0\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\x04R\x04addr\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xb7\x04\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xdc\x04\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\fR\x04argv\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\fR\x03env\x12\x10\n" +
@@ -12757,7 +12770,8 @@ const file_sentry_proto_rawDesc = "" +
 	"core_dumps\x18\xfc\x02 \x01(\bR\tcoreDumps\x12\x1e\n" +
 	"\n" +
 	"nice_limit\x18\x83\x04 \x01(\x04R\tniceLimit\x12\"\n" +
-	"\frtprio_limit\x18\x84\x04 \x01(\x04R\vrtprioLimit\"}\n" +
+	"\frtprio_limit\x18\x84\x04 \x01(\x04R\vrtprioLimit\x12#\n" +
+	"\room_score_adj\x18\xdb\x04 \x01(\x05R\voomScoreAdj\"}\n" +
 	"\tMountSpec\x12\x16\n" +
 	"\x06fstype\x18\x01 \x01(\tR\x06fstype\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +

@@ -146,6 +146,9 @@ type Config struct {
 	Rlimits []Rlimit
 	// NoNewPrivileges starts the first process with no_new_privs set.
 	NoNewPrivileges bool
+	// OOMScoreAdj is the first process's oom_score_adj (OCI
+	// process.oomScoreAdj; Start's oom_score_adj), with its minimum.
+	OOMScoreAdj int32
 	// Seccomp, when set, is the first process's seccomp filter (the OCI
 	// runtime's linux.seccomp), installed before it runs (seccomp.go).
 	Seccomp *SeccompProgram
@@ -602,6 +605,8 @@ func (c *client) run() (int, error) {
 		Umask:      currentUmask(),
 		NoNewPrivs: c.cfg.NoNewPrivileges,
 		Mounts:     c.cfg.Mounts,
+
+		OomScoreAdj: c.cfg.OOMScoreAdj,
 
 		RootPropagation: c.cfg.RootPropagation,
 	}

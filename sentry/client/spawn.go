@@ -26,6 +26,9 @@ type SpawnRequest struct {
 	// no_new_privs.
 	Rlimits         []Rlimit
 	NoNewPrivileges bool
+	// OOMScoreAdj is its oom_score_adj, with its minimum (the
+	// container's process.oomScoreAdj, as runc gives an exec'd process).
+	OOMScoreAdj int32
 	// Seccomp, when set, is its seccomp filter (the container's
 	// linux.seccomp, as runc gives an exec'd process).
 	Seccomp        *SeccompProgram
@@ -200,6 +203,8 @@ func (c *client) spawn(req SpawnRequest) (*Spawned, error) {
 		Caps:       caps,
 		Umask:      currentUmask(),
 		NoNewPrivs: req.NoNewPrivileges,
+
+		OomScoreAdj: req.OOMScoreAdj,
 	}
 	serverLimits(ls, process)
 	reply, err := c.conn.Call(c.ctx, &pb.Call{Op: &pb.Call_Spawn{Spawn: &pb.Spawn{

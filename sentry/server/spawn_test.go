@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -166,4 +167,59 @@ func TestSpawn(t *testing.T) {
 			t.Errorf("Spawn after init's exit: errno %v, want ESRCH", unix.Errno(r.Errno))
 		}
 	})
+}
+
+// TestRootProcessOOMScoreAdj: a Start's or Spawn's oom_score_adj (OCI
+// process.oomScoreAdj) is the new process's, and its minimum too, as
+// runc's privileged write of it before the exec leaves them; one a write
+// could not set fails the call (EINVAL) and makes no process.
+func TestRootProcessOOMScoreAdj(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spawn bool
+		adj   int32
+		want  unix.Errno
+	}{
+		{"start unset", false, 0, 0},
+		{"start -1000", false, -1000, 0},
+		{"start 1000", false, 1000, 0},
+		{"start 1001", false, 1001, unix.EINVAL},
+		{"start -1001", false, -1001, unix.EINVAL},
+		{"spawn -300", true, -300, 0},
+		{"spawn 1001", true, 1001, unix.EINVAL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var e *env
+			st := &sentrypb.Start{Argv: sentrypb.BytesList([]string{busybox, "sh"}), Env: [][]byte{[]byte("PATH=/bin")}, Cwd: []byte("/"), Umask: 022, OomScoreAdj: tc.adj}
+			var r *sentrypb.Reply
+			if tc.spawn {
+				e = started(t)
+				r = e.call(&sentrypb.Call{Op: &sentrypb.Call_Spawn{Spawn: &sentrypb.Spawn{Process: st,
+					Stdio: &sentrypb.StdioSet{Id: 1, Stdio: []*sentrypb.StdioInfo{{Fd: 0}, {Fd: 1}, {Fd: 2}}}}}})
+			} else {
+				e = newEnv(t)
+				r = e.call(&sentrypb.Call{Op: &sentrypb.Call_Start{Start: st}})
+			}
+			if unix.Errno(r.Errno) != tc.want {
+				t.Fatalf("errno %v, want %v", unix.Errno(r.Errno), tc.want)
+			}
+			if tc.want != 0 {
+				if r.GetExec() != nil {
+					t.Error("a refused call has an exec plan")
+				}
+				return
+			}
+			pid := int32(r.Ret)
+			ps := e.procRecord(pid)
+			if ps.GetOomScoreAdj() != tc.adj || ps.GetOomScoreAdjMin() != tc.adj {
+				t.Errorf("process %d's record: oom_score_adj %d, min %d; want both %d", pid, ps.GetOomScoreAdj(), ps.GetOomScoreAdjMin(), tc.adj)
+			}
+			fd := uint64(e.ok(pid, unix.SYS_OPENAT, uint64(atFDCWD64), e.mem.str("/proc/self/oom_score_adj"), unix.O_RDONLY, 0))
+			buf := e.mem.zeros(16)
+			n := e.ok(pid, unix.SYS_READ, fd, buf, 16)
+			if got, want := string(e.mem.bytes(buf, int(n))), fmt.Sprintf("%d\n", tc.adj); got != want {
+				t.Errorf("/proc/self/oom_score_adj of process %d: %q, want %q", pid, got, want)
+			}
+		})
+	}
 }

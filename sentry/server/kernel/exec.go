@@ -20,6 +20,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mapped"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/mount"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -636,13 +637,17 @@ func (k *Kernel) Start(seq uint64, st *sentrypb.Start, r *sentrypb.Reply) error 
 
 // checkRootProcess checks what a Start or a Spawn (call, for the log)
 // says of the process it makes: a program to run, at most
-// auth.MaxGroups groups, and ids the peer may run as.
+// auth.MaxGroups groups, an oom_score_adj a write could set, and ids the
+// peer may run as.
 func (k *Kernel) checkRootProcess(st *sentrypb.Start, call string) error {
 	if st == nil || len(st.Argv) == 0 && len(st.Filename) == 0 {
 		return unix.EINVAL
 	}
 	if len(st.Groups) > auth.MaxGroups {
 		return unix.EINVAL
+	}
+	if err := procfs.CheckOOMScoreAdj(st.OomScoreAdj); err != nil {
+		return err
 	}
 	if err := k.Grant.MayRunAs([]uint32{st.Uid}, append([]uint32{st.Gid}, st.Groups...)); err != nil {
 		k.Log.Warn("refused "+call, "err", err)
@@ -751,6 +756,7 @@ type RootProcessSpec interface {
 	GetNiceLimit() uint64
 	GetRtprioLimit() uint64
 	GetUmask() uint32
+	GetOomScoreAdj() int32
 }
 
 // SetUpRootProcessLocked gives p, a process with no parent made by Start
@@ -769,6 +775,10 @@ func (k *Kernel) SetUpRootProcessLocked(p *Process, st RootProcessSpec, comm str
 	p.FsizeLimited, p.FsizeLimit = st.GetFsizeLimited(), st.GetFsizeLimit()
 	p.CoreDumps = st.GetCoreDumps()
 	p.NiceLimit, p.RTPrioLimit = st.GetNiceLimit(), st.GetRtprioLimit()
+	// As runc's write of /proc/self/oom_score_adj before the exec, as
+	// root: privileged, so the minimum follows (checked by
+	// checkRootProcess; 0 changes nothing of a new process's).
+	p.OOMScoreAdj, p.OOMScoreAdjMin, _ = procfs.OOMScoreAdjWrite(0, 0, st.GetOomScoreAdj(), false, true)
 	p.FS = &FSContext{Refs: 1, Cwd: k.VFS.Root, Umask: st.GetUmask() & 0777}
 	p.Sig = &ksignal.Handlers{}
 	k.Trk.Changed(p.FS)

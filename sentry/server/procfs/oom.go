@@ -87,13 +87,22 @@ func writeOOMScoreAdj(src Source, pid, _ int32, data []byte, writerCaps uint64) 
 	if err != nil {
 		return 0, err
 	}
-	if adj < oomScoreAdjMin || adj > oomScoreAdjMax {
-		return 0, unix.EINVAL
+	if err := CheckOOMScoreAdj(adj); err != nil {
+		return 0, err
 	}
 	if err := src.SetOOMScoreAdj(pid, adj, false, writerCaps&(1<<unix.CAP_SYS_RESOURCE) != 0); err != nil {
 		return 0, err
 	}
 	return len(data), nil
+}
+
+// CheckOOMScoreAdj refuses an oom_score_adj out of -1000..1000
+// (EINVAL), as Linux's oom_score_adj_write does a number it parsed.
+func CheckOOMScoreAdj(adj int32) error {
+	if adj < oomScoreAdjMin || adj > oomScoreAdjMax {
+		return unix.EINVAL
+	}
+	return nil
 }
 
 // writeOOMAdj is Linux's oom_adj_write: a number in -16..15 or -17
