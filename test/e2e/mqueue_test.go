@@ -20,13 +20,13 @@ func TestMqueue(t *testing.T) {
 	stracedTestdata(t, "mqueue", "mqueue")
 }
 
-// TestMqueueSysctl runs testdata/mqueue/mq_sysctl in the sandbox only (a
+// TestMqueueSysctl runs testdata/sysctl/mq_sysctl in the sandbox only (a
 // native run would change the host's limits): /proc/sys/fs/mqueue's
 // defaults, the bounds of a write, and mq_open under the limits written,
 // against Linux's answers.
 func TestMqueueSysctl(t *testing.T) {
 	tu.RequireRoot(t)
-	prog := tu.StaticProgram(t, t.TempDir(), "mq_sysctl", testdataSource(t, "mqueue", "mq_sysctl"))
+	prog := tu.StaticProgram(t, t.TempDir(), "mq_sysctl", testdataSource(t, "sysctl", "mq_sysctl"))
 	got := tu.Sandbox(t, timeout, "", "", nil, prog)
 	if got.ExitCode != 0 {
 		t.Fatalf("exit %d\n%s%s", got.ExitCode, got.Stdout, got.Stderr)

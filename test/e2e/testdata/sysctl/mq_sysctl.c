@@ -12,41 +12,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static const char *files[] = {"queues_max", "msg_max", "msgsize_max", "msg_default", "msgsize_default"};
 
-static void show(const char *what, long r) {
-	if (r < 0)
-		printf("%s = -1 %s\n", what, strerrorname_np(errno));
-	else
-		printf("%s = %ld\n", what, r);
-	fflush(stdout);
+// mqfile is /proc/sys/fs/mqueue/<name> (in a buffer the next call
+// reuses).
+static const char *mqfile(const char *name) {
+	static char path[128];
+	snprintf(path, sizeof path, "/proc/sys/fs/mqueue/%s", name);
+	return path;
 }
 
-static long readv_(const char *name) {
-	char path[128], buf[32] = {0};
-	snprintf(path, sizeof path, "/proc/sys/fs/mqueue/%s", name);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	if (read(fd, buf, sizeof buf - 1) < 0)
-		buf[0] = 0;
-	close(fd);
-	return strtol(buf, NULL, 10);
-}
+static long readmq(const char *name) { return readnum(mqfile(name)); }
 
-// writev_ writes s to the file: 0 or -1 with errno.
-static int writev_(const char *name, const char *s) {
-	char path[128];
-	snprintf(path, sizeof path, "/proc/sys/fs/mqueue/%s", name);
-	int fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -1;
-	int r = write(fd, s, strlen(s)) < 0 ? -1 : 0;
-	int e = errno;
-	close(fd);
-	errno = e;
-	return r;
-}
+static int writemq(const char *name, const char *s) { return writestr(mqfile(name), s); }
 
 static char qname[64];
 
@@ -82,28 +62,28 @@ int main(void) {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	snprintf(qname, sizeof qname, "/rd-mqsysctl-%d", getpid());
 	for (int i = 0; i < 5; i++)
-		printf("default %s = %ld\n", files[i], readv_(files[i]));
+		printf("default %s = %ld\n", files[i], readmq(files[i]));
 	attrs("open no attr", 0, 0);
 
 	// Bounds: proc_dointvec_minmax's EINVAL.
-	show("msg_max 0", writev_("msg_max", "0"));
-	show("msg_max 65537", writev_("msg_max", "65537"));
-	show("msgsize_max 127", writev_("msgsize_max", "127"));
-	show("msgsize_max 16777217", writev_("msgsize_max", "16777217"));
-	show("msg_default 0", writev_("msg_default", "0"));
-	show("msgsize_default 127", writev_("msgsize_default", "127"));
-	show("msg_max junk", writev_("msg_max", "abc"));
-	show("msg_max 65536", writev_("msg_max", "65536"));
-	show("msgsize_max 16777216", writev_("msgsize_max", "16777216"));
-	printf("msg_max read = %ld\n", readv_("msg_max"));
-	printf("msgsize_max read = %ld\n", readv_("msgsize_max"));
+	show("msg_max 0", writemq("msg_max", "0"));
+	show("msg_max 65537", writemq("msg_max", "65537"));
+	show("msgsize_max 127", writemq("msgsize_max", "127"));
+	show("msgsize_max 16777217", writemq("msgsize_max", "16777217"));
+	show("msg_default 0", writemq("msg_default", "0"));
+	show("msgsize_default 127", writemq("msgsize_default", "127"));
+	show("msg_max junk", writemq("msg_max", "abc"));
+	show("msg_max 65536", writemq("msg_max", "65536"));
+	show("msgsize_max 16777216", writemq("msgsize_max", "16777216"));
+	printf("msg_max read = %ld\n", readmq("msg_max"));
+	printf("msgsize_max read = %ld\n", readmq("msgsize_max"));
 
 	// Defaults for a NULL attr, capped by the maxima.
-	show("msg_default 5", writev_("msg_default", "5\n"));
-	show("msgsize_default 256", writev_("msgsize_default", "256"));
+	show("msg_default 5", writemq("msg_default", "5\n"));
+	show("msgsize_default 256", writemq("msgsize_default", "256"));
 	attrs("open defaults", 0, 0);
-	show("msg_max 3", writev_("msg_max", "3"));
-	show("msgsize_max 200", writev_("msgsize_max", "200"));
+	show("msg_max 3", writemq("msg_max", "3"));
+	show("msgsize_max 200", writemq("msgsize_max", "200"));
 	attrs("open defaults capped", 0, 0);
 	userOpen("user open 4", 4, 100);
 	userOpen("user open 3", 3, 100);
@@ -111,7 +91,7 @@ int main(void) {
 	attrs("root open 4", 4, 201);
 
 	// queues_max: every queue counts, an unlinked open one too.
-	show("queues_max 1", writev_("queues_max", "1"));
+	show("queues_max 1", writemq("queues_max", "1"));
 	mqd_t keep = mq_open("/rd-mqsysctl-keep", O_RDWR | O_CREAT, 0600, NULL);
 	show("keep", keep < 0 ? -1 : 0);
 	userOpen("user open at queues_max", 3, 100);
@@ -120,25 +100,25 @@ int main(void) {
 	attrs("root open at queues_max", 3, 100);
 	mq_close(keep);
 	userOpen("user open after close", 3, 100);
-	show("queues_max -1", writev_("queues_max", "-1"));
-	printf("queues_max read = %ld\n", readv_("queues_max"));
+	show("queues_max -1", writemq("queues_max", "-1"));
+	printf("queues_max read = %ld\n", readmq("queues_max"));
 
 	// Only root writes (the files are root's, 0644).
 	pid_t pid = fork();
 	if (pid == 0) {
 		if (setgid(65534) || setuid(65534))
 			_exit(2);
-		show("user write", writev_("msg_max", "5"));
-		printf("user read = %ld\n", readv_("msg_max"));
+		show("user write", writemq("msg_max", "5"));
+		printf("user read = %ld\n", readmq("msg_max"));
 		_exit(0);
 	}
 	int status;
 	waitpid(pid, &status, 0);
 
-	writev_("queues_max", "256");
-	writev_("msg_max", "10");
-	writev_("msgsize_max", "8192");
-	writev_("msg_default", "10");
-	writev_("msgsize_default", "8192");
+	writemq("queues_max", "256");
+	writemq("msg_max", "10");
+	writemq("msgsize_max", "8192");
+	writemq("msg_default", "10");
+	writemq("msgsize_default", "8192");
 	return 0;
 }
