@@ -59,6 +59,13 @@ func TestLaterClientsCostTheSame(t *testing.T) {
 			}
 		}},
 		{name: "tar -x then ls -lR", argv: []string{tu.Busybox, "sh", "-c", "tar -xf " + archive + " && ls -lnR top >/dev/null"}},
+		// GNU cp: an lstat, open and fstat of each source name, the
+		// copy's creation and fstat.
+		{name: "cp -r", argv: []string{"/usr/bin/cp", "-r", "top", "copy"}, prepare: func(t *testing.T, dir string) {
+			if r := tu.Run(t, time.Minute, dir, "", tu.Busybox, "tar", "-xf", archive); r.ExitCode != 0 {
+				t.Fatalf("tar -x natively: exit %d\n%s", r.ExitCode, r.Stderr)
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
