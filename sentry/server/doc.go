@@ -133,8 +133,9 @@
 //     failed with ENOENT (negunlink.go: the client posts an O_CREAT open
 //     of the missing name, kernel.Task.MissingIn); the walk marks
 //     kernel.Task.NotLeasable and notes what it touched in
-//     kernel.Task.PathView); a name another client unlinked or
-//     renamed is walked to again (the vfs's dentry validAt); an
+//     kernel.Task.PathView); a name in a directory where another
+//     client unlinked or renamed one is walked to again (the vfs's
+//     dentry validAt); an
 //     unlink, rename, chmod or chown is announced before it is made
 //     (goferclient.WithChanging, readlease.BeginChange), and a client's
 //     LeaseRevoked counts once the calls it posted before it finished

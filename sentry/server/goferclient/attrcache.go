@@ -2,6 +2,7 @@ package goferclient
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,8 +96,8 @@ const (
 //     Read (atime) keeps them from answering a Stat;
 //   - a successful Unlink or Rename drops everything (the link count and
 //     ctime of a file known only by name change), and counts as a
-//     removal for every client but the caller (RemovalsByOthers: their
-//     cached names may be gone).
+//     removal in its directories for every client but the caller
+//     (RemovedSince: their cached names there may be gone).
 //
 // Each drop records the change's seq on the inode (kept for maxGone
 // inodes after their last handle went), so that attributes learnt
@@ -161,10 +162,66 @@ type AttrCache struct {
 	madeIn       map[attrKey]uint64
 	madeAnywhere uint64
 	// removals counts the Unlinks and Renames through this cache that
-	// may have removed or replaced a name, each counted once its reply
-	// is in, after the caller's own count (WithRemovals): see
-	// RemovalsByOthers.
+	// may have removed or replaced a name (each name of an UnlinkMany
+	// apart), each counted once its reply is in, after the caller's own
+	// count (WithRemovals): see RemovalsByOthers. The count a removal
+	// makes is its seq (removalMark), so RemovalSeq is this. Added to
+	// under mu, read without it.
 	removals atomic.Uint64
+	// removedAll is the latest removals of all (lastRemovals), for the
+	// lookups that find none by others since they began without taking
+	// mu (RemovedSince); replaced, never changed in place, under mu.
+	removedAll atomic.Pointer[lastRemovals]
+	// removedIn holds, per directory inode, the latest removals of its
+	// names; removedAnywhere, those in directories the cache could not
+	// tell, and those folded out of removedIn beyond maxRemovedIn (they
+	// count for every directory). Written with removals' increment,
+	// under mu.
+	removedIn       map[attrKey]lastRemovals
+	removedAnywhere lastRemovals
+}
+
+// removalMark is one removal of a name through the cache: its count
+// (AttrCache.removals) and its caller's counter (WithRemovals; nil for
+// none).
+type removalMark struct {
+	seq   uint64
+	owner *atomic.Uint64
+}
+
+// lastRemovals sums up a set of removals (a directory's) for
+// byOthers: the latest of them, and the latest whose owner is not the
+// latest's. The latest by anyone but a given owner is one of the two.
+// The zero value is the empty set.
+type lastRemovals [2]removalMark
+
+// add puts m, of any age, in the set.
+func (l *lastRemovals) add(m removalMark) {
+	switch {
+	case m.seq > l[0].seq:
+		if m.owner != l[0].owner {
+			l[1] = l[0]
+		}
+		l[0] = m
+	case m.owner != l[0].owner && m.seq > l[1].seq:
+		l[1] = m
+	}
+}
+
+// merge puts o's removals in the set: for every owner, the latest of
+// o's by others is one of o's two, so adding them is enough.
+func (l *lastRemovals) merge(o lastRemovals) {
+	l.add(o[0])
+	l.add(o[1])
+}
+
+// byOthers is the seq of the latest removal of the set not made by
+// own (nil: the latest of all), 0 for none.
+func (l *lastRemovals) byOthers(own *atomic.Uint64) uint64 {
+	if own != nil && l[0].owner == own {
+		return l[1].seq
+	}
+	return l[0].seq
 }
 
 // Observer is told of the changes of files that go through the cache,
@@ -457,12 +514,88 @@ func (a *AttrCache) RemovalsByOthersIn(ctx context.Context) uint64 {
 	return a.RemovalsByOthers(own)
 }
 
-// removed counts a removal made by ctx's caller (see removals).
-func (a *AttrCache) removed(ctx context.Context) {
-	if own, _ := ctx.Value(removalsKey{}).(*atomic.Uint64); own != nil {
+// RemovalSeq is the count of removals through the cache so far (see
+// removals): a caller that caches names a gofer call found or made
+// reads it before the call, and asks RemovedSince with it later.
+func (a *AttrCache) RemovalSeq() uint64 { return a.removals.Load() }
+
+// RemovedSince says whether a name of directory dev/ino that a call
+// begun at seq (RemovalSeq) found or made may have been removed since by
+// another caller than ctx's (WithRemovals; none: any caller): one
+// removed a name of that directory after seq, or a name of a directory
+// the cache could not tell. So a client's cached names stay trusted
+// while other clients remove files elsewhere (an rm -r, a build's
+// temporary files).
+func (a *AttrCache) RemovedSince(ctx context.Context, dev, ino, seq uint64) bool {
+	own, _ := ctx.Value(removalsKey{}).(*atomic.Uint64)
+	if all := a.removedAll.Load(); all == nil || all.byOthers(own) <= seq {
+		return false // none by others since, anywhere: no lock
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	in := a.removedIn[attrKey{dev, ino}]
+	return max(in.byOthers(own), a.removedAnywhere.byOthers(own)) > seq
+}
+
+// maxRemovedIn bounds AttrCache.removedIn.
+const maxRemovedIn = 4096
+
+// removed counts a removal made by ctx's caller of names of the
+// directories of handles dirs (see removals, removedIn).
+func (a *AttrCache) removed(ctx context.Context, dirs ...uint64) {
+	own, _ := ctx.Value(removalsKey{}).(*atomic.Uint64)
+	if own != nil {
 		own.Add(1)
 	}
-	a.removals.Add(1)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := removalMark{seq: a.removals.Add(1), owner: own}
+	var all lastRemovals
+	if p := a.removedAll.Load(); p != nil {
+		all = *p
+	}
+	all.add(m)
+	a.removedAll.Store(&all)
+	if len(dirs) == 0 {
+		a.removedAnywhere.add(m)
+	}
+	for _, d := range dirs {
+		k, ok := a.handles[d]
+		if !ok {
+			a.removedAnywhere.add(m)
+			continue
+		}
+		if a.removedIn == nil {
+			a.removedIn = make(map[attrKey]lastRemovals)
+		}
+		if _, ok := a.removedIn[k]; !ok && len(a.removedIn) >= maxRemovedIn {
+			a.foldRemovedInLocked()
+		}
+		l := a.removedIn[k]
+		l.add(m)
+		a.removedIn[k] = l
+	}
+}
+
+// foldRemovedInLocked moves the older half of removedIn (by latest
+// removal) into removedAnywhere, which keeps the memory bounded at the
+// cost of a walk to each other client's cached name found before them
+// (once: the walk makes it found later). Half, so that a run of
+// removals in new directories (an rm -r of a large tree) sorts once per
+// maxRemovedIn/2 of them. Precondition: a.mu.
+func (a *AttrCache) foldRemovedInLocked() {
+	seqs := make([]uint64, 0, len(a.removedIn))
+	for _, l := range a.removedIn {
+		seqs = append(seqs, l[0].seq)
+	}
+	slices.Sort(seqs)
+	cut := seqs[len(seqs)/2]
+	for k, l := range a.removedIn {
+		if l[0].seq <= cut {
+			a.removedAnywhere.merge(l)
+			delete(a.removedIn, k)
+		}
+	}
 }
 
 // namesRemoved records a removal of names from directories dirs (an
@@ -471,7 +604,7 @@ func (a *AttrCache) removed(ctx context.Context) {
 // (removed), drops what it made stale (dropRemoved) and tells the
 // observer (changedInodes, namesChanged).
 func (a *AttrCache) namesRemoved(ctx context.Context, err error, changed []*goferpb.InodeID, dirs ...uint64) {
-	a.removed(ctx)
+	a.removed(ctx, dirs...)
 	a.dropRemoved(err, changed, dirs...)
 	a.changedInodes(ctx, err, changed)
 	a.namesChanged(ctx, dirs...)

@@ -38,7 +38,9 @@
 //     a call sets no timer of its own.
 //   - AttrCache (attrcache.go): attributes, negative lookups' validity
 //     and small files' data, valid for AttrTTL, dropped by this server's
-//     own changes at once. Its Observer (the server's read leases) is
+//     own changes at once; and, per directory, the latest removals of
+//     names by distinct clients, which a client's cached names of that
+//     directory are checked against (RemovedSince). Its Observer (the server's read leases) is
 //     told of every change of a file that goes through it and of every
 //     attribute the gofer reports, with no lock of the cache held, and,
 //     before it is made, of a change that may make an open or a creation

@@ -9,7 +9,9 @@
 //   - Dentry: a node of the tree, gofer-backed (KindGofer) or synthesized
 //     (the other kinds, made by the Kernel's lookups with NewSynthDentry:
 //     the remote sentry's are package fsimpl/synth's).
-//     A gofer dentry caches its children by name, names found missing
+//     A gofer dentry caches its children by name (trusted until another
+//     client removes a name in it: goferclient.AttrCache.RemovedSince),
+//     names found missing
 //     (negative entries, believed for NegativeTTL or until a call of this
 //     server may have made a name in that directory:
 //     goferclient.AttrCache.NamesMadeIn), its

@@ -373,7 +373,7 @@ func (v *VFS) GraftTmpfs(point *Dentry, m mount.Mount, create bool) (*Graft, err
 	v.mu.Lock()
 	parent, pname := point.parent, point.name
 	v.mu.Unlock()
-	root := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
+	root := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, dev: st.Dev, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
 		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	v.NoteAttrs(root, st)
 	vm := &Graft{ID: m.ID, root: root, point: point, backing: name, backingParent: ph, keep: keep, NS: m.NS}
@@ -509,7 +509,7 @@ func (v *VFS) GraftBind(point, src *Dentry, m mount.Mount) (*Graft, error) {
 	v.mu.Lock()
 	parent, pname := point.parent, point.name
 	v.mu.Unlock()
-	root := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, handle: h, fh: fh,
+	root := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, dev: st.Dev, handle: h, fh: fh,
 		parent: parent, name: pname, perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	v.NoteAttrs(root, st)
 	vm := &Graft{ID: m.ID, root: root, point: point, Src: src, NS: m.NS}

@@ -53,7 +53,7 @@ func (v *VFS) ShmDentry() (*Dentry, error) {
 		return fail(err)
 	}
 	st := wf.Stat
-	d := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
+	d := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, dev: st.Dev, handle: wf.Handle.Id, fh: wf.Handle.FileHandle,
 		parent: v.DevDir, name: "shm", perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid}
 	v.NoteAttrs(d, st)
 	v.shm, v.shmParent, v.shmKeep = d, ph, keep

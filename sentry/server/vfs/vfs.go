@@ -58,13 +58,17 @@ const (
 // in their parent's children; synthesized /proc dentries are made on each
 // lookup.
 type Dentry struct {
-	// v, Kind, Mode (the S_IFMT bits and initial permissions) and ino are
-	// immutable, and so are the synthetic fields below (Dev to TID: set
-	// by the dentry's maker, the kernel's lookup, before it returns it).
+	// v, Kind, Mode (the S_IFMT bits and initial permissions), ino and
+	// dev (a gofer file's device, its Stat's: with ino, the attribute
+	// cache's key of a directory, goferclient.AttrCache.RemovedSince)
+	// are immutable, and so are the synthetic fields below (Dev to TID:
+	// set by the dentry's maker, the kernel's lookup, before it returns
+	// it).
 	v    *VFS
 	Kind Kind
 	Mode uint32
 	ino  uint64
+	dev  uint64
 	Dev  DevKind
 	PID  int32
 	// FD is the fd of a KindProcFd or KindProcFdInfo, the terminal index of
@@ -121,10 +125,11 @@ type Dentry struct {
 	// attrCache.names count their lookup began at and when; see
 	// LookupChild.
 	negative map[string]negEntry
-	// validAt is the count of other clients' removals (RemovalsSeen)
-	// the call that found or made this name (a lookup, a listing, a
-	// create) began at: after another removal, the name is walked to
-	// again (lookupName).
+	// validAt is the attribute cache's removal seq (RemovalsSeen) the
+	// call that found or made this name (a lookup, a listing, a create)
+	// began at: after another client's removal of a name in its parent
+	// directory (or in one the cache could not tell), the name is walked
+	// to again (lookupName).
 	validAt uint64
 	// perm (the permission bits of the mode), uid and gid are the
 	// attributes permission checks use (KindGofer; see AttrsOf), as
@@ -315,7 +320,7 @@ func New(cfg Config) (*VFS, []byte, error) {
 	v := &VFS{kern: cfg.Kernel, ctx: cfg.Ctx, gofer: cfg.Gofer, releases: cfg.Releases, attrs: cfg.Attrs, clientID: cfg.ClientID, log: cfg.Log,
 		RootDev: r.Stat.Dev, Mounts: mount.NewTable(r.Stat.Dev, SynthDev),
 		deadlines: goferclient.NewCallDeadlines(cfg.Ctx, rpcTimeout, time.Second)}
-	v.Root = &Dentry{v: v, Kind: KindGofer, Mode: r.Stat.Mode, ino: r.Stat.Ino, handle: r.Root.Id, fh: r.Root.FileHandle,
+	v.Root = &Dentry{v: v, Kind: KindGofer, Mode: r.Stat.Mode, ino: r.Stat.Ino, dev: r.Stat.Dev, handle: r.Root.Id, fh: r.Root.FileHandle,
 		perm: r.Stat.Mode & 07777, uid: r.Stat.Uid, gid: r.Stat.Gid}
 	v.Root.parent = v.Root
 	v.DevDir = &Dentry{v: v, Kind: KindDevDir, Mode: unix.S_IFDIR | 0755, ino: SynthIno(1, 0), parent: v.Root, name: "dev"}
@@ -339,7 +344,7 @@ func (d *Dentry) SynthName() string { return d.name }
 // left (known by its file handle fh and attributes st; name is its last
 // one): a restored description of a file unlinked or moved while open.
 func (v *VFS) NewDetachedDentry(st *goferpb.Stat, fh []byte, name string) *Dentry {
-	return &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, fh: fh, parent: v.Root, name: name, deleted: true}
+	return &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, dev: st.Dev, fh: fh, parent: v.Root, name: name, deleted: true}
 }
 
 func SynthIno(kind, n int) uint64 { return uint64(kind)<<32 | uint64(uint32(n)) | 1<<48 }
@@ -709,11 +714,13 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string, open *PreOpened) (*
 	// client's; in any directory when the dentry holds no handle the
 	// attribute cache knows) completes, or negativeTTL passes (for other
 	// parties: the bound of docs/ARCHITECTURE.md's coherence rule).
+	// A name found present stays trusted until another client removes
+	// a name in its directory (RemovedSince).
 	names := v.attrs.NamesMade()
-	removals := v.attrs.RemovalsByOthersIn(v.ctx)
+	seen := v.attrs.RemovalSeq()
 	v.mu.Lock()
 	stale := dir.children[name]
-	if stale != nil && stale.validAt >= removals {
+	if stale != nil && !v.attrs.RemovedSince(v.ctx, dir.dev, dir.ino, stale.validAt) {
 		v.mu.Unlock()
 		return stale, nil
 	}
@@ -765,7 +772,7 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string, open *PreOpened) (*
 			opened = false
 		}
 	}
-	d := v.InsertChild(dir, name, h, wf.Handle.FileHandle, wf.Stat, removals)
+	d := v.InsertChild(dir, name, h, wf.Handle.FileHandle, wf.Stat, seen)
 	if opened {
 		v.ReleasePreOpened(open) // none but in a malformed chain of links
 		open.D, open.H, open.FH = d, wf.Handle.Id, wf.Handle.FileHandle
@@ -773,13 +780,14 @@ func (v *VFS) lookupName(c Caller, dir *Dentry, name string, open *PreOpened) (*
 	return d, nil
 }
 
-// RemovalsSeen is the count of other clients' removals now
-// (goferclient.AttrCache.RemovalsByOthersIn): a caller that makes or
-// finds names through the gofer reads it before its call and gives it to
-// InsertChild or NoteListing, so that the dentries it caches are trusted
-// until another client removes a name after that (Dentry.validAt).
+// RemovalsSeen is the attribute cache's removal seq now
+// (goferclient.AttrCache.RemovalSeq): a caller that makes or finds names
+// through the gofer reads it before its call and gives it to InsertChild
+// or NoteListing, so that the dentries it caches are trusted until
+// another client removes a name in their directory after that
+// (Dentry.validAt).
 func (v *VFS) RemovalsSeen() uint64 {
-	return v.attrs.RemovalsByOthersIn(v.ctx)
+	return v.attrs.RemovalSeq()
 }
 
 // forgetStaleLocked drops dir's child name if it is still stale, the
@@ -797,7 +805,7 @@ func (v *VFS) forgetStaleLocked(dir *Dentry, name string, stale *Dentry) {
 // stat, unless another lookup got there first (then the new handle is
 // released). seen is RemovalsSeen as read before the gofer call that
 // made or found the name: the dentry is valid until another client
-// removes a name after that (Dentry.validAt).
+// removes a name in dir after that (Dentry.validAt).
 func (v *VFS) InsertChild(dir *Dentry, name string, h uint64, fh []byte, st *goferpb.Stat, seen uint64) *Dentry {
 	v.mu.Lock()
 	if ch := dir.children[name]; ch != nil && ch.ino == st.Ino {
@@ -809,7 +817,7 @@ func (v *VFS) InsertChild(dir *Dentry, name string, h uint64, fh []byte, st *gof
 		}
 		return ch
 	}
-	d := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, handle: h, fh: fh, parent: dir, name: name,
+	d := &Dentry{v: v, Kind: KindGofer, Mode: st.Mode, ino: st.Ino, dev: st.Dev, handle: h, fh: fh, parent: dir, name: name,
 		perm: st.Mode & 07777, uid: st.Uid, gid: st.Gid, validAt: seen}
 	evicted := v.cacheChildHandleLocked(d)
 	if old := dir.children[name]; old != nil {
