@@ -488,30 +488,24 @@ func (a *AttrCache) nameMade(dirs ...uint64) {
 type removalsKey struct{}
 
 // WithRemovals returns ctx naming own as the counter of the removals
-// (Unlink, Rename) its calls make: RemovalsByOthers leaves them out.
+// (Unlink, Rename) its calls make, and its caller's identity:
+// RemovedSince and RemovalsByOthers leave them out.
 func WithRemovals(ctx context.Context, own *atomic.Uint64) context.Context {
 	return context.WithValue(ctx, removalsKey{}, own)
 }
 
 // RemovalsByOthers is the count of Unlinks and Renames through this cache
 // that may have removed or replaced a name, less those of the caller
-// whose counter own is (WithRemovals): a server's client whose cached
-// name another client removed finds it so once this count moved past the
-// one its lookup began at (vfs.go). It never counts more than were made:
-// the total is read before own, and a removal adds to own first.
+// whose counter own is (WithRemovals): it moved since a count read
+// before if another caller removed a name anywhere (RemovedSince tells
+// it per directory). It never counts more than were made: the total is
+// read before own, and a removal adds to own first.
 func (a *AttrCache) RemovalsByOthers(own *atomic.Uint64) uint64 {
 	total := a.removals.Load()
 	if own == nil {
 		return total
 	}
 	return total - own.Load()
-}
-
-// RemovalsByOthersIn is RemovalsByOthers for the caller whose counter
-// ctx names (WithRemovals; none: every removal counts).
-func (a *AttrCache) RemovalsByOthersIn(ctx context.Context) uint64 {
-	own, _ := ctx.Value(removalsKey{}).(*atomic.Uint64)
-	return a.RemovalsByOthers(own)
 }
 
 // RemovalSeq is the count of removals through the cache so far (see

@@ -234,9 +234,10 @@ type Kernel struct {
 	// are re-sent ones.
 	ResentBelow atomic.Uint64
 	// OwnRemovals counts this client's unlinks and renames through the
-	// attribute cache (goferclient.WithRemovals on ctx; atomic): the
-	// others' tell which of its cached names may be gone (the vfs's
-	// lookupName).
+	// attribute cache (goferclient.WithRemovals on ctx; atomic), and
+	// its address tells them from the others', which make its cached
+	// names of their directories walked again (the vfs's lookupName,
+	// goferclient.AttrCache.RemovedSince).
 	OwnRemovals atomic.Uint64
 	// Rooted is set once any fs context got a root of its own (chroot,
 	// or a Restore of one), never cleared: until then a walk takes no
