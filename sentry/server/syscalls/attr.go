@@ -50,7 +50,9 @@ func SetStat(c *kernel.Task, d *vfs.Dentry, f *fdesc.File, req *goferpb.SetStatR
 		return unix.EROFS
 	}
 	req.Handle = h
-	req.Origin = c.GoferOrigin(0)
+	if !c.Resent() || !absoluteAttrs(req) {
+		req.Origin = c.GoferOrigin(0)
+	}
 	if c.HoldAttrs(d, f, req) {
 		return nil
 	}
@@ -63,6 +65,20 @@ func SetStat(c *kernel.Task, d *vfs.Dentry, f *fdesc.File, req *goferpb.SetStatR
 	v.NoteAttrs(d, r.Stat)
 	c.Kernel.InotifyEvent(d, kobj.InotifyStatEvents(req.Mask))
 	return nil
+}
+
+// absoluteAttrs says req sets only the owner, the mode and explicit
+// times, which made twice leave the file as made once. Such a change of
+// a call re-sent after a Restore (kernel.Task.Resent) goes without an
+// Origin: the gofer makes it again rather than answer from its reply
+// cache, as an earlier re-sent call the dead server had made may have
+// been made again since (a write through a donated fd moves the mtime,
+// its KillPriv clears set-id bits), and the change the application made
+// last must land last (chaos tar-attrs: a member's re-sent write left
+// its mtime the time of the recovery).
+func absoluteAttrs(req *goferpb.SetStatRequest) bool {
+	const fields = linux.STATX_UID | linux.STATX_GID | linux.STATX_MODE | linux.STATX_ATIME | linux.STATX_MTIME
+	return req.GetMask()&^uint32(fields) == 0 && !req.GetAtimeNow() && !req.GetMtimeNow() && !req.GetCheckVersion()
 }
 
 // TargetAttrs returns the current attributes of d (or f) for a
