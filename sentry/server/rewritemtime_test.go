@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
@@ -40,6 +41,14 @@ func TestRewriteKeepsMtime(t *testing.T) {
 		twice bool
 		// failSetStats: the new servers' gofer SetStats fail (EIO).
 		failSetStats bool
+		// killedBeforeKeep: the first new server's SetStats fail, as
+		// if it was killed between the Rewrite's write and the SetStat
+		// putting the mtime back, and a second one gets the Rewrite
+		// again.
+		killedBeforeKeep bool
+		// lost: the host file no longer holds the write's bytes (as
+		// after a lost page cache): the Rewrite writes them.
+		lost bool
 	}{
 		{name: "gofer-calls/open", file: fileOpen},
 		{name: "gofer-calls/reopened", file: fileReopened},
@@ -53,6 +62,12 @@ func TestRewriteKeepsMtime(t *testing.T) {
 		{name: "donated-gofer-restarted/reopened", donate: true, file: fileReopened, restartGofer: true},
 		{name: "donated/open/setstat-fails", donate: true, file: fileOpen, failSetStats: true},
 		{name: "donated/reopened/setstat-fails", donate: true, file: fileReopened, failSetStats: true},
+		{name: "donated/open/killed-before-keep", donate: true, file: fileOpen, killedBeforeKeep: true},
+		{name: "donated/reopened/killed-before-keep", donate: true, file: fileReopened, killedBeforeKeep: true},
+		{name: "gofer-restarted/open/killed-before-keep", file: fileOpen, restartGofer: true, killedBeforeKeep: true},
+		{name: "donated/open/lost", donate: true, file: fileOpen, lost: true},
+		{name: "donated/reopened/lost", donate: true, file: fileReopened, lost: true},
+		{name: "gofer-restarted/reopened/lost", file: fileReopened, restartGofer: true, lost: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newReplayerDonating(t, tc.donate)
@@ -87,10 +102,25 @@ func TestRewriteKeepsMtime(t *testing.T) {
 			}
 
 			// The servers started from now on count their gofer RPCs.
-			rc := &rpcCounter{counts: make(map[string]int), failSetStats: tc.failSetStats}
+			rc := &rpcCounter{counts: make(map[string]int), failSetStats: tc.failSetStats || tc.killedBeforeKeep}
 			r.rc = rc
 			rewrite := &sentrypb.Rewrite{Seq: seq, FileHandle: fileRec.GetFile().GetFileHandle(), Path: fileRec.GetFile().GetPath(), Offset: 0, Data: data}
-			for kill := 0; kill < 1 || (tc.twice && kill < 2); kill++ {
+			if tc.lost {
+				other := bytes.Repeat([]byte("x"), len(data))
+				if err := os.WriteFile(host, other, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				at := time.Unix(setSec, setNsec)
+				if err := os.Chtimes(host, at, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for kill := 0; kill < 1 || ((tc.twice || tc.killedBeforeKeep) && kill < 2); kill++ {
+				if tc.killedBeforeKeep && kill == 1 {
+					rc.mu.Lock()
+					rc.failSetStats = false
+					rc.mu.Unlock()
+				}
 				r.crash()
 				// Killed before the Durable covering the write reached
 				// the client (the flusher may have made it durable: its
@@ -111,6 +141,8 @@ func TestRewriteKeepsMtime(t *testing.T) {
 				if rep.Errno != 0 || rep.Ret != int64(len(data)) {
 					t.Fatalf("kill %d: Rewrite: ret %d errno %v", kill+1, rep.Ret, unix.Errno(rep.Errno))
 				}
+				// Before this test's own reads move it.
+				atime := hostAtime(t, host)
 				counts := rc.take()
 				t.Logf("kill %d: the Rewrite's gofer RPCs: %s", kill+1, fmtCounts(counts))
 				if n := setStats(counts); n != 1 {
@@ -125,12 +157,16 @@ func TestRewriteKeepsMtime(t *testing.T) {
 				if got, _ := os.ReadFile(host); !bytes.Equal(got, data) {
 					t.Errorf("kill %d: the file holds %d bytes, want %d", kill+1, len(got), len(data))
 				}
-				if tc.failSetStats {
-					// The mtime moves, as before Rewrites kept it.
+				if tc.failSetStats || tc.killedBeforeKeep && kill == 0 {
+					// The mtime moves if the write is made, as before
+					// Rewrites kept it.
 					continue
 				}
 				if got := hostMtime(t, host); got != want {
 					t.Errorf("kill %d: after the Rewrite the host mtime is %d.%09d, want %d.%09d", kill+1, got.Sec, got.Nsec, want.Sec, want.Nsec)
+				}
+				if kill == 0 && atime != want {
+					t.Errorf("kill %d: after the Rewrite the host atime is %d.%09d, want %d.%09d", kill+1, atime.Sec, atime.Nsec, want.Sec, want.Nsec)
 				}
 				if got := r.sandboxMtime(path); got != want {
 					t.Errorf("kill %d: after the Rewrite the server's stat says mtime %d.%09d, want %d.%09d", kill+1, got.Sec, got.Nsec, want.Sec, want.Nsec)
@@ -165,6 +201,15 @@ func hostMtime(t *testing.T, path string) unix.Timespec {
 		t.Fatal(err)
 	}
 	return st.Mtim
+}
+
+func hostAtime(t *testing.T, path string) unix.Timespec {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Atim
 }
 
 // sandboxMtime is path's mtime as the application's stat sees it.

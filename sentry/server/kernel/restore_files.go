@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"fmt"
 	"path"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/epoll"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
@@ -195,7 +197,11 @@ func (k *Kernel) restoreMapped(rc *Task, m *sentrypb.MappedFileState) (*fdesc.Fi
 // or a restarted gofer) is made again and would move the file's mtime
 // past a time the application set after it (tar's utimensat of a
 // member): the mtime read before the write is put back after it
-// (keepMtime).
+// (keepMtime). A write whose bytes the file already holds (it was
+// answered, so made) is not made again (fileHolds): a server killed
+// between such a write and its keepMtime left the mtime moved for good,
+// as the next recovery's Rewrite read the moved one (chaos tar-attrs,
+// with kills during recoveries).
 func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	if rw == nil || rw.Seq == 0 || rw.Offset < 0 {
 		return unix.EINVAL
@@ -224,16 +230,22 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		k.Log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
 		return unix.ESTALE
 	}
-	mtime, haveMtime := k.mtimeBeforeRewrite(g.Handle, rw)
+	before, haveTimes := k.timesBeforeRewrite(g.Handle, rw)
+	write := func(c *Task) (int, error) { return f.Impl.Write(c, f, rw.Data, rw.Offset) }
+	if k.fileHolds(g.Handle, rw) {
+		// Made already: only its durability is left to see to. The
+		// read may have moved the atime (relatime): put back below.
+		write = func(*Task) (int, error) { return len(rw.Data), nil }
+	}
 	c := &Task{Kernel: k, CallSeq: rw.Seq, Intr: make(chan struct{}), GoferSize: -1}
 	defer c.UnpinAll()
 	if !known {
 		// No file id the client knows to announce it under: make it
 		// durable before the reply (the mtime put back with it).
-		n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
+		n, err := write(c)
 		if err == nil {
-			if haveMtime {
-				k.keepMtime(g.Handle, mtime, rw)
+			if haveTimes {
+				k.keepMtime(g.Handle, before, rw)
 			}
 			err = k.VFS.Fsync(g.Handle, false)
 		}
@@ -245,7 +257,7 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		return nil
 	}
 	k.Dur.Begin(f, rw.Seq)
-	n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
+	n, err := write(c)
 	if k.Dur.End(f, rw.Seq, n) {
 		f.DecRef()
 	}
@@ -255,40 +267,62 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
 		return err
 	}
-	if haveMtime {
-		k.keepMtime(g.Handle, mtime, rw)
+	if haveTimes {
+		k.keepMtime(g.Handle, before, rw)
 	}
 	r.Ret = int64(n)
 	return nil
 }
 
-// mtimeBeforeRewrite returns the mtime of handle h's file before rw is
+// rewriteTimes are a file's times before a Rewrite.
+type rewriteTimes struct{ atimeNs, mtimeNs int64 }
+
+// timesBeforeRewrite returns the times of handle h's file before rw is
 // made again, read past the attribute cache: a donated fd's fstat, else
-// the gofer's stat. ok is false if it cannot be read (then the Rewrite
+// the gofer's stat. ok is false if they cannot be read (then the Rewrite
 // moves the mtime, as a write does).
-func (k *Kernel) mtimeBeforeRewrite(h uint64, rw *sentrypb.Rewrite) (mtimeNs int64, ok bool) {
+func (k *Kernel) timesBeforeRewrite(h uint64, rw *sentrypb.Rewrite) (t rewriteTimes, ok bool) {
 	st, err := k.VFS.GoferSizeNow(h)
 	if err != nil {
 		k.Log.Debug("rewrite: the file's mtime is not read, the write moves it", "seq", rw.Seq, "path", rw.Path, "err", err)
-		return 0, false
+		return t, false
 	}
-	return st.MtimeNs, true
+	return rewriteTimes{atimeNs: st.AtimeNs, mtimeNs: st.MtimeNs}, true
 }
 
-// keepMtime puts mtimeNs back as the mtime of handle h's file after rw
-// was made again. The bytes were in the file already (the write had been
+// fileHolds says handle h's file holds rw's bytes at rw's offset
+// already, read through a read open of the handle (no fd donated for
+// it: the description's own stay as they are). A write that was
+// answered was made, so this is the common case; it is not the case
+// when a later write changed those bytes (Rewrites come in seq order,
+// and the later one's comes after) or the host lost them. Any failure
+// says no: the write is made, as before.
+func (k *Kernel) fileHolds(h uint64, rw *sentrypb.Rewrite) bool {
+	ctx, cancel := k.VFS.RPCCtx()
+	r, err := k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDONLY}, donated.NotNeeded{})
+	cancel()
+	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
+		k.Log.Debug("rewrite: the file is not read, the write is made", "seq", rw.Seq, "path", rw.Path, "err", err)
+		return false
+	}
+	b, err := k.VFS.GoferRead(h, len(rw.Data), rw.Offset)
+	return err == nil && bytes.Equal(b, rw.Data)
+}
+
+// keepMtime puts the times read before rw was made again back on handle
+// h's file. The bytes were in the file already (the write had been
 // answered), so the application saw no change: the mtime it last saw
-// stays. The SetStat goes through the attribute cache, which learns the
-// attributes and tells the leases of the inode. It carries no Origin: a
-// second recovery re-sends the same Rewrite, whose write is made again,
-// and a reply cached by Origin would skip the SetStat; an absolute time
-// is set again harmlessly. The atime is left: a write does not move it.
-// A failure (EPERM: the gofer may not set the file's times) is logged,
-// and the Rewrite still succeeds: its bytes are what matters.
-func (k *Kernel) keepMtime(h uint64, mtimeNs int64, rw *sentrypb.Rewrite) {
+// stays, and the atime that fileHolds' read may have moved. The SetStat
+// goes through the attribute cache, which learns the attributes and
+// tells the leases of the inode. It carries no Origin: a second recovery
+// re-sends the same Rewrite, and a reply cached by Origin would skip the
+// SetStat; absolute times are set again harmlessly. A failure (EPERM:
+// the gofer may not set the file's times) is logged, and the Rewrite
+// still succeeds: its bytes are what matters.
+func (k *Kernel) keepMtime(h uint64, t rewriteTimes, rw *sentrypb.Rewrite) {
 	ctx, cancel := k.VFS.RPCCtx()
 	defer cancel()
-	r, err := k.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_MTIME, MtimeNs: mtimeNs})
+	r, err := k.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_ATIME | unix.STATX_MTIME, AtimeNs: t.atimeNs, MtimeNs: t.mtimeNs})
 	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
 		log := k.Log.Debug
 		if !k.rewriteMtimeWarned.Swap(true) {
