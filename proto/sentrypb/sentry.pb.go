@@ -4639,7 +4639,17 @@ type Reply struct {
 	// server could not encode the call's real reply (a field it filled with
 	// what its type cannot carry: a server bug) and why; the client logs it.
 	// Without this reply the caller would wait for one forever.
-	Unencodable   string `protobuf:"bytes,517,opt,name=unencodable,proto3" json:"unencodable,omitempty"`
+	Unencodable string `protobuf:"bytes,517,opt,name=unencodable,proto3" json:"unencodable,omitempty"`
+	// rewrite_durable, on a Rewrite's reply, says that its write is durable
+	// already: the server reopened the file for it (no restored description
+	// names it, so no Durable push will) and fsynced it before replying.
+	// The client drops the retained write.
+	RewriteDurable bool `protobuf:"varint,604,opt,name=rewrite_durable,json=rewriteDurable,proto3" json:"rewrite_durable,omitempty"`
+	// rewrite_gone, on a Rewrite's reply, says that the write's file no
+	// longer exists (deleted, and nothing holds it): nothing was written,
+	// as the file's data are gone (a file now at its path is another
+	// inode). The client drops the retained write.
+	RewriteGone   bool `protobuf:"varint,605,opt,name=rewrite_gone,json=rewriteGone,proto3" json:"rewrite_gone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4991,6 +5001,20 @@ func (x *Reply) GetUnencodable() string {
 		return x.Unencodable
 	}
 	return ""
+}
+
+func (x *Reply) GetRewriteDurable() bool {
+	if x != nil {
+		return x.RewriteDurable
+	}
+	return false
+}
+
+func (x *Reply) GetRewriteGone() bool {
+	if x != nil {
+		return x.RewriteGone
+	}
+	return false
 }
 
 type isReply_Action interface {
@@ -12801,7 +12825,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"A\n" +
 	"\vFileRelease\x12\x19\n" +
 	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\x12\x17\n" +
-	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\x84\x11\n" +
+	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\xd2\x11\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -12857,7 +12881,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\rposted_writes\x18\xad\x04 \x01(\v2&.runscdecoupled.sentry.v1.PostedWritesR\fpostedWrites\x12@\n" +
 	"\awritten\x18\xaf\x04 \x01(\v2%.runscdecoupled.sentry.v1.PostedWriteR\awritten\x12I\n" +
 	"\fahead_leases\x18\xf9\x03 \x01(\v2%.runscdecoupled.sentry.v1.AheadLeasesR\vaheadLeases\x12!\n" +
-	"\vunencodable\x18\x85\x04 \x01(\tR\vunencodableB\b\n" +
+	"\vunencodable\x18\x85\x04 \x01(\tR\vunencodable\x12(\n" +
+	"\x0frewrite_durable\x18\xdc\x04 \x01(\bR\x0erewriteDurable\x12\"\n" +
+	"\frewrite_gone\x18\xdd\x04 \x01(\bR\vrewriteGoneB\b\n" +
 	"\x06action\"J\n" +
 	"\vAheadLeases\x12;\n" +
 	"\x06leases\x18\x01 \x03(\v2#.runscdecoupled.sentry.v1.ReadLeaseR\x06leases\"o\n" +

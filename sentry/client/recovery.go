@@ -1121,9 +1121,18 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 			}
 			st.Rewrites++
 			st.RewriteBytes += int64(len(rw.Data))
-			if r.Errno != 0 {
+			switch {
+			case r.Errno != 0:
 				s.log.Error("a write the gofer had not made durable could not be re-sent; its data may be lost",
 					"seq", rw.Seq, "path", rw.Path, "offset", rw.Offset, "length", len(rw.Data), "errno", unix.Errno(r.Errno))
+			case r.RewriteDurable || r.RewriteGone:
+				// No Durable push will name it (its file reopened for
+				// the Rewrite, or gone): else it is re-sent at every
+				// recovery.
+				if r.RewriteGone {
+					s.log.Debug("a retained write's file is gone; the write is dropped", "seq", rw.Seq, "path", rw.Path)
+				}
+				s.rl.WriteDone(rw.Seq)
 			}
 		}
 		s.c.reconcileStops(s.rl)

@@ -214,6 +214,18 @@ func (l *Log) Durable(file, seq uint64) {
 	l.setFileWritesLocked(file, ws[:rest])
 }
 
+// WriteDone drops the retained write seq, which a Rewrite's reply said
+// needs no more re-sending (made durable before the reply, or its file
+// gone): no Durable push will name it. The durable log records the drop.
+func (l *Log) WriteDone(seq uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.writes[seq] == nil {
+		return
+	}
+	l.foldLocked(&pb.StateRecord{Key: statekey.Write(seq).String(), Deleted: true}, nil, false)
+}
+
 // recordLocked returns the live record of key, a write's made from its
 // retainedWrite; nil if there is none. Precondition: l.mu is held.
 func (l *Log) recordLocked(key statekey.Key) *pb.StateRecord {

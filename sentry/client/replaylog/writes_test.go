@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
@@ -183,5 +184,45 @@ func TestWriteBehindFoldAllocs(t *testing.T) {
 	}
 	if st := l.Stats(); st.Writes != 0 || st.DataBytes != int64(len("unread")) {
 		t.Errorf("%+v left, want no retained write (the Durable pushes passed them all) and the pipe's bytes", st)
+	}
+}
+
+// TestWriteDone: a write a Rewrite's reply said needs no more re-sending
+// is dropped alone (the file's other writes stay), also from the durable
+// log, and dropping one not retained does nothing.
+func TestWriteDone(t *testing.T) {
+	dir := t.TempDir()
+	l := New()
+	d, err := OpenDurable(dir, "c", l, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	packedWrite(l, 10, 4, 0, 8, 'a')
+	packedWrite(l, 11, 4, 8, 8, 'b')
+	packedWrite(l, 12, 5, 0, 8, 'c')
+	l.WriteDone(11)
+	l.WriteDone(99)
+	seqs := func(rws []*pb.Rewrite) []uint64 {
+		var out []uint64
+		for _, rw := range rws {
+			out = append(out, rw.Seq)
+		}
+		return out
+	}
+	if got, want := seqs(l.RetainedWrites()), []uint64{10, 12}; !slices.Equal(got, want) {
+		t.Errorf("retained after WriteDone(11): %v, want %v", got, want)
+	}
+	if st := l.Stats(); st.DataBytes != 16 {
+		t.Errorf("retained data %d bytes, want 16", st.DataBytes)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ll, err := LoadLog(LogPath(dir, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := seqs(ll.Log.RetainedWrites()), []uint64{10, 12}; !slices.Equal(got, want) {
+		t.Errorf("retained in the durable log: %v, want %v", got, want)
 	}
 }

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path"
 
@@ -108,8 +109,15 @@ func (k *Kernel) dentryFor(rc *Task, p string, st *goferpb.Stat, fh []byte) *vfs
 	return v.NewDetachedDentry(st, fh, path.Base(p))
 }
 
+// errFileGone says a file known by its file handle is gone: its handle
+// does not reopen, and its path names nothing or another inode.
+var errFileGone = fmt.Errorf("the file is gone: %w", unix.ESTALE)
+
 // restoreGoferFile reopens a gofer file description: by its file handle,
-// else by its path.
+// else by its path. The path's file must be the handle's (the same file
+// handle): a path that names another inode now (the file was deleted and
+// a new one made under its name) fails with errFileGone, as does a path
+// that names nothing when the handle is stale.
 func (k *Kernel) restoreGoferFile(rc *Task, fs *sentrypb.FileState) (*fdesc.File, error) {
 	v := k.VFS
 	fh := fs.FileHandle
@@ -118,11 +126,15 @@ func (k *Kernel) restoreGoferFile(rc *Task, fs *sentrypb.FileState) (*fdesc.File
 	if err == nil {
 		d = k.dentryFor(rc, string(fs.Path), st, fh)
 	} else {
+		reopenErr := err
 		if rc == nil || len(fs.Path) == 0 {
 			return nil, err
 		}
 		d, err = v.Resolve(rc, v.Root, string(fs.Path), false)
 		if err != nil {
+			if len(fh) > 0 && errors.Is(reopenErr, unix.ESTALE) && errors.Is(err, unix.ENOENT) {
+				return nil, fmt.Errorf("%w: %v, and nothing is at %q", errFileGone, reopenErr, fs.Path)
+			}
 			return nil, err
 		}
 		if d.Kind != vfs.KindGofer {
@@ -134,7 +146,13 @@ func (k *Kernel) restoreGoferFile(rc *Task, fs *sentrypb.FileState) (*fdesc.File
 			return nil, err
 		}
 		if len(fh) == 0 {
+			// No identity to check (the filesystem gives no handles).
 			fh = nfh
+		} else if len(nfh) > 0 && !bytes.Equal(nfh, fh) {
+			// Another inode: writing or reading it would be another
+			// file's data.
+			k.Releases.Release([]uint64{h})
+			return nil, fmt.Errorf("%w: %v, and %q is another file now", errFileGone, reopenErr, fs.Path)
 		}
 	}
 	flags := fs.Flags
@@ -182,12 +200,19 @@ func (k *Kernel) restoreMapped(rc *Task, m *sentrypb.MappedFileState) (*fdesc.Fi
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(m.FileHandle) > 0 && len(fh) > 0 && !bytes.Equal(fh, m.FileHandle) {
+		// Another inode has the path now: not the mapped file.
+		k.Releases.Release([]uint64{h})
+		return nil, nil, fmt.Errorf("%w: %q is another file now", errFileGone, m.Path)
+	}
 	return k.openHandleMode(h, fh, d, acc)
 }
 
 // Rewrite re-applies a retained write (Rewrite): through the restored
 // description it was made by when Restore named it (WriteState), else
-// through a description opened by the Rewrite's file handle or path. The
+// through a description opened by the Rewrite's file handle or path (then
+// fsynced before the reply, which says so: rewrite_durable; a file gone
+// gets nothing written, and the reply says rewrite_gone). The
 // gofer sees the write's original Origin, so a write it already applied
 // (its reply cache still has it) is not applied again. The write is
 // tracked for durability like the original one: a later Durable for the
@@ -219,6 +244,15 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		}
 		rw.FileHandle = fh
 		f, err = k.openForRewrite(rw)
+		if errors.Is(err, errFileGone) {
+			// Deleted, and nothing holds it: its data are gone (as on
+			// Linux), so there is nothing to make durable, and the
+			// client drops the write. A file now at its path is
+			// another one, which must not get its bytes.
+			k.Log.Info("rewrite: the file is gone, nothing written", "seq", rw.Seq, "path", rw.Path, "err", err)
+			r.RewriteGone = true
+			return nil
+		}
 		if err != nil {
 			k.Log.Warn("rewrite: cannot reopen the file", "seq", rw.Seq, "path", rw.Path, "err", err)
 			return err
@@ -254,6 +288,8 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 			return err
 		}
 		r.Ret = int64(n)
+		// No Durable push will name the write: the client drops it now.
+		r.RewriteDurable = true
 		return nil
 	}
 	k.Dur.Begin(f, rw.Seq)
