@@ -8,10 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // TestRewriteOfGoneFile checks that a retained write re-sent with Rewrite
@@ -53,13 +51,7 @@ func TestRewriteOfGoneFile(t *testing.T) {
 			written := make(map[uint64][]byte)
 			data := bytes.Repeat([]byte("old file;"), 100)
 			seq := r.pwrite(fd, data, 0, written)
-			r.mu.Lock()
-			writeRec := proto.Clone(r.log[statekey.Write(seq).String()]).(*sentrypb.StateRecord)
-			fileRec := proto.Clone(r.log[statekey.File(writeRec.GetWrite().GetFile()).String()]).(*sentrypb.StateRecord)
-			r.mu.Unlock()
-			if writeRec.GetWrite() == nil || fileRec.GetFile() == nil {
-				t.Fatalf("no WriteState or FileState for the write (seq %d)", seq)
-			}
+			writeRec, fileRec := r.retainedRecords(seq)
 			r.ok(1, unix.SYS_CLOSE, fd)
 
 			newData := []byte("the new file's own bytes\n")

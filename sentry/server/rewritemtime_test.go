@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // TestRewriteKeepsMtime checks that a retained write re-sent with Rewrite
@@ -77,16 +76,7 @@ func TestRewriteKeepsMtime(t *testing.T) {
 			written := make(map[uint64][]byte)
 			data := bytes.Repeat([]byte("member data;"), 100)
 			seq := r.pwrite(fd, data, 0, written)
-			// The records the client holds until a Durable covers the
-			// write: the write's, and the file's (its handle and path
-			// re-send the write once the file is closed).
-			r.mu.Lock()
-			writeRec := proto.Clone(r.log[statekey.Write(seq).String()]).(*sentrypb.StateRecord)
-			fileRec := proto.Clone(r.log[statekey.File(writeRec.GetWrite().GetFile()).String()]).(*sentrypb.StateRecord)
-			r.mu.Unlock()
-			if writeRec.GetWrite() == nil || fileRec.GetFile() == nil {
-				t.Fatalf("no WriteState or FileState for the write (seq %d)", seq)
-			}
+			writeRec, fileRec := r.retainedRecords(seq)
 			if tc.file != fileOpen {
 				r.ok(1, unix.SYS_CLOSE, fd)
 			}

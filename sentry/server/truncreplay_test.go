@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
@@ -156,6 +157,21 @@ func (r *replayer) pwrite(fd uint64, b []byte, off int64, written map[uint64][]b
 	}
 	written[c.Seq] = b
 	return c.Seq
+}
+
+// retainedRecords returns copies of the records the client holds until
+// a Durable covers the write of call seq: the write's, and its file's
+// (whose handle and path re-send the write once the file is closed).
+func (r *replayer) retainedRecords(seq uint64) (writeRec, fileRec *sentrypb.StateRecord) {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.log[statekey.Write(seq).String()]
+	f := r.log[statekey.File(w.GetWrite().GetFile()).String()]
+	if w.GetWrite() == nil || f.GetFile() == nil {
+		r.t.Fatalf("no WriteState or FileState for the write (seq %d)", seq)
+	}
+	return proto.Clone(w).(*sentrypb.StateRecord), proto.Clone(f).(*sentrypb.StateRecord)
 }
 
 // retains says the log still holds the write of call seq.
