@@ -673,24 +673,11 @@ func TestAttrCacheCoherence(t *testing.T) {
 // again, and is found at once when a client of the same server makes it,
 // within negativeTTL when another party does.
 func TestNegativeDentries(t *testing.T) {
-	e, rc, sock := countingEnvSock(t)
+	e, rc := countingEnv(t)
 	advance := freezeClock(e)
 	m := e.mem
 	sb := m.zeros(144)
-
-	// A second client of the same server.
-	e2 := &env{t: t, root: e.root, srv: e.srv, mem: newAppMem(), pushCh: make(chan *sentrypb.Push, 1024)}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{Hello: &sentrypb.Hello{ClientId: t.Name() + "-2"}, OnPush: e2.onPush, HeartbeatInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	e2.conn = conn
-	if r := e2.start(busybox, "sh"); r.Errno != 0 {
-		t.Fatalf("Start: errno %v", unix.Errno(r.Errno))
-	}
+	e2 := secondClient(t, e, nil)
 
 	for _, tc := range []struct {
 		name    string
