@@ -163,8 +163,7 @@ type AttrCache struct {
 	madeAnywhere uint64
 	// removals counts the Unlinks and Renames through this cache that
 	// may have removed or replaced a name (each name of an UnlinkMany
-	// apart), each counted once its reply is in, after the caller's own
-	// count (WithRemovals): see RemovalsByOthers. The count a removal
+	// apart), each counted once its reply is in. The count a removal
 	// makes is its seq (removalMark), so RemovalSeq is this. Added to
 	// under mu, read without it.
 	removals atomic.Uint64
@@ -484,28 +483,13 @@ func (a *AttrCache) nameMade(dirs ...uint64) {
 	}
 }
 
-// removalsKey marks a context with the counter of its caller's removals.
+// removalsKey marks a context with its caller's identity for removals.
 type removalsKey struct{}
 
-// WithRemovals returns ctx naming own as the counter of the removals
-// (Unlink, Rename) its calls make, and its caller's identity:
-// RemovedSince and RemovalsByOthers leave them out.
+// WithRemovals returns ctx naming own as its caller's identity for the
+// removals (Unlink, Rename) its calls make: RemovedSince leaves them out.
 func WithRemovals(ctx context.Context, own *atomic.Uint64) context.Context {
 	return context.WithValue(ctx, removalsKey{}, own)
-}
-
-// RemovalsByOthers is the count of Unlinks and Renames through this cache
-// that may have removed or replaced a name, less those of the caller
-// whose counter own is (WithRemovals): it moved since a count read
-// before if another caller removed a name anywhere (RemovedSince tells
-// it per directory). It never counts more than were made: the total is
-// read before own, and a removal adds to own first.
-func (a *AttrCache) RemovalsByOthers(own *atomic.Uint64) uint64 {
-	total := a.removals.Load()
-	if own == nil {
-		return total
-	}
-	return total - own.Load()
 }
 
 // RemovalSeq is the count of removals through the cache so far (see
@@ -538,9 +522,6 @@ const maxRemovedIn = 4096
 // directories of handles dirs (see removals, removedIn).
 func (a *AttrCache) removed(ctx context.Context, dirs ...uint64) {
 	own, _ := ctx.Value(removalsKey{}).(*atomic.Uint64)
-	if own != nil {
-		own.Add(1)
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	m := removalMark{seq: a.removals.Add(1), owner: own}

@@ -3,7 +3,6 @@ package goferclient
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -201,35 +200,5 @@ func TestObserverSeesChanges(t *testing.T) {
 				t.Errorf("observer got %q, want %q", rec.got, tc.want)
 			}
 		})
-	}
-}
-
-// TestRemovalsByOthers checks that a removal counts for every caller but
-// the one that made it, and that a failed one counts for no one.
-func TestRemovalsByOthers(t *testing.T) {
-	a := NewAttrCache(&fakeGofer{size: 4})
-	var mine, theirs atomic.Uint64
-	myCtx := WithRemovals(context.Background(), &mine)
-	theirCtx := WithRemovals(context.Background(), &theirs)
-	steps := []struct {
-		name             string
-		call             func()
-		wantMe, wantThem uint64
-	}{
-		{"my unlink", func() { a.Unlink(myCtx, &goferpb.UnlinkRequest{Dir: 2, Name: []byte("f")}) }, 0, 1},
-		{"their rename", func() {
-			a.Rename(theirCtx, &goferpb.RenameRequest{OldDir: 2, OldName: []byte("f"), NewDir: 2, NewName: []byte("g")})
-		}, 1, 1},
-		{"an unlink of no one's counter", func() { a.Unlink(context.Background(), &goferpb.UnlinkRequest{Dir: 2, Name: []byte("f")}) }, 2, 2},
-		{"a creation", func() { a.Create(myCtx, &goferpb.CreateRequest{Dir: 2, Name: []byte("n")}) }, 2, 2},
-	}
-	for _, s := range steps {
-		s.call()
-		if got, want := a.RemovalsByOthers(&mine), s.wantMe; got != want {
-			t.Errorf("after %s: removals by others than me %d, want %d", s.name, got, want)
-		}
-		if got, want := a.RemovalsByOthers(&theirs), s.wantThem; got != want {
-			t.Errorf("after %s: removals by others than them %d, want %d", s.name, got, want)
-		}
 	}
 }

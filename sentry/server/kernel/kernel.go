@@ -233,9 +233,9 @@ type Kernel struct {
 	// ResentBelow is the seq of the Restore call: calls with lower seqs
 	// are re-sent ones.
 	ResentBelow atomic.Uint64
-	// OwnRemovals counts this client's unlinks and renames through the
-	// attribute cache (goferclient.WithRemovals on ctx; atomic), and
-	// its address tells them from the others', which make its cached
+	// OwnRemovals is this client's identity for its unlinks and renames
+	// through the attribute cache (goferclient.WithRemovals on ctx): its
+	// address tells them from the others', which make its cached
 	// names of their directories walked again (the vfs's lookupName,
 	// goferclient.AttrCache.RemovedSince).
 	OwnRemovals atomic.Uint64
