@@ -38,21 +38,23 @@ import (
 // measurement. The mode chosen is kept for placeStay windows, doubling
 // the stay each time the choice repeats (at most placeStayMax), then
 // measured again. Two threads that may run (seen when a thread starts
-// and at each window's end) or a window without forwarded calls end any
-// confinement at once.
+// and at each window's end) end any confinement at once; so do more
+// than placeLull windows in a row without forwarded calls.
 //
 // Each mode's first windows after a change are not what the mode does:
 // the first floating window runs where the host's scheduler left the
 // threads confined, so it is not measured; and systrap's fast path,
 // failing while confined, backs off about as long as the confinement
 // lasted, up to 512 of its 400 µs periods, so the floating measurement
-// lasts that long too (placeBackoff), and as long as that at the first
-// measurement (the program's start leaves the fast path backed off as
-// far: a loop of 20,000 posted umasks found it off for 4–8 windows).
-// Measured one window each, a loop of posted calls measured its floating
-// window without the fast path, chose confinement at half its speed and,
-// confined, kept choosing it: one run in three was that slow
-// (docs/BENCHMARKS.md, "umaskmodes").
+// lasts that long too (placeBackoff). Measured one window each, a loop of
+// posted calls measured its floating window without the fast path, chose
+// confinement at half its speed and, confined, kept choosing it
+// (docs/BENCHMARKS.md, "umaskmodes"); the unmeasured window and
+// placeFloatWins keep it floating. The first measurement floats as long
+// as any other after two confined windows: waiting out the longest
+// back-off there, as before, floated file work for 11 of the first 17
+// windows, a third of a short walk's run (docs/BENCHMARKS.md,
+// "placefirst").
 
 const (
 	// placeWindow is a measuring window: long enough for hundreds of
@@ -87,6 +89,12 @@ const (
 	// answers itself (opens and closes taken back unsent, stats from
 	// leases) leaves the fast path the second CPU.
 	placeForwardShare = 0.05
+	// placeLull is how many windows in a row without forwarded calls a
+	// confinement outlasts: a walk's windows answered from listings and
+	// leases come between its forwarded ones, and floating for one of
+	// them threw away the measurement (and the fast path was backed off
+	// anyway).
+	placeLull = 2
 )
 
 // placePhase is where placeChooser is in its cycle.
@@ -127,6 +135,9 @@ type placeChooser struct {
 	// warm counts the windows of forwarded work of one thread seen, up
 	// to placeWarmup.
 	warm int
+	// lull counts the windows in a row without forwarded calls the
+	// current confinement outlasted.
+	lull int
 }
 
 // window takes the window that just ended: its traps (scaled to
@@ -141,6 +152,12 @@ func (c *placeChooser) window(traps float64, forwarded, single bool) bool {
 		c.confinedRun++
 	} else {
 		c.confinedRun = 0
+	}
+	if forwarded {
+		c.lull = 0
+	} else if single && c.confined && c.lull < placeLull {
+		c.lull++
+		return true
 	}
 	if !single || !forwarded {
 		// Threads that may run at once, or no work for the daemons (the
@@ -166,14 +183,8 @@ func (c *placeChooser) window(traps float64, forwarded, single bool) bool {
 		}
 		c.phase, c.confined, c.measured = placeMeasureFloat, false, 0
 		// systrap's fast path, failing while confined, backs off about as
-		// long as the client ran confined (at most placeBackoff windows);
-		// at the first measurement, as long as the program's start made
-		// it: the longest.
-		backoff := min(c.confinedRun, placeBackoff)
-		if !c.probed {
-			backoff = placeBackoff
-		}
-		c.floatLen = 1 + placeFloatWins + backoff
+		// long as the client ran confined (at most placeBackoff windows).
+		c.floatLen = 1 + placeFloatWins + min(c.confinedRun, placeBackoff)
 	case placeMeasureFloat:
 		// The first floating window is not measured: the host's scheduler
 		// leaves the threads where they ran confined for a while.

@@ -43,10 +43,9 @@ func measured(traps float64) []win {
 
 // TestPlaceChooser walks the chooser through windows.
 func TestPlaceChooser(t *testing.T) {
-	// floatLen at the first measurement or after a long confinement (the
-	// unmeasured window, placeFloatWins and the fast path's longest
-	// back-off), and after floating (the two confined windows' back-off).
-	long := 1 + placeFloatWins + placeBackoff
+	// floatLen after the two confined windows of the first measurement
+	// or of one after floating: the unmeasured window, placeFloatWins and
+	// the two windows' back-off (after a long confinement, placeBackoff's).
 	short := 1 + placeFloatWins + placeProbeConfined
 	// alternating is n floating windows, fast and slow in turn.
 	alternating := func(n int) []win {
@@ -62,7 +61,7 @@ func TestPlaceChooser(t *testing.T) {
 	}{
 		{"confined faster: kept, then measured again", cat(
 			measured(150),
-			repeat(long-2, win{100, true, true, false}),
+			repeat(short-2, win{100, true, true, false}),
 			[]win{{100, true, true, true}}, // the measurement ends: confined
 			repeat(placeStay-1, win{150, true, true, true}),
 			// The keep ends: measured again, confined first.
@@ -77,17 +76,15 @@ func TestPlaceChooser(t *testing.T) {
 		)},
 		{"one fast floating window at a time: confined", cat(
 			measured(150),
-			alternating(long-2),
+			alternating(short-2),
 			[]win{{100, true, true, true}},
 			repeat(placeStay-1, win{150, true, true, true}),
 		)},
-		{"the first measurement waits for the fast path", cat(
+		{"the first measurement floats as long as its confinement", cat(
 			measured(150),
-			// Slow while the fast path backs off: past the short
-			// measurement's end, still floating.
-			repeat(placeBackoff, win{100, true, true, false}),
-			[]win{{200, true, true, false}, {200, true, true, false}},
-			repeat(placeStay-1, win{100, true, true, false}),
+			// Slow past the short measurement's end: confined, though
+			// the fast path might have come back later.
+			repeat(short-2, win{100, true, true, false}),
 			[]win{{100, true, true, true}},
 		)},
 		{"after floating, a short measurement", cat(
@@ -100,7 +97,7 @@ func TestPlaceChooser(t *testing.T) {
 		)},
 		{"after a long confinement the floating measurement waits for the fast path", cat(
 			measured(150),
-			repeat(long-2, win{100, true, true, false}),
+			repeat(short-2, win{100, true, true, false}),
 			[]win{{100, true, true, true}},
 			repeat(placeStay, win{150, true, true, true}),
 			[]win{{150, true, true, true}, {150, true, true, false}},
@@ -111,7 +108,7 @@ func TestPlaceChooser(t *testing.T) {
 		)},
 		{"the best confined window counts", cat(
 			[]win{{100, true, true, true}, {150, true, true, true}, {100, true, true, false}, {1000, true, true, false}},
-			repeat(long-2, win{120, true, true, false}),
+			repeat(short-2, win{120, true, true, false}),
 			[]win{{120, true, true, true}},
 		)},
 		{"no forwarded calls: never confined", repeat(5, win{1000, false, true, false})},
@@ -122,8 +119,28 @@ func TestPlaceChooser(t *testing.T) {
 			// Back to one thread: measured anew.
 			measured(150)[:3],
 		)},
-		{"calls stop: released at once", cat(
+		{"calls stop: released after two windows", cat(
 			measured(150)[:2],
+			repeat(2, win{900, false, true, true}),
+			[]win{{900, false, true, false}},
+		)},
+		{"a lull inside a confinement neither ends it nor counts", cat(
+			measured(150),
+			repeat(short-2, win{100, true, true, false}),
+			[]win{{100, true, true, true}}, // confined
+			repeat(placeStay/2, win{150, true, true, true}),
+			repeat(2, win{900, false, true, true}),
+			// The keep's forwarded windows: as many as without the lull.
+			repeat(placeStay-1-placeStay/2, win{150, true, true, true}),
+			[]win{{150, true, true, true}, {150, true, true, true}, {150, true, true, false}},
+		)},
+		{"a lull's count starts over with forwarded work", cat(
+			measured(150),
+			repeat(short-2, win{100, true, true, false}),
+			[]win{{100, true, true, true}},
+			repeat(2, win{900, false, true, true}),
+			[]win{{150, true, true, true}},
+			repeat(2, win{900, false, true, true}),
 			[]win{{900, false, true, false}},
 		)},
 	} {
