@@ -35,8 +35,8 @@ func (r *Registry) queueLocked(id int32) (*queue, error) {
 func (r *Registry) MsgGet(c Caller, key int32, flags int32) (int32, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.get(c, kindMsg, key, flags, func(any) error { return nil }, func(p perm) (any, error) {
-		return &queue{perm: p, qbytes: linux.MSGMNB, ctime: r.nowUnix()}, nil
+	return r.get(c, kindMsg, key, flags, func(any) error { return nil }, func() error { return nil }, func(p perm) any {
+		return &queue{perm: p, qbytes: linux.MSGMNB, ctime: r.nowUnix()}
 	})
 }
 

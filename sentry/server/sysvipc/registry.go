@@ -297,7 +297,7 @@ func (r *Registry) changedLocked(k kind, id int32) {
 // get finds (or with IPC_CREAT makes, through create) the object for
 // key, as ipcget: the common half of semget, msgget and shmget.
 // check validates an existing object (sizes); create makes a new one.
-func (r *Registry) get(c Caller, k kind, key int32, flags int32, check func(obj any) error, create func(p perm) (any, error)) (int32, error) {
+func (r *Registry) get(c Caller, k kind, key int32, flags int32, check func(obj any) error, validate func() error, create func(p perm) any) (int32, error) {
 	t := r.tableOf(k)
 	mode := uint32(flags) & 0777
 	if key != linux.IPC_PRIVATE {
@@ -321,21 +321,21 @@ func (r *Registry) get(c Caller, k kind, key int32, flags int32, check func(obj 
 			return 0, unix.ENOENT
 		}
 	}
+	// Linux checks the new object's own arguments and limits (newque,
+	// newary, newseg) before it allocates the id, which fails ENOSPC
+	// once the table is full: a bad size is EINVAL even then.
+	if err := validate(); err != nil {
+		return 0, err
+	}
 	p := newPerm(key, c, mode)
-	prevSeq, prevNext := t.seq, t.nextID
+	prevNext := t.nextID
 	if err := t.alloc(&p); err != nil {
 		if t.nextID != prevNext {
 			r.hooks.Changed(keyIDs) // the next id was used up
 		}
 		return 0, err
 	}
-	obj, err := create(p)
-	if err != nil {
-		// Nothing was made: Linux checks what create checks before
-		// it allocates the id (newque, newary, newseg).
-		t.seq, t.nextID = prevSeq, prevNext
-		return 0, err
-	}
+	obj := create(p)
 	t.insert(permOf(obj), obj)
 	r.changedLocked(k, p.id)
 	r.hooks.Changed(keyIDs)

@@ -73,11 +73,13 @@ func (r *Registry) SemGet(c Caller, key int32, nsems int32, flags int32) (int32,
 			return unix.EINVAL
 		}
 		return nil
-	}, func(p perm) (any, error) {
+	}, func() error {
 		if nsems == 0 {
-			return nil, unix.EINVAL
+			return unix.EINVAL
 		}
-		return &semSet{perm: p, vals: make([]int32, nsems), pids: make([]int32, nsems), ctime: r.nowUnix(), waiters: make(map[*SemWait]semWaiter)}, nil
+		return nil
+	}, func(p perm) any {
+		return &semSet{perm: p, vals: make([]int32, nsems), pids: make([]int32, nsems), ctime: r.nowUnix(), waiters: make(map[*SemWait]semWaiter)}
 	})
 }
 

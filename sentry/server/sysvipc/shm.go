@@ -59,23 +59,25 @@ func (r *Registry) ShmGet(c Caller, key int32, size uint64, flags int32) (int32,
 			return unix.EINVAL
 		}
 		return nil
-	}, func(p perm) (any, error) {
+	}, func() error {
 		if size < linux.SHMMIN || size > r.shmmax || size > shmMax {
-			return nil, unix.EINVAL
+			return unix.EINVAL
 		}
 		pages := (size + 4095) / 4096
 		if tot := r.shmPagesLocked(); tot+pages > r.shmall {
-			return nil, unix.ENOSPC
+			return unix.ENOSPC
 		}
 		if flags&linux.SHM_HUGETLB != 0 {
 			// The sandbox's kernel is one built without hugetlbfs
 			// (its /proc/config.gz says so): newseg finds no huge
 			// page size then and fails before any privilege check.
-			return nil, unix.EINVAL
+			return unix.EINVAL
 		}
+		return nil
+	}, func(p perm) any {
 		now := r.now()
 		return &segment{perm: p, size: size, cpid: c.Pid, ctime: now.Unix(),
-			file: fmt.Sprintf("%s%d-%x", SegmentFilePrefix, p.id, now.UnixNano())}, nil
+			file: fmt.Sprintf("%s%d-%x", SegmentFilePrefix, p.id, now.UnixNano())}
 	})
 }
 

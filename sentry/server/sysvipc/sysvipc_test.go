@@ -640,3 +640,54 @@ func TestShmAdjustZero(t *testing.T) {
 		t.Errorf("destroyed segment: %v, want EINVAL", err)
 	}
 }
+
+// TestGetChecksBeforeTableLimit: as Linux's newseg and newary, a new
+// object's own arguments are checked before its id is allocated, so a
+// full table answers a bad size EINVAL, not ENOSPC.
+func TestGetChecksBeforeTableLimit(t *testing.T) {
+	r, _ := newTestRegistry(t)
+	if err := r.SetLimit("shmmni", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	r.sems.max = 1
+	if _, err := r.ShmGet(root, linux.IPC_PRIVATE, 4096, linux.IPC_CREAT|0600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SemGet(root, linux.IPC_PRIVATE, 1, linux.IPC_CREAT|0600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		get  func() error
+		want error
+	}{
+		{"shm size 0", func() error {
+			_, err := r.ShmGet(root, linux.IPC_PRIVATE, 0, linux.IPC_CREAT|0600)
+			return err
+		}, unix.EINVAL},
+		{"shm size past shmmax", func() error {
+			_, err := r.ShmGet(root, linux.IPC_PRIVATE, shmMax+1, linux.IPC_CREAT|0600)
+			return err
+		}, unix.EINVAL},
+		{"shm huge pages", func() error {
+			_, err := r.ShmGet(root, linux.IPC_PRIVATE, 4096, linux.IPC_CREAT|linux.SHM_HUGETLB|0600)
+			return err
+		}, unix.EINVAL},
+		{"shm table full", func() error {
+			_, err := r.ShmGet(root, linux.IPC_PRIVATE, 4096, linux.IPC_CREAT|0600)
+			return err
+		}, unix.ENOSPC},
+		{"sem no semaphores", func() error {
+			_, err := r.SemGet(root, linux.IPC_PRIVATE, 0, linux.IPC_CREAT|0600)
+			return err
+		}, unix.EINVAL},
+		{"sem table full", func() error {
+			_, err := r.SemGet(root, linux.IPC_PRIVATE, 1, linux.IPC_CREAT|0600)
+			return err
+		}, unix.ENOSPC},
+	} {
+		if err := tc.get(); err != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
