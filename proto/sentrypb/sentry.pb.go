@@ -9731,7 +9731,11 @@ type ProcessState struct {
 	// clone with CLONE_VM (vfork) made until they exec: kcmp(KCMP_VM)
 	// compares these ids (0 in records of servers that predate them: a
 	// fresh one then).
-	Vm            uint64 `protobuf:"varint,548,opt,name=vm,proto3" json:"vm,omitempty"`
+	Vm uint64 `protobuf:"varint,548,opt,name=vm,proto3" json:"vm,omitempty"`
+	// gen tells the process from the others the sandbox had with the same
+	// pid (a reused id): a pidfd refers to the process of its pid and gen
+	// (0 in records of servers that predate it: the process of the pid).
+	Gen           uint64 `protobuf:"varint,615,opt,name=gen,proto3" json:"gen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10063,6 +10067,13 @@ func (x *ProcessState) GetFsgid() uint32 {
 func (x *ProcessState) GetVm() uint64 {
 	if x != nil {
 		return x.Vm
+	}
+	return 0
+}
+
+func (x *ProcessState) GetGen() uint64 {
+	if x != nil {
+		return x.Gen
 	}
 	return 0
 }
@@ -10749,7 +10760,11 @@ type KernelObjectState struct {
 	// refers to the restored process of that id, or, when there is none
 	// (it was reaped), to no process: it polls readable and signals fail
 	// with ESRCH.
-	PidfdPid      int32 `protobuf:"varint,523,opt,name=pidfd_pid,json=pidfdPid,proto3" json:"pidfd_pid,omitempty"`
+	PidfdPid int32 `protobuf:"varint,523,opt,name=pidfd_pid,json=pidfdPid,proto3" json:"pidfd_pid,omitempty"`
+	// pidfd_gen is that process's ProcessState.gen: a restored process of
+	// the id but another gen (the id was reused before the failure) is not
+	// the pidfd's (0: any).
+	PidfdGen      uint64 `protobuf:"varint,616,opt,name=pidfd_gen,json=pidfdGen,proto3" json:"pidfd_gen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10962,6 +10977,13 @@ func (x *KernelObjectState) GetInotifyWatches() []*InotifyWatchState {
 func (x *KernelObjectState) GetPidfdPid() int32 {
 	if x != nil {
 		return x.PidfdPid
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetPidfdGen() uint64 {
+	if x != nil {
+		return x.PidfdGen
 	}
 	return 0
 }
@@ -13280,7 +13302,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"StdinState\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x1c\n" +
-	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xc9\t\n" +
+	"\tstdio_set\x18\xe6\x01 \x01(\rR\bstdioSet\"\xdc\t\n" +
 	"\fProcessState\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -13331,7 +13353,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x13tty_foreground_pgrp\x18\x84\x02 \x01(\x05R\x11ttyForegroundPgrp\x12\x1a\n" +
 	"\x05fsuid\x18\xcf\x03 \x01(\rH\x00R\x05fsuid\x88\x01\x01\x12\x1a\n" +
 	"\x05fsgid\x18\xd0\x03 \x01(\rH\x01R\x05fsgid\x88\x01\x01\x12\x0f\n" +
-	"\x02vm\x18\xa4\x04 \x01(\x04R\x02vmB\b\n" +
+	"\x02vm\x18\xa4\x04 \x01(\x04R\x02vm\x12\x11\n" +
+	"\x03gen\x18\xe7\x04 \x01(\x04R\x03genB\b\n" +
 	"\x06_fsuidB\b\n" +
 	"\x06_fsgid\"\xe4\x02\n" +
 	"\vThreadState\x12\x10\n" +
@@ -13411,7 +13434,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"MemfdState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\fR\x04name\x12\x14\n" +
-	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xab\b\n" +
+	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xc9\b\n" +
 	"\x11KernelObjectState\x12$\n" +
 	"\rsignalfd_mask\x18\xe0\x01 \x01(\x04R\fsignalfdMask\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
@@ -13444,7 +13467,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x11timerfd_period_ns\x18\x12 \x01(\x03R\x0ftimerfdPeriodNs\x12+\n" +
 	"\x11socket_reuse_addr\x18\x82\x01 \x01(\bR\x0fsocketReuseAddr\x12T\n" +
 	"\x0finotify_watches\x18x \x03(\v2+.runscdecoupled.sentry.v1.InotifyWatchStateR\x0einotifyWatches\x12\x1c\n" +
-	"\tpidfd_pid\x18\x8b\x04 \x01(\x05R\bpidfdPid\"l\n" +
+	"\tpidfd_pid\x18\x8b\x04 \x01(\x05R\bpidfdPid\x12\x1c\n" +
+	"\tpidfd_gen\x18\xe8\x04 \x01(\x04R\bpidfdGen\"l\n" +
 	"\x11InotifyWatchState\x12\x0e\n" +
 	"\x02wd\x18\x01 \x01(\x05R\x02wd\x12\x12\n" +
 	"\x04mask\x18\x02 \x01(\rR\x04mask\x12\x1f\n" +

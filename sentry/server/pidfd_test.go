@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -176,5 +177,66 @@ func TestPidfdRecovery(t *testing.T) {
 	}
 	if ev := poll(zombieFD); ev != linux.POLLIN|linux.POLLHUP {
 		t.Errorf("reaped after recovery: polls %#x", ev)
+	}
+}
+
+// TestPidfdReusedPidRecovery: a pidfd whose process was reaped, and its
+// id given to another process (ns_last_pid), before a server failure
+// still refers to no process after it: the records carry the process's
+// generation (Process.Gen), not only its id.
+func TestPidfdReusedPidRecovery(t *testing.T) {
+	r := newReplayer(t)
+	r.start()
+	fork := func() int32 {
+		t.Helper()
+		rep := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD))
+		if rep.Errno != 0 {
+			t.Fatalf("fork: %v", unix.Errno(rep.Errno))
+		}
+		return int32(rep.Ret)
+	}
+	child := fork()
+	fd := uint64(r.ok(1, unix.SYS_PIDFD_OPEN, uint64(child), 0))
+	r.ok(1, unix.SYS_KILL, uint64(child), uint64(unix.SIGKILL))
+	r.ok(1, unix.SYS_WAIT4, uint64(child), 0, 0, 0)
+	r.ok(1, unix.SYS_CLOSE, r.writeProc("/proc/sys/kernel/ns_last_pid", strconv.Itoa(int(child)-1)))
+	if again := fork(); again != child {
+		t.Fatalf("fork after ns_last_pid %d: pid %d", child-1, again)
+	}
+	// The same process made again by the restore, and a pidfd of it
+	// opened before the failure, keep referring to each other.
+	newFD := uint64(r.ok(1, unix.SYS_PIDFD_OPEN, uint64(child), 0))
+	check := func(when string) {
+		t.Helper()
+		if errno := unix.Errno(r.sys(1, unix.SYS_PIDFD_SEND_SIGNAL, fd, 0, 0, 0).Errno); errno != unix.ESRCH {
+			t.Errorf("%s: pidfd_send_signal through the reaped process's pidfd: %v, want ESRCH", when, errno)
+		}
+		if errno := unix.Errno(r.sys(1, unix.SYS_PIDFD_SEND_SIGNAL, newFD, 0, 0, 0).Errno); errno != 0 {
+			t.Errorf("%s: pidfd_send_signal through the new process's pidfd: %v, want success", when, errno)
+		}
+	}
+	check("before the failure")
+	if rep := r.recover(nil); rep.Ret != 0 {
+		t.Fatalf("Restore lost %d objects", rep.Ret)
+	}
+	check("after the failure")
+	// A process made after the restore gets a generation of its own.
+	r.ok(1, unix.SYS_KILL, uint64(child), uint64(unix.SIGKILL))
+	r.ok(1, unix.SYS_WAIT4, uint64(child), 0, 0, 0)
+	r.ok(1, unix.SYS_CLOSE, r.writeProc("/proc/sys/kernel/ns_last_pid", strconv.Itoa(int(child)-1)))
+	if again := fork(); again != child {
+		t.Fatalf("fork after the restore and ns_last_pid %d: pid %d", child-1, again)
+	}
+	for _, when := range []string{"", " and a second failure"} {
+		if when != "" {
+			if rep := r.recover(nil); rep.Ret != 0 {
+				t.Fatalf("the second Restore lost %d objects", rep.Ret)
+			}
+		}
+		for name, f := range map[string]uint64{"first": fd, "second": newFD} {
+			if errno := unix.Errno(r.sys(1, unix.SYS_PIDFD_SEND_SIGNAL, f, 0, 0, 0).Errno); errno != unix.ESRCH {
+				t.Errorf("the %s reaped process's pidfd after a third process took its id%s: %v, want ESRCH", name, when, errno)
+			}
+		}
 	}
 }

@@ -38,7 +38,7 @@ func (k *Kernel) NewPidfdLocked(pid int32, flags uint32) (*fdesc.File, error) {
 		}
 		return nil, unix.ESRCH
 	}
-	return pidfd.New(pid, k.PidfdExitLocked(p), flags), nil
+	return pidfd.New(pid, p.Gen, k.PidfdExitLocked(p), flags), nil
 }
 
 // PidfdProcessLocked returns the process pidfd pf refers to, nil once it
@@ -50,26 +50,26 @@ func (k *Kernel) PidfdProcessLocked(pf *pidfd.File) *Process {
 	return nil
 }
 
-// pidfdState is a pidfd's record: the id of its process (see
-// KernelObjectState.pidfd_pid).
+// pidfdState is a pidfd's record: the id and generation of its process
+// (see KernelObjectState.pidfd_pid, pidfd_gen).
 func pidfdState(pf *pidfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
-	return sentrypb.FileState_PIDFD, &sentrypb.KernelObjectState{PidfdPid: pf.PID}
+	return sentrypb.FileState_PIDFD, &sentrypb.KernelObjectState{PidfdPid: pf.PID, PidfdGen: pf.Gen}
 }
 
 // restorePidfd rebuilds a pidfd after a server failure: it refers to the
-// restored process of its id (restoreProcsLocked ran before the files),
-// else to one already reaped. A pidfd whose process was reaped and its
-// id given to another process before the failure would refer to that
-// one: ids are allocated upwards (AllocTIDLocked), so that takes as many
-// processes made since as pid_max.
+// restored process of its id and generation (restoreProcsLocked ran
+// before the files, and restored the generations), else to one already
+// reaped, even when its id was given to another process before the
+// failure. A record without a generation (from a server that predates
+// them) takes the process of its id.
 func (k *Kernel) restorePidfd(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) *fdesc.File {
 	k.Mu.Lock()
 	defer k.Mu.Unlock()
 	exit := pidfd.Gone()
-	if p := k.Procs[st.PidfdPid]; p != nil && st.PidfdPid > 0 {
+	if p := k.Procs[st.PidfdPid]; p != nil && st.PidfdPid > 0 && (st.PidfdGen == 0 || st.PidfdGen == p.Gen) {
 		exit = k.PidfdExitLocked(p)
 	}
-	f := pidfd.New(st.PidfdPid, exit, 0)
+	f := pidfd.New(st.PidfdPid, st.PidfdGen, exit, 0)
 	f.Flags.Store(fs.Flags)
 	return f
 }

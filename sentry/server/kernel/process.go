@@ -93,8 +93,8 @@ type Process struct {
 	// Gen tells the process from the others the client had with the
 	// same PID (a reused id: ns_last_pid): a /proc/<pid> directory fd
 	// refers to the process it was opened for, and its inode number
-	// differs. Not in the replay state (a restored server counts anew).
-	// Immutable.
+	// differs; a pidfd's record names it (ProcessState.gen). Kept by a
+	// restore. Immutable once the process is published.
 	Gen uint64
 	// Parent is the parent process; a zombie a wait reaped keeps it
 	// (for its record) until the wait's reply, though it left the

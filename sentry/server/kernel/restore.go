@@ -545,6 +545,12 @@ func (k *Kernel) restoreProcsLocked(s *restoreSet) (*Task, error) {
 			return nil, fmt.Errorf("restore: process %d: %w", ps.Pid, err)
 		}
 		byPID[ps.Pid] = ps
+		if ps.Gen != 0 {
+			// The generation the pidfds' records name; the processes
+			// made after the restore count on from the highest.
+			p.Gen = ps.Gen
+			k.lastGen = max(k.lastGen, ps.Gen)
+		}
 		p.PGID, p.SID, p.ExitSignal = ps.Pgid, ps.Sid, int(ps.ExitSignal)
 		p.FsizeLimited, p.FsizeLimit = ps.FsizeLimited, ps.FsizeLimit
 		p.CoreDumps, p.CoredumpFilter = ps.CoreDumps, ps.CoredumpFilter

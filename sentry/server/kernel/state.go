@@ -319,7 +319,7 @@ func (k *Kernel) procRecordLocked(p *Process) *sentrypb.StateRecord {
 		return DeletedRec(statekey.Proc(p.PID))
 	}
 	st := &sentrypb.ProcessState{
-		Pid: p.PID, Pgid: p.PGID, Sid: p.SID, ExitSignal: int32(p.ExitSignal),
+		Pid: p.PID, Gen: p.Gen, Pgid: p.PGID, Sid: p.SID, ExitSignal: int32(p.ExitSignal),
 		Ruid: p.Creds.RUID, Euid: p.Creds.EUID, Suid: p.Creds.SUID,
 		Rgid: p.Creds.RGID, Egid: p.Creds.EGID, Sgid: p.Creds.SGID,
 		Comm: []byte(p.Comm), Argv: sentrypb.BytesList(p.Argv), Env: sentrypb.BytesList(p.Env), Zombie: p.Zombie, ExitStatus: p.ExitStatus, Init: p == k.Init,

@@ -221,7 +221,7 @@ func clonePidfd(c *kernel.Task, tid int32, addr uint64) error {
 		k.Mu.Unlock()
 		return fmt.Errorf("clone: child %d gone before its pidfd: %w", tid, unix.ESRCH)
 	}
-	fd, err := tab.Install(pidfd.New(tid, k.PidfdExitLocked(np), 0), 0, true)
+	fd, err := tab.Install(pidfd.New(tid, np.Gen, k.PidfdExitLocked(np), 0), 0, true)
 	if err != nil {
 		k.ExitProcessLocked(np, np.KilledStatusLocked(int(unix.SIGKILL)), &d)
 	}

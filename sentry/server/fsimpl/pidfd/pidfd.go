@@ -57,18 +57,21 @@ func (e *Exit) Reaped() bool { return e.reaped.Load() }
 // File is a pidfd. Its fields are immutable.
 type File struct {
 	anon.Base
-	// PID is the id of the process the pidfd refers to.
+	// PID is the id of the process the pidfd refers to, Gen that
+	// process's generation (the kernel's Process.Gen: an id may be
+	// given to a later process), which its record keeps. Immutable.
 	PID int32
+	Gen uint64
 	// Exit is that process's; the kernel finds the process by PID and
 	// checks that its Exit is this one.
 	Exit *Exit
 }
 
-// New returns a description of a new pidfd of process pid, whose end is
-// exit, with flags' O_NONBLOCK (PIDFD_NONBLOCK). As Linux's, it is
-// opened O_RDWR.
-func New(pid int32, exit *Exit, flags uint32) *fdesc.File {
-	pf := &File{Base: anon.NewBase(0600), PID: pid, Exit: exit}
+// New returns a description of a new pidfd of process pid of generation
+// gen, whose end is exit, with flags' O_NONBLOCK (PIDFD_NONBLOCK). As
+// Linux's, it is opened O_RDWR.
+func New(pid int32, gen uint64, exit *Exit, flags uint32) *fdesc.File {
+	pf := &File{Base: anon.NewBase(0600), PID: pid, Gen: gen, Exit: exit}
 	return fdesc.NewFile(pf, nil, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
 
