@@ -10427,7 +10427,12 @@ type FileState struct {
 	Ino uint64 `protobuf:"varint,462,opt,name=ino,proto3" json:"ino,omitempty"`
 	// dev_null says a SYNTHETIC description is the sentry's /dev/null: the
 	// client answers its reads (0) and writes (their count) itself.
-	DevNull       bool `protobuf:"varint,477,opt,name=dev_null,json=devNull,proto3" json:"dev_null,omitempty"`
+	DevNull bool `protobuf:"varint,477,opt,name=dev_null,json=devNull,proto3" json:"dev_null,omitempty"`
+	// proc_gen is the ProcessState.gen of the process a SYNTHETIC
+	// /proc/<pid> directory is of: restored, it refers to that process
+	// even when it was reaped (its id perhaps given to another) before the
+	// failure (0: the process of the id, as servers before it did).
+	ProcGen       uint64 `protobuf:"varint,617,opt,name=proc_gen,json=procGen,proto3" json:"proc_gen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10628,6 +10633,13 @@ func (x *FileState) GetDevNull() bool {
 		return x.DevNull
 	}
 	return false
+}
+
+func (x *FileState) GetProcGen() uint64 {
+	if x != nil {
+		return x.ProcGen
+	}
+	return 0
 }
 
 // MemfdState is what memfd_create adds to a gofer file: the name it was
@@ -13382,7 +13394,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xcb\a\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xe7\a\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -13411,7 +13423,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\vwrite_error\x18\xd2\x03 \x01(\x05R\n" +
 	"writeError\x12\x11\n" +
 	"\x03ino\x18\xce\x03 \x01(\x04R\x03ino\x12\x1a\n" +
-	"\bdev_null\x18\xdd\x03 \x01(\bR\adevNull\"\xd0\x01\n" +
+	"\bdev_null\x18\xdd\x03 \x01(\bR\adevNull\x12\x1a\n" +
+	"\bproc_gen\x18\xe9\x04 \x01(\x04R\aprocGen\"\xd0\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05GOFER\x10\x01\x12\r\n" +

@@ -469,6 +469,9 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 			st.Kind, st.Kobj = kind, kobj
 		}
 	}
+	if d := vfs.DentryOf(f); st.Kind == sentrypb.FileState_SYNTHETIC && d != nil && d.Kind == vfs.KindProcPid {
+		st.ProcGen = d.Gen
+	}
 	return &sentrypb.StateRecord{Key: statekey.File(id).String(), Value: &sentrypb.StateRecord_File{File: st}}
 }
 

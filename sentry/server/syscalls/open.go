@@ -3,6 +3,8 @@ package syscalls
 import (
 	"errors"
 	"fmt"
+	"path"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -286,13 +288,36 @@ func truncOrigin(c *kernel.Task, flags uint32) *goferpb.Origin {
 // goferOpenFlags are the open flags the gofer's open takes.
 const goferOpenFlags = unix.O_ACCMODE | unix.O_TRUNC | unix.O_APPEND | unix.O_DIRECT | unix.O_SYNC | unix.O_DSYNC
 
+// restoredSyntheticDentry finds the dentry of a synthesized file a
+// Restore names: by its path, but a /proc/<pid> directory of the process
+// it was opened for (FileState.proc_gen), whether or not that process is
+// still there or its id another's now.
+func restoredSyntheticDentry(k *kernel.Kernel, rc *kernel.Task, fs *sentrypb.FileState) (*vfs.Dentry, error) {
+	p := string(fs.Path)
+	if fs.ProcGen != 0 {
+		pid, err := strconv.ParseInt(path.Base(p), 10, 32)
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("restore /proc directory %q: %w", p, unix.EINVAL)
+		}
+		dir, err := k.VFS.Resolve(rc, k.VFS.Root, path.Dir(p), false)
+		if err != nil {
+			return nil, err
+		}
+		if dir.Kind != vfs.KindProcDir {
+			return nil, fmt.Errorf("restore /proc directory %q: not in a /proc: %w", p, unix.ENOENT)
+		}
+		return k.Synth.ProcPidDentry(dir, int32(pid), fs.ProcGen), nil
+	}
+	return k.VFS.Resolve(rc, k.VFS.Root, p, false)
+}
+
 // RestoreSyntheticFile opens again, by its path, a synthesized file (of
 // /dev or /proc) a Restore names.
 func RestoreSyntheticFile(k *kernel.Kernel, rc *kernel.Task, fs *sentrypb.FileState) (*fdesc.File, error) {
 	if rc == nil || len(fs.Path) == 0 {
 		return nil, unix.ENOENT
 	}
-	d, err := k.VFS.Resolve(rc, k.VFS.Root, string(fs.Path), false)
+	d, err := restoredSyntheticDentry(k, rc, fs)
 	if err != nil {
 		return nil, err
 	}

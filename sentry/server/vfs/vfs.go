@@ -81,9 +81,9 @@ type Dentry struct {
 	ProcName  string
 	ProcScope procfs.Scope
 	TID       int32
-	// Gen is the process a KindProcPid is the directory of (the
-	// kernel's Process.Gen): a later process given the same PID is not
-	// it.
+	// Gen is the process a KindProcPid is the directory of, or a
+	// dentry under it belongs to (the kernel's Process.Gen; 0: any): a
+	// later process given the same PID is not it.
 	Gen uint64
 
 	// Protected by vfs.mu:

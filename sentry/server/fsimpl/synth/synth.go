@@ -143,7 +143,7 @@ func (fs *FS) procEntryDentry(dir *vfs.Dentry, scope procfs.Scope, e procfs.Entr
 		kind, mode = vfs.KindLink, unix.S_IFLNK|e.Mode
 	}
 	d := vfs.NewSynthDentry(dir, e.Name, kind, mode, procIno(scope, p, dir.PID, dir.TID))
-	d.PID, d.TID, d.ProcScope, d.ProcName = dir.PID, dir.TID, scope, p
+	d.PID, d.TID, d.Gen, d.ProcScope, d.ProcName = dir.PID, dir.TID, dir.Gen, scope, p
 	if e.Kind == procfs.Link {
 		d.Link = e.Target
 		if t, ok := procfs.LinkTarget(fs.k.Source(), scope, p, dir.PID); ok {
@@ -183,13 +183,33 @@ func parseID(name string) (int32, bool) {
 	return int32(n), true
 }
 
+// ProcPidDentry returns /proc/<pid> (in dir, a /proc directory) of the
+// process of id pid and generation gen, whether or not it still exists:
+// a lookup's, and a restored directory fd's, which refers to the process
+// it was opened for.
+func (fs *FS) ProcPidDentry(dir *vfs.Dentry, pid int32, gen uint64) *vfs.Dentry {
+	d := vfs.NewSynthDentry(dir, strconv.Itoa(int(pid)), vfs.KindProcPid, unix.S_IFDIR|0555, procPidIno(pid, gen))
+	d.PID, d.Gen = pid, gen
+	return d
+}
+
+// gone says d is a /proc/<pid> directory, or a file under it, of a
+// process that was reaped (its id perhaps given to another since): as
+// Linux's proc inodes hold their struct pid, its names are then gone.
+func (fs *FS) gone(d *vfs.Dentry) bool {
+	return d.Gen != 0 && fs.k.ProcGen(d.PID) != d.Gen
+}
+
 // Lookup returns the child name of synthesized directory dir.
 func (fs *FS) Lookup(c vfs.Caller, dir *vfs.Dentry, name string) (*vfs.Dentry, error) {
 	v := fs.v
 	mk := func(kind vfs.Kind, mode uint32, ino uint64) *vfs.Dentry {
 		d := vfs.NewSynthDentry(dir, name, kind, mode, ino)
-		d.PID, d.TID = dir.PID, dir.TID
+		d.PID, d.TID, d.Gen = dir.PID, dir.TID, dir.Gen
 		return d
+	}
+	if fs.gone(dir) {
+		return nil, unix.ENOENT
 	}
 	switch dir.Kind {
 	case vfs.KindDevDir:
@@ -233,10 +253,7 @@ func (fs *FS) Lookup(c vfs.Caller, dir *vfs.Dentry, name string) (*vfs.Dentry, e
 		if pid, ok := parseID(name); ok {
 			isProc, owner := fs.k.Lookup(pid)
 			if isProc {
-				gen := fs.k.ProcGen(pid)
-				d := mk(vfs.KindProcPid, unix.S_IFDIR|0555, procPidIno(pid, gen))
-				d.PID, d.Gen = pid, gen
-				return d, nil
+				return fs.ProcPidDentry(dir, pid, fs.k.ProcGen(pid)), nil
 			}
 			if owner != 0 {
 				// /proc/<tid> of a thread other than a leader: not listed,
@@ -563,6 +580,9 @@ func (fs *FS) procfsDirents(d *vfs.Dentry) []Dirent {
 
 // fileData renders procfs file d, or /proc/<pid>/fdinfo/<n>.
 func (fs *FS) fileData(d *vfs.Dentry) ([]byte, error) {
+	if fs.gone(d) {
+		return nil, unix.ENOENT // as for a process not there (ProcFile.Read)
+	}
 	if d.Kind == vfs.KindProcFdInfo {
 		f, cloexec, err := fs.k.FD(d.PID, d.FD)
 		if err != nil {
