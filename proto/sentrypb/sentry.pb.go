@@ -10425,6 +10425,12 @@ type FileState struct {
 	// lease ahead's reads wait for only if it is theirs (ReadLease.ino).
 	// Servers before session 26 set it only without a file_handle.
 	Ino uint64 `protobuf:"varint,462,opt,name=ino,proto3" json:"ino,omitempty"`
+	// dev is the device of ino, as the gofer reports it (0: not known).
+	// Without a file handle, ino and dev are the file's only identity: a
+	// description or a retained write reopened by path is refused when
+	// the path names another inode now (a file deleted and a new one made
+	// under its name).
+	Dev uint64 `protobuf:"varint,606,opt,name=dev,proto3" json:"dev,omitempty"`
 	// dev_null says a SYNTHETIC description is the sentry's /dev/null: the
 	// client answers its reads (0) and writes (their count) itself.
 	DevNull bool `protobuf:"varint,477,opt,name=dev_null,json=devNull,proto3" json:"dev_null,omitempty"`
@@ -10624,6 +10630,13 @@ func (x *FileState) GetWriteError() int32 {
 func (x *FileState) GetIno() uint64 {
 	if x != nil {
 		return x.Ino
+	}
+	return 0
+}
+
+func (x *FileState) GetDev() uint64 {
+	if x != nil {
+		return x.Dev
 	}
 	return 0
 }
@@ -11401,8 +11414,9 @@ type MappedFileState struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	FileId     uint64                 `protobuf:"varint,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
 	FileHandle []byte                 `protobuf:"bytes,2,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
-	// ino is as FileState.ino.
+	// ino and dev are as FileState's (set without a file_handle).
 	Ino  uint64 `protobuf:"varint,6,opt,name=ino,proto3" json:"ino,omitempty"`
+	Dev  uint64 `protobuf:"varint,607,opt,name=dev,proto3" json:"dev,omitempty"`
 	Path []byte `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
 	Size uint64 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
 	// refs is how many times the id was handed out (ExecPlan images,
@@ -11462,6 +11476,13 @@ func (x *MappedFileState) GetFileHandle() []byte {
 func (x *MappedFileState) GetIno() uint64 {
 	if x != nil {
 		return x.Ino
+	}
+	return 0
+}
+
+func (x *MappedFileState) GetDev() uint64 {
+	if x != nil {
+		return x.Dev
 	}
 	return 0
 }
@@ -11725,12 +11746,17 @@ func (x *Restore) GetStdioSets() []*StdioSet {
 
 // Rewrite re-sends a retained write that was not yet durable.
 type Rewrite struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	FileHandle    []byte                 `protobuf:"bytes,2,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
-	Path          []byte                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
-	Offset        int64                  `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
-	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Seq        uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	FileHandle []byte                 `protobuf:"bytes,2,opt,name=file_handle,json=fileHandle,proto3" json:"file_handle,omitempty"`
+	Path       []byte                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Offset     int64                  `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data       []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	// ino and dev are the file's (FileState.ino and dev; 0: not known):
+	// when no file handle identifies it, the file at path must have them,
+	// else the write's file is gone (Reply.rewrite_gone).
+	Ino           uint64 `protobuf:"varint,608,opt,name=ino,proto3" json:"ino,omitempty"`
+	Dev           uint64 `protobuf:"varint,609,opt,name=dev,proto3" json:"dev,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -11798,6 +11824,20 @@ func (x *Rewrite) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *Rewrite) GetIno() uint64 {
+	if x != nil {
+		return x.Ino
+	}
+	return 0
+}
+
+func (x *Rewrite) GetDev() uint64 {
+	if x != nil {
+		return x.Dev
+	}
+	return 0
 }
 
 // ReadLease lets the client answer read, pread64, readv, preadv and fstat
@@ -13394,7 +13434,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xe7\a\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xfa\a\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +
@@ -13422,7 +13462,8 @@ const file_sentry_proto_rawDesc = "" +
 	"pty_master\x18\xd6\x02 \x01(\bR\tptyMaster\x12 \n" +
 	"\vwrite_error\x18\xd2\x03 \x01(\x05R\n" +
 	"writeError\x12\x11\n" +
-	"\x03ino\x18\xce\x03 \x01(\x04R\x03ino\x12\x1a\n" +
+	"\x03ino\x18\xce\x03 \x01(\x04R\x03ino\x12\x11\n" +
+	"\x03dev\x18\xde\x04 \x01(\x04R\x03dev\x12\x1a\n" +
 	"\bdev_null\x18\xdd\x03 \x01(\bR\adevNull\x12\x1a\n" +
 	"\bproc_gen\x18\xe9\x04 \x01(\x04R\aprocGen\"\xd0\x01\n" +
 	"\x04Kind\x12\x14\n" +
@@ -13513,12 +13554,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04read\x18\x03 \x01(\x04R\x04read\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12\x1a\n" +
 	"\bcapacity\x18d \x01(\rR\bcapacity\x12\x1c\n" +
-	"\tno_reader\x18\xd8\x04 \x01(\bR\bnoReader\"\xb5\x01\n" +
+	"\tno_reader\x18\xd8\x04 \x01(\bR\bnoReader\"\xc8\x01\n" +
 	"\x0fMappedFileState\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\x04R\x06fileId\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +
 	"fileHandle\x12\x10\n" +
-	"\x03ino\x18\x06 \x01(\x04R\x03ino\x12\x12\n" +
+	"\x03ino\x18\x06 \x01(\x04R\x03ino\x12\x11\n" +
+	"\x03dev\x18\xdf\x04 \x01(\x04R\x03dev\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\fR\x04path\x12\x12\n" +
 	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x12\n" +
 	"\x04refs\x18\x05 \x01(\rR\x04refs\x12\x1a\n" +
@@ -13541,14 +13583,16 @@ const file_sentry_proto_rawDesc = "" +
 	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\x12!\n" +
 	"\fstdin_unread\x18\x02 \x01(\fR\vstdinUnread\x12B\n" +
 	"\n" +
-	"stdio_sets\x18\xe6\x01 \x03(\v2\".runscdecoupled.sentry.v1.StdioSetR\tstdioSets\"|\n" +
+	"stdio_sets\x18\xe6\x01 \x03(\v2\".runscdecoupled.sentry.v1.StdioSetR\tstdioSets\"\xa2\x01\n" +
 	"\aRewrite\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1f\n" +
 	"\vfile_handle\x18\x02 \x01(\fR\n" +
 	"fileHandle\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\fR\x04path\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04data\x18\x05 \x01(\fR\x04data\"\xfb\x01\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\x12\x11\n" +
+	"\x03ino\x18\xe0\x04 \x01(\x04R\x03ino\x12\x11\n" +
+	"\x03dev\x18\xe1\x04 \x01(\x04R\x03dev\"\xfb\x01\n" +
 	"\tReadLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\x04R\x04file\x12\x14\n" +

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // TestRewriteOfGoneFile checks that a retained write re-sent with Rewrite
@@ -118,4 +119,168 @@ func trunc(b []byte) []byte {
 		return append(b[:40:40], "..."...)
 	}
 	return b
+}
+
+// TestRewriteWithoutFileHandle checks the identity a Rewrite falls back
+// on when no file handle names its file (a filesystem that gives none:
+// do's overlay, some FUSE mounts): the inode number and device the
+// client retained with the write (Rewrite.ino and dev, from
+// FileState's). A file deleted and a new one made under its name is
+// another inode: the Rewrite writes nothing into it and replies
+// rewrite_gone; the file still there is written (fsynced, durable).
+// With the gofer restarted (its reply cache gone) a Rewrite let through
+// would write the old bytes into the new file.
+func TestRewriteWithoutFileHandle(t *testing.T) {
+	const path = "/tmp/victim"
+	for _, tc := range []struct {
+		name string
+		// replace: how the file is replaced by a new one of its name:
+		// "host" natively (made, then renamed over it), "server"
+		// through the server before the kill (unlinked, then made),
+		// "" not at all.
+		replace string
+		// otherDev retains another device than the file's.
+		otherDev bool
+		// restartGofer: the gofer dies too.
+		restartGofer bool
+	}{
+		{name: "replaced-on-host", replace: "host"},
+		{name: "replaced-through-server", replace: "server"},
+		{name: "gofer-restarted/replaced-on-host", replace: "host", restartGofer: true},
+		{name: "gofer-restarted/replaced-through-server", replace: "server", restartGofer: true},
+		{name: "kept"},
+		{name: "gofer-restarted/kept", restartGofer: true},
+		{name: "kept-other-device", otherDev: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplayer(t)
+			r.start()
+			host := filepath.Join(r.root, strings.TrimPrefix(path, "/"))
+			fd := r.open(path, unix.O_CREAT|unix.O_WRONLY)
+			written := make(map[uint64][]byte)
+			data := bytes.Repeat([]byte("old file;"), 100)
+			seq := r.pwrite(fd, data, 0, written)
+			_, fileRec := r.retainedRecords(seq)
+			r.ok(1, unix.SYS_CLOSE, fd)
+			fs := fileRec.GetFile()
+			var hostSt unix.Stat_t
+			if err := unix.Stat(host, &hostSt); err != nil {
+				t.Fatal(err)
+			}
+			if fs.Ino != hostSt.Ino || fs.Dev != hostSt.Dev {
+				t.Fatalf("FileState inode %d device %#x, want the file's: %d %#x", fs.Ino, fs.Dev, hostSt.Ino, hostSt.Dev)
+			}
+
+			newData := []byte("the new file's own bytes\n")
+			want := data
+			switch tc.replace {
+			case "host":
+				tmp := host + ".new"
+				if err := os.WriteFile(tmp, newData, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(tmp, host); err != nil {
+					t.Fatal(err)
+				}
+				want = newData
+			case "server":
+				r.ok(1, unix.SYS_UNLINKAT, atFDCWD64, r.mem.str(path), 0)
+				fd2 := r.open(path, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY)
+				r.pwrite(fd2, newData, 0, written)
+				r.ok(1, unix.SYS_FSYNC, fd2)
+				r.ok(1, unix.SYS_CLOSE, fd2)
+				want = newData
+			}
+			r.crash()
+			r.fold([]*sentrypb.StateRecord{{Key: fileRec.Key, Deleted: true}})
+			if tc.restartGofer {
+				r.restartGofer()
+			}
+			r.recover(written)
+			dev := fs.Dev
+			if tc.otherDev {
+				dev++
+			}
+			// No file handle: the filesystem gave none.
+			rewrite := &sentrypb.Rewrite{Seq: seq, Path: fs.Path, Offset: 0, Data: data, Ino: fs.Ino, Dev: dev}
+			rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Rewrite{Rewrite: rewrite}}, false)
+			if rep.Errno != 0 {
+				t.Fatalf("Rewrite: errno %v", unix.Errno(rep.Errno))
+			}
+			if got, _ := os.ReadFile(host); !bytes.Equal(got, want) {
+				t.Errorf("after the Rewrite the file holds %q, want %q", trunc(got), trunc(want))
+			}
+			if tc.replace != "" || tc.otherDev {
+				if !rep.RewriteGone || rep.RewriteDurable || rep.Ret != 0 {
+					t.Errorf("Rewrite of another inode: ret %d gone %v durable %v, want 0 true false", rep.Ret, rep.RewriteGone, rep.RewriteDurable)
+				}
+				return
+			}
+			if rep.RewriteGone || !rep.RewriteDurable || rep.Ret != int64(len(data)) {
+				t.Errorf("Rewrite of the file: ret %d gone %v durable %v, want %d false true", rep.Ret, rep.RewriteGone, rep.RewriteDurable, len(data))
+			}
+		})
+	}
+}
+
+// TestRestoreMappedWithoutFileHandle: a mapped file restored by path (no
+// file handle: a filesystem that gives none) must be the inode its
+// record names (MappedFileState.ino and dev): a new file renamed over
+// its name is not restored as the mapping's file (it is lost, Restore's
+// count), and neither is the file itself under another device.
+func TestRestoreMappedWithoutFileHandle(t *testing.T) {
+	const path = "/tmp/m"
+	for _, tc := range []struct {
+		name     string
+		replace  bool
+		otherDev bool
+		wantLost int64
+	}{
+		{name: "kept"},
+		{name: "replaced", replace: true, wantLost: 1},
+		{name: "kept-other-device", otherDev: true, wantLost: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplayer(t)
+			r.start()
+			host := filepath.Join(r.root, strings.TrimPrefix(path, "/"))
+			fd := r.open(path, unix.O_CREAT|unix.O_RDWR)
+			r.ok(1, unix.SYS_FTRUNCATE, fd, 4096)
+			plan := r.sys(1, unix.SYS_MMAP, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, fd, 0).GetMmap()
+			if plan == nil {
+				t.Fatal("no mmap plan")
+			}
+			r.ok(1, unix.SYS_CLOSE, fd)
+			var st unix.Stat_t
+			if err := unix.Stat(host, &st); err != nil {
+				t.Fatal(err)
+			}
+			if tc.replace {
+				tmp := host + ".new"
+				if err := os.WriteFile(tmp, make([]byte, 4096), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(tmp, host); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dev := st.Dev
+			if tc.otherDev {
+				dev++
+			}
+			key := statekey.Mapped(plan.FileId).String()
+			r.mu.Lock()
+			m := r.log[key].GetMapped()
+			if m == nil {
+				r.mu.Unlock()
+				t.Fatalf("no record %s", key)
+			}
+			// As a filesystem without handles has it.
+			m.FileHandle, m.Ino, m.Dev = nil, st.Ino, dev
+			r.mu.Unlock()
+			if rep := r.recover(nil); rep.Ret != tc.wantLost {
+				t.Errorf("Restore lost %d objects, want %d", rep.Ret, tc.wantLost)
+			}
+		})
+	}
 }

@@ -481,8 +481,8 @@ func (l *Log) unreadLocked(ps *pb.PipeState) []byte {
 }
 
 // RetainedWrites returns the retained writes to gofer files in seq order,
-// as Rewrites (file handle and path from the file's current FileState,
-// else from when the write was made).
+// as Rewrites (file handle, path, inode and device from the file's
+// current FileState, else from when the write was made).
 func (l *Log) RetainedWrites() []*pb.Rewrite {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -494,13 +494,16 @@ func (l *Log) RetainedWrites() []*pb.Rewrite {
 			// while the Rewrite is still being sent.
 			data = append([]byte(nil), data...)
 		}
-		rw := &pb.Rewrite{Seq: w.seq, FileHandle: w.handle, Path: w.path, Offset: w.offset, Data: data}
+		rw := &pb.Rewrite{Seq: w.seq, FileHandle: w.handle, Path: w.path, Offset: w.offset, Data: data, Ino: w.ino, Dev: w.dev}
 		if f := l.records[statekey.File(w.file)].GetFile(); f != nil && w.mapped == 0 {
 			if len(f.FileHandle) > 0 {
 				rw.FileHandle = f.FileHandle
 			}
 			if len(f.Path) != 0 {
 				rw.Path = f.Path
+			}
+			if f.Ino != 0 {
+				rw.Ino, rw.Dev = f.Ino, f.Dev
 			}
 		}
 		if m := l.records[statekey.Mapped(w.mapped)].GetMapped(); m != nil && w.mapped != 0 {
@@ -509,6 +512,9 @@ func (l *Log) RetainedWrites() []*pb.Rewrite {
 			}
 			if len(m.Path) != 0 {
 				rw.Path = m.Path
+			}
+			if m.Ino != 0 {
+				rw.Ino, rw.Dev = m.Ino, m.Dev
 			}
 		}
 		out = append(out, rw)

@@ -36,10 +36,12 @@ type retainedWrite struct {
 	mapped uint64
 	// data is the write's bytes (at most length of them).
 	data []byte
-	// handle and path are the file's FileState when the write was folded
-	// (the record may be gone by the time a Rewrite needs them).
-	handle []byte
-	path   []byte
+	// handle, path, ino and dev are the file's FileState when the write
+	// was folded (the record may be gone by the time a Rewrite needs
+	// them); ino and dev identify the file when no handle does.
+	handle   []byte
+	path     []byte
+	ino, dev uint64
 	// pooled says data is a WriteBuffer buffer that only this record
 	// holds (FoldPooledReply): a Durable push that drops it gives it
 	// back to the pool.
@@ -109,13 +111,13 @@ func (l *Log) fileWriteLocked(w *pb.WriteState, data []byte, own bool) {
 	rw := l.newWriteLocked()
 	rw.seq, rw.file, rw.offset, rw.length, rw.mapped, rw.data = w.Seq, w.File, w.Offset, w.Length, w.MappedFile, kept
 	if f := l.records[statekey.File(w.File)].GetFile(); f != nil {
-		rw.handle, rw.path = f.FileHandle, f.Path
+		rw.handle, rw.path, rw.ino, rw.dev = f.FileHandle, f.Path, f.Ino, f.Dev
 	}
 	if w.MappedFile != 0 {
 		// A PageWrite: the mapped file names the file (the description
 		// it went through may be one no fd names).
 		if m := l.records[statekey.Mapped(w.MappedFile)].GetMapped(); m != nil {
-			rw.handle, rw.path = m.FileHandle, m.Path
+			rw.handle, rw.path, rw.ino, rw.dev = m.FileHandle, m.Path, m.Ino, m.Dev
 		}
 	}
 	l.writes[rw.seq] = rw

@@ -226,3 +226,46 @@ func TestWriteDone(t *testing.T) {
 		t.Errorf("retained in the durable log: %v, want %v", got, want)
 	}
 }
+
+// TestRetainedWriteIdentity: a retained write's Rewrite carries its
+// file's inode number and device (FileState's, or a PageWrite's
+// MappedFileState's), also once the file's record is gone (the file
+// closed): without a file handle they are what tells the server that
+// the file at the path is still the write's.
+func TestRetainedWriteIdentity(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// file is the record naming the written file.
+		file *pb.StateRecord
+		// mapped: the write is a PageWrite of mapped file 9.
+		mapped uint64
+		// closed: the file's record is deleted before the recovery.
+		closed bool
+	}{
+		{name: "open", file: &pb.StateRecord{Key: statekey.File(4).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
+			Id: 4, Kind: pb.FileState_GOFER, Path: []byte("/f"), Ino: 42, Dev: 0x803}}}},
+		{name: "closed", closed: true, file: &pb.StateRecord{Key: statekey.File(4).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
+			Id: 4, Kind: pb.FileState_GOFER, Path: []byte("/f"), Ino: 42, Dev: 0x803}}}},
+		{name: "mapped", mapped: 9, file: &pb.StateRecord{Key: statekey.Mapped(9).String(), Value: &pb.StateRecord_Mapped{Mapped: &pb.MappedFileState{
+			FileId: 9, Path: []byte("/f"), Ino: 42, Dev: 0x803}}}},
+		{name: "mapped-unmapped", mapped: 9, closed: true, file: &pb.StateRecord{Key: statekey.Mapped(9).String(), Value: &pb.StateRecord_Mapped{Mapped: &pb.MappedFileState{
+			FileId: 9, Path: []byte("/f"), Ino: 42, Dev: 0x803}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := New()
+			l.Fold(tc.file, nil)
+			l.Fold(&pb.StateRecord{Key: statekey.Write(10).String(), Value: &pb.StateRecord_Write{Write: &pb.WriteState{
+				Seq: 10, File: 4, Length: 4, MappedFile: tc.mapped}}}, []byte("data"))
+			if tc.closed {
+				l.Fold(&pb.StateRecord{Key: tc.file.Key, Deleted: true}, nil)
+			}
+			rws := l.RetainedWrites()
+			if len(rws) != 1 {
+				t.Fatalf("%d retained writes, want 1", len(rws))
+			}
+			if rw := rws[0]; rw.Ino != 42 || rw.Dev != 0x803 || string(rw.Path) != "/f" {
+				t.Errorf("Rewrite of inode %d, device %#x, path %q; want 42, 0x803, /f", rw.Ino, rw.Dev, rw.Path)
+			}
+		})
+	}
+}

@@ -51,6 +51,9 @@ func (k *Kernel) MappedRecord(id uint64) *sentrypb.StateRecord {
 	st := &sentrypb.MappedFileState{FileId: id, Size: ms.Size, Refs: uint32(ms.Refs), Writable: ms.Writable}
 	if g, ok := f.Impl.(*vfs.GoferFile); ok {
 		st.FileHandle, st.Ino = g.FH, inoWithoutHandle(g.FH, vfs.DentryOf(f))
+		if st.Ino != 0 {
+			st.Dev = fileDev(vfs.DentryOf(f))
+		}
 	}
 	if vfs.DentryOf(f) != nil {
 		path, _ := k.VFS.PathOf(vfs.DentryOf(f))

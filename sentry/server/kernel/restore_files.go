@@ -109,15 +109,23 @@ func (k *Kernel) dentryFor(rc *Task, p string, st *goferpb.Stat, fh []byte) *vfs
 	return v.NewDetachedDentry(st, fh, path.Base(p))
 }
 
-// errFileGone says a file known by its file handle is gone: its handle
-// does not reopen, and its path names nothing or another inode.
+// errFileGone says a file known by its file handle (or, without one, its
+// inode number and device) is gone: its handle does not reopen, and its
+// path names nothing or another inode.
 var errFileGone = fmt.Errorf("the file is gone: %w", unix.ESTALE)
+
+// sameInode says a file of attributes st is the inode ino of device dev
+// (a FileState's: 0 not known, then any is).
+func sameInode(ino, dev uint64, st *goferpb.Stat) bool {
+	return ino == 0 || st.Ino == ino && (dev == 0 || st.Dev == dev)
+}
 
 // restoreGoferFile reopens a gofer file description: by its file handle,
 // else by its path. The path's file must be the handle's (the same file
-// handle): a path that names another inode now (the file was deleted and
-// a new one made under its name) fails with errFileGone, as does a path
-// that names nothing when the handle is stale.
+// handle; without one on either side, the same inode number and device,
+// FileState.ino and dev): a path that names another inode now (the file
+// was deleted and a new one made under its name) fails with errFileGone,
+// as does a path that names nothing when the handle is stale.
 func (k *Kernel) restoreGoferFile(rc *Task, fs *sentrypb.FileState) (*fdesc.File, error) {
 	v := k.VFS
 	fh := fs.FileHandle
@@ -145,14 +153,22 @@ func (k *Kernel) restoreGoferFile(rc *Task, fs *sentrypb.FileState) (*fdesc.File
 		if err != nil {
 			return nil, err
 		}
-		if len(fh) == 0 {
-			// No identity to check (the filesystem gives no handles).
-			fh = nfh
-		} else if len(nfh) > 0 && !bytes.Equal(nfh, fh) {
+		other := len(fh) > 0 && len(nfh) > 0 && !bytes.Equal(nfh, fh)
+		if len(fh) == 0 || len(nfh) == 0 {
+			// No handle to compare (a filesystem that gives none,
+			// or a gofer that could not make one): the inode is
+			// the identity left.
+			other = !sameInode(fs.Ino, fs.Dev, st)
+		}
+		if other {
 			// Another inode: writing or reading it would be another
 			// file's data.
 			k.Releases.Release([]uint64{h})
-			return nil, fmt.Errorf("%w: %v, and %q is another file now", errFileGone, reopenErr, fs.Path)
+			return nil, fmt.Errorf("%w: %v, and %q is another file now (inode %d of device %#x, want %d of %#x)",
+				errFileGone, reopenErr, fs.Path, st.Ino, st.Dev, fs.Ino, fs.Dev)
+		}
+		if len(fh) == 0 {
+			fh = nfh
 		}
 	}
 	flags := fs.Flags
@@ -196,11 +212,16 @@ func (k *Kernel) restoreMapped(rc *Task, m *sentrypb.MappedFileState) (*fdesc.Fi
 	if d.Kind != vfs.KindGofer {
 		return nil, nil, unix.EACCES
 	}
-	h, _, fh, err := k.VFS.FreshHandle(d)
+	h, st, fh, err := k.VFS.FreshHandle(d)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(m.FileHandle) > 0 && len(fh) > 0 && !bytes.Equal(fh, m.FileHandle) {
+	other := len(m.FileHandle) > 0 && len(fh) > 0 && !bytes.Equal(fh, m.FileHandle)
+	if len(m.FileHandle) == 0 || len(fh) == 0 {
+		// No handle to compare: the inode is the identity left.
+		other = !sameInode(m.Ino, m.Dev, st)
+	}
+	if other {
 		// Another inode has the path now: not the mapped file.
 		k.Releases.Release([]uint64{h})
 		return nil, nil, fmt.Errorf("%w: %q is another file now", errFileGone, m.Path)
@@ -378,7 +399,8 @@ func (k *Kernel) openForRewrite(rw *sentrypb.Rewrite) (*fdesc.File, error) {
 	}
 	k.Mu.Unlock()
 	defer rc.UnpinAll()
-	f, err := k.restoreGoferFile(rc, &sentrypb.FileState{Kind: sentrypb.FileState_GOFER, Flags: unix.O_WRONLY, FileHandle: rw.FileHandle, Path: rw.Path})
+	f, err := k.restoreGoferFile(rc, &sentrypb.FileState{Kind: sentrypb.FileState_GOFER, Flags: unix.O_WRONLY, FileHandle: rw.FileHandle, Path: rw.Path,
+		Ino: rw.Ino, Dev: rw.Dev})
 	if err != nil {
 		return nil, err
 	}

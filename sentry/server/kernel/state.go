@@ -414,6 +414,15 @@ func FileIno(d *vfs.Dentry) uint64 {
 	return d.Ino()
 }
 
+// fileDev is the device of FileIno(d), as the gofer reported it
+// (FileState.dev); 0 without a dentry.
+func fileDev(d *vfs.Dentry) uint64 {
+	if d == nil {
+		return 0
+	}
+	return d.GoferDev()
+}
+
 // fileRecordLocked describes open file description f.
 func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.StateRecord {
 	id := k.FileID(f)
@@ -434,7 +443,7 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 			// No path: a memfd is found again by its handle only.
 			st.Path, st.Memfd = nil, impl.Memfd.State()
 		}
-		st.Ino = FileIno(vfs.DentryOf(f))
+		st.Ino, st.Dev = FileIno(vfs.DentryOf(f)), fileDev(vfs.DentryOf(f))
 	case *vfs.GoferDir:
 		st.Kind, st.FileHandle = sentrypb.FileState_GOFER, impl.FH
 	case *vfs.LostFile:

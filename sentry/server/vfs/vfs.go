@@ -147,6 +147,10 @@ type Dentry struct {
 // Ino is d's inode number, as the file layer sees it (fdesc.Dentry).
 func (d *Dentry) Ino() uint64 { return d.ino }
 
+// GoferDev is the device of a gofer file's inode number, as the gofer
+// reported it (0 for other dentries).
+func (d *Dentry) GoferDev() uint64 { return d.dev }
+
 // VFS is the namespace d belongs to.
 func (d *Dentry) VFS() *VFS { return d.v }
 
