@@ -1,0 +1,113 @@
+package client
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
+	"github.com/runsc-decoupled/runsc-decoupled/transport"
+)
+
+// TestReplayRewriteAnswers runs three recoveries (replay) of a session
+// retaining two writes against the fake server, which answers every
+// Rewrite of the first as the case says and the other's with its count.
+// A Rewrite answered rewrite_durable or rewrite_gone drops its write: it
+// is not re-sent at the next recovery. One answered with its count
+// alone, or with an errno, keeps it: re-sent at each recovery. The other
+// write is kept throughout.
+func TestReplayRewriteAnswers(t *testing.T) {
+	const tested, other = 10, 11
+	for _, tc := range []struct {
+		name   string
+		answer func(*pb.Reply)
+		// kept: the write is re-sent at every recovery.
+		kept bool
+	}{
+		{name: "durable", answer: func(r *pb.Reply) { r.Ret, r.RewriteDurable = 4, true }},
+		{name: "gone", answer: func(r *pb.Reply) { r.RewriteGone = true }},
+		{name: "neither", answer: func(r *pb.Reply) { r.Ret = 4 }, kept: true},
+		{name: "errno", answer: func(r *pb.Reply) { r.Errno = int32(unix.EIO) }, kept: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			round := 0
+			sent := map[int][]uint64{}
+			target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
+			startFakeSentryAt(t, target, func(ss *session, c *pb.Call) bool {
+				switch op := c.Op.(type) {
+				case *pb.Call_Restore:
+					ss.reply(&pb.Reply{Seq: c.Seq})
+					return true
+				case *pb.Call_Rewrite:
+					mu.Lock()
+					sent[round] = append(sent[round], op.Rewrite.Seq)
+					mu.Unlock()
+					r := &pb.Reply{Seq: c.Seq, Ret: int64(len(op.Rewrite.Data))}
+					if op.Rewrite.Seq == tested {
+						r.Ret = 0
+						tc.answer(r)
+					}
+					ss.reply(r)
+					return true
+				}
+				return false
+			})
+
+			rl := replaylog.New()
+			for i, seq := range []uint64{tested, other} {
+				file := uint64(i + 1)
+				rl.Fold(&pb.StateRecord{Key: statekey.File(file).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
+					Id: file, Kind: pb.FileState_GOFER, Flags: unix.O_WRONLY, Path: []byte("/data"), FileHandle: []byte("handle")}}}, nil)
+				rl.Fold(&pb.StateRecord{Key: statekey.Write(seq).String(), Value: &pb.StateRecord_Write{Write: &pb.WriteState{
+					Seq: seq, File: file, Length: 4}}}, []byte("data"))
+			}
+			c := &client{log: hclog.NewNullLogger(), ctx: context.Background(), stdin: &stdinReader{}}
+			s := &remoteSession{c: c, log: c.log, rl: rl, servers: []string{target}, hello: &pb.Hello{}, timeout: 20 * time.Second,
+				inflight: make(map[uint64]*pending), shuttingDown: true}
+			s.opts = transport.Options{Wire: transport.WireGRPC}
+			s.ctx, s.cancel = context.WithCancel(context.Background())
+			t.Cleanup(s.cancel)
+
+			for r := range 3 {
+				mu.Lock()
+				round = r
+				mu.Unlock()
+				s.mu.Lock()
+				s.recovering, s.ready = true, make(chan struct{})
+				s.mu.Unlock()
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				conn, err := s.dial(ctx, 0, true, false)
+				cancel()
+				if err != nil {
+					t.Fatalf("recovery %d: dial: %v", r+1, err)
+				}
+				_, err = s.replay(conn, 0, true)
+				// The next recovery's server is a new connection (the
+				// session is shutting down: no recovery starts).
+				conn.Close()
+				if err != nil {
+					t.Fatalf("recovery %d: replay: %v", r+1, err)
+				}
+				want := []uint64{other}
+				if r == 0 || tc.kept {
+					want = []uint64{tested, other}
+				}
+				mu.Lock()
+				got := sent[r]
+				mu.Unlock()
+				if !slices.Equal(got, want) {
+					t.Errorf("recovery %d re-sent seqs %v, want %v", r+1, got, want)
+				}
+			}
+		})
+	}
+}
