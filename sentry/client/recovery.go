@@ -62,6 +62,9 @@ type RecoveryStats struct {
 	// Rewrites and RewriteBytes count the retained writes re-sent.
 	Rewrites     int
 	RewriteBytes int64
+	// RewritesFailed counts the Rewrites answered with an errno: their
+	// writes are kept, and re-sent at the next recovery.
+	RewritesFailed int
 	// PipeBytes counts the unread pipe bytes restored; StdinBytes the
 	// unread stdin bytes.
 	PipeBytes  int64
@@ -120,6 +123,10 @@ type remoteSession struct {
 	timeout time.Duration
 	// onRecovery is called after each recovery (tests).
 	onRecovery func(RecoveryStats)
+	// rewriteFailed are the seqs of the retained writes whose Rewrite
+	// failed at the last recovery: a failure is logged as an error when
+	// it starts, not again at each recovery. Used by the recovery alone.
+	rewriteFailed map[uint64]bool
 
 	// ctx ends when the session is closed; it bounds dials.
 	ctx    context.Context
@@ -1057,7 +1064,7 @@ func (s *remoteSession) recover(dead *transport.StreamConn, t0 time.Time) {
 					st.Pause = time.Since(t0)
 					s.log.Info("recovered from a remote sentry failure",
 						"server", st.Server, "records", st.Records, "rewrites", st.Rewrites,
-						"bytes_resent", st.RewriteBytes+st.PipeBytes+st.StdinBytes, "in_flight", st.InFlight,
+						"rewrites_failed", st.RewritesFailed, "bytes_resent", st.RewriteBytes+st.PipeBytes+st.StdinBytes, "in_flight", st.InFlight,
 						"lost", st.Lost, "attempts", st.Attempts, "log_bytes", s.rl.Stats().Bytes, "pause_ms", st.Pause.Milliseconds())
 					if s.onRecovery != nil {
 						s.onRecovery(st)
@@ -1114,16 +1121,29 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 			st.Lost = r.Ret
 			s.log.Warn("the server could not rebuild some objects (they now fail with ESTALE)", "lost", r.Ret)
 		}
+		if s.rewriteFailed == nil {
+			s.rewriteFailed = make(map[uint64]bool)
+		}
+		failed := make(map[uint64]bool)
 		for _, rw := range s.rl.RetainedWrites() {
 			r, err := conn.Call(ctx, &pb.Call{Seq: s.nextSeq(), Op: &pb.Call_Rewrite{Rewrite: rw}})
 			if err != nil {
-				return st, fmt.Errorf("rewrite: %w", err)
+				return st, fmt.Errorf("rewrite of seq %d: %w", rw.Seq, err)
 			}
 			st.Rewrites++
 			st.RewriteBytes += int64(len(rw.Data))
 			switch {
 			case r.Errno != 0:
-				s.log.Error("a write the gofer had not made durable could not be re-sent; its data may be lost",
+				// Kept for the next recovery (ENOSPC may pass), and
+				// said once: else a write that fails at every
+				// recovery is logged at each.
+				st.RewritesFailed++
+				log := s.log.Error
+				if s.rewriteFailed[rw.Seq] {
+					log = s.log.Debug
+				}
+				s.rewriteFailed[rw.Seq], failed[rw.Seq] = true, true
+				log("a write the gofer had not made durable could not be re-sent; it is kept for the next recovery; until then the file may lack it",
 					"seq", rw.Seq, "path", rw.Path, "offset", rw.Offset, "length", len(rw.Data), "errno", unix.Errno(r.Errno))
 			case r.RewriteDurable || r.RewriteGone:
 				// No Durable push will name it (its file reopened for
@@ -1135,6 +1155,9 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 				s.rl.WriteDone(rw.Seq)
 			}
 		}
+		// A write that failed before and not this time is said again
+		// if it fails again.
+		s.rewriteFailed = failed
 		s.c.reconcileStops(s.rl)
 		s.c.reconcilePtrace(s.rl)
 	}

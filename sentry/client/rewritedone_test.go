@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,20 +23,29 @@ import (
 // Rewrite of the first as the case says and the other's with its count.
 // A Rewrite answered rewrite_durable or rewrite_gone drops its write: it
 // is not re-sent at the next recovery. One answered with its count
-// alone, or with an errno, keeps it: re-sent at each recovery. The other
-// write is kept throughout.
+// alone, or with an errno, keeps it: re-sent at each recovery. A failure
+// is logged as an error once, not at every recovery, and again only
+// after a recovery where it did not fail. The other write is kept
+// throughout.
 func TestReplayRewriteAnswers(t *testing.T) {
 	const tested, other = 10, 11
+	count := func(r *pb.Reply) { r.Ret = 4 }
 	for _, tc := range []struct {
 		name   string
 		answer func(*pb.Reply)
+		// failAt are the recoveries (from 0) at which the Rewrite
+		// fails with EIO instead.
+		failAt []int
 		// kept: the write is re-sent at every recovery.
 		kept bool
+		// errors is how many failures are logged as errors.
+		errors int
 	}{
 		{name: "durable", answer: func(r *pb.Reply) { r.Ret, r.RewriteDurable = 4, true }},
 		{name: "gone", answer: func(r *pb.Reply) { r.RewriteGone = true }},
-		{name: "neither", answer: func(r *pb.Reply) { r.Ret = 4 }, kept: true},
-		{name: "errno", answer: func(r *pb.Reply) { r.Errno = int32(unix.EIO) }, kept: true},
+		{name: "neither", answer: count, kept: true},
+		{name: "errno", answer: count, failAt: []int{0, 1, 2}, kept: true, errors: 1},
+		{name: "errno-again", answer: count, failAt: []int{0, 2}, kept: true, errors: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
@@ -55,6 +65,9 @@ func TestReplayRewriteAnswers(t *testing.T) {
 					if op.Rewrite.Seq == tested {
 						r.Ret = 0
 						tc.answer(r)
+						if slices.Contains(tc.failAt, round) {
+							r.Ret, r.Errno = 0, int32(unix.EIO)
+						}
 					}
 					ss.reply(r)
 					return true
@@ -70,7 +83,8 @@ func TestReplayRewriteAnswers(t *testing.T) {
 				rl.Fold(&pb.StateRecord{Key: statekey.Write(seq).String(), Value: &pb.StateRecord_Write{Write: &pb.WriteState{
 					Seq: seq, File: file, Length: 4}}}, []byte("data"))
 			}
-			c := &client{log: hclog.NewNullLogger(), ctx: context.Background(), stdin: &stdinReader{}}
+			var logs syncBuffer
+			c := &client{log: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: &logs}), ctx: context.Background(), stdin: &stdinReader{}}
 			s := &remoteSession{c: c, log: c.log, rl: rl, servers: []string{target}, hello: &pb.Hello{}, timeout: 20 * time.Second,
 				inflight: make(map[uint64]*pending), shuttingDown: true}
 			s.opts = transport.Options{Wire: transport.WireGRPC}
@@ -90,7 +104,7 @@ func TestReplayRewriteAnswers(t *testing.T) {
 				if err != nil {
 					t.Fatalf("recovery %d: dial: %v", r+1, err)
 				}
-				_, err = s.replay(conn, 0, true)
+				st, err := s.replay(conn, 0, true)
 				// The next recovery's server is a new connection (the
 				// session is shutting down: no recovery starts).
 				conn.Close()
@@ -107,6 +121,16 @@ func TestReplayRewriteAnswers(t *testing.T) {
 				if !slices.Equal(got, want) {
 					t.Errorf("recovery %d re-sent seqs %v, want %v", r+1, got, want)
 				}
+				wantFailed := 0
+				if slices.Contains(tc.failAt, r) {
+					wantFailed = 1
+				}
+				if st.RewritesFailed != wantFailed || st.Rewrites != len(want) {
+					t.Errorf("recovery %d: %d rewrites, %d failed; want %d, %d", r+1, st.Rewrites, st.RewritesFailed, len(want), wantFailed)
+				}
+			}
+			if n := strings.Count(logs.String(), "could not be re-sent"); n != tc.errors {
+				t.Errorf("failed Rewrites logged as errors %d times over 3 recoveries, want %d:\n%s", n, tc.errors, logs.String())
 			}
 		})
 	}
