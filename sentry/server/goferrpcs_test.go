@@ -44,6 +44,8 @@ type rpcCounter struct {
 	// noUnlinkMany answers UnlinkMany as a gofer without it does
 	// (Unimplemented).
 	noUnlinkMany bool
+	// failWrites makes every Write fail (ENOSPC).
+	failWrites bool
 }
 
 // carriedKey counts the posted SetStats that rode another call
@@ -73,6 +75,11 @@ func (r *rpcCounter) intercept(ctx context.Context, method string, req, reply an
 	if f, ok := req.(*goferpb.SetStatRequest); ok && (r.failSetStats || r.failMerged && f.GetOrigin().GetPart() == attrrun.MergedPart) {
 		r.mu.Unlock()
 		reply.(*goferpb.SetStatReply).Errno = int32(unix.EIO)
+		return nil
+	}
+	if _, ok := req.(*goferpb.WriteRequest); ok && r.failWrites {
+		r.mu.Unlock()
+		reply.(*goferpb.WriteReply).Errno = int32(unix.ENOSPC)
 		return nil
 	}
 	if _, ok := req.(*goferpb.UnlinkManyRequest); ok && r.noUnlinkMany {

@@ -23,6 +23,11 @@ const (
 	wDone            // written, not yet fsynced
 	wSyncing         // an fsync that covers it is running
 	wSynced          // on stable storage
+	// wFailed: a Rewrite whose write failed. Not in the file, so never
+	// announced: it holds the file's Durable below its seq, else a
+	// later write's Durable would drop it at the client, which re-sends
+	// it at the next recovery.
+	wFailed
 )
 
 // entry is one write's state.
@@ -119,6 +124,23 @@ func (d *Tracker[F]) End(f F, seq uint64, n int) (release bool) {
 	return false
 }
 
+// Fail records that the write of call seq to f, begun, failed: the
+// client keeps it (and f's later writes, Announce stopping below it) until
+// a truncation to 0 supersedes it or the tracker goes with its server.
+func (d *Tracker[F]) Fail(f F, seq uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	df := d.files[f]
+	if df == nil {
+		return
+	}
+	if e, ok := df.entries[seq]; ok {
+		d.bytes -= e.n
+		e.state, e.n = wFailed, 0
+		df.entries[seq] = e
+	}
+}
+
 // MarkSent records that the WriteState of seq was sent.
 func (d *Tracker[F]) MarkSent(f F, seq uint64) {
 	d.mu.Lock()
@@ -163,8 +185,8 @@ func (d *Tracker[F]) startSync(f F, syncing bool) []uint64 {
 // Supersede marks f's written entries (those being synced too) as if
 // synced: a change of the file that removed all their bytes (a
 // truncation to 0) makes them useless to the client, on stable storage
-// or not. Entries still in flight are not: their order with the change
-// is unknown.
+// or not, failed ones too (Fail). Entries still in flight are not: their
+// order with the change is unknown.
 func (d *Tracker[F]) Supersede(f F) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -173,7 +195,7 @@ func (d *Tracker[F]) Supersede(f F) {
 		return
 	}
 	for seq, e := range df.entries {
-		if e.state == wDone || e.state == wSyncing {
+		if e.state == wDone || e.state == wSyncing || e.state == wFailed {
 			e.state = wSynced
 			df.entries[seq] = e
 			d.bytes -= e.n

@@ -162,3 +162,34 @@ func TestWriteAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestFail: a failed write (a Rewrite's) holds its file's Durable below
+// it, the later writes synced or not, and keeps the file tracked; a
+// truncation to 0 (Supersede) lets it go.
+func TestFail(t *testing.T) {
+	f := &desc{}
+	d := NewTracker[*desc]()
+	d.Begin(f, 5)
+	d.Fail(f, 5)
+	d.MarkSent(f, 5)
+	for seq := uint64(6); seq <= 7; seq++ {
+		d.Begin(f, seq)
+		d.End(f, seq, 10)
+		d.MarkSent(f, seq)
+	}
+	seqs := d.StartSyncAll(f)
+	if len(seqs) != 2 {
+		t.Fatalf("StartSyncAll: %v, want the two written (not the failed one)", seqs)
+	}
+	d.EndSync(f, seqs, true)
+	if seq, ok, release := d.Announce(f); ok || release {
+		t.Errorf("Announce: %d %v %v, want nothing (write 5 failed)", seq, ok, release)
+	}
+	if !d.Holds(f) || f.refs != 1 {
+		t.Errorf("holds %v, refs %d: want the file held while its failed write is", d.Holds(f), f.refs)
+	}
+	d.Supersede(f)
+	if seq, ok, release := d.Announce(f); !ok || seq != 7 || !release {
+		t.Errorf("Announce after Supersede: %d %v %v, want 7, released", seq, ok, release)
+	}
+}

@@ -298,6 +298,11 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		// No file id the client knows to announce it under: make it
 		// durable before the reply (the mtime put back with it).
 		n, err := write(c)
+		if err == nil && n < len(rw.Data) {
+			// Not all made: the client keeps it (rewrite_durable
+			// would drop it).
+			err = fmt.Errorf("short write, %d of %d bytes: %w", n, len(rw.Data), unix.EIO)
+		}
 		if err == nil {
 			if haveTimes {
 				k.keepMtime(g.Handle, before, rw)
@@ -315,14 +320,22 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	}
 	k.Dur.Begin(f, rw.Seq)
 	n, err := write(c)
-	if k.Dur.End(f, rw.Seq, n) {
+	if err == nil && n < len(rw.Data) {
+		err = fmt.Errorf("short write, %d of %d bytes: %w", n, len(rw.Data), unix.EIO)
+	}
+	if err != nil {
+		// Not in the file: the description's Durable pushes stay
+		// below it (a later write's would drop it at the client), and
+		// the client re-sends it at the next recovery.
+		k.Dur.Fail(f, rw.Seq)
+	} else if k.Dur.End(f, rw.Seq, n) {
 		f.DecRef()
 	}
 	// The client holds the WriteState already.
 	k.Dur.MarkSent(f, rw.Seq)
 	if err != nil {
 		k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
-		return err
+		return fmt.Errorf("rewrite of seq %d: %w", rw.Seq, err)
 	}
 	if haveTimes {
 		k.keepMtime(g.Handle, before, rw)
