@@ -44,8 +44,13 @@ type Log struct {
 	// record's fields; byFile holds them by FileState id in seq order.
 	// freeWrites are dropped ones kept for reuse, spareWrites the array
 	// of a file's writes that went (writes.go). Protected by mu.
-	writes      map[uint64]*retainedWrite
-	byFile      map[uint64][]*retainedWrite
+	writes map[uint64]*retainedWrite
+	byFile map[uint64][]*retainedWrite
+	// idents holds the retained writes by their file's identity
+	// (overlapLocked), spareIdent the last one emptied, for reuse.
+	// Protected by mu.
+	idents      map[fileIdent]*identWrites
+	spareIdent  *identWrites
 	freeWrites  []*retainedWrite
 	spareWrites []*retainedWrite
 	// pipes are the retained pipe bytes by PipeState id. Protected by mu.
@@ -110,6 +115,7 @@ func New() *Log {
 		recSize: make(map[statekey.Key]int),
 		writes:  make(map[uint64]*retainedWrite),
 		byFile:  make(map[uint64][]*retainedWrite),
+		idents:  make(map[fileIdent]*identWrites),
 		pipes:   make(map[uint64]*pipeData),
 		warned:  make(map[string]bool),
 	}

@@ -19,10 +19,12 @@ import (
 // reply of which call, or a push. DanglingFDs names them.
 
 // foldOrigin is what folded a record: the reply to call seq (0: a push or
-// a direct Fold) of system call sysno (0: not a system call).
+// a direct Fold) of system call sysno (0: not a system call) made by
+// thread tid (0: not a system call, or not known).
 type foldOrigin struct {
 	seq   uint64
 	sysno int32
+	tid   int32
 }
 
 func (o foldOrigin) String() string {
@@ -89,5 +91,9 @@ func (l *Log) DanglingFDs() []string {
 // originOf is the origin of the records of reply, which answers call
 // (nil when not known).
 func originOf(call *pb.Call, reply *pb.Reply) foldOrigin {
-	return foldOrigin{seq: reply.GetSeq(), sysno: call.GetSyscall().GetSysno()}
+	o := foldOrigin{seq: reply.GetSeq(), sysno: call.GetSyscall().GetSysno()}
+	if o.sysno != 0 {
+		o.tid = call.GetTid()
+	}
+	return o
 }

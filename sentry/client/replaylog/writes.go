@@ -46,6 +46,43 @@ type retainedWrite struct {
 	// holds (FoldPooledReply): a Durable push that drops it gives it
 	// back to the pool.
 	pooled bool
+	// tid is the thread whose system call made the write, 0 if not
+	// known (a PageWrite, a record from a push or the durable log).
+	tid int32
+	// ident is the file's identity (identOf), identPos the write's
+	// index in its identWrites.
+	ident    fileIdent
+	identPos int
+}
+
+// fileIdent is a file's identity (identOf): kind 'i' with its device
+// and inode number, 'm' with a mapping's id, 'f' with a description's.
+type fileIdent struct {
+	kind byte
+	a, b uint64
+}
+
+// identWrites are the retained writes to one file (one identity), in no
+// order, and the byte range [lo, hi) that holds all their data.
+type identWrites struct {
+	ws     []*retainedWrite
+	lo, hi int64
+}
+
+// identOf returns the identity of rw's file, under which writes through
+// different descriptions (or mappings) of one file meet: its inode
+// number and device; without them (an older server's record) the
+// description or mapping alone. A file handle alone is not one: the
+// gofer's handles do not name their filesystem.
+func identOf(rw *retainedWrite) fileIdent {
+	switch {
+	case rw.ino != 0 && rw.dev != 0:
+		return fileIdent{'i', rw.dev, rw.ino}
+	case rw.mapped != 0:
+		return fileIdent{'m', rw.mapped, 0}
+	default:
+		return fileIdent{'f', rw.file, 0}
+	}
 }
 
 // maxFreeWrites bounds the dropped retainedWrites kept for reuse: as
@@ -110,6 +147,9 @@ func (l *Log) fileWriteLocked(w *pb.WriteState, data []byte, own bool) {
 	}
 	rw := l.newWriteLocked()
 	rw.seq, rw.file, rw.offset, rw.length, rw.mapped, rw.data = w.Seq, w.File, w.Offset, w.Length, w.MappedFile, kept
+	if l.origin.seq == w.Seq {
+		rw.tid = l.origin.tid
+	}
 	if f := l.records[statekey.File(w.File)].GetFile(); f != nil {
 		rw.handle, rw.path, rw.ino, rw.dev = f.FileHandle, f.Path, f.Ino, f.Dev
 	}
@@ -136,6 +176,104 @@ func (l *Log) fileWriteLocked(w *pb.WriteState, data []byte, own bool) {
 	l.byFile[rw.file] = ws
 	l.bytes += int64(rw.recordSize() + len(rw.data))
 	l.dataBytes += int64(len(rw.data))
+	l.overlapLocked(rw)
+}
+
+// overlapLocked makes newly retained rw and the retained writes of the
+// same thread to the same file it overlaps agree with the order of their
+// seqs, which is the thread's program order (whatever order their
+// replies came in): where two overlap, the earlier one's retained bytes
+// become the later one's, and an earlier one the later covers whole is
+// dropped. Else a Rewrite of the earlier write that succeeds after the
+// later one was made durable (the earlier one's Rewrite failed at a
+// recovery, and is re-sent at the next) would put its older bytes over
+// the later ones. Two threads' writes are left alone: their seqs do not
+// say which the server made last when they were in flight together. A
+// patched or dropped write is journaled again (the durable log keeps no
+// thread to redo it from).
+func (l *Log) overlapLocked(rw *retainedWrite) {
+	rw.ident = identOf(rw)
+	iw := l.idents[rw.ident]
+	if iw == nil {
+		// The last file's, reused: a file written, made durable and
+		// written again allocates nothing.
+		iw, l.spareIdent = l.spareIdent, nil
+		if iw == nil {
+			iw = &identWrites{}
+		}
+		iw.lo, iw.hi = rw.offset, rw.end()
+		l.idents[rw.ident] = iw
+	}
+	if rw.tid != 0 && len(iw.ws) > 0 && rw.offset < iw.hi && rw.end() > iw.lo && len(rw.data) > 0 {
+		var over []*retainedWrite
+		for _, o := range iw.ws {
+			if o.tid == rw.tid && o.offset < rw.end() && o.end() > rw.offset && len(o.data) > 0 {
+				over = append(over, o)
+			}
+		}
+		// The later writes patch rw in seq order, the last one's bytes
+		// winning.
+		slices.SortFunc(over, func(a, b *retainedWrite) int { return cmp.Compare(a.seq, b.seq) })
+		for _, o := range over {
+			if o.seq < rw.seq {
+				l.supersedeLocked(o, rw)
+			}
+		}
+		for _, o := range over {
+			if o.seq > rw.seq {
+				if l.supersedeLocked(rw, o) {
+					return
+				}
+			}
+		}
+	}
+	iw.lo, iw.hi = min(iw.lo, rw.offset), max(iw.hi, rw.end())
+	rw.identPos = len(iw.ws)
+	iw.ws = append(iw.ws, rw)
+}
+
+// end returns the offset past rw's retained bytes.
+func (rw *retainedWrite) end() int64 { return rw.offset + int64(len(rw.data)) }
+
+// supersedeLocked puts the bytes of later write by where they overlap
+// earlier's, or drops earlier if later covers it whole (then it returns
+// true). earlier gets a buffer of its own: its data may be a call's bytes
+// (a re-sent call must carry what it carried) or a Rewrite's being sent.
+func (l *Log) supersedeLocked(earlier, later *retainedWrite) (dropped bool) {
+	if later.offset <= earlier.offset && later.end() >= earlier.end() {
+		if l.journal != nil {
+			l.journal.record(&pb.StateRecord{Key: statekey.Write(earlier.seq).String(), Deleted: true}, nil)
+		}
+		l.dropWriteLocked(earlier.seq)
+		return true
+	}
+	lo, hi := max(earlier.offset, later.offset), min(earlier.end(), later.end())
+	data := slices.Clone(earlier.data)
+	copy(data[lo-earlier.offset:hi-earlier.offset], later.data[lo-later.offset:hi-later.offset])
+	earlier.data, earlier.pooled = data, false
+	if l.journal != nil {
+		l.journal.record(earlier.record(), earlier.data)
+	}
+	return false
+}
+
+// unindexLocked takes rw out of its file's identWrites.
+func (l *Log) unindexLocked(rw *retainedWrite) {
+	iw := l.idents[rw.ident]
+	if iw == nil || rw.identPos >= len(iw.ws) || iw.ws[rw.identPos] != rw {
+		return
+	}
+	last := len(iw.ws) - 1
+	iw.ws[rw.identPos] = iw.ws[last]
+	iw.ws[rw.identPos].identPos = rw.identPos
+	iw.ws[last] = nil
+	iw.ws = iw.ws[:last]
+	if len(iw.ws) == 0 {
+		delete(l.idents, rw.ident)
+		if cap(iw.ws) <= maxFreeWrites {
+			l.spareIdent = iw
+		}
+	}
 }
 
 // newWriteLocked returns a zeroed retainedWrite, a reused one if any.
@@ -152,6 +290,7 @@ func (l *Log) newWriteLocked() *retainedWrite {
 // forgetWriteLocked uncounts rw, already out of l.writes and l.byFile,
 // and keeps it for reuse.
 func (l *Log) forgetWriteLocked(rw *retainedWrite) {
+	l.unindexLocked(rw)
 	l.bytes -= int64(rw.recordSize() + len(rw.data))
 	l.dataBytes -= int64(len(rw.data))
 	if len(l.freeWrites) < maxFreeWrites {

@@ -269,3 +269,105 @@ func TestRetainedWriteIdentity(t *testing.T) {
 		})
 	}
 }
+
+// TestRetainedWriteOverlap: where a retained write and a later one of
+// the same thread to the same file (its inode and device, through any
+// description; the description alone without them) overlap, the earlier
+// one's retained bytes are the later one's, and one the later covers
+// whole is dropped: a Rewrite of the earlier write after the later was
+// made durable (the earlier's Rewrite having failed at a recovery) does
+// not put its older bytes back over it. Also when the replies come out
+// of seq order, and in the durable log; the call's own bytes are not
+// changed; writes to another file, or to the same inode number on
+// another device, and two threads' writes, or one whose thread is not
+// known, are left alone.
+func TestRetainedWriteOverlap(t *testing.T) {
+	dir := t.TempDir()
+	l := New()
+	file := func(id, ino, dev uint64) {
+		l.Fold(&pb.StateRecord{Key: statekey.File(id).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
+			Id: id, Kind: pb.FileState_GOFER, Path: []byte("/f"), Ino: ino, Dev: dev}}}, nil)
+	}
+	file(3, 42, 0x803)
+	file(4, 42, 0x803) // the same file, another description
+	file(5, 42, 0x803)
+	file(6, 43, 0x803) // another file
+	file(7, 42, 0x804) // another device
+	file(8, 0, 0)      // no inode number: the description alone
+	file(9, 0, 0)
+	write := func(seq, file uint64, off int64, s string) []byte {
+		data := []byte(s)
+		tid := int32(1)
+		if seq >= 60 && seq < 70 {
+			tid = 2
+		}
+		call := &pb.Call{Seq: seq, Tid: tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: unix.SYS_WRITE,
+			Args: []uint64{3, 0x1000, uint64(len(data))}, Inputs: []*pb.Region{{Addr: 0x1000, Data: data}}}}}
+		l.FoldReply(call, &pb.Reply{Seq: seq, Ret: int64(len(data)), Written: &pb.PostedWrite{File: file, Offset: off}})
+		return data
+	}
+	// The case of the stale bytes: 10's Rewrite failed, 20 (another
+	// description) is made durable; 10 must not bring back its "a"s.
+	// 10's description is closed before the durable log's first
+	// snapshot: that holds 10 with no file record, so a reload cannot
+	// find 20's file in it, and must read 10's new bytes from the log.
+	own := write(10, 3, 0, "aaaaaaaa")
+	l.Fold(&pb.StateRecord{Key: statekey.File(3).String(), Deleted: true}, nil)
+	d, err := OpenDurable(dir, "c", l, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(20, 5, 4, "bbbbbbbb")
+	l.Durable(5, 20)
+	write(11, 6, 0, "cccc")   // another file
+	write(12, 7, 0, "dddd")   // another device
+	write(30, 4, 100, "eeee") // covered whole by 31 (the same description)
+	write(31, 4, 98, "ffffffff")
+	write(41, 5, 204, "hh") // folded before the earlier 40 (another thread's)
+	write(40, 4, 200, "gggggggg")
+	write(50, 8, 300, "iiiiiiii")
+	write(51, 8, 302, "jj") // the middle of 50, the same description
+	write(52, 9, 300, "kk") // another description, no inode number
+	// Another thread's (tid 2) writes: their seqs do not order them
+	// with thread 1's.
+	write(60, 4, 400, "llll")
+	write(61, 5, 400, "mm")     // thread 2 again: in order
+	write(70, 4, 398, "nnnnnn") // thread 1 after thread 2
+	// A write from a push (a StateUpdate): no thread known.
+	l.Fold(&pb.StateRecord{Key: statekey.Write(71).String(), Value: &pb.StateRecord_Write{Write: &pb.WriteState{
+		Seq: 71, File: 4, Offset: 398, Length: 6}}}, []byte("oooooo"))
+	want := map[uint64]string{10: "aaaabbbb", 11: "cccc", 12: "dddd", 31: "ffffffff", 40: "gggghhgg", 41: "hh",
+		50: "iijjiiii", 51: "jj", 52: "kk", 60: "mmll", 61: "mm", 70: "nnnnnn", 71: "oooooo"}
+	check := func(what string, l *Log) {
+		t.Helper()
+		got := make(map[uint64]string)
+		for _, rw := range l.RetainedWrites() {
+			got[rw.Seq] = string(rw.Data)
+		}
+		for seq, w := range want {
+			if got[seq] != w {
+				t.Errorf("%s: write %d retains %q, want %q", what, seq, got[seq], w)
+			}
+		}
+		for seq, g := range got {
+			if _, ok := want[seq]; !ok {
+				t.Errorf("%s: write %d retained (%q), want it dropped", what, seq, g)
+			}
+		}
+	}
+	check("live", l)
+	if string(own) != "aaaaaaaa" {
+		t.Errorf("the call's own bytes became %q", own)
+	}
+	if want := 8 + 4 + 4 + 8 + 8 + 2 + 8 + 2 + 2 + 4 + 2 + 6 + 6; l.Stats().DataBytes != int64(want) {
+		t.Errorf("retained data %d bytes, want %d", l.Stats().DataBytes, want)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ll, err := LoadLog(LogPath(dir, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("durable log", ll.Log)
+}
