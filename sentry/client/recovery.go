@@ -151,8 +151,12 @@ type remoteSession struct {
 	// closed. Protected by mu.
 	fatal   error
 	fatalCh chan struct{}
-	// seq is the last seq assigned. Protected by mu.
-	seq uint64
+	// seq is the last seq assigned. Protected by mu. issued is a copy
+	// for the log (replaylog.Log.SetIssued), read without mu: a write
+	// whose seq is above it when a reply is folded was made after that
+	// reply's call.
+	seq    uint64
+	issued atomic.Uint64
 	// queued are Interrupts and StdinData to send once recovered.
 	// Protected by mu.
 	queued []*pb.ClientMessage
@@ -232,6 +236,7 @@ func newSession(c *client, rl *replaylog.Log, servers []string, hello *pb.Hello)
 		inflight: make(map[uint64]*pending),
 	}
 	close(s.ready)
+	rl.SetIssued(s.issued.Load)
 	if s.grace <= 0 {
 		s.grace = DefaultGrace
 	}
@@ -504,6 +509,7 @@ func (s *remoteSession) call(ctx context.Context, p *pending) (*pb.Reply, error)
 		return nil, err
 	}
 	s.seq++
+	s.issued.Store(s.seq)
 	c.Seq = s.seq
 	// The queue rides with this call.
 	s.sendAtNextPost.Store(false)
@@ -765,6 +771,7 @@ func (s *remoteSession) post(p *pending, done func(*pb.Reply), takeBack bool) bo
 		return false
 	}
 	s.seq++
+	s.issued.Store(s.seq)
 	c.Seq = s.seq
 	s.postedCalls.Add(1)
 	p.conn, p.gen, p.posted, p.done = s.conn, s.connGen, true, done
@@ -983,6 +990,7 @@ func (s *remoteSession) nextSeq() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
+	s.issued.Store(s.seq)
 	return s.seq
 }
 

@@ -68,6 +68,9 @@ type Log struct {
 	journal journal
 	// warn reports anomalies (data the log cannot retain).
 	warn func(msg string, args ...any)
+	// issued returns the last seq the client gave a call (SetIssued),
+	// nil if not known.
+	issued func() uint64
 	// pool is the write buffers Durable pushes freed (writepool.go).
 	pool writePool
 	// origin is what folds the records now (origins.go): set by
@@ -105,6 +108,16 @@ type journal interface {
 func (l *Log) SetWarn(f func(msg string, args ...any)) {
 	l.mu.Lock()
 	l.warn = f
+	l.mu.Unlock()
+}
+
+// SetIssued tells the log where to read the last seq the client gave a
+// call: a retained write notes it when folded, and a later write with a
+// higher seq was made after it, whatever threads made them
+// (overlapLocked). Set before the first fold.
+func (l *Log) SetIssued(f func() uint64) {
+	l.mu.Lock()
+	l.issued = f
 	l.mu.Unlock()
 }
 

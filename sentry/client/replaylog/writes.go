@@ -48,7 +48,12 @@ type retainedWrite struct {
 	pooled bool
 	// tid is the thread whose system call made the write, 0 if not
 	// known (a PageWrite, a record from a push or the durable log).
-	tid int32
+	// horizon is the last seq the client had given a call when the write
+	// was folded (its reply received: the server had made it), 0 if not
+	// known (the durable log): a write with a higher seq was made after
+	// it.
+	tid     int32
+	horizon uint64
 	// ident is the file's identity (identOf), identPos the write's
 	// index in its identWrites.
 	ident    fileIdent
@@ -150,6 +155,9 @@ func (l *Log) fileWriteLocked(w *pb.WriteState, data []byte, own bool) {
 	if l.origin.seq == w.Seq {
 		rw.tid = l.origin.tid
 	}
+	if l.issued != nil {
+		rw.horizon = l.issued()
+	}
 	if f := l.records[statekey.File(w.File)].GetFile(); f != nil {
 		rw.handle, rw.path, rw.ino, rw.dev = f.FileHandle, f.Path, f.Ino, f.Dev
 	}
@@ -179,18 +187,17 @@ func (l *Log) fileWriteLocked(w *pb.WriteState, data []byte, own bool) {
 	l.overlapLocked(rw)
 }
 
-// overlapLocked makes newly retained rw and the retained writes of the
-// same thread to the same file it overlaps agree with the order of their
-// seqs, which is the thread's program order (whatever order their
-// replies came in): where two overlap, the earlier one's retained bytes
-// become the later one's, and an earlier one the later covers whole is
+// overlapLocked makes newly retained rw and the retained writes to the
+// same file it overlaps agree where one was made after the other
+// (madeBefore): the earlier one's retained bytes become the later one's
+// where they overlap, and an earlier one the later covers whole is
 // dropped. Else a Rewrite of the earlier write that succeeds after the
 // later one was made durable (the earlier one's Rewrite failed at a
 // recovery, and is re-sent at the next) would put its older bytes over
-// the later ones. Two threads' writes are left alone: their seqs do not
-// say which the server made last when they were in flight together. A
-// patched or dropped write is journaled again (the durable log keeps no
-// thread to redo it from).
+// the later ones. Writes not known to be ordered (two threads' in
+// flight together) are left alone: their seqs do not say which the
+// server made last. A patched or dropped write is journaled again (the
+// durable log keeps no thread or horizon to redo it from).
 func (l *Log) overlapLocked(rw *retainedWrite) {
 	rw.ident = identOf(rw)
 	iw := l.idents[rw.ident]
@@ -204,10 +211,10 @@ func (l *Log) overlapLocked(rw *retainedWrite) {
 		iw.lo, iw.hi = rw.offset, rw.end()
 		l.idents[rw.ident] = iw
 	}
-	if rw.tid != 0 && len(iw.ws) > 0 && rw.offset < iw.hi && rw.end() > iw.lo && len(rw.data) > 0 {
+	if len(iw.ws) > 0 && rw.offset < iw.hi && rw.end() > iw.lo && len(rw.data) > 0 {
 		var over []*retainedWrite
 		for _, o := range iw.ws {
-			if o.tid == rw.tid && o.offset < rw.end() && o.end() > rw.offset && len(o.data) > 0 {
+			if o.offset < rw.end() && o.end() > rw.offset && len(o.data) > 0 {
 				over = append(over, o)
 			}
 		}
@@ -215,12 +222,12 @@ func (l *Log) overlapLocked(rw *retainedWrite) {
 		// winning.
 		slices.SortFunc(over, func(a, b *retainedWrite) int { return cmp.Compare(a.seq, b.seq) })
 		for _, o := range over {
-			if o.seq < rw.seq {
+			if madeBefore(o, rw) {
 				l.supersedeLocked(o, rw)
 			}
 		}
 		for _, o := range over {
-			if o.seq > rw.seq {
+			if madeBefore(rw, o) {
 				if l.supersedeLocked(rw, o) {
 					return
 				}
@@ -230,6 +237,17 @@ func (l *Log) overlapLocked(rw *retainedWrite) {
 	iw.lo, iw.hi = min(iw.lo, rw.offset), max(iw.hi, rw.end())
 	rw.identPos = len(iw.ws)
 	iw.ws = append(iw.ws, rw)
+}
+
+// madeBefore says the server made write a before write b: a's seq is
+// lower and they are one thread's (seq order is its program order, and
+// the server runs a thread's calls in order), or b's seq is above a's
+// horizon (b was given its seq after a's reply came).
+func madeBefore(a, b *retainedWrite) bool {
+	if a.seq == 0 || a.seq >= b.seq {
+		return false
+	}
+	return a.tid != 0 && a.tid == b.tid || a.horizon != 0 && b.seq > a.horizon
 }
 
 // end returns the offset past rw's retained bytes.

@@ -279,11 +279,17 @@ func TestRetainedWriteIdentity(t *testing.T) {
 // not put its older bytes back over it. Also when the replies come out
 // of seq order, and in the durable log; the call's own bytes are not
 // changed; writes to another file, or to the same inode number on
-// another device, and two threads' writes, or one whose thread is not
-// known, are left alone.
+// another device, are left alone, and so are two threads' writes (or
+// one whose thread is not known) unless the later one's seq was given
+// after the earlier one's reply came (above its horizon).
 func TestRetainedWriteOverlap(t *testing.T) {
 	dir := t.TempDir()
 	l := New()
+	// issued is the client's last seq given as each write is folded:
+	// high, unless a case says otherwise, so that two threads' writes
+	// were in flight together.
+	issued := uint64(1000)
+	l.SetIssued(func() uint64 { return issued })
 	file := func(id, ino, dev uint64) {
 		l.Fold(&pb.StateRecord{Key: statekey.File(id).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
 			Id: id, Kind: pb.FileState_GOFER, Path: []byte("/f"), Ino: ino, Dev: dev}}}, nil)
@@ -298,8 +304,11 @@ func TestRetainedWriteOverlap(t *testing.T) {
 	write := func(seq, file uint64, off int64, s string) []byte {
 		data := []byte(s)
 		tid := int32(1)
-		if seq >= 60 && seq < 70 {
+		switch {
+		case seq >= 60 && seq < 70:
 			tid = 2
+		case seq >= 80:
+			tid = int32(seq) // each its own thread
 		}
 		call := &pb.Call{Seq: seq, Tid: tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: unix.SYS_WRITE,
 			Args: []uint64{3, 0x1000, uint64(len(data))}, Inputs: []*pb.Region{{Addr: 0x1000, Data: data}}}}}
@@ -336,8 +345,24 @@ func TestRetainedWriteOverlap(t *testing.T) {
 	// A write from a push (a StateUpdate): no thread known.
 	l.Fold(&pb.StateRecord{Key: statekey.Write(71).String(), Value: &pb.StateRecord_Write{Write: &pb.WriteState{
 		Seq: 71, File: 4, Offset: 398, Length: 6}}}, []byte("oooooo"))
+	// Other threads' writes given their seqs after a write's reply came
+	// (above its horizon) were made after it; one given its seq before
+	// (in flight together) is left alone.
+	issued = 80
+	write(80, 4, 500, "pppp")
+	write(81, 5, 502, "qqqq") // after 80's reply: 80 gets "qq"
+	issued = 86
+	write(85, 4, 600, "rrrr")
+	write(86, 5, 602, "ss") // in flight with 85
+	// A write whose thread is not known (a push's) is ordered by its
+	// horizon too.
+	issued = 90
+	l.Fold(&pb.StateRecord{Key: statekey.Write(90).String(), Value: &pb.StateRecord_Write{Write: &pb.WriteState{
+		Seq: 90, File: 4, Offset: 700, Length: 4}}}, []byte("tttt"))
+	write(91, 5, 698, "uuuu")
 	want := map[uint64]string{10: "aaaabbbb", 11: "cccc", 12: "dddd", 31: "ffffffff", 40: "gggghhgg", 41: "hh",
-		50: "iijjiiii", 51: "jj", 52: "kk", 60: "mmll", 61: "mm", 70: "nnnnnn", 71: "oooooo"}
+		50: "iijjiiii", 51: "jj", 52: "kk", 60: "mmll", 61: "mm", 70: "nnnnnn", 71: "oooooo",
+		80: "ppqq", 81: "qqqq", 85: "rrrr", 86: "ss", 90: "uutt", 91: "uuuu"}
 	check := func(what string, l *Log) {
 		t.Helper()
 		got := make(map[uint64]string)
@@ -359,7 +384,7 @@ func TestRetainedWriteOverlap(t *testing.T) {
 	if string(own) != "aaaaaaaa" {
 		t.Errorf("the call's own bytes became %q", own)
 	}
-	if want := 8 + 4 + 4 + 8 + 8 + 2 + 8 + 2 + 2 + 4 + 2 + 6 + 6; l.Stats().DataBytes != int64(want) {
+	if want := 8 + 4 + 4 + 8 + 8 + 2 + 8 + 2 + 2 + 4 + 2 + 6 + 6 + 4 + 4 + 4 + 2 + 4 + 4; l.Stats().DataBytes != int64(want) {
 		t.Errorf("retained data %d bytes, want %d", l.Stats().DataBytes, want)
 	}
 	if err := d.Close(); err != nil {
