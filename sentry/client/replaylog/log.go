@@ -508,9 +508,10 @@ func (l *Log) RetainedWrites() []*pb.Rewrite {
 	out := make([]*pb.Rewrite, 0, len(l.writes))
 	for _, w := range l.writes {
 		data := w.data
-		if w.pooled {
+		if w.pooled || w.private {
 			// A Durable push may give the buffer to the next write
-			// while the Rewrite is still being sent.
+			// while the Rewrite is still being sent, and a later
+			// write's bytes may be patched into it (overlapLocked).
 			data = append([]byte(nil), data...)
 		}
 		rw := &pb.Rewrite{Seq: w.seq, FileHandle: w.handle, Path: w.path, Offset: w.offset, Data: data, Ino: w.ino, Dev: w.dev}

@@ -46,6 +46,9 @@ type retainedWrite struct {
 	// holds (FoldPooledReply): a Durable push that drops it gives it
 	// back to the pool.
 	pooled bool
+	// private says data is the log's own copy, made by a patch
+	// (supersedeLocked): the next patches change it in place.
+	private bool
 	// tid is the thread whose system call made the write, 0 if not
 	// known (a PageWrite, a record from a push or the durable log).
 	// horizon is the last seq the client had given a call when the write
@@ -255,8 +258,9 @@ func (rw *retainedWrite) end() int64 { return rw.offset + int64(len(rw.data)) }
 
 // supersedeLocked puts the bytes of later write by where they overlap
 // earlier's, or drops earlier if later covers it whole (then it returns
-// true). earlier gets a buffer of its own: its data may be a call's bytes
-// (a re-sent call must carry what it carried) or a Rewrite's being sent.
+// true). earlier gets a buffer of its own first, unless it has one (a
+// pooled or private one, which RetainedWrites copies): its data may be a
+// call's bytes, which a re-sent call must carry as they were.
 func (l *Log) supersedeLocked(earlier, later *retainedWrite) (dropped bool) {
 	if later.offset <= earlier.offset && later.end() >= earlier.end() {
 		if l.journal != nil {
@@ -266,9 +270,10 @@ func (l *Log) supersedeLocked(earlier, later *retainedWrite) (dropped bool) {
 		return true
 	}
 	lo, hi := max(earlier.offset, later.offset), min(earlier.end(), later.end())
-	data := slices.Clone(earlier.data)
-	copy(data[lo-earlier.offset:hi-earlier.offset], later.data[lo-later.offset:hi-later.offset])
-	earlier.data, earlier.pooled = data, false
+	if !earlier.pooled && !earlier.private {
+		earlier.data, earlier.private = slices.Clone(earlier.data), true
+	}
+	copy(earlier.data[lo-earlier.offset:hi-earlier.offset], later.data[lo-later.offset:hi-later.offset])
 	if l.journal != nil {
 		l.journal.record(earlier.record(), earlier.data)
 	}

@@ -384,7 +384,25 @@ func TestRetainedWriteOverlap(t *testing.T) {
 	if string(own) != "aaaaaaaa" {
 		t.Errorf("the call's own bytes became %q", own)
 	}
-	if want := 8 + 4 + 4 + 8 + 8 + 2 + 8 + 2 + 2 + 4 + 2 + 6 + 6 + 4 + 4 + 4 + 2 + 4 + 4; l.Stats().DataBytes != int64(want) {
+	// A write patched before is patched in place, and a Rewrite made of
+	// it before keeps its bytes.
+	var sent *pb.Rewrite
+	for _, rw := range l.RetainedWrites() {
+		if rw.Seq == 50 {
+			sent = rw
+		}
+	}
+	buf := &l.writes[50].data[0]
+	write(53, 8, 306, "xx")
+	want[50], want[53] = "iijjiixx", "xx"
+	check("patched again", l)
+	if &l.writes[50].data[0] != buf {
+		t.Error("write 50 was copied again to be patched again")
+	}
+	if string(sent.Data) != "iijjiiii" {
+		t.Errorf("a Rewrite of write 50 made before it was patched again carries %q", sent.Data)
+	}
+	if want := 8 + 4 + 4 + 8 + 8 + 2 + 8 + 2 + 2 + 4 + 2 + 6 + 6 + 4 + 4 + 4 + 2 + 4 + 4 + 2; l.Stats().DataBytes != int64(want) {
 		t.Errorf("retained data %d bytes, want %d", l.Stats().DataBytes, want)
 	}
 	if err := d.Close(); err != nil {
