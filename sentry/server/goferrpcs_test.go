@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -44,8 +45,9 @@ type rpcCounter struct {
 	// noUnlinkMany answers UnlinkMany as a gofer without it does
 	// (Unimplemented).
 	noUnlinkMany bool
-	// failWrites makes every Write fail (ENOSPC).
-	failWrites bool
+	// failWrites makes every Write fail (ENOSPC); shortWrites makes
+	// every Write write only the first half of its bytes, and say so.
+	failWrites, shortWrites bool
 }
 
 // carriedKey counts the posted SetStats that rode another call
@@ -81,6 +83,12 @@ func (r *rpcCounter) intercept(ctx context.Context, method string, req, reply an
 		r.mu.Unlock()
 		reply.(*goferpb.WriteReply).Errno = int32(unix.ENOSPC)
 		return nil
+	}
+	if w, ok := req.(*goferpb.WriteRequest); ok && r.shortWrites && len(w.Data) > 1 {
+		r.mu.Unlock()
+		half := proto.Clone(w).(*goferpb.WriteRequest)
+		half.Data = half.Data[:len(half.Data)/2]
+		return invoker(ctx, method, half, reply, cc, opts...)
 	}
 	if _, ok := req.(*goferpb.UnlinkManyRequest); ok && r.noUnlinkMany {
 		r.mu.Unlock()

@@ -12,18 +12,32 @@ import (
 )
 
 // TestRewriteFailedKeptByDurable: a Rewrite through a restored
-// description whose write fails (ENOSPC) is not in the file, so the
+// description whose write fails (ENOSPC), or is short (EIO), is not (all)
+// in the file, so the
 // description's next Durable push, a later write's, must not cover it
 // (it would drop it at the client, its bytes lost for good); the next
 // recovery's Rewrite, succeeding, puts it in the file. A truncation to 0
 // of the file supersedes it: its Durable then covers it.
 func TestRewriteFailedKeptByDurable(t *testing.T) {
-	for _, truncate := range []bool{false, true} {
-		name := "later-write"
-		if truncate {
-			name = "truncated"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// short: the Rewrite's write is short (half its bytes) instead
+		// of failing: EIO.
+		short bool
+		// truncate: the file is truncated to 0 before the later write.
+		truncate bool
+		// reopened: the file was closed, and the client has no record
+		// of it left: the Rewrite reopens it, and a short write must
+		// not be answered rewrite_durable (the client would drop it).
+		reopened bool
+	}{
+		{name: "later-write"},
+		{name: "short/later-write", short: true},
+		{name: "short/reopened", short: true, reopened: true},
+		{name: "truncated", truncate: true},
+	} {
+		truncate := tc.truncate
+		t.Run(tc.name, func(t *testing.T) {
 			const path = "/tmp/failed"
 			r := newReplayer(t)
 			r.start()
@@ -34,25 +48,43 @@ func TestRewriteFailedKeptByDurable(t *testing.T) {
 			seq := r.pwrite(fd, first, 0, written)
 			writeRec, fileRec := r.retainedRecords(seq)
 			file := writeRec.GetWrite().GetFile()
+			if tc.reopened {
+				r.ok(1, unix.SYS_CLOSE, fd)
+			}
 			// The host lost the bytes (else the Rewrite finds them
 			// there and writes nothing).
 			if err := os.WriteFile(host, bytes.Repeat([]byte("x"), len(first)), 0o644); err != nil {
 				t.Fatal(err)
 			}
 
-			rc := &rpcCounter{counts: make(map[string]int), failWrites: true}
+			rc := &rpcCounter{counts: make(map[string]int), failWrites: !tc.short, shortWrites: tc.short}
 			r.rc = rc
 			r.crash()
 			// Killed before the Durable covering the write reached the
 			// client.
-			r.fold([]*sentrypb.StateRecord{writeRec, fileRec})
+			if tc.reopened {
+				r.fold([]*sentrypb.StateRecord{writeRec, {Key: fileRec.Key, Deleted: true}})
+			} else {
+				r.fold([]*sentrypb.StateRecord{writeRec, fileRec})
+			}
+			if tc.short {
+				// Else its reply cache answers the write in full.
+				r.restartGofer()
+			}
 			r.recover(written)
 			rewrite := &sentrypb.Rewrite{Seq: seq, FileHandle: fileRec.GetFile().GetFileHandle(), Path: fileRec.GetFile().GetPath(), Data: first}
-			if rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Rewrite{Rewrite: rewrite}}, false); rep.Errno != int32(unix.ENOSPC) {
-				t.Fatalf("Rewrite: ret %d errno %v, want ENOSPC", rep.Ret, unix.Errno(rep.Errno))
+			wantErr := unix.ENOSPC
+			if tc.short {
+				wantErr = unix.EIO
+			}
+			if rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Rewrite{Rewrite: rewrite}}, false); rep.Errno != int32(wantErr) || rep.RewriteDurable {
+				t.Fatalf("Rewrite: ret %d errno %v durable %v, want %v", rep.Ret, unix.Errno(rep.Errno), rep.RewriteDurable, wantErr)
+			}
+			if tc.reopened {
+				return
 			}
 			rc.mu.Lock()
-			rc.failWrites = false
+			rc.failWrites, rc.shortWrites = false, false
 			rc.mu.Unlock()
 
 			if truncate {
