@@ -17,7 +17,8 @@ import (
 // description's next Durable push, a later write's, must not cover it
 // (it would drop it at the client, its bytes lost for good); the next
 // recovery's Rewrite, succeeding, puts it in the file. A truncation to 0
-// of the file supersedes it: its Durable then covers it.
+// of the file supersedes it: its Durable then covers it; another resize
+// is refused (EIO) until then.
 func TestRewriteFailedKeptByDurable(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -26,6 +27,9 @@ func TestRewriteFailedKeptByDurable(t *testing.T) {
 		short bool
 		// truncate: the file is truncated to 0 before the later write.
 		truncate bool
+		// resize: an ftruncate to a size other than 0 after the failed
+		// Rewrite: refused (EIO), the failed write still held.
+		resize bool
 		// reopened: the file was closed, and the client has no record
 		// of it left: the Rewrite reopens it, and a short write must
 		// not be answered rewrite_durable (the client would drop it).
@@ -35,6 +39,7 @@ func TestRewriteFailedKeptByDurable(t *testing.T) {
 		{name: "short/later-write", short: true},
 		{name: "short/reopened", short: true, reopened: true},
 		{name: "truncated", truncate: true},
+		{name: "resized", resize: true},
 	} {
 		truncate := tc.truncate
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,6 +94,18 @@ func TestRewriteFailedKeptByDurable(t *testing.T) {
 
 			if truncate {
 				r.ok(1, unix.SYS_FTRUNCATE, fd, 0)
+			}
+			if tc.resize {
+				// Made after it, the description's later writes
+				// (held with it) would bring back what it removed at
+				// the next recovery; made without them, the failed
+				// write's bytes would be lost.
+				if rep := r.sys(1, unix.SYS_FTRUNCATE, fd, 30); rep.Errno != int32(unix.EIO) {
+					t.Fatalf("ftruncate(30) with a failed Rewrite held: ret %d errno %v, want EIO", rep.Ret, unix.Errno(rep.Errno))
+				}
+				if !r.retains(seq) {
+					t.Fatal("the refused ftruncate dropped the failed write")
+				}
 			}
 			later := []byte("later")
 			laterSeq := r.pwrite(fd, later, 100, written)

@@ -141,6 +141,20 @@ func (d *Tracker[F]) Fail(f F, seq uint64) {
 	}
 }
 
+// HasFailed says f has a failed write (Fail) not yet superseded.
+func (d *Tracker[F]) HasFailed(f F) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if df := d.files[f]; df != nil {
+		for _, e := range df.entries {
+			if e.state == wFailed {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // MarkSent records that the WriteState of seq was sent.
 func (d *Tracker[F]) MarkSent(f F, seq uint64) {
 	d.mu.Lock()

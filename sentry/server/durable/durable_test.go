@@ -188,7 +188,13 @@ func TestFail(t *testing.T) {
 	if !d.Holds(f) || f.refs != 1 {
 		t.Errorf("holds %v, refs %d: want the file held while its failed write is", d.Holds(f), f.refs)
 	}
+	if !d.HasFailed(f) {
+		t.Error("HasFailed: false with write 5 failed")
+	}
 	d.Supersede(f)
+	if d.HasFailed(f) {
+		t.Error("HasFailed: true after Supersede")
+	}
 	if seq, ok, release := d.Announce(f); !ok || seq != 7 || !release {
 		t.Errorf("Announce after Supersede: %d %v %v, want 7, released", seq, ok, release)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
@@ -166,7 +168,9 @@ func (k *Kernel) Flusher() {
 // they are superseded, not synced: no fsync. Otherwise they are made
 // durable first (one fsync). If the call then fails, the caller runs
 // SyncAfterFailedResize: superseded writes whose change did not happen
-// must reach stable storage after all.
+// must reach stable storage after all. A change other than a truncation
+// to 0 of a file with a failed Rewrite's write held (Tracker.Fail) is
+// refused (EIO).
 func (c *Task) SyncBeforeResize(d *vfs.Dentry, toZero bool) error {
 	if d == nil || d.Kind != vfs.KindGofer {
 		return nil
@@ -184,6 +188,21 @@ func (c *Task) SyncBeforeResize(d *vfs.Dentry, toZero bool) error {
 			f.DecRef()
 		}
 	}()
+	if !toZero {
+		for _, f := range files {
+			if k.Dur.HasFailed(f) {
+				// A Rewrite's write that failed is held by the client
+				// with the description's writes after it (Fail): at
+				// the next recovery they would be made again after
+				// this change and bring back what it removed, and
+				// dropping the failed one would lose its bytes. The
+				// change waits for that write to reach the file (a
+				// recovery's Rewrite) or for a truncation to 0.
+				k.Log.Warn("resize refused: a re-sent write to the file failed and is not in it", "ino", d.Ino())
+				return fmt.Errorf("resize inode %d: a re-sent write to it failed and is not in the file: %w", d.Ino(), unix.EIO)
+			}
+		}
+	}
 	if toZero {
 		for _, f := range files {
 			k.Dur.Supersede(f)
