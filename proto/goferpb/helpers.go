@@ -46,8 +46,25 @@ func rangeHandlesKnown(m protoreflect.ProtoMessage, f func(*Handle, *Stat)) bool
 		if wf := r.GetSub(); wf.GetHandle() != nil {
 			f(wf.GetHandle(), wf.GetStat())
 		}
+	case *MkdirReply:
+		if h := r.GetHandle(); h != nil {
+			f(h, r.GetStat())
+		}
+	case *SymlinkReply:
+		if h := r.GetHandle(); h != nil {
+			f(h, r.GetStat())
+		}
+	case *MknodReply:
+		if h := r.GetHandle(); h != nil {
+			f(h, r.GetStat())
+		}
 	case *OpenReply, *StatReply, *SetStatReply, *ReadReply, *WriteReply, *ReleaseReply,
-		*FsyncReply, *LinkReply, *FallocateReply, *ReadlinkReply:
+		*FsyncReply, *LinkReply, *FallocateReply, *ReadlinkReply,
+		// rm -r's: the reflective walk visited each unlink's reply and
+		// each of its changed inodes, three times a call (the gofer's
+		// claim and seal, the sentry's adoption of the reply's
+		// handles).
+		*UnlinkReply, *UnlinkManyReply, *RenameReply:
 		// No handles.
 	default:
 		return false
