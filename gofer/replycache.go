@@ -130,7 +130,7 @@ func (c *replyCache) finish(e *cacheEntry, reply proto.Message, fileHandle []byt
 	if e == nil {
 		return
 	}
-	e.reply = proto.Clone(reply)
+	e.reply = keptReply(reply)
 	e.fileHandle = fileHandle
 	size := cacheEntryOverhead + len(e.key.client) + proto.Size(e.reply) + len(fileHandle)
 	c.mu.Lock()
@@ -141,6 +141,27 @@ func (c *replyCache) finish(e *cacheEntry, reply proto.Message, fileHandle []byt
 		c.bytes += size
 		c.evictLocked()
 	}
+}
+
+// keptReply returns what the cache keeps of reply, which its owner
+// returns to the caller: a copy, as the caller may still change the reply
+// (the door seals the handles in it, applyBefore adds a SetStat's
+// parts), but not for the replies of a call per file (a reflective copy
+// each, rm -r's removals and cp -r's and tar's creations):
+//   - an UnlinkReply is kept as it is: nothing changes it once Unlink
+//     returned it (UnlinkMany lists it, the door finds no handle in it),
+//     and a hit clones what it takes (once);
+//   - of a CreateReply only its errno: a hit of a creation that succeeded
+//     answers with a fresh handle of the file and its stat as they are
+//     then (Create's rehit), nothing of the first reply.
+func keptReply(reply proto.Message) proto.Message {
+	switch r := reply.(type) {
+	case *goferpb.UnlinkReply:
+		return r
+	case *goferpb.CreateReply:
+		return &goferpb.CreateReply{Errno: r.GetErrno()}
+	}
+	return proto.Clone(reply)
 }
 
 // forgetClient drops the finished entries of the qualified client ids
