@@ -363,7 +363,9 @@ func (s *Server) link(req *goferpb.LinkRequest) (*goferpb.Stat, error) {
 func (s *Server) Unlink(_ context.Context, req *goferpb.UnlinkRequest) (*goferpb.UnlinkReply, error) {
 	return once(s, req.GetOrigin(), "unlink", func() (*goferpb.UnlinkReply, []byte) {
 		changed, err := s.unlink(req)
-		s.log.Debug("unlink", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "err", err)
+		if s.log.IsDebug() { // its arguments cost allocations (rm -r: one call a file)
+			s.log.Debug("unlink", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "err", err)
+		}
 		if err != nil {
 			return &goferpb.UnlinkReply{Errno: errnoOf(err)}, nil
 		}
@@ -382,8 +384,10 @@ func (s *Server) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyRequest)
 		return &goferpb.UnlinkManyReply{Errno: int32(unix.EINVAL)}, nil
 	}
 	out := &goferpb.UnlinkManyReply{Unlinks: make([]*goferpb.UnlinkReply, 0, len(dirs))}
+	// Each unlink's request in turn: Unlink keeps nothing of it.
+	one := &goferpb.UnlinkRequest{}
 	for i := range dirs {
-		one := &goferpb.UnlinkRequest{Dir: dirs[i], Name: names[i]}
+		one.Dir, one.Name, one.Origin, one.Flags = dirs[i], names[i], nil, 0
 		if len(origins) > 0 {
 			one.Origin = origins[i]
 		}
@@ -420,7 +424,11 @@ func (s *Server) unlink(req *goferpb.UnlinkRequest) ([]*goferpb.InodeID, error) 
 			return changed, s.sillyRename(dir, string(req.GetName()), id)
 		}
 	}
-	return changed, wrap(unix.Unlinkat(dir.fd, string(req.GetName()), int(flags)), "unlink %q", req.GetName())
+	if err := unix.Unlinkat(dir.fd, string(req.GetName()), int(flags)); err != nil {
+		// Not wrap's arguments on success: they cost allocations.
+		return changed, wrap(err, "unlink %q", req.GetName())
+	}
+	return changed, nil
 }
 
 // inodesAt returns the inodes the names in directory dirfd hold (those
