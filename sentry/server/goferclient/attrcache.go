@@ -295,6 +295,33 @@ func (a *AttrCache) changing(ctx context.Context, h, dir uint64) func() {
 	return a.obs.Changing(ctx, ids)
 }
 
+// changingMany is changing for the unlinks of an UnlinkMany, whose
+// directory handles are dirs and whose inode numbers ctx names in the
+// same order (WithChanging; 0 for one the caller's lookup did not find):
+// one change of all their inodes, as the observer begins a change of
+// several, instead of one each (rm -r's runs of up to 256 removals).
+func (a *AttrCache) changingMany(ctx context.Context, dirs []uint64) func() {
+	inos, _ := ctx.Value(changingKey{}).([]uint64)
+	if a.obs == nil || len(inos) == 0 {
+		return func() {}
+	}
+	var ids []*goferpb.InodeID
+	a.mu.Lock()
+	for i, dir := range dirs {
+		if i >= len(inos) || inos[i] == 0 {
+			continue
+		}
+		if k, ok := a.handles[dir]; ok {
+			ids = append(ids, &goferpb.InodeID{Dev: k.dev, Ino: inos[i]})
+		}
+	}
+	a.mu.Unlock()
+	if len(ids) == 0 {
+		return func() {}
+	}
+	return a.obs.Changing(ctx, ids)
+}
+
 // namesChanging tells the observer that a name is about to be made in
 // the directory of handle dir, if the cache knows its inode; it returns
 // the function that ends the change.
@@ -1337,21 +1364,8 @@ func (a *AttrCache) Unlink(ctx context.Context, req *goferpb.UnlinkRequest, opts
 // unlinks): WithChanging's inos are then the unlinks' own, in order (0
 // for one whose name the caller's lookup did not find).
 func (a *AttrCache) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyRequest, opts ...grpc.CallOption) (*goferpb.UnlinkManyReply, error) {
-	inos, _ := ctx.Value(changingKey{}).([]uint64)
 	dirs := req.GetDirs()
-	ends := make([]func(), 0, len(dirs))
-	for i, dir := range dirs {
-		var ino []uint64
-		if i < len(inos) && inos[i] != 0 {
-			ino = inos[i : i+1]
-		}
-		ends = append(ends, a.changing(WithChanging(ctx, ino...), 0, dir))
-	}
-	defer func() {
-		for _, end := range ends {
-			end()
-		}
-	}()
+	defer a.changingMany(ctx, dirs)()
 	r, err := a.GoferClient.UnlinkMany(ctx, req, opts...)
 	if err != nil {
 		a.namesRemoved(ctx, err, nil, dirs...)

@@ -202,3 +202,26 @@ func TestObserverSeesChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestObserverSeesUnlinkMany: an UnlinkMany announces the change of the
+// inodes its caller named (WithChanging, in the unlinks' order; 0 for
+// none) in directories the cache knows as one change, begun before the
+// gofer removes them and ended after the removals' notices.
+func TestObserverSeesUnlinkMany(t *testing.T) {
+	ctx := context.Background()
+	a := NewAttrCache(&unlinkManyGofer{fakeGofer{size: 4}})
+	// The cache learns handle 1 (inode 1/10) from a walk first.
+	a.Walk(ctx, &goferpb.WalkRequest{Dir: 2, Names: [][]byte{[]byte("f")}})
+	rec := &recorder{}
+	a.SetObserver(rec)
+	// The third unlink's inode is unknown, the fourth's directory.
+	a.UnlinkMany(WithChanging(ctx, 12, 13, 0, 14), &goferpb.UnlinkManyRequest{Dirs: []uint64{1, 1, 1, 2},
+		Names: [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d")}})
+	want := []string{"changing 1/12", "changing 1/13",
+		"changed all", "names changed in 1/10", "changed all", "names changed in 1/10",
+		"changed all", "names changed in 1/10", "changed all", "names changed somewhere",
+		"change ended"}
+	if fmt.Sprint(rec.got) != fmt.Sprint(want) {
+		t.Errorf("observer got %q, want %q", rec.got, want)
+	}
+}
