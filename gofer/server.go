@@ -128,6 +128,9 @@ type Server struct {
 	setIDLostOnce sync.Once
 	// setIDs caches the set-id bits read per file (setid.go); own lock.
 	setIDs setIDCache
+	// seals says whether a set-id seal of the key may exist: until one
+	// does, none is read (sealmark.go). Set by NewServer.
+	seals *sealMark
 
 	// noopAttrSkips counts the chowns and chmods SetStat left out as
 	// no-ops (metadata.go: skippableAttrs), so tests can tell one spared.
@@ -194,6 +197,7 @@ func NewServer(root string, log hclog.Logger, opts ...Option) (*Server, error) {
 		unix.Close(fd)
 		return nil, err
 	}
+	s.seals = openSealMark(s.keyFile)
 	return s, nil
 }
 
@@ -237,6 +241,7 @@ func (s *Server) Close() error {
 	rootFD := s.rootFD
 	s.rootFD = -1
 	s.mu.Unlock()
+	s.seals.close()
 
 	for _, h := range hs {
 		h.decRef()

@@ -99,7 +99,7 @@ func (s *Server) addSetID(fd int, st *goferpb.Stat) {
 // O_PATH fd, whose stat from the host is st) seals; a missing,
 // unreadable or void attribute gives 0.
 func (s *Server) readSetID(fd int, st *goferpb.Stat) uint32 {
-	if s.allowSetuid || !mayHoldSetID(st.GetMode()&unix.S_IFMT) {
+	if s.allowSetuid || !mayHoldSetID(st.GetMode()&unix.S_IFMT) || !s.seals.mayExist() {
 		return 0
 	}
 	bits, gen, ok := s.setIDs.get(st)
@@ -125,7 +125,7 @@ func (s *Server) readSetID(fd int, st *goferpb.Stat) uint32 {
 // addSetIDAt is addSetID for the entry name of directory dirFD, not
 // following a symlink (a listing's attributes).
 func (s *Server) addSetIDAt(dirFD int, name string, st *goferpb.Stat) {
-	if st == nil || s.allowSetuid || !mayHoldSetID(st.GetMode()&unix.S_IFMT) {
+	if st == nil || s.allowSetuid || !mayHoldSetID(st.GetMode()&unix.S_IFMT) || !s.seals.mayExist() {
 		return
 	}
 	bits, gen, ok := s.setIDs.get(st)
@@ -210,8 +210,10 @@ func (s *Server) storeSetID(fd int, st *goferpb.Stat, bits uint32) error {
 	if !mayHoldSetID(st.GetMode() & unix.S_IFMT) {
 		return nil // the host file has them (stripSetID)
 	}
-	// Before the attribute lands: a handle that knew its new file held
-	// none (handle.noSetIDSince) no longer trusts that.
+	// Before the attribute lands: from now on attributes are read
+	// (sealmark.go), and a handle that knew its new file held none
+	// (handle.noSetIDSince) no longer trusts that.
+	s.seals.note(s.log)
 	s.setIDs.noteStore()
 	err := unix.Setxattr(p, setIDXattr, s.keys.setIDValue(st, bits), 0)
 	if err == unix.EOPNOTSUPP || err == unix.EPERM {
