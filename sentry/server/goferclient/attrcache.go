@@ -988,12 +988,28 @@ func (a *AttrCache) Read(ctx context.Context, req *goferpb.ReadRequest, opts ...
 		uint64(len(r.Data)) < uint64(req.GetLength()) && e.dropped <= start && a.droppedAll <= start &&
 		a.dataBytes+len(r.Data) <= maxCachedData {
 		a.dropDataLocked(e)
-		e.data, e.version = append([]byte(nil), r.Data...), *ver
+		e.data, e.version = keptData(r.Data, donated.ReadIntoOf(opts) != nil), *ver
 		a.dataBytes += len(e.data)
 	}
 	// The read moved the file's atime: its data and version stand.
 	a.atimeMovedLocked(e)
 	return r, err
+}
+
+// keptData returns what the data cache keeps of data, a whole file a
+// Read returned: the reply's own buffer as it is, since everything the
+// cache holds is handed out to be read only (sliceAt, which GoferRead
+// returns, and leases send), and copying it was an eighth of the bytes
+// the server allocated in a cp -r (each file read once for its lease);
+// but a copy of data read into the caller's buffer (into:
+// donated.ReadInto), which the caller may reuse, or of a buffer much
+// larger than data (a read of a file whose size was not known asks for
+// a lease's whole window), which the cache must not keep alive.
+func keptData(data []byte, into bool) []byte {
+	if into || cap(data) > len(data)+len(data)/8+64 {
+		return append([]byte(nil), data...)
+	}
+	return data[:len(data):len(data)]
 }
 
 // atimeMovedLocked records that a read of e's inode (a Read of a file,
