@@ -144,11 +144,19 @@ func (s *Server) admit(owner *session, principal, method string, m proto.Message
 	}
 	if req, ok := m.(*goferpb.UnlinkManyRequest); ok {
 		// Each is an Unlink's: the call re-sent alone (a server
-		// replaying its client's calls) meets its cached reply.
+		// replaying its client's calls) meets its cached reply. The
+		// unlinks of a run are one client's: its qualified id is made
+		// once, not once a removed file.
+		var client, qualified string
+		made := false
 		for _, o := range req.GetOrigins() {
-			if o != nil {
-				o.ClientId = principal + "\x1fUnlink\x1f" + o.ClientId
+			if o == nil {
+				continue
 			}
+			if !made || o.ClientId != client {
+				client, qualified, made = o.ClientId, principal+"\x1fUnlink\x1f"+o.ClientId, true
+			}
+			o.ClientId = qualified
 		}
 	}
 	if req, ok := m.(*goferpb.ReopenRequest); ok {

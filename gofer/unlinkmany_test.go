@@ -186,3 +186,36 @@ func TestUnlinkManyAnswersUnlinkAlone(t *testing.T) {
 		t.Fatalf("a re-sent unlink ran again: %v", err)
 	}
 }
+
+// TestUnlinkManyOriginsOfTwoClients: an UnlinkMany's unlinks of two
+// clients (with an unlink without an Origin between them) are each
+// qualified by their own client: both run, with the same seq, and each
+// re-sent alone meets its own cached reply.
+func TestUnlinkManyOriginsOfTwoClients(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []string{"a", "b", "none"} {
+		writeHostFile(t, e.host(n), "x")
+	}
+	r := must(t, "unlink many", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
+		Dirs:    []uint64{e.rootH, e.rootH, e.rootH},
+		Names:   [][]byte{[]byte("a"), []byte("none"), []byte("b")},
+		Origins: []*goferpb.Origin{{ClientId: "ca", Seq: 1}, nil, {ClientId: "cb", Seq: 1}},
+	})))
+	for i, u := range r.GetUnlinks() {
+		if u.GetErrno() != 0 {
+			t.Errorf("unlink %d: %v", i, unix.Errno(u.GetErrno()))
+		}
+	}
+	for _, n := range []string{"a", "b", "none"} {
+		if _, err := os.Stat(e.host(n)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s not removed: %v", n, err)
+		}
+		writeHostFile(t, e.host(n), "made again")
+	}
+	for _, c := range []struct{ client, name string }{{"ca", "a"}, {"cb", "b"}} {
+		must(t, "unlink alone", must2(e.c.Unlink(e.ctx, &goferpb.UnlinkRequest{Dir: e.rootH, Name: []byte(c.name), Origin: &goferpb.Origin{ClientId: c.client, Seq: 1}})))
+		if _, err := os.Stat(e.host(c.name)); err != nil {
+			t.Errorf("%s's unlink re-sent alone ran again: %v", c.client, err)
+		}
+	}
+}
