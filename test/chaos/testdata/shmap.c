@@ -13,7 +13,7 @@
 
 #define PG 4096
 #define PAGES 64
-#define ROUNDS 1500
+#define ROUNDS 4000
 
 static void die(const char *what) {
   perror(what);
