@@ -15,14 +15,6 @@ import (
 func TestNsLastPidRecovery(t *testing.T) {
 	r := newReplayer(t)
 	r.start()
-	fork := func() int32 {
-		t.Helper()
-		rep := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD))
-		if rep.Errno != 0 {
-			t.Fatalf("fork: %v", unix.Errno(rep.Errno))
-		}
-		return int32(rep.Ret)
-	}
 	lastPID := func() string {
 		t.Helper()
 		fd := r.open("/proc/sys/kernel/ns_last_pid", unix.O_RDONLY)
@@ -32,7 +24,7 @@ func TestNsLastPidRecovery(t *testing.T) {
 	// Live children at 500 and 501 (their records keep them), then the
 	// last pid moved below them.
 	r.ok(1, unix.SYS_CLOSE, r.writeProc("/proc/sys/kernel/ns_last_pid", "499"))
-	if a, b := fork(), fork(); a != 500 || b != 501 {
+	if a, b := r.fork(), r.fork(); a != 500 || b != 501 {
 		t.Fatalf("forks after ns_last_pid 499: %d %d, want 500 501", a, b)
 	}
 	r.ok(1, unix.SYS_CLOSE, r.writeProc("/proc/sys/kernel/ns_last_pid", "99"))
@@ -46,17 +38,28 @@ func TestNsLastPidRecovery(t *testing.T) {
 	if got := lastPID(); got != "99\n" {
 		t.Errorf("ns_last_pid after the restore %q, want 99", got)
 	}
-	if got := fork(); got != 100 {
+	if got := r.fork(); got != 100 {
 		t.Errorf("fork after the restore: pid %d, want 100", got)
 	}
 	// The ids in use stay skipped.
 	r.ok(1, unix.SYS_CLOSE, r.writeProc("/proc/sys/kernel/ns_last_pid", strconv.Itoa(499)))
-	if got := fork(); got != 502 {
+	if got := r.fork(); got != 502 {
 		t.Errorf("fork after ns_last_pid 499 with 500 and 501 live: pid %d, want 502", got)
 	}
 }
 
 // writeProc opens path for writing, writes s and returns the fd.
+// fork makes a child of thread 1 with fork(2)'s clone and returns its
+// pid; a failure ends the test.
+func (r *replayer) fork() int32 {
+	r.t.Helper()
+	rep := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD))
+	if rep.Errno != 0 {
+		r.t.Fatalf("fork: %v", unix.Errno(rep.Errno))
+	}
+	return int32(rep.Ret)
+}
+
 func (r *replayer) writeProc(path, s string) uint64 {
 	r.t.Helper()
 	fd := r.open(path, unix.O_WRONLY)
@@ -72,20 +75,12 @@ func (r *replayer) writeProc(path, s string) uint64 {
 func TestProcPidDirReusedPid(t *testing.T) {
 	r := newReplayer(t)
 	r.start()
-	fork := func() int32 {
-		t.Helper()
-		rep := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD))
-		if rep.Errno != 0 {
-			t.Fatalf("fork: %v", unix.Errno(rep.Errno))
-		}
-		return int32(rep.Ret)
-	}
 	ino := func(fd uint64) uint64 {
 		st := r.mem.zeros(144)
 		r.ok(1, unix.SYS_FSTAT, fd, st)
 		return binary.LittleEndian.Uint64(r.mem.bytes(st, 16)[8:])
 	}
-	child := fork()
+	child := r.fork()
 	dir := r.open("/proc/"+strconv.Itoa(int(child)), unix.O_RDONLY|unix.O_DIRECTORY)
 	status := r.open("/proc/"+strconv.Itoa(int(child))+"/status", unix.O_RDONLY)
 	fds := r.open("/proc/"+strconv.Itoa(int(child))+"/fd", unix.O_RDONLY|unix.O_DIRECTORY)
@@ -93,7 +88,7 @@ func TestProcPidDirReusedPid(t *testing.T) {
 	r.ok(1, unix.SYS_KILL, uint64(child), uint64(unix.SIGKILL))
 	r.ok(1, unix.SYS_WAIT4, uint64(child), 0, 0, 0)
 	r.ok(1, unix.SYS_CLOSE, r.writeProc("/proc/sys/kernel/ns_last_pid", strconv.Itoa(int(child)-1)))
-	if again := fork(); again != child {
+	if again := r.fork(); again != child {
 		t.Fatalf("fork after ns_last_pid %d: pid %d", child-1, again)
 	}
 	if rep := r.sys(1, unix.SYS_PIDFD_SEND_SIGNAL, dir, 0, 0, 0); unix.Errno(rep.Errno) != unix.ESRCH {
@@ -126,14 +121,6 @@ func TestProcPidDirReusedPid(t *testing.T) {
 func TestProcPidDirRecovery(t *testing.T) {
 	r := newReplayer(t)
 	r.start()
-	fork := func() int32 {
-		t.Helper()
-		rep := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD))
-		if rep.Errno != 0 {
-			t.Fatalf("fork: %v", unix.Errno(rep.Errno))
-		}
-		return int32(rep.Ret)
-	}
 	reap := func(pid int32) {
 		t.Helper()
 		r.ok(1, unix.SYS_KILL, uint64(pid), uint64(unix.SIGKILL))
@@ -149,16 +136,16 @@ func TestProcPidDirRecovery(t *testing.T) {
 	opendir := func(pid int32) uint64 {
 		return r.open("/proc/"+strconv.Itoa(int(pid)), unix.O_RDONLY|unix.O_DIRECTORY)
 	}
-	live := fork()
+	live := r.fork()
 	liveDir := opendir(live)
-	reaped := fork()
+	reaped := r.fork()
 	reapedDir := opendir(reaped)
 	reap(reaped)
-	reused := fork()
+	reused := r.fork()
 	reusedDir := opendir(reused)
 	reap(reused)
 	r.ok(1, unix.SYS_CLOSE, r.writeProc("/proc/sys/kernel/ns_last_pid", strconv.Itoa(int(reused)-1)))
-	if again := fork(); again != reused {
+	if again := r.fork(); again != reused {
 		t.Fatalf("fork after ns_last_pid %d: pid %d", reused-1, again)
 	}
 	cases := []struct {

@@ -187,20 +187,12 @@ func TestPidfdRecovery(t *testing.T) {
 func TestPidfdReusedPidRecovery(t *testing.T) {
 	r := newReplayer(t)
 	r.start()
-	fork := func() int32 {
-		t.Helper()
-		rep := r.sys(1, unix.SYS_CLONE, uint64(unix.SIGCHLD))
-		if rep.Errno != 0 {
-			t.Fatalf("fork: %v", unix.Errno(rep.Errno))
-		}
-		return int32(rep.Ret)
-	}
-	child := fork()
+	child := r.fork()
 	fd := uint64(r.ok(1, unix.SYS_PIDFD_OPEN, uint64(child), 0))
 	r.ok(1, unix.SYS_KILL, uint64(child), uint64(unix.SIGKILL))
 	r.ok(1, unix.SYS_WAIT4, uint64(child), 0, 0, 0)
 	r.ok(1, unix.SYS_CLOSE, r.writeProc("/proc/sys/kernel/ns_last_pid", strconv.Itoa(int(child)-1)))
-	if again := fork(); again != child {
+	if again := r.fork(); again != child {
 		t.Fatalf("fork after ns_last_pid %d: pid %d", child-1, again)
 	}
 	// The same process made again by the restore, and a pidfd of it
@@ -224,7 +216,7 @@ func TestPidfdReusedPidRecovery(t *testing.T) {
 	r.ok(1, unix.SYS_KILL, uint64(child), uint64(unix.SIGKILL))
 	r.ok(1, unix.SYS_WAIT4, uint64(child), 0, 0, 0)
 	r.ok(1, unix.SYS_CLOSE, r.writeProc("/proc/sys/kernel/ns_last_pid", strconv.Itoa(int(child)-1)))
-	if again := fork(); again != child {
+	if again := r.fork(); again != child {
 		t.Fatalf("fork after the restore and ns_last_pid %d: pid %d", child-1, again)
 	}
 	for _, when := range []string{"", " and a second failure"} {
