@@ -67,11 +67,7 @@ func TestRewriteOfGoneFile(t *testing.T) {
 				}
 				want = newData
 			case "server":
-				r.ok(1, unix.SYS_UNLINKAT, atFDCWD64, r.mem.str(path), 0)
-				fd2 := r.open(path, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY)
-				r.pwrite(fd2, newData, 0, written)
-				r.ok(1, unix.SYS_FSYNC, fd2)
-				r.ok(1, unix.SYS_CLOSE, fd2)
+				r.remakeFile(path, newData, written)
 				want = newData
 			}
 
@@ -111,6 +107,17 @@ func TestRewriteOfGoneFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// remakeFile unlinks path through the server and makes a new file of
+// that name holding data, fsynced: another inode under the old name.
+func (r *replayer) remakeFile(path string, data []byte, written map[uint64][]byte) {
+	r.t.Helper()
+	r.ok(1, unix.SYS_UNLINKAT, atFDCWD64, r.mem.str(path), 0)
+	fd := r.open(path, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY)
+	r.pwrite(fd, data, 0, written)
+	r.ok(1, unix.SYS_FSYNC, fd)
+	r.ok(1, unix.SYS_CLOSE, fd)
 }
 
 // trunc shortens b for a message.
@@ -184,11 +191,7 @@ func TestRewriteWithoutFileHandle(t *testing.T) {
 				}
 				want = newData
 			case "server":
-				r.ok(1, unix.SYS_UNLINKAT, atFDCWD64, r.mem.str(path), 0)
-				fd2 := r.open(path, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY)
-				r.pwrite(fd2, newData, 0, written)
-				r.ok(1, unix.SYS_FSYNC, fd2)
-				r.ok(1, unix.SYS_CLOSE, fd2)
+				r.remakeFile(path, newData, written)
 				want = newData
 			}
 			r.crash()
