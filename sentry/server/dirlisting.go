@@ -25,7 +25,8 @@ import (
 // so that the next lookups there are answered on the client (readlink's
 // EINVAL and stat from the lstat answer). The directory is listed with
 // one gofer Getdents (with the entries' attributes) before the grant,
-// which fails if anything changed since the walk began; it is listed
+// which fails if a change since the walk began revoked one of its keys,
+// the listing's among them; it is listed
 // only if it has at most maxMissingInNames entries, is the gofer's, and
 // the walk reached it without following a symbolic link, so that the
 // prefix of the call's path spells it. What comes without a listing costs

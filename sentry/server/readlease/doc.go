@@ -11,9 +11,10 @@
 // DirChanged a directory's attributes and missing names, ChangedPaths
 // all of them; a directory's complete names (PathComplete, held by the
 // client that made it) are revoked by every change of it but its
-// holder's own (HolderOf of the change's context); a path grant (BeginPath, GrantPath) fails if any of these
-// ran since it began, and gives a client asking again the lease it holds
-// on a key.
+// holder's own (HolderOf of the change's context); a path grant
+// (BeginPath, GrantPath) fails if one of these that ran since it began
+// revoked one of its keys (pathchanges.go), and gives a client asking
+// again the lease it holds on a key.
 //
 // Owned leases use the table too (OwnedKey, owned.go): a client keeps a
 // file it created itself. Its creation makes a claim (BeginOwned, no
@@ -24,8 +25,9 @@
 // forgets both (Owned.End) without a revocation.
 //
 // What it owns: per inode (Key) the leases granted and a change counter
-// that makes a grant racing with a change fail (for path grants, one
-// counter of all path changes, Registry.pathGen); per client (Holder) its
+// that makes a grant racing with a change fail (for path grants, a count
+// of all path changes, Registry.pathGen, and the keys each of the last
+// pathChangeLog revoked); per client (Holder) its
 // leases, the revocations decided for it (numbered by an epoch), which
 // were sent and which the client acknowledged, and its leases in the
 // order granted, counted in two budgets bounded apart, read (and owned)

@@ -23,22 +23,32 @@ func TestPathGrantCounts(t *testing.T) {
 	}{
 		{name: "nothing", want: PathGrantStats{Granted: 1}},
 		{
-			// Every change moves pathGen: a write to a file the walk
-			// never touched fails the grant too.
-			name: "a data change of another inode",
+			name: "a data change of the found file",
 			between: func(r *Registry, _ *Holder) func() {
-				r.Changed(context.Background(), Key{Dev: 1, Ino: otherIno})
+				r.Changed(context.Background(), Key{Dev: 1, Ino: fileIno})
 				return nil
 			},
 			want: PathGrantStats{Moved: 1},
 		},
 		{
+			// A write to a file the walk never touched leaves the
+			// grant (pathchanges.go).
+			name: "a data change of another inode",
+			between: func(r *Registry, _ *Holder) func() {
+				r.Changed(context.Background(), Key{Dev: 1, Ino: otherIno})
+				return nil
+			},
+			want: PathGrantStats{Granted: 1},
+		},
+		{
+			// The walk only searched it: its answer holds no lease a
+			// new name there revokes.
 			name: "a name made in the walk's directory",
 			between: func(r *Registry, _ *Holder) func() {
 				r.DirChanged(context.Background(), dirIno)
 				return nil
 			},
-			want: PathGrantStats{Moved: 1},
+			want: PathGrantStats{Granted: 1},
 		},
 		{
 			name: "a change of the found file under way",

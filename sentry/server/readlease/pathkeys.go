@@ -84,31 +84,33 @@ func PathKindOf(k Key) (kind PathKind, ok bool) {
 // second here, and a lease lives a second).
 const maxPathLeasesPerHolder = 32768
 
-// PathTicket is a path grant in progress (BeginPath).
-type PathTicket struct{ gen uint64 }
+// PathTicket is a path grant in progress (BeginPath): the count of path
+// changes it began at, and how many changes of its holder since it may
+// revoke its keys (its call's own: After).
+type PathTicket struct{ gen, own uint64 }
 
 // BeginPath starts a path grant, before the walk whose answer it covers:
-// any change of anything a path lease covers before GrantPath makes the
-// grant fail (the keys are learnt during the walk, too late to begin on
-// each).
+// a change that revokes one of the keys GrantPath is given, made before
+// GrantPath, makes the grant fail (the keys are learnt during the walk,
+// too late to begin on each; pathchanges.go).
 func (r *Registry) BeginPath() PathTicket {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return PathTicket{gen: r.pathGen}
 }
 
-// After returns t as if begun after the caller's own n changes: a call
-// that made exactly n path changes itself (a creation: one) and reads
-// what it grants after them may grant if no one else changed anything.
-func (t PathTicket) After(n uint64) PathTicket { return PathTicket{gen: t.gen + n} }
+// After returns t allowing n more changes of its keys by its holder: a
+// call that made n path changes itself (a creation: one) and reads what
+// it grants after them may grant if no other change revoked its keys.
+func (t PathTicket) After(n uint64) PathTicket { return PathTicket{gen: t.gen, own: t.own + n} }
 
 // GrantPath ends t by giving h a lease on each of keys (path keys). A
 // key on which h holds a live lease with at least half its life left
 // gets that lease again, so that a client asking many times a second
 // holds a couple of leases per key, not one per call. It returns the
 // leases' ids (one per key, in order), h's revocation epoch and how long
-// the shortest lease has left; ok false if anything changed since
-// BeginPath, keys is empty, or h holds too many leases or may hold none.
+// the shortest lease has left; ok false if a change since BeginPath
+// revoked one of keys (but t's own, After), keys is empty, or h holds too many leases or may hold none.
 func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64, epoch uint64, left time.Duration, ok bool) {
 	if len(keys) == 0 {
 		return nil, 0, 0, false
@@ -121,7 +123,7 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.pathGen != t.gen {
+	if !r.pathUnchangedLocked(h, t, keys) {
 		h.pathGrants.moved.Add(1)
 		return nil, 0, 0, false
 	}
@@ -246,7 +248,7 @@ func (r *Registry) ChangedPaths(ctx context.Context) int {
 	self := HolderOf(ctx)
 	r.mu.Lock()
 	now := r.now()
-	r.pathGen++
+	r.notePathChangeLocked(self, nil, true)
 	var revs []revocation
 	for k, e := range r.files {
 		if !isPathKey(k) {

@@ -50,9 +50,12 @@ type Registry struct {
 	// inode), each posted chown, chmod or creation of a tar.
 	spare []*fileLeases
 	// pathGen counts the changes of anything a path lease may cover
-	// (every Changed, DirChanged, ChangedAll, ChangedPaths): a path
-	// grant begun at another count fails (BeginPath).
-	pathGen uint64
+	// (every Changed, DirChanged, ChangedAll, ChangedPaths), and
+	// pathChanges keeps the last pathChangeLog of them by count
+	// (pathchanges.go): a path grant fails if one since its ticket
+	// revoked one of its keys (BeginPath).
+	pathGen     uint64
+	pathChanges [pathChangeLog]pathChange
 	// changing counts the changes announced and not yet ended
 	// (BeginChange): while it is not 0, a path grant checks its keys.
 	changing int
@@ -515,7 +518,7 @@ func (r *Registry) Changed(ctx context.Context, k Key) int {
 func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 	r.mu.Lock()
 	now := r.now()
-	r.pathGen++
+	r.notePathChangeLocked(HolderOf(ctx), keys, false)
 	var revs []revocation
 	for _, key := range keys {
 		e := r.files[key]
@@ -551,7 +554,7 @@ func (r *Registry) ChangedAll(ctx context.Context) int {
 	r.mu.Lock()
 	var revs []revocation
 	now := r.now()
-	r.pathGen++
+	r.notePathChangeLocked(self, nil, true)
 	for k, e := range r.files {
 		e.changes++
 		revs = append(revs, r.revokeLocked(e, now, self)...)

@@ -205,7 +205,8 @@ func TestPauseGrants(t *testing.T) {
 }
 
 // TestPathLeases checks the path leases' keys: what revokes each kind,
-// that a change while a grant is being made fails it, and that a client
+// that a change while a grant is being made fails it if it revokes one
+// of its keys, and that a client
 // asking again soon gets the lease it holds on a key, not another.
 func TestPathLeases(t *testing.T) {
 	ctx := context.Background()
@@ -233,9 +234,26 @@ func TestPathLeases(t *testing.T) {
 		{name: "a name made elsewhere keeps a negative", keys: negative, after: func(r *Registry) { r.DirChanged(ctx, other) }, wantGranted: true},
 		{name: "an unknown change", keys: positive, after: func(r *Registry) { r.ChangedAll(ctx) }, wantGranted: true, wantRevoked: true},
 		{name: "a mount", keys: negative, after: func(r *Registry) { r.ChangedPaths(ctx) }, wantGranted: true, wantRevoked: true},
-		{name: "a change during the walk fails the grant", keys: positive, between: func(r *Registry) { r.Changed(ctx, Key{Dev: 1, Ino: other}) }},
-		{name: "a names change during the walk fails the grant", keys: positive, between: func(r *Registry) { r.DirChanged(ctx, other) }},
+		{name: "a change of the file found during the walk fails the grant", keys: positive, between: func(r *Registry) { r.Changed(ctx, Key{Dev: 1, Ino: file}) }},
+		{name: "another file's change during the walk keeps it", keys: positive, between: func(r *Registry) { r.Changed(ctx, Key{Dev: 1, Ino: other}) }, wantGranted: true},
 		{name: "no keys, no grant", between: func(r *Registry) {}},
+	}
+	// A change made during the walk fails the grant exactly when, made
+	// after it, it revokes the lease (pathchanges.go): each after case
+	// again, between.
+	for _, tc := range tests {
+		if tc.after == nil {
+			continue
+		}
+		t.Run(tc.name+", during the walk", func(t *testing.T) {
+			r := New(time.Minute)
+			c := newClient(r, true)
+			tk := r.BeginPath()
+			tc.after(r)
+			if _, _, _, ok := r.GrantPath(c.h, tk, tc.keys); ok != !tc.wantRevoked {
+				t.Fatalf("granted %v, want %v", ok, !tc.wantRevoked)
+			}
+		})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
