@@ -150,6 +150,9 @@ func NewWithOptions(name string, opts Options) (gvplatform.Platform, error) {
 		}
 		return p, nil
 	case KVM:
+		if err := probeKVM(); err != nil {
+			return nil, fmt.Errorf("kvm platform: %w", err)
+		}
 		dev, err := kvm.OpenDevice("")
 		if err != nil {
 			return nil, fmt.Errorf("kvm platform: %w", err)

@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"strings"
 	"testing"
 
 	"gvisor.dev/gvisor/pkg/cpuid"
@@ -69,6 +70,39 @@ func TestFastPathMode(t *testing.T) {
 	for _, bad := range []string{"yes", "OFF", "1", "auto "} {
 		if _, err := ParseFastPath(bad); err == nil {
 			t.Errorf("ParseFastPath(%q) succeeded", bad)
+		}
+	}
+}
+
+// TestKVMFailsWithError: asking for the kvm platform returns a platform
+// or an error naming the cause; on a host whose KVM cannot run gVisor's
+// machine (many nested VMs) kvm.New panics or throws, which the probe
+// in a child turns into that error (kvmprobe.go). The test process
+// lives either way.
+func TestKVMFailsWithError(t *testing.T) {
+	p, err := New(KVM)
+	if err != nil {
+		t.Logf("kvm: %v", err)
+		if msg := err.Error(); strings.Contains(msg, "goroutine ") || !strings.HasPrefix(msg, "kvm platform: ") {
+			t.Errorf("error %q: want one line starting %q", msg, "kvm platform: ")
+		}
+		return
+	}
+	if p == nil {
+		t.Fatal("New(kvm) returned neither a platform nor an error")
+	}
+}
+
+func TestKVMFailure(t *testing.T) {
+	for _, tc := range []struct{ out, want string }{
+		{"panic: error initializing vCPU(id=0) state: invalid argument\n\ngoroutine 1 [running]:\nmain.main()\n", "error initializing vCPU(id=0) state: invalid argument"},
+		{"I1206 15:45:26.836785 physical_map.go:85] mmio\nfatal error: set memory region failed; out of slots\n\ngoroutine 21 [running]:\n", "set memory region failed; out of slots"},
+		{"error: open /dev/kvm: permission denied\n", "open /dev/kvm: permission denied"},
+		{"something\nelse\n", "else"},
+		{"", "it exited without a word"},
+	} {
+		if got := kvmFailure([]byte(tc.out)); got != tc.want {
+			t.Errorf("kvmFailure(%q) = %q, want %q", tc.out, got, tc.want)
 		}
 	}
 }
