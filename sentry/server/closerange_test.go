@@ -136,18 +136,29 @@ func TestCloseRange(t *testing.T) {
 // parent (clone's CLONE_FILES), close_range closes or flags the parent's
 // fds too, unless CLOSE_RANGE_UNSHARE gave the child a table of its own
 // first: the parent's fds then stay as they were, and a new fd of the
-// child's is not the parent's.
+// child's is not the parent's. From a thread of a multithreaded process
+// CLOSE_RANGE_UNSHARE fails EINVAL and changes nothing.
 func TestCloseRangeSharedTable(t *testing.T) {
 	fds := []uint64{3, 4, 11}
 	tests := []struct {
-		name          string
+		name string
+		// thread: the child is a thread of the caller's process.
+		thread        bool
 		flags         uint64
+		want          unix.Errno
 		child, parent fdView
 	}{
 		{name: "shared", child: "[4 11]", parent: "[4 11]"},
 		{name: "unshared", flags: crUnshare, child: "[4 11]", parent: "[3 4]"},
 		{name: "cloexec shared", flags: crCloexec, child: "[3e 4 11]", parent: "[3e 4 11]"},
 		{name: "cloexec unshared", flags: crCloexec | crUnshare, child: "[3e 4 11]", parent: "[3 4]"},
+		// A thread's table is its process's: Linux would give the
+		// thread a copy of its own; here it fails, as unshare's
+		// CLONE_FILES from a thread does, rather than close or flag
+		// the fds of every thread.
+		{name: "unshared from a thread", thread: true, flags: crUnshare, want: unix.EINVAL, child: "[3 4 11]", parent: "[3 4 11]"},
+		{name: "cloexec unshared from a thread", thread: true, flags: crCloexec | crUnshare, want: unix.EINVAL, child: "[3 4 11]", parent: "[3 4 11]"},
+		{name: "cloexec shared with a thread", thread: true, flags: crCloexec, child: "[3e 4 11]", parent: "[3e 4 11]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,11 +167,17 @@ func TestCloseRangeSharedTable(t *testing.T) {
 				t.Fatalf("open: fd %d, want 3", fd)
 			}
 			e.ok(1, unix.SYS_DUP2, 3, 4)
-			child := e.sys(1, unix.SYS_CLONE, unix.CLONE_FILES|uint64(unix.SIGCHLD)).GetClone().GetChildTid()
+			flags := unix.CLONE_FILES | uint64(unix.SIGCHLD)
+			if tc.thread {
+				flags = unix.CLONE_FILES | unix.CLONE_THREAD | unix.CLONE_SIGHAND | unix.CLONE_VM | unix.CLONE_FS
+			}
+			child := e.sys(1, unix.SYS_CLONE, flags).GetClone().GetChildTid()
 			if child == 0 {
 				t.Fatal("clone made no child")
 			}
-			e.ok(child, unix.SYS_CLOSE_RANGE, 3, 3, tc.flags)
+			if rep := e.sys(child, unix.SYS_CLOSE_RANGE, 3, 3, tc.flags); unix.Errno(rep.Errno) != tc.want {
+				t.Errorf("close_range(3, 3, %#x): errno %v, want %v", tc.flags, unix.Errno(rep.Errno), tc.want)
+			}
 			e.ok(child, unix.SYS_DUP2, 4, 11)
 			if got := e.view(child, fds); got != tc.child {
 				t.Errorf("the child's fds: %s, want %s", got, tc.child)

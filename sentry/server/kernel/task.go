@@ -479,16 +479,18 @@ func (c *Task) FDTable() (*fdtable.Table, error) {
 // copy of the one it shares with other processes (CLONE_FILES), and
 // returns it (close_range's CLOSE_RANGE_UNSHARE of [first, last], with
 // cloexec its CLOSE_RANGE_CLOEXEC). A table no other process uses is
-// returned as it is. Its threads keep sharing it: the table is the
-// process's (unshare(2)'s CLONE_FILES, which must give one thread a
-// table of its own, is UnshareFDTableLocked).
+// returned as it is. The table is the process's, shared by its threads:
+// for one thread of several it fails, as unshare(2)'s CLONE_FILES
+// (UnshareFDTableLocked) does.
 //
 // As Linux's __close_range, a range that goes to the end of the table
 // (past its last fd, fdtable.Table.End) without cloexec copies only the
 // fds below first, which it closes anyway; and as its dup_fd, a copy that
 // does not fit under fs/nr_open is EMFILE. Linux copies the table when
 // another task uses it, a thread of the caller's too: the check is made
-// then, though here no copy follows.
+// then, and from a thread of a multithreaded process, whose table is its
+// process's here, the call then fails (ErrPerThread) rather than close
+// or flag the fds of every thread.
 func (c *Task) UnshareFDTable(first, last uint32, cloexec bool) (*fdtable.Table, error) {
 	k := c.Kernel
 	k.Mu.Lock()
@@ -503,6 +505,11 @@ func (c *Task) UnshareFDTable(first, last uint32, cloexec bool) (*fdtable.Table,
 	}
 	if (p.FDs.Shared() || !k.ThreadGroupEmptyLocked(c.Thread)) && !p.FDs.CopyFitsBelow(maxFDs) {
 		return nil, unix.EMFILE // Linux's dup_fd, fs/nr_open lowered below an open fd
+	}
+	if !k.ThreadGroupEmptyLocked(c.Thread) {
+		// Linux gives the calling thread a copy of its own; here the
+		// table is the process's (unshare(CLONE_FILES) likewise).
+		return nil, ErrPerThread
 	}
 	if tab := p.FDs.UnshareBelow(maxFDs); tab != p.FDs {
 		p.FDs = tab
