@@ -30,7 +30,8 @@
 //     wait (PostSetStat, AttrCache.PostSetStat) is queued and rides
 //     the next call (GoferCall.before, FeatureBefore), or goes alone
 //     after postDelay; every call that begins later is made after it
-//     (at most one carrier in flight; the others wait for it).
+//     (at most one carrier in flight; the others wait for it), but a
+//     creation or a donated write of a file no posted SetStat changes.
 //   - ReleaseQueue (releases.go): a client's handles to release, sent
 //     in batches off the calls' path.
 //   - CallDeadlines (deadline.go): the contexts that bound a client's

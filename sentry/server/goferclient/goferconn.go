@@ -120,6 +120,10 @@ type GoferConn struct {
 	posted    []postedSetStat
 	carrier   chan struct{}
 	postTimer *time.Timer
+	// carrying are the SetStats the carrier in flight took (nil while
+	// none is): a creation in a directory none of them changes need not
+	// wait for it (independentLocked). Protected by mu.
+	carrying []postedSetStat
 	// postsOut counts the SetStats queued or carried (a call with none
 	// out takes no lock for them).
 	postsOut atomic.Int32
@@ -321,9 +325,11 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 		// Posted SetStats are made before this call (postsetstat.go):
 		// a write through a donated fd has them sent first; a read
 		// only waits for a carrier in flight.
-		if _, ok := req.(*goferpb.WriteRequest); ok {
-			g.sendPostedAlone()
-		} else if _, err := g.beginCarry(ctx, false); err != nil {
+		if w, ok := req.(*goferpb.WriteRequest); ok {
+			if !g.writeIndependent(w) {
+				g.sendPostedAlone()
+			}
+		} else if _, err := g.beginCarry(ctx, req, false); err != nil {
 			return err
 		}
 	}
@@ -358,7 +364,7 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 	var taken []postedSetStat
 	if !alone {
 		var err error
-		if taken, err = g.beginCarry(ctx, true); err != nil {
+		if taken, err = g.beginCarry(ctx, req, true); err != nil {
 			return err
 		}
 	}

@@ -26,7 +26,14 @@ import (
 // carrying it got its result (at most one carrier is in flight), or,
 // served by a donated fd (a Write), has it sent alone first. So a
 // later Stat, open or walk of the file sees the change, as if the
-// SetStat had been waited for.
+// SetStat had been waited for. Two kinds of call see no file a SetStat
+// may change but their own, and skip that order when none of the posted
+// SetStats changes theirs: a creation (exclusive: the new file and its
+// directory), which then neither waits for a carrier in flight nor
+// carries, and a write through a donated fd, which sends nothing first
+// (independentLocked, writeIndependent). A server's clients share its
+// GoferConn: without this, each client's creations and writes waited
+// for the SetStats of the others.
 //
 // Recovery. A carrier that fails (the stream broke: codes.Unavailable),
 // that went on a stream without FeatureBefore (a gofer restarted as an
@@ -161,15 +168,21 @@ func (g *GoferConn) awaitCarrierLocked(ctx context.Context) error {
 	return nil
 }
 
-// beginCarry is a call's start while SetStats may be posted: it waits
+// beginCarry is call req's start while SetStats may be posted: it waits
 // for the carrier in flight, then takes the queued SetStats (if take),
-// making the caller the carrier, which must end with endCarry.
-func (g *GoferConn) beginCarry(ctx context.Context, take bool) ([]postedSetStat, error) {
+// making the caller the carrier, which must end with endCarry. A call
+// independent of every posted SetStat (independentLocked) does neither
+// while a carrier is in flight; with none, it takes the queue as any
+// call does (a tar's creation carries the SetStats of the file before).
+func (g *GoferConn) beginCarry(ctx context.Context, req proto.Message, take bool) ([]postedSetStat, error) {
 	if g.postsOut.Load() == 0 {
 		return nil, nil
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.carrier != nil && g.independentLocked(req) {
+		return nil, nil
+	}
 	if err := g.awaitCarrierLocked(ctx); err != nil {
 		return nil, err
 	}
@@ -179,6 +192,7 @@ func (g *GoferConn) beginCarry(ctx context.Context, take bool) ([]postedSetStat,
 	taken := g.posted
 	g.posted = nil
 	g.carrier = make(chan struct{})
+	g.carrying = taken
 	// Nothing left for the timer (a wake-up saved per post).
 	g.postTimer.Stop()
 	return taken, nil
@@ -192,8 +206,93 @@ func (g *GoferConn) endCarry(taken []postedSetStat) {
 	g.mu.Lock()
 	close(g.carrier)
 	g.carrier = nil
+	g.carrying = nil
 	g.mu.Unlock()
 	g.postsOut.Add(-int32(len(taken)))
+}
+
+// independentLocked says call req may begin before the posted SetStats,
+// queued or carried, are made, and need not carry them: it is a
+// creation (Create, Mkdir, Symlink, Mknod: exclusive, so it sees no
+// file but the one it makes and its directory, in its reply's dir_stat)
+// in a directory none of them changes, their inodes and the directory's
+// all known. The SetStats are of tar's, cp's and other clients' files:
+// waiting for them made one client's creations wait for another's
+// carrier in flight, and every creation of four clients extracting at
+// once ran one at a time at the gofer (TestCreationNotBehindOthersSetStats).
+// Precondition: g.mu.
+func (g *GoferConn) independentLocked(req proto.Message) bool {
+	var dir uint64
+	switch r := req.(type) {
+	case *goferpb.CreateRequest:
+		dir = r.GetDir()
+	case *goferpb.MkdirRequest:
+		dir = r.GetDir()
+	case *goferpb.SymlinkRequest:
+		dir = r.GetDir()
+	case *goferpb.MknodRequest:
+		dir = r.GetDir()
+	default:
+		return false
+	}
+	d, ok := g.inodeLocked(dir)
+	return ok && g.notChangedLocked(d)
+}
+
+// writeIndependent says write w need not have the posted SetStats sent
+// first: none of them, queued or carried, changes its file, and every
+// inode is known. A write to a file the SetStats change must come after
+// them (one giving set-id bits takes the write fds away, beforeChange);
+// one to another file sees nothing of them. Four clients extracting at
+// once each sent the others' SetStats alone before every write.
+func (g *GoferConn) writeIndependent(w *goferpb.WriteRequest) bool {
+	if g.postsOut.Load() == 0 {
+		return true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k, ok := g.inodeLocked(w.GetHandle())
+	return ok && g.notChangedLocked(k)
+}
+
+// notChangedLocked says no posted SetStat, queued or carried, changes
+// inode k, and every one's inode is known. Precondition: g.mu.
+func (g *GoferConn) notChangedLocked(k fileKey) bool {
+	for _, ps := range [2][]postedSetStat{g.posted, g.carrying} {
+		for _, p := range ps {
+			if !g.changesNotLocked(p.req, k) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// changesNotLocked says SetStat req (and each of its parts) is of a
+// known inode other than k. Precondition: g.mu.
+func (g *GoferConn) changesNotLocked(req *goferpb.SetStatRequest, k fileKey) bool {
+	if s, ok := g.inodeLocked(req.GetHandle()); !ok || s == k {
+		return false
+	}
+	for _, p := range req.GetParts() {
+		if !g.changesNotLocked(p, k) {
+			return false
+		}
+	}
+	return true
+}
+
+// fileKey is an inode: its device and number.
+type fileKey struct{ dev, ino uint64 }
+
+// inodeLocked returns the inode virtual handle id names, if known.
+// Precondition: g.mu.
+func (g *GoferConn) inodeLocked(id uint64) (fileKey, bool) {
+	h := g.handles[id]
+	if h == nil || !h.hasIno {
+		return fileKey{}, false
+	}
+	return fileKey{h.dev, h.ino}, true
 }
 
 // carried returns the CallOption carrying taken, their handles mapped
@@ -311,7 +410,7 @@ func (g *GoferConn) sendCarriedAlone(taken []postedSetStat) {
 // them within postDelay (the timer), or a call served by a donated fd
 // must not overtake them.
 func (g *GoferConn) sendPostedAlone() {
-	taken, err := g.beginCarry(g.ctx, true)
+	taken, err := g.beginCarry(g.ctx, nil, true)
 	if err != nil || len(taken) == 0 {
 		return
 	}

@@ -68,16 +68,24 @@ func (s *oldStream) RecvMsg(m any) error {
 // transport named, counting its calls.
 func connectCounting(t *testing.T, root, transportName string) (*gofertest.Gofer, *GoferConn, *callCounter) {
 	t.Helper()
+	counter := &callCounter{methods: make(map[string]int)}
+	p, gc := connectWrapped(t, root, transportName, func(c grpc.ClientConnInterface) grpc.ClientConnInterface {
+		counter.ClientConnInterface = c
+		return counter
+	})
+	return p, gc, counter
+}
+
+// connectWrapped starts a gofer on root and a GoferConn to it over the
+// transport named, its calls going through wrap's.
+func connectWrapped(t *testing.T, root, transportName string, wrap func(grpc.ClientConnInterface) grpc.ClientConnInterface) (*gofertest.Gofer, *GoferConn) {
+	t.Helper()
 	p := gofertest.New(t, root)
 	p.NoCalls = transportName == "unary fallback"
 	p.Start()
 	t.Cleanup(p.Kill)
-	counter := &callCounter{methods: make(map[string]int)}
 	cc := p.Dial(t)
-	opts := []GoferConnOption{WithWrap(func(c grpc.ClientConnInterface) grpc.ClientConnInterface {
-		counter.ClientConnInterface = c
-		return counter
-	})}
+	opts := []GoferConnOption{WithWrap(wrap)}
 	switch transportName {
 	case "framed":
 		target := transport.Target{Network: "unix", Address: p.Sock}
@@ -96,7 +104,7 @@ func connectCounting(t *testing.T, root, transportName string) (*gofertest.Gofer
 	}
 	gc := NewGoferConn(cc, hclog.NewNullLogger(), opts...)
 	t.Cleanup(gc.Close)
-	return p, gc, counter
+	return p, gc
 }
 
 // currentStream is gc's open call stream, nil if none.
