@@ -43,54 +43,14 @@ func TestRewriteFailedKeptByDurable(t *testing.T) {
 	} {
 		truncate := tc.truncate
 		t.Run(tc.name, func(t *testing.T) {
-			const path = "/tmp/failed"
 			r := newReplayer(t)
 			r.start()
-			host := filepath.Join(r.root, "tmp", "failed")
-			fd := r.open(path, unix.O_CREAT|unix.O_WRONLY)
 			written := make(map[uint64][]byte)
-			first := bytes.Repeat([]byte("first;"), 10)
-			seq := r.pwrite(fd, first, 0, written)
-			writeRec, fileRec := r.retainedRecords(seq)
-			file := writeRec.GetWrite().GetFile()
-			if tc.reopened {
-				r.ok(1, unix.SYS_CLOSE, fd)
-			}
-			// The host lost the bytes (else the Rewrite finds them
-			// there and writes nothing).
-			if err := os.WriteFile(host, bytes.Repeat([]byte("x"), len(first)), 0o644); err != nil {
-				t.Fatal(err)
-			}
-
-			rc := &rpcCounter{counts: make(map[string]int), failWrites: !tc.short, shortWrites: tc.short}
-			r.rc = rc
-			r.crash()
-			// Killed before the Durable covering the write reached the
-			// client.
-			if tc.reopened {
-				r.fold([]*sentrypb.StateRecord{writeRec, {Key: fileRec.Key, Deleted: true}})
-			} else {
-				r.fold([]*sentrypb.StateRecord{writeRec, fileRec})
-			}
-			if tc.short {
-				// Else its reply cache answers the write in full.
-				r.restartGofer()
-			}
-			r.recover(written)
-			rewrite := &sentrypb.Rewrite{Seq: seq, FileHandle: fileRec.GetFile().GetFileHandle(), Path: fileRec.GetFile().GetPath(), Data: first}
-			wantErr := unix.ENOSPC
-			if tc.short {
-				wantErr = unix.EIO
-			}
-			if rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Rewrite{Rewrite: rewrite}}, false); rep.Errno != int32(wantErr) || rep.RewriteDurable {
-				t.Fatalf("Rewrite: ret %d errno %v durable %v, want %v", rep.Ret, unix.Errno(rep.Errno), rep.RewriteDurable, wantErr)
-			}
+			fw := r.failRewrite("/tmp/failed", tc.short, tc.reopened, written)
 			if tc.reopened {
 				return
 			}
-			rc.mu.Lock()
-			rc.failWrites, rc.shortWrites = false, false
-			rc.mu.Unlock()
+			fd, seq, file := fw.fd, fw.seq, fw.file
 
 			if truncate {
 				r.ok(1, unix.SYS_FTRUNCATE, fd, 0)
@@ -109,7 +69,13 @@ func TestRewriteFailedKeptByDurable(t *testing.T) {
 			}
 			later := []byte("later")
 			laterSeq := r.pwrite(fd, later, 100, written)
-			r.ok(1, unix.SYS_FSYNC, fd)
+			if truncate {
+				r.ok(1, unix.SYS_FSYNC, fd)
+			} else {
+				// It reports the failed write (TestRewriteFailedFsync),
+				// and syncs the later one all the same.
+				r.fails(unix.EIO, unix.SYS_FSYNC, fd)
+			}
 			if got := r.durableSeq(file); truncate && got < laterSeq {
 				t.Fatalf("after ftruncate(0) and fsync the Durable is %d, want %d", got, laterSeq)
 			} else if !truncate && got >= seq {
@@ -132,10 +98,157 @@ func TestRewriteFailedKeptByDurable(t *testing.T) {
 			r.restartGofer()
 			r.recover(written)
 			r.rewriteRetained(written)
-			want := append(append(append([]byte{}, first...), make([]byte, 100-len(first))...), later...)
-			if got, _ := os.ReadFile(host); !bytes.Equal(got, want) {
+			want := append(append(append([]byte{}, fw.data...), make([]byte, 100-len(fw.data))...), later...)
+			if got, _ := os.ReadFile(fw.host); !bytes.Equal(got, want) {
 				t.Errorf("the file holds %q, want %q", got, want)
 			}
 		})
 	}
+}
+
+// TestRewriteFailedFsync: a failed Rewrite's write held (not in the
+// file) is reported as Linux reports a writeback error (errseq): EIO to
+// the next fsync, fdatasync or sync_file_range that waits of each
+// description of the file, once, and to the next syncfs through each
+// description of its file system, once, apart from its fsyncs. A
+// sync_file_range that does not wait, another file's fsync, and any
+// call after the write is superseded (a truncation to 0) or made (the
+// next recovery's Rewrite) report nothing. The write is synced with the
+// rest all the same (TestRewriteFailedKeptByDurable).
+func TestRewriteFailedFsync(t *testing.T) {
+	const (
+		waitAfter  = unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
+		waitBefore = unix.SYNC_FILE_RANGE_WAIT_BEFORE
+	)
+	for _, tc := range []struct {
+		name string
+		// after runs on the server whose Rewrite of fw failed.
+		after func(r *replayer, fw failedWrite, written map[uint64][]byte)
+	}{
+		{"fsync once", func(r *replayer, fw failedWrite, _ map[uint64][]byte) {
+			r.fails(unix.EIO, unix.SYS_FSYNC, fw.fd)
+			r.ok(1, unix.SYS_FSYNC, fw.fd)
+			r.ok(1, unix.SYS_FDATASYNC, fw.fd)
+		}},
+		{"fdatasync once", func(r *replayer, fw failedWrite, _ map[uint64][]byte) {
+			r.fails(unix.EIO, unix.SYS_FDATASYNC, fw.fd)
+			r.ok(1, unix.SYS_FDATASYNC, fw.fd)
+			r.ok(1, unix.SYS_FSYNC, fw.fd)
+		}},
+		{"sync_file_range waiting after", func(r *replayer, fw failedWrite, _ map[uint64][]byte) {
+			r.fails(unix.EIO, unix.SYS_SYNC_FILE_RANGE, fw.fd, 0, 0, waitAfter)
+			r.ok(1, unix.SYS_SYNC_FILE_RANGE, fw.fd, 0, 0, waitAfter)
+			r.ok(1, unix.SYS_FSYNC, fw.fd)
+		}},
+		{"sync_file_range waiting before", func(r *replayer, fw failedWrite, _ map[uint64][]byte) {
+			r.fails(unix.EIO, unix.SYS_SYNC_FILE_RANGE, fw.fd, 0, 4096, waitBefore)
+			r.ok(1, unix.SYS_FSYNC, fw.fd)
+		}},
+		{"sync_file_range not waiting", func(r *replayer, fw failedWrite, _ map[uint64][]byte) {
+			r.ok(1, unix.SYS_SYNC_FILE_RANGE, fw.fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+			r.fails(unix.EIO, unix.SYS_FSYNC, fw.fd)
+		}},
+		{"each description once", func(r *replayer, fw failedWrite, _ map[uint64][]byte) {
+			fd2 := r.open("/tmp/failed", unix.O_RDONLY)
+			r.fails(unix.EIO, unix.SYS_FSYNC, fw.fd)
+			r.ok(1, unix.SYS_FSYNC, fw.fd)
+			r.fails(unix.EIO, unix.SYS_FSYNC, fd2)
+			r.ok(1, unix.SYS_FSYNC, fd2)
+		}},
+		{"syncfs once, apart from fsync", func(r *replayer, fw failedWrite, _ map[uint64][]byte) {
+			r.fails(unix.EIO, unix.SYS_SYNCFS, fw.fd)
+			r.ok(1, unix.SYS_SYNCFS, fw.fd)
+			r.fails(unix.EIO, unix.SYS_FSYNC, fw.fd)
+			r.ok(1, unix.SYS_FSYNC, fw.fd)
+			other := r.open("/tmp/other", unix.O_CREAT|unix.O_WRONLY)
+			r.fails(unix.EIO, unix.SYS_SYNCFS, other)
+			r.ok(1, unix.SYS_SYNCFS, other)
+		}},
+		{"another file's fsync", func(r *replayer, fw failedWrite, _ map[uint64][]byte) {
+			other := r.open("/tmp/other", unix.O_CREAT|unix.O_WRONLY)
+			r.ok(1, unix.SYS_FSYNC, other)
+			r.fails(unix.EIO, unix.SYS_FSYNC, fw.fd)
+		}},
+		{"superseded by a truncation to 0", func(r *replayer, fw failedWrite, _ map[uint64][]byte) {
+			r.ok(1, unix.SYS_FTRUNCATE, fw.fd, 0)
+			r.ok(1, unix.SYS_FSYNC, fw.fd)
+			r.ok(1, unix.SYS_SYNCFS, fw.fd)
+		}},
+		{"made at the next recovery", func(r *replayer, fw failedWrite, written map[uint64][]byte) {
+			r.crash()
+			r.restartGofer() // its reply cache would answer the Rewrite unwritten
+			r.recover(written)
+			r.rewriteRetained(written)
+			r.ok(1, unix.SYS_FSYNC, fw.fd)
+			r.ok(1, unix.SYS_SYNCFS, fw.fd)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplayer(t)
+			r.start()
+			written := make(map[uint64][]byte)
+			tc.after(r, r.failRewrite("/tmp/failed", false, false, written), written)
+		})
+	}
+}
+
+// failedWrite is a retained write whose Rewrite failed (failRewrite).
+type failedWrite struct {
+	fd, seq, file uint64 // the write's fd, call seq and file id
+	data          []byte // its bytes, at offset 0
+	host          string // the file's host path
+	rewrite       *sentrypb.Rewrite
+	rc            *rpcCounter // the servers' gofer RPCs from the failure on
+}
+
+// failRewrite writes a retained write at offset 0 of path (made anew)
+// through a new fd, has the host lose its bytes (else the Rewrite finds
+// them there and writes nothing), kills the server before the write's
+// Durable reached the client and sends its Rewrite to the successor,
+// whose gofer writes fail (ENOSPC; short: write half their bytes, EIO),
+// and checks that the Rewrite fails. With reopened the fd is closed
+// before the kill and the client keeps no record of its description:
+// the Rewrite reopens the file. The gofer's writes succeed again
+// afterwards.
+func (r *replayer) failRewrite(path string, short, reopened bool, written map[uint64][]byte) failedWrite {
+	t := r.t
+	t.Helper()
+	fw := failedWrite{host: filepath.Join(r.root, path), data: bytes.Repeat([]byte("first;"), 10)}
+	fw.fd = r.open(path, unix.O_CREAT|unix.O_WRONLY)
+	fw.seq = r.pwrite(fw.fd, fw.data, 0, written)
+	writeRec, fileRec := r.retainedRecords(fw.seq)
+	fw.file = writeRec.GetWrite().GetFile()
+	if reopened {
+		r.ok(1, unix.SYS_CLOSE, fw.fd)
+	}
+	if err := os.WriteFile(fw.host, bytes.Repeat([]byte("x"), len(fw.data)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	fw.rc = &rpcCounter{counts: make(map[string]int), failWrites: !short, shortWrites: short}
+	r.rc = fw.rc
+	r.crash()
+	// Killed before the Durable covering the write reached the client.
+	if reopened {
+		r.fold([]*sentrypb.StateRecord{writeRec, {Key: fileRec.Key, Deleted: true}})
+	} else {
+		r.fold([]*sentrypb.StateRecord{writeRec, fileRec})
+	}
+	if short {
+		// Else its reply cache answers the write in full.
+		r.restartGofer()
+	}
+	r.recover(written)
+	fw.rewrite = &sentrypb.Rewrite{Seq: fw.seq, FileHandle: fileRec.GetFile().GetFileHandle(), Path: fileRec.GetFile().GetPath(), Data: fw.data}
+	wantErr := unix.ENOSPC
+	if short {
+		wantErr = unix.EIO
+	}
+	if rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Rewrite{Rewrite: fw.rewrite}}, false); rep.Errno != int32(wantErr) || rep.RewriteDurable {
+		t.Fatalf("Rewrite: ret %d errno %v durable %v, want %v", rep.Ret, unix.Errno(rep.Errno), rep.RewriteDurable, wantErr)
+	}
+	fw.rc.mu.Lock()
+	fw.rc.failWrites, fw.rc.shortWrites = false, false
+	fw.rc.mu.Unlock()
+	return fw
 }

@@ -8,7 +8,10 @@
 // size change the server marks a file's written entries synced at once:
 // Supersede (a truncation to 0 removed their bytes) or StartSyncAll
 // (taking those a flusher pass is syncing too), so that they are
-// announced before the change is applied.
+// announced before the change is applied. A Rewrite's write that failed
+// (Fail) is never announced: it holds its file's Durable below it until
+// a truncation to 0 supersedes it; FailedAfter numbers the failures for
+// an fsync to report each once per description (Linux's errseq).
 //
 // What it owns: the writes' states and a reference on each file with
 // writes pending (a file closed before its data is durable keeps its

@@ -35,6 +35,9 @@ type entry struct {
 	state int
 	sent  bool // the WriteState was sent to the client
 	n     int64
+	// fail is a failed write's number (wFailed): the tracker's count of
+	// failures when it failed (Fail), what FailedAfter reports.
+	fail uint64
 }
 
 // fileWrites is one file's writes not yet announced durable.
@@ -54,6 +57,9 @@ type Tracker[F Description] struct {
 	mu    sync.Mutex
 	files map[F]*fileWrites
 	bytes int64
+	// fails counts the writes that failed (Fail): the number of the
+	// last one.
+	fails uint64
 	// kick asks the flusher for an early pass. Immutable.
 	kick chan struct{}
 }
@@ -127,6 +133,7 @@ func (d *Tracker[F]) End(f F, seq uint64, n int) (release bool) {
 // Fail records that the write of call seq to f, begun, failed: the
 // client keeps it (and f's later writes, Announce stopping below it) until
 // a truncation to 0 supersedes it or the tracker goes with its server.
+// Each failure gets the next number (FailedAfter).
 func (d *Tracker[F]) Fail(f F, seq uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -136,9 +143,38 @@ func (d *Tracker[F]) Fail(f F, seq uint64) {
 	}
 	if e, ok := df.entries[seq]; ok {
 		d.bytes -= e.n
-		e.state, e.n = wFailed, 0
+		d.fails++
+		e.state, e.n, e.fail = wFailed, 0, d.fails
 		df.entries[seq] = e
 	}
+}
+
+// FailedAfter returns the number of the latest failed write (Fail) held
+// by a file keep accepts, if it is above seen (0, or a number it returned
+// before); else 0. It is Linux's errseq of a writeback error
+// (file_check_and_advance_wb_err): a caller that keeps, per open
+// description, the number it last reported reports each failure once
+// per description, and only while the write is held. keep runs under
+// the tracker's lock: it must not take other locks.
+func (d *Tracker[F]) FailedAfter(seen uint64, keep func(F) bool) uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fails <= seen {
+		return 0
+	}
+	var last uint64
+	for f, df := range d.files {
+		var fl uint64
+		for _, e := range df.entries {
+			if e.state == wFailed && e.fail > seen {
+				fl = max(fl, e.fail)
+			}
+		}
+		if fl > last && keep(f) {
+			last = fl
+		}
+	}
+	return last
 }
 
 // HasFailed says f has a failed write (Fail) not yet superseded.

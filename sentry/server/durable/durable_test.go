@@ -191,9 +191,24 @@ func TestFail(t *testing.T) {
 	if !d.HasFailed(f) {
 		t.Error("HasFailed: false with write 5 failed")
 	}
+	// Failures are numbered for an fsync to report each once
+	// (errseq): the caller's mark is the number it last reported.
+	all := func(*desc) bool { return true }
+	if n := d.FailedAfter(0, all); n != 1 {
+		t.Errorf("FailedAfter(0): %d, want 1 (the first failure)", n)
+	}
+	if n := d.FailedAfter(1, all); n != 0 {
+		t.Errorf("FailedAfter(1): %d, want 0 (reported)", n)
+	}
+	if n := d.FailedAfter(0, func(*desc) bool { return false }); n != 0 {
+		t.Errorf("FailedAfter of no file: %d, want 0", n)
+	}
 	d.Supersede(f)
 	if d.HasFailed(f) {
 		t.Error("HasFailed: true after Supersede")
+	}
+	if n := d.FailedAfter(0, all); n != 0 {
+		t.Errorf("FailedAfter after Supersede: %d, want 0 (not held)", n)
 	}
 	if seq, ok, release := d.Announce(f); !ok || seq != 7 || !release {
 		t.Errorf("Announce after Supersede: %d %v %v, want 7, released", seq, ok, release)

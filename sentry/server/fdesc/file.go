@@ -164,6 +164,13 @@ type File struct {
 	// description. Set and taken atomically by the calls of the
 	// description's users.
 	WBErr atomic.Int32
+	// FailSeen and FSFailSeen are the number of the last failed
+	// Rewrite's write (durable.Tracker.FailedAfter) an fsync, fdatasync
+	// or waiting sync_file_range of the description (FailSeen), or a
+	// syncfs through it (FSFailSeen), reported: Linux's f_wb_err and
+	// f_sb_err. Not replay state: a failure is the server's that held
+	// it. Checked and advanced atomically (kernel.FailedWriteErr).
+	FailSeen, FSFailSeen atomic.Uint64
 }
 
 // NewFile returns a description of impl with one reference, opened by d

@@ -253,3 +253,52 @@ func (c *Task) SyncAfterFailedResize(d *vfs.Dentry) {
 		c.Kernel.Log.Warn("fsync after a failed truncation", "ino", d.Ino(), "err", err)
 	}
 }
+
+// FailedWriteErr is what an fsync, an fdatasync or a sync_file_range
+// that waits (syncfs false), or a syncfs (syncfs true), of description f
+// reports of the failed Rewrites' writes the tracker holds
+// (durable.Tracker.Fail): EIO, once per description for each failure,
+// as Linux reports a writeback error (errseq: file_check_and_advance_wb_err,
+// and for syncfs the superblock's). An fsync's are those of f's file
+// (its inode), a syncfs's those of every gofer file of f's device. A
+// failed write is not in the file and the client holds it to re-send at
+// the next recovery, so the fsync's promise does not hold; reported
+// once, as on Linux, the application's next fsync of the description
+// succeeds (the write still held), and a description opened after the
+// failure reports it once too (Linux: only if no description had seen
+// it). Once the write is in the file (a Rewrite received again) or
+// superseded (a truncation to 0), or the server that held it is gone,
+// nothing is reported: the failure is not replay state, and a new
+// server's failing Rewrite is a failure of its own.
+func (k *Kernel) FailedWriteErr(f *fdesc.File, syncfs bool) error {
+	d := vfs.DentryOf(f)
+	if d == nil || d.Kind != vfs.KindGofer {
+		return nil
+	}
+	seen := &f.FailSeen
+	keep := func(g *fdesc.File) bool {
+		gd := vfs.DentryOf(g)
+		return gd != nil && gd.Kind == vfs.KindGofer && gd.Ino() == d.Ino() && gd.GoferDev() == d.GoferDev()
+	}
+	if syncfs {
+		seen = &f.FSFailSeen
+		keep = func(g *fdesc.File) bool {
+			gd := vfs.DentryOf(g)
+			return gd != nil && gd.Kind == vfs.KindGofer && gd.GoferDev() == d.GoferDev()
+		}
+	}
+	for {
+		old := seen.Load()
+		n := k.Dur.FailedAfter(old, keep)
+		if n == 0 {
+			return nil
+		}
+		if !seen.CompareAndSwap(old, n) {
+			continue // another call of f reported it
+		}
+		if syncfs {
+			return fmt.Errorf("a re-sent write to a file of device %#x failed and is not in it: %w", d.GoferDev(), unix.EIO)
+		}
+		return fmt.Errorf("a re-sent write to inode %d failed and is not in the file: %w", d.Ino(), unix.EIO)
+	}
+}

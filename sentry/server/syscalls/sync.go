@@ -28,7 +28,12 @@ func Fsync(c *kernel.Task) (int64, error) {
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	return 0, syncFile(c, f, h, c.Sysno == unix.SYS_FDATASYNC)
+	if err := syncFile(c, f, h, c.Sysno == unix.SYS_FDATASYNC); err != nil {
+		return 0, err
+	}
+	// A failed Rewrite's write to the file, held: EIO once for the
+	// description, as Linux's writeback error.
+	return 0, c.Kernel.FailedWriteErr(f, false)
 }
 
 // syncFile makes gofer file f's data (and, unless dataOnly, its
@@ -69,6 +74,9 @@ func syncFile(c *kernel.Task, f *fdesc.File, h uint64, dataOnly bool) error {
 // durable as fdatasync does: the gofer syncs whole files, so the range's
 // write-out is the file's, and a wait has nothing left to wait for. A
 // file of no write-back (a tmpfs file, a directory) has nothing to sync.
+// One that waits (SYNC_FILE_RANGE_WAIT_BEFORE or _AFTER) reports a failed
+// Rewrite's write to the file as fdatasync does (Linux's
+// file_fdatawait_range checks the description's writeback error).
 func SyncFileRange(c *kernel.Task) (int64, error) {
 	f, err := FileArg(c, 0)
 	if err != nil {
@@ -82,24 +90,34 @@ func SyncFileRange(c *kernel.Task) (int64, error) {
 	if d == nil || !d.IsRegular() && !d.IsDir() {
 		return 0, unix.ESPIPE // pipes, sockets, devices: no pages to write
 	}
-	if uint32(c.Args[3])&(linux.SYNC_FILE_RANGE_WRITE|linux.SYNC_FILE_RANGE_WAIT_AFTER) == 0 || !d.IsRegular() {
+	if !d.IsRegular() {
 		return 0, nil
 	}
 	h, ok := vfs.HandleOfFile(f)
 	if !ok || d.Kind != vfs.KindGofer {
 		return 0, nil
 	}
-	return 0, syncFile(c, f, h, true)
+	if uint32(c.Args[3])&(linux.SYNC_FILE_RANGE_WRITE|linux.SYNC_FILE_RANGE_WAIT_AFTER) != 0 {
+		if err := syncFile(c, f, h, true); err != nil {
+			return 0, err
+		}
+	}
+	if sysabi.SyncFileRangeReportsWriteError(c.Args) {
+		return 0, c.Kernel.FailedWriteErr(f, false)
+	}
+	return 0, nil
 }
 
 // Sync is sync(2) and syncfs(2).
 func Sync(c *kernel.Task) (int64, error) {
+	var fsOf *fdesc.File // syncfs's file
 	if c.Sysno == unix.SYS_SYNCFS {
 		f, err := c.GetFile(ArgInt(c, 0))
 		if err != nil {
 			return 0, err
 		}
-		f.DecRef()
+		defer f.DecRef()
+		fsOf = f
 	}
 	// Every file this client wrote becomes durable (and the client is
 	// told so before the reply).
@@ -113,6 +131,12 @@ func Sync(c *kernel.Task) (int64, error) {
 	// errors); a gofer error is logged, not returned.
 	if err := v.Fsync(h, false); err != nil {
 		c.Kernel.Log.Debug("sync", "err", err)
+	}
+	if fsOf != nil {
+		// A failed Rewrite's write to a file of its file system, held:
+		// EIO once for the description, as Linux's superblock
+		// writeback error.
+		return 0, c.Kernel.FailedWriteErr(fsOf, true)
 	}
 	return 0, nil
 }
