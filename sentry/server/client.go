@@ -350,7 +350,10 @@ func endDestroy(k *kernel.Kernel, d *kernel.Deferred) {
 	for _, f := range k.Rewrites {
 		d.Do(f.DecRef)
 	}
-	k.Rewrites = nil
+	for _, f := range k.RewritesFailed {
+		d.Do(f.DecRef)
+	}
+	k.Rewrites, k.RewritesFailed = nil, nil
 	k.Mu.Unlock()
 	d.Do(k.Dur.ReleaseAll, k.Maps.ReleaseAll, k.VFS.ReleaseAll)
 	if k.AppEnded.Load() {

@@ -192,6 +192,86 @@ func TestRewriteFailedFsync(t *testing.T) {
 	}
 }
 
+// TestRewriteFailedReceivedAgain: a Rewrite whose write failed through a
+// restored description, received again by the same server (a duplicate),
+// is made through that description: made, it ends the failure, so the
+// description's Durable covers it and the writes after it (the client
+// drops them) and a resize is made; failing again, it is a new failure,
+// reported once more to the next fsync; superseded meanwhile by a
+// truncation to 0, nothing is written (it would bring back what the
+// truncation removed) and the client drops it. Before, the duplicate
+// reopened the file, and the failed entry held the description's
+// Durable below it until the server's end: the client kept every later
+// write of the description, and resizes failed EIO.
+func TestRewriteFailedReceivedAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(r *replayer, fw failedWrite, written map[uint64][]byte)
+	}{
+		{"made", func(r *replayer, fw failedWrite, written map[uint64][]byte) {
+			laterSeq := r.pwrite(fw.fd, []byte("later"), 100, written)
+			r.fails(unix.EIO, unix.SYS_FSYNC, fw.fd)
+			r.rewriteAgain(fw, 0)
+			r.ok(1, unix.SYS_FSYNC, fw.fd)
+			if got := r.durableSeq(fw.file); got < laterSeq {
+				r.t.Errorf("Durable after the Rewrite made and an fsync: %d, want %d (the later write's)", got, laterSeq)
+			}
+			if r.retains(fw.seq) || r.retains(laterSeq) {
+				r.t.Errorf("retained: the Rewrite's write %v, the later one %v; want neither", r.retains(fw.seq), r.retains(laterSeq))
+			}
+			r.ok(1, unix.SYS_FTRUNCATE, fw.fd, 30)
+		}},
+		{"failing again", func(r *replayer, fw failedWrite, _ map[uint64][]byte) {
+			r.fails(unix.EIO, unix.SYS_FSYNC, fw.fd)
+			fw.rc.mu.Lock()
+			fw.rc.failWrites = true
+			fw.rc.mu.Unlock()
+			r.rewriteAgain(fw, unix.ENOSPC)
+			r.fails(unix.EIO, unix.SYS_FSYNC, fw.fd)
+			r.ok(1, unix.SYS_FSYNC, fw.fd)
+			fw.rc.mu.Lock()
+			fw.rc.failWrites = false
+			fw.rc.mu.Unlock()
+			r.rewriteAgain(fw, 0)
+			r.ok(1, unix.SYS_FSYNC, fw.fd)
+			if got := r.durableSeq(fw.file); got < fw.seq {
+				r.t.Errorf("Durable after the third Rewrite: %d, want %d", got, fw.seq)
+			}
+		}},
+		{"superseded", func(r *replayer, fw failedWrite, _ map[uint64][]byte) {
+			r.ok(1, unix.SYS_FTRUNCATE, fw.fd, 0)
+			fw.rc.take()
+			if rep := r.rewriteAgain(fw, 0); !rep.RewriteDurable {
+				r.t.Error("the superseded Rewrite is not answered rewrite_durable: the client keeps it")
+			}
+			if n := fw.rc.take()["Write"]; n != 0 {
+				r.t.Errorf("%d gofer writes for a Rewrite a truncation to 0 superseded, want none", n)
+			}
+			if st, err := os.Stat(fw.host); err != nil || st.Size() != 0 {
+				r.t.Errorf("the truncated file: %v, %v; want it empty", st, err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplayer(t)
+			r.start()
+			written := make(map[uint64][]byte)
+			tc.run(r, r.failRewrite("/tmp/failed", false, false, written), written)
+		})
+	}
+}
+
+// rewriteAgain sends fw's Rewrite again and checks that it fails with e
+// (0: succeeds).
+func (r *replayer) rewriteAgain(fw failedWrite, e unix.Errno) *sentrypb.Reply {
+	r.t.Helper()
+	rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Rewrite{Rewrite: fw.rewrite}}, false)
+	if unix.Errno(rep.Errno) != e {
+		r.t.Fatalf("Rewrite of seq %d received again: errno %v, want %v", fw.seq, unix.Errno(rep.Errno), e)
+	}
+	return rep
+}
+
 // failedWrite is a retained write whose Rewrite failed (failRewrite).
 type failedWrite struct {
 	fd, seq, file uint64 // the write's fd, call seq and file id

@@ -80,7 +80,9 @@ func (d *Tracker[F]) Holds(f F) bool {
 	return d.files[f] != nil
 }
 
-// Begin records that the write of call seq to f starts.
+// Begin records that the write of call seq to f starts: again, for a
+// seq begun before (a call run again, a failed write's Rewrite received
+// again), which is in flight again whatever its state was.
 func (d *Tracker[F]) Begin(f F, seq uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -132,8 +134,9 @@ func (d *Tracker[F]) End(f F, seq uint64, n int) (release bool) {
 
 // Fail records that the write of call seq to f, begun, failed: the
 // client keeps it (and f's later writes, Announce stopping below it) until
-// a truncation to 0 supersedes it or the tracker goes with its server.
-// Each failure gets the next number (FailedAfter).
+// a truncation to 0 supersedes it, the same seq begun again (a Rewrite
+// received again) is written, or the tracker goes with its server. Each
+// failure gets the next number (FailedAfter), a write failing again too.
 func (d *Tracker[F]) Fail(f F, seq uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -175,6 +178,18 @@ func (d *Tracker[F]) FailedAfter(seen uint64, keep func(F) bool) uint64 {
 		}
 	}
 	return last
+}
+
+// Failed says the write of call seq to f is a failed one (Fail) still
+// held: not superseded, not begun again.
+func (d *Tracker[F]) Failed(f F, seq uint64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if df := d.files[f]; df != nil {
+		e, ok := df.entries[seq]
+		return ok && e.state == wFailed
+	}
+	return false
 }
 
 // HasFailed says f has a failed write (Fail) not yet superseded.

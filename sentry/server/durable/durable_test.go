@@ -203,14 +203,37 @@ func TestFail(t *testing.T) {
 	if n := d.FailedAfter(0, func(*desc) bool { return false }); n != 0 {
 		t.Errorf("FailedAfter of no file: %d, want 0", n)
 	}
+	if !d.Failed(f, 5) || d.Failed(f, 6) {
+		t.Errorf("Failed: write 5 %v, write 6 %v; want only write 5", d.Failed(f, 5), d.Failed(f, 6))
+	}
 	d.Supersede(f)
-	if d.HasFailed(f) {
-		t.Error("HasFailed: true after Supersede")
+	if d.HasFailed(f) || d.Failed(f, 5) {
+		t.Error("HasFailed or Failed: true after Supersede")
 	}
 	if n := d.FailedAfter(0, all); n != 0 {
 		t.Errorf("FailedAfter after Supersede: %d, want 0 (not held)", n)
 	}
 	if seq, ok, release := d.Announce(f); !ok || seq != 7 || !release {
 		t.Errorf("Announce after Supersede: %d %v %v, want 7, released", seq, ok, release)
+	}
+}
+
+// TestFailBegunAgain: a failed write begun again (its Rewrite received
+// again) and written is a write like the others: no longer failed, and
+// announced once synced.
+func TestFailBegunAgain(t *testing.T) {
+	f := &desc{}
+	d := NewTracker[*desc]()
+	d.Begin(f, 1)
+	d.Fail(f, 1)
+	d.MarkSent(f, 1)
+	d.Begin(f, 1)
+	d.End(f, 1, 3)
+	if d.Failed(f, 1) || d.HasFailed(f) || d.FailedAfter(0, func(*desc) bool { return true }) != 0 {
+		t.Error("a failed write begun again and written is still failed")
+	}
+	d.EndSync(f, d.StartSync(f), true)
+	if seq, ok, release := d.Announce(f); !ok || seq != 1 || !release {
+		t.Errorf("Announce: %d %v %v, want 1, released", seq, ok, release)
 	}
 }

@@ -218,6 +218,12 @@ type Kernel struct {
 	// (WriteState, not a pipe write) to its file, which the map holds a
 	// reference on until the Rewrite arrives. Protected by Mu.
 	Rewrites map[uint64]*fdesc.File
+	// RewritesFailed maps the seq of each Rewrite through a restored
+	// description whose write failed (durable.Tracker.Fail) to that
+	// description, which the map holds a reference on until a Rewrite of
+	// the same seq arrives again: that one is made through it too, so
+	// that made it ends the failure the tracker holds. Protected by Mu.
+	RewritesFailed map[uint64]*fdesc.File
 	// rewriteMtimeWarned says a Rewrite could not put its file's mtime
 	// back once already: the first failure is logged as a warning, the
 	// others at debug level. Set by Rewrite; atomic.

@@ -248,6 +248,13 @@ func (k *Kernel) restoreMapped(rc *Task, m *sentrypb.MappedFileState) (*fdesc.Fi
 // between such a write and its keepMtime left the mtime moved for good,
 // as the next recovery's Rewrite read the moved one (chaos tar-attrs,
 // with kills during recoveries).
+//
+// A Rewrite through a restored description whose write fails is kept
+// failed by the tracker (durable.Tracker.Fail: the description's Durable
+// stays below it) and the description kept (RewritesFailed): the same
+// Rewrite received again by this server (a duplicate) is made through
+// it, which ends the failure once made, or answered rewrite_durable
+// with nothing written if a truncation to 0 superseded it meanwhile.
 func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	if rw == nil || rw.Seq == 0 || rw.Offset < 0 {
 		return unix.EINVAL
@@ -255,7 +262,27 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	k.Mu.Lock()
 	f := k.Rewrites[rw.Seq]
 	delete(k.Rewrites, rw.Seq)
+	again := false
+	if f == nil {
+		// Received again after its write failed (a duplicate): made
+		// through the same description, whose tracker entry holds the
+		// failure (else, made through a reopened file, that entry
+		// would hold the description's Durable below it for good).
+		if f = k.RewritesFailed[rw.Seq]; f != nil {
+			delete(k.RewritesFailed, rw.Seq)
+			again = true
+		}
+	}
 	k.Mu.Unlock()
+	if again && !k.Dur.Failed(f, rw.Seq) {
+		// Superseded since it failed (a truncation to 0 removed its
+		// bytes, and the Durable announced then covered it): made now,
+		// it would bring them back over the truncation.
+		f.DecRef()
+		k.Log.Info("rewrite received again: superseded since its write failed, nothing written", "seq", rw.Seq, "path", rw.Path)
+		r.RewriteDurable = true
+		return nil
+	}
 	known := f != nil
 	if !known {
 		fh, err := k.Binder.Unbind(rw.FileHandle)
@@ -328,6 +355,7 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		// below it (a later write's would drop it at the client), and
 		// the client re-sends it at the next recovery.
 		k.Dur.Fail(f, rw.Seq)
+		k.keepFailedRewrite(f, rw.Seq)
 	} else if k.Dur.End(f, rw.Seq, n) {
 		f.DecRef()
 	}
@@ -342,6 +370,22 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	}
 	r.Ret = int64(n)
 	return nil
+}
+
+// keepFailedRewrite keeps f, the restored description through which the
+// Rewrite of call seq failed, for a Rewrite of seq received again
+// (RewritesFailed), with a reference of its own.
+func (k *Kernel) keepFailedRewrite(f *fdesc.File, seq uint64) {
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	if k.Destroyed || k.RewritesFailed[seq] != nil {
+		return
+	}
+	if k.RewritesFailed == nil {
+		k.RewritesFailed = make(map[uint64]*fdesc.File)
+	}
+	f.IncRef()
+	k.RewritesFailed[seq] = f
 }
 
 // rewriteTimes are a file's times before a Rewrite.
