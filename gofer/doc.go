@@ -137,7 +137,11 @@
 //     open the file). A reply of EBADF (an
 //     unknown handle, so nothing was done) is not kept: the sentry re-sends
 //     such a mutation once it has re-resolved its handles after a gofer
-//     restart. The cache lives in memory: it covers a sentry restart, not a
+//     restart. Nor is a Write's failure that wrote nothing (ENOSPC at its
+//     first byte): the same write sent again runs, so a sentry's Rewrite
+//     of a retained write can succeed once the room is back; a failure
+//     after bytes were written (an O_SYNC handle's fsync) says how many
+//     (written, with the errno) and is kept. The cache lives in memory: it covers a sentry restart, not a
 //     gofer restart. For that, a Fallocate may carry check_size: it runs
 //     only on a file of size size_before, else replies size_differs having
 //     done nothing (not kept either), so that a collapse or insertion

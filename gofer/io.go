@@ -264,7 +264,10 @@ func (s *Server) read(id, offset uint64, length uint32) ([]byte, error) {
 }
 
 // Write implements goferpb.GoferServer.Write. The handle must be open for
-// writing. The reply carries the file's stat after the write.
+// writing. The reply carries the file's stat after the write. A failure
+// after bytes were written (an O_SYNC handle's fsync, the stat) says how
+// many with its errno (written), so that once keeps it; one that wrote
+// nothing changed nothing and is not kept in the reply cache.
 func (s *Server) Write(_ context.Context, req *goferpb.WriteRequest) (*goferpb.WriteReply, error) {
 	return once(s, req.GetOrigin(), "write", func() (*goferpb.WriteReply, []byte) {
 		n, st, err := s.write(req.GetHandle(), req.GetOffset(), req.GetData(), req.GetSeq())
@@ -272,7 +275,7 @@ func (s *Server) Write(_ context.Context, req *goferpb.WriteRequest) (*goferpb.W
 			s.log.Debug("write", "handle", req.GetHandle(), "offset", req.GetOffset(), "len", len(req.GetData()), "seq", req.GetSeq(), "n", n, "err", err)
 		}
 		if err != nil {
-			return &goferpb.WriteReply{Errno: errnoOf(err)}, nil
+			return &goferpb.WriteReply{Errno: errnoOf(err), Written: n}, nil
 		}
 		return &goferpb.WriteReply{Written: n, Stat: st}, nil
 	}, func(r *goferpb.WriteReply, _ []byte) *goferpb.WriteReply {
@@ -321,14 +324,15 @@ func (s *Server) write(id, offset uint64, data []byte, seq uint64) (uint32, *gof
 		}
 		n += m
 	}
+	// Written, a failure still says how much (Write).
 	if h.syncWrites {
 		if err := fsyncFD(h.wfd, h.dsyncOnly); err != nil {
-			return 0, nil, wrap(err, "write handle %d: O_SYNC", id)
+			return uint32(n), nil, wrap(err, "write handle %d: O_SYNC", id)
 		}
 	}
 	st, err := s.statFile(h.wfd)
 	if err != nil {
-		return 0, nil, err
+		return uint32(n), nil, err
 	}
 	return uint32(n), st, nil
 }

@@ -297,6 +297,23 @@ func TestReplyCache(t *testing.T) {
 				e.t.Errorf("re-sent unlink ran: %v", err)
 			}
 		}},
+		{"a write that wrote nothing is not kept", func(e *env) {
+			// Its failure changed nothing: the same write sent again
+			// runs (a sentry's Rewrite once ENOSPC passed; here it fits
+			// where it is sent again). One that wrote is kept.
+			h := e.create(e.rootH, "w", unix.O_RDWR, 0o644)
+			w := &goferpb.WriteRequest{Handle: h, Offset: 1 << 63, Data: []byte("late"), Seq: 17, Origin: org(17)}
+			wantErrno(e.t, "write past the largest offset", must2(e.c.Write(e.ctx, w)), unix.EFBIG)
+			w.Offset = 0
+			if r := must(e.t, "write again", must2(e.c.Write(e.ctx, w))); r.Written != 4 {
+				e.t.Errorf("write again: wrote %d, want 4", r.Written)
+			}
+			w.Offset = 10
+			must(e.t, "write a third time", must2(e.c.Write(e.ctx, w)))
+			if b, _ := os.ReadFile(e.host("w")); string(b) != "late" {
+				e.t.Errorf("file %q, want \"late\" (written once, by the second)", b)
+			}
+		}},
 		{"setstat and symlink and link", func(e *env) {
 			writeHostFile(e.t, e.host("s"), "x")
 			h := e.walkOne(e.rootH, "s")

@@ -348,6 +348,15 @@ func once[R proto.Message](s *Server, o *goferpb.Origin, op string, run func() (
 			// So for a conditional truncation or exchange (conditional.go).
 			s.cache.forget(e)
 		}
+		if x, ok := any(r).(*goferpb.WriteReply); ok && x.GetErrno() != 0 && x.GetWritten() == 0 {
+			// A write that failed having written nothing (ENOSPC,
+			// EDQUOT, EFBIG, EIO at its first byte) changed nothing:
+			// not kept, so that the same write sent again runs (a
+			// sentry's Rewrite of a retained write after the room
+			// came back; before, the cached ENOSPC answered it for as
+			// long as the entry lived, and the write stayed failed).
+			s.cache.forget(e)
+		}
 		if openFailed(r) {
 			// An O_TRUNC open that failed truncated nothing: sent again
 			// (a walk-open that found another inode, for the new one),
