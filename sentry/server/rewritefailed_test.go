@@ -261,6 +261,74 @@ func TestRewriteFailedReceivedAgain(t *testing.T) {
 	}
 }
 
+// TestRewriteFailedCovered: a later write that covers a failed Rewrite's
+// write whole, through its description or another of the file, takes its
+// place: the client drops the failed one when it retains the later one
+// (replaylog's overlapLocked), and the server no longer holds the
+// description's Durable below it, so its later writes are dropped too
+// once durable and a resize is made. A write that covers part of it, or
+// another file's, leaves it held (fsync EIO, resize EIO). Before, the
+// failed entry held the description's Durable, and the file's resizes,
+// for the rest of the session.
+func TestRewriteFailedCovered(t *testing.T) {
+	whole := bytes.Repeat([]byte("later;"), 10) // the failed write's 60 bytes, at 0
+	for _, tc := range []struct {
+		name string
+		// write makes the later write (returning its fd) after the
+		// failed Rewrite of fw.
+		write   func(r *replayer, fw failedWrite, written map[uint64][]byte) uint64
+		covered bool
+	}{
+		{"through its description", func(r *replayer, fw failedWrite, written map[uint64][]byte) uint64 {
+			r.pwrite(fw.fd, whole, 0, written)
+			return fw.fd
+		}, true},
+		{"through another description", func(r *replayer, fw failedWrite, written map[uint64][]byte) uint64 {
+			fd := r.open("/tmp/failed", unix.O_WRONLY)
+			r.pwrite(fd, append(whole, "more"...), 0, written)
+			return fd
+		}, true},
+		{"part of it", func(r *replayer, fw failedWrite, written map[uint64][]byte) uint64 {
+			r.pwrite(fw.fd, whole[:30], 0, written)
+			return fw.fd
+		}, false},
+		{"another file", func(r *replayer, fw failedWrite, written map[uint64][]byte) uint64 {
+			fd := r.open("/tmp/other", unix.O_CREAT|unix.O_WRONLY)
+			r.pwrite(fd, whole, 0, written)
+			return fd
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplayer(t)
+			r.start()
+			written := make(map[uint64][]byte)
+			fw := r.failRewrite("/tmp/failed", false, false, written)
+			fd := tc.write(r, fw, written)
+			if !tc.covered {
+				r.fails(unix.EIO, unix.SYS_FSYNC, fw.fd)
+				if got := r.durableSeq(fw.file); got >= fw.seq || !r.retains(fw.seq) {
+					t.Errorf("Durable %d, retained %v: want the failed write %d held", got, r.retains(fw.seq), fw.seq)
+				}
+				r.fails(unix.EIO, unix.SYS_FTRUNCATE, fw.fd, 30)
+				return
+			}
+			r.ok(1, unix.SYS_FSYNC, fd)
+			laterSeq := r.pwrite(fw.fd, []byte("after"), 100, written)
+			r.ok(1, unix.SYS_FSYNC, fw.fd) // nothing held: nothing to report
+			if got := r.durableSeq(fw.file); got < laterSeq {
+				t.Errorf("Durable %d, want %d: the covered write still holds it", got, laterSeq)
+			}
+			if r.retains(fw.seq) || r.retains(laterSeq) {
+				t.Errorf("retained: the covered write %v, the one after %v; want neither", r.retains(fw.seq), r.retains(laterSeq))
+			}
+			r.ok(1, unix.SYS_FTRUNCATE, fw.fd, 30)
+			if got, _ := os.ReadFile(fw.host); !bytes.Equal(got, whole[:30]) {
+				t.Errorf("the file holds %q, want %q", got, whole[:30])
+			}
+		})
+	}
+}
+
 // rewriteAgain sends fw's Rewrite again and checks that it fails with e
 // (0: succeeds).
 func (r *replayer) rewriteAgain(fw failedWrite, e unix.Errno) *sentrypb.Reply {

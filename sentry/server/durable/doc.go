@@ -10,9 +10,10 @@
 // (taking those a flusher pass is syncing too), so that they are
 // announced before the change is applied. A Rewrite's write that failed
 // (Fail) is never announced: it holds its file's Durable below it until
-// a truncation to 0 supersedes it or a Rewrite of it received again
-// writes it (Begin, End); FailedAfter numbers the failures for an fsync
-// to report each once per description (Linux's errseq).
+// a truncation to 0 supersedes it, a later write covers its range whole
+// (Cover) or a Rewrite of it received again writes it (Begin, End);
+// FailedAfter numbers the failures for an fsync to report each once per
+// description (Linux's errseq).
 //
 // What it owns: the writes' states and a reference on each file with
 // writes pending (a file closed before its data is durable keeps its

@@ -3,6 +3,7 @@ package durable
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Description is a tracked file: an open file description, counted by
@@ -46,7 +47,13 @@ type fileWrites struct {
 	// once the map has room (a file written in a loop reuses the slots
 	// its announced writes left).
 	entries map[uint64]entry
+	// failed are the failed entries' ranges in the file, by seq (nil
+	// while none is failed).
+	failed map[uint64]span
 }
+
+// span is a failed write's range in its file: n bytes at off.
+type span struct{ off, n int64 }
 
 // Tracker is a client's writes not yet announced durable, by file. It
 // holds a reference on each file it tracks, so that a file closed before
@@ -60,6 +67,11 @@ type Tracker[F Description] struct {
 	// fails counts the writes that failed (Fail): the number of the
 	// last one.
 	fails uint64
+	// failedFiles are the files with a failed entry (nil while none
+	// has); failing mirrors its length for Cover's check without the
+	// lock.
+	failedFiles map[F]struct{}
+	failing     atomic.Int64
 	// kick asks the flusher for an early pass. Immutable.
 	kick chan struct{}
 }
@@ -93,6 +105,9 @@ func (d *Tracker[F]) Begin(f F, seq uint64) {
 		d.files[f] = df
 	}
 	e := df.entries[seq]
+	if e.state == wFailed {
+		d.unfailLocked(f, df, seq)
+	}
 	e.state = wInflight
 	df.entries[seq] = e
 }
@@ -132,12 +147,13 @@ func (d *Tracker[F]) End(f F, seq uint64, n int) (release bool) {
 	return false
 }
 
-// Fail records that the write of call seq to f, begun, failed: the
-// client keeps it (and f's later writes, Announce stopping below it) until
-// a truncation to 0 supersedes it, the same seq begun again (a Rewrite
+// Fail records that the write of call seq to f, begun, of n bytes at
+// off, failed: the client keeps it (and f's later writes, Announce
+// stopping below it) until a truncation to 0 supersedes it, a later
+// write covers its range (Cover), the same seq begun again (a Rewrite
 // received again) is written, or the tracker goes with its server. Each
 // failure gets the next number (FailedAfter), a write failing again too.
-func (d *Tracker[F]) Fail(f F, seq uint64) {
+func (d *Tracker[F]) Fail(f F, seq uint64, off, n int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	df := d.files[f]
@@ -149,7 +165,66 @@ func (d *Tracker[F]) Fail(f F, seq uint64) {
 		d.fails++
 		e.state, e.n, e.fail = wFailed, 0, d.fails
 		df.entries[seq] = e
+		if df.failed == nil {
+			df.failed = make(map[uint64]span)
+		}
+		df.failed[seq] = span{off, n}
+		if d.failedFiles == nil {
+			d.failedFiles = make(map[F]struct{})
+		}
+		d.failedFiles[f] = struct{}{}
+		d.failing.Store(int64(len(d.failedFiles)))
 	}
+}
+
+// Failing says some file has a failed write held (Fail), without the
+// lock: Cover's callers check it first.
+func (d *Tracker[F]) Failing() bool { return d.failing.Load() != 0 }
+
+// unfailLocked forgets that f's entry seq failed (its state changes).
+// Precondition: d.mu is held.
+func (d *Tracker[F]) unfailLocked(f F, df *fileWrites, seq uint64) {
+	delete(df.failed, seq)
+	if len(df.failed) == 0 {
+		df.failed = nil
+		delete(d.failedFiles, f)
+		d.failing.Store(int64(len(d.failedFiles)))
+	}
+}
+
+// Cover records that a write of n bytes at off, made after the failed
+// writes (Fail) now held, is in the file: each failed write of a file
+// keep accepts (descriptions of the same file) whose range it covers
+// whole no longer holds its file's Durable, as written (it is synced
+// and announced with the file's next sync). Its bytes are that write's
+// now, as the client, which drops a retained write a later one covers
+// (replaylog's overlapLocked), has them. It reports whether it covered
+// one. keep runs under the tracker's lock: it must not take other locks.
+// Without failed writes it costs an atomic load.
+func (d *Tracker[F]) Cover(keep func(F) bool, off, n int64) bool {
+	if d.failing.Load() == 0 || n <= 0 {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	covered := false
+	for f := range d.failedFiles {
+		if !keep(f) {
+			continue
+		}
+		df := d.files[f]
+		for seq, sp := range df.failed {
+			if sp.off < off || sp.off+sp.n > off+n {
+				continue
+			}
+			e := df.entries[seq]
+			e.state, e.fail = wDone, 0
+			df.entries[seq] = e
+			d.unfailLocked(f, df, seq)
+			covered = true
+		}
+	}
+	return covered
 }
 
 // FailedAfter returns the number of the latest failed write (Fail) held
@@ -192,18 +267,13 @@ func (d *Tracker[F]) Failed(f F, seq uint64) bool {
 	return false
 }
 
-// HasFailed says f has a failed write (Fail) not yet superseded.
+// HasFailed says f has a failed write (Fail) still held: not
+// superseded, covered or begun again.
 func (d *Tracker[F]) HasFailed(f F) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if df := d.files[f]; df != nil {
-		for _, e := range df.entries {
-			if e.state == wFailed {
-				return true
-			}
-		}
-	}
-	return false
+	df := d.files[f]
+	return df != nil && len(df.failed) > 0
 }
 
 // MarkSent records that the WriteState of seq was sent.
@@ -261,6 +331,9 @@ func (d *Tracker[F]) Supersede(f F) {
 	}
 	for seq, e := range df.entries {
 		if e.state == wDone || e.state == wSyncing || e.state == wFailed {
+			if e.state == wFailed {
+				d.unfailLocked(f, df, seq)
+			}
 			e.state = wSynced
 			df.entries[seq] = e
 			d.bytes -= e.n
@@ -352,6 +425,8 @@ func (d *Tracker[F]) ReleaseAll() {
 	d.mu.Lock()
 	fs := d.files
 	d.files = make(map[F]*fileWrites)
+	d.failedFiles = nil
+	d.failing.Store(0)
 	d.mu.Unlock()
 	for f := range fs {
 		f.DecRef()

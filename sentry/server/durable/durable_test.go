@@ -170,7 +170,7 @@ func TestFail(t *testing.T) {
 	f := &desc{}
 	d := NewTracker[*desc]()
 	d.Begin(f, 5)
-	d.Fail(f, 5)
+	d.Fail(f, 5, 0, 10)
 	d.MarkSent(f, 5)
 	for seq := uint64(6); seq <= 7; seq++ {
 		d.Begin(f, seq)
@@ -225,7 +225,7 @@ func TestFailBegunAgain(t *testing.T) {
 	f := &desc{}
 	d := NewTracker[*desc]()
 	d.Begin(f, 1)
-	d.Fail(f, 1)
+	d.Fail(f, 1, 0, 3)
 	d.MarkSent(f, 1)
 	d.Begin(f, 1)
 	d.End(f, 1, 3)
@@ -235,5 +235,45 @@ func TestFailBegunAgain(t *testing.T) {
 	d.EndSync(f, d.StartSync(f), true)
 	if seq, ok, release := d.Announce(f); !ok || seq != 1 || !release {
 		t.Errorf("Announce: %d %v %v, want 1, released", seq, ok, release)
+	}
+}
+
+// TestCover: a failed write whose range a later write covers whole is
+// no longer held: synced and announced with its file's next sync. A write
+// that covers part of it, or another file's, leaves it failed.
+func TestCover(t *testing.T) {
+	f, other := &desc{}, &desc{}
+	d := NewTracker[*desc]()
+	if d.Failing() || d.Cover(func(*desc) bool { return true }, 0, 100) {
+		t.Fatal("Failing or Cover with no failed write")
+	}
+	d.Begin(f, 5)
+	d.Fail(f, 5, 10, 10) // bytes [10, 20)
+	d.MarkSent(f, 5)
+	d.Begin(f, 6)
+	d.End(f, 6, 30)
+	d.MarkSent(f, 6)
+	isF := func(g *desc) bool { return g == f }
+	for _, c := range []struct {
+		name    string
+		keep    func(*desc) bool
+		off, n  int64
+		covered bool
+	}{
+		{"its first half", isF, 0, 15, false},
+		{"its second half", isF, 15, 30, false},
+		{"another file's write", func(g *desc) bool { return g == other }, 0, 100, false},
+		{"the whole of it", isF, 10, 10, true},
+	} {
+		if got := d.Cover(c.keep, c.off, c.n); got != c.covered || d.Failed(f, 5) == got {
+			t.Errorf("%s: covered %v, failed %v; want covered %v", c.name, got, d.Failed(f, 5), c.covered)
+		}
+	}
+	if d.Failing() || d.HasFailed(f) {
+		t.Error("Failing or HasFailed after the failed write was covered")
+	}
+	d.EndSync(f, d.StartSync(f), true)
+	if seq, ok, release := d.Announce(f); !ok || seq != 6 || !release {
+		t.Errorf("Announce: %d %v %v, want 6, released", seq, ok, release)
 	}
 }

@@ -302,3 +302,25 @@ func (k *Kernel) FailedWriteErr(f *fdesc.File, syncfs bool) error {
 		return fmt.Errorf("a re-sent write to inode %d failed and is not in the file: %w", d.Ino(), unix.EIO)
 	}
 }
+
+// coverFailed tells the tracker that write of n bytes at off of gofer
+// file f was made: a failed Rewrite's write to the same file (inode) it
+// covers whole is no longer held (durable.Tracker.Cover), its bytes being
+// this write's now. The client drops such a retained write itself when it
+// retains the later one (replaylog's overlapLocked); before, the server
+// kept holding the failed one's description's Durable below it for the
+// rest of the session, so the client kept that description's later
+// writes, and a resize of the file failed EIO, until the next recovery.
+// Every write the server makes after a failure is made after the failed
+// Rewrite (the client sends the application's calls once its Rewrites
+// are answered). It costs an atomic load while no failed write is held.
+func (k *Kernel) coverFailed(f *fdesc.File, off int64, n int) {
+	d := vfs.DentryOf(f)
+	if d == nil || d.Kind != vfs.KindGofer || !k.Dur.Failing() {
+		return
+	}
+	k.Dur.Cover(func(g *fdesc.File) bool {
+		gd := vfs.DentryOf(g)
+		return gd != nil && gd.Kind == vfs.KindGofer && gd.Ino() == d.Ino() && gd.GoferDev() == d.GoferDev()
+	}, off, int64(n))
+}

@@ -254,7 +254,8 @@ func (k *Kernel) restoreMapped(rc *Task, m *sentrypb.MappedFileState) (*fdesc.Fi
 // stays below it) and the description kept (RewritesFailed): the same
 // Rewrite received again by this server (a duplicate) is made through
 // it, which ends the failure once made, or answered rewrite_durable
-// with nothing written if a truncation to 0 superseded it meanwhile.
+// with nothing written if a truncation to 0 or a later write covering
+// it (coverFailed) superseded it meanwhile.
 func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	if rw == nil || rw.Seq == 0 || rw.Offset < 0 {
 		return unix.EINVAL
@@ -276,8 +277,10 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	k.Mu.Unlock()
 	if again && !k.Dur.Failed(f, rw.Seq) {
 		// Superseded since it failed (a truncation to 0 removed its
-		// bytes, and the Durable announced then covered it): made now,
-		// it would bring them back over the truncation.
+		// bytes, and the Durable announced then covered it; or a later
+		// write covered them, durable.Tracker.Cover): made now, it
+		// would bring them back over the truncation or the later
+		// bytes.
 		f.DecRef()
 		k.Log.Info("rewrite received again: superseded since its write failed, nothing written", "seq", rw.Seq, "path", rw.Path)
 		r.RewriteDurable = true
@@ -354,7 +357,7 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		// Not in the file: the description's Durable pushes stay
 		// below it (a later write's would drop it at the client), and
 		// the client re-sends it at the next recovery.
-		k.Dur.Fail(f, rw.Seq)
+		k.Dur.Fail(f, rw.Seq, rw.Offset, int64(len(rw.Data)))
 		k.keepFailedRewrite(f, rw.Seq)
 	} else if k.Dur.End(f, rw.Seq, n) {
 		f.DecRef()

@@ -60,6 +60,7 @@ func (c *Task) WriteAt(f *fdesc.File, b []byte, off int64, appendMode bool) (int
 			e.Writes = append(e.Writes, w)
 		}
 		c.NoteMappedChange(f, uint64(off), uint64(n))
+		c.Kernel.coverFailed(f, off, n)
 	}
 	return n, off, err
 }
