@@ -3,6 +3,8 @@ package gofer
 import (
 	"context"
 	"errors"
+	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -15,37 +17,15 @@ import (
 
 // finishCreate applies ownership and the exact permission bits (the gofer's
 // own umask must not matter: the sentry has already applied the
-// application's) to the new file pathFD (an O_PATH fd), then installs a
-// handle for it. If openFD is not -1, it is an fd of the same file open with
-// the open flags openFlags, which becomes the handle's open fd. On failure it removes
-// the new file again if name still refers to it, and closes pathFD and
-// openFD.
-func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, openFlags, uid, gid, perm uint32) (*goferpb.Handle, *goferpb.Stat, error) {
-	// A chown to the owner the file was made with (the gofer's, or the
-	// directory's group) is skipped: it would change only the ctime and
-	// the set-id bits it clears, which the chmod below sets anyway.
-	st, err := statFD(pathFD)
-	if err == nil && (st.GetUid() != uid || st.GetGid() != gid) {
-		err = fchown(pathFD, int(uid), int(gid))
-		if err != nil && !s.isRoot && errnoOf(err) == int32(unix.EPERM) {
-			err = nil
-		}
-		if err == nil {
-			st, err = statFD(pathFD)
-		}
-	}
-	hostPerm := perm
-	if err == nil {
-		hostPerm = s.stripSetID(perm, st.GetMode()&unix.S_IFMT)
-	}
+// application's) to the new file pathFD (an O_PATH fd) of type ftype, then
+// installs a handle for it. If openFD is not -1, it is an fd of the same
+// file open with the open flags openFlags, which becomes the handle's open
+// fd. On failure it removes the new file again if name still refers to it,
+// and closes pathFD and openFD.
+func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, openFlags, uid, gid, perm, ftype uint32) (*goferpb.Handle, *goferpb.Stat, error) {
+	st, hostPerm, err := s.settleNew(pathFD, ftype, uid, gid, perm)
 	// changed: the stat above is no longer the file's.
 	changed := false
-	if err == nil && st.GetMode()&unix.S_IFMT != unix.S_IFLNK && st.GetMode()&0o7777 != hostPerm&0o7777 {
-		// Also restores set-id bits cleared by the chown above.
-		pdir, pname := procFD(pathFD)
-		err = wrap(unix.Fchmodat(pdir, pname, hostPerm&0o7777, 0), "chmod new file")
-		changed = true
-	}
 	// noSetID: the new file holds no set-id attribute.
 	var noSetID uint64
 	if err == nil && perm&setIDBits&^hostPerm != 0 {
@@ -103,8 +83,88 @@ func (s *Server) finishCreate(dir *handle, name string, pathFD, openFD int, open
 }
 
 // finishCreatePath is finishCreate for a new file that is not opened.
-func (s *Server) finishCreatePath(dir *handle, name string, pathFD int, uid, gid, perm uint32) (*goferpb.Handle, *goferpb.Stat, error) {
-	return s.finishCreate(dir, name, pathFD, -1, 0, uid, gid, perm)
+func (s *Server) finishCreatePath(dir *handle, name string, pathFD int, uid, gid, perm, ftype uint32) (*goferpb.Handle, *goferpb.Stat, error) {
+	return s.finishCreate(dir, name, pathFD, -1, 0, uid, gid, perm, ftype)
+}
+
+// settleNew gives the new file fd (an O_PATH fd of the file of type
+// ftype the gofer has just made, or of what its name held by the time it
+// opened it) the owner uid:gid and the permission bits perm (less the
+// set-id bits the gofer strips, stripSetID), and returns its attributes
+// after, and the bits it has (for its own type). What the creation surely
+// left otherwise is changed before the one statx: an owner other than the
+// gofer's euid, the bits the gofer's umask cut (unless set-id bits are
+// asked for: they are set, as a chown clears them, only once the statx
+// has shown the file's type). A file the statx then shows otherwise than
+// asked (the group of a set-group-ID directory, set-id bits, a default
+// ACL's mask, a umask changed since the gofer read it) gets what it lacks,
+// and a statx again. A chown refused with EPERM to a gofer that is not
+// root is not an error (the file keeps the gofer's owner).
+func (s *Server) settleNew(fd int, ftype, uid, gid, perm uint32) (*goferpb.Stat, uint32, error) {
+	ownerKept := false // a chown refused to a gofer that is not root
+	chown := func() error {
+		err := fchown(fd, int(uid), int(gid))
+		if err != nil && !s.isRoot && errnoOf(err) == int32(unix.EPERM) {
+			ownerKept, err = true, nil
+		}
+		return err
+	}
+	chmod := func(bits uint32) error {
+		pdir, pname := procFD(fd)
+		return wrap(unix.Fchmodat(pdir, pname, bits&0o7777, 0), "chmod new file")
+	}
+	if uid != s.euid {
+		if err := chown(); err != nil {
+			return nil, 0, err
+		}
+	}
+	if bits := s.stripSetID(perm, ftype); ftype != unix.S_IFLNK && bits&setIDBits == 0 && bits&^s.umask != bits {
+		if err := chmod(bits); err != nil {
+			return nil, 0, err
+		}
+	}
+	st, err := statFD(fd)
+	if err != nil {
+		return nil, 0, err
+	}
+	typ := st.GetMode() & unix.S_IFMT
+	hostPerm := s.stripSetID(perm, typ)
+	ownerOK := ownerKept || st.GetUid() == uid && st.GetGid() == gid
+	modeOK := typ == unix.S_IFLNK || st.GetMode()&0o7777 == hostPerm&0o7777
+	if ownerOK && modeOK {
+		return st, hostPerm, nil
+	}
+	if !ownerOK {
+		if err := chown(); err != nil {
+			return nil, 0, err
+		}
+	}
+	if typ != unix.S_IFLNK && (!modeOK || !ownerOK && hostPerm&setIDBits != 0) {
+		// Also restores set-id bits cleared by the chown.
+		if err := chmod(hostPerm); err != nil {
+			return nil, 0, err
+		}
+	}
+	st, err = statFD(fd)
+	return st, hostPerm, err
+}
+
+// processUmask returns the process's umask as /proc/self/status shows it
+// (without setting it, which would race with the process's other
+// threads), or 0 if it cannot be read.
+func processUmask() uint32 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return uint32(m) & 0o777
+			}
+		}
+	}
+	return 0
 }
 
 // removeIfSame unlinks name from dirfd if it still names the file fd; it is
@@ -187,7 +247,7 @@ func (s *Server) mkdir(req *goferpb.MkdirRequest) (*goferpb.Handle, *goferpb.Sta
 	if err != nil {
 		return nil, nil, wrap(err, "mkdir %q: open", name)
 	}
-	return s.finishCreatePath(dir, name, fd, req.GetUid(), req.GetGid(), perm)
+	return s.finishCreatePath(dir, name, fd, req.GetUid(), req.GetGid(), perm, unix.S_IFDIR)
 }
 
 // Symlink implements goferpb.GoferServer.Symlink.
@@ -251,7 +311,7 @@ func (s *Server) symlink(req *goferpb.SymlinkRequest) (*goferpb.Handle, *goferpb
 	if err != nil {
 		return nil, nil, wrap(err, "symlink %q: open", name)
 	}
-	return s.finishCreatePath(dir, name, fd, req.GetUid(), req.GetGid(), 0o777)
+	return s.finishCreatePath(dir, name, fd, req.GetUid(), req.GetGid(), 0o777, unix.S_IFLNK)
 }
 
 // Mknod implements goferpb.GoferServer.Mknod. Regular files, FIFOs and
@@ -318,7 +378,7 @@ func (s *Server) mknod(req *goferpb.MknodRequest) (*goferpb.Handle, *goferpb.Sta
 	if err != nil {
 		return nil, nil, wrap(err, "mknod %q: open", name)
 	}
-	return s.finishCreatePath(dir, name, fd, req.GetUid(), req.GetGid(), perm)
+	return s.finishCreatePath(dir, name, fd, req.GetUid(), req.GetGid(), perm, ftype)
 }
 
 // Link implements goferpb.GoferServer.Link.

@@ -207,7 +207,7 @@ func (s *Server) create(req *goferpb.CreateRequest) (*goferpb.Handle, *goferpb.S
 		unix.Close(fd)
 		return nil, nil, wrap(err, "create %q: O_PATH reopen", name)
 	}
-	return s.finishCreate(dir, name, pathFD, fd, flags, req.GetUid(), req.GetGid(), perm)
+	return s.finishCreate(dir, name, pathFD, fd, flags, req.GetUid(), req.GetGid(), perm, unix.S_IFREG)
 }
 
 // Read implements goferpb.GoferServer.Read. The handle must be open for

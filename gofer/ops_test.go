@@ -703,7 +703,16 @@ func TestCreateOwner(t *testing.T) {
 		{"another owner", e.rootH, 1234, 5678, 0o640},
 		{"the set-group-ID directory's group", sgid, 0, 42, 0o600},
 		{"not the set-group-ID directory's group", sgid, 0, 0, 0o644},
+		{"another owner, a mode the umask cuts", e.rootH, 1234, 5678, 0o664},
+		{"a umask changed since the gofer read it", e.rootH, 0, 0, 0o640},
+		{"another owner, a umask changed since", e.rootH, 1234, 5678, 0o750},
 	} {
+		if strings.Contains(tc.name, "umask changed") {
+			// The gofer predicts the bits its umask cuts from the
+			// umask it started with; the file's statx shows the rest.
+			old := unix.Umask(0o077)
+			defer unix.Umask(old)
+		}
 		for _, kind := range []string{"file", "dir"} {
 			name := fmt.Sprintf("%s-%d-%d-%o", kind, tc.uid, tc.gid, tc.mode)
 			var st *goferpb.Stat

@@ -44,6 +44,17 @@ type Server struct {
 	// from chown of a new file is ignored. Immutable.
 	isRoot bool
 
+	// euid is the gofer's effective uid, the owner of a file it makes
+	// (finishCreate: another owner is set before the file's statx).
+	// Immutable.
+	euid uint32
+
+	// umask is the gofer's umask when it started (processUmask), the
+	// permission bits its creations lose (finishCreate: they are set
+	// again before the file's statx). A guess: finishCreate checks the
+	// file's mode after. Immutable.
+	umask uint32
+
 	// mu protects the fields below. It is held only for table updates,
 	// never across a system call.
 	mu sync.Mutex
@@ -176,6 +187,8 @@ func NewServer(root string, log hclog.Logger, opts ...Option) (*Server, error) {
 		rootFD:       fd,
 		rootID:       statID(&rootSt),
 		isRoot:       os.Geteuid() == 0,
+		euid:         uint32(os.Geteuid()),
+		umask:        processUmask(),
 		handles:      make(map[uint64]*handle),
 		idPrefix:     prefix,
 		nextID:       1,
