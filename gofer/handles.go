@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -312,16 +313,32 @@ func (h *handle) anyFDLocked() (int, error) {
 }
 
 // fileHandleOf returns the encoded name_to_handle_at handle of fd, or nil
-// when the filesystem cannot provide one.
+// when the filesystem cannot provide one. It makes one call into a buffer
+// of the largest handle the kernel makes (MAX_HANDLE_SZ), on the stack:
+// unix.NameToHandleAt's first call has room for 32 bytes, so a larger
+// handle (NFS's) took a second call, and so did a filesystem that has
+// none to give (EOVERFLOW, FILEID_INVALID: an overlay without
+// nfs_export), to fail again; and it allocated its buffer and the path.
 func fileHandleOf(fd int) []byte {
-	fh, _, err := unix.NameToHandleAt(fd, "", unix.AT_EMPTY_PATH)
-	if err != nil {
+	var fh struct {
+		bytes uint32
+		typ   int32
+		f     [maxHandleBytes]byte
+	}
+	fh.bytes = maxHandleBytes
+	var mountID int32
+	_, _, errno := unix.Syscall6(unix.SYS_NAME_TO_HANDLE_AT, uintptr(fd), uintptr(unsafe.Pointer(&emptyPath[0])),
+		uintptr(unsafe.Pointer(&fh)), uintptr(unsafe.Pointer(&mountID)), unix.AT_EMPTY_PATH, 0)
+	if errno != 0 || fh.bytes > maxHandleBytes {
 		// EOPNOTSUPP (no export support), EOVERFLOW, ENOSYS, EPERM...: the
 		// handle is optional.
 		return nil
 	}
-	return encodeFileHandle(fh.Type(), fh.Bytes())
+	return encodeFileHandle(fh.typ, fh.f[:fh.bytes])
 }
+
+// emptyPath is the C string "", for an *at call with AT_EMPTY_PATH.
+var emptyPath = [1]byte{}
 
 // encodeFileHandle encodes a struct file_handle for Handle.file_handle:
 // handle_type as 4 little-endian bytes followed by f_handle. (The proto has
