@@ -50,3 +50,51 @@ func TestFileHandleOf(t *testing.T) {
 		t.Errorf("procfs file: handle %x, want none", got)
 	}
 }
+
+// TestNoHandlesAskedOnce checks that a filesystem that gave no file
+// handle (procfs: EOPNOTSUPP) is asked again only every noHandleProbe-th
+// handle of a file there, and that a device noted so whose filesystem
+// gives handles (a device number reused) is asked each time again once
+// a probe got one.
+func TestNoHandlesAskedOnce(t *testing.T) {
+	handleOn := func(path string) (fd int, dev uint64) {
+		fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { noHandles.forget(st.Dev) })
+		return fd, st.Dev
+	}
+	calls := func(fd int, dev uint64, n int) (asked uint64, got int) {
+		before := fileHandleCalls.Load()
+		for range n {
+			if fileHandleOn(fd, dev) != nil {
+				got++
+			}
+		}
+		return fileHandleCalls.Load() - before, got
+	}
+
+	proc, procDev := handleOn("/proc/self/status")
+	if asked, got := calls(proc, procDev, 200); asked != 1+199/noHandleProbe || got != 0 {
+		t.Errorf("procfs: asked %d times for 200 handles, got %d; want %d and 0", asked, got, 1+199/noHandleProbe)
+	}
+
+	f := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fd, dev := handleOn(f)
+	if fileHandleOf(fd) == nil {
+		t.Skip("the test's filesystem gives no file handles")
+	}
+	noHandles.note(dev) // as if an unmounted filesystem had left its number
+	if asked, got := calls(fd, dev, 200); asked != 200-(noHandleProbe-1) || got != int(asked) {
+		t.Errorf("a device noted wrongly: asked %d times for 200 handles, got %d; want %d", asked, got, 200-(noHandleProbe-1))
+	}
+}

@@ -134,7 +134,7 @@ func newHandleOf(fd int, st *goferpb.Stat) *handle {
 		ftype:      st.GetMode() & unix.S_IFMT,
 		dev:        st.GetDev(),
 		ino:        st.GetIno(),
-		fileHandle: fileHandleOf(fd),
+		fileHandle: fileHandleOn(fd, st.GetDev()),
 		rfd:        -1,
 		wfd:        -1,
 	}
@@ -320,6 +320,17 @@ func (h *handle) anyFDLocked() (int, error) {
 // none to give (EOVERFLOW, FILEID_INVALID: an overlay without
 // nfs_export), to fail again; and it allocated its buffer and the path.
 func fileHandleOf(fd int) []byte {
+	return fileHandleOfDev(fd, noDev)
+}
+
+// noDev is a device number no file has: fileHandleOf's, which does not
+// know the file's, and leaves noHandles be.
+const noDev = ^uint64(0)
+
+// fileHandleOfDev is fileHandleOf of an fd of a file on device dev, which
+// it notes in noHandles when the filesystem has no handles to give, and
+// drops from it when it gives one.
+func fileHandleOfDev(fd int, dev uint64) []byte {
 	var fh struct {
 		bytes uint32
 		typ   int32
@@ -329,12 +340,92 @@ func fileHandleOf(fd int) []byte {
 	var mountID int32
 	_, _, errno := unix.Syscall6(unix.SYS_NAME_TO_HANDLE_AT, uintptr(fd), uintptr(unsafe.Pointer(&emptyPath[0])),
 		uintptr(unsafe.Pointer(&fh)), uintptr(unsafe.Pointer(&mountID)), unix.AT_EMPTY_PATH, 0)
+	fileHandleCalls.Add(1)
 	if errno != 0 || fh.bytes > maxHandleBytes {
 		// EOPNOTSUPP (no export support), EOVERFLOW, ENOSYS, EPERM...: the
 		// handle is optional.
+		if (errno == unix.EOPNOTSUPP || errno == unix.EOVERFLOW) && dev != noDev {
+			noHandles.note(dev)
+		}
 		return nil
 	}
+	if noHandles.any.Load() && dev != noDev {
+		noHandles.forget(dev)
+	}
 	return encodeFileHandle(fh.typ, fh.f[:fh.bytes])
+}
+
+// fileHandleOn is fileHandleOf for an fd of a file on device dev, where
+// it does not ask while dev's filesystem has been found to give none
+// (noHandles).
+func fileHandleOn(fd int, dev uint64) []byte {
+	if noHandles.any.Load() && noHandles.skip(dev) {
+		return nil
+	}
+	return fileHandleOfDev(fd, dev)
+}
+
+// fileHandleCalls counts name_to_handle_at calls (tests).
+var fileHandleCalls atomic.Uint64
+
+// noHandleProbe is how often fileHandleOn asks a device noHandles holds
+// again: every noHandleProbe-th handle there.
+const noHandleProbe = 64
+
+// noHandles holds the devices whose filesystem gave no file handle for
+// what is a property of the filesystem, not of the file: EOPNOTSUPP (no
+// export operations) or EOVERFLOW into a buffer of the largest handle
+// there is (FILEID_INVALID: an overlay without nfs_export), so that the
+// handles of their files are made without asking each time (a Walk of
+// such a file took openat2, statx and a name_to_handle_at that failed).
+// Every noHandleProbe-th handle on such a device asks again, and a handle
+// that comes drops the device: a device number an unmounted filesystem
+// left, taken by one that gives handles, costs at most that many files
+// their file handle (they are found again by name, not by handle, after
+// a gofer restart).
+var noHandles = noHandleDevs{devs: make(map[uint64]*atomic.Uint32)}
+
+type noHandleDevs struct {
+	// any says devs is not empty. Atomic.
+	any atomic.Bool
+	mu  sync.RWMutex
+	// devs counts, for each device, the handles made there since it
+	// was noted (skip). Protected by mu; the counts are atomic.
+	devs map[uint64]*atomic.Uint32
+}
+
+// note records that dev's filesystem gave no handle.
+func (n *noHandleDevs) note(dev uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.devs[dev] == nil {
+		n.devs[dev] = new(atomic.Uint32)
+	}
+	n.any.Store(true)
+}
+
+// forget drops dev, whose filesystem gave a handle.
+func (n *noHandleDevs) forget(dev uint64) {
+	n.mu.RLock()
+	c := n.devs[dev]
+	n.mu.RUnlock()
+	if c == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.devs, dev)
+	n.any.Store(len(n.devs) > 0)
+}
+
+// skip says whether a handle of a file on dev is made without asking,
+// and counts it: not if dev is not noted, nor every noHandleProbe-th
+// time.
+func (n *noHandleDevs) skip(dev uint64) bool {
+	n.mu.RLock()
+	c := n.devs[dev]
+	n.mu.RUnlock()
+	return c != nil && c.Add(1)%noHandleProbe != 0
 }
 
 // emptyPath is the C string "", for an *at call with AT_EMPTY_PATH.
