@@ -740,3 +740,26 @@ func TestCreateOwner(t *testing.T) {
 		}
 	}
 }
+
+// TestClearUmask checks that a gofer whose umask ClearUmask cleared makes
+// files and directories with the bits asked for, and knows its umask is 0
+// (no chmod is predicted).
+func TestClearUmask(t *testing.T) {
+	old := unix.Umask(0o022)
+	defer unix.Umask(old)
+	e := newEnv(t)
+	e.srv.ClearUmask()
+	if e.srv.umask != 0 || processUmask() != 0 {
+		t.Fatalf("umask %#o, the process's %#o; want 0", e.srv.umask, processUmask())
+	}
+	f := must(t, "create", must2(e.c.Create(e.ctx, &goferpb.CreateRequest{Dir: e.rootH, Name: []byte("f"), Flags: unix.O_WRONLY, Mode: 0o664}))).GetStat()
+	d := must(t, "mkdir", must2(e.c.Mkdir(e.ctx, &goferpb.MkdirRequest{Dir: e.rootH, Name: []byte("d"), Mode: 0o775}))).GetStat()
+	for _, got := range []struct {
+		what       string
+		mode, want uint32
+	}{{"file", f.GetMode(), unix.S_IFREG | 0o664}, {"directory", d.GetMode(), unix.S_IFDIR | 0o775}} {
+		if got.mode != got.want {
+			t.Errorf("%s: mode %#o, want %#o", got.what, got.mode, got.want)
+		}
+	}
+}

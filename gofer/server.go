@@ -49,10 +49,11 @@ type Server struct {
 	// Immutable.
 	euid uint32
 
-	// umask is the gofer's umask when it started (processUmask), the
-	// permission bits its creations lose (finishCreate: they are set
-	// again before the file's statx). A guess: finishCreate checks the
-	// file's mode after. Immutable.
+	// umask is the gofer's umask when it started (processUmask), or 0
+	// once ClearUmask made it so: the permission bits its creations lose
+	// (finishCreate: they are set again before the file's statx). A
+	// guess: finishCreate checks the file's mode after. Set before the
+	// Server serves; immutable after.
 	umask uint32
 
 	// mu protects the fields below. It is held only for table updates,
@@ -226,6 +227,18 @@ func newIDPrefix(old uint32) (uint32, error) {
 			return p, nil
 		}
 	}
+}
+
+// ClearUmask sets the process's umask to 0, so that a file the gofer
+// creates has the permission bits the sentry asked for (the
+// application's umask applied) without a chmod after it, where the
+// gofer's own umask (022: a 0664 file, a 0775 directory) cut them, and
+// notes it. For a gofer daemon, whose files after it (the sealed set-id
+// marker) are made with explicit modes, before it serves: it changes the
+// umask of the whole process.
+func (s *Server) ClearUmask() {
+	unix.Umask(0)
+	s.umask = 0
 }
 
 // Register registers s as the Gofer service of g.

@@ -143,7 +143,14 @@ func runGofer(args []string) int {
 		// connection, as calls carry no deadline).
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))...)
 	srv.Register(g)
-	lock := lockdown("gofer", confine, goferCaps, *seccompMode, filter.GoferRules, log)
+	locked := lockdown("gofer", confine, goferCaps, *seccompMode, filter.GoferRules, log)
+	lock := func() error {
+		// Once it listens (its socket made under the umask it was
+		// given): the files it makes then are the sandbox's, given
+		// their bits exactly.
+		srv.ClearUmask()
+		return locked()
+	}
 	if tlsf.files.UsesTLS(t) {
 		return serve("gofer", g, t, allow, log, nil, nil, lock)
 	}
