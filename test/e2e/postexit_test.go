@@ -20,7 +20,10 @@ func TestPostedExitGroup(t *testing.T) {
 	one, many := roundsAsNatively(t, "postexit", rounds)
 	perRound := float64(many-one) / float64(rounds-1)
 	t.Logf("waited calls: %d with 1 round, %d with %d (%.2f a round)", one, many, rounds, perRound)
-	if perRound > 4.1 {
+	// Below the 5 a round waits if one of its exit_groups is waited for,
+	// above 4.1: under load another call waits now and then (10 more in
+	// 100 rounds once, a CI run on a machine busy with other work).
+	if perRound > 4.5 {
 		t.Errorf("waited calls per round of fork+exit+wait4 and vfork+_exit+wait4: %.2f, want 4: the children's exit_group calls were waited for", perRound)
 	}
 }
