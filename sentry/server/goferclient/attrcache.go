@@ -1387,10 +1387,32 @@ func (a *AttrCache) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyReque
 		a.namesRemoved(ctx, err, nil, dirs...)
 		return r, err
 	}
+	// The run's removals are recorded as one: each inode an unlink
+	// changed told the observer, each directory once (a run is mostly
+	// one directory's: rm -r's up to 256 DirChanged of the same one were
+	// 16 % of namesRemoved's CPU), with one removal mark. An unlink whose
+	// reply names no inode (an older gofer) makes the run's changes
+	// unknown, as it alone would.
+	var changed []*goferpb.InodeID
+	var removedIn []uint64
+	unknown := false
 	for i, u := range r.GetUnlinks() {
-		if u.GetErrno() == 0 && i < len(dirs) {
-			a.namesRemoved(ctx, nil, u.GetChanged(), dirs[i])
+		if u.GetErrno() != 0 || i >= len(dirs) {
+			continue
 		}
+		if len(u.GetChanged()) == 0 {
+			unknown = true
+		}
+		changed = append(changed, u.GetChanged()...)
+		if !slices.Contains(removedIn, dirs[i]) {
+			removedIn = append(removedIn, dirs[i])
+		}
+	}
+	if len(removedIn) > 0 {
+		if unknown {
+			changed = nil
+		}
+		a.namesRemoved(ctx, nil, changed, removedIn...)
 	}
 	return r, nil
 }

@@ -206,22 +206,41 @@ func TestObserverSeesChanges(t *testing.T) {
 // TestObserverSeesUnlinkMany: an UnlinkMany announces the change of the
 // inodes its caller named (WithChanging, in the unlinks' order; 0 for
 // none) in directories the cache knows as one change, begun before the
-// gofer removes them and ended after the removals' notices.
+// gofer removes them and ended after the removals' notices; the run's
+// removals are told as one: each inode the gofer names changed, then each
+// directory once, or every inode changed when an unlink's reply names
+// none (an older gofer).
 func TestObserverSeesUnlinkMany(t *testing.T) {
 	ctx := context.Background()
-	a := NewAttrCache(&unlinkManyGofer{fakeGofer{size: 4}})
-	// The cache learns handle 1 (inode 1/10) from a walk first.
-	a.Walk(ctx, &goferpb.WalkRequest{Dir: 2, Names: [][]byte{[]byte("f")}})
-	rec := &recorder{}
-	a.SetObserver(rec)
-	// The third unlink's inode is unknown, the fourth's directory.
-	a.UnlinkMany(WithChanging(ctx, 12, 13, 0, 14), &goferpb.UnlinkManyRequest{Dirs: []uint64{1, 1, 1, 2},
-		Names: [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d")}})
-	want := []string{"changing 1/12", "changing 1/13",
-		"changed all", "names changed in 1/10", "changed all", "names changed in 1/10",
-		"changed all", "names changed in 1/10", "changed all", "names changed somewhere",
-		"change ended"}
-	if fmt.Sprint(rec.got) != fmt.Sprint(want) {
-		t.Errorf("observer got %q, want %q", rec.got, want)
+	tests := []struct {
+		name string
+		g    unlinkManyGofer
+		want []string
+	}{
+		{name: "a gofer that names no inode", want: []string{"changing 1/12", "changing 1/13",
+			"changed all", "names changed in 1/10", "names changed somewhere", "change ended"}},
+		{name: "the gofer names each inode", g: unlinkManyGofer{named: true}, want: []string{"changing 1/12", "changing 1/13",
+			"changed 1/100", "changed 1/101", "changed 1/102", "changed 1/103", "names changed in 1/10", "names changed somewhere", "change ended"}},
+		{name: "a failed unlink", g: unlinkManyGofer{named: true, failing: map[int]bool{1: true, 3: true}}, want: []string{"changing 1/12", "changing 1/13",
+			"changed 1/100", "changed 1/102", "names changed in 1/10", "change ended"}},
+		{name: "one reply names no inode", g: unlinkManyGofer{named: true, unnamed: map[int]bool{2: true}}, want: []string{"changing 1/12", "changing 1/13",
+			"changed all", "names changed in 1/10", "names changed somewhere", "change ended"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.g
+			g.fakeGofer = fakeGofer{size: 4}
+			a := NewAttrCache(&g)
+			// The cache learns handle 1 (inode 1/10) from a walk first.
+			a.Walk(ctx, &goferpb.WalkRequest{Dir: 2, Names: [][]byte{[]byte("f")}})
+			rec := &recorder{}
+			a.SetObserver(rec)
+			// The third unlink's inode is unknown, the fourth's directory.
+			a.UnlinkMany(WithChanging(ctx, 12, 13, 0, 14), &goferpb.UnlinkManyRequest{Dirs: []uint64{1, 1, 1, 2},
+				Names: [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d")}})
+			if fmt.Sprint(rec.got) != fmt.Sprint(tc.want) {
+				t.Errorf("observer got %q, want %q", rec.got, tc.want)
+			}
+		})
 	}
 }

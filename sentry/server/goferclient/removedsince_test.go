@@ -13,12 +13,26 @@ import (
 
 // unlinkManyGofer is fakeGofer answering UnlinkMany too: each unlink
 // succeeds.
-type unlinkManyGofer struct{ fakeGofer }
+type unlinkManyGofer struct {
+	fakeGofer
+	// named: unlink i's reply names inode 1/(100+i), as a current
+	// gofer's does, but for those in unnamed; failing unlinks fail
+	// (ENOENT).
+	named            bool
+	unnamed, failing map[int]bool
+}
 
 func (f *unlinkManyGofer) UnlinkMany(_ context.Context, req *goferpb.UnlinkManyRequest, _ ...grpc.CallOption) (*goferpb.UnlinkManyReply, error) {
 	r := &goferpb.UnlinkManyReply{}
-	for range req.GetDirs() {
-		r.Unlinks = append(r.Unlinks, &goferpb.UnlinkReply{})
+	for i := range req.GetDirs() {
+		u := &goferpb.UnlinkReply{}
+		switch {
+		case f.failing[i]:
+			u.Errno = int32(unix.ENOENT)
+		case f.named && !f.unnamed[i]:
+			u.Changed = []*goferpb.InodeID{{Dev: 1, Ino: uint64(100 + i)}}
+		}
+		r.Unlinks = append(r.Unlinks, u)
 	}
 	return r, nil
 }
