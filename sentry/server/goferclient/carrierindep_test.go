@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 )
@@ -204,32 +205,30 @@ func TestCreationNotBehindOthersSetStats(t *testing.T) {
 // create is a test call: Create of name in directory dir.
 func create(dir, name string) func(c goferpb.GoferClient, ctx context.Context, h map[string]uint64) error {
 	return func(c goferpb.GoferClient, ctx context.Context, h map[string]uint64) error {
-		r, err := c.Create(ctx, &goferpb.CreateRequest{Dir: h[dir], Name: []byte(name), Flags: unix.O_RDWR, Mode: 0o644})
-		if err == nil && r.GetErrno() != 0 {
-			err = unix.Errno(r.GetErrno())
-		}
-		return err
+		return replyErr(c.Create(ctx, &goferpb.CreateRequest{Dir: h[dir], Name: []byte(name), Flags: unix.O_RDWR, Mode: 0o644}))
 	}
 }
 
 // write is a test call: a Write to the open file of path.
 func write(path string) func(c goferpb.GoferClient, ctx context.Context, h map[string]uint64) error {
 	return func(c goferpb.GoferClient, ctx context.Context, h map[string]uint64) error {
-		r, err := c.Write(ctx, &goferpb.WriteRequest{Handle: h["open "+path], Offset: 1, Data: []byte("y")})
-		if err == nil && r.GetErrno() != 0 {
-			err = unix.Errno(r.GetErrno())
-		}
-		return err
+		return replyErr(c.Write(ctx, &goferpb.WriteRequest{Handle: h["open "+path], Offset: 1, Data: []byte("y")}))
 	}
 }
 
 // mkdir is a test call: Mkdir of name in directory dir.
 func mkdir(dir, name string) func(c goferpb.GoferClient, ctx context.Context, h map[string]uint64) error {
 	return func(c goferpb.GoferClient, ctx context.Context, h map[string]uint64) error {
-		r, err := c.Mkdir(ctx, &goferpb.MkdirRequest{Dir: h[dir], Name: []byte(name), Mode: 0o755})
-		if err == nil && r.GetErrno() != 0 {
-			err = unix.Errno(r.GetErrno())
-		}
-		return err
+		return replyErr(c.Mkdir(ctx, &goferpb.MkdirRequest{Dir: h[dir], Name: []byte(name), Mode: 0o755}))
 	}
+}
+
+// replyErr is err, or else the errno reply rep carries (nil for none).
+func replyErr[R proto.Message](rep R, err error) error {
+	if err == nil {
+		if e := errnoOfReply(rep); e != 0 {
+			return e
+		}
+	}
+	return err
 }

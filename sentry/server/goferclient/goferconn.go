@@ -160,6 +160,11 @@ type vhandle struct {
 	lost bool
 }
 
+// inode returns the file e names, if known. Precondition: GoferConn.mu.
+func (e *vhandle) inode() (fileKey, bool) {
+	return fileKey{e.dev, e.ino}, e.hasIno
+}
+
 // handleFieldNames are the names of the uint64 request fields that carry
 // handle ids (goferconn_test.go checks that every uint64 request field is
 // classified).

@@ -263,9 +263,9 @@ func (g *GoferConn) beforeChange(req proto.Message) {
 	}
 	var drop []*donated.FD
 	g.mu.Lock()
-	if t := g.handles[r.Handle]; t != nil && t.hasIno {
+	if k, ok := g.inodeLocked(r.Handle); ok {
 		for _, e := range g.handles {
-			if e.hasIno && e.ino == t.ino && e.dev == t.dev {
+			if ek, ok := e.inode(); ok && ek == k {
 				drop = g.dropDonationsLocked(e, false, true, drop)
 			}
 		}

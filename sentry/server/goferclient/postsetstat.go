@@ -288,11 +288,10 @@ type fileKey struct{ dev, ino uint64 }
 // inodeLocked returns the inode virtual handle id names, if known.
 // Precondition: g.mu.
 func (g *GoferConn) inodeLocked(id uint64) (fileKey, bool) {
-	h := g.handles[id]
-	if h == nil || !h.hasIno {
-		return fileKey{}, false
+	if h := g.handles[id]; h != nil {
+		return h.inode()
 	}
-	return fileKey{h.dev, h.ino}, true
+	return fileKey{}, false
 }
 
 // carried returns the CallOption carrying taken, their handles mapped
