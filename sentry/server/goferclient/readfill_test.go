@@ -8,14 +8,11 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
-	"github.com/runsc-decoupled/runsc-decoupled/gofer/gofertest"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/donated"
-	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // readFillSize is the size of readFillEnv's file: /usr/include's
@@ -29,15 +26,7 @@ const readFillSize = 16 << 10
 func readFillEnv(tb testing.TB) (*AttrCache, uint64, []byte, int) {
 	tb.Helper()
 	root := tb.TempDir()
-	p := gofertest.New(tb, root)
-	p.Log = hclog.NewNullLogger()
-	p.Start()
-	tb.Cleanup(p.Kill)
-	target := transport.Target{Network: "unix", Address: p.Sock}
-	gc := NewGoferConn(p.Dial(tb), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
-		return transport.DialFramedStream(ctx, target)
-	}))
-	tb.Cleanup(gc.Close)
+	gc := quietFramedConn(tb, root)
 	a := NewAttrCache(goferpb.NewGoferClient(gc))
 	ctx := context.Background()
 	at, err := a.Attach(ctx, &goferpb.AttachRequest{})

@@ -7,13 +7,10 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc-decoupled/runsc-decoupled/gofer/gofertest"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/readlease"
-	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
 // unlinkManyFiles is the size of the run unlinkManyLoop removes: rm -r's
@@ -60,15 +57,7 @@ func (o registryObserver) NamesChanging(ctx context.Context, _, ino uint64) func
 func unlinkManyLoop(tb testing.TB) func() {
 	tb.Helper()
 	root := tb.TempDir()
-	p := gofertest.New(tb, root)
-	p.Log = hclog.NewNullLogger() // as a daemon's, which logs warnings only
-	p.Start()
-	tb.Cleanup(p.Kill)
-	target := transport.Target{Network: "unix", Address: p.Sock}
-	gc := NewGoferConn(p.Dial(tb), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
-		return transport.DialFramedStream(ctx, target)
-	}))
-	tb.Cleanup(gc.Close)
+	gc := quietFramedConn(tb, root)
 	c := NewAttrCache(goferpb.NewGoferClient(gc))
 	c.SetObserver(registryObserver{readlease.New(time.Second)})
 	ctx := context.Background()

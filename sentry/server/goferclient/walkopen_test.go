@@ -14,6 +14,24 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
 
+// quietFramedConn starts an in-process gofer on root that logs as a
+// daemon's does (warnings only) and returns a GoferConn to it over the
+// framed wire with call channels, as the server's: the cost tests count
+// what a call allocates there.
+func quietFramedConn(tb testing.TB, root string) *GoferConn {
+	tb.Helper()
+	p := gofertest.New(tb, root)
+	p.Log = hclog.NewNullLogger()
+	p.Start()
+	tb.Cleanup(p.Kill)
+	target := transport.Target{Network: "unix", Address: p.Sock}
+	gc := NewGoferConn(p.Dial(tb), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
+		return transport.DialFramedStream(ctx, target)
+	}))
+	tb.Cleanup(gc.Close)
+	return gc
+}
+
 // walkOpenLoop returns one open+close as the server makes it of a file
 // it looked up before: a walk-open that takes a donated fd, then the
 // Release of its handle (batched on the server; one call each here),
@@ -22,15 +40,7 @@ import (
 func walkOpenLoop(tb testing.TB) func() {
 	tb.Helper()
 	root := tb.TempDir()
-	p := gofertest.New(tb, root)
-	p.Log = hclog.NewNullLogger() // as a daemon's, which logs warnings only
-	p.Start()
-	tb.Cleanup(p.Kill)
-	target := transport.Target{Network: "unix", Address: p.Sock}
-	gc := NewGoferConn(p.Dial(tb), hclog.NewNullLogger(), WithStreamDialer(func(ctx context.Context) (MsgStream, error) {
-		return transport.DialFramedStream(ctx, target)
-	}))
-	tb.Cleanup(gc.Close)
+	gc := quietFramedConn(tb, root)
 	c := goferpb.NewGoferClient(gc)
 	ctx := context.Background()
 	a, err := c.Attach(ctx, &goferpb.AttachRequest{})
