@@ -6365,7 +6365,15 @@ type ProcAnswer struct {
 	MaxRss uint64 `protobuf:"varint,8,opt,name=max_rss,json=maxRss,proto3" json:"max_rss,omitempty"`
 	// locked is the resident part of its mlocked mappings, in bytes
 	// (TASKS): /proc/<pid>/status's VmLck.
-	Locked        uint64 `protobuf:"varint,350,opt,name=locked,proto3" json:"locked,omitempty"`
+	Locked uint64 `protobuf:"varint,350,opt,name=locked,proto3" json:"locked,omitempty"`
+	// sig_queued is how many signals the client holds queued for the
+	// process's real user, sig_queue_limit the process's RLIMIT_SIGPENDING
+	// (TASKS): /proc/<pid>/status's SigQ.
+	SigQueued     uint64 `protobuf:"varint,633,opt,name=sig_queued,json=sigQueued,proto3" json:"sig_queued,omitempty"`
+	SigQueueLimit uint64 `protobuf:"varint,634,opt,name=sig_queue_limit,json=sigQueueLimit,proto3" json:"sig_queue_limit,omitempty"`
+	// nr_cpu_ids is the client machine's CPU count, the width of
+	// TaskActivity.cpus_allowed (TASKS).
+	NrCpuIds      uint32 `protobuf:"varint,635,opt,name=nr_cpu_ids,json=nrCpuIds,proto3" json:"nr_cpu_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6459,6 +6467,27 @@ func (x *ProcAnswer) GetMaxRss() uint64 {
 func (x *ProcAnswer) GetLocked() uint64 {
 	if x != nil {
 		return x.Locked
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetSigQueued() uint64 {
+	if x != nil {
+		return x.SigQueued
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetSigQueueLimit() uint64 {
+	if x != nil {
+		return x.SigQueueLimit
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetNrCpuIds() uint32 {
+	if x != nil {
+		return x.NrCpuIds
 	}
 	return 0
 }
@@ -6586,8 +6615,16 @@ type TaskActivity struct {
 	// seccomp_mode is the thread's seccomp mode (0 none, 1 strict, 2
 	// filter) and no_new_privs its no_new_privs bit, which the client
 	// keeps (/proc/<pid>/status).
-	SeccompMode   uint32 `protobuf:"varint,260,opt,name=seccomp_mode,json=seccompMode,proto3" json:"seccomp_mode,omitempty"`
-	NoNewPrivs    bool   `protobuf:"varint,261,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
+	SeccompMode uint32 `protobuf:"varint,260,opt,name=seccomp_mode,json=seccompMode,proto3" json:"seccomp_mode,omitempty"`
+	NoNewPrivs  bool   `protobuf:"varint,261,opt,name=no_new_privs,json=noNewPrivs,proto3" json:"no_new_privs,omitempty"`
+	// sig_pending is the set of signals pending for the thread (bit n-1
+	// for signal n), sig_blocked its signal mask, which the client keeps
+	// (/proc/<pid>/status's SigPnd and SigBlk).
+	SigPending uint64 `protobuf:"varint,630,opt,name=sig_pending,json=sigPending,proto3" json:"sig_pending,omitempty"`
+	SigBlocked uint64 `protobuf:"varint,631,opt,name=sig_blocked,json=sigBlocked,proto3" json:"sig_blocked,omitempty"`
+	// cpus_allowed is the thread's CPU affinity, 64 CPUs a word, lowest
+	// first (Cpus_allowed).
+	CpusAllowed   []uint64 `protobuf:"varint,632,rep,packed,name=cpus_allowed,json=cpusAllowed,proto3" json:"cpus_allowed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6669,6 +6706,27 @@ func (x *TaskActivity) GetNoNewPrivs() bool {
 		return x.NoNewPrivs
 	}
 	return false
+}
+
+func (x *TaskActivity) GetSigPending() uint64 {
+	if x != nil {
+		return x.SigPending
+	}
+	return 0
+}
+
+func (x *TaskActivity) GetSigBlocked() uint64 {
+	if x != nil {
+		return x.SigBlocked
+	}
+	return 0
+}
+
+func (x *TaskActivity) GetCpusAllowed() []uint64 {
+	if x != nil {
+		return x.CpusAllowed
+	}
+	return nil
 }
 
 // MachineInfo describes the client machine, where the application's CPU
@@ -13059,7 +13117,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05TASKS\x10\x02\x12\v\n" +
 	"\aMACHINE\x10\x03\x12\f\n" +
 	"\bSET_COMM\x10\x04\x12\t\n" +
-	"\x05SMAPS\x10\x05\"\xc1\x02\n" +
+	"\x05SMAPS\x10\x05\"\xa9\x03\n" +
 	"\n" +
 	"ProcAnswer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
@@ -13070,7 +13128,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\avm_size\x18\x06 \x01(\x04R\x06vmSize\x12\x10\n" +
 	"\x03rss\x18\a \x01(\x04R\x03rss\x12\x17\n" +
 	"\amax_rss\x18\b \x01(\x04R\x06maxRss\x12\x17\n" +
-	"\x06locked\x18\xde\x02 \x01(\x04R\x06locked\"\xb6\x01\n" +
+	"\x06locked\x18\xde\x02 \x01(\x04R\x06locked\x12\x1e\n" +
+	"\n" +
+	"sig_queued\x18\xf9\x04 \x01(\x04R\tsigQueued\x12'\n" +
+	"\x0fsig_queue_limit\x18\xfa\x04 \x01(\x04R\rsigQueueLimit\x12\x1d\n" +
+	"\n" +
+	"nr_cpu_ids\x18\xfb\x04 \x01(\rR\bnrCpuIds\"\xb6\x01\n" +
 	"\x03VMA\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\x04R\x03end\x12\x14\n" +
@@ -13079,7 +13142,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x17\n" +
 	"\afile_id\x18\x06 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04name\x18\a \x01(\fR\x04name\x12\x14\n" +
-	"\x05smaps\x18\b \x01(\tR\x05smaps\"\xcb\x01\n" +
+	"\x05smaps\x18\b \x01(\tR\x05smaps\"\xb3\x02\n" +
 	"\fTaskActivity\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x18\n" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\x12\x12\n" +
@@ -13088,7 +13151,12 @@ const file_sentry_proto_rawDesc = "" +
 	"\bstime_ns\x18\x1f \x01(\x03R\astimeNs\x12\"\n" +
 	"\fseccomp_mode\x18\x84\x02 \x01(\rR\vseccompMode\x12!\n" +
 	"\fno_new_privs\x18\x85\x02 \x01(\bR\n" +
-	"noNewPrivs\"\xb3\x03\n" +
+	"noNewPrivs\x12 \n" +
+	"\vsig_pending\x18\xf6\x04 \x01(\x04R\n" +
+	"sigPending\x12 \n" +
+	"\vsig_blocked\x18\xf7\x04 \x01(\x04R\n" +
+	"sigBlocked\x12\"\n" +
+	"\fcpus_allowed\x18\xf8\x04 \x03(\x04R\vcpusAllowed\"\xb3\x03\n" +
 	"\vMachineInfo\x12\x1b\n" +
 	"\tmem_total\x18\x01 \x01(\x04R\bmemTotal\x12\x19\n" +
 	"\bmem_free\x18\x02 \x01(\x04R\amemFree\x12#\n" +

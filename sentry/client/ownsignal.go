@@ -108,9 +108,18 @@ func (c *client) sigpendingFull(p *process, sig linux.Signal, code int32) bool {
 	if lim == limits.Infinity {
 		return false
 	}
+	pending, ok := c.userSignalsQueued(p)
+	return ok && pending+1 > lim
+}
+
+// userSignalsQueued counts the signals this client holds queued for the
+// threads of p's real user (Linux's user_struct sigpending, which
+// RLIMIT_SIGPENDING bounds and /proc/<pid>/status's SigQ shows); false
+// if p's ids are not known. A push on its way is not counted yet.
+func (c *client) userSignalsQueued(p *process) (uint64, bool) {
 	ids, ok := c.ids.get(p.pid)
 	if !ok {
-		return false
+		return 0, false
 	}
 	c.mu.Lock()
 	tasks := make([]*task, 0, len(c.tasks))
@@ -127,7 +136,7 @@ func (c *client) sigpendingFull(p *process, sig linux.Signal, code int32) bool {
 		pending += uint64(len(o.pending))
 		o.mu.Unlock()
 	}
-	return pending+1 > lim
+	return pending, true
 }
 
 // jobControlSignals are the signals whose generation changes the

@@ -15,6 +15,7 @@ import (
 	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/cpuid"
 	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/sentry/limits"
 	"gvisor.dev/gvisor/pkg/sentry/mm"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -62,16 +63,19 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 	case pb.ProcQuery_TASKS:
 		var a pb.ProcAnswer
 		var m *mm.MemoryManager
+		var proc *process
 		for _, t := range c.tasksOf(q.Pid) {
 			u, s := t.cpuTimes()
+			cpus := t.affinityMask()
 			t.proc.mu.Lock()
 			nnp := t.proc.noNewPrivs
 			t.proc.mu.Unlock()
 			t.mu.Lock()
 			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: []byte(t.name),
-				UtimeNs: int64(u), StimeNs: int64(s), SeccompMode: uint32(t.seccomp.Load().mode()), NoNewPrivs: nnp})
+				UtimeNs: int64(u), StimeNs: int64(s), SeccompMode: uint32(t.seccomp.Load().mode()), NoNewPrivs: nnp,
+				SigPending: uint64(t.pendingSetLocked()), SigBlocked: uint64(t.mask), CpusAllowed: cpus})
 			if m == nil {
-				m = t.mm
+				m, proc = t.mm, t.proc
 			}
 			t.mu.Unlock()
 		}
@@ -79,6 +83,11 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 			a.VmSize, a.Rss, a.MaxRss = m.VirtualMemorySize(), m.ResidentSetSize(), m.MaxResidentSetSize()
 			a.Locked = lockedBytes(m)
 		}
+		if proc != nil {
+			a.SigQueued, _ = c.userSignalsQueued(proc)
+			a.SigQueueLimit = proc.limits.Get(limits.SignalsPending).Cur
+		}
+		a.NrCpuIds = uint32(onlineCPUs())
 		if len(a.Tasks) == 0 {
 			a.Errno = int32(unix.ESRCH)
 		}

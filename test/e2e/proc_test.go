@@ -14,11 +14,13 @@ import (
 // mapped file in /proc/self/maps, R/S/Z states: a pipe read blocks in the
 // remote sentry, nanosleep and futex wait in the client sentry; task/,
 // comm, fdinfo, reopening an unlinked file through /proc/self/fd) and
-// testdata/fdlinks.c (the fd links of sockets, eventfd and epoll).
+// testdata/fdlinks.c (the fd links of sockets, eventfd and epoll) and
+// testdata/procsig.c (status's and stat's signal sets, SigQ and
+// Cpus_allowed of a process and its two threads).
 func TestProcStates(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	for _, name := range []string{"procstate", "fdlinks"} {
+	for _, name := range []string{"procstate", "fdlinks", "procsig"} {
 		prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", name+".c"))
 		want := tu.Run(t, timeout, dir, "", prog)
 		for _, p := range platforms {

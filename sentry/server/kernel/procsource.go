@@ -91,6 +91,9 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 	if p.FDs != nil {
 		out.FDs = p.FDs.Limit()
 	}
+	if p.Sig != nil {
+		out.SigIgnored, out.SigCaught = p.Sig.IgnoredCaught()
+	}
 	sleeping, traced := map[int32]bool{}, map[int32]bool{}
 	for t := range p.Live {
 		out.Threads = append(out.Threads, procfs.Thread{TID: t.TID, Comm: p.Comm, State: 'R',
@@ -117,6 +120,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 			client[ta.Tid] = ta
 		}
 		out.VMSize, out.RSS, out.MaxRSS, out.Locked = a.VmSize, a.Rss, a.MaxRss, a.Locked
+		out.SigQueued, out.SigQueueLimit, out.NrCPUs = a.SigQueued, a.SigQueueLimit, int(a.NrCpuIds)
 	} else {
 		k.Log.Debug("thread states from the server only", "pid", pid, "err", err)
 	}
@@ -136,6 +140,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		}
 		t.UTime, t.STime = time.Duration(ta.GetUtimeNs()), time.Duration(ta.GetStimeNs())
 		t.Seccomp, t.NoNewPrivs = ta.GetSeccompMode(), ta.GetNoNewPrivs()
+		t.SigPending, t.SigBlocked, t.CPUs = ta.GetSigPending(), ta.GetSigBlocked(), ta.GetCpusAllowed()
 	}
 	leader := 0
 	for i, t := range out.Threads {

@@ -84,6 +84,22 @@ func (h *Handlers) Clone() *Handlers {
 	return &c
 }
 
+// IgnoredCaught returns the signals h ignores and those it catches, bit
+// n-1 for signal n (Linux's collect_sigign_sigcatch: a handler that is
+// neither SIG_DFL nor SIG_IGN catches).
+func (h *Handlers) IgnoredCaught() (ignored, caught uint64) {
+	for sig := 1; sig <= NumSignals; sig++ {
+		switch h.Act[sig].Handler {
+		case SigDfl:
+		case SigIgn:
+			ignored |= 1 << (sig - 1)
+		default:
+			caught |= 1 << (sig - 1)
+		}
+	}
+	return ignored, caught
+}
+
 // Flush is Linux's flush_signal_handlers(t, 0), which execve and
 // clone3's CLONE_CLEAR_SIGHAND apply: caught signals go back to SIG_DFL,
 // ignored ones stay ignored, and every action, an ignored one too, loses

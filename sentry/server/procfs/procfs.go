@@ -117,6 +117,15 @@ type Process struct {
 	VMSize, RSS, MaxRSS uint64
 	// Locked is the resident part of its mlocked mappings (VmLck).
 	Locked uint64
+	// SigIgnored and SigCaught are the signals its dispositions ignore
+	// and catch (bit n-1 for signal n: SigIgn, SigCgt).
+	SigIgnored, SigCaught uint64
+	// SigQueued is the signals queued for its real user, SigQueueLimit
+	// its RLIMIT_SIGPENDING (SigQ; known when threads were asked for).
+	SigQueued, SigQueueLimit uint64
+	// NrCPUs is the client machine's CPU count, the width of the
+	// threads' CPUs (known when threads were asked for).
+	NrCPUs int
 }
 
 // Thread is one thread.
@@ -135,6 +144,12 @@ type Thread struct {
 	Policy, RTPriority uint32
 	// TimerSlack is its timer slack in nanoseconds.
 	TimerSlack uint64
+	// SigPending and SigBlocked are its pending signals and its signal
+	// mask (kept by the client: SigPnd, SigBlk).
+	SigPending, SigBlocked uint64
+	// CPUs is its CPU affinity, 64 CPUs a word, lowest first (nil: not
+	// known, every CPU).
+	CPUs []uint64
 }
 
 // Mapping is one VMA, with the device, inode and path of the file it maps.

@@ -257,13 +257,15 @@ func thread(src Source, pid, tid int32) (*Process, Thread, error) {
 		return nil, Thread{}, err
 	}
 	if tid == 0 {
-		t := Thread{TID: pid, Comm: p.Comm, State: p.State}
+		t := Thread{TID: pid}
 		for _, l := range p.Threads {
 			if l.TID == pid { // the leader's own facts
-				t.Seccomp, t.NoNewPrivs = l.Seccomp, l.NoNewPrivs
-				t.Nice, t.Policy, t.RTPriority, t.TimerSlack = l.Nice, l.Policy, l.RTPriority, l.TimerSlack
+				t = l
 			}
 		}
+		// The process's name and state; its CPU times are its threads'
+		// (genPidStat sums them).
+		t.Comm, t.State, t.UTime, t.STime = p.Comm, p.State, 0, 0
 		return p, t, nil
 	}
 	for _, t := range p.Threads {
@@ -383,6 +385,12 @@ func genPidStat(src Source, pid, tid int32) ([]byte, error) {
 	fields := make([]string, 0, 27)
 	for i := 26; i <= 52; i++ {
 		switch i {
+		case 31, 32, 33, 34:
+			// The signal sets, decimal, of the first 31 signals
+			// (Linux's do_task_stat): pending for the thread, its
+			// mask, ignored and caught.
+			set := [...]uint64{t.SigPending, t.SigBlocked, p.SigIgnored, p.SigCaught}[i-31]
+			fields = append(fields, strconv.FormatUint(set&0x7fffffff, 10))
 		case 38:
 			fields = append(fields, strconv.Itoa(int(p.ExitSignal)))
 		case 40:
@@ -448,7 +456,11 @@ func genStatus(src Source, pid, tid int32) ([]byte, error) {
 			p.VMSize/1024, p.Locked/1024, p.MaxRSS/1024, p.RSS/1024, 0)
 	}
 	fmt.Fprintf(&b, "Threads:\t%d\n", n)
-	b.WriteString("SigQ:\t0/0\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n")
+	// A signal sent to the process is queued for one of its threads
+	// when it is sent (the server picks it), so nothing stays pending
+	// for the process as a whole: ShdPnd is empty, SigPnd has it.
+	fmt.Fprintf(&b, "SigQ:\t%d/%d\nSigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n",
+		p.SigQueued, p.SigQueueLimit, t.SigPending, 0, t.SigBlocked, p.SigIgnored, p.SigCaught)
 	fmt.Fprintf(&b, "CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\n",
 		p.CapInh, p.CapPrm, p.CapEff, p.CapBnd, p.CapAmb)
 	nnp := 0
@@ -456,6 +468,14 @@ func genStatus(src Source, pid, tid int32) ([]byte, error) {
 		nnp = 1
 	}
 	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t%d\n", nnp, t.Seccomp)
+	if p.NrCPUs > 0 {
+		cpus := t.CPUs
+		if cpus == nil {
+			cpus = allOf(p.NrCPUs)
+		}
+		fmt.Fprintf(&b, "Cpus_allowed:\t%s\nCpus_allowed_list:\t%s\n", bitmapHex(cpus, p.NrCPUs), bitmapList(cpus, p.NrCPUs))
+	}
+	fmt.Fprintf(&b, "Mems_allowed:\t%s\nMems_allowed_list:\t%s\n", bitmapHex([]uint64{1}, maxNumNodes), bitmapList([]uint64{1}, maxNumNodes))
 	b.WriteString("voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")
 	return b.Bytes(), nil
 }
