@@ -6373,7 +6373,11 @@ type ProcAnswer struct {
 	SigQueueLimit uint64 `protobuf:"varint,634,opt,name=sig_queue_limit,json=sigQueueLimit,proto3" json:"sig_queue_limit,omitempty"`
 	// nr_cpu_ids is the client machine's CPU count, the width of
 	// TaskActivity.cpus_allowed (TASKS).
-	NrCpuIds      uint32 `protobuf:"varint,635,opt,name=nr_cpu_ids,json=nrCpuIds,proto3" json:"nr_cpu_ids,omitempty"`
+	NrCpuIds uint32 `protobuf:"varint,635,opt,name=nr_cpu_ids,json=nrCpuIds,proto3" json:"nr_cpu_ids,omitempty"`
+	// rlimits are the process's resource limits, which the client keeps:
+	// the soft and the hard limit of each of RLIMIT_CPU to RLIMIT_RTTIME in
+	// Linux's order (TASKS; /proc/<pid>/limits).
+	Rlimits       []uint64 `protobuf:"varint,636,rep,packed,name=rlimits,proto3" json:"rlimits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6490,6 +6494,13 @@ func (x *ProcAnswer) GetNrCpuIds() uint32 {
 		return x.NrCpuIds
 	}
 	return 0
+}
+
+func (x *ProcAnswer) GetRlimits() []uint64 {
+	if x != nil {
+		return x.Rlimits
+	}
+	return nil
 }
 
 // VMA is one mapping of an address space, as /proc/<pid>/maps shows it.
@@ -13117,7 +13128,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05TASKS\x10\x02\x12\v\n" +
 	"\aMACHINE\x10\x03\x12\f\n" +
 	"\bSET_COMM\x10\x04\x12\t\n" +
-	"\x05SMAPS\x10\x05\"\xa9\x03\n" +
+	"\x05SMAPS\x10\x05\"\xc4\x03\n" +
 	"\n" +
 	"ProcAnswer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
@@ -13133,7 +13144,8 @@ const file_sentry_proto_rawDesc = "" +
 	"sig_queued\x18\xf9\x04 \x01(\x04R\tsigQueued\x12'\n" +
 	"\x0fsig_queue_limit\x18\xfa\x04 \x01(\x04R\rsigQueueLimit\x12\x1d\n" +
 	"\n" +
-	"nr_cpu_ids\x18\xfb\x04 \x01(\rR\bnrCpuIds\"\xb6\x01\n" +
+	"nr_cpu_ids\x18\xfb\x04 \x01(\rR\bnrCpuIds\x12\x19\n" +
+	"\arlimits\x18\xfc\x04 \x03(\x04R\arlimits\"\xb6\x01\n" +
 	"\x03VMA\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\x04R\x03end\x12\x14\n" +

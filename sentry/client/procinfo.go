@@ -86,6 +86,10 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 		if proc != nil {
 			a.SigQueued, _ = c.userSignalsQueued(proc)
 			a.SigQueueLimit = proc.limits.Get(limits.SignalsPending).Cur
+			for r := limits.CPU; r <= limits.Rttime; r++ {
+				l := proc.limits.Get(r)
+				a.Rlimits = append(a.Rlimits, l.Cur, l.Max)
+			}
 		}
 		a.NrCpuIds = uint32(onlineCPUs())
 		if len(a.Tasks) == 0 {

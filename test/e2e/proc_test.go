@@ -48,6 +48,9 @@ var procShellCases = []struct{ name, script string }{
 	{"environ", `env -i FOO=bar A=b cat /proc/self/environ | tr '\0' '\n'`},
 	{"task", `ls /proc/self/task | wc -l; readlink /proc/thread-self | grep -c /task/; cat /proc/self/task/*/comm`},
 	{"comm", `echo -n renamed > /proc/self/comm; cat /proc/$$/comm; cat /proc/$$/task/$$/comm`},
+	// The rows whose values the test sets or Linux fixes (the
+	// sandbox's defaults differ from the host's), and a unitless one.
+	{"limits", `ulimit -n 1000; ulimit -c 12345; grep -E '^(Limit|Max open files|Max core file size|Max cpu time|Max realtime priority) ' /proc/self/limits; grep -c '^Max ' /proc/$$/task/$$/limits`},
 }
 
 // TestProcShell compares procShellCases with native.

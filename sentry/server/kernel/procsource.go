@@ -121,6 +121,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		}
 		out.VMSize, out.RSS, out.MaxRSS, out.Locked = a.VmSize, a.Rss, a.MaxRss, a.Locked
 		out.SigQueued, out.SigQueueLimit, out.NrCPUs = a.SigQueued, a.SigQueueLimit, int(a.NrCpuIds)
+		out.Limits = a.Rlimits
 	} else {
 		k.Log.Debug("thread states from the server only", "pid", pid, "err", err)
 	}

@@ -126,6 +126,9 @@ type Process struct {
 	// NrCPUs is the client machine's CPU count, the width of the
 	// threads' CPUs (known when threads were asked for).
 	NrCPUs int
+	// Limits are its resource limits, soft and hard of each in Linux's
+	// order (known when threads were asked for).
+	Limits []uint64
 }
 
 // Thread is one thread.
@@ -339,6 +342,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"smaps":           {gen: genSmaps},
 		"mountinfo":       {gen: genMountinfo},
 		"mounts":          {gen: genMounts},
+		"limits":          {gen: genLimits},
 		// Per process (Linux's signal_struct), in task/<tid>/ too.
 		"oom_adj":       {mode: 0644, gen: genOOMAdj, capWrite: writeOOMAdj},
 		"oom_score":     {gen: genOOMScore},
@@ -358,6 +362,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"cmdline":       {gen: genCmdline},
 		"comm":          {mode: 0644, gen: genComm, write: writeComm},
 		"environ":       {mode: 0400, gen: genEnviron},
+		"limits":        {gen: genLimits},
 		"maps":          {gen: genMaps},
 		"oom_adj":       {mode: 0644, gen: genOOMAdj, capWrite: writeOOMAdj},
 		"oom_score":     {gen: genOOMScore},

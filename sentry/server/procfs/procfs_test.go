@@ -138,9 +138,11 @@ func newFake() *fakeSource {
 			Release: "6.1.0", Version: "#1 SMP", Hostname: []byte("box"), Domainname: []byte("(none)")},
 		procs: map[int32]*Process{
 			1: {PID: 1, PPID: 0, PGID: 1, SID: 1, Comm: "sh", State: 'S', Argv: []string{"sh", "-c", "x"}, Env: []string{"A=b"},
-				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S', UTime: 120 * time.Millisecond, STime: 30 * time.Millisecond, Nice: -5},
-					{TID: 5, Comm: "worker", State: 'R', UTime: 2 * time.Second, Policy: 2, RTPriority: 7}}, ExitSignal: 17, FDs: 1024,
-				VMSize: 8 << 20, RSS: 1 << 20, MaxRSS: 2 << 20, Locked: 512 << 10},
+				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S', UTime: 120 * time.Millisecond, STime: 30 * time.Millisecond, Nice: -5,
+					SigPending: 1 << 1, SigBlocked: 1<<1 | 1<<40},
+					{TID: 5, Comm: "worker", State: 'R', UTime: 2 * time.Second, Policy: 2, RTPriority: 7, CPUs: []uint64{0b1010}}}, ExitSignal: 17, FDs: 1024,
+				VMSize: 8 << 20, RSS: 1 << 20, MaxRSS: 2 << 20, Locked: 512 << 10,
+				Limits: fakeLimits(), SigIgnored: 1 << 12, SigCaught: 1<<9 | 1<<33, SigQueued: 3, SigQueueLimit: 100, NrCPUs: 4},
 			7: {PID: 7, PPID: 1, PGID: 1, SID: 1, Comm: "dead", State: 'Z', Argv: []string{"dead"}, ExitSignal: 17},
 		},
 		maps: []Mapping{
@@ -149,6 +151,18 @@ func newFake() *fakeSource {
 			{Start: 0x500000, End: 0x502000, Perms: 6},
 		},
 	}
+}
+
+// fakeLimits are a process's limits: each unlimited but RLIMIT_NOFILE
+// (1024, 4096) and RLIMIT_NICE (0, 0).
+func fakeLimits() []uint64 {
+	l := make([]uint64, 32)
+	for i := range l {
+		l[i] = ^uint64(0)
+	}
+	l[14], l[15] = 1024, 4096
+	l[26], l[27] = 0, 0
+	return l
 }
 
 func TestGenerate(t *testing.T) {
@@ -187,14 +201,28 @@ func TestGenerate(t *testing.T) {
 		// the thread's.
 		// priority and nice (18, 19): the leader's nice -5; rt_priority and
 		// policy (40, 41): the worker's SCHED_RR 7.
-		{PID, "stat", 1, 0, `^1 \(sh\) S 0 1 1 0 -1 0 0 0 0 0 212 3 0 0 15 -5 2 0 0 8388608 256 18446744073709551615( 0){12} 17( 0){14}\n$`},
-		{Task, "stat", 1, 5, `^5 \(worker\) R 0 1 1 0 -1 0 0 0 0 0 200 0 0 0 -8 0 2 0 0 8388608 256 18446744073709551615( 0){12} 17 0 7 2( 0){11}\n$`},
+		{PID, "stat", 1, 0, `^1 \(sh\) S 0 1 1 0 -1 0 0 0 0 0 212 3 0 0 15 -5 2 0 0 8388608 256 18446744073709551615( 0){5} 2 2 4096 512( 0){3} 17( 0){14}\n$`},
+		{Task, "stat", 1, 5, `^5 \(worker\) R 0 1 1 0 -1 0 0 0 0 0 200 0 0 0 -8 0 2 0 0 8388608 256 18446744073709551615( 0){5} 0 0 4096 512( 0){3} 17 0 7 2( 0){11}\n$`},
 		{PID, "stat", 7, 0, `^7 \(dead\) Z 1 1 1 `},
 		{PID, "status", 1, 0, `(?s)^Name:\tsh\nUmask:\t0000\nState:\tS \(sleeping\)\nTgid:\t1\nNgid:\t0\nPid:\t1\nPPid:\t0\n.*Threads:\t2\n`},
 		{Task, "status", 1, 5, `(?s)^Name:\tworker\n.*State:\tR \(running\)\nTgid:\t1\nNgid:\t0\nPid:\t5\n`},
 		{PID, "status", 7, 0, `(?s)State:\tZ \(zombie\)\n`},
 		{PID, "status", 1, 0, `(?s)\nVmSize:\t    8192 kB\nVmLck:\t     512 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n`},
 		{PID, "statm", 1, 0, `^2048 256 0 0 0 0 0\n$`},
+		// The leader's signal sets, the process's dispositions; the
+		// worker's CPUs 1 and 3 of 4, the leader's every one.
+		{PID, "status", 1, 0, `(?s)\nThreads:\t2\nSigQ:\t3/100\nSigPnd:\t0000000000000002\nShdPnd:\t0000000000000000\nSigBlk:\t0000010000000002\nSigIgn:\t0000000000001000\nSigCgt:\t0000000200000200\n`},
+		{PID, "status", 1, 0, `(?s)\nCpus_allowed:\tf\nCpus_allowed_list:\t0-3\nMems_allowed:\t(00000000,){31}00000001\nMems_allowed_list:\t0\n`},
+		{Task, "status", 1, 5, `(?s)\nSigPnd:\t0000000000000000\n.*\nSigBlk:\t0000000000000000\n.*\nCpus_allowed:\ta\nCpus_allowed_list:\t1,3\n`},
+		// Fields 31-34: pending, blocked (the first 31 signals), ignored,
+		// caught.
+		{PID, "stat", 1, 0, `^(\S+ ){30}2 2 4096 512 `},
+		{PID, "limits", 1, 0, "^Limit                     Soft Limit           Hard Limit           Units     \n" +
+			"Max cpu time              unlimited            unlimited            seconds   \n(.*\n){6}" +
+			"Max open files            1024                 4096                 files     \n(.*\n){5}" +
+			"Max nice priority         0                    0                    \n(.*\n){2}$"},
+		{Task, "limits", 1, 5, `(?s)^Limit .*Max realtime timeout      unlimited            unlimited            us        \n$`},
+		{PID, "limits", 7, 0, "^Limit                     Soft Limit           Hard Limit           Units     \n$"},
 		{PID, "maps", 1, 0, "^00400000-00401000 r-xp 00001000 fe:01 99                                 /bin/prog\n" +
 			"7f0000000000-7f0000001000 rw-s 00000000 00:00 0                          /dev/zero \\(deleted\\)\n" +
 			"00500000-00502000 rw-p 00000000 00:00 0 \n$"},
