@@ -16,11 +16,12 @@ import (
 // comm, fdinfo, reopening an unlinked file through /proc/self/fd) and
 // testdata/fdlinks.c (the fd links of sockets, eventfd and epoll) and
 // testdata/procsig.c (status's and stat's signal sets, SigQ and
-// Cpus_allowed of a process and its two threads).
+// Cpus_allowed of a process and its two threads) and testdata/procnet.c
+// (its TCP, UDP and unix sockets in /proc/net/{tcp,tcp6,udp,udp6,unix}).
 func TestProcStates(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	for _, name := range []string{"procstate", "fdlinks", "procsig"} {
+	for _, name := range []string{"procstate", "fdlinks", "procsig", "procnet"} {
 		prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", name+".c"))
 		want := tu.Run(t, timeout, dir, "", prog)
 		for _, p := range platforms {

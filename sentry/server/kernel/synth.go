@@ -162,7 +162,13 @@ func (sk *synthKernel) FileName(f *fdesc.File) (string, bool) {
 		if impl.Tty {
 			return "/dev/pts/0", true
 		}
-		return fmt.Sprintf("pipe:[stdio%d]", impl.Fd), true
+		// The inode number its fstat reports, as Linux's link names a
+		// pipe's (it read "pipe:[stdio0]").
+		st, err := impl.Stat(nil)
+		if err != nil {
+			return "", false
+		}
+		return fmt.Sprintf("pipe:[%d]", st.Ino), true
 	}
 	return "", false
 }

@@ -65,6 +65,9 @@ type Source interface {
 	SetCorePattern(data []byte)
 	// NetInterfaces lists the sandbox's network interfaces (/proc/net).
 	NetInterfaces() ([]NetInterface, error)
+	// Sockets lists the sandbox's open sockets, in a stable order
+	// (/proc/net/tcp, udp, unix).
+	Sockets() []Socket
 }
 
 // NetInterface is a network interface as /proc/net/dev and if_inet6
@@ -329,6 +332,11 @@ var tables = map[Scope]map[string]fileSpec{
 		"sys/vm/drop_caches": {mode: 0200, write: writeDropCaches},
 		"net/dev":            {gen: genNetDev},
 		"net/if_inet6":       {gen: genIfInet6},
+		"net/tcp":            {gen: genNetTCP(unix.AF_INET)},
+		"net/tcp6":           {gen: genNetTCP(unix.AF_INET6)},
+		"net/udp":            {gen: genNetUDP(unix.AF_INET)},
+		"net/udp6":           {gen: genNetUDP(unix.AF_INET6)},
+		"net/unix":           {gen: genNetUnix},
 		"sysvipc/msg":        {gen: sysvIPC("msg")},
 		"sysvipc/sem":        {gen: sysvIPC("sem")},
 		"sysvipc/shm":        {gen: sysvIPC("shm")},

@@ -26,6 +26,8 @@ type fakeSource struct {
 	leaseBreakTime int
 	// oomScoreAdjMin is process 1's oom_score_adj_min.
 	oomScoreAdjMin int32
+	// sockets are the sandbox's (Sockets).
+	sockets []Socket
 }
 
 func (f *fakeSource) Machine() (*sentrypb.MachineInfo, error) {
@@ -121,6 +123,8 @@ func (f *fakeSource) SysvIPC(kind string) []byte { return []byte("sysvipc " + ki
 func (f *fakeSource) SetSysvLimit(kind string, data []byte) error { return nil }
 func (f *fakeSource) CorePattern() string                         { return "core" }
 func (f *fakeSource) SetCorePattern(data []byte)                  {}
+
+func (f *fakeSource) Sockets() []Socket { return f.sockets }
 
 func (f *fakeSource) NetInterfaces() ([]NetInterface, error) {
 	return []NetInterface{

@@ -15,8 +15,18 @@ import (
 // Dev is the device number of anonymous-inode files.
 const Dev = 0x0d
 
-// nextIno numbers anonymous inodes, for all clients of the server.
+// nextIno numbers anonymous inodes, for all clients of the server,
+// from firstIno on.
 var nextIno atomic.Uint64
+
+// firstIno is the first anonymous inode number: Linux's get_next_ino
+// has handed out thousands by the time a program runs, and tools take
+// that for granted (net-tools' netstat -p skips a "socket:[N]" link of
+// fewer than two digits, so it named no program for the sandbox's first
+// sockets).
+const firstIno = 10000
+
+func init() { nextIno.Store(firstIno - 1) }
 
 // Base is what every anonymous-inode file kind shares: a stream (lseek
 // and pread fail with ESPIPE), no byte-slice reads, an anonymous-inode

@@ -1,0 +1,165 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sort"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/transport"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+)
+
+// Sockets lists the sockets open in the client's fd tables (a socket
+// held only by an SCM_RIGHTS message in flight is not listed, as on
+// Linux it would be), by inode number. Each is described after k.Mu is
+// dropped, under a reference: a socket's own locks are not ordered
+// against the kernel's.
+func (s procSource) Sockets() []procfs.Socket {
+	k := s.k
+	seen := map[*fdesc.File]bool{}
+	var files []*fdesc.File
+	k.Mu.Lock()
+	for _, p := range k.Procs {
+		if p.FDs == nil {
+			continue
+		}
+		p.FDs.Each(func(_ int32, e fdtable.Entry) {
+			switch e.File.Impl.(type) {
+			case *inet.File, *inet.HostFile, *unixsock.File:
+			default:
+				return
+			}
+			if !seen[e.File] {
+				seen[e.File] = true
+				e.File.IncRef()
+				files = append(files, e.File)
+			}
+		})
+	}
+	k.Mu.Unlock()
+	out := make([]procfs.Socket, 0, len(files))
+	for _, f := range files {
+		if ps, ok := procSocketOf(f); ok {
+			out = append(out, ps)
+		}
+		f.DecRef()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ino < out[j].Ino })
+	return out
+}
+
+// procSocketOf describes socket file f for /proc/net.
+func procSocketOf(f *fdesc.File) (procfs.Socket, bool) {
+	switch impl := f.Impl.(type) {
+	case *inet.File:
+		ps := procfs.Socket{Family: impl.S.Family, Type: unix.SOCK_DGRAM, Ino: impl.Ino()}
+		ep := impl.S.EP
+		if a, err := ep.GetLocalAddress(); err == nil {
+			ps.Local = addrPortOf(a)
+		}
+		if a, err := ep.GetRemoteAddress(); err == nil {
+			ps.Remote = addrPortOf(a)
+		}
+		if rx, err := ep.GetSockOptInt(tcpip.ReceiveQueueSizeOption); err == nil {
+			ps.RxQueue = uint32(rx)
+		}
+		if tx, err := ep.GetSockOptInt(tcpip.SendQueueSizeOption); err == nil {
+			ps.TxQueue = uint32(tx)
+		}
+		if impl.S.Stream {
+			ps.Type, ps.State = unix.SOCK_STREAM, linuxTCPState(tcp.EndpointState(ep.State()))
+		} else if transport.DatagramEndpointState(ep.State()) == transport.DatagramEndpointStateConnected {
+			ps.State = linux.TCP_ESTABLISHED
+		} else {
+			ps.State = linux.TCP_CLOSE
+		}
+		return ps, true
+	case *inet.HostFile:
+		ps := procfs.Socket{Family: impl.S.Family, Type: unix.SOCK_DGRAM, Ino: impl.Ino(), State: linux.TCP_CLOSE}
+		if sa, err := impl.S.Name(false); err == nil {
+			ps.Local = sockaddrAddrPort(sa)
+		}
+		sa, err := impl.S.Name(true)
+		if err == nil {
+			ps.Remote = sockaddrAddrPort(sa)
+		}
+		if n, qerr := impl.S.Queued(); qerr == nil {
+			ps.RxQueue = uint32(n)
+		}
+		switch {
+		case impl.S.Stream && impl.S.Listening():
+			ps.State = linux.TCP_LISTEN
+		case err == nil:
+			// A peer: connected (a closing connection's finer
+			// state is the host's alone).
+			ps.State = linux.TCP_ESTABLISHED
+		}
+		if impl.S.Stream {
+			ps.Type = unix.SOCK_STREAM
+		}
+		return ps, true
+	case *unixsock.File:
+		ps := procfs.Socket{Family: unix.AF_UNIX, Type: int(impl.U.Type), Ino: impl.Ino(), State: linux.TCP_CLOSE}
+		impl.Mu.Lock()
+		listening := impl.Backlog > 0
+		ps.Path = impl.BoundName
+		impl.Mu.Unlock()
+		switch {
+		case listening:
+			ps.State = linux.TCP_LISTEN
+		case impl.U.Connected():
+			ps.State = linux.TCP_ESTABLISHED
+		}
+		return ps, true
+	}
+	return procfs.Socket{}, false
+}
+
+// linuxTCPState is netstack's TCP state as Linux's: the protocol's
+// states are Linux's numbers; netstack's own before a connection
+// (initial, bound, a connect not yet sent, an error) are TCP_CLOSE but
+// the connect, which is TCP_SYN_SENT.
+func linuxTCPState(s tcp.EndpointState) uint32 {
+	switch s {
+	case tcp.StateConnecting:
+		return linux.TCP_SYN_SENT
+	case tcp.StateInitial, tcp.StateBound, tcp.StateError:
+		return linux.TCP_CLOSE
+	}
+	return uint32(s)
+}
+
+// addrPortOf is a netstack address.
+func addrPortOf(a tcpip.FullAddress) netip.AddrPort {
+	ip, _ := netip.AddrFromSlice(a.Addr.AsSlice())
+	return netip.AddrPortFrom(ip, a.Port)
+}
+
+// sockaddrAddrPort parses a host sockaddr_in or sockaddr_in6 (zero if
+// it is neither).
+func sockaddrAddrPort(sa []byte) netip.AddrPort {
+	if len(sa) < 4 {
+		return netip.AddrPort{}
+	}
+	port := binary.BigEndian.Uint16(sa[2:])
+	switch binary.LittleEndian.Uint16(sa) {
+	case unix.AF_INET:
+		if len(sa) >= 8 {
+			return netip.AddrPortFrom(netip.AddrFrom4([4]byte(sa[4:8])), port)
+		}
+	case unix.AF_INET6:
+		if len(sa) >= 24 {
+			return netip.AddrPortFrom(netip.AddrFrom16([16]byte(sa[8:24])), port)
+		}
+	}
+	return netip.AddrPort{}
+}
