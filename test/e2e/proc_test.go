@@ -49,6 +49,9 @@ var procShellCases = []struct{ name, script string }{
 	{"environ", `env -i FOO=bar A=b cat /proc/self/environ | tr '\0' '\n'`},
 	{"task", `ls /proc/self/task | wc -l; readlink /proc/thread-self | grep -c /task/; cat /proc/self/task/*/comm`},
 	{"comm", `echo -n renamed > /proc/self/comm; cat /proc/$$/comm; cat /proc/$$/task/$$/comm`},
+	// An fd's entry is a symlink (lstat: its mode by the open mode, 64
+	// bytes); stat follows it.
+	{"fd links", `exec 3</proc/version 4>>f 5<>g; for n in 3 4 5; do stat -c '%F %A %s' /proc/self/fd/$n; done; stat -L -c '%F' /proc/self/fd/3 /proc/self/fd/4; ls -l /proc/$$/fd/3 | cut -c1-10`},
 	// The rows whose values the test sets or Linux fixes (the
 	// sandbox's defaults differ from the host's), and a unitless one.
 	{"limits", `ulimit -n 1000; ulimit -c 12345; grep -E '^(Limit|Max open files|Max core file size|Max cpu time|Max realtime priority) ' /proc/self/limits; grep -c '^Max ' /proc/$$/task/$$/limits`},

@@ -138,11 +138,22 @@ func fstatat(c *kernel.Task, dirfd int32, path string, addr uint64, flags uint32
 	if f != nil {
 		defer f.DecRef()
 	}
-	st, err := StatOf(c, d, f)
+	st, err := statAtEnd(c, d, f, flags&linux.AT_SYMLINK_NOFOLLOW != 0)
 	if err != nil {
 		return 0, err
 	}
 	return 0, writeStat(c, addr, st)
+}
+
+// statAtEnd is StatOf for what a path lookup ended at: with nofollow, a
+// /proc/<pid>/fd/<n> link is itself (a symlink, as lstat and ls -l of
+// the fd directory see it); followed, a link to a file with no path (a
+// pipe, a socket) ends at the link too, and is the file's.
+func statAtEnd(c *kernel.Task, d *vfs.Dentry, f *fdesc.File, nofollow bool) (*goferpb.Stat, error) {
+	if nofollow && f == nil && d.Kind == vfs.KindProcFd {
+		return c.Kernel.VFS.StatDentry(c, d)
+	}
+	return StatOf(c, d, f)
 }
 
 // Statx is statx(2).
@@ -165,7 +176,7 @@ func Statx(c *kernel.Task) (int64, error) {
 	if f != nil {
 		defer f.DecRef()
 	}
-	st, err := StatOf(c, d, f)
+	st, err := statAtEnd(c, d, f, flags&linux.AT_SYMLINK_NOFOLLOW != 0)
 	if err != nil {
 		return 0, err
 	}

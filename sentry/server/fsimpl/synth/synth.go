@@ -473,6 +473,19 @@ func (fs *FS) Stat(d *vfs.Dentry) *goferpb.Stat {
 		st.Rdev, st.Uid, st.Gid = unix.Mkdev(n.Major, n.Minor), n.Uid, n.Gid
 	case vfs.KindLink:
 		st.Size = uint64(len(d.Link))
+	case vfs.KindProcFd:
+		// Linux's proc_fd_link inode: r-x for a readable description,
+		// -wx for a writable one, and 64 bytes.
+		st.Mode, st.Size = unix.S_IFLNK, 64
+		if f, _, err := fs.k.FD(d.PID, d.FD); err == nil {
+			if f.Readable() {
+				st.Mode |= 0500
+			}
+			if f.Writable() {
+				st.Mode |= 0300
+			}
+			f.DecRef()
+		}
 	case vfs.KindMqueue:
 		if q, ok := fs.k.Mqueues().Stat(d.SynthName()); ok && q.Ino == d.Ino() {
 			return q
