@@ -53,14 +53,24 @@ func (o registryObserver) NamesChanging(ctx context.Context, _, ino uint64) func
 // call (raw mknodat, which allocates nothing), removed by one UnlinkMany
 // with an Origin each, naming each file's inode (WithChanging), through
 // the attribute cache (telling a read lease registry) and GoferConn over
-// the framed wire with call channels to an in-process gofer.
-func unlinkManyLoop(tb testing.TB) func() {
+// the framed wire with call channels to an in-process gofer. With leased
+// not nil, the files are leased before each run to the remover's own
+// client, whose context the run carries: the search key of each, as rm
+// -r's listing of the directory brought them (GrantPath); leased runs
+// the grant (a benchmark stops its timer around it: not the run's cost).
+func unlinkManyLoop(tb testing.TB, leased func(grant func())) func() {
 	tb.Helper()
 	root := tb.TempDir()
 	gc := quietFramedConn(tb, root)
 	c := NewAttrCache(goferpb.NewGoferClient(gc))
-	c.SetObserver(registryObserver{readlease.New(time.Second)})
+	reg := readlease.New(time.Second)
+	c.SetObserver(registryObserver{reg})
 	ctx := context.Background()
+	var h *readlease.Holder
+	if leased != nil {
+		h = reg.NewHolder(func(bool) { h.Take() })
+		ctx = readlease.WithHolder(ctx, h)
+	}
 	a, err := c.Attach(ctx, &goferpb.AttachRequest{})
 	if err != nil || a.Errno != 0 {
 		tb.Fatalf("Attach: %v %v", err, unix.Errno(a.GetErrno()))
@@ -85,13 +95,32 @@ func unlinkManyLoop(tb testing.TB) func() {
 	for i := range inos {
 		inos[i] = uint64(1000 + i)
 	}
+	// Leased, the run's lookups found the files' own numbers (inos,
+	// which changing holds, are set in place at each run).
 	changing := WithChanging(ctx, inos...)
+	keys := make([]readlease.Key, unlinkManyFiles)
+	var st unix.Stat_t
+	grant := func() {
+		for i, name := range cnames {
+			if _, _, e := unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(dirFD), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(&st)), unix.AT_SYMLINK_NOFOLLOW, 0, 0); e != 0 {
+				tb.Fatalf("fstatat: %v", e)
+			}
+			inos[i] = st.Ino
+			keys[i] = readlease.PathKey(readlease.PathSearch, st.Ino)
+		}
+		if _, _, _, ok := reg.GrantPath(h, reg.BeginPath(), keys); !ok {
+			tb.Fatal("the listing's grant was refused")
+		}
+	}
 	var seq uint64
 	return func() {
 		for _, name := range cnames {
 			if _, _, e := unix.Syscall6(unix.SYS_MKNODAT, uintptr(dirFD), uintptr(unsafe.Pointer(name)), unix.S_IFREG|0o644, 0, 0, 0); e != 0 {
 				tb.Fatalf("mknodat: %v", e)
 			}
+		}
+		if leased != nil {
+			leased(grant)
 		}
 		// Each call's own, as each unlink's Origin is its posted call's.
 		for _, o := range req.Origins {
@@ -115,7 +144,25 @@ func unlinkManyLoop(tb testing.TB) func() {
 // -benchmem counts the allocations of the run (divide by unlinkManyFiles
 // for a file's).
 func BenchmarkUnlinkMany(b *testing.B) {
-	call := unlinkManyLoop(b)
+	call := unlinkManyLoop(b, nil)
+	call()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		call()
+	}
+}
+
+// BenchmarkUnlinkManyLeased is BenchmarkUnlinkMany with the files leased
+// to the remover's own client before each run (its listing's search key
+// of each; the grant not counted), as rm -r's are: each removal then
+// revokes a lease.
+func BenchmarkUnlinkManyLeased(b *testing.B) {
+	call := unlinkManyLoop(b, func(grant func()) {
+		b.StopTimer()
+		grant()
+		b.StartTimer()
+	})
 	call()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -2,6 +2,7 @@ package readlease
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -107,6 +108,86 @@ func TestAttrsKey(t *testing.T) {
 			}
 			if revoked != tc.wantRevoked {
 				t.Errorf("attributes lease revoked %v, want %v", revoked, tc.wantRevoked)
+			}
+		})
+	}
+}
+
+// quietHolder returns a holder whose revocations are taken and dropped
+// at each kick, as a client's sender takes them (nothing is kept: a
+// benchmark's revocations would pile up in a fake client's list).
+func quietHolder(r *Registry) *Holder {
+	var h *Holder
+	h = r.NewHolder(func(bool) { h.Take() })
+	return h
+}
+
+// BenchmarkGrantPath grants one listing's path leases of n new inodes a
+// time (find's listings: one key per file) to one client, the fake
+// clock moving 100 µs a key (10,000 a second: a lease lives a second,
+// so the registry holds ~10,000 live ones and each grant prunes as many
+// as it makes). -benchmem: divide allocs/op by n for a key's.
+func BenchmarkGrantPath(b *testing.B) {
+	for _, n := range []int{1, 16, 200} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			r := New(time.Second)
+			now := time.Unix(1000, 0)
+			r.SetClock(func() time.Time { return now })
+			h := quietHolder(r)
+			keys := make([]Key, n)
+			ino := uint64(1 << 20)
+			listing := func() {
+				for i := range keys {
+					keys[i] = PathKey(PathSearch, ino)
+					ino++
+				}
+				now = now.Add(time.Duration(n) * 100 * time.Microsecond)
+				if _, _, _, ok := r.GrantPath(h, r.BeginPath(), keys); !ok {
+					b.Fatal("grant refused")
+				}
+			}
+			// The steady state: a second of listings live.
+			for range 2 * 10000 / n {
+				listing()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				listing()
+			}
+		})
+	}
+}
+
+// BenchmarkChanged revokes n files' leases, one Changed a file, as the
+// attribute cache tells the registry of a run of rm -r's unlinks: the
+// remover's listing leased each file (its search key) to the remover's
+// own client, whose context the changes carry. The grant is not counted
+// (timer stopped). -benchmem: divide allocs/op by n for a file's.
+func BenchmarkChanged(b *testing.B) {
+	for _, n := range []int{1, 64} {
+		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
+			r := New(time.Minute)
+			h := quietHolder(r)
+			ctx := WithHolder(context.Background(), h)
+			keys := make([]Key, n)
+			files := make([]Key, n)
+			ino := uint64(1 << 20)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				for i := range keys {
+					keys[i], files[i] = PathKey(PathSearch, ino), Key{Dev: 1, Ino: ino}
+					ino++
+				}
+				if _, _, _, ok := r.GrantPath(h, r.BeginPath(), keys); !ok {
+					b.Fatal("grant refused")
+				}
+				b.StartTimer()
+				for _, k := range files {
+					r.Changed(ctx, k)
+				}
 			}
 		})
 	}
