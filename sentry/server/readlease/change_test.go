@@ -152,7 +152,7 @@ func TestBeginChangeAllocs(t *testing.T) {
 
 // TestReusedEntryStartsEmpty checks that an entry a change of one inode
 // dropped and another key reuses keeps nothing of the first: its change
-// count, its version, its leases' map emptied.
+// count, its version, its leases.
 func TestReusedEntryStartsEmpty(t *testing.T) {
 	r := New(time.Minute)
 	c := newClient(r, true)
@@ -170,8 +170,8 @@ func TestReusedEntryStartsEmpty(t *testing.T) {
 	}
 	tk = r.Begin(second)
 	e := r.files[second]
-	if e.changes != 0 || e.version != (Version{}) || len(e.holders) != 0 || e.pending != 1 || tk.changes != 0 {
-		t.Errorf("reused entry: changes %d, version %+v, %d holders, %d pending; ticket at %d", e.changes, e.version, len(e.holders), e.pending, tk.changes)
+	if e.changes != 0 || e.version != (Version{}) || len(e.leases) != 0 || e.pending != 1 || tk.changes != 0 {
+		t.Errorf("reused entry: changes %d, version %+v, %d leases, %d pending; ticket at %d", e.changes, e.version, len(e.leases), e.pending, tk.changes)
 	}
 	if _, ok := r.Live(c.h, second); ok {
 		t.Error("a lease of the first inode is live on the second")

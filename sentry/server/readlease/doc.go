@@ -37,12 +37,15 @@
 // live leases alone), when its last renewal arrived (Renew: every lease
 // it holds then lives a TTL more, within its life of ten TTLs) and the
 // releases that make room in a full budget (revocations of its oldest
-// leases without a change, forgotten once acknowledged). A change of a file
-// (Registry.Changed, from the attribute cache's observer hooks) revokes
-// every lease on it and waits until each holder other than the caller's
-// own client acknowledged, or its leases expired; the caller's own
-// client needs no wait, because its revocation is sent before the
-// change's reply on the same ordered stream. A change that may make an
+// leases without a change, forgotten once acknowledged). An inode's
+// leases are a list of records (holder, id, expiry; fileLeases.leases),
+// two of them inline: no allocation for a key a listing leases to one
+// client. A change of a file (Registry.Changed, from the attribute
+// cache's observer hooks) revokes every lease on it and waits until
+// each holder other than the caller's own client acknowledged, or its
+// leases expired; the caller's own client needs no wait, because its
+// revocation is sent before the change's reply on the same ordered
+// stream. A change that may make an
 // open fail is announced before it is made (BeginChange, change.go): the
 // same revocation and wait come first (but for the caller's own leases,
 // which its Changed revokes after the change: another client's change

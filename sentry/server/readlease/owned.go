@@ -1,9 +1,6 @@
 package readlease
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // Owned leases (docs/ARCHITECTURE.md, "The client's read cache"): a
 // client that created a regular file for writing, and alone has it
@@ -73,21 +70,17 @@ func (o *Owned) Grant() (id, epoch uint64, ok bool) {
 	if h.disabled || now.Before(h.pausedUntil) {
 		return 0, 0, false
 	}
-	for old := range e.holders[h] {
-		r.forgetLocked(h, old)
-	}
+	e.dropHolderLocked(h)
 	if h.roomLocked(readBudget) <= 0 {
 		r.pruneHolderLocked(h, now)
 		if h.roomLocked(readBudget) <= 0 {
 			return 0, 0, false
 		}
 	}
-	ls := make(map[uint64]time.Time, 1)
-	e.setHolderLocked(h, ls)
 	r.nextID++
 	id = r.nextID
 	expiry := now.Add(r.ttl)
-	ls[id] = expiry
+	e.addLease(h, id, expiry)
 	h.addLocked(id, o.key, expiry)
 	return id, h.epoch, true
 }
@@ -105,9 +98,7 @@ func (o *Owned) End() {
 	}
 	e.pending--
 	h.mu.Lock()
-	for id := range e.holders[h] {
-		r.forgetLocked(h, id)
-	}
+	e.dropHolderLocked(h)
 	h.mu.Unlock()
 	r.gcLocked(o.key, e)
 }

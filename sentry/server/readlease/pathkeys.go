@@ -157,17 +157,12 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 	ids = make([]uint64, len(keys))
 	for i, k := range keys {
 		e := r.entryLocked(k)
-		ls := e.holders[h]
-		if ls == nil {
-			ls = make(map[uint64]time.Time)
-			e.setHolderLocked(h, ls)
-		}
 		// By the grant's own expiry, not the renewed one: the client
 		// counts the lease's life from the expiry it is told (left).
 		var last time.Time
-		for id, exp := range ls {
-			if exp.After(last) {
-				ids[i], last = id, exp
+		for _, l := range e.leases {
+			if l.h == h && l.expiry.After(last) {
+				ids[i], last = l.id, l.expiry
 			}
 		}
 		if ids[i] != 0 && last.Sub(now) >= r.ttl/2 {
@@ -176,8 +171,9 @@ func (r *Registry) GrantPath(h *Holder, t PathTicket, keys []Key) (ids []uint64,
 		}
 		r.nextID++
 		ids[i] = r.nextID
-		ls[ids[i]] = now.Add(r.ttl)
-		h.addLocked(ids[i], k, ls[ids[i]])
+		expiry := now.Add(r.ttl)
+		e.addLease(h, ids[i], expiry)
+		h.addLocked(ids[i], k, expiry)
 	}
 	return ids, h.epoch, left, true
 }
