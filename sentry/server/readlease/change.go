@@ -60,7 +60,7 @@ func (r *Registry) BeginChange(ctx context.Context, inodes []Key) (end func(), e
 		e := r.entryLocked(key)
 		e.changing++
 		e.changes++
-		revs = append(revs, r.revokeButLocked(e, now, self, self)...)
+		revs = r.revokeButLocked(revs, e, now, self, self)
 	}
 	r.mu.Unlock()
 	expired = r.finish(ctx, revs)

@@ -41,9 +41,10 @@
 // leases are a list of records (holder, id, expiry; fileLeases.leases),
 // two of them inline: no allocation for a key a listing leases to one
 // client. A change of a file (Registry.Changed, from the attribute
-// cache's observer hooks) revokes every lease on it and waits until
-// each holder other than the caller's own client acknowledged, or its
-// leases expired; the caller's own client needs no wait, because its
+// cache's observer hooks; ChangedMany: a run of unlinks' files as one,
+// under one lock, one wait per holder) revokes every lease on it and
+// waits until each holder other than the caller's own client
+// acknowledged, or its leases expired; the caller's own client needs no wait, because its
 // revocation is sent before the change's reply on the same ordered
 // stream. A change that may make an
 // open fail is announced before it is made (BeginChange, change.go): the

@@ -159,36 +159,48 @@ func BenchmarkGrantPath(b *testing.B) {
 	}
 }
 
-// BenchmarkChanged revokes n files' leases, one Changed a file, as the
-// attribute cache tells the registry of a run of rm -r's unlinks: the
-// remover's listing leased each file (its search key) to the remover's
-// own client, whose context the changes carry. The grant is not counted
-// (timer stopped). -benchmem: divide allocs/op by n for a file's.
+// BenchmarkChanged revokes n files' leases, one Changed a file (each)
+// or one ChangedMany of them all (many), as the attribute cache tells
+// the registry of a run of rm -r's unlinks: the remover's listing leased
+// each file (its search key) to the remover's own client, whose context
+// the changes carry. The grant is not counted (timer stopped).
+// -benchmem: divide allocs/op by n for a file's.
 func BenchmarkChanged(b *testing.B) {
-	for _, n := range []int{1, 64} {
-		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
-			r := New(time.Minute)
-			h := quietHolder(r)
-			ctx := WithHolder(context.Background(), h)
-			keys := make([]Key, n)
-			files := make([]Key, n)
-			ino := uint64(1 << 20)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				b.StopTimer()
-				for i := range keys {
-					keys[i], files[i] = PathKey(PathSearch, ino), Key{Dev: 1, Ino: ino}
-					ino++
-				}
-				if _, _, _, ok := r.GrantPath(h, r.BeginPath(), keys); !ok {
-					b.Fatal("grant refused")
-				}
-				b.StartTimer()
-				for _, k := range files {
-					r.Changed(ctx, k)
-				}
+	modes := []struct {
+		name   string
+		change func(r *Registry, ctx context.Context, files []Key)
+	}{
+		{"each", func(r *Registry, ctx context.Context, files []Key) {
+			for _, k := range files {
+				r.Changed(ctx, k)
 			}
-		})
+		}},
+		{"many", func(r *Registry, ctx context.Context, files []Key) { r.ChangedMany(ctx, files) }},
+	}
+	for _, m := range modes {
+		for _, n := range []int{1, 64} {
+			b.Run(fmt.Sprintf("%s/files=%d", m.name, n), func(b *testing.B) {
+				r := New(time.Minute)
+				h := quietHolder(r)
+				ctx := WithHolder(context.Background(), h)
+				keys := make([]Key, n)
+				files := make([]Key, n)
+				ino := uint64(1 << 20)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					b.StopTimer()
+					for i := range keys {
+						keys[i], files[i] = PathKey(PathSearch, ino), Key{Dev: 1, Ino: ino}
+						ino++
+					}
+					if _, _, _, ok := r.GrantPath(h, r.BeginPath(), keys); !ok {
+						b.Fatal("grant refused")
+					}
+					b.StartTimer()
+					m.change(r, ctx, files)
+				}
+			})
+		}
 	}
 }

@@ -118,7 +118,7 @@ func (r *Registry) Opened(ctx context.Context, ino uint64) int {
 		return 0
 	}
 	e.changes++
-	revs := r.revokeLocked(e, r.now(), HolderOf(ctx))
+	revs := r.revokeLocked(nil, e, r.now(), HolderOf(ctx))
 	r.gcLocked(key, e)
 	r.mu.Unlock()
 	return r.finish(ctx, revs)

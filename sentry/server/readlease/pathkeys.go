@@ -251,7 +251,7 @@ func (r *Registry) ChangedPaths(ctx context.Context) int {
 			continue
 		}
 		e.changes++
-		revs = append(revs, r.revokeLocked(e, now, self)...)
+		revs = r.revokeLocked(revs, e, now, self)
 		r.gcLocked(k, e)
 	}
 	r.mu.Unlock()

@@ -389,7 +389,7 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 		// Granted at another version: the file changed outside this
 		// server (it would have revoked them). The earlier holders
 		// learn it now; this grant goes on.
-		revoked = r.revokeLocked(e, now, nil)
+		revoked = r.revokeLocked(nil, e, now, nil)
 		e.changes++
 		t.changes = e.changes
 	}
@@ -492,18 +492,18 @@ type revocation struct {
 	own    bool
 }
 
-// revokeLocked takes every lease off e and queues their revocation on
-// their holders; self is the changing client (HolderOf of the change's
-// context; nil: none), whose revocation is its own (Taken.Own).
-// Precondition: r.mu.
-func (r *Registry) revokeLocked(e *fileLeases, now time.Time, self *Holder) []revocation {
-	return r.revokeButLocked(e, now, nil, self)
+// revokeLocked takes every lease off e, queues their revocation on
+// their holders and appends one revocation per holder to out (a change
+// of many keys collects them in one slice); self is the changing client
+// (HolderOf of the change's context; nil: none), whose revocation is its
+// own (Taken.Own). Precondition: r.mu.
+func (r *Registry) revokeLocked(out []revocation, e *fileLeases, now time.Time, self *Holder) []revocation {
+	return r.revokeButLocked(out, e, now, nil, self)
 }
 
 // revokeButLocked is revokeLocked but for the leases of holder keep
 // (nil: none), which stay. Precondition: r.mu.
-func (r *Registry) revokeButLocked(e *fileLeases, now time.Time, keep, self *Holder) []revocation {
-	var out []revocation
+func (r *Registry) revokeButLocked(out []revocation, e *fileLeases, now time.Time, keep, self *Holder) []revocation {
 	ls := e.leases
 	for i := range ls {
 		// Each holder's at its first lease; a nil holder is a lease
@@ -549,13 +549,38 @@ func (r *Registry) revokeButLocked(e *fileLeases, now time.Time, keep, self *Hol
 	return out
 }
 
-// notify kicks the holders of revs (no lock held).
+// notify kicks the holders of revs (no lock held): once each, urgent if
+// one of its revocations is not its own (a kick has all it queued sent:
+// a change of many keys is no kick a key).
 func (r *Registry) notify(revs []revocation) {
-	for _, rv := range revs {
-		if rv.h.kick != nil {
-			rv.h.kick(!rv.own)
+	var buf [4]revocation
+	kicks := perHolder(buf[:0], revs, nil, func(k, rv *revocation) { k.own = k.own && rv.own })
+	for _, k := range kicks {
+		if k.h.kick != nil {
+			k.h.kick(!k.own)
 		}
 	}
+}
+
+// perHolder appends to out revs' first revocation of each holder but
+// skip, in the order they come, merging each later one of that holder
+// into it. The few holders a change meets fit an out on the caller's
+// stack.
+func perHolder(out, revs []revocation, skip *Holder, merge func(into, rv *revocation)) []revocation {
+next:
+	for _, rv := range revs {
+		if rv.h == skip {
+			continue
+		}
+		for i := range out {
+			if out[i].h == rv.h {
+				merge(&out[i], &rv)
+				continue next
+			}
+		}
+		out = append(out, rv)
+	}
+	return out
 }
 
 // Changed says that k's data or attributes changed through this server
@@ -565,15 +590,48 @@ func (r *Registry) notify(revs []revocation) {
 // has to be sent before the change's reply. It returns how many holders'
 // waits ended by expiry (one wait per holder).
 func (r *Registry) Changed(ctx context.Context, k Key) int {
-	// On the stack: changeKeys keeps none of them.
-	var buf [2 + numPathKinds]Key
-	keys := append(buf[:0], k)
-	if !isPathKey(k) {
-		// Path keys name the inode number alone: a file of another
-		// device with the same number only loses its answers too.
-		keys = appendInodePathKeys(keys, k.Ino)
+	return r.ChangedMany(ctx, []Key{k})
+}
+
+// ChangedMany is Changed of each of inodes (a run of unlinks: rm -r's
+// up to 256 of a directory), as one: under one lock, each inode its own
+// path change (pathchanges.go: a path grant fails on the keys of the
+// inodes revoked, as after one Changed each), then one wait per holder
+// for all of its revocations (as one Changed's keys). Changed each took
+// the lock, the change's context and a wait each.
+func (r *Registry) ChangedMany(ctx context.Context, inodes []Key) int {
+	c := changeOf(ctx)
+	// On the stack while they fit: nothing keeps them past finish.
+	var buf [4]revocation
+	revs := buf[:0]
+	r.mu.Lock()
+	now := r.now()
+	for _, k := range inodes {
+		// On the stack: changeKeysLocked keeps none of them.
+		var buf [2 + numPathKinds]Key
+		keys := append(buf[:0], k)
+		if !isPathKey(k) {
+			// Path keys name the inode number alone: a file of another
+			// device with the same number only loses its answers too.
+			keys = appendInodePathKeys(keys, k.Ino)
+		}
+		revs = r.changeKeysLocked(c, keys, now, revs)
 	}
-	return r.changeKeys(ctx, keys)
+	r.mu.Unlock()
+	return r.finish(ctx, revs)
+}
+
+// change is what a change's context says (changeOf): read once a change,
+// not once a key (each a walk of the context's values).
+type change struct {
+	// self is HolderOf the context.
+	self *Holder
+	// ownedWrite: WithOwnedWrite marked it.
+	ownedWrite bool
+}
+
+func changeOf(ctx context.Context) change {
+	return change{self: HolderOf(ctx), ownedWrite: ownedWriteOf(ctx)}
 }
 
 // changeKeys revokes every lease on keys (see Changed) but the
@@ -582,24 +640,30 @@ func (r *Registry) Changed(ctx context.Context, k Key) int {
 // copy (WithOwnedWrite) leaves the owned key (OwnedKey) alone.
 func (r *Registry) changeKeys(ctx context.Context, keys []Key) int {
 	r.mu.Lock()
-	now := r.now()
-	r.notePathChangeLocked(HolderOf(ctx), keys, false)
-	var revs []revocation
+	revs := r.changeKeysLocked(changeOf(ctx), keys, r.now(), nil)
+	r.mu.Unlock()
+	return r.finish(ctx, revs)
+}
+
+// changeKeysLocked is changeKeys' change, one path change (a log entry)
+// for keys, under r.mu: it appends the revocations to wait for to revs.
+// Precondition: r.mu.
+func (r *Registry) changeKeysLocked(c change, keys []Key, now time.Time, revs []revocation) []revocation {
+	r.notePathChangeLocked(c.self, keys, false)
 	for _, key := range keys {
 		e := r.files[key]
-		if e == nil || (key.Dev == ownedDev && ownedWriteOf(ctx)) {
+		if e == nil || (key.Dev == ownedDev && c.ownedWrite) {
 			continue
 		}
 		e.changes++
 		var keep *Holder
 		if kind, ok := PathKindOf(key); ok && kind == PathComplete {
-			keep = HolderOf(ctx)
+			keep = c.self
 		}
-		revs = append(revs, r.revokeButLocked(e, now, keep, HolderOf(ctx))...)
+		revs = r.revokeButLocked(revs, e, now, keep, c.self)
 		r.gcLocked(key, e)
 	}
-	r.mu.Unlock()
-	return r.finish(ctx, revs)
+	return revs
 }
 
 // appendInodePathKeys appends to keys the path keys of every kind of
@@ -622,7 +686,7 @@ func (r *Registry) ChangedAll(ctx context.Context) int {
 	r.notePathChangeLocked(self, nil, true)
 	for k, e := range r.files {
 		e.changes++
-		revs = append(revs, r.revokeLocked(e, now, self)...)
+		revs = r.revokeLocked(revs, e, now, self)
 		r.gcLocked(k, e)
 	}
 	r.mu.Unlock()
@@ -653,26 +717,16 @@ func (r *Registry) finish(ctx context.Context, revs []revocation) int {
 	// One wait per holder, for its latest epoch (an acknowledgment
 	// covers every epoch up to it) until its latest expiry: a change of
 	// several keys is one revocation to wait for, not one per key.
-	last := make(map[*Holder]revocation, len(revs))
-	var order []*Holder
-	for _, rv := range revs {
-		if rv.h == self {
-			continue
+	var buf [4]revocation
+	waits := perHolder(buf[:0], revs, self, func(w, rv *revocation) {
+		w.epoch = max(w.epoch, rv.epoch)
+		if rv.expiry.After(w.expiry) {
+			w.expiry = rv.expiry
 		}
-		prev, seen := last[rv.h]
-		if !seen {
-			order = append(order, rv.h)
-			prev = rv
-		}
-		prev.epoch = max(prev.epoch, rv.epoch)
-		if rv.expiry.After(prev.expiry) {
-			prev.expiry = rv.expiry
-		}
-		last[rv.h] = prev
-	}
+	})
 	expired := 0
-	for _, h := range order {
-		rv := last[h]
+	for _, rv := range waits {
+		h := rv.h
 		self.noteWaiting(h, 1)
 		if !h.wait(ctx, rv.epoch, rv.expiry, r, self) {
 			expired++
