@@ -61,6 +61,13 @@ func (o leaseObserver) Changed(ctx context.Context, dev, ino uint64) {
 	o.logExpired(o.r.Changed(ctx, readlease.Key{Dev: dev, Ino: ino}))
 }
 
+// ChangedMany: a Rename's inodes, a run of unlinks' (UnlinkMany), told
+// the registry as one (readlease.Registry.ChangedMany): one lock, one
+// wait per holder.
+func (o leaseObserver) ChangedMany(ctx context.Context, inodes []*goferpb.InodeID) {
+	o.logExpired(o.r.ChangedMany(ctx, inodeKeys(inodes)))
+}
+
 func (o leaseObserver) ChangedAll(ctx context.Context) { o.logExpired(o.r.ChangedAll(ctx)) }
 
 func (o leaseObserver) Observed(ctx context.Context, st *goferpb.Stat) {
@@ -83,11 +90,7 @@ func (o leaseObserver) NamesChanged(ctx context.Context, _, ino uint64, known bo
 // revocation (readlease.BeginChange), so that an open a holder posted
 // on the strength of its path lease before that runs first.
 func (o leaseObserver) Changing(ctx context.Context, inodes []*goferpb.InodeID) func() {
-	keys := make([]readlease.Key, len(inodes))
-	for i, in := range inodes {
-		keys[i] = readlease.Key{Dev: in.GetDev(), Ino: in.GetIno()}
-	}
-	end, expired := o.r.BeginChange(ctx, keys)
+	end, expired := o.r.BeginChange(ctx, inodeKeys(inodes))
 	o.logExpired(expired)
 	return end
 }
@@ -100,6 +103,15 @@ func (o leaseObserver) NamesChanging(ctx context.Context, _, ino uint64) func() 
 	end, expired := o.r.BeginNamesChange(ctx, ino)
 	o.logExpired(expired)
 	return end
+}
+
+// inodeKeys returns the registry's keys of inodes.
+func inodeKeys(inodes []*goferpb.InodeID) []readlease.Key {
+	keys := make([]readlease.Key, len(inodes))
+	for i, in := range inodes {
+		keys[i] = readlease.Key{Dev: in.GetDev(), Ino: in.GetIno()}
+	}
+	return keys
 }
 
 func (o leaseObserver) logExpired(n int) {

@@ -233,6 +233,9 @@ type Observer interface {
 	// Changed: inode dev/ino's data or attributes changed (or may
 	// have).
 	Changed(ctx context.Context, dev, ino uint64)
+	// ChangedMany: Changed of each of inodes (more than one: a Rename's,
+	// an UnlinkMany's), told as one.
+	ChangedMany(ctx context.Context, inodes []*goferpb.InodeID)
 	// ChangedAll: some inode's attributes changed, which one is not
 	// known (an unlink or rename whose reply names no inode: an older
 	// gofer's).
@@ -433,18 +436,19 @@ func (a *AttrCache) SizeOf(h uint64) (uint64, bool) {
 }
 
 // changedInodes tells the observer of the inodes an unlink or rename
-// changed: those its reply names, or, when it failed to arrive or names
-// none (an older gofer), any inode.
+// (or a run of unlinks) changed: those its reply names, several as one
+// (rm -r's runs of up to 256 unlinks took the registry's lock and waited
+// once an inode), or, when it failed to arrive or names none (an older
+// gofer), any inode.
 func (a *AttrCache) changedInodes(ctx context.Context, err error, inodes []*goferpb.InodeID) {
-	if a.obs == nil {
-		return
-	}
-	if err != nil || len(inodes) == 0 {
+	switch {
+	case a.obs == nil:
+	case err != nil || len(inodes) == 0:
 		a.obs.ChangedAll(ctx)
-		return
-	}
-	for _, in := range inodes {
-		a.obs.Changed(ctx, in.GetDev(), in.GetIno())
+	case len(inodes) == 1:
+		a.obs.Changed(ctx, inodes[0].GetDev(), inodes[0].GetIno())
+	default:
+		a.obs.ChangedMany(ctx, inodes)
 	}
 }
 
@@ -1387,10 +1391,11 @@ func (a *AttrCache) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyReque
 		a.namesRemoved(ctx, err, nil, dirs...)
 		return r, err
 	}
-	// The run's removals are recorded as one: each inode an unlink
-	// changed told the observer, each directory once (a run is mostly
-	// one directory's: rm -r's up to 256 DirChanged of the same one were
-	// 16 % of namesRemoved's CPU), with one removal mark. An unlink whose
+	// The run's removals are recorded as one: the inodes the unlinks
+	// changed told the observer together (ChangedMany: one registry
+	// lock and wait, not one an inode), each directory once (a run is
+	// mostly one directory's: rm -r's up to 256 DirChanged of the same
+	// one were 16 % of namesRemoved's CPU), with one removal mark. An unlink whose
 	// reply names no inode (an older gofer) makes the run's changes
 	// unknown, as it alone would.
 	var changed []*goferpb.InodeID

@@ -3,6 +3,7 @@ package goferclient
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -85,6 +86,13 @@ type recorder struct{ got []string }
 func (r *recorder) Changed(_ context.Context, dev, ino uint64) {
 	r.got = append(r.got, fmt.Sprintf("changed %d/%d", dev, ino))
 }
+func (r *recorder) ChangedMany(_ context.Context, inodes []*goferpb.InodeID) {
+	var ids []string
+	for _, in := range inodes {
+		ids = append(ids, fmt.Sprintf("%d/%d", in.Dev, in.Ino))
+	}
+	r.got = append(r.got, "changed "+strings.Join(ids, " "))
+}
 func (r *recorder) ChangedAll(context.Context) { r.got = append(r.got, "changed all") }
 func (r *recorder) Observed(_ context.Context, st *goferpb.Stat) {
 	r.got = append(r.got, fmt.Sprintf("observed %d/%d size %d", st.Dev, st.Ino, st.Size))
@@ -135,7 +143,7 @@ func TestObserverSeesChanges(t *testing.T) {
 		}, []string{"changing 1/12", "changed all", "names changed in 1/10", "change ended"}},
 		{"rename of files its caller named", func(a *AttrCache) {
 			a.Rename(WithChanging(ctx, 12, 13), &goferpb.RenameRequest{OldDir: 1, OldName: []byte("f"), NewDir: 2, NewName: []byte("g")})
-		}, []string{"changing 1/12", "changing 1/13", "changed 1/10", "changed 1/11", "names changed in 1/10", "names changed somewhere", "change ended"}},
+		}, []string{"changing 1/12", "changing 1/13", "changed 1/10 1/11", "names changed in 1/10", "names changed somewhere", "change ended"}},
 		{"unlink in a directory the cache does not know", func(a *AttrCache) {
 			a.Unlink(WithChanging(ctx, 12), &goferpb.UnlinkRequest{Dir: 2, Name: []byte("f")})
 		}, []string{"changed all", "names changed somewhere"}},
@@ -162,7 +170,7 @@ func TestObserverSeesChanges(t *testing.T) {
 		}, []string{"names changing in 1/10", "names changed in 1/10", "names change ended"}},
 		{"rename into a directory the cache knows is announced", func(a *AttrCache) {
 			a.Rename(ctx, &goferpb.RenameRequest{OldDir: 2, OldName: []byte("f"), NewDir: 1, NewName: []byte("g")})
-		}, []string{"names changing in 1/10", "changed 1/10", "changed 1/11", "names changed somewhere", "names changed in 1/10", "names change ended"}},
+		}, []string{"names changing in 1/10", "changed 1/10 1/11", "names changed somewhere", "names changed in 1/10", "names change ended"}},
 		{"mkdir that failed with EEXIST", func(a *AttrCache) {
 			a.Mkdir(ctx, &goferpb.MkdirRequest{Dir: 2, Name: []byte("f")})
 		}, nil},
@@ -177,7 +185,7 @@ func TestObserverSeesChanges(t *testing.T) {
 		}, []string{"changed all", "names changed somewhere"}},
 		{"rename (the gofer names the inodes)", func(a *AttrCache) {
 			a.Rename(ctx, &goferpb.RenameRequest{OldDir: 2, OldName: []byte("f"), NewDir: 2, NewName: []byte("g")})
-		}, []string{"changed 1/10", "changed 1/11", "names changed somewhere", "names changed somewhere"}},
+		}, []string{"changed 1/10 1/11", "names changed somewhere", "names changed somewhere"}},
 		{"stat asking the gofer", func(a *AttrCache) {
 			a.Stat(FreshAttrs(ctx), &goferpb.StatRequest{Handle: 1})
 		}, []string{"observed 1/10 size 4"}},
@@ -220,9 +228,9 @@ func TestObserverSeesUnlinkMany(t *testing.T) {
 		{name: "a gofer that names no inode", want: []string{"changing 1/12", "changing 1/13",
 			"changed all", "names changed in 1/10", "names changed somewhere", "change ended"}},
 		{name: "the gofer names each inode", g: unlinkManyGofer{named: true}, want: []string{"changing 1/12", "changing 1/13",
-			"changed 1/100", "changed 1/101", "changed 1/102", "changed 1/103", "names changed in 1/10", "names changed somewhere", "change ended"}},
+			"changed 1/100 1/101 1/102 1/103", "names changed in 1/10", "names changed somewhere", "change ended"}},
 		{name: "a failed unlink", g: unlinkManyGofer{named: true, failing: map[int]bool{1: true, 3: true}}, want: []string{"changing 1/12", "changing 1/13",
-			"changed 1/100", "changed 1/102", "names changed in 1/10", "change ended"}},
+			"changed 1/100 1/102", "names changed in 1/10", "change ended"}},
 		{name: "one reply names no inode", g: unlinkManyGofer{named: true, unnamed: map[int]bool{2: true}}, want: []string{"changing 1/12", "changing 1/13",
 			"changed all", "names changed in 1/10", "names changed somewhere", "change ended"}},
 	}

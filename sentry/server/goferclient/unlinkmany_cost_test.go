@@ -26,6 +26,13 @@ type registryObserver struct{ r *readlease.Registry }
 func (o registryObserver) Changed(ctx context.Context, dev, ino uint64) {
 	o.r.Changed(ctx, readlease.Key{Dev: dev, Ino: ino})
 }
+func (o registryObserver) ChangedMany(ctx context.Context, inodes []*goferpb.InodeID) {
+	keys := make([]readlease.Key, len(inodes))
+	for i, in := range inodes {
+		keys[i] = readlease.Key{Dev: in.GetDev(), Ino: in.GetIno()}
+	}
+	o.r.ChangedMany(ctx, keys)
+}
 func (o registryObserver) ChangedAll(ctx context.Context)                 { o.r.ChangedAll(ctx) }
 func (o registryObserver) Observed(ctx context.Context, st *goferpb.Stat) {}
 func (o registryObserver) NamesChanged(ctx context.Context, _, ino uint64, known bool) {
