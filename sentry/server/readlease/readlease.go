@@ -402,7 +402,7 @@ func (r *Registry) Grant(h *Holder, t Ticket, v Version) (id, epoch uint64, expi
 		r.pruneHolderLocked(h, now)
 		if h.roomLocked(readBudget) <= 0 {
 			if r.releaseLocked(h, readBudget, maxReadLeasesPerHolder/4) {
-				revoked = append(revoked, revocation{h: h})
+				revoked = addRevocation(revoked, revocation{h: h})
 			}
 			return 0, 0, time.Time{}, false
 		}
@@ -484,7 +484,8 @@ func (r *Registry) gcLocked(k Key, e *fileLeases) {
 }
 
 // revocation is what one holder must be told and waited for. own says
-// the holder is the changing client (nothing waits for it).
+// the holder is the changing client (nothing waits for it). A change's
+// revocations are one per holder (addRevocation).
 type revocation struct {
 	h      *Holder
 	epoch  uint64
@@ -492,8 +493,28 @@ type revocation struct {
 	own    bool
 }
 
+// addRevocation adds rv to revs, merged into its holder's if revs has
+// one: a change waits once per holder, for its latest epoch (an
+// acknowledgment covers every epoch up to it) until its latest expiry,
+// and kicks it once, urgent unless all of it is its own (a kick has all
+// it queued sent). So a change of many keys collects as many
+// revocations as holders, few: they fit an array on its stack.
+func addRevocation(revs []revocation, rv revocation) []revocation {
+	for i := range revs {
+		if w := &revs[i]; w.h == rv.h {
+			w.epoch = max(w.epoch, rv.epoch)
+			if rv.expiry.After(w.expiry) {
+				w.expiry = rv.expiry
+			}
+			w.own = w.own && rv.own
+			return revs
+		}
+	}
+	return append(revs, rv)
+}
+
 // revokeLocked takes every lease off e, queues their revocation on
-// their holders and appends one revocation per holder to out (a change
+// their holders and adds each holder's to out (addRevocation: a change
 // of many keys collects them in one slice); self is the changing client
 // (HolderOf of the change's context; nil: none), whose revocation is its
 // own (Taken.Own). Precondition: r.mu.
@@ -535,7 +556,7 @@ func (r *Registry) revokeButLocked(out []revocation, e *fileLeases, now time.Tim
 			h.epoch++
 			own := h == self
 			h.queuedWaited = h.queuedWaited || !own
-			out = append(out, revocation{h: h, epoch: h.epoch, expiry: last, own: own})
+			out = addRevocation(out, revocation{h: h, epoch: h.epoch, expiry: last, own: own})
 		}
 		h.mu.Unlock()
 	}
@@ -549,38 +570,13 @@ func (r *Registry) revokeButLocked(out []revocation, e *fileLeases, now time.Tim
 	return out
 }
 
-// notify kicks the holders of revs (no lock held): once each, urgent if
-// one of its revocations is not its own (a kick has all it queued sent:
-// a change of many keys is no kick a key).
+// notify kicks the holders of revs (no lock held).
 func (r *Registry) notify(revs []revocation) {
-	var buf [4]revocation
-	kicks := perHolder(buf[:0], revs, nil, func(k, rv *revocation) { k.own = k.own && rv.own })
-	for _, k := range kicks {
-		if k.h.kick != nil {
-			k.h.kick(!k.own)
-		}
-	}
-}
-
-// perHolder appends to out revs' first revocation of each holder but
-// skip, in the order they come, merging each later one of that holder
-// into it. The few holders a change meets fit an out on the caller's
-// stack.
-func perHolder(out, revs []revocation, skip *Holder, merge func(into, rv *revocation)) []revocation {
-next:
 	for _, rv := range revs {
-		if rv.h == skip {
-			continue
+		if rv.h.kick != nil {
+			rv.h.kick(!rv.own)
 		}
-		for i := range out {
-			if out[i].h == rv.h {
-				merge(&out[i], &rv)
-				continue next
-			}
-		}
-		out = append(out, rv)
 	}
-	return out
 }
 
 // Changed says that k's data or attributes changed through this server
@@ -714,19 +710,14 @@ func (r *Registry) finish(ctx context.Context, revs []revocation) int {
 	}
 	r.notify(revs)
 	self := HolderOf(ctx)
-	// One wait per holder, for its latest epoch (an acknowledgment
-	// covers every epoch up to it) until its latest expiry: a change of
-	// several keys is one revocation to wait for, not one per key.
-	var buf [4]revocation
-	waits := perHolder(buf[:0], revs, self, func(w, rv *revocation) {
-		w.epoch = max(w.epoch, rv.epoch)
-		if rv.expiry.After(w.expiry) {
-			w.expiry = rv.expiry
-		}
-	})
+	// One wait per holder (addRevocation): a change of several keys is
+	// one revocation to wait for, not one per key.
 	expired := 0
-	for _, rv := range waits {
+	for _, rv := range revs {
 		h := rv.h
+		if h == self {
+			continue
+		}
 		self.noteWaiting(h, 1)
 		if !h.wait(ctx, rv.epoch, rv.expiry, r, self) {
 			expired++
