@@ -66,8 +66,9 @@ func TestGrantPathListingCost(t *testing.T) {
 	if most > live+perListing {
 		t.Errorf("the registry kept up to %d keys, want the %d live ones and one listing's", most, live)
 	}
-	if allocs > 6 {
-		t.Errorf("%.1f allocations per entry, want at most 6", allocs)
+	// 4.8 with a map per key and holder, 0.9 with 64 spare entries.
+	if allocs > 0.5 {
+		t.Errorf("%.1f allocations per entry, want at most 0.5", allocs)
 	}
 }
 

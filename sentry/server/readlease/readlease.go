@@ -46,8 +46,10 @@ type Registry struct {
 	files  map[Key]*fileLeases
 	// spare are entries gcLocked dropped from files, for entryLocked to
 	// reuse (at most maxSpareEntries): a change of a file no client
-	// leases makes and drops an entry per key (BeginChange: five an
-	// inode), each posted chown, chmod or creation of a tar.
+	// leases makes and drops an entry per key (BeginChange: six an
+	// inode), each posted chown, chmod or creation of a tar, and a run
+	// of unlinks as many for each of its up to 256 inodes; a path grant
+	// reuses those its pruning dropped (a listing's worth, in find).
 	spare []*fileLeases
 	// pathGen counts the changes of anything a path lease may cover
 	// (every Changed, DirChanged, ChangedAll, ChangedPaths), and
@@ -103,8 +105,10 @@ type heldLease struct {
 	expiry time.Time
 }
 
-// maxSpareEntries bounds Registry.spare.
-const maxSpareEntries = 64
+// maxSpareEntries bounds Registry.spare (160 KB of entries): a run of
+// unlinks' keys, most of them. At 64, an UnlinkMany of 64 files made
+// 320 entries anew, a listing of 200 files 136.
+const maxSpareEntries = 1024
 
 // entryLocked returns k's entry, made (or a spare one reused, emptied)
 // if it has none. Precondition: r.mu.
