@@ -72,7 +72,8 @@ type Registry struct {
 	cyclesBroken atomic.Uint64
 }
 
-// fileLeases are the leases on one inode.
+// fileLeases are the leases on one inode (Registry.files). Protected by
+// Registry.mu.
 type fileLeases struct {
 	// changes counts the changes seen; a grant begun at another count
 	// fails.
@@ -98,7 +99,8 @@ type fileLeases struct {
 }
 
 // heldLease is one live lease on an inode (fileLeases.leases): its
-// holder, id and expiry as granted (renewals move it: expiryLocked).
+// holder, id and expiry as granted (which the holder's renewals extend:
+// expiryLocked).
 type heldLease struct {
 	h      *Holder
 	id     uint64
@@ -597,8 +599,8 @@ func (r *Registry) Changed(ctx context.Context, k Key) int {
 // up to 256 of a directory), as one: under one lock, each inode its own
 // path change (pathchanges.go: a path grant fails on the keys of the
 // inodes revoked, as after one Changed each), then one wait per holder
-// for all of its revocations (as one Changed's keys). Changed each took
-// the lock, the change's context and a wait each.
+// for all of its revocations (as one Changed's keys), where a Changed
+// each took the lock, read the context and waited once an inode.
 func (r *Registry) ChangedMany(ctx context.Context, inodes []Key) int {
 	c := changeOf(ctx)
 	// On the stack while they fit: nothing keeps them past finish.
@@ -608,8 +610,8 @@ func (r *Registry) ChangedMany(ctx context.Context, inodes []Key) int {
 	now := r.now()
 	for _, k := range inodes {
 		// On the stack: changeKeysLocked keeps none of them.
-		var buf [2 + numPathKinds]Key
-		keys := append(buf[:0], k)
+		var kbuf [2 + numPathKinds]Key
+		keys := append(kbuf[:0], k)
 		if !isPathKey(k) {
 			// Path keys name the inode number alone: a file of another
 			// device with the same number only loses its answers too.
