@@ -71,11 +71,11 @@ func TestProcShell(t *testing.T) {
 
 // TestProcTools runs everyday tools that read /proc (GNU grep, diff and
 // m4 read /proc/self/maps; procps reads /proc/<pid>/stat, meminfo,
-// uptime) and compares what is deterministic with native.
+// uptime, vmstat) and compares what is deterministic with native.
 func TestProcTools(t *testing.T) {
 	tu.RequireRoot(t)
 	script := `echo abc | grep b; printf 'a\nb\n' > f1; printf 'a\nc\n' > f2; diff f1 f2; echo "define(X,1)X" | m4; ` +
-		`ps -o comm= -p $$; free | head -1 | wc -w; uptime | grep -c 'load average'; df / | tail -n +2 | wc -l; echo end`
+		`ps -o comm= -p $$; free | head -1 | wc -w; uptime | grep -c 'load average'; df / | tail -n +2 | wc -l; vmstat 1 1 | head -2; echo end`
 	want := tu.Run(t, timeout, t.TempDir(), "", "/bin/sh", "-c", script)
 	got := tu.Sandbox(t, timeout, t.TempDir(), "", nil, "/bin/sh", "-c", script)
 	compare(t, want, got)

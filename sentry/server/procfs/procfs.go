@@ -272,6 +272,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"filesystems": {gen: genFilesystems},
 		"loadavg":     {gen: genLoadavg},
 		"meminfo":     {gen: genMeminfo},
+		"vmstat":      {gen: genVmstat},
 		"mounts":      {kind: Link, target: "self/mounts"},
 		"stat":        {gen: genStat},
 		"uptime":      {gen: genUptime},

@@ -213,6 +213,7 @@ func TestGenerate(t *testing.T) {
 		{PID, "status", 7, 0, `(?s)State:\tZ \(zombie\)\n`},
 		{PID, "status", 1, 0, `(?s)\nVmSize:\t    8192 kB\nVmLck:\t     512 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n`},
 		{PID, "statm", 1, 0, `^2048 256 0 0 0 0 0\n$`},
+		{Top, "vmstat", 0, 0, "^nr_free_pages 1048576\nnr_inactive_anon 0\nnr_active_anon 3072\n(.*\n)*nr_anon_pages 3072\n(.*\n)*pgmajfault 0\n$"},
 		// The leader's signal sets, the process's dispositions; the
 		// worker's CPUs 1 and 3 of 4, the leader's every one.
 		{PID, "status", 1, 0, `(?s)\nThreads:\t2\nSigQ:\t3/100\nSigPnd:\t0000000000000002\nShdPnd:\t0000000000000000\nSigBlk:\t0000010000000002\nSigIgn:\t0000000000001000\nSigCgt:\t0000000200000200\n`},

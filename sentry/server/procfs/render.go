@@ -138,6 +138,45 @@ func genLoadavg(src Source, _, _ int32) ([]byte, error) {
 // genMeminfo follows fs/proc/meminfo.c: a 16-column label, an 8-column
 // value in kB. Sizes are the client machine's; AnonPages is what the
 // application's memory uses there.
+// genVmstat follows mm/vmstat.c's /proc/vmstat for what the sandbox
+// knows, in pages: free memory and the application's (anonymous) memory
+// and shared memory, as meminfo tells them; the event counters (paging,
+// swapping, faults) are not kept and show 0.
+func genVmstat(src Source, _, _ int32) ([]byte, error) {
+	m, err := src.Machine()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	for _, c := range []struct {
+		name string
+		v    uint64
+	}{
+		{"nr_free_pages", m.MemFree / pageSize},
+		{"nr_inactive_anon", 0},
+		{"nr_active_anon", m.AppMemory / pageSize},
+		{"nr_inactive_file", 0},
+		{"nr_active_file", 0},
+		{"nr_unevictable", 0},
+		{"nr_mlock", 0},
+		{"nr_anon_pages", m.AppMemory / pageSize},
+		{"nr_mapped", 0},
+		{"nr_file_pages", 0},
+		{"nr_dirty", 0},
+		{"nr_writeback", 0},
+		{"nr_shmem", m.Shared / pageSize},
+		{"pgpgin", 0},
+		{"pgpgout", 0},
+		{"pswpin", 0},
+		{"pswpout", 0},
+		{"pgfault", 0},
+		{"pgmajfault", 0},
+	} {
+		fmt.Fprintf(&b, "%s %d\n", c.name, c.v)
+	}
+	return b.Bytes(), nil
+}
+
 func genMeminfo(src Source, _, _ int32) ([]byte, error) {
 	m, err := src.Machine()
 	if err != nil {
