@@ -10,18 +10,21 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// TestProcStates compares C programs with native: testdata/procstate.c (a
-// mapped file in /proc/self/maps, R/S/Z states: a pipe read blocks in the
-// remote sentry, nanosleep and futex wait in the client sentry; task/,
-// comm, fdinfo, reopening an unlinked file through /proc/self/fd) and
-// testdata/fdlinks.c (the fd links of sockets, eventfd and epoll) and
-// testdata/procsig.c (status's and stat's signal sets, SigQ and
-// Cpus_allowed of a process and its two threads) and testdata/procnet.c
-// (its TCP, UDP and unix sockets in /proc/net/{tcp,tcp6,udp,udp6,unix}).
+// TestProcStates compares C programs with native:
+//   - testdata/procstate.c: a mapped file in /proc/self/maps, R/S/Z
+//     states (a pipe read blocks in the remote sentry, nanosleep and futex
+//     wait in the client sentry), task/, comm, fdinfo, reopening an
+//     unlinked file through /proc/self/fd;
+//   - testdata/fdlinks.c: the fd links of sockets, eventfd and epoll;
+//   - testdata/procsig.c: status's and stat's signal sets, SigQ and
+//     Cpus_allowed of a process and its two threads;
+//   - testdata/procnet.c: its TCP, UDP and unix sockets in
+//     /proc/net/{tcp,tcp6,udp,udp6,unix};
+//   - testdata/procgroups.c: status's Groups.
 func TestProcStates(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	for _, name := range []string{"procstate", "fdlinks", "procsig", "procnet"} {
+	for _, name := range []string{"procstate", "fdlinks", "procsig", "procnet", "procgroups"} {
 		prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", name+".c"))
 		want := tu.Run(t, timeout, dir, "", prog)
 		for _, p := range platforms {

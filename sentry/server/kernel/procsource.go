@@ -78,6 +78,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		ExitSignal: int32(p.ExitSignal), State: 'R',
 		UID:    [4]uint32{p.Creds.RUID, p.Creds.EUID, p.Creds.SUID, p.Creds.FSUID},
 		GID:    [4]uint32{p.Creds.RGID, p.Creds.EGID, p.Creds.SGID, p.Creds.FSGID},
+		Groups: append([]uint32(nil), p.Creds.Groups...),
 		CapInh: p.Creds.Caps.Inheritable, CapPrm: p.Creds.Caps.Permitted, CapEff: p.Creds.Caps.Effective,
 		CapBnd: p.Creds.Caps.Bounding, CapAmb: p.Creds.Caps.Ambient, CoredumpFilter: p.CoredumpFilter,
 		OOMScoreAdj: p.OOMScoreAdj}

@@ -104,6 +104,8 @@ type Process struct {
 	Threads []Thread
 	// UID and GID: real, effective, saved, filesystem.
 	UID, GID [4]uint32
+	// Groups are the supplementary groups.
+	Groups []uint32
 	// CapInh, CapPrm, CapEff, CapBnd and CapAmb are the capability sets
 	// (bit n is capability n).
 	CapInh, CapPrm, CapEff, CapBnd, CapAmb uint64

@@ -488,7 +488,15 @@ func genStatus(src Source, pid, tid int32) ([]byte, error) {
 	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t%d\n", pid, id, p.PPID, p.TracerPID)
 	fmt.Fprintf(&b, "Uid:\t%d\t%d\t%d\t%d\n", p.UID[0], p.UID[1], p.UID[2], p.UID[3])
 	fmt.Fprintf(&b, "Gid:\t%d\t%d\t%d\t%d\n", p.GID[0], p.GID[1], p.GID[2], p.GID[3])
-	fmt.Fprintf(&b, "FDSize:\t%d\nGroups:\t\n", p.FDs)
+	// Each group and a space after the last (Linux's task_state).
+	fmt.Fprintf(&b, "FDSize:\t%d\nGroups:\t", p.FDs)
+	for i, g := range p.Groups {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%d", g)
+	}
+	b.WriteString(" \n")
 	fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\n", pid, id, p.PGID, p.SID)
 	if p.State != 'Z' {
 		fmt.Fprintf(&b, "VmSize:\t%8d kB\nVmLck:\t%8d kB\nVmHWM:\t%8d kB\nVmRSS:\t%8d kB\nVmSwap:\t%8d kB\n",
