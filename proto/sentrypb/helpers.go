@@ -59,6 +59,13 @@ const (
 	// thread. Without it the server ends the process at once, blocked or
 	// not (the masks live on the client).
 	FeatureFatalSignals uint64 = 1 << 47
+	// FeatureDurableHeld: the client keeps the writes a Durable push
+	// names in Durable.held, dropping the others at or below its seq, so
+	// the server may announce past a write whose Rewrite failed. Without
+	// it the server's Durable stays below such a write, and the client
+	// keeps every later write of the description until the next
+	// recovery.
+	FeatureDurableHeld uint64 = 1 << 58
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.

@@ -6956,8 +6956,14 @@ func (x *StateUpdate) GetRecords() []*StateRecord {
 type Durable struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// file is the FileState.id the writes went to.
-	File          uint64 `protobuf:"varint,1,opt,name=file,proto3" json:"file,omitempty"`
-	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	File uint64 `protobuf:"varint,1,opt,name=file,proto3" json:"file,omitempty"`
+	Seq  uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// held are seqs at or below seq whose writes the client keeps: a
+	// Rewrite of theirs failed and their bytes are not in the file
+	// (re-sent at the next recovery). Only to a client that set
+	// FeatureDurableHeld; to another the server announces no seq at or
+	// above a failed write's.
+	Held          []uint64 `protobuf:"varint,618,rep,packed,name=held,proto3" json:"held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7004,6 +7010,13 @@ func (x *Durable) GetSeq() uint64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *Durable) GetHeld() []uint64 {
+	if x != nil {
+		return x.Held
+	}
+	return nil
 }
 
 // DurableBatch is one Durable per file, folded as so many Durable pushes.
@@ -13191,10 +13204,11 @@ const file_sentry_proto_rawDesc = "" +
 	"domainname\x18\x86\x04 \x01(\fR\n" +
 	"domainname\"N\n" +
 	"\vStateUpdate\x12?\n" +
-	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\"/\n" +
+	"\arecords\x18\x01 \x03(\v2%.runscdecoupled.sentry.v1.StateRecordR\arecords\"D\n" +
 	"\aDurable\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\x04R\x04file\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\"G\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x13\n" +
+	"\x04held\x18\xea\x04 \x03(\x04R\x04held\"G\n" +
 	"\fDurableBatch\x127\n" +
 	"\x05files\x18\x01 \x03(\v2!.runscdecoupled.sentry.v1.DurableR\x05files\"\x98\x01\n" +
 	"\n" +

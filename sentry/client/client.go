@@ -504,7 +504,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 
 	// onReply folds a packed write's record and offset (Reply.written).
 	hello := &pb.Hello{ClientId: cfg.ClientID, Stdio: cfg.StdioTTY, Sysctls: cfg.Sysctls, Devices: cfg.Devices,
-		Features: pb.FeaturePostedWrites | pb.FeatureFatalSignals}
+		Features: pb.FeaturePostedWrites | pb.FeatureFatalSignals | pb.FeatureDurableHeld}
 	if !cfg.NoReadCache {
 		c.renewal = &leaseRenewal{}
 		c.rcache = newReadCache(c.renewal)

@@ -63,8 +63,10 @@ type RecoveryStats struct {
 	Rewrites     int
 	RewriteBytes int64
 	// RewritesFailed counts the Rewrites answered with an errno: their
-	// writes are kept, and re-sent at the next recovery.
+	// writes are kept, and re-sent at the next recovery, but those past
+	// maxFailedBytes, dropped (FailedDropped counts them).
 	RewritesFailed int
+	FailedDropped  int
 	// PipeBytes counts the unread pipe bytes restored; StdinBytes the
 	// unread stdin bytes.
 	PipeBytes  int64
@@ -127,6 +129,10 @@ type remoteSession struct {
 	// failed at the last recovery: a failure is logged as an error when
 	// it starts, not again at each recovery. Used by the recovery alone.
 	rewriteFailed map[uint64]bool
+	// failedLimit bounds the bytes of the writes whose Rewrite failed
+	// that the client keeps (maxFailedBytes when 0; tests lower it).
+	// Immutable.
+	failedLimit int64
 
 	// ctx ends when the session is closed; it bounds dials.
 	ctx    context.Context
@@ -1133,6 +1139,7 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 			s.rewriteFailed = make(map[uint64]bool)
 		}
 		failed := make(map[uint64]bool)
+		var failedWrites []*pb.Rewrite
 		for _, rw := range s.rl.RetainedWrites() {
 			r, err := conn.Call(ctx, &pb.Call{Seq: s.nextSeq(), Op: &pb.Call_Rewrite{Rewrite: rw}})
 			if err != nil {
@@ -1151,6 +1158,7 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 					log = s.log.Debug
 				}
 				s.rewriteFailed[rw.Seq], failed[rw.Seq] = true, true
+				failedWrites = append(failedWrites, rw)
 				log("a write the gofer had not made durable could not be re-sent; it is kept for the next recovery; until then the file may lack it",
 					"seq", rw.Seq, "path", rw.Path, "offset", rw.Offset, "length", len(rw.Data), "errno", unix.Errno(r.Errno))
 			case r.RewriteDurable || r.RewriteGone:
@@ -1163,6 +1171,7 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 				s.rl.WriteDone(rw.Seq)
 			}
 		}
+		st.FailedDropped = s.boundFailed(failedWrites)
 		// A write that failed before and not this time is said again
 		// if it fails again.
 		s.rewriteFailed = failed
@@ -1203,6 +1212,40 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 	close(s.ready)
 	go s.monitor(conn, gen)
 	return st, nil
+}
+
+// maxFailedBytes bounds the bytes of the retained writes whose Rewrite
+// failed that the client keeps for the next recovery. They are all it
+// keeps because of a failure (the server's Durable passes them, naming
+// them held, and drops the writes after them once durable), and within a
+// session they do not grow: only a recovery's Rewrites fail. A run of
+// recoveries whose fresh writes fail too would add to them each time.
+const maxFailedBytes = 64 << 20
+
+// boundFailed drops the writes of ws (whose Rewrites failed at this
+// recovery, in seq order) past the session's bound on their bytes, the
+// latest first, and returns how many it dropped. Each is logged as an
+// error: its bytes are lost. The server that failed them still reports
+// them to the file's fsyncs (EIO, once per description) and refuses its
+// resizes; the next server does not know them.
+func (s *remoteSession) boundFailed(ws []*pb.Rewrite) (dropped int) {
+	limit := s.failedLimit
+	if limit == 0 {
+		limit = maxFailedBytes
+	}
+	var total int64
+	for _, rw := range ws {
+		total += int64(len(rw.Data))
+	}
+	for i := len(ws) - 1; i >= 0 && total > limit; i-- {
+		rw := ws[i]
+		total -= int64(len(rw.Data))
+		s.rl.WriteDone(rw.Seq)
+		dropped++
+		s.log.Error("a write the gofer had not made durable could not be re-sent and is dropped: the writes kept for that exceed their bound; the file lacks it",
+			"seq", rw.Seq, "path", rw.Path, "offset", rw.Offset, "length", len(rw.Data), "bound", limit)
+	}
+	return dropped
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -135,3 +135,87 @@ func TestReplayRewriteAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayFailedBound: the writes whose Rewrite failed are kept for
+// the next recovery up to the session's bound on their bytes; past it the
+// latest are dropped, each logged as an error, and not re-sent.
+func TestReplayFailedBound(t *testing.T) {
+	seqs := []uint64{10, 11, 12} // 4 bytes each, every Rewrite failing
+	for _, tc := range []struct {
+		name  string
+		limit int64
+		// kept are the writes re-sent at the second recovery.
+		kept []uint64
+	}{
+		{"the default bound", 0, seqs},
+		{"at the bound", 12, seqs},
+		{"past it by one write", 8, []uint64{10, 11}},
+		{"below one write", 3, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			round := 0
+			sent := map[int][]uint64{}
+			target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
+			startFakeSentryAt(t, target, func(ss *session, c *pb.Call) bool {
+				switch op := c.Op.(type) {
+				case *pb.Call_Restore:
+					ss.reply(&pb.Reply{Seq: c.Seq})
+					return true
+				case *pb.Call_Rewrite:
+					mu.Lock()
+					sent[round] = append(sent[round], op.Rewrite.Seq)
+					mu.Unlock()
+					ss.reply(&pb.Reply{Seq: c.Seq, Errno: int32(unix.ENOSPC)})
+					return true
+				}
+				return false
+			})
+			rl := replaylog.New()
+			rl.Fold(&pb.StateRecord{Key: statekey.File(1).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
+				Id: 1, Kind: pb.FileState_GOFER, Flags: unix.O_WRONLY, Path: []byte("/data"), FileHandle: []byte("handle")}}}, nil)
+			for i, seq := range seqs {
+				rl.Fold(&pb.StateRecord{Key: statekey.Write(seq).String(), Value: &pb.StateRecord_Write{Write: &pb.WriteState{
+					Seq: seq, File: 1, Offset: int64(4 * i), Length: 4}}}, []byte("data"))
+			}
+			var logs syncBuffer
+			c := &client{log: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: &logs}), ctx: context.Background(), stdin: &stdinReader{}}
+			s := &remoteSession{c: c, log: c.log, rl: rl, servers: []string{target}, hello: &pb.Hello{}, timeout: 20 * time.Second,
+				inflight: make(map[uint64]*pending), shuttingDown: true, failedLimit: tc.limit}
+			s.opts = transport.Options{Wire: transport.WireGRPC}
+			s.ctx, s.cancel = context.WithCancel(context.Background())
+			t.Cleanup(s.cancel)
+			for r := range 2 {
+				mu.Lock()
+				round = r
+				mu.Unlock()
+				s.mu.Lock()
+				s.recovering, s.ready = true, make(chan struct{})
+				s.mu.Unlock()
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				conn, err := s.dial(ctx, 0, true, false)
+				cancel()
+				if err != nil {
+					t.Fatalf("recovery %d: dial: %v", r+1, err)
+				}
+				st, err := s.replay(conn, 0, true)
+				conn.Close()
+				if err != nil {
+					t.Fatalf("recovery %d: replay: %v", r+1, err)
+				}
+				if r == 0 && st.FailedDropped != len(seqs)-len(tc.kept) {
+					t.Errorf("recovery 1 dropped %d failed writes, want %d", st.FailedDropped, len(seqs)-len(tc.kept))
+				}
+			}
+			mu.Lock()
+			got := sent[1]
+			mu.Unlock()
+			if !slices.Equal(got, tc.kept) {
+				t.Errorf("recovery 2 re-sent %v, want %v", got, tc.kept)
+			}
+			if n := strings.Count(logs.String(), "exceed their bound"); n != len(seqs)-len(tc.kept) {
+				t.Errorf("%d drops logged, want %d:\n%s", n, len(seqs)-len(tc.kept), logs.String())
+			}
+		})
+	}
+}

@@ -226,6 +226,9 @@ func newClientState(s *Server, hello *sentrypb.Hello, g grant, out kernel.Sender
 	k.Ptys.Changed = k.Trk.TouchPty
 	k.Leases = lease.NewTable[*fdesc.File]()
 	k.Dur = durable.NewTracker[*fdesc.File]()
+	if hello.GetFeatures()&sentrypb.FeatureDurableHeld != 0 {
+		k.Dur.PassFailed()
+	}
 	for _, si := range hello.Stdio {
 		if si != nil && si.Fd >= 0 && si.Fd < 3 {
 			k.Stdio[si.Fd] = si

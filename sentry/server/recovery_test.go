@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +56,10 @@ type replayer struct {
 	viaGoferConn bool
 	// network is the servers' Config.Network (empty: NetworkNone).
 	network string
+	// noHeld makes the client not set FeatureDurableHeld (an older
+	// client's Hello): the servers then hold a failed Rewrite's
+	// description's Durable below it.
+	noHeld bool
 	// rc, when set before a server starts, counts (and may fail) the
 	// gofer RPCs of its goferclient.GoferConn, which it then has.
 	rc *rpcCounter
@@ -133,7 +138,7 @@ func (r *replayer) startServer(resume bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := transport.Dial(ctx, "unix:"+sock, transport.Options{
-		Hello:             &sentrypb.Hello{ClientId: "replaying-client", Resume: resume},
+		Hello:             &sentrypb.Hello{ClientId: "replaying-client", Resume: resume, Features: r.features()},
 		OnPush:            r.onPush,
 		HeartbeatInterval: time.Second,
 	})
@@ -141,6 +146,14 @@ func (r *replayer) startServer(resume bool) {
 		t.Fatal(err)
 	}
 	r.srv, r.g, r.gconn, r.conn, r.sock = srv, g, gconn, conn, sock
+}
+
+// features are the feature bits of the replayer's Hello.
+func (r *replayer) features() uint64 {
+	if r.noHeld {
+		return 0
+	}
+	return sentrypb.FeatureDurableHeld
 }
 
 // crash kills the current server as kill -9 would: its gofer connection
@@ -206,9 +219,9 @@ func (r *replayer) onPush(p *sentrypb.Push) {
 	for _, d := range durablesOf(p) {
 		r.mu.Lock()
 		r.durable[d.File] = max(r.durable[d.File], d.Seq)
-		// Retained writes it covers are dropped.
+		// Retained writes it covers are dropped, but those it holds.
 		for key, rec := range r.log {
-			if w := rec.GetWrite(); w != nil && w.Pipe == 0 && w.File == d.File && w.Seq <= d.Seq {
+			if w := rec.GetWrite(); w != nil && w.Pipe == 0 && w.File == d.File && w.Seq <= d.Seq && !slices.Contains(d.Held, w.Seq) {
 				delete(r.log, key)
 			}
 		}

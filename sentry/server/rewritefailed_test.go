@@ -14,12 +14,26 @@ import (
 // TestRewriteFailedKeptByDurable: a Rewrite through a restored
 // description whose write fails (ENOSPC), or is short (EIO), is not (all)
 // in the file, so the
-// description's next Durable push, a later write's, must not cover it
-// (it would drop it at the client, its bytes lost for good); the next
+// description's next Durable push, a later write's, must not drop it at
+// the client (its bytes would be lost for good): it passes it naming it
+// held, and the later write, durable, is dropped (before, the Durable
+// stayed below the failed write, and the client kept every later write
+// of the description: an appending application's grew without bound);
+// to a client without FeatureDurableHeld it stays below it. The next
 // recovery's Rewrite, succeeding, puts it in the file. A truncation to 0
 // of the file supersedes it: its Durable then covers it; another resize
 // is refused (EIO) until then.
 func TestRewriteFailedKeptByDurable(t *testing.T) {
+	for _, held := range []bool{true, false} {
+		testRewriteFailedKeptByDurable(t, held)
+	}
+}
+
+func testRewriteFailedKeptByDurable(t *testing.T, held bool) {
+	prefix := ""
+	if !held {
+		prefix = "no-held/"
+	}
 	for _, tc := range []struct {
 		name string
 		// short: the Rewrite's write is short (half its bytes) instead
@@ -42,8 +56,9 @@ func TestRewriteFailedKeptByDurable(t *testing.T) {
 		{name: "resized", resize: true},
 	} {
 		truncate := tc.truncate
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(prefix+tc.name, func(t *testing.T) {
 			r := newReplayer(t)
+			r.noHeld = !held
 			r.start()
 			written := make(map[uint64][]byte)
 			fw := r.failRewrite("/tmp/failed", tc.short, tc.reopened, written)
@@ -76,9 +91,9 @@ func TestRewriteFailedKeptByDurable(t *testing.T) {
 				// and syncs the later one all the same.
 				r.fails(unix.EIO, unix.SYS_FSYNC, fd)
 			}
-			if got := r.durableSeq(file); truncate && got < laterSeq {
-				t.Fatalf("after ftruncate(0) and fsync the Durable is %d, want %d", got, laterSeq)
-			} else if !truncate && got >= seq {
+			if got := r.durableSeq(file); (truncate || held) && got < laterSeq {
+				t.Fatalf("after the later write's fsync the Durable is %d, want %d", got, laterSeq)
+			} else if !truncate && !held && got >= seq {
 				t.Fatalf("the later write's Durable is %d, covering the failed write %d", got, seq)
 			}
 			if truncate {
@@ -87,8 +102,8 @@ func TestRewriteFailedKeptByDurable(t *testing.T) {
 				}
 				return
 			}
-			if !r.retains(seq) || !r.retains(laterSeq) {
-				t.Fatalf("retained: failed write %v, later %v; want both", r.retains(seq), r.retains(laterSeq))
+			if !r.retains(seq) || r.retains(laterSeq) != !held {
+				t.Fatalf("retained: failed write %v, later %v; want the failed one, the later one %v", r.retains(seq), r.retains(laterSeq), !held)
 			}
 
 			// The next recovery's Rewrites succeed. The gofer restarts:
@@ -306,8 +321,8 @@ func TestRewriteFailedCovered(t *testing.T) {
 			fd := tc.write(r, fw, written)
 			if !tc.covered {
 				r.fails(unix.EIO, unix.SYS_FSYNC, fw.fd)
-				if got := r.durableSeq(fw.file); got >= fw.seq || !r.retains(fw.seq) {
-					t.Errorf("Durable %d, retained %v: want the failed write %d held", got, r.retains(fw.seq), fw.seq)
+				if !r.retains(fw.seq) {
+					t.Errorf("Durable %d: the failed write %d is not retained", r.durableSeq(fw.file), fw.seq)
 				}
 				r.fails(unix.EIO, unix.SYS_FTRUNCATE, fw.fd, 30)
 				return
@@ -399,4 +414,39 @@ func (r *replayer) failRewrite(path string, short, reopened bool, written map[ui
 	fw.rc.failWrites, fw.rc.shortWrites = false, false
 	fw.rc.mu.Unlock()
 	return fw
+}
+
+// TestRewriteFailedAppending: an application appending to a file whose
+// Rewrite failed keeps, at the client, the failed write alone: each
+// later write is dropped once durable (the Durable passes the failed
+// write, naming it held), so what the client retains does not grow with
+// the writes. The fsyncs report the failure once. Before, the Durable
+// stayed below the failed write and the client kept every later write of
+// the description until the next recovery.
+func TestRewriteFailedAppending(t *testing.T) {
+	r := newReplayer(t)
+	r.start()
+	written := make(map[uint64][]byte)
+	fw := r.failRewrite("/tmp/failed", false, false, written)
+	r.fails(unix.EIO, unix.SYS_FSYNC, fw.fd)
+	const rounds, perRound = 8, 16
+	var last uint64
+	for i := range rounds * perRound {
+		last = r.pwrite(fw.fd, bytes.Repeat([]byte{'a' + byte(i%26)}, 100), int64(100+100*i), written)
+		if (i+1)%perRound == 0 {
+			r.ok(1, unix.SYS_FSYNC, fw.fd)
+			n := 0
+			for _, rec := range r.records() {
+				if rec.GetWrite() != nil {
+					n++
+				}
+			}
+			if n != 1 || !r.retains(fw.seq) {
+				t.Fatalf("after %d appends and an fsync: %d writes retained (the failed one %v), want the failed one alone", i+1, n, r.retains(fw.seq))
+			}
+		}
+	}
+	if got := r.durableSeq(fw.file); got < last {
+		t.Errorf("Durable %d, want %d (the last append's)", got, last)
+	}
 }

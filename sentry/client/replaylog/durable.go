@@ -34,7 +34,7 @@ import (
 //	payload: kind byte, then
 //	  1 meta    the client id
 //	  2 record  uvarint n | n bytes of StateRecord | the write's data
-//	  3 durable uvarint file | uvarint seq
+//	  3 durable uvarint file | uvarint seq | uvarint held seq...
 //	  4 pipe    uvarint pipe id | uvarint stream position | bytes
 //
 // Replaying the entries through a Log in order rebuilds it. Changes
@@ -143,10 +143,13 @@ func (d *DurableLog) record(rec *pb.StateRecord, data []byte) {
 }
 
 // durable implements journal.durable. Precondition: rl.mu is held.
-func (d *DurableLog) durable(file, seq uint64) {
+func (d *DurableLog) durable(file, seq uint64, held []uint64) {
 	p := []byte{entDurable}
 	p = binary.AppendUvarint(p, file)
 	p = binary.AppendUvarint(p, seq)
+	for _, h := range held {
+		p = binary.AppendUvarint(p, h)
+	}
 	d.add(appendEntry(nil, p))
 }
 
@@ -421,10 +424,19 @@ func applyEntry(ll *LoadedLog, l *Log, p []byte) error {
 			return errors.New("bad durable entry")
 		}
 		seq, k2 := binary.Uvarint(p[k:])
-		if k2 <= 0 || k+k2 != len(p) {
+		if k2 <= 0 {
 			return errors.New("bad durable entry")
 		}
-		l.Durable(file, seq)
+		// The seqs it holds follow (Durable.held), if any.
+		var held []uint64
+		for rest := p[k+k2:]; len(rest) > 0; {
+			h, k3 := binary.Uvarint(rest)
+			if k3 <= 0 {
+				return errors.New("bad durable entry")
+			}
+			held, rest = append(held, h), rest[k3:]
+		}
+		l.Durable(file, seq, held...)
 	case entPipe:
 		id, k := binary.Uvarint(p)
 		if k <= 0 {

@@ -100,8 +100,8 @@ const maxPipePad = 1 << 20
 type journal interface {
 	// record is a folded record, with the data of its write (WriteState).
 	record(rec *pb.StateRecord, data []byte)
-	// durable is a folded Durable push.
-	durable(file, seq uint64)
+	// durable is a folded Durable push, with the seqs it holds.
+	durable(file, seq uint64, held []uint64)
 }
 
 // SetWarn sets where the log reports anomalies (data it cannot retain).
@@ -226,10 +226,10 @@ func (l *Log) FoldPush(p *pb.Push) {
 		}
 		l.mu.Unlock()
 	case *pb.Push_Durable:
-		l.Durable(m.Durable.GetFile(), m.Durable.GetSeq())
+		l.Durable(m.Durable.GetFile(), m.Durable.GetSeq(), m.Durable.GetHeld()...)
 	case *pb.Push_Durables:
 		for _, d := range m.Durables.GetFiles() {
-			l.Durable(d.GetFile(), d.GetSeq())
+			l.Durable(d.GetFile(), d.GetSeq(), d.GetHeld()...)
 		}
 	}
 }

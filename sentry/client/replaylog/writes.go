@@ -352,30 +352,66 @@ func (l *Log) setFileWritesLocked(file uint64, ws []*retainedWrite) {
 	}
 }
 
-// Durable drops every retained write to file with a seq at or below seq.
-func (l *Log) Durable(file, seq uint64) {
+// Durable drops every retained write to file with a seq at or below seq
+// but those held names (Durable.held: writes whose Rewrite failed, not
+// in the file, re-sent at the next recovery). A held write gets the
+// bytes of the dropped writes after it where they overlap: the server
+// made those after the failed Rewrite (it makes every call after the
+// Rewrites), so they are the file's bytes there, which a Rewrite of the
+// held one must not put older ones over. overlapLocked did that already
+// for writes it knew to be made after (madeBefore), not for a held write
+// read back from the durable log, which has no thread or horizon.
+func (l *Log) Durable(file, seq uint64, held ...uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.journal != nil {
-		l.journal.durable(file, seq)
+		l.journal.durable(file, seq, held)
 	}
 	ws := l.byFile[file]
-	n := 0
+	kept, n := 0, 0
 	for n < len(ws) && ws[n].seq <= seq {
 		rw := ws[n]
+		n++
+		if len(held) > 0 && slices.Contains(held, rw.seq) {
+			ws[kept] = rw
+			kept++
+			continue
+		}
+		if kept > 0 {
+			l.patchHeldLocked(ws[:kept], rw)
+		}
 		delete(l.writes, rw.seq)
 		if rw.pooled {
 			l.pool.put(rw.data)
 		}
 		l.forgetWriteLocked(rw)
-		n++
 	}
-	if n == 0 {
+	if n == kept {
 		return
 	}
-	rest := copy(ws, ws[n:])
+	rest := kept + copy(ws[kept:], ws[n:])
 	clear(ws[rest:])
 	l.setFileWritesLocked(file, ws[:rest])
+}
+
+// patchHeldLocked puts the bytes of dropped, a write a Durable push
+// passes, over the held writes before it (in seq order) where they
+// overlap. It never drops a held write (ws would change under Durable's
+// loop): one covered whole keeps a copy of the bytes now in the file.
+func (l *Log) patchHeldLocked(held []*retainedWrite, dropped *retainedWrite) {
+	for _, h := range held {
+		if h.seq >= dropped.seq || h.offset >= dropped.end() || h.end() <= dropped.offset || len(dropped.data) == 0 {
+			continue
+		}
+		lo, hi := max(h.offset, dropped.offset), min(h.end(), dropped.end())
+		if !h.pooled && !h.private {
+			h.data, h.private = slices.Clone(h.data), true
+		}
+		copy(h.data[lo-h.offset:hi-h.offset], dropped.data[lo-dropped.offset:hi-dropped.offset])
+		if l.journal != nil {
+			l.journal.record(h.record(), h.data)
+		}
+	}
 }
 
 // WriteDone drops the retained write seq, which a Rewrite's reply said

@@ -414,3 +414,71 @@ func TestRetainedWriteOverlap(t *testing.T) {
 	}
 	check("durable log", ll.Log)
 }
+
+// TestDurableHeld: a Durable push drops its file's writes at or below its
+// seq but those it holds (Durable.held: their Rewrite failed), and a held
+// write gets the bytes of the dropped writes after it where they overlap,
+// as the file has them (the server made those after the failed Rewrite),
+// also when nothing told their order at the fold (no thread, no horizon:
+// writes read back from the durable log). The durable log keeps the held
+// writes and their new bytes.
+func TestDurableHeld(t *testing.T) {
+	type write struct {
+		seq  uint64
+		off  int64
+		data string
+	}
+	for _, tc := range []struct {
+		name   string
+		writes []write
+		seq    uint64
+		held   []uint64
+		// left are the writes retained after the push, with their bytes.
+		left []write
+	}{
+		{"held kept, others dropped", []write{{10, 0, "aaaa"}, {11, 10, "bb"}, {12, 20, "cc"}}, 12, []uint64{10},
+			[]write{{10, 0, "aaaa"}}},
+		{"held without held", []write{{10, 0, "aaaa"}, {11, 10, "bb"}}, 11, nil, nil},
+		{"a later write above the push's seq stays", []write{{10, 0, "aaaa"}, {11, 10, "bb"}, {12, 20, "cc"}}, 11, []uint64{10},
+			[]write{{10, 0, "aaaa"}, {12, 20, "cc"}}},
+		{"patched where a dropped later write overlaps", []write{{10, 0, "aaaaaaaa"}, {11, 2, "bb"}, {12, 6, "cccc"}}, 12, []uint64{10},
+			[]write{{10, 0, "aabbaacc"}}},
+		{"covered whole by a dropped later write: kept with its bytes", []write{{10, 2, "aaaa"}, {11, 0, "bbbbbbbb"}}, 11, []uint64{10},
+			[]write{{10, 2, "bbbb"}}},
+		{"two held, each patched where a dropped one overlaps it", []write{{10, 0, "aaaa"}, {11, 2, "bbbb"}, {12, 0, "cc"}}, 12, []uint64{10, 11},
+			[]write{{10, 0, "ccaa"}, {11, 2, "bbbb"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := New()
+			d, err := OpenDurable(dir, "c", l, hclog.NewNullLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Fold(&pb.StateRecord{Key: statekey.File(3).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
+				Id: 3, Kind: pb.FileState_GOFER, Path: []byte("/f"), Ino: 42, Dev: 0x803}}}, nil)
+			for _, w := range tc.writes {
+				l.Fold(&pb.StateRecord{Key: statekey.Write(w.seq).String(), Value: &pb.StateRecord_Write{Write: &pb.WriteState{
+					Seq: w.seq, File: 3, Offset: w.off, Length: uint64(len(w.data))}}}, []byte(w.data))
+			}
+			l.FoldPush(&pb.Push{Msg: &pb.Push_Durable{Durable: &pb.Durable{File: 3, Seq: tc.seq, Held: tc.held}}})
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			ll, err := LoadLog(LogPath(dir, "c"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, log := range map[string]*Log{"live": l, "reloaded": ll.Log} {
+				var got []write
+				for _, rw := range log.RetainedWrites() {
+					got = append(got, write{rw.Seq, rw.Offset, string(rw.Data)})
+				}
+				slices.SortFunc(got, func(a, b write) int { return cmp.Compare(a.seq, b.seq) })
+				if !slices.Equal(got, tc.left) {
+					t.Errorf("%s: retained %v, want %v", name, got, tc.left)
+				}
+			}
+		})
+	}
+}

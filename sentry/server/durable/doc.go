@@ -9,7 +9,8 @@
 // Supersede (a truncation to 0 removed their bytes) or StartSyncAll
 // (taking those a flusher pass is syncing too), so that they are
 // announced before the change is applied. A Rewrite's write that failed
-// (Fail) is never announced: it holds its file's Durable below it until
+// (Fail) is never announced: it holds its file's Durable below it, or,
+// passed (PassFailed), is named held by each Durable above it, until
 // a truncation to 0 supersedes it, a later write covers its range whole
 // (Cover) or a Rewrite of it received again writes it (Begin, End);
 // FailedAfter numbers the failures for an fsync to report each once per

@@ -25,9 +25,9 @@ const (
 	wSyncing         // an fsync that covers it is running
 	wSynced          // on stable storage
 	// wFailed: a Rewrite whose write failed. Not in the file, so never
-	// announced: it holds the file's Durable below its seq, else a
-	// later write's Durable would drop it at the client, which re-sends
-	// it at the next recovery.
+	// announced: it holds the file's Durable below its seq, or is named
+	// held by it (PassFailed), else a later write's Durable would drop
+	// it at the client, which re-sends it at the next recovery.
 	wFailed
 )
 
@@ -72,6 +72,10 @@ type Tracker[F Description] struct {
 	// lock.
 	failedFiles map[F]struct{}
 	failing     atomic.Int64
+	// passFailed makes Announce pass failed entries, naming them held
+	// (the client keeps those of a Durable's writes: Durable.held).
+	// Set by PassFailed before the tracker is used; immutable after.
+	passFailed bool
 	// kick asks the flusher for an early pass. Immutable.
 	kick chan struct{}
 }
@@ -80,6 +84,14 @@ type Tracker[F Description] struct {
 func NewTracker[F Description]() *Tracker[F] {
 	return &Tracker[F]{files: make(map[F]*fileWrites), kick: make(chan struct{}, 1)}
 }
+
+// PassFailed makes Announce pass a failed write (Fail) instead of
+// stopping below it, naming it among the announcement's held seqs: for
+// a client that keeps the held writes of a Durable (Durable.held), so
+// that the writes after a failed one are dropped once durable instead of
+// kept with it (an application appending to the file grew the client's
+// retained writes without bound). Called before the tracker is used.
+func (d *Tracker[F]) PassFailed() { d.passFailed = true }
 
 // Kick is sent a value when more than FlushBytes are written and not yet
 // synced: the flusher's cue for an early pass.
@@ -148,10 +160,11 @@ func (d *Tracker[F]) End(f F, seq uint64, n int) (release bool) {
 }
 
 // Fail records that the write of call seq to f, begun, of n bytes at
-// off, failed: the client keeps it (and f's later writes, Announce
-// stopping below it) until a truncation to 0 supersedes it, a later
-// write covers its range (Cover), the same seq begun again (a Rewrite
-// received again) is written, or the tracker goes with its server. Each
+// off, failed: the client keeps it (Announce names it held, or stops
+// below it, keeping f's later writes too) until a truncation to 0
+// supersedes it, a later write covers its range (Cover), the same seq
+// begun again (a Rewrite received again) is written, or the tracker
+// goes with its server. Each
 // failure gets the next number (FailedAfter), a write failing again too.
 func (d *Tracker[F]) Fail(f F, seq uint64, off, n int64) {
 	d.mu.Lock()
@@ -365,32 +378,44 @@ func (d *Tracker[F]) EndSync(f F, seqs []uint64, ok bool) {
 // Announce computes the Durable push for f: the highest seq such that
 // every entry at or below it is synced and sent, dropping those entries;
 // release says f has nothing pending any more (the caller drops the
-// tracker's reference).
-func (d *Tracker[F]) Announce(f F) (seq uint64, ok bool, release bool) {
+// tracker's reference). A failed entry (Fail) stops it below its seq,
+// unless the tracker passes them (PassFailed): then it stays, and held
+// lists the failed entries below seq, which the client keeps.
+func (d *Tracker[F]) Announce(f F) (seq uint64, held []uint64, ok bool, release bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	df := d.files[f]
 	if df == nil {
-		return 0, false, false
+		return 0, nil, false, false
 	}
 	seqs := make([]uint64, 0, len(df.entries))
 	for s := range df.entries {
 		seqs = append(seqs, s)
 	}
 	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	var failed []uint64
 	for _, s := range seqs {
 		e := df.entries[s]
+		if e.state == wFailed && d.passFailed {
+			failed = append(failed, s)
+			continue
+		}
 		if e.state != wSynced || !e.sent {
 			break
 		}
 		seq, ok = s, true
 		delete(df.entries, s)
 	}
+	for _, s := range failed {
+		if s < seq {
+			held = append(held, s)
+		}
+	}
 	if len(df.entries) == 0 {
 		delete(d.files, f)
 		release = true
 	}
-	return seq, ok, release
+	return seq, held, ok, release
 }
 
 // Pending returns the files with entries to sync or announce.

@@ -1,6 +1,9 @@
 package durable
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 type desc struct{ refs int }
 
@@ -29,11 +32,11 @@ func TestAnnounce(t *testing.T) {
 		t.Fatalf("StartSync: %v, want three writes", seqs)
 	}
 	d.EndSync(f, seqs, true)
-	if seq, ok, release := d.Announce(f); !ok || seq != 1 || release {
+	if seq, _, ok, release := d.Announce(f); !ok || seq != 1 || release {
 		t.Errorf("Announce: %d %v %v, want 1 (write 2's WriteState not sent), not released", seq, ok, release)
 	}
 	d.MarkSent(f, 2)
-	if seq, ok, release := d.Announce(f); !ok || seq != 3 || !release {
+	if seq, _, ok, release := d.Announce(f); !ok || seq != 3 || !release {
 		t.Errorf("Announce: %d %v %v, want 3, released", seq, ok, release)
 	}
 	if d.Holds(f) || len(d.Pending()) != 0 {
@@ -47,7 +50,7 @@ func TestAnnounce(t *testing.T) {
 	d.End(g, 7, 5)
 	d.MarkSent(g, 7)
 	d.EndSync(g, d.StartSync(g), false)
-	if _, ok, _ := d.Announce(g); ok {
+	if _, _, ok, _ := d.Announce(g); ok {
 		t.Error("Announce after a failed fsync")
 	}
 	if again := d.StartSync(g); len(again) != 1 {
@@ -100,13 +103,13 @@ func TestBeforeResize(t *testing.T) {
 			// The flusher's fsync fails after the change took them:
 			// they stay synced.
 			d.EndSync(f, flushing, false)
-			if seq, ok, release := d.Announce(f); !ok || seq != 3 || release {
+			if seq, _, ok, release := d.Announce(f); !ok || seq != 3 || release {
 				t.Errorf("Announce: %d %v %v, want 3 (write 4 in flight), not released", seq, ok, release)
 			}
 			if d.bytes != 1 {
 				t.Errorf("%d bytes counted not synced, want 1 (other's)", d.bytes)
 			}
-			if _, ok, _ := d.Announce(other); ok {
+			if _, _, ok, _ := d.Announce(other); ok {
 				t.Error("another file's write was announced")
 			}
 			held[0].DecRef()
@@ -150,7 +153,7 @@ func TestWriteAllocs(t *testing.T) {
 			d.Begin(f, 100000) // in flight: keeps the file tracked, its map's room kept
 			seqs := d.StartSync(f)
 			d.EndSync(f, seqs, true)
-			if _, ok, release := d.Announce(f); !ok || release {
+			if _, _, ok, release := d.Announce(f); !ok || release {
 				t.Fatalf("Announce: %v, released %v; want the writes announced, the file kept", ok, release)
 			}
 			if !tc.reuse {
@@ -182,7 +185,7 @@ func TestFail(t *testing.T) {
 		t.Fatalf("StartSyncAll: %v, want the two written (not the failed one)", seqs)
 	}
 	d.EndSync(f, seqs, true)
-	if seq, ok, release := d.Announce(f); ok || release {
+	if seq, _, ok, release := d.Announce(f); ok || release {
 		t.Errorf("Announce: %d %v %v, want nothing (write 5 failed)", seq, ok, release)
 	}
 	if !d.Holds(f) || f.refs != 1 {
@@ -213,7 +216,7 @@ func TestFail(t *testing.T) {
 	if n := d.FailedAfter(0, all); n != 0 {
 		t.Errorf("FailedAfter after Supersede: %d, want 0 (not held)", n)
 	}
-	if seq, ok, release := d.Announce(f); !ok || seq != 7 || !release {
+	if seq, _, ok, release := d.Announce(f); !ok || seq != 7 || !release {
 		t.Errorf("Announce after Supersede: %d %v %v, want 7, released", seq, ok, release)
 	}
 }
@@ -233,7 +236,7 @@ func TestFailBegunAgain(t *testing.T) {
 		t.Error("a failed write begun again and written is still failed")
 	}
 	d.EndSync(f, d.StartSync(f), true)
-	if seq, ok, release := d.Announce(f); !ok || seq != 1 || !release {
+	if seq, _, ok, release := d.Announce(f); !ok || seq != 1 || !release {
 		t.Errorf("Announce: %d %v %v, want 1, released", seq, ok, release)
 	}
 }
@@ -273,7 +276,67 @@ func TestCover(t *testing.T) {
 		t.Error("Failing or HasFailed after the failed write was covered")
 	}
 	d.EndSync(f, d.StartSync(f), true)
-	if seq, ok, release := d.Announce(f); !ok || seq != 6 || !release {
+	if seq, _, ok, release := d.Announce(f); !ok || seq != 6 || !release {
 		t.Errorf("Announce: %d %v %v, want 6, released", seq, ok, release)
+	}
+}
+
+// TestFailPassed: a tracker that passes failed writes (PassFailed)
+// announces past one, naming it held while it is failed, and keeps it
+// (and the file) tracked; once it is superseded, covered or written
+// again, it is announced like the others. A write not yet synced still
+// stops the announcement.
+func TestFailPassed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// then runs after the first announcement.
+		then func(d *Tracker[*desc], f *desc)
+		// held are the seqs the second announcement names; seq its seq.
+		held []uint64
+		seq  uint64
+	}{
+		{"still failed", func(d *Tracker[*desc], f *desc) {}, []uint64{5}, 8},
+		{"superseded", func(d *Tracker[*desc], f *desc) { d.Supersede(f) }, nil, 8},
+		{"covered", func(d *Tracker[*desc], f *desc) {
+			d.Cover(func(*desc) bool { return true }, 0, 10)
+		}, nil, 8},
+		{"written again", func(d *Tracker[*desc], f *desc) {
+			d.Begin(f, 5)
+			d.End(f, 5, 10)
+		}, nil, 8},
+		{"begun again, in flight", func(d *Tracker[*desc], f *desc) { d.Begin(f, 5) }, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &desc{}
+			d := NewTracker[*desc]()
+			d.PassFailed()
+			write := func(seq uint64) {
+				d.Begin(f, seq)
+				d.End(f, seq, 10)
+				d.MarkSent(f, seq)
+			}
+			write(4)
+			d.Begin(f, 5)
+			d.Fail(f, 5, 0, 10)
+			d.MarkSent(f, 5)
+			write(6)
+			d.Begin(f, 7) // in flight
+			d.EndSync(f, d.StartSync(f), true)
+			if seq, held, ok, release := d.Announce(f); !ok || seq != 6 || !slices.Equal(held, []uint64{5}) || release {
+				t.Fatalf("Announce: %d held %v %v %v, want 6 holding 5, not released", seq, held, ok, release)
+			}
+			d.End(f, 7, 10)
+			d.MarkSent(f, 7)
+			write(8)
+			tc.then(d, f)
+			d.EndSync(f, d.StartSync(f), true)
+			seq, held, ok, release := d.Announce(f)
+			if seq != tc.seq || ok != (tc.seq != 0) || !slices.Equal(held, tc.held) || release != (tc.held == nil && tc.seq != 0) {
+				t.Errorf("Announce: %d held %v %v released %v, want %d holding %v", seq, held, ok, release, tc.seq, tc.held)
+			}
+			if d.HasFailed(f) != (tc.held != nil) || d.Holds(f) != !release {
+				t.Errorf("HasFailed %v, Holds %v after the announcement", d.HasFailed(f), d.Holds(f))
+			}
+		})
 	}
 }

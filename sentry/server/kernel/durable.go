@@ -33,13 +33,13 @@ const flushInterval = 500 * time.Millisecond
 func (k *Kernel) AnnounceDurable(f *fdesc.File) {
 	var release bool
 	err := k.Out.SendBuilt(func() *sentrypb.ServerMessage {
-		seq, ok, rel := k.Dur.Announce(f)
+		seq, held, ok, rel := k.Dur.Announce(f)
 		release = rel
 		if !ok {
 			return nil
 		}
 		return &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_Durable{
-			Durable: &sentrypb.Durable{File: k.FileID(f), Seq: seq}}}}}
+			Durable: &sentrypb.Durable{File: k.FileID(f), Seq: seq, Held: held}}}}}
 	})
 	if err != nil {
 		k.Log.Debug("durable push dropped", "err", err)
@@ -108,12 +108,12 @@ func (k *Kernel) announceDurableAll(files []*fdesc.File) {
 	err := k.Out.SendBuilt(func() *sentrypb.ServerMessage {
 		var ds []*sentrypb.Durable
 		for _, f := range files {
-			seq, ok, rel := k.Dur.Announce(f)
+			seq, held, ok, rel := k.Dur.Announce(f)
 			if rel {
 				released = append(released, f)
 			}
 			if ok {
-				ds = append(ds, &sentrypb.Durable{File: k.FileID(f), Seq: seq})
+				ds = append(ds, &sentrypb.Durable{File: k.FileID(f), Seq: seq, Held: held})
 			}
 		}
 		var p *sentrypb.Push
@@ -192,10 +192,11 @@ func (c *Task) SyncBeforeResize(d *vfs.Dentry, toZero bool) error {
 		for _, f := range files {
 			if k.Dur.HasFailed(f) {
 				// A Rewrite's write that failed is held by the client
-				// with the description's writes after it (Fail): at
-				// the next recovery they would be made again after
-				// this change and bring back what it removed, and
-				// dropping the failed one would lose its bytes. The
+				// (Fail): at the next recovery it would be made again
+				// after this change and bring back what it removed
+				// (with the description's writes after it, to a client
+				// without Durable.held), and dropping it would lose
+				// its bytes. The
 				// change waits for that write to reach the file (a
 				// recovery's Rewrite) or for a truncation to 0.
 				k.Log.Warn("resize refused: a re-sent write to the file failed and is not in it", "ino", d.Ino())

@@ -251,7 +251,7 @@ func (k *Kernel) restoreMapped(rc *Task, m *sentrypb.MappedFileState) (*fdesc.Fi
 //
 // A Rewrite through a restored description whose write fails is kept
 // failed by the tracker (durable.Tracker.Fail: the description's Durable
-// stays below it) and the description kept (RewritesFailed): the same
+// names it held, or stays below it) and the description kept (RewritesFailed): the same
 // Rewrite received again by this server (a duplicate) is made through
 // it, which ends the failure once made, or answered rewrite_durable
 // with nothing written if a truncation to 0 or a later write covering
@@ -354,9 +354,9 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		err = fmt.Errorf("short write, %d of %d bytes: %w", n, len(rw.Data), unix.EIO)
 	}
 	if err != nil {
-		// Not in the file: the description's Durable pushes stay
-		// below it (a later write's would drop it at the client), and
-		// the client re-sends it at the next recovery.
+		// Not in the file: the description's Durable pushes name it
+		// held or stay below it (a later write's would drop it at the
+		// client), and the client re-sends it at the next recovery.
 		k.Dur.Fail(f, rw.Seq, rw.Offset, int64(len(rw.Data)))
 		k.keepFailedRewrite(f, rw.Seq)
 	} else if k.Dur.End(f, rw.Seq, n) {
