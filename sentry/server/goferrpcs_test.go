@@ -48,6 +48,9 @@ type rpcCounter struct {
 	// failWrites makes every Write fail (ENOSPC); shortWrites makes
 	// every Write write only the first half of its bytes, and say so.
 	failWrites, shortWrites bool
+	// failTruncOpens makes every Open and walk-open with O_TRUNC fail
+	// (EIO).
+	failTruncOpens bool
 }
 
 // carriedKey counts the posted SetStats that rode another call
@@ -77,6 +80,16 @@ func (r *rpcCounter) intercept(ctx context.Context, method string, req, reply an
 	if f, ok := req.(*goferpb.SetStatRequest); ok && (r.failSetStats || r.failMerged && f.GetOrigin().GetPart() == attrrun.MergedPart) {
 		r.mu.Unlock()
 		reply.(*goferpb.SetStatReply).Errno = int32(unix.EIO)
+		return nil
+	}
+	if o, ok := req.(*goferpb.OpenRequest); ok && r.failTruncOpens && o.Flags&unix.O_TRUNC != 0 {
+		r.mu.Unlock()
+		reply.(*goferpb.OpenReply).Errno = int32(unix.EIO)
+		return nil
+	}
+	if w, ok := req.(*goferpb.WalkRequest); ok && r.failTruncOpens && w.Open && w.OpenFlags&unix.O_TRUNC != 0 {
+		r.mu.Unlock()
+		reply.(*goferpb.WalkReply).Errno = int32(unix.EIO)
 		return nil
 	}
 	if _, ok := req.(*goferpb.WriteRequest); ok && r.failWrites {

@@ -450,3 +450,80 @@ func TestRewriteFailedAppending(t *testing.T) {
 		t.Errorf("Durable %d, want %d (the last append's)", got, last)
 	}
 }
+
+// TestRewriteFailedTruncation: a truncation to 0 supersedes a failed
+// Rewrite's write only once it is made: one that fails (the gofer's
+// SetStat or O_TRUNC Open, EIO) leaves it held, so the client keeps it,
+// the next fsync reports it, and the next recovery's Rewrite puts it in
+// the file. Before, the truncation cleared the failure, and the Durable
+// announced before it dropped the write at the client, whose bytes
+// were then lost. One that succeeds drops it.
+func TestRewriteFailedTruncation(t *testing.T) {
+	const path = "/tmp/failed"
+	for _, how := range []struct {
+		name string
+		// truncate truncates the file to 0, failing with EIO when fail;
+		// set makes the gofer fail it.
+		truncate func(r *replayer, fw failedWrite, fail bool)
+		set      func(rc *rpcCounter, on bool)
+	}{
+		{"ftruncate", func(r *replayer, fw failedWrite, fail bool) {
+			r.check(fail, unix.SYS_FTRUNCATE, fw.fd, 0)
+		}, func(rc *rpcCounter, on bool) { rc.failSetStats = on }},
+		{"truncate", func(r *replayer, fw failedWrite, fail bool) {
+			r.check(fail, unix.SYS_TRUNCATE, r.mem.str(path), 0)
+		}, func(rc *rpcCounter, on bool) { rc.failSetStats = on }},
+		{"open O_TRUNC", func(r *replayer, fw failedWrite, fail bool) {
+			r.check(fail, unix.SYS_OPENAT, uint64(atFDCWD64), r.mem.str(path), unix.O_WRONLY|unix.O_TRUNC, 0)
+		}, func(rc *rpcCounter, on bool) { rc.failTruncOpens = on }},
+	} {
+		for _, fail := range []bool{true, false} {
+			name := how.name + "/made"
+			if fail {
+				name = how.name + "/failing"
+			}
+			t.Run(name, func(t *testing.T) {
+				r := newReplayer(t)
+				r.start()
+				written := make(map[uint64][]byte)
+				fw := r.failRewrite(path, false, false, written)
+				fw.rc.mu.Lock()
+				how.set(fw.rc, fail)
+				fw.rc.mu.Unlock()
+				how.truncate(r, fw, fail)
+				fw.rc.mu.Lock()
+				how.set(fw.rc, false)
+				fw.rc.mu.Unlock()
+				if r.retains(fw.seq) != fail {
+					t.Fatalf("the failed write retained %v after the truncation, want %v", r.retains(fw.seq), fail)
+				}
+				if !fail {
+					r.ok(1, unix.SYS_FSYNC, fw.fd)
+					if got, _ := os.ReadFile(fw.host); len(got) != 0 {
+						t.Errorf("the truncated file holds %q", got)
+					}
+					return
+				}
+				r.fails(unix.EIO, unix.SYS_FSYNC, fw.fd)
+				r.crash()
+				r.restartGofer()
+				r.recover(written)
+				r.rewriteRetained(written)
+				if got, _ := os.ReadFile(fw.host); !bytes.Equal(got, fw.data) {
+					t.Errorf("after the next recovery the file holds %q, want %q", got, fw.data)
+				}
+			})
+		}
+	}
+}
+
+// check makes system call sysno, which must fail with EIO when fail,
+// else succeed.
+func (r *replayer) check(fail bool, sysno uintptr, args ...uint64) {
+	r.t.Helper()
+	if fail {
+		r.fails(unix.EIO, sysno, args...)
+		return
+	}
+	r.ok(1, sysno, args...)
+}

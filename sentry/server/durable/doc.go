@@ -11,7 +11,8 @@
 // announced before the change is applied. A Rewrite's write that failed
 // (Fail) is never announced: it holds its file's Durable below it, or,
 // passed (PassFailed), is named held by each Durable above it, until
-// a truncation to 0 supersedes it, a later write covers its range whole
+// a truncation to 0 supersedes it (passed, once the truncation is made:
+// SupersedeFailed), a later write covers its range whole
 // (Cover) or a Rewrite of it received again writes it (Begin, End);
 // FailedAfter numbers the failures for an fsync to report each once per
 // description (Linux's errseq).

@@ -333,8 +333,13 @@ func (d *Tracker[F]) startSync(f F, syncing bool) []uint64 {
 // Supersede marks f's written entries (those being synced too) as if
 // synced: a change of the file that removed all their bytes (a
 // truncation to 0) makes them useless to the client, on stable storage
-// or not, failed ones too (Fail). Entries still in flight are not: their
-// order with the change is unknown.
+// or not. Entries still in flight are not: their order with the change
+// is unknown. Failed ones (Fail) are left to SupersedeFailed, once the
+// change is made, when the tracker passes them (PassFailed): they are not
+// in the file, so a change that then fails must leave them held, or their
+// bytes are lost. Else they go too: the Durable announced before the
+// change would stay below them, and the writes after them would outlive
+// the change at the client and bring back what it removed.
 func (d *Tracker[F]) Supersede(f F) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -343,7 +348,7 @@ func (d *Tracker[F]) Supersede(f F) {
 		return
 	}
 	for seq, e := range df.entries {
-		if e.state == wDone || e.state == wSyncing || e.state == wFailed {
+		if e.state == wDone || e.state == wSyncing || e.state == wFailed && !d.passFailed {
 			if e.state == wFailed {
 				d.unfailLocked(f, df, seq)
 			}
@@ -352,6 +357,25 @@ func (d *Tracker[F]) Supersede(f F) {
 			d.bytes -= e.n
 		}
 	}
+}
+
+// SupersedeFailed marks f's failed entries (Fail) as if synced: a
+// truncation to 0 was made, so their bytes would only come back. It
+// reports whether there were any.
+func (d *Tracker[F]) SupersedeFailed(f F) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	df := d.files[f]
+	if df == nil || len(df.failed) == 0 {
+		return false
+	}
+	for seq := range df.failed {
+		e := df.entries[seq]
+		e.state, e.fail = wSynced, 0
+		df.entries[seq] = e
+		d.unfailLocked(f, df, seq)
+	}
+	return true
 }
 
 // EndSync records the outcome of the fsync that covered seqs.

@@ -283,7 +283,8 @@ func TestCover(t *testing.T) {
 
 // TestFailPassed: a tracker that passes failed writes (PassFailed)
 // announces past one, naming it held while it is failed, and keeps it
-// (and the file) tracked; once it is superseded, covered or written
+// (and the file) tracked; once it is superseded (the truncation to 0
+// made: SupersedeFailed, not Supersede before it), covered or written
 // again, it is announced like the others. A write not yet synced still
 // stops the announcement.
 func TestFailPassed(t *testing.T) {
@@ -296,7 +297,14 @@ func TestFailPassed(t *testing.T) {
 		seq  uint64
 	}{
 		{"still failed", func(d *Tracker[*desc], f *desc) {}, []uint64{5}, 8},
-		{"superseded", func(d *Tracker[*desc], f *desc) { d.Supersede(f) }, nil, 8},
+		// A truncation to 0 leaves it held until it is made.
+		{"superseded, the truncation not yet made", func(d *Tracker[*desc], f *desc) { d.Supersede(f) }, []uint64{5}, 8},
+		{"superseded, the truncation made", func(d *Tracker[*desc], f *desc) {
+			d.Supersede(f)
+			if !d.SupersedeFailed(f) || d.SupersedeFailed(f) {
+				t.Error("SupersedeFailed: want true once, then false")
+			}
+		}, nil, 8},
 		{"covered", func(d *Tracker[*desc], f *desc) {
 			d.Cover(func(*desc) bool { return true }, 0, 10)
 		}, nil, 8},

@@ -239,9 +239,44 @@ func (c *Task) SyncBeforeResize(d *vfs.Dentry, toZero bool) error {
 	return nil
 }
 
+// TruncatedToZero tells the client to forget the failed Rewrites' writes
+// (durable.Tracker.Fail) to gofer file d once a truncation of d to 0
+// was made: their bytes are not in the file, and made at the next
+// recovery they would bring back what it removed. SyncBeforeResize
+// announced the other writes before the change but left these held
+// (Supersede), so that a truncation that fails loses none of their
+// bytes. Called before the call's reply: a server that dies before
+// this announcement reaches the client leaves them retained, and the
+// next recovery makes them again ahead of the re-sent truncation, which
+// the gofer's reply cache answers without truncating again (a limit:
+// docs/ARCHITECTURE.md).
+func (c *Task) TruncatedToZero(d *vfs.Dentry) {
+	if d == nil || d.Kind != vfs.KindGofer || !c.Kernel.Dur.Failing() {
+		return
+	}
+	k := c.Kernel
+	files := k.Dur.HoldWhere(func(f *fdesc.File) bool {
+		fd := vfs.DentryOf(f)
+		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
+	})
+	var superseded []*fdesc.File
+	for _, f := range files {
+		if k.Dur.SupersedeFailed(f) {
+			superseded = append(superseded, f)
+		}
+	}
+	if len(superseded) > 0 {
+		k.announceDurableAll(superseded)
+	}
+	for _, f := range files {
+		f.DecRef()
+	}
+}
+
 // SyncAfterFailedResize makes d's data durable after a truncation to 0
 // that SyncBeforeResize announced failed: the writes it superseded are
-// still in the file, and the client no longer holds them.
+// still in the file, and the client no longer holds them. The failed
+// Rewrites' writes stay held (TruncatedToZero was not called).
 func (c *Task) SyncAfterFailedResize(d *vfs.Dentry) {
 	if d == nil || d.Kind != vfs.KindGofer {
 		return

@@ -132,6 +132,9 @@ func Truncate(c *kernel.Task) (int64, error) {
 			}
 			return 0, err
 		}
+		if length == 0 {
+			c.TruncatedToZero(vfs.DentryOf(f))
+		}
 		if h, ok := vfs.HandleOfFile(f); ok && vfs.DentryOf(f) != nil {
 			c.KillPriv(vfs.DentryOf(f), h, c.Kernel.VFS.AttrsOf(vfs.DentryOf(f)))
 			c.NoteMappedResize(vfs.DentryOf(f), h)
@@ -172,6 +175,9 @@ func Truncate(c *kernel.Task) (int64, error) {
 			c.SyncAfterFailedResize(d)
 		}
 		return 0, err
+	}
+	if length == 0 {
+		c.TruncatedToZero(d)
 	}
 	c.KillPriv(d, 0, c.Kernel.VFS.AttrsOf(d))
 	c.NoteMappedResize(d, 0)

@@ -471,6 +471,7 @@ func openDentry(c *kernel.Task, d *vfs.Dentry, flags uint32, pre *vfs.PreOpened)
 		return nil, err
 	}
 	if flags&unix.O_TRUNC != 0 {
+		c.TruncatedToZero(d)
 		c.KillPriv(d, h, v.AttrsOf(d))
 		c.NoteMappedResize(d, h)
 	}
