@@ -1140,6 +1140,21 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 		}
 		failed := make(map[uint64]bool)
 		var failedWrites []*pb.Rewrite
+		// The order a server sees: each retained write's Rewrite once,
+		// in seq order, each answered before the next is sent, all
+		// before any call of the application (those in flight are
+		// re-sent below, new ones wait for s.ready). A server keeps a
+		// kernel only as long as its connection (a reconnection gets
+		// a new one), so no server receives a Rewrite twice, nor one
+		// after a newer write that overlaps it: a duplicate Rewrite
+		// putting older bytes back over a newer write cannot happen
+		// within a session (the server's RewritesFailed path serves a
+		// client that sends one anyway). What a Rewrite writes over is
+		// older than it, or a call in flight at the kill that the dead
+		// server made: the server makes such a re-sent write again
+		// when a Rewrite of a lower seq wrote over its range
+		// (kernel.redoOverRewrites), as the gofer's reply cache would
+		// answer it unwritten.
 		for _, rw := range s.rl.RetainedWrites() {
 			r, err := conn.Call(ctx, &pb.Call{Seq: s.nextSeq(), Op: &pb.Call_Rewrite{Rewrite: rw}})
 			if err != nil {

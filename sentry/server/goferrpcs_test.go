@@ -51,6 +51,9 @@ type rpcCounter struct {
 	// failTruncOpens makes every Open and walk-open with O_TRUNC fail
 	// (EIO).
 	failTruncOpens bool
+	// uncached sends the Writes whose Origin has this seq without it: the
+	// gofer makes them, as when its reply cache evicted their entry.
+	uncached uint64
 }
 
 // carriedKey counts the posted SetStats that rode another call
@@ -91,6 +94,12 @@ func (r *rpcCounter) intercept(ctx context.Context, method string, req, reply an
 		r.mu.Unlock()
 		reply.(*goferpb.WalkReply).Errno = int32(unix.EIO)
 		return nil
+	}
+	if w, ok := req.(*goferpb.WriteRequest); ok && r.uncached != 0 && w.GetOrigin().GetSeq() == r.uncached {
+		r.mu.Unlock()
+		plain := proto.Clone(w).(*goferpb.WriteRequest)
+		plain.Origin = nil
+		return invoker(ctx, method, plain, reply, cc, opts...)
 	}
 	if _, ok := req.(*goferpb.WriteRequest); ok && r.failWrites {
 		r.mu.Unlock()

@@ -527,3 +527,107 @@ func (r *replayer) check(fail bool, sysno uintptr, args ...uint64) {
 	}
 	r.ok(1, sysno, args...)
 }
+
+// TestRewriteUnderResentWrite: a write the dead server made but whose
+// reply was lost (in flight, re-sent after the Rewrites), over part of a
+// retained write of a lower seq: the file must end with the in-flight
+// write's bytes there, not the retained write's older ones. The
+// retained write's Rewrite finds the file without its bytes (the later
+// write changed them), so writes them when the gofer's reply cache
+// cannot answer it (its entry evicted, or a restarted gofer); the re-sent
+// write, answered from the cache (made by the dead server), must still
+// put its bytes back. Before, it was answered unwritten and the older
+// bytes stayed.
+func TestRewriteUnderResentWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// evicted: the retained write's entry is gone from the gofer's
+		// reply cache, the in-flight one's is not.
+		evicted, restartGofer, donate bool
+		// lost: the host loses the retained write's bytes (the
+		// Rewrite writes them).
+		lost bool
+		// off is the in-flight write's offset (4 unless set), want the
+		// file's bytes at the end; writes the gofer Writes of its
+		// re-send (not counted with donate): 2 when made again.
+		off    int64
+		want   string
+		writes int
+	}{
+		{name: "evicted", evicted: true, writes: 2},
+		{name: "donated/evicted", evicted: true, donate: true},
+		{name: "gofer-restarted", restartGofer: true, writes: 2},
+		// The Rewrite answered from the cache looks written too: the
+		// re-sent write is made again, harmlessly.
+		{name: "cached", writes: 2},
+		{name: "disjoint/evicted", evicted: true, lost: true, off: 12, want: "0123456789\x00\x00ab", writes: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplayerDonating(t, tc.donate)
+			r.start()
+			const path = "/tmp/f"
+			host := filepath.Join(r.root, path)
+			fd := r.open(path, unix.O_CREAT|unix.O_RDWR)
+			written := make(map[uint64][]byte)
+			old := []byte("0123456789")
+			var oldSeq uint64
+			// Retained at the kill (a flusher pass may just have made
+			// it durable: write it again).
+			for i := 0; i < 5 && (oldSeq == 0 || !r.retains(oldSeq)); i++ {
+				oldSeq = r.pwrite(fd, old, 0, written)
+			}
+			off, want := uint64(4), "0123ab6789"
+			if tc.off != 0 {
+				off, want = uint64(tc.off), tc.want
+			}
+			later := r.syscallCall(1, unix.SYS_PWRITE64, fd, r.mem.alloc([]byte("ab")), 2, off)
+			if rep := r.call(later, true); rep.Errno != 0 {
+				t.Fatalf("pwrite: errno %v", unix.Errno(rep.Errno))
+			}
+			if !r.retains(oldSeq) {
+				t.Fatalf("the write of seq %d is not retained", oldSeq)
+			}
+			if tc.lost {
+				f, err := os.OpenFile(host, os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = f.WriteAt(bytes.Repeat([]byte("x"), len(old)), 0)
+				f.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			rc := &rpcCounter{counts: make(map[string]int)}
+			if tc.evicted {
+				rc.uncached = oldSeq
+			}
+			r.rc = rc
+			r.crash()
+			if tc.restartGofer {
+				r.restartGofer()
+			}
+			r.recover(written)
+			r.rewriteRetained(written)
+			rc.take()
+			if rep := r.call(later, false); rep.Errno != 0 || rep.Ret != 2 {
+				t.Fatalf("re-sent pwrite: ret %d errno %v", rep.Ret, unix.Errno(rep.Errno))
+			}
+			if n := rc.take()["Write"]; !tc.donate && n != tc.writes {
+				t.Errorf("%d gofer Writes for the re-sent write, want %d", n, tc.writes)
+			}
+			if got := readHost(t, host); got != want {
+				t.Errorf("the file holds %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func readHost(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -224,6 +224,11 @@ type Kernel struct {
 	// the same seq arrives again: that one is made through it too, so
 	// that made it ends the failure the tracker holds. Protected by Mu.
 	RewritesFailed map[uint64]*fdesc.File
+	// rewrote are the ranges this kernel's Rewrites wrote (their bytes
+	// not found in the file), appended by Rewrite and read by the
+	// writes of re-sent calls (redoOverRewrites). At most one per
+	// retained write of the recovery. Protected by Mu.
+	rewrote []rewroteSpan
 	// rewriteMtimeWarned says a Rewrite could not put its file's mtime
 	// back once already: the first failure is logged as a warning, the
 	// others at debug level. Set by Rewrite; atomic.

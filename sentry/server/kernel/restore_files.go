@@ -269,6 +269,9 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		// through the same description, whose tracker entry holds the
 		// failure (else, made through a reopened file, that entry
 		// would hold the description's Durable below it for good).
+		// The client sends none (one Rewrite per retained write per
+		// connection, all before its calls: remoteSession.replay), so
+		// none comes after a newer write; this serves one that does.
 		if f = k.RewritesFailed[rw.Seq]; f != nil {
 			delete(k.RewritesFailed, rw.Seq)
 			again = true
@@ -316,7 +319,13 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		return unix.ESTALE
 	}
 	before, haveTimes := k.timesBeforeRewrite(g.Handle, rw)
-	write := func(c *Task) (int, error) { return f.Impl.Write(c, f, rw.Data, rw.Offset) }
+	write := func(c *Task) (int, error) {
+		n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
+		if n > 0 {
+			k.noteRewrote(f, rw.Seq, rw.Offset, n)
+		}
+		return n, err
+	}
 	if k.fileHolds(g.Handle, rw) {
 		// Made already: only its durability is left to see to. The
 		// read may have moved the atime (relatime): put back below.

@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"fmt"
+
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
@@ -42,6 +44,11 @@ func (c *Task) WriteAt(f *fdesc.File, b []byte, off int64, appendMode bool) (int
 	if appendMode && n > 0 && c.GoferSize >= int64(n) {
 		off = c.GoferSize - int64(n)
 	}
+	if n > 0 && !appendMode && c.Resent() {
+		// Before End: the bytes written again are the call's, synced
+		// and announced with it.
+		c.Kernel.redoOverRewrites(f, b[:n], off, c.CallSeq)
+	}
 	if !c.SyncedWrites {
 		if c.Kernel.Dur.End(f, c.CallSeq, n) {
 			f.DecRef()
@@ -63,6 +70,68 @@ func (c *Task) WriteAt(f *fdesc.File, b []byte, off int64, appendMode bool) (int
 		c.Kernel.coverFailed(f, off, n)
 	}
 	return n, off, err
+}
+
+// rewroteSpan is a range a Rewrite wrote (Kernel.rewrote): n bytes at
+// off of the file of inode ino on gofer device dev, by the write of call
+// seq.
+type rewroteSpan struct {
+	dev, ino, seq uint64
+	off, n        int64
+}
+
+// noteRewrote records that the Rewrite of call seq wrote n bytes at off
+// of f's file (its bytes were not found there: redoOverRewrites).
+func (k *Kernel) noteRewrote(f *fdesc.File, seq uint64, off int64, n int) {
+	d := vfs.DentryOf(f)
+	if d == nil || d.Kind != vfs.KindGofer {
+		return
+	}
+	k.Mu.Lock()
+	k.rewrote = append(k.rewrote, rewroteSpan{dev: d.GoferDev(), ino: d.Ino(), seq: seq, off: off, n: int64(n)})
+	k.Mu.Unlock()
+}
+
+// redoOverRewrites writes b at off of f again, without an Origin, if a
+// Rewrite of a lower seq than the re-sent call seq's wrote over part of
+// that range (noteRewrote). The call's write may have been made by the
+// dead server: the Rewrite then found the file without its own bytes
+// (this write had changed them) and, when the gofer's reply cache could
+// not answer it (its entry evicted, a restarted gofer, a donated fd),
+// wrote them back over this write's, and this write, answered from the
+// cache, was not made again: the older bytes stayed. Made again it lands
+// last, which is always an order the application could have seen: its
+// reply never came, so no answered write was made after it. Written
+// once more when it was made anyway (the same bytes). An append is
+// left: the offset the dead server found is the cache's, not off.
+func (k *Kernel) redoOverRewrites(f *fdesc.File, b []byte, off int64, seq uint64) {
+	d := vfs.DentryOf(f)
+	if d == nil || d.Kind != vfs.KindGofer {
+		return
+	}
+	dev, ino, end := d.GoferDev(), d.Ino(), off+int64(len(b))
+	k.Mu.Lock()
+	under := false
+	for _, s := range k.rewrote {
+		if s.dev == dev && s.ino == ino && s.seq < seq && s.off < end && s.off+s.n > off {
+			under = true
+			break
+		}
+	}
+	k.Mu.Unlock()
+	if !under {
+		return
+	}
+	// A call of no seq: the gofer gets no Origin, and makes it.
+	c := &Task{Kernel: k, Intr: make(chan struct{}), GoferSize: -1}
+	defer c.UnpinAll()
+	n, err := f.Impl.Write(c, f, b, off)
+	if err == nil && n < len(b) {
+		err = fmt.Errorf("short write, %d of %d bytes", n, len(b))
+	}
+	if err != nil {
+		k.Log.Warn("a re-sent write over a Rewrite's bytes was not made again: the file may keep older bytes", "seq", seq, "ino", ino, "offset", off, "err", err)
+	}
 }
 
 // NoteMappedChange tells the client, in this call's reply, that bytes
