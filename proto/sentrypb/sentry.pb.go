@@ -6950,7 +6950,8 @@ func (x *StateUpdate) GetRecords() []*StateRecord {
 }
 
 // Durable says the client no longer needs its retained writes to file
-// with a call seq at or below seq and drops them from its log: the gofer
+// with a call seq at or below seq, but those held names, and drops them
+// from its log: the gofer
 // made them durable, or a truncation of the file to 0 about to be applied
 // removes their bytes (a write kept across it would be re-sent after it).
 type Durable struct {

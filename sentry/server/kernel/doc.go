@@ -38,7 +38,8 @@
 //     (devnodes.go: OpenDevNode);
 //     RLIMIT_FSIZE on a write or truncate (rlimit.go: FileSizeCheck);
 //     the durability of writes (durable.go: Flusher, FlushAll,
-//     AnnounceDurable, a resize's SyncBeforeResize);
+//     AnnounceDurable, a resize's SyncBeforeResize and a truncation's
+//     TruncatedToZero);
 //     a description's owner, its I/O signals (the O_ASYNC watcher) and
 //     its lease's breaks, with their records (async.go: SetAsync,
 //     BreakLeases, LeaseIno, OpenCounts, OwnerExistsLocked);
