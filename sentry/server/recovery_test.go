@@ -56,6 +56,9 @@ type replayer struct {
 	viaGoferConn bool
 	// network is the servers' Config.Network (empty: NetworkNone).
 	network string
+	// dropDurables makes the client miss the Durable pushes, as when
+	// the server dies before sending them. Protected by mu.
+	dropDurables bool
 	// noHeld makes the client not set FeatureDurableHeld (an older
 	// client's Hello): the servers then hold a failed Rewrite's
 	// description's Durable below it.
@@ -218,6 +221,10 @@ func (r *replayer) onPush(p *sentrypb.Push) {
 	}
 	for _, d := range durablesOf(p) {
 		r.mu.Lock()
+		if r.dropDurables {
+			r.mu.Unlock()
+			continue
+		}
 		r.durable[d.File] = max(r.durable[d.File], d.Seq)
 		// Retained writes it covers are dropped, but those it holds.
 		for key, rec := range r.log {

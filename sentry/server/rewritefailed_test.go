@@ -631,3 +631,66 @@ func readHost(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestRewriteFailedTruncationLost: a truncation to 0 made over a failed
+// Rewrite's write whose server dies before the Durable that lets the
+// write go reaches the client (the truncation's reply lost with it): the
+// next recovery's Rewrite makes the write again, and the re-sent
+// truncation, answered from the gofer's reply cache, would leave its
+// bytes; it is made again, so the file ends empty as the application
+// truncated it.
+func TestRewriteFailedTruncationLost(t *testing.T) {
+	const path = "/tmp/failed"
+	for _, tc := range []struct {
+		name     string
+		truncate func(r *replayer, fw failedWrite) *sentrypb.Call
+	}{
+		{"ftruncate", func(r *replayer, fw failedWrite) *sentrypb.Call {
+			return r.syscallCall(1, unix.SYS_FTRUNCATE, fw.fd, 0)
+		}},
+		{"truncate", func(r *replayer, fw failedWrite) *sentrypb.Call {
+			return r.syscallCall(1, unix.SYS_TRUNCATE, r.mem.str(path), 0)
+		}},
+		{"open O_TRUNC", func(r *replayer, fw failedWrite) *sentrypb.Call {
+			return r.syscallCall(1, unix.SYS_OPENAT, uint64(atFDCWD64), r.mem.str(path), unix.O_WRONLY|unix.O_TRUNC, 0)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplayer(t)
+			r.start()
+			written := make(map[uint64][]byte)
+			fw := r.failRewrite(path, false, false, written)
+			trunc := tc.truncate(r, fw)
+			r.mu.Lock()
+			r.dropDurables = true
+			r.mu.Unlock()
+			if rep := r.call(trunc, true); rep.Errno != 0 {
+				t.Fatalf("truncation: errno %v", unix.Errno(rep.Errno))
+			}
+			r.crash()
+			r.mu.Lock()
+			r.dropDurables = false
+			r.mu.Unlock()
+			if !r.retains(fw.seq) {
+				t.Fatal("the failed write is not retained: the test lost nothing")
+			}
+			// The gofer's reply cache cannot answer the Rewrite (the
+			// write it cached is the first one, evicted), but answers
+			// the re-sent truncation.
+			fw.rc.mu.Lock()
+			fw.rc.uncached = fw.seq
+			fw.rc.mu.Unlock()
+			r.recover(written)
+			r.rewriteRetained(written)
+			if rep := r.call(trunc, false); rep.Errno != 0 {
+				t.Fatalf("re-sent truncation: errno %v", unix.Errno(rep.Errno))
+			}
+			if got := readHost(t, fw.host); got != "" {
+				t.Errorf("the file holds %q after the re-sent truncation to 0, want nothing", got)
+			}
+			if r.retains(fw.seq) {
+				t.Error("the superseded write is still retained")
+			}
+		})
+	}
+}

@@ -2,12 +2,15 @@ package kernel
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/syserr"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
@@ -248,13 +251,20 @@ func (c *Task) SyncBeforeResize(d *vfs.Dentry, toZero bool) error {
 // bytes. Called before the call's reply: a server that dies before
 // this announcement reaches the client leaves them retained, and the
 // next recovery makes them again ahead of the re-sent truncation, which
-// the gofer's reply cache answers without truncating again (a limit:
-// docs/ARCHITECTURE.md).
+// the gofer's reply cache may answer without truncating again: a re-sent
+// truncation to 0 of a file a Rewrite of a lower seq wrote is made again
+// (truncateAgain).
 func (c *Task) TruncatedToZero(d *vfs.Dentry) {
-	if d == nil || d.Kind != vfs.KindGofer || !c.Kernel.Dur.Failing() {
+	if d == nil || d.Kind != vfs.KindGofer {
 		return
 	}
 	k := c.Kernel
+	if c.Resent() && k.rewroteUnder(d, 0, math.MaxInt64, c.CallSeq) {
+		c.truncateAgain(d)
+	}
+	if !k.Dur.Failing() {
+		return
+	}
 	files := k.Dur.HoldWhere(func(f *fdesc.File) bool {
 		fd := vfs.DentryOf(f)
 		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
@@ -270,6 +280,28 @@ func (c *Task) TruncatedToZero(d *vfs.Dentry) {
 	}
 	for _, f := range files {
 		f.DecRef()
+	}
+}
+
+// truncateAgain truncates d's file to 0 once more, without an Origin: a
+// re-sent truncation to 0 that the dead server made was answered from
+// the gofer's reply cache, unmade, after this server's Rewrites wrote
+// bytes of the file (a failed write whose Durable the dead server did
+// not send, or bytes the host lost), which it removed. Made again it
+// lands last, an order the application could have seen: its reply
+// never came, so no answered call came after it.
+func (c *Task) truncateAgain(d *vfs.Dentry) {
+	k := c.Kernel
+	h, err := c.HandleOf(d)
+	if err == nil {
+		ctx, cancel := k.VFS.RPCCtx()
+		var r *goferpb.SetStatReply
+		r, err = k.Gofer.SetStat(ctx, &goferpb.SetStatRequest{Handle: h, Mask: unix.STATX_SIZE, Size: 0})
+		cancel()
+		err = syserr.FromGofer("setstat", r.GetErrno(), err)
+	}
+	if err != nil {
+		k.Log.Warn("a re-sent truncation over a Rewrite's bytes was not made again: the file may keep them", "ino", d.Ino(), "err", err)
 	}
 }
 

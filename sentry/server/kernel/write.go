@@ -109,17 +109,7 @@ func (k *Kernel) redoOverRewrites(f *fdesc.File, b []byte, off int64, seq uint64
 	if d == nil || d.Kind != vfs.KindGofer {
 		return
 	}
-	dev, ino, end := d.GoferDev(), d.Ino(), off+int64(len(b))
-	k.Mu.Lock()
-	under := false
-	for _, s := range k.rewrote {
-		if s.dev == dev && s.ino == ino && s.seq < seq && s.off < end && s.off+s.n > off {
-			under = true
-			break
-		}
-	}
-	k.Mu.Unlock()
-	if !under {
+	if !k.rewroteUnder(d, off, off+int64(len(b)), seq) {
 		return
 	}
 	// A call of no seq: the gofer gets no Origin, and makes it.
@@ -130,8 +120,22 @@ func (k *Kernel) redoOverRewrites(f *fdesc.File, b []byte, off int64, seq uint64
 		err = fmt.Errorf("short write, %d of %d bytes", n, len(b))
 	}
 	if err != nil {
-		k.Log.Warn("a re-sent write over a Rewrite's bytes was not made again: the file may keep older bytes", "seq", seq, "ino", ino, "offset", off, "err", err)
+		k.Log.Warn("a re-sent write over a Rewrite's bytes was not made again: the file may keep older bytes", "seq", seq, "ino", d.Ino(), "offset", off, "err", err)
 	}
+}
+
+// rewroteUnder says a Rewrite of a call below seq wrote bytes of d's
+// file in [off, end) (noteRewrote).
+func (k *Kernel) rewroteUnder(d *vfs.Dentry, off, end int64, seq uint64) bool {
+	dev, ino := d.GoferDev(), d.Ino()
+	k.Mu.Lock()
+	defer k.Mu.Unlock()
+	for _, s := range k.rewrote {
+		if s.dev == dev && s.ino == ino && s.seq < seq && s.off < end && s.off+s.n > off {
+			return true
+		}
+	}
+	return false
 }
 
 // NoteMappedChange tells the client, in this call's reply, that bytes
