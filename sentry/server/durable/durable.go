@@ -164,8 +164,8 @@ func (d *Tracker[F]) End(f F, seq uint64, n int) (release bool) {
 // below it, keeping f's later writes too) until a truncation to 0
 // supersedes it, a later write covers its range (Cover), the same seq
 // begun again (a Rewrite received again) is written, or the tracker
-// goes with its server. Each
-// failure gets the next number (FailedAfter), a write failing again too.
+// goes with its server. Each failure gets the next number (FailedAfter),
+// a write failing again too.
 func (d *Tracker[F]) Fail(f F, seq uint64, off, n int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

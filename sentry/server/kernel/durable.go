@@ -199,9 +199,9 @@ func (c *Task) SyncBeforeResize(d *vfs.Dentry, toZero bool) error {
 				// after this change and bring back what it removed
 				// (with the description's writes after it, to a client
 				// without Durable.held), and dropping it would lose
-				// its bytes. The
-				// change waits for that write to reach the file (a
-				// recovery's Rewrite) or for a truncation to 0.
+				// its bytes. The change waits for that write to reach
+				// the file (a recovery's Rewrite) or for a truncation
+				// to 0.
 				k.Log.Warn("resize refused: a re-sent write to the file failed and is not in it", "ino", d.Ino())
 				return fmt.Errorf("resize inode %d: a re-sent write to it failed and is not in the file: %w", d.Ino(), unix.EIO)
 			}
