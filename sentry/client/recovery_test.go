@@ -281,6 +281,14 @@ func TestRecovery(t *testing.T) {
 				if len(hellos) != 1 || !hellos[0].Resume || hellos[0].ClientId != helloA.ClientId || helloA.Resume {
 					t.Errorf("hellos: first server %v, second %v; want one resume with the same client id", helloA, hellos)
 				}
+				// The client keeps the writes a Durable push holds
+				// (replaylog's Durable), so a server may pass a failed
+				// Rewrite's write.
+				for _, h := range append(hellos, helloA) {
+					if h.GetFeatures()&pb.FeatureDurableHeld == 0 {
+						t.Errorf("a Hello without FeatureDurableHeld: %v", h)
+					}
+				}
 
 				b.mu.Lock()
 				defer b.mu.Unlock()
