@@ -141,7 +141,9 @@
 //     first byte): the same write sent again runs, so a sentry's Rewrite
 //     of a retained write can succeed once the room is back; a failure
 //     after bytes were written (an O_SYNC handle's fsync) says how many
-//     (written, with the errno) and is kept. The cache lives in memory: it covers a sentry restart, not a
+//     (written, with the errno) and is kept. A Write answered from the
+//     cache says so (WriteReply.cached): the sentry tells a Rewrite that
+//     wrote from one that did not. The cache lives in memory: it covers a sentry restart, not a
 //     gofer restart. For that, a Fallocate may carry check_size: it runs
 //     only on a file of size size_before, else replies size_differs having
 //     done nothing (not kept either), so that a collapse or insertion

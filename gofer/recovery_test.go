@@ -305,11 +305,14 @@ func TestReplyCache(t *testing.T) {
 			w := &goferpb.WriteRequest{Handle: h, Offset: 1 << 63, Data: []byte("late"), Seq: 17, Origin: org(17)}
 			wantErrno(e.t, "write past the largest offset", must2(e.c.Write(e.ctx, w)), unix.EFBIG)
 			w.Offset = 0
-			if r := must(e.t, "write again", must2(e.c.Write(e.ctx, w))); r.Written != 4 {
-				e.t.Errorf("write again: wrote %d, want 4", r.Written)
+			if r := must(e.t, "write again", must2(e.c.Write(e.ctx, w))); r.Written != 4 || r.Cached {
+				e.t.Errorf("write again: wrote %d, cached %v; want 4, run", r.Written, r.Cached)
 			}
 			w.Offset = 10
-			must(e.t, "write a third time", must2(e.c.Write(e.ctx, w)))
+			// Answered from the cache, and saying so.
+			if r := must(e.t, "write a third time", must2(e.c.Write(e.ctx, w))); r.Written != 4 || !r.Cached {
+				e.t.Errorf("write a third time: wrote %d, cached %v; want 4 from the cache", r.Written, r.Cached)
+			}
 			if b, _ := os.ReadFile(e.host("w")); string(b) != "late" {
 				e.t.Errorf("file %q, want \"late\" (written once, by the second)", b)
 			}

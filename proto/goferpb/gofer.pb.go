@@ -2962,10 +2962,13 @@ func (x *WriteRequest) GetOrigin() *Origin {
 }
 
 type WriteReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
-	Written       uint32                 `protobuf:"varint,2,opt,name=written,proto3" json:"written,omitempty"`
-	Stat          *Stat                  `protobuf:"bytes,3,opt,name=stat,proto3" json:"stat,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Errno   int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	Written uint32                 `protobuf:"varint,2,opt,name=written,proto3" json:"written,omitempty"`
+	Stat    *Stat                  `protobuf:"bytes,3,opt,name=stat,proto3" json:"stat,omitempty"`
+	// cached says the reply cache answered the write (its Origin's first
+	// run made it): nothing was written now.
+	Cached        bool `protobuf:"varint,613,opt,name=cached,proto3" json:"cached,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3019,6 +3022,13 @@ func (x *WriteReply) GetStat() *Stat {
 		return x.Stat
 	}
 	return nil
+}
+
+func (x *WriteReply) GetCached() bool {
+	if x != nil {
+		return x.Cached
+	}
+	return false
 }
 
 type MkdirRequest struct {
@@ -5083,12 +5093,13 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x10\n" +
 	"\x03seq\x18\x04 \x01(\x04R\x03seq\x127\n" +
-	"\x06origin\x18\x05 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"o\n" +
+	"\x06origin\x18\x05 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\"\x88\x01\n" +
 	"\n" +
 	"WriteReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12\x18\n" +
 	"\awritten\x18\x02 \x01(\rR\awritten\x121\n" +
-	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\"\xa5\x01\n" +
+	"\x04stat\x18\x03 \x01(\v2\x1d.runscdecoupled.gofer.v1.StatR\x04stat\x12\x17\n" +
+	"\x06cached\x18\xe5\x04 \x01(\bR\x06cached\"\xa5\x01\n" +
 	"\fMkdirRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\fR\x04name\x12\x12\n" +

@@ -557,9 +557,9 @@ func TestRewriteUnderResentWrite(t *testing.T) {
 		{name: "evicted", evicted: true, writes: 2},
 		{name: "donated/evicted", evicted: true, donate: true},
 		{name: "gofer-restarted", restartGofer: true, writes: 2},
-		// The Rewrite answered from the cache looks written too: the
-		// re-sent write is made again, harmlessly.
-		{name: "cached", writes: 2},
+		// The Rewrite answered from the cache (WriteReply.cached)
+		// wrote nothing: the re-sent write is not made again.
+		{name: "cached", writes: 1},
 		{name: "disjoint/evicted", evicted: true, lost: true, off: 12, want: "0123456789\x00\x00ab", writes: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -321,7 +321,9 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	before, haveTimes := k.timesBeforeRewrite(g.Handle, rw)
 	write := func(c *Task) (int, error) {
 		n, err := f.Impl.Write(c, f, rw.Data, rw.Offset)
-		if n > 0 {
+		if n > c.CachedWritten {
+			// Written now, not answered from the reply cache: it may
+			// have gone over a later write (redoOverRewrites).
 			k.noteRewrote(f, rw.Seq, rw.Offset, n)
 		}
 		return n, err

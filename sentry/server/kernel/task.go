@@ -62,6 +62,10 @@ type Task struct {
 	// GoferStat is that write's whole Stat (nil: none).
 	GoferSize int64
 	GoferStat *goferpb.Stat
+	// CachedWritten counts the bytes of the call's gofer writes that the
+	// gofer's reply cache answered, unmade now (GoferWriteCached): a
+	// Rewrite all of whose bytes were so answered wrote nothing.
+	CachedWritten int
 	// PageWrite is the mapped file id of a PageWrite being executed (0
 	// for a system call): its own mapping is not told of the change.
 	PageWrite uint64
@@ -220,6 +224,9 @@ func (c *Task) WriteAhead() *vfs.WriteAhead {
 	}
 	return c.Ahead
 }
+
+// GoferWriteCached is c's vfs.CachedWriteCall.GoferWriteCached.
+func (c *Task) GoferWriteCached(n int) { c.CachedWritten += n }
 
 // GoferWrote is c's fdesc.Call.GoferWrote.
 func (c *Task) GoferWrote(st *goferpb.Stat) {

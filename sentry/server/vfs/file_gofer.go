@@ -104,6 +104,13 @@ type MergedWriteCall interface {
 	NoteCutBetweenParts(err error)
 }
 
+// CachedWriteCall is a call told how many bytes of its gofer writes the
+// gofer's reply cache answered (WriteReply.cached): made by the call's
+// first run, not now.
+type CachedWriteCall interface {
+	GoferWriteCached(n int)
+}
+
 // goferWrite is one gofer write's request with its origin and its
 // write-ahead option (GoferFile.Write): one allocation, not three, for
 // each write of a loop.
@@ -180,6 +187,11 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 		n := int(r.Written)
 		if n > len(chunk) {
 			n = len(chunk)
+		}
+		if r.GetCached() {
+			if cc, ok := c.(CachedWriteCall); ok {
+				cc.GoferWriteCached(n)
+			}
 		}
 		written += n
 		if n < len(chunk) {
