@@ -82,53 +82,61 @@ func sockets(src Source, family, stype int) []Socket {
 	return out
 }
 
-// genNetTCP follows net/ipv4/tcp_ipv4.c (tcp4_seq_show) and
-// net/ipv6/tcp_ipv6.c (tcp6_seq_show): one line a TCP socket of the
-// family. Timers, retransmits, the congestion fields and the kernel
-// pointer are not the sandbox's to tell and show 0 (the pointer as
-// Linux hides it, ssthresh as -1, "large").
-func genNetTCP(family int) func(Source, int32, int32) ([]byte, error) {
-	return func(src Source, _, _ int32) ([]byte, error) {
-		var b strings.Builder
-		if family == unix.AF_INET {
-			padLine(&b, "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode", 149)
-		} else {
-			b.WriteString("  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n")
-		}
-		for i, s := range sockets(src, family, unix.SOCK_STREAM) {
-			line := fmt.Sprintf("%4d: %s:%04X %s:%04X %02X %08X:%08X 00:00000000 00000000 %5d        0 %d 1 0000000000000000 0 0 0 0 -1",
-				i, inetWords(s.Local.Addr(), family), s.Local.Port(), inetWords(s.Remote.Addr(), family), s.Remote.Port(),
-				s.State, s.TxQueue, s.RxQueue, s.UID, s.Ino)
-			if family == unix.AF_INET {
-				padLine(&b, line, 149)
-			} else {
-				b.WriteString(line + "\n")
-			}
-		}
-		return []byte(b.String()), nil
-	}
+// netInetFormat is the shape of /proc/net/tcp (net/ipv4/tcp_ipv4.c
+// tcp4_seq_show, net/ipv6/tcp_ipv6.c) or /proc/net/udp (net/ipv4/udp.c
+// udp4_seq_show, net/ipv6's udp6_seq_show): the sockets of one type,
+// one line each. Timers, retransmits, the congestion fields and the
+// kernel pointer are not the sandbox's to tell and show 0 (the pointer
+// as Linux hides it, TCP's ssthresh as -1, "large"); UDP lines are
+// numbered in order (Linux numbers them by hash bucket) and count no
+// drops.
+type netInetFormat struct {
+	stype int
+	// header4 and header6 are the IPv4 and IPv6 files' first lines; the
+	// IPv4 file's lines are padded to width4 (Linux's seq_pad).
+	header4, header6 string
+	width4           int
+	// slWidth is the line number's width, tail the fields after the
+	// inode.
+	slWidth int
+	tail    string
 }
 
-// genNetUDP follows net/ipv4/udp.c (udp4_seq_show) and net/ipv6's
-// udp6_seq_show: one line a UDP socket of the family, numbered in order
-// (Linux numbers them by hash bucket); drops are not counted.
-func genNetUDP(family int) func(Source, int32, int32) ([]byte, error) {
+var (
+	netTCP = netInetFormat{
+		stype:   unix.SOCK_STREAM,
+		header4: "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+		header6: "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+		width4:  149, slWidth: 4, tail: "1 0000000000000000 0 0 0 0 -1",
+	}
+	netUDP = netInetFormat{
+		stype:   unix.SOCK_DGRAM,
+		header4: "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops",
+		header6: "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops",
+		width4:  127, slWidth: 5, tail: "2 0000000000000000 0",
+	}
+)
+
+// genNetInet renders f's file of family.
+func genNetInet(family int, f netInetFormat) func(Source, int32, int32) ([]byte, error) {
 	return func(src Source, _, _ int32) ([]byte, error) {
 		var b strings.Builder
-		if family == unix.AF_INET {
-			padLine(&b, "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops", 127)
-		} else {
-			b.WriteString("  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n")
-		}
-		for i, s := range sockets(src, family, unix.SOCK_DGRAM) {
-			line := fmt.Sprintf("%5d: %s:%04X %s:%04X %02X %08X:%08X 00:00000000 00000000 %5d        0 %d 2 0000000000000000 0",
-				i, inetWords(s.Local.Addr(), family), s.Local.Port(), inetWords(s.Remote.Addr(), family), s.Remote.Port(),
-				s.State, s.TxQueue, s.RxQueue, s.UID, s.Ino)
+		line := func(s string) {
 			if family == unix.AF_INET {
-				padLine(&b, line, 127)
+				padLine(&b, s, f.width4)
 			} else {
-				b.WriteString(line + "\n")
+				b.WriteString(s + "\n")
 			}
+		}
+		if family == unix.AF_INET {
+			line(f.header4)
+		} else {
+			line(f.header6)
+		}
+		for i, s := range sockets(src, family, f.stype) {
+			line(fmt.Sprintf("%*d: %s:%04X %s:%04X %02X %08X:%08X 00:00000000 00000000 %5d        0 %d %s",
+				f.slWidth, i, inetWords(s.Local.Addr(), family), s.Local.Port(), inetWords(s.Remote.Addr(), family), s.Remote.Port(),
+				s.State, s.TxQueue, s.RxQueue, s.UID, s.Ino, f.tail))
 		}
 		return []byte(b.String()), nil
 	}
