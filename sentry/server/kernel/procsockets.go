@@ -113,6 +113,13 @@ func procSocketOf(f *fdesc.File) (procfs.Socket, bool) {
 		listening := impl.Backlog > 0
 		ps.Path = impl.BoundName
 		impl.Mu.Unlock()
+		if ps.Path == "" {
+			// An accepted socket shows its listener's name, as
+			// getsockname tells it.
+			if a, err := impl.U.EP.GetLocalAddress(); err == nil {
+				ps.Path = a.Addr
+			}
+		}
 		switch {
 		case listening:
 			ps.State = linux.TCP_LISTEN

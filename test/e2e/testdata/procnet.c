@@ -1,11 +1,11 @@
 // procnet: the program's own sockets as /proc/net/{tcp,tcp6,udp,udp6,unix}
 // show them: a TCP listener, a connection to it and its accepted end on
 // 127.0.0.1 and on ::1, a bound UDP socket and a connected one, and unix
-// sockets (a listener bound to a path, a connected pair, a datagram
-// socket bound to an abstract name). Each line of the file whose inode is
-// one of this program's fds is printed with the fd's name instead of
-// numbers that change from run to run (ports, inodes), so that the
-// output can be compared with Linux's.
+// sockets (a listener bound to a path, a client of it and its accepted
+// end, a connected pair, a datagram socket bound to an abstract name).
+// Each line of the file whose inode is one of this program's fds is
+// printed with the fd's name instead of numbers that change from run to
+// run (ports, inodes), so that the output can be compared with Linux's.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -181,6 +181,13 @@ int main(void) {
 	int ul2 = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (ul2 < 0 || bind(ul2, (struct sockaddr *)&sun, sizeof sun) != 0 || listen(ul2, 1) != 0) die("unix listen");
 	add("unix-listener", ul2);
+	// Its accepted end shows the listener's path; the client none.
+	int uc2 = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (uc2 < 0 || connect(uc2, (struct sockaddr *)&sun, sizeof sun) != 0) die("unix connect");
+	int ua2 = accept(ul2, NULL, NULL);
+	if (ua2 < 0) die("unix accept");
+	add("unix-client", uc2);
+	add("unix-accepted", ua2);
 	int sp[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0) die("socketpair");
 	add("unix-pair", sp[0]);
