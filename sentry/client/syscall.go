@@ -313,6 +313,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if n, ok := t.sendBehind(sysno, args); ok {
 			return n, 0
 		}
+	case unix.SYS_EPOLL_CTL:
+		if errno, ok := t.epollCtlOnClient(args); ok {
+			return 0, errno
+		}
 	case unix.SYS_READ, unix.SYS_PREAD64, unix.SYS_READV, unix.SYS_PREADV:
 		if n, ok := t.devNullIO(sysno, args); ok {
 			return n, 0

@@ -44,6 +44,20 @@ func EpollCreate(c *kernel.Task) (int64, error) {
 // EpollCtl implements epoll_ctl.
 func EpollCtl(c *kernel.Task) (int64, error) {
 	op, fd := int(c.Args[1]), ArgInt(c, 2)
+	// Linux's order: the event is copied in first, then both fds are
+	// found, then the target must be pollable, and only then is the
+	// epoll fd's kind looked at (a regular file is EPERM whatever the
+	// epoll fd or the op).
+	var events uint32
+	var data uint64
+	if op != unix.EPOLL_CTL_DEL {
+		b, err := c.Mem.CopyIn(c.Args[3], epoll.EventSize)
+		if err != nil {
+			return 0, err
+		}
+		events = binary.LittleEndian.Uint32(b)
+		data = binary.LittleEndian.Uint64(b[4:])
+	}
 	epf, err := c.GetFile(ArgInt(c, 0))
 	if err != nil {
 		return 0, err
@@ -59,24 +73,14 @@ func EpollCtl(c *kernel.Task) (int64, error) {
 		// refuses it).
 		return 0, unix.EBADF
 	}
-	ep, ok := epf.Impl.(*epoll.File)
-	if !ok || epf == tf {
-		return 0, unix.EINVAL
-	}
 	if pf, ok := tf.Impl.(*synth.ProcFile); !tf.Impl.Stream() && (!ok || !pf.PollsMounts()) {
 		// Regular files and directories are always ready: Linux refuses
 		// them (but /proc/<pid>/mounts, which polls mount changes).
 		return 0, unix.EPERM
 	}
-	var events uint32
-	var data uint64
-	if op != unix.EPOLL_CTL_DEL {
-		b, err := c.Mem.CopyIn(c.Args[3], epoll.EventSize)
-		if err != nil {
-			return 0, err
-		}
-		events = binary.LittleEndian.Uint32(b)
-		data = binary.LittleEndian.Uint64(b[4:])
+	ep, ok := epf.Impl.(*epoll.File)
+	if !ok || epf == tf {
+		return 0, unix.EINVAL
 	}
 	if err := ep.Ctl(epollReadiness(c.Thread), op, tf, fd, events, data); err != nil {
 		return 0, err
