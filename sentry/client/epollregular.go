@@ -19,7 +19,8 @@ import "golang.org/x/sys/unix"
 
 // epollCtlOnClient answers epoll_ctl(epfd, op, fd, event) with EPERM if
 // fd names a regular file's description and epfd is open in t's table,
-// which no other process shares; false: the server answers.
+// which no other process shares, neither of them O_PATH; false: the
+// server answers.
 func (t *task) epollCtlOnClient(args [6]uint64) (unix.Errno, bool) {
 	epfd, op, fd := int32(args[0]), int32(args[1]), int32(args[2])
 	if op != unix.EPOLL_CTL_DEL {
@@ -30,14 +31,20 @@ func (t *task) epollCtlOnClient(args [6]uint64) (unix.Errno, bool) {
 			return 0, false
 		}
 	}
-	if _, ok := t.c.ids.soleFD(t.proc.pid, epfd); !ok {
+	// Both descriptions known and neither O_PATH (Linux's fdget
+	// refuses an O_PATH fd: EBADF, the server's answer).
+	epDesc, ok := t.c.ids.soleFD(t.proc.pid, epfd)
+	if !ok {
+		return 0, false
+	}
+	if ep, known := t.c.pipe.fileOf(epDesc); !known || ep.flags&unix.O_PATH != 0 {
 		return 0, false
 	}
 	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
 	if !ok {
 		return 0, false
 	}
-	if f, known := t.c.pipe.fileOf(desc); !known || !f.regular {
+	if f, known := t.c.pipe.fileOf(desc); !known || !f.regular || f.flags&unix.O_PATH != 0 {
 		return 0, false
 	}
 	t.cached = true

@@ -1,7 +1,9 @@
 // epollregular: epoll_ctl of a regular file fails EPERM for every op
 // (Linux checks the target can be polled before the op or the epoll fd's
 // kind), after EFAULT for an unreadable event and EBADF for a closed fd;
-// a pipe is added; the epoll fd itself is EINVAL.
+// a pipe is added; the epoll fd itself is EINVAL; an O_PATH fd on
+// either side is EBADF.
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -34,5 +36,8 @@ int main(void) {
 	try("ADD pipe", ep, EPOLL_CTL_ADD, p[0], &ev);
 	try("ADD the epoll fd itself", ep, EPOLL_CTL_ADD, ep, &ev);
 	try("ADD pipe, epfd a regular file", f, EPOLL_CTL_ADD, p[0], &ev);
+	int op = open("/etc/hostname", O_PATH);
+	try("ADD regular, epfd O_PATH", op, EPOLL_CTL_ADD, f, &ev);
+	try("ADD O_PATH target", ep, EPOLL_CTL_ADD, op, &ev);
 	return 0;
 }
