@@ -328,6 +328,9 @@ type client struct {
 	// nil when it cannot (set at start).
 	placer *cpuPlacer
 	mf     *pgalloc.MemoryFile
+	// vdso is mapped by every exec (vdso.go); nil if it could not be
+	// made (the clock reads then trap). Set before the first task.
+	vdso *vdso
 
 	files *fileCache
 	// futexRoot is forked for every address space so that shared futexes
@@ -564,6 +567,11 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	if cfg.Network != nil {
 		cfg.Network.start(c.conn.SendFrames)
+	}
+	if v, err := newVDSO(mf); err != nil {
+		lg.Warn("no vdso: the application's clock reads trap", "err", err)
+	} else {
+		c.vdso = v
 	}
 	status, err := c.run()
 	c.shutdown()
@@ -830,9 +838,15 @@ func (c *client) shutdown() {
 	case <-waited:
 		c.logPatchCounts()
 		c.files.releaseAll()
+		if c.vdso != nil {
+			c.vdso.release()
+		}
 		c.mf.Destroy()
 	case <-time.After(5 * time.Second):
 		c.log.Warn("application threads did not stop; leaking their memory")
+		if c.vdso != nil {
+			appClock.unregister(c.vdso.params) // its memory is left as it is
+		}
 	}
 }
 

@@ -81,6 +81,15 @@ func (t *task) loadPlan(plan *pb.ExecPlan) error {
 	if err != nil {
 		return fmt.Errorf("map stack: %w", err)
 	}
+	// The vDSO, where mmap puts it, as gVisor's loader maps it after
+	// the stack; without one (newVDSO failed) the clock reads trap.
+	var vdsoAddr hostarch.Addr
+	if t.c.vdso != nil {
+		if vdsoAddr, err = t.c.vdso.mapInto(t.gctx, m); err != nil {
+			return fmt.Errorf("map the vdso: %w", err)
+		}
+		auxv = append(arch.Auxv{{Key: linux.AT_SYSINFO_EHDR, Value: vdsoAddr}}, auxv...)
+	}
 	st := &arch.Stack{Arch: ac, IO: m, Bottom: sar.End}
 	if _, err := st.PushNullTerminatedByteSlice([]byte(plan.Execfn)); err != nil {
 		return fmt.Errorf("push execfn: %w", err)

@@ -212,11 +212,12 @@ func (t *task) futexWait(addr hostarch.Addr, private bool, val, mask uint32, dea
 	}
 }
 
-// futexDeadline returns the time.Time of absolute time at on clock clk,
-// already past if at is (a wait then times out at once, not never).
+// futexDeadline returns the host time.Time of absolute time at on clock
+// clk, already past if at is (a wait then times out at once, not
+// never). A wait that times out at it ends with waitClock(clk, at), so
+// that the application's clock then reads at least at.
 func futexDeadline(clk int32, at time.Duration) time.Time {
-	now, _ := clockNow(clk)
-	deadline := time.Now().Add(at - now)
+	deadline := hostDeadline(clk, at)
 	if !deadline.After(time.Now()) {
 		deadline = time.Now().Add(-1)
 	}
@@ -245,6 +246,7 @@ func sysFutex(t *task, a [6]uint64) (uint64, unix.Errno) {
 			return 0, unix.EINVAL
 		}
 		var deadline time.Time
+		clk, at := int32(linux.CLOCK_MONOTONIC), time.Duration(0)
 		if timeoutAddr != 0 {
 			d, err := t.readTimespec(timeoutAddr)
 			if err != 0 {
@@ -254,21 +256,23 @@ func sysFutex(t *task, a [6]uint64) (uint64, unix.Errno) {
 				return 0, unix.EINVAL
 			}
 			if cmd == linux.FUTEX_WAIT {
-				// Relative timeout.
-				deadline = time.Now().Add(d)
+				// Relative timeout, measured on CLOCK_MONOTONIC
+				// (Linux's futex_wait: now plus the timeout).
+				now, _ := clockNow(clk)
+				at = now + d
 			} else {
 				// Absolute on CLOCK_MONOTONIC or CLOCK_REALTIME.
-				clk := int32(linux.CLOCK_MONOTONIC)
 				if realtime {
 					clk = linux.CLOCK_REALTIME
 				}
-				deadline = futexDeadline(clk, d)
+				at = d
 			}
-			if !deadline.After(time.Now()) {
-				deadline = time.Now().Add(-1)
-			}
+			deadline = futexDeadline(clk, at)
 		}
 		if errno := t.futexWait(addr, private, uint32(val), mask, deadline); errno != 0 {
+			if errno == unix.ETIMEDOUT {
+				waitClock(clk, at)
+			}
 			return 0, errno
 		}
 		return 0, 0
@@ -300,6 +304,7 @@ func sysFutex(t *task, a [6]uint64) (uint64, unix.Errno) {
 
 	case linux.FUTEX_LOCK_PI, linux.FUTEX_TRYLOCK_PI:
 		var deadline time.Time
+		var at time.Duration
 		if cmd == linux.FUTEX_LOCK_PI && timeoutAddr != 0 {
 			d, err := t.readTimespec(timeoutAddr)
 			if err != 0 {
@@ -308,7 +313,8 @@ func sysFutex(t *task, a [6]uint64) (uint64, unix.Errno) {
 			if d < 0 {
 				return 0, unix.EINVAL
 			}
-			deadline = futexDeadline(linux.CLOCK_REALTIME, d)
+			at = d
+			deadline = futexDeadline(linux.CLOCK_REALTIME, at)
 		}
 		w := futex.NewWaiter()
 		locked, err := t.futexes.LockPI(w, tgt, addr, uint32(t.tid), private, cmd == linux.FUTEX_TRYLOCK_PI)
@@ -327,6 +333,7 @@ func sysFutex(t *task, a [6]uint64) (uint64, unix.Errno) {
 		case nil:
 			return 0, 0
 		case errTimedOut:
+			waitClock(linux.CLOCK_REALTIME, at)
 			return 0, unix.ETIMEDOUT
 		default:
 			return 0, errRestartSys

@@ -46,6 +46,7 @@ func sysFutexWaitv(t *task, a [6]uint64) (uint64, unix.Errno) {
 		return 0, unix.EINVAL
 	}
 	var deadline time.Time
+	var at time.Duration
 	if timeoutAddr != 0 {
 		if clockid != linux.CLOCK_MONOTONIC && clockid != linux.CLOCK_REALTIME {
 			return 0, unix.EINVAL
@@ -57,7 +58,8 @@ func sysFutexWaitv(t *task, a [6]uint64) (uint64, unix.Errno) {
 		if d < 0 {
 			return 0, unix.EINVAL
 		}
-		deadline = futexDeadline(clockid, d)
+		at = d
+		deadline = futexDeadline(clockid, at)
 	}
 	buf := make([]byte, futexWaitvSize*nr)
 	if errno := t.copyIn(waiters, buf); errno != 0 {
@@ -73,7 +75,11 @@ func sysFutexWaitv(t *task, a [6]uint64) (uint64, unix.Errno) {
 		}
 		entries[i] = futexWaitvEntry{addr: hostarch.Addr(uaddr), val: uint32(val), private: fl&futex2Private != 0}
 	}
-	return t.futexWaitMultiple(entries, deadline)
+	n, errno := t.futexWaitMultiple(entries, deadline)
+	if errno == unix.ETIMEDOUT {
+		waitClock(clockid, at)
+	}
+	return n, errno
 }
 
 // futexWaitMultiple queues a waiter on each futex of entries, in order

@@ -404,29 +404,6 @@ func (t *task) mayReadState(target *task) bool {
 
 // Time.
 
-func clockNow(clk int32) (time.Duration, bool) {
-	var id int32
-	switch clk {
-	case linux.CLOCK_REALTIME, linux.CLOCK_REALTIME_COARSE, linux.CLOCK_REALTIME_ALARM, 11 /* CLOCK_TAI */ :
-		id = unix.CLOCK_REALTIME
-	case linux.CLOCK_MONOTONIC, linux.CLOCK_MONOTONIC_COARSE, linux.CLOCK_MONOTONIC_RAW:
-		id = unix.CLOCK_MONOTONIC
-	case linux.CLOCK_BOOTTIME, linux.CLOCK_BOOTTIME_ALARM:
-		id = unix.CLOCK_BOOTTIME
-	case linux.CLOCK_PROCESS_CPUTIME_ID, linux.CLOCK_THREAD_CPUTIME_ID:
-		// The application's threads run in stub processes; the client's
-		// own CPU time is the closest cheap approximation.
-		id = unix.CLOCK_PROCESS_CPUTIME_ID
-	default:
-		return 0, false
-	}
-	var ts unix.Timespec
-	if err := unix.ClockGettime(id, &ts); err != nil {
-		return 0, false
-	}
-	return time.Duration(ts.Nano()), true
-}
-
 func sysClockGettime(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if d, ok := t.cpuClockNow(int32(a[0])); ok {
 		return 0, t.writeTimespec(a[1], d)
@@ -456,10 +433,11 @@ func sysClockGetres(t *task, a [6]uint64) (uint64, unix.Errno) {
 
 func sysGettimeofday(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if a[0] != 0 {
-		now := time.Now()
+		// CLOCK_REALTIME, the vDSO's gettimeofday's clock.
+		now, _ := clockNow(linux.CLOCK_REALTIME)
 		var b [16]byte
-		hostarch.ByteOrder.PutUint64(b[:], uint64(now.Unix()))
-		hostarch.ByteOrder.PutUint64(b[8:], uint64(now.Nanosecond()/1000))
+		hostarch.ByteOrder.PutUint64(b[:], uint64(now/time.Second))
+		hostarch.ByteOrder.PutUint64(b[8:], uint64(now%time.Second/time.Microsecond))
 		if err := t.copyOut(a[0], b[:]); err != 0 {
 			return 0, err
 		}
@@ -474,7 +452,8 @@ func sysGettimeofday(t *task, a [6]uint64) (uint64, unix.Errno) {
 }
 
 func sysTime(t *task, a [6]uint64) (uint64, unix.Errno) {
-	now := uint64(time.Now().Unix())
+	rt, _ := clockNow(linux.CLOCK_REALTIME)
+	now := uint64(rt / time.Second)
 	if a[0] != 0 {
 		if err := t.writeUint64(a[0], now); err != 0 {
 			return 0, err
@@ -483,24 +462,32 @@ func sysTime(t *task, a [6]uint64) (uint64, unix.Errno) {
 	return now, 0
 }
 
-// sleepUntil sleeps until deadline (on the given clock's timeline, as a
-// local time.Time) or an interruption. On interruption it arms a restart
-// block that continues the same sleep.
-func (t *task) sleepUntil(deadline time.Time, remAddr uint64) (uint64, unix.Errno) {
-	switch t.blockOn(nil, deadline) {
-	case errTimedOut, nil:
-		return 0, 0
+// sleepUntil sleeps until clock clk reads at least at, or an
+// interruption. The host timer that wakes it is armed from the two
+// clocks' difference now; when it fires before clk reads at (the
+// calibrated clock runs a few parts per million off the host's), the
+// sleep goes on, so that no read of clk (the vDSO's included) after it
+// returns is before at. A CPU-time clock sleeps the wall time. On
+// interruption it arms a restart block that continues the same sleep.
+func (t *task) sleepUntil(clk int32, at time.Duration, remAddr uint64) (uint64, unix.Errno) {
+	for {
+		switch t.blockOn(nil, hostDeadline(clk, at)) {
+		case errTimedOut, nil:
+			if now, ok := clockNow(clk); !calibrated(clk) || !ok || now >= at {
+				return 0, 0
+			}
+			continue
+		}
+		break
 	}
 	if remAddr != 0 {
-		rem := time.Until(deadline)
-		if rem < 0 {
-			rem = 0
-		}
+		now, _ := clockNow(clk)
+		rem := max(at-now, 0)
 		if err := t.writeTimespec(remAddr, rem); err != 0 {
 			return 0, err
 		}
 	}
-	t.restartBlock = func(t *task) (uint64, unix.Errno) { return t.sleepUntil(deadline, remAddr) }
+	t.restartBlock = func(t *task) (uint64, unix.Errno) { return t.sleepUntil(clk, at, remAddr) }
 	return 0, errRestartRestartBlock
 }
 
@@ -512,7 +499,9 @@ func sysNanosleep(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if d < 0 {
 		return 0, unix.EINVAL
 	}
-	return t.sleepUntil(time.Now().Add(d), a[1])
+	// Linux measures nanosleep on CLOCK_MONOTONIC.
+	now, _ := clockNow(linux.CLOCK_MONOTONIC)
+	return t.sleepUntil(linux.CLOCK_MONOTONIC, now+d, a[1])
 }
 
 func sysClockNanosleep(t *task, a [6]uint64) (uint64, unix.Errno) {
@@ -531,11 +520,20 @@ func sysClockNanosleep(t *task, a [6]uint64) (uint64, unix.Errno) {
 	if d < 0 {
 		return 0, unix.EINVAL
 	}
+	if !calibrated(clk) {
+		// A CPU-time clock's sleep is the wall time to its target
+		// (the client cannot wake at a thread's CPU time).
+		mono, _ := clockNow(linux.CLOCK_MONOTONIC)
+		if flags&linux.TIMER_ABSTIME != 0 {
+			return t.sleepUntil(linux.CLOCK_MONOTONIC, mono+d-now, 0)
+		}
+		return t.sleepUntil(linux.CLOCK_MONOTONIC, mono+d, remAddr)
+	}
 	if flags&linux.TIMER_ABSTIME != 0 {
 		// No remaining time is reported for absolute sleeps.
-		return t.sleepUntil(time.Now().Add(d-now), 0)
+		return t.sleepUntil(clk, d, 0)
 	}
-	return t.sleepUntil(time.Now().Add(d), remAddr)
+	return t.sleepUntil(clk, now+d, remAddr)
 }
 
 func sysRestartSyscall(t *task, a [6]uint64) (uint64, unix.Errno) {

@@ -1,0 +1,252 @@
+package client
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/log"
+	sentrytime "gvisor.dev/gvisor/pkg/sentry/time"
+)
+
+// The application's clocks (docs/ARCHITECTURE.md, "vDSO and the clock").
+//
+// CLOCK_REALTIME and CLOCK_MONOTONIC (and the clocks the vDSO serves as
+// them: the _COARSE ones, CLOCK_BOOTTIME, CLOCK_MONOTONIC_RAW) are the
+// TSC calibrated against the host's clocks by gVisor's
+// pkg/sentry/time.CalibratedClocks, as in gVisor's sentry: the vDSO
+// computes them in the application from the parameters in its [vvar]
+// page (vdso.go), the client from the same parameters here. One clock,
+// two readers: a thread that mixes vDSO reads and trapped calls never
+// sees the time go back, and a deadline on these clocks (sleepUntil,
+// waitClock) is kept on the same clock, not the host's (which the
+// calibrated clock tracks to within microseconds, not exactly).
+//
+// Until the calibration has two samples (its first 100 ms), and after
+// it resets (a host clock step, an overloaded host that cannot sample
+// the clock cheaply), the parameters say "not ready": the vDSO makes
+// the system call and the client reads the host's clock, the same
+// fallback on both sides.
+
+// appClock is the process's one calibrated clock: the calibration is of
+// this machine's TSC, shared by every client in the process, and it
+// writes the parameter page of each.
+var appClock = newAppClocks()
+
+// appClocks calibrates the TSC and publishes the parameters.
+type appClocks struct {
+	// clocks is the calibration; its own locks. Update is called only
+	// under mu.
+	clocks *sentrytime.CalibratedClocks
+
+	// monoFloor is the highest CLOCK_MONOTONIC value handed out by the
+	// client, and at each update the value under the parameters it
+	// replaces: no later read answers less. It matters only when the
+	// calibration resets and the host's clock, a few microseconds
+	// behind the calibrated one, takes over. Atomic (raised by CAS).
+	monoFloor atomic.Int64
+
+	// start starts the updater once, at the first page registered.
+	start sync.Once
+
+	mu sync.Mutex
+	// pages are the parameter pages of the live clients, written at
+	// every update. Under mu.
+	pages map[*vdsoParamPage]struct{}
+	// last are the parameters of the last update, written to a page
+	// when it is registered. Under mu.
+	last vdsoParams
+	// updates counts the updates (tests). Under mu.
+	updates int
+}
+
+func newAppClocks() *appClocks {
+	return &appClocks{
+		clocks: sentrytime.NewCalibratedClocks(false),
+		pages:  make(map[*vdsoParamPage]struct{}),
+	}
+}
+
+// firstUpdateAfter is how long after the first sample the second is
+// taken: then the calibration is ready (gVisor waits a whole update
+// interval, 1 s; the frequency measured over 100 ms is a few parts per
+// million off, which the next updates correct smoothly).
+const firstUpdateAfter = 100 * time.Millisecond
+
+// register makes p one of the pages written at each update, and writes
+// the current parameters to it; the updater starts with the first.
+func (k *appClocks) register(p *vdsoParamPage) error {
+	k.start.Do(func() {
+		k.update(true)
+		go k.updater()
+	})
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := p.write(func() vdsoParams { return k.last }); err != nil {
+		return err
+	}
+	k.pages[p] = struct{}{}
+	return nil
+}
+
+// unregister stops writing p (before its memory file is destroyed).
+func (k *appClocks) unregister(p *vdsoParamPage) {
+	k.mu.Lock()
+	delete(k.pages, p)
+	k.mu.Unlock()
+}
+
+// updater refreshes the calibration about once a second for the life of
+// the process (gVisor parks its updater while no task runs; a client
+// lives as long as its application, so this one never parks).
+func (k *appClocks) updater() {
+	time.Sleep(firstUpdateAfter)
+	for {
+		k.update(false)
+		time.Sleep(sentrytime.ApproxUpdateInterval)
+	}
+}
+
+// update samples the host clocks, recalibrates and writes the new
+// parameters to every page, inside each page's write (odd sequence
+// count), so that no vDSO read mixes old and new parameters or uses
+// the old ones after the client's clock moved to the new.
+func (k *appClocks) update(parked bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var begun []*vdsoParamPage
+	for p := range k.pages {
+		if err := p.begin(); err != nil {
+			// The page is not written again: its vDSO readers spin
+			// or read stale parameters; say so.
+			log.Warningf("vdso parameter page: %v", err)
+			continue
+		}
+		begun = append(begun, p)
+	}
+	// Every vDSO reader now retries until the write ends: whatever it
+	// returned before is at most the clock's value now.
+	if now, err := k.clocks.GetTime(sentrytime.Monotonic); err == nil {
+		k.raiseFloor(now)
+	}
+	res := k.clocks.Update(parked)
+	var p vdsoParams
+	if res.MonotonicOk {
+		p.monotonicReady = 1
+		p.monotonicBaseCycles = int64(res.Monotonic.BaseCycles)
+		p.monotonicBaseRef = int64(res.Monotonic.BaseRef)
+		p.monotonicFrequency = res.Monotonic.Frequency
+	}
+	if res.RealtimeOk {
+		p.realtimeReady = 1
+		p.realtimeBaseCycles = int64(res.Realtime.BaseCycles)
+		p.realtimeBaseRef = int64(res.Realtime.BaseRef)
+		p.realtimeFrequency = res.Realtime.Frequency
+	}
+	// CLOCK_MONOTONIC_RAW is CLOCK_MONOTONIC, in the vDSO as in
+	// clockNow.
+	p.monotonicRawAlias = 1
+	k.last = p
+	k.updates++
+	for _, pg := range begun {
+		if err := pg.end(p); err != nil {
+			log.Warningf("vdso parameter page: %v", err)
+		}
+	}
+}
+
+// raiseFloor makes v the floor of CLOCK_MONOTONIC if it is higher.
+func (k *appClocks) raiseFloor(v int64) int64 {
+	for {
+		f := k.monoFloor.Load()
+		if v <= f {
+			return f
+		}
+		if k.monoFloor.CompareAndSwap(f, v) {
+			return v
+		}
+	}
+}
+
+// monotonic is CLOCK_MONOTONIC: the calibrated clock, never below a
+// value handed out before.
+func (k *appClocks) monotonic() (int64, error) {
+	v, err := k.clocks.GetTime(sentrytime.Monotonic)
+	if err != nil {
+		return 0, err
+	}
+	return k.raiseFloor(v), nil
+}
+
+// realtime is CLOCK_REALTIME: the calibrated clock (it may go back, as
+// the host's does when set).
+func (k *appClocks) realtime() (int64, error) {
+	return k.clocks.GetTime(sentrytime.Realtime)
+}
+
+// calibrated reports whether clk is one of the clocks the vDSO serves
+// from the parameter page (and clockNow from the calibration).
+func calibrated(clk int32) bool {
+	switch clk {
+	case linux.CLOCK_REALTIME, linux.CLOCK_REALTIME_COARSE, linux.CLOCK_REALTIME_ALARM, 11, /* CLOCK_TAI */
+		linux.CLOCK_MONOTONIC, linux.CLOCK_MONOTONIC_COARSE, linux.CLOCK_MONOTONIC_RAW,
+		linux.CLOCK_BOOTTIME, linux.CLOCK_BOOTTIME_ALARM:
+		return true
+	}
+	return false
+}
+
+// clockNow reads clock clk as the application sees it.
+func clockNow(clk int32) (time.Duration, bool) {
+	switch clk {
+	case linux.CLOCK_REALTIME, linux.CLOCK_REALTIME_COARSE, linux.CLOCK_REALTIME_ALARM, 11 /* CLOCK_TAI */ :
+		v, err := appClock.realtime()
+		return time.Duration(v), err == nil
+	case linux.CLOCK_MONOTONIC, linux.CLOCK_MONOTONIC_COARSE, linux.CLOCK_MONOTONIC_RAW,
+		// gVisor's vDSO serves CLOCK_BOOTTIME as CLOCK_MONOTONIC (the
+		// sandbox never suspends); so does the client, for one answer.
+		linux.CLOCK_BOOTTIME, linux.CLOCK_BOOTTIME_ALARM:
+		v, err := appClock.monotonic()
+		return time.Duration(v), err == nil
+	case linux.CLOCK_PROCESS_CPUTIME_ID, linux.CLOCK_THREAD_CPUTIME_ID:
+		// The application's threads run in stub processes; the client's
+		// own CPU time is the closest cheap approximation.
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+			return 0, false
+		}
+		return time.Duration(ts.Nano()), true
+	default:
+		return 0, false
+	}
+}
+
+// hostDeadline is the host time at which clock clk should read at: the
+// Go timer a wait arms. The calibrated clock and the host's differ by
+// microseconds, so a wait that must not end early on clk checks clk
+// when the timer fires (sleepUntil, waitClock).
+func hostDeadline(clk int32, at time.Duration) time.Time {
+	hostNow := time.Now()
+	now, _ := clockNow(clk)
+	return hostNow.Add(at - now)
+}
+
+// waitClock returns once clock clk reads at least at, after a wait
+// whose host timer fired: at most the microseconds between the host's
+// clock and the calibrated one. A CPU-time clock is not waited for (its
+// sleeps are wall time here).
+func waitClock(clk int32, at time.Duration) {
+	if !calibrated(clk) {
+		return
+	}
+	for {
+		now, ok := clockNow(clk)
+		if !ok || now >= at {
+			return
+		}
+		time.Sleep(at - now)
+	}
+}

@@ -1,0 +1,58 @@
+package e2e
+
+import (
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestVDSOClock compares testdata/vdsoclock.c with native: the process
+// has a vDSO (AT_SYSINFO_EHDR at [vdso], [vvar] below it, as
+// /proc/self/maps shows them), CLOCK_MONOTONIC, CLOCK_REALTIME and
+// CLOCK_BOOTTIME read through the vDSO and through the system call
+// agree and never go back over interleaved reads, absolute
+// clock_nanosleep and futex deadlines are never seen early through the
+// vDSO after, relative nanosleeps never short, gettimeofday and time
+// agree with CLOCK_REALTIME; a forked child and an exec'd image have
+// the vDSO too.
+func TestVDSOClock(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "vdsoclock.c"))
+	want := tu.Run(t, timeout, dir, "", prog)
+	for _, p := range platforms {
+		t.Run(p, func(t *testing.T) {
+			got := tu.Sandbox(t, timeout, dir, "", []string{"--platform", p}, prog)
+			compare(t, want, got)
+		})
+	}
+}
+
+// clockTraps are the clock calls that reached the client.
+var clockTraps = regexp.MustCompile(`(?m)\b(clock_gettime|gettimeofday|time)\(.*where=local`)
+
+// TestVDSOClockTraps counts the clock reads of testdata/clockloop.c
+// (100,000 each of clock_gettime(CLOCK_MONOTONIC),
+// clock_gettime(CLOCK_REALTIME), gettimeofday and time, a second after
+// the start) that trap into the client: the vDSO serves them (without
+// it, every one traps: 400,000).
+func TestVDSOClockTraps(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "clockloop.c"))
+	for _, p := range platforms {
+		t.Run(p, func(t *testing.T) {
+			got := tu.Sandbox(t, timeout, dir, "", []string{"--platform", p, "--strace"}, prog)
+			if got.ExitCode != 0 || got.Stdout != "400000 reads (done)\n" {
+				t.Fatalf("exit %d, stdout %q\n%s", got.ExitCode, got.Stdout, got.Stderr)
+			}
+			// A few may trap: libc's own reads at start, a read while
+			// the calibration resets (an overloaded host).
+			if n := len(clockTraps.FindAllString(got.Stderr, -1)); n > 100 {
+				t.Errorf("%d of the 400,000 clock reads trapped into the client; want at most 100", n)
+			}
+		})
+	}
+}
