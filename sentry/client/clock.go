@@ -38,9 +38,9 @@ var appClock = newAppClocks()
 
 // appClocks calibrates the TSC and publishes the parameters.
 type appClocks struct {
-	// clocks is the calibration; its own locks. Update is called only
-	// under mu.
-	clocks *sentrytime.CalibratedClocks
+	// clocks is the calibration (gVisor's CalibratedClocks; a test's
+	// own); its own locks. Update is called only under mu.
+	clocks sentrytime.Clocks
 
 	// monoFloor is the highest CLOCK_MONOTONIC value handed out by the
 	// client, and at each update the value under the parameters it

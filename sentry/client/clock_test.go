@@ -1,0 +1,250 @@
+package client
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"gvisor.dev/gvisor/pkg/hostarch"
+	"gvisor.dev/gvisor/pkg/safemem"
+	sentrytime "gvisor.dev/gvisor/pkg/sentry/time"
+
+	"github.com/runsc-decoupled/runsc-decoupled/platform"
+)
+
+// newTestPage is a parameter page in a memory file of its own.
+func newTestPage(t *testing.T) *vdsoParamPage {
+	t.Helper()
+	mf, err := platform.NewMemoryFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mf.Destroy)
+	v, err := newVDSO(mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.release)
+	// newVDSO registers with appClock; the tests use their own clocks.
+	appClock.unregister(v.params)
+	return v.params
+}
+
+// readPage reads the page as the vDSO does (vdso_time.cc): the sequence
+// count, even, then the parameters, then the count again, unchanged.
+func readPage(t *testing.T, p *vdsoParamPage) (seq uint64, words [13]uint64) {
+	t.Helper()
+	b, err := p.block()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		s1 := loadSeq(b)
+		if s1%2 != 0 {
+			continue
+		}
+		var buf [vdsoParamsSize]byte
+		if _, err := safemem.Copy(safemem.BlockFromSafeSlice(buf[:]), b.DropFirst(8).TakeFirst(vdsoParamsSize)); err != nil {
+			t.Fatal(err)
+		}
+		s2 := loadSeq(b)
+		if s1 != s2 {
+			continue
+		}
+		for i := range words {
+			words[i] = binary.LittleEndian.Uint64(buf[i*8:])
+		}
+		return s1, words
+	}
+}
+
+// loadSeq is the page's count, read atomically (the vDSO reads it while
+// the client changes it).
+func loadSeq(b safemem.Block) uint64 {
+	return atomic.LoadUint64((*uint64)(unsafe.Pointer(b.Addr())))
+}
+
+// fakeClocks are clocks an hour ahead of the host's monotonic clock
+// (tests): the client's clock must be theirs, not the host's.
+type fakeClocks struct {
+	ready bool
+	p     sentrytime.Parameters
+}
+
+func newFakeClocks(t *testing.T) *fakeClocks {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	return &fakeClocks{p: sentrytime.Parameters{
+		BaseCycles: sentrytime.Rdtsc(),
+		BaseRef:    sentrytime.ReferenceNS(ts.Nano() + int64(time.Hour)),
+		Frequency:  2_000_000_000,
+	}}
+}
+
+func (f *fakeClocks) Update(parked bool) sentrytime.UpdateResult {
+	return sentrytime.UpdateResult{Monotonic: f.p, MonotonicOk: f.ready, Realtime: f.p, RealtimeOk: f.ready}
+}
+
+func (f *fakeClocks) GetTime(c sentrytime.ClockID) (int64, error) {
+	if !f.ready {
+		var ts unix.Timespec
+		err := unix.ClockGettime(int32(c), &ts)
+		return ts.Nano(), err
+	}
+	v, _ := f.p.ComputeTime(sentrytime.Rdtsc())
+	return v, nil
+}
+
+func (f *fakeClocks) MonotonicRawEnabled() bool { return false }
+
+// pageParams are the monotonic parameters of the page's words.
+func pageParams(w [13]uint64) sentrytime.Parameters {
+	return sentrytime.Parameters{BaseCycles: sentrytime.TSCValue(w[1]), BaseRef: sentrytime.ReferenceNS(w[2]), Frequency: w[3]}
+}
+
+// checkPageTime reads the client's CLOCK_MONOTONIC bracketed by two TSC
+// reads, 20,000 times: each must be the page's time at a TSC value
+// between them (the same parameters, the same arithmetic).
+func checkPageTime(t *testing.T, k *appClocks, p sentrytime.Parameters) {
+	t.Helper()
+	outside := 0
+	for i := 0; i < 20000; i++ {
+		c1 := sentrytime.Rdtsc()
+		a, err := k.monotonic()
+		c2 := sentrytime.Rdtsc()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo, ok1 := p.ComputeTime(c1)
+		hi, ok2 := p.ComputeTime(c2)
+		if !ok1 || !ok2 {
+			t.Fatal("vdso time overflowed")
+		}
+		if a < lo || a > hi {
+			if outside++; outside <= 3 {
+				t.Logf("client %d, page [%d, %d]", a, lo, hi)
+			}
+		}
+	}
+	if outside != 0 {
+		t.Errorf("%d of 20,000 client reads were not the page's time", outside)
+	}
+}
+
+// registerTest makes page one of k's, written now.
+func registerTest(t *testing.T, k *appClocks, page *vdsoParamPage) {
+	t.Helper()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := page.write(func() vdsoParams { return k.last }); err != nil {
+		t.Fatal(err)
+	}
+	k.pages[page] = struct{}{}
+}
+
+// TestClockParamPage: while the clocks are not ready the page says so
+// (the vDSO then makes the system call) and the client's clock answers
+// from the host's; once ready, an update writes their parameters in a
+// whole write (the count advanced by two) and the client's clock is the
+// page's time, not the host's (the clocks here are an hour ahead of it).
+func TestClockParamPage(t *testing.T) {
+	f := newFakeClocks(t)
+	k := newAppClocks()
+	k.clocks = f
+	k.update(true)
+	page := newTestPage(t)
+	registerTest(t, k, page)
+
+	seq0, w := readPage(t, page)
+	if w[0] != 0 || w[4] != 0 {
+		t.Fatalf("not ready: monotonic ready %d, realtime ready %d in the page; want 0, 0", w[0], w[4])
+	}
+	if w[8] != 1 {
+		t.Errorf("monotonicRawAlias %d, want 1 (CLOCK_MONOTONIC_RAW is CLOCK_MONOTONIC)", w[8])
+	}
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	if v, err := k.monotonic(); err != nil || v > ts.Nano()+int64(time.Minute) {
+		t.Fatalf("not ready: monotonic %d, %v; want the host's, about %d", v, err, ts.Nano())
+	}
+
+	f.ready = true
+	k.update(false)
+	seq, w := readPage(t, page)
+	if seq != seq0+2 || w[0] != 1 || w[4] != 1 || pageParams(w) != f.p {
+		t.Fatalf("ready: seq %d, ready %d/%d, params %+v; want %d, ready, %+v", seq, w[0], w[4], pageParams(w), seq0+2, f.p)
+	}
+	checkPageTime(t, k, pageParams(w))
+}
+
+// TestClockCalibrated: with gVisor's calibration, the page is ready
+// after two samples and the client's clock is its time.
+func TestClockCalibrated(t *testing.T) {
+	k := newAppClocks()
+	k.update(true)
+	page := newTestPage(t)
+	registerTest(t, k, page)
+	if _, w := readPage(t, page); w[0] != 0 {
+		t.Fatalf("ready after one sample")
+	}
+	time.Sleep(10 * time.Millisecond)
+	k.update(false)
+	_, w := readPage(t, page)
+	if w[0] != 1 || w[4] != 1 || w[3] == 0 || w[7] == 0 {
+		t.Fatalf("after the second sample: ready %d/%d, frequencies %d/%d; want ready, non-zero", w[0], w[4], w[3], w[7])
+	}
+	checkPageTime(t, k, pageParams(w))
+}
+
+// TestClockFloor: a CLOCK_MONOTONIC read never answers less than one
+// before it, even when the calibration resets to the host's clock
+// behind it (the floor an update raises to the clock's value when its
+// write begins).
+func TestClockFloor(t *testing.T) {
+	k := newAppClocks()
+	v, _ := k.monotonic()
+	k.raiseFloor(v + int64(time.Hour))
+	if got, _ := k.monotonic(); got < v+int64(time.Hour) {
+		t.Errorf("monotonic %d under the floor %d", got, v+int64(time.Hour))
+	}
+}
+
+// TestVDSOImage: gVisor's vDSO image is mapped as its PT_LOAD segments
+// say (its text executable) with [vvar] just below, and the mappings
+// are named as Linux names them.
+func TestVDSOImage(t *testing.T) {
+	mf, err := platform.NewMemoryFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mf.Destroy)
+	v, err := newVDSO(mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.release()
+	if got := v.image.MappedName(nil); got != "[vdso]" {
+		t.Errorf("image named %q, want [vdso]", got)
+	}
+	if got := v.vvar.MappedName(nil); got != "[vvar]" {
+		t.Errorf("parameter page named %q, want [vvar]", got)
+	}
+	if v.vvar.Length() != hostarch.PageSize {
+		t.Errorf("parameter page of %d bytes, want a page", v.vvar.Length())
+	}
+	exec := 0
+	for _, p := range v.loads {
+		if p.Flags&1 != 0 {
+			exec++
+		}
+	}
+	if exec == 0 {
+		t.Errorf("no executable PT_LOAD in %d", len(v.loads))
+	}
+}
