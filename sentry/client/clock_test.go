@@ -31,6 +31,13 @@ func newTestPage(t *testing.T) *vdsoParamPage {
 	t.Cleanup(v.release)
 	// newVDSO registers with appClock; the tests use their own clocks.
 	appClock.unregister(v.params)
+	b, err := v.params.block()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq := loadSeq(b); seq != 2 {
+		t.Fatalf("count %d after the page's first write, want 2 (odd while it is written)", seq)
+	}
 	return v.params
 }
 
@@ -42,9 +49,12 @@ func readPage(t *testing.T, p *vdsoParamPage) (seq uint64, words [13]uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
+	for i := 0; ; i++ {
 		s1 := loadSeq(b)
 		if s1%2 != 0 {
+			if i > 1e6 {
+				t.Fatalf("count %d stays odd: a write never ended", s1)
+			}
 			continue
 		}
 		var buf [vdsoParamsSize]byte
