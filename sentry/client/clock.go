@@ -1,6 +1,8 @@
 package client
 
 import (
+	"fmt"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,11 +21,12 @@ import (
 // TSC calibrated against the host's clocks by gVisor's
 // pkg/sentry/time.CalibratedClocks, as in gVisor's sentry: the vDSO
 // computes them in the application from the parameters in its [vvar]
-// page (vdso.go), the client from the same parameters here. One clock,
-// two readers: a thread that mixes vDSO reads and trapped calls never
-// sees the time go back, and a deadline on these clocks (sleepUntil,
-// waitClock) is kept on the same clock, not the host's (which the
-// calibrated clock tracks to within microseconds, not exactly).
+// page (vdso.go), the client from the same parameters with the vDSO's
+// arithmetic here (vdsoTime). One clock, two readers: a thread that
+// mixes vDSO reads and trapped calls never sees the time go back, and a
+// deadline on these clocks (sleepUntil, waitClock) is kept on the same
+// clock, not the host's (which the calibrated clock tracks to within a
+// microsecond or so, not exactly).
 //
 // Until the calibration has two samples (its first 100 ms), and after
 // it resets (a host clock step, an overloaded host that cannot sample
@@ -59,6 +62,11 @@ type appClocks struct {
 	// last are the parameters of the last update, written to a page
 	// when it is registered. Under mu.
 	last vdsoParams
+	// cur are the parameters the client's clocks compute from: last,
+	// stored while the pages' writes are under way (no vDSO read
+	// uses the old ones after the client's clock moved on). Set under
+	// mu; read atomically.
+	cur atomic.Pointer[vdsoParams]
 	// updates counts the updates (tests). Under mu.
 	updates int
 }
@@ -129,7 +137,7 @@ func (k *appClocks) update(parked bool) {
 	}
 	// Every vDSO reader now retries until the write ends: whatever it
 	// returned before is at most the clock's value now.
-	if now, err := k.clocks.GetTime(sentrytime.Monotonic); err == nil {
+	if now, err := k.monotonicUnfloored(); err == nil {
 		k.raiseFloor(now)
 	}
 	res := k.clocks.Update(parked)
@@ -150,6 +158,7 @@ func (k *appClocks) update(parked bool) {
 	// clockNow.
 	p.monotonicRawAlias = 1
 	k.last = p
+	k.cur.Store(&p)
 	k.updates++
 	for _, pg := range begun {
 		if err := pg.end(p); err != nil {
@@ -171,20 +180,58 @@ func (k *appClocks) raiseFloor(v int64) int64 {
 	}
 }
 
-// monotonic is CLOCK_MONOTONIC: the calibrated clock, never below a
-// value handed out before.
+// vdsoTime is the time the vDSO computes from a clock's parameters at
+// TSC value now (vdso_time.cc, as compiled in vdsodata: the frequency
+// turned into a 32.32 fixed-point multiplier, the cycles since the base
+// multiplied by it, none before the base). gVisor's
+// Parameters.ComputeTime divides exactly and so answers up to a few
+// nanoseconds more a second after an update; the client answers what
+// the vDSO answers.
+func vdsoTime(baseCycles, baseRef int64, freq uint64, now int64) int64 {
+	if freq == 0 || now <= baseCycles {
+		return baseRef
+	}
+	mult := uint64(time.Second) << 32 / freq
+	hi, lo := bits.Mul64(uint64(now-baseCycles), mult)
+	return baseRef + int64(hi<<32|lo>>32)
+}
+
+// hostClock reads the host's clock id: the vDSO's fallback, the system
+// call, reaches the client, which answers so.
+func hostClock(id int32) (int64, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(id, &ts); err != nil {
+		return 0, fmt.Errorf("clock_gettime(%d): %w", id, err)
+	}
+	return ts.Nano(), nil
+}
+
+// monotonicUnfloored is CLOCK_MONOTONIC as the vDSO computes it (the
+// host's while the parameters are not ready).
+func (k *appClocks) monotonicUnfloored() (int64, error) {
+	if p := k.cur.Load(); p != nil && p.monotonicReady != 0 {
+		return vdsoTime(p.monotonicBaseCycles, p.monotonicBaseRef, p.monotonicFrequency, int64(sentrytime.Rdtsc())), nil
+	}
+	return hostClock(unix.CLOCK_MONOTONIC)
+}
+
+// monotonic is CLOCK_MONOTONIC: the vDSO's, never below a value handed
+// out before.
 func (k *appClocks) monotonic() (int64, error) {
-	v, err := k.clocks.GetTime(sentrytime.Monotonic)
+	v, err := k.monotonicUnfloored()
 	if err != nil {
 		return 0, err
 	}
 	return k.raiseFloor(v), nil
 }
 
-// realtime is CLOCK_REALTIME: the calibrated clock (it may go back, as
-// the host's does when set).
+// realtime is CLOCK_REALTIME: the vDSO's (it may go back, as the
+// host's does when set).
 func (k *appClocks) realtime() (int64, error) {
-	return k.clocks.GetTime(sentrytime.Realtime)
+	if p := k.cur.Load(); p != nil && p.realtimeReady != 0 {
+		return vdsoTime(p.realtimeBaseCycles, p.realtimeBaseRef, p.realtimeFrequency, int64(sentrytime.Rdtsc())), nil
+	}
+	return hostClock(unix.CLOCK_REALTIME)
 }
 
 // calibrated reports whether clk is one of the clocks the vDSO serves

@@ -14,6 +14,7 @@ import (
 	sentrytime "gvisor.dev/gvisor/pkg/sentry/time"
 
 	"github.com/runsc-decoupled/runsc-decoupled/platform"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/internal/vdsocall"
 )
 
 // newTestPage is a parameter page in a memory file of its own.
@@ -75,7 +76,7 @@ func readPage(t *testing.T, p *vdsoParamPage) (seq uint64, words [13]uint64) {
 // loadSeq is the page's count, read atomically (the vDSO reads it while
 // the client changes it).
 func loadSeq(b safemem.Block) uint64 {
-	return atomic.LoadUint64((*uint64)(unsafe.Pointer(b.Addr())))
+	return atomic.LoadUint64((*uint64)(unsafe.Pointer(&b.ToSlice()[0])))
 }
 
 // fakeClocks are clocks an hour ahead of the host's monotonic clock
@@ -131,11 +132,8 @@ func checkPageTime(t *testing.T, k *appClocks, p sentrytime.Parameters) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lo, ok1 := p.ComputeTime(c1)
-		hi, ok2 := p.ComputeTime(c2)
-		if !ok1 || !ok2 {
-			t.Fatal("vdso time overflowed")
-		}
+		lo := vdsoTime(int64(p.BaseCycles), int64(p.BaseRef), p.Frequency, int64(c1))
+		hi := vdsoTime(int64(p.BaseCycles), int64(p.BaseRef), p.Frequency, int64(c2))
 		if a < lo || a > hi {
 			if outside++; outside <= 3 {
 				t.Logf("client %d, page [%d, %d]", a, lo, hi)
@@ -256,5 +254,60 @@ func TestVDSOImage(t *testing.T) {
 	}
 	if exec == 0 {
 		t.Errorf("no executable PT_LOAD in %d", len(v.loads))
+	}
+}
+
+// TestVDSOArithmetic runs the vDSO's own clock_gettime (gVisor's image,
+// mapped in this process over a page the test writes) and checks that
+// the client computes what it computes: each call, bracketed by two TSC
+// reads, answers the client's time (vdsoTime) at a TSC value between
+// them. The parameters make the rounding show: a base 2^46 cycles back
+// and a frequency that is no round number put gVisor's exact
+// Parameters.ComputeTime microseconds away from the vDSO's. Not ready,
+// it makes the system call: the host's clock here.
+func TestVDSOArithmetic(t *testing.T) {
+	img, err := vdsocall.Map()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Unmap()
+	page := &vdsoParamPage{}
+	p := vdsoParams{
+		monotonicReady:      1,
+		monotonicBaseCycles: int64(sentrytime.Rdtsc()) - 1<<46,
+		monotonicBaseRef:    12345678901234,
+		monotonicFrequency:  999_999_937,
+	}
+	p.marshal(page.buf[:])
+	copy(img.Params[8:], page.buf[:])
+
+	outside := 0
+	for i := 0; i < 20000; i++ {
+		c1 := int64(sentrytime.Rdtsc())
+		ts, r := img.ClockGettime(unix.CLOCK_MONOTONIC)
+		c2 := int64(sentrytime.Rdtsc())
+		if r != 0 {
+			t.Fatalf("vdso clock_gettime: %d", r)
+		}
+		lo := vdsoTime(p.monotonicBaseCycles, p.monotonicBaseRef, p.monotonicFrequency, c1)
+		hi := vdsoTime(p.monotonicBaseCycles, p.monotonicBaseRef, p.monotonicFrequency, c2)
+		if v := ts.Nano(); v < lo || v > hi {
+			if outside++; outside <= 3 {
+				exact, _ := sentrytime.Parameters{BaseCycles: sentrytime.TSCValue(p.monotonicBaseCycles), BaseRef: sentrytime.ReferenceNS(p.monotonicBaseRef), Frequency: p.monotonicFrequency}.ComputeTime(sentrytime.TSCValue(c1))
+				t.Logf("vdso %d, client [%d, %d] (exact division at the first: %d)", v, lo, hi, exact)
+			}
+		}
+	}
+	if outside != 0 {
+		t.Errorf("%d of 20,000 vDSO reads were not the client's arithmetic", outside)
+	}
+
+	// Not ready: the vDSO's system call (the host's clock here).
+	clear(img.Params)
+	h0, _ := hostClock(unix.CLOCK_MONOTONIC)
+	ts, r := img.ClockGettime(unix.CLOCK_MONOTONIC)
+	h1, _ := hostClock(unix.CLOCK_MONOTONIC)
+	if r != 0 || ts.Nano() < h0 || ts.Nano() > h1 {
+		t.Errorf("not ready: vdso %d (%d), want the host's clock in [%d, %d]", ts.Nano(), r, h0, h1)
 	}
 }
