@@ -11,7 +11,10 @@
 // through a memmap.Mappable per server file; for MAP_SHARED mappings it is
 // the page cache: dirty pages are tracked and written back with PageWrite,
 // mappable.go and dirty.go), futexes (futex.go; futex_waitv, futexwaitv.go),
-// clocks and the threads' CPU time
+// clocks (clock.go: the TSC calibrated against the host's clocks, which
+// the application reads without a trap through its vDSO, vdso.go, and
+// the client with the same arithmetic from the same parameters) and the
+// threads' CPU time
 // (cputime.go: the stub processes' host CPU time, handed to the threads
 // in the application), getrandom, signal masks, sigaltstack, signal frames and
 // rt_sigreturn, resource limits, and syscall restart after an interrupted
@@ -296,12 +299,14 @@
 // futex manager's bucket locks and the key lookups under them (mm's locks,
 // a shared file mapping's Translate). Leaves: anonShared.mu (a shared
 // anonymous mapping's pages, taken in Translate under mm's locks),
-// hostTerminals.mu (ttymodes.go), platMu (the process-wide platforms),
+// appClocks.mu (clock.go: the calibration's updates and the parameter
+// pages' writes; pgalloc's locks under it), hostTerminals.mu (ttymodes.go), platMu (the process-wide platforms),
 // sigActions.mu (sigactions.go) and stubCPU.mu (cputime.go; taken under
 // process.mu).
 //
 // Dependencies: platform/, transport/, sentry/sysabi, sentry/statekey,
 // sentry/client/replaylog, proto/sentrypb and gVisor's
-// pkg/sentry/{mm,pgalloc,memmap,arch,limits,kernel/futex,kernel/auth} and
+// pkg/sentry/{mm,pgalloc,memmap,arch,limits,kernel/futex,kernel/auth,
+// time,loader/vdsodata} and
 // pkg/bpf. It must not import sentry/server, gofer/ or the command.
 package client
