@@ -246,53 +246,66 @@ func calibrated(clk int32) bool {
 }
 
 // clockNow reads clock clk as the application sees it.
-func clockNow(clk int32) (time.Duration, bool) {
+func clockNow(clk int32) (time.Duration, bool) { return appClock.now(clk) }
+
+// hostDeadline is appClock.hostDeadline.
+func hostDeadline(clk int32, at time.Duration) time.Time { return appClock.hostDeadline(clk, at) }
+
+// clockReached is appClock.reached.
+func clockReached(clk int32, at time.Duration) bool { return appClock.reached(clk, at) }
+
+// waitClock is appClock.waitClock.
+func waitClock(clk int32, at time.Duration) { appClock.waitClock(clk, at) }
+
+// now reads clock clk.
+func (k *appClocks) now(clk int32) (time.Duration, bool) {
 	switch clk {
 	case linux.CLOCK_REALTIME, linux.CLOCK_REALTIME_COARSE, linux.CLOCK_REALTIME_ALARM, 11 /* CLOCK_TAI */ :
-		v, err := appClock.realtime()
+		v, err := k.realtime()
 		return time.Duration(v), err == nil
 	case linux.CLOCK_MONOTONIC, linux.CLOCK_MONOTONIC_COARSE, linux.CLOCK_MONOTONIC_RAW,
 		// gVisor's vDSO serves CLOCK_BOOTTIME as CLOCK_MONOTONIC (the
 		// sandbox never suspends); so does the client, for one answer.
 		linux.CLOCK_BOOTTIME, linux.CLOCK_BOOTTIME_ALARM:
-		v, err := appClock.monotonic()
+		v, err := k.monotonic()
 		return time.Duration(v), err == nil
 	case linux.CLOCK_PROCESS_CPUTIME_ID, linux.CLOCK_THREAD_CPUTIME_ID:
 		// The application's threads run in stub processes; the client's
 		// own CPU time is the closest cheap approximation.
-		var ts unix.Timespec
-		if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
-			return 0, false
-		}
-		return time.Duration(ts.Nano()), true
+		v, err := hostClock(unix.CLOCK_PROCESS_CPUTIME_ID)
+		return time.Duration(v), err == nil
 	default:
 		return 0, false
 	}
 }
 
 // hostDeadline is the host time at which clock clk should read at: the
-// Go timer a wait arms. The calibrated clock and the host's differ by
-// microseconds, so a wait that must not end early on clk checks clk
-// when the timer fires (sleepUntil, waitClock).
-func hostDeadline(clk int32, at time.Duration) time.Time {
+// Go timer a wait arms. The calibrated clock does not run exactly at
+// the host's rate, so a wait that must not end early on clk checks clk
+// when the timer fires (reached, waitClock).
+func (k *appClocks) hostDeadline(clk int32, at time.Duration) time.Time {
 	hostNow := time.Now()
-	now, _ := clockNow(clk)
+	now, _ := k.now(clk)
 	return hostNow.Add(at - now)
 }
 
-// waitClock returns once clock clk reads at least at, after a wait
-// whose host timer fired: at most the microseconds between the host's
-// clock and the calibrated one. A CPU-time clock is not waited for (its
-// sleeps are wall time here).
-func waitClock(clk int32, at time.Duration) {
+// reached reports whether a wait until at on clk, whose host timer
+// fired, is over: clk reads at least at. A CPU-time clock's wait is
+// over when its timer fires (its sleeps are wall time here).
+func (k *appClocks) reached(clk int32, at time.Duration) bool {
 	if !calibrated(clk) {
-		return
+		return true
 	}
-	for {
-		now, ok := clockNow(clk)
-		if !ok || now >= at {
-			return
-		}
+	now, ok := k.now(clk)
+	return !ok || now >= at
+}
+
+// waitClock returns once clock clk reads at least at, after a wait
+// whose host timer fired: at most the time the calibrated clock is
+// behind the host's (a fraction of a microsecond here).
+func (k *appClocks) waitClock(clk int32, at time.Duration) {
+	for !k.reached(clk, at) {
+		now, _ := k.now(clk)
 		time.Sleep(at - now)
 	}
 }

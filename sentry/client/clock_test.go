@@ -311,3 +311,46 @@ func TestVDSOArithmetic(t *testing.T) {
 		t.Errorf("not ready: vdso %d (%d), want the host's clock in [%d, %d]", ts.Nano(), r, h0, h1)
 	}
 }
+
+// TestClockDeadline: a wait on the application's clock arms a host
+// timer, and the calibrated clock does not run at exactly the host's
+// rate; when it runs slower, the timer fires before the clock reads the
+// deadline. Here it runs at about a tenth of the host's rate (a
+// frequency ten times the TSC's): the host time hostDeadline computes comes early,
+// and waitClock (what sleepUntil and the futex waits check with
+// reached) returns only once the clock reads the deadline.
+func TestClockDeadline(t *testing.T) {
+	// The TSC's rate, roughly.
+	h0, _ := hostClock(unix.CLOCK_MONOTONIC)
+	c0 := sentrytime.Rdtsc()
+	time.Sleep(20 * time.Millisecond)
+	h1, _ := hostClock(unix.CLOCK_MONOTONIC)
+	c1 := sentrytime.Rdtsc()
+	hz := uint64(float64(c1-c0) / float64(h1-h0) * 1e9)
+
+	f := newFakeClocks(t)
+	f.p.Frequency = 10 * hz
+	f.ready = true
+	k := newAppClocks()
+	k.clocks = f
+	k.update(false)
+
+	early, late := 0, 0
+	for i := 0; i < 20; i++ {
+		now, _ := k.now(1 /* CLOCK_MONOTONIC */)
+		at := now + time.Millisecond
+		time.Sleep(time.Until(k.hostDeadline(1, at)))
+		if k.reached(1, at) {
+			late++ // the host was slow to wake us: no early timer this time
+		} else {
+			early++
+		}
+		k.waitClock(1, at)
+		if got, _ := k.now(1); got < at {
+			t.Errorf("waitClock returned at %d, before the deadline %d", got, at)
+		}
+	}
+	if early == 0 {
+		t.Errorf("the host timer never came before the slow clock's deadline (%d late): the test does not test", late)
+	}
+}

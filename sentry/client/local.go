@@ -473,7 +473,7 @@ func (t *task) sleepUntil(clk int32, at time.Duration, remAddr uint64) (uint64, 
 	for {
 		switch t.blockOn(nil, hostDeadline(clk, at)) {
 		case errTimedOut, nil:
-			if now, ok := clockNow(clk); !calibrated(clk) || !ok || now >= at {
+			if clockReached(clk, at) {
 				return 0, 0
 			}
 			continue
