@@ -17,8 +17,9 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/internal/vdsocall"
 )
 
-// newTestPage is a parameter page in a memory file of its own.
-func newTestPage(t *testing.T) *vdsoParamPage {
+// newTestVDSO is a vDSO in a memory file of its own, released when the
+// test ends.
+func newTestVDSO(t *testing.T) *vdso {
 	t.Helper()
 	mf, err := platform.NewMemoryFile()
 	if err != nil {
@@ -30,6 +31,13 @@ func newTestPage(t *testing.T) *vdsoParamPage {
 		t.Fatal(err)
 	}
 	t.Cleanup(v.release)
+	return v
+}
+
+// newTestPage is a parameter page in a memory file of its own.
+func newTestPage(t *testing.T) *vdsoParamPage {
+	t.Helper()
+	v := newTestVDSO(t)
 	// newVDSO registers with appClock; the tests use their own clocks.
 	appClock.unregister(v.params)
 	b, err := v.params.block()
@@ -227,16 +235,7 @@ func TestClockFloor(t *testing.T) {
 // say (its text executable) with [vvar] just below, and the mappings
 // are named as Linux names them.
 func TestVDSOImage(t *testing.T) {
-	mf, err := platform.NewMemoryFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mf.Destroy)
-	v, err := newVDSO(mf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.release()
+	v := newTestVDSO(t)
 	if got := v.image.MappedName(nil); got != "[vdso]" {
 		t.Errorf("image named %q, want [vdso]", got)
 	}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -84,33 +85,13 @@ func TestReplayRewriteAnswers(t *testing.T) {
 					Seq: seq, File: file, Length: 4}}}, []byte("data"))
 			}
 			var logs syncBuffer
-			c := &client{log: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: &logs}), ctx: context.Background(), stdin: &stdinReader{}}
-			s := &remoteSession{c: c, log: c.log, rl: rl, servers: []string{target}, hello: &pb.Hello{}, timeout: 20 * time.Second,
-				inflight: make(map[uint64]*pending), shuttingDown: true}
-			s.opts = transport.Options{Wire: transport.WireGRPC}
-			s.ctx, s.cancel = context.WithCancel(context.Background())
-			t.Cleanup(s.cancel)
+			s := handRecoveredSession(t, rl, target, &logs)
 
 			for r := range 3 {
 				mu.Lock()
 				round = r
 				mu.Unlock()
-				s.mu.Lock()
-				s.recovering, s.ready = true, make(chan struct{})
-				s.mu.Unlock()
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				conn, err := s.dial(ctx, 0, true, false)
-				cancel()
-				if err != nil {
-					t.Fatalf("recovery %d: dial: %v", r+1, err)
-				}
-				st, err := s.replay(conn, 0, true)
-				// The next recovery's server is a new connection (the
-				// session is shutting down: no recovery starts).
-				conn.Close()
-				if err != nil {
-					t.Fatalf("recovery %d: replay: %v", r+1, err)
-				}
+				st := recoverByHand(t, s, r)
 				want := []uint64{other}
 				if r == 0 || tc.kept {
 					want = []uint64{tested, other}
@@ -179,30 +160,13 @@ func TestReplayFailedBound(t *testing.T) {
 					Seq: seq, File: 1, Offset: int64(4 * i), Length: 4}}}, []byte("data"))
 			}
 			var logs syncBuffer
-			c := &client{log: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: &logs}), ctx: context.Background(), stdin: &stdinReader{}}
-			s := &remoteSession{c: c, log: c.log, rl: rl, servers: []string{target}, hello: &pb.Hello{}, timeout: 20 * time.Second,
-				inflight: make(map[uint64]*pending), shuttingDown: true, failedLimit: tc.limit}
-			s.opts = transport.Options{Wire: transport.WireGRPC}
-			s.ctx, s.cancel = context.WithCancel(context.Background())
-			t.Cleanup(s.cancel)
+			s := handRecoveredSession(t, rl, target, &logs)
+			s.failedLimit = tc.limit
 			for r := range 2 {
 				mu.Lock()
 				round = r
 				mu.Unlock()
-				s.mu.Lock()
-				s.recovering, s.ready = true, make(chan struct{})
-				s.mu.Unlock()
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				conn, err := s.dial(ctx, 0, true, false)
-				cancel()
-				if err != nil {
-					t.Fatalf("recovery %d: dial: %v", r+1, err)
-				}
-				st, err := s.replay(conn, 0, true)
-				conn.Close()
-				if err != nil {
-					t.Fatalf("recovery %d: replay: %v", r+1, err)
-				}
+				st := recoverByHand(t, s, r)
 				if r == 0 && st.FailedDropped != len(seqs)-len(tc.kept) {
 					t.Errorf("recovery 1 dropped %d failed writes, want %d", st.FailedDropped, len(seqs)-len(tc.kept))
 				}
@@ -218,4 +182,41 @@ func TestReplayFailedBound(t *testing.T) {
 			}
 		})
 	}
+}
+
+// handRecoveredSession is a session of rl with target as its only
+// server, logging errors to logs, which a test recovers by hand
+// (recoverByHand): it is shutting down, so no recovery of its own
+// starts, and it speaks gRPC to a fake sentry (startFakeSentryAt).
+func handRecoveredSession(t *testing.T, rl *replaylog.Log, target string, logs io.Writer) *remoteSession {
+	c := &client{log: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: logs}), ctx: context.Background(), stdin: &stdinReader{}}
+	s := &remoteSession{c: c, log: c.log, rl: rl, servers: []string{target}, hello: &pb.Hello{}, timeout: 20 * time.Second,
+		inflight: make(map[uint64]*pending), shuttingDown: true}
+	s.opts = transport.Options{Wire: transport.WireGRPC}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	t.Cleanup(s.cancel)
+	return s
+}
+
+// recoverByHand runs recovery r (from 0) of s against its first server
+// as the recovery goroutine would: recovering, a new connection, the
+// replay. The connection is closed after, so the next recovery's server
+// is a new connection.
+func recoverByHand(t *testing.T, s *remoteSession, r int) RecoveryStats {
+	t.Helper()
+	s.mu.Lock()
+	s.recovering, s.ready = true, make(chan struct{})
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	conn, err := s.dial(ctx, 0, true, false)
+	cancel()
+	if err != nil {
+		t.Fatalf("recovery %d: dial: %v", r+1, err)
+	}
+	st, err := s.replay(conn, 0, true)
+	conn.Close()
+	if err != nil {
+		t.Fatalf("recovery %d: replay: %v", r+1, err)
+	}
+	return st
 }

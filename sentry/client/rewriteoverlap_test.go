@@ -85,20 +85,7 @@ func testReplayRewriteAfterLaterWrite(t *testing.T, tid int32) {
 		mu.Lock()
 		round = r
 		mu.Unlock()
-		s.mu.Lock()
-		s.recovering, s.ready = true, make(chan struct{})
-		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		conn, err := s.dial(ctx, 0, true, false)
-		cancel()
-		if err != nil {
-			t.Fatalf("recovery %d: dial: %v", r+1, err)
-		}
-		_, err = s.replay(conn, 0, true)
-		conn.Close()
-		if err != nil {
-			t.Fatalf("recovery %d: replay: %v", r+1, err)
-		}
+		recoverByHand(t, s, r)
 	}
 
 	recoverOnce(0)
