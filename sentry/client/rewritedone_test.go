@@ -49,31 +49,15 @@ func TestReplayRewriteAnswers(t *testing.T) {
 		{name: "errno-again", answer: count, failAt: []int{0, 2}, kept: true, errors: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var mu sync.Mutex
-			round := 0
-			sent := map[int][]uint64{}
 			target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
-			startFakeSentryAt(t, target, func(ss *session, c *pb.Call) bool {
-				switch op := c.Op.(type) {
-				case *pb.Call_Restore:
-					ss.reply(&pb.Reply{Seq: c.Seq})
-					return true
-				case *pb.Call_Rewrite:
-					mu.Lock()
-					sent[round] = append(sent[round], op.Rewrite.Seq)
-					mu.Unlock()
-					r := &pb.Reply{Seq: c.Seq, Ret: int64(len(op.Rewrite.Data))}
-					if op.Rewrite.Seq == tested {
-						r.Ret = 0
-						tc.answer(r)
-						if slices.Contains(tc.failAt, round) {
-							r.Ret, r.Errno = 0, int32(unix.EIO)
-						}
+			fs := startRewriteSentry(t, target, func(round int, rw *pb.Rewrite, r *pb.Reply) {
+				if rw.Seq == tested {
+					r.Ret = 0
+					tc.answer(r)
+					if slices.Contains(tc.failAt, round) {
+						r.Ret, r.Errno = 0, int32(unix.EIO)
 					}
-					ss.reply(r)
-					return true
 				}
-				return false
 			})
 
 			rl := replaylog.New()
@@ -88,18 +72,12 @@ func TestReplayRewriteAnswers(t *testing.T) {
 			s := handRecoveredSession(t, rl, target, &logs)
 
 			for r := range 3 {
-				mu.Lock()
-				round = r
-				mu.Unlock()
-				st := recoverByHand(t, s, r)
+				st, sent := fs.recover(t, s, r)
 				want := []uint64{other}
 				if r == 0 || tc.kept {
 					want = []uint64{tested, other}
 				}
-				mu.Lock()
-				got := sent[r]
-				mu.Unlock()
-				if !slices.Equal(got, want) {
+				if got := seqsOf(sent); !slices.Equal(got, want) {
 					t.Errorf("recovery %d re-sent seqs %v, want %v", r+1, got, want)
 				}
 				wantFailed := 0
@@ -134,23 +112,9 @@ func TestReplayFailedBound(t *testing.T) {
 		{"below one write", 3, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var mu sync.Mutex
-			round := 0
-			sent := map[int][]uint64{}
 			target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
-			startFakeSentryAt(t, target, func(ss *session, c *pb.Call) bool {
-				switch op := c.Op.(type) {
-				case *pb.Call_Restore:
-					ss.reply(&pb.Reply{Seq: c.Seq})
-					return true
-				case *pb.Call_Rewrite:
-					mu.Lock()
-					sent[round] = append(sent[round], op.Rewrite.Seq)
-					mu.Unlock()
-					ss.reply(&pb.Reply{Seq: c.Seq, Errno: int32(unix.ENOSPC)})
-					return true
-				}
-				return false
+			fs := startRewriteSentry(t, target, func(_ int, _ *pb.Rewrite, r *pb.Reply) {
+				r.Ret, r.Errno = 0, int32(unix.ENOSPC)
 			})
 			rl := replaylog.New()
 			rl.Fold(&pb.StateRecord{Key: statekey.File(1).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
@@ -162,19 +126,12 @@ func TestReplayFailedBound(t *testing.T) {
 			var logs syncBuffer
 			s := handRecoveredSession(t, rl, target, &logs)
 			s.failedLimit = tc.limit
-			for r := range 2 {
-				mu.Lock()
-				round = r
-				mu.Unlock()
-				st := recoverByHand(t, s, r)
-				if r == 0 && st.FailedDropped != len(seqs)-len(tc.kept) {
-					t.Errorf("recovery 1 dropped %d failed writes, want %d", st.FailedDropped, len(seqs)-len(tc.kept))
-				}
+			st, _ := fs.recover(t, s, 0)
+			if st.FailedDropped != len(seqs)-len(tc.kept) {
+				t.Errorf("recovery 1 dropped %d failed writes, want %d", st.FailedDropped, len(seqs)-len(tc.kept))
 			}
-			mu.Lock()
-			got := sent[1]
-			mu.Unlock()
-			if !slices.Equal(got, tc.kept) {
+			_, sent := fs.recover(t, s, 1)
+			if got := seqsOf(sent); !slices.Equal(got, tc.kept) {
 				t.Errorf("recovery 2 re-sent %v, want %v", got, tc.kept)
 			}
 			if n := strings.Count(logs.String(), "exceed their bound"); n != len(seqs)-len(tc.kept) {
@@ -219,4 +176,60 @@ func recoverByHand(t *testing.T, s *remoteSession, r int) RecoveryStats {
 		t.Fatalf("recovery %d: replay: %v", r+1, err)
 	}
 	return st
+}
+
+// rewriteSentry is a fake sentry that answers a recovery's Restore and
+// each of its Rewrites, and keeps the Rewrites each recovery received.
+type rewriteSentry struct {
+	mu sync.Mutex
+	// round is the recovery under way (from 0), sent the Rewrites each
+	// received. Under mu.
+	round int
+	sent  map[int][]*pb.Rewrite
+}
+
+// startRewriteSentry starts a rewriteSentry at target whose answer to a
+// Rewrite is a success of its length unless answer changes it (given
+// the recovery's number; called under the sentry's lock).
+func startRewriteSentry(t *testing.T, target string, answer func(round int, rw *pb.Rewrite, r *pb.Reply)) *rewriteSentry {
+	f := &rewriteSentry{sent: map[int][]*pb.Rewrite{}}
+	startFakeSentryAt(t, target, func(ss *session, c *pb.Call) bool {
+		switch op := c.Op.(type) {
+		case *pb.Call_Restore:
+			ss.reply(&pb.Reply{Seq: c.Seq})
+			return true
+		case *pb.Call_Rewrite:
+			f.mu.Lock()
+			f.sent[f.round] = append(f.sent[f.round], op.Rewrite)
+			r := &pb.Reply{Seq: c.Seq, Ret: int64(len(op.Rewrite.Data))}
+			answer(f.round, op.Rewrite, r)
+			f.mu.Unlock()
+			ss.reply(r)
+			return true
+		}
+		return false
+	})
+	return f
+}
+
+// recover runs recovery r of s against f (recoverByHand) and returns its
+// stats and the Rewrites f received in it.
+func (f *rewriteSentry) recover(t *testing.T, s *remoteSession, r int) (RecoveryStats, []*pb.Rewrite) {
+	t.Helper()
+	f.mu.Lock()
+	f.round = r
+	f.mu.Unlock()
+	st := recoverByHand(t, s, r)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return st, f.sent[r]
+}
+
+// seqsOf lists the seqs of rws.
+func seqsOf(rws []*pb.Rewrite) []uint64 {
+	out := make([]uint64, 0, len(rws))
+	for _, rw := range rws {
+		out = append(out, rw.Seq)
+	}
+	return out
 }

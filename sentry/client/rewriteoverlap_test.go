@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,27 +38,11 @@ func TestReplayRewriteAfterLaterWrite(t *testing.T) {
 }
 
 func testReplayRewriteAfterLaterWrite(t *testing.T, tid int32) {
-	var mu sync.Mutex
-	round := 0
-	sent := map[int][]*pb.Rewrite{}
 	target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
-	startFakeSentryAt(t, target, func(ss *session, c *pb.Call) bool {
-		switch op := c.Op.(type) {
-		case *pb.Call_Restore:
-			ss.reply(&pb.Reply{Seq: c.Seq})
-			return true
-		case *pb.Call_Rewrite:
-			mu.Lock()
-			sent[round] = append(sent[round], op.Rewrite)
-			r := &pb.Reply{Seq: c.Seq, Ret: int64(len(op.Rewrite.Data))}
-			if round == 0 {
-				r.Ret, r.Errno = 0, int32(unix.EIO)
-			}
-			mu.Unlock()
-			ss.reply(r)
-			return true
+	fs := startRewriteSentry(t, target, func(round int, _ *pb.Rewrite, r *pb.Reply) {
+		if round == 0 {
+			r.Ret, r.Errno = 0, int32(unix.EIO)
 		}
-		return false
 	})
 
 	rl := replaylog.New()
@@ -80,22 +63,13 @@ func testReplayRewriteAfterLaterWrite(t *testing.T, tid int32) {
 		return seq
 	}
 	first := write(1, 1, 0, "aaaaaaaa")
-	recoverOnce := func(r int) {
-		t.Helper()
-		mu.Lock()
-		round = r
-		mu.Unlock()
-		recoverByHand(t, s, r)
-	}
-
-	recoverOnce(0)
+	var sent [2][]*pb.Rewrite
+	_, sent[0] = fs.recover(t, s, 0)
 	// After the failed Rewrite: the later write, made durable.
 	later := write(tid, 2, 4, "bbbbbbbb")
 	rl.FoldPush(&pb.Push{Msg: &pb.Push_Durable{Durable: &pb.Durable{File: 2, Seq: later}}})
-	recoverOnce(1)
+	_, sent[1] = fs.recover(t, s, 1)
 
-	mu.Lock()
-	defer mu.Unlock()
 	for r, want := range []string{"aaaaaaaa", "aaaabbbb"} {
 		if got := sent[r]; len(got) != 1 || got[0].Seq != first || string(got[0].Data) != want {
 			t.Errorf("recovery %d re-sent %v, want write %d with %q", r+1, got, first, want)
