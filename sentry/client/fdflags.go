@@ -33,8 +33,9 @@ import (
 
 // fdFlagsOnClient answers fcntl(fd, F_GETFD) or posts fcntl(fd, F_SETFD,
 // arg) if the caller's fd table has fd open as the client knows it, and
-// answers F_GETFD of an fd it knows closed, and F_GETFL of a description
-// whose flags it knows (statusFlagsOnClient).
+// answers F_GETFD of an fd it knows closed, F_GETFL of a description
+// whose flags it knows (statusFlagsOnClient), and posts F_SETFL of a
+// regular file's O_NONBLOCK (postSetfl).
 func (t *task) fdFlagsOnClient(sysno uintptr, args [6]uint64) (uint64, unix.Errno, bool) {
 	if sysno != unix.SYS_FCNTL {
 		return 0, 0, false
@@ -57,6 +58,8 @@ func (t *task) fdFlagsOnClient(sysno uintptr, args [6]uint64) (uint64, unix.Errn
 		return 0, 0, true
 	case unix.F_GETFL:
 		return t.statusFlagsOnClient(fd)
+	case unix.F_SETFL:
+		return t.postSetfl(sysno, args)
 	case unix.F_SETFD:
 		if !t.singleThreaded() {
 			return 0, 0, false
@@ -206,8 +209,9 @@ func deleteInner[O, I comparable, V any](m map[O]map[I]V, outer O, inner I) {
 // statusFlagsOnClient answers fcntl(fd, F_GETFL) from the flags the
 // client knows fd's description has: its record's (FileState.flags, the
 // description's kept flags), folded before the reply of any call that
-// changed them (F_SETFL, ioctl FIONBIO; neither is ever posted), or
-// those a posted open or creation gave the description it made. A
+// changed them (F_SETFL, ioctl FIONBIO), those a posted F_SETFL set
+// (postsetfl.go), or those a posted open or creation gave the description
+// it made. A
 // description is this sandbox's alone (a server keeps one kernel per
 // client), so no other client changes them. The answer is Linux's
 // formula over them (sysabi.StatusFlags), as the server's. Only for a

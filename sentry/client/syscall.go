@@ -250,6 +250,12 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		return 0, errno
 	}
 	t.noteOpenUse(sysno, args)
+	if removesFDs[sysno] {
+		// Counted until its reply is folded (postsetfl.go).
+		p := t.proc
+		p.beginFDRemoval()
+		defer p.endFDRemoval()
+	}
 
 	if flushFirst[sysno] && t.c.files.pending() {
 		// The server reads (or syncs, or replaces) file data this

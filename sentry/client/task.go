@@ -86,6 +86,12 @@ type process struct {
 	// VM_DONTDUMP, which gVisor's mm does not keep), sorted and apart
 	// (dontdump.go). Protected by mu.
 	dontDump []hostarch.AddrRange
+	// fdOrder orders the posting of an F_SETFL against the sending of
+	// calls that may remove an fd (postsetfl.go); fdRemovals counts
+	// such calls of the process's threads in flight. Protected by
+	// fdOrder (held while an F_SETFL is posted; doc.go's lock order).
+	fdOrder    sync.Mutex
+	fdRemovals int
 }
 
 // liveThreads returns a snapshot of p's live threads (for work that

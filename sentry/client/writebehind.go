@@ -105,6 +105,10 @@ type pipelineState struct {
 	// FileState.has_lease): no open is posted meanwhile (postopen.go).
 	// Protected by mu.
 	leased int
+	// setflPosted counts a description's posted F_SETFL calls without a
+	// reply (postsetfl.go), while which its records' (older) flags are
+	// ignored. Protected by mu.
+	setflPosted map[uint64]int
 	// pipeNoReader are the pipes whose record says no description
 	// reads them (PipeState.no_reader): no write to them is posted
 	// (pipebehind.go). Protected by mu.
@@ -363,6 +367,9 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 				}
 				if f.regular {
 					f.ino = st.Ino
+				}
+				if prev, ok := ps.files[id]; ok && ps.setflPosted[id] > 0 {
+					f.flags = prev.flags // set by a posted F_SETFL
 				}
 				if st.Kind == pb.FileState_STDIO {
 					f.stdio, f.stdioStream, f.stdioSet = true, st.StdioStream, st.StdioSet

@@ -1,0 +1,142 @@
+package client
+
+import (
+	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// Posted fcntl(F_SETFL) of a regular file (docs/COMPATIBILITY.md,
+// "Pipelined calls").
+//
+// Go's os.Open puts every file it opens in non-blocking mode for its
+// poller and, when the poller refuses a regular file, back (F_GETFL,
+// F_SETFL, epoll_ctl, F_GETFL, F_SETFL): two forwarded calls an open. On
+// a regular file O_NONBLOCK changes no read or write, so F_SETFL that
+// changes only that flag cannot fail and tells nothing: it is posted
+// after the client sets the flags in its copy of the description's
+// (pipelineState.files), and F_GETFL answers from that copy
+// (statusFlagsOnClient). While such a call has no reply the records of
+// the description that arrive are older than it: they leave the copy's
+// flags as they are (pipelineState.setflPosted). One that changes
+// nothing is answered without being sent.
+//
+// Unlike the other posted calls, a process with several threads posts
+// it too (Go's processes always have several). The server runs a call
+// another thread waits on only after the posted calls sent before it,
+// so only a call already sent could run first and close or replace the
+// fd: process.fdRemovals counts another thread's close, close_range,
+// dup2, dup3 and execve from before their seq is drawn until their reply
+// is folded, and F_SETFL is not posted while one is in flight. The fd
+// table must be the process's alone (another process could change it at
+// any time).
+
+// removesFDs are the calls that may close or replace an fd of the
+// caller's table.
+var removesFDs = map[uintptr]bool{
+	unix.SYS_CLOSE: true, unix.SYS_CLOSE_RANGE: true, unix.SYS_DUP2: true, unix.SYS_DUP3: true,
+	unix.SYS_EXECVE: true, unix.SYS_EXECVEAT: true,
+}
+
+// beginFDRemoval counts a call of p that may close or replace an fd,
+// before its seq is drawn; endFDRemoval, after its reply is folded.
+func (p *process) beginFDRemoval() {
+	p.fdOrder.Lock()
+	p.fdRemovals++
+	p.fdOrder.Unlock()
+}
+
+func (p *process) endFDRemoval() {
+	p.fdOrder.Lock()
+	p.fdRemovals--
+	p.fdOrder.Unlock()
+}
+
+// setflPostable are the flags F_SETFL may change on Linux.
+const setflPostable = unix.O_APPEND | unix.O_NONBLOCK | unix.O_ASYNC | unix.O_DIRECT | unix.O_NOATIME
+
+// postSetfl posts fcntl(fd, F_SETFL, args[2]) when it changes only
+// O_NONBLOCK of a regular gofer file's description, or answers it when it
+// changes nothing (see above).
+func (t *task) postSetfl(sysno uintptr, args [6]uint64) (uint64, unix.Errno, bool) {
+	p := t.proc
+	p.fdOrder.Lock()
+	defer p.fdOrder.Unlock()
+	ps := &t.c.pipe
+	desc, old, verdict := t.c.decideSetfl(p, int32(args[0]), uint32(args[2]))
+	switch verdict {
+	case setflForward:
+		return 0, 0, false
+	case setflUnchanged:
+		t.cached = true
+		return 0, 0, true
+	}
+	if !t.post(sysno, args, nil, func(*pb.Reply) { ps.setflDone(desc, -1) }) {
+		ps.setflDone(desc, int64(old))
+		return 0, 0, false
+	}
+	return 0, 0, true
+}
+
+// setflVerdict is what becomes of F_SETFL(fd, arg) by process p.
+type setflVerdict int
+
+const (
+	// setflForward: sent, and waited for.
+	setflForward setflVerdict = iota
+	// setflUnchanged: changes nothing; answered 0.
+	setflUnchanged
+	// setflPost: the copy's flags are set, the call is to be posted.
+	setflPost
+)
+
+// decideSetfl decides F_SETFL(fd, arg) by process p, and for setflPost
+// sets the flags in the client's copy and counts the call posted:
+// desc is the description, old its flags before. Precondition:
+// p.fdOrder is held.
+func (c *client) decideSetfl(p *process, fd int32, arg uint32) (desc uint64, old uint32, v setflVerdict) {
+	if p.fdRemovals > 0 {
+		// A removal another thread sent may run before this call.
+		return 0, 0, setflForward
+	}
+	desc, ok := c.ids.soleFD(p.pid, fd)
+	if !ok || desc&provisionalDesc != 0 {
+		// A posted open's description: its reply's record, older than
+		// this call, would come after the client set the flags.
+		return 0, 0, setflForward
+	}
+	ps := &c.pipe
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	f, known := ps.files[desc]
+	old = f.flags
+	flags := old&^setflPostable | arg&setflPostable
+	switch {
+	case !known || !f.regular || old&(unix.O_PATH|unix.O_ASYNC) != 0 || (flags^old)&^unix.O_NONBLOCK != 0:
+		return 0, 0, setflForward
+	case flags == old:
+		return desc, old, setflUnchanged
+	}
+	f.flags = flags
+	ps.files[desc] = f
+	if ps.setflPosted == nil {
+		ps.setflPosted = make(map[uint64]int)
+	}
+	ps.setflPosted[desc]++
+	return desc, old, setflPost
+}
+
+// setflDone ends a posted F_SETFL of description desc: at its reply
+// (restore -1), or with the flags to restore when it could not be
+// posted.
+func (ps *pipelineState) setflDone(desc uint64, restore int64) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.setflPosted[desc]--; ps.setflPosted[desc] <= 0 {
+		delete(ps.setflPosted, desc)
+	}
+	if f, ok := ps.files[desc]; ok && restore >= 0 {
+		f.flags = uint32(restore)
+		ps.files[desc] = f
+	}
+}

@@ -1,0 +1,124 @@
+package client
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
+)
+
+// TestDecideSetfl: F_SETFL is posted only when it changes O_NONBLOCK
+// alone of a regular file's settled description in a table of the
+// process's own while no fd removal of another thread is in flight; one
+// that changes nothing is answered; a posted one sets the copy's flags,
+// which an older record arriving before its reply leaves alone.
+func TestDecideSetfl(t *testing.T) {
+	const pid, table, fd, desc = 1, 7, 5, 40
+	rdonly := uint32(unix.O_RDONLY) | 0o100000 // O_LARGEFILE, as open keeps it
+	tests := []struct {
+		name string
+		// file is the description's copy; nil: none known.
+		file *pipeFile
+		// arg is F_SETFL's argument.
+		arg uint32
+		// removals are fd removals in flight; shared: another process
+		// shares the table; provisional: fd is a posted open's.
+		removals            int
+		shared, provisional bool
+		want                setflVerdict
+		// flags are the copy's flags after.
+		flags uint32
+	}{
+		{name: "set O_NONBLOCK", file: &pipeFile{regular: true, flags: rdonly}, arg: unix.O_NONBLOCK, want: setflPost, flags: rdonly | unix.O_NONBLOCK},
+		{name: "clear O_NONBLOCK", file: &pipeFile{regular: true, flags: rdonly | unix.O_NONBLOCK}, arg: rdonly, want: setflPost, flags: rdonly},
+		{name: "ignored bits in arg", file: &pipeFile{regular: true, flags: rdonly}, arg: unix.O_NONBLOCK | unix.O_CREAT | unix.O_WRONLY, want: setflPost, flags: rdonly | unix.O_NONBLOCK},
+		{name: "nothing changes", file: &pipeFile{regular: true, flags: rdonly | unix.O_NONBLOCK}, arg: unix.O_NONBLOCK, want: setflUnchanged, flags: rdonly | unix.O_NONBLOCK},
+		{name: "O_APPEND changes too", file: &pipeFile{regular: true, flags: rdonly}, arg: unix.O_NONBLOCK | unix.O_APPEND, flags: rdonly},
+		{name: "O_NOATIME set (may fail EPERM)", file: &pipeFile{regular: true, flags: rdonly}, arg: unix.O_NOATIME, flags: rdonly},
+		{name: "O_DIRECT set (may fail EINVAL)", file: &pipeFile{regular: true, flags: rdonly}, arg: unix.O_DIRECT, flags: rdonly},
+		{name: "O_ASYNC kept", file: &pipeFile{regular: true, flags: rdonly | unix.O_ASYNC}, arg: unix.O_ASYNC | unix.O_NONBLOCK, flags: rdonly | unix.O_ASYNC},
+		{name: "O_PATH (EBADF)", file: &pipeFile{regular: true, flags: unix.O_PATH}, arg: unix.O_NONBLOCK, flags: unix.O_PATH},
+		{name: "not a regular file", file: &pipeFile{pipeRead: true, flags: rdonly}, arg: unix.O_NONBLOCK, flags: rdonly},
+		{name: "description not known", arg: unix.O_NONBLOCK},
+		{name: "a removal in flight", file: &pipeFile{regular: true, flags: rdonly}, arg: unix.O_NONBLOCK, removals: 1, flags: rdonly},
+		{name: "table shared with another process", file: &pipeFile{regular: true, flags: rdonly}, arg: unix.O_NONBLOCK, shared: true, flags: rdonly},
+		{name: "a posted open's description", file: &pipeFile{regular: true, flags: rdonly}, arg: unix.O_NONBLOCK, provisional: true, flags: rdonly},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &client{}
+			c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
+			if tc.shared {
+				c.ids.byPID[pid+1] = procIDs{fdTable: table}
+			}
+			d := uint64(desc)
+			if tc.provisional {
+				d |= provisionalDesc
+			}
+			c.ids.observeFD(table, fd, false, d, false)
+			if tc.file != nil {
+				c.pipe.files = map[uint64]pipeFile{d: *tc.file}
+			}
+			p := &process{pid: pid, fdRemovals: tc.removals}
+			p.fdOrder.Lock()
+			gotDesc, old, v := c.decideSetfl(p, fd, tc.arg)
+			p.fdOrder.Unlock()
+			if v != tc.want {
+				t.Fatalf("verdict %d, want %d", v, tc.want)
+			}
+			if got := c.pipe.files[d].flags; got != tc.flags {
+				t.Errorf("copy's flags %#o, want %#o", got, tc.flags)
+			}
+			if v != setflPost {
+				if n := c.pipe.setflPosted[d]; n != 0 {
+					t.Errorf("%d posted counted for a call not posted", n)
+				}
+				return
+			}
+			if gotDesc != d || old != tc.file.flags {
+				t.Errorf("desc %d, old %#o; want %d, %#o", gotDesc, old, d, tc.file.flags)
+			}
+			// The description's record from before the call arrives:
+			// the copy keeps the posted flags until the reply.
+			rec := func() []*pb.StateRecord {
+				return []*pb.StateRecord{{Key: statekey.File(d).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
+					Id: d, Kind: pb.FileState_GOFER, Regular: true, Flags: old}}}}
+			}
+			c.pipe.observe(rec())
+			if got := c.pipe.files[d].flags; got != tc.flags {
+				t.Errorf("after an older record, flags %#o, want %#o", got, tc.flags)
+			}
+			c.pipe.setflDone(d, -1)
+			c.pipe.observe(rec())
+			if got := c.pipe.files[d].flags; got != old {
+				t.Errorf("after the reply a record's flags %#o are not taken (have %#o)", old, got)
+			}
+		})
+	}
+}
+
+// TestSetflNotPosted: a call that could not be posted puts the copy's
+// flags back.
+func TestSetflNotPosted(t *testing.T) {
+	const pid, table, fd, desc = 1, 7, 5, 40
+	c := &client{}
+	c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
+	c.ids.observeFD(table, fd, false, desc, false)
+	c.pipe.files = map[uint64]pipeFile{desc: {regular: true, flags: unix.O_RDWR}}
+	p := &process{pid: pid}
+	p.fdOrder.Lock()
+	_, old, v := c.decideSetfl(p, fd, unix.O_NONBLOCK)
+	p.fdOrder.Unlock()
+	if v != setflPost {
+		t.Fatalf("verdict %d, want setflPost", v)
+	}
+	c.pipe.setflDone(desc, int64(old))
+	if got := c.pipe.files[desc].flags; got != unix.O_RDWR {
+		t.Errorf("flags %#o after an unposted call, want %#o", got, unix.O_RDWR)
+	}
+	if len(c.pipe.setflPosted) != 0 {
+		t.Errorf("setflPosted %v after an unposted call", c.pipe.setflPosted)
+	}
+}

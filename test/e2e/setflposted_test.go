@@ -1,0 +1,43 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
+)
+
+// TestSetflPosted compares testdata/setflposted.c (F_SETFL as Go's
+// os.Open makes it, from a process with two threads; ones that change
+// other flags, of a pipe, of a file being written) with native, and
+// counts the F_SETFL calls the client posts: those that change only
+// O_NONBLOCK of a regular file, 42 of the 46 (the one that changes
+// nothing is answered without being sent; O_APPEND's, the one clearing
+// O_APPEND and the pipe's are waited for).
+func TestSetflPosted(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "setflposted.c"))
+	want := tu.Run(t, timeout, dir, "", prog)
+	compare(t, want, tu.Sandbox(t, timeout, dir, "", nil, prog))
+
+	logFile := filepath.Join(dir, "strace.log")
+	cmd := exec.Command(tu.Binary(t), "do", "--strace", "--debug-log", logFile, "--", prog)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("do --strace: %v\n%s", err, out)
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted := regexp.MustCompile(`client: fcntl\(0x[0-9a-f]+, 0x4, [^\n]*where=posted`).FindAll(log, -1)
+	cached := regexp.MustCompile(`client: fcntl\(0x[0-9a-f]+, 0x4, [^\n]*where=cached`).FindAll(log, -1)
+	all := regexp.MustCompile(`client: fcntl\(0x[0-9a-f]+, 0x4, `).FindAll(log, -1)
+	if len(posted) != 42 || len(cached) != 1 || len(all) != 46 {
+		t.Errorf("of %d F_SETFL calls %d posted and %d answered on the client, want 42 and 1 of 46", len(all), len(posted), len(cached))
+	}
+}
