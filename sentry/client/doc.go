@@ -283,9 +283,9 @@
 // (fileCache.get → serverFile.refresh) takes wbMu, mapsMu, then mu for
 // its PageReads, after fc.mu is dropped and before mm.MMap: no mm lock. procIDCache.mu (procids.go) is a
 // leaf, taken by the receiving goroutine and by id calls, as is
-// pipelineState.mu (writebehind.go). process.fdOrder (postsetfl.go) is
-// taken before procIDCache.mu, pipelineState.mu and remoteSession.mu: it
-// is held while an F_SETFL is posted. readCache.mu (readcache.go) is taken
+// pipelineState.mu (writebehind.go). process.callOrder (threadorder.go) is
+// taken before procIDCache.mu, pipelineState.mu, readCache.mu and
+// remoteSession.mu: it is held while an answer is checked and posted. readCache.mu (readcache.go) is taken
 // before pipelineState.mu (a description's offset is read under both)
 // and is otherwise a leaf (the receiving goroutine takes it for
 // revocations, a posted call's reply for its done). pathCache.mu

@@ -78,6 +78,9 @@ type mmapPlan struct {
 // whether it is open read-only if a mapping of it may be served from a
 // kept plan (see above).
 func (t *task) mmapDesc(fd int32) (desc uint64, handle string, readOnly, ok bool) {
+	if !t.singleThreaded() {
+		return 0, "", false, false
+	}
 	desc, pf, ok := t.cachedFile(fd, false)
 	if !ok || pf.flags&unix.O_ACCMODE == unix.O_WRONLY {
 		return 0, "", false, false

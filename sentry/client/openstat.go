@@ -36,7 +36,7 @@ import (
 // back (blockedLocked), and pathAnswerScope allows it (any answer with
 // nothing posted in flight; a directory's while only regular files'
 // writes and attributes are). An fstat of a regular file that may be
-// leased (it has blocks, and the process one thread) is sent all the
+// leased (it has blocks) is sent all the
 // same: its reply brings the read lease that answers the reads after it
 // (the read would take it otherwise: no round trip is saved, and a
 // sendfile from the file would not be posted).

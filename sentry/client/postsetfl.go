@@ -21,36 +21,11 @@ import (
 // flags as they are (pipelineState.setflPosted). One that changes
 // nothing is answered without being sent.
 //
-// Unlike the other posted calls, a process with several threads posts
-// it too (Go's processes always have several). The server runs a call
-// another thread waits on only after the posted calls sent before it,
-// so only a call already sent could run first and close or replace the
-// fd: process.fdRemovals counts another thread's close, close_range,
-// dup2, dup3 and execve from before their seq is drawn until their reply
-// is folded, and F_SETFL is not posted while one is in flight. The fd
-// table must be the process's alone (another process could change it at
-// any time).
-
-// removesFDs are the calls that may close or replace an fd of the
-// caller's table.
-var removesFDs = map[uintptr]bool{
-	unix.SYS_CLOSE: true, unix.SYS_CLOSE_RANGE: true, unix.SYS_DUP2: true, unix.SYS_DUP3: true,
-	unix.SYS_EXECVE: true, unix.SYS_EXECVEAT: true,
-}
-
-// beginFDRemoval counts a call of p that may close or replace an fd,
-// before its seq is drawn; endFDRemoval, after its reply is folded.
-func (p *process) beginFDRemoval() {
-	p.fdOrder.Lock()
-	p.fdRemovals++
-	p.fdOrder.Unlock()
-}
-
-func (p *process) endFDRemoval() {
-	p.fdOrder.Lock()
-	p.fdRemovals--
-	p.fdOrder.Unlock()
-}
+// Unlike most posted calls, a process with several threads posts it too
+// (Go's processes always have several), while no close, close_range,
+// dup2, dup3 or execve of another thread is in flight (threadorder.go).
+// The fd table must be the process's alone (another process could
+// change it at any time).
 
 // setflPostable are the flags F_SETFL may change on Linux.
 const setflPostable = unix.O_APPEND | unix.O_NONBLOCK | unix.O_ASYNC | unix.O_DIRECT | unix.O_NOATIME
@@ -60,8 +35,8 @@ const setflPostable = unix.O_APPEND | unix.O_NONBLOCK | unix.O_ASYNC | unix.O_DI
 // changes nothing (see above).
 func (t *task) postSetfl(sysno uintptr, args [6]uint64) (uint64, unix.Errno, bool) {
 	p := t.proc
-	p.fdOrder.Lock()
-	defer p.fdOrder.Unlock()
+	p.callOrder.Lock()
+	defer p.callOrder.Unlock()
 	ps := &t.c.pipe
 	desc, old, verdict := t.c.decideSetfl(p, int32(args[0]), uint32(args[2]))
 	switch verdict {
@@ -93,9 +68,9 @@ const (
 // decideSetfl decides F_SETFL(fd, arg) by process p, and for setflPost
 // sets the flags in the client's copy and counts the call posted:
 // desc is the description, old its flags before. Precondition:
-// p.fdOrder is held.
+// p.callOrder is held.
 func (c *client) decideSetfl(p *process, fd int32, arg uint32) (desc uint64, old uint32, v setflVerdict) {
-	if p.fdRemovals > 0 {
+	if !p.othersQuietLocked(0, false) {
 		// A removal another thread sent may run before this call.
 		return 0, 0, setflForward
 	}

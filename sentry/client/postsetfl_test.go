@@ -62,9 +62,9 @@ func TestDecideSetfl(t *testing.T) {
 				c.pipe.files = map[uint64]pipeFile{d: *tc.file}
 			}
 			p := &process{pid: pid, fdRemovals: tc.removals}
-			p.fdOrder.Lock()
+			p.callOrder.Lock()
 			gotDesc, old, v := c.decideSetfl(p, fd, tc.arg)
-			p.fdOrder.Unlock()
+			p.callOrder.Unlock()
 			if v != tc.want {
 				t.Fatalf("verdict %d, want %d", v, tc.want)
 			}
@@ -108,9 +108,9 @@ func TestSetflNotPosted(t *testing.T) {
 	c.ids.observeFD(table, fd, false, desc, false)
 	c.pipe.files = map[uint64]pipeFile{desc: {regular: true, flags: unix.O_RDWR}}
 	p := &process{pid: pid}
-	p.fdOrder.Lock()
+	p.callOrder.Lock()
 	_, old, v := c.decideSetfl(p, fd, unix.O_NONBLOCK)
-	p.fdOrder.Unlock()
+	p.callOrder.Unlock()
 	if v != setflPost {
 		t.Fatalf("verdict %d, want setflPost", v)
 	}

@@ -20,9 +20,8 @@ import (
 //
 // The server grants a ReadLease (Hello.read_leases) in the reply of an
 // open, read or fstat of a regular file opened for reading, made by a
-// process that could use it (Syscall.lease_wanted: it has one thread;
-// for a read of a writable description, also the second read of the
-// file in a row, rwReads):
+// process that could use it (Syscall.lease_wanted; for a read of a
+// writable description, the second read of the file in a row, rwReads):
 // the file's struct stat and its data (the whole file when small, else a
 // window). While the lease holds, the client answers read, pread64,
 // readv, preadv, fstat, newfstatat(fd, "", AT_EMPTY_PATH) and lseek of the
@@ -43,9 +42,12 @@ import (
 //
 // A call is answered here only when the client knows the answer is the
 // server's:
-//   - the calling process has one thread, its fd table is its own and no
-//     other fd table holds the description (no one else moves the
-//     offset; fstat, pread64 and preadv need only the first two);
+//   - the calling process's fd table is its own and no other fd table
+//     holds the description (no one else moves the offset; fstat,
+//     pread64 and preadv need only the first); in a process with several
+//     threads, no call of another thread is in flight that may remove an
+//     fd or (but for fstat, pread64 and preadv) move the description's
+//     offset (threadorder.go);
 //   - no shared mapping has dirty pages (a write-back is a write, whose
 //     reply comes after the revocation of the file's leases);
 //   - no posted call that may change the file (a write behind to a
@@ -665,9 +667,12 @@ func (c *procIDCache) soleDescription(pid, fd int32) (uint64, bool) {
 
 // cachedFile returns the record of t's fd's description (with sole
 // demanding that no one else may move its offset) if it may be answered
-// from the cache: a regular gofer file.
+// from the cache: a regular gofer file. In a process with several
+// threads, no call of another thread in flight may remove an fd or (sole)
+// move the description's offset (threadorder.go). Precondition: for a
+// process with several threads, t.proc.callOrder is held.
 func (t *task) cachedFile(fd int32, sole bool) (uint64, pipeFile, bool) {
-	if t.c.rcache == nil || t.c.files.pending() || !t.singleThreaded() {
+	if t.c.rcache == nil || t.c.files.pending() {
 		return 0, pipeFile{}, false
 	}
 	var desc uint64
@@ -677,7 +682,7 @@ func (t *task) cachedFile(fd int32, sole bool) (uint64, pipeFile, bool) {
 	} else {
 		desc, ok = t.c.ids.soleFD(t.proc.pid, fd)
 	}
-	if !ok {
+	if !ok || !t.singleThreaded() && !t.proc.othersQuietLocked(desc, sole) {
 		return 0, pipeFile{}, false
 	}
 	ps := &t.c.pipe
@@ -1006,11 +1011,9 @@ var leaseCalls = map[uintptr]bool{
 }
 
 // wantsLease says whether a lease brought by call sysno could answer the
-// calling process's later calls (Syscall.lease_wanted): a process with
-// more than one thread never uses one, so the server need not read the
-// file for it.
+// calling process's later calls (Syscall.lease_wanted).
 func (t *task) wantsLease(sysno uintptr) bool {
-	return t.c.rcache != nil && leaseCalls[sysno] && t.singleThreaded()
+	return t.c.rcache != nil && leaseCalls[sysno]
 }
 
 // readCalls are the calls cachedRead answers.

@@ -135,11 +135,11 @@ func (t *task) copyEndOut(fd int32) bool {
 // posts it (see above), if it may, and returns its count.
 func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 	ca, ok := parseCopyArgs(sysno, args)
-	if !ok || t.c.rcache == nil || !t.c.conn.serverHas(pb.FeatureLeasedCopy) {
+	if !ok || t.c.rcache == nil || !t.c.conn.serverHas(pb.FeatureLeasedCopy) || !t.singleThreaded() {
+		// The copy's write is posted: a process with one thread.
 		return 0, false
 	}
-	// cachedFile checks that the process has one thread and no shared
-	// mapping is dirty.
+	// cachedFile checks that no shared mapping is dirty.
 	inDesc, in, ok := t.cachedFile(ca.in, ca.inOffAddr == 0)
 	if !ok || in.flags&unix.O_ACCMODE != unix.O_RDONLY {
 		return 0, false

@@ -250,12 +250,6 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		return 0, errno
 	}
 	t.noteOpenUse(sysno, args)
-	if removesFDs[sysno] {
-		// Counted until its reply is folded (postsetfl.go).
-		p := t.proc
-		p.beginFDRemoval()
-		defer p.endFDRemoval()
-	}
 
 	if flushFirst[sysno] && t.c.files.pending() {
 		// The server reads (or syncs, or replaces) file data this
@@ -327,7 +321,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if n, ok := t.devNullIO(sysno, args); ok {
 			return n, 0
 		}
-		if n, ok := t.cachedRead(sysno, args); ok {
+		if n, ok := t.orderedCachedRead(sysno, args); ok {
 			return n, 0
 		}
 		if sysno == unix.SYS_READ {
@@ -340,7 +334,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 			return n, 0
 		}
 	case unix.SYS_FSTAT, unix.SYS_NEWFSTATAT:
-		if t.cachedFstat(sysno, args) {
+		if t.orderedCachedFstat(sysno, args) {
 			return 0, 0
 		}
 	case unix.SYS_IOCTL:
@@ -364,7 +358,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	case unix.SYS_LSEEK:
 		t.forgetListingEnd(int32(args[0]))
 		t.forgetFresh(int32(args[0]))
-		if off, ok := t.cachedLseek(args); ok {
+		if off, ok := t.orderedCachedLseek(args); ok {
 			return off, 0
 		}
 	case unix.SYS_OPEN, unix.SYS_OPENAT:
@@ -461,6 +455,11 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		sc.ListingAhead = maxAheadDirs
 	}
 	sc.DirListingWanted = pathKeyed && pathWanted && dirListingCalls[sysno] && t.c.pcache.dirListingWanted(pathKey)
+	if oc, ok := t.beginOrdered(sysno, args); ok {
+		// Counted from before its seq is drawn until its reply is
+		// folded (threadorder.go).
+		defer t.endOrdered(t.proc, oc)
+	}
 	reply, err := t.callSyscall(call)
 	if err != nil {
 		return 0, unix.EIO

@@ -86,12 +86,15 @@ type process struct {
 	// VM_DONTDUMP, which gVisor's mm does not keep), sorted and apart
 	// (dontdump.go). Protected by mu.
 	dontDump []hostarch.AddrRange
-	// fdOrder orders the posting of an F_SETFL against the sending of
-	// calls that may remove an fd (postsetfl.go); fdRemovals counts
-	// such calls of the process's threads in flight. Protected by
-	// fdOrder (held while an F_SETFL is posted; doc.go's lock order).
-	fdOrder    sync.Mutex
-	fdRemovals int
+	// callOrder orders a thread's answers and posts against the calls
+	// the process's other threads send (threadorder.go): fdRemovals
+	// counts such calls in flight that may remove an fd, offsetCalls, by
+	// description, those that may move its offset. Protected by
+	// callOrder (held while an answer is checked and posted; doc.go's
+	// lock order).
+	callOrder   sync.Mutex
+	fdRemovals  int
+	offsetCalls map[uint64]int
 }
 
 // liveThreads returns a snapshot of p's live threads (for work that
