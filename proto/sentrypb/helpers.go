@@ -66,10 +66,14 @@ const (
 	// keeps every later write of the description until the next
 	// recovery.
 	FeatureDurableHeld uint64 = 1 << 58
+	// FeatureAfterPosted: the server runs a posted call marked
+	// Syscall.after_posted only after the posted calls before it, so a
+	// process with several threads may post a close.
+	FeatureAfterPosted uint64 = 1 << 60
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.
-const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch | FeatureChannelPosted | FeatureLeasedCopy | FeatureChannelBatch
+const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch | FeatureChannelPosted | FeatureLeasedCopy | FeatureChannelBatch | FeatureAfterPosted
 
 // BytesList returns ss as the protocol's repeated bytes fields hold them
 // (names, paths and arguments: any bytes, which a proto3 string could not

@@ -3401,9 +3401,16 @@ type Syscall struct {
 	// description for the next fsync, fdatasync, waited write or close of
 	// it.
 	Posted bool `protobuf:"varint,240,opt,name=posted,proto3" json:"posted,omitempty"`
+	// after_posted, on a posted call, says it runs only once every posted
+	// call that arrived before it (a lower seq) has finished, as a waited
+	// call does: a close posted by a process with several threads, which
+	// must not run before another thread's earlier posted call naming its
+	// fd (Welcome.features has FeatureAfterPosted; sentry/client's
+	// threadorder.go).
+	AfterPosted bool `protobuf:"varint,650,opt,name=after_posted,json=afterPosted,proto3" json:"after_posted,omitempty"`
 	// lease_wanted says the client could answer later calls of the calling
-	// process from a ReadLease this call brings (it has one thread; the
-	// read cache is on): the server grants one only then (Reply.lease).
+	// process from a ReadLease this call brings (the read cache is on):
+	// the server grants one only then (Reply.lease).
 	LeaseWanted bool `protobuf:"varint,360,opt,name=lease_wanted,json=leaseWanted,proto3" json:"lease_wanted,omitempty"`
 	// open_data_wanted, on a read-only open with lease_wanted, says the
 	// client's recent read-only opens were mostly followed by a read or an
@@ -3601,6 +3608,13 @@ func (x *Syscall) GetCallGen() uint64 {
 func (x *Syscall) GetPosted() bool {
 	if x != nil {
 		return x.Posted
+	}
+	return false
+}
+
+func (x *Syscall) GetAfterPosted() bool {
+	if x != nil {
+		return x.AfterPosted
 	}
 	return false
 }
@@ -12888,7 +12902,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"file_names\x18\n" +
 	" \x03(\fR\tfileNames\x12\x14\n" +
-	"\x05fsuid\x18\v \x01(\rR\x05fsuid\"\x86\b\n" +
+	"\x05fsuid\x18\v \x01(\rR\x05fsuid\"\xaa\b\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12!\n" +
 	"\fno_new_privs\x18\xd2\x01 \x01(\bR\n" +
@@ -12898,6 +12912,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0fpending_signals\x18\xdc\x01 \x01(\x04R\x0ependingSignals\x12\x1a\n" +
 	"\bcall_gen\x18\xdd\x01 \x01(\x04R\acallGen\x12\x17\n" +
 	"\x06posted\x18\xf0\x01 \x01(\bR\x06posted\x12\"\n" +
+	"\fafter_posted\x18\x8a\x05 \x01(\bR\vafterPosted\x12\"\n" +
 	"\flease_wanted\x18\xe8\x02 \x01(\bR\vleaseWanted\x12)\n" +
 	"\x10open_data_wanted\x18\xb3\x04 \x01(\bR\x0eopenDataWanted\x12 \n" +
 	"\vowned_write\x18\xa9\x04 \x01(\bR\n" +

@@ -15,9 +15,10 @@ import (
 // before the reply that follows them. So a close of an open fd returns
 // 0 at once, as the server will, and the next forwarded call of the
 // thread follows it on the stream and on the server's per-thread queue,
-// so it sees the fd closed. Only a process with one thread, whose fd
-// table no other process shares, pipelines: another thread's open could
-// otherwise reach the server first and miss the freed fd number. Nor does
+// so it sees the fd closed. Only a process whose fd table no other
+// process shares pipelines, and one with several threads only while no
+// other thread's call in flight could name the fd or take its number
+// (threadorder.go). Nor does
 // a close that may release a lock (the process holds a record lock, or
 // the fd's description a flock or OFD lock). The
 // call stays in the session's calls in flight until its reply arrives,
@@ -103,14 +104,29 @@ func (c *procIDCache) takeFD(pid, fd int32) bool {
 }
 
 // pipelineClose sends close(fd) without waiting for its reply, if it
-// may (see above), and reports whether it did.
+// may (see above), and reports whether it did. A process with several
+// threads posts it while every other thread's call in flight is neutral
+// and names another fd, marked to run after the posted calls before it
+// (threadorder.go).
 func (t *task) pipelineClose(fd int32) bool {
-	t.proc.mu.Lock()
-	single := len(t.proc.threads) == 1
-	t.proc.mu.Unlock()
-	if !single {
+	if t.singleThreaded() {
+		return t.postClose(fd, false)
+	}
+	if !t.c.conn.serverHas(pb.FeatureAfterPosted) {
 		return false
 	}
+	p := t.proc
+	p.callOrder.Lock()
+	defer p.callOrder.Unlock()
+	if !p.othersAllowCloseLocked(fd) {
+		return false
+	}
+	return t.postClose(fd, true)
+}
+
+// postClose is pipelineClose once the threads allow it; afterPosted
+// marks the call Syscall.after_posted.
+func (t *task) postClose(fd int32, afterPosted bool) bool {
 	// The copy of a file the description created (ownedfile.go) ends
 	// with any close of its fds: the server forgets its lease with the
 	// description, without a revocation.
@@ -133,7 +149,9 @@ func (t *task) pipelineClose(fd int32) bool {
 		t.c.ids.postedFD(ids.fdTable, fd, -1)
 		t.c.ids.mu.Unlock()
 	}
-	if !t.c.conn.PostCall(newPostedCall(t.tid, unix.SYS_CLOSE, [6]uint64{uint64(uint32(fd))}, nil).replyCanWait(), done) {
+	pc := newPostedCall(t.tid, unix.SYS_CLOSE, [6]uint64{uint64(uint32(fd))}, nil).replyCanWait()
+	pc.syscall().AfterPosted = afterPosted
+	if !t.c.conn.PostCall(pc, done) {
 		// Recovering: make the call as usual. The fd's record comes
 		// back with the reply.
 		done(nil)

@@ -20,7 +20,14 @@ import (
 //   - the fd's identity: close, close_range, dup2, dup3 and execve
 //     (process.fdRemovals);
 //   - a description's offset: the read, write, lseek, getdents, sendfile,
-//     copy_file_range and splice calls naming it (process.offsetCalls).
+//     copy_file_range and splice calls naming it (process.offsetCalls);
+//   - for a posted close, any call but those known to leave the fd
+//     table alone and to name no fd but one other than the closed one
+//     (neutralCall: a read or write, an epoll wait, a wait for a child;
+//     process.otherCalls, fdCalls): a call naming the fd could find it
+//     closed, one making an fd could take its number. The close is
+//     marked Syscall.after_posted, so the server runs it after the posted
+//     calls sent before it (another thread's F_SETFL or lseek of the fd).
 //
 // Those calls are counted under process.callOrder from before their seq
 // is drawn until their reply is folded. The answering thread holds
@@ -44,9 +51,56 @@ var offsetFDArgs = map[uintptr][]int{
 	unix.SYS_SENDFILE: {0, 1}, unix.SYS_COPY_FILE_RANGE: {0, 2}, unix.SYS_SPLICE: {0, 2},
 }
 
+// neutralFDArg are the calls that leave the fd table alone and name one
+// fd, their first argument (a negative one, AT_FDCWD: none).
+var neutralFDArg = map[uintptr]bool{
+	unix.SYS_READ: true, unix.SYS_READV: true, unix.SYS_PREAD64: true, unix.SYS_PREADV: true, unix.SYS_PREADV2: true,
+	unix.SYS_WRITE: true, unix.SYS_WRITEV: true, unix.SYS_PWRITE64: true, unix.SYS_PWRITEV: true, unix.SYS_PWRITEV2: true,
+	unix.SYS_RECVFROM: true, unix.SYS_SENDTO: true, unix.SYS_CONNECT: true, unix.SYS_SHUTDOWN: true,
+	unix.SYS_GETSOCKOPT: true, unix.SYS_SETSOCKOPT: true, unix.SYS_GETSOCKNAME: true, unix.SYS_GETPEERNAME: true,
+	unix.SYS_EPOLL_WAIT: true, unix.SYS_EPOLL_PWAIT: true, unix.SYS_EPOLL_PWAIT2: true,
+	unix.SYS_FSTAT: true, unix.SYS_NEWFSTATAT: true, unix.SYS_STATX: true, unix.SYS_FACCESSAT: true,
+	unix.SYS_FACCESSAT2: true, unix.SYS_READLINKAT: true, unix.SYS_LSEEK: true, unix.SYS_GETDENTS64: true,
+	unix.SYS_FSYNC: true, unix.SYS_FDATASYNC: true,
+}
+
+// neutralNoFD are the calls that leave the fd table alone and name no fd
+// (waitid's P_PIDFD excepted: neutralCall).
+var neutralNoFD = map[uintptr]bool{
+	unix.SYS_WAIT4: true, unix.SYS_WAITID: true, unix.SYS_NANOSLEEP: true, unix.SYS_CLOCK_NANOSLEEP: true,
+	unix.SYS_FUTEX: true, unix.SYS_SCHED_YIELD: true, unix.SYS_PAUSE: true, unix.SYS_RT_SIGSUSPEND: true,
+	unix.SYS_RT_SIGTIMEDWAIT: true, unix.SYS_EXIT: true, unix.SYS_GETPID: true, unix.SYS_GETPPID: true,
+	unix.SYS_STAT: true, unix.SYS_LSTAT: true, unix.SYS_ACCESS: true, unix.SYS_READLINK: true,
+}
+
+// pPIDFD is waitid's idtype P_PIDFD, whose id is an fd.
+const pPIDFD = 3
+
+// neutralCall says whether call sysno(args) leaves the fd table alone,
+// and which fd it names (-1: none).
+func neutralCall(sysno uintptr, args [6]uint64) (fd int32, ok bool) {
+	switch {
+	case neutralFDArg[sysno]:
+		fd = int32(args[0])
+		if fd < 0 {
+			fd = -1
+		}
+		return fd, true
+	case sysno == unix.SYS_WAITID && args[0] == pPIDFD:
+		return -1, false
+	case neutralNoFD[sysno]:
+		return -1, true
+	}
+	return -1, false
+}
+
 // orderedCall is what beginOrdered counted of a call, for endOrdered.
 type orderedCall struct {
 	removal bool
+	// other says the call is not neutral (neutralCall); fd is the fd a
+	// neutral one names (-1: none).
+	other bool
+	fd    int32
 	// descs are the descriptions whose offset the call may move (at
 	// most two).
 	descs [2]uint64
@@ -54,31 +108,26 @@ type orderedCall struct {
 }
 
 // beginOrdered counts call sysno(args) of t, of a process with several
-// threads, if it may remove an fd or move a description's offset; it
-// reports whether it counted anything (then endOrdered must follow the
-// folding of its reply).
+// threads; it reports whether it counted it (then endOrdered must follow
+// the folding of its reply).
 func (t *task) beginOrdered(sysno uintptr, args [6]uint64) (orderedCall, bool) {
-	removal := removesFDs[sysno]
-	idx := offsetFDArgs[sysno]
-	if !removal && idx == nil || t.singleThreaded() {
+	if t.singleThreaded() {
 		// With one thread no other call is in flight: the thread
 		// that could add one is this one.
 		return orderedCall{}, false
 	}
-	oc := orderedCall{removal: removal}
-	for _, i := range idx {
+	fd, neutral := neutralCall(sysno, args)
+	oc := orderedCall{removal: removesFDs[sysno], other: !neutral, fd: fd}
+	for _, i := range offsetFDArgs[sysno] {
 		if desc, ok := t.c.ids.descriptionOf(t.proc.pid, int32(args[i])); ok {
 			oc.descs[oc.n] = desc
 			oc.n++
 		}
 	}
-	if !removal && oc.n == 0 {
-		return orderedCall{}, false
-	}
 	p := t.proc
 	p.callOrder.Lock()
 	defer p.callOrder.Unlock()
-	if removal {
+	if oc.removal {
 		p.fdRemovals++
 	}
 	for _, d := range oc.descs[:oc.n] {
@@ -86,6 +135,15 @@ func (t *task) beginOrdered(sysno uintptr, args [6]uint64) (orderedCall, bool) {
 			p.offsetCalls = make(map[uint64]int)
 		}
 		p.offsetCalls[d]++
+	}
+	switch {
+	case oc.other:
+		p.otherCalls++
+	case oc.fd >= 0:
+		if p.fdCalls == nil {
+			p.fdCalls = make(map[int32]int)
+		}
+		p.fdCalls[oc.fd]++
 	}
 	return oc, true
 }
@@ -102,6 +160,14 @@ func (t *task) endOrdered(p *process, oc orderedCall) {
 			delete(p.offsetCalls, d)
 		}
 	}
+	switch {
+	case oc.other:
+		p.otherCalls--
+	case oc.fd >= 0:
+		if p.fdCalls[oc.fd]--; p.fdCalls[oc.fd] <= 0 {
+			delete(p.fdCalls, oc.fd)
+		}
+	}
 }
 
 // othersQuietLocked says that no call of another thread of p in flight
@@ -109,6 +175,13 @@ func (t *task) endOrdered(p *process, oc orderedCall) {
 // offset. Precondition: p.callOrder is held.
 func (p *process) othersQuietLocked(desc uint64, offset bool) bool {
 	return p.fdRemovals == 0 && (!offset || p.offsetCalls[desc] == 0)
+}
+
+// othersAllowCloseLocked says that every call of another thread of p in
+// flight is neutral and names no fd fd. Precondition: p.callOrder is
+// held.
+func (p *process) othersAllowCloseLocked(fd int32) bool {
+	return p.otherCalls == 0 && p.fdCalls[fd] == 0
 }
 
 // orderedCachedRead, orderedCachedFstat and orderedCachedLseek are

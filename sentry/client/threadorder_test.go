@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -8,8 +9,10 @@ import (
 
 // TestOrderedCalls: a process with several threads counts its calls in
 // flight that may remove an fd or move a description's offset (both
-// descriptions of a sendfile), and the answers of its other threads wait
-// for none of the others; a process with one thread counts nothing.
+// descriptions of a sendfile), and those not neutral or naming an fd
+// (which hold back another thread's posted close of it); the answers of
+// its other threads wait for none of the others; a process with one
+// thread counts nothing.
 func TestOrderedCalls(t *testing.T) {
 	const pid, table = 1, 7
 	const fileA, fileB, pipeR = 40, 41, 42 // descriptions of fds 5, 6, 7
@@ -17,25 +20,34 @@ func TestOrderedCalls(t *testing.T) {
 		name  string
 		sysno uintptr
 		args  [6]uint64
-		// threads of the process; removal and descs: what is counted.
-		threads int
-		removal bool
-		descs   []uint64
+		// threads of the process; removal and descs: what is counted;
+		// closable: the fds another thread may post a close of.
+		threads  int
+		removal  bool
+		descs    []uint64
+		closable []int32
 	}{
-		{name: "read", sysno: unix.SYS_READ, args: [6]uint64{5}, threads: 2, descs: []uint64{fileA}},
-		{name: "lseek", sysno: unix.SYS_LSEEK, args: [6]uint64{6}, threads: 2, descs: []uint64{fileB}},
-		{name: "getdents64", sysno: unix.SYS_GETDENTS64, args: [6]uint64{6}, threads: 3, descs: []uint64{fileB}},
+		{name: "read", sysno: unix.SYS_READ, args: [6]uint64{5}, threads: 2, descs: []uint64{fileA}, closable: []int32{6, 7}},
+		{name: "lseek", sysno: unix.SYS_LSEEK, args: [6]uint64{6}, threads: 2, descs: []uint64{fileB}, closable: []int32{5, 7}},
+		{name: "getdents64", sysno: unix.SYS_GETDENTS64, args: [6]uint64{6}, threads: 3, descs: []uint64{fileB}, closable: []int32{5, 7}},
 		{name: "sendfile", sysno: unix.SYS_SENDFILE, args: [6]uint64{6, 5}, threads: 2, descs: []uint64{fileB, fileA}},
 		{name: "copy_file_range", sysno: unix.SYS_COPY_FILE_RANGE, args: [6]uint64{5, 0, 6}, threads: 2, descs: []uint64{fileA, fileB}},
-		{name: "write of a pipe", sysno: unix.SYS_WRITE, args: [6]uint64{7}, threads: 2, descs: []uint64{pipeR}},
-		{name: "read of an fd not open", sysno: unix.SYS_READ, args: [6]uint64{9}, threads: 2},
-		{name: "pread64 (no offset)", sysno: unix.SYS_PREAD64, args: [6]uint64{5}, threads: 2},
+		{name: "write of a pipe", sysno: unix.SYS_WRITE, args: [6]uint64{7}, threads: 2, descs: []uint64{pipeR}, closable: []int32{5, 6}},
+		{name: "read of an fd not open", sysno: unix.SYS_READ, args: [6]uint64{9}, threads: 2, closable: []int32{5, 6, 7}},
+		{name: "pread64 (no offset)", sysno: unix.SYS_PREAD64, args: [6]uint64{5}, threads: 2, closable: []int32{6, 7}},
+		{name: "epoll_pwait", sysno: unix.SYS_EPOLL_PWAIT, args: [6]uint64{7}, threads: 2, closable: []int32{5, 6}},
+		{name: "waitid of a pid", sysno: unix.SYS_WAITID, args: [6]uint64{1, 99}, threads: 2, closable: []int32{5, 6, 7}},
+		{name: "waitid of a pidfd", sysno: unix.SYS_WAITID, args: [6]uint64{pPIDFD, 5}, threads: 2},
+		{name: "newfstatat of AT_FDCWD", sysno: unix.SYS_NEWFSTATAT, args: [6]uint64{uint64(1<<64 - 100)}, threads: 2, closable: []int32{5, 6, 7}},
+		{name: "openat makes an fd", sysno: unix.SYS_OPENAT, args: [6]uint64{uint64(1<<64 - 100)}, threads: 2},
+		{name: "recvmsg may make fds", sysno: unix.SYS_RECVMSG, args: [6]uint64{7}, threads: 2},
+		{name: "poll names fds in memory", sysno: unix.SYS_POLL, threads: 2},
 		{name: "close", sysno: unix.SYS_CLOSE, args: [6]uint64{5}, threads: 2, removal: true},
 		{name: "dup2", sysno: unix.SYS_DUP2, args: [6]uint64{5, 6}, threads: 2, removal: true},
 		{name: "execve", sysno: unix.SYS_EXECVE, threads: 2, removal: true},
-		{name: "one thread", sysno: unix.SYS_CLOSE, args: [6]uint64{5}, threads: 1},
-		{name: "one thread reads", sysno: unix.SYS_READ, args: [6]uint64{5}, threads: 1},
-		{name: "getpid", sysno: unix.SYS_GETPID, threads: 2},
+		{name: "one thread", sysno: unix.SYS_CLOSE, args: [6]uint64{5}, threads: 1, closable: []int32{5, 6, 7}},
+		{name: "one thread reads", sysno: unix.SYS_READ, args: [6]uint64{5}, threads: 1, closable: []int32{5, 6, 7}},
+		{name: "getpid", sysno: unix.SYS_GETPID, threads: 2, closable: []int32{5, 6, 7}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,10 +62,16 @@ func TestOrderedCalls(t *testing.T) {
 				p.threads[int32(100+i)] = tk
 			}
 			oc, counted := tk.beginOrdered(tc.sysno, tc.args)
-			if want := tc.removal || len(tc.descs) > 0; counted != want {
+			if want := tc.threads > 1; counted != want {
 				t.Fatalf("counted %v, want %v", counted, want)
 			}
 			p.callOrder.Lock()
+			for _, fd := range []int32{5, 6, 7} {
+				want := slices.Contains(tc.closable, fd)
+				if got := p.othersAllowCloseLocked(fd); got != want {
+					t.Errorf("a close of fd %d may be posted: %v, want %v", fd, got, want)
+				}
+			}
 			if got := !p.othersQuietLocked(0, false); got != tc.removal {
 				t.Errorf("a removal in flight: %v, want %v", got, tc.removal)
 			}
@@ -73,8 +91,8 @@ func TestOrderedCalls(t *testing.T) {
 			if counted {
 				tk.endOrdered(p, oc)
 			}
-			if p.fdRemovals != 0 || len(p.offsetCalls) != 0 {
-				t.Errorf("after the reply: %d removals, offsets %v", p.fdRemovals, p.offsetCalls)
+			if p.fdRemovals != 0 || len(p.offsetCalls) != 0 || p.otherCalls != 0 || len(p.fdCalls) != 0 {
+				t.Errorf("after the reply: %d removals, offsets %v, %d others, fds %v", p.fdRemovals, p.offsetCalls, p.otherCalls, p.fdCalls)
 			}
 		})
 	}

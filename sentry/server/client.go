@@ -578,7 +578,7 @@ func (c *client) threadWorker(t *kernel.Thread, tc *threadCalls, borrowed bool) 
 			tc.intrPending = false
 		}
 		tc.intr = intr
-		if !posted && !inlineCall(call) {
+		if (!posted || afterPosted(call)) && !inlineCall(call) {
 			// The session's calls are applied in order: not before the
 			// posted calls of other threads that came first. (An
 			// Interrupt meanwhile closes intr.)
