@@ -68,7 +68,7 @@ const (
 	FeatureDurableHeld uint64 = 1 << 58
 	// FeatureAfterPosted: the server runs a posted call marked
 	// Syscall.after_posted only after the posted calls before it, so a
-	// process with several threads may post a close.
+	// process with several threads may post a close or write behind.
 	FeatureAfterPosted uint64 = 1 << 60
 )
 

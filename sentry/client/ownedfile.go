@@ -188,6 +188,17 @@ func (rc *readCache) revokeOwnedLocked(ids []uint64) {
 	}
 }
 
+// ownsDescription says whether the client keeps an owned copy of
+// description desc.
+func (rc *readCache) ownsDescription(desc uint64) bool {
+	if rc == nil || rc.ownedCount.Load() == 0 {
+		return false
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.owned[desc] != nil
+}
+
 // ownedLiveLocked returns the copy of description desc, a file of gofer
 // handle handle, if it may answer now: its lease holds and no posted
 // change of the file other than the client's own owned writes is

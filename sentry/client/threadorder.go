@@ -21,13 +21,15 @@ import (
 //     (process.fdRemovals);
 //   - a description's offset: the read, write, lseek, getdents, sendfile,
 //     copy_file_range and splice calls naming it (process.offsetCalls);
-//   - for a posted close, any call but those known to leave the fd
-//     table alone and to name no fd but one other than the closed one
-//     (neutralCall: a read or write, an epoll wait, a wait for a child;
-//     process.otherCalls, fdCalls): a call naming the fd could find it
-//     closed, one making an fd could take its number. The close is
-//     marked Syscall.after_posted, so the server runs it after the posted
-//     calls sent before it (another thread's F_SETFL or lseek of the fd).
+//   - for a posted close or write behind, any call but those known to
+//     leave the fd table alone and to name no fd but one other than the
+//     closed or written one (neutralCall: a read or write, an epoll wait,
+//     a wait for a child; process.otherCalls, fdCalls): a call naming
+//     the fd could find it closed, one making an fd could take its
+//     number, an mmap, ftruncate or setrlimit could change what the
+//     write does. Such a call is marked Syscall.after_posted, so the
+//     server runs it after the posted calls sent before it (another
+//     thread's F_SETFL, lseek or write of the fd).
 //
 // Those calls are counted under process.callOrder from before their seq
 // is drawn until their reply is folded. The answering thread holds

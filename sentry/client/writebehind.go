@@ -582,15 +582,44 @@ func reportsWriteErrorCall(sysno uintptr, args [6]uint64) bool {
 const wbOpenFlags = unix.O_SYNC | unix.O_DSYNC | unix.O_DIRECT
 
 // writeBehind posts write(2), pwrite64(2), writev(2) or pwritev(2), if
-// it may, and returns its count.
+// it may, and returns its count. A process with several threads posts
+// one while every other thread's call in flight is neutral, names
+// another fd and moves no offset of the description, marked to run after
+// the posted calls before it (threadorder.go), unmerged.
 func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	positional := sysno == unix.SYS_PWRITE64 || sysno == unix.SYS_PWRITEV
-	if (positional && int64(args[3]) < 0) || !t.singleThreaded() {
+	if positional && int64(args[3]) < 0 {
 		return 0, false
 	}
-	file, f, ok := t.wbTarget(int32(args[0]))
+	if t.singleThreaded() {
+		return t.writeBehindOf(sysno, args, positional, false)
+	}
+	if !t.c.conn.serverHas(pb.FeatureAfterPosted) {
+		return 0, false
+	}
+	p := t.proc
+	p.callOrder.Lock()
+	defer p.callOrder.Unlock()
+	return t.writeBehindOf(sysno, args, positional, true)
+}
+
+// writeBehindOf is writeBehind once the threads allow it to look;
+// threaded says the process has several (precondition: then
+// t.proc.callOrder is held).
+func (t *task) writeBehindOf(sysno uintptr, args [6]uint64, positional, threaded bool) (uint64, bool) {
+	fd := int32(args[0])
+	file, f, ok := t.wbTarget(fd)
 	if !ok {
 		return 0, false
+	}
+	if threaded {
+		p := t.proc
+		if !p.othersAllowCloseLocked(fd) || p.offsetCalls[file] > 0 || t.c.rcache.ownsDescription(file) {
+			// Another thread's call in flight could run first, or
+			// the description's owned copy (ownedfile.go) is a
+			// one-thread process's.
+			return 0, false
+		}
 	}
 	var mem sysabi.AppMemory = appMemory{t}
 	if sysno == unix.SYS_WRITE || sysno == unix.SYS_PWRITE64 {
@@ -610,7 +639,7 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	// write is merged or posted.
 	data := writtenData(sysno, inputs)
 	owned := t.ownedWrite(file, int32(args[0]), positional, args, data)
-	if !t.sendWriteBehind(file, f.handle, f.ino, sysno, args, inputs, data, n, owned, mem == &t.writeMem && t.writeMem.pooled) {
+	if !t.sendWriteBehind(file, f.handle, f.ino, sysno, args, inputs, data, n, owned, mem == &t.writeMem && t.writeMem.pooled, threaded) {
 		return 0, false
 	}
 	return n, true
@@ -621,9 +650,12 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 // its bytes, writtenData's) to t's previous one, if it may
 // (writemerge.go), else posts it, and reports whether it did either;
 // owned says the owned copy took its bytes, pooled that its only input
-// is a buffer of the replay log's pool that only it holds.
-func (t *task) sendWriteBehind(file uint64, handle string, ino uint64, sysno uintptr, args [6]uint64, inputs []sysabi.Region, data []byte, n uint64, owned, pooled bool) bool {
-	single := (sysno == unix.SYS_WRITE || sysno == unix.SYS_PWRITE64) && len(inputs) == 1
+// is a buffer of the replay log's pool that only it holds; threaded that
+// the process has several threads: the write is marked after_posted and
+// neither merged nor kept to merge the next into (another thread's
+// posted call may come between).
+func (t *task) sendWriteBehind(file uint64, handle string, ino uint64, sysno uintptr, args [6]uint64, inputs []sysabi.Region, data []byte, n uint64, owned, pooled, threaded bool) bool {
+	single := (sysno == unix.SYS_WRITE || sysno == unix.SYS_PWRITE64) && len(inputs) == 1 && !threaded
 	if single && t.mergeWrite(file, sysno, args, data, owned) {
 		// Appended to the queued write before it, which copied the
 		// bytes.
@@ -634,6 +666,7 @@ func (t *task) sendWriteBehind(file uint64, handle string, ino uint64, sysno uin
 	}
 	wc := &wbCall{t: t, file: file, data: data, n: n}
 	wc.set(t.tid, sysno, args, inputs)
+	wc.syscall().AfterPosted = threaded
 	wc.pooledData = pooled
 	t.wbCount(file)
 	t.lastWB = nil

@@ -116,7 +116,7 @@ func writeBehindOf(t *testing.T, tk *task, fd int, data []byte, off int64) bool 
 	}
 	buf, pooled := tk.c.rl.WriteBuffer(len(data))
 	copy(buf, data)
-	return tk.sendWriteBehind(file, f.handle, f.ino, sysno, args, []sysabi.Region{{Addr: addr, Data: buf}}, buf, uint64(len(data)), false, pooled)
+	return tk.sendWriteBehind(file, f.handle, f.ino, sysno, args, []sysabi.Region{{Addr: addr, Data: buf}}, buf, uint64(len(data)), false, pooled, false)
 }
 
 // TestMergeDecisions: a write behind is appended to the task's previous
