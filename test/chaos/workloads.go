@@ -46,6 +46,9 @@ var pwloopC string
 //go:embed testdata/mkrm.c
 var mkrmC string
 
+//go:embed testdata/threadfiles.c
+var threadfilesC string
+
 //go:embed testdata/podnet.c
 var podnetC string
 
@@ -603,6 +606,21 @@ md5sum out.txt; wc -l out.txt; tail -3 out.txt; rm out.txt`,
 		Name:    "kcmp-order",
 		Script:  `./prog 200; rm prog; tail -1 rounds.txt`,
 		CSource: kcmploopC,
+	},
+	{
+		// A process with several threads, as a Go program: one blocked
+		// reading a pipe, two writing, checking and closing their own
+		// files and appending to a shared one. Its writes behind,
+		// closes and F_SETFLs are posted (threadorder.go: the other
+		// threads' calls in flight are neutral), its reads answered
+		// from the read cache: each posted call in flight at a kill is
+		// re-sent and applied once, in its order (after_posted), and
+		// every read-back after a recovery sees every write. The shared
+		// file, whose interleaving is the threads' race, is checked by
+		// the program and removed.
+		Name:    "thread-files",
+		Script:  `./prog 300; rm prog; md5sum t1.txt t2.txt; wc -l shared.txt; rm shared.txt`,
+		CSource: threadfilesC,
 	},
 }
 

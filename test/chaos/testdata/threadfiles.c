@@ -1,0 +1,89 @@
+// threadfiles N: a process with three threads, as a Go program's: one
+// blocked reading a pipe (its poller), two each writing its own file N
+// rounds (open O_APPEND, a line, F_SETFL O_NONBLOCK and back, close:
+// posted by a process with several threads), reading it back through a
+// new description (the read cache) and checking every line, and
+// appending a tagged line to a shared file every 10 rounds. The main
+// thread then checks the shared file (each writer's lines all there, in
+// its order) and prints what it found.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int p[2], rounds;
+
+static void *poller(void *arg) {
+	char c;
+	(void)arg;
+	return read(p[0], &c, 1) == 1 ? NULL : (void *)1;
+}
+
+static void *writer(void *arg) {
+	long id = (long)arg;
+	char path[16], line[64], buf[8192];
+	snprintf(path, sizeof path, "t%ld.txt", id);
+	for (int r = 0; r < rounds; r++) {
+		int f = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		int n = snprintf(line, sizeof line, "thread %ld round %04d\n", id, r);
+		int fl = fcntl(f, F_GETFL);
+		if (f < 0 || write(f, line, n) != n || fcntl(f, F_SETFL, fl | O_NONBLOCK) != 0 ||
+		    fcntl(f, F_SETFL, fl) != 0 || close(f) != 0) {
+			printf("thread %ld round %d: write failed\n", id, r);
+			return (void *)1;
+		}
+		f = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t got = 0, k;
+		while ((k = read(f, buf, sizeof buf)) > 0)
+			got += k;
+		close(f);
+		if (got != (ssize_t)(r + 1) * n) {
+			printf("thread %ld round %d: read %zd bytes, want %zd\n", id, r, got, (ssize_t)(r + 1) * n);
+			return (void *)1;
+		}
+		if (r % 10 == 0) {
+			f = open("shared.txt", O_WRONLY | O_APPEND | O_CREAT, 0644);
+			if (f < 0 || write(f, line, n) != n || close(f) != 0) {
+				printf("thread %ld round %d: shared write failed\n", id, r);
+				return (void *)1;
+			}
+		}
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv) {
+	pthread_t pt, a, b;
+	rounds = argc > 1 ? atoi(argv[1]) : 100;
+	if (pipe(p) != 0 || pthread_create(&pt, NULL, poller, NULL) != 0 ||
+	    pthread_create(&a, NULL, writer, (void *)1) != 0 || pthread_create(&b, NULL, writer, (void *)2) != 0) {
+		perror("setup");
+		return 1;
+	}
+	void *ra, *rb;
+	pthread_join(a, &ra);
+	pthread_join(b, &rb);
+	if (write(p[1], "x", 1) != 1 || pthread_join(pt, NULL) != 0) {
+		perror("poller");
+		return 1;
+	}
+	FILE *in = fopen("shared.txt", "r");
+	int next[3] = {0, 0, 0}, lines = 0, order = 0;
+	char line[64];
+	long id;
+	int r;
+	while (in && fgets(line, sizeof line, in)) {
+		if (sscanf(line, "thread %ld round %d", &id, &r) != 2 || id < 1 || id > 2)
+			continue;
+		order += r != next[id];
+		next[id] = r + 10;
+		lines++;
+	}
+	if (in)
+		fclose(in);
+	printf("writers %s %s; shared: %d lines, %d out of order\n", ra ? "failed" : "ok", rb ? "failed" : "ok", lines, order);
+	return 0;
+}
