@@ -286,8 +286,23 @@ func (pc *pathCache) openAnswer(k pathKey) (kind, token, seen uint64, handle str
 // fd.
 func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	k, flags, ok := t.openKeyOf(sysno, args)
-	if !ok || !t.singleThreaded() {
+	if !ok {
 		return 0, false
+	}
+	threaded := !t.singleThreaded()
+	if threaded {
+		// Another thread's call in flight that is not neutral could
+		// take the fd number or change what the path names
+		// (threadorder.go).
+		if !t.c.conn.serverHas(pb.FeatureAfterPosted) {
+			return 0, false
+		}
+		p := t.proc
+		p.callOrder.Lock()
+		defer p.callOrder.Unlock()
+		if !p.othersAllowOpenLocked() {
+			return 0, false
+		}
 	}
 	t.c.opens.revoking.RLock()
 	defer t.c.opens.revoking.RUnlock()
@@ -337,6 +352,7 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	oc := &postedOpenCall{c: t.c, fd: fd}
 	oc.set(t.tid, sysno, args, sysabi.Inputs(sysno, args, appMemory{t}))
 	oc.sc.InstallFd, oc.sc.LeaseWanted = &oc.fd, t.wantsLease(sysno)
+	oc.sc.AfterPosted = threaded
 	// A regular file's reads that find no lease yet are forwarded, and
 	// their replies bring this one's: nothing waits for it.
 	oc.sc.ReplyCanWait = kind == openedRegular

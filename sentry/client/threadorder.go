@@ -21,6 +21,9 @@ import (
 //     (process.fdRemovals);
 //   - a description's offset: the read, write, lseek, getdents, sendfile,
 //     copy_file_range and splice calls naming it (process.offsetCalls);
+//   - for a posted open, any call but the neutral ones below: one making
+//     an fd could take the number the open picks, one renaming or
+//     removing could change what its path names;
 //   - for a posted close or write behind, any call but those known to
 //     leave the fd table alone and to name no fd but one other than the
 //     closed or written one (neutralCall: a read or write, an epoll wait,
@@ -177,6 +180,14 @@ func (t *task) endOrdered(p *process, oc orderedCall) {
 // offset. Precondition: p.callOrder is held.
 func (p *process) othersQuietLocked(desc uint64, offset bool) bool {
 	return p.fdRemovals == 0 && (!offset || p.offsetCalls[desc] == 0)
+}
+
+// othersAllowOpenLocked says that every call of another thread of p in
+// flight is neutral: none makes an fd, which could take the number a
+// posted open picks, or changes what a path names. Precondition:
+// p.callOrder is held.
+func (p *process) othersAllowOpenLocked() bool {
+	return p.otherCalls == 0
 }
 
 // othersAllowCloseLocked says that every call of another thread of p in

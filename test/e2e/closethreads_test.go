@@ -16,7 +16,8 @@ import (
 // the other thread's read of a pipe (a neutral call naming another fd)
 // the 41 closes of open fds are posted, marked to run after the posted
 // calls before them; beside its poll(2), which names fds in memory, none
-// is (nor are the closes of closed fds: the server answers EBADF).
+// is (nor are the closes of closed fds: the server answers EBADF). The
+// opens go alike (the first waited: its answer makes the others').
 func TestCloseThreads(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
@@ -41,5 +42,11 @@ func TestCloseThreads(t *testing.T) {
 	posted := regexp.MustCompile(`client: close\([^\n]*where=posted`).FindAll(log, -1)
 	if len(posted) != 41 {
 		t.Errorf("%d closes posted, want the 41 of open fds beside the read", len(posted))
+	}
+	// The opens beside the read but the first (whose answer the path
+	// cache keeps) are posted too; none beside the poll.
+	opens := regexp.MustCompile(`client: openat\([^\n]*where=posted`).FindAll(log, -1)
+	if len(opens) != 20 {
+		t.Errorf("%d opens posted, want the 20 beside the read after the first", len(opens))
 	}
 }
