@@ -89,6 +89,12 @@ func writeFileMode(c *kernel.Task, f *fdesc.File, b []byte, off int64, appendMod
 	defer f.OffMu.Unlock()
 	o := f.Off
 	if appendMode {
+		if d := vfs.DentryOf(f); d != nil {
+			// The end found and written at as one (AppendLock).
+			mu := c.Kernel.VFS.AppendLock(d)
+			mu.Lock()
+			defer mu.Unlock()
+		}
 		var st *goferpb.Stat
 		var err error
 		if g, ok := f.Impl.(*vfs.GoferFile); ok {

@@ -69,6 +69,9 @@
 //
 // # Lock order
 //
+//	VFS.appendLocks (an O_APPEND write's, from finding the file's end
+//	                to writing there: held across gofer RPCs, taken
+//	                under the description's OffMu; AppendLock)
 //	VFS.MntMu      (mount, umount2 and their replay; held across gofer
 //	                RPCs; the kernel may take its own lock under it)
 //	  VFS.shmMu    (making /dev/shm's directory; held across gofer RPCs)

@@ -229,6 +229,10 @@ type Kernel interface {
 // VFS is one client's mount namespace: the gofer's tree with /dev and
 // /proc synthesized over it.
 type VFS struct {
+	// appendLocks order the O_APPEND writes of the client's threads and
+	// processes to one file (AppendLock). Each a leaf but for the gofer
+	// calls made under it.
+	appendLocks [appendStripes]sync.Mutex
 	// kern serves the synthesized files (/dev and /proc) from the
 	// kernel's state, and owns the descriptions opened on the dentries.
 	// Immutable after newVFS.
