@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"testing"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
@@ -27,26 +25,15 @@ func TestCloseThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := tu.Run(t, timeout, dir, "", prog, data)
-	compare(t, want, tu.Sandbox(t, timeout, dir, "", nil, prog, data))
-
-	logFile := filepath.Join(dir, "strace.log")
-	cmd := exec.Command(tu.Binary(t), "do", "--strace", "--debug-log", logFile, "--", prog, data)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("do --strace: %v\n%s", err, out)
-	}
-	log, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	posted := regexp.MustCompile(`client: close\([^\n]*where=posted`).FindAll(log, -1)
-	if len(posted) != 41 {
-		t.Errorf("%d closes posted, want the 41 of open fds beside the read", len(posted))
+	_, log := sandboxLogged(t, dir, []string{"--strace"}, &want, prog, data)
+	posted := logCount(log, `client: close\([^\n]*where=posted`)
+	if posted != 41 {
+		t.Errorf("%d closes posted, want the 41 of open fds beside the read", posted)
 	}
 	// The opens beside the read but the first (whose answer the path
 	// cache keeps) are posted too; none beside the poll.
-	opens := regexp.MustCompile(`client: openat\([^\n]*where=posted`).FindAll(log, -1)
-	if len(opens) != 20 {
-		t.Errorf("%d opens posted, want the 20 beside the read after the first", len(opens))
+	opens := logCount(log, `client: openat\([^\n]*where=posted`)
+	if opens != 20 {
+		t.Errorf("%d opens posted, want the 20 beside the read after the first", opens)
 	}
 }

@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"testing"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
@@ -21,21 +18,10 @@ func TestEpollRegular(t *testing.T) {
 	dir := t.TempDir()
 	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "epollregular.c"))
 	want := tu.Run(t, timeout, dir, "", prog)
-	compare(t, want, tu.Sandbox(t, timeout, dir, "", nil, prog))
-
-	logFile := filepath.Join(dir, "strace.log")
-	cmd := exec.Command(tu.Binary(t), "do", "--strace", "--debug-log", logFile, "--", prog)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("do --strace: %v\n%s", err, out)
-	}
-	log, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cached := regexp.MustCompile(`epoll_ctl\([^)]*\) = -1 EPERM[^\n]*where=cached`).FindAll(log, -1)
-	all := regexp.MustCompile(`client: epoll_ctl\(`).FindAll(log, -1)
-	if len(cached) != 6 || len(all) != 14 {
-		t.Errorf("%d of %d epoll_ctl calls answered EPERM on the client, want 6 of 14", len(cached), len(all))
+	_, log := sandboxLogged(t, dir, []string{"--strace"}, &want, prog)
+	cached := logCount(log, `epoll_ctl\([^)]*\) = -1 EPERM[^\n]*where=cached`)
+	all := logCount(log, `client: epoll_ctl\(`)
+	if cached != 6 || all != 14 {
+		t.Errorf("%d of %d epoll_ctl calls answered EPERM on the client, want 6 of 14", cached, all)
 	}
 }

@@ -86,3 +86,9 @@ func whereCounts(re *regexp.Regexp, log []byte) map[string]int {
 	}
 	return where
 }
+
+// logCount returns how many times re matches in a client's log (its
+// --strace lines: "client: CALL(ARGS) = RET: tid=N where=...").
+func logCount(log []byte, re string) int {
+	return len(regexp.MustCompile(re).FindAll(log, -1))
+}

@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"testing"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
@@ -22,22 +19,11 @@ func TestSetflPosted(t *testing.T) {
 	dir := t.TempDir()
 	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "setflposted.c"))
 	want := tu.Run(t, timeout, dir, "", prog)
-	compare(t, want, tu.Sandbox(t, timeout, dir, "", nil, prog))
-
-	logFile := filepath.Join(dir, "strace.log")
-	cmd := exec.Command(tu.Binary(t), "do", "--strace", "--debug-log", logFile, "--", prog)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("do --strace: %v\n%s", err, out)
-	}
-	log, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	posted := regexp.MustCompile(`client: fcntl\(0x[0-9a-f]+, 0x4, [^\n]*where=posted`).FindAll(log, -1)
-	cached := regexp.MustCompile(`client: fcntl\(0x[0-9a-f]+, 0x4, [^\n]*where=cached`).FindAll(log, -1)
-	all := regexp.MustCompile(`client: fcntl\(0x[0-9a-f]+, 0x4, `).FindAll(log, -1)
-	if len(posted) != 42 || len(cached) != 1 || len(all) != 46 {
-		t.Errorf("of %d F_SETFL calls %d posted and %d answered on the client, want 42 and 1 of 46", len(all), len(posted), len(cached))
+	_, log := sandboxLogged(t, dir, []string{"--strace"}, &want, prog)
+	posted := logCount(log, `client: fcntl\(0x[0-9a-f]+, 0x4, [^\n]*where=posted`)
+	cached := logCount(log, `client: fcntl\(0x[0-9a-f]+, 0x4, [^\n]*where=cached`)
+	all := logCount(log, `client: fcntl\(0x[0-9a-f]+, 0x4, `)
+	if posted != 42 || cached != 1 || all != 46 {
+		t.Errorf("of %d F_SETFL calls %d posted and %d answered on the client, want 42 and 1 of 46", all, posted, cached)
 	}
 }

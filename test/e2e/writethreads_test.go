@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"testing"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
@@ -24,25 +21,14 @@ func TestWriteBehindThreads(t *testing.T) {
 	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "writethreads.c"))
 	data := filepath.Join(dir, "data")
 	want := tu.Run(t, timeout, dir, "", prog, data)
-	compare(t, want, tu.Sandbox(t, timeout, dir, "", nil, prog, data))
-
-	logFile := filepath.Join(dir, "strace.log")
-	cmd := exec.Command(tu.Binary(t), "do", "--strace", "--debug-log", logFile, "--", prog, data)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("do --strace: %v\n%s", err, out)
-	}
-	log, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, log := sandboxLogged(t, dir, []string{"--strace"}, &want, prog, data)
 	// 52 writes beside the read (the first of them may find the
 	// creation's reply missing: waited), and most of the appenders' 400.
-	beside := regexp.MustCompile(`client: (write|pwrite64)\(0x[0-9a-f]+, "(0123456789|ABCDE|end\\n)"[^\n]*where=posted`).FindAll(log, -1)
-	appended := regexp.MustCompile(`client: write\(0x[0-9a-f]+, "T[12] [^\n]*where=posted`).FindAll(log, -1)
-	polled := regexp.MustCompile(`client: write\(0x[0-9a-f]+, "polled\\n"[^\n]*where=posted`).FindAll(log, -1)
-	if len(beside) < 48 || len(appended) < 200 || len(polled) != 0 {
+	beside := logCount(log, `client: (write|pwrite64)\(0x[0-9a-f]+, "(0123456789|ABCDE|end\\n)"[^\n]*where=posted`)
+	appended := logCount(log, `client: write\(0x[0-9a-f]+, "T[12] [^\n]*where=posted`)
+	polled := logCount(log, `client: write\(0x[0-9a-f]+, "polled\\n"[^\n]*where=posted`)
+	if beside < 48 || appended < 200 || polled != 0 {
 		t.Errorf("%d of 52 writes beside a read, %d of 20 beside a poll and %d of the appenders' 400 posted, want at least 48, none and at least 200",
-			len(beside), len(polled), len(appended))
+			beside, polled, appended)
 	}
 }

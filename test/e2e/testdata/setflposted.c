@@ -32,8 +32,15 @@ int main(void) {
 		return 1;
 	}
 	char buf[64];
+	int d = open("setfl.data", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (d < 0 || write(d, "some data\n", 10) != 10 || close(d) != 0) {
+		perror("setfl.data");
+		return 1;
+	}
 	for (int i = 0; i < 20; i++) {
-		int f = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+		// O_RDWR: not a read-only open, which may be posted (its
+		// description's F_SETFL then waits for the open's reply).
+		int f = open("setfl.data", O_RDWR | O_CLOEXEC);
 		int fl = fcntl(f, F_GETFL);
 		setfl("set O_NONBLOCK", f, fl | O_NONBLOCK);
 		printf("read: %zd\n", read(f, buf, 4));
