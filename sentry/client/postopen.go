@@ -685,6 +685,7 @@ func (c *client) openDone(po postedOpen, r *pb.Reply) {
 	}
 	c.rcache.settleOpen(po.desc, real)
 	c.pcache.settleOpen(po.desc, real)
+	c.pipe.settleSetfl(po.desc, real) // before the fd names real
 	c.ids.settleOpen(po.table, po.fd, po.desc, real, opened)
 	ps := &c.pipe
 	ps.mu.Lock()

@@ -18,8 +18,10 @@ import (
 // (pipelineState.files), and F_GETFL answers from that copy
 // (statusFlagsOnClient). While such a call has no reply the records of
 // the description that arrive are older than it: they leave the copy's
-// flags as they are (pipelineState.setflPosted). One that changes
-// nothing is answered without being sent.
+// flags as they are (pipelineState.setflPosted), and a posted open's
+// provisional description hands its flags and count to the server's
+// when the open's reply names it (settleSetfl). One that changes nothing
+// is answered without being sent.
 //
 // Unlike most posted calls, a process with several threads posts it too
 // (Go's processes always have several), while no close, close_range,
@@ -75,9 +77,7 @@ func (c *client) decideSetfl(p *process, fd int32, arg uint32) (desc uint64, old
 		return 0, 0, setflForward
 	}
 	desc, ok := c.ids.soleFD(p.pid, fd)
-	if !ok || desc&provisionalDesc != 0 {
-		// A posted open's description: its reply's record, older than
-		// this call, would come after the client set the flags.
+	if !ok {
 		return 0, 0, setflForward
 	}
 	ps := &c.pipe
@@ -107,11 +107,48 @@ func (c *client) decideSetfl(p *process, fd int32, arg uint32) (desc uint64, old
 func (ps *pipelineState) setflDone(desc uint64, restore int64) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	prov, moved := desc, false
+	if real, ok := ps.setflMoved[desc]; ok {
+		desc, moved = real, true
+	}
 	if ps.setflPosted[desc]--; ps.setflPosted[desc] <= 0 {
 		delete(ps.setflPosted, desc)
+		if moved {
+			delete(ps.setflMoved, prov)
+		}
 	}
 	if f, ok := ps.files[desc]; ok && restore >= 0 {
 		f.flags = uint32(restore)
 		ps.files[desc] = f
 	}
+}
+
+// settleSetfl moves the posted F_SETFLs of a posted open's provisional
+// description prov to the server's, real (0: the open failed), when the
+// open's reply names it (openDone, before the fd names real): the
+// record of real folded with that reply is older than them, so real
+// takes prov's flags, and its records' are ignored until their replies.
+func (ps *pipelineState) settleSetfl(prov, real uint64) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	n := ps.setflPosted[prov]
+	if n == 0 {
+		return
+	}
+	delete(ps.setflPosted, prov)
+	if real == 0 {
+		return
+	}
+	if ps.setflPosted == nil {
+		ps.setflPosted = make(map[uint64]int)
+	}
+	ps.setflPosted[real] += n
+	if f, ok := ps.files[real]; ok {
+		f.flags = ps.files[prov].flags
+		ps.files[real] = f
+	}
+	if ps.setflMoved == nil {
+		ps.setflMoved = make(map[uint64]uint64)
+	}
+	ps.setflMoved[prov] = real
 }

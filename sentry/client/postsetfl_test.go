@@ -10,7 +10,7 @@ import (
 )
 
 // TestDecideSetfl: F_SETFL is posted only when it changes O_NONBLOCK
-// alone of a regular file's settled description in a table of the
+// alone of a regular file's description (a posted open's too) in a table of the
 // process's own while no fd removal of another thread is in flight; one
 // that changes nothing is answered; a posted one sets the copy's flags,
 // which an older record arriving before its reply leaves alone.
@@ -44,7 +44,7 @@ func TestDecideSetfl(t *testing.T) {
 		{name: "description not known", arg: unix.O_NONBLOCK},
 		{name: "a removal in flight", file: &pipeFile{regular: true, flags: rdonly}, arg: unix.O_NONBLOCK, removals: 1, flags: rdonly},
 		{name: "table shared with another process", file: &pipeFile{regular: true, flags: rdonly}, arg: unix.O_NONBLOCK, shared: true, flags: rdonly},
-		{name: "a posted open's description", file: &pipeFile{regular: true, flags: rdonly}, arg: unix.O_NONBLOCK, provisional: true, flags: rdonly},
+		{name: "a posted open's description", file: &pipeFile{regular: true, flags: rdonly}, arg: unix.O_NONBLOCK, provisional: true, want: setflPost, flags: rdonly | unix.O_NONBLOCK},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,5 +120,47 @@ func TestSetflNotPosted(t *testing.T) {
 	}
 	if len(c.pipe.setflPosted) != 0 {
 		t.Errorf("setflPosted %v after an unposted call", c.pipe.setflPosted)
+	}
+}
+
+// TestSettleSetfl: a posted F_SETFL of a posted open's provisional
+// description hands its flags to the server's description when the
+// open's reply names it (whose record, folded first, is older), and
+// that description's records are ignored until the F_SETFL's reply.
+func TestSettleSetfl(t *testing.T) {
+	const pid, table, fd, real = 1, 7, 5, 40
+	prov := uint64(provisionalDesc | 3)
+	rdonly := uint32(unix.O_RDONLY) | 0o100000
+	c := &client{}
+	c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
+	c.ids.observeFD(table, fd, false, prov, false)
+	c.pipe.files = map[uint64]pipeFile{prov: {regular: true, flags: rdonly}}
+	p := &process{pid: pid}
+	p.callOrder.Lock()
+	_, _, v := c.decideSetfl(p, fd, unix.O_NONBLOCK)
+	p.callOrder.Unlock()
+	if v != setflPost {
+		t.Fatalf("verdict %d, want setflPost", v)
+	}
+	rec := func() []*pb.StateRecord {
+		return []*pb.StateRecord{{Key: statekey.File(real).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
+			Id: real, Kind: pb.FileState_GOFER, Regular: true, Flags: rdonly}}}}
+	}
+	c.pipe.observe(rec()) // the open's reply's record
+	c.pipe.settleSetfl(prov, real)
+	if got := c.pipe.files[real].flags; got != rdonly|unix.O_NONBLOCK {
+		t.Errorf("after the open's reply: flags %#o, want %#o", got, rdonly|unix.O_NONBLOCK)
+	}
+	c.pipe.observe(rec()) // an older record still
+	if got := c.pipe.files[real].flags; got != rdonly|unix.O_NONBLOCK {
+		t.Errorf("after an older record: flags %#o, want %#o", got, rdonly|unix.O_NONBLOCK)
+	}
+	c.pipe.setflDone(prov, -1) // the F_SETFL's reply, posted under prov
+	if len(c.pipe.setflPosted) != 0 || len(c.pipe.setflMoved) != 0 {
+		t.Errorf("after the reply: posted %v, moved %v", c.pipe.setflPosted, c.pipe.setflMoved)
+	}
+	c.pipe.observe(rec())
+	if got := c.pipe.files[real].flags; got != rdonly {
+		t.Errorf("a record after the reply is not taken: flags %#o", got)
 	}
 }

@@ -107,8 +107,11 @@ type pipelineState struct {
 	leased int
 	// setflPosted counts a description's posted F_SETFL calls without a
 	// reply (postsetfl.go), while which its records' (older) flags are
-	// ignored. Protected by mu.
+	// ignored; setflMoved is, by provisional description of a posted
+	// open, the server's its reply named, while such calls of it are
+	// without a reply (settleSetfl). Protected by mu.
 	setflPosted map[uint64]int
+	setflMoved  map[uint64]uint64
 	// pipeNoReader are the pipes whose record says no description
 	// reads them (PipeState.no_reader): no write to them is posted
 	// (pipebehind.go). Protected by mu.

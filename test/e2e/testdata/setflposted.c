@@ -52,6 +52,15 @@ int main(void) {
 		}
 		close(f);
 	}
+	for (int i = 0; i < 10; i++) {
+		// A read-only open, which may be posted: its F_SETFLs are
+		// posted before its reply too.
+		int f = open("setfl.data", O_RDONLY | O_CLOEXEC);
+		int fl = fcntl(f, F_GETFL);
+		setfl("read-only set O_NONBLOCK", f, fl | O_NONBLOCK);
+		setfl("read-only clear O_NONBLOCK", f, fl & ~O_NONBLOCK);
+		close(f);
+	}
 	setfl("pipe O_NONBLOCK", p[1], O_NONBLOCK);
 	int w = open("setfl.out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	setfl("written file set", w, O_WRONLY | O_NONBLOCK);
