@@ -10831,8 +10831,11 @@ type KernelObjectState struct {
 	// name with a leading NUL; a path absolute), whether it listens (and
 	// its backlog), and whether it was connected (a connection is not
 	// rebuilt: the restored socket fails with ECONNRESET).
-	SocketFamily    int32  `protobuf:"varint,4,opt,name=socket_family,json=socketFamily,proto3" json:"socket_family,omitempty"`
-	SocketType      int32  `protobuf:"varint,5,opt,name=socket_type,json=socketType,proto3" json:"socket_type,omitempty"`
+	SocketFamily int32 `protobuf:"varint,4,opt,name=socket_family,json=socketFamily,proto3" json:"socket_family,omitempty"`
+	SocketType   int32 `protobuf:"varint,5,opt,name=socket_type,json=socketType,proto3" json:"socket_type,omitempty"`
+	// socket_protocol is an AF_NETLINK socket's protocol (0:
+	// NETLINK_ROUTE; NETLINK_SOCK_DIAG).
+	SocketProtocol  int32  `protobuf:"varint,619,opt,name=socket_protocol,json=socketProtocol,proto3" json:"socket_protocol,omitempty"`
 	SocketBound     []byte `protobuf:"bytes,6,opt,name=socket_bound,json=socketBound,proto3" json:"socket_bound,omitempty"`
 	SocketListening bool   `protobuf:"varint,7,opt,name=socket_listening,json=socketListening,proto3" json:"socket_listening,omitempty"`
 	SocketBacklog   int32  `protobuf:"varint,8,opt,name=socket_backlog,json=socketBacklog,proto3" json:"socket_backlog,omitempty"`
@@ -10973,6 +10976,13 @@ func (x *KernelObjectState) GetSocketFamily() int32 {
 func (x *KernelObjectState) GetSocketType() int32 {
 	if x != nil {
 		return x.SocketType
+	}
+	return 0
+}
+
+func (x *KernelObjectState) GetSocketProtocol() int32 {
+	if x != nil {
+		return x.SocketProtocol
 	}
 	return 0
 }
@@ -13598,7 +13608,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"MemfdState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\fR\x04name\x12\x14\n" +
-	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xc9\b\n" +
+	"\x05seals\x18\x02 \x01(\rR\x05seals\"\xf3\b\n" +
 	"\x11KernelObjectState\x12$\n" +
 	"\rsignalfd_mask\x18\xe0\x01 \x01(\x04R\fsignalfdMask\x12#\n" +
 	"\reventfd_count\x18\x01 \x01(\x04R\feventfdCount\x12+\n" +
@@ -13608,7 +13618,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05epoll\x18\x03 \x03(\v2'.runscdecoupled.sentry.v1.EpollInterestR\x05epoll\x12#\n" +
 	"\rsocket_family\x18\x04 \x01(\x05R\fsocketFamily\x12\x1f\n" +
 	"\vsocket_type\x18\x05 \x01(\x05R\n" +
-	"socketType\x12!\n" +
+	"socketType\x12(\n" +
+	"\x0fsocket_protocol\x18\xeb\x04 \x01(\x05R\x0esocketProtocol\x12!\n" +
 	"\fsocket_bound\x18\x06 \x01(\fR\vsocketBound\x12)\n" +
 	"\x10socket_listening\x18\a \x01(\bR\x0fsocketListening\x12%\n" +
 	"\x0esocket_backlog\x18\b \x01(\x05R\rsocketBacklog\x12)\n" +

@@ -297,7 +297,7 @@
 //     table), kernel/stdio (a stdio set's stdin and terminal);
 //   - subsystem objects, generic over this package's owner types or told
 //     of changes by a hook: filelock, lease, mapped, durable, sysvipc,
-//     mount, pty, ptrace, procfs, kobj, socket, goferclient (donated),
+//     mount, pty, ptrace, procfs, sockdiag, kobj, socket, goferclient (donated),
 //     fdesc (the file layer: the open file description, its kinds'
 //     interface and the call as a file kind sees it), the file kinds
 //     that moved out (fsimpl/anon, fsimpl/eventfd, fsimpl/timerfd,

@@ -20,11 +20,14 @@ import (
 //     Cpus_allowed of a process and its two threads;
 //   - testdata/procnet.c: its TCP, UDP and unix sockets in
 //     /proc/net/{tcp,tcp6,udp,udp6,unix};
-//   - testdata/procgroups.c: status's Groups.
+//   - testdata/procgroups.c: status's Groups;
+//   - testdata/ssdiag.c: what ss -tanp, -uanp, -xanp and -tlnp list of
+//     the same kinds of sockets (over NETLINK_SOCK_DIAG), and that ss
+//     prints nothing on stderr.
 func TestProcStates(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	for _, name := range []string{"procstate", "fdlinks", "procsig", "procnet", "procgroups"} {
+	for _, name := range []string{"procstate", "fdlinks", "procsig", "procnet", "procgroups", "ssdiag"} {
 		prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", name+".c"))
 		want := tu.Run(t, timeout, dir, "", prog)
 		for _, p := range platforms {

@@ -73,8 +73,9 @@
 //     SandboxNetworkOf, ErrNetwork; NetStack, made at first use, whose sandbox frames go
 //     to the client and come from it, InboundFrames, and which drains
 //     at the end, LingerNetwork, DebugNetwork; Interfaces and DevStats, the netstack's or with
-//     HostNet the server machine's; NetlinkRoute, every route netlink
-//     socket's netlink.Router).
+//     HostNet the server machine's; NetlinkRouter, a netlink socket's
+//     netlink.Router for its protocol: route, or sock_diag (package
+//     sockdiag over the sockets /proc/net lists, procsockets.go)).
 //   - The replay capture's entry points: Tracker (Changed and the
 //     subsystems' hooks), the keys of objects touched by number (FDSlot,
 //     MappedID, ...), a call's effects committed with its reply

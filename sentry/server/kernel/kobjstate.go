@@ -312,11 +312,15 @@ func bindRestored(hs *socket.HostInet, addr []byte, wait time.Duration) error {
 // them (netlink.File's Queued).
 func netlinkState(n *netlink.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	return sentrypb.FileState_SOCKET, &sentrypb.KernelObjectState{SocketFamily: unix.AF_NETLINK,
-		SocketType: unix.SOCK_RAW, SocketBound: n.Sockaddr(), SocketQueued: n.Queued()}
+		SocketType: unix.SOCK_RAW, SocketProtocol: int32(n.Protocol()), SocketBound: n.Sockaddr(), SocketQueued: n.Queued()}
 }
 
 func (k *Kernel) restoreNetlinkSocket(fs *sentrypb.FileState, st *sentrypb.KernelObjectState) (*fdesc.File, error) {
-	f := netlink.New(k, 0)
+	r, ok := k.NetlinkRouter(int(st.SocketProtocol))
+	if !ok {
+		return nil, fmt.Errorf("netlink protocol %d: %w", st.SocketProtocol, unix.EINVAL)
+	}
+	f := netlink.New(r, int(st.SocketProtocol), 0)
 	f.Flags.Store(fs.Flags)
 	n := f.Impl.(*netlink.File)
 	if len(st.SocketBound) >= netlink.SockaddrSize {

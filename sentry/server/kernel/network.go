@@ -12,15 +12,43 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/sockdiag"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
 // The client's network: its netstack (loopback only, or with the
 // interfaces of Hello.network, whose frames go to the client as Frames
-// messages), or with HostNet the server machine's own; the kernel is
-// every route netlink socket's netlink.Router.
+// messages), or with HostNet the server machine's own; the kernel
+// answers its netlink sockets (NetlinkRouter).
 
-var _ netlink.Router = (*Kernel)(nil)
+var (
+	_ netlink.Router = (*routeNetlink)(nil)
+	_ netlink.Router = (*sockDiag)(nil)
+)
+
+// routeNetlink is the kernel as a NETLINK_ROUTE socket's Router,
+// sockDiag as a NETLINK_SOCK_DIAG socket's.
+type (
+	routeNetlink Kernel
+	sockDiag     Kernel
+)
+
+// NetlinkRouter is the Router of a netlink socket of protocol proto,
+// or false if the kernel answers no such protocol.
+func (k *Kernel) NetlinkRouter(proto int) (netlink.Router, bool) {
+	switch proto {
+	case unix.NETLINK_ROUTE:
+		return (*routeNetlink)(k), true
+	case unix.NETLINK_SOCK_DIAG:
+		return (*sockDiag)(k), true
+	}
+	return nil, false
+}
+
+// Answer answers from the sockets /proc/net lists.
+func (d *sockDiag) Answer(port int32, req []byte) ([][]byte, error) {
+	return sockdiag.Answer(procSource{(*Kernel)(d)}.Sockets, port, req), nil
+}
 
 // ErrNetwork marks a Hello refused for its network.
 var ErrNetwork = errors.New("network")
@@ -97,9 +125,10 @@ func (k *Kernel) DevStats() (map[int32]socket.DevStats, error) {
 		func(st *socket.Stack) map[int32]socket.DevStats { return st.DevStats() })
 }
 
-// NetlinkRoute is netlink.Router's: the host's route netlink with
-// HostNet, else answers from the client's netstack.
-func (k *Kernel) NetlinkRoute(port int32, req []byte) ([][]byte, error) {
+// Answer answers with the host's route netlink with HostNet, else from
+// the client's netstack.
+func (r *routeNetlink) Answer(port int32, req []byte) ([][]byte, error) {
+	k := (*Kernel)(r)
 	return hostOrStack(k, "host netlink request failed",
 		func() ([][]byte, error) { return socket.HostNetlinkRoute(port, req) },
 		func(st *socket.Stack) [][]byte { return socket.NetlinkRoute(st.Interfaces(), st.Routes(), port, req) })

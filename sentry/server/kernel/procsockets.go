@@ -82,7 +82,11 @@ func procSocketOf(f *fdesc.File) (procfs.Socket, bool) {
 		} else {
 			ps.State = linux.TCP_CLOSE
 		}
-		return ps, true
+		ps.Backlog = uint32(impl.Backlog())
+		if impl.S.Family == unix.AF_INET6 {
+			ps.V6Only = ep.SocketOptions().GetV6Only() || boundV6Only(ps.Local.Addr())
+		}
+		return ps, inLinuxTables(&ps)
 	case *inet.HostFile:
 		ps := procfs.Socket{Family: impl.S.Family, Type: unix.SOCK_DGRAM, Ino: impl.Ino(), State: linux.TCP_CLOSE}
 		if sa, err := impl.S.Name(false); err == nil {
@@ -106,12 +110,18 @@ func procSocketOf(f *fdesc.File) (procfs.Socket, bool) {
 		if impl.S.Stream {
 			ps.Type = unix.SOCK_STREAM
 		}
-		return ps, true
+		ps.Backlog = uint32(impl.Backlog())
+		if impl.S.Family == unix.AF_INET6 {
+			// The option itself is the host's to tell.
+			ps.V6Only = boundV6Only(ps.Local.Addr())
+		}
+		return ps, inLinuxTables(&ps)
 	case *unixsock.File:
 		ps := procfs.Socket{Family: unix.AF_UNIX, Type: int(impl.U.Type), Ino: impl.Ino(), State: linux.TCP_CLOSE}
 		impl.Mu.Lock()
 		listening := impl.Backlog > 0
 		ps.Path = impl.BoundName
+		ps.Backlog = uint32(impl.Backlog)
 		impl.Mu.Unlock()
 		if ps.Path == "" {
 			// An accepted socket shows its listener's name, as
@@ -123,12 +133,63 @@ func procSocketOf(f *fdesc.File) (procfs.Socket, bool) {
 		switch {
 		case listening:
 			ps.State = linux.TCP_LISTEN
+			impl.ConnMu.Lock()
+			ps.RxQueue = uint32(len(impl.Pending))
+			impl.ConnMu.Unlock()
 		case impl.U.Connected():
 			ps.State = linux.TCP_ESTABLISHED
+			ps.Peer = unixPeerIno(impl)
+		}
+		if ps.State != linux.TCP_LISTEN {
+			// Bytes, where Linux's Send-Q counts the buffers' true
+			// size.
+			if rx, err := impl.U.EP.GetSockOptInt(tcpip.ReceiveQueueSizeOption); err == nil {
+				ps.RxQueue = uint32(rx)
+			}
+			if tx, err := impl.U.EP.GetSockOptInt(tcpip.SendQueueSizeOption); err == nil {
+				ps.TxQueue = uint32(tx)
+			}
 		}
 		return ps, true
 	}
 	return procfs.Socket{}, false
+}
+
+// boundV6Only reports whether an IPv6 socket bound to a is IPv6-only
+// whatever its option: Linux's inet6_bind makes it so for an address that
+// is neither the any address nor v4-mapped.
+func boundV6Only(a netip.Addr) bool {
+	return a.IsValid() && !a.IsUnspecified() && !a.Is4In6()
+}
+
+// inLinuxTables reports whether Linux's socket tables, which /proc/net
+// and sock_diag list, would hold inet socket s: a TCP socket is in
+// them from its listen or connect until it is closed, a UDP socket
+// once it has a port.
+func inLinuxTables(s *procfs.Socket) bool {
+	if s.Type == unix.SOCK_STREAM {
+		return s.State != linux.TCP_CLOSE
+	}
+	return s.Local.Port() != 0
+}
+
+// unixPeerIno is the inode number of the other end of u's connection (a
+// socketpair, or a connect and its accept), 0 if there is none.
+func unixPeerIno(u *unixsock.File) uint64 {
+	end := u.End.Load()
+	if end == nil {
+		return 0
+	}
+	end.Conn.Mu.Lock()
+	peer := end.Conn.Files[1-end.Side]
+	end.Conn.Mu.Unlock()
+	if peer == nil {
+		return 0
+	}
+	if p, ok := peer.Impl.(*unixsock.File); ok {
+		return p.Ino()
+	}
+	return 0
 }
 
 // linuxTCPState is netstack's TCP state as Linux's: the protocol's

@@ -20,8 +20,18 @@ type Socket struct {
 	// State is Linux's TCP_* state (a UDP or unix socket's too:
 	// TCP_ESTABLISHED connected, TCP_LISTEN listening, else TCP_CLOSE).
 	State uint32
-	// TxQueue and RxQueue are the bytes queued to send and to read.
+	// TxQueue and RxQueue are the bytes queued to send and to read (a
+	// listening unix socket's RxQueue: its connections not accepted).
 	TxQueue, RxQueue uint32
+	// Backlog is a listening socket's listen backlog (sock_diag's
+	// Send-Q of a listener; /proc/net does not show it).
+	Backlog uint32
+	// Peer is the inode of a connected unix socket's peer (0: none
+	// known), which sock_diag reports and /proc/net does not.
+	Peer uint64
+	// V6Only is an IPv6 socket's IPV6_V6ONLY as Linux has it (sock_diag
+	// reports it, ss shows a listener's any peer by it).
+	V6Only bool
 	// UID owns the socket's inode, Ino is its number.
 	UID uint32
 	Ino uint64

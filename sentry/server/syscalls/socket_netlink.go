@@ -11,22 +11,23 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kobj"
 )
 
-// The socket calls on a route netlink socket (package fsimpl/netlink):
-// its answers come from the kernel's netlink.Router.
+// The socket calls on a netlink socket (package fsimpl/netlink): its
+// answers come from the kernel's netlink.Router for its protocol.
 
-// newNetlinkSocket is socket(AF_NETLINK, type, proto): only the route
-// protocol, datagram or raw, as Linux's netlink_create checks.
+// newNetlinkSocket is socket(AF_NETLINK, type, proto): the route and
+// sock_diag protocols, datagram or raw, as Linux's netlink_create checks.
 func newNetlinkSocket(c *kernel.Task, stype, proto int, flags uint32) (*fdesc.File, error) {
 	if stype != unix.SOCK_RAW && stype != unix.SOCK_DGRAM {
 		return nil, unix.ESOCKTNOSUPPORT
 	}
-	if proto != unix.NETLINK_ROUTE {
+	r, ok := c.Kernel.NetlinkRouter(proto)
+	if !ok {
 		if _, logged := c.Kernel.Unsupported.LoadOrStore("netlink protocol", struct{}{}); !logged {
 			c.Kernel.Log.Info("netlink protocol not supported", "protocol", proto)
 		}
 		return nil, unix.EPROTONOSUPPORT
 	}
-	return netlink.New(c.Kernel, flags), nil
+	return netlink.New(r, proto, flags), nil
 }
 
 // netlinkSock returns fd's file if it is a netlink socket (referenced).
@@ -107,7 +108,7 @@ func netlinkCall(c *kernel.Task, f *fdesc.File, n *netlink.File) (int64, error) 
 		case c.Args[1] == unix.SOL_SOCKET && c.Args[2] == unix.SO_DOMAIN:
 			v = unix.AF_NETLINK
 		case c.Args[1] == unix.SOL_SOCKET && c.Args[2] == unix.SO_PROTOCOL:
-			v = unix.NETLINK_ROUTE
+			v = int32(n.Protocol())
 		default:
 			return 0, unix.ENOPROTOOPT
 		}

@@ -1,7 +1,9 @@
-// Package netlink is the AF_NETLINK NETLINK_ROUTE socket file kind: each
-// request sent is answered at once by the Router the socket was given
-// (the server's client state: socket.NetlinkRoute over the client's
-// netstack, or the host's route netlink with --network=host), and the
+// Package netlink is the AF_NETLINK socket file kind (NETLINK_ROUTE and
+// NETLINK_SOCK_DIAG): each request sent is answered at once by the
+// Router the socket was given for its protocol (the server's client
+// state: for a route socket socket.NetlinkRoute over the client's
+// netstack, or the host's route netlink with --network=host; for a
+// sock_diag socket package sockdiag over the client's sockets), and the
 // answers wait in a queue of datagrams for recv. The kernel's own
 // datagrams (mq_notify's SIGEV_THREAD cookie, package mqueue) join the
 // same queue (QueueKernel).

@@ -21,13 +21,14 @@ const RcvBuf = 212992
 // SockaddrSize is sizeof(struct sockaddr_nl).
 const SockaddrSize = 12
 
-// Router answers route requests.
+// Router answers the requests of one netlink protocol.
 type Router interface {
-	// NetlinkRoute returns the answers to request req of port.
-	NetlinkRoute(port int32, req []byte) ([][]byte, error)
+	// Answer returns the answers to request req of port.
+	Answer(port int32, req []byte) ([][]byte, error)
 }
 
-// File is a NETLINK_ROUTE socket.
+// File is a netlink socket of the protocols the kernel answers
+// (NETLINK_ROUTE, NETLINK_SOCK_DIAG).
 //
 // Its replay record is its unread datagrams as the calls whose replies
 // were built left them, not as they are: a recv whose reply is lost is
@@ -39,8 +40,9 @@ type Router interface {
 // commits.
 type File struct {
 	anon.Base
-	// router answers its requests. Immutable.
+	// router answers its requests, of protocol proto. Immutable.
 	router Router
+	proto  int
 	// mu protects the fields below. A leaf.
 	mu sync.Mutex
 	// portID is the bound port (nl_pid; 0 until bound or first send).
@@ -78,11 +80,14 @@ type QueueRecorder interface {
 	RecordNetlink(n *File, f *fdesc.File, d *Datagram, queued bool) bool
 }
 
-// New returns a description of a new socket whose requests r answers,
-// with flags' O_NONBLOCK.
-func New(r Router, flags uint32) *fdesc.File {
-	return fdesc.NewFile(&File{Base: anon.NewBase(unix.S_IFSOCK | 0777), router: r}, nil, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
+// New returns a description of a new socket of protocol proto whose
+// requests r answers, with flags' O_NONBLOCK.
+func New(r Router, proto int, flags uint32) *fdesc.File {
+	return fdesc.NewFile(&File{Base: anon.NewBase(unix.S_IFSOCK | 0777), router: r, proto: proto}, nil, nil, unix.O_RDWR|flags&unix.O_NONBLOCK)
 }
+
+// Protocol is the socket's netlink protocol (SO_PROTOCOL).
+func (n *File) Protocol() int { return n.proto }
 
 // Bind gives the socket port want unless it has one: the caller's
 // process id when want is 0, as Linux's netlink_autobind first tries.
@@ -133,7 +138,7 @@ func (n *File) Send(c fdesc.Call, f *fdesc.File, b []byte) (int64, error) {
 	n.bindLocked(c, 0)
 	port := n.portID
 	n.mu.Unlock()
-	answers, err := n.router.NetlinkRoute(port, b)
+	answers, err := n.router.Answer(port, b)
 	if err != nil {
 		return 0, err
 	}

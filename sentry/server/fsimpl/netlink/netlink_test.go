@@ -21,7 +21,7 @@ type router struct {
 	err    error
 }
 
-func (r *router) NetlinkRoute(port int32, _ []byte) ([][]byte, error) {
+func (r *router) Answer(port int32, _ []byte) ([][]byte, error) {
 	r.port = port
 	var out [][]byte
 	for range r.copies {
@@ -32,7 +32,7 @@ func (r *router) NetlinkRoute(port int32, _ []byte) ([][]byte, error) {
 
 func TestSendRecv(t *testing.T) {
 	r := &router{answer: []byte("answer"), copies: 2}
-	f := New(r, unix.O_NONBLOCK)
+	f := New(r, unix.NETLINK_ROUTE, unix.O_NONBLOCK)
 	defer f.DecRef()
 	n := f.Impl.(*File)
 	c := &fdesctest.Call{Pid: 33}
@@ -80,7 +80,7 @@ func TestSendRecv(t *testing.T) {
 // once with ENOBUFS.
 func TestOverrun(t *testing.T) {
 	r := &router{answer: bytes.Repeat([]byte("x"), RcvBuf/2+1), copies: 2}
-	f := New(r, unix.O_NONBLOCK)
+	f := New(r, unix.NETLINK_ROUTE, unix.O_NONBLOCK)
 	defer f.DecRef()
 	n := f.Impl.(*File)
 	c := &fdesctest.Call{}
@@ -106,7 +106,7 @@ func TestOverrun(t *testing.T) {
 // queued even past RcvBuf, wakes a waiter and is received whole.
 func TestQueueKernel(t *testing.T) {
 	r := &router{answer: bytes.Repeat([]byte("x"), RcvBuf), copies: 1}
-	f := New(r, unix.O_NONBLOCK)
+	f := New(r, unix.NETLINK_ROUTE, unix.O_NONBLOCK)
 	defer f.DecRef()
 	n := f.Impl.(*File)
 	c := &fdesctest.Call{}
@@ -166,7 +166,7 @@ func queuedStrings(n *File) []string {
 // at once; a restored socket gets them back in order.
 func TestQueuedRecord(t *testing.T) {
 	r := &router{answer: []byte("answer"), copies: 1}
-	f := New(r, unix.O_NONBLOCK)
+	f := New(r, unix.NETLINK_ROUTE, unix.O_NONBLOCK)
 	defer f.DecRef()
 	n := f.Impl.(*File)
 	send := &recorder{}
@@ -188,7 +188,7 @@ func TestQueuedRecord(t *testing.T) {
 		t.Errorf("record %q with the recv's reply not built, want [answer cookie]", got)
 	}
 	// Restored now, the re-sent recv takes the same datagram.
-	rf := New(r, unix.O_NONBLOCK)
+	rf := New(r, unix.NETLINK_ROUTE, unix.O_NONBLOCK)
 	defer rf.DecRef()
 	rn := rf.Impl.(*File)
 	if err := rn.Restore(n.Queued()); err != nil {
