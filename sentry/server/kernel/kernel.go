@@ -117,6 +117,8 @@ type Kernel struct {
 	Stdio [3]*sentrypb.StdioInfo
 	// Stdin buffers data answering StdinWant; it has its own lock.
 	Stdin stdio.Stdin
+	// StdioInos are the inode numbers of the client's fds 0-2 (atomic).
+	StdioInos stdio.Inodes
 	// VFS is the client's mount namespace. Immutable pointer.
 	VFS *vfs.VFS
 	// Synth is the client's synthesized /dev and /proc (package

@@ -12,10 +12,12 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/stdio"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/ksignal"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/pipe"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/vfs"
 )
 
-// Synthetic device numbers.
+// Synthetic device numbers: pipes' (and the stdio streams' that stand
+// for pipes), a terminal's.
 const (
 	pipeDev  = 0x0c
 	stdioDev = 0x0d
@@ -37,6 +39,8 @@ type StdioFile struct {
 	// owner is the stdio set (nil for set 0), whose files count this
 	// description. Immutable.
 	owner *stdio.Set
+	// inos numbers the set's streams. Immutable.
+	inos *stdio.Inodes
 }
 
 func (k *Kernel) NewStdioFile(stream int32) *fdesc.File {
@@ -55,7 +59,10 @@ func (k *Kernel) NewStdioFileOf(stream int32, set uint32, owner *stdio.Set, tty 
 		// or a file a shell opened) is not known here; a pipe's flags.
 		flags = unix.O_RDWR | linux.O_LARGEFILE
 	}
-	s := &StdioFile{k: k, Fd: stream, Tty: tty, Set: set, In: in, Term: term}
+	s := &StdioFile{k: k, Fd: stream, Tty: tty, Set: set, In: in, Term: term, inos: &k.StdioInos}
+	if owner != nil {
+		s.inos = &owner.Inos
+	}
 	s.countIn(owner)
 	return vfs.NewFile(s, nil, flags)
 }
@@ -63,7 +70,7 @@ func (k *Kernel) NewStdioFileOf(stream int32, set uint32, owner *stdio.Set, tty 
 // Reopen returns another description of the same stream (open of
 // /proc/<pid>/fd/N).
 func (s *StdioFile) Reopen() fdesc.FileImpl {
-	n := &StdioFile{k: s.k, Fd: s.Fd, Tty: s.Tty, Set: s.Set, In: s.In, Term: s.Term}
+	n := &StdioFile{k: s.k, Fd: s.Fd, Tty: s.Tty, Set: s.Set, In: s.In, Term: s.Term, inos: s.inos}
 	n.countIn(s.owner)
 	return n
 }
@@ -120,11 +127,13 @@ func (s *StdioFile) Read(c fdesc.Call, f *fdesc.File, n int, _ int64) ([]byte, e
 
 func (s *StdioFile) Stat(fdesc.Call) (*goferpb.Stat, error) {
 	now := time.Now().UnixNano()
-	mode := uint32(unix.S_IFIFO | 0600)
+	// A stream that is not a terminal is a pipe's end as the
+	// application sees it: a pipe's device, and a number no pipe has.
+	mode, dev := uint32(unix.S_IFIFO|0600), uint64(pipeDev)
 	if s.Tty {
-		mode = unix.S_IFCHR | 0620
+		mode, dev = unix.S_IFCHR|0620, stdioDev
 	}
-	st := &goferpb.Stat{Mode: mode, Nlink: 1, Ino: uint64(s.Set)*3 + uint64(s.Fd) + 1, Dev: stdioDev, Blksize: 4096,
+	st := &goferpb.Stat{Mode: mode, Nlink: 1, Ino: s.inos.Of(s.Fd, pipe.NewIno), Dev: dev, Blksize: 4096,
 		AtimeNs: now, MtimeNs: now, CtimeNs: now}
 	if s.Tty {
 		st.Rdev = 136 << 8 // /dev/pts/0: major 136, minor 0

@@ -24,7 +24,7 @@ func (tab *FIFOTable[N]) LockedGet(ino uint64, node N, acct *memacct.Account, on
 	tab.mu.Lock()
 	p := tab.byIno[ino]
 	if p == nil && create {
-		p = &Pipe[N]{ino: lastIno.Add(1), onChange: onChange, fifo: node, fifos: tab, fifoIno: ino}
+		p = &Pipe[N]{ino: NewIno(), onChange: onChange, fifo: node, fifos: tab, fifoIno: ino}
 		if err := p.reserve(acct); err != nil {
 			return nil, err
 		}

@@ -20,6 +20,11 @@ const (
 
 var lastIno atomic.Uint64
 
+// NewIno returns a new number of the pipes' inodes (Linux's pipefs), for
+// what stands for a pipe without being one (the client's stdio
+// streams), so that no two share a number.
+func NewIno() uint64 { return lastIno.Add(1) }
+
 // Pipe is an in-memory pipe shared by its read and write ends: made by
 // pipe(2), or by the opens of a FIFO (FIFOTable). N is the server's FIFO
 // node (its dentry), nil for pipe(2).
@@ -83,7 +88,7 @@ type Pipe[N comparable] struct {
 // (its error, ENOMEM, beyond the account's limit). onChange is the
 // replay hook.
 func New[N comparable](acct *memacct.Account, onChange func(*Pipe[N])) (*Pipe[N], error) {
-	p := &Pipe[N]{ino: lastIno.Add(1), readers: 1, writers: 1, ropens: 1, wopens: 1, onChange: onChange}
+	p := &Pipe[N]{ino: NewIno(), readers: 1, writers: 1, ropens: 1, wopens: 1, onChange: onChange}
 	if err := p.reserve(acct); err != nil {
 		return nil, err
 	}
@@ -95,7 +100,7 @@ func New[N comparable](acct *memacct.Account, onChange func(*Pipe[N])) (*Pipe[N]
 // size from acct whatever the limit, since the client held it on its
 // previous server.
 func Restore[N comparable](ps *sentrypb.PipeState, id uint64, acct *memacct.Account, onChange func(*Pipe[N])) *Pipe[N] {
-	p := &Pipe[N]{ino: lastIno.Add(1), id: id, onChange: onChange, ropens: 1, wopens: 1, acct: acct}
+	p := &Pipe[N]{ino: NewIno(), id: id, onChange: onChange, ropens: 1, wopens: 1, acct: acct}
 	if ps != nil {
 		p.writtenC, p.readC, p.total = ps.Written, ps.Read, ps.Written
 		p.capacity = int(ps.Capacity)

@@ -193,6 +193,25 @@ type Set struct {
 	// (StdioSetClosed), so that a spawned process's children keep its
 	// stdio after it exits. Atomic.
 	Files atomic.Int32
+	// Inos are its streams' inode numbers.
+	Inos Inodes
+}
+
+// Inodes are a stdio set's three streams' inode numbers, each drawn
+// from next (the pipes' numbering: a stream stands for a pipe) when
+// first asked and kept, so that a stream's number is stable and no
+// pipe's. Atomic.
+type Inodes [3]atomic.Uint64
+
+// Of returns stream fd's (0-2) number.
+func (in *Inodes) Of(fd int32, next func() uint64) uint64 {
+	if v := in[fd].Load(); v != 0 {
+		return v
+	}
+	if v := next(); in[fd].CompareAndSwap(0, v) {
+		return v
+	}
+	return in[fd].Load()
 }
 
 // IsTTY reports whether the set's fd (0-2) is a terminal.
