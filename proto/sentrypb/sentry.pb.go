@@ -6391,7 +6391,11 @@ type ProcAnswer struct {
 	// rlimits are the process's resource limits, which the client keeps:
 	// the soft and the hard limit of each of RLIMIT_CPU to RLIMIT_RTTIME in
 	// Linux's order (TASKS; /proc/<pid>/limits).
-	Rlimits       []uint64 `protobuf:"varint,636,rep,packed,name=rlimits,proto3" json:"rlimits,omitempty"`
+	Rlimits []uint64 `protobuf:"varint,636,rep,packed,name=rlimits,proto3" json:"rlimits,omitempty"`
+	// io is the process's read and write accounting: its live and exited
+	// threads' and its reaped children's, as TaskActivity.io (TASKS;
+	// /proc/<pid>/io).
+	Io            []uint64 `protobuf:"varint,621,rep,packed,name=io,proto3" json:"io,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6513,6 +6517,13 @@ func (x *ProcAnswer) GetNrCpuIds() uint32 {
 func (x *ProcAnswer) GetRlimits() []uint64 {
 	if x != nil {
 		return x.Rlimits
+	}
+	return nil
+}
+
+func (x *ProcAnswer) GetIo() []uint64 {
+	if x != nil {
+		return x.Io
 	}
 	return nil
 }
@@ -6649,7 +6660,10 @@ type TaskActivity struct {
 	SigBlocked uint64 `protobuf:"varint,631,opt,name=sig_blocked,json=sigBlocked,proto3" json:"sig_blocked,omitempty"`
 	// cpus_allowed is the thread's CPU affinity, 64 CPUs a word, lowest
 	// first (Cpus_allowed).
-	CpusAllowed   []uint64 `protobuf:"varint,632,rep,packed,name=cpus_allowed,json=cpusAllowed,proto3" json:"cpus_allowed,omitempty"`
+	CpusAllowed []uint64 `protobuf:"varint,632,rep,packed,name=cpus_allowed,json=cpusAllowed,proto3" json:"cpus_allowed,omitempty"`
+	// io is the thread's read and write accounting, which the client
+	// keeps: rchar, wchar, syscr and syscw (/proc/<pid>/task/<tid>/io).
+	Io            []uint64 `protobuf:"varint,620,rep,packed,name=io,proto3" json:"io,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6750,6 +6764,13 @@ func (x *TaskActivity) GetSigBlocked() uint64 {
 func (x *TaskActivity) GetCpusAllowed() []uint64 {
 	if x != nil {
 		return x.CpusAllowed
+	}
+	return nil
+}
+
+func (x *TaskActivity) GetIo() []uint64 {
+	if x != nil {
+		return x.Io
 	}
 	return nil
 }
@@ -13167,7 +13188,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05TASKS\x10\x02\x12\v\n" +
 	"\aMACHINE\x10\x03\x12\f\n" +
 	"\bSET_COMM\x10\x04\x12\t\n" +
-	"\x05SMAPS\x10\x05\"\xc4\x03\n" +
+	"\x05SMAPS\x10\x05\"\xd5\x03\n" +
 	"\n" +
 	"ProcAnswer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
@@ -13184,7 +13205,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x0fsig_queue_limit\x18\xfa\x04 \x01(\x04R\rsigQueueLimit\x12\x1d\n" +
 	"\n" +
 	"nr_cpu_ids\x18\xfb\x04 \x01(\rR\bnrCpuIds\x12\x19\n" +
-	"\arlimits\x18\xfc\x04 \x03(\x04R\arlimits\"\xb6\x01\n" +
+	"\arlimits\x18\xfc\x04 \x03(\x04R\arlimits\x12\x0f\n" +
+	"\x02io\x18\xed\x04 \x03(\x04R\x02io\"\xb6\x01\n" +
 	"\x03VMA\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\x04R\x03end\x12\x14\n" +
@@ -13193,7 +13215,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x17\n" +
 	"\afile_id\x18\x06 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04name\x18\a \x01(\fR\x04name\x12\x14\n" +
-	"\x05smaps\x18\b \x01(\tR\x05smaps\"\xb3\x02\n" +
+	"\x05smaps\x18\b \x01(\tR\x05smaps\"\xc4\x02\n" +
 	"\fTaskActivity\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x18\n" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\x12\x12\n" +
@@ -13207,7 +13229,8 @@ const file_sentry_proto_rawDesc = "" +
 	"sigPending\x12 \n" +
 	"\vsig_blocked\x18\xf7\x04 \x01(\x04R\n" +
 	"sigBlocked\x12\"\n" +
-	"\fcpus_allowed\x18\xf8\x04 \x03(\x04R\vcpusAllowed\"\xb3\x03\n" +
+	"\fcpus_allowed\x18\xf8\x04 \x03(\x04R\vcpusAllowed\x12\x0f\n" +
+	"\x02io\x18\xec\x04 \x03(\x04R\x02io\"\xb3\x03\n" +
 	"\vMachineInfo\x12\x1b\n" +
 	"\tmem_total\x18\x01 \x01(\x04R\bmemTotal\x12\x19\n" +
 	"\bmem_free\x18\x02 \x01(\x04R\amemFree\x12#\n" +

@@ -58,6 +58,7 @@ func (c *client) accountReaped(tid, pid int32) {
 	total := cpuPair{u + ct.user, s + ct.sys}
 	waiter.proc.childUserNS.Add(int64(total.user))
 	waiter.proc.childSysNS.Add(int64(total.sys))
+	waiter.proc.retiredIO.add(child.ioCounts())
 	maxRSS := max(child.selfMaxRSS(), child.childMaxRSSKB.Load())
 	atomicMax(&waiter.proc.childMaxRSSKB, maxRSS)
 	waiter.mu.Lock()

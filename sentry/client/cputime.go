@@ -257,6 +257,7 @@ func (t *task) retireCPU() {
 	u, s := t.cpuTimes()
 	t.proc.exitedUserNS.Add(int64(u))
 	t.proc.exitedSysNS.Add(int64(s))
+	t.proc.retiredIO.add(t.io.counts())
 }
 
 // cpuClockNow reads a CPU-time clock: CLOCK_PROCESS_CPUTIME_ID,

@@ -67,13 +67,14 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 		for _, t := range c.tasksOf(q.Pid) {
 			u, s := t.cpuTimes()
 			cpus := t.affinityMask()
+			tio := t.io.counts()
 			t.proc.mu.Lock()
 			nnp := t.proc.noNewPrivs
 			t.proc.mu.Unlock()
 			t.mu.Lock()
 			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: []byte(t.name),
 				UtimeNs: int64(u), StimeNs: int64(s), SeccompMode: uint32(t.seccomp.Load().mode()), NoNewPrivs: nnp,
-				SigPending: uint64(t.pendingSetLocked()), SigBlocked: uint64(t.mask), CpusAllowed: cpus})
+				SigPending: uint64(t.pendingSetLocked()), SigBlocked: uint64(t.mask), CpusAllowed: cpus, Io: tio[:]})
 			if m == nil {
 				m, proc = t.mm, t.proc
 			}
@@ -90,6 +91,8 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 				l := proc.limits.Get(r)
 				a.Rlimits = append(a.Rlimits, l.Cur, l.Max)
 			}
+			io := proc.ioCounts()
+			a.Io = io[:]
 		}
 		a.NrCpuIds = uint32(onlineCPUs())
 		if len(a.Tasks) == 0 {

@@ -178,6 +178,7 @@ func (t *task) syscall() {
 	if sysno == unix.SYS_RT_SIGACTION && errno == 0 && args[1] != 0 {
 		t.discardIgnored(linux.Signal(int32(args[0])))
 	}
+	t.io.account(sysno, ret, errno)
 	t.ptraceAfterCall(sysno, args, ret, errno, oldTID)
 	if t.c.cfg.Strace {
 		t.strace(sysno, args, ret, errno, local)

@@ -61,6 +61,9 @@ type process struct {
 	// childUserNS and childSysNS are the CPU times of its reaped
 	// children (childtimes.go). Atomic.
 	childUserNS, childSysNS atomic.Int64
+	// retiredIO is the read and write accounting of its exited threads
+	// and its reaped children (ioacct.go).
+	retiredIO ioAcct
 	// maxRSSKB is the peak resident set of the address spaces the
 	// process left (exec, its threads' exits), childMaxRSSKB the largest
 	// of its reaped children's (maxrss.go). Atomic.
@@ -255,6 +258,9 @@ type task struct {
 	// by the task goroutine, read (and pendingNS charged) by any
 	// (cputime.go). Atomic.
 	userNS, sysNS, appSince, pendingNS atomic.Int64
+	// io is the thread's read and write accounting (ioacct.go). Written
+	// by the task goroutine, read by any.
+	io ioAcct
 	// stub is the host CPU time source of the thread's address space (nil
 	// on kvm). Set by the task goroutine (setStub) or, before the thread
 	// runs, its creator. Atomic.

@@ -23,11 +23,14 @@ import (
 //   - testdata/procgroups.c: status's Groups;
 //   - testdata/ssdiag.c: what ss -tanp, -uanp, -xanp and -tlnp list of
 //     the same kinds of sockets (over NETLINK_SOCK_DIAG), and that ss
-//     prints nothing on stderr.
+//     prints nothing on stderr;
+//   - testdata/procio.c: /proc/self/io's counts across pipe, /dev/null
+//     and sendfile calls, a thread's, a reaped child's, and a thread's
+//     own task/<tid>/io.
 func TestProcStates(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	for _, name := range []string{"procstate", "fdlinks", "procsig", "procnet", "procgroups", "ssdiag"} {
+	for _, name := range []string{"procstate", "fdlinks", "procsig", "procnet", "procgroups", "ssdiag", "procio"} {
 		prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", name+".c"))
 		want := tu.Run(t, timeout, dir, "", prog)
 		for _, p := range platforms {

@@ -123,6 +123,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		out.VMSize, out.RSS, out.MaxRSS, out.Locked = a.VmSize, a.Rss, a.MaxRss, a.Locked
 		out.SigQueued, out.SigQueueLimit, out.NrCPUs = a.SigQueued, a.SigQueueLimit, int(a.NrCpuIds)
 		out.Limits = a.Rlimits
+		out.IO = ioCounts(a.Io)
 	} else {
 		k.Log.Debug("thread states from the server only", "pid", pid, "err", err)
 	}
@@ -143,6 +144,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		t.UTime, t.STime = time.Duration(ta.GetUtimeNs()), time.Duration(ta.GetStimeNs())
 		t.Seccomp, t.NoNewPrivs = ta.GetSeccompMode(), ta.GetNoNewPrivs()
 		t.SigPending, t.SigBlocked, t.CPUs = ta.GetSigPending(), ta.GetSigBlocked(), ta.GetCpusAllowed()
+		t.IO = ioCounts(ta.GetIo())
 	}
 	leader := 0
 	for i, t := range out.Threads {
@@ -393,4 +395,12 @@ func (s procSource) setLimit(name string, v int) error {
 		return s.k.MQ.SetLimit(q, v)
 	}
 	return unix.EACCES
+}
+
+// ioCounts reads the client's rchar, wchar, syscr and syscw (zeros if it
+// sent fewer).
+func ioCounts(v []uint64) procfs.IOCounts {
+	var c [4]uint64
+	copy(c[:], v)
+	return procfs.IOCounts{RChar: c[0], WChar: c[1], SysCR: c[2], SysCW: c[3]}
 }

@@ -134,6 +134,18 @@ type Process struct {
 	// Limits are its resource limits, soft and hard of each in Linux's
 	// order (known when threads were asked for).
 	Limits []uint64
+	// IO is its read and write accounting: its threads', live and
+	// exited, and its reaped children's (known when threads were asked
+	// for).
+	IO IOCounts
+}
+
+// IOCounts are the read and write counts the client keeps (Linux's
+// task_io_accounting less the storage layer's).
+type IOCounts struct {
+	// RChar and WChar are the bytes read and written by read- and
+	// write-family calls, SysCR and SysCW the calls.
+	RChar, WChar, SysCR, SysCW uint64
 }
 
 // Thread is one thread.
@@ -158,6 +170,8 @@ type Thread struct {
 	// CPUs is its CPU affinity, 64 CPUs a word, lowest first (nil: not
 	// known, every CPU).
 	CPUs []uint64
+	// IO is its read and write accounting (kept by the client).
+	IO IOCounts
 }
 
 // Mapping is one VMA, with the device, inode and path of the file it maps.
@@ -354,6 +368,9 @@ var tables = map[Scope]map[string]fileSpec{
 		"mountinfo":       {gen: genMountinfo},
 		"mounts":          {gen: genMounts},
 		"limits":          {gen: genLimits},
+		"io":              {mode: 0400, gen: genIO},
+		// The sandbox is its own cgroup namespace's root (cgroup v2).
+		"cgroup": {gen: constant("0::/\n")},
 		// Per process (Linux's signal_struct), in task/<tid>/ too.
 		"oom_adj":       {mode: 0644, gen: genOOMAdj, capWrite: writeOOMAdj},
 		"oom_score":     {gen: genOOMScore},
@@ -373,6 +390,8 @@ var tables = map[Scope]map[string]fileSpec{
 		"cmdline":       {gen: genCmdline},
 		"comm":          {mode: 0644, gen: genComm, write: writeComm},
 		"environ":       {mode: 0400, gen: genEnviron},
+		"io":            {mode: 0400, gen: genIO},
+		"cgroup":        {gen: constant("0::/\n")},
 		"limits":        {gen: genLimits},
 		"maps":          {gen: genMaps},
 		"oom_adj":       {mode: 0644, gen: genOOMAdj, capWrite: writeOOMAdj},

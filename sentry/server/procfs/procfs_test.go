@@ -144,7 +144,9 @@ func newFake() *fakeSource {
 			1: {PID: 1, PPID: 0, PGID: 1, SID: 1, Comm: "sh", State: 'S', Argv: []string{"sh", "-c", "x"}, Env: []string{"A=b"},
 				Threads: []Thread{{TID: 1, Comm: "sh", State: 'S', UTime: 120 * time.Millisecond, STime: 30 * time.Millisecond, Nice: -5,
 					SigPending: 1 << 1, SigBlocked: 1<<1 | 1<<40},
-					{TID: 5, Comm: "worker", State: 'R', UTime: 2 * time.Second, Policy: 2, RTPriority: 7, CPUs: []uint64{0b1010}}}, ExitSignal: 17, FDs: 1024,
+					{TID: 5, Comm: "worker", State: 'R', UTime: 2 * time.Second, Policy: 2, RTPriority: 7, CPUs: []uint64{0b1010},
+						IO: IOCounts{RChar: 10, WChar: 20, SysCR: 1, SysCW: 2}}}, ExitSignal: 17, FDs: 1024,
+				IO:     IOCounts{RChar: 1000, WChar: 2000, SysCR: 30, SysCW: 40},
 				VMSize: 8 << 20, RSS: 1 << 20, MaxRSS: 2 << 20, Locked: 512 << 10,
 				Limits: fakeLimits(), SigIgnored: 1 << 12, SigCaught: 1<<9 | 1<<33, SigQueued: 3, SigQueueLimit: 100, NrCPUs: 4},
 			7: {PID: 7, PPID: 1, PGID: 1, SID: 1, Comm: "dead", State: 'Z', Argv: []string{"dead"}, ExitSignal: 17},
@@ -236,6 +238,11 @@ func TestGenerate(t *testing.T) {
 			"00500000-00502000 rw-p 00000000 00:00 0 \nSize: 8 kB\n$"},
 		{PID, "mounts", 1, 0, "^gofer / gofer rw,relatime 0 0\nproc /proc proc rw,nosuid 0 0\n$"},
 		{PID, "mountinfo", 1, 0, "^1 0 254:1 / / rw,relatime - gofer gofer rw\n2 1 0:14 / /proc rw,nosuid - proc proc rw\n$"},
+		// The process's counts, a thread's own; the storage layer's 0.
+		{PID, "io", 1, 0, "^rchar: 1000\nwchar: 2000\nsyscr: 30\nsyscw: 40\nread_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n$"},
+		{Task, "io", 1, 5, "^rchar: 10\nwchar: 20\nsyscr: 1\nsyscw: 2\nread_bytes: 0\n"},
+		{PID, "cgroup", 1, 0, "^0::/\n$"},
+		{Task, "cgroup", 1, 5, "^0::/\n$"},
 	} {
 		t.Run(c.path, func(t *testing.T) {
 			b, err := Generate(newFake(), c.scope, c.path, c.pid, c.tid)

@@ -381,6 +381,24 @@ const pageSize = 4096
 
 // genStatm follows fs/proc/array.c:proc_pid_statm: sizes in pages; the
 // sandbox knows the total and the resident set only.
+// genIO follows fs/proc/base.c:do_io_accounting: the process's counts
+// (pid/io) or the thread's (task/<tid>/io). The storage layer's bytes
+// (read_bytes, write_bytes, cancelled_write_bytes) are the gofer's, on
+// the host, for the whole sandbox, not any process's: 0, as Linux shows
+// for a process whose I/O stays in the page cache or tmpfs.
+func genIO(src Source, pid, tid int32) ([]byte, error) {
+	p, t, err := thread(src, pid, tid)
+	if err != nil {
+		return nil, err
+	}
+	c := p.IO
+	if tid != 0 {
+		c = t.IO
+	}
+	return []byte(fmt.Sprintf("rchar: %d\nwchar: %d\nsyscr: %d\nsyscw: %d\nread_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n",
+		c.RChar, c.WChar, c.SysCR, c.SysCW)), nil
+}
+
 func genStatm(src Source, pid, _ int32) ([]byte, error) {
 	p, err := src.Process(pid, true)
 	if err != nil {
