@@ -42,8 +42,13 @@ func Sendfile(c *kernel.Task) (int64, error) {
 	defer notePipeRoom(c, out)
 	_, toFile := out.Impl.(*vfs.GoferFile)
 	if _, ok := out.Impl.(fdesc.SeqFile); !ok && !toFile {
-		switch out.Impl.(type) {
+		switch o := out.Impl.(type) {
 		case *kernel.PipeEnd, *kernel.StdioFile:
+		case *vfs.DevFile:
+			if o.Kind == vfs.DevFull {
+				// Linux's /dev/full has no splice_write.
+				return 0, unix.EINVAL
+			}
 		default:
 			return 0, unix.EINVAL
 		}
