@@ -45,6 +45,13 @@ const maxDirentsPerReply = 2048
 // (Dirent.name is a bytes field), so a name that is not UTF-8 is listed
 // as any other.
 func (s *Server) Getdents(_ context.Context, req *goferpb.GetdentsRequest) (*goferpb.GetdentsReply, error) {
+	if len(req.GetNames()) != 0 {
+		r := s.getdentsOfSubs(req)
+		if s.log.IsDebug() {
+			s.log.Debug("getdents of subdirectories", "dir", req.GetDir(), "names", len(req.GetNames()), "count", req.GetCount(), "plus", req.GetPlus(), "errno", r.GetErrno())
+		}
+		return r, nil
+	}
 	if len(req.GetName()) != 0 {
 		r, err := s.getdentsOfSub(req)
 		s.log.Debug("getdents", "dir", req.GetDir(), "name", req.GetName(), "count", req.GetCount(), "plus", req.GetPlus(), "n", len(r.GetEntries()), "err", err)

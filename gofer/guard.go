@@ -74,6 +74,7 @@ var handleIDFields = map[protoreflect.Name]bool{
 var notHandleIDFields = map[protoreflect.Name]bool{
 	"offset": true, "size": true, "seq": true, "rdev": true, "length": true, "features": true, "expect_ino": true, "size_before": true,
 	"ino":     true,                  // GetdentsRequest.ino: the inode a listing by name expects
+	"inos":    true,                  // GetdentsRequest.inos: those of a listing of several
 	"old_ino": true, "new_ino": true, // RenameRequest.check_inos' inodes
 }
 

@@ -6,6 +6,43 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/goferpb"
 )
 
+// maxSubsPerCall bounds GetdentsRequest.names: the sentry asks for at
+// most 16 listings ahead at a time (its dirahead.go).
+const maxSubsPerCall = 64
+
+// getdentsOfSubs serves a Getdents that names several subdirectories
+// (GetdentsRequest.names): each one's listing as getdentsOfSub makes it,
+// in order, in the reply's subs, each with its own errno. A dir handle
+// this gofer does not know fails the call as a whole (EBADF, so that the
+// sentry heals its handles and sends it again), as do malformed names
+// and inos (EINVAL).
+func (s *Server) getdentsOfSubs(req *goferpb.GetdentsRequest) *goferpb.GetdentsReply {
+	names, inos := req.GetNames(), req.GetInos()
+	if len(req.GetName()) != 0 || len(names) > maxSubsPerCall || (len(inos) != 0 && len(inos) != len(names)) {
+		return &goferpb.GetdentsReply{Errno: int32(unix.EINVAL)}
+	}
+	dir, err := s.lookupDir(req.GetDir())
+	if err != nil {
+		return &goferpb.GetdentsReply{Errno: errnoOf(err)}
+	}
+	dir.decRef()
+	out := &goferpb.GetdentsReply{Subs: make([]*goferpb.GetdentsReply, len(names))}
+	// Each listing's request in turn: getdentsOfSub keeps nothing of it.
+	one := &goferpb.GetdentsRequest{Dir: req.GetDir(), Offset: req.GetOffset(), Count: req.GetCount(), Plus: req.GetPlus(), PlusIfEof: req.GetPlusIfEof(), WantHandle: req.GetWantHandle()}
+	for i, name := range names {
+		one.Name, one.Ino = name, 0
+		if len(inos) != 0 {
+			one.Ino = inos[i]
+		}
+		r, err := s.getdentsOfSub(one)
+		if err != nil {
+			r = &goferpb.GetdentsReply{Errno: errnoOf(err)}
+		}
+		out.Subs[i] = r
+	}
+	return out
+}
+
 // getdentsOfSub serves a Getdents that names a subdirectory
 // (GetdentsRequest.name): the listing of directory handle req.dir's entry
 // name from its start, up to count entries (eof says they are all), with

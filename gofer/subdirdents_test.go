@@ -89,6 +89,105 @@ func TestGetdentsOfSub(t *testing.T) {
 	}
 }
 
+// TestGetdentsOfSubs checks a Getdents naming several subdirectories
+// (GetdentsRequest.names): each one's reply, in order, is what a
+// Getdents naming it alone returns (entries, eof, attributes, errno,
+// whether it is a mount point, the handle asked for, which lists the
+// same names for the caller); an unknown dir handle fails the call
+// whole (EBADF); name beside names, inos not one a name, and more than
+// maxSubsPerCall names are EINVAL.
+func TestGetdentsOfSubs(t *testing.T) {
+	e := newEnv(t)
+	for _, d := range []string{"a", "b", "b/inner", "c"} {
+		if err := os.Mkdir(e.host(d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeHostFile(t, e.host("a/f1"), "x")
+	writeHostFile(t, e.host("b/f2"), "yy")
+	writeHostFile(t, e.host("file"), "")
+	if err := os.Symlink("a", e.host("link")); err != nil {
+		t.Fatal(err)
+	}
+	var sta, stc unix.Stat_t
+	if err := unix.Stat(e.host("a"), &sta); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(e.host("c"), &stc); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"a", "b", "missing", "file", "link", "c", "a"}
+	inos := []uint64{sta.Ino, 0, 0, 0, 0, stc.Ino + 1, 0}
+	req := &goferpb.GetdentsRequest{Dir: e.rootH, Inos: inos, Count: 100, Plus: true, WantHandle: true}
+	for _, n := range names {
+		req.Names = append(req.Names, []byte(n))
+	}
+	r := must(t, "getdents of subdirectories", must2(e.c.Getdents(e.ctx, req)))
+	if len(r.GetSubs()) != len(names) || len(r.GetEntries()) != 0 {
+		t.Fatalf("%d replies (and %d entries of its own), want %d", len(r.GetSubs()), len(r.GetEntries()), len(names))
+	}
+	entryNames := func(r *goferpb.GetdentsReply) []string {
+		var ns []string
+		for _, d := range r.GetEntries() {
+			ns = append(ns, string(d.GetName()))
+		}
+		return ns
+	}
+	for i, name := range names {
+		got := r.GetSubs()[i]
+		want, err := e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: e.rootH, Name: []byte(name), Ino: inos[i], Count: 100, Plus: true, WantHandle: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GetErrno() != want.GetErrno() || !slices.Equal(entryNames(got), entryNames(want)) || got.GetEof() != want.GetEof() ||
+			len(got.GetStats()) != len(want.GetStats()) || got.GetSubNoMount() != want.GetSubNoMount() || (got.GetSub() == nil) != (want.GetSub() == nil) {
+			t.Errorf("%d (%s): errno %d, entries %v, eof %v, %d stats, no mount %v, handle %v; alone: %d, %v, %v, %d, %v, %v", i, name,
+				got.GetErrno(), entryNames(got), got.GetEof(), len(got.GetStats()), got.GetSubNoMount(), got.GetSub() != nil,
+				want.GetErrno(), entryNames(want), want.GetEof(), len(want.GetStats()), want.GetSubNoMount(), want.GetSub() != nil)
+			continue
+		}
+		for j, st := range got.GetStats() {
+			if st.GetIno() != want.GetStats()[j].GetIno() || st.GetSize() != want.GetStats()[j].GetSize() {
+				t.Errorf("%d (%s): entry %d: stat %v, alone %v", i, name, j, st, want.GetStats()[j])
+			}
+		}
+		if h := got.GetSub().GetHandle().GetId(); h != 0 {
+			byHandle := must(t, "getdents by the handle", must2(e.c.Getdents(e.ctx, &goferpb.GetdentsRequest{Dir: h, Count: 100})))
+			if !slices.Equal(entryNames(byHandle), entryNames(got)) || got.GetSub().GetStat().GetIno() == 0 {
+				t.Errorf("%d (%s): its handle lists %v, want %v (stat %v)", i, name, entryNames(byHandle), entryNames(got), got.GetSub().GetStat())
+			}
+		}
+	}
+	if e := unix.Errno(r.GetSubs()[0].GetErrno()); e != 0 || len(r.GetSubs()[0].GetEntries()) != 1 {
+		t.Errorf("a: errno %v, %d entries; want its one file", e, len(r.GetSubs()[0].GetEntries()))
+	}
+	if e := unix.Errno(r.GetSubs()[5].GetErrno()); e != unix.ESTALE {
+		t.Errorf("c asked as another inode: %v, want ESTALE", e)
+	}
+	many := make([][]byte, maxSubsPerCall+1)
+	for i := range many {
+		many[i] = []byte("a")
+	}
+	for _, tc := range []struct {
+		name  string
+		req   *goferpb.GetdentsRequest
+		errno unix.Errno
+	}{
+		{"unknown dir", &goferpb.GetdentsRequest{Dir: e.rootH + 1000, Names: [][]byte{[]byte("a")}, Count: 10}, unix.EBADF},
+		{"name and names", &goferpb.GetdentsRequest{Dir: e.rootH, Name: []byte("a"), Names: [][]byte{[]byte("b")}, Count: 10}, unix.EINVAL},
+		{"inos short", &goferpb.GetdentsRequest{Dir: e.rootH, Names: [][]byte{[]byte("a"), []byte("b")}, Inos: []uint64{sta.Ino}, Count: 10}, unix.EINVAL},
+		{"too many", &goferpb.GetdentsRequest{Dir: e.rootH, Names: many, Count: 10}, unix.EINVAL},
+	} {
+		r, err := e.c.Getdents(e.ctx, tc.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := unix.Errno(r.GetErrno()); got != tc.errno || len(r.GetSubs()) != 0 {
+			t.Errorf("%s: errno %v, %d replies; want %v, none", tc.name, got, len(r.GetSubs()), tc.errno)
+		}
+	}
+}
+
 // TestListingsShareNoBuffer lists two directories of different names from
 // two goroutines at once, again and again: each listing must hold its
 // own directory's names, whatever the other read meanwhile into the

@@ -4248,7 +4248,17 @@ type GetdentsRequest struct {
 	// whole or not at all for its lookups and listings ahead, and drops
 	// one of more names than it keeps (/usr/bin, /usr/lib/x86_64-linux-gnu):
 	// their attributes were a statx an entry for nothing.
-	PlusIfEof     bool `protobuf:"varint,605,opt,name=plus_if_eof,json=plusIfEof,proto3" json:"plus_if_eof,omitempty"`
+	PlusIfEof bool `protobuf:"varint,605,opt,name=plus_if_eof,json=plusIfEof,proto3" json:"plus_if_eof,omitempty"`
+	// names, instead of name, lists each subdirectory names[i] of dir as
+	// a listing by name would (inos[i] its ino, if inos is set), in one
+	// call: GetdentsReply.subs[i] is that listing's reply, with its own
+	// errno; count, plus, plus_if_eof and want_handle apply to each, and
+	// offset must be 0. At most 64 names. The sentry's listings ahead of a
+	// directory's subdirectories (or of one subdirectory's own) cost one
+	// call, not one each (gofer protocol 4: an older gofer would list dir
+	// itself).
+	Names         [][]byte `protobuf:"bytes,617,rep,name=names,proto3" json:"names,omitempty"`
+	Inos          []uint64 `protobuf:"varint,618,rep,packed,name=inos,proto3" json:"inos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4339,6 +4349,20 @@ func (x *GetdentsRequest) GetPlusIfEof() bool {
 	return false
 }
 
+func (x *GetdentsRequest) GetNames() [][]byte {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+func (x *GetdentsRequest) GetInos() []uint64 {
+	if x != nil {
+		return x.Inos
+	}
+	return nil
+}
+
 type Dirent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  []byte                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -4424,13 +4448,17 @@ func (x *Dirent) GetOffset() uint64 {
 // once empty, cannot fail with EBUSY. False when the kernel does not
 // tell.
 type GetdentsReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
-	Entries       []*Dirent              `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
-	Stats         []*Stat                `protobuf:"bytes,170,rep,name=stats,proto3" json:"stats,omitempty"`
-	Eof           bool                   `protobuf:"varint,171,opt,name=eof,proto3" json:"eof,omitempty"`
-	Sub           *WalkedFile            `protobuf:"bytes,599,opt,name=sub,proto3" json:"sub,omitempty"`
-	SubNoMount    bool                   `protobuf:"varint,606,opt,name=sub_no_mount,json=subNoMount,proto3" json:"sub_no_mount,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Errno      int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	Entries    []*Dirent              `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	Stats      []*Stat                `protobuf:"bytes,170,rep,name=stats,proto3" json:"stats,omitempty"`
+	Eof        bool                   `protobuf:"varint,171,opt,name=eof,proto3" json:"eof,omitempty"`
+	Sub        *WalkedFile            `protobuf:"bytes,599,opt,name=sub,proto3" json:"sub,omitempty"`
+	SubNoMount bool                   `protobuf:"varint,606,opt,name=sub_no_mount,json=subNoMount,proto3" json:"sub_no_mount,omitempty"`
+	// subs are the replies of the listings GetdentsRequest.names asked
+	// for, in its order (the top errno is the call's: EBADF for an unknown
+	// dir handle).
+	Subs          []*GetdentsReply `protobuf:"bytes,619,rep,name=subs,proto3" json:"subs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4505,6 +4533,13 @@ func (x *GetdentsReply) GetSubNoMount() bool {
 		return x.SubNoMount
 	}
 	return false
+}
+
+func (x *GetdentsReply) GetSubs() []*GetdentsReply {
+	if x != nil {
+		return x.Subs
+	}
+	return nil
 }
 
 // An Fsync with handles syncs handle and every one of handles with one
@@ -5187,7 +5222,7 @@ const file_gofer_proto_rawDesc = "" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12;\n" +
 	"\achanged\x18\xe8\x02 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\achanged\x12\x19\n" +
 	"\adiffers\x18\xd8\x04 \x01(\bR\adiffers\x12*\n" +
-	"\x10exchanged_before\x18\xd9\x04 \x01(\bR\x0fexchangedBefore\"\xd1\x01\n" +
+	"\x10exchanged_before\x18\xd9\x04 \x01(\bR\x0fexchangedBefore\"\xfd\x01\n" +
 	"\x0fGetdentsRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x14\n" +
@@ -5197,12 +5232,14 @@ const file_gofer_proto_rawDesc = "" +
 	"\x03ino\x18\xc5\x04 \x01(\x04R\x03ino\x12 \n" +
 	"\vwant_handle\x18\xd6\x04 \x01(\bR\n" +
 	"wantHandle\x12\x1f\n" +
-	"\vplus_if_eof\x18\xdd\x04 \x01(\bR\tplusIfEof\"Z\n" +
+	"\vplus_if_eof\x18\xdd\x04 \x01(\bR\tplusIfEof\x12\x15\n" +
+	"\x05names\x18\xe9\x04 \x03(\fR\x05names\x12\x13\n" +
+	"\x04inos\x18\xea\x04 \x03(\x04R\x04inos\"Z\n" +
 	"\x06Dirent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\fR\x04name\x12\x10\n" +
 	"\x03ino\x18\x02 \x01(\x04R\x03ino\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\rR\x04type\x12\x16\n" +
-	"\x06offset\x18\x04 \x01(\x04R\x06offset\"\x84\x02\n" +
+	"\x06offset\x18\x04 \x01(\x04R\x06offset\"\xc1\x02\n" +
 	"\rGetdentsReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x129\n" +
 	"\aentries\x18\x02 \x03(\v2\x1f.runscdecoupled.gofer.v1.DirentR\aentries\x124\n" +
@@ -5210,7 +5247,8 @@ const file_gofer_proto_rawDesc = "" +
 	"\x03eof\x18\xab\x01 \x01(\bR\x03eof\x126\n" +
 	"\x03sub\x18\xd7\x04 \x01(\v2#.runscdecoupled.gofer.v1.WalkedFileR\x03sub\x12!\n" +
 	"\fsub_no_mount\x18\xde\x04 \x01(\bR\n" +
-	"subNoMount\"^\n" +
+	"subNoMount\x12;\n" +
+	"\x04subs\x18\xeb\x04 \x03(\v2&.runscdecoupled.gofer.v1.GetdentsReplyR\x04subs\"^\n" +
 	"\fFsyncRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x1b\n" +
 	"\tdata_only\x18\x02 \x01(\bR\bdataOnly\x12\x19\n" +
@@ -5412,71 +5450,72 @@ var file_gofer_proto_depIdxs = []int32{
 	59, // 52: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
 	10, // 53: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
 	15, // 54: runscdecoupled.gofer.v1.GetdentsReply.sub:type_name -> runscdecoupled.gofer.v1.WalkedFile
-	12, // 55: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
-	14, // 56: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
-	17, // 57: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
-	19, // 58: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
-	33, // 59: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
-	35, // 60: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
-	37, // 61: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
-	39, // 62: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
-	21, // 63: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
-	31, // 64: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
-	23, // 65: runscdecoupled.gofer.v1.Gofer.GetXattr:input_type -> runscdecoupled.gofer.v1.GetXattrRequest
-	25, // 66: runscdecoupled.gofer.v1.Gofer.SetXattr:input_type -> runscdecoupled.gofer.v1.SetXattrRequest
-	27, // 67: runscdecoupled.gofer.v1.Gofer.ListXattr:input_type -> runscdecoupled.gofer.v1.ListXattrRequest
-	29, // 68: runscdecoupled.gofer.v1.Gofer.RemoveXattr:input_type -> runscdecoupled.gofer.v1.RemoveXattrRequest
-	41, // 69: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
-	43, // 70: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
-	45, // 71: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
-	47, // 72: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
-	49, // 73: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
-	51, // 74: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
-	52, // 75: runscdecoupled.gofer.v1.Gofer.UnlinkMany:input_type -> runscdecoupled.gofer.v1.UnlinkManyRequest
-	56, // 76: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
-	58, // 77: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
-	61, // 78: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
-	63, // 79: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
-	65, // 80: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
-	8,  // 81: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
-	5,  // 82: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
-	0,  // 83: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
-	3,  // 84: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
-	13, // 85: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
-	16, // 86: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
-	18, // 87: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
-	20, // 88: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
-	34, // 89: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
-	36, // 90: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
-	38, // 91: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
-	40, // 92: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
-	22, // 93: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
-	32, // 94: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
-	24, // 95: runscdecoupled.gofer.v1.Gofer.GetXattr:output_type -> runscdecoupled.gofer.v1.GetXattrReply
-	26, // 96: runscdecoupled.gofer.v1.Gofer.SetXattr:output_type -> runscdecoupled.gofer.v1.SetXattrReply
-	28, // 97: runscdecoupled.gofer.v1.Gofer.ListXattr:output_type -> runscdecoupled.gofer.v1.ListXattrReply
-	30, // 98: runscdecoupled.gofer.v1.Gofer.RemoveXattr:output_type -> runscdecoupled.gofer.v1.RemoveXattrReply
-	42, // 99: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
-	44, // 100: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
-	46, // 101: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
-	48, // 102: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
-	50, // 103: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
-	54, // 104: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
-	53, // 105: runscdecoupled.gofer.v1.Gofer.UnlinkMany:output_type -> runscdecoupled.gofer.v1.UnlinkManyReply
-	57, // 106: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
-	60, // 107: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
-	62, // 108: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
-	64, // 109: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
-	66, // 110: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
-	9,  // 111: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
-	6,  // 112: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
-	2,  // 113: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
-	4,  // 114: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
-	85, // [85:115] is the sub-list for method output_type
-	55, // [55:85] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	60, // 55: runscdecoupled.gofer.v1.GetdentsReply.subs:type_name -> runscdecoupled.gofer.v1.GetdentsReply
+	12, // 56: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
+	14, // 57: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
+	17, // 58: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
+	19, // 59: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
+	33, // 60: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
+	35, // 61: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
+	37, // 62: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
+	39, // 63: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
+	21, // 64: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
+	31, // 65: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
+	23, // 66: runscdecoupled.gofer.v1.Gofer.GetXattr:input_type -> runscdecoupled.gofer.v1.GetXattrRequest
+	25, // 67: runscdecoupled.gofer.v1.Gofer.SetXattr:input_type -> runscdecoupled.gofer.v1.SetXattrRequest
+	27, // 68: runscdecoupled.gofer.v1.Gofer.ListXattr:input_type -> runscdecoupled.gofer.v1.ListXattrRequest
+	29, // 69: runscdecoupled.gofer.v1.Gofer.RemoveXattr:input_type -> runscdecoupled.gofer.v1.RemoveXattrRequest
+	41, // 70: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
+	43, // 71: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
+	45, // 72: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
+	47, // 73: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
+	49, // 74: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
+	51, // 75: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
+	52, // 76: runscdecoupled.gofer.v1.Gofer.UnlinkMany:input_type -> runscdecoupled.gofer.v1.UnlinkManyRequest
+	56, // 77: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
+	58, // 78: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
+	61, // 79: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
+	63, // 80: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
+	65, // 81: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
+	8,  // 82: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
+	5,  // 83: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
+	0,  // 84: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
+	3,  // 85: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
+	13, // 86: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
+	16, // 87: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
+	18, // 88: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
+	20, // 89: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
+	34, // 90: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
+	36, // 91: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
+	38, // 92: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
+	40, // 93: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
+	22, // 94: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
+	32, // 95: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
+	24, // 96: runscdecoupled.gofer.v1.Gofer.GetXattr:output_type -> runscdecoupled.gofer.v1.GetXattrReply
+	26, // 97: runscdecoupled.gofer.v1.Gofer.SetXattr:output_type -> runscdecoupled.gofer.v1.SetXattrReply
+	28, // 98: runscdecoupled.gofer.v1.Gofer.ListXattr:output_type -> runscdecoupled.gofer.v1.ListXattrReply
+	30, // 99: runscdecoupled.gofer.v1.Gofer.RemoveXattr:output_type -> runscdecoupled.gofer.v1.RemoveXattrReply
+	42, // 100: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
+	44, // 101: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
+	46, // 102: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
+	48, // 103: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
+	50, // 104: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
+	54, // 105: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
+	53, // 106: runscdecoupled.gofer.v1.Gofer.UnlinkMany:output_type -> runscdecoupled.gofer.v1.UnlinkManyReply
+	57, // 107: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
+	60, // 108: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
+	62, // 109: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
+	64, // 110: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
+	66, // 111: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
+	9,  // 112: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
+	6,  // 113: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
+	2,  // 114: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
+	4,  // 115: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
+	86, // [86:116] is the sub-list for method output_type
+	56, // [56:86] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_gofer_proto_init() }

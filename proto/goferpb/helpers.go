@@ -43,9 +43,7 @@ func rangeHandlesKnown(m protoreflect.ProtoMessage, f func(*Handle, *Stat)) bool
 			f(h, r.GetStat())
 		}
 	case *GetdentsReply:
-		if wf := r.GetSub(); wf.GetHandle() != nil {
-			f(wf.GetHandle(), wf.GetStat())
-		}
+		rangeGetdentsHandles(r, f)
 	case *MkdirReply:
 		if h := r.GetHandle(); h != nil {
 			f(h, r.GetStat())
@@ -70,6 +68,18 @@ func rangeHandlesKnown(m protoreflect.ProtoMessage, f func(*Handle, *Stat)) bool
 		return false
 	}
 	return true
+}
+
+// rangeGetdentsHandles is rangeHandlesKnown of a GetdentsReply: its
+// subdirectory's handle, then those of the listings of several it holds
+// (GetdentsReply.subs), as the reflective walk visits them.
+func rangeGetdentsHandles(r *GetdentsReply, f func(*Handle, *Stat)) {
+	if wf := r.GetSub(); wf.GetHandle() != nil {
+		f(wf.GetHandle(), wf.GetStat())
+	}
+	for _, sub := range r.GetSubs() {
+		rangeGetdentsHandles(sub, f)
+	}
 }
 
 func rangeHandlesReflect(m protoreflect.Message, f func(*Handle, *Stat)) {
@@ -105,8 +115,10 @@ func rangeHandlesReflect(m protoreflect.Message, f func(*Handle, *Stat)) {
 // protocol would make an old peer misbehave rather than fail cleanly.
 // (2: Getdents cookies are the host's directory positions. 3: an
 // UnlinkMany may remove directories, UnlinkManyRequest.flags, which an
-// older gofer would ignore and unlink them without.)
-const ProtocolVersion = 3
+// older gofer would ignore and unlink them without. 4: a Getdents may
+// list several subdirectories, GetdentsRequest.names, which an older
+// gofer would ignore and list the directory itself.)
+const ProtocolVersion = 4
 
 // Features of a Calls stream (GoferCall.features on its first call,
 // GoferResult.features on the gofer's first result).

@@ -48,9 +48,11 @@ import (
 // maxAheadDirs of them and maxAheadEntries entries in all per reply,
 // only while the client's path budget keeps listingRoom (as a lookup's
 // listing), and only gofer directories the caller may read and search.
-// Each costs a gofer Getdents with the entries' attributes (and a Walk
-// when the subdirectory's dentry has no handle), made before the grant:
-// a change since the call began fails the grant, as for any listing.
+// The subdirectories of one directory cost one gofer Getdents with their
+// entries' attributes (GetdentsRequest.names: GNU find over
+// /usr/include made 396 Getdents, 843 with one a listing), made before
+// the grant: a change since the call began fails the grant, as for any
+// listing.
 
 // maxAheadDirs bounds the listings one reply carries ahead; most
 // directories of /usr/include have fewer subdirectories (5 of 833 more).
@@ -143,63 +145,95 @@ func listAhead(k *kernel.Kernel, c *kernel.Task, dir *vfs.Dentry, h uint64, comm
 
 // listAheadNames is listAhead's listing of names, after out (entries
 // entries in all, their keys counted in n); it returns out with them and
-// the entries.
+// the entries. The names are listed before their leases are counted:
+// those of one directory in one gofer call (listSubs), so one the path
+// budget or the entries' bound then has no room for was listed for
+// nothing (the budget's check before the calls makes that rare).
 func listAheadNames(k *kernel.Kernel, c *kernel.Task, dir *vfs.Dentry, h uint64, common []readlease.Key, names []string, n int,
 	out []*aheadListing, entries int) ([]*aheadListing, int) {
 	v := c.Kernel.VFS
 	shm, _ := v.ShmIfMade()
-	for _, name := range names {
-		if len(out) >= c.AheadWanted || entries >= maxAheadEntries {
-			break
-		}
-		if k.LeaseHolder.PathRoom()-n-(len(common)+4+2*maxMissingInNames) < listingRoom {
-			break
-		}
-		// A name "s/g" is subdirectory g of subdirectory s: listed
-		// through s's handle, its answers hold s's search too.
-		parent, last, via := dir, name, h
-		var crossed *vfs.Dentry
-		if first, rest, two := strings.Cut(name, "/"); two {
-			if !aheadName(first) || !aheadName(rest) {
+	for i := 0; i < len(names) && len(out) < c.AheadWanted && entries < maxAheadEntries && aheadRoom(k, common, n); {
+		// The subdirectories to list, in names' order, as many as
+		// the reply may still take (more after those that fail): a
+		// name "s/g" is subdirectory g of subdirectory s, listed
+		// through s's handle, its answers holding s's search too.
+		var subs []aheadSub
+		for ; i < len(names) && len(out)+len(subs) < c.AheadWanted; i++ {
+			name := names[i]
+			parent, last, via := dir, name, h
+			var crossed *vfs.Dentry
+			if first, rest, two := strings.Cut(name, "/"); two {
+				if !aheadName(first) || !aheadName(rest) {
+					continue
+				}
+				p := v.CachedChild(dir, first)
+				if p == nil || p.Kind != vfs.KindGofer || !p.IsDir() || p == shm || c.MaySearch(p) != nil {
+					continue
+				}
+				parent, last, via, crossed = p, rest, 0, p
+			} else if !aheadName(name) {
 				continue
 			}
-			p := v.CachedChild(dir, first)
-			if p == nil || p.Kind != vfs.KindGofer || !p.IsDir() || p == shm || c.MaySearch(p) != nil {
+			sub := v.CachedChild(parent, last)
+			if sub == nil || sub.Kind != vfs.KindGofer || !sub.IsDir() || sub == shm || v.TooBig(sub) ||
+				c.MayAccess(sub, auth.MayRead|auth.MayExec) != nil {
 				continue
 			}
-			parent, last, via, crossed = p, rest, 0, p
-		} else if !aheadName(name) {
-			continue
+			subs = append(subs, aheadSub{name: name, parent: parent, last: last, via: via, crossed: crossed, sub: sub})
 		}
-		sub := v.CachedChild(parent, last)
-		if sub == nil || sub.Kind != vfs.KindGofer || !sub.IsDir() || sub == shm || v.TooBig(sub) ||
-			c.MayAccess(sub, auth.MayRead|auth.MayExec) != nil {
-			continue
+		listSubs(c, subs)
+		for _, sd := range subs {
+			a := sd.listing
+			if a == nil {
+				continue
+			}
+			if len(out) >= c.AheadWanted || entries >= maxAheadEntries || !aheadRoom(k, common, n) {
+				break
+			}
+			a.name = sd.name
+			var s keySet
+			s.keys = append(s.keys, common...)
+			s.add(readlease.PathSearch, sd.crossed)
+			s.add(readlease.PathSearch, sd.sub)
+			s.addKey(readlease.AttrsKey(sd.sub.Ino(), true))
+			s.add(readlease.PathNames, sd.sub)
+			if k.CompleteNames && a.noMount && !v.HasMounts() {
+				// Its complete names (the client's copy, kept through
+				// its own changes: rm -r posts the rmdir of a
+				// directory it listed and emptied,
+				// sentry/client/postunlink.go). Not of a mount point,
+				// whose rmdir fails with EBUSY.
+				s.add(readlease.PathComplete, sd.sub)
+			}
+			a.keys = appendEntryKeys(s.keys, a.entries)
+			n += len(a.keys)
+			entries += len(a.entries)
+			out = append(out, a)
 		}
-		a := listSub(c, parent, via, sub, last)
-		if a == nil {
-			continue
-		}
-		a.name = name
-		var s keySet
-		s.keys = append(s.keys, common...)
-		s.add(readlease.PathSearch, crossed)
-		s.add(readlease.PathSearch, sub)
-		s.addKey(readlease.AttrsKey(sub.Ino(), true))
-		s.add(readlease.PathNames, sub)
-		if k.CompleteNames && a.noMount && !v.HasMounts() {
-			// Its complete names (the client's copy, kept through its
-			// own changes: rm -r posts the rmdir of a directory it
-			// listed and emptied, sentry/client/postunlink.go). Not of
-			// a mount point, whose rmdir fails with EBUSY.
-			s.add(readlease.PathComplete, sub)
-		}
-		a.keys = appendEntryKeys(s.keys, a.entries)
-		n += len(a.keys)
-		entries += len(a.entries)
-		out = append(out, a)
 	}
 	return out, entries
+}
+
+// aheadRoom says whether the client's path budget keeps listingRoom
+// after one more listing's most keys, besides common and the n keys
+// the reply holds.
+func aheadRoom(k *kernel.Kernel, common []readlease.Key, n int) bool {
+	return k.LeaseHolder.PathRoom()-n-(len(common)+4+2*maxMissingInNames) >= listingRoom
+}
+
+// aheadSub is a subdirectory listAheadNames lists: sub, the entry last
+// of parent, asked for as name, listed through handle via of parent (0:
+// listSub's), its answers holding crossed's search too (nil: none), and
+// its listing (nil: none).
+type aheadSub struct {
+	name    string
+	parent  *vfs.Dentry
+	last    string
+	via     uint64
+	crossed *vfs.Dentry
+	sub     *vfs.Dentry
+	listing *aheadListing
 }
 
 // aheadName says whether name may be one name of a listing ahead's path
@@ -208,15 +242,36 @@ func aheadName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsRune(name, '/')
 }
 
-// listSub lists gofer directory sub, the entry name of dir, which a
-// call listed, with its entries' attributes, in one gofer call through
-// dir's handle h (GetdentsRequest.name: no Walk to sub; it brings a
-// handle of sub, kept for its open): nil if it has more than
-// maxMissingInNames entries (noted so for tooBigLife) or the gofer
-// failed. With h 0, through the handle dir's own listing ahead left on
-// it (a second level's "s/g": dir is s, listed ahead, maybe not opened
-// yet), else its dentry's.
-func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name string) *aheadListing {
+// listSubs sets each of subs' listing: those of one parent through one
+// handle in one gofer call (listSub), in the order of their first. They
+// are at most c.AheadWanted (maxAheadDirs), within the gofer's bound of
+// names a call.
+func listSubs(c *kernel.Task, subs []aheadSub) {
+	grouped := make([]bool, len(subs))
+	for i := range subs {
+		if grouped[i] {
+			continue
+		}
+		var group []*aheadSub
+		for j := i; j < len(subs); j++ {
+			if !grouped[j] && subs[j].parent == subs[i].parent && subs[j].via == subs[i].via {
+				grouped[j] = true
+				group = append(group, &subs[j])
+			}
+		}
+		listSub(c, subs[i].parent, subs[i].via, group)
+	}
+}
+
+// listSub lists gofer directories subs, entries of dir, which a call
+// listed, with their entries' attributes, in one gofer call through
+// dir's handle h (GetdentsRequest.name, or names for several: no Walk to
+// them; it brings a handle of each, kept for its open), and sets each
+// one's listing: none if it has more than maxMissingInNames entries
+// (noted so for tooBigLife) or the gofer failed. With h 0, through the
+// handle dir's own listing ahead left on it (a second level's "s/g": dir
+// is s, listed ahead, maybe not opened yet), else its dentry's.
+func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, subs []*aheadSub) {
 	v := c.Kernel.VFS
 	if h == 0 {
 		// Not taken: an open of dir may take it meanwhile and its close
@@ -227,18 +282,48 @@ func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name st
 	if h == 0 {
 		var err error
 		if h, err = v.PinHandle(dir); err != nil {
-			return nil
+			return
 		}
 		defer v.Unpin(dir)
+	}
+	req := &goferpb.GetdentsRequest{Dir: h, Count: maxMissingInNames + 1, Plus: true, PlusIfEof: true, WantHandle: true}
+	if len(subs) == 1 {
+		req.Name, req.Ino = []byte(subs[0].last), subs[0].sub.Ino()
+	} else {
+		req.Names, req.Inos = make([][]byte, len(subs)), make([]uint64, len(subs))
+		for i, sd := range subs {
+			req.Names[i], req.Inos[i] = []byte(sd.last), sd.sub.Ino()
+		}
 	}
 	ctx, cancel := v.RPCCtx()
 	conf := v.ConfirmStart()
 	seen := v.RemovalsSeen()
-	r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, &goferpb.GetdentsRequest{Dir: h, Name: []byte(name), Ino: sub.Ino(), Count: maxMissingInNames + 1, Plus: true, PlusIfEof: true, WantHandle: true})
+	r, seq, err := c.Kernel.Attrs.GetdentsSeq(ctx, req)
 	cancel()
 	if syserr.FromGofer("getdents", r.GetErrno(), err) != nil {
-		return nil
+		return
 	}
+	replies := []*goferpb.GetdentsReply{r}
+	if len(subs) > 1 {
+		replies = r.GetSubs()
+	}
+	for i, sr := range replies {
+		if i >= len(subs) {
+			// More than asked for (a gofer's bug): their handles go.
+			if id := sr.GetSub().GetHandle().GetId(); id != 0 {
+				v.Releases().Release([]uint64{id})
+			}
+			continue
+		}
+		subs[i].listing = listedSub(v, subs[i].sub, sr, seq, conf, seen)
+	}
+}
+
+// listedSub returns the listing ahead of gofer directory sub that the
+// gofer's reply r of a listing by name brought (nil: none), keeping the
+// handle it brought for sub's open; seq, conf and seen were read before
+// the call.
+func listedSub(v *vfs.VFS, sub *vfs.Dentry, r *goferpb.GetdentsReply, seq uint64, conf vfs.Confirmed, seen uint64) *aheadListing {
 	if wf := r.GetSub(); wf.GetHandle().GetId() != 0 {
 		// For the application's open of sub, which then needs no Walk.
 		if wf.GetStat().GetIno() == sub.Ino() {
@@ -246,6 +331,9 @@ func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name st
 		} else {
 			v.Releases().Release([]uint64{wf.GetHandle().GetId()})
 		}
+	}
+	if syserr.FromGofer("getdents", r.GetErrno(), nil) != nil {
+		return nil
 	}
 	var ents []*goferpb.Dirent
 	for _, e := range r.Entries {
@@ -258,7 +346,7 @@ func listSub(c *kernel.Task, dir *vfs.Dentry, h uint64, sub *vfs.Dentry, name st
 		return nil
 	}
 	v.NoteListing(sub, r.Entries, r.Stats, seq, seen)
-	a := &aheadListing{name: name, dir: sub, noMount: r.GetSubNoMount()}
+	a := &aheadListing{dir: sub, noMount: r.GetSubNoMount()}
 	// As Getdents64 lists from the start with room for everything.
 	a.dirents = syscalls.AppendDirent(a.dirents, ".", sub.Ino(), unix.DT_DIR, 1)
 	a.dirents = syscalls.AppendDirent(a.dirents, "..", v.ParentOf(sub).Ino(), unix.DT_DIR, 2)

@@ -315,3 +315,56 @@ func TestListedDirOpenNoWalk(t *testing.T) {
 		t.Errorf("the open of a directory listed ahead after a rename in it took the kept handle")
 	}
 }
+
+// TestListingAheadGoferCalls: the listings ahead of one directory's
+// subdirectories cost one gofer Getdents (GetdentsRequest.names), not
+// one each: /tmp/lg's six subdirectories in one call, the second level's
+// d0/x, d0/y in one through d0's handle and d1/x, d1/y in one through
+// d1's (4 calls with the listing of /tmp/lg itself; 11 with one call a
+// listing), each listing what a getdents64 of it returns, each bringing
+// its handle (the open of d3 walks nothing).
+func TestListingAheadGoferCalls(t *testing.T) {
+	releasesInBatchesOnly(t)
+	e, rc, _ := countingEnvSock(t)
+	freezeClock(e) // no kept handle ages out during the test
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
+	for _, d := range []string{"d0/x", "d0/y", "d1/x", "d1/y", "d2", "d3", "d4", "d5"} {
+		if err := os.MkdirAll(filepath.Join(e.root, "tmp", "lg", d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(e.root, "tmp", "lg", d, "f"), []byte(d), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open, listing, buf := dirCalls(t, l)
+	fd := open("/tmp/lg")
+	rc.take()
+	r := listing(fd, &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: []byte("/tmp/lg"), ListingAhead: maxAheadDirs})
+	got := rc.take()
+	l.sys(1, unix.SYS_CLOSE, fd)
+	var names []string
+	for _, a := range r.Ahead {
+		names = append(names, string(a.Name))
+	}
+	slices.Sort(names)
+	want := []string{"d0", "d0/x", "d0/y", "d1", "d1/x", "d1/y", "d2", "d3", "d4", "d5"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("sent ahead %v, want %v", names, want)
+	}
+	if got["Getdents"] != 4 || got["Walk"] != 0 {
+		t.Errorf("the listing of /tmp/lg with 10 listings ahead made gofer calls %s, want 4 Getdents (its own, one for its subdirectories, one for each of d0's and d1's) and no Walk", fmtCounts(got))
+	}
+	fd = open("/tmp/lg/d3")
+	l.sys(1, unix.SYS_CLOSE, fd)
+	if got := rc.take(); got["Walk"] != 0 {
+		t.Errorf("the open of d3, listed ahead, made gofer calls %s, want no Walk (its listing's handle)", fmtCounts(got))
+	}
+	for _, a := range r.Ahead {
+		fd := open("/tmp/lg/" + string(a.Name))
+		got := listing(fd, &sentrypb.Syscall{})
+		l.sys(1, unix.SYS_CLOSE, fd)
+		if got.Errno != 0 || !bytes.Equal(l.mem.bytes(buf, int(got.Ret)), a.Dirents) || len(a.Listed) == 0 {
+			t.Errorf("%s: getdents64 returned %d bytes (%v), want the %d sent ahead (%d entries' answers)", a.Name, got.Ret, unix.Errno(got.Errno), len(a.Dirents), len(a.Listed))
+		}
+	}
+}

@@ -1170,6 +1170,17 @@ func (a *AttrCache) GetdentsSeq(ctx context.Context, req *goferpb.GetdentsReques
 		return r, start, err
 	}
 	r, err := a.GoferClient.Getdents(ctx, req, opts...)
+	if len(req.GetNames()) != 0 {
+		// Listings of subdirectories by name (GetdentsRequest.names):
+		// each one's handle as for one.
+		for _, sr := range r.GetSubs() {
+			if sub := sr.GetSub(); sub != nil {
+				a.learn(sub.GetHandle().GetId(), sub.GetStat(), start)
+				a.observed(ctx, sub.GetStat())
+			}
+		}
+		return r, start, err
+	}
 	if len(req.GetName()) == 0 {
 		// Its atime (a listing of a subdirectory by name changes the
 		// subdirectory's, which has no handle here), and no more: a

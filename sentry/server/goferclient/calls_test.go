@@ -278,7 +278,7 @@ func mustMarshal(tb testing.TB, m proto.Message) []byte {
 // TestGoferConnRequestFields: every uint64 field of a Gofer request is
 // classified as a handle id or not, so a new field cannot be forgotten.
 func TestGoferConnRequestFields(t *testing.T) {
-	notHandles := map[protoreflect.Name]bool{"offset": true, "seq": true, "size": true, "rdev": true, "features": true, "expect_ino": true, "length": true, "ino": true, "size_before": true, "old_ino": true, "new_ino": true}
+	notHandles := map[protoreflect.Name]bool{"offset": true, "seq": true, "size": true, "rdev": true, "features": true, "expect_ino": true, "length": true, "ino": true, "inos": true, "size_before": true, "old_ino": true, "new_ino": true}
 	svc := goferpb.File_gofer_proto.Services().Get(0)
 	n := 0
 	for i := 0; i < svc.Methods().Len(); i++ {

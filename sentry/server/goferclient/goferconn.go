@@ -611,6 +611,24 @@ func (g *GoferConn) finish(req proto.Message, uses []use, rep proto.Message, gif
 				}
 			}
 		}
+	case *goferpb.GetdentsRequest:
+		// A listing of subdirectories by name: each one's handle is
+		// that name in dir (a listing of one, GetdentsRequest.name, has
+		// only that one's).
+		if len(r.Names) == 0 {
+			for _, e := range added {
+				e.parent, e.name = r.Dir, string(r.Name)
+			}
+			break
+		}
+		for i, sr := range rep.(*goferpb.GetdentsReply).GetSubs() {
+			if i >= len(r.Names) {
+				break
+			}
+			if e := g.handles[sr.GetSub().GetHandle().GetId()]; e != nil && sr.GetSub().GetHandle().GetId() != 0 {
+				e.parent, e.name = r.Dir, string(r.Names[i])
+			}
+		}
 	case interface {
 		GetDir() uint64
 		GetName() []byte
