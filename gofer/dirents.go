@@ -184,6 +184,13 @@ func (s *Server) readDir(h *handle, from uint64) ([]*goferpb.Dirent, error) {
 	if err != nil {
 		return nil, wrap(err, "getdents: open handle %d", h.id)
 	}
+	return s.readDirAt(h, fd, from, false)
+}
+
+// readDirAt is readDir through h's directory fd fd; fresh says fd was
+// just opened (at the directory's start: from 0 needs no seek).
+// Precondition: h.mu is held for writing.
+func (s *Server) readDirAt(h *handle, fd int, from uint64, fresh bool) ([]*goferpb.Dirent, error) {
 	if from > math.MaxInt64 {
 		return nil, errorf(unix.EINVAL, "getdents: handle %d: cookie %#x is no directory position", h.id, from)
 	}
@@ -192,20 +199,22 @@ func (s *Server) readDir(h *handle, from uint64) ([]*goferpb.Dirent, error) {
 		return nil, wrap(err, "getdents: statfs handle %d", h.id)
 	}
 	if sfs.Type == unix.OVERLAYFS_SUPER_MAGIC {
-		ents, err := s.readDirFrom(h, fd, 0)
+		ents, err := s.readDirFrom(h, fd, 0, fresh)
 		if err != nil {
 			return nil, err
 		}
 		return namesAfter(ents, from), nil
 	}
-	return s.readDirFrom(h, fd, from)
+	return s.readDirFrom(h, fd, from, fresh && from == 0)
 }
 
 // readDirFrom reads the entries of directory fd from host position from
-// to the end.
-func (s *Server) readDirFrom(h *handle, fd int, from uint64) ([]*goferpb.Dirent, error) {
-	if _, err := unix.Seek(fd, int64(from), unix.SEEK_SET); err != nil {
-		return nil, wrap(err, "getdents: seek handle %d to %#x", h.id, from)
+// to the end (fd is there already if at).
+func (s *Server) readDirFrom(h *handle, fd int, from uint64, at bool) ([]*goferpb.Dirent, error) {
+	if !at {
+		if _, err := unix.Seek(fd, int64(from), unix.SEEK_SET); err != nil {
+			return nil, wrap(err, "getdents: seek handle %d to %#x", h.id, from)
+		}
 	}
 	var ents []*goferpb.Dirent
 	bp := direntBufs.Get().(*[]byte)

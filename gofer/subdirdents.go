@@ -66,20 +66,20 @@ func (s *Server) getdentsOfSub(req *goferpb.GetdentsRequest) (*goferpb.GetdentsR
 		return nil, wrap(err, "getdents of %q: open", req.GetName())
 	}
 	defer unix.Close(fd)
-	if ino := req.GetIno(); ino != 0 {
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			return nil, wrap(err, "getdents of %q: stat", req.GetName())
-		}
-		if st.Ino != ino {
-			return nil, errorf(unix.ESTALE, "getdents of %q: inode %d, not %d", req.GetName(), st.Ino, ino)
-		}
+	// The directory's inode (the one asked for, the handle's) and
+	// whether it is a mount point, from one statx.
+	ino, noMount, err := dirIdentity(fd)
+	if err != nil {
+		return nil, wrap(err, "getdents of %q: stat", req.GetName())
+	}
+	if want := req.GetIno(); want != 0 && ino != want {
+		return nil, errorf(unix.ESTALE, "getdents of %q: inode %d, not %d", req.GetName(), ino, want)
 	}
 	// readDir's and hideSillyDir's view of the directory: this call's
-	// descriptor, no handle id.
+	// descriptor, no handle id, at its start.
 	sub := &handle{fd: fd, rfd: fd, wfd: -1, ftype: unix.S_IFDIR}
 	sub.mu.Lock()
-	ents, err := s.readDir(sub, 0)
+	ents, err := s.readDirAt(sub, fd, 0, true)
 	sub.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -90,26 +90,38 @@ func (s *Server) getdentsOfSub(req *goferpb.GetdentsRequest) (*goferpb.GetdentsR
 		r.Stats = s.statEntriesAt(fd, r.Entries)
 	}
 	if req.GetWantHandle() {
-		r.Sub = s.subHandle(dir, string(req.GetName()), fd)
+		r.Sub = s.subHandle(dir, string(req.GetName()), ino)
 	}
-	r.SubNoMount = noMountPoint(fd)
+	r.SubNoMount = noMount
 	return r, nil
 }
 
-// noMountPoint says the directory fd holds open is no mount point, as
-// statx tells (false if the kernel does not say: before Linux 5.8).
-func noMountPoint(fd int) bool {
+// dirIdentity returns the inode number of the directory fd holds open
+// and whether it is no mount point, as statx tells (false if the kernel
+// does not say: before Linux 5.8).
+func dirIdentity(fd int) (ino uint64, noMount bool, err error) {
 	var stx unix.Statx_t
-	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, 0, &stx); err != nil {
-		return false
+	err = unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_INO, &stx)
+	for err == unix.EINTR {
+		err = unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_INO, &stx)
 	}
-	return stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0
+	if err == unix.ENOSYS {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return 0, false, err
+		}
+		return st.Ino, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return stx.Ino, stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0, nil
 }
 
 // subHandle returns a new handle of the subdirectory name of dir, as a
-// Walk to it would return it, if name still names the directory fd (the
-// descriptor it was listed through) holds open; else nil.
-func (s *Server) subHandle(dir *handle, name string, fd int) *goferpb.WalkedFile {
+// Walk to it would return it, if name still names the directory of
+// inode ino (the one listed, through a descriptor of it); else nil.
+func (s *Server) subHandle(dir *handle, name string, ino uint64) *goferpb.WalkedFile {
 	pfd, err := openPath(dir.fd, name)
 	if err != nil {
 		return nil
@@ -118,8 +130,7 @@ func (s *Server) subHandle(dir *handle, name string, fd int) *goferpb.WalkedFile
 	if err != nil {
 		return nil
 	}
-	var listed unix.Stat_t
-	if err := unix.Fstat(fd, &listed); err != nil || h.ino != listed.Ino || h.ftype != unix.S_IFDIR {
+	if h.ino != ino || h.ftype != unix.S_IFDIR {
 		h.decRef()
 		return nil
 	}

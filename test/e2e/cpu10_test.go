@@ -83,17 +83,8 @@ func straceCounts(t *testing.T, prog string, s, g *tu.Daemon, op string, rounds 
 		t.Fatalf("strace's summary: %v (%s)", err, straceLog.String())
 	}
 	counts := make(map[string]float64)
-	for _, l := range strings.Split(string(b), "\n") {
-		// "% time seconds usecs/call calls [errors] syscall"
-		f := strings.Fields(l)
-		if len(f) < 5 || f[len(f)-1] == "total" {
-			continue
-		}
-		n, err := strconv.Atoi(f[3])
-		if err != nil {
-			continue
-		}
-		counts[f[len(f)-1]] = float64(n) / float64(rounds)
+	for name, n := range tu.ParseStraceSummary(b) {
+		counts[name] = float64(n) / float64(rounds)
 	}
 	if len(counts) == 0 {
 		t.Fatalf("no counts in strace's summary:\n%s", b)
