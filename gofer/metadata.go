@@ -45,25 +45,24 @@ func tsNanos(sec int64, nsec int64) int64 {
 }
 
 func statFromStatx(s *unix.Statx_t) *goferpb.Stat {
-	st := &goferpb.Stat{
-		Mode:    uint32(s.Mode),
-		Nlink:   s.Nlink,
-		Uid:     s.Uid,
-		Gid:     s.Gid,
-		Size:    s.Size,
-		Blocks:  s.Blocks,
-		Blksize: s.Blksize,
-		Ino:     s.Ino,
-		Dev:     unix.Mkdev(s.Dev_major, s.Dev_minor),
-		Rdev:    unix.Mkdev(s.Rdev_major, s.Rdev_minor),
-		AtimeNs: tsNanos(s.Atime.Sec, int64(s.Atime.Nsec)),
-		MtimeNs: tsNanos(s.Mtime.Sec, int64(s.Mtime.Nsec)),
-		CtimeNs: tsNanos(s.Ctime.Sec, int64(s.Ctime.Nsec)),
-	}
+	st := &goferpb.Stat{}
+	setStatFromStatx(st, s)
+	return st
+}
+
+// setStatFromStatx sets the fields of st, a new Stat, from s, as
+// statFromStatx makes one (for a listing's attributes, made together:
+// statEntriesAt).
+func setStatFromStatx(st *goferpb.Stat, s *unix.Statx_t) {
+	st.Mode, st.Nlink, st.Uid, st.Gid = uint32(s.Mode), s.Nlink, s.Uid, s.Gid
+	st.Size, st.Blocks, st.Blksize, st.Ino = s.Size, s.Blocks, s.Blksize, s.Ino
+	st.Dev, st.Rdev = unix.Mkdev(s.Dev_major, s.Dev_minor), unix.Mkdev(s.Rdev_major, s.Rdev_minor)
+	st.AtimeNs = tsNanos(s.Atime.Sec, int64(s.Atime.Nsec))
+	st.MtimeNs = tsNanos(s.Mtime.Sec, int64(s.Mtime.Nsec))
+	st.CtimeNs = tsNanos(s.Ctime.Sec, int64(s.Ctime.Nsec))
 	if s.Mask&unix.STATX_BTIME != 0 {
 		st.BtimeNs = tsNanos(s.Btime.Sec, int64(s.Btime.Nsec))
 	}
-	return st
 }
 
 func statFromStat(s *unix.Stat_t) *goferpb.Stat {

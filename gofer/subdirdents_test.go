@@ -231,6 +231,48 @@ func TestGetdentsOfSubHostCalls(t *testing.T) {
 	}
 }
 
+// TestListingAllocs: a listing's entries, their names and their
+// attributes are made together, a few allocations a listing
+// (parseDirents, statEntriesAt), not two (a Dirent and its name), two (a
+// Stat made twice), one for the statx's path and one for the name's
+// check an entry: a listing of 40 files by name with their attributes
+// made 6.6 allocations an entry, now 0.65 (26 a listing, the call's
+// own among them).
+func TestListingAllocs(t *testing.T) {
+	e := newEnv(t)
+	const files = 40
+	if err := os.Mkdir(e.host("d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range files {
+		writeHostFile(t, e.host(fmt.Sprintf("d/file-%02d.h", i)), "x")
+	}
+	req := &goferpb.GetdentsRequest{Dir: e.rootH, Name: []byte("d"), Count: 257, Plus: true}
+	var bad error
+	allocs := testing.AllocsPerRun(50, func() {
+		r, err := e.srv.Getdents(e.ctx, req)
+		if err != nil || r.GetErrno() != 0 || len(r.GetEntries()) != files || len(r.GetStats()) != files {
+			bad = fmt.Errorf("getdents: %v, errno %d, %d entries, %d stats", err, r.GetErrno(), len(r.GetEntries()), len(r.GetStats()))
+		}
+	})
+	if bad != nil {
+		t.Fatal(bad)
+	}
+	t.Logf("%.1f allocations a listing of %d files, %.2f an entry", allocs, files, allocs/files)
+	if allocs/files > 1 {
+		t.Errorf("%.2f allocations an entry, want at most 1", allocs/files)
+	}
+}
+
+// TestNameOK: nameOK accepts exactly the names checkName does.
+func TestNameOK(t *testing.T) {
+	for _, name := range []string{"a", "file.h", "", ".", "..", "...", "a/b", "/", "a\x00b", strings.Repeat("n", maxNameLen), strings.Repeat("n", maxNameLen+1)} {
+		if got, want := nameOK([]byte(name)), checkName(name) == nil; got != want {
+			t.Errorf("%q: nameOK %v, checkName accepts %v", name, got, want)
+		}
+	}
+}
+
 // TestListingsShareNoBuffer lists two directories of different names from
 // two goroutines at once, again and again: each listing must hold its
 // own directory's names, whatever the other read meanwhile into the
