@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
@@ -291,10 +289,7 @@ func TestPostedCreateFails(t *testing.T) {
 	prog := postCreateProgram(t, "full")
 	run := func(t *testing.T, sandboxed bool) (int, string, string) {
 		dir := t.TempDir()
-		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "nr_inodes=24,size=1m"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+		tu.Tmpfs(t, dir, "nr_inodes=24,size=1m")
 		var r tu.Result
 		log := ""
 		if sandboxed {
