@@ -87,7 +87,70 @@ func TestGoferKills(t *testing.T) {
 	}
 }
 
+// TestRewriteFailed is guarantee 6: a write the application was told
+// succeeded, which the host lost before it was durable and the recovery
+// cannot make again (the disk is full), is reported, not dropped
+// (rewritefail.go has the scenario and what the application gets): the
+// first fsync and the first syncfs after the loss fail with EIO, the
+// file lacks the write until the disk has room and the next server
+// failure's recovery makes it, then holds every byte the application
+// wrote. Real daemons are killed (a server kill at a random moment, then
+// the gofer, the server at the crash and again once the disk has room)
+// and the recovery's Rewrites really fail (ENOSPC on a full tmpfs); the
+// output and files are compared with a native run and a sandboxed run
+// with the same full disk and no fault, but for what the loss changes
+// (RewriteFailedOutcome).
+func TestRewriteFailed(t *testing.T) {
+	tu.RequireRoot(t)
+	bin := tu.Binary(t)
+	s := testSeed(t)
+	w := RewriteFailed
+	run := func(o Options) (Outcome, string) {
+		t.Helper()
+		o.Busybox, o.Dir, o.Seed, o.Timeout, o.Logf = tu.Busybox, t.TempDir(), s, 2*time.Minute, t.Logf
+		got, err := Run(context.Background(), w, o)
+		if err != nil {
+			dumpLog(t, o.Dir)
+			t.Fatal(err)
+		}
+		return got, o.Dir
+	}
+	ref, _ := run(Options{Native: true})
+	if ref.ExitCode != 0 {
+		t.Fatalf("native: exit %d\n%s\n%s", ref.ExitCode, ref.Stdout, ref.Stderr)
+	}
+	calm, dir := run(Options{Binary: bin})
+	if err := Compare(ref, calm); err != nil {
+		dumpLog(t, dir)
+		t.Fatalf("with the full disk and no fault: %v", err)
+	}
+	want, err := RewriteFailedOutcome(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := runFaulty(t, w, want, Options{Binary: bin, Kills: 1, Seed: s, Timeout: 2 * time.Minute})
+	if got.Kills != 4 {
+		t.Errorf("%d kills, want 4 (the server, the gofer, the server at the crash and after the room)", got.Kills)
+	}
+	// The Rewrites failed at the crash's recovery alone, and the client
+	// said so.
+	var failed []string
+	for _, m := range rewritesFailedRE.FindAllStringSubmatch(got.ClientLog, -1) {
+		failed = append(failed, m[1])
+	}
+	if len(failed) != 3 || failed[0] != "0" || failed[1] == "0" || failed[2] != "0" {
+		t.Errorf("Rewrites failed at each recovery: %q, want none, some (the lost records' writes), none", failed)
+	}
+	if !strings.Contains(got.ClientLog, "could not be re-sent") {
+		t.Errorf("the client logged no failed Rewrite:\n%s", got.ClientLog)
+	}
+	t.Logf("%d kills, %v", got.Kills, got.Duration.Round(time.Millisecond))
+}
+
 var pauseRE = regexp.MustCompile(`pause_ms=([0-9.]+)`)
+
+// rewritesFailedRE finds how many Rewrites failed at a recovery.
+var rewritesFailedRE = regexp.MustCompile(`recovered from a remote sentry failure.* rewrites_failed=([0-9]+)`)
 
 // TestFailover is guarantee 2: two sentries share one gofer; the active
 // one is killed for good and the application resumes on the other. The

@@ -7,6 +7,12 @@
 // pod-style veth namespace its caller makes (testutil.VethNS), against
 // peers the harness serves on the namespace's host end (podnet.go).
 //
+// A conducted workload (Workload.Conduct, conduct.go) is driven in step
+// with its output instead: the conductor answers on its stdin and kills
+// and restarts the daemons at the points it chooses, to play a host's
+// crash on a small disk the run mounts (Workload.Disk; rewritefail.go,
+// a failed Rewrite).
+//
 // The harness is used by chaos_test.go (what CI runs) and by the rd-chaos
 // command for long runs:
 //

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -27,7 +28,8 @@ type Options struct {
 	// Dir is an empty directory for sockets, logs and the workload's files.
 	Dir string
 	// Kills is how many times the victim is killed with SIGKILL during the
-	// run; Interval is the mean time between kills.
+	// run; Interval is the mean time between kills. A workload with a
+	// conductor (Workload.Conduct) makes its own faults when Kills > 0.
 	Kills    int
 	Interval time.Duration
 	// Victim is "server" or "gofer".
@@ -198,6 +200,14 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	if err := Prepare(work, w); err != nil {
 		return Outcome{}, err
 	}
+	if w.Disk != nil {
+		unmount, err := tu.MountTmpfs(filepath.Join(work, w.Disk.Dir), fmt.Sprintf("size=%d,mode=755", w.Disk.Size))
+		if err != nil {
+			return Outcome{}, fmt.Errorf("%s's disk: %w", w.Name, err)
+		}
+		// After the files are described.
+		defer unmount()
+	}
 	if w.Pod != nil && o.Pod == nil {
 		return Outcome{}, fmt.Errorf("%s is a network workload: it needs Options.Pod", w.Name)
 	}
@@ -285,9 +295,17 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 		cmd.Env = append(os.Environ(), pod.env...)
 	}
 	cmd.Dir = work
-	var stdout, stderr bytes.Buffer
-	cmd.Stdin = strings.NewReader(w.Stdin)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stdout := newWatchedOutput()
+	var stderr bytes.Buffer
+	var stdin io.WriteCloser
+	if w.Conduct != nil {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return Outcome{}, err
+		}
+	} else {
+		cmd.Stdin = strings.NewReader(w.Stdin)
+	}
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
 	cmd.WaitDelay = 2 * time.Second
 	// A run that times out: the daemons' stacks while the client still
 	// waits on them, then the client killed.
@@ -301,11 +319,23 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	}
 	finished := make(chan struct{})
 	kills := 0
+	var conductErr error
 	var killerDone sync.WaitGroup
 	killerDone.Add(1)
 	go func() {
 		defer killerDone.Done()
 		rng := rand.New(rand.NewSource(o.Seed))
+		if w.Conduct != nil {
+			c := &Conductor{Dir: work, Faults: o.Kills > 0 && !o.Native, Rand: rng, Logf: o.Logf,
+				bin: o.Binary, clientLog: clientLog, stdin: stdin, out: stdout, gofer: gofer, server: servers[0], ended: finished, start: start}
+			conductErr = w.Conduct(c)
+			kills = c.kills
+			stdin.Close()
+			if conductErr != nil {
+				cancel()
+			}
+			return
+		}
 		// Kills start once the client has its first session: a server
 		// absent when do starts is a start failure, reported at once,
 		// not a failure to recover from.
@@ -345,6 +375,9 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 		out.GoferFDsAfter = gofer.settledFDs(goferFDs + LeakSlack)
 	}
 	runErr := ctx.Err()
+	if conductErr != nil {
+		return out, fmt.Errorf("%s: %w; stdout:\n%s\nstderr:\n%s", w.Name, conductErr, stdout.String(), stderr.String())
+	}
 	if pod != nil {
 		// The outside client is done once the workload took its quit;
 		// if the workload ended without it, the client stops now.

@@ -23,6 +23,21 @@ type Workload struct {
 	// Pod, when set, makes w a network workload (PodPeers): it runs in
 	// Options.Pod's namespace with peers outside the sandbox.
 	Pod *PodPeers
+	// Disk, when set, is a small tmpfs Run mounts in the workload's
+	// directory for the run (and unmounts once its files are described).
+	Disk *Disk
+	// Conduct, when set, drives the run in step with the workload
+	// (Conductor): the workload's stdin is the conductor's, and its
+	// faults are those the conductor makes (Stdin and Run's random
+	// kills are not used).
+	Conduct func(c *Conductor) error
+}
+
+// Disk is a tmpfs of Size bytes at Dir, relative to the workload's
+// directory.
+type Disk struct {
+	Dir  string
+	Size int64
 }
 
 //go:embed testdata/shmap.c
