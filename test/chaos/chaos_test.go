@@ -99,12 +99,20 @@ func TestGoferKills(t *testing.T) {
 // and the recovery's Rewrites really fail (ENOSPC on a full tmpfs); the
 // output and files are compared with a native run and a sandboxed run
 // with the same full disk and no fault, but for what the loss changes
-// (RewriteFailedOutcome).
+// (RewriteFailedOutcome). The writes' description stays open, or is
+// closed before the crash and the file opened again after it (the
+// closed description is kept, with its writes, until they are durable,
+// so the failure is its and reported to the new one).
 func TestRewriteFailed(t *testing.T) {
 	tu.RequireRoot(t)
 	bin := tu.Binary(t)
+	for _, w := range []Workload{RewriteFailed, RewriteFailedClosed} {
+		t.Run(w.Name, func(t *testing.T) { testRewriteFailed(t, bin, w) })
+	}
+}
+
+func testRewriteFailed(t *testing.T, bin string, w Workload) {
 	s := testSeed(t)
-	w := RewriteFailed
 	run := func(o Options) (Outcome, string) {
 		t.Helper()
 		o.Busybox, o.Dir, o.Seed, o.Timeout, o.Logf = tu.Busybox, t.TempDir(), s, 2*time.Minute, t.Logf

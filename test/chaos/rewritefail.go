@@ -34,7 +34,11 @@ import (
 //   - Its writes all succeeded when it made them, and nothing reports
 //     the loss until it syncs: then the next fsync of the description
 //     returns EIO, once (the next one 0), and so does the next syncfs,
-//     counted apart (errseq, as Linux reports a writeback error).
+//     counted apart (errseq, as Linux reports a writeback error). The
+//     same holds for a description opened after the crash, when the
+//     one that wrote was closed before it (RewriteFailedClosed: the
+//     server keeps a closed description while its writes are not
+//     durable, so the client's records keep it and it is restored).
 //   - A write made after the loss that needs no block more (record 0
 //     again, in place) succeeds, and the fsync makes it durable: its
 //     Durable passes the lost writes, which the server names held, so
@@ -66,6 +70,16 @@ const (
 var RewriteFailed = Workload{
 	Name:    "rewrite-enospc",
 	Script:  `./prog; s=$?; rm prog; exit $s`,
+	CSource: rwfailC,
+	Disk:    &Disk{Dir: "d", Size: 1 << 20},
+	Conduct: conductRewriteFailed,
+}
+
+// RewriteFailedClosed is RewriteFailed with the description closed
+// before the crash and the file opened again after it.
+var RewriteFailedClosed = Workload{
+	Name:    "rewrite-enospc-closed",
+	Script:  `./prog closed; s=$?; rm prog; exit $s`,
 	CSource: rwfailC,
 	Disk:    &Disk{Dir: "d", Size: 1 << 20},
 	Conduct: conductRewriteFailed,

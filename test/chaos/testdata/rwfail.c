@@ -62,7 +62,10 @@ static const char *result(int r, int err) {
   }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  // closed: the description is closed before the crash, and the file
+  // opened again after it.
+  int closed = argc > 1 && strcmp(argv[1], "closed") == 0;
   char line[64];
   step("start", line, sizeof line);
   int k = atoi(line);
@@ -86,7 +89,15 @@ int main(void) {
     }
     if (i < k) usleep(3000); // room for the test's kill among them
   }
+  if (closed && close(fd) != 0) {
+    perror("close");
+    return 1;
+  }
   step("written-after", line, sizeof line);
+  if (closed && (fd = open("d/data", O_WRONLY)) < 0) {
+    perror("open d/data again");
+    return 1;
+  }
 
   // Record 0 again, in place: a full disk takes it (its page is there).
   // Its sync passes the lost records, which the server holds failed.
