@@ -1175,13 +1175,13 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 				s.rewriteFailed[rw.Seq], failed[rw.Seq] = true, true
 				failedWrites = append(failedWrites, rw)
 				log("a write the gofer had not made durable could not be re-sent; it is kept for the next recovery; until then the file may lack it",
-					"seq", rw.Seq, "path", rw.Path, "offset", rw.Offset, "length", len(rw.Data), "errno", unix.Errno(r.Errno))
+					"seq", rw.Seq, "path", string(rw.Path), "offset", rw.Offset, "length", len(rw.Data), "errno", unix.Errno(r.Errno))
 			case r.RewriteDurable || r.RewriteGone:
 				// No Durable push will name it (its file reopened for
 				// the Rewrite, or gone): else it is re-sent at every
 				// recovery.
 				if r.RewriteGone {
-					s.log.Debug("a retained write's file is gone; the write is dropped", "seq", rw.Seq, "path", rw.Path)
+					s.log.Debug("a retained write's file is gone; the write is dropped", "seq", rw.Seq, "path", string(rw.Path))
 				}
 				s.rl.WriteDone(rw.Seq)
 			}
@@ -1258,7 +1258,7 @@ func (s *remoteSession) boundFailed(ws []*pb.Rewrite) (dropped int) {
 		s.rl.WriteDone(rw.Seq)
 		dropped++
 		s.log.Error("a write the gofer had not made durable could not be re-sent and is dropped: the writes kept for that exceed their bound; the file lacks it",
-			"seq", rw.Seq, "path", rw.Path, "offset", rw.Offset, "length", len(rw.Data), "bound", limit)
+			"seq", rw.Seq, "path", string(rw.Path), "offset", rw.Offset, "length", len(rw.Data), "bound", limit)
 	}
 	return dropped
 }

@@ -91,6 +91,11 @@ func TestReplayRewriteAnswers(t *testing.T) {
 			if n := strings.Count(logs.String(), "could not be re-sent"); n != tc.errors {
 				t.Errorf("failed Rewrites logged as errors %d times over 3 recoveries, want %d:\n%s", n, tc.errors, logs.String())
 			}
+			// The error names the file as text (before, as its
+			// bytes' numbers: path=[47, 100, 97, 116, 97]).
+			if n := strings.Count(logs.String(), "path=/data"); n != tc.errors {
+				t.Errorf("%d of the errors name the file as path=/data, want %d:\n%s", n, tc.errors, logs.String())
+			}
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
@@ -64,6 +65,25 @@ func testLog() hclog.Logger {
 		return hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: os.Stderr})
 	}
 	return hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: io.Discard})
+}
+
+// logBuffer collects a server's log (a logger's writes come from its
+// goroutines while the test reads).
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startGofer serves root with the real gofer over a Unix socket and

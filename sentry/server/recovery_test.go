@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -66,6 +67,8 @@ type replayer struct {
 	// rc, when set before a server starts, counts (and may fail) the
 	// gofer RPCs of its goferclient.GoferConn, which it then has.
 	rc *rpcCounter
+	// logs, when set before a server starts, gets its log.
+	logs *logBuffer
 
 	// The current server and its connections.
 	srv   *Server
@@ -133,7 +136,11 @@ func (r *replayer) startServer(resume bool) {
 		r.gc = goferclient.NewGoferConn(gconn, testLog(), opts...)
 		gofer = goferpb.NewGoferClient(r.gc)
 	}
-	srv, err := New(Config{Gofer: gofer, Log: testLog(), Network: r.network})
+	log := testLog()
+	if r.logs != nil {
+		log = hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: r.logs})
+	}
+	srv, err := New(Config{Gofer: gofer, Log: log, Network: r.network})
 	if err != nil {
 		t.Fatal(err)
 	}

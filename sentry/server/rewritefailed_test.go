@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -390,6 +391,7 @@ func (r *replayer) failRewrite(path string, short, reopened bool, written map[ui
 
 	fw.rc = &rpcCounter{counts: make(map[string]int), failWrites: !short, shortWrites: short}
 	r.rc = fw.rc
+	r.logs = &logBuffer{}
 	r.crash()
 	// Killed before the Durable covering the write reached the client.
 	if reopened {
@@ -409,6 +411,11 @@ func (r *replayer) failRewrite(path string, short, reopened bool, written map[ui
 	}
 	if rep := r.call(&sentrypb.Call{Op: &sentrypb.Call_Rewrite{Rewrite: fw.rewrite}}, false); rep.Errno != int32(wantErr) || rep.RewriteDurable {
 		t.Fatalf("Rewrite: ret %d errno %v durable %v, want %v", rep.Ret, unix.Errno(rep.Errno), rep.RewriteDurable, wantErr)
+	}
+	// The warning names the file as text (before, as its bytes'
+	// numbers: path=[47, 116, ...]).
+	if logs := r.logs.String(); !strings.Contains(logs, "rewrite failed") || !strings.Contains(logs, "path="+path) {
+		t.Errorf("the server's log does not name %s in a failed Rewrite's warning:\n%s", path, logs)
 	}
 	fw.rc.mu.Lock()
 	fw.rc.failWrites, fw.rc.shortWrites = false, false

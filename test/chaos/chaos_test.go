@@ -149,13 +149,17 @@ func testRewriteFailed(t *testing.T, bin string, w Workload) {
 	if len(failed) != 3 || failed[0] != "0" || failed[1] == "0" || failed[2] != "0" {
 		t.Errorf("Rewrites failed at each recovery: %q, want none, some (the lost records' writes), none", failed)
 	}
-	if !strings.Contains(got.ClientLog, "could not be re-sent") {
-		t.Errorf("the client logged no failed Rewrite:\n%s", got.ClientLog)
+	if !failedRewriteRE.MatchString(got.ClientLog) {
+		t.Errorf("the client logged no failed Rewrite naming work/d/data:\n%s", got.ClientLog)
 	}
 	t.Logf("%d kills, %v", got.Kills, got.Duration.Round(time.Millisecond))
 }
 
 var pauseRE = regexp.MustCompile(`pause_ms=([0-9.]+)`)
+
+// failedRewriteRE finds the client's error line of a failed Rewrite of
+// TestRewriteFailed's file.
+var failedRewriteRE = regexp.MustCompile(`\[ERROR\] .*could not be re-sent.* path=/\S*/work/d/data `)
 
 // rewritesFailedRE finds how many Rewrites failed at a recovery.
 var rewritesFailedRE = regexp.MustCompile(`recovered from a remote sentry failure.* rewrites_failed=([0-9]+)`)

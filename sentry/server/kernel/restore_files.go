@@ -285,7 +285,7 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		// would bring them back over the truncation or the later
 		// bytes.
 		f.DecRef()
-		k.Log.Info("rewrite received again: superseded since its write failed, nothing written", "seq", rw.Seq, "path", rw.Path)
+		k.Log.Info("rewrite received again: superseded since its write failed, nothing written", "seq", rw.Seq, "path", string(rw.Path))
 		r.RewriteDurable = true
 		return nil
 	}
@@ -303,19 +303,19 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 			// Linux), so there is nothing to make durable, and the
 			// client drops the write. A file now at its path is
 			// another one, which must not get its bytes.
-			k.Log.Info("rewrite: the file is gone, nothing written", "seq", rw.Seq, "path", rw.Path, "err", err)
+			k.Log.Info("rewrite: the file is gone, nothing written", "seq", rw.Seq, "path", string(rw.Path), "err", err)
 			r.RewriteGone = true
 			return nil
 		}
 		if err != nil {
-			k.Log.Warn("rewrite: cannot reopen the file", "seq", rw.Seq, "path", rw.Path, "err", err)
+			k.Log.Warn("rewrite: cannot reopen the file", "seq", rw.Seq, "path", string(rw.Path), "err", err)
 			return err
 		}
 	}
 	defer f.DecRef()
 	g, ok := f.Impl.(*vfs.GoferFile)
 	if !ok {
-		k.Log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", rw.Path)
+		k.Log.Warn("rewrite: the file is lost", "seq", rw.Seq, "path", string(rw.Path))
 		return unix.ESTALE
 	}
 	before, haveTimes := k.timesBeforeRewrite(g.Handle, rw)
@@ -351,7 +351,7 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 			err = k.VFS.Fsync(g.Handle, false)
 		}
 		if err != nil {
-			k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
+			k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", string(rw.Path), "err", err)
 			return err
 		}
 		r.Ret = int64(n)
@@ -376,7 +376,7 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 	// The client holds the WriteState already.
 	k.Dur.MarkSent(f, rw.Seq)
 	if err != nil {
-		k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", rw.Path, "err", err)
+		k.Log.Warn("rewrite failed", "seq", rw.Seq, "path", string(rw.Path), "err", err)
 		return fmt.Errorf("rewrite of seq %d: %w", rw.Seq, err)
 	}
 	if haveTimes {
@@ -412,7 +412,7 @@ type rewriteTimes struct{ atimeNs, mtimeNs int64 }
 func (k *Kernel) timesBeforeRewrite(h uint64, rw *sentrypb.Rewrite) (t rewriteTimes, ok bool) {
 	st, err := k.VFS.GoferSizeNow(h)
 	if err != nil {
-		k.Log.Debug("rewrite: the file's mtime is not read, the write moves it", "seq", rw.Seq, "path", rw.Path, "err", err)
+		k.Log.Debug("rewrite: the file's mtime is not read, the write moves it", "seq", rw.Seq, "path", string(rw.Path), "err", err)
 		return t, false
 	}
 	return rewriteTimes{atimeNs: st.AtimeNs, mtimeNs: st.MtimeNs}, true
@@ -430,7 +430,7 @@ func (k *Kernel) fileHolds(h uint64, rw *sentrypb.Rewrite) bool {
 	r, err := k.Gofer.Open(ctx, &goferpb.OpenRequest{Handle: h, Flags: unix.O_RDONLY}, donated.NotNeeded{})
 	cancel()
 	if err := syserr.FromGofer("open", r.GetErrno(), err); err != nil {
-		k.Log.Debug("rewrite: the file is not read, the write is made", "seq", rw.Seq, "path", rw.Path, "err", err)
+		k.Log.Debug("rewrite: the file is not read, the write is made", "seq", rw.Seq, "path", string(rw.Path), "err", err)
 		return false
 	}
 	b, err := k.VFS.GoferRead(h, len(rw.Data), rw.Offset)
@@ -456,7 +456,7 @@ func (k *Kernel) keepMtime(h uint64, t rewriteTimes, rw *sentrypb.Rewrite) {
 		if !k.rewriteMtimeWarned.Swap(true) {
 			log = k.Log.Warn
 		}
-		log("rewrite: the file's mtime is not put back", "seq", rw.Seq, "path", rw.Path, "err", err)
+		log("rewrite: the file's mtime is not put back", "seq", rw.Seq, "path", string(rw.Path), "err", err)
 	}
 }
 
