@@ -106,7 +106,7 @@ func TestGoferKills(t *testing.T) {
 func TestRewriteFailed(t *testing.T) {
 	tu.RequireRoot(t)
 	bin := tu.Binary(t)
-	for _, w := range []Workload{RewriteFailed, RewriteFailedClosed} {
+	for _, w := range Conducted {
 		t.Run(w.Name, func(t *testing.T) { testRewriteFailed(t, bin, w) })
 	}
 }
@@ -132,7 +132,7 @@ func testRewriteFailed(t *testing.T, bin string, w Workload) {
 		dumpLog(t, dir)
 		t.Fatalf("with the full disk and no fault: %v", err)
 	}
-	want, err := RewriteFailedOutcome(ref)
+	want, err := w.Expect(ref)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,7 @@ var RewriteFailed = Workload{
 	CSource: rwfailC,
 	Disk:    &Disk{Dir: "d", Size: 1 << 20},
 	Conduct: conductRewriteFailed,
+	Expect:  RewriteFailedOutcome,
 }
 
 // RewriteFailedClosed is RewriteFailed with the description closed
@@ -83,7 +84,11 @@ var RewriteFailedClosed = Workload{
 	CSource: rwfailC,
 	Disk:    &Disk{Dir: "d", Size: 1 << 20},
 	Conduct: conductRewriteFailed,
+	Expect:  RewriteFailedOutcome,
 }
+
+// Conducted are the workloads that make their own faults (Conduct).
+var Conducted = []Workload{RewriteFailed, RewriteFailedClosed}
 
 // conductRewriteFailed drives rwfail.c: k records (16 to 63, from the
 // seed), a server kill at a random moment among them, the gofer's

@@ -31,6 +31,10 @@ type Workload struct {
 	// faults are those the conductor makes (Stdin and Run's random
 	// kills are not used).
 	Conduct func(c *Conductor) error
+	// Expect, when set, is what a faulty run must produce given ref, a
+	// run of the workload without faults (unset: ref itself), for a
+	// workload whose faults legitimately change what it prints.
+	Expect func(ref Outcome) (Outcome, error)
 }
 
 // Disk is a tmpfs of Size bytes at Dir, relative to the workload's

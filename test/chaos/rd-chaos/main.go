@@ -3,6 +3,11 @@
 //
 //	go build -o /tmp/rd ./runsc-decoupled
 //	go run ./test/chaos/rd-chaos --binary /tmp/rd --kills 200
+//
+// A conducted workload (chaos.Conducted) makes its own kills: --kills
+// above 0 only turns them on, so try it under many seeds:
+//
+//	for i in $(seq 50); do go run ./test/chaos/rd-chaos --binary /tmp/rd --workload rewrite-enospc --seed $i || break; done
 package main
 
 import (
@@ -32,7 +37,7 @@ func main() {
 		os.Exit(2)
 	}
 	failed := false
-	for _, w := range chaos.Workloads {
+	for _, w := range append(chaos.Workloads[:len(chaos.Workloads):len(chaos.Workloads)], chaos.Conducted...) {
 		if *only != "" && w.Name != *only {
 			continue
 		}
@@ -53,7 +58,7 @@ func main() {
 			}
 			o, err := chaos.Run(context.Background(), w, chaos.Options{
 				Binary: *bin, Busybox: *busybox, Dir: dir, Kills: k, Interval: *interval,
-				Victim: *victim, Failover: *failover && k > 0, Seed: *seed, Pod: pod,
+				Victim: *victim, Failover: *failover && k > 0 && w.Conduct == nil, Seed: *seed, Pod: pod,
 				Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
 			})
 			switch {
@@ -63,7 +68,13 @@ func main() {
 				// would compare equal to it.
 				err = fmt.Errorf("runsc-decoupled failed (exit 125): %s", strings.TrimSpace(o.Stderr))
 			case err == nil && k > 0:
-				err = chaos.Compare(ref, o)
+				want := ref
+				if w.Expect != nil {
+					want, err = w.Expect(ref)
+				}
+				if err == nil {
+					err = chaos.Compare(want, o)
+				}
 			}
 			if err != nil {
 				// The daemons' and the client's logs explain a failure.
