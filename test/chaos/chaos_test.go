@@ -95,7 +95,8 @@ func TestGoferKills(t *testing.T) {
 // file lacks the write until the disk has room and the next server
 // failure's recovery makes it, then holds every byte the application
 // wrote. Real daemons are killed (a server kill at a random moment, then
-// the gofer, the server at the crash and again once the disk has room)
+// the gofer, the server at the crash, with the disk still full, and
+// once the disk has room)
 // and the recovery's Rewrites really fail (ENOSPC on a full tmpfs); the
 // output and files are compared with a native run and a sandboxed run
 // with the same full disk and no fault, but for what the loss changes
@@ -137,17 +138,17 @@ func testRewriteFailed(t *testing.T, bin string, w Workload) {
 		t.Fatal(err)
 	}
 	got := runFaulty(t, w, want, Options{Binary: bin, Kills: 1, Seed: s, Timeout: 2 * time.Minute})
-	if got.Kills != 4 {
-		t.Errorf("%d kills, want 4 (the server, the gofer, the server at the crash and after the room)", got.Kills)
+	if got.Kills != 5 {
+		t.Errorf("%d kills, want 5 (the server, the gofer, the server at the crash, with the disk full and after the room)", got.Kills)
 	}
-	// The Rewrites failed at the crash's recovery alone, and the client
-	// said so.
+	// The Rewrites failed at the recoveries with the disk full alone,
+	// and the client said so.
 	var failed []string
 	for _, m := range rewritesFailedRE.FindAllStringSubmatch(got.ClientLog, -1) {
 		failed = append(failed, m[1])
 	}
-	if len(failed) != 3 || failed[0] != "0" || failed[1] == "0" || failed[2] != "0" {
-		t.Errorf("Rewrites failed at each recovery: %q, want none, some (the lost records' writes), none", failed)
+	if len(failed) != 4 || failed[0] != "0" || failed[1] == "0" || failed[2] != failed[1] || failed[3] != "0" {
+		t.Errorf("Rewrites failed at each recovery: %q, want none, some (the lost records' writes), as many, none", failed)
 	}
 	if !failedRewriteRE.MatchString(got.ClientLog) {
 		t.Errorf("the client logged no failed Rewrite naming work/d/data:\n%s", got.ClientLog)

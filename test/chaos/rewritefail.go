@@ -46,12 +46,14 @@ import (
 //   - Until a recovery makes the writes again, the file lacks them: it
 //     is as the host left it (here 8 records short).
 //   - The client keeps the failed writes and re-sends them at each
-//     recovery. Once the disk has room again, the next server failure's
-//     recovery makes them: the file then holds every byte the
+//     recovery. One while the disk is still full fails them again, and
+//     the new server reports its own failure: the next fsync returns EIO
+//     again, once. Once the disk has room again, the next server
+//     failure's recovery makes them: the file then holds every byte the
 //     application wrote, as in the run without faults, and later fsyncs
 //     return 0.
 //
-// Only the first syncs' line and the lack differ from a run with the same
+// Only the syncs' lines and the lack differ from a run with the same
 // full disk and no fault (RewriteFailedOutcome): there the records
 // were never lost, so a full disk needs nothing written again.
 
@@ -92,9 +94,9 @@ var Conducted = []Workload{RewriteFailed, RewriteFailedClosed}
 
 // conductRewriteFailed drives rwfail.c: k records (16 to 63, from the
 // seed), a server kill at a random moment among them, the gofer's
-// death, 8 records more, the host's crash (above), the full disk, then
-// the room and a server kill. The reference runs get the full disk and
-// the room at the same steps, and no fault.
+// death, 8 records more, the host's crash (above), the full disk, a
+// server kill, then the room and a server kill. The reference runs get
+// the full disk and the room at the same steps, and no fault.
 func conductRewriteFailed(c *Conductor) error {
 	k := 16 + c.Rand.Intn(48)
 	data := filepath.Join(c.Dir, "d", "data")
@@ -153,6 +155,19 @@ func conductRewriteFailed(c *Conductor) error {
 		},
 		func() error { return c.Send("go") },
 		func() error { return c.Await("step reported") },
+		func() error {
+			if !c.Faults {
+				return nil
+			}
+			// Another recovery while the disk is still full: the
+			// Rewrites fail again, and the new server reports them.
+			if err := c.Kill("server"); err != nil {
+				return err
+			}
+			return c.Restart("server")
+		},
+		func() error { return c.Send("go") },
+		func() error { return c.Await("step reported-again") },
 		func() error { return os.Remove(fill) },
 		func() error {
 			if !c.Faults {
@@ -217,13 +232,15 @@ func fillDisk(path string) error {
 // RewriteFailedOutcome is the outcome the faulty run of RewriteFailed
 // must have, given ref, a run with the same full disk and no fault: its
 // stdout says EIO at the first fsync and the first syncfs after the
-// loss, and the file 8 records short until the room and the next
-// recovery; the rest, and the files, are ref's.
+// loss and at the first fsync after the next recovery, and the file 8
+// records short until the room and the recovery after it; the rest,
+// and the files, are ref's.
 func RewriteFailedOutcome(ref Outcome) (Outcome, error) {
 	want := ref
 	for _, r := range []struct{ calm, faulty string }{
 		{"after the loss: fsync 0, again 0; syncfs 0, again 0", "after the loss: fsync EIO, again 0; syncfs EIO, again 0"},
 		{"missing while held: 0 bytes", fmt.Sprintf("missing while held: %d bytes", rwfailAfter*rwfailRecord)},
+		{"the disk still full: fsync 0, again 0", "the disk still full: fsync EIO, again 0"},
 	} {
 		if !strings.Contains(want.Stdout, r.calm+"\n") {
 			return Outcome{}, fmt.Errorf("the reference run did not print %q:\n%s", r.calm, ref.Stdout)

@@ -118,6 +118,11 @@ int main(int argc, char **argv) {
   printf("missing while held: %lld bytes\n", (long long)n * REC - (long long)st.st_size);
   step("reported", line, sizeof line);
 
+  int r8 = fsync(fd), e8 = errno;
+  int r9 = fsync(fd), e9 = errno;
+  printf("the disk still full: fsync %s, again %s\n", result(r8, e8), result(r9, e9));
+  step("reported-again", line, sizeof line);
+
   int r5 = fsync(fd), e5 = errno;
   int r6 = syncfs(fd), e6 = errno;
   int r7 = close(fd), e7 = errno;
