@@ -207,7 +207,8 @@
 // client.opens (postedOpens, a leaf lock) maps descriptions to their
 // file's token and tokens to read leases. A close of the fd while the
 // open is still unsent and last in the posted queue (or followed only by
-// its listing's posted call, dirahead.go) takes it back
+// its listing's posted call, dirahead.go, its reads' posted lseeks and an
+// F_SETFD of its fd, fdflags.go) takes it back
 // (task.unpostOpen, remoteSession.Unpost): no call is sent; the open is
 // posted with remoteSession.PostTakeBack, which the queue's timer and
 // heartbeats leave queued a few post delays (transport's take-back

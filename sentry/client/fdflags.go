@@ -76,6 +76,21 @@ func (t *task) fdFlagsOnClient(sysno uintptr, args [6]uint64) (uint64, unix.Errn
 		if !ok {
 			return 0, 0, false
 		}
+		if o := t.unsentOpens.top(); o != nil && o.po.table == slot.table && o.po.fd == fd && o.nSeeks < len(o.seeks) {
+			// Of the fd an open just made, unsent yet (rm's check of
+			// each directory it empties: open, F_SETFD, getdents64,
+			// close): posted to be taken back with the open by the
+			// close (unpostOpen), the flag then the closed fd's alone.
+			pc := newPostedCall(t.tid, sysno, args, nil)
+			if !t.c.conn.PostCallTakeBack(pc, func(r *pb.Reply) { t.c.ids.cloexecDone(slot, r) }) {
+				t.c.ids.cloexecDone(slot, nil)
+				return 0, 0, false
+			}
+			o.seeks[o.nSeeks] = unsentSeek{call: &pc.call, done: func(*pb.Reply) { t.c.ids.cloexecTakenBack(slot) }}
+			o.nSeeks++
+			t.posted = true
+			return 0, 0, true
+		}
 		if !t.post(sysno, args, nil, func(r *pb.Reply) { t.c.ids.cloexecDone(slot, r) }) {
 			t.c.ids.cloexecDone(slot, nil)
 			return 0, 0, false
@@ -172,6 +187,14 @@ func (c *procIDCache) cloexecDone(s cloexecSlot, r *pb.Reply) {
 	if r == nil {
 		c.setCloexecLocked(s.table, s.fd, s.prev)
 	}
+}
+
+// cloexecTakenBack ends a posted F_SETFD the close of its fd took back
+// with the fd's open (unpostOpen): the fd is closed, its flag gone.
+func (c *procIDCache) cloexecTakenBack(s cloexecSlot) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.postedFD(s.table, s.fd, -1)
 }
 
 // setCloexecLocked sets the close-on-exec flag of fd of table to v.

@@ -1,7 +1,9 @@
 package client
 
 import (
+	"cmp"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -430,13 +432,15 @@ func (oc *postedOpenCall) done(r *pb.Reply) { oc.c.openDone(oc.unsent.po, r) }
 // moves the new description's cursor (dirahead.go answerAhead), if that
 // call was posted right after it, or the posted lseeks of reads answered
 // from its read lease that only move its offset (postOffset: tar's read
-// of /etc/passwd for each member), if they were.
+// of /etc/passwd for each member), if they were, and a posted F_SETFD of
+// its fd (fdflags.go: rm's of each directory it opens to check).
 type unsentOpen struct {
 	call    *pb.Call
 	po      postedOpen
 	listing *pb.Call
-	// seeks are the first nSeeks posted lseeks, in the order posted;
-	// a read past them is posted as usual (the open is then sent).
+	// seeks are the first nSeeks posted lseeks and F_SETFDs, in the
+	// order posted; a read past them is posted as usual (the open is
+	// then sent).
 	seeks  [maxUnsentSeeks]unsentSeek
 	nSeeks int
 }
@@ -492,6 +496,9 @@ func (t *task) unpostOpen(table uint64, fd int32) bool {
 		calls[n] = s.call
 		n++
 	}
+	// In the order posted, as the queue holds them: an F_SETFD may come
+	// before the listing's call.
+	slices.SortFunc(calls[:n], func(a, b *pb.Call) int { return cmp.Compare(a.Seq, b.Seq) })
 	if !t.c.conn.Unpost(calls[:n]...) {
 		return false
 	}

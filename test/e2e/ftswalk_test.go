@@ -153,6 +153,14 @@ func TestRmTreeOnClient(t *testing.T) {
 	files, dir, log := treeRun(t, makeRmTree, `/usr/bin/rm -r t && ls -a`, "--force-overlay=false")
 	checkWhere(t, "file unlinks", whereCounts(rmFileUnlink, log), files, files/10)
 	checkWhere(t, "rmdirs", whereCounts(rmDirRemoval, log), rmTreeDirs, rmTreeDirs/4)
+	// rm's check of a directory it empties (open, F_SETFD, getdents64
+	// answered from a listing ahead, close) is taken back whole when the
+	// listing asked none ahead: never sent.
+	unsent := logCount(log, `client: close\([^\n]*where=unsent`)
+	t.Logf("closes taken back with their opens: %d", unsent)
+	if unsent < rmTreeDirs/4 {
+		t.Errorf("%d closes taken back with their opens, want at least %d of the %d leaf directories'", unsent, rmTreeDirs/4, rmTreeDirs)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "t")); !os.IsNotExist(err) {
 		t.Errorf("t after rm -r: %v", err)
 	}
