@@ -112,7 +112,7 @@ func (t *task) pipelineClose(fd int32) bool {
 	if t.singleThreaded() {
 		return t.postClose(fd, false)
 	}
-	if !t.c.conn.serverHas(pb.FeatureAfterPosted) {
+	if !t.threadedPosting() || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
 		return false
 	}
 	p := t.proc

@@ -682,7 +682,7 @@ func (t *task) cachedFile(fd int32, sole bool) (uint64, pipeFile, bool) {
 	} else {
 		desc, ok = t.c.ids.soleFD(t.proc.pid, fd)
 	}
-	if !ok || !t.singleThreaded() && !t.proc.othersQuietLocked(desc, sole) {
+	if !ok || !t.singleThreaded() && (!t.threadedPosting() || !t.proc.othersQuietLocked(desc, sole)) {
 		return 0, pipeFile{}, false
 	}
 	ps := &t.c.pipe
@@ -1013,7 +1013,7 @@ var leaseCalls = map[uintptr]bool{
 // wantsLease says whether a lease brought by call sysno could answer the
 // calling process's later calls (Syscall.lease_wanted).
 func (t *task) wantsLease(sysno uintptr) bool {
-	return t.c.rcache != nil && leaseCalls[sysno]
+	return t.c.rcache != nil && leaseCalls[sysno] && (t.threadedPosting() || t.singleThreaded())
 }
 
 // readCalls are the calls cachedRead answers.

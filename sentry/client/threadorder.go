@@ -182,6 +182,11 @@ func (p *process) othersQuietLocked(desc uint64, offset bool) bool {
 	return p.fdRemovals == 0 && (!offset || p.offsetCalls[desc] == 0)
 }
 
+// threadedPosting says whether t, of a process with several threads, may
+// use the read cache and post closes, opens and writes behind
+// (Config.ThreadedPosting).
+func (t *task) threadedPosting() bool { return t.c.cfg.ThreadedPosting }
+
 // othersAllowOpenLocked says that every call of another thread of p in
 // flight is neutral: none makes an fd, which could take the number a
 // posted open picks, or changes what a path names. Precondition:

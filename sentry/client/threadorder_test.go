@@ -120,7 +120,7 @@ func TestCachedFileOfThreads(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &client{rcache: &readCache{}, files: &fileCache{}}
+			c := &client{rcache: &readCache{}, files: &fileCache{}, cfg: Config{ThreadedPosting: true}}
 			c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
 			c.ids.observeFD(table, fd, false, desc, false)
 			c.pipe.files = map[uint64]pipeFile{desc: {regular: true, flags: unix.O_RDONLY}}

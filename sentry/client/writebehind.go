@@ -597,7 +597,7 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if t.singleThreaded() {
 		return t.writeBehindOf(sysno, args, positional, false)
 	}
-	if !t.c.conn.serverHas(pb.FeatureAfterPosted) {
+	if !t.threadedPosting() || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
 		return 0, false
 	}
 	p := t.proc

@@ -283,6 +283,7 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 	if w.Pod != nil {
 		argv = append(argv, "--network=sandbox", "--netns", o.Pod.Path())
 	}
+	argv = append(argv, w.DoFlags...)
 	argv = append(argv, "--", o.Busybox, "sh", "-c", w.Script)
 	if o.Native {
 		argv = []string{o.Busybox, "sh", "-c", w.Script}

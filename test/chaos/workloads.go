@@ -31,6 +31,8 @@ type Workload struct {
 	// faults are those the conductor makes (Stdin and Run's random
 	// kills are not used).
 	Conduct func(c *Conductor) error
+	// DoFlags are more flags of the sandbox's do (before its "--").
+	DoFlags []string
 	// Expect, when set, is what a faulty run must produce given ref, a
 	// run of the workload without faults (unset: ref itself), for a
 	// workload whose faults legitimately change what it prints.
@@ -627,7 +629,8 @@ md5sum out.txt; wc -l out.txt; tail -3 out.txt; rm out.txt`,
 		CSource: kcmploopC,
 	},
 	{
-		// A process with several threads, as a Go program: one blocked
+		// With do --threaded-posting (experimental). A process with
+		// several threads, as a Go program: one blocked
 		// reading a pipe, two writing, checking and closing their own
 		// files and appending to a shared one. Its writes behind,
 		// closes and F_SETFLs are posted (threadorder.go: the other
@@ -640,6 +643,7 @@ md5sum out.txt; wc -l out.txt; tail -3 out.txt; rm out.txt`,
 		Name:    "thread-files",
 		Script:  `./prog 300; rm prog; md5sum t1.txt t2.txt; wc -l shared.txt; rm shared.txt`,
 		CSource: threadfilesC,
+		DoFlags: []string{"--threaded-posting"},
 	},
 }
 

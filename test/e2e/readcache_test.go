@@ -39,7 +39,8 @@ func sandboxCounts(t *testing.T, dir string, flags []string, want *tu.Result, ar
 // waited for (the fstat and the reads are answered from the lease, the
 // offset advance and the close are posted). A process with a second
 // thread (idle in a futex wait, a local call: nothing of it in flight)
-// does the same: its reads are answered and its closes posted too.
+// does the same with --threaded-posting (its reads answered, its closes
+// posted), and waits as without the cache without it.
 func TestReadCacheRoundTrips(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := readCacheProgram(t, "pwloop")
@@ -57,7 +58,8 @@ func TestReadCacheRoundTrips(t *testing.T) {
 		{name: "without the read cache", flags: []string{"--read-cache=false"}, minWaited: 6, maxWaited: 10},
 		// The opens posted too: TestPostedOpenRoundTrips.
 		{name: "with the read cache", flags: []string{"--posted-opens=false"}, minWaited: 2, maxWaited: 2, cached: true},
-		{name: "with the read cache, two threads", flags: []string{"--posted-opens=false"}, args: []string{"thread"}, minWaited: 2, maxWaited: 2, cached: true},
+		{name: "with the read cache, two threads", flags: []string{"--posted-opens=false", "--threaded-posting"}, args: []string{"thread"}, minWaited: 2, maxWaited: 2, cached: true},
+		{name: "two threads, without --threaded-posting", args: []string{"thread"}, minWaited: 6, maxWaited: 12},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,7 +24,7 @@ func TestReadCacheThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := tu.Run(t, timeout, dir, "", prog, data)
-	_, log := sandboxLogged(t, dir, []string{"--strace"}, &want, prog, data)
+	_, log := sandboxLogged(t, dir, []string{"--strace", "--threaded-posting"}, &want, prog, data)
 	cached := logCount(log, `client: (read|pread64)\([^\n]*where=cached`)
 	all := logCount(log, `client: (read|pread64)\(0x[0-9a-f]+, `)
 	// 3 rounds of 29 reads (the last at the end), 1 at 100, 1 pread, 1

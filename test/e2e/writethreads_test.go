@@ -21,7 +21,7 @@ func TestWriteBehindThreads(t *testing.T) {
 	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "writethreads.c"))
 	data := filepath.Join(dir, "data")
 	want := tu.Run(t, timeout, dir, "", prog, data)
-	_, log := sandboxLogged(t, dir, []string{"--strace"}, &want, prog, data)
+	_, log := sandboxLogged(t, dir, []string{"--strace", "--threaded-posting"}, &want, prog, data)
 	// 52 writes beside the read (the first of them may find the
 	// creation's reply missing: waited), and most of the appenders' 400.
 	beside := logCount(log, `client: (write|pwrite64)\(0x[0-9a-f]+, "(0123456789|ABCDE|end\\n)"[^\n]*where=posted`)
