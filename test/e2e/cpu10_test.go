@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,9 +17,6 @@ import (
 // by name per round. Counts, not times: the load does not matter.
 func straceCounts(t *testing.T, prog string, s, g *tu.Daemon, op string, rounds int) map[string]float64 {
 	t.Helper()
-	if _, err := exec.LookPath("strace"); err != nil {
-		t.Fatalf("strace is required (run test/setup.sh): %v", err)
-	}
 	dir := t.TempDir()
 	p := startPiped(t, tu.Binary(t), "do", "--force-overlay=false", "--server", s.Target, "--cwd", dir, "--", prog, op, strconv.Itoa(rounds))
 	defer func() {
@@ -32,62 +25,19 @@ func straceCounts(t *testing.T, prog string, s, g *tu.Daemon, op string, rounds 
 	}()
 	waitPass := func() { p.waitLine(t, 3*time.Minute) }
 	waitPass()
-	out := filepath.Join(dir, "strace.out")
-	st := exec.Command("strace", "-f", "-c", "-o", out, "-p", strconv.Itoa(g.Cmd.Process.Pid))
-	stderr, err := st.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Start(); err != nil {
-		t.Fatalf("strace: %v", err)
-	}
-	// strace says "Process N attached" once it traces the gofer's threads.
-	attached := make(chan bool, 1)
-	var straceLog strings.Builder
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sent := false
-		for sc.Scan() {
-			straceLog.WriteString(sc.Text() + "\n")
-			if !sent && strings.Contains(sc.Text(), "attached") {
-				attached <- true
-				sent = true
-			}
-		}
-		if !sent {
-			attached <- false
-		}
-	}()
-	select {
-	case ok := <-attached:
-		if !ok {
-			st.Wait()
-			t.Fatalf("strace did not attach: %s", straceLog.String())
-		}
-	case <-time.After(30 * time.Second):
-		st.Process.Kill()
-		st.Wait()
-		t.Fatal("strace did not attach within 30 s")
-	}
-	time.Sleep(200 * time.Millisecond) // the other threads
-	p.stdin.Write([]byte("\n"))
-	waitPass()
-	st.Process.Signal(os.Interrupt)
-	st.Wait()
+	// The round counted: strace attached to the gofer (its threads
+	// traced) while it runs.
+	run := tu.SyscallCounts(t, g.Cmd.Process.Pid, func() {
+		p.stdin.Write([]byte("\n"))
+		waitPass()
+	})
 	p.stdin.Write([]byte("\n"))
 	if err := p.cmd.Wait(); err != nil {
 		t.Fatalf("do: %v; stderr:\n%s", err, p.stderr.String())
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatalf("strace's summary: %v (%s)", err, straceLog.String())
-	}
 	counts := make(map[string]float64)
-	for name, n := range tu.ParseStraceSummary(b) {
+	for name, n := range run {
 		counts[name] = float64(n) / float64(rounds)
-	}
-	if len(counts) == 0 {
-		t.Fatalf("no counts in strace's summary:\n%s", b)
 	}
 	return counts
 }
