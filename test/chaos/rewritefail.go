@@ -101,6 +101,17 @@ func conductRewriteFailed(c *Conductor) error {
 	k := 16 + c.Rand.Intn(48)
 	data := filepath.Join(c.Dir, "d", "data")
 	fill := filepath.Join(c.Dir, "d", "fill")
+	// replaceServer kills the server and starts a new one (a recovery),
+	// in a run with faults.
+	replaceServer := func() error {
+		if !c.Faults {
+			return nil
+		}
+		if err := c.Kill("server"); err != nil {
+			return err
+		}
+		return c.Restart("server")
+	}
 	steps := []func() error{
 		func() error { return c.Await("step start") },
 		func() error { return c.Send(strconv.Itoa(k)) },
@@ -155,29 +166,13 @@ func conductRewriteFailed(c *Conductor) error {
 		},
 		func() error { return c.Send("go") },
 		func() error { return c.Await("step reported") },
-		func() error {
-			if !c.Faults {
-				return nil
-			}
-			// Another recovery while the disk is still full: the
-			// Rewrites fail again, and the new server reports them.
-			if err := c.Kill("server"); err != nil {
-				return err
-			}
-			return c.Restart("server")
-		},
+		// Another recovery while the disk is still full: the Rewrites
+		// fail again, and the new server reports them.
+		replaceServer,
 		func() error { return c.Send("go") },
 		func() error { return c.Await("step reported-again") },
 		func() error { return os.Remove(fill) },
-		func() error {
-			if !c.Faults {
-				return nil
-			}
-			if err := c.Kill("server"); err != nil {
-				return err
-			}
-			return c.Restart("server")
-		},
+		replaceServer,
 		func() error { return c.Send("go") },
 	}
 	for _, s := range steps {
