@@ -121,8 +121,20 @@ func (t *task) beginOrdered(sysno uintptr, args [6]uint64) (orderedCall, bool) {
 		// that could add one is this one.
 		return orderedCall{}, false
 	}
+	oc := orderedCall{removal: removesFDs[sysno], fd: -1}
+	if !t.threadedPosting() {
+		// Only a posted F_SETFL asks, and only about removals.
+		if !oc.removal {
+			return orderedCall{}, false
+		}
+		p := t.proc
+		p.callOrder.Lock()
+		p.fdRemovals++
+		p.callOrder.Unlock()
+		return oc, true
+	}
 	fd, neutral := neutralCall(sysno, args)
-	oc := orderedCall{removal: removesFDs[sysno], other: !neutral, fd: fd}
+	oc.other, oc.fd = !neutral, fd
 	for _, i := range offsetFDArgs[sysno] {
 		if desc, ok := t.c.ids.descriptionOf(t.proc.pid, int32(args[i])); ok {
 			oc.descs[oc.n] = desc

@@ -51,7 +51,7 @@ func TestOrderedCalls(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &client{}
+			c := &client{cfg: Config{ThreadedPosting: true}}
 			c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
 			c.ids.observeFD(table, 5, false, fileA, false)
 			c.ids.observeFD(table, 6, false, fileB, false)
@@ -134,5 +134,28 @@ func TestCachedFileOfThreads(t *testing.T) {
 				t.Errorf("cachedFile(sole %v) = %v, want %v", tc.sole, ok, tc.want)
 			}
 		})
+	}
+}
+
+// TestOrderedCallsWithoutThreadedPosting: without --threaded-posting a
+// process with several threads counts only its fd removals in flight
+// (which hold back a posted F_SETFL), nothing else.
+func TestOrderedCallsWithoutThreadedPosting(t *testing.T) {
+	c := &client{}
+	c.ids.byPID = map[int32]procIDs{1: {fdTable: 7}}
+	c.ids.observeFD(7, 5, false, 40, false)
+	p := &process{pid: 1, threads: make(map[int32]*task)}
+	tk := &task{c: c, proc: p}
+	p.threads[1], p.threads[2] = tk, tk
+	if _, counted := tk.beginOrdered(unix.SYS_READ, [6]uint64{5}); counted {
+		t.Error("a read counted")
+	}
+	oc, counted := tk.beginOrdered(unix.SYS_CLOSE, [6]uint64{5})
+	if !counted || p.fdRemovals != 1 || p.otherCalls != 0 || len(p.offsetCalls) != 0 || len(p.fdCalls) != 0 {
+		t.Fatalf("a close: counted %v, %d removals, %d others, offsets %v, fds %v", counted, p.fdRemovals, p.otherCalls, p.offsetCalls, p.fdCalls)
+	}
+	tk.endOrdered(p, oc)
+	if p.fdRemovals != 0 {
+		t.Errorf("%d removals after the reply", p.fdRemovals)
 	}
 }
