@@ -3403,10 +3403,10 @@ type Syscall struct {
 	Posted bool `protobuf:"varint,240,opt,name=posted,proto3" json:"posted,omitempty"`
 	// after_posted, on a posted call, says it runs only once every posted
 	// call that arrived before it (a lower seq) has finished, as a waited
-	// call does: a close or write behind posted by a process with several
-	// threads, which must not run before another thread's earlier posted
-	// call naming its fd (Welcome.features has FeatureAfterPosted;
-	// sentry/client's threadorder.go).
+	// call does: any call posted by a process with several threads, which
+	// must not run before another thread's earlier posted call naming its
+	// fd (Welcome.features has FeatureAfterPosted; sentry/client's
+	// threadorder.go).
 	AfterPosted bool `protobuf:"varint,650,opt,name=after_posted,json=afterPosted,proto3" json:"after_posted,omitempty"`
 	// lease_wanted says the client could answer later calls of the calling
 	// process from a ReadLease this call brings (the read cache is on):

@@ -765,10 +765,22 @@ func (s *remoteSession) CallSyscall(ctx context.Context, sc *sessionCall) (*pb.R
 // unset); takeBack: PostTakeBack.
 func (s *remoteSession) post(p *pending, done func(*pb.Reply), takeBack bool) bool {
 	c := p.call
+	sys := c.GetSyscall()
+	ordered := sys != nil && !sys.AfterPosted && s.c != nil && s.c.severalThreads(c.Tid)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.recovering || s.fatal != nil {
 		return false
+	}
+	if ordered {
+		// The server runs each thread's calls on its own worker: a
+		// posted call of one thread could otherwise run before
+		// another thread's posted call sent before it (an F_SETFL
+		// or lseek of the fd a posted open makes).
+		if s.conn == nil || s.conn.Welcome.GetFeatures()&pb.FeatureAfterPosted == 0 {
+			return false
+		}
+		sys.AfterPosted = true
 	}
 	size := inputBytes(c)
 	s.imu.Lock()

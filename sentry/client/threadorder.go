@@ -34,6 +34,13 @@ import (
 //     server runs it after the posted calls sent before it (another
 //     thread's F_SETFL, lseek or write of the fd).
 //
+// Every call such a process posts is so marked (the session's post): the
+// server runs each thread's calls in order on the thread's own worker,
+// and without the mark a posted call of one thread could run before a
+// posted call another thread sent first (a posted lseek of a read the
+// cache answered, or an F_SETFL, of the fd a posted open makes, which
+// then failed with EBADF or moved the fd's previous description).
+//
 // Those calls are counted under process.callOrder from before their seq
 // is drawn until their reply is folded. The answering thread holds
 // callOrder from its check until it has posted what it posts: a call
@@ -192,6 +199,16 @@ func (t *task) endOrdered(p *process, oc orderedCall) {
 // offset. Precondition: p.callOrder is held.
 func (p *process) othersQuietLocked(desc uint64, offset bool) bool {
 	return p.fdRemovals == 0 && (!offset || p.offsetCalls[desc] == 0)
+}
+
+// severalThreads says whether thread tid's process has several threads:
+// then each call it posts is marked Syscall.after_posted (the session's
+// post), so that the server runs it after the posted calls sent before
+// it, those of the other threads included. A thread not known (gone
+// already) is taken as single.
+func (c *client) severalThreads(tid int32) bool {
+	t := c.lookupTask(tid)
+	return t != nil && !t.singleThreaded()
 }
 
 // threadedPosting says whether t, of a process with several threads, may

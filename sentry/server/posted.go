@@ -27,9 +27,8 @@ import (
 //     seq: the client sends in seq order) has finished, so a process
 //     told of a write through shared memory, not a system call, still
 //     reads the written bytes (awaitPostedLocked). So does a posted call
-//     marked after_posted (a close or write behind a process with several
-//     threads posted: another thread's posted call before it may name its
-//     fd).
+//     marked after_posted (any call a process with several threads
+//     posted: another thread's posted call before it may name its fd).
 //     Inline calls read no file state and do not wait.
 //   - Interrupts are for the call the thread waits on: a posted call in
 //     flight passes an Interrupt on to the thread's next call.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,5 +33,40 @@ func TestReadCacheThreads(t *testing.T) {
 	// the pipe.
 	if all != 97 || cached < 90 {
 		t.Errorf("%d of %d reads answered from the read cache, want at least 90 of 97", cached, all)
+	}
+}
+
+// TestHandoffThreads compares testdata/handoff.c with native: one thread
+// opens a file and hands the fd to another, which toggles O_NONBLOCK and
+// reads the file to the end, 300 times over three files, as a Go
+// program's goroutine does when it moves between threads. The open is
+// posted, the reads are answered from the read cache and their offset
+// moves posted: each posted call of the second thread must run on the
+// server after the first thread's posted open of the fd (before, about 1
+// in 10 of them ran first and failed with EBADF, 209 in a run, and reads
+// started again from the file's start). The client logs a posted call
+// that failed.
+func TestHandoffThreads(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "handoff.c"))
+	var files []string
+	for i, n := range []int{4111, 5222, 6333} {
+		name := filepath.Join(dir, fmt.Sprintf("f%d", i))
+		if err := os.WriteFile(name, []byte(strings.Repeat(fmt.Sprintf("handoff %d\n", i), n/10)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, name)
+	}
+	argv := append([]string{prog, "300"}, files...)
+	want := tu.Run(t, timeout, dir, "", argv...)
+	_, log := sandboxLogged(t, dir, []string{"--strace", "--threaded-posting"}, &want, argv...)
+	if n := logCount(log, `a pipelined call failed`); n != 0 {
+		t.Errorf("%d posted calls failed after the application was told they succeeded", n)
+	}
+	posted := logCount(log, `client: openat\([^\n]*where=posted`)
+	cached := logCount(log, `client: read\([^\n]*where=cached`)
+	if posted < 150 || cached < 1000 {
+		t.Errorf("%d of 300 opens posted, %d reads answered from the read cache: want at least 150 and 1000 (the case this test is about)", posted, cached)
 	}
 }
