@@ -40,6 +40,12 @@ func TestSizeChangeOrderOnReplay(t *testing.T) {
 		{"ftruncate-shorter", 300, func(r *replayer, fd uint64) *sentrypb.Call {
 			return r.syscallCall(1, unix.SYS_FTRUNCATE, fd, 100)
 		}},
+		{"ftruncate-same-size", 300, func(r *replayer, fd uint64) *sentrypb.Call {
+			return r.syscallCall(1, unix.SYS_FTRUNCATE, fd, 300)
+		}},
+		{"ftruncate-longer", 300, func(r *replayer, fd uint64) *sentrypb.Call {
+			return r.syscallCall(1, unix.SYS_FTRUNCATE, fd, 500)
+		}},
 		{"truncate-path", 300, func(r *replayer, fd uint64) *sentrypb.Call {
 			return r.syscallCall(1, unix.SYS_TRUNCATE, r.mem.str(path), 0)
 		}},
@@ -136,6 +142,51 @@ func TestSizeChangeOrderOnReplay(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestTruncateKeepsRetainedWrites checks which truncations sync the
+// writes the client retains first (SyncBeforeTruncate): one that removes
+// bytes of a retained write announces it durable before the change;
+// one to the size written or longer leaves it retained, with no fsync
+// (TestSizeChangeOrderOnReplay's ftruncate-same-size and -longer cases
+// replay such a write across the change).
+func TestTruncateKeepsRetainedWrites(t *testing.T) {
+	const path = "/tmp/t"
+	cases := []struct {
+		name     string
+		length   uint64
+		retained bool
+	}{
+		{"shorter", 100, false},
+		{"to-zero", 0, false},
+		{"same-size", 300, true},
+		{"longer", 4096, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplayerDonating(t, false)
+			r.start()
+			fd := r.open(path, unix.O_CREAT|unix.O_RDWR)
+			written := make(map[uint64][]byte)
+			data := bytes.Repeat([]byte("x"), 300)
+			for try := 0; try < 5; try++ {
+				seq := r.pwrite(fd, data, 0, written)
+				if rep := r.call(r.syscallCall(1, unix.SYS_FTRUNCATE, fd, tc.length), false); rep.Errno != 0 {
+					t.Fatalf("ftruncate: errno %v", unix.Errno(rep.Errno))
+				}
+				got := r.retains(seq)
+				if got == tc.retained {
+					return
+				}
+				if got {
+					t.Fatalf("after ftruncate to %d the write of 300 bytes is still retained: the change removed its bytes", tc.length)
+				}
+				// A flusher pass (every 500 ms) may have made it
+				// durable between the two calls: again.
+			}
+			t.Fatalf("after ftruncate to %d the write of 300 bytes was announced durable in 5 tries, want it retained", tc.length)
+		})
 	}
 }
 

@@ -36,6 +36,8 @@ type entry struct {
 	state int
 	sent  bool // the WriteState was sent to the client
 	n     int64
+	// end is the end of the bytes it wrote in the file (EndsBy).
+	end int64
 	// fail is a failed write's number (wFailed): the tracker's count of
 	// failures when it failed (Fail), what FailedAfter reports.
 	fail uint64
@@ -124,10 +126,10 @@ func (d *Tracker[F]) Begin(f F, seq uint64) {
 	df.entries[seq] = e
 }
 
-// End records that the write of call seq to f wrote n bytes. It returns
-// true if f has nothing pending any more: the caller then drops the
-// tracker's reference (after every lock is dropped).
-func (d *Tracker[F]) End(f F, seq uint64, n int) (release bool) {
+// End records that the write of call seq to f wrote n bytes at off. It
+// returns true if f has nothing pending any more: the caller then drops
+// the tracker's reference (after every lock is dropped).
+func (d *Tracker[F]) End(f F, seq uint64, off int64, n int) (release bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	df := d.files[f]
@@ -148,6 +150,7 @@ func (d *Tracker[F]) End(f F, seq uint64, n int) (release bool) {
 	}
 	e.state = wDone
 	e.n += int64(n)
+	e.end = max(e.end, off+int64(n))
 	df.entries[seq] = e
 	d.bytes += int64(n)
 	if d.bytes > FlushBytes {
@@ -287,6 +290,31 @@ func (d *Tracker[F]) HasFailed(f F) bool {
 	defer d.mu.Unlock()
 	df := d.files[f]
 	return df != nil && len(df.failed) > 0
+}
+
+// EndsBy reports whether each write of a file keep accepts that the
+// client still retains (not announced durable) ends at or below length,
+// none in flight and none failed: a size change to length removes none
+// of their bytes, so they may stay retained across it (re-sent after a
+// failure, they land below the size the change set, as they did before
+// it). keep runs under the tracker's lock: it must not take other locks.
+func (d *Tracker[F]) EndsBy(keep func(F) bool, length int64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for f, df := range d.files {
+		if !keep(f) {
+			continue
+		}
+		if len(df.failed) > 0 {
+			return false
+		}
+		for _, e := range df.entries {
+			if e.state == wInflight || e.end > length {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // MarkSent records that the WriteState of seq was sent.

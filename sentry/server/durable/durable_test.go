@@ -18,7 +18,7 @@ func TestAnnounce(t *testing.T) {
 	d := NewTracker[*desc]()
 	for seq := uint64(1); seq <= 3; seq++ {
 		d.Begin(f, seq)
-		if d.End(f, seq, 10) {
+		if d.End(f, seq, 0, 10) {
 			t.Fatalf("write %d: nothing pending", seq)
 		}
 	}
@@ -47,7 +47,7 @@ func TestAnnounce(t *testing.T) {
 	// is forgotten.
 	g := &desc{}
 	d.Begin(g, 7)
-	d.End(g, 7, 5)
+	d.End(g, 7, 0, 5)
 	d.MarkSent(g, 7)
 	d.EndSync(g, d.StartSync(g), false)
 	if _, _, ok, _ := d.Announce(g); ok {
@@ -57,7 +57,7 @@ func TestAnnounce(t *testing.T) {
 		t.Errorf("StartSync after a failed fsync: %v, want [7]", again)
 	}
 	d.Begin(g, 8)
-	if d.End(g, 8, 0) {
+	if d.End(g, 8, 0, 0) {
 		t.Error("an empty write released a file with a write pending")
 	}
 	d.ReleaseAll()
@@ -87,12 +87,12 @@ func TestBeforeResize(t *testing.T) {
 			for seq := uint64(1); seq <= 4; seq++ {
 				d.Begin(f, seq)
 				if seq != 4 {
-					d.End(f, seq, 10)
+					d.End(f, seq, 0, 10)
 				}
 				d.MarkSent(f, seq)
 			}
 			d.Begin(other, 9)
-			d.End(other, 9, 1)
+			d.End(other, 9, 0, 1)
 			// The flusher is syncing write 1 and 2 when the change comes.
 			flushing := d.StartSync(f)
 			held := d.HoldWhere(func(g *desc) bool { return g == f })
@@ -134,7 +134,7 @@ func TestWriteAllocs(t *testing.T) {
 			f := &desc{}
 			d := NewTracker[*desc]()
 			d.Begin(f, 1) // the file is tracked
-			d.End(f, 1, 1)
+			d.End(f, 1, 0, 1)
 			d.MarkSent(f, 1)
 			seq := uint64(1)
 			write := func() {
@@ -142,7 +142,7 @@ func TestWriteAllocs(t *testing.T) {
 					seq++
 				}
 				d.Begin(f, seq)
-				d.End(f, seq, 4096)
+				d.End(f, seq, 0, 4096)
 				d.MarkSent(f, seq)
 			}
 			// The map grows to hold the runs' writes first: its growth is
@@ -177,7 +177,7 @@ func TestFail(t *testing.T) {
 	d.MarkSent(f, 5)
 	for seq := uint64(6); seq <= 7; seq++ {
 		d.Begin(f, seq)
-		d.End(f, seq, 10)
+		d.End(f, seq, 0, 10)
 		d.MarkSent(f, seq)
 	}
 	seqs := d.StartSyncAll(f)
@@ -231,7 +231,7 @@ func TestFailBegunAgain(t *testing.T) {
 	d.Fail(f, 1, 0, 3)
 	d.MarkSent(f, 1)
 	d.Begin(f, 1)
-	d.End(f, 1, 3)
+	d.End(f, 1, 0, 3)
 	if d.Failed(f, 1) || d.HasFailed(f) || d.FailedAfter(0, func(*desc) bool { return true }) != 0 {
 		t.Error("a failed write begun again and written is still failed")
 	}
@@ -254,7 +254,7 @@ func TestCover(t *testing.T) {
 	d.Fail(f, 5, 10, 10) // bytes [10, 20)
 	d.MarkSent(f, 5)
 	d.Begin(f, 6)
-	d.End(f, 6, 30)
+	d.End(f, 6, 0, 30)
 	d.MarkSent(f, 6)
 	isF := func(g *desc) bool { return g == f }
 	for _, c := range []struct {
@@ -310,7 +310,7 @@ func TestFailPassed(t *testing.T) {
 		}, nil, 8},
 		{"written again", func(d *Tracker[*desc], f *desc) {
 			d.Begin(f, 5)
-			d.End(f, 5, 10)
+			d.End(f, 5, 0, 10)
 		}, nil, 8},
 		{"begun again, in flight", func(d *Tracker[*desc], f *desc) { d.Begin(f, 5) }, nil, 0},
 	} {
@@ -320,7 +320,7 @@ func TestFailPassed(t *testing.T) {
 			d.PassFailed()
 			write := func(seq uint64) {
 				d.Begin(f, seq)
-				d.End(f, seq, 10)
+				d.End(f, seq, 0, 10)
 				d.MarkSent(f, seq)
 			}
 			write(4)
@@ -333,7 +333,7 @@ func TestFailPassed(t *testing.T) {
 			if seq, held, ok, release := d.Announce(f); !ok || seq != 6 || !slices.Equal(held, []uint64{5}) || release {
 				t.Fatalf("Announce: %d held %v %v %v, want 6 holding 5, not released", seq, held, ok, release)
 			}
-			d.End(f, 7, 10)
+			d.End(f, 7, 0, 10)
 			d.MarkSent(f, 7)
 			write(8)
 			tc.then(d, f)
@@ -344,6 +344,49 @@ func TestFailPassed(t *testing.T) {
 			}
 			if d.HasFailed(f) != (tc.held != nil) || d.Holds(f) != !release {
 				t.Errorf("HasFailed %v, Holds %v after the announcement", d.HasFailed(f), d.Holds(f))
+			}
+		})
+	}
+}
+
+// TestEndsBy checks which retained writes a size change to a length
+// leaves alone: every write of the files kept, written (synced or not),
+// ends at or below it, none in flight, none failed.
+func TestEndsBy(t *testing.T) {
+	cases := []struct {
+		name   string
+		setup  func(d *Tracker[*desc], f *desc)
+		length int64
+		want   bool
+	}{
+		{"none", func(d *Tracker[*desc], f *desc) {}, 0, true},
+		{"below", func(d *Tracker[*desc], f *desc) { d.Begin(f, 1); d.End(f, 1, 100, 50) }, 150, true},
+		{"past", func(d *Tracker[*desc], f *desc) { d.Begin(f, 1); d.End(f, 1, 100, 50) }, 149, false},
+		{"two parts, the second past", func(d *Tracker[*desc], f *desc) {
+			d.Begin(f, 1)
+			d.End(f, 1, 0, 10)
+			d.End(f, 1, 200, 10)
+		}, 100, false},
+		{"synced, not announced", func(d *Tracker[*desc], f *desc) {
+			d.Begin(f, 1)
+			d.End(f, 1, 0, 200)
+			d.EndSync(f, d.StartSync(f), true)
+		}, 100, false},
+		{"in flight", func(d *Tracker[*desc], f *desc) { d.Begin(f, 1) }, 1 << 40, false},
+		{"failed", func(d *Tracker[*desc], f *desc) { d.Begin(f, 1); d.Fail(f, 1, 0, 10) }, 1 << 40, false},
+		{"another file's past", func(d *Tracker[*desc], f *desc) {
+			other := &desc{}
+			d.Begin(other, 1)
+			d.End(other, 1, 0, 500)
+		}, 100, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewTracker[*desc]()
+			f := &desc{}
+			tc.setup(d, f)
+			if got := d.EndsBy(func(g *desc) bool { return g == f }, tc.length); got != tc.want {
+				t.Errorf("EndsBy(%d) = %v, want %v", tc.length, got, tc.want)
 			}
 		})
 	}

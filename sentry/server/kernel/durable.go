@@ -242,6 +242,22 @@ func (c *Task) SyncBeforeResize(d *vfs.Dentry, toZero bool) error {
 	return nil
 }
 
+// SyncBeforeTruncate is SyncBeforeResize for a truncation of gofer file d
+// to length. When every write to d the client retains ends at or below
+// length (durable.Tracker.EndsBy), the truncation removes none of their
+// bytes and they stay retained, not synced: a program that truncates a
+// file to the size it just wrote (Go's build cache, each entry) would
+// otherwise wait for an fsync per file.
+func (c *Task) SyncBeforeTruncate(d *vfs.Dentry, length int64) error {
+	if length > 0 && d != nil && d.Kind == vfs.KindGofer && c.Kernel.Dur.EndsBy(func(f *fdesc.File) bool {
+		fd := vfs.DentryOf(f)
+		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
+	}, length) {
+		return nil
+	}
+	return c.SyncBeforeResize(d, length == 0)
+}
+
 // TruncatedToZero tells the client to forget the failed Rewrites' writes
 // (durable.Tracker.Fail) to gofer file d once a truncation of d to 0
 // was made: their bytes are not in the file, and made at the next

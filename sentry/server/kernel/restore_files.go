@@ -370,7 +370,7 @@ func (k *Kernel) Rewrite(rw *sentrypb.Rewrite, r *sentrypb.Reply) error {
 		// client), and the client re-sends it at the next recovery.
 		k.Dur.Fail(f, rw.Seq, rw.Offset, int64(len(rw.Data)))
 		k.keepFailedRewrite(f, rw.Seq)
-	} else if k.Dur.End(f, rw.Seq, n) {
+	} else if k.Dur.End(f, rw.Seq, rw.Offset, n) {
 		f.DecRef()
 	}
 	// The client holds the WriteState already.

@@ -50,7 +50,7 @@ func (c *Task) WriteAt(f *fdesc.File, b []byte, off int64, appendMode bool) (int
 		c.Kernel.redoOverRewrites(f, b[:n], off, c.CallSeq)
 	}
 	if !c.SyncedWrites {
-		if c.Kernel.Dur.End(f, c.CallSeq, n) {
+		if c.Kernel.Dur.End(f, c.CallSeq, off, n) {
 			f.DecRef()
 		}
 	}

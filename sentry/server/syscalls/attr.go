@@ -123,7 +123,7 @@ func Truncate(c *kernel.Task) (int64, error) {
 				return 0, err
 			}
 		}
-		if err := c.SyncBeforeResize(vfs.DentryOf(f), length == 0); err != nil {
+		if err := c.SyncBeforeTruncate(vfs.DentryOf(f), length); err != nil {
 			return 0, err
 		}
 		if err := SetStat(c, nil, f, req); err != nil {
@@ -167,7 +167,7 @@ func Truncate(c *kernel.Task) (int64, error) {
 	if err := c.BreakLeases(d, true, false); err != nil {
 		return 0, err
 	}
-	if err := c.SyncBeforeResize(d, length == 0); err != nil {
+	if err := c.SyncBeforeTruncate(d, length); err != nil {
 		return 0, err
 	}
 	if err := SetStat(c, d, nil, req); err != nil {
