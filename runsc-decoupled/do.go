@@ -53,7 +53,7 @@ func runDo(args []string) int {
 	tlsf.register(fs)
 	wire := fs.String("transport", "auto", "how calls travel to the remote sentry: auto (the framed wire on unix: targets, falling back to gRPC for a server without it; gRPC on TCP), grpc, or framed")
 	readCache := fs.Bool("read-cache", true, "answer reads and fstat of files opened read-only, and stat, access and readlink of paths asked before, from what the server leases to the client, revoked when anyone changes the file or the name (docs/ARCHITECTURE.md)")
-	threadedPosting := fs.Bool("threaded-posting", false, "let a process with several threads answer reads from the read cache and post closes, read-only opens and writes behind (experimental: a cold go build read wrong bytes now and then with it; docs/COMPATIBILITY.md)")
+	threadedPosting := fs.Bool("threaded-posting", true, "let a process with several threads answer reads from the read cache and post closes, read-only opens and writes behind (docs/COMPATIBILITY.md, \"Pipelined calls\"); false: such a process posts only F_SETFL")
 	postedOpens := fs.Bool("posted-opens", true, "answer a read-only open at once, with the lowest free fd, when the path cache holds the same open's success under a lease, and send it without waiting (docs/COMPATIBILITY.md)")
 	postedCreates := fs.Bool("posted-creates", true, "answer an open with O_CREAT of a name an unlink found missing under a lease at once, with the lowest free fd, and send it without waiting (docs/COMPATIBILITY.md); --posted-opens=false turns it off too")
 	listingsAhead := fs.Bool("listings-ahead", true, "have a listing of a directory by path bring the listings of its subdirectories, so that find, du and ls -R list each without waiting (docs/ARCHITECTURE.md); false: each listing waits for the server")
@@ -325,7 +325,7 @@ func runDo(args []string) int {
 		ReplyLinger:       lingerOption(*replyLinger),
 		NoReadCache:       !*readCache,
 		NoPostedOpens:     !*postedOpens,
-		ThreadedPosting:   *threadedPosting,
+		NoThreadedPosting: !*threadedPosting,
 		NoPostedCreates:   !*postedCreates,
 		NoCompleteNames:   !*completeNames,
 		NoListingsAhead:   !*listingsAhead,

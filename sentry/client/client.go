@@ -85,11 +85,10 @@ type Config struct {
 	// cache (pathcache.go) off: every read and fstat of a file, and
 	// every stat, access and readlink of a path, goes to the server.
 	NoReadCache bool
-	// ThreadedPosting lets a process with several threads use the read
-	// cache and post closes, read-only opens and writes behind
-	// (threadorder.go). Off by default: a cold go build with it read
-	// wrong bytes now and then (known bug, not found yet).
-	ThreadedPosting bool
+	// NoThreadedPosting keeps a process with several threads from using
+	// the read cache and posting closes, read-only opens and writes
+	// behind (threadorder.go): it posts only F_SETFL then.
+	NoThreadedPosting bool
 	// NoPostedOpens makes every open wait for its reply (postopen.go);
 	// without the path cache none is posted anyway.
 	NoPostedOpens bool

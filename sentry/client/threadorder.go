@@ -213,8 +213,8 @@ func (c *client) severalThreads(tid int32) bool {
 
 // threadedPosting says whether t, of a process with several threads, may
 // use the read cache and post closes, opens and writes behind
-// (Config.ThreadedPosting).
-func (t *task) threadedPosting() bool { return t.c.cfg.ThreadedPosting }
+// (but with Config.NoThreadedPosting).
+func (t *task) threadedPosting() bool { return !t.c.cfg.NoThreadedPosting }
 
 // othersAllowOpenLocked says that every call of another thread of p in
 // flight is neutral: none makes an fd, which could take the number a

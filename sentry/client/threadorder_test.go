@@ -51,7 +51,7 @@ func TestOrderedCalls(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &client{cfg: Config{ThreadedPosting: true}}
+			c := &client{cfg: Config{}}
 			c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
 			c.ids.observeFD(table, 5, false, fileA, false)
 			c.ids.observeFD(table, 6, false, fileB, false)
@@ -120,7 +120,7 @@ func TestCachedFileOfThreads(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &client{rcache: &readCache{}, files: &fileCache{}, cfg: Config{ThreadedPosting: true}}
+			c := &client{rcache: &readCache{}, files: &fileCache{}, cfg: Config{}}
 			c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
 			c.ids.observeFD(table, fd, false, desc, false)
 			c.pipe.files = map[uint64]pipeFile{desc: {regular: true, flags: unix.O_RDONLY}}
@@ -137,11 +137,11 @@ func TestCachedFileOfThreads(t *testing.T) {
 	}
 }
 
-// TestOrderedCallsWithoutThreadedPosting: without --threaded-posting a
+// TestOrderedCallsWithoutThreadedPosting: with --threaded-posting=false a
 // process with several threads counts only its fd removals in flight
 // (which hold back a posted F_SETFL), nothing else.
 func TestOrderedCallsWithoutThreadedPosting(t *testing.T) {
-	c := &client{}
+	c := &client{cfg: Config{NoThreadedPosting: true}}
 	c.ids.byPID = map[int32]procIDs{1: {fdTable: 7}}
 	c.ids.observeFD(7, 5, false, 40, false)
 	p := &process{pid: 1, threads: make(map[int32]*task)}

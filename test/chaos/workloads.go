@@ -629,8 +629,7 @@ md5sum out.txt; wc -l out.txt; tail -3 out.txt; rm out.txt`,
 		CSource: kcmploopC,
 	},
 	{
-		// With do --threaded-posting (experimental). A process with
-		// several threads, as a Go program: one blocked
+		// A process with several threads, as a Go program: one blocked
 		// reading a pipe, two writing, checking and closing their own
 		// files and appending to a shared one. Its writes behind,
 		// closes and F_SETFLs are posted (threadorder.go: the other
@@ -643,6 +642,7 @@ md5sum out.txt; wc -l out.txt; tail -3 out.txt; rm out.txt`,
 		Name:    "thread-files",
 		Script:  `./prog 300; rm prog; md5sum t1.txt t2.txt; wc -l shared.txt; rm shared.txt`,
 		CSource: threadfilesC,
+		// Said, though the default: the case is about it.
 		DoFlags: []string{"--threaded-posting"},
 	},
 }

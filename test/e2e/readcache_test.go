@@ -59,7 +59,7 @@ func TestReadCacheRoundTrips(t *testing.T) {
 		// The opens posted too: TestPostedOpenRoundTrips.
 		{name: "with the read cache", flags: []string{"--posted-opens=false"}, minWaited: 2, maxWaited: 2, cached: true},
 		{name: "with the read cache, two threads", flags: []string{"--posted-opens=false", "--threaded-posting"}, args: []string{"thread"}, minWaited: 2, maxWaited: 2, cached: true},
-		{name: "two threads, without --threaded-posting", args: []string{"thread"}, minWaited: 6, maxWaited: 12},
+		{name: "two threads, without --threaded-posting", flags: []string{"--threaded-posting=false"}, args: []string{"thread"}, minWaited: 6, maxWaited: 12},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
