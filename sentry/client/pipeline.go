@@ -131,6 +131,7 @@ func (t *task) postClose(fd int32, afterPosted bool) bool {
 	// with any close of its fds: the server forgets its lease with the
 	// description, without a revocation.
 	t.dropOwnedFD(fd)
+	regular := t.regularFD(fd)
 	if !t.c.ids.takeFD(t.proc.pid, fd) {
 		return false
 	}
@@ -151,6 +152,7 @@ func (t *task) postClose(fd int32, afterPosted bool) bool {
 	}
 	pc := newPostedCall(t.tid, unix.SYS_CLOSE, [6]uint64{uint64(uint32(fd))}, nil).replyCanWait()
 	pc.syscall().AfterPosted = afterPosted
+	pc.pending.regularFD = regular
 	if !t.c.conn.PostCall(pc, done) {
 		// Recovering: make the call as usual. The fd's record comes
 		// back with the reply.

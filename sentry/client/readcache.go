@@ -986,6 +986,7 @@ func (c *client) onLeaseRevoke(r *pb.LeaseRevoke) {
 	}
 	c.rcache.revoke(r)
 	c.pcache.revoke(r)
+	c.idle.revoke(r)
 	if r.Own {
 		return
 	}

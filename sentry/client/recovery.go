@@ -106,6 +106,15 @@ type pending struct {
 	// into, if set, is where a reply that comes over a call channel is
 	// decoded (sessionCall.reply). Immutable.
 	into *pb.Reply
+	// readiness says the posted call may change a pipe's or an
+	// eventfd's readiness (changesReadiness): counted in
+	// remoteSession.postedReadiness until its reply. Immutable once
+	// posted.
+	readiness bool
+	// regularFD says the call's fd named a regular file when its poster
+	// built it (a posted close, whose fd is gone from the fd records by
+	// the time it is posted): it changes no readiness. Immutable.
+	regularFD bool
 	// pooledData says the call's only input is a replay log write
 	// buffer (writeMemory) that nothing else holds: its reply is folded
 	// with FoldPooledReply. Immutable once sent (a merge changes it
@@ -203,6 +212,10 @@ type remoteSession struct {
 	// reads its host fd only while there is none (mappedfd.go).
 	// Protected by imu.
 	postedChanges int
+	// postedReadiness counts the posted calls without a reply that may
+	// change a pipe's or an eventfd's readiness (pending.readiness): no
+	// epoll is answered idle meanwhile (idleepoll.go). Protected by imu.
+	postedReadiness int
 	// hostFDs are the host fds that came with replies (Reply.host_fd),
 	// by call seq, until their callers claim them (mappedfd.go).
 	// Protected by imu.
@@ -406,6 +419,9 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 		s.postedBytes -= inputBytes(p.call)
 		if changesFileBytes(p.call) {
 			s.postedChanges--
+		}
+		if p.readiness {
+			s.postedReadiness--
 		}
 	}
 	s.imu.Unlock()
@@ -767,6 +783,7 @@ func (s *remoteSession) post(p *pending, done func(*pb.Reply), takeBack bool) bo
 	c := p.call
 	sys := c.GetSyscall()
 	ordered := sys != nil && !sys.AfterPosted && s.c != nil && s.c.severalThreads(c.Tid)
+	p.readiness = !p.regularFD && s.c != nil && s.c.changesReadiness(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.recovering || s.fatal != nil {
@@ -798,6 +815,9 @@ func (s *remoteSession) post(p *pending, done func(*pb.Reply), takeBack bool) bo
 	s.postedBytes += size
 	if changesFileBytes(c) {
 		s.postedChanges++
+	}
+	if p.readiness {
+		s.postedReadiness++
 	}
 	s.imu.Unlock()
 	// A failed send leaves the call in flight: the recovery the dead
@@ -887,6 +907,9 @@ func (s *remoteSession) Unpost(cs ...*pb.Call) bool {
 	}
 	s.imu.Lock()
 	for _, c := range cs {
+		if p := s.inflight[c.Seq]; p != nil && p.readiness {
+			s.postedReadiness--
+		}
 		delete(s.inflight, c.Seq)
 		s.postedOut--
 		s.postedBytes -= inputBytes(c)
@@ -1032,6 +1055,7 @@ func (s *remoteSession) recover(dead *transport.StreamConn, t0 time.Time) {
 	dead.Wait()
 	// The dead server's leases die with it (readcache.go).
 	s.c.rcache.dropAll()
+	s.c.idle.dropAll()
 	s.c.pcache.dropAll()
 	s.c.sendRooms.reset()
 	s.c.pipeRooms.reset()

@@ -396,6 +396,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if errno, ok := t.postMkdir(sysno, args); ok {
 			return 0, errno
 		}
+	case unix.SYS_EPOLL_WAIT, unix.SYS_EPOLL_PWAIT:
+		if t.idleEpoll(sysno, args) {
+			return 0, 0
+		}
 	case unix.SYS_EXIT_GROUP:
 		if t.postExitGroup(args) {
 			return 0, 0
@@ -442,6 +446,8 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	sc.NoNewPrivs = noNewPrivs
 	sc.Clocks = clocksFor(sysno)
 	sc.LeaseWanted = t.wantsLease(sysno) && t.copyMayLease(sysno, args) && t.readMayLease(sysno, int32(args[0]))
+	idleDesc, idleWanted := t.idleDescription(sysno, args)
+	sc.LeaseWanted = sc.LeaseWanted || idleWanted
 	watchOpen := sc.LeaseWanted && readOnlyOpen(sysno, args)
 	sc.OpenDataWanted = watchOpen && t.c.openUse.wanted()
 	if sc.LeaseWanted {
@@ -470,6 +476,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.c.noteLease(reply.Lease)
 	}
 	t.c.rcache.grantAhead(reply.AheadLeases.GetLeases(), leaseFrom)
+	if idleWanted && reply.IdleLease != nil && reply.Errno == 0 && reply.Ret == 0 {
+		t.c.idle.grant(idleDesc, reply.IdleLease, leaseFrom.sent)
+	}
 	if pathKeyed && reply.PathLease != nil {
 		t.c.pcache.keep(pathKey, sysno, args, reply, pathFrom)
 	}

@@ -115,6 +115,7 @@ func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Sysca
 		if sc.LeaseWanted {
 			grantReadLease(k, c, ret, sc.OpenDataWanted)
 			grantLeasesAhead(k, c, sentrypb.StringList(sc.AheadNames))
+			grantIdleLease(k, c, ret)
 		}
 		if sc.OwnedWanted {
 			grantOwnedLease(k, c, ret)

@@ -204,6 +204,9 @@ func (st *clientStream) leaseRevokesLocked(r *sentrypb.Reply) {
 	if st.leaseHolder == nil || st.send == nil {
 		return
 	}
+	// An idle lease a change made since the last message ended goes
+	// first (idlelease.go).
+	st.leaseHolder.PollIdle()
 	t, ok := st.leaseHolder.Take()
 	if !ok {
 		return

@@ -70,3 +70,23 @@ func TestHandoffThreads(t *testing.T) {
 		t.Errorf("%d of 300 opens posted, %d reads answered from the read cache: want at least 150 and 1000 (the case this test is about)", posted, cached)
 	}
 }
+
+// TestIdleEpoll compares testdata/idleepoll.c with native: a loop of
+// zero-timeout epoll_waits on an epoll of a pipe and an eventfd, the
+// pipe written between rounds by the process itself (a waited or a posted
+// write) or by a child it reaps, the eventfd by the process: each write
+// must show at the next wait. The idle waits are answered on the client
+// (an IdleLease; docs/ARCHITECTURE.md, "Idle epolls on the client").
+func TestIdleEpoll(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "idleepoll.c"))
+	want := tu.Run(t, timeout, dir, "", prog, "60")
+	_, log := sandboxLogged(t, dir, []string{"--strace"}, &want, prog, "60")
+	cached := logCount(log, `client: epoll_wait\([^\n]*where=cached`)
+	all := logCount(log, `client: epoll_wait\(0x`)
+	// 60 rounds of 20 idle waits and one after a write.
+	if all != 1260 || cached < 1000 {
+		t.Errorf("%d of %d zero-timeout epoll_waits answered on the client, want at least 1000 of 1260", cached, all)
+	}
+}

@@ -169,7 +169,7 @@ func (b *Replies) take() (full []*sentrypb.Reply, done *sentrypb.PostedDone, wri
 // to Reply and not here fails it rather than being lost by packing.
 func ResultAlone(r *sentrypb.Reply) bool {
 	return r.Errno == 0 && len(r.Outputs) == 0 && r.Action == nil && len(r.State) == 0 &&
-		len(r.Mapped) == 0 && r.Lease == nil && r.LeaseRevoke == nil && r.PathLease == nil &&
+		len(r.Mapped) == 0 && r.Lease == nil && r.LeaseRevoke == nil && r.IdleLease == nil && r.PathLease == nil &&
 		len(r.Listed) == 0 && r.OpenedFile == 0 && len(r.ParentStat) == 0 && len(r.OpenedStat) == 0 &&
 		r.DirListing == nil && r.DirListingPrefix == 0 && !r.ListingEof && len(r.Ahead) == 0 &&
 		r.SendRoom == 0 && r.PipeRoom == 0 && len(r.PipeAhead) == 0 && !r.PipeAheadPartial && r.CompleteNames == nil &&

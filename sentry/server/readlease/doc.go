@@ -58,6 +58,12 @@
 // arrived (Received) and held behind its client's own change, are
 // ordered by the holders' age instead (cycle.go).
 //
+// Idle leases (idle.go) share a holder's ids, epochs and revocations: an
+// epoll instance found with nothing ready stays so until one of the
+// readiness channels the grant took closes; PollIdle, run before every
+// message to the client, revokes such a lease as the holder's own. The
+// registry tracks nothing of them.
+//
 // What it does not own: sending. A Holder queues its revocations and
 // calls its kick function; the server's glue (sentry/server/readlease.go)
 // takes them (Holder.Take) under the client's send lock and sends one
@@ -71,7 +77,8 @@
 // server, so that the attribute cache (goferclient) and the flat package
 // can both reach it.
 //
-// Lock order: Registry.mu > Holder.mu; both are leaves with respect to
+// Lock order: Registry.mu > Holder.mu (a holder's idle leases' lock is
+// a leaf, never held with either); both are leaves with respect to
 // everything outside the package (no callback, send or wait runs with
 // either held), so Changed may be called with any server lock held, and
 // its wait only needs the holder's session reader (Acked), which takes

@@ -300,6 +300,9 @@ type Holder struct {
 	// (releaseLocked), in epoch order: their leases stay (a change of
 	// them still revokes and waits) until the client acknowledged them.
 	releases []releasedLeases
+
+	// idle are h's idle leases (idle.go), under their own lock.
+	idle idleLeases
 }
 
 // releasedLeases are the leases of budget one release revoked
@@ -836,6 +839,7 @@ func (h *Holder) Disabled() bool {
 // Close drops h's leases (its client is gone): nothing waits for it any
 // more, and it is granted none.
 func (h *Holder) Close() {
+	h.closeIdle()
 	r := h.reg
 	r.mu.Lock()
 	defer r.mu.Unlock()

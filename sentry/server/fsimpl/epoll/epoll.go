@@ -255,6 +255,26 @@ type Event struct {
 func (ep *File) Collect(rd Readiness, max int, consume bool) (evs []Event, chs []<-chan struct{}, disabled bool) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
+	return ep.collectLocked(rd, max, consume)
+}
+
+// IdleWatch reports whether nothing ep watches is ready for rd and each
+// interest's description passes kind, and then returns the channels a
+// change of that closes: its interests' and its own (an epoll_ctl).
+func (ep *File) IdleWatch(rd Readiness, kind func(*fdesc.File) bool) ([]<-chan struct{}, bool) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	for _, in := range ep.interests {
+		if !in.key.f.Released() && !kind(in.key.f) {
+			return nil, false
+		}
+	}
+	evs, chs, _ := ep.collectLocked(rd, 1, false)
+	return chs, len(evs) == 0
+}
+
+// collectLocked is Collect. Precondition: ep.mu is held.
+func (ep *File) collectLocked(rd Readiness, max int, consume bool) (evs []Event, chs []<-chan struct{}, disabled bool) {
 	type cand struct {
 		in *interest
 		r  uint32

@@ -151,3 +151,65 @@ func TestOrder(t *testing.T) {
 		t.Errorf("Readiness = %#x", ev)
 	}
 }
+
+// TestIdleWatch checks what an idle lease is granted on: nothing ready,
+// every interest of the kinds allowed; the channels returned close at a
+// change of an interest's readiness and at an epoll_ctl.
+func TestIdleWatch(t *testing.T) {
+	allowAll := func(*fdesc.File) bool { return true }
+	for _, tc := range []struct {
+		name     string
+		ready    bool
+		allow    func(*fdesc.File) bool
+		wantIdle bool
+	}{
+		{name: "idle", allow: allowAll, wantIdle: true},
+		{name: "ready", ready: true, allow: allowAll},
+		{name: "kind refused", allow: func(*fdesc.File) bool { return false }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			epf := New(0)
+			ep := epf.Impl.(*File)
+			f, l := newLevel()
+			if tc.ready {
+				l.set(linux.POLLIN)
+			}
+			if err := ep.Ctl(noWaiter, unix.EPOLL_CTL_ADD, f, 3, linux.POLLIN, 1); err != nil {
+				t.Fatal(err)
+			}
+			chs, idle := ep.IdleWatch(noWaiter, tc.allow)
+			if idle != tc.wantIdle {
+				t.Fatalf("IdleWatch: idle %v, want %v", idle, tc.wantIdle)
+			}
+			if !idle {
+				return
+			}
+			closed := func() bool {
+				for _, ch := range chs {
+					select {
+					case <-ch:
+						return true
+					default:
+					}
+				}
+				return false
+			}
+			if closed() {
+				t.Fatal("a channel closed with no change")
+			}
+			l.set(linux.POLLIN)
+			if !closed() {
+				t.Error("no channel closed when the interest became ready")
+			}
+			l.set(0)
+			chs, _ = ep.IdleWatch(noWaiter, tc.allow)
+			g, _ := newLevel()
+			if err := ep.Ctl(noWaiter, unix.EPOLL_CTL_ADD, g, 4, linux.POLLIN, 2); err != nil {
+				t.Fatal(err)
+			}
+			if !closed() {
+				t.Error("no channel closed at an epoll_ctl")
+			}
+		})
+	}
+}
