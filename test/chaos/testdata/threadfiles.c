@@ -7,6 +7,7 @@
 // thread then checks the shared file (each writer's lines all there, in
 // its order) and prints what it found.
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -39,9 +40,11 @@ static void *writer(void *arg) {
 		ssize_t got = 0, k;
 		while ((k = read(f, buf, sizeof buf)) > 0)
 			got += k;
+		int readErr = k < 0 ? errno : 0;
 		close(f);
 		if (got != (ssize_t)(r + 1) * n) {
-			printf("thread %ld round %d: read %zd bytes, want %zd\n", id, r, got, (ssize_t)(r + 1) * n);
+			printf("thread %ld round %d: read %zd bytes, want %zd (fd %d, last read errno %d)\n", id, r, got,
+			       (ssize_t)(r + 1) * n, f, readErr);
 			return (void *)1;
 		}
 		if (r % 10 == 0) {
