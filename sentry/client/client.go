@@ -86,9 +86,14 @@ type Config struct {
 	// every stat, access and readlink of a path, goes to the server.
 	NoReadCache bool
 	// NoThreadedPosting keeps a process with several threads from using
-	// the read cache and posting closes, read-only opens and writes
-	// behind (threadorder.go): it posts only F_SETFL then.
+	// the read cache and posting closes and writes behind
+	// (threadorder.go): it posts only F_SETFL then.
 	NoThreadedPosting bool
+	// ThreadedOpens lets such a process post read-only opens too
+	// (experimental, off: under load two threads' opens were seen
+	// sharing one fd after server kills, and an F_SETFL of an open
+	// posted so left O_NONBLOCK set; docs/COMPATIBILITY.md).
+	ThreadedOpens bool
 	// NoPostedOpens makes every open wait for its reply (postopen.go);
 	// without the path cache none is posted anyway.
 	NoPostedOpens bool

@@ -25,7 +25,7 @@ func TestCloseThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := tu.Run(t, timeout, dir, "", prog, data)
-	_, log := sandboxLogged(t, dir, []string{"--strace", "--threaded-posting"}, &want, prog, data)
+	_, log := sandboxLogged(t, dir, []string{"--strace", "--threaded-posting", "--threaded-opens"}, &want, prog, data)
 	posted := logCount(log, `client: close\([^\n]*where=posted`)
 	if posted != 41 {
 		t.Errorf("%d closes posted, want the 41 of open fds beside the read", posted)

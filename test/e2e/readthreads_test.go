@@ -60,7 +60,7 @@ func TestHandoffThreads(t *testing.T) {
 	}
 	argv := append([]string{prog, "300"}, files...)
 	want := tu.Run(t, timeout, dir, "", argv...)
-	_, log := sandboxLogged(t, dir, []string{"--strace", "--threaded-posting"}, &want, argv...)
+	_, log := sandboxLogged(t, dir, []string{"--strace", "--threaded-posting", "--threaded-opens"}, &want, argv...)
 	if n := logCount(log, `a pipelined call failed`); n != 0 {
 		t.Errorf("%d posted calls failed after the application was told they succeeded", n)
 	}
