@@ -451,6 +451,10 @@ func getPlatform(name string, opts platform.Options) (gvplatform.Platform, error
 // Run runs the application described by cfg against the remote sentry at
 // cfg.Server and returns its Linux wait status.
 func Run(ctx context.Context, cfg Config) (int, error) {
+	// The clock's calibration first: it is ready firstUpdateAfter later,
+	// before the start-up below ends and the application reads the
+	// clock (clock.go).
+	appClock.begin()
 	if cfg.Stdin == nil {
 		cfg.Stdin = os.Stdin
 	}

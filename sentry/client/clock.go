@@ -28,11 +28,16 @@ import (
 // clock, not the host's (which the calibrated clock tracks to within a
 // microsecond or so, not exactly).
 //
-// Until the calibration has two samples (its first 100 ms), and after
-// it resets (a host clock step, an overloaded host that cannot sample
-// the clock cheaply), the parameters say "not ready": the vDSO makes
-// the system call and the client reads the host's clock, the same
-// fallback on both sides.
+// The calibration begins when the client starts (Run, before its
+// platform, memory file and server connection) and is ready at its
+// second sample, firstUpdateAfter later or at the first vDSO page
+// registered after that (the client's start-up until the application
+// runs took 13-15 ms with a running server, ~200 ms starting its own):
+// so the application's first clock reads do not trap. Until then, and
+// after it resets (a host clock step, an overloaded host that cannot
+// sample the clock cheaply), the parameters say "not ready": the vDSO
+// makes the system call and the client reads the host's clock, the
+// same fallback on both sides.
 
 // appClock is the process's one calibrated clock: the calibration is of
 // this machine's TSC, shared by every client in the process, and it
@@ -54,8 +59,11 @@ type appClocks struct {
 	// Atomic (raised by CAS).
 	monoFloor atomic.Int64
 
-	// start starts the updater once, at the first page registered.
+	// start takes the first sample and starts the updater, once (begin).
 	start sync.Once
+	// first is when the first sample was taken. Set in start; read after
+	// it.
+	first time.Time
 
 	mu sync.Mutex
 	// pages are the parameter pages of the live clients, written at
@@ -79,20 +87,45 @@ func newAppClocks() *appClocks {
 }
 
 // firstUpdateAfter is how long after the first sample the second is
-// taken: then the calibration is ready (gVisor waits a whole update
-// interval, 1 s; the frequency measured over 100 ms is a few parts per
-// million off, which the next updates correct smoothly).
-const firstUpdateAfter = 100 * time.Millisecond
+// taken: then the calibration is ready. gVisor waits a whole update
+// interval (1 s); a frequency measured over 5 ms was within 2 ppm of one
+// measured over 2 s here (over 100 ms, 0.1 ppm), and the updates after
+// it correct the error smoothly (gVisor's errorAdjust slews it over the
+// next interval, never steps the clock).
+const firstUpdateAfter = 5 * time.Millisecond
+
+// refineAfter is when, after the first sample, the third is taken, which
+// measures the frequency over 100 ms before the updates every second.
+const refineAfter = 100 * time.Millisecond
+
+// begin takes the calibration's first sample and starts the updater,
+// once a process: at the client's start, so that the calibration is
+// ready before the application runs.
+func (k *appClocks) begin() {
+	k.start.Do(func() {
+		k.firstSample()
+		go k.updater(time.Sleep)
+	})
+}
+
+// firstSample takes the calibration's first sample (in start).
+func (k *appClocks) firstSample() {
+	k.first = time.Now()
+	k.update(true)
+}
 
 // register makes p one of the pages written at each update, and writes
-// the current parameters to it; the updater starts with the first.
+// the current parameters to it. If the calibration is not ready but its
+// first sample is firstUpdateAfter old (the updater's goroutine late on
+// a loaded host), it takes the second sample now: the page is
+// registered just before the application first runs.
 func (k *appClocks) register(p *vdsoParamPage) error {
-	k.start.Do(func() {
-		k.update(true)
-		go k.updater()
-	})
+	k.begin()
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.last.monotonicReady == 0 && time.Since(k.first) >= firstUpdateAfter {
+		k.updateLocked(false)
+	}
 	if err := p.write(func() vdsoParams { return k.last }); err != nil {
 		return err
 	}
@@ -107,14 +140,18 @@ func (k *appClocks) unregister(p *vdsoParamPage) {
 	k.mu.Unlock()
 }
 
-// updater refreshes the calibration about once a second for the life of
-// the process (gVisor parks its updater while no task runs; a client
-// lives as long as its application, so this one never parks).
-func (k *appClocks) updater() {
-	time.Sleep(firstUpdateAfter)
+// updater takes the second sample firstUpdateAfter after the first, the
+// third at refineAfter, then refreshes the calibration about once a
+// second for the life of the process (gVisor parks its updater while no
+// task runs; a client lives as long as its application, so this one
+// never parks). sleep is time.Sleep (a test's records the schedule).
+func (k *appClocks) updater(sleep func(time.Duration)) {
+	sleep(firstUpdateAfter)
+	k.update(false)
+	sleep(refineAfter - firstUpdateAfter)
 	for {
 		k.update(false)
-		time.Sleep(sentrytime.ApproxUpdateInterval)
+		sleep(sentrytime.ApproxUpdateInterval)
 	}
 }
 
@@ -125,6 +162,11 @@ func (k *appClocks) updater() {
 func (k *appClocks) update(parked bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.updateLocked(parked)
+}
+
+// updateLocked is update under k.mu.
+func (k *appClocks) updateLocked(parked bool) {
 	var begun []*vdsoParamPage
 	for p := range k.pages {
 		if err := p.begin(); err != nil {

@@ -1,7 +1,9 @@
 package client
 
 import (
+	"context"
 	"encoding/binary"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -351,5 +353,94 @@ func TestClockDeadline(t *testing.T) {
 	}
 	if early == 0 {
 		t.Errorf("the host timer never came before the slow clock's deadline (%d late): the test does not test", late)
+	}
+}
+
+// TestClockReadyAtRegister: a page registered firstUpdateAfter or more
+// after the calibration's first sample is ready at once (register takes
+// the second sample if the updater has not), one registered sooner is
+// not (no frequency measured over a few microseconds). The clocks are
+// gVisor's calibration; no updater runs.
+func TestClockReadyAtRegister(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after time.Duration
+		ready uint64
+	}{
+		{"at once", 0, 0},
+		{"after firstUpdateAfter", firstUpdateAfter, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newAppClocks()
+			k.start.Do(k.firstSample)
+			time.Sleep(tc.after)
+			page := newTestPage(t)
+			if err := k.register(page); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { k.unregister(page) })
+			if _, w := readPage(t, page); w[0] != tc.ready || w[4] != tc.ready {
+				t.Fatalf("registered %v after the first sample: ready %d/%d in the page; want %d", tc.after, w[0], w[4], tc.ready)
+			}
+		})
+	}
+}
+
+// countingClocks are fakeClocks that count their updates.
+type countingClocks struct {
+	*fakeClocks
+	updates atomic.Int32
+}
+
+func (c *countingClocks) Update(parked bool) sentrytime.UpdateResult {
+	c.updates.Add(1)
+	return c.fakeClocks.Update(parked)
+}
+
+// TestClockUpdaterSchedule: the updater takes the second sample
+// firstUpdateAfter after the first, the third at refineAfter, then one
+// each update interval.
+func TestClockUpdaterSchedule(t *testing.T) {
+	k := newAppClocks()
+	c := &countingClocks{fakeClocks: newFakeClocks(t)}
+	k.clocks = c
+	// Each sleep is reported, then waits until the test has looked.
+	sleeps, wake := make(chan time.Duration), make(chan struct{})
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go k.updater(func(d time.Duration) {
+		select {
+		case sleeps <- d:
+		case <-stop:
+			runtime.Goexit()
+		}
+		select {
+		case <-wake:
+		case <-stop:
+			runtime.Goexit()
+		}
+	})
+	want := []time.Duration{firstUpdateAfter, refineAfter - firstUpdateAfter, sentrytime.ApproxUpdateInterval, sentrytime.ApproxUpdateInterval}
+	for i, w := range want {
+		d := <-sleeps
+		if n := c.updates.Load(); d != w || n != int32(i) {
+			t.Fatalf("sleep %d: %v after %d updates; want %v after %d", i, d, n, w, i)
+		}
+		wake <- struct{}{}
+	}
+}
+
+// TestRunBeginsCalibration: the client's start takes the calibration's
+// first sample before anything else (here a start that fails at once),
+// so that it is ready by the time the application runs.
+func TestRunBeginsCalibration(t *testing.T) {
+	saved := appClock
+	appClock = newAppClocks()
+	t.Cleanup(func() { appClock = saved })
+	if _, err := Run(context.Background(), Config{}); err == nil {
+		t.Fatal("Run without argv: no error")
+	}
+	if appClock.first.IsZero() {
+		t.Error("Run did not take the calibration's first sample")
 	}
 }
