@@ -371,16 +371,25 @@ func TestClockReadyAtRegister(t *testing.T) {
 		{"after firstUpdateAfter", firstUpdateAfter, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			k := newAppClocks()
-			k.start.Do(k.firstSample)
-			time.Sleep(tc.after)
-			page := newTestPage(t)
-			if err := k.register(page); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { k.unregister(page) })
-			if _, w := readPage(t, page); w[0] != tc.ready || w[4] != tc.ready {
-				t.Fatalf("registered %v after the first sample: ready %d/%d in the page; want %d", tc.after, w[0], w[4], tc.ready)
+			// A register meant to come at once may come
+			// firstUpdateAfter late on a loaded host (the thread
+			// preempted): then it may take the second sample, and
+			// the case is tried again.
+			for try := 0; ; try++ {
+				page := newTestPage(t)
+				k := newAppClocks()
+				k.start.Do(k.firstSample)
+				time.Sleep(tc.after)
+				if err := k.register(page); err != nil {
+					t.Fatal(err)
+				}
+				if tc.after < firstUpdateAfter && time.Since(k.first) >= firstUpdateAfter && try < 10 {
+					continue
+				}
+				if _, w := readPage(t, page); w[0] != tc.ready || w[4] != tc.ready {
+					t.Fatalf("registered %v after the first sample: ready %d/%d in the page; want %d", tc.after, w[0], w[4], tc.ready)
+				}
+				return
 			}
 		})
 	}
