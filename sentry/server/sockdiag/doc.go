@@ -21,7 +21,8 @@
 // table it is given.
 //
 // Dependencies: procfs (the Socket a table holds), gVisor's abi/linux,
-// marshal/primitive and sentry/socket/netlink/nlmsg (message framing).
+// marshal/primitive and sentry/socket/netlink/nlmsg (message framing),
+// fsimpl/netlink (Requests: the walk over one send's messages).
 //
 // Who imports it: package kernel, whose NETLINK_SOCK_DIAG sockets'
 // netlink.Router it is.

@@ -9,6 +9,7 @@ import (
 	"gvisor.dev/gvisor/pkg/marshal/primitive"
 	"gvisor.dev/gvisor/pkg/sentry/socket/netlink/nlmsg"
 
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
 )
 
@@ -68,12 +69,10 @@ const maxDatagram = 32 << 10
 
 // Answer answers the messages in req (one send's bytes) for the socket
 // bound to portID, from the sockets list returns (called at most once,
-// when a request needs them). It returns the datagrams to queue. As
-// Linux's netlink_rcv_skb, it stops at a message whose length does not
-// fit, skips a message that is not a request or is a control message
-// (acknowledging it if NLM_F_ACK asks), answers an error with an
-// NLMSG_ERROR and a request that succeeded and is not a dump with an
-// acknowledgement if NLM_F_ACK asks.
+// when a request needs them). It returns the datagrams to queue. The
+// messages are walked as netlink.Requests walks them; an error is
+// answered with an NLMSG_ERROR, and a request that succeeded and is not
+// a dump with an acknowledgement if NLM_F_ACK asks.
 func Answer(list func() []procfs.Socket, portID int32, req []byte) [][]byte {
 	var table []procfs.Socket
 	listed := false
@@ -83,26 +82,13 @@ func Answer(list func() []procfs.Socket, portID int32, req []byte) [][]byte {
 		}
 		return table
 	}
-	var out [][]byte
-	for len(req) >= linux.NetlinkMessageHeaderSize {
-		msg, rest, ok := nlmsg.ParseMessage(req)
-		if !ok {
-			break
-		}
-		req = rest
-		hdr := msg.Header()
-		if hdr.Flags&linux.NLM_F_REQUEST == 0 || hdr.Type < linux.NLMSG_MIN_TYPE {
-			if hdr.Flags&linux.NLM_F_ACK != 0 {
-				out = append(out, errorMessage(portID, msg, 0))
-			}
-			continue
-		}
+	out, _ := netlink.Requests(portID, req, func(msg *nlmsg.Message) ([][]byte, error) {
 		answers, dump, errno := answer(socks, portID, msg)
-		out = append(out, answers...)
-		if errno != 0 || (!dump && hdr.Flags&linux.NLM_F_ACK != 0) {
-			out = append(out, errorMessage(portID, msg, errno))
+		if errno != 0 || (!dump && msg.Header().Flags&linux.NLM_F_ACK != 0) {
+			answers = append(answers, netlink.ErrorMessage(portID, msg, errno))
 		}
-	}
+		return answers, nil
+	})
 	return out
 }
 
@@ -444,20 +430,4 @@ func dumpDatagrams(ms *nlmsg.MessageSet) [][]byte {
 	done := ms.AddMessage(linux.NetlinkMessageHeader{Type: linux.NLMSG_DONE})
 	done.Put(primitive.AllocateInt32(0))
 	return append(out, done.Finalize())
-}
-
-// errorMessage is an NLMSG_ERROR of errno for request msg (0: an
-// acknowledgement): an error echoes the whole request, an
-// acknowledgement its header, as Linux's netlink_ack.
-func errorMessage(portID int32, msg *nlmsg.Message, errno unix.Errno) []byte {
-	hdr := msg.Header()
-	m := nlmsg.NewMessage(linux.NetlinkMessageHeader{Type: linux.NLMSG_ERROR, Seq: hdr.Seq, PortID: uint32(portID)})
-	m.Put(primitive.AllocateInt32(-int32(errno)))
-	echo := msg.Buffer()
-	if errno == 0 {
-		echo = echo[:linux.NetlinkMessageHeaderSize]
-	}
-	e := primitive.ByteSlice(append([]byte(nil), echo...))
-	m.Put(&e)
-	return m.Finalize()
 }

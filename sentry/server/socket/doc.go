@@ -32,8 +32,8 @@
 // Refs, which the server's files implement.
 //
 // Dependencies: gVisor's socket/unix/transport, tcpip (stack, loopback,
-// channel and ethernet links, ipv4, ipv6, arp, tcp, udp), fdnotifier, abi/linux, usermem, waiter, and
-// sentry/server/kobj. Not the server package.
+// channel and ethernet links, ipv4, ipv6, arp, tcp, udp), fdnotifier, abi/linux, usermem, waiter,
+// sentry/server/kobj and sentry/server/fsimpl/netlink (Requests). Not the server package.
 //
 // Lock order: Names.mu is a leaf (no transport call is made with it
 // held other than reading a bound endpoint's identity); so is

@@ -9,6 +9,8 @@ import (
 	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/marshal/primitive"
 	"gvisor.dev/gvisor/pkg/sentry/socket/netlink/nlmsg"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 )
 
 // A NETLINK_ROUTE socket answers the read-only dumps programs use to
@@ -56,71 +58,64 @@ const (
 // datagrams to queue: each dump is one datagram of its messages
 // followed by one holding NLMSG_DONE.
 func NetlinkRoute(ifs []Interface, routes []Route, portID int32, req []byte) [][]byte {
-	var out [][]byte
-	for len(req) >= linux.NetlinkMessageHeaderSize {
-		msg, rest, ok := nlmsg.ParseMessage(req)
-		if !ok {
-			break
-		}
-		req = rest
-		hdr := msg.Header()
-		if hdr.Flags&linux.NLM_F_REQUEST == 0 {
-			continue
-		}
-		ms := nlmsg.NewMessageSet(portID, hdr.Seq)
-		dump := hdr.Flags&linux.NLM_F_DUMP == linux.NLM_F_DUMP
-		switch {
-		case dump && hdr.Type == rtmGetLink:
-			ms.Multi = true
-			for _, ifc := range ifs {
-				putLink(ms, &ifc)
-			}
-		case dump && hdr.Type == rtmGetAddr:
-			ms.Multi = true
-			family := requestFamily(msg)
-			for _, ifc := range ifs {
-				for _, a := range ifc.Addrs {
-					if f := addrFamily(a.IP); family == unix.AF_UNSPEC || family == f {
-						putAddr(ms, &ifc, a)
-					}
-				}
-			}
-		case dump && hdr.Type == rtmGetRoute:
-			ms.Multi = true
-			family := requestFamily(msg)
-			for _, r := range routes {
-				if f := addrFamily(r.Dst); family == unix.AF_UNSPEC || family == f {
-					putRoute(ms, r)
-				}
-			}
-		case hdr.Type == rtmGetLink:
-			ifc, errno := targetLink(ifs, msg)
-			if errno != 0 {
-				out = append(out, errorMessage(portID, hdr, msg.Buffer(), errno))
-				continue
-			}
-			putLink(ms, ifc)
-			out = append(out, ms.Messages[0].Finalize())
-			continue
-		case hdr.Type == rtmNewLink || hdr.Type == rtmSetLink:
-			out = append(out, ackOrError(portID, hdr, msg.Buffer(), linkChange(ifs, msg))...)
-			continue
-		default:
-			out = append(out, errorMessage(portID, hdr, msg.Buffer(), unix.EOPNOTSUPP))
-			continue
-		}
-		var d []byte
-		for _, m := range ms.Messages {
-			d = append(d, m.Finalize()...)
-		}
-		if len(d) > 0 {
-			out = append(out, d)
-		}
-		done := ms.AddMessage(linux.NetlinkMessageHeader{Type: linux.NLMSG_DONE})
-		done.Put(primitive.AllocateInt32(0))
-		out = append(out, done.Finalize())
-	}
+	out, _ := netlink.Requests(portID, req, func(msg *nlmsg.Message) ([][]byte, error) {
+		return routeAnswer(ifs, routes, portID, msg), nil
+	})
 	return out
+}
+
+// routeAnswer answers request msg of NetlinkRoute.
+func routeAnswer(ifs []Interface, routes []Route, portID int32, msg *nlmsg.Message) [][]byte {
+	hdr := msg.Header()
+	ms := nlmsg.NewMessageSet(portID, hdr.Seq)
+	dump := hdr.Flags&linux.NLM_F_DUMP == linux.NLM_F_DUMP
+	switch {
+	case dump && hdr.Type == rtmGetLink:
+		ms.Multi = true
+		for _, ifc := range ifs {
+			putLink(ms, &ifc)
+		}
+	case dump && hdr.Type == rtmGetAddr:
+		ms.Multi = true
+		family := requestFamily(msg)
+		for _, ifc := range ifs {
+			for _, a := range ifc.Addrs {
+				if f := addrFamily(a.IP); family == unix.AF_UNSPEC || family == f {
+					putAddr(ms, &ifc, a)
+				}
+			}
+		}
+	case dump && hdr.Type == rtmGetRoute:
+		ms.Multi = true
+		family := requestFamily(msg)
+		for _, r := range routes {
+			if f := addrFamily(r.Dst); family == unix.AF_UNSPEC || family == f {
+				putRoute(ms, r)
+			}
+		}
+	case hdr.Type == rtmGetLink:
+		ifc, errno := targetLink(ifs, msg)
+		if errno != 0 {
+			return [][]byte{netlink.ErrorMessage(portID, msg, errno)}
+		}
+		putLink(ms, ifc)
+		return [][]byte{ms.Messages[0].Finalize()}
+	case hdr.Type == rtmNewLink || hdr.Type == rtmSetLink:
+		return ackOrError(portID, msg, linkChange(ifs, msg))
+	default:
+		return [][]byte{netlink.ErrorMessage(portID, msg, unix.EOPNOTSUPP)}
+	}
+	var out [][]byte
+	var d []byte
+	for _, m := range ms.Messages {
+		d = append(d, m.Finalize()...)
+	}
+	if len(d) > 0 {
+		out = append(out, d)
+	}
+	done := ms.AddMessage(linux.NetlinkMessageHeader{Type: linux.NLMSG_DONE})
+	done.Put(primitive.AllocateInt32(0))
+	return append(out, done.Finalize())
 }
 
 // targetLink is the interface a link request names, by ifi_index or
@@ -176,11 +171,11 @@ func linkChange(ifs []Interface, msg *nlmsg.Message) unix.Errno {
 // ackOrError answers a request that has no data of its own: an
 // NLMSG_ERROR with errno, or with 0 when it succeeded and NLM_F_ACK
 // asks for an acknowledgement.
-func ackOrError(portID int32, hdr linux.NetlinkMessageHeader, req []byte, errno unix.Errno) [][]byte {
-	if errno == 0 && hdr.Flags&linux.NLM_F_ACK == 0 {
+func ackOrError(portID int32, msg *nlmsg.Message, errno unix.Errno) [][]byte {
+	if errno == 0 && msg.Header().Flags&linux.NLM_F_ACK == 0 {
 		return nil
 	}
-	return [][]byte{errorMessage(portID, hdr, req, errno)}
+	return [][]byte{netlink.ErrorMessage(portID, msg, errno)}
 }
 
 // requestFamily is the family a dump request asks for (its rtgenmsg,
@@ -198,19 +193,6 @@ func addrFamily(ip net.IP) int {
 		return unix.AF_INET
 	}
 	return unix.AF_INET6
-}
-
-// errorMessage is an NLMSG_ERROR for the request whose header is hdr
-// (req its whole message, echoed as Linux echoes the header).
-func errorMessage(portID int32, hdr linux.NetlinkMessageHeader, req []byte, errno unix.Errno) []byte {
-	m := nlmsg.NewMessage(linux.NetlinkMessageHeader{Type: linux.NLMSG_ERROR, Seq: hdr.Seq, PortID: uint32(portID)})
-	m.Put(primitive.AllocateInt32(-int32(errno))) // 0: an acknowledgement
-	echo := make([]byte, linux.NetlinkMessageHeaderSize)
-	copy(echo, req)
-	binary.LittleEndian.PutUint32(echo, uint32(linux.NetlinkMessageHeaderSize))
-	b := primitive.ByteSlice(echo)
-	m.Put(&b)
-	return m.Finalize()
 }
 
 func putLink(ms *nlmsg.MessageSet, ifc *Interface) {
@@ -284,40 +266,27 @@ func isRouteGet(t uint16) bool { return t >= rtmBase && (t-rtmBase)%4 == 2 }
 // rewritten to portID; a request that would change the host's network
 // is answered with EOPNOTSUPP, as in the sandbox's own network.
 func HostNetlinkRoute(portID int32, req []byte) ([][]byte, error) {
-	var out [][]byte
-	for len(req) >= linux.NetlinkMessageHeaderSize {
-		msg, rest, ok := nlmsg.ParseMessage(req)
-		if !ok {
-			break
-		}
-		whole := req[:len(req)-len(rest)]
-		req = rest
+	return netlink.Requests(portID, req, func(msg *nlmsg.Message) ([][]byte, error) {
 		hdr := msg.Header()
-		if hdr.Flags&linux.NLM_F_REQUEST == 0 {
-			continue
-		}
 		if hdr.Type == rtmNewLink || hdr.Type == rtmSetLink {
 			ifs, err := HostInterfaces()
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, ackOrError(portID, hdr, msg.Buffer(), linkChange(ifs, msg))...)
-			continue
+			return ackOrError(portID, msg, linkChange(ifs, msg)), nil
 		}
 		if !isRouteGet(hdr.Type) {
-			out = append(out, errorMessage(portID, hdr, msg.Buffer(), unix.EOPNOTSUPP))
-			continue
+			return [][]byte{netlink.ErrorMessage(portID, msg, unix.EOPNOTSUPP)}, nil
 		}
-		answers, err := hostRouteCall(whole, hdr.Flags&linux.NLM_F_DUMP == linux.NLM_F_DUMP)
+		answers, err := hostRouteCall(msg.Buffer(), hdr.Flags&linux.NLM_F_DUMP == linux.NLM_F_DUMP)
 		if err != nil {
 			return nil, err
 		}
 		for _, d := range answers {
 			setPortID(d, portID)
 		}
-		out = append(out, answers...)
-	}
-	return out, nil
+		return answers, nil
+	})
 }
 
 // hostRouteCall sends one request to a new host NETLINK_ROUTE socket and

@@ -97,6 +97,8 @@ func TestNetlinkRoute(t *testing.T) {
 		{"lo promiscuous", linkRequest(rtmSetLink, linux.NLM_F_REQUEST, 17, 1, unix.IFF_PROMISC|unix.IFF_UP, unix.IFF_PROMISC), unix.EOPNOTSUPP},
 		{"lo up, acked", linkRequest(rtmNewLink, linux.NLM_F_REQUEST|linux.NLM_F_ACK, 18, 1, unix.IFF_UP, unix.IFF_UP), 0},
 		{"no such link", linkRequest(rtmGetLink, linux.NLM_F_REQUEST, 19, 5, 0, 0), unix.ENODEV},
+		// Acknowledged, not refused, as Linux's netlink_rcv_skb does.
+		{"a control message, acked", request(linux.NLMSG_NOOP, linux.NLM_F_REQUEST|linux.NLM_F_ACK, 20, 0), 0},
 	} {
 		ds := NetlinkRoute(st.Interfaces(), st.Routes(), 77, tc.req)
 		if len(ds) != 1 || len(ds[0]) < 20 {

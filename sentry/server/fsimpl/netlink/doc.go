@@ -8,6 +8,10 @@
 // datagrams (mq_notify's SIGEV_THREAD cookie, package mqueue) join the
 // same queue (QueueKernel).
 //
+// Requests walks one send's messages as Linux's netlink_rcv_skb does (the
+// route and sock_diag answerers, package socket's and package sockdiag's,
+// both answer through it), and ErrorMessage is the NLMSG_ERROR both send.
+//
 // What it owns: File, the kind: its port and its queue of answers
 // (bounded by RcvBuf: past it answers are dropped and the next recv
 // fails once with ENOBUFS, as on Linux), under File.mu. The system
@@ -21,7 +25,8 @@
 // anonymous inode), kobj (the context of a copy), wake. Nothing of the
 // server package.
 //
-// Who imports it: the server package and package kernel (its Router).
+// Who imports it: the server package, package kernel (its Router), and
+// packages socket and sockdiag (Requests).
 //
 // Lock order: File.mu is a leaf: the Router is called without it.
 package netlink
