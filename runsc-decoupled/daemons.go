@@ -301,6 +301,11 @@ func runServer(args []string) int {
 		if gt.Network == "unix" {
 			keep = []bindSpec{{path: goferDir, readOnly: true}}
 		}
+		if *network == server.NetworkHost {
+			// The machine's network's counters, which its
+			// sandboxes' /proc/net/snmp and the like show.
+			keep = append(keep, bindSpec{path: "/proc/net", readOnly: true})
+		}
 		confine = func() error {
 			if err := prepareRoot(keep); err != nil {
 				return err

@@ -26,13 +26,20 @@ import (
 //     prints nothing on stderr;
 //   - testdata/procio.c: /proc/self/io's counts across pipe, /dev/null
 //     and sendfile calls, a thread's, a reaped child's, and a thread's
-//     own task/<tid>/io.
+//     own task/<tid>/io;
+//   - testdata/netstats.c: the shape of what ss -s, netstat -s and
+//     nstat -asz print from /proc/net/sockstat, sockstat6, snmp, snmp6
+//     and netstat (the sandbox's are Linux 6.1's: native's counters
+//     newer than that are taken out, linux61Only).
 func TestProcStates(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	for _, name := range []string{"procstate", "fdlinks", "procsig", "procnet", "procgroups", "ssdiag", "procio"} {
+	for _, name := range []string{"procstate", "fdlinks", "procsig", "procnet", "procgroups", "ssdiag", "procio", "netstats"} {
 		prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", name+".c"))
 		want := tu.Run(t, timeout, dir, "", prog)
+		if name == "netstats" {
+			want.Stdout = linux61Only(want.Stdout)
+		}
 		for _, p := range platforms {
 			t.Run(name+"/"+p, func(t *testing.T) {
 				got := tu.Sandbox(t, timeout, dir, "", []string{"--platform", p}, prog)
@@ -40,6 +47,87 @@ func TestProcStates(t *testing.T) {
 			})
 		}
 	}
+}
+
+// newerThan61 are the counters of /proc/net/snmp, snmp6 and netstat
+// that kernels after 6.1 added, as nstat names them.
+var newerThan61 = map[string]bool{
+	// 6.2
+	"TcpExtTCPPLBRehash": true,
+	// 6.3
+	"IpOutTransmits": true, "Ip6OutTransmits": true,
+	// 6.7
+	"TcpExtTCPAORequired": true, "TcpExtTCPAOBad": true, "TcpExtTCPAOKeyNotFound": true, "TcpExtTCPAOGood": true,
+	"TcpExtTCPAODroppedIcmps": true,
+	// later
+	"TcpExtBeyondWindow": true, "TcpExtTSEcrRejected": true, "TcpExtPAWSOldAck": true, "TcpExtPAWSTimewait": true,
+}
+
+// linux61Only takes out of netstats.c's native output the counters
+// newerThan61, MPTCP's and SCTP's (MPTcpExt, nstat's Sctp from
+// /proc/net/sctp/snmp: the sandbox has neither protocol), so that a
+// newer host compares with the sandbox's Linux 6.1 files.
+func linux61Only(out string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(out, "\n") {
+		name := strings.TrimSuffix(l, "\n")
+		if newerThan61[name] || strings.HasPrefix(name, "MPTcpExt") || strings.HasPrefix(name, "Sctp") {
+			continue
+		}
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+// TestProcNetStats checks the counts of testdata/netstats.c's sockets
+// and packets in the sandbox's /proc/net/sockstat, sockstat6 and snmp,
+// where only its sockets are: a listener, a client and its accepted end
+// over IPv4 and over IPv6, a bound UDP socket and one connected to a
+// closed port (one datagram, one ICMP port unreachable each way).
+func TestProcNetStats(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "netstats.c"))
+	want := `udp to a closed port: refused
+sockets: used 8
+TCP: inuse 3 orphan 0 tw 0 alloc 6 mem 0
+UDP: inuse 2 mem 0
+UDPLITE: inuse 0
+RAW: inuse 0
+FRAG: inuse 0 memory 0
+TCP6: inuse 3
+UDP6: inuse 0
+UDPLITE6: inuse 0
+RAW6: inuse 0
+FRAG6: inuse 0 memory 0
+Tcp MaxConn -1
+Tcp ActiveOpens 2
+Tcp PassiveOpens 2
+Tcp CurrEstab 4
+Udp NoPorts 1
+Udp OutDatagrams 1
+IcmpMsg InType3 1
+IcmpMsg OutType3 1
+Icmp InDestUnreachs 1
+Icmp OutDestUnreachs 1
+Ip Forwarding 2
+Ip DefaultTTL 64
+`
+	for _, p := range platforms {
+		t.Run(p, func(t *testing.T) {
+			got := tu.Sandbox(t, timeout, dir, "", []string{"--platform", p}, prog, "values")
+			if got.Stdout != want || got.ExitCode != 0 {
+				t.Errorf("exit %d\n%s\nwant:\n%s\nstderr: %s", got.ExitCode, got.Stdout, want, got.Stderr)
+			}
+		})
+	}
+	// With the machine's network the files are the machine's: the
+	// tools print what they print natively, newer counters and all.
+	t.Run("host", func(t *testing.T) {
+		want := tu.Run(t, timeout, dir, "", prog)
+		got := tu.Sandbox(t, timeout, dir, "", []string{"--network", "host"}, prog)
+		compare(t, want, got)
+	})
 }
 
 // procShellCases read /proc with busybox; their output must match native.

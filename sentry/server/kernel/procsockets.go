@@ -3,6 +3,7 @@ package kernel
 import (
 	"encoding/binary"
 	"net/netip"
+	"os"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fdesc"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/inet"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/netlink"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
@@ -24,17 +26,33 @@ import (
 // dropped, under a reference: a socket's own locks are not ordered
 // against the kernel's.
 func (s procSource) Sockets() []procfs.Socket {
+	files := s.socketFiles()
+	out := make([]procfs.Socket, 0, len(files))
+	for _, f := range files {
+		if ps, ok := procSocketOf(f); ok {
+			out = append(out, ps)
+		}
+		f.DecRef()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ino < out[j].Ino })
+	return out
+}
+
+// socketFiles returns the socket descriptions open in the client's fd
+// tables, each once and with a reference the caller drops.
+func (s procSource) socketFiles() []*fdesc.File {
 	k := s.k
 	seen := map[*fdesc.File]bool{}
 	var files []*fdesc.File
 	k.Mu.Lock()
+	defer k.Mu.Unlock()
 	for _, p := range k.Procs {
 		if p.FDs == nil {
 			continue
 		}
 		p.FDs.Each(func(_ int32, e fdtable.Entry) {
 			switch e.File.Impl.(type) {
-			case *inet.File, *inet.HostFile, *unixsock.File:
+			case *inet.File, *inet.HostFile, *unixsock.File, *netlink.File:
 			default:
 				return
 			}
@@ -45,16 +63,93 @@ func (s procSource) Sockets() []procfs.Socket {
 			}
 		})
 	}
-	k.Mu.Unlock()
-	out := make([]procfs.Socket, 0, len(files))
+	return files
+}
+
+// NetStats counts the sockets open in the client's fd tables and the
+// netstack's endpoints no description holds (Linux's sockets still
+// allocated: orphans, TCP endpoints closing after their close, and
+// connections waiting in a listener's queue), with the netstack's MIB
+// counters.
+func (s procSource) NetStats() (*procfs.NetStats, error) {
+	st, err := s.k.NetStack()
+	if err != nil {
+		return nil, err
+	}
+	mib := st.MIB()
+	out := &procfs.NetStats{Counters: mib.Counters, ICMPMsg: mib.ICMPMsg, ICMP6Msg: mib.ICMP6Msg}
+	if s.k.Sysctl.IPForward() == 1 {
+		out.Counters["IpForwarding"] = 1
+	}
+	held := map[tcpip.Endpoint]bool{}
+	files := s.socketFiles()
+	out.Sockets = len(files)
 	for _, f := range files {
-		if ps, ok := procSocketOf(f); ok {
-			out = append(out, ps)
+		if impl, ok := f.Impl.(*inet.File); ok {
+			held[impl.S.EP] = true
+			if impl.S.Stream {
+				out.TCPAlloc++ // in the tables or not; those that are are counted below
+			}
 		}
 		f.DecRef()
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Ino < out[j].Ino })
-	return out
+	for _, e := range st.Endpoints() {
+		if !e.Stream {
+			if e.V6 {
+				out.UDP6InUse++
+			} else {
+				out.UDPInUse++
+			}
+			continue
+		}
+		switch e.State {
+		case tcp.StateInitial, tcp.StateBound, tcp.StateClose, tcp.StateError:
+			continue
+		case tcp.StateTimeWait:
+			out.TCPTimeWait++
+			continue
+		}
+		if e.V6 {
+			out.TCP6InUse++
+		} else {
+			out.TCPInUse++
+		}
+		if !held[e.EP] {
+			// Closed by the application and still closing, or
+			// an accepted connection not yet taken from its
+			// listener's queue: both sockets Linux allocated.
+			out.Sockets++
+			out.TCPAlloc++
+			if closing(e.State) {
+				out.TCPOrphans++
+			}
+		}
+	}
+	return out, nil
+}
+
+// closing says TCP state s is one only a closed (or shut down) socket
+// reaches.
+func closing(s tcp.EndpointState) bool {
+	switch s {
+	case tcp.StateFinWait1, tcp.StateFinWait2, tcp.StateClosing, tcp.StateLastAck:
+		return true
+	}
+	return false
+}
+
+// HostNetFile reads the server machine's /proc/net/<name> with
+// --network=host.
+func (s procSource) HostNetFile(name string) ([]byte, bool, error) {
+	if !s.k.HostNet {
+		return nil, false, nil
+	}
+	b, err := os.ReadFile("/proc/net/" + name)
+	if err != nil {
+		s.k.Log.Warn("cannot read the host's /proc/net file", "name", name, "err", err)
+		return nil, true, unix.EIO
+	}
+	return b, true, nil
 }
 
 // procSocketOf describes socket file f for /proc/net.

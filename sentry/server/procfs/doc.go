@@ -2,7 +2,8 @@
 // /proc directory that do not depend on live objects (the top level, a
 // process's directory, a thread's directory, /proc/sys), and the text of
 // every synthesized file, in Linux's formats (/proc/net/dev and if_inet6
-// from the interfaces the Source lists).
+// from the interfaces the Source lists; sockstat, snmp, netstat and
+// their IPv6 twins from its NetStats, in Linux 6.1's names).
 //
 // It owns no state. What a file shows comes from a Source, which the
 // server implements over its kernel state (processes, threads, fds,

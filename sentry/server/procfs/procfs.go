@@ -68,6 +68,12 @@ type Source interface {
 	// Sockets lists the sandbox's open sockets, in a stable order
 	// (/proc/net/tcp, udp, unix).
 	Sockets() []Socket
+	// NetStats counts the sandbox's network's sockets and packets
+	// (/proc/net/sockstat, snmp, netstat and their IPv6 twins).
+	NetStats() (*NetStats, error)
+	// HostNetFile is the server machine's /proc/net/<name> when the
+	// sandbox uses the machine's network (ok true), shown as it is.
+	HostNetFile(name string) (data []byte, ok bool, err error)
 }
 
 // NetInterface is a network interface as /proc/net/dev and if_inet6
@@ -354,6 +360,11 @@ var tables = map[Scope]map[string]fileSpec{
 		"net/udp":            {gen: genNetInet(unix.AF_INET, netUDP)},
 		"net/udp6":           {gen: genNetInet(unix.AF_INET6, netUDP)},
 		"net/unix":           {gen: genNetUnix},
+		"net/sockstat":       {gen: netFile("sockstat", genSockstat)},
+		"net/sockstat6":      {gen: netFile("sockstat6", genSockstat6)},
+		"net/snmp":           {gen: netFile("snmp", genSnmp)},
+		"net/snmp6":          {gen: netFile("snmp6", genSnmp6)},
+		"net/netstat":        {gen: netFile("netstat", genNetstat)},
 		"sysvipc/msg":        {gen: sysvIPC("msg")},
 		"sysvipc/sem":        {gen: sysvIPC("sem")},
 		"sysvipc/shm":        {gen: sysvIPC("shm")},

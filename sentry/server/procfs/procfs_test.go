@@ -28,6 +28,10 @@ type fakeSource struct {
 	oomScoreAdjMin int32
 	// sockets are the sandbox's (Sockets).
 	sockets []Socket
+	// netStats are NetStats' answer (nil: EIO), hostNet HostNetFile's
+	// files.
+	netStats *NetStats
+	hostNet  map[string][]byte
 }
 
 func (f *fakeSource) Machine() (*sentrypb.MachineInfo, error) {
@@ -125,6 +129,18 @@ func (f *fakeSource) CorePattern() string                         { return "core
 func (f *fakeSource) SetCorePattern(data []byte)                  {}
 
 func (f *fakeSource) Sockets() []Socket { return f.sockets }
+
+func (f *fakeSource) NetStats() (*NetStats, error) {
+	if f.netStats == nil {
+		return nil, unix.EIO
+	}
+	return f.netStats, nil
+}
+
+func (f *fakeSource) HostNetFile(name string) ([]byte, bool, error) {
+	b, ok := f.hostNet[name]
+	return b, ok, nil
+}
 
 func (f *fakeSource) NetInterfaces() ([]NetInterface, error) {
 	return []NetInterface{

@@ -17,7 +17,10 @@
 // Interfaces (ifaces.go) describes a stack's or the host's network
 // interfaces and answers the SIOCGIF* ioctls from that description;
 // DevStats and HostDevStats (devstats.go) are their counters for
-// /proc/net/dev (the NICs' tcpip.NICStats, or the host's IFLA_STATS64).
+// /proc/net/dev (the NICs' tcpip.NICStats, or the host's IFLA_STATS64);
+// MIB and Endpoints (netstats.go) are the stack's counters under Linux's
+// SNMP names and its TCP and UDP endpoints, for /proc/net/snmp, netstat
+// and sockstat.
 //
 // Timeouts (timeouts.go) are a socket's SO_RCVTIMEO and SO_SNDTIMEO.
 //
