@@ -6406,7 +6406,14 @@ type ProcAnswer struct {
 	// io is the process's read and write accounting: its live and exited
 	// threads' and its reaped children's, as TaskActivity.io (TASKS;
 	// /proc/<pid>/io).
-	Io            []uint64 `protobuf:"varint,621,rep,packed,name=io,proto3" json:"io,omitempty"`
+	Io []uint64 `protobuf:"varint,621,rep,packed,name=io,proto3" json:"io,omitempty"`
+	// personality is the process's personality(2) value, which the client
+	// keeps (TASKS; /proc/<pid>/personality).
+	Personality uint32 `protobuf:"varint,622,opt,name=personality,proto3" json:"personality,omitempty"`
+	// auxv is the auxiliary vector its last exec gave it, as Linux's
+	// /proc/<pid>/auxv: 64-bit key and value pairs up to and with AT_NULL
+	// (TASKS).
+	Auxv          []byte `protobuf:"bytes,623,opt,name=auxv,proto3" json:"auxv,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6535,6 +6542,20 @@ func (x *ProcAnswer) GetRlimits() []uint64 {
 func (x *ProcAnswer) GetIo() []uint64 {
 	if x != nil {
 		return x.Io
+	}
+	return nil
+}
+
+func (x *ProcAnswer) GetPersonality() uint32 {
+	if x != nil {
+		return x.Personality
+	}
+	return 0
+}
+
+func (x *ProcAnswer) GetAuxv() []byte {
+	if x != nil {
+		return x.Auxv
 	}
 	return nil
 }
@@ -13270,7 +13291,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x05TASKS\x10\x02\x12\v\n" +
 	"\aMACHINE\x10\x03\x12\f\n" +
 	"\bSET_COMM\x10\x04\x12\t\n" +
-	"\x05SMAPS\x10\x05\"\xd5\x03\n" +
+	"\x05SMAPS\x10\x05\"\x8d\x04\n" +
 	"\n" +
 	"ProcAnswer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
@@ -13288,7 +13309,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"nr_cpu_ids\x18\xfb\x04 \x01(\rR\bnrCpuIds\x12\x19\n" +
 	"\arlimits\x18\xfc\x04 \x03(\x04R\arlimits\x12\x0f\n" +
-	"\x02io\x18\xed\x04 \x03(\x04R\x02io\"\xb6\x01\n" +
+	"\x02io\x18\xed\x04 \x03(\x04R\x02io\x12!\n" +
+	"\vpersonality\x18\xee\x04 \x01(\rR\vpersonality\x12\x13\n" +
+	"\x04auxv\x18\xef\x04 \x01(\fR\x04auxv\"\xb6\x01\n" +
 	"\x03VMA\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\x04R\x03end\x12\x14\n" +

@@ -2,7 +2,6 @@ package client
 
 import (
 	"bytes"
-	"encoding/binary"
 	"slices"
 	"strconv"
 	"strings"
@@ -481,12 +480,7 @@ func (t *task) coreDump(info *linux.SignalInfo, plan *pb.CoreDumpPlan, mappedFil
 	}
 	siginfo := make([]byte, sizeofSiginfo)
 	info.MarshalBytes(siginfo)
-	var auxv []byte
-	for _, e := range t.mm.Auxv() {
-		auxv = binary.LittleEndian.AppendUint64(auxv, e.Key)
-		auxv = binary.LittleEndian.AppendUint64(auxv, uint64(e.Value))
-	}
-	auxv = append(auxv, make([]byte, 16)...) // AT_NULL
+	auxv := auxvBytes(t.mm)
 	var notes [][]byte
 	notesSize := 0
 	for i, th := range append([]*task{t}, others...) {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"runtime"
@@ -83,8 +84,12 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 		if m != nil {
 			a.VmSize, a.Rss, a.MaxRss = m.VirtualMemorySize(), m.ResidentSetSize(), m.MaxResidentSetSize()
 			a.Locked = lockedBytes(m)
+			a.Auxv = auxvBytes(m)
 		}
 		if proc != nil {
+			proc.mu.Lock()
+			a.Personality = proc.personality
+			proc.mu.Unlock()
 			a.SigQueued, _ = c.userSignalsQueued(proc)
 			a.SigQueueLimit = proc.limits.Get(limits.SignalsPending).Cur
 			for r := limits.CPU; r <= limits.Rttime; r++ {
@@ -219,6 +224,18 @@ func cstr(b []byte) string {
 		b = b[:i]
 	}
 	return string(b)
+}
+
+// auxvBytes is m's auxiliary vector as Linux's /proc/<pid>/auxv and a
+// core dump's NT_AUXV hold it: 64-bit key and value pairs, AT_NULL's
+// included.
+func auxvBytes(m *mm.MemoryManager) []byte {
+	var b []byte
+	for _, e := range m.Auxv() {
+		b = binary.LittleEndian.AppendUint64(b, e.Key)
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.Value))
+	}
+	return append(b, make([]byte, 16)...) // AT_NULL
 }
 
 // smapsVMAs reads m's smaps and splits it into VMAs, each with the lines

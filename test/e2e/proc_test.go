@@ -30,11 +30,14 @@ import (
 //   - testdata/netstats.c: the shape of what ss -s, netstat -s and
 //     nstat -asz print from /proc/net/sockstat, sockstat6, snmp, snmp6
 //     and netstat (the sandbox's are Linux 6.1's: native's counters
-//     newer than that are taken out, linux61Only).
+//     newer than that are taken out, linux61Only);
+//   - testdata/proctask.c: auxv (against getauxval), personality
+//     (across an exec), wchan, schedstat, smaps_rollup and their modes
+//     and task/<tid>/ twins.
 func TestProcStates(t *testing.T) {
 	tu.RequireRoot(t)
 	dir := t.TempDir()
-	for _, name := range []string{"procstate", "fdlinks", "procsig", "procnet", "procgroups", "ssdiag", "procio", "netstats"} {
+	for _, name := range []string{"procstate", "fdlinks", "procsig", "procnet", "procgroups", "ssdiag", "procio", "netstats", "proctask"} {
 		prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", name+".c"))
 		want := tu.Run(t, timeout, dir, "", prog)
 		if name == "netstats" {

@@ -124,6 +124,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		out.SigQueued, out.SigQueueLimit, out.NrCPUs = a.SigQueued, a.SigQueueLimit, int(a.NrCpuIds)
 		out.Limits = a.Rlimits
 		out.IO = ioCounts(a.Io)
+		out.Personality, out.Auxv = a.Personality, a.Auxv
 	} else {
 		k.Log.Debug("thread states from the server only", "pid", pid, "err", err)
 	}

@@ -128,6 +128,11 @@ type Process struct {
 	VMSize, RSS, MaxRSS uint64
 	// Locked is the resident part of its mlocked mappings (VmLck).
 	Locked uint64
+	// Personality is its personality(2) value, Auxv its last exec's
+	// auxiliary vector as /proc/<pid>/auxv shows it (known when threads
+	// were asked for).
+	Personality uint32
+	Auxv        []byte
 	// SigIgnored and SigCaught are the signals its dispositions ignore
 	// and catch (bit n-1 for signal n: SigIgn, SigCgt).
 	SigIgnored, SigCaught uint64
@@ -396,6 +401,11 @@ var tables = map[Scope]map[string]fileSpec{
 		// Read-only here (Linux lets a process with CAP_SYS_NICE set
 		// another's; prctl sets one's own).
 		"timerslack_ns": {mode: 0444, gen: genTimerSlack},
+		"auxv":          {mode: 0400, gen: genAuxv},
+		"personality":   {mode: 0400, gen: genPersonality},
+		"schedstat":     {gen: genSchedstat},
+		"smaps_rollup":  {gen: genSmapsRollup},
+		"wchan":         {gen: genWchan},
 	},
 	Task: {
 		"cmdline":       {gen: genCmdline},
@@ -413,6 +423,11 @@ var tables = map[Scope]map[string]fileSpec{
 		"stat":          {gen: genPidStat},
 		"statm":         {gen: genStatm},
 		"status":        {gen: genStatus},
+		"auxv":          {mode: 0400, gen: genAuxv},
+		"personality":   {mode: 0400, gen: genPersonality},
+		"schedstat":     {gen: genSchedstat},
+		"smaps_rollup":  {gen: genSmapsRollup},
+		"wchan":         {gen: genWchan},
 	},
 }
 

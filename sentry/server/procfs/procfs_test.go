@@ -32,6 +32,8 @@ type fakeSource struct {
 	// files.
 	netStats *NetStats
 	hostNet  map[string][]byte
+	// smaps are more smaps lines of the mapping at each start.
+	smaps map[uint64]string
 }
 
 func (f *fakeSource) Machine() (*sentrypb.MachineInfo, error) {
@@ -62,7 +64,7 @@ func (f *fakeSource) Maps(pid int32, smaps bool) ([]Mapping, error) {
 	var out []Mapping
 	for _, m := range f.maps {
 		if smaps {
-			m.Smaps = fmt.Sprintf("Size: %d kB\n", (m.End-m.Start)/1024)
+			m.Smaps = fmt.Sprintf("Size: %d kB\n", (m.End-m.Start)/1024) + f.smaps[m.Start]
 		}
 		out = append(out, m)
 	}
