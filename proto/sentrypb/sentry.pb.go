@@ -6695,7 +6695,12 @@ type TaskActivity struct {
 	CpusAllowed []uint64 `protobuf:"varint,632,rep,packed,name=cpus_allowed,json=cpusAllowed,proto3" json:"cpus_allowed,omitempty"`
 	// io is the thread's read and write accounting, which the client
 	// keeps: rchar, wchar, syscr and syscw (/proc/<pid>/task/<tid>/io).
-	Io            []uint64 `protobuf:"varint,620,rep,packed,name=io,proto3" json:"io,omitempty"`
+	Io []uint64 `protobuf:"varint,620,rep,packed,name=io,proto3" json:"io,omitempty"`
+	// syscall is the system call the thread waits in (a forwarded one's
+	// reply, or a wait the client serves), as its registers hold it: the
+	// number, six arguments, the stack pointer and the instruction
+	// pointer; empty while the thread runs (/proc/<pid>/syscall).
+	Syscall       []uint64 `protobuf:"varint,624,rep,packed,name=syscall,proto3" json:"syscall,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6803,6 +6808,13 @@ func (x *TaskActivity) GetCpusAllowed() []uint64 {
 func (x *TaskActivity) GetIo() []uint64 {
 	if x != nil {
 		return x.Io
+	}
+	return nil
+}
+
+func (x *TaskActivity) GetSyscall() []uint64 {
+	if x != nil {
+		return x.Syscall
 	}
 	return nil
 }
@@ -13320,7 +13332,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x06offset\x18\x05 \x01(\x04R\x06offset\x12\x17\n" +
 	"\afile_id\x18\x06 \x01(\x04R\x06fileId\x12\x12\n" +
 	"\x04name\x18\a \x01(\fR\x04name\x12\x14\n" +
-	"\x05smaps\x18\b \x01(\tR\x05smaps\"\xc4\x02\n" +
+	"\x05smaps\x18\b \x01(\tR\x05smaps\"\xdf\x02\n" +
 	"\fTaskActivity\x12\x10\n" +
 	"\x03tid\x18\x01 \x01(\x05R\x03tid\x12\x18\n" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\x12\x12\n" +
@@ -13335,7 +13347,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\vsig_blocked\x18\xf7\x04 \x01(\x04R\n" +
 	"sigBlocked\x12\"\n" +
 	"\fcpus_allowed\x18\xf8\x04 \x03(\x04R\vcpusAllowed\x12\x0f\n" +
-	"\x02io\x18\xec\x04 \x03(\x04R\x02io\"\xb3\x03\n" +
+	"\x02io\x18\xec\x04 \x03(\x04R\x02io\x12\x19\n" +
+	"\asyscall\x18\xf0\x04 \x03(\x04R\asyscall\"\xb3\x03\n" +
 	"\vMachineInfo\x12\x1b\n" +
 	"\tmem_total\x18\x01 \x01(\x04R\bmemTotal\x12\x19\n" +
 	"\bmem_free\x18\x02 \x01(\x04R\amemFree\x12#\n" +

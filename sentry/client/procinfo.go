@@ -75,7 +75,8 @@ func (c *client) answerProcQuery(q *pb.ProcQuery) *pb.ProcAnswer {
 			t.mu.Lock()
 			a.Tasks = append(a.Tasks, &pb.TaskActivity{Tid: t.tid, Blocked: t.state == stateBlocked, Comm: []byte(t.name),
 				UtimeNs: int64(u), StimeNs: int64(s), SeccompMode: uint32(t.seccomp.Load().mode()), NoNewPrivs: nnp,
-				SigPending: uint64(t.pendingSetLocked()), SigBlocked: uint64(t.mask), CpusAllowed: cpus, Io: tio[:]})
+				SigPending: uint64(t.pendingSetLocked()), SigBlocked: uint64(t.mask), CpusAllowed: cpus, Io: tio[:],
+				Syscall: t.waitingSyscallLocked()})
 			if m == nil {
 				m, proc = t.mm, t.proc
 			}
@@ -224,6 +225,23 @@ func cstr(b []byte) string {
 		b = b[:i]
 	}
 	return string(b)
+}
+
+// waitingSyscallLocked is the system call t waits in, as
+// TaskActivity.syscall holds it: its number, arguments, stack pointer and
+// instruction pointer, from the registers its trap left (nil while it
+// runs). The task goroutine changes them only after it leaves the wait,
+// which it does under mu; in a ptrace-stop the tracer may change them
+// without it, so a stopped tracee shows none. t.mu is held.
+func (t *task) waitingSyscallLocked() []uint64 {
+	if (t.state != stateBlocked && t.state != stateForwarding) || t.trace.stopped || t.ac == nil {
+		return nil
+	}
+	out := []uint64{uint64(t.ac.SyscallNo())}
+	for _, a := range t.ac.SyscallArgs() {
+		out = append(out, a.Uint64())
+	}
+	return append(out, uint64(t.ac.Stack()), uint64(t.ac.IP()))
 }
 
 // auxvBytes is m's auxiliary vector as Linux's /proc/<pid>/auxv and a

@@ -136,7 +136,7 @@ func TestProcTree(t *testing.T) {
 	for _, c := range []struct{ dir, want string }{
 		{"/proc/sys", "fs kernel net vm"},
 		{"/proc/self/task", "1"},
-		{"/proc/1/task/1", "auxv cgroup cmdline comm environ io limits maps oom_adj oom_score oom_score_adj pagemap personality schedstat smaps smaps_rollup stat statm status wchan"},
+		{"/proc/1/task/1", "auxv cgroup cmdline comm environ io limits maps oom_adj oom_score oom_score_adj pagemap personality schedstat smaps smaps_rollup stat statm status syscall wchan"},
 		{"/proc/self/fdinfo", "0 1 2 3"}, // 3: the directory being listed
 	} {
 		if got := list(c.dir); got != c.want {

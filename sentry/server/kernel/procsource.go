@@ -146,6 +146,7 @@ func (s procSource) Process(pid int32, threads bool) (*procfs.Process, error) {
 		t.Seccomp, t.NoNewPrivs = ta.GetSeccompMode(), ta.GetNoNewPrivs()
 		t.SigPending, t.SigBlocked, t.CPUs = ta.GetSigPending(), ta.GetSigBlocked(), ta.GetCpusAllowed()
 		t.IO = ioCounts(ta.GetIo())
+		t.Syscall = ta.GetSyscall()
 	}
 	leader := 0
 	for i, t := range out.Threads {

@@ -183,6 +183,9 @@ type Thread struct {
 	CPUs []uint64
 	// IO is its read and write accounting (kept by the client).
 	IO IOCounts
+	// Syscall is the system call it waits in: number, six arguments,
+	// stack and instruction pointers (nil: running; from the client).
+	Syscall []uint64
 }
 
 // Mapping is one VMA, with the device, inode and path of the file it maps.
@@ -405,6 +408,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"personality":   {mode: 0400, gen: genPersonality},
 		"schedstat":     {gen: genSchedstat},
 		"smaps_rollup":  {gen: genSmapsRollup},
+		"syscall":       {mode: 0400, gen: genSyscall},
 		"wchan":         {gen: genWchan},
 	},
 	Task: {
@@ -427,6 +431,7 @@ var tables = map[Scope]map[string]fileSpec{
 		"personality":   {mode: 0400, gen: genPersonality},
 		"schedstat":     {gen: genSchedstat},
 		"smaps_rollup":  {gen: genSmapsRollup},
+		"syscall":       {mode: 0400, gen: genSyscall},
 		"wchan":         {gen: genWchan},
 	},
 }

@@ -54,6 +54,40 @@ func genSchedstat(src Source, pid, tid int32) ([]byte, error) {
 	return []byte(fmt.Sprintf("%d 0 0\n", run)), nil
 }
 
+// genSyscall follows fs/proc/base.c proc_pid_syscall: "running", or the
+// call the thread waits in (its number, six arguments, stack and
+// instruction pointers in hex; a negative number, not a system call,
+// only the pointers). The process's file is its leader thread's.
+func genSyscall(src Source, pid, tid int32) ([]byte, error) {
+	p, err := src.Process(pid, true)
+	if err != nil {
+		return nil, err
+	}
+	id := tid
+	if id == 0 {
+		id = pid
+	}
+	var sc []uint64
+	for _, t := range p.Threads {
+		if t.TID == id {
+			sc = t.Syscall
+		}
+	}
+	switch {
+	case len(sc) != 9:
+		return []byte("running\n"), nil
+	case int64(sc[0]) < 0:
+		return []byte(fmt.Sprintf("%d 0x%x 0x%x\n", int64(sc[0]), sc[7], sc[8])), nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d", sc[0])
+	for _, v := range sc[1:] {
+		fmt.Fprintf(&b, " 0x%x", v)
+	}
+	b.WriteByte('\n')
+	return []byte(b.String()), nil
+}
+
 // rollupKeys are smaps_rollup's lines in Linux 6.1's order
 // (fs/proc/task_mmu.c __show_smap in rollup mode).
 var rollupKeys = []string{"Rss", "Pss", "Pss_Dirty", "Pss_Anon", "Pss_File", "Pss_Shmem", "Shared_Clean",

@@ -61,6 +61,8 @@ func TestTaskFiles(t *testing.T) {
 	src := newFake()
 	auxv := []byte{6, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 	src.procs[1].Personality, src.procs[1].Auxv = 0x40000, auxv
+	src.procs[1].Threads[1].Syscall = []uint64{0, 3, 0x7f00, 7, 0, 0, 0, 0x7ffd10, 0x401234}
+	src.procs[7] = &Process{PID: 7, Threads: []Thread{{TID: 8, Syscall: []uint64{^uint64(0), 0, 0, 0, 0, 0, 0, 0x10, 0x20}}}}
 	for _, c := range []struct {
 		scope    Scope
 		path     string
@@ -76,13 +78,18 @@ func TestTaskFiles(t *testing.T) {
 		// The leader's time, then the thread's (2 s).
 		{PID, "schedstat", 1, 0, "150000000 0 0\n"},
 		{Task, "schedstat", 1, 5, "2000000000 0 0\n"},
+		// The leader runs; thread 5 waits in read(3, 0x7f00, 7).
+		{PID, "syscall", 1, 0, "running\n"},
+		{Task, "syscall", 1, 5, "0 0x3 0x7f00 0x7 0x0 0x0 0x0 0x7ffd10 0x401234\n"},
+		// Not in a system call: the pointers alone.
+		{Task, "syscall", 7, 8, "-1 0x10 0x20\n"},
 	} {
 		got, err := Generate(src, c.scope, c.path, c.pid, c.tid)
 		if err != nil || !bytes.Equal(got, []byte(c.want)) {
 			t.Errorf("%s of %d/%d: %q, %v; want %q", c.path, c.pid, c.tid, got, err, c.want)
 		}
 	}
-	for _, name := range []string{"auxv", "personality"} {
+	for _, name := range []string{"auxv", "personality", "syscall"} {
 		if e, ok := Lookup(PID, "", name); !ok || e.Mode != 0400 {
 			t.Errorf("%s: %+v, %v; want mode 0400 as Linux's", name, e, ok)
 		}

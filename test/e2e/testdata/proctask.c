@@ -4,10 +4,16 @@
 // auxv's pairs against getauxval (and the values of the keys the exec
 // fixes), a personality set before an exec as the new program sees it,
 // a running thread's wchan, schedstat's shape, smaps_rollup's header and
-// names (not KSM, which Linux 6.6 added), and each file's mode.
+// names (not KSM, which Linux 6.6 added), each file's mode, and the
+// syscall file of a thread waiting in a pipe read (a call the sandbox
+// forwards), of one in a sleep (one the client serves) and of one
+// spinning ("running").
 #define _GNU_SOURCE
 #include <elf.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +100,75 @@ static void rollup(void) {
 	}
 }
 
+static int pipefd[2];
+static char readbuf[16];
+static volatile pid_t readerTid, sleeperTid, spinnerTid;
+static volatile int stop;
+
+static void *reader(void *arg) {
+	readerTid = gettid();
+	if (read(pipefd[0], readbuf, 7) != 1) die("read");
+	return NULL;
+}
+
+static void *sleeper(void *arg) {
+	sleeperTid = gettid();
+	struct timespec ts = {1, 0};
+	nanosleep(&ts, NULL);
+	return NULL;
+}
+
+static void *spinner(void *arg) {
+	spinnerTid = gettid();
+	while (!stop) {
+	}
+	return NULL;
+}
+
+// syscallOf polls thread tid's syscall file until it shows system call
+// nr (2 s at most) and returns its fields.
+static int syscallOf(pid_t tid, long nr, unsigned long long f[9]) {
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+	for (int i = 0; i < 200; i++) {
+		slurp(path, buf, sizeof buf);
+		long n;
+		int got = sscanf(buf, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &n, &f[1], &f[2], &f[3], &f[4], &f[5],
+				 &f[6], &f[7], &f[8]);
+		if (got == 9 && n == nr) return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static void syscalls(void) {
+	pthread_t r, s, sp;
+	if (pipe(pipefd) != 0) die("pipe");
+	if (pthread_create(&r, NULL, reader, NULL) || pthread_create(&s, NULL, sleeper, NULL) ||
+	    pthread_create(&sp, NULL, spinner, NULL))
+		die("pthread_create");
+	while (!readerTid || !sleeperTid || !spinnerTid) usleep(1000);
+	unsigned long long f[9];
+	if (syscallOf(readerTid, SYS_read, f))
+		printf("reader: read fd %s buf %s count %llu sp %s pc %s\n", f[1] == (unsigned)pipefd[0] ? "ok" : "wrong",
+		       f[2] == (unsigned long)readbuf ? "ok" : "wrong", f[3], f[7] ? "set" : "0", f[8] ? "set" : "0");
+	else
+		printf("reader: not seen in read\n");
+	if (syscallOf(sleeperTid, SYS_clock_nanosleep, f))
+		printf("sleeper: clock_nanosleep clock %llu flags %llu\n", f[1], f[2]);
+	else
+		printf("sleeper: not seen in clock_nanosleep\n");
+	char path[64], buf[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", spinnerTid);
+	slurp(path, buf, sizeof buf);
+	printf("spinner: %s", buf);
+	stop = 1;
+	if (write(pipefd[1], "x", 1) != 1) die("write");
+	pthread_join(r, NULL);
+	pthread_join(s, NULL);
+	pthread_join(sp, NULL);
+}
+
 int main(int argc, char **argv) {
 	char buf[256], path[64];
 	if (argc > 1 && !strcmp(argv[1], "child")) {
@@ -111,8 +186,8 @@ int main(int argc, char **argv) {
 	printf("schedstat fields %d\n", sscanf(buf, "%llu %llu %llu", &run, &wait, &slices));
 	rollup();
 	snprintf(path, sizeof path, "/proc/self/task/%d", getpid());
-	const char *files[] = {"auxv", "personality", "wchan", "schedstat", "smaps_rollup"};
-	for (int i = 0; i < 5; i++) {
+	const char *files[] = {"auxv", "personality", "wchan", "schedstat", "smaps_rollup", "syscall"};
+	for (int i = 0; i < 6; i++) {
 		char p[128];
 		struct stat st;
 		snprintf(p, sizeof p, "/proc/self/%s", files[i]);
@@ -121,6 +196,7 @@ int main(int argc, char **argv) {
 		snprintf(p, sizeof p, "%s/%s", path, files[i]);
 		printf(", in task/: %s\n", access(p, R_OK) == 0 ? "readable" : "no");
 	}
+	syscalls();
 	fflush(stdout);
 	if (personality(ADDR_NO_RANDOMIZE) < 0) die("personality");
 	pid_t pid = fork();
