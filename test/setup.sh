@@ -3,8 +3,9 @@
 # machine that has Go: busybox-static (the test workloads), protoc (the
 # generated-code check), gcc (static test programs), make (a workload),
 # containerd with runc (the OCI runtime's end-to-end test drives
-# containerd's runc.v2 shim; runc is there to compare with), m4 and
-# procps (tools that read /proc, run by the /proc end-to-end test), and
+# containerd's runc.v2 shim; runc is there to compare with), m4,
+# procps, iproute2 and net-tools (tools that read /proc, run by the /proc
+# end-to-end tests: ps, pmap, ss, nstat, netstat), and
 # python3 (Debian's, dynamically linked: the socket tests run an asyncio
 # server and http.server in the sandbox), strace (the ptrace test runs
 # it in the sandbox) and gdb (so does the debugger test). Idempotent.
@@ -18,7 +19,8 @@ command -v make >/dev/null 2>&1 || need="$need make"
 command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || need="$need containerd"
 command -v runc >/dev/null 2>&1 || need="$need runc"
 command -v m4 >/dev/null 2>&1 || need="$need m4"
-command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v ip >/dev/null 2>&1 && command -v ss >/dev/null 2>&1 && command -v nstat >/dev/null 2>&1 || need="$need iproute2"
+command -v netstat >/dev/null 2>&1 || need="$need net-tools"
 command -v ps >/dev/null 2>&1 && command -v free >/dev/null 2>&1 || need="$need procps"
 /usr/bin/python3 -c "import asyncio, http.server, urllib.request" >/dev/null 2>&1 || need="$need python3"
 command -v strace >/dev/null 2>&1 || need="$need strace"
