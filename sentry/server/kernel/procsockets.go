@@ -18,6 +18,7 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/unixsock"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/procfs"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/socket"
 )
 
 // Sockets lists the sockets open in the client's fd tables (a socket
@@ -69,8 +70,9 @@ func (s procSource) socketFiles() []*fdesc.File {
 // NetStats counts the sockets open in the client's fd tables and the
 // netstack's endpoints no description holds (Linux's sockets still
 // allocated: orphans, TCP endpoints closing after their close, and
-// connections waiting in a listener's queue), with the netstack's MIB
-// counters.
+// connections waiting in a listener's queue; TIME-WAIT ones, and
+// orphans in FIN-WAIT-2, are Linux's timewait sockets), with the
+// netstack's MIB counters.
 func (s procSource) NetStats() (*procfs.NetStats, error) {
 	st, err := s.k.NetStack()
 	if err != nil {
@@ -93,7 +95,15 @@ func (s procSource) NetStats() (*procfs.NetStats, error) {
 		}
 		f.DecRef()
 	}
-	for _, e := range st.Endpoints() {
+	countEndpoints(out, st.Endpoints(), held)
+	return out, nil
+}
+
+// countEndpoints adds the stack's TCP and UDP endpoints eps to out's
+// counts; held are the endpoints descriptions hold (their sockets are
+// counted already).
+func countEndpoints(out *procfs.NetStats, eps []socket.Endpoint, held map[tcpip.Endpoint]bool) {
+	for _, e := range eps {
 		if !e.Stream {
 			if e.V6 {
 				out.UDP6InUse++
@@ -108,6 +118,14 @@ func (s procSource) NetStats() (*procfs.NetStats, error) {
 		case tcp.StateTimeWait:
 			out.TCPTimeWait++
 			continue
+		case tcp.StateFinWait2:
+			if !held[e.EP] {
+				// Linux's tcp_close turns an orphan in FIN-WAIT-2
+				// into a timewait socket (tcp_fin_timeout is the
+				// TIME-WAIT length).
+				out.TCPTimeWait++
+				continue
+			}
 		}
 		if e.V6 {
 			out.TCP6InUse++
@@ -125,14 +143,14 @@ func (s procSource) NetStats() (*procfs.NetStats, error) {
 			}
 		}
 	}
-	return out, nil
 }
 
-// closing says TCP state s is one only a closed (or shut down) socket
-// reaches.
+// closing says TCP state s is one a closed socket still sends or waits
+// for its FIN's acknowledgement in (an orphan in FIN-WAIT-2 is a
+// timewait socket).
 func closing(s tcp.EndpointState) bool {
 	switch s {
-	case tcp.StateFinWait1, tcp.StateFinWait2, tcp.StateClosing, tcp.StateLastAck:
+	case tcp.StateFinWait1, tcp.StateClosing, tcp.StateLastAck:
 		return true
 	}
 	return false

@@ -174,6 +174,30 @@ static void snmp(const char *group, const char *const *want) {
 	fclose(f);
 }
 
+// closings leaves a connection in TIME-WAIT (its client closed first,
+// then its accepted end) and one whose accepted end closed alone: an
+// orphan in FIN-WAIT-2, its client held in CLOSE-WAIT.
+static void closings(void) {
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(AF_INET, &ss, 0);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&ss, len) != 0 || listen(l, 4) != 0) die("listen");
+	if (getsockname(l, (struct sockaddr *)&ss, &len) != 0) die("getsockname");
+	int c[2], a[2];
+	for (int i = 0; i < 2; i++) {
+		c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (c[i] < 0 || connect(c[i], (struct sockaddr *)&ss, len) != 0) die("connect");
+		if ((a[i] = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0) die("accept");
+	}
+	close(l);
+	close(c[0]);
+	usleep(100000);
+	close(a[0]);
+	close(a[1]);
+	usleep(200000);
+	printf("after the closes:\n");
+}
+
 int main(int argc, char **argv) {
 	tcpPair(AF_INET);
 	tcpPair(AF_INET6);
@@ -190,6 +214,8 @@ int main(int argc, char **argv) {
 		snmp("IcmpMsg", (const char *const[]){"InType3", "OutType3", NULL});
 		snmp("Icmp", (const char *const[]){"InDestUnreachs", "OutDestUnreachs", NULL});
 		snmp("Ip", (const char *const[]){"Forwarding", "DefaultTTL", NULL});
+		closings();
+		cat("/proc/net/sockstat");
 		return 0;
 	}
 	run((char *const[]){"/usr/bin/ss", "-s", NULL}, numbers);
