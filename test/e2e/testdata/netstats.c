@@ -191,10 +191,23 @@ static void closings(void) {
 	}
 	close(l);
 	close(c[0]);
-	usleep(100000);
+	// The client's FIN in, so that the accepted end closes second.
+	char eof;
+	if (read(a[0], &eof, 1) != 0) die("read the client's FIN");
 	close(a[0]);
 	close(a[1]);
-	usleep(200000);
+	// The closes' segments cross the loopback in the stack's own time:
+	// wait (5 s at most) for the two timewait sockets.
+	char b[4096];
+	for (int i = 0; i < 500; i++) {
+		FILE *f = fopen("/proc/net/sockstat", "r");
+		if (!f) die("/proc/net/sockstat");
+		size_t n = fread(b, 1, sizeof b - 1, f);
+		fclose(f);
+		b[n] = 0;
+		if (strstr(b, " tw 2 ")) break;
+		usleep(10000);
+	}
 	printf("after the closes:\n");
 }
 
