@@ -75,7 +75,9 @@
 //     at the end, LingerNetwork, DebugNetwork; Interfaces and DevStats, the netstack's or with
 //     HostNet the server machine's; NetlinkRouter, a netlink socket's
 //     netlink.Router for its protocol: route, or sock_diag (package
-//     sockdiag over the sockets /proc/net lists, procsockets.go)).
+//     sockdiag over the sockets /proc/net lists, procsockets.go, which
+//     also counts them and the netstack's endpoints for /proc/net/sockstat,
+//     NetStats, or reads the machine's /proc/net files, HostNetFile)).
 //   - The replay capture's entry points: Tracker (Changed and the
 //     subsystems' hooks), the keys of objects touched by number (FDSlot,
 //     MappedID, ...), a call's effects committed with its reply
