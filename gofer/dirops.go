@@ -439,20 +439,24 @@ func (s *Server) Unlink(_ context.Context, req *goferpb.UnlinkRequest) (*goferpb
 // the caller, having re-resolved its handles, sends it again whole (the
 // unlinks already run are then answered from the reply cache).
 func (s *Server) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyRequest) (*goferpb.UnlinkManyReply, error) {
-	dirs, names, origins, flags := req.GetDirs(), req.GetNames(), req.GetOrigins(), req.GetFlags()
-	if len(names) != len(dirs) || (len(origins) != 0 && len(origins) != len(dirs)) || (len(flags) != 0 && len(flags) != len(dirs)) {
+	dirs, names, origins, flags, found := req.GetDirs(), req.GetNames(), req.GetOrigins(), req.GetFlags(), req.GetFound()
+	if len(names) != len(dirs) || (len(origins) != 0 && len(origins) != len(dirs)) || (len(flags) != 0 && len(flags) != len(dirs)) ||
+		(len(found) != 0 && len(found) != len(dirs)) {
 		return &goferpb.UnlinkManyReply{Errno: int32(unix.EINVAL)}, nil
 	}
 	out := &goferpb.UnlinkManyReply{Unlinks: make([]*goferpb.UnlinkReply, 0, len(dirs))}
 	// Each unlink's request in turn: Unlink keeps nothing of it.
 	one := &goferpb.UnlinkRequest{}
 	for i := range dirs {
-		one.Dir, one.Name, one.Origin, one.Flags = dirs[i], names[i], nil, 0
+		one.Dir, one.Name, one.Origin, one.Flags, one.Found = dirs[i], names[i], nil, 0, nil
 		if len(origins) > 0 {
 			one.Origin = origins[i]
 		}
 		if len(flags) > 0 {
 			one.Flags = flags[i]
+		}
+		if len(found) > 0 {
+			one.Found = found[i]
 		}
 		r, err := s.Unlink(ctx, one)
 		if err != nil {
@@ -467,7 +471,8 @@ func (s *Server) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyRequest)
 	return out, nil
 }
 
-// unlink removes the name and returns the inode it named.
+// unlink removes the name and returns the inode it named (the one the
+// sentry found there, when it says: UnlinkRequest.found).
 func (s *Server) unlink(req *goferpb.UnlinkRequest) ([]*goferpb.InodeID, error) {
 	flags := req.GetFlags()
 	if flags != 0 && flags != unix.AT_REMOVEDIR {
@@ -478,7 +483,15 @@ func (s *Server) unlink(req *goferpb.UnlinkRequest) ([]*goferpb.InodeID, error) 
 		return nil, wrap(err, "unlink")
 	}
 	defer dir.decRef()
-	changed := inodesAt(dir.fd, string(req.GetName()))
+	var changed []*goferpb.InodeID
+	if f := req.GetFound(); f.GetIno() != 0 && !req.GetOpen() {
+		// The sentry's word for it (UnlinkRequest.found): Linux's unlink
+		// tells nothing of the inode, and a stat of the name before
+		// each was as many calls as unlinks.
+		changed = []*goferpb.InodeID{f}
+	} else {
+		changed = inodesAt(dir.fd, string(req.GetName()))
+	}
 	if flags == 0 && req.GetOpen() {
 		if id, last := s.isLastName(dir, string(req.GetName())); last {
 			return changed, s.sillyRename(dir, string(req.GetName()), id)

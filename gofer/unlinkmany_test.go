@@ -103,8 +103,8 @@ func TestUnlinkMany(t *testing.T) {
 // TestUnlinkManyFlags: an unlink with AT_REMOVEDIR in flags removes a
 // directory as rmdir does (ENOTEMPTY with a name left, ENOTDIR of a file),
 // in order with the others (a directory emptied earlier in the request
-// goes); without flags a directory is EISDIR; flags of another length
-// than the names are EINVAL.
+// goes); without flags a directory is EISDIR; flags (or found) of
+// another length than the names are EINVAL.
 func TestUnlinkManyFlags(t *testing.T) {
 	e := newEnv(t)
 	d := e.mkdir(e.rootH, "d")
@@ -137,6 +137,9 @@ func TestUnlinkManyFlags(t *testing.T) {
 	}
 	wantErrno(t, "flags of another length", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
 		Dirs: []uint64{d, d}, Names: [][]byte{[]byte("file"), []byte("full")}, Flags: []uint32{0},
+	})), unix.EINVAL)
+	wantErrno(t, "found of another length", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
+		Dirs: []uint64{d, d}, Names: [][]byte{[]byte("file"), []byte("full")}, Found: []*goferpb.InodeID{{Dev: 1, Ino: 2}},
 	})), unix.EINVAL)
 	if _, err := os.Lstat(e.host("d/file")); err != nil {
 		t.Errorf("a malformed request removed d/file: %v", err)

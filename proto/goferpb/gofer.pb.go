@@ -3723,7 +3723,14 @@ type UnlinkRequest struct {
 	// a hidden name instead (a silly rename) and removes that once no
 	// handle the sentry opened is left, so that the file survives a gofer
 	// restart.
-	Open          bool `protobuf:"varint,5,opt,name=open,proto3" json:"open,omitempty"`
+	Open bool `protobuf:"varint,5,opt,name=open,proto3" json:"open,omitempty"`
+	// found is the inode the sentry's lookup found at name (its dentry's,
+	// as a Stat said): the gofer reports it as changed without a stat of
+	// its own (an fstatat before each unlink: rm -r made one a file). A
+	// name another party replaced since is then seen within attrTTL, as
+	// their other changes are. Unset, or with open, the gofer stats the
+	// name.
+	Found         *InodeID `protobuf:"bytes,620,opt,name=found,proto3" json:"found,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3793,16 +3800,26 @@ func (x *UnlinkRequest) GetOpen() bool {
 	return false
 }
 
-// UnlinkManyRequest's i-th unlink is dirs[i], names[i], origins[i] and
-// flags[i] (each with its own Origin: a re-sent one is answered from the
-// reply cache, as its Unlink would be). flags, when set, has one entry per
+func (x *UnlinkRequest) GetFound() *InodeID {
+	if x != nil {
+		return x.Found
+	}
+	return nil
+}
+
+// UnlinkManyRequest's i-th unlink is dirs[i], names[i], origins[i],
+// flags[i] and found[i] (each with its own Origin: a re-sent one is
+// answered from the reply cache, as its Unlink would be). flags, when set, has one entry per
 // unlink (0 or AT_REMOVEDIR, as UnlinkRequest.flags); empty, all are 0.
 type UnlinkManyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Dirs          []uint64               `protobuf:"varint,1,rep,packed,name=dirs,proto3" json:"dirs,omitempty"`
-	Names         [][]byte               `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
-	Origins       []*Origin              `protobuf:"bytes,3,rep,name=origins,proto3" json:"origins,omitempty"`
-	Flags         []uint32               `protobuf:"varint,607,rep,packed,name=flags,proto3" json:"flags,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Dirs    []uint64               `protobuf:"varint,1,rep,packed,name=dirs,proto3" json:"dirs,omitempty"`
+	Names   [][]byte               `protobuf:"bytes,2,rep,name=names,proto3" json:"names,omitempty"`
+	Origins []*Origin              `protobuf:"bytes,3,rep,name=origins,proto3" json:"origins,omitempty"`
+	Flags   []uint32               `protobuf:"varint,607,rep,packed,name=flags,proto3" json:"flags,omitempty"`
+	// found, when set, has one entry per unlink (UnlinkRequest.found; an
+	// entry of ino 0: not known).
+	Found         []*InodeID `protobuf:"bytes,621,rep,name=found,proto3" json:"found,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3861,6 +3878,13 @@ func (x *UnlinkManyRequest) GetOrigins() []*Origin {
 func (x *UnlinkManyRequest) GetFlags() []uint32 {
 	if x != nil {
 		return x.Flags
+	}
+	return nil
+}
+
+func (x *UnlinkManyRequest) GetFound() []*InodeID {
+	if x != nil {
+		return x.Found
 	}
 	return nil
 }
@@ -5186,18 +5210,20 @@ const file_gofer_proto_rawDesc = "" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\"=\n" +
 	"\rReadlinkReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12\x16\n" +
-	"\x06target\x18\x02 \x01(\fR\x06target\"\x98\x01\n" +
+	"\x06target\x18\x02 \x01(\fR\x06target\"\xd1\x01\n" +
 	"\rUnlinkRequest\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\x04R\x03dir\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\fR\x04name\x12\x14\n" +
 	"\x05flags\x18\x03 \x01(\rR\x05flags\x127\n" +
 	"\x06origin\x18\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12\x12\n" +
-	"\x04open\x18\x05 \x01(\bR\x04open\"\x8f\x01\n" +
+	"\x04open\x18\x05 \x01(\bR\x04open\x127\n" +
+	"\x05found\x18\xec\x04 \x01(\v2 .runscdecoupled.gofer.v1.InodeIDR\x05found\"\xc8\x01\n" +
 	"\x11UnlinkManyRequest\x12\x12\n" +
 	"\x04dirs\x18\x01 \x03(\x04R\x04dirs\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\fR\x05names\x129\n" +
 	"\aorigins\x18\x03 \x03(\v2\x1f.runscdecoupled.gofer.v1.OriginR\aorigins\x12\x15\n" +
-	"\x05flags\x18\xdf\x04 \x03(\rR\x05flags\"g\n" +
+	"\x05flags\x18\xdf\x04 \x03(\rR\x05flags\x127\n" +
+	"\x05found\x18\xed\x04 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\x05found\"g\n" +
 	"\x0fUnlinkManyReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12>\n" +
 	"\aunlinks\x18\x02 \x03(\v2$.runscdecoupled.gofer.v1.UnlinkReplyR\aunlinks\"`\n" +
@@ -5442,80 +5468,82 @@ var file_gofer_proto_depIdxs = []int32{
 	10, // 44: runscdecoupled.gofer.v1.MknodReply.stat:type_name -> runscdecoupled.gofer.v1.Stat
 	10, // 45: runscdecoupled.gofer.v1.MknodReply.dir_stat:type_name -> runscdecoupled.gofer.v1.Stat
 	7,  // 46: runscdecoupled.gofer.v1.UnlinkRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	7,  // 47: runscdecoupled.gofer.v1.UnlinkManyRequest.origins:type_name -> runscdecoupled.gofer.v1.Origin
-	54, // 48: runscdecoupled.gofer.v1.UnlinkManyReply.unlinks:type_name -> runscdecoupled.gofer.v1.UnlinkReply
-	55, // 49: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
-	7,  // 50: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
-	55, // 51: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
-	59, // 52: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
-	10, // 53: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
-	15, // 54: runscdecoupled.gofer.v1.GetdentsReply.sub:type_name -> runscdecoupled.gofer.v1.WalkedFile
-	60, // 55: runscdecoupled.gofer.v1.GetdentsReply.subs:type_name -> runscdecoupled.gofer.v1.GetdentsReply
-	12, // 56: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
-	14, // 57: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
-	17, // 58: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
-	19, // 59: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
-	33, // 60: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
-	35, // 61: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
-	37, // 62: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
-	39, // 63: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
-	21, // 64: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
-	31, // 65: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
-	23, // 66: runscdecoupled.gofer.v1.Gofer.GetXattr:input_type -> runscdecoupled.gofer.v1.GetXattrRequest
-	25, // 67: runscdecoupled.gofer.v1.Gofer.SetXattr:input_type -> runscdecoupled.gofer.v1.SetXattrRequest
-	27, // 68: runscdecoupled.gofer.v1.Gofer.ListXattr:input_type -> runscdecoupled.gofer.v1.ListXattrRequest
-	29, // 69: runscdecoupled.gofer.v1.Gofer.RemoveXattr:input_type -> runscdecoupled.gofer.v1.RemoveXattrRequest
-	41, // 70: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
-	43, // 71: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
-	45, // 72: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
-	47, // 73: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
-	49, // 74: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
-	51, // 75: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
-	52, // 76: runscdecoupled.gofer.v1.Gofer.UnlinkMany:input_type -> runscdecoupled.gofer.v1.UnlinkManyRequest
-	56, // 77: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
-	58, // 78: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
-	61, // 79: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
-	63, // 80: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
-	65, // 81: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
-	8,  // 82: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
-	5,  // 83: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
-	0,  // 84: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
-	3,  // 85: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
-	13, // 86: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
-	16, // 87: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
-	18, // 88: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
-	20, // 89: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
-	34, // 90: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
-	36, // 91: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
-	38, // 92: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
-	40, // 93: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
-	22, // 94: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
-	32, // 95: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
-	24, // 96: runscdecoupled.gofer.v1.Gofer.GetXattr:output_type -> runscdecoupled.gofer.v1.GetXattrReply
-	26, // 97: runscdecoupled.gofer.v1.Gofer.SetXattr:output_type -> runscdecoupled.gofer.v1.SetXattrReply
-	28, // 98: runscdecoupled.gofer.v1.Gofer.ListXattr:output_type -> runscdecoupled.gofer.v1.ListXattrReply
-	30, // 99: runscdecoupled.gofer.v1.Gofer.RemoveXattr:output_type -> runscdecoupled.gofer.v1.RemoveXattrReply
-	42, // 100: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
-	44, // 101: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
-	46, // 102: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
-	48, // 103: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
-	50, // 104: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
-	54, // 105: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
-	53, // 106: runscdecoupled.gofer.v1.Gofer.UnlinkMany:output_type -> runscdecoupled.gofer.v1.UnlinkManyReply
-	57, // 107: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
-	60, // 108: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
-	62, // 109: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
-	64, // 110: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
-	66, // 111: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
-	9,  // 112: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
-	6,  // 113: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
-	2,  // 114: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
-	4,  // 115: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
-	86, // [86:116] is the sub-list for method output_type
-	56, // [56:86] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	55, // 47: runscdecoupled.gofer.v1.UnlinkRequest.found:type_name -> runscdecoupled.gofer.v1.InodeID
+	7,  // 48: runscdecoupled.gofer.v1.UnlinkManyRequest.origins:type_name -> runscdecoupled.gofer.v1.Origin
+	55, // 49: runscdecoupled.gofer.v1.UnlinkManyRequest.found:type_name -> runscdecoupled.gofer.v1.InodeID
+	54, // 50: runscdecoupled.gofer.v1.UnlinkManyReply.unlinks:type_name -> runscdecoupled.gofer.v1.UnlinkReply
+	55, // 51: runscdecoupled.gofer.v1.UnlinkReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	7,  // 52: runscdecoupled.gofer.v1.RenameRequest.origin:type_name -> runscdecoupled.gofer.v1.Origin
+	55, // 53: runscdecoupled.gofer.v1.RenameReply.changed:type_name -> runscdecoupled.gofer.v1.InodeID
+	59, // 54: runscdecoupled.gofer.v1.GetdentsReply.entries:type_name -> runscdecoupled.gofer.v1.Dirent
+	10, // 55: runscdecoupled.gofer.v1.GetdentsReply.stats:type_name -> runscdecoupled.gofer.v1.Stat
+	15, // 56: runscdecoupled.gofer.v1.GetdentsReply.sub:type_name -> runscdecoupled.gofer.v1.WalkedFile
+	60, // 57: runscdecoupled.gofer.v1.GetdentsReply.subs:type_name -> runscdecoupled.gofer.v1.GetdentsReply
+	12, // 58: runscdecoupled.gofer.v1.Gofer.Attach:input_type -> runscdecoupled.gofer.v1.AttachRequest
+	14, // 59: runscdecoupled.gofer.v1.Gofer.Walk:input_type -> runscdecoupled.gofer.v1.WalkRequest
+	17, // 60: runscdecoupled.gofer.v1.Gofer.Stat:input_type -> runscdecoupled.gofer.v1.StatRequest
+	19, // 61: runscdecoupled.gofer.v1.Gofer.SetStat:input_type -> runscdecoupled.gofer.v1.SetStatRequest
+	33, // 62: runscdecoupled.gofer.v1.Gofer.Open:input_type -> runscdecoupled.gofer.v1.OpenRequest
+	35, // 63: runscdecoupled.gofer.v1.Gofer.Create:input_type -> runscdecoupled.gofer.v1.CreateRequest
+	37, // 64: runscdecoupled.gofer.v1.Gofer.Read:input_type -> runscdecoupled.gofer.v1.ReadRequest
+	39, // 65: runscdecoupled.gofer.v1.Gofer.Write:input_type -> runscdecoupled.gofer.v1.WriteRequest
+	21, // 66: runscdecoupled.gofer.v1.Gofer.Fallocate:input_type -> runscdecoupled.gofer.v1.FallocateRequest
+	31, // 67: runscdecoupled.gofer.v1.Gofer.Seek:input_type -> runscdecoupled.gofer.v1.SeekRequest
+	23, // 68: runscdecoupled.gofer.v1.Gofer.GetXattr:input_type -> runscdecoupled.gofer.v1.GetXattrRequest
+	25, // 69: runscdecoupled.gofer.v1.Gofer.SetXattr:input_type -> runscdecoupled.gofer.v1.SetXattrRequest
+	27, // 70: runscdecoupled.gofer.v1.Gofer.ListXattr:input_type -> runscdecoupled.gofer.v1.ListXattrRequest
+	29, // 71: runscdecoupled.gofer.v1.Gofer.RemoveXattr:input_type -> runscdecoupled.gofer.v1.RemoveXattrRequest
+	41, // 72: runscdecoupled.gofer.v1.Gofer.Mkdir:input_type -> runscdecoupled.gofer.v1.MkdirRequest
+	43, // 73: runscdecoupled.gofer.v1.Gofer.Symlink:input_type -> runscdecoupled.gofer.v1.SymlinkRequest
+	45, // 74: runscdecoupled.gofer.v1.Gofer.Link:input_type -> runscdecoupled.gofer.v1.LinkRequest
+	47, // 75: runscdecoupled.gofer.v1.Gofer.Mknod:input_type -> runscdecoupled.gofer.v1.MknodRequest
+	49, // 76: runscdecoupled.gofer.v1.Gofer.Readlink:input_type -> runscdecoupled.gofer.v1.ReadlinkRequest
+	51, // 77: runscdecoupled.gofer.v1.Gofer.Unlink:input_type -> runscdecoupled.gofer.v1.UnlinkRequest
+	52, // 78: runscdecoupled.gofer.v1.Gofer.UnlinkMany:input_type -> runscdecoupled.gofer.v1.UnlinkManyRequest
+	56, // 79: runscdecoupled.gofer.v1.Gofer.Rename:input_type -> runscdecoupled.gofer.v1.RenameRequest
+	58, // 80: runscdecoupled.gofer.v1.Gofer.Getdents:input_type -> runscdecoupled.gofer.v1.GetdentsRequest
+	61, // 81: runscdecoupled.gofer.v1.Gofer.Fsync:input_type -> runscdecoupled.gofer.v1.FsyncRequest
+	63, // 82: runscdecoupled.gofer.v1.Gofer.StatFS:input_type -> runscdecoupled.gofer.v1.StatFSRequest
+	65, // 83: runscdecoupled.gofer.v1.Gofer.Release:input_type -> runscdecoupled.gofer.v1.ReleaseRequest
+	8,  // 84: runscdecoupled.gofer.v1.Gofer.Reopen:input_type -> runscdecoupled.gofer.v1.ReopenRequest
+	5,  // 85: runscdecoupled.gofer.v1.Gofer.Session:input_type -> runscdecoupled.gofer.v1.SessionRequest
+	0,  // 86: runscdecoupled.gofer.v1.Gofer.Calls:input_type -> runscdecoupled.gofer.v1.GoferCall
+	3,  // 87: runscdecoupled.gofer.v1.Gofer.ForgetClient:input_type -> runscdecoupled.gofer.v1.ForgetClientRequest
+	13, // 88: runscdecoupled.gofer.v1.Gofer.Attach:output_type -> runscdecoupled.gofer.v1.AttachReply
+	16, // 89: runscdecoupled.gofer.v1.Gofer.Walk:output_type -> runscdecoupled.gofer.v1.WalkReply
+	18, // 90: runscdecoupled.gofer.v1.Gofer.Stat:output_type -> runscdecoupled.gofer.v1.StatReply
+	20, // 91: runscdecoupled.gofer.v1.Gofer.SetStat:output_type -> runscdecoupled.gofer.v1.SetStatReply
+	34, // 92: runscdecoupled.gofer.v1.Gofer.Open:output_type -> runscdecoupled.gofer.v1.OpenReply
+	36, // 93: runscdecoupled.gofer.v1.Gofer.Create:output_type -> runscdecoupled.gofer.v1.CreateReply
+	38, // 94: runscdecoupled.gofer.v1.Gofer.Read:output_type -> runscdecoupled.gofer.v1.ReadReply
+	40, // 95: runscdecoupled.gofer.v1.Gofer.Write:output_type -> runscdecoupled.gofer.v1.WriteReply
+	22, // 96: runscdecoupled.gofer.v1.Gofer.Fallocate:output_type -> runscdecoupled.gofer.v1.FallocateReply
+	32, // 97: runscdecoupled.gofer.v1.Gofer.Seek:output_type -> runscdecoupled.gofer.v1.SeekReply
+	24, // 98: runscdecoupled.gofer.v1.Gofer.GetXattr:output_type -> runscdecoupled.gofer.v1.GetXattrReply
+	26, // 99: runscdecoupled.gofer.v1.Gofer.SetXattr:output_type -> runscdecoupled.gofer.v1.SetXattrReply
+	28, // 100: runscdecoupled.gofer.v1.Gofer.ListXattr:output_type -> runscdecoupled.gofer.v1.ListXattrReply
+	30, // 101: runscdecoupled.gofer.v1.Gofer.RemoveXattr:output_type -> runscdecoupled.gofer.v1.RemoveXattrReply
+	42, // 102: runscdecoupled.gofer.v1.Gofer.Mkdir:output_type -> runscdecoupled.gofer.v1.MkdirReply
+	44, // 103: runscdecoupled.gofer.v1.Gofer.Symlink:output_type -> runscdecoupled.gofer.v1.SymlinkReply
+	46, // 104: runscdecoupled.gofer.v1.Gofer.Link:output_type -> runscdecoupled.gofer.v1.LinkReply
+	48, // 105: runscdecoupled.gofer.v1.Gofer.Mknod:output_type -> runscdecoupled.gofer.v1.MknodReply
+	50, // 106: runscdecoupled.gofer.v1.Gofer.Readlink:output_type -> runscdecoupled.gofer.v1.ReadlinkReply
+	54, // 107: runscdecoupled.gofer.v1.Gofer.Unlink:output_type -> runscdecoupled.gofer.v1.UnlinkReply
+	53, // 108: runscdecoupled.gofer.v1.Gofer.UnlinkMany:output_type -> runscdecoupled.gofer.v1.UnlinkManyReply
+	57, // 109: runscdecoupled.gofer.v1.Gofer.Rename:output_type -> runscdecoupled.gofer.v1.RenameReply
+	60, // 110: runscdecoupled.gofer.v1.Gofer.Getdents:output_type -> runscdecoupled.gofer.v1.GetdentsReply
+	62, // 111: runscdecoupled.gofer.v1.Gofer.Fsync:output_type -> runscdecoupled.gofer.v1.FsyncReply
+	64, // 112: runscdecoupled.gofer.v1.Gofer.StatFS:output_type -> runscdecoupled.gofer.v1.StatFSReply
+	66, // 113: runscdecoupled.gofer.v1.Gofer.Release:output_type -> runscdecoupled.gofer.v1.ReleaseReply
+	9,  // 114: runscdecoupled.gofer.v1.Gofer.Reopen:output_type -> runscdecoupled.gofer.v1.ReopenReply
+	6,  // 115: runscdecoupled.gofer.v1.Gofer.Session:output_type -> runscdecoupled.gofer.v1.SessionEvent
+	2,  // 116: runscdecoupled.gofer.v1.Gofer.Calls:output_type -> runscdecoupled.gofer.v1.GoferResult
+	4,  // 117: runscdecoupled.gofer.v1.Gofer.ForgetClient:output_type -> runscdecoupled.gofer.v1.ForgetClientReply
+	88, // [88:118] is the sub-list for method output_type
+	58, // [58:88] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_gofer_proto_init() }

@@ -43,8 +43,8 @@ const maxHeldUnlinks = 256
 // HeldUnlink is a removal a run holds: name in directory Dir (pinned
 // until it is sent, Handle its gofer handle; or Handle is that of
 // DirFile, a description of Dir the call started at, referenced until
-// then: Task.DirFileOf), the inode Ino the call's
-// lookup found there, whether it is a directory's (RemoveDir), the
+// then: Task.DirFileOf), the inode Ino (of device Dev, the gofer's) the
+// call's lookup found there, whether it is a directory's (RemoveDir), the
 // call's Origin, and its reply, which gets the errno of a removal that
 // failed.
 type HeldUnlink struct {
@@ -52,6 +52,7 @@ type HeldUnlink struct {
 	DirFile   *fdesc.File
 	Handle    uint64
 	Name      string
+	Dev       uint64
 	Ino       uint64
 	RemoveDir bool
 	Origin    *goferpb.Origin
@@ -72,11 +73,11 @@ func UnlinkRunCall(sysno int32, args []uint64) bool {
 }
 
 // HoldUnlink holds the removal of name (a file that is no symlink, not
-// open, inode ino; a directory when removeDir) from dir in the run of
+// open, inode ino of the gofer's device dev; a directory when removeDir) from dir in the run of
 // unlinks c is part of, if any, and reports whether it did; the caller
 // then answers 0, and the removal's result reaches c's reply at the
 // run's end.
-func (c *Task) HoldUnlink(dir *vfs.Dentry, name string, ino uint64, removeDir bool) bool {
+func (c *Task) HoldUnlink(dir *vfs.Dentry, name string, dev, ino uint64, removeDir bool) bool {
 	run := c.AttrRun
 	if run == nil || !run.Unlinks || !c.Posted || c.Resent() || !UnlinkRunCall(c.Sysno, c.Args[:]) {
 		return false
@@ -93,7 +94,7 @@ func (c *Task) HoldUnlink(dir *vfs.Dentry, name string, ino uint64, removeDir bo
 	if file != nil {
 		file.IncRef()
 	}
-	run.Held = append(run.Held, HeldUnlink{Dir: dir, DirFile: file, Handle: h, Name: name, Ino: ino, RemoveDir: removeDir, Origin: c.GoferOrigin(0), Reply: c.Reply})
+	run.Held = append(run.Held, HeldUnlink{Dir: dir, DirFile: file, Handle: h, Name: name, Dev: dev, Ino: ino, RemoveDir: removeDir, Origin: c.GoferOrigin(0), Reply: c.Reply})
 	return true
 }
 
@@ -148,10 +149,14 @@ func (k *Kernel) unlinkHeld(held []HeldUnlink) []error {
 		Dirs:    make([]uint64, len(held)),
 		Names:   make([][]byte, len(held)),
 		Origins: make([]*goferpb.Origin, len(held)),
+		Found:   make([]*goferpb.InodeID, len(held)),
 	}
 	inos := make([]uint64, len(held))
+	found := make([]goferpb.InodeID, len(held)) // one allocation for the run's
 	for i, h := range held {
 		req.Dirs[i], req.Names[i], req.Origins[i], inos[i] = h.Handle, []byte(h.Name), h.Origin, h.Ino
+		found[i].Dev, found[i].Ino = h.Dev, h.Ino
+		req.Found[i] = &found[i]
 		if h.RemoveDir {
 			if req.Flags == nil {
 				req.Flags = make([]uint32, len(held))
@@ -197,6 +202,7 @@ func (k *Kernel) unlinkAlone(ctx context.Context, h HeldUnlink) error {
 	if h.RemoveDir {
 		flags = unix.AT_REMOVEDIR
 	}
-	one, err := k.Gofer.Unlink(goferclient.WithChanging(ctx, h.Ino), &goferpb.UnlinkRequest{Dir: h.Handle, Name: []byte(h.Name), Flags: flags, Origin: h.Origin})
+	one, err := k.Gofer.Unlink(goferclient.WithChanging(ctx, h.Ino), &goferpb.UnlinkRequest{Dir: h.Handle, Name: []byte(h.Name), Flags: flags, Origin: h.Origin,
+		Found: &goferpb.InodeID{Dev: h.Dev, Ino: h.Ino}})
 	return syserr.FromGofer("unlink "+h.Name, one.GetErrno(), err)
 }

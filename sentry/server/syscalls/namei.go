@@ -257,7 +257,7 @@ func goferUnlink(c *kernel.Task, dir *vfs.Dentry, name string, flags uint32) (in
 	}
 	removeDir := flags&linux.AT_REMOVEDIR != 0
 	if child != nil && child.Kind == vfs.KindGofer && !open && child.IsDir() == removeDir && !child.IsSymlink() &&
-		c.HoldUnlink(dir, name, child.Ino(), removeDir) {
+		c.HoldUnlink(dir, name, child.GoferDev(), child.Ino(), removeDir) {
 		// Sent with the run's others at its end (kernel's unlinkrun.go).
 		return 0, nil
 	}
@@ -265,11 +265,13 @@ func goferUnlink(c *kernel.Task, dir *vfs.Dentry, name string, flags uint32) (in
 	c.FlushHeldUnlinks()
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
+	req := &goferpb.UnlinkRequest{Dir: dh, Name: []byte(name), Flags: flags & linux.AT_REMOVEDIR, Origin: c.GoferOrigin(0), Open: open}
 	if child != nil && child.Kind == vfs.KindGofer {
 		// Other clients' leases on it go first (readlease.BeginChange).
 		ctx = goferclient.WithChanging(ctx, child.Ino())
+		req.Found = &goferpb.InodeID{Dev: child.GoferDev(), Ino: child.Ino()}
 	}
-	r, err := c.Kernel.Gofer.Unlink(ctx, &goferpb.UnlinkRequest{Dir: dh, Name: []byte(name), Flags: flags & linux.AT_REMOVEDIR, Origin: c.GoferOrigin(0), Open: open})
+	r, err := c.Kernel.Gofer.Unlink(ctx, req)
 	if err := syserr.FromGofer("unlink "+name, r.GetErrno(), err); err != nil {
 		return 0, err
 	}
