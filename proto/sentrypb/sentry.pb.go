@@ -12599,7 +12599,12 @@ func (x *ListedStat) GetStatx() []byte {
 
 // AheadListing is a listing sent ahead (Reply.ahead): of the
 // subdirectory name of the directory the call listed ("s/g": of
-// subdirectory g of its subdirectory s).
+// subdirectory g of its subdirectory s). An empty name is the directory
+// the call listed itself, whose whole listing (from the description's
+// start to the directory's end) the call's output is: dirents is then
+// empty (the output's records) and listed too (Reply.listed), and it
+// answers a getdents64 of another description of the path as a listing
+// ahead does (rm -r lists each directory twice).
 type AheadListing struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  []byte                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`

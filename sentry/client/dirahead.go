@@ -157,11 +157,26 @@ func (t *task) forgetFresh(fd int32) {
 	t.forgetDescriptionMark(fd, func(pc *pathCache) map[uint64]bool { return pc.aheadFresh })
 }
 
+// listedSelf is what a listing by path, forwarded, says of its directory
+// for the listing ahead of that path its reply may carry (AheadListing
+// with an empty name: the call listed the directory whole): the records
+// (the call's output), the description listed (settled or not) and the
+// entries' answers (Reply.listed).
+type listedSelf struct {
+	records []byte
+	desc    uint64
+	listed  []*pb.ListedStat
+}
+
 // keepAhead keeps the listings ahead (Reply.ahead) of the subdirectories
 // of directory dir (a listing's path) that the reply of a call sent at
 // at, by a process of credentials creds whose paths start at start,
-// carried.
-func (pc *pathCache) keepAhead(creds, start, dir string, reply *pb.Reply, at leaseStamp) {
+// carried; and that of dir itself, if the call listed it whole (self).
+// The entries' answers of the latter are kept anew under its leases
+// (and its description's, as keepListed keeps them): a getdents64 of
+// another description answered from it answers relative to that fd too
+// (listedForLocked).
+func (pc *pathCache) keepAhead(creds, start, dir string, reply *pb.Reply, self listedSelf, at leaseStamp) {
 	if pc == nil || len(reply.Ahead) == 0 {
 		return
 	}
@@ -175,22 +190,33 @@ func (pc *pathCache) keepAhead(creds, start, dir string, reply *pb.Reply, at lea
 	parent, hasParent := sysabi.ParentPath(dir)
 	for _, a := range reply.Ahead {
 		l := a.GetLease()
-		if l == nil || l.Id == 0 || l.TtlMs == 0 || l.Epoch < pc.lastEpoch || !aheadPathName(string(a.Name), !a.Sibling) ||
-			!grantedAs(pathKey{creds: creds, start: start}, l) || a.Sibling && !hasParent {
+		isSelf := len(a.Name) == 0 && !a.Sibling
+		if l == nil || l.Id == 0 || l.TtlMs == 0 || l.Epoch < pc.lastEpoch || !(isSelf || aheadPathName(string(a.Name), !a.Sibling)) ||
+			!grantedAs(pathKey{creds: creds, start: start}, l) || a.Sibling && !hasParent || isSelf && len(self.records) == 0 {
 			continue
 		}
-		path := prefix + string(a.Name)
-		if a.Sibling {
+		path, dirents, listed := prefix+string(a.Name), a.Dirents, a.Listed
+		v := listedView{creds: creds, start: start, ahead: true}
+		switch {
+		case a.Sibling:
 			path = listedPrefix(parent) + string(a.Name)
+		case isSelf:
+			path, dirents, listed = dir, self.records, self.listed
+			v.desc = pc.settledDescLocked(self.desc)
 		}
+		v.prefix = listedPrefix(path)
 		expires := at.sent.Add(time.Duration(l.TtlMs) * time.Millisecond)
-		shared, records := pc.keepListedLocked(listedView{creds: creds, start: start, prefix: listedPrefix(path), ahead: true}, l, a.Listed, expires)
-		ans := &pathAnswer{ret: a.Cookie, out: a.Dirents, expires: expires, nextCreation: pc.nextCreation()}
+		shared, records := pc.keepListedLocked(v, l, listed, expires)
+		ans := &pathAnswer{ret: a.Cookie, out: dirents, expires: expires, nextCreation: pc.nextCreation()}
 		ans.holds = [2]*pathHold{shared, records}
 		pc.answers[pathKey{sysno: aheadKey, creds: creds, start: start, path: path}] = ans
 		pc.noteListedDirLocked(pathKey{creds: creds, start: start}, path, expires)
-		pc.keepListedCopyLocked(creds, start, path, l, a.Dirents, expires)
-		kept++
+		pc.keepListedCopyLocked(creds, start, path, l, dirents, expires)
+		if !isSelf {
+			// A program that lists each directory once (find) leaves
+			// its own listings unused: no sign that those ahead are.
+			kept++
+		}
 	}
 	pc.aheadGotLocked(kept)
 }
@@ -218,13 +244,17 @@ func (t *task) keepAheadOf(lst listing, reply *pb.Reply, at leaseStamp) {
 		return
 	}
 	dir := strings.TrimSuffix(lst.path, "/")
-	pc.keepAhead(creds, start, dir, reply, at)
+	self := listedSelf{desc: lst.desc, listed: reply.Listed}
+	if len(reply.Outputs) == 1 {
+		self.records = reply.Outputs[0].Data
+	}
+	pc.keepAhead(creds, start, dir, reply, self, at)
 	// The subdirectories listed that none came for: asked for by the
 	// calls of the first ones (aheadAsk).
 	sent := make(map[string]bool, len(reply.Ahead))
 	var asked []string
 	for _, a := range reply.Ahead {
-		if !a.Sibling {
+		if !a.Sibling && len(a.Name) > 0 {
 			sent[string(a.Name)] = true
 			asked = append(asked, string(a.Name))
 		}
@@ -408,7 +438,7 @@ func (t *task) answerAhead(args [6]uint64, desc uint64, k pathKey, a *pathAnswer
 			t.c.log.Warn("a getdents64 answered from a listing ahead failed on the server", "path", k.path, "errno", unix.Errno(r.Errno))
 		}
 		if r != nil && r.Errno == 0 {
-			pc.keepAhead(k.creds, k.start, k.path, r, at)
+			pc.keepAhead(k.creds, k.start, k.path, r, listedSelf{}, at)
 		}
 		pc.aheadCame(coming)
 	}

@@ -158,7 +158,7 @@ func TestAheadEntriesHold(t *testing.T) {
 			creds := pc.creds[7]
 			r := &pb.Reply{Ahead: []*pb.AheadListing{{Name: []byte("sub"), Dirents: make([]byte, 48), Cookie: 9,
 				Lease: lease(l), Listed: dirfdListing(l).Listed}}}
-			pc.keepAhead(creds, "/", dir, r, leaseStamp{sent: time.Now()})
+			pc.keepAhead(creds, "/", dir, r, listedSelf{}, leaseStamp{sent: time.Now()})
 			pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: tc.revoke})
 			pc.mu.Lock()
 			defer pc.mu.Unlock()

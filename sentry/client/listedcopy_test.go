@@ -69,7 +69,7 @@ func TestPostedRmdir(t *testing.T) {
 			}
 			dirents := slices.Concat(testDirent(".", unix.DT_DIR), testDirent("..", unix.DT_DIR), testDirent("x", unix.DT_REG),
 				testDirent("link", unix.DT_LNK))
-			pc.keepAhead(creds, "/", "/d", &pb.Reply{Ahead: []*pb.AheadListing{{Name: []byte("sub"), Dirents: dirents, Lease: ahead}}}, pc.stamp())
+			pc.keepAhead(creds, "/", "/d", &pb.Reply{Ahead: []*pb.AheadListing{{Name: []byte("sub"), Dirents: dirents, Lease: ahead}}}, listedSelf{}, pc.stamp())
 			copyKey := pathKey{creds: creds, start: "/", path: "/d/sub"}
 			pc.mu.Lock()
 			c := pc.copyLocked(copyKey)
@@ -131,7 +131,7 @@ func TestListedCopyByFD(t *testing.T) {
 	ahead := &pb.PathLease{Id: 300, Ids: []uint64{300, 303}, Kinds: []uint32{pathSearchKind, pathCompleteKind},
 		Inos: []uint64{10, sub}, TtlMs: l.TtlMs, Creds: l.Creds, DirIno: sub}
 	dirents := testDirent("x", unix.DT_REG)
-	pc.keepAhead(creds, "/", "/d", &pb.Reply{Ahead: []*pb.AheadListing{{Name: []byte("sub"), Dirents: dirents, Lease: ahead}}}, pc.stamp())
+	pc.keepAhead(creds, "/", "/d", &pb.Reply{Ahead: []*pb.AheadListing{{Name: []byte("sub"), Dirents: dirents, Lease: ahead}}}, listedSelf{}, pc.stamp())
 	pc.openPaths[prov] = "/d/sub"
 	pc.openPaths[other] = "/d/sub"
 	pc.mu.Lock()

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -80,6 +81,57 @@ type aheadListing struct {
 	// noMount: the gofer said the directory is no mount point
 	// (GetdentsReply.sub_no_mount).
 	noMount bool
+}
+
+// selfListing returns the listing of dir itself that getdents64 call c,
+// which listed it by path (its answers' keys common), made whole: from
+// the description's start to the directory's end in this one call. Sent
+// as a listing ahead of the path (AheadListing.name empty; its records
+// the call's output, not sent twice), it answers a getdents64 of
+// another description of the path whose listing has not begun: GNU rm
+// -r opens and lists each directory twice (its emptiness check, then
+// fts), and the second listing of the directory it was given waited for
+// the server, which listed its subdirectories ahead again (a gofer
+// statx of each of their entries). Its lease is a listing ahead's (the
+// walk, the directory's search, attributes and names); the n keys the
+// reply holds besides as count against the client's path budget.
+func selfListing(k *kernel.Kernel, c *kernel.Task, dir *vfs.Dentry, common []readlease.Key, as []*aheadListing, n int) *aheadListing {
+	if shm, _ := c.Kernel.VFS.ShmIfMade(); dir == shm {
+		return nil // its SysV segments' files are not listed
+	}
+	for _, a := range as {
+		n += len(a.keys)
+	}
+	if !aheadRoom(k, common, n) {
+		return nil
+	}
+	var out []byte
+	for _, o := range c.Mem.Outputs() {
+		if o.Addr == c.Args[1] {
+			out = o.Data
+		}
+	}
+	// The whole listing begins with "." (emitted only from a
+	// description's start, as record offset 1).
+	if len(out) < 24 || binary.LittleEndian.Uint64(out[8:]) != 1 || string(out[19:21]) != ".\x00" {
+		return nil
+	}
+	f, err := c.GetFile(syscalls.ArgInt(c, 0))
+	if err != nil {
+		return nil
+	}
+	f.OffMu.Lock()
+	cur := f.Dir
+	f.OffMu.Unlock()
+	f.DecRef()
+	if cur.Phase != 2 || !cur.EOF {
+		return nil // cut short by the buffer (Reply.listing_eof false)
+	}
+	var s keySet
+	s.keys = append(s.keys, common...) // with dir's search
+	s.addKey(readlease.AttrsKey(dir.Ino(), true))
+	s.add(readlease.PathNames, dir)
+	return &aheadListing{dir: dir, cookie: cur.Cookie, keys: s.keys}
 }
 
 // siblingsAhead returns the listings ahead of c's ahead_siblings, the

@@ -15,7 +15,9 @@ import (
 
 // dirCalls returns client l's opens of directories (thread 1, failing the
 // test on an error) and its getdents64 of an fd with the fields of sc,
-// into buf (64 KiB of l's memory).
+// into buf (64 KiB of l's memory); the reply's listings ahead are those
+// of subdirectories (the one of the directory itself that a whole
+// listing brings, selfListing, is taken out: withoutSelf).
 func dirCalls(t *testing.T, l *env) (open func(path string) uint64, listing func(fd uint64, sc *sentrypb.Syscall) *sentrypb.Reply, buf uint64) {
 	const bufSize = 64 << 10
 	buf = l.mem.zeros(bufSize)
@@ -32,9 +34,24 @@ func dirCalls(t *testing.T, l *env) (open func(path string) uint64, listing func
 		sc.Sysno, sc.Args = unix.SYS_GETDENTS64, []uint64{fd, buf, bufSize, 0, 0, 0}
 		r := l.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: sc}})
 		l.mem.apply(r.Outputs)
+		withoutSelf(r)
 		return r
 	}
 	return open, listing, buf
+}
+
+// withoutSelf takes out of r.Ahead the listing of the directory listed
+// itself (an empty name: selfListing) and returns it (nil: none).
+func withoutSelf(r *sentrypb.Reply) *sentrypb.AheadListing {
+	var self *sentrypb.AheadListing
+	r.Ahead = slices.DeleteFunc(r.Ahead, func(a *sentrypb.AheadListing) bool {
+		if len(a.Name) == 0 && !a.Sibling {
+			self = a
+			return true
+		}
+		return false
+	})
+	return self
 }
 
 // TestListingAhead checks the listings a getdents64 by path brings ahead
@@ -367,4 +384,88 @@ func TestListingAheadGoferCalls(t *testing.T) {
 			t.Errorf("%s: getdents64 returned %d bytes (%v), want the %d sent ahead (%d entries' answers)", a.Name, got.Ret, unix.Errno(got.Errno), len(a.Dirents), len(a.Listed))
 		}
 	}
+}
+
+// TestListingAheadSelf: a getdents64 by path that lists the directory
+// whole (from its description's start to its end, in one call) brings
+// the directory's own listing ahead (selfListing: an empty name, no
+// records nor entries of its own, the cursor's end as its cookie), which
+// answers a posted getdents64 of another description of it; its lease
+// is revoked by another client's creation in the directory. A listing cut
+// short by its buffer, or one of a description already listed, brings
+// none.
+func TestListingAheadSelf(t *testing.T) {
+	e := started(t)
+	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
+	dir := filepath.Join(e.root, "tmp", "lself")
+	if err := os.MkdirAll(filepath.Join(dir, "s"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"a", "b"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open, _, buf := dirCalls(t, l)
+	raw := func(fd uint64, size uint64, sc *sentrypb.Syscall) (*sentrypb.Reply, *sentrypb.AheadListing) {
+		t.Helper()
+		sc.Sysno, sc.Args = unix.SYS_GETDENTS64, []uint64{fd, buf, size, 0, 0, 0}
+		r := l.call(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: sc}})
+		l.mem.apply(r.Outputs)
+		return r, withoutSelf(r)
+	}
+	byPath := func() *sentrypb.Syscall {
+		return &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: []byte("/tmp/lself"), ListingAhead: maxAheadDirs}
+	}
+
+	fd := open("/tmp/lself")
+	r, self := raw(fd, 64<<10, byPath())
+	l.sys(1, unix.SYS_CLOSE, fd)
+	if r.Errno != 0 || !r.ListingEof || self == nil {
+		t.Fatalf("whole listing: %v, eof %v, self %v; want its own listing ahead", unix.Errno(r.Errno), r.ListingEof, self)
+	}
+	if len(self.Dirents) != 0 || len(self.Listed) != 0 || self.Cookie == 0 || self.Lease.GetDirIno() == 0 {
+		t.Errorf("self: %d bytes of records, %d entries, cookie %d, lease %v; want none of its own, the cursor's end, a lease of the directory",
+			len(self.Dirents), len(self.Listed), self.Cookie, self.Lease)
+	}
+	t.Run("answers another description", func(t *testing.T) {
+		fd := open("/tmp/lself")
+		defer l.sys(1, unix.SYS_CLOSE, fd)
+		cookie := self.Cookie
+		p, _ := raw(fd, 64<<10, &sentrypb.Syscall{Posted: true, AheadCookie: &cookie})
+		if p.Errno != 0 || !p.ListingEof {
+			t.Fatalf("posted with the cookie: %v, eof %v", unix.Errno(p.Errno), p.ListingEof)
+		}
+		if next, _ := raw(fd, 64<<10, &sentrypb.Syscall{}); next.Errno != 0 || next.Ret != 0 {
+			t.Errorf("the next getdents64: %d %v, want 0 (at the end)", next.Ret, unix.Errno(next.Errno))
+		}
+	})
+	t.Run("not whole", func(t *testing.T) {
+		fd := open("/tmp/lself")
+		defer l.sys(1, unix.SYS_CLOSE, fd)
+		// Room for ".", ".." and one entry.
+		if r, self := raw(fd, 80, byPath()); r.Errno != 0 || r.ListingEof || self != nil {
+			t.Errorf("a listing cut short: %v, eof %v, self %v; want none", unix.Errno(r.Errno), r.ListingEof, self)
+		}
+		if r, self := raw(fd, 64<<10, byPath()); r.Errno != 0 || !r.ListingEof || self != nil {
+			t.Errorf("the rest of the listing: %v, eof %v, self %v; want none", unix.Errno(r.Errno), r.ListingEof, self)
+		}
+	})
+	t.Run("revoked by another client's creation", func(t *testing.T) {
+		ids := self.Lease.Ids
+		done := make(chan *sentrypb.Reply, 1)
+		go func() {
+			done <- e.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), e.mem.str("/tmp/lself/new"), unix.O_CREAT|unix.O_WRONLY, 0o644)
+		}()
+		p := l.waitPush(func(p *sentrypb.Push) bool {
+			return slices.ContainsFunc(p.GetLeaseRevoke().GetIds(), func(id uint64) bool { return slices.Contains(ids, id) })
+		})
+		if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
+			LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-done; r.Errno != 0 {
+			t.Errorf("the other client's creation: %v", unix.Errno(r.Errno))
+		}
+	})
 }

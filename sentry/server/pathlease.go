@@ -275,6 +275,9 @@ func endPathLease(k *kernel.Kernel, c *kernel.Task, tk *readlease.PathTicket, sk
 			n := len(keys) + 2*len(entries)
 			ahead = listAhead(k, c, listedDir, listedHandle(c), keys, names, n, true)
 			ahead = append(ahead, siblingsAhead(k, c, listedDir, ahead, n)...)
+			if self := selfListing(k, c, listedDir, keys, ahead, n); self != nil {
+				ahead = append(ahead, self)
+			}
 		}
 		if len(listed) == 0 && len(ahead) == 0 {
 			return

@@ -47,6 +47,24 @@ func parentStats(log []byte) map[string]int {
 	return where
 }
 
+// topListings returns where the listings (getdents64 calls that
+// returned entries) after the first call whose line holds open, a
+// directory's open, were answered, in order.
+func topListings(log []byte, open string) []string {
+	var where []string
+	seen := false
+	for _, line := range strings.Split(string(log), "\n") {
+		if !seen {
+			seen = strings.Contains(line, open)
+			continue
+		}
+		if m := ftsListing.FindStringSubmatch(line); m != nil {
+			where = append(where, m[1])
+		}
+	}
+	return where
+}
+
 // rmFileUnlink matches rm -r's unlink of a file relative to its
 // directory's fd and where it was answered.
 var rmFileUnlink = regexp.MustCompile(`unlinkat\(0x[0-9a-f]+, "[^"]+", 0x0\) = 0 .*where=(\w+)`)
@@ -160,6 +178,14 @@ func TestRmTreeOnClient(t *testing.T) {
 	t.Logf("closes taken back with their opens: %d", unsent)
 	if unsent < rmTreeDirs/4 {
 		t.Errorf("%d closes taken back with their opens, want at least %d of the %d leaf directories'", unsent, rmTreeDirs/4, rmTreeDirs)
+	}
+	// rm lists t twice (its emptiness check, then fts): the first
+	// listing's reply brings t's own listing as one ahead of the path
+	// (sentry/server/dirahead.go, selfListing), which answers the second
+	// (before, it waited, and the server listed t's subdirectories
+	// ahead again).
+	if where := topListings(log, `openat(AT_FDCWD, "t", `); len(where) < 2 || where[1] != "cached" {
+		t.Errorf("t's listings answered %v, want the second cached", where)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "t")); !os.IsNotExist(err) {
 		t.Errorf("t after rm -r: %v", err)
@@ -275,7 +301,10 @@ func rmTreeGoferCalls(t *testing.T) (int, map[string]int) {
 // TestRmTreeGoferCalls counts the gofer's system calls in rm -r of a
 // tree of 260 files in 13 directories. Each unlink names the inode the
 // server's lookup found (UnlinkRequest.found), so the gofer makes no
-// fstatat of the name before it (before: one an unlink, 273).
+// fstatat of the name before it (before: one an unlink, 273). rm's
+// second listing of t is answered from its first (TestRmTreeOnClient),
+// so the subdirectories' entries are listed with their attributes once
+// (statx 652 -> 357: about one an entry and the start's).
 func TestRmTreeGoferCalls(t *testing.T) {
 	tu.RequireRoot(t)
 	files, c := rmTreeGoferCalls(t)
@@ -285,5 +314,8 @@ func TestRmTreeGoferCalls(t *testing.T) {
 	}
 	if c["newfstatat"] > files/10 {
 		t.Errorf("gofer newfstatat %d, want at most %d (none before an unlink)", c["newfstatat"], files/10)
+	}
+	if c["statx"] > 2*files {
+		t.Errorf("gofer statx %d, want at most %d (the entries listed once)", c["statx"], 2*files)
 	}
 }
