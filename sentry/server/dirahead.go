@@ -402,11 +402,12 @@ func listedSub(v *vfs.VFS, sub *vfs.Dentry, r *goferpb.GetdentsReply, seq uint64
 	// As Getdents64 lists from the start with room for everything.
 	a.dirents = syscalls.AppendDirent(a.dirents, ".", sub.Ino(), unix.DT_DIR, 1)
 	a.dirents = syscalls.AppendDirent(a.dirents, "..", v.ParentOf(sub).Ino(), unix.DT_DIR, 2)
+	alloc := listedAlloc{hint: len(ents)}
 	for _, e := range ents {
 		name := string(e.Name)
 		a.dirents = syscalls.AppendDirent(a.dirents, name, e.Ino, uint8(e.Type), uint64(fdesc.CookieOffset(e.Offset)))
 		a.cookie = e.Offset
-		if ls, ch := listedStatOf(v, sub, name); ls != nil {
+		if ls, ch := listedStatOf(v, sub, name, &alloc); ls != nil {
 			a.listed = append(a.listed, ls)
 			a.entries = append(a.entries, ch)
 		}

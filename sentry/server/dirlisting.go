@@ -111,8 +111,9 @@ func (dl *dirListing) fill(c *kernel.Task, names []string) {
 		return
 	}
 	v := c.Kernel.VFS
+	alloc := listedAlloc{hint: len(names)}
 	for _, name := range names {
-		if ls, ch := listedStatOf(v, dl.dir, name); ls != nil {
+		if ls, ch := listedStatOf(v, dl.dir, name, &alloc); ls != nil {
 			dl.listed = append(dl.listed, ls)
 			dl.entries = append(dl.entries, ch)
 		}

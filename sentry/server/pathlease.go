@@ -517,10 +517,12 @@ func listedStats(c *kernel.Task) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readl
 	common = slices.DeleteFunc(common, func(k readlease.Key) bool { return k == readlease.PathKey(readlease.PathAttrs, dir.Ino()) })
 	var out []*sentrypb.ListedStat
 	var entries []*vfs.Dentry
+	var alloc listedAlloc
 	for _, o := range c.Mem.Outputs() {
 		if o.Addr != c.Args[1] {
 			continue
 		}
+		alloc.hint = len(o.Data) / 32 // a record of a name of up to 12 bytes
 		for b := o.Data; len(b) >= 19; {
 			reclen := int(binary.LittleEndian.Uint16(b[16:]))
 			if reclen < 20 || reclen > len(b) {
@@ -531,7 +533,7 @@ func listedStats(c *kernel.Task) ([]*sentrypb.ListedStat, []*vfs.Dentry, []readl
 			if name == "." || name == ".." || name == "" {
 				continue
 			}
-			if ls, ch := listedStatOf(v, dir, name); ls != nil {
+			if ls, ch := listedStatOf(v, dir, name, &alloc); ls != nil {
 				out = append(out, ls)
 				entries = append(entries, ch)
 			}
@@ -567,24 +569,22 @@ func leaseListing(c *kernel.Task, l *sentrypb.PathLease, dir *vfs.Dentry, keys [
 }
 
 // listedStatOf returns the lstat answer of gofer directory dir's entry
-// name from the attributes its listing brought (vfs.ListedStat: no
-// gofer call), with its dentry; nil if the listing brought none.
-func listedStatOf(v *vfs.VFS, dir *vfs.Dentry, name string) (*sentrypb.ListedStat, *vfs.Dentry) {
+// name from the attributes its listing brought (vfs.ListedStatShared: no
+// gofer call), made by a (nil: on its own), with its dentry; nil if the
+// listing brought none.
+func listedStatOf(v *vfs.VFS, dir *vfs.Dentry, name string, a *listedAlloc) (*sentrypb.ListedStat, *vfs.Dentry) {
 	ch := v.CachedChild(dir, name)
 	if ch == nil || ch.Kind != vfs.KindGofer {
 		return nil, nil
 	}
-	st := v.ListedStat(ch)
+	st := v.ListedStatShared(ch)
 	if st == nil || st.Ino != ch.Ino() {
 		return nil, nil
 	}
-	ls := syscalls.ToLinuxStat(st)
-	sb := make([]byte, ls.SizeBytes())
-	ls.MarshalBytes(sb)
-	sx := syscalls.ToStatx(st)
-	xb := make([]byte, sx.SizeBytes())
-	sx.MarshalBytes(xb)
-	return &sentrypb.ListedStat{Name: []byte(name), Stat: sb, Statx: xb}, ch
+	if a == nil {
+		a = &listedAlloc{}
+	}
+	return a.make(name, st), ch
 }
 
 // mayRemoveAny says whether c's caller may remove any entry of dir that

@@ -1093,14 +1093,25 @@ func (v *VFS) StatDentry(c fdesc.Call, d *Dentry) (*goferpb.Stat, error) {
 	return r.Stat, nil
 }
 
-// ListedStat is listedStat (the path leases' answers for a listing's
-// entries, pathlease.go).
-func (v *VFS) ListedStat(d *Dentry) *goferpb.Stat { return v.listedStat(d) }
+// ListedStatShared is listedStat without the copy: the listing's own
+// attributes, which the caller must not change (the path leases'
+// answers for a listing's entries, pathlease.go, marshal them: a copy
+// was an allocation an entry).
+func (v *VFS) ListedStatShared(d *Dentry) *goferpb.Stat { return v.listedStatShared(d) }
 
-// listedStat returns d's attributes from a directory listing if no
-// change of d's file went through the server since and they are fresh
-// (see dentry.listed), else nil.
+// listedStat returns a copy of d's attributes from a directory listing
+// if no change of d's file went through the server since and they are
+// fresh (see dentry.listed), else nil.
 func (v *VFS) listedStat(d *Dentry) *goferpb.Stat {
+	if st := v.listedStatShared(d); st != nil {
+		return proto.Clone(st).(*goferpb.Stat)
+	}
+	return nil
+}
+
+// listedStatShared is listedStat's: d.listed itself, which NoteListing
+// replaces and nothing changes in place.
+func (v *VFS) listedStatShared(d *Dentry) *goferpb.Stat {
 	a := v.attrs
 	now := a.Clock()
 	v.mu.Lock()
@@ -1114,7 +1125,7 @@ func (v *VFS) listedStat(d *Dentry) *goferpb.Stat {
 		v.mu.Unlock()
 		return nil
 	}
-	return proto.Clone(st).(*goferpb.Stat)
+	return st
 }
 
 // NoteTooBig notes that a listing of gofer directory dir found more
