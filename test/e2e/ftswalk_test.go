@@ -319,3 +319,41 @@ func TestRmTreeGoferCalls(t *testing.T) {
 		t.Errorf("gofer statx %d, want at most %d (the entries listed once)", c["statx"], 2*files)
 	}
 }
+
+// TestGNURmTreeAcrossServerKill removes a tree of 33 directories and
+// 1,280 files with GNU rm -r, with a server kill once rm has removed 300
+// files: its posted unlinks (each naming the inode the server found,
+// UnlinkRequest.found), its listings answered from listings ahead and
+// from the given directory's own (posted with their cursors' ends), and
+// its posted rmdirs are re-sent to the new server, and the output and
+// files must be the native ones (t gone, rm's status 0).
+func TestGNURmTreeAcrossServerKill(t *testing.T) {
+	const dirs, files = 16, 40
+	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do mkdir -p t/d$i/e; j=0; while [ $j -lt %d ]; do : > t/d$i/f$j; : > t/d$i/e/g$j; j=$((j+1)); done; i=$((i+1)); done
+: > made; /usr/bin/rm -r t; echo rm=$?; ls`, dirs, files)
+	left := func(dir string) int {
+		n := 0
+		filepath.WalkDir(filepath.Join(dir, "t"), func(_ string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	made := func(dir string) bool {
+		_, err := os.Stat(filepath.Join(dir, "made"))
+		return err == nil
+	}
+	log := serverKillRun(t, serverKill{
+		prog:     tu.Busybox,
+		args:     []string{"sh", "-c", script},
+		kills:    1,
+		ready:    func(dir string, _ int) bool { return made(dir) && left(dir) <= 2*dirs*files-300 },
+		progress: func(dir string) string { return fmt.Sprintf("%d files left", left(dir)) },
+		poll:     time.Millisecond,
+	})
+	for _, m := range recoveryLine.FindAll(log, -1) {
+		t.Logf("%s", m)
+	}
+}
