@@ -364,6 +364,22 @@ while [ $i -lt 30 ]; do
 done`,
 	},
 	{
+		// GNU rm -r (fts) of a tree of 17 directories and 480 files,
+		// made again each round: it lists each directory twice, the
+		// second answered from the first's own listing or a listing
+		// ahead (posted with its cursor's end), and posts its
+		// unlinks (each naming the inode the server found) and
+		// rmdirs, so a kill finds many in flight; every round must
+		// remove the whole tree.
+		Name: "gnu-rm",
+		Script: `r=0
+while [ $r -lt 6 ]; do
+  i=0; while [ $i -lt 8 ]; do mkdir -p t/d$i/e; j=0; while [ $j -lt 30 ]; do : > t/d$i/f$j; : > t/d$i/e/g$j; j=$((j+1)); done; i=$((i+1)); done
+  /usr/bin/rm -r t; echo "$r rm=$? $(ls | wc -l)"
+  r=$((r+1))
+done`,
+	},
+	{
 		// A shell whose cwd is a directory named with bytes that are
 		// not UTF-8, appending to a file so named and running a
 		// child there each round (getcwd): its cwd record, the
