@@ -112,8 +112,11 @@ func selfListing(k *kernel.Kernel, c *kernel.Task, dir *vfs.Dentry, common []rea
 		}
 	}
 	// The whole listing begins with "." (emitted only from a
-	// description's start, as record offset 1).
-	if len(out) < 24 || binary.LittleEndian.Uint64(out[8:]) != 1 || string(out[19:21]) != ".\x00" {
+	// description's start, as record offset 1). A directory of more
+	// entries than a listing ahead takes is left out as those are:
+	// the entries' answers kept twice for a listing seldom made again.
+	if len(out) < 24 || binary.LittleEndian.Uint64(out[8:]) != 1 || string(out[19:21]) != ".\x00" ||
+		direntCount(out) > maxMissingInNames+2 {
 		return nil
 	}
 	f, err := c.GetFile(syscalls.ArgInt(c, 0))
@@ -132,6 +135,20 @@ func selfListing(k *kernel.Kernel, c *kernel.Task, dir *vfs.Dentry, common []rea
 	s.addKey(readlease.AttrsKey(dir.Ino(), true))
 	s.add(readlease.PathNames, dir)
 	return &aheadListing{dir: dir, cookie: cur.Cookie, keys: s.keys}
+}
+
+// direntCount returns how many struct linux_dirent64 records b holds.
+func direntCount(b []byte) int {
+	n := 0
+	for len(b) >= 19 {
+		reclen := int(binary.LittleEndian.Uint16(b[16:]))
+		if reclen < 20 || reclen > len(b) {
+			break
+		}
+		b = b[reclen:]
+		n++
+	}
+	return n
 }
 
 // siblingsAhead returns the listings ahead of c's ahead_siblings, the

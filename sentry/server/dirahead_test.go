@@ -392,8 +392,8 @@ func TestListingAheadGoferCalls(t *testing.T) {
 // records nor entries of its own, the cursor's end as its cookie), which
 // answers a posted getdents64 of another description of it; its lease
 // is revoked by another client's creation in the directory. A listing cut
-// short by its buffer, or one of a description already listed, brings
-// none.
+// short by its buffer, one of a description already listed, or one of
+// more entries than a listing ahead takes brings none.
 func TestListingAheadSelf(t *testing.T) {
 	e := started(t)
 	l := secondClient(t, e, &sentrypb.Hello{PathLeases: true, CompleteNames: true})
@@ -449,6 +449,24 @@ func TestListingAheadSelf(t *testing.T) {
 		}
 		if r, self := raw(fd, 64<<10, byPath()); r.Errno != 0 || !r.ListingEof || self != nil {
 			t.Errorf("the rest of the listing: %v, eof %v, self %v; want none", unix.Errno(r.Errno), r.ListingEof, self)
+		}
+	})
+	t.Run("too big", func(t *testing.T) {
+		big := filepath.Join(e.root, "tmp", "lbig")
+		if err := os.MkdirAll(big, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range maxMissingInNames + 1 {
+			if err := os.WriteFile(filepath.Join(big, fmt.Sprint("f", i)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fd := open("/tmp/lbig")
+		defer l.sys(1, unix.SYS_CLOSE, fd)
+		sc := &sentrypb.Syscall{PathLeaseWanted: true, ListingPath: []byte("/tmp/lbig"), ListingAhead: maxAheadDirs}
+		if r, self := raw(fd, 64<<10, sc); r.Errno != 0 || !r.ListingEof || self != nil {
+			t.Errorf("a whole listing of %d entries: %v, eof %v, self %v; want none (more than a listing ahead takes)",
+				maxMissingInNames+1, unix.Errno(r.Errno), r.ListingEof, self)
 		}
 	})
 	t.Run("revoked by another client's creation", func(t *testing.T) {
