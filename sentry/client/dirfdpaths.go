@@ -276,6 +276,50 @@ func (pc *pathCache) noteDirfdPathLocked(desc uint64, path string, p pathProof) 
 	pc.noteFreshDirLocked(desc)
 }
 
+// noteDirfdOpenLocked remembers the path of description desc, opened by
+// key k relative to a dirfd by process pid (with O_DIRECTORY: dir): the
+// path derived with its proof (dirfdPathLocked), else, for a directory
+// opened by a name or "..", a candidate without one: the dirfd's path
+// and the name, or the path above it. A walk that outlived its leases' life (10 s: GNU rm -r of
+// /usr/include under load) lost the answers its derivations need, and
+// with them every path below: each directory after waited for both of
+// rm's listings and had none ahead (710 of 1,857 waited calls). A
+// listing by the candidate asks the server, which checks that it names
+// the directory listed (a listing by path needs no proof) and leases
+// its answers anew, from which the paths below are derived again; its
+// unproven path answers nothing else (pathHeldLocked, listedForLocked).
+// Precondition: pc.mu.
+func (pc *pathCache) noteDirfdOpenLocked(desc uint64, k pathKey, pid int32, dir bool) {
+	if p, proof, ok := pc.dirfdPathLocked(k, pid); ok {
+		pc.noteDirfdPathLocked(desc, p, proof)
+		return
+	}
+	if !dir || !strings.HasPrefix(k.start, "fd ") || !(entryName(k.path) || k.path == "..") {
+		return
+	}
+	from, err := strconv.ParseUint(strings.TrimPrefix(k.start, "fd "), 10, 64)
+	if err != nil {
+		return
+	}
+	q := pc.openPaths[from]
+	if q == "" {
+		return
+	}
+	if k.path != ".." {
+		pc.noteDirfdPathLocked(desc, listedPrefix(q)+k.path, pathProof{})
+	} else if parent, ok := sysabi.ParentPath(q); ok {
+		// fts climbs out of each directory by "..", and goes on
+		// from it.
+		pc.noteDirfdPathLocked(desc, parent, pathProof{})
+	}
+}
+
+// entryName says whether name is one name of a directory's entry (not
+// "", ".", ".." nor a path).
+func entryName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsRune(name, '/')
+}
+
 // pathHeldLocked says whether desc's path (openPaths) surely names its
 // directory now, as a listing ahead's answer needs: a description opened
 // by path (the open walked it, under the listing's leases), or one

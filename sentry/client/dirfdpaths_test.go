@@ -396,3 +396,66 @@ func TestDirModeCarriedOver(t *testing.T) {
 		})
 	}
 }
+
+// TestCandidateDirfdPath: a directory opened by name relative to a
+// dirfd whose path is known gets the derived path while the lstat
+// answer of the name holds, and a candidate path once it lapsed (a
+// walk longer than its leases' life): the same path, not held (no
+// listing ahead answers the description, its ".." derives none), for a
+// listing by it that the server checks; ".." gets the path above. Nothing
+// for a file's open, a name that is no entry's, or a dirfd whose path is
+// not known.
+func TestCandidateDirfdPath(t *testing.T) {
+	const dir = "/usr/include"
+	open := func(desc uint64, name string) pathKey {
+		return pathKey{sysno: postedOpenKey, start: fmt.Sprintf("fd %d", desc), path: name, args: [3]uint64{unix.O_DIRECTORY}}
+	}
+	tests := []struct {
+		name   string
+		revoke []uint64
+		key    pathKey
+		notDir bool
+		want   string
+		held   bool
+	}{
+		{name: "derived", key: open(100, "sub"), want: dir + "/sub", held: true},
+		{name: "the answer lapsed", revoke: []uint64{10}, key: open(100, "sub"), want: dir + "/sub"},
+		{name: "the walk revoked", revoke: []uint64{2}, key: open(100, "sub"), want: dir + "/sub"},
+		{name: "a name not listed", key: open(100, "new"), want: dir + "/new"},
+		{name: "a file's open", revoke: []uint64{10}, key: open(100, "sub"), notDir: true},
+		{name: "dot dot", key: open(100, ".."), want: "/usr"},
+		{name: "a path of more than one name", key: open(100, "sub/x")},
+		{name: "a dirfd whose path is not known", key: open(300, "sub")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tk, l := listedTask()
+			pc := tk.c.pcache
+			pc.openPaths[100] = dir
+			tk.keepListed(listing{wanted: true, path: dir, desc: 100}, dirfdListing(l), leaseStamp{sent: time.Now()})
+			pc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: tc.revoke})
+			pc.mu.Lock()
+			defer pc.mu.Unlock()
+			k := tc.key
+			k.creds = pc.creds[7]
+			pc.noteDirfdOpenLocked(101, k, 7, !tc.notDir)
+			if got := pc.openPaths[101]; got != tc.want {
+				t.Errorf("path %q, want %q", got, tc.want)
+			}
+			if tc.want == "" {
+				return
+			}
+			if held := pc.pathHeldLocked(101); held != tc.held {
+				t.Errorf("held %v, want %v", held, tc.held)
+			}
+			if _, ok := pc.aheadKeyLocked(7, 101); ok != tc.held {
+				t.Errorf("a listing ahead may answer it: %v, want %v", ok, tc.held)
+			}
+			up := open(101, "..")
+			up.creds = k.creds
+			if p, _, ok := pc.dirfdPathLocked(up, 7); ok != tc.held {
+				t.Errorf("its .. derived %q (%v), want %v", p, ok, tc.held)
+			}
+		})
+	}
+}

@@ -1476,8 +1476,8 @@ func (t *task) noteOpen(sysno uintptr, args [6]uint64, fd uint64) {
 		}
 		pc.openPaths[desc] = path
 		pc.noteFreshDirLocked(desc)
-	} else if p, proof, ok := pc.dirfdPathLocked(dirfdKey, t.proc.pid); ok {
-		pc.noteDirfdPathLocked(desc, p, proof)
+	} else {
+		pc.noteDirfdOpenLocked(desc, dirfdKey, t.proc.pid, flags&unix.O_DIRECTORY != 0)
 	}
 	if statKeyed && dirfdKey.path == ".." {
 		// fts's climb out of a directory: the directory opened is the
