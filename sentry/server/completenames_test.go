@@ -71,10 +71,7 @@ func TestCompleteNamesLease(t *testing.T) {
 			done := make(chan *sentrypb.Reply, 1)
 			go func() { done <- tc.other(tc.dir) }()
 			p := l.waitPush(func(p *sentrypb.Push) bool { return slices.Contains(p.GetLeaseRevoke().GetIds(), cn.Id) })
-			if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
-				LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
-				t.Fatal(err)
-			}
+			l.ackRevoke(t, p)
 			if r := <-done; r.Errno != 0 {
 				t.Errorf("the other client's change: %v", unix.Errno(r.Errno))
 			}

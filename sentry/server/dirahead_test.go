@@ -222,13 +222,8 @@ func TestListingAhead(t *testing.T) {
 		go func() {
 			done <- e.sys(1, unix.SYS_RENAMEAT, uint64(atFDCWD64), e.mem.str("/tmp/la2/a"), uint64(atFDCWD64), e.mem.str("/tmp/la2/c"))
 		}()
-		p := l.waitPush(func(p *sentrypb.Push) bool {
-			return slices.ContainsFunc(p.GetLeaseRevoke().GetIds(), func(id uint64) bool { return slices.Contains(ids, id) })
-		})
-		if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
-			LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
-			t.Fatal(err)
-		}
+		p := l.waitRevokeOf(ids)
+		l.ackRevoke(t, p)
 		if r := <-done; r.Errno != 0 {
 			t.Errorf("the other client's rename: %v", unix.Errno(r.Errno))
 		}
@@ -246,13 +241,8 @@ func TestListingAhead(t *testing.T) {
 		go func() {
 			done <- e.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), e.mem.str(path), unix.O_CREAT|unix.O_WRONLY, 0o644)
 		}()
-		p := l.waitPush(func(p *sentrypb.Push) bool {
-			return slices.ContainsFunc(p.GetLeaseRevoke().GetIds(), func(id uint64) bool { return slices.Contains(ids, id) })
-		})
-		if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
-			LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
-			t.Fatal(err)
-		}
+		p := l.waitRevokeOf(ids)
+		l.ackRevoke(t, p)
 		if r := <-done; r.Errno != 0 {
 			t.Errorf("the other client's creation: %v", unix.Errno(r.Errno))
 		}
@@ -475,13 +465,8 @@ func TestListingAheadSelf(t *testing.T) {
 		go func() {
 			done <- e.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), e.mem.str("/tmp/lself/new"), unix.O_CREAT|unix.O_WRONLY, 0o644)
 		}()
-		p := l.waitPush(func(p *sentrypb.Push) bool {
-			return slices.ContainsFunc(p.GetLeaseRevoke().GetIds(), func(id uint64) bool { return slices.Contains(ids, id) })
-		})
-		if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
-			LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
-			t.Fatal(err)
-		}
+		p := l.waitRevokeOf(ids)
+		l.ackRevoke(t, p)
 		if r := <-done; r.Errno != 0 {
 			t.Errorf("the other client's creation: %v", unix.Errno(r.Errno))
 		}

@@ -124,13 +124,8 @@ func TestDirListingOfLookups(t *testing.T) {
 		ids := r.Listed[i].Ids
 		done := make(chan *sentrypb.Reply, 1)
 		go func() { done <- e.sys(1, unix.SYS_CHMOD, e.mem.str("/tmp/dl/b"), 0o600) }()
-		p := l.waitPush(func(p *sentrypb.Push) bool {
-			return slices.ContainsFunc(p.GetLeaseRevoke().GetIds(), func(id uint64) bool { return slices.Contains(ids, id) })
-		})
-		if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
-			LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
-			t.Fatal(err)
-		}
+		p := l.waitRevokeOf(ids)
+		l.ackRevoke(t, p)
 		if r := <-done; r.Errno != 0 {
 			t.Errorf("the other client's chmod: %v", unix.Errno(r.Errno))
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -342,6 +343,24 @@ func (e *env) waitPush(f func(*sentrypb.Push) bool) *sentrypb.Push {
 			e.t.Fatal("timed out waiting for a push")
 			return nil
 		}
+	}
+}
+
+// waitRevokeOf waits for a LeaseRevoke push that names one of ids.
+func (e *env) waitRevokeOf(ids []uint64) *sentrypb.Push {
+	e.t.Helper()
+	return e.waitPush(func(p *sentrypb.Push) bool {
+		return slices.ContainsFunc(p.GetLeaseRevoke().GetIds(), func(id uint64) bool { return slices.Contains(ids, id) })
+	})
+}
+
+// ackRevoke acknowledges the LeaseRevoke of push p, as the holder's
+// client does once it no longer answers from the leases.
+func (e *env) ackRevoke(t *testing.T, p *sentrypb.Push) {
+	t.Helper()
+	if err := e.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
+		LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
+		t.Fatal(err)
 	}
 }
 

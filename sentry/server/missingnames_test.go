@@ -115,13 +115,8 @@ func TestMissingInNames(t *testing.T) {
 		go func() {
 			done <- e.sys(1, unix.SYS_OPENAT, uint64(atFDCWD64), e.mem.str("/tmp/mi/w"), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0o644)
 		}()
-		p := l.waitPush(func(p *sentrypb.Push) bool {
-			return slices.ContainsFunc(p.GetLeaseRevoke().GetIds(), func(id uint64) bool { return slices.Contains(r.PathLease.Ids, id) })
-		})
-		if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
-			LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
-			t.Fatal(err)
-		}
+		p := l.waitRevokeOf(r.PathLease.Ids)
+		l.ackRevoke(t, p)
 		if r := <-done; r.Errno != 0 {
 			t.Errorf("the other client's creation: %v", unix.Errno(r.Errno))
 		}

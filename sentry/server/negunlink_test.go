@@ -96,10 +96,7 @@ func TestNegativeUnlinkLease(t *testing.T) {
 	if revoked := p.GetLeaseRevoke().Ids; !slices.Contains(revoked, namesID) {
 		t.Errorf("the creation revoked %v, want %d (the names of /tmp/nu)", revoked, namesID)
 	}
-	if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
-		LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
-		t.Fatal(err)
-	}
+	l.ackRevoke(t, p)
 	if r := <-created; r.Errno != 0 {
 		t.Errorf("the creation: %v", unix.Errno(r.Errno))
 	}

@@ -75,10 +75,7 @@ func TestOwnRevocationsInReplies(t *testing.T) {
 				t.Error("the other client's creation returned before the holder acknowledged")
 			case <-time.After(100 * time.Millisecond):
 			}
-			if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
-				LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
-				t.Fatal(err)
-			}
+			l.ackRevoke(t, p)
 			if r := <-done; r.Errno != 0 {
 				t.Errorf("the other client's creation: %v", unix.Errno(r.Errno))
 			} else {

@@ -275,10 +275,7 @@ func TestPathLeaseGrants(t *testing.T) {
 		t.Error("the chmod returned before the lease's holder acknowledged its revocation")
 	case <-time.After(100 * time.Millisecond):
 	}
-	if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
-		LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
-		t.Fatal(err)
-	}
+	l.ackRevoke(t, p)
 	select {
 	case <-done:
 	case <-time.After(800 * time.Millisecond):
@@ -297,10 +294,7 @@ func TestPathLeaseGrants(t *testing.T) {
 	if ids := r.PathLease.Ids; !slices.ContainsFunc(ids, func(id uint64) bool { return slices.Contains(revoked, id) }) || slices.Contains(revoked, ids[0]) {
 		t.Errorf("creation revoked %v, want some of %v but not the first (the search of /)", revoked, ids)
 	}
-	if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
-		LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
-		t.Fatal(err)
-	}
+	l.ackRevoke(t, p)
 	if r := <-created; r.Errno != 0 {
 		t.Errorf("mkdir: %v", unix.Errno(r.Errno))
 	}
@@ -505,10 +499,7 @@ func TestPathLeaseModeOnlyCalls(t *testing.T) {
 		done := make(chan *sentrypb.Reply, 1)
 		go func() { done <- e.sys(1, sysno, args...) }()
 		p := l.waitPush(func(p *sentrypb.Push) bool { return p.GetLeaseRevoke() != nil })
-		if err := l.conn.Send(&sentrypb.ClientMessage{Msg: &sentrypb.ClientMessage_LeaseRevoked{
-			LeaseRevoked: &sentrypb.LeaseRevoked{Epoch: p.GetLeaseRevoke().Epoch}}}); err != nil {
-			t.Fatal(err)
-		}
+		l.ackRevoke(t, p)
 		if r := <-done; r.Errno != 0 {
 			t.Fatalf("%s: %v", what, unix.Errno(r.Errno))
 		}
