@@ -37,21 +37,31 @@ func genWchan(Source, int32, int32) ([]byte, error) { return []byte("0"), nil }
 // its time waiting for one and its number of timeslices (neither kept:
 // 0). The process's file is its leader thread's, as Linux's.
 func genSchedstat(src Source, pid, tid int32) ([]byte, error) {
-	p, err := src.Process(pid, true)
+	t, err := fileThread(src, pid, tid)
 	if err != nil {
 		return nil, err
+	}
+	return []byte(fmt.Sprintf("%d 0 0\n", int64(t.UTime+t.STime))), nil
+}
+
+// fileThread returns the thread a per-thread file of process pid is of:
+// task/<tid>'s, or for the process's own file (tid 0) its leader's, as
+// Linux's; a thread not listed (gone meanwhile) is the zero Thread.
+func fileThread(src Source, pid, tid int32) (Thread, error) {
+	p, err := src.Process(pid, true)
+	if err != nil {
+		return Thread{}, err
 	}
 	id := tid
 	if id == 0 {
 		id = pid
 	}
-	var run int64
 	for _, t := range p.Threads {
 		if t.TID == id {
-			run = int64(t.UTime + t.STime)
+			return t, nil
 		}
 	}
-	return []byte(fmt.Sprintf("%d 0 0\n", run)), nil
+	return Thread{}, nil
 }
 
 // genSyscall follows fs/proc/base.c proc_pid_syscall: "running", or the
@@ -59,20 +69,11 @@ func genSchedstat(src Source, pid, tid int32) ([]byte, error) {
 // instruction pointers in hex; a negative number, not a system call,
 // only the pointers). The process's file is its leader thread's.
 func genSyscall(src Source, pid, tid int32) ([]byte, error) {
-	p, err := src.Process(pid, true)
+	t, err := fileThread(src, pid, tid)
 	if err != nil {
 		return nil, err
 	}
-	id := tid
-	if id == 0 {
-		id = pid
-	}
-	var sc []uint64
-	for _, t := range p.Threads {
-		if t.TID == id {
-			sc = t.Syscall
-		}
-	}
+	sc := t.Syscall
 	switch {
 	case len(sc) != 9:
 		return []byte("running\n"), nil
