@@ -31,6 +31,12 @@ func dirfdListing(l *pb.PathLease) *pb.Reply {
 	return r
 }
 
+// dirOpenKey is the path cache's key of an O_DIRECTORY open of name
+// relative to description desc.
+func dirOpenKey(desc uint64, name string) pathKey {
+	return pathKey{sysno: postedOpenKey, start: fmt.Sprintf("fd %d", desc), path: name, args: [3]uint64{unix.O_DIRECTORY}}
+}
+
 // TestDirfdPaths checks the paths the client derives for directories
 // opened relative to a dirfd (dirfdpaths.go): a directory entry of a
 // description listed by path gets the description's path and its name,
@@ -39,9 +45,6 @@ func dirfdListing(l *pb.PathLease) *pb.Reply {
 // directory's, is gone, or the dirfd's path is not known or not proven.
 func TestDirfdPaths(t *testing.T) {
 	const dir = "/usr/include"
-	open := func(desc uint64, name string) pathKey {
-		return pathKey{sysno: postedOpenKey, start: fmt.Sprintf("fd %d", desc), path: name, args: [3]uint64{unix.O_DIRECTORY}}
-	}
 	tests := []struct {
 		name   string
 		revoke []uint64
@@ -51,23 +54,23 @@ func TestDirfdPaths(t *testing.T) {
 		want   string
 		held   bool // whether description 101's path is held after
 	}{
-		{name: "a subdirectory", key: open(100, "sub"), want: dir + "/sub"},
-		{name: "a regular file", key: open(100, "file")},
-		{name: "a name not listed", key: open(100, "gone")},
-		{name: "the walk to the directory revoked", revoke: []uint64{2}, key: open(100, "sub")},
-		{name: "the entry's name revoked", revoke: []uint64{10}, key: open(100, "sub")},
-		{name: "a dirfd whose path is not known", key: open(300, "sub")},
-		{name: "a path of more than one name", key: open(100, "sub/x")},
-		{name: "dot", key: open(100, ".")},
-		{name: ".. of a description opened by path", key: open(100, "..")},
-		{name: ".. of a derived description", derive: true, key: open(101, ".."), want: dir, held: true},
-		{name: "a name a derived description has not listed", derive: true, key: open(101, "sub"), held: true},
-		{name: ".. of a derived description, its proof revoked", derive: true, revoke: []uint64{10}, key: open(101, "..")},
+		{name: "a subdirectory", key: dirOpenKey(100, "sub"), want: dir + "/sub"},
+		{name: "a regular file", key: dirOpenKey(100, "file")},
+		{name: "a name not listed", key: dirOpenKey(100, "gone")},
+		{name: "the walk to the directory revoked", revoke: []uint64{2}, key: dirOpenKey(100, "sub")},
+		{name: "the entry's name revoked", revoke: []uint64{10}, key: dirOpenKey(100, "sub")},
+		{name: "a dirfd whose path is not known", key: dirOpenKey(300, "sub")},
+		{name: "a path of more than one name", key: dirOpenKey(100, "sub/x")},
+		{name: "dot", key: dirOpenKey(100, ".")},
+		{name: ".. of a description opened by path", key: dirOpenKey(100, "..")},
+		{name: ".. of a derived description", derive: true, key: dirOpenKey(101, ".."), want: dir, held: true},
+		{name: "a name a derived description has not listed", derive: true, key: dirOpenKey(101, "sub"), held: true},
+		{name: ".. of a derived description, its proof revoked", derive: true, revoke: []uint64{10}, key: dirOpenKey(101, "..")},
 		// A change inside the directory: its path still names it, and
 		// .. the path above (the proof is the name's existence, kept
 		// when its lstat answer said a directory).
-		{name: "the attributes of a derived description's directory revoked", derive: true, revoke: []uint64{11}, key: open(101, ".."), want: dir, held: true},
-		{name: ".. of a derived description, the walk revoked", derive: true, revoke: []uint64{3}, key: open(101, "..")},
+		{name: "the attributes of a derived description's directory revoked", derive: true, revoke: []uint64{11}, key: dirOpenKey(101, ".."), want: dir, held: true},
+		{name: ".. of a derived description, the walk revoked", derive: true, revoke: []uint64{3}, key: dirOpenKey(101, "..")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,7 +82,7 @@ func TestDirfdPaths(t *testing.T) {
 			pc.mu.Lock()
 			defer pc.mu.Unlock()
 			if tc.derive {
-				k := open(100, "sub")
+				k := dirOpenKey(100, "sub")
 				k.creds = creds
 				p, proof, ok := pc.dirfdPathLocked(k, 7)
 				if !ok {
@@ -407,9 +410,6 @@ func TestDirModeCarriedOver(t *testing.T) {
 // not known.
 func TestCandidateDirfdPath(t *testing.T) {
 	const dir = "/usr/include"
-	open := func(desc uint64, name string) pathKey {
-		return pathKey{sysno: postedOpenKey, start: fmt.Sprintf("fd %d", desc), path: name, args: [3]uint64{unix.O_DIRECTORY}}
-	}
 	tests := []struct {
 		name   string
 		revoke []uint64
@@ -418,14 +418,14 @@ func TestCandidateDirfdPath(t *testing.T) {
 		want   string
 		held   bool
 	}{
-		{name: "derived", key: open(100, "sub"), want: dir + "/sub", held: true},
-		{name: "the answer lapsed", revoke: []uint64{10}, key: open(100, "sub"), want: dir + "/sub"},
-		{name: "the walk revoked", revoke: []uint64{2}, key: open(100, "sub"), want: dir + "/sub"},
-		{name: "a name not listed", key: open(100, "new"), want: dir + "/new"},
-		{name: "a file's open", revoke: []uint64{10}, key: open(100, "sub"), notDir: true},
-		{name: "dot dot", key: open(100, ".."), want: "/usr"},
-		{name: "a path of more than one name", key: open(100, "sub/x")},
-		{name: "a dirfd whose path is not known", key: open(300, "sub")},
+		{name: "derived", key: dirOpenKey(100, "sub"), want: dir + "/sub", held: true},
+		{name: "the answer lapsed", revoke: []uint64{10}, key: dirOpenKey(100, "sub"), want: dir + "/sub"},
+		{name: "the walk revoked", revoke: []uint64{2}, key: dirOpenKey(100, "sub"), want: dir + "/sub"},
+		{name: "a name not listed", key: dirOpenKey(100, "new"), want: dir + "/new"},
+		{name: "a file's open", revoke: []uint64{10}, key: dirOpenKey(100, "sub"), notDir: true},
+		{name: "dot dot", key: dirOpenKey(100, ".."), want: "/usr"},
+		{name: "a path of more than one name", key: dirOpenKey(100, "sub/x")},
+		{name: "a dirfd whose path is not known", key: dirOpenKey(300, "sub")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -451,7 +451,7 @@ func TestCandidateDirfdPath(t *testing.T) {
 			if _, ok := pc.aheadKeyLocked(7, 101); ok != tc.held {
 				t.Errorf("a listing ahead may answer it: %v, want %v", ok, tc.held)
 			}
-			up := open(101, "..")
+			up := dirOpenKey(101, "..")
 			up.creds = k.creds
 			if p, _, ok := pc.dirfdPathLocked(up, 7); ok != tc.held {
 				t.Errorf("its .. derived %q (%v), want %v", p, ok, tc.held)
