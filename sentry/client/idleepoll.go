@@ -187,11 +187,12 @@ var readinessOfFD = map[int32]bool{
 	unix.SYS_FCHMOD: true, unix.SYS_FCHOWN: true, unix.SYS_COPY_FILE_RANGE: true, unix.SYS_SENDFILE: true,
 }
 
-// changesReadiness says whether posted call call may change a pipe's or
-// an eventfd's readiness: any call but the neutral ones, and those of
-// readinessOfFD on a regular file's fd (F_SETFL and F_SETFD too: no
-// readiness changes with a description's flags).
-func (c *client) changesReadiness(call *pb.Call) bool {
+// changesReadiness says whether posted call call of thread t (nil: not
+// known) may change a pipe's or an eventfd's readiness: any call but the
+// neutral ones, and those of readinessOfFD on a regular file's fd
+// (F_SETFL and F_SETFD too: no readiness changes with a description's
+// flags).
+func changesReadiness(t *task, call *pb.Call) bool {
 	sys := call.GetSyscall()
 	if sys == nil {
 		// A shared mapping's write-back (PageWrite): a regular file.
@@ -205,7 +206,6 @@ func (c *client) changesReadiness(call *pb.Call) bool {
 	case !readinessOfFD[sys.Sysno] || len(sys.Args) == 0:
 		return true
 	}
-	t := c.lookupTask(call.Tid)
 	return t == nil || !t.regularFD(int32(sys.Args[0]))
 }
 

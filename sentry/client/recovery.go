@@ -782,8 +782,17 @@ func (s *remoteSession) CallSyscall(ctx context.Context, sc *sessionCall) (*pb.R
 func (s *remoteSession) post(p *pending, done func(*pb.Reply), takeBack bool) bool {
 	c := p.call
 	sys := c.GetSyscall()
-	ordered := sys != nil && !sys.AfterPosted && s.c != nil && s.c.severalThreads(c.Tid)
-	p.readiness = !p.regularFD && s.c != nil && s.c.changesReadiness(c)
+	// The posting thread, looked up once: a call of a process with
+	// several threads is marked Syscall.after_posted (threadorder.go),
+	// so that the server runs it after the posted calls sent before it,
+	// the other threads' included; a thread not known (gone already) is
+	// taken as single.
+	var t *task
+	if s.c != nil {
+		t = s.c.lookupTask(c.Tid)
+	}
+	ordered := sys != nil && !sys.AfterPosted && t != nil && !t.singleThreaded()
+	p.readiness = !p.regularFD && s.c != nil && changesReadiness(t, c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.recovering || s.fatal != nil {

@@ -201,16 +201,6 @@ func (p *process) othersQuietLocked(desc uint64, offset bool) bool {
 	return p.fdRemovals == 0 && (!offset || p.offsetCalls[desc] == 0)
 }
 
-// severalThreads says whether thread tid's process has several threads:
-// then each call it posts is marked Syscall.after_posted (the session's
-// post), so that the server runs it after the posted calls sent before
-// it, those of the other threads included. A thread not known (gone
-// already) is taken as single.
-func (c *client) severalThreads(tid int32) bool {
-	t := c.lookupTask(tid)
-	return t != nil && !t.singleThreaded()
-}
-
 // threadedPosting says whether t, of a process with several threads, may
 // use the read cache and post closes, opens and writes behind
 // (but with Config.NoThreadedPosting).
