@@ -73,9 +73,10 @@
 // not urgent, and the glue lets the reply of the change's call carry them
 // with no acknowledgment.
 //
-// Dependencies: the Go standard library only. It imports nothing of the
-// server, so that the attribute cache (goferclient) and the flat package
-// can both reach it.
+// Dependencies: the Go standard library and package wake (a leaf that
+// imports nothing; its Merge watches an idle lease's channels). It
+// imports nothing else of the server, so that the attribute cache
+// (goferclient) and the flat package can both reach it.
 //
 // Lock order: Registry.mu > Holder.mu (a holder's idle leases' lock is
 // a leaf, never held with either); both are leaves with respect to

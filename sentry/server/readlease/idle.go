@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/wake"
 )
 
 // Idle leases: the promise that nothing an epoll instance watches is
@@ -109,22 +111,8 @@ func (h *Holder) GrantIdle(key any, chs []<-chan struct{}, ttl time.Duration) (i
 func (h *Holder) watchIdle(id uint64, l *idleLease, ttl time.Duration) {
 	expiry := time.NewTimer(ttl)
 	defer expiry.Stop()
-	fired := make(chan struct{})
-	var once sync.Once
-	for _, ch := range l.chs {
-		if ch == nil {
-			continue
-		}
-		go func(ch <-chan struct{}) {
-			select {
-			case <-ch:
-				once.Do(func() { close(fired) })
-			case <-l.stop:
-			}
-		}(ch)
-	}
 	select {
-	case <-fired:
+	case <-wake.Merge(l.chs, l.stop):
 		if h.endIdle(id) {
 			h.revokeIdle([]uint64{id}, true)
 		}
