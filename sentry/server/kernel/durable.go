@@ -154,6 +154,15 @@ func (k *Kernel) Flusher() {
 	}
 }
 
+// gofersOf says which descriptions are of gofer file d (by its inode),
+// for the durability tracker's per-file calls.
+func gofersOf(d *vfs.Dentry) func(*fdesc.File) bool {
+	return func(f *fdesc.File) bool {
+		fd := vfs.DentryOf(f)
+		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
+	}
+}
+
 // SyncBeforeResize tells the client to forget its retained writes to
 // gofer file d before a call shrinks d, punches or zeroes a range of it
 // or moves its bytes (ftruncate, truncate, an O_TRUNC open, fallocate's
@@ -179,10 +188,7 @@ func (c *Task) SyncBeforeResize(d *vfs.Dentry, toZero bool) error {
 		return nil
 	}
 	k := c.Kernel
-	files := k.Dur.HoldWhere(func(f *fdesc.File) bool {
-		fd := vfs.DentryOf(f)
-		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
-	})
+	files := k.Dur.HoldWhere(gofersOf(d))
 	if len(files) == 0 {
 		return nil
 	}
@@ -249,10 +255,7 @@ func (c *Task) SyncBeforeResize(d *vfs.Dentry, toZero bool) error {
 // file to the size it just wrote (Go's build cache, each entry) would
 // otherwise wait for an fsync per file.
 func (c *Task) SyncBeforeTruncate(d *vfs.Dentry, length int64) error {
-	if length > 0 && d != nil && d.Kind == vfs.KindGofer && c.Kernel.Dur.EndsBy(func(f *fdesc.File) bool {
-		fd := vfs.DentryOf(f)
-		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
-	}, length) {
+	if length > 0 && d != nil && d.Kind == vfs.KindGofer && c.Kernel.Dur.EndsBy(gofersOf(d), length) {
 		return nil
 	}
 	return c.SyncBeforeResize(d, length == 0)
@@ -281,10 +284,7 @@ func (c *Task) TruncatedToZero(d *vfs.Dentry) {
 	if !k.Dur.Failing() {
 		return
 	}
-	files := k.Dur.HoldWhere(func(f *fdesc.File) bool {
-		fd := vfs.DentryOf(f)
-		return fd != nil && fd.Kind == vfs.KindGofer && fd.Ino() == d.Ino()
-	})
+	files := k.Dur.HoldWhere(gofersOf(d))
 	var superseded []*fdesc.File
 	for _, f := range files {
 		if k.Dur.SupersedeFailed(f) {
