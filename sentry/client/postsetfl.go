@@ -83,6 +83,9 @@ func (c *client) decideSetfl(p *process, fd int32, arg uint32) (desc uint64, old
 	ps := &c.pipe
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	if desc, ok = ps.currentLocked(desc); !ok {
+		return 0, 0, setflForward
+	}
 	f, known := ps.files[desc]
 	old = f.flags
 	flags := old&^setflPostable | arg&setflPostable
@@ -107,15 +110,12 @@ func (c *client) decideSetfl(p *process, fd int32, arg uint32) (desc uint64, old
 func (ps *pipelineState) setflDone(desc uint64, restore int64) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	prov, moved := desc, false
-	if real, ok := ps.setflMoved[desc]; ok {
-		desc, moved = real, true
+	desc, ok := ps.currentLocked(desc)
+	if !ok {
+		return // its open failed: settleSetfl dropped its count
 	}
 	if ps.setflPosted[desc]--; ps.setflPosted[desc] <= 0 {
 		delete(ps.setflPosted, desc)
-		if moved {
-			delete(ps.setflMoved, prov)
-		}
 	}
 	if f, ok := ps.files[desc]; ok && restore >= 0 {
 		f.flags = uint32(restore)
@@ -123,14 +123,27 @@ func (ps *pipelineState) setflDone(desc uint64, restore int64) {
 	}
 }
 
-// settleSetfl moves the posted F_SETFLs of a posted open's provisional
-// description prov to the server's, real (0: the open failed), when the
-// open's reply names it (openDone, before the fd names real): the
-// record of real folded with that reply is older than them, so real
-// takes prov's flags, and its records' are ignored until their replies.
+// settleSetfl notes that the reply of the posted open of provisional
+// description prov named real, the server's (0: the open failed), in
+// openDone before the fd names real; a thread that looked prov up in
+// the fd table before then finds real from here on (currentLocked). The
+// posted F_SETFLs of prov move to real: the records of real folded
+// with that reply or later are older than them, so real takes prov's
+// flags, and its records' are ignored until their replies.
 func (ps *pipelineState) settleSetfl(prov, real uint64) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	if ps.settled == nil {
+		ps.settled = make(map[uint64]uint64)
+	}
+	if len(ps.settled) >= maxProvisional {
+		for p := range ps.settled {
+			if p+maxProvisional/2 < prov {
+				delete(ps.settled, p)
+			}
+		}
+	}
+	ps.settled[prov] = real
 	n := ps.setflPosted[prov]
 	if n == 0 {
 		return
@@ -143,12 +156,14 @@ func (ps *pipelineState) settleSetfl(prov, real uint64) {
 		ps.setflPosted = make(map[uint64]int)
 	}
 	ps.setflPosted[real] += n
-	if f, ok := ps.files[real]; ok {
-		f.flags = ps.files[prov].flags
-		ps.files[real] = f
+	f, ok := ps.files[real]
+	if !ok {
+		// Its record comes with a later reply: until then the
+		// provisional copy is what the client knows of it, and that
+		// record keeps these flags.
+		f = ps.files[prov]
+		f.leased = false
 	}
-	if ps.setflMoved == nil {
-		ps.setflMoved = make(map[uint64]uint64)
-	}
-	ps.setflMoved[prov] = real
+	f.flags = ps.files[prov].flags
+	ps.files[real] = f
 }

@@ -125,42 +125,128 @@ func TestSetflNotPosted(t *testing.T) {
 
 // TestSettleSetfl: a posted F_SETFL of a posted open's provisional
 // description hands its flags to the server's description when the
-// open's reply names it (whose record, folded first, is older), and
-// that description's records are ignored until the F_SETFL's reply.
+// open's reply names it, whose record (older) is folded with that reply
+// or arrives with a later one, and that description's records are
+// ignored until the F_SETFL's reply.
 func TestSettleSetfl(t *testing.T) {
 	const pid, table, fd, real = 1, 7, 5, 40
-	prov := uint64(provisionalDesc | 3)
 	rdonly := uint32(unix.O_RDONLY) | 0o100000
-	c := &client{}
-	c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
-	c.ids.observeFD(table, fd, false, prov, false)
-	c.pipe.files = map[uint64]pipeFile{prov: {regular: true, flags: rdonly}}
-	p := &process{pid: pid}
-	p.callOrder.Lock()
-	_, _, v := c.decideSetfl(p, fd, unix.O_NONBLOCK)
-	p.callOrder.Unlock()
-	if v != setflPost {
-		t.Fatalf("verdict %d, want setflPost", v)
+	for _, recordFirst := range []bool{true, false} {
+		name := "record with the open's reply"
+		if !recordFirst {
+			name = "record with a later reply"
+		}
+		t.Run(name, func(t *testing.T) {
+			prov := uint64(provisionalDesc | 3)
+			c := &client{}
+			c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
+			c.ids.observeFD(table, fd, false, prov, false)
+			c.pipe.files = map[uint64]pipeFile{prov: {regular: true, flags: rdonly}}
+			p := &process{pid: pid}
+			p.callOrder.Lock()
+			_, _, v := c.decideSetfl(p, fd, unix.O_NONBLOCK)
+			p.callOrder.Unlock()
+			if v != setflPost {
+				t.Fatalf("verdict %d, want setflPost", v)
+			}
+			rec := func() []*pb.StateRecord {
+				return []*pb.StateRecord{{Key: statekey.File(real).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
+					Id: real, Kind: pb.FileState_GOFER, Regular: true, Flags: rdonly}}}}
+			}
+			if recordFirst {
+				c.pipe.observe(rec())
+			}
+			c.pipe.settleSetfl(prov, real)
+			if got := c.pipe.files[real].flags; got != rdonly|unix.O_NONBLOCK {
+				t.Errorf("after the open's reply: flags %#o, want %#o", got, rdonly|unix.O_NONBLOCK)
+			}
+			c.pipe.observe(rec()) // an older record still
+			if got := c.pipe.files[real].flags; got != rdonly|unix.O_NONBLOCK {
+				t.Errorf("after an older record: flags %#o, want %#o", got, rdonly|unix.O_NONBLOCK)
+			}
+			c.pipe.setflDone(prov, -1) // the F_SETFL's reply, posted under prov
+			if len(c.pipe.setflPosted) != 0 {
+				t.Errorf("after the reply: posted %v", c.pipe.setflPosted)
+			}
+			c.pipe.observe(rec())
+			if got := c.pipe.files[real].flags; got != rdonly {
+				t.Errorf("a record after the reply is not taken: flags %#o", got)
+			}
+		})
 	}
-	rec := func() []*pb.StateRecord {
-		return []*pb.StateRecord{{Key: statekey.File(real).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
-			Id: real, Kind: pb.FileState_GOFER, Regular: true, Flags: rdonly}}}}
-	}
-	c.pipe.observe(rec()) // the open's reply's record
-	c.pipe.settleSetfl(prov, real)
-	if got := c.pipe.files[real].flags; got != rdonly|unix.O_NONBLOCK {
-		t.Errorf("after the open's reply: flags %#o, want %#o", got, rdonly|unix.O_NONBLOCK)
-	}
-	c.pipe.observe(rec()) // an older record still
-	if got := c.pipe.files[real].flags; got != rdonly|unix.O_NONBLOCK {
-		t.Errorf("after an older record: flags %#o, want %#o", got, rdonly|unix.O_NONBLOCK)
-	}
-	c.pipe.setflDone(prov, -1) // the F_SETFL's reply, posted under prov
-	if len(c.pipe.setflPosted) != 0 || len(c.pipe.setflMoved) != 0 {
-		t.Errorf("after the reply: posted %v, moved %v", c.pipe.setflPosted, c.pipe.setflMoved)
-	}
-	c.pipe.observe(rec())
-	if got := c.pipe.files[real].flags; got != rdonly {
-		t.Errorf("a record after the reply is not taken: flags %#o", got)
+}
+
+// TestSetflBetweenSettles: a thread that took a posted open's
+// provisional description from the fd table just before the open's
+// reply named the server's (after settleSetfl, before the fd table's
+// settleOpen) sets and reads the server's description's flags: Go's
+// F_SETFL clearing O_NONBLOCK then F_GETFL read the flags it cleared.
+func TestSetflBetweenSettles(t *testing.T) {
+	const pid, table, fd, real = 1, 7, 5, 40
+	rdonly := uint32(unix.O_RDONLY) | 0o100000
+	for _, setBefore := range []bool{false, true} {
+		name := "no F_SETFL before the reply"
+		if setBefore {
+			name = "O_NONBLOCK set before the reply"
+		}
+		t.Run(name, func(t *testing.T) {
+			prov := uint64(provisionalDesc | 3)
+			c := &client{}
+			c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
+			c.ids.observeFD(table, fd, false, prov, false)
+			c.pipe.files = map[uint64]pipeFile{prov: {regular: true, flags: rdonly}}
+			p := &process{pid: pid}
+			decide := func(arg uint32) uint64 {
+				t.Helper()
+				p.callOrder.Lock()
+				defer p.callOrder.Unlock()
+				desc, _, v := c.decideSetfl(p, fd, arg)
+				if v != setflPost {
+					t.Fatalf("F_SETFL %#o: verdict %d, want setflPost", arg, v)
+				}
+				return desc
+			}
+			flags := func() uint32 {
+				t.Helper()
+				desc, ok := c.ids.soleFD(pid, fd)
+				f, known := c.pipe.fileOf(desc)
+				if !ok || !known {
+					t.Fatalf("fd %d: desc %#x (%v), copy known %v", fd, desc, ok, known)
+				}
+				return f.flags
+			}
+			var dones []uint64
+			recFlags := rdonly
+			if setBefore {
+				dones = append(dones, decide(rdonly|unix.O_NONBLOCK))
+				recFlags |= unix.O_NONBLOCK // the server ran it before its reply
+			}
+			// The open's reply: its record (as the server's state when
+			// sent), then settleSetfl; the fd table still names prov.
+			c.pipe.observe([]*pb.StateRecord{{Key: statekey.File(real).String(), Value: &pb.StateRecord_File{File: &pb.FileState{
+				Id: real, Kind: pb.FileState_GOFER, Regular: true, Flags: recFlags}}}})
+			c.pipe.settleSetfl(prov, real)
+			want := rdonly
+			if !setBefore {
+				want |= unix.O_NONBLOCK
+			}
+			if d := decide(want); d != real {
+				t.Errorf("F_SETFL decided on %#x, want the server's %#x", d, real)
+			}
+			dones = append(dones, real)
+			if got := flags(); got != want {
+				t.Errorf("F_GETFL before the fd table settles: %#o, want %#o", got, want)
+			}
+			c.ids.settleOpen(table, fd, prov, real, true)
+			if got := flags(); got != want {
+				t.Errorf("F_GETFL after the fd table settles: %#o, want %#o", got, want)
+			}
+			for _, d := range dones {
+				c.pipe.setflDone(d, -1)
+			}
+			if len(c.pipe.setflPosted) != 0 {
+				t.Errorf("after the replies: posted %v", c.pipe.setflPosted)
+			}
+		})
 	}
 }

@@ -107,11 +107,16 @@ type pipelineState struct {
 	leased int
 	// setflPosted counts a description's posted F_SETFL calls without a
 	// reply (postsetfl.go), while which its records' (older) flags are
-	// ignored; setflMoved is, by provisional description of a posted
-	// open, the server's its reply named, while such calls of it are
-	// without a reply (settleSetfl). Protected by mu.
+	// ignored. Protected by mu.
 	setflPosted map[uint64]int
-	setflMoved  map[uint64]uint64
+	// settled is, by provisional description of a posted open or
+	// creation, the server's description its reply named (0: the open
+	// failed), from settleSetfl on: a thread that took the provisional
+	// id from the fd table just before the table changed acts on the
+	// server's (currentLocked), and a posted F_SETFL counted under the
+	// provisional one is done under the server's. The oldest are
+	// forgotten beyond maxProvisional. Protected by mu.
+	settled map[uint64]uint64
 	// pipeNoReader are the pipes whose record says no description
 	// reads them (PipeState.no_reader): no write to them is posted
 	// (pipebehind.go). Protected by mu.
@@ -216,8 +221,25 @@ type creationMark struct {
 func (ps *pipelineState) fileOf(desc uint64) (pipeFile, bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	desc, ok := ps.currentLocked(desc)
+	if !ok {
+		return pipeFile{}, false
+	}
 	f, known := ps.files[desc]
 	return f, known
+}
+
+// currentLocked returns the description desc is now: the server's for a
+// provisional one whose open's reply named it (settled); ok is false if
+// that open failed. Precondition: ps.mu.
+func (ps *pipelineState) currentLocked(desc uint64) (uint64, bool) {
+	if desc&provisionalDesc == 0 {
+		return desc, true
+	}
+	if real, ok := ps.settled[desc]; ok {
+		return real, real != 0
+	}
+	return desc, true
 }
 
 // bornOf returns the number of the creation that made the file of

@@ -14,17 +14,35 @@ import (
 // O_NONBLOCK of a regular file, 62 of the 66, those of read-only opens
 // (which may be posted) before the open's reply too; the one that
 // changes nothing is answered without being sent; O_APPEND's, the one
-// clearing O_APPEND and the pipe's are waited for.
+// clearing O_APPEND and the pipe's are waited for. With
+// --threaded-opens the read-only opens of the two-thread process are
+// posted too, and their F_SETFLs go before the open's reply names the
+// server's description.
 func TestSetflPosted(t *testing.T) {
 	tu.RequireRoot(t)
-	dir := t.TempDir()
-	prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "setflposted.c"))
-	want := tu.Run(t, timeout, dir, "", prog)
-	_, log := sandboxLogged(t, dir, []string{"--strace"}, &want, prog)
-	posted := logCount(log, `client: fcntl\(0x[0-9a-f]+, 0x4, [^\n]*where=posted`)
-	cached := logCount(log, `client: fcntl\(0x[0-9a-f]+, 0x4, [^\n]*where=cached`)
-	all := logCount(log, `client: fcntl\(0x[0-9a-f]+, 0x4, `)
-	if posted != 62 || cached != 1 || all != 66 {
-		t.Errorf("of %d F_SETFL calls %d posted and %d answered on the client, want 62 and 1 of 66", all, posted, cached)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		// postedOpens is how many opens are posted at least.
+		postedOpens int
+	}{
+		{name: "opens waited", flags: []string{"--strace"}},
+		{name: "threaded opens", flags: []string{"--strace", "--threaded-opens"}, postedOpens: 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			prog := tu.StaticProgramFile(t, dir, filepath.Join("testdata", "setflposted.c"))
+			want := tu.Run(t, timeout, dir, "", prog)
+			_, log := sandboxLogged(t, dir, tc.flags, &want, prog)
+			posted := logCount(log, `client: fcntl\(0x[0-9a-f]+, 0x4, [^\n]*where=posted`)
+			cached := logCount(log, `client: fcntl\(0x[0-9a-f]+, 0x4, [^\n]*where=cached`)
+			all := logCount(log, `client: fcntl\(0x[0-9a-f]+, 0x4, `)
+			if posted != 62 || cached != 1 || all != 66 {
+				t.Errorf("of %d F_SETFL calls %d posted and %d answered on the client, want 62 and 1 of 66", all, posted, cached)
+			}
+			if opens := logCount(log, `client: openat\([^\n]*where=posted`); opens < tc.postedOpens {
+				t.Errorf("%d opens posted, want %d at least", opens, tc.postedOpens)
+			}
+		})
 	}
 }
