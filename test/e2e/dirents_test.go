@@ -26,16 +26,14 @@ func rmAcrossKill(t *testing.T, gofer bool) {
 		ents, _ := os.ReadDir(filepath.Join(dir, "o"))
 		return len(ents)
 	}
-	made := func(dir string) bool {
-		_, err := os.Stat(filepath.Join(dir, "made"))
-		return err == nil
-	}
 	log := serverKillRun(t, serverKill{
-		prog:     tu.Busybox,
-		args:     []string{"sh", "-c", script},
-		kills:    1,
-		gofer:    gofer,
-		ready:    func(dir string, _ int) bool { return made(dir) && left(dir) <= files-removed },
+		prog:  tu.Busybox,
+		args:  []string{"sh", "-c", script},
+		kills: 1,
+		gofer: gofer,
+		ready: func(dir string, _ int) bool {
+			return tu.Exists(filepath.Join(dir, "made")) && left(dir) <= files-removed
+		},
 		progress: func(dir string) string { return fmt.Sprintf("%d files left", left(dir)) },
 		poll:     time.Millisecond,
 	})

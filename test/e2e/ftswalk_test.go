@@ -341,15 +341,13 @@ func TestGNURmTreeAcrossServerKill(t *testing.T) {
 		})
 		return n
 	}
-	made := func(dir string) bool {
-		_, err := os.Stat(filepath.Join(dir, "made"))
-		return err == nil
-	}
 	log := serverKillRun(t, serverKill{
-		prog:     tu.Busybox,
-		args:     []string{"sh", "-c", script},
-		kills:    1,
-		ready:    func(dir string, _ int) bool { return made(dir) && left(dir) <= 2*dirs*files-300 },
+		prog:  tu.Busybox,
+		args:  []string{"sh", "-c", script},
+		kills: 1,
+		ready: func(dir string, _ int) bool {
+			return tu.Exists(filepath.Join(dir, "made")) && left(dir) <= 2*dirs*files-300
+		},
 		progress: func(dir string) string { return fmt.Sprintf("%d files left", left(dir)) },
 		poll:     time.Millisecond,
 	})

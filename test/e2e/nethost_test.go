@@ -330,7 +330,7 @@ func TestNetworkHostServerKill(t *testing.T) {
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "phase1")); err == nil {
+		if tu.Exists(filepath.Join(dir, "phase1")) {
 			break
 		}
 		if time.Now().After(deadline) {

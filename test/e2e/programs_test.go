@@ -54,7 +54,7 @@ func killAtMarker(t *testing.T, prog, marker string) (want, got tu.Result, k *ki
 	want = tu.Run(t, timeout, nativeDir, "", prog)
 
 	k = startKillable(t, sockDir, sandboxDir, "5s", prog)
-	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, marker)); return err == nil }) {
+	if !k.waitUntil(func() bool { return tu.Exists(filepath.Join(sandboxDir, marker)) }) {
 		t.Fatalf("the program did not create %q", marker)
 	}
 	k.killServer()

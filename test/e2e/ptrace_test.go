@@ -113,7 +113,7 @@ func TestPtraceRecovery(t *testing.T) {
 	want := tu.Run(t, timeout, nativeDir, "", prog)
 
 	k := startKillable(t, sockDir, sandboxDir, "5s", prog)
-	if !k.waitUntil(func() bool { _, err := os.Stat(filepath.Join(sandboxDir, "phase1")); return err == nil }) {
+	if !k.waitUntil(func() bool { return tu.Exists(filepath.Join(sandboxDir, "phase1")) }) {
 		t.Fatal("the program did not reach phase1")
 	}
 	// Let the tracer's wait for "go" block in the server too.

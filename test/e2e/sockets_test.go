@@ -201,12 +201,9 @@ func chaosServerKills(t *testing.T, name string, doFlags []string) {
 func TestInetLostConnectionServerKill(t *testing.T) {
 	tu.RequireRoot(t)
 	serverKillRun(t, serverKill{
-		prog:  tu.StaticProgram(t, t.TempDir(), "lostconn", socketSource(t, "lostconn")),
-		kills: 1,
-		ready: func(dir string, _ int) bool {
-			_, err := os.Stat(filepath.Join(dir, "ready"))
-			return err == nil
-		},
+		prog:     tu.StaticProgram(t, t.TempDir(), "lostconn", socketSource(t, "lostconn")),
+		kills:    1,
+		ready:    func(dir string, _ int) bool { return tu.Exists(filepath.Join(dir, "ready")) },
 		progress: func(string) string { return "polling the connection" },
 	})
 }

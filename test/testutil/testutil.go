@@ -367,3 +367,10 @@ func RequireRoot(t testing.TB) {
 		t.Fatalf("must run as root (the gVisor platform needs it)")
 	}
 }
+
+// Exists reports whether path names a file (a workload's marker that it
+// reached a point).
+func Exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
