@@ -93,8 +93,8 @@ const atFDCWD uint64 = 1<<64 + unix.AT_FDCWD
 // provisionalDesc is the bit of a provisional description id.
 const provisionalDesc = 1 << 62
 
-// maxLeaseIndex bounds postedOpens.leaseOf and tokens; beyond it, all is
-// forgotten.
+// maxLeaseIndex bounds readCache.leaseOf and postedOpens.tokens; beyond
+// it, all is forgotten.
 const maxLeaseIndex = 4096
 
 func init() {
@@ -106,12 +106,10 @@ func init() {
 // postedOpens is what posted opens need besides the caches. mu is a leaf.
 type postedOpens struct {
 	mu sync.Mutex
-	// leaseOf is the read lease a description of each file (by token)
-	// was last attached to; tokens are the token of each description a
-	// posted open made (a description not there is its own token).
-	// Protected by mu.
-	leaseOf map[uint64]uint64
-	tokens  map[uint64]uint64
+	// tokens are the token of each description a posted open made (a
+	// description not there is its own token): a file's identity
+	// across its descriptions (readCache.leaseOf). Protected by mu.
+	tokens map[uint64]uint64
 	// seen are the keys of waited opens made before: the answers of
 	// an open made for the first time are kept as unasked
 	// (pathHold.unasked), so that files opened once (a build's
@@ -638,15 +636,18 @@ func (c *client) noteLease(l *pb.ReadLease) {
 	}
 	po := &c.opens
 	po.mu.Lock()
-	defer po.mu.Unlock()
 	token, ok := po.tokens[l.File]
+	po.mu.Unlock()
 	if !ok {
 		token = l.File
 	}
-	if po.leaseOf == nil || len(po.leaseOf) >= maxLeaseIndex {
-		po.leaseOf = make(map[uint64]uint64)
+	rc := c.rcache
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.leaseOf == nil || len(rc.leaseOf) >= maxLeaseIndex {
+		rc.leaseOf = make(map[uint64]uint64)
 	}
-	po.leaseOf[token] = l.Id
+	rc.leaseOf[token] = l.Id
 }
 
 // attachLeaseOf attaches description desc to the live read lease of the
@@ -656,15 +657,9 @@ func (c *client) attachLeaseOf(desc, token uint64) {
 	if rc == nil {
 		return
 	}
-	c.opens.mu.Lock()
-	id := c.opens.leaseOf[token]
-	c.opens.mu.Unlock()
-	if id == 0 {
-		return
-	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.files[id] != nil {
+	if id := rc.leaseOf[token]; id != 0 && rc.files[id] != nil {
 		rc.attachLocked(desc, id)
 	}
 }

@@ -145,3 +145,34 @@ func TestSeenBefore(t *testing.T) {
 		}
 	}
 }
+
+// TestAttachLeaseOfAfterRecovery: a posted open's description is
+// attached to the lease its file's token was last attached to, and not
+// after a recovery (readCache.dropAll) to a lease of another file the new
+// server granted under the same id (lease ids are each server's own:
+// a posted open read the other file's data).
+func TestAttachLeaseOfAfterRecovery(t *testing.T) {
+	const token, lease, oldDesc, otherDesc, prov = 77, 3, 40, 41, provisionalDesc | 5
+	grant := func(c *client, file uint64, data string) {
+		c.rcache.grant(&pb.ReadLease{Id: lease, File: file, Stat: []byte{1}, Size: uint64(len(data)), Data: []byte(data), TtlMs: 60000}, c.rcache.stamp())
+	}
+	for _, recovered := range []bool{false, true} {
+		c := &client{rcache: newReadCache(nil)}
+		c.opens.tokens = map[uint64]uint64{oldDesc: token}
+		grant(c, oldDesc, "t1's data")
+		c.noteLease(&pb.ReadLease{Id: lease, File: oldDesc})
+		want := uint64(lease)
+		if recovered {
+			c.rcache.dropAll()
+			grant(c, otherDesc, "t2's data") // the new server's lease 3
+			want = 0
+		}
+		c.attachLeaseOf(prov, token)
+		c.rcache.mu.Lock()
+		got := c.rcache.descs[prov]
+		c.rcache.mu.Unlock()
+		if got != want {
+			t.Errorf("recovered %v: the posted open's description is attached to lease %d, want %d", recovered, got, want)
+		}
+	}
+}

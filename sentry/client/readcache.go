@@ -79,6 +79,13 @@ type readCache struct {
 	// (FileState ids) attached to a lease to its id. Protected by mu.
 	files map[uint64]*leasedFile
 	descs map[uint64]uint64
+	// leaseOf is the lease a description of each file (by the token of
+	// postedOpens.tokens) was last attached to, for posted opens of the
+	// file (attachLeaseOf). Lease ids are a server's: a new server
+	// numbers its leases from 1 again, so dropAll forgets them all (a
+	// posted open after a recovery was attached to another file's lease
+	// that had the same id, and read that file's data). Protected by mu.
+	leaseOf map[uint64]uint64
 	// bytes is the data held. Protected by mu.
 	bytes int
 	// grantOrder is the leases in the order they were granted, the
@@ -405,6 +412,7 @@ func (rc *readCache) dropAll() {
 	clear(rc.files)
 	rc.grantOrder, rc.grantHead = rc.grantOrder[:0], 0
 	clear(rc.descs)
+	clear(rc.leaseOf)
 	clear(rc.byInode)
 	clear(rc.owned)
 	rc.ownedCount.Store(0)
