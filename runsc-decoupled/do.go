@@ -54,7 +54,7 @@ func runDo(args []string) int {
 	wire := fs.String("transport", "auto", "how calls travel to the remote sentry: auto (the framed wire on unix: targets, falling back to gRPC for a server without it; gRPC on TCP), grpc, or framed")
 	readCache := fs.Bool("read-cache", true, "answer reads and fstat of files opened read-only, and stat, access and readlink of paths asked before, from what the server leases to the client, revoked when anyone changes the file or the name (docs/ARCHITECTURE.md)")
 	threadedPosting := fs.Bool("threaded-posting", true, "let a process with several threads answer reads from the read cache and post closes and writes behind (docs/COMPATIBILITY.md, \"Pipelined calls\"); false: such a process posts only F_SETFL")
-	threadedOpens := fs.Bool("threaded-opens", false, "with --threaded-posting, let such a process post read-only opens too (experimental: known bugs under server kills and load, docs/COMPATIBILITY.md)")
+	threadedOpens := fs.Bool("threaded-opens", true, "with --threaded-posting, let such a process post read-only opens too (docs/COMPATIBILITY.md, \"Pipelined calls\"); false: its opens wait for the server")
 	postedOpens := fs.Bool("posted-opens", true, "answer a read-only open at once, with the lowest free fd, when the path cache holds the same open's success under a lease, and send it without waiting (docs/COMPATIBILITY.md)")
 	postedCreates := fs.Bool("posted-creates", true, "answer an open with O_CREAT of a name an unlink found missing under a lease at once, with the lowest free fd, and send it without waiting (docs/COMPATIBILITY.md); --posted-opens=false turns it off too")
 	listingsAhead := fs.Bool("listings-ahead", true, "have a listing of a directory by path bring the listings of its subdirectories, so that find, du and ls -R list each without waiting (docs/ARCHITECTURE.md); false: each listing waits for the server")
@@ -327,7 +327,7 @@ func runDo(args []string) int {
 		NoReadCache:       !*readCache,
 		NoPostedOpens:     !*postedOpens,
 		NoThreadedPosting: !*threadedPosting,
-		ThreadedOpens:     *threadedOpens,
+		NoThreadedOpens:   !*threadedOpens,
 		NoPostedCreates:   !*postedCreates,
 		NoCompleteNames:   !*completeNames,
 		NoListingsAhead:   !*listingsAhead,

@@ -89,11 +89,9 @@ type Config struct {
 	// the read cache and posting closes and writes behind
 	// (threadorder.go): it posts only F_SETFL then.
 	NoThreadedPosting bool
-	// ThreadedOpens lets such a process post read-only opens too
-	// (experimental, off: under load two threads' opens were seen
-	// sharing one fd after server kills, and an F_SETFL of an open
-	// posted so left O_NONBLOCK set; docs/COMPATIBILITY.md).
-	ThreadedOpens bool
+	// NoThreadedOpens keeps such a process from posting read-only
+	// opens (postopen.go, threadorder.go); NoThreadedPosting does too.
+	NoThreadedOpens bool
 	// NoPostedOpens makes every open wait for its reply (postopen.go);
 	// without the path cache none is posted anyway.
 	NoPostedOpens bool

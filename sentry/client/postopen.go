@@ -294,7 +294,7 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 		// Another thread's call in flight that is not neutral could
 		// take the fd number or change what the path names
 		// (threadorder.go).
-		if !t.threadedPosting() || !t.c.cfg.ThreadedOpens || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
+		if !t.threadedPosting() || t.c.cfg.NoThreadedOpens || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
 			return 0, false
 		}
 		p := t.proc

@@ -14,10 +14,10 @@ import (
 // O_NONBLOCK of a regular file, 62 of the 66, those of read-only opens
 // (which may be posted) before the open's reply too; the one that
 // changes nothing is answered without being sent; O_APPEND's, the one
-// clearing O_APPEND and the pipe's are waited for. With
-// --threaded-opens the read-only opens of the two-thread process are
-// posted too, and their F_SETFLs go before the open's reply names the
-// server's description.
+// clearing O_APPEND and the pipe's are waited for. The read-only opens
+// of the two-thread process are posted too (but with
+// --threaded-opens=false), and their F_SETFLs go before the open's
+// reply names the server's description.
 func TestSetflPosted(t *testing.T) {
 	tu.RequireRoot(t)
 	for _, tc := range []struct {
@@ -26,8 +26,8 @@ func TestSetflPosted(t *testing.T) {
 		// postedOpens is how many opens are posted at least.
 		postedOpens int
 	}{
-		{name: "opens waited", flags: []string{"--strace"}},
-		{name: "threaded opens", flags: []string{"--strace", "--threaded-opens"}, postedOpens: 9},
+		{name: "opens waited", flags: []string{"--strace", "--threaded-opens=false"}},
+		{name: "threaded opens", flags: []string{"--strace"}, postedOpens: 9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
