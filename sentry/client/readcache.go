@@ -60,9 +60,11 @@ import (
 //     returns 0).
 
 // readCacheLimit bounds the data the cache holds, maxLeasedFiles the
-// leases; beyond either, leases are dropped (the oldest grant first).
-// The count matters where files are small: cp -r of /usr/include holds
-// ~2,000 leases under the byte bound, more with smaller files.
+// leases; beyond either, leases are dropped (the oldest grant first; but
+// a lease ahead no description used yet after those used, while such
+// leases hold at most half the bytes: evictionVictimLocked). The count
+// matters where files are small: cp -r of /usr/include holds ~2,000
+// leases under the byte bound, more with smaller files.
 const (
 	readCacheLimit = 32 << 20
 	maxLeasedFiles = 8192
@@ -98,6 +100,14 @@ type readCache struct {
 	grantOrder []grantedLease
 	grantHead  int
 	lastSeq    uint64
+	// usedOrder is the leases in the order a description was first
+	// attached to them (leasedFile.used; a lease not ahead is used when
+	// granted), the oldest from usedHead on, stale entries as in
+	// grantOrder; unusedAhead is the data of the leases ahead not used
+	// yet (evictionVictimLocked). Protected by mu.
+	usedOrder   []grantedLease
+	usedHead    int
+	unusedAhead int
 	// gen counts recoveries: a grant from a call sent before one is
 	// dropped. lastEpoch is the latest LeaseRevoke epoch of the current
 	// server. Protected by mu.
@@ -222,6 +232,9 @@ type leasedFile struct {
 	// ahead is the inode a lease ahead is found by (readCache.byInode;
 	// nil: not a lease ahead), forgotten with the lease.
 	ahead *inodeKey
+	// used says a description was attached to the lease (markUsedLocked;
+	// one not ahead is at its grant). Protected by readCache.mu.
+	used bool
 	// mmap is the plan a forwarded private mmap of the file resolved to
 	// under this lease (zero: none), which private mmaps of its
 	// descriptions reuse while it holds (mmapreuse.go). Protected by
@@ -298,8 +311,12 @@ func (rc *readCache) addLeaseLocked(l *pb.ReadLease, at leaseStamp, ahead *inode
 		if f == nil {
 			break
 		}
-		if rc.bytes+len(l.Data) <= readCacheLimit && len(rc.files) < maxLeasedFiles && rc.renewal.live(f.expires, now) {
+		live := rc.renewal.live(f.expires, now)
+		if rc.bytes+len(l.Data) <= readCacheLimit && len(rc.files) < maxLeasedFiles && live {
 			break
+		}
+		if live {
+			id = rc.evictionVictimLocked(f, id)
 		}
 		rc.dropLocked(id)
 	}
@@ -316,6 +333,9 @@ func (rc *readCache) addLeaseLocked(l *pb.ReadLease, at leaseStamp, ahead *inode
 		rc.compactGrantOrderLocked()
 	}
 	rc.bytes += len(l.Data)
+	if ahead != nil {
+		rc.unusedAhead += len(l.Data)
+	}
 	rc.grants.Add(1)
 	return true
 }
@@ -329,6 +349,60 @@ func (rc *readCache) oldestLocked() (*leasedFile, uint64) {
 		}
 	}
 	return nil, 0
+}
+
+// evictionVictimLocked returns the lease the bounds drop when the oldest
+// held, f (id), is live: f, unless it is a lease ahead no description
+// used yet and such leases hold at most half of readCacheLimit, then the
+// lease used first of those held, if one. The leases ahead of a
+// listing's files are asked in the names' order, while cp -r copies a
+// directory's files in the order of their inode numbers: in a large
+// directory many are asked long before their copy, and the oldest grant
+// first dropped them for the leases of the copies made since, after
+// 32 MiB of copies: their fstat and copy_file_range then waited, and the
+// server, which still counted the leases held, sent none again (GNU cp -r
+// of /usr/include: 334 copies waited, 102 now). The half bounds what
+// leases ahead never used (a cat of one name of a listing) may keep from
+// the leases a process reads again. Precondition: rc.mu.
+func (rc *readCache) evictionVictimLocked(f *leasedFile, id uint64) uint64 {
+	if f.ahead == nil || f.used || rc.unusedAhead > readCacheLimit/2 {
+		return id
+	}
+	for ; rc.usedHead < len(rc.usedOrder); rc.usedHead++ {
+		if g := rc.usedOrder[rc.usedHead]; rc.usedGrantLocked(g) {
+			return g.id
+		}
+	}
+	return id
+}
+
+// markUsedLocked notes that a description was attached to lease f (id).
+// Precondition: rc.mu.
+func (rc *readCache) markUsedLocked(f *leasedFile, id uint64) {
+	if f.used {
+		return
+	}
+	f.used = true
+	if f.ahead != nil {
+		rc.unusedAhead -= len(f.data)
+	}
+	rc.usedOrder = append(rc.usedOrder, grantedLease{id: id, seq: f.seq})
+	if len(rc.usedOrder) > 2*len(rc.files)+64 {
+		live := rc.usedOrder[:0]
+		for _, g := range rc.usedOrder[rc.usedHead:] {
+			if rc.usedGrantLocked(g) {
+				live = append(live, g)
+			}
+		}
+		rc.usedOrder, rc.usedHead = live, 0
+	}
+}
+
+// usedGrantLocked says whether g is the entry of a lease held and used
+// (not dropped, nor granted again since). Precondition: rc.mu.
+func (rc *readCache) usedGrantLocked(g grantedLease) bool {
+	f := rc.files[g.id]
+	return f != nil && f.seq == g.seq && f.used
 }
 
 // liveGrantLocked says whether g is the grant of a lease held (not
@@ -368,6 +442,9 @@ func (rc *readCache) attachLocked(desc, id uint64) {
 		}
 	}
 	rc.descs[desc] = id
+	if f := rc.files[id]; f != nil {
+		rc.markUsedLocked(f, id)
+	}
 }
 
 // dropLocked drops lease id. Precondition: rc.mu.
@@ -377,6 +454,9 @@ func (rc *readCache) dropLocked(id uint64) {
 		return
 	}
 	rc.bytes -= len(f.data)
+	if f.ahead != nil && !f.used {
+		rc.unusedAhead -= len(f.data)
+	}
 	delete(rc.files, id)
 	if f.ahead != nil && rc.byInode[*f.ahead].id == id {
 		delete(rc.byInode, *f.ahead)
@@ -411,6 +491,7 @@ func (rc *readCache) dropAll() {
 	rc.lastEpoch = 0
 	clear(rc.files)
 	rc.grantOrder, rc.grantHead = rc.grantOrder[:0], 0
+	rc.usedOrder, rc.usedHead, rc.unusedAhead = rc.usedOrder[:0], 0, 0
 	clear(rc.descs)
 	clear(rc.leaseOf)
 	clear(rc.byInode)

@@ -178,12 +178,21 @@ func grantData(rc *readCache, id uint64, data []byte, ttlMs uint32) {
 	rc.grant(&pb.ReadLease{Id: id, File: id, Stat: []byte{1}, Size: uint64(len(data)), Data: data, TtlMs: ttlMs}, rc.stamp())
 }
 
+// grantAheadData gives rc lease ahead id (no description) on data, of
+// the inode numbered id on device 7.
+func grantAheadData(rc *readCache, id uint64, data []byte) {
+	st := aheadStat(id, linux.S_IFREG|0o644, int64(len(data)), 8)
+	rc.grantAhead([]*pb.ReadLease{{Id: id, Stat: st, Size: uint64(len(data)), Data: data, TtlMs: 60000}}, rc.stamp())
+}
+
 // TestReadCacheBounds checks that the cache holds at most readCacheLimit
-// bytes and maxLeasedFiles leases, dropping the oldest grants first; that
-// a grant forgets the expired leases older than any live one; and that a
-// lease granted again counts its data once.
+// bytes and maxLeasedFiles leases, dropping the oldest grants first (but
+// a lease ahead no description used yet after the used ones, while such
+// leases hold at most half the bytes); that a grant forgets the expired
+// leases older than any live one; and that a lease granted again counts
+// its data once.
 func TestReadCacheBounds(t *testing.T) {
-	quarter := make([]byte, readCacheLimit/4)
+	quarter, eighth := make([]byte, readCacheLimit/4), make([]byte, readCacheLimit/8)
 	tests := []struct {
 		name string
 		run  func(rc *readCache)
@@ -223,6 +232,41 @@ func TestReadCacheBounds(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 			grantData(rc, 4, quarter, 60000)
 		}, 4, func(id uint64) bool { return id >= 3 }, readCacheLimit / 2},
+		// cp -r asks a directory's leases ahead in the names' order and
+		// copies in the inode numbers' (evictionVictimLocked).
+		{"a lease ahead not used yet stays, the oldest used goes", func(rc *readCache) {
+			grantAheadData(rc, 1, eighth)
+			for id := uint64(2); id <= 9; id++ {
+				grantData(rc, id, eighth, 60000)
+			}
+		}, 9, func(id uint64) bool { return id != 2 }, readCacheLimit},
+		{"a lease ahead once used goes by its grant's age", func(rc *readCache) {
+			grantAheadData(rc, 1, eighth)
+			if _, ok := rc.attachInode(100, 7, 1); !ok {
+				panic("lease ahead 1 not attached")
+			}
+			for id := uint64(2); id <= 9; id++ {
+				grantData(rc, id, eighth, 60000)
+			}
+		}, 9, func(id uint64) bool { return id != 1 }, readCacheLimit},
+		{"past half the bytes, leases ahead not used go by their grant's age", func(rc *readCache) {
+			for id := uint64(1); id <= 5; id++ {
+				grantAheadData(rc, id, eighth)
+			}
+			for id := uint64(6); id <= 9; id++ {
+				grantData(rc, id, eighth, 60000)
+			}
+		}, 9, func(id uint64) bool { return id != 1 }, readCacheLimit},
+		{"leases ahead used or dropped no longer count against the half", func(rc *readCache) {
+			for id := uint64(1); id <= 6; id++ {
+				grantAheadData(rc, id, eighth)
+			}
+			rc.attachInode(100, 7, 2)
+			rc.revoke(&pb.LeaseRevoke{Ids: []uint64{3}})
+			for id := uint64(7); id <= 10; id++ {
+				grantData(rc, id, eighth, 60000)
+			}
+		}, 10, func(id uint64) bool { return id != 2 && id != 3 }, readCacheLimit},
 		{"revoked leases are not counted", func(rc *readCache) {
 			for id := uint64(1); id <= 4; id++ {
 				grantData(rc, id, quarter, 60000)
@@ -244,6 +288,15 @@ func TestReadCacheBounds(t *testing.T) {
 				if got, want := rc.files[id] != nil, tc.held(id); got != want {
 					t.Errorf("lease %d held: %v, want %v", id, got, want)
 				}
+			}
+			unused := 0
+			for _, f := range rc.files {
+				if f.ahead != nil && !f.used {
+					unused += len(f.data)
+				}
+			}
+			if rc.unusedAhead != unused {
+				t.Errorf("unusedAhead is %d, the leases ahead not used hold %d bytes", rc.unusedAhead, unused)
 			}
 		})
 	}

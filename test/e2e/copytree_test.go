@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,4 +131,124 @@ func TestCopyCreationRidesNextCall(t *testing.T) {
 			}
 		})
 	}
+}
+
+// makeLateLeasesTree makes src under dir: a directory a of 64 small
+// files f00..f63 (1,000 bytes each, leased ahead) and 160 large files
+// h000..h159 of 240,000 bytes (38 MB: more than the client's read cache
+// holds, 32 MiB; each too large to be leased ahead, so leased by its own
+// fstat and used). GNU cp copies a directory's entries in the order of
+// their inode numbers: the files are named by theirs, f00 and f33..f63
+// the lowest, then the large ones, then f01..f32 (lateFiles). It returns
+// the number of small files.
+func makeLateLeasesTree(t *testing.T, dir string) int {
+	t.Helper()
+	a := filepath.Join(dir, "src", "a")
+	if err := os.MkdirAll(a, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	type made struct {
+		name string
+		ino  uint64
+	}
+	files := make([]made, 224)
+	for i := range files {
+		name := filepath.Join(a, fmt.Sprintf("n%03d", i))
+		if err := os.WriteFile(name, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files[i] = made{name, inoOf(t, name)}
+	}
+	slices.SortFunc(files, func(x, y made) int { return cmp.Compare(x.ino, y.ino) })
+	for i, f := range files {
+		// The late files are named first after f00, where the first
+		// fstat's ask (names after f00's) starts: a loaded server's
+		// grant, within its time budget, leases them first.
+		name, size := fmt.Sprintf("f%02d", i+32), 1000
+		switch {
+		case i == 0:
+			name = "f00"
+		case i >= 32 && i < 192:
+			name, size = fmt.Sprintf("h%03d", i-32), 240000
+		case i >= 192:
+			name = fmt.Sprintf("f%02d", i-191)
+		}
+		data := []byte(strings.Repeat(fmt.Sprintf("%07d\n", i), size/8))
+		if err := os.WriteFile(f.name, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(f.name, filepath.Join(a, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return 64
+}
+
+// inoOf returns the inode number of file name.
+func inoOf(t *testing.T, name string) uint64 {
+	t.Helper()
+	fi, err := os.Lstat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// lateFiles are the small files makeLateLeasesTree numbers after the
+// large ones: cp copies them after 38 MB.
+func lateFiles() []string {
+	var late []string
+	for i := 1; i <= 32; i++ {
+		late = append(late, fmt.Sprintf("f%02d", i))
+	}
+	return late
+}
+
+// lateCopyWhere counts where cp's fstat of each source named in late and
+// its copy_file_range were answered.
+func lateCopyWhere(log []byte, late []string) (fstat, copies map[string]int) {
+	fstat, copies = map[string]int{}, map[string]int{}
+	open := regexp.MustCompile(`client: openat\(AT_FDCWD, "src/a/(f\d\d)", 0x20000`)
+	where := regexp.MustCompile(`where=(\w+)`)
+	inLate := false
+	for _, line := range strings.Split(string(log), "\n") {
+		if m := open.FindStringSubmatch(line); m != nil {
+			inLate = slices.Contains(late, m[1])
+			continue
+		}
+		if strings.Contains(line, "client: openat(") && !(strings.Contains(line, `"dst/a/f`) && strings.Contains(line, ", 0xc1, ")) {
+			// Another file's open (not the copy's creation).
+			inLate = false
+		}
+		w := where.FindStringSubmatch(line)
+		if !inLate || w == nil {
+			continue
+		}
+		switch {
+		case strings.Contains(line, `newfstatat(0x3, "", `):
+			fstat[w[1]]++
+		case strings.Contains(line, "copy_file_range(0x3, ") && !strings.Contains(line, ") = 0 "):
+			copies[w[1]]++
+		}
+	}
+	return fstat, copies
+}
+
+// TestLeasesAheadOutliveLaterCopies runs GNU cp -r of a directory whose
+// first fstat asks the leases ahead of its small files, of which cp
+// copies the late ones (by inode number) only after 38 MB of large
+// files. Their copies fill the client's read cache; the leases ahead no
+// description used yet are dropped after the leases used
+// (readCache.evictionVictimLocked), so the late files' fstat and
+// copy_file_range are answered and posted from them. Dropped first by
+// their grant's age (before), each waited (and the server, which still
+// counted them held, sent no lease again).
+func TestLeasesAheadOutliveLaterCopies(t *testing.T) {
+	tu.RequireRoot(t)
+	script := `/usr/bin/cp -r src dst && cat dst/a/f* | md5sum && cat dst/a/h15* | md5sum && ls dst/a | md5sum`
+	_, _, log := treeRun(t, makeLateLeasesTree, script, "--force-overlay")
+	late := lateFiles()
+	fstat, copies := lateCopyWhere(log, late)
+	checkWhere(t, "late files' fstats", fstat, len(late), 2)
+	checkWhere(t, "late files' copies", copies, len(late), 2)
 }
