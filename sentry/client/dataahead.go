@@ -58,8 +58,9 @@ import (
 const maxDataAhead = 64
 
 // dataAheadMaxSize bounds the size of a file asked ahead (the server's
-// bound): a larger one's lease would carry a window.
-const dataAheadMaxSize = 64 << 10
+// bound, which leases a file up to it whole, as an open's lease): a
+// larger one's lease would carry a window.
+const dataAheadMaxSize = 256 << 10
 
 // maxAheadSources bounds pathCache.aheadSources; beyond it, all are
 // forgotten.

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -146,6 +148,42 @@ func TestLeasesAhead(t *testing.T) {
 		t.Errorf("no lease ahead of /tmp/ahead/small")
 	case l.Ino != st.Ino:
 		t.Errorf("the lease ahead names inode %d, the open's record %d", l.Ino, st.Ino)
+	}
+}
+
+// TestLeasesAheadBytes: files up to leaseWholeFile are leased ahead
+// whole, and one call's leases ahead stop once they carry dataAheadBytes
+// (the 11th file of 200,000 bytes passes 2 MiB).
+func TestLeasesAheadBytes(t *testing.T) {
+	releasesInBatchesOnly(t)
+	e, _ := leasingEnv(t)
+	freezeClock(e)
+	dir := filepath.Join(e.root, "tmp", "aheadbytes")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for i, size := range append([]int{100}, slices.Repeat([]int{200000}, 20)...) {
+		name := fmt.Sprintf("f%02d", i)
+		if err := os.WriteFile(filepath.Join(dir, name), bytes.Repeat([]byte{byte(i)}, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, "/tmp/aheadbytes/"+name)
+	}
+	m := e.mem
+	fd := uint64(e.ok(1, unix.SYS_OPENAT, atFDCWD64, m.str(paths[0]), unix.O_RDONLY, 0))
+	r := e.readAhead(fd, m.zeros(512), paths[1:]...)
+	if r.Errno != 0 {
+		t.Fatalf("read: %v", unix.Errno(r.Errno))
+	}
+	ls := r.AheadLeases.GetLeases()
+	if len(ls) != 11 {
+		t.Errorf("%d leases ahead of 20 files of 200,000 bytes, want 11 (2 MiB)", len(ls))
+	}
+	for i, l := range ls {
+		if len(l.Data) != 200000 || l.Size != 200000 || l.Data[0] != byte(i+1) {
+			t.Errorf("lease ahead %d: %d bytes of a file of %d, first %d; want f%02d whole", i, len(l.Data), l.Size, l.Data[0], i+1)
+		}
 	}
 }
 

@@ -71,6 +71,39 @@ func TestCopyTreeOnClient(t *testing.T) {
 	}
 }
 
+// makeLargeCopyTree makes src under dir: 4 directories of 20 files of
+// 100,000 bytes (over the 64 KiB leases ahead had been bounded by, under
+// an open's whole-file lease, 256 KiB), and returns the number of files.
+func makeLargeCopyTree(t *testing.T, dir string) int {
+	t.Helper()
+	for d := 0; d < 4; d++ {
+		sub := filepath.Join(dir, "src", fmt.Sprintf("d%d", d))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for f := 0; f < 20; f++ {
+			data := strings.Repeat(fmt.Sprintf("%03d\n", d*20+f), 25000)
+			if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%02d", f)), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return 80
+}
+
+// TestCopyLargeSourcesOnClient runs GNU cp -r of 80 files of 100,000
+// bytes: the first fstat of each directory's sources asks the leases
+// ahead of the others, which now take files up to 256 KiB whole
+// (dataAheadMaxSize), so their fstats are answered and their copies
+// posted from them. Bounded at 64 KiB, each such source's fstat waited
+// for its own lease (cp -r of c++/12: 38 of its 77 waited source fstats).
+func TestCopyLargeSourcesOnClient(t *testing.T) {
+	tu.RequireRoot(t)
+	script := `/usr/bin/cp -r src dst && cat dst/*/* | md5sum`
+	files, _, log := treeRun(t, makeLargeCopyTree, script, "--force-overlay")
+	checkWhere(t, "source fstats", whereCounts(cpSourceFstat, log), files, files/8)
+}
+
 // cpFrames matches the client's counts of the socket frames it sent and
 // received, and of the creating opens and mkdirs it posted.
 var cpFrames = regexp.MustCompile(`socket_sent=(\d+) posted_late=\d+ socket_received=(\d+) .*posted_creates=(\d+) posted_unlinks=\d+ posted_mkdirs=(\d+)`)
