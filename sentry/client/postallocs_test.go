@@ -38,19 +38,19 @@ func quietBatchServer(st pb.Sentry_SessionServer) error {
 
 // postingTask is a single-threaded task of pid 7 in fs context 3 whose
 // umask the records told, on a session connected to quietBatchServer.
-func postingTask(t *testing.T) *task {
+func postingTask(t testing.TB) *task {
 	return sessionTask(t, quietBatchServer)
 }
 
 // sessionTask is postingTask on a session served by session.
-func sessionTask(t *testing.T, session transport.SessionFunc) *task {
+func sessionTask(t testing.TB, session transport.SessionFunc) *task {
 	t.Helper()
 	return sessionTaskWith(t, session, 0)
 }
 
 // sessionTaskWith is sessionTask with the transport's post delay
 // postDelay (0: the default).
-func sessionTaskWith(t *testing.T, session transport.SessionFunc, postDelay time.Duration) *task {
+func sessionTaskWith(t testing.TB, session transport.SessionFunc, postDelay time.Duration) *task {
 	t.Helper()
 	target := "unix:" + filepath.Join(t.TempDir(), "s.sock")
 	tg, _ := transport.ParseTarget(target)
