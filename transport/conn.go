@@ -105,7 +105,11 @@ type Options struct {
 	// Post), from the receiving goroutine, before the reply is handed to
 	// a waiting caller and before any later message is handled. A reply
 	// whose call was already failed (the connection died) is dropped
-	// without OnReply: its caller re-sends the call.
+	// without OnReply: its caller re-sends the call. A packed posted
+	// reply (ServerMessage.posted_done) that no caller waits for is
+	// valid only until OnReply returns: its memory serves the next
+	// message's (StreamConn.spareDone), so OnReply and what it calls
+	// keep none of its pointers (its fields' values, copied, they may).
 	OnReply func(*pb.Reply)
 	// OnHostFD, when set, takes the host fd that rode with the reply of
 	// call seq (Reply.host_fd: a mapped file's, lent by a server on this
@@ -303,6 +307,15 @@ type StreamConn struct {
 	// postBatches counts the frames that carried queued posted calls.
 	// Atomic.
 	postBatches atomic.Uint64
+	// spareDone is the array of a message's packed posted replies
+	// (posted_done) handed out by dispatchPosted, zeroed, for the next
+	// message's: a frame of 64 replies made 31 KB of garbage, half of a
+	// posted umask's bytes on the client. Taken out while in use, so
+	// that two dispatches never share it; not given back when a reply
+	// in it reached a waiting caller (who may keep it). Protected by
+	// spareMu.
+	spareMu   sync.Mutex
+	spareDone []pb.Reply
 
 	mu sync.Mutex
 	// seq is the last sequence number assigned. Protected by mu.

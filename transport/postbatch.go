@@ -415,12 +415,14 @@ func (c *StreamConn) MergePosted(call *pb.Call, m Merger) (merged bool, err erro
 // Reply with its Reply.written, FeaturePostedWrites). A malformed packed
 // batch whose lists differ in length answers the calls all its lists
 // name, no more (the others stay in flight). A packed batch's Replies
-// are made together, one allocation a batch (TestDispatchPostedAllocs).
+// are made together, one allocation a batch, and the results' Replies
+// of one message serve the next message's once handed out
+// (StreamConn.spareDone; TestDispatchPostedAllocs, TestPackedDoneReused).
 // It returns how many replies it handed on. Precondition: as
 // dispatchReply.
 func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone, writes *pb.PostedWrites) int {
 	var d packedReplies
-	d.addDone(done)
+	d.addDone(done, c.takeSpareDone())
 	d.addWrites(writes)
 	n := len(d.done) + len(d.writes)
 	for _, r := range replies {
@@ -432,7 +434,32 @@ func (c *StreamConn) dispatchPosted(replies []*pb.Reply, done *pb.PostedDone, wr
 		c.dispatchReply(r)
 	}
 	d.dispatchBefore(c, math.MaxUint64)
+	if d.done != nil && !d.doneKept {
+		c.giveSpareDone(d.done)
+	}
 	return n
+}
+
+// takeSpareDone takes the spare array of packed replies (nil: none).
+func (c *StreamConn) takeSpareDone() []pb.Reply {
+	c.spareMu.Lock()
+	defer c.spareMu.Unlock()
+	s := c.spareDone
+	c.spareDone = nil
+	return s
+}
+
+// giveSpareDone zeroes done, whose replies were all handed out and none
+// kept, and makes it the spare array if it is larger than the one there
+// (another dispatch's, given back meanwhile).
+func (c *StreamConn) giveSpareDone(done []pb.Reply) {
+	clear(done)
+	done = done[:cap(done)]
+	c.spareMu.Lock()
+	defer c.spareMu.Unlock()
+	if len(done) > len(c.spareDone) {
+		c.spareDone = done
+	}
 }
 
 // packedReplies are the packed replies of one message (PostedDone,
@@ -445,16 +472,24 @@ type packedReplies struct {
 	done, writes        []pb.Reply
 	written             []pb.PostedWrite
 	nextDone, nextWrite int
+	// doneKept says a reply of done reached a waiting caller (or none,
+	// its call unknown), who may keep it: done is not reused.
+	doneKept bool
 }
 
-// addDone makes the Replies of p.
-func (d *packedReplies) addDone(p *pb.PostedDone) {
+// addDone makes the Replies of p, in spare if it has room (zeroed:
+// giveSpareDone).
+func (d *packedReplies) addDone(p *pb.PostedDone, spare []pb.Reply) {
 	seqs, rets := p.GetSeq(), p.GetRet()
 	n := min(len(seqs), len(rets))
 	if n == 0 {
 		return
 	}
-	d.done = make([]pb.Reply, n)
+	if n <= len(spare) {
+		d.done = spare[:n]
+	} else {
+		d.done = make([]pb.Reply, n)
+	}
 	for i := range d.done {
 		d.done[i].Seq, d.done[i].Ret = seqs[i], rets[i]
 	}
@@ -480,19 +515,21 @@ func (d *packedReplies) addWrites(p *pb.PostedWrites) {
 // order.
 func (d *packedReplies) dispatchBefore(c *StreamConn, seq uint64) {
 	for {
-		var r *pb.Reply
 		switch {
 		case d.nextDone < len(d.done) && d.done[d.nextDone].Seq < seq &&
 			(d.nextWrite == len(d.writes) || d.done[d.nextDone].Seq < d.writes[d.nextWrite].Seq):
-			r = &d.done[d.nextDone]
+			r := &d.done[d.nextDone]
 			d.nextDone++
+			if !c.dispatchReply(r) {
+				d.doneKept = true
+			}
 		case d.nextWrite < len(d.writes) && d.writes[d.nextWrite].Seq < seq:
-			r = &d.writes[d.nextWrite]
+			r := &d.writes[d.nextWrite]
 			d.nextWrite++
+			c.dispatchReply(r)
 		default:
 			return
 		}
-		c.dispatchReply(r)
 	}
 }
 

@@ -677,9 +677,11 @@ func TestDispatchPostedAllocs(t *testing.T) {
 		writes     bool
 		wantAllocs float64
 	}{
-		{"done", true, false, 1},
+		// The results' Replies of one batch serve the next
+		// (TestPackedDoneReused): none after the first.
+		{"done", true, false, 0},
 		{"writes", false, true, 2},
-		{"both", true, true, 3},
+		{"both", true, true, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var answered int
@@ -725,6 +727,66 @@ func TestDispatchPostedAllocs(t *testing.T) {
 				t.Errorf("OnReply saw %d replies with their results, want %d", answered, 21*batch)
 			}
 		})
+	}
+}
+
+// TestPackedDoneReused: the Replies of a message's packed results
+// (posted_done) serve the next message's once handed out, zeroed (a
+// field OnReply set is gone); not when one of them reached a waiting
+// caller, whose reply then keeps its values.
+func TestPackedDoneReused(t *testing.T) {
+	var seen []*pb.Reply
+	c := &StreamConn{pending: map[uint64]chan *pb.Reply{}, opts: Options{OnReply: func(r *pb.Reply) {
+		if r.Errno != 0 || r.Ret != int64(r.Seq) {
+			t.Errorf("reply %d: ret %d, errno %d; want ret %d and no errno (a reused reply not zeroed)", r.Seq, r.Ret, r.Errno, r.Seq)
+		}
+		seen = append(seen, r)
+		// What a caller may write in a reply it is handed.
+		r.Errno = 9
+	}}}
+	var seq uint64
+	batch := func(waited bool) (*pb.PostedDone, chan *pb.Reply) {
+		done := &pb.PostedDone{}
+		var ch chan *pb.Reply
+		for i := range 4 {
+			seq++
+			done.Seq = append(done.Seq, seq)
+			done.Ret = append(done.Ret, int64(seq))
+			c.pending[seq] = noReceiver
+			if waited && i == 1 {
+				ch = make(chan *pb.Reply, 1)
+				c.pending[seq] = ch
+			}
+		}
+		return done, ch
+	}
+	dispatch := func(waited bool) chan *pb.Reply {
+		done, ch := batch(waited)
+		seen = seen[:0]
+		if n := c.dispatchPosted(nil, done, nil); n != 4 {
+			t.Fatalf("%d replies handed on, want 4", n)
+		}
+		return ch
+	}
+	dispatch(false)
+	first := seen[0]
+	dispatch(false)
+	if seen[0] != first {
+		t.Errorf("the second message's replies were made anew, want the first's reused")
+	}
+	// A waiting caller gets one of the next message's replies: that
+	// message's are not reused.
+	ch := dispatch(true)
+	got := <-ch
+	keptSeq, keptRet := got.Seq, got.Ret
+	dispatch(false)
+	if got.Seq != keptSeq || got.Ret != keptRet || got.Errno != 9 {
+		t.Errorf("the reply a caller waited for changed after the next message: seq %d ret %d errno %d, was seq %d ret %d errno 9", got.Seq, got.Ret, got.Errno, keptSeq, keptRet)
+	}
+	for _, r := range seen {
+		if r == got {
+			t.Errorf("the reply a caller waited for (seq %d) was reused for seq %d", keptSeq, r.Seq)
+		}
 	}
 }
 

@@ -100,7 +100,10 @@ type pending struct {
 	posted bool
 	// done, if set, is called with a posted call's reply on the
 	// receiving goroutine, after its records were folded; then end, if
-	// set (a call whose record ends its own effects: wbCall). Immutable.
+	// set (a call whose record ends its own effects: wbCall). Neither
+	// keeps the reply, nor a pointer into it, past its return (nor
+	// does onReply): a packed reply's memory serves the next frame's
+	// (transport's Options.OnReply). Immutable.
 	done func(*pb.Reply)
 	end  postedEnd
 	// into, if set, is where a reply that comes over a call channel is
