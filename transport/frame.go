@@ -180,7 +180,13 @@ func newFrameWriter(w io.Writer, max int) *frameWriter {
 func appendFrame(b []byte, m proto.Message, max int) ([]byte, error) {
 	start := len(b)
 	b = append(b, 0, 0, 0, 0)
-	b, err := proto.MarshalOptions{}.MarshalAppend(b, m)
+	var err error
+	if cm, ok := m.(*pb.ClientMessage); ok && len(cm.PostedCalls) > 0 {
+		// A frame of posted calls (callencode.go).
+		b, err = appendClientMessage(b, cm)
+	} else {
+		b, err = proto.MarshalOptions{}.MarshalAppend(b, m)
+	}
 	if err != nil {
 		return b[:start], fmt.Errorf("marshal %T: %w: %w", m, ErrUnencodable, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
@@ -279,7 +278,7 @@ func (c *StreamConn) StampChannel(call *pb.Call) (ChannelStamp, error) {
 func postedSize(calls []*pb.Call) int {
 	n := 0
 	for _, p := range calls {
-		n += protowire.SizeTag(postedCallsField) + protowire.SizeBytes(proto.Size(p))
+		n += sizeCall(postedCallsField, p)
 	}
 	return n
 }
@@ -291,17 +290,15 @@ const postedCallsField = 543
 // Call.posted_calls.
 func appendPosted(enc []byte, calls []*pb.Call) ([]byte, error) {
 	for _, p := range calls {
-		n := proto.Size(p)
-		enc = protowire.AppendTag(enc, postedCallsField, protowire.BytesType)
-		enc = protowire.AppendVarint(enc, uint64(n))
+		want := sizeCall(postedCallsField, p)
 		before := len(enc)
 		var err error
-		enc, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(enc, p)
+		enc, err = appendCall(enc, postedCallsField, p)
 		if err != nil {
 			return enc, fmt.Errorf("marshal posted call %d: %w", p.Seq, err)
 		}
-		if len(enc)-before != n {
-			return enc, fmt.Errorf("marshal posted call %d: %d bytes, sized %d", p.Seq, len(enc)-before, n)
+		if len(enc)-before != want {
+			return enc, fmt.Errorf("marshal posted call %d: %d bytes, sized %d", p.Seq, len(enc)-before, want)
 		}
 	}
 	return enc, nil

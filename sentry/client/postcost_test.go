@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
@@ -47,8 +49,9 @@ func answeringBatchServer(st pb.Sentry_SessionServer) error {
 // and written by the connection's sender, the packed replies read and
 // folded by its reader (answeringBatchServer: the fake server's decoding
 // and encoding are in the process's allocations too). Per call: ns/op
-// (the posting goroutine's, the others running beside it), allocations
-// and bytes, and how many calls found maxPostedCalls in flight and
+// (the posting goroutine's, the others running beside it), the process's
+// CPU (cpu-ns/op: the fake server's included), allocations and bytes,
+// and how many calls found maxPostedCalls in flight and
 // waited for them (waits/op: the application's loop outran the replies).
 func BenchmarkPostedUmask(b *testing.B) {
 	tk := sessionTask(b, answeringBatchServer)
@@ -56,6 +59,7 @@ func BenchmarkPostedUmask(b *testing.B) {
 	s := tk.c.conn
 	waits := 0
 	b.ReportAllocs()
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	for range b.N {
 		if _, ok := tk.pipelineUmask([6]uint64{0o22}); ok {
@@ -76,7 +80,18 @@ func BenchmarkPostedUmask(b *testing.B) {
 		b.Fatal(err)
 	}
 	waitPostedOut(b, s)
+	b.StopTimer()
 	b.ReportMetric(float64(waits)/float64(b.N), "waits/op")
+	b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// processCPU returns the user and system CPU time the process used.
+func processCPU(tb testing.TB) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // waitPostedOut waits until no posted call of s is in flight.
