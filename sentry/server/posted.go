@@ -307,8 +307,9 @@ func runHandlerPosted(k *kernel.Kernel, h handler, c *kernel.Task, posted bool) 
 // channel reply. With no next call, a reply the client lets wait
 // (canWait: Syscall.reply_can_wait) lingers too, with the others held,
 // if none of them is one it may wait for (mayLinger, lingering.go). It
-// reports true when r went packed (HoldWrite): its values were copied,
-// and nothing keeps r (the caller may reuse the Task that holds it).
+// reports true when r went packed (HoldWrite, HoldDone): its values were
+// copied, and nothing keeps r (the caller may reuse the Task that holds
+// it).
 func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call, canWait bool) (packed bool) {
 	if !st.postBatch {
 		st.reply(r)
@@ -349,6 +350,12 @@ func (st *clientStream) replyPosted(r *sentrypb.Reply, next *sentrypb.Call, canW
 	// Only the call's effects go with it now; what it changed goes, for
 	// the whole batch, after the held replies (sendHeldWithLocked).
 	r.State = withRecords(r.State, st.effectRecords(r.Seq))
+	if postbatch.ResultAlone(r) && st.postedHeld.HoldDone(r.Seq, r.Ret) {
+		// A result alone (a umask's, a close's) goes packed: its
+		// values copied now, its Task is the thread's next call's.
+		st.heldLocked(canWait, linger)
+		return true
+	}
 	if !st.postedHeld.Hold(r) {
 		if err := st.sendRawLocked(&sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: r}}); err != nil {
 			st.log.Debug("reply dropped", "seq", r.Seq, "err", err)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -121,6 +122,45 @@ func TestPostedWriteServerAllocs(t *testing.T) {
 	t.Logf("%.2f allocations per posted write", got)
 	if got > 9.5 {
 		t.Errorf("%.2f allocations per posted 4 KiB write, want at most 9.5", got)
+	}
+}
+
+// TestSpareTaskOfResults: a posted call whose reply is a result alone (a
+// umask) held packed (postbatch.HoldDone, a client that takes posted_done)
+// leaves its Task for the next call, as a packed write does; held whole
+// (a client that does not), none. It was a new Task (1 KB) per posted
+// umask, close or chmod.
+func TestSpareTaskOfResults(t *testing.T) {
+	for _, packed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("packed=%v", packed), func(t *testing.T) {
+			_, fc := batchTestClient(t)
+			fc.stream.postBatch = true
+			fc.stream.postedHeld.Packed = packed
+			fc.stream.linger = time.Hour
+			fc.stream.setSender(func(*sentrypb.ServerMessage) error { return nil })
+			k := fc.k
+			k.Mu.Lock()
+			th := k.Threads[1]
+			tcs := fc.callsOfLocked(th)
+			for seq := uint64(1); seq <= 3; seq++ {
+				tcs.queue = append(tcs.queue, &sentrypb.Call{Seq: seq, Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+					Sysno: unix.SYS_UMASK, Args: []uint64{0o22, 0, 0, 0, 0, 0}, Posted: true, ReplyCanWait: true}}})
+				fc.notePostedLocked(seq)
+			}
+			tcs.running = true
+			k.Workers.Add(1)
+			k.Mu.Unlock()
+			fc.threadWorker(th, tcs, true)
+			k.Mu.Lock()
+			spare := fc.calls[k.Threads[1]].spareTask
+			k.Mu.Unlock()
+			if (spare != nil) != packed {
+				t.Fatalf("a spare Task left: %v, want %v", spare != nil, packed)
+			}
+			if spare != nil && (spare.Reply != nil || spare.ReplyMsg.Seq != 0 || spare.Mem != nil) {
+				t.Errorf("the spare Task still holds its call's: %+v", spare)
+			}
+		})
 	}
 }
 

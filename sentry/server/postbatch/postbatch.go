@@ -13,12 +13,16 @@ const MaxHeld = 64
 // lock protects it.
 type Replies struct {
 	held []*sentrypb.Reply
+	// done are the held replies that carry a result alone, packed
+	// (HoldDone); nil when none are held.
+	done *sentrypb.PostedDone
 	// writes are the held replies of writes behind, packed (HoldWrite);
 	// nil when none are held.
 	writes *sentrypb.PostedWrites
-	// lastWrites is how many writes the last packed batch taken held:
-	// the next one's arrays are made that large at once (HoldWrite).
-	lastWrites int
+	// lastDone and lastWrites are how many results and writes the last
+	// batch taken held: the next one's arrays are made that large at
+	// once (HoldDone, HoldWrite).
+	lastDone, lastWrites int
 	// urgent says a reply held since the last ones went is of a call
 	// the client may wait for (MarkUrgent): they may not linger.
 	urgent bool
@@ -48,7 +52,10 @@ func (b *Replies) CanLinger() bool { return b.Len() > 0 && !b.urgent }
 // held already: then it reports false and the caller sends r now (with
 // the held ones, Attach).
 func (b *Replies) Hold(r *sentrypb.Reply) bool {
-	if len(b.held) >= MaxHeld {
+	// Counting the packed ones too: a result refused by HoldDone for
+	// want of room went whole, a Reply decoded on the client each,
+	// 64 more to a batch.
+	if b.Len() >= MaxHeld {
 		return false
 	}
 	b.held = append(b.held, r)
@@ -79,8 +86,31 @@ func (b *Replies) HoldWrite(seq uint64, ret int64, file uint64, offset, movedTo 
 	return true
 }
 
-// minWritesRoom is the least room a batch's packed writes are made with.
+// minWritesRoom is the least room a batch's packed writes (or results)
+// are made with.
 const minWritesRoom = 8
+
+// HoldDone keeps the reply of posted call seq, which returned ret and
+// carries nothing else (ResultAlone: the caller checked), packed
+// (sentrypb.PostedDone), and reports true, unless the client does not
+// take such replies (Packed) or MaxHeld are held already: then it
+// reports false and holds nothing. Its values are copied: the caller may
+// reuse the Reply (a Task's, the thread's spare for its next call: a
+// posted umask, close or chmod then allocates none: TestSpareTaskOfResults).
+func (b *Replies) HoldDone(seq uint64, ret int64) bool {
+	if !b.Packed || b.Len() >= MaxHeld {
+		return false
+	}
+	d := b.done
+	if d == nil {
+		n := min(max(b.lastDone, minWritesRoom), MaxHeld)
+		d = &sentrypb.PostedDone{Seq: make([]uint64, 0, n), Ret: make([]int64, 0, n)}
+		b.done = d
+	}
+	d.Seq = append(d.Seq, seq)
+	d.Ret = append(d.Ret, ret)
+	return true
+}
 
 // newPostedWrites returns packed writes with room for n in each of its
 // five arrays, made in two allocations (not five grown by append, a
@@ -100,7 +130,7 @@ func newPostedWrites(n int) *sentrypb.PostedWrites {
 func (b *Replies) Room() bool { return b.PackedWrites && b.Len() < MaxHeld }
 
 // Len is the number of replies held.
-func (b *Replies) Len() int { return len(b.held) + len(b.writes.GetSeq()) }
+func (b *Replies) Len() int { return len(b.held) + len(b.done.GetSeq()) + len(b.writes.GetSeq()) }
 
 // Attach puts the held replies in front of m's content
 // (ServerMessage.posted_replies, and posted_done when Packed,
@@ -133,14 +163,20 @@ func (b *Replies) TakeInto(r *sentrypb.Reply) {
 
 // take returns the held replies, those that carry a result alone packed
 // in done when Packed, and the writes' packed ones, and forgets them.
+// Results held packed (HoldDone) are done as they are: a reply held
+// whole beside them goes whole, since the client merges each list in seq
+// order and done's must stay so.
 func (b *Replies) take() (full []*sentrypb.Reply, done *sentrypb.PostedDone, writes *sentrypb.PostedWrites) {
-	held, writes := b.held, b.writes
-	b.held, b.writes, b.urgent = nil, nil, false
+	held, done, writes := b.held, b.done, b.writes
+	b.held, b.done, b.writes, b.urgent = nil, nil, nil, false
 	if writes != nil {
 		b.lastWrites = len(writes.Seq)
 	}
-	if !b.Packed {
-		return held, nil, writes
+	if done != nil {
+		b.lastDone = len(done.Seq)
+	}
+	if !b.Packed || done != nil {
+		return held, done, writes
 	}
 	full = held[:0]
 	for _, r := range held {
@@ -181,4 +217,4 @@ func ResultAlone(r *sentrypb.Reply) bool {
 
 // Drop forgets the held replies: their stream is gone, and the client
 // re-sends the calls on its next one.
-func (b *Replies) Drop() { b.held, b.writes, b.urgent = nil, nil, false }
+func (b *Replies) Drop() { b.held, b.done, b.writes, b.urgent = nil, nil, nil, false }

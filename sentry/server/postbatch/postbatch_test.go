@@ -69,6 +69,92 @@ func TestReplies(t *testing.T) {
 	}
 }
 
+// TestHoldDone: a result alone held packed keeps its values (the Reply
+// may be reused at once) and goes in posted_done; only to a client that
+// takes them (Packed) and within MaxHeld; a reply held whole beside
+// packed results goes whole, so that posted_done stays in seq order.
+func TestHoldDone(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		packed bool
+		// held are the replies held before, whole.
+		held     int
+		wantHeld bool
+	}{
+		{"taken", true, 0, true},
+		{"beside others", true, 3, true},
+		{"not taken", false, 0, false},
+		{"full", true, MaxHeld, false},
+		{"room for one", true, MaxHeld - 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &Replies{Packed: tc.packed}
+			for i := range tc.held {
+				b.Hold(&sentrypb.Reply{Seq: uint64(i + 1), Errno: 1})
+			}
+			r := &sentrypb.Reply{Seq: uint64(tc.held + 1), Ret: 0o22}
+			if got := b.HoldDone(r.Seq, r.Ret); got != tc.wantHeld {
+				t.Fatalf("HoldDone = %v, want %v", got, tc.wantHeld)
+			}
+			wantLen := tc.held
+			if tc.wantHeld {
+				wantLen++
+			}
+			if b.Len() != wantLen {
+				t.Errorf("Len = %d, want %d", b.Len(), wantLen)
+			}
+			// The caller reuses r (its Task's) for its next call.
+			r.Seq, r.Ret = 999, -1
+			m := b.Take()
+			if !tc.wantHeld {
+				return
+			}
+			if d := m.GetPostedDone(); len(d.GetSeq()) != 1 || d.Seq[0] != uint64(tc.held+1) || d.Ret[0] != 0o22 {
+				t.Errorf("posted_done %v, want seq %d ret 0o22", d, tc.held+1)
+			}
+			if len(m.PostedReplies) != tc.held {
+				t.Errorf("%d replies whole, want %d", len(m.PostedReplies), tc.held)
+			}
+			if b.Len() != 0 {
+				t.Errorf("%d replies still held after sending", b.Len())
+			}
+		})
+	}
+	t.Run("packed results fill the batch", func(t *testing.T) {
+		b := &Replies{Packed: true, PackedWrites: true}
+		for seq := range uint64(MaxHeld) {
+			if !b.HoldDone(seq+1, 0) {
+				t.Fatalf("HoldDone %d refused", seq+1)
+			}
+		}
+		// The next reply goes now, with them: a batch is MaxHeld.
+		if b.Hold(&sentrypb.Reply{Seq: MaxHeld + 1}) || b.HoldWrite(MaxHeld+1, 1, 1, 0, 1) || b.HoldDone(MaxHeld+1, 0) {
+			t.Errorf("a reply held past %d packed results", MaxHeld)
+		}
+	})
+	t.Run("dropped", func(t *testing.T) {
+		b := &Replies{Packed: true}
+		b.HoldDone(1, 0)
+		b.Drop()
+		if b.Len() != 0 || b.Take() != nil {
+			t.Errorf("a packed result still held after Drop")
+		}
+	})
+	t.Run("whole result beside packed ones", func(t *testing.T) {
+		b := &Replies{Packed: true}
+		b.HoldDone(1, 0)
+		b.Hold(&sentrypb.Reply{Seq: 2})
+		b.HoldDone(3, 0)
+		m := b.Take()
+		if got := m.GetPostedDone().GetSeq(); !slices.Equal(got, []uint64{1, 3}) {
+			t.Errorf("posted_done seqs %v, want [1 3]", got)
+		}
+		if len(m.PostedReplies) != 1 || m.PostedReplies[0].Seq != 2 {
+			t.Errorf("replies whole %v, want seq 2's", m.PostedReplies)
+		}
+	})
+}
+
 func TestRepliesBounded(t *testing.T) {
 	var b Replies
 	for i := 0; i < MaxHeld; i++ {
