@@ -71,7 +71,10 @@
 // decodes a ClientMessage's plain posted system calls itself (one
 // allocation a call, long input and leased bytes left in the frame, which the
 // message then owns: frameReader.readClientMessage), and everything
-// else with proto.Unmarshal, to the same result.
+// else with proto.Unmarshal, to the same result; the client's encodes
+// them by hand (callencode.go), to proto.Marshal's bytes. A message's
+// packed results are handed out in the Replies of the message before
+// (StreamConn.spareDone): OnReply keeps no pointer to one.
 //
 // Dependencies: proto/sentrypb, grpc, protobuf, gVisor's pkg/flipcall. It
 // must not import sentry/ or the command.
@@ -79,7 +82,7 @@
 // Lock order: StreamConn.sendMu > frameWriter.mu; hopOrder.mu >
 // frameWriter.mu (a server's socket write is counted under it);
 // StreamConn.mu (also hopClient's, which shuts channels down under it),
-// hopOrder.rmu (idem) and mux.mu are leaves (mux.handshaking is a
+// StreamConn.spareMu, hopOrder.rmu (idem) and mux.mu are leaves (mux.handshaking is a
 // semaphore, never held with a lock). No lock is held while a callback
 // (OnPush, OnReply, OnFarewell) runs; a channel reply's OnReply runs
 // with hopClient.folding set, never concurrently with another.

@@ -246,8 +246,10 @@
 // waiting for posted ones (client.postedWaiters). A system call runs in
 // a kernel.Task that holds its reply; the Task of a posted write whose
 // reply went packed (replyPosted: its values copied into the batch's
-// posted_writes) is its thread's spare, zeroed, for the next call
-// (threadCalls.spareTask): a loop of writes allocates no Task per write.
+// posted_writes), or of a posted call whose reply is a result alone
+// (posted_done: postbatch.HoldDone), is its thread's spare, zeroed, for
+// the next call (threadCalls.spareTask): a loop of writes or umasks
+// allocates no Task per call.
 //
 // # Peers (grant.go, package seqguard)
 //

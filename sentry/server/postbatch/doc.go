@@ -4,7 +4,9 @@
 // for is held while the same thread's next queued call is posted too, and
 // goes out with the next message to the client
 // (ServerMessage.posted_replies, posted_done, and posted_writes: a write
-// behind's packed, HoldWrite), in front of that message's content.
+// behind's packed, HoldWrite; a result alone's, HoldDone, which copies its
+// values so that the caller may reuse the Reply), in front of that
+// message's content.
 //
 // It owns only the held replies. It depends on proto/sentrypb and nothing
 // of the server: the server decides when to hold (Hold) and attaches what
