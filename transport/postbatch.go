@@ -357,6 +357,56 @@ func (c *StreamConn) UnqueuePosted(calls ...*pb.Call) bool {
 	return true
 }
 
+// DropPosted takes call drop out of the queue and runs edit, under the
+// send lock (no encoding of a queued call races it), if tail are still
+// the queue's last calls, in that order, drop among them: the others
+// stay queued, as edit changed them. Either both happen or neither.
+// sentry/client moves an fd's posted open, unsent yet, to the fd of its
+// dup when the fd is closed: the dup is dropped and the open (and the
+// listing's call after it) edited to name the dup's fd (dupmove.go).
+// Nothing is changed on a dead connection (UnqueuePosted's rule).
+func (c *StreamConn) DropPosted(tail []*pb.Call, drop *pb.Call, edit func()) bool {
+	if c.Err() != nil {
+		return false
+	}
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	n, k := len(c.postQ), len(tail)
+	if k == 0 || n < k {
+		return false
+	}
+	at := -1
+	for i, call := range tail {
+		if c.postQ[n-k+i] != call {
+			return false
+		}
+		if call == drop {
+			at = n - k + i
+		}
+	}
+	if at < 0 {
+		return false
+	}
+	edit()
+	copy(c.postQ[at:], c.postQ[at+1:])
+	c.postQ[n-1] = nil
+	c.postQ = c.postQ[:n-1]
+	c.postQBytes -= callInputBytes(drop)
+	// The take-back tail (the queue's last postQTakeBacks) is one
+	// shorter if drop was in it.
+	if n-1-at < c.postQTakeBacks {
+		c.postQTakeBacks--
+	}
+	if len(c.postQ) == 0 {
+		c.postTimer.Stop()
+		c.postQTakeBacks, c.postQKept = 0, 0
+	}
+	c.mu.Lock()
+	delete(c.pending, drop.Seq)
+	c.mu.Unlock()
+	return true
+}
+
 // Merger changes a queued posted call (MergePosted): Merge returns how
 // many input bytes it added (callInputBytes), or -1 if it changed
 // nothing.

@@ -300,6 +300,63 @@ func TestUnqueuePosted(t *testing.T) {
 	}
 }
 
+// TestDropPosted: a queued posted call is dropped from the queue's tail,
+// the others edited, only while the tail is the queue's last calls,
+// unsent; the dropped one is never sent nor awaited, the edited ones go
+// as edited with the next call.
+func TestDropPosted(t *testing.T) {
+	s, c := dialBatchServer(t)
+	// Hold the send lock so that the timer cannot send the queue while
+	// it is built.
+	c.sendMu.Lock()
+	open, dup, listing := postedCall(), postedCall(), postedCall()
+	for _, call := range []*pb.Call{open, dup, listing} {
+		if _, err := c.register(call); err != nil {
+			t.Fatal(err)
+		}
+		c.postQ = append(c.postQ, call)
+	}
+	c.postQTakeBacks = 3
+	c.sendMu.Unlock()
+	edited := 0
+	edit := func() { edited++; open.GetSyscall().Sysno = 3 }
+	if c.DropPosted([]*pb.Call{open, dup}, dup, edit) {
+		t.Error("dropped from a tail with another call queued after it")
+	}
+	if c.DropPosted([]*pb.Call{dup, listing}, open, edit) {
+		t.Error("dropped a call outside the tail")
+	}
+	if edited != 0 {
+		t.Fatalf("edited %d times where nothing was dropped", edited)
+	}
+	if !c.DropPosted([]*pb.Call{open, dup, listing}, dup, edit) || edited != 1 {
+		t.Fatalf("could not drop the middle of the queue's tail (edited %d times)", edited)
+	}
+	if c.postQTakeBacks != 2 || len(c.postQ) != 2 {
+		t.Errorf("take-back tail %d of %d queued, want 2 of 2", c.postQTakeBacks, len(c.postQ))
+	}
+	if c.DropPosted([]*pb.Call{open, dup, listing}, dup, edit) {
+		t.Error("dropped a posted call twice")
+	}
+	r, err := c.Call(context.Background(), &pb.Call{Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, calls := s.seen()
+	if len(frames) != 1 || !slices.Equal(frames[0], []uint64{open.Seq, listing.Seq}) || calls[0] != r.Seq {
+		t.Errorf("frames carried posted seqs %v with calls %v, want [%d %d] before call %d", frames, calls, open.Seq, listing.Seq, r.Seq)
+	}
+	if c.DropPosted([]*pb.Call{open, listing}, listing, edit) {
+		t.Error("dropped a posted call already sent")
+	}
+	c.mu.Lock()
+	_, pending := c.pending[dup.Seq]
+	c.mu.Unlock()
+	if pending {
+		t.Error("the dropped call's reply is still awaited")
+	}
+}
+
 // TestDueQueueLeavesNewCall: a call posted into a due queue sends the
 // queue without it, so the new call stays queued and may still be taken
 // back (an open its close follows at once). When the due send took it

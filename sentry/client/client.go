@@ -814,7 +814,7 @@ func (c *client) shutdown() {
 		"read_cache_hits", c.rcache.hitCount(), "leases", c.rcache.grantCount(), "leases_ahead", c.rcache.aheadCounts(), "mmaps_reused", c.mmapsReused.Load(), "mmaps_replanned", c.mmapsReplanned.Load(), "mmaps_forwarded", c.mmapsForwarded.Load(), "app_faults", c.appFaults.Load(), "mapped_refreshes", c.files.refreshes.Load(),
 		"page_reads", c.files.pageReads.Load(), "page_read_bytes", c.files.pageReadBytes.Load(), "mapped_fds", c.files.hostFDs.Load(), "mapped_fd_reads", c.files.hostReads.Load(), "mapped_fd_read_bytes", c.files.hostReadBytes.Load(), "lent_fds", lentFDs, "lent_fd_reads", lentReads, "lent_fd_read_bytes", lentReadBytes, "pages_ahead", c.files.pagesAhead.Load(), "pages_ahead_bytes", c.files.pagesAheadBytes.Load(), "file_releases", c.files.releases.Load(), "file_releases_posted", c.files.releasesPosted.Load(), "path_cache_hits", c.pcache.hitCount(), "idle_epolls", c.idle.hits.Load(), "idle_leases", c.idle.grants.Load(), "path_answers_kept", c.pcache.keptCount(),
 		"posted_opens", c.opens.posted.Load(), "posted_creates", c.opens.created.Load(), "posted_unlinks", c.opens.removed.Load(), "posted_mkdirs", c.opens.mkdirs.Load(),
-		"unposted_opens", c.opens.unposted.Load(), "unposted", c.conn.unposted.Load(), "merged_writes", c.conn.mergedWrites.Load(),
+		"unposted_opens", c.opens.unposted.Load(), "opens_moved_to_dups", c.opens.movedToDup.Load(), "unposted", c.conn.unposted.Load(), "merged_writes", c.conn.mergedWrites.Load(),
 		"ahead_answered", ahead.answered, "ahead_asks", ahead.asks, "ahead_waits", ahead.waits, "ahead_missed", ahead.missed,
 		"waited_time", c.conn.callWaits.String(), "ahead_wait_time", c.pcache.aheadWaitTimeNow(),
 		"creation_waits", creationWaits, "creation_waits_late", creationWaitsLate,

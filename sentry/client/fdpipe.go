@@ -191,6 +191,19 @@ func (t *task) pipelineDup(sysno uintptr, args [6]uint64) (uint64, bool) {
 		}
 		t.c.ids.dupDone(slot, r)
 	}
+	if o := t.unsentOpens.top(); o != nil && o.po.fd == oldfd && o.po.table == slot.table {
+		// fts's dup of the directory it just opened (dupmove.go).
+		if desc, _ := t.c.ids.fileOf(t.proc.pid, oldfd); t.dupOfUnsentOpen(desc, oldfd, cloexec, slot.wasOpen) == o {
+			pc := newPostedCall(t.tid, sysno, args, nil)
+			if !t.c.conn.PostCallTakeBack(pc, done) {
+				t.c.ids.dupDone(slot, nil)
+				return 0, false
+			}
+			o.dup = &unsentDup{call: &pc.call, fd: fd, cloexec: cloexec}
+			t.posted = true
+			return uint64(fd), true
+		}
+	}
 	if !t.post(sysno, args, nil, done) {
 		t.c.ids.dupDone(slot, nil)
 		return 0, false

@@ -119,8 +119,9 @@ type postedOpens struct {
 	seen map[pathKey]bool
 	// next numbers provisional descriptions; posted counts the posted
 	// opens, created the posted creating opens (postcreate.go), unposted
-	// the posted opens taken back with their close (unpostOpen). Atomic.
-	next, posted, created, unposted atomic.Uint64
+	// the posted opens taken back with their close (unpostOpen),
+	// movedToDup those moved to their dup's fd (dupmove.go). Atomic.
+	next, posted, created, unposted, movedToDup atomic.Uint64
 	// removed counts the posted unlinks (postunlink.go), mkdirs the
 	// posted mkdirs (postmkdir.go). Atomic.
 	removed, mkdirs atomic.Uint64
@@ -356,7 +357,7 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	// A regular file's reads that find no lease yet are forwarded, and
 	// their replies bring this one's: nothing waits for it.
 	oc.sc.ReplyCanWait = kind == openedRegular
-	oc.unsent = unsentOpen{call: &oc.call, po: po}
+	oc.unsent = unsentOpen{call: &oc.call, po: po, cloexec: flags&unix.O_CLOEXEC != 0}
 	// Posted to be taken back: its close may follow at once (unpostOpen).
 	if !t.c.conn.PostCallTakeBack(&oc.postedCall, oc.done) {
 		// Recovering: the open waits as usual.
@@ -433,8 +434,12 @@ func (oc *postedOpenCall) done(r *pb.Reply) { oc.c.openDone(oc.unsent.po, r) }
 // of /etc/passwd for each member), if they were, and a posted F_SETFD of
 // its fd (fdflags.go: rm's of each directory it opens to check).
 type unsentOpen struct {
-	call    *pb.Call
-	po      postedOpen
+	call *pb.Call
+	po   postedOpen
+	// cloexec is the open's O_CLOEXEC; dup, a posted dup of its fd that
+	// may move the open to the dup's fd (dupmove.go).
+	cloexec bool
+	dup     *unsentDup
 	listing *pb.Call
 	// seeks are the first nSeeks posted lseeks and F_SETFDs, in the
 	// order posted; a read past them is posted as usual (the open is
@@ -477,9 +482,17 @@ func (t *task) seekTakeable(desc uint64, fd int32) (*unsentOpen, bool) {
 // a getdents64 or an lseek moved is the closed description's alone, and
 // the listing and the reads were answered under its leases). Not in a
 // sandbox that made an inotify instance: a watch there would see the
-// pair (IN_OPEN, IN_CLOSE_NOWRITE) or the listing (IN_ACCESS).
+// pair (IN_OPEN, IN_CLOSE_NOWRITE) or the listing (IN_ACCESS). An open
+// whose fd a posted dup copied is moved to the dup's fd instead
+// (moveOpenToDup): the close is not sent either.
 func (t *task) unpostOpen(table uint64, fd int32) bool {
 	o := t.unsentOpens.pop(table, fd)
+	if o != nil && o.dup != nil {
+		// Its fd was dupped: the open moves to the dup's fd
+		// (dupmove.go), and no inotify watch sees a difference (no
+		// event is an fd's).
+		return t.moveOpenToDup(table, o)
+	}
 	if o == nil || t.c.inotifyUsed.Load() {
 		return false
 	}

@@ -935,6 +935,46 @@ func (s *remoteSession) Unpost(cs ...*pb.Call) bool {
 	return true
 }
 
+// DropPosted takes back posted call drop, one of tail (the last calls
+// posted, in that order), and runs edit on the others, if none was sent
+// yet and nothing was posted after them (transport's DropPosted): both
+// or neither. drop is no longer in flight and its done is never called;
+// the edited calls stay in flight as edited (a recovery re-sends them
+// so). The caller undoes what it did for drop.
+func (s *remoteSession) DropPosted(tail []*pb.Call, drop *pb.Call, edit func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recovering || s.fatal != nil || len(tail) == 0 || tail[len(tail)-1].Seq != s.seq {
+		return false
+	}
+	s.imu.Lock()
+	for _, c := range tail {
+		p := s.inflight[c.Seq]
+		if p == nil || !p.posted || p.call != c || p.conn != s.conn {
+			s.imu.Unlock()
+			return false
+		}
+	}
+	s.imu.Unlock()
+	if !s.conn.DropPosted(tail, drop, edit) {
+		return false
+	}
+	s.imu.Lock()
+	if p := s.inflight[drop.Seq]; p != nil && p.readiness {
+		s.postedReadiness--
+	}
+	delete(s.inflight, drop.Seq)
+	s.postedOut--
+	s.postedBytes -= inputBytes(drop)
+	if changesFileBytes(drop) {
+		s.postedChanges--
+	}
+	s.imu.Unlock()
+	s.postedCalls.Add(^uint64(0))
+	s.unposted.Add(1)
+	return true
+}
+
 // Send sends a message that has no reply. Interrupts and stdin data sent
 // while the server is gone are queued and sent after the recovery;
 // Goodbye fails.

@@ -1,0 +1,101 @@
+package client
+
+import (
+	"cmp"
+	"slices"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+)
+
+// An unsent posted open moved to its dup's fd (docs/ARCHITECTURE.md,
+// "fts walks").
+//
+// fts (GNU find, rm -r) opens each directory relative to its parent's
+// fd (openat(parent, name) = 3, posted: postopen.go), dups the new fd
+// (fcntl(3, F_DUPFD_CLOEXEC, 3) = 4, posted: fdpipe.go), lists it through
+// fd 3 (answered from a listing ahead, whose posted getdents64 only
+// moves the cursor: dirahead.go) and closes fd 3, keeping fd 4: three
+// posted calls and a close a directory for one open. When the dup names
+// the fd of the task's newest unsent open, nothing was posted since but
+// that open, and the dup makes a free fd with the close-on-exec flag
+// the open set, it is posted to be taken back (unsentOpen.dup). When fd
+// 3's close then comes while the open, the dup and the listing's call
+// are still unsent and the last calls posted, with nothing posted on fd
+// 3 but that listing (no F_SETFD, no lseek: they would act on fd 4), the
+// dup is taken back and the open and the listing's call are edited to
+// name fd 4 (Syscall.install_fd, the getdents64's fd): the close is not
+// sent either (remoteSession.DropPosted, under the send lock). The
+// server then opens the same description at fd 4, with the same cursor
+// and flags, and never sees fd 3, as it would have after the close; fd
+// 4 was free there, as in the client's copy of the table when the dup
+// took it. The open stays the task's newest unsent one, now of fd 4: a
+// close of fd 4 that follows may take the open and its listing back
+// (unpostOpen: an empty directory rm -r removes). A recovery re-sends the
+// edited calls as they are. GNU find and rm -r over /usr/include: two
+// posted calls fewer a directory whose listing asked for none ahead
+// (TestFtsDupMove).
+
+// unsentDup is a posted dup of an unsent open's fd that may be taken back
+// when that fd is closed (moveOpenToDup).
+type unsentDup struct {
+	call *pb.Call
+	// fd is the dup's new fd, cloexec its close-on-exec flag.
+	fd      int32
+	cloexec bool
+}
+
+// dupOfUnsentOpen returns the task's newest unsent open if a dup of fd
+// oldfd of description desc (in the task's table) to newfd, with
+// close-on-exec flag cloexec, which replaced no open fd (replaced), may
+// move that open there when oldfd is closed (see above).
+func (t *task) dupOfUnsentOpen(desc uint64, oldfd int32, cloexec, replaced bool) *unsentOpen {
+	o := t.unsentOpens.top()
+	if o == nil || replaced || o.po.desc != desc || o.po.fd != oldfd || o.cloexec != cloexec ||
+		o.dup != nil || o.listing != nil || o.nSeeks != 0 || o.call.Seq != t.c.conn.issued.Load() {
+		return nil
+	}
+	return o
+}
+
+// moveOpenToDup moves o, the unsent open of fd o.po.fd of table, which
+// is being closed (postClose took the fd), to the fd of its dup (see
+// above), and reports whether it did: the close is then not sent, and o
+// is the task's newest unsent open again, of the dup's fd.
+func (t *task) moveOpenToDup(table uint64, o *unsentOpen) bool {
+	// The dup was made with the open's close-on-exec flag
+	// (dupOfUnsentOpen); a call posted on either fd since (an F_SETFD,
+	// an lseek: unsentOpen.seeks) is in the queue among tail's calls,
+	// and the queue's check refuses it.
+	d, closed := o.dup, o.po.fd
+	if d == nil {
+		return false
+	}
+	tail := make([]*pb.Call, 0, 3)
+	tail = append(tail, o.call, d.call)
+	if o.listing != nil {
+		tail = append(tail, o.listing)
+	}
+	// In the order posted, as the queue holds them: the listing may
+	// come before the dup.
+	slices.SortFunc(tail, func(a, b *pb.Call) int { return cmp.Compare(a.Seq, b.Seq) })
+	open, listing := o.call.GetSyscall(), o.listing.GetSyscall()
+	// Under the send lock: the open's reply (openDone) reads po.fd.
+	edit := func() {
+		*open.InstallFd, o.po.fd = d.fd, d.fd
+		if listing != nil {
+			listing.Args[0] = uint64(uint32(d.fd))
+		}
+	}
+	if open.InstallFd == nil || !t.c.conn.DropPosted(tail, d.call, edit) {
+		return false
+	}
+	// The dup's count of posted calls on its fd is the open's now; the
+	// open's on the closed fd goes.
+	t.c.ids.mu.Lock()
+	t.c.ids.postedFD(table, closed, -1)
+	t.c.ids.mu.Unlock()
+	o.dup = nil
+	t.unsentOpens.push(o)
+	t.c.opens.movedToDup.Add(1)
+	return true
+}
