@@ -448,7 +448,12 @@ func (t *task) answerAhead(args [6]uint64, desc uint64, k pathKey, a *pathAnswer
 	// find lists and closes) is posted to be taken back with the open
 	// by the close (unpostOpen): the three are then never sent.
 	o := t.unsentOpens.top()
-	bare := len(coming) == 0 && o != nil && o.po.desc == desc && o.po.fd == fd
+	mine := o != nil && o.po.desc == desc && o.po.fd == fd
+	bare := len(coming) == 0 && mine
+	// One that asks, of the fd fts dupped (dupmove.go), is sent with
+	// the close of that fd, which follows at once: after the close
+	// moved the open to the dup's fd, or failed to.
+	withClose := !bare && mine && o.dup != nil && o.listing == nil
 	posted := false
 	if bare {
 		posted = t.c.conn.PostCallTakeBack(call, done)
@@ -461,8 +466,8 @@ func (t *task) answerAhead(args [6]uint64, desc uint64, k pathKey, a *pathAnswer
 		t.forgetListingEnd(fd)
 		return 0, false
 	}
-	if bare {
-		o.listing = &call.call
+	if bare || withClose {
+		o.listing, o.listingAsks = &call.call, withClose
 	} else if len(coming) > 0 {
 		// The walk enters these directories soon: the server lists
 		// them meanwhile, not after the post delay.

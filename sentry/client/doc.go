@@ -213,7 +213,9 @@
 // posted with remoteSession.PostTakeBack, which the queue's timer and
 // heartbeats leave queued a few post delays (transport's take-back
 // tail). task.unsentOpens keeps the last few such opens, so a
-// directory's is taken back after its subdirectories' were. A
+// directory's is taken back after its subdirectories' were. A close of
+// the fd whose posted dup is unsent too moves the open to the dup's fd
+// instead (dupmove.go: fts's open, dup and close of each directory). A
 // revocation's acknowledgment
 // is sent only once the opens posted on the answers it drops are on the
 // stream (postedOpens.revoking): the server then runs them before the

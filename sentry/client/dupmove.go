@@ -31,9 +31,11 @@ import (
 // took it. The open stays the task's newest unsent one, now of fd 4: a
 // close of fd 4 that follows may take the open and its listing back
 // (unpostOpen: an empty directory rm -r removes). A recovery re-sends the
-// edited calls as they are. GNU find and rm -r over /usr/include: two
-// posted calls fewer a directory whose listing asked for none ahead
-// (TestFtsDupMove).
+// edited calls as they are. A listing's call that asks for listings
+// ahead, sent at once otherwise, is held for that close (answerAhead),
+// which sends it; it is never taken back. GNU find over /usr/include:
+// posted calls 7,796 -> 6,407, 703 of 834 opens moved; rm -r of a copy:
+// 14,358 -> 12,853, 747 of 833 (TestFtsDupMove).
 
 // unsentDup is a posted dup of an unsent open's fd that may be taken back
 // when that fd is closed (moveOpenToDup).
@@ -70,6 +72,11 @@ func (t *task) moveOpenToDup(table uint64, o *unsentOpen) bool {
 	if d == nil {
 		return false
 	}
+	if o.listingAsks {
+		// Held for this close (answerAhead): the server lists ahead
+		// now, whether the open moved or not.
+		defer t.c.conn.sendPosted()
+	}
 	tail := make([]*pb.Call, 0, 3)
 	tail = append(tail, o.call, d.call)
 	if o.listing != nil {
@@ -95,7 +102,11 @@ func (t *task) moveOpenToDup(table uint64, o *unsentOpen) bool {
 	t.c.ids.postedFD(table, closed, -1)
 	t.c.ids.mu.Unlock()
 	o.dup = nil
-	t.unsentOpens.push(o)
+	if !o.listingAsks {
+		// A listing that asked is never taken back: the walk waits
+		// for what it asked.
+		t.unsentOpens.push(o)
+	}
 	t.c.opens.movedToDup.Add(1)
 	return true
 }

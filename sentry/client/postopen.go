@@ -441,6 +441,9 @@ type unsentOpen struct {
 	cloexec bool
 	dup     *unsentDup
 	listing *pb.Call
+	// listingAsks says listing asked for listings ahead: it is sent
+	// with the close of the open's fd, never taken back (dirahead.go).
+	listingAsks bool
 	// seeks are the first nSeeks posted lseeks and F_SETFDs, in the
 	// order posted; a read past them is posted as usual (the open is
 	// then sent).

@@ -383,9 +383,10 @@ func checkNoServerFailures(t *testing.T, log []byte) {
 // open, the dup and that getdents64 are unsent, the close moves the
 // open to fd B instead (sentry/client/dupmove.go): the dup and the
 // close are never sent, two posted calls fewer a directory whose
-// listing asked for none ahead (GNU find over /usr/include: 7,796 ->
-// 6,789 posted calls, 501 of 834 opens moved; rm -r of a copy: 14,358
-// -> 12,796, 740 of 833). The output must be the native one.
+// listing asked for none ahead, and for one whose listing asked, which
+// is sent with the close (GNU find over /usr/include: 7,796 -> 6,407
+// posted calls, 703 of 834 opens moved; rm -r of a copy: 14,358 ->
+// 12,853, 747 of 833). The output must be the native one.
 func TestFtsDupMove(t *testing.T) {
 	tu.RequireRoot(t)
 	t.Run("find", func(t *testing.T) {
@@ -397,11 +398,13 @@ func TestFtsDupMove(t *testing.T) {
 		checkNoServerFailures(t, log)
 		moved, closes := logInts(t, log, movedOpens)[0], logCount(log, ftsPostedCloses)
 		t.Logf("opens moved to their dup's fd: %d of %d directories; closes posted: %d", moved, dirs, closes)
-		// At least the 40 leaves' (their listings ask for none
-		// ahead) but for a few whose open a loaded machine's queue
-		// timer sent first.
-		if moved < dirs/8 {
-			t.Errorf("%d opens moved to their dup's fd, want at least %d of the %d directories'", moved, dirs/8, dirs)
+		// Most (136 of 165 here): those whose listing asked for
+		// none ahead, and those whose listing that asked was held
+		// for the close (before, 59-68: the 40 leaves' and a few
+		// whose subdirectories were held already), but for some
+		// whose open a loaded machine's queue timer sent first.
+		if moved < dirs/2 {
+			t.Errorf("%d opens moved to their dup's fd, want at least %d of the %d directories'", moved, dirs/2, dirs)
 		}
 	})
 	t.Run("rm", func(t *testing.T) {
