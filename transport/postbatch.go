@@ -388,6 +388,44 @@ func (c *StreamConn) DropPosted(tail []*pb.Call, drop *pb.Call, edit func()) boo
 		return false
 	}
 	edit()
+	c.dropAtLocked(at)
+	return true
+}
+
+// DropPostedIf takes call drop out of the queue if it is still queued,
+// unsent, the queue's last call has seq last (nothing was posted after
+// it that the connection did not queue), and neutral accepts every call
+// queued after drop (run under the send lock): the others stay queued.
+// sentry/client drops a posted dup whose new fd is closed while the dup
+// is unsent and no call after it needs that fd (dupmove.go). Nothing is
+// changed on a dead connection (UnqueuePosted's rule).
+func (c *StreamConn) DropPostedIf(drop *pb.Call, last uint64, neutral func(*pb.Call) bool) bool {
+	if c.Err() != nil {
+		return false
+	}
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	n := len(c.postQ)
+	if n == 0 || c.postQ[n-1].Seq != last {
+		return false
+	}
+	at := n - 1
+	for ; at >= 0 && c.postQ[at] != drop; at-- {
+		if !neutral(c.postQ[at]) {
+			return false
+		}
+	}
+	if at < 0 {
+		return false
+	}
+	c.dropAtLocked(at)
+	return true
+}
+
+// dropAtLocked takes the queue's call at index at out of it and forgets
+// its reply channel (DropPosted, DropPostedIf). Precondition: c.sendMu.
+func (c *StreamConn) dropAtLocked(at int) {
+	n, drop := len(c.postQ), c.postQ[at]
 	copy(c.postQ[at:], c.postQ[at+1:])
 	c.postQ[n-1] = nil
 	c.postQ = c.postQ[:n-1]
@@ -404,7 +442,6 @@ func (c *StreamConn) DropPosted(tail []*pb.Call, drop *pb.Call, edit func()) boo
 	c.mu.Lock()
 	delete(c.pending, drop.Seq)
 	c.mu.Unlock()
-	return true
 }
 
 // Merger changes a queued posted call (MergePosted): Merge returns how

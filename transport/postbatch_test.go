@@ -357,6 +357,51 @@ func TestDropPosted(t *testing.T) {
 	}
 }
 
+// TestDropPostedIf: a queued posted call is dropped only while the
+// queue's last call is the one named last, and the calls after it are
+// all neutral; the others stay queued and go with the next call.
+func TestDropPostedIf(t *testing.T) {
+	s, c := dialBatchServer(t)
+	c.sendMu.Lock()
+	dup, open, listing := postedCall(), postedCall(), postedCall()
+	for _, call := range []*pb.Call{dup, open, listing} {
+		if _, err := c.register(call); err != nil {
+			t.Fatal(err)
+		}
+		c.postQ = append(c.postQ, call)
+	}
+	c.sendMu.Unlock()
+	var seen []uint64
+	neutral := func(call *pb.Call) bool { seen = append(seen, call.Seq); return call != open }
+	if c.DropPostedIf(dup, listing.Seq, neutral) {
+		t.Error("dropped a call with one that is not neutral after it")
+	}
+	if c.DropPostedIf(dup, listing.Seq+1, func(*pb.Call) bool { return true }) {
+		t.Error("dropped a call when the queue's last is not the last posted")
+	}
+	seen = nil
+	if !c.DropPostedIf(open, listing.Seq, neutral) {
+		t.Fatal("could not drop a call with only neutral ones after it")
+	}
+	if want := []uint64{listing.Seq}; !slices.Equal(seen, want) {
+		t.Errorf("neutral asked of seqs %v, want %v (the calls after the dropped one)", seen, want)
+	}
+	if c.DropPostedIf(open, listing.Seq, neutral) {
+		t.Error("dropped a posted call twice")
+	}
+	r, err := c.Call(context.Background(), &pb.Call{Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, calls := s.seen()
+	if len(frames) != 1 || !slices.Equal(frames[0], []uint64{dup.Seq, listing.Seq}) || calls[0] != r.Seq {
+		t.Errorf("frames carried posted seqs %v with calls %v, want [%d %d] before call %d", frames, calls, dup.Seq, listing.Seq, r.Seq)
+	}
+	if c.DropPostedIf(listing, listing.Seq, neutral) {
+		t.Error("dropped a posted call already sent")
+	}
+}
+
 // TestDueQueueLeavesNewCall: a call posted into a due queue sends the
 // queue without it, so the new call stays queued and may still be taken
 // back (an open its close follows at once). When the due send took it

@@ -215,7 +215,9 @@
 // tail). task.unsentOpens keeps the last few such opens, so a
 // directory's is taken back after its subdirectories' were. A close of
 // the fd whose posted dup is unsent too moves the open to the dup's fd
-// instead (dupmove.go: fts's open, dup and close of each directory). A
+// instead (dupmove.go: fts's open, dup and close of each directory),
+// and a close of a dup's fd while the dup is unsent takes the dup back
+// (dropDup: GNU find's dup of each directory's fd). A
 // revocation's acknowledgment
 // is sent only once the opens posted on the answers it drops are on the
 // stream (postedOpens.revoking): the server then runs them before the

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 
+	"golang.org/x/sys/unix"
+
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
@@ -109,4 +111,71 @@ func (t *task) moveOpenToDup(table uint64, o *unsentOpen) bool {
 	}
 	t.c.opens.movedToDup.Add(1)
 	return true
+}
+
+// A dup closed unsent.
+//
+// GNU find dups the fd of each directory it is in
+// (fcntl(dir, F_DUPFD_CLOEXEC, 0) = 4), handles one entry, and closes
+// fd 4: a posted dup and a posted close each time, twice a directory.
+// When the close of a dup's new fd comes while the dup is unsent, no
+// call posted after it names that fd or makes an fd the server would
+// choose (a posted open names its own, Syscall.install_fd; an F_DUPFD
+// takes the lowest free, which the dup held), and the process holds no
+// lock (takeFD: the close would have waited), the dup is taken back
+// (remoteSession.DropPostedIf) and the close not sent: the server never
+// sees the fd, as after the close (the description's last close may come
+// at the close of its old fd instead, a call the client already
+// answered). Not in a sandbox that made an inotify instance.
+
+// postedDup is the task's newest posted dup (task.lastDup).
+type postedDup struct {
+	call  *pb.Call
+	table uint64
+	fd    int32
+}
+
+// dropDup takes back the task's newest posted dup if it made fd of
+// table, which the caller is closing (postClose took the fd), and it may
+// (see above); the close is then not sent either.
+func (t *task) dropDup(table uint64, fd int32) bool {
+	d := t.lastDup
+	if d.call == nil || d.table != table || d.fd != fd {
+		// The close of another fd (find closes the directory's own
+		// fd before the dup's) leaves it.
+		return false
+	}
+	t.lastDup = postedDup{}
+	if t.c.inotifyUsed.Load() {
+		return false
+	}
+	if !t.c.conn.DropPostedIf(d.call, func(c *pb.Call) bool { return fdNeutral(c, fd) }) {
+		return false
+	}
+	// The dup's count of posted calls on fd goes with it.
+	t.c.ids.mu.Lock()
+	t.c.ids.postedFD(table, fd, -1)
+	t.c.ids.mu.Unlock()
+	t.c.opens.dupsDropped.Add(1)
+	return true
+}
+
+// fdNeutral says whether posted call c neither names fd nor makes an fd
+// the server chooses: whether it does the same with fd open or not
+// (dropDup). Only the calls fts's walk posts between a dup and its
+// close are known so.
+func fdNeutral(c *pb.Call, fd int32) bool {
+	sc := c.GetSyscall()
+	if sc == nil || len(sc.Args) < 3 || int32(sc.Args[0]) == fd {
+		return false
+	}
+	switch uintptr(sc.Sysno) {
+	case unix.SYS_OPENAT:
+		return sc.InstallFd != nil && *sc.InstallFd != fd
+	case unix.SYS_GETDENTS64, unix.SYS_CLOSE, unix.SYS_UNLINKAT, unix.SYS_LSEEK:
+		return true
+	case unix.SYS_FCNTL:
+		return sc.Args[1] == unix.F_SETFD || sc.Args[1] == unix.F_SETFL
+	}
+	return false
 }

@@ -204,9 +204,14 @@ func (t *task) pipelineDup(sysno uintptr, args [6]uint64) (uint64, bool) {
 			return uint64(fd), true
 		}
 	}
-	if !t.post(sysno, args, nil, done) {
+	pc := newPostedCall(t.tid, sysno, args, nil)
+	if !t.postChange(pc, done, "", 0, noChange, 0) {
 		t.c.ids.dupDone(slot, nil)
 		return 0, false
+	}
+	if !slot.wasOpen {
+		// Its close may take it back (dupmove.go dropDup).
+		t.lastDup = postedDup{call: &pc.call, table: slot.table, fd: fd}
 	}
 	return uint64(fd), true
 }

@@ -136,8 +136,8 @@ func (t *task) postClose(fd int32, afterPosted bool) bool {
 		return false
 	}
 	ids, _ := t.ownIDs()
-	if t.unpostOpen(ids.fdTable, fd) {
-		// The fd's open was never sent: neither is its close.
+	if t.unpostOpen(ids.fdTable, fd) || t.dropDup(ids.fdTable, fd) {
+		// The fd's open or dup was never sent: neither is its close.
 		t.c.ids.mu.Lock()
 		t.c.ids.postedFD(ids.fdTable, fd, -1)
 		t.c.ids.mu.Unlock()

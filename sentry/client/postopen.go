@@ -120,8 +120,9 @@ type postedOpens struct {
 	// next numbers provisional descriptions; posted counts the posted
 	// opens, created the posted creating opens (postcreate.go), unposted
 	// the posted opens taken back with their close (unpostOpen),
-	// movedToDup those moved to their dup's fd (dupmove.go). Atomic.
-	next, posted, created, unposted, movedToDup atomic.Uint64
+	// movedToDup those moved to their dup's fd, dupsDropped the posted
+	// dups taken back with their close (dupmove.go). Atomic.
+	next, posted, created, unposted, movedToDup, dupsDropped atomic.Uint64
 	// removed counts the posted unlinks (postunlink.go), mkdirs the
 	// posted mkdirs (postmkdir.go). Atomic.
 	removed, mkdirs atomic.Uint64

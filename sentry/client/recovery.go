@@ -959,6 +959,38 @@ func (s *remoteSession) DropPosted(tail []*pb.Call, drop *pb.Call, edit func()) 
 	if !s.conn.DropPosted(tail, drop, edit) {
 		return false
 	}
+	s.droppedLocked(drop)
+	return true
+}
+
+// DropPostedIf takes back posted call drop if it was not sent yet and
+// neutral accepts every call posted after it, none sent either
+// (transport's DropPostedIf). drop is no longer in flight and its done
+// is never called; the caller undoes what it did for it.
+func (s *remoteSession) DropPostedIf(drop *pb.Call, neutral func(*pb.Call) bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recovering || s.fatal != nil {
+		return false
+	}
+	s.imu.Lock()
+	p := s.inflight[drop.Seq]
+	s.imu.Unlock()
+	if p == nil || !p.posted || p.call != drop || p.conn != s.conn {
+		return false
+	}
+	// The queue's last call must be the session's: a call posted after
+	// the connection died is not queued, and the recovery re-sends it.
+	if !s.conn.DropPostedIf(drop, s.seq, neutral) {
+		return false
+	}
+	s.droppedLocked(drop)
+	return true
+}
+
+// droppedLocked forgets drop, a posted call taken out of the queue.
+// Precondition: s.mu.
+func (s *remoteSession) droppedLocked(drop *pb.Call) {
 	s.imu.Lock()
 	if p := s.inflight[drop.Seq]; p != nil && p.readiness {
 		s.postedReadiness--
@@ -972,7 +1004,6 @@ func (s *remoteSession) DropPosted(tail []*pb.Call, drop *pb.Call, edit func()) 
 	s.imu.Unlock()
 	s.postedCalls.Add(^uint64(0))
 	s.unposted.Add(1)
-	return true
 }
 
 // Send sends a message that has no reply. Interrupts and stdin data sent

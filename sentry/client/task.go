@@ -227,6 +227,9 @@ type task struct {
 	// again (a directory find closes after its subdirectories'; postopen.go,
 	// unpostOpen). Owned by the task goroutine.
 	unsentOpens unsentOpens
+	// lastDup is the newest dup this task posted, which a close of its
+	// fd may take back (dupmove.go).
+	lastDup postedDup
 	// unsentUmask is the last umask this task posted, which the next
 	// one may take back while it is unsent (umaskpair.go). Owned by the
 	// task goroutine.

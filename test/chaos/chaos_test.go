@@ -73,7 +73,7 @@ func TestServerKills(t *testing.T) {
 func TestGoferKills(t *testing.T) {
 	tu.RequireRoot(t)
 	bin := tu.Binary(t)
-	for _, name := range []string{"append", "renamed-unlinked", "shmap", "tmpfs", "pwrite-loop", "truncate-rewrite", "exchange", "leased-copy", "tar-attrs", "gnu-rm"} {
+	for _, name := range []string{"append", "renamed-unlinked", "shmap", "tmpfs", "pwrite-loop", "truncate-rewrite", "exchange", "leased-copy", "tar-attrs", "gnu-rm", "gnu-find"} {
 		t.Run(name, func(t *testing.T) {
 			w, _ := Find(name)
 			ref := native(t, w, nil)

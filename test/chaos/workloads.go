@@ -364,6 +364,23 @@ while [ $i -lt 30 ]; do
 done`,
 	},
 	{
+		// GNU find (fts) over a tree of 165 directories, a file made
+		// in a listed subdirectory each round: each directory's open
+		// is posted, then moved to the fd of its dup when fts closes
+		// the first fd (the dup and the close never sent, the open's
+		// install_fd and its listing's call edited), and find's own
+		// dup of each directory's fd is taken back with its close, so
+		// a kill finds moved opens and edited listings in flight;
+		// every round must count what Linux does.
+		Name: "gnu-find",
+		Script: `for a in 0 1 2 3; do b=0; while [ $b -lt 20 ]; do mkdir -p t/a$a/b$b/c && echo x > t/a$a/b$b/f && echo y > t/a$a/b$b/c/g; b=$((b+1)); done; done
+i=0
+while [ $i -lt 30 ]; do
+  echo "$i $(/usr/bin/find t -type f | wc -l) $(/usr/bin/find t -type d -empty | wc -l)"; touch t/a$((i % 4))/b$((i % 20))/c/n$i
+  i=$((i+1))
+done`,
+	},
+	{
 		// GNU rm -r (fts) of a tree of 17 directories and 480 files,
 		// made again each round: it lists each directory twice, the
 		// second answered from the first's own listing or a listing

@@ -360,6 +360,10 @@ func TestGNURmTreeAcrossServerKill(t *testing.T) {
 // dup's fd (the end-of-session line of sentry/client).
 var movedOpens = regexp.MustCompile(`opens_moved_to_dups=(\d+)`)
 
+// droppedDups matches how many posted dups the client took back with
+// their close (the end-of-session line of sentry/client).
+var droppedDups = regexp.MustCompile(`dups_dropped=(\d+)`)
+
 // ftsPostedCloses matches a close the client posted (sent: not taken
 // back with its open, nor moved with it to its dup's fd).
 var ftsPostedCloses = `client: close\([^\n]*where=posted`
@@ -386,7 +390,10 @@ func checkNoServerFailures(t *testing.T, log []byte) {
 // listing asked for none ahead, and for one whose listing asked, which
 // is sent with the close (GNU find over /usr/include: 7,796 -> 6,407
 // posted calls, 703 of 834 opens moved; rm -r of a copy: 14,358 ->
-// 12,853, 747 of 833). The output must be the native one.
+// 12,853, 747 of 833). find also dups the fd of each directory it is in
+// and closes the dup: taken back with its close when nothing between
+// needs its fd (GNU find over /usr/include: 6,407 -> 4,409 posted
+// calls, 1,024 dups). The output must be the native one.
 func TestFtsDupMove(t *testing.T) {
 	tu.RequireRoot(t)
 	t.Run("find", func(t *testing.T) {
@@ -406,6 +413,14 @@ func TestFtsDupMove(t *testing.T) {
 		if moved < dirs/2 {
 			t.Errorf("%d opens moved to their dup's fd, want at least %d of the %d directories'", moved, dirs/2, dirs)
 		}
+		// find's own dup of the fd of each directory it is in,
+		// closed with nothing between but calls that leave its fd
+		// alone (dropDup): taken back with its close.
+		dropped := logInts(t, log, droppedDups)[0]
+		t.Logf("dups taken back with their close: %d", dropped)
+		if dropped < dirs/2 {
+			t.Errorf("%d dups taken back with their close, want at least %d (222 of find's ~330 here)", dropped, dirs/2)
+		}
 	})
 	t.Run("rm", func(t *testing.T) {
 		_, _, log := treeRun(t, makeRmTree, `/usr/bin/rm -r t && ls -a`, "--force-overlay=false")
@@ -423,7 +438,10 @@ func TestFtsDupMove(t *testing.T) {
 // open the client moves to the dup's fd (sentry/client/dupmove.go), and
 // the orders where it must not: a dup without the open's close-on-exec
 // flag, an F_SETFD of the first fd after the dup, a dup3 over an open
-// fd, the dup closed first. What each kept fd names (the entries left
+// fd, the dup closed first; and find's dup of a directory's fd, taken
+// back with its close when that follows at once (dropDup), not when a
+// dup posted after it took the lowest free fd, which the server would
+// then give the fd of the first. What each kept fd names (the entries left
 // at its cursor, all of them, its close-on-exec flag) and which fds an
 // exec keeps must be the native ones.
 func TestFtsDupMoveOrders(t *testing.T) {
@@ -437,5 +455,10 @@ func TestFtsDupMoveOrders(t *testing.T) {
 	checkNoServerFailures(t, log)
 	if moved := logInts(t, log, movedOpens)[0]; moved != 1 {
 		t.Errorf("%d opens moved to their dup's fd, want 1 (fts's order alone)", moved)
+	}
+	// find's dup closed at once; not the one closed after a later dup
+	// the server would have given its fd.
+	if dropped := logInts(t, log, droppedDups)[0]; dropped != 1 {
+		t.Errorf("%d dups taken back with their close, want 1", dropped)
 	}
 }

@@ -2,7 +2,8 @@
 // listed through the first fd and that fd closed, as fts does, and the
 // orders around it: a dup without close-on-exec, an F_SETFD of the
 // first fd after the dup, a dup2 over an open fd, a dup closed before
-// the first fd. After each, what the kept fd names (its directory's
+// the first fd; and find's dup of a directory's fd closed at once, or
+// after a later dup that took the lowest free fd. After each, what the kept fd names (its directory's
 // entries from the start, whether its cursor was at the end) and, after
 // an exec of itself, which fds survived.
 #define _GNU_SOURCE
@@ -89,8 +90,8 @@ int main(int argc, char **argv) {
 		}
 		return 0;
 	}
-	const char *names[] = {"fts", "plain", "setfd", "over", "early"};
-	for (int i = 0; i < 5; i++) {
+	const char *names[] = {"fts", "plain", "setfd", "over", "early", "later"};
+	for (int i = 0; i < 6; i++) {
 		char p[64];
 		mkdir(names[i], 0755);
 		for (int j = 0; j < 3 + i; j++) {
@@ -101,7 +102,7 @@ int main(int argc, char **argv) {
 	int dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	entries(dfd); // the listing that answers the lstats below
 	struct stat st;
-	char args[5][32];
+	char args[6][32];
 	int b;
 
 	// fts's order: open a, dup to b, list a, close a.
@@ -137,8 +138,23 @@ int main(int argc, char **argv) {
 	fcntl(a, F_SETFD, 0);
 	snprintf(args[4], sizeof args[4], "early=%d", a);
 
+	// find's order: a dup of the directory's fd closed at once (never
+	// sent), then one closed after a later dup that took the lowest
+	// free fd at or above 3 (which the first dup held) was posted.
+	close(fcntl(dfd, F_DUPFD_CLOEXEC, 0));
+	int d = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	fstatat(dfd, "later", &st, AT_SYMLINK_NOFOLLOW);
+	a = openat(dfd, "later", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	b = fcntl(a, F_DUPFD_CLOEXEC, 3);
+	entries(a);
+	close(d);
+	close(a);
+	show("later", b);
+	fcntl(b, F_SETFD, 0);
+	snprintf(args[5], sizeof args[5], "later=%d", b);
+
 	fflush(stdout);
-	execl("/proc/self/exe", argv[0], args[0], args[1], args[2], args[3], args[4], (char *)NULL);
+	execl("/proc/self/exe", argv[0], args[0], args[1], args[2], args[3], args[4], args[5], (char *)NULL);
 	perror("exec");
 	return 1;
 }
