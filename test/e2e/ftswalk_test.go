@@ -321,7 +321,7 @@ func TestRmTreeGoferCalls(t *testing.T) {
 }
 
 // TestGNURmTreeAcrossServerKill removes a tree of 33 directories and
-// 1,280 files with GNU rm -r, with a server kill once rm has removed 300
+// 1,280 files with GNU rm -r, with a server kill once rm has removed 100
 // files: its posted unlinks (each naming the inode the server found,
 // UnlinkRequest.found), its listings answered from listings ahead and
 // from the given directory's own (posted with their cursors' ends), and
@@ -346,7 +346,7 @@ func TestGNURmTreeAcrossServerKill(t *testing.T) {
 		args:  []string{"sh", "-c", script},
 		kills: 1,
 		ready: func(dir string, _ int) bool {
-			return tu.Exists(filepath.Join(dir, "made")) && left(dir) <= 2*dirs*files-300
+			return tu.Exists(filepath.Join(dir, "made")) && left(dir) <= 2*dirs*files-100
 		},
 		progress: func(dir string) string { return fmt.Sprintf("%d files left", left(dir)) },
 		poll:     time.Millisecond,
