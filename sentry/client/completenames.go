@@ -650,7 +650,7 @@ func (t *task) keepCwdCopy(sysno uintptr, reply *pb.Reply) {
 	if !ok || !known || pc.fsIDsChanged || len(pc.copies) == 0 {
 		return
 	}
-	cwdKey := pathKey{creds: creds, start: "cwd " + cwd}
+	cwdKey := pathKey{creds: creds, start: cwd}
 	at, ok := copyDirPath(cwdKey)
 	if !ok {
 		return

@@ -127,16 +127,16 @@ func TestNamesAfter(t *testing.T) {
 // TestCopyDirPath checks the absolute path of a copy's directory from its
 // key, as keepCwdCopy compares it with the new working directory's.
 func TestCopyDirPath(t *testing.T) {
-	cwd := cwdKey(&pb.FsState{Cwd: []byte("/tmp/a b"), CwdHandle: []byte{1, 2}})
+	cwd := cwdStart(&pb.FsState{Cwd: []byte("/tmp/a b"), CwdHandle: []byte{1, 2}})
 	for _, tc := range []struct {
 		k    pathKey
 		want string
 		ok   bool
 	}{
 		{pathKey{start: "/", path: "/x/w"}, "/x/w", true},
-		{pathKey{start: "cwd " + cwd, path: "w"}, "/tmp/a b/w", true},
-		{pathKey{start: "cwd " + cwd, path: "d/w"}, "/tmp/a b/d/w", true},
-		{pathKey{start: "cwd " + cwd}, "/tmp/a b", true},
+		{pathKey{start: cwd, path: "w"}, "/tmp/a b/w", true},
+		{pathKey{start: cwd, path: "d/w"}, "/tmp/a b/d/w", true},
+		{pathKey{start: cwd}, "/tmp/a b", true},
 		{pathKey{start: "fd 7", path: "w"}, "", false},
 		{pathKey{start: "/", path: "w"}, "w", false},
 	} {

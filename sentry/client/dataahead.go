@@ -166,7 +166,7 @@ func (t *task) aheadCandidates(desc uint64) ([]string, []inodeKey) {
 	if creds, ok := pc.creds[t.proc.pid]; !ok || creds != src.creds {
 		return nil, nil
 	}
-	if strings.HasPrefix(src.start, "cwd ") && src.start != "cwd "+pc.cwds[pc.fs[t.proc.pid]] {
+	if strings.HasPrefix(src.start, "cwd ") && src.start != pc.cwds[pc.fs[t.proc.pid]] {
 		return nil, nil // the process moved: its paths walk from elsewhere now
 	}
 	names := src.lst.smallFiles()

@@ -284,11 +284,11 @@ func (t *task) listingStart(path string) (creds, start string, ok bool) {
 	if strings.HasPrefix(path, "/") {
 		return creds, "/", true
 	}
-	cwd, known := pc.cwds[pc.fs[t.proc.pid]]
+	start, known := pc.cwds[pc.fs[t.proc.pid]]
 	if !known {
 		return "", "", false
 	}
-	return creds, "cwd " + cwd, true
+	return creds, start, true
 }
 
 // maxAheadWait bounds how long a getdents64 waits for the reply of a
@@ -377,7 +377,7 @@ func (pc *pathCache) aheadKeyLocked(pid int32, desc uint64) (pathKey, bool) {
 		if !known {
 			return pathKey{}, false
 		}
-		start = "cwd " + cwd
+		start = cwd
 	}
 	return pathKey{sysno: aheadKey, creds: creds, start: start, path: strings.TrimSuffix(path, "/")}, true
 }

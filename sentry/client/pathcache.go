@@ -143,7 +143,8 @@ type pathCache struct {
 	gen       uint64
 	lastEpoch uint64
 	// creds is each process's credentials as a key part, fs its fs
-	// record's id; cwds is each fs record's cwd as a key part.
+	// record's id; cwds is each fs record's cwd as the start of a
+	// key relative to it (cwdStart).
 	// Protected by mu.
 	creds map[int32]string
 	fs    map[int32]uint64
@@ -507,7 +508,7 @@ func (pc *pathCache) observe(recs []*pb.StateRecord) {
 			}
 		case statekey.KindFS:
 			if st := rec.GetFs(); !rec.Deleted && st != nil {
-				pc.cwds[key.ID] = cwdKey(st)
+				pc.cwds[key.ID] = cwdStart(st)
 				if len(st.Root) != 0 || st.MntNs != 0 {
 					// A root of its own, or a mount namespace:
 					// its paths are not the others'.
@@ -558,8 +559,10 @@ func credsKey(st *pb.ProcessState) string {
 // desc.
 func fdStart(desc uint64) string { return "fd " + strconv.FormatUint(desc, 10) }
 
-// cwdKey is the key part of an fs record's cwd.
-func cwdKey(st *pb.FsState) string { return fmt.Sprintf("%q %x", st.Cwd, st.CwdHandle) }
+// cwdStart is the key part (pathKey.start) of a path relative to an fs
+// record's cwd, made once per record (pathCache.cwds): a key relative to
+// the cwd then allocates no start of its own (each cached stat's did).
+func cwdStart(st *pb.FsState) string { return fmt.Sprintf("cwd %q %x", st.Cwd, st.CwdHandle) }
 
 // grantedAs says whether the lease l names the credentials and start
 // of key k: the server answered the call as the client believed when it
@@ -573,7 +576,7 @@ func grantedAs(k pathKey, l *pb.PathLease) bool {
 	}
 	switch {
 	case l.Cwd != nil:
-		return l.DirFile == 0 && (k.start == "cwd "+cwdKey(l.Cwd) || k.start == "cwd "+cwdKey(&pb.FsState{Cwd: l.Cwd.Cwd}))
+		return l.DirFile == 0 && (k.start == cwdStart(l.Cwd) || k.start == cwdStart(&pb.FsState{Cwd: l.Cwd.Cwd}))
 	case l.DirFile != 0:
 		return k.start == fdStart(l.DirFile)
 	}
@@ -795,11 +798,11 @@ func (pc *pathCache) fdDirLocked(k pathKey, pid int32) (desc uint64, dir, start 
 	if strings.HasPrefix(dir, "/") {
 		return desc, dir, "/", true
 	}
-	cwd, known := pc.cwds[pc.fs[pid]]
+	start, known := pc.cwds[pc.fs[pid]]
 	if !known {
 		return 0, "", "", false
 	}
-	return desc, dir, "cwd " + cwd, true
+	return desc, dir, start, true
 }
 
 // nextCreation returns the number the next creation sent will have
@@ -882,7 +885,12 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 			// file: the read cache's fstat): the server decides.
 			return pathKey{}, false
 		}
-		k.path = string(raw[:len(raw)-1])
+		if p := raw[:len(raw)-1]; string(p) == t.lastPath {
+			k.path = t.lastPath
+		} else {
+			k.path = string(p)
+			t.lastPath = k.path
+		}
 	}
 	k.sysno = sysno
 	for i, a := range shape.others {
@@ -912,11 +920,11 @@ func (t *task) pathKeyShaped(sysno uintptr, shape pathCallShape, args [6]uint64)
 	case !relative:
 		k.start = "/"
 	case dirfd == unix.AT_FDCWD:
-		cwd, known := pc.cwds[pc.fs[t.proc.pid]]
+		start, known := pc.cwds[pc.fs[t.proc.pid]]
 		if !known {
 			return pathKey{}, false
 		}
-		k.start = "cwd " + cwd
+		k.start = start
 	}
 	return k, true
 }
@@ -1557,11 +1565,11 @@ func (t *task) keepListed(lst listing, reply *pb.Reply, at leaseStamp) {
 	case strings.HasPrefix(lst.path, "/"):
 		v.start = "/"
 	default:
-		cwd, known := pc.cwds[pc.fs[t.proc.pid]]
+		start, known := pc.cwds[pc.fs[t.proc.pid]]
 		if !known {
 			return
 		}
-		v.start = "cwd " + cwd
+		v.start = start
 	}
 	if lst.path != "" {
 		v.prefix, v.desc = listedPrefix(lst.path), desc

@@ -239,6 +239,11 @@ type task struct {
 	// again (util.go); forgotten at each call. Owned by the task
 	// goroutine.
 	callMemo callMemo
+	// lastPath is the path of the last key pathKeyShaped made: the next
+	// key of the same path shares its string instead of allocating one
+	// (a loop of stats or opens of one file). Owned by the task
+	// goroutine.
+	lastPath string
 	// writeMem reads a write behind's data into the replay log's write
 	// buffers (writebehind.go). Owned by the task goroutine.
 	writeMem writeMemory
