@@ -333,6 +333,10 @@ type pathAnswer struct {
 	// and any mask under this answer's key and leases (answerLocked);
 	// nil: none. Set before the answer is kept.
 	statx []byte
+	// handle is a kept open's gofer handle, out's tail (keepOpen), as a
+	// string made once: openAnswer hands it to each posted open ("":
+	// made from out).
+	handle string
 	// nextCreation is the number (readCache.creationSent) of the first
 	// creation sent after the answer arrived (0: not known): the files
 	// it and the later ones make are not the answer's

@@ -240,7 +240,7 @@ func (t *task) keepOpen(k pathKey, first bool, reply *pb.Reply, at leaseStamp) {
 	}
 	out := binary.LittleEndian.AppendUint64(nil, t.c.opens.tokenOf(desc))
 	out = binary.LittleEndian.AppendUint64(out, t.c.rcache.creationsSeen())
-	a := pathAnswer{ret: kind, out: append(out, f.handle...)}
+	a := pathAnswer{ret: kind, out: append(out, f.handle...), handle: f.handle}
 	a.own.unasked = first
 	t.c.pcache.keepAnswer(k, reply.PathLease, at, a, true)
 }
@@ -281,7 +281,11 @@ func (pc *pathCache) openAnswer(k pathKey) (kind, token, seen uint64, handle str
 		return 0, 0, 0, "", false
 	}
 	pc.usedLocked()
-	return a.ret, binary.LittleEndian.Uint64(a.out), binary.LittleEndian.Uint64(a.out[8:]), string(a.out[16:]), true
+	handle = a.handle
+	if handle == "" {
+		handle = string(a.out[16:])
+	}
+	return a.ret, binary.LittleEndian.Uint64(a.out), binary.LittleEndian.Uint64(a.out[8:]), handle, true
 }
 
 // postOpen posts a read-only open if it may (see above) and returns its

@@ -150,3 +150,30 @@ func TestCachedStatAllocs(t *testing.T) {
 		t.Errorf("a cached stat allocates %.2f times on the client, want at most 1.6 (its path read: 1.2; 3.1 when its key's start and path were made each time)", a)
 	}
 }
+
+// TestUnpostedOpenCloseAllocs counts the client's allocations per
+// open+close pair taken back (openclose.c's loop, the benchmark's
+// openclose row) over more pairs than TestUnpostedOpenClose's bound, as
+// the difference between 1,000 and 11,000 pairs: the path's read, the
+// posted open's call and its done, its input regions. The kept open's
+// answer hands each posted open its gofer handle made once
+// (pathAnswer.handle): 5.0 a pair when each open made it, 4.0 after.
+func TestUnpostedOpenCloseAllocs(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := postOpenProgram(t, "openclose")
+	const few, many = 1000, 11000
+	var unposted, allocs [2]int
+	for i, n := range []int{few, many} {
+		_, log := sandboxLogged(t, t.TempDir(), nil, nil, prog, "loop", strconv.Itoa(n))
+		unposted[i], allocs[i] = logInts(t, log, unpostedOpens)[0], logInts(t, log, heapCounts)[0]
+	}
+	u := float64(unposted[1]-unposted[0]) / (many - few)
+	a := float64(allocs[1]-allocs[0]) / (many - few)
+	t.Logf("per pair: %.3f opens taken back, %.2f client allocations", u, a)
+	if u < 0.8 {
+		t.Errorf("%.3f opens taken back a pair, want at least 0.8", u)
+	}
+	if a > 4.5 {
+		t.Errorf("a pair taken back allocates %.2f times on the client, want at most 4.5 (4.0; 5.0 when each posted open made its handle's string)", a)
+	}
+}
