@@ -54,8 +54,9 @@ var closeWhere = regexp.MustCompile(`close\(0x4\) = 0 .*where=(\w+)`)
 // (do's end-of-run heap counts; 26 before its path was read once a call,
 // its keys made once and its call built in one allocation, 7.1 after;
 // 5.1–6.4 once a key's cwd start was made once per fs record and its
-// path shared with the task's last key's: TestCachedStatAllocs pins
-// those). Under an inotify watch made in the sandbox the pairs are sent, and the watch
+// path shared with the task's last key's, 4.0 with the kept open's
+// handle made once: TestCachedStatAllocs and TestUnpostedOpenCloseAllocs
+// pin those). Under an inotify watch made in the sandbox the pairs are sent, and the watch
 // sees every IN_OPEN and IN_CLOSE_NOWRITE, as on Linux.
 func TestUnpostedOpenClose(t *testing.T) {
 	tu.RequireRoot(t)
