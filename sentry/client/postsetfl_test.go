@@ -138,11 +138,7 @@ func TestSettleSetfl(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			prov := uint64(provisionalDesc | 3)
-			c := &client{}
-			c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
-			c.ids.observeFD(table, fd, false, prov, false)
-			c.pipe.files = map[uint64]pipeFile{prov: {regular: true, flags: rdonly}}
-			p := &process{pid: pid}
+			c, p := postedOpenClient(pid, table, fd, prov, rdonly)
 			p.callOrder.Lock()
 			_, _, v := c.decideSetfl(p, fd, unix.O_NONBLOCK)
 			p.callOrder.Unlock()
@@ -191,11 +187,7 @@ func TestSetflBetweenSettles(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			prov := uint64(provisionalDesc | 3)
-			c := &client{}
-			c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
-			c.ids.observeFD(table, fd, false, prov, false)
-			c.pipe.files = map[uint64]pipeFile{prov: {regular: true, flags: rdonly}}
-			p := &process{pid: pid}
+			c, p := postedOpenClient(pid, table, fd, prov, rdonly)
 			decide := func(arg uint32) uint64 {
 				t.Helper()
 				p.callOrder.Lock()
@@ -249,4 +241,15 @@ func TestSetflBetweenSettles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// postedOpenClient returns a client whose process pid has, in its own fd
+// table table, fd naming posted open prov's provisional description of a
+// regular file with flags flags.
+func postedOpenClient(pid int32, table uint64, fd int32, prov uint64, flags uint32) (*client, *process) {
+	c := &client{}
+	c.ids.byPID = map[int32]procIDs{pid: {fdTable: table}}
+	c.ids.observeFD(table, fd, false, prov, false)
+	c.pipe.files = map[uint64]pipeFile{prov: {regular: true, flags: flags}}
+	return c, &process{pid: pid}
 }
