@@ -118,7 +118,10 @@ func (t *task) moveOpenToDup(table uint64, o *unsentOpen) bool {
 // GNU find dups the fd of each directory it is in
 // (fcntl(dir, F_DUPFD_CLOEXEC, 0) = 4), handles one entry, and closes
 // fd 4: a posted dup and a posted close each time, twice a directory.
-// When the close of a dup's new fd comes while the dup is unsent, no
+// When the close of a dup of a gofer file's description (a directory's,
+// a regular file's: any other close may do what the client does not
+// know of, as an mqueue's ends the process's mq_notify registration)
+// comes while the dup is unsent, no
 // call posted after it names that fd or makes an fd the server would
 // choose (a posted open names its own, Syscall.install_fd; an F_DUPFD
 // takes the lowest free, which the dup held), and the process holds no

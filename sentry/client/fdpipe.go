@@ -191,9 +191,10 @@ func (t *task) pipelineDup(sysno uintptr, args [6]uint64) (uint64, bool) {
 		}
 		t.c.ids.dupDone(slot, r)
 	}
+	desc, _ := t.c.ids.fileOf(t.proc.pid, oldfd)
 	if o := t.unsentOpens.top(); o != nil && o.po.fd == oldfd && o.po.table == slot.table {
 		// fts's dup of the directory it just opened (dupmove.go).
-		if desc, _ := t.c.ids.fileOf(t.proc.pid, oldfd); t.dupOfUnsentOpen(desc, oldfd, cloexec, slot.wasOpen) == o {
+		if t.dupOfUnsentOpen(desc, oldfd, cloexec, slot.wasOpen) == o {
 			pc := newPostedCall(t.tid, sysno, args, nil)
 			if !t.c.conn.PostCallTakeBack(pc, done) {
 				t.c.ids.dupDone(slot, nil)
@@ -209,8 +210,10 @@ func (t *task) pipelineDup(sysno uintptr, args [6]uint64) (uint64, bool) {
 		t.c.ids.dupDone(slot, nil)
 		return 0, false
 	}
-	if !slot.wasOpen {
-		// Its close may take it back (dupmove.go dropDup).
+	if f, _ := t.c.pipe.fileOf(desc); !slot.wasOpen && f.gofer {
+		// Its close may take it back (dupmove.go dropDup): a gofer
+		// file's, whose close has no effect the client does not know
+		// (an mqueue's ends the process's mq_notify registration).
 		t.lastDup = postedDup{call: &pc.call, table: slot.table, fd: fd}
 	}
 	return uint64(fd), true

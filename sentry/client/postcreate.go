@@ -405,7 +405,7 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if ps.files == nil {
 		ps.files = make(map[uint64]pipeFile)
 	}
-	ps.files[prov] = pipeFile{regular: true, flags: sysabi.OpenFlags(flags) & sysabi.KeptOpenFlags, handle: createdHandleOf(prov)}
+	ps.files[prov] = pipeFile{gofer: true, regular: true, flags: sysabi.OpenFlags(flags) & sysabi.KeptOpenFlags, handle: createdHandleOf(prov)}
 	if ps.createdAt == nil {
 		ps.createdAt = make(map[string]creationMark)
 	}

@@ -352,7 +352,7 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if ps.files == nil {
 		ps.files = make(map[uint64]pipeFile)
 	}
-	ps.files[desc] = pipeFile{regular: kind == openedRegular, flags: sysabi.OpenFlags(flags) & sysabi.KeptOpenFlags, handle: handle, ino: fileIno}
+	ps.files[desc] = pipeFile{gofer: true, regular: kind == openedRegular, flags: sysabi.OpenFlags(flags) & sysabi.KeptOpenFlags, handle: handle, ino: fileIno}
 	ps.mu.Unlock()
 	t.noteOpen(sysno, args, uint64(fd))
 	oc := &postedOpenCall{c: t.c, fd: fd}

@@ -174,6 +174,10 @@ type pipeFile struct {
 	// (FileState.dev_null): its reads and writes are answered here
 	// (devnull.go).
 	devNull bool
+	// gofer says the description is a gofer file's (FileState GOFER:
+	// a regular file or a directory), whose close does nothing but
+	// what the client knows of (its locks: dropDup).
+	gofer bool
 }
 
 // inoKeyPrefix starts the handle a file without a gofer handle (do's
@@ -389,6 +393,7 @@ func (ps *pipelineState) observe(recs []*pb.StateRecord) {
 					streamOut: st.Kind == pb.FileState_PIPE_WRITE || st.Kind == pb.FileState_STDIO,
 					flags:     st.Flags, handle: handle, offset: st.Offset, leased: st.HasLease,
 					devNull: st.Kind == pb.FileState_SYNTHETIC && st.DevNull,
+					gofer:   st.Kind == pb.FileState_GOFER,
 				}
 				if f.regular {
 					f.ino = st.Ino
