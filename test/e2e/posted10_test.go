@@ -116,11 +116,19 @@ func TestUnpostedOpenClose(t *testing.T) {
 	})
 }
 
-// pathHitsAllocs returns the path cache's hits and the heap allocations
-// of the client's end-of-run line.
-func pathHitsAllocs(t *testing.T, log []byte) (hits, allocs int) {
+// perIteration runs openclose.c's mode over few and many iterations and
+// returns, per iteration of the difference, the client's end-of-run
+// count that counted matches and its heap allocations.
+func perIteration(t *testing.T, mode string, counted *regexp.Regexp) (count, allocs float64) {
 	t.Helper()
-	return logInts(t, log, pathHits)[0], logInts(t, log, heapCounts)[0]
+	prog := postOpenProgram(t, "openclose")
+	const few, many = 1000, 11000
+	var c, a [2]int
+	for i, n := range []int{few, many} {
+		_, log := sandboxLogged(t, t.TempDir(), nil, nil, prog, mode, strconv.Itoa(n))
+		c[i], a[i] = logInts(t, log, counted)[0], logInts(t, log, heapCounts)[0]
+	}
+	return float64(c[1]-c[0]) / (many - few), float64(a[1]-a[0]) / (many - few)
 }
 
 // TestCachedStatAllocs runs openclose.c's stat mode, the benchmark's stat
@@ -134,15 +142,7 @@ func pathHitsAllocs(t *testing.T, log []byte) (hits, allocs int) {
 // with either of the two alone).
 func TestCachedStatAllocs(t *testing.T) {
 	tu.RequireRoot(t)
-	prog := postOpenProgram(t, "openclose")
-	const few, many = 1000, 11000
-	var hits, allocs [2]int
-	for i, n := range []int{few, many} {
-		_, log := sandboxLogged(t, t.TempDir(), nil, nil, prog, "stat", strconv.Itoa(n))
-		hits[i], allocs[i] = pathHitsAllocs(t, log)
-	}
-	h := float64(hits[1]-hits[0]) / (many - few)
-	a := float64(allocs[1]-allocs[0]) / (many - few)
+	h, a := perIteration(t, "stat", pathHits)
 	t.Logf("per stat: %.3f answered on the client, %.2f client allocations", h, a)
 	if h < 0.99 {
 		t.Errorf("%.3f of the stats answered on the client, want all", h)
@@ -161,15 +161,7 @@ func TestCachedStatAllocs(t *testing.T) {
 // (pathAnswer.handle): 5.0 a pair when each open made it, 4.0 after.
 func TestUnpostedOpenCloseAllocs(t *testing.T) {
 	tu.RequireRoot(t)
-	prog := postOpenProgram(t, "openclose")
-	const few, many = 1000, 11000
-	var unposted, allocs [2]int
-	for i, n := range []int{few, many} {
-		_, log := sandboxLogged(t, t.TempDir(), nil, nil, prog, "loop", strconv.Itoa(n))
-		unposted[i], allocs[i] = logInts(t, log, unpostedOpens)[0], logInts(t, log, heapCounts)[0]
-	}
-	u := float64(unposted[1]-unposted[0]) / (many - few)
-	a := float64(allocs[1]-allocs[0]) / (many - few)
+	u, a := perIteration(t, "loop", unpostedOpens)
 	t.Logf("per pair: %.3f opens taken back, %.2f client allocations", u, a)
 	if u < 0.8 {
 		t.Errorf("%.3f opens taken back a pair, want at least 0.8", u)
