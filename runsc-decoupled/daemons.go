@@ -74,19 +74,11 @@ func runGofer(args []string) int {
 			log.Warn("not in namespaces of its own: the kernel refused them", "err", err)
 		}
 	}
-	stopProfile, err := startCPUProfile(*profileCPU)
+	stopRuntime, err := startDaemonRuntime(*profileCPU, *profileHeap, *heapFloor, log)
 	if err != nil {
 		return fail("gofer", err)
 	}
-	defer stopProfile()
-	defer startHeapProfile(*profileHeap, log)()
-	if err := slowSysmon(); err != nil {
-		log.Debug("sysmon keeps its default timer slack", "err", err)
-	}
-	trimCtx, stopTrim := context.WithCancel(context.Background())
-	defer stopTrim()
-	go trimFreeHeap(trimCtx, log)
-	keepHeapFloor(trimCtx, *heapFloor, log)
+	defer stopRuntime()
 	if *handleKey == "" && t.Network == "unix" {
 		*handleKey = t.Address + ".key"
 	}
@@ -217,19 +209,11 @@ func runServer(args []string) int {
 			log.Warn("not in namespaces of its own: the kernel refused them", "err", err)
 		}
 	}
-	stopProfile, err := startCPUProfile(*profileCPU)
+	stopRuntime, err := startDaemonRuntime(*profileCPU, *profileHeap, *heapFloor, log)
 	if err != nil {
 		return fail("server", err)
 	}
-	defer stopProfile()
-	defer startHeapProfile(*profileHeap, log)()
-	if err := slowSysmon(); err != nil {
-		log.Debug("sysmon keeps its default timer slack", "err", err)
-	}
-	trimCtx, stopTrim := context.WithCancel(context.Background())
-	defer stopTrim()
-	go trimFreeHeap(trimCtx, log)
-	keepHeapFloor(trimCtx, *heapFloor, log)
+	defer stopRuntime()
 	if err := tlsf.check(t, gt); err != nil {
 		return fail("server", err)
 	}
@@ -437,4 +421,27 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %s out of range", s)
 	}
 	return n * mult, nil
+}
+
+// startDaemonRuntime readies a daemon's Go runtime for a long life of
+// small calls: the CPU and heap profiles asked for, sysmon's timer slack,
+// free heap returned while idle and the heap floor kept while busy. stop
+// ends all of it (the profiles written).
+func startDaemonRuntime(profileCPU, profileHeap string, heapFloor sizeFlag, log hclog.Logger) (stop func(), err error) {
+	stopProfile, err := startCPUProfile(profileCPU)
+	if err != nil {
+		return nil, err
+	}
+	stopHeapProfile := startHeapProfile(profileHeap, log)
+	if err := slowSysmon(); err != nil {
+		log.Debug("sysmon keeps its default timer slack", "err", err)
+	}
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	go trimFreeHeap(trimCtx, log)
+	keepHeapFloor(trimCtx, heapFloor, log)
+	return func() {
+		stopTrim()
+		stopHeapProfile()
+		stopProfile()
+	}, nil
 }
