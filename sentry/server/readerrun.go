@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
 )
 
 // The socket reader runs a one-thread client's posted batch itself.
@@ -15,7 +16,11 @@ import (
 // went back to a socket that had nothing more to read: the client, one
 // thread, sends its next frame only once it has run on. For a client
 // whose kernel has one thread, the reader runs the batch itself
-// (receivePostedFrame), as it runs inline calls.
+// (receivePostedFrame), as it runs inline calls; and so for one whose
+// other threads all wait for the replies of calls they did not post
+// (othersWaiting: a shell in wait4, a pipe's reader blocked in read), who
+// send nothing meanwhile either (`busybox find | wc -l`: ~590 worker
+// hand-offs a run, one a frame, before).
 //
 // What the batch may wait for that only this reader brings must still
 // come. The calls of the one thread are the batch's own (queued in order
@@ -64,13 +69,14 @@ const (
 )
 
 // receivePostedFrame admits and queues the posted calls of a frame that
-// carries nothing else, and runs them: here if they are one thread's of a
-// client with one thread, or all inlineSyscalls, else on workers. It
+// carries nothing else, and runs them: here if they are one thread's
+// while the client's other threads wait for their calls (othersWaiting),
+// or all inlineSyscalls, else on workers. It
 // reports false if another goroutine took the reading over meanwhile.
 // *w is the reader's watch, made at its first batch.
 func (c *client) receivePostedFrame(sess *session, calls []*sentrypb.Call, w **readerWatch) bool {
 	start, inline := c.queuePostedBatch(sess, calls)
-	if len(start) != 1 || (!inline && !c.oneThread()) {
+	if len(start) != 1 || (!inline && !c.othersWaiting(start[0].t)) {
 		c.startPostedWorkers(start)
 		return true
 	}
@@ -86,11 +92,29 @@ func (c *client) receivePostedFrame(sess *session, calls []*sentrypb.Call, w **r
 	return (*w).run(func() { c.threadWorker(start[0].t, start[0].tc, true) })
 }
 
-// oneThread says the client's kernel has one thread.
-func (c *client) oneThread() bool {
+// othersWaiting says every thread of the client's kernel but t waits
+// for the reply of a call it did not post (nothing queued behind it): the
+// client sends nothing more of such a thread until that reply (but an
+// Interrupt, which the watch covers), so the reader running t's batch
+// holds up none of their messages. A kernel of one thread is the case
+// this was made for (tar); a shell in wait4 and a pipe's reader blocked
+// in read while the writer's frames come (`find | wc -l`) are such
+// threads too. A thread of the client not in a call (running, or
+// waiting on the client) may send at any time: its frames are not to
+// wait behind another thread's batch.
+func (c *client) othersWaiting(t *kernel.Thread) bool {
 	c.k.Mu.Lock()
 	defer c.k.Mu.Unlock()
-	return len(c.k.Threads) == 1
+	for _, o := range c.k.Threads {
+		if o == t {
+			continue
+		}
+		tc := c.calls[o]
+		if tc == nil || !o.InFlight || tc.inFlightPosted || len(tc.queue) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // newReaderWatch makes a watch whose timer hands the reading of sess to

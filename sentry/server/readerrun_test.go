@@ -59,44 +59,12 @@ func TestPostedFrameOnReader(t *testing.T) {
 			// reply: a frame then joins its queue.
 			waitThreadIdle(t, c, 1)
 			handoffs, here := c.counts.handoffs.Load(), c.counts.here.Load()
-			var want strings.Builder
-			for r := 0; r < rounds; r++ {
-				var chs []<-chan *sentrypb.Reply
-				for i := 0; i < writes; i++ {
-					data := []byte{byte('a' + r), byte('0' + i)}
-					want.Write(data)
-					a := [6]uint64{fd, e.mem.alloc(data), uint64(len(data))}
-					var inputs []*sentrypb.Region
-					for _, in := range sysabi.Inputs(unix.SYS_WRITE, a, e.mem) {
-						inputs = append(inputs, &sentrypb.Region{Addr: in.Addr, Data: in.Data})
-					}
-					ch, err := e.conn.GoPosted(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
-						Sysno: unix.SYS_WRITE, Args: a[:], Inputs: inputs, Posted: true}}})
-					if err != nil {
-						t.Fatal(err)
-					}
-					chs = append(chs, ch)
-				}
-				if err := e.conn.SendPosted(); err != nil {
-					t.Fatal(err)
-				}
-				// The waited call goes after the frame, and its reply
-				// brings the batch's.
-				e.ok(1, unix.SYS_GETPID)
-				for i, ch := range chs {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					rep, err := e.conn.Await(ctx, ch)
-					cancel()
-					if err != nil || rep.Errno != 0 || rep.Ret != 2 {
-						t.Fatalf("round %d, write %d: reply %v, %v", r, i, rep, err)
-					}
-				}
-			}
+			want := postedRounds(t, e, fd, rounds, writes)
 			ranHere, handed, relieved := c.counts.here.Load()-here, c.counts.handoffs.Load()-handoffs, c.counts.relieved.Load()
 			e.ok(1, unix.SYS_CLOSE, fd)
 			got, err := os.ReadFile(filepath.Join(e.root, "out"))
-			if err != nil || string(got) != want.String() {
-				t.Fatalf("the file holds %q, %v; want %q", got, err, want.String())
+			if err != nil || string(got) != want {
+				t.Fatalf("the file holds %q, %v; want %q", got, err, want)
 			}
 			t.Logf("%d rounds: %d calls run where they were received (batches and getpids), %d handed to workers, the reading taken over %d times", rounds, ranHere, handed, relieved)
 			if handed > 0 {
@@ -114,6 +82,47 @@ func TestPostedFrameOnReader(t *testing.T) {
 	}
 }
 
+// postedRounds sends rounds frames of writes posted calls alone from
+// thread 1 to fd, each followed by a waited getpid whose reply brings the
+// frame's, checks the writes' replies, and returns the bytes written.
+func postedRounds(t *testing.T, e *env, fd uint64, rounds, writes int) string {
+	t.Helper()
+	var want strings.Builder
+	for r := 0; r < rounds; r++ {
+		var chs []<-chan *sentrypb.Reply
+		for i := 0; i < writes; i++ {
+			data := []byte{byte('a' + r), byte('0' + i)}
+			want.Write(data)
+			a := [6]uint64{fd, e.mem.alloc(data), uint64(len(data))}
+			var inputs []*sentrypb.Region
+			for _, in := range sysabi.Inputs(unix.SYS_WRITE, a, e.mem) {
+				inputs = append(inputs, &sentrypb.Region{Addr: in.Addr, Data: in.Data})
+			}
+			ch, err := e.conn.GoPosted(&sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+				Sysno: unix.SYS_WRITE, Args: a[:], Inputs: inputs, Posted: true}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			chs = append(chs, ch)
+		}
+		if err := e.conn.SendPosted(); err != nil {
+			t.Fatal(err)
+		}
+		// The waited call goes after the frame, and its reply
+		// brings the batch's.
+		e.ok(1, unix.SYS_GETPID)
+		for i, ch := range chs {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			rep, err := e.conn.Await(ctx, ch)
+			cancel()
+			if err != nil || rep.Errno != 0 || rep.Ret != 2 {
+				t.Fatalf("round %d, write %d: reply %v, %v", r, i, rep, err)
+			}
+		}
+	}
+	return want.String()
+}
+
 // waitThreadIdle waits until no worker runs thread tid's calls.
 func waitThreadIdle(t *testing.T, c *client, tid int32) {
 	t.Helper()
@@ -127,4 +136,78 @@ func waitThreadIdle(t *testing.T, c *client, tid int32) {
 		}
 	}
 	t.Fatalf("thread %d's calls still running", tid)
+}
+
+// TestPostedFrameOnReaderOthersWaiting: a client whose kernel has two
+// threads, the child blocked in a read of an empty pipe (as wc in `find
+// | wc -l`), sends rounds of frames of posted writes from the parent:
+// the socket reader runs them, no worker is handed one, as for a kernel
+// of one thread. While the child is in no call (it may send at any
+// time), each frame goes to a worker, as before. A write to the pipe
+// then ends the child's read with its byte.
+func TestPostedFrameOnReaderOthersWaiting(t *testing.T) {
+	const rounds, writes = 5, 4
+	for _, blocked := range []bool{true, false} {
+		t.Run(map[bool]string{true: "the other thread blocked in read", false: "the other thread in no call"}[blocked], func(t *testing.T) {
+			e := started(t)
+			c := onlyClient(t, e)
+			m := e.mem
+			fds := m.zeros(8)
+			e.ok(1, unix.SYS_PIPE2, fds, 0)
+			rfd, wfd := uint64(m.u32(fds)), uint64(m.u32(fds+4))
+			child := e.fork(1)
+			fd := e.open("/out", unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC)
+			buf := m.zeros(8)
+			var read <-chan *sentrypb.Reply
+			if blocked {
+				var err error
+				read, err = e.conn.Go(&sentrypb.Call{Tid: child, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
+					Sysno: unix.SYS_READ, Args: []uint64{rfd, buf, 8, 0, 0, 0}}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				waitThreadBlocked(t, c, child)
+			}
+			waitThreadIdle(t, c, 1)
+			handoffs, here := c.counts.handoffs.Load(), c.counts.here.Load()
+			want := postedRounds(t, e, fd, rounds, writes)
+			ranHere, handed := c.counts.here.Load()-here, c.counts.handoffs.Load()-handoffs
+			t.Logf("%d rounds: %d calls run where they were received, %d handed to workers", rounds, ranHere, handed)
+			if blocked && handed > 0 {
+				t.Errorf("%d batches handed to workers while the other thread waits, want none", handed)
+			}
+			if !blocked && handed < rounds {
+				t.Errorf("%d batches handed to workers while the other thread is in no call, want %d", handed, rounds)
+			}
+			e.ok(1, unix.SYS_CLOSE, fd)
+			if got, err := os.ReadFile(filepath.Join(e.root, "out")); err != nil || string(got) != want {
+				t.Fatalf("the file holds %q, %v; want %q", got, err, want)
+			}
+			e.ok(1, unix.SYS_WRITE, wfd, m.alloc([]byte("x")), 1)
+			if blocked {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				rep, err := e.conn.Await(ctx, read)
+				if err != nil || rep.Errno != 0 || rep.Ret != 1 {
+					t.Fatalf("the child's read: reply %v, %v; want 1 byte", rep, err)
+				}
+			}
+		})
+	}
+}
+
+// waitThreadBlocked waits until thread tid has a call it did not post in
+// flight.
+func waitThreadBlocked(t *testing.T, c *client, tid int32) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		c.k.Mu.Lock()
+		th := c.k.Threads[tid]
+		blocked := th != nil && th.InFlight && c.calls[th] != nil && !c.calls[th].inFlightPosted
+		c.k.Mu.Unlock()
+		if blocked {
+			return
+		}
+	}
+	t.Fatalf("thread %d has no call in flight", tid)
 }
