@@ -805,6 +805,7 @@ func (c *client) shutdown() {
 	rt := readRuntimeCounts()
 	wbMade, wbReused := c.rl.WriteBufferCounts()
 	ahead := c.pcache.aheadCountsNow()
+	cpuWindows, cpuConfined, cpuMulti, cpuMultiFloats := c.placer.windowCounts()
 	creationWaits, creationWaitsLate := c.pcache.creationWaitCounts()
 	revokes, revokesInReplies, acks, revokedIDs := c.rcache.revokeCounts()
 	lentFDs, lentReads, lentReadBytes := c.rcache.lentCounts()
@@ -820,7 +821,7 @@ func (c *client) shutdown() {
 		"creation_waits", creationWaits, "creation_waits_late", creationWaitsLate,
 		"goroutines_started", rt.goroutines,
 		"heap_allocs", rt.allocs, "heap_alloc_bytes", rt.allocBytes, "gc_cycles", rt.gcCycles,
-		"cpu_confinements", c.placer.confinementCount(), "cpu_releases", c.placer.releaseCount(),
+		"cpu_confinements", c.placer.confinementCount(), "cpu_releases", c.placer.releaseCount(), "cpu_windows", cpuWindows, "cpu_windows_confined", cpuConfined, "cpu_windows_multi", cpuMulti, "cpu_windows_multi_floated", cpuMultiFloats,
 		"write_buffers_made", wbMade, "write_buffers_reused", wbReused, "lease_revokes", revokes, "lease_revokes_in_replies", revokesInReplies, "lease_acks", acks, "lease_ids_revoked", revokedIDs)
 	select {
 	case <-c.conn.Done():

@@ -37,9 +37,10 @@ import (
 // confines again when they have not by the end of the floating
 // measurement. The mode chosen is kept for placeStay windows, doubling
 // the stay each time the choice repeats (at most placeStayMax), then
-// measured again. Two threads that may run (seen when a thread starts
-// and at each window's end) end any confinement at once; so do more
-// than placeLull windows in a row without forwarded calls.
+// measured again. Two threads that may run (seen when a thread starts,
+// or at placeMultiEnds window ends in a row) end any confinement at
+// once; so do more than placeLull windows in a row without forwarded
+// calls.
 //
 // Each mode's first windows after a change are not what the mode does:
 // the first floating window runs where the host's scheduler left the
@@ -95,6 +96,9 @@ const (
 	// them threw away the measurement (and the fast path was backed off
 	// anyway).
 	placeLull = 2
+	// placeMultiEnds is how many window ends in a row must see two
+	// threads that may run for the client to float (placeChooser.ended).
+	placeMultiEnds = 2
 )
 
 // placePhase is where placeChooser is in its cycle.
@@ -138,6 +142,26 @@ type placeChooser struct {
 	// lull counts the windows in a row without forwarded calls the
 	// current confinement outlasted.
 	lull int
+	// multi counts the windows in a row that ended with two threads
+	// that may run (ended).
+	multi int
+}
+
+// ended takes a window that ended as window does, but for a window's
+// end that sees two threads that may run after one that did not, which
+// counts as one thread's: a thread woken for a moment (a pipe's reader
+// between its blocked reads, `find | wc -l`: 4–9 of 63–99 windows' ends)
+// is seen at a window's end now and then, and each sighting threw the
+// measurement away and floated for the next one's dozen windows;
+// threads that run at once are seen at the next window's end too (and a
+// thread's start gives the CPUs back at once: taskStarted).
+func (c *placeChooser) ended(traps float64, forwarded, single bool) bool {
+	if single {
+		c.multi = 0
+	} else if c.multi++; c.multi < placeMultiEnds {
+		single = true
+	}
+	return c.window(traps, forwarded, single)
 }
 
 // window takes the window that just ended: its traps (scaled to
@@ -259,6 +283,12 @@ type cpuPlacer struct {
 
 	// confinements and releases count mode changes (end-of-run line).
 	confinements, releases atomic.Uint64
+	// windows counts the windows ended, confinedWindows those run
+	// confined, multiWindows those that ended with two threads that
+	// may run, multiFloats those of them that made the client float
+	// (placeChooser.ended) (end-of-run line: how much of a run was
+	// placed).
+	windows, confinedWindows, multiWindows, multiFloats atomic.Uint64
 }
 
 // newCPUPlacer returns the placer of a client on systrap whose server is
@@ -316,7 +346,17 @@ func (p *cpuPlacer) endWindow(now int64) {
 	// placeWindow, later when the application waited or computed.
 	rate := traps * float64(placeWindow) / float64(max(now-p.start, 1))
 	single := p.single()
-	confine := p.chooser.window(rate, forwarded, single)
+	p.windows.Add(1)
+	if p.confined {
+		p.confinedWindows.Add(1)
+	}
+	if !single {
+		p.multiWindows.Add(1)
+	}
+	confine := p.chooser.ended(rate, forwarded, single)
+	if p.chooser.multi >= placeMultiEnds {
+		p.multiFloats.Add(1)
+	}
 	p.c.log.Trace("CPU placement window", "traps", int(rate), "forwarded", forwarded, "single", single, "confine_next", confine)
 	p.calls, p.start = calls, now
 	p.next.Store(now + int64(placeWindow))
@@ -482,4 +522,14 @@ func (p *cpuPlacer) releaseCount() uint64 {
 		return 0
 	}
 	return p.releases.Load()
+}
+
+// windowCounts are the windows ended so far, those run confined, those
+// that ended with two threads that may run and those of them that made
+// the client float (0 for a nil placer).
+func (p *cpuPlacer) windowCounts() (windows, confined, multi, multiFloats uint64) {
+	if p == nil {
+		return 0, 0, 0, 0
+	}
+	return p.windows.Load(), p.confinedWindows.Load(), p.multiWindows.Load(), p.multiFloats.Load()
 }

@@ -206,3 +206,39 @@ func TestPlaceChooserWarmup(t *testing.T) {
 		t.Fatal("the window after the warm-up was not measured confined")
 	}
 }
+
+// TestPlaceChooserMultiEnds: a window's end that sees two threads that
+// may run after one that did not (a pipe's reader woken for a moment)
+// neither ends a confinement nor throws the measurement away; a second
+// such end in a row does both, as one did before.
+func TestPlaceChooserMultiEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		windows []win
+	}{
+		{"one end with a second thread: kept confined, still measured", cat(
+			measured(150)[:2],
+			[]win{{150, true, false, false}}, // the measurement's second confined window
+			[]win{{1000, true, true, false}}, // not measured
+			repeat(placeFloatWins, win{100, true, true, false}),
+			repeat(placeProbeConfined-1, win{100, true, true, false}),
+			[]win{{100, true, true, true}}, // confined: the measurement ended
+			[]win{{150, true, false, true}, {150, true, true, true}, {150, true, false, true}},
+		)},
+		{"two ends in a row: released and measured anew", cat(
+			measured(150)[:2],
+			[]win{{150, true, false, false}, {150, true, false, false}},
+			// Measured anew: confined first.
+			measured(150)[:3],
+		)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := placeChooser{warm: placeWarmup}
+			for i, w := range tc.windows {
+				if got := c.ended(w.traps, w.forwarded, w.single); got != w.confine {
+					t.Fatalf("window %d (%+v): confine %v, want %v", i, w, got, w.confine)
+				}
+			}
+		})
+	}
+}
