@@ -129,7 +129,10 @@ func (t *task) moveOpenToDup(table uint64, o *unsentOpen) bool {
 // (remoteSession.DropPostedIf) and the close not sent: the server never
 // sees the fd, as after the close (the description's last close may come
 // at the close of its old fd instead, a call the client already
-// answered). Not in a sandbox that made an inotify instance.
+// answered). Not in a sandbox that made an inotify instance. Such a dup is
+// posted in the take-back tail (fdpipe.go pipelineDup), so the queue's
+// timer, heartbeats and due sends leave it queued a few post delays: a
+// directory's entries handled past the post delay no longer send it.
 
 // postedDup is the task's newest posted dup (task.lastDup).
 type postedDup struct {
@@ -166,7 +169,8 @@ func (t *task) dropDup(table uint64, fd int32) bool {
 // fdNeutral says whether posted call c neither names fd nor makes an fd
 // the server chooses: whether it does the same with fd open or not
 // (dropDup). Only the calls fts's walk posts between a dup and its
-// close are known so.
+// close are known so (and a write of another fd: find's output, flushed
+// in the middle of a directory).
 func fdNeutral(c *pb.Call, fd int32) bool {
 	sc := c.GetSyscall()
 	if sc == nil || len(sc.Args) < 3 || int32(sc.Args[0]) == fd {
@@ -175,7 +179,7 @@ func fdNeutral(c *pb.Call, fd int32) bool {
 	switch uintptr(sc.Sysno) {
 	case unix.SYS_OPENAT:
 		return sc.InstallFd != nil && *sc.InstallFd != fd
-	case unix.SYS_GETDENTS64, unix.SYS_CLOSE, unix.SYS_UNLINKAT, unix.SYS_LSEEK:
+	case unix.SYS_GETDENTS64, unix.SYS_CLOSE, unix.SYS_UNLINKAT, unix.SYS_LSEEK, unix.SYS_WRITE:
 		return true
 	case unix.SYS_FCNTL:
 		return sc.Args[1] == unix.F_SETFD || sc.Args[1] == unix.F_SETFL

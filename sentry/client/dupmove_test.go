@@ -36,7 +36,9 @@ func TestFdNeutral(t *testing.T) {
 		{"F_SETFD of the fd", call(unix.SYS_FCNTL, nil, 4, unix.F_SETFD, 1), false},
 		{"F_DUPFD of another fd", call(unix.SYS_FCNTL, nil, 7, unix.F_DUPFD_CLOEXEC, 3), false},
 		{"dup of another fd", call(unix.SYS_DUP, nil, 7), false},
-		{"write to another fd", call(unix.SYS_WRITE, nil, 1), false},
+		{"write to another fd", call(unix.SYS_WRITE, nil, 1), true},
+		{"write to the fd", call(unix.SYS_WRITE, nil, 4), false},
+		{"writev to another fd", call(unix.SYS_WRITEV, nil, 1), false},
 		{"not a system call", &pb.Call{}, false},
 	}
 	for _, tt := range tests {

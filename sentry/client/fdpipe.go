@@ -206,15 +206,26 @@ func (t *task) pipelineDup(sysno uintptr, args [6]uint64) (uint64, bool) {
 		}
 	}
 	pc := newPostedCall(t.tid, sysno, args, nil)
+	// Its close may take it back (dupmove.go dropDup): a gofer file's,
+	// whose close has no effect the client does not know (an mqueue's
+	// ends the process's mq_notify registration). Such a dup is posted
+	// in the take-back tail, which the queue's timer, heartbeats and
+	// due sends leave queued a few post delays, as the opens fts posts
+	// around it: nobody outside the session sees a new fd.
+	f, _ := t.c.pipe.fileOf(desc)
+	takeBack := !slot.wasOpen && f.gofer
+	if takeBack {
+		if !t.c.conn.PostCallTakeBack(pc, done) {
+			t.c.ids.dupDone(slot, nil)
+			return 0, false
+		}
+		t.posted = true
+		t.lastDup = postedDup{call: &pc.call, table: slot.table, fd: fd}
+		return uint64(fd), true
+	}
 	if !t.postChange(pc, done, "", 0, noChange, 0) {
 		t.c.ids.dupDone(slot, nil)
 		return 0, false
-	}
-	if f, _ := t.c.pipe.fileOf(desc); !slot.wasOpen && f.gofer {
-		// Its close may take it back (dupmove.go dropDup): a gofer
-		// file's, whose close has no effect the client does not know
-		// (an mqueue's ends the process's mq_notify registration).
-		t.lastDup = postedDup{call: &pc.call, table: slot.table, fd: fd}
 	}
 	return uint64(fd), true
 }
