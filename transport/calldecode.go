@@ -32,7 +32,8 @@ import (
 // cost the next frame a new one) to save a small copy.
 const aliasMinData = 512
 
-// clientMessagePostedCalls is ClientMessage.posted_calls's field number.
+// clientMessagePostedCalls is ClientMessage.posted_calls's field number
+// (Call.posted_calls's is postedCallsField).
 const clientMessagePostedCalls = 410
 
 // Field numbers decodeCall knows (sentry.proto): a Syscall's scalars
@@ -78,21 +79,46 @@ const elementRecursionLimit = protowire.DefaultRecursionLimit - 1
 // and reports whether some Region.data of cm aliases b (b must then
 // stay as it is while cm is used).
 func decodeClientMessage(b []byte, cm *pb.ClientMessage) (aliased bool, err error) {
-	// The fields other than posted_calls, in order: one run of b
+	posted, aliased, err := decodeWithPosted(b, cm, clientMessagePostedCalls)
+	if err == nil && posted != nil {
+		cm.PostedCalls = posted
+	}
+	return aliased, err
+}
+
+// decodeChannelCall decodes b, a call channel's call (the posted calls it
+// carries in Call.posted_calls, a cp's copy and creation before its
+// fstat), into c as proto.Unmarshal(b, c) does, and reports whether some
+// Region.data of c's posted calls aliases b.
+func decodeChannelCall(b []byte, c *pb.Call) (aliased bool, err error) {
+	posted, aliased, err := decodeWithPosted(b, c, postedCallsField)
+	if err == nil && posted != nil {
+		c.PostedCalls = posted
+	}
+	return aliased, err
+}
+
+// decodeWithPosted decodes b into m as proto.Unmarshal(b, m) does, but
+// for m's repeated Call field number field, whose calls it decodes by
+// hand (decodeCall) and returns for the caller to set: nil when b has
+// none (m is then whole). aliased says some Region.data of the calls
+// aliases b.
+func decodeWithPosted(b []byte, m proto.Message, field protowire.Number) (posted []*pb.Call, aliased bool, err error) {
+	// The fields other than the calls, in order: one run of b
 	// (aliased) or several (copied).
 	var rest []byte
 	restStart, restEnd, runs, calls := 0, 0, 0, 0
 	for off := 0; off < len(b); {
 		num, typ, n := protowire.ConsumeTag(b[off:])
 		if n < 0 {
-			return false, proto.Unmarshal(b, cm)
+			return nil, false, proto.Unmarshal(b, m)
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b[off+n:])
-		if m < 0 {
-			return false, proto.Unmarshal(b, cm)
+		l := protowire.ConsumeFieldValue(num, typ, b[off+n:])
+		if l < 0 {
+			return nil, false, proto.Unmarshal(b, m)
 		}
-		end := off + n + m
-		if num == clientMessagePostedCalls && typ == protowire.BytesType {
+		end := off + n + l
+		if num == field && typ == protowire.BytesType {
 			calls++
 		} else {
 			switch {
@@ -111,42 +137,41 @@ func decodeClientMessage(b []byte, cm *pb.ClientMessage) (aliased bool, err erro
 		off = end
 	}
 	if calls == 0 {
-		return false, proto.Unmarshal(b, cm)
+		return nil, false, proto.Unmarshal(b, m)
 	}
 	if rest == nil {
 		rest = b[restStart:restEnd]
 	}
-	// proto.Unmarshal resets cm first; so, with no other field, must we.
+	// proto.Unmarshal resets m first; so, with no other field, must we.
 	if len(rest) > 0 {
-		if err := proto.Unmarshal(rest, cm); err != nil {
-			return false, err
+		if err := proto.Unmarshal(rest, m); err != nil {
+			return nil, false, err
 		}
 	} else {
-		proto.Reset(cm)
+		proto.Reset(m)
 	}
-	posted := make([]*pb.Call, 0, calls)
+	posted = make([]*pb.Call, 0, calls)
 	for off := 0; off < len(b); {
 		num, typ, n := protowire.ConsumeTag(b[off:])
 		off += n
-		if num != clientMessagePostedCalls || typ != protowire.BytesType {
+		if num != field || typ != protowire.BytesType {
 			off += protowire.ConsumeFieldValue(num, typ, b[off:])
 			continue
 		}
-		v, m := protowire.ConsumeBytes(b[off:])
-		off += m
+		v, l := protowire.ConsumeBytes(b[off:])
+		off += l
 		c, al := decodeCall(v)
 		if c == nil {
 			c = new(pb.Call)
 			if err := (proto.UnmarshalOptions{RecursionLimit: elementRecursionLimit}).Unmarshal(v, c); err != nil {
-				proto.Reset(cm)
-				return false, err
+				proto.Reset(m)
+				return nil, false, err
 			}
 		}
 		aliased = aliased || al
 		posted = append(posted, c)
 	}
-	cm.PostedCalls = posted
-	return aliased, nil
+	return posted, aliased, nil
 }
 
 // plainCall is a system call's Call decoded in one allocation.

@@ -412,8 +412,16 @@ func (ch *hopServerChannel) serve(o *hopOrder, h HopHandler) {
 			return
 		}
 		call := new(pb.Call)
-		if err = proto.Unmarshal(msg, call); err != nil {
+		// Its posted calls decoded by hand, as a socket frame's.
+		aliased, derr := decodeChannelCall(msg, call)
+		if derr != nil {
 			return
+		}
+		if aliased {
+			// Some of its calls' data stays in msg, which they may
+			// outlive (a write planned ahead): the next call's
+			// bytes go to a new buffer.
+			ch.h.buf = nil
 		}
 		posted := call.PostedCalls
 		call.PostedCalls = nil

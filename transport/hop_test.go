@@ -44,6 +44,9 @@ type hopServer struct {
 	mu      sync.Mutex
 	version int64
 	noted   map[uint64]bool
+	// kept are the posted calls channel calls carried, as the handler
+	// got them (a server may hold one past its channel call's reply).
+	kept []*pb.Call
 	// streams are the sessions' streams (HopServer).
 	streams []*framedServerStream
 }
@@ -94,6 +97,7 @@ func (s *hopServer) Session(st pb.Sentry_SessionServer) error {
 			time.Sleep(5 * time.Millisecond)
 			s.mu.Lock()
 			s.noted[p.Seq] = true
+			s.kept = append(s.kept, p)
 			s.mu.Unlock()
 		}
 		queued()
@@ -388,6 +392,57 @@ func TestChannelBatchPrecedesSocket(t *testing.T) {
 	}
 	if n := c.ChannelBatches(); n != 10 {
 		t.Errorf("%d posted batches inside channel calls; want 10", n)
+	}
+}
+
+// TestChannelPostedDataOutlivesCall: the leased data of posted calls a
+// channel call carried, decoded by hand and left in the buffer the
+// channel read it into (decodeChannelCall: aliased), stays the calls'
+// own after the channel's next calls are read (the channel then reads
+// into a new buffer), as a server holding them (a write planned ahead)
+// needs.
+func TestChannelPostedDataOutlivesCall(t *testing.T) {
+	s := &hopServer{batches: true}
+	target := startHop(t, s)
+	c := dialHop(t, target, Options{Channels: true, PostDelay: MaxPostDelay})
+	ch := c.Channel()
+	if ch == nil {
+		t.Fatal("no channel")
+	}
+	defer c.PutChannel(ch)
+	seq := uint64(0)
+	want := map[uint64][]byte{}
+	for i := range 5 {
+		seq++
+		data := bytes.Repeat([]byte{byte('a' + i)}, 4*aliasMinData)
+		want[seq] = data
+		leased := &pb.Call{Seq: seq, Tid: 1, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 326, Posted: true,
+			Args: []uint64{3, 0, 4, 0, uint64(len(data)), 0}, LeasedData: data}}}
+		if _, err := c.GoPosted(leased); err != nil {
+			t.Fatal(err)
+		}
+		seq++
+		call := &pb.Call{Seq: seq, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Sysno: 262}}}
+		st, err := c.StampChannel(call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.posted) != 1 {
+			t.Fatalf("round %d: the channel call carries %d posted calls, want 1", i, len(st.posted))
+		}
+		if _, err := ch.Call(call, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.kept) != len(want) {
+		t.Fatalf("the server got %d posted calls, want %d", len(s.kept), len(want))
+	}
+	for _, p := range s.kept {
+		if got := p.GetSyscall().GetLeasedData(); !bytes.Equal(got, want[p.Seq]) {
+			t.Errorf("posted call %d's leased data changed after later calls were read: %.8q..., want %.8q...", p.Seq, got, want[p.Seq])
+		}
 	}
 }
 
