@@ -2,7 +2,7 @@ package client
 
 import (
 	"bytes"
-	"fmt"
+	"encoding/hex"
 	"math"
 	"slices"
 	"strconv"
@@ -531,10 +531,14 @@ func (pc *pathCache) observe(recs []*pb.StateRecord) {
 	}
 }
 
-// credsKey is the key part of a process's credentials (built for each
-// grant a reply brings: grantedAs).
+// credsKey is the key part of a process's credentials.
 func credsKey(st *pb.ProcessState) string {
-	b := make([]byte, 0, 96)
+	return string(appendCredsKey(make([]byte, 0, 96), st))
+}
+
+// appendCredsKey appends credsKey(st) to b (grantedAs compares it in a
+// buffer on its stack: it runs for each grant a reply brings).
+func appendCredsKey(b []byte, st *pb.ProcessState) []byte {
 	for _, id := range []uint32{st.Ruid, st.Euid, st.Suid, st.Rgid, st.Egid, st.Sgid} {
 		b = strconv.AppendUint(b, uint64(id), 10)
 		b = append(b, ' ')
@@ -556,17 +560,43 @@ func credsKey(st *pb.ProcessState) string {
 	if realWalksAsFS(st) {
 		b = append(b, realAsFSMark...)
 	}
-	return string(b)
+	return b
 }
 
 // fdStart is the key part of a path relative to the fd of description
 // desc.
-func fdStart(desc uint64) string { return "fd " + strconv.FormatUint(desc, 10) }
+func fdStart(desc uint64) string { return string(appendFdStart(nil, desc)) }
+
+// appendFdStart appends fdStart(desc) to b.
+func appendFdStart(b []byte, desc uint64) []byte {
+	return strconv.AppendUint(append(b, "fd "...), desc, 10)
+}
 
 // cwdStart is the key part (pathKey.start) of a path relative to an fs
 // record's cwd, made once per record (pathCache.cwds): a key relative to
 // the cwd then allocates no start of its own (each cached stat's did).
-func cwdStart(st *pb.FsState) string { return fmt.Sprintf("cwd %q %x", st.Cwd, st.CwdHandle) }
+func cwdStart(st *pb.FsState) string { return string(appendCwdStart(nil, st.Cwd, st.CwdHandle)) }
+
+// appendCwdStart appends the start of a path relative to cwd, of file
+// handle handle, to b: fmt's "cwd %q %x", made without fmt (grantedAs
+// compares one for each grant a reply brings).
+func appendCwdStart(b []byte, cwd, handle []byte) []byte {
+	b = append(b, "cwd "...)
+	plain := true
+	for _, c := range cwd {
+		if c < ' ' || c > '~' || c == '"' || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		// What %q makes of printable ASCII: the bytes quoted.
+		b = append(append(append(b, '"'), cwd...), '"')
+	} else {
+		b = strconv.AppendQuote(b, string(cwd))
+	}
+	return hex.AppendEncode(append(b, ' '), handle)
+}
 
 // grantedAs says whether the lease l names the credentials and start
 // of key k: the server answered the call as the client believed when it
@@ -574,15 +604,20 @@ func cwdStart(st *pb.FsState) string { return fmt.Sprintf("cwd %q %x", st.Cwd, s
 // the call on the server, and its records after its reply here). An fs
 // record made before the cwd's file handle was known names none: the
 // cwd's path then has to match alone.
+//
+// It runs for each grant a reply brings (a creation's parent): the keys
+// are compared in a buffer on its stack, not made as strings.
 func grantedAs(k pathKey, l *pb.PathLease) bool {
-	if l.Creds == nil || credsKey(l.Creds) != k.creds {
+	var buf [256]byte
+	if l.Creds == nil || string(appendCredsKey(buf[:0], l.Creds)) != k.creds {
 		return false
 	}
 	switch {
 	case l.Cwd != nil:
-		return l.DirFile == 0 && (k.start == cwdStart(l.Cwd) || k.start == cwdStart(&pb.FsState{Cwd: l.Cwd.Cwd}))
+		return l.DirFile == 0 && (k.start == string(appendCwdStart(buf[:0], l.Cwd.Cwd, l.Cwd.CwdHandle)) ||
+			k.start == string(appendCwdStart(buf[:0], l.Cwd.Cwd, nil)))
 	case l.DirFile != 0:
-		return k.start == fdStart(l.DirFile)
+		return k.start == string(appendFdStart(buf[:0], l.DirFile))
 	}
 	return k.start == "/"
 }
