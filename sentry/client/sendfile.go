@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
@@ -131,6 +132,19 @@ func (t *task) copyEndOut(fd int32) bool {
 		f.flags&unix.O_ACCMODE != unix.O_RDONLY && f.flags&unix.O_PATH == 0
 }
 
+// leasedCopyBytes returns the bytes a leased copy carries (and the
+// replay log retains as they are until they are durable, replaylog's
+// writeData): data, a slice of a lease's whole bytes of length whole,
+// when it is at least half of them (cp's copy of a whole file), else a
+// copy of its own, so that a retained copy of a few bytes does not keep
+// a large lease's bytes alive.
+func leasedCopyBytes(data []byte, whole int) []byte {
+	if 2*len(data) >= whole {
+		return data
+	}
+	return bytes.Clone(data)
+}
+
 // leasedCopy answers sendfile or copy_file_range from the read cache and
 // posts it (see above), if it may, and returns its count.
 func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
@@ -188,7 +202,7 @@ func (t *task) leasedCopy(sysno uintptr, args [6]uint64) (uint64, bool) {
 			rc.mu.Unlock()
 			return 0, false
 		}
-		data = f.data[uint64(inOff)-f.dataOff : end-f.dataOff]
+		data = leasedCopyBytes(f.data[uint64(inOff)-f.dataOff:end-f.dataOff], len(f.data))
 	}
 	n := uint64(len(data))
 	if n == 0 {

@@ -611,11 +611,12 @@ func writeData(call *pb.Call) (data []byte, own bool) {
 	}
 	switch uintptr(sc.Sysno) {
 	case unix.SYS_SENDFILE, unix.SYS_COPY_FILE_RANGE:
-		// The bytes the client read from its read lease (sendfile.go),
-		// a slice of the lease's data, which nothing changes (a grant
-		// replaces it whole): retained as they are, not copied (a
-		// whole file's copy on the path of the fstat cp waits for
-		// next); else the record carries them.
+		// The bytes the client read from its read lease (sendfile.go:
+		// a slice of at least half the lease's data, which nothing
+		// changes, a grant replaces it whole, or a copy of its own):
+		// retained as they are, not copied (a whole file's copy on
+		// the path of the fstat cp waits for next); else the record
+		// carries them.
 		return sc.LeasedData, true
 	case unix.SYS_WRITE, unix.SYS_PWRITE64:
 		if len(sc.Inputs) == 0 || len(sc.Args) < 3 {
