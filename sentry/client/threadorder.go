@@ -93,17 +93,25 @@ const pPIDFD = 3
 func neutralCall(sysno uintptr, args [6]uint64) (fd int32, ok bool) {
 	switch {
 	case neutralFDArg[sysno]:
-		fd = int32(args[0])
-		if fd < 0 {
-			fd = -1
-		}
-		return fd, true
+		return namedFD(args[0]), true
 	case sysno == unix.SYS_WAITID && args[0] == pPIDFD:
-		return -1, false
+		// A wait for a child through its pidfd (Go's os/exec since
+		// 1.23: the go command waits so for each compile) names that
+		// fd, its second argument: a close of it waits for the wait.
+		return namedFD(args[1]), true
 	case neutralNoFD[sysno]:
 		return -1, true
 	}
 	return -1, false
+}
+
+// namedFD is the fd an argument names (-1: none, a negative one such as
+// AT_FDCWD).
+func namedFD(arg uint64) int32 {
+	if fd := int32(arg); fd >= 0 {
+		return fd
+	}
+	return -1
 }
 
 // orderedCall is what beginOrdered counted of a call, for endOrdered.

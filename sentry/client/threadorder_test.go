@@ -37,7 +37,7 @@ func TestOrderedCalls(t *testing.T) {
 		{name: "pread64 (no offset)", sysno: unix.SYS_PREAD64, args: [6]uint64{5}, threads: 2, closable: []int32{6, 7}},
 		{name: "epoll_pwait", sysno: unix.SYS_EPOLL_PWAIT, args: [6]uint64{7}, threads: 2, closable: []int32{5, 6}},
 		{name: "waitid of a pid", sysno: unix.SYS_WAITID, args: [6]uint64{1, 99}, threads: 2, closable: []int32{5, 6, 7}},
-		{name: "waitid of a pidfd", sysno: unix.SYS_WAITID, args: [6]uint64{pPIDFD, 5}, threads: 2},
+		{name: "waitid of a pidfd", sysno: unix.SYS_WAITID, args: [6]uint64{pPIDFD, 5}, threads: 2, closable: []int32{6, 7}},
 		{name: "newfstatat of AT_FDCWD", sysno: unix.SYS_NEWFSTATAT, args: [6]uint64{uint64(1<<64 - 100)}, threads: 2, closable: []int32{5, 6, 7}},
 		{name: "openat makes an fd", sysno: unix.SYS_OPENAT, args: [6]uint64{uint64(1<<64 - 100)}, threads: 2},
 		{name: "recvmsg may make fds", sysno: unix.SYS_RECVMSG, args: [6]uint64{7}, threads: 2},

@@ -678,6 +678,17 @@ md5sum out.txt; wc -l out.txt; tail -3 out.txt; rm out.txt`,
 		// Said, though the default: the case is about it.
 		DoFlags: []string{"--threaded-posting"},
 	},
+	{
+		// thread-files with the blocked thread waiting for a child
+		// through its pidfd (waitid(P_PIDFD), as Go's os/exec waits
+		// for each command the go command runs): a neutral call naming
+		// the pidfd, beside which the writers' closes, opens and
+		// writes behind are posted (threadorder.go).
+		Name:    "thread-files-pidfd",
+		Script:  `./prog 300 pidfd; rm prog; md5sum t1.txt t2.txt; wc -l shared.txt; rm shared.txt`,
+		CSource: threadfilesC,
+		DoFlags: []string{"--threaded-posting"},
+	},
 }
 
 // numberedLines returns n lines "prefix i".

@@ -1,5 +1,7 @@
-// threadfiles N: a process with three threads, as a Go program's: one
-// blocked reading a pipe (its poller), two each writing its own file N
+// threadfiles N [pidfd]: a process with three threads, as a Go
+// program's: one blocked reading a pipe (its poller; with pidfd, waiting
+// through waitid(P_PIDFD) for a child that reads that pipe, as Go's
+// os/exec waits for a command), two each writing its own file N
 // rounds (open O_APPEND, a line, F_SETFL O_NONBLOCK and back, close:
 // posted by a process with several threads), reading it back through a
 // new description (the read cache) and checking every line, and
@@ -13,13 +15,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-static int p[2], rounds;
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+static int p[2], rounds, pidfd = -1;
 
 static void *poller(void *arg) {
 	char c;
 	(void)arg;
+	if (pidfd >= 0) {
+		siginfo_t info;
+		return waitid(P_PIDFD, pidfd, &info, WEXITED) == 0 && info.si_status == 7 ? NULL : (void *)1;
+	}
 	return read(p[0], &c, 1) == 1 ? NULL : (void *)1;
 }
 
@@ -61,7 +73,22 @@ static void *writer(void *arg) {
 int main(int argc, char **argv) {
 	pthread_t pt, a, b;
 	rounds = argc > 1 ? atoi(argv[1]) : 100;
-	if (pipe(p) != 0 || pthread_create(&pt, NULL, poller, NULL) != 0 ||
+	if (pipe(p) != 0) {
+		perror("pipe");
+		return 1;
+	}
+	if (argc > 2 && strcmp(argv[2], "pidfd") == 0) {
+		pid_t child = fork();
+		if (child == 0) {
+			char c;
+			_exit(read(p[0], &c, 1) == 1 ? 7 : 1);
+		}
+		if (child < 0 || (pidfd = syscall(SYS_pidfd_open, child, 0)) < 0) {
+			perror("child");
+			return 1;
+		}
+	}
+	if (pthread_create(&pt, NULL, poller, NULL) != 0 ||
 	    pthread_create(&a, NULL, writer, (void *)1) != 0 || pthread_create(&b, NULL, writer, (void *)2) != 0) {
 		perror("setup");
 		return 1;
@@ -69,7 +96,8 @@ int main(int argc, char **argv) {
 	void *ra, *rb;
 	pthread_join(a, &ra);
 	pthread_join(b, &rb);
-	if (write(p[1], "x", 1) != 1 || pthread_join(pt, NULL) != 0) {
+	void *rp;
+	if (write(p[1], "x", 1) != 1 || pthread_join(pt, &rp) != 0 || rp != NULL) {
 		perror("poller");
 		return 1;
 	}
