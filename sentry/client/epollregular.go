@@ -4,7 +4,8 @@ import "golang.org/x/sys/unix"
 
 // epoll_ctl of a regular file, answered on the client.
 //
-// A regular file cannot be polled, and Linux's epoll_ctl says so (EPERM)
+// A regular file cannot be polled (nor a directory, a memfd or /dev/null:
+// unpollable), and Linux's epoll_ctl says so (EPERM)
 // before it looks at the epoll fd's kind or the op: after copying the
 // event in (EFAULT; not for EPOLL_CTL_DEL) and finding both fds open
 // (EBADF). Go's os.Open registers every file it opens with its poller
@@ -18,7 +19,7 @@ import "golang.org/x/sys/unix"
 // is sent.
 
 // epollCtlOnClient answers epoll_ctl(epfd, op, fd, event) with EPERM if
-// fd names a regular file's description and epfd is open in t's table,
+// fd names an unpollable description and epfd is open in t's table,
 // which no other process shares, neither of them O_PATH; false: the
 // server answers.
 func (t *task) epollCtlOnClient(args [6]uint64) (unix.Errno, bool) {
@@ -44,9 +45,17 @@ func (t *task) epollCtlOnClient(args [6]uint64) (unix.Errno, bool) {
 	if !ok {
 		return 0, false
 	}
-	if f, known := t.c.pipe.fileOf(desc); !known || !f.regular || f.flags&unix.O_PATH != 0 {
+	if f, known := t.c.pipe.fileOf(desc); !known || !f.unpollable() || f.flags&unix.O_PATH != 0 {
 		return 0, false
 	}
 	t.cached = true
 	return unix.EPERM, true
 }
+
+// unpollable says the server's epoll_ctl refuses description f (EPERM,
+// as Linux's: its file cannot be polled) and an F_SETFL changing only
+// its O_NONBLOCK changes nothing another call sees but F_GETFL: a gofer
+// file's (a regular file, a directory, a memfd) or the sentry's
+// /dev/null. Go's os.Open asks both of each directory it lists and
+// os/exec of the /dev/null it gives a command as stdin.
+func (f pipeFile) unpollable() bool { return f.regular || f.gofer || f.devNull }

@@ -7,13 +7,14 @@ import (
 )
 
 // Posted fcntl(F_SETFL) of a regular file (docs/COMPATIBILITY.md,
-// "Pipelined calls").
+// "Pipelined calls"), a directory or /dev/null (pipeFile.unpollable).
 //
 // Go's os.Open puts every file it opens in non-blocking mode for its
-// poller and, when the poller refuses a regular file, back (F_GETFL,
-// F_SETFL, epoll_ctl, F_GETFL, F_SETFL): two forwarded calls an open. On
-// a regular file O_NONBLOCK changes no read or write, so F_SETFL that
-// changes only that flag cannot fail and tells nothing: it is posted
+// poller and, when the poller refuses a regular file or a directory,
+// back (F_GETFL, F_SETFL, epoll_ctl, F_GETFL, F_SETFL): two forwarded
+// calls an open. On such a file O_NONBLOCK changes no read or write, so
+// F_SETFL that changes only that flag cannot fail and tells nothing: it
+// is posted
 // after the client sets the flags in its copy of the description's
 // (pipelineState.files), and F_GETFL answers from that copy
 // (statusFlagsOnClient). While such a call has no reply the records of
@@ -33,7 +34,7 @@ import (
 const setflPostable = unix.O_APPEND | unix.O_NONBLOCK | unix.O_ASYNC | unix.O_DIRECT | unix.O_NOATIME
 
 // postSetfl posts fcntl(fd, F_SETFL, args[2]) when it changes only
-// O_NONBLOCK of a regular gofer file's description, or answers it when it
+// O_NONBLOCK of an unpollable description, or answers it when it
 // changes nothing (see above).
 func (t *task) postSetfl(sysno uintptr, args [6]uint64) (uint64, unix.Errno, bool) {
 	p := t.proc
@@ -90,7 +91,7 @@ func (c *client) decideSetfl(p *process, fd int32, arg uint32) (desc uint64, old
 	old = f.flags
 	flags := old&^setflPostable | arg&setflPostable
 	switch {
-	case !known || !f.regular || old&(unix.O_PATH|unix.O_ASYNC) != 0 || (flags^old)&^unix.O_NONBLOCK != 0:
+	case !known || !f.unpollable() || old&(unix.O_PATH|unix.O_ASYNC) != 0 || (flags^old)&^unix.O_NONBLOCK != 0:
 		return 0, 0, setflForward
 	case flags == old:
 		return desc, old, setflUnchanged

@@ -2,7 +2,7 @@
 // (Linux checks the target can be polled before the op or the epoll fd's
 // kind), after EFAULT for an unreadable event and EBADF for a closed fd;
 // a pipe is added; the epoll fd itself is EINVAL; an O_PATH fd on
-// either side is EBADF.
+// either side is EBADF; a directory and /dev/null are EPERM too.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -39,5 +39,9 @@ int main(void) {
 	int op = open("/etc/hostname", O_PATH);
 	try("ADD regular, epfd O_PATH", op, EPOLL_CTL_ADD, f, &ev);
 	try("ADD O_PATH target", ep, EPOLL_CTL_ADD, op, &ev);
+	int dir = open("/etc", O_RDONLY | O_CLOEXEC), null = open("/dev/null", O_RDONLY);
+	try("ADD directory", ep, EPOLL_CTL_ADD, dir, &ev);
+	try("DEL directory", ep, EPOLL_CTL_DEL, dir, NULL);
+	try("ADD /dev/null", ep, EPOLL_CTL_ADD, null, &ev);
 	return 0;
 }

@@ -1,10 +1,12 @@
 // setflposted: F_SETFL of regular files as Go's os.Open makes it (the
 // status flags read, O_NONBLOCK set, then cleared), from a process with
 // a second thread, each read back with F_GETFL; one that changes
-// nothing; ones that change other flags too; and of a pipe and of a
-// file open for writing.
+// nothing; ones that change other flags too; of a directory (listed
+// after) and of /dev/null, as Go's os.ReadDir and os/exec make them; and
+// of a pipe and of a file open for writing.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -59,6 +61,25 @@ int main(void) {
 		int fl = fcntl(f, F_GETFL);
 		setfl("read-only set O_NONBLOCK", f, fl | O_NONBLOCK);
 		setfl("read-only clear O_NONBLOCK", f, fl & ~O_NONBLOCK);
+		close(f);
+	}
+	for (int i = 0; i < 3; i++) {
+		int f = open(".", O_RDONLY | O_CLOEXEC);
+		int fl = fcntl(f, F_GETFL);
+		setfl("directory set O_NONBLOCK", f, fl | O_NONBLOCK);
+		setfl("directory clear O_NONBLOCK", f, fl & ~O_NONBLOCK);
+		DIR *dir = fdopendir(f);
+		int names = 0;
+		while (dir && readdir(dir))
+			names++;
+		printf("directory listed: %s\n", names >= 3 ? "yes" : "no"); // ., .., setfl.data
+		if (dir)
+			closedir(dir);
+		f = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		fl = fcntl(f, F_GETFL);
+		setfl("/dev/null set O_NONBLOCK", f, fl | O_NONBLOCK);
+		printf("/dev/null read: %zd\n", read(f, buf, 4));
+		setfl("/dev/null clear O_NONBLOCK", f, fl & ~O_NONBLOCK);
 		close(f);
 	}
 	setfl("pipe O_NONBLOCK", p[1], O_NONBLOCK);
