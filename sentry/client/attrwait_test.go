@@ -136,6 +136,35 @@ func TestAnswerOfOlderFile(t *testing.T) {
 	}
 }
 
+// TestAnswerScopeWhileMappingDirty: while a shared mapping is dirty (the
+// data of a mapped file changing: the go command's telemetry counters)
+// the answers of stats that found a directory and of failed walks hold,
+// those of regular files do not; with the pages written back, all do.
+func TestAnswerScopeWhileMappingDirty(t *testing.T) {
+	dir := &pathAnswer{out: statOfMode(unix.S_IFDIR | 0o755)}
+	missing := &pathAnswer{errno: unix.ENOENT}
+	reg := &pathAnswer{out: statOfMode(unix.S_IFREG | 0o644), nextCreation: 1}
+	for _, rc := range []*readCache{nil, newReadCache(nil)} {
+		tk := &task{c: &client{files: &fileCache{}, rcache: rc}}
+		for _, dirty := range []bool{true, false} {
+			tk.c.files.dirtyPages.Store(0)
+			if dirty {
+				tk.c.files.dirtyPages.Store(1)
+			}
+			s := tk.answerScope()
+			for _, tc := range []struct {
+				name string
+				a    *pathAnswer
+				want bool
+			}{{"a directory", dir, true}, {"a missing name", missing, true}, {"a regular file", reg, !dirty}} {
+				if got := s.allows(unix.SYS_NEWFSTATAT, tc.a); got != tc.want {
+					t.Errorf("cache %v, dirty %v: %s answered %v, want %v", rc != nil, dirty, tc.name, got, tc.want)
+				}
+			}
+		}
+	}
+}
+
 // statOfMode is a struct stat answer of a file of mode.
 func statOfMode(mode uint32) []byte {
 	st := linux.Stat{Mode: mode}

@@ -1022,7 +1022,8 @@ type answerScope struct {
 	// calls in flight change only regular files: the attributes of files
 	// this process created with O_CREAT|O_EXCL (chmod, chown, utimensat:
 	// pipelineMeta), or the data of files of known gofer handles
-	// (writes behind, leased copies, which go to regular files only): a
+	// (writes behind, leased copies, which go to regular files only) or
+	// of mapped files (dirty shared mappings): a
 	// walk searches directories only and a regular file is never a
 	// directory, so they change no walk and no directory's answer; the
 	// answers of stats that found a directory and of walks that failed
@@ -1054,10 +1055,16 @@ func (a *pathAnswer) olderThan(from uint64) bool {
 // answerScope returns which kept answers nothing t's client has in
 // flight may change.
 func (t *task) answerScope() answerScope {
+	s := t.c.rcache.answerScope()
 	if t.c.files.pending() {
-		return answerScope{}
+		// A dirty shared mapping changes the data of a mapped file,
+		// never a directory, as a write behind to a file not known
+		// by its creation: the answers of directories and of failed
+		// walks hold (the go command's telemetry counters, a mapped
+		// file it writes all along, held every answer of the build).
+		s.all, s.changedFrom = false, 0
 	}
-	return t.c.rcache.answerScope()
+	return s
 }
 
 // answerScope returns which kept answers the posted changes counted in rc
