@@ -12115,7 +12115,10 @@ type ReadLease struct {
 	// created, for writing, and that nothing else opened or changed since
 	// but the client's own writes through file (posted with owned_write):
 	// granted in the reply of an lseek or of the creating open with
-	// owned_wanted, it carries only the file's size (no stat, no data). The client answers reads, lseeks
+	// owned_wanted, it carries only the file's size (no data; stat only in
+	// the creating open's: the struct stat fstat of the new fd answers,
+	// which answers the client's fstat of file until its first write
+	// through file). The client answers reads, lseeks
 	// and preads of file from the content it kept, if size is its size.
 	// Any other change of the file, an open of it by anyone (this client's
 	// other descriptions included) and its expiry end it as a read lease

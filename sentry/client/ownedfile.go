@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/hostarch"
 	"gvisor.dev/gvisor/pkg/usermem"
 
@@ -65,6 +66,10 @@ type ownedFile struct {
 	// description's offset.
 	data   []byte
 	offset int64
+	// stat is the file's struct stat the creating open's lease carried
+	// (ReadLease.stat), which answers fstat of the description until
+	// its first write or the lease's end (ownedStatLocked); nil: none.
+	stat []byte
 }
 
 // ownedOpenFlags are the open flags that start no copy: where a write
@@ -130,6 +135,9 @@ func (rc *readCache) startCopy(desc uint64, l *pb.ReadLease, at leaseStamp) {
 	rc.ownedCount.Store(int32(len(rc.owned)))
 	if l != nil && l.Owned && l.Id != 0 && l.File == desc && at.gen == rc.gen {
 		rc.grantOwnedLocked(l, at)
+		if o := rc.owned[desc]; o.lease != 0 && len(l.Stat) == (*linux.Stat)(nil).SizeBytes() {
+			o.stat = l.Stat
+		}
 	}
 }
 
@@ -213,10 +221,52 @@ func (rc *readCache) ownedLiveLocked(desc uint64, handle string) *ownedFile {
 		return nil
 	}
 	if !rc.renewal.live(o.expires, time.Now()) {
-		o.lease = 0
+		o.lease, o.stat = 0, nil
 		return nil
 	}
 	return o
+}
+
+// ownedStatLocked returns the struct stat that answers fstat of
+// description desc, a file of gofer handle handle, from its owned copy,
+// if it may: the copy may answer (ownedLiveLocked), nothing was written
+// through the description since its creating open's reply brought the
+// stat (a write changes the size and times), and no posted attribute
+// change or removal (of any file: which they are to is not known here)
+// is without a reply. The owned lease stands for the rest: any other
+// change of the file, or open of it, revokes it before it is made.
+// Precondition: rc.mu.
+func (rc *readCache) ownedStatLocked(desc uint64, handle string) []byte {
+	o := rc.ownedLiveLocked(desc, handle)
+	if o == nil || o.stat == nil || rc.attrsPosted != 0 || rc.removalsPosted != 0 || rc.ownedPosted[handle] != 0 {
+		return nil
+	}
+	return o.stat
+}
+
+// ownedFstat answers an fstat of t's fd (buffer at addr) from the stat
+// its owned copy keeps (ownedStatLocked), if it may.
+func (t *task) ownedFstat(fd int32, addr uint64) bool {
+	rc := t.c.rcache
+	if rc == nil || rc.ownedCount.Load() == 0 {
+		return false
+	}
+	desc, pf, ok := t.cachedFile(fd, false)
+	if !ok {
+		return false
+	}
+	rc.mu.Lock()
+	st := rc.ownedStatLocked(desc, pf.handle) // immutable
+	rc.mu.Unlock()
+	if st == nil {
+		return false
+	}
+	if _, err := t.mm.CopyOut(t.gctx, hostarch.Addr(addr), st, usermem.IOOpts{}); err != nil {
+		return false // a fault: the server says what it makes of it
+	}
+	rc.hits.Add(1)
+	t.cached = true
+	return true
 }
 
 // dropOwnedFD drops the copy of t's fd's description, if it has one.
@@ -372,13 +422,21 @@ func (t *task) ownedWrite(desc uint64, fd int32, positional bool, args [6]uint64
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	return rc.applyOwnedLocked(desc, positional, int64(args[3]), data)
+}
+
+// applyOwnedLocked applies a write of data (at pos if positional, else
+// at the description's offset, which it moves) to the copy of
+// description desc, if it has one, and reports whether it did; a copy
+// that would grow past its bounds is dropped. Precondition: rc.mu.
+func (rc *readCache) applyOwnedLocked(desc uint64, positional bool, pos int64, data []byte) bool {
 	o := rc.owned[desc]
 	if o == nil {
 		return false
 	}
 	off := o.offset
 	if positional {
-		off = int64(args[3])
+		off = pos
 	}
 	end := off + int64(len(data))
 	grow := max(0, end-int64(len(o.data)))
@@ -391,6 +449,7 @@ func (t *task) ownedWrite(desc uint64, fd int32, positional bool, args [6]uint64
 		rc.ownedBytes += int(grow)
 	}
 	copy(o.data[off:], data)
+	o.stat = nil // its size and times are the write's now
 	if !positional {
 		o.offset = end
 	}

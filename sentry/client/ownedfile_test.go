@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/abi/linux"
+
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
@@ -124,6 +126,105 @@ func TestOwnedFileLive(t *testing.T) {
 			}
 			if int(rc.ownedCount.Load()) != len(rc.owned) {
 				t.Errorf("ownedCount %d, %d copies", rc.ownedCount.Load(), len(rc.owned))
+			}
+		})
+	}
+}
+
+// TestOwnedFileStat checks when the stat a creating open's owned lease
+// brought (ReadLease.stat) answers fstat of its description: while the
+// copy may answer and nothing was written through it, not after a
+// write, the lease's revocation or lapse, nor while a posted attribute
+// change or removal is without a reply; a lease an lseek asked for again
+// brings none.
+func TestOwnedFileStat(t *testing.T) {
+	const desc, lease, handle = 7, 70, "h7"
+	stat := make([]byte, (*linux.Stat)(nil).SizeBytes())
+	stat[8] = 42 // st_ino
+	opened := func(rc *readCache, s leaseStamp) {
+		rc.startCopy(desc, &pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000, Stat: stat}, s)
+	}
+	tests := []struct {
+		name   string
+		run    func(rc *readCache, s leaseStamp)
+		answer bool
+	}{
+		{name: "granted with the open", run: opened, answer: true},
+		{name: "granted with the open, no stat", run: func(rc *readCache, s leaseStamp) {
+			rc.startCopy(desc, &pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000}, s)
+		}},
+		{name: "a stat of another size", run: func(rc *readCache, s leaseStamp) {
+			rc.startCopy(desc, &pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000, Stat: stat[1:]}, s)
+		}},
+		{name: "written", run: func(rc *readCache, s leaseStamp) {
+			opened(rc, s)
+			rc.mu.Lock()
+			rc.applyOwnedLocked(desc, false, 0, []byte("x"))
+			rc.mu.Unlock()
+		}},
+		{name: "revoked", run: func(rc *readCache, s leaseStamp) {
+			opened(rc, s)
+			rc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{lease}})
+		}},
+		{name: "lapsed", run: func(rc *readCache, s leaseStamp) {
+			s.sent = s.sent.Add(-2 * time.Second)
+			opened(rc, s)
+		}},
+		{name: "lapsed, asked again by an lseek", run: func(rc *readCache, s leaseStamp) {
+			old := s
+			old.sent = old.sent.Add(-2 * time.Second)
+			opened(rc, old)
+			rc.mu.Lock()
+			rc.ownedLiveLocked(desc, handle) // finds it lapsed
+			rc.mu.Unlock()
+			rc.grant(&pb.ReadLease{Id: lease + 1, File: desc, Owned: true, TtlMs: 1000}, s)
+		}},
+		{name: "the open's grant refused, an lseek's taken", run: func(rc *readCache, s leaseStamp) {
+			rc.revoke(&pb.LeaseRevoke{Epoch: 2})
+			rc.startCopy(desc, &pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000, Epoch: 1, Stat: stat}, s)
+			rc.grant(&pb.ReadLease{Id: lease + 1, File: desc, Owned: true, TtlMs: 1000, Epoch: 2}, s)
+		}},
+		{name: "an attribute change posted", run: func(rc *readCache, s leaseStamp) {
+			opened(rc, s)
+			rc.postBegin(attrsChange, "", 0, 0)
+		}},
+		{name: "an attribute change of a new file posted", run: func(rc *readCache, s leaseStamp) {
+			opened(rc, s)
+			rc.postBegin(fileAttrsChange, "", 0, rc.creationSent())
+		}},
+		{name: "an attribute change answered", run: func(rc *readCache, s leaseStamp) {
+			opened(rc, s)
+			rc.postEnd(rc.postBegin(attrsChange, "", 0, 0))
+		}, answer: true},
+		{name: "a removal posted", run: func(rc *readCache, s leaseStamp) {
+			opened(rc, s)
+			rc.mu.Lock()
+			rc.removalsPosted++
+			rc.mu.Unlock()
+		}},
+		{name: "a write to the file posted", run: func(rc *readCache, s leaseStamp) {
+			opened(rc, s)
+			rc.postBegin(dataChange, handle, 0, 0)
+		}},
+		{name: "its description closed", run: func(rc *readCache, s leaseStamp) {
+			opened(rc, s)
+			rc.observeClosed([]*pb.StateRecord{{Key: statekey.File(desc).String(), Deleted: true}})
+		}},
+		{name: "a recovery", run: func(rc *readCache, s leaseStamp) {
+			opened(rc, s)
+			rc.dropAll()
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := lockedCacheAfter(tc.run)
+			defer rc.mu.Unlock()
+			got := rc.ownedStatLocked(desc, handle)
+			if (got != nil) != tc.answer {
+				t.Fatalf("fstat answered: %v, want %v", got != nil, tc.answer)
+			}
+			if got != nil && got[8] != 42 {
+				t.Errorf("answered a stat of inode %d, want the open's 42", got[8])
 			}
 		})
 	}

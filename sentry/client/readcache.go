@@ -1017,8 +1017,10 @@ func (t *task) postOffset(desc uint64, off int64, args [6]uint64) bool {
 }
 
 // cachedFstat answers fstat(fd, buf) or newfstatat(fd, "", buf,
-// AT_EMPTY_PATH) from a read lease, or from the path cache's stat answer
-// of the path the description was opened by (openstat.go), if it may.
+// AT_EMPTY_PATH) from a read lease, from the stat an owned file's
+// creating open brought (ownedfile.go), or from the path cache's stat
+// answer of the path the description was opened by (openstat.go), if it
+// may.
 func (t *task) cachedFstat(sysno uintptr, args [6]uint64) bool {
 	fd, addr := int32(args[0]), args[1]
 	if sysno == unix.SYS_NEWFSTATAT {
@@ -1033,7 +1035,7 @@ func (t *task) cachedFstat(sysno uintptr, args [6]uint64) bool {
 		}
 		addr = args[2]
 	}
-	return t.leasedFstat(fd, addr) || t.openedFstat(fd, addr)
+	return t.leasedFstat(fd, addr) || t.ownedFstat(fd, addr) || t.openedFstat(fd, addr)
 }
 
 // leasedFstat answers an fstat of fd (buffer at addr) from a read lease,

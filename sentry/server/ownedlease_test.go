@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"testing"
+
+	"gvisor.dev/gvisor/pkg/abi/linux"
 
 	"golang.org/x/sys/unix"
 
@@ -14,8 +17,9 @@ import (
 // that asks is granted the lease, with the file's size, only if nothing
 // but the creating description's marked writes changed the file and
 // nothing else opened it; a creating open that asks is granted it with
-// size 0, an open that found the file nothing; the lease's end at the
-// close sends nothing, and an open while it is held revokes it.
+// size 0 and the file's stat (fstat's answer), an open that found the
+// file nothing; the lease's end at the close sends nothing, and an open
+// while it is held revokes it.
 func TestOwnedLeaseMessages(t *testing.T) {
 	const data = "hello, owned"
 	tests := []struct {
@@ -66,6 +70,18 @@ func TestOwnedLeaseMessages(t *testing.T) {
 			lease := r.Lease
 			if lease != nil && lease.Size != 0 {
 				t.Errorf("the creating open's lease says size %d, want 0", lease.Size)
+			}
+			if lease != nil {
+				// Its stat is fstat's answer (as's fstat of the object
+				// file it just created).
+				var st linux.Stat
+				fr := c.e.sys(1, unix.SYS_FSTAT, fd, c.e.mem.alloc(make([]byte, st.SizeBytes())))
+				if fr.Errno != 0 || len(fr.Outputs) != 1 {
+					t.Fatalf("fstat: %v, %d outputs", unix.Errno(fr.Errno), len(fr.Outputs))
+				}
+				if !bytes.Equal(lease.Stat, fr.Outputs[0].Data) {
+					t.Errorf("the creating open's lease says stat %x, fstat %x", lease.Stat, fr.Outputs[0].Data)
+				}
 			}
 			c.write(fd, data)
 			if tc.between != nil {

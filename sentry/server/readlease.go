@@ -528,7 +528,9 @@ func claimOwnedLease(k *kernel.Kernel, c *kernel.Task, fd int32) {
 // change made where this server does not see it, the host's, shows
 // there); an open's carries 0, with no gofer call: the gofer's create
 // made the file empty (O_EXCL) just before, and no call through this
-// server changed or opened it since, or the claim would be void.
+// server changed or opened it since, or the claim would be void. An
+// open's carries the file's struct stat too, as fstat of the new fd
+// answers it.
 func grantOwnedLease(k *kernel.Kernel, c *kernel.Task, ret int64) {
 	h := k.LeaseHolder
 	if h == nil || c.Reply == nil || !ownedGrantCalls[c.Sysno] || h.Disabled() || k.Inotify.Any() {
@@ -564,11 +566,24 @@ func grantOwnedLease(k *kernel.Kernel, c *kernel.Task, ret int64) {
 		}
 		size = st.Size
 	}
+	var stat []byte
+	if open {
+		// fstat's answer until the description's first write (as's
+		// and ld's fstat of the output they just created: one waited
+		// call each); the create's attributes are in the attribute
+		// cache, so this asks the gofer nothing. Read before the
+		// grant: a change since fails it.
+		if st, err := syscalls.StatOf(c, nil, f); err == nil {
+			ls := syscalls.ToLinuxStat(st)
+			stat = make([]byte, ls.SizeBytes())
+			ls.MarshalBytes(stat)
+		}
+	}
 	id, epoch, ok := claim.Grant()
 	if !ok {
 		return
 	}
-	c.Reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Epoch: epoch, Owned: true, Size: size,
+	c.Reply.Lease = &sentrypb.ReadLease{Id: id, File: desc, Epoch: epoch, Owned: true, Size: size, Stat: stat,
 		TtlMs: uint32(k.ReadLeases.TTL().Milliseconds())}
 }
 

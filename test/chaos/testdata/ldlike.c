@@ -1,14 +1,19 @@
 // ldlike writes output files as ld's BFD does: it creates each one
-// O_RDWR|O_CREAT|O_TRUNC, writes 64 KiB in pieces, then, round after
+// O_RDWR|O_CREAT|O_TRUNC, fstats it (an empty regular file, one link),
+// writes 64 KiB in pieces, then, round after
 // round, seeks back, reads what it wrote, seeks on from there (SEEK_CUR)
 // and patches it, checks a pread and the end (SEEK_END), and now and then
 // grows the file. Every answer is checked against the program's own copy
 // of the file; at the end the file is read back whole and its checksum
-// printed.
+// printed (the first file's after an fstat that finds the inode the
+// first one did, at the size written: the others' would wait, and a
+// test counts what a file's calls wait for).
 //
 // usage: ldlike FILES ROUNDS [slow|share]
 //   slow:  sleeps 300 us a round (the server-kill test kills meanwhile)
-//   share: after the first file's writes, a child moves the shared
+//   share: before the first file's writes, a child chmods it by name
+//          and the parent's fstat sees the new mode; after them, a
+//          child moves the shared
 //          offset (lseek through the inherited fd) and opens the file by
 //          name and reads it whole; the parent then sees the child's
 //          offset and goes on.
@@ -16,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +71,19 @@ int main(int argc, char **argv) {
 			perror("open");
 			return 2;
 		}
+		struct stat st, end;
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0 || st.st_nlink != 1)
+			fail("fstat after the open", f, 0);
+		if (f == 0 && strcmp(mode, "share") == 0) {
+			pid_t pid = fork();
+			if (pid == 0)
+				_exit(chmod(name, 0604) == 0 ? 0 : 5);
+			int ws;
+			if (waitpid(pid, &ws, 0) != pid || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+				fail("chmod child", f, 0);
+			if (fstat(fd, &st) != 0 || (st.st_mode & 07777) != 0604)
+				fail("fstat after a chmod", f, 0);
+		}
 		size = 0;
 		for (int i = 0; i < 65; i++) {
 			memset(piece, 'a' + (i + f) % 26, sizeof piece);
@@ -111,6 +130,8 @@ int main(int argc, char **argv) {
 		}
 		if (lseek(fd, 0, SEEK_SET) != 0 || read(fd, b, sizeof b) != size || memcmp(b, model, size) != 0)
 			fail("final read", f, rounds);
+		if (f == 0 && (fstat(fd, &end) != 0 || end.st_ino != st.st_ino || end.st_dev != st.st_dev || end.st_size != size))
+			fail("fstat at the end", f, rounds);
 		unsigned long sum = 0;
 		for (long i = 0; i < size; i++)
 			sum = sum * 31 + b[i];
