@@ -52,10 +52,13 @@ func startedOverGoferConnHello(t testing.TB, root string, gc *goferclient.GoferC
 }
 
 // startedOverGoferConnCfg is startedOverGoferConnHello with the server's
-// Config cfg (its Gofer and Log set here).
+// Config cfg (its Gofer set here, its Log if it has none).
 func startedOverGoferConnCfg(t testing.TB, root string, gc *goferclient.GoferConn, hello *sentrypb.Hello, cfg Config, dial ...func(*transport.Options)) (*env, string) {
 	t.Helper()
-	cfg.Gofer, cfg.Log = gc.Client(), testLog()
+	cfg.Gofer = gc.Client()
+	if cfg.Log == nil {
+		cfg.Log = testLog()
+	}
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
