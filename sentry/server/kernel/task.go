@@ -72,6 +72,11 @@ type Task struct {
 	// Pinned are the dentries whose gofer handles the call uses
 	// (HandleOf), unpinned when its reply is made (UnpinAll).
 	Pinned []*vfs.Dentry
+	// pinned1 and dirFile1 hold Pinned's and DirFiles' first entries:
+	// most calls use one handle (rm -r's unlinkat relative to a
+	// directory's fd, a file each), which then costs no allocation.
+	pinned1  [1]*vfs.Dentry
+	dirFile1 [1]*fdesc.File
 	// DirFiles are gofer directory descriptions the call's path starts
 	// at (NoteDirFile), a reference each until UnpinAll: HandleOf gives
 	// a description's own handle for its dentry when the dentry has
@@ -342,6 +347,9 @@ func (c *Task) RecordOffset(f *fdesc.File, ver uint64, off int64) {
 func (c *Task) HandleOf(d *vfs.Dentry) (uint64, error) {
 	h, file, err := c.pinHandle(d)
 	if err == nil && file == nil {
+		if c.Pinned == nil {
+			c.Pinned = c.pinned1[:0]
+		}
 		c.Pinned = append(c.Pinned, d)
 	}
 	return h, err
@@ -373,6 +381,9 @@ func (c *Task) NoteDirFile(f *fdesc.File) {
 	if _, ok := f.Impl.(*vfs.GoferDir); !ok || vfs.DentryOf(f) == nil {
 		f.DecRef()
 		return
+	}
+	if c.DirFiles == nil {
+		c.DirFiles = c.dirFile1[:0]
 	}
 	c.DirFiles = append(c.DirFiles, f)
 }
@@ -543,11 +554,11 @@ func (c *Task) UnpinAll() {
 	for _, d := range c.Pinned {
 		c.Kernel.VFS.Unpin(d)
 	}
-	c.Pinned = nil
+	c.Pinned, c.pinned1[0] = nil, nil
 	for _, f := range c.DirFiles {
 		f.DecRef()
 	}
-	c.DirFiles = nil
+	c.DirFiles, c.dirFile1[0] = nil, nil
 }
 
 // Umask returns the caller's umask (022 without an fs context).

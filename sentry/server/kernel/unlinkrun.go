@@ -45,8 +45,9 @@ const maxHeldUnlinks = 256
 // DirFile, a description of Dir the call started at, referenced until
 // then: Task.DirFileOf), the inode Ino (of device Dev, the gofer's) the
 // call's lookup found there, whether it is a directory's (RemoveDir), the
-// call's Origin, and its reply, which gets the errno of a removal that
-// failed.
+// call's seq (its gofer Origin's, part 0: made for the UnlinkMany in
+// one array a run, not one message a call), and its reply, which gets
+// the errno of a removal that failed.
 type HeldUnlink struct {
 	Dir       *vfs.Dentry
 	DirFile   *fdesc.File
@@ -55,7 +56,7 @@ type HeldUnlink struct {
 	Dev       uint64
 	Ino       uint64
 	RemoveDir bool
-	Origin    *goferpb.Origin
+	Seq       uint64
 	Reply     *sentrypb.Reply
 }
 
@@ -94,7 +95,7 @@ func (c *Task) HoldUnlink(dir *vfs.Dentry, name string, dev, ino uint64, removeD
 	if file != nil {
 		file.IncRef()
 	}
-	run.Held = append(run.Held, HeldUnlink{Dir: dir, DirFile: file, Handle: h, Name: name, Dev: dev, Ino: ino, RemoveDir: removeDir, Origin: c.GoferOrigin(0), Reply: c.Reply})
+	run.Held = append(run.Held, HeldUnlink{Dir: dir, DirFile: file, Handle: h, Name: name, Dev: dev, Ino: ino, RemoveDir: removeDir, Seq: c.CallSeq, Reply: c.Reply})
 	return true
 }
 
@@ -152,11 +153,22 @@ func (k *Kernel) unlinkHeld(held []HeldUnlink) []error {
 		Found:   make([]*goferpb.InodeID, len(held)),
 	}
 	inos := make([]uint64, len(held))
-	found := make([]goferpb.InodeID, len(held)) // one allocation for the run's
+	// One allocation each for the run's found inodes, origins and names
+	// (rm -r: a run a directory, an unlink a file).
+	found := make([]goferpb.InodeID, len(held))
+	origins := make([]goferpb.Origin, len(held))
+	size := 0
+	for _, h := range held {
+		size += len(h.Name)
+	}
+	names := make([]byte, 0, size)
 	for i, h := range held {
-		req.Dirs[i], req.Names[i], req.Origins[i], inos[i] = h.Handle, []byte(h.Name), h.Origin, h.Ino
+		names = append(names, h.Name...)
+		req.Dirs[i], req.Names[i], inos[i] = h.Handle, names[len(names)-len(h.Name):len(names):len(names)], h.Ino
 		found[i].Dev, found[i].Ino = h.Dev, h.Ino
 		req.Found[i] = &found[i]
+		origins[i].ClientId, origins[i].Seq = k.OriginID, h.Seq
+		req.Origins[i] = &origins[i]
 		if h.RemoveDir {
 			if req.Flags == nil {
 				req.Flags = make([]uint32, len(held))
@@ -184,7 +196,9 @@ func (k *Kernel) unlinkHeld(held []HeldUnlink) []error {
 		case err != nil:
 			errs[i] = syserr.FromGofer("unlink "+h.Name, 0, err)
 		case i < len(r.GetUnlinks()):
-			errs[i] = syserr.FromGofer("unlink "+h.Name, r.Unlinks[i].GetErrno(), nil)
+			if e := r.Unlinks[i].GetErrno(); e != 0 { // the op's string costs an allocation
+				errs[i] = syserr.FromGofer("unlink "+h.Name, e, nil)
+			}
 		case r.GetErrno() != 0:
 			errs[i] = syserr.FromGofer("unlink "+h.Name, r.GetErrno(), nil)
 		default:
@@ -202,7 +216,7 @@ func (k *Kernel) unlinkAlone(ctx context.Context, h HeldUnlink) error {
 	if h.RemoveDir {
 		flags = unix.AT_REMOVEDIR
 	}
-	one, err := k.Gofer.Unlink(goferclient.WithChanging(ctx, h.Ino), &goferpb.UnlinkRequest{Dir: h.Handle, Name: []byte(h.Name), Flags: flags, Origin: h.Origin,
+	one, err := k.Gofer.Unlink(goferclient.WithChanging(ctx, h.Ino), &goferpb.UnlinkRequest{Dir: h.Handle, Name: []byte(h.Name), Flags: flags, Origin: &goferpb.Origin{ClientId: k.OriginID, Seq: h.Seq},
 		Found: &goferpb.InodeID{Dev: h.Dev, Ino: h.Ino}})
 	return syserr.FromGofer("unlink "+h.Name, one.GetErrno(), err)
 }
