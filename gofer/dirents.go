@@ -147,6 +147,23 @@ func statxName(dirfd int, name []byte, flags, mask int, stx *unix.Statx_t) error
 	return nil
 }
 
+// unlinkatName is unix.Unlinkat of name (a checked single component) in
+// the directory of dirfd, its path made on the stack as statxName's:
+// unix.Unlinkat allocates one for each call, one a file rm -r removes.
+func unlinkatName(dirfd int, name []byte, flags int) error {
+	var path [maxNameLen + 1]byte
+	if len(name) >= len(path) {
+		return unix.Unlinkat(dirfd, string(name), flags)
+	}
+	copy(path[:], name)
+	path[len(name)] = 0
+	_, _, errno := unix.Syscall(unix.SYS_UNLINKAT, uintptr(dirfd), uintptr(unsafe.Pointer(&path[0])), uintptr(flags))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // getdents returns up to count entries of directory handle id after
 // cookie offset (0: from the start), and whether they reach the end.
 func (s *Server) getdents(id, offset uint64, count uint32) ([]*goferpb.Dirent, bool, error) {

@@ -196,6 +196,21 @@ func (s *Server) lookupDirName(dirID uint64, name string) (*handle, error) {
 	return dir, err
 }
 
+// lookupDirNameBytes is lookupDirName of a name as a request holds it,
+// without its conversion to a string (an allocation a file rm -r
+// removes) when the name is valid.
+func (s *Server) lookupDirNameBytes(dirID uint64, name []byte) (*handle, error) {
+	if !nameOK(name) {
+		return s.lookupDirName(dirID, string(name)) // its error
+	}
+	dir, err := s.lookupDir(dirID)
+	if err == nil && string(name) == SillyDirName && s.hidden(dir, SillyDirName) {
+		dir.decRef()
+		return nil, errorf(unix.ENOENT, "%q is hidden", name)
+	}
+	return dir, err
+}
+
 // Mkdir implements goferpb.GoferServer.Mkdir.
 func (s *Server) Mkdir(_ context.Context, req *goferpb.MkdirRequest) (*goferpb.MkdirReply, error) {
 	return once(s, req.GetOrigin(), "mkdir", func() (*goferpb.MkdirReply, []byte) {
@@ -478,7 +493,7 @@ func (s *Server) unlink(req *goferpb.UnlinkRequest) ([]*goferpb.InodeID, error) 
 	if flags != 0 && flags != unix.AT_REMOVEDIR {
 		return nil, errorf(unix.EINVAL, "unlink: flags %#x", flags)
 	}
-	dir, err := s.lookupDirName(req.GetDir(), string(req.GetName()))
+	dir, err := s.lookupDirNameBytes(req.GetDir(), req.GetName())
 	if err != nil {
 		return nil, wrap(err, "unlink")
 	}
@@ -497,7 +512,7 @@ func (s *Server) unlink(req *goferpb.UnlinkRequest) ([]*goferpb.InodeID, error) 
 			return changed, s.sillyRename(dir, string(req.GetName()), id)
 		}
 	}
-	if err := unix.Unlinkat(dir.fd, string(req.GetName()), int(flags)); err != nil {
+	if err := unlinkatName(dir.fd, req.GetName(), int(flags)); err != nil {
 		// Not wrap's arguments on success: they cost allocations.
 		return changed, wrap(err, "unlink %q", req.GetName())
 	}
