@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -459,7 +460,15 @@ func (s *Server) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyRequest)
 		(len(found) != 0 && len(found) != len(dirs)) {
 		return &goferpb.UnlinkManyReply{Errno: int32(unix.EINVAL)}, nil
 	}
-	out := &goferpb.UnlinkManyReply{Unlinks: make([]*goferpb.UnlinkReply, 0, len(dirs))}
+	// Errnos alone when the caller asks and its found says every
+	// unlink's changed inode (unlink's reply names found's then).
+	errnos := req.GetErrnosWanted() && len(found) == len(dirs) && !slices.ContainsFunc(found, func(f *goferpb.InodeID) bool { return f.GetIno() == 0 })
+	out := &goferpb.UnlinkManyReply{}
+	if errnos {
+		out.Errnos = make([]int32, 0, len(dirs))
+	} else {
+		out.Unlinks = make([]*goferpb.UnlinkReply, 0, len(dirs))
+	}
 	// Each unlink's request in turn: Unlink keeps nothing of it.
 	one := &goferpb.UnlinkRequest{}
 	for i := range dirs {
@@ -480,6 +489,10 @@ func (s *Server) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyRequest)
 		if e := unix.Errno(r.GetErrno()); e == unix.EBADF || e == unix.ESTALE {
 			out.Errno = int32(e)
 			return out, nil
+		}
+		if errnos {
+			out.Errnos = append(out.Errnos, r.GetErrno())
+			continue
 		}
 		out.Unlinks = append(out.Unlinks, r)
 	}

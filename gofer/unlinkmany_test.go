@@ -222,3 +222,38 @@ func TestUnlinkManyOriginsOfTwoClients(t *testing.T) {
 		}
 	}
 }
+
+// TestUnlinkManyErrnos: a request with errnos_wanted and an inode found
+// for every unlink is answered with each unlink's errno alone, in order
+// (the unlinks as they run without it); one whose found has an entry of
+// ino 0 gets its unlinks, each naming its changed inode.
+func TestUnlinkManyErrnos(t *testing.T) {
+	e := newEnv(t)
+	d := e.mkdir(e.rootH, "d")
+	for _, n := range []string{"a", "b", "c"} {
+		writeHostFile(t, e.host("d/"+n), "x")
+	}
+	ids := func(inos ...uint64) []*goferpb.InodeID {
+		var out []*goferpb.InodeID
+		for _, ino := range inos {
+			out = append(out, &goferpb.InodeID{Dev: 1, Ino: ino})
+		}
+		return out
+	}
+	r := must(t, "unlink many", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
+		Dirs: []uint64{d, d, d}, Names: [][]byte{[]byte("a"), []byte("nope"), []byte("b")},
+		Found: ids(7, 8, 9), ErrnosWanted: true})))
+	if want := []int32{0, int32(unix.ENOENT), 0}; !slices.Equal(r.GetErrnos(), want) || len(r.GetUnlinks()) != 0 || r.Ran() != 3 {
+		t.Errorf("errnos %v and %d unlinks, want %v and none", r.GetErrnos(), len(r.GetUnlinks()), want)
+	}
+	r = must(t, "unlink many, an inode not found", must2(e.c.UnlinkMany(e.ctx, &goferpb.UnlinkManyRequest{
+		Dirs: []uint64{d}, Names: [][]byte{[]byte("c")}, Found: ids(0), ErrnosWanted: true})))
+	if len(r.GetErrnos()) != 0 || len(r.GetUnlinks()) != 1 || len(r.Unlinks[0].GetChanged()) != 1 {
+		t.Errorf("errnos %v, unlinks %v; want one unlink naming its inode", r.GetErrnos(), r.GetUnlinks())
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if _, err := os.Lstat(e.host("d/" + n)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("d/%s: %v, want it gone", n, err)
+		}
+	}
+}

@@ -3819,7 +3819,13 @@ type UnlinkManyRequest struct {
 	Flags   []uint32               `protobuf:"varint,607,rep,packed,name=flags,proto3" json:"flags,omitempty"`
 	// found, when set, has one entry per unlink (UnlinkRequest.found; an
 	// entry of ino 0: not known).
-	Found         []*InodeID `protobuf:"bytes,621,rep,name=found,proto3" json:"found,omitempty"`
+	Found []*InodeID `protobuf:"bytes,621,rep,name=found,proto3" json:"found,omitempty"`
+	// errnos_wanted asks for the reply's errnos instead of its unlinks:
+	// the caller takes each unlink that succeeded to have changed its
+	// found inode, as the gofer's reply would say (an UnlinkReply and its
+	// changed inode decoded an unlink: rm -r's runs). A gofer answers so
+	// only when found names an inode for every unlink.
+	ErrnosWanted  bool `protobuf:"varint,622,opt,name=errnos_wanted,json=errnosWanted,proto3" json:"errnos_wanted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3889,14 +3895,26 @@ func (x *UnlinkManyRequest) GetFound() []*InodeID {
 	return nil
 }
 
+func (x *UnlinkManyRequest) GetErrnosWanted() bool {
+	if x != nil {
+		return x.ErrnosWanted
+	}
+	return false
+}
+
 // UnlinkManyReply has one reply per unlink run, in order. errno is
 // EBADF or ESTALE when an unlink met a handle the gofer does not know: it
 // and those after it were not run (the caller re-resolves its handles and
 // sends the request again); otherwise 0.
 type UnlinkManyReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Errno         int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
-	Unlinks       []*UnlinkReply         `protobuf:"bytes,2,rep,name=unlinks,proto3" json:"unlinks,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Errno   int32                  `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	Unlinks []*UnlinkReply         `protobuf:"bytes,2,rep,name=unlinks,proto3" json:"unlinks,omitempty"`
+	// errnos, to a request with errnos_wanted, is each unlink's errno
+	// instead of unlinks (one per unlink run, in order); a success changed
+	// the request's found inode. Empty: the reply has unlinks (an older
+	// gofer, or a found entry of ino 0).
+	Errnos        []int32 `protobuf:"varint,623,rep,packed,name=errnos,proto3" json:"errnos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3941,6 +3959,13 @@ func (x *UnlinkManyReply) GetErrno() int32 {
 func (x *UnlinkManyReply) GetUnlinks() []*UnlinkReply {
 	if x != nil {
 		return x.Unlinks
+	}
+	return nil
+}
+
+func (x *UnlinkManyReply) GetErrnos() []int32 {
+	if x != nil {
+		return x.Errnos
 	}
 	return nil
 }
@@ -5217,16 +5242,18 @@ const file_gofer_proto_rawDesc = "" +
 	"\x05flags\x18\x03 \x01(\rR\x05flags\x127\n" +
 	"\x06origin\x18\x04 \x01(\v2\x1f.runscdecoupled.gofer.v1.OriginR\x06origin\x12\x12\n" +
 	"\x04open\x18\x05 \x01(\bR\x04open\x127\n" +
-	"\x05found\x18\xec\x04 \x01(\v2 .runscdecoupled.gofer.v1.InodeIDR\x05found\"\xc8\x01\n" +
+	"\x05found\x18\xec\x04 \x01(\v2 .runscdecoupled.gofer.v1.InodeIDR\x05found\"\xee\x01\n" +
 	"\x11UnlinkManyRequest\x12\x12\n" +
 	"\x04dirs\x18\x01 \x03(\x04R\x04dirs\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\fR\x05names\x129\n" +
 	"\aorigins\x18\x03 \x03(\v2\x1f.runscdecoupled.gofer.v1.OriginR\aorigins\x12\x15\n" +
 	"\x05flags\x18\xdf\x04 \x03(\rR\x05flags\x127\n" +
-	"\x05found\x18\xed\x04 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\x05found\"g\n" +
+	"\x05found\x18\xed\x04 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\x05found\x12$\n" +
+	"\rerrnos_wanted\x18\xee\x04 \x01(\bR\ferrnosWanted\"\x80\x01\n" +
 	"\x0fUnlinkManyReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12>\n" +
-	"\aunlinks\x18\x02 \x03(\v2$.runscdecoupled.gofer.v1.UnlinkReplyR\aunlinks\"`\n" +
+	"\aunlinks\x18\x02 \x03(\v2$.runscdecoupled.gofer.v1.UnlinkReplyR\aunlinks\x12\x17\n" +
+	"\x06errnos\x18\xef\x04 \x03(\x05R\x06errnos\"`\n" +
 	"\vUnlinkReply\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\x05R\x05errno\x12;\n" +
 	"\achanged\x18\xe8\x02 \x03(\v2 .runscdecoupled.gofer.v1.InodeIDR\achanged\"-\n" +

@@ -127,3 +127,21 @@ const (
 	// (GoferCall.before).
 	FeatureBefore uint64 = 1 << 0
 )
+
+// Ran returns how many unlinks of an UnlinkManyReply ran (those it has
+// a result of), from either of its forms (errnos or unlinks).
+func (r *UnlinkManyReply) Ran() int {
+	if n := len(r.GetErrnos()); n > 0 {
+		return n
+	}
+	return len(r.GetUnlinks())
+}
+
+// UnlinkErrno returns the errno of the i-th unlink of an UnlinkManyReply
+// (i < Ran()), from either of its forms.
+func (r *UnlinkManyReply) UnlinkErrno(i int) int32 {
+	if len(r.GetErrnos()) > 0 {
+		return r.Errnos[i]
+	}
+	return r.Unlinks[i].GetErrno()
+}

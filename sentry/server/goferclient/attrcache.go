@@ -1409,17 +1409,28 @@ func (a *AttrCache) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyReque
 	// one were 16 % of namesRemoved's CPU), with one removal mark. An unlink whose
 	// reply names no inode (an older gofer) makes the run's changes
 	// unknown, as it alone would.
+	// A reply of errnos (UnlinkManyRequest.errnos_wanted) says each
+	// success changed its found inode.
 	var changed []*goferpb.InodeID
 	var removedIn []uint64
 	unknown := false
-	for i, u := range r.GetUnlinks() {
-		if u.GetErrno() != 0 || i >= len(dirs) {
+	errnos, found := len(r.GetErrnos()) > 0, req.GetFound()
+	for i := range r.Ran() {
+		if r.UnlinkErrno(i) != 0 || i >= len(dirs) {
 			continue
 		}
-		if len(u.GetChanged()) == 0 {
+		switch {
+		case !errnos:
+			u := r.Unlinks[i]
+			if len(u.GetChanged()) == 0 {
+				unknown = true
+			}
+			changed = append(changed, u.GetChanged()...)
+		case i < len(found) && found[i].GetIno() != 0:
+			changed = append(changed, found[i])
+		default:
 			unknown = true
 		}
-		changed = append(changed, u.GetChanged()...)
 		if !slices.Contains(removedIn, dirs[i]) {
 			removedIn = append(removedIn, dirs[i])
 		}

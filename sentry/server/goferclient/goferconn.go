@@ -473,7 +473,7 @@ func (g *GoferConn) Invoke(ctx context.Context, method string, args, reply any, 
 			}
 		}
 		if unknown && restartedSince(inFlight, uses) {
-			g.settleUnlinks(rep)
+			g.settleUnlinks(req, rep)
 		}
 		if unknown && errno == 0 {
 			g.settleFallocate(req, rep)
@@ -529,7 +529,7 @@ func (g *GoferConn) mapUnlinkMany(r *goferpb.UnlinkManyRequest) (proto.Message, 
 		dirs[i] = e.real
 	}
 	g.mu.Unlock()
-	m := &goferpb.UnlinkManyRequest{Dirs: dirs, Names: r.GetNames(), Origins: r.GetOrigins(), Flags: r.GetFlags(), Found: r.GetFound()}
+	m := &goferpb.UnlinkManyRequest{Dirs: dirs, Names: r.GetNames(), Origins: r.GetOrigins(), Flags: r.GetFlags(), Found: r.GetFound(), ErrnosWanted: r.GetErrnosWanted()}
 	m.ProtoReflect().SetUnknown(r.ProtoReflect().GetUnknown())
 	return m, uses, lost
 }
@@ -1204,10 +1204,23 @@ func settleXattr(ctx context.Context, c goferpb.GoferClient, req proto.Message, 
 // a gofer restart that found its name gone (as settle does for one
 // Unlink): the gofer that ran it is gone with its reply cache. Only
 // unlinks with an Origin are re-sent so (package kernel's unlink runs).
-func (g *GoferConn) settleUnlinks(rep proto.Message) {
+// A reply of errnos becomes one of unlinks first: a settled unlink's
+// changed inode is not known (it may not be found's).
+func (g *GoferConn) settleUnlinks(req, rep proto.Message) {
 	r, ok := rep.(*goferpb.UnlinkManyReply)
 	if !ok {
 		return
+	}
+	if len(r.GetErrnos()) > 0 {
+		found := req.(*goferpb.UnlinkManyRequest).GetFound()
+		r.Unlinks = make([]*goferpb.UnlinkReply, len(r.Errnos))
+		for i, e := range r.Errnos {
+			r.Unlinks[i] = &goferpb.UnlinkReply{Errno: e}
+			if e == 0 && i < len(found) {
+				r.Unlinks[i].Changed = []*goferpb.InodeID{found[i]}
+			}
+		}
+		r.Errnos = nil
 	}
 	for _, u := range r.GetUnlinks() {
 		if u.GetErrno() == int32(unix.ENOENT) {

@@ -3,6 +3,8 @@ package goferclient
 import (
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -21,7 +23,11 @@ func TestMapUnlinkManyCopiesEveryField(t *testing.T) {
 	for i := range fields.Len() {
 		fd := fields.Get(i)
 		if !fd.IsList() {
-			t.Fatalf("field %s is not repeated: set it here", fd.Name())
+			if fd.Kind() != protoreflect.BoolKind {
+				t.Fatalf("field %s of kind %v: set it here", fd.Name(), fd.Kind())
+			}
+			m.Set(fd, protoreflect.ValueOfBool(true))
+			continue
 		}
 		l := m.Mutable(fd).List()
 		for j := range 3 {
@@ -66,5 +72,24 @@ func TestMapUnlinkManyCopiesEveryField(t *testing.T) {
 	}
 	if req.Dirs[0] != 10 {
 		t.Errorf("the caller's request changed: dirs %v", req.Dirs)
+	}
+}
+
+// TestSettleUnlinksErrnos: an UnlinkMany re-sent across a gofer restart
+// whose reply is errnos becomes a reply of unlinks when settled: an
+// unlink that found its name gone is taken as done naming no changed
+// inode (it may have been another's removal, not found's), one that
+// succeeded names its found inode, one that failed otherwise keeps its
+// errno.
+func TestSettleUnlinksErrnos(t *testing.T) {
+	g := &GoferConn{log: hclog.NewNullLogger()}
+	found := []*goferpb.InodeID{{Dev: 1, Ino: 7}, {Dev: 1, Ino: 8}, {Dev: 1, Ino: 9}}
+	req := &goferpb.UnlinkManyRequest{Dirs: []uint64{1, 1, 1}, Names: [][]byte{[]byte("a"), []byte("b"), []byte("c")}, Found: found, ErrnosWanted: true}
+	rep := &goferpb.UnlinkManyReply{Errnos: []int32{0, int32(unix.ENOENT), int32(unix.EACCES)}}
+	g.settleUnlinks(req, rep)
+	want := &goferpb.UnlinkManyReply{Unlinks: []*goferpb.UnlinkReply{
+		{Changed: []*goferpb.InodeID{found[0]}}, {}, {Errno: int32(unix.EACCES)}}}
+	if !proto.Equal(rep, want) {
+		t.Errorf("settled %v, want %v", rep, want)
 	}
 }

@@ -252,3 +252,40 @@ func TestObserverSeesUnlinkMany(t *testing.T) {
 		})
 	}
 }
+
+// TestObserverSeesUnlinkManyErrnos: a reply of errnos
+// (UnlinkManyRequest.errnos_wanted) tells the observer each successful
+// unlink's found inode as changed, as a reply of unlinks naming them
+// does; a found entry of ino 0 makes the run's changes unknown.
+func TestObserverSeesUnlinkManyErrnos(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		found []uint64
+		want  []string
+	}{
+		{name: "every inode found", found: []uint64{100, 101, 102, 103}, want: []string{"changing 1/12", "changing 1/13",
+			"changed 1/100 1/102 1/103", "names changed in 1/10", "names changed somewhere", "change ended"}},
+		{name: "an inode not found", found: []uint64{100, 101, 0, 103}, want: []string{"changing 1/12", "changing 1/13",
+			"changed all", "names changed in 1/10", "names changed somewhere", "change ended"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := unlinkManyGofer{errnos: true, failing: map[int]bool{1: true}}
+			g.fakeGofer = fakeGofer{size: 4}
+			a := NewAttrCache(&g)
+			a.Walk(ctx, &goferpb.WalkRequest{Dir: 2, Names: [][]byte{[]byte("f")}})
+			rec := &recorder{}
+			a.SetObserver(rec)
+			var found []*goferpb.InodeID
+			for _, ino := range tc.found {
+				found = append(found, &goferpb.InodeID{Dev: 1, Ino: ino})
+			}
+			a.UnlinkMany(WithChanging(ctx, 12, 13, 0, 14), &goferpb.UnlinkManyRequest{Dirs: []uint64{1, 1, 1, 2},
+				Names: [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d")}, Found: found, ErrnosWanted: true})
+			if fmt.Sprint(rec.got) != fmt.Sprint(tc.want) {
+				t.Errorf("observer got %q, want %q", rec.got, tc.want)
+			}
+		})
+	}
+}

@@ -20,11 +20,22 @@ type unlinkManyGofer struct {
 	// (ENOENT).
 	named            bool
 	unnamed, failing map[int]bool
+	// errnos: the reply has errnos, not unlinks (to a request with
+	// errnos_wanted, as a current gofer's).
+	errnos bool
 }
 
 func (f *unlinkManyGofer) UnlinkMany(_ context.Context, req *goferpb.UnlinkManyRequest, _ ...grpc.CallOption) (*goferpb.UnlinkManyReply, error) {
 	r := &goferpb.UnlinkManyReply{}
 	for i := range req.GetDirs() {
+		if f.errnos && req.GetErrnosWanted() {
+			var e int32
+			if f.failing[i] {
+				e = int32(unix.ENOENT)
+			}
+			r.Errnos = append(r.Errnos, e)
+			continue
+		}
 		u := &goferpb.UnlinkReply{}
 		switch {
 		case f.failing[i]:

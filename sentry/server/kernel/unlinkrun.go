@@ -151,6 +151,8 @@ func (k *Kernel) unlinkHeld(held []HeldUnlink) []error {
 		Names:   make([][]byte, len(held)),
 		Origins: make([]*goferpb.Origin, len(held)),
 		Found:   make([]*goferpb.InodeID, len(held)),
+		// Each held removal names the inode its lookup found.
+		ErrnosWanted: true,
 	}
 	inos := make([]uint64, len(held))
 	// One allocation each for the run's found inodes, origins and names
@@ -195,8 +197,8 @@ func (k *Kernel) unlinkHeld(held []HeldUnlink) []error {
 		switch {
 		case err != nil:
 			errs[i] = syserr.FromGofer("unlink "+h.Name, 0, err)
-		case i < len(r.GetUnlinks()):
-			if e := r.Unlinks[i].GetErrno(); e != 0 { // the op's string costs an allocation
+		case i < r.Ran():
+			if e := r.UnlinkErrno(i); e != 0 { // the op's string costs an allocation
 				errs[i] = syserr.FromGofer("unlink "+h.Name, e, nil)
 			}
 		case r.GetErrno() != 0:
