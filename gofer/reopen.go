@@ -365,7 +365,7 @@ func once[R proto.Message](s *Server, o *goferpb.Origin, op string, run func() (
 		}
 		return r
 	}
-	<-e.done
+	s.cache.wait(e)
 	r, ok := proto.Clone(e.reply).(R)
 	if !ok {
 		// Origins are qualified by method at the door (admit), so this

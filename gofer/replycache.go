@@ -1,7 +1,6 @@
 package gofer
 
 import (
-	"container/list"
 	"context"
 	"sync"
 
@@ -20,7 +19,7 @@ const (
 )
 
 // cacheEntryOverhead estimates what an entry costs beyond its key's and
-// reply's bytes: the map slot, the list element, the entry and its channel.
+// reply's bytes: the map slot, the entry and a waiter's channel.
 const cacheEntryOverhead = 256
 
 // originKey is the reply cache key.
@@ -30,12 +29,21 @@ type originKey struct {
 	part   uint32
 }
 
-// cacheEntry is one origin's reply. done is closed once reply is set;
-// until then a duplicate waits for the first execution to finish.
+// cacheEntry is one origin's reply. finished is set once reply is set;
+// until then a duplicate waits for the first execution to finish (on
+// done, made by the first duplicate: a mutation is rarely re-sent while
+// it runs, and a channel an entry was an allocation a mutation, one a
+// file rm -r removes, as the list element the LRU list took before the
+// entry held its links).
 type cacheEntry struct {
-	key  originKey
-	done chan struct{}
-	// reply and fileHandle are written once before done is closed and
+	key originKey
+	// prev and next link replyCache's LRU list; finished and done (nil
+	// until a duplicate waits; closed when finished) say whether reply
+	// is set. Protected by replyCache.mu.
+	prev, next *cacheEntry
+	finished   bool
+	done       chan struct{}
+	// reply and fileHandle are written once before finished is set and
 	// read only after.
 	reply proto.Message
 	// fileHandle is the encoded file handle of the file a creation made
@@ -56,22 +64,67 @@ type replyCache struct {
 
 	// mu protects the fields below. It is a leaf lock.
 	mu sync.Mutex
-	m  map[originKey]*list.Element
+	m  map[originKey]*cacheEntry
 	// byClient indexes m by originKey.client, for forgetClient.
 	byClient map[string]map[originKey]struct{}
-	lru      *list.List // of *cacheEntry, most recently used first
+	// head and tail are the ends of the LRU list of m's entries (linked
+	// by cacheEntry.prev and next), the most recently used first.
+	head, tail *cacheEntry
 	// bytes sums the sizes of the finished entries.
 	bytes int
 }
 
 func newReplyCache(max, maxBytes int) *replyCache {
-	return &replyCache{max: max, maxBytes: maxBytes, m: make(map[originKey]*list.Element), byClient: make(map[string]map[originKey]struct{}), lru: list.New()}
+	return &replyCache{max: max, maxBytes: maxBytes, m: make(map[originKey]*cacheEntry), byClient: make(map[string]map[originKey]struct{})}
+}
+
+// pushFrontLocked puts e, in no list, at the LRU list's front.
+// Precondition: c.mu.
+func (c *replyCache) pushFrontLocked(e *cacheEntry) {
+	e.prev, e.next = nil, c.head
+	if c.head != nil {
+		c.head.prev = e
+	} else {
+		c.tail = e
+	}
+	c.head = e
+}
+
+// unlinkLocked takes e out of the LRU list. Precondition: c.mu.
+func (c *replyCache) unlinkLocked(e *cacheEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		c.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		c.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+// wait returns once e, an entry begin handed to another caller, is
+// finished.
+func (c *replyCache) wait(e *cacheEntry) {
+	c.mu.Lock()
+	if e.finished {
+		c.mu.Unlock()
+		return
+	}
+	if e.done == nil {
+		e.done = make(chan struct{})
+	}
+	done := e.done
+	c.mu.Unlock()
+	<-done
 }
 
 // begin looks origin up. With a nil or zero-seq origin it returns (nil,
 // true): run and do not cache. Otherwise it returns the entry and whether
 // the caller owns it (must run the mutation and call finish); a caller that
-// does not own it waits on e.done and uses e.reply.
+// does not own it waits (wait) and uses e.reply.
 func (c *replyCache) begin(o *goferpb.Origin) (*cacheEntry, bool) {
 	if o.GetSeq() == 0 {
 		return nil, true
@@ -79,12 +132,14 @@ func (c *replyCache) begin(o *goferpb.Origin) (*cacheEntry, bool) {
 	k := originKey{o.GetClientId(), o.GetSeq(), o.GetPart()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.m[k]; ok {
-		c.lru.MoveToFront(el)
-		return el.Value.(*cacheEntry), false
+	if e, ok := c.m[k]; ok {
+		c.unlinkLocked(e)
+		c.pushFrontLocked(e)
+		return e, false
 	}
-	e := &cacheEntry{key: k, done: make(chan struct{})}
-	c.m[k] = c.lru.PushFront(e)
+	e := &cacheEntry{key: k}
+	c.m[k] = e
+	c.pushFrontLocked(e)
 	ks := c.byClient[k.client]
 	if ks == nil {
 		ks = make(map[originKey]struct{})
@@ -99,22 +154,18 @@ func (c *replyCache) begin(o *goferpb.Origin) (*cacheEntry, bool) {
 // bounds (an entry still running is skipped: its waiters need it).
 // Precondition: c.mu.
 func (c *replyCache) evictLocked() {
-	for el := c.lru.Back(); (len(c.m) > c.max || c.bytes > c.maxBytes) && el != nil; {
-		prev := el.Prev()
-		old := el.Value.(*cacheEntry)
-		select {
-		case <-old.done:
-			c.removeLocked(el)
-		default:
+	for e := c.tail; (len(c.m) > c.max || c.bytes > c.maxBytes) && e != nil; {
+		prev := e.prev
+		if e.finished {
+			c.removeLocked(e)
 		}
-		el = prev
+		e = prev
 	}
 }
 
 // removeLocked drops a finished entry. Precondition: c.mu.
-func (c *replyCache) removeLocked(el *list.Element) {
-	e := el.Value.(*cacheEntry)
-	c.lru.Remove(el)
+func (c *replyCache) removeLocked(e *cacheEntry) {
+	c.unlinkLocked(e)
 	delete(c.m, e.key)
 	if ks := c.byClient[e.key.client]; ks != nil {
 		delete(ks, e.key)
@@ -135,8 +186,11 @@ func (c *replyCache) finish(e *cacheEntry, reply proto.Message, fileHandle []byt
 	size := cacheEntryOverhead + len(e.key.client) + proto.Size(e.reply) + len(fileHandle)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	close(e.done)
-	if el, ok := c.m[e.key]; ok && el.Value.(*cacheEntry) == e {
+	e.finished = true
+	if e.done != nil {
+		close(e.done)
+	}
+	if cur, ok := c.m[e.key]; ok && cur == e {
 		e.size = size
 		c.bytes += size
 		c.evictLocked()
@@ -172,12 +226,9 @@ func (c *replyCache) forgetClient(clients ...string) int {
 	n := 0
 	for _, client := range clients {
 		for k := range c.byClient[client] {
-			el := c.m[k]
-			select {
-			case <-el.Value.(*cacheEntry).done:
-				c.removeLocked(el)
+			if e := c.m[k]; e.finished {
+				c.removeLocked(e)
 				n++
-			default:
 			}
 		}
 	}
@@ -191,8 +242,8 @@ func (c *replyCache) forget(e *cacheEntry) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.m[e.key]; ok && el.Value.(*cacheEntry) == e {
-		c.removeLocked(el)
+	if cur, ok := c.m[e.key]; ok && cur == e {
+		c.removeLocked(e)
 	}
 }
 
