@@ -308,14 +308,18 @@ func (a *AttrCache) changingMany(ctx context.Context, dirs []uint64) func() {
 	if a.obs == nil || len(inos) == 0 {
 		return func() {}
 	}
-	var ids []*goferpb.InodeID
+	// The ids and their array made once a run, not an InodeID an
+	// unlink.
+	ids := make([]*goferpb.InodeID, 0, len(dirs))
+	arr := make([]goferpb.InodeID, len(dirs))
 	a.mu.Lock()
 	for i, dir := range dirs {
 		if i >= len(inos) || inos[i] == 0 {
 			continue
 		}
 		if k, ok := a.handles[dir]; ok {
-			ids = append(ids, &goferpb.InodeID{Dev: k.dev, Ino: inos[i]})
+			arr[i].Dev, arr[i].Ino = k.dev, inos[i]
+			ids = append(ids, &arr[i])
 		}
 	}
 	a.mu.Unlock()
