@@ -438,15 +438,27 @@ func (s *Server) link(req *goferpb.LinkRequest) (*goferpb.Stat, error) {
 // Unlink implements goferpb.GoferServer.Unlink.
 func (s *Server) Unlink(_ context.Context, req *goferpb.UnlinkRequest) (*goferpb.UnlinkReply, error) {
 	return once(s, req.GetOrigin(), "unlink", func() (*goferpb.UnlinkReply, []byte) {
-		changed, err := s.unlink(req)
+		r := &unlinkReply1{}
+		changed, err := s.unlink(req, &r.changed)
 		if s.log.IsDebug() { // its arguments cost allocations (rm -r: one call a file)
 			s.log.Debug("unlink", "dir", req.GetDir(), "name", req.GetName(), "flags", req.GetFlags(), "err", err)
 		}
 		if err != nil {
-			return &goferpb.UnlinkReply{Errno: errnoOf(err)}, nil
+			r.changed[0] = nil
+			r.r.Errno = errnoOf(err)
+			return &r.r, nil
 		}
-		return &goferpb.UnlinkReply{Changed: changed}, nil
+		r.r.Changed = changed
+		return &r.r, nil
 	}, nil), nil
+}
+
+// unlinkReply1 is an UnlinkReply with room for the one changed inode an
+// unlink of a found inode names: one allocation, not two, an unlink (rm
+// -r: one a file).
+type unlinkReply1 struct {
+	r       goferpb.UnlinkReply
+	changed [1]*goferpb.InodeID
 }
 
 // UnlinkMany implements goferpb.GoferServer.UnlinkMany: each unlink as
@@ -500,8 +512,8 @@ func (s *Server) UnlinkMany(ctx context.Context, req *goferpb.UnlinkManyRequest)
 }
 
 // unlink removes the name and returns the inode it named (the one the
-// sentry found there, when it says: UnlinkRequest.found).
-func (s *Server) unlink(req *goferpb.UnlinkRequest) ([]*goferpb.InodeID, error) {
+// sentry found there, when it says: UnlinkRequest.found, in one's room).
+func (s *Server) unlink(req *goferpb.UnlinkRequest, one *[1]*goferpb.InodeID) ([]*goferpb.InodeID, error) {
 	flags := req.GetFlags()
 	if flags != 0 && flags != unix.AT_REMOVEDIR {
 		return nil, errorf(unix.EINVAL, "unlink: flags %#x", flags)
@@ -516,7 +528,8 @@ func (s *Server) unlink(req *goferpb.UnlinkRequest) ([]*goferpb.InodeID, error) 
 		// The sentry's word for it (UnlinkRequest.found): Linux's unlink
 		// tells nothing of the inode, and a stat of the name before
 		// each was as many calls as unlinks.
-		changed = []*goferpb.InodeID{f}
+		one[0] = f
+		changed = one[:]
 	} else {
 		changed = inodesAt(dir.fd, string(req.GetName()))
 	}
