@@ -225,12 +225,7 @@ func TestDecodeClientMessage(t *testing.T) {
 			if aliased != tc.aliased {
 				t.Errorf("aliased %v, want %v", aliased, tc.aliased)
 			}
-			plain := 0
-			for _, c := range got.PostedCalls {
-				if isPlain(c) {
-					plain++
-				}
-			}
+			plain := plainCalls(got.PostedCalls)
 			if plain != tc.plain {
 				t.Errorf("%d calls decoded by hand, want %d", plain, tc.plain)
 			}
@@ -253,6 +248,17 @@ func TestDecodeClientMessage(t *testing.T) {
 // isPlain says c, a system call's, was decoded by decodeCall: its
 // Syscall is in the plainCall that holds it (addresses compared as
 // integers: c may be proto.Unmarshal's, no plainCall).
+// plainCalls counts the calls of calls decoded by hand (isPlain).
+func plainCalls(calls []*pb.Call) int {
+	n := 0
+	for _, c := range calls {
+		if isPlain(c) {
+			n++
+		}
+	}
+	return n
+}
+
 func isPlain(c *pb.Call) bool {
 	sc := c.GetSyscall()
 	return sc != nil && uintptr(unsafe.Pointer(c))+unsafe.Offsetof(plainCall{}.sc) == uintptr(unsafe.Pointer(sc))
@@ -435,12 +441,7 @@ func TestDecodeChannelCall(t *testing.T) {
 			if aliased != tc.aliased {
 				t.Errorf("aliased %v, want %v", aliased, tc.aliased)
 			}
-			plain := 0
-			for _, c := range got.PostedCalls {
-				if isPlain(c) {
-					plain++
-				}
-			}
+			plain := plainCalls(got.PostedCalls)
 			if float64(plain) != tc.plain {
 				t.Errorf("%d posted calls decoded by hand, want %.0f", plain, tc.plain)
 			}

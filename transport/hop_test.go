@@ -239,6 +239,18 @@ func dialHop(t testing.TB, target string, opts Options) *StreamConn {
 	return c
 }
 
+// takeChannel takes one of c's call channels for the test, given back
+// at its end (before c closes: cleanups run last first).
+func takeChannel(t testing.TB, c *StreamConn) *Channel {
+	t.Helper()
+	ch := c.Channel()
+	if ch == nil {
+		t.Fatal("no channel")
+	}
+	t.Cleanup(func() { c.PutChannel(ch) })
+	return ch
+}
+
 // TestChannelOrder: replies over channels and messages on the socket
 // (replies of socket calls, pushes) are folded in the order the server
 // sent them, from several threads at once, and never concurrently.
@@ -305,11 +317,7 @@ func TestChannelOrder(t *testing.T) {
 func TestChannelCallFollowsSocket(t *testing.T) {
 	target := startHop(t, &hopServer{})
 	c := dialHop(t, target, Options{Channels: true})
-	ch := c.Channel()
-	if ch == nil {
-		t.Fatal("no channel")
-	}
-	defer c.PutChannel(ch)
+	ch := takeChannel(t, c)
 	for i := uint64(1); i <= 20; i += 2 {
 		if _, err := c.Go(&pb.Call{Seq: i, Tid: -2}); err != nil {
 			t.Fatal(err)
@@ -405,11 +413,7 @@ func TestChannelPostedDataOutlivesCall(t *testing.T) {
 	s := &hopServer{batches: true}
 	target := startHop(t, s)
 	c := dialHop(t, target, Options{Channels: true, PostDelay: MaxPostDelay})
-	ch := c.Channel()
-	if ch == nil {
-		t.Fatal("no channel")
-	}
-	defer c.PutChannel(ch)
+	ch := takeChannel(t, c)
 	seq := uint64(0)
 	want := map[uint64][]byte{}
 	for i := range 5 {
@@ -503,11 +507,7 @@ func TestChannelBadBatch(t *testing.T) {
 func TestChannelLargeMessages(t *testing.T) {
 	target := startHop(t, &hopServer{})
 	c := dialHop(t, target, Options{Channels: true})
-	ch := c.Channel()
-	if ch == nil {
-		t.Fatal("no channel")
-	}
-	defer c.PutChannel(ch)
+	ch := takeChannel(t, c)
 	for i, size := range []int{0, 1, hopWindow - hopHeaderLen - 64, hopWindow, 3*hopWindow + 17, MaxChannelCall - 64} {
 		in := bytes.Repeat([]byte{byte(i + 1)}, size)
 		call := &pb.Call{Seq: uint64(i + 1), Op: &pb.Call_Syscall{Syscall: &pb.Syscall{Inputs: []*pb.Region{{Data: in}}}}}
@@ -801,11 +801,7 @@ func FuzzChannelDatagram(f *testing.F) {
 func BenchmarkHopRoundTrip(b *testing.B) {
 	target := startHop(b, &hopServer{})
 	c := dialHop(b, target, Options{Channels: true})
-	ch := c.Channel()
-	if ch == nil {
-		b.Fatal("no channel")
-	}
-	defer c.PutChannel(ch)
+	ch := takeChannel(b, c)
 	const batch = 100
 	var seq uint64
 	var sockNs, chanNs time.Duration

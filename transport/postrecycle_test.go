@@ -172,11 +172,7 @@ func TestRecycledQueueForgetsCalls(t *testing.T) {
 func TestChannelBatchQueueRecycled(t *testing.T) {
 	target := startHop(t, &hopServer{batches: true})
 	c := dialHop(t, target, Options{Channels: true, PostDelay: MaxPostDelay})
-	ch := c.Channel()
-	if ch == nil {
-		t.Fatal("no channel")
-	}
-	defer c.PutChannel(ch)
+	ch := takeChannel(t, c)
 	seq := uint64(0)
 	post := func() {
 		seq++

@@ -52,11 +52,7 @@ func TestUnencodableReplyFailsCall(t *testing.T) {
 				defer cancel()
 				cl := &pb.Call{Seq: seq, Tid: tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{}}}
 				if tc.channel {
-					ch := c.Channel()
-					if ch == nil {
-						t.Fatal("no channel")
-					}
-					defer c.PutChannel(ch)
+					ch := takeChannel(t, c)
 					return ch.Call(cl, ChannelStamp{sent: c.Sent()})
 				}
 				return c.Call(ctx, cl)
