@@ -69,26 +69,30 @@ func TestReplies(t *testing.T) {
 	}
 }
 
+// holdCases are TestHoldDone's and TestHoldWrite's: whether the client
+// takes the reply's packed kind (Packed, PackedWrites), how many replies
+// are held whole before it, and whether it is held packed.
+var holdCases = []struct {
+	name     string
+	takes    bool
+	held     int
+	wantHeld bool
+}{
+	{"taken", true, 0, true},
+	{"beside others", true, 3, true},
+	{"not taken", false, 0, false},
+	{"full", true, MaxHeld, false},
+	{"room for one", true, MaxHeld - 1, true},
+}
+
 // TestHoldDone: a result alone held packed keeps its values (the Reply
 // may be reused at once) and goes in posted_done; only to a client that
 // takes them (Packed) and within MaxHeld; a reply held whole beside
 // packed results goes whole, so that posted_done stays in seq order.
 func TestHoldDone(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		packed bool
-		// held are the replies held before, whole.
-		held     int
-		wantHeld bool
-	}{
-		{"taken", true, 0, true},
-		{"beside others", true, 3, true},
-		{"not taken", false, 0, false},
-		{"full", true, MaxHeld, false},
-		{"room for one", true, MaxHeld - 1, true},
-	} {
+	for _, tc := range holdCases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := &Replies{Packed: tc.packed}
+			b := &Replies{Packed: tc.takes}
 			for i := range tc.held {
 				b.Hold(&sentrypb.Reply{Seq: uint64(i + 1), Errno: 1})
 			}
@@ -231,22 +235,9 @@ func TestTakeInto(t *testing.T) {
 // any kind are held; it leaves in posted_writes beside the others, in a
 // message (Attach) or a channel reply (TakeInto), and Drop forgets it.
 func TestHoldWrite(t *testing.T) {
-	for _, tc := range []struct {
-		name         string
-		packedWrites bool
-		// held are the replies held before, whole.
-		held int
-		// wantHeld says the write is held.
-		wantHeld bool
-	}{
-		{"taken", true, 0, true},
-		{"beside others", true, 3, true},
-		{"not taken", false, 0, false},
-		{"full", true, MaxHeld, false},
-		{"room for one", true, MaxHeld - 1, true},
-	} {
+	for _, tc := range holdCases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := &Replies{Packed: true, PackedWrites: tc.packedWrites}
+			b := &Replies{Packed: true, PackedWrites: tc.takes}
 			for i := range tc.held {
 				b.Hold(&sentrypb.Reply{Seq: uint64(i + 1), Errno: 1})
 			}
