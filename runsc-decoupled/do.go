@@ -72,6 +72,7 @@ func runDo(args []string) int {
 	seccompMode := fs.String("seccomp", "", "the embedded gofer's and server's --seccomp: kill (default), trap, log or off, for debugging a daemon killed by its filter (ignored with --server; do itself runs the application on systrap, under gVisor's own filters for its stubs, and keeps its privileges)")
 	forceOverlay := fs.Bool("force-overlay", true, "keep the application's writes in an in-memory overlay over --root, so the host's files never change (false: it writes through to the host)")
 	network := fs.String("network", "", "the sandbox's network: none (the default: a loopback-only network stack of the sandbox's own), host (the embedded sentry's sockets are this machine's) or sandbox (the interfaces of the network namespace do runs in are taken from the host and served by the sentry's netstack, their frames carried on the session; needs CAP_NET_ADMIN and CAP_NET_RAW there, and with --server a server started with --network=sandbox); with --server, none and host are that server's operator's choice (server --network)")
+	sandboxCg := fs.Bool("cgroup", true, "put the sandbox's host processes (this client, the application's stubs, the embedded server and gofer) in a cgroup of their own, a child of do's cgroup removed at exit, so that on a busy host the scheduler runs a system call's hand-offs between them as one group's (as runsc's sandbox cgroup); where one cannot be made (not root, a cgroup v2 parent that cannot delegate) do runs in its own cgroup and, unless --cgroup was given, says why at info level only")
 	netns := fs.String("netns", "", "with --network=sandbox, take the interfaces of the network namespace at `PATH` (a pod's, /var/run/netns/NAME) instead of do's own, while do itself stays in its namespace (so it reaches a --server over TCP through its own network)")
 	var volumes multiFlag
 	fs.Var(&volumes, "volume", "bind the host's `HOST:SANDBOX[:ro]` into the sandbox, writable through to the host unless :ro (repeatable)")
@@ -189,6 +190,29 @@ func runDo(args []string) int {
 		}
 		fmt.Fprintf(os.Stderr, "runsc-decoupled do: %s before the command started\n", unix.SignalName(sig))
 		return 128 + int(sig), true
+	}
+	var sandboxCgroup *sandboxCgroup
+	if *sandboxCg {
+		// Before the embedded daemons and the platform's stubs start, so
+		// that they are inside.
+		cg, noCPU, err := joinSandboxCgroup()
+		switch {
+		case err == nil:
+			if noCPU != nil {
+				log.Info("sandbox cgroup without the cpu controller: its processes are scheduled one by one", "err", noCPU)
+			}
+			sandboxCgroup = cg
+			// Deferred before emb.stop, so run after it.
+			defer func() {
+				if err := cg.remove(); err != nil {
+					log.Warn("sandbox cgroup not removed", "err", err)
+				}
+			}()
+		case flagGiven(fs, "cgroup"):
+			return failDo(fmt.Errorf("--cgroup: %w", err))
+		default:
+			log.Info("sandbox cgroup not made; the sandbox runs in do's cgroup", "err", err)
+		}
 	}
 	var list []string
 	var emb *embedded // nil with --server
@@ -341,6 +365,9 @@ func runDo(args []string) int {
 		Network:           sandboxNet,
 	})
 	close(runDone)
+	if sandboxCgroup != nil {
+		sandboxCgroup.leave()
+	}
 	if code, ok := interrupted(); ok {
 		return code
 	}

@@ -23,5 +23,9 @@
 // filter from package filter). Before that, each daemon gives the Go
 // runtime's sysmon thread a millisecond of timer slack (sysmon.go), so
 // that a daemon woken by every call does not also wake sysmon every
-// 20 µs. Nothing imports it.
+// 20 µs. do puts the sandbox's host processes in a cpu cgroup of their
+// own, a child of its cgroup, so that a busy host schedules a forwarded
+// call's hand-offs as one group's (sandboxcgroup.go); a container's
+// process joins its linux.cgroupsPath instead (ocicgroup.go). Nothing
+// imports it.
 package main

@@ -145,6 +145,14 @@ func (c *commonFlags) logger(name string, quiet hclog.Level) (hclog.Logger, func
 	}), closeFn, nil
 }
 
+// flagGiven says whether the command line set the flag name (a default
+// may then fail quietly where an asked-for setting must not).
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
 // parseFlags parses args with fs, printing errors and usage the way every
 // subcommand does. ok is false when the command should exit with code.
 func parseFlags(fs *flag.FlagSet, args []string, synopsis string) (ok bool, code int) {

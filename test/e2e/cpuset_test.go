@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -39,17 +38,7 @@ func TestCPUSetCPUs(t *testing.T) {
 	ready := filepath.Join(dir, "ready")
 	cmd, out := doIn(t, dir, []string{"--force-overlay=false", "--cpuset-cpus", strconv.Itoa(cpu)},
 		fmt.Sprintf("echo started; touch %s; sleep 3; echo done", ready))
-	deadline := time.Now().Add(timeout)
-	for {
-		if _, err := os.Stat(ready); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("the sandbox did not start; its output:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitForFile(t, cmd, out, ready)
 	procs := descendants(cmd.Process.Pid)
 	daemons, stubs := 0, 0
 	for _, pid := range append([]int{cmd.Process.Pid}, procs...) {

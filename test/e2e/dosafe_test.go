@@ -30,6 +30,22 @@ func doIn(t *testing.T, tmp string, flags []string, script string) (*exec.Cmd, *
 	return cmd, &out
 }
 
+// waitForFile waits for the sandbox cmd to make path (it says so when it
+// has started), and fails the test with cmd's output if it does not
+// within the test timeout.
+func waitForFile(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the sandbox did not start; its output:\n%s", out)
+		}
+	}
+}
+
 func waitExit(t *testing.T, cmd *exec.Cmd) int {
 	t.Helper()
 	done := make(chan struct{})

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"gvisor.dev/gvisor/runsc/cgroup"
+)
+
+// The sandbox cgroup: do's host processes (the client sentry, the
+// platform's stubs running the application, the embedded server and
+// gofer) in a cpu cgroup of their own, a child of do's, as runsc puts its
+// sandbox in a cgroup and a container's process joins its cgroupsPath.
+//
+// Why: on a host whose CPUs other work keeps busy, each system call the
+// client forwards is a chain of hand-offs between host threads (the stub,
+// the client, the server, the gofer), each a wake-up. Flat, every woken
+// thread competes with the busy loops for a CPU; in one cgroup the
+// scheduler treats the sandbox as one entity, and a hand-off inside it
+// runs while the group holds the CPU (docs/BENCHMARKS.md, History
+// "cgroup59").
+//
+// Only the cpu controller: the others would cost their set-up at every
+// start for nothing, and a child of do's own cgroup keeps every limit
+// the caller's cgroups set. Under cgroup v2 the child has the cpu
+// controller only if do's cgroup can hand it down: do moves into the
+// child first, then enables it (a cgroup v2 cgroup that holds processes
+// cannot); where another process stays in do's cgroup, that fails and
+// the child is a plain group, which the log says at info level.
+
+// sandboxCgroupPrefix names a sandbox cgroup: the prefix and do's pid.
+const sandboxCgroupPrefix = "runsc-decoupled-"
+
+// sandboxCgroup is the cgroup do made and joined.
+type sandboxCgroup struct {
+	// dir is the cgroup's directory (v1: in the cpu hierarchy).
+	dir string
+	// enabledCPU says do enabled the v2 cpu controller in the parent's
+	// cgroup.subtree_control, which it must undo before it can move back.
+	enabledCPU bool
+	// left has the outcome of the move back to the parent once leave
+	// started it; set by leave, called by do's goroutine only.
+	left chan error
+}
+
+// joinSandboxCgroup makes the sandbox cgroup under do's own and moves do
+// (all its threads) into it, so that everything it starts afterwards is
+// inside. It first removes the empty sandbox cgroups left there by do
+// processes that died without removing theirs (kill -9). noCPU, when set,
+// says why the cgroup does not have the cpu controller.
+func joinSandboxCgroup() (s *sandboxCgroup, noCPU error, err error) {
+	name := sandboxCgroupPrefix + strconv.Itoa(os.Getpid())
+	cg, err := cgroup.NewFromPath(name, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox cgroup %q: %w", name, err)
+	}
+	if cgroup.IsOnlyV2() {
+		return joinCgroupAt(cg.MakePath(""), true)
+	}
+	return joinCgroupAt(cg.MakePath("cpu"), false)
+}
+
+// joinCgroupAt makes the cgroup dir (in the cpu controller's hierarchy,
+// or in the unified one when v2) and moves this process into it, after
+// removing its stale sibling sandbox cgroups.
+func joinCgroupAt(dir string, v2 bool) (s *sandboxCgroup, noCPU error, err error) {
+	s = &sandboxCgroup{dir: dir}
+	parent := filepath.Dir(s.dir)
+	removeStaleSandboxCgroups(parent)
+	if err := os.Mkdir(s.dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("sandbox cgroup: %w", err)
+	}
+	if err := moveSelf(s.dir); err != nil {
+		syscall.Rmdir(s.dir)
+		return nil, nil, fmt.Errorf("sandbox cgroup: join %s: %w", s.dir, err)
+	}
+	if v2 && !hasController(s.dir, "cpu") {
+		if err := os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+cpu"), 0); err != nil {
+			noCPU = fmt.Errorf("enable the cpu controller in %s (another process in it?): %w", parent, err)
+		} else {
+			s.enabledCPU = true
+		}
+	}
+	return s, noCPU, nil
+}
+
+// leave starts moving do back to its cgroup, once the application has
+// ended: the move may wait for an RCU grace period (milliseconds), which
+// then passes while do stops its daemons.
+func (s *sandboxCgroup) leave() {
+	if s.left != nil {
+		return
+	}
+	left := make(chan error, 1)
+	s.left = left
+	go func() {
+		parent := filepath.Dir(s.dir)
+		if s.enabledCPU {
+			// A v2 cgroup with a controller enabled for its children takes
+			// no process.
+			if err := os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("-cpu"), 0); err != nil {
+				left <- fmt.Errorf("sandbox cgroup: disable the cpu controller in %s: %w", parent, err)
+				return
+			}
+		}
+		if err := moveSelf(parent); err != nil {
+			left <- fmt.Errorf("sandbox cgroup: move back to %s: %w", parent, err)
+			return
+		}
+		left <- nil
+	}()
+}
+
+// remove moves do back to its cgroup (if leave has not), kills what is
+// left in the sandbox cgroup (the platform's stubs: the embedded daemons
+// have stopped) and removes it.
+func (s *sandboxCgroup) remove() error {
+	s.leave()
+	if err := <-s.left; err != nil {
+		return err
+	}
+	if err := emptyCgroup(filepath.Join(s.dir, "cgroup.procs"), 2*time.Second); err != nil {
+		return err
+	}
+	if err := syscall.Rmdir(s.dir); err != nil {
+		return fmt.Errorf("sandbox cgroup: remove %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// moveSelf moves this process, all its threads, into the cgroup at dir.
+func moveSelf(dir string) error {
+	// "0" names the writer's own process (cgroups(7)).
+	return os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte("0"), 0)
+}
+
+// hasController says whether the v2 cgroup at dir has controller.
+func hasController(dir, controller string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return false
+	}
+	for _, c := range strings.Fields(string(b)) {
+		if c == controller {
+			return true
+		}
+	}
+	return false
+}
+
+// emptyCgroup kills every process listed in procs and waits, up to
+// timeout, until none is (a killed process leaves its cgroup as it
+// exits, before it is reaped).
+func emptyCgroup(procs string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		pids, err := cgroupPids(procs)
+		if err != nil {
+			return err
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %d processes left after SIGKILL (%v)", procs, len(pids), pids)
+		}
+		for _, pid := range pids {
+			if pid != os.Getpid() {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// cgroupPids reads a cgroup.procs file.
+func cgroupPids(procs string) ([]int, error) {
+	b, err := os.ReadFile(procs)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a pid", procs, f)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+// removeStaleSandboxCgroups removes the sandbox cgroups in parent whose
+// do process is gone and that hold no process. One whose pid lives (do,
+// or a process that reused its pid) stays.
+func removeStaleSandboxCgroups(parent string) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pid, ok := sandboxCgroupPid(e.Name())
+		if !ok || !e.IsDir() || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		dir := filepath.Join(parent, e.Name())
+		if pids, err := cgroupPids(filepath.Join(dir, "cgroup.procs")); err == nil && len(pids) == 0 {
+			// Fails harmlessly if a process joined meanwhile.
+			syscall.Rmdir(dir)
+		}
+	}
+}
+
+// sandboxCgroupPid is the pid a sandbox cgroup's name carries.
+func sandboxCgroupPid(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, sandboxCgroupPrefix)
+	if !ok {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(rest)
+	return pid, err == nil && pid > 0
+}
