@@ -255,9 +255,34 @@ func makeProject(b *testing.B, dir string) string {
 func BenchmarkWorkload(b *testing.B) {
 	tu.RequireRoot(b)
 	dir := b.TempDir()
+	ws := workloads(b, dir)
+	ms := modes(b, dir)
+	for _, w := range ws {
+		for _, m := range ms {
+			b.Run(w.name+"/"+m.name, func(b *testing.B) { runWorkload(b, dir, w, m) })
+		}
+	}
+}
+
+// workload is one row of BenchmarkWorkload.
+type workload struct {
+	name string
+	argv []string
+	// fresh runs each iteration in a new empty directory (untimed
+	// setup, natively, then cleanup) and checks it then holds
+	// wantFiles files.
+	fresh     bool
+	setup     func(cwd string) error
+	wantFiles int
+	// anyFiles skips the count of fresh's directory (a build's
+	// cache).
+	anyFiles bool
+}
+
+// workloads are BenchmarkWorkload's rows, their inputs made under dir.
+func workloads(b *testing.B, dir string) []workload {
 	tarball := makeTarball(b, dir)
 	mk := makeProject(b, dir)
-	ms := modes(b, dir)
 	sh := func(script string) []string { return []string{tu.Busybox, "sh", "-c", script} }
 	// cp -r copies a tree of headers (~800 files in ~20 directories);
 	// rm -r removes a copy of all of them (~8,000 files in ~800).
@@ -272,19 +297,7 @@ func BenchmarkWorkload(b *testing.B) {
 		}
 		return nil
 	}
-	workloads := []struct {
-		name string
-		argv []string
-		// fresh runs each iteration in a new empty directory (untimed
-		// setup, natively, then cleanup) and checks it then holds
-		// wantFiles files.
-		fresh     bool
-		setup     func(cwd string) error
-		wantFiles int
-		// anyFiles skips the count of fresh's directory (a build's
-		// cache).
-		anyFiles bool
-	}{
+	return []workload{
 		{name: "start", argv: []string{tu.Busybox, "true"}},
 		{name: "forkexec200", argv: sh(`i=0; while [ $i -lt 200 ]; do /bin/busybox true; i=$((i+1)); done`)},
 		{name: "pipeline", argv: sh(`seq 1 200000 | sort -rn | md5sum`)},
@@ -317,44 +330,43 @@ func BenchmarkWorkload(b *testing.B) {
 		{name: "gobuild", argv: sh(`GOCACHE=$PWD/cache HOME=$PWD GOENV=off GOFLAGS= GOTOOLCHAIN=local ` + goTool(b) + ` build -o hello . && ./hello`),
 			fresh: true, setup: writeGoProject, anyFiles: true},
 	}
-	for _, w := range workloads {
-		for _, m := range ms {
-			b.Run(w.name+"/"+m.name, func(b *testing.B) {
-				if m.skip != "" {
-					b.Skip(m.skip)
+}
+
+// runWorkload runs w in mode m b.N times, each in a new directory under
+// dir when w is fresh.
+func runWorkload(b *testing.B, dir string, w workload, m mode) {
+	if m.skip != "" {
+		b.Skip(m.skip)
+	}
+	for i := 0; i < b.N; i++ {
+		cwd := dir
+		if w.fresh {
+			b.StopTimer()
+			var err error
+			if cwd, err = os.MkdirTemp(dir, w.name+"-"); err != nil {
+				b.Fatalf("fresh dir: %v", err)
+			}
+			if w.setup != nil {
+				if err := w.setup(cwd); err != nil {
+					b.Fatal(err)
 				}
-				for i := 0; i < b.N; i++ {
-					cwd := dir
-					if w.fresh {
-						b.StopTimer()
-						var err error
-						if cwd, err = os.MkdirTemp(dir, w.name+"-"); err != nil {
-							b.Fatalf("fresh dir: %v", err)
-						}
-						if w.setup != nil {
-							if err := w.setup(cwd); err != nil {
-								b.Fatal(err)
-							}
-						}
-						b.StartTimer()
-					}
-					argv := m.argv(cwd, w.argv...)
-					r := tu.Run(b, 5*time.Minute, cwd, "", argv...)
-					if r.ExitCode != 0 {
-						b.Fatalf("%q: exit %d: %s", argv, r.ExitCode, r.Stderr)
-					}
-					if w.fresh {
-						b.StopTimer()
-						if n, err := countFiles(cwd); !w.anyFiles && (err != nil || n != w.wantFiles) {
-							b.Fatalf("%q left %d files (err %v), want %d", argv, n, err, w.wantFiles)
-						}
-						if err := os.RemoveAll(cwd); err != nil {
-							b.Fatalf("clean up: %v", err)
-						}
-						b.StartTimer()
-					}
-				}
-			})
+			}
+			b.StartTimer()
+		}
+		argv := m.argv(cwd, w.argv...)
+		r := tu.Run(b, 5*time.Minute, cwd, "", argv...)
+		if r.ExitCode != 0 {
+			b.Fatalf("%q: exit %d: %s", argv, r.ExitCode, r.Stderr)
+		}
+		if w.fresh {
+			b.StopTimer()
+			if n, err := countFiles(cwd); !w.anyFiles && (err != nil || n != w.wantFiles) {
+				b.Fatalf("%q left %d files (err %v), want %d", argv, n, err, w.wantFiles)
+			}
+			if err := os.RemoveAll(cwd); err != nil {
+				b.Fatalf("clean up: %v", err)
+			}
+			b.StartTimer()
 		}
 	}
 }

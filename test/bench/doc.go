@@ -4,7 +4,8 @@
 // TCP loopback), and under gVisor's own runsc (in-process sentry, systrap
 // and ptrace) as the reference. runsc is built from the gvisor.dev/gvisor
 // version in go.mod, once, and cached in $TMPDIR (or taken from
-// $RUNSC_BENCH_BINARY). BenchmarkContainer compares container start
+// $RUNSC_BENCH_BINARY). BenchmarkLoaded runs some workloads beside busy
+// loops, with and without do's sandbox cgroup. BenchmarkContainer compares container start
 // (`run`, and `ctr run` through containerd) of runsc-decoupled, runc and
 // runsc.
 //
