@@ -4630,6 +4630,12 @@ type Reply struct {
 	// the names relative to the new working directory too
 	// (sentry/client/completenames.go).
 	CwdIno uint64 `protobuf:"varint,491,opt,name=cwd_ino,json=cwdIno,proto3" json:"cwd_ino,omitempty"`
+	// removed_ino, in the reply of an rmdir or unlinkat(AT_REMOVEDIR) of a
+	// gofer directory that succeeded, is the inode number of the directory
+	// it removed: a client that could not tell which directory the call
+	// named forgets only the copies of that directory's complete names
+	// (sentry/client/completenames.go), not all of them.
+	RemovedIno uint64 `protobuf:"varint,625,opt,name=removed_ino,json=removedIno,proto3" json:"removed_ino,omitempty"`
 	// failed_path names what a failed Start or Spawn could not use (errno
 	// says why): its working directory when failed_cwd, else its program.
 	FailedPath []byte `protobuf:"bytes,370,opt,name=failed_path,json=failedPath,proto3" json:"failed_path,omitempty"`
@@ -4968,6 +4974,13 @@ func (x *Reply) GetCompleteNames() *PathLease {
 func (x *Reply) GetCwdIno() uint64 {
 	if x != nil {
 		return x.CwdIno
+	}
+	return 0
+}
+
+func (x *Reply) GetRemovedIno() uint64 {
+	if x != nil {
+		return x.RemovedIno
 	}
 	return 0
 }
@@ -13149,7 +13162,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"A\n" +
 	"\vFileRelease\x12\x19\n" +
 	"\bfile_ids\x18\x01 \x03(\x04R\afileIds\x12\x17\n" +
-	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\x97\x12\n" +
+	"\x06posted\x18\xef\x03 \x01(\bR\x06posted\"\xb9\x12\n" +
 	"\x05Reply\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x10\n" +
 	"\x03ret\x18\x02 \x01(\x03R\x03ret\x12\x14\n" +
@@ -13197,6 +13210,8 @@ const file_sentry_proto_rawDesc = "" +
 	"\x12pipe_ahead_partial\x18\xde\x03 \x01(\bR\x10pipeAheadPartial\x12K\n" +
 	"\x0ecomplete_names\x18\xea\x03 \x01(\v2#.runscdecoupled.sentry.v1.PathLeaseR\rcompleteNames\x12\x18\n" +
 	"\acwd_ino\x18\xeb\x03 \x01(\x04R\x06cwdIno\x12 \n" +
+	"\vremoved_ino\x18\xf1\x04 \x01(\x04R\n" +
+	"removedIno\x12 \n" +
 	"\vfailed_path\x18\xf2\x02 \x01(\fR\n" +
 	"failedPath\x12\x1e\n" +
 	"\n" +

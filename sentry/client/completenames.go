@@ -368,6 +368,10 @@ type namesChange struct {
 	// existence answer holds, is the inode that answer names: on
 	// success only the copies of that directory go.
 	removedDir uint64
+	// rmdir says the call is an rmdir: when dropOnSuccess, a reply that
+	// names the directory removed (Reply.removed_ino) takes only that
+	// directory's copies.
+	rmdir bool
 }
 
 // nameCreations are the calls that make a name, with the index of the
@@ -455,7 +459,7 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 	// rmdir not modeled drops every copy if it succeeds (a failed one
 	// changed nothing), an unlink removes no directory, a mode or
 	// owner change drops them at once (it may be posted).
-	unknown := namesChange{dropOnSuccess: creation || rmdir}
+	unknown := namesChange{dropOnSuccess: creation || rmdir, rmdir: rmdir}
 	k, ok := t.pathKeyShaped(missingCall, shape, args)
 	path := strings.TrimRight(k.path, "/")
 	if ok {
@@ -503,7 +507,7 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 		}
 	} else if rmdir {
 		if ino := pc.namedDirLocked(k); ino != 0 {
-			unknown = namesChange{removedDir: ino}
+			unknown = namesChange{removedDir: ino, rmdir: true}
 		}
 	}
 	c := pc.copyLocked(copyKey(k, dir))
@@ -525,7 +529,7 @@ func (t *task) namesBefore(sysno uintptr, args [6]uint64) namesChange {
 			c.names[name] = sysno == unix.SYS_SYMLINK || sysno == unix.SYS_SYMLINKAT || sysno == unix.SYS_LINK || sysno == unix.SYS_LINKAT
 		}
 	case removal:
-		return namesChange{copy: c, name: name, dropOnSuccess: rmdir && symlink && unknown.removedDir == 0, removedDir: unknown.removedDir}
+		return namesChange{copy: c, name: name, dropOnSuccess: rmdir && symlink && unknown.removedDir == 0, removedDir: unknown.removedDir, rmdir: rmdir}
 	default:
 		if symlink && modeFollows(sysno, args) {
 			pc.dropCopiesLocked()
@@ -600,7 +604,17 @@ func (pc *pathCache) namesAfter(ch namesChange, reply *pb.Reply) {
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if ch.dropOnSuccess && errno == 0 && !pc.noCopyOfLocked(reply) {
+	switch {
+	case !ch.dropOnSuccess || errno != 0:
+	case ch.rmdir && reply.GetRemovedIno() != 0:
+		// The server named the directory removed: its copies go. A
+		// copy of its parent by a spelling not modeled keeps the name,
+		// as after an unlink not modeled: a name kept answers no
+		// absence, creation or emptiness, so the calls it concerns are
+		// sent (rm -r's rmdir through an fd whose listing waited, which
+		// dropped every copy and made the rest of the walk wait).
+		pc.deleteCopiesOfLocked(reply.GetRemovedIno())
+	case !pc.noCopyOfLocked(reply):
 		pc.dropCopiesLocked()
 	}
 	if ch.removedDir != 0 && errno == 0 {

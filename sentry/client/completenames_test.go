@@ -89,6 +89,19 @@ func TestNamesAfter(t *testing.T) {
 			reply: &pb.Reply{}, wantCopy: true, wantNameX: true},
 		{name: "rmdir of the copy's directory failed", change: func(*namesCopy) namesChange { return namesChange{removedDir: copyIno} },
 			reply: &pb.Reply{Errno: int32(unix.ENOTEMPTY)}, wantCopy: true, wantNameX: true},
+		// An rmdir the client could not tell the directory of (through
+		// an fd whose path it does not know): the reply's removed_ino
+		// says which copies go; an older server's reply drops them all.
+		{name: "rmdir not modeled, the server names another directory", change: func(*namesCopy) namesChange { return namesChange{dropOnSuccess: true, rmdir: true} },
+			reply: &pb.Reply{RemovedIno: copyIno + 1}, wantCopy: true, wantNameX: true},
+		{name: "rmdir not modeled, the server names the copy's directory", change: func(*namesCopy) namesChange { return namesChange{dropOnSuccess: true, rmdir: true} },
+			reply: &pb.Reply{RemovedIno: copyIno}},
+		{name: "rmdir not modeled, the server names none", change: func(*namesCopy) namesChange { return namesChange{dropOnSuccess: true, rmdir: true} },
+			reply: &pb.Reply{}},
+		{name: "rmdir not modeled failed", change: func(*namesCopy) namesChange { return namesChange{dropOnSuccess: true, rmdir: true} },
+			reply: &pb.Reply{Errno: int32(unix.ENOTEMPTY)}, wantCopy: true, wantNameX: true},
+		{name: "creation not modeled, a removed_ino ignored", change: func(*namesCopy) namesChange { return namesChange{dropOnSuccess: true} },
+			reply: &pb.Reply{RemovedIno: copyIno + 1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -261,15 +261,13 @@ func TestRmDeepTreeOnClient(t *testing.T) {
 	// (sentry/client/listedcopy.go); t's own removal is relative to
 	// AT_FDCWD. A directory whose listing waited (a listing ahead
 	// late on a loaded machine: 11 in a CI run, 20 rmdirs waited) has
-	// no copy of its names: as many may wait as listings. And when
-	// rm's second listing of a directory waited, the rmdir of its
-	// subdirectory relative to that fd is one the client cannot model
-	// (no path for the description, the name's existence answer held
-	// back by the posted unlinks inside it): its success drops every
-	// copy (namesBefore), and each later rmdir of the walk whose copy
-	// went waits. Seen: 5-12 listings waited, 16-44 rmdirs (1 run in
-	// 4-7, quiet or loaded); half the directories bounds that.
-	checkWhere(t, "rmdirs", whereCounts(rmDirRemoval, log), dirs-1, dirs/2)
+	// no copy of its names: as many may wait as listings. The rmdir of
+	// its subdirectory through that fd is one the client cannot tell
+	// the directory of: its reply names the directory removed
+	// (removed_ino), whose copies alone go. Before, every copy went,
+	// and the rest of the walk's rmdirs waited (16-44 of 164 in 1 run
+	// of 4-7; now at most 4 in 20).
+	checkWhere(t, "rmdirs", whereCounts(rmDirRemoval, log), dirs-1, dirs/4)
 	// Its climbs out of each directory (".."): the parent's mode and
 	// owner kept with its existence answer, which rm's removals inside
 	// it leave (sentry/client/dirfdpaths.go, dirName).

@@ -209,7 +209,7 @@ func ResultAlone(r *sentrypb.Reply) bool {
 		len(r.Listed) == 0 && r.OpenedFile == 0 && len(r.ParentStat) == 0 && len(r.OpenedStat) == 0 &&
 		r.DirListing == nil && r.DirListingPrefix == 0 && !r.ListingEof && len(r.Ahead) == 0 &&
 		r.SendRoom == 0 && r.PipeRoom == 0 && len(r.PipeAhead) == 0 && !r.PipeAheadPartial && r.CompleteNames == nil &&
-		r.CwdIno == 0 && len(r.FailedPath) == 0 && !r.FailedCwd && len(r.PostedReplies) == 0 &&
+		r.CwdIno == 0 && r.RemovedIno == 0 && len(r.FailedPath) == 0 && !r.FailedCwd && len(r.PostedReplies) == 0 &&
 		r.PostedDone == nil && r.PostedWrites == nil && r.Written == nil && r.AheadLeases == nil && !r.HostFd && r.ReapedPid == 0 &&
 		r.Unencodable == "" && !r.RewriteDurable && !r.RewriteGone &&
 		len(r.ProtoReflect().GetUnknown()) == 0

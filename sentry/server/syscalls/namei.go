@@ -239,7 +239,13 @@ func unlinkAt(c *kernel.Task, dirfd int32, path string, flags uint32) (int64, er
 	if err := c.MayRemove(dir, d); err != nil {
 		return 0, err
 	}
-	return goferUnlink(c, dir, name, flags)
+	r, err := goferUnlink(c, dir, name, flags)
+	if err == nil && rmdir && !c.Posted && c.Reply != nil {
+		// The directory removed, for a client that could not tell which
+		// one the call named (a posted rmdir's it could).
+		c.Reply.RemovedIno = d.Ino()
+	}
+	return r, err
 }
 
 func goferUnlink(c *kernel.Task, dir *vfs.Dentry, name string, flags uint32) (int64, error) {
