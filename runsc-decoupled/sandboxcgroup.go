@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gvisor.dev/gvisor/runsc/cgroup"
+
+	"github.com/runsc-decoupled/runsc-decoupled/oci"
 )
 
 // The sandbox cgroup: do's host processes (the client sentry, the
@@ -196,8 +198,9 @@ func cgroupPids(procs string) ([]int, error) {
 }
 
 // removeStaleSandboxCgroups removes the sandbox cgroups in parent whose
-// do process is gone and that hold no process. One whose pid lives (do,
-// or a process that reused its pid) stays.
+// do process is gone (oci.Alive, as sweepStaleTempDirs asks of its
+// socket directories' owners) and that hold no process. One whose pid
+// lives (do, or a process that reused its pid) stays.
 func removeStaleSandboxCgroups(parent string) {
 	entries, err := os.ReadDir(parent)
 	if err != nil {
@@ -205,7 +208,7 @@ func removeStaleSandboxCgroups(parent string) {
 	}
 	for _, e := range entries {
 		pid, ok := sandboxCgroupPid(e.Name())
-		if !ok || !e.IsDir() || syscall.Kill(pid, 0) != syscall.ESRCH {
+		if !ok || !e.IsDir() || oci.Alive(pid, 0) {
 			continue
 		}
 		dir := filepath.Join(parent, e.Name())
