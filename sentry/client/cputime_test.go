@@ -1,6 +1,7 @@
 package client
 
 import (
+	"os/exec"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -179,4 +180,62 @@ func TestStubCPUClock(t *testing.T) {
 			t.Fatalf("the CPU clock of stubs %v cannot be read", pids)
 		}
 	})
+}
+
+// TestStubClocksLookup checks that the stub processes are looked up once
+// every stubPIDsReads reads and again at once when one is gone, and that
+// a process found late counts from its start.
+func TestStubClocksLookup(t *testing.T) {
+	busy := exec.Command("/bin/sh", "-c", "while :; do :; done")
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Wait()
+	defer busy.Process.Kill()
+	self, child := unix.Getpid(), busy.Process.Pid
+	// Let the child run a while before it is found.
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		if ns, ok := processCPUTime(child); ok && ns > int64(20*time.Millisecond) {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the busy child ran no CPU")
+		}
+	}
+	lookups := 0
+	pids := []int{self}
+	c := &stubClocks{lookup: func() ([]int, bool) { lookups++; return pids, true }, last: make(map[int]int64)}
+	read := func(n int) int64 {
+		t.Helper()
+		var total int64
+		for range n {
+			var ok bool
+			if total, ok = c.read(); !ok {
+				t.Fatal("read failed")
+			}
+		}
+		return total
+	}
+	read(2*stubPIDsReads + 1)
+	if lookups != 3 {
+		t.Fatalf("%d reads looked the stubs up %d times, want 3", 2*stubPIDsReads+1, lookups)
+	}
+	// The child becomes a stub process: found at the next lookup, with
+	// all the CPU it ran before.
+	pids = []int{self, child}
+	before := read(1)
+	read(stubPIDsReads)
+	childNS, _ := processCPUTime(child)
+	if got := read(1) - before; got < childNS/2 || lookups != 4 {
+		t.Fatalf("after the child was found (lookups %d): total grew %v, the child alone ran %v", lookups, time.Duration(got), time.Duration(childNS))
+	}
+	// A process gone: the next read looks the stubs up again.
+	busy.Process.Kill()
+	busy.Wait()
+	pids = []int{self}
+	read(1) // finds the child gone
+	read(1)
+	if lookups != 5 {
+		t.Fatalf("lookups after a stub process ended: %d, want 5", lookups)
+	}
 }
