@@ -35,8 +35,17 @@ import (
 // cannot); where another process stays in do's cgroup, that fails and
 // the child is a plain group, which the log says at info level.
 
-// sandboxCgroupPrefix names a sandbox cgroup: the prefix and do's pid.
+// sandboxCgroupPrefix names a sandbox cgroup: the prefix, then do's pid
+// and start time (clock ticks since boot, as a socket directory's owner
+// file has them), "runsc-decoupled-PID-START", so that the sweep does not
+// take a process that reused the pid for the do that made it.
 const sandboxCgroupPrefix = "runsc-decoupled-"
+
+// sandboxCgroupName is the name of the sandbox cgroup of the do of pid
+// pid that started at start.
+func sandboxCgroupName(pid int, start uint64) string {
+	return sandboxCgroupPrefix + strconv.Itoa(pid) + "-" + strconv.FormatUint(start, 10)
+}
 
 // sandboxCgroup is the cgroup do made and joined.
 type sandboxCgroup struct {
@@ -56,7 +65,12 @@ type sandboxCgroup struct {
 // processes that died without removing theirs (kill -9). noCPU, when set,
 // says why the cgroup does not have the cpu controller.
 func joinSandboxCgroup() (s *sandboxCgroup, noCPU error, err error) {
-	name := sandboxCgroupPrefix + strconv.Itoa(os.Getpid())
+	pid := os.Getpid()
+	start, err := oci.ProcStart(pid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox cgroup: %w", err)
+	}
+	name := sandboxCgroupName(pid, start)
 	cg, err := cgroup.NewFromPath(name, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sandbox cgroup %q: %w", name, err)
@@ -199,16 +213,18 @@ func cgroupPids(procs string) ([]int, error) {
 
 // removeStaleSandboxCgroups removes the sandbox cgroups in parent whose
 // do process is gone (oci.Alive, as sweepStaleTempDirs asks of its
-// socket directories' owners) and that hold no process. One whose pid
-// lives (do, or a process that reused its pid) stays.
+// socket directories' owners: a live pid with another start time is
+// another process) and that hold no process. One whose do lives stays,
+// as does one named by pid alone (made by an earlier version) whose pid
+// lives.
 func removeStaleSandboxCgroups(parent string) {
 	entries, err := os.ReadDir(parent)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		pid, ok := sandboxCgroupPid(e.Name())
-		if !ok || !e.IsDir() || oci.Alive(pid, 0) {
+		pid, start, ok := sandboxCgroupOwner(e.Name())
+		if !ok || !e.IsDir() || oci.Alive(pid, start) {
 			continue
 		}
 		dir := filepath.Join(parent, e.Name())
@@ -219,12 +235,22 @@ func removeStaleSandboxCgroups(parent string) {
 	}
 }
 
-// sandboxCgroupPid is the pid a sandbox cgroup's name carries.
-func sandboxCgroupPid(name string) (int, bool) {
+// sandboxCgroupOwner is the pid and start time of the do a sandbox
+// cgroup's name carries; start is 0 in a name of pid alone.
+func sandboxCgroupOwner(name string) (pid int, start uint64, ok bool) {
 	rest, ok := strings.CutPrefix(name, sandboxCgroupPrefix)
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
-	pid, err := strconv.Atoi(rest)
-	return pid, err == nil && pid > 0
+	p, st, withStart := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(p)
+	if err != nil || pid <= 0 || strings.HasPrefix(p, "+") {
+		return 0, 0, false
+	}
+	if withStart {
+		if start, err = strconv.ParseUint(st, 10, 64); err != nil || start == 0 {
+			return 0, 0, false
+		}
+	}
+	return pid, start, true
 }

@@ -10,23 +10,32 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-func TestSandboxCgroupPid(t *testing.T) {
+func TestSandboxCgroupOwner(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		pid  int
-		ok   bool
+		name  string
+		pid   int
+		start uint64
+		ok    bool
 	}{
-		{"runsc-decoupled-42", 42, true},
-		{"runsc-decoupled-", 0, false},
-		{"runsc-decoupled-0", 0, false},
-		{"runsc-decoupled--3", 0, false},
-		{"runsc-decoupled-4x", 0, false},
-		{"runsc-12", 0, false},
-		{"user.slice", 0, false},
+		{"runsc-decoupled-42-1234", 42, 1234, true},
+		{sandboxCgroupName(7, 99), 7, 99, true},
+		{"runsc-decoupled-42", 42, 0, true}, // an earlier version's
+		{"runsc-decoupled-42-", 0, 0, false},
+		{"runsc-decoupled-42-0", 0, 0, false},
+		{"runsc-decoupled-42-x", 0, 0, false},
+		{"runsc-decoupled-42-1-2", 0, 0, false},
+		{"runsc-decoupled-42-+3", 0, 0, false},
+		{"runsc-decoupled-+42-3", 0, 0, false},
+		{"runsc-decoupled-", 0, 0, false},
+		{"runsc-decoupled-0-5", 0, 0, false},
+		{"runsc-decoupled--3", 0, 0, false},
+		{"runsc-decoupled-4x", 0, 0, false},
+		{"runsc-12", 0, 0, false},
+		{"user.slice", 0, 0, false},
 	} {
-		pid, ok := sandboxCgroupPid(tc.name)
-		if ok != tc.ok || (ok && pid != tc.pid) {
-			t.Errorf("sandboxCgroupPid(%q) = %d, %v; want %d, %v", tc.name, pid, ok, tc.pid, tc.ok)
+		pid, start, ok := sandboxCgroupOwner(tc.name)
+		if ok != tc.ok || (ok && (pid != tc.pid || start != tc.start)) {
+			t.Errorf("sandboxCgroupOwner(%q) = %d, %d, %v; want %d, %d, %v", tc.name, pid, start, ok, tc.pid, tc.start, tc.ok)
 		}
 	}
 }

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/runsc-decoupled/runsc-decoupled/oci"
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
@@ -35,7 +35,7 @@ func TestSandboxCgroup(t *testing.T) {
 			cmd, out := doIn(t, dir, append([]string{"--force-overlay=false"}, tc.flags...),
 				fmt.Sprintf("echo started; touch %s; sleep 2; echo done", ready))
 			waitForFile(t, cmd, out, ready)
-			want := filepath.Join(own, "runsc-decoupled-"+strconv.Itoa(cmd.Process.Pid))
+			want := filepath.Join(own, sandboxCgroupName(t, cmd.Process.Pid))
 			if tc.own {
 				want = own
 			}
@@ -81,18 +81,23 @@ func TestSandboxCgroupStale(t *testing.T) {
 	ready := filepath.Join(dir, "ready")
 	cmd, out := doIn(t, dir, []string{"--force-overlay=false"}, fmt.Sprintf("touch %s; sleep 100", ready))
 	waitForFile(t, cmd, out, ready)
-	killed := filepath.Join(own, "runsc-decoupled-"+strconv.Itoa(cmd.Process.Pid))
+	killed := filepath.Join(own, sandboxCgroupName(t, cmd.Process.Pid))
 	cmd.Process.Kill()
 	cmd.Wait()
 	if _, err := os.Stat(killed); err != nil {
 		t.Fatalf("the killed do's cgroup: %v; want it left behind", err)
 	}
-	// pid 1 lives: its (made up) cgroup stays.
-	alive := filepath.Join(own, "runsc-decoupled-1")
-	if err := os.Mkdir(alive, 0o755); err != nil {
-		t.Fatal(err)
+	// pid 1 lives: its (made up) cgroups stay, the one named by its pid
+	// alone (an earlier version's) too; one of pid 1 with another start
+	// time is of a process gone, whose pid was reused.
+	alive, old, reused := filepath.Join(own, sandboxCgroupName(t, 1)), filepath.Join(own, "runsc-decoupled-1"),
+		filepath.Join(own, "runsc-decoupled-1-1")
+	for _, d := range []string{alive, old, reused} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(d)
 	}
-	defer os.Remove(alive)
 	// The killed do's stubs and daemons die with it (their parent-death
 	// signal), not at once.
 	waitFor(t, func() bool {
@@ -106,9 +111,25 @@ func TestSandboxCgroupStale(t *testing.T) {
 	if _, err := os.Stat(killed); !os.IsNotExist(err) {
 		t.Errorf("the killed do's cgroup %s after the next do: %v; want it removed", killed, err)
 	}
-	if _, err := os.Stat(alive); err != nil {
-		t.Errorf("the cgroup of a live pid %s after the next do: %v; want it kept", alive, err)
+	for _, d := range []string{alive, old} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("the cgroup of a live pid %s after the next do: %v; want it kept", d, err)
+		}
 	}
+	if _, err := os.Stat(reused); !os.IsNotExist(err) {
+		t.Errorf("the cgroup of a reused pid %s after the next do: %v; want it removed", reused, err)
+	}
+}
+
+// sandboxCgroupName is the name of the sandbox cgroup of the do of pid
+// pid: "runsc-decoupled-PID-START", its start time in clock ticks.
+func sandboxCgroupName(t *testing.T, pid int) string {
+	t.Helper()
+	start, err := oci.ProcStart(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("runsc-decoupled-%d-%d", pid, start)
 }
 
 // cpuCgroupDir is the directory of the cpu cgroup pid is in (cgroup v1's
