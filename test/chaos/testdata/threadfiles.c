@@ -42,10 +42,16 @@ static void *writer(void *arg) {
 	for (int r = 0; r < rounds; r++) {
 		int f = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 		int n = snprintf(line, sizeof line, "thread %ld round %04d\n", id, r);
-		int fl = fcntl(f, F_GETFL);
-		if (f < 0 || write(f, line, n) != n || fcntl(f, F_SETFL, fl | O_NONBLOCK) != 0 ||
-		    fcntl(f, F_SETFL, fl) != 0 || close(f) != 0) {
-			printf("thread %ld round %d: write failed\n", id, r);
+		int fl = f < 0 ? -1 : fcntl(f, F_GETFL);
+		const char *step = f < 0                                  ? "open"
+				   : fl < 0                               ? "F_GETFL"
+				   : write(f, line, n) != n               ? "write"
+				   : fcntl(f, F_SETFL, fl | O_NONBLOCK) != 0 ? "F_SETFL"
+				   : fcntl(f, F_SETFL, fl) != 0           ? "F_SETFL back"
+				   : close(f) != 0                        ? "close"
+									  : NULL;
+		if (step) {
+			printf("thread %ld round %d: write failed at %s (fd %d, errno %d)\n", id, r, step, f, errno);
 			return (void *)1;
 		}
 		f = open(path, O_RDONLY | O_CLOEXEC);
