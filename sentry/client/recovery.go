@@ -903,35 +903,28 @@ func (s *remoteSession) Unpost(cs ...*pb.Call) bool {
 	if last != s.seq {
 		return false
 	}
+	if !s.postedOnConnLocked(cs...) || !s.conn.UnqueuePosted(cs...) {
+		return false
+	}
+	for _, c := range cs {
+		s.droppedLocked(c)
+	}
+	return true
+}
+
+// postedOnConnLocked says whether each of cs is a posted call in flight
+// on the current connection (the queue's own check then says whether it
+// was sent). Under s.mu no call is posted or sent meanwhile, and an
+// unsent call gets no reply. Precondition: s.mu.
+func (s *remoteSession) postedOnConnLocked(cs ...*pb.Call) bool {
 	s.imu.Lock()
+	defer s.imu.Unlock()
 	for _, c := range cs {
 		p := s.inflight[c.Seq]
-		// Under s.mu no call is posted or sent meanwhile, and an
-		// unsent call gets no reply.
 		if p == nil || !p.posted || p.call != c || p.conn != s.conn {
-			s.imu.Unlock()
 			return false
 		}
 	}
-	s.imu.Unlock()
-	if !s.conn.UnqueuePosted(cs...) {
-		return false
-	}
-	s.imu.Lock()
-	for _, c := range cs {
-		if p := s.inflight[c.Seq]; p != nil && p.readiness {
-			s.postedReadiness--
-		}
-		delete(s.inflight, c.Seq)
-		s.postedOut--
-		s.postedBytes -= inputBytes(c)
-		if changesFileBytes(c) {
-			s.postedChanges--
-		}
-	}
-	s.imu.Unlock()
-	s.postedCalls.Add(-uint64(len(cs)))
-	s.unposted.Add(uint64(len(cs)))
 	return true
 }
 
@@ -947,16 +940,7 @@ func (s *remoteSession) DropPosted(tail []*pb.Call, drop *pb.Call, edit func()) 
 	if s.recovering || s.fatal != nil || len(tail) == 0 || tail[len(tail)-1].Seq != s.seq {
 		return false
 	}
-	s.imu.Lock()
-	for _, c := range tail {
-		p := s.inflight[c.Seq]
-		if p == nil || !p.posted || p.call != c || p.conn != s.conn {
-			s.imu.Unlock()
-			return false
-		}
-	}
-	s.imu.Unlock()
-	if !s.conn.DropPosted(tail, drop, edit) {
+	if !s.postedOnConnLocked(tail...) || !s.conn.DropPosted(tail, drop, edit) {
 		return false
 	}
 	s.droppedLocked(drop)
@@ -973,10 +957,7 @@ func (s *remoteSession) DropPostedIf(drop *pb.Call, neutral func(*pb.Call) bool)
 	if s.recovering || s.fatal != nil {
 		return false
 	}
-	s.imu.Lock()
-	p := s.inflight[drop.Seq]
-	s.imu.Unlock()
-	if p == nil || !p.posted || p.call != drop || p.conn != s.conn {
+	if !s.postedOnConnLocked(drop) {
 		return false
 	}
 	// The queue's last call must be the session's: a call posted after
@@ -988,8 +969,8 @@ func (s *remoteSession) DropPostedIf(drop *pb.Call, neutral func(*pb.Call) bool)
 	return true
 }
 
-// droppedLocked forgets drop, a posted call taken out of the queue.
-// Precondition: s.mu.
+// droppedLocked forgets drop, a posted call taken out of the queue
+// (unsent: it gets no reply). Precondition: s.mu.
 func (s *remoteSession) droppedLocked(drop *pb.Call) {
 	s.imu.Lock()
 	if p := s.inflight[drop.Seq]; p != nil && p.readiness {
