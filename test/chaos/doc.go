@@ -18,11 +18,14 @@
 //
 //	go run ./test/chaos/rd-chaos --kills 200 --workload append
 //
-// To chase a rare failure, four environment variables change what a run
+// To chase a rare failure, five environment variables change what a run
 // records: CHAOS_CLIENT_LOG_LEVEL (the client's --log-level, info by
 // default; debug logs every recovery step), CHAOS_DAEMON_LOG_LEVEL (the
 // server's and gofer's, warn by default), CHAOS_STRACE (any value: the
-// client's --strace, every forwarded call in its log) and
+// client's --strace, every forwarded call in its log),
+// CHAOS_SERVER_STRACE (any value: each server's --strace, every call it
+// ran with its seq, in daemons.log, at info level unless
+// CHAOS_DAEMON_LOG_LEVEL says otherwise) and
 // CHAOS_KEEP_LOGS=DIR (a failed test's daemons.log and client.log are
 // copied there in full; the test output has only their tails). A run that
 // times out also leaves stacks.log: the goroutines of the daemons still

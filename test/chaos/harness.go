@@ -241,6 +241,14 @@ func Run(ctx context.Context, w Workload, o Options) (Outcome, error) {
 		sock: sock("gofer"), log: logf, heap: heap("gofer")}
 	serverArgs := func(name string) []string {
 		a := append([]string{"server", "--listen", "unix:" + sock(name), "--gofer", "unix:" + sock("gofer")}, daemonLog...)
+		if os.Getenv("CHAOS_SERVER_STRACE") != "" {
+			// Every call each server ran, with its seq, in the
+			// daemons' log (the level must let info through).
+			a = append(a, "--strace")
+			if len(daemonLog) == 0 {
+				a = append(a, "--log-level", "info")
+			}
+		}
 		if w.Pod != nil {
 			a = append(a, "--network", "sandbox")
 		}
