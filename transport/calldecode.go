@@ -62,6 +62,7 @@ const (
 	syscallListingAhead     = 580
 	syscallPipeAheadWanted  = 600
 	syscallPipeConsumed     = 601
+	syscallCloseFile        = 626
 	syscallWriteParts       = 473
 	syscallInstallFd        = 440
 	syscallLeasedData       = 480
@@ -339,6 +340,8 @@ func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 			p.sc.PipeAheadWanted = protowire.DecodeBool(v)
 		case syscallPipeConsumed:
 			p.sc.PipeConsumed = protowire.DecodeBool(v)
+		case syscallCloseFile:
+			p.sc.CloseFile = v
 		case syscallInstallFd:
 			// An int32 takes a varint's low 32 bits, as in
 			// proto.Unmarshal; the last one wins.

@@ -3496,6 +3496,14 @@ type Syscall struct {
 	// re-sent after a Restore whose records already hold its description,
 	// which it then replaces). Reply.opened_file names the description.
 	InstallFd *int32 `protobuf:"varint,440,opt,name=install_fd,json=installFd,proto3,oneof" json:"install_fd,omitempty"`
+	// close_file, on a close, is the id of the open file description the
+	// client's copy of the caller's fd table held at the fd when it sent
+	// the call (0: it did not know). A close re-sent after a Restore that
+	// finds the fd free, or holding another description, was run by the
+	// dead server, whose change of the fd reached the client in another
+	// thread's message before the close's reply (another thread's open may
+	// have taken the fd since): it succeeds and closes nothing.
+	CloseFile uint64 `protobuf:"varint,626,opt,name=close_file,json=closeFile,proto3" json:"close_file,omitempty"`
 	// clocks are the client's clocks read just before the call was sent, on
 	// the calls that name or read back a time of the application's clocks
 	// (timer_settime, timer_gettime, timerfd_settime, timerfd_gettime,
@@ -3699,6 +3707,13 @@ func (x *Syscall) GetAheadSiblings() [][]byte {
 func (x *Syscall) GetInstallFd() int32 {
 	if x != nil && x.InstallFd != nil {
 		return *x.InstallFd
+	}
+	return 0
+}
+
+func (x *Syscall) GetCloseFile() uint64 {
+	if x != nil {
+		return x.CloseFile
 	}
 	return 0
 }
@@ -13067,7 +13082,7 @@ const file_sentry_proto_rawDesc = "" +
 	"\n" +
 	"file_names\x18\n" +
 	" \x03(\fR\tfileNames\x12\x14\n" +
-	"\x05fsuid\x18\v \x01(\rR\x05fsuid\"\xaa\b\n" +
+	"\x05fsuid\x18\v \x01(\rR\x05fsuid\"\xca\b\n" +
 	"\aSyscall\x12\x14\n" +
 	"\x05sysno\x18\x01 \x01(\x05R\x05sysno\x12!\n" +
 	"\fno_new_privs\x18\xd2\x01 \x01(\bR\n" +
@@ -13092,7 +13107,9 @@ const file_sentry_proto_rawDesc = "" +
 	"\fahead_cookie\x18\xc6\x04 \x01(\x04H\x00R\vaheadCookie\x88\x01\x01\x12&\n" +
 	"\x0eahead_siblings\x18\xc8\x04 \x03(\fR\raheadSiblings\x12#\n" +
 	"\n" +
-	"install_fd\x18\xb8\x03 \x01(\x05H\x01R\tinstallFd\x88\x01\x01\x12>\n" +
+	"install_fd\x18\xb8\x03 \x01(\x05H\x01R\tinstallFd\x88\x01\x01\x12\x1e\n" +
+	"\n" +
+	"close_file\x18\xf2\x04 \x01(\x04R\tcloseFile\x12>\n" +
 	"\x06clocks\x18\x98\x02 \x01(\v2%.runscdecoupled.sentry.v1.ClockSampleR\x06clocks\x12 \n" +
 	"\vleased_data\x18\xe0\x03 \x01(\fR\n" +
 	"leasedData\x12+\n" +

@@ -22,7 +22,7 @@ func TestPrintOutputOnce(t *testing.T) {
 		{seq: 8, want: false}, //
 		{seq: 9, want: true},  //
 	}
-	gen := uint64(0)
+	gen := connGen(0)
 	for i, st := range steps {
 		if st.recover {
 			gen++

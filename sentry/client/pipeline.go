@@ -132,6 +132,7 @@ func (t *task) postClose(fd int32, afterPosted bool) bool {
 	// description, without a revocation.
 	t.dropOwnedFD(fd)
 	regular := t.regularFD(fd)
+	closeFile := t.closeFileOf(fd)
 	if !t.c.ids.takeFD(t.proc.pid, fd) {
 		return false
 	}
@@ -152,6 +153,7 @@ func (t *task) postClose(fd int32, afterPosted bool) bool {
 	}
 	pc := newPostedCall(t.tid, unix.SYS_CLOSE, [6]uint64{uint64(uint32(fd))}, nil).replyCanWait()
 	pc.syscall().AfterPosted = afterPosted
+	pc.syscall().CloseFile = closeFile
 	pc.pending.regularFD = regular
 	if !t.c.conn.PostCall(pc, done) {
 		// Recovering: make the call as usual. The fd's record comes
@@ -161,6 +163,20 @@ func (t *task) postClose(fd int32, afterPosted bool) bool {
 	}
 	t.posted = true
 	return true
+}
+
+// closeFileOf is the description fd holds in the client's copy of the
+// caller's fd table, sent with its close (Syscall.close_file): a close
+// re-sent after a recovery that finds the fd no longer holding it was
+// run by the dead server (sentry/server's syscalls.Close). 0 when not
+// known, or not yet the server's (a posted open's provisional one: that
+// open is re-sent too).
+func (t *task) closeFileOf(fd int32) uint64 {
+	desc, ok := t.c.ids.descriptionOf(t.proc.pid, fd)
+	if !ok || desc&provisionalDesc != 0 {
+		return 0
+	}
+	return desc
 }
 
 // replyCanWait marks pc's reply as one no thread of the client waits

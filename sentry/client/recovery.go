@@ -95,7 +95,7 @@ type pending struct {
 	// it: its reply reaches onReply alone). Protected by session.mu.
 	ch   <-chan *pb.Reply
 	conn *transport.StreamConn
-	gen  uint64
+	gen  connGen
 	// posted says nobody waits for the reply (Post). Immutable.
 	posted bool
 	// done, if set, is called with a posted call's reply on the
@@ -124,6 +124,11 @@ type pending struct {
 	// before, under the transport's send lock: writemerge.go).
 	pooledData bool
 }
+
+// connGen numbers a session's connections (32 bits: a pending call's
+// fits beside its flags, which keeps a posted call in its size class,
+// TestPostedWriteCallAllocs).
+type connGen uint32
 
 // remoteSession is the client's recovering connection.
 type remoteSession struct {
@@ -154,10 +159,10 @@ type remoteSession struct {
 	// conn is the current connection, of generation connGen; server its
 	// index in servers. Protected by mu.
 	conn    *transport.StreamConn
-	connGen uint64
+	connGen connGen
 	server  int
 	// lastGen numbers connections. Protected by mu.
-	lastGen uint64
+	lastGen connGen
 	// recovering is set while a recovery runs; ready is closed when it
 	// ends (successfully or not). Protected by mu.
 	recovering bool
@@ -188,10 +193,10 @@ type remoteSession struct {
 	// printed maps the seq of an in-flight call whose stdio output was
 	// printed to the connection generation that printed it. Protected by
 	// imu.
-	printed map[uint64]uint64
+	printed map[uint64]connGen
 	// recvGen is the generation of the connection whose messages are being
 	// received. Protected by imu.
-	recvGen uint64
+	recvGen connGen
 
 	// waitedCalls counts the calls sent with Call (the caller waited for
 	// the reply), postedCalls those sent with Post (but taken back with
@@ -384,7 +389,7 @@ func notListeningError(errs []error, grace time.Duration) error {
 }
 
 // monitor starts a recovery when conn dies.
-func (s *remoteSession) monitor(conn *transport.StreamConn, gen uint64) {
+func (s *remoteSession) monitor(conn *transport.StreamConn, gen connGen) {
 	<-conn.Done()
 	s.mu.Lock()
 	if s.connGen == gen {
@@ -486,7 +491,7 @@ func (s *remoteSession) PrintOutput(seq uint64) bool {
 		return false
 	}
 	if s.printed == nil {
-		s.printed = make(map[uint64]uint64)
+		s.printed = make(map[uint64]connGen)
 	}
 	s.printed[seq] = s.recvGen
 	return true

@@ -444,6 +444,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	sc := call.syscall()
 	sc.PipeAheadWanted = aheadOf != 0
 	sc.NoNewPrivs = noNewPrivs
+	if sysno == unix.SYS_CLOSE {
+		sc.CloseFile = t.closeFileOf(int32(args[0]))
+	}
 	sc.Clocks = clocksFor(sysno)
 	sc.LeaseWanted = t.wantsLease(sysno) && t.copyMayLease(sysno, args) && t.readMayLease(sysno, int32(args[0]))
 	idleDesc, idleWanted := t.idleDescription(sysno, args)

@@ -29,7 +29,7 @@ var panicOnBug = false
 // c's ReplyMsg.
 func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Syscall, intr chan struct{}, run *attrRun, c *kernel.Task) *sentrypb.Reply {
 	*c = kernel.Task{Kernel: k, Thread: t, CallSeq: seq, Sysno: sc.Sysno, Intr: intr, Dead: t.Dead, NoNewPrivs: sc.NoNewPrivs, AttrRun: run, Ahead: &t.Ahead,
-		LeasedData: sc.LeasedData, Posted: sc.Posted, InstallFD: sc.InstallFd, OwnedWrite: sc.OwnedWrite, WriteParts: sc.WriteParts.GetLengths(),
+		LeasedData: sc.LeasedData, Posted: sc.Posted, InstallFD: sc.InstallFd, CloseFile: sc.CloseFile, OwnedWrite: sc.OwnedWrite, WriteParts: sc.WriteParts.GetLengths(),
 		PipeAheadWanted: sc.PipeAheadWanted, PipeConsumed: sc.PipeConsumed}
 	// The reply is made with the context (TestChannelCallCost).
 	r := &c.ReplyMsg

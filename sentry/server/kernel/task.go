@@ -159,6 +159,10 @@ type Task struct {
 	// InstallFD is a posted open's Syscall.install_fd: the fd its
 	// description goes at (postopen.go; nil: the lowest free). Set once.
 	InstallFD *int32
+	// CloseFile is a close's Syscall.close_file: the description the
+	// client knew at the fd (0: unknown), by which a re-sent close tells
+	// that the dead server ran it (syscalls' Close). Set once.
+	CloseFile uint64
 	// MissingIn is the directory an unlink's last name was found
 	// missing from when the caller may make names there (negunlink.go).
 	// Set by the handler.

@@ -15,18 +15,40 @@ import (
 // and a description's flags.
 
 // Close is close(2).
+//
+// A close re-sent after a Restore (kernel.Task.Resent) that names the
+// description it was sent for (Syscall.close_file) and finds the fd free,
+// or holding another description, was run by the dead server: the fd's
+// change is a slot record, which the next message to the client carries,
+// whichever thread's reply that is, so it can have reached the client's
+// log before the close's own reply, and another thread's open may have
+// taken the fd since. It succeeds again without closing anything (run
+// again it failed with EBADF, or closed that open's description).
 func Close(c *kernel.Task) (int64, error) {
 	tab, err := c.FDTable()
 	if err != nil {
 		return 0, err
 	}
-	f, err := tab.Remove(ArgInt(c, 0))
+	fd := ArgInt(c, 0)
+	if c.CloseFile != 0 && c.Resent() && closedBefore(c, tab, fd) {
+		return 0, nil
+	}
+	f, err := tab.Remove(fd)
 	if err != nil {
 		return 0, err
 	}
 	f.Flush(c.PID())
 	f.DecRef()
 	return 0, nil
+}
+
+// closedBefore says re-sent close c of fd of tab found fd no longer
+// holding the description it was sent for (see Close).
+func closedBefore(c *kernel.Task, tab *fdtable.Table, fd int32) bool {
+	// A description the client knew has its id (one without is not
+	// the one the close was sent for).
+	f := tab.Entry(fd).File
+	return f == nil || f.ID.Load() != c.CloseFile
 }
 
 // CloseRange is close_range(2): the fds open in [first, last] (unsigned,
