@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // Pipelined close (docs/COMPATIBILITY.md, "Pipelined calls").
@@ -168,15 +169,25 @@ func (t *task) postClose(fd int32, afterPosted bool) bool {
 // closeFileOf is the description fd holds in the client's copy of the
 // caller's fd table, sent with its close (Syscall.close_file): a close
 // re-sent after a recovery that finds the fd no longer holding it was
-// run by the dead server (sentry/server's syscalls.Close). 0 when not
-// known, or not yet the server's (a posted open's provisional one: that
-// open is re-sent too).
+// run by the dead server (sentry/server's syscalls.Close). Where the copy
+// does not know it (it leaves out an fd whose record came while a posted
+// call of it was in flight), the replay log's record of the fd says it:
+// what a recovery restores. 0 when neither knows it, or when it is not
+// yet the server's (a posted open's provisional one: that open is
+// re-sent too).
 func (t *task) closeFileOf(fd int32) uint64 {
 	desc, ok := t.c.ids.descriptionOf(t.proc.pid, fd)
-	if !ok || desc&provisionalDesc != 0 {
+	if ok {
+		if desc&provisionalDesc != 0 {
+			return 0
+		}
+		return desc
+	}
+	ids, ok := t.ownIDs()
+	if !ok || ids.fdTable == 0 || t.c.rl == nil {
 		return 0
 	}
-	return desc
+	return t.c.rl.Record(statekey.FD(ids.fdTable, fd)).GetFd().GetFile()
 }
 
 // replyCanWait marks pc's reply as one no thread of the client waits
