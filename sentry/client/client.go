@@ -883,6 +883,9 @@ func (c *client) lookupTask(tid int32) *task {
 func (c *client) onPush(p *pb.Push) {
 	switch m := p.Msg.(type) {
 	case *pb.Push_State, *pb.Push_Durable, *pb.Push_Durables:
+		if c.log.IsTrace() && p.GetState() != nil {
+			c.log.Trace("state pushed", "fd_records", fdRecordsText(p.GetState().GetRecords()))
+		}
 		c.rl.FoldPush(p)
 		c.observeStdin(p.GetState().GetRecords())
 		c.ids.observe(p.GetState().GetRecords())

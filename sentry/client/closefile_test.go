@@ -45,3 +45,17 @@ func TestCloseFileOf(t *testing.T) {
 		})
 	}
 }
+
+// TestFdRecordsText: the trace log's text of a message's fd records.
+func TestFdRecordsText(t *testing.T) {
+	recs := []*pb.StateRecord{
+		{Key: statekey.FD(70, 5).String(), Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: 70, Fd: 5, File: 41}}},
+		{Key: statekey.File(41).String()},
+		{Key: statekey.FD(70, 6).String(), Deleted: true},
+		{Key: "not a key"},
+	}
+	want := " " + statekey.FD(70, 5).String() + "=41 " + statekey.FD(70, 6).String() + "=deleted"
+	if got := fdRecordsText(recs); got != want {
+		t.Errorf("fdRecordsText = %q, want %q", got, want)
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/client/replaylog"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 	"github.com/runsc-decoupled/runsc-decoupled/transport"
 )
@@ -436,6 +437,9 @@ func (s *remoteSession) onReply(r *pb.Reply) {
 	var call *pb.Call
 	if p != nil {
 		call = p.call
+	}
+	if s.log.IsTrace() {
+		s.log.Trace("reply folded", "seq", r.Seq, "in_flight", p != nil, "fd_records", fdRecordsText(r.State))
 	}
 	if r.Unencodable != "" {
 		s.c.logUnencodable(call, r)
@@ -1224,6 +1228,9 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 			s.log.Error("the replay log's records are out of step: an fd names a description they lack", "fd", d)
 		}
 		st.Records = len(recs)
+		if s.log.IsTrace() {
+			s.log.Trace("restore", "fd_records", fdRecordsText(recs))
+		}
 		for _, r := range recs {
 			st.PipeBytes += int64(len(r.GetPipe().GetData()))
 		}
@@ -1314,6 +1321,13 @@ func (s *remoteSession) replay(conn *transport.StreamConn, idx int, resume bool)
 	}
 	s.imu.Unlock()
 	sort.Slice(ps, func(i, j int) bool { return ps[i].call.Seq < ps[j].call.Seq })
+	if s.log.IsTrace() {
+		seqs := make([]uint64, len(ps))
+		for i, p := range ps {
+			seqs[i] = p.call.Seq
+		}
+		s.log.Trace("calls in flight re-sent", "seqs", fmt.Sprint(seqs))
+	}
 	for _, p := range ps {
 		ch, err := conn.Go(p.call)
 		if err != nil {
@@ -1373,4 +1387,23 @@ func earliest(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// fdRecordsText is recs' fd slot records, "fdt/T/N=FILE" or "=deleted",
+// for the trace log: what a chase of a recovery's fd tables reads
+// (CHAOS_CLIENT_LOG_LEVEL=trace).
+func fdRecordsText(recs []*pb.StateRecord) string {
+	var b strings.Builder
+	for _, r := range recs {
+		k, err := statekey.Parse(r.GetKey())
+		if err != nil || k.Kind != statekey.KindFD {
+			continue
+		}
+		if r.Deleted {
+			fmt.Fprintf(&b, " %s=deleted", r.Key)
+		} else {
+			fmt.Fprintf(&b, " %s=%d", r.Key, r.GetFd().GetFile())
+		}
+	}
+	return b.String()
 }

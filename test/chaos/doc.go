@@ -20,7 +20,8 @@
 //
 // To chase a rare failure, five environment variables change what a run
 // records: CHAOS_CLIENT_LOG_LEVEL (the client's --log-level, info by
-// default; debug logs every recovery step), CHAOS_DAEMON_LOG_LEVEL (the
+// default; debug logs every recovery step, trace also every fd slot record
+// folded, the Restore's and the calls re-sent), CHAOS_DAEMON_LOG_LEVEL (the
 // server's and gofer's, warn by default), CHAOS_STRACE (any value: the
 // client's --strace, every forwarded call in its log),
 // CHAOS_SERVER_STRACE (any value: each server's --strace, every call it
