@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
+	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
@@ -57,15 +58,9 @@ func (r *replayer) view(tid int32, fds []uint64) fdView {
 // loggedView is viewFDs of pid's fd table as the client's folded log
 // holds it (what a recovery restores).
 func (r *replayer) loggedView(pid int32, fds []uint64) fdView {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	proc := r.log[statekey.Proc(pid).String()].GetProcess()
-	if proc == nil {
-		r.t.Fatalf("no record of process %d", pid)
-	}
 	var out []string
 	for _, fd := range fds {
-		rec := r.log[statekey.FD(proc.FdTable, int32(fd)).String()].GetFd()
+		rec := r.loggedFD(pid, fd)
 		switch {
 		case rec == nil:
 		case rec.Cloexec:
@@ -75,6 +70,18 @@ func (r *replayer) loggedView(pid int32, fds []uint64) fdView {
 		}
 	}
 	return fdView(fmt.Sprint(out))
+}
+
+// loggedFD is the record of fd of pid's table in the client's folded log
+// (nil: none).
+func (r *replayer) loggedFD(pid int32, fd uint64) *sentrypb.FdState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	proc := r.log[statekey.Proc(pid).String()].GetProcess()
+	if proc == nil {
+		r.t.Fatalf("no record of process %d", pid)
+	}
+	return r.log[statekey.FD(proc.FdTable, int32(fd)).String()].GetFd()
 }
 
 // TestCloseRange: close_range(2)'s errors (EINVAL for a flag it does not

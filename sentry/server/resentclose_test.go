@@ -6,7 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
-	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
 // TestResentCloseOfChangedFD: a thread's close ran on a server that died
@@ -42,7 +41,7 @@ func TestResentCloseOfChangedFD(t *testing.T) {
 			r := newReplayer(t)
 			r.start()
 			fd := r.open("/tmp/closed", unix.O_CREAT|unix.O_WRONLY)
-			file := r.loggedFile(1, fd)
+			file := r.loggedFD(1, fd).GetFile()
 			if file == 0 {
 				t.Fatalf("no record of fd %d", fd)
 			}
@@ -79,16 +78,4 @@ func TestResentCloseOfChangedFD(t *testing.T) {
 			}
 		})
 	}
-}
-
-// loggedFile is the description fd of pid's table holds in the client's
-// folded log (0: none).
-func (r *replayer) loggedFile(pid int32, fd uint64) uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	proc := r.log[statekey.Proc(pid).String()].GetProcess()
-	if proc == nil {
-		r.t.Fatalf("no record of process %d", pid)
-	}
-	return r.log[statekey.FD(proc.FdTable, int32(fd)).String()].GetFd().GetFile()
 }
