@@ -4,6 +4,8 @@
 // change (epoll and poll), readable otherwise; other /proc files are
 // refused by epoll_ctl (EPERM). LTP epoll_wait10. A read at 0 of a
 // process's file after the process was reaped: ESRCH (environ: empty).
+// It runs in a mount namespace of its own, private from the host's: a
+// native run must not see the mounts other tests make meanwhile.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mount.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -52,6 +55,10 @@ static void show_poll(int fd, const char *when) {
 
 int main(void) {
 	char buf[256];
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+		perror("a mount namespace of its own");
+		return 1;
+	}
 	int fd = open("/proc/self/comm", O_RDONLY);
 	int n = read(fd, buf, sizeof buf - 1);
 	buf[n > 0 ? n : 0] = 0;
