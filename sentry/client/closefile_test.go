@@ -11,7 +11,8 @@ import (
 // TestCloseFileOf: a close names the description its fd holds
 // (Syscall.close_file) from the client's copy of the table, or, where the
 // copy leaves the fd out, from the replay log's record of it; never a
-// posted open's provisional one.
+// posted open's provisional one, nor the log's while a posted call that
+// changes the fd is in flight.
 func TestCloseFileOf(t *testing.T) {
 	const pid, table, fd = 7, 70, 5
 	for _, tc := range []struct {
@@ -19,6 +20,7 @@ func TestCloseFileOf(t *testing.T) {
 		copied uint64 // the copy's description at fd (0: none)
 		logged uint64 // the log's (0: none)
 		noIDs  bool   // the process's ids not known
+		posted bool   // a posted call that changes the fd in flight
 		want   uint64
 	}{
 		{name: "copy", copied: 41, logged: 40, want: 41},
@@ -26,6 +28,8 @@ func TestCloseFileOf(t *testing.T) {
 		{name: "neither", want: 0},
 		{name: "provisional", copied: provisionalDesc | 3, logged: 40, want: 0},
 		{name: "table not known", logged: 40, noIDs: true, want: 0},
+		{name: "log, the fd changing", logged: 40, posted: true, want: 0},
+		{name: "copy, the fd changing", copied: 41, logged: 40, posted: true, want: 41},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &client{rl: replaylog.New()}
@@ -34,6 +38,9 @@ func TestCloseFileOf(t *testing.T) {
 			}
 			if tc.copied != 0 {
 				c.ids.openFDs = map[uint64]map[int32]uint64{table: {fd: tc.copied}}
+			}
+			if tc.posted {
+				c.ids.postedFD(table, fd, 1)
 			}
 			if tc.logged != 0 {
 				c.rl.Fold(&pb.StateRecord{Key: statekey.FD(table, fd).String(), Value: &pb.StateRecord_Fd{Fd: &pb.FdState{FdTable: table, Fd: fd, File: tc.logged}}}, nil)

@@ -172,22 +172,24 @@ func (t *task) postClose(fd int32, afterPosted bool) bool {
 // run by the dead server (sentry/server's syscalls.Close). Where the copy
 // does not know it (it leaves out an fd whose record came while a posted
 // call of it was in flight), the replay log's record of the fd says it:
-// what a recovery restores. 0 when neither knows it, or when it is not
-// yet the server's (a posted open's provisional one: that open is
-// re-sent too).
+// what a recovery restores. Not while a posted call that changes the fd
+// is in flight: the log's record is then older than it (a close that
+// could not be posted, during a recovery, forgot the fd in the copy;
+// the log still named the description the re-sent open at that fd
+// replaces, and the close, named after it, closed nothing). 0 when the
+// description is not known, or when it is not yet the server's (a
+// posted open's provisional one: that open is re-sent too).
 func (t *task) closeFileOf(fd int32) uint64 {
-	desc, ok := t.c.ids.descriptionOf(t.proc.pid, fd)
-	if ok {
-		if desc&provisionalDesc != 0 {
-			return 0
-		}
+	desc, table, known, changing := t.c.ids.closingDescription(t.proc.pid, fd)
+	switch {
+	case known && desc&provisionalDesc != 0:
+		return 0
+	case known:
 		return desc
-	}
-	ids, ok := t.ownIDs()
-	if !ok || ids.fdTable == 0 || t.c.rl == nil {
+	case changing || table == 0 || t.c.rl == nil:
 		return 0
 	}
-	return t.c.rl.Record(statekey.FD(ids.fdTable, fd)).GetFd().GetFile()
+	return t.c.rl.Record(statekey.FD(table, fd)).GetFd().GetFile()
 }
 
 // replyCanWait marks pc's reply as one no thread of the client waits

@@ -166,6 +166,16 @@ func (c *procIDCache) fileLocked(pid, fd int32) (table, file uint64, ok bool) {
 	return ids.fdTable, file, open && file != 0
 }
 
+// closingDescription returns pid's fd table and the description its fd
+// holds in the copy (known), and whether a posted call in flight changes
+// the fd (closeFileOf).
+func (c *procIDCache) closingDescription(pid, fd int32) (desc, table uint64, known, changing bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	table, desc, known = c.fileLocked(pid, fd)
+	return desc, table, known, c.fdPosted[table][fd] > 0
+}
+
 // tableSharedLocked reports whether a live process other than pid has fd
 // table table (the calls the client answers or posts for one table's fds
 // need it to be pid's alone). Precondition: c.mu is held.
