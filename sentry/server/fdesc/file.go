@@ -113,8 +113,15 @@ type File struct {
 	refs atomic.Int64
 	// ID is the description's stable id in the replay state (0 until
 	// first reported or restored). Set by the server's state derivation
-	// or its Restore.
+	// or its Restore, or by a reply that names the description before
+	// its record is derived (a posted open's, a lease's).
 	ID atomic.Uint64
+	// Recorded says the description's record was derived once (or a
+	// Restore made it from one): a record naming it (an fd's, an epoll
+	// interest's, a lock's) need not bring its record along. An id alone
+	// does not say so: it may be assigned by a reply before any record.
+	// Set by the server's state derivation or its Restore.
+	Recorded atomic.Bool
 	// trk (a Tracker) is set when the description is installed in an
 	// fd table: its changes are then reported. Set atomically (install,
 	// restore); read with Tracker.

@@ -38,7 +38,7 @@ import (
 // object whose state the kernel derives: eventfd, timerfd, signalfd,
 // inotify, epoll, sockets, pidfds (ok false: none).
 // Precondition: k.Mu is held.
-func (k *Kernel) kobjState(f *fdesc.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState, bool) {
+func (k *Kernel) kobjState(c *replayCollection, f *fdesc.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState, bool) {
 	switch impl := f.Impl.(type) {
 	case *eventfd.File:
 		kind, kobj := eventfdState(impl)
@@ -53,7 +53,7 @@ func (k *Kernel) kobjState(f *fdesc.File) (sentrypb.FileState_Kind, *sentrypb.Ke
 		kind, kobj := k.InotifyState(impl)
 		return kind, kobj, true
 	case *epoll.File:
-		kind, kobj := k.epollState(impl)
+		kind, kobj := k.epollState(c, impl)
 		return kind, kobj, true
 	case *inet.File:
 		kind, kobj := inetState(impl)
@@ -84,10 +84,10 @@ func eventfdState(e *eventfd.File) (sentrypb.FileState_Kind, *sentrypb.KernelObj
 
 // epollState is an epoll instance's record: its interests in open
 // descriptions. Precondition: k.Mu is held.
-func (k *Kernel) epollState(ep *epoll.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
+func (k *Kernel) epollState(c *replayCollection, ep *epoll.File) (sentrypb.FileState_Kind, *sentrypb.KernelObjectState) {
 	st := &sentrypb.KernelObjectState{}
 	for _, in := range ep.Interests() {
-		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.FileID(in.File), Fd: in.FD,
+		st.Epoll = append(st.Epoll, &sentrypb.EpollInterest{File: k.fileRefLocked(c, in.File), Fd: in.FD,
 			Events: in.Events, Data: in.Data, Disabled: in.Disabled})
 	}
 	return sentrypb.FileState_EPOLL, st

@@ -325,6 +325,7 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			f = vfs.NewFile(&vfs.LostFile{FH: fs.FileHandle, Path: string(fs.Path)}, nil, fs.Flags)
 		}
 		f.ID.Store(id)
+		f.Recorded.Store(true) // the client's log holds its record
 		f.Off = fs.Offset
 		f.OffRep.Store(fs.Offset)
 		if fs.WriteError > 0 && fs.WriteError <= syserr.MaxErrno {

@@ -374,12 +374,23 @@ func (k *Kernel) slotRecordLocked(c *replayCollection, s FDSlot) *sentrypb.State
 	if e.File == nil {
 		return DeletedRec(key)
 	}
-	if e.File.ID.Load() == 0 {
-		// A file reported for the first time.
-		c.Touch(OrderFile, e.File)
-	}
 	return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_Fd{Fd: &sentrypb.FdState{
-		FdTable: tid, Fd: s.FD, File: k.FileID(e.File), Cloexec: e.Cloexec}}}
+		FdTable: tid, Fd: s.FD, File: k.fileRefLocked(c, e.File), Cloexec: e.Cloexec}}}
+}
+
+// fileRefLocked is the id of f as a record being derived in c names it,
+// with f's own record brought along (touched on c) if it never went out:
+// a Restore refuses a record naming a description it lacks. Whether
+// f has an id does not say: a posted open's reply or a lease assigns one
+// before the install's fd record is derived, and a message derived
+// meanwhile (another thread's reply) would carry the fd's record
+// without the description's (chaos cat-ahead: "fd 3 of table 3156 names
+// table or file 3449 that is not restored").
+func (k *Kernel) fileRefLocked(c *replayCollection, f *fdesc.File) uint64 {
+	if !f.Recorded.Load() {
+		c.Touch(OrderFile, f)
+	}
+	return k.FileID(f)
 }
 
 // sigLiveLocked reports whether a process still uses h.
@@ -429,6 +440,7 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 	if f.Released() {
 		return DeletedRec(statekey.File(id))
 	}
+	f.Recorded.Store(true)
 	st := &sentrypb.FileState{Id: id, Flags: f.Flags.Load(), Offset: f.OffRep.Load(), WriteError: f.WBErr.Load()}
 	k.recordAsync(f, st)
 	if vfs.DentryOf(f) != nil {
@@ -474,7 +486,7 @@ func (k *Kernel) fileRecordLocked(c *replayCollection, f *fdesc.File) *sentrypb.
 		}
 	default:
 		st.Kind = sentrypb.FileState_SYNTHETIC
-		if kind, kobj, ok := k.kobjState(f); ok {
+		if kind, kobj, ok := k.kobjState(c, f); ok {
 			st.Kind, st.Kobj = kind, kobj
 		}
 	}
