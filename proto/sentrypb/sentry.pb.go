@@ -10497,8 +10497,12 @@ type FdState struct {
 	FdTable uint64                 `protobuf:"varint,1,opt,name=fd_table,json=fdTable,proto3" json:"fd_table,omitempty"`
 	Fd      int32                  `protobuf:"varint,2,opt,name=fd,proto3" json:"fd,omitempty"`
 	// file is the FileState.id of the open file description.
-	File          uint64 `protobuf:"varint,3,opt,name=file,proto3" json:"file,omitempty"`
-	Cloexec       bool   `protobuf:"varint,4,opt,name=cloexec,proto3" json:"cloexec,omitempty"`
+	File    uint64 `protobuf:"varint,3,opt,name=file,proto3" json:"file,omitempty"`
+	Cloexec bool   `protobuf:"varint,4,opt,name=cloexec,proto3" json:"cloexec,omitempty"`
+	// seq is the client's call that made the fd (0: none): a call re-sent
+	// after a recovery that finds the fd it made restored answers it
+	// instead of making a second one.
+	Seq           uint64 `protobuf:"varint,627,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10559,6 +10563,13 @@ func (x *FdState) GetCloexec() bool {
 		return x.Cloexec
 	}
 	return false
+}
+
+func (x *FdState) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
 }
 
 // FileState is an open file description.
@@ -13730,12 +13741,13 @@ const file_sentry_proto_rawDesc = "" +
 	"\aruntime\x18\x05 \x01(\x04R\aruntime\x12\x1a\n" +
 	"\bdeadline\x18\x06 \x01(\x04R\bdeadline\x12\x16\n" +
 	"\x06period\x18\a \x01(\x04R\x06period\x12\x16\n" +
-	"\x06ioprio\x18\b \x01(\rR\x06ioprio\"b\n" +
+	"\x06ioprio\x18\b \x01(\rR\x06ioprio\"u\n" +
 	"\aFdState\x12\x19\n" +
 	"\bfd_table\x18\x01 \x01(\x04R\afdTable\x12\x0e\n" +
 	"\x02fd\x18\x02 \x01(\x05R\x02fd\x12\x12\n" +
 	"\x04file\x18\x03 \x01(\x04R\x04file\x12\x18\n" +
-	"\acloexec\x18\x04 \x01(\bR\acloexec\"\xfa\a\n" +
+	"\acloexec\x18\x04 \x01(\bR\acloexec\x12\x11\n" +
+	"\x03seq\x18\xf3\x04 \x01(\x04R\x03seq\"\xfa\a\n" +
 	"\tFileState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12<\n" +
 	"\x04kind\x18\x02 \x01(\x0e2(.runscdecoupled.sentry.v1.FileState.KindR\x04kind\x12\x14\n" +

@@ -75,6 +75,12 @@ func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Sysca
 			c.AheadCookie = sc.AheadCookie
 		}
 	}
+	if fd, ok := syscalls.FDMadeBefore(c); ok {
+		// Re-sent, it answers the fd its first run made: no second one.
+		r.Ret = fd
+		strace(k, c, fd, 0, began)
+		return r
+	}
 	pl := beginPathLease(k, c, sc.PathLeaseWanted, string(sc.ListingPath))
 	ret, skipped, err := runReportingDeferred(k, h, c, sc.Posted)
 	endPathLease(k, c, pl, skipped, err, sc.DirListingWanted)

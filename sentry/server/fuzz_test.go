@@ -43,22 +43,22 @@ func fuzzClient(tb testing.TB, s *Server) *client {
 	k.Started = true
 	k.Mu.Unlock()
 	for i := int32(0); i < 3; i++ {
-		p.FDs.Install(k.NewStdioFile(i), i, false)
+		p.FDs.Install(k.NewStdioFile(i), i, false, 0)
 	}
 	r, w, err := kernel.NewPipe(k.Trk, k.Mem)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p.FDs.InstallPair(r, w, false)
+	p.FDs.InstallPair(r, w, false, 0)
 	// Kernel objects: a stream socketpair (5, 6), an epoll (7) and an
 	// eventfd (8).
 	ua, ub := socket.NewUnixPair(linux.SOCK_STREAM, socket.Creds{Pid: 1})
 	sa, sb := unixsock.New(k, ua, 0), unixsock.New(k, ub, 0)
 	unixsock.NewConn(0, true).PairFiles(sa, sb)
-	p.FDs.InstallPair(sa, sb, false)
-	p.FDs.Install(epoll.New(0), 7, false)
+	p.FDs.InstallPair(sa, sb, false, 0)
+	p.FDs.Install(epoll.New(0), 7, false, 0)
 	if ef, err := eventfd.New(0, false, 0); err == nil {
-		p.FDs.Install(ef, 8, false)
+		p.FDs.Install(ef, 8, false, 0)
 	}
 	return c
 }

@@ -667,7 +667,7 @@ func (k *Kernel) ExecFirstImage(c *Task, p *Process, stdio func(int32) *fdesc.Fi
 	for i := int32(0); i < 3; i++ {
 		// Whatever RLIMIT_NOFILE says, as a process inherits its
 		// stdio on Linux.
-		if _, err := p.FDs.InstallAt(i, stdio(i), false, true); err != nil {
+		if _, err := p.FDs.InstallAt(i, stdio(i), false, true, 0); err != nil {
 			return err
 		}
 	}

@@ -34,7 +34,7 @@ func TestSlotRecordBringsUnrecordedFile(t *testing.T) {
 			}
 			for i := 0; i < tc.fds; i++ {
 				f.IncRef()
-				fd, err := tab.Install(f, 0, false)
+				fd, err := tab.Install(f, 0, false, 0)
 				if err != nil {
 					t.Fatalf("install: %v", err)
 				}

@@ -401,7 +401,7 @@ func (k *Kernel) Restore(rs *sentrypb.Restore, r *sentrypb.Reply) error {
 			return fmt.Errorf("restore: fd %d of table %d names table or file %d that is not restored: %w", fd.Fd, fd.FdTable, fd.File, unix.EINVAL)
 		}
 		f.IncRef()
-		if old, _ := tab.InstallAt(fd.Fd, f, fd.Cloexec, true); old != nil {
+		if old, _ := tab.InstallAt(fd.Fd, f, fd.Cloexec, true, fd.Seq); old != nil {
 			drop = append(drop, old)
 		}
 	}

@@ -375,7 +375,7 @@ func (k *Kernel) slotRecordLocked(c *replayCollection, s FDSlot) *sentrypb.State
 		return DeletedRec(key)
 	}
 	return &sentrypb.StateRecord{Key: key.String(), Value: &sentrypb.StateRecord_Fd{Fd: &sentrypb.FdState{
-		FdTable: tid, Fd: s.FD, File: k.fileRefLocked(c, e.File), Cloexec: e.Cloexec}}}
+		FdTable: tid, Fd: s.FD, File: k.fileRefLocked(c, e.File), Cloexec: e.Cloexec, Seq: e.Seq}}}
 }
 
 // fileRefLocked is the id of f as a record being derived in c names it,

@@ -37,7 +37,7 @@ func EpollCreate(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	fd, err := tab.Install(epoll.New(0), 0, flags&unix.EPOLL_CLOEXEC != 0)
+	fd, err := tab.Install(epoll.New(0), 0, flags&unix.EPOLL_CLOEXEC != 0, c.CallSeq)
 	return int64(fd), err
 }
 

@@ -113,7 +113,7 @@ func Dup(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	fd, err := tab.Install(f, 0, false)
+	fd, err := tab.Install(f, 0, false, c.CallSeq)
 	return int64(fd), err
 }
 
@@ -153,7 +153,7 @@ func Dup3(c *kernel.Task) (int64, error) {
 }
 
 func dupTo(c *kernel.Task, tab *fdtable.Table, f *fdesc.File, newfd int32, cloexec bool) (int64, error) {
-	old, err := tab.InstallAt(newfd, f, cloexec, false)
+	old, err := tab.InstallAt(newfd, f, cloexec, false, c.CallSeq)
 	if err != nil {
 		return 0, err
 	}
@@ -197,7 +197,7 @@ func Fcntl(c *kernel.Task) (int64, error) {
 			return 0, unix.EINVAL // the table's own limit: fdtable's Install
 		}
 		f.IncRef()
-		nfd, err := tab.Install(f, int32(min), cmd == fDupfdCloexec)
+		nfd, err := tab.Install(f, int32(min), cmd == fDupfdCloexec, c.CallSeq)
 		return int64(nfd), err
 	case unix.F_GETFD:
 		if cloexec {

@@ -27,7 +27,7 @@ func InotifyInit(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	fd, err := tab.Install(f, 0, flags&unix.IN_CLOEXEC != 0)
+	fd, err := tab.Install(f, 0, flags&unix.IN_CLOEXEC != 0, c.CallSeq)
 	return int64(fd), err
 }
 

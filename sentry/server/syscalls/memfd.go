@@ -79,7 +79,7 @@ func MemfdCreate(c *kernel.Task) (int64, error) {
 		seals = unix.F_SEAL_SEAL
 	}
 	f.Impl.(*vfs.GoferFile).Memfd = vfs.NewMemfd(name, seals)
-	fd, err := tab.Install(f, 0, flags&unix.MFD_CLOEXEC != 0)
+	fd, err := tab.Install(f, 0, flags&unix.MFD_CLOEXEC != 0, c.CallSeq)
 	return int64(fd), err
 }
 

@@ -115,7 +115,7 @@ func MqOpen(c *kernel.Task) (int64, error) {
 		return 0, err
 	}
 	// Linux's mq_open descriptors are always close-on-exec.
-	fd, err := tab.Install(r.NewFile(q, flags), 0, true)
+	fd, err := tab.Install(r.NewFile(q, flags), 0, true, c.CallSeq)
 	return int64(fd), err
 }
 

@@ -85,7 +85,7 @@ func openAt(c *kernel.Task, dirfd int32, path string, flags, mode uint32) (int64
 	if c.InstallFD != nil {
 		return installPostedOpen(c, tab, f, *c.InstallFD, flags&unix.O_CLOEXEC != 0)
 	}
-	fd, err := tab.Install(f, 0, flags&unix.O_CLOEXEC != 0)
+	fd, err := tab.Install(f, 0, flags&unix.O_CLOEXEC != 0, c.CallSeq)
 	return int64(fd), err
 }
 
@@ -534,7 +534,7 @@ func reopenGoferFile(c *kernel.Task, of *fdesc.File, g *vfs.GoferFile, flags, ke
 // is replaced, and calls re-sent after it redo what they did to it).
 func installPostedOpen(c *kernel.Task, tab *fdtable.Table, f *fdesc.File, fd int32, cloexec bool) (int64, error) {
 	id := c.Kernel.FileID(f)
-	old, err := tab.InstallExact(fd, f, cloexec, c.Resent())
+	old, err := tab.InstallExact(fd, f, cloexec, c.Resent(), c.CallSeq)
 	if err != nil {
 		c.Kernel.Log.Warn("a posted open could not install its description at the fd the client told the application",
 			"fd", fd, "errno", err)

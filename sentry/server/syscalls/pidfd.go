@@ -41,7 +41,7 @@ func PidfdOpen(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	fd, err := tab.Install(f, 0, true)
+	fd, err := tab.Install(f, 0, true, c.CallSeq)
 	return int64(fd), err
 }
 
@@ -174,7 +174,7 @@ func PidfdGetfd(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	nfd, err := to.Install(tf, 0, true)
+	nfd, err := to.Install(tf, 0, true, c.CallSeq)
 	if err != nil {
 		return 0, fmt.Errorf("pidfd_getfd: installing fd %d of process %d: %w", targetfd, pf.PID, err)
 	}
@@ -221,7 +221,7 @@ func clonePidfd(c *kernel.Task, tid int32, addr uint64) error {
 		k.Mu.Unlock()
 		return fmt.Errorf("clone: child %d gone before its pidfd: %w", tid, unix.ESRCH)
 	}
-	fd, err := tab.Install(pidfd.New(tid, np.Gen, k.PidfdExitLocked(np), 0), 0, true)
+	fd, err := tab.Install(pidfd.New(tid, np.Gen, k.PidfdExitLocked(np), 0), 0, true, c.CallSeq)
 	if err != nil {
 		k.ExitProcessLocked(np, np.KilledStatusLocked(int(unix.SIGKILL)), &d)
 	}

@@ -39,7 +39,7 @@ func Pipe2(c *kernel.Task) (int64, error) {
 		r.Flags.Store(r.Flags.Load() | unix.O_NONBLOCK)
 		w.Flags.Store(w.Flags.Load() | unix.O_NONBLOCK)
 	}
-	rfd, wfd, err := tab.InstallPair(r, w, flags&unix.O_CLOEXEC != 0)
+	rfd, wfd, err := tab.InstallPair(r, w, flags&unix.O_CLOEXEC != 0, c.CallSeq)
 	if err != nil {
 		return 0, err
 	}

@@ -151,7 +151,7 @@ func ptyIoctl(c *kernel.Task, p *devpts.File, tab *fdtable.Table, req uint32, ar
 		}
 		flags := uint32(arg) & (unix.O_ACCMODE | unix.O_NONBLOCK | unix.O_NOCTTY)
 		nf := c.Kernel.NewPtyFile(t, false, nil, flags)
-		fd, err := tab.Install(nf, 0, arg&unix.O_CLOEXEC != 0)
+		fd, err := tab.Install(nf, 0, arg&unix.O_CLOEXEC != 0, c.CallSeq)
 		if err != nil {
 			return 0, err
 		}

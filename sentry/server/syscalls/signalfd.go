@@ -45,6 +45,6 @@ func Signalfd(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	nfd, err := tab.Install(signalfd.New(kernel.SignalfdClient{}, mask, flags), 0, flags&unix.SFD_CLOEXEC != 0)
+	nfd, err := tab.Install(signalfd.New(kernel.SignalfdClient{}, mask, flags), 0, flags&unix.SFD_CLOEXEC != 0, c.CallSeq)
 	return int64(nfd), err
 }

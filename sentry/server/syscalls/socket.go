@@ -130,7 +130,7 @@ func Socket(c *kernel.Task) (int64, error) {
 		f.DecRef()
 		return 0, err
 	}
-	fd, err := tab.Install(f, 0, cloexec)
+	fd, err := tab.Install(f, 0, cloexec, c.CallSeq)
 	return int64(fd), err
 }
 
@@ -175,7 +175,7 @@ func Socketpair(c *kernel.Task) (int64, error) {
 			return 0, err
 		}
 	}
-	fa, fb, err := tab.InstallPair(a, b, cloexec)
+	fa, fb, err := tab.InstallPair(a, b, cloexec, c.CallSeq)
 	if err != nil {
 		return 0, err
 	}
@@ -355,7 +355,7 @@ func Accept(c *kernel.Task) (int64, error) {
 		nf.DecRef()
 		return 0, err
 	}
-	fd, err := tab.Install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
+	fd, err := tab.Install(nf, 0, flags&unix.SOCK_CLOEXEC != 0, c.CallSeq)
 	if err != nil {
 		return 0, err
 	}
@@ -832,7 +832,7 @@ func Recvmsg(c *kernel.Task) (int64, error) {
 			for _, ref := range r.Files[:n] {
 				fr := ref.(fileRef)
 				fr.f.IncRef()
-				fd, err := tab.Install(fr.f, 0, flags&unix.MSG_CMSG_CLOEXEC != 0)
+				fd, err := tab.Install(fr.f, 0, flags&unix.MSG_CMSG_CLOEXEC != 0, c.CallSeq)
 				if err != nil {
 					msgFlags |= unix.MSG_CTRUNC
 					break

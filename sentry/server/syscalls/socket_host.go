@@ -142,7 +142,7 @@ func hostAccept(c *kernel.Task, f *fdesc.File, s *inet.HostFile) (int64, error) 
 		nf.DecRef()
 		return 0, err
 	}
-	fd, err := tab.Install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
+	fd, err := tab.Install(nf, 0, flags&unix.SOCK_CLOEXEC != 0, c.CallSeq)
 	if err != nil {
 		return 0, err
 	}

@@ -105,7 +105,7 @@ func inetAccept(c *kernel.Task, f *fdesc.File, s *inet.File, flags uint32) (int6
 		nf.DecRef()
 		return 0, err
 	}
-	fd, err := tab.Install(nf, 0, flags&unix.SOCK_CLOEXEC != 0)
+	fd, err := tab.Install(nf, 0, flags&unix.SOCK_CLOEXEC != 0, c.CallSeq)
 	if err != nil {
 		return 0, err
 	}

@@ -34,7 +34,7 @@ func TimerfdCreate(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	fd, err := tab.Install(f, 0, flags&unix.TFD_CLOEXEC != 0)
+	fd, err := tab.Install(f, 0, flags&unix.TFD_CLOEXEC != 0, c.CallSeq)
 	return int64(fd), err
 }
 

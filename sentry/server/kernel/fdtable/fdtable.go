@@ -64,6 +64,11 @@ type Entry struct {
 	File *fdesc.File
 	// Cloexec is the fd's close-on-exec flag.
 	Cloexec bool
+	// Seq is the client's call that made the fd (its call seq; 0: none,
+	// as exec's stdio): a re-sent call finds by it the fd its first run
+	// made, restored from a record that went out before the reply was
+	// lost (FDOfCall). A flag change and a fork's copy keep it.
+	Seq uint64
 }
 
 // Slot names one fd of one table: what a Tracker is told changed.
@@ -445,11 +450,11 @@ func (t *Table) Get(fd int32) (*fdesc.File, bool, error) {
 	return e.File, e.Cloexec, nil
 }
 
-// Install puts f at the lowest free fd >= min. It consumes the caller's
-// reference to f (on error too).
-func (t *Table) Install(f *fdesc.File, min int32, cloexec bool) (int32, error) {
+// Install puts f at the lowest free fd >= min for call seq. It consumes
+// the caller's reference to f (on error too).
+func (t *Table) Install(f *fdesc.File, min int32, cloexec bool, seq uint64) (int32, error) {
 	t.mu.Lock()
-	fd, err := t.installLocked(f, min, cloexec)
+	fd, err := t.installLocked(f, min, cloexec, seq)
 	t.mu.Unlock()
 	if err != nil {
 		f.DecRef()
@@ -475,7 +480,7 @@ func (t *Table) HasFree() bool {
 // installLocked puts f at the lowest free fd >= min below the limit:
 // EINVAL when min is at or above it (F_DUPFD), EMFILE when all are taken
 // or the table may not grow to the free one (roomLocked).
-func (t *Table) installLocked(f *fdesc.File, min int32, cloexec bool) (int32, error) {
+func (t *Table) installLocked(f *fdesc.File, min int32, cloexec bool, seq uint64) (int32, error) {
 	lim := t.limitLocked()
 	if min < 0 || int(min) >= lim {
 		return -1, unix.EINVAL
@@ -490,22 +495,22 @@ func (t *Table) installLocked(f *fdesc.File, min int32, cloexec bool) (int32, er
 	if fd == t.next {
 		t.next++
 	}
-	t.setLocked(fd, Entry{File: f, Cloexec: cloexec})
+	t.setLocked(fd, Entry{File: f, Cloexec: cloexec, Seq: seq})
 	return int32(fd), nil
 }
 
 // InstallPair installs two files at the lowest free fds (pipe,
-// socketpair): both or neither. It consumes both references.
-func (t *Table) InstallPair(a, b *fdesc.File, cloexec bool) (int32, int32, error) {
+// socketpair) for call seq: both or neither. It consumes both references.
+func (t *Table) InstallPair(a, b *fdesc.File, cloexec bool, seq uint64) (int32, int32, error) {
 	t.mu.Lock()
-	fa, err := t.installLocked(a, 0, cloexec)
+	fa, err := t.installLocked(a, 0, cloexec, seq)
 	if err != nil {
 		t.mu.Unlock()
 		a.DecRef()
 		b.DecRef()
 		return -1, -1, err
 	}
-	fb, err := t.installLocked(b, 0, cloexec)
+	fb, err := t.installLocked(b, 0, cloexec, seq)
 	if err != nil {
 		t.setLocked(int(fa), Entry{})
 		t.mu.Unlock()
@@ -517,14 +522,14 @@ func (t *Table) InstallPair(a, b *fdesc.File, cloexec bool) (int32, int32, error
 	return fa, fb, nil
 }
 
-// InstallAt puts f at fd, replacing what was there (dup2, and replay,
-// which rebuilds the same fd numbers). It consumes the caller's reference;
+// InstallAt puts f at fd for call seq, replacing what was there (dup2,
+// and replay, which rebuilds the same fd numbers). It consumes the caller's reference;
 // the replaced file, if any, is returned for the caller to drop. An fd at
 // or above the table's limit, or one the table may not grow to
 // (roomLocked), is EBADF (dup2, dup3: Linux's dup3 turns expand_files'
 // EMFILE into EBADF), unless anyLimit (replay: an fd opened before the
 // limit or nr_open was lowered stays).
-func (t *Table) InstallAt(fd int32, f *fdesc.File, cloexec, anyLimit bool) (*fdesc.File, error) {
+func (t *Table) InstallAt(fd int32, f *fdesc.File, cloexec, anyLimit bool, seq uint64) (*fdesc.File, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if fd < 0 || fd >= NrOpenMax || (!anyLimit && (int(fd) >= t.limitLocked() || !t.roomLocked(int(fd), true))) {
@@ -535,17 +540,17 @@ func (t *Table) InstallAt(fd int32, f *fdesc.File, cloexec, anyLimit bool) (*fde
 		t.size = int(fd) + 1 // replay: room for it, whatever nr_open says
 	}
 	old := t.entryLocked(int(fd)).File
-	t.setLocked(int(fd), Entry{File: f, Cloexec: cloexec})
+	t.setLocked(int(fd), Entry{File: f, Cloexec: cloexec, Seq: seq})
 	return old, nil
 }
 
-// InstallExact puts f at fd, which the caller names because it told the
+// InstallExact puts f at fd for call seq, which the caller names because it told the
 // application that fd already (a posted open: the client predicted the
 // lowest free fd): EMFILE when fd is at or above the table's limit, as
 // Install would find the table full, and EBUSY when fd is open, unless
 // replace (then the replaced file is returned for the caller to drop).
 // It consumes the caller's reference to f (on error too).
-func (t *Table) InstallExact(fd int32, f *fdesc.File, cloexec, replace bool) (*fdesc.File, error) {
+func (t *Table) InstallExact(fd int32, f *fdesc.File, cloexec, replace bool, seq uint64) (*fdesc.File, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if fd < 0 || int(fd) >= t.limitLocked() || !t.roomLocked(int(fd), true) {
@@ -557,7 +562,7 @@ func (t *Table) InstallExact(fd int32, f *fdesc.File, cloexec, replace bool) (*f
 		f.DecRef()
 		return nil, unix.EBUSY
 	}
-	t.setLocked(int(fd), Entry{File: f, Cloexec: cloexec})
+	t.setLocked(int(fd), Entry{File: f, Cloexec: cloexec, Seq: seq})
 	return old, nil
 }
 
@@ -626,7 +631,8 @@ func (t *Table) SetCloexecRange(first, last uint32) {
 	defer t.mu.Unlock()
 	t.eachInRangeLocked(first, last, func(fd int, e Entry) {
 		if !e.Cloexec {
-			t.setLocked(fd, Entry{File: e.File, Cloexec: true})
+			e.Cloexec = true
+			t.setLocked(fd, e)
 		}
 	})
 }
@@ -635,12 +641,34 @@ func (t *Table) SetCloexecRange(first, last uint32) {
 func (t *Table) SetCloexec(fd int32, v bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	f := t.entryLocked(int(fd)).File
-	if f == nil {
+	e := t.entryLocked(int(fd))
+	if e.File == nil {
 		return unix.EBADF
 	}
-	t.setLocked(int(fd), Entry{File: f, Cloexec: v})
+	e.Cloexec = v
+	t.setLocked(int(fd), e)
 	return nil
+}
+
+// FDOfCall returns the fd call seq made, if one is open (the lowest, if
+// it made several). A call re-sent after
+// a recovery finds so the fd its first run made, whose record reached the
+// client before the reply was lost (carried by another thread's reply):
+// making a second one would leave the first open and tell the
+// application another number.
+func (t *Table) FDOfCall(seq uint64) (int32, bool) {
+	if seq == 0 {
+		return 0, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	found := int32(-1)
+	t.eachLocked(func(fd int, e Entry) {
+		if e.Seq == seq && (found < 0 || int32(fd) < found) {
+			found = int32(fd)
+		}
+	})
+	return found, found >= 0
 }
 
 // Fork returns a copy of the table with one user, holding new references

@@ -54,7 +54,7 @@ func slotsOf(t *Table, fds ...int32) (out []Slot) {
 func TestLimits(t *testing.T) {
 	tab := New(nil, nil, nil, nil)
 	for i := 0; i < 3; i++ {
-		if _, err := tab.Install(newFile(), 0, false); err != nil {
+		if _, err := tab.Install(newFile(), 0, false, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -65,11 +65,11 @@ func TestLimits(t *testing.T) {
 		wantErr error
 	}
 	install := func(min int32) func() (int32, error) {
-		return func() (int32, error) { return tab.Install(newFile(), min, false) }
+		return func() (int32, error) { return tab.Install(newFile(), min, false, 0) }
 	}
 	dup2 := func(fd int32) func() (int32, error) {
 		return func() (int32, error) {
-			old, err := tab.InstallAt(fd, newFile(), false, false)
+			old, err := tab.InstallAt(fd, newFile(), false, false, 0)
 			if old != nil {
 				old.DecRef()
 			}
@@ -151,19 +151,19 @@ func TestLimits(t *testing.T) {
 	f := newFile()
 	for i := 0; i < 200000; i++ {
 		f.IncRef()
-		if _, err := big.Install(f, 0, false); err != nil {
+		if _, err := big.Install(f, 0, false, 0); err != nil {
 			t.Fatalf("Install %d: %v", i, err)
 		}
 	}
 	f.IncRef()
-	if _, err := big.Install(f, 0, false); err != unix.EMFILE {
+	if _, err := big.Install(f, 0, false, 0); err != unix.EMFILE {
 		t.Errorf("Install into a full table: %v, want EMFILE", err)
 	}
 	if old, err := big.Remove(150000); err != nil || old == nil {
 		t.Fatal(err)
 	}
 	f.IncRef()
-	if fd, err := big.Install(f, 0, false); fd != 150000 || err != nil {
+	if fd, err := big.Install(f, 0, false, 0); fd != 150000 || err != nil {
 		t.Errorf("Install after close(150000): %d %v", fd, err)
 	}
 }
@@ -181,17 +181,17 @@ func TestTracker(t *testing.T) {
 		do   func()
 		want []Slot
 	}{
-		{"install", func() { tab.Install(a, 0, false) }, slotsOf(tab, 0)},
-		{"install from 5", func() { a.IncRef(); tab.Install(a, 5, false) }, slotsOf(tab, 5)},
-		{"install pair", func() { a.IncRef(); tab.InstallPair(a, b, true) }, slotsOf(tab, 1, 2)},
+		{"install", func() { tab.Install(a, 0, false, 0) }, slotsOf(tab, 0)},
+		{"install from 5", func() { a.IncRef(); tab.Install(a, 5, false, 0) }, slotsOf(tab, 5)},
+		{"install pair", func() { a.IncRef(); tab.InstallPair(a, b, true, 0) }, slotsOf(tab, 1, 2)},
 		{"cloexec", func() { tab.SetCloexec(5, true) }, slotsOf(tab, 5)},
 		{"cloexec of a free fd", func() { tab.SetCloexec(9, true) }, nil},
-		{"dup2 at the limit", func() { a.IncRef(); tab.InstallAt(2000, a, false, false) }, nil},
-		{"replay above the limit", func() { a.IncRef(); tab.InstallAt(2000, a, false, true) }, slotsOf(tab, 2000)},
+		{"dup2 at the limit", func() { a.IncRef(); tab.InstallAt(2000, a, false, false, 0) }, nil},
+		{"replay above the limit", func() { a.IncRef(); tab.InstallAt(2000, a, false, true, 0) }, slotsOf(tab, 2000)},
 		{"close", func() { tab.Remove(1) }, slotsOf(tab, 1)},
 		{"close of a free fd", func() { tab.Remove(1) }, nil},
 		{"close-on-exec", func() { tab.RemoveIf(func(e Entry) bool { return e.Cloexec }) }, slotsOf(tab, 2, 5)},
-		{"cloexec range", func() { a.IncRef(); tab.Install(a, 3, false); rec.take(); tab.SetCloexecRange(0, 3) }, slotsOf(tab, 0, 3)},
+		{"cloexec range", func() { a.IncRef(); tab.Install(a, 3, false, 0); rec.take(); tab.SetCloexecRange(0, 3) }, slotsOf(tab, 0, 3)},
 		{"cloexec range of set flags", func() { tab.SetCloexecRange(0, 3) }, nil},
 		{"close range", func() { decRefs(tab.RemoveRange(1, 3)) }, slotsOf(tab, 3)},
 		{"close range of free fds", func() { decRefs(tab.RemoveRange(1, 1999)) }, nil},
@@ -216,7 +216,7 @@ func TestTracker(t *testing.T) {
 	}
 	quiet := New(nil, nil, nil, nil)
 	c := newFile()
-	quiet.Install(c, 0, false)
+	quiet.Install(c, 0, false, 0)
 	if c.Tracker() != nil {
 		t.Errorf("a table without a tracker set one on its description")
 	}
@@ -256,7 +256,7 @@ func TestRanges(t *testing.T) {
 		for _, fd := range open {
 			f := newFile()
 			files[f] = fd
-			if _, err := tab.InstallAt(fd, f, false, true); err != nil {
+			if _, err := tab.InstallAt(fd, f, false, true, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -316,10 +316,10 @@ func TestPOSIXLocksDropped(t *testing.T) {
 	for _, s := range []step{
 		{"close", func(tab, _ *Table) { f, _ := tab.Remove(0); f.DecRef() }, false},
 		{"close of the other fd of the file", func(tab, _ *Table) { f, _ := tab.Remove(1); f.DecRef() }, false},
-		{"dup2 over it", func(tab, _ *Table) { f, _ := tab.InstallAt(0, newFile(), false, false); f.DecRef() }, false},
+		{"dup2 over it", func(tab, _ *Table) { f, _ := tab.InstallAt(0, newFile(), false, false, 0); f.DecRef() }, false},
 		{"dup2 of the same file over it", func(tab, _ *Table) {
 			f, _, _ := tab.Get(0)
-			old, _ := tab.InstallAt(0, f, false, false)
+			old, _ := tab.InstallAt(0, f, false, false, 0)
 			old.DecRef()
 		}, true},
 		{"cloexec", func(tab, _ *Table) { tab.SetCloexec(0, true) }, true},
@@ -339,10 +339,10 @@ func TestPOSIXLocksDropped(t *testing.T) {
 		f := lockable()
 		f.IncRef()
 		f.IncRef()
-		tab.Install(f, 0, false)
-		tab.Install(f, 0, false)
-		tab.Install(newFile(), 0, false)
-		other.Install(f, 0, false)
+		tab.Install(f, 0, false, 0)
+		tab.Install(f, 0, false, 0)
+		tab.Install(newFile(), 0, false, 0)
+		other.Install(f, 0, false, 0)
 		for _, owner := range []*Table{tab, other} {
 			o := filelock.Owner[*Table, *fdesc.File]{Table: owner}
 			start := uint64(0)
@@ -374,8 +374,8 @@ func TestPOSIXLocksDropped(t *testing.T) {
 func TestUsers(t *testing.T) {
 	released := 0
 	tab := New(nil, nil, nil, nil)
-	tab.Install(fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_RDONLY), 0, true)
-	tab.Install(fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_RDONLY), 0, false)
+	tab.Install(fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_RDONLY), 0, true, 0)
+	tab.Install(fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_RDONLY), 0, false, 0)
 	if own := tab.Unshare(); own != tab {
 		t.Errorf("Unshare of a table with one user made a copy")
 	}
@@ -429,17 +429,17 @@ func TestInstallPairFull(t *testing.T) {
 	released := 0
 	tab := New(nil, nil, nil, nil)
 	tab.SetLimit(3)
-	tab.Install(newFile(), 0, false)
-	tab.Install(newFile(), 0, false)
+	tab.Install(newFile(), 0, false, 0)
+	tab.Install(newFile(), 0, false, 0)
 	a := fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_RDONLY)
 	b := fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_WRONLY)
-	if _, _, err := tab.InstallPair(a, b, false); err != unix.EMFILE {
+	if _, _, err := tab.InstallPair(a, b, false, 0); err != unix.EMFILE {
 		t.Errorf("InstallPair into one free fd: %v, want EMFILE", err)
 	}
 	if released != 2 || !slices.Equal(tab.List(), []int32{0, 1}) {
 		t.Errorf("after a failed pair: %d released, fds %v", released, tab.List())
 	}
-	if fd, err := tab.Install(newFile(), 0, false); fd != 2 || err != nil {
+	if fd, err := tab.Install(newFile(), 0, false, 0); fd != 2 || err != nil {
 		t.Errorf("Install after a failed pair: %d, %v; want 2", fd, err)
 	}
 }
@@ -455,8 +455,8 @@ func TestHasFree(t *testing.T) {
 		want bool
 	}{
 		{"empty", func() {}, true},
-		{"two of three", func() { tab.Install(newFile(), 0, false); tab.Install(newFile(), 0, false) }, true},
-		{"full", func() { tab.Install(newFile(), 0, false) }, false},
+		{"two of three", func() { tab.Install(newFile(), 0, false, 0); tab.Install(newFile(), 0, false, 0) }, true},
+		{"full", func() { tab.Install(newFile(), 0, false, 0) }, false},
 		{"fd 1 closed", func() {
 			if f, err := tab.Remove(1); err == nil {
 				f.DecRef()
@@ -479,7 +479,7 @@ func TestInstallExact(t *testing.T) {
 	tab := New(nil, nil, nil, nil)
 	tab.SetLimit(8)
 	for i := 0; i < 3; i++ {
-		if _, err := tab.Install(newFile(), 0, false); err != nil {
+		if _, err := tab.Install(newFile(), 0, false, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -502,7 +502,7 @@ func TestInstallExact(t *testing.T) {
 	} {
 		f := fdesc.NewFile(testImpl{released: &released}, nil, nil, unix.O_RDONLY)
 		before := released
-		old, err := tab.InstallExact(s.fd, f, true, s.replace)
+		old, err := tab.InstallExact(s.fd, f, true, s.replace, 0)
 		if err != s.wantErr || (old != nil) != s.wantOld {
 			t.Errorf("%s: InstallExact(%d) = %v, %v; want an old file %v, %v", s.name, s.fd, old, err, s.wantOld, s.wantErr)
 		}
@@ -521,7 +521,7 @@ func TestInstallExact(t *testing.T) {
 			got.DecRef()
 		}
 	}
-	if fd, err := tab.Install(newFile(), 0, false); fd != 6 || err != nil {
+	if fd, err := tab.Install(newFile(), 0, false, 0); fd != 6 || err != nil {
 		t.Errorf("Install after the exact installs: %d, %v; want 6", fd, err)
 	}
 	if got, want := tab.List(), []int32{0, 1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
@@ -547,12 +547,12 @@ func TestNrOpen(t *testing.T) {
 	}
 	tab := New(nil, nil, nil, &n)
 	for i := 0; i < 3; i++ {
-		if _, err := tab.Install(newFile(), 0, false); err != nil {
+		if _, err := tab.Install(newFile(), 0, false, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 	dup2 := func(fd int32) error {
-		old, err := tab.InstallAt(fd, newFile(), false, false)
+		old, err := tab.InstallAt(fd, newFile(), false, false, 0)
 		if old != nil {
 			old.DecRef()
 		}
@@ -567,7 +567,7 @@ func TestNrOpen(t *testing.T) {
 	if err := dup2(64); err != unix.EBADF {
 		t.Errorf("dup2 to 64 at nr_open 64: %v, want EBADF", err)
 	}
-	if fd, err := tab.Install(newFile(), 63, false); err != unix.EMFILE {
+	if fd, err := tab.Install(newFile(), 63, false, 0); err != unix.EMFILE {
 		t.Errorf("F_DUPFD from 63, taken, up to nr_open 64: fd %d, %v, want EMFILE", fd, err)
 	}
 	if err := n.Set(128); err != nil {
@@ -585,7 +585,7 @@ func TestNrOpen(t *testing.T) {
 	if tab.CopyFits() {
 		t.Error("CopyFits true with fd 65 and nr_open 127 (rounded down to 64)")
 	}
-	if fd, err := tab.Install(newFile(), 0, false); err != nil || fd != 3 {
+	if fd, err := tab.Install(newFile(), 0, false, 0); err != nil || fd != 3 {
 		t.Errorf("open after nr_open lowered: fd %d, %v, want 3", fd, err)
 	}
 	// The table has room for 128 fds: nr_open, which bounds its growth,
@@ -612,7 +612,7 @@ func TestCopyBelow(t *testing.T) {
 	var n NrOpen
 	tab := New(nil, nil, nil, &n)
 	for i := 0; i < 3; i++ {
-		if _, err := tab.Install(newFile(), 0, false); err != nil {
+		if _, err := tab.Install(newFile(), 0, false, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -620,7 +620,7 @@ func TestCopyBelow(t *testing.T) {
 		t.Errorf("End of a new table %d, want 63", got)
 	}
 	for _, fd := range []int32{65, 100, 127} {
-		if _, err := tab.InstallAt(fd, newFile(), false, false); err != nil {
+		if _, err := tab.InstallAt(fd, newFile(), false, false, 0); err != nil {
 			t.Fatalf("dup2 to %d: %v", fd, err)
 		}
 	}
@@ -666,7 +666,7 @@ func TestCopyBelow(t *testing.T) {
 	if got := c.End(); got != 127 {
 		t.Errorf("End of ForkBelow(66): %d, want 127", got)
 	}
-	if _, err := tab.InstallAt(200, newFile(), false, false); err != nil {
+	if _, err := tab.InstallAt(200, newFile(), false, false, 0); err != nil {
 		t.Fatalf("dup2 to 200: %v", err)
 	}
 	c = tab.ForkBelow(100)
@@ -690,4 +690,57 @@ func TestCopyBelow(t *testing.T) {
 	if u := tab.UnshareBelow(64); u != tab {
 		t.Error("UnshareBelow of a table of one user copied it")
 	}
+}
+
+// TestFDOfCall: an fd keeps the seq of the call that made it through
+// flag changes and into a fork's copy, and FDOfCall finds it by that seq
+// (the lowest fd of a call that made two); a freed fd, another call's,
+// and seq 0 (no call's) are not found.
+func TestFDOfCall(t *testing.T) {
+	tab := New(nil, nil, nil, nil)
+	mustInstall := func(seq uint64) int32 {
+		t.Helper()
+		fd, err := tab.Install(newFile(), 0, false, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fd
+	}
+	mustInstall(0)
+	made := mustInstall(7)
+	if err := tab.SetCloexec(made, true); err != nil {
+		t.Fatal(err)
+	}
+	tab.SetCloexecRange(0, ^uint32(0))
+	a, b, err := tab.InstallPair(newFile(), newFile(), false, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	freed := mustInstall(9)
+	f, err := tab.Remove(freed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.DecRef()
+	child := tab.Fork()
+	for _, tc := range []struct {
+		name string
+		tab  *Table
+		seq  uint64
+		fd   int32
+		ok   bool
+	}{
+		{"made, flags changed since", tab, 7, made, true},
+		{"a pair's lower fd", tab, 8, min(a, b), true},
+		{"freed", tab, 9, 0, false},
+		{"another call's", tab, 10, 0, false},
+		{"no call's", tab, 0, 0, false},
+		{"a fork's copy", child, 7, made, true},
+	} {
+		if fd, ok := tc.tab.FDOfCall(tc.seq); ok != tc.ok || (ok && fd != tc.fd) {
+			t.Errorf("%s: FDOfCall(%d) = %d, %v; want %d, %v", tc.name, tc.seq, fd, ok, tc.fd, tc.ok)
+		}
+	}
+	decRefs(child.Release())
+	decRefs(tab.Release())
 }
