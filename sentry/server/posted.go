@@ -422,6 +422,13 @@ func (st *clientStream) sendRawLocked(m *sentrypb.ServerMessage) error {
 			}
 		}
 	}
+	return st.attachHeldLocked(m)
+}
+
+// attachHeldLocked sends m with the held posted replies in front of it,
+// its records derived already (sendRawLocked, sendWithStateLocked for a
+// reply). Precondition: as sendRawLocked.
+func (st *clientStream) attachHeldLocked(m *sentrypb.ServerMessage) error {
 	st.heldGoneLocked()
 	msg := st.postedHeld.Attach(m)
 	if fds := st.fdsNext; fds != nil && m.GetReply().GetHostFd() {

@@ -419,10 +419,21 @@ func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 		seq = r.Seq
 	}
 	recs := st.records(seq, r != nil)
+	if r != nil {
+		// Derived once: the records changed since the last message,
+		// the held posted replies' batch's with the reply's own, go in
+		// the reply, folded after the held replies in front of it. A
+		// second derivation now (sendRawLocked's, for the held replies)
+		// would be folded before these, though newer: a slot this
+		// reply's records show freed, taken since by another thread's
+		// open, ended freed in the client's log (chaos thread-files: a
+		// writer's fd gone after the next recovery). What changes from
+		// here on goes with the next message.
+		r.State = withRecords(r.State, recs)
+		return st.attachHeldLocked(m)
+	}
 	if len(recs) > 0 {
-		if r != nil {
-			r.State = withRecords(r.State, recs)
-		} else if st.stateBefore {
+		if st.stateBefore {
 			// In m's frame, folded before it (and after the held
 			// replies).
 			m.StateBefore = recs
