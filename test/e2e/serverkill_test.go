@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,16 +67,19 @@ func serverKillRun(t *testing.T, k serverKill) []byte {
 	g := tu.StartDaemon(t, sockDir, "gofer", "gofer", "--root", "/")
 	a := tu.StartDaemon(t, sockDir, "a", "server", "--gofer", g.Target)
 	logFile := filepath.Join(sockDir, "client.log")
+	flags := []string{"--server", a.Target, "--cwd", sandboxDir, "--grace", k.grace, "--heartbeat", "50ms",
+		"--debug-log", logFile}
+	if level := os.Getenv("E2E_CLIENT_LOG_LEVEL"); level != "" {
+		flags = append(flags, "--log-level", level)
+	}
+	defer keepClientLog(t, logFile)
 	done := make(chan tu.Result, 1)
 	go func() {
 		// Sent also when Sandbox fails the test (a timeout ends this
 		// goroutine): the loop below would wait for it forever.
 		var r tu.Result
 		defer func() { done <- r }()
-		r = tu.Sandbox(t, k.runTimeout, sandboxDir, "", []string{
-			"--server", a.Target, "--cwd", sandboxDir, "--grace", k.grace, "--heartbeat", "50ms",
-			"--debug-log", logFile,
-		}, argv...)
+		r = tu.Sandbox(t, k.runTimeout, sandboxDir, "", flags, argv...)
 	}()
 	var got tu.Result
 	finished, kills := false, 0
@@ -125,4 +130,23 @@ func serverKillRun(t *testing.T, k serverKill) []byte {
 		t.Logf("%d recoveries for %d kills (a missed heartbeat)", n, kills)
 	}
 	return log
+}
+
+// keepClientLog copies a failed test's client log into $E2E_KEEP_LOGS, if
+// set (the test's own directory goes with it).
+func keepClientLog(t *testing.T, logFile string) {
+	keep := os.Getenv("E2E_KEEP_LOGS")
+	if keep == "" || !t.Failed() {
+		return
+	}
+	b, err := os.ReadFile(logFile)
+	if err == nil {
+		name := filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_")+"."+strconv.FormatInt(time.Now().UnixNano(), 10)+".client.log")
+		err = os.WriteFile(name, b, 0o644)
+		if err == nil {
+			t.Logf("client log kept: %s", name)
+			return
+		}
+	}
+	t.Logf("keeping the client log: %v", err)
 }
