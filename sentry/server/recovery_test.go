@@ -269,6 +269,16 @@ func (r *replayer) call(c *sentrypb.Call, lost bool) *sentrypb.Reply {
 	return rep
 }
 
+// unsentSeq gives c a seq of its own now: a call the client made but
+// never sent to the server that dies next (re-sent after the recovery all
+// the same, its seq below the Restore's).
+func (r *replayer) unsentSeq(c *sentrypb.Call) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	c.Seq = r.seq
+}
+
 func (r *replayer) syscallCall(tid int32, sysno uintptr, args ...uint64) *sentrypb.Call {
 	var a [6]uint64
 	copy(a[:], args)

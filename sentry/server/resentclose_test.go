@@ -62,11 +62,7 @@ func TestResentCloseOfChangedFD(t *testing.T) {
 					}
 				}
 			} else {
-				// Never sent to the dead server: a seq of its own.
-				r.mu.Lock()
-				r.seq++
-				closeCall.Seq = r.seq
-				r.mu.Unlock()
+				r.unsentSeq(closeCall)
 			}
 			r.recover(nil)
 			rep := r.send([]*sentrypb.Call{closeCall})[0]

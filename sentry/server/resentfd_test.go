@@ -52,11 +52,7 @@ func TestResentCallFindsItsFD(t *testing.T) {
 					t.Fatalf("no record of fd %d in the log", want)
 				}
 			} else {
-				// Never sent to the dead server: a seq of its own.
-				r.mu.Lock()
-				r.seq++
-				call.Seq = r.seq
-				r.mu.Unlock()
+				r.unsentSeq(call)
 			}
 			r.recover(nil)
 			rep := r.send([]*sentrypb.Call{call})[0]
