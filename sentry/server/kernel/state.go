@@ -383,9 +383,9 @@ func (k *Kernel) slotRecordLocked(c *replayCollection, s FDSlot) *sentrypb.State
 // a Restore refuses a record naming a description it lacks. Whether
 // f has an id does not say: a posted open's reply or a lease assigns one
 // before the install's fd record is derived, and a message derived
-// meanwhile (another thread's reply) would carry the fd's record
-// without the description's (chaos cat-ahead: "fd 3 of table 3156 names
-// table or file 3449 that is not restored").
+// meanwhile (another thread's reply, a push) would carry the fd's record
+// without the description's ("restore: fd 3 of table 3156 names table or
+// file 3449 that is not restored", once in a chaos cat-ahead run).
 func (k *Kernel) fileRefLocked(c *replayCollection, f *fdesc.File) uint64 {
 	if !f.Recorded.Load() {
 		c.Touch(OrderFile, f)
