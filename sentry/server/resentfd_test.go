@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,9 @@ func TestResentCallFindsItsFD(t *testing.T) {
 		// args of the call; base stands for an fd open before it.
 		args func(r *replayer, base uint64) []uint64
 		ran  bool
+		// pair: the call makes two fds, written to the array its
+		// last argument points at (pipe2's first), and returns 0.
+		pair bool
 	}{
 		{name: "openat", sysno: unix.SYS_OPENAT, ran: true, args: func(r *replayer, _ uint64) []uint64 {
 			return []uint64{uint64(atFDCWD64), r.mem.str("/tmp/made"), unix.O_CREAT | unix.O_RDWR, 0644}
@@ -34,33 +38,62 @@ func TestResentCallFindsItsFD(t *testing.T) {
 			return []uint64{base, unix.F_DUPFD_CLOEXEC, 0}
 		}},
 		{name: "eventfd2", sysno: unix.SYS_EVENTFD2, ran: true, args: func(*replayer, uint64) []uint64 { return []uint64{0, 0} }},
+		{name: "pipe2", sysno: unix.SYS_PIPE2, ran: true, pair: true, args: func(r *replayer, _ uint64) []uint64 {
+			return []uint64{r.mem.zeros(8), unix.O_CLOEXEC}
+		}},
+		{name: "pipe2/not-run", sysno: unix.SYS_PIPE2, pair: true, args: func(r *replayer, _ uint64) []uint64 {
+			return []uint64{r.mem.zeros(8), 0}
+		}},
+		{name: "socketpair", sysno: unix.SYS_SOCKETPAIR, ran: true, pair: true, args: func(r *replayer, _ uint64) []uint64 {
+			return []uint64{unix.AF_UNIX, unix.SOCK_STREAM, 0, r.mem.zeros(8)}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newReplayer(t)
 			r.start()
 			base := r.open("/tmp/base", unix.O_CREAT|unix.O_RDWR)
-			call := r.syscallCall(1, tc.sysno, tc.args(r, base)...)
-			want := int64(base + 1) // the lowest free fd
+			args := tc.args(r, base)
+			call := r.syscallCall(1, tc.sysno, args...)
+			// made returns what the call said: its fds (the lowest
+			// free: base+1, and base+2 for a pair).
+			arr := args[0]
+			if tc.sysno == unix.SYS_SOCKETPAIR {
+				arr = args[3]
+			}
+			made := func(rep *sentrypb.Reply) string {
+				if !tc.pair {
+					return fmt.Sprintf("fd %d errno %d", rep.Ret, rep.Errno)
+				}
+				r.mem.apply(rep.Outputs)
+				return fmt.Sprintf("fds %d %d errno %d", r.mem.u32(arr), r.mem.u32(arr+4), rep.Errno)
+			}
+			want, last := fmt.Sprintf("fd %d errno 0", base+1), base+1
+			if tc.pair {
+				want, last = fmt.Sprintf("fds %d %d errno 0", base+1, base+2), base+2
+			}
 			if tc.ran {
-				// Its reply is lost; its fd's record is not.
+				// Its reply is lost; its fds' records are not.
 				rep := r.call(call, true)
-				if rep.Errno != 0 || rep.Ret != want {
-					t.Fatalf("first run: fd %d errno %v, want fd %d", rep.Ret, unix.Errno(rep.Errno), want)
+				if got := made(rep); got != want {
+					t.Fatalf("first run: %s, want %s", got, want)
 				}
 				r.fold(rep.State)
-				if r.loggedFD(1, uint64(want)) == nil {
-					t.Fatalf("no record of fd %d in the log", want)
+				if r.loggedFD(1, last) == nil {
+					t.Fatalf("no record of fd %d in the log", last)
+				}
+				if tc.pair {
+					// The application's array as before the call.
+					r.mem.apply([]*sentrypb.Region{{Addr: arr, Data: make([]byte, 8)}})
 				}
 			} else {
 				r.unsentSeq(call)
 			}
 			r.recover(nil)
-			rep := r.send([]*sentrypb.Call{call})[0]
-			if rep.Errno != 0 || rep.Ret != want {
-				t.Errorf("re-sent: fd %d errno %v, want fd %d", rep.Ret, unix.Errno(rep.Errno), want)
+			if got := made(r.send([]*sentrypb.Call{call})[0]); got != want {
+				t.Errorf("re-sent: %s, want %s", got, want)
 			}
-			if got := r.view(1, []uint64{uint64(want) + 1}); got != "[]" {
-				t.Errorf("a second fd is open after the re-sent call: %s", got)
+			if got := r.view(1, []uint64{last + 1, last + 2}); got != "[]" {
+				t.Errorf("more fds open after the re-sent call: %s", got)
 			}
 		})
 	}

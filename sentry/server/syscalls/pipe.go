@@ -1,8 +1,6 @@
 package syscalls
 
 import (
-	"encoding/binary"
-
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
 
@@ -26,6 +24,9 @@ func Pipe2(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if rfd, wfd, ok := pairMadeBefore(c, tab); ok {
+		return 0, copyOutFDPair(c, tab, c.Args[0], rfd, wfd, false)
+	}
 	r, w, err := kernel.NewPipe(c.Kernel.Trk, c.Kernel.Mem)
 	if err != nil {
 		return 0, err
@@ -43,16 +44,5 @@ func Pipe2(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var b [8]byte
-	binary.LittleEndian.PutUint32(b[0:], uint32(rfd))
-	binary.LittleEndian.PutUint32(b[4:], uint32(wfd))
-	if err := c.Mem.CopyOut(c.Args[0], b[:]); err != nil {
-		for _, fd := range []int32{rfd, wfd} {
-			if f, err := tab.Remove(fd); err == nil {
-				f.DecRef()
-			}
-		}
-		return 0, err
-	}
-	return 0, nil
+	return 0, copyOutFDPair(c, tab, c.Args[0], rfd, wfd, true)
 }

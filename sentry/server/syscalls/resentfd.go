@@ -1,16 +1,20 @@
 package syscalls
 
 import (
+	"encoding/binary"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel/fdtable"
 )
 
 // fdMakers are the calls whose whole result is one fd they install and
 // that write nothing else to the application's memory (accept, which
 // writes the peer's address, is not one; pipe and socketpair, which
-// write two fds, are not either). fcntl is one for F_DUPFD alone: no
-// other command installs an fd, so FDOfCall finds none for them.
+// write two fds, look theirs up themselves: pairMadeBefore). fcntl is one
+// for F_DUPFD alone: no other command installs an fd, so FDsOfCall finds
+// none for them.
 var fdMakers = map[int32]bool{
 	unix.SYS_OPEN: true, unix.SYS_OPENAT: true, unix.SYS_OPENAT2: true, unix.SYS_CREAT: true,
 	unix.SYS_DUP: true, unix.SYS_DUP2: true, unix.SYS_DUP3: true, unix.SYS_FCNTL: true,
@@ -38,6 +42,43 @@ func FDMadeBefore(c *kernel.Task) (int64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	fd, ok := tab.FDOfCall(c.CallSeq)
-	return int64(fd), ok
+	fds := tab.FDsOfCall(c.CallSeq)
+	if len(fds) != 1 {
+		return 0, false
+	}
+	return int64(fds[0]), true
+}
+
+// pairMadeBefore is FDMadeBefore of a pipe or socketpair, whose two fds
+// (the first the lower) the handler writes to the application's array
+// again (copyOutFDPair). Only both are taken: with one gone (closed by
+// another thread's re-sent call) the call makes a new pair.
+func pairMadeBefore(c *kernel.Task, tab *fdtable.Table) (a, b int32, ok bool) {
+	if !c.Resent() {
+		return 0, 0, false
+	}
+	fds := tab.FDsOfCall(c.CallSeq)
+	if len(fds) != 2 {
+		return 0, 0, false
+	}
+	return fds[0], fds[1], true
+}
+
+// copyOutFDPair writes fds a and b, a pipe's or a socketpair's, to the
+// application's int[2] at addr. made says the call made them now: if
+// the write fails (EFAULT), they are closed again, as Linux's do_pipe2
+// never installs them.
+func copyOutFDPair(c *kernel.Task, tab *fdtable.Table, addr uint64, a, b int32, made bool) error {
+	var out [8]byte
+	binary.LittleEndian.PutUint32(out[0:], uint32(a))
+	binary.LittleEndian.PutUint32(out[4:], uint32(b))
+	err := c.Mem.CopyOut(addr, out[:])
+	if err != nil && made {
+		for _, fd := range []int32{a, b} {
+			if f, err := tab.Remove(fd); err == nil {
+				f.DecRef()
+			}
+		}
+	}
+	return err
 }

@@ -165,6 +165,9 @@ func Socketpair(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if fa, fb, ok := pairMadeBefore(c, tab); ok {
+		return 0, copyOutFDPair(c, tab, c.Args[3], fa, fb, false)
+	}
 	ua, ub := socket.NewUnixPair(stype, unixsock.Creds(c))
 	a, b := unixsock.New(c.Kernel, ua, flags), unixsock.New(c.Kernel, ub, flags)
 	unixsock.NewConn(0, stype == linux.SOCK_STREAM).PairFiles(a, b)
@@ -179,18 +182,7 @@ func Socketpair(c *kernel.Task) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var out [8]byte
-	binary.LittleEndian.PutUint32(out[0:], uint32(fa))
-	binary.LittleEndian.PutUint32(out[4:], uint32(fb))
-	if err := c.Mem.CopyOut(c.Args[3], out[:]); err != nil {
-		for _, fd := range []int32{fa, fb} {
-			if f, err := tab.Remove(fd); err == nil {
-				f.DecRef()
-			}
-		}
-		return 0, err
-	}
-	return 0, nil
+	return 0, copyOutFDPair(c, tab, c.Args[3], fa, fb, true)
 }
 
 // Bind implements bind(2).

@@ -67,7 +67,7 @@ type Entry struct {
 	// Seq is the client's call that made the fd (its call seq; 0: none,
 	// as exec's stdio): a re-sent call finds by it the fd its first run
 	// made, restored from a record that went out before the reply was
-	// lost (FDOfCall). A flag change and a fork's copy keep it.
+	// lost (FDsOfCall). A flag change and a fork's copy keep it.
 	Seq uint64
 }
 
@@ -650,25 +650,25 @@ func (t *Table) SetCloexec(fd int32, v bool) error {
 	return nil
 }
 
-// FDOfCall returns the fd call seq made, if one is open (the lowest, if
-// it made several). A call re-sent after
-// a recovery finds so the fd its first run made, whose record reached the
-// client before the reply was lost (carried by another thread's reply):
-// making a second one would leave the first open and tell the
-// application another number.
-func (t *Table) FDOfCall(seq uint64) (int32, bool) {
+// FDsOfCall returns the open fds call seq made, in increasing order (a
+// pipe's or a socketpair's two: InstallPair puts the first at the lower).
+// A call re-sent after a recovery finds so the fds its first run made,
+// whose records reached the client before the reply was lost (carried by
+// another thread's reply): making them again would leave the first ones
+// open and tell the application other numbers. None for seq 0.
+func (t *Table) FDsOfCall(seq uint64) []int32 {
 	if seq == 0 {
-		return 0, false
+		return nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	found := int32(-1)
+	var fds []int32
 	t.eachLocked(func(fd int, e Entry) {
-		if e.Seq == seq && (found < 0 || int32(fd) < found) {
-			found = int32(fd)
+		if e.Seq == seq {
+			fds = append(fds, int32(fd))
 		}
 	})
-	return found, found >= 0
+	return fds
 }
 
 // Fork returns a copy of the table with one user, holding new references
