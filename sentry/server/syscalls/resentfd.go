@@ -35,7 +35,7 @@ var fdMakers = map[int32]bool{
 // the fd the client chose, replacing what the restore put there
 // (installPostedOpen).
 func FDMadeBefore(c *kernel.Task) (int64, bool) {
-	if !fdMakers[c.Sysno] || c.InstallFD != nil || !c.Resent() {
+	if !c.Resent() || c.InstallFD != nil || !fdMakers[c.Sysno] {
 		return 0, false
 	}
 	tab, err := c.FDTable()
