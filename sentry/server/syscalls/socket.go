@@ -680,31 +680,45 @@ func parseControl(c *kernel.Task, b []byte) (transport.ControlMessages, error) {
 	return ctl, nil
 }
 
-// Sendmsg implements sendmsg(2).
-func Sendmsg(c *kernel.Task) (int64, error) {
+// msgCall starts sendmsg and recvmsg alike: a netlink or host socket's
+// call goes to its kind, a 32-bit caller's flag is EINVAL, an inet
+// socket's goes to inet; an AF_UNIX socket's is returned (done false,
+// f's reference the caller's), with MSG_OOB refused (EOPNOTSUPP).
+func msgCall(c *kernel.Task, inetCall func(*kernel.Task, *fdesc.File, *inet.File) (int64, error)) (f *fdesc.File, s *unixsock.File, done bool, n int64, err error) {
 	if done, n, err := kindCall(c, netlinkKind); done {
-		return n, err
+		return nil, nil, true, n, err
 	}
 	if c.Args[2]&msgCmsgCompat != 0 {
 		// A 32-bit caller's flag, refused from a 64-bit one.
-		return 0, unix.EINVAL
+		return nil, nil, true, 0, unix.EINVAL
 	}
 	if done, n, err := kindCall(c, hostKind); done {
-		return n, err
+		return nil, nil, true, n, err
 	}
 	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
-		return inetSendmsg(c, f, is)
+		n, err := inetCall(c, f, is)
+		return nil, nil, true, n, err
 	}
-	f, s, err := unixSock(c, ArgInt(c, 0))
+	f, s, err = unixSock(c, ArgInt(c, 0))
 	if err != nil {
-		return 0, err
+		return nil, nil, true, 0, err
+	}
+	if int(c.Args[2])&unix.MSG_OOB != 0 {
+		f.DecRef()
+		return nil, nil, true, 0, unix.EOPNOTSUPP
+	}
+	return f, s, false, 0, nil
+}
+
+// Sendmsg implements sendmsg(2).
+func Sendmsg(c *kernel.Task) (int64, error) {
+	f, s, done, n, err := msgCall(c, inetSendmsg)
+	if done {
+		return n, err
 	}
 	defer f.DecRef()
 	flags := int(c.Args[2])
-	if flags&unix.MSG_OOB != 0 {
-		return 0, unix.EOPNOTSUPP
-	}
 	h, iov, err := readMsghdr(c, c.Args[1])
 	if err != nil {
 		return 0, err
@@ -740,29 +754,12 @@ func Sendmsg(c *kernel.Task) (int64, error) {
 
 // Recvmsg implements recvmsg(2).
 func Recvmsg(c *kernel.Task) (int64, error) {
-	if done, n, err := kindCall(c, netlinkKind); done {
+	f, s, done, n, err := msgCall(c, inetRecvmsg)
+	if done {
 		return n, err
-	}
-	if c.Args[2]&msgCmsgCompat != 0 {
-		// A 32-bit caller's flag, refused from a 64-bit one.
-		return 0, unix.EINVAL
-	}
-	if done, n, err := kindCall(c, hostKind); done {
-		return n, err
-	}
-	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
-		defer f.DecRef()
-		return inetRecvmsg(c, f, is)
-	}
-	f, s, err := unixSock(c, ArgInt(c, 0))
-	if err != nil {
-		return 0, err
 	}
 	defer f.DecRef()
 	flags := int(c.Args[2])
-	if flags&unix.MSG_OOB != 0 {
-		return 0, unix.EOPNOTSUPP
-	}
 	h, dst, err := recvmsgBuffers(c)
 	if err != nil {
 		return 0, err
