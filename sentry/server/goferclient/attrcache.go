@@ -1320,49 +1320,43 @@ func (a *AttrCache) Create(ctx context.Context, req *goferpb.CreateRequest, opts
 }
 
 func (a *AttrCache) Mkdir(ctx context.Context, req *goferpb.MkdirRequest, opts ...grpc.CallOption) (*goferpb.MkdirReply, error) {
-	defer a.namesChanging(ctx, req.GetDir())()
-	start := a.drop(req.GetDir())
-	r, err := a.GoferClient.Mkdir(ctx, req, opts...)
-	a.nameMade(req.GetDir())
-	if err != nil || r.GetErrno() != 0 {
-		a.drop(req.GetDir()) // and after: a listing during it is not trusted
-	} else {
-		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
-	}
-	if err != nil || r.GetErrno() == 0 {
-		a.namesChanged(ctx, req.GetDir())
-	}
-	return r, err
+	return makeName(ctx, a, req.GetDir(), func() (*goferpb.MkdirReply, error) { return a.GoferClient.Mkdir(ctx, req, opts...) })
 }
 
 func (a *AttrCache) Symlink(ctx context.Context, req *goferpb.SymlinkRequest, opts ...grpc.CallOption) (*goferpb.SymlinkReply, error) {
-	defer a.namesChanging(ctx, req.GetDir())()
-	start := a.drop(req.GetDir())
-	r, err := a.GoferClient.Symlink(ctx, req, opts...)
-	a.nameMade(req.GetDir())
-	if err != nil || r.GetErrno() != 0 {
-		a.drop(req.GetDir()) // and after: a listing during it is not trusted
-	} else {
-		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
-	}
-	if err != nil || r.GetErrno() == 0 {
-		a.namesChanged(ctx, req.GetDir())
-	}
-	return r, err
+	return makeName(ctx, a, req.GetDir(), func() (*goferpb.SymlinkReply, error) { return a.GoferClient.Symlink(ctx, req, opts...) })
 }
 
 func (a *AttrCache) Mknod(ctx context.Context, req *goferpb.MknodRequest, opts ...grpc.CallOption) (*goferpb.MknodReply, error) {
-	defer a.namesChanging(ctx, req.GetDir())()
-	start := a.drop(req.GetDir())
-	r, err := a.GoferClient.Mknod(ctx, req, opts...)
-	a.nameMade(req.GetDir())
+	return makeName(ctx, a, req.GetDir(), func() (*goferpb.MknodReply, error) { return a.GoferClient.Mknod(ctx, req, opts...) })
+}
+
+// madeName is what the replies of the calls that make a name in a
+// directory (mkdir, symlink, mknod) tell the cache.
+type madeName interface {
+	GetErrno() int32
+	GetHandle() *goferpb.Handle
+	GetStat() *goferpb.Stat
+	GetDirStat() *goferpb.Stat
+}
+
+// makeName runs call, which makes a name in directory dir, with the
+// directory's cached names and attributes dropped before and, if it
+// failed, after (a listing taken during it is not trusted); a made
+// name's attributes and the directory's, as the reply has them, are
+// cached.
+func makeName[R madeName](ctx context.Context, a *AttrCache, dir uint64, call func() (R, error)) (R, error) {
+	defer a.namesChanging(ctx, dir)()
+	start := a.drop(dir)
+	r, err := call()
+	a.nameMade(dir)
 	if err != nil || r.GetErrno() != 0 {
-		a.drop(req.GetDir()) // and after: a listing during it is not trusted
+		a.drop(dir) // and after: a listing during it is not trusted
 	} else {
-		a.created(req.GetDir(), r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
+		a.created(dir, r.GetHandle(), r.GetStat(), r.GetDirStat(), start)
 	}
 	if err != nil || r.GetErrno() == 0 {
-		a.namesChanged(ctx, req.GetDir())
+		a.namesChanged(ctx, dir)
 	}
 	return r, err
 }
