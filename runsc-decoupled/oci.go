@@ -126,6 +126,23 @@ func parseOCIFlags(fs *flag.FlagSet, args []string) (ok bool, code int) {
 }
 
 // oneID returns the single ID argument of a verb.
+// loadOne parses a one-container command's flags from args (fs has the
+// command's own) and loads the state of the container they name; ok is
+// false, with the command's exit code, when it cannot (the error logged).
+func loadOne(g ociGlobals, log *ociLog, fs *flag.FlagSet, args []string) (id string, st *oci.State, code int, ok bool) {
+	if ok, code := parseOCIFlags(fs, args); !ok {
+		return "", nil, code, false
+	}
+	id, err := oneID(fs)
+	if err != nil {
+		return "", nil, log.fatal(err), false
+	}
+	if st, err = oci.Load(g.root, id); err != nil {
+		return "", nil, log.fatal(err), false
+	}
+	return id, st, 0, true
+}
+
 func oneID(fs *flag.FlagSet) (string, error) {
 	if fs.NArg() != 1 {
 		return "", fmt.Errorf("%s: want exactly one container ID, got %d arguments", fs.Name(), fs.NArg())
@@ -455,16 +472,9 @@ func hostExitCode(ps *os.ProcessState) int {
 
 func ociStart(g ociGlobals, log *ociLog, args []string) int {
 	fs := ociFlags("start")
-	if ok, code := parseOCIFlags(fs, args); !ok {
+	id, st, code, ok := loadOne(g, log, fs, args)
+	if !ok {
 		return code
-	}
-	id, err := oneID(fs)
-	if err != nil {
-		return log.fatal(err)
-	}
-	st, err := oci.Load(g.root, id)
-	if err != nil {
-		return log.fatal(err)
 	}
 	switch st.Status {
 	case oci.StatusCreated:
@@ -484,16 +494,9 @@ func ociStart(g ociGlobals, log *ociLog, args []string) int {
 
 func ociState(g ociGlobals, log *ociLog, args []string) int {
 	fs := ociFlags("state")
-	if ok, code := parseOCIFlags(fs, args); !ok {
+	_, st, code, ok := loadOne(g, log, fs, args)
+	if !ok {
 		return code
-	}
-	id, err := oneID(fs)
-	if err != nil {
-		return log.fatal(err)
-	}
-	st, err := oci.Load(g.root, id)
-	if err != nil {
-		return log.fatal(err)
 	}
 	b, err := json.MarshalIndent(st.Spec(), "", "  ")
 	if err != nil {
@@ -660,16 +663,9 @@ func ociResume(g ociGlobals, log *ociLog, args []string) int {
 
 func pauseOrResume(g ociGlobals, log *ociLog, verb string, args []string, freeze bool) int {
 	fs := ociFlags(verb)
-	if ok, code := parseOCIFlags(fs, args); !ok {
+	id, st, code, ok := loadOne(g, log, fs, args)
+	if !ok {
 		return code
-	}
-	id, err := oneID(fs)
-	if err != nil {
-		return log.fatal(err)
-	}
-	st, err := oci.Load(g.root, id)
-	if err != nil {
-		return log.fatal(err)
 	}
 	from, to := oci.StatusRunning, oci.StatusPaused
 	if !freeze {
@@ -710,16 +706,9 @@ func ociUpdate(g ociGlobals, log *ociLog, args []string) int {
 	cpusetCpus := fs.String("cpuset-cpus", "", "CPUs to use (0-3, 0,1)")
 	cpusetMems := fs.String("cpuset-mems", "", "memory nodes to use")
 	blkioWeight := fs.Uint("blkio-weight", 0, "block IO weight (10 to 1000)")
-	if ok, code := parseOCIFlags(fs, args); !ok {
+	id, st, code, ok := loadOne(g, log, fs, args)
+	if !ok {
 		return code
-	}
-	id, err := oneID(fs)
-	if err != nil {
-		return log.fatal(err)
-	}
-	st, err := oci.Load(g.root, id)
-	if err != nil {
-		return log.fatal(err)
 	}
 	if st.Status == oci.StatusStopped {
 		return log.fatal(fmt.Errorf("update: container %q is stopped", id))
