@@ -7,7 +7,9 @@
 // new description (the read cache) and checking every line, and
 // appending a tagged line to a shared file every 10 rounds. The main
 // thread then checks the shared file (each writer's lines all there, in
-// its order) and prints what it found.
+// its order) and prints what it found, and how many fds the process has
+// open at the end (its stdio, the pipe's ends and the pidfd: a call
+// re-sent after a kill that made its fd a second time leaves one more).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -121,6 +123,10 @@ int main(int argc, char **argv) {
 	}
 	if (in)
 		fclose(in);
-	printf("writers %s %s; shared: %d lines, %d out of order\n", ra ? "failed" : "ok", rb ? "failed" : "ok", lines, order);
+	int open_fds = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		open_fds += fcntl(fd, F_GETFD) >= 0;
+	printf("writers %s %s; shared: %d lines, %d out of order; %d fds open\n", ra ? "failed" : "ok", rb ? "failed" : "ok",
+	       lines, order, open_fds);
 	return 0;
 }
