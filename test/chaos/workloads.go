@@ -671,9 +671,10 @@ md5sum out.txt; wc -l out.txt; tail -3 out.txt; rm out.txt`,
 		// re-sent and applied once, in its order (after_posted), and
 		// every read-back after a recovery sees every write. The shared
 		// file, whose interleaving is the threads' race, is checked by
-		// the program and removed. The program ends counting its open
-		// fds: an open re-sent after a kill that made its fd a second
-		// time would leave one more (syscalls.FDMadeBefore).
+		// the program and removed. The program ends counting the fds
+		// it has open beyond those at its start: an open re-sent after
+		// a kill that made its fd a second time would leave one more
+		// (syscalls.FDMadeBefore).
 		Name:    "thread-files",
 		Script:  `./prog 300; rm prog; md5sum t1.txt t2.txt; wc -l shared.txt; rm shared.txt`,
 		CSource: threadfilesC,

@@ -7,9 +7,10 @@
 // new description (the read cache) and checking every line, and
 // appending a tagged line to a shared file every 10 rounds. The main
 // thread then checks the shared file (each writer's lines all there, in
-// its order) and prints what it found, and how many fds the process has
-// open at the end (its stdio, the pipe's ends and the pidfd: a call
-// re-sent after a kill that made its fd a second time leaves one more).
+// its order) and prints what it found, and how many more fds the process
+// has open at the end than at its start (the pipe's ends and the pidfd:
+// a call re-sent after a kill that made its fd a second time leaves one
+// more).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -78,7 +79,17 @@ static void *writer(void *arg) {
 	return NULL;
 }
 
+// open_fds counts the process's open fds (what it inherited too: a
+// count is compared with the one at the start).
+static int open_fds(void) {
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
 int main(int argc, char **argv) {
+	int fds_at_start = open_fds();
 	pthread_t pt, a, b;
 	rounds = argc > 1 ? atoi(argv[1]) : 100;
 	if (pipe(p) != 0) {
@@ -123,10 +134,7 @@ int main(int argc, char **argv) {
 	}
 	if (in)
 		fclose(in);
-	int open_fds = 0;
-	for (int fd = 0; fd < 1024; fd++)
-		open_fds += fcntl(fd, F_GETFD) >= 0;
-	printf("writers %s %s; shared: %d lines, %d out of order; %d fds open\n", ra ? "failed" : "ok", rb ? "failed" : "ok",
-	       lines, order, open_fds);
+	printf("writers %s %s; shared: %d lines, %d out of order; %d more fds open\n", ra ? "failed" : "ok",
+	       rb ? "failed" : "ok", lines, order, open_fds() - fds_at_start);
 	return 0;
 }
