@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"fmt"
 	"testing"
 
@@ -96,5 +97,48 @@ func TestResentCallFindsItsFD(t *testing.T) {
 				t.Errorf("more fds open after the re-sent call: %s", got)
 			}
 		})
+	}
+}
+
+// TestResentAcceptFindsItsConnection: an accept the dead server ran, its
+// reply lost but the accepted socket's fd record folded, re-sent after
+// the recovery answers that fd, with the peer's address written as the
+// first run wrote it, instead of taking another connection from the
+// queue (here: none, EAGAIN; a blocking accept would wait for one that
+// already came).
+func TestResentAcceptFindsItsConnection(t *testing.T) {
+	r := newReplayer(t)
+	r.start()
+	m := r.mem
+	sun := make([]byte, 110)
+	binary.LittleEndian.PutUint16(sun, unix.AF_UNIX)
+	copy(sun[2:], "/tmp/accept.sock")
+	listener := uint64(r.ok(1, unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0))
+	r.ok(1, unix.SYS_BIND, listener, m.alloc(sun), uint64(len(sun)))
+	r.ok(1, unix.SYS_LISTEN, listener, 4)
+	client := uint64(r.ok(1, unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0))
+	r.ok(1, unix.SYS_CONNECT, client, m.alloc(sun), uint64(len(sun)))
+	addr, addrLen := m.zeros(110), m.alloc([]byte{110, 0, 0, 0})
+	call := r.syscallCall(1, unix.SYS_ACCEPT4, listener, addr, addrLen, 0)
+	rep := r.call(call, true)
+	if rep.Errno != 0 {
+		t.Fatalf("first run: errno %v", unix.Errno(rep.Errno))
+	}
+	fd := rep.Ret
+	r.fold(rep.State)
+	if r.loggedFD(1, uint64(fd)) == nil {
+		t.Fatalf("no record of fd %d in the log", fd)
+	}
+	r.recover(nil)
+	rep = r.send([]*sentrypb.Call{call})[0]
+	r.mem.apply(rep.Outputs)
+	if rep.Errno != 0 || rep.Ret != fd {
+		t.Errorf("re-sent accept: fd %d errno %v, want fd %d", rep.Ret, unix.Errno(rep.Errno), fd)
+	}
+	if n, family := r.mem.u32(addrLen), binary.LittleEndian.Uint16(r.mem.bytes(addr, 2)); n != 2 || family != unix.AF_UNIX {
+		t.Errorf("re-sent accept: peer address length %d family %d, want 2 and AF_UNIX (an unnamed peer)", n, family)
+	}
+	if got := r.view(1, []uint64{uint64(fd) + 1}); got != "[]" {
+		t.Errorf("a second fd is open after the re-sent accept: %s", got)
 	}
 }

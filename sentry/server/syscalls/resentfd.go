@@ -11,8 +11,8 @@ import (
 
 // fdMakers are the calls whose whole result is one fd they install and
 // that write nothing else to the application's memory (accept, which
-// writes the peer's address, is not one; pipe and socketpair, which
-// write two fds, look theirs up themselves: pairMadeBefore). fcntl is one
+// writes the peer's address, looks its fd up itself: acceptedBefore; pipe
+// and socketpair, which write two fds: pairMadeBefore). fcntl is one
 // for F_DUPFD alone: no other command installs an fd, so FDsOfCall finds
 // none for them.
 var fdMakers = map[int32]bool{
@@ -38,6 +38,13 @@ func FDMadeBefore(c *kernel.Task) (int64, bool) {
 	if !c.Resent() || c.InstallFD != nil || !fdMakers[c.Sysno] {
 		return 0, false
 	}
+	fd, ok := oneFDMadeBefore(c)
+	return int64(fd), ok
+}
+
+// oneFDMadeBefore returns the one fd re-sent call c's first run made, if
+// the restored table has it.
+func oneFDMadeBefore(c *kernel.Task) (int32, bool) {
 	tab, err := c.FDTable()
 	if err != nil {
 		return 0, false
@@ -46,7 +53,7 @@ func FDMadeBefore(c *kernel.Task) (int64, bool) {
 	if len(fds) != 1 {
 		return 0, false
 	}
-	return int64(fds[0]), true
+	return fds[0], true
 }
 
 // pairMadeBefore is FDMadeBefore of a pipe or socketpair, whose two fds
@@ -81,4 +88,24 @@ func copyOutFDPair(c *kernel.Task, tab *fdtable.Table, addr uint64, a, b int32, 
 		}
 	}
 	return err
+}
+
+// acceptedBefore is FDMadeBefore of an accept: a connection the dead
+// server accepted, its fd restored, is not taken from the queue again (a
+// second connection, or a wait for one that already came). The peer's
+// address goes to the caller's sockaddr as the first run wrote it, read
+// from the connection now (getpeername's); a peer gone since leaves it
+// unwritten.
+func acceptedBefore(c *kernel.Task) (int64, bool) {
+	if !c.Resent() {
+		return 0, false
+	}
+	fd, ok := oneFDMadeBefore(c)
+	if !ok {
+		return 0, false
+	}
+	if c.Args[1] != 0 && c.Args[2] != 0 {
+		_, _ = sockName(c, fd, true) // best effort (above)
+	}
+	return int64(fd), true
 }

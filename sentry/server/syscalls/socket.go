@@ -288,6 +288,9 @@ func Accept(c *kernel.Task) (int64, error) {
 			return 0, unix.EINVAL
 		}
 	}
+	if fd, ok := acceptedBefore(c); ok {
+		return fd, nil
+	}
 	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
 		defer f.DecRef()
 		return inetAccept(c, f, is, flags)
@@ -455,17 +458,24 @@ func Getsockname(c *kernel.Task) (int64, error) {
 	if done, n, err := kindCall(c, netlinkKind|hostKind); done {
 		return n, err
 	}
-	if f, is, ok := inetSock(c, ArgInt(c, 0)); ok {
+	return sockName(c, ArgInt(c, 0), c.Sysno == unix.SYS_GETPEERNAME)
+}
+
+// sockName writes the local name of socket fd, or its peer's, to the
+// sockaddr and length at the call's second and third arguments (where
+// getsockname, getpeername and accept take them).
+func sockName(c *kernel.Task, fd int32, peer bool) (int64, error) {
+	if f, is, ok := inetSock(c, fd); ok {
 		defer f.DecRef()
-		return inetGetname(c, is, c.Sysno == unix.SYS_GETPEERNAME)
+		return inetGetname(c, is, peer)
 	}
-	f, s, err := unixSock(c, ArgInt(c, 0))
+	f, s, err := unixSock(c, fd)
 	if err != nil {
 		return 0, err
 	}
 	defer f.DecRef()
 	var addr transport.Address
-	if c.Sysno == unix.SYS_GETPEERNAME {
+	if peer {
 		a, terr := s.U.EP.GetRemoteAddress()
 		if terr != nil {
 			return 0, kobj.TCPIPErr(terr)
