@@ -355,13 +355,8 @@ ls -A a b; cat a/kept.txt b/kept.txt | md5sum`,
 		// finds those calls (and the posted opens before them) in
 		// flight; the new server must put each description's cursor at
 		// its end, and every round must count what Linux does.
-		Name: "find-ahead",
-		Script: `for a in 0 1 2 3; do b=0; while [ $b -lt 20 ]; do mkdir -p t/a$a/b$b/c && echo x > t/a$a/b$b/f && echo y > t/a$a/b$b/c/g; b=$((b+1)); done; done
-i=0
-while [ $i -lt 30 ]; do
-  echo "$i $(find t -type f | wc -l) $(ls -R t | wc -l)"; touch t/a$((i % 4))/b$((i % 20))/c/n$i
-  i=$((i+1))
-done`,
+		Name:   "find-ahead",
+		Script: treeRounds(`$(find t -type f | wc -l) $(ls -R t | wc -l)`),
 	},
 	{
 		// GNU find (fts) over a tree of 165 directories, a file made
@@ -372,13 +367,8 @@ done`,
 		// dup of each directory's fd is taken back with its close, so
 		// a kill finds moved opens and edited listings in flight;
 		// every round must count what Linux does.
-		Name: "gnu-find",
-		Script: `for a in 0 1 2 3; do b=0; while [ $b -lt 20 ]; do mkdir -p t/a$a/b$b/c && echo x > t/a$a/b$b/f && echo y > t/a$a/b$b/c/g; b=$((b+1)); done; done
-i=0
-while [ $i -lt 30 ]; do
-  echo "$i $(/usr/bin/find t -type f | wc -l) $(/usr/bin/find t -type d -empty | wc -l)"; touch t/a$((i % 4))/b$((i % 20))/c/n$i
-  i=$((i+1))
-done`,
+		Name:   "gnu-find",
+		Script: treeRounds(`$(/usr/bin/find t -type f | wc -l) $(/usr/bin/find t -type d -empty | wc -l)`),
 	},
 	{
 		// GNU rm -r (fts) of a tree of 17 directories and 480 files,
@@ -692,6 +682,19 @@ md5sum out.txt; wc -l out.txt; tail -3 out.txt; rm out.txt`,
 		CSource: threadfilesC,
 		DoFlags: []string{"--threaded-posting"},
 	},
+}
+
+// treeRounds is the script of a walk over a tree of 165 directories (4
+// × 20 × 2, a file in each of the deepest two levels): 30 rounds, each
+// printing its number and what count says of the tree, then making a
+// file in one of the deepest directories.
+func treeRounds(count string) string {
+	return `for a in 0 1 2 3; do b=0; while [ $b -lt 20 ]; do mkdir -p t/a$a/b$b/c && echo x > t/a$a/b$b/f && echo y > t/a$a/b$b/c/g; b=$((b+1)); done; done
+i=0
+while [ $i -lt 30 ]; do
+  echo "$i ` + count + `"; touch t/a$((i % 4))/b$((i % 20))/c/n$i
+  i=$((i+1))
+done`
 }
 
 // numberedLines returns n lines "prefix i".
