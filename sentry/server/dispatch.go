@@ -77,6 +77,7 @@ func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Sysca
 	}
 	if fd, ok := syscalls.FDMadeBefore(c); ok {
 		// Re-sent, it answers the fd its first run made: no second one.
+		k.Log.Debug("a re-sent call answered the fd its first run made", "name", syscalls.Name(sc.Sysno), "seq", seq, "fd", fd)
 		r.Ret = fd
 		strace(k, c, fd, 0, began)
 		return r
