@@ -7,18 +7,28 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/statekey"
 )
 
-// TestHeldRecordsBeforeReplyRecords: a reply sent while posted replies
-// are held carries the records changed since the last message once, in
-// the reply (folded after the held replies in front of it); what changes
-// after goes with the next message. It derived them a second time for the
-// held replies, into state_before (or a message of its own), folded
-// before the reply's though newer: a slot the reply showed freed and
-// another thread's open took meanwhile was folded taken, then freed
-// (chaos thread-files: a writer's fd gone from the log, EBADF after the
-// next recovery).
+// TestHeldRecordsBeforeReplyRecords: a message sent while posted replies
+// are held (a reply, a push) carries the records changed since the last
+// message once, folded after the held replies in front of it; what
+// changes after goes with the next message. It derived them a second time
+// for the held replies, into state_before or a message of its own, folded
+// before the first derivation's though newer: a slot the first showed
+// freed and another thread's open took meanwhile was folded taken, then
+// freed (chaos thread-files: a writer's fd gone from the log, EBADF after
+// the next recovery).
 func TestHeldRecordsBeforeReplyRecords(t *testing.T) {
 	slot := statekey.FD(11, 5).String()
-	for _, stateBefore := range []bool{true, false} {
+	for _, tc := range []struct {
+		name        string
+		first       *sentrypb.ServerMessage
+		stateBefore bool
+	}{
+		{"reply, state_before", &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: &sentrypb.Reply{Seq: 62}}}, true},
+		{"reply, a push before it", &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Reply{Reply: &sentrypb.Reply{Seq: 62}}}, false},
+		{"push, state_before", &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{}}}, true},
+		{"push, a push before it", &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{}}}, false},
+	} {
+		stateBefore := tc.stateBefore
 		// Each derivation sees the slot as it is then: freed, then taken.
 		derived := 0
 		states := []*sentrypb.StateRecord{
@@ -39,12 +49,9 @@ func TestHeldRecordsBeforeReplyRecords(t *testing.T) {
 		if !st.postedHeld.HoldDone(61, 0) {
 			t.Fatal("no room to hold a reply")
 		}
-		// The reply, then the next message (a push): what changed after
-		// the reply's records were derived goes with that one.
-		for _, m := range []*sentrypb.ServerMessage{
-			{Msg: &sentrypb.ServerMessage_Reply{Reply: &sentrypb.Reply{Seq: 62}}},
-			{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{}}},
-		} {
+		// The first message, then the next (a push): what changed after
+		// the first's records were derived goes with that one.
+		for _, m := range []*sentrypb.ServerMessage{tc.first, {Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{}}}} {
 			st.sendMu.Lock()
 			err := st.sendWithStateLocked(m)
 			st.sendMu.Unlock()
@@ -60,7 +67,7 @@ func TestHeldRecordsBeforeReplyRecords(t *testing.T) {
 			folded = append(folded, m.GetReply().GetState()...)
 		}
 		if len(folded) != 2 || folded[0] != states[0] || folded[1] != states[1] {
-			t.Errorf("state_before %v: records folded %v, want the freed slot, then the taken one", stateBefore, folded)
+			t.Errorf("%s: records folded %v, want the freed slot, then the taken one", tc.name, folded)
 		}
 	}
 }

@@ -426,8 +426,8 @@ func (st *clientStream) sendRawLocked(m *sentrypb.ServerMessage) error {
 }
 
 // attachHeldLocked sends m with the held posted replies in front of it,
-// its records derived already (sendRawLocked, sendWithStateLocked for a
-// reply). Precondition: as sendRawLocked.
+// its records derived already (sendRawLocked, sendWithStateLocked).
+// Precondition: as sendRawLocked.
 func (st *clientStream) attachHeldLocked(m *sentrypb.ServerMessage) error {
 	st.heldGoneLocked()
 	msg := st.postedHeld.Attach(m)

@@ -411,7 +411,17 @@ func (st *clientStream) logSendError(what string, seq uint64, err error) {
 
 // sendWithStateLocked sends m with the replay state changed since the last
 // message: in m's state if m is a reply, else in its state_before
-// (FeatureStateBefore) or a StateUpdate push sent just before m. Precondition: st.sendMu is held and a sender attached.
+// (FeatureStateBefore) or a StateUpdate push sent just before m, with
+// the held posted replies in front. Precondition: st.sendMu is held and
+// a sender attached.
+//
+// The records are derived once, the held replies' batch's with m's own,
+// and go after the held replies. A second derivation for the held
+// replies (sendRawLocked's) would be folded before these though newer:
+// a slot these records show freed, taken since by another thread's open,
+// ended freed in the client's log (chaos thread-files: a writer's fd
+// gone after the next recovery). What changes from here on goes with the
+// next message.
 func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 	var seq uint64
 	r := m.GetReply()
@@ -419,32 +429,20 @@ func (st *clientStream) sendWithStateLocked(m *sentrypb.ServerMessage) error {
 		seq = r.Seq
 	}
 	recs := st.records(seq, r != nil)
-	if r != nil {
-		// Derived once: the records changed since the last message,
-		// the held posted replies' batch's with the reply's own, go in
-		// the reply, folded after the held replies in front of it. A
-		// second derivation now (sendRawLocked's, for the held replies)
-		// would be folded before these, though newer: a slot this
-		// reply's records show freed, taken since by another thread's
-		// open, ended freed in the client's log (chaos thread-files: a
-		// writer's fd gone after the next recovery). What changes from
-		// here on goes with the next message.
+	switch {
+	case len(recs) == 0:
+	case r != nil:
 		r.State = withRecords(r.State, recs)
-		return st.attachHeldLocked(m)
-	}
-	if len(recs) > 0 {
-		if st.stateBefore {
-			// In m's frame, folded before it (and after the held
-			// replies).
-			m.StateBefore = recs
-		} else {
-			up := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}}
-			if err := st.sendRawLocked(up); err != nil {
-				return err
-			}
+	case st.stateBefore:
+		// In m's frame, folded before it (and after the held replies).
+		m.StateBefore = recs
+	default:
+		up := &sentrypb.ServerMessage{Msg: &sentrypb.ServerMessage_Push{Push: &sentrypb.Push{Msg: &sentrypb.Push_State{State: &sentrypb.StateUpdate{Records: recs}}}}}
+		if err := st.attachHeldLocked(up); err != nil {
+			return err
 		}
 	}
-	return st.sendRawLocked(m)
+	return st.attachHeldLocked(m)
 }
 
 // withRecords returns a reply's records followed by recs (records
