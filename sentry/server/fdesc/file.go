@@ -118,7 +118,7 @@ type File struct {
 	ID atomic.Uint64
 	// Recorded says the description's record was derived once (or a
 	// Restore made it from one): a record naming it (an fd's, an epoll
-	// interest's, a lock's) need not bring its record along. An id alone
+	// interest's) need not bring its record along. An id alone
 	// does not say so: it may be assigned by a reply before any record.
 	// Set by the server's state derivation or its Restore.
 	Recorded atomic.Bool

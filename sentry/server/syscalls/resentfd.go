@@ -42,30 +42,37 @@ func FDMadeBefore(c *kernel.Task) (int64, bool) {
 	return int64(fd), ok
 }
 
-// oneFDMadeBefore returns the one fd re-sent call c's first run made, if
-// the restored table has it.
+// madeBefore returns the n fds re-sent call c's first run made, if tab,
+// the restored table, has them all (the first the lowest: InstallPair
+// puts a pipe's read end, a socketpair's first, at the lower). With
+// fewer (one closed by another thread's re-sent call since), the call
+// runs again.
+func madeBefore(c *kernel.Task, tab *fdtable.Table, n int) ([]int32, bool) {
+	if !c.Resent() {
+		return nil, false
+	}
+	fds := tab.FDsOfCall(c.CallSeq)
+	return fds, len(fds) == n
+}
+
+// oneFDMadeBefore is madeBefore of one fd in the caller's table.
 func oneFDMadeBefore(c *kernel.Task) (int32, bool) {
 	tab, err := c.FDTable()
 	if err != nil {
 		return 0, false
 	}
-	fds := tab.FDsOfCall(c.CallSeq)
-	if len(fds) != 1 {
+	fds, ok := madeBefore(c, tab, 1)
+	if !ok {
 		return 0, false
 	}
 	return fds[0], true
 }
 
-// pairMadeBefore is FDMadeBefore of a pipe or socketpair, whose two fds
-// (the first the lower) the handler writes to the application's array
-// again (copyOutFDPair). Only both are taken: with one gone (closed by
-// another thread's re-sent call) the call makes a new pair.
+// pairMadeBefore is madeBefore of a pipe or socketpair, whose two fds
+// the handler writes to the application's array again (copyOutFDPair).
 func pairMadeBefore(c *kernel.Task, tab *fdtable.Table) (a, b int32, ok bool) {
-	if !c.Resent() {
-		return 0, 0, false
-	}
-	fds := tab.FDsOfCall(c.CallSeq)
-	if len(fds) != 2 {
+	fds, ok := madeBefore(c, tab, 2)
+	if !ok {
 		return 0, 0, false
 	}
 	return fds[0], fds[1], true
