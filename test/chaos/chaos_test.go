@@ -251,12 +251,7 @@ func dumpLog(t *testing.T, dir string) {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err == nil {
 			if keep != "" {
-				name := filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_")+"."+f)
-				if err := os.WriteFile(name, b, 0o644); err != nil {
-					t.Logf("keeping %s: %v", f, err)
-				} else {
-					t.Logf("%s kept in full: %s", f, name)
-				}
+				tu.KeepLog(t, keep, f, b)
 			}
 			if len(b) > 20000 {
 				b = b[len(b)-20000:]

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -140,13 +139,10 @@ func keepClientLog(t *testing.T, logFile string) {
 		return
 	}
 	b, err := os.ReadFile(logFile)
-	if err == nil {
-		name := filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_")+"."+strconv.FormatInt(time.Now().UnixNano(), 10)+".client.log")
-		err = os.WriteFile(name, b, 0o644)
-		if err == nil {
-			t.Logf("client log kept: %s", name)
-			return
-		}
+	if err != nil {
+		t.Logf("keeping the client log: %v", err)
+		return
 	}
-	t.Logf("keeping the client log: %v", err)
+	// Runs of one test (-count) keep a log each.
+	tu.KeepLog(t, keep, strconv.FormatInt(time.Now().UnixNano(), 10)+".client.log", b)
 }

@@ -374,3 +374,16 @@ func Exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
 }
+
+// KeepLog writes b, a failed test's log file called file, into dir (the
+// directory a *_KEEP_LOGS variable names) as <test name>.<file>, and says
+// where in the test's log.
+func KeepLog(t testing.TB, dir, file string, b []byte) {
+	t.Helper()
+	name := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"."+file)
+	if err := os.WriteFile(name, b, 0o644); err != nil {
+		t.Logf("keeping %s: %v", file, err)
+		return
+	}
+	t.Logf("%s kept in full: %s", file, name)
+}
