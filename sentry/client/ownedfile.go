@@ -16,10 +16,10 @@ import (
 
 // Owned files (docs/ARCHITECTURE.md, "The client's read cache").
 //
-// An open with O_CREAT for writing (waited for, by a process with one
-// thread) starts a copy of its file (startOwned): the file is empty if
-// the open created it, and the server then holds a claim to an owned
-// lease for the description (no message). The client applies its writes
+// An open with O_CREAT for writing (waited for) starts a copy of its
+// file (startOwned): the file is empty if the open created it, and the
+// server then holds a claim to an owned lease for the description (no
+// message). The client applies its writes
 // through the description to the copy as it writes them behind, and
 // posts them with Syscall.owned_write, which keeps the claim. The copy
 // answers nothing until an owned ReadLease (ReadLease.owned) whose size
@@ -39,9 +39,15 @@ import (
 // an fd no other table holds), at a close of one of its fds, when the
 // copy would outgrow ownedFileLimit, when a write to it fails, and at a
 // recovery.
-// Answers need what the read cache's need (one thread, the description
-// in no other fd table, no dirty shared mapping) and no unanswered
-// posted change of the file other than the client's own owned writes.
+// Answers need what the read cache's need (the description in no other
+// fd table, no dirty shared mapping, and in a process of several threads
+// no other thread's call in flight that could move the offset or change
+// the fd: threadorder.go) and no unanswered posted change of the file
+// other than the client's own owned writes. A process of several threads
+// writes into the copy under the gate of its writes behind
+// (writebehind.go), so that the copy's offset is where each write lands:
+// the Go toolchain's compile and link, whose archive writer asks for its
+// offset after each piece, are such processes.
 
 // ownedFileLimit bounds one owned file's copy: a write past it drops the
 // copy (the file's later reads and lseeks are forwarded).
@@ -194,17 +200,6 @@ func (rc *readCache) revokeOwnedLocked(ids []uint64) {
 			}
 		}
 	}
-}
-
-// ownsDescription says whether the client keeps an owned copy of
-// description desc.
-func (rc *readCache) ownsDescription(desc uint64) bool {
-	if rc == nil || rc.ownedCount.Load() == 0 {
-		return false
-	}
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.owned[desc] != nil
 }
 
 // ownedLiveLocked returns the copy of description desc, a file of gofer

@@ -644,10 +644,11 @@ func (t *task) writeBehindOf(sysno uintptr, args [6]uint64, positional, threaded
 	}
 	if threaded {
 		p := t.proc
-		if !p.othersAllowCloseLocked(fd) || p.offsetCalls[file] > 0 || t.c.rcache.ownsDescription(file) {
-			// Another thread's call in flight could run first, or
-			// the description's owned copy (ownedfile.go) is a
-			// one-thread process's.
+		if !p.othersAllowCloseLocked(fd) || p.offsetCalls[file] > 0 {
+			// Another thread's call in flight could run first. The
+			// gate also keeps an owned copy's offset exact
+			// (ownedfile.go): no other thread's call moves it
+			// before this write lands where the copy puts it.
 			return 0, false
 		}
 	}

@@ -28,40 +28,45 @@ func ldlikeProgram(t *testing.T) string {
 // waits for nothing (about 5 round trips a round before). In share
 // mode a child process moves the shared offset and opens the file by
 // name: the child sees every byte written, the parent the child's
-// offset, and the output is the native one.
+// offset, and the output is the native one. In threads mode a second
+// thread idles all along (as in the Go toolchain's compile and link):
+// the rounds cost what they cost in one thread.
 func TestOwnedFileRoundTrips(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := ldlikeProgram(t)
 	flags := []string{"--force-overlay=false"}
-	t.Run("rounds", func(t *testing.T) {
-		const few, many = 20, 220
-		// A lease that lapses (a heartbeat more than its life late, on
-		// a loaded machine) ends the copy for the rest of its file: up
-		// to three pairs of runs are made, and the best one counts.
-		var w, h float64
-		for attempt := range 3 {
-			var waited, hits [2]int
-			for i, n := range []int{few, many} {
-				dir := t.TempDir()
-				argv := []string{prog, "2", strconv.Itoa(n)}
-				want := tu.Run(t, time.Minute, t.TempDir(), "", argv...)
-				waited[i], hits[i], _ = sandboxCounts(t, dir, flags, &want, argv...)
+	for _, tc := range []struct{ name, modes string }{{"rounds", ""}, {"threads", "threads"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const few, many = 20, 220
+			// A lease that lapses (a heartbeat more than its life
+			// late, on a loaded machine) ends the copy for the rest
+			// of its file: up to three pairs of runs are made, and
+			// the best one counts.
+			var w, h float64
+			for attempt := range 3 {
+				var waited, hits [2]int
+				for i, n := range []int{few, many} {
+					dir := t.TempDir()
+					argv := []string{prog, "2", strconv.Itoa(n), tc.modes}
+					want := tu.Run(t, time.Minute, t.TempDir(), "", argv...)
+					waited[i], hits[i], _ = sandboxCounts(t, dir, flags, &want, argv...)
+				}
+				rounds := float64(2 * (many - few))
+				w = float64(waited[1]-waited[0]) / rounds
+				h = float64(hits[1]-hits[0]) / rounds
+				t.Logf("attempt %d, per round: %.3f waited-for round trips, %.3f calls answered on the client", attempt, w, h)
+				if w <= 0.1 && h >= 4 {
+					break
+				}
 			}
-			rounds := float64(2 * (many - few))
-			w = float64(waited[1]-waited[0]) / rounds
-			h = float64(hits[1]-hits[0]) / rounds
-			t.Logf("attempt %d, per round: %.3f waited-for round trips, %.3f calls answered on the client", attempt, w, h)
-			if w <= 0.1 && h >= 4 {
-				break
+			if w > 0.1 {
+				t.Errorf("a round costs %.3f waited-for round trips, want at most 0.1", w)
 			}
-		}
-		if w > 0.1 {
-			t.Errorf("a round costs %.3f waited-for round trips, want at most 0.1", w)
-		}
-		if h < 4 {
-			t.Errorf("%.3f calls a round answered on the client, want at least 4 (3 lseeks, a read, a pread)", h)
-		}
-	})
+			if h < 4 {
+				t.Errorf("%.3f calls a round answered on the client, want at least 4 (3 lseeks, a read, a pread)", h)
+			}
+		})
+	}
 	// Per file: its creating open waits, and its reply brings the owned
 	// lease, so the first lseek is answered on the client too (it
 	// waited to ask for the lease before: 2 round trips a file).
@@ -95,9 +100,10 @@ func TestOwnedFileRoundTrips(t *testing.T) {
 }
 
 // TestOwnedFileServerKill runs ldlike under do against a server killed
-// with kill -9 twice while it writes and reads back its files: the
-// writes posted into owned files are in the replay log, so the files
-// and the output are the native ones byte for byte.
+// with kill -9 twice while it writes and reads back its files, beside an
+// idle second thread (one thread: chaos's owned-file): the writes posted
+// into owned files are in the replay log, so the files and the output
+// are the native ones byte for byte.
 func TestOwnedFileServerKill(t *testing.T) {
 	tu.RequireRoot(t)
 	const files, kills = 24, 2
@@ -107,7 +113,7 @@ func TestOwnedFileServerKill(t *testing.T) {
 	}
 	log := serverKillRun(t, serverKill{
 		prog:     ldlikeProgram(t),
-		args:     []string{strconv.Itoa(files), "300", "slow"},
+		args:     []string{strconv.Itoa(files), "300", "slow,threads"},
 		kills:    kills,
 		ready:    func(dir string, k int) bool { return made(dir) >= k*files/(kills+1) },
 		progress: func(dir string) string { return fmt.Sprintf("%d files", made(dir)) },

@@ -9,8 +9,12 @@
 // first one did, at the size written: the others' would wait, and a
 // test counts what a file's calls wait for).
 //
-// usage: ldlike FILES ROUNDS [slow|share]
+// usage: ldlike FILES ROUNDS [MODES]
+//   MODES names any of:
 //   slow:  sleeps 300 us a round (the server-kill test kills meanwhile)
+//   threads: a second thread, idle in pause(), runs all along (as the
+//          Go toolchain's compile and link, whose archive writer asks
+//          for its offset after each piece)
 //   share: before the first file's writes, a child chmods it by name
 //          and the parent's fstat sees the new mode; after them, a
 //          child moves the shared
@@ -18,6 +22,7 @@
 //          name and reads it whole; the parent then sees the child's
 //          offset and goes on.
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,11 +62,23 @@ static void child(int fd, const char *name) {
 	_exit(0);
 }
 
+static void *idle(void *arg) {
+	for (;;)
+		pause();
+	return arg;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 3)
 		return 2;
 	int files = atoi(argv[1]), rounds = atoi(argv[2]);
-	const char *mode = argc > 3 ? argv[3] : "";
+	const char *modes = argc > 3 ? argv[3] : "";
+	int share = strstr(modes, "share") != NULL, slow = strstr(modes, "slow") != NULL;
+	pthread_t th;
+	if (strstr(modes, "threads") != NULL && pthread_create(&th, NULL, idle, NULL) != 0) {
+		fprintf(stderr, "pthread_create failed\n");
+		return 2;
+	}
 	unsigned char piece[1000], b[LIMIT];
 	for (int f = 0; f < files; f++) {
 		char name[32];
@@ -74,7 +91,7 @@ int main(int argc, char **argv) {
 		struct stat st, end;
 		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0 || st.st_nlink != 1)
 			fail("fstat after the open", f, 0);
-		if (f == 0 && strcmp(mode, "share") == 0) {
+		if (f == 0 && share) {
 			pid_t pid = fork();
 			if (pid == 0)
 				_exit(chmod(name, 0604) == 0 ? 0 : 5);
@@ -89,7 +106,7 @@ int main(int argc, char **argv) {
 			memset(piece, 'a' + (i + f) % 26, sizeof piece);
 			put(fd, size, piece, sizeof piece, 0);
 		}
-		if (f == 0 && strcmp(mode, "share") == 0) {
+		if (f == 0 && share) {
 			pid_t pid = fork();
 			if (pid == 0)
 				child(fd, name);
@@ -125,7 +142,7 @@ int main(int argc, char **argv) {
 				if (pread(fd, b, 10, size + 10) != 0)
 					fail("pread past end", f, r);
 			}
-			if (strcmp(mode, "slow") == 0)
+			if (slow)
 				usleep(300);
 		}
 		if (lseek(fd, 0, SEEK_SET) != 0 || read(fd, b, sizeof b) != size || memcmp(b, model, size) != 0)
