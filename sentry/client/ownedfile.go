@@ -169,10 +169,11 @@ func (rc *readCache) dropOwnedLocked(desc uint64) {
 	}
 }
 
-// observeClosed forgets the copies of the descriptions whose records
-// recs delete (closed for good: no fd names them).
+// observeClosed forgets the copies and /proc contents (procdata.go) of
+// the descriptions whose records recs delete (closed for good: no fd
+// names them).
 func (rc *readCache) observeClosed(recs []*pb.StateRecord) {
-	if rc == nil || rc.ownedCount.Load() == 0 {
+	if rc == nil || rc.ownedCount.Load() == 0 && rc.procCount.Load() == 0 {
 		return
 	}
 	for _, rec := range recs {
@@ -182,6 +183,7 @@ func (rc *readCache) observeClosed(recs []*pb.StateRecord) {
 		if key, err := statekey.Parse(rec.GetKey()); err == nil && key.Kind == statekey.KindFile {
 			rc.mu.Lock()
 			rc.dropOwnedLocked(key.ID)
+			rc.dropProcDataLocked(key.ID)
 			rc.mu.Unlock()
 		}
 	}

@@ -181,6 +181,13 @@ type readCache struct {
 	ownedCount  atomic.Int32
 	ownedBytes  int
 
+	// procData are the /proc files' contents at their open by
+	// description (procdata.go). Protected by mu. procCount is
+	// len(procData), read without mu to skip the lookups when there is
+	// none. Atomic.
+	procData  map[uint64]*procContent
+	procCount atomic.Int32
+
 	// byInode are the leases ahead (dataahead.go) by the inode their stat
 	// names, with their lease's id and file's inode number (aheadLease).
 	// Protected by mu. aheadGrants and aheadUsed count those taken and the
@@ -498,6 +505,8 @@ func (rc *readCache) dropAll() {
 	clear(rc.owned)
 	rc.ownedCount.Store(0)
 	rc.ownedBytes = 0
+	clear(rc.procData)
+	rc.procCount.Store(0)
 	rc.bytes = 0
 	rc.closeLentLocked()
 }

@@ -322,6 +322,11 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if n, ok := t.devNullIO(sysno, args); ok {
 			return n, 0
 		}
+		if sysno == unix.SYS_READ {
+			if n, ok := t.procDataRead(args); ok {
+				return n, 0
+			}
+		}
 		if n, ok := t.orderedCachedRead(sysno, args); ok {
 			return n, 0
 		}
@@ -437,6 +442,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 	parentKey, parentWanted := t.parentStatKey(sysno, args)
 	openKey, openKeyed, openFirst := t.openToKeep(sysno, args)
 	ownedWanted := t.dropOwnedBeforeForward(sysno, args)
+	t.dropProcDataBeforeForward(sysno, args)
 	leaseFrom, pathFrom := t.c.rcache.stamp(), t.c.pcache.stamp()
 	t.c.rcache.waitedWrite(sysno)
 	aheadOf := t.beforePipeRead(sysno, args)
@@ -459,6 +465,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		}
 	}
 	sc.OwnedWanted = ownedWanted || sc.LeaseWanted && t.ownedOpenWanted(sysno, args)
+	sc.ProcDataWanted = t.procDataWanted(sysno, args)
 	sc.PathLeaseWanted = pathWanted || listing.wanted || parentWanted || openKeyed
 	sc.ListingPath = []byte(listing.path)
 	if listing.ahead {
@@ -521,6 +528,9 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		}
 		if sc.LeaseWanted {
 			t.startOwned(sysno, args, int32(reply.Ret), reply.Lease, leaseFrom)
+		}
+		if reply.ProcData != nil {
+			t.keepProcData(int32(reply.Ret), reply.ProcData)
 		}
 	}
 	t.ownedForwarded(sysno, int32(args[0]), reply)

@@ -127,6 +127,9 @@ func dispatch(k *kernel.Kernel, t *kernel.Thread, seq uint64, sc *sentrypb.Sysca
 		if sc.OwnedWanted {
 			grantOwnedLease(k, c, ret)
 		}
+		if sc.ProcDataWanted {
+			grantProcData(k, c, int32(ret))
+		}
 		for _, o := range c.Mem.Outputs() {
 			r.Outputs = append(r.Outputs, &sentrypb.Region{Addr: o.Addr, Data: o.Data})
 		}

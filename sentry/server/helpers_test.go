@@ -190,6 +190,8 @@ type env struct {
 	// ownedWanted and openDataWanted mark them with Syscall.owned_write,
 	// owned_wanted and open_data_wanted.
 	leaseWanted, ownedWrite, ownedWanted, openDataWanted bool
+	// procDataWanted marks them with Syscall.proc_data_wanted.
+	procDataWanted bool
 
 	mu sync.Mutex
 	// events records pushes and replies in arrival order.
@@ -292,7 +294,8 @@ func (e *env) sys(tid int32, sysno uintptr, args ...uint64) *sentrypb.Reply {
 		inputs = append(inputs, &sentrypb.Region{Addr: r.Addr, Data: r.Data})
 	}
 	r := e.call(&sentrypb.Call{Tid: tid, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{Sysno: int32(sysno), Args: a[:], Inputs: inputs,
-		LeaseWanted: e.leaseWanted, OwnedWrite: e.ownedWrite, OwnedWanted: e.ownedWanted, OpenDataWanted: e.openDataWanted}}})
+		LeaseWanted: e.leaseWanted, OwnedWrite: e.ownedWrite, OwnedWanted: e.ownedWanted, OpenDataWanted: e.openDataWanted,
+		ProcDataWanted: e.procDataWanted}}})
 	e.mem.apply(r.Outputs)
 	return r
 }

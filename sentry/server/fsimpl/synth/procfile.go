@@ -68,6 +68,23 @@ func (f *ProcFile) ranged() bool {
 	return f.d.Kind == vfs.KindProcFile && procfs.Ranged(f.d.ProcScope, f.d.ProcName)
 }
 
+// OpenContent returns a copy of the content f took at its open, if no
+// read has used or replaced it, f is read whole (not by range) and the
+// content holds at most max bytes: what f's reads return until one at
+// offset 0 after the first takes it again (the client answers them from
+// it: Reply.proc_data).
+func (f *ProcFile) OpenContent(max int) ([]byte, bool) {
+	if f.ranged() {
+		return nil, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.unread || len(f.data) > max {
+		return nil, false
+	}
+	return append([]byte{}, f.data...), true
+}
+
 func (f *ProcFile) Read(_ fdesc.Call, _ *fdesc.File, n int, off int64) ([]byte, error) {
 	if f.ranged() {
 		b, err := procfs.ReadAt(f.fs.k.Source(), f.d.ProcScope, f.d.ProcName, f.d.PID, f.d.TID, off, n)
