@@ -115,6 +115,9 @@ var wmloopC string
 //go:embed testdata/ldlike.c
 var ldlikeC string
 
+//go:embed testdata/procread.c
+var procreadC string
+
 // Prepare readies dir for w: it builds w's C program, if any, there.
 func Prepare(dir string, w Workload) error {
 	if w.CSource == "" {
@@ -498,6 +501,17 @@ ls | od -An -tx1; wc -l < "$f"; md5sum < "$f"; /bin/busybox pwd | sed 's|.*/||' 
 		Name:    "owned-file",
 		Script:  `./prog 40 300 slow; rm prog`,
 		CSource: ldlikeC,
+	},
+	{
+		// /proc/self/cgroup, mountinfo and environ read to the end in
+		// pieces, each checked against whole reads (procread.c): the
+		// client answers the reads from the content an open's reply
+		// brought and posts them (sentry/client/procdata.go), so a
+		// recovery mid-file finds the new server's offset where the
+		// application's reads left it.
+		Name:    "proc-read",
+		Script:  `./prog 12 slow; rm prog; ls`,
+		CSource: procreadC,
 	},
 	{
 		// Two names swapped by renameat2(RENAME_EXCHANGE) again and

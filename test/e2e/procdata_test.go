@@ -10,10 +10,11 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// procreadProgram compiles procread (testdata/procdata/procread.c).
+// procreadProgram compiles the chaos workload proc-read's program
+// (test/chaos/testdata/procread.c).
 func procreadProgram(t *testing.T) string {
 	t.Helper()
-	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "procdata", "procread.c"))
+	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("..", "chaos", "testdata", "procread.c"))
 }
 
 // TestProcDataRoundTrips counts the waited-for round trips of procread's
