@@ -10,15 +10,6 @@ import (
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
 
-// ldlikeProgram compiles the chaos workload owned-file's program
-// (test/chaos/testdata/ldlike.c): it writes files as
-// ld's BFD writes its output (create O_RDWR|O_TRUNC, write, seek back,
-// read, seek on, patch, pread, SEEK_END), checking every answer.
-func ldlikeProgram(t *testing.T) string {
-	t.Helper()
-	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("..", "chaos", "testdata", "ldlike.c"))
-}
-
 // TestOwnedFileRoundTrips counts the waited-for round trips of ldlike's
 // rounds (three lseeks, a read, a pread, a write; a pwrite or a
 // growing write now and then) on a file it created: per round, the
@@ -33,7 +24,7 @@ func ldlikeProgram(t *testing.T) string {
 // the rounds cost what they cost in one thread.
 func TestOwnedFileRoundTrips(t *testing.T) {
 	tu.RequireRoot(t)
-	prog := ldlikeProgram(t)
+	prog := chaosProgram(t, "ldlike")
 	flags := []string{"--force-overlay=false"}
 	for _, tc := range []struct{ name, modes string }{{"rounds", ""}, {"threads", "threads"}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,16 +35,9 @@ func TestOwnedFileRoundTrips(t *testing.T) {
 			// the best one counts.
 			var w, h float64
 			for attempt := range 3 {
-				var waited, hits [2]int
-				for i, n := range []int{few, many} {
-					dir := t.TempDir()
-					argv := []string{prog, "2", strconv.Itoa(n), tc.modes}
-					want := tu.Run(t, time.Minute, t.TempDir(), "", argv...)
-					waited[i], hits[i], _ = sandboxCounts(t, dir, flags, &want, argv...)
-				}
-				rounds := float64(2 * (many - few))
-				w = float64(waited[1]-waited[0]) / rounds
-				h = float64(hits[1]-hits[0]) / rounds
+				// Two files a run: a round of each per n.
+				w, h = roundCosts(t, flags, few, many, func(n int) []string { return []string{prog, "2", strconv.Itoa(n), tc.modes} })
+				w, h = w/2, h/2
 				t.Logf("attempt %d, per round: %.3f waited-for round trips, %.3f calls answered on the client", attempt, w, h)
 				if w <= 0.1 && h >= 4 {
 					break
@@ -74,13 +58,7 @@ func TestOwnedFileRoundTrips(t *testing.T) {
 		const few, many, rounds = 2, 22, "3"
 		var w float64
 		for attempt := range 3 {
-			var waited [2]int
-			for i, n := range []int{few, many} {
-				argv := []string{prog, strconv.Itoa(n), rounds}
-				want := tu.Run(t, time.Minute, t.TempDir(), "", argv...)
-				waited[i], _, _ = sandboxCounts(t, t.TempDir(), flags, &want, argv...)
-			}
-			w = float64(waited[1]-waited[0]) / (many - few)
+			w, _ = roundCosts(t, flags, few, many, func(n int) []string { return []string{prog, strconv.Itoa(n), rounds} })
 			t.Logf("attempt %d: %.2f waited-for round trips a file", attempt, w)
 			if w <= 1.2 {
 				break
@@ -112,7 +90,7 @@ func TestOwnedFileServerKill(t *testing.T) {
 		return len(m)
 	}
 	log := serverKillRun(t, serverKill{
-		prog:     ldlikeProgram(t),
+		prog:     chaosProgram(t, "ldlike"),
 		args:     []string{strconv.Itoa(files), "300", "slow,threads"},
 		kills:    kills,
 		ready:    func(dir string, k int) bool { return made(dir) >= k*files/(kills+1) },

@@ -5,17 +5,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
 )
-
-// procreadProgram compiles the chaos workload proc-read's program
-// (test/chaos/testdata/procread.c).
-func procreadProgram(t *testing.T) string {
-	t.Helper()
-	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("..", "chaos", "testdata", "procread.c"))
-}
 
 // TestProcDataRoundTrips counts the waited-for round trips of procread's
 // rounds (/proc/self/cgroup, mountinfo and environ each read whole through
@@ -27,7 +19,7 @@ func procreadProgram(t *testing.T) string {
 // without it, every read waits too.
 func TestProcDataRoundTrips(t *testing.T) {
 	tu.RequireRoot(t)
-	prog := procreadProgram(t)
+	prog := chaosProgram(t, "procread")
 	const few, many = 10, 50
 	tests := []struct {
 		name                 string
@@ -39,14 +31,8 @@ func TestProcDataRoundTrips(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var waited [2]int
-			for i, n := range []int{few, many} {
-				argv := []string{prog, strconv.Itoa(n)}
-				want := tu.Run(t, time.Minute, t.TempDir(), "", argv...)
-				flags := append([]string{"--force-overlay=false"}, tc.flags...)
-				waited[i], _, _ = sandboxCounts(t, t.TempDir(), flags, &want, argv...)
-			}
-			perRound := float64(waited[1]-waited[0]) / (many - few)
+			flags := append([]string{"--force-overlay=false"}, tc.flags...)
+			perRound, _ := roundCosts(t, flags, few, many, func(n int) []string { return []string{prog, strconv.Itoa(n)} })
 			t.Logf("per round: %.2f waited-for round trips", perRound)
 			// A quarter of a call per round of slack, as the read
 			// cache's rounds (TestReadCacheRoundTrips).
@@ -73,7 +59,7 @@ func TestProcDataServerKill(t *testing.T) {
 		return len(m)
 	}
 	serverKillRun(t, serverKill{
-		prog:     procreadProgram(t),
+		prog:     chaosProgram(t, "procread"),
 		args:     []string{strconv.Itoa(rounds), "slow"},
 		kills:    kills,
 		ready:    func(dir string, k int) bool { return marks(dir) >= k*rounds/(kills+1) },

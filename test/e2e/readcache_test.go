@@ -31,6 +31,30 @@ func sandboxCounts(t *testing.T, dir string, flags []string, want *tu.Result, ar
 	return logInts(t, log, callCounts)[0], h[0], h[1]
 }
 
+// roundCosts runs argv(n) natively and under do with flags for n = few
+// and many, each in a fresh directory, compares the sandboxed output with
+// the native one, and returns the client's waited-for calls and read
+// cache hits per n: the difference between the two runs over many-few,
+// so that start-up cancels out.
+func roundCosts(t *testing.T, flags []string, few, many int, argv func(n int) []string) (waited, hits float64) {
+	t.Helper()
+	var w, h [2]int
+	for i, n := range []int{few, many} {
+		args := argv(n)
+		want := tu.Run(t, time.Minute, t.TempDir(), "", args...)
+		w[i], h[i], _ = sandboxCounts(t, t.TempDir(), flags, &want, args...)
+	}
+	d := float64(many - few)
+	return float64(w[1]-w[0]) / d, float64(h[1]-h[0]) / d
+}
+
+// chaosProgram compiles the program of a chaos workload
+// (test/chaos/testdata/NAME.c).
+func chaosProgram(t *testing.T, name string) string {
+	t.Helper()
+	return tu.StaticProgramFile(t, t.TempDir(), filepath.Join("..", "chaos", "testdata", name+".c"))
+}
+
 // TestReadCacheRoundTrips counts the waited-for round trips of what tar x
 // does per member to map ids to names (open, fstat, read to the end and
 // close /etc/passwd and /etc/group), with the read cache and without: per
