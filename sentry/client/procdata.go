@@ -33,9 +33,13 @@ import (
 // forwarded (an lseek, a pread, a read not answered here), when the
 // description is closed, and at a recovery.
 
-// maxProcContents bounds the /proc contents kept at once (each at most
-// the server's 64 KiB): an open beyond it does not ask.
-const maxProcContents = 64
+// maxProcContents bounds the /proc contents kept at once, and
+// maxProcContent each (the server's bound: a larger one is not kept): an
+// open beyond the first does not ask.
+const (
+	maxProcContents = 64
+	maxProcContent  = 64 << 10
+)
 
 // procContent is a /proc file description's content at its open.
 // Protected by readCache.mu.
@@ -71,7 +75,7 @@ func (t *task) procDataWanted(sysno uintptr, args [6]uint64) bool {
 func (t *task) keepProcData(fd int32, d *pb.ProcData) {
 	rc := t.c.rcache
 	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
-	if rc == nil || !ok {
+	if rc == nil || !ok || len(d.GetData()) > maxProcContent {
 		return
 	}
 	rc.mu.Lock()
