@@ -63,6 +63,7 @@ const (
 	syscallPipeAheadWanted  = 600
 	syscallPipeConsumed     = 601
 	syscallCloseFile        = 626
+	syscallProcDataWanted   = 637
 	syscallWriteParts       = 473
 	syscallInstallFd        = 440
 	syscallLeasedData       = 480
@@ -342,6 +343,8 @@ func (p *plainCall) decodeSyscall(b []byte) (aliased, ok bool) {
 			p.sc.PipeConsumed = protowire.DecodeBool(v)
 		case syscallCloseFile:
 			p.sc.CloseFile = v
+		case syscallProcDataWanted:
+			p.sc.ProcDataWanted = protowire.DecodeBool(v)
 		case syscallInstallFd:
 			// An int32 takes a varint's low 32 bits, as in
 			// proto.Unmarshal; the last one wins.

@@ -181,6 +181,7 @@ func syscallSize(sc *pb.Syscall) int {
 	n += sizeBool(syscallPipeAheadWanted, sc.PipeAheadWanted)
 	n += sizeBool(syscallPipeConsumed, sc.PipeConsumed)
 	n += sizeVarint(syscallCloseFile, sc.CloseFile)
+	n += sizeBool(syscallProcDataWanted, sc.ProcDataWanted)
 	n += sizeBool(syscallAfterPosted, sc.AfterPosted)
 	return n
 }
@@ -270,6 +271,7 @@ func appendSyscall(b []byte, sc *pb.Syscall) []byte {
 	b = appendBool(b, syscallPipeAheadWanted, sc.PipeAheadWanted)
 	b = appendBool(b, syscallPipeConsumed, sc.PipeConsumed)
 	b = appendVarint(b, syscallCloseFile, sc.CloseFile)
+	b = appendBool(b, syscallProcDataWanted, sc.ProcDataWanted)
 	b = appendBool(b, syscallAfterPosted, sc.AfterPosted)
 	return b
 }

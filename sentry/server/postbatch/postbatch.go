@@ -211,7 +211,7 @@ func ResultAlone(r *sentrypb.Reply) bool {
 		r.SendRoom == 0 && r.PipeRoom == 0 && len(r.PipeAhead) == 0 && !r.PipeAheadPartial && r.CompleteNames == nil &&
 		r.CwdIno == 0 && r.RemovedIno == 0 && len(r.FailedPath) == 0 && !r.FailedCwd && len(r.PostedReplies) == 0 &&
 		r.PostedDone == nil && r.PostedWrites == nil && r.Written == nil && r.AheadLeases == nil && !r.HostFd && r.ReapedPid == 0 &&
-		r.Unencodable == "" && !r.RewriteDurable && !r.RewriteGone &&
+		r.Unencodable == "" && !r.RewriteDurable && !r.RewriteGone && r.ProcData == nil &&
 		len(r.ProtoReflect().GetUnknown()) == 0
 }
 
