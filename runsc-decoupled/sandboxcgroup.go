@@ -134,14 +134,25 @@ func (s *sandboxCgroup) leave() {
 
 // remove moves do back to its cgroup (if leave has not), kills what is
 // left in the sandbox cgroup (the platform's stubs: the embedded daemons
-// have stopped) and removes it.
+// have stopped) and removes it. The ptrace platform's stubs are do's own
+// tracees: they are not killed here but die with do (the platform sets
+// PTRACE_O_EXITKILL), and the cgroup, left with them, is removed by the
+// next do's sweep (removeStaleSandboxCgroups). A SIGKILL from here could
+// find one of do's threads waiting for its stub's next stop, and gVisor's
+// ptrace platform then kills do itself, taking a stub killed so for the
+// OOM killer's work (exit 137 for an application that exited 0); the
+// killed stubs stayed in their exit stop besides, which held do 2 s.
 func (s *sandboxCgroup) remove() error {
 	s.leave()
 	if err := <-s.left; err != nil {
 		return err
 	}
-	if err := emptyCgroup(filepath.Join(s.dir, "cgroup.procs"), 2*time.Second); err != nil {
+	tracees, err := emptyCgroup(filepath.Join(s.dir, "cgroup.procs"), 2*time.Second, tracedByThisProcess)
+	if err != nil {
 		return err
+	}
+	if tracees > 0 {
+		return nil
 	}
 	if err := syscall.Rmdir(s.dir); err != nil {
 		return fmt.Errorf("sandbox cgroup: remove %s: %w", s.dir, err)
@@ -169,29 +180,55 @@ func hasController(dir, controller string) bool {
 	return false
 }
 
-// emptyCgroup kills every process listed in procs and waits, up to
-// timeout, until none is (a killed process leaves its cgroup as it
-// exits, before it is reaped).
-func emptyCgroup(procs string, timeout time.Duration) error {
+// emptyCgroup kills every process listed in procs but those spare says
+// to leave (and this one), and waits, up to timeout, until only those
+// are listed (a killed process leaves its cgroup as it exits, before it
+// is reaped); it returns how many were spared.
+func emptyCgroup(procs string, timeout time.Duration, spare func(pid int) bool) (int, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		pids, err := cgroupPids(procs)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if len(pids) == 0 {
-			return nil
+		var kill []int
+		for _, pid := range pids {
+			if pid != os.Getpid() && !spare(pid) {
+				kill = append(kill, pid)
+			}
+		}
+		if len(kill) == 0 {
+			return len(pids), nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: %d processes left after SIGKILL (%v)", procs, len(pids), pids)
+			return 0, fmt.Errorf("%s: %d processes left after SIGKILL (%v)", procs, len(kill), kill)
 		}
-		for _, pid := range pids {
-			if pid != os.Getpid() {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
+		for _, pid := range kill {
+			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
+}
+
+// tracedByThisProcess says whether process pid is ptrace-attached to a
+// thread of this process (its TracerPid is one of ours): a stub of the
+// ptrace platform.
+func tracedByThisProcess(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "TracerPid:"); ok {
+			tracer, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || tracer == 0 {
+				return false
+			}
+			_, err = os.Stat(fmt.Sprintf("/proc/self/task/%d", tracer))
+			return err == nil
+		}
+	}
+	return false
 }
 
 // cgroupPids reads a cgroup.procs file.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	tu "github.com/runsc-decoupled/runsc-decoupled/test/testutil"
@@ -79,5 +80,31 @@ func TestVDSOClockAtStart(t *testing.T) {
 				t.Errorf("%d of the 1,000 clock reads at the start trapped into the client; want at most 10", n)
 			}
 		})
+	}
+}
+
+// TestPtraceStubsAtExit runs a short program on the ptrace platform again
+// and again: do exits with the program's status, at once. Its sandbox
+// cgroup's removal killed the platform's stubs, do's own tracees, with
+// SIGKILL: one of do's threads still waiting for its stub then took the
+// stub's death for the OOM killer's and gVisor's ptrace platform killed
+// do (exit 137, one run in six), and the killed stubs stayed in their
+// exit stop, which held every run 2 s before "sandbox cgroup not
+// removed". They are left to die with do now.
+func TestPtraceStubsAtExit(t *testing.T) {
+	tu.RequireRoot(t)
+	dir := t.TempDir()
+	g := tu.StartDaemon(t, dir, "gofer", "gofer", "--root", "/")
+	s := tu.StartDaemon(t, dir, "server", "server", "--gofer", g.Target)
+	for i := range 8 {
+		got := tu.Sandbox(t, timeout, dir, "", []string{"--server", s.Target, "--cwd", dir, "--platform", "ptrace", "--log-level", "info"}, tu.Busybox, "sh", "-c", "exit 3")
+		if got.ExitCode != 3 {
+			t.Fatalf("run %d: exit %d, want 3\n%s", i, got.ExitCode, got.Stderr)
+		}
+		for _, bad := range []string{"sandbox cgroup not removed", "has been killed by SIGKILL"} {
+			if strings.Contains(got.Stderr, bad) {
+				t.Fatalf("run %d: do said %q\n%s", i, bad, got.Stderr)
+			}
+		}
 	}
 }
