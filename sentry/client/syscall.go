@@ -529,7 +529,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if sc.LeaseWanted {
 			t.startOwned(sysno, args, int32(reply.Ret), reply.Lease, leaseFrom)
 		}
-		if reply.ProcData != nil {
+		if sc.ProcDataWanted && reply.ProcData != nil {
 			t.keepProcData(int32(reply.Ret), reply.ProcData)
 		}
 	}
