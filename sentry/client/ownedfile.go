@@ -500,6 +500,20 @@ var ownedFDArgs = map[uintptr][]int{
 	unix.SYS_DUP2: {1}, unix.SYS_DUP3: {1}, unix.SYS_MMAP: {4},
 }
 
+// forEachNamedFD calls f with each fd call sysno(args) may name: its
+// first argument and those ownedFDArgs lists, each that fits an int32
+// (the descriptions whose copies and /proc contents a forward drops).
+func forEachNamedFD(sysno uintptr, args [6]uint64, f func(fd int32)) {
+	if args[0] <= math.MaxInt32 {
+		f(int32(args[0]))
+	}
+	for _, i := range ownedFDArgs[sysno] {
+		if args[i] <= math.MaxInt32 {
+			f(int32(args[i]))
+		}
+	}
+}
+
 // dropOwnedBeforeForward drops the copies of the descriptions a call
 // about to be forwarded names by fd (its first argument, and those
 // ownedFDArgs lists): the server may move their offset or change their
@@ -520,14 +534,7 @@ func (t *task) dropOwnedBeforeForward(sysno uintptr, args [6]uint64) (ownedWante
 			return o != nil && (o.lease == 0 || !rc.renewal.live(o.expires, time.Now()))
 		}
 	}
-	if args[0] <= math.MaxInt32 {
-		t.dropOwnedFD(int32(args[0]))
-	}
-	for _, i := range ownedFDArgs[sysno] {
-		if args[i] <= math.MaxInt32 {
-			t.dropOwnedFD(int32(args[i]))
-		}
-	}
+	forEachNamedFD(sysno, args, t.dropOwnedFD)
 	return false
 }
 

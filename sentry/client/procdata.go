@@ -33,13 +33,10 @@ import (
 // forwarded (an lseek, a pread, a read not answered here), when the
 // description is closed, and at a recovery.
 
-// maxProcContents bounds the /proc contents kept at once, and
-// maxProcContent each (the server's bound: a larger one is not kept): an
-// open beyond the first does not ask.
-const (
-	maxProcContents = 64
-	maxProcContent  = 64 << 10
-)
+// maxProcContents bounds the /proc contents kept at once (each at most
+// sysabi.MaxProcData: a larger one is not kept): an open beyond them does
+// not ask.
+const maxProcContents = 64
 
 // procContent is a /proc file description's content at its open.
 // Protected by readCache.mu.
@@ -75,7 +72,7 @@ func (t *task) procDataWanted(sysno uintptr, args [6]uint64) bool {
 func (t *task) keepProcData(fd int32, d *pb.ProcData) {
 	rc := t.c.rcache
 	desc, ok := t.c.ids.soleFD(t.proc.pid, fd)
-	if rc == nil || !ok || len(d.GetData()) > maxProcContent {
+	if rc == nil || !ok || len(d.GetData()) > sysabi.MaxProcData {
 		return
 	}
 	rc.mu.Lock()
@@ -139,18 +136,15 @@ func (t *task) procDataRead(args [6]uint64) (uint64, bool) {
 }
 
 // dropProcDataBeforeForward forgets the /proc contents of the
-// descriptions a call about to be forwarded names by fd (its first
-// argument, and those ownedFDArgs lists): the server may move their
-// offset or take their content again.
+// descriptions a call about to be forwarded names by fd
+// (forEachNamedFD): the server may move their offset or take their
+// content again.
 func (t *task) dropProcDataBeforeForward(sysno uintptr, args [6]uint64) {
 	rc := t.c.rcache
 	if rc == nil || rc.procCount.Load() == 0 {
 		return
 	}
-	t.dropProcDataOf(int32(args[0]))
-	for _, i := range ownedFDArgs[sysno] {
-		t.dropProcDataOf(int32(args[i]))
-	}
+	forEachNamedFD(sysno, args, t.dropProcDataOf)
 }
 
 // dropProcDataOf forgets the /proc content of t's fd's description.

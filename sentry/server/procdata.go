@@ -6,11 +6,8 @@ import (
 	"github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/fsimpl/synth"
 	"github.com/runsc-decoupled/runsc-decoupled/sentry/server/kernel"
+	"github.com/runsc-decoupled/runsc-decoupled/sentry/sysabi"
 )
-
-// maxProcData bounds the /proc content an open's reply brings
-// (Reply.proc_data): /proc/self/mountinfo of a container, cgroup, status.
-const maxProcData = 64 << 10
 
 // procDataCalls are the opens whose reply may bring a /proc file's
 // content.
@@ -35,7 +32,7 @@ func grantProcData(k *kernel.Kernel, c *kernel.Task, fd int32) {
 	if !ok || f.IsPath() || f.AccMode() == unix.O_WRONLY {
 		return
 	}
-	if data, ok := pf.OpenContent(maxProcData); ok {
+	if data, ok := pf.OpenContent(sysabi.MaxProcData); ok {
 		c.Reply.ProcData = &sentrypb.ProcData{Data: data}
 	}
 }

@@ -26,6 +26,9 @@ const (
 	// MaxArgStrings and MaxArgBytes bound execve's argv+envp.
 	MaxArgStrings = 1 << 16
 	MaxArgBytes   = 2 << 20
+	// MaxProcData bounds the /proc content an open's reply brings
+	// (Reply.proc_data): mountinfo of a container, cgroup, status.
+	MaxProcData = 64 << 10
 )
 
 // input describes one by-reference input of a system call.
