@@ -89,8 +89,9 @@ type Config struct {
 	// the read cache and posting closes and writes behind
 	// (threadorder.go): it posts only F_SETFL then.
 	NoThreadedPosting bool
-	// NoThreadedOpens keeps such a process from posting read-only
-	// opens (postopen.go, threadorder.go); NoThreadedPosting does too.
+	// NoThreadedOpens keeps such a process from posting opens,
+	// creations and mkdirs (postopen.go, postcreate.go, postmkdir.go,
+	// threadorder.go); NoThreadedPosting does too.
 	NoThreadedOpens bool
 	// NoPostedOpens makes every open wait for its reply (postopen.go);
 	// without the path cache none is posted anyway.

@@ -44,8 +44,8 @@ import (
 // CAP_CHOWN). Such a failure is logged, and the client then waits for
 // every metadata call for the rest of the session.
 //
-// As for the other posted calls, the process must have one thread and
-// an fd table and fs context of its own.
+// The process must have one thread (unlike a posted open, creation or
+// mkdir: threadorder.go) and an fd table and fs context of its own.
 
 // createdFile is a file a process created: the owner it was created with.
 type createdFile struct {

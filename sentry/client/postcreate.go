@@ -28,8 +28,9 @@ import (
 //
 // A posted creating open: open or openat with O_CREAT (flags among
 // postedCreateFlags) of a name whose absence the cache holds, creatable,
-// by a process with one thread whose fd table and fs context (the cwd a
-// relative path starts at) are its own, while nothing
+// by a process whose fd table and fs context (the cwd a relative path
+// starts at) are its own (of several threads: while every other
+// thread's call in flight is neutral, threadorder.go), while nothing
 // posted may change a directory (pathAnswerScope's dirs), is answered at
 // once with the lowest free fd below RLIMIT_NOFILE and posted with
 // Syscall.install_fd, as a posted read-only open (postopen.go): the
@@ -364,9 +365,18 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	default:
 		return 0, false
 	}
-	if flags&unix.O_CREAT == 0 || flags&^uint32(postedCreateFlags) != 0 || flags&unix.O_ACCMODE == unix.O_ACCMODE ||
-		!t.singleThreaded() {
+	if flags&unix.O_CREAT == 0 || flags&^uint32(postedCreateFlags) != 0 || flags&unix.O_ACCMODE == unix.O_ACCMODE {
 		return 0, false
+	}
+	// As for a read-only open: with several threads, while every other
+	// thread's call in flight is neutral (threadorder.go); the post is
+	// then marked after_posted.
+	p, ok := t.lockOpenOrder()
+	if !ok {
+		return 0, false
+	}
+	if p != nil {
+		defer p.callOrder.Unlock()
 	}
 	k, ok := t.creationKey(shape, args)
 	if !ok {

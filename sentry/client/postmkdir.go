@@ -16,8 +16,9 @@ import (
 // mount is writable and the caller may write and search the directory
 // (no EROFS, EACCES), and no mode makes a mkdir fail. It is answered 0
 // and posted, under the same conditions as a posted creating open
-// (postcreate.go: a process with one thread, whose fd table and fs
-// context are its own, nothing posted that may change a directory), and
+// (postcreate.go: a process whose fd table and fs context are its own,
+// of several threads while every other thread's call in flight is
+// neutral, nothing posted that may change a directory), and
 // sent with the next call. What it cannot know is what a posted creation cannot: a
 // full disk or quota, the directory's link limit (EMLINK), a failing
 // gofer, a change the server did not make within the lease's last
@@ -55,8 +56,17 @@ var mkdirShapes = existsShapes
 func (t *task) postMkdir(sysno uintptr, args [6]uint64) (errno unix.Errno, ok bool) {
 	shape, ok := mkdirShapes[sysno]
 	pc := t.c.pcache
-	if !ok || pc == nil || t.c.cfg.NoPostedOpens || t.c.cfg.NoPostedCreates || !t.singleThreaded() {
+	if !ok || pc == nil || t.c.cfg.NoPostedOpens || t.c.cfg.NoPostedCreates {
 		return 0, false
+	}
+	// As for a creation: with several threads, while every other
+	// thread's call in flight is neutral (threadorder.go).
+	p, ok := t.lockOpenOrder()
+	if !ok {
+		return 0, false
+	}
+	if p != nil {
+		defer p.callOrder.Unlock()
 	}
 	k, ok := t.creationKey(shape, args)
 	if !ok {

@@ -295,20 +295,15 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	threaded := !t.singleThreaded()
+	// Another thread's call in flight that is not neutral could take
+	// the fd number or change what the path names (threadorder.go).
+	p, ok := t.lockOpenOrder()
+	if !ok {
+		return 0, false
+	}
+	threaded := p != nil
 	if threaded {
-		// Another thread's call in flight that is not neutral could
-		// take the fd number or change what the path names
-		// (threadorder.go).
-		if !t.threadedPosting() || t.c.cfg.NoThreadedOpens || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
-			return 0, false
-		}
-		p := t.proc
-		p.callOrder.Lock()
 		defer p.callOrder.Unlock()
-		if !p.othersAllowOpenLocked() {
-			return 0, false
-		}
 	}
 	t.c.opens.revoking.RLock()
 	defer t.c.opens.revoking.RUnlock()

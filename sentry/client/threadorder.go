@@ -2,6 +2,8 @@ package client
 
 import (
 	"golang.org/x/sys/unix"
+
+	pb "github.com/runsc-decoupled/runsc-decoupled/proto/sentrypb"
 )
 
 // Answers for a process with several threads (docs/COMPATIBILITY.md,
@@ -21,9 +23,10 @@ import (
 //     (process.fdRemovals);
 //   - a description's offset: the read, write, lseek, getdents, sendfile,
 //     copy_file_range and splice calls naming it (process.offsetCalls);
-//   - for a posted open, any call but the neutral ones below: one making
-//     an fd could take the number the open picks, one renaming or
-//     removing could change what its path names;
+//   - for a posted open, creation or mkdir, any call but the neutral
+//     ones below (lockOpenOrder): one making an fd could take the number
+//     the open picks, one renaming or removing could change what its
+//     path names, a chdir or umask what it makes;
 //   - for a posted close or write behind, any call but those known to
 //     leave the fd table alone and to name no fd but one other than the
 //     closed or written one (neutralCall: a read or write, an epoll wait,
@@ -220,6 +223,30 @@ func (t *task) threadedPosting() bool { return !t.c.cfg.NoThreadedPosting }
 // p.callOrder is held.
 func (p *process) othersAllowOpenLocked() bool {
 	return p.otherCalls == 0
+}
+
+// lockOpenOrder is the thread check of a call that picks an fd or makes
+// a name (a posted open, creation or mkdir): with one thread it takes
+// nothing and allows; with several it allows while the server runs
+// posted calls in the order sent (FeatureAfterPosted), the
+// configuration lets such a process post opens, and every other
+// thread's call in flight is neutral (othersAllowOpenLocked), and then
+// holds p.callOrder, which the caller releases once it has posted what
+// it posts (p not nil).
+func (t *task) lockOpenOrder() (p *process, ok bool) {
+	if t.singleThreaded() {
+		return nil, true
+	}
+	if !t.threadedPosting() || t.c.cfg.NoThreadedOpens || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
+		return nil, false
+	}
+	p = t.proc
+	p.callOrder.Lock()
+	if !p.othersAllowOpenLocked() {
+		p.callOrder.Unlock()
+		return nil, false
+	}
+	return p, true
 }
 
 // othersAllowCloseLocked says that every call of another thread of p in

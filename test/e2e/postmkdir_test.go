@@ -90,10 +90,10 @@ func TestPostedMkdirTarCalls(t *testing.T) {
 // TestPostedMkdirServerKill runs testdata/postmkdir/mkdirs.c (a
 // directory made, made again, statted and given a file, now and then
 // removed and made anew) under do while the remote sentry is killed with
-// kill -9 three times and restarted on the same address: the mkdirs
-// posted and in flight are re-sent to the new server (the gofer's reply
-// cache answers one it made already), so the output and files are the
-// native ones.
+// kill -9 three times and restarted on the same address, with one thread
+// and with an idle second one: the mkdirs posted and in flight are
+// re-sent to the new server (the gofer's reply cache answers one it made
+// already), so the output and files are the native ones.
 func TestPostedMkdirServerKill(t *testing.T) {
 	tu.RequireRoot(t)
 	const dirs, kills = 3000, 3
@@ -101,42 +101,63 @@ func TestPostedMkdirServerKill(t *testing.T) {
 		m, _ := filepath.Glob(filepath.Join(dir, "t", "g*", "d*"))
 		return len(m)
 	}
-	log := serverKillRun(t, serverKill{
-		prog:  tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postmkdir", "mkdirs.c")),
-		args:  []string{strconv.Itoa(dirs)},
-		kills: kills,
-		// Kill once the program has made more directories since the
-		// last one.
-		ready:    func(dir string, k int) bool { return made(dir) >= k*dirs/(kills+1) },
-		progress: func(dir string) string { return fmt.Sprintf("%d directories", made(dir)) },
-	})
-	if posted := logInts(t, log, postedMkdirs)[0]; posted < dirs/2 {
-		t.Errorf("%d mkdirs posted of %d: the test tested little", posted, dirs)
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postmkdir", "mkdirs.c"))
+	// With an idle second thread, the posts are marked after_posted.
+	for _, words := range [][]string{nil, {"threads"}} {
+		t.Run(fmt.Sprint("words", words), func(t *testing.T) {
+			log := serverKillRun(t, serverKill{
+				prog:  prog,
+				args:  append([]string{strconv.Itoa(dirs)}, words...),
+				kills: kills,
+				// Kill once the program has made more directories
+				// since the last one.
+				ready:    func(dir string, k int) bool { return made(dir) >= k*dirs/(kills+1) },
+				progress: func(dir string) string { return fmt.Sprintf("%d directories", made(dir)) },
+			})
+			if posted := logInts(t, log, postedMkdirs)[0]; posted < dirs/2 {
+				t.Errorf("%d mkdirs posted of %d: the test tested little", posted, dirs)
+			}
+		})
 	}
 }
 
 // TestPostedMkdirOutput runs testdata/postmkdir/mkdirs.c natively and
-// under do, with posted creations and without: the same output (modes,
-// link counts, each EEXIST, ENOTEMPTY and ENOENT where Linux gives it),
-// and posted, every mkdir of a name missing from t is posted.
+// under do, with posted creations and without, with one thread and with
+// an idle second one: the same output (modes, link counts, each EEXIST,
+// ENOTEMPTY and ENOENT where Linux gives it), and posted, every mkdir
+// of a name missing from t is posted, and every creation of a directory's
+// file (the second thread's pause() is a call in flight that changes no
+// name and makes no fd: threadorder.go).
 func TestPostedMkdirOutput(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postmkdir", "mkdirs.c"))
 	const dirs = 50
-	want := runNatively(t, prog, strconv.Itoa(dirs))
 	for _, tc := range []struct {
-		name      string
-		flags     []string
-		minPosted int
+		name  string
+		flags []string
+		words []string
+		// posted says every mkdir of a missing name (all but t's,
+		// the removed ones' again) and every creation (a file in each
+		// directory) is posted; else none is.
+		posted bool
 	}{
-		{name: "posted", minPosted: dirs - 1 + dirs/5},
+		{name: "posted", posted: true},
 		{name: "waited", flags: []string{"--posted-creates=false"}},
+		{name: "posted, two threads", words: []string{"threads"}, posted: true},
+		{name: "two threads, opens waited", flags: []string{"--threaded-opens=false"}, words: []string{"threads"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, log := sandboxLogged(t, t.TempDir(), tc.flags, &want, prog, strconv.Itoa(dirs))
-			posted := logInts(t, log, postedMkdirs)[0]
-			if posted < tc.minPosted || (tc.minPosted == 0 && posted != 0) {
-				t.Errorf("%d mkdirs posted, want at least %d (none without)", posted, tc.minPosted)
+			argv := append([]string{prog, strconv.Itoa(dirs)}, tc.words...)
+			want := runNatively(t, argv...)
+			_, log := sandboxLogged(t, t.TempDir(), tc.flags, &want, argv...)
+			mkdirs, creates := logInts(t, log, postedMkdirs)[0], createsOf(t, string(log))
+			t.Logf("posted: %d mkdirs, %d creations", mkdirs, creates)
+			wantMkdirs, wantCreates := 0, 0
+			if tc.posted {
+				wantMkdirs, wantCreates = dirs-1+dirs/5, dirs
+			}
+			if mkdirs < wantMkdirs || creates < wantCreates || !tc.posted && mkdirs+creates != 0 {
+				t.Errorf("%d mkdirs and %d creations posted, want at least %d and %d (none without)", mkdirs, creates, wantMkdirs, wantCreates)
 			}
 		})
 	}

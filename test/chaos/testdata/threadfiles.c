@@ -7,10 +7,13 @@
 // new description (the read cache) and checking every line, and
 // appending a tagged line to a shared file every 10 rounds. The main
 // thread then checks the shared file (each writer's lines all there, in
-// its order) and prints what it found, and how many more fds the process
-// has open at the end than at its start (the pipe's ends and the pidfd:
-// a call re-sent after a kill that made its fd a second time leaves one
-// more).
+// its order); makes, while the poller still blocks, a directory d and N
+// in it (d/rROUND), each with a file holding a line (O_EXCL): as a Go
+// program's, the calls of its other thread in flight are neutral, so the
+// mkdirs and creations are posted; reads those files back; and prints
+// what it found, and how many more fds the process has open at the end
+// than at its start (the pipe's ends and the pidfd: a call re-sent after
+// a kill that made its fd a second time leaves one more).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -79,6 +83,38 @@ static void *writer(void *arg) {
 	return NULL;
 }
 
+// roundFiles makes d/rROUND/f for each round, holding its line, and
+// returns how many of them then read back as written (-1: a call
+// failed, said).
+static int roundFiles(void) {
+	char dir[32], path[40], line[64], got[64];
+	if (mkdir("d", 0755) != 0) {
+		perror("mkdir d");
+		return -1;
+	}
+	for (int r = 0; r < rounds; r++) {
+		snprintf(dir, sizeof dir, "d/r%04d", r);
+		snprintf(path, sizeof path, "%s/f", dir);
+		int n = snprintf(line, sizeof line, "main round %04d\n", r), f;
+		if (mkdir(dir, 0755) != 0 || (f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
+		    write(f, line, n) != n || close(f) != 0) {
+			printf("round %d: making %s failed (errno %d)\n", r, path, errno);
+			return -1;
+		}
+	}
+	int good = 0;
+	for (int r = 0; r < rounds; r++) {
+		snprintf(path, sizeof path, "d/r%04d/f", r);
+		int n = snprintf(line, sizeof line, "main round %04d\n", r);
+		int f = open(path, O_RDONLY | O_CLOEXEC);
+		if (f < 0)
+			continue;
+		good += read(f, got, sizeof got) == n && memcmp(got, line, n) == 0;
+		close(f);
+	}
+	return good;
+}
+
 // open_fds counts the process's open fds (what it inherited too: a
 // count is compared with the one at the start).
 static int open_fds(void) {
@@ -115,6 +151,7 @@ int main(int argc, char **argv) {
 	void *ra, *rb;
 	pthread_join(a, &ra);
 	pthread_join(b, &rb);
+	int made = roundFiles();
 	void *rp;
 	if (write(p[1], "x", 1) != 1 || pthread_join(pt, &rp) != 0 || rp != NULL) {
 		perror("poller");
@@ -134,7 +171,7 @@ int main(int argc, char **argv) {
 	}
 	if (in)
 		fclose(in);
-	printf("writers %s %s; shared: %d lines, %d out of order; %d more fds open\n", ra ? "failed" : "ok",
-	       rb ? "failed" : "ok", lines, order, open_fds() - fds_at_start);
+	printf("writers %s %s; shared: %d lines, %d out of order; round files: %d; %d more fds open\n",
+	       ra ? "failed" : "ok", rb ? "failed" : "ok", lines, order, made, open_fds() - fds_at_start);
 	return 0;
 }

@@ -9,8 +9,14 @@
 // recovery drops: the next group's mkdir waits and brings a new copy),
 // must print what a native run prints, also when the remote sentry is
 // killed and the mkdirs in flight are re-sent.
+//
+// usage: mkdirs [N [WORDS...]]: N directories (100); the words "quiet"
+// (no line a directory) and "threads" (a second thread, idle in pause()
+// all along, as a Go program's: the mkdirs and creations are posted
+// beside it too).
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +35,30 @@ static void expect(const char *what, int k, int rc, int want) {
     fail(what, k, want, got);
 }
 
+static void *idle(void *arg) {
+  (void)arg;
+  for (;;)
+    pause();
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   int n = argc > 1 ? atoi(argv[1]) : 100;
-  int quiet = argc > 2;
+  int quiet = 0;
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "quiet") == 0) {
+      quiet = 1;
+    } else if (strcmp(argv[i], "threads") == 0) {
+      pthread_t th;
+      if (pthread_create(&th, NULL, idle, NULL) != 0) {
+        printf("pthread_create failed\n");
+        return 1;
+      }
+    } else {
+      printf("unknown word %s\n", argv[i]);
+      return 2;
+    }
+  }
   struct stat st;
   umask(022);
   expect("mkdir t", -1, mkdir("t", 0755), 0);
