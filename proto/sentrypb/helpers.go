@@ -70,10 +70,18 @@ const (
 	// Syscall.after_posted only after the posted calls before it, so a
 	// process with several threads may post a close or write behind.
 	FeatureAfterPosted uint64 = 1 << 60
+	// FeatureAfterOthersPosted: a posted call marked
+	// Syscall.after_posted waits only for the posted calls before it
+	// of the other threads, not for its own thread's (which its worker
+	// ran in order already, though a run of attribute calls holds
+	// them unfinished until its next call), so a process with several
+	// threads may post chown, chmod and utimensat too. Only with
+	// FeatureAfterPosted.
+	FeatureAfterOthersPosted uint64 = 1 << 61
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.
-const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch | FeatureChannelPosted | FeatureLeasedCopy | FeatureChannelBatch | FeatureAfterPosted
+const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch | FeatureChannelPosted | FeatureLeasedCopy | FeatureChannelBatch | FeatureAfterPosted | FeatureAfterOthersPosted
 
 // BytesList returns ss as the protocol's repeated bytes fields hold them
 // (names, paths and arguments: any bytes, which a proto3 string could not

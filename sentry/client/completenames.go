@@ -173,6 +173,9 @@ func (t *task) keepMadeDir(sysno uintptr, args [6]uint64, reply *pb.Reply, at le
 		return
 	}
 	k, ok := t.pathKeyShaped(existsCall, shape, args)
+	if ok {
+		k.path, ok = dirPathKey(k.path)
+	}
 	if !ok {
 		return
 	}
@@ -181,6 +184,15 @@ func (t *task) keepMadeDir(sysno uintptr, args [6]uint64, reply *pb.Reply, at le
 		return
 	}
 	t.c.pcache.keepNamesCopy(k, mkdirMode(sysno, args)&^umask&0o700, reply, at)
+}
+
+// dirPathKey returns the path of a mkdir without its trailing slashes,
+// which name the directory Linux makes as the path without them does
+// (Go's os.MkdirAll spells the go command's work directories so), if
+// any is left but for "/".
+func dirPathKey(path string) (string, bool) {
+	p := strings.TrimRight(path, "/")
+	return p, p != ""
 }
 
 // mkdirMode is the mode argument of mkdir or mkdirat call sysno.

@@ -158,3 +158,23 @@ func TestCopyDirPath(t *testing.T) {
 		}
 	}
 }
+
+// TestDirPathKey: a mkdir's trailing slashes are dropped from its key;
+// nothing is left of "/".
+func TestDirPathKey(t *testing.T) {
+	for _, tc := range []struct {
+		path, want string
+		ok         bool
+	}{
+		{"a", "a", true},
+		{"a/", "a", true},
+		{"/tmp/go-build1/b010/", "/tmp/go-build1/b010", true},
+		{"a//", "a", true},
+		{"/", "", false},
+		{"//", "", false},
+	} {
+		if got, ok := dirPathKey(tc.path); got != tc.want || ok != tc.ok {
+			t.Errorf("dirPathKey(%q) = %q, %v; want %q, %v", tc.path, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -44,8 +44,9 @@ import (
 // CAP_CHOWN). Such a failure is logged, and the client then waits for
 // every metadata call for the rest of the session.
 //
-// The process must have one thread (unlike a posted open, creation or
-// mkdir: threadorder.go) and an fd table and fs context of its own.
+// As for the other posted calls, the process's fd table and fs context
+// must be its own; of several threads, it posts while every other
+// thread's call in flight is neutral (threadorder.go).
 
 // createdFile is a file a process created: the owner it was created with.
 type createdFile struct {
@@ -334,8 +335,21 @@ func (t *task) pipelineMeta(sysno uintptr, args [6]uint64) bool {
 	default:
 		return false
 	}
-	if !ok || (fd < 0 && name == "") || !t.singleThreaded() {
+	if !ok || (fd < 0 && name == "") {
 		return false
+	}
+	// With several threads, while every other thread's call in flight
+	// is neutral (threadorder.go): none renames or removes the name,
+	// closes the fd or changes the credentials. The server must not
+	// keep such a call, marked after_posted, waiting for its own
+	// thread's run of attribute calls, which waits for it
+	// (FeatureAfterOthersPosted).
+	p, ok := t.lockNeutralOthers(t.c.conn.serverHas(pb.FeatureAfterOthersPosted))
+	if !ok {
+		return false
+	}
+	if p != nil {
+		defer p.callOrder.Unlock()
 	}
 	var file uint64
 	if fd >= 0 {

@@ -326,11 +326,15 @@ func (ps *pipelineState) fsShared(pid int32) bool {
 
 // creationKey returns the missing-name key of the path of t's creation
 // call of shape shape, if the creation may be posted: a path without a
-// trailing slash, nothing posted in flight that may change a directory
+// trailing slash (a mkdir's, dir set, may have them: the key is the path
+// without them), nothing posted in flight that may change a directory
 // (pathAnswerScope's dirs), and an fs context (the cwd a relative path
 // starts at) no other process shares.
-func (t *task) creationKey(shape pathCallShape, args [6]uint64) (pathKey, bool) {
+func (t *task) creationKey(shape pathCallShape, args [6]uint64, dir bool) (pathKey, bool) {
 	k, ok := t.pathKeyShaped(missingCall, shape, args)
+	if ok && dir {
+		k.path, ok = dirPathKey(k.path)
+	}
 	if !ok || strings.HasSuffix(k.path, "/") {
 		return pathKey{}, false
 	}
@@ -378,7 +382,7 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if p != nil {
 		defer p.callOrder.Unlock()
 	}
-	k, ok := t.creationKey(shape, args)
+	k, ok := t.creationKey(shape, args, false)
 	if !ok {
 		return 0, false
 	}

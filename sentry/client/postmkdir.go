@@ -9,7 +9,8 @@ import (
 
 // Posted mkdir (docs/COMPATIBILITY.md, "Pipelined calls").
 //
-// A mkdir or mkdirat of a name whose absence the path cache holds,
+// A mkdir or mkdirat of a name (its path's trailing slashes dropped:
+// dirPathKey) whose absence the path cache holds,
 // creatable (an unlink's ENOENT under the server's lease, or a copy of
 // the complete names of the directory this client made:
 // completenames.go), is decided: the name is missing (no EEXIST), the
@@ -68,7 +69,7 @@ func (t *task) postMkdir(sysno uintptr, args [6]uint64) (errno unix.Errno, ok bo
 	if p != nil {
 		defer p.callOrder.Unlock()
 	}
-	k, ok := t.creationKey(shape, args)
+	k, ok := t.creationKey(shape, args, true)
 	if !ok {
 		return 0, false
 	}

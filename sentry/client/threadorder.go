@@ -234,10 +234,17 @@ func (p *process) othersAllowOpenLocked() bool {
 // holds p.callOrder, which the caller releases once it has posted what
 // it posts (p not nil).
 func (t *task) lockOpenOrder() (p *process, ok bool) {
+	return t.lockNeutralOthers(!t.c.cfg.NoThreadedOpens)
+}
+
+// lockNeutralOthers is lockOpenOrder for a posted call the configuration
+// allows (allowed) in a process of several threads: a metadata call's
+// (metapipe.go) too.
+func (t *task) lockNeutralOthers(allowed bool) (p *process, ok bool) {
 	if t.singleThreaded() {
 		return nil, true
 	}
-	if !t.threadedPosting() || t.c.cfg.NoThreadedOpens || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
+	if !allowed || !t.threadedPosting() || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
 		return nil, false
 	}
 	p = t.proc

@@ -11,8 +11,25 @@ import (
 
 // TestAfterPostedWaitsForEarlierPosted: a posted call marked
 // after_posted (a close a process with several threads posted) runs
-// only once the posted calls that arrived before it have finished.
+// only once the posted calls of other threads that arrived before it
+// have finished; one of its own thread's (which its worker ran before
+// it, held unfinished by a run of attribute calls) it does not wait for.
 func TestAfterPostedWaitsForEarlierPosted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// earlierTid is the thread of the unfinished earlier posted
+		// call; waits says the close waits for it.
+		earlierTid int32
+		waits      bool
+	}{
+		{name: "another thread's", earlierTid: 2, waits: true},
+		{name: "its own thread's", earlierTid: 1, waits: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testAfterPosted(t, tc.earlierTid, tc.waits) })
+	}
+}
+
+func testAfterPosted(t *testing.T, earlierTid int32, waits bool) {
 	e := started(t)
 	m := e.mem
 	c := func() *client {
@@ -41,10 +58,10 @@ func TestAfterPostedWaitsForEarlierPosted(t *testing.T) {
 		t.Fatalf("open: %v", unix.Errno(r.Errno))
 	}
 	fd := uint64(r.Ret)
-	// An unfinished posted call of the open's seq stands for another
-	// thread's posted call sent before the close.
+	// An unfinished posted call of the open's seq stands for a posted
+	// call of thread earlierTid sent before the close.
 	c.k.Mu.Lock()
-	c.notePostedLocked(r.Seq)
+	c.notePostedLocked(r.Seq, earlierTid)
 	c.k.Mu.Unlock()
 	call := &sentrypb.Call{Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
 		Sysno: unix.SYS_CLOSE, Args: []uint64{fd, 0, 0, 0, 0, 0}, Posted: true, AfterPosted: true}}}
@@ -53,6 +70,18 @@ func TestAfterPostedWaitsForEarlierPosted(t *testing.T) {
 	}
 	if err := e.conn.SendPosted(); err != nil {
 		t.Fatal(err)
+	}
+	if !waits {
+		if !until(func() bool { return !waiting(call.Seq) }, 10*time.Second) {
+			t.Fatal("the posted close marked after_posted waits for an earlier posted call of its own thread")
+		}
+		// A waited call waits for every earlier posted call, its own
+		// thread's too.
+		c.k.Mu.Lock()
+		c.postedFinishedLocked(r.Seq)
+		c.k.Mu.Unlock()
+		e.fails(unix.EBADF, 1, unix.SYS_FCNTL, fd, unix.F_GETFD)
+		return
 	}
 	if !until(func() bool { return waiting(call.Seq) }, 10*time.Second) {
 		t.Fatal("the posted close marked after_posted was never seen waiting: it ran before the earlier posted call")

@@ -311,7 +311,7 @@ func (c *client) queuePostedBatch(sess *session, calls []*sentrypb.Call) (start 
 		}
 		tc := c.callsOfLocked(t)
 		tc.queue = append(tc.queue, call)
-		c.notePostedLocked(call.Seq)
+		c.notePostedLocked(call.Seq, call.Tid)
 		c.wakeRunsLocked()
 		if !tc.running {
 			tc.running = true

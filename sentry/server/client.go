@@ -65,10 +65,12 @@ type client struct {
 	runWake                    *sync.Cond
 	runsWaiting, postedWaiters int
 	// postedOut holds the seqs of the posted calls (Syscall.posted) that
-	// arrived and have not finished; a waited call of a thread waits
-	// until none below its seq is left (posted.go). postedDone (on k.Mu)
-	// is signalled when one finishes or the client is destroyed.
-	postedOut  map[uint64]struct{}
+	// arrived and have not finished, with their threads' tids; a waited
+	// call of a thread waits until none below its seq is left, a posted
+	// one marked after_posted until none of another thread's (posted.go).
+	// postedDone (on k.Mu) is signalled when one finishes or the client
+	// is destroyed.
+	postedOut  map[uint64]int32
 	postedDone *sync.Cond
 	// calls holds each thread's dispatch record, made at its first call
 	// (callsOfLocked); a record whose thread the kernel no longer has is
@@ -446,7 +448,7 @@ func (c *client) enqueueCall(call *sentrypb.Call, runHere bool) {
 	tc := c.callsOfLocked(t)
 	tc.queue = append(tc.queue, call)
 	if isPosted(call) {
-		c.notePostedLocked(call.Seq)
+		c.notePostedLocked(call.Seq, call.Tid)
 	}
 	c.wakeRunsLocked()
 	if !tc.running {
@@ -581,8 +583,15 @@ func (c *client) threadWorker(t *kernel.Thread, tc *threadCalls, borrowed bool) 
 		if (!posted || afterPosted(call)) && !inlineCall(call) {
 			// The session's calls are applied in order: not before the
 			// posted calls of other threads that came first. (An
-			// Interrupt meanwhile closes intr.)
-			c.awaitPostedLocked(call.Seq)
+			// Interrupt meanwhile closes intr.) A posted one's own
+			// thread's ran before it on this worker: one still
+			// unfinished is held in the run this call may go on with
+			// (attrrun.go), which waits for it.
+			var own int32
+			if posted {
+				own = call.Tid
+			}
+			c.awaitPostedLocked(call.Seq, own)
 		}
 		killed := t.Killed
 		k.Mu.Unlock()

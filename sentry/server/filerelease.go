@@ -38,7 +38,7 @@ func (c *client) enqueueFileRelease(call *sentrypb.Call) {
 	}
 	k.Workers.Add(1)
 	if posted {
-		c.notePostedLocked(call.Seq)
+		c.notePostedLocked(call.Seq, call.Tid)
 	}
 	k.Mu.Unlock()
 	go func() {

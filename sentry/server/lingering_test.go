@@ -75,7 +75,7 @@ func runPosted(fc *client, calls []*sentrypb.Call) {
 	tcs := fc.callsOfLocked(th)
 	for _, c := range calls {
 		tcs.queue = append(tcs.queue, c)
-		fc.notePostedLocked(c.Seq)
+		fc.notePostedLocked(c.Seq, 0)
 	}
 	tcs.running = true
 	k.Workers.Add(1)

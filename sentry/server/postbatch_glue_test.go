@@ -83,7 +83,7 @@ func TestPostedRepliesHeld(t *testing.T) {
 				c := call(seq, seq < 4)
 				tcs.queue = append(tcs.queue, c)
 				if seq < 4 {
-					fc.notePostedLocked(seq)
+					fc.notePostedLocked(seq, 0)
 				}
 			}
 			tcs.running = true
@@ -189,7 +189,7 @@ func TestPostedBatchRecordsOnce(t *testing.T) {
 			for seq := uint64(1); seq <= calls; seq++ {
 				tcs.queue = append(tcs.queue, &sentrypb.Call{Seq: seq, Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
 					Sysno: unix.SYS_UMASK, Args: []uint64{seq & 0o777, 0, 0, 0, 0, 0}, Posted: true}}})
-				fc.notePostedLocked(seq)
+				fc.notePostedLocked(seq, 0)
 			}
 			tcs.running = true
 			k.Workers.Add(1)

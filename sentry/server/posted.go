@@ -60,16 +60,16 @@ func afterPosted(call *sentrypb.Call) bool {
 	return ok && sc.Syscall.GetAfterPosted()
 }
 
-// notePostedLocked records that the posted call seq arrived.
-// Precondition: c.k.Mu is held.
-func (c *client) notePostedLocked(seq uint64) {
+// notePostedLocked records that the posted call seq of thread tid
+// arrived. Precondition: c.k.Mu is held.
+func (c *client) notePostedLocked(seq uint64, tid int32) {
 	if c.postedOut == nil {
-		c.postedOut = make(map[uint64]struct{})
+		c.postedOut = make(map[uint64]int32)
 	}
 	if c.postedDone == nil {
 		c.postedDone = sync.NewCond(&c.k.Mu)
 	}
-	c.postedOut[seq] = struct{}{}
+	c.postedOut[seq] = tid
 }
 
 // postedFinishedLocked records that the posted call seq finished.
@@ -79,11 +79,11 @@ func (c *client) postedFinishedLocked(seq uint64) {
 	c.postedDone.Broadcast()
 }
 
-// awaitPostedLocked waits until no posted call below seq is unfinished,
-// or the client is destroyed. Precondition: c.k.Mu is held (released
-// while waiting).
-func (c *client) awaitPostedLocked(seq uint64) {
-	for !c.k.Destroyed && c.postedBelowLocked(seq) {
+// awaitPostedLocked waits until no posted call below seq is unfinished
+// but thread own's (0: none excepted), or the client is destroyed.
+// Precondition: c.k.Mu is held (released while waiting).
+func (c *client) awaitPostedLocked(seq uint64, own int32) {
+	for !c.k.Destroyed && c.postedBelowLocked(seq, own) {
 		// A run of attribute calls waiting for its thread's next
 		// call ends: this call may observe the file. A posted run's
 		// change goes to the gofer now, not with a call to come.
@@ -95,9 +95,9 @@ func (c *client) awaitPostedLocked(seq uint64) {
 	}
 }
 
-func (c *client) postedBelowLocked(seq uint64) bool {
-	for s := range c.postedOut {
-		if s < seq {
+func (c *client) postedBelowLocked(seq uint64, own int32) bool {
+	for s, tid := range c.postedOut {
+		if s < seq && (own == 0 || tid != own) {
 			return true
 		}
 	}

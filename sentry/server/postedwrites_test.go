@@ -155,7 +155,7 @@ func runPostedWrites(fc *client, seq *uint64, open bool, writes []string, pwrite
 		*seq++
 		tcs.queue = append(tcs.queue, &sentrypb.Call{Seq: *seq, Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: s}})
 		if s.Posted {
-			fc.notePostedLocked(*seq)
+			fc.notePostedLocked(*seq, 0)
 		}
 	}
 	tcs.running = true

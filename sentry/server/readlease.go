@@ -256,7 +256,7 @@ func (c *client) leaseAcked(m *sentrypb.LeaseRevoked) {
 	}
 	go func() {
 		k.Mu.Lock()
-		c.awaitPostedLocked(last + 1)
+		c.awaitPostedLocked(last+1, 0)
 		k.Mu.Unlock()
 		k.LeaseHolder.Acked(m.Epoch)
 	}()

@@ -145,7 +145,7 @@ func TestSpareTaskOfResults(t *testing.T) {
 			for seq := uint64(1); seq <= 3; seq++ {
 				tcs.queue = append(tcs.queue, &sentrypb.Call{Seq: seq, Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: &sentrypb.Syscall{
 					Sysno: unix.SYS_UMASK, Args: []uint64{0o22, 0, 0, 0, 0, 0}, Posted: true, ReplyCanWait: true}}})
-				fc.notePostedLocked(seq)
+				fc.notePostedLocked(seq, 0)
 			}
 			tcs.running = true
 			k.Workers.Add(1)
@@ -204,7 +204,7 @@ func TestSpareTask(t *testing.T) {
 					seq++
 					tcs.queue = append(tcs.queue, &sentrypb.Call{Seq: seq, Tid: 1, Op: &sentrypb.Call_Syscall{Syscall: s}})
 					if s.Posted {
-						fc.notePostedLocked(seq)
+						fc.notePostedLocked(seq, 0)
 					}
 				}
 				tcs.running = true

@@ -91,7 +91,8 @@ func TestPostedMkdirTarCalls(t *testing.T) {
 // directory made, made again, statted and given a file, now and then
 // removed and made anew) under do while the remote sentry is killed with
 // kill -9 three times and restarted on the same address, with one thread
-// and with an idle second one: the mkdirs posted and in flight are
+// and with an idle second one (and mkdirs spelt with a trailing slash):
+// the mkdirs posted and in flight are
 // re-sent to the new server (the gofer's reply cache answers one it made
 // already), so the output and files are the native ones.
 func TestPostedMkdirServerKill(t *testing.T) {
@@ -102,8 +103,9 @@ func TestPostedMkdirServerKill(t *testing.T) {
 		return len(m)
 	}
 	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postmkdir", "mkdirs.c"))
-	// With an idle second thread, the posts are marked after_posted.
-	for _, words := range [][]string{nil, {"threads"}} {
+	// With an idle second thread, the posts are marked after_posted;
+	// the trailing slashes' mkdirs are posted too.
+	for _, words := range [][]string{nil, {"threads", "slash"}} {
 		t.Run(fmt.Sprint("words", words), func(t *testing.T) {
 			log := serverKillRun(t, serverKill{
 				prog:  prog,
@@ -144,6 +146,9 @@ func TestPostedMkdirOutput(t *testing.T) {
 		{name: "posted", posted: true},
 		{name: "waited", flags: []string{"--posted-creates=false"}},
 		{name: "posted, two threads", words: []string{"threads"}, posted: true},
+		// A mkdir's trailing slash names the directory the path
+		// without it does: its copy of names is kept under that.
+		{name: "posted, trailing slashes", words: []string{"slash"}, posted: true},
 		{name: "two threads, opens waited", flags: []string{"--threaded-opens=false"}, words: []string{"threads"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,5 +192,31 @@ func TestPostedMkdirPermission(t *testing.T) {
 	// posted.
 	if counts["mkdir cached"] != 3 || counts["mkdir posted"] != 1 {
 		t.Errorf("mkdirs in the directory: %d answered on the client, %d posted; want 3 and 1", counts["mkdir cached"], counts["mkdir posted"])
+	}
+}
+
+// TestPostedMetadataThreads runs testdata/postmkdir/mkdirs.c's "touch"
+// (each directory's file, once written, given a mode and times by name,
+// then statted) natively and under do, with one thread and with an idle
+// second one: the same output, and every chmod and utimensat of a file the
+// process created is posted (sentry/client/metapipe.go), beside the
+// second thread's pause() too (threadorder.go); before, a process of
+// several threads waited for each.
+func TestPostedMetadataThreads(t *testing.T) {
+	tu.RequireRoot(t)
+	prog := tu.StaticProgramFile(t, t.TempDir(), filepath.Join("testdata", "postmkdir", "mkdirs.c"))
+	const dirs = 40
+	for _, words := range [][]string{{"touch"}, {"touch", "threads"}} {
+		t.Run(fmt.Sprint(words), func(t *testing.T) {
+			argv := append([]string{prog, strconv.Itoa(dirs)}, words...)
+			want := runNatively(t, argv...)
+			got, _, counts := stracedRun(t, t.TempDir(), nil, "t/", argv...)
+			compare(t, want, got)
+			t.Logf("chmod posted %d, forwarded %d; utimensat posted %d, forwarded %d",
+				counts["chmod posted"], counts["chmod forwarded"], counts["utimensat posted"], counts["utimensat forwarded"])
+			if counts["chmod posted"] != dirs || counts["utimensat posted"] != dirs {
+				t.Errorf("%d chmods and %d utimensats posted, want %d each", counts["chmod posted"], counts["utimensat posted"], dirs)
+			}
+		})
 	}
 }

@@ -8,9 +8,10 @@
 // appending a tagged line to a shared file every 10 rounds. The main
 // thread then checks the shared file (each writer's lines all there, in
 // its order); makes, while the poller still blocks, a directory d and N
-// in it (d/rROUND), each with a file holding a line (O_EXCL): as a Go
-// program's, the calls of its other thread in flight are neutral, so the
-// mkdirs and creations are posted; reads those files back; and prints
+// in it (d/rROUND), each with a file holding a line (O_EXCL), given mode
+// 0640 and fixed times by name: as a Go program's, the calls of its
+// other thread in flight are neutral, so the mkdirs, creations, chmods
+// and utimensats are posted; reads those files back and stats them; and prints
 // what it found, and how many more fds the process has open at the end
 // than at its start (the pipe's ends and the pidfd: a call re-sent after
 // a kill that made its fd a second time leaves one more).
@@ -96,8 +97,10 @@ static int roundFiles(void) {
 		snprintf(dir, sizeof dir, "d/r%04d", r);
 		snprintf(path, sizeof path, "%s/f", dir);
 		int n = snprintf(line, sizeof line, "main round %04d\n", r), f;
+		struct timespec times[2] = {{.tv_sec = 1000000 + r}, {.tv_sec = 2000000 + r}};
 		if (mkdir(dir, 0755) != 0 || (f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
-		    write(f, line, n) != n || close(f) != 0) {
+		    write(f, line, n) != n || close(f) != 0 || chmod(path, 0640) != 0 ||
+		    utimensat(AT_FDCWD, path, times, 0) != 0) {
 			printf("round %d: making %s failed (errno %d)\n", r, path, errno);
 			return -1;
 		}
@@ -106,6 +109,9 @@ static int roundFiles(void) {
 	for (int r = 0; r < rounds; r++) {
 		snprintf(path, sizeof path, "d/r%04d/f", r);
 		int n = snprintf(line, sizeof line, "main round %04d\n", r);
+		struct stat st;
+		if (stat(path, &st) != 0 || (st.st_mode & 07777) != 0640 || st.st_mtime != 2000000 + r)
+			continue;
 		int f = open(path, O_RDONLY | O_CLOEXEC);
 		if (f < 0)
 			continue;

@@ -11,9 +11,13 @@
 // killed and the mkdirs in flight are re-sent.
 //
 // usage: mkdirs [N [WORDS...]]: N directories (100); the words "quiet"
-// (no line a directory) and "threads" (a second thread, idle in pause()
+// (no line a directory), "threads" (a second thread, idle in pause()
 // all along, as a Go program's: the mkdirs and creations are posted
-// beside it too).
+// beside it too), "slash" (each t/g<j>/d<k> made as "t/g<j>/d<k>/",
+// as Go's os.MkdirAll spells the go command's work directories) and
+// "touch" (each directory's file given mode 0640 and fixed times by
+// name once written, as the go command its cache's entries; posted, the
+// file being the process's: its line says its mode and mtime).
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -44,10 +48,14 @@ static void *idle(void *arg) {
 
 int main(int argc, char **argv) {
   int n = argc > 1 ? atoi(argv[1]) : 100;
-  int quiet = 0;
+  int quiet = 0, slash = 0, touch = 0;
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "quiet") == 0) {
       quiet = 1;
+    } else if (strcmp(argv[i], "slash") == 0) {
+      slash = 1;
+    } else if (strcmp(argv[i], "touch") == 0) {
+      touch = 1;
     } else if (strcmp(argv[i], "threads") == 0) {
       pthread_t th;
       if (pthread_create(&th, NULL, idle, NULL) != 0) {
@@ -71,7 +79,9 @@ int main(int argc, char **argv) {
     snprintf(dir, sizeof dir, "%s/d%d", group, k);
     snprintf(path, sizeof path, "%s/f", dir);
     int mode = k % 3 == 2 ? 0700 : 0755;
-    expect("mkdir", k, mkdir(dir, mode), 0);
+    char made[72];
+    snprintf(made, sizeof made, slash ? "%s/" : "%s", dir);
+    expect("mkdir", k, mkdir(made, mode), 0);
     expect("mkdir again", k, mkdir(dir, 0777), EEXIST);
     expect("stat group", k, stat(groupSlash, &st), 0);
     expect("stat dir", k, stat(dir, &st), 0);
@@ -85,6 +95,15 @@ int main(int argc, char **argv) {
     int len = snprintf(line, sizeof line, "%d\n", k);
     if (write(fd, line, len) != len || close(fd) != 0)
       fail("write", k, 0, errno);
+    if (touch) {
+      struct timespec times[2] = {{.tv_sec = 1000000 + k}, {.tv_sec = 2000000 + k}};
+      struct stat fst;
+      expect("chmod file", k, chmod(path, 0640), 0);
+      expect("utimensat file", k, utimensat(AT_FDCWD, path, times, 0), 0);
+      expect("stat file", k, stat(path, &fst), 0);
+      if (!quiet)
+        printf("d%d/f: mode %o, mtime %ld\n", k, (int)(fst.st_mode & 07777), (long)fst.st_mtime);
+    }
     if (k % 5 == 4) {
       expect("rmdir full", k, rmdir(dir), ENOTEMPTY);
       expect("unlink file", k, unlink(path), 0);
