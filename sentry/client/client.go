@@ -450,7 +450,18 @@ func getPlatform(name string, opts platform.Options) (gvplatform.Platform, error
 // Run runs the application described by cfg against the remote sentry at
 // cfg.Server and returns its Linux wait status.
 func Run(ctx context.Context, cfg Config) (int, error) {
-	// The clock's calibration first: it is ready firstUpdateAfter later,
+	lg := cfg.Log
+	if lg == nil {
+		if cfg.Strace {
+			lg = hclog.New(&hclog.LoggerOptions{Name: "client", Output: os.Stderr, Level: hclog.Info})
+		} else {
+			lg = hclog.NewNullLogger()
+		}
+	}
+	// gVisor's log goes to lg before the calibration logs "ready" (on
+	// stderr, in the application's output, if it came first).
+	platform.SetLogger(lg)
+	// The clock's calibration next: it is ready firstUpdateAfter later,
 	// before the start-up below ends and the application reads the
 	// clock (clock.go).
 	appClock.begin()
@@ -474,18 +485,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		randRead(b[:])
 		cfg.ClientID = fmt.Sprintf("client-%x", b)
 	}
-	lg := cfg.Log
-	if lg == nil {
-		if cfg.Strace {
-			lg = hclog.New(&hclog.LoggerOptions{Name: "client", Output: os.Stderr, Level: hclog.Info})
-		} else {
-			lg = hclog.NewNullLogger()
-		}
-	}
 	if len(cfg.Argv) == 0 {
 		return 0, errors.New("client: empty argv")
 	}
-	platform.SetLogger(lg)
 
 	plat, err := getPlatform(cfg.Platform, platform.Options{NoSyscallPatching: cfg.NoSyscallPatching, FastPath: cfg.FastPath})
 	if err != nil {

@@ -177,7 +177,8 @@ int main(void) { puts("ready"); fflush(stdout); for (;;) pause(); }
 			for round := 0; round < 4; round++ {
 				tmp := t.TempDir()
 				cmd, out := doIn(t, tmp, nil, tc.script)
-				waitFor(t, func() bool { return strings.Contains(out.String(), "ready") })
+				// The application's line, not a log line's word.
+				waitFor(t, func() bool { return strings.Contains("\n"+out.String(), "\nready\n") })
 				cmd.Process.Signal(tc.sig)
 				if code := waitExit(t, cmd); code != tc.wantExit || out.String() != tc.wantOut {
 					t.Fatalf("round %d: exit %d output %q; want %d %q", round, code, out.String(), tc.wantExit, tc.wantOut)
