@@ -19,7 +19,11 @@ import (
 // An open with O_CREAT for writing (waited for) starts a copy of its
 // file (startOwned): the file is empty if the open created it, and the
 // server then holds a claim to an owned lease for the description (no
-// message). The client applies its writes
+// message). A posted creation (postcreate.go), whose file is new and
+// empty, starts its copy at the post, under the provisional description
+// until the reply names the server's (settleOwnedLocked); it asks for
+// the lease itself (Syscall.owned_wanted), and the server claims it
+// then, before the writes behind posted after it. The client applies its writes
 // through the description to the copy as it writes them behind, and
 // posts them with Syscall.owned_write, which keeps the claim. The copy
 // answers nothing until an owned ReadLease (ReadLease.owned) whose size
@@ -141,9 +145,6 @@ func (rc *readCache) startCopy(desc uint64, l *pb.ReadLease, at leaseStamp) {
 	rc.ownedCount.Store(int32(len(rc.owned)))
 	if l != nil && l.Owned && l.Id != 0 && l.File == desc && at.gen == rc.gen {
 		rc.grantOwnedLocked(l, at)
-		if o := rc.owned[desc]; o.lease != 0 && len(l.Stat) == (*linux.Stat)(nil).SizeBytes() {
-			o.stat = l.Stat
-		}
 	}
 }
 
@@ -156,12 +157,52 @@ func (rc *readCache) grantOwnedLocked(l *pb.ReadLease, at leaseStamp) {
 		return
 	}
 	o.lease, o.expires = l.Id, at.sent.Add(time.Duration(l.TtlMs)*time.Millisecond)
+	if len(l.Stat) == (*linux.Stat)(nil).SizeBytes() {
+		// A creating open's (its file's size is the lease's: nothing
+		// was written since).
+		o.stat = l.Stat
+	}
 	rc.grants.Add(1)
 }
 
-// dropOwnedLocked forgets the copy of description desc. Precondition:
-// rc.mu.
+// ownedOfLocked returns the copy of description desc (nil: none): a
+// posted creation's provisional description's is its server's once the
+// reply named it (settleOwnedLocked), though a thread may have taken the
+// provisional id from the fd table just before. Precondition: rc.mu.
+func (rc *readCache) ownedOfLocked(desc uint64) *ownedFile {
+	if o := rc.owned[desc]; o != nil || desc&provisionalDesc == 0 {
+		return o
+	}
+	if real := rc.provisional[desc]; real != 0 {
+		return rc.owned[real]
+	}
+	return nil
+}
+
+// settleOwnedLocked moves the copy of a posted creation's provisional
+// description prov to real, the server's (0: the creation failed, the
+// copy goes). Precondition: rc.mu.
+func (rc *readCache) settleOwnedLocked(prov, real uint64) {
+	o := rc.owned[prov]
+	if o == nil {
+		return
+	}
+	if _, taken := rc.owned[real]; real == 0 || taken {
+		rc.dropOwnedLocked(prov)
+		return
+	}
+	delete(rc.owned, prov)
+	rc.owned[real] = o
+}
+
+// dropOwnedLocked forgets the copy of description desc (a provisional
+// one's: its server's once settled). Precondition: rc.mu.
 func (rc *readCache) dropOwnedLocked(desc uint64) {
+	if o := rc.owned[desc]; o == nil && desc&provisionalDesc != 0 {
+		if real := rc.provisional[desc]; real != 0 {
+			desc = real
+		}
+	}
 	if o, ok := rc.owned[desc]; ok {
 		rc.ownedBytes -= len(o.data)
 		delete(rc.owned, desc)
@@ -210,7 +251,7 @@ func (rc *readCache) revokeOwnedLocked(ids []uint64) {
 // without a reply. A lease that lapsed is forgotten (the copy stays for
 // the next lseek to ask again). Precondition: rc.mu.
 func (rc *readCache) ownedLiveLocked(desc uint64, handle string) *ownedFile {
-	o := rc.owned[desc]
+	o := rc.ownedOfLocked(desc)
 	if o == nil || o.lease == 0 {
 		return nil
 	}
@@ -383,7 +424,7 @@ func (t *task) ownedLseek(desc uint64, pf pipeFile, fd int32, off int64, whence 
 func (t *task) ownedSeek(desc uint64, fd int32, off int64) bool {
 	rc := t.c.rcache
 	rc.mu.Lock()
-	o := rc.owned[desc]
+	o := rc.ownedOfLocked(desc)
 	if o == nil {
 		rc.mu.Unlock()
 		return false
@@ -427,7 +468,7 @@ func (t *task) ownedWrite(desc uint64, fd int32, positional bool, args [6]uint64
 // description desc, if it has one, and reports whether it did; a copy
 // that would grow past its bounds is dropped. Precondition: rc.mu.
 func (rc *readCache) applyOwnedLocked(desc uint64, positional bool, pos int64, data []byte) bool {
-	o := rc.owned[desc]
+	o := rc.ownedOfLocked(desc)
 	if o == nil {
 		return false
 	}
@@ -530,7 +571,7 @@ func (t *task) dropOwnedBeforeForward(sysno uintptr, args [6]uint64) (ownedWante
 		if desc, sole := t.c.ids.soleFD(t.proc.pid, int32(args[0])); sole {
 			rc.mu.Lock()
 			defer rc.mu.Unlock()
-			o := rc.owned[desc]
+			o := rc.ownedOfLocked(desc)
 			return o != nil && (o.lease == 0 || !rc.renewal.live(o.expires, time.Now()))
 		}
 	}
@@ -553,7 +594,7 @@ func (t *task) ownedForwarded(sysno uintptr, fd int32, r *pb.Reply) {
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	o := rc.owned[desc]
+	o := rc.ownedOfLocked(desc)
 	switch {
 	case o == nil:
 	case sysno == unix.SYS_LSEEK:

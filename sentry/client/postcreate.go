@@ -432,10 +432,19 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 		open: postedOpen{table: table, fd: fd, desc: prov, stamp: t.c.rcache.stamp()},
 		dir:  dir, parentKey: parentKey, parentWanted: parentWanted, pathStamp: pc.stamp(), path: k.path,
 	}
+	// The file is new and empty: its copy starts now (ownedfile.go),
+	// so that the description's writes behind go into it from the
+	// first; the reply brings the owned lease, which holds if nothing
+	// was written meanwhile (the lease's size is the creation's), else
+	// the first lseek or read asks for it again.
+	owned := t.ownedOpenWanted(sysno, args)
+	if owned {
+		t.c.rcache.startCopy(prov, nil, leaseStamp{})
+	}
 	inputs := sysabi.Inputs(sysno, args, appMemory{t})
 	call := &pb.Call{Tid: t.tid, Op: &pb.Call_Syscall{Syscall: &pb.Syscall{
 		Sysno: int32(sysno), Args: args[:], Inputs: toPBRegions(inputs), Posted: true,
-		InstallFd: &fd, PathLeaseWanted: parentWanted,
+		InstallFd: &fd, PathLeaseWanted: parentWanted, OwnedWanted: owned,
 	}}}
 	if !t.c.conn.Post(call, func(r *pb.Reply) { t.c.createDone(pcr, r) }) {
 		// Recovering: the open waits as usual.

@@ -697,11 +697,17 @@ func (c *client) openDone(po postedOpen, r *pb.Reply) {
 		real = r.GetOpenedFile()
 	}
 	c.opens.setToken(real, po.desc, c.opens.tokenOf(po.desc))
-	if opened && real != 0 && r.Lease != nil {
+	// A posted creation's owned lease is of the copy settleOpen moves
+	// to real.
+	owned := r.GetLease().GetOwned()
+	if opened && real != 0 && r.Lease != nil && !owned {
 		c.rcache.grant(r.Lease, po.stamp)
 		c.noteLease(r.Lease)
 	}
 	c.rcache.settleOpen(po.desc, real)
+	if opened && real != 0 && owned {
+		c.rcache.grant(r.Lease, po.stamp)
+	}
 	c.pcache.settleOpen(po.desc, real)
 	c.pipe.settleSetfl(po.desc, real) // before the fd names real
 	c.ids.settleOpen(po.table, po.fd, po.desc, real, opened)
@@ -766,14 +772,16 @@ func (rc *readCache) currentLocked(desc uint64) (uint64, bool) {
 }
 
 // settleOpen moves the state of provisional description prov to real,
-// the server's (0: the open failed): its lease attachment, and its
-// posted lseeks' count and offset.
+// the server's (0: the open failed): its lease attachment, a posted
+// creation's owned copy (ownedfile.go), and its posted lseeks' count and
+// offset.
 func (rc *readCache) settleOpen(prov, real uint64) {
 	if rc == nil {
 		return
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	rc.settleOwnedLocked(prov, real)
 	if real == 0 {
 		delete(rc.provisional, prov)
 	} else if _, ok := rc.provisional[prov]; ok {

@@ -501,11 +501,20 @@ var ownedOpenCalls = map[int32]bool{unix.SYS_OPEN: true, unix.SYS_OPENAT: true, 
 // claimOwnedLease makes the claim of c's new description fd, whose open
 // created its file, to an owned lease (readlease.BeginOwned: no message):
 // a regular gofer file opened for writing (not O_APPEND, O_DIRECT,
-// O_SYNC, O_DSYNC) by a call the client did not post. The file is empty
-// and nothing else has it open: the creation made the inode, and an open
-// of it by anyone since voids the claim (ownedFileOpened).
+// O_SYNC, O_DSYNC) by a call the client did not post (a posted one's
+// claim is made when it asks for the lease: grantOwnedLease). The file
+// is empty and nothing else has it open: the creation made the inode,
+// and an open of it by anyone since voids the claim (ownedFileOpened).
 func claimOwnedLease(k *kernel.Kernel, c *kernel.Task, fd int32) {
-	if c.Posted || !ownedOpenCalls[c.Sysno] {
+	if c.Posted {
+		return
+	}
+	claimOwned(k, c, fd)
+}
+
+// claimOwned is claimOwnedLease for a waited or posted creation.
+func claimOwned(k *kernel.Kernel, c *kernel.Task, fd int32) {
+	if !ownedOpenCalls[c.Sysno] {
 		return
 	}
 	f, g, d, ok := leaseTarget(c, fd)
@@ -542,6 +551,13 @@ func grantOwnedLease(k *kernel.Kernel, c *kernel.Task, ret int64) {
 			return
 		}
 		fd = int32(ret)
+		if c.Posted {
+			// A posted creation asks for the lease (a waited one
+			// claimed it with its read lease): the client's copy
+			// started at the post, and its writes behind, owned
+			// writes, come after this.
+			claimOwned(k, c, fd)
+		}
 	}
 	f, g, _, ok := leaseTarget(c, fd)
 	if !ok {

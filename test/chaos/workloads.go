@@ -498,8 +498,10 @@ ls | od -An -tx1; wc -l < "$f"; md5sum < "$f"; /bin/busybox pwd | sed 's|.*/||' 
 		// A recovery drops the copies, so the next lseek or read asks
 		// the new server, whose file must hold every write the
 		// application was told of, once.
+		// The second run makes its files in a directory it made, so
+		// their creations are posted and each copy starts at its post.
 		Name:    "owned-file",
-		Script:  `./prog 40 300 slow; rm prog`,
+		Script:  `./prog 20 300 slow; ./prog 20 300 slow,dir; rm prog`,
 		CSource: ldlikeC,
 	},
 	{

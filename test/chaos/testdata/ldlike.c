@@ -21,6 +21,9 @@
 //          offset (lseek through the inherited fd) and opens the file by
 //          name and reads it whole; the parent then sees the child's
 //          offset and goes on.
+//   dir:   the files are made in a directory o the program makes first
+//          (as compile's and link's in the go command's $WORK/bNNN: the
+//          client knows their names missing, so it posts the creations)
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -74,6 +77,14 @@ int main(int argc, char **argv) {
 	int files = atoi(argv[1]), rounds = atoi(argv[2]);
 	const char *modes = argc > 3 ? argv[3] : "";
 	int share = strstr(modes, "share") != NULL, slow = strstr(modes, "slow") != NULL;
+	const char *dir = "";
+	if (strstr(modes, "dir") != NULL) {
+		dir = "o/";
+		if (mkdir("o", 0755) != 0) {
+			perror("mkdir o");
+			return 2;
+		}
+	}
 	pthread_t th;
 	if (strstr(modes, "threads") != NULL && pthread_create(&th, NULL, idle, NULL) != 0) {
 		fprintf(stderr, "pthread_create failed\n");
@@ -82,7 +93,7 @@ int main(int argc, char **argv) {
 	unsigned char piece[1000], b[LIMIT];
 	for (int f = 0; f < files; f++) {
 		char name[32];
-		snprintf(name, sizeof name, "out%d", f);
+		snprintf(name, sizeof name, "%sout%d", dir, f);
 		int fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0644);
 		if (fd < 0) {
 			perror("open");
