@@ -348,9 +348,7 @@ func (t *task) pipelineMeta(sysno uintptr, args [6]uint64) bool {
 	if !ok {
 		return false
 	}
-	if p != nil {
-		defer p.callOrder.Unlock()
-	}
+	defer p.unlockOrder()
 	var file uint64
 	if fd >= 0 {
 		if file, ok = t.c.ids.soleFD(t.proc.pid, fd); !ok {

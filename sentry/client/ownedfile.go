@@ -170,13 +170,20 @@ func (rc *readCache) grantOwnedLocked(l *pb.ReadLease, at leaseStamp) {
 // reply named it (settleOwnedLocked), though a thread may have taken the
 // provisional id from the fd table just before. Precondition: rc.mu.
 func (rc *readCache) ownedOfLocked(desc uint64) *ownedFile {
-	if o := rc.owned[desc]; o != nil || desc&provisionalDesc == 0 {
-		return o
+	return rc.owned[rc.ownedKeyLocked(desc)]
+}
+
+// ownedKeyLocked returns the description the copy of desc is kept
+// under: desc, or the server's description of a settled provisional
+// one (readCache.currentLocked). Precondition: rc.mu.
+func (rc *readCache) ownedKeyLocked(desc uint64) uint64 {
+	if _, ok := rc.owned[desc]; ok {
+		return desc
 	}
-	if real := rc.provisional[desc]; real != 0 {
-		return rc.owned[real]
+	if cur, ok := rc.currentLocked(desc); ok {
+		return cur
 	}
-	return nil
+	return desc
 }
 
 // settleOwnedLocked moves the copy of a posted creation's provisional
@@ -198,11 +205,7 @@ func (rc *readCache) settleOwnedLocked(prov, real uint64) {
 // dropOwnedLocked forgets the copy of description desc (a provisional
 // one's: its server's once settled). Precondition: rc.mu.
 func (rc *readCache) dropOwnedLocked(desc uint64) {
-	if o := rc.owned[desc]; o == nil && desc&provisionalDesc != 0 {
-		if real := rc.provisional[desc]; real != 0 {
-			desc = real
-		}
-	}
+	desc = rc.ownedKeyLocked(desc)
 	if o, ok := rc.owned[desc]; ok {
 		rc.ownedBytes -= len(o.data)
 		delete(rc.owned, desc)

@@ -16,7 +16,7 @@ import (
 // of the file that is not an owned write is without a reply; and when
 // the copy is kept for the next lseek to ask again.
 func TestOwnedFileLive(t *testing.T) {
-	const desc, lease, handle = 7, 70, "h7"
+	const desc, lease, handle, prov = 7, 70, "h7", provisionalDesc | 9
 	owned := func(rc *readCache, s leaseStamp) {
 		rc.startCopy(desc, nil, leaseStamp{})
 		rc.grant(&pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000}, s)
@@ -113,6 +113,26 @@ func TestOwnedFileLive(t *testing.T) {
 			rc.startCopy(desc, &pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000}, s)
 			rc.revoke(&pb.LeaseRevoke{Epoch: 1, Ids: []uint64{lease}})
 		}},
+		// A posted creation's copy starts under its provisional
+		// description and moves to the server's with the reply, whose
+		// lease it then takes (openDone).
+		{name: "a posted creation's, settled", run: func(rc *readCache, s leaseStamp) {
+			rc.addProvisional(prov)
+			rc.startCopy(prov, nil, leaseStamp{})
+			rc.settleOpen(prov, desc)
+			rc.grant(&pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000}, s)
+		}, live: true},
+		{name: "a posted creation's, granted before it settled", run: func(rc *readCache, s leaseStamp) {
+			rc.addProvisional(prov)
+			rc.startCopy(prov, nil, leaseStamp{})
+			rc.grant(&pb.ReadLease{Id: lease, File: desc, Owned: true, TtlMs: 1000}, s)
+			rc.settleOpen(prov, desc)
+		}, kept: true},
+		{name: "a posted creation that failed", run: func(rc *readCache, s leaseStamp) {
+			rc.addProvisional(prov)
+			rc.startCopy(prov, nil, leaseStamp{})
+			rc.settleOpen(prov, 0)
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,6 +148,38 @@ func TestOwnedFileLive(t *testing.T) {
 				t.Errorf("ownedCount %d, %d copies", rc.ownedCount.Load(), len(rc.owned))
 			}
 		})
+	}
+}
+
+// TestOwnedCopyOfPostedCreation: a posted creation's copy takes the
+// writes made through its provisional description, keeps them when it
+// moves to the server's, and is found and dropped through either id.
+func TestOwnedCopyOfPostedCreation(t *testing.T) {
+	const prov, real = provisionalDesc | 3, 30
+	rc := lockedCacheAfter(func(rc *readCache, _ leaseStamp) {
+		rc.addProvisional(prov)
+		rc.startCopy(prov, nil, leaseStamp{})
+	})
+	defer rc.mu.Unlock()
+	if !rc.applyOwnedLocked(prov, false, 0, []byte("abc")) {
+		t.Fatal("the write did not go into the copy")
+	}
+	rc.mu.Unlock()
+	rc.settleOpen(prov, real)
+	rc.mu.Lock()
+	o := rc.owned[real]
+	if o == nil || string(o.data) != "abc" || o.offset != 3 {
+		t.Fatalf("the server's description's copy %+v, want the provisional one's (abc, offset 3)", o)
+	}
+	if rc.ownedOfLocked(prov) != o {
+		t.Error("the provisional id does not find the settled copy")
+	}
+	if !rc.applyOwnedLocked(prov, false, 0, []byte("de")) || string(o.data) != "abcde" {
+		t.Errorf("a write through the provisional id after the settling: copy %q, want abcde", o.data)
+	}
+	rc.dropOwnedLocked(prov)
+	if len(rc.owned) != 0 || rc.ownedCount.Load() != 0 || rc.ownedBytes != 0 {
+		t.Errorf("after the drop through the provisional id: %d copies (count %d, %d bytes), want none", len(rc.owned), rc.ownedCount.Load(), rc.ownedBytes)
 	}
 }
 

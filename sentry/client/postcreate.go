@@ -379,9 +379,7 @@ func (t *task) postCreate(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	if p != nil {
-		defer p.callOrder.Unlock()
-	}
+	defer p.unlockOrder()
 	k, ok := t.creationKey(shape, args, false)
 	if !ok {
 		return 0, false

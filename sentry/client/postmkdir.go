@@ -66,9 +66,7 @@ func (t *task) postMkdir(sysno uintptr, args [6]uint64) (errno unix.Errno, ok bo
 	if !ok {
 		return 0, false
 	}
-	if p != nil {
-		defer p.callOrder.Unlock()
-	}
+	defer p.unlockOrder()
 	k, ok := t.creationKey(shape, args, true)
 	if !ok {
 		return 0, false

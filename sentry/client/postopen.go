@@ -302,9 +302,7 @@ func (t *task) postOpen(sysno uintptr, args [6]uint64) (uint64, bool) {
 		return 0, false
 	}
 	threaded := p != nil
-	if threaded {
-		defer p.callOrder.Unlock()
-	}
+	defer p.unlockOrder()
 	t.c.opens.revoking.RLock()
 	defer t.c.opens.revoking.RUnlock()
 	kind, token, seen, handle, ok := t.c.pcache.openAnswer(k)

@@ -231,8 +231,8 @@ func (p *process) othersAllowOpenLocked() bool {
 // posted calls in the order sent (FeatureAfterPosted), the
 // configuration lets such a process post opens, and every other
 // thread's call in flight is neutral (othersAllowOpenLocked), and then
-// holds p.callOrder, which the caller releases once it has posted what
-// it posts (p not nil).
+// holds p.callOrder, which the caller releases (p.unlockOrder) once it
+// has posted what it posts.
 func (t *task) lockOpenOrder() (p *process, ok bool) {
 	return t.lockNeutralOthers(!t.c.cfg.NoThreadedOpens)
 }
@@ -254,6 +254,14 @@ func (t *task) lockNeutralOthers(allowed bool) (p *process, ok bool) {
 		return nil, false
 	}
 	return p, true
+}
+
+// unlockOrder releases the callOrder lockOpenOrder or lockNeutralOthers
+// took (nothing for a nil p: one thread, nothing taken).
+func (p *process) unlockOrder() {
+	if p != nil {
+		p.callOrder.Unlock()
+	}
 }
 
 // othersAllowCloseLocked says that every call of another thread of p in
