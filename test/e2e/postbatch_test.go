@@ -68,8 +68,12 @@ func TestPostedCallsInBatches(t *testing.T) {
 		// A frame costs the server's reader one read, and one more that
 		// finds the socket drained (Go's poller); one at a time, frames
 		// sent back to back may be read together on a quiet machine, so
-		// the reads of the two runs are not compared.
-		if batched.server.reads > 2.5 {
+		// the reads of the two runs are not compared. On the socket
+		// (--channels=false) about every other round also costs a third
+		// read (2.37–2.50 a round in 9 runs on 2 CPUs, at 3eea8291 as at
+		// 7b0ac459; why is not known yet): the bound is 3, below the 4
+		// of a batch cut in two frames.
+		if batched.server.reads > 3 {
 			t.Errorf("round %d batched: the server's reads %.2f a round, want the %d calls read in one frame (a read and a drained one)",
 				i, batched.server.reads, posted)
 		}
