@@ -3406,7 +3406,8 @@ type Syscall struct {
 	// call does: any call posted by a process with several threads, which
 	// must not run before another thread's earlier posted call naming its
 	// fd (Welcome.features has FeatureAfterPosted; sentry/client's
-	// threadorder.go).
+	// threadorder.go). With FeatureAfterOthersPosted, its own thread's are
+	// not waited for (they ran before it on the thread's worker).
 	AfterPosted bool `protobuf:"varint,650,opt,name=after_posted,json=afterPosted,proto3" json:"after_posted,omitempty"`
 	// lease_wanted says the client could answer later calls of the calling
 	// process from a ReadLease this call brings (the read cache is on):

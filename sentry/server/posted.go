@@ -28,7 +28,10 @@ import (
 //     told of a write through shared memory, not a system call, still
 //     reads the written bytes (awaitPostedLocked). So does a posted call
 //     marked after_posted (any call a process with several threads
-//     posted: another thread's posted call before it may name its fd).
+//     posted: another thread's posted call before it may name its fd),
+//     for the other threads' posted calls: its own thread's ran before
+//     it, and one a run of attribute calls holds unfinished waits for it
+//     (attrrun.go).
 //     Inline calls read no file state and do not wait.
 //   - Interrupts are for the call the thread waits on: a posted call in
 //     flight passes an Interrupt on to the thread's next call.
@@ -53,8 +56,8 @@ func isPosted(call *sentrypb.Call) bool {
 }
 
 // afterPosted reports whether posted call call runs only after the
-// posted calls before it (Syscall.after_posted): a close or write behind
-// posted by a process with several threads.
+// other threads' posted calls before it (Syscall.after_posted): any call
+// a process with several threads posted.
 func afterPosted(call *sentrypb.Call) bool {
 	sc, ok := call.Op.(*sentrypb.Call_Syscall)
 	return ok && sc.Syscall.GetAfterPosted()
