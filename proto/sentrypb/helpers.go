@@ -78,10 +78,16 @@ const (
 	// threads may post chown, chmod and utimensat too. Only with
 	// FeatureAfterPosted.
 	FeatureAfterOthersPosted uint64 = 1 << 61
+	// FeatureTruncateBehind: the server takes a posted ftruncate
+	// (sentry/client's truncations of an owned file) as a write behind:
+	// its failure is kept on the description and its file for the next
+	// fsync, fdatasync or close to report, and with
+	// Syscall.owned_write it keeps the description's owned claim.
+	FeatureTruncateBehind uint64 = 1 << 62
 )
 
 // ServerFeatures are the feature bits this server code sets in Welcome.
-const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch | FeatureChannelPosted | FeatureLeasedCopy | FeatureChannelBatch | FeatureAfterPosted | FeatureAfterOthersPosted
+const ServerFeatures = FeatureSandboxNetwork | FeatureChannels | FeaturePostBatch | FeatureChannelPosted | FeatureLeasedCopy | FeatureChannelBatch | FeatureAfterPosted | FeatureAfterOthersPosted | FeatureTruncateBehind
 
 // BytesList returns ss as the protocol's repeated bytes fields hold them
 // (names, paths and arguments: any bytes, which a proto3 string could not

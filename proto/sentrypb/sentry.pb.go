@@ -3419,11 +3419,12 @@ type Syscall struct {
 	// data cache does not hold the file (it reads it for the lease), so
 	// that those calls are answered on the client.
 	OpenDataWanted bool `protobuf:"varint,563,opt,name=open_data_wanted,json=openDataWanted,proto3" json:"open_data_wanted,omitempty"`
-	// owned_write, on a posted write, pwrite64, writev or pwritev through
-	// a description that created its file, says the client applied the
-	// write to its copy of the file: it neither voids the description's
-	// claim to an owned lease (ReadLease.owned) nor revokes that lease (any
-	// other change of the file does).
+	// owned_write, on a posted write, pwrite64, writev, pwritev or (with
+	// FeatureTruncateBehind) ftruncate through a description that created
+	// its file, says the client applied the write or the new size to its
+	// copy of the file: it neither voids the description's claim to an
+	// owned lease (ReadLease.owned) nor revokes that lease (any other
+	// change of the file does).
 	OwnedWrite bool `protobuf:"varint,553,opt,name=owned_write,json=ownedWrite,proto3" json:"owned_write,omitempty"`
 	// owned_wanted, on an lseek, read, pread64, readv or preadv of a
 	// description that created its file,

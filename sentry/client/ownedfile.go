@@ -498,14 +498,26 @@ func (rc *readCache) applyOwnedLocked(desc uint64, positional bool, pos int64, d
 }
 
 // postOwnedWrite posts write behind wc (of description desc, a file of
-// gofer handle handle and inode number ino) marked owned_write: it is
-// counted as a posted change of the file that owned answers need not
-// wait for. Its reply ends it (wbCall.ended); a failed or short write
-// (of wc.n, merges included: writemerge.go) drops the copy.
+// gofer handle handle and inode number ino) marked owned_write
+// (postOwnedChange); a failed or short write (of wc.n, merges included:
+// writemerge.go) drops the copy, and the reply ends it (wbCall.ended).
 func (t *task) postOwnedWrite(desc uint64, wc *wbCall, handle string, ino uint64) bool {
+	return t.postOwnedChange(desc, &wc.postedCall, handle, ino, func(r *pb.Reply) bool {
+		applied := r != nil && r.Errno == 0 && uint64(r.Ret) == wc.n
+		wc.ended(r)
+		return applied
+	})
+}
+
+// postOwnedChange posts pc, a change of description desc's file (of gofer
+// handle handle and inode number ino) that its copy took, marked
+// owned_write: it is counted as a posted change of the file that owned
+// answers need not wait for. ended takes its reply (nil: it was not
+// posted) and says whether the file changed as the copy did; if not,
+// the copy is dropped.
+func (t *task) postOwnedChange(desc uint64, pc *postedCall, handle string, ino uint64, ended func(*pb.Reply) bool) bool {
 	rc := t.c.rcache
-	sc := &wc.postedCall
-	sc.syscall().OwnedWrite = true
+	pc.syscall().OwnedWrite = true
 	rc.mu.Lock()
 	if rc.ownedPosted == nil {
 		rc.ownedPosted = make(map[string]int)
@@ -513,20 +525,109 @@ func (t *task) postOwnedWrite(desc uint64, wc *wbCall, handle string, ino uint64
 	rc.ownedPosted[handle]++
 	rc.mu.Unlock()
 	end := func(r *pb.Reply) {
+		applied := ended(r)
 		rc.mu.Lock()
 		if rc.ownedPosted[handle]--; rc.ownedPosted[handle] <= 0 {
 			delete(rc.ownedPosted, handle)
 		}
-		if r == nil || r.Errno != 0 || uint64(r.Ret) != wc.n {
+		if !applied {
 			rc.dropOwnedLocked(desc)
 		}
 		rc.mu.Unlock()
-		wc.ended(r)
 	}
-	if !t.postChange(sc, end, handle, ino, dataChange, t.c.pipe.bornOf(desc, handle)) {
+	if !t.postChange(pc, end, handle, ino, dataChange, t.c.pipe.bornOf(desc, handle)) {
 		end(nil)
 		return false
 	}
+	return true
+}
+
+// truncateBehind answers ftruncate(fd, length) of a description with an
+// owned copy and posts it marked owned_write, if it may (a server with
+// FeatureTruncateBehind, which keeps its failure as a write behind's):
+// the go command writes each build cache entry so (a posted creation, a
+// write behind, then a truncation to the size written), and a
+// truncation waited for dropped the copy too. It may where a write
+// behind to fd may (writeBehind: a regular file open for writing, no
+// mapping of it, no RLIMIT_FSIZE, in a process of several threads while
+// no other thread's call in flight names fd), length is at most
+// ownedFileLimit, and the copy takes the new size: the file is one the
+// description created and nothing else opened or changed while the
+// claim holds, so the truncation's result is 0 but for a full disk or an
+// I/O error, which the next fsync or close reports.
+func (t *task) truncateBehind(args [6]uint64) bool {
+	rc := t.c.rcache
+	if rc == nil || rc.ownedCount.Load() == 0 || int64(args[1]) < 0 || args[1] > ownedFileLimit ||
+		!t.c.conn.serverHas(pb.FeatureTruncateBehind) {
+		return false
+	}
+	if t.singleThreaded() {
+		return t.truncateBehindOf(args, false)
+	}
+	if !t.threadedPosting() || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
+		return false
+	}
+	p := t.proc
+	p.callOrder.Lock()
+	defer p.callOrder.Unlock()
+	return t.truncateBehindOf(args, true)
+}
+
+// truncateBehindOf is truncateBehind once the threads allow it to look;
+// threaded says the process has several (precondition: then
+// t.proc.callOrder is held).
+func (t *task) truncateBehindOf(args [6]uint64, threaded bool) bool {
+	fd := int32(args[0])
+	file, f, ok := t.wbTarget(fd)
+	if !ok {
+		return false
+	}
+	if threaded && (!t.proc.othersAllowCloseLocked(fd) || t.proc.offsetCalls[file] > 0) {
+		return false
+	}
+	if _, sole := t.c.ids.soleDescription(t.proc.pid, fd); !sole {
+		t.dropOwnedFD(fd)
+		return false
+	}
+	rc := t.c.rcache
+	rc.mu.Lock()
+	took := rc.truncateOwnedLocked(file, int64(args[1]))
+	rc.mu.Unlock()
+	if !took {
+		return false
+	}
+	pc := newPostedCall(t.tid, unix.SYS_FTRUNCATE, args, nil)
+	pc.syscall().AfterPosted = threaded
+	// A write behind after it is not merged into one before it.
+	t.lastWB = nil
+	t.wbCount(file)
+	return t.postOwnedChange(file, pc, f.handle, f.ino, func(r *pb.Reply) bool {
+		t.wbEnd(file, nil, r)
+		return r != nil && r.Errno == 0
+	})
+}
+
+// truncateOwnedLocked gives the copy of description desc, if it has one,
+// size length (cut, or grown with zeros; the offset stays) and reports
+// whether it did; a copy that would outgrow its bounds is dropped.
+// Precondition: rc.mu.
+func (rc *readCache) truncateOwnedLocked(desc uint64, length int64) bool {
+	o := rc.ownedOfLocked(desc)
+	if o == nil {
+		return false
+	}
+	size := int64(len(o.data))
+	switch {
+	case length > ownedFileLimit || length > size && rc.ownedBytes+int(length-size) > ownedBytesLimit:
+		rc.dropOwnedLocked(desc)
+		return false
+	case length > size:
+		o.data = append(o.data, make([]byte, length-size)...)
+	default:
+		o.data = o.data[:length]
+	}
+	rc.ownedBytes += int(length - size)
+	o.stat = nil // its size and times are the truncation's now
 	return true
 }
 

@@ -183,6 +183,57 @@ func TestOwnedCopyOfPostedCreation(t *testing.T) {
 	}
 }
 
+// TestOwnedTruncate checks what a truncation behind does to a copy
+// (truncateOwnedLocked): it cuts the content or grows it with zeros,
+// leaves the offset, counts the bytes kept, and drops a copy that would
+// outgrow its bounds; a write after a cut lands in zeros, not in the
+// bytes cut off.
+func TestOwnedTruncate(t *testing.T) {
+	const desc = 7
+	tests := []struct {
+		name string
+		// others are the bytes the other copies hold.
+		others int
+		length int64
+		took   bool
+		want   string
+	}{
+		{name: "cut", length: 2, took: true, want: "ab"},
+		{name: "to zero", length: 0, took: true, want: ""},
+		{name: "same size", length: 4, took: true, want: "abcd"},
+		{name: "grown", length: 6, took: true, want: "abcd\x00\x00"},
+		{name: "past the file limit", length: ownedFileLimit + 1},
+		{name: "past the bytes limit", others: ownedBytesLimit - 5, length: 6},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := lockedCacheAfter(func(rc *readCache, _ leaseStamp) {
+				rc.startCopy(desc, nil, leaseStamp{})
+			})
+			defer rc.mu.Unlock()
+			rc.applyOwnedLocked(desc, false, 0, []byte("abcd"))
+			rc.ownedBytes += tc.others
+			if took := rc.truncateOwnedLocked(desc, tc.length); took != tc.took {
+				t.Fatalf("took the truncation: %v, want %v", took, tc.took)
+			}
+			o := rc.owned[desc]
+			if !tc.took {
+				if o != nil || rc.ownedBytes != tc.others {
+					t.Errorf("copy %v kept (%d bytes counted), want it dropped (%d)", o, rc.ownedBytes, tc.others)
+				}
+				return
+			}
+			if string(o.data) != tc.want || o.offset != 4 || rc.ownedBytes != len(tc.want) {
+				t.Errorf("copy %q at offset %d, %d bytes counted; want %q at 4, %d", o.data, o.offset, rc.ownedBytes, tc.want, len(tc.want))
+			}
+			rc.applyOwnedLocked(desc, true, 5, []byte("z"))
+			if want := (tc.want + "\x00\x00\x00\x00\x00\x00")[:5] + "z"; len(tc.want) <= 6 && string(o.data) != want {
+				t.Errorf("after a pwrite at 5: %q, want %q", o.data, want)
+			}
+		})
+	}
+}
+
 // TestOwnedFileStat checks when the stat a creating open's owned lease
 // brought (ReadLease.stat) answers fstat of its description: while the
 // copy may answer and nothing was written through it, not after a
@@ -212,6 +263,12 @@ func TestOwnedFileStat(t *testing.T) {
 			opened(rc, s)
 			rc.mu.Lock()
 			rc.applyOwnedLocked(desc, false, 0, []byte("x"))
+			rc.mu.Unlock()
+		}},
+		{name: "truncated", run: func(rc *readCache, s leaseStamp) {
+			opened(rc, s)
+			rc.mu.Lock()
+			rc.truncateOwnedLocked(desc, 0)
 			rc.mu.Unlock()
 		}},
 		{name: "revoked", run: func(rc *readCache, s leaseStamp) {

@@ -310,6 +310,10 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		if n, ok := t.stdioBehind(sysno, args); ok {
 			return n, 0
 		}
+	case unix.SYS_FTRUNCATE:
+		if t.truncateBehind(args) {
+			return 0, 0
+		}
 	case unix.SYS_SENDTO:
 		if n, ok := t.sendBehind(sysno, args); ok {
 			return n, 0

@@ -51,7 +51,14 @@ func TestOwnedLeaseMessages(t *testing.T) {
 			c.e.ok(1, unix.SYS_CLOSE, uint64(c.open(unix.O_RDONLY)))
 		}},
 		{name: "truncated before the lseek", lseek: true, between: func(c *ownedClient, fd uint64) {
+			c.e.ownedWrite = false
 			c.e.ok(1, unix.SYS_FTRUNCATE, fd, 1)
+			c.e.ownedWrite = true
+		}},
+		// A truncation behind (the client's copy took it): to the size
+		// written, as the go command's build cache entries.
+		{name: "marked truncation before the lseek", lseek: true, granted: true, between: func(c *ownedClient, fd uint64) {
+			c.e.ok(1, unix.SYS_FTRUNCATE, fd, uint64(len(data)))
 		}},
 	}
 	for _, tc := range tests {

@@ -36,7 +36,8 @@ import (
 //   - Interrupts are for the call the thread waits on: a posted call in
 //     flight passes an Interrupt on to the thread's next call.
 //   - Errors. A posted write that fails or writes fewer bytes than asked
-//     (ENOSPC, EDQUOT, EFBIG, EIO...) keeps its errno on the open file
+//     (ENOSPC, EDQUOT, EFBIG, EIO...), or a posted ftruncate that fails
+//     (runTruncateBehind), keeps its errno on the open file
 //     description (fdesc.File.WBErr; EIO for a short count, but for a
 //     merged write, Syscall.write_parts, cut exactly between two of its
 //     parts: the error its next part's write met); later posted
@@ -149,6 +150,9 @@ func reportsWriteErrorCall(c *kernel.Task) bool {
 // says h did not run: the call's result is the description's kept error.
 func runReportingDeferred(k *kernel.Kernel, h handler, c *kernel.Task, posted bool) (ret int64, skipped bool, err error) {
 	if !reportsWriteErrorCall(c) {
+		if posted && c.Sysno == unix.SYS_FTRUNCATE {
+			return runTruncateBehind(k, h, c)
+		}
 		return runHandlerPosted(k, h, c, posted)
 	}
 	if c.Sysno == unix.SYS_SYNCFS {
@@ -201,13 +205,7 @@ func runReportingDeferred(k *kernel.Kernel, h handler, c *kernel.Task, posted bo
 				// (vfs.MergedWriteCall): the next part's error.
 				e = syserr.ErrnoOf(c.CutErr)
 			}
-			if f.WBErr.CompareAndSwap(0, int32(e)) {
-				f.Changed()
-			}
-			if hasIno && k.WbErrs.Keep(ino, e) {
-				k.Trk.Changed(kernel.WBErrIno(ino))
-			}
-			logWriteBehindError(k, f, "a write behind failed; the next fsync or fdatasync of the file reports it", e)
+			keepWriteBehindError(k, f, e, "a write behind failed; the next fsync or fdatasync of the file reports it")
 			return ret, false, err
 		}
 		if hasIno && err == nil && (c.Sysno == unix.SYS_FSYNC || c.Sysno == unix.SYS_FDATASYNC || c.Sysno == unix.SYS_SYNC_FILE_RANGE) {
@@ -249,6 +247,41 @@ func runReportingDeferred(k *kernel.Kernel, h handler, c *kernel.Task, posted bo
 		reportedWriteError(c, f, kept, ino, hasIno)
 		return 0, true, kept
 	}
+}
+
+// runTruncateBehind runs h for c, a posted ftruncate (the client's
+// truncation of a file it owns, FeatureTruncateBehind), under the error
+// rule above: its failure is kept as a failed write behind's is, on the
+// description and on its file, for the next fsync, fdatasync,
+// write-family call or waited close to report. It runs whatever the
+// description keeps: a size change loses nothing the failed write had
+// not lost already, and the client's copy of the file was given it.
+func runTruncateBehind(k *kernel.Kernel, h handler, c *kernel.Task) (int64, bool, error) {
+	ret, err := runHandler(k, h, c)
+	if err == nil {
+		return ret, false, nil
+	}
+	f, ferr := c.GetFile(syscalls.ArgInt(c, 0))
+	if ferr != nil {
+		k.Log.Warn("a posted call failed after the application was told it succeeded", "name", syscalls.Name(c.Sysno), "err", err)
+		return ret, false, err
+	}
+	defer f.DecRef()
+	keepWriteBehindError(k, f, syserr.ErrnoOf(err), "a truncation behind failed; the next fsync or fdatasync of the file reports it")
+	return ret, false, err
+}
+
+// keepWriteBehindError keeps e, the error of a posted change of f the
+// application was told succeeded, on f (unless f keeps one already) and
+// on its file (package wberr), and logs it with msg.
+func keepWriteBehindError(k *kernel.Kernel, f *fdesc.File, e unix.Errno, msg string) {
+	if f.WBErr.CompareAndSwap(0, int32(e)) {
+		f.Changed()
+	}
+	if d := vfs.DentryOf(f); d != nil && d.Kind == vfs.KindGofer && k.WbErrs.Keep(d.Ino(), e) {
+		k.Trk.Changed(kernel.WBErrIno(d.Ino()))
+	}
+	logWriteBehindError(k, f, msg, e)
 }
 
 // reportedWriteError says that call c reports f's kept write-behind

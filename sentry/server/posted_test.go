@@ -26,7 +26,7 @@ func (e *env) posted(tid int32, sysno uintptr, args ...uint64) *sentrypb.Reply {
 }
 
 // TestPostedWriteError checks where the error of a failed write behind
-// surfaces: kept on the description, it fails later posted writes of it
+// (or truncation behind) surfaces: kept on the description, it fails later posted writes of it
 // (which then write nothing) and is returned once by the next fsync,
 // fdatasync, waited write or waited close; kept on the file too, it is
 // returned once by the next fsync of any description (or a syncfs)
@@ -86,8 +86,12 @@ func TestPostedWriteError(t *testing.T) {
 			e.ok(1, unix.SYS_WRITE, fd, e.mem.alloc([]byte("yes")), 3)
 		}},
 	}
-	// The failing write behind: a pwrite64 or a pwritev.
+	// The failing write behind: a pwrite64 or a pwritev; or a posted
+	// ftruncate (a truncation behind, runTruncateBehind).
 	failing := map[string]func(e *env, fd uint64) *sentrypb.Reply{
+		"ftruncate": func(e *env, fd uint64) *sentrypb.Reply {
+			return e.posted(1, unix.SYS_FTRUNCATE, fd, huge)
+		},
 		"pwrite64": func(e *env, fd uint64) *sentrypb.Reply {
 			return e.posted(1, unix.SYS_PWRITE64, fd, e.mem.alloc([]byte("xx")), 2, huge)
 		},

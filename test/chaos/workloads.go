@@ -499,9 +499,11 @@ ls | od -An -tx1; wc -l < "$f"; md5sum < "$f"; /bin/busybox pwd | sed 's|.*/||' 
 		// the new server, whose file must hold every write the
 		// application was told of, once.
 		// The second run makes its files in a directory it made, so
-		// their creations are posted and each copy starts at its post.
+		// their creations are posted and each copy starts at its post,
+		// and changes their sizes with ftruncate too, posted as owned
+		// changes (truncateBehind).
 		Name:    "owned-file",
-		Script:  `./prog 20 300 slow; ./prog 20 300 slow,dir; rm prog`,
+		Script:  `./prog 20 300 slow; ./prog 20 300 slow,dir,trunc; rm prog`,
 		CSource: ldlikeC,
 	},
 	{

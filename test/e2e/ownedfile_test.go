@@ -21,7 +21,9 @@ import (
 // name: the child sees every byte written, the parent the child's
 // offset, and the output is the native one. In threads mode a second
 // thread idles all along (as in the Go toolchain's compile and link):
-// the rounds cost what they cost in one thread.
+// the rounds cost what they cost in one thread. In trunc mode ftruncate
+// changes the size (as the go command's build cache writes do): it is
+// posted, and the copy follows it.
 func TestOwnedFileRoundTrips(t *testing.T) {
 	tu.RequireRoot(t)
 	prog := chaosProgram(t, "ldlike")
@@ -30,6 +32,9 @@ func TestOwnedFileRoundTrips(t *testing.T) {
 	// their creations are posted, and the copy starts at the post.
 	for _, tc := range []struct{ name, modes string }{
 		{"rounds", ""}, {"threads", "threads"}, {"posted creations", "dir"}, {"threads, posted creations", "threads,dir"},
+		// trunc: ftruncate after the first writes and now and then
+		// in a round, posted as an owned change (truncateBehind).
+		{"truncations", "trunc"}, {"threads, posted creations, truncations", "threads,dir,trunc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const few, many = 20, 220
@@ -89,15 +94,17 @@ func TestOwnedFileRoundTrips(t *testing.T) {
 // with kill -9 twice while it writes and reads back its files, beside an
 // idle second thread (one thread: chaos's owned-file), its files made in
 // the working directory and, again, in a directory it made (their
-// creations posted, each copy started at its post): the writes posted
-// into owned files are in the replay log, so the files and the output
-// are the native ones byte for byte.
+// creations posted, each copy started at its post) with their sizes
+// changed by posted truncations: the writes and truncations posted into
+// owned files are in the replay log, so the files and the output are the
+// native ones byte for byte.
 func TestOwnedFileServerKill(t *testing.T) {
 	tu.RequireRoot(t)
 	const files, kills = 24, 2
 	prog := chaosProgram(t, "ldlike")
-	// dir: the creations are posted, each copy started at its post.
-	for _, tc := range []struct{ name, modes string }{{"threads", "slow,threads"}, {"posted creations", "slow,threads,dir"}} {
+	// dir: the creations are posted, each copy started at its post;
+	// trunc: ftruncate changes the sizes, posted as owned changes.
+	for _, tc := range []struct{ name, modes string }{{"threads", "slow,threads"}, {"posted creations and truncations", "slow,threads,dir,trunc"}} {
 		// No comma in the name: the server's socket is in t's
 		// directory, and --server takes a list.
 		modes := tc.modes

@@ -58,6 +58,13 @@ func SetStat(c *kernel.Task, d *vfs.Dentry, f *fdesc.File, req *goferpb.SetStatR
 	}
 	ctx, cancel := v.RPCCtx()
 	defer cancel()
+	if f != nil && c.Sysno == unix.SYS_FTRUNCATE {
+		// A truncation the client applied to its owned copy
+		// (Syscall.owned_write) keeps the description's claim.
+		if g, ok := f.Impl.(*vfs.GoferFile); ok {
+			ctx = g.OwnedChangeCtx(ctx, c)
+		}
+	}
 	r, err := c.Kernel.Gofer.SetStat(ctx, req)
 	if err := syserr.FromGofer("setstat", r.GetErrno(), err); err != nil {
 		return err

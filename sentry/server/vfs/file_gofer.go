@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"context"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -120,6 +121,18 @@ type goferWrite struct {
 	opt    [1]grpc.CallOption
 }
 
+// OwnedChangeCtx returns ctx marked for a change of g's file that call c
+// says its client applied to its copy (OwnedWriteCall: a write, or an
+// ftruncate, posted with Syscall.owned_write) while g holds the owned
+// claim: the change keeps the claim and its lease
+// (readlease.WithOwnedWrite). Otherwise ctx.
+func (g *GoferFile) OwnedChangeCtx(ctx context.Context, c fdesc.Call) context.Context {
+	if oc, ok := c.(OwnedWriteCall); ok && oc.WritesOwnedCopy() && g.Owned.Load() != nil {
+		return readlease.WithOwnedWrite(ctx)
+	}
+	return ctx
+}
+
 func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, unix.EINVAL
@@ -144,9 +157,7 @@ func (g *GoferFile) Write(c fdesc.Call, f *fdesc.File, b []byte, off int64) (int
 	for written < len(b) {
 		chunk := b[written:min(len(b), written+MaxGoferIO)]
 		ctx, cancel := g.v.RPCCtx()
-		if oc, ok := c.(OwnedWriteCall); ok && oc.WritesOwnedCopy() && g.Owned.Load() != nil {
-			ctx = readlease.WithOwnedWrite(ctx)
-		}
+		ctx = g.OwnedChangeCtx(ctx, c)
 		w := &goferWrite{req: goferpb.WriteRequest{Handle: g.Handle, Offset: uint64(off) + uint64(written), Data: chunk}}
 		req := &w.req
 		if c != nil && c.Seq() != 0 && c.NextGoferOrigin(&w.origin) {

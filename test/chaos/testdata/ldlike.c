@@ -24,6 +24,10 @@
 //   dir:   the files are made in a directory o the program makes first
 //          (as compile's and link's in the go command's $WORK/bNNN: the
 //          client knows their names missing, so it posts the creations)
+//   trunc: ftruncate changes the size: to the size written after the
+//          first writes (as the go command writes each build cache
+//          entry), and now and then a round cuts the file's end off or
+//          grows it with zeros
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -54,6 +58,16 @@ static void put(int fd, long off, const unsigned char *b, long n, int positional
 		size = off + n;
 }
 
+static void resize(int fd, long to) {
+	if (ftruncate(fd, to) != 0) {
+		perror("ftruncate");
+		exit(2);
+	}
+	if (to > size)
+		memset(model + size, 0, to - size);
+	size = to;
+}
+
 static void child(int fd, const char *name) {
 	if (lseek(fd, 123, SEEK_SET) != 123)
 		_exit(3);
@@ -77,6 +91,7 @@ int main(int argc, char **argv) {
 	int files = atoi(argv[1]), rounds = atoi(argv[2]);
 	const char *modes = argc > 3 ? argv[3] : "";
 	int share = strstr(modes, "share") != NULL, slow = strstr(modes, "slow") != NULL;
+	int trunc = strstr(modes, "trunc") != NULL;
 	const char *dir = "";
 	if (strstr(modes, "dir") != NULL) {
 		dir = "o/";
@@ -117,6 +132,8 @@ int main(int argc, char **argv) {
 			memset(piece, 'a' + (i + f) % 26, sizeof piece);
 			put(fd, size, piece, sizeof piece, 0);
 		}
+		if (trunc)
+			resize(fd, size);
 		if (f == 0 && share) {
 			pid_t pid = fork();
 			if (pid == 0)
@@ -148,6 +165,10 @@ int main(int argc, char **argv) {
 				memset(piece, 'A' + r % 26, 100);
 				put(fd, size, piece, 100, 0);
 			}
+			if (trunc && r % 11 == 5 && size > 4000)
+				resize(fd, size - 150);
+			else if (trunc && r % 11 == 9 && size + 50 < LIMIT)
+				resize(fd, size + 50);
 			if (r % 5 == 0) {
 				// Past the end: 0 bytes.
 				if (pread(fd, b, 10, size + 10) != 0)
