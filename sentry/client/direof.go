@@ -14,16 +14,29 @@ import (
 // until an lseek moves it; the reply of the getdents64 that got there
 // says so (Reply.listing_eof). The client then answers the next
 // getdents64 of that description with 0 itself, while no lseek of it
-// was made since, the caller has one thread (no other thread's lseek
-// can pass the reply) and no other fd table holds the description
-// (another process's lseek is not seen here), and the buffer is not
-// NULL (EFAULT). The marks (pathCache.listingEnds) follow a posted
-// open's description to the server's (replacing any the server's id had),
-// go with a close of any fd of the description and with a recovery.
+// was made since, no other fd table holds the description (another
+// process's lseek is not seen here), and the buffer is not NULL
+// (EFAULT).
+//
+// In a process of several threads (the go command's os.ReadDir), another
+// thread's lseek or getdents64 of the description may run on the server
+// before or after the call: the reply marks the end only if no such call
+// was in flight when the call was counted nor began since
+// (process.aloneOnOffsetLocked), checked and marked under the process's
+// callOrder; an lseek forgets the mark again once it is counted, so a
+// mark noted just before the count goes too. A thread answers from the
+// mark, under callOrder, while no other thread's call in flight may move
+// the description's offset or remove an fd (othersQuietLocked).
+//
+// The marks (pathCache.listingEnds) follow a posted open's description
+// to the server's (replacing any the server's id had), go with a close
+// of any fd of the description and with a recovery.
 
 // noteListingEnd records whether the description of t's getdents64 of fd
-// is at its listing's end by the call's reply.
-func (t *task) noteListingEnd(fd int32, reply *pb.Reply) {
+// is at its listing's end by the call's reply; oc is what beginOrdered
+// counted of the call (ordered: it counted it, the process has several
+// threads).
+func (t *task) noteListingEnd(fd int32, reply *pb.Reply, oc orderedCall, ordered bool) {
 	pc := t.c.pcache
 	if pc == nil {
 		return
@@ -32,7 +45,15 @@ func (t *task) noteListingEnd(fd int32, reply *pb.Reply) {
 	if !ok {
 		return
 	}
-	atEnd := reply.ListingEof && reply.Errno == 0 && t.singleThreaded()
+	atEnd := reply.ListingEof && reply.Errno == 0
+	if ordered {
+		p := t.proc
+		p.callOrder.Lock()
+		defer p.callOrder.Unlock()
+		atEnd = atEnd && p.aloneOnOffsetLocked(oc, desc)
+	} else {
+		atEnd = atEnd && t.singleThreaded()
+	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	delete(pc.aheadFresh, desc) // its listing began (dirahead.go)
@@ -47,11 +68,19 @@ func (t *task) noteListingEnd(fd int32, reply *pb.Reply) {
 // is at its listing's end (see above).
 func (t *task) listingAtEnd(args [6]uint64) bool {
 	pc := t.c.pcache
-	if pc == nil || args[1] == 0 || !t.singleThreaded() {
+	if pc == nil || args[1] == 0 {
 		return false
 	}
+	if !t.singleThreaded() {
+		if !t.threadedPosting() {
+			return false
+		}
+		p := t.proc
+		p.callOrder.Lock()
+		defer p.callOrder.Unlock()
+	}
 	desc, ok := t.c.ids.soleDescription(t.proc.pid, int32(args[0]))
-	if !ok {
+	if !ok || !t.singleThreaded() && !t.proc.othersQuietLocked(desc, true) {
 		return false
 	}
 	pc.mu.Lock()

@@ -476,10 +476,16 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		sc.ListingAhead = maxAheadDirs
 	}
 	sc.DirListingWanted = pathKeyed && pathWanted && dirListingCalls[sysno] && t.c.pcache.dirListingWanted(pathKey)
-	if oc, ok := t.beginOrdered(sysno, args); ok {
+	oc, ordered := t.beginOrdered(sysno, args)
+	if ordered {
 		// Counted from before its seq is drawn until its reply is
 		// folded (threadorder.go).
 		defer t.endOrdered(t.proc, oc)
+		if sysno == unix.SYS_LSEEK {
+			// Another thread's getdents64 may have marked the
+			// listing's end since the forget above (direof.go).
+			t.forgetListingEnd(int32(args[0]))
+		}
 	}
 	reply, err := t.callSyscall(call)
 	if err != nil {
@@ -513,7 +519,7 @@ func (t *task) forwardCall(sysno uintptr, args [6]uint64, mc *metaCheck) (uint64
 		t.keepAheadOf(listing, reply, pathFrom)
 	}
 	if sysno == unix.SYS_GETDENTS64 {
-		t.noteListingEnd(int32(args[0]), reply)
+		t.noteListingEnd(int32(args[0]), reply, oc, ordered)
 	}
 	t.noteSendRoom(sysno, args, reply)
 	t.notePipeRoom(sysno, args, reply)

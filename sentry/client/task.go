@@ -92,13 +92,15 @@ type process struct {
 	// callOrder orders a thread's answers and posts against the calls
 	// the process's other threads send (threadorder.go): fdRemovals
 	// counts such calls in flight that may remove an fd, offsetCalls, by
-	// description, those that may move its offset, otherCalls those not
-	// neutral, fdCalls, by fd, the neutral ones naming an fd. Protected
-	// by callOrder (held while an answer is checked and posted; doc.go's
-	// lock order).
+	// description, those that may move its offset (offsetBegun those
+	// begun while some were in flight: an entry goes when its count of
+	// calls in flight does), otherCalls those not neutral, fdCalls, by
+	// fd, the neutral ones naming an fd. Protected by callOrder (held
+	// while an answer is checked and posted; doc.go's lock order).
 	callOrder   sync.Mutex
 	fdRemovals  int
 	offsetCalls map[uint64]int
+	offsetBegun map[uint64]uint64
 	otherCalls  int
 	fdCalls     map[int32]int
 }

@@ -128,6 +128,12 @@ type orderedCall struct {
 	// most two).
 	descs [2]uint64
 	n     int
+	// alone says no other call that may move descs[0]'s offset was in
+	// flight when this one was counted; begun is its number among
+	// those begun on descs[0] (process.offsetBegun), so that one begun
+	// since shows (aloneOnOffset).
+	alone bool
+	begun uint64
 }
 
 // beginOrdered counts call sysno(args) of t, of a process with several
@@ -165,11 +171,16 @@ func (t *task) beginOrdered(sysno uintptr, args [6]uint64) (orderedCall, bool) {
 	if oc.removal {
 		p.fdRemovals++
 	}
-	for _, d := range oc.descs[:oc.n] {
+	for i, d := range oc.descs[:oc.n] {
 		if p.offsetCalls == nil {
 			p.offsetCalls = make(map[uint64]int)
+			p.offsetBegun = make(map[uint64]uint64)
 		}
 		p.offsetCalls[d]++
+		p.offsetBegun[d]++
+		if i == 0 {
+			oc.alone, oc.begun = p.offsetCalls[d] == 1, p.offsetBegun[d]
+		}
 	}
 	switch {
 	case oc.other:
@@ -193,6 +204,7 @@ func (t *task) endOrdered(p *process, oc orderedCall) {
 	for _, d := range oc.descs[:oc.n] {
 		if p.offsetCalls[d]--; p.offsetCalls[d] <= 0 {
 			delete(p.offsetCalls, d)
+			delete(p.offsetBegun, d)
 		}
 	}
 	switch {
@@ -203,6 +215,15 @@ func (t *task) endOrdered(p *process, oc orderedCall) {
 			delete(p.fdCalls, oc.fd)
 		}
 	}
+}
+
+// aloneOnOffsetLocked says that call oc, counted and still in flight,
+// is the only call of p that may have moved the offset of desc, its
+// first description, since it was counted: none was in flight then,
+// and none began since (a call another thread sent meanwhile may run
+// before or after it on the server). Precondition: p.callOrder is held.
+func (p *process) aloneOnOffsetLocked(oc orderedCall, desc uint64) bool {
+	return oc.n > 0 && oc.descs[0] == desc && oc.alone && p.offsetBegun[desc] == oc.begun
 }
 
 // othersQuietLocked says that no call of another thread of p in flight

@@ -52,28 +52,44 @@ func TestFstatOfOpenedPath(t *testing.T) {
 // result and where it was answered.
 var listing = regexp.MustCompile(`getdents64\(0x[0-9a-f]+, 0x[0-9a-f]+, 0x[0-9a-f]+\) = (\d+) .*where=(\w+)`)
 
+// threadListing is listing with the calling thread's id between (the
+// second group).
+var threadListing = regexp.MustCompile(`getdents64\(0x[0-9a-f]+, 0x[0-9a-f]+, 0x[0-9a-f]+\) = (\d+) \(0x[0-9a-f]+\): tid=(\d+) where=(\w+)`)
+
 // TestListingEndOnClient runs testdata/openstat/relist.c natively and
 // under do: 20 rounds of a directory listed to its end, then again, then
 // after a rewinddir, then after a name was made and a rewinddir (the
 // server lists again, the new name too). Each getdents64 that returns 0
 // is answered by the client (the reply of the one before said the
 // listing was at its end, Reply.listing_eof; an lseek forgets that). The
-// output must match the native run's.
+// output must match the native run's. With threads, a second thread
+// lists the directory through a description of its own and rewinds it
+// all along: the first thread's listings end on the client as well.
 func TestListingEndOnClient(t *testing.T) {
 	tu.RequireRoot(t)
-	log := stracedTestdata(t, "openstat", "relist")
-	ends := map[string]int{}
-	for _, m := range listing.FindAllSubmatch(log, -1) {
-		if string(m[1]) == "0" {
-			ends[string(m[2])]++
-		}
-	}
-	t.Logf("getdents64 at the end: %v", ends)
-	// 4 listings a round, each ending with a call that returns 0 after
-	// the call that listed the entries (and reached the end: the
-	// buffer holds them all), or at once (the second).
-	if ends["cached"]+ends["forwarded"] != 80 || ends["forwarded"] > 4 {
-		t.Errorf("getdents64 returning 0 answered %v, want 80 in all, at most 4 forwarded", ends)
+	for _, mode := range []string{"", "threads"} {
+		t.Run("mode="+mode, func(t *testing.T) {
+			var args []string
+			if mode != "" {
+				args = append(args, mode)
+			}
+			log := stracedTestdata(t, "openstat", "relist", args...)
+			ends := map[string]int{}
+			for _, m := range threadListing.FindAllSubmatch(log, -1) {
+				// The first thread's (the second's rounds vary).
+				if string(m[1]) == "0" && string(m[2]) == "1" {
+					ends[string(m[3])]++
+				}
+			}
+			t.Logf("getdents64 at the end: %v", ends)
+			// 4 listings a round, each ending with a call that
+			// returns 0 after the call that listed the entries (and
+			// reached the end: the buffer holds them all), or at
+			// once (the second).
+			if ends["cached"]+ends["forwarded"] != 80 || ends["forwarded"] > 4 {
+				t.Errorf("getdents64 returning 0 answered %v, want 80 in all, at most 4 forwarded", ends)
+			}
+		})
 	}
 }
 

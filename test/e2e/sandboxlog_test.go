@@ -63,16 +63,17 @@ func logInts(t *testing.T, log []byte, re *regexp.Regexp) []int {
 }
 
 // stracedTestdata builds testdata/DIR/NAME.c (testdataSource), runs it
-// natively and under do with --strace, fails t if the sandbox's run
+// with args natively and under do with --strace, fails t if the sandbox's run
 // differs from the native one, and returns the client's log.
-func stracedTestdata(t *testing.T, dir, name string) []byte {
+func stracedTestdata(t *testing.T, dir, name string, args ...string) []byte {
 	t.Helper()
 	prog := tu.StaticProgram(t, t.TempDir(), name, testdataSource(t, dir, name))
-	want := tu.Run(t, timeout, t.TempDir(), "", prog)
+	argv := append([]string{prog}, args...)
+	want := tu.Run(t, timeout, t.TempDir(), "", argv...)
 	if want.ExitCode != 0 {
 		t.Fatalf("native run: exit %d\n%s%s", want.ExitCode, want.Stdout, want.Stderr)
 	}
-	_, log := sandboxLogged(t, t.TempDir(), []string{"--strace"}, &want, prog)
+	_, log := sandboxLogged(t, t.TempDir(), []string{"--strace"}, &want, argv...)
 	return log
 }
 
