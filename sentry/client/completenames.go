@@ -361,10 +361,13 @@ func (pc *pathCache) awaitCopy(k pathKey) {
 	}
 	dir, _ := splitName(p)
 	pc.mu.Lock()
-	wait := pc.copyLocked(copyKey(k, dir)) == nil && pc.renewing[copyKey(k, dir)] > 0 && pc.answerLocked(k) == nil
+	waiting := func() bool {
+		return pc.copyLocked(copyKey(k, dir)) == nil && pc.renewing[copyKey(k, dir)] > 0 && pc.answerLocked(k) == nil
+	}
+	wait := waiting()
 	pc.mu.Unlock()
 	if wait {
-		pc.waitCreations()
+		pc.waitCreationsWhile(waiting)
 	}
 }
 
@@ -626,6 +629,18 @@ func (pc *pathCache) namesAfter(ch namesChange, reply *pb.Reply) {
 		// sent (rm -r's rmdir through an fd whose listing waited, which
 		// dropped every copy and made the rest of the walk wait).
 		pc.deleteCopiesOfLocked(reply.GetRemovedIno())
+	case !ch.rmdir:
+		// A creation whose reply names the directory it made its name
+		// in (parent_stat): that directory's copies, by whatever
+		// spelling, lack the name and go; the others stay. A loop
+		// making d/rN and a file in each lost the copy of d at the
+		// first creation that waited (d/rN's copy came with its
+		// mkdir's reply meanwhile), and every later mkdir waited.
+		if ino, ok := parentIno(reply); ok {
+			pc.deleteCopiesOfLocked(ino)
+		} else {
+			pc.dropCopiesLocked()
+		}
 	case !pc.noCopyOfLocked(reply):
 		pc.dropCopiesLocked()
 	}
@@ -637,21 +652,31 @@ func (pc *pathCache) namesAfter(ch namesChange, reply *pb.Reply) {
 	}
 }
 
-// noCopyOfLocked says whether creation reply's parent_stat names a
-// directory no copy is of (the stat of the directory it made its name
-// in). Precondition: pc.mu.
+// noCopyOfLocked says whether reply's parent_stat names a directory no
+// copy is of (the stat of the directory a creation made its name in, or
+// an rmdir removed one from). Precondition: pc.mu.
 func (pc *pathCache) noCopyOfLocked(reply *pb.Reply) bool {
-	var st linux.Stat
-	if reply == nil || len(reply.ParentStat) < st.SizeBytes() {
+	ino, ok := parentIno(reply)
+	if !ok {
 		return false
 	}
-	st.UnmarshalBytes(reply.ParentStat)
 	for _, c := range pc.copies {
-		if c.hold.dirs[0] == st.Ino {
+		if c.hold.dirs[0] == ino {
 			return false
 		}
 	}
 	return true
+}
+
+// parentIno returns the inode number reply's parent_stat names, if it
+// has one.
+func parentIno(reply *pb.Reply) (uint64, bool) {
+	var st linux.Stat
+	if reply == nil || len(reply.ParentStat) < st.SizeBytes() {
+		return 0, false
+	}
+	st.UnmarshalBytes(reply.ParentStat)
+	return st.Ino, true
 }
 
 // keepCwdCopy keeps the copy of the directory t's chdir or fchdir made

@@ -123,6 +123,24 @@ func TestNamesAfter(t *testing.T) {
 			}
 		})
 	}
+	// A creation not modeled whose reply names one copy's directory
+	// drops that copy alone: the others lack nothing.
+	t.Run("creation in one of two copies' directories", func(t *testing.T) {
+		pc := newPathCache(nil)
+		pc.copies = map[pathKey]*namesCopy{}
+		for i, p := range []string{"/d", "/e"} {
+			c := &namesCopy{names: map[string]bool{}, expires: time.Now().Add(time.Minute)}
+			c.hold.dirs = []uint64{copyIno + uint64(i)}
+			pc.copies[pathKey{creds: "c", start: "/", path: p}] = c
+		}
+		pc.namesAfter(namesChange{dropOnSuccess: true}, &pb.Reply{ParentStat: parentStat(copyIno)})
+		if pc.copyLocked(pathKey{creds: "c", start: "/", path: "/d"}) != nil {
+			t.Error("the copy of the creation's directory still answers")
+		}
+		if pc.copyLocked(pathKey{creds: "c", start: "/", path: "/e"}) == nil {
+			t.Error("the copy of another directory was dropped")
+		}
+	})
 	t.Run("revoked", func(t *testing.T) {
 		pc := newPathCache(nil)
 		c := &namesCopy{names: map[string]bool{}, expires: time.Now().Add(time.Minute)}

@@ -1169,7 +1169,7 @@ func (t *task) cachedPath(sysno uintptr, args [6]uint64) (k pathKey, keyed, want
 		// stat of the directory it extracts into for 1.5 of each 100
 		// members).
 		pc.mu.Unlock()
-		pc.waitCreations()
+		pc.waitCreationsWhile(func() bool { return pc.renewing[k] > 0 })
 		scope = t.answerScope()
 		pc.mu.Lock()
 		a = pc.keptLocked(k, t.proc.pid)
@@ -1283,7 +1283,7 @@ func (t *task) cachedExists(sysno uintptr, args [6]uint64) bool {
 	}
 	if !pc.existsLocked(k) && pc.renewing[k] > 0 {
 		pc.mu.Unlock()
-		pc.waitCreations()
+		pc.waitCreationsWhile(func() bool { return !pc.existsLocked(k) && pc.renewing[k] > 0 })
 		pc.mu.Lock()
 	}
 	if !pc.existsLocked(k) {

@@ -261,27 +261,47 @@ const maxCreationWait = 100 * time.Millisecond
 // answer only after the creation. The creation was sent with the next
 // call, or is sent now: its reply is at most a round trip away.
 func (pc *pathCache) waitCreations() {
-	pc.mu.Lock()
-	if len(pc.dirsChanging) == 0 {
+	pc.waitCreationsWhile(nil)
+}
+
+// waitCreationsWhile is waitCreations until still (called under pc.mu;
+// nil: once any creation's reply came) says false: every creation's
+// reply wakes the waiters, and one whose own reply has not come yet
+// waits on (a loop making d/rN and a file in each: the file's creation
+// waits for the mkdir of d/rN, and was woken by the reply of the
+// previous round's creation, and went on to wait for a reply of its
+// own, and drop every copy).
+func (pc *pathCache) waitCreationsWhile(still func() bool) {
+	var timer *time.Timer
+	for {
+		pc.mu.Lock()
+		if len(pc.dirsChanging) == 0 || timer != nil && still != nil && !still() {
+			pc.mu.Unlock()
+			return
+		}
+		if pc.creationDone == nil {
+			pc.creationDone = make(chan struct{})
+		}
+		done := pc.creationDone
 		pc.mu.Unlock()
-		return
-	}
-	if pc.creationDone == nil {
-		pc.creationDone = make(chan struct{})
-	}
-	done := pc.creationDone
-	pc.mu.Unlock()
-	if pc.sendHeld != nil {
-		// The creation may still be queued (sendWithNext).
-		pc.sendHeld()
-	}
-	pc.creationWaits.Add(1)
-	timer := time.NewTimer(maxCreationWait)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		pc.creationWaitsLate.Add(1)
+		if timer == nil {
+			if pc.sendHeld != nil {
+				// The creation may still be queued (sendWithNext).
+				pc.sendHeld()
+			}
+			pc.creationWaits.Add(1)
+			timer = time.NewTimer(maxCreationWait)
+			defer timer.Stop()
+		}
+		select {
+		case <-done:
+			if still == nil {
+				return
+			}
+		case <-timer.C:
+			pc.creationWaitsLate.Add(1)
+			return
+		}
 	}
 }
 

@@ -217,3 +217,57 @@ func TestKeepUnlinkAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitCreationsWhile: a wait for one posted creation's reply is
+// woken by every creation's reply, and waits on while its own has not
+// come (another creation's reply woke a file's creation waiting for its
+// directory's mkdir, which then went without the copy that reply
+// brought); it ends at once when its own comes, and at the bound if
+// none does.
+func TestWaitCreationsWhile(t *testing.T) {
+	const mine, other = 1, 2
+	tests := []struct {
+		name string
+		// ends are the directories whose creations end, in order,
+		// each once the wait is waiting.
+		ends []uint64
+		// late says the wait runs out (maxCreationWait).
+		late bool
+	}{
+		{name: "its own reply", ends: []uint64{mine}},
+		{name: "another's reply first", ends: []uint64{other, mine}},
+		{name: "only another's reply", ends: []uint64{other}, late: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := newPathCache(nil)
+			pc.dirsChanging = map[uint64]int{mine: 1, other: 1}
+			go func() {
+				for _, d := range tc.ends {
+					// The waiter's channel (made anew for each
+					// wait) is there: it waits.
+					for {
+						pc.mu.Lock()
+						waiting := pc.creationDone != nil
+						pc.mu.Unlock()
+						if waiting {
+							break
+						}
+						time.Sleep(time.Millisecond)
+					}
+					pc.endCreate(d, nil)
+				}
+			}()
+			pc.waitCreationsWhile(func() bool { return pc.dirsChanging[mine] > 0 })
+			pc.mu.Lock()
+			left := pc.dirsChanging[mine]
+			pc.mu.Unlock()
+			if late := pc.creationWaitsLate.Load() > 0; late != tc.late {
+				t.Errorf("the wait ran out: %v, want %v", late, tc.late)
+			}
+			if !tc.late && left != 0 {
+				t.Errorf("the wait ended before its creation's reply (%d left)", left)
+			}
+		})
+	}
+}

@@ -142,6 +142,9 @@ func TestPostedMkdirOutput(t *testing.T) {
 		// the removed ones' again) and every creation (a file in each
 		// directory) is posted; else none is.
 		posted bool
+		// direct: the words make each directory once (no rmdir), its
+		// group's mkdir posted too.
+		direct bool
 	}{
 		{name: "posted", posted: true},
 		{name: "waited", flags: []string{"--posted-creates=false"}},
@@ -149,6 +152,14 @@ func TestPostedMkdirOutput(t *testing.T) {
 		// A mkdir's trailing slash names the directory the path
 		// without it does: its copy of names is kept under that.
 		{name: "posted, trailing slashes", words: []string{"slash"}, posted: true},
+		// Each file made right after its directory's mkdir, in a
+		// loop of nothing else: its creation waits for that mkdir's
+		// reply alone (the previous round's creation's reply woke it
+		// too soon, and it waited for a reply of its own), and a
+		// creation that waited drops only its own directory's copies
+		// (every copy before: the group's, so the next mkdirs waited).
+		{name: "posted, files made at once", words: []string{"direct"}, posted: true, direct: true},
+		{name: "posted, two threads, files made at once", words: []string{"threads", "direct"}, posted: true, direct: true},
 		{name: "two threads, opens waited", flags: []string{"--threaded-opens=false"}, words: []string{"threads"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -158,7 +169,10 @@ func TestPostedMkdirOutput(t *testing.T) {
 			mkdirs, creates := logInts(t, log, postedMkdirs)[0], createsOf(t, string(log))
 			t.Logf("posted: %d mkdirs, %d creations", mkdirs, creates)
 			wantMkdirs, wantCreates := 0, 0
-			if tc.posted {
+			switch {
+			case tc.direct:
+				wantMkdirs, wantCreates = dirs+1, dirs
+			case tc.posted:
 				wantMkdirs, wantCreates = dirs-1+dirs/5, dirs
 			}
 			if mkdirs < wantMkdirs || creates < wantCreates || !tc.posted && mkdirs+creates != 0 {

@@ -17,7 +17,12 @@
 // as Go's os.MkdirAll spells the go command's work directories) and
 // "touch" (each directory's file given mode 0640 and fixed times by
 // name once written, as the go command its cache's entries; posted, the
-// file being the process's: its line says its mode and mtime).
+// file being the process's: its line says its mode and mtime) and
+// "direct" (instead of the above, a loop of a mkdir of t/g<j>/d<k> and,
+// at once, the creation, write and close of its file, nothing else, as
+// os.MkdirAll and a create in a loop; every name and file is checked
+// after the loop: each creation waits for its directory's posted mkdir's
+// reply, which brings that directory's copy of names).
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -39,6 +44,38 @@ static void expect(const char *what, int k, int rc, int want) {
     fail(what, k, want, got);
 }
 
+// makeDirect makes n directories and a file in each, nothing between
+// (the word "direct"), then checks and prints them.
+static int makeDirect(int n) {
+  struct stat st;
+  char group[64], dir[64], path[64], line[32];
+  for (int k = 0; k < n; k++) {
+    snprintf(group, sizeof group, "t/g%d", k / 50);
+    if (k % 50 == 0)
+      expect("mkdir group", k, mkdir(group, 0755), 0);
+    snprintf(dir, sizeof dir, "%s/d%d", group, k);
+    snprintf(path, sizeof path, "%s/f", dir);
+    expect("mkdir", k, mkdir(dir, 0755), 0);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0)
+      fail("create", k, 0, errno);
+    int len = snprintf(line, sizeof line, "%d\n", k);
+    if (write(fd, line, len) != len || close(fd) != 0)
+      fail("write", k, 0, errno);
+  }
+  for (int k = 0; k < n; k++) {
+    snprintf(dir, sizeof dir, "t/g%d/d%d", k / 50, k);
+    snprintf(path, sizeof path, "%s/f", dir);
+    expect("stat dir", k, stat(dir, &st), 0);
+    struct stat fst;
+    expect("stat file", k, stat(path, &fst), 0);
+    printf("d%d: mode %o, %d links, file of %ld bytes\n", k, (int)(st.st_mode & 07777), (int)st.st_nlink, (long)fst.st_size);
+  }
+  expect("stat t", n, stat("t", &st), 0);
+  printf("%d directories, t has %d links\n", n, (int)st.st_nlink);
+  return 0;
+}
+
 static void *idle(void *arg) {
   (void)arg;
   for (;;)
@@ -48,7 +85,7 @@ static void *idle(void *arg) {
 
 int main(int argc, char **argv) {
   int n = argc > 1 ? atoi(argv[1]) : 100;
-  int quiet = 0, slash = 0, touch = 0;
+  int quiet = 0, slash = 0, touch = 0, direct = 0;
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "quiet") == 0) {
       quiet = 1;
@@ -56,6 +93,8 @@ int main(int argc, char **argv) {
       slash = 1;
     } else if (strcmp(argv[i], "touch") == 0) {
       touch = 1;
+    } else if (strcmp(argv[i], "direct") == 0) {
+      direct = 1;
     } else if (strcmp(argv[i], "threads") == 0) {
       pthread_t th;
       if (pthread_create(&th, NULL, idle, NULL) != 0) {
@@ -70,6 +109,8 @@ int main(int argc, char **argv) {
   struct stat st;
   umask(022);
   expect("mkdir t", -1, mkdir("t", 0755), 0);
+  if (direct)
+    return makeDirect(n);
   for (int k = 0; k < n; k++) {
     char group[64], groupSlash[64], dir[64], path[64];
     snprintf(group, sizeof group, "t/g%d", k / 50);
