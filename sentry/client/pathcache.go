@@ -1332,7 +1332,13 @@ var parentStatShapes = map[uintptr]pathCallShape{
 // call (mkdir, mkdirat, open or openat with O_CREAT|O_EXCL) makes its
 // name in, if the call is one and should ask for that answer
 // (Reply.parent_stat: tar stats the directory before each file it
-// extracts into it).
+// extracts into it). A mkdir asks while leases are not wanted too
+// (quietUntil): its reply brings the new directory's complete names
+// (completenames.go), by which every mkdir and creation in it is
+// posted, and the directory is new, so no other client's change waits
+// for that lease's revocation. Without it, a process that made its
+// directory during the back-off (a Go program after many reads that
+// used none of their answers) waited for each name it made there.
 func (t *task) parentStatKey(sysno uintptr, args [6]uint64) (pathKey, bool) {
 	shape, ok := parentStatShapes[sysno]
 	if !ok || t.c.pcache == nil {
@@ -1351,6 +1357,9 @@ func (t *task) parentStatKey(sysno uintptr, args [6]uint64) (pathKey, bool) {
 		return pathKey{}, false
 	}
 	k.path, k.args = parent, [3]uint64{}
+	if sysno == unix.SYS_MKDIR || sysno == unix.SYS_MKDIRAT {
+		return k, true
+	}
 	pc := t.c.pcache
 	pc.mu.Lock()
 	defer pc.mu.Unlock()

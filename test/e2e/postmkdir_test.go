@@ -234,3 +234,41 @@ func TestPostedMetadataThreads(t *testing.T) {
 		})
 	}
 }
+
+// TestPostedMkdirWhileQuiet runs chaos's threadfiles (two threads write
+// and read back their files 300 rounds, then the main thread makes d
+// and a directory and a file in it each round, beside a thread blocked
+// in read) natively and twice under do against one server: the same
+// output, and in the second run every round's mkdir and creation
+// posted. Its first rounds use none of the path answers they are given,
+// so the client stops asking for leases a while (pathCache.quietUntil);
+// d's mkdir then brought no copy of its names, and every mkdir and
+// creation in d waited (0 of 300 posted before). A mkdir asks all the
+// same (parentStatKey).
+func TestPostedMkdirWhileQuiet(t *testing.T) {
+	tu.RequireRoot(t)
+	const rounds = 300
+	for _, mode := range []string{"", "pidfd"} {
+		t.Run("mode="+mode, func(t *testing.T) {
+			argv := []string{chaosProgram(t, "threadfiles"), strconv.Itoa(rounds)}
+			if mode != "" {
+				argv = append(argv, mode)
+			}
+			want := runNatively(t, argv...)
+			// Against daemons apart, as the benchmarks run.
+			daemons := t.TempDir()
+			g := tu.StartDaemon(t, daemons, "gofer", "gofer", "--root", "/")
+			s := tu.StartDaemon(t, daemons, "server", "server", "--gofer", g.Target)
+			// The second run on the same server: its path answers
+			// go unused from the first rounds on (the first run's
+			// made the server's caches warm).
+			sandboxLogged(t, t.TempDir(), []string{"--server", s.Target}, &want, argv...)
+			_, log := sandboxLogged(t, t.TempDir(), []string{"--server", s.Target}, &want, argv...)
+			mkdirs, creates := logInts(t, log, postedMkdirs)[0], createsOf(t, string(log))
+			t.Logf("posted: %d mkdirs, %d creations", mkdirs, creates)
+			if mkdirs < rounds || creates < rounds {
+				t.Errorf("%d mkdirs and %d creations posted, want at least %d each", mkdirs, creates, rounds)
+			}
+		})
+	}
+}
