@@ -71,7 +71,8 @@ func (t *task) listingAtEnd(args [6]uint64) bool {
 	if pc == nil || args[1] == 0 {
 		return false
 	}
-	if !t.singleThreaded() {
+	single := t.singleThreaded()
+	if !single {
 		if !t.threadedPosting() {
 			return false
 		}
@@ -80,7 +81,7 @@ func (t *task) listingAtEnd(args [6]uint64) bool {
 		defer p.callOrder.Unlock()
 	}
 	desc, ok := t.c.ids.soleDescription(t.proc.pid, int32(args[0]))
-	if !ok || !t.singleThreaded() && !t.proc.othersQuietLocked(desc, true) {
+	if !ok || !single && !t.proc.othersQuietLocked(desc, true) {
 		return false
 	}
 	pc.mu.Lock()

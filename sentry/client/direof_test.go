@@ -76,21 +76,22 @@ func TestListingEndThreads(t *testing.T) {
 	eof := &pb.Reply{ListingEof: true}
 	getdents := [6]uint64{fd, 0x1000, 4096}
 	lseek := [6]uint64{fd, 0, 0}
+	// listToEnd is a's getdents64 of fd that reached the end, counted
+	// from its send until its reply is noted.
+	listToEnd := func(a *task) {
+		oc, _ := a.beginOrdered(unix.SYS_GETDENTS64, getdents)
+		a.noteListingEnd(fd, eof, oc, true)
+		a.endOrdered(a.proc, oc)
+	}
 	tests := []struct {
 		name  string
 		steps func(a, b *task)
 		atEnd bool
 	}{
-		{name: "alone", steps: func(a, b *task) {
-			oc, _ := a.beginOrdered(unix.SYS_GETDENTS64, getdents)
-			a.noteListingEnd(fd, eof, oc, true)
-			a.endOrdered(a.proc, oc)
-		}, atEnd: true},
+		{name: "alone", steps: func(a, b *task) { listToEnd(a) }, atEnd: true},
 		{name: "another description's listing in flight", steps: func(a, b *task) {
 			ob, _ := b.beginOrdered(unix.SYS_GETDENTS64, [6]uint64{other, 0x1000, 4096})
-			oc, _ := a.beginOrdered(unix.SYS_GETDENTS64, getdents)
-			a.noteListingEnd(fd, eof, oc, true)
-			a.endOrdered(a.proc, oc)
+			listToEnd(a)
 			b.endOrdered(b.proc, ob)
 		}, atEnd: true},
 		{name: "an lseek in flight when counted", steps: func(a, b *task) {
@@ -108,17 +109,13 @@ func TestListingEndThreads(t *testing.T) {
 			a.endOrdered(a.proc, oc)
 		}},
 		{name: "an lseek counted after the mark", steps: func(a, b *task) {
-			oc, _ := a.beginOrdered(unix.SYS_GETDENTS64, getdents)
-			a.noteListingEnd(fd, eof, oc, true)
-			a.endOrdered(a.proc, oc)
+			listToEnd(a)
 			ob, _ := b.beginOrdered(unix.SYS_LSEEK, lseek)
 			b.forgetListingEnd(fd)
 			b.endOrdered(b.proc, ob)
 		}},
 		{name: "an lseek in flight at the answer", steps: func(a, b *task) {
-			oc, _ := a.beginOrdered(unix.SYS_GETDENTS64, getdents)
-			a.noteListingEnd(fd, eof, oc, true)
-			a.endOrdered(a.proc, oc)
+			listToEnd(a)
 			b.beginOrdered(unix.SYS_LSEEK, lseek)
 		}},
 	}

@@ -454,16 +454,23 @@ func (t *task) ownedSeek(desc uint64, fd int32, off int64) bool {
 // in another fd table, it would outgrow ownedFileLimit) is dropped.
 func (t *task) ownedWrite(desc uint64, fd int32, positional bool, args [6]uint64, data []byte) bool {
 	rc := t.c.rcache
-	if rc == nil || rc.ownedCount.Load() == 0 {
-		return false
-	}
-	if _, sole := t.c.ids.soleDescription(t.proc.pid, fd); !sole {
-		t.dropOwnedFD(fd)
+	if rc == nil || rc.ownedCount.Load() == 0 || !t.ownedSoleFD(fd) {
 		return false
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return rc.applyOwnedLocked(desc, positional, int64(args[3]), data)
+}
+
+// ownedSoleFD says whether no other fd table holds the description of
+// t's fd, so that a change through it may go into its copy; if one does,
+// the copy is dropped.
+func (t *task) ownedSoleFD(fd int32) bool {
+	if _, sole := t.c.ids.soleDescription(t.proc.pid, fd); !sole {
+		t.dropOwnedFD(fd)
+		return false
+	}
+	return true
 }
 
 // applyOwnedLocked applies a write of data (at pos if positional, else
@@ -561,16 +568,7 @@ func (t *task) truncateBehind(args [6]uint64) bool {
 		!t.c.conn.serverHas(pb.FeatureTruncateBehind) {
 		return false
 	}
-	if t.singleThreaded() {
-		return t.truncateBehindOf(args, false)
-	}
-	if !t.threadedPosting() || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
-		return false
-	}
-	p := t.proc
-	p.callOrder.Lock()
-	defer p.callOrder.Unlock()
-	return t.truncateBehindOf(args, true)
+	return t.inPostOrder(func(threaded bool) bool { return t.truncateBehindOf(args, threaded) })
 }
 
 // truncateBehindOf is truncateBehind once the threads allow it to look;
@@ -582,11 +580,7 @@ func (t *task) truncateBehindOf(args [6]uint64, threaded bool) bool {
 	if !ok {
 		return false
 	}
-	if threaded && (!t.proc.othersAllowCloseLocked(fd) || t.proc.offsetCalls[file] > 0) {
-		return false
-	}
-	if _, sole := t.c.ids.soleDescription(t.proc.pid, fd); !sole {
-		t.dropOwnedFD(fd)
+	if threaded && !t.proc.othersAllowWriteLocked(fd, file) || !t.ownedSoleFD(fd) {
 		return false
 	}
 	rc := t.c.rcache

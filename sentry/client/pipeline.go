@@ -110,19 +110,9 @@ func (c *procIDCache) takeFD(pid, fd int32) bool {
 // and names another fd, marked to run after the posted calls before it
 // (threadorder.go).
 func (t *task) pipelineClose(fd int32) bool {
-	if t.singleThreaded() {
-		return t.postClose(fd, false)
-	}
-	if !t.threadedPosting() || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
-		return false
-	}
-	p := t.proc
-	p.callOrder.Lock()
-	defer p.callOrder.Unlock()
-	if !p.othersAllowCloseLocked(fd) {
-		return false
-	}
-	return t.postClose(fd, true)
+	return t.inPostOrder(func(threaded bool) bool {
+		return (!threaded || t.proc.othersAllowCloseLocked(fd)) && t.postClose(fd, threaded)
+	})
 }
 
 // postClose is pipelineClose once the threads allow it; afterPosted

@@ -292,6 +292,34 @@ func (p *process) othersAllowCloseLocked(fd int32) bool {
 	return p.otherCalls == 0 && p.fdCalls[fd] == 0
 }
 
+// othersAllowWriteLocked is othersAllowCloseLocked for a write or
+// truncation behind through fd, description desc: no other thread's call
+// in flight moves desc's offset either (an owned copy's offset is where
+// the write lands). Precondition: p.callOrder is held.
+func (p *process) othersAllowWriteLocked(fd int32, desc uint64) bool {
+	return p.othersAllowCloseLocked(fd) && p.offsetCalls[desc] == 0
+}
+
+// inPostOrder runs post, which checks and posts a close, a write or a
+// truncation behind: at once in a process of one thread (threaded
+// false); in one of several, while the server runs posted calls in the
+// order sent (FeatureAfterPosted) and the configuration lets such a
+// process post, holding p.callOrder (threaded true: post checks the
+// other threads' calls in flight). It reports what post did, false if
+// the threads forbid the post.
+func (t *task) inPostOrder(post func(threaded bool) bool) bool {
+	if t.singleThreaded() {
+		return post(false)
+	}
+	if !t.threadedPosting() || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
+		return false
+	}
+	p := t.proc
+	p.callOrder.Lock()
+	defer p.callOrder.Unlock()
+	return post(true)
+}
+
 // orderedCachedRead, orderedCachedFstat and orderedCachedLseek are
 // cachedRead, cachedFstat and cachedLseek holding t.proc.callOrder
 // through the answer and its posted offset move.

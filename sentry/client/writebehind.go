@@ -621,16 +621,13 @@ func (t *task) writeBehind(sysno uintptr, args [6]uint64) (uint64, bool) {
 	if positional && int64(args[3]) < 0 {
 		return 0, false
 	}
-	if t.singleThreaded() {
-		return t.writeBehindOf(sysno, args, positional, false)
-	}
-	if !t.threadedPosting() || !t.c.conn.serverHas(pb.FeatureAfterPosted) {
-		return 0, false
-	}
-	p := t.proc
-	p.callOrder.Lock()
-	defer p.callOrder.Unlock()
-	return t.writeBehindOf(sysno, args, positional, true)
+	var n uint64
+	posted := t.inPostOrder(func(threaded bool) bool {
+		var ok bool
+		n, ok = t.writeBehindOf(sysno, args, positional, threaded)
+		return ok
+	})
+	return n, posted
 }
 
 // writeBehindOf is writeBehind once the threads allow it to look;
@@ -642,15 +639,12 @@ func (t *task) writeBehindOf(sysno uintptr, args [6]uint64, positional, threaded
 	if !ok {
 		return 0, false
 	}
-	if threaded {
-		p := t.proc
-		if !p.othersAllowCloseLocked(fd) || p.offsetCalls[file] > 0 {
-			// Another thread's call in flight could run first. The
-			// gate also keeps an owned copy's offset exact
-			// (ownedfile.go): no other thread's call moves it
-			// before this write lands where the copy puts it.
-			return 0, false
-		}
+	if threaded && !t.proc.othersAllowWriteLocked(fd, file) {
+		// Another thread's call in flight could run first. The gate
+		// also keeps an owned copy's offset exact (ownedfile.go): no
+		// other thread's call moves it before this write lands where
+		// the copy puts it.
+		return 0, false
 	}
 	var mem sysabi.AppMemory = appMemory{t}
 	if sysno == unix.SYS_WRITE || sysno == unix.SYS_PWRITE64 {
